@@ -1,0 +1,5 @@
+"""`python -m loadorch` entry point."""
+
+from loadorch.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,182 @@
+"""The `loadorch` command: parses arguments, calls the library, turns outcomes into exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+
+from loadorch import __version__
+from loadorch.errors import ConfigError, ExitCode, LoadorchError, UsageError
+from loadorch.units import parse_duration
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise SystemExit(ExitCode.USAGE)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _duration(text: str) -> float:
+    try:
+        value = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be longer than zero")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="loadorch", description="Declarative, reproducible load tests with CI gates.")
+    parser.add_argument("--version", action="version", version=f"loadorch {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    parser.add_argument("--project", default=".", help="project folder holding profiles/ and scenarios/")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    run = sub.add_parser("run", help="run a profile's load test and gate on its thresholds")
+    run.add_argument("profile", help="profile name (profiles/NAME.yaml) or path to a profile file")
+    run.add_argument("--users", type=_positive_int)
+    run.add_argument("--duration", type=_duration, help="e.g. 30s, 10m")
+    run.add_argument("--workers", type=_positive_int)
+    run.add_argument("--seed", type=_int)
+    run.add_argument("--host", help="target URL, overriding the profile's host")
+    run.add_argument("--iterations", type=_positive_int, help="requests per virtual user, then stop")
+    run.add_argument("--out", help="run folder (default results/<profile>-<UTC timestamp>/)")
+    run.add_argument("--junit", help="also write junit.xml to this path")
+    run.add_argument("--request-log", action="store_true", help="write requests.jsonl (one line per request)")
+
+    validate = sub.add_parser("validate", help="check profiles and scenarios without sending load")
+    validate.add_argument("files", nargs="*", help="profile names or YAML files (default: all)")
+
+    sub.add_parser("list", help="list profiles and scenarios")
+
+    target = sub.add_parser("target", help="the embedded reference shop API")
+    tsub = target.add_subparsers(dest="target_command", metavar="COMMAND", parser_class=_Parser)
+    tsub.required = True
+    serve = tsub.add_parser("serve", help="serve the reference shop API until interrupted")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--latency-ms", type=float, default=0.0, help="added latency on every route")
+    serve.add_argument("--error-rate", type=float, default=0.0, help="fraction of writes that answer 503")
+
+    report = sub.add_parser("report", help="rebuild report.html and summary.md from results.json")
+    report.add_argument("run_dir")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handlers: dict[str, Callable[[argparse.Namespace], int]] = {
+        "run": _cmd_run, "validate": _cmd_validate, "list": _cmd_list, "target": _cmd_target, "report": _cmd_report,
+    }
+    try:
+        return handlers[args.command](args)
+    except LoadorchError as exc:
+        if args.debug:
+            traceback.print_exc()
+        sys.stderr.write(_format_error(exc) + "\n")
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return ExitCode.SIGINT
+    except Exception as exc:  # a bug: say so plainly, with the traceback only when asked
+        if args.debug:
+            traceback.print_exc()
+        sys.stderr.write(f"loadorch: internal error: {type(exc).__name__}: {exc} (rerun with --debug)\n")
+        return ExitCode.RUN
+
+
+def _format_error(exc: LoadorchError) -> str:
+    if isinstance(exc, ConfigError):
+        n = len(exc.problems)
+        head = f"error: invalid configuration ({n} problem{'s' if n != 1 else ''}):"
+        return head + "\n" + "\n".join(f"  {p}" for p in exc.problems)
+    return f"error: {exc}"
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from loadorch.config import Overrides, build
+    from loadorch.controller import RunOptions, execute
+
+    overrides = Overrides(users=args.users, duration_s=args.duration, workers=args.workers, seed=args.seed,
+                          host=args.host, iterations=args.iterations)
+    if args.host is not None and not args.host.startswith(("http://", "https://")) and args.host != "embedded":
+        raise UsageError(f"--host {args.host!r} needs a scheme: http://... or https://...")
+    cfg = build(args.profile, args.project, dict(os.environ), overrides)
+    out = args.out or _default_out(args.project, cfg.profile_name)
+    if os.path.exists(os.path.join(out, "results.json")) and args.out:
+        sys.stderr.write(f"note: {out} holds an earlier run; its files will be replaced\n")
+    return execute(cfg, RunOptions(out_dir=out, junit_path=args.junit, request_log=args.request_log))
+
+
+def _default_out(project: str, profile: str) -> str:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    base = os.path.join(project, "results", f"{profile}-{stamp}")
+    out, n = base, 1
+    while os.path.exists(out):
+        n += 1
+        out = f"{base}-{n}"
+    return out
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from loadorch.validate import validate_project
+
+    return validate_project(args.project, args.files, dict(os.environ))
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from loadorch.validate import list_project
+
+    return list_project(args.project)
+
+
+def _cmd_target(args: argparse.Namespace) -> int:
+    from loadorch.target.knobs import Knobs
+    from loadorch.target.server import ShopServer
+
+    knobs = Knobs()
+    knobs.update({"latency_ms": args.latency_ms, "error_rate": args.error_rate})
+    server = ShopServer((args.host, args.port), knobs=knobs)
+    print(f"reference shop API on {server.url} (knobs: GET/PUT {server.url}/_knobs)", flush=True)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return ExitCode.OK
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from loadorch.report import rebuild
+
+    return rebuild(args.run_dir)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

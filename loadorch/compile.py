@@ -1,0 +1,175 @@
+"""Checks that need the whole scenario (placeholders, thresholds, CSV data) and compiled generators."""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Iterable
+from typing import Any
+
+from loadorch import data as gen
+from loadorch.errors import Problem
+from loadorch.scenario import METHODS, DataSpec, RequestSpec, Scenario
+from loadorch.suggest import did_you_mean
+from loadorch.template import TemplateError, compile_template, compile_value, value_refs
+from loadorch.thresholds import Threshold, ThresholdSyntaxError, parse_expression, parse_selector
+from loadorch.units import parse_duration
+from loadorch.yamlsource import Document
+
+USER_BUILTINS = ("user", "worker", "iteration")
+SETUP_BUILTINS = ("index",)
+
+
+def compile_generators(scenario: Scenario, doc: Document) -> tuple[dict[str, gen.Generator], list[Problem]]:
+    out: dict[str, gen.Generator] = {}
+    problems: list[Problem] = []
+    base = os.path.dirname(os.path.abspath(doc.file))
+    for name, spec in scenario.data.items():
+        try:
+            out[name] = _generator(spec, base)
+        except ValueError as exc:
+            problems.append(Problem(doc.file, doc.line_of(("data", name)), f"data.{name}", str(exc)))
+    return out, problems
+
+
+def _generator(spec: DataSpec, base: str) -> gen.Generator:
+    if spec.int_range is not None:
+        return gen.IntGen(*spec.int_range)
+    if spec.float_range is not None:
+        return gen.FloatGen(*spec.float_range)
+    if spec.choice is not None:
+        return gen.ChoiceGen(tuple(spec.choice), gen.cumulative(spec.weights))
+    if spec.sequence is not None:
+        return gen.SequenceGen(spec.sequence.start, spec.sequence.step)
+    if spec.pattern is not None:
+        return gen.PatternGen(spec.pattern)
+    if spec.csv is not None:
+        return _rows(spec, base)
+    return gen.ConstGen(spec.value)
+
+
+def _rows(spec: DataSpec, base: str) -> gen.RowsGen:
+    assert spec.csv is not None
+    path = os.path.join(base, spec.csv.file)
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            rows = tuple(dict(r) for r in reader)
+            columns = reader.fieldnames or []
+    except OSError as exc:
+        raise ValueError(f"cannot read CSV file {spec.csv.file!r} (next to the scenario): {exc.strerror}") from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ValueError(f"CSV file {spec.csv.file!r} is not valid UTF-8 CSV: {exc}") from None
+    if not rows:
+        raise ValueError(f"CSV file {spec.csv.file!r} has a header but no rows")
+    if spec.csv.column is not None and spec.csv.column not in columns:
+        raise ValueError(f"CSV file {spec.csv.file!r} has no column {spec.csv.column!r}; "
+                         + did_you_mean(spec.csv.column, columns))
+    return gen.RowsGen(rows, spec.csv.column, spec.csv.order == "sequential")
+
+
+def check_templates(scenario: Scenario, doc: Document) -> list[Problem]:
+    """Every placeholder must name a data generator, a capture of the same user, or a builtin."""
+    problems: list[Problem] = []
+    data_names = set(scenario.data)
+    for i, step in enumerate(scenario.setup):
+        known = data_names | set(SETUP_BUILTINS)
+        problems += _check_request(step.request, ("setup", i, "request"), known, doc)
+    for u, user in enumerate(scenario.users):
+        captures = {c for ep in user.requests for c in ep.capture}
+        known = data_names | captures | set(USER_BUILTINS)
+        for r, ep in enumerate(user.requests):
+            problems += _check_request(ep, ("users", u, "requests", r), known, doc)
+    for name, value in scenario.headers.items():
+        problems += _check_value(value, ("headers", name), data_names | set(USER_BUILTINS), doc)
+    return problems
+
+
+def _check_request(req: RequestSpec, path: tuple[Any, ...], known: set[str], doc: Document) -> list[Problem]:
+    problems = _check_value(req.path, (*path, "path"), known, doc)
+    for name, value in req.headers.items():
+        problems += _check_value(value, (*path, "headers", name), known, doc)
+    for field, value in (("json", req.json_body), ("form", req.form), ("body", req.body)):
+        if value is not None:
+            problems += _check_value(value, (*path, field), known, doc)
+    for name, jpath in req.capture.items():
+        if not jpath.startswith("$"):
+            problems.append(Problem(doc.file, doc.line_of((*path, "capture", name)), _dot((*path, "capture", name)),
+                                    f"capture {jpath!r} must be a JSON path starting with '$' (e.g. $.id)"))
+    return problems
+
+
+def _check_value(value: Any, path: tuple[Any, ...], known: set[str], doc: Document) -> list[Problem]:
+    try:
+        compiled = compile_value(value)
+    except TemplateError as exc:
+        return [Problem(doc.file, doc.line_of(path), _dot(path), str(exc))]
+    problems = []
+    for ref in value_refs(compiled):
+        if ref.name not in known:
+            problems.append(Problem(doc.file, doc.line_of(path), _dot(path),
+                                    f"unknown placeholder {{{ref.name}}}; {did_you_mean(ref.name, known)}"))
+    return problems
+
+
+def _dot(path: Iterable[Any]) -> str:
+    from loadorch.yamlsource import dotted
+
+    return dotted(tuple(path))
+
+
+def parse_thresholds(raw: dict[str, list[Any]], scenario: Scenario | None, doc: Document,
+                     root: tuple[Any, ...] = ("thresholds",)) -> tuple[dict[str, list[Threshold]], list[Problem]]:
+    """Parse a thresholds mapping into {normalized selector: [Threshold]}, checking names against the scenario."""
+    out: dict[str, list[Threshold]] = {}
+    problems: list[Problem] = []
+    for key, items in raw.items():
+        path = (*root, key)
+        try:
+            selector = parse_selector(key)
+            if scenario is not None:
+                _check_tags(selector.tags, scenario)
+        except ThresholdSyntaxError as exc:
+            problems.append(Problem(doc.file, doc.line_of(path), _dot(path), str(exc)))
+            continue
+        parsed: list[Threshold] = []
+        for i, item in enumerate(items):
+            try:
+                parsed.append(_threshold(selector, item))
+            except (ThresholdSyntaxError, ValueError) as exc:
+                problems.append(Problem(doc.file, doc.line_of((*path, i)), _dot((*path, i)), str(exc)))
+        out[str(selector)] = parsed
+    return out, problems
+
+
+def _threshold(selector: Any, item: Any) -> Threshold:
+    if isinstance(item, str):
+        return Threshold(selector, parse_expression(item, selector.metric))
+    if isinstance(item, dict):
+        unknown = set(item) - {"threshold", "abort_on_fail", "delay_abort_eval"}
+        if unknown:
+            name = sorted(map(str, unknown))[0]
+            raise ValueError(f"unknown field {name!r}; "
+                             + did_you_mean(name, ["threshold", "abort_on_fail", "delay_abort_eval"]))
+        if not isinstance(item.get("threshold"), str):
+            raise ValueError("long form needs threshold: \"p(99)<800\"")
+        abort = item.get("abort_on_fail", False)
+        if not isinstance(abort, bool):
+            raise ValueError("abort_on_fail must be true or false")
+        delay = parse_duration(item.get("delay_abort_eval", 0))
+        return Threshold(selector, parse_expression(item["threshold"], selector.metric), abort, delay)
+    raise ValueError("a threshold is an expression string or {threshold: ..., abort_on_fail: ...}")
+
+
+def _check_tags(tags: tuple[tuple[str, str], ...], scenario: Scenario) -> None:
+    names = {ep.name for u in scenario.users for ep in u.requests}
+    users = {u.name for u in scenario.users}
+    for tag, value in tags:
+        if tag == "name" and value not in names:
+            raise ThresholdSyntaxError(f"no endpoint is named {value!r}; {did_you_mean(value, names)}")
+        if tag == "user" and value not in users:
+            raise ThresholdSyntaxError(f"no user is named {value!r}; {did_you_mean(value, users)}")
+        if tag == "method" and value.upper() not in METHODS:
+            raise ThresholdSyntaxError(f"unknown method {value!r}; use one of {', '.join(METHODS)}")
+        if tag == "status" and not (value.isdigit() and 0 <= int(value) <= 599):
+            raise ThresholdSyntaxError(f"status must be an HTTP status code, not {value!r}")

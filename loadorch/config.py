@@ -1,0 +1,194 @@
+"""Loading a project: resolve a profile, load its scenario, merge layers into one RunConfig.
+
+Precedence, lowest first (one ordered list, see LAYERS): built-in defaults, the scenario file,
+the profile file, command-line flags.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from loadorch import data as gen
+from loadorch.compile import check_templates, compile_generators, parse_thresholds
+from loadorch.envsubst import interpolate, secret_values
+from loadorch.errors import ConfigError, Problem, UsageError
+from loadorch.profile import Profile
+from loadorch.scenario import Scenario
+from loadorch.suggest import did_you_mean
+from loadorch.thresholds import DEFAULT_THRESHOLDS, Threshold
+from loadorch.validation import validate_document
+from loadorch.yamlsource import Document, load, parse, read_text
+
+LAYERS = ("defaults", "scenario", "profile", "cli")
+DEFAULT_MIN_SAMPLES = 100
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Command-line flags; None means "not given"."""
+
+    users: int | None = None
+    duration_s: float | None = None
+    workers: int | None = None
+    seed: int | None = None
+    host: str | None = None
+    iterations: int | None = None
+
+
+@dataclass(frozen=True)
+class LoadedScenario:
+    path: str
+    sha256: str
+    model: Scenario
+    generators: Mapping[str, gen.Generator]
+    thresholds: dict[str, list[Threshold]]
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    profile_name: str
+    profile_path: str
+    profile: Profile
+    scenario: LoadedScenario
+    host: str
+    users: int
+    spawn_rate: float
+    duration_s: float | None
+    iterations: int | None
+    workers: int
+    seed: int
+    thresholds: tuple[Threshold, ...]
+    min_samples: int
+    headers: Mapping[str, str]
+    secrets: frozenset[str]
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+
+def profile_names(project: str) -> dict[str, str]:
+    """name -> path of every profile in `project/profiles`."""
+    out: dict[str, str] = {}
+    for suffix in YAML_SUFFIXES:
+        for path in sorted(glob.glob(os.path.join(project, "profiles", "*" + suffix))):
+            out.setdefault(os.path.basename(path)[: -len(suffix)], path)
+    return out
+
+
+def scenario_paths(project: str) -> list[str]:
+    return sorted(p for s in YAML_SUFFIXES for p in glob.glob(os.path.join(project, "scenarios", "*" + s)))
+
+
+def resolve_profile(ref: str, project: str) -> tuple[str, str]:
+    """(name, path) for a profile name or a path to a YAML file; unknown names are usage errors."""
+    if ref.endswith(YAML_SUFFIXES) or os.sep in ref:
+        if not os.path.isfile(ref):
+            raise UsageError(f"no such profile file: {ref}")
+        base = os.path.basename(ref)
+        return base.rsplit(".", 1)[0], ref
+    names = profile_names(project)
+    if ref in names:
+        return ref, names[ref]
+    where = os.path.join(project, "profiles")
+    if not names:
+        raise UsageError(f"unknown profile {ref!r}: no profiles found in {where}/ (try `loadorch init`)")
+    hint = did_you_mean(ref, names)
+    raise UsageError(f"unknown profile {ref!r}; {hint} (profiles in {where}/: {', '.join(sorted(names))})")
+
+
+def load_document(path: str, env: Mapping[str, str], lenient: bool) -> tuple[Document, dict[str, str], set[str]]:
+    doc = parse(read_text(path), path)
+    used, unset = interpolate(doc, env, lenient)
+    return doc, used, unset
+
+
+def load_scenario(path: str, env: Mapping[str, str], lenient: bool = False) -> tuple[LoadedScenario, set[str]]:
+    doc, used, _ = load_document(path, env, lenient)
+    model = validate_document(Scenario, doc)
+    generators, problems = compile_generators(model, doc)
+    problems += check_templates(model, doc)
+    thresholds, more = parse_thresholds(model.thresholds, model, doc)
+    problems += more
+    if problems:
+        raise ConfigError(problems)
+    with open(path, "rb") as fh:
+        sha = hashlib.sha256(fh.read()).hexdigest()
+    return LoadedScenario(path, sha, model, generators, thresholds), secret_values(used)
+
+
+def load_profile(path: str, env: Mapping[str, str], lenient: bool = False) -> tuple[Profile, Document, dict[str, str]]:
+    doc, used, unset = load_document(path, env, lenient)
+    host = doc.data.get("host") if isinstance(doc.data, dict) else None
+    if isinstance(host, str) and any("${" + name + "}" in host for name in unset):
+        doc.data["host"] = "http://unset.invalid"  # `validate` only: the real value is needed at run time
+    return validate_document(Profile, doc), doc, used
+
+
+def scenario_path_of(profile: Profile, profile_path: str) -> str:
+    return os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(profile_path)), profile.scenario))
+
+
+def build(profile_ref: str, project: str, env: Mapping[str, str], overrides: Overrides = Overrides(),
+          lenient: bool = False) -> RunConfig:
+    name, path = resolve_profile(profile_ref, project)
+    profile, pdoc, used = load_profile(path, env, lenient)
+    spath = scenario_path_of(profile, path)
+    if not os.path.isfile(spath):
+        raise ConfigError([Problem(path, pdoc.line_of(("scenario",)), "scenario",
+                                   f"scenario file not found: {spath}")])
+    scenario, scenario_secrets = load_scenario(spath, env, lenient)
+    overrides_thr, problems = parse_thresholds(profile.thresholds, scenario.model, pdoc)
+    if problems:
+        raise ConfigError(problems)
+    return merge(name, path, profile, scenario, overrides_thr, overrides,
+                 secret_values(used, profile.secrets) | scenario_secrets)
+
+
+def merge(name: str, path: str, profile: Profile, scenario: LoadedScenario,
+          profile_thresholds: dict[str, list[Threshold]], cli: Overrides, secrets: set[str]) -> RunConfig:
+    """Apply LAYERS in order; `sources` records which layer set each value."""
+    sources: dict[str, str] = {}
+
+    def pick(key: str, *layers: tuple[str, Any]) -> Any:
+        value, source = None, "defaults"
+        for layer, candidate in layers:
+            if candidate is not None:
+                value, source = candidate, layer
+        sources[key] = source
+        return value
+
+    users = pick("users", ("profile", profile.load.users), ("cli", cli.users))
+    duration = pick("duration", ("profile", profile.load.duration), ("cli", cli.duration_s))
+    iterations = pick("iterations", ("profile", profile.load.iterations), ("cli", cli.iterations))
+    if cli.iterations is not None and cli.duration_s is None:
+        duration = None  # --iterations alone runs until every user is done
+    workers_raw = pick("workers", ("profile", profile.workers), ("cli", cli.workers))
+    workers = (os.cpu_count() or 1) if workers_raw == "auto" else int(workers_raw)
+    workers = max(1, min(workers, users))
+    seed = pick("seed", ("profile", profile.seed), ("cli", cli.seed))
+    host = pick("host", ("profile", profile.host), ("cli", cli.host))
+    spawn_rate = pick("spawn_rate", ("defaults", float(users)), ("profile", profile.load.spawn_rate))
+    min_samples = pick("min_samples", ("defaults", DEFAULT_MIN_SAMPLES),
+                       ("scenario", scenario.model.min_samples), ("profile", profile.min_samples))
+    merged_thr = {**scenario.thresholds, **profile_thresholds}
+    if not merged_thr:
+        from loadorch.compile import parse_thresholds as _parse
+
+        merged_thr, _ = _parse(dict(DEFAULT_THRESHOLDS), None, Document("<defaults>", None))
+        sources["thresholds"] = "defaults"
+    else:
+        sources["thresholds"] = "profile" if profile_thresholds else "scenario"
+    return RunConfig(
+        profile_name=name, profile_path=path, profile=profile, scenario=scenario, host=host, users=users,
+        spawn_rate=float(spawn_rate), duration_s=duration, iterations=iterations, workers=workers, seed=seed,
+        thresholds=tuple(t for items in merged_thr.values() for t in items), min_samples=min_samples,
+        headers={**scenario.model.headers, **profile.headers}, secrets=frozenset(secrets), sources=sources,
+    )
+
+
+__all__ = ["LAYERS", "Overrides", "RunConfig", "build", "load", "load_profile", "load_scenario",
+           "profile_names", "resolve_profile", "scenario_paths"]

@@ -1,0 +1,352 @@
+"""The run: resolve -> preflight -> setup -> launch -> collect -> evaluate -> report.
+
+The only module that starts processes and writes a run's artifacts; everything it decides on is pure
+(plan, verdict, results, junit, summary).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import secrets as pysecrets
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from typing import Any
+
+from loadorch import __version__, results
+from loadorch.artifacts import write_json, write_text
+from loadorch.config import RunConfig
+from loadorch.embedded import embedded_target
+from loadorch.errors import LoadorchError, RunError
+from loadorch.junit import render as render_junit
+from loadorch.plan import build_plan, process_specs
+from loadorch.preflight import check_allowed, connect_probe, target_addresses
+from loadorch.processes import ProcessGroup, free_port
+from loadorch.progress import Progress
+from loadorch.redact import Redactor
+from loadorch.setup_phase import run_setup
+from loadorch.signals import HardStop, StopSignals
+from loadorch.stats import Merged
+from loadorch.summary import markdown, terminal
+from loadorch.verdict import ERROR, INCONCLUSIVE, PASS, Check, evaluate, overall
+
+CPU_SATURATED = 90.0
+
+
+@dataclass
+class RunOptions:
+    out_dir: str
+    junit_path: str | None = None
+    request_log: bool = False
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    progress: Progress | None = None
+
+
+@dataclass
+class _Run:
+    cfg: RunConfig
+    opts: RunOptions
+    redactor: Redactor
+    started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    checks: list[Check] = field(default_factory=list)
+    master_summary: dict[str, Any] | None = None
+    error: str | None = None
+    host: str = ""
+    scratch: str = ""
+
+
+def execute(cfg: RunConfig, opts: RunOptions) -> int:
+    """Run the load test and write every artifact; returns the exit code (PRODUCT.md section 8)."""
+    run = _Run(cfg, opts, Redactor(cfg.secrets))
+    progress = opts.progress or Progress(cfg.duration_s)
+    run.scratch = tempfile.mkdtemp(prefix="loadorch-run-")
+    os.chmod(run.scratch, 0o700)
+    hard_stop = False
+    with StopSignals() as signals:
+        try:
+            with _target(cfg) as host:
+                run.host = host
+                _preflight(run, progress)
+                _setup(run, progress, signals)
+                if signals.received is None:
+                    _load(run, progress, signals)
+        except HardStop:
+            hard_stop = True
+        except LoadorchError as exc:
+            run.error = str(exc)
+            if not run.checks or run.checks[-1].verdict == PASS:
+                run.checks.append(Check("run", ERROR, str(exc)))
+        finally:
+            progress.clear()
+    code = _finish(run, signals, progress)
+    if not hard_stop:
+        shutil.rmtree(run.scratch, ignore_errors=True)
+    return signals.exit_code if hard_stop else code
+
+
+@contextlib.contextmanager
+def _target(cfg: RunConfig) -> Iterator[str]:
+    if cfg.host == "embedded":
+        with embedded_target() as url:
+            yield url
+    else:
+        yield cfg.host
+
+
+def _preflight(run: _Run, progress: Progress) -> None:
+    addresses = target_addresses(run.host)
+    check_allowed(run.host, run.cfg.profile.allowed_hosts, addresses)
+    connect_probe(run.host)
+    run.checks.append(Check("preflight", PASS, f"{run.host} reachable ({', '.join(addresses)})"))
+
+
+def _setup(run: _Run, progress: Progress, signals: StopSignals) -> None:
+    scenario = run.cfg.scenario
+    if not scenario.model.setup:
+        return
+    progress.note(f"setup: {sum(s.repeat for s in scenario.model.setup)} requests ...")
+    try:
+        report = run_setup(scenario.model, scenario.generators, run.host, run.cfg.headers, run.cfg.seed,
+                           run.cfg.profile.request_timeout, lambda: signals.received is not None)
+    except InterruptedError:
+        run.checks.append(Check("setup", ERROR, "interrupted during setup"))
+        return
+    except RunError as exc:
+        run.checks.append(Check("setup", ERROR, str(exc)))
+        raise
+    run.checks.append(Check("setup", PASS, f"{report.requests} requests in {report.seconds:.1f}s"))
+
+
+def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
+    cfg = run.cfg
+    stats_path = os.path.join(run.scratch, "stats.json")
+    log_dir = os.path.join(run.scratch, "requests") if run.opts.request_log else None
+    if log_dir:
+        os.makedirs(log_dir)
+    plan = build_plan(cfg, run.host, "127.0.0.1", free_port(), pysecrets.token_hex(16), stats_path, log_dir)
+    plan_path = os.path.join(run.scratch, "plan.json")
+    with open(os.open(plan_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as fh:
+        json.dump(plan, fh)
+    group = ProcessGroup(run.scratch)
+    env = {k: v for k, v in run.opts.env.items() if not k.startswith("LOADORCH_WORKER")}
+    try:
+        for spec in process_specs(plan_path, cfg.workers):
+            group.start(spec, env)
+        _watch(run, group, progress, signals)
+    finally:
+        group.close()
+    if os.path.exists(stats_path):
+        with open(stats_path, encoding="utf-8") as fh:
+            run.master_summary = json.load(fh)
+    if log_dir:
+        _merge_request_logs(log_dir, os.path.join(run.opts.out_dir, "requests.jsonl"), run.redactor)
+
+
+def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSignals) -> None:
+    cfg = run.cfg
+    budget = cfg.profile.worker_connect_timeout + (cfg.duration_s or 24 * 3600) + 60
+    deadline = time.monotonic() + budget
+    forwarded = False
+    last_event = time.monotonic()
+    while True:
+        if signals.received is not None and not forwarded:
+            forwarded = True
+            progress.note("stopping: collecting what was measured (press Ctrl-C again to stop at once)")
+            group.signal_master(signal.SIGTERM)
+        try:
+            event = group.events.get(timeout=0.2)
+        except Exception:
+            if time.monotonic() > deadline or time.monotonic() - last_event > 30 + cfg.profile.worker_connect_timeout:
+                raise RunError("the Locust master stopped responding; run aborted") from None
+            continue
+        last_event = time.monotonic()
+        kind = event.get("event")
+        if kind == "progress":
+            progress.update(event)
+        elif kind == "worker_lost":
+            progress.note(f"worker {event['index']} stopped reporting at {event['at_s']}s")
+        elif kind == "aborted":
+            progress.note(f"aborting: threshold {event['threshold']} failed ({event['message']})")
+        elif kind == "workers_missing":
+            raise RunError(f"only {event['connected']} of {event['expected']} workers connected within "
+                           f"{event['waited_s']:g}s (missing worker indexes {event['missing']}); see worker logs")
+        elif kind == "done":
+            return
+        elif kind == "master_exited":
+            master = group.master()
+            code = master.wait(timeout=5) if master else None
+            tail = _tail(os.path.join(run.scratch, "master.log"), run.redactor)
+            raise RunError(f"the Locust master exited unexpectedly (code {code}){tail}")
+
+
+def _tail(path: str, redactor: Redactor, lines: int = 8) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            text = fh.read().strip().splitlines()[-lines:]
+    except OSError:
+        return ""
+    return (":\n  " + "\n  ".join(redactor.text(t) for t in text)) if text else ""
+
+
+def _merge_request_logs(log_dir: str, out_path: str, redactor: Redactor) -> None:
+    rows: list[tuple[tuple[int, int, int], str]] = []
+    for name in sorted(os.listdir(log_dir)):
+        with open(os.path.join(log_dir, name), encoding="utf-8") as fh:
+            for line in fh:
+                if not line.endswith("\n"):
+                    continue  # a line cut by a killed worker
+                rec = json.loads(line)
+                rows.append(((rec["worker"], rec["user"], rec["sequence"]), line))
+    rows.sort(key=lambda r: r[0])
+    write_text(out_path, redactor.text("".join(line for _, line in rows)))
+
+
+def _integrity(run: _Run) -> dict[str, Any]:
+    summary = run.master_summary or {}
+    workers = summary.get("workers", {"expected": run.cfg.workers, "seen": [], "detail": []})
+    detail = workers["detail"]
+    lost = [w for w in detail if w["lost_at_s"] is not None]
+    silent = [w for w in detail if w["lost_at_s"] is None and w["silent_s"] > 0]
+    expected, seen = workers["expected"], len(workers["seen"])
+    if summary:
+        if lost or seen < expected:
+            names = ", ".join(f"worker {w['index']} (pid {w['pid']}) at {w['lost_at_s']}s" for w in lost)
+            msg = f"{len(lost)} of {expected} workers lost: {names}" if lost else f"only {seen} of {expected} workers seen"
+            run.checks.append(Check("workers", ERROR, msg + "; data they reported before is kept"))
+        elif silent:
+            names = ", ".join(f"worker {w['index']} ({w['silent_s']}s)" for w in silent)
+            run.checks.append(Check("workers", ERROR, f"workers stopped reporting for a while: {names}"))
+        else:
+            run.checks.append(Check("workers", PASS, f"{seen} of {expected} workers ran to the end"))
+        _totals_check(run, detail)
+        _load_check(run, summary, detail)
+        _cpu_check(run, detail)
+    return {
+        "workers_expected": expected, "workers_seen": seen,
+        "workers_lost": [{"index": w["index"], "pid": w["pid"], "at_s": w["lost_at_s"]} for w in lost],
+        "generator_cpu_peak": {str(w["index"]): w["cpu_peak"] for w in detail},
+        "generator_cpu_sustained_peak": {str(w["index"]): w["cpu_sustained_peak"] for w in detail},
+        "dropped_arrivals": 0,
+        "per_worker": detail,
+        "rejected_peers": summary.get("rejected_peers", []),
+        "stop_reason": summary.get("stop_reason"),
+        "aborted_by": summary.get("aborted_by"),
+    }
+
+
+def _totals_check(run: _Run, detail: list[dict[str, Any]]) -> None:
+    bad = [w for w in detail if w["final_total"] is not None and w["final_total"] != w["reported"]]
+    finished = [w for w in detail if w["final_total"] is not None]
+    if bad:
+        names = ", ".join(f"worker {w['index']}: recorded {w['final_total']}, merged {w['reported']}" for w in bad)
+        run.checks.append(Check("worker totals", ERROR, f"per-worker totals do not add up: {names}"))
+    elif finished:
+        total = sum(w["final_total"] for w in finished)
+        run.checks.append(Check("worker totals", PASS, f"{len(finished)} workers' final totals add up to {total}"))
+
+
+def _load_check(run: _Run, summary: dict[str, Any], detail: list[dict[str, Any]]) -> None:
+    started = sum(w["users_peak"] for w in detail)
+    if summary.get("stop_reason") in ("interrupted", "aborted") or started >= run.cfg.users:
+        run.checks.append(Check("load", PASS, f"{started} of {run.cfg.users} users started"))
+    else:
+        run.checks.append(Check("load", INCONCLUSIVE, f"only {started} of {run.cfg.users} users started; "
+                                "lower spawn_rate's ramp time or lengthen the run"))
+
+
+def _cpu_check(run: _Run, detail: list[dict[str, Any]]) -> None:
+    hot = [w for w in detail if w["cpu_sustained_peak"] > CPU_SATURATED]
+    if not hot:
+        peak = max((w["cpu_sustained_peak"] for w in detail), default=0.0)
+        run.checks.append(Check("generator cpu", PASS, f"sustained peak {peak:.0f}% (limit {CPU_SATURATED:.0f}%)"))
+        return
+    names = ", ".join(f"worker {w['index']} at {w['cpu_sustained_peak']:.0f}%" for w in hot)
+    verdict = PASS if run.cfg.profile.allow_saturated_generator else INCONCLUSIVE
+    run.checks.append(Check("generator cpu", verdict, f"generator saturated: {names}; latencies may include "
+                            "generator delay: add workers (or set allow_saturated_generator)"))
+
+
+def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
+    cfg = run.cfg
+    integrity = _integrity(run)
+    summary = run.master_summary or {}
+    merged = Merged.from_json(summary["merged"]) if summary.get("merged") else Merged()
+    elapsed = float(summary.get("elapsed_s") or 0.0)
+    threshold_results = evaluate(cfg.thresholds, merged, cfg.min_samples, elapsed) if summary.get("t0") else []
+    interrupted = signals.received is not None
+    verdict = overall(threshold_results, run.checks, interrupted)
+    if run.error and verdict not in ("interrupted",):
+        verdict = ERROR
+    code = results.exit_code_for(verdict, signals.exit_code if interrupted else None)
+    record = results.RunRecord(
+        profile=cfg.profile_name, scenario_name=cfg.scenario.model.name, scenario_path=cfg.scenario.path,
+        scenario_sha256=cfg.scenario.sha256, seed=cfg.seed, workers=cfg.workers, users=cfg.users,
+        host=run.redactor.text(cfg.host if cfg.host == "embedded" else run.host or cfg.host),
+        start=run.started.isoformat(timespec="seconds"),
+        end=datetime.now(timezone.utc).isoformat(timespec="seconds"), versions=_versions(), verdict=verdict,
+        exit_code=code, merged=merged, elapsed_s=elapsed, stop_reason=summary.get("stop_reason"),
+        thresholds=threshold_results, checks=run.checks, integrity=integrity, interrupted=interrupted,
+        error=run.error, iterations=cfg.iterations, duration_s=cfg.duration_s)
+    doc = run.redactor.obj(results.build(record))
+    write_artifacts(run, doc, record)
+    sys.stdout.write(terminal(doc))
+    sys.stdout.write(f"artifacts: {run.opts.out_dir}\n")
+    return code
+
+
+def write_artifacts(run: _Run, doc: dict[str, Any], record: results.RunRecord) -> None:
+    out = run.opts.out_dir
+    write_json(os.path.join(out, "results.json"), doc)
+    junit = render_junit(
+        f"loadorch.{record.profile}", run.started.strftime("%Y-%m-%dT%H:%M:%S"), socket.gethostname() or "localhost",
+        record.elapsed_s, record.thresholds, record.checks,
+        properties=[("profile", record.profile), ("scenario", record.scenario_name), ("seed", str(record.seed)),
+                    ("workers", str(record.workers)), ("users", str(record.users)), ("verdict", record.verdict)],
+        system_out=terminal(doc))
+    junit = run.redactor.text(junit)
+    write_text(run.opts.junit_path or os.path.join(out, "junit.xml"), junit)
+    write_text(os.path.join(out, "summary.md"), markdown(doc))
+    write_text(os.path.join(out, "config.yaml"), effective_config_yaml(run.cfg, run.redactor))
+    from loadorch.report import render_html
+
+    write_text(os.path.join(out, "report.html"), render_html(doc))
+
+
+def effective_config_yaml(cfg: RunConfig, redactor: Redactor) -> str:
+    import yaml
+
+    doc = {
+        "profile": cfg.profile_name, "profile_file": cfg.profile_path, "scenario_file": cfg.scenario.path,
+        "scenario_sha256": cfg.scenario.sha256, "host": cfg.host, "allowed_hosts": list(cfg.profile.allowed_hosts),
+        "headers": redactor.headers(dict(cfg.headers)),
+        "load": {"users": cfg.users, "spawn_rate": cfg.spawn_rate, "duration_s": cfg.duration_s,
+                 "iterations": cfg.iterations},
+        "workers": cfg.workers, "seed": cfg.seed, "min_samples": cfg.min_samples,
+        "request_timeout_s": cfg.profile.request_timeout,
+        "worker_connect_timeout_s": cfg.profile.worker_connect_timeout,
+        "allow_saturated_generator": cfg.profile.allow_saturated_generator,
+        "thresholds": [f"{t.selector}: {t.expression}" + (" (abort_on_fail)" if t.abort_on_fail else "")
+                       for t in cfg.thresholds],
+        "sources": dict(cfg.sources), "precedence": "defaults < scenario < profile < command line",
+    }
+    return redactor.text(yaml.safe_dump(redactor.obj(doc), sort_keys=False, allow_unicode=True))
+
+
+def _versions() -> dict[str, str]:
+    def version(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "unknown"
+
+    return {"loadorch": __version__, "locust": version("locust"), "python": platform.python_version()}

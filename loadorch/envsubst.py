@@ -1,0 +1,67 @@
+"""`${VAR}` / `${VAR:-default}` interpolation of string values; an unset variable is an error."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from loadorch.errors import ConfigError, Problem
+from loadorch.yamlsource import Document, dotted
+
+_REF = re.compile(r"\$\$|\$\{([^}]*)\}")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSW|API_?KEY|CREDENTIAL|PRIVATE|COOKIE|AUTH", re.IGNORECASE)
+
+
+def interpolate(doc: Document, env: Mapping[str, str], lenient: bool = False) -> tuple[dict[str, str], set[str]]:
+    """Substitute variables in place in `doc.data`; return (variables used, name -> value; unset names).
+
+    Lenient mode (for `validate`) leaves an unset variable's reference in place instead of failing.
+    """
+    used: dict[str, str] = {}
+    unset: set[str] = set()
+    problems: list[Problem] = []
+
+    def sub(text: str, path: tuple[Any, ...]) -> str:
+        def one(m: re.Match[str]) -> str:
+            if m.group(0) == "$$":
+                return "$"
+            body = m.group(1)
+            name, sep, default = body.partition(":-")
+            if not _NAME.match(name):
+                problems.append(Problem(doc.file, doc.line_of(path), dotted(path),
+                                        f"invalid variable reference ${{{body}}}; use ${{NAME}} or ${{NAME:-default}}"))
+                return ""
+            if name in env:
+                used[name] = env[name]
+                return env[name]
+            if sep:
+                return default
+            if lenient:
+                unset.add(name)
+                return m.group(0)
+            problems.append(Problem(doc.file, doc.line_of(path), dotted(path),
+                                    f"environment variable {name} is not set (set it, or write ${{{name}:-default}})"))
+            return ""
+
+        return _REF.sub(one, text)
+
+    def walk(value: Any, path: tuple[Any, ...]) -> Any:
+        if isinstance(value, str):
+            return sub(value, path) if "$" in value else value
+        if isinstance(value, dict):
+            return {k: walk(v, (*path, k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, (*path, i)) for i, v in enumerate(value)]
+        return value
+
+    doc.data = walk(doc.data, ())
+    if problems:
+        raise ConfigError(problems)
+    return used, unset
+
+
+def secret_values(used: Mapping[str, str], declared: list[str] | tuple[str, ...] = ()) -> set[str]:
+    """Values of the variables that are secrets: declared ones and those whose names say so."""
+    return {v for k, v in used.items() if v and (k in declared or SECRET_NAME.search(k))}

@@ -1,0 +1,120 @@
+"""Mergeable latency histograms, exact below 2.048 ms and within 0.05 % above (log-linear buckets).
+
+Values are integer microseconds. A value v >= 2048 goes to bucket (e << 10) + (v >> e) with
+e = bit_length(v) - 11 (so buckets continue at 2048 where the exact range ends), so every bucket spans 1/1024 of its magnitude; the reported value is the
+bucket's midpoint, off by at most half a bucket (< 0.05 %). Merging adds counts, so percentiles of
+merged histograms are the percentiles of the pooled samples, never averages of percentiles.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+EXACT_BELOW = 2048
+SUB_BITS = 10
+
+
+def bucket_of(us: int) -> int:
+    if us < EXACT_BELOW:
+        return us if us > 0 else 0
+    e = us.bit_length() - SUB_BITS - 1
+    return (e << SUB_BITS) + (us >> e)
+
+
+def bounds_of(bucket: int) -> tuple[int, int]:
+    """[low, high] microseconds covered by a bucket."""
+    if bucket < EXACT_BELOW:
+        return bucket, bucket
+    e = (bucket >> SUB_BITS) - 1
+    low = (bucket - (e << SUB_BITS)) << e
+    return low, low + (1 << e) - 1
+
+
+class Histogram:
+    """Counts per bucket plus exact count, sum, min and max."""
+
+    __slots__ = ("buckets", "count", "max", "min", "total")
+
+    def __init__(self) -> None:
+        self.buckets: dict[int, int] = {}
+        self.count = 0
+        self.total = 0
+        self.min = 0
+        self.max = 0
+
+    def record(self, us: int) -> None:
+        if us < 0:
+            us = 0
+        if us < EXACT_BELOW:
+            b = us
+        else:
+            e = us.bit_length() - 11
+            b = (e << 10) + (us >> e)
+        self.buckets[b] = self.buckets.get(b, 0) + 1
+        if self.count == 0 or us < self.min:
+            self.min = us
+        if us > self.max:
+            self.max = us
+        self.count += 1
+        self.total += us
+
+    def merge(self, other: Histogram) -> Histogram:
+        if other.count == 0:
+            return self
+        for b, n in other.buckets.items():
+            self.buckets[b] = self.buckets.get(b, 0) + n
+        self.min = other.min if self.count == 0 else min(self.min, other.min)
+        self.max = max(self.max, other.max)
+        self.count += other.count
+        self.total += other.total
+        return self
+
+    def percentile(self, pct: float) -> float:
+        """Nearest-rank percentile in microseconds: the smallest value with >= pct % of samples at or below."""
+        if self.count == 0:
+            return math.nan
+        if pct <= 0:
+            return float(self.min)
+        if pct >= 100:
+            return float(self.max)
+        rank = max(1, math.ceil(pct / 100.0 * self.count))
+        seen = 0
+        for b in sorted(self.buckets):
+            seen += self.buckets[b]
+            if seen >= rank:
+                low, high = bounds_of(b)
+                return min(max((low + high) / 2.0, self.min), self.max)
+        return float(self.max)
+
+    def error_bound(self, value_us: float) -> float:
+        """Largest difference, in microseconds, between a reported value near `value_us` and the truth."""
+        if math.isnan(value_us) or value_us < EXACT_BELOW:
+            return 0.0
+        low, high = bounds_of(bucket_of(int(value_us)))
+        return (high - low) / 2.0
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.count if self.count else math.nan
+
+    def to_json(self) -> dict[str, Any]:
+        return {"count": self.count, "sum": self.total, "min": self.min, "max": self.max,
+                "buckets": [[b, n] for b, n in sorted(self.buckets.items())]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Histogram:
+        h = cls()
+        h.count, h.total, h.min, h.max = int(data["count"]), int(data["sum"]), int(data["min"]), int(data["max"])
+        h.buckets = {int(b): int(n) for b, n in data["buckets"]}
+        if sum(h.buckets.values()) != h.count:
+            raise ValueError("histogram counts do not add up")
+        return h
+
+    @classmethod
+    def of(cls, values_us: Iterable[int]) -> Histogram:
+        h = cls()
+        for v in values_us:
+            h.record(v)
+        return h

@@ -1,0 +1,120 @@
+"""The run plan: everything the Locust processes need, and the process specs that start them.
+
+The same plan and specs drive local worker processes and the rendered Kubernetes jobs.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from loadorch import data as gen
+from loadorch.config import RunConfig
+
+PLAN_SCHEMA = "loadorch.plan/v1"
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    role: str  # "master" or "worker"
+    argv: tuple[str, ...]
+    env: Mapping[str, str] = field(default_factory=dict)
+    index: int | None = None
+
+
+def class_counts(users: int, weights: Sequence[tuple[str, float]]) -> dict[str, int]:
+    """Users per class by largest remainder of weights; ties go to the earlier class."""
+    total = sum(w for _, w in weights)
+    exact = [(name, users * w / total) for name, w in weights]
+    counts = {name: int(x) for name, x in exact}
+    left = users - sum(counts.values())
+    order = sorted(range(len(exact)), key=lambda i: (-(exact[i][1] - int(exact[i][1])), i))
+    for i in order[:left]:
+        counts[exact[i][0]] += 1
+    return counts
+
+
+def allocate(users: int, weights: Sequence[tuple[str, float]], workers: int) -> list[tuple[int, str, int]]:
+    """(slot, user class, worker index) for every virtual user; classes interleaved smoothly by weight.
+
+    A user's slot (0..users-1) is its identity for seeds and sequences; worker = slot % workers.
+    """
+    remaining = class_counts(users, weights)
+    total = {name: n for name, n in remaining.items()}
+    credit = {name: 0.0 for name in remaining}
+    out: list[tuple[int, str, int]] = []
+    for slot in range(users):
+        for name in credit:
+            if remaining[name]:
+                credit[name] += total[name]
+        name = max((n for n in credit if remaining[n]), key=lambda n: credit[n])
+        credit[name] -= users
+        remaining[name] -= 1
+        out.append((slot, name, slot % workers))
+    return out
+
+
+def generator_to_json(g: gen.Generator) -> dict[str, Any]:
+    body = asdict(g)
+    return {"type": type(g).__name__, **body}
+
+
+def generator_from_json(data: Mapping[str, Any]) -> gen.Generator:
+    kinds: dict[str, Any] = {c.__name__: c for c in
+                             (gen.IntGen, gen.FloatGen, gen.ChoiceGen, gen.SequenceGen, gen.PatternGen, gen.RowsGen,
+                              gen.ConstGen)}
+    body = {k: v for k, v in data.items() if k != "type"}
+    for key in ("options", "cum_weights", "rows"):
+        if isinstance(body.get(key), list):
+            body[key] = tuple(body[key])
+    return kinds[str(data["type"])](**body)  # type: ignore[no-any-return]
+
+
+def interval_for(duration_s: float | None) -> float:
+    """Time-series resolution: about 100-200 points for any run length."""
+    if duration_s is None or duration_s <= 120:
+        return 1.0
+    if duration_s <= 600:
+        return 5.0
+    return 10.0 if duration_s <= 1800 else 30.0
+
+
+def build_plan(cfg: RunConfig, host: str, master_host: str, master_port: int, token: str,
+               stats_path: str, request_log_dir: str | None) -> dict[str, Any]:
+    weights = [(u.name, u.weight) for u in cfg.scenario.model.users]
+    return {
+        "schema": PLAN_SCHEMA,
+        "token": token,
+        "seed": cfg.seed,
+        "host": host,
+        "headers": dict(cfg.headers),
+        "users": cfg.users,
+        "spawn_rate": cfg.spawn_rate,
+        "duration_s": cfg.duration_s,
+        "iterations": cfg.iterations,
+        "workers": cfg.workers,
+        "request_timeout_s": cfg.profile.request_timeout,
+        "worker_connect_timeout_s": cfg.profile.worker_connect_timeout,
+        "interval_s": interval_for(cfg.duration_s),
+        "master": {"host": master_host, "port": master_port},
+        "stats_path": stats_path,
+        "request_log_dir": request_log_dir,
+        "scenario": cfg.scenario.model.model_dump(mode="json", by_alias=True),
+        "data": {name: generator_to_json(g) for name, g in cfg.scenario.generators.items()},
+        "allocation": allocate(cfg.users, weights, cfg.workers),
+        "thresholds": [{"selector": str(t.selector), "expression": str(t.expression),
+                        "abort_on_fail": t.abort_on_fail, "delay_abort_eval_s": t.delay_abort_eval_s}
+                       for t in cfg.thresholds],
+        "min_samples": cfg.min_samples,
+    }
+
+
+def process_specs(plan_path: str, workers: int, python: str = sys.executable) -> list[ProcessSpec]:
+    """Master first, then one spec per worker index."""
+    base = (python, "-m", "loadorch.runtime")
+    specs = [ProcessSpec("master", (*base, "master", "--plan", plan_path))]
+    specs += [ProcessSpec("worker", (*base, "worker", "--plan", plan_path), {"LOADORCH_WORKER_INDEX": str(i)}, i)
+              for i in range(workers)]
+    return specs

@@ -1,0 +1,108 @@
+"""Starting and always cleaning up the Locust processes of a run."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Mapping
+from typing import IO, Any
+
+from loadorch.plan import ProcessSpec
+
+
+class ProcessGroup:
+    """The master and worker processes; `close()` leaves none behind, whatever happened."""
+
+    def __init__(self, log_dir: str) -> None:
+        self.log_dir = log_dir
+        self.procs: list[tuple[ProcessSpec, subprocess.Popen[bytes]]] = []
+        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._logs: list[IO[bytes]] = []
+
+    def start(self, spec: ProcessSpec, base_env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+        env = {**base_env, **spec.env, "LOADORCH_PARENT_PID": str(os.getpid()), "PYTHONUNBUFFERED": "1"}
+        name = spec.role if spec.index is None else f"{spec.role}-{spec.index}"
+        err = open(os.path.join(self.log_dir, f"{name}.log"), "wb")  # noqa: SIM115
+        self._logs.append(err)
+        proc = subprocess.Popen(list(spec.argv), env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE if spec.role == "master" else subprocess.DEVNULL,
+                                stderr=err, start_new_session=True)
+        self.procs.append((spec, proc))
+        if spec.role == "master":
+            assert proc.stdout is not None
+            threading.Thread(target=self._read_events, args=(proc.stdout,), daemon=True,
+                             name="loadorch-master-events").start()
+        return proc
+
+    def _read_events(self, stream: IO[bytes]) -> None:
+        for raw in stream:
+            try:
+                event = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(event, dict):
+                self.events.put(event)
+        self.events.put({"event": "master_exited"})
+
+    def master(self) -> subprocess.Popen[bytes] | None:
+        return next((p for s, p in self.procs if s.role == "master"), None)
+
+    def workers(self) -> list[tuple[ProcessSpec, subprocess.Popen[bytes]]]:
+        return [(s, p) for s, p in self.procs if s.role == "worker"]
+
+    def signal_master(self, sig: int) -> None:
+        proc = self.master()
+        if proc is not None and proc.poll() is None:
+            try:
+                proc.send_signal(sig)
+            except ProcessLookupError:
+                pass
+
+    def close(self, grace_s: float = 3.0) -> None:
+        """SIGTERM every process, wait up to `grace_s`, then SIGKILL what is left (whole sessions)."""
+        for _, proc in self.procs:
+            _signal_group(proc, signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        for _, proc in self.procs:
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+        for _, proc in self.procs:
+            _signal_group(proc, signal.SIGKILL)
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        for fh in self._logs:
+            fh.close()
+        self._logs = []
+
+    def kill_now(self) -> None:
+        for _, proc in self.procs:
+            _signal_group(proc, signal.SIGKILL)
+        for _, proc in self.procs:
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])

@@ -1,0 +1,46 @@
+"""Live progress: one updating status line on a terminal, a plain line every few seconds in CI."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, TextIO
+
+
+class Progress:
+    def __init__(self, total_s: float | None, stream: TextIO = sys.stderr, every_s: float = 5.0) -> None:
+        self.total_s = total_s
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.every_s = every_s
+        self.last_plain = 0.0
+        self.dirty = False
+
+    def note(self, text: str) -> None:
+        self.clear()
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def update(self, event: dict[str, Any]) -> None:
+        line = self.format(event)
+        if self.tty:
+            self.stream.write("\r\x1b[2K" + line)
+            self.dirty = True
+        elif time.monotonic() - self.last_plain >= self.every_s:
+            self.last_plain = time.monotonic()
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def clear(self) -> None:
+        if self.tty and self.dirty:
+            self.stream.write("\r\x1b[2K")
+            self.dirty = False
+
+    def format(self, e: dict[str, Any]) -> str:
+        total = f"/{self.total_s:.0f}s" if self.total_s else "s"
+        def ms(v: Any) -> str:
+            return "-" if v is None else f"{v:.0f}ms"
+        lost = f"  LOST workers {e['lost']}" if e.get("lost") else ""
+        return (f"{e['elapsed_s']:.0f}{total}  users {e['users']}  {e['rps']:.0f} req/s  "
+                f"p95 read {ms(e.get('p95_read_ms'))} write {ms(e.get('p95_write_ms'))}  "
+                f"errors {e['failures']}/{e['requests']}{lost}")

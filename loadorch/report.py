@@ -1,0 +1,142 @@
+"""report.html: one self-contained page (inline CSS and SVG, no scripts, no network) from results.json."""
+
+from __future__ import annotations
+
+import json
+import os
+from html import escape
+from typing import Any
+
+from loadorch.artifacts import write_text
+from loadorch.charts import Series, line_chart
+from loadorch.errors import ConfigError, ExitCode, Problem
+from loadorch.summary import ENDPOINT_HEAD, endpoint_rows, headline, markdown
+
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:#111827;margin:0;background:#f9fafb}
+main{max-width:1100px;margin:0 auto;padding:24px}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
+.verdict{display:inline-block;padding:4px 12px;border-radius:6px;font-weight:700;color:#fff;letter-spacing:.04em}
+.pass{background:#15803d}.fail{background:#b91c1c}.inconclusive{background:#b45309}.error{background:#7f1d1d}
+.interrupted{background:#4b5563}
+.meta{color:#4b5563;margin:6px 0 0}
+table{border-collapse:collapse;width:100%;background:#fff;font-variant-numeric:tabular-nums}
+th,td{padding:6px 10px;border-bottom:1px solid #e5e7eb;text-align:left;vertical-align:top}
+th{background:#f3f4f6;font-weight:600}td.num{text-align:right}
+.tag{font-weight:700}.tag.pass{color:#15803d;background:none}.tag.fail{color:#b91c1c;background:none}
+.tag.inconclusive{color:#b45309;background:none}.tag.error{color:#7f1d1d;background:none}
+.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:12px}
+svg.chart{width:100%;height:auto;background:#fff;border:1px solid #e5e7eb;border-radius:6px}
+svg .grid{stroke:#e5e7eb}svg .tick,svg .legend{font-size:11px;fill:#4b5563}
+svg .title{font-size:13px;font-weight:600;fill:#111827}svg .line{fill:none;stroke-width:2}
+@media print{body{background:#fff}main{padding:0}.charts{grid-template-columns:1fr 1fr}
+h2{break-after:avoid}table,svg{break-inside:avoid}}
+"""
+
+
+def render_html(doc: dict[str, Any]) -> str:
+    run = doc["run"]
+    verdict = doc["verdict"]
+    parts = [
+        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">",
+        f"<title>loadorch {escape(run['profile'])}: {escape(verdict)}</title><style>{CSS}</style></head><body><main>",
+        f'<h1>{escape(run["profile"])} <span class="verdict {escape(verdict)}">{escape(verdict.upper())}</span></h1>',
+        f'<p class="meta">{escape(headline(doc))}</p>',
+        f'<p class="meta">scenario {escape(run["scenario"])} (sha256 {escape(str(run["scenario_sha256"])[:12])}), '
+        f'host {escape(str(run["host"]))}, {escape(str(run["start"]))} to {escape(str(run["end"]))}, '
+        f'{run["elapsed_s"]:.1f}s, loadorch {escape(run["versions"].get("loadorch", ""))}, '
+        f'locust {escape(run["versions"].get("locust", ""))}</p>',
+    ]
+    if doc.get("error"):
+        parts.append(f'<p><strong>Error:</strong> {escape(doc["error"])}</p>')
+    parts += _thresholds(doc), _charts(doc), _endpoints(doc), _checks(doc), _errors(doc)
+    parts.append("</main></body></html>")
+    return "\n".join(p for p in parts if p) + "\n"
+
+
+def _tag(verdict: str) -> str:
+    return f'<span class="tag {escape(verdict)}">{escape(verdict.upper())}</span>'
+
+
+def _thresholds(doc: dict[str, Any]) -> str:
+    if not doc["thresholds"]:
+        return ""
+    rows = []
+    for t in doc["thresholds"]:
+        observed = "no data" if t["observed"] is None else f"{t['observed']:.3f}{t['unit']}"
+        bound = f"±{t['error_bound']:.3f}" if t["error_bound"] else "exact"
+        rows.append(f"<tr><td>{_tag(t['verdict'])}</td><td>{escape(t['selector'])}</td>"
+                    f"<td>{escape(t['expression'])}</td><td class=num>{escape(observed)}</td>"
+                    f"<td class=num>{t['samples']}</td><td class=num>{bound}</td><td>{escape(t['message'])}</td></tr>")
+    return ("<h2>Thresholds</h2><table><tr><th></th><th>selector</th><th>threshold</th><th>observed</th>"
+            "<th>samples</th><th>error bound</th><th>detail</th></tr>" + "".join(rows) + "</table>")
+
+
+def _charts(doc: dict[str, Any]) -> str:
+    ts = doc["timeseries"]
+    if not ts:
+        return ""
+    step = doc["histograms"].get("interval_s", 1.0) or 1.0
+    kinds = sorted({row["kind"] for row in ts})
+    charts = []
+    for kind in kinds:
+        rows = [r for r in ts if r["kind"] == kind]
+        charts.append(line_chart(f"{kind} latency (successful requests)", [
+            Series(name, [(r["t_s"], r[key]) for r in rows if r[key] is not None])
+            for name, key in (("p50", "p50_ms"), ("p95", "p95_ms"), ("p99", "p99_ms"))], "ms"))
+    charts.append(line_chart("throughput", [
+        Series(kind, [(r["t_s"], r["requests"] / step) for r in ts if r["kind"] == kind]) for kind in kinds], "req/s"))
+    charts.append(line_chart("errors", [
+        Series(kind, [(r["t_s"], r["failures"] / step) for r in ts if r["kind"] == kind]) for kind in kinds], "errors/s"))
+    return '<h2>Over time</h2><div class="charts">' + "".join(charts) + "</div>"
+
+
+def _endpoints(doc: dict[str, Any]) -> str:
+    rows = endpoint_rows(doc)
+    if not rows:
+        return ""
+    head = "".join(f"<th>{escape(h)}</th>" for h in ENDPOINT_HEAD)
+    body = "".join("<tr>" + "".join(f"<td{' class=num' if i > 1 else ''}>{escape(c)}</td>" for i, c in enumerate(r))
+                   + "</tr>" for r in rows)
+    return f"<h2>Endpoints</h2><table><tr>{head}</tr>{body}</table>"
+
+
+def _checks(doc: dict[str, Any]) -> str:
+    if not doc["checks"]:
+        return ""
+    rows = "".join(f"<tr><td>{_tag(c['verdict'])}</td><td>{escape(c['name'])}</td><td>{escape(c['message'])}</td></tr>"
+                   for c in doc["checks"])
+    return f"<h2>Run integrity</h2><table><tr><th></th><th>check</th><th>detail</th></tr>{rows}</table>"
+
+
+def _errors(doc: dict[str, Any]) -> str:
+    errors = doc.get("errors") or []
+    if not errors:
+        return ""
+    rows = "".join(f"<tr><td>{escape(e['name'])}</td><td class=num>{e['status'] or '-'}</td>"
+                   f"<td>{escape(e['reason'])}</td><td class=num>{e['count']}</td></tr>" for e in errors[:30])
+    return f"<h2>Errors</h2><table><tr><th>endpoint</th><th>status</th><th>reason</th><th>count</th></tr>{rows}</table>"
+
+
+def load_results(run_dir: str) -> dict[str, Any]:
+    path = os.path.join(run_dir, "results.json")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            doc = json.load(fh)
+    except OSError as exc:
+        raise ConfigError([Problem(path, None, "", f"cannot read results: {exc.strerror}")]) from None
+    except ValueError as exc:
+        raise ConfigError([Problem(path, None, "", f"not valid JSON: {exc}")]) from None
+    if not isinstance(doc, dict) or doc.get("schema") != "loadorch.results/v1":
+        raise ConfigError([Problem(path, None, "schema", "not a loadorch.results/v1 document")])
+    return doc
+
+
+def rebuild(run_dir: str) -> int:
+    doc = load_results(run_dir)
+    write_text(os.path.join(run_dir, "report.html"), render_html(doc))
+    write_text(os.path.join(run_dir, "summary.md"), markdown(doc))
+    print(f"wrote {os.path.join(run_dir, 'report.html')} and summary.md")
+    return ExitCode.OK

@@ -1,0 +1,114 @@
+"""results.json: the run's verdict, stats, thresholds, integrity and histograms (built purely from a record)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from loadorch.stats import Merged, latency_stats
+from loadorch.verdict import EXIT_CODES, Check, ThresholdResult
+
+SCHEMA = "loadorch.results/v1"
+
+
+@dataclass
+class RunRecord:
+    """Everything a run produced, as data."""
+
+    profile: str
+    scenario_name: str
+    scenario_path: str
+    scenario_sha256: str
+    seed: int
+    workers: int
+    users: int
+    host: str
+    start: str
+    end: str
+    versions: dict[str, str]
+    verdict: str
+    exit_code: int
+    merged: Merged = field(default_factory=Merged)
+    elapsed_s: float = 0.0
+    stop_reason: str | None = None
+    thresholds: list[ThresholdResult] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+    integrity: dict[str, Any] = field(default_factory=dict)
+    interrupted: bool = False
+    error: str | None = None
+    iterations: int | None = None
+    duration_s: float | None = None
+
+
+def build(record: RunRecord) -> dict[str, Any]:
+    merged = record.merged
+    seconds = record.elapsed_s
+    total, failures = merged.counts()
+    return {
+        "schema": SCHEMA,
+        "verdict": record.verdict,
+        "exit_code": record.exit_code,
+        "error": record.error,
+        "run": {
+            "profile": record.profile, "scenario": record.scenario_name, "scenario_path": record.scenario_path,
+            "scenario_sha256": record.scenario_sha256, "seed": record.seed, "workers": record.workers,
+            "users": record.users, "host": record.host, "start": record.start, "end": record.end,
+            "duration_s": record.duration_s, "iterations": record.iterations, "elapsed_s": round(seconds, 3),
+            "stop_reason": record.stop_reason, "interrupted": record.interrupted, "versions": record.versions,
+        },
+        "totals": {"requests": total, "failures": failures,
+                   "rps": round(total / seconds, 3) if seconds > 0 else 0.0},
+        "kinds": {kind: _stats(merged, (("kind", kind),), seconds) for kind in _values(merged, "kind")},
+        "endpoints": {name: {"kind": _first(merged, "name", name, "kind"), "method": _first(merged, "name", name, "method"),
+                             **_stats(merged, (("name", name),), seconds),
+                             "status_counts": {str(k): v for k, v in merged.status_counts((("name", name),)).items()}}
+                      for name in _values(merged, "name")},
+        "thresholds": [r.to_json() for r in record.thresholds],
+        "checks": [c.to_json() for c in record.checks],
+        "integrity": record.integrity,
+        "errors": _errors(merged),
+        "timeseries": timeseries(merged),
+        "histograms": merged.to_json(),
+    }
+
+
+def _values(merged: Merged, tag: str) -> list[str]:
+    return sorted({key.tag(tag) for key in merged.series})
+
+
+def _first(merged: Merged, tag: str, value: str, want: str) -> str:
+    return next(key.tag(want) for key in merged.series if key.tag(tag) == value)
+
+
+def _stats(merged: Merged, tags: tuple[tuple[str, str], ...], seconds: float) -> dict[str, Any]:
+    total, failures = merged.counts(tags)
+    return latency_stats(merged.select(tags, ok=True), total, failures, seconds)
+
+
+def _errors(merged: Merged) -> list[dict[str, Any]]:
+    rows = [{"name": key.name, "kind": key.kind, "status": key.status, "reason": reason, "count": n}
+            for (key, reason), n in merged.errors.items()]
+    return sorted(rows, key=lambda r: (-r["count"], r["name"], r["reason"]))
+
+
+def timeseries(merged: Merged) -> list[dict[str, Any]]:
+    """Per interval and kind: requests, failures and p50/p95/p99 of successful requests (ms)."""
+    table: dict[tuple[int, str], dict[str, Any]] = {}
+    for (i, kind, ok), h in merged.intervals.items():
+        row = table.setdefault((i, kind), {"t_s": round(i * merged.interval_s, 3), "kind": kind, "requests": 0,
+                                           "failures": 0, "p50_ms": None, "p95_ms": None, "p99_ms": None})
+        row["requests"] += h.count
+        if not ok:
+            row["failures"] += h.count
+        else:
+            for pct, name in ((50, "p50_ms"), (95, "p95_ms"), (99, "p99_ms")):
+                value = h.percentile(pct)
+                row[name] = None if math.isnan(value) else round(value / 1000.0, 3)
+    return [table[k] for k in sorted(table)]
+
+
+def exit_code_for(verdict: str, signal_code: int | None = None) -> int:
+    if verdict == "interrupted":
+        return signal_code or 130
+    return int(EXIT_CODES[verdict])

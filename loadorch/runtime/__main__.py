@@ -1,0 +1,40 @@
+"""`python -m loadorch.runtime master|worker --plan PLAN`: the entry point of the Locust processes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="loadorch.runtime")
+    parser.add_argument("role", choices=("master", "worker"))
+    parser.add_argument("--plan", required=True)
+    parser.add_argument("--index", type=int, default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=os.environ.get("LOADORCH_LOG_LEVEL", "WARNING"), stream=sys.stderr,
+                        format=f"%(asctime)s {args.role} %(levelname)s %(name)s: %(message)s")
+    with open(args.plan, encoding="utf-8") as fh:
+        plan = json.load(fh)
+    if args.role == "master":
+        from loadorch.runtime.master import run_master
+
+        return run_master(plan)
+    index = args.index
+    if index is None:
+        raw = os.environ.get("LOADORCH_WORKER_INDEX", os.environ.get("JOB_COMPLETION_INDEX"))
+        if raw is None:
+            sys.stderr.write("loadorch worker: no worker index (--index, LOADORCH_WORKER_INDEX or "
+                             "JOB_COMPLETION_INDEX)\n")
+            return 2
+        index = int(raw)
+    from loadorch.runtime.worker import run_worker
+
+    return run_worker(plan, index)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

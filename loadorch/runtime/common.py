@@ -1,0 +1,46 @@
+"""Pieces shared by the master and worker processes (no locust import here)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from typing import Any
+
+REPORT_INTERVAL_S = 1.0
+LOST_AFTER_S = 5.0
+FINAL_WAIT_S = 10.0
+MASTER_HEARTBEAT_TIMEOUT_S = 8
+
+
+def emit(event: str, **fields: Any) -> None:
+    """One JSON line on stdout: the master's channel to the controller."""
+    sys.stdout.write(json.dumps({"event": event, **fields}, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+def watch_parent() -> None:
+    """Exit when the controller that started us dies (SIGKILL leaves no chance to clean up)."""
+    parent = os.environ.get("LOADORCH_PARENT_PID")
+    if not parent:
+        return
+    pid = int(parent)
+
+    def loop() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != pid:
+                os._exit(70)
+
+    threading.Thread(target=loop, name="loadorch-parent-watch", daemon=True).start()
+
+
+def write_json_atomic(path: str, doc: Any) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(doc, fh, separators=(",", ":"))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)

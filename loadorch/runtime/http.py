@@ -1,0 +1,177 @@
+"""A lean HTTP/1.1 client: one kept-alive connection, pre-encoded requests, httptools for parsing.
+
+Plain stdlib sockets: inside the Locust processes gevent has patched them, so they yield.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import time
+from dataclasses import dataclass, field
+
+import httptools
+
+
+class HttpError(Exception):
+    """A request that got no usable response (reason is short and stable: it becomes an error label)."""
+
+
+@dataclass
+class Response:
+    status: int
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    body: bytes = b""
+    keep_alive: bool = True
+
+    def header(self, name: str) -> str | None:
+        key = name.lower().encode()
+        for k, v in self.headers:
+            if k.lower() == key:
+                return v.decode("latin-1")
+        return None
+
+
+class _Collector:
+    __slots__ = ("body", "complete", "headers", "headers_done", "keep_headers")
+
+    def __init__(self, keep_headers: bool) -> None:
+        self.body: list[bytes] = []
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.complete = False
+        self.headers_done = False
+        self.keep_headers = keep_headers
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self.keep_headers:
+            self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        self.headers_done = True
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+
+
+class Connection:
+    """One connection to one origin, reopened when the server closes it."""
+
+    def __init__(self, host: str, port: int, tls: bool, connect_timeout: float,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
+        self.host = host
+        self.port = port
+        self.tls = tls
+        self.connect_timeout = connect_timeout
+        self.ssl_context = ssl_context
+        self.sock: socket.socket | None = None
+
+    def close(self) -> None:
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            finally:
+                self.sock = None
+
+    def _connect(self) -> socket.socket:
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
+        except TimeoutError:
+            raise HttpError(f"connect timeout after {self.connect_timeout:g}s") from None
+        except ConnectionRefusedError:
+            raise HttpError("connection refused") from None
+        except socket.gaierror as exc:
+            raise HttpError(f"cannot resolve host {self.host!r}: {exc.strerror}") from None
+        except OSError as exc:
+            raise HttpError(f"connect failed: {exc.strerror or exc}") from None
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.tls:
+            ctx = self.ssl_context or ssl.create_default_context()
+            try:
+                sock = ctx.wrap_socket(sock, server_hostname=self.host)
+            except (ssl.SSLError, OSError) as exc:
+                sock.close()
+                raise HttpError(f"TLS handshake failed: {getattr(exc, 'reason', None) or exc}") from None
+        return sock
+
+    def request(self, data: bytes, timeout: float, method: str = "GET", keep_headers: bool = False) -> Response:
+        """Send one pre-encoded request and read its response within `timeout` seconds in all."""
+        deadline = time.monotonic() + timeout
+        reused = self.sock is not None
+        try:
+            return self._exchange(data, deadline, method, keep_headers)
+        except _StaleConnection:
+            self.close()
+            if not reused:
+                raise HttpError("connection closed by server before a response") from None
+            return self._exchange(data, deadline, method, keep_headers)  # one retry on a fresh connection
+        except BaseException:
+            self.close()
+            raise
+
+    def _exchange(self, data: bytes, deadline: float, method: str, keep_headers: bool) -> Response:
+        if self.sock is None:
+            self.sock = self._connect()
+        sock = self.sock
+        try:
+            sock.sendall(data)
+        except OSError:
+            raise _StaleConnection from None
+        collector = _Collector(keep_headers)
+        parser = httptools.HttpResponseParser(collector)
+        received = False
+        while not collector.complete:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise HttpError("read timeout")
+            sock.settimeout(remaining)
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                raise HttpError("read timeout") from None
+            except ConnectionResetError:
+                if not received:
+                    raise _StaleConnection from None
+                raise HttpError("connection reset by server") from None
+            except OSError as exc:
+                raise HttpError(f"receive failed: {exc.strerror or exc}") from None
+            if not chunk:
+                if not received:
+                    raise _StaleConnection
+                if collector.headers_done and _reads_until_close(parser, method):
+                    break
+                raise HttpError("connection closed mid-response")
+            received = True
+            try:
+                parser.feed_data(chunk)
+            except httptools.HttpParserUpgrade:
+                raise HttpError("unexpected protocol upgrade") from None
+            except httptools.HttpParserError as exc:
+                raise HttpError(f"invalid HTTP response: {exc}") from None
+            if method == "HEAD" and collector.headers_done:
+                break  # a HEAD response has headers only, whatever Content-Length says
+        keep = (collector.complete or method == "HEAD") and parser.should_keep_alive()
+        status = parser.get_status_code()
+        if not keep:
+            self.close()
+        return Response(status, collector.headers, b"".join(collector.body), keep)
+
+
+def _reads_until_close(parser: httptools.HttpResponseParser, method: str) -> bool:
+    return not parser.should_keep_alive()
+
+
+class _StaleConnection(Exception):
+    """A kept-alive connection the server had already closed: safe to retry once."""
+
+
+def encode_request(method: str, target: str, host_header: str, headers: dict[str, str], body: bytes | None) -> bytes:
+    """The request's bytes: request line, headers, body (Content-Length always set for bodies)."""
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {host_header}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    if body is not None or method in ("POST", "PUT", "PATCH"):
+        lines.append(f"Content-Length: {len(body or b'')}")
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return head + (body or b"")

@@ -1,0 +1,233 @@
+"""The master process: a Locust master that starts, watches and stops the workers and merges their stats."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import gevent
+from locust.env import Environment
+
+from loadorch.runtime.common import FINAL_WAIT_S, LOST_AFTER_S, REPORT_INTERVAL_S, emit, watch_parent, write_json_atomic
+from loadorch.stats import Merged
+from loadorch.thresholds import Threshold, parse_expression, parse_selector
+from loadorch.verdict import evaluate, should_abort
+
+log = logging.getLogger("loadorch.master")
+
+
+@dataclass
+class WorkerInfo:
+    index: int
+    client_id: str
+    pid: int | None = None
+    last_seen: float = field(default_factory=time.monotonic)
+    seq: int = 0
+    users: int = 0
+    users_peak: int = 0
+    cpu_peak: float = 0.0
+    cpu_samples: list[float] = field(default_factory=list)
+    done: bool = False
+    final_total: int | None = None
+    lost_at_s: float | None = None
+    silent_s: float = 0.0
+    duplicates: int = 0
+
+
+class MasterState:
+    def __init__(self, plan: dict[str, Any]) -> None:
+        self.plan = plan
+        self.merged = Merged(plan["interval_s"])
+        self.workers: dict[int, WorkerInfo] = {}
+        self.rejected: list[str] = []
+        self.t0: float | None = None
+        self.started_mono: float | None = None
+        self.stop_reason: str | None = None
+        self.aborted_by: dict[str, Any] | None = None
+
+    def elapsed(self) -> float:
+        return 0.0 if self.started_mono is None else time.monotonic() - self.started_mono
+
+    def on_hello(self, client_id: str, data: dict[str, Any]) -> None:
+        index = data.get("index")
+        if data.get("token") != self.plan["token"]:
+            self.rejected.append(f"{client_id}: wrong run token")
+            log.warning("ignored a worker without this run's token (%s)", client_id)
+            return
+        if not isinstance(index, int) or not 0 <= index < self.plan["workers"]:
+            self.rejected.append(f"{client_id}: worker index {index!r} out of range")
+            return
+        if index in self.workers and self.workers[index].client_id != client_id:
+            self.rejected.append(f"{client_id}: worker index {index} already taken")
+            return
+        self.workers[index] = WorkerInfo(index, client_id, data.get("pid"))
+
+    def on_stats(self, client_id: str, data: dict[str, Any]) -> None:
+        if data.get("token") != self.plan["token"]:
+            return
+        info = self.workers.get(data.get("index", -1))
+        if info is None or info.client_id != client_id:
+            return
+        if data["seq"] <= info.seq:
+            info.duplicates += 1
+            return
+        now = time.monotonic()
+        gap = now - info.last_seen
+        if info.lost_at_s is not None or gap > LOST_AFTER_S:
+            info.silent_s = max(info.silent_s, gap)
+            info.lost_at_s = None  # it came back: its late data still counts, once (seq)
+        info.seq = data["seq"]
+        info.last_seen = now
+        self.merged.add_delta(info.index, data["delta"])
+        info.users = int(data["users"])
+        info.users_peak = max(info.users_peak, int(data.get("spawned", info.users)))
+        cpu = float(data.get("cpu", 0.0))
+        info.cpu_samples.append(cpu)
+        info.cpu_peak = max(info.cpu_peak, cpu)
+        info.done = bool(data.get("done"))
+        if data.get("final"):
+            info.final_total = int(data["total"])
+
+    def check_lost(self) -> None:
+        now = time.monotonic()
+        for info in self.workers.values():
+            if info.final_total is None and info.lost_at_s is None and now - info.last_seen > LOST_AFTER_S:
+                info.lost_at_s = round(self.elapsed(), 1)
+                log.warning("worker %d stopped reporting", info.index)
+                emit("worker_lost", index=info.index, at_s=info.lost_at_s)
+
+    def live(self) -> list[WorkerInfo]:
+        return [w for w in self.workers.values() if w.lost_at_s is None]
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "merged": self.merged.to_json(),
+            "t0": self.t0,
+            "elapsed_s": round(self.elapsed(), 3),
+            "stop_reason": self.stop_reason,
+            "aborted_by": self.aborted_by,
+            "rejected_peers": self.rejected,
+            "workers": {
+                "expected": self.plan["workers"],
+                "seen": sorted(self.workers),
+                "detail": [
+                    {"index": w.index, "pid": w.pid, "users_peak": w.users_peak, "cpu_peak": w.cpu_peak,
+                     "cpu_sustained_peak": _sustained(w.cpu_samples), "reported": self.merged.per_worker.get(w.index, 0),
+                     "final_total": w.final_total, "lost_at_s": w.lost_at_s, "silent_s": round(w.silent_s, 1),
+                     "duplicates": w.duplicates}
+                    for w in sorted(self.workers.values(), key=lambda w: w.index)
+                ],
+            },
+        }
+
+
+def _sustained(samples: list[float], window: int = 3) -> float:
+    """Peak of a moving average over `window` reports: one busy second is not saturation."""
+    if len(samples) < window:
+        return round(sum(samples) / len(samples), 1) if samples else 0.0
+    return round(max(sum(samples[i:i + window]) / window for i in range(len(samples) - window + 1)), 1)
+
+
+def _parse_thresholds(plan: dict[str, Any]) -> list[Threshold]:
+    out = []
+    for t in plan["thresholds"]:
+        sel = parse_selector(t["selector"])
+        out.append(Threshold(sel, parse_expression(t["expression"], sel.metric), t["abort_on_fail"],
+                             t["delay_abort_eval_s"]))
+    return out
+
+
+def run_master(plan: dict[str, Any]) -> int:
+    watch_parent()
+    state = MasterState(plan)
+    env = Environment(user_classes=[], stop_timeout=0)
+    master = plan["master"]
+    runner = env.create_master_runner(master.get("bind", master["host"]), master["port"])
+    runner.register_message("lo_hello", lambda environment, msg, **kw: state.on_hello(msg.node_id, msg.data))
+    runner.register_message("lo_stats", lambda environment, msg, **kw: state.on_stats(msg.node_id, msg.data))
+    stop_signal: list[int] = []
+    gevent.signal_handler(signal.SIGTERM, lambda: stop_signal.append(signal.SIGTERM))
+    gevent.signal_handler(signal.SIGINT, lambda: stop_signal.append(signal.SIGINT))
+    emit("listening", port=master["port"])
+
+    deadline = time.monotonic() + plan["worker_connect_timeout_s"]
+    while len(state.workers) < plan["workers"] and time.monotonic() < deadline and not stop_signal:
+        gevent.sleep(0.05)
+    if len(state.workers) < plan["workers"]:
+        missing = sorted(set(range(plan["workers"])) - set(state.workers))
+        state.stop_reason = "interrupted" if stop_signal else "workers missing"
+        write_json_atomic(plan["stats_path"], state.summary())
+        emit("workers_missing", connected=len(state.workers), expected=plan["workers"], missing=missing,
+             waited_s=plan["worker_connect_timeout_s"])
+        runner.quit()
+        return 3
+
+    state.t0 = time.time()
+    state.started_mono = time.monotonic()
+    emit("started", t0=state.t0, workers=sorted(state.workers))
+    runner.send_message("lo_start", {"t0": state.t0})
+    _watch(state, plan, stop_signal)
+    runner.send_message("lo_stop", {})
+    final_deadline = time.monotonic() + FINAL_WAIT_S
+    while time.monotonic() < final_deadline and any(w.final_total is None for w in state.live()):
+        gevent.sleep(0.05)
+        state.check_lost()
+    write_json_atomic(plan["stats_path"], state.summary())
+    emit("done", stop_reason=state.stop_reason, elapsed_s=round(state.elapsed(), 3))
+    runner.quit()
+    return 0
+
+
+def _watch(state: MasterState, plan: dict[str, Any], stop_signal: list[int]) -> None:
+    thresholds = _parse_thresholds(plan)
+    aborting = [t for t in thresholds if t.abort_on_fail]
+    duration = plan["duration_s"]
+    next_report = 0.0
+    last_total = 0
+    while True:
+        gevent.sleep(0.1)
+        elapsed = state.elapsed()
+        state.check_lost()
+        if stop_signal:
+            state.stop_reason = "interrupted"
+            return
+        if duration is not None and elapsed >= duration:
+            state.stop_reason = "duration"
+            return
+        if plan.get("iterations") and state.workers and all(w.done or w.lost_at_s is not None
+                                                              for w in state.workers.values()):
+            state.stop_reason = "iterations"
+            return
+        if not state.live():
+            state.stop_reason = "all workers lost"
+            return
+        if elapsed >= next_report:
+            next_report = elapsed + REPORT_INTERVAL_S
+            total = state.merged.total
+            _progress(state, elapsed, total - last_total)
+            last_total = total
+            if aborting:
+                results = evaluate(thresholds, state.merged, plan["min_samples"], max(elapsed, 1e-9))
+                hit = should_abort(results, elapsed, thresholds)
+                if hit is not None:
+                    state.stop_reason = "aborted"
+                    state.aborted_by = hit.to_json()
+                    emit("aborted", threshold=f"{hit.selector} {hit.expression}", message=hit.message)
+                    return
+
+
+def _progress(state: MasterState, elapsed: float, recent: int) -> None:
+    merged = state.merged
+    total, failures = merged.counts()
+
+    def p95(kind: str) -> float | None:
+        h = merged.select((("kind", kind),), ok=True)
+        return None if h.count == 0 else round(h.percentile(95) / 1000.0, 1)
+
+    emit("progress", elapsed_s=round(elapsed, 1), users=sum(w.users for w in state.live()),
+         rps=round(recent / REPORT_INTERVAL_S, 1), requests=total, failures=failures,
+         p95_read_ms=p95("read"), p95_write_ms=p95("write"), lost=[w.index for w in state.workers.values()
+                                                                   if w.lost_at_s is not None])

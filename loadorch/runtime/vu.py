@@ -1,0 +1,218 @@
+"""One virtual user's behaviour, independent of Locust: choose, render, send, check, record.
+
+Requests are compiled once per scenario (templates parsed, constant parts pre-encoded); per request
+only the placeholders are rendered. Every random draw comes from the user's own RNG stream.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TextIO
+from urllib.parse import quote, urlencode, urlsplit
+
+from loadorch import data as gen
+from loadorch.jsonpath import compile_path, extract, found
+from loadorch.stats import Recorder, SeriesKey
+from loadorch.scenario import RequestSpec
+from loadorch.template import Template, compile_template, compile_value, render_value, value_refs
+from loadorch.runtime.http import Connection, HttpError, Response, encode_request
+
+DEFAULT_OK = range(200, 400)
+
+
+@dataclass(frozen=True)
+class Origin:
+    scheme: str
+    host: str
+    port: int
+    prefix: str
+
+    @classmethod
+    def parse(cls, url: str) -> Origin:
+        parts = urlsplit(url)
+        tls = parts.scheme == "https"
+        return cls(parts.scheme, parts.hostname or "", parts.port or (443 if tls else 80), parts.path.rstrip("/"))
+
+    @property
+    def host_header(self) -> str:
+        default = 443 if self.scheme == "https" else 80
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port == default else f"{host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class CompiledRequest:
+    name: str
+    kind: str
+    method: str
+    path: Template
+    headers: tuple[tuple[str, Template], ...]
+    body_kind: str | None  # "json", "form", "body" or None
+    body: Any
+    expect_status: frozenset[int] | None
+    expect_contains: bytes | None
+    expect_json: tuple[tuple[tuple[str | int, ...], str, Any], ...]
+    captures: tuple[tuple[str, tuple[str | int, ...]], ...]
+    timeout: float | None
+    needs: frozenset[str]  # captures this request uses
+
+
+def compile_request(spec: RequestSpec, name: str, kind: str, captures_known: set[str],
+                    common_headers: Mapping[str, str]) -> CompiledRequest:
+    headers = {**common_headers, **spec.headers}
+    bodies = (("json", spec.json_body), ("form", spec.form), ("body", spec.body))
+    body_kind, raw_body = next(((k, v) for k, v in bodies if v is not None), (None, None))
+    path = compile_template(spec.path)
+    compiled_headers = tuple((k, compile_template(v)) for k, v in headers.items())
+    body = compile_value(raw_body) if body_kind else None
+    refs = {r.name for r in path.refs()} | {r.name for _, t in compiled_headers for r in t.refs()}
+    refs |= {r.name for r in value_refs(body)}
+    expect = spec.expect
+    return CompiledRequest(
+        name=name, kind=kind, method=spec.method, path=path, headers=compiled_headers,
+        body_kind=body_kind, body=body,
+        expect_status=frozenset(expect.status) if expect.status else None,
+        expect_contains=expect.contains.encode() if expect.contains else None,
+        expect_json=tuple((compile_path(p), p, compile_value(v)) for p, v in (expect.json_equals or {}).items()),
+        captures=tuple((k, compile_path(v)) for k, v in spec.capture.items()),
+        timeout=spec.timeout,
+        needs=frozenset(refs & captures_known),
+    )
+
+
+@dataclass
+class Outcome:
+    status: int
+    ok: bool
+    error: str | None
+    latency_us: int
+    path: str
+
+
+class RequestRunner:
+    """Renders, sends and checks one compiled request on a user's connection."""
+
+    def __init__(self, origin: Origin, timeout: float) -> None:
+        self.origin = origin
+        self.timeout = timeout
+        self.conn = Connection(origin.host, origin.port, origin.scheme == "https", min(timeout, 10.0))
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def run(self, req: CompiledRequest, lookup: Callable[[str], Any], captured: dict[str, Any]) -> Outcome:
+        target = self.origin.prefix + req.path.render_text(lookup, _quote_path)
+        headers = {k: t.render_text(lookup) for k, t in req.headers}
+        body = _encode_body(req, lookup, headers)
+        data = encode_request(req.method, target, self.origin.host_header, headers, body)
+        start = time.perf_counter()
+        try:
+            resp = self.conn.request(data, req.timeout or self.timeout, req.method,
+                                     keep_headers=False)
+        except HttpError as exc:
+            return Outcome(0, False, str(exc), int((time.perf_counter() - start) * 1e6), target)
+        latency = int((time.perf_counter() - start) * 1e6)
+        error = check(req, resp, lookup, captured)
+        return Outcome(resp.status, error is None, error, latency, target)
+
+
+def _quote_path(text: str) -> str:
+    return quote(text, safe="-_.~")
+
+
+def _encode_body(req: CompiledRequest, lookup: Callable[[str], Any], headers: dict[str, str]) -> bytes | None:
+    if req.body_kind is None:
+        return None
+    value = render_value(req.body, lookup)
+    if req.body_kind == "json":
+        headers.setdefault("Content-Type", "application/json")
+        return json.dumps(value, separators=(",", ":")).encode()
+    if req.body_kind == "form":
+        headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
+        return urlencode(value).encode()
+    return str(value).encode()
+
+
+def check(req: CompiledRequest, resp: Response, lookup: Callable[[str], Any], captured: dict[str, Any]) -> str | None:
+    """None if the response is as expected (and captures taken), else a short reason."""
+    if req.expect_status is not None:
+        if resp.status not in req.expect_status:
+            return f"unexpected status {resp.status}"
+    elif resp.status not in DEFAULT_OK:
+        return f"status {resp.status}"
+    if req.expect_contains is not None and req.expect_contains not in resp.body:
+        return "body check failed: expected text not found"
+    if not req.expect_json and not req.captures:
+        return None
+    try:
+        doc = json.loads(resp.body)
+    except ValueError:
+        return "response is not JSON"
+    for steps, text, expected in req.expect_json:
+        value = extract(doc, steps)
+        want = render_value(expected, lookup)
+        if not found(value) or value != want:
+            return f"check {text} failed"
+    for name, steps in req.captures:
+        value = extract(doc, steps)
+        if not found(value):
+            return f"capture {name} not found in response"
+        captured[name] = value
+    return None
+
+
+class VirtualUser:
+    """A user's loop state: its RNG, draws, captures and sequence number."""
+
+    def __init__(self, *, slot: int, slots: int, worker: int, user_name: str, seed: int,
+                 requests: list[CompiledRequest], weights: list[float], think: tuple[float, float],
+                 generators: Mapping[str, gen.Generator], runner: RequestRunner, recorder: Recorder,
+                 request_log: TextIO | None = None) -> None:
+        self.slot = slot
+        self.worker = worker
+        self.user_name = user_name
+        self.rng = random.Random(gen.stream_seed(seed, "user", slot))
+        self.state = gen.DrawState(slot=slot, slots=slots)
+        self.requests = requests
+        self.cum_weights = gen.cumulative(weights)
+        self.think = think
+        self.generators = generators
+        self.runner = runner
+        self.recorder = recorder
+        self.request_log = request_log
+        self.captured: dict[str, Any] = {}
+        self.sequence = 0
+
+    def choose(self) -> CompiledRequest | None:
+        """The next request by weight; one whose captures are not there yet is skipped (up to 10 tries)."""
+        for _ in range(10):
+            req = self.rng.choices(self.requests, cum_weights=self.cum_weights, k=1)[0]
+            if req.needs <= self.captured.keys():
+                return req
+        return None
+
+    def step(self) -> float:
+        """Run one iteration; returns the think time to wait afterwards."""
+        req = self.choose()
+        if req is not None:
+            fixed = {"user": self.slot, "worker": self.worker, "iteration": self.sequence, **self.captured}
+            draws = gen.Draws(self.generators, self.rng, self.state, fixed)
+            outcome = self.runner.run(req, draws, self.captured)
+            self.record(req, outcome)
+        self.sequence += 1
+        low, high = self.think
+        return low if low == high else self.rng.uniform(low, high)
+
+    def record(self, req: CompiledRequest, outcome: Outcome) -> None:
+        key = SeriesKey(self.user_name, req.name, req.kind, req.method, outcome.status, outcome.ok)
+        self.recorder.record(key, outcome.latency_us, time.time(), outcome.error)
+        if self.request_log is not None:
+            self.request_log.write(json.dumps({
+                "worker": self.worker, "user": self.slot, "user_class": self.user_name, "sequence": self.sequence,
+                "kind": req.kind, "name": req.name, "method": req.method, "path": outcome.path,
+                "status": outcome.status, "ok": outcome.ok, "error": outcome.error,
+                "latency_ms": round(outcome.latency_us / 1000.0, 3)}, separators=(",", ":")) + "\n")

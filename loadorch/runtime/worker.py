@@ -1,0 +1,191 @@
+"""The worker process: a Locust worker whose users run the scenario's virtual users."""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any, TextIO
+
+import gevent
+import locust.runners as lr
+from gevent import GreenletExit
+from locust import User
+from locust.env import Environment
+
+from loadorch.plan import generator_from_json
+from loadorch.runtime.common import MASTER_HEARTBEAT_TIMEOUT_S, REPORT_INTERVAL_S, emit, watch_parent
+from loadorch.runtime.vu import Origin, RequestRunner, VirtualUser, compile_request
+from loadorch.scenario import Scenario
+from loadorch.stats import Recorder
+
+log = logging.getLogger("loadorch.worker")
+
+
+@contextlib.contextmanager
+def _worker_identity(index: int, token: str) -> Iterator[None]:
+    """Give the Locust worker an id that sorts by index, instead of hostname + random uuid."""
+
+    class _Uuid:
+        hex = f"{token[:8]}"
+
+    class _Socket:
+        @staticmethod
+        def gethostname() -> str:
+            return f"loadorch-w{index:05d}"
+
+    saved = lr.uuid4, lr.socket
+    lr.uuid4, lr.socket = (lambda: _Uuid()), _Socket  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        lr.uuid4, lr.socket = saved  # type: ignore[assignment]
+
+
+class WorkerState:
+    def __init__(self, plan: dict[str, Any], index: int) -> None:
+        self.plan = plan
+        self.index = index
+        self.recorder = Recorder(plan["interval_s"], time.time())
+        self.seq = 0
+        self.started = False
+        self.stopped = False
+        self.spawned = 0
+        self.finished = 0
+        self.mine = [(slot, name) for slot, name, w in plan["allocation"] if w == index]
+        self.request_log: TextIO | None = None
+        if plan.get("request_log_dir"):
+            path = os.path.join(plan["request_log_dir"], f"requests-w{index:05d}.jsonl")
+            self.request_log = open(path, "w", encoding="utf-8", buffering=1 << 16)  # noqa: SIM115
+        self.cpu_last = (time.monotonic(), time.process_time())
+
+    def cpu_percent(self) -> float:
+        now, cpu = time.monotonic(), time.process_time()
+        wall = now - self.cpu_last[0]
+        used = cpu - self.cpu_last[1]
+        self.cpu_last = (now, cpu)
+        return round(100.0 * used / wall, 1) if wall > 0 else 0.0
+
+
+def build_user_classes(state: WorkerState) -> list[type[User]]:
+    plan = state.plan
+    scenario = Scenario.model_validate(plan["scenario"])
+    generators = {n: generator_from_json(g) for n, g in plan["data"].items()}
+    origin = Origin.parse(plan["host"])
+    slots: dict[str, collections.deque[int]] = {u.name: collections.deque() for u in scenario.users}
+    for slot, name in state.mine:
+        slots[name].append(slot)
+    classes: list[type[User]] = []
+    for spec in scenario.users:
+        captures = {c for ep in spec.requests for c in ep.capture}
+        compiled = [compile_request(ep, ep.name, ep.effective_kind, captures, plan["headers"]) for ep in spec.requests]
+        weights = [ep.weight for ep in spec.requests]
+        classes.append(_user_class(state, spec.name, slots[spec.name], compiled, weights, spec.think_time.bounds,
+                                   generators, origin))
+    return classes
+
+
+def _user_class(state: WorkerState, name: str, slots: collections.deque[int], compiled: list[Any],
+                weights: list[float], think: tuple[float, float], generators: Any, origin: Origin) -> type[User]:
+    plan = state.plan
+    iterations = plan.get("iterations")
+
+    def __init__(self: Any, environment: Environment) -> None:
+        User.__init__(self, environment)
+        self.vu = VirtualUser(
+            slot=slots.popleft(), slots=plan["users"], worker=state.index, user_name=name, seed=plan["seed"],
+            requests=compiled, weights=weights, think=think, generators=generators,
+            runner=RequestRunner(origin, plan["request_timeout_s"]), recorder=state.recorder,
+            request_log=state.request_log)
+
+    def run(self: Any) -> None:
+        vu = self.vu
+        try:
+            while iterations is None or vu.sequence < iterations:
+                pause = vu.step()
+                if pause > 0:
+                    gevent.sleep(pause)
+                elif vu.sequence % 64 == 0:
+                    gevent.sleep(0)  # let other users run when nobody thinks
+        except GreenletExit:
+            raise
+        except Exception:
+            log.exception("virtual user %s failed", vu.slot)
+        finally:
+            vu.runner.close()
+            state.finished += 1
+
+    return type(name, (User,), {"__init__": __init__, "run": run, "abstract": False, "weight": 1,
+                                "fixed_count": 0, "host": plan["host"], "__module__": __name__})
+
+
+def run_worker(plan: dict[str, Any], index: int) -> int:
+    watch_parent()
+    state = WorkerState(plan, index)
+    classes = build_user_classes(state)
+    env = Environment(user_classes=classes, host=plan["host"], stop_timeout=0)
+    lr.MASTER_HEARTBEAT_TIMEOUT = MASTER_HEARTBEAT_TIMEOUT_S
+    lr.CONNECT_RETRY_COUNT = max(1, int(plan["worker_connect_timeout_s"] // lr.CONNECT_TIMEOUT))
+    master = plan["master"]
+    try:
+        with _worker_identity(index, plan["token"]):
+            runner = env.create_worker_runner(master["host"], master["port"])
+    except ConnectionError:
+        sys.stderr.write(f"loadorch worker {index}: master at {master['host']}:{master['port']} did not answer "
+                         f"within {plan['worker_connect_timeout_s']:g}s; giving up\n")
+        return 5
+    assert isinstance(runner, lr.WorkerRunner)
+
+    def send_stats(final: bool = False) -> None:
+        state.seq += 1
+        runner.send_message("lo_stats", {
+            "index": index, "token": plan["token"], "seq": state.seq, "delta": state.recorder.take_delta(),
+            "cpu": state.cpu_percent(), "users": runner.user_count, "spawned": state.spawned,
+            "done": state.started and state.spawned == len(state.mine) and state.finished == len(state.mine),
+            "final": final, "total": state.recorder.total})
+
+    def spawner() -> None:
+        rate = max(plan["spawn_rate"] / plan["workers"], 1e-6)
+        for _, name in state.mine:
+            if state.stopped:
+                return
+            runner.spawn_users({name: 1})
+            state.spawned += 1
+            gevent.sleep(1.0 / rate)
+
+    def reporter() -> None:
+        while not state.stopped:
+            gevent.sleep(REPORT_INTERVAL_S)
+            if not state.stopped:
+                send_stats()
+
+    def on_start(environment: Environment, msg: Any, **kw: Any) -> None:
+        if state.started:
+            return
+        state.started = True
+        state.recorder.t0 = float(msg.data["t0"])
+        gevent.spawn(spawner)
+        gevent.spawn(reporter)
+
+    def on_stop(environment: Environment, msg: Any, **kw: Any) -> None:
+        if state.stopped:
+            return
+        state.stopped = True
+        runner.user_greenlets.kill(block=True, timeout=5)
+        if state.request_log is not None:
+            state.request_log.close()
+            state.request_log = None
+        send_stats(final=True)
+
+    runner.register_message("lo_start", on_start)
+    runner.register_message("lo_stop", on_stop)
+    runner.send_message("lo_hello", {"index": index, "token": plan["token"], "pid": os.getpid()})
+    runner.greenlet.join()
+    if not state.stopped:
+        emit("worker_lost_master", index=index)
+        return 5
+    return 0

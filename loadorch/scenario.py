@@ -1,0 +1,184 @@
+"""The scenario file model: endpoints, users, seeded data, setup and thresholds."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from loadorch.units import Duration
+
+READ_METHODS = ("GET", "HEAD", "OPTIONS")
+METHODS = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+class SequenceSpec(Strict):
+    start: int = 1
+    step: int = Field(1, ge=1)
+
+
+class CsvSpec(Strict):
+    file: str = Field(min_length=1)
+    column: str | None = None
+    order: Literal["random", "sequential"] = "random"
+
+
+class DataSpec(Strict):
+    """One generator: exactly one of int, float, choice, sequence, pattern, csv, value."""
+
+    int_range: tuple[int, int] | None = Field(None, alias="int")
+    float_range: tuple[float, float] | None = Field(None, alias="float")
+    choice: list[Any] | None = Field(None, min_length=1)
+    weights: list[float] | None = None
+    sequence: SequenceSpec | None = None
+    unique_per: Literal["user"] | None = None
+    pattern: str | None = None
+    csv: CsvSpec | None = None
+    value: Any = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> DataSpec:
+        kinds = [k for k in ("int_range", "float_range", "choice", "sequence", "pattern", "csv")
+                 if getattr(self, k) is not None]
+        if self.value is not None:
+            kinds.append("value")
+        if len(kinds) != 1:
+            raise ValueError("give exactly one of int, float, choice, sequence, pattern, csv, value")
+        if self.int_range and self.int_range[0] > self.int_range[1]:
+            raise ValueError("int range [low, high] needs low <= high")
+        if self.float_range and self.float_range[0] > self.float_range[1]:
+            raise ValueError("float range [low, high] needs low <= high")
+        if self.weights is not None:
+            if self.choice is None or len(self.weights) != len(self.choice):
+                raise ValueError("weights needs a choice list of the same length")
+            if any(w < 0 for w in self.weights) or sum(self.weights) <= 0:
+                raise ValueError("weights must be non-negative and not all zero")
+        if self.unique_per is not None and self.sequence is None:
+            raise ValueError("unique_per applies to sequence generators only")
+        return self
+
+
+class Expect(Strict):
+    status: list[int] | None = None
+    contains: str | None = None
+    json_equals: dict[str, Any] | None = Field(None, alias="json")
+
+    @field_validator("status")
+    @classmethod
+    def _codes(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None:
+            if not v:
+                raise ValueError("status needs at least one code")
+            for code in v:
+                if not 100 <= code <= 599:
+                    raise ValueError(f"{code} is not an HTTP status code (100-599)")
+        return v
+
+
+class RequestSpec(Strict):
+    """One HTTP request template."""
+
+    method: str = "GET"
+    path: str
+    headers: dict[str, str] = Field(default_factory=dict)
+    json_body: Any = Field(None, alias="json")
+    form: dict[str, str] | None = None
+    body: str | None = None
+    expect: Expect = Field(default_factory=Expect)
+    capture: dict[str, str] = Field(default_factory=dict)
+    timeout: Duration | None = None
+
+    @field_validator("method")
+    @classmethod
+    def _method(cls, v: str) -> str:
+        up = v.upper()
+        if up not in METHODS:
+            raise ValueError(f"unknown HTTP method {v!r}; use one of {', '.join(METHODS)}")
+        return up
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        if not v.startswith("/"):
+            raise ValueError("path must start with '/' (the host comes from the profile)")
+        return v
+
+    @model_validator(mode="after")
+    def _one_body(self) -> RequestSpec:
+        if sum(x is not None for x in (self.json_body, self.form, self.body)) > 1:
+            raise ValueError("give at most one of json, form, body")
+        return self
+
+
+class Endpoint(RequestSpec):
+    name: str = Field(min_length=1)
+    kind: Literal["read", "write"] | None = None
+    weight: float = Field(1.0, ge=0)
+
+    @property
+    def effective_kind(self) -> str:
+        return self.kind or ("read" if self.method in READ_METHODS else "write")
+
+
+class ThinkTime(Strict):
+    between: tuple[float, float] | None = None
+    constant: float | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _one(self) -> ThinkTime:
+        if (self.between is None) == (self.constant is None):
+            raise ValueError("give exactly one of between: [min, max] or constant: seconds")
+        if self.between is not None and not 0 <= self.between[0] <= self.between[1]:
+            raise ValueError("between: [min, max] needs 0 <= min <= max")
+        return self
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        if self.between is not None:
+            return self.between
+        return (self.constant or 0.0, self.constant or 0.0)
+
+
+class UserSpec(Strict):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$")
+    weight: float = Field(1.0, gt=0)
+    think_time: ThinkTime = Field(default_factory=lambda: ThinkTime(constant=0.0))
+    requests: list[Endpoint] = Field(min_length=1)
+
+    @field_validator("think_time", mode="before")
+    @classmethod
+    def _number(cls, v: Any) -> Any:
+        return {"constant": v} if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+
+
+class SetupStep(Strict):
+    name: str = Field(min_length=1)
+    repeat: int = Field(1, ge=1, le=100_000)
+    request: RequestSpec
+
+
+ThresholdItem = str | dict[str, Any]
+
+
+class Scenario(Strict):
+    name: str = Field(min_length=1)
+    description: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    data: dict[str, DataSpec] = Field(default_factory=dict)
+    setup: list[SetupStep] = Field(default_factory=list)
+    users: list[UserSpec] = Field(min_length=1)
+    thresholds: dict[str, list[ThresholdItem]] = Field(default_factory=dict)
+    min_samples: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Scenario:
+        seen: set[str] = set()
+        for user in self.users:
+            if user.name in seen:
+                raise ValueError(f"two users are named {user.name!r}; user names must be unique")
+            seen.add(user.name)
+        return self

@@ -1,0 +1,48 @@
+"""The scenario's setup section: run once by the controller before load, deterministically."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from loadorch import data as gen
+from loadorch.errors import RunError
+from loadorch.runtime.vu import Origin, RequestRunner, compile_request
+from loadorch.scenario import READ_METHODS, Scenario
+
+
+@dataclass(frozen=True)
+class SetupReport:
+    steps: int
+    requests: int
+    seconds: float
+
+
+def run_setup(scenario: Scenario, generators: Mapping[str, gen.Generator], host: str, headers: Mapping[str, str],
+              seed: int, timeout: float, should_stop: Callable[[], bool] = lambda: False) -> SetupReport:
+    """Send every setup request in order; the first failure stops the run (RunError, exit 5)."""
+    import time
+
+    started = time.monotonic()
+    runner = RequestRunner(Origin.parse(host), timeout)
+    rng = random.Random(gen.stream_seed(seed, "setup"))
+    state = gen.DrawState(slot=0, slots=1)
+    sent = 0
+    try:
+        for step in scenario.setup:
+            kind = "read" if step.request.method in READ_METHODS else "write"
+            req = compile_request(step.request, step.name, kind, set(), headers)
+            captured: dict[str, object] = {}
+            for index in range(step.repeat):
+                if should_stop():
+                    raise InterruptedError
+                draws = gen.Draws(generators, rng, state, {"index": index})
+                outcome = runner.run(req, draws, captured)
+                sent += 1
+                if not outcome.ok:
+                    raise RunError(f"setup step {step.name!r} failed at repeat {index + 1}/{step.repeat}: "
+                                   f"{req.method} {outcome.path}: {outcome.error}")
+    finally:
+        runner.close()
+    return SetupReport(len(scenario.setup), sent, time.monotonic() - started)

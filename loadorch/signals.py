@@ -1,0 +1,36 @@
+"""SIGINT/SIGTERM during a run: the first asks for a graceful stop, a second SIGINT for an immediate one."""
+
+from __future__ import annotations
+
+import signal
+from types import FrameType
+from typing import Any
+
+
+class HardStop(BaseException):
+    """A second SIGINT: stop now (processes are still killed in `finally`)."""
+
+
+class StopSignals:
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._saved: dict[int, Any] = {}
+
+    def __enter__(self) -> StopSignals:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._saved[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._saved.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.received is not None and signum == signal.SIGINT:
+            raise HardStop
+        if self.received is None:
+            self.received = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 143 if self.received == signal.SIGTERM else 130

@@ -1,0 +1,182 @@
+"""Request statistics: per-series histograms recorded on workers, shipped as deltas, merged on the master.
+
+A series is one combination of tags (user, name, kind, method, status) plus success or failure.
+Failures keep their own histogram, so latency thresholds see successful requests only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from loadorch.histogram import Histogram
+
+TAG_NAMES = ("user", "name", "kind", "method", "status")
+
+
+@dataclass(frozen=True)
+class SeriesKey:
+    user: str
+    name: str
+    kind: str
+    method: str
+    status: int
+    ok: bool
+
+    def tag(self, tag: str) -> str:
+        return str(getattr(self, tag))
+
+    def as_list(self) -> list[Any]:
+        return [self.user, self.name, self.kind, self.method, self.status, self.ok]
+
+    @classmethod
+    def from_list(cls, v: list[Any]) -> SeriesKey:
+        return cls(str(v[0]), str(v[1]), str(v[2]), str(v[3]), int(v[4]), bool(v[5]))
+
+
+class Recorder:
+    """Worker side: records requests and hands out deltas since the last call."""
+
+    def __init__(self, interval_s: float, t0: float) -> None:
+        self.interval_s = interval_s
+        self.t0 = t0
+        self.series: dict[SeriesKey, Histogram] = {}
+        self.intervals: dict[tuple[int, str, bool], Histogram] = {}
+        self.errors: dict[tuple[SeriesKey, str], int] = {}
+        self.total = 0
+
+    def record(self, key: SeriesKey, latency_us: int, at: float, error: str | None = None) -> None:
+        h = self.series.get(key)
+        if h is None:
+            h = self.series[key] = Histogram()
+        h.record(latency_us)
+        slot = (max(0, int((at - self.t0) / self.interval_s)), key.kind, key.ok)
+        ih = self.intervals.get(slot)
+        if ih is None:
+            ih = self.intervals[slot] = Histogram()
+        ih.record(latency_us)
+        if error is not None:
+            ek = (key, error[:200])
+            self.errors[ek] = self.errors.get(ek, 0) + 1
+        self.total += 1
+
+    def take_delta(self) -> dict[str, Any]:
+        delta = {
+            "series": [[k.as_list(), h.to_json()] for k, h in self.series.items()],
+            "intervals": [[i, kind, ok, h.to_json()] for (i, kind, ok), h in self.intervals.items()],
+            "errors": [[k.as_list(), reason, n] for (k, reason), n in self.errors.items()],
+            "total": self.total,
+        }
+        self.series, self.intervals, self.errors = {}, {}, {}
+        return delta
+
+
+class Merged:
+    """Master side: the sum of every worker's deltas, and each worker's own count."""
+
+    def __init__(self, interval_s: float = 1.0) -> None:
+        self.interval_s = interval_s
+        self.series: dict[SeriesKey, Histogram] = {}
+        self.intervals: dict[tuple[int, str, bool], Histogram] = {}
+        self.errors: dict[tuple[SeriesKey, str], int] = {}
+        self.per_worker: dict[int, int] = {}
+
+    def add_delta(self, worker: int, delta: dict[str, Any]) -> None:
+        added = 0
+        for key_list, hist in delta["series"]:
+            h = Histogram.from_json(hist)
+            added += h.count
+            self._hist(self.series, SeriesKey.from_list(key_list)).merge(h)
+        for i, kind, ok, hist in delta["intervals"]:
+            self._hist(self.intervals, (int(i), str(kind), bool(ok))).merge(Histogram.from_json(hist))
+        for key_list, reason, n in delta["errors"]:
+            ek = (SeriesKey.from_list(key_list), str(reason))
+            self.errors[ek] = self.errors.get(ek, 0) + int(n)
+        self.per_worker[worker] = self.per_worker.get(worker, 0) + added
+
+    @staticmethod
+    def _hist(table: dict[Any, Histogram], key: Any) -> Histogram:
+        h = table.get(key)
+        if h is None:
+            h = table[key] = Histogram()
+        return h
+
+    def select(self, tags: Iterable[tuple[str, str]] = (), ok: bool | None = True) -> Histogram:
+        """Pooled histogram of the series whose tags all match (AND) and whose outcome is `ok`."""
+        tags = tuple(tags)
+        out = Histogram()
+        for key, h in self.series.items():
+            if ok is not None and key.ok != ok:
+                continue
+            if all(_tag_matches(key, t, v) for t, v in tags):
+                out.merge(h)
+        return out
+
+    def counts(self, tags: Iterable[tuple[str, str]] = ()) -> tuple[int, int]:
+        """(requests, failures) over the series whose tags match."""
+        tags = tuple(tags)
+        total = failures = 0
+        for key, h in self.series.items():
+            if all(_tag_matches(key, t, v) for t, v in tags):
+                total += h.count
+                if not key.ok:
+                    failures += h.count
+        return total, failures
+
+    def status_counts(self, tags: Iterable[tuple[str, str]] = (), ok: bool | None = None) -> dict[int, int]:
+        tags = tuple(tags)
+        out: dict[int, int] = {}
+        for key, h in self.series.items():
+            if (ok is None or key.ok == ok) and all(_tag_matches(key, t, v) for t, v in tags):
+                out[key.status] = out.get(key.status, 0) + h.count
+        return dict(sorted(out.items()))
+
+    @property
+    def total(self) -> int:
+        return sum(h.count for h in self.series.values())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "interval_s": self.interval_s,
+            "series": [[k.as_list(), h.to_json()] for k, h in sorted(self.series.items(), key=lambda kv: kv[0].as_list())],
+            "intervals": [[i, kind, ok, h.to_json()] for (i, kind, ok), h in sorted(self.intervals.items())],
+            "errors": [[k.as_list(), reason, n] for (k, reason), n in self.errors.items()],
+            "per_worker": {str(w): n for w, n in sorted(self.per_worker.items())},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Merged:
+        m = cls(float(data.get("interval_s", 1.0)))
+        m.add_delta(-1, {"series": data["series"], "intervals": data.get("intervals", []),
+                         "errors": data.get("errors", [])})
+        m.per_worker = {int(w): int(n) for w, n in data.get("per_worker", {}).items()}
+        return m
+
+
+def _tag_matches(key: SeriesKey, tag: str, value: str) -> bool:
+    if tag == "method":
+        return key.method == value.upper()
+    return key.tag(tag) == value
+
+
+def latency_stats(ok: Histogram, total: int, failures: int, seconds: float) -> dict[str, Any]:
+    """The per-kind / per-endpoint stats block of results.json (latencies in ms, successful requests)."""
+
+    def ms(us: float) -> float | None:
+        return None if math.isnan(us) else round(us / 1000.0, 3)
+
+    return {
+        "count": total,
+        "failures": failures,
+        "rps": round(total / seconds, 3) if seconds > 0 else 0.0,
+        "min_ms": ms(float(ok.min)) if ok.count else None,
+        "mean_ms": ms(ok.mean),
+        "p50_ms": ms(ok.percentile(50)),
+        "p90_ms": ms(ok.percentile(90)),
+        "p95_ms": ms(ok.percentile(95)),
+        "p99_ms": ms(ok.percentile(99)),
+        "p999_ms": ms(ok.percentile(99.9)),
+        "max_ms": ms(float(ok.max)) if ok.count else None,
+    }

@@ -1,0 +1,82 @@
+"""Human summaries of results.json: the terminal table and summary.md (same verdict, same tables)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tabulate import tabulate
+
+ICONS = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE", "error": "ERROR",
+         "interrupted": "INTERRUPTED"}
+TOP_ENDPOINTS = 15
+
+
+def _ms(v: Any) -> str:
+    return "-" if v is None else f"{v:.1f}"
+
+
+def _observed(t: dict[str, Any]) -> str:
+    if t["observed"] is None:
+        return "no data"
+    unit = t["unit"]
+    v = t["observed"]
+    return f"{v:.4g}{unit}" if abs(v) < 100 else f"{v:.1f}{unit}"
+
+
+def threshold_rows(doc: dict[str, Any]) -> list[list[str]]:
+    return [[ICONS.get(t["verdict"], t["verdict"]), t["selector"], t["expression"], _observed(t), str(t["samples"])]
+            for t in doc["thresholds"]]
+
+
+def endpoint_rows(doc: dict[str, Any]) -> list[list[str]]:
+    eps = sorted(doc["endpoints"].items(), key=lambda kv: -kv[1]["count"])[:TOP_ENDPOINTS]
+    return [[name, s["kind"], str(s["count"]), str(s["failures"]), f"{s['rps']:.1f}", _ms(s["p50_ms"]),
+             _ms(s["p95_ms"]), _ms(s["p99_ms"]), _ms(s["max_ms"])] for name, s in eps]
+
+
+def check_rows(doc: dict[str, Any]) -> list[list[str]]:
+    return [[ICONS.get(c["verdict"], c["verdict"]), c["name"], c["message"]] for c in doc["checks"]]
+
+
+THRESHOLD_HEAD = ["", "selector", "threshold", "observed", "samples"]
+ENDPOINT_HEAD = ["endpoint", "kind", "requests", "failures", "rps", "p50 ms", "p95 ms", "p99 ms", "max ms"]
+CHECK_HEAD = ["", "check", "detail"]
+
+
+def headline(doc: dict[str, Any]) -> str:
+    run, totals = doc["run"], doc["totals"]
+    return (f"{ICONS.get(doc['verdict'], doc['verdict'])}: {run['profile']} ({run['scenario']}), "
+            f"{totals['requests']} requests, {totals['failures']} failed, {totals['rps']:.1f} req/s, "
+            f"{run['workers']} workers, seed {run['seed']}")
+
+
+def terminal(doc: dict[str, Any]) -> str:
+    parts = []
+    if doc["endpoints"]:
+        parts.append(tabulate(endpoint_rows(doc), ENDPOINT_HEAD, tablefmt="simple"))
+    if doc["thresholds"]:
+        parts.append(tabulate(threshold_rows(doc), THRESHOLD_HEAD, tablefmt="simple"))
+    failing = [r for r in check_rows(doc) if r[0] != "PASS"]
+    if failing:
+        parts.append(tabulate(failing, CHECK_HEAD, tablefmt="simple"))
+    if doc.get("error"):
+        parts.append(f"error: {doc['error']}")
+    parts.append(headline(doc))
+    return "\n\n".join(parts) + "\n"
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    out = [f"## loadorch: {headline(doc)}", ""]
+    if doc.get("error"):
+        out += [f"**Error:** {_md(doc['error'])}", ""]
+    if doc["thresholds"]:
+        out += ["### Thresholds", "", tabulate(threshold_rows(doc), THRESHOLD_HEAD, tablefmt="github"), ""]
+    if doc["checks"]:
+        out += ["### Run integrity", "", tabulate(check_rows(doc), CHECK_HEAD, tablefmt="github"), ""]
+    if doc["endpoints"]:
+        out += ["### Top endpoints", "", tabulate(endpoint_rows(doc), ENDPOINT_HEAD, tablefmt="github"), ""]
+    return "\n".join(_md(line) if not line.startswith(("|", "#")) else line for line in out) + "\n"
+
+
+def _md(text: str) -> str:
+    return text.replace("<", "&lt;").replace(">", "&gt;")

@@ -1,0 +1,65 @@
+"""Test knobs of the reference target: added latency, injected errors and a stall."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Knobs:
+    """latency_ms maps a route id (or "*") to added milliseconds; error_rate applies to `error_routes`."""
+
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    error_rate: float = 0.0
+    error_status: int = 503
+    error_routes: str = "write"  # "write", "all" or a route id
+    stall_until: float = 0.0  # monotonic time; requests wait until then
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _error_count: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def update(self, body: dict[str, Any]) -> None:
+        with self._lock:
+            if "latency_ms" in body:
+                value = body["latency_ms"]
+                self.latency_ms = {"*": float(value)} if isinstance(value, (int, float)) else {
+                    str(k): float(v) for k, v in dict(value).items()}
+            if "error_rate" in body:
+                rate = float(body["error_rate"])
+                if not 0.0 <= rate <= 1.0:
+                    raise ValueError("error_rate must be within 0..1")
+                self.error_rate = rate
+            if "error_status" in body:
+                self.error_status = int(body["error_status"])
+            if "error_routes" in body:
+                self.error_routes = str(body["error_routes"])
+            if "stall_s" in body:
+                self.stall_until = time.monotonic() + float(body["stall_s"])
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"latency_ms": self.latency_ms, "error_rate": self.error_rate, "error_status": self.error_status,
+                "error_routes": self.error_routes,
+                "stall_remaining_s": max(0.0, self.stall_until - time.monotonic())}
+
+    def delay_for(self, route: str) -> float:
+        return self.latency_ms.get(route, self.latency_ms.get("*", 0.0)) / 1000.0
+
+    def should_fail(self, route: str, is_write: bool) -> bool:
+        """Deterministic: exactly `error_rate` of matching requests fail, spread evenly."""
+        if self.error_rate <= 0:
+            return False
+        if self.error_routes == "write" and not is_write:
+            return False
+        if self.error_routes not in ("write", "all") and self.error_routes != route:
+            return False
+        with self._lock:
+            n = self._error_count.get(route, 0) + 1
+            self._error_count[route] = n
+        return int(n * self.error_rate) > int((n - 1) * self.error_rate)
+
+    def wait_out_stall(self) -> None:
+        remaining = self.stall_until - time.monotonic()
+        if remaining > 0:
+            time.sleep(remaining)

@@ -1,0 +1,192 @@
+"""The reference shop HTTP API (stdlib server, SQLite storage), with test knobs under /_knobs."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from loadorch.target.knobs import Knobs
+from loadorch.target.store import Store
+
+MAX_BODY = 1024 * 1024
+CATEGORIES = ("books", "games", "toys", "music", "garden")
+
+_ROUTES: list[tuple[str, re.Pattern[str], str]] = [
+    ("GET", re.compile(r"/health"), "health"),
+    ("GET", re.compile(r"/products"), "products.list"),
+    ("POST", re.compile(r"/products"), "products.create"),
+    ("GET", re.compile(r"/products/(\d+)"), "products.get"),
+    ("GET", re.compile(r"/categories"), "categories.list"),
+    ("POST", re.compile(r"/orders"), "orders.create"),
+    ("GET", re.compile(r"/orders/(\d+)"), "orders.get"),
+    ("GET", re.compile(r"/_knobs"), "knobs.get"),
+    ("PUT", re.compile(r"/_knobs"), "knobs.set"),
+    ("GET", re.compile(r"/openapi.json"), "openapi"),
+]
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ShopServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 1024
+
+    def __init__(self, address: tuple[str, int], store: Store | None = None, knobs: Knobs | None = None) -> None:
+        super().__init__(address, _Handler)
+        self.store = store or Store()
+        self.knobs = knobs or Knobs()
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: ShopServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: a load test makes many requests
+        pass
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_HEAD(self) -> None:
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        started = time.monotonic()
+        split = urlsplit(self.path)
+        method = "GET" if self.command == "HEAD" else self.command
+        try:
+            body = self._read_body()
+            route, args = _match(method, split.path)
+            knobs = self.server.knobs
+            if not route.startswith("knobs"):
+                knobs.wait_out_stall()
+                if knobs.should_fail(route, method != "GET"):
+                    raise ApiError(knobs.error_status, "injected error")
+            status, payload = _handle(self.server, route, args, parse_qs(split.query), body)
+            delay = knobs.delay_for(route) - (time.monotonic() - started)
+            if delay > 0 and not route.startswith("knobs"):
+                time.sleep(delay)
+        except ApiError as exc:
+            status, payload = exc.status, {"error": str(exc)}
+        except (ValueError, KeyError, TypeError) as exc:
+            status, payload = 400, {"error": f"bad request: {exc}"}
+        self._send(status, payload)
+
+    def _read_body(self) -> Any:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            raise ApiError(413, "body too large")
+        raw = self.rfile.read(length) if length else b""
+        if not raw:
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise ApiError(400, "body is not JSON") from None
+
+    def _send(self, status: int, payload: Any) -> None:
+        data = json.dumps(payload, separators=(",", ":")).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+
+def _match(method: str, path: str) -> tuple[str, tuple[str, ...]]:
+    allowed = False
+    for m, pattern, route in _ROUTES:
+        found = pattern.fullmatch(path)
+        if found:
+            if m == method:
+                return route, found.groups()
+            allowed = True
+    raise ApiError(405 if allowed else 404, f"no route {method} {path}")
+
+
+def _handle(server: ShopServer, route: str, args: tuple[str, ...], query: dict[str, list[str]],
+            body: Any) -> tuple[int, Any]:
+    store = server.store
+    if route == "health":
+        return 200, {"status": "ok", **store.counts()}
+    if route == "products.list":
+        limit = min(max(int(_q(query, "limit", "20")), 1), 100)
+        after = int(_q(query, "after", "0"))
+        items = store.list_products(query.get("category", [None])[0], after, limit)
+        return 200, {"items": items, "next": items[-1]["id"] if len(items) == limit else None}
+    if route == "products.get":
+        return _found(store.get_product(int(args[0])), "product")
+    if route == "products.create":
+        obj = _object(body)
+        category = str(obj.get("category", "books"))
+        return 201, store.create_product(str(obj["name"]), category, int(obj.get("price_cents", 0)))
+    if route == "categories.list":
+        return 200, {"items": store.categories()}
+    if route == "orders.create":
+        obj = _object(body)
+        qty = int(obj.get("qty", 1))
+        if qty < 1:
+            raise ApiError(422, "qty must be at least 1")
+        order = store.create_order(str(obj["customer"]), int(obj["product_id"]), qty)
+        if order is None:
+            raise ApiError(422, "no such product")
+        return 201, order
+    if route == "orders.get":
+        return _found(store.get_order(int(args[0])), "order")
+    if route == "knobs.get":
+        return 200, server.knobs.snapshot()
+    if route == "knobs.set":
+        server.knobs.update(_object(body))
+        return 200, server.knobs.snapshot()
+    if route == "openapi":
+        from loadorch.target.openapi import document
+
+        return 200, document()
+    raise ApiError(404, "no route")
+
+
+def _q(query: dict[str, list[str]], key: str, default: str) -> str:
+    return query.get(key, [default])[0]
+
+
+def _object(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise ApiError(400, "expected a JSON object")
+    return body
+
+
+def _found(obj: dict[str, Any] | None, what: str) -> tuple[int, Any]:
+    if obj is None:
+        raise ApiError(404, f"no such {what}")
+    return 200, obj
+
+
+def start(host: str = "127.0.0.1", port: int = 0, knobs: Knobs | None = None) -> tuple[ShopServer, threading.Thread]:
+    """Start the server in a background thread; returns once it is listening."""
+    server = ShopServer((host, port), knobs=knobs)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True,
+                              name="loadorch-target")
+    thread.start()
+    return server, thread

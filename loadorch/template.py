@@ -1,0 +1,146 @@
+"""Templates with `{name}` / `{name.field}` placeholders, compiled once and rendered per request."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
+_REF = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*\Z")
+
+Lookup = Callable[[str], Any]
+
+
+class TemplateError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Ref:
+    name: str
+    attr: str | None = None
+
+
+@dataclass(frozen=True)
+class Template:
+    parts: tuple[str | Ref, ...]
+
+    @property
+    def is_constant(self) -> bool:
+        return all(isinstance(p, str) for p in self.parts)
+
+    @property
+    def whole(self) -> Ref | None:
+        """The single placeholder when the template is nothing else (its value keeps its type)."""
+        if len(self.parts) == 1 and isinstance(self.parts[0], Ref):
+            return self.parts[0]
+        return None
+
+    def refs(self) -> list[Ref]:
+        return [p for p in self.parts if isinstance(p, Ref)]
+
+    def render(self, lookup: Lookup) -> Any:
+        whole = self.whole
+        if whole is not None:
+            return _resolve(whole, lookup)
+        return "".join(p if isinstance(p, str) else _text(_resolve(p, lookup)) for p in self.parts)
+
+    def render_text(self, lookup: Lookup, encode: Callable[[str], str] | None = None) -> str:
+        """Render as text; `encode` (e.g. URL quoting) applies to placeholder values only."""
+        if encode is None:
+            value = self.render(lookup)
+            return value if isinstance(value, str) else _text(value)
+        return "".join(p if isinstance(p, str) else encode(_text(_resolve(p, lookup))) for p in self.parts)
+
+
+def _resolve(ref: Ref, lookup: Lookup) -> Any:
+    value = lookup(ref.name)
+    if ref.attr is None:
+        return value
+    for part in ref.attr.split("."):
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            raise KeyError(f"{ref.name}.{ref.attr}")
+    return value
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def compile_template(text: str) -> Template:
+    parts: list[str | Ref] = []
+    buf: list[str] = []
+    pos = 0
+    for m in _TOKEN.finditer(text):
+        buf.append(text[pos:m.start()])
+        pos = m.end()
+        token = m.group(0)
+        if token in ("{{", "}}"):
+            buf.append(token[0])
+            continue
+        if token in ("{", "}"):
+            raise TemplateError(f"unmatched {token!r} in {text!r}; write {token * 2} for a literal brace")
+        body = m.group(1).strip()
+        if not _REF.match(body):
+            raise TemplateError(f"invalid placeholder {{{m.group(1)}}} in {text!r}; expected {{name}} or {{name.field}}")
+        literal = "".join(buf)
+        if literal:
+            parts.append(literal)
+        buf = []
+        name, _, attr = body.partition(".")
+        parts.append(Ref(name, attr or None))
+    buf.append(text[pos:])
+    tail = "".join(buf)
+    if tail or not parts:
+        parts.append(tail)
+    return Template(tuple(parts))
+
+
+def compile_value(value: Any) -> Any:
+    """Compile every string inside a JSON-like value into a Template."""
+    if isinstance(value, str):
+        return compile_template(value)
+    if isinstance(value, dict):
+        return {compile_template(str(k)): compile_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [compile_value(v) for v in value]
+    return value
+
+
+def render_value(compiled: Any, lookup: Lookup) -> Any:
+    if isinstance(compiled, Template):
+        return compiled.render(lookup)
+    if isinstance(compiled, dict):
+        return {k.render_text(lookup): render_value(v, lookup) for k, v in compiled.items()}
+    if isinstance(compiled, list):
+        return [render_value(v, lookup) for v in compiled]
+    return compiled
+
+
+def value_refs(compiled: Any) -> list[Ref]:
+    if isinstance(compiled, Template):
+        return compiled.refs()
+    if isinstance(compiled, dict):
+        return [r for k, v in compiled.items() for r in (*k.refs(), *value_refs(v))]
+    if isinstance(compiled, list):
+        return [r for v in compiled for r in value_refs(v)]
+    return []
+
+
+def is_constant_value(compiled: Any) -> bool:
+    return not value_refs(compiled)

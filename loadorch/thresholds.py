@@ -1,0 +1,169 @@
+"""The k6-compatible threshold grammar: `metric{tag:value}` selectors and `agg op value` expressions."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from loadorch.suggest import did_you_mean
+
+METRICS: dict[str, tuple[str, ...]] = {
+    "http_req_duration": ("avg", "min", "max", "med", "p"),
+    "http_req_failed": ("rate",),
+    "http_reqs": ("count", "rate"),
+}
+AGGREGATIONS = ("avg", "min", "max", "med", "count", "rate", "p")
+OPERATORS = ("===", "==", "!=", "<=", ">=", "<", ">")
+TAGS = ("kind", "name", "method", "status", "user")
+
+_SELECTOR = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\{(.*)\})?\s*\Z", re.DOTALL)
+_AGG = re.compile(r"\s*(p\s*\(([^)]*)\)|[A-Za-z_][A-Za-z0-9_]*)\s*")
+_OP = re.compile(r"([<>=!]+)\s*")
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\Z")
+
+
+class ThresholdSyntaxError(ValueError):
+    """A threshold that cannot be parsed; the message names the text and what is wrong."""
+
+
+@dataclass(frozen=True)
+class Selector:
+    metric: str
+    tags: tuple[tuple[str, str], ...] = ()
+
+    def __str__(self) -> str:
+        if not self.tags:
+            return self.metric
+        return self.metric + "{" + ",".join(f"{k}:{v}" for k, v in self.tags) + "}"
+
+
+@dataclass(frozen=True)
+class Expression:
+    aggregation: str  # one of AGGREGATIONS; "p" carries `percentile`
+    op: str
+    value: float
+    percentile: float | None = None
+
+    @property
+    def label(self) -> str:
+        if self.aggregation == "p":
+            return f"p({_fmt(self.percentile or 0.0)})"
+        return self.aggregation
+
+    def __str__(self) -> str:
+        return f"{self.label}{self.op}{_fmt(self.value)}"
+
+    def holds(self, observed: float) -> bool:
+        """Whether `observed op value` is true (the threshold passes)."""
+        return {
+            "<": observed < self.value,
+            "<=": observed <= self.value,
+            ">": observed > self.value,
+            ">=": observed >= self.value,
+            "==": observed == self.value,
+            "===": observed == self.value,
+            "!=": observed != self.value,
+        }[self.op]
+
+
+@dataclass(frozen=True)
+class Threshold:
+    selector: Selector
+    expression: Expression
+    abort_on_fail: bool = False
+    delay_abort_eval_s: float = 0.0
+
+    @property
+    def key(self) -> str:
+        return f"{self.selector} {self.expression}"
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(float(x))
+
+
+def parse_selector(text: str) -> Selector:
+    m = _SELECTOR.match(text)
+    if not m:
+        raise ThresholdSyntaxError(f"invalid metric selector {text!r}; expected metric or metric{{tag:value}}")
+    metric, body = m.group(1), m.group(2)
+    if metric not in METRICS:
+        raise ThresholdSyntaxError(_unknown("metric", metric, METRICS))
+    tags: list[tuple[str, str]] = []
+    if body is not None:
+        if not body.strip():
+            raise ThresholdSyntaxError(f"empty tag filter in {text!r}; write {metric}{{tag:value}} or just {metric}")
+        for part in body.split(","):
+            name, sep, value = part.partition(":")
+            name, value = name.strip(), value.strip()
+            if not sep or not name or not value:
+                raise ThresholdSyntaxError(f"invalid tag filter {part.strip()!r} in {text!r}; expected tag:value")
+            if name not in TAGS:
+                raise ThresholdSyntaxError(_unknown("tag", name, TAGS))
+            if name == "kind" and value not in ("read", "write"):
+                raise ThresholdSyntaxError(f"kind must be read or write, not {value!r}")
+            tags.append((name, value))
+    return Selector(metric, tuple(tags))
+
+
+def parse_expression(text: str, metric: str | None = None) -> Expression:
+    if not isinstance(text, str) or not text.strip():
+        raise ThresholdSyntaxError("empty threshold expression; expected e.g. p(95)<300")
+    m = _AGG.match(text)
+    if not m:
+        raise ThresholdSyntaxError(f"{text!r}: expected an aggregation such as p(95), avg or rate first")
+    token, pct_text = m.group(1), m.group(2)
+    percentile: float | None = None
+    if pct_text is not None:
+        aggregation = "p"
+        percentile = _percentile(pct_text, text)
+    else:
+        aggregation = token
+        if aggregation not in AGGREGATIONS or aggregation == "p":
+            raise ThresholdSyntaxError(f"{text!r}: " + _unknown("aggregation", aggregation, _AGG_NAMES))
+    rest = text[m.end():]
+    om = _OP.match(rest)
+    if not om or om.group(1) not in OPERATORS:
+        found = om.group(1) if om else rest[:1] or "nothing"
+        raise ThresholdSyntaxError(f"{text!r}: unknown operator {found!r}; use one of {', '.join(OPERATORS)}")
+    op = om.group(1)
+    value_text = rest[om.end():].strip()
+    if not _NUMBER.match(value_text):
+        raise ThresholdSyntaxError(f"{text!r}: limit {value_text or 'is missing'!r} is not a number")
+    value = float(value_text)
+    if not math.isfinite(value):
+        raise ThresholdSyntaxError(f"{text!r}: limit must be a finite number")
+    if metric is not None and aggregation not in METRICS[metric]:
+        allowed = ", ".join("p(N)" if a == "p" else a for a in METRICS[metric])
+        raise ThresholdSyntaxError(f"{text!r}: {metric} has no aggregation {_label(aggregation)}; use {allowed}")
+    return Expression(aggregation, op, value, percentile)
+
+
+_AGG_NAMES = ("avg", "min", "max", "med", "count", "rate", "p(N)")
+
+
+def _label(aggregation: str) -> str:
+    return "p(N)" if aggregation == "p" else aggregation
+
+
+def _percentile(pct_text: str, text: str) -> float:
+    pct_text = pct_text.strip()
+    if not _NUMBER.match(pct_text):
+        raise ThresholdSyntaxError(f"{text!r}: percentile {pct_text!r} is not a number; write e.g. p(95) or p(99.9)")
+    pct = float(pct_text)
+    if not 0.0 <= pct <= 100.0:
+        raise ThresholdSyntaxError(f"{text!r}: percentile {pct_text} is outside 0..100")
+    return pct
+
+
+def _unknown(what: str, name: str, known: Iterable[str]) -> str:
+    return f"unknown {what} {name!r}; {did_you_mean(name, known)}"
+
+
+DEFAULT_THRESHOLDS: dict[str, list[str]] = {
+    "http_req_duration{kind:read}": ["p(95)<300"],
+    "http_req_duration{kind:write}": ["p(95)<700"],
+    "http_req_failed": ["rate<0.01"],
+}

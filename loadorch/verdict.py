@@ -1,0 +1,141 @@
+"""The evaluator: merged stats + thresholds -> a verdict per threshold and one for the run (pure)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from loadorch.errors import ExitCode
+from loadorch.histogram import Histogram
+from loadorch.stats import Merged
+from loadorch.thresholds import Threshold
+
+PASS, FAIL, INCONCLUSIVE, ERROR, INTERRUPTED = "pass", "fail", "inconclusive", "error", "interrupted"
+EXIT_CODES = {PASS: ExitCode.OK, FAIL: ExitCode.BREACH, INCONCLUSIVE: ExitCode.INCONCLUSIVE, ERROR: ExitCode.RUN}
+
+
+@dataclass(frozen=True)
+class ThresholdResult:
+    selector: str
+    expression: str
+    observed: float | None
+    limit: float
+    unit: str
+    samples: int
+    error_bound: float
+    verdict: str
+    message: str
+    abort_on_fail: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Check:
+    """A run-integrity check (workers, setup, preflight, load achieved, generator CPU)."""
+
+    name: str
+    verdict: str  # pass, error or inconclusive
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def evaluate_threshold(t: Threshold, merged: Merged, min_samples: int, duration_s: float) -> ThresholdResult:
+    tags = t.selector.tags
+    expr = t.expression
+    total, failures = merged.counts(tags)
+    selector, text = str(t.selector), str(expr)
+
+    def result(observed: float | None, samples: int, bound: float, verdict: str, message: str, unit: str = "ms") -> ThresholdResult:
+        return ThresholdResult(selector, text, observed, expr.value, unit, samples, bound, verdict, message,
+                               t.abort_on_fail)
+
+    if total == 0:
+        return result(None, 0, 0.0, FAIL, f"no data: no request matched {selector}", _unit(t))
+    metric = t.selector.metric
+    if metric == "http_reqs":
+        observed = float(total) if expr.aggregation == "count" else (total / duration_s if duration_s > 0 else 0.0)
+        return _decide(result, observed, total, 0.0, expr, "", None, "/s" if expr.aggregation == "rate" else "")
+    if metric == "http_req_failed":
+        rate = failures / total
+        note = ", ".join(f"{code or 'no response'}: {n}" for code, n in merged.status_counts(tags, ok=False).items())
+        detail = f" ({failures} failed of {total}" + (f"; failures by status: {note})" if note else ")")
+        return _decide(result, rate, total, 0.0, expr, detail,
+                       min_samples, "")
+    ok = merged.select(tags, ok=True)
+    if ok.count == 0:
+        return result(None, 0, 0.0, FAIL, f"no data: all {total} requests matching {selector} failed")
+    observed_us, bound_us = _aggregate(ok, expr.aggregation, expr.percentile)
+    return _decide(result, observed_us / 1000.0, ok.count, bound_us / 1000.0, expr, "", min_samples, "ms")
+
+
+def _unit(t: Threshold) -> str:
+    if t.selector.metric == "http_req_duration":
+        return "ms"
+    return "/s" if t.expression.aggregation == "rate" and t.selector.metric == "http_reqs" else ""
+
+
+def _aggregate(h: Histogram, aggregation: str, pct: float | None) -> tuple[float, float]:
+    if aggregation == "avg":
+        return h.mean, 0.0
+    if aggregation == "min":
+        return float(h.min), 0.0
+    if aggregation == "max":
+        return float(h.max), 0.0
+    value = h.percentile(50.0 if aggregation == "med" else float(pct or 0.0))
+    return value, h.error_bound(value)
+
+
+def _decide(result: Any, observed: float, samples: int, bound: float, expr: Any, extra: str,
+            min_samples: int | None, unit: str) -> ThresholdResult:
+    shown = f"{expr.label}={_num(observed)}{unit}, limit {expr.op} {_num(expr.value)}{unit}, {samples} samples"
+    if bound:
+        shown += f", error bound ±{_num(bound)}{unit}"
+    if min_samples is not None and samples < min_samples:
+        return result(observed, samples, bound, INCONCLUSIVE,
+                      f"inconclusive: {expr.label} needs at least {min_samples} samples, got {samples}; {shown}{extra}", unit)
+    holds = expr.holds(observed)
+    if bound and abs(observed - expr.value) <= bound and expr.holds(observed - bound) != expr.holds(observed + bound):
+        return result(observed, samples, bound, INCONCLUSIVE, f"inconclusive: limit within error bound; {shown}{extra}", unit)
+    return result(observed, samples, bound, PASS if holds else FAIL, ("passed: " if holds else "failed: ") + shown + extra,
+                  unit)
+
+
+def _num(x: float) -> str:
+    if math.isnan(x):
+        return "nan"
+    if abs(x) >= 100:
+        return f"{x:.1f}"
+    return f"{x:.4g}"
+
+
+def evaluate(thresholds: Iterable[Threshold], merged: Merged, min_samples: int,
+             duration_s: float) -> list[ThresholdResult]:
+    return [evaluate_threshold(t, merged, min_samples, duration_s) for t in thresholds]
+
+
+def overall(results: Sequence[ThresholdResult], checks: Sequence[Check], interrupted: bool = False) -> str:
+    """Run verdict, most severe first: interrupted, error, fail, inconclusive, pass."""
+    if interrupted:
+        return INTERRUPTED
+    if any(c.verdict == ERROR for c in checks):
+        return ERROR
+    if any(r.verdict == FAIL for r in results):
+        return FAIL
+    if any(r.verdict == INCONCLUSIVE for r in results) or any(c.verdict == INCONCLUSIVE for c in checks):
+        return INCONCLUSIVE
+    return PASS
+
+
+def should_abort(results: Sequence[ThresholdResult], elapsed_s: float,
+                 thresholds: Sequence[Threshold]) -> ThresholdResult | None:
+    """The first abort_on_fail threshold that has failed on real data after its delay, if any."""
+    for t, r in zip(thresholds, results):
+        if t.abort_on_fail and elapsed_s >= t.delay_abort_eval_s and r.verdict == FAIL and r.observed is not None:
+            return r
+    return None
