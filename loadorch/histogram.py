@@ -95,6 +95,13 @@ class Histogram:
         low, high = bounds_of(bucket_of(int(value_us)))
         return (high - low) / 2.0
 
+    def value_range(self, value_us: float) -> tuple[float, float]:
+        """[low, high] that the true value behind a reported percentile can lie in (its bucket, clipped)."""
+        if math.isnan(value_us):
+            return value_us, value_us
+        low, high = bounds_of(bucket_of(int(value_us)))
+        return float(max(low, self.min)), float(min(high, self.max))
+
     @property
     def mean(self) -> float:
         return self.total / self.count if self.count else math.nan

@@ -70,8 +70,9 @@ def evaluate_threshold(t: Threshold, merged: Merged, min_samples: int, duration_
     ok = merged.select(tags, ok=True)
     if ok.count == 0:
         return result(None, 0, 0.0, FAIL, f"no data: all {total} requests matching {selector} failed")
-    observed_us, bound_us = _aggregate(ok, expr.aggregation, expr.percentile)
-    return _decide(result, observed_us / 1000.0, ok.count, bound_us / 1000.0, expr, "", min_samples, "ms")
+    observed_us, low_us, high_us = _aggregate(ok, expr.aggregation, expr.percentile)
+    return _decide(result, observed_us / 1000.0, ok.count, (high_us - low_us) / 2000.0, expr, "", min_samples, "ms",
+                   (low_us / 1000.0, high_us / 1000.0))
 
 
 def _unit(t: Threshold) -> str:
@@ -80,19 +81,21 @@ def _unit(t: Threshold) -> str:
     return "/s" if t.expression.aggregation == "rate" and t.selector.metric == "http_reqs" else ""
 
 
-def _aggregate(h: Histogram, aggregation: str, pct: float | None) -> tuple[float, float]:
+def _aggregate(h: Histogram, aggregation: str, pct: float | None) -> tuple[float, float, float]:
+    """(reported value, lowest possible true value, highest possible true value), microseconds."""
     if aggregation == "avg":
-        return h.mean, 0.0
+        return h.mean, h.mean, h.mean
     if aggregation == "min":
-        return float(h.min), 0.0
+        return float(h.min), float(h.min), float(h.min)
     if aggregation == "max":
-        return float(h.max), 0.0
+        return float(h.max), float(h.max), float(h.max)
     value = h.percentile(50.0 if aggregation == "med" else float(pct or 0.0))
-    return value, h.error_bound(value)
+    low, high = h.value_range(value)
+    return value, low, high
 
 
 def _decide(result: Any, observed: float, samples: int, bound: float, expr: Any, extra: str,
-            min_samples: int | None, unit: str) -> ThresholdResult:
+            min_samples: int | None, unit: str, true_range: tuple[float, float] | None = None) -> ThresholdResult:
     shown = f"{expr.label}={_num(observed)}{unit}, limit {expr.op} {_num(expr.value)}{unit}, {samples} samples"
     if bound:
         shown += f", error bound ±{_num(bound)}{unit}"
@@ -100,7 +103,7 @@ def _decide(result: Any, observed: float, samples: int, bound: float, expr: Any,
         return result(observed, samples, bound, INCONCLUSIVE,
                       f"inconclusive: {expr.label} needs at least {min_samples} samples, got {samples}; {shown}{extra}", unit)
     holds = expr.holds(observed)
-    if bound and abs(observed - expr.value) <= bound and expr.holds(observed - bound) != expr.holds(observed + bound):
+    if true_range is not None and expr.holds(true_range[0]) != expr.holds(true_range[1]):
         return result(observed, samples, bound, INCONCLUSIVE, f"inconclusive: limit within error bound; {shown}{extra}", unit)
     return result(observed, samples, bound, PASS if holds else FAIL, ("passed: " if holds else "failed: ") + shown + extra,
                   unit)

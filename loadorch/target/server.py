@@ -83,8 +83,10 @@ class _Handler(BaseHTTPRequestHandler):
                 knobs.wait_out_stall()
                 if knobs.should_fail(route, method != "GET"):
                     raise ApiError(knobs.error_status, "injected error")
-            status, payload = _handle(self.server, route, args, parse_qs(split.query), body)
-            delay = knobs.delay_for(route) - (time.monotonic() - started)
+            query = parse_qs(split.query)
+            status, payload = _handle(self.server, route, args, query, body)
+            # ?delay_ms=N adds latency to one request: lets a scenario make some requests slower than others
+            delay = knobs.delay_for(route) + float(_q(query, "delay_ms", "0")) / 1000.0 - (time.monotonic() - started)
             if delay > 0 and not route.startswith("knobs"):
                 time.sleep(delay)
         except ApiError as exc:

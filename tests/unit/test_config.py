@@ -1,0 +1,281 @@
+"""Scenario and profile models, located errors, threshold merging and the precedence of layers."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from loadorch.config import Overrides, build, load_scenario
+from loadorch.errors import ConfigError, UsageError
+
+BASE_SCENARIO = """
+name: s
+data:
+  id: {int: [1, 10]}
+users:
+  - name: u
+    requests:
+      - {name: get, path: "/items/{id}"}
+      - {name: post, method: POST, path: /items, json: {id: "{id}"}}
+"""
+BASE_PROFILE = """
+scenario: ../scenarios/s.yaml
+host: http://127.0.0.1:8000
+load: {users: 4, duration: 30s}
+"""
+
+
+def make(tmp_path: Path, scenario: str = BASE_SCENARIO, profile: str = BASE_PROFILE) -> Path:
+    (tmp_path / "scenarios").mkdir(exist_ok=True)
+    (tmp_path / "profiles").mkdir(exist_ok=True)
+    (tmp_path / "scenarios" / "s.yaml").write_text(textwrap.dedent(scenario).lstrip())
+    (tmp_path / "profiles" / "p.yaml").write_text(textwrap.dedent(profile).lstrip())
+    return tmp_path
+
+
+def errors(tmp_path: Path, scenario: str = BASE_SCENARIO, profile: str = BASE_PROFILE,
+           env: dict[str, str] | None = None) -> list[str]:
+    make(tmp_path, scenario, profile)
+    with pytest.raises(ConfigError) as info:
+        build("p", str(tmp_path), env or {})
+    return [str(p) for p in info.value.problems]
+
+
+def test_valid_project_builds(tmp_path: Path) -> None:
+    make(tmp_path)
+    cfg = build("p", str(tmp_path), {})
+    assert cfg.users == 4 and cfg.duration_s == 30 and cfg.workers == 1 and cfg.seed == 1
+    ep = cfg.scenario.model.users[0].requests
+    assert [e.effective_kind for e in ep] == ["read", "write"]
+    assert len(cfg.scenario.sha256) == 64
+
+
+def test_misspelt_key_gets_did_you_mean_with_line(tmp_path: Path) -> None:
+    [msg] = errors(tmp_path, BASE_SCENARIO + "thresolds: {}\n")
+    path = tmp_path / "scenarios" / "s.yaml"
+    assert msg == f"{path}:9: thresolds: unknown field 'thresolds'; did you mean 'thresholds'?"
+
+
+def test_nested_misspelt_key(tmp_path: Path) -> None:
+    profile = BASE_PROFILE.replace("users: 4", "usres: 4")
+    msgs = errors(tmp_path, profile=profile)
+    assert any("load.usres: unknown field 'usres'; did you mean 'users'?" in m for m in msgs)
+    assert any("load.users: required field is missing" in m for m in msgs)
+
+
+def test_wrong_type_names_file_line_field(tmp_path: Path) -> None:
+    [msg] = errors(tmp_path, profile=BASE_PROFILE.replace("users: 4", "users: ten"))
+    assert msg.startswith(str(tmp_path / "profiles" / "p.yaml") + ":3: load.users:")
+    assert "'ten'" in msg
+
+
+def test_all_errors_reported_at_once(tmp_path: Path) -> None:
+    profile = "scenario: ../scenarios/s.yaml\nhost: ftp://x\nload: {users: 0, duration: 1x}\nworkers: 0\n"
+    msgs = errors(tmp_path, profile=profile)
+    assert len(msgs) == 4, msgs
+    assert any("host" in m and "scheme" in m for m in msgs)
+    assert any("load.duration" in m and "invalid duration" in m for m in msgs)
+    assert any("workers" in m for m in msgs)
+
+
+@pytest.mark.parametrize("expr,fragment", [
+    ("foo>20", "unknown aggregation 'foo'"),
+    ("count>abc", "not a number"),
+    ("p(101)<5", "outside 0..100"),
+    ("p()<5", "not a number"),
+    ("p(NaN)<5", "not a number"),
+    ("count!20", "unknown operator"),
+])
+def test_bad_threshold_expressions_are_config_errors(tmp_path: Path, expr: str, fragment: str) -> None:
+    metric = "http_reqs" if expr.startswith("count") else "http_req_duration"
+    scenario = BASE_SCENARIO + f'thresholds:\n  "{metric}": ["{expr}"]\n'
+    [msg] = errors(tmp_path, scenario)
+    assert f"s.yaml:10: thresholds.{metric}[0]:" in msg and fragment in msg
+
+
+def test_threshold_on_unknown_endpoint_or_user(tmp_path: Path) -> None:
+    scenario = BASE_SCENARIO + 'thresholds:\n  "http_req_duration{name:gte}": ["avg<1"]\n  "http_reqs{user:x}": ["count>1"]\n'
+    msgs = errors(tmp_path, scenario)
+    assert any("no endpoint is named 'gte'; did you mean 'get'?" in m for m in msgs)
+    assert any("no user is named 'x'" in m for m in msgs)
+
+
+def test_long_form_thresholds(tmp_path: Path) -> None:
+    scenario = BASE_SCENARIO + ('thresholds:\n  "http_req_duration":\n'
+                                '    - {threshold: "p(99)<800", abort_on_fail: true, delay_abort_eval: 30s}\n')
+    make(tmp_path, scenario)
+    [t] = build("p", str(tmp_path), {}).thresholds
+    assert t.abort_on_fail and t.delay_abort_eval_s == 30 and str(t.expression) == "p(99)<800"
+    bad = BASE_SCENARIO + 'thresholds:\n  "http_req_duration":\n    - {threshold: "p(99)<800", abort_on_fial: true}\n'
+    assert "did you mean 'abort_on_fail'" in errors(tmp_path, bad)[0]
+
+
+def test_default_thresholds_when_none_set(tmp_path: Path) -> None:
+    make(tmp_path)
+    cfg = build("p", str(tmp_path), {})
+    assert sorted(str(t.selector) + " " + str(t.expression) for t in cfg.thresholds) == [
+        "http_req_duration{kind:read} p(95)<300", "http_req_duration{kind:write} p(95)<700",
+        "http_req_failed rate<0.01"]
+    assert cfg.sources["thresholds"] == "defaults"
+
+
+def test_profile_thresholds_merge_over_scenario_key_by_key(tmp_path: Path) -> None:
+    scenario = BASE_SCENARIO + 'thresholds:\n  "http_req_duration{kind:read}": ["p(95)<300"]\n  "http_req_failed": ["rate<0.01"]\n'
+    profile = BASE_PROFILE + 'thresholds:\n  "http_req_duration{kind: read}": ["p(95)<100"]\n'
+    make(tmp_path, scenario, profile)
+    cfg = build("p", str(tmp_path), {})
+    texts = sorted(f"{t.selector} {t.expression}" for t in cfg.thresholds)
+    assert texts == ["http_req_duration{kind:read} p(95)<100", "http_req_failed rate<0.01"]
+
+
+def test_precedence_cli_over_profile_over_defaults(tmp_path: Path) -> None:
+    make(tmp_path, profile=BASE_PROFILE + "seed: 7\nworkers: 2\n")
+    cfg = build("p", str(tmp_path), {})
+    assert (cfg.seed, cfg.workers, cfg.users, cfg.spawn_rate) == (7, 2, 4, 4.0)
+    assert cfg.sources["seed"] == "profile" and cfg.sources["spawn_rate"] == "defaults"
+    cfg = build("p", str(tmp_path), {}, Overrides(users=8, seed=9, workers=3, duration_s=5, host="http://127.0.0.2:1"))
+    assert (cfg.seed, cfg.workers, cfg.users, cfg.duration_s, cfg.host) == (9, 3, 8, 5, "http://127.0.0.2:1")
+    assert all(cfg.sources[k] == "cli" for k in ("seed", "workers", "users", "duration", "host"))
+
+
+def test_iterations_flag_replaces_duration(tmp_path: Path) -> None:
+    make(tmp_path)
+    cfg = build("p", str(tmp_path), {}, Overrides(iterations=5))
+    assert cfg.iterations == 5 and cfg.duration_s is None
+
+
+def test_min_samples_precedence(tmp_path: Path) -> None:
+    make(tmp_path, BASE_SCENARIO + "min_samples: 50\n")
+    assert build("p", str(tmp_path), {}).min_samples == 50
+    make(tmp_path, BASE_SCENARIO + "min_samples: 50\n", BASE_PROFILE + "min_samples: 5\n")
+    assert build("p", str(tmp_path), {}).min_samples == 5
+
+
+def test_workers_are_capped_by_users_and_auto(tmp_path: Path) -> None:
+    make(tmp_path, profile=BASE_PROFILE + "workers: 16\n")
+    assert build("p", str(tmp_path), {}).workers == 4
+    make(tmp_path, profile=BASE_PROFILE + "workers: auto\n")
+    assert 1 <= build("p", str(tmp_path), {}).workers <= 4
+
+
+def test_unset_variable_in_profile(tmp_path: Path) -> None:
+    [msg] = errors(tmp_path, profile=BASE_PROFILE.replace("http://127.0.0.1:8000", "${TARGET_URL}"))
+    assert ":2: host:" in msg and "TARGET_URL is not set" in msg
+    make(tmp_path, profile=BASE_PROFILE.replace("http://127.0.0.1:8000", "${TARGET_URL}"))
+    assert build("p", str(tmp_path), {"TARGET_URL": "http://127.0.0.1:1"}).host == "http://127.0.0.1:1"
+
+
+def test_secrets_come_from_declared_and_secret_named_variables(tmp_path: Path) -> None:
+    profile = BASE_PROFILE + 'headers: {Authorization: "Bearer ${API_TOKEN}", X-Team: "${TEAM}", X-K: "${K}"}\nsecrets: [K]\n'
+    make(tmp_path, profile=profile)
+    cfg = build("p", str(tmp_path), {"API_TOKEN": "tok-123", "TEAM": "blue", "K": "kkk"})
+    assert cfg.secrets == {"tok-123", "kkk"}
+    assert cfg.headers["Authorization"] == "Bearer tok-123"
+
+
+def test_unknown_profile_is_a_usage_error_with_names(tmp_path: Path) -> None:
+    make(tmp_path)
+    with pytest.raises(UsageError) as info:
+        build("pp", str(tmp_path), {})
+    assert "did you mean 'p'?" in str(info.value) and "profiles in" in str(info.value)
+
+
+def test_profile_by_path(tmp_path: Path) -> None:
+    make(tmp_path)
+    cfg = build(str(tmp_path / "profiles" / "p.yaml"), "/nonexistent", {})
+    assert cfg.profile_name == "p"
+
+
+def test_missing_scenario_file(tmp_path: Path) -> None:
+    [msg] = errors(tmp_path, profile=BASE_PROFILE.replace("s.yaml", "nope.yaml"))
+    assert ":1: scenario: scenario file not found" in msg
+
+
+SCENARIO_RULES = [
+    ("users: []\n", "users", "at least 1"),
+    ("users: ten\n", "users", "valid list"),
+]
+
+
+@pytest.mark.parametrize("patch,field,fragment", [
+    ("  id: {int: [10, 1]}", "data.id", "low <= high"),
+    ("  id: {int: [1, 2], choice: [a]}", "data.id", "exactly one"),
+    ("  id: {choice: [a, b], weights: [1]}", "data.id", "same length"),
+    ("  id: {choice: [a, b], weights: [0, 0]}", "data.id", "not all zero"),
+    ("  id: {pattern: x, unique_per: user}", "data.id", "sequence generators only"),
+    ("  id: {sequence: {start: 1, step: 0}}", "data.id.sequence.step", "greater than or equal to 1"),
+    ("  id: {csv: {file: nope.csv}}", "data.id", "cannot read CSV"),
+])
+def test_data_generator_rules(tmp_path: Path, patch: str, field: str, fragment: str) -> None:
+    scenario = BASE_SCENARIO.replace("  id: {int: [1, 10]}", patch)
+    msgs = errors(tmp_path, scenario)
+    assert any(f": {field}:" in m and fragment in m for m in msgs), msgs
+
+
+@pytest.mark.parametrize("old,new,field,fragment", [
+    ("{name: get, path: \"/items/{id}\"}", "{name: get, path: \"items\"}", "users[0].requests[0].path", "start with '/'"),
+    ("{name: get, path: \"/items/{id}\"}", "{name: get, method: FETCH, path: /x}", "users[0].requests[0].method", "unknown HTTP method"),
+    ("{name: get, path: \"/items/{id}\"}", "{name: get, path: /x, kind: fast}", "users[0].requests[0].kind", "'read' or 'write'"),
+    ("{name: get, path: \"/items/{id}\"}", "{name: get, path: /x, weight: -1}", "users[0].requests[0].weight", "greater than or equal to 0"),
+    ("{name: get, path: \"/items/{id}\"}", "{name: get, path: /x, expect: {status: [700]}}", "users[0].requests[0].expect.status", "not an HTTP status"),
+    ("{name: get, path: \"/items/{id}\"}", "{name: get, path: /x, json: {}, body: x}", "users[0].requests[0]", "at most one of json, form, body"),
+    ("{name: get, path: \"/items/{id}\"}", "{name: get, path: \"/items/{idd}\"}", "users[0].requests[0].path", "unknown placeholder {idd}; did you mean 'id'?"),
+    ("{name: get, path: \"/items/{id}\"}", "{name: get, path: \"/items/{id\"}", "users[0].requests[0].path", "unmatched '{'"),
+    ("{name: get, path: \"/items/{id}\"}", "{name: get, path: /x, capture: {a: id}}", "users[0].requests[0].capture.a", "JSON path"),
+])
+def test_request_rules(tmp_path: Path, old: str, new: str, field: str, fragment: str) -> None:
+    msgs = errors(tmp_path, BASE_SCENARIO.replace(old, new))
+    assert any(f": {field}:" in m and fragment in m for m in msgs), msgs
+
+
+@pytest.mark.parametrize("extra,fragment", [
+    ("    think_time: {between: [2, 1]}\n", "0 <= min <= max"),
+    ("    think_time: {between: [1, 2], constant: 1}\n", "exactly one"),
+    ("    weight: 0\n", "greater than 0"),
+])
+def test_user_rules(tmp_path: Path, extra: str, fragment: str) -> None:
+    scenario = BASE_SCENARIO.replace("  - name: u\n", "  - name: u\n" + extra)
+    msgs = errors(tmp_path, scenario)
+    assert any(fragment in m for m in msgs), msgs
+
+
+def test_think_time_number_and_duplicate_user_names(tmp_path: Path) -> None:
+    make(tmp_path, BASE_SCENARIO.replace("  - name: u\n", "  - name: u\n    think_time: 0.5\n"))
+    assert build("p", str(tmp_path), {}).scenario.model.users[0].think_time.bounds == (0.5, 0.5)
+    twice = BASE_SCENARIO + "  - name: u\n    requests: [{name: a, path: /a}]\n"
+    assert any("user names must be unique" in m for m in errors(tmp_path, twice))
+
+
+def test_setup_placeholders_and_rules(tmp_path: Path) -> None:
+    good = BASE_SCENARIO + "setup:\n  - name: seed\n    repeat: 3\n    request: {method: POST, path: /items, json: {n: \"{index}\", id: \"{id}\"}}\n"
+    make(tmp_path, good)
+    assert build("p", str(tmp_path), {}).scenario.model.setup[0].repeat == 3
+    bad = BASE_SCENARIO + "setup:\n  - name: seed\n    repeat: 0\n    request: {path: /x}\n"
+    assert any("setup[0].repeat" in m for m in errors(tmp_path, bad))
+    bad = BASE_SCENARIO + "setup:\n  - name: seed\n    request: {path: \"/x/{user}\"}\n"
+    assert any("setup[0].request.path" in m and "unknown placeholder {user}" in m for m in errors(tmp_path, bad))
+
+
+def test_csv_rows(tmp_path: Path) -> None:
+    make(tmp_path, BASE_SCENARIO.replace("  id: {int: [1, 10]}", "  id: {csv: {file: ids.csv, column: id}}"))
+    (tmp_path / "scenarios" / "ids.csv").write_text("id,name\n7,a\n8,b\n")
+    loaded, _ = load_scenario(str(tmp_path / "scenarios" / "s.yaml"), {})
+    gen = loaded.generators["id"]
+    assert gen.rows[0]["id"] == "7"  # type: ignore[union-attr]
+    make(tmp_path, BASE_SCENARIO.replace("  id: {int: [1, 10]}", "  id: {csv: {file: ids.csv, column: idd}}"))
+    (tmp_path / "scenarios" / "ids.csv").write_text("id,name\n7,a\n")
+    assert any("has no column 'idd'; did you mean 'id'?" in m for m in errors(tmp_path,
+               BASE_SCENARIO.replace("  id: {int: [1, 10]}", "  id: {csv: {file: ids.csv, column: idd}}")))
+
+
+@pytest.mark.parametrize("patch,fragment", [
+    ("load: {users: 4}", "give a duration"),
+    ("load: {users: 4, duration: 0s}", "greater than zero"),
+    ("load: {users: 4, duration: 30s, spawn_rate: 0}", "greater than 0"),
+    ("load: {users: 4, duration: 30s, arrival_rate: 5}", "unknown field 'arrival_rate'"),
+])
+def test_load_rules(tmp_path: Path, patch: str, fragment: str) -> None:
+    msgs = errors(tmp_path, profile=BASE_PROFILE.replace("load: {users: 4, duration: 30s}", patch))
+    assert any(fragment in m for m in msgs), msgs

@@ -1,0 +1,84 @@
+"""Histogram precision, merging and serialization."""
+
+from __future__ import annotations
+
+import math
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from loadorch.histogram import Histogram, bounds_of, bucket_of
+
+
+def exact_percentile(values: list[int], pct: float) -> int:
+    ordered = sorted(values)
+    rank = max(1, math.ceil(pct / 100.0 * len(ordered)))
+    return ordered[rank - 1]
+
+
+@given(st.integers(min_value=0, max_value=10**11))
+def test_every_value_lies_in_its_bucket_within_a_thousandth(v: int) -> None:
+    low, high = bounds_of(bucket_of(v))
+    assert low <= v <= high
+    assert high - low <= max(v, 1) / 1000
+
+
+def test_buckets_are_contiguous() -> None:
+    for b in range(0, 40_000):
+        assert bounds_of(b + 1)[0] == bounds_of(b)[1] + 1
+
+
+def test_exact_below_2048_us() -> None:
+    h = Histogram.of([5, 7, 2047, 9])
+    assert h.percentile(50) == 7 and h.percentile(100) == 2047 and h.error_bound(7) == 0
+
+
+@settings(max_examples=60)
+@given(st.lists(st.integers(min_value=0, max_value=5_000_000), min_size=1, max_size=400),
+       st.floats(min_value=0.1, max_value=99.9))
+def test_percentile_within_half_a_bucket_of_exact(values: list[int], pct: float) -> None:
+    h = Histogram.of(values)
+    exact = exact_percentile(values, pct)
+    got = h.percentile(pct)
+    assert abs(got - exact) <= h.error_bound(exact) + 0.5
+    assert abs(got - exact) <= exact * 0.0005 + 0.5
+
+
+def test_296_and_304_ms_stay_apart() -> None:
+    """Locust's buckets round both to 300 ms; ours keep them on the right side of a 300 ms limit."""
+    assert Histogram.of([296_000] * 100).percentile(95) < 300_000
+    assert Histogram.of([304_000] * 100).percentile(95) > 300_000
+
+
+def test_merge_equals_pooled_samples() -> None:
+    rng = random.Random(3)
+    fast = [rng.randint(9_000, 11_000) for _ in range(1000)]
+    slow = [rng.randint(900_000, 1_100_000) for _ in range(10)]
+    merged = Histogram.of(fast).merge(Histogram.of(slow))
+    pooled = Histogram.of(fast + slow)
+    assert merged.buckets == pooled.buckets and merged.count == 1010
+    assert (merged.min, merged.max, merged.total) == (pooled.min, pooled.max, pooled.total)
+    assert abs(merged.percentile(95) - exact_percentile(fast + slow, 95)) < 20
+    averaged = (Histogram.of(fast).percentile(95) + Histogram.of(slow).percentile(95)) / 2
+    assert abs(merged.percentile(95) - averaged) > 400_000  # not the average of percentiles
+
+
+def test_merge_with_empty_and_mean() -> None:
+    h = Histogram().merge(Histogram.of([10, 20]))
+    assert (h.count, h.min, h.max, h.mean) == (2, 10, 20, 15)
+    assert math.isnan(Histogram().percentile(50)) and math.isnan(Histogram().mean)
+
+
+def test_json_round_trip_and_corruption_check() -> None:
+    h = Histogram.of([1, 3000, 3000, 10**7])
+    again = Histogram.from_json(h.to_json())
+    assert again.buckets == h.buckets and (again.count, again.total, again.min, again.max) == (4, h.total, 1, 10**7)
+    bad = h.to_json()
+    bad["count"] = 5
+    try:
+        Histogram.from_json(bad)
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("a histogram whose counts do not add up must be rejected")

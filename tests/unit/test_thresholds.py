@@ -1,0 +1,84 @@
+"""The k6-compatible threshold grammar."""
+
+from __future__ import annotations
+
+import pytest
+
+from loadorch.thresholds import ThresholdSyntaxError, parse_expression, parse_selector
+
+
+@pytest.mark.parametrize("text,agg,pct,op,value", [
+    ("p(95)<300", "p", 95.0, "<", 300.0),
+    ("p(99.9) <= 800", "p", 99.9, "<=", 800.0),
+    ("p(0)>=0", "p", 0.0, ">=", 0.0),
+    ("p(100)<1e3", "p", 100.0, "<", 1000.0),
+    ("avg<200", "avg", None, "<", 200.0),
+    ("med!=5", "med", None, "!=", 5.0),
+    ("min>-1", "min", None, ">", -1.0),
+    ("max===10", "max", None, "===", 10.0),
+    ("count==3", "count", None, "==", 3.0),
+    ("rate<0.01", "rate", None, "<", 0.01),
+])
+def test_valid_expressions(text, agg, pct, op, value) -> None:
+    e = parse_expression(text)
+    assert (e.aggregation, e.percentile, e.op, e.value) == (agg, pct, op, value)
+
+
+@pytest.mark.parametrize("text,fragment", [
+    ("foo>20", "unknown aggregation 'foo'"),
+    ("count>abc", "not a number"),
+    ("p(101)<5", "outside 0..100"),
+    ("p()<5", "not a number"),
+    ("p(NaN)<5", "not a number"),
+    ("p(-1)<5", "outside 0..100"),
+    ("count!20", "unknown operator '!'"),
+    ("avg=>3", "unknown operator '=>'"),
+    ("avg<", "is missing"),
+    ("avg<inf", "not a number"),
+    ("", "empty"),
+    ("p95<300", "unknown aggregation 'p95'"),
+    ("<300", "aggregation"),
+])
+def test_invalid_expressions_name_the_problem(text, fragment) -> None:
+    with pytest.raises(ThresholdSyntaxError) as info:
+        parse_expression(text)
+    assert fragment in str(info.value)
+
+
+def test_aggregation_must_fit_the_metric() -> None:
+    with pytest.raises(ThresholdSyntaxError, match="http_req_failed has no aggregation p"):
+        parse_expression("p(95)<1", "http_req_failed")
+    with pytest.raises(ThresholdSyntaxError, match="http_req_duration has no aggregation rate"):
+        parse_expression("rate<1", "http_req_duration")
+    assert parse_expression("count>10", "http_reqs").aggregation == "count"
+
+
+def test_holds_for_each_operator() -> None:
+    assert parse_expression("avg<3").holds(2.9) and not parse_expression("avg<3").holds(3)
+    assert parse_expression("avg<=3").holds(3)
+    assert parse_expression("avg>3").holds(3.1) and not parse_expression("avg>3").holds(3)
+    assert parse_expression("avg>=3").holds(3)
+    assert parse_expression("avg==3").holds(3) and parse_expression("avg===3").holds(3)
+    assert parse_expression("avg!=3").holds(2) and not parse_expression("avg!=3").holds(3)
+
+
+def test_selectors() -> None:
+    s = parse_selector("http_req_duration{kind:read, name:get product}")
+    assert s.metric == "http_req_duration"
+    assert s.tags == (("kind", "read"), ("name", "get product"))
+    assert str(s) == "http_req_duration{kind:read,name:get product}"
+    assert parse_selector("http_reqs").tags == ()
+
+
+@pytest.mark.parametrize("text,fragment", [
+    ("http_req_durations", "did you mean 'http_req_duration'"),
+    ("http_req_duration{}", "empty tag filter"),
+    ("http_req_duration{kind}", "expected tag:value"),
+    ("http_req_duration{knd:read}", "did you mean 'kind'"),
+    ("http_req_duration{kind:fast}", "kind must be read or write"),
+    ("http_req_duration{kind:read", "invalid metric selector"),
+])
+def test_invalid_selectors(text, fragment) -> None:
+    with pytest.raises(ThresholdSyntaxError) as info:
+        parse_selector(text)
+    assert fragment in str(info.value)
