@@ -91,7 +91,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
-        "run": _cmd_run, "validate": _cmd_validate, "list": _cmd_list, "target": _cmd_target, "report": _cmd_report,
+        "run": _cmd_run,
+        "validate": _cmd_validate,
+        "list": _cmd_list,
+        "target": _cmd_target,
+        "report": _cmd_report,
     }
     try:
         return handlers[args.command](args)
@@ -122,8 +126,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from loadorch.config import Overrides, build
     from loadorch.controller import RunOptions, execute
 
-    overrides = Overrides(users=args.users, duration_s=args.duration, workers=args.workers, seed=args.seed,
-                          host=args.host, iterations=args.iterations)
+    overrides = Overrides(
+        users=args.users,
+        duration_s=args.duration,
+        workers=args.workers,
+        seed=args.seed,
+        host=args.host,
+        iterations=args.iterations,
+    )
     if args.host is not None and not args.host.startswith(("http://", "https://")) and args.host != "embedded":
         raise UsageError(f"--host {args.host!r} needs a scheme: http://... or https://...")
     cfg = build(args.profile, args.project, dict(os.environ), overrides)

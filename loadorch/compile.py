@@ -11,7 +11,7 @@ from loadorch import data as gen
 from loadorch.errors import Problem
 from loadorch.scenario import METHODS, DataSpec, RequestSpec, Scenario
 from loadorch.suggest import did_you_mean
-from loadorch.template import TemplateError, compile_template, compile_value, value_refs
+from loadorch.template import TemplateError, compile_value, value_refs
 from loadorch.thresholds import Threshold, ThresholdSyntaxError, parse_expression, parse_selector
 from loadorch.units import parse_duration
 from loadorch.yamlsource import Document
@@ -63,8 +63,9 @@ def _rows(spec: DataSpec, base: str) -> gen.RowsGen:
     if not rows:
         raise ValueError(f"CSV file {spec.csv.file!r} has a header but no rows")
     if spec.csv.column is not None and spec.csv.column not in columns:
-        raise ValueError(f"CSV file {spec.csv.file!r} has no column {spec.csv.column!r}; "
-                         + did_you_mean(spec.csv.column, columns))
+        raise ValueError(
+            f"CSV file {spec.csv.file!r} has no column {spec.csv.column!r}; " + did_you_mean(spec.csv.column, columns)
+        )
     return gen.RowsGen(rows, spec.csv.column, spec.csv.order == "sequential")
 
 
@@ -89,13 +90,20 @@ def _check_request(req: RequestSpec, path: tuple[Any, ...], known: set[str], doc
     problems = _check_value(req.path, (*path, "path"), known, doc)
     for name, value in req.headers.items():
         problems += _check_value(value, (*path, "headers", name), known, doc)
-    for field, value in (("json", req.json_body), ("form", req.form), ("body", req.body)):
-        if value is not None:
-            problems += _check_value(value, (*path, field), known, doc)
+    bodies: tuple[tuple[str, Any], ...] = (("json", req.json_body), ("form", req.form), ("body", req.body))
+    for field, body in bodies:
+        if body is not None:
+            problems += _check_value(body, (*path, field), known, doc)
     for name, jpath in req.capture.items():
         if not jpath.startswith("$"):
-            problems.append(Problem(doc.file, doc.line_of((*path, "capture", name)), _dot((*path, "capture", name)),
-                                    f"capture {jpath!r} must be a JSON path starting with '$' (e.g. $.id)"))
+            problems.append(
+                Problem(
+                    doc.file,
+                    doc.line_of((*path, "capture", name)),
+                    _dot((*path, "capture", name)),
+                    f"capture {jpath!r} must be a JSON path starting with '$' (e.g. $.id)",
+                )
+            )
     return problems
 
 
@@ -107,8 +115,14 @@ def _check_value(value: Any, path: tuple[Any, ...], known: set[str], doc: Docume
     problems = []
     for ref in value_refs(compiled):
         if ref.name not in known:
-            problems.append(Problem(doc.file, doc.line_of(path), _dot(path),
-                                    f"unknown placeholder {{{ref.name}}}; {did_you_mean(ref.name, known)}"))
+            problems.append(
+                Problem(
+                    doc.file,
+                    doc.line_of(path),
+                    _dot(path),
+                    f"unknown placeholder {{{ref.name}}}; {did_you_mean(ref.name, known)}",
+                )
+            )
     return problems
 
 
@@ -118,8 +132,9 @@ def _dot(path: Iterable[Any]) -> str:
     return dotted(tuple(path))
 
 
-def parse_thresholds(raw: dict[str, list[Any]], scenario: Scenario | None, doc: Document,
-                     root: tuple[Any, ...] = ("thresholds",)) -> tuple[dict[str, list[Threshold]], list[Problem]]:
+def parse_thresholds(
+    raw: dict[str, list[Any]], scenario: Scenario | None, doc: Document, root: tuple[Any, ...] = ("thresholds",)
+) -> tuple[dict[str, list[Threshold]], list[Problem]]:
     """Parse a thresholds mapping into {normalized selector: [Threshold]}, checking names against the scenario."""
     out: dict[str, list[Threshold]] = {}
     problems: list[Problem] = []
@@ -149,10 +164,11 @@ def _threshold(selector: Any, item: Any) -> Threshold:
         unknown = set(item) - {"threshold", "abort_on_fail", "delay_abort_eval"}
         if unknown:
             name = sorted(map(str, unknown))[0]
-            raise ValueError(f"unknown field {name!r}; "
-                             + did_you_mean(name, ["threshold", "abort_on_fail", "delay_abort_eval"]))
+            raise ValueError(
+                f"unknown field {name!r}; " + did_you_mean(name, ["threshold", "abort_on_fail", "delay_abort_eval"])
+            )
         if not isinstance(item.get("threshold"), str):
-            raise ValueError("long form needs threshold: \"p(99)<800\"")
+            raise ValueError('long form needs threshold: "p(99)<800"')
         abort = item.get("abort_on_fail", False)
         if not isinstance(abort, bool):
             raise ValueError("abort_on_fail must be true or false")

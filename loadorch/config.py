@@ -132,24 +132,32 @@ def scenario_path_of(profile: Profile, profile_path: str) -> str:
     return os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(profile_path)), profile.scenario))
 
 
-def build(profile_ref: str, project: str, env: Mapping[str, str], overrides: Overrides = Overrides(),
-          lenient: bool = False) -> RunConfig:
+def build(
+    profile_ref: str, project: str, env: Mapping[str, str], overrides: Overrides = Overrides(), lenient: bool = False
+) -> RunConfig:
     name, path = resolve_profile(profile_ref, project)
     profile, pdoc, used = load_profile(path, env, lenient)
     spath = scenario_path_of(profile, path)
     if not os.path.isfile(spath):
-        raise ConfigError([Problem(path, pdoc.line_of(("scenario",)), "scenario",
-                                   f"scenario file not found: {spath}")])
+        raise ConfigError([Problem(path, pdoc.line_of(("scenario",)), "scenario", f"scenario file not found: {spath}")])
     scenario, scenario_secrets = load_scenario(spath, env, lenient)
     overrides_thr, problems = parse_thresholds(profile.thresholds, scenario.model, pdoc)
     if problems:
         raise ConfigError(problems)
-    return merge(name, path, profile, scenario, overrides_thr, overrides,
-                 secret_values(used, profile.secrets) | scenario_secrets)
+    return merge(
+        name, path, profile, scenario, overrides_thr, overrides, secret_values(used, profile.secrets) | scenario_secrets
+    )
 
 
-def merge(name: str, path: str, profile: Profile, scenario: LoadedScenario,
-          profile_thresholds: dict[str, list[Threshold]], cli: Overrides, secrets: set[str]) -> RunConfig:
+def merge(
+    name: str,
+    path: str,
+    profile: Profile,
+    scenario: LoadedScenario,
+    profile_thresholds: dict[str, list[Threshold]],
+    cli: Overrides,
+    secrets: set[str],
+) -> RunConfig:
     """Apply LAYERS in order; `sources` records which layer set each value."""
     sources: dict[str, str] = {}
 
@@ -172,8 +180,12 @@ def merge(name: str, path: str, profile: Profile, scenario: LoadedScenario,
     seed = pick("seed", ("profile", profile.seed), ("cli", cli.seed))
     host = pick("host", ("profile", profile.host), ("cli", cli.host))
     spawn_rate = pick("spawn_rate", ("defaults", float(users)), ("profile", profile.load.spawn_rate))
-    min_samples = pick("min_samples", ("defaults", DEFAULT_MIN_SAMPLES),
-                       ("scenario", scenario.model.min_samples), ("profile", profile.min_samples))
+    min_samples = pick(
+        "min_samples",
+        ("defaults", DEFAULT_MIN_SAMPLES),
+        ("scenario", scenario.model.min_samples),
+        ("profile", profile.min_samples),
+    )
     merged_thr = {**scenario.thresholds, **profile_thresholds}
     if not merged_thr:
         from loadorch.compile import parse_thresholds as _parse
@@ -183,12 +195,34 @@ def merge(name: str, path: str, profile: Profile, scenario: LoadedScenario,
     else:
         sources["thresholds"] = "profile" if profile_thresholds else "scenario"
     return RunConfig(
-        profile_name=name, profile_path=path, profile=profile, scenario=scenario, host=host, users=users,
-        spawn_rate=float(spawn_rate), duration_s=duration, iterations=iterations, workers=workers, seed=seed,
-        thresholds=tuple(t for items in merged_thr.values() for t in items), min_samples=min_samples,
-        headers={**scenario.model.headers, **profile.headers}, secrets=frozenset(secrets), sources=sources,
+        profile_name=name,
+        profile_path=path,
+        profile=profile,
+        scenario=scenario,
+        host=host,
+        users=users,
+        spawn_rate=float(spawn_rate),
+        duration_s=duration,
+        iterations=iterations,
+        workers=workers,
+        seed=seed,
+        thresholds=tuple(t for items in merged_thr.values() for t in items),
+        min_samples=min_samples,
+        headers={**scenario.model.headers, **profile.headers},
+        secrets=frozenset(secrets),
+        sources=sources,
     )
 
 
-__all__ = ["LAYERS", "Overrides", "RunConfig", "build", "load", "load_profile", "load_scenario",
-           "profile_names", "resolve_profile", "scenario_paths"]
+__all__ = [
+    "LAYERS",
+    "Overrides",
+    "RunConfig",
+    "build",
+    "load",
+    "load_profile",
+    "load_scenario",
+    "profile_names",
+    "resolve_profile",
+    "scenario_paths",
+]

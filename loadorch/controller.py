@@ -116,8 +116,15 @@ def _setup(run: _Run, progress: Progress, signals: StopSignals) -> None:
         return
     progress.note(f"setup: {sum(s.repeat for s in scenario.model.setup)} requests ...")
     try:
-        report = run_setup(scenario.model, scenario.generators, run.host, run.cfg.headers, run.cfg.seed,
-                           run.cfg.profile.request_timeout, lambda: signals.received is not None)
+        report = run_setup(
+            scenario.model,
+            scenario.generators,
+            run.host,
+            run.cfg.headers,
+            run.cfg.seed,
+            run.cfg.profile.request_timeout,
+            lambda: signals.received is not None,
+        )
     except InterruptedError:
         run.checks.append(Check("setup", ERROR, "interrupted during setup"))
         return
@@ -178,8 +185,10 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
         elif kind == "aborted":
             progress.note(f"aborting: threshold {event['threshold']} failed ({event['message']})")
         elif kind == "workers_missing":
-            raise RunError(f"only {event['connected']} of {event['expected']} workers connected within "
-                           f"{event['waited_s']:g}s (missing worker indexes {event['missing']}); see worker logs")
+            raise RunError(
+                f"only {event['connected']} of {event['expected']} workers connected within "
+                f"{event['waited_s']:g}s (missing worker indexes {event['missing']}); see worker logs"
+            )
         elif kind == "done":
             return
         elif kind == "master_exited":
@@ -221,7 +230,11 @@ def _integrity(run: _Run) -> dict[str, Any]:
     if summary:
         if lost or seen < expected:
             names = ", ".join(f"worker {w['index']} (pid {w['pid']}) at {w['lost_at_s']}s" for w in lost)
-            msg = f"{len(lost)} of {expected} workers lost: {names}" if lost else f"only {seen} of {expected} workers seen"
+            msg = (
+                f"{len(lost)} of {expected} workers lost: {names}"
+                if lost
+                else f"only {seen} of {expected} workers seen"
+            )
             run.checks.append(Check("workers", ERROR, msg + "; data they reported before is kept"))
         elif silent:
             names = ", ".join(f"worker {w['index']} ({w['silent_s']}s)" for w in silent)
@@ -232,7 +245,8 @@ def _integrity(run: _Run) -> dict[str, Any]:
         _load_check(run, summary, detail)
         _cpu_check(run, detail)
     return {
-        "workers_expected": expected, "workers_seen": seen,
+        "workers_expected": expected,
+        "workers_seen": seen,
         "workers_lost": [{"index": w["index"], "pid": w["pid"], "at_s": w["lost_at_s"]} for w in lost],
         "generator_cpu_peak": {str(w["index"]): w["cpu_peak"] for w in detail},
         "generator_cpu_sustained_peak": {str(w["index"]): w["cpu_sustained_peak"] for w in detail},
@@ -260,8 +274,13 @@ def _load_check(run: _Run, summary: dict[str, Any], detail: list[dict[str, Any]]
     if summary.get("stop_reason") in ("interrupted", "aborted") or started >= run.cfg.users:
         run.checks.append(Check("load", PASS, f"{started} of {run.cfg.users} users started"))
     else:
-        run.checks.append(Check("load", INCONCLUSIVE, f"only {started} of {run.cfg.users} users started; "
-                                "lower spawn_rate's ramp time or lengthen the run"))
+        run.checks.append(
+            Check(
+                "load",
+                INCONCLUSIVE,
+                f"only {started} of {run.cfg.users} users started; lower spawn_rate's ramp time or lengthen the run",
+            )
+        )
 
 
 def _cpu_check(run: _Run, detail: list[dict[str, Any]]) -> None:
@@ -272,8 +291,14 @@ def _cpu_check(run: _Run, detail: list[dict[str, Any]]) -> None:
         return
     names = ", ".join(f"worker {w['index']} at {w['cpu_sustained_peak']:.0f}%" for w in hot)
     verdict = PASS if run.cfg.profile.allow_saturated_generator else INCONCLUSIVE
-    run.checks.append(Check("generator cpu", verdict, f"generator saturated: {names}; latencies may include "
-                            "generator delay: add workers (or set allow_saturated_generator)"))
+    run.checks.append(
+        Check(
+            "generator cpu",
+            verdict,
+            f"generator saturated: {names}; latencies may include "
+            "generator delay: add workers (or set allow_saturated_generator)",
+        )
+    )
 
 
 def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
@@ -289,14 +314,30 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
         verdict = ERROR
     code = results.exit_code_for(verdict, signals.exit_code if interrupted else None)
     record = results.RunRecord(
-        profile=cfg.profile_name, scenario_name=cfg.scenario.model.name, scenario_path=cfg.scenario.path,
-        scenario_sha256=cfg.scenario.sha256, seed=cfg.seed, workers=cfg.workers, users=cfg.users,
+        profile=cfg.profile_name,
+        scenario_name=cfg.scenario.model.name,
+        scenario_path=cfg.scenario.path,
+        scenario_sha256=cfg.scenario.sha256,
+        seed=cfg.seed,
+        workers=cfg.workers,
+        users=cfg.users,
         host=run.redactor.text(cfg.host if cfg.host == "embedded" else run.host or cfg.host),
         start=run.started.isoformat(timespec="seconds"),
-        end=datetime.now(timezone.utc).isoformat(timespec="seconds"), versions=_versions(), verdict=verdict,
-        exit_code=code, merged=merged, elapsed_s=elapsed, stop_reason=summary.get("stop_reason"),
-        thresholds=threshold_results, checks=run.checks, integrity=integrity, interrupted=interrupted,
-        error=run.error, iterations=cfg.iterations, duration_s=cfg.duration_s)
+        end=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        versions=_versions(),
+        verdict=verdict,
+        exit_code=code,
+        merged=merged,
+        elapsed_s=elapsed,
+        stop_reason=summary.get("stop_reason"),
+        thresholds=threshold_results,
+        checks=run.checks,
+        integrity=integrity,
+        interrupted=interrupted,
+        error=run.error,
+        iterations=cfg.iterations,
+        duration_s=cfg.duration_s,
+    )
     doc = run.redactor.obj(results.build(record))
     write_artifacts(run, doc, record)
     sys.stdout.write(terminal(doc))
@@ -308,11 +349,22 @@ def write_artifacts(run: _Run, doc: dict[str, Any], record: results.RunRecord) -
     out = run.opts.out_dir
     write_json(os.path.join(out, "results.json"), doc)
     junit = render_junit(
-        f"loadorch.{record.profile}", run.started.strftime("%Y-%m-%dT%H:%M:%S"), socket.gethostname() or "localhost",
-        record.elapsed_s, record.thresholds, record.checks,
-        properties=[("profile", record.profile), ("scenario", record.scenario_name), ("seed", str(record.seed)),
-                    ("workers", str(record.workers)), ("users", str(record.users)), ("verdict", record.verdict)],
-        system_out=terminal(doc))
+        f"loadorch.{record.profile}",
+        run.started.strftime("%Y-%m-%dT%H:%M:%S"),
+        socket.gethostname() or "localhost",
+        record.elapsed_s,
+        record.thresholds,
+        record.checks,
+        properties=[
+            ("profile", record.profile),
+            ("scenario", record.scenario_name),
+            ("seed", str(record.seed)),
+            ("workers", str(record.workers)),
+            ("users", str(record.users)),
+            ("verdict", record.verdict),
+        ],
+        system_out=terminal(doc),
+    )
     junit = run.redactor.text(junit)
     write_text(run.opts.junit_path or os.path.join(out, "junit.xml"), junit)
     write_text(os.path.join(out, "summary.md"), markdown(doc))
@@ -326,18 +378,30 @@ def effective_config_yaml(cfg: RunConfig, redactor: Redactor) -> str:
     import yaml
 
     doc = {
-        "profile": cfg.profile_name, "profile_file": cfg.profile_path, "scenario_file": cfg.scenario.path,
-        "scenario_sha256": cfg.scenario.sha256, "host": cfg.host, "allowed_hosts": list(cfg.profile.allowed_hosts),
+        "profile": cfg.profile_name,
+        "profile_file": cfg.profile_path,
+        "scenario_file": cfg.scenario.path,
+        "scenario_sha256": cfg.scenario.sha256,
+        "host": cfg.host,
+        "allowed_hosts": list(cfg.profile.allowed_hosts),
         "headers": redactor.headers(dict(cfg.headers)),
-        "load": {"users": cfg.users, "spawn_rate": cfg.spawn_rate, "duration_s": cfg.duration_s,
-                 "iterations": cfg.iterations},
-        "workers": cfg.workers, "seed": cfg.seed, "min_samples": cfg.min_samples,
+        "load": {
+            "users": cfg.users,
+            "spawn_rate": cfg.spawn_rate,
+            "duration_s": cfg.duration_s,
+            "iterations": cfg.iterations,
+        },
+        "workers": cfg.workers,
+        "seed": cfg.seed,
+        "min_samples": cfg.min_samples,
         "request_timeout_s": cfg.profile.request_timeout,
         "worker_connect_timeout_s": cfg.profile.worker_connect_timeout,
         "allow_saturated_generator": cfg.profile.allow_saturated_generator,
-        "thresholds": [f"{t.selector}: {t.expression}" + (" (abort_on_fail)" if t.abort_on_fail else "")
-                       for t in cfg.thresholds],
-        "sources": dict(cfg.sources), "precedence": "defaults < scenario < profile < command line",
+        "thresholds": [
+            f"{t.selector}: {t.expression}" + (" (abort_on_fail)" if t.abort_on_fail else "") for t in cfg.thresholds
+        ],
+        "sources": dict(cfg.sources),
+        "precedence": "defaults < scenario < profile < command line",
     }
     return redactor.text(yaml.safe_dump(redactor.obj(doc), sort_keys=False, allow_unicode=True))
 

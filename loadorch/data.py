@@ -140,8 +140,9 @@ class Draws:
 
     __slots__ = ("fixed", "generators", "rng", "state", "values")
 
-    def __init__(self, generators: Mapping[str, Generator], rng: random.Random, state: DrawState,
-                 fixed: Mapping[str, Any]) -> None:
+    def __init__(
+        self, generators: Mapping[str, Generator], rng: random.Random, state: DrawState, fixed: Mapping[str, Any]
+    ) -> None:
         self.generators = generators
         self.rng = rng
         self.state = state

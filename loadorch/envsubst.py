@@ -30,8 +30,14 @@ def interpolate(doc: Document, env: Mapping[str, str], lenient: bool = False) ->
             body = m.group(1)
             name, sep, default = body.partition(":-")
             if not _NAME.match(name):
-                problems.append(Problem(doc.file, doc.line_of(path), dotted(path),
-                                        f"invalid variable reference ${{{body}}}; use ${{NAME}} or ${{NAME:-default}}"))
+                problems.append(
+                    Problem(
+                        doc.file,
+                        doc.line_of(path),
+                        dotted(path),
+                        f"invalid variable reference ${{{body}}}; use ${{NAME}} or ${{NAME:-default}}",
+                    )
+                )
                 return ""
             if name in env:
                 used[name] = env[name]
@@ -41,8 +47,14 @@ def interpolate(doc: Document, env: Mapping[str, str], lenient: bool = False) ->
             if lenient:
                 unset.add(name)
                 return m.group(0)
-            problems.append(Problem(doc.file, doc.line_of(path), dotted(path),
-                                    f"environment variable {name} is not set (set it, or write ${{{name}:-default}})"))
+            problems.append(
+                Problem(
+                    doc.file,
+                    doc.line_of(path),
+                    dotted(path),
+                    f"environment variable {name} is not set (set it, or write ${{{name}:-default}})",
+                )
+            )
             return ""
 
         return _REF.sub(one, text)

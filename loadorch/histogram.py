@@ -1,9 +1,10 @@
-"""Mergeable latency histograms, exact below 2.048 ms and within 0.05 % above (log-linear buckets).
+"""Mergeable latency histograms: exact below 2.048 ms, within 0.05 % above (log-linear buckets).
 
 Values are integer microseconds. A value v >= 2048 goes to bucket (e << 10) + (v >> e) with
-e = bit_length(v) - 11 (so buckets continue at 2048 where the exact range ends), so every bucket spans 1/1024 of its magnitude; the reported value is the
-bucket's midpoint, off by at most half a bucket (< 0.05 %). Merging adds counts, so percentiles of
-merged histograms are the percentiles of the pooled samples, never averages of percentiles.
+e = bit_length(v) - 11, so buckets continue at 2048 where the exact range ends and each spans
+1/1024 of its magnitude. A percentile is reported as its bucket's midpoint, off by at most half a
+bucket. Merging adds counts, so percentiles of merged histograms are those of the pooled samples,
+never averages of percentiles.
 """
 
 from __future__ import annotations
@@ -107,8 +108,13 @@ class Histogram:
         return self.total / self.count if self.count else math.nan
 
     def to_json(self) -> dict[str, Any]:
-        return {"count": self.count, "sum": self.total, "min": self.min, "max": self.max,
-                "buckets": [[b, n] for b, n in sorted(self.buckets.items())]}
+        return {
+            "count": self.count,
+            "sum": self.total,
+            "min": self.min,
+            "max": self.max,
+            "buckets": [[b, n] for b, n in sorted(self.buckets.items())],
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Histogram:

@@ -27,14 +27,26 @@ def _token(text: str) -> str:
     return collapsed or "unnamed"
 
 
-def render(suite: str, timestamp: str, hostname: str, seconds: float, thresholds: Sequence[ThresholdResult],
-           checks: Sequence[Check], properties: Sequence[tuple[str, str]] = (), system_out: str = "") -> str:
+def render(
+    suite: str,
+    timestamp: str,
+    hostname: str,
+    seconds: float,
+    thresholds: Sequence[ThresholdResult],
+    checks: Sequence[Check],
+    properties: Sequence[tuple[str, str]] = (),
+    system_out: str = "",
+) -> str:
     """The XML text. `timestamp` is YYYY-MM-DDTHH:MM:SS (UTC, no zone: the schema's pattern)."""
     cases: list[ET.Element] = []
     failures = errors = 0
     for r in thresholds:
-        case = ET.Element("testcase", name=_token(f"{r.selector} {r.expression}"), classname="loadorch.thresholds",
-                          time=f"{seconds:.3f}")
+        case = ET.Element(
+            "testcase",
+            name=_token(f"{r.selector} {r.expression}"),
+            classname="loadorch.thresholds",
+            time=f"{seconds:.3f}",
+        )
         if r.verdict == FAIL:
             failures += 1
             ET.SubElement(case, "failure", message=clean(r.message), type="threshold").text = clean(r.message)
@@ -48,9 +60,17 @@ def render(suite: str, timestamp: str, hostname: str, seconds: float, thresholds
             errors += 1
             ET.SubElement(case, "error", message=clean(c.message), type=c.verdict).text = clean(c.message)
         cases.append(case)
-    root = ET.Element("testsuite", name=_token(suite), timestamp=timestamp, hostname=_token(hostname),
-                      tests=str(len(cases)), failures=str(failures), errors=str(errors), skipped="0",
-                      time=f"{seconds:.3f}")
+    root = ET.Element(
+        "testsuite",
+        name=_token(suite),
+        timestamp=timestamp,
+        hostname=_token(hostname),
+        tests=str(len(cases)),
+        failures=str(failures),
+        errors=str(errors),
+        skipped="0",
+        time=f"{seconds:.3f}",
+    )
     props = ET.SubElement(root, "properties")
     for name, value in properties:
         ET.SubElement(props, "property", name=_token(name), value=clean(value, 1000))

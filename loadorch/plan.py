@@ -62,9 +62,10 @@ def generator_to_json(g: gen.Generator) -> dict[str, Any]:
 
 
 def generator_from_json(data: Mapping[str, Any]) -> gen.Generator:
-    kinds: dict[str, Any] = {c.__name__: c for c in
-                             (gen.IntGen, gen.FloatGen, gen.ChoiceGen, gen.SequenceGen, gen.PatternGen, gen.RowsGen,
-                              gen.ConstGen)}
+    kinds: dict[str, Any] = {
+        c.__name__: c
+        for c in (gen.IntGen, gen.FloatGen, gen.ChoiceGen, gen.SequenceGen, gen.PatternGen, gen.RowsGen, gen.ConstGen)
+    }
     body = {k: v for k, v in data.items() if k != "type"}
     for key in ("options", "cum_weights", "rows"):
         if isinstance(body.get(key), list):
@@ -81,8 +82,15 @@ def interval_for(duration_s: float | None) -> float:
     return 10.0 if duration_s <= 1800 else 30.0
 
 
-def build_plan(cfg: RunConfig, host: str, master_host: str, master_port: int, token: str,
-               stats_path: str, request_log_dir: str | None) -> dict[str, Any]:
+def build_plan(
+    cfg: RunConfig,
+    host: str,
+    master_host: str,
+    master_port: int,
+    token: str,
+    stats_path: str,
+    request_log_dir: str | None,
+) -> dict[str, Any]:
     weights = [(u.name, u.weight) for u in cfg.scenario.model.users]
     return {
         "schema": PLAN_SCHEMA,
@@ -104,9 +112,15 @@ def build_plan(cfg: RunConfig, host: str, master_host: str, master_port: int, to
         "scenario": cfg.scenario.model.model_dump(mode="json", by_alias=True),
         "data": {name: generator_to_json(g) for name, g in cfg.scenario.generators.items()},
         "allocation": allocate(cfg.users, weights, cfg.workers),
-        "thresholds": [{"selector": str(t.selector), "expression": str(t.expression),
-                        "abort_on_fail": t.abort_on_fail, "delay_abort_eval_s": t.delay_abort_eval_s}
-                       for t in cfg.thresholds],
+        "thresholds": [
+            {
+                "selector": str(t.selector),
+                "expression": str(t.expression),
+                "abort_on_fail": t.abort_on_fail,
+                "delay_abort_eval_s": t.delay_abort_eval_s,
+            }
+            for t in cfg.thresholds
+        ],
         "min_samples": cfg.min_samples,
     }
 
@@ -115,6 +129,8 @@ def process_specs(plan_path: str, workers: int, python: str = sys.executable) ->
     """Master first, then one spec per worker index."""
     base = (python, "-m", "loadorch.runtime")
     specs = [ProcessSpec("master", (*base, "master", "--plan", plan_path))]
-    specs += [ProcessSpec("worker", (*base, "worker", "--plan", plan_path), {"LOADORCH_WORKER_INDEX": str(i)}, i)
-              for i in range(workers)]
+    specs += [
+        ProcessSpec("worker", (*base, "worker", "--plan", plan_path), {"LOADORCH_WORKER_INDEX": str(i)}, i)
+        for i in range(workers)
+    ]
     return specs

@@ -31,19 +31,25 @@ def check_allowed(url: str, allowed: Sequence[str], addresses: Sequence[str]) ->
     if not allowed:
         if loopback:
             return
-        raise SafetyError(f"refused: host {host!r} resolves to {', '.join(addresses)}, not loopback, and the "
-                          "profile has no allowed_hosts; add it to allowed_hosts to load-test it")
+        raise SafetyError(
+            f"refused: host {host!r} resolves to {', '.join(addresses)}, not loopback, and the "
+            "profile has no allowed_hosts; add it to allowed_hosts to load-test it"
+        )
     named = any(fnmatch.fnmatchcase(host, p.lower()) for p in patterns)
     in_networks = bool(networks) and all(any(ipaddress.ip_address(a) in n for n in networks) for a in addresses)
     if _is_ip(host) and not in_networks:
-        raise SafetyError(f"refused: IP address {host} is not inside allowed_hosts networks "
-                          f"({', '.join(map(str, networks)) or 'none listed'})")
+        raise SafetyError(
+            f"refused: IP address {host} is not inside allowed_hosts networks "
+            f"({', '.join(map(str, networks)) or 'none listed'})"
+        )
     if named and (not networks or in_networks):
         return
     if in_networks and not patterns:
         return
-    raise SafetyError(f"refused: host {host!r} ({', '.join(addresses)}) is not in allowed_hosts "
-                      f"{list(allowed)}; fix the host or extend allowed_hosts")
+    raise SafetyError(
+        f"refused: host {host!r} ({', '.join(addresses)}) is not in allowed_hosts "
+        f"{list(allowed)}; fix the host or extend allowed_hosts"
+    )
 
 
 def _split(allowed: Sequence[str]) -> tuple[list[ipaddress.IPv4Network | ipaddress.IPv6Network], list[str]]:
@@ -80,4 +86,6 @@ def connect_probe(url: str, timeout: float = 5.0) -> None:
     except TimeoutError:
         raise RunError(f"preflight: {host}:{port} did not accept a connection within {timeout:g}s") from None
     except OSError as exc:
-        raise RunError(f"preflight: cannot connect to {host}:{port} ({exc.strerror or exc}); is the target up?") from None
+        raise RunError(
+            f"preflight: cannot connect to {host}:{port} ({exc.strerror or exc}); is the target up?"
+        ) from None

@@ -29,14 +29,20 @@ class ProcessGroup:
         name = spec.role if spec.index is None else f"{spec.role}-{spec.index}"
         err = open(os.path.join(self.log_dir, f"{name}.log"), "wb")  # noqa: SIM115
         self._logs.append(err)
-        proc = subprocess.Popen(list(spec.argv), env=env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE if spec.role == "master" else subprocess.DEVNULL,
-                                stderr=err, start_new_session=True)
+        proc = subprocess.Popen(
+            list(spec.argv),
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE if spec.role == "master" else subprocess.DEVNULL,
+            stderr=err,
+            start_new_session=True,
+        )
         self.procs.append((spec, proc))
         if spec.role == "master":
             assert proc.stdout is not None
-            threading.Thread(target=self._read_events, args=(proc.stdout,), daemon=True,
-                             name="loadorch-master-events").start()
+            threading.Thread(
+                target=self._read_events, args=(proc.stdout,), daemon=True, name="loadorch-master-events"
+            ).start()
         return proc
 
     def _read_events(self, stream: IO[bytes]) -> None:

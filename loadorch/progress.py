@@ -38,9 +38,13 @@ class Progress:
 
     def format(self, e: dict[str, Any]) -> str:
         total = f"/{self.total_s:.0f}s" if self.total_s else "s"
+
         def ms(v: Any) -> str:
             return "-" if v is None else f"{v:.0f}ms"
+
         lost = f"  LOST workers {e['lost']}" if e.get("lost") else ""
-        return (f"{e['elapsed_s']:.0f}{total}  users {e['users']}  {e['rps']:.0f} req/s  "
-                f"p95 read {ms(e.get('p95_read_ms'))} write {ms(e.get('p95_write_ms'))}  "
-                f"errors {e['failures']}/{e['requests']}{lost}")
+        return (
+            f"{e['elapsed_s']:.0f}{total}  users {e['users']}  {e['rps']:.0f} req/s  "
+            f"p95 read {ms(e.get('p95_read_ms'))} write {ms(e.get('p95_write_ms'))}  "
+            f"errors {e['failures']}/{e['requests']}{lost}"
+        )

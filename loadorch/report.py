@@ -12,6 +12,7 @@ from loadorch.charts import Series, line_chart
 from loadorch.errors import ConfigError, ExitCode, Problem
 from loadorch.summary import ENDPOINT_HEAD, endpoint_rows, headline, markdown
 
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:#111827;margin:0;background:#f9fafb}
 main{max-width:1100px;margin:0 auto;padding:24px}
@@ -38,19 +39,20 @@ def render_html(doc: dict[str, Any]) -> str:
     run = doc["run"]
     verdict = doc["verdict"]
     parts = [
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">",
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
         f"<title>loadorch {escape(run['profile'])}: {escape(verdict)}</title><style>{CSS}</style></head><body><main>",
         f'<h1>{escape(run["profile"])} <span class="verdict {escape(verdict)}">{escape(verdict.upper())}</span></h1>',
         f'<p class="meta">{escape(headline(doc))}</p>',
         f'<p class="meta">scenario {escape(run["scenario"])} (sha256 {escape(str(run["scenario_sha256"])[:12])}), '
-        f'host {escape(str(run["host"]))}, {escape(str(run["start"]))} to {escape(str(run["end"]))}, '
-        f'{run["elapsed_s"]:.1f}s, loadorch {escape(run["versions"].get("loadorch", ""))}, '
-        f'locust {escape(run["versions"].get("locust", ""))}</p>',
+        f"host {escape(str(run['host']))}, {escape(str(run['start']))} to {escape(str(run['end']))}, "
+        f"{run['elapsed_s']:.1f}s, loadorch {escape(run['versions'].get('loadorch', ''))}, "
+        f"locust {escape(run['versions'].get('locust', ''))}</p>",
     ]
     if doc.get("error"):
-        parts.append(f'<p><strong>Error:</strong> {escape(doc["error"])}</p>')
+        parts.append(f"<p><strong>Error:</strong> {escape(doc['error'])}</p>")
     parts += _thresholds(doc), _charts(doc), _endpoints(doc), _checks(doc), _errors(doc)
     parts.append("</main></body></html>")
     return "\n".join(p for p in parts if p) + "\n"
@@ -67,11 +69,15 @@ def _thresholds(doc: dict[str, Any]) -> str:
     for t in doc["thresholds"]:
         observed = "no data" if t["observed"] is None else f"{t['observed']:.3f}{t['unit']}"
         bound = f"±{t['error_bound']:.3f}" if t["error_bound"] else "exact"
-        rows.append(f"<tr><td>{_tag(t['verdict'])}</td><td>{escape(t['selector'])}</td>"
-                    f"<td>{escape(t['expression'])}</td><td class=num>{escape(observed)}</td>"
-                    f"<td class=num>{t['samples']}</td><td class=num>{bound}</td><td>{escape(t['message'])}</td></tr>")
-    return ("<h2>Thresholds</h2><table><tr><th></th><th>selector</th><th>threshold</th><th>observed</th>"
-            "<th>samples</th><th>error bound</th><th>detail</th></tr>" + "".join(rows) + "</table>")
+        rows.append(
+            f"<tr><td>{_tag(t['verdict'])}</td><td>{escape(t['selector'])}</td>"
+            f"<td>{escape(t['expression'])}</td><td class=num>{escape(observed)}</td>"
+            f"<td class=num>{t['samples']}</td><td class=num>{bound}</td><td>{escape(t['message'])}</td></tr>"
+        )
+    return (
+        "<h2>Thresholds</h2><table><tr><th></th><th>selector</th><th>threshold</th><th>observed</th>"
+        "<th>samples</th><th>error bound</th><th>detail</th></tr>" + "".join(rows) + "</table>"
+    )
 
 
 def _charts(doc: dict[str, Any]) -> str:
@@ -83,13 +89,30 @@ def _charts(doc: dict[str, Any]) -> str:
     charts = []
     for kind in kinds:
         rows = [r for r in ts if r["kind"] == kind]
-        charts.append(line_chart(f"{kind} latency (successful requests)", [
-            Series(name, [(r["t_s"], r[key]) for r in rows if r[key] is not None])
-            for name, key in (("p50", "p50_ms"), ("p95", "p95_ms"), ("p99", "p99_ms"))], "ms"))
-    charts.append(line_chart("throughput", [
-        Series(kind, [(r["t_s"], r["requests"] / step) for r in ts if r["kind"] == kind]) for kind in kinds], "req/s"))
-    charts.append(line_chart("errors", [
-        Series(kind, [(r["t_s"], r["failures"] / step) for r in ts if r["kind"] == kind]) for kind in kinds], "errors/s"))
+        charts.append(
+            line_chart(
+                f"{kind} latency (successful requests)",
+                [
+                    Series(name, [(r["t_s"], r[key]) for r in rows if r[key] is not None])
+                    for name, key in (("p50", "p50_ms"), ("p95", "p95_ms"), ("p99", "p99_ms"))
+                ],
+                "ms",
+            )
+        )
+    charts.append(
+        line_chart(
+            "throughput",
+            [Series(kind, [(r["t_s"], r["requests"] / step) for r in ts if r["kind"] == kind]) for kind in kinds],
+            "req/s",
+        )
+    )
+    charts.append(
+        line_chart(
+            "errors",
+            [Series(kind, [(r["t_s"], r["failures"] / step) for r in ts if r["kind"] == kind]) for kind in kinds],
+            "errors/s",
+        )
+    )
     return '<h2>Over time</h2><div class="charts">' + "".join(charts) + "</div>"
 
 
@@ -98,16 +121,20 @@ def _endpoints(doc: dict[str, Any]) -> str:
     if not rows:
         return ""
     head = "".join(f"<th>{escape(h)}</th>" for h in ENDPOINT_HEAD)
-    body = "".join("<tr>" + "".join(f"<td{' class=num' if i > 1 else ''}>{escape(c)}</td>" for i, c in enumerate(r))
-                   + "</tr>" for r in rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td{' class=num' if i > 1 else ''}>{escape(c)}</td>" for i, c in enumerate(r)) + "</tr>"
+        for r in rows
+    )
     return f"<h2>Endpoints</h2><table><tr>{head}</tr>{body}</table>"
 
 
 def _checks(doc: dict[str, Any]) -> str:
     if not doc["checks"]:
         return ""
-    rows = "".join(f"<tr><td>{_tag(c['verdict'])}</td><td>{escape(c['name'])}</td><td>{escape(c['message'])}</td></tr>"
-                   for c in doc["checks"])
+    rows = "".join(
+        f"<tr><td>{_tag(c['verdict'])}</td><td>{escape(c['name'])}</td><td>{escape(c['message'])}</td></tr>"
+        for c in doc["checks"]
+    )
     return f"<h2>Run integrity</h2><table><tr><th></th><th>check</th><th>detail</th></tr>{rows}</table>"
 
 
@@ -115,8 +142,11 @@ def _errors(doc: dict[str, Any]) -> str:
     errors = doc.get("errors") or []
     if not errors:
         return ""
-    rows = "".join(f"<tr><td>{escape(e['name'])}</td><td class=num>{e['status'] or '-'}</td>"
-                   f"<td>{escape(e['reason'])}</td><td class=num>{e['count']}</td></tr>" for e in errors[:30])
+    rows = "".join(
+        f"<tr><td>{escape(e['name'])}</td><td class=num>{e['status'] or '-'}</td>"
+        f"<td>{escape(e['reason'])}</td><td class=num>{e['count']}</td></tr>"
+        for e in errors[:30]
+    )
     return f"<h2>Errors</h2><table><tr><th>endpoint</th><th>status</th><th>reason</th><th>count</th></tr>{rows}</table>"
 
 

@@ -51,19 +51,34 @@ def build(record: RunRecord) -> dict[str, Any]:
         "exit_code": record.exit_code,
         "error": record.error,
         "run": {
-            "profile": record.profile, "scenario": record.scenario_name, "scenario_path": record.scenario_path,
-            "scenario_sha256": record.scenario_sha256, "seed": record.seed, "workers": record.workers,
-            "users": record.users, "host": record.host, "start": record.start, "end": record.end,
-            "duration_s": record.duration_s, "iterations": record.iterations, "elapsed_s": round(seconds, 3),
-            "stop_reason": record.stop_reason, "interrupted": record.interrupted, "versions": record.versions,
+            "profile": record.profile,
+            "scenario": record.scenario_name,
+            "scenario_path": record.scenario_path,
+            "scenario_sha256": record.scenario_sha256,
+            "seed": record.seed,
+            "workers": record.workers,
+            "users": record.users,
+            "host": record.host,
+            "start": record.start,
+            "end": record.end,
+            "duration_s": record.duration_s,
+            "iterations": record.iterations,
+            "elapsed_s": round(seconds, 3),
+            "stop_reason": record.stop_reason,
+            "interrupted": record.interrupted,
+            "versions": record.versions,
         },
-        "totals": {"requests": total, "failures": failures,
-                   "rps": round(total / seconds, 3) if seconds > 0 else 0.0},
+        "totals": {"requests": total, "failures": failures, "rps": round(total / seconds, 3) if seconds > 0 else 0.0},
         "kinds": {kind: _stats(merged, (("kind", kind),), seconds) for kind in _values(merged, "kind")},
-        "endpoints": {name: {"kind": _first(merged, "name", name, "kind"), "method": _first(merged, "name", name, "method"),
-                             **_stats(merged, (("name", name),), seconds),
-                             "status_counts": {str(k): v for k, v in merged.status_counts((("name", name),)).items()}}
-                      for name in _values(merged, "name")},
+        "endpoints": {
+            name: {
+                "kind": _first(merged, "name", name, "kind"),
+                "method": _first(merged, "name", name, "method"),
+                **_stats(merged, (("name", name),), seconds),
+                "status_counts": {str(k): v for k, v in merged.status_counts((("name", name),)).items()},
+            }
+            for name in _values(merged, "name")
+        },
         "thresholds": [r.to_json() for r in record.thresholds],
         "checks": [c.to_json() for c in record.checks],
         "integrity": record.integrity,
@@ -87,8 +102,10 @@ def _stats(merged: Merged, tags: tuple[tuple[str, str], ...], seconds: float) ->
 
 
 def _errors(merged: Merged) -> list[dict[str, Any]]:
-    rows = [{"name": key.name, "kind": key.kind, "status": key.status, "reason": reason, "count": n}
-            for (key, reason), n in merged.errors.items()]
+    rows = [
+        {"name": key.name, "kind": key.kind, "status": key.status, "reason": reason, "count": n}
+        for (key, reason), n in merged.errors.items()
+    ]
     return sorted(rows, key=lambda r: (-r["count"], r["name"], r["reason"]))
 
 
@@ -96,8 +113,18 @@ def timeseries(merged: Merged) -> list[dict[str, Any]]:
     """Per interval and kind: requests, failures and p50/p95/p99 of successful requests (ms)."""
     table: dict[tuple[int, str], dict[str, Any]] = {}
     for (i, kind, ok), h in merged.intervals.items():
-        row = table.setdefault((i, kind), {"t_s": round(i * merged.interval_s, 3), "kind": kind, "requests": 0,
-                                           "failures": 0, "p50_ms": None, "p95_ms": None, "p99_ms": None})
+        row = table.setdefault(
+            (i, kind),
+            {
+                "t_s": round(i * merged.interval_s, 3),
+                "kind": kind,
+                "requests": 0,
+                "failures": 0,
+                "p50_ms": None,
+                "p95_ms": None,
+                "p99_ms": None,
+            },
+        )
         row["requests"] += h.count
         if not ok:
             row["failures"] += h.count

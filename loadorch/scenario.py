@@ -42,8 +42,11 @@ class DataSpec(Strict):
 
     @model_validator(mode="after")
     def _one_kind(self) -> DataSpec:
-        kinds = [k for k in ("int_range", "float_range", "choice", "sequence", "pattern", "csv")
-                 if getattr(self, k) is not None]
+        kinds = [
+            k
+            for k in ("int_range", "float_range", "choice", "sequence", "pattern", "csv")
+            if getattr(self, k) is not None
+        ]
         if self.value is not None:
             kinds.append("value")
         if len(kinds) != 1:
@@ -88,7 +91,7 @@ class RequestSpec(Strict):
     json_body: Any = Field(None, alias="json")
     form: dict[str, str] | None = None
     body: str | None = None
-    expect: Expect = Field(default_factory=Expect)
+    expect: Expect = Field(default_factory=lambda: Expect.model_validate({}))
     capture: dict[str, str] = Field(default_factory=dict)
     timeout: Duration | None = None
 

@@ -19,8 +19,15 @@ class SetupReport:
     seconds: float
 
 
-def run_setup(scenario: Scenario, generators: Mapping[str, gen.Generator], host: str, headers: Mapping[str, str],
-              seed: int, timeout: float, should_stop: Callable[[], bool] = lambda: False) -> SetupReport:
+def run_setup(
+    scenario: Scenario,
+    generators: Mapping[str, gen.Generator],
+    host: str,
+    headers: Mapping[str, str],
+    seed: int,
+    timeout: float,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> SetupReport:
     """Send every setup request in order; the first failure stops the run (RunError, exit 5)."""
     import time
 
@@ -41,8 +48,10 @@ def run_setup(scenario: Scenario, generators: Mapping[str, gen.Generator], host:
                 outcome = runner.run(req, draws, captured)
                 sent += 1
                 if not outcome.ok:
-                    raise RunError(f"setup step {step.name!r} failed at repeat {index + 1}/{step.repeat}: "
-                                   f"{req.method} {outcome.path}: {outcome.error}")
+                    raise RunError(
+                        f"setup step {step.name!r} failed at repeat {index + 1}/{step.repeat}: "
+                        f"{req.method} {outcome.path}: {outcome.error}"
+                    )
     finally:
         runner.close()
     return SetupReport(len(scenario.setup), sent, time.monotonic() - started)

@@ -140,7 +140,9 @@ class Merged:
     def to_json(self) -> dict[str, Any]:
         return {
             "interval_s": self.interval_s,
-            "series": [[k.as_list(), h.to_json()] for k, h in sorted(self.series.items(), key=lambda kv: kv[0].as_list())],
+            "series": [
+                [k.as_list(), h.to_json()] for k, h in sorted(self.series.items(), key=lambda kv: kv[0].as_list())
+            ],
             "intervals": [[i, kind, ok, h.to_json()] for (i, kind, ok), h in sorted(self.intervals.items())],
             "errors": [[k.as_list(), reason, n] for (k, reason), n in self.errors.items()],
             "per_worker": {str(w): n for w, n in sorted(self.per_worker.items())},
@@ -149,8 +151,9 @@ class Merged:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Merged:
         m = cls(float(data.get("interval_s", 1.0)))
-        m.add_delta(-1, {"series": data["series"], "intervals": data.get("intervals", []),
-                         "errors": data.get("errors", [])})
+        m.add_delta(
+            -1, {"series": data["series"], "intervals": data.get("intervals", []), "errors": data.get("errors", [])}
+        )
         m.per_worker = {int(w): int(n) for w, n in data.get("per_worker", {}).items()}
         return m
 

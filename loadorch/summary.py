@@ -6,8 +6,7 @@ from typing import Any
 
 from tabulate import tabulate
 
-ICONS = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE", "error": "ERROR",
-         "interrupted": "INTERRUPTED"}
+ICONS = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE", "error": "ERROR", "interrupted": "INTERRUPTED"}
 TOP_ENDPOINTS = 15
 
 
@@ -24,14 +23,28 @@ def _observed(t: dict[str, Any]) -> str:
 
 
 def threshold_rows(doc: dict[str, Any]) -> list[list[str]]:
-    return [[ICONS.get(t["verdict"], t["verdict"]), t["selector"], t["expression"], _observed(t), str(t["samples"])]
-            for t in doc["thresholds"]]
+    return [
+        [ICONS.get(t["verdict"], t["verdict"]), t["selector"], t["expression"], _observed(t), str(t["samples"])]
+        for t in doc["thresholds"]
+    ]
 
 
 def endpoint_rows(doc: dict[str, Any]) -> list[list[str]]:
     eps = sorted(doc["endpoints"].items(), key=lambda kv: -kv[1]["count"])[:TOP_ENDPOINTS]
-    return [[name, s["kind"], str(s["count"]), str(s["failures"]), f"{s['rps']:.1f}", _ms(s["p50_ms"]),
-             _ms(s["p95_ms"]), _ms(s["p99_ms"]), _ms(s["max_ms"])] for name, s in eps]
+    return [
+        [
+            name,
+            s["kind"],
+            str(s["count"]),
+            str(s["failures"]),
+            f"{s['rps']:.1f}",
+            _ms(s["p50_ms"]),
+            _ms(s["p95_ms"]),
+            _ms(s["p99_ms"]),
+            _ms(s["max_ms"]),
+        ]
+        for name, s in eps
+    ]
 
 
 def check_rows(doc: dict[str, Any]) -> list[list[str]]:
@@ -45,9 +58,11 @@ CHECK_HEAD = ["", "check", "detail"]
 
 def headline(doc: dict[str, Any]) -> str:
     run, totals = doc["run"], doc["totals"]
-    return (f"{ICONS.get(doc['verdict'], doc['verdict'])}: {run['profile']} ({run['scenario']}), "
-            f"{totals['requests']} requests, {totals['failures']} failed, {totals['rps']:.1f} req/s, "
-            f"{run['workers']} workers, seed {run['seed']}")
+    return (
+        f"{ICONS.get(doc['verdict'], doc['verdict'])}: {run['profile']} ({run['scenario']}), "
+        f"{totals['requests']} requests, {totals['failures']} failed, {totals['rps']:.1f} req/s, "
+        f"{run['workers']} workers, seed {run['seed']}"
+    )
 
 
 def terminal(doc: dict[str, Any]) -> str:

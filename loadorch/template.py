@@ -87,7 +87,7 @@ def compile_template(text: str) -> Template:
     buf: list[str] = []
     pos = 0
     for m in _TOKEN.finditer(text):
-        buf.append(text[pos:m.start()])
+        buf.append(text[pos : m.start()])
         pos = m.end()
         token = m.group(0)
         if token in ("{{", "}}"):
@@ -97,7 +97,9 @@ def compile_template(text: str) -> Template:
             raise TemplateError(f"unmatched {token!r} in {text!r}; write {token * 2} for a literal brace")
         body = m.group(1).strip()
         if not _REF.match(body):
-            raise TemplateError(f"invalid placeholder {{{m.group(1)}}} in {text!r}; expected {{name}} or {{name.field}}")
+            raise TemplateError(
+                f"invalid placeholder {{{m.group(1)}}} in {text!r}; expected {{name}} or {{name.field}}"
+            )
         literal = "".join(buf)
         if literal:
             parts.append(literal)

@@ -123,13 +123,13 @@ def parse_expression(text: str, metric: str | None = None) -> Expression:
         aggregation = token
         if aggregation not in AGGREGATIONS or aggregation == "p":
             raise ThresholdSyntaxError(f"{text!r}: " + _unknown("aggregation", aggregation, _AGG_NAMES))
-    rest = text[m.end():]
+    rest = text[m.end() :]
     om = _OP.match(rest)
     if not om or om.group(1) not in OPERATORS:
         found = om.group(1) if om else rest[:1] or "nothing"
         raise ThresholdSyntaxError(f"{text!r}: unknown operator {found!r}; use one of {', '.join(OPERATORS)}")
     op = om.group(1)
-    value_text = rest[om.end():].strip()
+    value_text = rest[om.end() :].strip()
     if not _NUMBER.match(value_text):
         raise ThresholdSyntaxError(f"{text!r}: limit {value_text or 'is missing'!r} is not a number")
     value = float(value_text)

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from loadorch.config import (
     YAML_SUFFIXES,
     build,
+    load_document,
     load_scenario,
     profile_names,
     resolve_profile,
@@ -26,11 +27,12 @@ def validate_project(project: str, refs: Sequence[str], env: Mapping[str, str]) 
         return ExitCode.USAGE
     problems: list[Problem] = []
     checked: set[str] = set()
-    for name, path in profiles:
+    for _name, path in profiles:
         try:
             cfg = build(path, project, env, lenient=True)
             checked.add(os.path.abspath(cfg.scenario.path))
             print(f"ok   {path} (scenario {os.path.relpath(cfg.scenario.path)})")
+            _note_unset(path, cfg.scenario.path, env)
         except ConfigError as exc:
             problems += exc.problems
             _mark_scenario_checked(path, env, checked)
@@ -51,6 +53,14 @@ def validate_project(project: str, refs: Sequence[str], env: Mapping[str, str]) 
             sys.stderr.write(f"  {p}\n")
         return ExitCode.CONFIG
     return ExitCode.OK
+
+
+def _note_unset(profile_path: str, scenario_path: str, env: Mapping[str, str]) -> None:
+    unset: set[str] = set()
+    for path in (profile_path, scenario_path):
+        unset |= load_document(path, env, lenient=True)[2]
+    if unset:
+        sys.stderr.write(f"note: {profile_path} needs {', '.join(sorted(unset))} set at run time\n")
 
 
 def _mark_scenario_checked(profile_path: str, env: Mapping[str, str], checked: set[str]) -> None:

@@ -50,7 +50,7 @@ def _message(err: Any, model: type[BaseModel], loc: tuple[Any, ...]) -> str:
         return "required field is missing"
     msg = str(err["msg"])
     if msg.startswith("Value error, "):
-        msg = msg[len("Value error, "):]
+        msg = msg[len("Value error, ") :]
     if "input" in err and kind not in ("model_type", "dict_type") and not isinstance(err["input"], (dict, list)):
         shown = repr(err["input"])
         if len(shown) > 60:

@@ -51,9 +51,12 @@ def evaluate_threshold(t: Threshold, merged: Merged, min_samples: int, duration_
     total, failures = merged.counts(tags)
     selector, text = str(t.selector), str(expr)
 
-    def result(observed: float | None, samples: int, bound: float, verdict: str, message: str, unit: str = "ms") -> ThresholdResult:
-        return ThresholdResult(selector, text, observed, expr.value, unit, samples, bound, verdict, message,
-                               t.abort_on_fail)
+    def result(
+        observed: float | None, samples: int, bound: float, verdict: str, message: str, unit: str = "ms"
+    ) -> ThresholdResult:
+        return ThresholdResult(
+            selector, text, observed, expr.value, unit, samples, bound, verdict, message, t.abort_on_fail
+        )
 
     if total == 0:
         return result(None, 0, 0.0, FAIL, f"no data: no request matched {selector}", _unit(t))
@@ -65,14 +68,22 @@ def evaluate_threshold(t: Threshold, merged: Merged, min_samples: int, duration_
         rate = failures / total
         note = ", ".join(f"{code or 'no response'}: {n}" for code, n in merged.status_counts(tags, ok=False).items())
         detail = f" ({failures} failed of {total}" + (f"; failures by status: {note})" if note else ")")
-        return _decide(result, rate, total, 0.0, expr, detail,
-                       min_samples, "")
+        return _decide(result, rate, total, 0.0, expr, detail, min_samples, "")
     ok = merged.select(tags, ok=True)
     if ok.count == 0:
         return result(None, 0, 0.0, FAIL, f"no data: all {total} requests matching {selector} failed")
     observed_us, low_us, high_us = _aggregate(ok, expr.aggregation, expr.percentile)
-    return _decide(result, observed_us / 1000.0, ok.count, (high_us - low_us) / 2000.0, expr, "", min_samples, "ms",
-                   (low_us / 1000.0, high_us / 1000.0))
+    return _decide(
+        result,
+        observed_us / 1000.0,
+        ok.count,
+        (high_us - low_us) / 2000.0,
+        expr,
+        "",
+        min_samples,
+        "ms",
+        (low_us / 1000.0, high_us / 1000.0),
+    )
 
 
 def _unit(t: Threshold) -> str:
@@ -94,19 +105,37 @@ def _aggregate(h: Histogram, aggregation: str, pct: float | None) -> tuple[float
     return value, low, high
 
 
-def _decide(result: Any, observed: float, samples: int, bound: float, expr: Any, extra: str,
-            min_samples: int | None, unit: str, true_range: tuple[float, float] | None = None) -> ThresholdResult:
+def _decide(
+    result: Any,
+    observed: float,
+    samples: int,
+    bound: float,
+    expr: Any,
+    extra: str,
+    min_samples: int | None,
+    unit: str,
+    true_range: tuple[float, float] | None = None,
+) -> ThresholdResult:
     shown = f"{expr.label}={_num(observed)}{unit}, limit {expr.op} {_num(expr.value)}{unit}, {samples} samples"
     if bound:
         shown += f", error bound ±{_num(bound)}{unit}"
     if min_samples is not None and samples < min_samples:
-        return result(observed, samples, bound, INCONCLUSIVE,
-                      f"inconclusive: {expr.label} needs at least {min_samples} samples, got {samples}; {shown}{extra}", unit)
+        return result(
+            observed,
+            samples,
+            bound,
+            INCONCLUSIVE,
+            f"inconclusive: {expr.label} needs at least {min_samples} samples, got {samples}; {shown}{extra}",
+            unit,
+        )
     holds = expr.holds(observed)
     if true_range is not None and expr.holds(true_range[0]) != expr.holds(true_range[1]):
-        return result(observed, samples, bound, INCONCLUSIVE, f"inconclusive: limit within error bound; {shown}{extra}", unit)
-    return result(observed, samples, bound, PASS if holds else FAIL, ("passed: " if holds else "failed: ") + shown + extra,
-                  unit)
+        return result(
+            observed, samples, bound, INCONCLUSIVE, f"inconclusive: limit within error bound; {shown}{extra}", unit
+        )
+    return result(
+        observed, samples, bound, PASS if holds else FAIL, ("passed: " if holds else "failed: ") + shown + extra, unit
+    )
 
 
 def _num(x: float) -> str:
@@ -117,8 +146,9 @@ def _num(x: float) -> str:
     return f"{x:.4g}"
 
 
-def evaluate(thresholds: Iterable[Threshold], merged: Merged, min_samples: int,
-             duration_s: float) -> list[ThresholdResult]:
+def evaluate(
+    thresholds: Iterable[Threshold], merged: Merged, min_samples: int, duration_s: float
+) -> list[ThresholdResult]:
     return [evaluate_threshold(t, merged, min_samples, duration_s) for t in thresholds]
 
 
@@ -135,8 +165,9 @@ def overall(results: Sequence[ThresholdResult], checks: Sequence[Check], interru
     return PASS
 
 
-def should_abort(results: Sequence[ThresholdResult], elapsed_s: float,
-                 thresholds: Sequence[Threshold]) -> ThresholdResult | None:
+def should_abort(
+    results: Sequence[ThresholdResult], elapsed_s: float, thresholds: Sequence[Threshold]
+) -> ThresholdResult | None:
     """The first abort_on_fail threshold that has failed on real data after its delay, if any."""
     for t, r in zip(thresholds, results):
         if t.abort_on_fail and elapsed_s >= t.delay_abort_eval_s and r.verdict == FAIL and r.observed is not None:

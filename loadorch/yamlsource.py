@@ -143,12 +143,15 @@ class _Builder:
             line = key_node.start_mark.line + 1
             if key in first_line:
                 raise self.fail(
-                    key_node, (*path, key), f"duplicate key {key!r} (first at line {first_line[key]}, again at line {line})"
+                    key_node,
+                    (*path, key),
+                    f"duplicate key {key!r} (first at line {first_line[key]}, again at line {line})",
                 )
             first_line[key] = line
-            self.doc.lines[(*path, key)] = line
-            out[key] = self.build(value_node, (*path, key))
-            self.doc.lines[(*path, key)] = line
+            key_path = (*path, key)
+            self.doc.lines[key_path] = line
+            out[key] = self.build(value_node, key_path)
+            self.doc.lines[key_path] = line  # the key's line, not its value's
         return out
 
 

@@ -15,8 +15,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plan", required=True)
     parser.add_argument("--index", type=int, default=None)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=os.environ.get("LOADORCH_LOG_LEVEL", "WARNING"), stream=sys.stderr,
-                        format=f"%(asctime)s {args.role} %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("LOADORCH_LOG_LEVEL", "WARNING"),
+        stream=sys.stderr,
+        format=f"%(asctime)s {args.role} %(levelname)s %(name)s: %(message)s",
+    )
     with open(args.plan, encoding="utf-8") as fh:
         plan = json.load(fh)
     if args.role == "master":
@@ -27,8 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     if index is None:
         raw = os.environ.get("LOADORCH_WORKER_INDEX", os.environ.get("JOB_COMPLETION_INDEX"))
         if raw is None:
-            sys.stderr.write("loadorch worker: no worker index (--index, LOADORCH_WORKER_INDEX or "
-                             "JOB_COMPLETION_INDEX)\n")
+            sys.stderr.write(
+                "loadorch worker: no worker index (--index, LOADORCH_WORKER_INDEX or JOB_COMPLETION_INDEX)\n"
+            )
             return 2
         index = int(raw)
     from loadorch.runtime.worker import run_worker

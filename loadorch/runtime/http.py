@@ -59,8 +59,9 @@ class _Collector:
 class Connection:
     """One connection to one origin, reopened when the server closes it."""
 
-    def __init__(self, host: str, port: int, tls: bool, connect_timeout: float,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self, host: str, port: int, tls: bool, connect_timeout: float, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
         self.host = host
         self.port = port
         self.tls = tls

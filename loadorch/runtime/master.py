@@ -114,10 +114,18 @@ class MasterState:
                 "expected": self.plan["workers"],
                 "seen": sorted(self.workers),
                 "detail": [
-                    {"index": w.index, "pid": w.pid, "users_peak": w.users_peak, "cpu_peak": w.cpu_peak,
-                     "cpu_sustained_peak": _sustained(w.cpu_samples), "reported": self.merged.per_worker.get(w.index, 0),
-                     "final_total": w.final_total, "lost_at_s": w.lost_at_s, "silent_s": round(w.silent_s, 1),
-                     "duplicates": w.duplicates}
+                    {
+                        "index": w.index,
+                        "pid": w.pid,
+                        "users_peak": w.users_peak,
+                        "cpu_peak": w.cpu_peak,
+                        "cpu_sustained_peak": _sustained(w.cpu_samples),
+                        "reported": self.merged.per_worker.get(w.index, 0),
+                        "final_total": w.final_total,
+                        "lost_at_s": w.lost_at_s,
+                        "silent_s": round(w.silent_s, 1),
+                        "duplicates": w.duplicates,
+                    }
                     for w in sorted(self.workers.values(), key=lambda w: w.index)
                 ],
             },
@@ -128,15 +136,16 @@ def _sustained(samples: list[float], window: int = 3) -> float:
     """Peak of a moving average over `window` reports: one busy second is not saturation."""
     if len(samples) < window:
         return round(sum(samples) / len(samples), 1) if samples else 0.0
-    return round(max(sum(samples[i:i + window]) / window for i in range(len(samples) - window + 1)), 1)
+    return round(max(sum(samples[i : i + window]) / window for i in range(len(samples) - window + 1)), 1)
 
 
 def _parse_thresholds(plan: dict[str, Any]) -> list[Threshold]:
     out = []
     for t in plan["thresholds"]:
         sel = parse_selector(t["selector"])
-        out.append(Threshold(sel, parse_expression(t["expression"], sel.metric), t["abort_on_fail"],
-                             t["delay_abort_eval_s"]))
+        out.append(
+            Threshold(sel, parse_expression(t["expression"], sel.metric), t["abort_on_fail"], t["delay_abort_eval_s"])
+        )
     return out
 
 
@@ -160,8 +169,13 @@ def run_master(plan: dict[str, Any]) -> int:
         missing = sorted(set(range(plan["workers"])) - set(state.workers))
         state.stop_reason = "interrupted" if stop_signal else "workers missing"
         write_json_atomic(plan["stats_path"], state.summary())
-        emit("workers_missing", connected=len(state.workers), expected=plan["workers"], missing=missing,
-             waited_s=plan["worker_connect_timeout_s"])
+        emit(
+            "workers_missing",
+            connected=len(state.workers),
+            expected=plan["workers"],
+            missing=missing,
+            waited_s=plan["worker_connect_timeout_s"],
+        )
         runner.quit()
         return 3
 
@@ -197,8 +211,11 @@ def _watch(state: MasterState, plan: dict[str, Any], stop_signal: list[int]) -> 
         if duration is not None and elapsed >= duration:
             state.stop_reason = "duration"
             return
-        if plan.get("iterations") and state.workers and all(w.done or w.lost_at_s is not None
-                                                              for w in state.workers.values()):
+        if (
+            plan.get("iterations")
+            and state.workers
+            and all(w.done or w.lost_at_s is not None for w in state.workers.values())
+        ):
             state.stop_reason = "iterations"
             return
         if not state.live():
@@ -227,7 +244,14 @@ def _progress(state: MasterState, elapsed: float, recent: int) -> None:
         h = merged.select((("kind", kind),), ok=True)
         return None if h.count == 0 else round(h.percentile(95) / 1000.0, 1)
 
-    emit("progress", elapsed_s=round(elapsed, 1), users=sum(w.users for w in state.live()),
-         rps=round(recent / REPORT_INTERVAL_S, 1), requests=total, failures=failures,
-         p95_read_ms=p95("read"), p95_write_ms=p95("write"), lost=[w.index for w in state.workers.values()
-                                                                   if w.lost_at_s is not None])
+    emit(
+        "progress",
+        elapsed_s=round(elapsed, 1),
+        users=sum(w.users for w in state.live()),
+        rps=round(recent / REPORT_INTERVAL_S, 1),
+        requests=total,
+        failures=failures,
+        p95_read_ms=p95("read"),
+        p95_write_ms=p95("write"),
+        lost=[w.index for w in state.workers.values() if w.lost_at_s is not None],
+    )

@@ -16,10 +16,10 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from loadorch import data as gen
 from loadorch.jsonpath import compile_path, extract, found
-from loadorch.stats import Recorder, SeriesKey
-from loadorch.scenario import RequestSpec
-from loadorch.template import Template, compile_template, compile_value, render_value, value_refs
 from loadorch.runtime.http import Connection, HttpError, Response, encode_request
+from loadorch.scenario import RequestSpec
+from loadorch.stats import Recorder, SeriesKey
+from loadorch.template import Template, compile_template, compile_value, render_value, value_refs
 
 DEFAULT_OK = range(200, 400)
 
@@ -61,8 +61,9 @@ class CompiledRequest:
     needs: frozenset[str]  # captures this request uses
 
 
-def compile_request(spec: RequestSpec, name: str, kind: str, captures_known: set[str],
-                    common_headers: Mapping[str, str]) -> CompiledRequest:
+def compile_request(
+    spec: RequestSpec, name: str, kind: str, captures_known: set[str], common_headers: Mapping[str, str]
+) -> CompiledRequest:
     headers = {**common_headers, **spec.headers}
     bodies = (("json", spec.json_body), ("form", spec.form), ("body", spec.body))
     body_kind, raw_body = next(((k, v) for k, v in bodies if v is not None), (None, None))
@@ -73,8 +74,13 @@ def compile_request(spec: RequestSpec, name: str, kind: str, captures_known: set
     refs |= {r.name for r in value_refs(body)}
     expect = spec.expect
     return CompiledRequest(
-        name=name, kind=kind, method=spec.method, path=path, headers=compiled_headers,
-        body_kind=body_kind, body=body,
+        name=name,
+        kind=kind,
+        method=spec.method,
+        path=path,
+        headers=compiled_headers,
+        body_kind=body_kind,
+        body=body,
         expect_status=frozenset(expect.status) if expect.status else None,
         expect_contains=expect.contains.encode() if expect.contains else None,
         expect_json=tuple((compile_path(p), p, compile_value(v)) for p, v in (expect.json_equals or {}).items()),
@@ -111,8 +117,7 @@ class RequestRunner:
         data = encode_request(req.method, target, self.origin.host_header, headers, body)
         start = time.perf_counter()
         try:
-            resp = self.conn.request(data, req.timeout or self.timeout, req.method,
-                                     keep_headers=False)
+            resp = self.conn.request(data, req.timeout or self.timeout, req.method, keep_headers=False)
         except HttpError as exc:
             return Outcome(0, False, str(exc), int((time.perf_counter() - start) * 1e6), target)
         latency = int((time.perf_counter() - start) * 1e6)
@@ -168,10 +173,22 @@ def check(req: CompiledRequest, resp: Response, lookup: Callable[[str], Any], ca
 class VirtualUser:
     """A user's loop state: its RNG, draws, captures and sequence number."""
 
-    def __init__(self, *, slot: int, slots: int, worker: int, user_name: str, seed: int,
-                 requests: list[CompiledRequest], weights: list[float], think: tuple[float, float],
-                 generators: Mapping[str, gen.Generator], runner: RequestRunner, recorder: Recorder,
-                 request_log: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        slot: int,
+        slots: int,
+        worker: int,
+        user_name: str,
+        seed: int,
+        requests: list[CompiledRequest],
+        weights: list[float],
+        think: tuple[float, float],
+        generators: Mapping[str, gen.Generator],
+        runner: RequestRunner,
+        recorder: Recorder,
+        request_log: TextIO | None = None,
+    ) -> None:
         self.slot = slot
         self.worker = worker
         self.user_name = user_name
@@ -211,8 +228,23 @@ class VirtualUser:
         key = SeriesKey(self.user_name, req.name, req.kind, req.method, outcome.status, outcome.ok)
         self.recorder.record(key, outcome.latency_us, time.time(), outcome.error)
         if self.request_log is not None:
-            self.request_log.write(json.dumps({
-                "worker": self.worker, "user": self.slot, "user_class": self.user_name, "sequence": self.sequence,
-                "kind": req.kind, "name": req.name, "method": req.method, "path": outcome.path,
-                "status": outcome.status, "ok": outcome.ok, "error": outcome.error,
-                "latency_ms": round(outcome.latency_us / 1000.0, 3)}, separators=(",", ":")) + "\n")
+            self.request_log.write(
+                json.dumps(
+                    {
+                        "worker": self.worker,
+                        "user": self.slot,
+                        "user_class": self.user_name,
+                        "sequence": self.sequence,
+                        "kind": req.kind,
+                        "name": req.name,
+                        "method": req.method,
+                        "path": outcome.path,
+                        "status": outcome.status,
+                        "ok": outcome.ok,
+                        "error": outcome.error,
+                        "latency_ms": round(outcome.latency_us / 1000.0, 3),
+                    },
+                    separators=(",", ":"),
+                )
+                + "\n"
+            )

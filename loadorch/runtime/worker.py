@@ -39,7 +39,7 @@ def _worker_identity(index: int, token: str) -> Iterator[None]:
             return f"loadorch-w{index:05d}"
 
     saved = lr.uuid4, lr.socket
-    lr.uuid4, lr.socket = (lambda: _Uuid()), _Socket  # type: ignore[assignment]
+    lr.uuid4, lr.socket = (lambda: _Uuid()), _Socket  # type: ignore[assignment,return-value]
     try:
         yield
     finally:
@@ -84,23 +84,43 @@ def build_user_classes(state: WorkerState) -> list[type[User]]:
         captures = {c for ep in spec.requests for c in ep.capture}
         compiled = [compile_request(ep, ep.name, ep.effective_kind, captures, plan["headers"]) for ep in spec.requests]
         weights = [ep.weight for ep in spec.requests]
-        classes.append(_user_class(state, spec.name, slots[spec.name], compiled, weights, spec.think_time.bounds,
-                                   generators, origin))
+        classes.append(
+            _user_class(
+                state, spec.name, slots[spec.name], compiled, weights, spec.think_time.bounds, generators, origin
+            )
+        )
     return classes
 
 
-def _user_class(state: WorkerState, name: str, slots: collections.deque[int], compiled: list[Any],
-                weights: list[float], think: tuple[float, float], generators: Any, origin: Origin) -> type[User]:
+def _user_class(
+    state: WorkerState,
+    name: str,
+    slots: collections.deque[int],
+    compiled: list[Any],
+    weights: list[float],
+    think: tuple[float, float],
+    generators: Any,
+    origin: Origin,
+) -> type[User]:
     plan = state.plan
     iterations = plan.get("iterations")
 
     def __init__(self: Any, environment: Environment) -> None:
         User.__init__(self, environment)
         self.vu = VirtualUser(
-            slot=slots.popleft(), slots=plan["users"], worker=state.index, user_name=name, seed=plan["seed"],
-            requests=compiled, weights=weights, think=think, generators=generators,
-            runner=RequestRunner(origin, plan["request_timeout_s"]), recorder=state.recorder,
-            request_log=state.request_log)
+            slot=slots.popleft(),
+            slots=plan["users"],
+            worker=state.index,
+            user_name=name,
+            seed=plan["seed"],
+            requests=compiled,
+            weights=weights,
+            think=think,
+            generators=generators,
+            runner=RequestRunner(origin, plan["request_timeout_s"]),
+            recorder=state.recorder,
+            request_log=state.request_log,
+        )
 
     def run(self: Any) -> None:
         vu = self.vu
@@ -119,8 +139,19 @@ def _user_class(state: WorkerState, name: str, slots: collections.deque[int], co
             vu.runner.close()
             state.finished += 1
 
-    return type(name, (User,), {"__init__": __init__, "run": run, "abstract": False, "weight": 1,
-                                "fixed_count": 0, "host": plan["host"], "__module__": __name__})
+    return type(
+        name,
+        (User,),
+        {
+            "__init__": __init__,
+            "run": run,
+            "abstract": False,
+            "weight": 1,
+            "fixed_count": 0,
+            "host": plan["host"],
+            "__module__": __name__,
+        },
+    )
 
 
 def run_worker(plan: dict[str, Any], index: int) -> int:
@@ -135,18 +166,30 @@ def run_worker(plan: dict[str, Any], index: int) -> int:
         with _worker_identity(index, plan["token"]):
             runner = env.create_worker_runner(master["host"], master["port"])
     except ConnectionError:
-        sys.stderr.write(f"loadorch worker {index}: master at {master['host']}:{master['port']} did not answer "
-                         f"within {plan['worker_connect_timeout_s']:g}s; giving up\n")
+        sys.stderr.write(
+            f"loadorch worker {index}: master at {master['host']}:{master['port']} did not answer "
+            f"within {plan['worker_connect_timeout_s']:g}s; giving up\n"
+        )
         return 5
     assert isinstance(runner, lr.WorkerRunner)
 
     def send_stats(final: bool = False) -> None:
         state.seq += 1
-        runner.send_message("lo_stats", {
-            "index": index, "token": plan["token"], "seq": state.seq, "delta": state.recorder.take_delta(),
-            "cpu": state.cpu_percent(), "users": runner.user_count, "spawned": state.spawned,
-            "done": state.started and state.spawned == len(state.mine) and state.finished == len(state.mine),
-            "final": final, "total": state.recorder.total})
+        runner.send_message(
+            "lo_stats",
+            {
+                "index": index,
+                "token": plan["token"],
+                "seq": state.seq,
+                "delta": state.recorder.take_delta(),
+                "cpu": state.cpu_percent(),
+                "users": runner.user_count,
+                "spawned": state.spawned,
+                "done": state.started and state.spawned == len(state.mine) and state.finished == len(state.mine),
+                "final": final,
+                "total": state.recorder.total,
+            },
+        )
 
     def spawner() -> None:
         rate = max(plan["spawn_rate"] / plan["workers"], 1e-6)

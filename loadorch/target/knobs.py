@@ -24,8 +24,11 @@ class Knobs:
         with self._lock:
             if "latency_ms" in body:
                 value = body["latency_ms"]
-                self.latency_ms = {"*": float(value)} if isinstance(value, (int, float)) else {
-                    str(k): float(v) for k, v in dict(value).items()}
+                self.latency_ms = (
+                    {"*": float(value)}
+                    if isinstance(value, (int, float))
+                    else {str(k): float(v) for k, v in dict(value).items()}
+                )
             if "error_rate" in body:
                 rate = float(body["error_rate"])
                 if not 0.0 <= rate <= 1.0:
@@ -39,9 +42,13 @@ class Knobs:
                 self.stall_until = time.monotonic() + float(body["stall_s"])
 
     def snapshot(self) -> dict[str, Any]:
-        return {"latency_ms": self.latency_ms, "error_rate": self.error_rate, "error_status": self.error_status,
-                "error_routes": self.error_routes,
-                "stall_remaining_s": max(0.0, self.stall_until - time.monotonic())}
+        return {
+            "latency_ms": self.latency_ms,
+            "error_rate": self.error_rate,
+            "error_status": self.error_status,
+            "error_routes": self.error_routes,
+            "stall_remaining_s": max(0.0, self.stall_until - time.monotonic()),
+        }
 
     def delay_for(self, route: str) -> float:
         return self.latency_ms.get(route, self.latency_ms.get("*", 0.0)) / 1000.0

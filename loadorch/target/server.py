@@ -49,7 +49,7 @@ class ShopServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -128,8 +128,9 @@ def _match(method: str, path: str) -> tuple[str, tuple[str, ...]]:
     raise ApiError(405 if allowed else 404, f"no route {method} {path}")
 
 
-def _handle(server: ShopServer, route: str, args: tuple[str, ...], query: dict[str, list[str]],
-            body: Any) -> tuple[int, Any]:
+def _handle(
+    server: ShopServer, route: str, args: tuple[str, ...], query: dict[str, list[str]], body: Any
+) -> tuple[int, Any]:
     store = server.store
     if route == "health":
         return 200, {"status": "ok", **store.counts()}
@@ -188,7 +189,8 @@ def _found(obj: dict[str, Any] | None, what: str) -> tuple[int, Any]:
 def start(host: str = "127.0.0.1", port: int = 0, knobs: Knobs | None = None) -> tuple[ShopServer, threading.Thread]:
     """Start the server in a background thread; returns once it is listening."""
     server = ShopServer((host, port), knobs=knobs)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True,
-                              name="loadorch-target")
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True, name="loadorch-target"
+    )
     thread.start()
     return server, thread

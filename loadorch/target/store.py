@@ -50,11 +50,11 @@ class Store:
 
     def list_products(self, category: str | None, after: int, limit: int) -> list[dict[str, Any]]:
         if category is None:
-            rows = self._conn().execute(
-                "SELECT * FROM products WHERE id > ? ORDER BY id LIMIT ?", (after, limit))
+            rows = self._conn().execute("SELECT * FROM products WHERE id > ? ORDER BY id LIMIT ?", (after, limit))
         else:
             rows = self._conn().execute(
-                "SELECT * FROM products WHERE category = ? AND id > ? ORDER BY id LIMIT ?", (category, after, limit))
+                "SELECT * FROM products WHERE category = ? AND id > ? ORDER BY id LIMIT ?", (category, after, limit)
+            )
         return [dict(r) for r in rows]
 
     def get_product(self, product_id: int) -> dict[str, Any] | None:
@@ -64,12 +64,14 @@ class Store:
     def create_product(self, name: str, category: str, price_cents: int) -> dict[str, Any]:
         with self._write_lock:
             cur = self._conn().execute(
-                "INSERT INTO products (name, category, price_cents) VALUES (?, ?, ?)", (name, category, price_cents))
+                "INSERT INTO products (name, category, price_cents) VALUES (?, ?, ?)", (name, category, price_cents)
+            )
         return {"id": cur.lastrowid, "name": name, "category": category, "price_cents": price_cents}
 
     def categories(self) -> list[dict[str, Any]]:
         rows = self._conn().execute(
-            "SELECT category AS name, COUNT(*) AS products FROM products GROUP BY category ORDER BY category")
+            "SELECT category AS name, COUNT(*) AS products FROM products GROUP BY category ORDER BY category"
+        )
         return [dict(r) for r in rows]
 
     def create_order(self, customer: str, product_id: int, qty: int) -> dict[str, Any] | None:
@@ -78,7 +80,8 @@ class Store:
             if conn.execute("SELECT 1 FROM products WHERE id = ?", (product_id,)).fetchone() is None:
                 return None
             cur = conn.execute(
-                "INSERT INTO orders (customer, product_id, qty) VALUES (?, ?, ?)", (customer, product_id, qty))
+                "INSERT INTO orders (customer, product_id, qty) VALUES (?, ?, ?)", (customer, product_id, qty)
+            )
         return {"id": cur.lastrowid, "customer": customer, "product_id": product_id, "qty": qty}
 
     def get_order(self, order_id: int) -> dict[str, Any] | None:

@@ -32,8 +32,8 @@ def test_structure_counts_and_escaping() -> None:
     assert root.tag == "testsuite"
     assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("5", "1", "2")
     assert root.get("timestamp") == "2026-11-24T01:02:03"
-    assert [child.tag for child in root][0] == "properties" and [child.tag for child in root][-2:] == [
-        "system-out", "system-err"]
+    tags = [child.tag for child in root]
+    assert tags[0] == "properties" and tags[-2:] == ["system-out", "system-err"]
     cases = root.findall("testcase")
     assert all(c.get("name") and c.get("classname") and c.get("time") for c in cases)
     failure = cases[0].find("failure")

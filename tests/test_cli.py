@@ -1,0 +1,106 @@
+"""The installed command as users meet it: validate, list, run's resolution, exit codes, no tracebacks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import REPO, SIMPLE_PROFILE, SIMPLE_SCENARIO, Project, assert_no_traceback, run_cli
+
+
+def test_shipped_examples_validate() -> None:
+    r = run_cli("validate", cwd=REPO)
+    assert r.code == 0, r.err
+    assert "profiles/local.yaml" in r.out and "profiles/staging.yaml" in r.out
+    assert "STAGING_URL" in r.err  # told what it needs at run time
+
+
+def test_list(simple_project: Project) -> None:
+    r = simple_project.run("list")
+    assert r.code == 0
+    assert "profile   p" in r.out and "scenario  simple" in r.out
+
+
+def test_import_of_cli_leaves_gevent_and_locust_out() -> None:
+    code = "import sys, loadorch.cli, loadorch.controller; print(sorted(m for m in sys.modules if m.split('.')[0] in ('gevent', 'locust')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+BAD_SCENARIOS = {
+    "misspelt key": (SIMPLE_SCENARIO + "thresolds: {}\n", "simple.yaml:6: thresolds: unknown field 'thresolds'; did you mean 'thresholds'?"),
+    "duplicate key": ("name: a\n" + SIMPLE_SCENARIO, "simple.yaml:3: name: duplicate key 'name' (first at line 1, again at line 3)"),
+    "tab": (SIMPLE_SCENARIO.replace("  - name: reader", "\t- name: reader"), "simple.yaml:3: invalid YAML"),
+    "unclosed": (SIMPLE_SCENARIO.replace("path: /health}", "path: /health"), "simple.yaml:"),
+    "aggregation": (SIMPLE_SCENARIO + 'thresholds: {"http_req_duration": ["foo>20"]}\n', "simple.yaml:6: thresholds.http_req_duration[0]: 'foo>20': unknown aggregation 'foo'"),
+    "non-numeric": (SIMPLE_SCENARIO + 'thresholds: {"http_reqs": ["count>abc"]}\n', "limit 'abc' is not a number"),
+    "p101": (SIMPLE_SCENARIO + 'thresholds: {"http_req_duration": ["p(101)<5"]}\n', "percentile 101 is outside 0..100"),
+    "p()": (SIMPLE_SCENARIO + 'thresholds: {"http_req_duration": ["p()<5"]}\n', "percentile '' is not a number"),
+    "pNaN": (SIMPLE_SCENARIO + 'thresholds: {"http_req_duration": ["p(NaN)<5"]}\n', "percentile 'NaN' is not a number"),
+    "operator": (SIMPLE_SCENARIO + 'thresholds: {"http_reqs": ["count!20"]}\n', "unknown operator '!'"),
+    "python tag": (SIMPLE_SCENARIO + "x: !!python/object/apply:os.system ['touch PWNED']\n", "simple.yaml:6: x: unsupported YAML tag"),
+    "alias bomb": ("a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(
+        f"{c}: &{c} [{','.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi")) + SIMPLE_SCENARIO,
+        "alias bomb"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_SCENARIOS))
+def test_bad_scenarios_exit_3_with_location(project: Project, case: str) -> None:
+    text, expected = BAD_SCENARIOS[case]
+    project.write("scenarios/simple.yaml", text)
+    project.write("profiles/p.yaml", SIMPLE_PROFILE)
+    for args in (("validate",), ("run", "p")):
+        r = project.run(*args)
+        assert r.code == 3, (args, r.out, r.err)
+        assert expected in r.err, r.err
+        assert_no_traceback(r)
+    assert not (project.root / "PWNED").exists()
+    assert not (project.root / "results").exists()
+
+
+def test_wrong_type_in_profile(simple_project: Project) -> None:
+    simple_project.write("profiles/p.yaml", SIMPLE_PROFILE.replace("users: 2", "users: ten"))
+    r = simple_project.run("run", "p")
+    assert r.code == 3 and "p.yaml:3: load.users: Input should be a valid integer" in r.err
+    assert_no_traceback(r)
+
+
+def test_unset_variable_exits_3_on_run(simple_project: Project) -> None:
+    simple_project.write("profiles/p.yaml", SIMPLE_PROFILE.replace("http://127.0.0.1:9", "${LOADORCH_TEST_UNSET}"))
+    r = simple_project.run("run", "p", env={"LOADORCH_TEST_UNSET": ""} if False else None)
+    assert r.code == 3 and "p.yaml:2: host: environment variable LOADORCH_TEST_UNSET is not set" in r.err
+    assert_no_traceback(r)
+
+
+def test_unknown_profile_exits_2_with_known_names(simple_project: Project) -> None:
+    r = simple_project.run("run", "nosuchprofile")
+    assert r.code == 2 and "unknown profile 'nosuchprofile'" in r.err and "p" in r.err.split("profiles/:")[-1]
+    r = simple_project.run("run", "pp")
+    assert r.code == 2 and "did you mean 'p'?" in r.err
+
+
+@pytest.mark.parametrize("args", [
+    ("runn", "p"), ("run",), ("run", "p", "--users", "0"), ("run", "p", "--duration", "soon"),
+    ("run", "p", "--bogus"), ("run", "p", "--host", "example.com"), ("validate", "nosuch"),
+])
+def test_usage_errors_exit_2(simple_project: Project, args: tuple[str, ...]) -> None:
+    r = simple_project.run(*args)
+    assert r.code == 2, (args, r.err)
+    assert_no_traceback(r)
+
+
+def test_many_problems_reported_at_once(project: Project) -> None:
+    project.write("scenarios/simple.yaml", SIMPLE_SCENARIO)
+    project.write("profiles/p.yaml", "scenario: ../scenarios/simple.yaml\nhost: nope\nload: {users: -1, duration: x}\nwrokers: 2\n")
+    r = project.run("validate")
+    assert r.code == 3
+    assert "4 problems" in r.err or "5 problems" in r.err
+    assert "did you mean 'workers'?" in r.err
+
+
+def test_validate_named_files_and_scenarios(simple_project: Project) -> None:
+    assert simple_project.run("validate", "p").code == 0
+    assert simple_project.run("validate", "scenarios/simple.yaml").code == 0
