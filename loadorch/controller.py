@@ -27,7 +27,7 @@ from loadorch import __version__, results
 from loadorch.artifacts import write_json, write_text
 from loadorch.config import RunConfig
 from loadorch.embedded import embedded_target
-from loadorch.errors import LoadorchError, RunError
+from loadorch.errors import LoadorchError, RunError, SafetyError
 from loadorch.junit import render as render_junit
 from loadorch.plan import build_plan, process_specs
 from loadorch.preflight import check_allowed, connect_probe, target_addresses
@@ -66,32 +66,36 @@ class _Run:
 
 
 def execute(cfg: RunConfig, opts: RunOptions) -> int:
-    """Run the load test and write every artifact; returns the exit code (PRODUCT.md section 8)."""
+    """Run the load test and write every artifact; returns the exit code (PRODUCT.md section 8).
+
+    A safety refusal (SafetyError, exit 4) writes nothing: nothing was sent and nothing ran.
+    """
     run = _Run(cfg, opts, Redactor(cfg.secrets))
     progress = opts.progress or Progress(cfg.duration_s)
     run.scratch = tempfile.mkdtemp(prefix="loadorch-run-")
     os.chmod(run.scratch, 0o700)
-    hard_stop = False
-    with StopSignals() as signals:
-        try:
-            with _target(cfg) as host:
-                run.host = host
-                _preflight(run, progress)
-                _setup(run, progress, signals)
-                if signals.received is None:
-                    _load(run, progress, signals)
-        except HardStop:
-            hard_stop = True
-        except LoadorchError as exc:
-            run.error = str(exc)
-            if not run.checks or run.checks[-1].verdict == PASS:
-                run.checks.append(Check("run", ERROR, str(exc)))
-        finally:
-            progress.clear()
-    code = _finish(run, signals, progress)
-    if not hard_stop:
+    try:
+        with StopSignals() as signals:
+            try:
+                with _target(cfg) as host:
+                    run.host = host
+                    _preflight(run, progress)
+                    _setup(run, progress, signals)
+                    if signals.received is None:
+                        _load(run, progress, signals)
+            except HardStop:
+                return signals.exit_code
+            except SafetyError:
+                raise
+            except LoadorchError as exc:
+                run.error = str(exc)
+                if not run.checks or run.checks[-1].verdict == PASS:
+                    run.checks.append(Check("run", ERROR, str(exc)))
+            finally:
+                progress.clear()
+            return _finish(run, signals, progress)
+    finally:
         shutil.rmtree(run.scratch, ignore_errors=True)
-    return signals.exit_code if hard_stop else code
 
 
 @contextlib.contextmanager

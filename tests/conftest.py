@@ -37,8 +37,8 @@ class Project:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        (root / "profiles").mkdir()
-        (root / "scenarios").mkdir()
+        (root / "profiles").mkdir(exist_ok=True)
+        (root / "scenarios").mkdir(exist_ok=True)
 
     def write(self, rel: str, text: str) -> Path:
         path = self.root / rel

@@ -6,6 +6,7 @@ only the placeholders are rendered. Every random draw comes from the user's own 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import time
@@ -97,6 +98,7 @@ class Outcome:
     error: str | None
     latency_us: int
     path: str
+    body: bytes | None = None
 
 
 class RequestRunner:
@@ -119,10 +121,10 @@ class RequestRunner:
         try:
             resp = self.conn.request(data, req.timeout or self.timeout, req.method, keep_headers=False)
         except HttpError as exc:
-            return Outcome(0, False, str(exc), int((time.perf_counter() - start) * 1e6), target)
+            return Outcome(0, False, str(exc), int((time.perf_counter() - start) * 1e6), target, body)
         latency = int((time.perf_counter() - start) * 1e6)
         error = check(req, resp, lookup, captured)
-        return Outcome(resp.status, error is None, error, latency, target)
+        return Outcome(resp.status, error is None, error, latency, target, body)
 
 
 def _quote_path(text: str) -> str:
@@ -228,23 +230,18 @@ class VirtualUser:
         key = SeriesKey(self.user_name, req.name, req.kind, req.method, outcome.status, outcome.ok)
         self.recorder.record(key, outcome.latency_us, time.time(), outcome.error)
         if self.request_log is not None:
-            self.request_log.write(
-                json.dumps(
-                    {
-                        "worker": self.worker,
-                        "user": self.slot,
-                        "user_class": self.user_name,
-                        "sequence": self.sequence,
-                        "kind": req.kind,
-                        "name": req.name,
-                        "method": req.method,
-                        "path": outcome.path,
-                        "status": outcome.status,
-                        "ok": outcome.ok,
-                        "error": outcome.error,
-                        "latency_ms": round(outcome.latency_us / 1000.0, 3),
-                    },
-                    separators=(",", ":"),
-                )
-                + "\n"
-            )
+            self.request_log.write(request_log_line(self.worker, self.slot, self.user_name, self.sequence, req, outcome))
+
+
+def request_log_line(
+    worker: int, user: int, user_name: str, sequence: int, req: CompiledRequest, outcome: Outcome
+) -> str:
+    """One requests.jsonl line; the body appears only as a digest (it may hold personal data)."""
+    digest = hashlib.sha256(outcome.body).hexdigest()[:16] if outcome.body is not None else None
+    doc = {
+        "worker": worker, "user": user, "user_class": user_name, "sequence": sequence, "kind": req.kind,
+        "name": req.name, "method": req.method, "path": outcome.path, "body_sha256": digest,
+        "status": outcome.status, "ok": outcome.ok, "error": outcome.error,
+        "latency_ms": round(outcome.latency_us / 1000.0, 3),
+    }
+    return json.dumps(doc, separators=(",", ":")) + "\n"

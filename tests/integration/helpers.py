@@ -1,0 +1,67 @@
+"""Helpers for integration tests: projects against the embedded target, request logs, process scans."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from ..conftest import Project
+
+
+def embedded_project(project: Project, scenario: str, profile_extra: str = "", users: int = 4,
+                     duration: str = "5s", workers: int = 1) -> Project:
+    project.write("scenarios/s.yaml", scenario)
+    project.write("profiles/p.yaml", f"""
+        scenario: ../scenarios/s.yaml
+        host: embedded
+        load: {{users: {users}, duration: {duration}}}
+        workers: {workers}
+        seed: 42
+        """ + profile_extra)
+    return project
+
+
+def request_log(run_dir: Path) -> list[dict[str, Any]]:
+    with open(run_dir / "requests.jsonl", encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh]
+
+
+def exact_p(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(pct / 100 * len(ordered))) - 1]
+
+
+def processes_started_by(pid: int) -> list[int]:
+    """PIDs of live processes whose environment says `pid` (a controller) started them."""
+    marker = f"LOADORCH_PARENT_PID={pid}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                env = fh.read().split(b"\0")
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                state = fh.read().rsplit(b")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker in env and state != b"Z":
+            found.append(int(entry))
+    return found
+
+
+def worker_pids(pid: int) -> dict[int, int]:
+    """worker index -> pid for the workers a controller started."""
+    out = {}
+    for child in processes_started_by(pid):
+        try:
+            with open(f"/proc/{child}/environ", "rb") as fh:
+                env = dict(kv.split(b"=", 1) for kv in fh.read().split(b"\0") if b"=" in kv)
+        except OSError:
+            continue
+        if b"LOADORCH_WORKER_INDEX" in env:
+            out[int(env[b"LOADORCH_WORKER_INDEX"])] = child
+    return out

@@ -1,0 +1,176 @@
+"""The run engine end to end: real Locust master and worker processes against the real reference target."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ..conftest import REPO, Project, assert_no_traceback
+from .helpers import embedded_project, processes_started_by, request_log
+
+pytestmark = pytest.mark.integration
+
+DETERMINISM_SCENARIO = """
+name: det
+data:
+  product_id: {int: [1, 50]}
+  category: {choice: [books, games, toys], weights: [5, 3, 2]}
+  customer: {sequence: {start: 1}, unique_per: user}
+  sku: {pattern: "SKU-##-??"}
+setup:
+  - name: products
+    repeat: 50
+    request: {method: POST, path: /products, json: {name: "p-{index}-{sku}", category: "{category}"}}
+users:
+  - name: shopper
+    weight: 2
+    think_time: {between: [0, 0.01]}
+    requests:
+      - {name: list, weight: 3, path: "/products?category={category}"}
+      - {name: get, weight: 2, path: "/products/{product_id}", expect: {json: {"$.id": "{product_id}"}}}
+      - {name: order, method: POST, path: "/orders?c={customer}", json: {customer: "c{customer}", product_id: "{product_id}"}}
+  - name: browser
+    weight: 1
+    requests:
+      - {name: categories, path: "/categories?u={user}&i={iteration}"}
+"""
+
+
+def _strip(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "latency_ms"} for r in rows]
+
+
+def test_shipped_local_profile_passes_with_two_workers(tmp_path: Path) -> None:
+    shutil.copytree(REPO / "profiles", tmp_path / "profiles")
+    shutil.copytree(REPO / "scenarios", tmp_path / "scenarios")
+    r = Project(tmp_path).run("run", "local", timeout=120)
+    assert r.code == 0, r.out + r.err
+    [run_dir] = (tmp_path / "results").glob("local-*")
+    doc = json.loads((run_dir / "results.json").read_text())
+    assert doc["verdict"] == "pass" and doc["run"]["workers"] == 2
+    per_worker = doc["integrity"]["per_worker"]
+    assert [w["index"] for w in per_worker] == [0, 1] and all(w["reported"] > 0 for w in per_worker)
+    assert all(t["verdict"] == "pass" for t in doc["thresholds"]) and len(doc["thresholds"]) == 3
+    for name in ("junit.xml", "report.html", "summary.md", "config.yaml"):
+        assert (run_dir / name).stat().st_size > 0
+    assert "PASS" in r.out
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_same_seed_same_requests_other_seed_differs(project: Project, workers: int) -> None:
+    embedded_project(project, DETERMINISM_SCENARIO, users=6, workers=workers)
+    runs = []
+    for out, seed in (("a", "7"), ("b", "7"), ("c", "8")):
+        r = project.run("run", "p", "--iterations", "8", "--seed", seed, "--request-log", "--out", out)
+        assert r.code in (0, 6), r.err  # 48 requests: thresholds may lack samples, the run itself is fine
+        runs.append(_strip(request_log(project.root / out)))
+    a, b, c = runs
+    assert len(a) == 48 and a == b
+    assert a != c
+    assert sorted({r["worker"] for r in a}) == list(range(workers))
+    assert {r["user"] for r in a} == set(range(6))
+    customers = [r["path"].split("c=")[1] for r in a + c if r["name"] == "order"]
+    assert len(customers) > 8
+    per_run = [r["path"].split("c=")[1] for r in a if r["name"] == "order"]
+    assert len(per_run) == len(set(per_run)), "sequence values must be unique across users and workers"
+    assert all(r["ok"] for r in a), [r for r in a if not r["ok"]][:3]
+
+
+def test_setup_is_seeded_and_runs_once(project: Project) -> None:
+    embedded_project(project, DETERMINISM_SCENARIO, users=2, workers=2)
+    r = project.run("run", "p", "--iterations", "3", "--request-log", "--out", "o")
+    assert r.code in (0, 6), r.err
+    doc = project.results("o")
+    setup = next(c for c in doc["checks"] if c["name"] == "setup")
+    assert setup["verdict"] == "pass" and setup["message"].startswith("50 requests")
+
+
+def test_setup_failure_stops_the_run_with_exit_5(project: Project) -> None:
+    scenario = DETERMINISM_SCENARIO.replace("path: /products, json", "path: /nope, json")
+    embedded_project(project, scenario)
+    r = project.run("run", "p", "--out", "o")
+    assert r.code == 5 and "setup step 'products' failed at repeat 1/50" in r.out + r.err
+    doc = project.results("o")
+    assert doc["verdict"] == "error" and doc["totals"]["requests"] == 0
+    assert_no_traceback(r)
+
+
+def test_target_down_is_caught_by_preflight(simple_project: Project) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, not listening: connections are refused
+        r = simple_project.run("run", "p", "--host", f"http://127.0.0.1:{port}", "--out", "o")
+    assert r.code == 5 and "preflight: cannot connect" in r.out + r.err
+    assert project_results(simple_project, "o")["totals"]["requests"] == 0
+
+
+def project_results(project: Project, out: str) -> dict:
+    return project.results(out)
+
+
+def test_host_outside_allow_list_is_refused_before_any_request(simple_project: Project) -> None:
+    r = simple_project.run("run", "p", "--host", "http://10.255.255.1:8080", "--out", "o")
+    assert r.code == 4 and "not loopback" in r.err
+    assert not (simple_project.root / "o").exists()
+    simple_project.write("profiles/q.yaml", "scenario: ../scenarios/simple.yaml\nhost: http://127.0.0.1:9\n"
+                         "allowed_hosts: ['*.staging.example.com']\nload: {users: 1, duration: 1s}\n")
+    r = simple_project.run("run", "q")
+    assert r.code == 4 and "127.0.0.1 is not inside allowed_hosts" in r.err
+
+
+def test_workers_that_never_connect_fail_within_the_bound(project: Project, tmp_path_factory) -> None:
+    hook = tmp_path_factory.mktemp("hook")
+    (hook / "sitecustomize.py").write_text(
+        "import os, sys\nif os.environ.get('LOADORCH_WORKER_INDEX') is not None:\n    sys.exit(1)\n")
+    embedded_project(project, DETERMINISM_SCENARIO, profile_extra="worker_connect_timeout: 3s\n", workers=2)
+    started = time.monotonic()
+    r = project.run("run", "p", "--out", "o", env={"PYTHONPATH": str(hook)})
+    assert r.code == 5 and "only 0 of 2 workers connected within 3s" in r.out + r.err
+    assert time.monotonic() - started < 60
+    assert project.results("o")["verdict"] == "error"
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signal_stops_gracefully_and_leaves_no_process(project: Project, sig: int, code: int) -> None:
+    embedded_project(project, DETERMINISM_SCENARIO, users=4, duration="60s", workers=2)
+    proc = subprocess.Popen([sys.executable, "-m", "loadorch", "run", "p", "--out", "o"], cwd=project.root,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(processes_started_by(proc.pid)) < 3:
+            time.sleep(0.2)
+        assert len(processes_started_by(proc.pid)) == 3, "master and two workers should be running"
+        time.sleep(3)  # let some load run
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == code, err
+    doc = project.results("o")
+    assert doc["verdict"] == "interrupted" and doc["run"]["interrupted"] and doc["totals"]["requests"] > 0
+    assert (project.root / "o" / "junit.xml").exists()
+    deadline = time.monotonic() + 10
+    while processes_started_by(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert processes_started_by(proc.pid) == []
+    assert_no_traceback(type("R", (), {"out": out, "err": err})())  # type: ignore[arg-type]
+
+
+def test_progress_lines_in_ci(project: Project) -> None:
+    embedded_project(project, DETERMINISM_SCENARIO, users=2, duration="6s")
+    r = project.run("run", "p", "--out", "o")
+    assert r.code in (0, 6)
+    assert "users 2" in r.err and "req/s" in r.err and "p95 read" in r.err
+    assert "\r" not in r.err  # no TTY: plain lines
+    assert os.path.exists(project.root / "o" / "config.yaml")
