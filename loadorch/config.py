@@ -22,7 +22,7 @@ from loadorch.scenario import Scenario
 from loadorch.suggest import did_you_mean
 from loadorch.thresholds import DEFAULT_THRESHOLDS, Threshold
 from loadorch.validation import validate_document
-from loadorch.yamlsource import Document, load, parse, read_text
+from loadorch.yamlsource import Document, parse, read_text
 
 LAYERS = ("defaults", "scenario", "profile", "cli")
 DEFAULT_MIN_SAMPLES = 100
@@ -149,6 +149,15 @@ def build(
     )
 
 
+def default_thresholds(scenario: Scenario) -> dict[str, list[Threshold]]:
+    """The default budgets, for the kinds of request the scenario sends (a read-only scenario gets no
+    write budget that could only ever fail with "no data"), plus the failure rate."""
+    kinds = {ep.effective_kind for user in scenario.users for ep in user.requests if ep.weight > 0}
+    chosen = {k: v for k, v in DEFAULT_THRESHOLDS.items() if "kind:" not in k or k.split("kind:")[1][:-1] in kinds}
+    parsed, _ = parse_thresholds(chosen, None, Document("<defaults>", None))
+    return parsed
+
+
 def merge(
     name: str,
     path: str,
@@ -188,9 +197,7 @@ def merge(
     )
     merged_thr = {**scenario.thresholds, **profile_thresholds}
     if not merged_thr:
-        from loadorch.compile import parse_thresholds as _parse
-
-        merged_thr, _ = _parse(dict(DEFAULT_THRESHOLDS), None, Document("<defaults>", None))
+        merged_thr = default_thresholds(scenario.model)
         sources["thresholds"] = "defaults"
     else:
         sources["thresholds"] = "profile" if profile_thresholds else "scenario"
@@ -212,17 +219,3 @@ def merge(
         secrets=frozenset(secrets),
         sources=sources,
     )
-
-
-__all__ = [
-    "LAYERS",
-    "Overrides",
-    "RunConfig",
-    "build",
-    "load",
-    "load_profile",
-    "load_scenario",
-    "profile_names",
-    "resolve_profile",
-    "scenario_paths",
-]

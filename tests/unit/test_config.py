@@ -121,6 +121,12 @@ def test_default_thresholds_when_none_set(tmp_path: Path) -> None:
     assert cfg.sources["thresholds"] == "defaults"
 
 
+def test_default_thresholds_only_for_kinds_the_scenario_sends(tmp_path: Path) -> None:
+    make(tmp_path, BASE_SCENARIO.replace('      - {name: post, method: POST, path: /items, json: {id: "{id}"}}\n', ""))
+    cfg = build("p", str(tmp_path), {})
+    assert sorted(str(t.selector) for t in cfg.thresholds) == ["http_req_duration{kind:read}", "http_req_failed"]
+
+
 def test_profile_thresholds_merge_over_scenario_key_by_key(tmp_path: Path) -> None:
     scenario = BASE_SCENARIO + 'thresholds:\n  "http_req_duration{kind:read}": ["p(95)<300"]\n  "http_req_failed": ["rate<0.01"]\n'
     profile = BASE_PROFILE + 'thresholds:\n  "http_req_duration{kind: read}": ["p(95)<100"]\n'
