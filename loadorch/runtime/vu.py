@@ -230,7 +230,9 @@ class VirtualUser:
         key = SeriesKey(self.user_name, req.name, req.kind, req.method, outcome.status, outcome.ok)
         self.recorder.record(key, outcome.latency_us, time.time(), outcome.error)
         if self.request_log is not None:
-            self.request_log.write(request_log_line(self.worker, self.slot, self.user_name, self.sequence, req, outcome))
+            self.request_log.write(
+                request_log_line(self.worker, self.slot, self.user_name, self.sequence, req, outcome)
+            )
 
 
 def request_log_line(
@@ -239,9 +241,18 @@ def request_log_line(
     """One requests.jsonl line; the body appears only as a digest (it may hold personal data)."""
     digest = hashlib.sha256(outcome.body).hexdigest()[:16] if outcome.body is not None else None
     doc = {
-        "worker": worker, "user": user, "user_class": user_name, "sequence": sequence, "kind": req.kind,
-        "name": req.name, "method": req.method, "path": outcome.path, "body_sha256": digest,
-        "status": outcome.status, "ok": outcome.ok, "error": outcome.error,
+        "worker": worker,
+        "user": user,
+        "user_class": user_name,
+        "sequence": sequence,
+        "kind": req.kind,
+        "name": req.name,
+        "method": req.method,
+        "path": outcome.path,
+        "body_sha256": digest,
+        "status": outcome.status,
+        "ok": outcome.ok,
+        "error": outcome.error,
         "latency_ms": round(outcome.latency_us / 1000.0, 3),
     }
     return json.dumps(doc, separators=(",", ":")) + "\n"
