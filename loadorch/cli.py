@@ -41,6 +41,15 @@ def _duration(text: str) -> float:
     return value
 
 
+def _percent(text: str) -> float:
+    from loadorch.units import parse_percent
+
+    try:
+        return parse_percent(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _int(text: str) -> int:
     try:
         return int(text)
@@ -84,6 +93,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="rebuild report.html and summary.md from results.json")
     report.add_argument("run_dir")
+
+    sub.add_parser("budgets", help="every profile's thresholds as one Markdown table")
+
+    comp = sub.add_parser("compare", help="before/after verdict of two run folders; exit 1 on regression")
+    comp.add_argument("baseline")
+    comp.add_argument("current")
+    comp.add_argument("--max-regression", type=_percent, help="allowed worsening, e.g. 10%% (default 10%%)")
+    comp.add_argument("--profile", help="read per-metric budgets from this profile's `compare:` section")
+    comp.add_argument("--out", help="where compare.md/.json and compare-junit.xml go (default: CURRENT)")
     return parser
 
 
@@ -96,6 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "list": _cmd_list,
         "target": _cmd_target,
         "report": _cmd_report,
+        "compare": _cmd_compare,
+        "budgets": _cmd_budgets,
     }
     try:
         return handlers[args.command](args)
@@ -180,6 +200,24 @@ def _cmd_target(args: argparse.Namespace) -> int:
     finally:
         server.server_close()
     return ExitCode.OK
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from loadorch.comparecmd import budgets_from, run_compare
+
+    spec = None
+    if args.profile:
+        from loadorch.config import load_profile, resolve_profile
+
+        _, path = resolve_profile(args.profile, args.project)
+        spec = load_profile(path, dict(os.environ), lenient=True)[0].compare
+    return run_compare(args.baseline, args.current, budgets_from(spec, args.max_regression), args.out)
+
+
+def _cmd_budgets(args: argparse.Namespace) -> int:
+    from loadorch.budgets import print_budgets
+
+    return print_budgets(args.project, dict(os.environ))
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

@@ -201,6 +201,15 @@ def merge(
         sources["thresholds"] = "defaults"
     else:
         sources["thresholds"] = "profile" if profile_thresholds else "scenario"
+    for selector in merged_thr:
+        layer = (
+            "profile"
+            if selector in profile_thresholds
+            else "scenario"
+            if selector in scenario.thresholds
+            else "defaults"
+        )
+        sources[f"thresholds.{selector}"] = layer
     return RunConfig(
         profile_name=name,
         profile_path=path,

@@ -1,16 +1,27 @@
-"""junit.xml in the strict Ant JUnit shape: one testcase per threshold and per integrity check."""
+"""junit.xml in the strict Ant JUnit shape: one testcase per threshold, integrity check or comparison."""
 
 from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from loadorch.verdict import ERROR, FAIL, INCONCLUSIVE, Check, ThresholdResult
 
 MAX_MESSAGE = 4000
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    classname: str
+    seconds: float = 0.0
+    outcome: str | None = None  # None (passed), "failure" or "error"
+    kind: str = ""  # the failure/error type attribute
+    message: str = ""
 
 
 def clean(text: str, limit: int = MAX_MESSAGE) -> str:
@@ -27,6 +38,19 @@ def _token(text: str) -> str:
     return collapsed or "unnamed"
 
 
+def threshold_cases(thresholds: Sequence[ThresholdResult], checks: Sequence[Check], seconds: float) -> list[Case]:
+    cases = []
+    for r in thresholds:
+        outcome, kind = {FAIL: ("failure", "threshold"), INCONCLUSIVE: ("error", "inconclusive")}.get(
+            r.verdict, (None, "")
+        )
+        cases.append(Case(f"{r.selector} {r.expression}", "loadorch.thresholds", seconds, outcome, kind, r.message))
+    for c in checks:
+        outcome = "error" if c.verdict in (ERROR, INCONCLUSIVE) else None
+        cases.append(Case(c.name, "loadorch.integrity", 0.0, outcome, c.verdict, c.message))
+    return cases
+
+
 def render(
     suite: str,
     timestamp: str,
@@ -37,44 +61,42 @@ def render(
     properties: Sequence[tuple[str, str]] = (),
     system_out: str = "",
 ) -> str:
+    return render_cases(
+        suite, timestamp, hostname, seconds, threshold_cases(thresholds, checks, seconds), properties, system_out
+    )
+
+
+def render_cases(
+    suite: str,
+    timestamp: str,
+    hostname: str,
+    seconds: float,
+    cases: Sequence[Case],
+    properties: Sequence[tuple[str, str]] = (),
+    system_out: str = "",
+) -> str:
     """The XML text. `timestamp` is YYYY-MM-DDTHH:MM:SS (UTC, no zone: the schema's pattern)."""
-    cases: list[ET.Element] = []
-    failures = errors = 0
-    for r in thresholds:
-        case = ET.Element(
-            "testcase",
-            name=_token(f"{r.selector} {r.expression}"),
-            classname="loadorch.thresholds",
-            time=f"{seconds:.3f}",
-        )
-        if r.verdict == FAIL:
-            failures += 1
-            ET.SubElement(case, "failure", message=clean(r.message), type="threshold").text = clean(r.message)
-        elif r.verdict == INCONCLUSIVE:
-            errors += 1
-            ET.SubElement(case, "error", message=clean(r.message), type="inconclusive").text = clean(r.message)
-        cases.append(case)
-    for c in checks:
-        case = ET.Element("testcase", name=_token(c.name), classname="loadorch.integrity", time="0.000")
-        if c.verdict in (ERROR, INCONCLUSIVE):
-            errors += 1
-            ET.SubElement(case, "error", message=clean(c.message), type=c.verdict).text = clean(c.message)
-        cases.append(case)
     root = ET.Element(
         "testsuite",
         name=_token(suite),
         timestamp=timestamp,
         hostname=_token(hostname),
         tests=str(len(cases)),
-        failures=str(failures),
-        errors=str(errors),
+        failures=str(sum(c.outcome == "failure" for c in cases)),
+        errors=str(sum(c.outcome == "error" for c in cases)),
         skipped="0",
         time=f"{seconds:.3f}",
     )
     props = ET.SubElement(root, "properties")
     for name, value in properties:
         ET.SubElement(props, "property", name=_token(name), value=clean(value, 1000))
-    root.extend(cases)
+    for c in cases:
+        case = ET.SubElement(
+            root, "testcase", name=_token(c.name), classname=_token(c.classname), time=f"{c.seconds:.3f}"
+        )
+        if c.outcome is not None:
+            message = clean(c.message)
+            ET.SubElement(case, c.outcome, message=message, type=c.kind or c.outcome).text = message
     ET.SubElement(root, "system-out").text = clean(system_out, 20000)
     ET.SubElement(root, "system-err").text = ""
     ET.indent(root)

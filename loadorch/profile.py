@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from loadorch.scenario import Strict, ThresholdItem
-from loadorch.units import Duration
+from loadorch.units import Duration, Percent
 
 
 class Load(Strict):
@@ -27,6 +27,18 @@ class Load(Strict):
         return self
 
 
+class CompareBudgets(Strict):
+    """Budgets for `loadorch compare`: relative for latency and throughput, absolute for error rate."""
+
+    max_regression: Percent | None = None
+    p50: Percent | None = None
+    p95: Percent | None = None
+    p99: Percent | None = None
+    rps: Percent | None = None
+    error_rate: Percent | None = None
+    min_change_ms: float | None = Field(None, ge=0)
+
+
 class Profile(Strict):
     scenario: str = Field(min_length=1)
     description: str | None = None
@@ -42,6 +54,7 @@ class Profile(Strict):
     request_timeout: Duration = 10.0
     worker_connect_timeout: Duration = 30.0
     allow_saturated_generator: bool = False
+    compare: CompareBudgets | None = None
 
     @field_validator("workers")
     @classmethod

@@ -48,14 +48,21 @@ def format_duration(seconds: float) -> str:
 
 
 def parse_percent(value: Any) -> float:
-    """A fraction from `10%`, `0.1` or `10` (percent when > 1)."""
-    if isinstance(value, str):
-        text = value.strip()
-        if text.endswith("%"):
-            return float(text[:-1]) / 100.0
-        value = float(text)
-    number = float(value)
-    return number / 100.0 if number > 1 else number
+    """A fraction from `10%` or a plain fraction such as `0.1`."""
+    if isinstance(value, bool):
+        raise ValueError("expected a percentage such as 10% or a fraction such as 0.1")
+    try:
+        if isinstance(value, str):
+            text = value.strip()
+            number = float(text[:-1]) / 100.0 if text.endswith("%") else float(text)
+        else:
+            number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"invalid percentage {value!r}; write e.g. 10% or 0.1") from None
+    if not 0.0 <= number <= 10.0 or number != number:
+        raise ValueError(f"percentage {value!r} is out of range (0% to 1000%)")
+    return number
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+Percent = Annotated[float, BeforeValidator(parse_percent)]

@@ -1,0 +1,234 @@
+"""Before/after comparison of two runs: per kind and endpoint, only changes larger than the noise count.
+
+Percentile noise comes from the serialized histograms: a distribution-free confidence interval for a
+quantile (the binomial order-statistic interval: ranks p*n +- z*sqrt(n*p*(1-p))). A latency change is
+a regression when the current interval lies wholly above the baseline's, the increase exceeds the
+budget (relative) and `min_change_ms` (absolute). Throughput and error rate use z-tests on counts.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from loadorch.histogram import Histogram, bounds_of, bucket_of
+from loadorch.stats import Merged
+
+Z = 1.96
+PERCENTILES = (("p50", 50.0), ("p95", 95.0), ("p99", 99.0))
+
+
+@dataclass(frozen=True)
+class Budgets:
+    """Allowed worsening per metric: relative for latency and throughput, absolute for error rate."""
+
+    p50: float = 0.10
+    p95: float = 0.10
+    p99: float = 0.10
+    rps: float = 0.10
+    error_rate: float = 0.005
+    min_change_ms: float = 1.0
+
+    def for_metric(self, metric: str) -> float:
+        return float(getattr(self, metric))
+
+
+@dataclass(frozen=True)
+class Row:
+    scope: str  # "kind", "endpoint" or "run"
+    name: str
+    metric: str
+    baseline: float | None
+    current: float | None
+    change: float | None  # current - baseline
+    change_pct: float | None
+    budget: float
+    significant: bool
+    verdict: str  # "regression", "improvement", "same", "missing"
+    note: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Comparison:
+    rows: list[Row] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def regressions(self) -> list[Row]:
+        return [r for r in self.rows if r.verdict == "regression"]
+
+
+def quantile_interval(h: Histogram, pct: float, z: float = Z) -> tuple[float, float]:
+    """A ~95 % interval (microseconds) for the pct-th percentile, from the histogram's counts alone.
+
+    Order statistics X(l) <= q <= X(u) with Binomial(n, p) coverage; exact for small n*p*(1-p), a
+    normal approximation otherwise. A side with too few samples to bound it is open (0 or infinity).
+    """
+    lo_rank, hi_rank = _rank_bounds(h.count, pct / 100.0, z)
+    lo = float(bounds_of(_bucket_at(h, lo_rank))[0]) if lo_rank >= 1 else 0.0
+    hi = float(bounds_of(_bucket_at(h, hi_rank))[1]) if hi_rank <= h.count else math.inf
+    return lo, hi
+
+
+def _rank_bounds(n: int, p: float, z: float) -> tuple[int, int]:
+    if n * p * (1 - p) >= 5:
+        half = z * math.sqrt(n * p * (1 - p))
+        return math.floor(p * n - half), math.ceil(p * n + half) + 1
+    tail = (1 - math.erf(z / math.sqrt(2))) / 2  # 0.025 for z = 1.96
+    cdf, acc = [], 0.0
+    for k in range(n + 1):
+        acc += math.comb(n, k) * p**k * (1 - p) ** (n - k)
+        cdf.append(acc)
+    lo = max((r for r in range(1, n + 1) if cdf[r - 1] <= tail), default=0)
+    hi = min((r for r in range(1, n + 1) if 1 - cdf[r - 1] <= tail), default=n + 1)
+    return lo, hi
+
+
+def _bucket_at(h: Histogram, rank: int) -> int:
+    seen = 0
+    for b in sorted(h.buckets):
+        seen += h.buckets[b]
+        if seen >= rank:
+            return b
+    return bucket_of(h.max)
+
+
+def compare(base: dict[str, Any], cur: dict[str, Any], budgets: Budgets) -> Comparison:
+    out = Comparison(warnings=_like_for_like(base, cur))
+    bm, cm = Merged.from_json(base["histograms"]), Merged.from_json(cur["histograms"])
+    bt, ct = float(base["run"]["elapsed_s"]) or 1e-9, float(cur["run"]["elapsed_s"]) or 1e-9
+    for scope, section, tag in (("kind", "kinds", "kind"), ("endpoint", "endpoints", "name")):
+        for name in sorted(set(base[section]) | set(cur[section])):
+            if name not in base[section] or name not in cur[section]:
+                where = "baseline" if name not in base[section] else "current run"
+                out.rows.append(
+                    Row(scope, name, "requests", None, None, None, None, 0.0, False, "missing", f"not in the {where}")
+                )
+                continue
+            tags = ((tag, name),)
+            out.rows += _latency_rows(scope, name, bm.select(tags), cm.select(tags), budgets)
+            # an endpoint's share of throughput follows from weights and everyone's latency (closed model):
+            # shown, but only the run's total throughput is gated
+            info = _rps_row(scope, name, bm.counts(tags)[0], bt, cm.counts(tags)[0], ct, budgets.rps)
+            out.rows.append(
+                replace(
+                    info,
+                    verdict="same" if info.verdict != "missing" else info.verdict,
+                    note=f"{info.verdict}; informational: the run's total throughput is gated",
+                )
+            )
+            out.rows.append(_error_row(scope, name, bm.counts(tags), cm.counts(tags), budgets.error_rate))
+    out.rows.append(_rps_row("run", "total", bm.counts()[0], bt, cm.counts()[0], ct, budgets.rps))
+    out.rows.append(_error_row("run", "total", bm.counts(), cm.counts(), budgets.error_rate))
+    return out
+
+
+def _like_for_like(base: dict[str, Any], cur: dict[str, Any]) -> list[str]:
+    warnings = []
+    for key, label in (
+        ("scenario_sha256", "scenario file"),
+        ("seed", "seed"),
+        ("users", "users"),
+        ("workers", "workers"),
+        ("iterations", "iterations"),
+        ("duration_s", "duration"),
+    ):
+        if base["run"].get(key) != cur["run"].get(key):
+            warnings.append(f"{label} differs ({base['run'].get(key)} -> {cur['run'].get(key)}): not like for like")
+    for doc, label in ((base, "baseline"), (cur, "current run")):
+        if doc["verdict"] in ("error", "interrupted"):
+            warnings.append(f"the {label}'s verdict is {doc['verdict']}: its numbers may be partial")
+    return warnings
+
+
+def _latency_rows(scope: str, name: str, b: Histogram, c: Histogram, budgets: Budgets) -> list[Row]:
+    rows = []
+    for metric, pct in PERCENTILES:
+        budget = budgets.for_metric(metric)
+        if b.count == 0 or c.count == 0:
+            rows.append(
+                Row(
+                    scope,
+                    name,
+                    metric,
+                    None,
+                    None,
+                    None,
+                    None,
+                    budget,
+                    False,
+                    "missing",
+                    "no successful requests in one of the runs",
+                )
+            )
+            continue
+        bv, cv = b.percentile(pct) / 1000.0, c.percentile(pct) / 1000.0
+        (blo, bhi), (clo, chi) = quantile_interval(b, pct), quantile_interval(c, pct)
+        change = cv - bv
+        worse = clo > bhi
+        better = chi < blo
+        big = abs(change) > budget * bv and abs(change) > budgets.min_change_ms
+        verdict = "regression" if worse and big else "improvement" if better and big else "same"
+        rows.append(
+            Row(
+                scope,
+                name,
+                metric,
+                round(bv, 3),
+                round(cv, 3),
+                round(change, 3),
+                _pct(change, bv),
+                budget,
+                worse or better,
+                verdict,
+                f"95% intervals {_ms(blo)}-{_ms(bhi)} vs {_ms(clo)}-{_ms(chi)} ms",
+            )
+        )
+    return rows
+
+
+def _rps_row(scope: str, name: str, bc: int, bt: float, cc: int, ct: float, budget: float) -> Row:
+    br, cr = bc / bt, cc / ct
+    se = math.sqrt(bc / bt**2 + cc / ct**2) or 1e-9
+    significant = abs(cr - br) / se > Z
+    worse = significant and cr < br * (1 - budget)
+    better = significant and cr > br * (1 + budget)
+    verdict = "regression" if worse else "improvement" if better else "same"
+    return Row(
+        scope,
+        name,
+        "rps",
+        round(br, 3),
+        round(cr, 3),
+        round(cr - br, 3),
+        _pct(cr - br, br),
+        budget,
+        significant,
+        verdict,
+    )
+
+
+def _error_row(scope: str, name: str, b: tuple[int, int], c: tuple[int, int], budget: float) -> Row:
+    (bn, bf), (cn, cf) = b, c
+    br, cr = (bf / bn if bn else 0.0), (cf / cn if cn else 0.0)
+    pooled = (bf + cf) / (bn + cn) if bn + cn else 0.0
+    se = math.sqrt(pooled * (1 - pooled) * ((1 / bn if bn else 0) + (1 / cn if cn else 0))) or 1e-9
+    significant = abs(cr - br) / se > Z
+    worse = significant and cr - br > budget
+    better = significant and br - cr > budget
+    verdict = "regression" if worse else "improvement" if better else "same"
+    return Row(
+        scope, name, "error_rate", round(br, 5), round(cr, 5), round(cr - br, 5), None, budget, significant, verdict
+    )
+
+
+def _ms(us: float) -> str:
+    return "inf" if math.isinf(us) else f"{us / 1000:.1f}"
+
+
+def _pct(change: float, base: float) -> float | None:
+    return round(100.0 * change / base, 1) if base else None

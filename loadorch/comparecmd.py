@@ -1,0 +1,117 @@
+"""`loadorch compare`: budgets from flags and profile, the Markdown/JSON/JUnit outputs, the exit code."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from dataclasses import replace
+from datetime import datetime, timezone
+from typing import Any
+
+from tabulate import tabulate
+
+from loadorch.artifacts import write_json, write_text
+from loadorch.compare import Budgets, Comparison, compare
+from loadorch.errors import ExitCode
+from loadorch.junit import Case, render_cases
+from loadorch.profile import CompareBudgets
+from loadorch.report import load_results
+
+METRICS = ("p50", "p95", "p99", "rps", "error_rate")
+
+
+def budgets_from(spec: CompareBudgets | None, max_regression: float | None) -> Budgets:
+    """Precedence: built-in 10 % < profile max_regression < --max-regression < profile per-metric budgets."""
+    overall = Budgets().p95
+    if spec is not None and spec.max_regression is not None:
+        overall = spec.max_regression
+    if max_regression is not None:
+        overall = max_regression
+    budgets = Budgets(p50=overall, p95=overall, p99=overall, rps=overall)
+    if spec is None:
+        return budgets
+    for metric in (*METRICS, "min_change_ms"):
+        value = getattr(spec, metric)
+        if value is not None:
+            budgets = replace(budgets, **{metric: value})
+    return budgets
+
+
+def run_compare(base_dir: str, cur_dir: str, budgets: Budgets, out_dir: str | None) -> int:
+    base, cur = load_results(base_dir), load_results(cur_dir)
+    result = compare(base, cur, budgets)
+    text = markdown(result, base_dir, cur_dir, budgets)
+    sys.stdout.write(text)
+    out = out_dir or cur_dir
+    write_text(os.path.join(out, "compare.md"), text)
+    write_json(
+        os.path.join(out, "compare.json"),
+        {
+            "schema": "loadorch.compare/v1",
+            "baseline": os.path.abspath(base_dir),
+            "current": os.path.abspath(cur_dir),
+            "budgets": budgets.__dict__,
+            "regressions": len(result.regressions),
+            "warnings": result.warnings,
+            "rows": [r.to_json() for r in result.rows],
+        },
+    )
+    write_text(os.path.join(out, "compare-junit.xml"), junit(result))
+    return ExitCode.BREACH if result.regressions else ExitCode.OK
+
+
+def _fmt(value: Any, metric: str) -> str:
+    if value is None:
+        return "-"
+    if metric == "error_rate":
+        return f"{100 * value:.2f}%"
+    return f"{value:.1f}"
+
+
+def markdown(result: Comparison, base_dir: str, cur_dir: str, budgets: Budgets) -> str:
+    verdict = f"{len(result.regressions)} regression(s)" if result.regressions else "no regression"
+    lines = [
+        f"## loadorch compare: {verdict}",
+        "",
+        f"baseline `{base_dir}` -> current `{cur_dir}`; budgets p50/p95/p99 "
+        f"{budgets.p50:.0%}/{budgets.p95:.0%}/{budgets.p99:.0%}, rps {budgets.rps:.0%}, error rate "
+        f"+{budgets.error_rate:.2%}; changes under {budgets.min_change_ms:g} ms or within the noise do not count",
+        "",
+    ]
+    lines += [f"- warning: {w}" for w in result.warnings]
+    rows = [
+        [
+            r.scope,
+            r.name,
+            r.metric,
+            _fmt(r.baseline, r.metric),
+            _fmt(r.current, r.metric),
+            "-" if r.change_pct is None else f"{r.change_pct:+.1f}%",
+            r.verdict.upper() if r.verdict != "same" else "same",
+        ]
+        for r in result.rows
+    ]
+    lines += [
+        "",
+        tabulate(rows, ["scope", "name", "metric", "baseline", "current", "change", "verdict"], tablefmt="github"),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def junit(result: Comparison) -> str:
+    cases = [
+        Case(
+            f"{r.scope} {r.name} {r.metric}",
+            "loadorch.compare",
+            0.0,
+            "failure" if r.verdict == "regression" else None,
+            "regression",
+            f"{r.metric} {r.baseline} -> {r.current} ({r.change_pct}%), budget {r.budget:g}; {r.note}",
+        )
+        for r in result.rows
+        if r.verdict != "missing"
+    ]
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return render_cases("loadorch.compare", stamp, socket.gethostname() or "localhost", 0.0, cases)

@@ -1,0 +1,104 @@
+"""Before/after comparison logic on synthetic runs (pure)."""
+
+from __future__ import annotations
+
+import random
+
+from loadorch.compare import Budgets, compare, quantile_interval
+from loadorch.comparecmd import budgets_from
+from loadorch.histogram import Histogram
+from loadorch.profile import CompareBudgets
+from loadorch.results import RunRecord, build
+from loadorch.stats import Merged, SeriesKey
+
+
+def run_doc(latencies_ms: dict[str, list[float]], failures: dict[str, int] | None = None, elapsed: float = 10.0) -> dict:
+    m = Merged()
+    for name, values in latencies_ms.items():
+        m.series[SeriesKey("u", name, "read", "GET", 200, True)] = Histogram.of(int(v * 1000) for v in values)
+        for _ in range((failures or {}).get(name, 0)):
+            key = SeriesKey("u", name, "read", "GET", 503, False)
+            m.series.setdefault(key, Histogram()).record(1000)
+    record = RunRecord("p", "s", "s.yaml", "abc", 1, 1, 1, "h", "t0", "t1", {}, "pass", 0, merged=m, elapsed_s=elapsed)
+    return build(record)
+
+
+def noisy(rng: random.Random, center: float, n: int) -> list[float]:
+    return [rng.gauss(center, center * 0.05) for _ in range(n)]
+
+
+def test_quantile_interval_contains_the_value_and_shrinks_with_samples() -> None:
+    rng = random.Random(1)
+    small = Histogram.of(int(v * 1000) for v in noisy(rng, 50, 100))
+    large = Histogram.of(int(v * 1000) for v in noisy(rng, 50, 10000))
+    for h in (small, large):
+        lo, hi = quantile_interval(h, 95)
+        assert lo <= h.percentile(95) <= hi
+    assert quantile_interval(large, 95)[1] - quantile_interval(large, 95)[0] < (
+        quantile_interval(small, 95)[1] - quantile_interval(small, 95)[0])
+
+
+def test_extreme_percentile_of_few_samples_is_unbounded_above() -> None:
+    h = Histogram.of(range(1000, 16000, 1000))  # 15 samples: nothing bounds p99 from above
+    lo, hi = quantile_interval(h, 99)
+    assert hi == float("inf") and 0 < lo <= 15000
+
+
+def test_same_distribution_is_not_a_regression() -> None:
+    rng = random.Random(2)
+    base = run_doc({"a": noisy(rng, 50, 2000), "b": noisy(rng, 20, 2000)})
+    cur = run_doc({"a": noisy(rng, 50, 2000), "b": noisy(rng, 20, 2000)})
+    result = compare(base, cur, Budgets())
+    assert result.regressions == [] and result.warnings == []
+
+
+def test_slower_endpoint_is_the_only_regression() -> None:
+    rng = random.Random(3)
+    base = run_doc({"a": noisy(rng, 50, 2000), "b": noisy(rng, 20, 2000)})
+    cur = run_doc({"a": noisy(rng, 100, 2000), "b": noisy(rng, 20, 2000)})
+    result = compare(base, cur, Budgets())
+    endpoints = {(r.name, r.metric) for r in result.regressions if r.scope == "endpoint"}
+    assert endpoints == {("a", "p50"), ("a", "p95"), ("a", "p99")}
+    improved = compare(cur, base, Budgets())
+    assert improved.regressions == [] and any(r.verdict == "improvement" for r in improved.rows)
+
+
+def test_small_samples_and_small_changes_do_not_count() -> None:
+    rng = random.Random(4)
+    base = run_doc({"a": [rng.gauss(50, 10) for _ in range(15)]})
+    cur = run_doc({"a": [rng.gauss(56, 10) for _ in range(15)]})  # +12 %, but 15 noisy samples cannot tell
+    assert compare(base, cur, Budgets()).regressions == []
+    base = run_doc({"a": [1.0] * 5000})
+    cur = run_doc({"a": [1.5] * 5000})  # +50 %, significant, but only 0.5 ms: under min_change_ms
+    assert compare(base, cur, Budgets()).regressions == []
+    assert compare(base, cur, Budgets(min_change_ms=0.1)).regressions != []
+
+
+def test_error_rate_and_throughput_regressions() -> None:
+    base = run_doc({"a": [10.0] * 1000}, failures={"a": 1})
+    cur = run_doc({"a": [10.0] * 1000}, failures={"a": 80})
+    rows = {r.metric: r for r in compare(base, cur, Budgets()).rows if r.scope == "endpoint"}
+    assert rows["error_rate"].verdict == "regression"
+    slow = run_doc({"a": [10.0] * 1000}, elapsed=20.0)
+    rows = {(r.scope, r.metric): r for r in compare(base, slow, Budgets()).rows}
+    assert rows[("run", "rps")].verdict == "regression"
+    assert rows[("endpoint", "rps")].verdict == "same" and "informational" in rows[("endpoint", "rps")].note
+
+
+def test_mismatched_runs_are_warned_and_missing_endpoints_reported() -> None:
+    base = run_doc({"a": [10.0] * 100})
+    cur = run_doc({"b": [10.0] * 100})
+    cur["run"]["seed"] = 2
+    result = compare(base, cur, Budgets())
+    assert any("seed differs" in w for w in result.warnings)
+    assert {(r.name, r.verdict) for r in result.rows if r.scope == "endpoint"} == {("a", "missing"), ("b", "missing")}
+
+
+def test_budget_precedence() -> None:
+    assert budgets_from(None, None) == Budgets()
+    assert budgets_from(None, 0.2).p95 == 0.2
+    spec = CompareBudgets.model_validate({"max_regression": "5%", "p99": "25%", "error_rate": "1%"})
+    b = budgets_from(spec, None)
+    assert (b.p50, b.p95, b.p99, b.error_rate) == (0.05, 0.05, 0.25, 0.01)
+    b = budgets_from(spec, 0.3)
+    assert (b.p50, b.p99) == (0.3, 0.25)  # the flag sets the overall budget; per-metric ones stay
