@@ -8,10 +8,14 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from loadorch import __version__
 from loadorch.errors import ConfigError, ExitCode, LoadorchError, UsageError
 from loadorch.units import parse_duration
+
+if TYPE_CHECKING:
+    from loadorch.config import Overrides
 
 
 class _Parser(argparse.ArgumentParser):
@@ -57,6 +61,26 @@ def _int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
 
 
+def _add_load_flags(parser: argparse.ArgumentParser, workers: bool) -> None:
+    parser.add_argument("--users", type=_positive_int)
+    parser.add_argument("--duration", type=_duration)
+    parser.add_argument("--seed", type=_int)
+    parser.add_argument("--host")
+    parser.add_argument("--iterations", type=_positive_int)
+    if workers:
+        parser.add_argument("--workers", type=_positive_int, required=True)
+
+
+def _load_flags(args: argparse.Namespace) -> list[str]:
+    """The load flags as given, to pass on unchanged to the master and worker pods."""
+    out: list[str] = []
+    for name in ("users", "duration", "seed", "host", "iterations"):
+        value = getattr(args, name)
+        if value is not None:
+            out += [f"--{name}", str(value)]
+    return out
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="loadorch", description="Declarative, reproducible load tests with CI gates.")
     parser.add_argument("--version", action="version", version=f"loadorch {__version__}")
@@ -76,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="run folder (default results/<profile>-<UTC timestamp>/)")
     run.add_argument("--junit", help="also write junit.xml to this path")
     run.add_argument("--request-log", action="store_true", help="write requests.jsonl (one line per request)")
+    run.add_argument("--scenario", help="use this scenario file instead of the profile's")
+    # the Kubernetes master role (see `loadorch k8s render`): workers connect from other pods
+    run.add_argument("--external-workers", action="store_true", help=argparse.SUPPRESS)
+    run.add_argument("--master-bind", default="127.0.0.1", help=argparse.SUPPRESS)
+    run.add_argument("--master-port", type=_positive_int, help=argparse.SUPPRESS)
+    run.add_argument("--print-artifacts", action="store_true", help=argparse.SUPPRESS)
 
     validate = sub.add_parser("validate", help="check profiles and scenarios without sending load")
     validate.add_argument("files", nargs="*", help="profile names or YAML files (default: all)")
@@ -95,6 +125,29 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("run_dir")
 
     sub.add_parser("budgets", help="every profile's thresholds as one Markdown table")
+
+    k8s = sub.add_parser("k8s", help="distributed runs as Kubernetes Jobs")
+    ksub = k8s.add_subparsers(dest="k8s_command", metavar="COMMAND", parser_class=_Parser)
+    ksub.required = True
+    render = ksub.add_parser("render", help="manifests for a distributed run, on stdout")
+    render.add_argument("profile")
+    render.add_argument("--workers", type=_positive_int, required=True)
+    render.add_argument("--image", required=True, help="container image with loadorch installed")
+    render.add_argument("--namespace")
+    render.add_argument("--env-secret", help="Secret holding the profile's variables (default <release>-env)")
+    render.add_argument("--request-log", action="store_true")
+    plan = ksub.add_parser("plan", help=argparse.SUPPRESS)
+    plan.add_argument("profile")
+    plan.add_argument("--master-host", required=True)
+    plan.add_argument("--master-port", type=_positive_int, required=True)
+    plan.add_argument("--out", required=True)
+    plan.add_argument("--request-log", action="store_true")
+    for p in (render, plan):
+        p.add_argument("--scenario")
+        _add_load_flags(p, workers=p is plan)
+    collect = ksub.add_parser("collect", help="rebuild a run folder from the master's log; exits with its code")
+    collect.add_argument("log", nargs="?", help="log file (default: standard input)")
+    collect.add_argument("--out")
 
     comp = sub.add_parser("compare", help="before/after verdict of two run folders; exit 1 on regression")
     comp.add_argument("baseline")
@@ -116,6 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "report": _cmd_report,
         "compare": _cmd_compare,
         "budgets": _cmd_budgets,
+        "k8s": _cmd_k8s,
     }
     try:
         return handlers[args.command](args)
@@ -143,24 +197,73 @@ def _format_error(exc: LoadorchError) -> str:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from loadorch.config import Overrides, build
+    from loadorch.config import build
     from loadorch.controller import RunOptions, execute
 
-    overrides = Overrides(
-        users=args.users,
-        duration_s=args.duration,
-        workers=args.workers,
-        seed=args.seed,
-        host=args.host,
-        iterations=args.iterations,
-    )
+    overrides = _overrides(args)
     if args.host is not None and not args.host.startswith(("http://", "https://")) and args.host != "embedded":
         raise UsageError(f"--host {args.host!r} needs a scheme: http://... or https://...")
     cfg = build(args.profile, args.project, dict(os.environ), overrides)
     out = args.out or _default_out(args.project, cfg.profile_name)
     if os.path.exists(os.path.join(out, "results.json")) and args.out:
         sys.stderr.write(f"note: {out} holds an earlier run; its files will be replaced\n")
-    return execute(cfg, RunOptions(out_dir=out, junit_path=args.junit, request_log=args.request_log))
+    options = RunOptions(
+        out_dir=out,
+        junit_path=args.junit,
+        request_log=args.request_log,
+        external_workers=args.external_workers,
+        master_bind=args.master_bind,
+        master_port=args.master_port,
+        token=os.environ.get("LOADORCH_RUN_TOKEN") or None,
+        print_artifacts=args.print_artifacts,
+    )
+    return execute(cfg, options)
+
+
+def _overrides(args: argparse.Namespace) -> Overrides:
+    from loadorch.config import Overrides
+
+    return Overrides(
+        users=args.users,
+        duration_s=args.duration,
+        workers=getattr(args, "workers", None),
+        seed=args.seed,
+        host=args.host,
+        iterations=args.iterations,
+        scenario=args.scenario,
+    )
+
+
+def _cmd_k8s(args: argparse.Namespace) -> int:
+    from loadorch import k8scmd
+
+    env = dict(os.environ)
+    if args.k8s_command == "collect":
+        return k8scmd.collect_command(args.log, args.out, args.project)
+    if args.k8s_command == "plan":
+        return k8scmd.plan_command(
+            args.profile,
+            args.project,
+            _overrides(args),
+            args.master_host,
+            args.master_port,
+            args.out,
+            args.request_log,
+            env,
+        )
+    overrides = _overrides(args)
+    return k8scmd.render_command(
+        args.profile,
+        args.project,
+        args.workers,
+        args.image,
+        args.namespace,
+        args.env_secret,
+        _load_flags(args),
+        overrides,
+        args.request_log,
+        env,
+    )
 
 
 def _default_out(project: str, profile: str) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 from loadorch import data as gen
 from loadorch.compile import check_templates, compile_generators, parse_thresholds
-from loadorch.envsubst import interpolate, secret_values
+from loadorch.envsubst import interpolate, secret_values, unset_marker
 from loadorch.errors import ConfigError, Problem, UsageError
 from loadorch.profile import Profile
 from loadorch.scenario import Scenario
@@ -39,6 +39,7 @@ class Overrides:
     seed: int | None = None
     host: str | None = None
     iterations: int | None = None
+    scenario: str | None = None  # a scenario file instead of the profile's
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ def load_scenario(path: str, env: Mapping[str, str], lenient: bool = False) -> t
 def load_profile(path: str, env: Mapping[str, str], lenient: bool = False) -> tuple[Profile, Document, dict[str, str]]:
     doc, used, unset = load_document(path, env, lenient)
     host = doc.data.get("host") if isinstance(doc.data, dict) else None
-    if isinstance(host, str) and any("${" + name + "}" in host for name in unset):
+    if isinstance(host, str) and any(unset_marker(name) in host for name in unset):
         doc.data["host"] = "http://unset.invalid"  # `validate` only: the real value is needed at run time
     return validate_document(Profile, doc), doc, used
 
@@ -137,9 +138,10 @@ def build(
 ) -> RunConfig:
     name, path = resolve_profile(profile_ref, project)
     profile, pdoc, used = load_profile(path, env, lenient)
-    spath = scenario_path_of(profile, path)
+    spath = overrides.scenario or scenario_path_of(profile, path)
     if not os.path.isfile(spath):
-        raise ConfigError([Problem(path, pdoc.line_of(("scenario",)), "scenario", f"scenario file not found: {spath}")])
+        line = None if overrides.scenario else pdoc.line_of(("scenario",))
+        raise ConfigError([Problem(path, line, "scenario", f"scenario file not found: {spath}")])
     scenario, scenario_secrets = load_scenario(spath, env, lenient)
     overrides_thr, problems = parse_thresholds(profile.thresholds, scenario.model, pdoc)
     if problems:

@@ -28,6 +28,7 @@ from loadorch.artifacts import write_json, write_text
 from loadorch.config import RunConfig
 from loadorch.embedded import embedded_target
 from loadorch.errors import LoadorchError, RunError, SafetyError
+from loadorch.framing import frame
 from loadorch.junit import render as render_junit
 from loadorch.plan import build_plan, process_specs
 from loadorch.preflight import check_allowed, connect_probe, target_addresses
@@ -50,6 +51,11 @@ class RunOptions:
     request_log: bool = False
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     progress: Progress | None = None
+    external_workers: bool = False  # Kubernetes: workers run elsewhere and connect to us
+    master_bind: str = "127.0.0.1"
+    master_port: int | None = None
+    token: str | None = None
+    print_artifacts: bool = False  # end stdout with the framed artifacts block
 
 
 @dataclass
@@ -141,10 +147,12 @@ def _setup(run: _Run, progress: Progress, signals: StopSignals) -> None:
 def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
     cfg = run.cfg
     stats_path = os.path.join(run.scratch, "stats.json")
-    log_dir = os.path.join(run.scratch, "requests") if run.opts.request_log else None
-    if log_dir:
-        os.makedirs(log_dir)
-    plan = build_plan(cfg, run.host, "127.0.0.1", free_port(), pysecrets.token_hex(16), stats_path, log_dir)
+    log_path = os.path.join(run.scratch, "requests.unsorted.jsonl") if run.opts.request_log else None
+    opts = run.opts
+    port = opts.master_port or free_port(opts.master_bind)
+    plan = build_plan(
+        cfg, run.host, opts.master_bind, port, opts.token or pysecrets.token_hex(16), stats_path, log_path
+    )
     plan_path = os.path.join(run.scratch, "plan.json")
     with open(os.open(plan_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as fh:
         json.dump(plan, fh)
@@ -152,15 +160,16 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
     env = {k: v for k, v in run.opts.env.items() if not k.startswith("LOADORCH_WORKER")}
     try:
         for spec in process_specs(plan_path, cfg.workers):
-            group.start(spec, env)
+            if spec.role == "master" or not opts.external_workers:
+                group.start(spec, env)
         _watch(run, group, progress, signals)
     finally:
         group.close()
     if os.path.exists(stats_path):
         with open(stats_path, encoding="utf-8") as fh:
             run.master_summary = json.load(fh)
-    if log_dir:
-        _merge_request_logs(log_dir, os.path.join(run.opts.out_dir, "requests.jsonl"), run.redactor)
+    if log_path and os.path.exists(log_path):
+        _sort_request_log(log_path, os.path.join(run.opts.out_dir, "requests.jsonl"), run.redactor)
 
 
 def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSignals) -> None:
@@ -211,15 +220,13 @@ def _tail(path: str, redactor: Redactor, lines: int = 8) -> str:
     return (":\n  " + "\n  ".join(redactor.text(t) for t in text)) if text else ""
 
 
-def _merge_request_logs(log_dir: str, out_path: str, redactor: Redactor) -> None:
+def _sort_request_log(path: str, out_path: str, redactor: Redactor) -> None:
+    """requests.jsonl sorted by worker, user, sequence: the order in which runs can be compared."""
     rows: list[tuple[tuple[int, int, int], str]] = []
-    for name in sorted(os.listdir(log_dir)):
-        with open(os.path.join(log_dir, name), encoding="utf-8") as fh:
-            for line in fh:
-                if not line.endswith("\n"):
-                    continue  # a line cut by a killed worker
-                rec = json.loads(line)
-                rows.append(((rec["worker"], rec["user"], rec["sequence"]), line))
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            rec = json.loads(line)
+            rows.append(((rec["worker"], rec["user"], rec["sequence"]), line))
     rows.sort(key=lambda r: r[0])
     write_text(out_path, redactor.text("".join(line for _, line in rows)))
 
@@ -346,7 +353,21 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
     write_artifacts(run, doc, record)
     sys.stdout.write(terminal(doc))
     sys.stdout.write(f"artifacts: {run.opts.out_dir}\n")
+    if run.opts.print_artifacts:
+        _print_artifacts(run.opts.out_dir)
     return code
+
+
+def _print_artifacts(out_dir: str) -> None:
+    """The framed block `loadorch k8s collect` reads back from this process's log."""
+    files = {}
+    for name in ("results.json", "junit.xml", "summary.md", "config.yaml", "report.html", "requests.jsonl"):
+        path = os.path.join(out_dir, name)
+        if os.path.exists(path):
+            with open(path, "rb") as fh:
+                files[name] = fh.read()
+    sys.stdout.write(frame(files))
+    sys.stdout.flush()
 
 
 def write_artifacts(run: _Run, doc: dict[str, Any], record: results.RunRecord) -> None:

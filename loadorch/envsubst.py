@@ -17,7 +17,7 @@ SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSW|API_?KEY|CREDENTIAL|PRIVATE|COOKIE
 def interpolate(doc: Document, env: Mapping[str, str], lenient: bool = False) -> tuple[dict[str, str], set[str]]:
     """Substitute variables in place in `doc.data`; return (variables used, name -> value; unset names).
 
-    Lenient mode (for `validate`) leaves an unset variable's reference in place instead of failing.
+    Lenient mode (for `validate`) puts a visible marker in place of an unset variable instead of failing.
     """
     used: dict[str, str] = {}
     unset: set[str] = set()
@@ -46,7 +46,7 @@ def interpolate(doc: Document, env: Mapping[str, str], lenient: bool = False) ->
                 return default
             if lenient:
                 unset.add(name)
-                return m.group(0)
+                return unset_marker(name)
             problems.append(
                 Problem(
                     doc.file,
@@ -72,6 +72,22 @@ def interpolate(doc: Document, env: Mapping[str, str], lenient: bool = False) ->
     if problems:
         raise ConfigError(problems)
     return used, unset
+
+
+def unset_marker(name: str) -> str:
+    """What an unset variable reads as in lenient mode: visible, and no template placeholder."""
+    return f"<unset:{name}>"
+
+
+def references(text: str) -> set[str]:
+    """Names of the variables a text refers to (`${NAME}` or `${NAME:-default}`)."""
+    names = set()
+    for m in _REF.finditer(text):
+        if m.group(0) != "$$":
+            name = m.group(1).partition(":-")[0]
+            if _NAME.match(name):
+                names.add(name)
+    return names
 
 
 def secret_values(used: Mapping[str, str], declared: list[str] | tuple[str, ...] = ()) -> set[str]:

@@ -89,7 +89,7 @@ def build_plan(
     master_port: int,
     token: str,
     stats_path: str,
-    request_log_dir: str | None,
+    request_log_path: str | None,
 ) -> dict[str, Any]:
     weights = [(u.name, u.weight) for u in cfg.scenario.model.users]
     return {
@@ -108,7 +108,8 @@ def build_plan(
         "interval_s": interval_for(cfg.duration_s),
         "master": {"host": master_host, "port": master_port},
         "stats_path": stats_path,
-        "request_log_dir": request_log_dir,
+        "request_log": request_log_path is not None,
+        "request_log_path": request_log_path,
         "scenario": cfg.scenario.model.model_dump(mode="json", by_alias=True),
         "data": {name: generator_to_json(g) for name, g in cfg.scenario.generators.items()},
         "allocation": allocate(cfg.users, weights, cfg.workers),

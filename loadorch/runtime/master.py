@@ -47,6 +47,7 @@ class MasterState:
         self.started_mono: float | None = None
         self.stop_reason: str | None = None
         self.aborted_by: dict[str, Any] | None = None
+        self.request_log = open(plan["request_log_path"], "a", encoding="utf-8") if plan.get("request_log") else None  # noqa: SIM115
 
     def elapsed(self) -> float:
         return 0.0 if self.started_mono is None else time.monotonic() - self.started_mono
@@ -82,6 +83,8 @@ class MasterState:
         info.seq = data["seq"]
         info.last_seen = now
         self.merged.add_delta(info.index, data["delta"])
+        if self.request_log is not None and data.get("log"):
+            self.request_log.write("".join(data["log"]))
         info.users = int(data["users"])
         info.users_peak = max(info.users_peak, int(data.get("spawned", info.users)))
         cpu = float(data.get("cpu", 0.0))
@@ -189,6 +192,8 @@ def run_master(plan: dict[str, Any]) -> int:
     while time.monotonic() < final_deadline and any(w.final_total is None for w in state.live()):
         gevent.sleep(0.05)
         state.check_lost()
+    if state.request_log is not None:
+        state.request_log.close()
     write_json_atomic(plan["stats_path"], state.summary())
     emit("done", stop_reason=state.stop_reason, elapsed_s=round(state.elapsed(), 3))
     runner.quit()

@@ -12,7 +12,7 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any, Protocol
 from urllib.parse import quote, urlencode, urlsplit
 
 from loadorch import data as gen
@@ -23,6 +23,10 @@ from loadorch.stats import Recorder, SeriesKey
 from loadorch.template import Template, compile_template, compile_value, render_value, value_refs
 
 DEFAULT_OK = range(200, 400)
+
+
+class LineSink(Protocol):
+    def write(self, line: str, /) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -189,7 +193,7 @@ class VirtualUser:
         generators: Mapping[str, gen.Generator],
         runner: RequestRunner,
         recorder: Recorder,
-        request_log: TextIO | None = None,
+        request_log: LineSink | None = None,
     ) -> None:
         self.slot = slot
         self.worker = worker

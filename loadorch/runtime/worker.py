@@ -9,7 +9,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from typing import Any, TextIO
+from typing import Any
 
 import gevent
 import locust.runners as lr
@@ -46,6 +46,20 @@ def _worker_identity(index: int, token: str) -> Iterator[None]:
         lr.uuid4, lr.socket = saved  # type: ignore[assignment]
 
 
+class LineBuffer:
+    """Request-log lines waiting for the next stats message to the master (which writes the file)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def write(self, line: str) -> None:
+        self.lines.append(line)
+
+    def take(self) -> list[str]:
+        lines, self.lines = self.lines, []
+        return lines
+
+
 class WorkerState:
     def __init__(self, plan: dict[str, Any], index: int) -> None:
         self.plan = plan
@@ -57,10 +71,7 @@ class WorkerState:
         self.spawned = 0
         self.finished = 0
         self.mine = [(slot, name) for slot, name, w in plan["allocation"] if w == index]
-        self.request_log: TextIO | None = None
-        if plan.get("request_log_dir"):
-            path = os.path.join(plan["request_log_dir"], f"requests-w{index:05d}.jsonl")
-            self.request_log = open(path, "w", encoding="utf-8", buffering=1 << 16)  # noqa: SIM115
+        self.request_log = LineBuffer() if plan.get("request_log") else None
         self.cpu_last = (time.monotonic(), time.process_time())
 
     def cpu_percent(self) -> float:
@@ -188,6 +199,7 @@ def run_worker(plan: dict[str, Any], index: int) -> int:
                 "done": state.started and state.spawned == len(state.mine) and state.finished == len(state.mine),
                 "final": final,
                 "total": state.recorder.total,
+                "log": state.request_log.take() if state.request_log is not None else [],
             },
         )
 
@@ -219,9 +231,6 @@ def run_worker(plan: dict[str, Any], index: int) -> int:
             return
         state.stopped = True
         runner.user_greenlets.kill(block=True, timeout=5)
-        if state.request_log is not None:
-            state.request_log.close()
-            state.request_log = None
         send_stats(final=True)
 
     runner.register_message("lo_start", on_start)

