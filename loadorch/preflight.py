@@ -16,6 +16,8 @@ def resolve(host: str, port: int) -> list[str]:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise RunError(f"preflight: cannot resolve host {host!r} ({exc.strerror}); check the profile's host") from None
+    except UnicodeError:
+        raise RunError(f"preflight: {host!r} is not a valid host name; check the profile's host") from None
     return sorted({str(info[4][0]) for info in infos})
 
 

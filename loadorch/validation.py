@@ -28,16 +28,31 @@ def validate_document(model: type[M], doc: Document) -> M:
 def problems_from(exc: ValidationError, model: type[BaseModel], doc: Document) -> list[Problem]:
     problems: list[Problem] = []
     for err in exc.errors(include_url=False):
-        loc = tuple(p for p in err["loc"] if not _is_union_tag(p))
+        loc = _data_path(tuple(err["loc"]), doc.data)
         problems.append(Problem(doc.file, doc.line_of(loc), dotted(loc), _message(err, model, loc)))
     return sorted(set(problems), key=lambda p: (p.line or 0, p.field))
 
 
-def _is_union_tag(part: Any) -> bool:
-    # pydantic adds the union member's name (e.g. 'str', 'dict[str,any]', 'int', 'literal['auto']') to locs
-    return isinstance(part, str) and (
-        part in ("str", "int", "float", "bool") or "[" in part or part.startswith("function-")
-    )
+def _data_path(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
+    """The parts of a pydantic location that index the data; pydantic also puts the names of union
+    members (`str`, `dict[str,any]`, ...) in locations, and those index nothing."""
+    out: list[Any] = []
+    cur = data
+    for i, part in enumerate(loc):
+        if isinstance(cur, dict) and part in cur:
+            cur = cur[part]
+        elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
+            cur = cur[part]
+        elif i == len(loc) - 1 and isinstance(cur, dict) and isinstance(part, str) and not _is_member_name(part):
+            pass  # a missing field: named, though it is not in the data
+        else:
+            continue
+        out.append(part)
+    return tuple(out)
+
+
+def _is_member_name(part: str) -> bool:
+    return part in ("str", "int", "float", "bool") or "[" in part or part.startswith("function-")
 
 
 def _message(err: Any, model: type[BaseModel], loc: tuple[Any, ...]) -> str:

@@ -85,6 +85,8 @@ class Connection:
             raise HttpError("connection refused") from None
         except socket.gaierror as exc:
             raise HttpError(f"cannot resolve host {self.host!r}: {exc.strerror}") from None
+        except UnicodeError:
+            raise HttpError(f"invalid host name {self.host!r}") from None
         except OSError as exc:
             raise HttpError(f"connect failed: {exc.strerror or exc}") from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -1,0 +1,255 @@
+"""Faults with real processes and a real target: each case of docs/reliability.md has its test here."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from ..conftest import Project, assert_no_traceback
+from .helpers import embedded_project, processes_started_by, worker_pids
+
+pytestmark = pytest.mark.integration
+
+STEADY = "name: steady\nusers:\n  - name: u\n    think_time: 0.01\n    requests:\n      - {name: h, path: /health}\n"
+
+
+def start_run(project: Project, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "loadorch", "run", "p", *args], cwd=project.root,
+                            env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def wait_for_workers(proc: subprocess.Popen[str], n: int, timeout: float = 60) -> dict[int, int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pids = worker_pids(proc.pid)
+        if len(pids) == n:
+            return pids
+        time.sleep(0.1)
+    raise AssertionError(f"{n} workers did not start")
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = 90) -> tuple[str, str]:
+    try:
+        return proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_stopped_worker_resumes_and_its_late_data_counts_once(project: Project) -> None:
+    embedded_project(project, STEADY, users=6, duration="22s", workers=3)
+    proc = start_run(project, "--out", "o")
+    pids = wait_for_workers(proc, 3)
+    time.sleep(3)
+    os.kill(pids[1], signal.SIGSTOP)
+    time.sleep(10)
+    os.kill(pids[1], signal.SIGCONT)
+    out, err = finish(proc)
+    assert proc.returncode == 5, out + err
+    doc = project.results("o")
+    detail = {w["index"]: w for w in doc["integrity"]["per_worker"]}
+    assert detail[1]["silent_s"] >= 8 and detail[1]["lost_at_s"] is None
+    assert detail[1]["final_total"] == detail[1]["reported"] > 0 and detail[1]["duplicates"] == 0
+    assert doc["totals"]["requests"] == sum(w["final_total"] for w in detail.values())
+    workers = next(c for c in doc["checks"] if c["name"] == "workers")
+    assert workers["verdict"] == "error" and "worker 1" in workers["message"]
+    totals = next(c for c in doc["checks"] if c["name"] == "worker totals")
+    assert totals["verdict"] == "pass"
+
+
+def test_all_workers_killed_ends_the_run_quickly(project: Project) -> None:
+    embedded_project(project, STEADY, users=4, duration="120s", workers=2)
+    proc = start_run(project, "--out", "o")
+    pids = wait_for_workers(proc, 2)
+    time.sleep(3)
+    killed_at = time.monotonic()
+    for pid in pids.values():
+        os.kill(pid, signal.SIGKILL)
+    out, err = finish(proc, timeout=60)
+    assert time.monotonic() - killed_at < 20
+    assert proc.returncode == 5, out + err
+    doc = project.results("o")
+    assert doc["run"]["stop_reason"] == "all workers lost" and len(doc["integrity"]["workers_lost"]) == 2
+    assert doc["totals"]["requests"] > 0
+    assert (project.root / "o" / "junit.xml").exists()
+    assert_no_traceback(type("R", (), {"out": out, "err": err})())  # type: ignore[arg-type]
+
+
+def test_killed_controller_leaves_no_process_and_no_load(project: Project, shop_server: str) -> None:
+    project.write("scenarios/s.yaml", STEADY)
+    project.write("profiles/p.yaml", f"scenario: ../scenarios/s.yaml\nhost: {shop_server}\n"
+                  "load: {users: 4, duration: 120s}\nworkers: 2\n")
+    proc = start_run(project, "--out", "o")
+    wait_for_workers(proc, 2)
+    time.sleep(2)
+    children = processes_started_by(proc.pid)
+    assert len(children) == 3
+    proc.kill()
+    proc.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and processes_started_by(proc.pid):
+        time.sleep(0.2)
+    assert processes_started_by(proc.pid) == []
+    before = requests.get(f"{shop_server}/health", timeout=5).json()
+    time.sleep(1.5)
+    after = requests.get(f"{shop_server}/health", timeout=5).json()
+    assert before == after  # nothing is sending load any more (health is read-only; counts are stable)
+
+
+def test_unknown_host_is_caught_by_preflight(simple_project: Project) -> None:
+    unshare = shutil.which("unshare")
+    if unshare is None or subprocess.run([unshare, "-n", "true"], capture_output=True).returncode != 0:
+        pytest.skip("needs `unshare -n` (a network namespace with no route, so no DNS query leaves the machine)")
+    done = subprocess.run([unshare, "-n", sys.executable, "-m", "loadorch", "run", "p", "--host",
+                           "http://no-such-host.invalid:8080", "--out", "o"], cwd=simple_project.root,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 5 and "preflight: cannot resolve host 'no-such-host.invalid'" in done.stdout + done.stderr
+    assert simple_project.results("o")["totals"]["requests"] == 0
+
+
+def test_invalid_host_name_is_a_clean_error(simple_project: Project) -> None:
+    r = simple_project.run("run", "p", "--host", "http://" + "a" * 64 + ".example", "--out", "o")
+    assert r.code == 5 and "is not a valid host name" in r.out + r.err
+    assert_no_traceback(r)
+
+
+class Blackhole:
+    """Accepts TCP connections (the kernel does, from the backlog) and never answers."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(512)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_target_that_never_answers_times_out_and_ends_on_schedule(project: Project) -> None:
+    hole = Blackhole()
+    try:
+        project.write("scenarios/s.yaml", STEADY)
+        project.write("profiles/p.yaml", f"scenario: ../scenarios/s.yaml\nhost: {hole.url}\n"
+                      "load: {users: 3, duration: 6s}\nrequest_timeout: 1s\nmin_samples: 5\n")
+        started = time.monotonic()
+        r = project.run("run", "p", "--out", "o")
+        assert time.monotonic() - started < 40
+    finally:
+        hole.close()
+    assert r.code == 1, r.out + r.err
+    doc = project.results("o")
+    assert doc["run"]["stop_reason"] == "duration"
+    assert doc["totals"]["failures"] == doc["totals"]["requests"] > 0
+    assert {e["reason"] for e in doc["errors"]} == {"read timeout"}
+
+
+def test_5xx_storm_fails_the_gate_and_cannot_make_latency_look_good(project: Project, shop_server: str) -> None:
+    requests.put(f"{shop_server}/_knobs", json={"error_rate": 0.3, "latency_ms": {"orders.create": 40}},
+                 timeout=5).raise_for_status()
+    scenario = """
+name: storm
+setup: [{name: p, request: {method: POST, path: /products, json: {name: p}}}]
+users:
+  - name: u
+    requests:
+      - {name: order, method: POST, path: /orders, json: {customer: c, product_id: 1}}
+thresholds:
+  "http_req_duration{kind:write}": ["p(95)<30"]
+  "http_req_failed": ["rate<0.01"]
+min_samples: 20
+"""
+    project.write("scenarios/s.yaml", scenario)
+    project.write("profiles/p.yaml", f"scenario: ../scenarios/s.yaml\nhost: {shop_server}\nload: {{users: 4, duration: 30s}}\n")
+    r = project.run("run", "p", "--iterations", "25", "--out", "o")
+    assert r.code == 1, r.out + r.err
+    latency, failed = project.results("o")["thresholds"]
+    assert failed["verdict"] == "fail" and 0.25 < failed["observed"] < 0.35
+    assert "failures by status: 503:" in failed["message"]
+    assert latency["verdict"] == "fail" and latency["observed"] > 30  # fast 503s are not in the latency
+    assert "failures by status: 503:" in (project.root / "o" / "junit.xml").read_text()
+
+
+def test_interrupt_during_setup_writes_partial_artifacts_and_sends_no_load(project: Project) -> None:
+    scenario = STEADY + "setup:\n  - {name: slow, repeat: 100, request: {path: \"/health?delay_ms=100\"}}\n"
+    embedded_project(project, scenario, users=2, duration="30s")
+    proc = start_run(project, "--out", "o")
+    deadline = time.monotonic() + 30
+    assert proc.stderr is not None
+    line = ""
+    while time.monotonic() < deadline and "setup" not in line:
+        line = proc.stderr.readline()
+    time.sleep(1)
+    proc.send_signal(signal.SIGINT)
+    out, err = finish(proc, timeout=60)
+    assert proc.returncode == 130, out + err
+    doc = project.results("o")
+    assert doc["verdict"] == "interrupted" and doc["totals"]["requests"] == 0
+    setup = next(c for c in doc["checks"] if c["name"] == "setup")
+    assert "interrupted during setup" in setup["message"]
+    assert processes_started_by(proc.pid) == []
+
+
+def test_second_interrupt_stops_at_once_without_leftovers(project: Project) -> None:
+    embedded_project(project, STEADY, users=4, duration="120s", workers=2)
+    proc = start_run(project, "--out", "o")
+    wait_for_workers(proc, 2)
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    stopped = time.monotonic()
+    finish(proc, timeout=30)
+    assert proc.returncode == 130 and time.monotonic() - stopped < 10
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and processes_started_by(proc.pid):
+        time.sleep(0.1)
+    assert processes_started_by(proc.pid) == []
+
+
+def test_disk_full_is_a_clear_run_error(project: Project, tmp_path: Path) -> None:
+    unshare = shutil.which("unshare")
+    probe = subprocess.run([unshare or "unshare", "-m", "true"], capture_output=True) if unshare else None
+    if probe is None or probe.returncode != 0:
+        pytest.skip("needs `unshare -m` to mount a tiny tmpfs")
+    embedded_project(project, STEADY, users=2)
+    full = tmp_path / "full"
+    full.mkdir()
+    script = (f"mount -t tmpfs -o size=16k tmpfs {full} && "
+              f"dd if=/dev/zero of={full}/filler bs=1k count=16 2>/dev/null; "
+              f"exec {sys.executable} -m loadorch run p --iterations 3 --out {full}/o")
+    done = subprocess.run([unshare, "-m", "sh", "-c", script], cwd=project.root, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 5, done.stdout + done.stderr
+    assert "No space left on device" in done.stderr and "cannot write" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_killed_writer_never_leaves_a_truncated_file(tmp_path: Path) -> None:
+    target = tmp_path / "junit.xml"
+    old = "<testsuite>old</testsuite>\n"
+    target.write_text(old)
+    new = "<testsuite>" + "x" * 30_000_000 + "</testsuite>\n"
+    code = ("import sys; from loadorch.artifacts import write_text; "
+            f"write_text({str(target)!r}, sys.stdin.read())")
+    for delay in (0.05, 0.15, 0.3):
+        writer = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, text=True)
+        feeder = threading.Thread(target=lambda w=writer: (w.stdin.write(new), w.stdin.close()), daemon=True)
+        feeder.start()
+        time.sleep(delay)
+        writer.kill()
+        writer.wait()
+        content = target.read_text()
+        assert content in (old, new), len(content)
+        target.write_text(old)
