@@ -165,12 +165,30 @@ def _user_class(
     )
 
 
+def _heartbeat_timeout_checker(self: lr.WorkerRunner) -> None:
+    """Locust's check, made safe for a suspended process (SIGSTOP, a paused VM): the master's
+    heartbeats queued meanwhile are read before the silence counts, so only real silence quits."""
+    stale_since: float | None = None
+    while True:
+        gevent.sleep(1)
+        last = self.last_heartbeat_timestamp
+        if last and last < time.time() - lr.MASTER_HEARTBEAT_TIMEOUT:
+            if stale_since is not None and time.monotonic() - stale_since >= 2.0:
+                log.error("no heartbeat from the master for %ss: stopping", lr.MASTER_HEARTBEAT_TIMEOUT)
+                self.quit()
+                return
+            stale_since = stale_since or time.monotonic()
+        else:
+            stale_since = None
+
+
 def run_worker(plan: dict[str, Any], index: int) -> int:
     watch_parent()
     state = WorkerState(plan, index)
     classes = build_user_classes(state)
     env = Environment(user_classes=classes, host=plan["host"], stop_timeout=0)
     lr.MASTER_HEARTBEAT_TIMEOUT = MASTER_HEARTBEAT_TIMEOUT_S
+    lr.WorkerRunner.heartbeat_timeout_checker = _heartbeat_timeout_checker  # type: ignore[method-assign,assignment]
     lr.CONNECT_RETRY_COUNT = max(1, int(plan["worker_connect_timeout_s"] // lr.CONNECT_TIMEOUT))
     master = plan["master"]
     try:

@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -237,19 +236,81 @@ def test_disk_full_is_a_clear_run_error(project: Project, tmp_path: Path) -> Non
 
 
 def test_killed_writer_never_leaves_a_truncated_file(tmp_path: Path) -> None:
+    """SIGKILL while junit.xml is being replaced: readers see the old file or the new one, never a part."""
     target = tmp_path / "junit.xml"
     old = "<testsuite>old</testsuite>\n"
     target.write_text(old)
-    new = "<testsuite>" + "x" * 30_000_000 + "</testsuite>\n"
-    code = ("import sys; from loadorch.artifacts import write_text; "
-            f"write_text({str(target)!r}, sys.stdin.read())")
-    for delay in (0.05, 0.15, 0.3):
-        writer = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, text=True)
-        feeder = threading.Thread(target=lambda w=writer: (w.stdin.write(new), w.stdin.close()), daemon=True)
-        feeder.start()
-        time.sleep(delay)
+    code = ("from loadorch.artifacts import write_text; "
+            f"write_text({str(target)!r}, '<testsuite>' + 'x' * 200_000_000 + '</testsuite>')")
+    caught_mid_write = 0
+    for attempt in range(20):
+        writer = subprocess.Popen([sys.executable, "-c", code])
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not list(tmp_path.glob(".junit.xml.*.tmp")) and writer.poll() is None:
+            time.sleep(0.005)
+        time.sleep(0.02 * (attempt % 5))
         writer.kill()
         writer.wait()
+        temps = list(tmp_path.glob(".junit.xml.*.tmp"))
         content = target.read_text()
-        assert content in (old, new), len(content)
+        assert content == old or (content.startswith("<testsuite>x") and content.endswith("</testsuite>"))
+        if temps and content == old:
+            caught_mid_write += 1
+        for t in temps:
+            t.unlink()
         target.write_text(old)
+        if caught_mid_write >= 3:
+            break
+    assert caught_mid_write >= 3, "the writer was never killed in the middle of a write"
+
+
+ROGUE = r'''
+import json, sys, time
+from locust import __version__
+from locust.rpc import Message, zmqrpc
+port = int(sys.argv[1])
+fake = {"series": [[["u", "h", "read", "GET", 200, True], {"count": 1000000, "sum": 1000000, "min": 1, "max": 1,
+        "buckets": [[1, 1000000]]}]], "intervals": [], "errors": [], "total": 1000000}
+client = zmqrpc.Client("127.0.0.1", port, "rogue_1")
+client.send(Message("client_ready", __version__, "rogue_1"))
+time.sleep(0.5)
+for index in (0, 1):
+    client.send(Message("lo_hello", {"index": index, "token": "forged"}, "rogue_1"))
+    client.send(Message("lo_stats", {"index": index, "token": "forged", "seq": 10**6, "delta": fake, "cpu": 0,
+                                     "users": 0, "final": True, "total": 0, "log": []}, "rogue_1"))
+time.sleep(0.5)
+client.close()
+'''
+
+
+def test_foreign_peer_on_the_master_port_cannot_alter_results(project: Project, tmp_path: Path) -> None:
+    embedded_project(project, STEADY, users=2, duration="10s", workers=2)
+    proc = start_run(project, "--out", "o")
+    wait_for_workers(proc, 2)
+    master = next(pid for pid in processes_started_by(proc.pid) if pid not in worker_pids(proc.pid).values())
+    with open(f"/proc/{master}/cmdline", "rb") as fh:
+        plan_path = fh.read().split(b"\0")[-2].decode()
+    import json
+
+    with open(plan_path) as fh:
+        plan = json.load(fh)
+    assert plan["master"]["host"] == "127.0.0.1"  # local mode listens on loopback only
+    port_hex = f"{plan['master']['port']:04X}"
+    deadline = time.monotonic() + 30
+    listening: list[str] = []
+    while time.monotonic() < deadline and f"0100007F:{port_hex}" not in listening:
+        with open("/proc/net/tcp") as fh:
+            listening = [line.split()[1] for line in fh.readlines()[1:] if line.split()[3] == "0A"]
+        time.sleep(0.1)
+    assert f"0100007F:{port_hex}" in listening and f"00000000:{port_hex}" not in listening
+    script = tmp_path / "rogue.py"
+    script.write_text(ROGUE)
+    rogue = subprocess.run([sys.executable, str(script), str(plan["master"]["port"])], capture_output=True, text=True,
+                           timeout=60)
+    assert rogue.returncode == 0, rogue.stderr
+    out, err = finish(proc)
+    assert proc.returncode in (0, 6), out + err
+    doc = project.results("o")
+    assert doc["totals"]["requests"] < 100_000
+    assert any("rogue_1" in r and "wrong run token" in r for r in doc["integrity"]["rejected_peers"])
+    assert next(c for c in doc["checks"] if c["name"] == "worker totals")["verdict"] == "pass"
