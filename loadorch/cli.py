@@ -201,6 +201,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from loadorch.controller import RunOptions, execute
 
     overrides = _overrides(args)
+    if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise UsageError(f"--out {args.out!r} is a file; give a folder for the run's artifacts")
+    if args.junit and os.path.isdir(args.junit):
+        raise UsageError(f"--junit {args.junit!r} is a folder; give the path of the XML file to write")
+    if args.workers and args.users and args.workers > args.users:
+        raise UsageError(f"--workers {args.workers} is more than --users {args.users}: a worker needs a user")
     if args.host is not None and not args.host.startswith(("http://", "https://")) and args.host != "embedded":
         raise UsageError(f"--host {args.host!r} needs a scheme: http://... or https://...")
     cfg = build(args.profile, args.project, dict(os.environ), overrides)

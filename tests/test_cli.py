@@ -85,6 +85,8 @@ def test_unknown_profile_exits_2_with_known_names(simple_project: Project) -> No
 @pytest.mark.parametrize("args", [
     ("runn", "p"), ("run",), ("run", "p", "--users", "0"), ("run", "p", "--duration", "soon"),
     ("run", "p", "--bogus"), ("run", "p", "--host", "example.com"), ("validate", "nosuch"),
+    ("run", "p", "--workers", "3", "--users", "2"), ("run", "p", "--out", "profiles/p.yaml"),
+    ("run", "p", "--junit", "profiles"), ("run", "p", "--iterations", "-1"),
 ])
 def test_usage_errors_exit_2(simple_project: Project, args: tuple[str, ...]) -> None:
     r = simple_project.run(*args)
