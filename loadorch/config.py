@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loadorch import data as gen
+from loadorch.arrivals import total_seconds
 from loadorch.compile import check_templates, compile_generators, parse_thresholds
 from loadorch.envsubst import interpolate, secret_values, unset_marker
 from loadorch.errors import ConfigError, Problem, UsageError
-from loadorch.profile import Profile
+from loadorch.profile import Load, Profile
 from loadorch.scenario import Scenario
 from loadorch.suggest import did_you_mean
 from loadorch.thresholds import DEFAULT_THRESHOLDS, Threshold
@@ -69,6 +70,7 @@ class RunConfig:
     headers: Mapping[str, str]
     secrets: frozenset[str]
     sources: Mapping[str, str] = field(default_factory=dict)
+    open_model: OpenModel | None = None
 
 
 def profile_names(project: str) -> dict[str, str]:
@@ -180,8 +182,12 @@ def merge(
         sources[key] = source
         return value
 
-    users = pick("users", ("profile", profile.load.users), ("cli", cli.users))
-    duration = pick("duration", ("profile", profile.load.duration), ("cli", cli.duration_s))
+    load = profile.load
+    open_model = _open_model(load, cli) if load.is_open else None
+    users = pick("users", ("profile", load.users if open_model is None else load.max_users), ("cli", cli.users))
+    duration = pick("duration", ("profile", load.duration), ("cli", cli.duration_s))
+    if open_model is not None:
+        duration = total_seconds(open_model.stages)
     iterations = pick("iterations", ("profile", profile.load.iterations), ("cli", cli.iterations))
     if cli.iterations is not None and cli.duration_s is None:
         duration = None  # --iterations alone runs until every user is done
@@ -229,4 +235,26 @@ def merge(
         headers={**scenario.model.headers, **profile.headers},
         secrets=frozenset(secrets),
         sources=sources,
+        open_model=open_model,
     )
+
+
+@dataclass(frozen=True)
+class OpenModel:
+    """Arrivals on a schedule; `users` (max_users) bounds how many can be in flight at once."""
+
+    stages: tuple[tuple[float, float, float], ...]
+    spacing: str
+    max_dropped: float
+    on_dropped: str
+
+
+def _open_model(load: Load, cli: Overrides) -> OpenModel:
+    if cli.iterations is not None:
+        raise UsageError("--iterations applies to the closed model (users); this profile uses an arrival rate")
+    stages = load.rate_stages()
+    if cli.duration_s is not None:
+        if load.arrival_rate is None:
+            raise UsageError("--duration cannot change a profile with stages: their durations add up to the run's")
+        stages = ((load.arrival_rate, load.arrival_rate, cli.duration_s),)
+    return OpenModel(stages, load.spacing, load.max_dropped, load.on_dropped)

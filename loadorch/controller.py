@@ -24,6 +24,7 @@ from importlib import metadata
 from typing import Any
 
 from loadorch import __version__, results
+from loadorch.arrivals import expected_arrivals, total_seconds
 from loadorch.artifacts import write_json, write_text
 from loadorch.config import RunConfig
 from loadorch.embedded import embedded_target
@@ -39,7 +40,7 @@ from loadorch.setup_phase import run_setup
 from loadorch.signals import HardStop, StopSignals
 from loadorch.stats import Merged
 from loadorch.summary import markdown, terminal
-from loadorch.verdict import ERROR, INCONCLUSIVE, PASS, Check, evaluate, overall
+from loadorch.verdict import ERROR, FAIL, INCONCLUSIVE, PASS, Check, evaluate, overall
 
 CPU_SATURATED = 90.0
 
@@ -255,13 +256,16 @@ def _integrity(run: _Run) -> dict[str, Any]:
         _totals_check(run, detail)
         _load_check(run, summary, detail)
         _cpu_check(run, detail)
+        if run.cfg.open_model is not None:
+            _arrival_checks(run, summary, detail)
     return {
         "workers_expected": expected,
         "workers_seen": seen,
         "workers_lost": [{"index": w["index"], "pid": w["pid"], "at_s": w["lost_at_s"]} for w in lost],
         "generator_cpu_peak": {str(w["index"]): w["cpu_peak"] for w in detail},
         "generator_cpu_sustained_peak": {str(w["index"]): w["cpu_sustained_peak"] for w in detail},
-        "dropped_arrivals": 0,
+        "dropped_arrivals": sum(w.get("arrivals", {}).get("dropped", 0) for w in detail),
+        "arrivals": _arrival_totals(detail) if run.cfg.open_model is not None else None,
         "per_worker": detail,
         "rejected_peers": summary.get("rejected_peers", []),
         "stop_reason": summary.get("stop_reason"),
@@ -292,6 +296,38 @@ def _load_check(run: _Run, summary: dict[str, Any], detail: list[dict[str, Any]]
                 f"only {started} of {run.cfg.users} users started; lower spawn_rate's ramp time or lengthen the run",
             )
         )
+
+
+def _arrival_totals(detail: list[dict[str, Any]]) -> dict[str, int]:
+    return {k: sum(w.get("arrivals", {}).get(k, 0) for w in detail) for k in ("scheduled", "dispatched", "dropped")}
+
+
+def _arrival_checks(run: _Run, summary: dict[str, Any], detail: list[dict[str, Any]]) -> None:
+    """Open model: the rate achieved against the schedule, and arrivals dropped for want of a free user."""
+    model = run.cfg.open_model
+    assert model is not None
+    totals = _arrival_totals(detail)
+    elapsed = float(summary.get("elapsed_s") or 0.0)
+    expected = expected_arrivals(model.stages, min(elapsed, total_seconds(model.stages)))
+    requested, achieved = expected / elapsed if elapsed else 0.0, totals["dispatched"] / elapsed if elapsed else 0.0
+    rate_msg = f"achieved {achieved:.1f} of {requested:.1f} arrivals/s ({totals['dispatched']} started)"
+    stopped_early = summary.get("stop_reason") in ("interrupted", "aborted", "all workers lost")
+    ok = stopped_early or totals["dispatched"] >= 0.98 * expected
+    run.checks.append(
+        Check(
+            "arrival rate",
+            PASS if ok else INCONCLUSIVE,
+            rate_msg + ("" if ok else "; the generator fell behind its schedule: add workers or lower the rate"),
+        )
+    )
+    dropped, scheduled = totals["dropped"], totals["scheduled"]
+    share = dropped / scheduled if scheduled else 0.0
+    msg = f"{dropped} of {scheduled} arrivals dropped ({share:.1%}; allowed {model.max_dropped:.1%})"
+    if share > model.max_dropped:
+        verdict = FAIL if model.on_dropped == "fail" else INCONCLUSIVE
+        run.checks.append(Check("dropped arrivals", verdict, msg + ": no free virtual user; raise max_users"))
+    else:
+        run.checks.append(Check("dropped arrivals", PASS, msg))
 
 
 def _cpu_check(run: _Run, detail: list[dict[str, Any]]) -> None:

@@ -46,7 +46,7 @@ def threshold_cases(thresholds: Sequence[ThresholdResult], checks: Sequence[Chec
         )
         cases.append(Case(f"{r.selector} {r.expression}", "loadorch.thresholds", seconds, outcome, kind, r.message))
     for c in checks:
-        outcome = "error" if c.verdict in (ERROR, INCONCLUSIVE) else None
+        outcome = "error" if c.verdict in (ERROR, INCONCLUSIVE) else "failure" if c.verdict == FAIL else None
         cases.append(Case(c.name, "loadorch.integrity", 0.0, outcome, c.verdict, c.message))
     return cases
 

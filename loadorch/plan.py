@@ -123,6 +123,13 @@ def build_plan(
             for t in cfg.thresholds
         ],
         "min_samples": cfg.min_samples,
+        "open": None
+        if cfg.open_model is None
+        else {
+            "stages": [list(stage) for stage in cfg.open_model.stages],
+            "spacing": cfg.open_model.spacing,
+            "class_weights": [[u.name, u.weight] for u in cfg.scenario.model.users],
+        },
     }
 
 

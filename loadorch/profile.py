@@ -10,21 +10,68 @@ from loadorch.scenario import Strict, ThresholdItem
 from loadorch.units import Duration, Percent
 
 
-class Load(Strict):
-    """Closed model: a fixed number of virtual users for a duration (or a number of iterations)."""
+class Stage(Strict):
+    rate: float = Field(ge=0, le=1_000_000)
+    duration: Duration
 
-    users: int = Field(ge=1, le=100_000)
+
+class Load(Strict):
+    """Closed model (`users`) or open model (`arrival_rate` or `stages`, with `max_users`)."""
+
+    users: int | None = Field(None, ge=1, le=100_000)
     spawn_rate: float | None = Field(None, gt=0)
     duration: Duration | None = None
     iterations: int | None = Field(None, ge=1)
+    arrival_rate: float | None = Field(None, gt=0, le=1_000_000)
+    stages: list[Stage] | None = Field(None, min_length=1)
+    start_rate: float = Field(0.0, ge=0)
+    max_users: int | None = Field(None, ge=1, le=100_000)
+    spacing: Literal["constant", "poisson"] = "constant"
+    max_dropped: Percent = 0.0
+    on_dropped: Literal["inconclusive", "fail"] = "inconclusive"
+
+    @property
+    def is_open(self) -> bool:
+        return self.arrival_rate is not None or self.stages is not None
 
     @model_validator(mode="after")
-    def _stop_condition(self) -> Load:
-        if self.duration is None and self.iterations is None:
-            raise ValueError("give a duration (e.g. 1m) or iterations per user")
+    def _one_model(self) -> Load:
+        if self.is_open:
+            self._check_open()
+        else:
+            if self.users is None:
+                raise ValueError("give users (closed model) or arrival_rate / stages with max_users (open model)")
+            if self.max_users is not None:
+                raise ValueError("max_users belongs to the open model (arrival_rate or stages); use users")
+            if self.duration is None and self.iterations is None:
+                raise ValueError("give a duration (e.g. 1m) or iterations per user")
         if self.duration is not None and self.duration <= 0:
             raise ValueError("duration must be greater than zero")
         return self
+
+    def _check_open(self) -> None:
+        if self.arrival_rate is not None and self.stages is not None:
+            raise ValueError("give arrival_rate or stages, not both")
+        if self.users is not None or self.spawn_rate is not None:
+            raise ValueError("users and spawn_rate belong to the closed model; the open model uses max_users")
+        if self.max_users is None:
+            raise ValueError("the open model needs max_users (the most virtual users that may be busy at once)")
+        if self.iterations is not None:
+            raise ValueError("iterations belong to the closed model; the open model runs for a duration")
+        if self.arrival_rate is not None and self.duration is None:
+            raise ValueError("arrival_rate needs a duration")
+        if self.stages is not None and self.duration is not None:
+            raise ValueError("with stages, the duration is the sum of the stages' durations")
+
+    def rate_stages(self) -> tuple[tuple[float, float, float], ...]:
+        """(start rate, end rate, seconds) per stage; the rate ramps linearly within a stage."""
+        if self.arrival_rate is not None:
+            return ((self.arrival_rate, self.arrival_rate, float(self.duration or 0.0)),)
+        out, previous = [], self.start_rate
+        for stage in self.stages or ():
+            out.append((previous, stage.rate, stage.duration))
+            previous = stage.rate
+        return tuple(out)
 
 
 class CompareBudgets(Strict):

@@ -82,6 +82,7 @@ def build(record: RunRecord) -> dict[str, Any]:
         "thresholds": [r.to_json() for r in record.thresholds],
         "checks": [c.to_json() for c in record.checks],
         "integrity": record.integrity,
+        "service_time": _service_time(merged, seconds),
         "errors": _errors(merged),
         "timeseries": timeseries(merged),
         "histograms": merged.to_json(),
@@ -99,6 +100,21 @@ def _first(merged: Merged, tag: str, value: str, want: str) -> str:
 def _stats(merged: Merged, tags: tuple[tuple[str, str], ...], seconds: float) -> dict[str, Any]:
     total, failures = merged.counts(tags)
     return latency_stats(merged.select(tags, ok=True), total, failures, seconds)
+
+
+def _service_time(merged: Merged, seconds: float) -> dict[str, Any] | None:
+    """Open model: latency from the actual send, beside the headline latency from the due time."""
+    if not merged.service:
+        return None
+
+    def stats(tags: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+        total, failures = merged.counts(tags)
+        return latency_stats(merged.select(tags, ok=True, service=True), total, failures, seconds)
+
+    return {
+        "kinds": {k: stats((("kind", k),)) for k in _values(merged, "kind")},
+        "endpoints": {n: stats((("name", n),)) for n in _values(merged, "name")},
+    }
 
 
 def _errors(merged: Merged) -> list[dict[str, Any]]:

@@ -45,13 +45,21 @@ class Recorder:
         self.series: dict[SeriesKey, Histogram] = {}
         self.intervals: dict[tuple[int, str, bool], Histogram] = {}
         self.errors: dict[tuple[SeriesKey, str], int] = {}
+        self.service: dict[SeriesKey, Histogram] = {}
         self.total = 0
 
-    def record(self, key: SeriesKey, latency_us: int, at: float, error: str | None = None) -> None:
+    def record(
+        self, key: SeriesKey, latency_us: int, at: float, error: str | None = None, service_us: int | None = None
+    ) -> None:
         h = self.series.get(key)
         if h is None:
             h = self.series[key] = Histogram()
         h.record(latency_us)
+        if service_us is not None:
+            sh = self.service.get(key)
+            if sh is None:
+                sh = self.service[key] = Histogram()
+            sh.record(service_us)
         slot = (max(0, int((at - self.t0) / self.interval_s)), key.kind, key.ok)
         ih = self.intervals.get(slot)
         if ih is None:
@@ -67,9 +75,10 @@ class Recorder:
             "series": [[k.as_list(), h.to_json()] for k, h in self.series.items()],
             "intervals": [[i, kind, ok, h.to_json()] for (i, kind, ok), h in self.intervals.items()],
             "errors": [[k.as_list(), reason, n] for (k, reason), n in self.errors.items()],
+            "service": [[k.as_list(), h.to_json()] for k, h in self.service.items()],
             "total": self.total,
         }
-        self.series, self.intervals, self.errors = {}, {}, {}
+        self.series, self.intervals, self.errors, self.service = {}, {}, {}, {}
         return delta
 
 
@@ -81,6 +90,7 @@ class Merged:
         self.series: dict[SeriesKey, Histogram] = {}
         self.intervals: dict[tuple[int, str, bool], Histogram] = {}
         self.errors: dict[tuple[SeriesKey, str], int] = {}
+        self.service: dict[SeriesKey, Histogram] = {}
         self.per_worker: dict[int, int] = {}
 
     def add_delta(self, worker: int, delta: dict[str, Any]) -> None:
@@ -94,6 +104,8 @@ class Merged:
         for key_list, reason, n in delta["errors"]:
             ek = (SeriesKey.from_list(key_list), str(reason))
             self.errors[ek] = self.errors.get(ek, 0) + int(n)
+        for key_list, hist in delta.get("service", []):
+            self._hist(self.service, SeriesKey.from_list(key_list)).merge(Histogram.from_json(hist))
         self.per_worker[worker] = self.per_worker.get(worker, 0) + added
 
     @staticmethod
@@ -103,11 +115,12 @@ class Merged:
             h = table[key] = Histogram()
         return h
 
-    def select(self, tags: Iterable[tuple[str, str]] = (), ok: bool | None = True) -> Histogram:
-        """Pooled histogram of the series whose tags all match (AND) and whose outcome is `ok`."""
+    def select(self, tags: Iterable[tuple[str, str]] = (), ok: bool | None = True, service: bool = False) -> Histogram:
+        """Pooled histogram of the series whose tags all match (AND) and whose outcome is `ok`
+        (`service`: the open model's service times instead of latencies from the due time)."""
         tags = tuple(tags)
         out = Histogram()
-        for key, h in self.series.items():
+        for key, h in (self.service if service else self.series).items():
             if ok is not None and key.ok != ok:
                 continue
             if all(_tag_matches(key, t, v) for t, v in tags):
@@ -145,6 +158,9 @@ class Merged:
             ],
             "intervals": [[i, kind, ok, h.to_json()] for (i, kind, ok), h in sorted(self.intervals.items())],
             "errors": [[k.as_list(), reason, n] for (k, reason), n in self.errors.items()],
+            "service": [
+                [k.as_list(), h.to_json()] for k, h in sorted(self.service.items(), key=lambda kv: kv[0].as_list())
+            ],
             "per_worker": {str(w): n for w, n in sorted(self.per_worker.items())},
         }
 
@@ -152,7 +168,13 @@ class Merged:
     def from_json(cls, data: dict[str, Any]) -> Merged:
         m = cls(float(data.get("interval_s", 1.0)))
         m.add_delta(
-            -1, {"series": data["series"], "intervals": data.get("intervals", []), "errors": data.get("errors", [])}
+            -1,
+            {
+                "series": data["series"],
+                "intervals": data.get("intervals", []),
+                "errors": data.get("errors", []),
+                "service": data.get("service", []),
+            },
         )
         m.per_worker = {int(w): int(n) for w, n in data.get("per_worker", {}).items()}
         return m

@@ -38,7 +38,7 @@ class Check:
     """A run-integrity check (workers, setup, preflight, load achieved, generator CPU)."""
 
     name: str
-    verdict: str  # pass, error or inconclusive
+    verdict: str  # pass, fail, error or inconclusive
     message: str
 
     def to_json(self) -> dict[str, Any]:
@@ -158,7 +158,7 @@ def overall(results: Sequence[ThresholdResult], checks: Sequence[Check], interru
         return INTERRUPTED
     if any(c.verdict == ERROR for c in checks):
         return ERROR
-    if any(r.verdict == FAIL for r in results):
+    if any(r.verdict == FAIL for r in results) or any(c.verdict == FAIL for c in checks):
         return FAIL
     if any(r.verdict == INCONCLUSIVE for r in results) or any(c.verdict == INCONCLUSIVE for c in checks):
         return INCONCLUSIVE

@@ -35,6 +35,7 @@ class WorkerInfo:
     lost_at_s: float | None = None
     silent_s: float = 0.0
     duplicates: int = 0
+    arrivals: dict[str, int] = field(default_factory=dict)
 
 
 class MasterState:
@@ -91,6 +92,7 @@ class MasterState:
         info.cpu_samples.append(cpu)
         info.cpu_peak = max(info.cpu_peak, cpu)
         info.done = bool(data.get("done"))
+        info.arrivals = dict(data.get("arrivals") or {})
         if data.get("final"):
             info.final_total = int(data["total"])
 
@@ -128,6 +130,7 @@ class MasterState:
                         "lost_at_s": w.lost_at_s,
                         "silent_s": round(w.silent_s, 1),
                         "duplicates": w.duplicates,
+                        "arrivals": w.arrivals,
                     }
                     for w in sorted(self.workers.values(), key=lambda w: w.index)
                 ],

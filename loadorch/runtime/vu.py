@@ -103,6 +103,7 @@ class Outcome:
     latency_us: int
     path: str
     body: bytes | None = None
+    service_us: int | None = None  # open model: from the actual send (latency_us counts from the due time)
 
 
 class RequestRunner:
@@ -116,19 +117,35 @@ class RequestRunner:
     def close(self) -> None:
         self.conn.close()
 
-    def run(self, req: CompiledRequest, lookup: Callable[[str], Any], captured: dict[str, Any]) -> Outcome:
+    def run(
+        self,
+        req: CompiledRequest,
+        lookup: Callable[[str], Any],
+        captured: dict[str, Any],
+        intended: float | None = None,
+    ) -> Outcome:
+        """Send and check one request. With `intended` (a perf_counter time: the open model's due time),
+        the latency counts from then, and the service time from the actual send is kept as well."""
         target = self.origin.prefix + req.path.render_text(lookup, _quote_path)
         headers = {k: t.render_text(lookup) for k, t in req.headers}
         body = _encode_body(req, lookup, headers)
         data = encode_request(req.method, target, self.origin.host_header, headers, body)
         start = time.perf_counter()
+        origin = start if intended is None else min(intended, start)
         try:
             resp = self.conn.request(data, req.timeout or self.timeout, req.method, keep_headers=False)
         except HttpError as exc:
-            return Outcome(0, False, str(exc), int((time.perf_counter() - start) * 1e6), target, body)
-        latency = int((time.perf_counter() - start) * 1e6)
+            end = time.perf_counter()
+            return Outcome(0, False, str(exc), int((end - origin) * 1e6), target, body, _service(intended, start, end))
+        end = time.perf_counter()
         error = check(req, resp, lookup, captured)
-        return Outcome(resp.status, error is None, error, latency, target, body)
+        return Outcome(
+            resp.status, error is None, error, int((end - origin) * 1e6), target, body, _service(intended, start, end)
+        )
+
+
+def _service(intended: float | None, start: float, end: float) -> int | None:
+    return None if intended is None else int((end - start) * 1e6)
 
 
 def _quote_path(text: str) -> str:
@@ -230,12 +247,32 @@ class VirtualUser:
         low, high = self.think
         return low if low == high else self.rng.uniform(low, high)
 
-    def record(self, req: CompiledRequest, outcome: Outcome) -> None:
+    def serve(self, arrival: int, intended: float, rng: random.Random) -> None:
+        """Open model: one request for arrival `arrival`, drawn from the arrival's own RNG stream (so the
+        request does not depend on which user happens to be free), timed from its due time."""
+        req = rng.choices(self.requests, cum_weights=self.cum_weights, k=1)[0]
+        if not req.needs <= self.captured.keys():
+            return
+        fixed = {"user": arrival, "worker": self.worker, "iteration": 0, **self.captured}
+        draws = gen.Draws(self.generators, rng, gen.DrawState(slot=arrival, slots=1), fixed)
+        outcome = self.runner.run(req, draws, self.captured, intended)
+        self.record(req, outcome, user=arrival, sequence=0)
+
+    def record(
+        self, req: CompiledRequest, outcome: Outcome, user: int | None = None, sequence: int | None = None
+    ) -> None:
         key = SeriesKey(self.user_name, req.name, req.kind, req.method, outcome.status, outcome.ok)
-        self.recorder.record(key, outcome.latency_us, time.time(), outcome.error)
+        self.recorder.record(key, outcome.latency_us, time.time(), outcome.error, outcome.service_us)
         if self.request_log is not None:
             self.request_log.write(
-                request_log_line(self.worker, self.slot, self.user_name, self.sequence, req, outcome)
+                request_log_line(
+                    self.worker,
+                    self.slot if user is None else user,
+                    self.user_name,
+                    self.sequence if sequence is None else sequence,
+                    req,
+                    outcome,
+                )
             )
 
 
@@ -259,4 +296,6 @@ def request_log_line(
         "error": outcome.error,
         "latency_ms": round(outcome.latency_us / 1000.0, 3),
     }
+    if outcome.service_us is not None:
+        doc["service_ms"] = round(outcome.service_us / 1000.0, 3)
     return json.dumps(doc, separators=(",", ":")) + "\n"

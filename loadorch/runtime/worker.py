@@ -6,17 +6,21 @@ import collections
 import contextlib
 import logging
 import os
+import random
 import sys
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import gevent
+import gevent.queue
 import locust.runners as lr
 from gevent import GreenletExit
 from locust import User
 from locust.env import Environment
 
+from loadorch.arrivals import for_worker
+from loadorch.data import cumulative, stream_seed
 from loadorch.plan import generator_from_json
 from loadorch.runtime.common import MASTER_HEARTBEAT_TIMEOUT_S, REPORT_INTERVAL_S, emit, watch_parent
 from loadorch.runtime.vu import Origin, RequestRunner, VirtualUser, compile_request
@@ -72,6 +76,9 @@ class WorkerState:
         self.finished = 0
         self.mine = [(slot, name) for slot, name, w in plan["allocation"] if w == index]
         self.request_log = LineBuffer() if plan.get("request_log") else None
+        self.idle: dict[str, collections.deque[Any]] = collections.defaultdict(collections.deque)
+        self.scheduled = self.dispatched = self.dropped = 0
+        self.schedule_done = False
         self.cpu_last = (time.monotonic(), time.process_time())
 
     def cpu_percent(self) -> float:
@@ -135,6 +142,8 @@ def _user_class(
 
     def run(self: Any) -> None:
         vu = self.vu
+        if plan.get("open"):
+            return serve_arrivals(self, state, name)
         try:
             while iterations is None or vu.sequence < iterations:
                 pause = vu.step()
@@ -163,6 +172,48 @@ def _user_class(
             "__module__": __name__,
         },
     )
+
+
+def serve_arrivals(user: Any, state: WorkerState, class_name: str) -> None:
+    """Open model: an idle user waits for an arrival, serves it, and is idle again."""
+    inbox: gevent.queue.Queue[Any] = gevent.queue.Queue()
+    user.inbox = inbox
+    try:
+        while True:
+            state.idle[class_name].append(user)
+            arrival, intended, rng = inbox.get()
+            user.vu.serve(arrival, intended, rng)
+    except GreenletExit:
+        raise
+    except Exception:
+        log.exception("virtual user %s failed", user.vu.slot)
+    finally:
+        user.vu.runner.close()
+
+
+def dispatch_arrivals(state: WorkerState, perf0: float) -> None:
+    """The open model's clock: hand each of this worker's arrivals to an idle user at its due time,
+    or count it as dropped when none is idle (never queued: a queue would hide the overload)."""
+    spec = state.plan["open"]
+    names = [n for n, _ in spec["class_weights"]]
+    cum = cumulative([w for _, w in spec["class_weights"]])
+    schedule = for_worker(spec["stages"], spec["spacing"], state.plan["seed"], state.index, state.plan["workers"])
+    for arrival, due in schedule:
+        if state.stopped:
+            return
+        delay = perf0 + due - time.perf_counter()
+        if delay > 0:
+            gevent.sleep(delay)
+        state.scheduled += 1
+        rng = random.Random(stream_seed(state.plan["seed"], "arrival", arrival))
+        class_name = rng.choices(names, cum_weights=cum, k=1)[0]
+        idle = state.idle.get(class_name)
+        if not idle:
+            state.dropped += 1
+            continue
+        idle.popleft().inbox.put((arrival, perf0 + due, rng))
+        state.dispatched += 1
+    state.schedule_done = True
 
 
 def _heartbeat_timeout_checker(self: lr.WorkerRunner) -> None:
@@ -218,10 +269,19 @@ def run_worker(plan: dict[str, Any], index: int) -> int:
                 "final": final,
                 "total": state.recorder.total,
                 "log": state.request_log.take() if state.request_log is not None else [],
+                "arrivals": {"scheduled": state.scheduled, "dispatched": state.dispatched, "dropped": state.dropped},
             },
         )
 
     def spawner() -> None:
+        if plan.get("open"):  # every user at once, idle until an arrival needs it; then the clock starts
+            for _, name in state.mine:
+                runner.spawn_users({name: 1})
+                state.spawned += 1
+            gevent.sleep(0)
+            perf0 = time.perf_counter() - (time.time() - state.recorder.t0)
+            dispatch_arrivals(state, perf0)
+            return
         rate = max(plan["spawn_rate"] / plan["workers"], 1e-6)
         for _, name in state.mine:
             if state.stopped:

@@ -1,0 +1,91 @@
+"""Open-model load: arrivals on a schedule, latency from the intended start, dropped arrivals."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import requests
+
+from ..conftest import Project
+from .helpers import request_log
+
+pytestmark = pytest.mark.integration
+
+SCENARIO = """
+name: open
+users:
+  - name: u
+    think_time: {constant: 0.1}
+    requests:
+      - {name: read, path: "/products?limit=2"}
+min_samples: 20
+"""
+
+
+def profile(host: str, load: str, workers: int = 1, extra: str = "") -> str:
+    return f"scenario: ../scenarios/s.yaml\nhost: {host}\nload: {load}\nworkers: {workers}\nseed: 5\n{extra}"
+
+
+def test_stall_shows_in_open_model_p99_but_not_in_closed_model(project: Project, shop_server: str) -> None:
+    project.write("scenarios/s.yaml", SCENARIO)
+    project.write("profiles/open.yaml", profile(shop_server, "{arrival_rate: 50, max_users: 200, duration: 20s}"))
+    project.write("profiles/closed.yaml", profile(shop_server, "{users: 5, spawn_rate: 50, duration: 20s}"))
+    p99 = {}
+    for name in ("open", "closed"):
+        timer = threading.Timer(9.0, lambda: requests.put(f"{shop_server}/_knobs", json={"stall_s": 2}, timeout=5))
+        timer.start()
+        try:
+            r = project.run("run", name, "--out", name, timeout=120)
+        finally:
+            timer.cancel()
+        assert r.code in (0, 1), r.out + r.err
+        doc = project.results(name)
+        p99[name] = doc["kinds"]["read"]["p99_ms"]
+        if name == "open":
+            assert doc["service_time"] is not None and doc["integrity"]["arrivals"]["dropped"] == 0
+            assert doc["integrity"]["arrivals"]["dispatched"] >= 980
+    assert p99["open"] >= 1000, p99
+    assert p99["closed"] < 500, p99
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_achieved_rate_within_two_percent_and_seeded(project: Project, shop_server: str, workers: int) -> None:
+    project.write("scenarios/s.yaml", SCENARIO.replace('path: "/products?limit=2"', 'path: "/products/{n}"')
+                  + "data:\n  n: {int: [1, 1000000]}\n")
+    project.write("profiles/p.yaml", profile(shop_server, "{arrival_rate: 50, max_users: 50, duration: 10s}", workers,
+                                             "thresholds: {http_req_failed: [\"rate<1.1\"]}\n"))
+    logs = []
+    for out in ("a", "b"):
+        r = project.run("run", "p", "--request-log", "--out", out)
+        assert r.code == 0, r.out + r.err
+        doc = project.results(out)
+        check = next(c for c in doc["checks"] if c["name"] == "arrival rate")
+        assert check["verdict"] == "pass", check
+        arrivals = doc["integrity"]["arrivals"]
+        assert arrivals["scheduled"] == 500 and arrivals["dropped"] == 0
+        assert abs(arrivals["dispatched"] / 10.0 - 50) <= 1.0  # within 2 % of the requested rate
+        logs.append([{k: v for k, v in row.items() if k not in ("latency_ms", "service_ms", "status", "ok", "error")}
+                     for row in request_log(project.root / out)])
+    first, second = ({row["user"]: row for row in log} for log in logs)  # user = the arrival's index
+    common = first.keys() & second.keys()
+    assert len(common) >= 490  # a request in flight when the run stops is not logged
+    assert all(first[k] == second[k] for k in common)
+    assert sorted({row["worker"] for row in logs[0]}) == list(range(workers))
+    assert all(row["worker"] == row["user"] % workers for row in logs[0])
+
+
+@pytest.mark.parametrize("on_dropped,code", [("inconclusive", 6), ("fail", 1)])
+def test_too_few_users_drop_arrivals(project: Project, shop_server: str, on_dropped: str, code: int) -> None:
+    project.write("scenarios/s.yaml", SCENARIO.replace("limit=2", "limit=2&delay_ms=100"))
+    load = f"{{arrival_rate: 50, max_users: 2, duration: 5s, on_dropped: {on_dropped}}}"
+    project.write("profiles/p.yaml", profile(shop_server, load, 1, "thresholds: {http_req_failed: [\"rate<1.1\"]}\n"))
+    r = project.run("run", "p", "--out", "o")
+    assert r.code == code, r.out + r.err
+    doc = project.results("o")
+    arrivals = doc["integrity"]["arrivals"]
+    assert arrivals["dropped"] > 100 and arrivals["dropped"] + arrivals["dispatched"] == arrivals["scheduled"]
+    dropped = next(c for c in doc["checks"] if c["name"] == "dropped arrivals")
+    assert dropped["verdict"] == ("fail" if on_dropped == "fail" else "inconclusive")
+    assert "raise max_users" in dropped["message"]
+    assert doc["integrity"]["dropped_arrivals"] == arrivals["dropped"]
