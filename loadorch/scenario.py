@@ -108,6 +108,8 @@ class RequestSpec(Strict):
     def _path(cls, v: str) -> str:
         if not v.startswith("/"):
             raise ValueError("path must start with '/' (the host comes from the profile)")
+        if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in v):
+            raise ValueError("path must not contain spaces or control characters; encode them (%20)")
         return v
 
     @model_validator(mode="after")

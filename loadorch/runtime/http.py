@@ -9,6 +9,7 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import httptools
 
@@ -33,7 +34,7 @@ class Response:
 
 
 class _Collector:
-    __slots__ = ("body", "complete", "headers", "headers_done", "keep_headers")
+    __slots__ = ("body", "complete", "headers", "headers_done", "keep_alive", "keep_headers", "parser")
 
     def __init__(self, keep_headers: bool) -> None:
         self.body: list[bytes] = []
@@ -41,6 +42,8 @@ class _Collector:
         self.complete = False
         self.headers_done = False
         self.keep_headers = keep_headers
+        self.keep_alive = False
+        self.parser: httptools.HttpResponseParser | None = None
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if self.keep_headers:
@@ -48,6 +51,8 @@ class _Collector:
 
     def on_headers_complete(self) -> None:
         self.headers_done = True
+        # llhttp answers keep-alive from the headers; asked after the message it no longer knows
+        self.keep_alive = self.parser is not None and self.parser.should_keep_alive()
 
     def on_body(self, body: bytes) -> None:
         self.body.append(body)
@@ -68,6 +73,8 @@ class Connection:
         self.connect_timeout = connect_timeout
         self.ssl_context = ssl_context
         self.sock: socket.socket | None = None
+        self.address: tuple[Any, ...] | None = None  # resolved once, again only after a failed connect
+        self.family = socket.AF_INET
 
     def close(self) -> None:
         if self.sock is not None:
@@ -76,9 +83,22 @@ class Connection:
             finally:
                 self.sock = None
 
+    def _resolve(self) -> None:
+        infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
+        self.family, _, _, _, self.address = infos[0]
+
     def _connect(self) -> socket.socket:
         try:
-            sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
+            if self.address is None:
+                self._resolve()
+            sock = socket.socket(self.family, socket.SOCK_STREAM)
+            sock.settimeout(self.connect_timeout)
+            try:
+                sock.connect(self.address)  # type: ignore[arg-type]
+            except BaseException:
+                sock.close()
+                self.address = None
+                raise
         except TimeoutError:
             raise HttpError(f"connect timeout after {self.connect_timeout:g}s") from None
         except ConnectionRefusedError:
@@ -118,18 +138,20 @@ class Connection:
         if self.sock is None:
             self.sock = self._connect()
         sock = self.sock
+        timeout = deadline - time.monotonic()
+        if timeout <= 0:
+            raise HttpError("read timeout")
+        sock.settimeout(timeout)  # once per request: each wait is bounded, the deadline checked between reads
         try:
-            sock.sendall(data)
+            sent = sock.send(data)
+            if sent < len(data):
+                sock.sendall(data[sent:])
         except OSError:
             raise _StaleConnection from None
         collector = _Collector(keep_headers)
-        parser = httptools.HttpResponseParser(collector)
+        parser = collector.parser = httptools.HttpResponseParser(collector)
         received = False
         while not collector.complete:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise HttpError("read timeout")
-            sock.settimeout(remaining)
             try:
                 chunk = sock.recv(65536)
             except TimeoutError:
@@ -143,8 +165,8 @@ class Connection:
             if not chunk:
                 if not received:
                     raise _StaleConnection
-                if collector.headers_done and _reads_until_close(parser, method):
-                    break
+                if collector.headers_done and not collector.keep_alive:
+                    break  # no length and no chunks: the body ends when the server closes
                 raise HttpError("connection closed mid-response")
             received = True
             try:
@@ -155,26 +177,14 @@ class Connection:
                 raise HttpError(f"invalid HTTP response: {exc}") from None
             if method == "HEAD" and collector.headers_done:
                 break  # a HEAD response has headers only, whatever Content-Length says
-        keep = (collector.complete or method == "HEAD") and parser.should_keep_alive()
+            if not collector.complete and time.monotonic() > deadline:
+                raise HttpError("read timeout")
+        keep = (collector.complete or method == "HEAD") and collector.keep_alive
         status = parser.get_status_code()
         if not keep:
             self.close()
         return Response(status, collector.headers, b"".join(collector.body), keep)
 
 
-def _reads_until_close(parser: httptools.HttpResponseParser, method: str) -> bool:
-    return not parser.should_keep_alive()
-
-
 class _StaleConnection(Exception):
     """A kept-alive connection the server had already closed: safe to retry once."""
-
-
-def encode_request(method: str, target: str, host_header: str, headers: dict[str, str], body: bytes | None) -> bytes:
-    """The request's bytes: request line, headers, body (Content-Length always set for bodies)."""
-    lines = [f"{method} {target} HTTP/1.1", f"Host: {host_header}"]
-    lines += [f"{k}: {v}" for k, v in headers.items()]
-    if body is not None or method in ("POST", "PUT", "PATCH"):
-        lines.append(f"Content-Length: {len(body or b'')}")
-    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-    return head + (body or b"")

@@ -10,6 +10,7 @@ import hashlib
 import json
 import random
 import time
+from bisect import bisect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -17,7 +18,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from loadorch import data as gen
 from loadorch.jsonpath import compile_path, extract, found
-from loadorch.runtime.http import Connection, HttpError, Response, encode_request
+from loadorch.runtime.http import Connection, HttpError, Response
 from loadorch.scenario import RequestSpec
 from loadorch.stats import Recorder, SeriesKey
 from loadorch.template import Template, compile_template, compile_value, render_value, value_refs
@@ -55,7 +56,8 @@ class CompiledRequest:
     kind: str
     method: str
     path: Template
-    headers: tuple[tuple[str, Template], ...]
+    static_head: str  # header lines with no placeholders, pre-joined ("Name: value\r\n" ...)
+    dynamic_headers: tuple[tuple[str, Template], ...]
     body_kind: str | None  # "json", "form", "body" or None
     body: Any
     expect_status: frozenset[int] | None
@@ -73,7 +75,11 @@ def compile_request(
     bodies = (("json", spec.json_body), ("form", spec.form), ("body", spec.body))
     body_kind, raw_body = next(((k, v) for k, v in bodies if v is not None), (None, None))
     path = compile_template(spec.path)
+    if body_kind in CONTENT_TYPES and not any(k.lower() == "content-type" for k in headers):
+        headers["Content-Type"] = CONTENT_TYPES[body_kind]
     compiled_headers = tuple((k, compile_template(v)) for k, v in headers.items())
+    static_head = "".join(f"{k}: {t.render_text(_no_refs)}\r\n" for k, t in compiled_headers if t.is_constant)
+    dynamic = tuple((k, t) for k, t in compiled_headers if not t.is_constant)
     body = compile_value(raw_body) if body_kind else None
     refs = {r.name for r in path.refs()} | {r.name for _, t in compiled_headers for r in t.refs()}
     refs |= {r.name for r in value_refs(body)}
@@ -83,7 +89,8 @@ def compile_request(
         kind=kind,
         method=spec.method,
         path=path,
-        headers=compiled_headers,
+        static_head=static_head,
+        dynamic_headers=dynamic,
         body_kind=body_kind,
         body=body,
         expect_status=frozenset(expect.status) if expect.status else None,
@@ -106,12 +113,21 @@ class Outcome:
     service_us: int | None = None  # open model: from the actual send (latency_us counts from the due time)
 
 
+CONTENT_TYPES = {"json": "application/json", "form": "application/x-www-form-urlencoded"}
+BODY_METHODS = frozenset(("POST", "PUT", "PATCH"))
+
+
+def _no_refs(name: str) -> Any:
+    raise KeyError(name)
+
+
 class RequestRunner:
     """Renders, sends and checks one compiled request on a user's connection."""
 
     def __init__(self, origin: Origin, timeout: float) -> None:
         self.origin = origin
         self.timeout = timeout
+        self.host_line = f" HTTP/1.1\r\nHost: {origin.host_header}\r\n"
         self.conn = Connection(origin.host, origin.port, origin.scheme == "https", min(timeout, 10.0))
 
     def close(self) -> None:
@@ -127,9 +143,14 @@ class RequestRunner:
         """Send and check one request. With `intended` (a perf_counter time: the open model's due time),
         the latency counts from then, and the service time from the actual send is kept as well."""
         target = self.origin.prefix + req.path.render_text(lookup, _quote_path)
-        headers = {k: t.render_text(lookup) for k, t in req.headers}
-        body = _encode_body(req, lookup, headers)
-        data = encode_request(req.method, target, self.origin.host_header, headers, body)
+        parts = [req.method, " ", target, self.host_line, req.static_head]
+        for name, template in req.dynamic_headers:
+            parts += [name, ": ", _header_value(template.render_text(lookup)), "\r\n"]
+        body = _encode_body(req, lookup)
+        if body is not None or req.method in BODY_METHODS:
+            parts += ["Content-Length: ", str(len(body or b"")), "\r\n"]
+        parts.append("\r\n")
+        data = "".join(parts).encode("latin-1", "replace") + (body or b"")
         start = time.perf_counter()
         origin = start if intended is None else min(intended, start)
         try:
@@ -149,18 +170,21 @@ def _service(intended: float | None, start: float, end: float) -> int | None:
 
 
 def _quote_path(text: str) -> str:
-    return quote(text, safe="-_.~")
+    return text if text.isalnum() and text.isascii() else quote(text, safe="-_.~")
 
 
-def _encode_body(req: CompiledRequest, lookup: Callable[[str], Any], headers: dict[str, str]) -> bytes | None:
+def _header_value(text: str) -> str:
+    """A rendered header value cannot add header lines of its own."""
+    return text.replace("\r", " ").replace("\n", " ") if "\r" in text or "\n" in text else text
+
+
+def _encode_body(req: CompiledRequest, lookup: Callable[[str], Any]) -> bytes | None:
     if req.body_kind is None:
         return None
     value = render_value(req.body, lookup)
     if req.body_kind == "json":
-        headers.setdefault("Content-Type", "application/json")
         return json.dumps(value, separators=(",", ":")).encode()
     if req.body_kind == "form":
-        headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
         return urlencode(value).encode()
     return str(value).encode()
 
@@ -218,7 +242,10 @@ class VirtualUser:
         self.rng = random.Random(gen.stream_seed(seed, "user", slot))
         self.state = gen.DrawState(slot=slot, slots=slots)
         self.requests = requests
-        self.cum_weights = gen.cumulative(weights)
+        self.cum_weights = gen.cumulative(weights) or ()
+        self.total_weight = self.cum_weights[-1] if self.cum_weights else 0.0
+        self.last = len(self.requests) - 1
+        self.keys: dict[tuple[int, int, bool], SeriesKey] = {}
         self.think = think
         self.generators = generators
         self.runner = runner
@@ -228,10 +255,13 @@ class VirtualUser:
         self.sequence = 0
 
     def choose(self) -> CompiledRequest | None:
-        """The next request by weight; one whose captures are not there yet is skipped (up to 10 tries)."""
+        """The next request by weight; one whose captures are not there yet is skipped (up to 10 tries).
+
+        The same draw as `rng.choices(requests, cum_weights=...)`, without its per-call overhead."""
+        cum, total, random_ = self.cum_weights, self.total_weight, self.rng.random
         for _ in range(10):
-            req = self.rng.choices(self.requests, cum_weights=self.cum_weights, k=1)[0]
-            if req.needs <= self.captured.keys():
+            req = self.requests[bisect(cum, random_() * total, 0, self.last)]
+            if not req.needs or req.needs <= self.captured.keys():
                 return req
         return None
 
@@ -261,7 +291,12 @@ class VirtualUser:
     def record(
         self, req: CompiledRequest, outcome: Outcome, user: int | None = None, sequence: int | None = None
     ) -> None:
-        key = SeriesKey(self.user_name, req.name, req.kind, req.method, outcome.status, outcome.ok)
+        cache_key = (id(req), outcome.status, outcome.ok)
+        key = self.keys.get(cache_key)
+        if key is None:
+            key = self.keys[cache_key] = SeriesKey(
+                self.user_name, req.name, req.kind, req.method, outcome.status, outcome.ok
+            )
         self.recorder.record(key, outcome.latency_us, time.time(), outcome.error, outcome.service_us)
         if self.request_log is not None:
             self.request_log.write(
