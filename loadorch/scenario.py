@@ -172,6 +172,7 @@ ThresholdItem = str | dict[str, Any]
 class Scenario(Strict):
     name: str = Field(min_length=1)
     description: str | None = None
+    client: Literal["lean", "locust"] = "lean"  # locust: FastHttpSession (cookies, redirects followed)
     headers: dict[str, str] = Field(default_factory=dict)
     data: dict[str, DataSpec] = Field(default_factory=dict)
     setup: list[SetupStep] = Field(default_factory=list)

@@ -110,6 +110,15 @@ def build_user_classes(state: WorkerState) -> list[type[User]]:
     return classes
 
 
+def make_runner(origin: Origin, plan: dict[str, Any], environment: Environment) -> Any:
+    """The lean client, or Locust's FastHttpSession where the scenario asks for `client: locust`."""
+    if plan["scenario"].get("client") == "locust":
+        from loadorch.runtime.locust_client import LocustClientRunner
+
+        return LocustClientRunner(origin, plan["request_timeout_s"], environment)
+    return RequestRunner(origin, plan["request_timeout_s"])
+
+
 def _user_class(
     state: WorkerState,
     name: str,
@@ -135,7 +144,7 @@ def _user_class(
             weights=weights,
             think=think,
             generators=generators,
-            runner=RequestRunner(origin, plan["request_timeout_s"]),
+            runner=make_runner(origin, plan, environment),
             recorder=state.recorder,
             request_log=state.request_log,
         )

@@ -1,0 +1,51 @@
+"""`client: locust`: requests through Locust's FastHttpSession, for what the lean path does not do
+(cookies kept across requests, redirects followed). Measured, checked and recorded like the lean path."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from locust.contrib.fasthttp import FastHttpSession
+from locust.env import Environment
+
+from loadorch.runtime.http import Response
+from loadorch.runtime.vu import CONTENT_TYPES, CompiledRequest, Origin, Outcome, _encode_body, _quote_path, check
+
+
+class LocustClientRunner:
+    """The same interface as RequestRunner, over geventhttpclient with cookies and redirects."""
+
+    def __init__(self, origin: Origin, timeout: float, environment: Environment) -> None:
+        base = f"{origin.scheme}://{origin.host_header}"
+        self.prefix = origin.prefix
+        self.timeout = timeout
+        self.session = FastHttpSession(base, environment.events.request, None, insecure=False,
+                                       connection_timeout=min(timeout, 10.0), network_timeout=timeout)
+
+    def close(self) -> None:
+        self.session.client.clientpool.close()
+
+    def run(self, req: CompiledRequest, lookup: Callable[[str], Any], captured: dict[str, Any],
+            intended: float | None = None) -> Outcome:
+        path = self.prefix + req.path.render_text(lookup, _quote_path)
+        headers = {name: template.render_text(lookup) for name, template in req.dynamic_headers}
+        for line in req.static_head.split("\r\n"):
+            if line:
+                name, _, value = line.partition(": ")
+                headers[name] = value
+        if req.body_kind in CONTENT_TYPES:
+            headers.setdefault("Content-Type", CONTENT_TYPES[req.body_kind])
+        body = _encode_body(req, lookup)
+        start = time.perf_counter()
+        origin = start if intended is None else min(intended, start)
+        resp = self.session.request(req.method, path, name=req.name, data=body, headers=headers)
+        end = time.perf_counter()
+        service = None if intended is None else int((end - start) * 1e6)
+        latency = int((end - origin) * 1e6)
+        status = int(resp.status_code or 0)
+        if status == 0:
+            return Outcome(0, False, f"request failed: {resp.error}"[:200], latency, path, body, service)
+        error = check(req, Response(status, [], resp.content or b""), lookup, captured)
+        return Outcome(status, error is None, error, latency, path, body, service)

@@ -1,0 +1,306 @@
+"""The lean HTTP/1.1 client against real servers on loopback: framing, connections, TLS, timeouts, errors."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from loadorch.runtime.http import Connection, HttpError
+
+Handler = Callable[[socket.socket, bytes], bool]  # returns False to close the connection
+
+
+class RawServer:
+    """Accepts connections and answers each request with whatever the handler writes."""
+
+    def __init__(self, handler: Handler, context: ssl.SSLContext | None = None) -> None:
+        self.handler = handler
+        self.context = context
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self.requests: list[bytes] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._conn, args=(conn,), daemon=True).start()
+
+    def _conn(self, conn: socket.socket) -> None:
+        try:
+            if self.context is not None:
+                conn = self.context.wrap_socket(conn, server_side=True)
+            buf = b""
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buf += data
+                head, _, rest = buf.partition(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                while len(rest) < length:
+                    rest += conn.recv(65536)
+                self.requests.append(head + b"\r\n\r\n" + rest[:length])
+                buf = rest[length:]
+                if not self.handler(conn, head):
+                    return
+        except (OSError, ssl.SSLError):
+            pass
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def server() -> Iterator[Callable[..., RawServer]]:
+    made: list[RawServer] = []
+
+    def make(handler: Handler, context: ssl.SSLContext | None = None) -> RawServer:
+        made.append(RawServer(handler, context))
+        return made[-1]
+
+    yield make
+    for s in made:
+        s.close()
+
+
+def get(path: str = "/", method: str = "GET", body: bytes = b"") -> bytes:
+    length = f"Content-Length: {len(body)}\r\n" if body or method == "POST" else ""
+    return f"{method} {path} HTTP/1.1\r\nHost: x\r\n{length}\r\n".encode() + body
+
+
+def respond(payload: bytes, keep: bool = True) -> Handler:
+    def handler(conn: socket.socket, head: bytes) -> bool:
+        conn.sendall(payload)
+        return keep
+    return handler
+
+
+def test_content_length_body_and_keep_alive_reuse(server) -> None:
+    s = server(respond(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: 1\r\n\r\nhello"))
+    conn = Connection("127.0.0.1", s.port, False, 2)
+    for _ in range(5):
+        r = conn.request(get(), 2, keep_headers=True)
+        assert (r.status, r.body, r.keep_alive, r.header("x-a")) == (200, b"hello", True, "1")
+    assert s.connections == 1 and len(s.requests) == 5
+
+
+def test_chunked_body_split_across_reads(server) -> None:
+    def handler(conn: socket.socket, head: bytes) -> bool:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nab")
+        time.sleep(0.05)
+        conn.sendall(b"cd\r\n3\r\nefg\r\n0\r\n\r\n")
+        return True
+    s = server(handler)
+    conn = Connection("127.0.0.1", s.port, False, 2)
+    assert conn.request(get(), 2).body == b"abcdefg"
+    assert conn.request(get(), 2).body == b"abcdefg"
+    assert s.connections == 1
+
+
+def test_connection_close_and_body_until_close(server) -> None:
+    s = server(respond(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", keep=False))
+    conn = Connection("127.0.0.1", s.port, False, 2)
+    r1 = conn.request(get(), 2)
+    r2 = conn.request(get(), 2)
+    assert (r1.body, r1.keep_alive, r2.body) == (b"ok", False, b"ok") and s.connections == 2
+    until_close = server(respond(b"HTTP/1.0 200 OK\r\n\r\nstreamed to the end", keep=False))
+    r = Connection("127.0.0.1", until_close.port, False, 2).request(get(), 2)
+    assert r.body == b"streamed to the end"
+
+
+def test_stale_kept_alive_connection_is_retried_once(server) -> None:
+    calls = {"n": 0}
+
+    def handler(conn: socket.socket, head: bytes) -> bool:
+        calls["n"] += 1
+        conn.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
+        return False  # closes after answering, without saying so: the next request finds it closed
+
+    s = server(handler)
+    conn = Connection("127.0.0.1", s.port, False, 2)
+    assert conn.request(get(), 2).status == 204
+    time.sleep(0.1)
+    assert conn.request(get(), 2).status == 204
+    assert s.connections == 2 and calls["n"] == 2
+
+
+def test_head_response_has_no_body(server) -> None:
+    s = server(respond(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"))
+    conn = Connection("127.0.0.1", s.port, False, 2)
+    r = conn.request(get(method="HEAD"), 2, method="HEAD")
+    assert r.status == 200 and r.body == b""
+
+
+def test_post_body_is_sent_whole(server) -> None:
+    s = server(respond(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"))
+    body = b'{"x":"' + b"y" * 200_000 + b'"}'
+    r = Connection("127.0.0.1", s.port, False, 2).request(get("/orders", "POST", body), 5, method="POST")
+    assert r.status == 201 and s.requests[0].endswith(body)
+
+
+def test_read_timeout_is_an_error_with_its_reason(server) -> None:
+    s = server(lambda conn, head: (time.sleep(3), True)[1])
+    started = time.monotonic()
+    with pytest.raises(HttpError, match="read timeout"):
+        Connection("127.0.0.1", s.port, False, 2).request(get(), 0.5)
+    assert time.monotonic() - started < 2.5
+
+
+def test_trickling_server_cannot_stretch_the_deadline(server) -> None:
+    def handler(conn: socket.socket, head: bytes) -> bool:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
+        for _ in range(100):
+            conn.sendall(b"x")
+            time.sleep(0.05)
+        return True
+    s = server(handler)
+    with pytest.raises(HttpError, match="read timeout"):
+        Connection("127.0.0.1", s.port, False, 2).request(get(), 1.0)
+
+
+def test_connect_refused_and_connect_timeout() -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        with pytest.raises(HttpError, match="connection refused"):
+            Connection("127.0.0.1", port, False, 1).request(get(), 1)
+    full = socket.socket()
+    full.bind(("127.0.0.1", 0))
+    full.listen(0)  # never accepts: once the backlog is full, new handshakes are not answered
+    fillers = []
+    try:
+        for _ in range(8):
+            f = socket.socket()
+            f.setblocking(False)
+            f.connect_ex(full.getsockname())
+            fillers.append(f)
+        time.sleep(0.2)
+        started = time.monotonic()
+        with pytest.raises(HttpError, match="connect timeout"):
+            Connection("127.0.0.1", full.getsockname()[1], False, 0.5).request(get(), 1)
+        assert time.monotonic() - started < 3
+    finally:
+        for f in fillers:
+            f.close()
+        full.close()
+
+
+def test_malformed_response_and_reset_mid_body(server) -> None:
+    bad = server(respond(b"NOT HTTP AT ALL\r\n\r\n", keep=False))
+    with pytest.raises(HttpError, match="invalid HTTP response"):
+        Connection("127.0.0.1", bad.port, False, 1).request(get(), 1)
+    cut = server(respond(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part", keep=False))
+    with pytest.raises(HttpError, match="closed mid-response"):
+        Connection("127.0.0.1", cut.port, False, 1).request(get(), 1)
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory) -> tuple[Path, Path]:
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.fail("openssl is missing (.ci/run installs it)")
+    folder = tmp_path_factory.mktemp("tls")
+    key, cert = folder / "key.pem", folder / "cert.pem"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    return key, cert
+
+
+def test_https_with_a_trusted_certificate_and_refusal_of_an_untrusted_one(server, certificate) -> None:
+    key, cert = certificate
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    s = server(respond(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecure"), server_ctx)
+    trusted = ssl.create_default_context(cafile=str(cert))
+    conn = Connection("localhost", s.port, True, 2, trusted)
+    assert conn.request(get(), 2).body == b"secure" and conn.request(get(), 2).body == b"secure"
+    assert s.connections == 1
+    with pytest.raises(HttpError, match="TLS handshake failed"):
+        Connection("localhost", s.port, True, 2).request(get(), 2)  # system CAs do not know this certificate
+
+
+COOKIE_SCENARIO = """
+name: cookies
+client: {client}
+users:
+  - name: u
+    requests:
+      - {{name: login, path: /login, expect: {{status: [200], contains: "hello c1"}}}}
+min_samples: 1
+thresholds: {{http_req_failed: ["rate<0.5"]}}
+"""
+
+
+class _CookieServer:
+    """/login sets a session cookie and redirects to /me, which greets only a client that kept it."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                if self.path == "/login":
+                    self.send_response(302)
+                    self.send_header("Set-Cookie", "session=c1; Path=/")
+                    self.send_header("Location", "/me")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                body = b"hello c1" if "session=c1" in (self.headers.get("Cookie") or "") else b"who are you?"
+                self.send_response(200 if body == b"hello c1" else 401)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("client,failures", [("locust", 0), ("lean", 6)])
+def test_locust_client_keeps_cookies_and_follows_redirects(project, client: str, failures: int) -> None:
+    target = _CookieServer()
+    try:
+        project.write("scenarios/s.yaml", COOKIE_SCENARIO.format(client=client))
+        project.write("profiles/p.yaml", f"scenario: ../scenarios/s.yaml\nhost: {target.url}\n"
+                      "load: {users: 2, duration: 30s}\n")
+        r = project.run("run", "p", "--iterations", "3", "--out", "o")
+    finally:
+        target.close()
+    doc = project.results("o")
+    assert doc["totals"]["requests"] == 6 and doc["totals"]["failures"] == failures, r.out + r.err
+    if client == "lean":
+        assert {e["reason"] for e in doc["errors"]} == {"unexpected status 302"}  # the lean path never follows
