@@ -126,6 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("budgets", help="every profile's thresholds as one Markdown table")
 
+    init = sub.add_parser("init", help="scaffold scenarios, profiles, a README section and CI snippets")
+    init.add_argument("dir", nargs="?", default=".")
+    init.add_argument("--from-openapi", metavar="SPEC", help="an OpenAPI 3 document (YAML or JSON)")
+    init.add_argument("--force", action="store_true", help="replace files that exist")
+
     k8s = sub.add_parser("k8s", help="distributed runs as Kubernetes Jobs")
     ksub = k8s.add_subparsers(dest="k8s_command", metavar="COMMAND", parser_class=_Parser)
     ksub.required = True
@@ -170,6 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "compare": _cmd_compare,
         "budgets": _cmd_budgets,
         "k8s": _cmd_k8s,
+        "init": _cmd_init,
     }
     try:
         return handlers[args.command](args)
@@ -321,6 +327,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         _, path = resolve_profile(args.profile, args.project)
         spec = load_profile(path, dict(os.environ), lenient=True)[0].compare
     return run_compare(args.baseline, args.current, budgets_from(spec, args.max_regression), args.out)
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from loadorch.init import init_project
+
+    return init_project(args.dir, args.from_openapi, args.force)
 
 
 def _cmd_budgets(args: argparse.Namespace) -> int:

@@ -86,6 +86,26 @@ def check_templates(scenario: Scenario, doc: Document) -> list[Problem]:
     return problems
 
 
+def check_python_users(scenario: Scenario, doc: Document) -> list[Problem]:
+    """A python user's file must exist next to the scenario (its import is checked before load)."""
+    base = os.path.dirname(os.path.abspath(doc.file))
+    problems = []
+    for u, user in enumerate(scenario.users):
+        if user.python is None:
+            continue
+        rel = user.python.rsplit(":", 1)[0]
+        if not os.path.isfile(os.path.join(base, rel)):
+            problems.append(
+                Problem(
+                    doc.file,
+                    doc.line_of(("users", u, "python")),
+                    f"users[{u}].python",
+                    f"no file {rel!r} next to the scenario",
+                )
+            )
+    return problems
+
+
 def _check_request(req: RequestSpec, path: tuple[Any, ...], known: set[str], doc: Document) -> list[Problem]:
     problems = _check_value(req.path, (*path, "path"), known, doc)
     for name, value in req.headers.items():
@@ -179,7 +199,7 @@ def _threshold(selector: Any, item: Any) -> Threshold:
 
 def _check_tags(tags: tuple[tuple[str, str], ...], scenario: Scenario) -> None:
     names = {ep.name for u in scenario.users for ep in u.requests}
-    users = {u.name for u in scenario.users}
+    users = {str(u.name) for u in scenario.users}
     for tag, value in tags:
         if tag == "name" and value not in names:
             raise ThresholdSyntaxError(f"no endpoint is named {value!r}; {did_you_mean(value, names)}")

@@ -15,7 +15,7 @@ from typing import Any
 
 from loadorch import data as gen
 from loadorch.arrivals import total_seconds
-from loadorch.compile import check_templates, compile_generators, parse_thresholds
+from loadorch.compile import check_python_users, check_templates, compile_generators, parse_thresholds
 from loadorch.envsubst import interpolate, secret_values, unset_marker
 from loadorch.errors import ConfigError, Problem, UsageError
 from loadorch.profile import Load, Profile
@@ -114,6 +114,7 @@ def load_scenario(path: str, env: Mapping[str, str], lenient: bool = False) -> t
     model = validate_document(Scenario, doc)
     generators, problems = compile_generators(model, doc)
     problems += check_templates(model, doc)
+    problems += check_python_users(model, doc)
     thresholds, more = parse_thresholds(model.thresholds, model, doc)
     problems += more
     if problems:
@@ -157,6 +158,7 @@ def default_thresholds(scenario: Scenario) -> dict[str, list[Threshold]]:
     """The default budgets, for the kinds of request the scenario sends (a read-only scenario gets no
     write budget that could only ever fail with "no data"), plus the failure rate."""
     kinds = {ep.effective_kind for user in scenario.users for ep in user.requests if ep.weight > 0}
+    kinds |= set(scenario.kinds.values())  # python users' requests, classified by the scenario
     chosen = {k: v for k, v in DEFAULT_THRESHOLDS.items() if "kind:" not in k or k.split("kind:")[1][:-1] in kinds}
     parsed, _ = parse_thresholds(chosen, None, Document("<defaults>", None))
     return parsed

@@ -14,6 +14,7 @@ import secrets as pysecrets
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +29,7 @@ from loadorch.arrivals import expected_arrivals, total_seconds
 from loadorch.artifacts import write_json, write_text
 from loadorch.config import RunConfig
 from loadorch.embedded import embedded_target
-from loadorch.errors import LoadorchError, RunError, SafetyError
+from loadorch.errors import ConfigError, LoadorchError, Problem, RunError, SafetyError
 from loadorch.framing import frame
 from loadorch.junit import render as render_junit
 from loadorch.plan import build_plan, process_specs
@@ -92,7 +93,7 @@ def execute(cfg: RunConfig, opts: RunOptions) -> int:
                         _load(run, progress, signals)
             except HardStop:
                 return signals.exit_code
-            except SafetyError:
+            except (SafetyError, ConfigError):
                 raise
             except LoadorchError as exc:
                 run.error = str(exc)
@@ -114,7 +115,24 @@ def _target(cfg: RunConfig) -> Iterator[str]:
         yield cfg.host
 
 
+def _check_python_users(run: _Run) -> None:
+    """Import the scenario's python user classes in a throwaway process (they import locust): an error
+    is a configuration error naming the file and line, before any request."""
+    refs = [u.python for u in run.cfg.scenario.model.users if u.python]
+    if not refs:
+        return
+    scenario_dir = os.path.dirname(os.path.abspath(run.cfg.scenario.path))
+    argv = [sys.executable, "-m", "loadorch.runtime", "check-users", "--scenario-dir", scenario_dir]
+    for ref in refs:
+        argv += ["--user", str(ref)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=dict(run.opts.env))
+    if done.returncode != 0:
+        message = run.redactor.text(done.stdout.strip() or done.stderr.strip()[-2000:])
+        raise ConfigError([Problem(run.cfg.scenario.path, None, "users", f"python user: {message}")])
+
+
 def _preflight(run: _Run, progress: Progress) -> None:
+    _check_python_users(run)
     addresses = target_addresses(run.host)
     check_allowed(run.host, run.cfg.profile.allowed_hosts, addresses)
     connect_probe(run.host)
@@ -330,6 +348,28 @@ def _arrival_checks(run: _Run, summary: dict[str, Any], detail: list[dict[str, A
         run.checks.append(Check("dropped arrivals", PASS, msg))
 
 
+def _kinds_check(run: _Run, merged: Merged) -> None:
+    """Python users' requests whose kind nobody gave are reported, never guessed."""
+    if not any(u.python for u in run.cfg.scenario.model.users):
+        return
+    names: dict[str, int] = {}
+    for key, h in merged.series.items():
+        if key.kind == "unclassified" and key.method != "TASK":
+            names[key.name] = names.get(key.name, 0) + h.count
+    if names:
+        listed = ", ".join(f"{n!r} ({c})" for n, c in sorted(names.items()))
+        run.checks.append(
+            Check(
+                "request kinds",
+                INCONCLUSIVE,
+                f"requests without a kind: {listed}; add them to the "
+                "scenario's kinds: map, or pass context={'kind': 'read'} with the request",
+            )
+        )
+    else:
+        run.checks.append(Check("request kinds", PASS, "every request of the python users has a kind"))
+
+
 def _cpu_check(run: _Run, detail: list[dict[str, Any]]) -> None:
     hot = [w for w in detail if w["cpu_sustained_peak"] > CPU_SATURATED]
     if not hot:
@@ -355,6 +395,7 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
     merged = Merged.from_json(summary["merged"]) if summary.get("merged") else Merged()
     elapsed = float(summary.get("elapsed_s") or 0.0)
     threshold_results = evaluate(cfg.thresholds, merged, cfg.min_samples, elapsed) if summary.get("t0") else []
+    _kinds_check(run, merged)
     interrupted = signals.received is not None
     verdict = overall(threshold_results, run.checks, interrupted)
     if run.error and verdict not in ("interrupted",):

@@ -18,26 +18,23 @@ from loadorch.errors import ConfigError, ExitCode, Problem, RunError
 from loadorch.framing import FramingError, unframe
 from loadorch.k8s import RenderInput, render
 from loadorch.plan import build_plan
+from loadorch.scenario import Scenario
 from loadorch.summary import terminal
 
 
-def _data_files(scenario_path: str, scenario: object) -> dict[str, str]:
-    """CSV files the scenario reads, by their path relative to it (they must sit at or below it)."""
+def _data_files(scenario_path: str, scenario: Scenario) -> dict[str, str]:
+    """CSV and Python files the scenario reads, by their path relative to it (at or below it)."""
     base = os.path.dirname(os.path.abspath(scenario_path))
     out: dict[str, str] = {}
-    for name, spec in getattr(scenario, "data", {}).items():
-        csv = getattr(spec, "csv", None)
-        if csv is None:
-            continue
-        rel = os.path.normpath(csv.file)
+    files = [(f"data.{name}.csv.file", spec.csv.file) for name, spec in scenario.data.items() if spec.csv]
+    files += [(f"users[{i}].python", u.python.rsplit(":", 1)[0]) for i, u in enumerate(scenario.users) if u.python]
+    for field, path in files:
+        rel = os.path.normpath(path)
         if rel.startswith("..") or os.path.isabs(rel):
             raise ConfigError(
                 [
                     Problem(
-                        scenario_path,
-                        None,
-                        f"data.{name}.csv.file",
-                        "for Kubernetes, CSV files must be in the scenario's folder or below it",
+                        scenario_path, None, field, "for Kubernetes, files must be in the scenario's folder or below it"
                     )
                 ]
             )

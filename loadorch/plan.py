@@ -5,6 +5,7 @@ The same plan and specs drive local worker processes and the rendered Kubernetes
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -91,7 +92,7 @@ def build_plan(
     stats_path: str,
     request_log_path: str | None,
 ) -> dict[str, Any]:
-    weights = [(u.name, u.weight) for u in cfg.scenario.model.users]
+    weights = [(str(u.name), u.weight) for u in cfg.scenario.model.users]
     return {
         "schema": PLAN_SCHEMA,
         "token": token,
@@ -113,6 +114,7 @@ def build_plan(
         "scenario": cfg.scenario.model.model_dump(mode="json", by_alias=True),
         "data": {name: generator_to_json(g) for name, g in cfg.scenario.generators.items()},
         "allocation": allocate(cfg.users, weights, cfg.workers),
+        "scenario_dir": os.path.dirname(os.path.abspath(cfg.scenario.path)),
         "thresholds": [
             {
                 "selector": str(t.selector),

@@ -149,10 +149,27 @@ class ThinkTime(Strict):
 
 
 class UserSpec(Strict):
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$")
+    """A declarative user (`requests`) or a Locust user class (`python: "file.py:Class"`)."""
+
+    name: str | None = Field(None, min_length=1, pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$")
     weight: float = Field(1.0, gt=0)
     think_time: ThinkTime = Field(default_factory=lambda: ThinkTime(constant=0.0))
-    requests: list[Endpoint] = Field(min_length=1)
+    requests: list[Endpoint] = Field(default_factory=list)
+    python: str | None = Field(None, pattern=r"^[^:]+\.py:[A-Za-z_][A-Za-z0-9_]*$")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> UserSpec:
+        if self.python is not None:
+            if self.requests:
+                raise ValueError("a python user takes its requests from its class: drop `requests`")
+            if self.name is None:
+                object.__setattr__(self, "name", self.python.rsplit(":", 1)[1])
+        else:
+            if not self.requests:
+                raise ValueError('give requests (at least one), or python: "file.py:UserClass"')
+            if self.name is None:
+                raise ValueError("a declarative user needs a name")
+        return self
 
     @field_validator("think_time", mode="before")
     @classmethod
@@ -179,6 +196,7 @@ class Scenario(Strict):
     users: list[UserSpec] = Field(min_length=1)
     thresholds: dict[str, list[ThresholdItem]] = Field(default_factory=dict)
     min_samples: int | None = Field(None, ge=1)
+    kinds: dict[str, Literal["read", "write"]] = Field(default_factory=dict)  # python users' request names/globs
 
     @model_validator(mode="after")
     def _unique_names(self) -> Scenario:
@@ -186,5 +204,5 @@ class Scenario(Strict):
         for user in self.users:
             if user.name in seen:
                 raise ValueError(f"two users are named {user.name!r}; user names must be unique")
-            seen.add(user.name)
+            seen.add(str(user.name))
         return self

@@ -11,8 +11,10 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="loadorch.runtime")
-    parser.add_argument("role", choices=("master", "worker"))
-    parser.add_argument("--plan", required=True)
+    parser.add_argument("role", choices=("master", "worker", "check-users"))
+    parser.add_argument("--plan")
+    parser.add_argument("--scenario-dir")
+    parser.add_argument("--user", action="append", default=[])
     parser.add_argument("--index", type=int, default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -20,6 +22,16 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         format=f"%(asctime)s {args.role} %(levelname)s %(name)s: %(message)s",
     )
+    if args.role == "check-users":
+        from loadorch.runtime.pyusers import load_class
+
+        for ref in args.user:
+            try:
+                load_class(args.scenario_dir, ref)
+            except ImportError as exc:
+                sys.stdout.write(f"{exc}\n")
+                return 3
+        return 0
     with open(args.plan, encoding="utf-8") as fh:
         plan = json.load(fh)
     if args.role == "master":

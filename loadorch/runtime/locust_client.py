@@ -21,14 +21,25 @@ class LocustClientRunner:
         base = f"{origin.scheme}://{origin.host_header}"
         self.prefix = origin.prefix
         self.timeout = timeout
-        self.session = FastHttpSession(base, environment.events.request, None, insecure=False,
-                                       connection_timeout=min(timeout, 10.0), network_timeout=timeout)
+        self.session = FastHttpSession(
+            base,
+            environment.events.request,
+            None,
+            insecure=False,
+            connection_timeout=min(timeout, 10.0),
+            network_timeout=timeout,
+        )
 
     def close(self) -> None:
         self.session.client.clientpool.close()
 
-    def run(self, req: CompiledRequest, lookup: Callable[[str], Any], captured: dict[str, Any],
-            intended: float | None = None) -> Outcome:
+    def run(
+        self,
+        req: CompiledRequest,
+        lookup: Callable[[str], Any],
+        captured: dict[str, Any],
+        intended: float | None = None,
+    ) -> Outcome:
         path = self.prefix + req.path.render_text(lookup, _quote_path)
         headers = {name: template.render_text(lookup) for name, template in req.dynamic_headers}
         for line in req.static_head.split("\r\n"):
@@ -40,7 +51,7 @@ class LocustClientRunner:
         body = _encode_body(req, lookup)
         start = time.perf_counter()
         origin = start if intended is None else min(intended, start)
-        resp = self.session.request(req.method, path, name=req.name, data=body, headers=headers)
+        resp: Any = self.session.request(req.method, path, name=req.name, data=body, headers=headers)  # type: ignore[arg-type]
         end = time.perf_counter()
         service = None if intended is None else int((end - start) * 1e6)
         latency = int((end - origin) * 1e6)

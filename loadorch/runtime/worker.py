@@ -94,20 +94,39 @@ def build_user_classes(state: WorkerState) -> list[type[User]]:
     scenario = Scenario.model_validate(plan["scenario"])
     generators = {n: generator_from_json(g) for n, g in plan["data"].items()}
     origin = Origin.parse(plan["host"])
-    slots: dict[str, collections.deque[int]] = {u.name: collections.deque() for u in scenario.users}
+    slots: dict[str, collections.deque[int]] = {str(u.name): collections.deque() for u in scenario.users}
     for slot, name in state.mine:
         slots[name].append(slot)
     classes: list[type[User]] = []
     for spec in scenario.users:
+        name = str(spec.name)
+        if spec.python is not None:
+            classes.append(_python_class(state, spec.python, name, slots[name], generators))
+            continue
         captures = {c for ep in spec.requests for c in ep.capture}
         compiled = [compile_request(ep, ep.name, ep.effective_kind, captures, plan["headers"]) for ep in spec.requests]
         weights = [ep.weight for ep in spec.requests]
         classes.append(
-            _user_class(
-                state, spec.name, slots[spec.name], compiled, weights, spec.think_time.bounds, generators, origin
-            )
+            _user_class(state, name, slots[name], compiled, weights, spec.think_time.bounds, generators, origin)
         )
     return classes
+
+
+def _python_class(
+    state: WorkerState, ref: str, name: str, slots: collections.deque[int], generators: Any
+) -> type[User]:
+    from loadorch.runtime.pyusers import PythonUserContext, load_class, python_user_class
+
+    plan = state.plan
+
+    def make_context(slot: int) -> PythonUserContext:
+        return PythonUserContext(slot, plan["users"], state.index, plan["seed"], generators, name)
+
+    def finished() -> None:
+        state.finished += 1
+
+    base = load_class(plan["scenario_dir"], ref)
+    return python_user_class(base, name, slots, make_context, plan.get("iterations"), plan["host"], finished)
 
 
 def make_runner(origin: Origin, plan: dict[str, Any], environment: Environment) -> Any:
@@ -247,6 +266,13 @@ def run_worker(plan: dict[str, Any], index: int) -> int:
     state = WorkerState(plan, index)
     classes = build_user_classes(state)
     env = Environment(user_classes=classes, host=plan["host"], stop_timeout=0)
+    if any(u.get("python") for u in plan["scenario"]["users"]):
+        from loadorch.runtime.pyusers import PythonRequests, install_random
+
+        install_random()
+        listener = PythonRequests(state.recorder, plan["scenario"].get("kinds") or {}, index, state.request_log)
+        env.events.request.add_listener(listener.on_request)
+        env.events.user_error.add_listener(listener.on_user_error)
     lr.MASTER_HEARTBEAT_TIMEOUT = MASTER_HEARTBEAT_TIMEOUT_S
     lr.WorkerRunner.heartbeat_timeout_checker = _heartbeat_timeout_checker  # type: ignore[method-assign,assignment]
     lr.CONNECT_RETRY_COUNT = max(1, int(plan["worker_connect_timeout_s"] // lr.CONNECT_TIMEOUT))

@@ -14,6 +14,7 @@ from loadorch.target.knobs import Knobs
 from loadorch.target.store import Store
 
 MAX_BODY = 1024 * 1024
+SEED_PRODUCTS = 50  # products 1..50 exist from the start, so reads work before any setup
 CATEGORIES = ("books", "games", "toys", "music", "garden")
 
 _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
@@ -43,7 +44,7 @@ class ShopServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], store: Store | None = None, knobs: Knobs | None = None) -> None:
         super().__init__(address, _Handler)
-        self.store = store or Store()
+        self.store = store or Store.seeded(SEED_PRODUCTS)
         self.knobs = knobs or Knobs()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -63,6 +64,7 @@ class ShopServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # the body follows the headers at once: no delayed-ACK stall on keep-alive
     server: ShopServer
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: a load test makes many requests

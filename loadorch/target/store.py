@@ -48,6 +48,18 @@ class Store:
             self._local.conn = conn
         return conn
 
+    @classmethod
+    def seeded(cls, products: int) -> Store:
+        """A store with products 1..n (deterministic names, categories and prices)."""
+        store = cls()
+        categories = ("books", "games", "toys")
+        with store._write_lock:
+            store._conn().executemany(
+                "INSERT INTO products (name, category, price_cents) VALUES (?, ?, ?)",
+                [(f"product-{i}", categories[i % 3], 100 + 7 * i) for i in range(1, products + 1)],
+            )
+        return store
+
     def list_products(self, category: str | None, after: int, limit: int) -> list[dict[str, Any]]:
         if category is None:
             rows = self._conn().execute("SELECT * FROM products WHERE id > ? ORDER BY id LIMIT ?", (after, limit))

@@ -1,0 +1,246 @@
+"""Python users: a scenario's Locust user classes, seeded, measured and gated like declarative users.
+
+The class is subclassed so that each instance gets `self.loadorch` (its slot, its own RNG stream and the
+scenario's data generators), and Locust's own task choice and `between()` waits draw from that same
+stream (they use the global `random` module, reproducible only this way). Their requests arrive through
+Locust's request event and go into the same histograms; an exception in a task is a failure with the
+file and line where it happened.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib.util
+import os
+import random
+import sys
+import time
+import traceback
+import types
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import gevent
+from locust import User
+from locust.exception import StopUser
+
+from loadorch import data as gen
+from loadorch.stats import Recorder, SeriesKey
+
+_CURRENT: dict[Any, PythonUserContext] = {}  # greenlet -> the python user running in it
+
+
+class PythonUserContext:
+    """`self.loadorch` inside a python user: its identity, RNG stream and the scenario's generators."""
+
+    def __init__(
+        self, slot: int, slots: int, worker: int, seed: int, generators: Mapping[str, gen.Generator], user_class: str
+    ) -> None:
+        self.slot = slot
+        self.user_class = user_class
+        self.worker = worker
+        self.random = random.Random(gen.stream_seed(seed, "user", slot))
+        self._state = gen.DrawState(slot=slot, slots=slots)
+        self._generators = generators
+        self.sequence = 0
+
+    def data(self, name: str) -> Any:
+        """A fresh draw from the scenario's generator `name`, from this user's stream."""
+        return self._generators[name].draw(name, self.random, self._state)
+
+
+class _PerUserRandom:
+    """Stands in for the `random` module inside Locust's task and wait-time code."""
+
+    def __getattr__(self, name: str) -> Any:
+        ctx = _CURRENT.get(gevent.getcurrent())
+        return getattr(ctx.random if ctx is not None else random, name)
+
+
+def install_random() -> None:
+    # by module name: `locust.user.task` as an attribute is the @task decorator, not the module
+    for name in ("locust.user.task", "locust.user.wait_time"):
+        importlib.import_module(name).random = _PerUserRandom()  # type: ignore[attr-defined]
+
+
+def load_class(scenario_dir: str, ref: str) -> type[User]:
+    """Import `file.py:Class` (relative to the scenario); errors name the file and line."""
+    rel, _, name = ref.rpartition(":")
+    path = os.path.join(scenario_dir, rel)
+    module_name = "loadorch_user_" + os.path.splitext(os.path.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"{path}: cannot load this file as Python")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise ImportError(f"{_where(exc, path)}: {type(exc).__name__}: {exc}") from None
+    cls = getattr(module, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, User)):
+        raise ImportError(f"{path}: no Locust user class named {name!r}")
+    return cls
+
+
+def _where(exc: BaseException, path: str) -> str:
+    line = getattr(exc, "lineno", None)
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if os.path.abspath(frame.filename) == os.path.abspath(path):
+            line = frame.lineno
+    return f"{path}:{line}" if line else path
+
+
+def python_user_class(
+    base: type[User],
+    name: str,
+    slots: Any,
+    make_context: Callable[[int], PythonUserContext],
+    iterations: int | None,
+    host: str,
+    on_finish: Callable[[], None],
+) -> type[User]:
+    """A subclass of the user's class that carries `self.loadorch` and stops after `iterations` tasks."""
+
+    def __init__(self: Any, environment: Any) -> None:
+        base.__init__(self, environment)
+        self.loadorch = make_context(slots.popleft())
+
+    def run(self: Any) -> None:
+        _CURRENT[gevent.getcurrent()] = self.loadorch
+        try:
+            base.run(self)
+        finally:
+            _CURRENT.pop(gevent.getcurrent(), None)
+            on_finish()
+
+    attrs: dict[str, Any] = {
+        "__init__": __init__,
+        "run": run,
+        "abstract": False,
+        "host": host,
+        "weight": 1,
+        "fixed_count": 0,
+        "__module__": base.__module__,
+    }
+    cls: type[User] = types.new_class(name, (base,), {}, lambda ns: ns.update(attrs))
+    if iterations is not None:
+        # set after class creation: Locust's metaclass would add a `tasks` attribute to the base's tasks
+        cls.tasks = [_counted(t, iterations) for t in base.tasks]
+    return cls
+
+
+def _counted(task: Any, limit: int) -> Any:
+    if isinstance(task, type):
+        return task  # a nested TaskSet runs its own loop: not counted
+
+    def counted(user: Any, *args: Any, **kwargs: Any) -> Any:
+        ctx = user.loadorch
+        if ctx.sequence >= limit:
+            raise StopUser
+        ctx.sequence += 1
+        return task(user, *args, **kwargs)
+
+    counted.__name__ = getattr(task, "__name__", "task")
+    return counted
+
+
+class PythonRequests:
+    """Locust request events (and task errors) of python users, into the recorder and request log."""
+
+    def __init__(self, recorder: Recorder, kinds: Mapping[str, str], worker: int, log: Any) -> None:
+        self.recorder = recorder
+        self.kinds = kinds
+        self.worker = worker
+        self.log = log
+        self.unclassified: dict[str, int] = {}
+        self.requests_seen: dict[int, int] = {}
+
+    def kind_of(self, name: str, context: Mapping[str, Any] | None) -> str:
+        kind = (context or {}).get("kind")
+        if kind in ("read", "write"):
+            return str(kind)
+        if name in self.kinds:
+            return self.kinds[name]
+        for pattern, value in self.kinds.items():
+            if fnmatch.fnmatchcase(name, pattern):
+                return value
+        self.unclassified[name] = self.unclassified.get(name, 0) + 1
+        return "unclassified"
+
+    def on_request(
+        self,
+        request_type: str,
+        name: str,
+        response_time: float,
+        response_length: int,
+        response: Any = None,
+        context: Any = None,
+        exception: Any = None,
+        url: Any = None,
+        **kw: Any,
+    ) -> None:
+        ctx = _CURRENT.get(gevent.getcurrent())
+        if ctx is None:
+            return  # a declarative user's request (client: locust): recorded by its own runner
+        status = int(getattr(response, "status_code", 0) or 0)
+        ok = exception is None
+        kind = self.kind_of(name, context if isinstance(context, dict) else None)
+        user_class = ctx.user_class
+        key = SeriesKey(user_class, name, kind, request_type.upper(), status, ok)
+        error = None if ok else f"{type(exception).__name__}: {exception}"[:200]
+        self.recorder.record(key, int(response_time * 1000), time.time(), error)
+        if self.log is not None:
+            seq = self.requests_seen.get(ctx.slot, 0)
+            self.requests_seen[ctx.slot] = seq + 1
+            import json
+
+            self.log.write(
+                json.dumps(
+                    {
+                        "worker": self.worker,
+                        "user": ctx.slot,
+                        "user_class": user_class,
+                        "sequence": seq,
+                        "kind": kind,
+                        "name": name,
+                        "method": request_type.upper(),
+                        "path": _path(url, name),
+                        "body_sha256": None,
+                        "status": status,
+                        "ok": ok,
+                        "error": error,
+                        "latency_ms": round(response_time, 3),
+                    },
+                    separators=(",", ":"),
+                )
+                + "\n"
+            )
+
+    def on_user_error(self, user_instance: Any, exception: BaseException, tb: Any, **kw: Any) -> None:
+        ctx = getattr(user_instance, "loadorch", None) or getattr(
+            getattr(user_instance, "user", None), "loadorch", None
+        )
+        if ctx is None:
+            return
+        frames = traceback.extract_tb(tb)
+        where = next(
+            (
+                f"{os.path.basename(f.filename)}:{f.lineno}"
+                for f in reversed(frames)
+                if "site-packages" not in f.filename
+            ),
+            "",
+        )
+        user_class = ctx.user_class
+        key = SeriesKey(user_class, f"{user_class} task error", "unclassified", "TASK", 0, False)
+        self.recorder.record(key, 0, time.time(), f"{type(exception).__name__}: {exception} ({where})"[:200])
+
+
+def _path(url: Any, name: str) -> str:
+    if not url:
+        return name
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(str(url))
+    return parts.path + (f"?{parts.query}" if parts.query else "")

@@ -1,0 +1,106 @@
+"""Python users beside declarative ones: same histograms, same seeds, errors with file and line."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+from ..conftest import Project, assert_no_traceback
+from .helpers import embedded_project, request_log
+
+pytestmark = pytest.mark.integration
+
+LOCUSTFILE = '''
+from locust import FastHttpUser, between, task
+
+
+class CheckoutUser(FastHttpUser):
+    wait_time = between(0, 0.01)
+
+    @task(3)
+    def browse(self):
+        product = self.loadorch.random.randint(1, 50)
+        self.client.get(f"/products/{product}", name="py get product")
+
+    @task(1)
+    def checkout(self):
+        customer = self.loadorch.data("customer")
+        self.client.post("/orders", json={"customer": f"py-{customer}", "product_id": 1}, name="py checkout",
+                         context={"kind": "write"})
+'''
+
+SCENARIO = """
+name: mixed
+data:
+  customer: {sequence: {start: 1}}
+  product_id: {int: [1, 50]}
+kinds:
+  "py get*": read
+users:
+  - name: yaml
+    requests:
+      - {name: list, path: "/products?limit=3"}
+      - {name: order, method: POST, path: /orders, json: {customer: "y{customer}", product_id: "{product_id}"}}
+  - python: locustfiles/checkout.py:CheckoutUser
+min_samples: 5
+"""
+
+
+def test_yaml_and_python_users_share_histograms_kinds_and_seeds(project: Project) -> None:
+    project.write("scenarios/locustfiles/checkout.py", LOCUSTFILE)
+    embedded_project(project, SCENARIO, users=4, workers=2)
+    logs = []
+    for out in ("a", "b"):
+        r = project.run("run", "p", "--iterations", "8", "--request-log", "--out", out)
+        assert r.code == 0, r.out + r.err
+        logs.append([{k: v for k, v in row.items() if k != "latency_ms"} for row in request_log(project.root / out)])
+    assert logs[0] == logs[1] and len(logs[0]) == 32
+    doc = project.results("a")
+    assert doc["endpoints"]["py get product"]["kind"] == "read" and doc["endpoints"]["py checkout"]["kind"] == "write"
+    assert doc["endpoints"]["list"]["kind"] == "read"
+    by_class = Counter(row["user_class"] for row in logs[0])
+    assert by_class == {"yaml": 16, "CheckoutUser": 16}
+    assert {row["worker"] for row in logs[0] if row["user_class"] == "CheckoutUser"} == {0, 1}
+    kinds = next(c for c in doc["checks"] if c["name"] == "request kinds")
+    assert kinds["verdict"] == "pass"
+    r = project.run("run", "p", "--iterations", "8", "--request-log", "--seed", "10", "--out", "c")
+    other = [{k: v for k, v in row.items() if k != "latency_ms"} for row in request_log(project.root / "c")]
+    assert [r for r in other if r["user_class"] == "CheckoutUser"] != [r for r in logs[0] if r["user_class"] == "CheckoutUser"]
+
+
+def test_unclassified_requests_are_reported(project: Project) -> None:
+    project.write("scenarios/locustfiles/checkout.py", LOCUSTFILE)
+    embedded_project(project, SCENARIO.replace('  "py get*": read\n', '  "nothing": read\n'), users=2)
+    r = project.run("run", "p", "--iterations", "6", "--out", "o")
+    assert r.code == 6, r.out + r.err
+    doc = project.results("o")
+    check = next(c for c in doc["checks"] if c["name"] == "request kinds")
+    assert check["verdict"] == "inconclusive" and "'py get product'" in check["message"]
+    assert doc["endpoints"]["py get product"]["kind"] == "unclassified"
+
+
+def test_import_error_names_file_and_line(project: Project) -> None:
+    project.write("scenarios/locustfiles/checkout.py", "import os\n\nx = 1 +\n")
+    embedded_project(project, SCENARIO, users=2)
+    r = project.run("run", "p", "--iterations", "2", "--out", "o")
+    assert r.code == 3, r.out + r.err
+    assert "checkout.py:3: SyntaxError" in r.err
+    assert not (project.root / "o").exists()
+    assert_no_traceback(r)
+
+
+def test_exception_in_a_task_is_a_failure_with_file_and_line(project: Project) -> None:
+    broken = LOCUSTFILE.replace('        customer = self.loadorch.data("customer")',
+                                '        customer = self.loadorch.data("customer")\n        raise ValueError("boom")')
+    project.write("scenarios/locustfiles/checkout.py", broken)
+    embedded_project(project, SCENARIO, users=2)
+    r = project.run("run", "p", "--iterations", "10", "--out", "o")
+    assert r.code == 1, r.out + r.err
+    doc = project.results("o")
+    errors = [e for e in doc["errors"] if e["reason"].startswith("ValueError: boom")]
+    assert errors and "checkout.py:18" in errors[0]["reason"]
+    failed = next(t for t in doc["thresholds"] if t["selector"] == "http_req_failed")
+    assert failed["verdict"] == "fail"
+    assert json.dumps(doc).count("Traceback") == 0
