@@ -38,13 +38,17 @@ def class_counts(users: int, weights: Sequence[tuple[str, float]]) -> dict[str, 
 
 
 def allocate(users: int, weights: Sequence[tuple[str, float]], workers: int) -> list[tuple[int, str, int]]:
-    """(slot, user class, worker index) for every virtual user; classes interleaved smoothly by weight.
+    """(slot, user class, worker index) for every virtual user.
 
-    A user's slot (0..users-1) is its identity for seeds and sequences; worker = slot % workers.
+    Classes are interleaved smoothly by weight; each user goes to the worker with the fewest users of
+    its class, then the fewest users, then the lowest index: every worker gets a share of every class
+    and of the total. A user's slot (0..users-1) is its identity for seeds and sequences.
     """
     remaining = class_counts(users, weights)
-    total = {name: n for name, n in remaining.items()}
+    total = dict(remaining)
     credit = {name: 0.0 for name in remaining}
+    per_class = {name: [0] * workers for name in remaining}
+    per_worker = [0] * workers
     out: list[tuple[int, str, int]] = []
     for slot in range(users):
         for name in credit:
@@ -53,7 +57,10 @@ def allocate(users: int, weights: Sequence[tuple[str, float]], workers: int) -> 
         name = max((n for n in credit if remaining[n]), key=lambda n: credit[n])
         credit[name] -= users
         remaining[name] -= 1
-        out.append((slot, name, slot % workers))
+        worker = min(range(workers), key=lambda w: (per_class[name][w], per_worker[w], w))
+        per_class[name][worker] += 1
+        per_worker[worker] += 1
+        out.append((slot, name, worker))
     return out
 
 

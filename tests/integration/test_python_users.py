@@ -100,7 +100,9 @@ def test_exception_in_a_task_is_a_failure_with_file_and_line(project: Project) -
     assert r.code == 1, r.out + r.err
     doc = project.results("o")
     errors = [e for e in doc["errors"] if e["reason"].startswith("ValueError: boom")]
-    assert errors and "checkout.py:18" in errors[0]["reason"]
+    written = (project.root / "scenarios" / "locustfiles" / "checkout.py").read_text().splitlines()
+    line = written.index('        raise ValueError("boom")') + 1
+    assert errors and f"checkout.py:{line}" in errors[0]["reason"]
     failed = next(t for t in doc["thresholds"] if t["selector"] == "http_req_failed")
     assert failed["verdict"] == "fail"
     assert json.dumps(doc).count("Traceback") == 0
