@@ -106,3 +106,36 @@ def test_exception_in_a_task_is_a_failure_with_file_and_line(project: Project) -
     failed = next(t for t in doc["thresholds"] if t["selector"] == "http_req_failed")
     assert failed["verdict"] == "fail"
     assert json.dumps(doc).count("Traceback") == 0
+
+
+BURNER = '''
+import time
+from locust import User, constant, task
+
+
+class Burner(User):
+    wait_time = constant(0.001)  # a real wait, so the worker's own timers (stats, heartbeats) still run
+
+    @task
+    def burn(self):
+        end = time.process_time() + 0.05
+        while time.process_time() < end:
+            pass
+        self.environment.events.request.fire(request_type="GET", name="burn", response_time=1.0,
+                                             response_length=0, exception=None, context={"kind": "read"})
+'''
+
+
+@pytest.mark.parametrize("allowed,code", [(False, 6), (True, 0)])
+def test_saturated_generator_is_inconclusive_unless_allowed(project: Project, allowed: bool, code: int) -> None:
+    project.write("scenarios/burn.py", BURNER)
+    scenario = "name: burn\nusers:\n  - python: burn.py:Burner\nmin_samples: 5\n"
+    extra = "allow_saturated_generator: true\n" if allowed else ""
+    embedded_project(project, scenario, users=1, duration="6s", profile_extra=extra)
+    r = project.run("run", "p", "--out", "o")
+    assert r.code == code, r.out + r.err
+    doc = project.results("o")
+    cpu = next(c for c in doc["checks"] if c["name"] == "generator cpu")
+    assert "generator saturated: worker 0" in cpu["message"]
+    assert cpu["verdict"] == ("pass" if allowed else "inconclusive")
+    assert doc["integrity"]["generator_cpu_sustained_peak"]["0"] > 90
