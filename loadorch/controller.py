@@ -25,12 +25,12 @@ from importlib import metadata
 from typing import Any
 
 from loadorch import __version__, results
-from loadorch.arrivals import expected_arrivals, total_seconds
 from loadorch.artifacts import write_json, write_text
 from loadorch.config import RunConfig
 from loadorch.embedded import embedded_target
 from loadorch.errors import ConfigError, LoadorchError, Problem, RunError, SafetyError
 from loadorch.framing import frame
+from loadorch.integrity import integrity_checks, kinds_checks
 from loadorch.junit import render as render_junit
 from loadorch.plan import build_plan, process_specs
 from loadorch.preflight import check_allowed, connect_probe, target_addresses
@@ -41,9 +41,7 @@ from loadorch.setup_phase import run_setup
 from loadorch.signals import HardStop, StopSignals
 from loadorch.stats import Merged
 from loadorch.summary import markdown, terminal
-from loadorch.verdict import ERROR, FAIL, INCONCLUSIVE, PASS, Check, evaluate, overall
-
-CPU_SATURATED = 90.0
+from loadorch.verdict import ERROR, PASS, Check, evaluate, overall
 
 
 @dataclass
@@ -250,152 +248,15 @@ def _sort_request_log(path: str, out_path: str, redactor: Redactor) -> None:
     write_text(out_path, redactor.text("".join(line for _, line in rows)))
 
 
-def _integrity(run: _Run) -> dict[str, Any]:
-    summary = run.master_summary or {}
-    workers = summary.get("workers", {"expected": run.cfg.workers, "seen": [], "detail": []})
-    detail = workers["detail"]
-    lost = [w for w in detail if w["lost_at_s"] is not None]
-    silent = [w for w in detail if w["lost_at_s"] is None and w["silent_s"] > 0]
-    expected, seen = workers["expected"], len(workers["seen"])
-    if summary:
-        if lost or seen < expected:
-            names = ", ".join(f"worker {w['index']} (pid {w['pid']}) at {w['lost_at_s']}s" for w in lost)
-            msg = (
-                f"{len(lost)} of {expected} workers lost: {names}"
-                if lost
-                else f"only {seen} of {expected} workers seen"
-            )
-            run.checks.append(Check("workers", ERROR, msg + "; data they reported before is kept"))
-        elif silent:
-            names = ", ".join(f"worker {w['index']} ({w['silent_s']}s)" for w in silent)
-            run.checks.append(Check("workers", ERROR, f"workers stopped reporting for a while: {names}"))
-        else:
-            run.checks.append(Check("workers", PASS, f"{seen} of {expected} workers ran to the end"))
-        _totals_check(run, detail)
-        _load_check(run, summary, detail)
-        _cpu_check(run, detail)
-        if run.cfg.open_model is not None:
-            _arrival_checks(run, summary, detail)
-    return {
-        "workers_expected": expected,
-        "workers_seen": seen,
-        "workers_lost": [{"index": w["index"], "pid": w["pid"], "at_s": w["lost_at_s"]} for w in lost],
-        "generator_cpu_peak": {str(w["index"]): w["cpu_peak"] for w in detail},
-        "generator_cpu_sustained_peak": {str(w["index"]): w["cpu_sustained_peak"] for w in detail},
-        "dropped_arrivals": sum(w.get("arrivals", {}).get("dropped", 0) for w in detail),
-        "arrivals": _arrival_totals(detail) if run.cfg.open_model is not None else None,
-        "per_worker": detail,
-        "rejected_peers": summary.get("rejected_peers", []),
-        "stop_reason": summary.get("stop_reason"),
-        "aborted_by": summary.get("aborted_by"),
-    }
-
-
-def _totals_check(run: _Run, detail: list[dict[str, Any]]) -> None:
-    bad = [w for w in detail if w["final_total"] is not None and w["final_total"] != w["reported"]]
-    finished = [w for w in detail if w["final_total"] is not None]
-    if bad:
-        names = ", ".join(f"worker {w['index']}: recorded {w['final_total']}, merged {w['reported']}" for w in bad)
-        run.checks.append(Check("worker totals", ERROR, f"per-worker totals do not add up: {names}"))
-    elif finished:
-        total = sum(w["final_total"] for w in finished)
-        run.checks.append(Check("worker totals", PASS, f"{len(finished)} workers' final totals add up to {total}"))
-
-
-def _load_check(run: _Run, summary: dict[str, Any], detail: list[dict[str, Any]]) -> None:
-    started = sum(w["users_peak"] for w in detail)
-    if summary.get("stop_reason") in ("interrupted", "aborted") or started >= run.cfg.users:
-        run.checks.append(Check("load", PASS, f"{started} of {run.cfg.users} users started"))
-    else:
-        run.checks.append(
-            Check(
-                "load",
-                INCONCLUSIVE,
-                f"only {started} of {run.cfg.users} users started; lower spawn_rate's ramp time or lengthen the run",
-            )
-        )
-
-
-def _arrival_totals(detail: list[dict[str, Any]]) -> dict[str, int]:
-    return {k: sum(w.get("arrivals", {}).get(k, 0) for w in detail) for k in ("scheduled", "dispatched", "dropped")}
-
-
-def _arrival_checks(run: _Run, summary: dict[str, Any], detail: list[dict[str, Any]]) -> None:
-    """Open model: the rate achieved against the schedule, and arrivals dropped for want of a free user."""
-    model = run.cfg.open_model
-    assert model is not None
-    totals = _arrival_totals(detail)
-    elapsed = float(summary.get("elapsed_s") or 0.0)
-    expected = expected_arrivals(model.stages, min(elapsed, total_seconds(model.stages)))
-    requested, achieved = expected / elapsed if elapsed else 0.0, totals["dispatched"] / elapsed if elapsed else 0.0
-    rate_msg = f"achieved {achieved:.1f} of {requested:.1f} arrivals/s ({totals['dispatched']} started)"
-    stopped_early = summary.get("stop_reason") in ("interrupted", "aborted", "all workers lost")
-    ok = stopped_early or totals["dispatched"] >= 0.98 * expected
-    run.checks.append(
-        Check(
-            "arrival rate",
-            PASS if ok else INCONCLUSIVE,
-            rate_msg + ("" if ok else "; the generator fell behind its schedule: add workers or lower the rate"),
-        )
-    )
-    dropped, scheduled = totals["dropped"], totals["scheduled"]
-    share = dropped / scheduled if scheduled else 0.0
-    msg = f"{dropped} of {scheduled} arrivals dropped ({share:.1%}; allowed {model.max_dropped:.1%})"
-    if share > model.max_dropped:
-        verdict = FAIL if model.on_dropped == "fail" else INCONCLUSIVE
-        run.checks.append(Check("dropped arrivals", verdict, msg + ": no free virtual user; raise max_users"))
-    else:
-        run.checks.append(Check("dropped arrivals", PASS, msg))
-
-
-def _kinds_check(run: _Run, merged: Merged) -> None:
-    """Python users' requests whose kind nobody gave are reported, never guessed."""
-    if not any(u.python for u in run.cfg.scenario.model.users):
-        return
-    names: dict[str, int] = {}
-    for key, h in merged.series.items():
-        if key.kind == "unclassified" and key.method != "TASK":
-            names[key.name] = names.get(key.name, 0) + h.count
-    if names:
-        listed = ", ".join(f"{n!r} ({c})" for n, c in sorted(names.items()))
-        run.checks.append(
-            Check(
-                "request kinds",
-                INCONCLUSIVE,
-                f"requests without a kind: {listed}; add them to the "
-                "scenario's kinds: map, or pass context={'kind': 'read'} with the request",
-            )
-        )
-    else:
-        run.checks.append(Check("request kinds", PASS, "every request of the python users has a kind"))
-
-
-def _cpu_check(run: _Run, detail: list[dict[str, Any]]) -> None:
-    hot = [w for w in detail if w["cpu_sustained_peak"] > CPU_SATURATED]
-    if not hot:
-        peak = max((w["cpu_sustained_peak"] for w in detail), default=0.0)
-        run.checks.append(Check("generator cpu", PASS, f"sustained peak {peak:.0f}% (limit {CPU_SATURATED:.0f}%)"))
-        return
-    names = ", ".join(f"worker {w['index']} at {w['cpu_sustained_peak']:.0f}%" for w in hot)
-    verdict = PASS if run.cfg.profile.allow_saturated_generator else INCONCLUSIVE
-    run.checks.append(
-        Check(
-            "generator cpu",
-            verdict,
-            f"generator saturated: {names}; latencies may include "
-            "generator delay: add workers (or set allow_saturated_generator)",
-        )
-    )
-
-
 def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
     cfg = run.cfg
-    integrity = _integrity(run)
+    checks, integrity = integrity_checks(cfg, run.master_summary or {})
+    run.checks += checks
     summary = run.master_summary or {}
     merged = Merged.from_json(summary["merged"]) if summary.get("merged") else Merged()
     elapsed = float(summary.get("elapsed_s") or 0.0)
     threshold_results = evaluate(cfg.thresholds, merged, cfg.min_samples, elapsed) if summary.get("t0") else []
-    _kinds_check(run, merged)
+    run.checks += kinds_checks(cfg, merged)
     interrupted = signals.received is not None
     verdict = overall(threshold_results, run.checks, interrupted)
     if run.error and verdict not in ("interrupted",):

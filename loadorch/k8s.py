@@ -162,16 +162,24 @@ def _job(inp: RenderInput, name: str, role: str, pod: dict[str, Any], workers: i
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": _meta(name, inp, role), "spec": spec}
 
 
-def master_args(inp: RenderInput) -> list[str]:
-    args = [
-        "loadorch",
-        "run",
+def _run_args(inp: RenderInput) -> list[str]:
+    """What the master and every worker's plan are built from: the same files, worker count and flags."""
+    return [
         "$(LOADORCH_CONFIG_DIR)/profile.yaml",
         "--scenario",
         "$(LOADORCH_CONFIG_DIR)/scenario.yaml",
         "--workers",
         str(inp.workers),
         *inp.overrides,
+        *(["--request-log"] if inp.request_log else []),
+    ]
+
+
+def master_args(inp: RenderInput) -> list[str]:
+    return [
+        "loadorch",
+        "run",
+        *_run_args(inp),
         "--external-workers",
         "--master-bind",
         "0.0.0.0",
@@ -181,20 +189,14 @@ def master_args(inp: RenderInput) -> list[str]:
         "--out",
         "$(LOADORCH_SCRATCH)/results",
     ]
-    return [*args, "--request-log"] if inp.request_log else args
 
 
 def plan_args(inp: RenderInput) -> list[str]:
-    args = [
+    return [
         "loadorch",
         "k8s",
         "plan",
-        "$(LOADORCH_CONFIG_DIR)/profile.yaml",
-        "--scenario",
-        "$(LOADORCH_CONFIG_DIR)/scenario.yaml",
-        "--workers",
-        str(inp.workers),
-        *inp.overrides,
+        *_run_args(inp),
         "--master-host",
         "$(LOADORCH_MASTER_HOST)",
         "--master-port",
@@ -202,7 +204,6 @@ def plan_args(inp: RenderInput) -> list[str]:
         "--out",
         "$(LOADORCH_SCRATCH)/plan.json",
     ]
-    return [*args, "--request-log"] if inp.request_log else args
 
 
 WORKER_ARGS = ["python", "-m", "loadorch.runtime", "worker", "--plan", "$(LOADORCH_SCRATCH)/plan.json"]

@@ -11,7 +11,7 @@ from locust.contrib.fasthttp import FastHttpSession
 from locust.env import Environment
 
 from loadorch.runtime.http import Response
-from loadorch.runtime.vu import CONTENT_TYPES, CompiledRequest, Origin, Outcome, _encode_body, _quote_path, check
+from loadorch.runtime.vu import CompiledRequest, Origin, Outcome, _encode_body, _quote_path, check
 
 
 class LocustClientRunner:
@@ -41,13 +41,8 @@ class LocustClientRunner:
         intended: float | None = None,
     ) -> Outcome:
         path = self.prefix + req.path.render_text(lookup, _quote_path)
-        headers = {name: template.render_text(lookup) for name, template in req.dynamic_headers}
-        for line in req.static_head.split("\r\n"):
-            if line:
-                name, _, value = line.partition(": ")
-                headers[name] = value
-        if req.body_kind in CONTENT_TYPES:
-            headers.setdefault("Content-Type", CONTENT_TYPES[req.body_kind])
+        headers = dict(req.static_headers)  # Content-Type for json and form bodies included
+        headers.update((name, template.render_text(lookup)) for name, template in req.dynamic_headers)
         body = _encode_body(req, lookup)
         start = time.perf_counter()
         origin = start if intended is None else min(intended, start)

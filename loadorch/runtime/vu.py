@@ -56,7 +56,8 @@ class CompiledRequest:
     kind: str
     method: str
     path: Template
-    static_head: str  # header lines with no placeholders, pre-joined ("Name: value\r\n" ...)
+    static_headers: tuple[tuple[str, str], ...]  # headers with no placeholders
+    static_head: str  # the same, pre-joined ("Name: value\r\n" ...)
     dynamic_headers: tuple[tuple[str, Template], ...]
     body_kind: str | None  # "json", "form", "body" or None
     body: Any
@@ -78,7 +79,7 @@ def compile_request(
     if body_kind in CONTENT_TYPES and not any(k.lower() == "content-type" for k in headers):
         headers["Content-Type"] = CONTENT_TYPES[body_kind]
     compiled_headers = tuple((k, compile_template(v)) for k, v in headers.items())
-    static_head = "".join(f"{k}: {t.render_text(_no_refs)}\r\n" for k, t in compiled_headers if t.is_constant)
+    static = tuple((k, t.render_text(_no_refs)) for k, t in compiled_headers if t.is_constant)
     dynamic = tuple((k, t) for k, t in compiled_headers if not t.is_constant)
     body = compile_value(raw_body) if body_kind else None
     refs = {r.name for r in path.refs()} | {r.name for _, t in compiled_headers for r in t.refs()}
@@ -89,7 +90,8 @@ def compile_request(
         kind=kind,
         method=spec.method,
         path=path,
-        static_head=static_head,
+        static_headers=static,
+        static_head="".join(f"{k}: {v}\r\n" for k, v in static),
         dynamic_headers=dynamic,
         body_kind=body_kind,
         body=body,

@@ -174,3 +174,21 @@ def test_progress_lines_in_ci(project: Project) -> None:
     assert "users 2" in r.err and "req/s" in r.err and "p95 read" in r.err
     assert "\r" not in r.err  # no TTY: plain lines
     assert os.path.exists(project.root / "o" / "config.yaml")
+
+
+def test_captured_values_feed_later_requests(project: Project) -> None:
+    scenario = """
+name: capture
+users:
+  - name: u
+    requests:
+      - {name: order, method: POST, path: /orders, json: {customer: c, product_id: 1}, capture: {order_id: "$.id"}}
+      - {name: get order, path: "/orders/{order_id}", expect: {status: [200], json: {"$.id": "{order_id}"}}}
+"""
+    embedded_project(project, scenario, users=2)
+    r = project.run("run", "p", "--iterations", "12", "--request-log", "--out", "o")
+    assert r.code in (0, 6), r.err
+    rows = request_log(project.root / "o")
+    gets = [row for row in rows if row["name"] == "get order"]
+    assert gets and all(row["ok"] for row in rows)
+    assert all(row["path"].split("/")[-1].isdigit() for row in gets)

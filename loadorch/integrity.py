@@ -1,0 +1,146 @@
+"""Run-integrity checks from the master's summary: workers, totals, load, CPU, arrivals, kinds (pure)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loadorch.arrivals import expected_arrivals, total_seconds
+from loadorch.config import RunConfig
+from loadorch.stats import Merged
+from loadorch.verdict import ERROR, FAIL, INCONCLUSIVE, PASS, Check
+
+CPU_SATURATED = 90.0
+Detail = list[dict[str, Any]]
+
+
+def integrity_checks(cfg: RunConfig, summary: dict[str, Any]) -> tuple[list[Check], dict[str, Any]]:
+    """The checks a run's summary supports, and the `integrity` block of results.json."""
+    workers = summary.get("workers", {"expected": cfg.workers, "seen": [], "detail": []})
+    detail: Detail = workers["detail"]
+    lost = [w for w in detail if w["lost_at_s"] is not None]
+    expected, seen = workers["expected"], len(workers["seen"])
+    checks: list[Check] = []
+    if summary:
+        checks.append(_workers_check(detail, lost, expected, seen))
+        checks += _totals_check(detail)
+        checks.append(_load_check(cfg, summary, detail))
+        checks.append(_cpu_check(cfg, detail))
+        if cfg.open_model is not None:
+            checks += _arrival_checks(cfg, summary, detail)
+    return checks, {
+        "workers_expected": expected,
+        "workers_seen": seen,
+        "workers_lost": [{"index": w["index"], "pid": w["pid"], "at_s": w["lost_at_s"]} for w in lost],
+        "generator_cpu_peak": {str(w["index"]): w["cpu_peak"] for w in detail},
+        "generator_cpu_sustained_peak": {str(w["index"]): w["cpu_sustained_peak"] for w in detail},
+        "dropped_arrivals": sum(w.get("arrivals", {}).get("dropped", 0) for w in detail),
+        "arrivals": _arrival_totals(detail) if cfg.open_model is not None else None,
+        "per_worker": detail,
+        "rejected_peers": summary.get("rejected_peers", []),
+        "stop_reason": summary.get("stop_reason"),
+        "aborted_by": summary.get("aborted_by"),
+    }
+
+
+def _workers_check(detail: Detail, lost: Detail, expected: int, seen: int) -> Check:
+    silent = [w for w in detail if w["lost_at_s"] is None and w["silent_s"] > 0]
+    if lost or seen < expected:
+        names = ", ".join(f"worker {w['index']} (pid {w['pid']}) at {w['lost_at_s']}s" for w in lost)
+        msg = f"{len(lost)} of {expected} workers lost: {names}" if lost else f"only {seen} of {expected} workers seen"
+        return Check("workers", ERROR, msg + "; data they reported before is kept")
+    if silent:
+        names = ", ".join(f"worker {w['index']} ({w['silent_s']}s)" for w in silent)
+        return Check("workers", ERROR, f"workers stopped reporting for a while: {names}")
+    return Check("workers", PASS, f"{seen} of {expected} workers ran to the end")
+
+
+def _totals_check(detail: Detail) -> list[Check]:
+    bad = [w for w in detail if w["final_total"] is not None and w["final_total"] != w["reported"]]
+    finished = [w for w in detail if w["final_total"] is not None]
+    if bad:
+        names = ", ".join(f"worker {w['index']}: recorded {w['final_total']}, merged {w['reported']}" for w in bad)
+        return [Check("worker totals", ERROR, f"per-worker totals do not add up: {names}")]
+    if finished:
+        total = sum(w["final_total"] for w in finished)
+        return [Check("worker totals", PASS, f"{len(finished)} workers' final totals add up to {total}")]
+    return []
+
+
+def _load_check(cfg: RunConfig, summary: dict[str, Any], detail: Detail) -> Check:
+    started = sum(w["users_peak"] for w in detail)
+    if summary.get("stop_reason") in ("interrupted", "aborted") or started >= cfg.users:
+        return Check("load", PASS, f"{started} of {cfg.users} users started")
+    return Check(
+        "load",
+        INCONCLUSIVE,
+        f"only {started} of {cfg.users} users started; lower spawn_rate's ramp time or lengthen the run",
+    )
+
+
+def _cpu_check(cfg: RunConfig, detail: Detail) -> Check:
+    hot = [w for w in detail if w["cpu_sustained_peak"] > CPU_SATURATED]
+    if not hot:
+        peak = max((w["cpu_sustained_peak"] for w in detail), default=0.0)
+        return Check("generator cpu", PASS, f"sustained peak {peak:.0f}% (limit {CPU_SATURATED:.0f}%)")
+    names = ", ".join(f"worker {w['index']} at {w['cpu_sustained_peak']:.0f}%" for w in hot)
+    verdict = PASS if cfg.profile.allow_saturated_generator else INCONCLUSIVE
+    return Check(
+        "generator cpu",
+        verdict,
+        f"generator saturated: {names}; latencies may include generator delay: "
+        "add workers (or set allow_saturated_generator)",
+    )
+
+
+def _arrival_totals(detail: Detail) -> dict[str, int]:
+    return {k: sum(w.get("arrivals", {}).get(k, 0) for w in detail) for k in ("scheduled", "dispatched", "dropped")}
+
+
+def _arrival_checks(cfg: RunConfig, summary: dict[str, Any], detail: Detail) -> list[Check]:
+    """Open model: the rate achieved against the schedule, and arrivals dropped for want of a free user."""
+    model = cfg.open_model
+    assert model is not None
+    totals = _arrival_totals(detail)
+    elapsed = float(summary.get("elapsed_s") or 0.0)
+    expected = expected_arrivals(model.stages, min(elapsed, total_seconds(model.stages)))
+    requested, achieved = (expected / elapsed, totals["dispatched"] / elapsed) if elapsed else (0.0, 0.0)
+    rate_msg = f"achieved {achieved:.1f} of {requested:.1f} arrivals/s ({totals['dispatched']} started)"
+    stopped_early = summary.get("stop_reason") in ("interrupted", "aborted", "all workers lost")
+    ok = stopped_early or totals["dispatched"] >= 0.98 * expected
+    checks = [
+        Check(
+            "arrival rate",
+            PASS if ok else INCONCLUSIVE,
+            rate_msg + ("" if ok else "; the generator fell behind its schedule: add workers or lower the rate"),
+        )
+    ]
+    dropped, scheduled = totals["dropped"], totals["scheduled"]
+    share = dropped / scheduled if scheduled else 0.0
+    msg = f"{dropped} of {scheduled} arrivals dropped ({share:.1%}; allowed {model.max_dropped:.1%})"
+    if share > model.max_dropped:
+        verdict = FAIL if model.on_dropped == "fail" else INCONCLUSIVE
+        checks.append(Check("dropped arrivals", verdict, msg + ": no free virtual user; raise max_users"))
+    else:
+        checks.append(Check("dropped arrivals", PASS, msg))
+    return checks
+
+
+def kinds_checks(cfg: RunConfig, merged: Merged) -> list[Check]:
+    """Python users' requests whose kind nobody gave are reported, never guessed."""
+    if not any(u.python for u in cfg.scenario.model.users):
+        return []
+    names: dict[str, int] = {}
+    for key, h in merged.series.items():
+        if key.kind == "unclassified" and key.method != "TASK":
+            names[key.name] = names.get(key.name, 0) + h.count
+    if not names:
+        return [Check("request kinds", PASS, "every request of the python users has a kind")]
+    listed = ", ".join(f"{n!r} ({c})" for n, c in sorted(names.items()))
+    return [
+        Check(
+            "request kinds",
+            INCONCLUSIVE,
+            f"requests without a kind: {listed}; add them to the scenario's "
+            "kinds: map, or pass context={'kind': 'read'} with the request",
+        )
+    ]

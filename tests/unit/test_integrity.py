@@ -1,0 +1,73 @@
+"""Run-integrity checks from a master's summary (pure: summaries are data)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from loadorch.config import build
+from loadorch.integrity import integrity_checks
+
+from .test_config import BASE_PROFILE, make
+
+
+def worker(index: int, **kw) -> dict:
+    base = {"index": index, "pid": 100 + index, "users_peak": 2, "cpu_peak": 20.0, "cpu_sustained_peak": 15.0,
+            "reported": 50, "final_total": 50, "lost_at_s": None, "silent_s": 0.0, "duplicates": 0, "arrivals": {}}
+    return {**base, **kw}
+
+
+def summary(*workers: dict, expected: int = 2, **kw) -> dict:
+    return {"workers": {"expected": expected, "seen": [w["index"] for w in workers], "detail": list(workers)},
+            "elapsed_s": 10.0, "stop_reason": "duration", **kw}
+
+
+def checks_of(tmp_path: Path, summ: dict, profile: str = BASE_PROFILE + "workers: 2\n") -> dict:
+    make(tmp_path, profile=profile)
+    checks, integrity = integrity_checks(build("p", str(tmp_path), {}), summ)
+    return {c.name: c for c in checks} | {"_integrity": integrity}  # type: ignore[dict-item]
+
+
+def test_healthy_run_passes_every_check(tmp_path: Path) -> None:
+    got = checks_of(tmp_path, summary(worker(0), worker(1)))
+    assert all(c.verdict == "pass" for n, c in got.items() if n != "_integrity")
+    assert set(got) == {"workers", "worker totals", "load", "generator cpu", "_integrity"}
+
+
+def test_lost_and_silent_workers_are_errors(tmp_path: Path) -> None:
+    got = checks_of(tmp_path, summary(worker(0), worker(1, lost_at_s=4.2, final_total=None)))
+    assert got["workers"].verdict == "error" and "worker 1 (pid 101) at 4.2s" in got["workers"].message
+    assert got["_integrity"]["workers_lost"] == [{"index": 1, "pid": 101, "at_s": 4.2}]
+    got = checks_of(tmp_path, summary(worker(0), worker(1, silent_s=9.5)))
+    assert got["workers"].verdict == "error" and "worker 1 (9.5s)" in got["workers"].message
+    got = checks_of(tmp_path, summary(worker(0)))
+    assert got["workers"].message.startswith("only 1 of 2 workers seen")
+
+
+def test_totals_that_do_not_add_up(tmp_path: Path) -> None:
+    got = checks_of(tmp_path, summary(worker(0), worker(1, final_total=51)))
+    assert got["worker totals"].verdict == "error" and "recorded 51, merged 50" in got["worker totals"].message
+
+
+def test_load_not_reached_and_saturated_cpu(tmp_path: Path) -> None:
+    got = checks_of(tmp_path, summary(worker(0, users_peak=1), worker(1, users_peak=1)))
+    assert got["load"].verdict == "inconclusive" and "only 2 of 4 users started" in got["load"].message
+    hot = summary(worker(0, cpu_sustained_peak=97.0), worker(1))
+    assert checks_of(tmp_path, hot)["generator cpu"].verdict == "inconclusive"
+    allowed = checks_of(tmp_path, hot, BASE_PROFILE + "workers: 2\nallow_saturated_generator: true\n")
+    assert allowed["generator cpu"].verdict == "pass" and "saturated" in allowed["generator cpu"].message
+
+
+def test_open_model_rate_and_drops(tmp_path: Path) -> None:
+    profile = BASE_PROFILE.replace("load: {users: 4, duration: 30s}", "load: {arrival_rate: 10, max_users: 4, "
+                                   "duration: 10s, max_dropped: 5%}") + "workers: 2\n"
+    ok = summary(worker(0, arrivals={"scheduled": 50, "dispatched": 50, "dropped": 0}),
+                 worker(1, arrivals={"scheduled": 50, "dispatched": 49, "dropped": 1}))
+    got = checks_of(tmp_path, ok, profile)
+    assert got["arrival rate"].verdict == "pass" and got["dropped arrivals"].verdict == "pass"
+    assert got["_integrity"]["arrivals"] == {"scheduled": 100, "dispatched": 99, "dropped": 1}
+    bad = summary(worker(0, arrivals={"scheduled": 50, "dispatched": 40, "dropped": 10}),
+                  worker(1, arrivals={"scheduled": 50, "dispatched": 40, "dropped": 10}))
+    got = checks_of(tmp_path, bad, profile)
+    assert got["arrival rate"].verdict == "inconclusive" and got["dropped arrivals"].verdict == "inconclusive"
+    got = checks_of(tmp_path, bad, profile.replace("max_dropped: 5%", "max_dropped: 5%, on_dropped: fail"))
+    assert got["dropped arrivals"].verdict == "fail"
