@@ -1,5 +1,5 @@
 # Targets mirror what CI runs (.ci/run).
-.PHONY: install test lint typecheck ci run-local bench
+.PHONY: install test unit lint typecheck ci run-local bench
 
 install:
 	python3 -m pip install -e '.[test]'

@@ -192,3 +192,16 @@ users:
     gets = [row for row in rows if row["name"] == "get order"]
     assert gets and all(row["ok"] for row in rows)
     assert all(row["path"].split("/")[-1].isdigit() for row in gets)
+
+
+def test_progress_is_one_updating_line_on_a_terminal(project: Project) -> None:
+    script = shutil.which("script")
+    if script is None:
+        pytest.skip("needs util-linux `script` to give the run a terminal")
+    embedded_project(project, DETERMINISM_SCENARIO, users=2, duration="4s")
+    command = f"{sys.executable} -m loadorch run p --out o"
+    done = subprocess.run([script, "-qec", command, "/dev/null"], cwd=project.root, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode in (0, 6), done.stdout
+    assert "\r\x1b[2K" in done.stdout and "req/s" in done.stdout  # the status line is rewritten in place
+    assert (project.root / "o" / "results.json").exists()
