@@ -86,15 +86,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"loadorch {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     parser.add_argument("--project", default=".", help="project folder holding profiles/ and scenarios/")
+    common = argparse.ArgumentParser(add_help=False)  # the same options, accepted after the command too
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    common.add_argument("--project", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    run = sub.add_parser("run", help="run a profile's load test and gate on its thresholds")
+    run = sub.add_parser("run", parents=[common], help="run a profile's load test and gate on its thresholds")
     run.add_argument("profile", help="profile name (profiles/NAME.yaml) or path to a profile file")
-    run.add_argument("--users", type=_positive_int)
+    run.add_argument("--users", type=_positive_int, help="virtual users (closed model) or max_users (open)")
     run.add_argument("--duration", type=_duration, help="e.g. 30s, 10m")
-    run.add_argument("--workers", type=_positive_int)
-    run.add_argument("--seed", type=_int)
+    run.add_argument("--workers", type=_positive_int, help="local worker processes")
+    run.add_argument("--seed", type=_int, help="the run's seed (every user's stream derives from it)")
     run.add_argument("--host", help="target URL, overriding the profile's host")
     run.add_argument("--iterations", type=_positive_int, help="requests per virtual user, then stop")
     run.add_argument("--out", help="run folder (default results/<profile>-<UTC timestamp>/)")
@@ -107,26 +110,28 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--master-port", type=_positive_int, help=argparse.SUPPRESS)
     run.add_argument("--print-artifacts", action="store_true", help=argparse.SUPPRESS)
 
-    validate = sub.add_parser("validate", help="check profiles and scenarios without sending load")
+    validate = sub.add_parser("validate", parents=[common], help="check profiles and scenarios without sending load")
     validate.add_argument("files", nargs="*", help="profile names or YAML files (default: all)")
 
-    sub.add_parser("list", help="list profiles and scenarios")
+    sub.add_parser("list", parents=[common], help="list profiles and scenarios")
 
-    target = sub.add_parser("target", help="the embedded reference shop API")
+    target = sub.add_parser("target", parents=[common], help="the embedded reference shop API")
     tsub = target.add_subparsers(dest="target_command", metavar="COMMAND", parser_class=_Parser)
     tsub.required = True
-    serve = tsub.add_parser("serve", help="serve the reference shop API until interrupted")
+    serve = tsub.add_parser("serve", parents=[common], help="serve the reference shop API until interrupted")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--latency-ms", type=float, default=0.0, help="added latency on every route")
     serve.add_argument("--error-rate", type=float, default=0.0, help="fraction of writes that answer 503")
 
-    report = sub.add_parser("report", help="rebuild report.html and summary.md from results.json")
+    report = sub.add_parser("report", parents=[common], help="rebuild report.html and summary.md from results.json")
     report.add_argument("run_dir")
 
-    sub.add_parser("budgets", help="every profile's thresholds as one Markdown table")
+    sub.add_parser("budgets", parents=[common], help="every profile's thresholds as one Markdown table")
 
-    init = sub.add_parser("init", help="scaffold scenarios, profiles, a README section and CI snippets")
+    init = sub.add_parser(
+        "init", parents=[common], help="scaffold scenarios, profiles, a README section and CI snippets"
+    )
     init.add_argument("dir", nargs="?", default=".")
     init.add_argument("--from-openapi", metavar="SPEC", help="an OpenAPI 3 document (YAML or JSON)")
     init.add_argument("--force", action="store_true", help="replace files that exist")
@@ -134,14 +139,14 @@ def build_parser() -> argparse.ArgumentParser:
     k8s = sub.add_parser("k8s", help="distributed runs as Kubernetes Jobs")
     ksub = k8s.add_subparsers(dest="k8s_command", metavar="COMMAND", parser_class=_Parser)
     ksub.required = True
-    render = ksub.add_parser("render", help="manifests for a distributed run, on stdout")
+    render = ksub.add_parser("render", parents=[common], help="manifests for a distributed run, on stdout")
     render.add_argument("profile")
     render.add_argument("--workers", type=_positive_int, required=True)
     render.add_argument("--image", required=True, help="container image with loadorch installed")
     render.add_argument("--namespace")
     render.add_argument("--env-secret", help="Secret holding the profile's variables (default <release>-env)")
     render.add_argument("--request-log", action="store_true")
-    plan = ksub.add_parser("plan", help=argparse.SUPPRESS)
+    plan = ksub.add_parser("plan", parents=[common], help=argparse.SUPPRESS)
     plan.add_argument("profile")
     plan.add_argument("--master-host", required=True)
     plan.add_argument("--master-port", type=_positive_int, required=True)
@@ -150,11 +155,15 @@ def build_parser() -> argparse.ArgumentParser:
     for p in (render, plan):
         p.add_argument("--scenario")
         _add_load_flags(p, workers=p is plan)
-    collect = ksub.add_parser("collect", help="rebuild a run folder from the master's log; exits with its code")
+    collect = ksub.add_parser(
+        "collect", parents=[common], help="rebuild a run folder from the master's log; exits with its code"
+    )
     collect.add_argument("log", nargs="?", help="log file (default: standard input)")
     collect.add_argument("--out")
 
-    comp = sub.add_parser("compare", help="before/after verdict of two run folders; exit 1 on regression")
+    comp = sub.add_parser(
+        "compare", parents=[common], help="before/after verdict of two run folders; exit 1 on regression"
+    )
     comp.add_argument("baseline")
     comp.add_argument("current")
     comp.add_argument("--max-regression", type=_percent, help="allowed worsening, e.g. 10%% (default 10%%)")

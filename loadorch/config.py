@@ -100,7 +100,8 @@ def resolve_profile(ref: str, project: str) -> tuple[str, str]:
     if not names:
         raise UsageError(f"unknown profile {ref!r}: no profiles found in {where}/ (try `loadorch init`)")
     hint = did_you_mean(ref, names)
-    raise UsageError(f"unknown profile {ref!r}; {hint} (profiles in {where}/: {', '.join(sorted(names))})")
+    known = f"profiles in {where}/: {', '.join(sorted(names))}"
+    raise UsageError(f"unknown profile {ref!r}; " + (f"{hint} ({known})" if hint.startswith("did you mean") else known))
 
 
 def load_document(path: str, env: Mapping[str, str], lenient: bool) -> tuple[Document, dict[str, str], set[str]]:
