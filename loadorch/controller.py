@@ -26,7 +26,7 @@ from typing import Any
 
 from loadorch import __version__, results
 from loadorch.artifacts import write_json, write_text
-from loadorch.config import RunConfig
+from loadorch.config import LAYERS, RunConfig
 from loadorch.embedded import embedded_target
 from loadorch.errors import ConfigError, LoadorchError, Problem, RunError, SafetyError
 from loadorch.framing import frame
@@ -364,7 +364,7 @@ def effective_config_yaml(cfg: RunConfig, redactor: Redactor) -> str:
             f"{t.selector}: {t.expression}" + (" (abort_on_fail)" if t.abort_on_fail else "") for t in cfg.thresholds
         ],
         "sources": dict(cfg.sources),
-        "precedence": "defaults < scenario < profile < command line",
+        "precedence": " < ".join(LAYERS),
     }
     return redactor.text(yaml.safe_dump(redactor.obj(doc), sort_keys=False, allow_unicode=True))
 

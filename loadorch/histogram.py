@@ -89,13 +89,6 @@ class Histogram:
                 return min(max((low + high) / 2.0, self.min), self.max)
         return float(self.max)
 
-    def error_bound(self, value_us: float) -> float:
-        """Largest difference, in microseconds, between a reported value near `value_us` and the truth."""
-        if math.isnan(value_us) or value_us < EXACT_BELOW:
-            return 0.0
-        low, high = bounds_of(bucket_of(int(value_us)))
-        return (high - low) / 2.0
-
     def value_range(self, value_us: float) -> tuple[float, float]:
         """[low, high] that the true value behind a reported percentile can lie in (its bucket, clipped)."""
         if math.isnan(value_us):

@@ -27,7 +27,6 @@ class RenderInput:
     image: str
     namespace: str | None
     deadline_s: int
-    connect_timeout_s: int
     token: str
     env_secret: str | None = None
     request_log: bool = False

@@ -88,7 +88,6 @@ def render_command(
         image=image,
         namespace=namespace,
         deadline_s=deadline,
-        connect_timeout_s=int(cfg.profile.worker_connect_timeout),
         token=pysecrets.token_hex(16),
         env_secret=env_secret,
         request_log=request_log,

@@ -89,15 +89,6 @@ class ProcessGroup:
             fh.close()
         self._logs = []
 
-    def kill_now(self) -> None:
-        for _, proc in self.procs:
-            _signal_group(proc, signal.SIGKILL)
-        for _, proc in self.procs:
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
-
 
 def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
     try:

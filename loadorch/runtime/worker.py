@@ -78,7 +78,6 @@ class WorkerState:
         self.request_log = LineBuffer() if plan.get("request_log") else None
         self.idle: dict[str, collections.deque[Any]] = collections.defaultdict(collections.deque)
         self.scheduled = self.dispatched = self.dropped = 0
-        self.schedule_done = False
         self.cpu_last = (time.monotonic(), time.process_time())
 
     def cpu_percent(self) -> float:
@@ -241,7 +240,6 @@ def dispatch_arrivals(state: WorkerState, perf0: float) -> None:
             continue
         idle.popleft().inbox.put((arrival, perf0 + due, rng))
         state.dispatched += 1
-    state.schedule_done = True
 
 
 def _heartbeat_timeout_checker(self: lr.WorkerRunner) -> None:

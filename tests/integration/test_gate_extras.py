@@ -69,4 +69,4 @@ def test_effective_config_records_sources(project: Project) -> None:
     assert r.code == 6
     config = yaml.safe_load((project.root / "o" / "config.yaml").read_text())
     assert config["seed"] == 99 and config["sources"]["seed"] == "cli" and config["sources"]["users"] == "profile"
-    assert config["precedence"] == "defaults < scenario < profile < command line"
+    assert config["precedence"] == "defaults < scenario < profile < cli"
