@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -65,3 +68,38 @@ def worker_pids(pid: int) -> dict[int, int]:
         if b"LOADORCH_WORKER_INDEX" in env:
             out[int(env[b"LOADORCH_WORKER_INDEX"])] = child
     return out
+
+
+def start_run(project: Project, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """`loadorch run p ARGS` in the background, for tests that signal or kill parts of a run."""
+    return subprocess.Popen([sys.executable, "-m", "loadorch", "run", "p", *args], cwd=project.root,
+                            env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def wait_for_workers(proc: subprocess.Popen[str], n: int, timeout: float = 60) -> dict[int, int]:
+    """worker index -> pid once all `n` workers of the run are up (bounded)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pids = worker_pids(proc.pid)
+        if len(pids) == n:
+            return pids
+        time.sleep(0.1)
+    raise AssertionError(f"{n} workers did not start within {timeout:g}s")
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = 90) -> tuple[str, str]:
+    """Its output once the run ends by itself (killed if it outlives `timeout`)."""
+    try:
+        return proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def wait_until_gone(pid: int, timeout: float = 10) -> list[int]:
+    """The processes `pid` started that are still alive after up to `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while processes_started_by(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return processes_started_by(pid)

@@ -14,7 +14,15 @@ from pathlib import Path
 import pytest
 
 from ..conftest import REPO, Project, assert_no_traceback
-from .helpers import embedded_project, processes_started_by, request_log
+from .helpers import (
+    embedded_project,
+    finish,
+    processes_started_by,
+    request_log,
+    start_run,
+    wait_for_workers,
+    wait_until_gone,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -143,27 +151,17 @@ def test_workers_that_never_connect_fail_within_the_bound(project: Project, tmp_
 @pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_signal_stops_gracefully_and_leaves_no_process(project: Project, sig: int, code: int) -> None:
     embedded_project(project, DETERMINISM_SCENARIO, users=4, duration="60s", workers=2)
-    proc = subprocess.Popen([sys.executable, "-m", "loadorch", "run", "p", "--out", "o"], cwd=project.root,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and len(processes_started_by(proc.pid)) < 3:
-            time.sleep(0.2)
-        assert len(processes_started_by(proc.pid)) == 3, "master and two workers should be running"
-        time.sleep(3)  # let some load run
-        proc.send_signal(sig)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    proc = start_run(project, "--out", "o")
+    wait_for_workers(proc, 2)
+    assert len(processes_started_by(proc.pid)) == 3, "master and two workers should be running"
+    time.sleep(3)  # let some load run
+    proc.send_signal(sig)
+    out, err = finish(proc, timeout=60)
     assert proc.returncode == code, err
     doc = project.results("o")
     assert doc["verdict"] == "interrupted" and doc["run"]["interrupted"] and doc["totals"]["requests"] > 0
     assert (project.root / "o" / "junit.xml").exists()
-    deadline = time.monotonic() + 10
-    while processes_started_by(proc.pid) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert processes_started_by(proc.pid) == []
+    assert wait_until_gone(proc.pid) == []
     assert_no_traceback(type("R", (), {"out": out, "err": err})())  # type: ignore[arg-type]
 
 

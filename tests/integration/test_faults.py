@@ -15,35 +15,19 @@ import pytest
 import requests
 
 from ..conftest import Project, assert_no_traceback
-from .helpers import embedded_project, processes_started_by, worker_pids
+from .helpers import (
+    embedded_project,
+    finish,
+    processes_started_by,
+    start_run,
+    wait_for_workers,
+    wait_until_gone,
+    worker_pids,
+)
 
 pytestmark = pytest.mark.integration
 
 STEADY = "name: steady\nusers:\n  - name: u\n    think_time: 0.01\n    requests:\n      - {name: h, path: /health}\n"
-
-
-def start_run(project: Project, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "loadorch", "run", "p", *args], cwd=project.root,
-                            env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-
-
-def wait_for_workers(proc: subprocess.Popen[str], n: int, timeout: float = 60) -> dict[int, int]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        pids = worker_pids(proc.pid)
-        if len(pids) == n:
-            return pids
-        time.sleep(0.1)
-    raise AssertionError(f"{n} workers did not start")
-
-
-def finish(proc: subprocess.Popen[str], timeout: float = 90) -> tuple[str, str]:
-    try:
-        return proc.communicate(timeout=timeout)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
 
 
 def test_stopped_worker_resumes_and_its_late_data_counts_once(project: Project) -> None:
@@ -96,10 +80,7 @@ def test_killed_controller_leaves_no_process_and_no_load(project: Project, shop_
     assert len(children) == 3
     proc.kill()
     proc.wait(timeout=10)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and processes_started_by(proc.pid):
-        time.sleep(0.2)
-    assert processes_started_by(proc.pid) == []
+    assert wait_until_gone(proc.pid) == []
     before = requests.get(f"{shop_server}/health", timeout=5).json()
     time.sleep(1.5)
     after = requests.get(f"{shop_server}/health", timeout=5).json()
@@ -211,10 +192,7 @@ def test_second_interrupt_stops_at_once_without_leftovers(project: Project) -> N
     stopped = time.monotonic()
     finish(proc, timeout=30)
     assert proc.returncode == 130 and time.monotonic() - stopped < 10
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and processes_started_by(proc.pid):
-        time.sleep(0.1)
-    assert processes_started_by(proc.pid) == []
+    assert wait_until_gone(proc.pid, timeout=5) == []
 
 
 def test_disk_full_is_a_clear_run_error(project: Project, tmp_path: Path) -> None:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 
 from ..conftest import SHARED, Project
-from .helpers import embedded_project, exact_p, processes_started_by, request_log, worker_pids
+from .helpers import embedded_project, exact_p, finish, processes_started_by, request_log, start_run, wait_for_workers
 
 pytestmark = pytest.mark.integration
 
@@ -137,23 +136,13 @@ def test_twenty_samples_are_inconclusive(project: Project) -> None:
 def test_killed_worker_is_reported_and_its_data_kept(project: Project) -> None:
     scenario = "name: k\nusers:\n  - name: u\n    think_time: 0.01\n    requests:\n      - {name: h, path: /health}\n"
     embedded_project(project, scenario, users=6, duration="12s", workers=3)
-    proc = subprocess.Popen([sys.executable, "-m", "loadorch", "run", "p", "--out", "o"], cwd=project.root,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and len(worker_pids(proc.pid)) < 3:
-            time.sleep(0.2)
-        pids = worker_pids(proc.pid)
-        assert sorted(pids) == [0, 1, 2]
-        time.sleep(4)
-        victim = pids[1]
-        import os
-
-        os.kill(victim, signal.SIGKILL)
-        out, err = proc.communicate(timeout=90)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    proc = start_run(project, "--out", "o")
+    pids = wait_for_workers(proc, 3)
+    assert sorted(pids) == [0, 1, 2]
+    time.sleep(4)
+    victim = pids[1]
+    os.kill(victim, signal.SIGKILL)
+    out, err = finish(proc)
     assert proc.returncode == 5, out + err
     doc = project.results("o")
     assert doc["verdict"] == "error"
