@@ -16,6 +16,11 @@ def stream_seed(seed: int, *parts: object) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
 
 
+def user_random(seed: int, slot: int) -> random.Random:
+    """The RNG stream of virtual user `slot`: the same for declarative and python users."""
+    return random.Random(stream_seed(seed, "user", slot))
+
+
 @dataclass
 class DrawState:
     """Per-stream state: the user's slot among all users, and how many values each sequence gave."""

@@ -25,6 +25,7 @@ from locust import User
 from locust.exception import StopUser
 
 from loadorch import data as gen
+from loadorch.runtime.vu import Outcome, request_log_line
 from loadorch.stats import Recorder, SeriesKey
 
 _CURRENT: dict[Any, PythonUserContext] = {}  # greenlet -> the python user running in it
@@ -39,7 +40,7 @@ class PythonUserContext:
         self.slot = slot
         self.user_class = user_class
         self.worker = worker
-        self.random = random.Random(gen.stream_seed(seed, "user", slot))
+        self.random = gen.user_random(seed, slot)
         self._state = gen.DrawState(slot=slot, slots=slots)
         self._generators = generators
         self.sequence = 0
@@ -189,32 +190,14 @@ class PythonRequests:
         user_class = ctx.user_class
         key = SeriesKey(user_class, name, kind, request_type.upper(), status, ok)
         error = None if ok else f"{type(exception).__name__}: {exception}"[:200]
-        self.recorder.record(key, int(response_time * 1000), time.time(), error)
+        latency_us = int(response_time * 1000)
+        self.recorder.record(key, latency_us, time.time(), error)
         if self.log is not None:
             seq = self.requests_seen.get(ctx.slot, 0)
             self.requests_seen[ctx.slot] = seq + 1
-            import json
-
+            outcome = Outcome(status, ok, error, latency_us, _path(url, name))
             self.log.write(
-                json.dumps(
-                    {
-                        "worker": self.worker,
-                        "user": ctx.slot,
-                        "user_class": user_class,
-                        "sequence": seq,
-                        "kind": kind,
-                        "name": name,
-                        "method": request_type.upper(),
-                        "path": _path(url, name),
-                        "body_sha256": None,
-                        "status": status,
-                        "ok": ok,
-                        "error": error,
-                        "latency_ms": round(response_time, 3),
-                    },
-                    separators=(",", ":"),
-                )
-                + "\n"
+                request_log_line(self.worker, ctx.slot, user_class, seq, kind, name, request_type.upper(), outcome)
             )
 
     def on_user_error(self, user_instance: Any, exception: BaseException, tb: Any, **kw: Any) -> None:

@@ -241,7 +241,7 @@ class VirtualUser:
         self.slot = slot
         self.worker = worker
         self.user_name = user_name
-        self.rng = random.Random(gen.stream_seed(seed, "user", slot))
+        self.rng = gen.user_random(seed, slot)
         self.state = gen.DrawState(slot=slot, slots=slots)
         self.requests = requests
         self.cum_weights = gen.cumulative(weights) or ()
@@ -307,25 +307,28 @@ class VirtualUser:
                     self.slot if user is None else user,
                     self.user_name,
                     self.sequence if sequence is None else sequence,
-                    req,
+                    req.kind,
+                    req.name,
+                    req.method,
                     outcome,
                 )
             )
 
 
 def request_log_line(
-    worker: int, user: int, user_name: str, sequence: int, req: CompiledRequest, outcome: Outcome
+    worker: int, user: int, user_name: str, sequence: int, kind: str, name: str, method: str, outcome: Outcome
 ) -> str:
-    """One requests.jsonl line; the body appears only as a digest (it may hold personal data)."""
+    """One requests.jsonl line (the one format for every kind of user); the body appears only as a
+    digest (it may hold personal data)."""
     digest = hashlib.sha256(outcome.body).hexdigest()[:16] if outcome.body is not None else None
     doc = {
         "worker": worker,
         "user": user,
         "user_class": user_name,
         "sequence": sequence,
-        "kind": req.kind,
-        "name": req.name,
-        "method": req.method,
+        "kind": kind,
+        "name": name,
+        "method": method,
         "path": outcome.path,
         "body_sha256": digest,
         "status": outcome.status,
