@@ -11,11 +11,11 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from loadorch import __version__
+from loadorch.config.units import parse_duration
 from loadorch.errors import ConfigError, ExitCode, LoadorchError, UsageError
-from loadorch.units import parse_duration
 
 if TYPE_CHECKING:
-    from loadorch.config import Overrides
+    from loadorch.config.resolve import Overrides
 
 
 class _Parser(argparse.ArgumentParser):
@@ -46,7 +46,7 @@ def _duration(text: str) -> float:
 
 
 def _percent(text: str) -> float:
-    from loadorch.units import parse_percent
+    from loadorch.config.units import parse_percent
 
     try:
         return parse_percent(text)
@@ -212,8 +212,8 @@ def _format_error(exc: LoadorchError) -> str:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from loadorch.config import build
-    from loadorch.controller import RunOptions, execute
+    from loadorch.config.resolve import build
+    from loadorch.run.controller import RunOptions, execute
 
     overrides = _overrides(args)
     if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
@@ -242,7 +242,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _overrides(args: argparse.Namespace) -> Overrides:
-    from loadorch.config import Overrides
+    from loadorch.config.resolve import Overrides
 
     return Overrides(
         users=args.users,
@@ -256,7 +256,7 @@ def _overrides(args: argparse.Namespace) -> Overrides:
 
 
 def _cmd_k8s(args: argparse.Namespace) -> int:
-    from loadorch import k8scmd
+    from loadorch.commands import k8s as k8scmd
 
     env = dict(os.environ)
     if args.k8s_command == "collect":
@@ -298,13 +298,13 @@ def _default_out(project: str, profile: str) -> str:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from loadorch.validate import validate_project
+    from loadorch.commands.validate import validate_project
 
     return validate_project(args.project, args.files, dict(os.environ))
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from loadorch.validate import list_project
+    from loadorch.commands.validate import list_project
 
     return list_project(args.project)
 
@@ -327,11 +327,11 @@ def _cmd_target(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from loadorch.comparecmd import budgets_from, run_compare
+    from loadorch.commands.compare import budgets_from, run_compare
 
     spec = None
     if args.profile:
-        from loadorch.config import load_profile, resolve_profile
+        from loadorch.config.resolve import load_profile, resolve_profile
 
         _, path = resolve_profile(args.profile, args.project)
         spec = load_profile(path, dict(os.environ), lenient=True)[0].compare
@@ -339,19 +339,19 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
-    from loadorch.init import init_project
+    from loadorch.commands.init import init_project
 
     return init_project(args.dir, args.from_openapi, args.force)
 
 
 def _cmd_budgets(args: argparse.Namespace) -> int:
-    from loadorch.budgets import print_budgets
+    from loadorch.commands.budgets import print_budgets
 
     return print_budgets(args.project, dict(os.environ))
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from loadorch.report import rebuild
+    from loadorch.report.html import rebuild
 
     return rebuild(args.run_dir)
 

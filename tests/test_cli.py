@@ -24,7 +24,7 @@ def test_list(simple_project: Project) -> None:
 
 
 def test_import_of_cli_leaves_gevent_and_locust_out() -> None:
-    code = "import sys, loadorch.cli, loadorch.controller; print(sorted(m for m in sys.modules if m.split('.')[0] in ('gevent', 'locust')))"
+    code = "import sys, loadorch.cli, loadorch.run.controller; print(sorted(m for m in sys.modules if m.split('.')[0] in ('gevent', 'locust')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

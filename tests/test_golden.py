@@ -10,8 +10,8 @@ import os
 import re
 from pathlib import Path
 
-from loadorch.junit import render
-from loadorch.verdict import Check, ThresholdResult
+from loadorch.report.junit import render
+from loadorch.verdict.evaluate import Check, ThresholdResult
 
 from .conftest import REPO, run_cli
 

@@ -11,10 +11,10 @@ from typing import Any
 import gevent
 from locust.env import Environment
 
+from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
 from loadorch.runtime.common import FINAL_WAIT_S, LOST_AFTER_S, REPORT_INTERVAL_S, emit, watch_parent, write_json_atomic
-from loadorch.stats import Merged
-from loadorch.thresholds import Threshold, parse_expression, parse_selector
-from loadorch.verdict import evaluate, should_abort
+from loadorch.verdict.evaluate import evaluate, should_abort
+from loadorch.verdict.stats import Merged
 
 log = logging.getLogger("loadorch.master")
 

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode, urlsplit
 
-from loadorch import data as gen
-from loadorch.jsonpath import compile_path, extract, found
+from loadorch.config.scenario import RequestSpec
 from loadorch.runtime.http import Connection, HttpError, Response
-from loadorch.scenario import RequestSpec
-from loadorch.stats import Recorder, SeriesKey
-from loadorch.template import Template, compile_template, compile_value, render_value, value_refs
+from loadorch.traffic import data as gen
+from loadorch.traffic.jsonpath import compile_path, extract, found
+from loadorch.traffic.template import Template, compile_template, compile_value, render_value, value_refs
+from loadorch.verdict.stats import Recorder, SeriesKey
 
 DEFAULT_OK = range(200, 400)
 

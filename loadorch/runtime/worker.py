@@ -19,13 +19,13 @@ from gevent import GreenletExit
 from locust import User
 from locust.env import Environment
 
-from loadorch.arrivals import for_worker
-from loadorch.data import cumulative, stream_seed
-from loadorch.plan import generator_from_json
+from loadorch.config.scenario import Scenario
+from loadorch.run.plan import generator_from_json
 from loadorch.runtime.common import MASTER_HEARTBEAT_TIMEOUT_S, REPORT_INTERVAL_S, emit, watch_parent
 from loadorch.runtime.vu import Origin, RequestRunner, VirtualUser, compile_request
-from loadorch.scenario import Scenario
-from loadorch.stats import Recorder
+from loadorch.traffic.arrivals import for_worker
+from loadorch.traffic.data import cumulative, stream_seed
+from loadorch.verdict.stats import Recorder
 
 log = logging.getLogger("loadorch.worker")
 

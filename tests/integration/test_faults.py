@@ -218,7 +218,7 @@ def test_killed_writer_never_leaves_a_truncated_file(tmp_path: Path) -> None:
     target = tmp_path / "junit.xml"
     old = "<testsuite>old</testsuite>\n"
     target.write_text(old)
-    code = ("from loadorch.artifacts import write_text; "
+    code = ("from loadorch.run.artifacts import write_text; "
             f"write_text({str(target)!r}, '<testsuite>' + 'x' * 200_000_000 + '</testsuite>')")
     caught_mid_write = 0
     for attempt in range(20):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from loadorch.k8s import configmap_files
+from loadorch.k8s.manifests import configmap_files
 
 from ..conftest import SHARED, Project
 from .helpers import request_log
@@ -211,7 +211,7 @@ def test_collect_needs_a_complete_block(project: Project, tmp_path: Path) -> Non
     log.write_text("starting\nTraceback: boom\n")
     r = project.run("k8s", "collect", str(log))
     assert r.code == 5 and "no loadorch artifacts block" in r.err
-    from loadorch.framing import frame
+    from loadorch.k8s.framing import frame
 
     block = frame({"results.json": json.dumps({"x": 1}).encode()})
     log.write_text(block[: len(block) // 2])

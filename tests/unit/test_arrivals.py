@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from loadorch.arrivals import expected_arrivals, for_worker, schedule, total_seconds
+from loadorch.traffic.arrivals import expected_arrivals, for_worker, schedule, total_seconds
 
 
 def test_constant_rate_constant_spacing() -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import random
 
-from loadorch.compare import Budgets, compare, quantile_interval
-from loadorch.comparecmd import budgets_from
-from loadorch.histogram import Histogram
-from loadorch.profile import CompareBudgets
-from loadorch.results import RunRecord, build
-from loadorch.stats import Merged, SeriesKey
+from loadorch.commands.compare import budgets_from
+from loadorch.config.profile import CompareBudgets
+from loadorch.report.results import RunRecord, build
+from loadorch.verdict.compare import Budgets, compare, quantile_interval
+from loadorch.verdict.histogram import Histogram
+from loadorch.verdict.stats import Merged, SeriesKey
 
 
 def run_doc(latencies_ms: dict[str, list[float]], failures: dict[str, int] | None = None, elapsed: float = 10.0) -> dict:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from loadorch.config import Overrides, build, load_scenario
+from loadorch.config.resolve import Overrides, build, load_scenario
 from loadorch.errors import ConfigError, UsageError
 
 BASE_SCENARIO = """

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from loadorch.envsubst import interpolate, secret_values
+from loadorch.config.envsubst import interpolate, secret_values
+from loadorch.config.yamlsource import parse
 from loadorch.errors import ConfigError
-from loadorch.yamlsource import parse
 
 
 def sub(text: str, env: dict[str, str], lenient: bool = False):

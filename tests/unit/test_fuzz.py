@@ -9,12 +9,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loadorch.config import load_scenario
+from loadorch.config.problems import validate_document
+from loadorch.config.profile import Profile
+from loadorch.config.resolve import load_scenario
+from loadorch.config.thresholds import ThresholdSyntaxError, parse_expression, parse_selector
+from loadorch.config.yamlsource import parse
 from loadorch.errors import ConfigError
-from loadorch.profile import Profile
-from loadorch.thresholds import ThresholdSyntaxError, parse_expression, parse_selector
-from loadorch.validation import validate_document
-from loadorch.yamlsource import parse
 
 KEYS = st.sampled_from(["name", "users", "requests", "path", "method", "data", "int", "choice", "weights",
                         "thresholds", "setup", "repeat", "request", "think_time", "between", "weight", "kind",

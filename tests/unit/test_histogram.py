@@ -8,7 +8,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loadorch.histogram import Histogram, bounds_of, bucket_of
+from loadorch.verdict.histogram import Histogram, bounds_of, bucket_of
 
 
 def exact_percentile(values: list[int], pct: float) -> int:

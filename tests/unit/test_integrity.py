@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from loadorch.config import build
-from loadorch.integrity import integrity_checks
+from loadorch.config.resolve import build
+from loadorch.verdict.integrity import integrity_checks
 
 from .test_config import BASE_PROFILE, make
 

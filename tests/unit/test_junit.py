@@ -6,8 +6,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from loadorch.junit import clean, render
-from loadorch.verdict import Check, ThresholdResult
+from loadorch.report.junit import clean, render
+from loadorch.verdict.evaluate import Check, ThresholdResult
 
 from ..conftest import SHARED
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loadorch.openapi import OpenApiError, example_of, scenario_from_openapi
+from loadorch.commands.openapi import OpenApiError, example_of, scenario_from_openapi
 
 PETSTORE = {
     "openapi": "3.0.1",

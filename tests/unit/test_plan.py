@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from loadorch.plan import allocate, class_counts
+from loadorch.run.plan import allocate, class_counts
 
 
 def test_class_counts_follow_weights_and_add_up() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loadorch.thresholds import ThresholdSyntaxError, parse_expression, parse_selector
+from loadorch.config.thresholds import ThresholdSyntaxError, parse_expression, parse_selector
 
 
 @pytest.mark.parametrize("text,agg,pct,op,value", [

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from loadorch.histogram import Histogram
-from loadorch.stats import Merged, SeriesKey
-from loadorch.thresholds import Threshold, parse_expression, parse_selector
-from loadorch.verdict import Check, evaluate_threshold, overall, should_abort
+from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
+from loadorch.verdict.evaluate import Check, evaluate_threshold, overall, should_abort
+from loadorch.verdict.histogram import Histogram
+from loadorch.verdict.stats import Merged, SeriesKey
 
 
 def t(selector: str, expr: str, **kw) -> Threshold:

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
+from loadorch.config.yamlsource import load, parse
 from loadorch.errors import ConfigError
-from loadorch.yamlsource import load, parse
 
 
 def problems(text: str) -> list[str]:

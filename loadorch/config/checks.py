@@ -7,14 +7,14 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from loadorch import data as gen
+from loadorch.config.scenario import METHODS, DataSpec, RequestSpec, Scenario
+from loadorch.config.suggest import did_you_mean
+from loadorch.config.thresholds import Threshold, ThresholdSyntaxError, parse_expression, parse_selector
+from loadorch.config.units import parse_duration
+from loadorch.config.yamlsource import Document
 from loadorch.errors import Problem
-from loadorch.scenario import METHODS, DataSpec, RequestSpec, Scenario
-from loadorch.suggest import did_you_mean
-from loadorch.template import TemplateError, compile_value, value_refs
-from loadorch.thresholds import Threshold, ThresholdSyntaxError, parse_expression, parse_selector
-from loadorch.units import parse_duration
-from loadorch.yamlsource import Document
+from loadorch.traffic import data as gen
+from loadorch.traffic.template import TemplateError, compile_value, value_refs
 
 USER_BUILTINS = ("user", "worker", "iteration")
 SETUP_BUILTINS = ("index",)
@@ -147,7 +147,7 @@ def _check_value(value: Any, path: tuple[Any, ...], known: set[str], doc: Docume
 
 
 def _dot(path: Iterable[Any]) -> str:
-    from loadorch.yamlsource import dotted
+    from loadorch.config.yamlsource import dotted
 
     return dotted(tuple(path))
 

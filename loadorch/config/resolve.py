@@ -13,17 +13,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from loadorch import data as gen
-from loadorch.arrivals import total_seconds
-from loadorch.compile import check_python_users, check_templates, compile_generators, parse_thresholds
-from loadorch.envsubst import interpolate, secret_values, unset_marker
+from loadorch.config.checks import check_python_users, check_templates, compile_generators, parse_thresholds
+from loadorch.config.envsubst import interpolate, secret_values, unset_marker
+from loadorch.config.problems import validate_document
+from loadorch.config.profile import Load, Profile
+from loadorch.config.scenario import Scenario
+from loadorch.config.suggest import did_you_mean
+from loadorch.config.thresholds import DEFAULT_THRESHOLDS, Threshold
+from loadorch.config.yamlsource import Document, parse, read_text
 from loadorch.errors import ConfigError, Problem, UsageError
-from loadorch.profile import Load, Profile
-from loadorch.scenario import Scenario
-from loadorch.suggest import did_you_mean
-from loadorch.thresholds import DEFAULT_THRESHOLDS, Threshold
-from loadorch.validation import validate_document
-from loadorch.yamlsource import Document, parse, read_text
+from loadorch.traffic import data as gen
+from loadorch.traffic.arrivals import total_seconds
 
 LAYERS = ("defaults", "scenario", "profile", "cli")
 DEFAULT_MIN_SAMPLES = 100

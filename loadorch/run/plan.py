@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from loadorch import data as gen
-from loadorch.config import RunConfig
+from loadorch.config.resolve import RunConfig
+from loadorch.traffic import data as gen
 
 PLAN_SCHEMA = "loadorch.plan/v1"
 

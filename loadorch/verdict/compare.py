@@ -12,8 +12,8 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from loadorch.histogram import Histogram, bounds_of, bucket_of
-from loadorch.stats import Merged
+from loadorch.verdict.histogram import Histogram, bounds_of, bucket_of
+from loadorch.verdict.stats import Merged
 
 Z = 1.96
 PERCENTILES = (("p50", 50.0), ("p95", 95.0), ("p99", 99.0))

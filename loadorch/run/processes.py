@@ -12,7 +12,7 @@ import time
 from collections.abc import Mapping
 from typing import IO, Any
 
-from loadorch.plan import ProcessSpec
+from loadorch.run.plan import ProcessSpec
 
 
 class ProcessGroup:

@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from loadorch.scenario import Strict, ThresholdItem
-from loadorch.units import Duration, Percent
+from loadorch.config.scenario import Strict, ThresholdItem
+from loadorch.config.units import Duration, Percent
 
 
 class Stage(Strict):

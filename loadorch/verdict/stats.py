@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from loadorch.histogram import Histogram
+from loadorch.verdict.histogram import Histogram
 
 TAG_NAMES = ("user", "name", "kind", "method", "status")
 

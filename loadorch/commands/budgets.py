@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from tabulate import tabulate
 
-from loadorch.config import build, profile_names
+from loadorch.config.resolve import build, profile_names
 from loadorch.errors import ConfigError, ExitCode
 
 

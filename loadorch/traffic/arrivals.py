@@ -12,7 +12,7 @@ import math
 import random
 from collections.abc import Iterator, Sequence
 
-from loadorch.data import stream_seed
+from loadorch.traffic.data import stream_seed
 
 Stage = tuple[float, float, float]  # start rate, end rate, seconds
 

@@ -24,24 +24,25 @@ from datetime import datetime, timezone
 from importlib import metadata
 from typing import Any
 
-from loadorch import __version__, results
-from loadorch.artifacts import write_json, write_text
-from loadorch.config import LAYERS, RunConfig
-from loadorch.embedded import embedded_target
+from loadorch import __version__
+from loadorch.config.resolve import LAYERS, RunConfig
 from loadorch.errors import ConfigError, LoadorchError, Problem, RunError, SafetyError
-from loadorch.framing import frame
-from loadorch.integrity import integrity_checks, kinds_checks
-from loadorch.junit import render as render_junit
-from loadorch.plan import build_plan, process_specs
-from loadorch.preflight import check_allowed, connect_probe, target_addresses
-from loadorch.processes import ProcessGroup, free_port
-from loadorch.progress import Progress
-from loadorch.redact import Redactor
-from loadorch.setup_phase import run_setup
-from loadorch.signals import HardStop, StopSignals
-from loadorch.stats import Merged
-from loadorch.summary import markdown, terminal
-from loadorch.verdict import ERROR, PASS, Check, evaluate, overall
+from loadorch.k8s.framing import frame
+from loadorch.report import results
+from loadorch.report.junit import render as render_junit
+from loadorch.report.summary import markdown, terminal
+from loadorch.run.artifacts import write_json, write_text
+from loadorch.run.embedded import embedded_target
+from loadorch.run.plan import build_plan, process_specs
+from loadorch.run.preflight import check_allowed, connect_probe, target_addresses
+from loadorch.run.processes import ProcessGroup, free_port
+from loadorch.run.progress import Progress
+from loadorch.run.redact import Redactor
+from loadorch.run.setup import run_setup
+from loadorch.run.signals import HardStop, StopSignals
+from loadorch.verdict.evaluate import ERROR, PASS, Check, evaluate, overall
+from loadorch.verdict.integrity import integrity_checks, kinds_checks
+from loadorch.verdict.stats import Merged
 
 
 @dataclass
@@ -332,7 +333,7 @@ def write_artifacts(run: _Run, doc: dict[str, Any], record: results.RunRecord) -
     write_text(run.opts.junit_path or os.path.join(out, "junit.xml"), junit)
     write_text(os.path.join(out, "summary.md"), markdown(doc))
     write_text(os.path.join(out, "config.yaml"), effective_config_yaml(run.cfg, run.redactor))
-    from loadorch.report import render_html
+    from loadorch.report.html import render_html
 
     write_text(os.path.join(out, "report.html"), render_html(doc))
 

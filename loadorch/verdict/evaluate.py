@@ -7,10 +7,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from loadorch.config.thresholds import Threshold
 from loadorch.errors import ExitCode
-from loadorch.histogram import Histogram
-from loadorch.stats import Merged
-from loadorch.thresholds import Threshold
+from loadorch.verdict.histogram import Histogram
+from loadorch.verdict.stats import Merged
 
 PASS, FAIL, INCONCLUSIVE, ERROR, INTERRUPTED = "pass", "fail", "inconclusive", "error", "interrupted"
 EXIT_CODES = {PASS: ExitCode.OK, FAIL: ExitCode.BREACH, INCONCLUSIVE: ExitCode.INCONCLUSIVE, ERROR: ExitCode.RUN}

@@ -6,8 +6,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from loadorch.stats import Merged, latency_stats
-from loadorch.verdict import EXIT_CODES, Check, ThresholdResult
+from loadorch.verdict.evaluate import EXIT_CODES, Check, ThresholdResult
+from loadorch.verdict.stats import Merged, latency_stats
 
 SCHEMA = "loadorch.results/v1"
 

@@ -7,10 +7,10 @@ import os
 from html import escape
 from typing import Any
 
-from loadorch.artifacts import write_text
-from loadorch.charts import Series, line_chart
 from loadorch.errors import ConfigError, ExitCode, Problem
-from loadorch.summary import ENDPOINT_HEAD, endpoint_rows, headline, markdown
+from loadorch.report.charts import Series, line_chart
+from loadorch.report.summary import ENDPOINT_HEAD, endpoint_rows, headline, markdown
+from loadorch.run.artifacts import write_text
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 CSS = """

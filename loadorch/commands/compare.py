@@ -11,12 +11,12 @@ from typing import Any
 
 from tabulate import tabulate
 
-from loadorch.artifacts import write_json, write_text
-from loadorch.compare import Budgets, Comparison, compare
+from loadorch.config.profile import CompareBudgets
 from loadorch.errors import ExitCode
-from loadorch.junit import Case, render_cases
-from loadorch.profile import CompareBudgets
-from loadorch.report import load_results
+from loadorch.report.html import load_results
+from loadorch.report.junit import Case, render_cases
+from loadorch.run.artifacts import write_json, write_text
+from loadorch.verdict.compare import Budgets, Comparison, compare
 
 METRICS = ("p50", "p95", "p99", "rps", "error_rate")
 

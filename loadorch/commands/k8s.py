@@ -11,15 +11,15 @@ from datetime import datetime, timezone
 
 import yaml
 
-from loadorch.artifacts import write_text
-from loadorch.config import Overrides, build, resolve_profile
-from loadorch.envsubst import references
+from loadorch.config.envsubst import references
+from loadorch.config.resolve import Overrides, build, resolve_profile
+from loadorch.config.scenario import Scenario
 from loadorch.errors import ConfigError, ExitCode, Problem, RunError
-from loadorch.framing import FramingError, unframe
-from loadorch.k8s import RenderInput, render
-from loadorch.plan import build_plan
-from loadorch.scenario import Scenario
-from loadorch.summary import terminal
+from loadorch.k8s.framing import FramingError, unframe
+from loadorch.k8s.manifests import RenderInput, render
+from loadorch.report.summary import terminal
+from loadorch.run.artifacts import write_text
+from loadorch.run.plan import build_plan
 
 
 def _data_files(scenario_path: str, scenario: Scenario) -> dict[str, str]:

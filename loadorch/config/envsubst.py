@@ -6,8 +6,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from loadorch.config.yamlsource import Document, dotted
 from loadorch.errors import ConfigError, Problem
-from loadorch.yamlsource import Document, dotted
 
 _REF = re.compile(r"\$\$|\$\{([^}]*)\}")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")

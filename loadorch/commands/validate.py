@@ -6,7 +6,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 
-from loadorch.config import (
+from loadorch.config.resolve import (
     YAML_SUFFIXES,
     build,
     load_document,
@@ -65,7 +65,7 @@ def _note_unset(profile_path: str, scenario_path: str, env: Mapping[str, str]) -
 
 def _mark_scenario_checked(profile_path: str, env: Mapping[str, str], checked: set[str]) -> None:
     """A profile that failed may have failed on its scenario: do not report the scenario twice."""
-    from loadorch.config import load_profile
+    from loadorch.config.resolve import load_profile
 
     try:
         profile, _, _ = load_profile(profile_path, env, lenient=True)

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from loadorch.verdict import ERROR, FAIL, INCONCLUSIVE, Check, ThresholdResult
+from loadorch.verdict.evaluate import ERROR, FAIL, INCONCLUSIVE, Check, ThresholdResult
 
 MAX_MESSAGE = 4000
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")

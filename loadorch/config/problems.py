@@ -8,9 +8,9 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from loadorch.config.suggest import did_you_mean
+from loadorch.config.yamlsource import Document, dotted
 from loadorch.errors import ConfigError, Problem
-from loadorch.suggest import did_you_mean
-from loadorch.yamlsource import Document, dotted
 
 M = TypeVar("M", bound=BaseModel)
 

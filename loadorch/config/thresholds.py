@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from loadorch.suggest import did_you_mean
+from loadorch.config.suggest import did_you_mean
 
 METRICS: dict[str, tuple[str, ...]] = {
     "http_req_duration": ("avg", "min", "max", "med", "p"),

@@ -8,9 +8,9 @@ from collections.abc import Mapping
 
 import yaml
 
+from loadorch.commands.openapi import OpenApiError, scenario_from_openapi
+from loadorch.config.yamlsource import read_text
 from loadorch.errors import ConfigError, ExitCode, Problem
-from loadorch.openapi import OpenApiError, scenario_from_openapi
-from loadorch.yamlsource import read_text
 
 SHOP_SCENARIO = """\
 # What traffic looks like. Runs against loadorch's embedded reference shop (`host: embedded`);

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from loadorch.units import Duration
+from loadorch.config.units import Duration
 
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
 METHODS = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE")

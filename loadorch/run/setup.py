@@ -6,10 +6,10 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from loadorch import data as gen
+from loadorch.config.scenario import READ_METHODS, Scenario
 from loadorch.errors import RunError
 from loadorch.runtime.vu import Origin, RequestRunner, compile_request
-from loadorch.scenario import READ_METHODS, Scenario
+from loadorch.traffic import data as gen
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from loadorch.arrivals import expected_arrivals, total_seconds
-from loadorch.config import RunConfig
-from loadorch.stats import Merged
-from loadorch.verdict import ERROR, FAIL, INCONCLUSIVE, PASS, Check
+from loadorch.config.resolve import RunConfig
+from loadorch.traffic.arrivals import expected_arrivals, total_seconds
+from loadorch.verdict.evaluate import ERROR, FAIL, INCONCLUSIVE, PASS, Check
+from loadorch.verdict.stats import Merged
 
 CPU_SATURATED = 90.0
 Detail = list[dict[str, Any]]

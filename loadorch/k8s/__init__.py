@@ -1,0 +1,1 @@
+"""Kubernetes manifests and the artifact framing of the master's log (pure)."""

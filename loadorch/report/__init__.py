@@ -1,0 +1,1 @@
+"""Rendering results: results.json, summary, HTML, charts, JUnit (pure)."""

@@ -1,0 +1,1 @@
+"""The imperative shell of a run: phases, processes, preflight, setup, signals, artifacts."""

@@ -1,0 +1,1 @@
+"""What virtual users send: seeded generators, templates, JSON paths, arrival schedules (pure)."""

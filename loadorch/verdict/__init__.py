@@ -1,0 +1,1 @@
+"""Histograms, merged stats, threshold evaluation, integrity checks and compare (pure)."""
