@@ -16,6 +16,10 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 
+# Every subprocess a test starts (the CLI, Locust masters and workers) imports loadorch from this checkout,
+# whatever is installed: a second worktree or a non-editable install must not test other code.
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+
 
 @dataclass
 class CliResult:
