@@ -35,6 +35,7 @@ class Overrides:
     """Command-line flags; None means "not given"."""
 
     users: int | None = None
+    spawn_rate: float | None = None
     duration_s: float | None = None
     workers: int | None = None
     seed: int | None = None
@@ -199,7 +200,11 @@ def merge(
     workers = max(1, min(workers, users))
     seed = pick("seed", ("profile", profile.seed), ("cli", cli.seed))
     host = pick("host", ("profile", profile.host), ("cli", cli.host))
-    spawn_rate = pick("spawn_rate", ("defaults", float(users)), ("profile", profile.load.spawn_rate))
+    if open_model is not None and cli.spawn_rate is not None:
+        raise UsageError("--spawn-rate applies to the closed model (users); this profile uses an arrival rate")
+    spawn_rate = pick(
+        "spawn_rate", ("defaults", float(users)), ("profile", profile.load.spawn_rate), ("cli", cli.spawn_rate)
+    )
     min_samples = pick(
         "min_samples",
         ("defaults", DEFAULT_MIN_SAMPLES),

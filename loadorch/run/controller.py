@@ -30,7 +30,7 @@ from loadorch.errors import ConfigError, LoadorchError, Problem, RunError, Safet
 from loadorch.k8s.framing import frame
 from loadorch.report import results
 from loadorch.report.junit import render as render_junit
-from loadorch.report.summary import markdown, terminal
+from loadorch.report.summary import markdown, terminal, use_color
 from loadorch.run.artifacts import write_json, write_text
 from loadorch.run.embedded import embedded_target
 from loadorch.run.plan import build_plan, process_specs
@@ -290,8 +290,10 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
     )
     doc = run.redactor.obj(results.build(record))
     write_artifacts(run, doc, record)
-    sys.stdout.write(terminal(doc))
+    sys.stdout.write(terminal(doc, color=use_color(sys.stdout)))
     sys.stdout.write(f"artifacts: {run.opts.out_dir}\n")
+    if run.opts.junit_path:
+        sys.stdout.write(f"junit: {run.opts.junit_path} (and {os.path.join(run.opts.out_dir, 'junit.xml')})\n")
     if run.opts.print_artifacts:
         _print_artifacts(run.opts.out_dir)
     return code
@@ -330,7 +332,9 @@ def write_artifacts(run: _Run, doc: dict[str, Any], record: results.RunRecord) -
         system_out=terminal(doc),
     )
     junit = run.redactor.text(junit)
-    write_text(run.opts.junit_path or os.path.join(out, "junit.xml"), junit)
+    write_text(os.path.join(out, "junit.xml"), junit)  # the run folder is complete either way
+    if run.opts.junit_path:
+        write_text(run.opts.junit_path, junit)
     write_text(os.path.join(out, "summary.md"), markdown(doc))
     write_text(os.path.join(out, "config.yaml"), effective_config_yaml(run.cfg, run.redactor))
     from loadorch.report.html import render_html

@@ -53,5 +53,7 @@ class LocustClientRunner:
         status = int(resp.status_code or 0)
         if status == 0:
             return Outcome(0, False, f"request failed: {resp.error}"[:200], latency, path, body, service)
-        error = check(req, Response(status, [], resp.content or b""), lookup, captured)
-        return Outcome(status, error is None, error, latency, path, body, service)
+        failure = check(req, Response(status, [], resp.content or b""), lookup, captured)
+        if failure is None:
+            return Outcome(status, True, None, latency, path, body, service)
+        return Outcome(status, False, failure[0], latency, path, body, service, failure[1])

@@ -45,11 +45,18 @@ class Recorder:
         self.series: dict[SeriesKey, Histogram] = {}
         self.intervals: dict[tuple[int, str, bool], Histogram] = {}
         self.errors: dict[tuple[SeriesKey, str], int] = {}
+        self.examples: dict[tuple[SeriesKey, str], str] = {}  # the first example of each error reason
         self.service: dict[SeriesKey, Histogram] = {}
         self.total = 0
 
     def record(
-        self, key: SeriesKey, latency_us: int, at: float, error: str | None = None, service_us: int | None = None
+        self,
+        key: SeriesKey,
+        latency_us: int,
+        at: float,
+        error: str | None = None,
+        service_us: int | None = None,
+        example: str | None = None,
     ) -> None:
         h = self.series.get(key)
         if h is None:
@@ -68,6 +75,8 @@ class Recorder:
         if error is not None:
             ek = (key, error[:200])
             self.errors[ek] = self.errors.get(ek, 0) + 1
+            if example is not None and ek not in self.examples:
+                self.examples[ek] = example[:300]
         self.total += 1
 
     def take_delta(self) -> dict[str, Any]:
@@ -75,10 +84,12 @@ class Recorder:
             "series": [[k.as_list(), h.to_json()] for k, h in self.series.items()],
             "intervals": [[i, kind, ok, h.to_json()] for (i, kind, ok), h in self.intervals.items()],
             "errors": [[k.as_list(), reason, n] for (k, reason), n in self.errors.items()],
+            "examples": [[k.as_list(), reason, text] for (k, reason), text in self.examples.items()],
             "service": [[k.as_list(), h.to_json()] for k, h in self.service.items()],
             "total": self.total,
         }
         self.series, self.intervals, self.errors, self.service = {}, {}, {}, {}
+        self.examples = {}
         return delta
 
 
@@ -90,6 +101,7 @@ class Merged:
         self.series: dict[SeriesKey, Histogram] = {}
         self.intervals: dict[tuple[int, str, bool], Histogram] = {}
         self.errors: dict[tuple[SeriesKey, str], int] = {}
+        self.examples: dict[tuple[SeriesKey, str], str] = {}
         self.service: dict[SeriesKey, Histogram] = {}
         self.per_worker: dict[int, int] = {}
 
@@ -104,6 +116,8 @@ class Merged:
         for key_list, reason, n in delta["errors"]:
             ek = (SeriesKey.from_list(key_list), str(reason))
             self.errors[ek] = self.errors.get(ek, 0) + int(n)
+        for key_list, reason, text in delta.get("examples", []):
+            self.examples.setdefault((SeriesKey.from_list(key_list), str(reason)), str(text))
         for key_list, hist in delta.get("service", []):
             self._hist(self.service, SeriesKey.from_list(key_list)).merge(Histogram.from_json(hist))
         self.per_worker[worker] = self.per_worker.get(worker, 0) + added
@@ -158,6 +172,7 @@ class Merged:
             ],
             "intervals": [[i, kind, ok, h.to_json()] for (i, kind, ok), h in sorted(self.intervals.items())],
             "errors": [[k.as_list(), reason, n] for (k, reason), n in self.errors.items()],
+            "examples": [[k.as_list(), reason, text] for (k, reason), text in self.examples.items()],
             "service": [
                 [k.as_list(), h.to_json()] for k, h in sorted(self.service.items(), key=lambda kv: kv[0].as_list())
             ],
@@ -173,6 +188,7 @@ class Merged:
                 "series": data["series"],
                 "intervals": data.get("intervals", []),
                 "errors": data.get("errors", []),
+                "examples": data.get("examples", []),
                 "service": data.get("service", []),
             },
         )
