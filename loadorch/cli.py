@@ -282,8 +282,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(f"--junit {args.junit!r} is a folder; give the path of the XML file to write")
     if args.workers and args.users and args.workers > args.users:
         raise UsageError(f"--workers {args.workers} is more than --users {args.users}: a worker needs a user")
-    if args.host is not None and not args.host.startswith(("http://", "https://")) and args.host != "embedded":
-        raise UsageError(f"--host {args.host!r} needs a scheme: http://... or https://...")
+    _check_host(args.host)
     cfg = build(args.profile, args.project, dict(os.environ), overrides)
     out = args.out or _default_out(args.project, cfg.profile_name)
     if os.path.exists(os.path.join(out, "results.json")) and args.out:
@@ -299,6 +298,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print_artifacts=args.print_artifacts,
     )
     return execute(cfg, options)
+
+
+def _check_host(host: str | None) -> None:
+    from loadorch.config.profile import host_url_problem
+
+    problem = None if host is None or host == "embedded" else host_url_problem(host)
+    if problem:
+        raise UsageError(f"--{problem}")
 
 
 def _overrides(args: argparse.Namespace) -> Overrides:
@@ -334,6 +341,7 @@ def _cmd_k8s(args: argparse.Namespace) -> int:
             env,
         )
     overrides = _overrides(args)
+    _check_host(args.host)
     return k8scmd.render_command(
         args.profile,
         args.project,
