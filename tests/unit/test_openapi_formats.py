@@ -6,8 +6,9 @@ from __future__ import annotations
 import ipaddress
 import re
 import uuid
+from collections.abc import Callable
 from datetime import date, datetime, time
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
