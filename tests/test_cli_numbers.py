@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import yaml
 from loadorch.cli import main
 from loadorch.config.resolve import Overrides, build
 
-from .conftest import REPO, SIMPLE_SCENARIO, Project
+from .conftest import REPO, SIMPLE_SCENARIO, Project, run_cli
 
 PROFILE = "scenario: ../scenarios/simple.yaml\nhost: {host}\nload: {{users: 2, duration: 5s}}\n{extra}"
 
@@ -86,7 +87,14 @@ def test_bad_numbers_in_files_are_config_errors(
     (("run", "p", "--spawn-rate", "0"), "more than zero"),
 ])
 def test_bad_numbers_as_flags_are_usage_errors(capsys: pytest.CaptureFixture[str], argv: tuple, message: str) -> None:
-    code, _, err = call(capsys, *argv)
+    if argv[0] == "target":  # a subprocess: a server that starts anyway must fail the test, not hang it
+        try:
+            r = run_cli(*argv, timeout=30)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"loadorch {' '.join(argv)} was accepted (still running after 30 s)")
+        code, err = r.code, r.err
+    else:
+        code, _, err = call(capsys, *argv)
     assert_clear(code, err, 2, message)
     assert f"usage: loadorch {argv[0]}" in err
 
