@@ -61,7 +61,13 @@ class RemoteWriter:
                     pass
 
     def finish(self, body: bytes, wait_s: float) -> PushReport:
-        """Push the final values and wait up to `wait_s` for them to land; then stop."""
+        """Push the final values and wait up to `wait_s` for them to land; then stop. Pushes still
+        waiting are dropped: the final one carries every counter's last value."""
+        while True:
+            try:
+                self.queue.get_nowait()  # superseded by the final push, not lost
+            except queue.Empty:
+                break
         self.submit(body, final=True)
         self.final_done.wait(wait_s)
         self.stopping = True

@@ -304,6 +304,9 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
         duration_s=cfg.duration_s,
     )
     doc = run.redactor.obj(results.build(record))
+    push = (summary.get("metrics") or {}).get("remote_write")
+    if push:
+        doc["metrics_push"] = run.redactor.obj(push)
     warnings = _metrics_warnings(summary.get("metrics"))
     if warnings:
         doc["warnings"] = run.redactor.obj(warnings)
