@@ -28,6 +28,8 @@ from loadorch import __version__
 from loadorch.config.resolve import LAYERS, RunConfig
 from loadorch.errors import ConfigError, LoadorchError, Problem, RunError, SafetyError
 from loadorch.k8s.framing import frame
+from loadorch.metrics.options import MetricsOptions, plan_block
+from loadorch.metrics.remote_write import secret_values as remote_write_secrets
 from loadorch.report import results
 from loadorch.report.junit import render as render_junit
 from loadorch.report.summary import markdown, terminal
@@ -57,6 +59,7 @@ class RunOptions:
     master_port: int | None = None
     token: str | None = None
     print_artifacts: bool = False  # end stdout with the framed artifacts block
+    metrics: MetricsOptions = field(default_factory=MetricsOptions)
 
 
 @dataclass
@@ -77,7 +80,7 @@ def execute(cfg: RunConfig, opts: RunOptions) -> int:
 
     A safety refusal (SafetyError, exit 4) writes nothing: nothing was sent and nothing ran.
     """
-    run = _Run(cfg, opts, Redactor(cfg.secrets))
+    run = _Run(cfg, opts, Redactor([*cfg.secrets, *remote_write_secrets(opts.env)]))
     progress = opts.progress or Progress(cfg.duration_s)
     run.scratch = tempfile.mkdtemp(prefix="loadorch-run-")
     os.chmod(run.scratch, 0o700)
@@ -197,6 +200,14 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
     plan = build_plan(
         cfg, run.host, opts.master_bind, port, opts.token or pysecrets.token_hex(16), stats_path, log_path
     )
+    if opts.metrics.enabled:
+        plan["metrics"] = plan_block(
+            opts.metrics,
+            os.path.basename(os.path.normpath(opts.out_dir)),
+            cfg.profile_name,
+            cfg.scenario.model.name,
+            [(t.selector.metric, t.expression.value) for t in cfg.thresholds],
+        )
     plan_path = os.path.join(run.scratch, "plan.json")
     with open(os.open(plan_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as fh:
         json.dump(plan, fh)
@@ -246,6 +257,10 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
                 f"only {event['connected']} of {event['expected']} workers connected within "
                 f"{event['waited_s']:g}s (missing worker indexes {event['missing']}); see worker logs"
             )
+        elif kind == "metrics_listening":
+            progress.note(f"metrics: {event['url']}")
+        elif kind == "dashboard_listening":
+            progress.note(f"live dashboard: {event['url']}")
         elif kind == "done":
             return
         elif kind == "master_exited":
@@ -316,12 +331,38 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
         duration_s=cfg.duration_s,
     )
     doc = run.redactor.obj(results.build(record))
+    push = (summary.get("metrics") or {}).get("remote_write")
+    if push:
+        doc["metrics_push"] = run.redactor.obj(push)
+    warnings = _metrics_warnings(summary.get("metrics"))
+    if warnings:
+        doc["warnings"] = run.redactor.obj(warnings)
     write_artifacts(run, doc, record)
     sys.stdout.write(terminal(doc))
+    for warning in doc.get("warnings", []):
+        sys.stdout.write(f"warning: {warning}\n")
     sys.stdout.write(f"artifacts: {run.opts.out_dir}\n")
     if run.opts.print_artifacts:
         _print_artifacts(run.opts.out_dir)
     return code
+
+
+def _metrics_warnings(report: dict[str, Any] | None) -> list[str]:
+    """A failed metrics push is a warning, never a gate: the load and the verdict did not depend on it."""
+    push = (report or {}).get("remote_write")
+    if not push:
+        return []
+    if not push.get("final_landed"):
+        return [
+            f"metrics push failed: the final remote write did not land ({push.get('last_error') or 'timed out'}; "
+            f"{push.get('sent', 0)} pushes landed, {push.get('failed', 0)} failed, {push.get('dropped', 0)} dropped)"
+        ]
+    if push.get("failed") or push.get("dropped"):
+        return [
+            f"metrics push failed {push['failed']} times and dropped {push['dropped']} pushes "
+            f"({push.get('last_error')}); the final push landed"
+        ]
+    return []
 
 
 def _print_artifacts(out_dir: str) -> None:
