@@ -245,6 +245,7 @@ def _format_error(exc: LoadorchError) -> str:
 def _cmd_run(args: argparse.Namespace) -> int:
     from loadorch.config.resolve import build
     from loadorch.run.controller import RunOptions, execute
+    from loadorch.run.outdir import check_out_dir, replacing
 
     overrides = _overrides(args)
     if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
@@ -259,8 +260,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for warning in cfg.warnings:
         sys.stderr.write(f"warning: {warning}\n")
     out = args.out or _default_out(args.project, cfg.profile_name)
-    if os.path.exists(os.path.join(out, "results.json")) and args.out:
-        sys.stderr.write(f"note: {out} holds an earlier run; its files will be replaced\n")
+    earlier = check_out_dir(out, args.project)
+    if earlier:
+        sys.stderr.write(f"note: {out} holds an earlier run; the whole folder is replaced by this run's\n")
     options = RunOptions(
         out_dir=out,
         junit_path=args.junit,
@@ -272,7 +274,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print_artifacts=args.print_artifacts,
         metrics=_metrics_options(args),
     )
-    return execute(cfg, options)
+    if not earlier:
+        return execute(cfg, options)
+    with replacing(out):
+        return execute(cfg, options)
 
 
 def _metrics_options(args: argparse.Namespace) -> MetricsOptions:
