@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -70,6 +71,14 @@ def _grace(text: str) -> float:
     if value < 0:
         raise argparse.ArgumentTypeError("must not be negative")
     return value
+
+
+def _run_id(text: str) -> str:
+    if not re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,14}[a-z0-9])?", text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: 1-16 lowercase letters, digits or '-', starting and ending with a letter or digit"
+        )
+    return text
 
 
 def _int(text: str) -> int:
@@ -175,7 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--workers", type=_positive_int, required=True)
     render.add_argument("--image", required=True, help="container image with loadorch installed")
     render.add_argument("--namespace")
-    render.add_argument("--env-secret", help="Secret holding the profile's variables (default <release>-env)")
+    render.add_argument("--env-secret", help="Secret holding the profile's variables (default loadorch-<profile>-env)")
+    render.add_argument(
+        "--run-id",
+        type=_run_id,
+        help="names this run's objects: loadorch-<profile>-<run id>-master, ... (default: UTC time + 4 hex digits)",
+    )
     render.add_argument("--request-log", action="store_true")
     plan = ksub.add_parser("plan", parents=[common], help=argparse.SUPPRESS)
     plan.add_argument("profile")
@@ -342,6 +356,7 @@ def _cmd_k8s(args: argparse.Namespace) -> int:
         overrides,
         args.request_log,
         env,
+        args.run_id,
     )
 
 
