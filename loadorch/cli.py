@@ -258,6 +258,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.host is not None and not args.host.startswith(("http://", "https://")) and args.host != "embedded":
         raise UsageError(f"--host {args.host!r} needs a scheme: http://... or https://...")
     cfg = build(args.profile, args.project, dict(os.environ), overrides)
+    for warning in cfg.warnings:
+        sys.stderr.write(f"warning: {warning}\n")
     out = args.out or _default_out(args.project, cfg.profile_name)
     if os.path.exists(os.path.join(out, "results.json")) and args.out:
         sys.stderr.write(f"note: {out} holds an earlier run; its files will be replaced\n")

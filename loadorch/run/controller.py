@@ -97,8 +97,9 @@ def execute(cfg: RunConfig, opts: RunOptions) -> int:
             try:
                 with _target(cfg) as host:
                     run.host = host
-                    _preflight(run, progress)
-                    _setup(run, progress, signals)
+                    _preflight(run, progress, signals)
+                    if signals.received is None:
+                        _setup(run, progress, signals)
                     if signals.received is None:
                         _load(run, progress, signals)
             except HardStop:
@@ -125,9 +126,10 @@ def _target(cfg: RunConfig) -> Iterator[str]:
         yield cfg.host
 
 
-def _check_python_users(run: _Run) -> None:
+def _check_python_users(run: _Run, signals: StopSignals) -> None:
     """Import the scenario's python user classes in a throwaway process (they import locust): an error
-    is a configuration error naming the file and line, before any request."""
+    is a configuration error naming the file and line, before any request. An interrupt stops the check
+    (the run then ends as interrupted, 130/143), never turns into a configuration error."""
     refs = [u.python for u in run.cfg.scenario.model.users if u.python]
     if not refs:
         return
@@ -135,14 +137,37 @@ def _check_python_users(run: _Run) -> None:
     argv = [sys.executable, "-m", "loadorch.runtime", "check-users", "--scenario-dir", scenario_dir]
     for ref in refs:
         argv += ["--user", str(ref)]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=dict(run.opts.env))
-    if done.returncode != 0:
-        message = run.redactor.text(done.stdout.strip() or done.stderr.strip()[-2000:])
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(run.opts.env), start_new_session=True
+    )
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            try:
+                out, err = proc.communicate(timeout=0.2)
+                break
+            except subprocess.TimeoutExpired:
+                if signals.received is not None or time.monotonic() > deadline:
+                    proc.kill()
+                    out, err = proc.communicate()
+                    if signals.received is not None:
+                        return
+                    raise RunError("importing the python users took longer than 120 s") from None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if signals.received is not None:
+        return
+    if proc.returncode != 0:
+        message = run.redactor.text(out.strip() or err.strip()[-2000:])
         raise ConfigError([Problem(run.cfg.scenario.path, None, "users", f"python user: {message}")])
 
 
-def _preflight(run: _Run, progress: Progress) -> None:
-    _check_python_users(run)
+def _preflight(run: _Run, progress: Progress, signals: StopSignals) -> None:
+    _check_python_users(run, signals)
+    if signals.received is not None:
+        return
     addresses = target_addresses(run.host)
     check_allowed(run.host, run.cfg.profile.allowed_hosts, addresses)
     connect_probe(run.host)
@@ -273,7 +298,7 @@ def _sort_request_log(path: str, out_path: str, redactor: Redactor) -> None:
             rec = json.loads(line)
             rows.append(((rec["worker"], rec["user"], rec["sequence"]), line))
     rows.sort(key=lambda r: r[0])
-    write_text(out_path, redactor.text("".join(line for _, line in rows)))
+    write_text(out_path, redactor.json_lines("".join(line for _, line in rows)))
 
 
 @dataclass
@@ -410,8 +435,8 @@ def write_artifacts(run: _Run, doc: dict[str, Any], record: results.RunRecord) -
             ("verdict", record.verdict),
         ],
         system_out=terminal(doc),
+        redact=run.redactor.value,
     )
-    junit = run.redactor.text(junit)
     write_text(run.opts.junit_path or os.path.join(out, "junit.xml"), junit)
     write_text(os.path.join(out, "summary.md"), markdown(doc))
     write_text(os.path.join(out, "config.yaml"), effective_config_yaml(run.cfg, run.redactor))
@@ -450,7 +475,7 @@ def effective_config_yaml(cfg: RunConfig, redactor: Redactor) -> str:
         "sources": dict(cfg.sources),
         "precedence": " < ".join(LAYERS),
     }
-    return redactor.text(yaml.safe_dump(redactor.obj(doc), sort_keys=False, allow_unicode=True))
+    return yaml.safe_dump(redactor.obj(doc), sort_keys=False, allow_unicode=True)
 
 
 def _versions() -> dict[str, str]:
