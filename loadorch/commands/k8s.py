@@ -76,6 +76,8 @@ def render_command(
     request_log: bool,
     env: Mapping[str, str],
     run_id: str | None = None,
+    metrics_port: int | None = None,
+    remote_write: str | None = None,
 ) -> int:
     _, path = resolve_profile(profile_ref, project)
     if overrides.host and split_credentials(overrides.host)[1] is not None:
@@ -127,6 +129,8 @@ def render_command(
         token=pysecrets.token_hex(16),
         env_secret=env_secret,
         request_log=request_log,
+        metrics_port=metrics_port,
+        remote_write=remote_write,
         overrides=tuple(flags),
         run_id=run_id,
         required=required,
