@@ -147,7 +147,8 @@ def spectra(doc: dict[str, Any], merged: Merged | None = None) -> list[str]:
                 chart_id=f"spectrum-{kind}",
             )
         )
-    for i, (name, ep) in enumerate(top_endpoints(doc, SPECTRUM_ENDPOINTS)):
+    busy = [(n, ep) for n, ep in top_endpoints(doc, len(doc.get("endpoints") or {})) if ep.get("p50_ms") is not None]
+    for i, (name, ep) in enumerate(busy[:SPECTRUM_ENDPOINTS]):  # endpoints with successful requests only
         curve = curve_of(merged.select((("name", name),)), name)
         out.append(
             spectrum_chart(

@@ -31,9 +31,10 @@ th{background:#f3f4f6;font-weight:600}td.num{text-align:right}
 svg.chart{width:100%;height:auto;background:#fff;border:1px solid #e5e7eb;border-radius:6px}
 svg .grid{stroke:#e5e7eb}svg .tick,svg .legend{font-size:11px;fill:#4b5563}
 svg .title{font-size:13px;font-weight:600;fill:#111827}svg .line{fill:none;stroke-width:2}
-svg .key{stroke-width:2.5}svg .limit-label{font-size:11px;font-weight:600;fill:#991b1b;paint-order:stroke;
+svg .key{stroke-width:2.5}svg .zero{stroke:#111827}
+svg .limit-label{font-size:11px;font-weight:600;fill:#991b1b;paint-order:stroke;
 stroke:#fff;stroke-width:3px}
-svg.spark{width:120px;height:28px;border:0;border-radius:0;background:none;vertical-align:middle}
+svg.bars{max-width:900px}svg.spark{width:120px;height:28px;border:0;border-radius:0;background:none;vertical-align:middle}
 svg.spark .line{stroke-width:1.5}
 .note{color:#4b5563;font-size:13px;margin:4px 0 8px}
 @media print{body{background:#fff}main{padding:0}.charts{grid-template-columns:1fr 1fr}

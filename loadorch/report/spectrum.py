@@ -83,7 +83,9 @@ def curve_of(h: Histogram, label: str, color: str = "", dash: str | None = None)
     pcts = [pct_at(x) for x in xs]
     values = percentiles_ms(h, [*pcts, *MARKED])
     pts = [(p, v) for p, v in zip(pcts, values[: len(pcts)], strict=True) if not math.isnan(v)]
-    marks = [(p, v) for p, v in zip(MARKED, values[len(pcts) :], strict=True) if not math.isnan(v)]
+    marks = [
+        (p, v) for p, v in zip(MARKED, values[len(pcts) :], strict=True) if not math.isnan(v) and nines(p) <= top + 1e-9
+    ]
     return Curve(label, h.count, pts, marks, color, dash)
 
 

@@ -36,15 +36,15 @@ def slug(text: str) -> str:
 
 
 def nice_step(span: float, ticks: int = 4) -> float:
-    """A 1-2-2.5-5 step that splits `span` into about `ticks` intervals."""
+    """The smallest 1-2-2.5-5 step that covers `span` in at most ticks + 1 intervals."""
     if span <= 0 or not math.isfinite(span):
         return 1.0
-    raw = span / ticks
-    exp = 10 ** math.floor(math.log10(raw))
-    for m in (1, 2, 2.5, 5, 10):
-        if raw <= m * exp:
-            return m * exp
-    return 10 * exp
+    exp = 10 ** math.floor(math.log10(span / (ticks + 1)))
+    for scale in (exp, 10 * exp):
+        for m in (1, 2, 2.5, 5):
+            if math.ceil(span / (m * scale) - 1e-9) <= ticks + 1:
+                return m * scale
+    return 100 * exp
 
 
 def nice_max(v: float, ticks: int = 4) -> float:
@@ -137,7 +137,8 @@ def open_svg(frame: Frame, chart_id: str, title: str, desc: str, kind: str, extr
     """The <svg> element with an accessible name and description, and its scales as data attributes."""
     return (
         f'<svg class="chart {attr(kind)}" id="{attr(chart_id)}" viewBox="0 0 {frame.width} {frame.height}" '
-        f'role="img" aria-labelledby="{attr(chart_id)}-t {attr(chart_id)}-d" xmlns="http://www.w3.org/2000/svg" '
+        f'role="img" aria-labelledby="{attr(chart_id)}-t" aria-describedby="{attr(chart_id)}-d" '
+        f'xmlns="http://www.w3.org/2000/svg" '
         f'data-x0="{frame.x0:g}" data-x1="{frame.x1:g}" data-y0="{frame.y0:g}" data-y1="{frame.y1:g}" '
         f'data-plot="{frame.left} {frame.top} {frame.pw:g} {frame.ph:g}"{extra}>'
         f'<title id="{attr(chart_id)}-t">{escape(title)}</title><desc id="{attr(chart_id)}-d">{escape(desc)}</desc>'
@@ -147,7 +148,7 @@ def open_svg(frame: Frame, chart_id: str, title: str, desc: str, kind: str, extr
 def empty_svg(chart_id: str, title: str, width: int = 640) -> str:
     return (
         f'<svg class="chart empty" id="{attr(chart_id)}" viewBox="0 0 {width} 60" role="img" '
-        f'aria-labelledby="{attr(chart_id)}-t {attr(chart_id)}-d" xmlns="http://www.w3.org/2000/svg">'
+        f'aria-labelledby="{attr(chart_id)}-t" aria-describedby="{attr(chart_id)}-d" xmlns="http://www.w3.org/2000/svg">'
         f'<title id="{attr(chart_id)}-t">{escape(title)}</title><desc id="{attr(chart_id)}-d">no data</desc>'
         f'<text class="tick" x="8" y="34">{escape(title)}: no data</text></svg>'
     )
