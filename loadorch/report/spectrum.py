@@ -14,7 +14,7 @@ from html import escape
 
 from loadorch.report import svg
 from loadorch.report.svg import Frame
-from loadorch.verdict.histogram import Histogram, bounds_of
+from loadorch.verdict.histogram import Histogram, bounds_of, nearest_rank
 
 WIDTH, HEIGHT = 640, 260
 LEFT, RIGHT, TOP, BOTTOM = 60, 20, 30, 52
@@ -46,7 +46,7 @@ def percentiles_ms(h: Histogram, pcts: Sequence[float]) -> list[float]:
         elif pct >= 100:
             value = float(h.max)
         else:
-            rank = max(1, math.ceil(pct / 100.0 * h.count))
+            rank = nearest_rank(pct, h.count)
             bucket = next(b for n, b in cumulative if n >= rank)
             low, high = bounds_of(bucket)
             value = min(max((low + high) / 2.0, h.min), h.max)

@@ -8,8 +8,11 @@ import re
 import pytest
 import requests
 
+from loadorch.target.server import start as start_target
+
 from ..conftest import SHARED, Project
 from .cdp import Browser, chromium_path
+from .helpers import finish, start_run
 from .pagecheck import assert_accessible, axis_value
 
 pytestmark = pytest.mark.integration
@@ -67,21 +70,31 @@ def test_same_seed_no_regression_then_slower_endpoint_regresses(project: Project
 
 
 def test_compare_page_shows_the_slower_endpoint(project: Project, shop_server: str, tmp_path) -> None:
-    """compare.html of a baseline and a run 50 ms slower on one endpoint. Open model: the same arrivals
-    in both runs, so the slow endpoint does not lighten the load on the others (as a closed model's lower
-    throughput would); the target's own delay (20 ms) dominates every latency."""
+    """compare.html of a baseline and a run 50 ms slower on one endpoint. The two runs go at once, each to
+    its own target, so a busy machine slows both alike; open model: the same arrivals in both, so the slow
+    endpoint does not lighten the load on the others (as a closed model's lower throughput would)."""
     project.write("scenarios/s.yaml", SCENARIO)
-    project.write("profiles/p.yaml", f"""
+    project.write("profiles/p.yaml", """
         scenario: ../scenarios/s.yaml
-        host: {shop_server}
-        load: {{arrival_rate: 50, duration: 6s, max_users: 12}}
+        host: ${TARGET_URL}
+        load: {arrival_rate: 50, duration: 6s, max_users: 12}
         workers: 1
         seed: 5
         min_samples: 20
         """)
-    for out, knobs in (("base", {"*": 20}), ("slow", {"*": 20, "products.get": 70})):
-        requests.put(f"{shop_server}/_knobs", json={"latency_ms": knobs}, timeout=5).raise_for_status()
-        assert project.run("run", "p", "--out", out).code == 0
+    slow_server, thread = start_target("127.0.0.1", 0)
+    try:
+        runs = []
+        for out, url, knobs in (("base", shop_server, {"*": 20}), ("slow", slow_server.url, {"*": 20, "products.get": 70})):
+            requests.put(f"{url}/_knobs", json={"latency_ms": knobs}, timeout=5).raise_for_status()
+            runs.append(start_run(project, "--out", out, env={"TARGET_URL": url}))
+        for proc in runs:
+            out, err = finish(proc, timeout=120)
+            assert proc.returncode == 0, err
+    finally:
+        slow_server.shutdown()
+        slow_server.server_close()
+        thread.join(timeout=5)
     assert project.run("compare", "base", "slow", "--out", "cmp").code == 1
     summary = (project.root / "cmp" / "summary.md").read_text()
     top = summary[summary.index("### Top changes") : summary.index("### All rows")]
