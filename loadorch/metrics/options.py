@@ -40,7 +40,12 @@ def remote_write_problem(url: str) -> str | None:
 
 
 def plan_block(
-    opts: MetricsOptions, run_id: str, profile: str, scenario: str, thresholds: Iterable[tuple[str, float]]
+    opts: MetricsOptions,
+    run_id: str,
+    profile: str,
+    scenario: str,
+    thresholds: Iterable[tuple[str, float]],
+    final_path: str | None = None,
 ) -> dict[str, Any]:
     """What the master needs: where to serve and push, the run labels, the histogram edges."""
     return {
@@ -54,4 +59,7 @@ def plan_block(
         "profile": profile,
         "scenario": scenario,
         "edges_us": list(edges_us(latency_limits_ms(thresholds))),
+        # where the controller writes the gate's final threshold results (integrity checks can turn a
+        # breach measured by a saturated generator into inconclusive); the master waits for them
+        "final_path": final_path,
     }

@@ -222,10 +222,10 @@ def run_master(plan: dict[str, Any]) -> int:
     state.ended_mono = time.monotonic()
     if state.request_log is not None:
         state.request_log.close()
-    if state.metrics is not None:
-        state.metrics_report = state.metrics.finish(round(state.elapsed(), 3), plan["min_samples"])
     write_json_atomic(plan["stats_path"], state.summary())
     if state.metrics is not None:
+        state.metrics_report = state.metrics.finish(round(state.elapsed(), 3), plan["min_samples"], stop_signal)
+        write_json_atomic(plan["stats_path"], state.summary())
         state.metrics.linger(lambda: bool(stop_signal))
         state.metrics.close()
     emit("done", stop_reason=state.stop_reason, elapsed_s=round(state.elapsed(), 3))
