@@ -69,6 +69,7 @@ class _Run:
     master_summary: dict[str, Any] | None = None
     error: str | None = None
     host: str = ""
+    addresses: list[str] = field(default_factory=list)  # the target's, as preflight checked them
     scratch: str = ""
 
 
@@ -134,7 +135,8 @@ def _preflight(run: _Run, progress: Progress) -> None:
     _check_python_users(run)
     addresses = target_addresses(run.host)
     check_allowed(run.host, run.cfg.profile.allowed_hosts, addresses)
-    connect_probe(run.host)
+    connect_probe(run.host, addresses=addresses)
+    run.addresses = addresses
     run.checks.append(Check("preflight", PASS, f"{run.host} reachable ({', '.join(addresses)})"))
 
 
@@ -153,6 +155,7 @@ def _setup(run: _Run, progress: Progress, signals: StopSignals) -> None:
             run.cfg.profile.request_timeout,
             lambda: signals.received is not None,
             run.cfg.profile.max_response_body,
+            run.addresses,
         )
     except InterruptedError:
         run.checks.append(Check("setup", ERROR, "interrupted during setup"))
@@ -170,7 +173,14 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
     opts = run.opts
     port = opts.master_port or free_port(opts.master_bind)
     plan = build_plan(
-        cfg, run.host, opts.master_bind, port, opts.token or pysecrets.token_hex(16), stats_path, log_path
+        cfg,
+        run.host,
+        opts.master_bind,
+        port,
+        opts.token or pysecrets.token_hex(16),
+        stats_path,
+        log_path,
+        run.addresses,
     )
     plan_path = os.path.join(run.scratch, "plan.json")
     with open(os.open(plan_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as fh:
