@@ -369,6 +369,13 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
         error=run.error,
         iterations=cfg.iterations,
         duration_s=cfg.duration_s,
+        load=results.LoadRecord(
+            "open" if cfg.open_model else "closed",
+            cfg.users,
+            cfg.spawn_rate,
+            cfg.open_model.stages if cfg.open_model else (),
+            [list(s) for s in summary.get("load") or []],
+        ),
     )
     doc = run.redactor.obj(results.build(record))
     if summary.get("metrics"):
