@@ -80,6 +80,7 @@ class _Run:
     master_summary: dict[str, Any] | None = None
     error: str | None = None
     host: str = ""
+    addresses: list[str] = field(default_factory=list)  # the target's, as preflight checked them
     scratch: str = ""
 
 
@@ -170,7 +171,8 @@ def _preflight(run: _Run, progress: Progress, signals: StopSignals) -> None:
         return
     addresses = target_addresses(run.host)
     check_allowed(run.host, run.cfg.profile.allowed_hosts, addresses)
-    connect_probe(run.host)
+    connect_probe(run.host, addresses=addresses)
+    run.addresses = addresses
     run.checks.append(Check("preflight", PASS, f"{run.host} reachable ({', '.join(addresses)})"))
 
 
@@ -189,6 +191,7 @@ def _setup(run: _Run, progress: Progress, signals: StopSignals) -> None:
             run.cfg.profile.request_timeout,
             lambda: signals.received is not None,
             run.cfg.profile.max_response_body,
+            run.addresses,
         )
     except InterruptedError:
         run.checks.append(Check("setup", ERROR, "interrupted during setup"))
@@ -206,7 +209,14 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
     opts = run.opts
     port = opts.master_port or free_port(opts.master_bind)
     plan = build_plan(
-        cfg, run.host, opts.master_bind, port, opts.token or pysecrets.token_hex(16), stats_path, log_path
+        cfg,
+        run.host,
+        opts.master_bind,
+        port,
+        opts.token or pysecrets.token_hex(16),
+        stats_path,
+        log_path,
+        run.addresses,
     )
     if opts.metrics.enabled:
         plan["metrics"] = plan_block(

@@ -98,6 +98,7 @@ def build_plan(
     token: str,
     stats_path: str,
     request_log_path: str | None,
+    addresses: Sequence[str] = (),
 ) -> dict[str, Any]:
     weights = [(str(u.name), u.weight) for u in cfg.scenario.model.users]
     return {
@@ -105,6 +106,8 @@ def build_plan(
         "token": token,
         "seed": cfg.seed,
         "host": host,
+        "allowed_hosts": list(cfg.profile.allowed_hosts),
+        "addresses": list(addresses),  # what preflight resolved and checked; workers connect only to these
         "headers": dict(cfg.headers),
         "users": cfg.users,
         "spawn_rate": cfg.spawn_rate,
