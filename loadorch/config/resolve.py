@@ -19,7 +19,7 @@ from loadorch.config.problems import validate_document
 from loadorch.config.profile import Load, Profile
 from loadorch.config.scenario import Scenario
 from loadorch.config.suggest import did_you_mean
-from loadorch.config.thresholds import DEFAULT_THRESHOLDS, Threshold
+from loadorch.config.thresholds import DEFAULT_BROWSER_THRESHOLDS, DEFAULT_THRESHOLDS, Threshold
 from loadorch.config.yamlsource import Document, parse, read_text
 from loadorch.errors import ConfigError, Problem, UsageError
 from loadorch.traffic import data as gen
@@ -161,6 +161,9 @@ def default_thresholds(scenario: Scenario) -> dict[str, list[Threshold]]:
     kinds = {ep.effective_kind for user in scenario.users for ep in user.requests if ep.weight > 0}
     kinds |= set(scenario.kinds.values())  # python users' requests, classified by the scenario
     chosen = {k: v for k, v in DEFAULT_THRESHOLDS.items() if "kind:" not in k or k.split("kind:")[1][:-1] in kinds}
+    if scenario.browsers:
+        interacts = any(b.interacts for b in scenario.browsers)
+        chosen.update({k: v for k, v in DEFAULT_BROWSER_THRESHOLDS.items() if interacts or "_inp" not in k})
     parsed, _ = parse_thresholds(chosen, None, Document("<defaults>", None))
     return parsed
 

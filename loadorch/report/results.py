@@ -39,6 +39,7 @@ class RunRecord:
     error: str | None = None
     iterations: int | None = None
     duration_s: float | None = None
+    browser: dict[str, Any] | None = None  # browser users and Lighthouse results (loadorch.browser.results)
 
 
 def build(record: RunRecord) -> dict[str, Any]:
@@ -86,6 +87,7 @@ def build(record: RunRecord) -> dict[str, Any]:
         "errors": _errors(merged),
         "timeseries": timeseries(merged),
         "histograms": merged.to_json(),
+        **({"browser": record.browser} if record.browser is not None else {}),
     }
 
 

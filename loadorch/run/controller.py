@@ -25,12 +25,15 @@ from importlib import metadata
 from typing import Any
 
 from loadorch import __version__
+from loadorch.browser.results import build as browser_results
+from loadorch.browser.sink import BrowserSink
 from loadorch.config.resolve import LAYERS, RunConfig
 from loadorch.errors import ConfigError, LoadorchError, Problem, RunError, SafetyError
 from loadorch.k8s.framing import frame
 from loadorch.report import results
 from loadorch.report.junit import render as render_junit
 from loadorch.report.summary import markdown, terminal
+from loadorch.run import browsers
 from loadorch.run.artifacts import write_json, write_text
 from loadorch.run.embedded import embedded_target
 from loadorch.run.plan import build_plan, process_specs
@@ -70,6 +73,7 @@ class _Run:
     error: str | None = None
     host: str = ""
     scratch: str = ""
+    sink: BrowserSink | None = None
 
 
 def execute(cfg: RunConfig, opts: RunOptions) -> int:
@@ -132,6 +136,9 @@ def _check_python_users(run: _Run) -> None:
 
 def _preflight(run: _Run, progress: Progress) -> None:
     _check_python_users(run)
+    chromium = None if run.opts.external_workers else browsers.chromium_check(run.cfg, run.opts.env)
+    if chromium is not None:
+        run.checks.append(chromium)
     addresses = target_addresses(run.host)
     check_allowed(run.host, run.cfg.profile.allowed_hosts, addresses)
     connect_probe(run.host)
@@ -168,21 +175,28 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
     log_path = os.path.join(run.scratch, "requests.unsorted.jsonl") if run.opts.request_log else None
     opts = run.opts
     port = opts.master_port or free_port(opts.master_bind)
-    plan = build_plan(
-        cfg, run.host, opts.master_bind, port, opts.token or pysecrets.token_hex(16), stats_path, log_path
-    )
+    token = opts.token or pysecrets.token_hex(16)
+    plan = build_plan(cfg, run.host, opts.master_bind, port, token, stats_path, log_path)
+    run.sink = browsers.open_sink(cfg, opts.master_bind, opts.master_port, token, plan["interval_s"])
+    browser_workers = cfg.profile.browser_workers if run.sink is not None else 0
+    if run.sink is not None:
+        plan["browser"]["sink_port"] = run.sink.port
     plan_path = os.path.join(run.scratch, "plan.json")
     with open(os.open(plan_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as fh:
         json.dump(plan, fh)
     group = ProcessGroup(run.scratch)
     env = {k: v for k, v in run.opts.env.items() if not k.startswith("LOADORCH_WORKER")}
     try:
-        for spec in process_specs(plan_path, cfg.workers):
+        for spec in process_specs(plan_path, cfg.workers, browser_workers=browser_workers):
             if spec.role == "master" or not opts.external_workers:
                 group.start(spec, env)
         _watch(run, group, progress, signals)
+        if run.sink is not None:
+            browsers.stop_workers(group, run.sink, browser_workers)
     finally:
         group.close()
+        if run.sink is not None:
+            run.sink.close()
     if os.path.exists(stats_path):
         with open(stats_path, encoding="utf-8") as fh:
             run.master_summary = json.load(fh)
@@ -201,6 +215,7 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
             forwarded = True
             progress.note("stopping: collecting what was measured (press Ctrl-C again to stop at once)")
             group.signal_master(signal.SIGTERM)
+            group.signal_role("browser", signal.SIGTERM)
         try:
             event = group.events.get(timeout=0.2)
         except Exception:
@@ -256,8 +271,11 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
     summary = run.master_summary or {}
     merged = Merged.from_json(summary["merged"]) if summary.get("merged") else Merged()
     elapsed = float(summary.get("elapsed_s") or 0.0)
-    threshold_results = evaluate(cfg.thresholds, merged, cfg.min_samples, elapsed) if summary.get("t0") else []
+    stats = run.sink.stats if run.sink is not None else None
+    judge = browsers.evaluator(stats, cfg.min_samples) if stats is not None else None
+    threshold_results = evaluate(cfg.thresholds, merged, cfg.min_samples, elapsed, judge) if summary.get("t0") else []
     run.checks += kinds_checks(cfg, merged)
+    run.checks += browsers.checks(run.sink, cfg.profile.browser_workers, run.redactor, run.scratch)
     interrupted = signals.received is not None
     verdict = overall(threshold_results, run.checks, interrupted)
     if run.error and verdict not in ("interrupted",):
@@ -287,6 +305,7 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
         error=run.error,
         iterations=cfg.iterations,
         duration_s=cfg.duration_s,
+        browser=browser_results(stats) if stats is not None else None,
     )
     doc = run.redactor.obj(results.build(record))
     write_artifacts(run, doc, record)
@@ -333,6 +352,8 @@ def write_artifacts(run: _Run, doc: dict[str, Any], record: results.RunRecord) -
     write_text(run.opts.junit_path or os.path.join(out, "junit.xml"), junit)
     write_text(os.path.join(out, "summary.md"), markdown(doc))
     write_text(os.path.join(out, "config.yaml"), effective_config_yaml(run.cfg, run.redactor))
+    if run.sink is not None and run.opts.request_log:
+        browsers.write_steps_log(run.sink, out, run.redactor)
     from loadorch.report.html import render_html
 
     write_text(os.path.join(out, "report.html"), render_html(doc))
