@@ -1,4 +1,4 @@
-"""`python -m loadorch.browser --plan PLAN`: one browser worker process (its index in LOADORCH_WORKER_INDEX)."""
+"""`python -m loadorch.browser --plan PLAN`: one browser worker (index: LOADORCH_BROWSER_INDEX or the Job's)."""
 
 from __future__ import annotations
 

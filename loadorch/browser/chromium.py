@@ -32,6 +32,7 @@ FLAGS = (
     "--remote-debugging-address=127.0.0.1",
     "--remote-debugging-port=0",
 )
+SHORT_TMP = 48
 MISSING_HINT = "install it (apt-get install chromium) or set LOADORCH_CHROMIUM=/path/to/chromium"
 
 
@@ -63,8 +64,12 @@ class Chromium:
     def __init__(self, executable: str, scratch: str | None = None, timeout: float = 30.0) -> None:
         self.profile = tempfile.mkdtemp(prefix="loadorch-chromium-", dir=scratch)
         self.log = open(os.path.join(self.profile, "chromium.log"), "wb")  # noqa: SIM115
+        env = dict(os.environ)
+        if len(tempfile.gettempdir()) > SHORT_TMP:
+            env["TMPDIR"] = "/tmp"  # Chromium's singleton socket lives there: a unix socket path is short
         self.proc = subprocess.Popen(
             [executable, *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=self.log,

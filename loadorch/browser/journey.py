@@ -65,6 +65,13 @@ class Journey:
         self.generators = generators
         self.steps = [_compile(s) for s in spec.journey]
 
+    @property
+    def warm_up_path(self) -> str:
+        """The first visit's path up to its query or first placeholder (`/shop?c={c}` -> `/shop`), else `/`:
+        loaded once, unmeasured, before the journey, without drawing from the page's data stream."""
+        path = (self.spec.journey[0].visit or "/").split("?", 1)[0]
+        return path if "{" not in path else "/"
+
     def iteration(self, rng: random.Random, state: gen.DrawState, number: int) -> Iterator[Action]:
         """The steps of iteration `number`; each generator is drawn at most once per iteration."""
         draws = gen.Draws(self.generators, rng, state, {"page": state.slot, "iteration": number})

@@ -58,6 +58,7 @@ class Page:
         self.claim: str | None = None  # the page name the next new document takes
         self.current = ""
         self.crashed = False
+        self.measuring = True
         context = conn.call("Target.createBrowserContext", {"disposeOnDetach": True})["browserContextId"]
         target = conn.call("Target.createTarget", {"url": "about:blank", "browserContextId": context})["targetId"]
         self.target_id = str(target)
@@ -74,7 +75,7 @@ class Page:
 
     # -- events (reader thread: never wait for a reply here) --
     def _binding(self, params: dict[str, Any]) -> None:
-        if params.get("name") != BINDING:
+        if params.get("name") != BINDING or not self.measuring:
             return
         try:
             data = json.loads(params.get("payload", ""))
@@ -105,7 +106,8 @@ class Page:
             self.session.send("Fetch.continueRequest", requestId=params["requestId"])
         else:
             self.session.send("Fetch.failRequest", requestId=params["requestId"], errorReason="BlockedByClient")
-            self.on_blocked(self.current, url)
+            if self.measuring:
+                self.on_blocked(self.current, url)
 
     def _crashed(self, params: dict[str, Any]) -> None:
         self.crashed = True
@@ -123,6 +125,21 @@ class Page:
         if self.session.wait_for("Page.loadEventFired", timeout) is None:
             self._check_alive()
             raise StepError(f"navigation to {url} timed out after {timeout:g}s (no load event)")
+
+    def warm_up(self, url: str, timeout: float) -> None:
+        """One unmeasured load of the site: Chromium starts the page's renderer process now, so its start-up
+        is not counted as the site's first LCP. Failures are left to the measured steps to report."""
+        self.measuring = False
+        try:
+            self.visit(url, "", timeout)
+            self.session.call("Page.navigate", timeout=timeout, url="about:blank")
+        except (StepError, CDPError):
+            pass
+        finally:
+            with self.lock:
+                self.views.clear()
+                self.claim = None
+            self.measuring = True
 
     def click(self, selector: str, timeout: float) -> None:
         x, y = self._locate(selector, timeout)

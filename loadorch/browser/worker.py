@@ -90,6 +90,7 @@ class PageRunner:
         rng = page_random(self.seed, self.spec.name, self.slot.page)
         state = gen.DrawState(self.slot.page, self.spec.pages)
         page = self._page()
+        page.warm_up(self.host + self.journey.warm_up_path, self.spec.timeout)
         iteration = 0
         try:
             while not self._over(deadline):
@@ -153,7 +154,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     with open(args.plan, encoding="utf-8") as fh:
         plan = json.load(fh)
-    index = int(os.environ.get("LOADORCH_WORKER_INDEX", "0"))
+    index = int(os.environ.get("LOADORCH_BROWSER_INDEX", os.environ.get("JOB_COMPLETION_INDEX", "0")))
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

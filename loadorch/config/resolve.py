@@ -10,7 +10,7 @@ import glob
 import hashlib
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from loadorch.config.checks import check_python_users, check_templates, compile_generators, parse_thresholds
@@ -71,6 +71,7 @@ class RunConfig:
     secrets: frozenset[str]
     sources: Mapping[str, str] = field(default_factory=dict)
     open_model: OpenModel | None = None
+    lighthouse: tuple[Any, ...] = ()  # loadorch.browser.lighthouse.Sample, from the profile's result files
 
 
 def profile_names(project: str) -> dict[str, str]:
@@ -148,11 +149,26 @@ def build(
         raise ConfigError([Problem(path, line, "scenario", f"scenario file not found: {spath}")])
     scenario, scenario_secrets = load_scenario(spath, env, lenient)
     overrides_thr, problems = parse_thresholds(profile.thresholds, scenario.model, pdoc)
+    lighthouse = _lighthouse(profile, path, pdoc, problems)
     if problems:
         raise ConfigError(problems)
-    return merge(
+    cfg = merge(
         name, path, profile, scenario, overrides_thr, overrides, secret_values(used, profile.secrets) | scenario_secrets
     )
+    return replace(cfg, lighthouse=lighthouse) if lighthouse else cfg
+
+
+def _lighthouse(profile: Profile, path: str, pdoc: Document, problems: list[Problem]) -> tuple[Any, ...]:
+    """The profile's Lighthouse result files, read now: a bad file is a configuration error before any load."""
+    if not profile.lighthouse:
+        return ()
+    from loadorch.browser.lighthouse import LighthouseError, load
+
+    try:
+        return load(profile.lighthouse, os.path.dirname(os.path.abspath(path)))
+    except LighthouseError as exc:
+        problems.append(Problem(path, pdoc.line_of(("lighthouse",)), "lighthouse", str(exc)))
+        return ()
 
 
 def default_thresholds(scenario: Scenario) -> dict[str, list[Threshold]]:

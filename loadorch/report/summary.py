@@ -6,6 +6,8 @@ from typing import Any
 
 from tabulate import tabulate
 
+from loadorch.report.browser import markdown_section
+
 ICONS = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE", "error": "ERROR", "interrupted": "INTERRUPTED"}
 TOP_ENDPOINTS = 15
 
@@ -88,6 +90,7 @@ def markdown(doc: dict[str, Any]) -> str:
         out += ["### Thresholds", "", tabulate(threshold_rows(doc), THRESHOLD_HEAD, tablefmt="github"), ""]
     if doc["checks"]:
         out += ["### Run integrity", "", tabulate(check_rows(doc), CHECK_HEAD, tablefmt="github"), ""]
+    out += markdown_section(doc)
     if doc["endpoints"]:
         out += ["### Top endpoints", "", tabulate(endpoint_rows(doc), ENDPOINT_HEAD, tablefmt="github"), ""]
     return "\n".join(_md(line) if not line.startswith(("|", "#")) else line for line in out) + "\n"

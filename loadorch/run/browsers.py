@@ -71,8 +71,12 @@ def checks(sink: BrowserSink | None, workers: int, redactor: Redactor, scratch: 
         missing = [i for i in range(workers) if i not in sink.hello]
         tail = _log_tail(scratch, missing[0], redactor) if missing else ""
         out.append(Check("browser workers", ERROR, f"only {seen} of {workers} browser workers reported{tail}"))
+    elif done < seen:
+        lost = sorted(set(sink.hello) - set(sink.done))
+        tail = _log_tail(scratch, lost[0], redactor)
+        out.append(Check("browser workers", ERROR, f"browser workers {lost} stopped without finishing{tail}"))
     else:
-        out.append(Check("browser workers", PASS, f"{seen} of {workers} browser workers ran, {done} finished"))
+        out.append(Check("browser workers", PASS, f"{seen} of {workers} browser workers ran to the end"))
     if blocked:
         shown = ", ".join(f"{url} (page {page or '?'}, {n}x)" for (page, url), n in sorted(blocked.items())[:5])
         out.append(
@@ -86,6 +90,18 @@ def checks(sink: BrowserSink | None, workers: int, redactor: Redactor, scratch: 
     else:
         out.append(Check("browser network", PASS, "no request outside allowed_hosts"))
     return out
+
+
+def collected(sink: BrowserSink | None, cfg: RunConfig) -> BrowserStats | None:
+    """What the browser workers measured plus the profile's Lighthouse results; None when neither is used."""
+    if sink is None and not cfg.lighthouse:
+        return None
+    stats = sink.stats if sink is not None else BrowserStats()
+    if cfg.lighthouse:
+        from loadorch.browser.lighthouse import record
+
+        record(stats, cfg.lighthouse)
+    return stats
 
 
 def evaluator(stats: BrowserStats, min_samples: int) -> Callable[[Threshold], ThresholdResult | None]:

@@ -36,7 +36,7 @@ from loadorch.report.summary import markdown, terminal
 from loadorch.run import browsers
 from loadorch.run.artifacts import write_json, write_text
 from loadorch.run.embedded import embedded_target
-from loadorch.run.plan import build_plan, process_specs
+from loadorch.run.plan import browser_worker_count, build_plan, process_specs
 from loadorch.run.preflight import check_allowed, connect_probe, target_addresses
 from loadorch.run.processes import ProcessGroup, free_port
 from loadorch.run.progress import Progress
@@ -178,7 +178,7 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
     token = opts.token or pysecrets.token_hex(16)
     plan = build_plan(cfg, run.host, opts.master_bind, port, token, stats_path, log_path)
     run.sink = browsers.open_sink(cfg, opts.master_bind, opts.master_port, token, plan["interval_s"])
-    browser_workers = cfg.profile.browser_workers if run.sink is not None else 0
+    browser_workers = int(plan["browser"]["workers"]) if run.sink is not None else 0
     if run.sink is not None:
         plan["browser"]["sink_port"] = run.sink.port
     plan_path = os.path.join(run.scratch, "plan.json")
@@ -271,11 +271,11 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
     summary = run.master_summary or {}
     merged = Merged.from_json(summary["merged"]) if summary.get("merged") else Merged()
     elapsed = float(summary.get("elapsed_s") or 0.0)
-    stats = run.sink.stats if run.sink is not None else None
+    stats = browsers.collected(run.sink, cfg)
     judge = browsers.evaluator(stats, cfg.min_samples) if stats is not None else None
     threshold_results = evaluate(cfg.thresholds, merged, cfg.min_samples, elapsed, judge) if summary.get("t0") else []
     run.checks += kinds_checks(cfg, merged)
-    run.checks += browsers.checks(run.sink, cfg.profile.browser_workers, run.redactor, run.scratch)
+    run.checks += browsers.checks(run.sink, browser_worker_count(cfg), run.redactor, run.scratch)
     interrupted = signals.received is not None
     verdict = overall(threshold_results, run.checks, interrupted)
     if run.error and verdict not in ("interrupted",):

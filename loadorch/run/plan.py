@@ -138,7 +138,7 @@ def build_plan(
         "browser": None
         if not cfg.scenario.model.browsers
         else {
-            "workers": cfg.profile.browser_workers,
+            "workers": browser_worker_count(cfg),
             "allowed_hosts": list(cfg.profile.allowed_hosts),
             "sink_host": master_host,
             "sink_port": browser_port if browser_port is not None else master_port + BROWSER_PORT_OFFSET,
@@ -153,6 +153,12 @@ def build_plan(
     }
 
 
+def browser_worker_count(cfg: RunConfig) -> int:
+    """Browser worker processes: the profile's count, but no more than there are pages to drive."""
+    pages = sum(b.pages for b in cfg.scenario.model.browsers)
+    return min(cfg.profile.browser_workers, pages)
+
+
 def process_specs(
     plan_path: str, workers: int, python: str = sys.executable, browser_workers: int = 0
 ) -> list[ProcessSpec]:
@@ -165,7 +171,7 @@ def process_specs(
     ]
     specs += [
         ProcessSpec(
-            "browser", (python, "-m", "loadorch.browser", "--plan", plan_path), {"LOADORCH_WORKER_INDEX": str(i)}, i
+            "browser", (python, "-m", "loadorch.browser", "--plan", plan_path), {"LOADORCH_BROWSER_INDEX": str(i)}, i
         )
         for i in range(browser_workers)
     ]

@@ -101,7 +101,7 @@ class _Handler(BaseHTTPRequestHandler):
             if route.startswith("store."):  # storefront pages for browser users: HTML and an image
                 from loadorch.target.storefront import respond
 
-                self._send_raw(*respond(route, query))
+                self._send_raw(*respond(route, query, knobs.storefront))
                 return
             status, payload = _handle(self.server, route, args, query, body)
             # ?delay_ms=N adds latency to one request: lets a scenario make some requests slower than others

@@ -1,6 +1,7 @@
 """The reference shop's storefront pages (`/shop`, `/cart`) with knobs that break each Core Web Vital.
 
-Knobs are query parameters, so a journey chooses them: `hero_ms=3000` delays the hero image (the
+Knobs are query parameters (a journey chooses them) or the target's `storefront` knobs (PUT /_knobs
+{"storefront": {"hero_ms": 3000}}), the query winning: `hero_ms=3000` delays the hero image (the
 largest paint: LCP), `banner=1` inserts a banner above the content after load (layout shift: CLS),
 `click_ms=300` makes the add-to-cart handler busy for that long (interaction delay: INP), and
 `tracker=1` adds an image from a host outside any allow list (for the browser's network guard).
@@ -110,8 +111,9 @@ def cart(query: dict[str, list[str]]) -> bytes:
     return _page("Cart", body, query)
 
 
-def respond(route: str, query: dict[str, list[str]]) -> tuple[int, str, bytes]:
-    """(status, content type, body) of a storefront route."""
+def respond(route: str, query: dict[str, list[str]], knobs: dict[str, int] | None = None) -> tuple[int, str, bytes]:
+    """(status, content type, body) of a storefront route; `knobs` fill in what the query does not set."""
+    query = {**{k: [str(v)] for k, v in (knobs or {}).items()}, **query}
     if route == "store.shop":
         return 200, "text/html; charset=utf-8", shop(query)
     if route == "store.cart":
