@@ -96,7 +96,10 @@ def collected(sink: BrowserSink | None, cfg: RunConfig) -> BrowserStats | None:
     """What the browser workers measured plus the profile's Lighthouse results; None when neither is used."""
     if sink is None and not cfg.lighthouse:
         return None
-    stats = sink.stats if sink is not None else BrowserStats()
+    stats = BrowserStats()
+    if sink is not None:
+        with sink.lock:  # a copy: workers may still be reporting, and this is called more than once
+            stats = BrowserStats(sink.stats.interval_s).merge(sink.stats)
     if cfg.lighthouse:
         from loadorch.browser.lighthouse import record
 
