@@ -283,6 +283,15 @@ def _metrics_options(args: argparse.Namespace) -> MetricsOptions:
     _remote_write_url(args.remote_write)
     if args.dashboard_port is not None and not args.dashboard:
         raise UsageError("--dashboard-port needs --dashboard")
+    from loadorch.metrics.ports import bind_problem
+
+    for flag, host, port in (
+        ("--metrics-port", args.metrics_bind, args.metrics_port),
+        ("--dashboard-port", "127.0.0.1", args.dashboard_port),
+    ):
+        problem = bind_problem(flag, host, port) if port else None
+        if problem:
+            raise UsageError(problem)
     return MetricsOptions(
         port=args.metrics_port,
         bind=args.metrics_bind,

@@ -84,6 +84,7 @@ class _Run:
     master_summary: dict[str, Any] | None = None
     error: str | None = None
     host: str = ""
+    addresses: list[str] = field(default_factory=list)  # the target's, as preflight checked them
     scratch: str = ""
     sink: BrowserSink | None = None
 
@@ -178,7 +179,8 @@ def _preflight(run: _Run, progress: Progress, signals: StopSignals) -> None:
         run.checks.append(chromium)
     addresses = target_addresses(run.host)
     check_allowed(run.host, run.cfg.profile.allowed_hosts, addresses)
-    connect_probe(run.host)
+    connect_probe(run.host, addresses=addresses)
+    run.addresses = addresses
     run.checks.append(Check("preflight", PASS, f"{run.host} reachable ({', '.join(addresses)})"))
 
 
@@ -197,6 +199,7 @@ def _setup(run: _Run, progress: Progress, signals: StopSignals) -> None:
             run.cfg.profile.request_timeout,
             lambda: signals.received is not None,
             run.cfg.profile.max_response_body,
+            run.addresses,
         )
     except InterruptedError:
         run.checks.append(Check("setup", ERROR, "interrupted during setup"))
@@ -214,7 +217,7 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
     opts = run.opts
     port = opts.master_port or free_port(opts.master_bind)
     token = opts.token or pysecrets.token_hex(16)
-    plan = build_plan(cfg, run.host, opts.master_bind, port, token, stats_path, log_path)
+    plan = build_plan(cfg, run.host, opts.master_bind, port, token, stats_path, log_path, run.addresses)
     run.sink = browsers.open_sink(cfg, opts.master_bind, opts.master_port, token, plan["interval_s"])
     browser_workers = int(plan["browser"]["workers"]) if run.sink is not None else 0
     if run.sink is not None:
@@ -392,6 +395,13 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
         iterations=cfg.iterations,
         duration_s=cfg.duration_s,
         browser=browser_results(decision.browser) if decision.browser is not None else None,
+        load=results.LoadRecord(
+            "open" if cfg.open_model else "closed",
+            cfg.users,
+            cfg.spawn_rate,
+            cfg.open_model.stages if cfg.open_model else (),
+            [list(s) for s in summary.get("load") or []],
+        ),
     )
     doc = run.redactor.obj(results.build(record))
     if summary.get("metrics"):

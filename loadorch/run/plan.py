@@ -99,6 +99,7 @@ def build_plan(
     token: str,
     stats_path: str,
     request_log_path: str | None,
+    addresses: Sequence[str] = (),
     browser_port: int | None = None,
 ) -> dict[str, Any]:
     weights = [(str(u.name), u.weight) for u in cfg.scenario.model.users]
@@ -107,6 +108,8 @@ def build_plan(
         "token": token,
         "seed": cfg.seed,
         "host": host,
+        "allowed_hosts": list(cfg.profile.allowed_hosts),
+        "addresses": list(addresses),  # what preflight resolved and checked; workers connect only to these
         "headers": dict(cfg.headers),
         "users": cfg.users,
         "spawn_rate": cfg.spawn_rate,

@@ -51,6 +51,7 @@ class LiveMetrics:
         self.thresholds = list(thresholds)
         self.run = (str(self.cfg["run_id"]), str(self.cfg["profile"]), str(self.cfg["scenario"]))
         self.edges = tuple(int(e) for e in self.cfg["edges_us"])
+        self.table_edges = {k: [int(e) for e in v] for k, v in (self.cfg.get("table_edges") or {}).items()}
         self.results: list[ThresholdResult] = []
         self.gauges = Gauges(workers_expected=plan["workers"])
         self.finished = False
@@ -83,7 +84,7 @@ class LiveMetrics:
         return int(server.server_port)
 
     def families(self) -> list[Family]:
-        return build(self.run, self.state.merged, self.edges, self.gauges, self.results)
+        return build(self.run, self.state.merged, self.edges, self.gauges, self.results, self.table_edges)
 
     def live_doc(self) -> dict[str, Any]:
         merged = self.state.merged

@@ -292,3 +292,18 @@ def test_kubernetes_master_gets_a_named_metrics_port_and_push_credentials() -> N
 def test_histogram_fallback_counts_whole_buckets() -> None:
     h = Histogram.of([100, 200, 5_000])
     assert cumulative(h, None, (150, 5_000)) == [("0.00015", 1.0), ("0.005", 2.0), ("+Inf", 3.0)]
+
+
+def test_per_series_tables_of_other_collectors_are_exposed_without_extra_code() -> None:
+    from loadorch.metrics.names import SERIES_TABLES, table_edges
+
+    merged = _merged()
+    merged.db = {READ: Histogram.of([1, 3, 3, 7]), READ_201: Histogram.of([2])}  # as the db collector records
+    db = next(t for t in SERIES_TABLES if t.attr == "db")
+    edges = {"db": list(table_edges(db, [("db_queries_per_request", 3.0), ("http_req_duration", 300.0)]))}
+    assert 3 in edges["db"] and 300 not in edges["db"]
+    fams = {f.name: f for f in build(RUN, merged, edges_us([]), Gauges(), [], edges)}
+    fam = fams["loadorch_db_queries_per_request"]
+    [(_labels, cum, total)] = fam.buckets  # 200 and 201 are one status class
+    assert dict(cum)["3.0"] == 4.0 and dict(cum)["+Inf"] == 5.0 and total == 16.0
+    assert "loadorch_http_service_time_seconds" not in fams  # no data, no family
