@@ -133,10 +133,14 @@ class LocustClientRunner:
         return None
 
 
+_ORIGINAL_RESOLVE = ConnectionPool._resolve
+
+
 def guard_resolution(host: str, port: int, pinned: tuple[str, ...], allowed: tuple[str, ...]) -> None:
     """Every connection geventhttpclient opens: the target's name goes to the addresses preflight
-    checked; any other name must resolve inside allowed_hosts, checked at connect time (DNS may move)."""
-    original = ConnectionPool._resolve
+    checked; any other name must resolve inside allowed_hosts, checked at connect time (DNS may move).
+    Installed once per process (every user of a worker has the same target); calling again replaces it."""
+    original = _ORIGINAL_RESOLVE
 
     def _resolve(self: ConnectionPool) -> Any:
         name, number = self._connection_host, self._connection_port
