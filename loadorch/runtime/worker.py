@@ -140,6 +140,7 @@ def make_runner(origin: Origin, plan: dict[str, Any], environment: Environment) 
             environment,
             plan.get("allowed_hosts") or (),
             plan.get("addresses") or (),
+            plan.get("max_response_body", DEFAULT_MAX_BODY),
         )
     limit = plan.get("max_response_body", DEFAULT_MAX_BODY)
     pinned = plan.get("addresses") or ()
