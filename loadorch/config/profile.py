@@ -7,8 +7,8 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from loadorch.config.scenario import Strict, ThresholdItem
-from loadorch.config.units import Duration, Percent
+from loadorch.config.scenario import Headers, Strict, ThresholdItem
+from loadorch.config.units import Duration, Percent, Size
 
 
 class Stage(Strict):
@@ -92,7 +92,7 @@ class Profile(Strict):
     description: str | None = None
     host: str = Field(min_length=1)
     allowed_hosts: list[str] = Field(default_factory=list)
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: Headers = Field(default_factory=dict)
     load: Load
     workers: int | Literal["auto"] = 1
     seed: int = 1
@@ -101,8 +101,11 @@ class Profile(Strict):
     secrets: list[str] = Field(default_factory=list)
     request_timeout: Duration = Field(10.0, gt=0)
     worker_connect_timeout: Duration = Field(30.0, gt=0)
+    max_response_body: Size = 10 * 1024 * 1024
     allow_saturated_generator: bool = False
     compare: CompareBudgets | None = None
+    browser_workers: int = Field(1, ge=1, le=64)  # processes, each with its own Chromium, for `browsers:`
+    lighthouse: list[str] = Field(default_factory=list)  # Lighthouse result JSON files, relative to the profile
 
     @field_validator("workers")
     @classmethod

@@ -10,7 +10,7 @@ import glob
 import hashlib
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from loadorch.config.checks import (
@@ -20,12 +20,21 @@ from loadorch.config.checks import (
     parse_thresholds,
     threshold_problems,
 )
-from loadorch.config.envsubst import interpolate, secret_values, unset_marker
+from loadorch.config.envsubst import (
+    TemplatePath,
+    interpolate,
+    profile_template_path,
+    scenario_template_path,
+    secret_variables,
+    short_secret_warnings,
+    unset_marker,
+)
+from loadorch.config.hostauth import split_credentials
 from loadorch.config.problems import M, validate_document
 from loadorch.config.profile import Load, Profile
 from loadorch.config.scenario import Scenario
 from loadorch.config.suggest import did_you_mean
-from loadorch.config.thresholds import DEFAULT_THRESHOLDS, Threshold
+from loadorch.config.thresholds import DEFAULT_BROWSER_THRESHOLDS, DEFAULT_THRESHOLDS, Threshold
 from loadorch.config.yamlsource import Document, parse, read_text
 from loadorch.errors import ConfigError, Problem, UsageError
 from loadorch.traffic import data as gen
@@ -34,6 +43,7 @@ from loadorch.traffic.arrivals import total_seconds
 LAYERS = ("defaults", "scenario", "profile", "cli")
 DEFAULT_MIN_SAMPLES = 100
 YAML_SUFFIXES = (".yaml", ".yml")
+UNSET_HOST = "http://unset.invalid"  # lenient loading: the host comes from a variable not set here
 
 
 @dataclass(frozen=True)
@@ -78,6 +88,8 @@ class RunConfig:
     secrets: frozenset[str]
     sources: Mapping[str, str] = field(default_factory=dict)
     open_model: OpenModel | None = None
+    lighthouse: tuple[Any, ...] = ()  # loadorch.browser.lighthouse.Sample, from the profile's result files
+    warnings: tuple[str, ...] = ()  # printed before the run: nothing wrong enough to refuse it
 
 
 def profile_names(project: str) -> dict[str, str]:
@@ -111,9 +123,11 @@ def resolve_profile(ref: str, project: str) -> tuple[str, str]:
     raise UsageError(f"unknown profile {ref!r}; " + (f"{hint} ({known})" if hint.startswith("did you mean") else known))
 
 
-def load_document(path: str, env: Mapping[str, str], lenient: bool) -> tuple[Document, dict[str, str], set[str]]:
+def load_document(
+    path: str, env: Mapping[str, str], lenient: bool, is_template: TemplatePath = profile_template_path
+) -> tuple[Document, dict[str, str], set[str]]:
     doc = parse(read_text(path), path)
-    used, unset = interpolate(doc, env, lenient)
+    used, unset = interpolate(doc, env, lenient, is_template)
     return doc, used, unset
 
 
@@ -128,8 +142,8 @@ def _validated(model: type[M], doc: Document) -> M:
         raise ConfigError(exc.problems + [p for p in more if p not in exc.problems]) from None
 
 
-def load_scenario(path: str, env: Mapping[str, str], lenient: bool = False) -> tuple[LoadedScenario, set[str]]:
-    doc, used, _ = load_document(path, env, lenient)
+def load_scenario(path: str, env: Mapping[str, str], lenient: bool = False) -> tuple[LoadedScenario, dict[str, str]]:
+    doc, used, _ = load_document(path, env, lenient, scenario_template_path)
     model = _validated(Scenario, doc)
     generators, problems = compile_generators(model, doc)
     problems += check_templates(model, doc)
@@ -140,14 +154,14 @@ def load_scenario(path: str, env: Mapping[str, str], lenient: bool = False) -> t
         raise ConfigError(problems)
     with open(path, "rb") as fh:
         sha = hashlib.sha256(fh.read()).hexdigest()
-    return LoadedScenario(path, sha, model, generators, thresholds), secret_values(used)
+    return LoadedScenario(path, sha, model, generators, thresholds), secret_variables(used)
 
 
 def load_profile(path: str, env: Mapping[str, str], lenient: bool = False) -> tuple[Profile, Document, dict[str, str]]:
     doc, used, unset = load_document(path, env, lenient)
     host = doc.data.get("host") if isinstance(doc.data, dict) else None
     if isinstance(host, str) and any(unset_marker(name) in host for name in unset):
-        doc.data["host"] = "http://unset.invalid"  # `validate` only: the real value is needed at run time
+        doc.data["host"] = UNSET_HOST  # `validate` and `k8s render` only: the real value is needed at run time
     return _validated(Profile, doc), doc, used
 
 
@@ -169,11 +183,52 @@ def build(
     except ConfigError as exc:  # the profile's threshold problems too, in the same report
         raise ConfigError(exc.problems + threshold_problems(profile.thresholds, pdoc)) from None
     overrides_thr, problems = parse_thresholds(profile.thresholds, scenario.model, pdoc)
+    lighthouse = _lighthouse(profile, path, pdoc, problems)
     if problems:
         raise ConfigError(problems)
-    return merge(
-        name, path, profile, scenario, overrides_thr, overrides, secret_values(used, profile.secrets) | scenario_secrets
-    )
+    named = {**scenario_secrets, **secret_variables(used, profile.secrets)}
+    cfg = merge(name, path, profile, scenario, overrides_thr, overrides, set(named.values()))
+    cfg = _host_credentials(cfg, pdoc)
+    cfg = replace(cfg, warnings=(*cfg.warnings, *short_secret_warnings(named)))
+    return replace(cfg, lighthouse=lighthouse) if lighthouse else cfg
+
+
+def _host_credentials(cfg: RunConfig, pdoc: Document) -> RunConfig:
+    """Credentials in the host URL (`https://user:pass@host`) are sent as basic auth and are secrets;
+    the host itself is used without them."""
+    try:
+        host, creds = split_credentials(cfg.host)
+    except ValueError as exc:
+        raise ConfigError([Problem(cfg.profile_path, pdoc.line_of(("host",)), "host", str(exc))]) from None
+    if creds is None:
+        return cfg
+    if any(k.lower() == "authorization" for k in cfg.headers):
+        raise ConfigError(
+            [
+                Problem(
+                    cfg.profile_path,
+                    pdoc.line_of(("host",)),
+                    "host",
+                    "the host URL carries credentials (user:password@) and an Authorization header is set too: "
+                    "keep one of them",
+                )
+            ]
+        )
+    headers = {**cfg.headers, "Authorization": creds.header}
+    return replace(cfg, host=host, headers=headers, secrets=cfg.secrets | creds.secrets)
+
+
+def _lighthouse(profile: Profile, path: str, pdoc: Document, problems: list[Problem]) -> tuple[Any, ...]:
+    """The profile's Lighthouse result files, read now: a bad file is a configuration error before any load."""
+    if not profile.lighthouse:
+        return ()
+    from loadorch.browser.lighthouse import LighthouseError, load
+
+    try:
+        return load(profile.lighthouse, os.path.dirname(os.path.abspath(path)))
+    except LighthouseError as exc:
+        problems.append(Problem(path, pdoc.line_of(("lighthouse",)), "lighthouse", str(exc)))
+        return ()
 
 
 def default_thresholds(scenario: Scenario) -> dict[str, list[Threshold]]:
@@ -182,6 +237,9 @@ def default_thresholds(scenario: Scenario) -> dict[str, list[Threshold]]:
     kinds = {ep.effective_kind for user in scenario.users for ep in user.requests if ep.weight > 0}
     kinds |= set(scenario.kinds.values())  # python users' requests, classified by the scenario
     chosen = {k: v for k, v in DEFAULT_THRESHOLDS.items() if "kind:" not in k or k.split("kind:")[1][:-1] in kinds}
+    if scenario.browsers:
+        interacts = any(b.interacts for b in scenario.browsers)
+        chosen.update({k: v for k, v in DEFAULT_BROWSER_THRESHOLDS.items() if interacts or "_inp" not in k})
     parsed, _ = parse_thresholds(chosen, None, Document("<defaults>", None))
     return parsed
 

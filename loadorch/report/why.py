@@ -42,7 +42,7 @@ def reasons(doc: dict[str, Any]) -> list[str]:
             out.append(f"{c['name']}: {c['message']}")
     if doc["verdict"] == "interrupted":
         out.append("the run was interrupted: its numbers cover only the time it ran")
-    return out
+    return [" ".join(line.split()) for line in out]  # one line each, whatever a message holds
 
 
 def _threshold_reason(t: dict[str, Any], failed_requests: bool) -> str:

@@ -48,7 +48,11 @@ class Row:
     significant: bool
     verdict: str  # "regression", "improvement", "same", "missing"
     note: str = ""
-    why: str = ""  # for "same": "too few samples", "not significant" or "within budget"
+    # latency: the band of changes (ms) that are within the noise, [-(c_hi - c) - (b - b_lo), (c - c_lo) + (b_hi - b)];
+    # a change outside it has non-overlapping 95 % intervals. None: that side is unbounded (too few samples).
+    noise_low: float | None = None
+    noise_high: float | None = None
+    why: str = ""  # for "same": "too few samples", "not significant", "within budget", "under min_change_ms"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -210,7 +214,9 @@ def _latency_rows(scope: str, name: str, b: Histogram, c: Histogram, budgets: Bu
                 worse or better,
                 verdict,
                 f"95% intervals {_ms(blo)}-{_ms(bhi)} vs {_ms(clo)}-{_ms(chi)} ms",
-                why,
+                _finite(-((chi / 1000.0 - cv) + (bv - blo / 1000.0))),
+                _finite((cv - clo / 1000.0) + (bhi / 1000.0 - bv)),
+                why=why,
             )
         )
     return rows
@@ -235,8 +241,7 @@ def _rps_row(scope: str, name: str, bc: int, bt: float, cc: int, ct: float, budg
         budget,
         significant,
         verdict,
-        "",
-        why,
+        why=why,
     )
 
 
@@ -262,7 +267,7 @@ def _error_row(scope: str, name: str, b: tuple[int, int], c: tuple[int, int], bu
         significant,
         verdict,
         f"z-test on {bf} of {bn} vs {cf} of {cn} failed",
-        why,
+        why=why,
     )
 
 
@@ -271,6 +276,10 @@ def _why_same(significant: bool, too_few: bool) -> str:
     if too_few:
         return "too few samples"
     return "within budget" if significant else "not significant"
+
+
+def _finite(ms: float) -> float | None:
+    return round(ms, 3) if math.isfinite(ms) else None
 
 
 def _ms(us: float) -> str:

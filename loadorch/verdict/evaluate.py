@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from loadorch.config.thresholds import Threshold
@@ -147,9 +147,19 @@ def _num(x: float) -> str:
 
 
 def evaluate(
-    thresholds: Iterable[Threshold], merged: Merged, min_samples: int, duration_s: float
+    thresholds: Iterable[Threshold],
+    merged: Merged,
+    min_samples: int,
+    duration_s: float,
+    other: Callable[[Threshold], ThresholdResult | None] | None = None,
 ) -> list[ThresholdResult]:
-    return [evaluate_threshold(t, merged, min_samples, duration_s) for t in thresholds]
+    """`other` evaluates the thresholds on metrics measured outside the HTTP histograms (browser vitals,
+    Lighthouse), returning None for the ones it does not own."""
+    out = []
+    for t in thresholds:
+        owned = other(t) if other is not None else None
+        out.append(owned if owned is not None else evaluate_threshold(t, merged, min_samples, duration_s))
+    return out
 
 
 def overall(results: Sequence[ThresholdResult], checks: Sequence[Check], interrupted: bool = False) -> str:
@@ -163,6 +173,25 @@ def overall(results: Sequence[ThresholdResult], checks: Sequence[Check], interru
     if any(r.verdict == INCONCLUSIVE for r in results) or any(c.verdict == INCONCLUSIVE for c in checks):
         return INCONCLUSIVE
     return PASS
+
+
+GENERATOR_LIMITS = ("generator cpu", "load", "arrival rate")  # integrity checks that say the delay may be ours
+LATENCY_METRICS = ("http_req_duration", "http_req_waiting", "http_req_connecting")
+
+
+def discount_generator_limited(results: Sequence[ThresholdResult], checks: Sequence[Check]) -> list[ThresholdResult]:
+    """A latency breach measured while the generator was saturated (or the load was not reached) is
+    inconclusive, not a breach of the target: the delay may be ours. Failure rates and "no data" still count."""
+    limits = [c for c in checks if c.name in GENERATOR_LIMITS and c.verdict == INCONCLUSIVE]
+    if not limits:
+        return list(results)
+    why = "; ".join(f"{c.name}: {c.message}" for c in limits)
+    return [
+        replace(r, verdict=INCONCLUSIVE, message=f"inconclusive: measured by a limited generator ({why}); {r.message}")
+        if r.verdict == FAIL and r.observed is not None and r.selector.split("{", 1)[0] in LATENCY_METRICS
+        else r
+        for r in results
+    ]
 
 
 def should_abort(
