@@ -8,6 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from loadorch.config.scenario import Strict, ThresholdItem
 from loadorch.config.units import Duration, Percent
+from loadorch.db.settings import Collectors
 
 
 class Stage(Strict):
@@ -102,6 +103,7 @@ class Profile(Strict):
     worker_connect_timeout: Duration = 30.0
     allow_saturated_generator: bool = False
     compare: CompareBudgets | None = None
+    collectors: Collectors = Collectors()
 
     @field_validator("workers")
     @classmethod

@@ -361,6 +361,7 @@ def effective_config_yaml(cfg: RunConfig, redactor: Redactor) -> str:
         "request_timeout_s": cfg.profile.request_timeout,
         "worker_connect_timeout_s": cfg.profile.worker_connect_timeout,
         "allow_saturated_generator": cfg.profile.allow_saturated_generator,
+        "collectors": _collectors_doc(cfg),
         "thresholds": [
             f"{t.selector}: {t.expression}" + (" (abort_on_fail)" if t.abort_on_fail else "") for t in cfg.thresholds
         ],
@@ -368,6 +369,15 @@ def effective_config_yaml(cfg: RunConfig, redactor: Redactor) -> str:
         "precedence": " < ".join(LAYERS),
     }
     return redactor.text(yaml.safe_dump(redactor.obj(doc), sort_keys=False, allow_unicode=True))
+
+
+def _collectors_doc(cfg: RunConfig) -> dict[str, Any]:
+    from loadorch.db.settings import redacted_dsn
+
+    doc = cfg.profile.collectors.model_dump(mode="json")
+    if cfg.profile.collectors.postgres is not None:
+        doc["postgres"]["dsn"] = redacted_dsn(cfg.profile.collectors.postgres.dsn)  # no user, no password
+    return dict(doc)
 
 
 def _versions() -> dict[str, str]:

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from loadorch.config.resolve import RunConfig
+from loadorch.db.servertiming import QueryHeader
 from loadorch.traffic import data as gen
 
 PLAN_SCHEMA = "loadorch.plan/v1"
@@ -132,6 +133,9 @@ def build_plan(
             for t in cfg.thresholds
         ],
         "min_samples": cfg.min_samples,
+        "query_header": QueryHeader(
+            cfg.profile.collectors.queries_per_request.header, cfg.profile.collectors.queries_per_request.entry
+        ).to_json(),
         "open": None
         if cfg.open_model is None
         else {

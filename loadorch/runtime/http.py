@@ -24,6 +24,7 @@ class Response:
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     body: bytes = b""
     keep_alive: bool = True
+    wanted: str | None = None  # the value of the one header asked for (repeated headers joined by ", ")
 
     def header(self, name: str) -> str | None:
         key = name.lower().encode()
@@ -34,9 +35,19 @@ class Response:
 
 
 class _Collector:
-    __slots__ = ("body", "complete", "headers", "headers_done", "keep_alive", "keep_headers", "parser")
+    __slots__ = (
+        "body",
+        "complete",
+        "headers",
+        "headers_done",
+        "keep_alive",
+        "keep_headers",
+        "parser",
+        "want",
+        "wanted",
+    )
 
-    def __init__(self, keep_headers: bool) -> None:
+    def __init__(self, keep_headers: bool, want: bytes | None = None) -> None:
         self.body: list[bytes] = []
         self.headers: list[tuple[bytes, bytes]] = []
         self.complete = False
@@ -44,10 +55,14 @@ class _Collector:
         self.keep_headers = keep_headers
         self.keep_alive = False
         self.parser: httptools.HttpResponseParser | None = None
+        self.want = want  # lower-case name of one header to keep even when keep_headers is off
+        self.wanted: bytes | None = None
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if self.keep_headers:
             self.headers.append((name, value))
+        if self.want is not None and len(name) == len(self.want) and name.lower() == self.want:
+            self.wanted = value if self.wanted is None else self.wanted + b", " + value
 
     def on_headers_complete(self) -> None:
         self.headers_done = True
@@ -119,22 +134,27 @@ class Connection:
                 raise HttpError(f"TLS handshake failed: {getattr(exc, 'reason', None) or exc}") from None
         return sock
 
-    def request(self, data: bytes, timeout: float, method: str = "GET", keep_headers: bool = False) -> Response:
-        """Send one pre-encoded request and read its response within `timeout` seconds in all."""
+    def request(
+        self, data: bytes, timeout: float, method: str = "GET", keep_headers: bool = False, want: bytes | None = None
+    ) -> Response:
+        """Send one pre-encoded request and read its response within `timeout` seconds in all (`want`: the
+        lower-case name of one header whose value the response carries in `wanted`)."""
         deadline = time.monotonic() + timeout
         reused = self.sock is not None
         try:
-            return self._exchange(data, deadline, method, keep_headers)
+            return self._exchange(data, deadline, method, keep_headers, want)
         except _StaleConnection:
             self.close()
             if not reused:
                 raise HttpError("connection closed by server before a response") from None
-            return self._exchange(data, deadline, method, keep_headers)  # one retry on a fresh connection
+            return self._exchange(data, deadline, method, keep_headers, want)  # one retry on a fresh connection
         except BaseException:
             self.close()
             raise
 
-    def _exchange(self, data: bytes, deadline: float, method: str, keep_headers: bool) -> Response:
+    def _exchange(
+        self, data: bytes, deadline: float, method: str, keep_headers: bool, want: bytes | None = None
+    ) -> Response:
         if self.sock is None:
             self.sock = self._connect()
         sock = self.sock
@@ -148,7 +168,7 @@ class Connection:
                 sock.sendall(data[sent:])
         except OSError:
             raise _StaleConnection from None
-        collector = _Collector(keep_headers)
+        collector = _Collector(keep_headers, want)
         parser = collector.parser = httptools.HttpResponseParser(collector)
         received = False
         while not collector.complete:
@@ -183,7 +203,8 @@ class Connection:
         status = parser.get_status_code()
         if not keep:
             self.close()
-        return Response(status, collector.headers, b"".join(collector.body), keep)
+        wanted = collector.wanted.decode("latin-1") if collector.wanted is not None else None
+        return Response(status, collector.headers, b"".join(collector.body), keep, wanted)
 
 
 class _StaleConnection(Exception):

@@ -10,6 +10,7 @@ from typing import Any
 from locust.contrib.fasthttp import FastHttpSession
 from locust.env import Environment
 
+from loadorch.db.servertiming import QueryHeader
 from loadorch.runtime.http import Response
 from loadorch.runtime.vu import CompiledRequest, Origin, Outcome, _encode_body, _quote_path, check
 
@@ -17,7 +18,10 @@ from loadorch.runtime.vu import CompiledRequest, Origin, Outcome, _encode_body, 
 class LocustClientRunner:
     """The same interface as RequestRunner, over geventhttpclient with cookies and redirects."""
 
-    def __init__(self, origin: Origin, timeout: float, environment: Environment) -> None:
+    def __init__(
+        self, origin: Origin, timeout: float, environment: Environment, query_header: QueryHeader | None = None
+    ) -> None:
+        self.query_header = query_header or QueryHeader()
         base = f"{origin.scheme}://{origin.host_header}"
         self.prefix = origin.prefix
         self.timeout = timeout
@@ -54,4 +58,5 @@ class LocustClientRunner:
         if status == 0:
             return Outcome(0, False, f"request failed: {resp.error}"[:200], latency, path, body, service)
         error = check(req, Response(status, [], resp.content or b""), lookup, captured)
-        return Outcome(status, error is None, error, latency, path, body, service)
+        queries = self.query_header.count(resp.headers.get(self.query_header.name) if resp.headers else None)
+        return Outcome(status, error is None, error, latency, path, body, service, queries)

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from urllib.parse import quote, urlencode, urlsplit
 
 from loadorch.config.scenario import RequestSpec
+from loadorch.db.servertiming import QueryHeader
 from loadorch.runtime.http import Connection, HttpError, Response
 from loadorch.traffic import data as gen
 from loadorch.traffic.jsonpath import compile_path, extract, found
@@ -113,6 +114,7 @@ class Outcome:
     path: str
     body: bytes | None = None
     service_us: int | None = None  # open model: from the actual send (latency_us counts from the due time)
+    db_queries: int | None = None  # database queries the response said it made (Server-Timing or a plain header)
 
 
 CONTENT_TYPES = {"json": "application/json", "form": "application/x-www-form-urlencoded"}
@@ -126,9 +128,10 @@ def _no_refs(name: str) -> Any:
 class RequestRunner:
     """Renders, sends and checks one compiled request on a user's connection."""
 
-    def __init__(self, origin: Origin, timeout: float) -> None:
+    def __init__(self, origin: Origin, timeout: float, query_header: QueryHeader | None = None) -> None:
         self.origin = origin
         self.timeout = timeout
+        self.query_header = query_header or QueryHeader()
         self.host_line = f" HTTP/1.1\r\nHost: {origin.host_header}\r\n"
         self.conn = Connection(origin.host, origin.port, origin.scheme == "https", min(timeout, 10.0))
 
@@ -156,14 +159,23 @@ class RequestRunner:
         start = time.perf_counter()
         origin = start if intended is None else min(intended, start)
         try:
-            resp = self.conn.request(data, req.timeout or self.timeout, req.method, keep_headers=False)
+            resp = self.conn.request(
+                data, req.timeout or self.timeout, req.method, keep_headers=False, want=self.query_header.lower
+            )
         except HttpError as exc:
             end = time.perf_counter()
             return Outcome(0, False, str(exc), int((end - origin) * 1e6), target, body, _service(intended, start, end))
         end = time.perf_counter()
         error = check(req, resp, lookup, captured)
         return Outcome(
-            resp.status, error is None, error, int((end - origin) * 1e6), target, body, _service(intended, start, end)
+            resp.status,
+            error is None,
+            error,
+            int((end - origin) * 1e6),
+            target,
+            body,
+            _service(intended, start, end),
+            self.query_header.count(resp.wanted) if resp.wanted is not None else None,
         )
 
 
@@ -299,7 +311,9 @@ class VirtualUser:
             key = self.keys[cache_key] = SeriesKey(
                 self.user_name, req.name, req.kind, req.method, outcome.status, outcome.ok
             )
-        self.recorder.record(key, outcome.latency_us, time.time(), outcome.error, outcome.service_us)
+        self.recorder.record(
+            key, outcome.latency_us, time.time(), outcome.error, outcome.service_us, outcome.db_queries
+        )
         if self.request_log is not None:
             self.request_log.write(
                 request_log_line(

@@ -20,6 +20,7 @@ from locust import User
 from locust.env import Environment
 
 from loadorch.config.scenario import Scenario
+from loadorch.db.servertiming import QueryHeader
 from loadorch.run.plan import generator_from_json
 from loadorch.runtime.common import MASTER_HEARTBEAT_TIMEOUT_S, REPORT_INTERVAL_S, emit, watch_parent
 from loadorch.runtime.vu import Origin, RequestRunner, VirtualUser, compile_request
@@ -130,11 +131,12 @@ def _python_class(
 
 def make_runner(origin: Origin, plan: dict[str, Any], environment: Environment) -> Any:
     """The lean client, or Locust's FastHttpSession where the scenario asks for `client: locust`."""
+    header = QueryHeader.from_json(plan.get("query_header"))
     if plan["scenario"].get("client") == "locust":
         from loadorch.runtime.locust_client import LocustClientRunner
 
-        return LocustClientRunner(origin, plan["request_timeout_s"], environment)
-    return RequestRunner(origin, plan["request_timeout_s"])
+        return LocustClientRunner(origin, plan["request_timeout_s"], environment, header)
+    return RequestRunner(origin, plan["request_timeout_s"], header)
 
 
 def _user_class(

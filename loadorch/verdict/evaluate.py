@@ -45,7 +45,13 @@ class Check:
         return asdict(self)
 
 
-def evaluate_threshold(t: Threshold, merged: Merged, min_samples: int, duration_s: float) -> ThresholdResult:
+def evaluate_threshold(
+    t: Threshold, merged: Merged, min_samples: int, duration_s: float, db: Any = None
+) -> ThresholdResult:
+    if t.selector.metric.startswith("db_"):  # database metrics (loadorch/db), `db`: the collector's measurement
+        from loadorch.db.gates import evaluate_db
+
+        return evaluate_db(t, merged, min_samples, duration_s, db)
     tags = t.selector.tags
     expr = t.expression
     total, failures = merged.counts(tags)
@@ -147,9 +153,9 @@ def _num(x: float) -> str:
 
 
 def evaluate(
-    thresholds: Iterable[Threshold], merged: Merged, min_samples: int, duration_s: float
+    thresholds: Iterable[Threshold], merged: Merged, min_samples: int, duration_s: float, db: Any = None
 ) -> list[ThresholdResult]:
-    return [evaluate_threshold(t, merged, min_samples, duration_s) for t in thresholds]
+    return [evaluate_threshold(t, merged, min_samples, duration_s, db) for t in thresholds]
 
 
 def overall(results: Sequence[ThresholdResult], checks: Sequence[Check], interrupted: bool = False) -> str:
