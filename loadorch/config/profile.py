@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from loadorch.config.scenario import Strict, ThresholdItem
-from loadorch.config.units import Duration, Percent
+from loadorch.config.units import Duration, Percent, Size
 from loadorch.db.settings import Collectors
 
 
@@ -101,6 +101,7 @@ class Profile(Strict):
     secrets: list[str] = Field(default_factory=list)
     request_timeout: Duration = 10.0
     worker_connect_timeout: Duration = 30.0
+    max_response_body: Size = 10 * 1024 * 1024
     allow_saturated_generator: bool = False
     compare: CompareBudgets | None = None
     collectors: Collectors = Collectors()

@@ -40,7 +40,7 @@ from loadorch.run.progress import Progress
 from loadorch.run.redact import Redactor
 from loadorch.run.setup import run_setup
 from loadorch.run.signals import HardStop, StopSignals
-from loadorch.verdict.evaluate import ERROR, PASS, Check, evaluate, overall
+from loadorch.verdict.evaluate import ERROR, PASS, Check, discount_generator_limited, evaluate, overall
 from loadorch.verdict.integrity import integrity_checks, kinds_checks
 from loadorch.verdict.stats import Merged
 
@@ -152,6 +152,7 @@ def _setup(run: _Run, progress: Progress, signals: StopSignals) -> None:
             run.cfg.seed,
             run.cfg.profile.request_timeout,
             lambda: signals.received is not None,
+            run.cfg.profile.max_response_body,
         )
     except InterruptedError:
         run.checks.append(Check("setup", ERROR, "interrupted during setup"))
@@ -258,6 +259,7 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
     elapsed = float(summary.get("elapsed_s") or 0.0)
     threshold_results = evaluate(cfg.thresholds, merged, cfg.min_samples, elapsed) if summary.get("t0") else []
     run.checks += kinds_checks(cfg, merged)
+    threshold_results = discount_generator_limited(threshold_results, run.checks)
     interrupted = signals.received is not None
     verdict = overall(threshold_results, run.checks, interrupted)
     if run.error and verdict not in ("interrupted",):
@@ -359,6 +361,7 @@ def effective_config_yaml(cfg: RunConfig, redactor: Redactor) -> str:
         "seed": cfg.seed,
         "min_samples": cfg.min_samples,
         "request_timeout_s": cfg.profile.request_timeout,
+        "max_response_body": cfg.profile.max_response_body,
         "worker_connect_timeout_s": cfg.profile.worker_connect_timeout,
         "allow_saturated_generator": cfg.profile.allow_saturated_generator,
         "collectors": _collectors_doc(cfg),

@@ -23,7 +23,7 @@ from loadorch.config.scenario import Scenario
 from loadorch.db.servertiming import QueryHeader
 from loadorch.run.plan import generator_from_json
 from loadorch.runtime.common import MASTER_HEARTBEAT_TIMEOUT_S, REPORT_INTERVAL_S, emit, watch_parent
-from loadorch.runtime.vu import Origin, RequestRunner, VirtualUser, compile_request
+from loadorch.runtime.vu import DEFAULT_MAX_BODY, Origin, RequestRunner, VirtualUser, compile_request
 from loadorch.traffic.arrivals import for_worker
 from loadorch.traffic.data import cumulative, stream_seed
 from loadorch.verdict.stats import Recorder
@@ -136,7 +136,7 @@ def make_runner(origin: Origin, plan: dict[str, Any], environment: Environment) 
         from loadorch.runtime.locust_client import LocustClientRunner
 
         return LocustClientRunner(origin, plan["request_timeout_s"], environment, header)
-    return RequestRunner(origin, plan["request_timeout_s"], header)
+    return RequestRunner(origin, plan["request_timeout_s"], plan.get("max_response_body", DEFAULT_MAX_BODY), header)
 
 
 def _user_class(
