@@ -70,6 +70,7 @@ class _Run:
     error: str | None = None
     host: str = ""
     scratch: str = ""
+    db: Any = None  # the postgres collector (loadorch.run.database.DatabaseCollector), when configured
 
 
 def execute(cfg: RunConfig, opts: RunOptions) -> int:
@@ -88,6 +89,9 @@ def execute(cfg: RunConfig, opts: RunOptions) -> int:
                     run.host = host
                     _preflight(run, progress)
                     _setup(run, progress, signals)
+                    if run.db is not None and signals.received is None:
+                        progress.note("database: probing each request alone ...")
+                        run.db.probe(cfg, run.host, lambda: signals.received is not None)
                     if signals.received is None:
                         _load(run, progress, signals)
             except HardStop:
@@ -102,6 +106,8 @@ def execute(cfg: RunConfig, opts: RunOptions) -> int:
                 progress.clear()
             return _finish(run, signals, progress)
     finally:
+        if run.db is not None:
+            run.db.close()
         shutil.rmtree(run.scratch, ignore_errors=True)
 
 
@@ -136,6 +142,18 @@ def _preflight(run: _Run, progress: Progress) -> None:
     check_allowed(run.host, run.cfg.profile.allowed_hosts, addresses)
     connect_probe(run.host)
     run.checks.append(Check("preflight", PASS, f"{run.host} reachable ({', '.join(addresses)})"))
+    _connect_database(run)
+
+
+def _connect_database(run: _Run) -> None:
+    from loadorch.db.postgres import CollectorError
+    from loadorch.run.database import connect
+
+    try:
+        run.db = connect(run.cfg)
+    except CollectorError as exc:
+        run.checks.append(Check("database", ERROR, run.redactor.text(str(exc))))
+        raise
 
 
 def _setup(run: _Run, progress: Progress, signals: StopSignals) -> None:
@@ -177,6 +195,8 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
         json.dump(plan, fh)
     group = ProcessGroup(run.scratch)
     env = {k: v for k, v in run.opts.env.items() if not k.startswith("LOADORCH_WORKER")}
+    if run.db is not None:
+        run.db.begin()
     try:
         for spec in process_specs(plan_path, cfg.workers):
             if spec.role == "master" or not opts.external_workers:
@@ -184,6 +204,8 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
         _watch(run, group, progress, signals)
     finally:
         group.close()
+        if run.db is not None:
+            run.db.end()
     if os.path.exists(stats_path):
         with open(stats_path, encoding="utf-8") as fh:
             run.master_summary = json.load(fh)
@@ -257,7 +279,12 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
     summary = run.master_summary or {}
     merged = Merged.from_json(summary["merged"]) if summary.get("merged") else Merged()
     elapsed = float(summary.get("elapsed_s") or 0.0)
-    threshold_results = evaluate(cfg.thresholds, merged, cfg.min_samples, elapsed) if summary.get("t0") else []
+    from loadorch.run.database import database_check, measurement_of
+
+    db = measurement_of(run.db)
+    if run.db is not None and db is not None:
+        run.checks.append(database_check(run.db, db, {t.selector.metric for t in cfg.thresholds}))
+    threshold_results = evaluate(cfg.thresholds, merged, cfg.min_samples, elapsed, db) if summary.get("t0") else []
     run.checks += kinds_checks(cfg, merged)
     threshold_results = discount_generator_limited(threshold_results, run.checks)
     interrupted = signals.received is not None
@@ -289,6 +316,7 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
         error=run.error,
         iterations=cfg.iterations,
         duration_s=cfg.duration_s,
+        database=db.to_json() if db is not None else None,
     )
     doc = run.redactor.obj(results.build(record))
     write_artifacts(run, doc, record)
