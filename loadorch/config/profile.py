@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from loadorch.config.scenario import Strict, ThresholdItem
+from loadorch.config.scenario import Headers, Strict, ThresholdItem
 from loadorch.config.units import Duration, Percent, Size
 from loadorch.db.settings import Collectors
 
@@ -92,7 +92,7 @@ class Profile(Strict):
     description: str | None = None
     host: str = Field(min_length=1)
     allowed_hosts: list[str] = Field(default_factory=list)
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: Headers = Field(default_factory=dict)
     load: Load
     workers: int | Literal["auto"] = 1
     seed: int = 1

@@ -174,3 +174,8 @@ def rebuild(run_dir: str) -> int:
     write_text(os.path.join(run_dir, "summary.md"), markdown(doc))
     print(f"wrote {os.path.join(run_dir, 'report.html')} and summary.md")
     return ExitCode.OK
+
+
+def live_sections(doc: dict[str, Any]) -> dict[str, str]:
+    """What the live dashboard redraws every second: the same threshold table and charts as this page."""
+    return {"thresholds": _thresholds(doc), "charts": _charts(doc)}

@@ -28,6 +28,8 @@ from loadorch import __version__
 from loadorch.config.resolve import LAYERS, RunConfig
 from loadorch.errors import ConfigError, LoadorchError, Problem, RunError, SafetyError
 from loadorch.k8s.framing import frame
+from loadorch.metrics.options import MetricsOptions, plan_block
+from loadorch.metrics.remote_write import secret_values as remote_write_secrets
 from loadorch.report import results
 from loadorch.report.junit import render as render_junit
 from loadorch.report.summary import markdown, terminal
@@ -57,6 +59,7 @@ class RunOptions:
     master_port: int | None = None
     token: str | None = None
     print_artifacts: bool = False  # end stdout with the framed artifacts block
+    metrics: MetricsOptions = field(default_factory=MetricsOptions)
 
 
 @dataclass
@@ -78,7 +81,7 @@ def execute(cfg: RunConfig, opts: RunOptions) -> int:
 
     A safety refusal (SafetyError, exit 4) writes nothing: nothing was sent and nothing ran.
     """
-    run = _Run(cfg, opts, Redactor(cfg.secrets))
+    run = _Run(cfg, opts, Redactor([*cfg.secrets, *remote_write_secrets(opts.env)]))
     progress = opts.progress or Progress(cfg.duration_s)
     run.scratch = tempfile.mkdtemp(prefix="loadorch-run-")
     os.chmod(run.scratch, 0o700)
@@ -87,8 +90,9 @@ def execute(cfg: RunConfig, opts: RunOptions) -> int:
             try:
                 with _target(cfg) as host:
                     run.host = host
-                    _preflight(run, progress)
-                    _setup(run, progress, signals)
+                    _preflight(run, progress, signals)
+                    if signals.received is None:
+                        _setup(run, progress, signals)
                     if run.db is not None and signals.received is None:
                         progress.note("database: probing each request alone ...")
                         run.db.probe(cfg, run.host, lambda: signals.received is not None)
@@ -120,9 +124,10 @@ def _target(cfg: RunConfig) -> Iterator[str]:
         yield cfg.host
 
 
-def _check_python_users(run: _Run) -> None:
+def _check_python_users(run: _Run, signals: StopSignals) -> None:
     """Import the scenario's python user classes in a throwaway process (they import locust): an error
-    is a configuration error naming the file and line, before any request."""
+    is a configuration error naming the file and line, before any request. An interrupt stops the check
+    (the run then ends as interrupted, 130/143), never turns into a configuration error."""
     refs = [u.python for u in run.cfg.scenario.model.users if u.python]
     if not refs:
         return
@@ -130,14 +135,37 @@ def _check_python_users(run: _Run) -> None:
     argv = [sys.executable, "-m", "loadorch.runtime", "check-users", "--scenario-dir", scenario_dir]
     for ref in refs:
         argv += ["--user", str(ref)]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=dict(run.opts.env))
-    if done.returncode != 0:
-        message = run.redactor.text(done.stdout.strip() or done.stderr.strip()[-2000:])
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(run.opts.env), start_new_session=True
+    )
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            try:
+                out, err = proc.communicate(timeout=0.2)
+                break
+            except subprocess.TimeoutExpired:
+                if signals.received is not None or time.monotonic() > deadline:
+                    proc.kill()
+                    out, err = proc.communicate()
+                    if signals.received is not None:
+                        return
+                    raise RunError("importing the python users took longer than 120 s") from None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if signals.received is not None:
+        return
+    if proc.returncode != 0:
+        message = run.redactor.text(out.strip() or err.strip()[-2000:])
         raise ConfigError([Problem(run.cfg.scenario.path, None, "users", f"python user: {message}")])
 
 
-def _preflight(run: _Run, progress: Progress) -> None:
-    _check_python_users(run)
+def _preflight(run: _Run, progress: Progress, signals: StopSignals) -> None:
+    _check_python_users(run, signals)
+    if signals.received is not None:
+        return
     addresses = target_addresses(run.host)
     check_allowed(run.host, run.cfg.profile.allowed_hosts, addresses)
     connect_probe(run.host)
@@ -190,6 +218,14 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
     plan = build_plan(
         cfg, run.host, opts.master_bind, port, opts.token or pysecrets.token_hex(16), stats_path, log_path
     )
+    if opts.metrics.enabled:
+        plan["metrics"] = plan_block(
+            opts.metrics,
+            os.path.basename(os.path.normpath(opts.out_dir)),
+            cfg.profile_name,
+            cfg.scenario.model.name,
+            [(t.selector.metric, t.expression.value) for t in cfg.thresholds],
+        )
     plan_path = os.path.join(run.scratch, "plan.json")
     with open(os.open(plan_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as fh:
         json.dump(plan, fh)
@@ -243,6 +279,10 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
                 f"only {event['connected']} of {event['expected']} workers connected within "
                 f"{event['waited_s']:g}s (missing worker indexes {event['missing']}); see worker logs"
             )
+        elif kind == "metrics_listening":
+            progress.note(f"metrics: {event['url']}")
+        elif kind == "dashboard_listening":
+            progress.note(f"live dashboard: {event['url']}")
         elif kind == "done":
             return
         elif kind == "master_exited":
@@ -269,7 +309,7 @@ def _sort_request_log(path: str, out_path: str, redactor: Redactor) -> None:
             rec = json.loads(line)
             rows.append(((rec["worker"], rec["user"], rec["sequence"]), line))
     rows.sort(key=lambda r: r[0])
-    write_text(out_path, redactor.text("".join(line for _, line in rows)))
+    write_text(out_path, redactor.json_lines("".join(line for _, line in rows)))
 
 
 def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
@@ -319,12 +359,38 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
         database=db.to_json() if db is not None else None,
     )
     doc = run.redactor.obj(results.build(record))
+    push = (summary.get("metrics") or {}).get("remote_write")
+    if push:
+        doc["metrics_push"] = run.redactor.obj(push)
+    warnings = _metrics_warnings(summary.get("metrics"))
+    if warnings:
+        doc["warnings"] = run.redactor.obj(warnings)
     write_artifacts(run, doc, record)
     sys.stdout.write(terminal(doc))
+    for warning in doc.get("warnings", []):
+        sys.stdout.write(f"warning: {warning}\n")
     sys.stdout.write(f"artifacts: {run.opts.out_dir}\n")
     if run.opts.print_artifacts:
         _print_artifacts(run.opts.out_dir)
     return code
+
+
+def _metrics_warnings(report: dict[str, Any] | None) -> list[str]:
+    """A failed metrics push is a warning, never a gate: the load and the verdict did not depend on it."""
+    push = (report or {}).get("remote_write")
+    if not push:
+        return []
+    if not push.get("final_landed"):
+        return [
+            f"metrics push failed: the final remote write did not land ({push.get('last_error') or 'timed out'}; "
+            f"{push.get('sent', 0)} pushes landed, {push.get('failed', 0)} failed, {push.get('dropped', 0)} dropped)"
+        ]
+    if push.get("failed") or push.get("dropped"):
+        return [
+            f"metrics push failed {push['failed']} times and dropped {push['dropped']} pushes "
+            f"({push.get('last_error')}); the final push landed"
+        ]
+    return []
 
 
 def _print_artifacts(out_dir: str) -> None:
@@ -358,8 +424,8 @@ def write_artifacts(run: _Run, doc: dict[str, Any], record: results.RunRecord) -
             ("verdict", record.verdict),
         ],
         system_out=terminal(doc),
+        redact=run.redactor.value,
     )
-    junit = run.redactor.text(junit)
     write_text(run.opts.junit_path or os.path.join(out, "junit.xml"), junit)
     write_text(os.path.join(out, "summary.md"), markdown(doc))
     write_text(os.path.join(out, "config.yaml"), effective_config_yaml(run.cfg, run.redactor))
@@ -399,7 +465,7 @@ def effective_config_yaml(cfg: RunConfig, redactor: Redactor) -> str:
         "sources": dict(cfg.sources),
         "precedence": " < ".join(LAYERS),
     }
-    return redactor.text(yaml.safe_dump(redactor.obj(doc), sort_keys=False, allow_unicode=True))
+    return yaml.safe_dump(redactor.obj(doc), sort_keys=False, allow_unicode=True)
 
 
 def _collectors_doc(cfg: RunConfig) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from locust.env import Environment
 
 from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
 from loadorch.runtime.common import FINAL_WAIT_S, LOST_AFTER_S, REPORT_INTERVAL_S, emit, watch_parent, write_json_atomic
+from loadorch.runtime.live import LiveMetrics
 from loadorch.verdict.evaluate import evaluate, should_abort
 from loadorch.verdict.stats import Merged
 
@@ -46,12 +47,17 @@ class MasterState:
         self.rejected: list[str] = []
         self.t0: float | None = None
         self.started_mono: float | None = None
+        self.ended_mono: float | None = None  # frozen at the end: the summary and the metrics agree
+        self.metrics: LiveMetrics | None = None
+        self.metrics_report: dict[str, Any] | None = None
         self.stop_reason: str | None = None
         self.aborted_by: dict[str, Any] | None = None
         self.request_log = open(plan["request_log_path"], "a", encoding="utf-8") if plan.get("request_log") else None  # noqa: SIM115
 
     def elapsed(self) -> float:
-        return 0.0 if self.started_mono is None else time.monotonic() - self.started_mono
+        if self.started_mono is None:
+            return 0.0
+        return (self.ended_mono or time.monotonic()) - self.started_mono
 
     def on_hello(self, client_id: str, data: dict[str, Any]) -> None:
         index = data.get("index")
@@ -115,6 +121,7 @@ class MasterState:
             "stop_reason": self.stop_reason,
             "aborted_by": self.aborted_by,
             "rejected_peers": self.rejected,
+            "metrics": self.metrics_report,
             "workers": {
                 "expected": self.plan["workers"],
                 "seen": sorted(self.workers),
@@ -167,6 +174,9 @@ def run_master(plan: dict[str, Any]) -> int:
     gevent.signal_handler(signal.SIGTERM, lambda: stop_signal.append(signal.SIGTERM))
     gevent.signal_handler(signal.SIGINT, lambda: stop_signal.append(signal.SIGINT))
     emit("listening", port=master["port"])
+    if plan.get("metrics"):
+        state.metrics = LiveMetrics(plan, state, _parse_thresholds(plan))
+        state.metrics.start()
 
     deadline = time.monotonic() + plan["worker_connect_timeout_s"]
     while len(state.workers) < plan["workers"] and time.monotonic() < deadline and not stop_signal:
@@ -182,6 +192,8 @@ def run_master(plan: dict[str, Any]) -> int:
             missing=missing,
             waited_s=plan["worker_connect_timeout_s"],
         )
+        if state.metrics is not None:
+            state.metrics.close()
         runner.quit()
         return 3
 
@@ -195,9 +207,15 @@ def run_master(plan: dict[str, Any]) -> int:
     while time.monotonic() < final_deadline and any(w.final_total is None for w in state.live()):
         gevent.sleep(0.05)
         state.check_lost()
+    state.ended_mono = time.monotonic()
     if state.request_log is not None:
         state.request_log.close()
+    if state.metrics is not None:
+        state.metrics_report = state.metrics.finish(round(state.elapsed(), 3), plan["min_samples"])
     write_json_atomic(plan["stats_path"], state.summary())
+    if state.metrics is not None:
+        state.metrics.linger(lambda: bool(stop_signal))
+        state.metrics.close()
     emit("done", stop_reason=state.stop_reason, elapsed_s=round(state.elapsed(), 3))
     runner.quit()
     return 0
@@ -213,6 +231,8 @@ def _watch(state: MasterState, plan: dict[str, Any], stop_signal: list[int]) -> 
         gevent.sleep(0.1)
         elapsed = state.elapsed()
         state.check_lost()
+        if state.metrics is not None:
+            state.metrics.tick(elapsed, plan["min_samples"])
         if stop_signal:
             state.stop_reason = "interrupted"
             return

@@ -69,7 +69,7 @@ class WorkerState:
     def __init__(self, plan: dict[str, Any], index: int) -> None:
         self.plan = plan
         self.index = index
-        self.recorder = Recorder(plan["interval_s"], time.time())
+        self.recorder = Recorder(plan["interval_s"], time.time(), (plan.get("metrics") or {}).get("edges_us", ()))
         self.seq = 0
         self.started = False
         self.stopped = False

@@ -8,7 +8,8 @@ request (from a response header) go in a histogram of their own per series: coun
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,9 +41,13 @@ class SeriesKey:
 class Recorder:
     """Worker side: records requests and hands out deltas since the last call."""
 
-    def __init__(self, interval_s: float, t0: float) -> None:
+    def __init__(self, interval_s: float, t0: float, edges_us: Sequence[int] = ()) -> None:
         self.interval_s = interval_s
         self.t0 = t0
+        # live metrics: exact counts per (previous edge, edge] interval, so a Prometheus bucket at a
+        # threshold's limit counts exactly (the histogram's own buckets straddle the limit)
+        self.edges_us = tuple(edges_us)
+        self.le: dict[SeriesKey, list[int]] = {}
         self.series: dict[SeriesKey, Histogram] = {}
         self.intervals: dict[tuple[int, str, bool], Histogram] = {}
         self.errors: dict[tuple[SeriesKey, str], int] = {}
@@ -63,6 +68,11 @@ class Recorder:
         if h is None:
             h = self.series[key] = Histogram()
         h.record(latency_us)
+        if self.edges_us:
+            counts = self.le.get(key)
+            if counts is None:
+                counts = self.le[key] = [0] * (len(self.edges_us) + 1)
+            counts[bisect_left(self.edges_us, latency_us)] += 1
         if service_us is not None:
             sh = self.service.get(key)
             if sh is None:
@@ -84,7 +94,7 @@ class Recorder:
         self.total += 1
 
     def take_delta(self) -> dict[str, Any]:
-        delta = {
+        delta: dict[str, Any] = {
             "series": [[k.as_list(), h.to_json()] for k, h in self.series.items()],
             "intervals": [[i, kind, ok, h.to_json()] for (i, kind, ok), h in self.intervals.items()],
             "errors": [[k.as_list(), reason, n] for (k, reason), n in self.errors.items()],
@@ -92,6 +102,9 @@ class Recorder:
             "db": [[k.as_list(), h.to_json()] for k, h in self.db.items()],
             "total": self.total,
         }
+        if self.edges_us:
+            delta["le"] = [[k.as_list(), counts] for k, counts in self.le.items()]
+            self.le = {}
         self.series, self.intervals, self.errors, self.service, self.db = {}, {}, {}, {}, {}
         return delta
 
@@ -106,6 +119,7 @@ class Merged:
         self.errors: dict[tuple[SeriesKey, str], int] = {}
         self.service: dict[SeriesKey, Histogram] = {}
         self.db: dict[SeriesKey, Histogram] = {}
+        self.le: dict[SeriesKey, list[int]] = {}  # exact counts per metrics edge interval (see Recorder)
         self.per_worker: dict[int, int] = {}
 
     def add_delta(self, worker: int, delta: dict[str, Any]) -> None:
@@ -123,6 +137,13 @@ class Merged:
             self._hist(self.service, SeriesKey.from_list(key_list)).merge(Histogram.from_json(hist))
         for key_list, hist in delta.get("db", []):
             self._hist(self.db, SeriesKey.from_list(key_list)).merge(Histogram.from_json(hist))
+        for key_list, counts in delta.get("le", []):
+            key = SeriesKey.from_list(key_list)
+            have = self.le.get(key)
+            if have is None:
+                self.le[key] = [int(n) for n in counts]
+            elif len(have) == len(counts):
+                self.le[key] = [a + int(b) for a, b in zip(have, counts)]
         self.per_worker[worker] = self.per_worker.get(worker, 0) + added
 
     @staticmethod
