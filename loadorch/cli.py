@@ -183,6 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--namespace")
     render.add_argument("--env-secret", help="Secret holding the profile's variables (default <release>-env)")
     render.add_argument("--request-log", action="store_true")
+    render.add_argument("--metrics-port", type=_port, help="the master serves /metrics here (a named Service port)")
+    render.add_argument("--remote-write", metavar="URL", help="the master pushes metrics here")
     plan = ksub.add_parser("plan", parents=[common], help=argparse.SUPPRESS)
     plan.add_argument("profile")
     plan.add_argument("--master-host", required=True)
@@ -282,14 +284,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _metrics_options(args: argparse.Namespace) -> MetricsOptions:
-    from loadorch.metrics.options import DEFAULT_GRACE_S, MetricsOptions, remote_write_problem
+    from loadorch.metrics.options import DEFAULT_GRACE_S, MetricsOptions
 
-    if args.remote_write:
-        problem = remote_write_problem(args.remote_write)
-        if problem:
-            raise UsageError(problem)
+    _remote_write_url(args.remote_write)
     if args.dashboard_port is not None and not args.dashboard:
         raise UsageError("--dashboard-port needs --dashboard")
+    from loadorch.metrics.ports import bind_problem
+
+    for flag, host, port in (
+        ("--metrics-port", args.metrics_bind, args.metrics_port),
+        ("--dashboard-port", "127.0.0.1", args.dashboard_port),
+    ):
+        problem = bind_problem(flag, host, port) if port else None
+        if problem:
+            raise UsageError(problem)
     return MetricsOptions(
         port=args.metrics_port,
         bind=args.metrics_bind,
@@ -343,7 +351,18 @@ def _cmd_k8s(args: argparse.Namespace) -> int:
         overrides,
         args.request_log,
         env,
+        args.metrics_port,
+        _remote_write_url(args.remote_write),
     )
+
+
+def _remote_write_url(url: str | None) -> str | None:
+    from loadorch.metrics.options import remote_write_problem
+
+    problem = remote_write_problem(url) if url else None
+    if problem:
+        raise UsageError(problem)
+    return url
 
 
 def _default_out(project: str, profile: str) -> str:

@@ -42,7 +42,15 @@ from loadorch.run.progress import Progress
 from loadorch.run.redact import Redactor
 from loadorch.run.setup import run_setup
 from loadorch.run.signals import HardStop, StopSignals
-from loadorch.verdict.evaluate import ERROR, PASS, Check, discount_generator_limited, evaluate, overall
+from loadorch.verdict.evaluate import (
+    ERROR,
+    PASS,
+    Check,
+    ThresholdResult,
+    discount_generator_limited,
+    evaluate,
+    overall,
+)
 from loadorch.verdict.integrity import integrity_checks, kinds_checks
 from loadorch.verdict.stats import Merged
 
@@ -225,6 +233,7 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
             cfg.profile_name,
             cfg.scenario.model.name,
             [(t.selector.metric, t.expression.value) for t in cfg.thresholds],
+            os.path.join(run.scratch, "thresholds.final.json"),
         )
     plan_path = os.path.join(run.scratch, "plan.json")
     with open(os.open(plan_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as fh:
@@ -279,6 +288,8 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
                 f"only {event['connected']} of {event['expected']} workers connected within "
                 f"{event['waited_s']:g}s (missing worker indexes {event['missing']}); see worker logs"
             )
+        elif kind == "summary_written" and event.get("final_path"):
+            _publish_final_thresholds(run, event["stats_path"], event["final_path"], progress)
         elif kind == "metrics_listening":
             progress.note(f"metrics: {event['url']}")
         elif kind == "dashboard_listening":
@@ -312,21 +323,51 @@ def _sort_request_log(path: str, out_path: str, redactor: Redactor) -> None:
     write_text(out_path, redactor.json_lines("".join(line for _, line in rows)))
 
 
-def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
+@dataclass
+class _Decision:
+    checks: list[Check]  # integrity and kinds checks (run.checks holds the earlier ones)
+    integrity: dict[str, Any]
+    merged: Merged
+    elapsed: float
+    thresholds: list[ThresholdResult]
+
+
+def _decide(run: _Run, summary: dict[str, Any], db: Any = None) -> _Decision:
+    """The gate's inputs from the master's summary (pure): the final live metrics show exactly these."""
     cfg = run.cfg
-    checks, integrity = integrity_checks(cfg, run.master_summary or {})
-    run.checks += checks
-    summary = run.master_summary or {}
+    checks, integrity = integrity_checks(cfg, summary)
     merged = Merged.from_json(summary["merged"]) if summary.get("merged") else Merged()
     elapsed = float(summary.get("elapsed_s") or 0.0)
+    db = db if db is not None else (run.db.measurement if run.db is not None and run.db.windowed else None)
+    threshold_results = evaluate(cfg.thresholds, merged, cfg.min_samples, elapsed, db) if summary.get("t0") else []
+    checks += kinds_checks(cfg, merged)
+    threshold_results = discount_generator_limited(threshold_results, run.checks + checks)
+    return _Decision(checks, integrity, merged, elapsed, threshold_results)
+
+
+def _publish_final_thresholds(run: _Run, stats_path: str, final_path: str, progress: Progress) -> None:
+    """The master waits for the gate's threshold results, so the last scrape and push show them."""
+    try:
+        with open(stats_path, encoding="utf-8") as fh:
+            decision = _decide(run, json.load(fh))
+        write_json(final_path, [r.to_json() for r in decision.thresholds])
+    except (OSError, ValueError) as exc:  # the metrics then show the master's own evaluation
+        write_json(final_path, None)
+        progress.note(f"warning: final threshold states not sent to metrics: {exc}")
+
+
+def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
+    cfg = run.cfg
+    summary = run.master_summary or {}
     from loadorch.run.database import database_check, measurement_of
 
     db = measurement_of(run.db)
     if run.db is not None and db is not None:
         run.checks.append(database_check(run.db, db, {t.selector.metric for t in cfg.thresholds}))
-    threshold_results = evaluate(cfg.thresholds, merged, cfg.min_samples, elapsed, db) if summary.get("t0") else []
-    run.checks += kinds_checks(cfg, merged)
-    threshold_results = discount_generator_limited(threshold_results, run.checks)
+    decision = _decide(run, summary, db)
+    run.checks += decision.checks
+    integrity, merged, elapsed = decision.integrity, decision.merged, decision.elapsed
+    threshold_results = decision.thresholds
     interrupted = signals.received is not None
     verdict = overall(threshold_results, run.checks, interrupted)
     if run.error and verdict not in ("interrupted",):
@@ -357,11 +398,17 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
         iterations=cfg.iterations,
         duration_s=cfg.duration_s,
         database=db.to_json() if db is not None else None,
+        load=results.LoadRecord(
+            "open" if cfg.open_model else "closed",
+            cfg.users,
+            cfg.spawn_rate,
+            cfg.open_model.stages if cfg.open_model else (),
+            [list(s) for s in summary.get("load") or []],
+        ),
     )
     doc = run.redactor.obj(results.build(record))
-    push = (summary.get("metrics") or {}).get("remote_write")
-    if push:
-        doc["metrics_push"] = run.redactor.obj(push)
+    if summary.get("metrics"):
+        doc["live_metrics"] = run.redactor.obj(summary["metrics"])
     warnings = _metrics_warnings(summary.get("metrics"))
     if warnings:
         doc["warnings"] = run.redactor.obj(warnings)

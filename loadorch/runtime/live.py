@@ -7,6 +7,7 @@ workers send, whatever collector recorded it, is exposed and pushed with no extr
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("loadorch.master")
 PUSH_INTERVAL_S = 5.0
 FINAL_PUSH_WAIT_S = 10.0
+FINAL_RESULTS_WAIT_S = 15.0
 
 
 def rate_at(stages: Sequence[Sequence[float]], t: float) -> float:
@@ -49,6 +51,7 @@ class LiveMetrics:
         self.thresholds = list(thresholds)
         self.run = (str(self.cfg["run_id"]), str(self.cfg["profile"]), str(self.cfg["scenario"]))
         self.edges = tuple(int(e) for e in self.cfg["edges_us"])
+        self.table_edges = {k: [int(e) for e in v] for k, v in (self.cfg.get("table_edges") or {}).items()}
         self.results: list[ThresholdResult] = []
         self.gauges = Gauges(workers_expected=plan["workers"])
         self.finished = False
@@ -81,7 +84,7 @@ class LiveMetrics:
         return int(server.server_port)
 
     def families(self) -> list[Family]:
-        return build(self.run, self.state.merged, self.edges, self.gauges, self.results)
+        return build(self.run, self.state.merged, self.edges, self.gauges, self.results, self.table_edges)
 
     def live_doc(self) -> dict[str, Any]:
         merged = self.state.merged
@@ -130,15 +133,37 @@ class LiveMetrics:
     def _payload(self) -> bytes:
         return compress(encode_write_request(flatten(self.families()), int(time.time() * 1000)))
 
-    def finish(self, elapsed: float, min_samples: int) -> dict[str, Any]:
-        """The final values (the same stats and elapsed time the verdict uses) and the final push."""
+    def finish(self, elapsed: float, min_samples: int, stop_signal: list[int]) -> dict[str, Any]:
+        """The final values (the same stats and elapsed time the verdict uses, and the gate's threshold
+        results once the controller has decided them) and the final push."""
         self._refresh(elapsed, min_samples, finished=True)
+        final = self._gate_results(stop_signal)
+        if final is not None:
+            self.results = final
         self.finished = True
-        out: dict[str, Any] = {"states": {f"{r.selector} {r.expression}": r.verdict for r in self.results}}
+        out: dict[str, Any] = {
+            "threshold_states_from": "master" if final is None else "gate",
+            "threshold_states": {f"{r.selector} {r.expression}": r.verdict for r in self.results},
+        }
         if self.writer is not None:
             report = self.writer.finish(self._payload(), FINAL_PUSH_WAIT_S)
             out["remote_write"] = report.to_json()
         return out
+
+    def _gate_results(self, stop_signal: list[int]) -> list[ThresholdResult] | None:
+        path = self.cfg.get("final_path")
+        if not path:
+            return None
+        emit("summary_written", stats_path=self.plan["stats_path"], final_path=path)
+        deadline = time.monotonic() + FINAL_RESULTS_WAIT_S
+        while not os.path.exists(path) and time.monotonic() < deadline and not stop_signal:
+            time.sleep(0.05)
+        try:
+            with open(path, encoding="utf-8") as fh:
+                return [ThresholdResult(**r) for r in json.load(fh)]
+        except (OSError, ValueError, TypeError) as exc:
+            log.warning("final threshold results not available (%s); the metrics show the master's own", exc)
+            return None
 
     def linger(self, stop: Callable[[], bool]) -> None:
         """Keep the endpoint up for the grace period so the final values get scraped."""

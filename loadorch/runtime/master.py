@@ -18,6 +18,7 @@ from loadorch.verdict.evaluate import evaluate, should_abort
 from loadorch.verdict.stats import Merged
 
 log = logging.getLogger("loadorch.master")
+MAX_LOAD_SAMPLES = 600
 
 
 @dataclass
@@ -52,6 +53,7 @@ class MasterState:
         self.metrics_report: dict[str, Any] | None = None
         self.stop_reason: str | None = None
         self.aborted_by: dict[str, Any] | None = None
+        self.load_samples: list[list[float]] = []
         self.request_log = open(plan["request_log_path"], "a", encoding="utf-8") if plan.get("request_log") else None  # noqa: SIM115
 
     def elapsed(self) -> float:
@@ -110,6 +112,14 @@ class MasterState:
                 log.warning("worker %d stopped reporting", info.index)
                 emit("worker_lost", index=info.index, at_s=info.lost_at_s)
 
+    def sample_load(self, elapsed: float) -> None:
+        """One point of the load timeline: live users and the arrival counters summed over all workers."""
+        workers = self.workers.values()
+        arrivals = [sum(w.arrivals.get(k, 0) for w in workers) for k in ("scheduled", "dispatched", "dropped")]
+        self.load_samples.append([round(elapsed, 2), sum(w.users for w in self.live()), *arrivals])
+        if len(self.load_samples) > 2 * MAX_LOAD_SAMPLES:  # long runs: keep every other point, bounded
+            self.load_samples = self.load_samples[::2]
+
     def live(self) -> list[WorkerInfo]:
         return [w for w in self.workers.values() if w.lost_at_s is None]
 
@@ -120,6 +130,7 @@ class MasterState:
             "elapsed_s": round(self.elapsed(), 3),
             "stop_reason": self.stop_reason,
             "aborted_by": self.aborted_by,
+            "load": self.load_samples,
             "rejected_peers": self.rejected,
             "metrics": self.metrics_report,
             "workers": {
@@ -202,6 +213,7 @@ def run_master(plan: dict[str, Any]) -> int:
     emit("started", t0=state.t0, workers=sorted(state.workers))
     runner.send_message("lo_start", {"t0": state.t0})
     _watch(state, plan, stop_signal)
+    state.sample_load(state.elapsed())
     runner.send_message("lo_stop", {})
     final_deadline = time.monotonic() + FINAL_WAIT_S
     while time.monotonic() < final_deadline and any(w.final_total is None for w in state.live()):
@@ -210,10 +222,10 @@ def run_master(plan: dict[str, Any]) -> int:
     state.ended_mono = time.monotonic()
     if state.request_log is not None:
         state.request_log.close()
-    if state.metrics is not None:
-        state.metrics_report = state.metrics.finish(round(state.elapsed(), 3), plan["min_samples"])
     write_json_atomic(plan["stats_path"], state.summary())
     if state.metrics is not None:
+        state.metrics_report = state.metrics.finish(round(state.elapsed(), 3), plan["min_samples"], stop_signal)
+        write_json_atomic(plan["stats_path"], state.summary())
         state.metrics.linger(lambda: bool(stop_signal))
         state.metrics.close()
     emit("done", stop_reason=state.stop_reason, elapsed_s=round(state.elapsed(), 3))
@@ -253,6 +265,7 @@ def _watch(state: MasterState, plan: dict[str, Any], stop_signal: list[int]) -> 
             next_report = elapsed + REPORT_INTERVAL_S
             total = state.merged.total
             _progress(state, elapsed, total - last_total)
+            state.sample_load(elapsed)
             last_total = total
             if aborting:
                 results = evaluate(thresholds, state.merged, plan["min_samples"], max(elapsed, 1e-9))

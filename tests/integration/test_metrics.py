@@ -194,6 +194,7 @@ def _junit_states(run_dir: Path) -> dict[str, str]:
 
 def _check_run_against_prometheus(prom: Prometheus, run: dict[str, Any], run_id: str) -> None:
     results = json.loads((run["dir"] / "results.json").read_text())
+    assert results["live_metrics"]["threshold_states_from"] == "gate"  # the controller's final decision
     at = prom.final_time(run_id, run["since"])
     sel = f'run_id="{run_id}"'
     # every request the verdict counted, and nothing else
@@ -251,7 +252,7 @@ def test_down_remote_write_is_a_warning_not_a_gate(scraped: dict[str, Any]) -> N
     results = json.loads((scraped["dir"] / "results.json").read_text())
     assert any(w.startswith("metrics push failed") for w in results["warnings"])
     assert "warning: metrics push failed" in scraped["out"]
-    assert results["metrics_push"]["final_landed"] is False
+    assert results["live_metrics"]["remote_write"]["final_landed"] is False
     assert results["verdict"] == "fail" and all(c["verdict"] == "pass" for c in results["checks"])
     assert "push" not in (scraped["dir"] / "junit.xml").read_text()
 
@@ -273,7 +274,7 @@ def test_live_page_charts_grow_offline_without_errors(scraped: dict[str, Any]) -
 def test_pushed_run_matches_results_request_log_and_junit(prom: Prometheus, pushed: dict[str, Any]) -> None:
     assert pushed["code"] == 1, pushed["err"]
     results = json.loads((pushed["dir"] / "results.json").read_text())
-    assert results["metrics_push"]["final_landed"] is True and "warnings" not in results
+    assert results["live_metrics"]["remote_write"]["final_landed"] is True and "warnings" not in results
     _check_run_against_prometheus(prom, pushed, "pushed")
     # pushed only: nothing was scraped for this run
     assert prom.query('loadorch_http_requests_total{run_id="pushed", job="loadorch"}') == []
@@ -292,3 +293,36 @@ def test_every_grafana_query_returns_data(prom: Prometheus, scraped: dict[str, A
         if not prom.query(query, at):
             empty.append(query)
     assert empty == []
+
+
+def test_init_writes_a_prometheus_config_that_promtool_accepts(tmp_path: Path) -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool comes with Debian's prometheus package")
+    from loadorch.commands.init import init_project
+
+    init_project(str(tmp_path), None, False)
+    config = tmp_path / "monitoring" / "prometheus.yml"
+    check = subprocess.run([promtool, "check", "config", str(config)], capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "--remote-write" in config.read_text() and "LOADORCH_REMOTE_WRITE_BEARER_TOKEN" in config.read_text()
+    assert "monitoring/prometheus.yml" in (tmp_path / "README.md").read_text()
+
+
+def test_metrics_flags_that_cannot_work_are_usage_errors_before_any_load(tmp_path: Path) -> None:
+    from ..conftest import run_cli
+
+    with __import__("socket").socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        for args, message in (
+            (["--metrics-port", port], "cannot listen on 127.0.0.1:" + port),
+            (["--dashboard", "--dashboard-port", port], "cannot listen on 127.0.0.1:" + port),
+            (["--remote-write", "http://me:pw@127.0.0.1:1/api/v1/write"], "credentials in the URL"),
+            (["--remote-write", "file:///etc/passwd"], "expected an http(s) URL"),
+            (["--dashboard-port", "0"], "--dashboard-port needs --dashboard"),
+        ):
+            r = run_cli("run", "local", "--out", str(tmp_path / "o"), *args, cwd=REPO)
+            assert r.code == 2 and message in r.err, (args, r.err)
+            assert "pw@" not in r.err and not (tmp_path / "o").exists()
