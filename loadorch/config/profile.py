@@ -105,6 +105,8 @@ class Profile(Strict):
     allow_saturated_generator: bool = False
     compare: CompareBudgets | None = None
     collectors: Collectors = Collectors()
+    browser_workers: int = Field(1, ge=1, le=64)  # processes, each with its own Chromium, for `browsers:`
+    lighthouse: list[str] = Field(default_factory=list)  # Lighthouse result JSON files, relative to the profile
 
     @field_validator("workers")
     @classmethod

@@ -43,6 +43,7 @@ class RunRecord:
     duration_s: float | None = None
     database: dict[str, Any] | None = None  # the postgres collector's measurement (DbMeasurement.to_json)
     load: LoadRecord | None = None
+    browser: dict[str, Any] | None = None  # browser users and Lighthouse results (loadorch.browser.results)
 
 
 @dataclass
@@ -106,6 +107,7 @@ def build(record: RunRecord) -> dict[str, Any]:
         "load": load_timeline(record.load) if record.load else None,
         "endpoint_timeseries": endpoint_timeseries(merged),
         "histograms": _histograms(merged),
+        **({"browser": record.browser} if record.browser is not None else {}),
     }
 
 

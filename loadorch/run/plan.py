@@ -16,6 +16,7 @@ from loadorch.db.servertiming import QueryHeader
 from loadorch.traffic import data as gen
 
 PLAN_SCHEMA = "loadorch.plan/v1"
+BROWSER_PORT_OFFSET = 2  # the browser sink listens next to the Locust master (5557 -> 5559 in a pod)
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,8 @@ def build_plan(
     token: str,
     stats_path: str,
     request_log_path: str | None,
+    addresses: Sequence[str] = (),
+    browser_port: int | None = None,
 ) -> dict[str, Any]:
     weights = [(str(u.name), u.weight) for u in cfg.scenario.model.users]
     return {
@@ -106,6 +109,8 @@ def build_plan(
         "token": token,
         "seed": cfg.seed,
         "host": host,
+        "allowed_hosts": list(cfg.profile.allowed_hosts),
+        "addresses": list(addresses),  # what preflight resolved and checked; workers connect only to these
         "headers": dict(cfg.headers),
         "users": cfg.users,
         "spawn_rate": cfg.spawn_rate,
@@ -132,11 +137,20 @@ def build_plan(
                 "delay_abort_eval_s": t.delay_abort_eval_s,
             }
             for t in cfg.thresholds
+            if not t.selector.metric.startswith(("browser_", "lighthouse_"))  # judged by the controller
         ],
         "min_samples": cfg.min_samples,
         "query_header": QueryHeader(
             cfg.profile.collectors.queries_per_request.header, cfg.profile.collectors.queries_per_request.entry
         ).to_json(),
+        "browser": None
+        if not cfg.scenario.model.browsers
+        else {
+            "workers": browser_worker_count(cfg),
+            "allowed_hosts": list(cfg.profile.allowed_hosts),
+            "sink_host": master_host,
+            "sink_port": browser_port if browser_port is not None else master_port + BROWSER_PORT_OFFSET,
+        },
         "open": None
         if cfg.open_model is None
         else {
@@ -147,12 +161,26 @@ def build_plan(
     }
 
 
-def process_specs(plan_path: str, workers: int, python: str = sys.executable) -> list[ProcessSpec]:
-    """Master first, then one spec per worker index."""
+def browser_worker_count(cfg: RunConfig) -> int:
+    """Browser worker processes: the profile's count, but no more than there are pages to drive."""
+    pages = sum(b.pages for b in cfg.scenario.model.browsers)
+    return min(cfg.profile.browser_workers, pages)
+
+
+def process_specs(
+    plan_path: str, workers: int, python: str = sys.executable, browser_workers: int = 0
+) -> list[ProcessSpec]:
+    """Master first, then one spec per worker index, then one per browser worker index."""
     base = (python, "-m", "loadorch.runtime")
     specs = [ProcessSpec("master", (*base, "master", "--plan", plan_path))]
     specs += [
         ProcessSpec("worker", (*base, "worker", "--plan", plan_path), {"LOADORCH_WORKER_INDEX": str(i)}, i)
         for i in range(workers)
+    ]
+    specs += [
+        ProcessSpec(
+            "browser", (python, "-m", "loadorch.browser", "--plan", plan_path), {"LOADORCH_BROWSER_INDEX": str(i)}, i
+        )
+        for i in range(browser_workers)
     ]
     return specs

@@ -9,6 +9,7 @@ import select
 import socket
 import ssl
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,7 +109,13 @@ class Connection:
     """One connection to one origin, reopened when the server closes it."""
 
     def __init__(
-        self, host: str, port: int, tls: bool, connect_timeout: float, ssl_context: ssl.SSLContext | None = None
+        self,
+        host: str,
+        port: int,
+        tls: bool,
+        connect_timeout: float,
+        ssl_context: ssl.SSLContext | None = None,
+        addresses: Sequence[str] = (),
     ) -> None:
         self.host = host
         self.port = port
@@ -118,6 +125,10 @@ class Connection:
         self.sock: socket.socket | None = None
         self.address: tuple[Any, ...] | None = None  # resolved once, again only after a failed connect
         self.family = socket.AF_INET
+        # the addresses preflight resolved and checked against allowed_hosts: connect only to these, so
+        # DNS cannot move the name elsewhere later (TLS still verifies `host`, the Host header names it)
+        self.pinned = tuple(addresses)
+        self.next_pinned = 0
 
     def close(self) -> None:
         if self.sock is not None:
@@ -127,6 +138,12 @@ class Connection:
                 self.sock = None
 
     def _resolve(self) -> None:
+        if self.pinned:
+            ip = self.pinned[self.next_pinned % len(self.pinned)]
+            self.next_pinned += 1  # after a failed connect, the next checked address
+            self.family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+            self.address = (ip, self.port, 0, 0) if ":" in ip else (ip, self.port)
+            return
         infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
         self.family, _, _, _, self.address = infos[0]
 

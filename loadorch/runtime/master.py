@@ -156,6 +156,43 @@ class MasterState:
         }
 
 
+# how a worker connects, then proves the token: message type -> the data type Locust's / our handler expects
+UNPROVEN_ALLOWED: dict[str, type] = {"client_ready": str, "lo_hello": dict}
+MAX_REJECTED = 100
+
+
+def admit_proven_peers_only(runner: Any, state: MasterState) -> None:
+    """Drop every message from a peer that has not proven the run's token before Locust's handlers see
+    it: one of Locust's own messages (`exception` with bad data, `quit`, ...) from any local process
+    would otherwise kill the message listener or the run. A worker may only say `client_ready` (Locust
+    needs it to register) and `lo_hello` (checked against the token) until it is known."""
+    server = runner.server
+    receive = server.recv_from_client
+
+    def recv_from_proven() -> Any:
+        while True:
+            client_id, msg = receive()
+            if any(w.client_id == client_id for w in state.workers.values()):
+                return client_id, msg
+            if isinstance(msg.data, UNPROVEN_ALLOWED.get(msg.type, ())):
+                return client_id, msg
+            note = f"{client_id}: message {msg.type!r} before proving the run token, dropped"
+            if note not in state.rejected and len(state.rejected) < MAX_REJECTED:
+                state.rejected.append(note)
+                log.warning("dropped a %r message from an unproven peer (%s)", msg.type, client_id)
+
+    server.recv_from_client = recv_from_proven
+    handle = runner.handle_message
+
+    def handle_safely(client_id: str, msg: Any) -> None:
+        try:
+            handle(client_id, msg)
+        except Exception as exc:  # a malformed message from a proven peer must not end the listener either
+            log.warning("ignored a malformed %r message from %s: %s", msg.type, client_id, exc)
+
+    runner.handle_message = handle_safely
+
+
 def _sustained(samples: list[float], window: int = 3) -> float:
     """Peak of a moving average over `window` reports: one busy second is not saturation."""
     if len(samples) < window:
@@ -179,6 +216,7 @@ def run_master(plan: dict[str, Any]) -> int:
     env = Environment(user_classes=[], stop_timeout=0)
     master = plan["master"]
     runner = env.create_master_runner(master.get("bind", master["host"]), master["port"])
+    admit_proven_peers_only(runner, state)  # before any greenlet runs: the listener has not received yet
     runner.register_message("lo_hello", lambda environment, msg, **kw: state.on_hello(msg.node_id, msg.data))
     runner.register_message("lo_stats", lambda environment, msg, **kw: state.on_stats(msg.node_id, msg.data))
     stop_signal: list[int] = []

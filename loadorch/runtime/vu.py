@@ -11,7 +11,7 @@ import json
 import random
 import time
 from bisect import bisect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode, urlsplit
@@ -130,14 +130,20 @@ class RequestRunner:
     """Renders, sends and checks one compiled request on a user's connection."""
 
     def __init__(
-        self, origin: Origin, timeout: float, max_body: int = DEFAULT_MAX_BODY, query_header: QueryHeader | None = None
+        self,
+        origin: Origin,
+        timeout: float,
+        max_body: int = DEFAULT_MAX_BODY,
+        addresses: Sequence[str] = (),
+        query_header: QueryHeader | None = None,
     ) -> None:
         self.origin = origin
         self.timeout = timeout
         self.max_body = max_body
         self.query_header = query_header or QueryHeader()
         self.host_line = f" HTTP/1.1\r\nHost: {origin.host_header}\r\n"
-        self.conn = Connection(origin.host, origin.port, origin.scheme == "https", min(timeout, 10.0))
+        tls = origin.scheme == "https"
+        self.conn = Connection(origin.host, origin.port, tls, min(timeout, 10.0), addresses=addresses)
 
     def close(self) -> None:
         self.conn.close()

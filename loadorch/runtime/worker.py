@@ -135,8 +135,16 @@ def make_runner(origin: Origin, plan: dict[str, Any], environment: Environment) 
     if plan["scenario"].get("client") == "locust":
         from loadorch.runtime.locust_client import LocustClientRunner
 
-        return LocustClientRunner(origin, plan["request_timeout_s"], environment, header)
-    return RequestRunner(origin, plan["request_timeout_s"], plan.get("max_response_body", DEFAULT_MAX_BODY), header)
+        return LocustClientRunner(
+            origin,
+            plan["request_timeout_s"],
+            environment,
+            plan.get("allowed_hosts") or (),
+            plan.get("addresses") or (),
+            header,
+        )
+    limit = plan.get("max_response_body", DEFAULT_MAX_BODY)
+    return RequestRunner(origin, plan["request_timeout_s"], limit, plan.get("addresses") or (), header)
 
 
 def _user_class(

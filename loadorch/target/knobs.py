@@ -20,6 +20,7 @@ class Knobs:
     stall_until: float = 0.0  # monotonic time; requests wait until then
     n_plus_one: bool = False  # the product list runs one more query per product
     slow_statements: list[list[float]] = field(default_factory=list)  # [[seconds, count], ...] still to run
+    storefront: dict[str, int] = field(default_factory=dict)  # hero_ms, banner, click_ms, tracker (storefront.py)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _error_count: dict[str, int] = field(default_factory=dict, repr=False)
 
@@ -41,6 +42,8 @@ class Knobs:
                 self.error_status = int(body["error_status"])
             if "error_routes" in body:
                 self.error_routes = str(body["error_routes"])
+            if "storefront" in body:
+                self.storefront = {str(k): int(v) for k, v in dict(body["storefront"]).items()}
             if "stall_s" in body:
                 self.stall_until = time.monotonic() + float(body["stall_s"])
             if "n_plus_one" in body:
@@ -57,6 +60,7 @@ class Knobs:
             "stall_remaining_s": max(0.0, self.stall_until - time.monotonic()),
             "n_plus_one": self.n_plus_one,
             "slow_statements": [[s, int(n)] for s, n in self.slow_statements],
+            "storefront": self.storefront,
         }
 
     def take_slow(self) -> float | None:

@@ -95,6 +95,11 @@ def test_compare_page_shows_the_slower_endpoint(project: Project, shop_server: s
         slow_server.shutdown()
         slow_server.server_close()
         thread.join(timeout=5)
+    load = project.results("base")["load"]  # the open model's load timeline: target from the profile
+    assert load["model"] == "open" and load["target"] == [[0.0, 50.0], [6.0, 50.0]]
+    assert any(p.get("arrivals_per_s", 0) > 0 for p in load["points"]) and all("dropped_per_s" in p for p in load["points"][1:])
+    page = (project.root / "base" / "report.html").read_text()
+    assert all(f'data-series="{s}"' in page for s in ("target", "achieved", "dropped"))
     assert project.run("compare", "base", "slow", "--out", "cmp").code == 1
     summary = (project.root / "cmp" / "summary.md").read_text()
     top = summary[summary.index("### Top changes") : summary.index("### All rows")]

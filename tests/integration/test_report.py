@@ -87,6 +87,10 @@ def test_report_renders_charts_offline_in_chromium(run_dir, tmp_path) -> None:
         shot = tmp_path / "report.png"
         browser.screenshot(str(shot))
         assert_accessible(browser)
+        browser.call("Emulation.setEmulatedMedia", media="print")  # print: white page, charts two abreast
+        printed = browser.evaluate("""[getComputedStyle(document.body).backgroundColor,
+            getComputedStyle(document.querySelector('.charts')).gridTemplateColumns.split(' ').length]""")
+        browser.screenshot(str(tmp_path / "report-print.png"))
         assert browser.console_errors() == []
         assert [u for u in browser.requests() if not u.startswith("file://")] == []
     finally:
@@ -109,6 +113,7 @@ def test_report_renders_charts_offline_in_chromium(run_dir, tmp_path) -> None:
     assert drawn[0] < 6 and max(drawn) == 6 and drawn == sorted(drawn[: drawn.index(6)]) + drawn[drawn.index(6) :]
     assert len(set(drawn[: drawn.index(6) + 1])) >= 2  # a ramp, not a step to full load
     assert sparks == 2  # bad order never succeeds: no p95 to draw
+    assert printed == ["rgb(255, 255, 255)", 2]
     assert verdict == "FAIL" and rows > 8
     assert shot.stat().st_size > 20_000
 

@@ -232,13 +232,13 @@ def test_pusher_to_a_dead_endpoint_never_queues_without_bound_and_reports_it() -
     assert "Connection" in report.last_error or "URLError" in report.last_error
 
 
-def _call(app: Any, path: str) -> tuple[str, dict[str, str], bytes]:
+def _call(app: Any, path: str, host: str = "127.0.0.1:8089") -> tuple[str, dict[str, str], bytes]:
     seen: dict[str, Any] = {}
 
     def start_response(status: str, headers: list[tuple[str, str]]) -> None:
         seen["status"], seen["headers"] = status, dict(headers)
 
-    body = b"".join(app({"PATH_INFO": path}, start_response))
+    body = b"".join(app({"PATH_INFO": path, "HTTP_HOST": host}, start_response))
     return seen["status"], seen["headers"], body
 
 
@@ -262,6 +262,8 @@ def test_live_page_is_self_contained_and_streams_the_report_sections() -> None:
     assert "<svg" in events[-1]["charts"] and "p(50)&lt;300" in events[-1]["thresholds"]
     assert b"event: end" in stream
     assert _call(app, "/nope")[0].startswith("404")
+    assert _call(app, "/", "localhost:8089")[0].startswith("200")
+    assert _call(app, "/events", "rebound.example:8089")[0].startswith("403")  # DNS rebinding
 
 
 def test_kubernetes_master_gets_a_named_metrics_port_and_push_credentials() -> None:
