@@ -38,6 +38,7 @@ from loadorch.traffic.arrivals import total_seconds
 LAYERS = ("defaults", "scenario", "profile", "cli")
 DEFAULT_MIN_SAMPLES = 100
 YAML_SUFFIXES = (".yaml", ".yml")
+UNSET_HOST = "http://unset.invalid"  # lenient loading: the host comes from a variable not set here
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,7 @@ def load_profile(path: str, env: Mapping[str, str], lenient: bool = False) -> tu
     doc, used, unset = load_document(path, env, lenient)
     host = doc.data.get("host") if isinstance(doc.data, dict) else None
     if isinstance(host, str) and any(unset_marker(name) in host for name in unset):
-        doc.data["host"] = "http://unset.invalid"  # `validate` only: the real value is needed at run time
+        doc.data["host"] = UNSET_HOST  # `validate` and `k8s render` only: the real value is needed at run time
     return validate_document(Profile, doc), doc, used
 
 

@@ -30,7 +30,7 @@ from loadorch.browser.sink import BrowserSink
 from loadorch.browser.stats import BrowserStats
 from loadorch.config.resolve import LAYERS, RunConfig
 from loadorch.errors import ConfigError, LoadorchError, Problem, RunError, SafetyError
-from loadorch.k8s.framing import frame
+from loadorch.k8s.framing import FramingError, frame
 from loadorch.metrics.options import MetricsOptions, plan_block
 from loadorch.metrics.remote_write import secret_values as remote_write_secrets
 from loadorch.report import results
@@ -466,15 +466,24 @@ def _metrics_warnings(report: dict[str, Any] | None) -> list[str]:
     return []
 
 
+# what travels in the master's log (gzip + base64): never the request log, which can be gigabytes, and
+# not report.html or summary.md, which `k8s collect` rebuilds from results.json
+LOG_ARTIFACTS = ("results.json", "junit.xml", "config.yaml")
+
+
 def _print_artifacts(out_dir: str) -> None:
     """The framed block `loadorch k8s collect` reads back from this process's log."""
     files = {}
-    for name in ("results.json", "junit.xml", "summary.md", "config.yaml", "report.html", "requests.jsonl"):
+    for name in LOG_ARTIFACTS:
         path = os.path.join(out_dir, name)
         if os.path.exists(path):
             with open(path, "rb") as fh:
                 files[name] = fh.read()
-    sys.stdout.write(frame(files))
+    try:
+        block = frame(files)
+    except FramingError as exc:
+        raise RunError(f"cannot hand the artifacts over through the log: {exc}") from None
+    sys.stdout.write(block)
     sys.stdout.flush()
 
 

@@ -135,6 +135,7 @@ class RequestRunner:
         timeout: float,
         max_body: int = DEFAULT_MAX_BODY,
         addresses: Sequence[str] = (),
+        check_addresses: Callable[[list[str]], None] | None = None,
         query_header: QueryHeader | None = None,
     ) -> None:
         self.origin = origin
@@ -143,7 +144,9 @@ class RequestRunner:
         self.query_header = query_header or QueryHeader()
         self.host_line = f" HTTP/1.1\r\nHost: {origin.host_header}\r\n"
         tls = origin.scheme == "https"
-        self.conn = Connection(origin.host, origin.port, tls, min(timeout, 10.0), addresses=addresses)
+        self.conn = Connection(
+            origin.host, origin.port, tls, min(timeout, 10.0), addresses=addresses, check_addresses=check_addresses
+        )
 
     def close(self) -> None:
         self.conn.close()
