@@ -151,3 +151,25 @@ def test_server_wide_db_thresholds_need_the_collector(tmp_path) -> None:  # type
     )
     cfg = build("p", str(tmp_path), {"DATABASE_URL": "postgresql://app:Canary-9f3@db:5432/shop"})
     assert {"Canary-9f3"} <= cfg.secrets
+
+
+def test_kubernetes_master_reaches_the_database_and_the_dsn_stays_in_the_secret(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import yaml
+
+    from tests.conftest import run_cli
+
+    _project(tmp_path, 'collectors: {postgres: {dsn: "${DATABASE_URL}"}}\n')
+    (tmp_path / "profiles" / "p.yaml").write_text(
+        (tmp_path / "profiles" / "p.yaml").read_text().replace("http://127.0.0.1:9", "https://api.example.test")
+        + 'allowed_hosts: ["api.example.test"]\n'
+    )
+    dsn = "postgresql://app:Canary-k8s-41@db.internal:6432/shop"
+    r = run_cli("k8s", "render", "p", "--workers", "2", "--image", "loadorch:test", cwd=tmp_path,
+                env={"DATABASE_URL": dsn})
+    assert r.code == 0, r.err
+    docs = list(yaml.safe_load_all(r.out))
+    egress = next(d for d in docs if d["kind"] == "NetworkPolicy" and d["metadata"]["name"].endswith("-egress"))
+    ports = {(p["protocol"], p["port"]) for rule in egress["spec"]["egress"] for p in rule["ports"]}
+    assert {("TCP", 6432), ("TCP", 443), ("UDP", 53)} <= ports
+    assert egress["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "master"
+    assert "Canary-k8s-41" not in r.out and "DATABASE_URL" in r.out  # from the Secret, never inlined
