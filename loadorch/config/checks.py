@@ -18,6 +18,7 @@ from loadorch.traffic.template import TemplateError, compile_value, value_refs
 
 USER_BUILTINS = ("user", "worker", "iteration")
 SETUP_BUILTINS = ("index",)
+BROWSER_BUILTINS = ("page", "iteration")
 
 
 def compile_generators(scenario: Scenario, doc: Document) -> tuple[dict[str, gen.Generator], list[Problem]]:
@@ -83,6 +84,17 @@ def check_templates(scenario: Scenario, doc: Document) -> list[Problem]:
             problems += _check_request(ep, ("users", u, "requests", r), known, doc)
     for name, value in scenario.headers.items():
         problems += _check_value(value, ("headers", name), data_names | set(USER_BUILTINS), doc)
+    for b, browser in enumerate(scenario.browsers):
+        for s, bstep in enumerate(browser.journey):
+            path = ("browsers", b, "journey", s)
+            for action in ("visit", "click", "wait_for"):
+                text = getattr(bstep, action)
+                if text is not None:
+                    problems += _check_value(text, (*path, action), data_names | set(BROWSER_BUILTINS), doc)
+            if bstep.type is not None:
+                known = data_names | set(BROWSER_BUILTINS)
+                problems += _check_value(bstep.type.selector, (*path, "type", "selector"), known, doc)
+                problems += _check_value(bstep.type.text, (*path, "type", "text"), known, doc)
     return problems
 
 
@@ -199,8 +211,11 @@ def _threshold(selector: Any, item: Any) -> Threshold:
 
 def _check_tags(tags: tuple[tuple[str, str], ...], scenario: Scenario) -> None:
     names = {ep.name for u in scenario.users for ep in u.requests}
-    users = {str(u.name) for u in scenario.users}
+    users = {str(u.name) for u in scenario.users} | {b.name for b in scenario.browsers}
+    pages = {name for b in scenario.browsers for name in b.page_names()}
     for tag, value in tags:
+        if tag == "page" and value not in pages and not value.startswith("/"):
+            raise ThresholdSyntaxError(f"no visit step names a page {value!r}; {did_you_mean(value, pages)}")
         if tag == "name" and value not in names:
             raise ThresholdSyntaxError(f"no endpoint is named {value!r}; {did_you_mean(value, names)}")
         if tag == "user" and value not in users:

@@ -15,6 +15,7 @@ from loadorch.config.resolve import RunConfig
 from loadorch.traffic import data as gen
 
 PLAN_SCHEMA = "loadorch.plan/v1"
+BROWSER_PORT_OFFSET = 2  # the browser sink listens next to the Locust master (5557 -> 5559 in a pod)
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,7 @@ def build_plan(
     stats_path: str,
     request_log_path: str | None,
     addresses: Sequence[str] = (),
+    browser_port: int | None = None,
 ) -> dict[str, Any]:
     weights = [(str(u.name), u.weight) for u in cfg.scenario.model.users]
     return {
@@ -134,8 +136,17 @@ def build_plan(
                 "delay_abort_eval_s": t.delay_abort_eval_s,
             }
             for t in cfg.thresholds
+            if not t.selector.metric.startswith(("browser_", "lighthouse_"))  # judged by the controller
         ],
         "min_samples": cfg.min_samples,
+        "browser": None
+        if not cfg.scenario.model.browsers
+        else {
+            "workers": browser_worker_count(cfg),
+            "allowed_hosts": list(cfg.profile.allowed_hosts),
+            "sink_host": master_host,
+            "sink_port": browser_port if browser_port is not None else master_port + BROWSER_PORT_OFFSET,
+        },
         "open": None
         if cfg.open_model is None
         else {
@@ -146,12 +157,26 @@ def build_plan(
     }
 
 
-def process_specs(plan_path: str, workers: int, python: str = sys.executable) -> list[ProcessSpec]:
-    """Master first, then one spec per worker index."""
+def browser_worker_count(cfg: RunConfig) -> int:
+    """Browser worker processes: the profile's count, but no more than there are pages to drive."""
+    pages = sum(b.pages for b in cfg.scenario.model.browsers)
+    return min(cfg.profile.browser_workers, pages)
+
+
+def process_specs(
+    plan_path: str, workers: int, python: str = sys.executable, browser_workers: int = 0
+) -> list[ProcessSpec]:
+    """Master first, then one spec per worker index, then one per browser worker index."""
     base = (python, "-m", "loadorch.runtime")
     specs = [ProcessSpec("master", (*base, "master", "--plan", plan_path))]
     specs += [
         ProcessSpec("worker", (*base, "worker", "--plan", plan_path), {"LOADORCH_WORKER_INDEX": str(i)}, i)
         for i in range(workers)
+    ]
+    specs += [
+        ProcessSpec(
+            "browser", (python, "-m", "loadorch.browser", "--plan", plan_path), {"LOADORCH_BROWSER_INDEX": str(i)}, i
+        )
+        for i in range(browser_workers)
     ]
     return specs
