@@ -286,6 +286,8 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
                 f"{event['waited_s']:g}s (missing worker indexes {event['missing']}); see worker logs"
             )
         elif kind == "summary_written" and event.get("final_path"):
+            if run.sink is not None:  # the load is over: browsers stop now, not after the metrics grace
+                browsers.stop_workers(group, run.sink, browser_worker_count(run.cfg))
             _publish_final_thresholds(run, event["stats_path"], event["final_path"], progress)
         elif kind == "metrics_listening":
             progress.note(f"metrics: {event['url']}")
@@ -338,9 +340,7 @@ def _decide(run: _Run, summary: dict[str, Any]) -> _Decision:
     elapsed = float(summary.get("elapsed_s") or 0.0)
     browser = browsers.collected(run.sink, cfg)
     judge = browsers.evaluator(browser, cfg.min_samples) if browser is not None else None
-    threshold_results = (
-        evaluate(cfg.thresholds, merged, cfg.min_samples, elapsed, judge) if summary.get("t0") else []
-    )
+    threshold_results = evaluate(cfg.thresholds, merged, cfg.min_samples, elapsed, judge) if summary.get("t0") else []
     checks += kinds_checks(cfg, merged)
     checks += browsers.checks(run.sink, browser_worker_count(cfg), run.redactor, run.scratch)
     threshold_results = discount_generator_limited(threshold_results, run.checks + checks)
