@@ -28,6 +28,8 @@ from loadorch import __version__
 from loadorch.config.resolve import LAYERS, RunConfig
 from loadorch.errors import ConfigError, LoadorchError, Problem, RunError, SafetyError
 from loadorch.k8s.framing import frame
+from loadorch.metrics.options import MetricsOptions, plan_block
+from loadorch.metrics.remote_write import secret_values as remote_write_secrets
 from loadorch.report import results
 from loadorch.report.junit import render as render_junit
 from loadorch.report.summary import markdown, terminal
@@ -40,7 +42,15 @@ from loadorch.run.progress import Progress
 from loadorch.run.redact import Redactor
 from loadorch.run.setup import run_setup
 from loadorch.run.signals import HardStop, StopSignals
-from loadorch.verdict.evaluate import ERROR, PASS, Check, evaluate, overall
+from loadorch.verdict.evaluate import (
+    ERROR,
+    PASS,
+    Check,
+    ThresholdResult,
+    discount_generator_limited,
+    evaluate,
+    overall,
+)
 from loadorch.verdict.integrity import integrity_checks, kinds_checks
 from loadorch.verdict.stats import Merged
 
@@ -57,6 +67,7 @@ class RunOptions:
     master_port: int | None = None
     token: str | None = None
     print_artifacts: bool = False  # end stdout with the framed artifacts block
+    metrics: MetricsOptions = field(default_factory=MetricsOptions)
 
 
 @dataclass
@@ -69,6 +80,7 @@ class _Run:
     master_summary: dict[str, Any] | None = None
     error: str | None = None
     host: str = ""
+    addresses: list[str] = field(default_factory=list)  # the target's, as preflight checked them
     scratch: str = ""
 
 
@@ -77,7 +89,7 @@ def execute(cfg: RunConfig, opts: RunOptions) -> int:
 
     A safety refusal (SafetyError, exit 4) writes nothing: nothing was sent and nothing ran.
     """
-    run = _Run(cfg, opts, Redactor(cfg.secrets))
+    run = _Run(cfg, opts, Redactor([*cfg.secrets, *remote_write_secrets(opts.env)]))
     progress = opts.progress or Progress(cfg.duration_s)
     run.scratch = tempfile.mkdtemp(prefix="loadorch-run-")
     os.chmod(run.scratch, 0o700)
@@ -86,8 +98,9 @@ def execute(cfg: RunConfig, opts: RunOptions) -> int:
             try:
                 with _target(cfg) as host:
                     run.host = host
-                    _preflight(run, progress)
-                    _setup(run, progress, signals)
+                    _preflight(run, progress, signals)
+                    if signals.received is None:
+                        _setup(run, progress, signals)
                     if signals.received is None:
                         _load(run, progress, signals)
             except HardStop:
@@ -114,9 +127,10 @@ def _target(cfg: RunConfig) -> Iterator[str]:
         yield cfg.host
 
 
-def _check_python_users(run: _Run) -> None:
+def _check_python_users(run: _Run, signals: StopSignals) -> None:
     """Import the scenario's python user classes in a throwaway process (they import locust): an error
-    is a configuration error naming the file and line, before any request."""
+    is a configuration error naming the file and line, before any request. An interrupt stops the check
+    (the run then ends as interrupted, 130/143), never turns into a configuration error."""
     refs = [u.python for u in run.cfg.scenario.model.users if u.python]
     if not refs:
         return
@@ -124,17 +138,41 @@ def _check_python_users(run: _Run) -> None:
     argv = [sys.executable, "-m", "loadorch.runtime", "check-users", "--scenario-dir", scenario_dir]
     for ref in refs:
         argv += ["--user", str(ref)]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=dict(run.opts.env))
-    if done.returncode != 0:
-        message = run.redactor.text(done.stdout.strip() or done.stderr.strip()[-2000:])
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(run.opts.env), start_new_session=True
+    )
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            try:
+                out, err = proc.communicate(timeout=0.2)
+                break
+            except subprocess.TimeoutExpired:
+                if signals.received is not None or time.monotonic() > deadline:
+                    proc.kill()
+                    out, err = proc.communicate()
+                    if signals.received is not None:
+                        return
+                    raise RunError("importing the python users took longer than 120 s") from None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if signals.received is not None:
+        return
+    if proc.returncode != 0:
+        message = run.redactor.text(out.strip() or err.strip()[-2000:])
         raise ConfigError([Problem(run.cfg.scenario.path, None, "users", f"python user: {message}")])
 
 
-def _preflight(run: _Run, progress: Progress) -> None:
-    _check_python_users(run)
+def _preflight(run: _Run, progress: Progress, signals: StopSignals) -> None:
+    _check_python_users(run, signals)
+    if signals.received is not None:
+        return
     addresses = target_addresses(run.host)
     check_allowed(run.host, run.cfg.profile.allowed_hosts, addresses)
-    connect_probe(run.host)
+    connect_probe(run.host, addresses=addresses)
+    run.addresses = addresses
     run.checks.append(Check("preflight", PASS, f"{run.host} reachable ({', '.join(addresses)})"))
 
 
@@ -152,6 +190,8 @@ def _setup(run: _Run, progress: Progress, signals: StopSignals) -> None:
             run.cfg.seed,
             run.cfg.profile.request_timeout,
             lambda: signals.received is not None,
+            run.cfg.profile.max_response_body,
+            run.addresses,
         )
     except InterruptedError:
         run.checks.append(Check("setup", ERROR, "interrupted during setup"))
@@ -169,8 +209,24 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
     opts = run.opts
     port = opts.master_port or free_port(opts.master_bind)
     plan = build_plan(
-        cfg, run.host, opts.master_bind, port, opts.token or pysecrets.token_hex(16), stats_path, log_path
+        cfg,
+        run.host,
+        opts.master_bind,
+        port,
+        opts.token or pysecrets.token_hex(16),
+        stats_path,
+        log_path,
+        run.addresses,
     )
+    if opts.metrics.enabled:
+        plan["metrics"] = plan_block(
+            opts.metrics,
+            os.path.basename(os.path.normpath(opts.out_dir)),
+            cfg.profile_name,
+            cfg.scenario.model.name,
+            [(t.selector.metric, t.expression.value) for t in cfg.thresholds],
+            os.path.join(run.scratch, "thresholds.final.json"),
+        )
     plan_path = os.path.join(run.scratch, "plan.json")
     with open(os.open(plan_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as fh:
         json.dump(plan, fh)
@@ -220,6 +276,12 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
                 f"only {event['connected']} of {event['expected']} workers connected within "
                 f"{event['waited_s']:g}s (missing worker indexes {event['missing']}); see worker logs"
             )
+        elif kind == "summary_written" and event.get("final_path"):
+            _publish_final_thresholds(run, event["stats_path"], event["final_path"], progress)
+        elif kind == "metrics_listening":
+            progress.note(f"metrics: {event['url']}")
+        elif kind == "dashboard_listening":
+            progress.note(f"live dashboard: {event['url']}")
         elif kind == "done":
             return
         elif kind == "master_exited":
@@ -246,18 +308,48 @@ def _sort_request_log(path: str, out_path: str, redactor: Redactor) -> None:
             rec = json.loads(line)
             rows.append(((rec["worker"], rec["user"], rec["sequence"]), line))
     rows.sort(key=lambda r: r[0])
-    write_text(out_path, redactor.text("".join(line for _, line in rows)))
+    write_text(out_path, redactor.json_lines("".join(line for _, line in rows)))
+
+
+@dataclass
+class _Decision:
+    checks: list[Check]  # integrity and kinds checks (run.checks holds the earlier ones)
+    integrity: dict[str, Any]
+    merged: Merged
+    elapsed: float
+    thresholds: list[ThresholdResult]
+
+
+def _decide(run: _Run, summary: dict[str, Any]) -> _Decision:
+    """The gate's inputs from the master's summary (pure): the final live metrics show exactly these."""
+    cfg = run.cfg
+    checks, integrity = integrity_checks(cfg, summary)
+    merged = Merged.from_json(summary["merged"]) if summary.get("merged") else Merged()
+    elapsed = float(summary.get("elapsed_s") or 0.0)
+    threshold_results = evaluate(cfg.thresholds, merged, cfg.min_samples, elapsed) if summary.get("t0") else []
+    checks += kinds_checks(cfg, merged)
+    threshold_results = discount_generator_limited(threshold_results, run.checks + checks)
+    return _Decision(checks, integrity, merged, elapsed, threshold_results)
+
+
+def _publish_final_thresholds(run: _Run, stats_path: str, final_path: str, progress: Progress) -> None:
+    """The master waits for the gate's threshold results, so the last scrape and push show them."""
+    try:
+        with open(stats_path, encoding="utf-8") as fh:
+            decision = _decide(run, json.load(fh))
+        write_json(final_path, [r.to_json() for r in decision.thresholds])
+    except (OSError, ValueError) as exc:  # the metrics then show the master's own evaluation
+        write_json(final_path, None)
+        progress.note(f"warning: final threshold states not sent to metrics: {exc}")
 
 
 def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
     cfg = run.cfg
-    checks, integrity = integrity_checks(cfg, run.master_summary or {})
-    run.checks += checks
     summary = run.master_summary or {}
-    merged = Merged.from_json(summary["merged"]) if summary.get("merged") else Merged()
-    elapsed = float(summary.get("elapsed_s") or 0.0)
-    threshold_results = evaluate(cfg.thresholds, merged, cfg.min_samples, elapsed) if summary.get("t0") else []
-    run.checks += kinds_checks(cfg, merged)
+    decision = _decide(run, summary)
+    run.checks += decision.checks
+    integrity, merged, elapsed = decision.integrity, decision.merged, decision.elapsed
+    threshold_results = decision.thresholds
     interrupted = signals.received is not None
     verdict = overall(threshold_results, run.checks, interrupted)
     if run.error and verdict not in ("interrupted",):
@@ -287,14 +379,46 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
         error=run.error,
         iterations=cfg.iterations,
         duration_s=cfg.duration_s,
+        load=results.LoadRecord(
+            "open" if cfg.open_model else "closed",
+            cfg.users,
+            cfg.spawn_rate,
+            cfg.open_model.stages if cfg.open_model else (),
+            [list(s) for s in summary.get("load") or []],
+        ),
     )
     doc = run.redactor.obj(results.build(record))
+    if summary.get("metrics"):
+        doc["live_metrics"] = run.redactor.obj(summary["metrics"])
+    warnings = _metrics_warnings(summary.get("metrics"))
+    if warnings:
+        doc["warnings"] = run.redactor.obj(warnings)
     write_artifacts(run, doc, record)
     sys.stdout.write(terminal(doc))
+    for warning in doc.get("warnings", []):
+        sys.stdout.write(f"warning: {warning}\n")
     sys.stdout.write(f"artifacts: {run.opts.out_dir}\n")
     if run.opts.print_artifacts:
         _print_artifacts(run.opts.out_dir)
     return code
+
+
+def _metrics_warnings(report: dict[str, Any] | None) -> list[str]:
+    """A failed metrics push is a warning, never a gate: the load and the verdict did not depend on it."""
+    push = (report or {}).get("remote_write")
+    if not push:
+        return []
+    if not push.get("final_landed"):
+        return [
+            f"metrics push failed: the final remote write did not land ({push.get('last_error') or 'timed out'}; "
+            f"{push.get('sent', 0)} pushes landed, {push.get('failed', 0)} failed, {push.get('dropped', 0)} dropped)"
+        ]
+    if push.get("failed") or push.get("dropped"):
+        return [
+            f"metrics push failed {push['failed']} times and dropped {push['dropped']} pushes "
+            f"({push.get('last_error')}); the final push landed"
+        ]
+    return []
 
 
 def _print_artifacts(out_dir: str) -> None:
@@ -328,8 +452,8 @@ def write_artifacts(run: _Run, doc: dict[str, Any], record: results.RunRecord) -
             ("verdict", record.verdict),
         ],
         system_out=terminal(doc),
+        redact=run.redactor.value,
     )
-    junit = run.redactor.text(junit)
     write_text(run.opts.junit_path or os.path.join(out, "junit.xml"), junit)
     write_text(os.path.join(out, "summary.md"), markdown(doc))
     write_text(os.path.join(out, "config.yaml"), effective_config_yaml(run.cfg, run.redactor))
@@ -359,6 +483,7 @@ def effective_config_yaml(cfg: RunConfig, redactor: Redactor) -> str:
         "seed": cfg.seed,
         "min_samples": cfg.min_samples,
         "request_timeout_s": cfg.profile.request_timeout,
+        "max_response_body": cfg.profile.max_response_body,
         "worker_connect_timeout_s": cfg.profile.worker_connect_timeout,
         "allow_saturated_generator": cfg.profile.allow_saturated_generator,
         "thresholds": [
@@ -367,7 +492,7 @@ def effective_config_yaml(cfg: RunConfig, redactor: Redactor) -> str:
         "sources": dict(cfg.sources),
         "precedence": " < ".join(LAYERS),
     }
-    return redactor.text(yaml.safe_dump(redactor.obj(doc), sort_keys=False, allow_unicode=True))
+    return yaml.safe_dump(redactor.obj(doc), sort_keys=False, allow_unicode=True)
 
 
 def _versions() -> dict[str, str]:

@@ -98,6 +98,7 @@ def build_plan(
     token: str,
     stats_path: str,
     request_log_path: str | None,
+    addresses: Sequence[str] = (),
 ) -> dict[str, Any]:
     weights = [(str(u.name), u.weight) for u in cfg.scenario.model.users]
     return {
@@ -105,6 +106,8 @@ def build_plan(
         "token": token,
         "seed": cfg.seed,
         "host": host,
+        "allowed_hosts": list(cfg.profile.allowed_hosts),
+        "addresses": list(addresses),  # what preflight resolved and checked; workers connect only to these
         "headers": dict(cfg.headers),
         "users": cfg.users,
         "spawn_rate": cfg.spawn_rate,
@@ -112,6 +115,7 @@ def build_plan(
         "iterations": cfg.iterations,
         "workers": cfg.workers,
         "request_timeout_s": cfg.profile.request_timeout,
+        "max_response_body": cfg.profile.max_response_body,
         "worker_connect_timeout_s": cfg.profile.worker_connect_timeout,
         "interval_s": interval_for(cfg.duration_s),
         "master": {"host": master_host, "port": master_port},

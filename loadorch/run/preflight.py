@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 import socket
+import ssl
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
@@ -77,17 +78,38 @@ def target_addresses(url: str) -> list[str]:
     return resolve(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
 
 
-def connect_probe(url: str, timeout: float = 5.0) -> None:
-    """A TCP connection to the target, then closed: proves it is up without sending a request."""
+def connect_probe(url: str, timeout: float = 5.0, addresses: Sequence[str] = ()) -> None:
+    """A TCP connection to the target (to the first address preflight checked, if given), then for
+    https a TLS handshake verified as the workers verify it; then closed, no request sent."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        with socket.create_connection((host, port), timeout=timeout):
-            pass
+        with socket.create_connection((addresses[0] if addresses else host, port), timeout=timeout) as sock:
+            if parts.scheme == "https":
+                _tls_probe(sock, host, port)
     except TimeoutError:
         raise RunError(f"preflight: {host}:{port} did not accept a connection within {timeout:g}s") from None
     except OSError as exc:
         raise RunError(
             f"preflight: cannot connect to {host}:{port} ({exc.strerror or exc}); is the target up?"
+        ) from None
+
+
+def _tls_probe(sock: socket.socket, host: str, port: int) -> None:
+    """A TLS failure here would fail every request of the run: a run error now, not a threshold breach."""
+    context = ssl.create_default_context()  # as the workers: system CAs, or SSL_CERT_FILE
+    try:
+        with context.wrap_socket(sock, server_hostname=host):
+            pass
+    except ssl.SSLCertVerificationError as exc:
+        raise RunError(
+            f"preflight: TLS handshake with {host}:{port} failed: certificate not trusted "
+            f"({exc.verify_message}); every request would fail. Trust its CA with SSL_CERT_FILE=/path/to/ca.pem, "
+            "or fix the target's certificate"
+        ) from None
+    except (ssl.SSLError, OSError) as exc:
+        reason = getattr(exc, "reason", None) or exc.strerror or exc
+        raise RunError(
+            f"preflight: TLS handshake with {host}:{port} failed ({reason}); is it an https server?"
         ) from None

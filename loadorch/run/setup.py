@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from loadorch.config.scenario import READ_METHODS, Scenario
 from loadorch.errors import RunError
-from loadorch.runtime.vu import Origin, RequestRunner, compile_request
+from loadorch.runtime.vu import DEFAULT_MAX_BODY, Origin, RequestRunner, compile_request
 from loadorch.traffic import data as gen
 
 
@@ -27,12 +27,14 @@ def run_setup(
     seed: int,
     timeout: float,
     should_stop: Callable[[], bool] = lambda: False,
+    max_body: int = DEFAULT_MAX_BODY,
+    addresses: Sequence[str] = (),
 ) -> SetupReport:
     """Send every setup request in order; the first failure stops the run (RunError, exit 5)."""
     import time
 
     started = time.monotonic()
-    runner = RequestRunner(Origin.parse(host), timeout)
+    runner = RequestRunner(Origin.parse(host), timeout, max_body, addresses)
     rng = random.Random(gen.stream_seed(seed, "setup"))
     state = gen.DrawState(slot=0, slots=1)
     sent = 0

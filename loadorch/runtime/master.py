@@ -13,10 +13,12 @@ from locust.env import Environment
 
 from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
 from loadorch.runtime.common import FINAL_WAIT_S, LOST_AFTER_S, REPORT_INTERVAL_S, emit, watch_parent, write_json_atomic
+from loadorch.runtime.live import LiveMetrics
 from loadorch.verdict.evaluate import evaluate, should_abort
 from loadorch.verdict.stats import Merged
 
 log = logging.getLogger("loadorch.master")
+MAX_LOAD_SAMPLES = 600
 
 
 @dataclass
@@ -46,12 +48,18 @@ class MasterState:
         self.rejected: list[str] = []
         self.t0: float | None = None
         self.started_mono: float | None = None
+        self.ended_mono: float | None = None  # frozen at the end: the summary and the metrics agree
+        self.metrics: LiveMetrics | None = None
+        self.metrics_report: dict[str, Any] | None = None
         self.stop_reason: str | None = None
         self.aborted_by: dict[str, Any] | None = None
+        self.load_samples: list[list[float]] = []
         self.request_log = open(plan["request_log_path"], "a", encoding="utf-8") if plan.get("request_log") else None  # noqa: SIM115
 
     def elapsed(self) -> float:
-        return 0.0 if self.started_mono is None else time.monotonic() - self.started_mono
+        if self.started_mono is None:
+            return 0.0
+        return (self.ended_mono or time.monotonic()) - self.started_mono
 
     def on_hello(self, client_id: str, data: dict[str, Any]) -> None:
         index = data.get("index")
@@ -104,6 +112,14 @@ class MasterState:
                 log.warning("worker %d stopped reporting", info.index)
                 emit("worker_lost", index=info.index, at_s=info.lost_at_s)
 
+    def sample_load(self, elapsed: float) -> None:
+        """One point of the load timeline: live users and the arrival counters summed over all workers."""
+        workers = self.workers.values()
+        arrivals = [sum(w.arrivals.get(k, 0) for w in workers) for k in ("scheduled", "dispatched", "dropped")]
+        self.load_samples.append([round(elapsed, 2), sum(w.users for w in self.live()), *arrivals])
+        if len(self.load_samples) > 2 * MAX_LOAD_SAMPLES:  # long runs: keep every other point, bounded
+            self.load_samples = self.load_samples[::2]
+
     def live(self) -> list[WorkerInfo]:
         return [w for w in self.workers.values() if w.lost_at_s is None]
 
@@ -114,7 +130,9 @@ class MasterState:
             "elapsed_s": round(self.elapsed(), 3),
             "stop_reason": self.stop_reason,
             "aborted_by": self.aborted_by,
+            "load": self.load_samples,
             "rejected_peers": self.rejected,
+            "metrics": self.metrics_report,
             "workers": {
                 "expected": self.plan["workers"],
                 "seen": sorted(self.workers),
@@ -136,6 +154,43 @@ class MasterState:
                 ],
             },
         }
+
+
+# how a worker connects, then proves the token: message type -> the data type Locust's / our handler expects
+UNPROVEN_ALLOWED: dict[str, type] = {"client_ready": str, "lo_hello": dict}
+MAX_REJECTED = 100
+
+
+def admit_proven_peers_only(runner: Any, state: MasterState) -> None:
+    """Drop every message from a peer that has not proven the run's token before Locust's handlers see
+    it: one of Locust's own messages (`exception` with bad data, `quit`, ...) from any local process
+    would otherwise kill the message listener or the run. A worker may only say `client_ready` (Locust
+    needs it to register) and `lo_hello` (checked against the token) until it is known."""
+    server = runner.server
+    receive = server.recv_from_client
+
+    def recv_from_proven() -> Any:
+        while True:
+            client_id, msg = receive()
+            if any(w.client_id == client_id for w in state.workers.values()):
+                return client_id, msg
+            if isinstance(msg.data, UNPROVEN_ALLOWED.get(msg.type, ())):
+                return client_id, msg
+            note = f"{client_id}: message {msg.type!r} before proving the run token, dropped"
+            if note not in state.rejected and len(state.rejected) < MAX_REJECTED:
+                state.rejected.append(note)
+                log.warning("dropped a %r message from an unproven peer (%s)", msg.type, client_id)
+
+    server.recv_from_client = recv_from_proven
+    handle = runner.handle_message
+
+    def handle_safely(client_id: str, msg: Any) -> None:
+        try:
+            handle(client_id, msg)
+        except Exception as exc:  # a malformed message from a proven peer must not end the listener either
+            log.warning("ignored a malformed %r message from %s: %s", msg.type, client_id, exc)
+
+    runner.handle_message = handle_safely
 
 
 def _sustained(samples: list[float], window: int = 3) -> float:
@@ -161,12 +216,16 @@ def run_master(plan: dict[str, Any]) -> int:
     env = Environment(user_classes=[], stop_timeout=0)
     master = plan["master"]
     runner = env.create_master_runner(master.get("bind", master["host"]), master["port"])
+    admit_proven_peers_only(runner, state)  # before any greenlet runs: the listener has not received yet
     runner.register_message("lo_hello", lambda environment, msg, **kw: state.on_hello(msg.node_id, msg.data))
     runner.register_message("lo_stats", lambda environment, msg, **kw: state.on_stats(msg.node_id, msg.data))
     stop_signal: list[int] = []
     gevent.signal_handler(signal.SIGTERM, lambda: stop_signal.append(signal.SIGTERM))
     gevent.signal_handler(signal.SIGINT, lambda: stop_signal.append(signal.SIGINT))
     emit("listening", port=master["port"])
+    if plan.get("metrics"):
+        state.metrics = LiveMetrics(plan, state, _parse_thresholds(plan))
+        state.metrics.start()
 
     deadline = time.monotonic() + plan["worker_connect_timeout_s"]
     while len(state.workers) < plan["workers"] and time.monotonic() < deadline and not stop_signal:
@@ -182,6 +241,8 @@ def run_master(plan: dict[str, Any]) -> int:
             missing=missing,
             waited_s=plan["worker_connect_timeout_s"],
         )
+        if state.metrics is not None:
+            state.metrics.close()
         runner.quit()
         return 3
 
@@ -190,14 +251,21 @@ def run_master(plan: dict[str, Any]) -> int:
     emit("started", t0=state.t0, workers=sorted(state.workers))
     runner.send_message("lo_start", {"t0": state.t0})
     _watch(state, plan, stop_signal)
+    state.sample_load(state.elapsed())
     runner.send_message("lo_stop", {})
     final_deadline = time.monotonic() + FINAL_WAIT_S
     while time.monotonic() < final_deadline and any(w.final_total is None for w in state.live()):
         gevent.sleep(0.05)
         state.check_lost()
+    state.ended_mono = time.monotonic()
     if state.request_log is not None:
         state.request_log.close()
     write_json_atomic(plan["stats_path"], state.summary())
+    if state.metrics is not None:
+        state.metrics_report = state.metrics.finish(round(state.elapsed(), 3), plan["min_samples"], stop_signal)
+        write_json_atomic(plan["stats_path"], state.summary())
+        state.metrics.linger(lambda: bool(stop_signal))
+        state.metrics.close()
     emit("done", stop_reason=state.stop_reason, elapsed_s=round(state.elapsed(), 3))
     runner.quit()
     return 0
@@ -213,6 +281,8 @@ def _watch(state: MasterState, plan: dict[str, Any], stop_signal: list[int]) -> 
         gevent.sleep(0.1)
         elapsed = state.elapsed()
         state.check_lost()
+        if state.metrics is not None:
+            state.metrics.tick(elapsed, plan["min_samples"])
         if stop_signal:
             state.stop_reason = "interrupted"
             return
@@ -233,6 +303,7 @@ def _watch(state: MasterState, plan: dict[str, Any], stop_signal: list[int]) -> 
             next_report = elapsed + REPORT_INTERVAL_S
             total = state.merged.total
             _progress(state, elapsed, total - last_total)
+            state.sample_load(elapsed)
             last_total = total
             if aborting:
                 results = evaluate(thresholds, state.merged, plan["min_samples"], max(elapsed, 1e-9))

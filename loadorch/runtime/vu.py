@@ -11,19 +11,20 @@ import json
 import random
 import time
 from bisect import bisect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode, urlsplit
 
 from loadorch.config.scenario import RequestSpec
-from loadorch.runtime.http import Connection, HttpError, Response
+from loadorch.runtime.http import IDEMPOTENT_METHODS, Connection, HttpError, Response
 from loadorch.traffic import data as gen
 from loadorch.traffic.jsonpath import compile_path, extract, found
 from loadorch.traffic.template import Template, compile_template, compile_value, render_value, value_refs
 from loadorch.verdict.stats import Recorder, SeriesKey
 
 DEFAULT_OK = range(200, 400)
+DEFAULT_MAX_BODY = 10 * 1024 * 1024  # the profile's max_response_body when not given
 
 
 class LineSink(Protocol):
@@ -126,11 +127,15 @@ def _no_refs(name: str) -> Any:
 class RequestRunner:
     """Renders, sends and checks one compiled request on a user's connection."""
 
-    def __init__(self, origin: Origin, timeout: float) -> None:
+    def __init__(
+        self, origin: Origin, timeout: float, max_body: int = DEFAULT_MAX_BODY, addresses: Sequence[str] = ()
+    ) -> None:
         self.origin = origin
         self.timeout = timeout
+        self.max_body = max_body
         self.host_line = f" HTTP/1.1\r\nHost: {origin.host_header}\r\n"
-        self.conn = Connection(origin.host, origin.port, origin.scheme == "https", min(timeout, 10.0))
+        tls = origin.scheme == "https"
+        self.conn = Connection(origin.host, origin.port, tls, min(timeout, 10.0), addresses=addresses)
 
     def close(self) -> None:
         self.conn.close()
@@ -144,7 +149,7 @@ class RequestRunner:
     ) -> Outcome:
         """Send and check one request. With `intended` (a perf_counter time: the open model's due time),
         the latency counts from then, and the service time from the actual send is kept as well."""
-        target = self.origin.prefix + req.path.render_text(lookup, _quote_path)
+        target = wire_path(self.origin.prefix + req.path.render_text(lookup, _quote_path))
         parts = [req.method, " ", target, self.host_line, req.static_head]
         for name, template in req.dynamic_headers:
             parts += [name, ": ", _header_value(template.render_text(lookup)), "\r\n"]
@@ -156,7 +161,15 @@ class RequestRunner:
         start = time.perf_counter()
         origin = start if intended is None else min(intended, start)
         try:
-            resp = self.conn.request(data, req.timeout or self.timeout, req.method, keep_headers=False)
+            resp = self.conn.request(
+                data,
+                req.timeout or self.timeout,
+                req.method,
+                keep_headers=False,
+                idempotent=may_resend(req),
+                keep_body=needs_body(req),
+                max_body=self.max_body,
+            )
         except HttpError as exc:
             end = time.perf_counter()
             return Outcome(0, False, str(exc), int((end - origin) * 1e6), target, body, _service(intended, start, end))
@@ -169,6 +182,31 @@ class RequestRunner:
 
 def _service(intended: float | None, start: float, end: float) -> int | None:
     return None if intended is None else int((end - start) * 1e6)
+
+
+# printable ASCII that may stand in a request target as written; anything else is percent-encoded
+_TARGET_SAFE = "!#$%&'()*+,/:;=?@[]~"
+
+
+def wire_path(target: str) -> str:
+    """The request target as sent: a literal non-ASCII path (`/products/café-😀`) percent-encoded as
+    UTF-8 (RFC 3986), like placeholders; existing %XX escapes and the query's delimiters are kept."""
+    if target.isascii() and " " not in target and target.isprintable():
+        return target
+    return quote(target, safe=_TARGET_SAFE)
+
+
+def may_resend(req: CompiledRequest) -> bool:
+    """Safe to send twice (RFC 9110 9.2.2): an idempotent method or an `Idempotency-Key` header."""
+    if req.method in IDEMPOTENT_METHODS:
+        return True
+    names = [k for k, _ in req.static_headers] + [k for k, _ in req.dynamic_headers]
+    return any(k.lower() == "idempotency-key" for k in names)
+
+
+def needs_body(req: CompiledRequest) -> bool:
+    """Whether a check or capture reads the response body; if not, it is read and discarded."""
+    return bool(req.expect_contains is not None or req.expect_json or req.captures)
 
 
 def _quote_path(text: str) -> str:

@@ -22,7 +22,7 @@ from locust.env import Environment
 from loadorch.config.scenario import Scenario
 from loadorch.run.plan import generator_from_json
 from loadorch.runtime.common import MASTER_HEARTBEAT_TIMEOUT_S, REPORT_INTERVAL_S, emit, watch_parent
-from loadorch.runtime.vu import Origin, RequestRunner, VirtualUser, compile_request
+from loadorch.runtime.vu import DEFAULT_MAX_BODY, Origin, RequestRunner, VirtualUser, compile_request
 from loadorch.traffic.arrivals import for_worker
 from loadorch.traffic.data import cumulative, stream_seed
 from loadorch.verdict.stats import Recorder
@@ -68,7 +68,7 @@ class WorkerState:
     def __init__(self, plan: dict[str, Any], index: int) -> None:
         self.plan = plan
         self.index = index
-        self.recorder = Recorder(plan["interval_s"], time.time())
+        self.recorder = Recorder(plan["interval_s"], time.time(), (plan.get("metrics") or {}).get("edges_us", ()))
         self.seq = 0
         self.started = False
         self.stopped = False
@@ -133,8 +133,15 @@ def make_runner(origin: Origin, plan: dict[str, Any], environment: Environment) 
     if plan["scenario"].get("client") == "locust":
         from loadorch.runtime.locust_client import LocustClientRunner
 
-        return LocustClientRunner(origin, plan["request_timeout_s"], environment)
-    return RequestRunner(origin, plan["request_timeout_s"])
+        return LocustClientRunner(
+            origin,
+            plan["request_timeout_s"],
+            environment,
+            plan.get("allowed_hosts") or (),
+            plan.get("addresses") or (),
+        )
+    limit = plan.get("max_response_body", DEFAULT_MAX_BODY)
+    return RequestRunner(origin, plan["request_timeout_s"], limit, plan.get("addresses") or ())
 
 
 def _user_class(

@@ -7,13 +7,15 @@ Failures keep their own histogram, so latency thresholds see successful requests
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from loadorch.verdict.histogram import Histogram
 
 TAG_NAMES = ("user", "name", "kind", "method", "status")
+ENDPOINT_SLOTS = 120  # per-endpoint timelines keep at most this many slots (coarser as a run grows)
 
 
 @dataclass(frozen=True)
@@ -39,11 +41,16 @@ class SeriesKey:
 class Recorder:
     """Worker side: records requests and hands out deltas since the last call."""
 
-    def __init__(self, interval_s: float, t0: float) -> None:
+    def __init__(self, interval_s: float, t0: float, edges_us: Sequence[int] = ()) -> None:
         self.interval_s = interval_s
         self.t0 = t0
+        # live metrics: exact counts per (previous edge, edge] interval, so a Prometheus bucket at a
+        # threshold's limit counts exactly (the histogram's own buckets straddle the limit)
+        self.edges_us = tuple(edges_us)
+        self.le: dict[SeriesKey, list[int]] = {}
         self.series: dict[SeriesKey, Histogram] = {}
         self.intervals: dict[tuple[int, str, bool], Histogram] = {}
+        self.endpoint_intervals: dict[tuple[int, str], Histogram] = {}
         self.errors: dict[tuple[SeriesKey, str], int] = {}
         self.service: dict[SeriesKey, Histogram] = {}
         self.total = 0
@@ -55,6 +62,11 @@ class Recorder:
         if h is None:
             h = self.series[key] = Histogram()
         h.record(latency_us)
+        if self.edges_us:
+            counts = self.le.get(key)
+            if counts is None:
+                counts = self.le[key] = [0] * (len(self.edges_us) + 1)
+            counts[bisect_left(self.edges_us, latency_us)] += 1
         if service_us is not None:
             sh = self.service.get(key)
             if sh is None:
@@ -65,20 +77,30 @@ class Recorder:
         if ih is None:
             ih = self.intervals[slot] = Histogram()
         ih.record(latency_us)
+        if key.ok:
+            eh = self.endpoint_intervals.get((slot[0], key.name))
+            if eh is None:
+                eh = self.endpoint_intervals[(slot[0], key.name)] = Histogram()
+            eh.record(latency_us)
         if error is not None:
             ek = (key, error[:200])
             self.errors[ek] = self.errors.get(ek, 0) + 1
         self.total += 1
 
     def take_delta(self) -> dict[str, Any]:
-        delta = {
+        delta: dict[str, Any] = {
             "series": [[k.as_list(), h.to_json()] for k, h in self.series.items()],
             "intervals": [[i, kind, ok, h.to_json()] for (i, kind, ok), h in self.intervals.items()],
             "errors": [[k.as_list(), reason, n] for (k, reason), n in self.errors.items()],
             "service": [[k.as_list(), h.to_json()] for k, h in self.service.items()],
+            "endpoint_intervals": [[i, name, h.to_json()] for (i, name), h in self.endpoint_intervals.items()],
             "total": self.total,
         }
+        if self.edges_us:
+            delta["le"] = [[k.as_list(), counts] for k, counts in self.le.items()]
+            self.le = {}
         self.series, self.intervals, self.errors, self.service = {}, {}, {}, {}
+        self.endpoint_intervals = {}
         return delta
 
 
@@ -91,7 +113,11 @@ class Merged:
         self.intervals: dict[tuple[int, str, bool], Histogram] = {}
         self.errors: dict[tuple[SeriesKey, str], int] = {}
         self.service: dict[SeriesKey, Histogram] = {}
+        self.le: dict[SeriesKey, list[int]] = {}  # exact counts per metrics edge interval (see Recorder)
         self.per_worker: dict[int, int] = {}
+        # successful latencies per (slot, endpoint name); a slot spans `endpoint_step` intervals
+        self.endpoint_intervals: dict[tuple[int, str], Histogram] = {}
+        self.endpoint_step = 1
 
     def add_delta(self, worker: int, delta: dict[str, Any]) -> None:
         added = 0
@@ -106,7 +132,27 @@ class Merged:
             self.errors[ek] = self.errors.get(ek, 0) + int(n)
         for key_list, hist in delta.get("service", []):
             self._hist(self.service, SeriesKey.from_list(key_list)).merge(Histogram.from_json(hist))
+        for i, name, hist in delta.get("endpoint_intervals", []):
+            self.add_endpoint_interval(int(i) // self.endpoint_step, str(name), Histogram.from_json(hist))
+        for key_list, counts in delta.get("le", []):
+            key = SeriesKey.from_list(key_list)
+            have = self.le.get(key)
+            if have is None:
+                self.le[key] = [int(n) for n in counts]
+            elif len(have) == len(counts):
+                self.le[key] = [a + int(b) for a, b in zip(have, counts)]
         self.per_worker[worker] = self.per_worker.get(worker, 0) + added
+
+    def add_endpoint_interval(self, slot: int, name: str, h: Histogram) -> None:
+        """Merge one endpoint's slot; past ENDPOINT_SLOTS slots, halve the resolution (memory stays bounded)."""
+        while slot >= ENDPOINT_SLOTS:
+            coarse: dict[tuple[int, str], Histogram] = {}
+            for (i, n), old in self.endpoint_intervals.items():
+                self._hist(coarse, (i // 2, n)).merge(old)
+            self.endpoint_intervals = coarse
+            self.endpoint_step *= 2
+            slot //= 2
+        self._hist(self.endpoint_intervals, (slot, name)).merge(h)
 
     @staticmethod
     def _hist(table: dict[Any, Histogram], key: Any) -> Histogram:
@@ -162,6 +208,8 @@ class Merged:
                 [k.as_list(), h.to_json()] for k, h in sorted(self.service.items(), key=lambda kv: kv[0].as_list())
             ],
             "per_worker": {str(w): n for w, n in sorted(self.per_worker.items())},
+            "endpoint_step": self.endpoint_step,
+            "endpoint_intervals": [[i, n, h.to_json()] for (i, n), h in sorted(self.endpoint_intervals.items())],
         }
 
     @classmethod
@@ -177,6 +225,9 @@ class Merged:
             },
         )
         m.per_worker = {int(w): int(n) for w, n in data.get("per_worker", {}).items()}
+        m.endpoint_step = int(data.get("endpoint_step", 1))
+        for i, name, hist in data.get("endpoint_intervals", []):
+            m.add_endpoint_interval(int(i), str(name), Histogram.from_json(hist))
         return m
 
 
