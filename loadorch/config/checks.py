@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import io
 import os
 from collections.abc import Iterable
 from typing import Any
@@ -18,6 +20,7 @@ from loadorch.traffic.template import TemplateError, compile_value, value_refs
 
 USER_BUILTINS = ("user", "worker", "iteration")
 SETUP_BUILTINS = ("index",)
+BROWSER_BUILTINS = ("page", "iteration")
 
 
 def compile_generators(scenario: Scenario, doc: Document) -> tuple[dict[str, gen.Generator], list[Problem]]:
@@ -50,12 +53,9 @@ def _generator(spec: DataSpec, base: str) -> gen.Generator:
 
 def _rows(spec: DataSpec, base: str) -> gen.RowsGen:
     assert spec.csv is not None
-    path = os.path.join(base, spec.csv.file)
+    path = os.path.abspath(os.path.join(base, spec.csv.file))
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            rows = tuple(dict(r) for r in reader)
-            columns = reader.fieldnames or []
+        rows, columns, digest = read_csv_rows(path)
     except OSError as exc:
         raise ValueError(f"cannot read CSV file {spec.csv.file!r} (next to the scenario): {exc.strerror}") from None
     except (UnicodeDecodeError, csv.Error) as exc:
@@ -66,7 +66,17 @@ def _rows(spec: DataSpec, base: str) -> gen.RowsGen:
         raise ValueError(
             f"CSV file {spec.csv.file!r} has no column {spec.csv.column!r}; " + did_you_mean(spec.csv.column, columns)
         )
-    return gen.RowsGen(rows, spec.csv.column, spec.csv.order == "sequential")
+    return gen.RowsGen(rows, spec.csv.column, spec.csv.order == "sequential", path, digest)
+
+
+def read_csv_rows(path: str) -> tuple[tuple[dict[str, str], ...], list[str], str]:
+    """(rows, column names, sha256 of the file) of a UTF-8 CSV file with a header line."""
+    with open(path, "rb") as raw:
+        data = raw.read()
+    text = data.decode("utf-8")
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    rows = tuple(dict(r) for r in reader)
+    return rows, list(reader.fieldnames or []), hashlib.sha256(data).hexdigest()
 
 
 def check_templates(scenario: Scenario, doc: Document) -> list[Problem]:
@@ -83,6 +93,17 @@ def check_templates(scenario: Scenario, doc: Document) -> list[Problem]:
             problems += _check_request(ep, ("users", u, "requests", r), known, doc)
     for name, value in scenario.headers.items():
         problems += _check_value(value, ("headers", name), data_names | set(USER_BUILTINS), doc)
+    for b, browser in enumerate(scenario.browsers):
+        for s, bstep in enumerate(browser.journey):
+            path = ("browsers", b, "journey", s)
+            for action in ("visit", "click", "wait_for"):
+                text = getattr(bstep, action)
+                if text is not None:
+                    problems += _check_value(text, (*path, action), data_names | set(BROWSER_BUILTINS), doc)
+            if bstep.type is not None:
+                known = data_names | set(BROWSER_BUILTINS)
+                problems += _check_value(bstep.type.selector, (*path, "type", "selector"), known, doc)
+                problems += _check_value(bstep.type.text, (*path, "type", "text"), known, doc)
     return problems
 
 
@@ -199,8 +220,11 @@ def _threshold(selector: Any, item: Any) -> Threshold:
 
 def _check_tags(tags: tuple[tuple[str, str], ...], scenario: Scenario) -> None:
     names = {ep.name for u in scenario.users for ep in u.requests}
-    users = {str(u.name) for u in scenario.users}
+    users = {str(u.name) for u in scenario.users} | {b.name for b in scenario.browsers}
+    pages = {name for b in scenario.browsers for name in b.page_names()}
     for tag, value in tags:
+        if tag == "page" and value not in pages and not value.startswith("/"):
+            raise ThresholdSyntaxError(f"no visit step names a page {value!r}; {did_you_mean(value, pages)}")
         if tag == "name" and value not in names:
             raise ThresholdSyntaxError(f"no endpoint is named {value!r}; {did_you_mean(value, names)}")
         if tag == "user" and value not in users:

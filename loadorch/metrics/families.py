@@ -121,9 +121,7 @@ def _domain_families(domain: str, names: tuple[str, ...]) -> list[Family]:
     ]
 
 
-def table_families(
-    run: tuple[str, ...], merged: Merged, table_edges: Mapping[str, Sequence[int]]
-) -> list[Family]:
+def table_families(run: tuple[str, ...], merged: Merged, table_edges: Mapping[str, Sequence[int]]) -> list[Family]:
     """One histogram family per per-series table of the merged stats that has data (SERIES_TABLES)."""
     out = []
     for table in SERIES_TABLES:

@@ -44,11 +44,21 @@ class SeriesTable:
 
 SERIES_TABLES = (
     SeriesTable(
-        "service", "http_service_time_seconds", "http_service_time", 1000.0, 1e6, SPREAD_MS,
+        "service",
+        "http_service_time_seconds",
+        "http_service_time",
+        1000.0,
+        1e6,
+        SPREAD_MS,
         "open model: service time (from send, not from the due time) of successful and failed requests",
     ),
     SeriesTable(
-        "db", "db_queries_per_request", "db_queries_per_request", 1.0, 1.0, (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0),
+        "db",
+        "db_queries_per_request",
+        "db_queries_per_request",
+        1.0,
+        1.0,
+        (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0),
         "database queries per request (Server-Timing)",
     ),
 )

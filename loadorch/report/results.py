@@ -41,6 +41,7 @@ class RunRecord:
     iterations: int | None = None
     duration_s: float | None = None
     load: LoadRecord | None = None
+    browser: dict[str, Any] | None = None  # browser users and Lighthouse results (loadorch.browser.results)
 
 
 @dataclass
@@ -102,6 +103,7 @@ def build(record: RunRecord) -> dict[str, Any]:
         "load": load_timeline(record.load) if record.load else None,
         "endpoint_timeseries": endpoint_timeseries(merged),
         "histograms": _histograms(merged),
+        **({"browser": record.browser} if record.browser is not None else {}),
     }
 
 

@@ -6,6 +6,8 @@ from typing import Any
 
 from tabulate import tabulate
 
+from loadorch.report.browser import markdown_section
+
 ICONS = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE", "error": "ERROR", "interrupted": "INTERRUPTED"}
 TOP_ENDPOINTS = 15
 
@@ -88,6 +90,7 @@ def markdown(doc: dict[str, Any]) -> str:
         out += ["### Thresholds", "", md_table(threshold_rows(doc), THRESHOLD_HEAD), ""]
     if doc["checks"]:
         out += ["### Run integrity", "", md_table(check_rows(doc), CHECK_HEAD), ""]
+    out += markdown_section(doc)
     if doc["endpoints"]:
         out += ["### Top endpoints", "", md_table(endpoint_rows(doc), ENDPOINT_HEAD), ""]
     return "\n".join(out) + "\n"

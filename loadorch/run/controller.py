@@ -25,17 +25,21 @@ from importlib import metadata
 from typing import Any
 
 from loadorch import __version__
+from loadorch.browser.results import build as browser_results
+from loadorch.browser.sink import BrowserSink
+from loadorch.browser.stats import BrowserStats
 from loadorch.config.resolve import LAYERS, RunConfig
 from loadorch.errors import ConfigError, LoadorchError, Problem, RunError, SafetyError
-from loadorch.k8s.framing import frame
+from loadorch.k8s.framing import FramingError, frame
 from loadorch.metrics.options import MetricsOptions, plan_block
 from loadorch.metrics.remote_write import secret_values as remote_write_secrets
 from loadorch.report import results
 from loadorch.report.junit import render as render_junit
 from loadorch.report.summary import markdown, terminal
+from loadorch.run import browsers
 from loadorch.run.artifacts import write_json, write_text
 from loadorch.run.embedded import embedded_target
-from loadorch.run.plan import build_plan, process_specs
+from loadorch.run.plan import browser_worker_count, build_plan, process_specs
 from loadorch.run.preflight import check_allowed, connect_probe, target_addresses
 from loadorch.run.processes import ProcessGroup, free_port
 from loadorch.run.progress import Progress
@@ -82,6 +86,7 @@ class _Run:
     host: str = ""
     addresses: list[str] = field(default_factory=list)  # the target's, as preflight checked them
     scratch: str = ""
+    sink: BrowserSink | None = None
 
 
 def execute(cfg: RunConfig, opts: RunOptions) -> int:
@@ -169,6 +174,9 @@ def _preflight(run: _Run, progress: Progress, signals: StopSignals) -> None:
     _check_python_users(run, signals)
     if signals.received is not None:
         return
+    chromium = None if run.opts.external_workers else browsers.chromium_check(run.cfg, run.opts.env)
+    if chromium is not None:
+        run.checks.append(chromium)
     addresses = target_addresses(run.host)
     check_allowed(run.host, run.cfg.profile.allowed_hosts, addresses)
     connect_probe(run.host, addresses=addresses)
@@ -208,16 +216,12 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
     log_path = os.path.join(run.scratch, "requests.unsorted.jsonl") if run.opts.request_log else None
     opts = run.opts
     port = opts.master_port or free_port(opts.master_bind)
-    plan = build_plan(
-        cfg,
-        run.host,
-        opts.master_bind,
-        port,
-        opts.token or pysecrets.token_hex(16),
-        stats_path,
-        log_path,
-        run.addresses,
-    )
+    token = opts.token or pysecrets.token_hex(16)
+    plan = build_plan(cfg, run.host, opts.master_bind, port, token, stats_path, log_path, run.addresses)
+    run.sink = browsers.open_sink(cfg, opts.master_bind, opts.master_port, token, plan["interval_s"])
+    browser_workers = int(plan["browser"]["workers"]) if run.sink is not None else 0
+    if run.sink is not None:
+        plan["browser"]["sink_port"] = run.sink.port
     if opts.metrics.enabled:
         plan["metrics"] = plan_block(
             opts.metrics,
@@ -233,12 +237,16 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
     group = ProcessGroup(run.scratch)
     env = {k: v for k, v in run.opts.env.items() if not k.startswith("LOADORCH_WORKER")}
     try:
-        for spec in process_specs(plan_path, cfg.workers):
+        for spec in process_specs(plan_path, cfg.workers, browser_workers=browser_workers):
             if spec.role == "master" or not opts.external_workers:
                 group.start(spec, env)
         _watch(run, group, progress, signals)
+        if run.sink is not None:
+            browsers.stop_workers(group, run.sink, browser_workers)
     finally:
         group.close()
+        if run.sink is not None:
+            run.sink.close()
     if os.path.exists(stats_path):
         with open(stats_path, encoding="utf-8") as fh:
             run.master_summary = json.load(fh)
@@ -257,6 +265,7 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
             forwarded = True
             progress.note("stopping: collecting what was measured (press Ctrl-C again to stop at once)")
             group.signal_master(signal.SIGTERM)
+            group.signal_role("browser", signal.SIGTERM)
         try:
             event = group.events.get(timeout=0.2)
         except Exception:
@@ -318,6 +327,7 @@ class _Decision:
     merged: Merged
     elapsed: float
     thresholds: list[ThresholdResult]
+    browser: BrowserStats | None = None  # browser users' samples and Lighthouse results
 
 
 def _decide(run: _Run, summary: dict[str, Any]) -> _Decision:
@@ -326,10 +336,13 @@ def _decide(run: _Run, summary: dict[str, Any]) -> _Decision:
     checks, integrity = integrity_checks(cfg, summary)
     merged = Merged.from_json(summary["merged"]) if summary.get("merged") else Merged()
     elapsed = float(summary.get("elapsed_s") or 0.0)
-    threshold_results = evaluate(cfg.thresholds, merged, cfg.min_samples, elapsed) if summary.get("t0") else []
+    browser = browsers.collected(run.sink, cfg)
+    judge = browsers.evaluator(browser, cfg.min_samples) if browser is not None else None
+    threshold_results = evaluate(cfg.thresholds, merged, cfg.min_samples, elapsed, judge) if summary.get("t0") else []
     checks += kinds_checks(cfg, merged)
+    checks += browsers.checks(run.sink, browser_worker_count(cfg), run.redactor, run.scratch)
     threshold_results = discount_generator_limited(threshold_results, run.checks + checks)
-    return _Decision(checks, integrity, merged, elapsed, threshold_results)
+    return _Decision(checks, integrity, merged, elapsed, threshold_results, browser)
 
 
 def _publish_final_thresholds(run: _Run, stats_path: str, final_path: str, progress: Progress) -> None:
@@ -379,6 +392,7 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
         error=run.error,
         iterations=cfg.iterations,
         duration_s=cfg.duration_s,
+        browser=browser_results(decision.browser) if decision.browser is not None else None,
         load=results.LoadRecord(
             "open" if cfg.open_model else "closed",
             cfg.users,
@@ -421,15 +435,24 @@ def _metrics_warnings(report: dict[str, Any] | None) -> list[str]:
     return []
 
 
+# what travels in the master's log (gzip + base64): never the request log, which can be gigabytes, and
+# not report.html or summary.md, which `k8s collect` rebuilds from results.json
+LOG_ARTIFACTS = ("results.json", "junit.xml", "config.yaml")
+
+
 def _print_artifacts(out_dir: str) -> None:
     """The framed block `loadorch k8s collect` reads back from this process's log."""
     files = {}
-    for name in ("results.json", "junit.xml", "summary.md", "config.yaml", "report.html", "requests.jsonl"):
+    for name in LOG_ARTIFACTS:
         path = os.path.join(out_dir, name)
         if os.path.exists(path):
             with open(path, "rb") as fh:
                 files[name] = fh.read()
-    sys.stdout.write(frame(files))
+    try:
+        block = frame(files)
+    except FramingError as exc:
+        raise RunError(f"cannot hand the artifacts over through the log: {exc}") from None
+    sys.stdout.write(block)
     sys.stdout.flush()
 
 
@@ -457,6 +480,8 @@ def write_artifacts(run: _Run, doc: dict[str, Any], record: results.RunRecord) -
     write_text(run.opts.junit_path or os.path.join(out, "junit.xml"), junit)
     write_text(os.path.join(out, "summary.md"), markdown(doc))
     write_text(os.path.join(out, "config.yaml"), effective_config_yaml(run.cfg, run.redactor))
+    if run.sink is not None and run.opts.request_log:
+        browsers.write_steps_log(run.sink, out, run.redactor)
     from loadorch.report.html import render_html
 
     write_text(os.path.join(out, "report.html"), render_html(doc))

@@ -5,16 +5,19 @@ The same plan and specs drive local worker processes and the rendered Kubernetes
 
 from __future__ import annotations
 
+import csv
 import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from loadorch.config.checks import read_csv_rows
 from loadorch.config.resolve import RunConfig
 from loadorch.traffic import data as gen
 
 PLAN_SCHEMA = "loadorch.plan/v1"
+BROWSER_PORT_OFFSET = 2  # the browser sink listens next to the Locust master (5557 -> 5559 in a pod)
 
 
 @dataclass(frozen=True)
@@ -65,8 +68,24 @@ def allocate(users: int, weights: Sequence[tuple[str, float]], workers: int) -> 
 
 
 def generator_to_json(g: gen.Generator) -> dict[str, Any]:
+    """A generator as plan data; CSV rows by their file (a 1M-row file must not be copied into every plan)."""
+    if isinstance(g, gen.RowsGen) and g.source:
+        return {"type": "RowsGen", "file": g.source, "sha256": g.sha256, "column": g.column, "sequential": g.sequential}
     body = asdict(g)
     return {"type": type(g).__name__, **body}
+
+
+def _rows_from_file(data: Mapping[str, Any]) -> gen.RowsGen:
+    """The rows of a plan's CSV file, read where they are drawn (workers), checked against the digest the
+    controller validated: a file changed since then is an error, not other data."""
+    path = str(data["file"])
+    try:
+        rows, _, digest = read_csv_rows(path)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ValueError(f"cannot read CSV file {path}: {exc}") from None
+    if digest != data.get("sha256"):
+        raise ValueError(f"CSV file {path} changed since the run was validated; rerun")
+    return gen.RowsGen(rows, data.get("column"), bool(data.get("sequential")), path, digest)
 
 
 def generator_from_json(data: Mapping[str, Any]) -> gen.Generator:
@@ -74,6 +93,8 @@ def generator_from_json(data: Mapping[str, Any]) -> gen.Generator:
         c.__name__: c
         for c in (gen.IntGen, gen.FloatGen, gen.ChoiceGen, gen.SequenceGen, gen.PatternGen, gen.RowsGen, gen.ConstGen)
     }
+    if data.get("type") == "RowsGen" and "file" in data:
+        return _rows_from_file(data)
     body = {k: v for k, v in data.items() if k != "type"}
     for key in ("options", "cum_weights", "rows"):
         if isinstance(body.get(key), list):
@@ -99,6 +120,7 @@ def build_plan(
     stats_path: str,
     request_log_path: str | None,
     addresses: Sequence[str] = (),
+    browser_port: int | None = None,
 ) -> dict[str, Any]:
     weights = [(str(u.name), u.weight) for u in cfg.scenario.model.users]
     return {
@@ -134,8 +156,17 @@ def build_plan(
                 "delay_abort_eval_s": t.delay_abort_eval_s,
             }
             for t in cfg.thresholds
+            if not t.selector.metric.startswith(("browser_", "lighthouse_"))  # judged by the controller
         ],
         "min_samples": cfg.min_samples,
+        "browser": None
+        if not cfg.scenario.model.browsers
+        else {
+            "workers": browser_worker_count(cfg),
+            "allowed_hosts": list(cfg.profile.allowed_hosts),
+            "sink_host": master_host,
+            "sink_port": browser_port if browser_port is not None else master_port + BROWSER_PORT_OFFSET,
+        },
         "open": None
         if cfg.open_model is None
         else {
@@ -146,12 +177,26 @@ def build_plan(
     }
 
 
-def process_specs(plan_path: str, workers: int, python: str = sys.executable) -> list[ProcessSpec]:
-    """Master first, then one spec per worker index."""
+def browser_worker_count(cfg: RunConfig) -> int:
+    """Browser worker processes: the profile's count, but no more than there are pages to drive."""
+    pages = sum(b.pages for b in cfg.scenario.model.browsers)
+    return min(cfg.profile.browser_workers, pages)
+
+
+def process_specs(
+    plan_path: str, workers: int, python: str = sys.executable, browser_workers: int = 0
+) -> list[ProcessSpec]:
+    """Master first, then one spec per worker index, then one per browser worker index."""
     base = (python, "-m", "loadorch.runtime")
     specs = [ProcessSpec("master", (*base, "master", "--plan", plan_path))]
     specs += [
         ProcessSpec("worker", (*base, "worker", "--plan", plan_path), {"LOADORCH_WORKER_INDEX": str(i)}, i)
         for i in range(workers)
+    ]
+    specs += [
+        ProcessSpec(
+            "browser", (python, "-m", "loadorch.browser", "--plan", plan_path), {"LOADORCH_BROWSER_INDEX": str(i)}, i
+        )
+        for i in range(browser_workers)
     ]
     return specs

@@ -61,6 +61,14 @@ class ProcessGroup:
     def workers(self) -> list[tuple[ProcessSpec, subprocess.Popen[bytes]]]:
         return [(s, p) for s, p in self.procs if s.role == "worker"]
 
+    def signal_role(self, role: str, sig: int) -> None:
+        for spec, proc in self.procs:
+            if spec.role == role and proc.poll() is None:
+                try:
+                    proc.send_signal(sig)
+                except ProcessLookupError:
+                    pass
+
     def signal_master(self, sig: int) -> None:
         proc = self.master()
         if proc is not None and proc.poll() is None:

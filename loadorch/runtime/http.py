@@ -9,11 +9,13 @@ import select
 import socket
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import httptools
+
+from loadorch.errors import SafetyError
 
 
 class HttpError(Exception):
@@ -106,6 +108,7 @@ class Connection:
         connect_timeout: float,
         ssl_context: ssl.SSLContext | None = None,
         addresses: Sequence[str] = (),
+        check_addresses: Callable[[list[str]], None] | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -119,6 +122,7 @@ class Connection:
         # DNS cannot move the name elsewhere later (TLS still verifies `host`, the Host header names it)
         self.pinned = tuple(addresses)
         self.next_pinned = 0
+        self.check_addresses = check_addresses  # without pins: each resolution checked (raises HttpError)
 
     def close(self) -> None:
         if self.sock is not None:
@@ -135,6 +139,8 @@ class Connection:
             self.address = (ip, self.port, 0, 0) if ":" in ip else (ip, self.port)
             return
         infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
+        if self.check_addresses is not None:
+            self.check_addresses(sorted({str(info[4][0]) for info in infos}))
         self.family, _, _, _, self.address = infos[0]
 
     def _connect(self, deadline: float) -> socket.socket:
@@ -160,6 +166,8 @@ class Connection:
             raise HttpError(f"cannot resolve host {self.host!r}: {exc.strerror}") from None
         except UnicodeError:
             raise HttpError(f"invalid host name {self.host!r}") from None
+        except SafetyError as exc:  # resolved outside allowed_hosts (check_addresses)
+            raise HttpError(str(exc)[:200]) from None
         except OSError as exc:
             raise HttpError(f"connect failed: {exc.strerror or exc}") from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -19,7 +19,7 @@ from gevent.pywsgi import WSGIServer
 from loadorch.config.thresholds import Threshold
 from loadorch.metrics.families import Family, Gauges, build, flatten
 from loadorch.metrics.remote_write import auth_header, compress, encode_write_request
-from loadorch.report.results import timeseries
+from loadorch.report.results import LoadRecord, load_timeline, timeseries
 from loadorch.runtime.common import emit
 from loadorch.verdict.evaluate import ThresholdResult, evaluate
 
@@ -94,9 +94,24 @@ class LiveMetrics:
             "totals": {"requests": total, "failures": failures},
             "users": self.gauges.users,
             "timeseries": timeseries(merged),
-            "histograms": {"interval_s": merged.interval_s},
+            "histograms": {
+                "interval_s": merged.interval_s,
+                "intervals": [[i, kind, ok, h.to_json()] for (i, kind, ok), h in sorted(merged.intervals.items())],
+            },
+            "load": load_timeline(self._load_record()),
             "thresholds": [r.to_json() for r in self.results],
         }
+
+    def _load_record(self) -> LoadRecord:
+        """What the report's load chart is drawn from, as the controller builds it at the end."""
+        plan, open_model = self.plan, self.plan.get("open")
+        return LoadRecord(
+            "open" if open_model else "closed",
+            int(plan["users"]),
+            float(plan.get("spawn_rate") or 0.0),
+            tuple((float(a), float(b), float(d)) for a, b, d in open_model["stages"]) if open_model else (),
+            [list(s) for s in getattr(self.state, "load_samples", [])],
+        )
 
     def tick(self, elapsed: float, min_samples: int) -> None:
         """About once a second: refresh gauges and threshold states; every few seconds, push."""

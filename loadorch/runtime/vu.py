@@ -128,14 +128,21 @@ class RequestRunner:
     """Renders, sends and checks one compiled request on a user's connection."""
 
     def __init__(
-        self, origin: Origin, timeout: float, max_body: int = DEFAULT_MAX_BODY, addresses: Sequence[str] = ()
+        self,
+        origin: Origin,
+        timeout: float,
+        max_body: int = DEFAULT_MAX_BODY,
+        addresses: Sequence[str] = (),
+        check_addresses: Callable[[list[str]], None] | None = None,
     ) -> None:
         self.origin = origin
         self.timeout = timeout
         self.max_body = max_body
         self.host_line = f" HTTP/1.1\r\nHost: {origin.host_header}\r\n"
         tls = origin.scheme == "https"
-        self.conn = Connection(origin.host, origin.port, tls, min(timeout, 10.0), addresses=addresses)
+        self.conn = Connection(
+            origin.host, origin.port, tls, min(timeout, 10.0), addresses=addresses, check_addresses=check_addresses
+        )
 
     def close(self) -> None:
         self.conn.close()
