@@ -286,6 +286,8 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
                 f"{event['waited_s']:g}s (missing worker indexes {event['missing']}); see worker logs"
             )
         elif kind == "summary_written" and event.get("final_path"):
+            if run.sink is not None:  # the load is over: browsers stop now, not after the metrics grace
+                browsers.stop_workers(group, run.sink, browser_worker_count(run.cfg))
             _publish_final_thresholds(run, event["stats_path"], event["final_path"], progress)
         elif kind == "metrics_listening":
             progress.note(f"metrics: {event['url']}")
