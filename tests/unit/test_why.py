@@ -30,9 +30,9 @@ def merged_with_errors() -> Merged:
     for _ in range(120):
         rec.record(OK, 2000, 0.5)
     for i in range(30):
-        rec.record(BAD_CHECK, 1500, 0.5, "check $.args.q failed", None, mismatch(692367 + i, str(692367 + i)))
+        rec.record(BAD_CHECK, 1500, 0.5, "check $.args.q failed", example=mismatch(692367 + i, str(692367 + i)))
     for _ in range(12):
-        rec.record(BAD_STATUS, 900, 0.5, "status 500", None, "expected status 2xx or 3xx")
+        rec.record(BAD_STATUS, 900, 0.5, "status 500", example="expected status 2xx or 3xx")
     merged = Merged()
     merged.add_delta(0, rec.take_delta())
     return Merged.from_json(merged.to_json())  # through results.json's serialized form
