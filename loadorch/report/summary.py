@@ -133,6 +133,9 @@ def markdown(doc: dict[str, Any]) -> str:
         note = _all_failed_note(doc)
         if note:
             out += [_md(note), ""]
+    from loadorch.report.database import markdown_database
+
+    out += markdown_database(doc, md_table)
     return "\n".join(out) + "\n"
 
 
