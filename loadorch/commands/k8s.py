@@ -19,7 +19,7 @@ from loadorch.k8s.framing import FramingError, unframe
 from loadorch.k8s.manifests import RenderInput, render
 from loadorch.report.summary import terminal
 from loadorch.run.artifacts import write_text
-from loadorch.run.plan import build_plan
+from loadorch.run.plan import browser_worker_count, build_plan
 
 
 def _data_files(scenario_path: str, scenario: Scenario) -> dict[str, str]:
@@ -56,6 +56,7 @@ def render_command(
     env: Mapping[str, str],
     metrics_port: int | None = None,
     remote_write: str | None = None,
+    browser_image: str | None = None,
 ) -> int:
     _, path = resolve_profile(profile_ref, project)
     cfg = build(path, project, env, overrides, lenient=True)
@@ -96,6 +97,8 @@ def render_command(
         metrics_port=metrics_port,
         remote_write=remote_write,
         overrides=tuple(flags),
+        browser_workers=browser_worker_count(cfg) if cfg.scenario.model.browsers else 0,
+        browser_image=browser_image,
     )
     sys.stdout.write(dump_manifests(render(inp)))
     return ExitCode.OK

@@ -12,6 +12,7 @@ from loadorch.browser.stats import BrowserStats
 from loadorch.browser.verdict import evaluate_browser, owns
 from loadorch.config.resolve import RunConfig
 from loadorch.config.thresholds import Threshold
+from loadorch.errors import RunError
 from loadorch.run.artifacts import write_text
 from loadorch.run.plan import BROWSER_PORT_OFFSET
 from loadorch.run.processes import ProcessGroup
@@ -29,9 +30,14 @@ def chromium_check(cfg: RunConfig, env: Mapping[str, str]) -> Check | None:
     """Before any load: Chromium must be there (RunError, exit 5, naming the fix, when it is not)."""
     if not uses_browsers(cfg):
         return None
+    import importlib.util
+
     from loadorch.browser.chromium import find_chromium
 
-    return Check("chromium", PASS, f"browser users use {find_chromium(env)}")
+    path = find_chromium(env)
+    if importlib.util.find_spec("websockets") is None:
+        raise RunError("browser users need the websockets package: pip install 'loadorch[browser]'")
+    return Check("chromium", PASS, f"browser users use {path}")
 
 
 def open_sink(cfg: RunConfig, bind: str, master_port: int | None, token: str, interval_s: float) -> BrowserSink | None:
