@@ -91,7 +91,7 @@ def test_journey_errors_point_at_file_line_and_field(
 def test_threshold_tags_depend_on_the_metric() -> None:
     assert parse_selector("browser_web_vital_lcp{page:home}").tags == (("page", "home"),)
     assert parse_selector("lighthouse_audit{id:largest-contentful-paint}").metric == "lighthouse_audit"
-    with pytest.raises(ThresholdSyntaxError, match="unknown tag 'kind'.*has tags page, user"):
+    with pytest.raises(ThresholdSyntaxError, match=r"unknown tag 'kind'.*has tags page, user"):
         parse_selector("browser_web_vital_cls{kind:read}")
     with pytest.raises(ThresholdSyntaxError, match="did you mean 'browser_web_vital_inp'"):
         parse_selector("browser_web_vital_inpp")
