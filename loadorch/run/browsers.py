@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 from collections.abc import Callable, Mapping
 
 from loadorch.browser.sink import BrowserSink
@@ -50,7 +51,16 @@ def open_sink(cfg: RunConfig, bind: str, master_port: int | None, token: str, in
 def stop_workers(group: ProcessGroup, sink: BrowserSink, workers: int) -> None:
     """Ask the browser workers to stop and wait (bounded) until each has reported its last page views."""
     group.signal_role("browser", signal.SIGTERM)
-    sink.wait_done(workers, STOP_GRACE_S)
+    running = [(spec.index, proc) for spec, proc in group.procs if spec.role == "browser"]
+    deadline = time.monotonic() + STOP_GRACE_S
+    while time.monotonic() < deadline:
+        with sink.lock:
+            finished = sink.done | set(sink.errors)
+        if all(index in finished or proc.poll() is not None for index, proc in running) and (
+            running or len(finished) >= workers  # pods (Kubernetes) are not ours to poll
+        ):
+            return
+        time.sleep(0.05)
 
 
 def _log_tail(scratch: str, index: int, redactor: Redactor) -> str:

@@ -245,3 +245,19 @@ def test_browser_workers_get_their_own_indexed_job() -> None:
         kubernetes_validate.validate(manifest, kubernetes_validate.latest_version(), strict=True)
     assert not any(m["metadata"]["name"].endswith("-browsers") for m in render(RenderInput(
         "shop", {"profile.yaml": "x"}, [], 1, "loadorch:1", None, 600, "t")))
+
+
+def test_compare_flags_a_web_vital_regression_per_page() -> None:
+    from loadorch.browser.compare import browser_rows
+    from loadorch.verdict.compare import Budgets
+
+    def doc(lcp: float, cls: float) -> dict:
+        stats = BrowserStats()
+        for i in range(40):
+            stats.record_view("s", "home", 1.0, {"lcp": lcp + i, "cls": cls})
+        return {"browser": {"histograms": stats.to_json()}}
+
+    rows = {r.metric: r for r in browser_rows(doc(1000.0, 0.02), doc(3000.0, 0.02), Budgets())}
+    assert rows["lcp p75"].verdict == "regression" and rows["lcp p75"].name == "home"
+    assert rows["cls p75"].verdict == "same" and rows["cls p75"].current == pytest.approx(0.02, abs=1e-4)
+    assert browser_rows({}, {}, Budgets()) == []
