@@ -232,11 +232,12 @@ def test_browser_workers_get_their_own_indexed_job() -> None:
                       "t", browser_workers=3)
     manifests = render(inp)
     jobs = {m["metadata"]["name"]: m for m in manifests if m["kind"] == "Job"}
-    browsers = jobs["loadorch-shop-browsers"]
+    browsers = jobs["loadorch-shop-run-browsers"]
     assert browsers["spec"]["completionMode"] == "Indexed" and browsers["spec"]["completions"] == 3
     container = browsers["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "reg/loadorch:0.1.0-browser" and container["args"][:2] == ["-m", "loadorch.browser"]
-    assert jobs["loadorch-shop-workers"]["spec"]["template"]["spec"]["containers"][0]["image"] == "reg/loadorch:0.1.0"
+    assert container["command"] == ["python3"]
+    assert jobs["loadorch-shop-run-workers"]["spec"]["template"]["spec"]["containers"][0]["image"] == "reg/loadorch:0.1.0"
     service = next(m for m in manifests if m["kind"] == "Service")
     assert {"name": "browser", "port": BROWSER_PORT, "targetPort": BROWSER_PORT} in service["spec"]["ports"]
     assert browser_image("loadorch") == "loadorch:browser"
