@@ -197,6 +197,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="names this run's objects: loadorch-<profile>-<run id>-master, ... (default: UTC time + 4 hex digits)",
     )
     render.add_argument("--request-log", action="store_true")
+    render.add_argument(
+        "--files-in-image",
+        metavar="DIR",
+        help="profile.yaml, scenario.yaml and data files are in the image at DIR (for data too big for a ConfigMap)",
+    )
     render.add_argument("--metrics-port", type=_port, help="the master serves /metrics here (a named Service port)")
     render.add_argument("--remote-write", metavar="URL", help="the master pushes metrics here")
     plan = ksub.add_parser("plan", parents=[common], help=argparse.SUPPRESS)
@@ -359,6 +364,8 @@ def _cmd_k8s(args: argparse.Namespace) -> int:
             env,
         )
     overrides = _overrides(args)
+    if args.files_in_image is not None and not args.files_in_image.startswith("/"):
+        raise UsageError(f"--files-in-image {args.files_in_image!r} must be an absolute path inside the image")
     return k8scmd.render_command(
         args.profile,
         args.project,
@@ -373,6 +380,7 @@ def _cmd_k8s(args: argparse.Namespace) -> int:
         args.run_id,
         args.metrics_port,
         _remote_write_url(args.remote_write),
+        args.files_in_image,
     )
 
 
