@@ -310,6 +310,8 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
         elif kind == "summary_written" and event.get("final_path"):
             if run.sink is not None:  # the load is over: browsers stop now, not after the metrics grace
                 browsers.stop_workers(group, run.sink, browser_worker_count(run.cfg))
+            if run.db is not None:  # the load is over: close the database window, so the final states include it
+                run.db.end()
             _publish_final_thresholds(run, event["stats_path"], event["final_path"], progress)
         elif kind == "metrics_listening":
             progress.note(f"metrics: {event['url']}")
