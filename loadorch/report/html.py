@@ -11,7 +11,7 @@ from loadorch.errors import ConfigError, ExitCode, Problem
 from loadorch.report.browser import html_section
 from loadorch.report.charts import Series, line_chart, sparkline
 from loadorch.report.figures import latency_chart, latency_thresholds, load_chart, spectra
-from loadorch.report.summary import ENDPOINT_HEAD, endpoint_rows, headline, markdown
+from loadorch.report.summary import ENDPOINT_HEAD, endpoint_rows, headline, markdown, window_line
 from loadorch.run.artifacts import write_text
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -83,9 +83,10 @@ def _thresholds(doc: dict[str, Any]) -> str:
             f"<td>{escape(t['expression'])}</td><td class=num>{escape(observed)}</td>"
             f"<td class=num>{t['samples']}</td><td class=num>{bound}</td><td>{escape(t['message'])}</td></tr>"
         )
+    window = f'<p class="note">{escape(window_line(doc))}</p>' if doc.get("window") else ""
     return (
         "<h2>Thresholds</h2><table><tr><th></th><th>selector</th><th>threshold</th><th>observed</th>"
-        "<th>samples</th><th>error bound</th><th>detail</th></tr>" + "".join(rows) + "</table>"
+        "<th>samples</th><th>error bound</th><th>detail</th></tr>" + "".join(rows) + "</table>" + window
     )
 
 

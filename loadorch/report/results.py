@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loadorch.report.summary import TOP_ENDPOINTS
+from loadorch.traffic.stages import window_seconds
 from loadorch.verdict.evaluate import EXIT_CODES, Check, ThresholdResult
 from loadorch.verdict.stats import Merged, latency_stats
 
@@ -42,6 +43,8 @@ class RunRecord:
     duration_s: float | None = None
     load: LoadRecord | None = None
     browser: dict[str, Any] | None = None  # browser users and Lighthouse results (loadorch.browser.results)
+    window: tuple[tuple[float, float], ...] = ()  # the measurement window's spans (s), if the profile has one
+    window_source: str = ""
 
 
 @dataclass
@@ -52,7 +55,7 @@ class LoadRecord:
     model: str  # "closed" or "open"
     users: int
     spawn_rate: float = 0.0
-    stages: tuple[tuple[float, float, float], ...] = ()  # open model: (start rate, end rate, seconds)
+    stages: tuple[tuple[float, float, float], ...] = ()  # (start, end, seconds): open model rates, closed users
     samples: list[list[float]] = field(default_factory=list)
 
 
@@ -104,6 +107,38 @@ def build(record: RunRecord) -> dict[str, Any]:
         "endpoint_timeseries": endpoint_timeseries(merged),
         "histograms": _histograms(merged),
         **({"browser": record.browser} if record.browser is not None else {}),
+        **({"window": window_block(record)} if record.window else {}),
+    }
+
+
+PHASE_NAMES = {"ramp_up": "before the window", "ramp_down": "after the window", "between": "between spans"}
+
+
+def window_block(record: RunRecord) -> dict[str, Any]:
+    """The measurement window: its spans, the judged samples' stats, and what was left out, by phase."""
+    merged = record.merged
+    judged = merged.windowed()
+    seconds = window_seconds(record.window, record.elapsed_s)
+    total, failures = judged.counts()
+    excluded: dict[str, Any] = {}
+    for (phase, kind, ok), h in sorted(merged.phases.items()):
+        row = excluded.setdefault(phase, {"requests": 0, "failures": 0, "kinds": {}})
+        row["requests"] += h.count
+        row["failures"] += 0 if ok else h.count
+        k = row["kinds"].setdefault(kind, {"requests": 0, "failures": 0, "p95_ms": None})
+        k["requests"] += h.count
+        if ok:
+            k["p95_ms"] = round(h.percentile(95) / 1000.0, 3) if h.count else None
+        else:
+            k["failures"] += h.count
+    return {
+        "source": record.window_source,
+        "spans": [[round(a, 3), round(b, 3)] for a, b in record.window],
+        "seconds": round(seconds, 3),
+        "requests": total,
+        "failures": failures,
+        "kinds": {kind: _stats(judged, (("kind", kind),), seconds) for kind in _values(judged, "kind")},
+        "excluded": excluded,
     }
 
 
@@ -116,7 +151,7 @@ def _histograms(merged: Merged) -> dict[str, Any]:
 
 def load_timeline(load: LoadRecord) -> dict[str, Any]:
     """Planned versus achieved load over time: users (closed model) or arrivals per second (open model)."""
-    if load.model == "open":
+    if load.stages:
         target, t = [], 0.0
         for start, end, seconds in load.stages:
             target += [[round(t, 3), start], [round(t + seconds, 3), end]]

@@ -67,12 +67,34 @@ def headline(doc: dict[str, Any]) -> str:
     )
 
 
+PHASES = (("ramp_up", "before it (ramp-up)"), ("between", "between its spans"), ("ramp_down", "after it (ramp-down)"))
+
+
+def window_line(doc: dict[str, Any]) -> str:
+    """One sentence on the measurement window: what the thresholds judged and what they left out."""
+    w = doc.get("window")
+    if not w:
+        return ""
+    spans = ", ".join(f"{a:g}-{b:g}s" for a, b in w["spans"])
+    left = [
+        f"{w['excluded'][k]['requests']} {label} ({w['excluded'][k]['failures']} failed)"
+        for k, label in PHASES
+        if k in w["excluded"]
+    ]
+    return (
+        f"Measurement window ({w['source']}): {spans}; thresholds judged {w['requests']} requests "
+        f"({w['failures']} failed); excluded: {', '.join(left) or 'none'}"
+    )
+
+
 def terminal(doc: dict[str, Any]) -> str:
     parts = []
     if doc["endpoints"]:
         parts.append(tabulate(endpoint_rows(doc), ENDPOINT_HEAD, tablefmt="simple"))
     if doc["thresholds"]:
         parts.append(tabulate(threshold_rows(doc), THRESHOLD_HEAD, tablefmt="simple"))
+    if doc.get("window"):
+        parts.append(window_line(doc))
     failing = [r for r in check_rows(doc) if r[0] != "PASS"]
     if failing:
         parts.append(tabulate(failing, CHECK_HEAD, tablefmt="simple"))
@@ -88,6 +110,8 @@ def markdown(doc: dict[str, Any]) -> str:
         out += [f"**Error:** {_md(doc['error'])}", ""]
     if doc["thresholds"]:
         out += ["### Thresholds", "", md_table(threshold_rows(doc), THRESHOLD_HEAD), ""]
+    if doc.get("window"):
+        out += [_md(window_line(doc)), ""]
     if doc["checks"]:
         out += ["### Run integrity", "", md_table(check_rows(doc), CHECK_HEAD), ""]
     out += markdown_section(doc)

@@ -46,6 +46,7 @@ from loadorch.run.progress import Progress
 from loadorch.run.redact import Redactor
 from loadorch.run.setup import run_setup
 from loadorch.run.signals import HardStop, StopSignals
+from loadorch.traffic.stages import window_seconds
 from loadorch.verdict.evaluate import (
     ERROR,
     PASS,
@@ -338,8 +339,11 @@ def _decide(run: _Run, summary: dict[str, Any]) -> _Decision:
     elapsed = float(summary.get("elapsed_s") or 0.0)
     browser = browsers.collected(run.sink, cfg)
     judge = browsers.evaluator(browser, cfg.min_samples) if browser is not None else None
+    judged, seconds = merged, elapsed
+    if cfg.window is not None:  # thresholds judge the measurement window; the ramps are reported apart
+        judged, seconds = merged.windowed(), window_seconds(cfg.window.spans, elapsed)
     threshold_results = (
-        evaluate(cfg.thresholds, merged, cfg.min_samples, elapsed, judge) if summary.get("t0") else []
+        evaluate(cfg.thresholds, judged, cfg.min_samples, seconds, judge) if summary.get("t0") else []
     )
     checks += kinds_checks(cfg, merged)
     checks += browsers.checks(run.sink, browser_worker_count(cfg), run.redactor, run.scratch)
@@ -395,11 +399,13 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
         iterations=cfg.iterations,
         duration_s=cfg.duration_s,
         browser=browser_results(decision.browser) if decision.browser is not None else None,
+        window=cfg.window.spans if cfg.window else (),
+        window_source=cfg.window.source if cfg.window else "",
         load=results.LoadRecord(
             "open" if cfg.open_model else "closed",
             cfg.users,
             cfg.spawn_rate,
-            cfg.open_model.stages if cfg.open_model else (),
+            cfg.open_model.stages if cfg.open_model else (cfg.user_stages or ()),
             [list(s) for s in summary.get("load") or []],
         ),
     )

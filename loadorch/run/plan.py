@@ -115,6 +115,8 @@ def build_plan(
         "spawn_rate": cfg.spawn_rate,
         "duration_s": cfg.duration_s,
         "iterations": cfg.iterations,
+        "stages": None if cfg.user_stages is None else [list(s) for s in cfg.user_stages],
+        "window": None if cfg.window is None else [list(s) for s in cfg.window.spans],
         "workers": cfg.workers,
         "request_timeout_s": cfg.profile.request_timeout,
         "max_response_body": cfg.profile.max_response_body,

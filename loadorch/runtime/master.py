@@ -14,6 +14,7 @@ from locust.env import Environment
 from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
 from loadorch.runtime.common import FINAL_WAIT_S, LOST_AFTER_S, REPORT_INTERVAL_S, emit, watch_parent, write_json_atomic
 from loadorch.runtime.live import LiveMetrics
+from loadorch.traffic.stages import window_seconds
 from loadorch.verdict.evaluate import evaluate, should_abort
 from loadorch.verdict.stats import Merged
 
@@ -306,7 +307,9 @@ def _watch(state: MasterState, plan: dict[str, Any], stop_signal: list[int]) -> 
             state.sample_load(elapsed)
             last_total = total
             if aborting:
-                results = evaluate(thresholds, state.merged, plan["min_samples"], max(elapsed, 1e-9))
+                judged = state.merged.windowed()  # with a measurement window, only its samples count
+                seconds = window_seconds(plan["window"], elapsed) if plan.get("window") else elapsed
+                results = evaluate(thresholds, judged, plan["min_samples"], max(seconds, 1e-9))
                 hit = should_abort(results, elapsed, thresholds)
                 if hit is not None:
                     state.stop_reason = "aborted"

@@ -17,6 +17,9 @@ class Knobs:
     error_status: int = 503
     error_routes: str = "write"  # "write", "all" or a route id
     stall_until: float = 0.0  # monotonic time; requests wait until then
+    # a cold start: requests in the first `seconds` after the first one (since the knob was set) are slow
+    warmup: dict[str, float] = field(default_factory=dict)  # {"seconds": s, "latency_ms": ms}
+    _warm_from: float | None = field(default=None, repr=False)
     storefront: dict[str, int] = field(default_factory=dict)  # hero_ms, banner, click_ms, tracker (storefront.py)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _error_count: dict[str, int] = field(default_factory=dict, repr=False)
@@ -41,6 +44,9 @@ class Knobs:
                 self.error_routes = str(body["error_routes"])
             if "storefront" in body:
                 self.storefront = {str(k): int(v) for k, v in dict(body["storefront"]).items()}
+            if "warmup" in body:
+                self.warmup = {str(k): float(v) for k, v in dict(body["warmup"] or {}).items()}
+                self._warm_from = None
             if "stall_s" in body:
                 self.stall_until = time.monotonic() + float(body["stall_s"])
 
@@ -52,10 +58,22 @@ class Knobs:
             "error_routes": self.error_routes,
             "stall_remaining_s": max(0.0, self.stall_until - time.monotonic()),
             "storefront": self.storefront,
+            "warmup": self.warmup,
         }
 
     def delay_for(self, route: str) -> float:
-        return self.latency_ms.get(route, self.latency_ms.get("*", 0.0)) / 1000.0
+        return self.latency_ms.get(route, self.latency_ms.get("*", 0.0)) / 1000.0 + self._warmup_delay()
+
+    def _warmup_delay(self) -> float:
+        if not self.warmup:
+            return 0.0
+        now = time.monotonic()
+        with self._lock:
+            if self._warm_from is None:
+                self._warm_from = now
+        if now - self._warm_from < self.warmup.get("seconds", 0.0):
+            return self.warmup.get("latency_ms", 0.0) / 1000.0
+        return 0.0
 
     def should_fail(self, route: str, is_write: bool) -> bool:
         """Deterministic: exactly `error_rate` of matching requests fail, spread evenly."""

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from loadorch.traffic.stages import PHASE_IN, Span, phase_of
 from loadorch.verdict.histogram import Histogram
 
 TAG_NAMES = ("user", "name", "kind", "method", "status")
@@ -41,9 +42,16 @@ class SeriesKey:
 class Recorder:
     """Worker side: records requests and hands out deltas since the last call."""
 
-    def __init__(self, interval_s: float, t0: float, edges_us: Sequence[int] = ()) -> None:
+    def __init__(
+        self, interval_s: float, t0: float, edges_us: Sequence[int] = (), window: Sequence[Span] = ()
+    ) -> None:
         self.interval_s = interval_s
         self.t0 = t0
+        # measurement window: each sample is classified by its completion time, so the window's
+        # histograms are exact for any selector, whatever the interval length
+        self.spans = tuple((float(a), float(b)) for a, b in window)
+        self.window: dict[SeriesKey, Histogram] = {}
+        self.phases: dict[tuple[str, str, bool], Histogram] = {}  # outside the window: (phase, kind, ok)
         # live metrics: exact counts per (previous edge, edge] interval, so a Prometheus bucket at a
         # threshold's limit counts exactly (the histogram's own buckets straddle the limit)
         self.edges_us = tuple(edges_us)
@@ -72,6 +80,12 @@ class Recorder:
             if sh is None:
                 sh = self.service[key] = Histogram()
             sh.record(service_us)
+        if self.spans:
+            phase = phase_of(self.spans, at - self.t0)
+            if phase == PHASE_IN:
+                _hist(self.window, key).record(latency_us)
+            else:
+                _hist(self.phases, (phase, key.kind, key.ok)).record(latency_us)
         slot = (max(0, int((at - self.t0) / self.interval_s)), key.kind, key.ok)
         ih = self.intervals.get(slot)
         if ih is None:
@@ -99,6 +113,10 @@ class Recorder:
         if self.edges_us:
             delta["le"] = [[k.as_list(), counts] for k, counts in self.le.items()]
             self.le = {}
+        if self.spans:
+            delta["window"] = [[k.as_list(), h.to_json()] for k, h in self.window.items()]
+            delta["phases"] = [[p, kind, ok, h.to_json()] for (p, kind, ok), h in self.phases.items()]
+            self.window, self.phases = {}, {}
         self.series, self.intervals, self.errors, self.service = {}, {}, {}, {}
         self.endpoint_intervals = {}
         return delta
@@ -118,6 +136,8 @@ class Merged:
         # successful latencies per (slot, endpoint name); a slot spans `endpoint_step` intervals
         self.endpoint_intervals: dict[tuple[int, str], Histogram] = {}
         self.endpoint_step = 1
+        self.window: dict[SeriesKey, Histogram] | None = None  # set when the run has a measurement window
+        self.phases: dict[tuple[str, str, bool], Histogram] = {}
 
     def add_delta(self, worker: int, delta: dict[str, Any]) -> None:
         added = 0
@@ -141,7 +161,22 @@ class Merged:
                 self.le[key] = [int(n) for n in counts]
             elif len(have) == len(counts):
                 self.le[key] = [a + int(b) for a, b in zip(have, counts)]
+        if "window" in delta:
+            window = self.window if self.window is not None else {}
+            self.window = window
+            for key_list, hist in delta["window"]:
+                self._hist(window, SeriesKey.from_list(key_list)).merge(Histogram.from_json(hist))
+            for phase, kind, ok, hist in delta.get("phases", []):
+                self._hist(self.phases, (str(phase), str(kind), bool(ok))).merge(Histogram.from_json(hist))
         self.per_worker[worker] = self.per_worker.get(worker, 0) + added
+
+    def windowed(self) -> Merged:
+        """The samples inside the measurement window only (the thresholds' view), or self without one."""
+        if self.window is None:
+            return self
+        out = Merged(self.interval_s)
+        out.series = self.window
+        return out
 
     def add_endpoint_interval(self, slot: int, name: str, h: Histogram) -> None:
         """Merge one endpoint's slot; past ENDPOINT_SLOTS slots, halve the resolution (memory stays bounded)."""
@@ -210,6 +245,17 @@ class Merged:
             "per_worker": {str(w): n for w, n in sorted(self.per_worker.items())},
             "endpoint_step": self.endpoint_step,
             "endpoint_intervals": [[i, n, h.to_json()] for (i, n), h in sorted(self.endpoint_intervals.items())],
+            **(
+                {}
+                if self.window is None
+                else {
+                    "window": [
+                        [k.as_list(), h.to_json()]
+                        for k, h in sorted(self.window.items(), key=lambda kv: kv[0].as_list())
+                    ],
+                    "phases": [[p, kind, ok, h.to_json()] for (p, kind, ok), h in sorted(self.phases.items())],
+                }
+            ),
         }
 
     @classmethod
@@ -222,6 +268,7 @@ class Merged:
                 "intervals": data.get("intervals", []),
                 "errors": data.get("errors", []),
                 "service": data.get("service", []),
+                **({"window": data["window"], "phases": data.get("phases", [])} if "window" in data else {}),
             },
         )
         m.per_worker = {int(w): int(n) for w, n in data.get("per_worker", {}).items()}
@@ -229,6 +276,13 @@ class Merged:
         for i, name, hist in data.get("endpoint_intervals", []):
             m.add_endpoint_interval(int(i), str(name), Histogram.from_json(hist))
         return m
+
+
+def _hist(table: dict[Any, Histogram], key: Any) -> Histogram:
+    h = table.get(key)
+    if h is None:
+        h = table[key] = Histogram()
+    return h
 
 
 def _tag_matches(key: SeriesKey, tag: str, value: str) -> bool:
