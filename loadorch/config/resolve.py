@@ -51,6 +51,7 @@ class Overrides:
     host: str | None = None
     iterations: int | None = None
     scenario: str | None = None  # a scenario file instead of the profile's
+    tags: tuple[tuple[str, str], ...] = ()  # --tag KEY=VALUE: the whole run's tags
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class RunConfig:
     warnings: tuple[str, ...] = ()  # printed before the run: nothing wrong enough to refuse it
     user_stages: tuple[tuple[float, float, float], ...] | None = None  # closed-model stages: (from, to, seconds)
     window: Window | None = None  # the measurement window the thresholds judge
+    run_tags: Mapping[str, str] = field(default_factory=dict)  # --tag: on every request of the run
 
 
 def profile_names(project: str) -> dict[str, str]:
@@ -126,13 +128,15 @@ def load_document(
     return doc, used, unset
 
 
-def load_scenario(path: str, env: Mapping[str, str], lenient: bool = False) -> tuple[LoadedScenario, dict[str, str]]:
+def load_scenario(
+    path: str, env: Mapping[str, str], lenient: bool = False, run_tags: Mapping[str, str] = {}
+) -> tuple[LoadedScenario, dict[str, str]]:
     doc, used, _ = load_document(path, env, lenient, scenario_template_path)
     model = validate_document(Scenario, doc)
     generators, problems = compile_generators(model, doc)
     problems += check_templates(model, doc)
     problems += check_python_users(model, doc)
-    thresholds, more = parse_thresholds(model.thresholds, model, doc)
+    thresholds, more = parse_thresholds(model.thresholds, model, doc, run_tags=run_tags)
     problems += more
     if problems:
         raise ConfigError(problems)
@@ -162,8 +166,9 @@ def build(
     if not os.path.isfile(spath):
         line = None if overrides.scenario else pdoc.line_of(("scenario",))
         raise ConfigError([Problem(path, line, "scenario", f"scenario file not found: {spath}")])
-    scenario, scenario_secrets = load_scenario(spath, env, lenient)
-    overrides_thr, problems = parse_thresholds(profile.thresholds, scenario.model, pdoc)
+    run_tags = dict(overrides.tags)
+    scenario, scenario_secrets = load_scenario(spath, env, lenient, run_tags)
+    overrides_thr, problems = parse_thresholds(profile.thresholds, scenario.model, pdoc, run_tags=run_tags)
     lighthouse = _lighthouse(profile, path, pdoc, problems)
     if problems:
         raise ConfigError(problems)
@@ -321,6 +326,7 @@ def merge(
         sources=sources,
         open_model=open_model,
         user_stages=user_stages,
+        run_tags=dict(cli.tags),
     )
 
 

@@ -11,7 +11,15 @@ from loadorch.errors import ConfigError, ExitCode, Problem
 from loadorch.report.browser import html_section
 from loadorch.report.charts import Series, line_chart, sparkline
 from loadorch.report.figures import latency_chart, latency_thresholds, load_chart, spectra
-from loadorch.report.summary import ENDPOINT_HEAD, endpoint_rows, headline, markdown, window_line
+from loadorch.report.summary import (
+    ENDPOINT_HEAD,
+    FAILING_CHECK_HEAD,
+    endpoint_rows,
+    failing_check_rows,
+    headline,
+    markdown,
+    window_line,
+)
 from loadorch.run.artifacts import write_text
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -62,9 +70,18 @@ def render_html(doc: dict[str, Any]) -> str:
     if doc.get("error"):
         parts.append(f"<p><strong>Error:</strong> {escape(doc['error'])}</p>")
     parts += _thresholds(doc), _charts(doc), _spectra(doc), html_section(doc)
-    parts += _endpoints(doc), _checks(doc), _errors(doc)
+    parts += _endpoints(doc), _failing_checks(doc), _checks(doc), _errors(doc)
     parts.append("</main></body></html>")
     return "\n".join(p for p in parts if p) + "\n"
+
+
+def _failing_checks(doc: dict[str, Any]) -> str:
+    rows = failing_check_rows(doc)
+    if not rows:
+        return ""
+    head = "".join(f"<th>{escape(h)}</th>" for h in FAILING_CHECK_HEAD)
+    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<h2>Failing checks</h2><table><tr>{head}</tr>{body}</table>"
 
 
 def _tag(verdict: str) -> str:

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from loadorch.config.tags import tags_of
 from loadorch.report.summary import TOP_ENDPOINTS
 from loadorch.traffic.stages import window_seconds
 from loadorch.verdict.evaluate import EXIT_CODES, Check, ThresholdResult
@@ -45,6 +46,7 @@ class RunRecord:
     browser: dict[str, Any] | None = None  # browser users and Lighthouse results (loadorch.browser.results)
     window: tuple[tuple[float, float], ...] = ()  # the measurement window's spans (s), if the profile has one
     window_source: str = ""
+    tags: dict[str, str] = field(default_factory=dict)  # --tag: the whole run's tags
 
 
 @dataclass
@@ -85,6 +87,7 @@ def build(record: RunRecord) -> dict[str, Any]:
             "stop_reason": record.stop_reason,
             "interrupted": record.interrupted,
             "versions": record.versions,
+            "tags": record.tags,
         },
         "totals": {"requests": total, "failures": failures, "rps": round(total / seconds, 3) if seconds > 0 else 0.0},
         "kinds": {kind: _stats(merged, (("kind", kind),), seconds) for kind in _values(merged, "kind")},
@@ -94,6 +97,7 @@ def build(record: RunRecord) -> dict[str, Any]:
                 "method": _first(merged, "name", name, "method"),
                 **_stats(merged, (("name", name),), seconds),
                 "status_counts": {str(k): v for k, v in merged.status_counts((("name", name),)).items()},
+                **_tags(merged, name),
             }
             for name in _values(merged, "name")
         },
@@ -102,6 +106,7 @@ def build(record: RunRecord) -> dict[str, Any]:
         "integrity": record.integrity,
         "service_time": _service_time(merged, seconds),
         "errors": _errors(merged),
+        "expect_checks": expect_checks(merged),
         "timeseries": timeseries(merged),
         "load": load_timeline(record.load) if record.load else None,
         "endpoint_timeseries": endpoint_timeseries(merged),
@@ -185,6 +190,31 @@ def endpoint_timeseries(merged: Merged, top: int = TOP_ENDPOINTS) -> dict[str, A
         if name in chosen and h.count:
             rows.setdefault(name, []).append([round(slot * step, 3), round(h.percentile(95) / 1000.0, 3)])
     return {"interval_s": step, "endpoints": rows}
+
+
+def expect_checks(merged: Merged) -> list[dict[str, Any]]:
+    """The checks metric per expect condition: passes, fails, rate, and one failing response (redacted later)."""
+    rows = []
+    for (user, name, kind, method, check), (passes, fails) in merged.checks.items():
+        total = passes + fails
+        rows.append(
+            {
+                "user": user,
+                "name": name,
+                "check": check,
+                "passes": passes,
+                "fails": fails,
+                "rate": round(passes / total, 6) if total else None,
+                "example": merged.check_examples.get((user, name, kind, method, check)),
+            }
+        )
+    return sorted(rows, key=lambda r: (-r["fails"], r["name"], r["check"]))
+
+
+def _tags(merged: Merged, name: str) -> dict[str, Any]:
+    user = _first(merged, "name", name, "user")
+    tags = tags_of(merged.tag_table, user, name)
+    return {"tags": dict(sorted(tags.items()))} if tags else {}
 
 
 def _values(merged: Merged, tag: str) -> list[str]:

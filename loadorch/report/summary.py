@@ -53,6 +53,22 @@ def check_rows(doc: dict[str, Any]) -> list[list[str]]:
     return [[ICONS.get(c["verdict"], c["verdict"]), c["name"], c["message"]] for c in doc["checks"]]
 
 
+def failing_check_rows(doc: dict[str, Any]) -> list[list[str]]:
+    return [
+        [c["name"], c["check"], str(c["fails"]), str(c["passes"] + c["fails"]), _example(c.get("example"))]
+        for c in doc.get("expect_checks") or []
+        if c["fails"]
+    ][:TOP_ENDPOINTS]
+
+
+def _example(text: str | None, limit: int = 120) -> str:
+    if not text:
+        return "-"
+    one = " ".join(text.split())
+    return one if len(one) <= limit else one[:limit] + "..."
+
+
+FAILING_CHECK_HEAD = ["request", "check", "failed", "of", "example response"]
 THRESHOLD_HEAD = ["", "selector", "threshold", "observed", "samples"]
 ENDPOINT_HEAD = ["endpoint", "kind", "requests", "failures", "rps", "p50 ms", "p95 ms", "p99 ms", "max ms"]
 CHECK_HEAD = ["", "check", "detail"]
@@ -95,6 +111,8 @@ def terminal(doc: dict[str, Any]) -> str:
         parts.append(tabulate(threshold_rows(doc), THRESHOLD_HEAD, tablefmt="simple"))
     if doc.get("window"):
         parts.append(window_line(doc))
+    if failing_check_rows(doc):
+        parts.append("failing checks:\n" + tabulate(failing_check_rows(doc), FAILING_CHECK_HEAD, tablefmt="simple"))
     failing = [r for r in check_rows(doc) if r[0] != "PASS"]
     if failing:
         parts.append(tabulate(failing, CHECK_HEAD, tablefmt="simple"))
@@ -112,6 +130,10 @@ def markdown(doc: dict[str, Any]) -> str:
         out += ["### Thresholds", "", md_table(threshold_rows(doc), THRESHOLD_HEAD), ""]
     if doc.get("window"):
         out += [_md(window_line(doc)), ""]
+    if doc["run"].get("tags"):
+        out += ["Run tags: " + _md(", ".join(f"{k}={v}" for k, v in doc["run"]["tags"].items())), ""]
+    if failing_check_rows(doc):
+        out += ["### Failing checks", "", md_table(failing_check_rows(doc), FAILING_CHECK_HEAD), ""]
     if doc["checks"]:
         out += ["### Run integrity", "", md_table(check_rows(doc), CHECK_HEAD), ""]
     out += markdown_section(doc)

@@ -29,11 +29,12 @@ from loadorch.browser.results import build as browser_results
 from loadorch.browser.sink import BrowserSink
 from loadorch.browser.stats import BrowserStats
 from loadorch.config.resolve import LAYERS, RunConfig
+from loadorch.config.tags import tag_table
 from loadorch.errors import ConfigError, LoadorchError, Problem, RunError, SafetyError
 from loadorch.k8s.framing import frame
 from loadorch.metrics.options import MetricsOptions, plan_block
 from loadorch.metrics.remote_write import secret_values as remote_write_secrets
-from loadorch.report import results
+from loadorch.report import gha, results
 from loadorch.report.junit import render as render_junit
 from loadorch.report.summary import markdown, terminal
 from loadorch.run import browsers
@@ -73,6 +74,7 @@ class RunOptions:
     token: str | None = None
     print_artifacts: bool = False  # end stdout with the framed artifacts block
     metrics: MetricsOptions = field(default_factory=MetricsOptions)
+    summary_export: str | None = None  # --summary-export: k6's summary JSON (GitLab's Load Performance widget)
 
 
 @dataclass
@@ -336,15 +338,14 @@ def _decide(run: _Run, summary: dict[str, Any]) -> _Decision:
     cfg = run.cfg
     checks, integrity = integrity_checks(cfg, summary)
     merged = Merged.from_json(summary["merged"]) if summary.get("merged") else Merged()
+    merged.tag_table = tag_table(cfg.scenario.model, cfg.run_tags)
     elapsed = float(summary.get("elapsed_s") or 0.0)
     browser = browsers.collected(run.sink, cfg)
     judge = browsers.evaluator(browser, cfg.min_samples) if browser is not None else None
     judged, seconds = merged, elapsed
     if cfg.window is not None:  # thresholds judge the measurement window; the ramps are reported apart
         judged, seconds = merged.windowed(), window_seconds(cfg.window.spans, elapsed)
-    threshold_results = (
-        evaluate(cfg.thresholds, judged, cfg.min_samples, seconds, judge) if summary.get("t0") else []
-    )
+    threshold_results = evaluate(cfg.thresholds, judged, cfg.min_samples, seconds, judge) if summary.get("t0") else []
     checks += kinds_checks(cfg, merged)
     checks += browsers.checks(run.sink, browser_worker_count(cfg), run.redactor, run.scratch)
     threshold_results = discount_generator_limited(threshold_results, run.checks + checks)
@@ -400,6 +401,7 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
         duration_s=cfg.duration_s,
         browser=browser_results(decision.browser) if decision.browser is not None else None,
         window=cfg.window.spans if cfg.window else (),
+        tags=dict(cfg.run_tags),
         window_source=cfg.window.source if cfg.window else "",
         load=results.LoadRecord(
             "open" if cfg.open_model else "closed",
@@ -417,6 +419,9 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
         doc["warnings"] = run.redactor.obj(warnings)
     write_artifacts(run, doc, record)
     sys.stdout.write(terminal(doc))
+    if gha.enabled(run.opts.env):
+        files = {"profile": cfg.profile_path, "scenario": cfg.scenario.path}
+        sys.stdout.write(gha.threshold_commands(doc["thresholds"], cfg.sources, files))
     for warning in doc.get("warnings", []):
         sys.stdout.write(f"warning: {warning}\n")
     sys.stdout.write(f"artifacts: {run.opts.out_dir}\n")
@@ -478,6 +483,10 @@ def write_artifacts(run: _Run, doc: dict[str, Any], record: results.RunRecord) -
     )
     write_text(run.opts.junit_path or os.path.join(out, "junit.xml"), junit)
     write_text(os.path.join(out, "summary.md"), markdown(doc))
+    if run.opts.summary_export:
+        from loadorch.report.k6summary import k6_summary
+
+        write_json(run.opts.summary_export, run.redactor.obj(k6_summary(record)))
     write_text(os.path.join(out, "config.yaml"), effective_config_yaml(run.cfg, run.redactor))
     if run.sink is not None and run.opts.request_log:
         browsers.write_steps_log(run.sink, out, run.redactor)

@@ -117,6 +117,7 @@ def build_plan(
         "iterations": cfg.iterations,
         "stages": None if cfg.user_stages is None else [list(s) for s in cfg.user_stages],
         "window": None if cfg.window is None else [list(s) for s in cfg.window.spans],
+        "tags": dict(cfg.run_tags),
         "workers": cfg.workers,
         "request_timeout_s": cfg.profile.request_timeout,
         "max_response_body": cfg.profile.max_response_body,

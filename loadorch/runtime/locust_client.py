@@ -22,7 +22,16 @@ from locust.env import Environment
 from loadorch.errors import LoadorchError
 from loadorch.run.preflight import check_allowed, resolve
 from loadorch.runtime.http import Response
-from loadorch.runtime.vu import CompiledRequest, Origin, Outcome, _encode_body, _quote_path, check, wire_path
+from loadorch.runtime.vu import (
+    CompiledRequest,
+    Origin,
+    Outcome,
+    _encode_body,
+    _quote_path,
+    check,
+    failed_example,
+    wire_path,
+)
 
 REDIRECTS = frozenset((301, 302, 303, 307, 308))
 MAX_HOPS = 10
@@ -91,8 +100,14 @@ class LocustClientRunner:
         if status == 0 or error is not None:  # no response, timed out, or a redirect refused (its 3xx kept)
             reason = error or f"request failed: {getattr(resp, 'error', None)}"
             return Outcome(status, False, reason[:200], latency, path, body, service)
-        error = check(req, Response(status, [], content), lookup, captured)
-        return Outcome(status, error is None, error, latency, path, body, service)
+        resp = Response(status, [], content)
+        results: list[bool] | None = [] if req.checks else None
+        error = check(req, resp, lookup, captured, results)
+        outcome = Outcome(status, error is None, error, latency, path, body, service)
+        if results:
+            outcome.checks = tuple(results)
+            outcome.example = None if all(results) else failed_example(resp)
+        return outcome
 
     def _follow(
         self, req: CompiledRequest, path: str, body: bytes | None, headers: dict[str, str]

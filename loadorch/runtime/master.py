@@ -11,6 +11,8 @@ from typing import Any
 import gevent
 from locust.env import Environment
 
+from loadorch.config.scenario import Scenario
+from loadorch.config.tags import tag_keys, tag_table
 from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
 from loadorch.runtime.common import FINAL_WAIT_S, LOST_AFTER_S, REPORT_INTERVAL_S, emit, watch_parent, write_json_atomic
 from loadorch.runtime.live import LiveMetrics
@@ -45,6 +47,7 @@ class MasterState:
     def __init__(self, plan: dict[str, Any]) -> None:
         self.plan = plan
         self.merged = Merged(plan["interval_s"])
+        self.merged.tag_table = tag_table(Scenario.model_validate(plan["scenario"]), plan.get("tags") or {})
         self.workers: dict[int, WorkerInfo] = {}
         self.rejected: list[str] = []
         self.t0: float | None = None
@@ -203,8 +206,9 @@ def _sustained(samples: list[float], window: int = 3) -> float:
 
 def _parse_thresholds(plan: dict[str, Any]) -> list[Threshold]:
     out = []
+    free = tag_keys(Scenario.model_validate(plan["scenario"]), plan.get("tags") or {})
     for t in plan["thresholds"]:
-        sel = parse_selector(t["selector"])
+        sel = parse_selector(t["selector"], free)
         out.append(
             Threshold(sel, parse_expression(t["expression"], sel.metric), t["abort_on_fail"], t["delay_abort_eval_s"])
         )

@@ -68,6 +68,8 @@ class CompiledRequest:
     captures: tuple[tuple[str, tuple[str | int, ...]], ...]
     timeout: float | None
     needs: frozenset[str]  # captures this request uses
+    tags: tuple[tuple[str, str], ...] = ()  # free tags (run < scenario < user < request), for the request log
+    checks: tuple[str, ...] = ()  # the `check` tag of each expect condition (config.checks.check_names)
 
 
 def compile_request(
@@ -114,6 +116,10 @@ class Outcome:
     path: str
     body: bytes | None = None
     service_us: int | None = None  # open model: from the actual send (latency_us counts from the due time)
+    checks: tuple[bool, ...] = ()  # each expect condition's outcome, in CompiledRequest.checks order
+    waiting_us: int | None = None  # time to first byte (from the send)
+    connecting_us: int | None = None  # connect time, 0 on a reused connection
+    example: str | None = None  # the response, when a condition failed (status and the start of the body)
 
 
 CONTENT_TYPES = {"json": "application/json", "form": "application/x-www-form-urlencoded"}
@@ -174,10 +180,16 @@ class RequestRunner:
             end = time.perf_counter()
             return Outcome(0, False, str(exc), int((end - origin) * 1e6), target, body, _service(intended, start, end))
         end = time.perf_counter()
-        error = check(req, resp, lookup, captured)
-        return Outcome(
+        results: list[bool] | None = [] if req.checks else None
+        error = check(req, resp, lookup, captured, results)
+        outcome = Outcome(
             resp.status, error is None, error, int((end - origin) * 1e6), target, body, _service(intended, start, end)
         )
+        outcome.waiting_us, outcome.connecting_us = self.conn.waiting_us, self.conn.connecting_us
+        if results:
+            outcome.checks = tuple(results)
+            outcome.example = None if all(results) else failed_example(resp)
+        return outcome
 
 
 def _service(intended: float | None, start: float, end: float) -> int | None:
@@ -229,32 +241,65 @@ def _encode_body(req: CompiledRequest, lookup: Callable[[str], Any]) -> bytes | 
     return str(value).encode()
 
 
-def check(req: CompiledRequest, resp: Response, lookup: Callable[[str], Any], captured: dict[str, Any]) -> str | None:
-    """None if the response is as expected (and captures taken), else a short reason."""
+def check(
+    req: CompiledRequest,
+    resp: Response,
+    lookup: Callable[[str], Any],
+    captured: dict[str, Any],
+    results: list[bool] | None = None,
+) -> str | None:
+    """None if the response is as expected (and captures taken), else a short reason. With `results`,
+    every expect condition is evaluated and its outcome appended, in `req.checks` order (the checks metric)."""
+    error: str | None = None
     if req.expect_status is not None:
         if resp.status not in req.expect_status:
-            return f"unexpected status {resp.status}"
+            error = f"unexpected status {resp.status}"
+        if results is not None:
+            results.append(error is None)
     elif resp.status not in DEFAULT_OK:
-        return f"status {resp.status}"
-    if req.expect_contains is not None and req.expect_contains not in resp.body:
-        return "body check failed: expected text not found"
+        error = f"status {resp.status}"
+    if error is not None and results is None:
+        return error
+    if req.expect_contains is not None:
+        held = req.expect_contains in resp.body
+        if results is not None:
+            results.append(held)
+        if not held and error is None:
+            error = "body check failed: expected text not found"
+            if results is None:
+                return error
     if not req.expect_json and not req.captures:
-        return None
+        return error
     try:
         doc = json.loads(resp.body)
     except ValueError:
-        return "response is not JSON"
+        if results is not None:
+            results.extend(False for _ in req.expect_json)
+        return error or "response is not JSON"
     for steps, text, expected in req.expect_json:
         value = extract(doc, steps)
-        want = render_value(expected, lookup)
-        if not found(value) or value != want:
-            return f"check {text} failed"
+        held = found(value) and value == render_value(expected, lookup)
+        if results is not None:
+            results.append(held)
+        if not held and error is None:
+            error = f"check {text} failed"
+            if results is None:
+                return error
+    if error is not None:
+        return error
     for name, steps in req.captures:
         value = extract(doc, steps)
         if not found(value):
             return f"capture {name} not found in response"
         captured[name] = value
     return None
+
+
+def failed_example(resp: Response, limit: int = 200) -> str:
+    """One failing response for the report: its status and the start of its body (redacted later)."""
+    body = resp.body[:limit].decode("utf-8", "replace") if resp.body else ""
+    more = "..." if resp.body and len(resp.body) > limit else ""
+    return f"{resp.status} {body}{more}".strip()
 
 
 class VirtualUser:
@@ -337,7 +382,12 @@ class VirtualUser:
             key = self.keys[cache_key] = SeriesKey(
                 self.user_name, req.name, req.kind, req.method, outcome.status, outcome.ok
             )
-        self.recorder.record(key, outcome.latency_us, time.time(), outcome.error, outcome.service_us)
+        now = time.time()
+        self.recorder.record(key, outcome.latency_us, now, outcome.error, outcome.service_us)
+        if outcome.waiting_us is not None and outcome.ok:
+            self.recorder.record_timings(key, outcome.waiting_us, outcome.connecting_us or 0, now)
+        if outcome.checks:
+            self.recorder.record_checks(key, req.checks, outcome.checks, outcome.example, now)
         if self.request_log is not None:
             self.request_log.write(
                 request_log_line(
@@ -349,12 +399,21 @@ class VirtualUser:
                     req.name,
                     req.method,
                     outcome,
+                    req.tags,
                 )
             )
 
 
 def request_log_line(
-    worker: int, user: int, user_name: str, sequence: int, kind: str, name: str, method: str, outcome: Outcome
+    worker: int,
+    user: int,
+    user_name: str,
+    sequence: int,
+    kind: str,
+    name: str,
+    method: str,
+    outcome: Outcome,
+    tags: tuple[tuple[str, str], ...] = (),
 ) -> str:
     """One requests.jsonl line (the one format for every kind of user); the body appears only as a
     digest (it may hold personal data)."""
@@ -376,4 +435,6 @@ def request_log_line(
     }
     if outcome.service_us is not None:
         doc["service_ms"] = round(outcome.service_us / 1000.0, 3)
+    if tags:
+        doc["tags"] = dict(tags)
     return json.dumps(doc, separators=(",", ":")) + "\n"

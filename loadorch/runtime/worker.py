@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import logging
 import os
 import random
@@ -19,7 +20,9 @@ from gevent import GreenletExit
 from locust import User
 from locust.env import Environment
 
+from loadorch.config.checks import check_names
 from loadorch.config.scenario import Scenario
+from loadorch.config.tags import tag_table, tags_of
 from loadorch.run.plan import generator_from_json
 from loadorch.runtime.common import MASTER_HEARTBEAT_TIMEOUT_S, REPORT_INTERVAL_S, emit, watch_parent
 from loadorch.runtime.vu import DEFAULT_MAX_BODY, Origin, RequestRunner, VirtualUser, compile_request
@@ -104,6 +107,7 @@ def build_user_classes(state: WorkerState) -> list[type[User]]:
     scenario = Scenario.model_validate(plan["scenario"])
     generators = {n: generator_from_json(g) for n, g in plan["data"].items()}
     origin = Origin.parse(plan["host"])
+    table = tag_table(scenario, plan.get("tags") or {})
     slots: dict[str, collections.deque[int]] = {str(u.name): collections.deque() for u in scenario.users}
     for slot, name in state.mine:
         slots[name].append(slot)
@@ -114,7 +118,14 @@ def build_user_classes(state: WorkerState) -> list[type[User]]:
             classes.append(_python_class(state, spec.python, name, slots[name], generators))
             continue
         captures = {c for ep in spec.requests for c in ep.capture}
-        compiled = [compile_request(ep, ep.name, ep.effective_kind, captures, plan["headers"]) for ep in spec.requests]
+        compiled = [
+            dataclasses.replace(
+                compile_request(ep, ep.name, ep.effective_kind, captures, plan["headers"]),
+                tags=tuple(sorted(tags_of(table, name, ep.name).items())),
+                checks=tuple(check_names(ep)),
+            )
+            for ep in spec.requests
+        ]
         weights = [ep.weight for ep in spec.requests]
         classes.append(
             _user_class(state, name, slots[name], compiled, weights, spec.think_time.bounds, generators, origin)
