@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -70,6 +71,14 @@ def _grace(text: str) -> float:
     if value < 0:
         raise argparse.ArgumentTypeError("must not be negative")
     return value
+
+
+def _run_id(text: str) -> str:
+    if not re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,14}[a-z0-9])?", text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: 1-16 lowercase letters, digits or '-', starting and ending with a letter or digit"
+        )
+    return text
 
 
 def _int(text: str) -> int:
@@ -163,6 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--latency-ms", type=float, default=0.0, help="added latency on every route")
     serve.add_argument("--error-rate", type=float, default=0.0, help="fraction of writes that answer 503")
+    serve.add_argument(
+        "--database",
+        metavar="DSN",
+        help="store in PostgreSQL (postgresql://user:password@host/db; needs loadorch[postgres]), not SQLite",
+    )
+    serve.add_argument("--n-plus-one", action="store_true", help="the product list runs one more query per product")
 
     report = sub.add_parser("report", parents=[common], help="rebuild report.html and summary.md from results.json")
     report.add_argument("run_dir")
@@ -184,7 +199,12 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--workers", type=_positive_int, required=True)
     render.add_argument("--image", required=True, help="container image with loadorch installed")
     render.add_argument("--namespace")
-    render.add_argument("--env-secret", help="Secret holding the profile's variables (default <release>-env)")
+    render.add_argument("--env-secret", help="Secret holding the profile's variables (default loadorch-<profile>-env)")
+    render.add_argument(
+        "--run-id",
+        type=_run_id,
+        help="names this run's objects: loadorch-<profile>-<run id>-master, ... (default: UTC time + 4 hex digits)",
+    )
     render.add_argument("--request-log", action="store_true")
     render.add_argument("--metrics-port", type=_port, help="the master serves /metrics here (a named Service port)")
     render.add_argument("--remote-write", metavar="URL", help="the master pushes metrics here")
@@ -260,6 +280,7 @@ def _format_error(exc: LoadorchError) -> str:
 def _cmd_run(args: argparse.Namespace) -> int:
     from loadorch.config.resolve import build
     from loadorch.run.controller import RunOptions, execute
+    from loadorch.run.outdir import check_out_dir, replacing
 
     overrides = _overrides(args)
     if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
@@ -274,8 +295,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for warning in cfg.warnings:
         sys.stderr.write(f"warning: {warning}\n")
     out = args.out or _default_out(args.project, cfg.profile_name)
-    if os.path.exists(os.path.join(out, "results.json")) and args.out:
-        sys.stderr.write(f"note: {out} holds an earlier run; its files will be replaced\n")
+    earlier = check_out_dir(out, args.project)
+    if earlier:
+        sys.stderr.write(f"note: {out} holds an earlier run; the whole folder is replaced by this run's\n")
     options = RunOptions(
         out_dir=out,
         junit_path=args.junit,
@@ -288,7 +310,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         metrics=_metrics_options(args),
         summary_export=args.summary_export,
     )
-    return execute(cfg, options)
+    if not earlier:
+        return execute(cfg, options)
+    with replacing(out):
+        return execute(cfg, options)
 
 
 def _metrics_options(args: argparse.Namespace) -> MetricsOptions:
@@ -365,6 +390,7 @@ def _cmd_k8s(args: argparse.Namespace) -> int:
         overrides,
         args.request_log,
         env,
+        args.run_id,
         args.metrics_port,
         _remote_write_url(args.remote_write),
     )
@@ -402,13 +428,16 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_target(args: argparse.Namespace) -> int:
+    from loadorch.db.settings import redacted_dsn
     from loadorch.target.knobs import Knobs
-    from loadorch.target.server import ShopServer
+    from loadorch.target.server import ShopServer, open_store
 
     knobs = Knobs()
-    knobs.update({"latency_ms": args.latency_ms, "error_rate": args.error_rate})
-    server = ShopServer((args.host, args.port), knobs=knobs)
-    print(f"reference shop API on {server.url} (knobs: GET/PUT {server.url}/_knobs)", flush=True)
+    knobs.update({"latency_ms": args.latency_ms, "error_rate": args.error_rate, "n_plus_one": args.n_plus_one})
+    store = open_store(args.database)
+    server = ShopServer((args.host, args.port), store=store, knobs=knobs)
+    where = f"PostgreSQL at {redacted_dsn(args.database)}" if args.database else "SQLite"
+    print(f"reference shop API on {server.url}, {where} (knobs: GET/PUT {server.url}/_knobs)", flush=True)
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import io
 import os
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -52,12 +54,9 @@ def _generator(spec: DataSpec, base: str) -> gen.Generator:
 
 def _rows(spec: DataSpec, base: str) -> gen.RowsGen:
     assert spec.csv is not None
-    path = os.path.join(base, spec.csv.file)
+    path = os.path.abspath(os.path.join(base, spec.csv.file))
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            rows = tuple(dict(r) for r in reader)
-            columns = reader.fieldnames or []
+        rows, columns, digest = read_csv_rows(path)
     except OSError as exc:
         raise ValueError(f"cannot read CSV file {spec.csv.file!r} (next to the scenario): {exc.strerror}") from None
     except (UnicodeDecodeError, csv.Error) as exc:
@@ -68,7 +67,17 @@ def _rows(spec: DataSpec, base: str) -> gen.RowsGen:
         raise ValueError(
             f"CSV file {spec.csv.file!r} has no column {spec.csv.column!r}; " + did_you_mean(spec.csv.column, columns)
         )
-    return gen.RowsGen(rows, spec.csv.column, spec.csv.order == "sequential")
+    return gen.RowsGen(rows, spec.csv.column, spec.csv.order == "sequential", path, digest)
+
+
+def read_csv_rows(path: str) -> tuple[tuple[dict[str, str], ...], list[str], str]:
+    """(rows, column names, sha256 of the file) of a UTF-8 CSV file with a header line."""
+    with open(path, "rb") as raw:
+        data = raw.read()
+    text = data.decode("utf-8")
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    rows = tuple(dict(r) for r in reader)
+    return rows, list(reader.fieldnames or []), hashlib.sha256(data).hexdigest()
 
 
 def check_templates(scenario: Scenario, doc: Document) -> list[Problem]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loadorch.config.tags import tags_of
+from loadorch.db.measure import database_section, per_request_stats
 from loadorch.report.summary import TOP_ENDPOINTS
 from loadorch.traffic.stages import window_seconds
 from loadorch.verdict.evaluate import EXIT_CODES, Check, ThresholdResult
@@ -42,6 +43,7 @@ class RunRecord:
     error: str | None = None
     iterations: int | None = None
     duration_s: float | None = None
+    database: dict[str, Any] | None = None  # the postgres collector's measurement (DbMeasurement.to_json)
     load: LoadRecord | None = None
     browser: dict[str, Any] | None = None  # browser users and Lighthouse results (loadorch.browser.results)
     window: tuple[tuple[float, float], ...] = ()  # the measurement window's spans (s), if the profile has one
@@ -98,6 +100,7 @@ def build(record: RunRecord) -> dict[str, Any]:
                 **_stats(merged, (("name", name),), seconds),
                 "status_counts": {str(k): v for k, v in merged.status_counts((("name", name),)).items()},
                 **_tags(merged, name),
+                "db_queries_per_request": per_request_stats(merged, (("name", name),)),
             }
             for name in _values(merged, "name")
         },
@@ -107,6 +110,7 @@ def build(record: RunRecord) -> dict[str, Any]:
         "service_time": _service_time(merged, seconds),
         "errors": _errors(merged),
         "expect_checks": expect_checks(merged),
+        "database": database_section(merged, record.database),
         "timeseries": timeseries(merged),
         "load": load_timeline(record.load) if record.load else None,
         "endpoint_timeseries": endpoint_timeseries(merged),

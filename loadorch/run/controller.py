@@ -31,7 +31,7 @@ from loadorch.browser.stats import BrowserStats
 from loadorch.config.resolve import LAYERS, RunConfig
 from loadorch.config.tags import tag_table
 from loadorch.errors import ConfigError, LoadorchError, Problem, RunError, SafetyError
-from loadorch.k8s.framing import frame
+from loadorch.k8s.framing import FramingError, frame
 from loadorch.metrics.options import MetricsOptions, plan_block
 from loadorch.metrics.remote_write import secret_values as remote_write_secrets
 from loadorch.report import gha, results
@@ -89,6 +89,7 @@ class _Run:
     host: str = ""
     addresses: list[str] = field(default_factory=list)  # the target's, as preflight checked them
     scratch: str = ""
+    db: Any = None  # the postgres collector (loadorch.run.database.DatabaseCollector), when configured
     sink: BrowserSink | None = None
 
 
@@ -109,6 +110,9 @@ def execute(cfg: RunConfig, opts: RunOptions) -> int:
                     _preflight(run, progress, signals)
                     if signals.received is None:
                         _setup(run, progress, signals)
+                    if run.db is not None and signals.received is None:
+                        progress.note("database: probing each request alone ...")
+                        run.db.probe(cfg, run.host, lambda: signals.received is not None)
                     if signals.received is None:
                         _load(run, progress, signals)
             except HardStop:
@@ -123,6 +127,8 @@ def execute(cfg: RunConfig, opts: RunOptions) -> int:
                 progress.clear()
             return _finish(run, signals, progress)
     finally:
+        if run.db is not None:
+            run.db.close()
         shutil.rmtree(run.scratch, ignore_errors=True)
 
 
@@ -185,6 +191,18 @@ def _preflight(run: _Run, progress: Progress, signals: StopSignals) -> None:
     connect_probe(run.host, addresses=addresses)
     run.addresses = addresses
     run.checks.append(Check("preflight", PASS, f"{run.host} reachable ({', '.join(addresses)})"))
+    _connect_database(run)
+
+
+def _connect_database(run: _Run) -> None:
+    from loadorch.db.postgres import CollectorError
+    from loadorch.run.database import connect
+
+    try:
+        run.db = connect(run.cfg)
+    except CollectorError as exc:
+        run.checks.append(Check("database", ERROR, run.redactor.text(str(exc))))
+        raise
 
 
 def _setup(run: _Run, progress: Progress, signals: StopSignals) -> None:
@@ -239,6 +257,8 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
         json.dump(plan, fh)
     group = ProcessGroup(run.scratch)
     env = {k: v for k, v in run.opts.env.items() if not k.startswith("LOADORCH_WORKER")}
+    if run.db is not None:
+        run.db.begin()
     try:
         for spec in process_specs(plan_path, cfg.workers, browser_workers=browser_workers):
             if spec.role == "master" or not opts.external_workers:
@@ -248,6 +268,8 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
             browsers.stop_workers(group, run.sink, browser_workers)
     finally:
         group.close()
+        if run.db is not None:
+            run.db.end()
         if run.sink is not None:
             run.sink.close()
     if os.path.exists(stats_path):
@@ -289,6 +311,8 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
                 f"{event['waited_s']:g}s (missing worker indexes {event['missing']}); see worker logs"
             )
         elif kind == "summary_written" and event.get("final_path"):
+            if run.sink is not None:  # the load is over: browsers stop now, not after the metrics grace
+                browsers.stop_workers(group, run.sink, browser_worker_count(run.cfg))
             _publish_final_thresholds(run, event["stats_path"], event["final_path"], progress)
         elif kind == "metrics_listening":
             progress.note(f"metrics: {event['url']}")
@@ -333,19 +357,22 @@ class _Decision:
     browser: BrowserStats | None = None  # browser users' samples and Lighthouse results
 
 
-def _decide(run: _Run, summary: dict[str, Any]) -> _Decision:
+def _decide(run: _Run, summary: dict[str, Any], db: Any = None) -> _Decision:
     """The gate's inputs from the master's summary (pure): the final live metrics show exactly these."""
     cfg = run.cfg
     checks, integrity = integrity_checks(cfg, summary)
     merged = Merged.from_json(summary["merged"]) if summary.get("merged") else Merged()
     merged.tag_table = tag_table(cfg.scenario.model, cfg.run_tags)
     elapsed = float(summary.get("elapsed_s") or 0.0)
+    db = db if db is not None else (run.db.measurement if run.db is not None and run.db.windowed else None)
     browser = browsers.collected(run.sink, cfg)
     judge = browsers.evaluator(browser, cfg.min_samples) if browser is not None else None
     judged, seconds = merged, elapsed
     if cfg.window is not None:  # thresholds judge the measurement window; the ramps are reported apart
         judged, seconds = merged.windowed(), window_seconds(cfg.window.spans, elapsed)
-    threshold_results = evaluate(cfg.thresholds, judged, cfg.min_samples, seconds, judge) if summary.get("t0") else []
+    threshold_results = (
+        evaluate(cfg.thresholds, judged, cfg.min_samples, seconds, judge, db=db) if summary.get("t0") else []
+    )
     checks += kinds_checks(cfg, merged)
     checks += browsers.checks(run.sink, browser_worker_count(cfg), run.redactor, run.scratch)
     threshold_results = discount_generator_limited(threshold_results, run.checks + checks)
@@ -366,7 +393,12 @@ def _publish_final_thresholds(run: _Run, stats_path: str, final_path: str, progr
 def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
     cfg = run.cfg
     summary = run.master_summary or {}
-    decision = _decide(run, summary)
+    from loadorch.run.database import database_check, measurement_of
+
+    db = measurement_of(run.db)
+    if run.db is not None and db is not None:
+        run.checks.append(database_check(run.db, db, {t.selector.metric for t in cfg.thresholds}))
+    decision = _decide(run, summary, db)
     run.checks += decision.checks
     integrity, merged, elapsed = decision.integrity, decision.merged, decision.elapsed
     threshold_results = decision.thresholds
@@ -399,6 +431,7 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
         error=run.error,
         iterations=cfg.iterations,
         duration_s=cfg.duration_s,
+        database=db.to_json() if db is not None else None,
         browser=browser_results(decision.browser) if decision.browser is not None else None,
         window=cfg.window.spans if cfg.window else (),
         tags=dict(cfg.run_tags),
@@ -448,15 +481,24 @@ def _metrics_warnings(report: dict[str, Any] | None) -> list[str]:
     return []
 
 
+# what travels in the master's log (gzip + base64): never the request log, which can be gigabytes, and
+# not report.html or summary.md, which `k8s collect` rebuilds from results.json
+LOG_ARTIFACTS = ("results.json", "junit.xml", "config.yaml")
+
+
 def _print_artifacts(out_dir: str) -> None:
     """The framed block `loadorch k8s collect` reads back from this process's log."""
     files = {}
-    for name in ("results.json", "junit.xml", "summary.md", "config.yaml", "report.html", "requests.jsonl"):
+    for name in LOG_ARTIFACTS:
         path = os.path.join(out_dir, name)
         if os.path.exists(path):
             with open(path, "rb") as fh:
                 files[name] = fh.read()
-    sys.stdout.write(frame(files))
+    try:
+        block = frame(files)
+    except FramingError as exc:
+        raise RunError(f"cannot hand the artifacts over through the log: {exc}") from None
+    sys.stdout.write(block)
     sys.stdout.flush()
 
 
@@ -519,6 +561,7 @@ def effective_config_yaml(cfg: RunConfig, redactor: Redactor) -> str:
         "max_response_body": cfg.profile.max_response_body,
         "worker_connect_timeout_s": cfg.profile.worker_connect_timeout,
         "allow_saturated_generator": cfg.profile.allow_saturated_generator,
+        "collectors": _collectors_doc(cfg),
         "thresholds": [
             f"{t.selector}: {t.expression}" + (" (abort_on_fail)" if t.abort_on_fail else "") for t in cfg.thresholds
         ],
@@ -526,6 +569,15 @@ def effective_config_yaml(cfg: RunConfig, redactor: Redactor) -> str:
         "precedence": " < ".join(LAYERS),
     }
     return yaml.safe_dump(redactor.obj(doc), sort_keys=False, allow_unicode=True)
+
+
+def _collectors_doc(cfg: RunConfig) -> dict[str, Any]:
+    from loadorch.db.settings import redacted_dsn
+
+    doc = cfg.profile.collectors.model_dump(mode="json")
+    if cfg.profile.collectors.postgres is not None:
+        doc["postgres"]["dsn"] = redacted_dsn(cfg.profile.collectors.postgres.dsn)  # no user, no password
+    return dict(doc)
 
 
 def _versions() -> dict[str, str]:

@@ -5,13 +5,16 @@ The same plan and specs drive local worker processes and the rendered Kubernetes
 
 from __future__ import annotations
 
+import csv
 import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from loadorch.config.checks import read_csv_rows
 from loadorch.config.resolve import RunConfig
+from loadorch.db.servertiming import QueryHeader
 from loadorch.traffic import data as gen
 
 PLAN_SCHEMA = "loadorch.plan/v1"
@@ -66,8 +69,24 @@ def allocate(users: int, weights: Sequence[tuple[str, float]], workers: int) -> 
 
 
 def generator_to_json(g: gen.Generator) -> dict[str, Any]:
+    """A generator as plan data; CSV rows by their file (a 1M-row file must not be copied into every plan)."""
+    if isinstance(g, gen.RowsGen) and g.source:
+        return {"type": "RowsGen", "file": g.source, "sha256": g.sha256, "column": g.column, "sequential": g.sequential}
     body = asdict(g)
     return {"type": type(g).__name__, **body}
+
+
+def _rows_from_file(data: Mapping[str, Any]) -> gen.RowsGen:
+    """The rows of a plan's CSV file, read where they are drawn (workers), checked against the digest the
+    controller validated: a file changed since then is an error, not other data."""
+    path = str(data["file"])
+    try:
+        rows, _, digest = read_csv_rows(path)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ValueError(f"cannot read CSV file {path}: {exc}") from None
+    if digest != data.get("sha256"):
+        raise ValueError(f"CSV file {path} changed since the run was validated; rerun")
+    return gen.RowsGen(rows, data.get("column"), bool(data.get("sequential")), path, digest)
 
 
 def generator_from_json(data: Mapping[str, Any]) -> gen.Generator:
@@ -75,6 +94,8 @@ def generator_from_json(data: Mapping[str, Any]) -> gen.Generator:
         c.__name__: c
         for c in (gen.IntGen, gen.FloatGen, gen.ChoiceGen, gen.SequenceGen, gen.PatternGen, gen.RowsGen, gen.ConstGen)
     }
+    if data.get("type") == "RowsGen" and "file" in data:
+        return _rows_from_file(data)
     body = {k: v for k, v in data.items() if k != "type"}
     for key in ("options", "cum_weights", "rows"):
         if isinstance(body.get(key), list):
@@ -142,6 +163,9 @@ def build_plan(
             if not t.selector.metric.startswith(("browser_", "lighthouse_"))  # judged by the controller
         ],
         "min_samples": cfg.min_samples,
+        "query_header": QueryHeader(
+            cfg.profile.collectors.queries_per_request.header, cfg.profile.collectors.queries_per_request.entry
+        ).to_json(),
         "browser": None
         if not cfg.scenario.model.browsers
         else {

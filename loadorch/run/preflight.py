@@ -6,7 +6,7 @@ import fnmatch
 import ipaddress
 import socket
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
 from loadorch.errors import RunError, SafetyError
@@ -53,6 +53,12 @@ def check_allowed(url: str, allowed: Sequence[str], addresses: Sequence[str]) ->
         f"refused: host {host!r} ({', '.join(addresses)}) is not in allowed_hosts "
         f"{list(allowed)}; fix the host or extend allowed_hosts"
     )
+
+
+def address_guard(url: str, allowed: Sequence[str]) -> Callable[[list[str]], None]:
+    """For a worker without pinned addresses (a plan rendered for Kubernetes): each resolution it makes
+    is checked against allowed_hosts again (SafetyError), so DNS cannot move the load outside them."""
+    return lambda addresses: check_allowed(url, allowed, addresses)
 
 
 def _split(allowed: Sequence[str]) -> tuple[list[ipaddress.IPv4Network | ipaddress.IPv6Network], list[str]]:

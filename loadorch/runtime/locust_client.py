@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import socket
 import time
+import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -19,10 +20,12 @@ from geventhttpclient.connectionpool import ConnectionPool
 from locust.contrib.fasthttp import FastHttpSession
 from locust.env import Environment
 
+from loadorch.db.servertiming import QueryHeader
 from loadorch.errors import LoadorchError
 from loadorch.run.preflight import check_allowed, resolve
 from loadorch.runtime.http import Response
 from loadorch.runtime.vu import (
+    DEFAULT_MAX_BODY,
     CompiledRequest,
     Origin,
     Outcome,
@@ -30,10 +33,16 @@ from loadorch.runtime.vu import (
     _quote_path,
     check,
     failed_example,
+    needs_body,
     wire_path,
 )
 
 REDIRECTS = frozenset((301, 302, 303, 307, 308))
+DECODERS: dict[str, Callable[[], Any]] = {
+    "identity": lambda: None,
+    "gzip": lambda: zlib.decompressobj(16 + zlib.MAX_WBITS),
+    "deflate": lambda: zlib.decompressobj(),
+}
 MAX_HOPS = 10
 
 
@@ -52,12 +61,16 @@ class LocustClientRunner:
         environment: Environment,
         allowed_hosts: Sequence[str] = (),
         addresses: Sequence[str] = (),
+        max_body: int = DEFAULT_MAX_BODY,
+        query_header: QueryHeader | None = None,
     ) -> None:
+        self.query_header = query_header or QueryHeader()
         self.base = f"{origin.scheme}://{origin.host_header}"
         self.origin = origin
         self.prefix = origin.prefix
         self.timeout = timeout
         self.allowed_hosts = tuple(allowed_hosts)
+        self.max_body = max_body
         guard_resolution(origin.host, origin.port, tuple(addresses), self.allowed_hosts)
         self.session = FastHttpSession(
             self.base,
@@ -81,6 +94,8 @@ class LocustClientRunner:
         path = wire_path(self.prefix + req.path.render_text(lookup, _quote_path))
         headers = dict(req.static_headers)  # Content-Type for json and form bodies included
         headers.update((name, template.render_text(lookup)) for name, template in req.dynamic_headers)
+        if not any(k.lower() == "accept-encoding" for k in headers):
+            headers["Accept-Encoding"] = "gzip, deflate"  # encodings decoded here within max_response_body
         body = _encode_body(req, lookup)
         start = time.perf_counter()
         origin = start if intended is None else min(intended, start)
@@ -89,7 +104,9 @@ class LocustClientRunner:
         try:
             with gevent.Timeout(req.timeout or self.timeout, _Deadline):  # the whole request: every hop, every read
                 resp, error = self._follow(req, path, body, headers)
-                content = (resp.content or b"") if error is None and resp is not None else b""
+                content = b""
+                if error is None:
+                    content, error = self._read(resp, needs_body(req))
         except _Deadline:
             self.close()  # connections left mid-response cannot go back to the pool
             resp, error = None, "read timeout"
@@ -100,13 +117,14 @@ class LocustClientRunner:
         if status == 0 or error is not None:  # no response, timed out, or a redirect refused (its 3xx kept)
             reason = error or f"request failed: {getattr(resp, 'error', None)}"
             return Outcome(status, False, reason[:200], latency, path, body, service)
-        resp = Response(status, [], content)
+        queries = self.query_header.count(resp.headers.get(self.query_header.name) if resp.headers else None)
+        response = Response(status, [], content)
         results: list[bool] | None = [] if req.checks else None
-        error = check(req, resp, lookup, captured, results)
-        outcome = Outcome(status, error is None, error, latency, path, body, service)
+        error = check(req, response, lookup, captured, results)
+        outcome = Outcome(status, error is None, error, latency, path, body, service, queries)
         if results:
             outcome.checks = tuple(results)
-            outcome.example = None if all(results) else failed_example(resp)
+            outcome.example = None if all(results) else failed_example(response)
         return outcome
 
     def _follow(
@@ -122,10 +140,14 @@ class LocustClientRunner:
                 data=body,  # type: ignore[arg-type]
                 headers=headers,
                 allow_redirects=False,
+                stream=True,  # the body is read here, bounded
             )
             location = resp.headers.get("Location") if resp.headers else None
             if int(resp.status_code or 0) not in REDIRECTS or not location:
                 return resp, None
+            _, error = self._read(resp, False)
+            if error is not None:
+                return resp, error
             url = current = urljoin(current, location)
             refused = self._refused(url)
             if refused:
@@ -133,6 +155,33 @@ class LocustClientRunner:
             if resp.status_code == 303 or (resp.status_code in (301, 302) and method == "POST"):
                 method, body = "GET", None
         return resp, f"more than {MAX_HOPS} redirects"
+
+    def _read(self, resp: Any, keep: bool) -> tuple[bytes, str | None]:
+        """The response body, decoded, at most max_body bytes (else an error and the connection closed);
+        not kept unless a check or capture reads it."""
+        raw = getattr(resp, "stream", None)
+        if raw is None or resp.headers is None:
+            return b"", None  # no response (its error is reported from the status)
+        encoding = (resp.headers.get("Content-Encoding") or "identity").strip().lower()
+        if encoding not in DECODERS:
+            self.close()
+            return b"", f"unsupported Content-Encoding {encoding!r}; send an Accept-Encoding header without it"
+        decoder = DECODERS[encoding]()
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            chunk = raw.read(65536)
+            if not chunk:
+                break
+            data = decoder.decompress(chunk, self.max_body + 1 - size) if decoder is not None else chunk
+            size += len(data)
+            if size > self.max_body:
+                self.close()  # the rest of the body is still on the wire: the connection cannot be reused
+                return b"", f"response body over {self.max_body} bytes (max_response_body)"
+            if keep:
+                parts.append(data)
+        resp.release()
+        return b"".join(parts), None
 
     def _refused(self, url: str) -> str | None:
         parts = urlsplit(url)
@@ -148,10 +197,14 @@ class LocustClientRunner:
         return None
 
 
+_ORIGINAL_RESOLVE = ConnectionPool._resolve
+
+
 def guard_resolution(host: str, port: int, pinned: tuple[str, ...], allowed: tuple[str, ...]) -> None:
     """Every connection geventhttpclient opens: the target's name goes to the addresses preflight
-    checked; any other name must resolve inside allowed_hosts, checked at connect time (DNS may move)."""
-    original = ConnectionPool._resolve
+    checked; any other name must resolve inside allowed_hosts, checked at connect time (DNS may move).
+    Installed once per process (every user of a worker has the same target); calling again replaces it."""
+    original = _ORIGINAL_RESOLVE
 
     def _resolve(self: ConnectionPool) -> Any:
         name, number = self._connection_host, self._connection_port

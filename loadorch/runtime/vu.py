@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from urllib.parse import quote, urlencode, urlsplit
 
 from loadorch.config.scenario import RequestSpec
+from loadorch.db.servertiming import QueryHeader
 from loadorch.runtime.http import IDEMPOTENT_METHODS, Connection, HttpError, Response
 from loadorch.traffic import data as gen
 from loadorch.traffic.jsonpath import compile_path, extract, found
@@ -116,6 +117,7 @@ class Outcome:
     path: str
     body: bytes | None = None
     service_us: int | None = None  # open model: from the actual send (latency_us counts from the due time)
+    db_queries: int | None = None  # database queries the response said it made (Server-Timing or a plain header)
     checks: tuple[bool, ...] = ()  # each expect condition's outcome, in CompiledRequest.checks order
     waiting_us: int | None = None  # time to first byte (from the send)
     connecting_us: int | None = None  # connect time, 0 on a reused connection
@@ -134,14 +136,23 @@ class RequestRunner:
     """Renders, sends and checks one compiled request on a user's connection."""
 
     def __init__(
-        self, origin: Origin, timeout: float, max_body: int = DEFAULT_MAX_BODY, addresses: Sequence[str] = ()
+        self,
+        origin: Origin,
+        timeout: float,
+        max_body: int = DEFAULT_MAX_BODY,
+        addresses: Sequence[str] = (),
+        check_addresses: Callable[[list[str]], None] | None = None,
+        query_header: QueryHeader | None = None,
     ) -> None:
         self.origin = origin
         self.timeout = timeout
         self.max_body = max_body
+        self.query_header = query_header or QueryHeader()
         self.host_line = f" HTTP/1.1\r\nHost: {origin.host_header}\r\n"
         tls = origin.scheme == "https"
-        self.conn = Connection(origin.host, origin.port, tls, min(timeout, 10.0), addresses=addresses)
+        self.conn = Connection(
+            origin.host, origin.port, tls, min(timeout, 10.0), addresses=addresses, check_addresses=check_addresses
+        )
 
     def close(self) -> None:
         self.conn.close()
@@ -175,6 +186,7 @@ class RequestRunner:
                 idempotent=may_resend(req),
                 keep_body=needs_body(req),
                 max_body=self.max_body,
+                want=self.query_header.lower,
             )
         except HttpError as exc:
             end = time.perf_counter()
@@ -183,7 +195,14 @@ class RequestRunner:
         results: list[bool] | None = [] if req.checks else None
         error = check(req, resp, lookup, captured, results)
         outcome = Outcome(
-            resp.status, error is None, error, int((end - origin) * 1e6), target, body, _service(intended, start, end)
+            resp.status,
+            error is None,
+            error,
+            int((end - origin) * 1e6),
+            target,
+            body,
+            _service(intended, start, end),
+            self.query_header.count(resp.wanted) if resp.wanted is not None else None,
         )
         outcome.waiting_us, outcome.connecting_us = self.conn.waiting_us, self.conn.connecting_us
         if results:
@@ -383,7 +402,7 @@ class VirtualUser:
                 self.user_name, req.name, req.kind, req.method, outcome.status, outcome.ok
             )
         now = time.time()
-        self.recorder.record(key, outcome.latency_us, now, outcome.error, outcome.service_us)
+        self.recorder.record(key, outcome.latency_us, now, outcome.error, outcome.service_us, outcome.db_queries)
         if outcome.waiting_us is not None and outcome.ok:
             self.recorder.record_timings(key, outcome.waiting_us, outcome.connecting_us or 0, now)
         if outcome.checks:

@@ -23,7 +23,9 @@ from locust.env import Environment
 from loadorch.config.checks import check_names
 from loadorch.config.scenario import Scenario
 from loadorch.config.tags import tag_table, tags_of
+from loadorch.db.servertiming import QueryHeader
 from loadorch.run.plan import generator_from_json
+from loadorch.run.preflight import address_guard
 from loadorch.runtime.common import MASTER_HEARTBEAT_TIMEOUT_S, REPORT_INTERVAL_S, emit, watch_parent
 from loadorch.runtime.vu import DEFAULT_MAX_BODY, Origin, RequestRunner, VirtualUser, compile_request
 from loadorch.traffic.arrivals import for_worker
@@ -152,6 +154,7 @@ def _python_class(
 
 def make_runner(origin: Origin, plan: dict[str, Any], environment: Environment) -> Any:
     """The lean client, or Locust's FastHttpSession where the scenario asks for `client: locust`."""
+    header = QueryHeader.from_json(plan.get("query_header"))
     if plan["scenario"].get("client") == "locust":
         from loadorch.runtime.locust_client import LocustClientRunner
 
@@ -161,9 +164,13 @@ def make_runner(origin: Origin, plan: dict[str, Any], environment: Environment) 
             environment,
             plan.get("allowed_hosts") or (),
             plan.get("addresses") or (),
+            plan.get("max_response_body", DEFAULT_MAX_BODY),
+            query_header=header,
         )
     limit = plan.get("max_response_body", DEFAULT_MAX_BODY)
-    return RequestRunner(origin, plan["request_timeout_s"], limit, plan.get("addresses") or ())
+    pinned = plan.get("addresses") or ()
+    check = None if pinned or "allowed_hosts" not in plan else address_guard(plan["host"], plan["allowed_hosts"])
+    return RequestRunner(origin, plan["request_timeout_s"], limit, pinned, check, query_header=header)
 
 
 def _user_class(

@@ -108,6 +108,10 @@ class RowsGen:
     rows: tuple[Mapping[str, str], ...]
     column: str | None
     sequential: bool
+    # the CSV file the rows come from (absolute path) and its sha256: a run plan names the file instead of
+    # carrying its rows, so only the processes that draw from it read it
+    source: str = ""
+    sha256: str = ""
 
     def draw(self, name: str, rng: random.Random, state: DrawState) -> Any:
         if self.sequential:

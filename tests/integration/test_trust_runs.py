@@ -3,6 +3,7 @@ timeouts, workers pinned to the addresses preflight checked, and a master that i
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import shutil
@@ -85,6 +86,20 @@ def trickle(h: BaseHTTPRequestHandler) -> None:
     h.close_connection = True
 
 
+def endless(h: BaseHTTPRequestHandler) -> None:
+    h.send_response(200)
+    h.send_header("Transfer-Encoding", "chunked")
+    h.end_headers()
+    chunk = b"%x\r\n%s\r\n" % (65536, b"x" * 65536)
+    stop = time.monotonic() + 20  # bounded: the client gives up long before
+    try:
+        while time.monotonic() < stop:
+            h.wfile.write(chunk)
+    except OSError:
+        pass
+    h.close_connection = True
+
+
 def test_untrusted_tls_certificate_is_a_preflight_run_error(project: Project, certificate) -> None:  # noqa: F811
     key, cert = certificate
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -115,6 +130,8 @@ users:
   - {name: a, requests: [{name: cafe, path: "/products/café-😀"}]}
   - {name: b, requests: [{name: away, path: /go}]}
   - {name: c, requests: [{name: slow, path: /trickle}]}
+  - {name: d, requests: [{name: endless, path: /endless}]}
+  - {name: e, requests: [{name: zipped, path: /zipped, expect: {contains: "hello"}}]}
 thresholds: {http_req_failed: ["rate<1"]}
 min_samples: 1
 """
@@ -123,17 +140,19 @@ min_samples: 1
 def test_locust_client_checks_every_redirect_hop_encodes_paths_and_bounds_the_request(project: Project) -> None:
     outside = Site({}, address="127.0.0.2")
     target = Site({"/go": ok(b"", 302, {"Location": f"http://127.0.0.2:{outside.port}/landed"}),
-                   "/trickle": trickle})
+                   "/trickle": trickle, "/endless": endless,
+                   "/zipped": ok(gzip.compress(b"hello " * 1000), headers={"Content-Encoding": "gzip"})})
     try:
         project.write("scenarios/s.yaml", LOCUST_SCENARIO)
         project.write("profiles/p.yaml", f"scenario: ../scenarios/s.yaml\nhost: http://127.0.0.1:{target.port}\n"
-                      'allowed_hosts: ["127.0.0.1"]\nload: {users: 3, duration: 60s}\nrequest_timeout: 2s\n')
+                      'allowed_hosts: ["127.0.0.1"]\nload: {users: 5, duration: 60s}\nrequest_timeout: 2s\n'
+                      "max_response_body: 1MiB\n")
         r = project.run("run", "p", "--iterations", "2", "--out", "o", "--request-log")
     finally:
         target.close()
         outside.close()
     doc = project.results("o")
-    assert doc["totals"]["requests"] == 6, r.out + r.err
+    assert doc["totals"]["requests"] == 10, r.out + r.err
     assert outside.paths == [], "a redirect took load outside allowed_hosts"
     assert target.paths.count("/products/caf%C3%A9-%F0%9F%98%80") == 2  # UTF-8, percent-encoded
     reasons = {e["reason"] for e in doc["errors"]}
@@ -145,6 +164,9 @@ def test_locust_client_checks_every_redirect_hop_encodes_paths_and_bounds_the_re
     assert max(rec["latency_ms"] for rec in slow) < 3500, slow  # request_timeout 2 s bounds it, not each read
     away = [rec for rec in log if rec["name"] == "away"]
     assert [(rec["status"], rec["ok"]) for rec in away] == [(302, False)] * 2
+    endless_ = [rec["error"] for rec in log if rec["name"] == "endless"]
+    assert endless_ == ["response body over 1048576 bytes (max_response_body)"] * 2
+    assert [rec["ok"] for rec in log if rec["name"] == "zipped"] == [True, True]  # decoded, checked
 
 
 def _pair_of_sites() -> tuple[Site, Site]:
@@ -226,3 +248,17 @@ def test_messages_from_unproven_peers_never_reach_locust_handlers(project: Proje
     assert proc.returncode == 0, out + err  # the listener survived: not "all workers lost" (exit 5)
     assert doc["verdict"] == "pass" and doc["integrity"]["stop_reason"] == "duration"
     assert any("foreign_1" in r and "exception" in r for r in doc["integrity"]["rejected_peers"])
+
+
+def test_latency_breach_with_the_load_not_reached_is_inconclusive_not_a_breach(project: Project) -> None:
+    embedded_project(project, STEADY + 'thresholds:\n  "http_req_duration": ["p(95)<0.001"]\n'
+                     '  "http_req_failed": ["rate<0.01"]\nmin_samples: 1\n', users=20, duration="3s")
+    project.write("profiles/p.yaml", (project.root / "profiles" / "p.yaml").read_text().replace(
+        "load: {users: 20, duration: 3s}", "load: {users: 20, spawn_rate: 2, duration: 3s}"))
+    r = project.run("run", "p", "--out", "o")
+    doc = project.results("o")
+    load = next(c for c in doc["checks"] if c["name"] == "load")
+    assert load["verdict"] == "inconclusive", r.out  # only a few of 20 users started in 3 s
+    latency = next(t for t in doc["thresholds"] if t["selector"] == "http_req_duration")
+    assert latency["verdict"] == "inconclusive" and "load:" in latency["message"], latency
+    assert r.code == 6 and doc["verdict"] == "inconclusive", r.out + r.err  # not 1: the delay may be ours

@@ -270,19 +270,19 @@ def test_kubernetes_master_gets_a_named_metrics_port_and_push_credentials() -> N
     from loadorch.k8s.manifests import RenderInput, render
 
     inp = RenderInput("p", {"profile.yaml": "x"}, [], 2, "img", None, 600, "tok", metrics_port=9464,
-                      remote_write="https://prom.example/api/v1/write")
+                      remote_write="https://prom.example/api/v1/write", run_id="r1")
     manifests = render(inp)
     service = next(m for m in manifests if m["kind"] == "Service")
     assert {"name": "metrics", "port": 9464, "targetPort": 9464} in service["spec"]["ports"]
     jobs = {m["metadata"]["name"]: m for m in manifests if m["kind"] == "Job"}
-    master = jobs["loadorch-p-master"]["spec"]["template"]["spec"]["containers"][0]
+    master = jobs["loadorch-p-r1-master"]["spec"]["template"]["spec"]["containers"][0]
     assert {"name": "metrics", "containerPort": 9464} in master["ports"]
     args = master["args"]
     assert args[args.index("--metrics-port") + 1] == "9464" and args[args.index("--metrics-bind") + 1] == "0.0.0.0"
     assert "--remote-write" in args
     refs = {e["name"] for e in master["env"] if "valueFrom" in e}
-    assert refs == {BEARER_ENV, BASIC_ENV}
-    worker = jobs["loadorch-p-workers"]["spec"]["template"]["spec"]["containers"][0]
+    assert refs == {BEARER_ENV, BASIC_ENV, "LOADORCH_RUN_TOKEN"}  # the run token comes from the run's Secret
+    worker = jobs["loadorch-p-r1-workers"]["spec"]["template"]["spec"]["containers"][0]
     assert not {e["name"] for e in worker["env"]} & {BEARER_ENV, BASIC_ENV}
     policy = next(m for m in manifests if m["kind"] == "NetworkPolicy")
     assert {"ports": [{"protocol": "TCP", "port": 9464}]} in policy["spec"]["ingress"]
