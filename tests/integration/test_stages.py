@@ -10,7 +10,11 @@ from .helpers import request_log
 
 pytestmark = pytest.mark.integration
 
-STAGES = ((0.0, 20.0, 3.0), (20.0, 20.0, 5.0), (20.0, 0.0, 3.0))  # ramp, hold, ramp down (the issue's 10/20/10 s, shortened)
+STAGES = (
+    (0.0, 20.0, 3.0),
+    (20.0, 20.0, 5.0),
+    (20.0, 0.0, 3.0),
+)  # ramp, hold, ramp down (the issue's 10/20/10 s, shortened)
 SCENARIO = """
 name: staged
 users:
@@ -37,14 +41,18 @@ def test_users_follow_the_stages_and_only_the_steady_window_is_judged(
     knobs = {"warmup": {"seconds": 2.0, "latency_ms": 600}}
     requests.put(f"{shop_server}/_knobs", json=knobs, timeout=5).raise_for_status()
     project.write("scenarios/s.yaml", SCENARIO)
-    project.write("profiles/p.yaml", f"""
+    project.write(
+        "profiles/p.yaml",
+        f"""
         scenario: ../scenarios/s.yaml
         host: {shop_server}
         load: {{stages: [{{duration: 3s, users: 20}}, {{duration: 5s, users: 20}}, {{duration: 3s, users: 0}}]}}
         workers: {workers}
         seed: 5
         min_samples: 50
-        """ + measure)
+        """
+        + measure,
+    )
     r = project.run("run", "p", "--out", "o")
     doc = project.results("o")
     points = doc["load"]["points"]
@@ -63,8 +71,10 @@ def test_users_follow_the_stages_and_only_the_steady_window_is_judged(
     assert threshold["samples"] == window["requests"] < doc["totals"]["requests"]
     excluded = window["excluded"]
     assert excluded["ramp_up"]["requests"] > 0 and excluded["ramp_down"]["requests"] > 0
-    assert window["requests"] + excluded["ramp_up"]["requests"] + excluded["ramp_down"]["requests"] == (
-        doc["totals"]["requests"])
+    assert (
+        window["requests"] + excluded["ramp_up"]["requests"] + excluded["ramp_down"]["requests"]
+        == (doc["totals"]["requests"])
+    )
     assert "Measurement window" in (project.root / "o" / "summary.md").read_text()
 
 
@@ -84,12 +94,15 @@ users:
 
 def test_staged_iterations_give_identical_request_logs_on_1_and_3_workers(project: Project) -> None:
     project.write("scenarios/s.yaml", DETERMINISM)
-    project.write("profiles/p.yaml", """
+    project.write(
+        "profiles/p.yaml",
+        """
         scenario: ../scenarios/s.yaml
         host: embedded
         load: {stages: [{duration: 1s, users: 6}, {duration: 20s, users: 6}], iterations: 5}
         seed: 11
-        """)
+        """,
+    )
     runs = []
     for out, workers in (("a", "1"), ("c", "3")):
         r = project.run("run", "p", "--workers", workers, "--request-log", "--out", out)
@@ -99,8 +112,10 @@ def test_staged_iterations_give_identical_request_logs_on_1_and_3_workers(projec
     a, c = runs  # (repeat runs on one worker count are compared in test_engine)
     assert len(a) == 30 and {r["user"] for r in a} == set(range(6))
     assert {r["worker"] for r in c} == {0, 1, 2}
+
     def by_user(rows: list[dict]) -> list[dict]:
-        return sorted(({k: v for k, v in r.items() if k != "worker"} for r in rows),
-                      key=lambda r: (r["user"], r["sequence"]))
+        return sorted(
+            ({k: v for k, v in r.items() if k != "worker"} for r in rows), key=lambda r: (r["user"], r["sequence"])
+        )
 
     assert by_user(a) == by_user(c), "the same users send the same requests whatever the worker count"

@@ -47,15 +47,19 @@ def _widget(path: str) -> dict[str, float]:
 
 def test_tags_checks_and_ci_outputs(project: Project) -> None:
     project.write("scenarios/s.yaml", SCENARIO)
-    project.write("profiles/p.yaml", """
+    project.write(
+        "profiles/p.yaml",
+        """
         scenario: ../scenarios/s.yaml
         host: embedded
         load: {users: 2, duration: 3s}
         min_samples: 5
-        """)
+        """,
+    )
     env = {"GITHUB_ACTIONS": "true"}
-    r = project.run("run", "p", "--tag", "env=ci", "--request-log", "--summary-export", "k6.json", "--out", "o",
-                    env=env)
+    r = project.run(
+        "run", "p", "--tag", "env=ci", "--request-log", "--summary-export", "k6.json", "--out", "o", env=env
+    )
     assert r.code == 1, r.out + r.err  # `get product` always answers 404: its check fails, the others pass
     doc = project.results("o")
     verdicts = {t["selector"]: t["verdict"] for t in doc["thresholds"]}
@@ -96,7 +100,7 @@ def test_tags_checks_and_ci_outputs(project: Project) -> None:
 
 def test_configuration_errors_are_annotated_in_github_actions(project: Project) -> None:
     bad = SCENARIO.replace('"http_req_duration{flow:buy}"', '"http_req_duration{flwo:buy}"')
-    project.write("scenarios/s.yaml", bad.replace(',env:ci}', '}'))
+    project.write("scenarios/s.yaml", bad.replace(",env:ci}", "}"))
     project.write("profiles/p.yaml", "scenario: ../scenarios/s.yaml\nhost: embedded\nload: {users: 1, duration: 1s}\n")
     r = project.run("validate", env={"GITHUB_ACTIONS": "true"})
     assert r.code == 3

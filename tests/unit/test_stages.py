@@ -33,7 +33,14 @@ def test_steady_spans_join_flat_stages_and_skip_ramps_and_zero() -> None:
     steps = ((0, 5, 1), (5, 5, 2), (5, 5, 3), (5, 10, 1), (10, 10, 4), (10, 0, 1), (0, 0, 5))
     assert steady_spans(steps) == ((1.0, 6.0), (7.0, 11.0))
     assert [phase_of(((1.0, 6.0), (7.0, 11.0)), t) for t in (0.5, 1.0, 6.0, 6.5, 7, 11, 20)] == [
-        "ramp_up", "in", "between", "between", "in", "ramp_down", "ramp_down"]
+        "ramp_up",
+        "in",
+        "between",
+        "between",
+        "in",
+        "ramp_down",
+        "ramp_down",
+    ]
     assert window_seconds(((1.0, 6.0), (7.0, 11.0)), 9.0) == 7.0
 
 
@@ -68,26 +75,32 @@ def test_staged_profile_builds_with_peak_slots_and_summed_duration(tmp_path: Pat
     assert window is not None and window.spans == ((2.0, 30.0),)
 
 
-@pytest.mark.parametrize(("load", "message"), [
-    ("{stages: [{duration: 5s, users: 5}], users: 5}", "give stages or users, not both"),
-    ("{stages: [{duration: 5s, users: 5}], arrival_rate: 5}", "give stages or arrival_rate, not both"),
-    ("{stages: [{duration: 5s, users: -1}]}", "greater than or equal to 0"),
-    ("{stages: [{duration: 0s, users: 3}]}", "duration must be greater than zero"),
-    ("{stages: [{duration: 5s, users: 0}]}", "at least one stage needs users >= 1"),
-    ("{stages: [{duration: 5s, users: 5}, {duration: 5s, rate: 3}], max_users: 4}", "not a mix"),
-    ("{stages: [{duration: 5s}]}", "a stage gives users (closed model) or rate"),
-])
+@pytest.mark.parametrize(
+    ("load", "message"),
+    [
+        ("{stages: [{duration: 5s, users: 5}], users: 5}", "give stages or users, not both"),
+        ("{stages: [{duration: 5s, users: 5}], arrival_rate: 5}", "give stages or arrival_rate, not both"),
+        ("{stages: [{duration: 5s, users: -1}]}", "greater than or equal to 0"),
+        ("{stages: [{duration: 0s, users: 3}]}", "duration must be greater than zero"),
+        ("{stages: [{duration: 5s, users: 0}]}", "at least one stage needs users >= 1"),
+        ("{stages: [{duration: 5s, users: 5}, {duration: 5s, rate: 3}], max_users: 4}", "not a mix"),
+        ("{stages: [{duration: 5s}]}", "a stage gives users (closed model) or rate"),
+    ],
+)
 def test_bad_stages_are_located_configuration_errors(tmp_path: Path, load: str, message: str) -> None:
     msgs = errors(tmp_path, profile=BASE_PROFILE.replace("{users: 4, duration: 30s}", load))
     assert any(message in m and ":3: load" in m for m in msgs), msgs
 
 
-@pytest.mark.parametrize(("measure", "message"), [
-    ("{from: 10s, to: 5s}", "measure.to must be later than measure.from"),
-    ("{from: 10s, to: 50s}", "measure.to (50s) is after the end of the load (30s)"),
-    ("steady", "steady: the users are still starting until 40s, the end of the load (30s)"),
-    ("stable", "Input should be 'steady'"),
-])
+@pytest.mark.parametrize(
+    ("measure", "message"),
+    [
+        ("{from: 10s, to: 5s}", "measure.to must be later than measure.from"),
+        ("{from: 10s, to: 50s}", "measure.to (50s) is after the end of the load (30s)"),
+        ("steady", "steady: the users are still starting until 40s, the end of the load (30s)"),
+        ("stable", "Input should be 'steady'"),
+    ],
+)
 def test_bad_windows_are_configuration_errors(tmp_path: Path, measure: str, message: str) -> None:
     profile = BASE_PROFILE.replace("duration: 30s", "spawn_rate: 0.1, duration: 30s")
     msgs = errors(tmp_path, profile=profile + f"measure: {measure}\n")

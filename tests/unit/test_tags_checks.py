@@ -47,7 +47,7 @@ def _merged() -> Merged:
         rec.record(get_ok, 10_000, 0.5)
         rec.record(list_ok, 200_000, 0.5)
         rec.record_timings(get_ok, 4_000, 1_000 if i == 0 else 0)
-        rec.record_checks(get_ok, ("status", "$.id"), (True, i != 0), "200 {\"id\": 2}" if i == 0 else None)
+        rec.record_checks(get_ok, ("status", "$.id"), (True, i != 0), '200 {"id": 2}' if i == 0 else None)
     rec.record(list_bad, 900_000, 0.5)
     merged = Merged()
     merged.add_delta(0, rec.take_delta())
