@@ -36,7 +36,7 @@ from loadorch.metrics.options import MetricsOptions, plan_block
 from loadorch.metrics.remote_write import secret_values as remote_write_secrets
 from loadorch.report import gha, results
 from loadorch.report.junit import render as render_junit
-from loadorch.report.summary import markdown, terminal
+from loadorch.report.summary import markdown, terminal, use_color
 from loadorch.run import browsers
 from loadorch.run.artifacts import write_json, write_text
 from loadorch.run.embedded import embedded_target
@@ -313,6 +313,8 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
         elif kind == "summary_written" and event.get("final_path"):
             if run.sink is not None:  # the load is over: browsers stop now, not after the metrics grace
                 browsers.stop_workers(group, run.sink, browser_worker_count(run.cfg))
+            if run.db is not None:  # the load is over: close the database window, so the final states include it
+                run.db.end()
             _publish_final_thresholds(run, event["stats_path"], event["final_path"], progress)
         elif kind == "metrics_listening":
             progress.note(f"metrics: {event['url']}")
@@ -451,13 +453,15 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
     if warnings:
         doc["warnings"] = run.redactor.obj(warnings)
     write_artifacts(run, doc, record)
-    sys.stdout.write(terminal(doc))
     if gha.enabled(run.opts.env):
         files = {"profile": cfg.profile_path, "scenario": cfg.scenario.path}
         sys.stdout.write(gha.threshold_commands(doc["thresholds"], cfg.sources, files))
-    for warning in doc.get("warnings", []):
+    for warning in doc.get("warnings", []):  # before the summary: the verdict and its reasons end the output
         sys.stdout.write(f"warning: {warning}\n")
+    sys.stdout.write(terminal(doc, color=use_color(sys.stdout)))
     sys.stdout.write(f"artifacts: {run.opts.out_dir}\n")
+    if run.opts.junit_path:
+        sys.stdout.write(f"junit: {run.opts.junit_path} (and {os.path.join(run.opts.out_dir, 'junit.xml')})\n")
     if run.opts.print_artifacts:
         _print_artifacts(run.opts.out_dir)
     return code
@@ -523,7 +527,9 @@ def write_artifacts(run: _Run, doc: dict[str, Any], record: results.RunRecord) -
         system_out=terminal(doc),
         redact=run.redactor.value,
     )
-    write_text(run.opts.junit_path or os.path.join(out, "junit.xml"), junit)
+    write_text(os.path.join(out, "junit.xml"), junit)  # the run folder is complete either way
+    if run.opts.junit_path:
+        write_text(run.opts.junit_path, junit)
     write_text(os.path.join(out, "summary.md"), markdown(doc))
     if run.opts.summary_export:
         from loadorch.report.k6summary import k6_summary

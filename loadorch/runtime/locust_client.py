@@ -117,14 +117,17 @@ class LocustClientRunner:
         if status == 0 or error is not None:  # no response, timed out, or a redirect refused (its 3xx kept)
             reason = error or f"request failed: {getattr(resp, 'error', None)}"
             return Outcome(status, False, reason[:200], latency, path, body, service)
-        queries = self.query_header.count(resp.headers.get(self.query_header.name) if resp.headers else None)
         response = Response(status, [], content)
         results: list[bool] | None = [] if req.checks else None
-        error = check(req, response, lookup, captured, results)
-        outcome = Outcome(status, error is None, error, latency, path, body, service, queries)
+        failure = check(req, response, lookup, captured, results)
+        queries = self.query_header.count(resp.headers.get(self.query_header.name) if resp.headers else None)
+        if failure is None:
+            outcome = Outcome(status, True, None, latency, path, body, service, queries)
+        else:
+            outcome = Outcome(status, False, failure[0], latency, path, body, service, queries, example=failure[1])
         if results:
             outcome.checks = tuple(results)
-            outcome.example = None if all(results) else failed_example(response)
+            outcome.check_example = None if all(results) else failed_example(response)
         return outcome
 
     def _follow(

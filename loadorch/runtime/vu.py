@@ -20,6 +20,7 @@ from loadorch.config.scenario import RequestSpec
 from loadorch.db.servertiming import QueryHeader
 from loadorch.runtime.http import IDEMPOTENT_METHODS, Connection, HttpError, Response
 from loadorch.traffic import data as gen
+from loadorch.traffic.expect import equal, mismatch
 from loadorch.traffic.jsonpath import compile_path, extract, found
 from loadorch.traffic.template import Template, compile_template, compile_value, render_value, value_refs
 from loadorch.verdict.stats import Recorder, SeriesKey
@@ -118,10 +119,11 @@ class Outcome:
     body: bytes | None = None
     service_us: int | None = None  # open model: from the actual send (latency_us counts from the due time)
     db_queries: int | None = None  # database queries the response said it made (Server-Timing or a plain header)
+    example: str | None = None  # what a failed check compared (one example per error reason is reported)
     checks: tuple[bool, ...] = ()  # each expect condition's outcome, in CompiledRequest.checks order
+    check_example: str | None = None  # the response, when a condition failed (status and the start of the body)
     waiting_us: int | None = None  # time to first byte (from the send)
     connecting_us: int | None = None  # connect time, 0 on a reused connection
-    example: str | None = None  # the response, when a condition failed (status and the start of the body)
 
 
 CONTENT_TYPES = {"json": "application/json", "form": "application/x-www-form-urlencoded"}
@@ -193,21 +195,23 @@ class RequestRunner:
             return Outcome(0, False, str(exc), int((end - origin) * 1e6), target, body, _service(intended, start, end))
         end = time.perf_counter()
         results: list[bool] | None = [] if req.checks else None
-        error = check(req, resp, lookup, captured, results)
+        failure = check(req, resp, lookup, captured, results)
+        reason, example = failure if failure is not None else (None, None)
         outcome = Outcome(
             resp.status,
-            error is None,
-            error,
+            failure is None,
+            reason,
             int((end - origin) * 1e6),
             target,
             body,
             _service(intended, start, end),
             self.query_header.count(resp.wanted) if resp.wanted is not None else None,
+            example=example,
         )
         outcome.waiting_us, outcome.connecting_us = self.conn.waiting_us, self.conn.connecting_us
         if results:
             outcome.checks = tuple(results)
-            outcome.example = None if all(results) else failed_example(resp)
+            outcome.check_example = None if all(results) else failed_example(resp)
         return outcome
 
 
@@ -260,56 +264,63 @@ def _encode_body(req: CompiledRequest, lookup: Callable[[str], Any]) -> bytes | 
     return str(value).encode()
 
 
+Failure = tuple[str, str | None]  # (short, stable reason: an error label; an example of what was compared)
+
+
 def check(
     req: CompiledRequest,
     resp: Response,
     lookup: Callable[[str], Any],
     captured: dict[str, Any],
     results: list[bool] | None = None,
-) -> str | None:
-    """None if the response is as expected (and captures taken), else a short reason. With `results`,
+) -> Failure | None:
+    """None if the response is as expected (and captures taken), else (reason, example). With `results`,
     every expect condition is evaluated and its outcome appended, in `req.checks` order (the checks metric)."""
-    error: str | None = None
+    failure: Failure | None = None
     if req.expect_status is not None:
         if resp.status not in req.expect_status:
-            error = f"unexpected status {resp.status}"
+            failure = f"unexpected status {resp.status}", f"expected status {_codes(req.expect_status)}"
         if results is not None:
-            results.append(error is None)
+            results.append(failure is None)
     elif resp.status not in DEFAULT_OK:
-        error = f"status {resp.status}"
-    if error is not None and results is None:
-        return error
+        failure = f"status {resp.status}", "expected status 2xx or 3xx"
+    if failure is not None and results is None:
+        return failure
     if req.expect_contains is not None:
         held = req.expect_contains in resp.body
         if results is not None:
             results.append(held)
-        if not held and error is None:
-            error = "body check failed: expected text not found"
+        if not held and failure is None:
+            failure = (
+                "body check failed: expected text not found",
+                f"expected the body to contain {req.expect_contains!r}",
+            )
             if results is None:
-                return error
+                return failure
     if not req.expect_json and not req.captures:
-        return error
+        return failure
     try:
         doc = json.loads(resp.body)
     except ValueError:
         if results is not None:
             results.extend(False for _ in req.expect_json)
-        return error or "response is not JSON"
+        return failure or ("response is not JSON", f"body starts {resp.body[:40]!r}")
     for steps, text, expected in req.expect_json:
         value = extract(doc, steps)
-        held = found(value) and value == render_value(expected, lookup)
+        want = render_value(expected, lookup)
+        held = found(value) and equal(value, want)
         if results is not None:
             results.append(held)
-        if not held and error is None:
-            error = f"check {text} failed"
+        if not held and failure is None:
+            failure = f"check {text} failed", mismatch(want, value, found(value))
             if results is None:
-                return error
-    if error is not None:
-        return error
+                return failure
+    if failure is not None:
+        return failure
     for name, steps in req.captures:
         value = extract(doc, steps)
         if not found(value):
-            return f"capture {name} not found in response"
+            return f"capture {name} not found in response", None
         captured[name] = value
     return None
 
@@ -319,6 +330,10 @@ def failed_example(resp: Response, limit: int = 200) -> str:
     body = resp.body[:limit].decode("utf-8", "replace") if resp.body else ""
     more = "..." if resp.body and len(resp.body) > limit else ""
     return f"{resp.status} {body}{more}".strip()
+
+
+def _codes(codes: Any) -> str:
+    return ", ".join(str(c) for c in sorted(codes))
 
 
 class VirtualUser:
@@ -402,11 +417,13 @@ class VirtualUser:
                 self.user_name, req.name, req.kind, req.method, outcome.status, outcome.ok
             )
         now = time.time()
-        self.recorder.record(key, outcome.latency_us, now, outcome.error, outcome.service_us, outcome.db_queries)
+        self.recorder.record(
+            key, outcome.latency_us, now, outcome.error, outcome.service_us, outcome.db_queries, example=outcome.example
+        )
         if outcome.waiting_us is not None and outcome.ok:
             self.recorder.record_timings(key, outcome.waiting_us, outcome.connecting_us or 0, now)
         if outcome.checks:
-            self.recorder.record_checks(key, req.checks, outcome.checks, outcome.example, now)
+            self.recorder.record_checks(key, req.checks, outcome.checks, outcome.check_example, now)
         if self.request_log is not None:
             self.request_log.write(
                 request_log_line(
