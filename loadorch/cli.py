@@ -250,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--request-log", action="store_true")
     render.add_argument("--metrics-port", type=_port, help="the master serves /metrics here (a named Service port)")
     render.add_argument("--remote-write", metavar="URL", help="the master pushes metrics here")
+    render.add_argument("--browser-image", help="image for browser workers (default: --image's tag + -browser)")
     plan = ksub.add_parser("plan", parents=[common])  # internal (the pods' init container): not listed
     plan.add_argument("profile")
     plan.add_argument("--master-host", required=True)
@@ -435,6 +436,7 @@ def _cmd_k8s(args: argparse.Namespace) -> int:
         args.run_id,
         args.metrics_port,
         _remote_write_url(args.remote_write),
+        args.browser_image,
     )
 
 

@@ -81,6 +81,8 @@ def _fmt(value: Any, metric: str) -> str:
         return "-"
     if metric == "error_rate":
         return f"{100 * value:.1f} %"
+    if metric.startswith("cls"):  # browser users' layout shift: unitless
+        return f"{value:.3f}"
     return f"{value:.1f}"
 
 

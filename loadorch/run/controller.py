@@ -259,7 +259,8 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
     try:
         for spec in process_specs(plan_path, cfg.workers, browser_workers=browser_workers):
             if spec.role == "master" or not opts.external_workers:
-                group.start(spec, env)
+                # a browser worker's Chromium profile goes in the run's scratch folder: removed whatever happens
+                group.start(spec, {**env, "TMPDIR": run.scratch} if spec.role == "browser" else env)
         _watch(run, group, progress, signals)
         if run.sink is not None:
             browsers.stop_workers(group, run.sink, browser_workers)
