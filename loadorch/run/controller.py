@@ -87,6 +87,7 @@ class _Run:
     host: str = ""
     addresses: list[str] = field(default_factory=list)  # the target's, as preflight checked them
     scratch: str = ""
+    db: Any = None  # the postgres collector (loadorch.run.database.DatabaseCollector), when configured
     sink: BrowserSink | None = None
     live_labels: tuple[str, str, str] | None = None  # live metrics: run_id, profile, scenario
     live_extra_path: str = ""  # live metrics measured here (browser vitals), for the master to serve and push
@@ -109,6 +110,9 @@ def execute(cfg: RunConfig, opts: RunOptions) -> int:
                     _preflight(run, progress, signals)
                     if signals.received is None:
                         _setup(run, progress, signals)
+                    if run.db is not None and signals.received is None:
+                        progress.note("database: probing each request alone ...")
+                        run.db.probe(cfg, run.host, lambda: signals.received is not None)
                     if signals.received is None:
                         _load(run, progress, signals)
             except HardStop:
@@ -123,6 +127,8 @@ def execute(cfg: RunConfig, opts: RunOptions) -> int:
                 progress.clear()
             return _finish(run, signals, progress)
     finally:
+        if run.db is not None:
+            run.db.close()
         shutil.rmtree(run.scratch, ignore_errors=True)
 
 
@@ -185,6 +191,18 @@ def _preflight(run: _Run, progress: Progress, signals: StopSignals) -> None:
     connect_probe(run.host, addresses=addresses)
     run.addresses = addresses
     run.checks.append(Check("preflight", PASS, f"{run.host} reachable ({', '.join(addresses)})"))
+    _connect_database(run)
+
+
+def _connect_database(run: _Run) -> None:
+    from loadorch.db.postgres import CollectorError
+    from loadorch.run.database import connect
+
+    try:
+        run.db = connect(run.cfg)
+    except CollectorError as exc:
+        run.checks.append(Check("database", ERROR, run.redactor.text(str(exc))))
+        raise
 
 
 def _setup(run: _Run, progress: Progress, signals: StopSignals) -> None:
@@ -240,6 +258,8 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
         json.dump(plan, fh)
     group = ProcessGroup(run.scratch)
     env = {k: v for k, v in run.opts.env.items() if not k.startswith("LOADORCH_WORKER")}
+    if run.db is not None:
+        run.db.begin()
     try:
         for spec in process_specs(plan_path, cfg.workers, browser_workers=browser_workers):
             if spec.role == "master" or not opts.external_workers:
@@ -249,6 +269,8 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
             browsers.stop_workers(group, run.sink, browser_workers)
     finally:
         group.close()
+        if run.db is not None:
+            run.db.end()
         if run.sink is not None:
             run.sink.close()
     if os.path.exists(stats_path):
@@ -338,15 +360,18 @@ class _Decision:
     browser: BrowserStats | None = None  # browser users' samples and Lighthouse results
 
 
-def _decide(run: _Run, summary: dict[str, Any]) -> _Decision:
+def _decide(run: _Run, summary: dict[str, Any], db: Any = None) -> _Decision:
     """The gate's inputs from the master's summary (pure): the final live metrics show exactly these."""
     cfg = run.cfg
     checks, integrity = integrity_checks(cfg, summary)
     merged = Merged.from_json(summary["merged"]) if summary.get("merged") else Merged()
     elapsed = float(summary.get("elapsed_s") or 0.0)
+    db = db if db is not None else (run.db.measurement if run.db is not None and run.db.windowed else None)
     browser = browsers.collected(run.sink, cfg)
     judge = browsers.evaluator(browser, cfg.min_samples) if browser is not None else None
-    threshold_results = evaluate(cfg.thresholds, merged, cfg.min_samples, elapsed, judge) if summary.get("t0") else []
+    threshold_results = (
+        evaluate(cfg.thresholds, merged, cfg.min_samples, elapsed, judge, db=db) if summary.get("t0") else []
+    )
     checks += kinds_checks(cfg, merged)
     checks += browsers.checks(run.sink, browser_worker_count(cfg), run.redactor, run.scratch)
     threshold_results = discount_generator_limited(threshold_results, run.checks + checks)
@@ -389,7 +414,12 @@ def _publish_final_thresholds(run: _Run, stats_path: str, final_path: str, progr
 def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
     cfg = run.cfg
     summary = run.master_summary or {}
-    decision = _decide(run, summary)
+    from loadorch.run.database import database_check, measurement_of
+
+    db = measurement_of(run.db)
+    if run.db is not None and db is not None:
+        run.checks.append(database_check(run.db, db, {t.selector.metric for t in cfg.thresholds}))
+    decision = _decide(run, summary, db)
     run.checks += decision.checks
     integrity, merged, elapsed = decision.integrity, decision.merged, decision.elapsed
     threshold_results = decision.thresholds
@@ -422,6 +452,7 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
         error=run.error,
         iterations=cfg.iterations,
         duration_s=cfg.duration_s,
+        database=db.to_json() if db is not None else None,
         browser=browser_results(decision.browser) if decision.browser is not None else None,
         load=results.LoadRecord(
             "open" if cfg.open_model else "closed",
@@ -541,6 +572,7 @@ def effective_config_yaml(cfg: RunConfig, redactor: Redactor) -> str:
         "max_response_body": cfg.profile.max_response_body,
         "worker_connect_timeout_s": cfg.profile.worker_connect_timeout,
         "allow_saturated_generator": cfg.profile.allow_saturated_generator,
+        "collectors": _collectors_doc(cfg),
         "thresholds": [
             f"{t.selector}: {t.expression}" + (" (abort_on_fail)" if t.abort_on_fail else "") for t in cfg.thresholds
         ],
@@ -548,6 +580,15 @@ def effective_config_yaml(cfg: RunConfig, redactor: Redactor) -> str:
         "precedence": " < ".join(LAYERS),
     }
     return yaml.safe_dump(redactor.obj(doc), sort_keys=False, allow_unicode=True)
+
+
+def _collectors_doc(cfg: RunConfig) -> dict[str, Any]:
+    from loadorch.db.settings import redacted_dsn
+
+    doc = cfg.profile.collectors.model_dump(mode="json")
+    if cfg.profile.collectors.postgres is not None:
+        doc["postgres"]["dsn"] = redacted_dsn(cfg.profile.collectors.postgres.dsn)  # no user, no password
+    return dict(doc)
 
 
 def _versions() -> dict[str, str]:

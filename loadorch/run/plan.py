@@ -14,6 +14,7 @@ from typing import Any
 
 from loadorch.config.checks import read_csv_rows
 from loadorch.config.resolve import RunConfig
+from loadorch.db.servertiming import QueryHeader
 from loadorch.traffic import data as gen
 
 PLAN_SCHEMA = "loadorch.plan/v1"
@@ -159,6 +160,9 @@ def build_plan(
             if not t.selector.metric.startswith(("browser_", "lighthouse_"))  # judged by the controller
         ],
         "min_samples": cfg.min_samples,
+        "query_header": QueryHeader(
+            cfg.profile.collectors.queries_per_request.header, cfg.profile.collectors.queries_per_request.entry
+        ).to_json(),
         "browser": None
         if not cfg.scenario.model.browsers
         else {

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from urllib.parse import quote, urlencode, urlsplit
 
 from loadorch.config.scenario import RequestSpec
+from loadorch.db.servertiming import QueryHeader
 from loadorch.runtime.http import IDEMPOTENT_METHODS, Connection, HttpError, Response
 from loadorch.traffic import data as gen
 from loadorch.traffic.jsonpath import compile_path, extract, found
@@ -114,6 +115,7 @@ class Outcome:
     path: str
     body: bytes | None = None
     service_us: int | None = None  # open model: from the actual send (latency_us counts from the due time)
+    db_queries: int | None = None  # database queries the response said it made (Server-Timing or a plain header)
 
 
 CONTENT_TYPES = {"json": "application/json", "form": "application/x-www-form-urlencoded"}
@@ -134,10 +136,12 @@ class RequestRunner:
         max_body: int = DEFAULT_MAX_BODY,
         addresses: Sequence[str] = (),
         check_addresses: Callable[[list[str]], None] | None = None,
+        query_header: QueryHeader | None = None,
     ) -> None:
         self.origin = origin
         self.timeout = timeout
         self.max_body = max_body
+        self.query_header = query_header or QueryHeader()
         self.host_line = f" HTTP/1.1\r\nHost: {origin.host_header}\r\n"
         tls = origin.scheme == "https"
         self.conn = Connection(
@@ -176,6 +180,7 @@ class RequestRunner:
                 idempotent=may_resend(req),
                 keep_body=needs_body(req),
                 max_body=self.max_body,
+                want=self.query_header.lower,
             )
         except HttpError as exc:
             end = time.perf_counter()
@@ -183,7 +188,14 @@ class RequestRunner:
         end = time.perf_counter()
         error = check(req, resp, lookup, captured)
         return Outcome(
-            resp.status, error is None, error, int((end - origin) * 1e6), target, body, _service(intended, start, end)
+            resp.status,
+            error is None,
+            error,
+            int((end - origin) * 1e6),
+            target,
+            body,
+            _service(intended, start, end),
+            self.query_header.count(resp.wanted) if resp.wanted is not None else None,
         )
 
 
@@ -344,7 +356,9 @@ class VirtualUser:
             key = self.keys[cache_key] = SeriesKey(
                 self.user_name, req.name, req.kind, req.method, outcome.status, outcome.ok
             )
-        self.recorder.record(key, outcome.latency_us, time.time(), outcome.error, outcome.service_us)
+        self.recorder.record(
+            key, outcome.latency_us, time.time(), outcome.error, outcome.service_us, outcome.db_queries
+        )
         if self.request_log is not None:
             self.request_log.write(
                 request_log_line(

@@ -20,6 +20,7 @@ from locust import User
 from locust.env import Environment
 
 from loadorch.config.scenario import Scenario
+from loadorch.db.servertiming import QueryHeader
 from loadorch.run.plan import generator_from_json
 from loadorch.run.preflight import address_guard
 from loadorch.runtime.common import MASTER_HEARTBEAT_TIMEOUT_S, REPORT_INTERVAL_S, emit, watch_parent
@@ -131,6 +132,7 @@ def _python_class(
 
 def make_runner(origin: Origin, plan: dict[str, Any], environment: Environment) -> Any:
     """The lean client, or Locust's FastHttpSession where the scenario asks for `client: locust`."""
+    header = QueryHeader.from_json(plan.get("query_header"))
     if plan["scenario"].get("client") == "locust":
         from loadorch.runtime.locust_client import LocustClientRunner
 
@@ -141,11 +143,12 @@ def make_runner(origin: Origin, plan: dict[str, Any], environment: Environment) 
             plan.get("allowed_hosts") or (),
             plan.get("addresses") or (),
             plan.get("max_response_body", DEFAULT_MAX_BODY),
+            query_header=header,
         )
     limit = plan.get("max_response_body", DEFAULT_MAX_BODY)
     pinned = plan.get("addresses") or ()
     check = None if pinned or "allowed_hosts" not in plan else address_guard(plan["host"], plan["allowed_hosts"])
-    return RequestRunner(origin, plan["request_timeout_s"], limit, pinned, check)
+    return RequestRunner(origin, plan["request_timeout_s"], limit, pinned, check, query_header=header)
 
 
 def _user_class(

@@ -1,7 +1,8 @@
 """Request statistics: per-series histograms recorded on workers, shipped as deltas, merged on the master.
 
 A series is one combination of tags (user, name, kind, method, status) plus success or failure.
-Failures keep their own histogram, so latency thresholds see successful requests only.
+Failures keep their own histogram, so latency thresholds see successful requests only. Queries per
+request (from a response header) go in a histogram of their own per series: counts are exact there.
 """
 
 from __future__ import annotations
@@ -53,10 +54,17 @@ class Recorder:
         self.endpoint_intervals: dict[tuple[int, str], Histogram] = {}
         self.errors: dict[tuple[SeriesKey, str], int] = {}
         self.service: dict[SeriesKey, Histogram] = {}
+        self.db: dict[SeriesKey, Histogram] = {}
         self.total = 0
 
     def record(
-        self, key: SeriesKey, latency_us: int, at: float, error: str | None = None, service_us: int | None = None
+        self,
+        key: SeriesKey,
+        latency_us: int,
+        at: float,
+        error: str | None = None,
+        service_us: int | None = None,
+        db_queries: int | None = None,
     ) -> None:
         h = self.series.get(key)
         if h is None:
@@ -72,6 +80,11 @@ class Recorder:
             if sh is None:
                 sh = self.service[key] = Histogram()
             sh.record(service_us)
+        if db_queries is not None:
+            dh = self.db.get(key)
+            if dh is None:
+                dh = self.db[key] = Histogram()
+            dh.record(db_queries)
         slot = (max(0, int((at - self.t0) / self.interval_s)), key.kind, key.ok)
         ih = self.intervals.get(slot)
         if ih is None:
@@ -93,13 +106,14 @@ class Recorder:
             "intervals": [[i, kind, ok, h.to_json()] for (i, kind, ok), h in self.intervals.items()],
             "errors": [[k.as_list(), reason, n] for (k, reason), n in self.errors.items()],
             "service": [[k.as_list(), h.to_json()] for k, h in self.service.items()],
+            "db": [[k.as_list(), h.to_json()] for k, h in self.db.items()],
             "endpoint_intervals": [[i, name, h.to_json()] for (i, name), h in self.endpoint_intervals.items()],
             "total": self.total,
         }
         if self.edges_us:
             delta["le"] = [[k.as_list(), counts] for k, counts in self.le.items()]
             self.le = {}
-        self.series, self.intervals, self.errors, self.service = {}, {}, {}, {}
+        self.series, self.intervals, self.errors, self.service, self.db = {}, {}, {}, {}, {}
         self.endpoint_intervals = {}
         return delta
 
@@ -113,6 +127,7 @@ class Merged:
         self.intervals: dict[tuple[int, str, bool], Histogram] = {}
         self.errors: dict[tuple[SeriesKey, str], int] = {}
         self.service: dict[SeriesKey, Histogram] = {}
+        self.db: dict[SeriesKey, Histogram] = {}
         self.le: dict[SeriesKey, list[int]] = {}  # exact counts per metrics edge interval (see Recorder)
         self.per_worker: dict[int, int] = {}
         # successful latencies per (slot, endpoint name); a slot spans `endpoint_step` intervals
@@ -132,6 +147,8 @@ class Merged:
             self.errors[ek] = self.errors.get(ek, 0) + int(n)
         for key_list, hist in delta.get("service", []):
             self._hist(self.service, SeriesKey.from_list(key_list)).merge(Histogram.from_json(hist))
+        for key_list, hist in delta.get("db", []):
+            self._hist(self.db, SeriesKey.from_list(key_list)).merge(Histogram.from_json(hist))
         for i, name, hist in delta.get("endpoint_intervals", []):
             self.add_endpoint_interval(int(i) // self.endpoint_step, str(name), Histogram.from_json(hist))
         for key_list, counts in delta.get("le", []):
@@ -173,6 +190,15 @@ class Merged:
                 out.merge(h)
         return out
 
+    def select_db(self, tags: Iterable[tuple[str, str]] = ()) -> Histogram:
+        """Pooled queries-per-request histogram of the matching series (every response that said)."""
+        tags = tuple(tags)
+        out = Histogram()
+        for key, h in self.db.items():
+            if all(_tag_matches(key, t, v) for t, v in tags):
+                out.merge(h)
+        return out
+
     def counts(self, tags: Iterable[tuple[str, str]] = ()) -> tuple[int, int]:
         """(requests, failures) over the series whose tags match."""
         tags = tuple(tags)
@@ -207,6 +233,7 @@ class Merged:
             "service": [
                 [k.as_list(), h.to_json()] for k, h in sorted(self.service.items(), key=lambda kv: kv[0].as_list())
             ],
+            "db": [[k.as_list(), h.to_json()] for k, h in sorted(self.db.items(), key=lambda kv: kv[0].as_list())],
             "per_worker": {str(w): n for w, n in sorted(self.per_worker.items())},
             "endpoint_step": self.endpoint_step,
             "endpoint_intervals": [[i, n, h.to_json()] for (i, n), h in sorted(self.endpoint_intervals.items())],
@@ -222,6 +249,7 @@ class Merged:
                 "intervals": data.get("intervals", []),
                 "errors": data.get("errors", []),
                 "service": data.get("service", []),
+                "db": data.get("db", []),
             },
         )
         m.per_worker = {int(w): int(n) for w, n in data.get("per_worker", {}).items()}
