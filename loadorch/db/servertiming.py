@@ -83,18 +83,35 @@ def queries_from_header(header: str, value: str | None, entry: str = DEFAULT_ENT
     return plain_count(value)
 
 
-class QueryHeader:
-    """The response header that carries queries per request, as the runtime reads it."""
+CACHE_SIZE = 512
 
-    __slots__ = ("entry", "lower", "name")
+
+class QueryHeader:
+    """The response header that carries queries per request, as the runtime reads it.
+
+    Parsed values are cached (bounded): an app sends the same few header values over and over, and this
+    runs once per response on the request path."""
+
+    __slots__ = ("cache", "entry", "lower", "name")
 
     def __init__(self, name: str = "Server-Timing", entry: str = DEFAULT_ENTRY) -> None:
         self.name = name
         self.entry = entry
         self.lower = name.lower().encode("latin-1")
+        self.cache: dict[str, int | None] = {}
 
     def count(self, value: str | None) -> int | None:
-        return queries_from_header(self.name, value, self.entry)
+        if value is None:
+            return None
+        try:
+            return self.cache[value]
+        except KeyError:
+            pass
+        found = queries_from_header(self.name, value, self.entry)
+        if len(self.cache) >= CACHE_SIZE:
+            self.cache.clear()
+        self.cache[value] = found
+        return found
 
     def to_json(self) -> dict[str, str]:
         return {"name": self.name, "entry": self.entry}

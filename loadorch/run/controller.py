@@ -88,7 +88,6 @@ class _Run:
     addresses: list[str] = field(default_factory=list)  # the target's, as preflight checked them
     scratch: str = ""
     db: Any = None  # the postgres collector (loadorch.run.database.DatabaseCollector), when configured
-    db_window_closed: bool = False
     sink: BrowserSink | None = None
     live_labels: tuple[str, str, str] | None = None  # live metrics: run_id, profile, scenario
     live_extra_path: str = ""  # live metrics measured here (browser vitals), for the master to serve and push
@@ -270,7 +269,8 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
             browsers.stop_workers(group, run.sink, browser_workers)
     finally:
         group.close()
-        _close_db_window(run)
+        if run.db is not None:
+            run.db.end()
         if run.sink is not None:
             run.sink.close()
     if os.path.exists(stats_path):
@@ -315,7 +315,8 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
         elif kind == "summary_written" and event.get("final_path"):
             # the load is over: the database window closes and browsers stop now, not after the metrics grace,
             # so the gate decided here for the final metrics is the one decided at the end
-            _close_db_window(run)
+            if run.db is not None:
+                run.db.end()  # closes the window once; the later call in _load returns the same measurement
             if run.sink is not None:
                 browsers.stop_workers(group, run.sink, browser_worker_count(run.cfg))
                 _write_live_extra(run, final=True)
@@ -379,12 +380,6 @@ def _decide(run: _Run, summary: dict[str, Any], db: Any = None) -> _Decision:
     checks += browsers.checks(run.sink, browser_worker_count(cfg), run.redactor, run.scratch)
     threshold_results = discount_generator_limited(threshold_results, run.checks + checks)
     return _Decision(checks, integrity, merged, elapsed, threshold_results, browser)
-
-
-def _close_db_window(run: _Run) -> None:
-    if run.db is not None and not run.db_window_closed:
-        run.db_window_closed = True
-        run.db.end()
 
 
 def _write_live_extra(run: _Run, final: bool) -> None:

@@ -40,6 +40,7 @@ class DatabaseCollector:
         self._sampler: threading.Thread | None = None
         self._stop = threading.Event()
         self._began = 0.0
+        self._ended = False
         self.windowed = False
 
     @property
@@ -119,7 +120,11 @@ class DatabaseCollector:
         self._sampler.start()
 
     def end(self) -> DbMeasurement:
+        """Close the window (once: the controller may close it as soon as the load is over)."""
         m = self.measurement
+        if self._ended:
+            return m
+        self._ended = True
         self._stop.set()
         if self._sampler is not None:
             self._sampler.join(timeout=5)

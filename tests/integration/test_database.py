@@ -124,7 +124,9 @@ def test_n_plus_one_from_header_and_probe_and_compare(project: Project, postgres
     assert probe["repeated"] == [{"statement": "SELECT id, name FROM categories WHERE name = $1", "calls": 5}]
     junit = (project.root / "on" / "junit.xml").read_text()
     assert "SELECT id, name FROM categories WHERE name = $1 x5" in junit
-    assert "SELECT id, name FROM categories" in (project.root / "on" / "report.html").read_text()
+    html = (project.root / "on" / "report.html").read_text()
+    assert "<h2>Database</h2>" in html and "N+1 probe" in html and "SELECT id, name FROM categories" in html
+    assert "SELECT id, name FROM categories WHERE name = $1 x5" in (project.root / "on" / "summary.md").read_text()
     compared = project.run("compare", "off", "on")
     assert compared.code == 1 and "db_queries_per_request" in compared.out, compared.out + compared.err
 

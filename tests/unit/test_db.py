@@ -173,3 +173,14 @@ def test_kubernetes_master_reaches_the_database_and_the_dsn_stays_in_the_secret(
     assert {("TCP", 6432), ("TCP", 443), ("UDP", 53)} <= ports
     assert egress["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "master"
     assert "Canary-k8s-41" not in r.out and "DATABASE_URL" in r.out  # from the Secret, never inlined
+
+
+def test_budgets_list_the_database_budgets(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import run_cli
+
+    _project(tmp_path, 'collectors: {postgres: {dsn: "${DATABASE_URL}", slow_ms: 250}}\n'
+             'thresholds:\n  db_query_slow: ["rate<0.001"]\n  "db_queries_per_request{name:list products}": ["max<=3"]\n')
+    r = run_cli("budgets", cwd=tmp_path)  # DATABASE_URL unset: budgets, like validate, do not need it
+    assert r.code == 0, r.err
+    assert "| db_query_slow " in r.out and "all statements (slow: over 250 ms)" in r.out
+    assert "name:list products" in r.out and "max<=3" in r.out
