@@ -35,7 +35,7 @@ from loadorch.metrics.options import MetricsOptions, plan_block
 from loadorch.metrics.remote_write import secret_values as remote_write_secrets
 from loadorch.report import results
 from loadorch.report.junit import render as render_junit
-from loadorch.report.summary import markdown, terminal
+from loadorch.report.summary import markdown, terminal, use_color
 from loadorch.run import browsers
 from loadorch.run.artifacts import write_json, write_text
 from loadorch.run.embedded import embedded_target
@@ -473,10 +473,12 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
     if warnings:
         doc["warnings"] = run.redactor.obj(warnings)
     write_artifacts(run, doc, record)
-    sys.stdout.write(terminal(doc))
-    for warning in doc.get("warnings", []):
+    for warning in doc.get("warnings", []):  # before the summary: the verdict and its reasons end the output
         sys.stdout.write(f"warning: {warning}\n")
+    sys.stdout.write(terminal(doc, color=use_color(sys.stdout)))
     sys.stdout.write(f"artifacts: {run.opts.out_dir}\n")
+    if run.opts.junit_path:
+        sys.stdout.write(f"junit: {run.opts.junit_path} (and {os.path.join(run.opts.out_dir, 'junit.xml')})\n")
     if run.opts.print_artifacts:
         _print_artifacts(run.opts.out_dir)
     return code
@@ -542,7 +544,9 @@ def write_artifacts(run: _Run, doc: dict[str, Any], record: results.RunRecord) -
         system_out=terminal(doc),
         redact=run.redactor.value,
     )
-    write_text(run.opts.junit_path or os.path.join(out, "junit.xml"), junit)
+    write_text(os.path.join(out, "junit.xml"), junit)  # the run folder is complete either way
+    if run.opts.junit_path:
+        write_text(run.opts.junit_path, junit)
     write_text(os.path.join(out, "summary.md"), markdown(doc))
     write_text(os.path.join(out, "config.yaml"), effective_config_yaml(run.cfg, run.redactor))
     if run.sink is not None and run.opts.request_log:

@@ -20,6 +20,7 @@ from loadorch.config.scenario import RequestSpec
 from loadorch.db.servertiming import QueryHeader
 from loadorch.runtime.http import IDEMPOTENT_METHODS, Connection, HttpError, Response
 from loadorch.traffic import data as gen
+from loadorch.traffic.expect import equal, mismatch
 from loadorch.traffic.jsonpath import compile_path, extract, found
 from loadorch.traffic.template import Template, compile_template, compile_value, render_value, value_refs
 from loadorch.verdict.stats import Recorder, SeriesKey
@@ -116,6 +117,7 @@ class Outcome:
     body: bytes | None = None
     service_us: int | None = None  # open model: from the actual send (latency_us counts from the due time)
     db_queries: int | None = None  # database queries the response said it made (Server-Timing or a plain header)
+    example: str | None = None  # what a failed check compared (one example per error reason is reported)
 
 
 CONTENT_TYPES = {"json": "application/json", "form": "application/x-www-form-urlencoded"}
@@ -186,16 +188,18 @@ class RequestRunner:
             end = time.perf_counter()
             return Outcome(0, False, str(exc), int((end - origin) * 1e6), target, body, _service(intended, start, end))
         end = time.perf_counter()
-        error = check(req, resp, lookup, captured)
+        failure = check(req, resp, lookup, captured)
+        reason, example = failure if failure is not None else (None, None)
         return Outcome(
             resp.status,
-            error is None,
-            error,
+            failure is None,
+            reason,
             int((end - origin) * 1e6),
             target,
             body,
             _service(intended, start, end),
             self.query_header.count(resp.wanted) if resp.wanted is not None else None,
+            example=example,
         )
 
 
@@ -248,32 +252,41 @@ def _encode_body(req: CompiledRequest, lookup: Callable[[str], Any]) -> bytes | 
     return str(value).encode()
 
 
-def check(req: CompiledRequest, resp: Response, lookup: Callable[[str], Any], captured: dict[str, Any]) -> str | None:
-    """None if the response is as expected (and captures taken), else a short reason."""
+Failure = tuple[str, str | None]  # (short, stable reason: an error label; an example of what was compared)
+
+
+def check(
+    req: CompiledRequest, resp: Response, lookup: Callable[[str], Any], captured: dict[str, Any]
+) -> Failure | None:
+    """None if the response is as expected (and captures taken), else (reason, example)."""
     if req.expect_status is not None:
         if resp.status not in req.expect_status:
-            return f"unexpected status {resp.status}"
+            return f"unexpected status {resp.status}", f"expected status {_codes(req.expect_status)}"
     elif resp.status not in DEFAULT_OK:
-        return f"status {resp.status}"
+        return f"status {resp.status}", "expected status 2xx or 3xx"
     if req.expect_contains is not None and req.expect_contains not in resp.body:
-        return "body check failed: expected text not found"
+        return "body check failed: expected text not found", f"expected the body to contain {req.expect_contains!r}"
     if not req.expect_json and not req.captures:
         return None
     try:
         doc = json.loads(resp.body)
     except ValueError:
-        return "response is not JSON"
+        return "response is not JSON", f"body starts {resp.body[:40]!r}"
     for steps, text, expected in req.expect_json:
         value = extract(doc, steps)
         want = render_value(expected, lookup)
-        if not found(value) or value != want:
-            return f"check {text} failed"
+        if not found(value) or not equal(value, want):
+            return f"check {text} failed", mismatch(want, value, found(value))
     for name, steps in req.captures:
         value = extract(doc, steps)
         if not found(value):
-            return f"capture {name} not found in response"
+            return f"capture {name} not found in response", None
         captured[name] = value
     return None
+
+
+def _codes(codes: Any) -> str:
+    return ", ".join(str(c) for c in sorted(codes))
 
 
 class VirtualUser:
@@ -357,7 +370,13 @@ class VirtualUser:
                 self.user_name, req.name, req.kind, req.method, outcome.status, outcome.ok
             )
         self.recorder.record(
-            key, outcome.latency_us, time.time(), outcome.error, outcome.service_us, outcome.db_queries
+            key,
+            outcome.latency_us,
+            time.time(),
+            outcome.error,
+            outcome.service_us,
+            outcome.db_queries,
+            example=outcome.example,
         )
         if self.request_log is not None:
             self.request_log.write(

@@ -282,7 +282,13 @@ def run_worker(plan: dict[str, Any], index: int) -> int:
         from loadorch.runtime.pyusers import PythonRequests, install_random
 
         install_random()
-        listener = PythonRequests(state.recorder, plan["scenario"].get("kinds") or {}, index, state.request_log)
+        listener = PythonRequests(
+            state.recorder,
+            plan["scenario"].get("kinds") or {},
+            index,
+            state.request_log,
+            QueryHeader.from_json(plan.get("query_header")),
+        )
         env.events.request.add_listener(listener.on_request)
         env.events.user_error.add_listener(listener.on_user_error)
     lr.MASTER_HEARTBEAT_TIMEOUT = MASTER_HEARTBEAT_TIMEOUT_S

@@ -53,6 +53,7 @@ class Recorder:
         self.intervals: dict[tuple[int, str, bool], Histogram] = {}
         self.endpoint_intervals: dict[tuple[int, str], Histogram] = {}
         self.errors: dict[tuple[SeriesKey, str], int] = {}
+        self.examples: dict[tuple[SeriesKey, str], str] = {}  # the first example of each error reason
         self.service: dict[SeriesKey, Histogram] = {}
         self.db: dict[SeriesKey, Histogram] = {}
         self.total = 0
@@ -65,6 +66,7 @@ class Recorder:
         error: str | None = None,
         service_us: int | None = None,
         db_queries: int | None = None,
+        example: str | None = None,
     ) -> None:
         h = self.series.get(key)
         if h is None:
@@ -98,6 +100,8 @@ class Recorder:
         if error is not None:
             ek = (key, error[:200])
             self.errors[ek] = self.errors.get(ek, 0) + 1
+            if example is not None and ek not in self.examples:
+                self.examples[ek] = example[:300]
         self.total += 1
 
     def take_delta(self) -> dict[str, Any]:
@@ -105,6 +109,7 @@ class Recorder:
             "series": [[k.as_list(), h.to_json()] for k, h in self.series.items()],
             "intervals": [[i, kind, ok, h.to_json()] for (i, kind, ok), h in self.intervals.items()],
             "errors": [[k.as_list(), reason, n] for (k, reason), n in self.errors.items()],
+            "examples": [[k.as_list(), reason, text] for (k, reason), text in self.examples.items()],
             "service": [[k.as_list(), h.to_json()] for k, h in self.service.items()],
             "db": [[k.as_list(), h.to_json()] for k, h in self.db.items()],
             "endpoint_intervals": [[i, name, h.to_json()] for (i, name), h in self.endpoint_intervals.items()],
@@ -114,6 +119,7 @@ class Recorder:
             delta["le"] = [[k.as_list(), counts] for k, counts in self.le.items()]
             self.le = {}
         self.series, self.intervals, self.errors, self.service, self.db = {}, {}, {}, {}, {}
+        self.examples = {}
         self.endpoint_intervals = {}
         return delta
 
@@ -126,6 +132,7 @@ class Merged:
         self.series: dict[SeriesKey, Histogram] = {}
         self.intervals: dict[tuple[int, str, bool], Histogram] = {}
         self.errors: dict[tuple[SeriesKey, str], int] = {}
+        self.examples: dict[tuple[SeriesKey, str], str] = {}
         self.service: dict[SeriesKey, Histogram] = {}
         self.db: dict[SeriesKey, Histogram] = {}
         self.le: dict[SeriesKey, list[int]] = {}  # exact counts per metrics edge interval (see Recorder)
@@ -145,6 +152,8 @@ class Merged:
         for key_list, reason, n in delta["errors"]:
             ek = (SeriesKey.from_list(key_list), str(reason))
             self.errors[ek] = self.errors.get(ek, 0) + int(n)
+        for key_list, reason, text in delta.get("examples", []):
+            self.examples.setdefault((SeriesKey.from_list(key_list), str(reason)), str(text))
         for key_list, hist in delta.get("service", []):
             self._hist(self.service, SeriesKey.from_list(key_list)).merge(Histogram.from_json(hist))
         for key_list, hist in delta.get("db", []):
@@ -230,6 +239,7 @@ class Merged:
             ],
             "intervals": [[i, kind, ok, h.to_json()] for (i, kind, ok), h in sorted(self.intervals.items())],
             "errors": [[k.as_list(), reason, n] for (k, reason), n in self.errors.items()],
+            "examples": [[k.as_list(), reason, text] for (k, reason), text in self.examples.items()],
             "service": [
                 [k.as_list(), h.to_json()] for k, h in sorted(self.service.items(), key=lambda kv: kv[0].as_list())
             ],
@@ -248,6 +258,7 @@ class Merged:
                 "series": data["series"],
                 "intervals": data.get("intervals", []),
                 "errors": data.get("errors", []),
+                "examples": data.get("examples", []),
                 "service": data.get("service", []),
                 "db": data.get("db", []),
             },
