@@ -1,4 +1,5 @@
-"""Kubernetes manifests for a distributed run: ConfigMap, master Job + Service, Indexed worker Job.
+"""Kubernetes manifests for a distributed run: ConfigMap, master Job + Service, Indexed worker Job, and
+for scenarios with browser users an Indexed browser Job on the browser image (Chromium inside).
 
 Pure: files and settings in, manifest dicts out. The worker containers run the very argv a local run
 uses (`python -m loadorch.runtime worker --plan ...`); an init container builds that plan from the same
@@ -9,10 +10,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 MASTER_PORT = 5557
+BROWSER_PORT = MASTER_PORT + 2  # the controller's browser sink (loadorch.run.plan.BROWSER_PORT_OFFSET)
 TOKEN_KEY = "LOADORCH_RUN_TOKEN"
 EFFECTIVE_KEY = "effective.yaml"  # in the ConfigMap, not mounted: what this render runs, after the flags
 CONFIG_DIR = "/config"
@@ -38,7 +40,10 @@ class RenderInput:
     run_id: str = "run"  # names every object of this run: two renders never collide
     required: Sequence[str] = ()  # the variables without a default: the pods do not start without them
     effective: str = ""  # the effective settings (profile + flags), shown in the ConfigMap
+    files_in_image: str | None = None  # the files are in the image at this folder (too big for a ConfigMap)
     egress_ports: Sequence[int] = ()  # a database collector: the master may reach these TCP ports (and DNS)
+    browser_workers: int = 0  # browser worker pods (scenarios with `browsers:`)
+    browser_image: str | None = None  # default: the image's tag + "-browser" (Dockerfile target `browser`)
     resources: Mapping[str, Mapping[str, str]] = field(
         default_factory=lambda: {
             "requests": {"cpu": "500m", "memory": "256Mi"},
@@ -139,6 +144,8 @@ def _pod_spec(
             {"name": "scratch", "emptyDir": {"sizeLimit": "1Gi"}},
         ],
     }
+    if inp.files_in_image:
+        spec["volumes"] = spec["volumes"][1:]
     if init:
         spec["initContainers"] = init
     return spec
@@ -161,7 +168,7 @@ def _container(
         "env": _env(
             inp,
             {
-                "LOADORCH_CONFIG_DIR": CONFIG_DIR,
+                "LOADORCH_CONFIG_DIR": inp.files_in_image or CONFIG_DIR,
                 "LOADORCH_SCRATCH": SCRATCH_DIR,
                 "HOME": SCRATCH_DIR,
                 "TMPDIR": SCRATCH_DIR,
@@ -174,7 +181,7 @@ def _container(
         "volumeMounts": [
             {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
             {"name": "scratch", "mountPath": SCRATCH_DIR},
-        ],
+        ][1 if inp.files_in_image else 0 :],
     }
     if ports:
         container["ports"] = ports
@@ -240,13 +247,35 @@ def plan_args(inp: RenderInput) -> list[str]:
 
 
 WORKER_ARGS = ["python3", "-m", "loadorch.runtime", "worker", "--plan", "$(LOADORCH_SCRATCH)/plan.json"]
+BROWSER_ARGS = ["python3", "-m", "loadorch.browser", "--plan", "$(LOADORCH_SCRATCH)/plan.json"]
+BROWSER_RESOURCES = {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "2Gi"}}
+
+
+def browser_image(image: str) -> str:
+    """`registry/loadorch:0.1.0` -> `registry/loadorch:0.1.0-browser` (a digest-pinned image is kept)."""
+    if "@" in image:
+        return image
+    name, sep, tag = image.rpartition(":")
+    if sep and "/" not in tag:
+        return f"{name}:{tag}-browser"
+    return f"{image}:browser"
+
+
+def _browser_job(inp: RenderInput, name: str, env: Mapping[str, str]) -> dict[str, Any]:
+    binp = replace(inp, image=inp.browser_image or browser_image(inp.image), resources=BROWSER_RESOURCES)
+    pod = _pod_spec(
+        binp,
+        [_container("browser", binp, list(BROWSER_ARGS), env)],
+        init=[_container("plan", binp, plan_args(binp), env)],
+    )
+    return _job(binp, f"{name}-browsers", "browser", pod, inp.browser_workers)
 
 
 def render(inp: RenderInput) -> list[dict[str, Any]]:
     name = _release(inp)
     master_host = f"{name}-master" + (f".{inp.namespace}.svc" if inp.namespace else "")
     run_env: dict[str, str] = {}
-    data = {_key(p): text for p, text in sorted(inp.files.items())}
+    data = {} if inp.files_in_image else {_key(p): text for p, text in sorted(inp.files.items())}
     if inp.effective:
         data[EFFECTIVE_KEY] = inp.effective
     configmap = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(f"{name}-files", inp), "data": data}
@@ -259,6 +288,9 @@ def render(inp: RenderInput) -> list[dict[str, Any]]:
     }
     master_ports = [{"name": "locust", "containerPort": MASTER_PORT}]
     service_ports = [{"name": "locust", "port": MASTER_PORT, "targetPort": MASTER_PORT}]
+    if inp.browser_workers:
+        master_ports.append({"name": "browser", "containerPort": BROWSER_PORT})
+        service_ports.append({"name": "browser", "port": BROWSER_PORT, "targetPort": BROWSER_PORT})
     if inp.metrics_port:
         master_ports.append({"name": "metrics", "containerPort": inp.metrics_port})
         service_ports.append({"name": "metrics", "port": inp.metrics_port, "targetPort": inp.metrics_port})
@@ -293,6 +325,16 @@ def render(inp: RenderInput) -> list[dict[str, Any]]:
                     "ports": [{"protocol": "TCP", "port": MASTER_PORT}],
                 }
             ]
+            + (
+                [
+                    {
+                        "from": [{"podSelector": {"matchLabels": _labels(name, "browser")}}],
+                        "ports": [{"protocol": "TCP", "port": BROWSER_PORT}],
+                    }
+                ]
+                if inp.browser_workers
+                else []
+            )
             # the metrics port is open to any scraper (Prometheus usually runs in another namespace)
             + ([{"ports": [{"protocol": "TCP", "port": inp.metrics_port}]}] if inp.metrics_port else []),
         },
@@ -306,6 +348,7 @@ def render(inp: RenderInput) -> list[dict[str, Any]]:
         *egress,
         _job(inp, f"{name}-master", "master", master_pod),
         _job(inp, f"{name}-workers", "worker", worker_pod, inp.workers),
+        *([_browser_job(inp, name, worker_env)] if inp.browser_workers else []),
     ]
 
 

@@ -134,6 +134,10 @@ def compare(base: dict[str, Any], cur: dict[str, Any], budgets: Budgets) -> Comp
     from loadorch.db.compare import queries_rows
 
     out.rows += queries_rows(base, cur, bm, cm, Row)  # a rise of queries per request (N+1) is a regression
+
+    from loadorch.browser.compare import browser_rows  # (it builds on this module's intervals)
+
+    out.rows += browser_rows(base, cur, budgets)
     return out
 
 
