@@ -75,6 +75,12 @@ def podman(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Podman]:
         p.cleanup()
 
 
+@pytest.fixture(autouse=True)
+def _remove_pods_after_each_test(podman: Podman) -> Iterator[None]:
+    yield
+    podman.remove_pods()
+
+
 def build_and_check(podman: Podman, context: Path, tag: str) -> str:
     """Build the image and run its smoke check as the pods would run it (non-root, read-only root)."""
     podman.build(context, tag, podman.ensure_base())
