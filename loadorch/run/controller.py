@@ -29,11 +29,12 @@ from loadorch.browser.results import build as browser_results
 from loadorch.browser.sink import BrowserSink
 from loadorch.browser.stats import BrowserStats
 from loadorch.config.resolve import LAYERS, RunConfig
+from loadorch.config.tags import tag_table
 from loadorch.errors import ConfigError, LoadorchError, Problem, RunError, SafetyError
 from loadorch.k8s.framing import FramingError, frame
 from loadorch.metrics.options import MetricsOptions, plan_block
 from loadorch.metrics.remote_write import secret_values as remote_write_secrets
-from loadorch.report import results
+from loadorch.report import gha, results
 from loadorch.report.junit import render as render_junit
 from loadorch.report.summary import markdown, terminal, use_color
 from loadorch.run import browsers
@@ -46,6 +47,7 @@ from loadorch.run.progress import Progress
 from loadorch.run.redact import Redactor
 from loadorch.run.setup import run_setup
 from loadorch.run.signals import HardStop, StopSignals
+from loadorch.traffic.stages import window_seconds
 from loadorch.verdict.evaluate import (
     ERROR,
     PASS,
@@ -72,6 +74,7 @@ class RunOptions:
     token: str | None = None
     print_artifacts: bool = False  # end stdout with the framed artifacts block
     metrics: MetricsOptions = field(default_factory=MetricsOptions)
+    summary_export: str | None = None  # --summary-export: k6's summary JSON (GitLab's Load Performance widget)
 
 
 @dataclass
@@ -362,12 +365,16 @@ def _decide(run: _Run, summary: dict[str, Any], db: Any = None) -> _Decision:
     cfg = run.cfg
     checks, integrity = integrity_checks(cfg, summary)
     merged = Merged.from_json(summary["merged"]) if summary.get("merged") else Merged()
+    merged.tag_table = tag_table(cfg.scenario.model, cfg.run_tags)
     elapsed = float(summary.get("elapsed_s") or 0.0)
     db = db if db is not None else (run.db.measurement if run.db is not None and run.db.windowed else None)
     browser = browsers.collected(run.sink, cfg)
     judge = browsers.evaluator(browser, cfg.min_samples) if browser is not None else None
+    judged, seconds = merged, elapsed
+    if cfg.window is not None:  # thresholds judge the measurement window; the ramps are reported apart
+        judged, seconds = merged.windowed(), window_seconds(cfg.window.spans, elapsed)
     threshold_results = (
-        evaluate(cfg.thresholds, merged, cfg.min_samples, elapsed, judge, db=db) if summary.get("t0") else []
+        evaluate(cfg.thresholds, judged, cfg.min_samples, seconds, judge, db=db) if summary.get("t0") else []
     )
     checks += kinds_checks(cfg, merged)
     checks += browsers.checks(run.sink, browser_worker_count(cfg), run.redactor, run.scratch)
@@ -429,11 +436,14 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
         duration_s=cfg.duration_s,
         database=db.to_json() if db is not None else None,
         browser=browser_results(decision.browser) if decision.browser is not None else None,
+        window=cfg.window.spans if cfg.window else (),
+        tags=dict(cfg.run_tags),
+        window_source=cfg.window.source if cfg.window else "",
         load=results.LoadRecord(
             "open" if cfg.open_model else "closed",
             cfg.users,
             cfg.spawn_rate,
-            cfg.open_model.stages if cfg.open_model else (),
+            cfg.open_model.stages if cfg.open_model else (cfg.user_stages or ()),
             [list(s) for s in summary.get("load") or []],
         ),
     )
@@ -444,6 +454,9 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
     if warnings:
         doc["warnings"] = run.redactor.obj(warnings)
     write_artifacts(run, doc, record)
+    if gha.enabled(run.opts.env):
+        files = {"profile": cfg.profile_path, "scenario": cfg.scenario.path}
+        sys.stdout.write(gha.threshold_commands(doc["thresholds"], cfg.sources, files))
     for warning in doc.get("warnings", []):  # before the summary: the verdict and its reasons end the output
         sys.stdout.write(f"warning: {warning}\n")
     sys.stdout.write(terminal(doc, color=use_color(sys.stdout)))
@@ -519,6 +532,10 @@ def write_artifacts(run: _Run, doc: dict[str, Any], record: results.RunRecord) -
     if run.opts.junit_path:
         write_text(run.opts.junit_path, junit)
     write_text(os.path.join(out, "summary.md"), markdown(doc))
+    if run.opts.summary_export:
+        from loadorch.report.k6summary import k6_summary
+
+        write_json(run.opts.summary_export, run.redactor.obj(k6_summary(record)))
     write_text(os.path.join(out, "config.yaml"), effective_config_yaml(run.cfg, run.redactor))
     if run.sink is not None and run.opts.request_log:
         browsers.write_steps_log(run.sink, out, run.redactor)

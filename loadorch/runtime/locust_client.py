@@ -32,6 +32,7 @@ from loadorch.runtime.vu import (
     _encode_body,
     _quote_path,
     check,
+    failed_example,
     needs_body,
     wire_path,
 )
@@ -116,11 +117,18 @@ class LocustClientRunner:
         if status == 0 or error is not None:  # no response, timed out, or a redirect refused (its 3xx kept)
             reason = error or f"request failed: {getattr(resp, 'error', None)}"
             return Outcome(status, False, reason[:200], latency, path, body, service)
-        failure = check(req, Response(status, [], content), lookup, captured)
+        response = Response(status, [], content)
+        results: list[bool] | None = [] if req.checks else None
+        failure = check(req, response, lookup, captured, results)
         queries = self.query_header.count(resp.headers.get(self.query_header.name) if resp.headers else None)
         if failure is None:
-            return Outcome(status, True, None, latency, path, body, service, queries)
-        return Outcome(status, False, failure[0], latency, path, body, service, queries, example=failure[1])
+            outcome = Outcome(status, True, None, latency, path, body, service, queries)
+        else:
+            outcome = Outcome(status, False, failure[0], latency, path, body, service, queries, example=failure[1])
+        if results:
+            outcome.checks = tuple(results)
+            outcome.check_example = None if all(results) else failed_example(response)
+        return outcome
 
     def _follow(
         self, req: CompiledRequest, path: str, body: bytes | None, headers: dict[str, str]

@@ -11,9 +11,12 @@ from typing import Any
 import gevent
 from locust.env import Environment
 
+from loadorch.config.scenario import Scenario
+from loadorch.config.tags import tag_keys, tag_table
 from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
 from loadorch.runtime.common import FINAL_WAIT_S, LOST_AFTER_S, REPORT_INTERVAL_S, emit, watch_parent, write_json_atomic
 from loadorch.runtime.live import LiveMetrics
+from loadorch.traffic.stages import window_seconds
 from loadorch.verdict.evaluate import evaluate, should_abort
 from loadorch.verdict.stats import Merged
 
@@ -44,6 +47,7 @@ class MasterState:
     def __init__(self, plan: dict[str, Any]) -> None:
         self.plan = plan
         self.merged = Merged(plan["interval_s"])
+        self.merged.tag_table = tag_table(Scenario.model_validate(plan["scenario"]), plan.get("tags") or {})
         self.workers: dict[int, WorkerInfo] = {}
         self.rejected: list[str] = []
         self.t0: float | None = None
@@ -202,8 +206,9 @@ def _sustained(samples: list[float], window: int = 3) -> float:
 
 def _parse_thresholds(plan: dict[str, Any]) -> list[Threshold]:
     out = []
+    free = tag_keys(Scenario.model_validate(plan["scenario"]), plan.get("tags") or {})
     for t in plan["thresholds"]:
-        sel = parse_selector(t["selector"])
+        sel = parse_selector(t["selector"], free)
         out.append(
             Threshold(sel, parse_expression(t["expression"], sel.metric), t["abort_on_fail"], t["delay_abort_eval_s"])
         )
@@ -306,7 +311,9 @@ def _watch(state: MasterState, plan: dict[str, Any], stop_signal: list[int]) -> 
             state.sample_load(elapsed)
             last_total = total
             if aborting:
-                results = evaluate(thresholds, state.merged, plan["min_samples"], max(elapsed, 1e-9))
+                judged = state.merged.windowed()  # with a measurement window, only its samples count
+                seconds = window_seconds(plan["window"], elapsed) if plan.get("window") else elapsed
+                results = evaluate(thresholds, judged, plan["min_samples"], max(seconds, 1e-9))
                 hit = should_abort(results, elapsed, thresholds)
                 if hit is not None:
                     state.stop_reason = "aborted"

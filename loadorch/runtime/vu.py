@@ -70,6 +70,8 @@ class CompiledRequest:
     captures: tuple[tuple[str, tuple[str | int, ...]], ...]
     timeout: float | None
     needs: frozenset[str]  # captures this request uses
+    tags: tuple[tuple[str, str], ...] = ()  # free tags (run < scenario < user < request), for the request log
+    checks: tuple[str, ...] = ()  # the `check` tag of each expect condition (config.checks.check_names)
 
 
 def compile_request(
@@ -118,6 +120,10 @@ class Outcome:
     service_us: int | None = None  # open model: from the actual send (latency_us counts from the due time)
     db_queries: int | None = None  # database queries the response said it made (Server-Timing or a plain header)
     example: str | None = None  # what a failed check compared (one example per error reason is reported)
+    checks: tuple[bool, ...] = ()  # each expect condition's outcome, in CompiledRequest.checks order
+    check_example: str | None = None  # the response, when a condition failed (status and the start of the body)
+    waiting_us: int | None = None  # time to first byte (from the send)
+    connecting_us: int | None = None  # connect time, 0 on a reused connection
 
 
 CONTENT_TYPES = {"json": "application/json", "form": "application/x-www-form-urlencoded"}
@@ -188,9 +194,10 @@ class RequestRunner:
             end = time.perf_counter()
             return Outcome(0, False, str(exc), int((end - origin) * 1e6), target, body, _service(intended, start, end))
         end = time.perf_counter()
-        failure = check(req, resp, lookup, captured)
+        results: list[bool] | None = [] if req.checks else None
+        failure = check(req, resp, lookup, captured, results)
         reason, example = failure if failure is not None else (None, None)
-        return Outcome(
+        outcome = Outcome(
             resp.status,
             failure is None,
             reason,
@@ -201,6 +208,11 @@ class RequestRunner:
             self.query_header.count(resp.wanted) if resp.wanted is not None else None,
             example=example,
         )
+        outcome.waiting_us, outcome.connecting_us = self.conn.waiting_us, self.conn.connecting_us
+        if results:
+            outcome.checks = tuple(results)
+            outcome.check_example = None if all(results) else failed_example(resp)
+        return outcome
 
 
 def _service(intended: float | None, start: float, end: float) -> int | None:
@@ -256,33 +268,68 @@ Failure = tuple[str, str | None]  # (short, stable reason: an error label; an ex
 
 
 def check(
-    req: CompiledRequest, resp: Response, lookup: Callable[[str], Any], captured: dict[str, Any]
+    req: CompiledRequest,
+    resp: Response,
+    lookup: Callable[[str], Any],
+    captured: dict[str, Any],
+    results: list[bool] | None = None,
 ) -> Failure | None:
-    """None if the response is as expected (and captures taken), else (reason, example)."""
+    """None if the response is as expected (and captures taken), else (reason, example). With `results`,
+    every expect condition is evaluated and its outcome appended, in `req.checks` order (the checks metric)."""
+    failure: Failure | None = None
     if req.expect_status is not None:
         if resp.status not in req.expect_status:
-            return f"unexpected status {resp.status}", f"expected status {_codes(req.expect_status)}"
+            failure = f"unexpected status {resp.status}", f"expected status {_codes(req.expect_status)}"
+        if results is not None:
+            results.append(failure is None)
     elif resp.status not in DEFAULT_OK:
-        return f"status {resp.status}", "expected status 2xx or 3xx"
-    if req.expect_contains is not None and req.expect_contains not in resp.body:
-        return "body check failed: expected text not found", f"expected the body to contain {req.expect_contains!r}"
+        failure = f"status {resp.status}", "expected status 2xx or 3xx"
+    if failure is not None and results is None:
+        return failure
+    if req.expect_contains is not None:
+        held = req.expect_contains in resp.body
+        if results is not None:
+            results.append(held)
+        if not held and failure is None:
+            failure = (
+                "body check failed: expected text not found",
+                f"expected the body to contain {req.expect_contains!r}",
+            )
+            if results is None:
+                return failure
     if not req.expect_json and not req.captures:
-        return None
+        return failure
     try:
         doc = json.loads(resp.body)
     except ValueError:
-        return "response is not JSON", f"body starts {resp.body[:40]!r}"
+        if results is not None:
+            results.extend(False for _ in req.expect_json)
+        return failure or ("response is not JSON", f"body starts {resp.body[:40]!r}")
     for steps, text, expected in req.expect_json:
         value = extract(doc, steps)
         want = render_value(expected, lookup)
-        if not found(value) or not equal(value, want):
-            return f"check {text} failed", mismatch(want, value, found(value))
+        held = found(value) and equal(value, want)
+        if results is not None:
+            results.append(held)
+        if not held and failure is None:
+            failure = f"check {text} failed", mismatch(want, value, found(value))
+            if results is None:
+                return failure
+    if failure is not None:
+        return failure
     for name, steps in req.captures:
         value = extract(doc, steps)
         if not found(value):
             return f"capture {name} not found in response", None
         captured[name] = value
     return None
+
+
+def failed_example(resp: Response, limit: int = 200) -> str:
+    """One failing response for the report: its status and the start of its body (redacted later)."""
+    body = resp.body[:limit].decode("utf-8", "replace") if resp.body else ""
+    more = "..." if resp.body and len(resp.body) > limit else ""
+    return f"{resp.status} {body}{more}".strip()
 
 
 def _codes(codes: Any) -> str:
@@ -369,15 +416,14 @@ class VirtualUser:
             key = self.keys[cache_key] = SeriesKey(
                 self.user_name, req.name, req.kind, req.method, outcome.status, outcome.ok
             )
+        now = time.time()
         self.recorder.record(
-            key,
-            outcome.latency_us,
-            time.time(),
-            outcome.error,
-            outcome.service_us,
-            outcome.db_queries,
-            example=outcome.example,
+            key, outcome.latency_us, now, outcome.error, outcome.service_us, outcome.db_queries, example=outcome.example
         )
+        if outcome.waiting_us is not None and outcome.ok:
+            self.recorder.record_timings(key, outcome.waiting_us, outcome.connecting_us or 0, now)
+        if outcome.checks:
+            self.recorder.record_checks(key, req.checks, outcome.checks, outcome.check_example, now)
         if self.request_log is not None:
             self.request_log.write(
                 request_log_line(
@@ -389,12 +435,21 @@ class VirtualUser:
                     req.name,
                     req.method,
                     outcome,
+                    req.tags,
                 )
             )
 
 
 def request_log_line(
-    worker: int, user: int, user_name: str, sequence: int, kind: str, name: str, method: str, outcome: Outcome
+    worker: int,
+    user: int,
+    user_name: str,
+    sequence: int,
+    kind: str,
+    name: str,
+    method: str,
+    outcome: Outcome,
+    tags: tuple[tuple[str, str], ...] = (),
 ) -> str:
     """One requests.jsonl line (the one format for every kind of user); the body appears only as a
     digest (it may hold personal data)."""
@@ -416,4 +471,6 @@ def request_log_line(
     }
     if outcome.service_us is not None:
         doc["service_ms"] = round(outcome.service_us / 1000.0, 3)
+    if tags:
+        doc["tags"] = dict(tags)
     return json.dumps(doc, separators=(",", ":")) + "\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import logging
 import os
 import random
@@ -19,7 +20,9 @@ from gevent import GreenletExit
 from locust import User
 from locust.env import Environment
 
+from loadorch.config.checks import check_names
 from loadorch.config.scenario import Scenario
+from loadorch.config.tags import tag_table, tags_of
 from loadorch.db.servertiming import QueryHeader
 from loadorch.run.plan import generator_from_json
 from loadorch.run.preflight import address_guard
@@ -27,9 +30,11 @@ from loadorch.runtime.common import MASTER_HEARTBEAT_TIMEOUT_S, REPORT_INTERVAL_
 from loadorch.runtime.vu import DEFAULT_MAX_BODY, Origin, RequestRunner, VirtualUser, compile_request
 from loadorch.traffic.arrivals import for_worker
 from loadorch.traffic.data import cumulative, stream_seed
+from loadorch.traffic.stages import users_at
 from loadorch.verdict.stats import Recorder
 
 log = logging.getLogger("loadorch.worker")
+STAGE_TICK_S = 0.05  # how often the stage clock (and a waiting user) looks at the stage's user count
 
 
 @contextlib.contextmanager
@@ -70,7 +75,9 @@ class WorkerState:
     def __init__(self, plan: dict[str, Any], index: int) -> None:
         self.plan = plan
         self.index = index
-        self.recorder = Recorder(plan["interval_s"], time.time(), (plan.get("metrics") or {}).get("edges_us", ()))
+        self.recorder = Recorder(
+            plan["interval_s"], time.time(), (plan.get("metrics") or {}).get("edges_us", ()), plan.get("window") or ()
+        )
         self.seq = 0
         self.started = False
         self.stopped = False
@@ -81,6 +88,13 @@ class WorkerState:
         self.idle: dict[str, collections.deque[Any]] = collections.defaultdict(collections.deque)
         self.scheduled = self.dispatched = self.dropped = 0
         self.cpu_last = (time.monotonic(), time.process_time())
+        # closed-model stages: users with slot < limit run, the others wait (see traffic/stages.py)
+        self.stages: list[tuple[float, float, float]] | None = plan.get("stages")
+        self.limit = len(plan["allocation"]) if self.stages is None else 0
+        self.running: set[int] = set()  # slots spawned and not finished
+
+    def active_users(self) -> int:
+        return sum(1 for slot in self.running if slot < self.limit)
 
     def cpu_percent(self) -> float:
         now, cpu = time.monotonic(), time.process_time()
@@ -95,6 +109,7 @@ def build_user_classes(state: WorkerState) -> list[type[User]]:
     scenario = Scenario.model_validate(plan["scenario"])
     generators = {n: generator_from_json(g) for n, g in plan["data"].items()}
     origin = Origin.parse(plan["host"])
+    table = tag_table(scenario, plan.get("tags") or {})
     slots: dict[str, collections.deque[int]] = {str(u.name): collections.deque() for u in scenario.users}
     for slot, name in state.mine:
         slots[name].append(slot)
@@ -105,7 +120,14 @@ def build_user_classes(state: WorkerState) -> list[type[User]]:
             classes.append(_python_class(state, spec.python, name, slots[name], generators))
             continue
         captures = {c for ep in spec.requests for c in ep.capture}
-        compiled = [compile_request(ep, ep.name, ep.effective_kind, captures, plan["headers"]) for ep in spec.requests]
+        compiled = [
+            dataclasses.replace(
+                compile_request(ep, ep.name, ep.effective_kind, captures, plan["headers"]),
+                tags=tuple(sorted(tags_of(table, name, ep.name).items())),
+                checks=tuple(check_names(ep)),
+            )
+            for ep in spec.requests
+        ]
         weights = [ep.weight for ep in spec.requests]
         classes.append(
             _user_class(state, name, slots[name], compiled, weights, spec.think_time.bounds, generators, origin)
@@ -185,8 +207,11 @@ def _user_class(
         vu = self.vu
         if plan.get("open"):
             return serve_arrivals(self, state, name)
+        state.running.add(vu.slot)
         try:
             while iterations is None or vu.sequence < iterations:
+                while vu.slot >= state.limit:  # a stage ramped this user down: wait until it ramps up again
+                    gevent.sleep(STAGE_TICK_S)
                 pause = vu.step()
                 if pause > 0:
                     gevent.sleep(pause)
@@ -199,6 +224,7 @@ def _user_class(
         finally:
             vu.runner.close()
             state.finished += 1
+            state.running.discard(vu.slot)
 
     return type(
         name,
@@ -254,6 +280,19 @@ def dispatch_arrivals(state: WorkerState, perf0: float) -> None:
             continue
         idle.popleft().inbox.put((arrival, perf0 + due, rng))
         state.dispatched += 1
+
+
+def stage_clock(state: WorkerState, runner: Any) -> None:
+    """Closed-model stages: follow the stages' user count, starting this worker's slots below it in slot
+    order (a user ramped down waits, and resumes its own sequence when it ramps up again)."""
+    stages = state.stages or []
+    mine = sorted(state.mine)
+    while not state.stopped:
+        state.limit = users_at(stages, time.time() - state.recorder.t0)
+        while state.spawned < len(mine) and mine[state.spawned][0] < state.limit and not state.stopped:
+            runner.spawn_users({mine[state.spawned][1]: 1})
+            state.spawned += 1
+        gevent.sleep(STAGE_TICK_S)
 
 
 def _heartbeat_timeout_checker(self: lr.WorkerRunner) -> None:
@@ -316,7 +355,7 @@ def run_worker(plan: dict[str, Any], index: int) -> int:
                 "seq": state.seq,
                 "delta": state.recorder.take_delta(),
                 "cpu": state.cpu_percent(),
-                "users": runner.user_count,
+                "users": runner.user_count if state.stages is None else state.active_users(),
                 "spawned": state.spawned,
                 "done": state.started and state.spawned == len(state.mine) and state.finished == len(state.mine),
                 "final": final,
@@ -335,6 +374,8 @@ def run_worker(plan: dict[str, Any], index: int) -> int:
             perf0 = time.perf_counter() - (time.time() - state.recorder.t0)
             dispatch_arrivals(state, perf0)
             return
+        if state.stages is not None:
+            return stage_clock(state, runner)
         rate = max(plan["spawn_rate"] / plan["workers"], 1e-6)
         for _, name in state.mine:
             if state.stopped:
