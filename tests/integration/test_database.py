@@ -134,7 +134,8 @@ def test_n_plus_one_from_header_and_probe_and_compare(project: Project, postgres
     assert "<h2>Database</h2>" in html and "N+1 probe" in html and "SELECT id, name FROM categories" in html
     assert "SELECT id, name FROM categories WHERE name = $1 x5" in (project.root / "on" / "summary.md").read_text()
     compared = project.run("compare", "off", "on")
-    assert compared.code == 1 and "db_queries_per_request" in compared.out, compared.out + compared.err
+    assert compared.code == 1, compared.out + compared.err
+    assert re.search(r"list products\s*\|\s*db_queries_per_request\s*\|[^\n]*REGRESSION", compared.out), compared.out
 
 
 CANARY = "Canary-Pw-7f3a9c"
