@@ -465,7 +465,7 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
         iterations=cfg.iterations,
         duration_s=cfg.duration_s,
         database=db.to_json() if db is not None else None,
-        browser=browser_results(decision.browser) if decision.browser is not None else None,
+        browser=browser_results(decision.browser, cfg.thresholds) if decision.browser is not None else None,
         window=cfg.window.spans if cfg.window else (),
         tags=dict(cfg.run_tags),
         window_source=cfg.window.source if cfg.window else "",
