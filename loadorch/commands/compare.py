@@ -11,9 +11,9 @@ from typing import Any
 
 from tabulate import tabulate
 
+from loadorch.commands.report import load_results
 from loadorch.config.profile import CompareBudgets
 from loadorch.errors import ExitCode
-from loadorch.report.html import load_results
 from loadorch.report.junit import Case, render_cases
 from loadorch.run.artifacts import write_json, write_text
 from loadorch.verdict.compare import Budgets, Comparison, compare

@@ -11,7 +11,7 @@ import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from loadorch.config.checks import check_python_users, check_templates, compile_generators, parse_thresholds
 from loadorch.config.envsubst import interpolate, secret_values, unset_marker
@@ -247,7 +247,7 @@ class OpenModel:
     """Arrivals on a schedule; `users` (max_users) bounds how many can be in flight at once."""
 
     stages: tuple[tuple[float, float, float], ...]
-    spacing: str
+    spacing: Literal["constant", "poisson"]
     max_dropped: float
     on_dropped: str
 

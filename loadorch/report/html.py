@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import os
 from html import escape
 from typing import Any
 
-from loadorch.errors import ConfigError, ExitCode, Problem
 from loadorch.report.charts import Series, line_chart
-from loadorch.report.summary import ENDPOINT_HEAD, endpoint_rows, headline, markdown
-from loadorch.run.artifacts import write_text
+from loadorch.report.summary import ENDPOINT_HEAD, endpoint_rows, headline
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 CSS = """
@@ -152,25 +148,3 @@ def _errors(doc: dict[str, Any]) -> str:
         for e in errors[:30]
     )
     return f"<h2>Errors</h2><table><tr><th>endpoint</th><th>status</th><th>reason</th><th>count</th></tr>{rows}</table>"
-
-
-def load_results(run_dir: str) -> dict[str, Any]:
-    path = os.path.join(run_dir, "results.json")
-    try:
-        with open(path, encoding="utf-8") as fh:
-            doc = json.load(fh)
-    except OSError as exc:
-        raise ConfigError([Problem(path, None, "", f"cannot read results: {exc.strerror}")]) from None
-    except ValueError as exc:
-        raise ConfigError([Problem(path, None, "", f"not valid JSON: {exc}")]) from None
-    if not isinstance(doc, dict) or doc.get("schema") != "loadorch.results/v1":
-        raise ConfigError([Problem(path, None, "schema", "not a loadorch.results/v1 document")])
-    return doc
-
-
-def rebuild(run_dir: str) -> int:
-    doc = load_results(run_dir)
-    write_text(os.path.join(run_dir, "report.html"), render_html(doc))
-    write_text(os.path.join(run_dir, "summary.md"), markdown(doc))
-    print(f"wrote {os.path.join(run_dir, 'report.html')} and summary.md")
-    return ExitCode.OK

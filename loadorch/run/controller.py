@@ -33,7 +33,7 @@ from loadorch.report.junit import render as render_junit
 from loadorch.report.summary import markdown, terminal
 from loadorch.run.artifacts import write_json, write_text
 from loadorch.run.embedded import embedded_target
-from loadorch.run.plan import build_plan, process_specs
+from loadorch.run.plan import build_plan, process_specs, write_plan
 from loadorch.run.preflight import check_allowed, connect_probe, target_addresses
 from loadorch.run.processes import ProcessGroup, free_port
 from loadorch.run.progress import Progress
@@ -43,6 +43,7 @@ from loadorch.run.signals import HardStop, StopSignals
 from loadorch.verdict.evaluate import ERROR, PASS, Check, evaluate, overall
 from loadorch.verdict.integrity import integrity_checks, kinds_checks
 from loadorch.verdict.stats import Merged
+from loadorch.wire import MasterSummary
 
 
 @dataclass
@@ -66,7 +67,7 @@ class _Run:
     redactor: Redactor
     started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     checks: list[Check] = field(default_factory=list)
-    master_summary: dict[str, Any] | None = None
+    master_summary: MasterSummary | None = None
     error: str | None = None
     host: str = ""
     scratch: str = ""
@@ -172,8 +173,7 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
         cfg, run.host, opts.master_bind, port, opts.token or pysecrets.token_hex(16), stats_path, log_path
     )
     plan_path = os.path.join(run.scratch, "plan.json")
-    with open(os.open(plan_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as fh:
-        json.dump(plan, fh)
+    write_plan(plan, plan_path)
     group = ProcessGroup(run.scratch)
     env = {k: v for k, v in run.opts.env.items() if not k.startswith("LOADORCH_WORKER")}
     try:
@@ -185,7 +185,7 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
         group.close()
     if os.path.exists(stats_path):
         with open(stats_path, encoding="utf-8") as fh:
-            run.master_summary = json.load(fh)
+            run.master_summary = MasterSummary.model_validate_json(fh.read())
     if log_path and os.path.exists(log_path):
         _sort_request_log(log_path, os.path.join(run.opts.out_dir, "requests.jsonl"), run.redactor)
 
@@ -251,12 +251,12 @@ def _sort_request_log(path: str, out_path: str, redactor: Redactor) -> None:
 
 def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
     cfg = run.cfg
-    checks, integrity = integrity_checks(cfg, run.master_summary or {})
+    summary = run.master_summary
+    checks, integrity = integrity_checks(cfg, summary)
     run.checks += checks
-    summary = run.master_summary or {}
-    merged = Merged.from_json(summary["merged"]) if summary.get("merged") else Merged()
-    elapsed = float(summary.get("elapsed_s") or 0.0)
-    threshold_results = evaluate(cfg.thresholds, merged, cfg.min_samples, elapsed) if summary.get("t0") else []
+    merged = Merged.from_json(summary.merged) if summary else Merged()
+    elapsed = summary.elapsed_s if summary else 0.0
+    threshold_results = evaluate(cfg.thresholds, merged, cfg.min_samples, elapsed) if summary and summary.t0 else []
     run.checks += kinds_checks(cfg, merged)
     interrupted = signals.received is not None
     verdict = overall(threshold_results, run.checks, interrupted)
@@ -279,7 +279,7 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
         exit_code=code,
         merged=merged,
         elapsed_s=elapsed,
-        stop_reason=summary.get("stop_reason"),
+        stop_reason=summary.stop_reason if summary else None,
         thresholds=threshold_results,
         checks=run.checks,
         integrity=integrity,

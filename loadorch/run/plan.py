@@ -5,16 +5,15 @@ The same plan and specs drive local worker processes and the rendered Kubernetes
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
 from loadorch.config.resolve import RunConfig
 from loadorch.traffic import data as gen
-
-PLAN_SCHEMA = "loadorch.plan/v1"
+from loadorch.wire import MasterAddress, OpenSpec, Plan, ThresholdSpec
 
 
 @dataclass(frozen=True)
@@ -64,23 +63,6 @@ def allocate(users: int, weights: Sequence[tuple[str, float]], workers: int) -> 
     return out
 
 
-def generator_to_json(g: gen.Generator) -> dict[str, Any]:
-    body = asdict(g)
-    return {"type": type(g).__name__, **body}
-
-
-def generator_from_json(data: Mapping[str, Any]) -> gen.Generator:
-    kinds: dict[str, Any] = {
-        c.__name__: c
-        for c in (gen.IntGen, gen.FloatGen, gen.ChoiceGen, gen.SequenceGen, gen.PatternGen, gen.RowsGen, gen.ConstGen)
-    }
-    body = {k: v for k, v in data.items() if k != "type"}
-    for key in ("options", "cum_weights", "rows"):
-        if isinstance(body.get(key), list):
-            body[key] = tuple(body[key])
-    return kinds[str(data["type"])](**body)  # type: ignore[no-any-return]
-
-
 def interval_for(duration_s: float | None) -> float:
     """Time-series resolution: about 100-200 points for any run length."""
     if duration_s is None or duration_s <= 120:
@@ -98,48 +80,53 @@ def build_plan(
     token: str,
     stats_path: str,
     request_log_path: str | None,
-) -> dict[str, Any]:
+) -> Plan:
     weights = [(str(u.name), u.weight) for u in cfg.scenario.model.users]
-    return {
-        "schema": PLAN_SCHEMA,
-        "token": token,
-        "seed": cfg.seed,
-        "host": host,
-        "headers": dict(cfg.headers),
-        "users": cfg.users,
-        "spawn_rate": cfg.spawn_rate,
-        "duration_s": cfg.duration_s,
-        "iterations": cfg.iterations,
-        "workers": cfg.workers,
-        "request_timeout_s": cfg.profile.request_timeout,
-        "worker_connect_timeout_s": cfg.profile.worker_connect_timeout,
-        "interval_s": interval_for(cfg.duration_s),
-        "master": {"host": master_host, "port": master_port},
-        "stats_path": stats_path,
-        "request_log": request_log_path is not None,
-        "request_log_path": request_log_path,
-        "scenario": cfg.scenario.model.model_dump(mode="json", by_alias=True),
-        "data": {name: generator_to_json(g) for name, g in cfg.scenario.generators.items()},
-        "allocation": allocate(cfg.users, weights, cfg.workers),
-        "scenario_dir": os.path.dirname(os.path.abspath(cfg.scenario.path)),
-        "thresholds": [
-            {
-                "selector": str(t.selector),
-                "expression": str(t.expression),
-                "abort_on_fail": t.abort_on_fail,
-                "delay_abort_eval_s": t.delay_abort_eval_s,
-            }
+    return Plan(
+        token=token,
+        seed=cfg.seed,
+        host=host,
+        headers=dict(cfg.headers),
+        users=cfg.users,
+        spawn_rate=cfg.spawn_rate,
+        duration_s=cfg.duration_s,
+        iterations=cfg.iterations,
+        workers=cfg.workers,
+        request_timeout_s=cfg.profile.request_timeout,
+        worker_connect_timeout_s=cfg.profile.worker_connect_timeout,
+        interval_s=interval_for(cfg.duration_s),
+        master=MasterAddress(host=master_host, port=master_port),
+        stats_path=stats_path,
+        request_log_path=request_log_path,
+        scenario=cfg.scenario.model,
+        data={name: gen.generator_to_json(g) for name, g in cfg.scenario.generators.items()},
+        allocation=allocate(cfg.users, weights, cfg.workers),
+        scenario_dir=os.path.dirname(os.path.abspath(cfg.scenario.path)),
+        thresholds=[
+            ThresholdSpec(
+                selector=str(t.selector),
+                expression=str(t.expression),
+                abort_on_fail=t.abort_on_fail,
+                delay_abort_eval_s=t.delay_abort_eval_s,
+            )
             for t in cfg.thresholds
         ],
-        "min_samples": cfg.min_samples,
-        "open": None
+        min_samples=cfg.min_samples,
+        open=None
         if cfg.open_model is None
-        else {
-            "stages": [list(stage) for stage in cfg.open_model.stages],
-            "spacing": cfg.open_model.spacing,
-            "class_weights": [[u.name, u.weight] for u in cfg.scenario.model.users],
-        },
-    }
+        else OpenSpec(
+            stages=list(cfg.open_model.stages),
+            spacing=cfg.open_model.spacing,
+            class_weights=[(str(u.name), u.weight) for u in cfg.scenario.model.users],
+        ),
+    )
+
+
+def write_plan(plan: Plan, path: str, exclusive: bool = True) -> None:
+    """The plan file, readable by its owner only (it holds the run token and the headers)."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC)
+    with open(os.open(path, flags, 0o600), "w", encoding="utf-8") as fh:
+        json.dump(plan.to_json(), fh)
 
 
 def process_specs(plan_path: str, workers: int, python: str = sys.executable) -> list[ProcessSpec]:

@@ -6,7 +6,7 @@ import hashlib
 import random
 import string
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
@@ -128,6 +128,24 @@ class ConstGen:
 
 
 Generator = IntGen | FloatGen | ChoiceGen | SequenceGen | PatternGen | RowsGen | ConstGen
+
+
+GENERATOR_KINDS: dict[str, type[Generator]] = {
+    c.__name__: c for c in (IntGen, FloatGen, ChoiceGen, SequenceGen, PatternGen, RowsGen, ConstGen)
+}
+
+
+def generator_to_json(g: Generator) -> dict[str, Any]:
+    """A generator as JSON (`type` names its class), for the run plan."""
+    return {"type": type(g).__name__, **asdict(g)}
+
+
+def generator_from_json(data: Mapping[str, Any]) -> Generator:
+    body = {k: v for k, v in data.items() if k != "type"}
+    for key in ("options", "cum_weights", "rows"):
+        if isinstance(body.get(key), list):
+            body[key] = tuple(body[key])
+    return GENERATOR_KINDS[str(data["type"])](**body)
 
 
 def cumulative(weights: Sequence[float] | None) -> tuple[float, ...] | None:

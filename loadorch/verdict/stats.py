@@ -9,11 +9,29 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from loadorch.verdict.histogram import Histogram
+from typing_extensions import NotRequired, TypedDict
+
+from loadorch.verdict.histogram import Histogram, HistogramJson
 
 TAG_NAMES = ("user", "name", "kind", "method", "status")
+SeriesKeyJson = tuple[str, str, str, str, int, bool]
+K = TypeVar("K")
+
+
+class TablesJson(TypedDict):
+    """The four tables as JSON: a worker's delta, and (with interval_s, per_worker) the merged stats."""
+
+    series: list[tuple[SeriesKeyJson, HistogramJson]]
+    intervals: list[tuple[int, str, bool, HistogramJson]]
+    errors: list[tuple[SeriesKeyJson, str, int]]
+    service: list[tuple[SeriesKeyJson, HistogramJson]]
+
+
+class MergedJson(TablesJson):
+    interval_s: NotRequired[float]
+    per_worker: NotRequired[dict[str, int]]
 
 
 @dataclass(frozen=True)
@@ -28,24 +46,71 @@ class SeriesKey:
     def tag(self, tag: str) -> str:
         return str(getattr(self, tag))
 
-    def as_list(self) -> list[Any]:
-        return [self.user, self.name, self.kind, self.method, self.status, self.ok]
+    def as_list(self) -> SeriesKeyJson:
+        return (self.user, self.name, self.kind, self.method, self.status, self.ok)
 
     @classmethod
-    def from_list(cls, v: list[Any]) -> SeriesKey:
-        return cls(str(v[0]), str(v[1]), str(v[2]), str(v[3]), int(v[4]), bool(v[5]))
+    def from_list(cls, v: Iterable[Any]) -> SeriesKey:
+        user, name, kind, method, status, ok = v
+        return cls(str(user), str(name), str(kind), str(method), int(status), bool(ok))
 
 
-class Recorder:
-    """Worker side: records requests and hands out deltas since the last call."""
+def _hist(table: dict[K, Histogram], key: K) -> Histogram:
+    h = table.get(key)
+    if h is None:
+        h = table[key] = Histogram()
+    return h
 
-    def __init__(self, interval_s: float, t0: float) -> None:
+
+class Tables:
+    """Latencies per series, per time interval (by kind and outcome), error reasons, and the open model's
+    service times: the one shape a worker records into and the master merges into."""
+
+    def __init__(self, interval_s: float) -> None:
         self.interval_s = interval_s
-        self.t0 = t0
         self.series: dict[SeriesKey, Histogram] = {}
         self.intervals: dict[tuple[int, str, bool], Histogram] = {}
         self.errors: dict[tuple[SeriesKey, str], int] = {}
         self.service: dict[SeriesKey, Histogram] = {}
+
+    def clear(self) -> None:
+        self.series, self.intervals, self.errors, self.service = {}, {}, {}, {}
+
+    def tables_json(self) -> TablesJson:
+        return {
+            "series": [(k.as_list(), h.to_json()) for k, h in sorted(self.series.items(), key=_by_key)],
+            "intervals": [(i, kind, ok, h.to_json()) for (i, kind, ok), h in sorted(self.intervals.items())],
+            "errors": [(k.as_list(), reason, n) for (k, reason), n in self.errors.items()],
+            "service": [(k.as_list(), h.to_json()) for k, h in sorted(self.service.items(), key=_by_key)],
+        }
+
+    def add_tables(self, data: TablesJson) -> int:
+        """Merge tables given as JSON; returns how many requests they add."""
+        added = 0
+        for key_list, hist in data["series"]:
+            h = Histogram.from_json(hist)
+            added += h.count
+            _hist(self.series, SeriesKey.from_list(key_list)).merge(h)
+        for i, kind, ok, hist in data["intervals"]:
+            _hist(self.intervals, (int(i), str(kind), bool(ok))).merge(Histogram.from_json(hist))
+        for key_list, reason, n in data["errors"]:
+            ek = (SeriesKey.from_list(key_list), str(reason))
+            self.errors[ek] = self.errors.get(ek, 0) + int(n)
+        for key_list, hist in data.get("service", []):
+            _hist(self.service, SeriesKey.from_list(key_list)).merge(Histogram.from_json(hist))
+        return added
+
+
+def _by_key(item: tuple[SeriesKey, Histogram]) -> tuple[Any, ...]:
+    return item[0].as_list()
+
+
+class Recorder(Tables):
+    """Worker side: records requests and hands out deltas since the last call."""
+
+    def __init__(self, interval_s: float, t0: float) -> None:
+        super().__init__(interval_s)
+        self.t0 = t0
         self.total = 0
 
     def record(
@@ -56,10 +121,7 @@ class Recorder:
             h = self.series[key] = Histogram()
         h.record(latency_us)
         if service_us is not None:
-            sh = self.service.get(key)
-            if sh is None:
-                sh = self.service[key] = Histogram()
-            sh.record(service_us)
+            _hist(self.service, key).record(service_us)
         slot = (max(0, int((at - self.t0) / self.interval_s)), key.kind, key.ok)
         ih = self.intervals.get(slot)
         if ih is None:
@@ -70,50 +132,22 @@ class Recorder:
             self.errors[ek] = self.errors.get(ek, 0) + 1
         self.total += 1
 
-    def take_delta(self) -> dict[str, Any]:
-        delta = {
-            "series": [[k.as_list(), h.to_json()] for k, h in self.series.items()],
-            "intervals": [[i, kind, ok, h.to_json()] for (i, kind, ok), h in self.intervals.items()],
-            "errors": [[k.as_list(), reason, n] for (k, reason), n in self.errors.items()],
-            "service": [[k.as_list(), h.to_json()] for k, h in self.service.items()],
-            "total": self.total,
-        }
-        self.series, self.intervals, self.errors, self.service = {}, {}, {}, {}
+    def take_delta(self) -> TablesJson:
+        delta = self.tables_json()
+        self.clear()
         return delta
 
 
-class Merged:
+class Merged(Tables):
     """Master side: the sum of every worker's deltas, and each worker's own count."""
 
     def __init__(self, interval_s: float = 1.0) -> None:
-        self.interval_s = interval_s
-        self.series: dict[SeriesKey, Histogram] = {}
-        self.intervals: dict[tuple[int, str, bool], Histogram] = {}
-        self.errors: dict[tuple[SeriesKey, str], int] = {}
-        self.service: dict[SeriesKey, Histogram] = {}
+        super().__init__(interval_s)
         self.per_worker: dict[int, int] = {}
 
-    def add_delta(self, worker: int, delta: dict[str, Any]) -> None:
-        added = 0
-        for key_list, hist in delta["series"]:
-            h = Histogram.from_json(hist)
-            added += h.count
-            self._hist(self.series, SeriesKey.from_list(key_list)).merge(h)
-        for i, kind, ok, hist in delta["intervals"]:
-            self._hist(self.intervals, (int(i), str(kind), bool(ok))).merge(Histogram.from_json(hist))
-        for key_list, reason, n in delta["errors"]:
-            ek = (SeriesKey.from_list(key_list), str(reason))
-            self.errors[ek] = self.errors.get(ek, 0) + int(n)
-        for key_list, hist in delta.get("service", []):
-            self._hist(self.service, SeriesKey.from_list(key_list)).merge(Histogram.from_json(hist))
+    def add_delta(self, worker: int, delta: TablesJson) -> None:
+        added = self.add_tables(delta)
         self.per_worker[worker] = self.per_worker.get(worker, 0) + added
-
-    @staticmethod
-    def _hist(table: dict[Any, Histogram], key: Any) -> Histogram:
-        h = table.get(key)
-        if h is None:
-            h = table[key] = Histogram()
-        return h
 
     def select(self, tags: Iterable[tuple[str, str]] = (), ok: bool | None = True, service: bool = False) -> Histogram:
         """Pooled histogram of the series whose tags all match (AND) and whose outcome is `ok`
@@ -150,31 +184,23 @@ class Merged:
     def total(self) -> int:
         return sum(h.count for h in self.series.values())
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> MergedJson:
         return {
             "interval_s": self.interval_s,
-            "series": [
-                [k.as_list(), h.to_json()] for k, h in sorted(self.series.items(), key=lambda kv: kv[0].as_list())
-            ],
-            "intervals": [[i, kind, ok, h.to_json()] for (i, kind, ok), h in sorted(self.intervals.items())],
-            "errors": [[k.as_list(), reason, n] for (k, reason), n in self.errors.items()],
-            "service": [
-                [k.as_list(), h.to_json()] for k, h in sorted(self.service.items(), key=lambda kv: kv[0].as_list())
-            ],
+            **self.tables_json(),
             "per_worker": {str(w): n for w, n in sorted(self.per_worker.items())},
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Merged:
+    def from_json(cls, data: MergedJson) -> Merged:
         m = cls(float(data.get("interval_s", 1.0)))
-        m.add_delta(
-            -1,
+        m.add_tables(
             {
                 "series": data["series"],
                 "intervals": data.get("intervals", []),
                 "errors": data.get("errors", []),
                 "service": data.get("service", []),
-            },
+            }
         )
         m.per_worker = {int(w): int(n) for w, n in data.get("per_worker", {}).items()}
         return m

@@ -1,0 +1,161 @@
+"""What crosses a process boundary: the run plan, the workers' messages, the master's summary.
+
+The controller writes the plan (JSON) for the master and worker processes; a worker sends `lo_hello`
+once and `lo_stats` every second; the master writes its summary for the controller. Each has one
+declared type here, validated where it is read, so no side reads another's data by string keys.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from loadorch.config.scenario import Scenario
+from loadorch.traffic import data as gen
+from loadorch.verdict.stats import MergedJson, TablesJson
+
+PLAN_SCHEMA: Final = "loadorch.plan/v1"
+
+StopReason = Literal["duration", "iterations", "interrupted", "aborted", "all workers lost", "workers missing"]
+STOPPED_EARLY: frozenset[StopReason] = frozenset(("interrupted", "aborted", "all workers lost"))
+
+
+class Wire(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class MasterAddress(Wire):
+    host: str
+    port: int
+
+
+class ThresholdSpec(Wire):
+    selector: str
+    expression: str
+    abort_on_fail: bool = False
+    delay_abort_eval_s: float = 0.0
+
+
+class OpenSpec(Wire):
+    """The open model's schedule: (start rate, end rate, seconds) stages and the class mix of arrivals."""
+
+    stages: list[tuple[float, float, float]]
+    spacing: Literal["constant", "poisson"]
+    class_weights: list[tuple[str, float]]
+
+
+class Plan(Wire):
+    """Everything the master and the workers need to run; built once by the controller (run/plan.py)."""
+
+    plan_schema: Literal["loadorch.plan/v1"] = PLAN_SCHEMA
+    token: str
+    seed: int
+    host: str
+    headers: dict[str, str]
+    users: int
+    spawn_rate: float
+    duration_s: float | None
+    iterations: int | None
+    workers: int
+    request_timeout_s: float
+    worker_connect_timeout_s: float
+    interval_s: float
+    master: MasterAddress
+    stats_path: str
+    request_log_path: str | None
+    scenario: Scenario
+    data: dict[str, dict[str, Any]]  # generators as traffic.data.generator_to_json writes them
+    allocation: list[tuple[int, str, int]]  # (slot, user class, worker index)
+    scenario_dir: str
+    thresholds: list[ThresholdSpec]
+    min_samples: int
+    open: OpenSpec | None = None
+
+    def generators(self) -> dict[str, gen.Generator]:
+        return {name: gen.generator_from_json(g) for name, g in self.data.items()}
+
+
+class Hello(Wire):
+    """`lo_hello`: a worker introduces itself to the master."""
+
+    index: int
+    token: str
+    pid: int | None = None
+
+
+class Start(Wire):
+    """`lo_start`: the master's start signal; `t0` is the run's zero for time series."""
+
+    t0: float
+
+
+class Arrivals(Wire):
+    scheduled: int = 0
+    dispatched: int = 0
+    dropped: int = 0
+
+
+class VuFailure(Wire):
+    """A virtual user whose loop stopped on an exception: its work is missing from the run."""
+
+    worker: int
+    slot: int
+    user_class: str
+    error: str
+
+
+class StatsMessage(Wire):
+    """`lo_stats`: a worker's numbers since its last message (`final`: its last one, after the stop)."""
+
+    index: int
+    token: str
+    seq: int
+    delta: TablesJson
+    cpu: float
+    users: int
+    spawned: int
+    done: bool
+    final: bool
+    total: int
+    log: list[str] = Field(default_factory=list)
+    arrivals: Arrivals = Field(default_factory=Arrivals)
+    vu_failures: list[VuFailure] = Field(default_factory=list)
+
+
+class WorkerDetail(Wire):
+    """What the master saw of one worker."""
+
+    index: int
+    pid: int | None
+    users_peak: int
+    cpu_peak: float
+    cpu_sustained_peak: float
+    reported: int
+    final_total: int | None
+    lost_at_s: float | None
+    silent_s: float
+    duplicates: int
+    arrivals: Arrivals = Field(default_factory=Arrivals)
+    vu_failures: list[VuFailure] = Field(default_factory=list)
+
+
+class WorkersSummary(Wire):
+    expected: int
+    seen: list[int]
+    detail: list[WorkerDetail]
+
+
+class MasterSummary(Wire):
+    """The master's account of the run, written to the plan's stats_path when it ends."""
+
+    merged: MergedJson
+    t0: float | None
+    elapsed_s: float
+    stop_reason: StopReason | None
+    aborted_by: dict[str, Any] | None  # a ThresholdResult's JSON
+    rejected_peers: list[str]
+    workers: WorkersSummary
