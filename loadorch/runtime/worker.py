@@ -20,10 +20,11 @@ from locust import User
 from locust.env import Environment
 
 from loadorch.runtime.common import MASTER_HEARTBEAT_TIMEOUT_S, REPORT_INTERVAL_S, emit, watch_parent
-from loadorch.runtime.vu import Origin, RequestRunner, VirtualUser, compile_request
+from loadorch.runtime.vu import LeanRunner, VirtualUser
 from loadorch.traffic import data as gen
 from loadorch.traffic.arrivals import for_worker
 from loadorch.traffic.data import cumulative, stream_seed
+from loadorch.traffic.request import CompiledRequest, Origin, RequestRunner, compile_request
 from loadorch.verdict.stats import Recorder
 from loadorch.wire import Arrivals, Hello, Plan, Start, StatsMessage, VuFailure
 
@@ -155,20 +156,20 @@ def _python_class(
     return python_user_class(base, name, slots, make_context, plan.iterations, plan.host, finished, state.vu_failed)
 
 
-def make_runner(origin: Origin, plan: Plan, environment: Environment) -> Any:
+def make_runner(origin: Origin, plan: Plan, environment: Environment) -> RequestRunner:
     """The lean client, or Locust's FastHttpSession where the scenario asks for `client: locust`."""
     if plan.scenario.client == "locust":
         from loadorch.runtime.locust_client import LocustClientRunner
 
         return LocustClientRunner(origin, plan.request_timeout_s, environment)
-    return RequestRunner(origin, plan.request_timeout_s)
+    return LeanRunner(origin, plan.request_timeout_s)
 
 
 def _user_class(
     state: WorkerState,
     name: str,
     slots: collections.deque[int],
-    compiled: list[Any],
+    compiled: list[CompiledRequest],
     weights: list[float],
     think: tuple[float, float],
     generators: Mapping[str, gen.Generator],
