@@ -13,7 +13,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from loadorch.config.checks import check_python_users, check_templates, compile_generators, parse_thresholds
+from loadorch.config.checks import (
+    check_common_headers,
+    check_python_users,
+    check_templates,
+    compile_all,
+    compile_generators,
+    parse_thresholds,
+)
 from loadorch.config.envsubst import interpolate, secret_values, unset_marker
 from loadorch.config.problems import validate_document
 from loadorch.config.profile import Load, Profile
@@ -114,7 +121,7 @@ def load_scenario(path: str, env: Mapping[str, str], lenient: bool = False) -> t
     doc, used, _ = load_document(path, env, lenient)
     model = validate_document(Scenario, doc)
     generators, problems = compile_generators(model, doc)
-    problems += check_templates(model, doc)
+    problems += check_templates(model, doc, generators)
     problems += check_python_users(model, doc)
     thresholds, more = parse_thresholds(model.thresholds, model, doc)
     problems += more
@@ -148,11 +155,16 @@ def build(
         raise ConfigError([Problem(path, line, "scenario", f"scenario file not found: {spath}")])
     scenario, scenario_secrets = load_scenario(spath, env, lenient)
     overrides_thr, problems = parse_thresholds(profile.thresholds, scenario.model, pdoc)
+    problems += check_common_headers(profile.headers, scenario.model, scenario.generators, pdoc)
     if problems:
         raise ConfigError(problems)
-    return merge(
+    cfg = merge(
         name, path, profile, scenario, overrides_thr, overrides, secret_values(used, profile.secrets) | scenario_secrets
     )
+    problems = compile_all(scenario.model, cfg.headers, scenario.path)
+    if problems:
+        raise ConfigError(problems)
+    return cfg
 
 
 def default_thresholds(scenario: Scenario) -> dict[str, list[Threshold]]:

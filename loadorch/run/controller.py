@@ -71,6 +71,12 @@ class _Run:
     error: str | None = None
     host: str = ""
     scratch: str = ""
+    keep_all_logs: bool = False
+    kept_logs: dict[str, str] = field(default_factory=dict)  # process name -> why its log was kept
+
+    def log_path(self, name: str) -> str:
+        """Where a process's log is kept in the run folder (when it is kept)."""
+        return os.path.join(self.opts.out_dir, "logs", f"{name}.log")
 
 
 def execute(cfg: RunConfig, opts: RunOptions) -> int:
@@ -181,13 +187,57 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
             if spec.role == "master" or not opts.external_workers:
                 group.start(spec, env)
         _watch(run, group, progress, signals)
+    except RunError:
+        run.keep_all_logs = True
+        raise
     finally:
         group.close()
-    if os.path.exists(stats_path):
-        with open(stats_path, encoding="utf-8") as fh:
-            run.master_summary = MasterSummary.model_validate_json(fh.read())
+        run.master_summary = _read_summary(stats_path)
+        _keep_logs(run, group)
     if log_path and os.path.exists(log_path):
         _sort_request_log(log_path, os.path.join(run.opts.out_dir, "requests.jsonl"), run.redactor)
+
+
+def _read_summary(path: str) -> MasterSummary | None:
+    """The master's summary; None if it wrote none (it died) or an unreadable one."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return MasterSummary.model_validate_json(fh.read())
+    except (OSError, ValueError):
+        return None
+
+
+def _keep_logs(run: _Run, group: ProcessGroup) -> None:
+    """Copy into the run folder (redacted) the log of every process that exited abnormally, of workers
+    whose virtual users failed, or of every process when the run failed: the scratch folder is deleted."""
+    reasons = {name: f"exit code {code}" for name, code in group.abnormal().items()}
+    if run.master_summary is not None:
+        for w in run.master_summary.workers.detail:
+            if w.vu_failures:
+                reasons.setdefault(f"worker-{w.index}", f"{len(w.vu_failures)} virtual users failed")
+    if run.keep_all_logs:
+        reasons = {spec.name: reasons.get(spec.name, "the run failed") for spec, _ in group.procs} | reasons
+    for name, reason in sorted(reasons.items()):
+        try:
+            with open(group.log_path(name), encoding="utf-8", errors="replace") as fh:
+                text = fh.read()
+        except OSError:
+            continue
+        write_text(run.log_path(name), run.redactor.text(text))
+        run.kept_logs[name] = reason
+
+
+def _check_early_exits(run: _Run, group: ProcessGroup, started: bool) -> None:
+    """A worker that ends before the run starts will never connect: say so now, naming its log."""
+    if started:
+        return
+    for name, code in group.poll().items():
+        if name.startswith("worker-"):
+            tail = _tail(group.log_path(name), run.redactor)
+            raise RunError(
+                f"{name.replace('-', ' ')} exited with code {code} before the run started; "
+                f"its log: {run.log_path(name)}{tail}"
+            )
 
 
 def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSignals) -> None:
@@ -195,8 +245,10 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
     budget = cfg.profile.worker_connect_timeout + (cfg.duration_s or 24 * 3600) + 60
     deadline = time.monotonic() + budget
     forwarded = False
+    started = False
     last_event = time.monotonic()
     while True:
+        _check_early_exits(run, group, started)
         if signals.received is not None and not forwarded:
             forwarded = True
             progress.note("stopping: collecting what was measured (press Ctrl-C again to stop at once)")
@@ -209,7 +261,9 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
             continue
         last_event = time.monotonic()
         kind = event.get("event")
-        if kind == "progress":
+        if kind == "started":
+            started = True
+        elif kind == "progress":
             progress.update(event)
         elif kind == "worker_lost":
             progress.note(f"worker {event['index']} stopped reporting at {event['at_s']}s")
@@ -218,15 +272,17 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
         elif kind == "workers_missing":
             raise RunError(
                 f"only {event['connected']} of {event['expected']} workers connected within "
-                f"{event['waited_s']:g}s (missing worker indexes {event['missing']}); see worker logs"
+                f"{event['waited_s']:g}s (missing worker indexes {event['missing']}); "
+                f"see the worker logs in {os.path.dirname(run.log_path('worker'))}"
             )
         elif kind == "done":
             return
         elif kind == "master_exited":
             master = group.master()
             code = master.wait(timeout=5) if master else None
-            tail = _tail(os.path.join(run.scratch, "master.log"), run.redactor)
-            raise RunError(f"the Locust master exited unexpectedly (code {code}){tail}")
+            tail = _tail(group.log_path("master"), run.redactor)
+            where = run.log_path("master")
+            raise RunError(f"the Locust master exited unexpectedly (code {code}); its log: {where}{tail}")
 
 
 def _tail(path: str, redactor: Redactor, lines: int = 8) -> str:
@@ -291,6 +347,9 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
     doc = run.redactor.obj(results.build(record))
     write_artifacts(run, doc, record)
     sys.stdout.write(terminal(doc))
+    if run.kept_logs:
+        kept = ", ".join(f"{name}.log ({why})" for name, why in run.kept_logs.items())
+        sys.stdout.write(f"logs: {os.path.dirname(run.log_path('master'))}: {kept}\n")
     sys.stdout.write(f"artifacts: {run.opts.out_dir}\n")
     if run.opts.print_artifacts:
         _print_artifacts(run.opts.out_dir)

@@ -23,6 +23,11 @@ class ProcessSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     index: int | None = None
 
+    @property
+    def name(self) -> str:
+        """`master`, `worker-0`, ...: the name of its log file."""
+        return self.role if self.index is None else f"{self.role}-{self.index}"
+
 
 def class_counts(users: int, weights: Sequence[tuple[str, float]]) -> dict[str, int]:
     """Users per class by largest remainder of weights; ties go to the earlier class."""
