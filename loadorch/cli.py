@@ -16,6 +16,7 @@ from loadorch.errors import ConfigError, ExitCode, LoadorchError, UsageError
 
 if TYPE_CHECKING:
     from loadorch.config.resolve import Overrides
+    from loadorch.metrics.options import MetricsOptions
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,6 +53,23 @@ def _percent(text: str) -> float:
         return parse_percent(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _port(text: str) -> int:
+    value = _int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, got {value}")
+    return value
+
+
+def _grace(text: str) -> float:
+    try:
+        value = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
 
 
 def _int(text: str) -> int:
@@ -104,6 +122,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--junit", help="also write junit.xml to this path")
     run.add_argument("--request-log", action="store_true", help="write requests.jsonl (one line per request)")
     run.add_argument("--scenario", help="use this scenario file instead of the profile's")
+    live = run.add_argument_group("live metrics (off by default)")
+    live.add_argument("--metrics-port", type=_port, help="serve Prometheus/OpenMetrics /metrics on this port")
+    live.add_argument("--metrics-bind", default="127.0.0.1", help="address for --metrics-port (default 127.0.0.1)")
+    live.add_argument(
+        "--metrics-grace", type=_grace, help="keep /metrics up this long after the run (default 30s: two 15s scrapes)"
+    )
+    live.add_argument(
+        "--remote-write",
+        metavar="URL",
+        help="push to a Prometheus remote-write URL (auth: LOADORCH_REMOTE_WRITE_BEARER_TOKEN or _BASIC_AUTH)",
+    )
+    live.add_argument("--dashboard", action="store_true", help="serve a live page on 127.0.0.1 during the run")
+    live.add_argument("--dashboard-port", type=_port, help="port for --dashboard (default: any free port)")
     # the Kubernetes master role (see `loadorch k8s render`): workers connect from other pods
     run.add_argument("--external-workers", action="store_true", help=argparse.SUPPRESS)
     run.add_argument("--master-bind", default="127.0.0.1", help=argparse.SUPPRESS)
@@ -146,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--namespace")
     render.add_argument("--env-secret", help="Secret holding the profile's variables (default <release>-env)")
     render.add_argument("--request-log", action="store_true")
+    render.add_argument("--metrics-port", type=_port, help="the master serves /metrics here (a named Service port)")
+    render.add_argument("--remote-write", metavar="URL", help="the master pushes metrics here")
     plan = ksub.add_parser("plan", parents=[common], help=argparse.SUPPRESS)
     plan.add_argument("profile")
     plan.add_argument("--master-host", required=True)
@@ -225,6 +258,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.host is not None and not args.host.startswith(("http://", "https://")) and args.host != "embedded":
         raise UsageError(f"--host {args.host!r} needs a scheme: http://... or https://...")
     cfg = build(args.profile, args.project, dict(os.environ), overrides)
+    for warning in cfg.warnings:
+        sys.stderr.write(f"warning: {warning}\n")
     out = args.out or _default_out(args.project, cfg.profile_name)
     if os.path.exists(os.path.join(out, "results.json")) and args.out:
         sys.stderr.write(f"note: {out} holds an earlier run; its files will be replaced\n")
@@ -237,8 +272,25 @@ def _cmd_run(args: argparse.Namespace) -> int:
         master_port=args.master_port,
         token=os.environ.get("LOADORCH_RUN_TOKEN") or None,
         print_artifacts=args.print_artifacts,
+        metrics=_metrics_options(args),
     )
     return execute(cfg, options)
+
+
+def _metrics_options(args: argparse.Namespace) -> MetricsOptions:
+    from loadorch.metrics.options import DEFAULT_GRACE_S, MetricsOptions
+
+    _remote_write_url(args.remote_write)
+    if args.dashboard_port is not None and not args.dashboard:
+        raise UsageError("--dashboard-port needs --dashboard")
+    return MetricsOptions(
+        port=args.metrics_port,
+        bind=args.metrics_bind,
+        grace_s=DEFAULT_GRACE_S if args.metrics_grace is None else args.metrics_grace,
+        remote_write=args.remote_write,
+        dashboard=args.dashboard,
+        dashboard_port=args.dashboard_port or 0,
+    )
 
 
 def _overrides(args: argparse.Namespace) -> Overrides:
@@ -284,7 +336,18 @@ def _cmd_k8s(args: argparse.Namespace) -> int:
         overrides,
         args.request_log,
         env,
+        args.metrics_port,
+        _remote_write_url(args.remote_write),
     )
+
+
+def _remote_write_url(url: str | None) -> str | None:
+    from loadorch.metrics.options import remote_write_problem
+
+    problem = remote_write_problem(url) if url else None
+    if problem:
+        raise UsageError(problem)
+    return url
 
 
 def _default_out(project: str, profile: str) -> str:

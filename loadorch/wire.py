@@ -48,6 +48,22 @@ class OpenSpec(Wire):
     class_weights: list[tuple[str, float]]
 
 
+class MetricsPlan(Wire):
+    """Live metrics (loadorch.metrics.options.plan_block): where to serve and push, run labels, edges."""
+
+    port: int | None
+    bind: str
+    grace_s: float
+    remote_write: str | None
+    dashboard: bool
+    dashboard_port: int
+    run_id: str
+    profile: str
+    scenario: str
+    edges_us: list[int]
+    final_path: str | None  # where the controller writes the gate's final threshold results
+
+
 class Plan(Wire):
     """Everything the master and the workers need to run; built once by the controller (run/plan.py)."""
 
@@ -62,6 +78,7 @@ class Plan(Wire):
     iterations: int | None
     workers: int
     request_timeout_s: float
+    max_response_body: int
     worker_connect_timeout_s: float
     interval_s: float
     master: MasterAddress
@@ -74,6 +91,7 @@ class Plan(Wire):
     thresholds: list[ThresholdSpec]
     min_samples: int
     open: OpenSpec | None = None
+    metrics: MetricsPlan | None = None
 
     def generators(self) -> dict[str, gen.Generator]:
         return {name: gen.generator_from_json(g) for name, g in self.data.items()}
@@ -159,3 +177,4 @@ class MasterSummary(Wire):
     aborted_by: dict[str, Any] | None  # a ThresholdResult's JSON
     rejected_peers: list[str]
     workers: WorkersSummary
+    metrics: dict[str, Any] | None = None  # the live metrics' report (runtime/live.py), for results.json

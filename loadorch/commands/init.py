@@ -11,6 +11,7 @@ import yaml
 from loadorch.commands.openapi import OpenApiError, scenario_from_openapi
 from loadorch.config.yamlsource import read_text
 from loadorch.errors import ConfigError, ExitCode, Problem
+from loadorch.metrics.snippets import PROMETHEUS_SNIPPET
 
 SHOP_SCENARIO = """\
 # What traffic looks like. Runs against loadorch's embedded reference shop (`host: embedded`);
@@ -125,6 +126,9 @@ loadorch budgets         # the thresholds every profile gates on
 
 Each run leaves `results/<profile>-<timestamp>/` with `report.html`, `summary.md`, `junit.xml` and
 `results.json`; `loadorch compare OLD NEW` tells whether a change made things slower.
+
+Live numbers while a run goes: `--dashboard` (a page on 127.0.0.1), `--metrics-port 9464` (Prometheus
+scrape) or `--remote-write URL` (push); `monitoring/prometheus.yml` has the Prometheus snippets.
 """
 
 
@@ -148,6 +152,7 @@ def init_project(folder: str, openapi_path: str | None, force: bool) -> int:
         "profiles/staging.yaml": PROFILE_STAGING.format(**fields),
         ".github/workflows/loadtest.yml": GITHUB,
         ".gitlab-ci.loadorch.yml": GITLAB,
+        "monitoring/prometheus.yml": PROMETHEUS_SNIPPET,
     }
     written, skipped = [], []
     for rel, text in files.items():

@@ -54,6 +54,8 @@ def render_command(
     overrides: Overrides,
     request_log: bool,
     env: Mapping[str, str],
+    metrics_port: int | None = None,
+    remote_write: str | None = None,
 ) -> int:
     _, path = resolve_profile(profile_ref, project)
     cfg = build(path, project, env, overrides, lenient=True)
@@ -91,6 +93,8 @@ def render_command(
         token=pysecrets.token_hex(16),
         env_secret=env_secret,
         request_log=request_log,
+        metrics_port=metrics_port,
+        remote_write=remote_write,
         overrides=tuple(flags),
     )
     sys.stdout.write(dump_manifests(render(inp)))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from loadorch.config.yamlsource import Document, dotted
@@ -14,9 +14,17 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSW|API_?KEY|CREDENTIAL|PRIVATE|COOKIE|AUTH", re.IGNORECASE)
 
 
-def interpolate(doc: Document, env: Mapping[str, str], lenient: bool = False) -> tuple[dict[str, str], set[str]]:
+TemplatePath = Callable[[tuple[Any, ...]], bool]
+SHORT_SECRET = 8  # shorter secrets are a configuration warning: masking them hits ordinary words
+
+
+def interpolate(
+    doc: Document, env: Mapping[str, str], lenient: bool = False, is_template: TemplatePath = lambda path: False
+) -> tuple[dict[str, str], set[str]]:
     """Substitute variables in place in `doc.data`; return (variables used, name -> value; unset names).
 
+    A variable's value is data, never a template: where the text is a template (`is_template(path)`),
+    braces in the value are escaped (`{` -> `{{`), so a token like `ab{cd` is sent as is.
     Lenient mode (for `validate`) puts a visible marker in place of an unset variable instead of failing.
     """
     used: dict[str, str] = {}
@@ -24,6 +32,8 @@ def interpolate(doc: Document, env: Mapping[str, str], lenient: bool = False) ->
     problems: list[Problem] = []
 
     def sub(text: str, path: tuple[Any, ...]) -> str:
+        template = is_template(path)
+
         def one(m: re.Match[str]) -> str:
             if m.group(0) == "$$":
                 return "$"
@@ -41,7 +51,7 @@ def interpolate(doc: Document, env: Mapping[str, str], lenient: bool = False) ->
                 return ""
             if name in env:
                 used[name] = env[name]
-                return env[name]
+                return escape_braces(env[name]) if template else env[name]
             if sep:
                 return default
             if lenient:
@@ -74,6 +84,25 @@ def interpolate(doc: Document, env: Mapping[str, str], lenient: bool = False) ->
     return used, unset
 
 
+def escape_braces(value: str) -> str:
+    """A literal value inside a template: `{` and `}` doubled."""
+    return value.replace("{", "{{").replace("}", "}}")
+
+
+def scenario_template_path(path: tuple[Any, ...]) -> bool:
+    """Where a scenario's strings are templates: headers, and each request's path, headers, bodies, checks."""
+    fields = ("path", "headers", "json", "form", "body", "expect")
+    if path[:1] == ("headers",):
+        return True
+    if len(path) >= 5 and path[0] == "users" and path[2] == "requests":
+        return path[4] in fields
+    return len(path) >= 4 and path[0] == "setup" and path[2] == "request" and path[3] in fields
+
+
+def profile_template_path(path: tuple[Any, ...]) -> bool:
+    return path[:1] == ("headers",)
+
+
 def unset_marker(name: str) -> str:
     """What an unset variable reads as in lenient mode: visible, and no template placeholder."""
     return f"<unset:{name}>"
@@ -92,4 +121,19 @@ def references(text: str) -> set[str]:
 
 def secret_values(used: Mapping[str, str], declared: list[str] | tuple[str, ...] = ()) -> set[str]:
     """Values of the variables that are secrets: declared ones and those whose names say so."""
-    return {v for k, v in used.items() if v and (k in declared or SECRET_NAME.search(k))}
+    return set(secret_variables(used, declared).values())
+
+
+def secret_variables(used: Mapping[str, str], declared: list[str] | tuple[str, ...] = ()) -> dict[str, str]:
+    """name -> value of the variables that are secrets."""
+    return {k: v for k, v in used.items() if v and (k in declared or SECRET_NAME.search(k))}
+
+
+def short_secret_warnings(named: Mapping[str, str]) -> list[str]:
+    """One warning per secret too short to mask without also masking ordinary words."""
+    return [
+        f"secret {name} is only {len(value)} characters: every occurrence of it in the output is masked "
+        f"(ordinary words too); use a secret of at least {SHORT_SECRET} characters"
+        for name, value in sorted(named.items())
+        if value and len(value) < SHORT_SECRET
+    ]

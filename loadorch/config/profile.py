@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from loadorch.config.scenario import Strict, ThresholdItem
-from loadorch.config.units import Duration, Percent
+from loadorch.config.scenario import Headers, Strict, ThresholdItem
+from loadorch.config.units import Duration, Percent, Size
 
 
 class Stage(Strict):
@@ -91,7 +91,7 @@ class Profile(Strict):
     description: str | None = None
     host: str = Field(min_length=1)
     allowed_hosts: list[str] = Field(default_factory=list)
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: Headers = Field(default_factory=dict)
     load: Load
     workers: int | Literal["auto"] = 1
     seed: int = 1
@@ -100,6 +100,7 @@ class Profile(Strict):
     secrets: list[str] = Field(default_factory=list)
     request_timeout: Duration = 10.0
     worker_connect_timeout: Duration = 30.0
+    max_response_body: Size = 10 * 1024 * 1024
     allow_saturated_generator: bool = False
     compare: CompareBudgets | None = None
 

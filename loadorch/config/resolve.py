@@ -10,7 +10,7 @@ import glob
 import hashlib
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from loadorch.config.checks import (
@@ -21,7 +21,16 @@ from loadorch.config.checks import (
     compile_generators,
     parse_thresholds,
 )
-from loadorch.config.envsubst import interpolate, secret_values, unset_marker
+from loadorch.config.envsubst import (
+    TemplatePath,
+    interpolate,
+    profile_template_path,
+    scenario_template_path,
+    secret_variables,
+    short_secret_warnings,
+    unset_marker,
+)
+from loadorch.config.hostauth import split_credentials
 from loadorch.config.problems import validate_document
 from loadorch.config.profile import Load, Profile
 from loadorch.config.scenario import Scenario
@@ -78,6 +87,7 @@ class RunConfig:
     secrets: frozenset[str]
     sources: Mapping[str, str] = field(default_factory=dict)
     open_model: OpenModel | None = None
+    warnings: tuple[str, ...] = ()  # printed before the run: nothing wrong enough to refuse it
 
 
 def profile_names(project: str) -> dict[str, str]:
@@ -111,14 +121,16 @@ def resolve_profile(ref: str, project: str) -> tuple[str, str]:
     raise UsageError(f"unknown profile {ref!r}; " + (f"{hint} ({known})" if hint.startswith("did you mean") else known))
 
 
-def load_document(path: str, env: Mapping[str, str], lenient: bool) -> tuple[Document, dict[str, str], set[str]]:
+def load_document(
+    path: str, env: Mapping[str, str], lenient: bool, is_template: TemplatePath = profile_template_path
+) -> tuple[Document, dict[str, str], set[str]]:
     doc = parse(read_text(path), path)
-    used, unset = interpolate(doc, env, lenient)
+    used, unset = interpolate(doc, env, lenient, is_template)
     return doc, used, unset
 
 
-def load_scenario(path: str, env: Mapping[str, str], lenient: bool = False) -> tuple[LoadedScenario, set[str]]:
-    doc, used, _ = load_document(path, env, lenient)
+def load_scenario(path: str, env: Mapping[str, str], lenient: bool = False) -> tuple[LoadedScenario, dict[str, str]]:
+    doc, used, _ = load_document(path, env, lenient, scenario_template_path)
     model = validate_document(Scenario, doc)
     generators, problems = compile_generators(model, doc)
     problems += check_templates(model, doc, generators)
@@ -129,7 +141,7 @@ def load_scenario(path: str, env: Mapping[str, str], lenient: bool = False) -> t
         raise ConfigError(problems)
     with open(path, "rb") as fh:
         sha = hashlib.sha256(fh.read()).hexdigest()
-    return LoadedScenario(path, sha, model, generators, thresholds), secret_values(used)
+    return LoadedScenario(path, sha, model, generators, thresholds), secret_variables(used)
 
 
 def load_profile(path: str, env: Mapping[str, str], lenient: bool = False) -> tuple[Profile, Document, dict[str, str]]:
@@ -158,13 +170,38 @@ def build(
     problems += check_common_headers(profile.headers, scenario.model, scenario.generators, pdoc)
     if problems:
         raise ConfigError(problems)
-    cfg = merge(
-        name, path, profile, scenario, overrides_thr, overrides, secret_values(used, profile.secrets) | scenario_secrets
-    )
+    named = {**scenario_secrets, **secret_variables(used, profile.secrets)}
+    cfg = merge(name, path, profile, scenario, overrides_thr, overrides, set(named.values()))
+    cfg = _host_credentials(cfg, pdoc)
     problems = compile_all(scenario.model, cfg.headers, scenario.path)
     if problems:
         raise ConfigError(problems)
-    return cfg
+    return replace(cfg, warnings=(*cfg.warnings, *short_secret_warnings(named)))
+
+
+def _host_credentials(cfg: RunConfig, pdoc: Document) -> RunConfig:
+    """Credentials in the host URL (`https://user:pass@host`) are sent as basic auth and are secrets;
+    the host itself is used without them."""
+    try:
+        host, creds = split_credentials(cfg.host)
+    except ValueError as exc:
+        raise ConfigError([Problem(cfg.profile_path, pdoc.line_of(("host",)), "host", str(exc))]) from None
+    if creds is None:
+        return cfg
+    if any(k.lower() == "authorization" for k in cfg.headers):
+        raise ConfigError(
+            [
+                Problem(
+                    cfg.profile_path,
+                    pdoc.line_of(("host",)),
+                    "host",
+                    "the host URL carries credentials (user:password@) and an Authorization header is set too: "
+                    "keep one of them",
+                )
+            ]
+        )
+    headers = {**cfg.headers, "Authorization": creds.header}
+    return replace(cfg, host=host, headers=headers, secrets=cfg.secrets | creds.secrets)
 
 
 def default_thresholds(scenario: Scenario) -> dict[str, list[Threshold]]:

@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from loadorch.config.units import Duration
 
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
 METHODS = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _no_line_breaks(headers: dict[str, str]) -> dict[str, str]:
+    """CR or LF in a header would end it early and inject what follows (header injection): refused.
+    The value is not repeated in the message: it may be a secret."""
+    for name, value in headers.items():
+        if any(ch in name for ch in "\r\n:") or not name.strip():
+            raise ValueError(f"header name {name!r} is not a valid HTTP header name")
+        if "\r" in value or "\n" in value:
+            raise ValueError(
+                f"header {name!r}: its value contains a line break (CR or LF), which would end the header "
+                "early and inject the rest; remove it (a token read from a file often ends with a newline: "
+                "loadorch never strips it for you)"
+            )
+    return headers
+
+
+Headers = Annotated[dict[str, str], AfterValidator(_no_line_breaks)]
 
 
 class Strict(BaseModel):
@@ -87,7 +105,7 @@ class RequestSpec(Strict):
 
     method: str = "GET"
     path: str
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: Headers = Field(default_factory=dict)
     json_body: Any = Field(None, alias="json")
     form: dict[str, str] | None = None
     body: str | None = None
@@ -190,7 +208,7 @@ class Scenario(Strict):
     name: str = Field(min_length=1)
     description: str | None = None
     client: Literal["lean", "locust"] = "lean"  # locust: FastHttpSession (cookies, redirects followed)
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: Headers = Field(default_factory=dict)
     data: dict[str, DataSpec] = Field(default_factory=dict)
     setup: list[SetupStep] = Field(default_factory=list)
     users: list[UserSpec] = Field(min_length=1)

@@ -1,4 +1,4 @@
-"""Durations (`30s`, `10m`, `1h30m`, `250ms`, or a number of seconds) and percentages."""
+"""Durations (`30s`, `10m`, `1h30m`, `250ms`, or a number of seconds), percentages and byte sizes."""
 
 from __future__ import annotations
 
@@ -64,5 +64,26 @@ def parse_percent(value: Any) -> float:
     return number
 
 
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(B|KB|KiB|MB|MiB|GB|GiB)?")
+_SIZE_UNITS = {None: 1, "B": 1, "KB": 1000, "KiB": 1024, "MB": 1000**2, "MiB": 1024**2, "GB": 1000**3, "GiB": 1024**3}
+MAX_SIZE = 1024**3
+
+
+def parse_size(value: Any) -> int:
+    """Bytes from `10MiB`, `512KiB`, `2MB` or a bare number of bytes; between 1 byte and 1 GiB."""
+    if isinstance(value, bool):
+        raise ValueError("expected a size such as 10MiB, 512KiB or a number of bytes")
+    if isinstance(value, int):
+        size = value
+    elif isinstance(value, str) and (m := _SIZE.fullmatch(value.strip())):
+        size = int(float(m.group(1)) * _SIZE_UNITS[m.group(2)])
+    else:
+        raise ValueError(f"invalid size {value!r}; expected e.g. 10MiB, 512KiB or a number of bytes")
+    if not 1 <= size <= MAX_SIZE:
+        raise ValueError(f"size {value!r} is out of range (1 byte to 1GiB)")
+    return size
+
+
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Percent = Annotated[float, BeforeValidator(parse_percent)]
+Size = Annotated[int, BeforeValidator(parse_size)]

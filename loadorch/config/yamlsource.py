@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +37,32 @@ class Document:
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader: no python/* tags; we convert nodes ourselves to keep lines."""
+    """SafeLoader with YAML 1.2 core-schema resolution: no python/* tags; we convert nodes ourselves
+    to keep lines.
+
+    PyYAML resolves plain scalars by YAML 1.1, where `NO`, `on` and `yes` are booleans, `1:30` is 90
+    (base 60), `010` is 8 and `2024-01-01` a date: configuration that silently means something else.
+    The core schema knows only null, true/false, base-10/0o/0x integers and decimal floats; every
+    other plain scalar is a string.
+    """
+
+    yaml_implicit_resolvers: dict[Any, list[tuple[str, re.Pattern[str]]]] = {}
+
+
+_CORE_INT = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
+_CORE_FLOAT = re.compile(
+    r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+)
+_CORE_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+_CORE_NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
+for _tag, _pattern, _first in (
+    ("bool", _CORE_BOOL, "tTfF"),
+    ("int", _CORE_INT, "-+0123456789"),
+    ("float", _CORE_FLOAT, "-+.0123456789"),
+    ("null", _CORE_NULL, ["~", "n", "N", ""]),
+    ("merge", re.compile(r"^<<$"), "<"),  # recognised only to be refused with a clear message
+):
+    _Loader.add_implicit_resolver(f"tag:yaml.org,2002:{_tag}", _pattern, list(_first))
 
 
 def read_text(path: str) -> str:
@@ -101,7 +128,6 @@ class _Builder:
     def __init__(self, doc: Document) -> None:
         self.doc = doc
         self.nodes = 0
-        self.loader = _Loader("")
 
     def fail(self, node: yaml.Node, path: Path_, message: str) -> ConfigError:
         return ConfigError([Problem(self.doc.file, node.start_mark.line + 1, _dotted(path), message)])
@@ -122,12 +148,13 @@ class _Builder:
         return self._scalar(node, path)
 
     def _scalar(self, node: yaml.Node, path: Path_) -> Any:
-        if node.tag.startswith("tag:yaml.org,2002:") and node.tag.rsplit(":", 1)[1] in _SCALAR_TAGS:
-            try:
-                return self.loader.construct_object(node, deep=True)
-            except (yaml.YAMLError, ValueError) as exc:
-                raise self.fail(node, path, f"invalid value: {exc}") from None
-        raise self.fail(node, path, f"unsupported YAML tag {node.tag!r}; only plain data is allowed")
+        kind = node.tag.rsplit(":", 1)[1] if node.tag.startswith("tag:yaml.org,2002:") else ""
+        if kind not in _SCALAR_TAGS or not isinstance(node.value, str):
+            raise self.fail(node, path, f"unsupported YAML tag {node.tag!r}; only plain data is allowed")
+        value = _core_value(kind, node.value)
+        if value is _INVALID:
+            raise self.fail(node, path, f"invalid value: {node.value!r} is not a YAML 1.2 {kind}")
+        return value
 
     def _mapping(self, node: yaml.MappingNode, path: Path_) -> dict[Any, Any]:
         if node.tag not in ("tag:yaml.org,2002:map",):
@@ -155,7 +182,28 @@ class _Builder:
         return out
 
 
-_SCALAR_TAGS = {"str", "int", "float", "bool", "null", "timestamp"}
+_SCALAR_TAGS = {"str", "int", "float", "bool", "null"}
+_INVALID = object()
+
+
+def _core_value(kind: str, text: str) -> Any:
+    """A scalar's value by the YAML 1.2 core schema (also for explicit tags such as `!!int 7`)."""
+    if kind == "str":
+        return text
+    if kind == "bool":
+        return text.lower() == "true" if _CORE_BOOL.match(text) else _INVALID
+    if kind == "null":
+        return None if _CORE_NULL.match(text) else _INVALID
+    if kind == "int" and _CORE_INT.match(text):
+        if text.startswith(("0o", "0x")):
+            return int(text[2:], 8 if text[1] == "o" else 16)
+        return int(text, 10)
+    if kind == "float" and _CORE_FLOAT.match(text):
+        lowered = text.lower()
+        if lowered.endswith(".inf"):
+            return -math.inf if lowered.startswith("-") else math.inf
+        return math.nan if lowered == ".nan" else float(text)
+    return _INVALID
 
 
 def _dotted(path: Path_) -> str:

@@ -30,6 +30,8 @@ class RenderInput:
     token: str
     env_secret: str | None = None
     request_log: bool = False
+    metrics_port: int | None = None  # live metrics: a named port "metrics" on the master Service
+    remote_write: str | None = None  # live metrics: the master pushes here (auth from the env Secret)
     overrides: Sequence[str] = ()  # run flags shared by master and workers (--users, --seed, ...)
     resources: Mapping[str, Mapping[str, str]] = field(
         default_factory=lambda: {
@@ -63,14 +65,17 @@ def _key(path: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", path)
 
 
-def _env(inp: RenderInput, extra: Mapping[str, str]) -> list[dict[str, Any]]:
+REMOTE_WRITE_SECRETS = ("LOADORCH_REMOTE_WRITE_BASIC_AUTH", "LOADORCH_REMOTE_WRITE_BEARER_TOKEN")
+
+
+def _env(inp: RenderInput, extra: Mapping[str, str], secret_vars: Sequence[str] = ()) -> list[dict[str, Any]]:
     secret = inp.env_secret or f"{release_name(inp.profile_name)}-env"
     env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in extra.items()]
     # optional: a missing key reaches loadorch, which names the unset variable (exit 3), instead of a pod
     # stuck in CreateContainerConfigError
     env += [
         {"name": var, "valueFrom": {"secretKeyRef": {"name": secret, "key": var, "optional": True}}}
-        for var in sorted(set(inp.variables))
+        for var in sorted(set(inp.variables) | set(secret_vars))
     ]
     return env
 
@@ -119,7 +124,12 @@ def _pod_spec(
 
 
 def _container(
-    name: str, inp: RenderInput, args: list[str], env: Mapping[str, str], ports: list[dict[str, Any]] | None = None
+    name: str,
+    inp: RenderInput,
+    args: list[str],
+    env: Mapping[str, str],
+    ports: list[dict[str, Any]] | None = None,
+    secret_vars: Sequence[str] = (),
 ) -> dict[str, Any]:
     container: dict[str, Any] = {
         "name": name,
@@ -136,6 +146,7 @@ def _container(
                 "TMPDIR": SCRATCH_DIR,
                 **env,
             },
+            secret_vars,
         ),
         "resources": {k: dict(v) for k, v in inp.resources.items()},
         "securityContext": _container_security(),
@@ -187,6 +198,8 @@ def master_args(inp: RenderInput) -> list[str]:
         "--print-artifacts",
         "--out",
         "$(LOADORCH_SCRATCH)/results",
+        *(["--metrics-port", str(inp.metrics_port), "--metrics-bind", "0.0.0.0"] if inp.metrics_port else []),
+        *(["--remote-write", inp.remote_write] if inp.remote_write else []),
     ]
 
 
@@ -218,9 +231,13 @@ def render(inp: RenderInput) -> list[dict[str, Any]]:
         "metadata": _meta(f"{name}-files", inp),
         "data": {_key(p): text for p, text in sorted(inp.files.items())},
     }
-    master_pod = _pod_spec(
-        inp, [_container("master", inp, master_args(inp), run_env, [{"name": "locust", "containerPort": MASTER_PORT}])]
-    )
+    master_ports = [{"name": "locust", "containerPort": MASTER_PORT}]
+    service_ports = [{"name": "locust", "port": MASTER_PORT, "targetPort": MASTER_PORT}]
+    if inp.metrics_port:
+        master_ports.append({"name": "metrics", "containerPort": inp.metrics_port})
+        service_ports.append({"name": "metrics", "port": inp.metrics_port, "targetPort": inp.metrics_port})
+    rw_secrets = REMOTE_WRITE_SECRETS if inp.remote_write else ()
+    master_pod = _pod_spec(inp, [_container("master", inp, master_args(inp), run_env, master_ports, rw_secrets)])
     service = {
         "apiVersion": "v1",
         "kind": "Service",
@@ -228,7 +245,7 @@ def render(inp: RenderInput) -> list[dict[str, Any]]:
         "spec": {
             "type": "ClusterIP",
             "selector": _labels(name, "master"),
-            "ports": [{"name": "locust", "port": MASTER_PORT, "targetPort": MASTER_PORT}],
+            "ports": service_ports,
         },
     }
     worker_env = {**run_env, "LOADORCH_MASTER_HOST": master_host}
@@ -249,7 +266,9 @@ def render(inp: RenderInput) -> list[dict[str, Any]]:
                     "from": [{"podSelector": {"matchLabels": _labels(name, "worker")}}],
                     "ports": [{"protocol": "TCP", "port": MASTER_PORT}],
                 }
-            ],
+            ]
+            # the metrics port is open to any scraper (Prometheus usually runs in another namespace)
+            + ([{"ports": [{"protocol": "TCP", "port": inp.metrics_port}]}] if inp.metrics_port else []),
         },
     }
     return [

@@ -148,3 +148,8 @@ def _errors(doc: dict[str, Any]) -> str:
         for e in errors[:30]
     )
     return f"<h2>Errors</h2><table><tr><th>endpoint</th><th>status</th><th>reason</th><th>count</th></tr>{rows}</table>"
+
+
+def live_sections(doc: dict[str, Any]) -> dict[str, str]:
+    """What the live dashboard redraws every second: the same threshold table and charts as this page."""
+    return {"thresholds": _thresholds(doc), "charts": _charts(doc)}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from loadorch.verdict.evaluate import ERROR, FAIL, INCONCLUSIVE, Check, ThresholdResult
@@ -60,9 +60,17 @@ def render(
     checks: Sequence[Check],
     properties: Sequence[tuple[str, str]] = (),
     system_out: str = "",
+    redact: Callable[[str], str] | None = None,
 ) -> str:
     return render_cases(
-        suite, timestamp, hostname, seconds, threshold_cases(thresholds, checks, seconds), properties, system_out
+        suite,
+        timestamp,
+        hostname,
+        seconds,
+        threshold_cases(thresholds, checks, seconds),
+        properties,
+        system_out,
+        redact,
     )
 
 
@@ -74,8 +82,18 @@ def render_cases(
     cases: Sequence[Case],
     properties: Sequence[tuple[str, str]] = (),
     system_out: str = "",
+    redact: Callable[[str], str] | None = None,
 ) -> str:
-    """The XML text. `timestamp` is YYYY-MM-DDTHH:MM:SS (UTC, no zone: the schema's pattern)."""
+    """The XML text. `timestamp` is YYYY-MM-DDTHH:MM:SS (UTC, no zone: the schema's pattern).
+
+    `redact` masks secrets in every name, message and text before they are escaped: the document's
+    structure is never touched (a secret equal to `test` cannot break `<testcase>`).
+    """
+    if redact is not None:
+        mask = redact
+        cases = [Case(mask(c.name), mask(c.classname), c.seconds, c.outcome, c.kind, mask(c.message)) for c in cases]
+        properties = [(name, mask(value)) for name, value in properties]
+        system_out, hostname, suite = mask(system_out), mask(hostname), mask(suite)
     root = ET.Element(
         "testsuite",
         name=_token(suite),

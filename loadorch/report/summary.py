@@ -81,17 +81,28 @@ def terminal(doc: dict[str, Any]) -> str:
 
 
 def markdown(doc: dict[str, Any]) -> str:
-    out = [f"## loadorch: {headline(doc)}", ""]
+    out = [f"## loadorch: {_md(headline(doc))}", ""]
     if doc.get("error"):
         out += [f"**Error:** {_md(doc['error'])}", ""]
     if doc["thresholds"]:
-        out += ["### Thresholds", "", tabulate(threshold_rows(doc), THRESHOLD_HEAD, tablefmt="github"), ""]
+        out += ["### Thresholds", "", md_table(threshold_rows(doc), THRESHOLD_HEAD), ""]
     if doc["checks"]:
-        out += ["### Run integrity", "", tabulate(check_rows(doc), CHECK_HEAD, tablefmt="github"), ""]
+        out += ["### Run integrity", "", md_table(check_rows(doc), CHECK_HEAD), ""]
     if doc["endpoints"]:
-        out += ["### Top endpoints", "", tabulate(endpoint_rows(doc), ENDPOINT_HEAD, tablefmt="github"), ""]
-    return "\n".join(_md(line) if not line.startswith(("|", "#")) else line for line in out) + "\n"
+        out += ["### Top endpoints", "", md_table(endpoint_rows(doc), ENDPOINT_HEAD), ""]
+    return "\n".join(out) + "\n"
 
 
 def _md(text: str) -> str:
-    return text.replace("<", "&lt;").replace(">", "&gt;")
+    """Text safe in Markdown prose: HTML is shown, not interpreted."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def md_cell(text: str) -> str:
+    """Text safe in a Markdown table cell: HTML escaped, `|` escaped, one line."""
+    return " ".join(_md(text).replace("\\", "\\\\").replace("|", "\\|").split())
+
+
+def md_table(rows: list[list[str]], head: list[str]) -> str:
+    """A GitHub table whose cells cannot break it (names and messages come from users and servers)."""
+    return tabulate([[md_cell(str(c)) for c in row] for row in rows], head, tablefmt="github", disable_numparse=True)

@@ -28,6 +28,8 @@ from loadorch import __version__
 from loadorch.config.resolve import LAYERS, RunConfig
 from loadorch.errors import ConfigError, LoadorchError, Problem, RunError, SafetyError
 from loadorch.k8s.framing import frame
+from loadorch.metrics.options import MetricsOptions, plan_block
+from loadorch.metrics.remote_write import secret_values as remote_write_secrets
 from loadorch.report import results
 from loadorch.report.junit import render as render_junit
 from loadorch.report.summary import markdown, terminal
@@ -40,10 +42,18 @@ from loadorch.run.progress import Progress
 from loadorch.run.redact import Redactor
 from loadorch.run.setup import run_setup
 from loadorch.run.signals import HardStop, StopSignals
-from loadorch.verdict.evaluate import ERROR, PASS, Check, evaluate, overall
+from loadorch.verdict.evaluate import (
+    ERROR,
+    PASS,
+    Check,
+    ThresholdResult,
+    discount_generator_limited,
+    evaluate,
+    overall,
+)
 from loadorch.verdict.integrity import integrity_checks, kinds_checks
 from loadorch.verdict.stats import Merged
-from loadorch.wire import MasterSummary
+from loadorch.wire import MasterSummary, MetricsPlan
 
 
 @dataclass
@@ -58,6 +68,7 @@ class RunOptions:
     master_port: int | None = None
     token: str | None = None
     print_artifacts: bool = False  # end stdout with the framed artifacts block
+    metrics: MetricsOptions = field(default_factory=MetricsOptions)
 
 
 @dataclass
@@ -84,7 +95,7 @@ def execute(cfg: RunConfig, opts: RunOptions) -> int:
 
     A safety refusal (SafetyError, exit 4) writes nothing: nothing was sent and nothing ran.
     """
-    run = _Run(cfg, opts, Redactor(cfg.secrets))
+    run = _Run(cfg, opts, Redactor([*cfg.secrets, *remote_write_secrets(opts.env)]))
     progress = opts.progress or Progress(cfg.duration_s)
     run.scratch = tempfile.mkdtemp(prefix="loadorch-run-")
     os.chmod(run.scratch, 0o700)
@@ -93,8 +104,9 @@ def execute(cfg: RunConfig, opts: RunOptions) -> int:
             try:
                 with _target(cfg) as host:
                     run.host = host
-                    _preflight(run, progress)
-                    _setup(run, progress, signals)
+                    _preflight(run, progress, signals)
+                    if signals.received is None:
+                        _setup(run, progress, signals)
                     if signals.received is None:
                         _load(run, progress, signals)
             except HardStop:
@@ -121,9 +133,10 @@ def _target(cfg: RunConfig) -> Iterator[str]:
         yield cfg.host
 
 
-def _check_python_users(run: _Run) -> None:
+def _check_python_users(run: _Run, signals: StopSignals) -> None:
     """Import the scenario's python user classes in a throwaway process (they import locust): an error
-    is a configuration error naming the file and line, before any request."""
+    is a configuration error naming the file and line, before any request. An interrupt stops the check
+    (the run then ends as interrupted, 130/143), never turns into a configuration error."""
     refs = [u.python for u in run.cfg.scenario.model.users if u.python]
     if not refs:
         return
@@ -131,14 +144,37 @@ def _check_python_users(run: _Run) -> None:
     argv = [sys.executable, "-m", "loadorch.runtime", "check-users", "--scenario-dir", scenario_dir]
     for ref in refs:
         argv += ["--user", str(ref)]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=dict(run.opts.env))
-    if done.returncode != 0:
-        message = run.redactor.text(done.stdout.strip() or done.stderr.strip()[-2000:])
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(run.opts.env), start_new_session=True
+    )
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            try:
+                out, err = proc.communicate(timeout=0.2)
+                break
+            except subprocess.TimeoutExpired:
+                if signals.received is not None or time.monotonic() > deadline:
+                    proc.kill()
+                    out, err = proc.communicate()
+                    if signals.received is not None:
+                        return
+                    raise RunError("importing the python users took longer than 120 s") from None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if signals.received is not None:
+        return
+    if proc.returncode != 0:
+        message = run.redactor.text(out.strip() or err.strip()[-2000:])
         raise ConfigError([Problem(run.cfg.scenario.path, None, "users", f"python user: {message}")])
 
 
-def _preflight(run: _Run, progress: Progress) -> None:
-    _check_python_users(run)
+def _preflight(run: _Run, progress: Progress, signals: StopSignals) -> None:
+    _check_python_users(run, signals)
+    if signals.received is not None:
+        return
     addresses = target_addresses(run.host)
     check_allowed(run.host, run.cfg.profile.allowed_hosts, addresses)
     connect_probe(run.host)
@@ -159,6 +195,7 @@ def _setup(run: _Run, progress: Progress, signals: StopSignals) -> None:
             run.cfg.seed,
             run.cfg.profile.request_timeout,
             lambda: signals.received is not None,
+            run.cfg.profile.max_response_body,
         )
     except InterruptedError:
         run.checks.append(Check("setup", ERROR, "interrupted during setup"))
@@ -178,6 +215,16 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
     plan = build_plan(
         cfg, run.host, opts.master_bind, port, opts.token or pysecrets.token_hex(16), stats_path, log_path
     )
+    if opts.metrics.enabled:
+        block = plan_block(
+            opts.metrics,
+            os.path.basename(os.path.normpath(opts.out_dir)),
+            cfg.profile_name,
+            cfg.scenario.model.name,
+            [(t.selector.metric, t.expression.value) for t in cfg.thresholds],
+            os.path.join(run.scratch, "thresholds.final.json"),
+        )
+        plan = plan.model_copy(update={"metrics": MetricsPlan.model_validate(block)})
     plan_path = os.path.join(run.scratch, "plan.json")
     write_plan(plan, plan_path)
     group = ProcessGroup(run.scratch)
@@ -275,6 +322,12 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
                 f"{event['waited_s']:g}s (missing worker indexes {event['missing']}); "
                 f"see the worker logs in {os.path.dirname(run.log_path('worker'))}"
             )
+        elif kind == "summary_written" and event.get("final_path"):
+            _publish_final_thresholds(run, event["stats_path"], event["final_path"], progress)
+        elif kind == "metrics_listening":
+            progress.note(f"metrics: {event['url']}")
+        elif kind == "dashboard_listening":
+            progress.note(f"live dashboard: {event['url']}")
         elif kind == "done":
             return
         elif kind == "master_exited":
@@ -302,18 +355,48 @@ def _sort_request_log(path: str, out_path: str, redactor: Redactor) -> None:
             rec = json.loads(line)
             rows.append(((rec["worker"], rec["user"], rec["sequence"]), line))
     rows.sort(key=lambda r: r[0])
-    write_text(out_path, redactor.text("".join(line for _, line in rows)))
+    write_text(out_path, redactor.json_lines("".join(line for _, line in rows)))
+
+
+@dataclass
+class _Decision:
+    checks: list[Check]  # integrity and kinds checks (run.checks holds the earlier ones)
+    integrity: dict[str, Any]
+    merged: Merged
+    elapsed: float
+    thresholds: list[ThresholdResult]
+
+
+def _decide(run: _Run, summary: MasterSummary | None) -> _Decision:
+    """The gate's inputs from the master's summary (pure): the final live metrics show exactly these."""
+    cfg = run.cfg
+    checks, integrity = integrity_checks(cfg, summary)
+    merged = Merged.from_json(summary.merged) if summary else Merged()
+    elapsed = summary.elapsed_s if summary else 0.0
+    threshold_results = evaluate(cfg.thresholds, merged, cfg.min_samples, elapsed) if summary and summary.t0 else []
+    checks += kinds_checks(cfg, merged)
+    threshold_results = discount_generator_limited(threshold_results, run.checks + checks)
+    return _Decision(checks, integrity, merged, elapsed, threshold_results)
+
+
+def _publish_final_thresholds(run: _Run, stats_path: str, final_path: str, progress: Progress) -> None:
+    """The master waits for the gate's threshold results, so the last scrape and push show them."""
+    try:
+        with open(stats_path, encoding="utf-8") as fh:
+            decision = _decide(run, MasterSummary.model_validate_json(fh.read()))
+        write_json(final_path, [r.to_json() for r in decision.thresholds])
+    except (OSError, ValueError) as exc:  # the metrics then show the master's own evaluation
+        write_json(final_path, None)
+        progress.note(f"warning: final threshold states not sent to metrics: {exc}")
 
 
 def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
     cfg = run.cfg
     summary = run.master_summary
-    checks, integrity = integrity_checks(cfg, summary)
-    run.checks += checks
-    merged = Merged.from_json(summary.merged) if summary else Merged()
-    elapsed = summary.elapsed_s if summary else 0.0
-    threshold_results = evaluate(cfg.thresholds, merged, cfg.min_samples, elapsed) if summary and summary.t0 else []
-    run.checks += kinds_checks(cfg, merged)
+    decision = _decide(run, summary)
+    run.checks += decision.checks
+    integrity, merged, elapsed = decision.integrity, decision.merged, decision.elapsed
+    threshold_results = decision.thresholds
     interrupted = signals.received is not None
     verdict = overall(threshold_results, run.checks, interrupted)
     if run.error and verdict not in ("interrupted",):
@@ -345,8 +428,16 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
         duration_s=cfg.duration_s,
     )
     doc = run.redactor.obj(results.build(record))
+    metrics = summary.metrics if summary else None
+    if metrics:
+        doc["live_metrics"] = run.redactor.obj(metrics)
+    warnings = _metrics_warnings(metrics)
+    if warnings:
+        doc["warnings"] = run.redactor.obj(warnings)
     write_artifacts(run, doc, record)
     sys.stdout.write(terminal(doc))
+    for warning in doc.get("warnings", []):
+        sys.stdout.write(f"warning: {warning}\n")
     if run.kept_logs:
         kept = ", ".join(f"{name}.log ({why})" for name, why in run.kept_logs.items())
         sys.stdout.write(f"logs: {os.path.dirname(run.log_path('master'))}: {kept}\n")
@@ -354,6 +445,24 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
     if run.opts.print_artifacts:
         _print_artifacts(run.opts.out_dir)
     return code
+
+
+def _metrics_warnings(report: dict[str, Any] | None) -> list[str]:
+    """A failed metrics push is a warning, never a gate: the load and the verdict did not depend on it."""
+    push = (report or {}).get("remote_write")
+    if not push:
+        return []
+    if not push.get("final_landed"):
+        return [
+            f"metrics push failed: the final remote write did not land ({push.get('last_error') or 'timed out'}; "
+            f"{push.get('sent', 0)} pushes landed, {push.get('failed', 0)} failed, {push.get('dropped', 0)} dropped)"
+        ]
+    if push.get("failed") or push.get("dropped"):
+        return [
+            f"metrics push failed {push['failed']} times and dropped {push['dropped']} pushes "
+            f"({push.get('last_error')}); the final push landed"
+        ]
+    return []
 
 
 def _print_artifacts(out_dir: str) -> None:
@@ -387,8 +496,8 @@ def write_artifacts(run: _Run, doc: dict[str, Any], record: results.RunRecord) -
             ("verdict", record.verdict),
         ],
         system_out=terminal(doc),
+        redact=run.redactor.value,
     )
-    junit = run.redactor.text(junit)
     write_text(run.opts.junit_path or os.path.join(out, "junit.xml"), junit)
     write_text(os.path.join(out, "summary.md"), markdown(doc))
     write_text(os.path.join(out, "config.yaml"), effective_config_yaml(run.cfg, run.redactor))
@@ -418,6 +527,7 @@ def effective_config_yaml(cfg: RunConfig, redactor: Redactor) -> str:
         "seed": cfg.seed,
         "min_samples": cfg.min_samples,
         "request_timeout_s": cfg.profile.request_timeout,
+        "max_response_body": cfg.profile.max_response_body,
         "worker_connect_timeout_s": cfg.profile.worker_connect_timeout,
         "allow_saturated_generator": cfg.profile.allow_saturated_generator,
         "thresholds": [
@@ -426,7 +536,7 @@ def effective_config_yaml(cfg: RunConfig, redactor: Redactor) -> str:
         "sources": dict(cfg.sources),
         "precedence": " < ".join(LAYERS),
     }
-    return redactor.text(yaml.safe_dump(redactor.obj(doc), sort_keys=False, allow_unicode=True))
+    return yaml.safe_dump(redactor.obj(doc), sort_keys=False, allow_unicode=True)
 
 
 def _versions() -> dict[str, str]:

@@ -98,6 +98,7 @@ def build_plan(
         iterations=cfg.iterations,
         workers=cfg.workers,
         request_timeout_s=cfg.profile.request_timeout,
+        max_response_body=cfg.profile.max_response_body,
         worker_connect_timeout_s=cfg.profile.worker_connect_timeout,
         interval_s=interval_for(cfg.duration_s),
         master=MasterAddress(host=master_host, port=master_port),

@@ -1,20 +1,57 @@
-"""Keeping secrets out of every output: known secret values and credential headers by name."""
+"""Keeping secrets out of every output: known secret values (in every encoding the product produces)
+and credential headers by name.
+
+Documents are redacted value by value, never as text: a secret equal to `pass` or `test` must not turn
+`"verdict": "pass"` or `<testcase>` into something else. Short secrets are still masked, and warned about
+(see `short_secret_warnings`).
+"""
 
 from __future__ import annotations
 
+import base64
+import html
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 MASK = "***"
 SECRET_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "x-auth-token"}
 )
+# words of the product's own vocabulary: never a user's data, kept whole when a secret happens to equal one
+VOCABULARY = frozenset(
+    {"pass", "fail", "error", "inconclusive", "interrupted", "read", "write", "unclassified", "true", "false"}
+    | {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"}
+)
+# maps whose keys are user data (endpoint names, header names, ...); every other key is the schema's own
+NAME_MAPS = frozenset({"endpoints", "kinds", "status_counts", "headers", "sources", "per_worker"})
+
+
+def encodings(secret: str) -> set[str]:
+    """The forms in which the product itself can write `secret`: raw, URL-encoded (paths, forms),
+    JSON-escaped, HTML/XML-escaped, template-escaped (`{{`), and base64 (basic auth)."""
+    forms = {
+        secret,
+        quote(secret, safe="-_.~"),
+        quote(secret),
+        quote_plus(secret),
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        html.escape(secret, quote=True),
+        html.escape(secret, quote=False),
+        html.escape(secret, quote=True).replace("&#x27;", "&apos;"),
+        secret.replace("{", "{{").replace("}", "}}"),
+        base64.b64encode(secret.encode()).decode(),
+    }
+    return {f for f in forms if f}
 
 
 class Redactor:
     def __init__(self, secrets: Iterable[str] = ()) -> None:
+        forms = set().union(*(encodings(s) for s in secrets if s)) if secrets else set()
         # longest first, so a secret that contains another is masked whole
-        self.secrets = sorted({s for s in secrets if s and len(s) >= 3}, key=len, reverse=True)
+        self.secrets = sorted(forms, key=len, reverse=True)
 
     def text(self, value: str) -> str:
         for secret in self.secrets:
@@ -22,14 +59,32 @@ class Redactor:
                 value = value.replace(secret, MASK)
         return value
 
-    def obj(self, value: Any) -> Any:
+    def value(self, value: str) -> str:
+        """One string value of a document: the product's own words are kept whole."""
+        return value if value in VOCABULARY else self.text(value)
+
+    def obj(self, value: Any, names: bool = False) -> Any:
+        """A JSON-like document with every string value redacted; keys only in maps of user names."""
         if isinstance(value, str):
-            return self.text(value)
+            return self.value(value)
         if isinstance(value, Mapping):
-            return {self.text(str(k)) if isinstance(k, str) else k: self.obj(v) for k, v in value.items()}
+            return {
+                (self.text(k) if names and isinstance(k, str) else k): self.obj(
+                    v, isinstance(k, str) and k in NAME_MAPS
+                )
+                for k, v in value.items()
+            }
         if isinstance(value, (list, tuple)):
             return [self.obj(v) for v in value]
         return value
 
     def headers(self, headers: Mapping[str, str]) -> dict[str, str]:
         return {k: MASK if k.lower() in SECRET_HEADERS else self.text(v) for k, v in headers.items()}
+
+    def json_lines(self, text: str) -> str:
+        """JSON Lines (the request log), redacted record by record."""
+        if not self.secrets:
+            return text
+        return "".join(
+            json.dumps(self.obj(json.loads(line)), separators=(",", ":")) + "\n" for line in text.splitlines() if line
+        )

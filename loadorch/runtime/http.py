@@ -5,6 +5,7 @@ Plain stdlib sockets: inside the Locust processes gevent has patched them, so th
 
 from __future__ import annotations
 
+import select
 import socket
 import ssl
 import time
@@ -34,31 +35,63 @@ class Response:
 
 
 class _Collector:
-    __slots__ = ("body", "complete", "headers", "headers_done", "keep_alive", "keep_headers", "parser")
+    __slots__ = (
+        "body",
+        "complete",
+        "headers",
+        "headers_done",
+        "keep_alive",
+        "keep_body",
+        "keep_headers",
+        "max_body",
+        "parser",
+        "size",
+        "status",
+    )
 
-    def __init__(self, keep_headers: bool) -> None:
+    def __init__(self, keep_headers: bool, keep_body: bool = True, max_body: int | None = None) -> None:
         self.body: list[bytes] = []
         self.headers: list[tuple[bytes, bytes]] = []
         self.complete = False
         self.headers_done = False
         self.keep_headers = keep_headers
+        self.keep_body = keep_body
+        self.max_body = max_body
+        self.size = 0
+        self.status = 0
         self.keep_alive = False
         self.parser: httptools.HttpResponseParser | None = None
+
+    def _interim(self) -> bool:
+        """A 1xx other than 101 (100 Continue, 103 Early Hints): not the answer; the final one follows."""
+        status = self.parser.get_status_code() if self.parser is not None else 0
+        return 100 <= status < 200 and status != 101
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if self.keep_headers:
             self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        if self._interim():
+            self.headers.clear()
+            return
         self.headers_done = True
+        self.status = self.parser.get_status_code() if self.parser is not None else 0
         # llhttp answers keep-alive from the headers; asked after the message it no longer knows
         self.keep_alive = self.parser is not None and self.parser.should_keep_alive()
 
     def on_body(self, body: bytes) -> None:
-        self.body.append(body)
+        self.size += len(body)
+        if self.keep_body and (self.max_body is None or self.size <= self.max_body):
+            self.body.append(body)
 
     def on_message_complete(self) -> None:
-        self.complete = True
+        if self.headers_done:
+            self.complete = True
+
+    @property
+    def too_large(self) -> bool:
+        return self.max_body is not None and self.size > self.max_body
 
 
 class Connection:
@@ -87,12 +120,15 @@ class Connection:
         infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
         self.family, _, _, _, self.address = infos[0]
 
-    def _connect(self) -> socket.socket:
+    def _connect(self, deadline: float) -> socket.socket:
+        wait = min(self.connect_timeout, deadline - time.monotonic())
+        if wait <= 0:
+            raise HttpError("read timeout")
         try:
             if self.address is None:
                 self._resolve()
             sock = socket.socket(self.family, socket.SOCK_STREAM)
-            sock.settimeout(self.connect_timeout)
+            sock.settimeout(wait)
             try:
                 sock.connect(self.address)  # type: ignore[arg-type]
             except BaseException:
@@ -100,7 +136,7 @@ class Connection:
                 self.address = None
                 raise
         except TimeoutError:
-            raise HttpError(f"connect timeout after {self.connect_timeout:g}s") from None
+            raise HttpError(f"connect timeout after {wait:g}s") from None
         except ConnectionRefusedError:
             raise HttpError("connection refused") from None
         except socket.gaierror as exc:
@@ -113,46 +149,70 @@ class Connection:
         if self.tls:
             ctx = self.ssl_context or ssl.create_default_context()
             try:
+                sock.settimeout(max(0.001, min(self.connect_timeout, deadline - time.monotonic())))
                 sock = ctx.wrap_socket(sock, server_hostname=self.host)
             except (ssl.SSLError, OSError) as exc:
                 sock.close()
                 raise HttpError(f"TLS handshake failed: {getattr(exc, 'reason', None) or exc}") from None
         return sock
 
-    def request(self, data: bytes, timeout: float, method: str = "GET", keep_headers: bool = False) -> Response:
-        """Send one pre-encoded request and read its response within `timeout` seconds in all."""
+    def request(
+        self,
+        data: bytes,
+        timeout: float,
+        method: str = "GET",
+        keep_headers: bool = False,
+        *,
+        idempotent: bool | None = None,
+        keep_body: bool = True,
+        max_body: int | None = None,
+    ) -> Response:
+        """Send one pre-encoded request and read its response within `timeout` seconds in all (connect,
+        send and every read). A reused connection the server had closed is re-sent once on a fresh one
+        only if the request is idempotent (RFC 9110 9.2.2; `idempotent` defaults from the method): the
+        server may have applied a POST before closing. A body over `max_body` bytes is an error; with
+        `keep_body` false the body is read and discarded."""
         deadline = time.monotonic() + timeout
+        if self.sock is not None and _dropped(self.sock):
+            self.close()  # closed while idle: reconnect before sending, nothing was sent
         reused = self.sock is not None
         try:
-            return self._exchange(data, deadline, method, keep_headers)
+            return self._exchange(data, deadline, method, _Collector(keep_headers, keep_body, max_body))
         except _StaleConnection:
             self.close()
             if not reused:
                 raise HttpError("connection closed by server before a response") from None
-            return self._exchange(data, deadline, method, keep_headers)  # one retry on a fresh connection
+            if not (method in IDEMPOTENT_METHODS if idempotent is None else idempotent):
+                raise HttpError(
+                    f"connection closed by server before a response; {method} not re-sent (not idempotent)"
+                ) from None
+            try:
+                return self._exchange(data, deadline, method, _Collector(keep_headers, keep_body, max_body))
+            except _StaleConnection:
+                self.close()
+                raise HttpError("connection closed by server before a response") from None
         except BaseException:
             self.close()
             raise
 
-    def _exchange(self, data: bytes, deadline: float, method: str, keep_headers: bool) -> Response:
+    def _exchange(self, data: bytes, deadline: float, method: str, collector: _Collector) -> Response:
         if self.sock is None:
-            self.sock = self._connect()
+            self.sock = self._connect(deadline)
         sock = self.sock
-        timeout = deadline - time.monotonic()
-        if timeout <= 0:
-            raise HttpError("read timeout")
-        sock.settimeout(timeout)  # once per request: each wait is bounded, the deadline checked between reads
         try:
+            sock.settimeout(_remaining(deadline))
             sent = sock.send(data)
             if sent < len(data):
                 sock.sendall(data[sent:])
+        except TimeoutError:
+            raise HttpError("read timeout") from None
         except OSError:
             raise _StaleConnection from None
-        collector = _Collector(keep_headers)
         parser = collector.parser = httptools.HttpResponseParser(collector)
         received = False
         while not collector.complete:
             try:
+                sock.settimeout(_remaining(deadline))  # each wait ends at the request's deadline
                 chunk = sock.recv(65536)
             except TimeoutError:
                 raise HttpError("read timeout") from None
@@ -175,15 +235,42 @@ class Connection:
                 raise HttpError("unexpected protocol upgrade") from None
             except httptools.HttpParserError as exc:
                 raise HttpError(f"invalid HTTP response: {exc}") from None
+            if collector.too_large:
+                raise HttpError(f"response body over {collector.max_body} bytes (max_response_body)")
             if method == "HEAD" and collector.headers_done:
                 break  # a HEAD response has headers only, whatever Content-Length says
-            if not collector.complete and time.monotonic() > deadline:
-                raise HttpError("read timeout")
         keep = (collector.complete or method == "HEAD") and collector.keep_alive
-        status = parser.get_status_code()
         if not keep:
             self.close()
-        return Response(status, collector.headers, b"".join(collector.body), keep)
+        return Response(collector.status, collector.headers, b"".join(collector.body), keep)
+
+
+IDEMPOTENT_METHODS = frozenset(("GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"))
+
+
+def _remaining(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError
+    return left
+
+
+def _dropped(sock: socket.socket) -> bool:
+    """True if a kept-alive connection is no longer usable: the peer closed it (or sent stray bytes)."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    if not readable:
+        return False
+    try:
+        sock.settimeout(0.0)
+        sock.recv(1)  # b"" (closed) or bytes nobody asked for: either way not a connection to reuse
+        return True
+    except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+        return False  # TLS housekeeping (session tickets), no application data: still usable
+    except OSError:
+        return True
 
 
 class _StaleConnection(Exception):

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
 from loadorch.runtime.common import FINAL_WAIT_S, LOST_AFTER_S, REPORT_INTERVAL_S, emit, watch_parent, write_json_atomic
+from loadorch.runtime.live import LiveMetrics
 from loadorch.verdict.evaluate import evaluate, should_abort
 from loadorch.verdict.stats import Merged
 from loadorch.wire import (
@@ -60,13 +61,18 @@ class MasterState:
         self.rejected: list[str] = []
         self.t0: float | None = None
         self.started_mono: float | None = None
+        self.ended_mono: float | None = None  # frozen at the end: the summary and the metrics agree
+        self.metrics: LiveMetrics | None = None
+        self.metrics_report: dict[str, Any] | None = None
         self.stop_reason: StopReason | None = None
         self.aborted_by: dict[str, Any] | None = None
         log_path = plan.request_log_path
         self.request_log = open(log_path, "a", encoding="utf-8") if log_path else None  # noqa: SIM115
 
     def elapsed(self) -> float:
-        return 0.0 if self.started_mono is None else time.monotonic() - self.started_mono
+        if self.started_mono is None:
+            return 0.0
+        return (self.ended_mono or time.monotonic()) - self.started_mono
 
     def on_hello(self, client_id: str, data: Any) -> None:
         try:
@@ -143,6 +149,7 @@ class MasterState:
             stop_reason=self.stop_reason,
             aborted_by=self.aborted_by,
             rejected_peers=self.rejected,
+            metrics=self.metrics_report,
             workers=WorkersSummary(
                 expected=self.plan.workers,
                 seen=sorted(self.workers),
@@ -194,6 +201,9 @@ def run_master(plan: Plan) -> int:
     gevent.signal_handler(signal.SIGTERM, lambda: stop_signal.append(signal.SIGTERM))
     gevent.signal_handler(signal.SIGINT, lambda: stop_signal.append(signal.SIGINT))
     emit("listening", port=master.port)
+    if plan.metrics is not None:
+        state.metrics = LiveMetrics(plan, state, _parse_thresholds(plan))
+        state.metrics.start()
 
     deadline = time.monotonic() + plan.worker_connect_timeout_s
     while len(state.workers) < plan.workers and time.monotonic() < deadline and not stop_signal:
@@ -209,6 +219,8 @@ def run_master(plan: Plan) -> int:
             missing=missing,
             waited_s=plan.worker_connect_timeout_s,
         )
+        if state.metrics is not None:
+            state.metrics.close()
         runner.quit()
         return 3
 
@@ -222,9 +234,15 @@ def run_master(plan: Plan) -> int:
     while time.monotonic() < final_deadline and any(w.final_total is None for w in state.live()):
         gevent.sleep(0.05)
         state.check_lost()
+    state.ended_mono = time.monotonic()
     if state.request_log is not None:
         state.request_log.close()
     write_json_atomic(plan.stats_path, state.summary().to_json())
+    if state.metrics is not None:
+        state.metrics_report = state.metrics.finish(round(state.elapsed(), 3), plan.min_samples, stop_signal)
+        write_json_atomic(plan.stats_path, state.summary().to_json())
+        state.metrics.linger(lambda: bool(stop_signal))
+        state.metrics.close()
     emit("done", stop_reason=state.stop_reason, elapsed_s=round(state.elapsed(), 3))
     runner.quit()
     return 0
@@ -240,6 +258,8 @@ def _watch(state: MasterState, plan: Plan, stop_signal: list[int]) -> None:
         gevent.sleep(0.1)
         elapsed = state.elapsed()
         state.check_lost()
+        if state.metrics is not None:
+            state.metrics.tick(elapsed, plan.min_samples)
         if stop_signal:
             state.stop_reason = "interrupted"
             return

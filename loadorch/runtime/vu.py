@@ -11,8 +11,9 @@ import time
 from bisect import bisect
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
-from loadorch.runtime.http import Connection, HttpError
+from loadorch.runtime.http import IDEMPOTENT_METHODS, Connection, HttpError
 from loadorch.traffic import data as gen
 from loadorch.traffic.request import (
     BODY_METHODS,
@@ -31,13 +32,15 @@ from loadorch.traffic.request import (
 from loadorch.traffic.template import Lookup
 from loadorch.verdict.stats import Recorder, SeriesKey
 
+DEFAULT_MAX_BODY = 10 * 1024 * 1024  # the profile's max_response_body when not given
 
 class LeanRunner:
     """The lean client (a RequestRunner): renders, sends and checks a request on the user's own connection."""
 
-    def __init__(self, origin: Origin, timeout: float) -> None:
+    def __init__(self, origin: Origin, timeout: float, max_body: int = DEFAULT_MAX_BODY) -> None:
         self.origin = origin
         self.timeout = timeout
+        self.max_body = max_body
         self.host_line = f" HTTP/1.1\r\nHost: {origin.host_header}\r\n"
         self.conn = Connection(origin.host, origin.port, origin.scheme == "https", min(timeout, 10.0))
 
@@ -53,7 +56,7 @@ class LeanRunner:
     ) -> Outcome:
         """Send and check one request. With `intended` (a perf_counter time: the open model's due time),
         the latency counts from then, and the service time from the actual send is kept as well."""
-        target = self.origin.prefix + req.path.render_text(lookup, quote_path)
+        target = wire_path(self.origin.prefix + req.path.render_text(lookup, quote_path))
         parts = [req.method, " ", target, self.host_line, req.static_head]
         for name, template in req.dynamic_headers:
             parts += [name, ": ", header_value(template.render_text(lookup)), "\r\n"]
@@ -65,7 +68,15 @@ class LeanRunner:
         start = time.perf_counter()
         origin = start if intended is None else min(intended, start)
         try:
-            resp = self.conn.request(data, req.timeout or self.timeout, req.method, keep_headers=False)
+            resp = self.conn.request(
+                data,
+                req.timeout or self.timeout,
+                req.method,
+                keep_headers=False,
+                idempotent=may_resend(req),
+                keep_body=needs_body(req),
+                max_body=self.max_body,
+            )
         except HttpError as exc:
             end = time.perf_counter()
             service = service_us(intended, start, end)
@@ -75,6 +86,31 @@ class LeanRunner:
         return Outcome(
             resp.status, error is None, error, int((end - origin) * 1e6), target, body, service_us(intended, start, end)
         )
+
+
+# printable ASCII that may stand in a request target as written; anything else is percent-encoded
+_TARGET_SAFE = "!#$%&'()*+,/:;=?@[]~"
+
+
+def wire_path(target: str) -> str:
+    """The request target as sent: a literal non-ASCII path (`/products/café-😀`) percent-encoded as
+    UTF-8 (RFC 3986), like placeholders; existing %XX escapes and the query's delimiters are kept."""
+    if target.isascii() and " " not in target and target.isprintable():
+        return target
+    return quote(target, safe=_TARGET_SAFE)
+
+
+def may_resend(req: CompiledRequest) -> bool:
+    """Safe to send twice (RFC 9110 9.2.2): an idempotent method or an `Idempotency-Key` header."""
+    if req.method in IDEMPOTENT_METHODS:
+        return True
+    names = [k for k, _ in req.static_headers] + [k for k, _ in req.dynamic_headers]
+    return any(k.lower() == "idempotency-key" for k in names)
+
+
+def needs_body(req: CompiledRequest) -> bool:
+    """Whether a check or capture reads the response body; if not, it is read and discarded."""
+    return bool(req.expect_contains is not None or req.expect_json or req.captures)
 
 
 class VirtualUser:

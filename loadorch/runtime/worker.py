@@ -69,7 +69,7 @@ class WorkerState:
     def __init__(self, plan: Plan, index: int) -> None:
         self.plan = plan
         self.index = index
-        self.recorder = Recorder(plan.interval_s, time.time())
+        self.recorder = Recorder(plan.interval_s, time.time(), plan.metrics.edges_us if plan.metrics else ())
         self.seq = 0
         self.started = False
         self.stopped = False
@@ -162,7 +162,7 @@ def make_runner(origin: Origin, plan: Plan, environment: Environment) -> Request
         from loadorch.runtime.locust_client import LocustClientRunner
 
         return LocustClientRunner(origin, plan.request_timeout_s, environment)
-    return LeanRunner(origin, plan.request_timeout_s)
+    return LeanRunner(origin, plan.request_timeout_s, plan.max_response_body)
 
 
 def _user_class(

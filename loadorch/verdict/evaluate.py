@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from loadorch.config.thresholds import Threshold
@@ -163,6 +163,25 @@ def overall(results: Sequence[ThresholdResult], checks: Sequence[Check], interru
     if any(r.verdict == INCONCLUSIVE for r in results) or any(c.verdict == INCONCLUSIVE for c in checks):
         return INCONCLUSIVE
     return PASS
+
+
+GENERATOR_LIMITS = ("generator cpu", "load", "arrival rate")  # integrity checks that say the delay may be ours
+LATENCY_METRICS = ("http_req_duration", "http_req_waiting", "http_req_connecting")
+
+
+def discount_generator_limited(results: Sequence[ThresholdResult], checks: Sequence[Check]) -> list[ThresholdResult]:
+    """A latency breach measured while the generator was saturated (or the load was not reached) is
+    inconclusive, not a breach of the target: the delay may be ours. Failure rates and "no data" still count."""
+    limits = [c for c in checks if c.name in GENERATOR_LIMITS and c.verdict == INCONCLUSIVE]
+    if not limits:
+        return list(results)
+    why = "; ".join(f"{c.name}: {c.message}" for c in limits)
+    return [
+        replace(r, verdict=INCONCLUSIVE, message=f"inconclusive: measured by a limited generator ({why}); {r.message}")
+        if r.verdict == FAIL and r.observed is not None and r.selector.split("{", 1)[0] in LATENCY_METRICS
+        else r
+        for r in results
+    ]
 
 
 def should_abort(

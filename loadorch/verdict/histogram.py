@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from fractions import Fraction
 
 from typing_extensions import TypedDict
 
@@ -40,6 +41,18 @@ class HistogramJson(TypedDict):
     min: int
     max: int
     buckets: list[tuple[int, int]]
+
+
+def nearest_rank(pct: float, count: int) -> int:
+    """1-based rank of the nearest-rank percentile, exact: ceil(pct/100 * count) in rational arithmetic.
+
+    `pct` is taken as the decimal the user wrote (99.9, not the binary float just above it), so
+    p(99.9) of 1,000 samples is the 999th value and p(7) of 100 the 7th; float products round up a rank.
+    """
+    share = Fraction(repr(float(pct))) if math.isfinite(pct) else Fraction(0)
+    numerator = share.numerator * count
+    denominator = share.denominator * 100
+    return min(count, max(1, -(-numerator // denominator)))
 
 
 class Histogram:
@@ -89,7 +102,7 @@ class Histogram:
             return float(self.min)
         if pct >= 100:
             return float(self.max)
-        rank = max(1, math.ceil(pct / 100.0 * self.count))
+        rank = nearest_rank(pct, self.count)
         seen = 0
         for b in sorted(self.buckets):
             seen += self.buckets[b]

@@ -7,7 +7,8 @@ Failures keep their own histogram, so latency thresholds see successful requests
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -27,6 +28,7 @@ class TablesJson(TypedDict):
     intervals: list[tuple[int, str, bool, HistogramJson]]
     errors: list[tuple[SeriesKeyJson, str, int]]
     service: list[tuple[SeriesKeyJson, HistogramJson]]
+    le: NotRequired[list[tuple[SeriesKeyJson, list[int]]]]  # live metrics only (see Recorder)
 
 
 class MergedJson(TablesJson):
@@ -72,17 +74,21 @@ class Tables:
         self.intervals: dict[tuple[int, str, bool], Histogram] = {}
         self.errors: dict[tuple[SeriesKey, str], int] = {}
         self.service: dict[SeriesKey, Histogram] = {}
+        self.le: dict[SeriesKey, list[int]] = {}  # exact counts per metrics edge interval (see Recorder)
 
     def clear(self) -> None:
-        self.series, self.intervals, self.errors, self.service = {}, {}, {}, {}
+        self.series, self.intervals, self.errors, self.service, self.le = {}, {}, {}, {}, {}
 
     def tables_json(self) -> TablesJson:
-        return {
+        out: TablesJson = {
             "series": [(k.as_list(), h.to_json()) for k, h in sorted(self.series.items(), key=_by_key)],
             "intervals": [(i, kind, ok, h.to_json()) for (i, kind, ok), h in sorted(self.intervals.items())],
             "errors": [(k.as_list(), reason, n) for (k, reason), n in self.errors.items()],
             "service": [(k.as_list(), h.to_json()) for k, h in sorted(self.service.items(), key=_by_key)],
         }
+        if self.le:
+            out["le"] = [(k.as_list(), counts) for k, counts in self.le.items()]
+        return out
 
     def add_tables(self, data: TablesJson) -> int:
         """Merge tables given as JSON; returns how many requests they add."""
@@ -98,6 +104,13 @@ class Tables:
             self.errors[ek] = self.errors.get(ek, 0) + int(n)
         for key_list, hist in data.get("service", []):
             _hist(self.service, SeriesKey.from_list(key_list)).merge(Histogram.from_json(hist))
+        for key_list, counts in data.get("le", []):
+            key = SeriesKey.from_list(key_list)
+            have = self.le.get(key)
+            if have is None:
+                self.le[key] = [int(n) for n in counts]
+            elif len(have) == len(counts):
+                self.le[key] = [a + int(b) for a, b in zip(have, counts)]
         return added
 
 
@@ -108,9 +121,12 @@ def _by_key(item: tuple[SeriesKey, Histogram]) -> tuple[Any, ...]:
 class Recorder(Tables):
     """Worker side: records requests and hands out deltas since the last call."""
 
-    def __init__(self, interval_s: float, t0: float) -> None:
+    def __init__(self, interval_s: float, t0: float, edges_us: Sequence[int] = ()) -> None:
         super().__init__(interval_s)
         self.t0 = t0
+        # live metrics: exact counts per (previous edge, edge] interval, so a Prometheus bucket at a
+        # threshold's limit counts exactly (the histogram's own buckets straddle the limit)
+        self.edges_us = tuple(edges_us)
         self.total = 0
 
     def record(
@@ -120,6 +136,11 @@ class Recorder(Tables):
         if h is None:
             h = self.series[key] = Histogram()
         h.record(latency_us)
+        if self.edges_us:
+            counts = self.le.get(key)
+            if counts is None:
+                counts = self.le[key] = [0] * (len(self.edges_us) + 1)
+            counts[bisect_left(self.edges_us, latency_us)] += 1
         if service_us is not None:
             _hist(self.service, key).record(service_us)
         slot = (max(0, int((at - self.t0) / self.interval_s)), key.kind, key.ok)
@@ -185,9 +206,11 @@ class Merged(Tables):
         return sum(h.count for h in self.series.values())
 
     def to_json(self) -> MergedJson:
+        tables = self.tables_json()
+        tables.pop("le", None)  # live metrics only: results.json keeps the histograms
         return {
             "interval_s": self.interval_s,
-            **self.tables_json(),
+            **tables,
             "per_worker": {str(w): n for w, n in sorted(self.per_worker.items())},
         }
 

@@ -139,3 +139,39 @@ def test_saturated_generator_is_inconclusive_unless_allowed(project: Project, al
     assert "generator saturated: worker 0" in cpu["message"]
     assert cpu["verdict"] == ("pass" if allowed else "inconclusive")
     assert doc["integrity"]["generator_cpu_sustained_peak"]["0"] > 90
+
+
+@pytest.mark.parametrize("sig,code", [(2, 130), (15, 143)])
+def test_interrupt_during_the_python_user_import_check(project: Project, sig: int, code: int) -> None:
+    """A signal while the python users are imported (before any load) ends the run as interrupted
+    (130/143) with its artifacts, not as a configuration error with a traceback."""
+    import os
+    import time
+
+    from .helpers import finish, start_run
+
+    marker = project.root / "importing"
+    project.write("scenarios/locustfiles/slow.py", f"""
+        import pathlib, time
+        pathlib.Path({str(marker)!r}).write_text("x")
+        time.sleep(60)
+        from locust import HttpUser
+        class Slow(HttpUser):
+            pass
+        """)
+    project.write("scenarios/s.yaml", "name: slow\nusers:\n  - python: locustfiles/slow.py:Slow\nkinds: {'*': read}\n")
+    project.write("profiles/p.yaml", "scenario: ../scenarios/s.yaml\nhost: embedded\nload: {users: 1, iterations: 1}\n")
+    proc = start_run(project, "--out", "o")
+    try:
+        deadline = time.monotonic() + 30
+        while not marker.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert marker.exists(), "the import check did not start"
+        os.kill(proc.pid, sig)
+        out, err = finish(proc, timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == code, out + err
+    assert "Traceback" not in out + err
+    assert project.results("o")["verdict"] == "interrupted"

@@ -313,3 +313,14 @@ def test_open_model_duration_override(tmp_path: Path) -> None:
                                                 "load: {arrival_rate: 50, max_users: 10, duration: 1m}"))
     cfg = build("p", str(tmp_path), {}, Overrides(duration_s=20))
     assert cfg.open_model is not None and cfg.open_model.stages == ((50.0, 50.0, 20.0),) and cfg.duration_s == 20
+
+
+def test_max_response_body_has_a_default_units_and_bounds(tmp_path: Path) -> None:
+    make(tmp_path)
+    assert build("p", str(tmp_path), {}).profile.max_response_body == 10 * 1024 * 1024
+    make(tmp_path, profile=BASE_PROFILE + "max_response_body: 512KiB\n")
+    assert build("p", str(tmp_path), {}).profile.max_response_body == 512 * 1024
+    for bad, fragment in (("0", "out of range"), ("2GiB", "out of range"), ("lots", "invalid size"),
+                          ("true", "expected a size")):
+        [msg] = errors(tmp_path, profile=BASE_PROFILE + f"max_response_body: {bad}\n")
+        assert msg.startswith(f"{tmp_path / 'profiles' / 'p.yaml'}:4: max_response_body:") and fragment in msg

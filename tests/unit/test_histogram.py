@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import math
 import random
+from decimal import ROUND_CEILING, Decimal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loadorch.verdict.histogram import Histogram, bounds_of, bucket_of
+from loadorch.verdict.histogram import Histogram, bounds_of, bucket_of, nearest_rank
 
 
 def exact_percentile(values: list[int], pct: float) -> int:
+    """The smallest sample with at least pct % of the samples at or below it, pct read as the decimal written."""
     ordered = sorted(values)
-    rank = max(1, math.ceil(pct / 100.0 * len(ordered)))
+    share = Decimal(repr(float(pct))) * len(ordered)
+    rank = next(k for k in range(1, len(ordered) + 1) if k * 100 >= share)
     return ordered[rank - 1]
 
 
@@ -83,3 +86,21 @@ def test_json_round_trip_and_corruption_check() -> None:
         pass
     else:
         raise AssertionError("a histogram whose counts do not add up must be rejected")
+
+
+def test_nearest_rank_is_exact_where_float_products_round_up() -> None:
+    """ceil(99.9 / 100 * 1000) is 1000 in floats (the maximum); the 999th value is right. Same for p(7) of 100."""
+    assert nearest_rank(99.9, 1000) == 999 and nearest_rank(7, 100) == 7
+    assert Histogram.of(range(1, 1001)).percentile(99.9) == 999
+    assert Histogram.of(range(1, 101)).percentile(7) == 7
+
+
+@settings(max_examples=300)
+@given(st.integers(min_value=1, max_value=200_000), st.integers(min_value=1, max_value=99_999))
+def test_nearest_rank_matches_a_sorted_list_for_any_pct_and_n(n: int, thousandths: int) -> None:
+    pct = thousandths / 1000  # p(0.001) .. p(99.999), as a user writes them
+    values = list(range(1, n + 1)) if n <= 2000 else None
+    expected = (Decimal(repr(pct)) * n / 100).to_integral_value(rounding=ROUND_CEILING)
+    assert nearest_rank(pct, n) == max(1, int(expected))
+    if values is not None:  # exact histogram range: the percentile is the sorted list's element
+        assert Histogram.of(values).percentile(pct) == exact_percentile(values, pct)

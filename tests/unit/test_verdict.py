@@ -102,3 +102,22 @@ def test_abort_on_fail_waits_for_delay() -> None:
     results = [evaluate_threshold(ths[0], m, 100, 10)]
     assert should_abort(results, 10, ths) is None
     assert should_abort(results, 31, ths) is results[0]
+
+
+def test_latency_breach_by_a_saturated_generator_is_inconclusive_failure_rate_still_counts() -> None:
+    from loadorch.verdict.evaluate import discount_generator_limited
+
+    m = merged_with(("a", "read", 200, True, [900] * 200), ("b", "write", 500, False, [5] * 100))
+    latency = evaluate_threshold(t("http_req_duration{kind:read}", "p(95)<300"), m, 100, 10)
+    failed = evaluate_threshold(t("http_req_failed", "rate<0.01"), m, 100, 10)
+    nodata = evaluate_threshold(t("http_req_duration{name:zzz}", "p(95)<300"), m, 100, 10)
+    assert (latency.verdict, failed.verdict, nodata.verdict) == ("fail", "fail", "fail")
+    hot = Check("generator cpu", "inconclusive", "generator saturated: worker 0 at 100%")
+    out = discount_generator_limited([latency, failed, nodata], [Check("workers", "pass", "ok"), hot])
+    assert [r.verdict for r in out] == ["inconclusive", "fail", "fail"]
+    assert "generator saturated" in out[0].message and "p(95)=900" in out[0].message
+    assert overall(out[:1], [hot]) == "inconclusive"  # exit 6, not 1
+    assert overall(out, [hot]) == "fail"  # the failure rate still breaches
+    short = Check("load", "inconclusive", "only 8103 of 10000 users started")
+    assert discount_generator_limited([latency], [short])[0].verdict == "inconclusive"
+    assert discount_generator_limited([latency], [Check("generator cpu", "pass", "ok")])[0].verdict == "fail"

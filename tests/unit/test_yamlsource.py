@@ -116,3 +116,40 @@ def test_missing_file(tmp_path) -> None:
 
 def test_comment_only_document_is_empty() -> None:
     assert "empty" in problems("# nothing\n")[0]
+
+
+# YAML 1.1 traps: PyYAML's defaults read these as something other than what was written (YAML 1.2 core schema)
+
+
+def test_sexagesimal_is_a_string_and_a_duration_error() -> None:
+    doc = parse("load: {duration: 1:30}\n", "f.yaml")
+    assert doc.data == {"load": {"duration": "1:30"}}  # YAML 1.1: 90
+    from loadorch.config.units import parse_duration
+
+    with pytest.raises(ValueError, match="invalid duration"):
+        parse_duration(doc.data["load"]["duration"])
+
+
+def test_yes_no_on_off_are_strings_only_true_false_are_booleans() -> None:
+    doc = parse("choice: [NO, SE, yes, No, on, OFF, y, n]\nflags: [true, True, TRUE, false, False, FALSE]\n", "f.yaml")
+    assert doc.data["choice"] == ["NO", "SE", "yes", "No", "on", "OFF", "y", "n"]  # YAML 1.1: [False, "SE", True...]
+    assert doc.data["flags"] == [True, True, True, False, False, False]
+    assert parse("on: push\n", "f.yaml").data == {"on": "push"}  # a key too
+
+
+def test_unquoted_date_and_timestamp_stay_strings_and_serialize() -> None:
+    import json
+
+    doc = parse("json: {since: 2024-01-31, at: 2024-01-31T10:00:00Z}\n", "f.yaml")
+    assert doc.data["json"] == {"since": "2024-01-31", "at": "2024-01-31T10:00:00Z"}  # YAML 1.1: date objects
+    assert json.dumps(doc.data)  # what a worker sends must serialize
+    assert "tag" in problems("a: !!timestamp 2024-01-31\n")[0]
+
+
+def test_numbers_follow_the_core_schema() -> None:
+    doc = parse("a: 010\nb: 0o17\nc: 0x1F\nd: 1_000\ne: 1e3\nf: .5\ng: -.inf\nh: ~\ni:\nj: !!int '12'\n", "f.yaml")
+    assert doc.data == {"a": 10, "b": 15, "c": 31, "d": "1_000", "e": 1000.0, "f": 0.5, "g": float("-inf"),
+                        "h": None, "i": None, "j": 12}  # YAML 1.1: a is 8 (octal), d is 1000
+    assert doc.lines[("j",)] == 10
+    assert "not a YAML 1.2 int" in problems("a: !!int nope\n")[0]
+    assert "not a YAML 1.2 bool" in problems("a: !!bool yes\n")[0]

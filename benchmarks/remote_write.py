@@ -1,0 +1,106 @@
+"""Does a down or slow remote-write endpoint change a run's throughput? (issue 17; numbers, not a test)
+
+Usage: python3 benchmarks/remote_write.py [--rounds 3] [--seconds 10] [--users 8] [--workers 2]
+Runs `loadorch run` against the embedded reference target (or --host URL) in alternating rounds:
+(a) no push, (b) --remote-write to a closed port (connection refused), (c) --remote-write to a
+black hole that accepts connections and never answers (every push times out after 5 s). Prints the
+requests/s of each round, the medians and the ratios. Loopback only, bounded in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SCENARIO = """
+name: bench
+users:
+  - name: u
+    requests:
+      - {name: health, kind: read, weight: 4, path: /health}
+      - {name: products, kind: read, path: "/products?limit=5"}
+"""
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run(project: Path, host: str, users: int, workers: int, seconds: int, extra: list[str]) -> tuple[float, str]:
+    out = project / f"out-{time.monotonic_ns()}"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-m", "loadorch", "run", "bench", "--host", host, "--users", str(users),
+                           "--workers", str(workers), "--duration", f"{seconds}s", "--out", str(out), *extra],
+                          cwd=project, env=env, capture_output=True, text=True, timeout=seconds + 120)
+    doc = json.loads((out / "results.json").read_text())
+    warn = "; ".join(doc.get("warnings", []))
+    return float(doc["totals"]["rps"]), warn or done.stdout.strip().splitlines()[-1]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--users", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--host", help="target URL (default: the embedded reference target, started here)")
+    args = parser.parse_args()
+    sys.path.insert(0, str(REPO))
+    server = None
+    host = args.host
+    if host is None:
+        from loadorch.target.server import start
+
+        server, _ = start("127.0.0.1", 0)
+        host = server.url
+    hole = socket.socket()  # accepts (kernel backlog) and never answers: every push times out
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(64)
+    modes = {
+        "no push": [],
+        "push, endpoint down": ["--remote-write", f"http://127.0.0.1:{closed_port()}/api/v1/write"],
+        "push, endpoint hangs": ["--remote-write", f"http://127.0.0.1:{hole.getsockname()[1]}/api/v1/write"],
+    }
+    results: dict[str, list[float]] = {m: [] for m in modes}
+    with tempfile.TemporaryDirectory(prefix="loadorch-bench-rw-") as tmp:
+        project = Path(tmp)
+        (project / "scenarios").mkdir()
+        (project / "profiles").mkdir()
+        (project / "scenarios" / "bench.yaml").write_text(SCENARIO)
+        (project / "profiles" / "bench.yaml").write_text(
+            "scenario: ../scenarios/bench.yaml\nhost: embedded\nload: {users: 8, duration: 10s}\nseed: 1\n"
+            "min_samples: 1\nallow_saturated_generator: true\nallowed_hosts: [127.0.0.1]\n")
+        try:
+            for r in range(args.rounds):
+                order = list(modes) if r % 2 == 0 else list(reversed(modes))
+                for mode in order:
+                    rps, note = run(project, host, args.users, args.workers, args.seconds, modes[mode])
+                    results[mode].append(rps)
+                    print(f"round {r + 1} {mode:22s} {rps:8.1f} req/s   {note}", flush=True)
+        finally:
+            hole.close()
+            if server is not None:
+                server.shutdown()
+    base = statistics.median(results["no push"])
+    print(f"\n{os.cpu_count()} cores; {args.users} users, {args.workers} workers, {args.seconds}s x {args.rounds} "
+          f"alternating rounds; target {'embedded' if args.host is None else args.host}")
+    for mode, values in results.items():
+        spread = (max(values) - min(values)) / statistics.median(values) * 100 if values else 0.0
+        print(f"median {mode:22s} {statistics.median(values):8.1f} req/s  ({statistics.median(values) / base:.3f}x, "
+              f"round-to-round spread {spread:.1f} %)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

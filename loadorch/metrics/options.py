@@ -1,0 +1,65 @@
+"""The run's live-metrics options and the plan block the master reads (pure)."""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from loadorch.metrics.names import edges_us, latency_limits_ms
+
+DEFAULT_GRACE_S = 30.0  # two scrape intervals of the shipped scrape snippet (15 s)
+
+
+@dataclass(frozen=True)
+class MetricsOptions:
+    port: int | None = None  # --metrics-port: serve /metrics
+    bind: str = "127.0.0.1"  # --metrics-bind
+    grace_s: float = DEFAULT_GRACE_S  # --metrics-grace: the endpoint stays up this long after the run
+    remote_write: str | None = None  # --remote-write URL
+    dashboard: bool = False  # --dashboard
+    dashboard_port: int = 0  # --dashboard-port (0: any free port)
+
+    @property
+    def enabled(self) -> bool:
+        return self.port is not None or self.remote_write is not None or self.dashboard
+
+
+def remote_write_problem(url: str) -> str | None:
+    """Why a --remote-write URL cannot be used, or None."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"--remote-write: expected an http(s) URL, got {url!r}"
+    if parts.username or parts.password:
+        return (
+            "--remote-write: credentials in the URL would end up in logs; put them in "
+            "LOADORCH_REMOTE_WRITE_BASIC_AUTH (user:password) or LOADORCH_REMOTE_WRITE_BEARER_TOKEN"
+        )
+    return None
+
+
+def plan_block(
+    opts: MetricsOptions,
+    run_id: str,
+    profile: str,
+    scenario: str,
+    thresholds: Iterable[tuple[str, float]],
+    final_path: str | None = None,
+) -> dict[str, Any]:
+    """What the master needs: where to serve and push, the run labels, the histogram edges."""
+    return {
+        "port": opts.port,
+        "bind": opts.bind,
+        "grace_s": opts.grace_s,
+        "remote_write": opts.remote_write,
+        "dashboard": opts.dashboard,
+        "dashboard_port": opts.dashboard_port,
+        "run_id": run_id,
+        "profile": profile,
+        "scenario": scenario,
+        "edges_us": list(edges_us(latency_limits_ms(thresholds))),
+        # where the controller writes the gate's final threshold results (integrity checks can turn a
+        # breach measured by a saturated generator into inconclusive); the master waits for them
+        "final_path": final_path,
+    }

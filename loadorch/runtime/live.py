@@ -1,0 +1,186 @@
+"""The master's live metrics edge: the /metrics and dashboard servers (gevent) and the remote-write push.
+
+The master calls `tick` about every 100 ms during the run and `finish` with the final stats; the
+families are built from the master's merged stats (loadorch.metrics.families), so every series the
+workers send, whatever collector recorded it, is exposed and pushed with no extra code.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from gevent.pywsgi import WSGIServer
+
+from loadorch.config.thresholds import Threshold
+from loadorch.metrics.families import Family, Gauges, build, flatten
+from loadorch.metrics.remote_write import auth_header, compress, encode_write_request
+from loadorch.report.results import timeseries
+from loadorch.runtime.common import emit
+from loadorch.verdict.evaluate import ThresholdResult, evaluate
+from loadorch.wire import MetricsPlan, Plan
+
+if TYPE_CHECKING:
+    from loadorch.metrics.pusher import RemoteWriter
+    from loadorch.runtime.master import MasterState
+
+log = logging.getLogger("loadorch.master")
+PUSH_INTERVAL_S = 5.0
+FINAL_PUSH_WAIT_S = 10.0
+FINAL_RESULTS_WAIT_S = 15.0
+
+
+def rate_at(stages: Sequence[Sequence[float]], t: float) -> float:
+    """The open model's scheduled arrival rate at `t` seconds (stages: start rate, end rate, seconds)."""
+    t0 = 0.0
+    for a, b, d in stages:
+        if t < t0 + d:
+            return a + (b - a) * (t - t0) / d if d > 0 else b
+        t0 += d
+    return 0.0
+
+
+class LiveMetrics:
+    def __init__(self, plan: Plan, state: MasterState, thresholds: Sequence[Threshold]) -> None:
+        assert plan.metrics is not None
+        self.cfg: MetricsPlan = plan.metrics
+        self.plan = plan
+        self.state = state
+        self.thresholds = list(thresholds)
+        self.run = (self.cfg.run_id, self.cfg.profile, self.cfg.scenario)
+        self.edges = tuple(self.cfg.edges_us)
+        self.results: list[ThresholdResult] = []
+        self.gauges = Gauges(workers_expected=plan.workers)
+        self.finished = False
+        self.servers: list[WSGIServer] = []
+        self.writer: RemoteWriter | None = None
+        self.last_tick = 0.0
+        self.next_push = PUSH_INTERVAL_S
+        self.dispatched = (0.0, 0)
+
+    def start(self) -> None:
+        from loadorch.metrics.dashboard import dashboard_app
+        from loadorch.metrics.exposition import metrics_app
+
+        if self.cfg.port is not None:
+            port = self._serve(self.cfg.bind or "127.0.0.1", self.cfg.port, metrics_app(self.families))
+            emit("metrics_listening", url=f"http://{self.cfg.bind or '127.0.0.1'}:{port}/metrics")
+        if self.cfg.dashboard:
+            app = dashboard_app(f"{self.run[1]} / {self.run[2]}", self.live_doc, lambda: self.finished)
+            port = self._serve("127.0.0.1", self.cfg.dashboard_port, app)
+            emit("dashboard_listening", url=f"http://127.0.0.1:{port}/")
+        if self.cfg.remote_write:
+            from loadorch.metrics.pusher import RemoteWriter
+
+            self.writer = RemoteWriter(self.cfg.remote_write, auth_header(os.environ))
+
+    def _serve(self, bind: str, port: int, app: Callable[..., Any]) -> int:
+        server = WSGIServer((bind, port), app, log=None, error_log=None)
+        server.start()
+        self.servers.append(server)
+        return int(server.server_port)
+
+    def families(self) -> list[Family]:
+        return build(self.run, self.state.merged, self.edges, self.gauges, self.results)
+
+    def live_doc(self) -> dict[str, Any]:
+        merged = self.state.merged
+        total, failures = merged.counts()
+        return {
+            "run": {"elapsed_s": round(self.gauges.elapsed_s, 3)},
+            "totals": {"requests": total, "failures": failures},
+            "users": self.gauges.users,
+            "timeseries": timeseries(merged),
+            "histograms": {"interval_s": merged.interval_s},
+            "thresholds": [r.to_json() for r in self.results],
+        }
+
+    def tick(self, elapsed: float, min_samples: int) -> None:
+        """About once a second: refresh gauges and threshold states; every few seconds, push."""
+        if elapsed - self.last_tick < 1.0:
+            return
+        self._refresh(elapsed, min_samples, finished=False)
+        if self.writer is not None and elapsed >= self.next_push:
+            self.next_push = elapsed + PUSH_INTERVAL_S
+            self.writer.submit(self._payload())
+
+    def _refresh(self, elapsed: float, min_samples: int, finished: bool) -> None:
+        state = self.state
+        live = state.live()
+        dispatched = sum(w.arrivals.dispatched for w in state.workers.values())
+        dropped = sum(w.arrivals.dropped for w in state.workers.values())
+        prev_t, prev_n = self.dispatched
+        open_model = self.plan.open
+        achieved = (dispatched - prev_n) / (elapsed - prev_t) if open_model and elapsed > prev_t else None
+        self.dispatched = (elapsed, dispatched)
+        self.gauges = Gauges(
+            users=0 if finished else sum(w.users for w in live),
+            workers_connected=len(live),
+            workers_expected=self.plan.workers,
+            cpu_by_worker={w.index: w.cpu_samples[-1] for w in live if w.cpu_samples},
+            arrival_rate_target=rate_at(open_model.stages, elapsed) if open_model and not finished else None,
+            arrival_rate_achieved=None if finished else achieved,
+            arrivals_dropped=dropped if open_model else None,
+            elapsed_s=elapsed,
+            finished=finished,
+        )
+        self.results = evaluate(self.thresholds, state.merged, min_samples, max(elapsed, 1e-9))
+        self.last_tick = elapsed
+
+    def _payload(self) -> bytes:
+        return compress(encode_write_request(flatten(self.families()), int(time.time() * 1000)))
+
+    def finish(self, elapsed: float, min_samples: int, stop_signal: list[int]) -> dict[str, Any]:
+        """The final values (the same stats and elapsed time the verdict uses, and the gate's threshold
+        results once the controller has decided them) and the final push."""
+        self._refresh(elapsed, min_samples, finished=True)
+        final = self._gate_results(stop_signal)
+        if final is not None:
+            self.results = final
+        self.finished = True
+        out: dict[str, Any] = {
+            "threshold_states_from": "master" if final is None else "gate",
+            "threshold_states": {f"{r.selector} {r.expression}": r.verdict for r in self.results},
+        }
+        if self.writer is not None:
+            report = self.writer.finish(self._payload(), FINAL_PUSH_WAIT_S)
+            out["remote_write"] = report.to_json()
+        return out
+
+    def _gate_results(self, stop_signal: list[int]) -> list[ThresholdResult] | None:
+        path = self.cfg.final_path
+        if not path:
+            return None
+        emit("summary_written", stats_path=self.plan.stats_path, final_path=path)
+        deadline = time.monotonic() + FINAL_RESULTS_WAIT_S
+        while not os.path.exists(path) and time.monotonic() < deadline and not stop_signal:
+            time.sleep(0.05)
+        try:
+            with open(path, encoding="utf-8") as fh:
+                return [ThresholdResult(**r) for r in json.load(fh)]
+        except (OSError, ValueError, TypeError) as exc:
+            log.warning("final threshold results not available (%s); the metrics show the master's own", exc)
+            return None
+
+    def linger(self, stop: Callable[[], bool]) -> None:
+        """Keep the endpoint up for the grace period so the final values get scraped."""
+        import gevent
+
+        grace = self.cfg.grace_s if self.cfg.port is not None else 0.0
+        if self.cfg.dashboard:
+            grace = max(grace, 1.5)  # the page's stream sends its last update and `end`
+        deadline = time.monotonic() + grace
+        next_note = time.monotonic()
+        while time.monotonic() < deadline and not stop():
+            if time.monotonic() >= next_note:  # also the controller's sign that the master is alive
+                emit("metrics_grace", seconds_left=round(deadline - time.monotonic(), 1))
+                next_note += 5.0
+            gevent.sleep(0.1)
+
+    def close(self) -> None:
+        for server in self.servers:
+            server.stop(timeout=1)

@@ -1,0 +1,124 @@
+"""Secrets in every form the product produces never reach output; environment values are data."""
+
+from __future__ import annotations
+
+import base64
+import http.server
+import json
+import threading
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from urllib.parse import quote
+
+import pytest
+
+from ..conftest import Project, assert_no_traceback
+
+pytestmark = pytest.mark.integration
+
+BRACE_TOKEN = "ab{cd-secretvalue"
+PATH_TOKEN = "s3cr3t/Tok+en=="
+PASSWORD = "hunter2-pw"
+SHORT = "pass"
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    seen: list[tuple[str, dict[str, str]]] = []
+
+    def do_GET(self) -> None:
+        _Recorder.seen.append((self.path, dict(self.headers)))
+        body = b'{"ok": true}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def recorder() -> Iterator[str]:
+    _Recorder.seen = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_secrets_are_data_sent_as_given_and_masked_in_every_encoding(project: Project, recorder: str) -> None:
+    project.write("scenarios/s.yaml", """
+        name: secrets
+        headers: {X-Token: "${SHOP_TOKEN}", X-Short: "${SHOP_PASSWORD}"}
+        data:
+          tok: {value: "${PATH_SECRET}"}
+        users:
+          - name: u
+            requests:
+              - {name: item, path: "/items/{tok}"}
+        """)
+    project.write("profiles/p.yaml", """
+        scenario: ../scenarios/s.yaml
+        host: ${STAGING_URL}
+        secrets: [PATH_SECRET]
+        load: {users: 1, iterations: 3}
+        """)
+    env = {
+        "SHOP_TOKEN": BRACE_TOKEN,
+        "PATH_SECRET": PATH_TOKEN,
+        "SHOP_PASSWORD": SHORT,
+        "STAGING_URL": f"http://admin:{PASSWORD}@{recorder}",
+    }
+    r = project.run("run", "p", "--request-log", "--out", "o", env=env)
+    assert_no_traceback(r)
+    assert r.code == 6, r.err  # 3 samples: inconclusive, not a configuration error
+    assert "secret SHOP_PASSWORD is only 4 characters" in r.err
+    # what the target received: the brace token as is, the path secret URL-encoded, basic auth from the URL
+    assert len(_Recorder.seen) == 3
+    path, headers = _Recorder.seen[0]
+    assert headers["X-Token"] == BRACE_TOKEN
+    assert path == "/items/" + quote(PATH_TOKEN, safe="-_.~")
+    assert headers["Authorization"] == "Basic " + base64.b64encode(f"admin:{PASSWORD}".encode()).decode()
+    forms = {BRACE_TOKEN, PATH_TOKEN, quote(PATH_TOKEN, safe=""), PASSWORD, f"admin:{PASSWORD}",
+             base64.b64encode(f"admin:{PASSWORD}".encode()).decode(), json.dumps(PATH_TOKEN)[1:-1]}
+    names = sorted(p.name for p in (project.root / "o").iterdir())
+    assert names == ["config.yaml", "junit.xml", "report.html", "requests.jsonl", "results.json", "summary.md"]
+    for text, where in [(r.out, "stdout"), (r.err, "stderr")] + [
+        ((project.root / "o" / n).read_text(), n) for n in names
+    ]:
+        for form in forms:
+            assert form not in text, (form, where)
+    # a secret equal to a word of the documents (`pass`) masks values, never the structure
+    doc = json.loads((project.root / "o" / "results.json").read_text())
+    assert doc["verdict"] == "inconclusive" and all(c["verdict"] in ("pass", "inconclusive") for c in doc["checks"])
+    assert any(c["verdict"] == "pass" for c in doc["checks"])
+    ET.fromstring((project.root / "o" / "junit.xml").read_text())
+    assert "admin" not in doc["run"]["host"] and doc["run"]["host"] == f"http://{recorder}"
+
+
+def test_line_break_in_a_header_value_is_refused_at_load_time(project: Project) -> None:
+    project.write("scenarios/s.yaml", """
+        name: crlf
+        users:
+          - name: u
+            requests:
+              - {name: h, path: /health}
+        """)
+    project.write("profiles/p.yaml", """
+        scenario: ../scenarios/s.yaml
+        host: http://127.0.0.1:9
+        headers: {Authorization: "Bearer ${SHOP_TOKEN}"}
+        load: {users: 1, iterations: 1}
+        """)
+    r = project.run("run", "p", "--out", "o", env={"SHOP_TOKEN": "tok-from-file-123\n"})
+    assert r.code == 3, r.err
+    assert "profiles/p.yaml:3: headers" in r.err and "line break" in r.err
+    assert "tok-from-file-123" not in r.err + r.out
+    assert not (project.root / "o").exists()
+    assert_no_traceback(r)

@@ -1,0 +1,294 @@
+"""Live metrics, pure parts: names and edges, exact counts at threshold limits, families, the remote-write
+encoding (decoded here by an independent reader), the pusher against loopback servers, the live page's
+WSGI app, and the Kubernetes named port."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import socket
+import struct
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import cramjam
+import pytest
+
+from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
+from loadorch.metrics.dashboard import CSP, dashboard_app
+from loadorch.metrics.families import Gauges, build, cumulative, flatten
+from loadorch.metrics.names import edges_us, le_label, status_class, threshold_state
+from loadorch.metrics.options import MetricsOptions, plan_block, remote_write_problem
+from loadorch.metrics.pusher import QUEUE_SIZE, RemoteWriter
+from loadorch.metrics.remote_write import (
+    BASIC_ENV,
+    BEARER_ENV,
+    auth_header,
+    compress,
+    encode_write_request,
+    secret_values,
+)
+from loadorch.verdict.evaluate import evaluate
+from loadorch.verdict.histogram import Histogram, bucket_of
+from loadorch.verdict.stats import Merged, Recorder, SeriesKey
+
+READ = SeriesKey("u", "list", "read", "GET", 200, True)
+READ_201 = SeriesKey("u", "list", "read", "GET", 201, True)
+READ_FAILED = SeriesKey("u", "list", "read", "GET", 503, False)
+RUN = ("r1", "prof", "scen")
+
+
+def test_edges_hold_every_limit_and_the_spread() -> None:
+    edges = edges_us([300.0, 0.001, 250.0])
+    assert 300_000 in edges and 1 in edges and list(edges) == sorted(set(edges))
+    assert 5_000 in edges and 10_000_000 in edges
+    assert [le_label(e) for e in (300_000, 1, 1_000_000)] == ["0.3", "1e-06", "1.0"]
+    assert [status_class(s) for s in (200, 201, 404, 503, 0)] == ["2xx", "2xx", "4xx", "5xx", "none"]
+    assert threshold_state("fail", "no data: no request matched x") == "no_data"
+    assert threshold_state("inconclusive", "inconclusive: ...") == "inconclusive"
+
+
+def test_counts_at_a_threshold_limit_are_exact_where_histogram_buckets_straddle_it() -> None:
+    edge = 300_000
+    low, high = bucket_of(edge), bucket_of(edge + 1)
+    assert low == high  # the histogram alone cannot tell 300.000 ms from 300.001 ms
+    values = [299_999, 300_000, 300_001, 300_020, 5]
+    workers = [Recorder(1.0, 0.0, (edge,)), Recorder(1.0, 0.0, (edge,))]
+    for i, v in enumerate(values):
+        workers[i % 2].record(READ, v, 0.0)
+    merged = Merged()
+    for i, w in enumerate(workers):
+        merged.add_delta(i, w.take_delta())
+    assert merged.le[READ] == [3, 2]
+    exact = cumulative(merged.series[READ], merged.le[READ], (edge,))
+    assert exact == [("0.3", 3.0), ("+Inf", 5.0)]
+    fallback = cumulative(merged.series[READ], None, (edge,))
+    assert fallback[0][1] != 3.0  # without the workers' exact counts the edge would be wrong
+
+
+def test_recorder_without_edges_sends_no_counts() -> None:
+    r = Recorder(1.0, 0.0)
+    r.record(READ, 10, 0.0)
+    assert "le" not in r.take_delta()
+
+
+def _merged() -> Merged:
+    rec = Recorder(1.0, 0.0, edges_us([300.0]))
+    for v in (1_000, 2_000, 400_000):
+        rec.record(READ, v, 0.1)
+    rec.record(READ_201, 3_000, 0.2)
+    rec.record(READ_FAILED, 50_000, 0.3, error="HTTP 503")
+    m = Merged()
+    m.add_delta(0, rec.take_delta())
+    return m
+
+
+def _thresholds() -> list[Threshold]:
+    out = []
+    for sel, expr in (("http_req_duration{kind:read}", "p(50)<300"), ("http_req_duration{kind:write}", "p(95)<1")):
+        s = parse_selector(sel)
+        out.append(Threshold(s, parse_expression(expr, s.metric)))
+    return out
+
+
+def test_families_count_series_by_status_class_and_outcome() -> None:
+    merged = _merged()
+    results = evaluate(_thresholds(), merged, 1, 10.0)
+    fams = {f.name: f for f in build(RUN, merged, edges_us([300.0]), Gauges(users=3, cpu_by_worker={0: 12.5}), results)}
+    requests = fams["loadorch_http_requests"].samples
+    assert {labels[-1]: v for labels, v in requests} == {"2xx": 4.0, "5xx": 1.0}  # 200 and 201: one class
+    assert sum(v for _, v in fams["loadorch_http_failures"].samples) == 1.0
+    buckets = {labels[-1]: cum for labels, cum, _ in fams["loadorch_http_request_duration_seconds"].buckets}
+    assert dict(buckets["ok"])["0.3"] == 3.0 and dict(buckets["ok"])["+Inf"] == 4.0
+    assert dict(buckets["failed"])["+Inf"] == 1.0
+    states = {labels[3]: labels[4] for labels, v in fams["loadorch_threshold_state"].samples if v == 1.0}
+    assert states == {"http_req_duration{kind:read} p(50)<300": "pass",
+                      "http_req_duration{kind:write} p(95)<1": "no_data"}
+    flat = flatten(list(fams.values()))
+    names = {labels["__name__"] for labels, _ in flat}
+    assert {"loadorch_http_requests_total", "loadorch_http_request_duration_seconds_bucket",
+            "loadorch_http_request_duration_seconds_sum", "loadorch_active_users",
+            "loadorch_generator_cpu_percent"} <= names
+    assert all(labels["run_id"] == "r1" for labels, _ in flat)
+
+
+def _varint(buf: bytes, i: int) -> tuple[int, int]:
+    shift = value = 0
+    while True:
+        b = buf[i]
+        i += 1
+        value |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return value, i
+
+
+def _fields(buf: bytes) -> Iterator[tuple[int, Any]]:
+    """A minimal protobuf reader (independent of the encoder under test)."""
+    i = 0
+    while i < len(buf):
+        key, i = _varint(buf, i)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, i = _varint(buf, i)
+        elif wire == 1:
+            value, i = struct.unpack("<d", buf[i:i + 8])[0], i + 8
+        elif wire == 2:
+            n, i = _varint(buf, i)
+            value, i = buf[i:i + n], i + n
+        else:
+            raise AssertionError(f"wire type {wire}")
+        yield number, value
+
+
+def decode_write_request(body: bytes) -> list[tuple[list[tuple[str, str]], list[tuple[float, int]]]]:
+    out = []
+    for number, series in _fields(body):
+        assert number == 1
+        labels, samples = [], []
+        for n, part in _fields(series):
+            fields = dict(_fields(part))
+            if n == 1:
+                labels.append((fields[1].decode(), fields[2].decode()))
+            else:
+                samples.append((fields[1], fields[2]))
+        out.append((labels, samples))
+    return out
+
+
+def test_write_request_decodes_to_the_samples_with_sorted_labels() -> None:
+    samples = [({"__name__": "a_total", "z": "1", "b": "é"}, 3.5), ({"__name__": "b", "le": "+Inf"}, 0.0)]
+    body = encode_write_request(samples, 1_700_000_000_123)
+    decoded = decode_write_request(body)
+    assert decoded == [
+        ([("__name__", "a_total"), ("b", "é"), ("z", "1")], [(3.5, 1_700_000_000_123)]),
+        ([("__name__", "b"), ("le", "+Inf")], [(0.0, 1_700_000_000_123)]),
+    ]
+    assert bytes(cramjam.snappy.decompress_raw(compress(body))) == body
+
+
+def test_auth_comes_from_the_environment_and_its_encodings_are_secrets() -> None:
+    assert auth_header({}) is None
+    assert auth_header({BEARER_ENV: "tok-123"}) == "Bearer tok-123"
+    assert auth_header({BASIC_ENV: "me:pw-456"}) == "Basic bWU6cHctNDU2"
+    assert set(secret_values({BASIC_ENV: "me:pw-456"})) >= {"me:pw-456", "bWU6cHctNDU2", "pw-456"}
+    assert remote_write_problem("http://u:p@host/api/v1/write") is not None
+    assert remote_write_problem("ftp://host/x") is not None
+    assert remote_write_problem("https://host/api/v1/write") is None
+    block = plan_block(MetricsOptions(port=9464), "r", "p", "s", [("http_req_duration", 300.0), ("http_reqs", 7.0)])
+    assert 300_000 in block["edges_us"] and 7_000 not in block["edges_us"]
+
+
+class _Receiver(http.server.BaseHTTPRequestHandler):
+    received: list[tuple[dict[str, str], bytes]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).received.append((dict(self.headers), body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, list[tuple[dict[str, str], bytes]]]]:
+    _Receiver.received = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/api/v1/write", _Receiver.received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_pusher_sends_remote_write_headers_and_the_final_push_lands(receiver) -> None:
+    url, received = receiver
+    body = compress(encode_write_request([({"__name__": "x"}, 1.0)], 1))
+    writer = RemoteWriter(url, "Bearer s3cret-abc")
+    report = writer.finish(body, wait_s=10)
+    assert report.final_landed and report.sent == 1 and report.failed == 0
+    headers, got = received[-1]
+    assert got == body
+    assert headers["Content-Encoding"] == "snappy" and headers["Content-Type"] == "application/x-protobuf"
+    assert headers["X-Prometheus-Remote-Write-Version"] == "0.1.0"
+    assert headers["Authorization"] == "Bearer s3cret-abc"
+
+
+def test_pusher_to_a_dead_endpoint_never_queues_without_bound_and_reports_it() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]  # closed again: nothing listens there
+    writer = RemoteWriter(f"http://127.0.0.1:{dead}/api/v1/write", None, timeout_s=1)
+    for _ in range(50):
+        writer.submit(b"x")
+        assert writer.queue.qsize() <= QUEUE_SIZE
+    report = writer.finish(b"final", wait_s=10)
+    assert report.final_landed is False and report.dropped > 0
+    assert "Connection" in report.last_error or "URLError" in report.last_error
+
+
+def _call(app: Any, path: str) -> tuple[str, dict[str, str], bytes]:
+    seen: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]]) -> None:
+        seen["status"], seen["headers"] = status, dict(headers)
+
+    body = b"".join(app({"PATH_INFO": path}, start_response))
+    return seen["status"], seen["headers"], body
+
+
+def test_live_page_is_self_contained_and_streams_the_report_sections() -> None:
+    merged = _merged()
+    doc = {"run": {"elapsed_s": 3.0}, "totals": {"requests": 5, "failures": 1}, "users": 3,
+           "timeseries": [{"t_s": float(t), "kind": "read", "requests": 4, "failures": 1, "p50_ms": 1.0,
+                           "p95_ms": 2.0, "p99_ms": 3.0} for t in range(3)],
+           "histograms": {"interval_s": 1.0},
+           "thresholds": [r.to_json() for r in evaluate(_thresholds(), merged, 1, 3.0)]}
+    app = dashboard_app("prof / scen", lambda: doc, lambda: True)
+    status, headers, page = _call(app, "/")
+    assert status.startswith("200") and headers["Content-Security-Policy"] == CSP
+    assert "script-src 'self'" in CSP and "unsafe" not in CSP
+    assert b"http://" not in page and b"https://" not in page and b"<style" not in page
+    assert b'<script src="/live.js">' in page
+    status, headers, stream = _call(app, "/events")
+    assert headers["Content-Type"] == "text/event-stream"
+    events = [json.loads(line[6:]) for line in stream.decode().splitlines() if line.startswith("data: {\"")]
+    assert events and events[-1]["finished"] is True
+    assert "<svg" in events[-1]["charts"] and "p(50)&lt;300" in events[-1]["thresholds"]
+    assert b"event: end" in stream
+    assert _call(app, "/nope")[0].startswith("404")
+
+
+def test_kubernetes_master_gets_a_named_metrics_port_and_push_credentials() -> None:
+    from loadorch.k8s.manifests import RenderInput, render
+
+    inp = RenderInput("p", {"profile.yaml": "x"}, [], 2, "img", None, 600, "tok", metrics_port=9464,
+                      remote_write="https://prom.example/api/v1/write")
+    manifests = render(inp)
+    service = next(m for m in manifests if m["kind"] == "Service")
+    assert {"name": "metrics", "port": 9464, "targetPort": 9464} in service["spec"]["ports"]
+    jobs = {m["metadata"]["name"]: m for m in manifests if m["kind"] == "Job"}
+    master = jobs["loadorch-p-master"]["spec"]["template"]["spec"]["containers"][0]
+    assert {"name": "metrics", "containerPort": 9464} in master["ports"]
+    args = master["args"]
+    assert args[args.index("--metrics-port") + 1] == "9464" and args[args.index("--metrics-bind") + 1] == "0.0.0.0"
+    assert "--remote-write" in args
+    refs = {e["name"] for e in master["env"] if "valueFrom" in e}
+    assert refs == {BEARER_ENV, BASIC_ENV}
+    worker = jobs["loadorch-p-workers"]["spec"]["template"]["spec"]["containers"][0]
+    assert not {e["name"] for e in worker["env"]} & {BEARER_ENV, BASIC_ENV}
+    policy = next(m for m in manifests if m["kind"] == "NetworkPolicy")
+    assert {"ports": [{"protocol": "TCP", "port": 9464}]} in policy["spec"]["ingress"]
+    kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    for manifest in manifests:
+        kubernetes_validate.validate(manifest, kubernetes_validate.latest_version(), strict=True)
+
+
+def test_histogram_fallback_counts_whole_buckets() -> None:
+    h = Histogram.of([100, 200, 5_000])
+    assert cumulative(h, None, (150, 5_000)) == [("0.00015", 1.0), ("0.005", 2.0), ("+Inf", 3.0)]

@@ -1,0 +1,74 @@
+"""Redaction of values in every encoding; documents keep their structure; host credentials; env values are data."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import xml.etree.ElementTree as ET
+from urllib.parse import quote, quote_plus
+
+from loadorch.config.envsubst import (
+    escape_braces,
+    interpolate,
+    scenario_template_path,
+    short_secret_warnings,
+)
+from loadorch.config.hostauth import split_credentials
+from loadorch.config.yamlsource import parse
+from loadorch.report.junit import Case, render_cases
+from loadorch.run.redact import MASK, Redactor
+from loadorch.traffic.template import compile_template
+
+SECRET = 's3cr3t/Tok+en==<"é">{x}'
+
+
+def test_every_encoding_the_product_produces_is_masked() -> None:
+    r = Redactor([SECRET])
+    for form in (SECRET, quote(SECRET, safe="-_.~"), quote(SECRET), quote_plus(SECRET), json.dumps(SECRET)[1:-1],
+                 json.dumps(SECRET, ensure_ascii=False)[1:-1], html.escape(SECRET), html.escape(SECRET, quote=False),
+                 escape_braces(SECRET), base64.b64encode(SECRET.encode()).decode()):
+        assert r.text(f"before {form} after") == f"before {MASK} after", form
+
+
+def test_documents_keep_their_structure_when_a_secret_is_a_common_word() -> None:
+    r = Redactor(["pass", "test"])
+    doc = {"verdict": "pass", "checks": [{"name": "latest test", "verdict": "pass", "message": "pass 3"}],
+           "endpoints": {"test pass": {"kind": "read", "count": 1}}}
+    out = r.obj(doc)
+    assert out["verdict"] == "pass" and out["checks"][0]["verdict"] == "pass"
+    assert out["checks"][0]["name"] == "la*** ***" and out["checks"][0]["message"] == "*** 3"
+    assert list(out["endpoints"]) == ["*** ***"] and out["endpoints"]["*** ***"]["kind"] == "read"
+    xml = render_cases("suite test", "2026-01-01T00:00:00", "h", 1.0,
+                       [Case("test case", "loadorch.thresholds", 0, "failure", "threshold", "a test failed")],
+                       [("verdict", "pass")], "test output", redact=r.value)
+    root = ET.fromstring(xml)  # still parses
+    assert root.find("testcase").get("name") == "*** case"
+    assert root.find("properties/property").get("value") == "pass"
+    assert r.json_lines('{"name":"test","status":200,"path":"/a/test"}\n') == '{"name":"***","status":200,"path":"/a/***"}\n'
+
+
+def test_short_secrets_are_warned_about() -> None:
+    warnings = short_secret_warnings({"SHOP_TOKEN": "pass", "LONG_TOKEN": "x" * 20})
+    assert len(warnings) == 1 and "SHOP_TOKEN is only 4 characters" in warnings[0]
+    assert "pass" not in warnings[0].replace("SHOP_TOKEN", "")
+
+
+def test_host_credentials_become_basic_auth_and_secrets() -> None:
+    host, creds = split_credentials("https://ad%40min:p%2Fss@api.example.com:8443/base")
+    assert host == "https://api.example.com:8443/base"
+    assert creds is not None
+    assert creds.header == "Basic " + base64.b64encode(b"ad@min:p/ss").decode()
+    assert {"p/ss", "p%2Fss", "ad@min:p/ss"} <= creds.secrets
+    assert split_credentials("http://127.0.0.1:8080") == ("http://127.0.0.1:8080", None)
+
+
+def test_environment_values_are_data_not_templates() -> None:
+    doc = parse('headers: {A: "Bearer ${T}"}\nusers:\n  - requests: [{path: "/x/${T}", json: {a: "${T}"}}]\n'
+                'data: {d: {value: "${T}"}}\n', "s.yaml")
+    interpolate(doc, {"T": "ab{cd}-x"}, is_template=scenario_template_path)
+    assert doc.data["headers"]["A"] == "Bearer ab{{cd}}-x"
+    assert doc.data["users"][0]["requests"][0]["path"] == "/x/ab{{cd}}-x"
+    assert doc.data["users"][0]["requests"][0]["json"]["a"] == "ab{{cd}}-x"
+    assert doc.data["data"]["d"]["value"] == "ab{cd}-x"  # data, not a template: kept as is
+    assert compile_template(doc.data["headers"]["A"]).render(lambda name: None) == "Bearer ab{cd}-x"

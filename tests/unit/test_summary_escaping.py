@@ -1,0 +1,31 @@
+"""summary.md tables hold whatever names and messages users and servers produce without breaking."""
+
+from __future__ import annotations
+
+from loadorch.report.summary import markdown
+
+
+def _doc() -> dict:
+    stats = {"kind": "read", "count": 3, "failures": 1, "rps": 1.0, "p50_ms": 1.0, "p95_ms": 2.0, "p99_ms": 2.0,
+             "max_ms": 3.0}
+    return {
+        "verdict": "fail", "error": None,
+        "run": {"profile": "p", "scenario": "s", "workers": 1, "seed": 1},
+        "totals": {"requests": 3, "failures": 1, "rps": 1.0},
+        "thresholds": [{"verdict": "fail", "selector": "http_req_duration{name:a|b}", "expression": "p(95)<1",
+                        "observed": 2.0, "unit": "ms", "samples": 3}],
+        "checks": [{"verdict": "error", "name": "run", "message": "got <script>alert(1)</script> | x\nnext line"}],
+        "endpoints": {"a|b <img src=x>": stats},
+    }
+
+
+def test_pipes_html_and_newlines_in_cells_keep_the_tables_whole() -> None:
+    text = markdown(_doc())
+    assert "<script>" not in text and "<img" not in text
+    assert "&lt;script&gt;" in text and "a\\|b &lt;img src=x&gt;" in text
+    for line in text.splitlines():
+        if line.startswith("|"):
+            cells = line.replace("\\|", "").count("|") - 1
+            header = {"selector": 5, "check": 3, "endpoint": 9}
+            assert cells in header.values(), line
+    assert "next line" in text and "\nnext line" not in text
