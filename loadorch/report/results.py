@@ -6,7 +6,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from loadorch.verdict.evaluate import EXIT_CODES, Check, ThresholdResult
+from loadorch.errors import ExitCode
+from loadorch.verdict.evaluate import EXIT_CODES, INTERRUPTED, Check, ThresholdResult
 from loadorch.verdict.stats import Merged, latency_stats
 
 SCHEMA = "loadorch.results/v1"
@@ -152,6 +153,6 @@ def timeseries(merged: Merged) -> list[dict[str, Any]]:
 
 
 def exit_code_for(verdict: str, signal_code: int | None = None) -> int:
-    if verdict == "interrupted":
-        return signal_code or 130
+    if verdict == INTERRUPTED:
+        return signal_code or ExitCode.SIGINT
     return int(EXIT_CODES[verdict])

@@ -6,7 +6,9 @@ from typing import Any
 
 from tabulate import tabulate
 
-ICONS = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE", "error": "ERROR", "interrupted": "INTERRUPTED"}
+from loadorch.verdict.evaluate import ERROR, FAIL, INCONCLUSIVE, INTERRUPTED, PASS
+
+ICONS = {v: v.upper() for v in (PASS, FAIL, INCONCLUSIVE, ERROR, INTERRUPTED)}
 TOP_ENDPOINTS = 15
 
 

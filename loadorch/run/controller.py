@@ -44,6 +44,7 @@ from loadorch.run.setup import run_setup
 from loadorch.run.signals import HardStop, StopSignals
 from loadorch.verdict.evaluate import (
     ERROR,
+    INTERRUPTED,
     PASS,
     Check,
     ThresholdResult,
@@ -399,7 +400,7 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
     threshold_results = decision.thresholds
     interrupted = signals.received is not None
     verdict = overall(threshold_results, run.checks, interrupted)
-    if run.error and verdict not in ("interrupted",):
+    if run.error and verdict != INTERRUPTED:
         verdict = ERROR
     code = results.exit_code_for(verdict, signals.exit_code if interrupted else None)
     record = results.RunRecord(

@@ -97,14 +97,11 @@ class _Collector:
 class Connection:
     """One connection to one origin, reopened when the server closes it."""
 
-    def __init__(
-        self, host: str, port: int, tls: bool, connect_timeout: float, ssl_context: ssl.SSLContext | None = None
-    ) -> None:
+    def __init__(self, host: str, port: int, tls: bool, connect_timeout: float) -> None:
         self.host = host
         self.port = port
         self.tls = tls
         self.connect_timeout = connect_timeout
-        self.ssl_context = ssl_context
         self.sock: socket.socket | None = None
         self.address: tuple[Any, ...] | None = None  # resolved once, again only after a failed connect
         self.family = socket.AF_INET
@@ -147,7 +144,7 @@ class Connection:
             raise HttpError(f"connect failed: {exc.strerror or exc}") from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.tls:
-            ctx = self.ssl_context or ssl.create_default_context()
+            ctx = ssl.create_default_context()
             try:
                 sock.settimeout(max(0.001, min(self.connect_timeout, deadline - time.monotonic())))
                 sock = ctx.wrap_socket(sock, server_hostname=self.host)

@@ -12,6 +12,7 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from loadorch.verdict.evaluate import ERROR, INTERRUPTED
 from loadorch.verdict.histogram import Histogram, bounds_of, bucket_of
 from loadorch.verdict.stats import Merged
 
@@ -140,7 +141,7 @@ def _like_for_like(base: dict[str, Any], cur: dict[str, Any]) -> list[str]:
         if base["run"].get(key) != cur["run"].get(key):
             warnings.append(f"{label} differs ({base['run'].get(key)} -> {cur['run'].get(key)}): not like for like")
     for doc, label in ((base, "baseline"), (cur, "current run")):
-        if doc["verdict"] in ("error", "interrupted"):
+        if doc["verdict"] in (ERROR, INTERRUPTED):
             warnings.append(f"the {label}'s verdict is {doc['verdict']}: its numbers may be partial")
     return warnings
 

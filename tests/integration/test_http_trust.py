@@ -12,15 +12,16 @@ import pytest
 
 from loadorch.config.scenario import RequestSpec
 from loadorch.runtime.http import Connection, HttpError
-from loadorch.runtime.vu import Origin, RequestRunner, compile_request
+from loadorch.runtime.vu import LeanRunner
+from loadorch.traffic.request import Origin, compile_request
 
 from .test_http_client import get, server  # noqa: F401  (the RawServer fixture)
 
 pytestmark = pytest.mark.integration
 
 
-def runner_for(port: int, timeout: float = 5.0, max_body: int = 10 * 1024 * 1024) -> RequestRunner:
-    return RequestRunner(Origin.parse(f"http://127.0.0.1:{port}"), timeout, max_body)
+def runner_for(port: int, timeout: float = 5.0, max_body: int = 10 * 1024 * 1024) -> LeanRunner:
+    return LeanRunner(Origin.parse(f"http://127.0.0.1:{port}"), timeout, max_body)
 
 
 def compiled(**spec: Any) -> Any:
