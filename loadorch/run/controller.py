@@ -7,13 +7,10 @@ The only module that starts processes and writes a run's artifacts; everything i
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import platform
 import secrets as pysecrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,20 +18,17 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from importlib import metadata
 from typing import Any
 
-from loadorch import __version__
-from loadorch.config.resolve import LAYERS, RunConfig
+from loadorch.config.resolve import RunConfig
 from loadorch.errors import ConfigError, LoadorchError, Problem, RunError, SafetyError
-from loadorch.k8s.framing import frame
 from loadorch.metrics.options import MetricsOptions, plan_block
 from loadorch.metrics.remote_write import secret_values as remote_write_secrets
 from loadorch.report import results
-from loadorch.report.junit import render as render_junit
-from loadorch.report.summary import markdown, terminal
+from loadorch.report.summary import terminal
 from loadorch.run.artifacts import write_json, write_text
 from loadorch.run.embedded import embedded_target
+from loadorch.run.outputs import print_artifacts, sort_request_log, versions, write_artifacts
 from loadorch.run.plan import build_plan, process_specs, write_plan
 from loadorch.run.preflight import check_allowed, connect_probe, target_addresses
 from loadorch.run.processes import ProcessGroup, free_port
@@ -243,7 +237,7 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
         run.master_summary = _read_summary(stats_path)
         _keep_logs(run, group)
     if log_path and os.path.exists(log_path):
-        _sort_request_log(log_path, os.path.join(run.opts.out_dir, "requests.jsonl"), run.redactor)
+        sort_request_log(log_path, os.path.join(run.opts.out_dir, "requests.jsonl"), run.redactor)
 
 
 def _read_summary(path: str) -> MasterSummary | None:
@@ -348,17 +342,6 @@ def _tail(path: str, redactor: Redactor, lines: int = 8) -> str:
     return (":\n  " + "\n  ".join(redactor.text(t) for t in text)) if text else ""
 
 
-def _sort_request_log(path: str, out_path: str, redactor: Redactor) -> None:
-    """requests.jsonl sorted by worker, user, sequence: the order in which runs can be compared."""
-    rows: list[tuple[tuple[int, int, int], str]] = []
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            rec = json.loads(line)
-            rows.append(((rec["worker"], rec["user"], rec["sequence"]), line))
-    rows.sort(key=lambda r: r[0])
-    write_text(out_path, redactor.json_lines("".join(line for _, line in rows)))
-
-
 @dataclass
 class _Decision:
     checks: list[Check]  # integrity and kinds checks (run.checks holds the earlier ones)
@@ -414,7 +397,7 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
         host=run.redactor.text(cfg.host if cfg.host == "embedded" else run.host or cfg.host),
         start=run.started.isoformat(timespec="seconds"),
         end=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        versions=_versions(),
+        versions=versions(),
         verdict=verdict,
         exit_code=code,
         merged=merged,
@@ -435,7 +418,7 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
     warnings = _metrics_warnings(metrics)
     if warnings:
         doc["warnings"] = run.redactor.obj(warnings)
-    write_artifacts(run, doc, record)
+    write_artifacts(run.opts.out_dir, run.opts.junit_path, run.started, cfg, run.redactor, doc, record)
     sys.stdout.write(terminal(doc))
     for warning in doc.get("warnings", []):
         sys.stdout.write(f"warning: {warning}\n")
@@ -444,7 +427,7 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
         sys.stdout.write(f"logs: {os.path.dirname(run.log_path('master'))}: {kept}\n")
     sys.stdout.write(f"artifacts: {run.opts.out_dir}\n")
     if run.opts.print_artifacts:
-        _print_artifacts(run.opts.out_dir)
+        print_artifacts(run.opts.out_dir)
     return code
 
 
@@ -464,87 +447,3 @@ def _metrics_warnings(report: dict[str, Any] | None) -> list[str]:
             f"({push.get('last_error')}); the final push landed"
         ]
     return []
-
-
-def _print_artifacts(out_dir: str) -> None:
-    """The framed block `loadorch k8s collect` reads back from this process's log."""
-    files = {}
-    for name in ("results.json", "junit.xml", "summary.md", "config.yaml", "report.html", "requests.jsonl"):
-        path = os.path.join(out_dir, name)
-        if os.path.exists(path):
-            with open(path, "rb") as fh:
-                files[name] = fh.read()
-    sys.stdout.write(frame(files))
-    sys.stdout.flush()
-
-
-def write_artifacts(run: _Run, doc: dict[str, Any], record: results.RunRecord) -> None:
-    out = run.opts.out_dir
-    write_json(os.path.join(out, "results.json"), doc)
-    junit = render_junit(
-        f"loadorch.{record.profile}",
-        run.started.strftime("%Y-%m-%dT%H:%M:%S"),
-        socket.gethostname() or "localhost",
-        record.elapsed_s,
-        record.thresholds,
-        record.checks,
-        properties=[
-            ("profile", record.profile),
-            ("scenario", record.scenario_name),
-            ("seed", str(record.seed)),
-            ("workers", str(record.workers)),
-            ("users", str(record.users)),
-            ("verdict", record.verdict),
-        ],
-        system_out=terminal(doc),
-        redact=run.redactor.value,
-    )
-    write_text(run.opts.junit_path or os.path.join(out, "junit.xml"), junit)
-    write_text(os.path.join(out, "summary.md"), markdown(doc))
-    write_text(os.path.join(out, "config.yaml"), effective_config_yaml(run.cfg, run.redactor))
-    from loadorch.report.html import render_html
-
-    write_text(os.path.join(out, "report.html"), render_html(doc))
-
-
-def effective_config_yaml(cfg: RunConfig, redactor: Redactor) -> str:
-    import yaml
-
-    doc = {
-        "profile": cfg.profile_name,
-        "profile_file": cfg.profile_path,
-        "scenario_file": cfg.scenario.path,
-        "scenario_sha256": cfg.scenario.sha256,
-        "host": cfg.host,
-        "allowed_hosts": list(cfg.profile.allowed_hosts),
-        "headers": redactor.headers(dict(cfg.headers)),
-        "load": {
-            "users": cfg.users,
-            "spawn_rate": cfg.spawn_rate,
-            "duration_s": cfg.duration_s,
-            "iterations": cfg.iterations,
-        },
-        "workers": cfg.workers,
-        "seed": cfg.seed,
-        "min_samples": cfg.min_samples,
-        "request_timeout_s": cfg.profile.request_timeout,
-        "max_response_body": cfg.profile.max_response_body,
-        "worker_connect_timeout_s": cfg.profile.worker_connect_timeout,
-        "allow_saturated_generator": cfg.profile.allow_saturated_generator,
-        "thresholds": [
-            f"{t.selector}: {t.expression}" + (" (abort_on_fail)" if t.abort_on_fail else "") for t in cfg.thresholds
-        ],
-        "sources": dict(cfg.sources),
-        "precedence": " < ".join(LAYERS),
-    }
-    return yaml.safe_dump(redactor.obj(doc), sort_keys=False, allow_unicode=True)
-
-
-def _versions() -> dict[str, str]:
-    def version(name: str) -> str:
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            return "unknown"
-
-    return {"loadorch": __version__, "locust": version("locust"), "python": platform.python_version()}
