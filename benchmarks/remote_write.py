@@ -2,14 +2,16 @@
 
 Usage: python3 benchmarks/remote_write.py [--rounds 3] [--seconds 10] [--users 8] [--workers 2]
 Runs `loadorch run` against the embedded reference target (or --host URL) in alternating rounds:
-(a) no push, (b) --remote-write to a closed port (connection refused), (c) --remote-write to a
-black hole that accepts connections and never answers (every push times out after 5 s). Prints the
-requests/s of each round, the medians and the ratios. Loopback only, bounded in time.
+(a) no live metrics, (b) --remote-write to a healthy receiver (answers 204), (c) to a closed port
+(connection refused), (d) to a black hole that accepts connections and never answers (every push
+times out after 5 s). Prints the requests/s of each round, the medians and the ratios to (b) and (a).
+Loopback only, bounded in time.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.server
 import json
 import os
 import socket
@@ -17,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -40,9 +43,31 @@ def closed_port() -> int:
 def run(project: Path, host: str, users: int, workers: int, seconds: int, extra: list[str]) -> tuple[float, str]:
     out = project / f"out-{time.monotonic_ns()}"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-m", "loadorch", "run", "bench", "--host", host, "--users", str(users),
-                           "--workers", str(workers), "--duration", f"{seconds}s", "--out", str(out), *extra],
-                          cwd=project, env=env, capture_output=True, text=True, timeout=seconds + 120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "loadorch",
+            "run",
+            "bench",
+            "--host",
+            host,
+            "--users",
+            str(users),
+            "--workers",
+            str(workers),
+            "--duration",
+            f"{seconds}s",
+            "--out",
+            str(out),
+            *extra,
+        ],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 120,
+    )
     doc = json.loads((out / "results.json").read_text())
     warn = "; ".join(doc.get("warnings", []))
     return float(doc["totals"]["rps"]), warn or done.stdout.strip().splitlines()[-1]
@@ -64,11 +89,24 @@ def main() -> int:
 
         server, _ = start("127.0.0.1", 0)
         host = server.url
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *a: object) -> None:
+            pass
+
+    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
     hole = socket.socket()  # accepts (kernel backlog) and never answers: every push times out
     hole.bind(("127.0.0.1", 0))
     hole.listen(64)
     modes = {
         "no push": [],
+        "push, healthy": ["--remote-write", f"http://127.0.0.1:{receiver.server_port}/api/v1/write"],
         "push, endpoint down": ["--remote-write", f"http://127.0.0.1:{closed_port()}/api/v1/write"],
         "push, endpoint hangs": ["--remote-write", f"http://127.0.0.1:{hole.getsockname()[1]}/api/v1/write"],
     }
@@ -80,7 +118,8 @@ def main() -> int:
         (project / "scenarios" / "bench.yaml").write_text(SCENARIO)
         (project / "profiles" / "bench.yaml").write_text(
             "scenario: ../scenarios/bench.yaml\nhost: embedded\nload: {users: 8, duration: 10s}\nseed: 1\n"
-            "min_samples: 1\nallow_saturated_generator: true\nallowed_hosts: [127.0.0.1]\n")
+            "min_samples: 1\nallow_saturated_generator: true\nallowed_hosts: [127.0.0.1]\n"
+        )
         try:
             for r in range(args.rounds):
                 order = list(modes) if r % 2 == 0 else list(reversed(modes))
@@ -90,15 +129,22 @@ def main() -> int:
                     print(f"round {r + 1} {mode:22s} {rps:8.1f} req/s   {note}", flush=True)
         finally:
             hole.close()
+            receiver.shutdown()
             if server is not None:
                 server.shutdown()
     base = statistics.median(results["no push"])
-    print(f"\n{os.cpu_count()} cores; {args.users} users, {args.workers} workers, {args.seconds}s x {args.rounds} "
-          f"alternating rounds; target {'embedded' if args.host is None else args.host}")
+    healthy = statistics.median(results["push, healthy"])
+    print(
+        f"\n{os.cpu_count()} cores; {args.users} users, {args.workers} workers, {args.seconds}s x {args.rounds} "
+        f"alternating rounds; target {'embedded' if args.host is None else args.host}"
+    )
     for mode, values in results.items():
         spread = (max(values) - min(values)) / statistics.median(values) * 100 if values else 0.0
-        print(f"median {mode:22s} {statistics.median(values):8.1f} req/s  ({statistics.median(values) / base:.3f}x, "
-              f"round-to-round spread {spread:.1f} %)")
+        m = statistics.median(values)
+        print(
+            f"median {mode:22s} {m:8.1f} req/s  ({m / healthy:.3f}x healthy push, {m / base:.3f}x no push; "
+            f"round-to-round spread {spread:.1f} %)"
+        )
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -70,6 +71,14 @@ def _grace(text: str) -> float:
     if value < 0:
         raise argparse.ArgumentTypeError("must not be negative")
     return value
+
+
+def _run_id(text: str) -> str:
+    if not re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,14}[a-z0-9])?", text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: 1-16 lowercase letters, digits or '-', starting and ending with a letter or digit"
+        )
+    return text
 
 
 def _int(text: str) -> int:
@@ -175,7 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--workers", type=_positive_int, required=True)
     render.add_argument("--image", required=True, help="container image with loadorch installed")
     render.add_argument("--namespace")
-    render.add_argument("--env-secret", help="Secret holding the profile's variables (default <release>-env)")
+    render.add_argument("--env-secret", help="Secret holding the profile's variables (default loadorch-<profile>-env)")
+    render.add_argument(
+        "--run-id",
+        type=_run_id,
+        help="names this run's objects: loadorch-<profile>-<run id>-master, ... (default: UTC time + 4 hex digits)",
+    )
     render.add_argument("--request-log", action="store_true")
     render.add_argument("--metrics-port", type=_port, help="the master serves /metrics here (a named Service port)")
     render.add_argument("--remote-write", metavar="URL", help="the master pushes metrics here")
@@ -247,6 +261,7 @@ def _format_error(exc: LoadorchError) -> str:
 def _cmd_run(args: argparse.Namespace) -> int:
     from loadorch.config.resolve import build
     from loadorch.run.controller import RunOptions, execute
+    from loadorch.run.outdir import check_out_dir, replacing
 
     overrides = _overrides(args)
     if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
@@ -261,8 +276,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for warning in cfg.warnings:
         sys.stderr.write(f"warning: {warning}\n")
     out = args.out or _default_out(args.project, cfg.profile_name)
-    if os.path.exists(os.path.join(out, "results.json")) and args.out:
-        sys.stderr.write(f"note: {out} holds an earlier run; its files will be replaced\n")
+    earlier = check_out_dir(out, args.project)
+    if earlier:
+        sys.stderr.write(f"note: {out} holds an earlier run; the whole folder is replaced by this run's\n")
     options = RunOptions(
         out_dir=out,
         junit_path=args.junit,
@@ -274,7 +290,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print_artifacts=args.print_artifacts,
         metrics=_metrics_options(args),
     )
-    return execute(cfg, options)
+    if not earlier:
+        return execute(cfg, options)
+    with replacing(out):
+        return execute(cfg, options)
 
 
 def _metrics_options(args: argparse.Namespace) -> MetricsOptions:
@@ -283,6 +302,15 @@ def _metrics_options(args: argparse.Namespace) -> MetricsOptions:
     _remote_write_url(args.remote_write)
     if args.dashboard_port is not None and not args.dashboard:
         raise UsageError("--dashboard-port needs --dashboard")
+    from loadorch.metrics.ports import bind_problem
+
+    for flag, host, port in (
+        ("--metrics-port", args.metrics_bind, args.metrics_port),
+        ("--dashboard-port", "127.0.0.1", args.dashboard_port),
+    ):
+        problem = bind_problem(flag, host, port) if port else None
+        if problem:
+            raise UsageError(problem)
     return MetricsOptions(
         port=args.metrics_port,
         bind=args.metrics_bind,
@@ -336,6 +364,7 @@ def _cmd_k8s(args: argparse.Namespace) -> int:
         overrides,
         args.request_log,
         env,
+        args.run_id,
         args.metrics_port,
         _remote_write_url(args.remote_write),
     )

@@ -61,7 +61,17 @@ class MetricsPlan(Wire):
     profile: str
     scenario: str
     edges_us: list[int]
+    table_edges: dict[str, list[int]] = Field(default_factory=dict)  # per-series tables' bucket edges
     final_path: str | None  # where the controller writes the gate's final threshold results
+
+
+class BrowserPlan(Wire):
+    """Browser users: how many browser workers, where they may go, where they report."""
+
+    workers: int
+    allowed_hosts: list[str]
+    sink_host: str
+    sink_port: int
 
 
 class Plan(Wire):
@@ -71,6 +81,8 @@ class Plan(Wire):
     token: str
     seed: int
     host: str
+    allowed_hosts: list[str] = Field(default_factory=list)
+    addresses: list[str] = Field(default_factory=list)  # what preflight resolved; workers connect only to these
     headers: dict[str, str]
     users: int
     spawn_rate: float
@@ -90,6 +102,7 @@ class Plan(Wire):
     scenario_dir: str
     thresholds: list[ThresholdSpec]
     min_samples: int
+    browser: BrowserPlan | None = None
     open: OpenSpec | None = None
     metrics: MetricsPlan | None = None
 
@@ -175,6 +188,7 @@ class MasterSummary(Wire):
     elapsed_s: float
     stop_reason: StopReason | None
     aborted_by: dict[str, Any] | None  # a ThresholdResult's JSON
+    load: list[list[float]] = Field(default_factory=list)  # [elapsed s, users, arrivals...] samples
     rejected_peers: list[str]
     workers: WorkersSummary
     metrics: dict[str, Any] | None = None  # the live metrics' report (runtime/live.py), for results.json

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -106,3 +107,28 @@ def test_many_problems_reported_at_once(project: Project) -> None:
 def test_validate_named_files_and_scenarios(simple_project: Project) -> None:
     assert simple_project.run("validate", "p").code == 0
     assert simple_project.run("validate", "scenarios/simple.yaml").code == 0
+
+
+def test_out_folder_holds_one_run(simple_project: Project) -> None:
+    """--out: a non-empty folder that is not a run folder is refused; an earlier run's folder is replaced
+    whole (no requests.jsonl of the old run beside the new results.json); --out under profiles/ is refused."""
+    root = simple_project.root
+    (root / "mine").mkdir()
+    (root / "mine" / "notes.txt").write_text("keep me")
+    r = simple_project.run("run", "p", "--out", "mine")
+    assert r.code == 2 and "not empty and is not a loadorch run folder" in r.err, r.err
+    assert (root / "mine" / "notes.txt").read_text() == "keep me" and len(list((root / "mine").iterdir())) == 1
+    old = root / "old"
+    old.mkdir()
+    (old / "results.json").write_text('{"schema": "loadorch.results/v1", "verdict": "pass"}')
+    (old / "requests.jsonl").write_text('{"old": true}\n')
+    r = simple_project.run("run", "p", "--out", "old")  # target down: exit 5, artifacts written
+    assert r.code == 5, r.err
+    assert not (old / "requests.jsonl").exists()
+    assert json.loads((old / "results.json").read_text())["verdict"] == "error"
+    assert not [p for p in root.iterdir() if p.name.startswith(".old")]
+    for out in ("profiles", "profiles/run1"):
+        r = simple_project.run("run", "p", "--out", out)
+        assert r.code == 2 and "inside the project's profiles/ folder" in r.err, r.err
+    listing = simple_project.run("list")
+    assert "config" not in listing.out and "run1" not in listing.out

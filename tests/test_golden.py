@@ -28,9 +28,10 @@ def check_golden(name: str, text: str) -> None:
 
 def test_k8s_manifests_golden() -> None:
     r = run_cli("k8s", "render", "staging", "--workers", "3", "--image", "registry.example.com/loadorch:0.1.0",
-                "--namespace", "perf", cwd=REPO)
+                "--namespace", "perf", "--run-id", "golden", cwd=REPO)
     assert r.code == 0, r.err
-    text = re.sub(r"value: [0-9a-f]{32}\n", "value: <run token>\n", r.out)  # a fresh token per render
+    # a fresh token per render, in the run's Secret only
+    text = re.sub(r"LOADORCH_RUN_TOKEN: [0-9a-f]{32}\n", "LOADORCH_RUN_TOKEN: <run token>\n", r.out)
     check_golden("k8s-staging.yaml", text)
 
 

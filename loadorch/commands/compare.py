@@ -14,6 +14,7 @@ from tabulate import tabulate
 from loadorch.commands.report import load_results
 from loadorch.config.profile import CompareBudgets
 from loadorch.errors import ExitCode
+from loadorch.report.compare_html import render_compare_html, top_changes
 from loadorch.report.junit import Case, render_cases
 from loadorch.run.artifacts import write_json, write_text
 from loadorch.verdict.compare import Budgets, Comparison, compare
@@ -58,6 +59,12 @@ def run_compare(base_dir: str, cur_dir: str, budgets: Budgets, out_dir: str | No
         },
     )
     write_text(os.path.join(out, "compare-junit.xml"), junit(result))
+    write_text(
+        os.path.join(out, "compare.html"),
+        render_compare_html(base, cur, result, base_dir, cur_dir, budgets_line(budgets)),
+    )
+    if not os.path.exists(os.path.join(out, "results.json")):  # never overwrite a run's own summary.md
+        write_text(os.path.join(out, "summary.md"), text)
     return ExitCode.BREACH if result.regressions else ExitCode.OK
 
 
@@ -69,17 +76,37 @@ def _fmt(value: Any, metric: str) -> str:
     return f"{value:.1f}"
 
 
+def budgets_line(budgets: Budgets) -> str:
+    return (
+        f"budgets p50/p95/p99 {budgets.p50:.0%}/{budgets.p95:.0%}/{budgets.p99:.0%}, rps {budgets.rps:.0%}, "
+        f"error rate +{budgets.error_rate:.2%}; changes under {budgets.min_change_ms:g} ms or within the noise "
+        "do not count"
+    )
+
+
 def markdown(result: Comparison, base_dir: str, cur_dir: str, budgets: Budgets) -> str:
     verdict = f"{len(result.regressions)} regression(s)" if result.regressions else "no regression"
     lines = [
         f"## loadorch compare: {verdict}",
         "",
-        f"baseline `{base_dir}` -> current `{cur_dir}`; budgets p50/p95/p99 "
-        f"{budgets.p50:.0%}/{budgets.p95:.0%}/{budgets.p99:.0%}, rps {budgets.rps:.0%}, error rate "
-        f"+{budgets.error_rate:.2%}; changes under {budgets.min_change_ms:g} ms or within the noise do not count",
+        f"baseline `{base_dir}` -> current `{cur_dir}`; {budgets_line(budgets)}",
         "",
     ]
     lines += [f"- warning: {w}" for w in result.warnings]
+    top = [
+        [r.verdict.upper() if r.verdict != "same" else "same", r.scope, r.name, r.metric, _fmt(r.baseline, r.metric),
+         _fmt(r.current, r.metric), f"{r.change_pct:+.1f}%"]
+        for r in top_changes(result)
+    ]  # fmt: skip
+    if top:
+        lines += [
+            "",
+            "### Top changes",
+            "",
+            tabulate(top, ["", "scope", "name", "metric", "baseline", "current", "change"], tablefmt="github"),
+            "",
+            "### All rows",
+        ]
     rows = [
         [
             r.scope,

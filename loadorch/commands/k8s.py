@@ -5,26 +5,34 @@ from __future__ import annotations
 import json
 import os
 import secrets as pysecrets
+import shutil
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 
 import yaml
 
-from loadorch.config.envsubst import references
-from loadorch.config.resolve import Overrides, build, resolve_profile
+from loadorch.config.envsubst import references, required_references
+from loadorch.config.hostauth import split_credentials
+from loadorch.config.resolve import UNSET_HOST, Overrides, RunConfig, build, resolve_profile
 from loadorch.config.scenario import Scenario
-from loadorch.errors import ConfigError, ExitCode, Problem, RunError
+from loadorch.errors import ConfigError, ExitCode, Problem, RunError, SafetyError, UsageError
 from loadorch.k8s.framing import FramingError, unframe
-from loadorch.k8s.manifests import RenderInput, render
-from loadorch.report.summary import terminal
+from loadorch.k8s.hostcheck import configmap_problem, render_host_problem
+from loadorch.k8s.manifests import RenderInput, release_name, render
+from loadorch.report.html import render_html
+from loadorch.report.summary import markdown, terminal
 from loadorch.run.artifacts import write_text
+from loadorch.run.outdir import check_out_dir
 from loadorch.run.plan import build_plan, write_plan
 
 
 def _data_files(scenario_path: str, scenario: Scenario) -> dict[str, str]:
-    """CSV and Python files the scenario reads, by their path relative to it (at or below it)."""
+    """CSV and Python files the scenario reads, by their path relative to it (at or below it, also after
+    following symbolic links: a link must not pull an outside file into the ConfigMap)."""
     base = os.path.dirname(os.path.abspath(scenario_path))
+    real_base = os.path.realpath(base)
     out: dict[str, str] = {}
     files = [(f"data.{name}.csv.file", spec.csv.file) for name, spec in scenario.data.items() if spec.csv]
     files += [(f"users[{i}].python", u.python.rsplit(":", 1)[0]) for i, u in enumerate(scenario.users) if u.python]
@@ -38,7 +46,20 @@ def _data_files(scenario_path: str, scenario: Scenario) -> dict[str, str]:
                     )
                 ]
             )
-        with open(os.path.join(base, rel), encoding="utf-8") as fh:
+        real = os.path.realpath(os.path.join(base, rel))
+        if not real.startswith(real_base + os.sep):
+            raise ConfigError(
+                [
+                    Problem(
+                        scenario_path,
+                        None,
+                        field,
+                        f"{rel} is a symbolic link to {real}, outside the scenario's folder: refused for "
+                        "Kubernetes (copy the file into the scenario's folder)",
+                    )
+                ]
+            )
+        with open(real, encoding="utf-8") as fh:
             out[rel] = fh.read()
     return out
 
@@ -54,10 +75,16 @@ def render_command(
     overrides: Overrides,
     request_log: bool,
     env: Mapping[str, str],
+    run_id: str | None = None,
     metrics_port: int | None = None,
     remote_write: str | None = None,
 ) -> int:
     _, path = resolve_profile(profile_ref, project)
+    if overrides.host and split_credentials(overrides.host)[1] is not None:
+        raise UsageError(
+            "--host carries credentials (user:password@): they would be written into the Job specs; put the URL "
+            "with its credentials in the env Secret and refer to it in the profile (host: ${STAGING_URL})"
+        )
     cfg = build(path, project, env, overrides, lenient=True)
     if cfg.host == "embedded":
         raise ConfigError(
@@ -80,8 +107,17 @@ def render_command(
         "scenario.yaml": scenario_text,
         **_data_files(cfg.scenario.path, cfg.scenario.model),
     }
+    problem = configmap_problem(files)
+    if problem:
+        raise ConfigError([Problem(cfg.scenario.path, None, "data", problem)])
+    known_host = None if cfg.host == UNSET_HOST else cfg.host
+    problem = render_host_problem(known_host, cfg.profile.allowed_hosts)
+    if problem:
+        raise SafetyError(f"refused for Kubernetes: {problem}")
     variables = sorted(set().union(*(references(text) for text in files.values())))
+    required = sorted(set().union(*(required_references(text) for text in files.values())))
     deadline = int(cfg.profile.worker_connect_timeout + (cfg.duration_s or 3600) + 300)
+    run_id = run_id or f"{datetime.now(timezone.utc).strftime('%m%d%H%M%S')}-{pysecrets.token_hex(2)}"
     inp = RenderInput(
         profile_name=cfg.profile_name,
         files=files,
@@ -96,9 +132,38 @@ def render_command(
         metrics_port=metrics_port,
         remote_write=remote_write,
         overrides=tuple(flags),
+        run_id=run_id,
+        required=required,
+        effective=effective_settings(cfg, workers, flags, profile_text),
     )
     sys.stdout.write(dump_manifests(render(inp)))
+    release = release_name(cfg.profile_name, run_id)
+    sys.stderr.write(f"run {run_id}: master Job {release}-master, workers Job {release}-workers\n")
+    if request_log:
+        sys.stderr.write(
+            "note: the request log stays in the master pod (/scratch/results/requests.jsonl); it is never put in "
+            "the log stream, so `k8s collect` does not return it\n"
+        )
     return ExitCode.OK
+
+
+def effective_settings(cfg: RunConfig, workers: int, flags: Sequence[str], profile_text: str) -> str:
+    """What the pods will run, after the command-line flags (which the ConfigMap's profile.yaml does not show)."""
+    raw = yaml.safe_load(profile_text) or {}
+    doc = {
+        "note": "effective settings of this render: the args of the Jobs override profile.yaml",
+        "overridden_by_args": [f for f in ["--workers", *flags] if f.startswith("--")],
+        "workers": workers,
+        "users": cfg.users,
+        "duration_s": cfg.duration_s,
+        "iterations": cfg.iterations,
+        "seed": cfg.seed,
+        "host": next(
+            (flags[i + 1] for i, f in enumerate(flags[:-1]) if f == "--host"),
+            raw.get("host") if isinstance(raw, dict) else None,
+        ),
+    }
+    return yaml.safe_dump(doc, sort_keys=False)
 
 
 class _Dumper(yaml.SafeDumper):
@@ -139,7 +204,11 @@ def plan_command(
 
 
 def collect_command(log_path: str | None, out: str | None, project: str) -> int:
-    """Rebuild the run folder from a master's log; exit with the run's own exit code."""
+    """Rebuild the run folder from a master's log; exit with the run's own exit code.
+
+    All or nothing: every file is checked before the folder appears (written aside, then renamed), so a
+    cut log never leaves a partial run folder. report.html and summary.md are rebuilt from results.json.
+    """
     if log_path in (None, "-"):
         text = sys.stdin.read()
     else:
@@ -151,15 +220,33 @@ def collect_command(log_path: str | None, out: str | None, project: str) -> int:
     try:
         files = unframe(text)
     except FramingError as exc:
-        raise RunError(str(exc)) from None
+        raise RunError(f"{exc}; nothing was written") from None
     if "results.json" not in files:
-        raise RunError("the artifacts block has no results.json")
-    doc = json.loads(files["results.json"])
+        raise RunError("the artifacts block has no results.json; nothing was written")
+    try:
+        doc = json.loads(files["results.json"])
+        profile, exit_code = str(doc["run"]["profile"]), int(doc["exit_code"])
+    except (ValueError, KeyError, TypeError):
+        raise RunError(
+            "results.json in the artifacts block is not a loadorch results file; nothing was written"
+        ) from None
     folder = out or os.path.join(
-        project, "results", f"{doc['run']['profile']}-k8s-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}"
+        project, "results", f"{profile}-k8s-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}"
     )
-    for name, data in files.items():
-        write_text(os.path.join(folder, name), data.decode("utf-8"))
+    earlier = check_out_dir(folder, project)
+    parent = os.path.dirname(os.path.abspath(folder))
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(os.path.abspath(folder))}.collect-", dir=parent)
+    try:
+        for name, data in files.items():
+            write_text(os.path.join(staging, name), data.decode("utf-8"))
+        write_text(os.path.join(staging, "report.html"), render_html(doc))
+        write_text(os.path.join(staging, "summary.md"), markdown(doc))
+        if earlier:
+            shutil.rmtree(folder)
+        os.rename(staging, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     sys.stdout.write(terminal(doc))
     sys.stdout.write(f"artifacts: {folder}\n")
-    return int(doc["exit_code"])
+    return exit_code

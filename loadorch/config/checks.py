@@ -21,6 +21,7 @@ from loadorch.traffic.template import Ref, TemplateError, compile_value, value_r
 
 USER_BUILTINS = ("user", "worker", "iteration")
 SETUP_BUILTINS = ("index",)
+BROWSER_BUILTINS = ("page", "iteration")
 
 
 def compile_all(scenario: Scenario, headers: Mapping[str, str], file: str) -> list[Problem]:
@@ -135,6 +136,17 @@ def check_templates(
                 )
             )
     problems += check_common_headers(scenario.headers, scenario, generators, doc)
+    browser_known: dict[str, Samples] = {**data, **{name: None for name in BROWSER_BUILTINS}}
+    for b, browser in enumerate(scenario.browsers):
+        for s, bstep in enumerate(browser.journey):
+            path = ("browsers", b, "journey", s)
+            for action in ("visit", "click", "wait_for"):
+                text = getattr(bstep, action)
+                if text is not None:
+                    problems += _check_value(text, (*path, action), browser_known, doc)
+            if bstep.type is not None:
+                problems += _check_value(bstep.type.selector, (*path, "type", "selector"), browser_known, doc)
+                problems += _check_value(bstep.type.text, (*path, "type", "text"), browser_known, doc)
     return problems
 
 
@@ -355,8 +367,11 @@ def _threshold(selector: Any, item: Any) -> Threshold:
 
 def _check_tags(tags: tuple[tuple[str, str], ...], scenario: Scenario) -> None:
     names = {ep.name for u in scenario.users for ep in u.requests}
-    users = {str(u.name) for u in scenario.users}
+    users = {str(u.name) for u in scenario.users} | {b.name for b in scenario.browsers}
+    pages = {name for b in scenario.browsers for name in b.page_names()}
     for tag, value in tags:
+        if tag == "page" and value not in pages and not value.startswith("/"):
+            raise ThresholdSyntaxError(f"no visit step names a page {value!r}; {did_you_mean(value, pages)}")
         if tag == "name" and value not in names:
             raise ThresholdSyntaxError(f"no endpoint is named {value!r}; {did_you_mean(value, names)}")
         if tag == "user" and value not in users:

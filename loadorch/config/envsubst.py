@@ -119,6 +119,17 @@ def references(text: str) -> set[str]:
     return names
 
 
+def required_references(text: str) -> set[str]:
+    """Names a text refers to without a default (`${NAME}`, not `${NAME:-default}`)."""
+    names = set()
+    for m in _REF.finditer(text):
+        if m.group(0) != "$$":
+            name, sep, _ = m.group(1).partition(":-")
+            if _NAME.match(name) and not sep:
+                names.add(name)
+    return names
+
+
 def secret_values(used: Mapping[str, str], declared: list[str] | tuple[str, ...] = ()) -> set[str]:
     """Values of the variables that are secrets: declared ones and those whose names say so."""
     return set(secret_variables(used, declared).values())

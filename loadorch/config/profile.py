@@ -103,6 +103,8 @@ class Profile(Strict):
     max_response_body: Size = 10 * 1024 * 1024
     allow_saturated_generator: bool = False
     compare: CompareBudgets | None = None
+    browser_workers: int = Field(1, ge=1, le=64)  # processes, each with its own Chromium, for `browsers:`
+    lighthouse: list[str] = Field(default_factory=list)  # Lighthouse result JSON files, relative to the profile
 
     @field_validator("workers")
     @classmethod

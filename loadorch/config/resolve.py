@@ -35,7 +35,7 @@ from loadorch.config.problems import validate_document
 from loadorch.config.profile import Load, Profile
 from loadorch.config.scenario import Scenario
 from loadorch.config.suggest import did_you_mean
-from loadorch.config.thresholds import DEFAULT_THRESHOLDS, Threshold
+from loadorch.config.thresholds import DEFAULT_BROWSER_THRESHOLDS, DEFAULT_THRESHOLDS, Threshold
 from loadorch.config.yamlsource import Document, parse, read_text
 from loadorch.errors import ConfigError, Problem, UsageError
 from loadorch.traffic import data as gen
@@ -44,6 +44,7 @@ from loadorch.traffic.arrivals import total_seconds
 LAYERS = ("defaults", "scenario", "profile", "cli")
 DEFAULT_MIN_SAMPLES = 100
 YAML_SUFFIXES = (".yaml", ".yml")
+UNSET_HOST = "http://unset.invalid"  # lenient loading: the host comes from a variable not set here
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ class RunConfig:
     secrets: frozenset[str]
     sources: Mapping[str, str] = field(default_factory=dict)
     open_model: OpenModel | None = None
+    lighthouse: tuple[Any, ...] = ()  # loadorch.browser.lighthouse.Sample, from the profile's result files
     warnings: tuple[str, ...] = ()  # printed before the run: nothing wrong enough to refuse it
 
 
@@ -148,7 +150,7 @@ def load_profile(path: str, env: Mapping[str, str], lenient: bool = False) -> tu
     doc, used, unset = load_document(path, env, lenient)
     host = doc.data.get("host") if isinstance(doc.data, dict) else None
     if isinstance(host, str) and any(unset_marker(name) in host for name in unset):
-        doc.data["host"] = "http://unset.invalid"  # `validate` only: the real value is needed at run time
+        doc.data["host"] = UNSET_HOST  # `validate` and `k8s render` only: the real value is needed at run time
     return validate_document(Profile, doc), doc, used
 
 
@@ -168,6 +170,7 @@ def build(
     scenario, scenario_secrets = load_scenario(spath, env, lenient)
     overrides_thr, problems = parse_thresholds(profile.thresholds, scenario.model, pdoc)
     problems += check_common_headers(profile.headers, scenario.model, scenario.generators, pdoc)
+    lighthouse = _lighthouse(profile, path, pdoc, problems)
     if problems:
         raise ConfigError(problems)
     named = {**scenario_secrets, **secret_variables(used, profile.secrets)}
@@ -176,7 +179,8 @@ def build(
     problems = compile_all(scenario.model, cfg.headers, scenario.path)
     if problems:
         raise ConfigError(problems)
-    return replace(cfg, warnings=(*cfg.warnings, *short_secret_warnings(named)))
+    cfg = replace(cfg, warnings=(*cfg.warnings, *short_secret_warnings(named)))
+    return replace(cfg, lighthouse=lighthouse) if lighthouse else cfg
 
 
 def _host_credentials(cfg: RunConfig, pdoc: Document) -> RunConfig:
@@ -204,12 +208,28 @@ def _host_credentials(cfg: RunConfig, pdoc: Document) -> RunConfig:
     return replace(cfg, host=host, headers=headers, secrets=cfg.secrets | creds.secrets)
 
 
+def _lighthouse(profile: Profile, path: str, pdoc: Document, problems: list[Problem]) -> tuple[Any, ...]:
+    """The profile's Lighthouse result files, read now: a bad file is a configuration error before any load."""
+    if not profile.lighthouse:
+        return ()
+    from loadorch.browser.lighthouse import LighthouseError, load
+
+    try:
+        return load(profile.lighthouse, os.path.dirname(os.path.abspath(path)))
+    except LighthouseError as exc:
+        problems.append(Problem(path, pdoc.line_of(("lighthouse",)), "lighthouse", str(exc)))
+        return ()
+
+
 def default_thresholds(scenario: Scenario) -> dict[str, list[Threshold]]:
     """The default budgets, for the kinds of request the scenario sends (a read-only scenario gets no
     write budget that could only ever fail with "no data"), plus the failure rate."""
     kinds = {ep.effective_kind for user in scenario.users for ep in user.requests if ep.weight > 0}
     kinds |= set(scenario.kinds.values())  # python users' requests, classified by the scenario
     chosen = {k: v for k, v in DEFAULT_THRESHOLDS.items() if "kind:" not in k or k.split("kind:")[1][:-1] in kinds}
+    if scenario.browsers:
+        interacts = any(b.interacts for b in scenario.browsers)
+        chosen.update({k: v for k, v in DEFAULT_BROWSER_THRESHOLDS.items() if interacts or "_inp" not in k})
     parsed, _ = parse_thresholds(chosen, None, Document("<defaults>", None))
     return parsed
 

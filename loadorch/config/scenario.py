@@ -203,6 +203,11 @@ class SetupStep(Strict):
 
 ThresholdItem = str | dict[str, Any]
 
+# Browser users build on Strict and ThinkTime above; import BrowserSpec and Step from this module.
+from loadorch.config.browsers import BrowserSpec, Step  # noqa: E402
+
+__all__ = ["BrowserSpec", "Step"]
+
 
 class Scenario(Strict):
     name: str = Field(min_length=1)
@@ -212,6 +217,7 @@ class Scenario(Strict):
     data: dict[str, DataSpec] = Field(default_factory=dict)
     setup: list[SetupStep] = Field(default_factory=list)
     users: list[UserSpec] = Field(min_length=1)
+    browsers: list[BrowserSpec] = Field(default_factory=list)
     thresholds: dict[str, list[ThresholdItem]] = Field(default_factory=dict)
     min_samples: int | None = Field(None, ge=1)
     kinds: dict[str, Literal["read", "write"]] = Field(default_factory=dict)  # python users' request names/globs
@@ -223,4 +229,7 @@ class Scenario(Strict):
             if user.name in seen:
                 raise ValueError(f"two users are named {user.name!r}; user names must be unique")
             seen.add(str(user.name))
+        browsers = [b.name for b in self.browsers]
+        if len(set(browsers)) != len(browsers):
+            raise ValueError("two browsers have the same name; browser names must be unique")
         return self

@@ -14,6 +14,23 @@ METRICS: dict[str, tuple[str, ...]] = {
     "http_req_failed": ("rate",),
     "http_reqs": ("count", "rate"),
 }
+# Browser users' web vitals (one sample per page view) and Lighthouse results (one sample per result file).
+BROWSER_METRICS = (
+    "browser_web_vital_lcp",
+    "browser_web_vital_fcp",
+    "browser_web_vital_ttfb",
+    "browser_web_vital_inp",
+    "browser_web_vital_cls",
+)
+LIGHTHOUSE_METRICS = ("lighthouse_audit", "lighthouse_score")
+METRICS.update({m: ("avg", "min", "max", "med", "p") for m in (*BROWSER_METRICS, *LIGHTHOUSE_METRICS)})
+METRICS["browser_step_failed"] = ("rate",)
+# Tags a metric family can be filtered by; other metrics use TAGS.
+METRIC_TAGS: dict[str, tuple[str, ...]] = {
+    **{m: ("page", "user") for m in (*BROWSER_METRICS, "browser_step_failed")},
+    "lighthouse_audit": ("id",),
+    "lighthouse_score": ("category",),
+}
 AGGREGATIONS = ("avg", "min", "max", "med", "count", "rate", "p")
 OPERATORS = ("===", "==", "!=", "<=", ">=", "<", ">")
 TAGS = ("kind", "name", "method", "status", "user")
@@ -100,8 +117,10 @@ def parse_selector(text: str) -> Selector:
             name, value = name.strip(), value.strip()
             if not sep or not name or not value:
                 raise ThresholdSyntaxError(f"invalid tag filter {part.strip()!r} in {text!r}; expected tag:value")
-            if name not in TAGS:
-                raise ThresholdSyntaxError(_unknown("tag", name, TAGS))
+            allowed = METRIC_TAGS.get(metric, TAGS)
+            if name not in allowed:
+                hint = f" ({metric} has tags {', '.join(allowed)})"
+                raise ThresholdSyntaxError(_unknown("tag", name, allowed) + hint)
             if name == "kind" and value not in ("read", "write"):
                 raise ThresholdSyntaxError(f"kind must be read or write, not {value!r}")
             tags.append((name, value))
@@ -166,4 +185,12 @@ DEFAULT_THRESHOLDS: dict[str, list[str]] = {
     "http_req_duration{kind:read}": ["p(95)<300"],
     "http_req_duration{kind:write}": ["p(95)<700"],
     "http_req_failed": ["rate<0.01"],
+}
+# Core Web Vitals budgets at p75 (web.dev "good"), for scenarios with browser users; INP only when a journey
+# interacts (a page view without input has no INP).
+DEFAULT_BROWSER_THRESHOLDS: dict[str, list[str]] = {
+    "browser_web_vital_lcp": ["p(75)<2500"],
+    "browser_web_vital_cls": ["p(75)<0.1"],
+    "browser_web_vital_inp": ["p(75)<200"],
+    "browser_step_failed": ["rate<0.01"],
 }

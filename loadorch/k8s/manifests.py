@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MASTER_PORT = 5557
+TOKEN_KEY = "LOADORCH_RUN_TOKEN"
+EFFECTIVE_KEY = "effective.yaml"  # in the ConfigMap, not mounted: what this render runs, after the flags
 CONFIG_DIR = "/config"
 SCRATCH_DIR = "/scratch"
 UID = 10001
@@ -33,6 +35,9 @@ class RenderInput:
     metrics_port: int | None = None  # live metrics: a named port "metrics" on the master Service
     remote_write: str | None = None  # live metrics: the master pushes here (auth from the env Secret)
     overrides: Sequence[str] = ()  # run flags shared by master and workers (--users, --seed, ...)
+    run_id: str = "run"  # names every object of this run: two renders never collide
+    required: Sequence[str] = ()  # the variables without a default: the pods do not start without them
+    effective: str = ""  # the effective settings (profile + flags), shown in the ConfigMap
     resources: Mapping[str, Mapping[str, str]] = field(
         default_factory=lambda: {
             "requests": {"cpu": "500m", "memory": "256Mi"},
@@ -41,10 +46,23 @@ class RenderInput:
     )
 
 
-def release_name(profile: str) -> str:
-    """A DNS-1123 name for the run's objects: `loadorch-<profile>`."""
-    slug = re.sub(r"[^a-z0-9-]+", "-", profile.lower()).strip("-")[:40].strip("-") or "run"
-    return f"loadorch-{slug}"
+def profile_slug(profile: str) -> str:
+    return re.sub(r"[^a-z0-9-]+", "-", profile.lower()).strip("-")[:24].strip("-") or "run"
+
+
+def release_name(profile: str, run_id: str) -> str:
+    """A DNS-1123 name for one run's objects: `loadorch-<profile>-<run id>` (at most 46 characters, so
+    `<release>-workers` stays a valid Job name)."""
+    return f"loadorch-{profile_slug(profile)}-{run_id}"
+
+
+def env_secret_name(profile: str) -> str:
+    """The default Secret with the profile's variables: one per profile, created by the user once."""
+    return f"loadorch-{profile_slug(profile)}-env"
+
+
+def _release(inp: RenderInput) -> str:
+    return release_name(inp.profile_name, inp.run_id)
 
 
 def _labels(name: str, role: str | None = None) -> dict[str, str]:
@@ -55,7 +73,7 @@ def _labels(name: str, role: str | None = None) -> dict[str, str]:
 
 
 def _meta(name: str, inp: RenderInput, role: str | None = None) -> dict[str, Any]:
-    meta: dict[str, Any] = {"name": name, "labels": _labels(release_name(inp.profile_name), role)}
+    meta: dict[str, Any] = {"name": name, "labels": _labels(_release(inp), role)}
     if inp.namespace:
         meta["namespace"] = inp.namespace
     return meta
@@ -69,12 +87,14 @@ REMOTE_WRITE_SECRETS = ("LOADORCH_REMOTE_WRITE_BASIC_AUTH", "LOADORCH_REMOTE_WRI
 
 
 def _env(inp: RenderInput, extra: Mapping[str, str], secret_vars: Sequence[str] = ()) -> list[dict[str, Any]]:
-    secret = inp.env_secret or f"{release_name(inp.profile_name)}-env"
+    secret = inp.env_secret or env_secret_name(inp.profile_name)
     env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in extra.items()]
-    # optional: a missing key reaches loadorch, which names the unset variable (exit 3), instead of a pod
-    # stuck in CreateContainerConfigError
+    env.append({"name": TOKEN_KEY, "valueFrom": {"secretKeyRef": {"name": f"{_release(inp)}-token", "key": TOKEN_KEY}}})
+    # a variable without a default is required: the pod does not start without it (kubectl describe names
+    # the key) instead of starting and failing; one with a default may be absent
+    required = set(inp.required)
     env += [
-        {"name": var, "valueFrom": {"secretKeyRef": {"name": secret, "key": var, "optional": True}}}
+        {"name": var, "valueFrom": {"secretKeyRef": {"name": secret, "key": var, "optional": var not in required}}}
         for var in sorted(set(inp.variables) | set(secret_vars))
     ]
     return env
@@ -94,7 +114,7 @@ def _container_security() -> dict[str, Any]:
 def _pod_spec(
     inp: RenderInput, containers: list[dict[str, Any]], init: list[dict[str, Any]] | None = None
 ) -> dict[str, Any]:
-    name = release_name(inp.profile_name)
+    name = _release(inp)
     spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
@@ -165,7 +185,7 @@ def _job(inp: RenderInput, name: str, role: str, pod: dict[str, Any], workers: i
         "backoffLimit": 0,
         "activeDeadlineSeconds": inp.deadline_s,
         "ttlSecondsAfterFinished": 3600,
-        "template": {"metadata": {"labels": _labels(release_name(inp.profile_name), role)}, "spec": pod},
+        "template": {"metadata": {"labels": _labels(_release(inp), role)}, "spec": pod},
     }
     if workers is not None:
         spec.update({"completionMode": "Indexed", "completions": workers, "parallelism": workers})
@@ -222,14 +242,19 @@ WORKER_ARGS = ["python", "-m", "loadorch.runtime", "worker", "--plan", "$(LOADOR
 
 
 def render(inp: RenderInput) -> list[dict[str, Any]]:
-    name = release_name(inp.profile_name)
+    name = _release(inp)
     master_host = f"{name}-master" + (f".{inp.namespace}.svc" if inp.namespace else "")
-    run_env = {"LOADORCH_RUN_TOKEN": inp.token}
-    configmap = {
+    run_env: dict[str, str] = {}
+    data = {_key(p): text for p, text in sorted(inp.files.items())}
+    if inp.effective:
+        data[EFFECTIVE_KEY] = inp.effective
+    configmap = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(f"{name}-files", inp), "data": data}
+    token = {
         "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": _meta(f"{name}-files", inp),
-        "data": {_key(p): text for p, text in sorted(inp.files.items())},
+        "kind": "Secret",
+        "metadata": _meta(f"{name}-token", inp),
+        "type": "Opaque",
+        "stringData": {TOKEN_KEY: inp.token},
     }
     master_ports = [{"name": "locust", "containerPort": MASTER_PORT}]
     service_ports = [{"name": "locust", "port": MASTER_PORT, "targetPort": MASTER_PORT}]
@@ -273,6 +298,7 @@ def render(inp: RenderInput) -> list[dict[str, Any]]:
     }
     return [
         configmap,
+        token,
         service,
         policy,
         _job(inp, f"{name}-master", "master", master_pod),

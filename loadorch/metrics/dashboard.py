@@ -61,6 +61,10 @@ def dashboard_app(
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         path = environ.get("PATH_INFO", "/")
+        if not _loopback_host(environ.get("HTTP_HOST", "127.0.0.1")):
+            # a page elsewhere that rebinds its name to 127.0.0.1 must not read the run
+            start_response("403 Forbidden", headers("text/plain; charset=utf-8"))
+            return [b"forbidden\n"]
         if path == "/":
             start_response("200 OK", headers("text/html; charset=utf-8"))
             return [PAGE.format(title=escape(title)).encode()]
@@ -77,6 +81,11 @@ def dashboard_app(
         return [b"not found\n"]
 
     return app
+
+
+def _loopback_host(host: str) -> bool:
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    return name in ("127.0.0.1", "localhost", "[::1]")
 
 
 def _events(live_doc: Callable[[], dict[str, Any]], finished: Callable[[], bool]) -> Iterator[bytes]:

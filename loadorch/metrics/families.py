@@ -7,10 +7,19 @@ a scrape and a push cannot disagree. Latency histograms count successful and fai
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from loadorch.metrics.names import PREFIX, RUN_LABELS, SERIES_LABELS, THRESHOLD_STATES, domain_of, le_label
+from loadorch.metrics.names import (
+    PREFIX,
+    RUN_LABELS,
+    SERIES_LABELS,
+    SERIES_TABLES,
+    THRESHOLD_STATES,
+    SeriesTable,
+    domain_of,
+    le_label,
+)
 from loadorch.metrics.names import status_class as status_class_of
 from loadorch.verdict.evaluate import ThresholdResult
 from loadorch.verdict.histogram import Histogram, bounds_of
@@ -49,17 +58,21 @@ def _series_labels(key: SeriesKey) -> tuple[str, ...]:
     return (key.user, key.name, key.kind, key.method, status_class_of(key.status))
 
 
-def cumulative(h: Histogram, le: Sequence[int] | None, edges: Sequence[int]) -> list[tuple[str, float]]:
+def cumulative(
+    h: Histogram, le: Sequence[int] | None, edges: Sequence[int], divisor: float = 1e6
+) -> list[tuple[str, float]]:
     """(le, count at or below) per edge, then +Inf. `le` holds exact counts per edge interval when the
-    workers counted them; otherwise whole buckets at or below the edge are counted."""
+    workers counted them; otherwise whole buckets at or below the edge are counted (exact below 2048,
+    where the histogram's buckets are single values: counts, small latencies)."""
     out: list[tuple[str, float]] = []
     running = 0
     for i, edge in enumerate(edges):
         if le is not None and len(le) == len(edges) + 1:
             running += le[i]
-            out.append((le_label(edge), float(running)))
+            out.append((le_label(edge, divisor), float(running)))
         else:
-            out.append((le_label(edge), float(sum(n for b, n in h.buckets.items() if bounds_of(b)[1] <= edge))))
+            below = sum(n for b, n in h.buckets.items() if bounds_of(b)[1] <= edge)
+            out.append((le_label(edge, divisor), float(below)))
     out.append(("+Inf", float(h.count)))
     return out
 
@@ -106,6 +119,29 @@ def _domain_families(domain: str, names: tuple[str, ...]) -> list[Family]:
             (*names, "outcome"),
         ),
     ]
+
+
+def table_families(run: tuple[str, ...], merged: Merged, table_edges: Mapping[str, Sequence[int]]) -> list[Family]:
+    """One histogram family per per-series table of the merged stats that has data (SERIES_TABLES)."""
+    out = []
+    for table in SERIES_TABLES:
+        data: dict[SeriesKey, Histogram] | None = getattr(merged, table.attr, None)
+        if data:
+            out.append(_table_family(run, table, data, table_edges.get(table.attr, ())))
+    return out
+
+
+def _table_family(
+    run: tuple[str, ...], table: SeriesTable, data: dict[SeriesKey, Histogram], edges: Sequence[int]
+) -> Family:
+    fam = Family(f"{PREFIX}_{table.family}", HISTOGRAM, table.help, (*RUN_LABELS, *SERIES_LABELS, "outcome"))
+    rows: dict[tuple[str, ...], Histogram] = {}
+    for key, h in data.items():
+        labels = (*run, *_series_labels(key), "ok" if key.ok else "failed")
+        rows[labels] = Histogram().merge(rows[labels]).merge(h) if labels in rows else h
+    for labels, h in sorted(rows.items()):
+        fam.buckets.append((labels, cumulative(h, None, edges, table.exposed_divisor), h.total / table.exposed_divisor))
+    return fam
 
 
 def gauge_families(run: tuple[str, ...], g: Gauges) -> list[Family]:
@@ -155,10 +191,20 @@ def threshold_families(run: tuple[str, ...], results: Sequence[ThresholdResult])
 
 
 def build(
-    run: tuple[str, ...], merged: Merged, edges: Sequence[int], gauges: Gauges, results: Sequence[ThresholdResult]
+    run: tuple[str, ...],
+    merged: Merged,
+    edges: Sequence[int],
+    gauges: Gauges,
+    results: Sequence[ThresholdResult],
+    table_edges: Mapping[str, Sequence[int]] | None = None,
 ) -> list[Family]:
-    """Every family of the run: requests per domain, gauges, thresholds."""
-    return request_families(run, merged, edges) + gauge_families(run, gauges) + threshold_families(run, results)
+    """Every family of the run: requests per domain, per-series tables, gauges, thresholds."""
+    return (
+        request_families(run, merged, edges)
+        + table_families(run, merged, table_edges or {})
+        + gauge_families(run, gauges)
+        + threshold_families(run, results)
+    )
 
 
 def flatten(families: Sequence[Family]) -> list[tuple[dict[str, str], float]]:

@@ -8,6 +8,7 @@ every latency limit of the run's thresholds, so the count at a threshold's limit
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 PREFIX = "loadorch"
 # The usual spread of latency edges (ms); each threshold limit is added to these.
@@ -26,6 +27,43 @@ DEFAULT_DOMAIN = "http"
 THRESHOLD_STATES = ("pass", "fail", "inconclusive", "no_data")
 
 
+@dataclass(frozen=True)
+class SeriesTable:
+    """A per-series histogram table of the merged stats (`Merged.<attr>: dict[SeriesKey, Histogram]`)
+    exposed as one histogram family. A collector that records into such a table (queries per request,
+    service times, ...) is exposed and pushed by adding a row to SERIES_TABLES; nothing else."""
+
+    attr: str  # the Merged attribute
+    family: str  # loadorch_<family>
+    threshold_metric: str  # the threshold metric whose limits become bucket edges
+    recorded_per_limit: float  # a limit's unit in recorded units (ms -> us: 1000)
+    exposed_divisor: float  # recorded units per exposed unit (us -> s: 1e6)
+    spread: tuple[float, ...]  # usual edges, in the threshold's unit
+    help: str
+
+
+SERIES_TABLES = (
+    SeriesTable(
+        "service",
+        "http_service_time_seconds",
+        "http_service_time",
+        1000.0,
+        1e6,
+        SPREAD_MS,
+        "open model: service time (from send, not from the due time) of successful and failed requests",
+    ),
+    SeriesTable(
+        "db",
+        "db_queries_per_request",
+        "db_queries_per_request",
+        1.0,
+        1.0,
+        (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0),
+        "database queries per request (Server-Timing)",
+    ),
+)
+
+
 def domain_of(kind: str) -> str:
     return DOMAIN_OF_KIND.get(kind, DEFAULT_DOMAIN)
 
@@ -41,14 +79,21 @@ def edges_us(limits_ms: Iterable[float]) -> tuple[int, ...]:
     return tuple(sorted(edges))
 
 
+def table_edges(table: SeriesTable, thresholds: Iterable[tuple[str, float]]) -> tuple[int, ...]:
+    """A table's edges in recorded units: its spread plus the limits of thresholds on its metric."""
+    limits = [limit for metric, limit in thresholds if metric == table.threshold_metric]
+    return tuple(sorted({round(v * table.recorded_per_limit) for v in (*table.spread, *limits) if v > 0}))
+
+
 def latency_limits_ms(thresholds: Iterable[tuple[str, float]]) -> list[float]:
     """The limits (ms) of the thresholds on a latency metric, from (metric, limit) pairs."""
     return [limit for metric, limit in thresholds if metric in LATENCY_METRICS]
 
 
-def le_label(edge_us: int) -> str:
-    """The `le` label of an edge, in seconds, as Prometheus writes floats (0.3, 1.0, ...)."""
-    return repr(edge_us / 1_000_000.0)
+def le_label(edge: int, divisor: float = 1_000_000.0) -> str:
+    """The `le` label of an edge (microseconds by default, shown in seconds), as Prometheus writes
+    floats (0.3, 1.0, ...)."""
+    return repr(edge / divisor)
 
 
 def threshold_state(verdict: str, message: str) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from loadorch.metrics.names import edges_us, latency_limits_ms
+from loadorch.metrics.names import SERIES_TABLES, edges_us, latency_limits_ms, table_edges
 
 DEFAULT_GRACE_S = 30.0  # two scrape intervals of the shipped scrape snippet (15 s)
 
@@ -48,6 +48,7 @@ def plan_block(
     final_path: str | None = None,
 ) -> dict[str, Any]:
     """What the master needs: where to serve and push, the run labels, the histogram edges."""
+    thresholds = list(thresholds)
     return {
         "port": opts.port,
         "bind": opts.bind,
@@ -59,6 +60,7 @@ def plan_block(
         "profile": profile,
         "scenario": scenario,
         "edges_us": list(edges_us(latency_limits_ms(thresholds))),
+        "table_edges": {t.attr: list(table_edges(t, thresholds)) for t in SERIES_TABLES},
         # where the controller writes the gate's final threshold results (integrity checks can turn a
         # breach measured by a saturated generator into inconclusive); the master waits for them
         "final_path": final_path,

@@ -5,7 +5,9 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from loadorch.report.charts import Series, line_chart
+from loadorch.report.browser import html_section
+from loadorch.report.charts import Series, line_chart, sparkline
+from loadorch.report.figures import latency_chart, latency_thresholds, load_chart, spectra
 from loadorch.report.summary import ENDPOINT_HEAD, endpoint_rows, headline
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -26,8 +28,14 @@ th{background:#f3f4f6;font-weight:600}td.num{text-align:right}
 svg.chart{width:100%;height:auto;background:#fff;border:1px solid #e5e7eb;border-radius:6px}
 svg .grid{stroke:#e5e7eb}svg .tick,svg .legend{font-size:11px;fill:#4b5563}
 svg .title{font-size:13px;font-weight:600;fill:#111827}svg .line{fill:none;stroke-width:2}
+svg .key{stroke-width:2.5}svg .zero{stroke:#111827}
+svg .limit-label{font-size:11px;font-weight:600;fill:#991b1b;paint-order:stroke;
+stroke:#fff;stroke-width:3px}
+svg.bars{max-width:900px}svg.spark{width:120px;height:28px;border:0;border-radius:0;background:none;vertical-align:middle}
+svg.spark .line{stroke-width:1.5}
+.note{color:#4b5563;font-size:13px;margin:4px 0 8px}
 @media print{body{background:#fff}main{padding:0}.charts{grid-template-columns:1fr 1fr}
-h2{break-after:avoid}table,svg{break-inside:avoid}}
+h2{break-after:avoid}table,svg{break-inside:avoid}svg.chart{border-color:#9ca3af}}
 """
 
 
@@ -49,7 +57,8 @@ def render_html(doc: dict[str, Any]) -> str:
     ]
     if doc.get("error"):
         parts.append(f"<p><strong>Error:</strong> {escape(doc['error'])}</p>")
-    parts += _thresholds(doc), _charts(doc), _endpoints(doc), _checks(doc), _errors(doc)
+    parts += _thresholds(doc), _charts(doc), _spectra(doc), html_section(doc)
+    parts += _endpoints(doc), _checks(doc), _errors(doc)
     parts.append("</main></body></html>")
     return "\n".join(p for p in parts if p) + "\n"
 
@@ -86,24 +95,15 @@ def _charts(doc: dict[str, Any]) -> str:
     if len({r["t_s"] for r in complete}) >= 3:
         ts = complete  # a final, partial interval would show a false drop in throughput
     kinds = sorted({row["kind"] for row in ts})
-    charts = []
-    for kind in kinds:
-        rows = [r for r in ts if r["kind"] == kind]
-        charts.append(
-            line_chart(
-                f"{kind} latency (successful requests)",
-                [
-                    Series(name, [(r["t_s"], r[key]) for r in rows if r[key] is not None])
-                    for name, key in (("p50", "p50_ms"), ("p95", "p95_ms"), ("p99", "p99_ms"))
-                ],
-                "ms",
-            )
-        )
+    x_max = max(float(elapsed), max(r["t_s"] for r in ts) + step)
+    charts = [latency_chart(doc, kind, [r for r in ts if r["kind"] == kind], x_max) for kind in kinds]
+    charts.append(load_chart(doc, x_max))
     charts.append(
         line_chart(
             "throughput",
             [Series(kind, [(r["t_s"], r["requests"] / step) for r in ts if r["kind"] == kind]) for kind in kinds],
             "req/s",
+            x_max=x_max,
         )
     )
     charts.append(
@@ -111,21 +111,46 @@ def _charts(doc: dict[str, Any]) -> str:
             "errors",
             [Series(kind, [(r["t_s"], r["failures"] / step) for r in ts if r["kind"] == kind]) for kind in kinds],
             "errors/s",
+            x_max=x_max,
         )
     )
-    return '<h2>Over time</h2><div class="charts">' + "".join(charts) + "</div>"
+    return '<h2>Over time</h2><div class="charts">' + "".join(c for c in charts if c) + "</div>"
+
+
+def _spectra(doc: dict[str, Any]) -> str:
+    if not doc.get("kinds") or not doc.get("histograms", {}).get("series"):
+        return ""
+    return (
+        '<h2>Latency by percentile</h2><p class="note">The whole distribution of successful requests, '
+        "read like an HdrHistogram plot: the x axis spreads the tail (90 %, 99 %, 99.9 % ...); diamonds are "
+        'the thresholds.</p><div class="charts">' + "".join(spectra(doc)) + "</div>"
+    )
 
 
 def _endpoints(doc: dict[str, Any]) -> str:
     rows = endpoint_rows(doc)
     if not rows:
         return ""
-    head = "".join(f"<th>{escape(h)}</th>" for h in ENDPOINT_HEAD)
+    trends = (doc.get("endpoint_timeseries") or {}).get("endpoints") or {}
+    head = "".join(f"<th>{escape(h)}</th>" for h in ENDPOINT_HEAD) + ("<th>p95 over time</th>" if trends else "")
     body = "".join(
-        "<tr>" + "".join(f"<td{' class=num' if i > 1 else ''}>{escape(c)}</td>" for i, c in enumerate(r)) + "</tr>"
-        for r in rows
+        "<tr>"
+        + "".join(f"<td{' class=num' if i > 1 else ''}>{escape(c)}</td>" for i, c in enumerate(r))
+        + (f"<td>{_trend(doc, r[0], trends.get(r[0]) or [], n)}</td>" if trends else "")
+        + "</tr>"
+        for n, r in enumerate(rows)
     )
     return f"<h2>Endpoints</h2><table><tr>{head}</tr>{body}</table>"
+
+
+def _trend(doc: dict[str, Any], name: str, points: list[list[float]], n: int) -> str:
+    limits = [
+        e.value
+        for sel, e, _ in latency_thresholds(doc)
+        if e.aggregation == "p" and e.percentile == 95 and ("name", name) in sel.tags
+    ]
+    pts = [(float(t), float(v)) for t, v in points]
+    return sparkline(f"{name} p95 over time", pts, limit=limits[0] if limits else None, chart_id=f"spark-{n}")
 
 
 def _checks(doc: dict[str, Any]) -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loadorch.errors import ExitCode
+from loadorch.report.summary import TOP_ENDPOINTS
 from loadorch.verdict.evaluate import EXIT_CODES, INTERRUPTED, Check, ThresholdResult
 from loadorch.verdict.stats import Merged, latency_stats
 
@@ -40,6 +41,20 @@ class RunRecord:
     error: str | None = None
     iterations: int | None = None
     duration_s: float | None = None
+    load: LoadRecord | None = None
+    browser: dict[str, Any] | None = None  # browser users and Lighthouse results (loadorch.browser.results)
+
+
+@dataclass
+class LoadRecord:
+    """The load the profile asked for and what the master saw: samples of
+    (t_s, users, arrivals scheduled, dispatched, dropped), the counters cumulative over all workers."""
+
+    model: str  # "closed" or "open"
+    users: int
+    spawn_rate: float = 0.0
+    stages: tuple[tuple[float, float, float], ...] = ()  # open model: (start rate, end rate, seconds)
+    samples: list[list[float]] = field(default_factory=list)
 
 
 def build(record: RunRecord) -> dict[str, Any]:
@@ -86,8 +101,56 @@ def build(record: RunRecord) -> dict[str, Any]:
         "service_time": _service_time(merged, seconds),
         "errors": _errors(merged),
         "timeseries": timeseries(merged),
-        "histograms": merged.to_json(),
+        "load": load_timeline(record.load) if record.load else None,
+        "endpoint_timeseries": endpoint_timeseries(merged),
+        "histograms": _histograms(merged),
+        **({"browser": record.browser} if record.browser is not None else {}),
     }
+
+
+def _histograms(merged: Merged) -> dict[str, Any]:
+    out: dict[str, Any] = dict(merged.to_json())
+    out.pop("endpoint_intervals", None)  # summarized in endpoint_timeseries (top endpoints only)
+    out.pop("endpoint_step", None)
+    return out
+
+
+def load_timeline(load: LoadRecord) -> dict[str, Any]:
+    """Planned versus achieved load over time: users (closed model) or arrivals per second (open model)."""
+    if load.model == "open":
+        target, t = [], 0.0
+        for start, end, seconds in load.stages:
+            target += [[round(t, 3), start], [round(t + seconds, 3), end]]
+            t += seconds
+    else:
+        ramp = load.users / load.spawn_rate if load.spawn_rate > 0 else 0.0
+        target = [[0.0, 0.0], [round(ramp, 3), load.users]]
+    points, previous = [], [0.0, 0, 0, 0, 0]
+    for sample in load.samples:
+        t, users, scheduled, dispatched, dropped = sample
+        dt = t - previous[0]
+        point: dict[str, Any] = {"t_s": round(t, 3), "users": int(users)}
+        if load.model == "open" and dt > 0:
+            point["scheduled_per_s"] = round((scheduled - previous[2]) / dt, 3)
+            point["arrivals_per_s"] = round((dispatched - previous[3]) / dt, 3)
+            point["dropped_per_s"] = round((dropped - previous[4]) / dt, 3)
+        points.append(point)
+        previous = sample
+    return {"model": load.model, "users": load.users, "target": target, "points": points}
+
+
+def endpoint_timeseries(merged: Merged, top: int = TOP_ENDPOINTS) -> dict[str, Any]:
+    """p95 (ms) per slot for the `top` busiest endpoints: bounded in endpoints and in slots."""
+    counts: dict[str, int] = {}
+    for key, h in merged.series.items():
+        counts[key.name] = counts.get(key.name, 0) + h.count
+    chosen = set(sorted(counts, key=lambda n: (-counts[n], n))[:top])
+    step = merged.interval_s * merged.endpoint_step
+    rows: dict[str, list[list[float]]] = {}
+    for (slot, name), h in sorted(merged.endpoint_intervals.items()):
+        if name in chosen and h.count:
+            rows.setdefault(name, []).append([round(slot * step, 3), round(h.percentile(95) / 1000.0, 3)])
+    return {"interval_s": step, "endpoints": rows}
 
 
 def _values(merged: Merged, tag: str) -> list[str]:

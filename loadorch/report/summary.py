@@ -6,6 +6,7 @@ from typing import Any
 
 from tabulate import tabulate
 
+from loadorch.report.browser import markdown_section
 from loadorch.verdict.evaluate import ERROR, FAIL, INCONCLUSIVE, INTERRUPTED, PASS
 
 ICONS = {v: v.upper() for v in (PASS, FAIL, INCONCLUSIVE, ERROR, INTERRUPTED)}
@@ -90,6 +91,7 @@ def markdown(doc: dict[str, Any]) -> str:
         out += ["### Thresholds", "", md_table(threshold_rows(doc), THRESHOLD_HEAD), ""]
     if doc["checks"]:
         out += ["### Run integrity", "", md_table(check_rows(doc), CHECK_HEAD), ""]
+    out += markdown_section(doc)
     if doc["endpoints"]:
         out += ["### Top endpoints", "", md_table(endpoint_rows(doc), ENDPOINT_HEAD), ""]
     return "\n".join(out) + "\n"

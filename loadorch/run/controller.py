@@ -20,17 +20,22 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from loadorch.browser.results import build as browser_results
+from loadorch.browser.sink import BrowserSink
+from loadorch.browser.stats import BrowserStats
 from loadorch.config.resolve import RunConfig
 from loadorch.errors import ConfigError, LoadorchError, Problem, RunError, SafetyError
+from loadorch.hosts import check_allowed
 from loadorch.metrics.options import MetricsOptions, plan_block
 from loadorch.metrics.remote_write import secret_values as remote_write_secrets
 from loadorch.report import results
 from loadorch.report.summary import terminal
+from loadorch.run import browsers
 from loadorch.run.artifacts import write_json, write_text
 from loadorch.run.embedded import embedded_target
 from loadorch.run.outputs import print_artifacts, sort_request_log, versions, write_artifacts
-from loadorch.run.plan import build_plan, process_specs, write_plan
-from loadorch.run.preflight import check_allowed, connect_probe, target_addresses
+from loadorch.run.plan import browser_worker_count, build_plan, process_specs, write_plan
+from loadorch.run.preflight import connect_probe, target_addresses
 from loadorch.run.processes import ProcessGroup, free_port
 from loadorch.run.progress import Progress
 from loadorch.run.redact import Redactor
@@ -76,6 +81,7 @@ class _Run:
     master_summary: MasterSummary | None = None
     error: str | None = None
     host: str = ""
+    addresses: list[str] = field(default_factory=list)  # the target's, as preflight checked them
     scratch: str = ""
     keep_all_logs: bool = False
     kept_logs: dict[str, str] = field(default_factory=dict)  # process name -> why its log was kept
@@ -83,6 +89,7 @@ class _Run:
     def log_path(self, name: str) -> str:
         """Where a process's log is kept in the run folder (when it is kept)."""
         return os.path.join(self.opts.out_dir, "logs", f"{name}.log")
+    sink: BrowserSink | None = None
 
 
 def execute(cfg: RunConfig, opts: RunOptions) -> int:
@@ -170,9 +177,13 @@ def _preflight(run: _Run, progress: Progress, signals: StopSignals) -> None:
     _check_python_users(run, signals)
     if signals.received is not None:
         return
+    chromium = None if run.opts.external_workers else browsers.chromium_check(run.cfg, run.opts.env)
+    if chromium is not None:
+        run.checks.append(chromium)
     addresses = target_addresses(run.host)
     check_allowed(run.host, run.cfg.profile.allowed_hosts, addresses)
-    connect_probe(run.host)
+    connect_probe(run.host, addresses=addresses)
+    run.addresses = addresses
     run.checks.append(Check("preflight", PASS, f"{run.host} reachable ({', '.join(addresses)})"))
 
 
@@ -191,6 +202,7 @@ def _setup(run: _Run, progress: Progress, signals: StopSignals) -> None:
             run.cfg.profile.request_timeout,
             lambda: signals.received is not None,
             run.cfg.profile.max_response_body,
+            run.addresses,
         )
     except InterruptedError:
         run.checks.append(Check("setup", ERROR, "interrupted during setup"))
@@ -207,9 +219,12 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
     log_path = os.path.join(run.scratch, "requests.unsorted.jsonl") if run.opts.request_log else None
     opts = run.opts
     port = opts.master_port or free_port(opts.master_bind)
-    plan = build_plan(
-        cfg, run.host, opts.master_bind, port, opts.token or pysecrets.token_hex(16), stats_path, log_path
-    )
+    token = opts.token or pysecrets.token_hex(16)
+    plan = build_plan(cfg, run.host, opts.master_bind, port, token, stats_path, log_path, run.addresses)
+    run.sink = browsers.open_sink(cfg, opts.master_bind, opts.master_port, token, plan.interval_s)
+    browser_workers = plan.browser.workers if run.sink is not None and plan.browser is not None else 0
+    if run.sink is not None and plan.browser is not None:
+        plan = plan.model_copy(update={"browser": plan.browser.model_copy(update={"sink_port": run.sink.port})})
     if opts.metrics.enabled:
         block = plan_block(
             opts.metrics,
@@ -225,15 +240,19 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
     group = ProcessGroup(run.scratch)
     env = {k: v for k, v in run.opts.env.items() if not k.startswith("LOADORCH_WORKER")}
     try:
-        for spec in process_specs(plan_path, cfg.workers):
+        for spec in process_specs(plan_path, cfg.workers, browser_workers=browser_workers):
             if spec.role == "master" or not opts.external_workers:
                 group.start(spec, env)
         _watch(run, group, progress, signals)
+        if run.sink is not None:
+            browsers.stop_workers(group, run.sink, browser_workers)
     except RunError:
         run.keep_all_logs = True
         raise
     finally:
         group.close()
+        if run.sink is not None:
+            run.sink.close()
         run.master_summary = _read_summary(stats_path)
         _keep_logs(run, group)
     if log_path and os.path.exists(log_path):
@@ -295,6 +314,7 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
             forwarded = True
             progress.note("stopping: collecting what was measured (press Ctrl-C again to stop at once)")
             group.signal_master(signal.SIGTERM)
+            group.signal_role("browser", signal.SIGTERM)
         try:
             event = group.events.get(timeout=0.2)
         except Exception:
@@ -349,6 +369,7 @@ class _Decision:
     merged: Merged
     elapsed: float
     thresholds: list[ThresholdResult]
+    browser: BrowserStats | None = None  # browser users' samples and Lighthouse results
 
 
 def _decide(run: _Run, summary: MasterSummary | None) -> _Decision:
@@ -357,10 +378,15 @@ def _decide(run: _Run, summary: MasterSummary | None) -> _Decision:
     checks, integrity = integrity_checks(cfg, summary)
     merged = Merged.from_json(summary.merged) if summary else Merged()
     elapsed = summary.elapsed_s if summary else 0.0
-    threshold_results = evaluate(cfg.thresholds, merged, cfg.min_samples, elapsed) if summary and summary.t0 else []
+    browser = browsers.collected(run.sink, cfg)
+    judge = browsers.evaluator(browser, cfg.min_samples) if browser is not None else None
+    threshold_results = (
+        evaluate(cfg.thresholds, merged, cfg.min_samples, elapsed, judge) if summary and summary.t0 else []
+    )
     checks += kinds_checks(cfg, merged)
+    checks += browsers.checks(run.sink, browser_worker_count(cfg), run.redactor, run.scratch)
     threshold_results = discount_generator_limited(threshold_results, run.checks + checks)
-    return _Decision(checks, integrity, merged, elapsed, threshold_results)
+    return _Decision(checks, integrity, merged, elapsed, threshold_results, browser)
 
 
 def _publish_final_thresholds(run: _Run, stats_path: str, final_path: str, progress: Progress) -> None:
@@ -410,6 +436,14 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
         error=run.error,
         iterations=cfg.iterations,
         duration_s=cfg.duration_s,
+        browser=browser_results(decision.browser) if decision.browser is not None else None,
+        load=results.LoadRecord(
+            "open" if cfg.open_model else "closed",
+            cfg.users,
+            cfg.spawn_rate,
+            cfg.open_model.stages if cfg.open_model else (),
+            [list(s) for s in summary.load] if summary else [],
+        ),
     )
     doc = run.redactor.obj(results.build(record))
     metrics = summary.metrics if summary else None
@@ -419,6 +453,8 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
     if warnings:
         doc["warnings"] = run.redactor.obj(warnings)
     write_artifacts(run.opts.out_dir, run.opts.junit_path, run.started, cfg, run.redactor, doc, record)
+    if run.sink is not None and run.opts.request_log:
+        browsers.write_steps_log(run.sink, run.opts.out_dir, run.redactor)
     sys.stdout.write(terminal(doc))
     for warning in doc.get("warnings", []):
         sys.stdout.write(f"warning: {warning}\n")

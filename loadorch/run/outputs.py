@@ -15,7 +15,8 @@ import yaml
 
 from loadorch import __version__
 from loadorch.config.resolve import LAYERS, RunConfig
-from loadorch.k8s.framing import frame
+from loadorch.errors import RunError
+from loadorch.k8s.framing import FramingError, frame
 from loadorch.report.html import render_html
 from loadorch.report.junit import render as render_junit
 from loadorch.report.results import RunRecord
@@ -35,15 +36,24 @@ def sort_request_log(path: str, out_path: str, redactor: Redactor) -> None:
     write_text(out_path, redactor.json_lines("".join(line for _, line in rows)))
 
 
+# what travels in the master's log (gzip + base64): never the request log, which can be gigabytes, and
+# not report.html or summary.md, which `k8s collect` rebuilds from results.json
+LOG_ARTIFACTS = ("results.json", "junit.xml", "config.yaml")
+
+
 def print_artifacts(out_dir: str) -> None:
     """The framed block `loadorch k8s collect` reads back from this process's log."""
     files = {}
-    for name in ("results.json", "junit.xml", "summary.md", "config.yaml", "report.html", "requests.jsonl"):
+    for name in LOG_ARTIFACTS:
         path = os.path.join(out_dir, name)
         if os.path.exists(path):
             with open(path, "rb") as fh:
                 files[name] = fh.read()
-    sys.stdout.write(frame(files))
+    try:
+        block = frame(files)
+    except FramingError as exc:
+        raise RunError(f"cannot hand the artifacts over through the log: {exc}") from None
+    sys.stdout.write(block)
     sys.stdout.flush()
 
 

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 
 from loadorch.config.resolve import RunConfig
 from loadorch.traffic import data as gen
-from loadorch.wire import MasterAddress, OpenSpec, Plan, ThresholdSpec
+from loadorch.wire import BrowserPlan, MasterAddress, OpenSpec, Plan, ThresholdSpec
+
+BROWSER_PORT_OFFSET = 2  # the browser sink listens next to the Locust master (5557 -> 5559 in a pod)
 
 
 @dataclass(frozen=True)
@@ -85,12 +87,16 @@ def build_plan(
     token: str,
     stats_path: str,
     request_log_path: str | None,
+    addresses: Sequence[str] = (),
+    browser_port: int | None = None,
 ) -> Plan:
     weights = [(str(u.name), u.weight) for u in cfg.scenario.model.users]
     return Plan(
         token=token,
         seed=cfg.seed,
         host=host,
+        allowed_hosts=list(cfg.profile.allowed_hosts),
+        addresses=list(addresses),  # what preflight resolved and checked; workers connect only to these
         headers=dict(cfg.headers),
         users=cfg.users,
         spawn_rate=cfg.spawn_rate,
@@ -116,8 +122,17 @@ def build_plan(
                 delay_abort_eval_s=t.delay_abort_eval_s,
             )
             for t in cfg.thresholds
+            if not t.selector.metric.startswith(("browser_", "lighthouse_"))  # judged by the controller
         ],
         min_samples=cfg.min_samples,
+        browser=None
+        if not cfg.scenario.model.browsers
+        else BrowserPlan(
+            workers=browser_worker_count(cfg),
+            allowed_hosts=list(cfg.profile.allowed_hosts),
+            sink_host=master_host,
+            sink_port=browser_port if browser_port is not None else master_port + BROWSER_PORT_OFFSET,
+        ),
         open=None
         if cfg.open_model is None
         else OpenSpec(
@@ -135,12 +150,26 @@ def write_plan(plan: Plan, path: str, exclusive: bool = True) -> None:
         json.dump(plan.to_json(), fh)
 
 
-def process_specs(plan_path: str, workers: int, python: str = sys.executable) -> list[ProcessSpec]:
-    """Master first, then one spec per worker index."""
+def browser_worker_count(cfg: RunConfig) -> int:
+    """Browser worker processes: the profile's count, but no more than there are pages to drive."""
+    pages = sum(b.pages for b in cfg.scenario.model.browsers)
+    return min(cfg.profile.browser_workers, pages)
+
+
+def process_specs(
+    plan_path: str, workers: int, python: str = sys.executable, browser_workers: int = 0
+) -> list[ProcessSpec]:
+    """Master first, then one spec per worker index, then one per browser worker index."""
     base = (python, "-m", "loadorch.runtime")
     specs = [ProcessSpec("master", (*base, "master", "--plan", plan_path))]
     specs += [
         ProcessSpec("worker", (*base, "worker", "--plan", plan_path), {"LOADORCH_WORKER_INDEX": str(i)}, i)
         for i in range(workers)
+    ]
+    specs += [
+        ProcessSpec(
+            "browser", (python, "-m", "loadorch.browser", "--plan", plan_path), {"LOADORCH_BROWSER_INDEX": str(i)}, i
+        )
+        for i in range(browser_workers)
     ]
     return specs

@@ -73,6 +73,14 @@ class ProcessGroup:
         """Processes that ended on their own with a non-zero code (crashed, killed from outside)."""
         return {name: code for name, code in self.exit_codes.items() if code != 0}
 
+    def signal_role(self, role: str, sig: int) -> None:
+        for spec, proc in self.procs:
+            if spec.role == role and proc.poll() is None:
+                try:
+                    proc.send_signal(sig)
+                except ProcessLookupError:
+                    pass
+
     def signal_master(self, sig: int) -> None:
         proc = self.master()
         if proc is not None and proc.poll() is None:

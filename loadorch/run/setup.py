@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from loadorch.config.scenario import READ_METHODS, Scenario
@@ -29,12 +29,13 @@ def run_setup(
     timeout: float,
     should_stop: Callable[[], bool] = lambda: False,
     max_body: int = DEFAULT_MAX_BODY,
+    addresses: Sequence[str] = (),
 ) -> SetupReport:
     """Send every setup request in order; the first failure stops the run (RunError, exit 5)."""
     import time
 
     started = time.monotonic()
-    runner = LeanRunner(Origin.parse(host), timeout, max_body)
+    runner = LeanRunner(Origin.parse(host), timeout, max_body, addresses)
     rng = random.Random(gen.stream_seed(seed, "setup"))
     state = gen.DrawState(slot=0, slots=1)
     sent = 0

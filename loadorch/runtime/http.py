@@ -9,10 +9,13 @@ import select
 import socket
 import ssl
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import httptools
+
+from loadorch.errors import SafetyError
 
 
 class HttpError(Exception):
@@ -97,7 +100,15 @@ class _Collector:
 class Connection:
     """One connection to one origin, reopened when the server closes it."""
 
-    def __init__(self, host: str, port: int, tls: bool, connect_timeout: float) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        tls: bool,
+        connect_timeout: float,
+        addresses: Sequence[str] = (),
+        check_addresses: Callable[[list[str]], None] | None = None,
+    ) -> None:
         self.host = host
         self.port = port
         self.tls = tls
@@ -105,6 +116,11 @@ class Connection:
         self.sock: socket.socket | None = None
         self.address: tuple[Any, ...] | None = None  # resolved once, again only after a failed connect
         self.family = socket.AF_INET
+        # the addresses preflight resolved and checked against allowed_hosts: connect only to these, so
+        # DNS cannot move the name elsewhere later (TLS still verifies `host`, the Host header names it)
+        self.pinned = tuple(addresses)
+        self.next_pinned = 0
+        self.check_addresses = check_addresses  # without pins: each resolution checked (raises HttpError)
 
     def close(self) -> None:
         if self.sock is not None:
@@ -114,7 +130,15 @@ class Connection:
                 self.sock = None
 
     def _resolve(self) -> None:
+        if self.pinned:
+            ip = self.pinned[self.next_pinned % len(self.pinned)]
+            self.next_pinned += 1  # after a failed connect, the next checked address
+            self.family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+            self.address = (ip, self.port, 0, 0) if ":" in ip else (ip, self.port)
+            return
         infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
+        if self.check_addresses is not None:
+            self.check_addresses(sorted({str(info[4][0]) for info in infos}))
         self.family, _, _, _, self.address = infos[0]
 
     def _connect(self, deadline: float) -> socket.socket:
@@ -140,6 +164,8 @@ class Connection:
             raise HttpError(f"cannot resolve host {self.host!r}: {exc.strerror}") from None
         except UnicodeError:
             raise HttpError(f"invalid host name {self.host!r}") from None
+        except SafetyError as exc:  # resolved outside allowed_hosts (check_addresses)
+            raise HttpError(str(exc)[:200]) from None
         except OSError as exc:
             raise HttpError(f"connect failed: {exc.strerror or exc}") from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

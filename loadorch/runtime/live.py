@@ -19,7 +19,7 @@ from gevent.pywsgi import WSGIServer
 from loadorch.config.thresholds import Threshold
 from loadorch.metrics.families import Family, Gauges, build, flatten
 from loadorch.metrics.remote_write import auth_header, compress, encode_write_request
-from loadorch.report.results import timeseries
+from loadorch.report.results import LoadRecord, load_timeline, timeseries
 from loadorch.runtime.common import emit
 from loadorch.verdict.evaluate import ThresholdResult, evaluate
 from loadorch.wire import MetricsPlan, Plan
@@ -53,6 +53,7 @@ class LiveMetrics:
         self.thresholds = list(thresholds)
         self.run = (self.cfg.run_id, self.cfg.profile, self.cfg.scenario)
         self.edges = tuple(self.cfg.edges_us)
+        self.table_edges = {k: list(v) for k, v in self.cfg.table_edges.items()}
         self.results: list[ThresholdResult] = []
         self.gauges = Gauges(workers_expected=plan.workers)
         self.finished = False
@@ -85,7 +86,7 @@ class LiveMetrics:
         return int(server.server_port)
 
     def families(self) -> list[Family]:
-        return build(self.run, self.state.merged, self.edges, self.gauges, self.results)
+        return build(self.run, self.state.merged, self.edges, self.gauges, self.results, self.table_edges)
 
     def live_doc(self) -> dict[str, Any]:
         merged = self.state.merged
@@ -95,9 +96,24 @@ class LiveMetrics:
             "totals": {"requests": total, "failures": failures},
             "users": self.gauges.users,
             "timeseries": timeseries(merged),
-            "histograms": {"interval_s": merged.interval_s},
+            "histograms": {
+                "interval_s": merged.interval_s,
+                "intervals": [[i, kind, ok, h.to_json()] for (i, kind, ok), h in sorted(merged.intervals.items())],
+            },
+            "load": load_timeline(self._load_record()),
             "thresholds": [r.to_json() for r in self.results],
         }
+
+    def _load_record(self) -> LoadRecord:
+        """What the report's load chart is drawn from, as the controller builds it at the end."""
+        plan, open_model = self.plan, self.plan.open
+        return LoadRecord(
+            "open" if open_model else "closed",
+            plan.users,
+            plan.spawn_rate,
+            tuple(open_model.stages) if open_model else (),
+            [list(s) for s in self.state.load_samples],
+        )
 
     def tick(self, elapsed: float, min_samples: int) -> None:
         """About once a second: refresh gauges and threshold states; every few seconds, push."""

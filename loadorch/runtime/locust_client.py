@@ -1,27 +1,66 @@
 """`client: locust`: requests through Locust's FastHttpSession, for what the lean path does not do
-(cookies kept across requests, redirects followed). Measured, checked and recorded like the lean path."""
+(cookies kept across requests, redirects followed). Measured, checked and recorded like the lean path.
+
+Redirects are followed here, hop by hop, so every hop's host is checked against `allowed_hosts`; the
+target's own name connects only to the addresses preflight checked, other names are re-checked when
+they are resolved; the whole request, hops included, is bounded by one deadline.
+"""
 
 from __future__ import annotations
 
+import socket
 import time
+import zlib
+from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
+import gevent
+from geventhttpclient.connectionpool import ConnectionPool
 from locust.contrib.fasthttp import FastHttpSession
 from locust.env import Environment
 
+from loadorch.errors import LoadorchError
+from loadorch.hosts import check_allowed, resolve
+from loadorch.runtime.vu import DEFAULT_MAX_BODY, needs_body, wire_path
 from loadorch.traffic.request import CompiledRequest, Origin, Outcome, check, encode_body, quote_path, service_us
 from loadorch.traffic.template import Lookup
+
+REDIRECTS = frozenset((301, 302, 303, 307, 308))
+DECODERS: dict[str, Callable[[], Any]] = {
+    "identity": lambda: None,
+    "gzip": lambda: zlib.decompressobj(16 + zlib.MAX_WBITS),
+    "deflate": lambda: zlib.decompressobj(),
+}
+MAX_HOPS = 10
+
+
+class _Deadline(BaseException):
+    """The request's deadline passed (not an Exception: FastHttpSession must not swallow it as gevent's
+    Timeout, which it records and then carries on with)."""
 
 
 class LocustClientRunner:
     """A RequestRunner over geventhttpclient, with cookies and redirects."""
 
-    def __init__(self, origin: Origin, timeout: float, environment: Environment) -> None:
-        base = f"{origin.scheme}://{origin.host_header}"
+    def __init__(
+        self,
+        origin: Origin,
+        timeout: float,
+        environment: Environment,
+        allowed_hosts: Sequence[str] = (),
+        addresses: Sequence[str] = (),
+        max_body: int = DEFAULT_MAX_BODY,
+    ) -> None:
+        self.base = f"{origin.scheme}://{origin.host_header}"
+        self.origin = origin
         self.prefix = origin.prefix
         self.timeout = timeout
+        self.allowed_hosts = tuple(allowed_hosts)
+        self.max_body = max_body
+        guard_resolution(origin.host, origin.port, tuple(addresses), self.allowed_hosts)
         self.session = FastHttpSession(
-            base,
+            self.base,
             environment.events.request,
             None,
             insecure=False,
@@ -39,18 +78,128 @@ class LocustClientRunner:
         captured: dict[str, Any],
         intended: float | None = None,
     ) -> Outcome:
-        path = self.prefix + req.path.render_text(lookup, quote_path)
+        path = wire_path(self.prefix + req.path.render_text(lookup, quote_path))
         headers = dict(req.static_headers)  # Content-Type for json and form bodies included
         headers.update((name, template.render_text(lookup)) for name, template in req.dynamic_headers)
+        if not any(k.lower() == "accept-encoding" for k in headers):
+            headers["Accept-Encoding"] = "gzip, deflate"  # encodings decoded here within max_response_body
         body = encode_body(req, lookup)
         start = time.perf_counter()
         origin = start if intended is None else min(intended, start)
-        resp: Any = self.session.request(req.method, path, name=req.name, data=body, headers=headers)  # type: ignore[arg-type]
+        error: str | None = None
+        resp: Any = None
+        try:
+            with gevent.Timeout(req.timeout or self.timeout, _Deadline):  # the whole request: every hop, every read
+                resp, error = self._follow(req, path, body, headers)
+                content = b""
+                if error is None:
+                    content, error = self._read(resp, needs_body(req))
+        except _Deadline:
+            self.close()  # connections left mid-response cannot go back to the pool
+            resp, error = None, "read timeout"
         end = time.perf_counter()
         service = service_us(intended, start, end)
         latency = int((end - origin) * 1e6)
-        status = int(resp.status_code or 0)
-        if status == 0:
-            return Outcome(0, False, f"request failed: {resp.error}"[:200], latency, path, body, service)
-        error = check(req, status, resp.content or b"", lookup, captured)
+        status = 0 if resp is None else int(resp.status_code or 0)
+        if status == 0 or error is not None:  # no response, timed out, or a redirect refused (its 3xx kept)
+            reason = error or f"request failed: {getattr(resp, 'error', None)}"
+            return Outcome(status, False, reason[:200], latency, path, body, service)
+        error = check(req, status, content, lookup, captured)
         return Outcome(status, error is None, error, latency, path, body, service)
+
+    def _follow(
+        self, req: CompiledRequest, path: str, body: bytes | None, headers: dict[str, str]
+    ) -> tuple[Any, str | None]:
+        """Send, then follow redirects as a browser does, refusing any hop outside allowed_hosts."""
+        method, url, current = req.method, path, self.base + path
+        for _ in range(MAX_HOPS + 1):
+            resp: Any = self.session.request(
+                method,
+                url,
+                name=req.name,
+                data=body,  # type: ignore[arg-type]
+                headers=headers,
+                allow_redirects=False,
+                stream=True,  # the body is read here, bounded
+            )
+            location = resp.headers.get("Location") if resp.headers else None
+            if int(resp.status_code or 0) not in REDIRECTS or not location:
+                return resp, None
+            _, error = self._read(resp, False)
+            if error is not None:
+                return resp, error
+            url = current = urljoin(current, location)
+            refused = self._refused(url)
+            if refused:
+                return resp, refused
+            if resp.status_code == 303 or (resp.status_code in (301, 302) and method == "POST"):
+                method, body = "GET", None
+        return resp, f"more than {MAX_HOPS} redirects"
+
+    def _read(self, resp: Any, keep: bool) -> tuple[bytes, str | None]:
+        """The response body, decoded, at most max_body bytes (else an error and the connection closed);
+        not kept unless a check or capture reads it."""
+        raw = getattr(resp, "stream", None)
+        if raw is None or resp.headers is None:
+            return b"", None  # no response (its error is reported from the status)
+        encoding = (resp.headers.get("Content-Encoding") or "identity").strip().lower()
+        if encoding not in DECODERS:
+            self.close()
+            return b"", f"unsupported Content-Encoding {encoding!r}; send an Accept-Encoding header without it"
+        decoder = DECODERS[encoding]()
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            chunk = raw.read(65536)
+            if not chunk:
+                break
+            data = decoder.decompress(chunk, self.max_body + 1 - size) if decoder is not None else chunk
+            size += len(data)
+            if size > self.max_body:
+                self.close()  # the rest of the body is still on the wire: the connection cannot be reused
+                return b"", f"response body over {self.max_body} bytes (max_response_body)"
+            if keep:
+                parts.append(data)
+        resp.release()
+        return b"".join(parts), None
+
+    def _refused(self, url: str) -> str | None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https"):
+            return f"redirect to {parts.scheme}: refused"
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        if (parts.hostname, port) == (self.origin.host, self.origin.port):
+            return None  # the target itself: checked by preflight, connected by its pinned addresses
+        try:
+            check_allowed(url, self.allowed_hosts, resolve(parts.hostname or "", port))
+        except LoadorchError as exc:
+            return f"redirect to {parts.hostname} refused: {exc}"[:200]
+        return None
+
+
+_ORIGINAL_RESOLVE = ConnectionPool._resolve
+
+
+def guard_resolution(host: str, port: int, pinned: tuple[str, ...], allowed: tuple[str, ...]) -> None:
+    """Every connection geventhttpclient opens: the target's name goes to the addresses preflight
+    checked; any other name must resolve inside allowed_hosts, checked at connect time (DNS may move).
+    Installed once per process (every user of a worker has the same target); calling again replaces it."""
+    original = _ORIGINAL_RESOLVE
+
+    def _resolve(self: ConnectionPool) -> Any:
+        name, number = self._connection_host, self._connection_port
+        if pinned and (name, number) == (host, port):
+            return [
+                (socket.AF_INET6, socket.SOCK_STREAM, 6, "", (ip, number, 0, 0))
+                if ":" in ip
+                else (socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, number))
+                for ip in pinned
+            ]
+        infos = original(self)
+        try:
+            check_allowed(f"http://{name}:{number}", allowed, sorted({str(i[4][0]) for i in infos}))
+        except LoadorchError as exc:
+            raise OSError(str(exc)) from None  # a failed request (FastHttpSession's error path)
+        return infos
+
+    ConnectionPool._resolve = _resolve  # type: ignore[method-assign]

@@ -31,6 +31,7 @@ from loadorch.wire import (
 )
 
 log = logging.getLogger("loadorch.master")
+MAX_LOAD_SAMPLES = 600
 
 
 @dataclass
@@ -66,6 +67,7 @@ class MasterState:
         self.metrics_report: dict[str, Any] | None = None
         self.stop_reason: StopReason | None = None
         self.aborted_by: dict[str, Any] | None = None
+        self.load_samples: list[list[float]] = []
         log_path = plan.request_log_path
         self.request_log = open(log_path, "a", encoding="utf-8") if log_path else None  # noqa: SIM115
 
@@ -138,6 +140,18 @@ class MasterState:
                 log.warning("worker %d stopped reporting", info.index)
                 emit("worker_lost", index=info.index, at_s=info.lost_at_s)
 
+    def sample_load(self, elapsed: float) -> None:
+        """One point of the load timeline: live users and the arrival counters summed over all workers."""
+        workers = self.workers.values()
+        arrivals = [
+            sum(w.arrivals.scheduled for w in workers),
+            sum(w.arrivals.dispatched for w in workers),
+            sum(w.arrivals.dropped for w in workers),
+        ]
+        self.load_samples.append([round(elapsed, 2), sum(w.users for w in self.live()), *arrivals])
+        if len(self.load_samples) > 2 * MAX_LOAD_SAMPLES:  # long runs: keep every other point, bounded
+            self.load_samples = self.load_samples[::2]
+
     def live(self) -> list[WorkerInfo]:
         return [w for w in self.workers.values() if w.lost_at_s is None]
 
@@ -148,6 +162,7 @@ class MasterState:
             elapsed_s=round(self.elapsed(), 3),
             stop_reason=self.stop_reason,
             aborted_by=self.aborted_by,
+            load=self.load_samples,
             rejected_peers=self.rejected,
             metrics=self.metrics_report,
             workers=WorkersSummary(
@@ -174,6 +189,43 @@ class MasterState:
         )
 
 
+# how a worker connects, then proves the token: message type -> the data type Locust's / our handler expects
+UNPROVEN_ALLOWED: dict[str, type] = {"client_ready": str, "lo_hello": dict}
+MAX_REJECTED = 100
+
+
+def admit_proven_peers_only(runner: Any, state: MasterState) -> None:
+    """Drop every message from a peer that has not proven the run's token before Locust's handlers see
+    it: one of Locust's own messages (`exception` with bad data, `quit`, ...) from any local process
+    would otherwise kill the message listener or the run. A worker may only say `client_ready` (Locust
+    needs it to register) and `lo_hello` (checked against the token) until it is known."""
+    server = runner.server
+    receive = server.recv_from_client
+
+    def recv_from_proven() -> Any:
+        while True:
+            client_id, msg = receive()
+            if any(w.client_id == client_id for w in state.workers.values()):
+                return client_id, msg
+            if isinstance(msg.data, UNPROVEN_ALLOWED.get(msg.type, ())):
+                return client_id, msg
+            note = f"{client_id}: message {msg.type!r} before proving the run token, dropped"
+            if note not in state.rejected and len(state.rejected) < MAX_REJECTED:
+                state.rejected.append(note)
+                log.warning("dropped a %r message from an unproven peer (%s)", msg.type, client_id)
+
+    server.recv_from_client = recv_from_proven
+    handle = runner.handle_message
+
+    def handle_safely(client_id: str, msg: Any) -> None:
+        try:
+            handle(client_id, msg)
+        except Exception as exc:  # a malformed message from a proven peer must not end the listener either
+            log.warning("ignored a malformed %r message from %s: %s", msg.type, client_id, exc)
+
+    runner.handle_message = handle_safely
+
+
 def _sustained(samples: list[float], window: int = 3) -> float:
     """Peak of a moving average over `window` reports: one busy second is not saturation."""
     if len(samples) < window:
@@ -195,6 +247,7 @@ def run_master(plan: Plan) -> int:
     env = Environment(user_classes=[], stop_timeout=0)
     master = plan.master
     runner = env.create_master_runner(master.host, master.port)
+    admit_proven_peers_only(runner, state)  # before any greenlet runs: the listener has not received yet
     runner.register_message("lo_hello", lambda environment, msg, **kw: state.on_hello(msg.node_id, msg.data))
     runner.register_message("lo_stats", lambda environment, msg, **kw: state.on_stats(msg.node_id, msg.data))
     stop_signal: list[int] = []
@@ -229,6 +282,7 @@ def run_master(plan: Plan) -> int:
     emit("started", t0=state.t0, workers=sorted(state.workers))
     runner.send_message("lo_start", Start(t0=state.t0).to_json())
     _watch(state, plan, stop_signal)
+    state.sample_load(state.elapsed())
     runner.send_message("lo_stop", {})
     final_deadline = time.monotonic() + FINAL_WAIT_S
     while time.monotonic() < final_deadline and any(w.final_total is None for w in state.live()):
@@ -280,6 +334,7 @@ def _watch(state: MasterState, plan: Plan, stop_signal: list[int]) -> None:
             next_report = elapsed + REPORT_INTERVAL_S
             total = state.merged.total
             _progress(state, elapsed, total - last_total)
+            state.sample_load(elapsed)
             last_total = total
             if aborting:
                 results = evaluate(thresholds, state.merged, plan.min_samples, max(elapsed, 1e-9))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import time
 from bisect import bisect
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -37,12 +37,22 @@ DEFAULT_MAX_BODY = 10 * 1024 * 1024  # the profile's max_response_body when not 
 class LeanRunner:
     """The lean client (a RequestRunner): renders, sends and checks a request on the user's own connection."""
 
-    def __init__(self, origin: Origin, timeout: float, max_body: int = DEFAULT_MAX_BODY) -> None:
+    def __init__(
+        self,
+        origin: Origin,
+        timeout: float,
+        max_body: int = DEFAULT_MAX_BODY,
+        addresses: Sequence[str] = (),
+        check_addresses: Callable[[list[str]], None] | None = None,
+    ) -> None:
         self.origin = origin
         self.timeout = timeout
         self.max_body = max_body
         self.host_line = f" HTTP/1.1\r\nHost: {origin.host_header}\r\n"
-        self.conn = Connection(origin.host, origin.port, origin.scheme == "https", min(timeout, 10.0))
+        tls = origin.scheme == "https"
+        self.conn = Connection(
+            origin.host, origin.port, tls, min(timeout, 10.0), addresses=addresses, check_addresses=check_addresses
+        )
 
     def close(self) -> None:
         self.conn.close()

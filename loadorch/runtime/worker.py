@@ -19,6 +19,7 @@ from gevent import GreenletExit
 from locust import User
 from locust.env import Environment
 
+from loadorch.hosts import address_guard
 from loadorch.runtime.common import MASTER_HEARTBEAT_TIMEOUT_S, REPORT_INTERVAL_S, emit, watch_parent
 from loadorch.runtime.vu import LeanRunner, VirtualUser
 from loadorch.traffic import data as gen
@@ -161,8 +162,17 @@ def make_runner(origin: Origin, plan: Plan, environment: Environment) -> Request
     if plan.scenario.client == "locust":
         from loadorch.runtime.locust_client import LocustClientRunner
 
-        return LocustClientRunner(origin, plan.request_timeout_s, environment)
-    return LeanRunner(origin, plan.request_timeout_s, plan.max_response_body)
+        return LocustClientRunner(
+            origin,
+            plan.request_timeout_s,
+            environment,
+            plan.allowed_hosts,
+            plan.addresses,
+            plan.max_response_body,
+        )
+    pinned = plan.addresses
+    check = None if pinned else address_guard(plan.host, plan.allowed_hosts)
+    return LeanRunner(origin, plan.request_timeout_s, plan.max_response_body, pinned, check)
 
 
 def _user_class(

@@ -17,6 +17,7 @@ class Knobs:
     error_status: int = 503
     error_routes: str = "write"  # "write", "all" or a route id
     stall_until: float = 0.0  # monotonic time; requests wait until then
+    storefront: dict[str, int] = field(default_factory=dict)  # hero_ms, banner, click_ms, tracker (storefront.py)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _error_count: dict[str, int] = field(default_factory=dict, repr=False)
 
@@ -38,6 +39,8 @@ class Knobs:
                 self.error_status = int(body["error_status"])
             if "error_routes" in body:
                 self.error_routes = str(body["error_routes"])
+            if "storefront" in body:
+                self.storefront = {str(k): int(v) for k, v in dict(body["storefront"]).items()}
             if "stall_s" in body:
                 self.stall_until = time.monotonic() + float(body["stall_s"])
 
@@ -48,6 +51,7 @@ class Knobs:
             "error_status": self.error_status,
             "error_routes": self.error_routes,
             "stall_remaining_s": max(0.0, self.stall_until - time.monotonic()),
+            "storefront": self.storefront,
         }
 
     def delay_for(self, route: str) -> float:

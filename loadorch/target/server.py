@@ -28,6 +28,9 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("GET", re.compile(r"/_knobs"), "knobs.get"),
     ("PUT", re.compile(r"/_knobs"), "knobs.set"),
     ("GET", re.compile(r"/openapi.json"), "openapi"),
+    ("GET", re.compile(r"/shop"), "store.shop"),
+    ("GET", re.compile(r"/cart"), "store.cart"),
+    ("GET", re.compile(r"/static/hero.png"), "store.hero"),
 ]
 
 
@@ -95,6 +98,11 @@ class _Handler(BaseHTTPRequestHandler):
                 if knobs.should_fail(route, method != "GET"):
                     raise ApiError(knobs.error_status, "injected error")
             query = parse_qs(split.query)
+            if route.startswith("store."):  # storefront pages for browser users: HTML and an image
+                from loadorch.target.storefront import respond
+
+                self._send_raw(*respond(route, query, knobs.storefront))
+                return
             status, payload = _handle(self.server, route, args, query, body)
             # ?delay_ms=N adds latency to one request: lets a scenario make some requests slower than others
             delay = knobs.delay_for(route) + float(_q(query, "delay_ms", "0")) / 1000.0 - (time.monotonic() - started)
@@ -117,6 +125,15 @@ class _Handler(BaseHTTPRequestHandler):
             return json.loads(raw)
         except ValueError:
             raise ApiError(400, "body is not JSON") from None
+
+    def _send_raw(self, status: int, content_type: str, data: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
 
     def _send(self, status: int, payload: Any) -> None:
         data = json.dumps(payload, separators=(",", ":")).encode()

@@ -48,6 +48,10 @@ class Row:
     significant: bool
     verdict: str  # "regression", "improvement", "same", "missing"
     note: str = ""
+    # latency: the band of changes (ms) that are within the noise, [-(c_hi - c) - (b - b_lo), (c - c_lo) + (b_hi - b)];
+    # a change outside it has non-overlapping 95 % intervals. None: that side is unbounded (too few samples).
+    noise_low: float | None = None
+    noise_high: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -187,6 +191,8 @@ def _latency_rows(scope: str, name: str, b: Histogram, c: Histogram, budgets: Bu
                 worse or better,
                 verdict,
                 f"95% intervals {_ms(blo)}-{_ms(bhi)} vs {_ms(clo)}-{_ms(chi)} ms",
+                _finite(-((chi / 1000.0 - cv) + (bv - blo / 1000.0))),
+                _finite((cv - clo / 1000.0) + (bhi / 1000.0 - bv)),
             )
         )
     return rows
@@ -225,6 +231,10 @@ def _error_row(scope: str, name: str, b: tuple[int, int], c: tuple[int, int], bu
     return Row(
         scope, name, "error_rate", round(br, 5), round(cr, 5), round(cr - br, 5), None, budget, significant, verdict
     )
+
+
+def _finite(ms: float) -> float | None:
+    return round(ms, 3) if math.isfinite(ms) else None
 
 
 def _ms(us: float) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -147,9 +147,19 @@ def _num(x: float) -> str:
 
 
 def evaluate(
-    thresholds: Iterable[Threshold], merged: Merged, min_samples: int, duration_s: float
+    thresholds: Iterable[Threshold],
+    merged: Merged,
+    min_samples: int,
+    duration_s: float,
+    other: Callable[[Threshold], ThresholdResult | None] | None = None,
 ) -> list[ThresholdResult]:
-    return [evaluate_threshold(t, merged, min_samples, duration_s) for t in thresholds]
+    """`other` evaluates the thresholds on metrics measured outside the HTTP histograms (browser vitals,
+    Lighthouse), returning None for the ones it does not own."""
+    out = []
+    for t in thresholds:
+        owned = other(t) if other is not None else None
+        out.append(owned if owned is not None else evaluate_threshold(t, merged, min_samples, duration_s))
+    return out
 
 
 def overall(results: Sequence[ThresholdResult], checks: Sequence[Check], interrupted: bool = False) -> str:

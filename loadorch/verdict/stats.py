@@ -29,11 +29,15 @@ class TablesJson(TypedDict):
     errors: list[tuple[SeriesKeyJson, str, int]]
     service: list[tuple[SeriesKeyJson, HistogramJson]]
     le: NotRequired[list[tuple[SeriesKeyJson, list[int]]]]  # live metrics only (see Recorder)
+    endpoint_intervals: NotRequired[list[tuple[int, str, HistogramJson]]]  # successful latencies per endpoint
 
 
 class MergedJson(TablesJson):
     interval_s: NotRequired[float]
     per_worker: NotRequired[dict[str, int]]
+    endpoint_step: NotRequired[int]
+
+ENDPOINT_SLOTS = 120  # per-endpoint timelines keep at most this many slots (coarser as a run grows)
 
 
 @dataclass(frozen=True)
@@ -72,12 +76,16 @@ class Tables:
         self.interval_s = interval_s
         self.series: dict[SeriesKey, Histogram] = {}
         self.intervals: dict[tuple[int, str, bool], Histogram] = {}
+        # successful latencies per (slot, endpoint name); on the master a slot spans `endpoint_step` intervals
+        self.endpoint_intervals: dict[tuple[int, str], Histogram] = {}
+        self.endpoint_step = 1
         self.errors: dict[tuple[SeriesKey, str], int] = {}
         self.service: dict[SeriesKey, Histogram] = {}
         self.le: dict[SeriesKey, list[int]] = {}  # exact counts per metrics edge interval (see Recorder)
 
     def clear(self) -> None:
         self.series, self.intervals, self.errors, self.service, self.le = {}, {}, {}, {}, {}
+        self.endpoint_intervals = {}
 
     def tables_json(self) -> TablesJson:
         out: TablesJson = {
@@ -86,6 +94,8 @@ class Tables:
             "errors": [(k.as_list(), reason, n) for (k, reason), n in self.errors.items()],
             "service": [(k.as_list(), h.to_json()) for k, h in sorted(self.service.items(), key=_by_key)],
         }
+        if self.endpoint_intervals:
+            out["endpoint_intervals"] = [(i, n, h.to_json()) for (i, n), h in sorted(self.endpoint_intervals.items())]
         if self.le:
             out["le"] = [(k.as_list(), counts) for k, counts in self.le.items()]
         return out
@@ -104,6 +114,8 @@ class Tables:
             self.errors[ek] = self.errors.get(ek, 0) + int(n)
         for key_list, hist in data.get("service", []):
             _hist(self.service, SeriesKey.from_list(key_list)).merge(Histogram.from_json(hist))
+        for i, name, hist in data.get("endpoint_intervals", []):
+            self.add_endpoint_interval(int(i) // self.endpoint_step, str(name), Histogram.from_json(hist))
         for key_list, counts in data.get("le", []):
             key = SeriesKey.from_list(key_list)
             have = self.le.get(key)
@@ -112,6 +124,17 @@ class Tables:
             elif len(have) == len(counts):
                 self.le[key] = [a + int(b) for a, b in zip(have, counts)]
         return added
+
+    def add_endpoint_interval(self, slot: int, name: str, h: Histogram) -> None:
+        """Merge one endpoint's slot; past ENDPOINT_SLOTS slots, halve the resolution (memory stays bounded)."""
+        while slot >= ENDPOINT_SLOTS:
+            coarse: dict[tuple[int, str], Histogram] = {}
+            for (i, n), old in self.endpoint_intervals.items():
+                _hist(coarse, (i // 2, n)).merge(old)
+            self.endpoint_intervals = coarse
+            self.endpoint_step *= 2
+            slot //= 2
+        _hist(self.endpoint_intervals, (slot, name)).merge(h)
 
 
 def _by_key(item: tuple[SeriesKey, Histogram]) -> tuple[Any, ...]:
@@ -148,6 +171,11 @@ class Recorder(Tables):
         if ih is None:
             ih = self.intervals[slot] = Histogram()
         ih.record(latency_us)
+        if key.ok:
+            eh = self.endpoint_intervals.get((slot[0], key.name))
+            if eh is None:
+                eh = self.endpoint_intervals[(slot[0], key.name)] = Histogram()
+            eh.record(latency_us)
         if error is not None:
             ek = (key, error[:200])
             self.errors[ek] = self.errors.get(ek, 0) + 1
@@ -208,10 +236,13 @@ class Merged(Tables):
     def to_json(self) -> MergedJson:
         tables = self.tables_json()
         tables.pop("le", None)  # live metrics only: results.json keeps the histograms
+        endpoints = tables.pop("endpoint_intervals", [])
         return {
             "interval_s": self.interval_s,
             **tables,
             "per_worker": {str(w): n for w, n in sorted(self.per_worker.items())},
+            "endpoint_step": self.endpoint_step,
+            "endpoint_intervals": endpoints,
         }
 
     @classmethod
@@ -226,6 +257,9 @@ class Merged(Tables):
             }
         )
         m.per_worker = {int(w): int(n) for w, n in data.get("per_worker", {}).items()}
+        m.endpoint_step = int(data.get("endpoint_step", 1))
+        for i, name, hist in data.get("endpoint_intervals", []):
+            m.add_endpoint_interval(int(i), str(name), Histogram.from_json(hist))
         return m
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import subprocess
 import sys
 import time
+from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,8 @@ def request_log(run_dir: Path) -> list[dict[str, Any]]:
 
 def exact_p(values: list[float], pct: float) -> float:
     ordered = sorted(values)
-    return ordered[max(1, math.ceil(pct / 100 * len(ordered))) - 1]
+    rank = (Decimal(repr(float(pct))) * len(ordered) / 100).to_integral_value(rounding=ROUND_CEILING)
+    return ordered[max(1, int(rank)) - 1]  # the exact nearest rank: float products round p(99.9) of 1,000 up
 
 
 def processes_started_by(pid: int) -> list[int]:

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import requests
 
+from loadorch.target.server import start as start_target
+
 from ..conftest import SHARED, Project
+from .cdp import Browser, chromium_path
+from .helpers import finish, start_run
+from .pagecheck import assert_accessible, axis_value
 
 pytestmark = pytest.mark.integration
 
@@ -61,6 +67,86 @@ def test_same_seed_no_regression_then_slower_endpoint_regresses(project: Project
         import xmlschema
 
         xmlschema.XMLSchema(str(xsd)).validate(str(project.root / "cmp" / "compare-junit.xml"))
+
+
+def test_compare_page_shows_the_slower_endpoint(project: Project, shop_server: str, tmp_path) -> None:
+    """compare.html of a baseline and a run 50 ms slower on one endpoint. The two runs go at once, each to
+    its own target, so a busy machine slows both alike; open model: the same arrivals in both, so the slow
+    endpoint does not lighten the load on the others (as a closed model's lower throughput would)."""
+    project.write("scenarios/s.yaml", SCENARIO)
+    project.write("profiles/p.yaml", """
+        scenario: ../scenarios/s.yaml
+        host: ${TARGET_URL}
+        load: {arrival_rate: 50, duration: 6s, max_users: 12}
+        workers: 1
+        seed: 5
+        min_samples: 20
+        """)
+    slow_server, thread = start_target("127.0.0.1", 0)
+    try:
+        runs = []
+        for out, url, knobs in (("base", shop_server, {"*": 20}), ("slow", slow_server.url, {"*": 20, "products.get": 70})):
+            requests.put(f"{url}/_knobs", json={"latency_ms": knobs}, timeout=5).raise_for_status()
+            runs.append(start_run(project, "--out", out, env={"TARGET_URL": url}))
+        for proc in runs:
+            out, err = finish(proc, timeout=120)
+            assert proc.returncode == 0, err
+    finally:
+        slow_server.shutdown()
+        slow_server.server_close()
+        thread.join(timeout=5)
+    load = project.results("base")["load"]  # the open model's load timeline: target from the profile
+    assert load["model"] == "open" and load["target"] == [[0.0, 50.0], [6.0, 50.0]]
+    assert any(p.get("arrivals_per_s", 0) > 0 for p in load["points"]) and all("dropped_per_s" in p for p in load["points"][1:])
+    page = (project.root / "base" / "report.html").read_text()
+    assert all(f'data-series="{s}"' in page for s in ("target", "achieved", "dropped"))
+    assert project.run("compare", "base", "slow", "--out", "cmp").code == 1
+    summary = (project.root / "cmp" / "summary.md").read_text()
+    top = summary[summary.index("### Top changes") : summary.index("### All rows")]
+    assert re.match(r"\| REGRESSION +\| endpoint +\| get product +\|", top.splitlines()[4]), top
+    _check_compare_page(project.root / "cmp" / "compare.html", tmp_path)
+
+
+BARS_JS = """[...document.querySelectorAll('#bars-endpoint g.bar')].map(g => ({name: g.dataset.name,
+  change: +g.dataset.change, low: g.dataset.low === '' ? -1e9 : +g.dataset.low,
+  high: g.dataset.high === '' ? 1e9 : +g.dataset.high, verdict: g.dataset.verdict,
+  said: g.querySelector('text:last-of-type').textContent}))"""
+
+
+def _check_compare_page(page, tmp_path) -> None:
+    if chromium_path() is None:
+        pytest.skip("chromium is not installed (.ci/run installs Debian's chromium)")
+    browser = Browser()
+    try:
+        browser.open(page.as_uri())
+        verdict = browser.evaluate("document.getElementById('verdict').textContent")
+        bars = browser.evaluate(BARS_JS)
+        ids = browser.evaluate("[...document.querySelectorAll('svg.spectrum')].map(s => [s.id, s.querySelector('title').textContent])")
+        shift = {}
+        for svg_id, title in ids:
+            if svg_id.startswith("overlay-ep-"):
+                at = {who: axis_value(browser, svg_id, f'circle[data-series="{who}"][data-pct="50"]')
+                      for who in ("baseline", "current")}
+                shift[title.split(":")[0]] = (at["current"]["value"] - at["baseline"]["value"], at["current"]["per_px"])
+        browser.screenshot(str(tmp_path / "compare.png"))
+        assert_accessible(browser)
+        assert browser.console_errors() == []
+        assert [u for u in browser.requests() if not u.startswith("file://")] == []
+    finally:
+        browser.close()
+    assert "REGRESSION" in verdict
+    assert bars[0]["name"] == "get product" and bars[0]["verdict"] == "regression" and "REGRESSION" in bars[0]["said"]
+    assert all(abs(b["change"]) < bars[0]["change"] for b in bars[1:]), bars
+    assert bars[0]["change"] > bars[0]["high"]  # outside its noise band
+    for b in bars[1:]:  # the unchanged endpoints stay inside theirs
+        assert b["low"] <= b["change"] <= b["high"] and b["verdict"] == "same", b
+    assert set(shift) == {"list", "get product", "order"}, shift
+    for name, (delta, per_px) in shift.items():  # the overlaid spectra: ~50 ms apart on that endpoint only
+        if name == "get product":
+            assert 40 <= delta <= 60, shift
+        else:
+            assert abs(delta) < 5 + per_px, shift
+    assert (tmp_path / "compare.png").stat().st_size > 20_000
 
 
 def test_compare_of_a_folder_without_results_is_a_config_error(project: Project) -> None:

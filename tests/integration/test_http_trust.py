@@ -160,3 +160,29 @@ def test_non_ascii_literal_path_is_sent_percent_encoded_as_utf8(server) -> None:
     finally:
         runner.close()
     assert s.requests[0].split(b"\r\n")[0] == b"GET /products/caf%C3%A9-%F0%9F%98%80?q=th%C3%A9&p=%2F HTTP/1.1"
+
+
+def test_pinned_addresses_are_used_without_resolving_the_name(server) -> None:  # noqa: F811
+    s = server(lambda conn, head: (conn.sendall(b"HTTP/1.1 204 No Content\r\n\r\n"), True)[1])
+    runner = LeanRunner(Origin.parse(f"http://pinned.invalid:{s.port}"), 5, addresses=["127.0.0.1"])
+    try:
+        assert runner.run(compiled(path="/x"), no_draws, {}).ok  # `.invalid` never resolves: the pin is used
+    finally:
+        runner.close()
+    assert f"Host: pinned.invalid:{s.port}".encode() in s.requests[0]
+
+
+def test_without_pins_each_resolution_is_checked_against_allowed_hosts(server) -> None:  # noqa: F811
+    from loadorch.hosts import address_guard
+
+    s = server(lambda conn, head: (conn.sendall(b"HTTP/1.1 204 No Content\r\n\r\n"), True)[1])
+    url = f"http://localhost:{s.port}"
+    outside = LeanRunner(Origin.parse(url), 5, check_addresses=address_guard(url, ["10.0.0.0/8"]))
+    inside = LeanRunner(Origin.parse(url), 5, check_addresses=address_guard(url, ["127.0.0.0/8", "::1/128"]))
+    try:
+        refused = outside.run(compiled(path="/x"), no_draws, {})
+        assert not refused.ok and "not in allowed_hosts" in (refused.error or "") and s.requests == []
+        assert inside.run(compiled(path="/x"), no_draws, {}).ok
+    finally:
+        outside.close()
+        inside.close()

@@ -40,6 +40,7 @@ min_samples: 10
 PROFILE = """
 scenario: ../scenarios/s.yaml
 host: ${SHOP_URL}
+allowed_hosts: ["127.0.0.0/8"]
 load: {users: 4, duration: 60s}
 workers: 1
 seed: 314
@@ -55,7 +56,8 @@ def k8s_project(project: Project) -> Project:
 
 
 def render(project: Project, *args: str) -> list[dict]:
-    r = project.run("k8s", "render", "p", "--image", "loadorch:test", *args, env={"SHOP_TOKEN": CANARY})
+    r = project.run("k8s", "render", "p", "--image", "loadorch:test", "--run-id", "t1", *args,
+                    env={"SHOP_TOKEN": CANARY})
     assert r.code == 0, r.err
     assert CANARY not in r.out
     return list(yaml.safe_load_all(r.out))
@@ -65,14 +67,14 @@ def render(project: Project, *args: str) -> list[dict]:
 def test_manifests_validate_against_kubernetes_schemas(project: Project, workers: int) -> None:
     kubernetes_validate = pytest.importorskip("kubernetes_validate")
     manifests = render(k8s_project(project), "--workers", str(workers), "--namespace", "perf",
-                       "--host", "http://127.0.0.1:1")
+                       "--host", "http://shop.perf.svc.cluster.local")
     version = kubernetes_validate.latest_version()
     for manifest in manifests:
         kubernetes_validate.validate(manifest, version, strict=True)
     kinds = sorted(m["kind"] for m in manifests)
-    assert kinds == ["ConfigMap", "Job", "Job", "NetworkPolicy", "Service"]
+    assert kinds == ["ConfigMap", "Job", "Job", "NetworkPolicy", "Secret", "Service"]
     jobs = {m["metadata"]["name"]: m for m in manifests if m["kind"] == "Job"}
-    workers_job = jobs["loadorch-p-workers"]["spec"]
+    workers_job = jobs["loadorch-p-t1-workers"]["spec"]
     assert (workers_job["completionMode"], workers_job["completions"], workers_job["parallelism"]) == (
         "Indexed", workers, workers)
     for job in jobs.values():
@@ -86,8 +88,13 @@ def test_manifests_validate_against_kubernetes_schemas(project: Project, workers
             assert sc["allowPrivilegeEscalation"] is False and sc["readOnlyRootFilesystem"] is True
             assert sc["capabilities"]["drop"] == ["ALL"]
             assert c["resources"]["requests"] and c["resources"]["limits"]
-            secret_refs = {e["name"] for e in c["env"] if "valueFrom" in e}
-            assert secret_refs == {"SHOP_TOKEN", "SHOP_URL"}
+            secret_refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in c["env"] if "valueFrom" in e}
+            assert set(secret_refs) == {"SHOP_TOKEN", "SHOP_URL", "LOADORCH_RUN_TOKEN"}
+            # required variables are required: no pod starts without them
+            assert not any(ref.get("optional") for ref in secret_refs.values())
+            assert secret_refs["SHOP_URL"]["name"] == "loadorch-p-env"
+            assert secret_refs["LOADORCH_RUN_TOKEN"]["name"] == "loadorch-p-t1-token"
+            assert not [e for e in c["env"] if e["name"] == "LOADORCH_RUN_TOKEN" and "value" in e]
     service = next(m for m in manifests if m["kind"] == "Service")
     assert service["spec"]["type"] == "ClusterIP"
 
@@ -151,11 +158,13 @@ def test_pod_simulation_matches_a_local_run(project: Project, shop_server: str, 
         (config / rel).parent.mkdir(parents=True, exist_ok=True)
         (config / rel).write_text(text)
     jobs = {m["metadata"]["name"]: m["spec"]["template"]["spec"] for m in manifests if m["kind"] == "Job"}
-    pods = PodRunner(tmp_path, {"SHOP_URL": shop_server, "SHOP_TOKEN": CANARY}, _free_port())
+    token = next(m for m in manifests if m["kind"] == "Secret")["stringData"]["LOADORCH_RUN_TOKEN"]
+    pods = PodRunner(tmp_path, {"SHOP_URL": shop_server, "SHOP_TOKEN": CANARY, "LOADORCH_RUN_TOKEN": token},
+                     _free_port())
 
     master_scratch = tmp_path / "master-scratch"
     master_scratch.mkdir()
-    argv, env = pods.command(jobs["loadorch-p-master"]["containers"][0],
+    argv, env = pods.command(jobs["loadorch-p-t1-master"]["containers"][0],
                              {"config": config, "scratch": master_scratch}, {})
     log_path = tmp_path / "master.log"
     with open(log_path, "w") as log:
@@ -166,7 +175,7 @@ def test_pod_simulation_matches_a_local_run(project: Project, shop_server: str, 
             scratch = tmp_path / f"worker-{index}-scratch"
             scratch.mkdir()
             mounts = {"config": config, "scratch": scratch}
-            worker_spec = jobs["loadorch-p-workers"]
+            worker_spec = jobs["loadorch-p-t1-workers"]
             init_argv, init_env = pods.command(worker_spec["initContainers"][0], mounts,
                                                {"JOB_COMPLETION_INDEX": str(index)})
             done = subprocess.run(init_argv, env=init_env, capture_output=True, text=True, timeout=60)
@@ -203,7 +212,10 @@ def test_pod_simulation_matches_a_local_run(project: Project, shop_server: str, 
     def strip(rows: list[dict]) -> list[dict]:
         return [{k: v for k, v in r.items() if k != "latency_ms"} for r in rows]
 
-    assert strip(request_log(project.root / "collected")) == strip(request_log(project.root / "local"))
+    # the request log never travels through the log stream: it stays in the master's scratch folder
+    assert not (project.root / "collected" / "requests.jsonl").exists() and "requests.jsonl" not in log_text
+    assert (project.root / "collected" / "report.html").exists() and (project.root / "collected" / "summary.md").exists()
+    assert strip(request_log(master_scratch / "results")) == strip(request_log(project.root / "local"))
 
 
 def test_collect_needs_a_complete_block(project: Project, tmp_path: Path) -> None:

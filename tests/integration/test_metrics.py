@@ -307,3 +307,22 @@ def test_init_writes_a_prometheus_config_that_promtool_accepts(tmp_path: Path) -
     assert check.returncode == 0, check.stdout + check.stderr
     assert "--remote-write" in config.read_text() and "LOADORCH_REMOTE_WRITE_BEARER_TOKEN" in config.read_text()
     assert "monitoring/prometheus.yml" in (tmp_path / "README.md").read_text()
+
+
+def test_metrics_flags_that_cannot_work_are_usage_errors_before_any_load(tmp_path: Path) -> None:
+    from ..conftest import run_cli
+
+    with __import__("socket").socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        for args, message in (
+            (["--metrics-port", port], "cannot listen on 127.0.0.1:" + port),
+            (["--dashboard", "--dashboard-port", port], "cannot listen on 127.0.0.1:" + port),
+            (["--remote-write", "http://me:pw@127.0.0.1:1/api/v1/write"], "credentials in the URL"),
+            (["--remote-write", "file:///etc/passwd"], "expected an http(s) URL"),
+            (["--dashboard-port", "0"], "--dashboard-port needs --dashboard"),
+        ):
+            r = run_cli("run", "local", "--out", str(tmp_path / "o"), *args, cwd=REPO)
+            assert r.code == 2 and message in r.err, (args, r.err)
+            assert "pw@" not in r.err and not (tmp_path / "o").exists()

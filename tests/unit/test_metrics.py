@@ -232,13 +232,13 @@ def test_pusher_to_a_dead_endpoint_never_queues_without_bound_and_reports_it() -
     assert "Connection" in report.last_error or "URLError" in report.last_error
 
 
-def _call(app: Any, path: str) -> tuple[str, dict[str, str], bytes]:
+def _call(app: Any, path: str, host: str = "127.0.0.1:8089") -> tuple[str, dict[str, str], bytes]:
     seen: dict[str, Any] = {}
 
     def start_response(status: str, headers: list[tuple[str, str]]) -> None:
         seen["status"], seen["headers"] = status, dict(headers)
 
-    body = b"".join(app({"PATH_INFO": path}, start_response))
+    body = b"".join(app({"PATH_INFO": path, "HTTP_HOST": host}, start_response))
     return seen["status"], seen["headers"], body
 
 
@@ -262,25 +262,27 @@ def test_live_page_is_self_contained_and_streams_the_report_sections() -> None:
     assert "<svg" in events[-1]["charts"] and "p(50)&lt;300" in events[-1]["thresholds"]
     assert b"event: end" in stream
     assert _call(app, "/nope")[0].startswith("404")
+    assert _call(app, "/", "localhost:8089")[0].startswith("200")
+    assert _call(app, "/events", "rebound.example:8089")[0].startswith("403")  # DNS rebinding
 
 
 def test_kubernetes_master_gets_a_named_metrics_port_and_push_credentials() -> None:
     from loadorch.k8s.manifests import RenderInput, render
 
     inp = RenderInput("p", {"profile.yaml": "x"}, [], 2, "img", None, 600, "tok", metrics_port=9464,
-                      remote_write="https://prom.example/api/v1/write")
+                      remote_write="https://prom.example/api/v1/write", run_id="r1")
     manifests = render(inp)
     service = next(m for m in manifests if m["kind"] == "Service")
     assert {"name": "metrics", "port": 9464, "targetPort": 9464} in service["spec"]["ports"]
     jobs = {m["metadata"]["name"]: m for m in manifests if m["kind"] == "Job"}
-    master = jobs["loadorch-p-master"]["spec"]["template"]["spec"]["containers"][0]
+    master = jobs["loadorch-p-r1-master"]["spec"]["template"]["spec"]["containers"][0]
     assert {"name": "metrics", "containerPort": 9464} in master["ports"]
     args = master["args"]
     assert args[args.index("--metrics-port") + 1] == "9464" and args[args.index("--metrics-bind") + 1] == "0.0.0.0"
     assert "--remote-write" in args
     refs = {e["name"] for e in master["env"] if "valueFrom" in e}
-    assert refs == {BEARER_ENV, BASIC_ENV}
-    worker = jobs["loadorch-p-workers"]["spec"]["template"]["spec"]["containers"][0]
+    assert refs == {BEARER_ENV, BASIC_ENV, "LOADORCH_RUN_TOKEN"}  # the run token comes from the run's Secret
+    worker = jobs["loadorch-p-r1-workers"]["spec"]["template"]["spec"]["containers"][0]
     assert not {e["name"] for e in worker["env"]} & {BEARER_ENV, BASIC_ENV}
     policy = next(m for m in manifests if m["kind"] == "NetworkPolicy")
     assert {"ports": [{"protocol": "TCP", "port": 9464}]} in policy["spec"]["ingress"]
@@ -292,3 +294,18 @@ def test_kubernetes_master_gets_a_named_metrics_port_and_push_credentials() -> N
 def test_histogram_fallback_counts_whole_buckets() -> None:
     h = Histogram.of([100, 200, 5_000])
     assert cumulative(h, None, (150, 5_000)) == [("0.00015", 1.0), ("0.005", 2.0), ("+Inf", 3.0)]
+
+
+def test_per_series_tables_of_other_collectors_are_exposed_without_extra_code() -> None:
+    from loadorch.metrics.names import SERIES_TABLES, table_edges
+
+    merged = _merged()
+    merged.db = {READ: Histogram.of([1, 3, 3, 7]), READ_201: Histogram.of([2])}  # as the db collector records
+    db = next(t for t in SERIES_TABLES if t.attr == "db")
+    edges = {"db": list(table_edges(db, [("db_queries_per_request", 3.0), ("http_req_duration", 300.0)]))}
+    assert 3 in edges["db"] and 300 not in edges["db"]
+    fams = {f.name: f for f in build(RUN, merged, edges_us([]), Gauges(), [], edges)}
+    fam = fams["loadorch_db_queries_per_request"]
+    [(_labels, cum, total)] = fam.buckets  # 200 and 201 are one status class
+    assert dict(cum)["3.0"] == 4.0 and dict(cum)["+Inf"] == 5.0 and total == 16.0
+    assert "loadorch_http_service_time_seconds" not in fams  # no data, no family

@@ -1,0 +1,165 @@
+"""A small Chrome DevTools Protocol client: one websocket to the browser, flat sessions for its pages.
+
+A reader thread routes replies to their callers and events to their session; event handlers run on that
+thread and must not block on a reply (use `send`, which does not wait).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+
+Handler = Callable[[dict[str, Any]], None]
+
+
+class CDPError(Exception):
+    """A protocol error reply, a closed connection or a reply that did not come in time."""
+
+
+class Connection:
+    def __init__(self, url: str, timeout: float = 30.0) -> None:
+        self.ws: ClientConnection = connect(url, max_size=None, open_timeout=timeout, ping_interval=None)
+        self._send_lock = threading.Lock()
+        self._cond = threading.Condition()
+        self._next_id = 0
+        self._replies: dict[int, dict[str, Any]] = {}
+        self._waiting: set[int] = set()
+        self.sessions: dict[str, Session] = {}
+        self.root = Session(self, None)
+        self.closed: str | None = None
+        self._reader = threading.Thread(target=self._read, daemon=True, name="loadorch-cdp-reader")
+        self._reader.start()
+
+    def _read(self) -> None:
+        try:
+            for raw in self.ws:
+                msg = json.loads(raw)
+                if "id" in msg:
+                    with self._cond:
+                        if msg["id"] in self._waiting:
+                            self._replies[msg["id"]] = msg
+                            self._cond.notify_all()
+                    continue
+                session = self.sessions.get(msg.get("sessionId") or "") if msg.get("sessionId") else self.root
+                if session is not None:
+                    session.dispatch(msg.get("method", ""), msg.get("params", {}))
+        except ConnectionClosed:
+            pass
+        except Exception as exc:  # a malformed message: the connection is unusable, say why
+            self.closed = f"DevTools connection failed: {exc}"
+        with self._cond:
+            self.closed = self.closed or "the browser closed the DevTools connection"
+            self._cond.notify_all()
+        for session in [*list(self.sessions.values()), self.root]:
+            session.wake()
+
+    def send(self, method: str, params: dict[str, Any] | None = None, session_id: str | None = None) -> int:
+        with self._cond:
+            if self.closed:
+                raise CDPError(self.closed)
+            self._next_id += 1
+            msg_id = self._next_id
+            self._waiting.add(msg_id)
+        msg: dict[str, Any] = {"id": msg_id, "method": method, "params": params or {}}
+        if session_id:
+            msg["sessionId"] = session_id
+        try:
+            with self._send_lock:
+                self.ws.send(json.dumps(msg))
+        except ConnectionClosed:
+            raise CDPError("the browser closed the DevTools connection") from None
+        return msg_id
+
+    def call(
+        self, method: str, params: dict[str, Any] | None = None, session_id: str | None = None, timeout: float = 30.0
+    ) -> dict[str, Any]:
+        msg_id = self.send(method, params, session_id)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while msg_id not in self._replies:
+                left = deadline - time.monotonic()
+                if self.closed or left <= 0:
+                    self._waiting.discard(msg_id)
+                    raise CDPError(self.closed or f"{method}: no reply within {timeout:g}s")
+                self._cond.wait(left)
+            reply = self._replies.pop(msg_id)
+            self._waiting.discard(msg_id)
+        if "error" in reply:
+            raise CDPError(f"{method}: {reply['error'].get('message', reply['error'])}")
+        return dict(reply.get("result", {}))
+
+    def forget(self, msg_id: int) -> None:
+        """Drop the reply of a `send` nobody waits for."""
+        with self._cond:
+            self._waiting.discard(msg_id)
+            self._replies.pop(msg_id, None)
+
+    def attach(self, target_id: str) -> Session:
+        result = self.call("Target.attachToTarget", {"targetId": target_id, "flatten": True})
+        session = Session(self, str(result["sessionId"]))
+        self.sessions[str(result["sessionId"])] = session
+        return session
+
+    def close(self) -> None:
+        try:
+            self.ws.close()
+        except Exception:
+            pass
+        self._reader.join(timeout=5)
+
+
+class Session:
+    """One attached target: calls, event handlers, and waits for events."""
+
+    def __init__(self, conn: Connection, session_id: str | None) -> None:
+        self.conn = conn
+        self.id = session_id
+        self.handlers: dict[str, list[Handler]] = {}
+        self._events: list[tuple[str, dict[str, Any]]] = []
+        self._cond = threading.Condition()
+
+    def call(self, method: str, timeout: float = 30.0, **params: Any) -> dict[str, Any]:
+        return self.conn.call(method, params, self.id, timeout)
+
+    def send(self, method: str, **params: Any) -> None:
+        self.conn.forget(self.conn.send(method, params, self.id))
+
+    def on(self, method: str, handler: Handler) -> None:
+        self.handlers.setdefault(method, []).append(handler)
+
+    def dispatch(self, method: str, params: dict[str, Any]) -> None:
+        for handler in self.handlers.get(method, []):
+            handler(params)
+        with self._cond:
+            self._events.append((method, params))
+            del self._events[:-200]  # only recent events are waited for
+            self._cond.notify_all()
+
+    def wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def clear(self) -> None:
+        with self._cond:
+            self._events.clear()
+
+    def wait_for(
+        self, method: str, timeout: float, predicate: Callable[[dict[str, Any]], bool] | None = None
+    ) -> dict[str, Any] | None:
+        """The first event `method` (matching `predicate`) received since the last `clear`, or None."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for name, params in self._events:
+                    if name == method and (predicate is None or predicate(params)):
+                        return params
+                left = deadline - time.monotonic()
+                if left <= 0 or self.conn.closed:
+                    return None
+                self._cond.wait(min(left, 0.5))

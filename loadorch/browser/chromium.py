@@ -1,0 +1,117 @@
+"""Finding, starting and always stopping the system's Chromium (headless, throwaway profile)."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Mapping
+
+from loadorch.errors import RunError
+
+NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-extensions",
+    "--mute-audio",
+    "--disable-features=Translate,MediaRouter,OptimizationHints",
+    "--window-size=1280,800",
+    "--remote-debugging-address=127.0.0.1",
+    "--remote-debugging-port=0",
+)
+SHORT_TMP = 48
+MISSING_HINT = "install it (apt-get install chromium) or set LOADORCH_CHROMIUM=/path/to/chromium"
+
+
+def find_chromium(env: Mapping[str, str]) -> str:
+    """The Chromium executable: LOADORCH_CHROMIUM, else the first of NAMES on PATH."""
+    explicit = env.get("LOADORCH_CHROMIUM")
+    if explicit:
+        if os.path.isfile(explicit) and os.access(explicit, os.X_OK):
+            return explicit
+        raise RunError(f"LOADORCH_CHROMIUM={explicit} is not an executable file; {MISSING_HINT}")
+    for name in NAMES:
+        path = shutil.which(name, path=env.get("PATH"))
+        if path:
+            return path
+    raise RunError(f"browser users need Chromium and none was found on PATH; {MISSING_HINT}")
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL when the browser worker dies, even by SIGKILL (Linux)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+class Chromium:
+    """One headless Chromium in this process's group, with a profile directory removed on stop."""
+
+    def __init__(self, executable: str, scratch: str | None = None, timeout: float = 30.0) -> None:
+        self.profile = tempfile.mkdtemp(prefix="loadorch-chromium-", dir=scratch)
+        self.log = open(os.path.join(self.profile, "chromium.log"), "wb")  # noqa: SIM115
+        env = dict(os.environ)
+        if len(tempfile.gettempdir()) > SHORT_TMP:
+            env["TMPDIR"] = "/tmp"  # Chromium's singleton socket lives there: a unix socket path is short
+        self.proc = subprocess.Popen(
+            [executable, *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=self.log,
+            preexec_fn=_die_with_parent,
+        )
+        try:
+            self.ws_url = self._devtools_url(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _devtools_url(self, timeout: float) -> str:
+        path = os.path.join(self.profile, "DevToolsActivePort")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RunError(f"Chromium exited at start (code {self.proc.returncode}): {self._log_tail()}")
+            try:
+                with open(path, encoding="utf-8") as fh:
+                    lines = fh.read().split()
+                if len(lines) >= 2:
+                    return f"ws://127.0.0.1:{int(lines[0])}{lines[1]}"
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.05)
+        raise RunError(f"Chromium did not open its DevTools port within {timeout:g}s: {self._log_tail()}")
+
+    def _log_tail(self) -> str:
+        try:
+            with open(os.path.join(self.profile, "chromium.log"), encoding="utf-8", errors="replace") as fh:
+                return " | ".join(fh.read().strip().splitlines()[-3:]) or "no output"
+        except OSError:
+            return "no output"
+
+    def stop(self, grace_s: float = 3.0) -> None:
+        """SIGTERM, a wait, then SIGKILL; the profile directory goes in every case."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self.log.close()
+        shutil.rmtree(self.profile, ignore_errors=True)

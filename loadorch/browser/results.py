@@ -1,0 +1,86 @@
+"""The `browser` block of results.json, built from the merged browser stats (pure)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from loadorch.browser.stats import VITALS, BrowserStats, metric_of, scale_of
+from loadorch.config.thresholds import DEFAULT_BROWSER_THRESHOLDS
+from loadorch.verdict.histogram import Histogram
+
+SCHEMA_KEY = "browser"
+
+
+def _num(h: Histogram, pct: float, scale: int) -> float | None:
+    value = h.percentile(pct)
+    return None if math.isnan(value) else round(value / scale, 6 if scale > 1000 else 3)
+
+
+def _vital(h: Histogram, metric: str) -> dict[str, Any]:
+    scale = scale_of(metric)
+    return {
+        "count": h.count,
+        "p50": _num(h, 50, scale),
+        "p75": _num(h, 75, scale),
+        "p95": _num(h, 95, scale),
+        "max": round(h.max / scale, 6) if h.count else None,
+    }
+
+
+def budgets() -> dict[str, float]:
+    """The default p75 budget of each Core Web Vital, for the report's "p75 vs budget" column."""
+    out = {}
+    for selector, (expr,) in DEFAULT_BROWSER_THRESHOLDS.items():
+        if selector.startswith("browser_web_vital_"):
+            out[selector.rsplit("_", 1)[1]] = float(expr.split("<")[1])
+    return out
+
+
+def build(stats: BrowserStats) -> dict[str, Any]:
+    pages: dict[str, Any] = {}
+    for page in stats.pages():
+        vitals = {}
+        for vital in VITALS:
+            h = stats.select(metric_of(vital), (("page", page),))
+            if h.count:
+                vitals[vital] = _vital(h, metric_of(vital))
+        total, failed = stats.step_counts((("page", page),))
+        pages[page] = {
+            "views": stats.select(metric_of("ttfb"), (("page", page),)).count or None,
+            "steps": total,
+            "failed_steps": failed,
+            "vitals": vitals,
+        }
+    series = []
+    for (metric, page, i), h in sorted(stats.intervals.items(), key=lambda kv: (kv[0][2], kv[0][1], kv[0][0])):
+        series.append(
+            {
+                "t_s": round(i * stats.interval_s, 3),
+                "page": page,
+                "vital": metric.rsplit("_", 1)[1],
+                "count": h.count,
+                "p75": _num(h, 75, scale_of(metric)),
+            }
+        )
+    total, failed = stats.step_counts()
+    return {
+        "views": stats.views,
+        "steps": total,
+        "failed_steps": failed,
+        "pages": pages,
+        "budgets_p75": budgets(),
+        "timeseries": series,
+        "failures": [
+            {"user": u, "page": p, "step": s, "reason": r, "count": n}
+            for (u, p, s, r), n in sorted(stats.failures.items(), key=lambda kv: -kv[1])
+        ],
+        "blocked": [{"page": p, "url": u, "count": n} for (p, u), n in sorted(stats.blocked.items())],
+        "lighthouse": {
+            f"{m}{{{k}:{v}}}": _vital(h, m)
+            for (m, tags), h in sorted(stats.series.items())
+            if m.startswith("lighthouse_")
+            for k, v in tags
+        },
+        "histograms": stats.to_json(),
+    }

@@ -1,0 +1,100 @@
+"""The controller's end of the browser workers' channel: a loopback (or pod) TCP listener of JSON lines.
+
+Each worker connects, says hello with the run's token and its index, then streams page views, step
+outcomes, blocked requests, and `done`. Samples land in one BrowserStats as they arrive, so whatever
+was measured before an interruption is kept.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from typing import Any
+
+from loadorch.browser.stats import BrowserStats
+
+MAX_LINE = 1 << 20
+
+
+class BrowserSink:
+    def __init__(self, bind: str, port: int, token: str, interval_s: float) -> None:
+        self.token = token
+        self.stats = BrowserStats(interval_s)
+        self.t0 = time.time()
+        self.lock = threading.Lock()
+        self.hello: set[int] = set()
+        self.done: set[int] = set()
+        self.errors: dict[int, str] = {}
+        self.steps_log: list[dict[str, Any]] = []
+        self.rejected = 0
+        self.server = socket.create_server((bind, port))
+        self.server.settimeout(0.5)
+        self.port = int(self.server.getsockname()[1])
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True, name="loadorch-browser-sink")
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._closing.is_set():
+            try:
+                conn, _ = self.server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True, name="loadorch-browser-conn").start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        index: int | None = None
+        with conn, conn.makefile("rb") as stream:
+            for raw in stream:
+                if len(raw) > MAX_LINE:
+                    return
+                try:
+                    msg = json.loads(raw)
+                except ValueError:
+                    return
+                if index is None:
+                    if msg.get("type") != "hello" or msg.get("token") != self.token:
+                        with self.lock:
+                            self.rejected += 1
+                        return
+                    index = int(msg.get("index", -1))
+                    with self.lock:
+                        self.hello.add(index)
+                    continue
+                self._handle(index, msg)
+
+    def _handle(self, index: int, msg: dict[str, Any]) -> None:
+        kind = msg.get("type")
+        with self.lock:
+            if kind == "view":
+                at = float(msg.get("at", self.t0)) - self.t0
+                self.stats.record_view(str(msg["user"]), str(msg["page"]), at, msg.get("values", {}))
+            elif kind == "step":
+                self.stats.record_step(
+                    str(msg["user"]), str(msg.get("page_name", "")), str(msg["label"]), msg.get("error")
+                )
+                self.steps_log.append({"worker": index, **{k: v for k, v in msg.items() if k != "type"}})
+            elif kind == "blocked":
+                self.stats.record_blocked(str(msg.get("page", "")), str(msg.get("url", "")))
+            elif kind == "error":
+                self.errors[index] = str(msg.get("message", "unknown error"))
+            elif kind == "done":
+                self.done.add(index)
+
+    def wait_done(self, workers: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if len(self.done | set(self.errors)) >= workers:
+                    return True
+            time.sleep(0.05)
+        return False
+
+    def close(self) -> None:
+        self._closing.set()
+        self.server.close()
+        self._thread.join(timeout=2)

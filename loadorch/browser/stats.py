@@ -1,0 +1,149 @@
+"""Browser and Lighthouse samples: tagged, mergeable histograms, step outcomes and blocked requests (pure).
+
+Histograms hold integers, so each metric has a scale: milliseconds are kept as microseconds (like HTTP
+latencies), CLS and Lighthouse scores as millionths, Lighthouse audit values as thousandths. Thresholds
+and reports divide the scale back out (a CLS of 0.087 is stored as 87000 and shown as 0.087).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from loadorch.verdict.histogram import Histogram
+
+VITALS = ("lcp", "fcp", "ttfb", "inp", "cls")
+SCALE = {"browser_web_vital_cls": 1_000_000, "lighthouse_score": 1_000_000, "lighthouse_audit": 1000}
+UNITLESS = ("browser_web_vital_cls", "lighthouse_score", "lighthouse_audit")
+MAX_BLOCKED = 50  # distinct blocked URLs kept for the report
+
+Tags = tuple[tuple[str, str], ...]
+
+
+def metric_of(vital: str) -> str:
+    return f"browser_web_vital_{vital}"
+
+
+def scale_of(metric: str) -> int:
+    return SCALE.get(metric, 1000)
+
+
+def unit_of(metric: str) -> str:
+    return "" if metric in UNITLESS else "ms"
+
+
+@dataclass
+class BrowserStats:
+    """Everything the browser workers measured (plus Lighthouse results), merged."""
+
+    interval_s: float = 1.0
+    series: dict[tuple[str, Tags], Histogram] = field(default_factory=dict)
+    intervals: dict[tuple[str, str, int], Histogram] = field(default_factory=dict)
+    steps: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)  # (user, page, step) -> [ok, failed]
+    failures: dict[tuple[str, str, str, str], int] = field(default_factory=dict)  # (user, page, step, reason)
+    blocked: dict[tuple[str, str], int] = field(default_factory=dict)  # (page, url) -> times
+    views: int = 0
+
+    def record(self, metric: str, tags: Mapping[str, str], value: float, at_s: float | None = None) -> None:
+        units = max(0, round(value * scale_of(metric)))
+        key = (metric, tuple(sorted(tags.items())))
+        self._hist(self.series, key).record(units)
+        if at_s is not None:
+            slot = (metric, tags.get("page", ""), max(0, int(at_s / self.interval_s)))
+            self._hist(self.intervals, slot).record(units)
+
+    def record_view(self, user: str, page: str, at_s: float, values: Mapping[str, float | None]) -> None:
+        """One page view's final vitals (`lcp`, `cls`, ...; None when the view had none, e.g. no input: no INP)."""
+        self.views += 1
+        for vital in VITALS:
+            value = values.get(vital)
+            if value is not None:
+                self.record(metric_of(vital), {"page": page, "user": user}, float(value), at_s)
+
+    def record_step(self, user: str, page: str, step: str, error: str | None) -> None:
+        counts = self.steps.setdefault((user, page, step), [0, 0])
+        counts[1 if error else 0] += 1
+        if error:
+            key = (user, page, step, error[:300])
+            self.failures[key] = self.failures.get(key, 0) + 1
+
+    def record_blocked(self, page: str, url: str) -> None:
+        key = (page, url[:300])
+        if key in self.blocked or len(self.blocked) < MAX_BLOCKED:
+            self.blocked[key] = self.blocked.get(key, 0) + 1
+
+    @staticmethod
+    def _hist(table: dict[Any, Histogram], key: Any) -> Histogram:
+        h = table.get(key)
+        if h is None:
+            h = table[key] = Histogram()
+        return h
+
+    def select(self, metric: str, tags: Iterable[tuple[str, str]] = ()) -> Histogram:
+        """Pooled histogram of `metric` over the series whose tags all match."""
+        wanted = tuple(tags)
+        out = Histogram()
+        for (name, own), h in self.series.items():
+            if name == metric and all(pair in own for pair in wanted):
+                out.merge(h)
+        return out
+
+    def step_counts(self, tags: Iterable[tuple[str, str]] = ()) -> tuple[int, int]:
+        """(steps, failed steps) whose user and page match the tags."""
+        wanted = dict(tags)
+        total = failed = 0
+        for (user, page, _), (ok, bad) in self.steps.items():
+            if wanted.get("user", user) == user and wanted.get("page", page) == page:
+                total += ok + bad
+                failed += bad
+        return total, failed
+
+    def pages(self) -> list[str]:
+        return sorted({dict(tags).get("page", "") for metric, tags in self.series if metric.startswith("browser_")})
+
+    @property
+    def empty(self) -> bool:
+        return not (self.series or self.steps or self.blocked)
+
+    def merge(self, other: BrowserStats) -> BrowserStats:
+        for key, h in other.series.items():
+            self._hist(self.series, key).merge(h)
+        for slot, h in other.intervals.items():
+            self._hist(self.intervals, slot).merge(h)
+        for step_key, (ok, bad) in other.steps.items():
+            counts = self.steps.setdefault(step_key, [0, 0])
+            counts[0] += ok
+            counts[1] += bad
+        for fkey, n in other.failures.items():
+            self.failures[fkey] = self.failures.get(fkey, 0) + n
+        for bkey, n in other.blocked.items():
+            self.blocked[bkey] = self.blocked.get(bkey, 0) + n
+        self.views += other.views
+        return self
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "interval_s": self.interval_s,
+            "views": self.views,
+            "series": [[m, [list(t) for t in tags], h.to_json()] for (m, tags), h in sorted(self.series.items())],
+            "intervals": [[m, p, i, h.to_json()] for (m, p, i), h in sorted(self.intervals.items())],
+            "steps": [[*k, ok, bad] for k, (ok, bad) in sorted(self.steps.items())],
+            "failures": [[*k, n] for k, n in sorted(self.failures.items())],
+            "blocked": [[p, u, n] for (p, u), n in sorted(self.blocked.items())],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> BrowserStats:
+        out = cls(float(data.get("interval_s", 1.0)), views=int(data.get("views", 0)))
+        for metric, tags, h in data.get("series", []):
+            out.series[(str(metric), tuple((str(k), str(v)) for k, v in tags))] = Histogram.from_json(h)
+        for metric, page, i, h in data.get("intervals", []):
+            out.intervals[(str(metric), str(page), int(i))] = Histogram.from_json(h)
+        for user, page, step, ok, bad in data.get("steps", []):
+            out.steps[(str(user), str(page), str(step))] = [int(ok), int(bad)]
+        for user, page, step, reason, n in data.get("failures", []):
+            out.failures[(str(user), str(page), str(step), str(reason))] = int(n)
+        for page, url, n in data.get("blocked", []):
+            out.blocked[(str(page), str(url))] = int(n)
+        return out

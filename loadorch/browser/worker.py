@@ -1,0 +1,231 @@
+"""A browser worker process: one Chromium, one thread per page, each repeating its user's journey.
+
+Started by the controller (or as a Kubernetes pod) with the run plan; reports to the controller's
+browser sink; stops at the end of the run's duration, on SIGTERM/SIGINT, or when the controller goes,
+and always stops its Chromium (which also dies with this process if it is killed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import socket
+import sys
+import threading
+import time
+from typing import Any
+
+from loadorch.browser.cdp import CDPError, Connection
+from loadorch.browser.chromium import Chromium, find_chromium
+from loadorch.browser.guard import HostGuard
+from loadorch.browser.journey import Action, Journey, PageSlot, allocate_pages, page_random
+from loadorch.browser.page import Page, StepError, View
+from loadorch.config.scenario import BrowserSpec
+from loadorch.errors import LoadorchError
+from loadorch.traffic import data as gen
+from loadorch.wire import Plan
+
+FINAL_TIMEOUT_S = 5.0
+
+
+class Reporter:
+    """JSON lines to the controller's sink; a broken channel stops the worker (nobody is listening)."""
+
+    def __init__(self, host: str, port: int, token: str, index: int, stop: threading.Event) -> None:
+        self.stop = stop
+        self.lock = threading.Lock()
+        self.sock = socket.create_connection((host, port), timeout=30)
+        self.send({"type": "hello", "token": token, "index": index})
+
+    def send(self, msg: dict[str, Any]) -> None:
+        data = (json.dumps(msg, separators=(",", ":")) + "\n").encode()
+        with self.lock:
+            try:
+                self.sock.sendall(data)
+            except OSError:
+                self.stop.set()
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class PageRunner:
+    def __init__(
+        self,
+        conn: Connection,
+        slot: PageSlot,
+        spec: BrowserSpec,
+        journey: Journey,
+        plan: Plan,
+        guard: HostGuard,
+        reporter: Reporter,
+        stop: threading.Event,
+    ) -> None:
+        self.conn, self.slot, self.spec, self.journey = conn, slot, spec, journey
+        self.host = plan.host.rstrip("/")
+        self.seed = plan.seed
+        self.guard, self.reporter, self.stop = guard, reporter, stop
+        self.think = random.Random(gen.stream_seed(self.seed, "browser-think", spec.name, slot.page))
+
+    def _page(self) -> Page:
+        return Page(self.conn, self.guard.allows, self._view, self._blocked)
+
+    def _view(self, view: View) -> None:
+        v = view.values
+        values = {k: v.get(k) for k in ("lcp", "fcp", "ttfb", "cls")}
+        values["inp"] = v.get("inp") if v.get("interactions") else None
+        self.reporter.send(
+            {"type": "view", "user": self.spec.name, "page": view.page, "at": view.started, "values": values}
+        )
+
+    def _blocked(self, page: str, url: str) -> None:
+        self.reporter.send({"type": "blocked", "page": page, "url": url})
+
+    def run(self, deadline: float | None) -> None:
+        rng = page_random(self.seed, self.spec.name, self.slot.page)
+        state = gen.DrawState(self.slot.page, self.spec.pages)
+        page = self._page()
+        page.warm_up(self.host + self.journey.warm_up_path, self.spec.timeout)
+        iteration = 0
+        try:
+            while not self._over(deadline):
+                page_name = ""
+                for action in self.journey.iteration(rng, state, iteration):
+                    if self._over(deadline):
+                        break
+                    page_name = action.page or page_name
+                    error = self._do(page, action)
+                    self.reporter.send(self._step_record(action, iteration, page_name, error))
+                    if error is not None:
+                        if page.crashed or self.conn.closed:
+                            page.close()
+                            if self.conn.closed:
+                                return
+                            page = self._page()
+                        break  # the journey continues with the next iteration
+                    low, high = self.spec.think_time.bounds
+                    self.stop.wait(self.think.uniform(low, high))
+                iteration += 1
+        finally:
+            if not self.conn.closed:
+                page.leave()
+                page.close()
+
+    def _over(self, deadline: float | None) -> bool:
+        return self.stop.is_set() or (deadline is not None and time.monotonic() >= deadline)
+
+    def _do(self, page: Page, action: Action) -> str | None:
+        try:
+            if action.action == "visit":
+                page.visit(self.host + action.target, action.page or action.target, action.timeout_s)
+            elif action.action == "click":
+                page.click(action.target, action.timeout_s)
+            elif action.action == "type":
+                page.type(action.target, action.text or "", action.timeout_s)
+            elif action.action == "press":
+                page.press(action.target, action.timeout_s)
+            elif action.action == "wait_for":
+                page.wait_for(action.target, action.timeout_s)
+        except StepError as exc:
+            return f"{action.label}: {exc}"
+        return None
+
+    def _step_record(self, action: Action, iteration: int, page_name: str, error: str | None) -> dict[str, Any]:
+        return {
+            "type": "step",
+            "user": self.spec.name,
+            "page": self.slot.page,
+            "iteration": iteration,
+            "page_name": page_name,
+            "label": action.label,
+            **action.to_json(),
+            "error": error,
+        }
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m loadorch.browser")
+    parser.add_argument("--plan", required=True)
+    args = parser.parse_args(argv)
+    with open(args.plan, encoding="utf-8") as fh:
+        plan = Plan.model_validate_json(fh.read())
+    index = int(os.environ.get("LOADORCH_BROWSER_INDEX", os.environ.get("JOB_COMPLETION_INDEX", "0")))
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    bplan = plan.browser
+    if bplan is None:
+        sys.stderr.write("loadorch browser worker: the plan has no browser users\n")
+        return 2
+    reporter = Reporter(bplan.sink_host, bplan.sink_port, plan.token, index, stop)
+    _watch_parent(stop)
+    try:
+        code = _run(plan, index, reporter, stop)
+    except LoadorchError as exc:
+        reporter.send({"type": "error", "message": str(exc)})
+        code = int(exc.exit_code)
+    reporter.send({"type": "done"})
+    reporter.close()
+    return code
+
+
+def _run(plan: Plan, index: int, reporter: Reporter, stop: threading.Event) -> int:
+    scenario = plan.scenario
+    generators = plan.generators()
+    bplan = plan.browser
+    assert bplan is not None
+    slots = [s for s in allocate_pages(scenario.browsers, bplan.workers) if s.worker == index]
+    if not slots:
+        return 0
+    chromium = Chromium(find_chromium(os.environ))
+    try:
+        conn = Connection(chromium.ws_url)
+        try:
+            guard = HostGuard(bplan.allowed_hosts, plan.host)
+            duration = plan.duration_s
+            deadline = None if duration is None else time.monotonic() + float(duration)
+            threads = []
+            for slot in slots:
+                spec = scenario.browsers[slot.browser]
+                runner = PageRunner(conn, slot, spec, Journey(spec, generators), plan, guard, reporter, stop)
+                t = threading.Thread(target=_guarded, args=(runner, deadline, reporter), daemon=True)
+                t.start()
+                threads.append(t)
+            for t in threads:
+                while t.is_alive():
+                    t.join(timeout=0.5)
+        finally:
+            conn.close()
+    finally:
+        chromium.stop()
+    return 0
+
+
+def _guarded(runner: PageRunner, deadline: float | None, reporter: Reporter) -> None:
+    try:
+        runner.run(deadline)
+    except (CDPError, StepError) as exc:
+        reporter.send({"type": "error", "message": f"page {runner.spec.name}#{runner.slot.page}: {exc}"})
+
+
+def _watch_parent(stop: threading.Event) -> None:
+    parent = os.environ.get("LOADORCH_PARENT_PID")
+    if not parent:
+        return
+
+    def loop() -> None:
+        while not stop.wait(0.5):
+            if os.getppid() != int(parent):
+                stop.set()
+
+    threading.Thread(target=loop, daemon=True, name="loadorch-parent-watch").start()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

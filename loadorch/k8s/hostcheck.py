@@ -1,0 +1,64 @@
+"""The target host, checked at render time as the master will check it in the cluster (without DNS:
+cluster names often do not resolve on a laptop), so a refusal happens before any pod starts."""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+CONFIGMAP_LIMIT = 256 * 1024  # `kubectl apply` keeps a copy in an annotation limited to 256 KiB
+
+
+def render_host_problem(url: str | None, allowed: Sequence[str]) -> str | None:
+    """Why the master in a pod would refuse (or be unable to reach) `url`; None when it may run.
+
+    `url` is None when it comes from a variable not set at render time: only the allow-list is checked.
+    """
+    if not allowed:
+        return (
+            "the profile has no allowed_hosts: the master allows only loopback then, and in a pod loopback "
+            "is the pod itself; add the target's name pattern or network to allowed_hosts"
+        )
+    if url is None:
+        return None
+    host = (urlsplit(url).hostname or "").lower()
+    ip = _ip(host)
+    if host == "localhost" or host.endswith(".localhost") or (ip is not None and ip.is_loopback):
+        return f"host {host!r} is loopback: in a pod it is the pod itself, not your target; use the target's address"
+    networks, patterns = [], []
+    for entry in allowed:
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            patterns.append(entry.lower())
+    if ip is not None:
+        if any(ip in n for n in networks):
+            return None
+        return f"IP address {host} is not inside allowed_hosts networks ({', '.join(map(str, networks)) or 'none'})"
+    if any(fnmatch.fnmatchcase(host, p) for p in patterns) or (networks and not patterns):
+        return None  # the master also checks the addresses the name resolves to against the networks
+    return f"host {host!r} is not in allowed_hosts {list(allowed)}; fix the host or extend allowed_hosts"
+
+
+def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+def configmap_problem(files: dict[str, str]) -> str | None:
+    """Files too big for a ConfigMap that `kubectl apply` accepts; None when they fit."""
+    size = sum(len(text.encode()) for text in files.values())
+    if size <= CONFIGMAP_LIMIT:
+        return None
+    biggest = max(files, key=lambda p: len(files[p].encode()))
+    return (
+        f"the files for the ConfigMap total {size / 1024:.0f} KiB "
+        f"({biggest}: {len(files[biggest].encode()) / 1024:.0f} "
+        f"KiB); `kubectl apply` refuses more than 256 KiB (and no ConfigMap holds more than 1 MiB): generate "
+        "the data with generators instead of a CSV, or ship the project in an image layer of your own "
+        "(see README, Kubernetes, data files)"
+    )

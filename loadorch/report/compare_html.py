@@ -1,0 +1,121 @@
+"""compare.html: two runs on one page (overlaid spectra, p95 change bars with noise, the verdict); self-contained."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from loadorch.report.bars import Bar, change_bars
+from loadorch.report.figures import overlay
+from loadorch.report.html import CSP, CSS
+from loadorch.verdict.compare import Comparison, Row
+from loadorch.verdict.stats import Merged
+
+MAX_BARS = 40
+MAX_SPECTRA = 12
+BAR_METRIC = "p95"
+_TAGS = {"regression": "fail", "improvement": "pass"}
+
+
+def top_changes(result: Comparison, n: int = 10) -> list[Row]:
+    """Regressions, then improvements, then the largest relative latency changes."""
+    rank = {"regression": 0, "improvement": 1}
+    rows = [r for r in result.rows if r.change_pct is not None and r.verdict != "missing"]
+    rows.sort(key=lambda r: (rank.get(r.verdict, 2), -abs(r.change_pct or 0.0), r.scope, r.name, r.metric))
+    return rows[:n]
+
+
+def bars_for(result: Comparison, scope: str) -> list[Bar]:
+    """The p95 change per kind or endpoint, largest increase first (at most MAX_BARS, by size of change)."""
+    rows = [r for r in result.rows if r.scope == scope and r.metric == BAR_METRIC and r.change is not None]
+    rows = sorted(rows, key=lambda r: -abs(r.change or 0.0))[:MAX_BARS]
+    rows.sort(key=lambda r: (-(r.change or 0.0), r.name))
+    return [
+        Bar(r.name, float(r.change or 0.0), r.noise_low, r.noise_high, r.verdict,
+            f"p95 {r.baseline} -> {r.current} ms; {r.note}")
+        for r in rows
+    ]  # fmt: skip
+
+
+def render_compare_html(
+    base: dict[str, Any], cur: dict[str, Any], result: Comparison, base_label: str, cur_label: str, budgets: str
+) -> str:
+    regressions = len(result.regressions)
+    verdict, css = (f"{regressions} REGRESSION(S)", "fail") if regressions else ("NO REGRESSION", "pass")
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
+        f"<title>loadorch compare: {escape(verdict.lower())}</title><style>{CSS}</style></head><body><main>",
+        f'<h1>loadorch compare <span class="verdict {css}" id="verdict">{escape(verdict)}</span></h1>',
+        f'<p class="meta">baseline {escape(base_label)} ({_when(base)}) &rarr; current {escape(cur_label)} '
+        f"({_when(cur)})</p>",
+        f'<p class="meta">{escape(budgets)}</p>',
+    ]
+    if result.warnings:
+        parts.append("<ul>" + "".join(f"<li>warning: {escape(w)}</li>" for w in result.warnings) + "</ul>")
+    parts += [_changes_table(result), _bars(result), _spectra(base, cur, result)]
+    parts.append("</main></body></html>")
+    return "\n".join(p for p in parts if p) + "\n"
+
+
+def _when(doc: dict[str, Any]) -> str:
+    run = doc["run"]
+    return escape(f"{run.get('profile', '')}, {run.get('start', '')}, verdict {doc.get('verdict', '')}")
+
+
+def _changes_table(result: Comparison) -> str:
+    rows = top_changes(result)
+    if not rows:
+        return ""
+    body = "".join(
+        f'<tr><td><span class="tag {_TAGS.get(r.verdict, "")}">{escape(r.verdict.upper())}'
+        f"</span></td><td>{escape(r.scope)}</td><td>{escape(r.name)}</td><td>{escape(r.metric)}</td>"
+        f"<td class=num>{_num(r.baseline, r.metric)}</td><td class=num>{_num(r.current, r.metric)}</td>"
+        f"<td class=num>{r.change_pct:+.1f}%</td></tr>"
+        for r in rows
+    )
+    return (
+        "<h2>Top changes</h2><table><tr><th></th><th>scope</th><th>name</th><th>metric</th><th>baseline</th>"
+        f"<th>current</th><th>change</th></tr>{body}</table>"
+    )
+
+
+def _num(v: float | None, metric: str) -> str:
+    if v is None:
+        return "-"
+    return f"{100 * v:.2f}%" if metric == "error_rate" else f"{v:.1f}"
+
+
+def _bars(result: Comparison) -> str:
+    charts = [
+        change_bars(f"Change in {BAR_METRIC} per {scope}", bars_for(result, scope), chart_id=f"bars-{scope}")
+        for scope in ("kind", "endpoint")
+        if bars_for(result, scope)
+    ]
+    if not charts:
+        return ""
+    return (
+        f'<h2>Change in {BAR_METRIC}</h2><p class="note">Largest increase first. A bar outside its grey band is '
+        "larger than the noise (the two runs' 95 % intervals do not overlap); it counts as a regression when it "
+        "also exceeds the budget.</p>" + "".join(charts)
+    )
+
+
+def _spectra(base: dict[str, Any], cur: dict[str, Any], result: Comparison) -> str:
+    bm, cm = Merged.from_json(base["histograms"]), Merged.from_json(cur["histograms"])
+    charts = []
+    for kind in sorted(set(base.get("kinds") or {}) & set(cur.get("kinds") or {})):
+        tags = (("kind", kind),)
+        charts.append(overlay(bm.select(tags), cm.select(tags), f"{kind}: baseline vs current", f"overlay-{kind}"))
+    names = [b.label for b in bars_for(result, "endpoint")][:MAX_SPECTRA]
+    for i, name in enumerate(names):
+        tags = (("name", name),)
+        charts.append(overlay(bm.select(tags), cm.select(tags), f"{name}: baseline vs current", f"overlay-ep-{i}"))
+    if not charts:
+        return ""
+    return (
+        '<h2>Latency by percentile, baseline vs current</h2><p class="note">Dashed: baseline; solid: current. '
+        'The x axis spreads the tail (90 %, 99 %, 99.9 % ...).</p><div class="charts">' + "".join(charts) + "</div>"
+    )

@@ -1,0 +1,125 @@
+"""The browser users' part of a run: Chromium check before load, the sink, stopping the workers, checks."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections.abc import Callable, Mapping
+
+from loadorch.browser.sink import BrowserSink
+from loadorch.browser.stats import BrowserStats
+from loadorch.browser.verdict import evaluate_browser, owns
+from loadorch.config.resolve import RunConfig
+from loadorch.config.thresholds import Threshold
+from loadorch.run.artifacts import write_text
+from loadorch.run.plan import BROWSER_PORT_OFFSET
+from loadorch.run.processes import ProcessGroup
+from loadorch.run.redact import Redactor
+from loadorch.verdict.evaluate import ERROR, PASS, Check, ThresholdResult
+
+STOP_GRACE_S = 20.0  # a page finishes its step, leaves its document (final values), Chromium stops
+
+
+def uses_browsers(cfg: RunConfig) -> bool:
+    return bool(cfg.scenario.model.browsers)
+
+
+def chromium_check(cfg: RunConfig, env: Mapping[str, str]) -> Check | None:
+    """Before any load: Chromium must be there (RunError, exit 5, naming the fix, when it is not)."""
+    if not uses_browsers(cfg):
+        return None
+    from loadorch.browser.chromium import find_chromium
+
+    return Check("chromium", PASS, f"browser users use {find_chromium(env)}")
+
+
+def open_sink(cfg: RunConfig, bind: str, master_port: int | None, token: str, interval_s: float) -> BrowserSink | None:
+    if not uses_browsers(cfg):
+        return None
+    port = master_port + BROWSER_PORT_OFFSET if master_port else 0
+    return BrowserSink(bind, port, token, interval_s)
+
+
+def stop_workers(group: ProcessGroup, sink: BrowserSink, workers: int) -> None:
+    """Ask the browser workers to stop and wait (bounded) until each has reported its last page views."""
+    group.signal_role("browser", signal.SIGTERM)
+    sink.wait_done(workers, STOP_GRACE_S)
+
+
+def _log_tail(scratch: str, index: int, redactor: Redactor) -> str:
+    try:
+        with open(os.path.join(scratch, f"browser-{index}.log"), encoding="utf-8", errors="replace") as fh:
+            lines = fh.read().strip().splitlines()[-4:]
+    except OSError:
+        return ""
+    return (": " + " | ".join(redactor.text(line) for line in lines)) if lines else ""
+
+
+def checks(sink: BrowserSink | None, workers: int, redactor: Redactor, scratch: str) -> list[Check]:
+    if sink is None:
+        return []
+    out = []
+    with sink.lock:
+        errors = dict(sink.errors)
+        seen, done = len(sink.hello), len(sink.done)
+        blocked = dict(sink.stats.blocked)
+    if errors:
+        detail = "; ".join(f"browser worker {i}: {redactor.text(m)}" for i, m in sorted(errors.items()))
+        out.append(Check("browser workers", ERROR, detail))
+    elif seen < workers:
+        missing = [i for i in range(workers) if i not in sink.hello]
+        tail = _log_tail(scratch, missing[0], redactor) if missing else ""
+        out.append(Check("browser workers", ERROR, f"only {seen} of {workers} browser workers reported{tail}"))
+    elif done < seen:
+        lost = sorted(set(sink.hello) - set(sink.done))
+        tail = _log_tail(scratch, lost[0], redactor)
+        out.append(Check("browser workers", ERROR, f"browser workers {lost} stopped without finishing{tail}"))
+    else:
+        out.append(Check("browser workers", PASS, f"{seen} of {workers} browser workers ran to the end"))
+    if blocked:
+        shown = ", ".join(f"{url} (page {page or '?'}, {n}x)" for (page, url), n in sorted(blocked.items())[:5])
+        out.append(
+            Check(
+                "browser network",
+                "fail",
+                f"{sum(blocked.values())} requests blocked outside allowed_hosts: {redactor.text(shown)}; "
+                "the measured pages lacked them: add the host to allowed_hosts if the page may load from it",
+            )
+        )
+    else:
+        out.append(Check("browser network", PASS, "no request outside allowed_hosts"))
+    return out
+
+
+def collected(sink: BrowserSink | None, cfg: RunConfig) -> BrowserStats | None:
+    """What the browser workers measured plus the profile's Lighthouse results; None when neither is used."""
+    if sink is None and not cfg.lighthouse:
+        return None
+    stats = BrowserStats()
+    if sink is not None:
+        with sink.lock:  # a copy: workers may still be reporting, and this is called more than once
+            stats = BrowserStats(sink.stats.interval_s).merge(sink.stats)
+    if cfg.lighthouse:
+        from loadorch.browser.lighthouse import record
+
+        record(stats, cfg.lighthouse)
+    return stats
+
+
+def evaluator(stats: BrowserStats, min_samples: int) -> Callable[[Threshold], ThresholdResult | None]:
+    def judge(t: Threshold) -> ThresholdResult | None:
+        return evaluate_browser(t, stats, min_samples) if owns(t.selector.metric) else None
+
+    return judge
+
+
+def write_steps_log(sink: BrowserSink, out_dir: str, redactor: Redactor) -> None:
+    """browser-steps.jsonl (with --request-log): every journey step, ordered by user, page, iteration, step."""
+    with sink.lock:
+        rows = list(sink.steps_log)
+    rows.sort(
+        key=lambda r: (str(r.get("user")), int(r.get("page", 0)), int(r.get("iteration", 0)), int(r.get("step", 0)))
+    )
+    text = "".join(json.dumps(r, separators=(",", ":"), sort_keys=True) + "\n" for r in rows)
+    write_text(os.path.join(out_dir, "browser-steps.jsonl"), redactor.text(text))

@@ -1,0 +1,293 @@
+"""Browser users with Debian's real headless Chromium against the reference shop's storefront.
+
+Two runs of the same scenario and seed share a module fixture: one with the storefront's knobs off,
+one with every knob on (late hero, late banner, slow click handler, a request to an outside host).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from ..conftest import Project, assert_no_traceback, run_cli
+from .helpers import finish, processes_started_by, start_run
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(shutil.which("chromium") is None, reason="needs chromium (.ci/run installs it)"),
+]
+
+SHOP = """
+name: shop
+data:
+  category: {choice: [books, games, toys]}
+  sku: {pattern: "SKU-####"}
+users:
+  - name: api
+    think_time: 0.5
+    requests:
+      - {name: list products, path: "/products?category={category}"}
+browsers:
+  - name: shopper
+    pages: 2
+    think_time: 0.3
+    journey:
+      - {visit: "/shop?category={category}", name: home}
+      - {click: "#add-to-cart"}
+      - {type: {selector: "#q", text: "{sku}"}}
+      - {visit: /cart, name: cart}
+thresholds:
+  "browser_web_vital_lcp{page:home}": ["p(75)<2500"]
+  "browser_web_vital_cls{page:home}": ["p(75)<0.1"]
+  "browser_web_vital_inp{page:home}": ["p(75)<200"]
+  "http_req_duration{kind:read}": ["p(95)<300"]
+  "http_req_failed": ["rate<0.01"]
+min_samples: 3
+"""
+BROKEN = {"hero_ms": 3000, "banner": 1, "click_ms": 300, "tracker": 1}
+
+
+@pytest.fixture(scope="module")
+def shop_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[Project, int]]]:
+    """The same scenario and seed, knobs off then on: {"ok": (project, exit code), "broken": ...}."""
+    from loadorch.target.server import start
+
+    server, thread = start()
+    try:
+        out = {}
+        for name, knobs, duration in (("ok", {}, "10s"), ("broken", BROKEN, "18s")):
+            requests.put(f"{server.url}/_knobs", json={"storefront": knobs}, timeout=5).raise_for_status()
+            project = Project(tmp_path_factory.mktemp(name))
+            project.write("scenarios/s.yaml", SHOP)
+            project.write("profiles/p.yaml", f"""
+                scenario: ../scenarios/s.yaml
+                host: {server.url}
+                load: {{users: 20, duration: {duration}}}
+                seed: 7
+                """)
+            result = project.run("run", "p", "--out", "o", "--request-log", timeout=120)
+            assert_no_traceback(result)
+            out[name] = (project, result.code)
+        yield out
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def _junit(project: Project) -> dict[str, ET.Element]:
+    root = ET.parse(project.root / "o" / "junit.xml").getroot()
+    return {case.get("name", ""): case for case in root.iter("testcase")}
+
+
+def _threshold(doc: dict[str, Any], selector: str) -> dict[str, Any]:
+    return next(t for t in doc["thresholds"] if t["selector"] == selector)
+
+
+def test_knobs_off_vitals_pass_beside_http_users_in_one_junit(shop_runs: dict[str, tuple[Project, int]]) -> None:
+    project, code = shop_runs["ok"]
+    doc = project.results("o")
+    assert code == 0, json.dumps([doc["thresholds"], doc["checks"]], indent=1)
+    for vital in ("lcp", "cls", "inp"):
+        t = _threshold(doc, f"browser_web_vital_{vital}{{page:home}}")
+        assert t["verdict"] == "pass" and t["samples"] >= 3, t
+    assert doc["totals"]["requests"] > 0 and doc["run"]["users"] == 20
+    cases = _junit(project)
+    assert {"browser_web_vital_lcp{page:home} p(75)<2500", "http_req_duration{kind:read} p(95)<300"} <= set(cases)
+    assert all(case.find("failure") is None and case.find("error") is None for case in cases.values())
+    browser = doc["browser"]
+    assert browser["failed_steps"] == 0 and browser["blocked"] == []
+    assert set(browser["pages"]) == {"home", "cart"}
+    assert "<h2>Browser</h2>" in (project.root / "o" / "report.html").read_text()
+
+
+def test_each_broken_vital_fails_naming_page_and_value(shop_runs: dict[str, tuple[Project, int]]) -> None:
+    project, code = shop_runs["broken"]
+    doc = project.results("o")
+    assert code == 1, json.dumps(doc["thresholds"], indent=1)
+    lcp = _threshold(doc, "browser_web_vital_lcp{page:home}")
+    cls = _threshold(doc, "browser_web_vital_cls{page:home}")
+    inp = _threshold(doc, "browser_web_vital_inp{page:home}")
+    assert lcp["verdict"] == "fail" and lcp["observed"] >= 3000, lcp
+    assert cls["verdict"] == "fail" and cls["observed"] > 0.1 and cls["unit"] == "", cls
+    assert inp["verdict"] == "fail" and inp["observed"] >= 300, inp
+    cases = _junit(project)
+    for t in (lcp, cls, inp):
+        failure = cases[f"{t['selector']} {t['expression']}"].find("failure")
+        assert failure is not None
+        text = (failure.get("message") or "") + (failure.text or "")
+        shown = f"{t['observed']:.4g}" if abs(t["observed"]) < 100 else f"{t['observed']:.1f}"
+        assert "page:home" in cases[f"{t['selector']} {t['expression']}"].get("name", "") and shown in text, text
+    # the HTTP users' verdicts are in the same junit.xml
+    assert cases["http_req_failed rate<0.01"].find("failure") is None
+
+
+def test_a_request_outside_allowed_hosts_is_blocked_and_reported(shop_runs: dict[str, tuple[Project, int]]) -> None:
+    project, _ = shop_runs["broken"]
+    doc = project.results("o")
+    blocked = doc["browser"]["blocked"]
+    assert blocked and all(b["url"] == "http://tracker.invalid/pixel.gif" for b in blocked)
+    assert {b["page"] for b in blocked} == {"home", "cart"}
+    network = next(c for c in doc["checks"] if c["name"] == "browser network")
+    assert network["verdict"] == "fail" and "tracker.invalid" in network["message"]
+    assert "tracker.invalid" in (project.root / "o" / "summary.md").read_text()
+
+
+def test_the_same_seed_gives_the_same_journey_data_in_the_same_order(
+    shop_runs: dict[str, tuple[Project, int]],
+) -> None:
+    def steps(project: Project) -> dict[tuple[str, int, int, int], tuple[str, str | None]]:
+        rows = [json.loads(line) for line in (project.root / "o" / "browser-steps.jsonl").read_text().splitlines()]
+        return {(r["user"], r["page"], r["iteration"], r["step"]): (r["target"], r["text"]) for r in rows}
+
+    ok, broken = steps(shop_runs["ok"][0]), steps(shop_runs["broken"][0])
+    common = sorted(set(ok) & set(broken))
+    assert len({(k[1], k[2]) for k in common}) >= 2  # at least two page iterations to compare
+    assert [ok[k] for k in common] == [broken[k] for k in common]
+    typed = [ok[k][1] for k in common if ok[k][1] is not None]
+    assert typed and all(t.startswith("SKU-") for t in typed)
+    assert len({ok[k][0] for k in common if k[3] == 1}) >= 1
+
+
+def _chromium_pids(marker: str) -> list[int]:
+    """Live Chromium processes whose command line contains `marker` (the test's temporary directory)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                state = fh.read().rsplit(b")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if "chromium" in cmd and marker in cmd and state != b"Z":
+            found.append(int(entry))
+    return found
+
+
+def _wait(predicate: Any, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return bool(predicate())
+
+
+def _browser_worker(controller: int, index: int) -> int | None:
+    for pid in processes_started_by(controller):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                cmd = fh.read()
+            with open(f"/proc/{pid}/environ", "rb") as fh:
+                env = fh.read().split(b"\0")
+        except OSError:
+            continue
+        if b"loadorch.browser" in cmd and f"LOADORCH_BROWSER_INDEX={index}".encode() in env:
+            return pid
+    return None
+
+
+def test_a_killed_browser_worker_and_sigint_leave_no_chromium(project: Project, tmp_path: Path) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    project.write("scenarios/s.yaml", SHOP)
+    project.write("profiles/p.yaml", """
+        scenario: ../scenarios/s.yaml
+        host: embedded
+        load: {users: 2, duration: 60s}
+        browser_workers: 2
+        """)
+    proc = start_run(project, "--out", "o", env={"TMPDIR": str(scratch)})
+    try:
+        marker = str(scratch)
+        assert _wait(lambda: _browser_worker(proc.pid, 1) and len(_chromium_pids(marker)) >= 2, 60), "no chromium"
+        crashed = _browser_worker(proc.pid, 1)
+        assert crashed is not None
+        os.kill(crashed, signal.SIGKILL)  # a crash: Chromium must not outlive its worker
+        assert _wait(lambda: _browser_worker(proc.pid, 1) is None, 10)
+        assert _wait(lambda: not [p for p in _chromium_pids(marker) if _env_has(p, b"LOADORCH_BROWSER_INDEX=1")], 15)
+        time.sleep(3)  # worker 0 measures a few page views
+        proc.send_signal(signal.SIGINT)
+        out, err = finish(proc, timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out + err
+    assert _wait(lambda: not _chromium_pids(marker), 15), _chromium_pids(marker)
+    doc = project.results("o")
+    assert doc["verdict"] == "interrupted" and "browser" in doc
+    assert (project.root / "o" / "junit.xml").exists() and (project.root / "o" / "report.html").exists()
+    workers = next(c for c in doc["checks"] if c["name"] == "browser workers")
+    assert workers["verdict"] == "error" and "[1]" in workers["message"]
+
+
+def _env_has(pid: int, entry: bytes) -> bool:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            return entry in fh.read().split(b"\0")
+    except OSError:
+        return False
+
+
+def test_no_chromium_is_exit_5_before_any_load(project: Project) -> None:
+    project.write("scenarios/s.yaml", SHOP)
+    project.write("profiles/p.yaml", "scenario: ../scenarios/s.yaml\nhost: embedded\nload: {users: 2, duration: 5s}\n")
+    result = project.run("run", "p", "--out", "o", env={"PATH": "/nonexistent", "LOADORCH_CHROMIUM": ""})
+    assert result.code == 5, result.out + result.err
+    text = result.out + result.err
+    assert "apt-get install chromium" in text and "LOADORCH_CHROMIUM" in text
+    assert_no_traceback(result)
+    assert project.results("o")["totals"]["requests"] == 0
+
+
+LIGHTHOUSE_SCENARIO = """
+name: api only
+users:
+  - name: api
+    think_time: 0.2
+    requests:
+      - {name: health, path: /health}
+"""
+
+
+def test_lighthouse_results_pass_and_fail_as_configured(project: Project) -> None:
+    fixture = Path(__file__).resolve().parent.parent / "fixtures" / "lighthouse" / "lhr-shop.json"
+    shutil.copy(fixture, project.root / "profiles" / "lhr-shop.json")
+    project.write("scenarios/s.yaml", LIGHTHOUSE_SCENARIO)
+    project.write("profiles/p.yaml", """
+        scenario: ../scenarios/s.yaml
+        host: embedded
+        load: {users: 2, duration: 2s}
+        min_samples: 1
+        lighthouse: [lhr-shop.json]
+        thresholds:
+          "lighthouse_audit{id:largest-contentful-paint}": ["max<2500"]
+          "lighthouse_audit{id:cumulative-layout-shift}": ["max<0.1"]
+          "lighthouse_score{category:performance}": ["min>=0.9"]
+        """)
+    result = project.run("run", "p", "--out", "o")
+    doc = project.results("o")
+    assert result.code == 1, result.out + result.err
+    verdicts = {t["selector"]: (t["verdict"], t["observed"]) for t in doc["thresholds"]}
+    assert verdicts["lighthouse_audit{id:largest-contentful-paint}"] == ("pass", pytest.approx(2310.8, rel=1e-3))
+    assert verdicts["lighthouse_audit{id:cumulative-layout-shift}"] == ("pass", pytest.approx(0.062, rel=1e-3))
+    assert verdicts["lighthouse_score{category:performance}"] == ("fail", pytest.approx(0.82, rel=1e-3))
+    cases = {c.get("name"): c for c in ET.parse(project.root / "o" / "junit.xml").getroot().iter("testcase")}
+    assert cases["lighthouse_score{category:performance} min>=0.9"].find("failure") is not None
+    # a listed file that is not a Lighthouse result is a configuration error before any load
+    (project.root / "profiles" / "lhr-shop.json").write_text('{"not": "lighthouse"}')
+    bad = run_cli("validate", "profiles/p.yaml", cwd=project.root)
+    assert bad.code == 3 and "p.yaml:" in bad.out + bad.err and "lighthouse" in bad.out + bad.err

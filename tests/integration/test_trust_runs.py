@@ -1,0 +1,250 @@
+"""Trust fixes that need whole runs (issue 14): TLS preflight, `client: locust` redirects, paths and
+timeouts, workers pinned to the addresses preflight checked, and a master that ignores unproven peers."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from ..conftest import Project, assert_no_traceback
+from .helpers import embedded_project, finish, processes_started_by, start_run, wait_for_workers, worker_pids
+from .test_http_client import certificate  # noqa: F401  (module-scoped self-signed certificate)
+
+pytestmark = pytest.mark.integration
+
+Route = Callable[[BaseHTTPRequestHandler], None]
+
+
+class Site:
+    """A threaded HTTP/1.1 server on a loopback address; records every path it was asked for."""
+
+    def __init__(self, routes: dict[str, Route], address: str = "127.0.0.1", port: int = 0,
+                 context: ssl.SSLContext | None = None) -> None:
+        self.paths: list[str] = []
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                site.paths.append(self.path)
+                route = routes.get(self.path.split("?")[0], routes.get("*"))
+                if route is None:
+                    ok(b"ok")(self)
+                else:
+                    route(self)
+
+        self.server = ThreadingHTTPServer((address, port), Handler)
+        self.server.daemon_threads = True
+        if context is not None:
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def ok(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Route:
+    def route(h: BaseHTTPRequestHandler) -> None:
+        h.send_response(status)
+        for k, v in (headers or {}).items():
+            h.send_header(k, v)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+    return route
+
+
+def trickle(h: BaseHTTPRequestHandler) -> None:
+    h.send_response(200)
+    h.send_header("Content-Length", "100")
+    h.end_headers()
+    try:
+        for _ in range(40):  # a byte every 0.3 s, for at most 12 s
+            h.wfile.write(b"x")
+            h.wfile.flush()
+            time.sleep(0.3)
+    except OSError:
+        pass
+    h.close_connection = True
+
+
+def endless(h: BaseHTTPRequestHandler) -> None:
+    h.send_response(200)
+    h.send_header("Transfer-Encoding", "chunked")
+    h.end_headers()
+    chunk = b"%x\r\n%s\r\n" % (65536, b"x" * 65536)
+    stop = time.monotonic() + 20  # bounded: the client gives up long before
+    try:
+        while time.monotonic() < stop:
+            h.wfile.write(chunk)
+    except OSError:
+        pass
+    h.close_connection = True
+
+
+def test_untrusted_tls_certificate_is_a_preflight_run_error(project: Project, certificate) -> None:  # noqa: F811
+    key, cert = certificate
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    site = Site({}, context=context)
+    try:
+        project.write("scenarios/s.yaml", "name: s\nusers:\n  - name: u\n    requests:\n      - {name: h, path: /h}\n")
+        project.write("profiles/p.yaml", f"scenario: ../scenarios/s.yaml\nhost: https://localhost:{site.port}\n"
+                      "load: {users: 1, duration: 5s}\nmin_samples: 1\n")
+        r = project.run("run", "p", "--out", "o")
+        assert r.code == 5, r.out + r.err
+        assert f"preflight: TLS handshake with localhost:{site.port} failed: certificate not trusted" in r.out + r.err
+        assert "SSL_CERT_FILE" in r.out + r.err
+        assert_no_traceback(r)
+        doc = project.results("o")
+        assert doc["verdict"] == "error" and doc["totals"]["requests"] == 0 and site.paths == []
+        trusted = project.run("run", "p", "--iterations", "2", "--out", "o2", env={"SSL_CERT_FILE": str(cert)})
+        assert trusted.code == 0, trusted.out + trusted.err  # the same target with its CA trusted: no false alarm
+        assert project.results("o2")["totals"] == {**project.results("o2")["totals"], "requests": 2, "failures": 0}
+    finally:
+        site.close()
+
+
+LOCUST_SCENARIO = """
+name: s
+client: locust
+users:
+  - {name: a, requests: [{name: cafe, path: "/products/café-😀"}]}
+  - {name: b, requests: [{name: away, path: /go}]}
+  - {name: c, requests: [{name: slow, path: /trickle}]}
+  - {name: d, requests: [{name: endless, path: /endless}]}
+  - {name: e, requests: [{name: zipped, path: /zipped, expect: {contains: "hello"}}]}
+thresholds: {http_req_failed: ["rate<1"]}
+min_samples: 1
+"""
+
+
+def test_locust_client_checks_every_redirect_hop_encodes_paths_and_bounds_the_request(project: Project) -> None:
+    outside = Site({}, address="127.0.0.2")
+    target = Site({"/go": ok(b"", 302, {"Location": f"http://127.0.0.2:{outside.port}/landed"}),
+                   "/trickle": trickle, "/endless": endless,
+                   "/zipped": ok(gzip.compress(b"hello " * 1000), headers={"Content-Encoding": "gzip"})})
+    try:
+        project.write("scenarios/s.yaml", LOCUST_SCENARIO)
+        project.write("profiles/p.yaml", f"scenario: ../scenarios/s.yaml\nhost: http://127.0.0.1:{target.port}\n"
+                      'allowed_hosts: ["127.0.0.1"]\nload: {users: 5, duration: 60s}\nrequest_timeout: 2s\n'
+                      "max_response_body: 1MiB\n")
+        r = project.run("run", "p", "--iterations", "2", "--out", "o", "--request-log")
+    finally:
+        target.close()
+        outside.close()
+    doc = project.results("o")
+    assert doc["totals"]["requests"] == 10, r.out + r.err
+    assert outside.paths == [], "a redirect took load outside allowed_hosts"
+    assert target.paths.count("/products/caf%C3%A9-%F0%9F%98%80") == 2  # UTF-8, percent-encoded
+    reasons = {e["reason"] for e in doc["errors"]}
+    assert any(x.startswith("redirect to 127.0.0.2 refused") for x in reasons), reasons
+    assert "read timeout" in reasons, reasons
+    log = [json.loads(line) for line in (project.root / "o" / "requests.jsonl").read_text().splitlines()]
+    slow = [rec for rec in log if rec["name"] == "slow"]
+    assert [rec["error"] for rec in slow] == ["read timeout"] * 2
+    assert max(rec["latency_ms"] for rec in slow) < 3500, slow  # request_timeout 2 s bounds it, not each read
+    away = [rec for rec in log if rec["name"] == "away"]
+    assert [(rec["status"], rec["ok"]) for rec in away] == [(302, False)] * 2
+    endless_ = [rec["error"] for rec in log if rec["name"] == "endless"]
+    assert endless_ == ["response body over 1048576 bytes (max_response_body)"] * 2
+    assert [rec["ok"] for rec in log if rec["name"] == "zipped"] == [True, True]  # decoded, checked
+
+
+def _pair_of_sites() -> tuple[Site, Site]:
+    """The same port on 127.0.0.1 and 127.0.0.2 (a name can then point at either)."""
+    for _ in range(20):
+        first = Site({})
+        try:
+            return first, Site({}, address="127.0.0.2", port=first.port)
+        except OSError:
+            first.close()
+    raise AssertionError("no port free on both 127.0.0.1 and 127.0.0.2")
+
+
+def test_workers_connect_only_to_the_addresses_preflight_checked(project: Project, tmp_path: Path) -> None:
+    unshare = shutil.which("unshare")
+    if unshare is None or subprocess.run([unshare, "-m", "true"], capture_output=True).returncode != 0:
+        pytest.skip("needs `unshare -m` (a private /etc/hosts for the run)")
+    allowed, outside = _pair_of_sites()
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 shop.test\n")
+    try:
+        project.write("scenarios/s.yaml", "name: s\nusers:\n  - name: u\n    think_time: 0.05\n"
+                      "    requests:\n      - {name: h, path: /h}\n")
+        project.write("profiles/p.yaml", f"scenario: ../scenarios/s.yaml\nhost: http://shop.test:{allowed.port}\n"
+                      'allowed_hosts: ["127.0.0.1/32"]\nload: {users: 2, duration: 3s}\nmin_samples: 1\n')
+        script = f'mount --bind {hosts} /etc/hosts && exec "$0" -m loadorch run p --out o'
+        proc = subprocess.Popen([unshare, "-m", "sh", "-c", script, sys.executable], cwd=project.root,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not processes_started_by(proc.pid) and proc.poll() is None:
+            time.sleep(0.02)  # preflight is done once the master and workers are started
+        fd = os.open(hosts, os.O_WRONLY)
+        try:
+            os.pwrite(fd, b"127.0.0.2 shop.test\n", 0)  # DNS moves the name outside allowed_hosts
+        finally:
+            os.close(fd)
+        out, err = finish(proc)
+    finally:
+        allowed.close()
+        outside.close()
+    doc = project.results("o")
+    assert doc["totals"]["requests"] > 0 and doc["totals"]["failures"] == 0, out + err
+    assert outside.paths == [], "a worker resolved the name again and left the checked addresses"
+    assert len(allowed.paths) == doc["totals"]["requests"]
+
+
+STEADY = "name: steady\nusers:\n  - name: u\n    think_time: 0.01\n    requests:\n      - {name: h, path: /health}\n"
+FOREIGN = r'''
+import sys, time
+from locust import __version__
+from locust.rpc import Message, zmqrpc
+client = zmqrpc.Client("127.0.0.1", int(sys.argv[1]), "foreign_1")
+client.send(Message("client_ready", __version__, "foreign_1"))
+time.sleep(0.3)
+for kind, data in (("client_ready", {"x": 1}), ("lo_hello", "nope"), ("exception", {"bogus": 1}), ("exception", None), ("stats", {"x": 1}), ("heartbeat", None),
+                   ("client_stopped", None), ("quit", None), ("lo_stats", {"index": 0})):
+    client.send(Message(kind, data, "foreign_1"))
+time.sleep(0.5)
+client.close()
+'''
+
+
+def test_messages_from_unproven_peers_never_reach_locust_handlers(project: Project, tmp_path: Path) -> None:
+    embedded_project(project, STEADY, users=2, duration="8s", workers=1)
+    proc = start_run(project, "--out", "o")
+    wait_for_workers(proc, 1)
+    master = next(pid for pid in processes_started_by(proc.pid) if pid not in worker_pids(proc.pid).values())
+    with open(f"/proc/{master}/cmdline", "rb") as fh:
+        plan_path = fh.read().split(b"\0")[-2].decode()
+    with open(plan_path) as fh:
+        port = json.load(fh)["master"]["port"]
+    time.sleep(1.5)  # the run is under way
+    script = tmp_path / "foreign.py"
+    script.write_text(FOREIGN)
+    foreign = subprocess.run([sys.executable, str(script), str(port)], capture_output=True, text=True, timeout=60)
+    assert foreign.returncode == 0, foreign.stderr
+    out, err = finish(proc)
+    doc = project.results("o")
+    assert proc.returncode == 0, out + err  # the listener survived: not "all workers lost" (exit 5)
+    assert doc["verdict"] == "pass" and doc["integrity"]["stop_reason"] == "duration"
+    assert any("foreign_1" in r and "exception" in r for r in doc["integrity"]["rejected_peers"])

@@ -1,0 +1,51 @@
+"""A synthetic results.json (deterministic): many endpoints, a known latency spike, thresholds, a load ramp."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
+from loadorch.report.results import LoadRecord, RunRecord, build
+from loadorch.verdict.evaluate import evaluate, overall
+from loadorch.verdict.stats import Merged, Recorder, SeriesKey
+
+THRESHOLDS = (
+    ("http_req_duration{kind:read}", "p(95)<300"),
+    ("http_req_duration{kind:write}", "p(95)<700"),
+    ("http_req_duration{name:ep-000}", "p(99)<400"),
+    ("http_req_failed", "rate<0.01"),
+)
+SPIKE = (20, 25)  # seconds in which read requests are slow (p95 well over 300 ms)
+
+
+def synthetic_results(endpoints: int = 12, seconds: int = 40, users: int = 20, seed: int = 7) -> dict[str, Any]:
+    rng = random.Random(seed)
+    rec = Recorder(1.0, 0.0)
+    for e in range(endpoints):
+        name, kind = f"ep-{e:03d}", "write" if e % 4 == 3 else "read"
+        base_ms = 20.0 + 3.0 * (e % 7) + (80.0 if kind == "write" else 0.0)
+        per_second = max(2, 120 // (e + 1))
+        for t in range(seconds):
+            active = min(users, 2 * (t + 1)) / users  # the ramp: 2 users per second
+            for _ in range(max(1, int(per_second * active))):
+                ms = base_ms * rng.lognormvariate(0.0, 0.35)
+                if kind == "read" and SPIKE[0] <= t < SPIKE[1]:
+                    ms += 400.0
+                ok = rng.random() > 0.004
+                key = SeriesKey("u", name, kind, "POST" if kind == "write" else "GET", 200 if ok else 503, ok)
+                rec.record(key, int(ms * 1000), t + rng.random(), None if ok else "503 Service Unavailable")
+    merged = Merged(1.0)
+    merged.add_delta(0, rec.take_delta())
+    thresholds = [Threshold(parse_selector(s), parse_expression(e, parse_selector(s).metric)) for s, e in THRESHOLDS]
+    results = evaluate(thresholds, merged, 20, float(seconds))
+    verdict = overall(results, [])
+    samples = [[float(t), float(min(users, 2 * t)), 0.0, 0.0, 0.0] for t in range(seconds + 1)]
+    record = RunRecord(
+        profile="synthetic", scenario_name="synthetic", scenario_path="s.yaml", scenario_sha256="0" * 64,
+        seed=seed, workers=2, users=users, host="http://127.0.0.1:1", start="2026-01-01T00:00:00+00:00",
+        end="2026-01-01T00:00:40+00:00", versions={"loadorch": "test", "locust": "test"}, verdict=verdict,
+        exit_code=0, merged=merged, elapsed_s=float(seconds), stop_reason="duration", thresholds=results,
+        duration_s=float(seconds), load=LoadRecord("closed", users, 2.0, (), samples),
+    )  # fmt: skip
+    return build(record)

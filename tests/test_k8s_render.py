@@ -1,0 +1,212 @@
+"""`k8s render` is safe to apply and `k8s collect` is all or nothing; the README's wait loop returns at once."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from loadorch.k8s.framing import frame
+
+from .conftest import REPO, CliResult, Project, assert_no_traceback, run_cli
+
+SCENARIO = """
+name: k
+data:
+  account: {csv: {file: accounts.csv}}
+users:
+  - name: u
+    requests:
+      - {name: h, path: "/health?a={account.email}"}
+"""
+PROFILE = """
+scenario: ../scenarios/s.yaml
+host: ${SHOP_URL}
+allowed_hosts: ["*.svc.cluster.local"]
+headers: {X-Region: "${REGION:-eu}"}
+load: {users: 10, duration: 30s}
+workers: 2
+"""
+
+
+def _cli(project: Project, *args: str, env: dict[str, str] | None = None) -> CliResult:
+    """The CLI in this process (render and collect start no other process): fast, same code path."""
+    import contextlib
+    import io
+    from unittest import mock
+
+    from loadorch.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with mock.patch.dict(os.environ, env or {}), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        old = os.getcwd()
+        os.chdir(project.root)
+        try:
+            code = main(list(args))
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        finally:
+            os.chdir(old)
+    return CliResult(code, out.getvalue(), err.getvalue())
+
+
+def _project(project: Project, profile: str = PROFILE) -> Project:
+    project.write("scenarios/s.yaml", SCENARIO)
+    project.write("scenarios/accounts.csv", "email\na@example.com\n")
+    project.write("profiles/p.yaml", profile)
+    return project
+
+
+def _render(project: Project, *args: str, env: dict[str, str] | None = None) -> list[dict]:
+    r = _cli(project, "k8s", "render", "p", "--workers", "3", "--image", "img", *args, env=env)
+    assert r.code == 0, r.err
+    return list(yaml.safe_load_all(r.out))
+
+
+def test_each_render_names_its_objects_with_the_run_id(project: Project) -> None:
+    _project(project)
+    first, second = _render(project), _render(project)
+    names = [{(m["kind"], m["metadata"]["name"]) for m in render} for render in (first, second)]
+    assert not names[0] & names[1], "two renders in a row must not share an object (immutable Job templates)"
+    again = [_render(project, "--run-id", "r1") for _ in range(2)]
+    jobs = [[m for m in render if m["kind"] == "Job"] for render in again]
+    assert jobs[0] == jobs[1], "the same run id renders the same Jobs: re-applying changes no pod template"
+    assert {m["metadata"]["name"] for m in again[0]} >= {"loadorch-p-r1-master", "loadorch-p-r1-workers"}
+
+
+def test_token_in_a_secret_required_keys_and_effective_values(project: Project) -> None:
+    _project(project)
+    manifests = _render(project, "--run-id", "r1", "--users", "5")
+    token = next(m for m in manifests if m["kind"] == "Secret")["stringData"]["LOADORCH_RUN_TOKEN"]
+    jobs = [m for m in manifests if m["kind"] == "Job"]
+    assert token not in json.dumps(jobs)
+    for job in jobs:
+        pod = job["spec"]["template"]["spec"]
+        for container in pod["containers"] + pod.get("initContainers", []):
+            refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
+            assert refs["SHOP_URL"]["optional"] is False  # written without a default: required
+            assert refs["REGION"]["optional"] is True  # ${REGION:-eu}
+            assert refs["SHOP_URL"]["name"] == "loadorch-p-env"
+            assert "optional" not in refs["LOADORCH_RUN_TOKEN"]
+    configmap = next(m for m in manifests if m["kind"] == "ConfigMap")
+    effective = yaml.safe_load(configmap["data"]["effective.yaml"])
+    assert "workers: 2" in configmap["data"]["profile.yaml"]
+    assert effective["workers"] == 3 and effective["users"] == 5
+    assert {"--workers", "--users"} <= set(effective["overridden_by_args"])
+
+
+def test_env_secret_default_is_one_truth() -> None:
+    help_text = run_cli("k8s", "render", "--help").out
+    readme = (REPO / "README.md").read_text()
+    assert "default loadorch-<profile>-env" in " ".join(help_text.split())
+    assert "default `loadorch-<profile>-env`" in readme
+    assert "<release>-env" not in help_text + readme
+
+
+def test_render_checks_the_host_like_the_master_does(project: Project) -> None:
+    _project(project, PROFILE.replace('allowed_hosts: ["*.svc.cluster.local"]\n', ""))
+    r = _cli(project, "k8s", "render", "p", "--workers", "2", "--image", "i", "--host", "http://shop.ns.svc.cluster.local")
+    assert r.code == 4 and "no allowed_hosts" in r.err, r.err
+    _project(project)
+    for host, code, words in [
+        ("http://127.0.0.1:8080", 4, "loopback"),
+        ("http://localhost:8080", 4, "loopback"),
+        ("http://shop.staging.example.com", 4, "not in allowed_hosts"),
+        ("http://shop.ns.svc.cluster.local", 0, ""),
+        ("http://admin:hunter2pw@shop.ns.svc.cluster.local", 2, "credentials"),
+    ]:
+        r = _cli(project, "k8s", "render", "p", "--workers", "2", "--image", "i", "--host", host)
+        assert r.code == code and words in r.err, (host, r.err)
+        assert "hunter2pw" not in r.out + r.err
+        assert_no_traceback(r)
+    r = _cli(project, "k8s", "render", "p", "--workers", "2", "--image", "i", env={"SHOP_URL": "http://127.0.0.1:1"})
+    assert r.code == 4 and "loopback" in r.err
+
+
+def test_render_refuses_oversized_and_outside_data_files(project: Project, tmp_path: Path) -> None:
+    _project(project)
+    rows = "".join(f"user{i:07d}@example.com\n" for i in range(12000))  # ~300 KiB
+    project.write("scenarios/accounts.csv", "email\n" + rows)
+    r = _cli(project, "k8s", "render", "p", "--workers", "2", "--image", "i")
+    assert r.code == 3 and "256 KiB" in r.err and "accounts.csv" in r.err, r.err
+    outside = tmp_path / "elsewhere.csv"
+    outside.write_text("email\nsecret-person@example.com\n")
+    (project.root / "scenarios" / "accounts.csv").unlink()
+    os.symlink(outside, project.root / "scenarios" / "accounts.csv")
+    r = _cli(project, "k8s", "render", "p", "--workers", "2", "--image", "i")
+    assert r.code == 3 and "symbolic link" in r.err and "secret-person" not in r.out, r.err
+
+
+def test_collect_is_all_or_nothing(project: Project) -> None:
+    from loadorch.report.results import RunRecord, build
+
+    doc = build(RunRecord("p", "s", "s.yaml", "0" * 64, 1, 1, 1, "http://x", "2026-01-01T00:00:00",
+                          "2026-01-01T00:00:01", {}, "pass", 0))
+    block = frame({"results.json": json.dumps(doc).encode(), "junit.xml": b"<testsuite/>" * 2000})
+    lines = block.splitlines()
+    cut_middle = "\n".join(lines[:3] + lines[5:]) + "\n"  # a rotated log dropped lines inside the block
+    mangled = block.replace(lines[2], lines[2][:-4] + "!!!!")
+    for i, text in enumerate([block[: len(block) // 2], cut_middle, mangled]):
+        log = project.root / f"m{i}.log"
+        log.write_text("pod started\n" + text)
+        r = _cli(project, "k8s", "collect", str(log), "--out", f"c{i}")
+        assert r.code == 5 and "nothing was written" in r.err, r.err
+        assert not (project.root / f"c{i}").exists()
+        assert not [p for p in project.root.iterdir() if p.name.startswith(f".c{i}")]
+        assert_no_traceback(r)
+    (project.root / "ok.log").write_text(block)
+    r = _cli(project, "k8s", "collect", "ok.log", "--out", "ok")
+    assert r.code == 0, r.err
+    assert sorted(p.name for p in (project.root / "ok").iterdir()) == [
+        "junit.xml", "report.html", "results.json", "summary.md"]
+
+
+def test_block_is_bounded_and_compressed() -> None:
+    results = json.dumps({"timeseries": [{"t_s": i, "requests": 100} for i in range(20000)]}).encode()
+    block = frame({"results.json": results})
+    assert len(block) < len(results) / 5  # results.json compresses well
+    try:
+        frame({"results.json": os.urandom(3 * 2**20)}, limit=2**20)
+    except ValueError as exc:
+        assert "MiB" in str(exc)
+    else:
+        raise AssertionError("an oversized block must be refused")
+    assert gzip  # the block is gzip + base64 (see loadorch/k8s/framing.py)
+
+
+def _readme_wait_loop() -> str:
+    text = (REPO / "README.md").read_text()
+    match = re.search(r"^for i in \$\(seq \d+\); do.*?^done$", text, re.S | re.M)
+    assert match, "the README's wait loop is missing"
+    return match.group(0)
+
+
+def test_readme_wait_returns_as_soon_as_the_job_completes_or_fails(tmp_path: Path) -> None:
+    text = (REPO / "README.md").read_text()
+    for line in text.splitlines():  # kubectl wait honours only the last --for: never two in one command
+        assert line.count("--for=") <= 1, line
+    loop = _readme_wait_loop()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "sleep").write_text("#!/bin/sh\necho slept >> \"$CALLS\"\n")
+    for final in ("SuccessCriteriaMet Complete", "FailureTarget Failed"):
+        calls = tmp_path / "calls"
+        calls.write_text("")
+        # a fake kubectl: no condition for two polls, then the final one
+        (bin_dir / "kubectl").write_text(
+            "#!/bin/sh\necho \"kubectl $*\" >> \"$CALLS\"\n"
+            f"n=$(grep -c '^kubectl' \"$CALLS\"); [ \"$n\" -ge 3 ] && printf '%s' '{final}'\nexit 0\n")
+        for exe in ("sleep", "kubectl"):
+            (bin_dir / exe).chmod(0o755)
+        done = subprocess.run(["sh", "-c", loop + "\necho finished"], capture_output=True, text=True, timeout=20,
+                              env={"PATH": f"{bin_dir}:{os.environ['PATH']}", "CALLS": str(calls),
+                                   "JOB": "job/loadorch-staging-r1-master"})
+        assert done.returncode == 0 and "finished" in done.stdout, done.stderr
+        log = calls.read_text().splitlines()
+        assert [line.split()[0] for line in log] == ["kubectl", "slept", "kubectl", "slept", "kubectl"], log
+        assert "get job/loadorch-staging-r1-master" in log[0]
