@@ -1,12 +1,13 @@
 # loadorch: one image for the Kubernetes master and worker pods (and for CI runners).
 # Build: docker build -t loadorch:0.1.0 .
-FROM python:3.11.10-slim-bookworm AS build
+ARG BASE_IMAGE=python:3.11.10-slim-bookworm
+FROM ${BASE_IMAGE} AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY loadorch ./loadorch
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
-FROM python:3.11.10-slim-bookworm
+FROM ${BASE_IMAGE}
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \

@@ -4,7 +4,9 @@ Usage: python3 benchmarks/remote_write.py [--rounds 3] [--seconds 10] [--users 8
 Runs `loadorch run` against the embedded reference target (or --host URL) in alternating rounds:
 (a) no live metrics, (b) --remote-write to a healthy receiver (answers 204), (c) to a closed port
 (connection refused), (d) to a black hole that accepts connections and never answers (every push
-times out after 5 s). Prints the requests/s of each round, the medians and the ratios to (b) and (a).
+times out after 5 s). Prints the requests/s of each round, the CPU seconds loadorch's own processes (controller, master, workers; not the
+target) spent per 1,000 requests (less sensitive to a busy machine than requests/s), the medians and
+the ratios to (b) and (a).
 Loopback only, bounded in time.
 """
 
@@ -14,6 +16,7 @@ import argparse
 import http.server
 import json
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -40,8 +43,10 @@ def closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def run(project: Path, host: str, users: int, workers: int, seconds: int, extra: list[str]) -> tuple[float, str]:
+def run(project: Path, host: str, users: int, workers: int, seconds: int, extra: list[str]) -> tuple[float, float, str]:
+    """(requests/s, CPU seconds of loadorch's processes per 1,000 requests, note)."""
     out = project / f"out-{time.monotonic_ns()}"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)  # the controller waits for master and workers
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     done = subprocess.run(
         [
@@ -68,9 +73,12 @@ def run(project: Path, host: str, users: int, workers: int, seconds: int, extra:
         text=True,
         timeout=seconds + 120,
     )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     doc = json.loads((out / "results.json").read_text())
     warn = "; ".join(doc.get("warnings", []))
-    return float(doc["totals"]["rps"]), warn or done.stdout.strip().splitlines()[-1]
+    requests = max(1, int(doc["totals"]["requests"]))
+    return float(doc["totals"]["rps"]), cpu / requests * 1000, warn or done.stdout.strip().splitlines()[-1]
 
 
 def main() -> int:
@@ -111,6 +119,7 @@ def main() -> int:
         "push, endpoint hangs": ["--remote-write", f"http://127.0.0.1:{hole.getsockname()[1]}/api/v1/write"],
     }
     results: dict[str, list[float]] = {m: [] for m in modes}
+    cpu: dict[str, list[float]] = {m: [] for m in modes}
     with tempfile.TemporaryDirectory(prefix="loadorch-bench-rw-") as tmp:
         project = Path(tmp)
         (project / "scenarios").mkdir()
@@ -124,9 +133,12 @@ def main() -> int:
             for r in range(args.rounds):
                 order = list(modes) if r % 2 == 0 else list(reversed(modes))
                 for mode in order:
-                    rps, note = run(project, host, args.users, args.workers, args.seconds, modes[mode])
+                    rps, cpu_per_k, note = run(project, host, args.users, args.workers, args.seconds, modes[mode])
                     results[mode].append(rps)
-                    print(f"round {r + 1} {mode:22s} {rps:8.1f} req/s   {note}", flush=True)
+                    cpu[mode].append(cpu_per_k)
+                    print(
+                        f"round {r + 1} {mode:22s} {rps:8.1f} req/s  {cpu_per_k:5.2f} cpu-s/1k req  {note}", flush=True
+                    )
         finally:
             hole.close()
             receiver.shutdown()
@@ -143,7 +155,7 @@ def main() -> int:
         m = statistics.median(values)
         print(
             f"median {mode:22s} {m:8.1f} req/s  ({m / healthy:.3f}x healthy push, {m / base:.3f}x no push; "
-            f"round-to-round spread {spread:.1f} %)"
+            f"round-to-round spread {spread:.1f} %); {statistics.median(cpu[mode]):.2f} cpu-s per 1k requests"
         )
     return 0
 

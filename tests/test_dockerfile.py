@@ -24,8 +24,11 @@ def test_hadolint_is_clean() -> None:
 
 def test_image_is_pinned_non_root_and_matches_the_package() -> None:
     text = (REPO / "Dockerfile").read_text()
+    # every stage builds FROM the one BASE_IMAGE argument, whose default is a pinned slim Python
     bases = re.findall(r"^FROM\s+(\S+)", text, re.M)
-    assert bases and all(re.fullmatch(r"python:\d+\.\d+\.\d+-slim-\w+", b) for b in bases), bases
+    assert bases and all(b == "${BASE_IMAGE}" for b in bases), bases
+    default = re.search(r"^ARG BASE_IMAGE=(\S+)$", text, re.M)
+    assert default and re.fullmatch(r"python:\d+\.\d+\.\d+-slim-\w+", default.group(1)), default
     users = re.findall(r"^USER\s+(\S+)", text, re.M)
     assert users and users[-1].split(":")[0] not in ("root", "0")
     assert f"loadorch=={__version__}" in text

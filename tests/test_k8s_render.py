@@ -210,3 +210,28 @@ def test_readme_wait_returns_as_soon_as_the_job_completes_or_fails(tmp_path: Pat
         log = calls.read_text().splitlines()
         assert [line.split()[0] for line in log] == ["kubectl", "slept", "kubectl", "slept", "kubectl"], log
         assert "get job/loadorch-staging-r1-master" in log[0]
+
+
+def test_a_large_csv_is_shipped_as_a_file_not_inlined_in_the_plan(project: Project, tmp_path: Path) -> None:
+    """A 200,000-row CSV (about 6 MB): the run plan names the file and its digest, it does not carry the rows."""
+    _project(project)
+    rows = "".join(f"user{i:07d}@example.com\n" for i in range(200_000))
+    project.write("scenarios/accounts.csv", "email\n" + rows)
+    plan = tmp_path / "plan.json"
+    r = _cli(project, "k8s", "plan", "p", "--workers", "1", "--master-host", "127.0.0.1", "--master-port", "5557",
+             "--out", str(plan), env={"SHOP_URL": "http://127.0.0.1:1", "LOADORCH_RUN_TOKEN": "t" * 32})
+    assert r.code == 0, r.err
+    assert plan.stat().st_size < 50_000, plan.stat().st_size
+    data = json.loads(plan.read_text())["data"]["account"]
+    assert data["file"].endswith("accounts.csv") and len(data["sha256"]) == 64 and "rows" not in data
+    from loadorch.run.plan import generator_from_json
+
+    loaded = generator_from_json(data)  # what a worker does: the rows, read from the file
+    assert len(loaded.rows) == 200_000 and loaded.rows[-1] == {"email": "user0199999@example.com"}
+    project.write("scenarios/accounts.csv", "email\nchanged@example.com\n")
+    try:
+        generator_from_json(data)
+    except ValueError as exc:
+        assert "changed since the run was validated" in str(exc)
+    else:
+        raise AssertionError("a CSV file changed after validation must not be used")

@@ -15,6 +15,7 @@ from loadorch.config.units import parse_duration
 from loadorch.config.yamlsource import Document
 from loadorch.errors import Problem
 from loadorch.traffic import data as gen
+from loadorch.traffic.data import read_csv_rows
 from loadorch.traffic.jsonpath import JsonPathError, compile_path
 from loadorch.traffic.request import compile_request
 from loadorch.traffic.template import Ref, TemplateError, compile_value, value_refs
@@ -76,12 +77,9 @@ def _generator(spec: DataSpec, base: str) -> gen.Generator:
 
 def _rows(spec: DataSpec, base: str) -> gen.RowsGen:
     assert spec.csv is not None
-    path = os.path.join(base, spec.csv.file)
+    path = os.path.abspath(os.path.join(base, spec.csv.file))
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            rows = tuple(dict(r) for r in reader)
-            columns = reader.fieldnames or []
+        rows, columns, digest = read_csv_rows(path)
     except OSError as exc:
         raise ValueError(f"cannot read CSV file {spec.csv.file!r} (next to the scenario): {exc.strerror}") from None
     except (UnicodeDecodeError, csv.Error) as exc:
@@ -92,7 +90,7 @@ def _rows(spec: DataSpec, base: str) -> gen.RowsGen:
         raise ValueError(
             f"CSV file {spec.csv.file!r} has no column {spec.csv.column!r}; " + did_you_mean(spec.csv.column, columns)
         )
-    return gen.RowsGen(rows, spec.csv.column, spec.csv.order == "sequential")
+    return gen.RowsGen(rows, spec.csv.column, spec.csv.order == "sequential", path, digest)
 
 
 Samples = list[Any] | None  # example values of a placeholder (None: unknown shape, e.g. a capture)

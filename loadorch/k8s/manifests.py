@@ -238,7 +238,7 @@ def plan_args(inp: RenderInput) -> list[str]:
     ]
 
 
-WORKER_ARGS = ["python", "-m", "loadorch.runtime", "worker", "--plan", "$(LOADORCH_SCRATCH)/plan.json"]
+WORKER_ARGS = ["python3", "-m", "loadorch.runtime", "worker", "--plan", "$(LOADORCH_SCRATCH)/plan.json"]
 
 
 def render(inp: RenderInput) -> list[dict[str, Any]]:

@@ -338,6 +338,8 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
                 f"see the worker logs in {os.path.dirname(run.log_path('worker'))}"
             )
         elif kind == "summary_written" and event.get("final_path"):
+            if run.sink is not None:  # the load is over: browsers stop now, not after the metrics grace
+                browsers.stop_workers(group, run.sink, browser_worker_count(run.cfg))
             _publish_final_thresholds(run, event["stats_path"], event["final_path"], progress)
         elif kind == "metrics_listening":
             progress.note(f"metrics: {event['url']}")

@@ -138,8 +138,9 @@ class LiveMetrics:
             workers_connected=len(live),
             workers_expected=self.plan.workers,
             cpu_by_worker={w.index: w.cpu_samples[-1] for w in live if w.cpu_samples},
-            arrival_rate_target=rate_at(open_model.stages, elapsed) if open_model and not finished else None,
-            arrival_rate_achieved=None if finished else achieved,
+            # open model only; 0 once the run has ended (a series that vanished would go stale instead)
+            arrival_rate_target=(0.0 if finished else rate_at(open_model.stages, elapsed)) if open_model else None,
+            arrival_rate_achieved=(0.0 if finished else achieved) if open_model else None,
             arrivals_dropped=dropped if open_model else None,
             elapsed_s=elapsed,
             finished=finished,
@@ -153,8 +154,9 @@ class LiveMetrics:
     def finish(self, elapsed: float, min_samples: int, stop_signal: list[int]) -> dict[str, Any]:
         """The final values (the same stats and elapsed time the verdict uses, and the gate's threshold
         results once the controller has decided them) and the final push."""
-        self._refresh(elapsed, min_samples, finished=True)
         final = self._gate_results(stop_signal)
+        # no yield from here on: a scrape sees the final values all at once (run_finished with them)
+        self._refresh(elapsed, min_samples, finished=True)
         if final is not None:
             self.results = final
         self.finished = True

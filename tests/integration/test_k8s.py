@@ -117,7 +117,7 @@ class PodRunner:
 
     What a cluster would provide is mapped: the Service name and the bind-all address to loopback,
     the Service port to a free port, volumes to folders, Secret references to a dict, and the image's
-    `loadorch`/`python` executables to this interpreter.
+    `loadorch`/`python3` executables to this interpreter.
     """
 
     def __init__(self, root: Path, secrets: dict[str, str], port: int) -> None:
@@ -146,7 +146,7 @@ class PodRunner:
             return {"0.0.0.0": "127.0.0.1", "5557": str(self.port)}.get(arg, arg)
 
         argv = [expand(a) for a in container["command"] + container["args"]]
-        exe = {"loadorch": [sys.executable, "-m", "loadorch"], "python": [sys.executable]}[argv[0]]
+        exe = {"loadorch": [sys.executable, "-m", "loadorch"], "python3": [sys.executable]}[argv[0]]
         return exe + argv[1:], env
 
 

@@ -56,15 +56,14 @@ def test_custom_tags_and_merge_keys_are_refused() -> None:
     assert "merge keys" in problems("base: &b {x: 1}\nc:\n  <<: *b\n")[0]
 
 
-def test_alias_bomb_is_refused_quickly() -> None:
+def test_alias_bomb_is_refused_before_expanding() -> None:
+    # 9**10 values if expanded: refused by the expansion bound (a timed assertion would only measure the machine)
     lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
     for i in range(1, 10):
         prev, cur = chr(ord("a") + i - 1), chr(ord("a") + i)
         lines.append(f"{cur}: &{cur} [" + ",".join([f"*{prev}"] * 9) + "]")
-    started = time.monotonic()
     [msg] = problems("\n".join(lines) + "\n")
     assert "alias bomb" in msg
-    assert time.monotonic() - started < 1.0
 
 
 def test_small_aliases_still_work() -> None:
