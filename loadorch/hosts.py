@@ -40,7 +40,7 @@ def check_allowed(url: str, allowed: Sequence[str], addresses: Sequence[str]) ->
         )
     named = any(fnmatch.fnmatchcase(host, p.lower()) for p in patterns)
     in_networks = bool(networks) and all(any(ipaddress.ip_address(a) in n for n in networks) for a in addresses)
-    if _is_ip(host) and not in_networks:
+    if is_ip(host) and not in_networks:
         raise SafetyError(
             f"refused: IP address {host} is not inside allowed_hosts networks "
             f"({', '.join(map(str, networks)) or 'none listed'})"
@@ -71,7 +71,7 @@ def _split(allowed: Sequence[str]) -> tuple[list[ipaddress.IPv4Network | ipaddre
     return networks, patterns
 
 
-def _is_ip(host: str) -> bool:
+def is_ip(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
         return True
