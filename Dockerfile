@@ -5,7 +5,7 @@ FROM ${BASE_IMAGE} AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY loadorch ./loadorch
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[postgres]"
 
 FROM ${BASE_IMAGE}
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -14,7 +14,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     HOME=/scratch \
     TMPDIR=/scratch
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir --no-index --find-links=/wheels loadorch==0.1.0 \
+# [postgres]: the database collector runs in the master pod
+RUN pip install --no-cache-dir --no-index --find-links=/wheels "loadorch[postgres]==0.1.0" \
     && rm -rf /wheels \
     && useradd --uid 10001 --user-group --home-dir /scratch --no-create-home loadorch \
     && mkdir -p /scratch \

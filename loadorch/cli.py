@@ -163,6 +163,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--latency-ms", type=float, default=0.0, help="added latency on every route")
     serve.add_argument("--error-rate", type=float, default=0.0, help="fraction of writes that answer 503")
+    serve.add_argument(
+        "--database",
+        metavar="DSN",
+        help="store in PostgreSQL (postgresql://user:password@host/db; needs loadorch[postgres]), not SQLite",
+    )
+    serve.add_argument("--n-plus-one", action="store_true", help="the product list runs one more query per product")
 
     report = sub.add_parser("report", parents=[common], help="rebuild report.html and summary.md from results.json")
     report.add_argument("run_dir")
@@ -402,13 +408,16 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_target(args: argparse.Namespace) -> int:
+    from loadorch.db.settings import redacted_dsn
     from loadorch.target.knobs import Knobs
-    from loadorch.target.server import ShopServer
+    from loadorch.target.server import ShopServer, open_store
 
     knobs = Knobs()
-    knobs.update({"latency_ms": args.latency_ms, "error_rate": args.error_rate})
-    server = ShopServer((args.host, args.port), knobs=knobs)
-    print(f"reference shop API on {server.url} (knobs: GET/PUT {server.url}/_knobs)", flush=True)
+    knobs.update({"latency_ms": args.latency_ms, "error_rate": args.error_rate, "n_plus_one": args.n_plus_one})
+    store = open_store(args.database)
+    server = ShopServer((args.host, args.port), store=store, knobs=knobs)
+    where = f"PostgreSQL at {redacted_dsn(args.database)}" if args.database else "SQLite"
+    print(f"reference shop API on {server.url}, {where} (knobs: GET/PUT {server.url}/_knobs)", flush=True)
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:

@@ -102,6 +102,7 @@ class Plan(Wire):
     scenario_dir: str
     thresholds: list[ThresholdSpec]
     min_samples: int
+    query_header: dict[str, str] | None = None  # loadorch.db.servertiming.QueryHeader: queries per request
     browser: BrowserPlan | None = None
     open: OpenSpec | None = None
     metrics: MetricsPlan | None = None

@@ -9,13 +9,12 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
-from tabulate import tabulate
-
 from loadorch.commands.report import load_results
 from loadorch.config.profile import CompareBudgets
 from loadorch.errors import ExitCode
 from loadorch.report.compare_html import render_compare_html, top_changes
 from loadorch.report.junit import Case, render_cases
+from loadorch.report.summary import md_table
 from loadorch.run.artifacts import write_json, write_text
 from loadorch.verdict.compare import Budgets, Comparison, compare
 
@@ -103,7 +102,7 @@ def markdown(result: Comparison, base_dir: str, cur_dir: str, budgets: Budgets) 
             "",
             "### Top changes",
             "",
-            tabulate(top, ["", "scope", "name", "metric", "baseline", "current", "change"], tablefmt="github"),
+            md_table(top, ["", "scope", "name", "metric", "baseline", "current", "change"]),
             "",
             "### All rows",
         ]
@@ -121,7 +120,7 @@ def markdown(result: Comparison, base_dir: str, cur_dir: str, budgets: Budgets) 
     ]
     lines += [
         "",
-        tabulate(rows, ["scope", "name", "metric", "baseline", "current", "change", "verdict"], tablefmt="github"),
+        md_table(rows, ["scope", "name", "metric", "baseline", "current", "change", "verdict"]),
         "",
     ]
     return "\n".join(lines)

@@ -115,6 +115,7 @@ def render_command(
     if problem:
         raise SafetyError(f"refused for Kubernetes: {problem}")
     variables = sorted(set().union(*(references(text) for text in files.values())))
+    egress = _egress_ports(cfg, known_host, remote_write)
     required = sorted(set().union(*(required_references(text) for text in files.values())))
     deadline = int(cfg.profile.worker_connect_timeout + (cfg.duration_s or 3600) + 300)
     run_id = run_id or f"{datetime.now(timezone.utc).strftime('%m%d%H%M%S')}-{pysecrets.token_hex(2)}"
@@ -135,6 +136,7 @@ def render_command(
         run_id=run_id,
         required=required,
         effective=effective_settings(cfg, workers, flags, profile_text),
+        egress_ports=egress,
     )
     sys.stdout.write(dump_manifests(render(inp)))
     release = release_name(cfg.profile_name, run_id)
@@ -250,3 +252,24 @@ def collect_command(log_path: str | None, out: str | None, project: str) -> int:
     sys.stdout.write(terminal(doc))
     sys.stdout.write(f"artifacts: {folder}\n")
     return exit_code
+
+
+def _egress_ports(cfg: RunConfig, host: str | None, remote_write: str | None) -> tuple[int, ...]:
+    """With a database collector in the master pod: the database's port (from the DSN, 5432 when it is
+    not known at render time), the target's and the remote-write endpoint's."""
+    from urllib.parse import urlsplit
+
+    from loadorch.db.settings import dsn_port
+
+    settings = cfg.profile.collectors.postgres
+    if settings is None:
+        return ()
+    ports = [dsn_port(settings.dsn)]
+    for url in (host, remote_write):
+        if url:
+            try:
+                parts = urlsplit(url)
+                ports.append(parts.port or (443 if parts.scheme == "https" else 80))
+            except ValueError:
+                continue
+    return tuple(sorted(set(ports)))

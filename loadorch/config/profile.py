@@ -8,6 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from loadorch.config.scenario import Headers, Strict, ThresholdItem
 from loadorch.config.units import Duration, Percent, Size
+from loadorch.db.settings import Collectors
 
 
 class Stage(Strict):
@@ -103,6 +104,7 @@ class Profile(Strict):
     max_response_body: Size = 10 * 1024 * 1024
     allow_saturated_generator: bool = False
     compare: CompareBudgets | None = None
+    collectors: Collectors = Collectors()
     browser_workers: int = Field(1, ge=1, le=64)  # processes, each with its own Chromium, for `browsers:`
     lighthouse: list[str] = Field(default_factory=list)  # Lighthouse result JSON files, relative to the profile
 

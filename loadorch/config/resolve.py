@@ -35,8 +35,9 @@ from loadorch.config.problems import validate_document
 from loadorch.config.profile import Load, Profile
 from loadorch.config.scenario import Scenario
 from loadorch.config.suggest import did_you_mean
-from loadorch.config.thresholds import DEFAULT_BROWSER_THRESHOLDS, DEFAULT_THRESHOLDS, Threshold
+from loadorch.config.thresholds import DEFAULT_BROWSER_THRESHOLDS, DEFAULT_THRESHOLDS, SERVER_WIDE, Threshold
 from loadorch.config.yamlsource import Document, parse, read_text
+from loadorch.db.settings import dsn_secrets
 from loadorch.errors import ConfigError, Problem, UsageError
 from loadorch.traffic import data as gen
 from loadorch.traffic.arrivals import total_seconds
@@ -170,17 +171,46 @@ def build(
     scenario, scenario_secrets = load_scenario(spath, env, lenient)
     overrides_thr, problems = parse_thresholds(profile.thresholds, scenario.model, pdoc)
     problems += check_common_headers(profile.headers, scenario.model, scenario.generators, pdoc)
+    problems += _collector_problems(profile, pdoc, scenario, overrides_thr)
     lighthouse = _lighthouse(profile, path, pdoc, problems)
     if problems:
         raise ConfigError(problems)
     named = {**scenario_secrets, **secret_variables(used, profile.secrets)}
-    cfg = merge(name, path, profile, scenario, overrides_thr, overrides, set(named.values()))
+    secrets = set(named.values())
+    if profile.collectors.postgres is not None:  # the DSN's password, in every form it may be printed
+        secrets |= dsn_secrets(profile.collectors.postgres.dsn)
+    cfg = merge(name, path, profile, scenario, overrides_thr, overrides, secrets)
     cfg = _host_credentials(cfg, pdoc)
     problems = compile_all(scenario.model, cfg.headers, scenario.path)
     if problems:
         raise ConfigError(problems)
     cfg = replace(cfg, warnings=(*cfg.warnings, *short_secret_warnings(named)))
     return replace(cfg, lighthouse=lighthouse) if lighthouse else cfg
+
+
+def _collector_problems(
+    profile: Profile, pdoc: Document, scenario: LoadedScenario, profile_thr: dict[str, list[Threshold]]
+) -> list[Problem]:
+    """Server-wide database metrics need the profile's postgres collector (the database belongs to the
+    environment, so the scenario cannot bring it)."""
+    if profile.collectors.postgres is not None:
+        return []
+    problems = []
+    layers = (("profile", profile_thr, pdoc.file), ("scenario", scenario.thresholds, scenario.path))
+    for layer, thresholds, file in layers:
+        for key, items in thresholds.items():
+            if items and items[0].selector.metric in SERVER_WIDE and (layer == "profile" or key not in profile_thr):
+                line = pdoc.line_of(("thresholds", key)) if layer == "profile" else None
+                problems.append(
+                    Problem(
+                        file,
+                        line,
+                        f"thresholds.{key}",
+                        f"{items[0].selector.metric} is measured in the database: add collectors: {{postgres: "
+                        '{dsn: "${DATABASE_URL}"}} to the profile (see README, Database gates)',
+                    )
+                )
+    return problems
 
 
 def _host_credentials(cfg: RunConfig, pdoc: Document) -> RunConfig:

@@ -13,7 +13,12 @@ METRICS: dict[str, tuple[str, ...]] = {
     "http_req_duration": ("avg", "min", "max", "med", "p"),
     "http_req_failed": ("rate",),
     "http_reqs": ("count", "rate"),
+    # database (loadorch/db): per request from a response header or the probe; server-wide from the collector
+    "db_queries_per_request": ("avg", "min", "max", "med", "p"),
+    "db_queries": ("count", "rate"),
+    "db_query_slow": ("rate",),
 }
+SERVER_WIDE = ("db_queries", "db_query_slow")  # measured in the database, not per request: no tag filters
 # Browser users' web vitals (one sample per page view) and Lighthouse results (one sample per result file).
 BROWSER_METRICS = (
     "browser_web_vital_lcp",
@@ -109,6 +114,11 @@ def parse_selector(text: str) -> Selector:
     if metric not in METRICS:
         raise ThresholdSyntaxError(_unknown("metric", metric, METRICS))
     tags: list[tuple[str, str]] = []
+    if body is not None and metric in SERVER_WIDE:
+        raise ThresholdSyntaxError(
+            f"{metric} counts every statement in the database during the load window: it takes no tag filter; "
+            f"write {metric} alone (per endpoint: db_queries_per_request{{name:...}})"
+        )
     if body is not None:
         if not body.strip():
             raise ThresholdSyntaxError(f"empty tag filter in {text!r}; write {metric}{{tag:value}} or just {metric}")

@@ -38,6 +38,7 @@ class RenderInput:
     run_id: str = "run"  # names every object of this run: two renders never collide
     required: Sequence[str] = ()  # the variables without a default: the pods do not start without them
     effective: str = ""  # the effective settings (profile + flags), shown in the ConfigMap
+    egress_ports: Sequence[int] = ()  # a database collector: the master may reach these TCP ports (and DNS)
     resources: Mapping[str, Mapping[str, str]] = field(
         default_factory=lambda: {
             "requests": {"cpu": "500m", "memory": "256Mi"},
@@ -296,14 +297,34 @@ def render(inp: RenderInput) -> list[dict[str, Any]]:
             + ([{"ports": [{"protocol": "TCP", "port": inp.metrics_port}]}] if inp.metrics_port else []),
         },
     }
+    egress = [_egress_policy(inp, name)] if inp.egress_ports else []
     return [
         configmap,
         token,
         service,
         policy,
+        *egress,
         _job(inp, f"{name}-master", "master", master_pod),
         _job(inp, f"{name}-workers", "worker", worker_pod, inp.workers),
     ]
+
+
+def _egress_policy(inp: RenderInput, name: str) -> dict[str, Any]:
+    """The master pod's collector reaches the database: its port, the target's, DNS (and nothing else,
+    where the namespace denies egress by default)."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _meta(f"{name}-master-egress", inp),
+        "spec": {
+            "podSelector": {"matchLabels": _labels(name, "master")},
+            "policyTypes": ["Egress"],
+            "egress": [
+                {"ports": [{"protocol": "TCP", "port": p} for p in sorted(set(inp.egress_ports))]},
+                {"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
+            ],
+        },
+    }
 
 
 def configmap_files(manifests: Sequence[Mapping[str, Any]]) -> dict[str, str]:

@@ -7,6 +7,7 @@ from typing import Any
 
 from loadorch.report.browser import html_section
 from loadorch.report.charts import Series, line_chart, sparkline
+from loadorch.report.database import html_database
 from loadorch.report.figures import latency_chart, latency_thresholds, load_chart, spectra
 from loadorch.report.summary import ENDPOINT_HEAD, endpoint_rows, headline
 
@@ -58,7 +59,7 @@ def render_html(doc: dict[str, Any]) -> str:
     if doc.get("error"):
         parts.append(f"<p><strong>Error:</strong> {escape(doc['error'])}</p>")
     parts += _thresholds(doc), _charts(doc), _spectra(doc), html_section(doc)
-    parts += _endpoints(doc), _checks(doc), _errors(doc)
+    parts += _endpoints(doc), html_database(doc), _checks(doc), _errors(doc)
     parts.append("</main></body></html>")
     return "\n".join(p for p in parts if p) + "\n"
 

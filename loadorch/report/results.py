@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from loadorch.db.measure import database_section, per_request_stats
 from loadorch.errors import ExitCode
 from loadorch.report.summary import TOP_ENDPOINTS
 from loadorch.verdict.evaluate import EXIT_CODES, INTERRUPTED, Check, ThresholdResult
@@ -41,6 +42,7 @@ class RunRecord:
     error: str | None = None
     iterations: int | None = None
     duration_s: float | None = None
+    database: dict[str, Any] | None = None  # the postgres collector's measurement (DbMeasurement.to_json)
     load: LoadRecord | None = None
     browser: dict[str, Any] | None = None  # browser users and Lighthouse results (loadorch.browser.results)
 
@@ -92,6 +94,7 @@ def build(record: RunRecord) -> dict[str, Any]:
                 "method": _first(merged, "name", name, "method"),
                 **_stats(merged, (("name", name),), seconds),
                 "status_counts": {str(k): v for k, v in merged.status_counts((("name", name),)).items()},
+                "db_queries_per_request": per_request_stats(merged, (("name", name),)),
             }
             for name in _values(merged, "name")
         },
@@ -100,6 +103,7 @@ def build(record: RunRecord) -> dict[str, Any]:
         "integrity": record.integrity,
         "service_time": _service_time(merged, seconds),
         "errors": _errors(merged),
+        "database": database_section(merged, record.database),
         "timeseries": timeseries(merged),
         "load": load_timeline(record.load) if record.load else None,
         "endpoint_timeseries": endpoint_timeseries(merged),

@@ -94,6 +94,9 @@ def markdown(doc: dict[str, Any]) -> str:
     out += markdown_section(doc)
     if doc["endpoints"]:
         out += ["### Top endpoints", "", md_table(endpoint_rows(doc), ENDPOINT_HEAD), ""]
+    from loadorch.report.database import markdown_database
+
+    out += markdown_database(doc, md_table)
     return "\n".join(out) + "\n"
 
 

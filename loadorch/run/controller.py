@@ -83,13 +83,14 @@ class _Run:
     host: str = ""
     addresses: list[str] = field(default_factory=list)  # the target's, as preflight checked them
     scratch: str = ""
+    db: Any = None  # the postgres collector (loadorch.run.database.DatabaseCollector), when configured
+    sink: BrowserSink | None = None
     keep_all_logs: bool = False
     kept_logs: dict[str, str] = field(default_factory=dict)  # process name -> why its log was kept
 
     def log_path(self, name: str) -> str:
         """Where a process's log is kept in the run folder (when it is kept)."""
         return os.path.join(self.opts.out_dir, "logs", f"{name}.log")
-    sink: BrowserSink | None = None
 
 
 def execute(cfg: RunConfig, opts: RunOptions) -> int:
@@ -109,6 +110,9 @@ def execute(cfg: RunConfig, opts: RunOptions) -> int:
                     _preflight(run, progress, signals)
                     if signals.received is None:
                         _setup(run, progress, signals)
+                    if run.db is not None and signals.received is None:
+                        progress.note("database: probing each request alone ...")
+                        run.db.probe(cfg, run.host, lambda: signals.received is not None)
                     if signals.received is None:
                         _load(run, progress, signals)
             except HardStop:
@@ -123,6 +127,8 @@ def execute(cfg: RunConfig, opts: RunOptions) -> int:
                 progress.clear()
             return _finish(run, signals, progress)
     finally:
+        if run.db is not None:
+            run.db.close()
         shutil.rmtree(run.scratch, ignore_errors=True)
 
 
@@ -185,6 +191,18 @@ def _preflight(run: _Run, progress: Progress, signals: StopSignals) -> None:
     connect_probe(run.host, addresses=addresses)
     run.addresses = addresses
     run.checks.append(Check("preflight", PASS, f"{run.host} reachable ({', '.join(addresses)})"))
+    _connect_database(run)
+
+
+def _connect_database(run: _Run) -> None:
+    from loadorch.db.postgres import CollectorError
+    from loadorch.run.database import connect
+
+    try:
+        run.db = connect(run.cfg)
+    except CollectorError as exc:
+        run.checks.append(Check("database", ERROR, run.redactor.text(str(exc))))
+        raise
 
 
 def _setup(run: _Run, progress: Progress, signals: StopSignals) -> None:
@@ -239,6 +257,8 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
     write_plan(plan, plan_path)
     group = ProcessGroup(run.scratch)
     env = {k: v for k, v in run.opts.env.items() if not k.startswith("LOADORCH_WORKER")}
+    if run.db is not None:
+        run.db.begin()
     try:
         for spec in process_specs(plan_path, cfg.workers, browser_workers=browser_workers):
             if spec.role == "master" or not opts.external_workers:
@@ -251,6 +271,8 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
         raise
     finally:
         group.close()
+        if run.db is not None:
+            run.db.end()
         if run.sink is not None:
             run.sink.close()
         run.master_summary = _read_summary(stats_path)
@@ -340,6 +362,8 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
         elif kind == "summary_written" and event.get("final_path"):
             if run.sink is not None:  # the load is over: browsers stop now, not after the metrics grace
                 browsers.stop_workers(group, run.sink, browser_worker_count(run.cfg))
+            if run.db is not None:  # the load is over: close the database window, so the final states include it
+                run.db.end()
             _publish_final_thresholds(run, event["stats_path"], event["final_path"], progress)
         elif kind == "metrics_listening":
             progress.note(f"metrics: {event['url']}")
@@ -374,16 +398,17 @@ class _Decision:
     browser: BrowserStats | None = None  # browser users' samples and Lighthouse results
 
 
-def _decide(run: _Run, summary: MasterSummary | None) -> _Decision:
+def _decide(run: _Run, summary: MasterSummary | None, db: Any = None) -> _Decision:
     """The gate's inputs from the master's summary (pure): the final live metrics show exactly these."""
     cfg = run.cfg
     checks, integrity = integrity_checks(cfg, summary)
     merged = Merged.from_json(summary.merged) if summary else Merged()
     elapsed = summary.elapsed_s if summary else 0.0
+    db = db if db is not None else (run.db.measurement if run.db is not None and run.db.windowed else None)
     browser = browsers.collected(run.sink, cfg)
     judge = browsers.evaluator(browser, cfg.min_samples) if browser is not None else None
     threshold_results = (
-        evaluate(cfg.thresholds, merged, cfg.min_samples, elapsed, judge) if summary and summary.t0 else []
+        evaluate(cfg.thresholds, merged, cfg.min_samples, elapsed, judge, db=db) if summary and summary.t0 else []
     )
     checks += kinds_checks(cfg, merged)
     checks += browsers.checks(run.sink, browser_worker_count(cfg), run.redactor, run.scratch)
@@ -405,7 +430,12 @@ def _publish_final_thresholds(run: _Run, stats_path: str, final_path: str, progr
 def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
     cfg = run.cfg
     summary = run.master_summary
-    decision = _decide(run, summary)
+    from loadorch.run.database import database_check, measurement_of
+
+    db = measurement_of(run.db)
+    if run.db is not None and db is not None:
+        run.checks.append(database_check(run.db, db, {t.selector.metric for t in cfg.thresholds}))
+    decision = _decide(run, summary, db)
     run.checks += decision.checks
     integrity, merged, elapsed = decision.integrity, decision.merged, decision.elapsed
     threshold_results = decision.thresholds
@@ -438,6 +468,7 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
         error=run.error,
         iterations=cfg.iterations,
         duration_s=cfg.duration_s,
+        database=db.to_json() if db is not None else None,
         browser=browser_results(decision.browser) if decision.browser is not None else None,
         load=results.LoadRecord(
             "open" if cfg.open_model else "closed",

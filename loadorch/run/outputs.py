@@ -116,6 +116,7 @@ def effective_config_yaml(cfg: RunConfig, redactor: Redactor) -> str:
         "max_response_body": cfg.profile.max_response_body,
         "worker_connect_timeout_s": cfg.profile.worker_connect_timeout,
         "allow_saturated_generator": cfg.profile.allow_saturated_generator,
+        "collectors": _collectors_doc(cfg),
         "thresholds": [
             f"{t.selector}: {t.expression}" + (" (abort_on_fail)" if t.abort_on_fail else "") for t in cfg.thresholds
         ],
@@ -123,6 +124,15 @@ def effective_config_yaml(cfg: RunConfig, redactor: Redactor) -> str:
         "precedence": " < ".join(LAYERS),
     }
     return yaml.safe_dump(redactor.obj(doc), sort_keys=False, allow_unicode=True)
+
+
+def _collectors_doc(cfg: RunConfig) -> dict[str, Any]:
+    from loadorch.db.settings import redacted_dsn
+
+    doc = cfg.profile.collectors.model_dump(mode="json")
+    if cfg.profile.collectors.postgres is not None:
+        doc["postgres"]["dsn"] = redacted_dsn(cfg.profile.collectors.postgres.dsn)  # no user, no password
+    return dict(doc)
 
 
 def versions() -> dict[str, str]:

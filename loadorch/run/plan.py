@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from loadorch.config.resolve import RunConfig
+from loadorch.db.servertiming import QueryHeader
 from loadorch.traffic import data as gen
 from loadorch.wire import BrowserPlan, MasterAddress, OpenSpec, Plan, ThresholdSpec
 
@@ -125,6 +126,9 @@ def build_plan(
             if not t.selector.metric.startswith(("browser_", "lighthouse_"))  # judged by the controller
         ],
         min_samples=cfg.min_samples,
+        query_header=QueryHeader(
+            cfg.profile.collectors.queries_per_request.header, cfg.profile.collectors.queries_per_request.entry
+        ).to_json(),
         browser=None
         if not cfg.scenario.model.browsers
         else BrowserPlan(

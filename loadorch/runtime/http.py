@@ -28,6 +28,7 @@ class Response:
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     body: bytes = b""
     keep_alive: bool = True
+    wanted: str | None = None  # the value of the one header asked for (repeated headers joined by ", ")
 
     def header(self, name: str) -> str | None:
         key = name.lower().encode()
@@ -50,9 +51,13 @@ class _Collector:
         "parser",
         "size",
         "status",
+        "want",
+        "wanted",
     )
 
-    def __init__(self, keep_headers: bool, keep_body: bool = True, max_body: int | None = None) -> None:
+    def __init__(
+        self, keep_headers: bool, keep_body: bool = True, max_body: int | None = None, want: bytes | None = None
+    ) -> None:
         self.body: list[bytes] = []
         self.headers: list[tuple[bytes, bytes]] = []
         self.complete = False
@@ -64,6 +69,8 @@ class _Collector:
         self.status = 0
         self.keep_alive = False
         self.parser: httptools.HttpResponseParser | None = None
+        self.want = want  # lower-case name of one header to keep even when keep_headers is off
+        self.wanted: bytes | None = None
 
     def _interim(self) -> bool:
         """A 1xx other than 101 (100 Continue, 103 Early Hints): not the answer; the final one follows."""
@@ -73,10 +80,13 @@ class _Collector:
     def on_header(self, name: bytes, value: bytes) -> None:
         if self.keep_headers:
             self.headers.append((name, value))
+        if self.want is not None and len(name) == len(self.want) and name.lower() == self.want:
+            self.wanted = value if self.wanted is None else self.wanted + b", " + value
 
     def on_headers_complete(self) -> None:
         if self._interim():
             self.headers.clear()
+            self.wanted = None
             return
         self.headers_done = True
         self.status = self.parser.get_status_code() if self.parser is not None else 0
@@ -189,18 +199,20 @@ class Connection:
         idempotent: bool | None = None,
         keep_body: bool = True,
         max_body: int | None = None,
+        want: bytes | None = None,
     ) -> Response:
         """Send one pre-encoded request and read its response within `timeout` seconds in all (connect,
         send and every read). A reused connection the server had closed is re-sent once on a fresh one
         only if the request is idempotent (RFC 9110 9.2.2; `idempotent` defaults from the method): the
         server may have applied a POST before closing. A body over `max_body` bytes is an error; with
-        `keep_body` false the body is read and discarded."""
+        `keep_body` false the body is read and discarded. `want`: the lower-case name of one header whose
+        value the response carries in `wanted`."""
         deadline = time.monotonic() + timeout
         if self.sock is not None and _dropped(self.sock):
             self.close()  # closed while idle: reconnect before sending, nothing was sent
         reused = self.sock is not None
         try:
-            return self._exchange(data, deadline, method, _Collector(keep_headers, keep_body, max_body))
+            return self._exchange(data, deadline, method, _Collector(keep_headers, keep_body, max_body, want))
         except _StaleConnection:
             self.close()
             if not reused:
@@ -210,7 +222,7 @@ class Connection:
                     f"connection closed by server before a response; {method} not re-sent (not idempotent)"
                 ) from None
             try:
-                return self._exchange(data, deadline, method, _Collector(keep_headers, keep_body, max_body))
+                return self._exchange(data, deadline, method, _Collector(keep_headers, keep_body, max_body, want))
             except _StaleConnection:
                 self.close()
                 raise HttpError("connection closed by server before a response") from None
@@ -265,7 +277,8 @@ class Connection:
         keep = (collector.complete or method == "HEAD") and collector.keep_alive
         if not keep:
             self.close()
-        return Response(collector.status, collector.headers, b"".join(collector.body), keep)
+        wanted = collector.wanted.decode("latin-1") if collector.wanted is not None else None
+        return Response(collector.status, collector.headers, b"".join(collector.body), keep, wanted)
 
 
 IDEMPOTENT_METHODS = frozenset(("GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"))

@@ -20,6 +20,7 @@ from geventhttpclient.connectionpool import ConnectionPool
 from locust.contrib.fasthttp import FastHttpSession
 from locust.env import Environment
 
+from loadorch.db.servertiming import QueryHeader
 from loadorch.errors import LoadorchError
 from loadorch.hosts import check_allowed, resolve
 from loadorch.runtime.vu import DEFAULT_MAX_BODY, needs_body, wire_path
@@ -51,7 +52,9 @@ class LocustClientRunner:
         allowed_hosts: Sequence[str] = (),
         addresses: Sequence[str] = (),
         max_body: int = DEFAULT_MAX_BODY,
+        query_header: QueryHeader | None = None,
     ) -> None:
+        self.query_header = query_header or QueryHeader()
         self.base = f"{origin.scheme}://{origin.host_header}"
         self.origin = origin
         self.prefix = origin.prefix
@@ -105,7 +108,8 @@ class LocustClientRunner:
             reason = error or f"request failed: {getattr(resp, 'error', None)}"
             return Outcome(status, False, reason[:200], latency, path, body, service)
         error = check(req, status, content, lookup, captured)
-        return Outcome(status, error is None, error, latency, path, body, service)
+        queries = self.query_header.count(resp.headers.get(self.query_header.name) if resp.headers else None)
+        return Outcome(status, error is None, error, latency, path, body, service, queries)
 
     def _follow(
         self, req: CompiledRequest, path: str, body: bytes | None, headers: dict[str, str]

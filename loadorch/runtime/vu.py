@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
+from loadorch.db.servertiming import QueryHeader
 from loadorch.runtime.http import IDEMPOTENT_METHODS, Connection, HttpError
 from loadorch.traffic import data as gen
 from loadorch.traffic.request import (
@@ -44,10 +45,12 @@ class LeanRunner:
         max_body: int = DEFAULT_MAX_BODY,
         addresses: Sequence[str] = (),
         check_addresses: Callable[[list[str]], None] | None = None,
+        query_header: QueryHeader | None = None,
     ) -> None:
         self.origin = origin
         self.timeout = timeout
         self.max_body = max_body
+        self.query_header = query_header or QueryHeader()
         self.host_line = f" HTTP/1.1\r\nHost: {origin.host_header}\r\n"
         tls = origin.scheme == "https"
         self.conn = Connection(
@@ -86,6 +89,7 @@ class LeanRunner:
                 idempotent=may_resend(req),
                 keep_body=needs_body(req),
                 max_body=self.max_body,
+                want=self.query_header.lower,
             )
         except HttpError as exc:
             end = time.perf_counter()
@@ -94,7 +98,14 @@ class LeanRunner:
         end = time.perf_counter()
         error = check(req, resp.status, resp.body, lookup, captured)
         return Outcome(
-            resp.status, error is None, error, int((end - origin) * 1e6), target, body, service_us(intended, start, end)
+            resp.status,
+            error is None,
+            error,
+            int((end - origin) * 1e6),
+            target,
+            body,
+            service_us(intended, start, end),
+            self.query_header.count(resp.wanted) if resp.wanted is not None else None,
         )
 
 
@@ -203,7 +214,9 @@ class VirtualUser:
             key = self.keys[cache_key] = SeriesKey(
                 self.user_name, req.name, req.kind, req.method, outcome.status, outcome.ok
             )
-        self.recorder.record(key, outcome.latency_us, time.time(), outcome.error, outcome.service_us)
+        self.recorder.record(
+            key, outcome.latency_us, time.time(), outcome.error, outcome.service_us, outcome.db_queries
+        )
         if self.request_log is not None:
             self.request_log.write(
                 request_log_line(

@@ -19,6 +19,7 @@ from gevent import GreenletExit
 from locust import User
 from locust.env import Environment
 
+from loadorch.db.servertiming import QueryHeader
 from loadorch.hosts import address_guard
 from loadorch.runtime.common import MASTER_HEARTBEAT_TIMEOUT_S, REPORT_INTERVAL_S, emit, watch_parent
 from loadorch.runtime.vu import LeanRunner, VirtualUser
@@ -159,6 +160,7 @@ def _python_class(
 
 def make_runner(origin: Origin, plan: Plan, environment: Environment) -> RequestRunner:
     """The lean client, or Locust's FastHttpSession where the scenario asks for `client: locust`."""
+    header = QueryHeader.from_json(plan.query_header)
     if plan.scenario.client == "locust":
         from loadorch.runtime.locust_client import LocustClientRunner
 
@@ -169,10 +171,11 @@ def make_runner(origin: Origin, plan: Plan, environment: Environment) -> Request
             plan.allowed_hosts,
             plan.addresses,
             plan.max_response_body,
+            query_header=header,
         )
     pinned = plan.addresses
     check = None if pinned else address_guard(plan.host, plan.allowed_hosts)
-    return LeanRunner(origin, plan.request_timeout_s, plan.max_response_body, pinned, check)
+    return LeanRunner(origin, plan.request_timeout_s, plan.max_response_body, pinned, check, query_header=header)
 
 
 def _user_class(

@@ -1,4 +1,5 @@
-"""Test knobs of the reference target: added latency, injected errors and a stall."""
+"""Test knobs of the reference target: added latency, injected errors, a stall, N+1 queries and slow
+database statements."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ class Knobs:
     error_status: int = 503
     error_routes: str = "write"  # "write", "all" or a route id
     stall_until: float = 0.0  # monotonic time; requests wait until then
+    n_plus_one: bool = False  # the product list runs one more query per product
+    slow_statements: list[list[float]] = field(default_factory=list)  # [[seconds, count], ...] still to run
     storefront: dict[str, int] = field(default_factory=dict)  # hero_ms, banner, click_ms, tracker (storefront.py)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _error_count: dict[str, int] = field(default_factory=dict, repr=False)
@@ -43,6 +46,10 @@ class Knobs:
                 self.storefront = {str(k): int(v) for k, v in dict(body["storefront"]).items()}
             if "stall_s" in body:
                 self.stall_until = time.monotonic() + float(body["stall_s"])
+            if "n_plus_one" in body:
+                self.n_plus_one = bool(body["n_plus_one"])
+            if "slow_statements" in body:
+                self.slow_statements = [[float(s), float(int(n))] for s, n in body["slow_statements"] if int(n) > 0]
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -51,8 +58,24 @@ class Knobs:
             "error_status": self.error_status,
             "error_routes": self.error_routes,
             "stall_remaining_s": max(0.0, self.stall_until - time.monotonic()),
+            "n_plus_one": self.n_plus_one,
+            "slow_statements": [[s, int(n)] for s, n in self.slow_statements],
             "storefront": self.storefront,
         }
+
+    def take_slow(self) -> float | None:
+        """Seconds for the next slow statement, if any are left: each request takes at most one, in order."""
+        if not self.slow_statements:
+            return None
+        with self._lock:
+            if not self.slow_statements:
+                return None
+            seconds, left = self.slow_statements[0]
+            if left <= 1:
+                self.slow_statements.pop(0)
+            else:
+                self.slow_statements[0][1] = left - 1
+            return seconds
 
     def delay_for(self, route: str) -> float:
         return self.latency_ms.get(route, self.latency_ms.get("*", 0.0)) / 1000.0

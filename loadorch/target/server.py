@@ -1,4 +1,7 @@
-"""The reference shop HTTP API (stdlib server, SQLite storage), with test knobs under /_knobs."""
+"""The reference shop HTTP API (stdlib server, SQLite or PostgreSQL storage), with test knobs under /_knobs.
+
+Every response says how many database statements it ran: `Server-Timing: db;count=N`.
+"""
 
 from __future__ import annotations
 
@@ -89,6 +92,8 @@ class _Handler(BaseHTTPRequestHandler):
         started = time.monotonic()
         split = urlsplit(self.path)
         method = "GET" if self.command == "HEAD" else self.command
+        store = self.server.store
+        store.begin_request()
         try:
             body = self._read_body()
             route, args = _match(method, split.path)
@@ -97,6 +102,9 @@ class _Handler(BaseHTTPRequestHandler):
                 knobs.wait_out_stall()
                 if knobs.should_fail(route, method != "GET"):
                     raise ApiError(knobs.error_status, "injected error")
+                slow = knobs.take_slow() if route not in ("health", "openapi") else None
+                if slow is not None:
+                    store.slow_statement(slow)
             query = parse_qs(split.query)
             if route.startswith("store."):  # storefront pages for browser users: HTML and an image
                 from loadorch.target.storefront import respond
@@ -112,7 +120,7 @@ class _Handler(BaseHTTPRequestHandler):
             status, payload = exc.status, {"error": str(exc)}
         except (ValueError, KeyError, TypeError) as exc:
             status, payload = 400, {"error": f"bad request: {exc}"}
-        self._send(status, payload)
+        self._send(status, payload, store.queries())
 
     def _read_body(self) -> Any:
         length = int(self.headers.get("Content-Length") or 0)
@@ -131,14 +139,16 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "no-store")
+        self.send_header("Server-Timing", f'db;count={self.server.store.queries()};desc="{self.server.store.backend}"')
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
 
-    def _send(self, status: int, payload: Any) -> None:
+    def _send(self, status: int, payload: Any, queries: int) -> None:
         data = json.dumps(payload, separators=(",", ":")).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
+        self.send_header("Server-Timing", f'db;count={queries};desc="{self.server.store.backend}"')
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         if self.command != "HEAD":
@@ -165,7 +175,7 @@ def _handle(
     if route == "products.list":
         limit = min(max(int(_q(query, "limit", "20")), 1), 100)
         after = int(_q(query, "after", "0"))
-        items = store.list_products(query.get("category", [None])[0], after, limit)
+        items = store.list_products(query.get("category", [None])[0], after, limit, server.knobs.n_plus_one)
         return 200, {"items": items, "next": items[-1]["id"] if len(items) == limit else None}
     if route == "products.get":
         return _found(store.get_product(int(args[0])), "product")
@@ -214,9 +224,20 @@ def _found(obj: dict[str, Any] | None, what: str) -> tuple[int, Any]:
     return 200, obj
 
 
-def start(host: str = "127.0.0.1", port: int = 0, knobs: Knobs | None = None) -> tuple[ShopServer, threading.Thread]:
+def open_store(database: str | None) -> Store:
+    """SQLite in a temporary folder by default; PostgreSQL for a postgresql:// DSN."""
+    if database is None:
+        return Store.seeded(SEED_PRODUCTS)
+    from loadorch.target.store_pg import PgStore
+
+    return PgStore.seeded(SEED_PRODUCTS, database)
+
+
+def start(
+    host: str = "127.0.0.1", port: int = 0, knobs: Knobs | None = None, store: Store | None = None
+) -> tuple[ShopServer, threading.Thread]:
     """Start the server in a background thread; returns once it is listening."""
-    server = ShopServer((host, port), knobs=knobs)
+    server = ShopServer((host, port), store=store, knobs=knobs)
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True, name="loadorch-target"
     )

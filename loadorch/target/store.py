@@ -1,4 +1,9 @@
-"""SQLite storage for the reference shop: products, categories and orders, with proper indexes."""
+"""Storage for the reference shop: products, categories and orders, with proper indexes.
+
+SQLite by default (nothing to install); PostgreSQL through `store_pg` with the same schema. Every
+statement goes through `_rows`/`_insert`, which count the queries of the current request (per thread)
+for the `Server-Timing: db;count=N` response header.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,17 @@ import os
 import sqlite3
 import tempfile
 import threading
+import time
 from typing import Any
+
+CATEGORY_NAMES = ("books", "games", "toys", "music", "garden")
 
 SCHEMA = """
 PRAGMA journal_mode=WAL;
+CREATE TABLE IF NOT EXISTS categories (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE
+);
 CREATE TABLE IF NOT EXISTS products (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     name TEXT NOT NULL,
@@ -28,15 +40,20 @@ CREATE INDEX IF NOT EXISTS orders_by_customer ON orders (customer, id);
 
 
 class Store:
-    """One connection per thread; writes serialized by a lock (SQLite allows one writer)."""
+    """The shop's queries, over SQLite: one connection per thread, writes serialized by a lock."""
+
+    backend = "sqlite"
 
     def __init__(self, path: str | None = None) -> None:
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self._open(path)
+
+    def _open(self, path: str | None) -> None:
         if path is None:
             self._dir = tempfile.mkdtemp(prefix="loadorch-shop-")
             path = os.path.join(self._dir, "shop.db")
         self.path = path
-        self._local = threading.local()
-        self._write_lock = threading.Lock()
         self._conn().executescript(SCHEMA)
 
     def _conn(self) -> sqlite3.Connection:
@@ -48,61 +65,97 @@ class Store:
             self._local.conn = conn
         return conn
 
+    # the two primitives every query goes through (PgStore overrides them)
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        self._count()
+        return [dict(r) for r in self._conn().execute(sql, params)]
+
+    def _insert(self, sql: str, params: tuple[Any, ...]) -> int:
+        self._count()
+        with self._write_lock:
+            cur = self._conn().execute(sql, params)
+        return int(cur.lastrowid or 0)
+
+    def _seed_rows(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        with self._write_lock:
+            self._conn().executemany(sql, rows)
+
+    def _count(self) -> None:
+        self._local.queries = getattr(self._local, "queries", 0) + 1
+
+    def begin_request(self) -> None:
+        self._local.queries = 0
+
+    def queries(self) -> int:
+        """Statements run by this thread since `begin_request`."""
+        return int(getattr(self._local, "queries", 0))
+
+    def slow_statement(self, seconds: float) -> None:
+        """One statement that takes `seconds` (SQLite has no sleep: the wait happens beside it)."""
+        time.sleep(seconds)
+        self._rows("SELECT ?", (seconds,))
+
     @classmethod
-    def seeded(cls, products: int) -> Store:
-        """A store with products 1..n (deterministic names, categories and prices)."""
-        store = cls()
-        categories = ("books", "games", "toys")
-        with store._write_lock:
-            store._conn().executemany(
+    def seeded(cls, products: int, *args: Any) -> Store:
+        """A store with the categories and products 1..n (deterministic names, categories and prices)."""
+        store = cls(*args)
+        store.seed(products)
+        return store
+
+    def seed(self, products: int) -> None:
+        if self._rows("SELECT COUNT(*) AS n FROM categories")[0]["n"] == 0:
+            self._seed_rows("INSERT INTO categories (name) VALUES (?)", [(c,) for c in CATEGORY_NAMES])
+        if self._rows("SELECT COUNT(*) AS n FROM products")[0]["n"] == 0:
+            categories = ("books", "games", "toys")
+            self._seed_rows(
                 "INSERT INTO products (name, category, price_cents) VALUES (?, ?, ?)",
                 [(f"product-{i}", categories[i % 3], 100 + 7 * i) for i in range(1, products + 1)],
             )
-        return store
 
-    def list_products(self, category: str | None, after: int, limit: int) -> list[dict[str, Any]]:
+    def list_products(
+        self, category: str | None, after: int, limit: int, n_plus_one: bool = False
+    ) -> list[dict[str, Any]]:
         if category is None:
-            rows = self._conn().execute("SELECT * FROM products WHERE id > ? ORDER BY id LIMIT ?", (after, limit))
+            items = self._rows("SELECT * FROM products WHERE id > ? ORDER BY id LIMIT ?", (after, limit))
         else:
-            rows = self._conn().execute(
+            items = self._rows(
                 "SELECT * FROM products WHERE category = ? AND id > ? ORDER BY id LIMIT ?", (category, after, limit)
             )
-        return [dict(r) for r in rows]
+        if n_plus_one:  # the classic mistake: one more query per row, for data a join would have brought
+            for item in items:
+                found = self._rows("SELECT id, name FROM categories WHERE name = ?", (item["category"],))
+                item["category_id"] = found[0]["id"] if found else None
+        return items
 
     def get_product(self, product_id: int) -> dict[str, Any] | None:
-        row = self._conn().execute("SELECT * FROM products WHERE id = ?", (product_id,)).fetchone()
-        return dict(row) if row else None
+        rows = self._rows("SELECT * FROM products WHERE id = ?", (product_id,))
+        return rows[0] if rows else None
 
     def create_product(self, name: str, category: str, price_cents: int) -> dict[str, Any]:
-        with self._write_lock:
-            cur = self._conn().execute(
-                "INSERT INTO products (name, category, price_cents) VALUES (?, ?, ?)", (name, category, price_cents)
-            )
-        return {"id": cur.lastrowid, "name": name, "category": category, "price_cents": price_cents}
+        new_id = self._insert(
+            "INSERT INTO products (name, category, price_cents) VALUES (?, ?, ?)", (name, category, price_cents)
+        )
+        return {"id": new_id, "name": name, "category": category, "price_cents": price_cents}
 
     def categories(self) -> list[dict[str, Any]]:
-        rows = self._conn().execute(
+        return self._rows(
             "SELECT category AS name, COUNT(*) AS products FROM products GROUP BY category ORDER BY category"
         )
-        return [dict(r) for r in rows]
 
     def create_order(self, customer: str, product_id: int, qty: int) -> dict[str, Any] | None:
-        with self._write_lock:
-            conn = self._conn()
-            if conn.execute("SELECT 1 FROM products WHERE id = ?", (product_id,)).fetchone() is None:
-                return None
-            cur = conn.execute(
-                "INSERT INTO orders (customer, product_id, qty) VALUES (?, ?, ?)", (customer, product_id, qty)
-            )
-        return {"id": cur.lastrowid, "customer": customer, "product_id": product_id, "qty": qty}
+        if not self._rows("SELECT 1 AS found FROM products WHERE id = ?", (product_id,)):
+            return None
+        new_id = self._insert(
+            "INSERT INTO orders (customer, product_id, qty) VALUES (?, ?, ?)", (customer, product_id, qty)
+        )
+        return {"id": new_id, "customer": customer, "product_id": product_id, "qty": qty}
 
     def get_order(self, order_id: int) -> dict[str, Any] | None:
-        row = self._conn().execute("SELECT * FROM orders WHERE id = ?", (order_id,)).fetchone()
-        return dict(row) if row else None
+        rows = self._rows("SELECT * FROM orders WHERE id = ?", (order_id,))
+        return rows[0] if rows else None
 
     def counts(self) -> dict[str, int]:
-        conn = self._conn()
         return {
-            "products": conn.execute("SELECT COUNT(*) FROM products").fetchone()[0],
-            "orders": conn.execute("SELECT COUNT(*) FROM orders").fetchone()[0],
+            "products": int(self._rows("SELECT COUNT(*) AS n FROM products")[0]["n"]),
+            "orders": int(self._rows("SELECT COUNT(*) AS n FROM orders")[0]["n"]),
         }

@@ -109,6 +109,7 @@ class Outcome:
     path: str
     body: bytes | None = None
     service_us: int | None = None  # open model: from the actual send (latency_us counts from the due time)
+    db_queries: int | None = None  # database queries the response said it made (Server-Timing or a plain header)
 
 
 CONTENT_TYPES = {"json": "application/json", "form": "application/x-www-form-urlencoded"}

@@ -45,7 +45,13 @@ class Check:
         return asdict(self)
 
 
-def evaluate_threshold(t: Threshold, merged: Merged, min_samples: int, duration_s: float) -> ThresholdResult:
+def evaluate_threshold(
+    t: Threshold, merged: Merged, min_samples: int, duration_s: float, db: Any = None
+) -> ThresholdResult:
+    if t.selector.metric.startswith("db_"):  # database metrics (loadorch/db), `db`: the collector's measurement
+        from loadorch.db.gates import evaluate_db
+
+        return evaluate_db(t, merged, min_samples, duration_s, db)
     tags = t.selector.tags
     expr = t.expression
     total, failures = merged.counts(tags)
@@ -152,13 +158,15 @@ def evaluate(
     min_samples: int,
     duration_s: float,
     other: Callable[[Threshold], ThresholdResult | None] | None = None,
+    db: Any = None,
 ) -> list[ThresholdResult]:
     """`other` evaluates the thresholds on metrics measured outside the HTTP histograms (browser vitals,
-    Lighthouse), returning None for the ones it does not own."""
+    Lighthouse), returning None for the ones it does not own; `db` is the database collector's
+    measurement (loadorch.db.measure.DbMeasurement) for the db_ metrics."""
     out = []
     for t in thresholds:
         owned = other(t) if other is not None else None
-        out.append(owned if owned is not None else evaluate_threshold(t, merged, min_samples, duration_s))
+        out.append(owned if owned is not None else evaluate_threshold(t, merged, min_samples, duration_s, db))
     return out
 
 

@@ -1,7 +1,8 @@
 """Request statistics: per-series histograms recorded on workers, shipped as deltas, merged on the master.
 
 A series is one combination of tags (user, name, kind, method, status) plus success or failure.
-Failures keep their own histogram, so latency thresholds see successful requests only.
+Failures keep their own histogram, so latency thresholds see successful requests only. Queries per
+request (from a response header) go in a histogram of their own per series: counts are exact there.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class TablesJson(TypedDict):
     intervals: list[tuple[int, str, bool, HistogramJson]]
     errors: list[tuple[SeriesKeyJson, str, int]]
     service: list[tuple[SeriesKeyJson, HistogramJson]]
+    db: NotRequired[list[tuple[SeriesKeyJson, HistogramJson]]]  # database queries per request
     le: NotRequired[list[tuple[SeriesKeyJson, list[int]]]]  # live metrics only (see Recorder)
     endpoint_intervals: NotRequired[list[tuple[int, str, HistogramJson]]]  # successful latencies per endpoint
 
@@ -81,10 +83,11 @@ class Tables:
         self.endpoint_step = 1
         self.errors: dict[tuple[SeriesKey, str], int] = {}
         self.service: dict[SeriesKey, Histogram] = {}
+        self.db: dict[SeriesKey, Histogram] = {}  # database queries per request, where the response said
         self.le: dict[SeriesKey, list[int]] = {}  # exact counts per metrics edge interval (see Recorder)
 
     def clear(self) -> None:
-        self.series, self.intervals, self.errors, self.service, self.le = {}, {}, {}, {}, {}
+        self.series, self.intervals, self.errors, self.service, self.db, self.le = {}, {}, {}, {}, {}, {}
         self.endpoint_intervals = {}
 
     def tables_json(self) -> TablesJson:
@@ -93,6 +96,7 @@ class Tables:
             "intervals": [(i, kind, ok, h.to_json()) for (i, kind, ok), h in sorted(self.intervals.items())],
             "errors": [(k.as_list(), reason, n) for (k, reason), n in self.errors.items()],
             "service": [(k.as_list(), h.to_json()) for k, h in sorted(self.service.items(), key=_by_key)],
+            "db": [(k.as_list(), h.to_json()) for k, h in sorted(self.db.items(), key=_by_key)],
         }
         if self.endpoint_intervals:
             out["endpoint_intervals"] = [(i, n, h.to_json()) for (i, n), h in sorted(self.endpoint_intervals.items())]
@@ -114,6 +118,8 @@ class Tables:
             self.errors[ek] = self.errors.get(ek, 0) + int(n)
         for key_list, hist in data.get("service", []):
             _hist(self.service, SeriesKey.from_list(key_list)).merge(Histogram.from_json(hist))
+        for key_list, hist in data.get("db", []):
+            _hist(self.db, SeriesKey.from_list(key_list)).merge(Histogram.from_json(hist))
         for i, name, hist in data.get("endpoint_intervals", []):
             self.add_endpoint_interval(int(i) // self.endpoint_step, str(name), Histogram.from_json(hist))
         for key_list, counts in data.get("le", []):
@@ -153,7 +159,13 @@ class Recorder(Tables):
         self.total = 0
 
     def record(
-        self, key: SeriesKey, latency_us: int, at: float, error: str | None = None, service_us: int | None = None
+        self,
+        key: SeriesKey,
+        latency_us: int,
+        at: float,
+        error: str | None = None,
+        service_us: int | None = None,
+        db_queries: int | None = None,
     ) -> None:
         h = self.series.get(key)
         if h is None:
@@ -166,6 +178,8 @@ class Recorder(Tables):
             counts[bisect_left(self.edges_us, latency_us)] += 1
         if service_us is not None:
             _hist(self.service, key).record(service_us)
+        if db_queries is not None:
+            _hist(self.db, key).record(db_queries)
         slot = (max(0, int((at - self.t0) / self.interval_s)), key.kind, key.ok)
         ih = self.intervals.get(slot)
         if ih is None:
@@ -206,6 +220,15 @@ class Merged(Tables):
         for key, h in (self.service if service else self.series).items():
             if ok is not None and key.ok != ok:
                 continue
+            if all(_tag_matches(key, t, v) for t, v in tags):
+                out.merge(h)
+        return out
+
+    def select_db(self, tags: Iterable[tuple[str, str]] = ()) -> Histogram:
+        """Pooled queries-per-request histogram of the matching series (every response that said)."""
+        tags = tuple(tags)
+        out = Histogram()
+        for key, h in self.db.items():
             if all(_tag_matches(key, t, v) for t, v in tags):
                 out.merge(h)
         return out
@@ -254,6 +277,7 @@ class Merged(Tables):
                 "intervals": data.get("intervals", []),
                 "errors": data.get("errors", []),
                 "service": data.get("service", []),
+                "db": data.get("db", []),
             }
         )
         m.per_worker = {int(w): int(n) for w, n in data.get("per_worker", {}).items()}

@@ -67,6 +67,11 @@ def test_shipped_local_profile_passes_with_two_workers(tmp_path: Path) -> None:
     per_worker = doc["integrity"]["per_worker"]
     assert [w["index"] for w in per_worker] == [0, 1] and all(w["reported"] > 0 for w in per_worker)
     assert all(t["verdict"] == "pass" for t in doc["thresholds"]) and len(doc["thresholds"]) == 3
+    # the shop says how many queries each response ran (Server-Timing: db;count=N), on SQLite too
+    per_request = doc["database"]["queries_per_request"]
+    assert per_request["list products"]["max"] == 1 and per_request["create order"]["min"] == 2
+    gets = doc["endpoints"]["get product"]
+    assert gets["db_queries_per_request"]["samples"] == gets["count"] > 0
     for name in ("junit.xml", "report.html", "summary.md", "config.yaml"):
         assert (run_dir / name).stat().st_size > 0
     assert "PASS" in r.out

@@ -248,3 +248,17 @@ def test_messages_from_unproven_peers_never_reach_locust_handlers(project: Proje
     assert proc.returncode == 0, out + err  # the listener survived: not "all workers lost" (exit 5)
     assert doc["verdict"] == "pass" and doc["integrity"]["stop_reason"] == "duration"
     assert any("foreign_1" in r and "exception" in r for r in doc["integrity"]["rejected_peers"])
+
+
+def test_latency_breach_with_the_load_not_reached_is_inconclusive_not_a_breach(project: Project) -> None:
+    embedded_project(project, STEADY + 'thresholds:\n  "http_req_duration": ["p(95)<0.001"]\n'
+                     '  "http_req_failed": ["rate<0.01"]\nmin_samples: 1\n', users=20, duration="3s")
+    project.write("profiles/p.yaml", (project.root / "profiles" / "p.yaml").read_text().replace(
+        "load: {users: 20, duration: 3s}", "load: {users: 20, spawn_rate: 2, duration: 3s}"))
+    r = project.run("run", "p", "--out", "o")
+    doc = project.results("o")
+    load = next(c for c in doc["checks"] if c["name"] == "load")
+    assert load["verdict"] == "inconclusive", r.out  # only a few of 20 users started in 3 s
+    latency = next(t for t in doc["thresholds"] if t["selector"] == "http_req_duration")
+    assert latency["verdict"] == "inconclusive" and "load:" in latency["message"], latency
+    assert r.code == 6 and doc["verdict"] == "inconclusive", r.out + r.err  # not 1: the delay may be ours

@@ -29,3 +29,12 @@ def test_pipes_html_and_newlines_in_cells_keep_the_tables_whole() -> None:
             header = {"selector": 5, "check": 3, "endpoint": 9}
             assert cells in header.values(), line
     assert "next line" in text and "\nnext line" not in text
+
+
+def test_compare_markdown_escapes_endpoint_names() -> None:
+    from loadorch.commands.compare import markdown as compare_markdown
+    from loadorch.verdict.compare import Budgets, Comparison, Row
+
+    rows = [Row("endpoint", "a|b <script>x</script>", "p95", 10.0, 20.0, 10.0, 100.0, 0.1, True, "regression")]
+    text = compare_markdown(Comparison(rows=rows), "base", "cur", Budgets())
+    assert "<script>" not in text and "a\\|b &lt;script&gt;" in text

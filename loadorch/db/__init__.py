@@ -1,0 +1,1 @@
+"""Database gates: queries per request (Server-Timing, probe) and the PostgreSQL collector."""

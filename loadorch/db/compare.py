@@ -1,0 +1,94 @@
+"""`loadorch compare` rows for queries per request: a rise is a regression (pure).
+
+Per endpoint, from the response header's exact counts (a z-test on the means, so one odd request is not
+a regression) and, where no header was sent, from the N+1 probe's single measurement per request.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from loadorch.verdict.histogram import Histogram
+
+MIN_RISE = 0.5  # queries per request: smaller changes of the mean do not count
+Z = 1.96
+
+
+def _variance(h: Histogram) -> float:
+    mean = h.mean
+    return sum(n * (b - mean) ** 2 for b, n in h.buckets.items()) / h.count if h.count else 0.0
+
+
+def queries_rows(base: dict[str, Any], cur: dict[str, Any], bm: Any, cm: Any, row: Any) -> list[Any]:
+    """Rows (built with `row(scope, name, metric, baseline, current, change, change_pct, budget,
+    significant, verdict, note)`) for every endpoint with a query count in both runs."""
+    out = []
+    names = sorted({k.name for k in bm.db} & {k.name for k in cm.db})
+    for name in names:
+        b, c = bm.select_db((("name", name),)), cm.select_db((("name", name),))
+        change = c.mean - b.mean
+        se = math.sqrt(_variance(b) / b.count + _variance(c) / c.count)
+        significant = abs(change) > Z * se if se > 0 else change != 0
+        verdict = (
+            "regression"
+            if significant and change >= MIN_RISE
+            else "improvement"
+            if significant and -change >= MIN_RISE
+            else "same"
+        )
+        note = f"mean queries per request from the response header; max {b.max} -> {c.max}"
+        out.append(
+            row(
+                "endpoint",
+                name,
+                "db_queries_per_request",
+                round(b.mean, 3),
+                round(c.mean, 3),
+                round(change, 3),
+                _pct(change, b.mean),
+                MIN_RISE,
+                significant,
+                verdict,
+                note,
+            )
+        )
+    for key, (bq, cq, repeated) in sorted(_probed(base, cur).items()):
+        if key in names:
+            continue
+        change = cq - bq
+        verdict = "regression" if change > 0 else "improvement" if change < 0 else "same"
+        note = "from the probe (one request, alone)" + (f"; repeated: {repeated}" if repeated else "")
+        out.append(
+            row(
+                "endpoint",
+                key,
+                "db_queries_per_request",
+                float(bq),
+                float(cq),
+                float(change),
+                _pct(change, bq),
+                0.0,
+                change != 0,
+                verdict,
+                note,
+            )
+        )
+    return out
+
+
+def _probed(base: dict[str, Any], cur: dict[str, Any]) -> dict[str, tuple[int, int, str]]:
+    def rows(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        collector = (doc.get("database") or {}).get("collector") or {}
+        return {p["name"]: p for p in collector.get("probe", []) if p.get("queries") is not None}
+
+    b, c = rows(base), rows(cur)
+    out = {}
+    for name in set(b) & set(c):
+        repeated = ", ".join(f"{r['statement']} x{r['calls']}" for r in c[name].get("repeated", []))
+        out[name] = (int(b[name]["queries"]), int(c[name]["queries"]), repeated)
+    return out
+
+
+def _pct(change: float, base: float) -> float | None:
+    return round(100.0 * change / base, 1) if base else None

@@ -1,0 +1,104 @@
+"""Thresholds on database metrics: db_queries, db_query_slow and db_queries_per_request (pure).
+
+A metric the collector could not measure is inconclusive with the collector's reason and fix, never
+a pass; per-request counts come from the response header under load, else from the probe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from loadorch.config.thresholds import Threshold
+from loadorch.db.measure import DbMeasurement, ProbeRow
+from loadorch.verdict.evaluate import FAIL, INCONCLUSIVE, ThresholdResult, _aggregate, _decide
+from loadorch.verdict.stats import Merged
+
+NO_COLLECTOR = "no postgres collector ran in this process (the run's controller measures the database)"
+
+
+def evaluate_db(
+    t: Threshold, merged: Merged, min_samples: int, duration_s: float, db: DbMeasurement | None
+) -> ThresholdResult:
+    expr = t.expression
+    selector, text = str(t.selector), str(expr)
+
+    def result(
+        observed: float | None, samples: int, bound: float, verdict: str, message: str, unit: str = ""
+    ) -> ThresholdResult:
+        return ThresholdResult(
+            selector, text, observed, expr.value, unit, samples, bound, verdict, message, t.abort_on_fail
+        )
+
+    metric = t.selector.metric
+    if metric == "db_queries_per_request":
+        return _per_request(t, merged, min_samples, db, result)
+    reason = NO_COLLECTOR if db is None else db.unmeasured
+    if metric == "db_query_slow" and reason is None and db is not None:
+        reason = db.slow_unmeasured
+    if reason is not None or db is None or db.queries is None:
+        return result(None, 0, 0.0, INCONCLUSIVE, f"inconclusive: {metric} could not be measured: {reason}")
+    if metric == "db_queries":
+        if expr.aggregation == "count":
+            return _decide(result, float(db.queries), db.queries, 0.0, expr, "", None, "")
+        rate = db.queries / db.window_s if db.window_s > 0 else 0.0
+        return _decide(result, rate, db.queries, 0.0, expr, f" ({db.queries} statements)", None, "/s")
+    if db.queries == 0:
+        return result(None, 0, 0.0, FAIL, "no data: no statement finished in the database during the load window")
+    slow = db.slow or 0
+    detail = f" ({slow} of {db.queries} statements took longer than {db.slow_ms:g} ms; exact)"
+    return _decide(result, slow / db.queries, db.queries, 0.0, expr, detail, min_samples, "")
+
+
+def _per_request(
+    t: Threshold, merged: Merged, min_samples: int, db: DbMeasurement | None, result: Callable[..., ThresholdResult]
+) -> ThresholdResult:
+    expr = t.expression
+    tags = t.selector.tags
+    h = merged.select_db(tags)
+    probed = [p for p in (db.probe if db else []) if p.queries is not None and _matches(p, tags)]
+    findings = _n_plus_one(probed)
+    if h.count:
+        observed, low, high = _aggregate(h, expr.aggregation, expr.percentile)
+        extra = " (from the response header)" + findings
+        return _decide(result, observed, h.count, 0.0, expr, extra, min_samples, "", (low, high))
+    if probed:
+        values = sorted(float(p.queries or 0) for p in probed)
+        observed = _exact(values, expr.aggregation, expr.percentile)
+        extra = f" (from the probe: each request definition sent once, alone, {len(values)} probed)" + findings
+        return _decide(result, observed, len(values), 0.0, expr, extra, None, "")
+    if db is not None and db.probe_note:
+        return result(None, 0, 0.0, INCONCLUSIVE, f"inconclusive: no response header and no probe: {db.probe_note}")
+    return result(
+        None,
+        0,
+        0.0,
+        FAIL,
+        f"no data: no response matching {t.selector} carried a query count (Server-Timing: db;count=N or the "
+        "configured header), and no postgres collector probed it",
+    )
+
+
+def _matches(p: ProbeRow, tags: tuple[tuple[str, str], ...]) -> bool:
+    return all((p.method == v.upper()) if k == "method" else p.tag(k) == v for k, v in tags)
+
+
+def _n_plus_one(rows: list[ProbeRow]) -> str:
+    parts = [f"{p.name}: {r}" for p in rows for r in p.repeated]
+    return ("; N+1 (one request ran a statement more than once): " + "; ".join(parts)) if parts else ""
+
+
+def _exact(values: list[float], aggregation: str, pct: float | None) -> float:
+    if aggregation == "avg":
+        return sum(values) / len(values)
+    if aggregation == "min":
+        return values[0]
+    if aggregation == "max":
+        return values[-1]
+    q = 50.0 if aggregation == "med" else float(pct or 0.0)
+    rank = max(1, -(-int(q * len(values)) // 100)) if q > 0 else 1
+    return values[min(rank, len(values)) - 1]
+
+
+def measurement_from(doc: dict[str, Any] | None) -> DbMeasurement | None:
+    return DbMeasurement.from_json(doc) if doc else None

@@ -1,0 +1,115 @@
+"""What the database collector measured, as data: the load window's statements, slow statements, the
+N+1 probe and the top statements; serialized into results.json's `database` section (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Repeated:
+    """A statement one request ran more than once: the N+1 signature."""
+
+    statement: str  # shortened normalized text, e.g. "SELECT ... FROM categories WHERE id = $1"
+    calls: int
+
+    def __str__(self) -> str:
+        return f"{self.statement} x{self.calls}"
+
+
+@dataclass(frozen=True)
+class ProbeRow:
+    """One request definition sent alone, with pg_stat_statements snapshots around it."""
+
+    name: str
+    user: str
+    kind: str
+    method: str
+    queries: int | None  # top-level statements it caused; None when it could not be probed
+    header: int | None = None  # what its response header said, if anything
+    repeated: tuple[Repeated, ...] = ()
+    note: str = ""
+
+    def tag(self, tag: str) -> str:
+        return str(getattr(self, tag, ""))
+
+
+@dataclass
+class DbMeasurement:
+    slow_ms: float
+    queries: int | None = None  # top-level statements that finished in the load window
+    slow: int | None = None  # of those, logged with a duration > slow_ms
+    window_s: float = 0.0
+    unmeasured: str | None = None  # why db_queries (and so db_query_slow) could not be measured, with the fix
+    slow_unmeasured: str | None = None  # why only db_query_slow could not be measured, with the fix
+    probe: list[ProbeRow] = field(default_factory=list)
+    probe_note: str | None = None
+    top: list[dict[str, Any]] = field(default_factory=list)  # statements by total time in the window
+    timeseries: list[dict[str, Any]] = field(default_factory=list)  # {"t_s", "queries"} per sample
+    notes: list[str] = field(default_factory=list)
+    log_source: str = ""
+
+    @property
+    def slow_share(self) -> float | None:
+        if self.queries is None or self.slow is None or self.slow_unmeasured or not self.queries:
+            return None
+        return self.slow / self.queries
+
+    def to_json(self) -> dict[str, Any]:
+        doc = asdict(self)
+        doc["slow_share"] = self.slow_share
+        doc["probe"] = [
+            {**asdict(p), "repeated": [{"statement": r.statement, "calls": r.calls} for r in p.repeated]}
+            for p in self.probe
+        ]
+        return doc
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> DbMeasurement:
+        probe = [
+            ProbeRow(
+                **{k: v for k, v in p.items() if k != "repeated"},
+                repeated=tuple(Repeated(r["statement"], int(r["calls"])) for r in p.get("repeated", [])),
+            )
+            for p in doc.get("probe", [])
+        ]
+        keep = {k: v for k, v in doc.items() if k in cls.__dataclass_fields__ and k != "probe"}
+        return cls(**keep, probe=probe)
+
+
+def short_statement(query: str, limit: int = 80) -> str:
+    """A normalized statement made short enough to name in a message: `SELECT ... FROM rest`."""
+    text = " ".join(query.split())
+    upper = text.upper()
+    if upper.startswith("SELECT ") and " FROM " in upper:
+        at = upper.index(" FROM ")
+        if at > len("SELECT ") + 12:
+            text = "SELECT ..." + text[at:]
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def per_request_stats(merged: Any, tags: tuple[tuple[str, str], ...]) -> dict[str, Any] | None:
+    """Queries per request of the matching responses that carried a count (exact), or None."""
+    h = merged.select_db(tags)
+    if not h.count:
+        return None
+    return {
+        "samples": h.count,
+        "avg": round(h.mean, 3),
+        "min": h.min,
+        "p50": h.percentile(50),
+        "p95": h.percentile(95),
+        "max": h.max,
+    }
+
+
+def database_section(merged: Any, measurement: dict[str, Any] | None) -> dict[str, Any] | None:
+    """results.json's `database`: per-endpoint queries per request (header) and the collector's numbers."""
+    names = sorted({key.name for key in merged.db})
+    if not names and measurement is None:
+        return None
+    return {
+        "queries_per_request": {n: per_request_stats(merged, (("name", n),)) for n in names},
+        "collector": measurement,
+    }

@@ -1,0 +1,213 @@
+"""The PostgreSQL edge of the collector (psycopg 3, `loadorch[postgres]`): connect, check what can be
+measured, take pg_stat_statements snapshots and read the duration log. Every statement it runs carries
+OWN_MARK and its own application_name, so none of them is ever counted."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from loadorch.db.settings import PostgresCollector, redacted_dsn
+from loadorch.db.statements import OWN_MARK, Snapshot, snapshot_rows
+from loadorch.errors import RunError
+
+MAX_LOG_READ = 256 * 1024 * 1024
+_NOW = "to_char(clock_timestamp() AT TIME ZONE current_setting('log_timezone'), 'YYYY-MM-DD HH24:MI:SS.MS') AS at"
+
+
+class CollectorError(RunError):
+    """The database cannot be reached: a run error before any load (exit 5)."""
+
+
+@dataclass
+class Readiness:
+    """What the collector can measure here, and the fix for what it cannot."""
+
+    unmeasured: str | None = None  # db_queries, db_query_slow and the probe
+    slow_unmeasured: str | None = None  # db_query_slow only
+    max_entries: str = "?"
+    log_source: str = ""  # "jsonlog", "csvlog" or a path
+
+
+@dataclass(frozen=True)
+class LogPosition:
+    path: str  # the file (relative to the data directory for pg_read_file)
+    offset: int
+
+
+class PgSession:
+    def __init__(self, settings: PostgresCollector) -> None:
+        self.settings = settings
+        self.where = redacted_dsn(settings.dsn)
+        self.app = f"{settings.application_name}-collector"
+        try:
+            import psycopg
+        except ImportError:
+            raise CollectorError("collectors.postgres needs psycopg: pip install 'loadorch[postgres]'") from None
+        self._psycopg = psycopg
+        self.conn = self._connect()
+        self.ready = Readiness()
+        self.is_superuser = False
+
+    def _connect(self) -> Any:
+        try:
+            return self._psycopg.connect(
+                self.settings.dsn,
+                autocommit=True,
+                application_name=self.app,
+                connect_timeout=max(1, int(self.settings.connect_timeout)),
+            )
+        except self._psycopg.Error as exc:
+            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            raise CollectorError(
+                f"database {self.where} unreachable: {reason}; check collectors.postgres.dsn (host, port, "
+                "role and password) and that the database accepts connections from here"
+            ) from None
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        except Exception:
+            pass
+
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        return list(self.conn.execute(f"{OWN_MARK} {sql}", params).fetchall())
+
+    def value(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        rows = self.query(sql, params)
+        return rows[0][0] if rows else None
+
+    # -- what can be measured ---------------------------------------------------------------------
+    def check(self) -> Readiness:
+        ready = self.ready
+        role = str(self.value("SELECT current_user"))
+        self.is_superuser = bool(self.value("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"))
+        try:
+            ready.unmeasured = self._statements_problem(role)
+        except self._psycopg.Error as exc:
+            ready.unmeasured = f"cannot check pg_stat_statements ({_first_line(exc)}): GRANT pg_monitor TO {role};"
+        try:
+            ready.slow_unmeasured = self._log_problem(role)
+        except self._psycopg.Error as exc:
+            ready.slow_unmeasured = f"cannot check the duration log ({_first_line(exc)}): GRANT pg_monitor TO {role};"
+        return ready
+
+    def _statements_problem(self, role: str) -> str | None:
+        if not self.is_superuser and not self.value("SELECT pg_has_role(current_user, 'pg_read_all_stats', 'USAGE')"):
+            return (
+                f"role {role} may not see other roles' statements (their queryid is hidden): "
+                f"GRANT pg_monitor TO {role}; (or pg_read_all_stats and pg_read_all_settings)"
+            )
+        preload = str(self.value("SELECT current_setting('shared_preload_libraries')") or "")
+        if "pg_stat_statements" not in preload:
+            return (
+                "pg_stat_statements is not loaded: add shared_preload_libraries = 'pg_stat_statements' to "
+                "postgresql.conf, restart PostgreSQL, then run CREATE EXTENSION pg_stat_statements; in the database"
+            )
+        if not self.value("SELECT count(*) FROM pg_extension WHERE extname = 'pg_stat_statements'"):
+            return (
+                "the pg_stat_statements extension is not created in this database: run "
+                "CREATE EXTENSION pg_stat_statements; (as a superuser, in the database the DSN names)"
+            )
+        track = str(self.value("SELECT current_setting('pg_stat_statements.track')") or "top")
+        if track == "none":
+            return "pg_stat_statements.track is none: set it to top (the default) and reload"
+        self.ready.max_entries = str(self.value("SELECT current_setting('pg_stat_statements.max')"))
+        return None
+
+    def _log_problem(self, role: str) -> str | None:
+        log = self.settings.log
+        slow = self.settings.slow_ms
+        if log == "none":
+            return "collectors.postgres.log is none: db_query_slow needs the server's duration log"
+        threshold = int(self.value("SELECT setting::int FROM pg_settings WHERE name = 'log_min_duration_statement'"))
+        if threshold < 0 or threshold > slow:
+            return (
+                f"log_min_duration_statement is {threshold} ms, so statements slower than {slow:g} ms are not all "
+                f"logged: ALTER SYSTEM SET log_min_duration_statement = '{int(slow)}ms'; SELECT pg_reload_conf();"
+            )
+        if log != "pg_read_file":
+            if not os.path.isfile(log) or not os.access(log, os.R_OK):
+                return (
+                    f"the duration log {log} cannot be read here: give collectors.postgres.log a path this "
+                    "process can read, or use log: pg_read_file"
+                )
+            self.ready.log_source = log
+            return None
+        return self._pg_read_file_problem(role)
+
+    def _pg_read_file_problem(self, role: str) -> str | None:
+        destinations = str(self.value("SELECT current_setting('log_destination')") or "")
+        kind = next((k for k in ("jsonlog", "csvlog") if k in destinations), None)
+        collector_on = str(self.value("SELECT current_setting('logging_collector')")) == "on"
+        if kind is None or not collector_on:
+            return (
+                "the server writes no jsonlog or csvlog: set logging_collector = on and log_destination = 'jsonlog' "
+                "(or 'csvlog') in postgresql.conf, then restart"
+            )
+        grant = (
+            f"GRANT EXECUTE ON FUNCTION pg_current_logfile(text), pg_stat_file(text), "
+            f"pg_read_file(text, bigint, bigint) TO {role}; (and GRANT pg_read_server_files TO {role}; if "
+            "log_directory is outside the data directory), or set collectors.postgres.log to a path"
+        )
+        try:
+            self.log_position()
+            self.query("SELECT pg_read_file(pg_current_logfile(%s), 0, 1)", (kind,))
+        except self._psycopg.Error as exc:
+            return f"cannot read the server's log ({_first_line(exc)}): {grant}"
+        self.ready.log_source = kind
+        return None
+
+    # -- measuring --------------------------------------------------------------------------------
+    def snapshot(self) -> Snapshot:
+        rows = self.query(
+            "SELECT userid::bigint, dbid::bigint, queryid, toplevel, calls, total_exec_time, query "
+            "FROM pg_stat_statements"
+        )
+        info = self.query(f"SELECT dealloc, stats_reset::text, {_NOW} FROM pg_stat_statements_info")
+        dealloc, reset, at = info[0]
+        return Snapshot(snapshot_rows(rows), int(dealloc), str(reset), str(at))
+
+    def top_level_total(self) -> int:
+        sql = "SELECT coalesce(sum(calls), 0)::bigint FROM pg_stat_statements WHERE toplevel AND query NOT LIKE %s"
+        return int(self.value(sql, (OWN_MARK + "%",)) or 0)
+
+    def now(self) -> str:
+        return str(self.value(f"SELECT {_NOW}"))
+
+    def log_position(self) -> LogPosition:
+        source = self.ready.log_source or "jsonlog"
+        if source in ("jsonlog", "csvlog"):
+            path = str(self.value("SELECT pg_current_logfile(%s)", (source,)))
+            size = int(self.value("SELECT (pg_stat_file(%s)).size", (path,)))
+            return LogPosition(path, size)
+        return LogPosition(source, os.path.getsize(source))
+
+    def read_log(self, since: LogPosition) -> str:
+        """The log written since `since` (the rest of that file, and the new file if it rotated)."""
+        now = self.log_position()
+        if now.path == since.path:
+            return self._read(since.path, since.offset, now.offset)
+        old_end = self._size(since.path)
+        return self._read(since.path, since.offset, old_end) + self._read(now.path, 0, now.offset)
+
+    def _size(self, path: str) -> int:
+        if self.ready.log_source in ("jsonlog", "csvlog"):
+            return int(self.value("SELECT (pg_stat_file(%s)).size", (path,)))
+        return os.path.getsize(path)
+
+    def _read(self, path: str, start: int, end: int) -> str:
+        length = min(max(0, end - start), MAX_LOG_READ)
+        if length == 0:
+            return ""
+        if self.ready.log_source in ("jsonlog", "csvlog"):
+            return str(self.value("SELECT pg_read_file(%s, %s, %s)", (path, start, length)))
+        with open(path, "rb") as fh:
+            fh.seek(start)
+            return fh.read(length).decode("utf-8", "replace")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

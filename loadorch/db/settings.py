@@ -1,0 +1,102 @@
+"""The profile's `collectors:` section: where queries per request come from, and the PostgreSQL collector."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote, unquote, urlsplit
+
+from pydantic import Field, field_validator
+
+from loadorch.config.scenario import Strict
+
+LOG_SOURCES = ("pg_read_file", "none")
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
+_CONNINFO_PASSWORD = re.compile(r"(?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)")
+
+
+class QueriesHeader(Strict):
+    """The response header that says how many queries a request made."""
+
+    header: str = "Server-Timing"  # W3C Server-Timing, or a plain count such as X-DB-Queries
+    entry: str = "db"  # the Server-Timing metric name to count
+
+    @field_validator("header", "entry")
+    @classmethod
+    def _token(cls, v: str) -> str:
+        if not _HEADER_NAME.match(v):
+            raise ValueError(f"{v!r} is not a header or metric name (e.g. Server-Timing, X-DB-Queries, db)")
+        return v
+
+
+class PostgresCollector(Strict):
+    """Statements, slow statements and the N+1 probe, measured in the database itself."""
+
+    dsn: str = Field(min_length=1)  # postgresql://role:password@host:5432/db; a secret, never printed
+    slow_ms: float = Field(200.0, gt=0, le=3_600_000)
+    log: str = Field("pg_read_file", min_length=1)  # "pg_read_file", a file path loadorch can read, or "none"
+    probe: bool = True
+    application_name: str = Field("loadorch", min_length=1, max_length=60)
+    connect_timeout: float = Field(5.0, gt=0, le=120)
+
+    @field_validator("dsn")
+    @classmethod
+    def _dsn(cls, v: str) -> str:
+        if "://" in v and not v.startswith(("postgresql://", "postgres://")):
+            raise ValueError("dsn must be a postgresql://user:password@host:port/database URL or a key=value string")
+        return v
+
+    @property
+    def reads_log(self) -> bool:
+        return self.log != "none"
+
+
+class Collectors(Strict):
+    queries_per_request: QueriesHeader = QueriesHeader()
+    postgres: PostgresCollector | None = None
+
+
+def dsn_password(dsn: str) -> str | None:
+    """The password in a DSN (URL or key=value form), if it carries one."""
+    if "://" in dsn:
+        try:
+            password = urlsplit(dsn).password
+        except ValueError:
+            return None
+        return password or None
+    m = _CONNINFO_PASSWORD.search(dsn)
+    if not m:
+        return None
+    raw = m.group(1)
+    return raw[1:-1].replace("\\'", "'").replace("\\\\", "\\") if raw.startswith("'") else raw
+
+
+def dsn_secrets(dsn: str) -> set[str]:
+    """The password in every form it may be printed: as written, URL-decoded and URL-encoded."""
+    password = dsn_password(dsn)
+    if not password:
+        return set()
+    return {password, unquote(password), quote(password, safe="")} - {""}
+
+
+def dsn_port(dsn: str, default: int = 5432) -> int:
+    """The database port a DSN names (for the Kubernetes NetworkPolicy), 5432 when it names none."""
+    try:
+        if "://" in dsn:
+            return urlsplit(dsn).port or default
+        m = re.search(r"(?:^|\s)port\s*=\s*'?(\d+)", dsn)
+        return int(m.group(1)) if m else default
+    except ValueError:
+        return default
+
+
+def redacted_dsn(dsn: str) -> str:
+    """host:port/database of a DSN, for messages: no user name, no password."""
+    if "://" in dsn:
+        try:
+            parts = urlsplit(dsn)
+            host = parts.hostname or "localhost"
+            return f"{host}:{parts.port or 5432}{parts.path or ''}"
+        except ValueError:
+            return "the database"
+    fields = dict(re.findall(r"(\w+)\s*=\s*('(?:[^'\\]|\\.)*'|\S+)", dsn))
+    return f"{fields.get('host', 'localhost')}:{fields.get('port', '5432')}/{fields.get('dbname', '')}".strip("'")

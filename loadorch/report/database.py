@@ -1,0 +1,108 @@
+"""The "Database" section of report.html and summary.md: queries/s over time, the slow share, queries
+per request per endpoint, the N+1 probe and the top statements (pure, from results.json)."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from loadorch.report.charts import Series, line_chart
+
+PER_REQUEST_HEAD = ["endpoint", "responses", "avg", "p50", "p95", "max"]
+PROBE_HEAD = ["user", "request", "queries", "header said", "repeated statements (N+1)", "note"]
+TOP_HEAD = ["statement", "calls", "total ms", "mean ms"]
+
+
+def _num(v: Any) -> str:
+    if v is None:
+        return "-"
+    return f"{v:g}" if isinstance(v, (int, float)) else str(v)
+
+
+def headline_rows(db: dict[str, Any]) -> list[list[str]]:
+    c = db.get("collector")
+    if not c:
+        return []
+    rows = [["statements in the window", _num(c.get("queries")) if not c.get("unmeasured") else "not measured"]]
+    if c.get("slow_unmeasured") or c.get("unmeasured"):
+        rows.append([f"slower than {c['slow_ms']:g} ms", "not measured"])
+    else:
+        share = c.get("slow_share")
+        shown = "-" if share is None else f"{c.get('slow')} ({100 * share:.4g} %)"
+        rows.append([f"slower than {c['slow_ms']:g} ms", shown])
+    for key in ("unmeasured", "slow_unmeasured", "probe_note"):
+        if c.get(key):
+            rows.append([key.replace("_", " "), str(c[key])])
+    return rows
+
+
+def per_request_rows(db: dict[str, Any]) -> list[list[str]]:
+    return [
+        [name, _num(s["samples"]), _num(s["avg"]), _num(s["p50"]), _num(s["p95"]), _num(s["max"])]
+        for name, s in sorted((db.get("queries_per_request") or {}).items())
+        if s
+    ]
+
+
+def probe_rows(db: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for p in (db.get("collector") or {}).get("probe", []):
+        repeated = ", ".join(f"{r['statement']} x{r['calls']}" for r in p.get("repeated", []))
+        rows.append([p["user"], p["name"], _num(p.get("queries")), _num(p.get("header")), repeated, p.get("note", "")])
+    return rows
+
+
+def top_rows(db: dict[str, Any]) -> list[list[str]]:
+    return [
+        [t["statement"], _num(t["calls"]), _num(t["total_ms"]), _num(t["mean_ms"])]
+        for t in (db.get("collector") or {}).get("top", [])
+    ]
+
+
+def _table(head: list[str], rows: list[list[str]]) -> str:
+    th = "".join(f"<th>{escape(h)}</th>" for h in head)
+    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><tr>{th}</tr>{body}</table>"
+
+
+def html_database(doc: dict[str, Any]) -> str:
+    db = doc.get("database")
+    if not db:
+        return ""
+    parts = ["<h2>Database</h2>"]
+    if db.get("collector"):
+        parts.append(_table(["", ""], headline_rows(db)))
+        series = db["collector"].get("timeseries") or []
+        if len(series) > 1:
+            points, previous = [], 0.0
+            for r in series:
+                step = max(float(r["t_s"]) - previous, 1e-9)
+                points.append((float(r["t_s"]), float(r["queries"]) / step))
+                previous = float(r["t_s"])
+            chart = line_chart("database statements", [Series("top-level statements", points)], "statements/s")
+            parts.append(f'<div class="charts" style="grid-template-columns:repeat(2,minmax(0,1fr))">{chart}</div>')
+    if per_request_rows(db):
+        parts += ["<h3>Queries per request (response header)</h3>", _table(PER_REQUEST_HEAD, per_request_rows(db))]
+    if probe_rows(db):
+        parts += ["<h3>N+1 probe (each request alone)</h3>", _table(PROBE_HEAD, probe_rows(db))]
+    if top_rows(db):
+        parts += ["<h3>Top statements by total time</h3>", _table(TOP_HEAD, top_rows(db))]
+    return "\n".join(parts)
+
+
+def markdown_database(doc: dict[str, Any], table: Any) -> list[str]:
+    """Markdown lines; `table(rows, head)` renders a safe table (summary.md_table)."""
+    db = doc.get("database")
+    if not db:
+        return []
+    out = ["### Database", ""]
+    if db.get("collector"):
+        out += [table(headline_rows(db), ["", ""]), ""]
+    for title, head, rows in (
+        ("Queries per request", PER_REQUEST_HEAD, per_request_rows(db)),
+        ("N+1 probe", PROBE_HEAD, probe_rows(db)),
+        ("Top statements", TOP_HEAD, top_rows(db)[:5]),
+    ):
+        if rows:
+            out += [f"**{title}**", "", table(rows, head), ""]
+    return out

@@ -1,0 +1,195 @@
+"""Database gates against a real PostgreSQL: the exact slow-query share, queries per request and the N+1
+probe, compare, and every collector fault (each with its exit code, message and artifacts)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from urllib.parse import quote
+
+import pytest
+import requests
+
+from ..conftest import Project, assert_no_traceback
+from .pgcluster import Cluster
+
+pytestmark = pytest.mark.integration
+
+ARTIFACTS = ("results.json", "junit.xml", "report.html", "summary.md", "config.yaml")
+OWN = ("/* loadorch-collector */%", "/* test */%")
+
+
+class Shop:
+    def __init__(self, proc: subprocess.Popen[str], url: str) -> None:
+        self.proc, self.url = proc, url
+
+    def knobs(self, **body: object) -> None:
+        requests.put(f"{self.url}/_knobs", json=body, timeout=10).raise_for_status()
+
+
+@pytest.fixture
+def shop(postgres: Cluster) -> Iterator[Shop]:
+    """`loadorch target serve --database postgresql://...` as a user would start it, on a free port."""
+    proc = subprocess.Popen([sys.executable, "-m", "loadorch", "target", "serve", "--port", "0", "--database",
+                             postgres.dsn()], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        found = re.search(r"on (http://\S+?),", line)
+        assert found, line + (proc.stderr.read() if proc.stderr else "")
+        yield Shop(proc, found.group(1))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _profile(project: Project, host: str, thresholds: str, collector: str = "", load: str = "{users: 4, iterations: 500}",
+             requests_yaml: str = '      - {name: get product, path: "/products/{id}"}') -> None:
+    project.write("scenarios/s.yaml", f"""
+name: s
+data:
+  id: {{int: [1, 50]}}
+users:
+  - name: u
+    think_time: 0
+    requests:
+{requests_yaml}
+""")
+    project.write("profiles/p.yaml", f"""
+scenario: ../scenarios/s.yaml
+host: {host}
+load: {load}
+seed: 7
+{collector}
+thresholds:
+{thresholds}
+""")
+
+
+def _reset(postgres: Cluster) -> str:
+    postgres.sql("SELECT pg_stat_statements_reset()")
+    return postgres.sql("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS')")[0][0]
+
+
+def _independent_counts(postgres: Cluster, since: str) -> tuple[int, int, list[float]]:
+    """(statements, slower than 200 ms, logged durations) counted by the test itself, apart from loadorch."""
+    total = postgres.sql("SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE toplevel "
+                         "AND query NOT LIKE %s AND query NOT LIKE %s", params=OWN)[0][0]
+    durations = []
+    for line in postgres.log_text().splitlines():
+        doc = json.loads(line)
+        m = re.match(r"duration: ([\d.]+) ms  (statement|execute)", doc.get("message", ""))
+        if m and doc["timestamp"][:23] >= since and doc.get("application_name") == "loadorch-shop":
+            durations.append(float(m.group(1)))
+    return int(total), sum(d > 200.0 for d in durations), durations
+
+
+def test_slow_query_share_is_exact(project: Project, postgres: Cluster, shop: Shop) -> None:
+    collector = f'collectors: {{postgres: {{dsn: "{postgres.dsn()}", slow_ms: 200, probe: false}}}}'
+    _profile(project, shop.url, '  db_query_slow: ["rate<0.001"]\n  db_queries: ["count>=2000"]', collector)
+    for slow, code in (([[0.25, 3], [0.19, 5]], 1), ([[0.25, 1]], 0)):
+        since = _reset(postgres)
+        shop.knobs(slow_statements=slow)
+        r = project.run("run", "p", "--out", f"o{code}", timeout=240)
+        assert r.code == code, r.out + r.err
+        total, over, durations = _independent_counts(postgres, since)
+        doc = project.results(f"o{code}")
+        db = doc["database"]["collector"]
+        gate = next(t for t in doc["thresholds"] if t["selector"] == "db_query_slow")
+        assert db["queries"] == total and db["slow"] == over == slow[0][1], (db, durations)
+        assert gate["observed"] == over / total and gate["verdict"] == ("fail" if code else "pass")
+        if code:  # the 0.19 s statements were logged (log_min_duration_statement = 100 ms) but not counted
+            assert total == 2008 and sum(190 <= d < 200 for d in durations) == 5
+            assert "3 of 2008 statements took longer than 200 ms" in gate["message"]
+
+
+def test_n_plus_one_from_header_and_probe_and_compare(project: Project, postgres: Cluster, shop: Shop) -> None:
+    collector = f'collectors: {{postgres: {{dsn: "{postgres.dsn()}", slow_ms: 200}}}}'
+    _profile(project, shop.url, '  "db_queries_per_request{name:list products}": ["max<=3"]', collector,
+             load="{users: 2, iterations: 60}",
+             requests_yaml='      - {name: list products, path: "/products?limit=5"}')
+    shop.knobs(n_plus_one=False, slow_statements=[])
+    off = project.run("run", "p", "--out", "off", timeout=240)
+    assert off.code == 0, off.out + off.err
+    shop.knobs(n_plus_one=True)
+    on = project.run("run", "p", "--out", "on", timeout=240)
+    assert on.code == 1, on.out + on.err
+    doc = project.results("on")
+    header = doc["endpoints"]["list products"]["db_queries_per_request"]
+    [probe] = doc["database"]["collector"]["probe"]
+    assert header["max"] == header["min"] == 1 + 5 == probe["queries"] == probe["header"]
+    assert probe["repeated"] == [{"statement": "SELECT id, name FROM categories WHERE name = $1", "calls": 5}]
+    junit = (project.root / "on" / "junit.xml").read_text()
+    assert "SELECT id, name FROM categories WHERE name = $1 x5" in junit
+    html = (project.root / "on" / "report.html").read_text()
+    assert "<h2>Database</h2>" in html and "N+1 probe" in html and "SELECT id, name FROM categories" in html
+    assert "SELECT id, name FROM categories WHERE name = $1 x5" in (project.root / "on" / "summary.md").read_text()
+    compared = project.run("compare", "off", "on")
+    assert compared.code == 1 and "db_queries_per_request" in compared.out, compared.out + compared.err
+
+
+CANARY = "Canary-Pw-7f3a9c"
+
+
+def _canary_env(postgres: Cluster, role: str, database: str) -> dict[str, str]:
+    return {"DATABASE_URL": postgres.dsn(role, database, password=CANARY)}
+
+
+def _assert_no_canary(project: Project, out_dir: str, *texts: str) -> None:
+    forms = (CANARY, quote(CANARY), base64.b64encode(CANARY.encode()).decode())
+    blobs = [*texts] + [(project.root / out_dir / name).read_text() for name in ARTIFACTS]
+    for form in forms:
+        assert not any(form in b for b in blobs), form
+
+
+FAULT_SCENARIO = '      - {name: health, path: /health}'
+
+
+@pytest.mark.parametrize(
+    ("role", "database", "unmeasured", "fix"),
+    [
+        ("postgres", "postgres", "db_queries", "CREATE EXTENSION pg_stat_statements;"),
+        ("plain", "shop", "db_queries", "GRANT pg_monitor TO plain;"),
+        ("monitor", "shop", "db_query_slow", "pg_read_server_files"),
+    ],
+    ids=["missing-extension", "missing-privilege", "unreadable-log"],
+)
+def test_collector_faults_are_inconclusive_with_the_fix(project: Project, postgres: Cluster, role: str,
+                                                        database: str, unmeasured: str, fix: str) -> None:
+    collector = 'collectors: {postgres: {dsn: "${DATABASE_URL}", slow_ms: 200}}'
+    _profile(project, "embedded", '  http_req_failed: ["rate<0.01"]\n  db_queries: ["count>=0"]\n'
+             '  db_query_slow: ["rate<0.5"]', collector, load="{users: 2, iterations: 60}", requests_yaml=FAULT_SCENARIO)
+    r = project.run("run", "p", "--out", "o", env=_canary_env(postgres, role, database), timeout=240)
+    assert r.code == 6, r.out + r.err
+    assert_no_traceback(r)
+    doc = project.results("o")
+    verdicts = {t["selector"]: t for t in doc["thresholds"]}
+    assert verdicts["http_req_failed"]["verdict"] == "pass" and doc["totals"]["requests"] == 120
+    assert verdicts[unmeasured]["verdict"] == "inconclusive" and fix in verdicts[unmeasured]["message"]
+    if unmeasured == "db_query_slow":  # the statements were still counted
+        assert verdicts["db_queries"]["verdict"] == "pass"
+    check = next(c for c in doc["checks"] if c["name"] == "database")
+    assert check["verdict"] == "inconclusive" and fix in check["message"]
+    assert fix in (project.root / "o" / "junit.xml").read_text()
+    _assert_no_canary(project, "o", r.out, r.err)
+
+
+def test_unreachable_database_stops_before_load_with_exit_5(project: Project, postgres: Cluster) -> None:
+    with __import__("socket").socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    collector = f'collectors: {{postgres: {{dsn: "postgresql://app:{CANARY}@127.0.0.1:{closed}/shop", connect_timeout: 2}}}}'
+    _profile(project, "embedded", '  http_req_failed: ["rate<0.01"]', collector, load="{users: 1, iterations: 5}",
+             requests_yaml=FAULT_SCENARIO)
+    r = project.run("run", "p", "--out", "o", timeout=120)
+    assert r.code == 5, r.out + r.err
+    assert_no_traceback(r)
+    doc = project.results("o")
+    assert doc["totals"]["requests"] == 0 and doc["verdict"] == "error"
+    check = next(c for c in doc["checks"] if c["name"] == "database")
+    assert check["verdict"] == "error" and "unreachable" in check["message"] and "dsn" in check["message"]
+    assert all((project.root / "o" / name).stat().st_size > 0 for name in ARTIFACTS)
+    _assert_no_canary(project, "o", r.out, r.err)

@@ -1,0 +1,186 @@
+"""Database gates, pure parts: Server-Timing parsing, DSN secrets, the db thresholds and their verdicts."""
+
+from __future__ import annotations
+
+import pytest
+
+from loadorch.config.thresholds import Threshold, ThresholdSyntaxError, parse_expression, parse_selector
+from loadorch.db.gates import evaluate_db
+from loadorch.db.measure import DbMeasurement, ProbeRow, Repeated, short_statement
+from loadorch.db.servertiming import QueryHeader, plain_count, server_timing_count
+from loadorch.db.settings import dsn_password, dsn_port, dsn_secrets, redacted_dsn
+from loadorch.verdict.stats import Merged, Recorder, SeriesKey
+
+
+@pytest.mark.parametrize(
+    ("value", "count"),
+    [
+        ("db;count=7", 7),
+        ('db;dur=12.5;count=3;desc="postgres, primary"', 3),
+        ("db;dur=1, db;dur=2, db;dur=3", 3),  # one entry per query
+        ("db;count=2, db;count=5", 7),
+        ('cache;desc="db;count=9", db', 1),  # quoted text is not an entry
+        ("DB;Count=4", 4),
+        ("app;dur=3, cache;count=2", None),
+        ("db;count=abc", 1),  # an unusable parameter is ignored: the entry still counts once
+        ("", None),
+    ],
+)
+def test_server_timing_count(value: str, count: int | None) -> None:
+    assert server_timing_count(value) == count
+
+
+def test_plain_header_and_the_configured_header() -> None:
+    assert plain_count(" 12 ") == 12 and plain_count("1.5") is None and plain_count("-1") is None
+    assert QueryHeader("X-DB-Queries").count("4") == 4
+    assert QueryHeader("Server-Timing", "sql").count("db;count=3, sql;count=2") == 2
+    assert QueryHeader().count(None) is None
+
+
+def test_dsn_password_in_every_form_is_secret() -> None:
+    dsn = "postgresql://app:p%40ss%2Fw0rd@db.internal:6543/shop"
+    assert dsn_password(dsn) == "p%40ss%2Fw0rd"
+    assert dsn_secrets(dsn) >= {"p%40ss%2Fw0rd", "p@ss/w0rd"}
+    assert dsn_port(dsn) == 6543 and redacted_dsn(dsn) == "db.internal:6543/shop"
+    assert dsn_password("host=db user=app password='it''s' dbname=x") is not None
+    assert dsn_password("host=db password=s3cret dbname=x") == "s3cret" and dsn_port("host=db port=7777") == 7777
+    assert dsn_secrets("postgresql://app@db/shop") == set()
+
+
+def test_server_wide_db_metrics_take_no_tags_and_their_own_aggregations() -> None:
+    with pytest.raises(ThresholdSyntaxError, match="takes no tag filter"):
+        parse_selector("db_query_slow{name:x}")
+    with pytest.raises(ThresholdSyntaxError, match="has no aggregation p"):
+        parse_expression("p(95)<1", "db_query_slow")
+    assert str(parse_selector("db_queries_per_request{name:list products}")) == "db_queries_per_request{name:list products}"
+
+
+def _threshold(selector: str, expression: str) -> Threshold:
+    sel = parse_selector(selector)
+    return Threshold(sel, parse_expression(expression, sel.metric))
+
+
+def _merged_with_counts(name: str, counts: list[int]) -> Merged:
+    rec = Recorder(1.0, 0.0)
+    key = SeriesKey("u", name, "read", "GET", 200, True)
+    for n in counts:
+        rec.record(key, 1000, 0.5, db_queries=n)
+    merged = Merged()
+    merged.add_delta(0, rec.take_delta())
+    return Merged.from_json(merged.to_json())  # and it survives results.json
+
+
+def test_queries_per_request_from_the_header_are_exact() -> None:
+    merged = _merged_with_counts("list products", [1] * 150 + [21] * 50)
+    fail = evaluate_db(_threshold("db_queries_per_request{name:list products}", "max<=3"), merged, 100, 10, None)
+    assert fail.verdict == "fail" and fail.observed == 21 and fail.samples == 200
+    ok = evaluate_db(_threshold("db_queries_per_request{name:list products}", "p(50)<=1"), merged, 100, 10, None)
+    assert ok.verdict == "pass" and ok.observed == 1
+    none = evaluate_db(_threshold("db_queries_per_request{name:other}", "max<=3"), merged, 100, 10, None)
+    assert none.verdict == "fail" and none.message.startswith("no data")
+
+
+def test_probe_names_the_repeated_statement_when_no_header_was_sent() -> None:
+    stmt = short_statement("SELECT id, name, created_at, updated_at FROM categories WHERE id = $1")
+    assert stmt == "SELECT ... FROM categories WHERE id = $1"
+    db = DbMeasurement(
+        200.0,
+        probe=[
+            ProbeRow("list products", "u", "read", "GET", 21, None, (Repeated(stmt, 20),)),
+            ProbeRow("get product", "u", "read", "GET", 1),
+        ],
+    )
+    r = evaluate_db(_threshold("db_queries_per_request{name:list products}", "max<=3"), Merged(), 100, 10, db)
+    assert r.verdict == "fail" and r.observed == 21
+    assert "SELECT ... FROM categories WHERE id = $1 x20" in r.message and "from the probe" in r.message
+
+
+def test_slow_share_is_exact_and_unmeasurable_is_inconclusive() -> None:
+    slow = _threshold("db_query_slow", "rate<0.001")
+    db = DbMeasurement(200.0, queries=2008, slow=3, window_s=4.0)
+    r = evaluate_db(slow, Merged(), 100, 4.0, db)
+    assert r.verdict == "fail" and r.observed == 3 / 2008 and "3 of 2008" in r.message
+    assert evaluate_db(slow, Merged(), 100, 4.0, DbMeasurement(200.0, queries=2001, slow=1)).verdict == "pass"
+    blind = DbMeasurement(200.0, queries=2008, slow_unmeasured="cannot read the log: GRANT ...")
+    r = evaluate_db(slow, Merged(), 100, 4.0, blind)
+    assert r.verdict == "inconclusive" and "GRANT" in r.message
+    counted = evaluate_db(_threshold("db_queries", "count>1000"), Merged(), 100, 4.0, blind)
+    assert counted.verdict == "pass" and counted.observed == 2008
+    missing = DbMeasurement(200.0, unmeasured="CREATE EXTENSION pg_stat_statements;")
+    assert evaluate_db(_threshold("db_queries", "count>0"), Merged(), 100, 4, missing).verdict == "inconclusive"
+    assert evaluate_db(slow, Merged(), 100, 4.0, None).verdict == "inconclusive"
+
+
+def test_measurement_round_trips_through_json() -> None:
+    db = DbMeasurement(200.0, queries=5, slow=1, probe=[ProbeRow("a", "u", "read", "GET", 3, 3, (Repeated("S", 2),))])
+    again = DbMeasurement.from_json(db.to_json())
+    assert again == db and db.to_json()["slow_share"] == 0.2
+
+
+def _project(tmp_path, profile_extra: str):  # type: ignore[no-untyped-def]
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "scenarios").mkdir()
+    (tmp_path / "scenarios" / "s.yaml").write_text(
+        "name: s\nusers:\n  - name: u\n    requests:\n      - {name: list products, path: /products}\n"
+    )
+    (tmp_path / "profiles" / "p.yaml").write_text(
+        "scenario: ../scenarios/s.yaml\nhost: http://127.0.0.1:9\nload: {users: 1, duration: 1s}\n" + profile_extra
+    )
+
+
+def test_collector_keys_are_checked_with_line_and_suggestion(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from loadorch.config.resolve import build
+    from loadorch.errors import ConfigError
+
+    _project(tmp_path, "collectors:\n  postgres:\n    dsn: postgresql://a:b@h/d\n    slow_msec: 200\n")
+    with pytest.raises(ConfigError) as err:
+        build("p", str(tmp_path), {})
+    text = str(err.value)
+    assert "p.yaml:7: collectors.postgres.slow_msec" in text and "slow_ms" in text
+
+
+def test_server_wide_db_thresholds_need_the_collector(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from loadorch.config.resolve import build
+    from loadorch.errors import ConfigError
+
+    _project(tmp_path, 'thresholds:\n  db_query_slow: ["rate<0.001"]\n')
+    with pytest.raises(ConfigError, match=r"p.yaml:5: thresholds.db_query_slow: db_query_slow is measured in the database"):
+        build("p", str(tmp_path), {})
+    (tmp_path / "profiles" / "p.yaml").write_text(
+        (tmp_path / "profiles" / "p.yaml").read_text() + 'collectors: {postgres: {dsn: "${DATABASE_URL}"}}\n'
+    )
+    cfg = build("p", str(tmp_path), {"DATABASE_URL": "postgresql://app:Canary-9f3@db:5432/shop"})
+    assert {"Canary-9f3"} <= cfg.secrets
+
+
+def test_kubernetes_master_reaches_the_database_and_the_dsn_stays_in_the_secret(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import yaml
+
+    from tests.conftest import run_cli
+
+    _project(tmp_path, 'collectors: {postgres: {dsn: "${DATABASE_URL}"}}\n')
+    (tmp_path / "profiles" / "p.yaml").write_text(
+        (tmp_path / "profiles" / "p.yaml").read_text().replace("http://127.0.0.1:9", "https://api.example.test")
+        + 'allowed_hosts: ["api.example.test"]\n'
+    )
+    dsn = "postgresql://app:Canary-k8s-41@db.internal:6432/shop"
+    r = run_cli("k8s", "render", "p", "--workers", "2", "--image", "loadorch:test", cwd=tmp_path,
+                env={"DATABASE_URL": dsn})
+    assert r.code == 0, r.err
+    docs = list(yaml.safe_load_all(r.out))
+    egress = next(d for d in docs if d["kind"] == "NetworkPolicy" and d["metadata"]["name"].endswith("-egress"))
+    ports = {(p["protocol"], p["port"]) for rule in egress["spec"]["egress"] for p in rule["ports"]}
+    assert {("TCP", 6432), ("TCP", 443), ("UDP", 53)} <= ports
+    assert egress["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "master"
+    assert "Canary-k8s-41" not in r.out and "DATABASE_URL" in r.out  # from the Secret, never inlined
+
+
+def test_budgets_list_the_database_budgets(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import run_cli
+
+    _project(tmp_path, 'collectors: {postgres: {dsn: "${DATABASE_URL}", slow_ms: 250}}\n'
+             'thresholds:\n  db_query_slow: ["rate<0.001"]\n  "db_queries_per_request{name:list products}": ["max<=3"]\n')
+    r = run_cli("budgets", cwd=tmp_path)  # DATABASE_URL unset: budgets, like validate, do not need it
+    assert r.code == 0, r.err
+    assert "| db_query_slow " in r.out and "all statements (slow: over 250 ms)" in r.out
+    assert "name:list products" in r.out and "max<=3" in r.out
