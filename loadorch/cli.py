@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import sys
 import traceback
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from loadorch import __version__
 from loadorch.config.units import parse_duration
@@ -20,7 +21,17 @@ if TYPE_CHECKING:
     from loadorch.metrics.options import MetricsOptions
 
 
+MAX_WORKERS = 256  # the same limit as a profile's `workers:`
+
+
 class _Parser(argparse.ArgumentParser):
+    """Exit 2 with this (sub)command's usage; no abbreviations, so a typo cannot mean another flag."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+        self.set_defaults(_parser=self)
+
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
         sys.stderr.write(f"{self.prog}: error: {message}\n")
@@ -34,6 +45,44 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _workers(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_WORKERS} (as in a profile), got {value}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = _float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"a fraction between 0 and 1 (0.3 = 30 %), got {text}")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    value = _float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be zero or more, got {text}")
+    return value
+
+
+def _float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _spawn_rate(text: str) -> float:
+    value = _float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than zero users per second, got {text}")
     return value
 
 
@@ -90,21 +139,22 @@ def _int(text: str) -> int:
 
 def _add_load_flags(parser: argparse.ArgumentParser, workers: bool) -> None:
     parser.add_argument("--users", type=_positive_int)
+    parser.add_argument("--spawn-rate", type=_spawn_rate)
     parser.add_argument("--duration", type=_duration)
     parser.add_argument("--seed", type=_int)
     parser.add_argument("--host")
     parser.add_argument("--iterations", type=_positive_int)
     if workers:
-        parser.add_argument("--workers", type=_positive_int, required=True)
+        parser.add_argument("--workers", type=_workers, required=True)
 
 
 def _load_flags(args: argparse.Namespace) -> list[str]:
     """The load flags as given, to pass on unchanged to the master and worker pods."""
     out: list[str] = []
-    for name in ("users", "duration", "seed", "host", "iterations"):
+    for name in ("users", "spawn_rate", "duration", "seed", "host", "iterations"):
         value = getattr(args, name)
         if value is not None:
-            out += [f"--{name}", str(value)]
+            out += [f"--{name.replace('_', '-')}", str(value)]
     return out
 
 
@@ -122,13 +172,14 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", parents=[common], help="run a profile's load test and gate on its thresholds")
     run.add_argument("profile", help="profile name (profiles/NAME.yaml) or path to a profile file")
     run.add_argument("--users", type=_positive_int, help="virtual users (closed model) or max_users (open)")
+    run.add_argument("--spawn-rate", type=_spawn_rate, help="users started per second (closed model)")
     run.add_argument("--duration", type=_duration, help="e.g. 30s, 10m")
-    run.add_argument("--workers", type=_positive_int, help="local worker processes")
+    run.add_argument("--workers", type=_workers, help=f"local worker processes (1 to {MAX_WORKERS})")
     run.add_argument("--seed", type=_int, help="the run's seed (every user's stream derives from it)")
     run.add_argument("--host", help="target URL, overriding the profile's host")
     run.add_argument("--iterations", type=_positive_int, help="requests per virtual user, then stop")
     run.add_argument("--out", help="run folder (default results/<profile>-<UTC timestamp>/)")
-    run.add_argument("--junit", help="also write junit.xml to this path")
+    run.add_argument("--junit", help="also write junit.xml to this path (the run folder keeps its own copy)")
     run.add_argument("--request-log", action="store_true", help="write requests.jsonl (one line per request)")
     run.add_argument("--scenario", help="use this scenario file instead of the profile's")
     live = run.add_argument_group("live metrics (off by default)")
@@ -160,9 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     tsub.required = True
     serve = tsub.add_parser("serve", parents=[common], help="serve the reference shop API until interrupted")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
-    serve.add_argument("--latency-ms", type=float, default=0.0, help="added latency on every route")
-    serve.add_argument("--error-rate", type=float, default=0.0, help="fraction of writes that answer 503")
+    serve.add_argument("--port", type=_port, default=8080, help="TCP port (0: any free port)")
+    serve.add_argument("--latency-ms", type=_non_negative, default=0.0, help="added latency on every route")
+    serve.add_argument("--error-rate", type=_fraction, default=0.0, help="fraction of writes that answer 503 (0 to 1)")
     serve.add_argument(
         "--database",
         metavar="DSN",
@@ -187,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     ksub.required = True
     render = ksub.add_parser("render", parents=[common], help="manifests for a distributed run, on stdout")
     render.add_argument("profile")
-    render.add_argument("--workers", type=_positive_int, required=True)
+    render.add_argument("--workers", type=_workers, required=True)
     render.add_argument("--image", required=True, help="container image with loadorch installed")
     render.add_argument("--namespace")
     render.add_argument("--env-secret", help="Secret holding the profile's variables (default loadorch-<profile>-env)")
@@ -199,7 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--request-log", action="store_true")
     render.add_argument("--metrics-port", type=_port, help="the master serves /metrics here (a named Service port)")
     render.add_argument("--remote-write", metavar="URL", help="the master pushes metrics here")
-    plan = ksub.add_parser("plan", parents=[common], help=argparse.SUPPRESS)
+    render.add_argument("--browser-image", help="image for browser workers (default: --image's tag + -browser)")
+    plan = ksub.add_parser("plan", parents=[common])  # internal (the pods' init container): not listed
     plan.add_argument("profile")
     plan.add_argument("--master-host", required=True)
     plan.add_argument("--master-port", type=_positive_int, required=True)
@@ -221,13 +273,15 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("current")
     comp.add_argument("--max-regression", type=_percent, help="allowed worsening, e.g. 10%% (default 10%%)")
     comp.add_argument("--profile", help="read per-metric budgets from this profile's `compare:` section")
-    comp.add_argument("--out", help="where compare.md/.json and compare-junit.xml go (default: CURRENT)")
+    comp.add_argument("--out", help="where compare.md/.json and compare-junit.xml go (default: CURRENT/compare/)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # the usage of the (sub)command that was given, not the top-level one
+        getattr(args, "_parser", parser).error(f"unrecognized arguments: {' '.join(extra)}")
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
         "run": _cmd_run,
         "validate": _cmd_validate,
@@ -276,8 +330,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(f"--junit {args.junit!r} is a folder; give the path of the XML file to write")
     if args.workers and args.users and args.workers > args.users:
         raise UsageError(f"--workers {args.workers} is more than --users {args.users}: a worker needs a user")
-    if args.host is not None and not args.host.startswith(("http://", "https://")) and args.host != "embedded":
-        raise UsageError(f"--host {args.host!r} needs a scheme: http://... or https://...")
+    _check_host(args.host)
     cfg = build(args.profile, args.project, dict(os.environ), overrides)
     for warning in cfg.warnings:
         sys.stderr.write(f"warning: {warning}\n")
@@ -327,11 +380,20 @@ def _metrics_options(args: argparse.Namespace) -> MetricsOptions:
     )
 
 
+def _check_host(host: str | None) -> None:
+    from loadorch.config.profile import host_url_problem
+
+    problem = None if host is None or host == "embedded" else host_url_problem(host)
+    if problem:
+        raise UsageError(f"--{problem}")
+
+
 def _overrides(args: argparse.Namespace) -> Overrides:
     from loadorch.config.resolve import Overrides
 
     return Overrides(
         users=args.users,
+        spawn_rate=args.spawn_rate,
         duration_s=args.duration,
         workers=getattr(args, "workers", None),
         seed=args.seed,
@@ -359,6 +421,7 @@ def _cmd_k8s(args: argparse.Namespace) -> int:
             env,
         )
     overrides = _overrides(args)
+    _check_host(args.host)
     return k8scmd.render_command(
         args.profile,
         args.project,
@@ -373,6 +436,7 @@ def _cmd_k8s(args: argparse.Namespace) -> int:
         args.run_id,
         args.metrics_port,
         _remote_write_url(args.remote_write),
+        args.browser_image,
     )
 
 

@@ -27,6 +27,7 @@ FLAGS = (
     "--disable-default-apps",
     "--disable-extensions",
     "--mute-audio",
+    "--disable-dev-shm-usage",  # containers have a small /dev/shm
     "--disable-features=Translate,MediaRouter,OptimizationHints",
     "--window-size=1280,800",
     "--remote-debugging-address=127.0.0.1",

@@ -211,7 +211,8 @@ def _guarded(runner: PageRunner, deadline: float | None, reporter: Reporter) -> 
     try:
         runner.run(deadline)
     except (CDPError, StepError) as exc:
-        reporter.send({"type": "error", "message": f"page {runner.spec.name}#{runner.slot.page}: {exc}"})
+        if not runner.stop.is_set():  # while stopping, a browser going away is expected
+            reporter.send({"type": "error", "message": f"page {runner.spec.name}#{runner.slot.page}: {exc}"})
 
 
 def _watch_parent(stop: threading.Event) -> None:

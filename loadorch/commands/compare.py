@@ -16,7 +16,7 @@ from loadorch.report.compare_html import render_compare_html, top_changes
 from loadorch.report.junit import Case, render_cases
 from loadorch.report.summary import md_table
 from loadorch.run.artifacts import write_json, write_text
-from loadorch.verdict.compare import Budgets, Comparison, compare
+from loadorch.verdict.compare import Budgets, Comparison, Row, compare
 
 METRICS = ("p50", "p95", "p99", "rps", "error_rate")
 
@@ -43,7 +43,7 @@ def run_compare(base_dir: str, cur_dir: str, budgets: Budgets, out_dir: str | No
     result = compare(base, cur, budgets)
     text = markdown(result, base_dir, cur_dir, budgets)
     sys.stdout.write(text)
-    out = out_dir or cur_dir
+    out = out_dir or default_out(base_dir, cur_dir)
     write_text(os.path.join(out, "compare.md"), text)
     write_json(
         os.path.join(out, "compare.json"),
@@ -64,17 +64,44 @@ def run_compare(base_dir: str, cur_dir: str, budgets: Budgets, out_dir: str | No
     )
     if not os.path.exists(os.path.join(out, "results.json")):  # never overwrite a run's own summary.md
         write_text(os.path.join(out, "summary.md"), text)
+    sys.stdout.write(f"\nwrote compare.md, compare.json, compare-junit.xml and compare.html to {out}\n")
     return ExitCode.BREACH if result.regressions else ExitCode.OK
+
+
+def default_out(base_dir: str, cur_dir: str) -> str:
+    """A folder of its own beside the current run's (run folders hold one run's artifacts only):
+    `<parent of CURRENT>/compare-<baseline>-vs-<current>/`."""
+    cur = os.path.abspath(cur_dir)
+    name = f"compare-{os.path.basename(os.path.abspath(base_dir))}-vs-{os.path.basename(cur)}"
+    return os.path.join(os.path.dirname(cur), name)
 
 
 def _fmt(value: Any, metric: str) -> str:
     if value is None:
         return "-"
     if metric == "error_rate":
-        return f"{100 * value:.2f}%"
+        return f"{100 * value:.1f} %"
+    if metric.startswith("cls"):  # browser users' layout shift: unitless
+        return f"{value:.3f}"
     return f"{value:.1f}"
 
 
+def _change(r: Row) -> str:
+    """Latency and throughput change relative to the baseline; error rate in percentage points."""
+    if r.metric == "error_rate":
+        return "-" if r.change is None else f"{100 * r.change:+.1f} pts"
+    return "-" if r.change_pct is None else f"{r.change_pct:+.1f}%"
+
+
+def _verdict(r: Row) -> str:
+    """What the row means: a regression or improvement, or why a change does not count."""
+    if r.verdict in ("regression", "improvement"):
+        return r.verdict.upper()
+    if r.verdict == "missing":
+        return f"missing ({r.note})" if r.note else "missing"
+    if r.why == "not significant" and r.metric in ("p50", "p95", "p99"):
+        return f"not significant ({r.note})"
+    return r.why or r.verdict
 def budgets_line(budgets: Budgets) -> str:
     return (
         f"budgets p50/p95/p99 {budgets.p50:.0%}/{budgets.p95:.0%}/{budgets.p99:.0%}, rps {budgets.rps:.0%}, "
@@ -93,8 +120,7 @@ def markdown(result: Comparison, base_dir: str, cur_dir: str, budgets: Budgets) 
     ]
     lines += [f"- warning: {w}" for w in result.warnings]
     top = [
-        [r.verdict.upper() if r.verdict != "same" else "same", r.scope, r.name, r.metric, _fmt(r.baseline, r.metric),
-         _fmt(r.current, r.metric), f"{r.change_pct:+.1f}%"]
+        [_verdict(r), r.scope, r.name, r.metric, _fmt(r.baseline, r.metric), _fmt(r.current, r.metric), _change(r)]
         for r in top_changes(result)
     ]  # fmt: skip
     if top:
@@ -113,8 +139,8 @@ def markdown(result: Comparison, base_dir: str, cur_dir: str, budgets: Budgets) 
             r.metric,
             _fmt(r.baseline, r.metric),
             _fmt(r.current, r.metric),
-            "-" if r.change_pct is None else f"{r.change_pct:+.1f}%",
-            r.verdict.upper() if r.verdict != "same" else "same",
+            _change(r),
+            _verdict(r),
         ]
         for r in result.rows
     ]
@@ -134,7 +160,8 @@ def junit(result: Comparison) -> str:
             0.0,
             "failure" if r.verdict == "regression" else None,
             "regression",
-            f"{r.metric} {r.baseline} -> {r.current} ({r.change_pct}%), budget {r.budget:g}; {r.note}",
+            f"{r.metric} {_fmt(r.baseline, r.metric)} -> {_fmt(r.current, r.metric)} ({_change(r)}), "
+            f"budget {r.budget:g}: {_verdict(r)}; {r.note}",
         )
         for r in result.rows
         if r.verdict != "missing"

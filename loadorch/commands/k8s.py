@@ -25,7 +25,7 @@ from loadorch.report.html import render_html
 from loadorch.report.summary import markdown, terminal
 from loadorch.run.artifacts import write_text
 from loadorch.run.outdir import check_out_dir
-from loadorch.run.plan import build_plan, write_plan
+from loadorch.run.plan import browser_worker_count, build_plan, write_plan
 
 
 def _data_files(scenario_path: str, scenario: Scenario) -> dict[str, str]:
@@ -78,6 +78,7 @@ def render_command(
     run_id: str | None = None,
     metrics_port: int | None = None,
     remote_write: str | None = None,
+    browser_image: str | None = None,
 ) -> int:
     _, path = resolve_profile(profile_ref, project)
     if overrides.host and split_credentials(overrides.host)[1] is not None:
@@ -137,6 +138,8 @@ def render_command(
         required=required,
         effective=effective_settings(cfg, workers, flags, profile_text),
         egress_ports=egress,
+        browser_workers=browser_worker_count(cfg) if cfg.scenario.model.browsers else 0,
+        browser_image=browser_image,
     )
     sys.stdout.write(dump_manifests(render(inp)))
     release = release_name(cfg.profile_name, run_id)

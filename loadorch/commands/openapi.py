@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import math
 import re
 from typing import Any
 
@@ -69,7 +71,7 @@ def _request(
         ):
             continue
         var = _var(pname, data)
-        data[var] = _generator(_schema(spec, p))
+        data[var] = _generator(_schema(spec, p), f"{method.upper()} {path}: parameter {pname!r}")
         if where == "path":
             rendered = rendered.replace("{" + pname + "}", "{" + var + "}")
         else:
@@ -120,28 +122,113 @@ def _var(name: str, data: dict[str, Any]) -> str:
     return var
 
 
-def _generator(schema: dict[str, Any]) -> dict[str, Any]:
-    if schema.get("enum"):
-        return {"choice": list(schema["enum"])}
-    kind = schema.get("type")
+FORMATS: dict[str, dict[str, Any]] = {
+    # every value these patterns give is valid for its format ('#' a digit, '?' a letter)
+    "uuid": {"pattern": "########-####-4###-8###-############"},  # version 4, RFC 4122 variant; digits are hex
+    "date": {"choice": [f"2026-{m:02d}-{d:02d}" for m in range(1, 13) for d in (3, 17, 28)]},
+    "date-time": {
+        "choice": [f"2026-{m:02d}-{d:02d}T{h:02d}:{m * 4:02d}:00Z" for m in range(1, 13) for d, h in ((3, 9), (17, 21))]
+    },
+    "time": {"pattern": "1#:3#:2#Z"},
+    "email": {"pattern": "user-#####@example.com"},
+    "idn-email": {"pattern": "user-#####@example.com"},
+    "uri": {"pattern": "https://example.com/?????/#####"},
+    "url": {"pattern": "https://example.com/?????/#####"},
+    "iri": {"pattern": "https://example.com/?????/#####"},
+    "uri-reference": {"pattern": "/?????/#####"},
+    "hostname": {"pattern": "host-#####.example.com"},
+    "idn-hostname": {"pattern": "host-#####.example.com"},
+    "ipv4": {"pattern": "10.#.#.#"},
+    "ipv6": {"pattern": "fd00::####:####"},
+    "byte": {"pattern": "????????"},  # base64 of 6 bytes
+}
+
+
+def _generator(schema: dict[str, Any], where: str = "schema") -> dict[str, Any]:
+    """A generator whose every draw is valid for the schema: its enum, type, range and format."""
+    kind = _type(schema)
+    enum = schema.get("enum")
+    if isinstance(enum, list) and enum:
+        options = [v for v in enum if v is not None] or [None]
+        return {"choice": [_literal(v) for v in options]}
     if kind == "integer":
-        low = int(schema.get("minimum", 1))
-        return {"int": [low, int(schema.get("maximum", max(low, 100)))]}
+        low, high = _int_range(schema, where)
+        return {"int": [low, high]}
     if kind == "number":
-        start = float(schema.get("minimum", 0))
-        return {"float": [start, float(schema.get("maximum", start + 100))]}
+        return {"float": list(_float_range(schema, where))}
     if kind == "boolean":
         return {"choice": [True, False]}
     fmt = schema.get("format")
-    if fmt == "uuid":
-        return {"pattern": "********-****-4***-****-************"}
-    if fmt == "date":
-        return {"pattern": "2026-0#-1#"}
-    if fmt == "email":
-        return {"pattern": "user-#####@example.com"}
-    if "example" in schema:
+    if isinstance(fmt, str) and fmt in FORMATS and kind in (None, "string"):
+        return copy.deepcopy(FORMATS[fmt])
+    if "example" in schema and schema["example"] is not None:
         return {"value": _literal(schema["example"])}
-    return {"pattern": "?" * max(1, min(int(schema.get("minLength", 8)), 32))}
+    shortest = _bound(schema, "minLength", where, 8.0) or 0.0
+    longest = _bound(schema, "maxLength", where, 256.0) or 256.0
+    return {"pattern": "?" * int(max(1.0, min(max(shortest, 1.0), longest, 256.0)))}
+
+
+def _type(schema: dict[str, Any]) -> str | None:
+    """The schema's type, null aside: OpenAPI 3.1 `type: [integer, "null"]` and 3.0 `nullable: true`
+    both draw values of the non-null type (null is valid too, but says nothing about the endpoint)."""
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kinds = [k for k in kind if k != "null"]
+        return str(kinds[0]) if kinds else None
+    return kind if isinstance(kind, str) else None
+
+
+def _bound(schema: dict[str, Any], key: str, where: str, default: float | None) -> float | None:
+    value = schema.get(key, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or abs(value) == math.inf:
+        raise OpenApiError(f"{where}: {key} must be a number, not {value!r}")
+    return float(value)
+
+
+def _exclusive(schema: dict[str, Any], key: str, plain: str, where: str) -> tuple[float | None, bool]:
+    """(bound, exclusive?) from `minimum`/`exclusiveMinimum` in either form: 3.0 (a boolean beside
+    `minimum`) or 3.1 (the exclusive bound itself, a number)."""
+    bound = _bound(schema, plain, where, None)
+    flag = schema.get(key)
+    if isinstance(flag, bool):
+        return bound, flag and bound is not None
+    if flag is None:
+        return bound, False
+    value = _bound(schema, key, where, None)
+    if bound is None or value is None:
+        return value, True
+    tighter = value >= bound if plain == "minimum" else value <= bound
+    return (value, True) if tighter else (bound, False)
+
+
+def _int_range(schema: dict[str, Any], where: str) -> tuple[int, int]:
+    lo, lo_ex = _exclusive(schema, "exclusiveMinimum", "minimum", where)
+    hi, hi_ex = _exclusive(schema, "exclusiveMaximum", "maximum", where)
+    low = None if lo is None else (math.floor(lo) + 1 if lo_ex or lo != math.floor(lo) else int(lo))
+    high = None if hi is None else (math.ceil(hi) - 1 if hi_ex or hi != math.ceil(hi) else int(hi))
+    if low is None:
+        low = 1 if high is None or high >= 100 else high - 99
+    if high is None:
+        high = max(low, 100) if low <= 100 else low + 99
+    if low > high:
+        raise OpenApiError(f"{where}: no integer lies within minimum/maximum ({lo} to {hi})")
+    return low, high
+
+
+def _float_range(schema: dict[str, Any], where: str) -> tuple[float, float]:
+    lo, lo_ex = _exclusive(schema, "exclusiveMinimum", "minimum", where)
+    hi, hi_ex = _exclusive(schema, "exclusiveMaximum", "maximum", where)
+    low = 0.0 if lo is None else lo
+    high = low + 100.0 if hi is None else hi
+    if lo is None and hi is not None:
+        low = high - 100.0
+    span = high - low
+    low, high = (low + span * 1e-6 if lo_ex else low), (high - span * 1e-6 if hi_ex else high)
+    if not low <= high or (span == 0 and (lo_ex or hi_ex)):
+        raise OpenApiError(f"{where}: no number lies within minimum/maximum ({lo} to {hi})")
+    return low, high
 
 
 def _body(spec: dict[str, Any], op: dict[str, Any]) -> Any:
@@ -173,22 +260,35 @@ def example_of(spec: dict[str, Any], schema: Any, depth: int = 0) -> Any:
             if combo == "allOf" and all(isinstance(p, dict) for p in parts):
                 return {k: v for p in parts for k, v in p.items()}
             return parts[0]
-    kind = schema.get("type") or ("object" if "properties" in schema else None)
+    kind = _type(schema) or ("object" if "properties" in schema else None)
     if kind == "object":
         props = schema.get("properties", {})
         required = schema.get("required", [])
         return {name: example_of(spec, props.get(name, {}), depth + 1) for name in required if name in props}
     if kind == "array":
-        return [example_of(spec, schema.get("items", {}), depth + 1)] * max(int(schema.get("minItems", 0)), 0)
+        count = int(min(_bound(schema, "minItems", "request body", 0.0) or 0.0, 100.0))
+        return [example_of(spec, schema.get("items", {}), depth + 1)] * max(count, 0)
     if kind == "integer":
-        return int(schema.get("minimum", 1))
+        return _int_range(schema, "request body")[0]
     if kind == "number":
-        return float(schema.get("minimum", 1))
+        return _float_range(schema, "request body")[0]
     if kind == "boolean":
         return True
     if kind == "string":
-        return "x" * max(int(schema.get("minLength", 1)), 1)
+        fmt = schema.get("format")
+        if isinstance(fmt, str) and fmt in FORMAT_EXAMPLES:
+            return FORMAT_EXAMPLES[fmt]
+        return "x" * int(min(max(_bound(schema, "minLength", "request body", 1.0) or 1.0, 1.0), 256.0))
     return None
+
+
+FORMAT_EXAMPLES = {
+    "uuid": "00000000-0000-4000-8000-000000000000",
+    "date": "2026-01-01",
+    "date-time": "2026-01-01T00:00:00Z",
+    "email": "user@example.com",
+    "uri": "https://example.com/",
+}
 
 
 def _literal(value: Any) -> Any:

@@ -343,6 +343,13 @@ def parse_thresholds(
     return out, problems
 
 
+def threshold_problems(raw: dict[Any, Any], doc: Document) -> list[Problem]:
+    """The problems of a thresholds mapping on its own (syntax, metrics, aggregations), for a file whose
+    schema failed: names that need the scenario (endpoints, users) are not checked."""
+    items = {str(k): v if isinstance(v, list) else [v] for k, v in raw.items()}
+    return parse_thresholds(items, None, doc)[1]
+
+
 def _threshold(selector: Any, item: Any) -> Threshold:
     if isinstance(item, str):
         return Threshold(selector, parse_expression(item, selector.metric))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
@@ -99,8 +100,8 @@ class Profile(Strict):
     thresholds: dict[str, list[ThresholdItem]] = Field(default_factory=dict)
     min_samples: int | None = Field(None, ge=1)
     secrets: list[str] = Field(default_factory=list)
-    request_timeout: Duration = 10.0
-    worker_connect_timeout: Duration = 30.0
+    request_timeout: Duration = Field(10.0, gt=0)
+    worker_connect_timeout: Duration = Field(30.0, gt=0)
     max_response_body: Size = 10 * 1024 * 1024
     allow_saturated_generator: bool = False
     compare: CompareBudgets | None = None
@@ -120,6 +121,25 @@ class Profile(Strict):
     def _host(cls, v: str) -> str:
         if v == "embedded":
             return v
-        if not (v.startswith("http://") or v.startswith("https://")):
-            raise ValueError(f"host {v!r} needs a scheme: http://... or https://..., or 'embedded'")
+        problem = host_url_problem(v)
+        if problem:
+            raise ValueError(problem)
         return v.rstrip("/")
+
+
+def host_url_problem(url: str) -> str | None:
+    """Why `url` cannot be a target (scheme, host name, port), or None if it can."""
+    if not (url.startswith("http://") or url.startswith("https://")):
+        return f"host {url!r} needs a scheme: http://... or https://..., or 'embedded'"
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        return f"host {url!r} contains spaces or control characters"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:  # "Port out of range 0-65535", "Invalid IPv6 URL", a non-numeric port
+        return f"host {url!r} is not a valid URL: {exc}"
+    if not parts.hostname:
+        return f"host {url!r} has no host name (e.g. http://api.example.com:8080)"
+    if port == 0:
+        return f"host {url!r}: port 0 cannot be connected to; give a port from 1 to 65535"
+    return None

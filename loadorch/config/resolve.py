@@ -20,6 +20,7 @@ from loadorch.config.checks import (
     compile_all,
     compile_generators,
     parse_thresholds,
+    threshold_problems,
 )
 from loadorch.config.envsubst import (
     TemplatePath,
@@ -31,7 +32,7 @@ from loadorch.config.envsubst import (
     unset_marker,
 )
 from loadorch.config.hostauth import split_credentials
-from loadorch.config.problems import validate_document
+from loadorch.config.problems import M, validate_document
 from loadorch.config.profile import Load, Profile
 from loadorch.config.scenario import Scenario
 from loadorch.config.suggest import did_you_mean
@@ -53,6 +54,7 @@ class Overrides:
     """Command-line flags; None means "not given"."""
 
     users: int | None = None
+    spawn_rate: float | None = None
     duration_s: float | None = None
     workers: int | None = None
     seed: int | None = None
@@ -132,9 +134,20 @@ def load_document(
     return doc, used, unset
 
 
+def _validated(model: type[M], doc: Document) -> M:
+    """The model, or every problem of the file at once: schema problems plus those of its thresholds,
+    which are parsed even when the schema fails (a misspelt key must not hide a bad expression)."""
+    try:
+        return validate_document(model, doc)
+    except ConfigError as exc:
+        raw = doc.data.get("thresholds") if isinstance(doc.data, dict) else None
+        more = threshold_problems(raw, doc) if isinstance(raw, dict) else []
+        raise ConfigError(exc.problems + [p for p in more if p not in exc.problems]) from None
+
+
 def load_scenario(path: str, env: Mapping[str, str], lenient: bool = False) -> tuple[LoadedScenario, dict[str, str]]:
     doc, used, _ = load_document(path, env, lenient, scenario_template_path)
-    model = validate_document(Scenario, doc)
+    model = _validated(Scenario, doc)
     generators, problems = compile_generators(model, doc)
     problems += check_templates(model, doc, generators)
     problems += check_python_users(model, doc)
@@ -152,7 +165,7 @@ def load_profile(path: str, env: Mapping[str, str], lenient: bool = False) -> tu
     host = doc.data.get("host") if isinstance(doc.data, dict) else None
     if isinstance(host, str) and any(unset_marker(name) in host for name in unset):
         doc.data["host"] = UNSET_HOST  # `validate` and `k8s render` only: the real value is needed at run time
-    return validate_document(Profile, doc), doc, used
+    return _validated(Profile, doc), doc, used
 
 
 def scenario_path_of(profile: Profile, profile_path: str) -> str:
@@ -168,7 +181,10 @@ def build(
     if not os.path.isfile(spath):
         line = None if overrides.scenario else pdoc.line_of(("scenario",))
         raise ConfigError([Problem(path, line, "scenario", f"scenario file not found: {spath}")])
-    scenario, scenario_secrets = load_scenario(spath, env, lenient)
+    try:
+        scenario, scenario_secrets = load_scenario(spath, env, lenient)
+    except ConfigError as exc:  # the profile's threshold problems too, in the same report
+        raise ConfigError(exc.problems + threshold_problems(profile.thresholds, pdoc)) from None
     overrides_thr, problems = parse_thresholds(profile.thresholds, scenario.model, pdoc)
     problems += check_common_headers(profile.headers, scenario.model, scenario.generators, pdoc)
     problems += _collector_problems(profile, pdoc, scenario, overrides_thr)
@@ -298,7 +314,11 @@ def merge(
     workers = max(1, min(workers, users))
     seed = pick("seed", ("profile", profile.seed), ("cli", cli.seed))
     host = pick("host", ("profile", profile.host), ("cli", cli.host))
-    spawn_rate = pick("spawn_rate", ("defaults", float(users)), ("profile", profile.load.spawn_rate))
+    if open_model is not None and cli.spawn_rate is not None:
+        raise UsageError("--spawn-rate applies to the closed model (users); this profile uses an arrival rate")
+    spawn_rate = pick(
+        "spawn_rate", ("defaults", float(users)), ("profile", profile.load.spawn_rate), ("cli", cli.spawn_rate)
+    )
     min_samples = pick(
         "min_samples",
         ("defaults", DEFAULT_MIN_SAMPLES),

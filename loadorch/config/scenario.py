@@ -111,7 +111,7 @@ class RequestSpec(Strict):
     body: str | None = None
     expect: Expect = Field(default_factory=lambda: Expect.model_validate({}))
     capture: dict[str, str] = Field(default_factory=dict)
-    timeout: Duration | None = None
+    timeout: Duration | None = Field(None, gt=0)
 
     @field_validator("method")
     @classmethod
@@ -147,16 +147,19 @@ class Endpoint(RequestSpec):
         return self.kind or ("read" if self.method in READ_METHODS else "write")
 
 
+MAX_THINK_S = 3600.0
+
+
 class ThinkTime(Strict):
     between: tuple[float, float] | None = None
-    constant: float | None = Field(None, ge=0)
+    constant: float | None = Field(None, ge=0, le=MAX_THINK_S, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _one(self) -> ThinkTime:
         if (self.between is None) == (self.constant is None):
             raise ValueError("give exactly one of between: [min, max] or constant: seconds")
-        if self.between is not None and not 0 <= self.between[0] <= self.between[1]:
-            raise ValueError("between: [min, max] needs 0 <= min <= max")
+        if self.between is not None and not 0 <= self.between[0] <= self.between[1] <= MAX_THINK_S:
+            raise ValueError(f"between: [min, max] needs 0 <= min <= max <= {MAX_THINK_S:g} seconds")
         return self
 
     @property

@@ -1,4 +1,5 @@
-"""Kubernetes manifests for a distributed run: ConfigMap, master Job + Service, Indexed worker Job.
+"""Kubernetes manifests for a distributed run: ConfigMap, master Job + Service, Indexed worker Job, and
+for scenarios with browser users an Indexed browser Job on the browser image (Chromium inside).
 
 Pure: files and settings in, manifest dicts out. The worker containers run the very argv a local run
 uses (`python -m loadorch.runtime worker --plan ...`); an init container builds that plan from the same
@@ -9,10 +10,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 MASTER_PORT = 5557
+BROWSER_PORT = MASTER_PORT + 2  # the controller's browser sink (loadorch.run.plan.BROWSER_PORT_OFFSET)
 TOKEN_KEY = "LOADORCH_RUN_TOKEN"
 EFFECTIVE_KEY = "effective.yaml"  # in the ConfigMap, not mounted: what this render runs, after the flags
 CONFIG_DIR = "/config"
@@ -39,6 +41,8 @@ class RenderInput:
     required: Sequence[str] = ()  # the variables without a default: the pods do not start without them
     effective: str = ""  # the effective settings (profile + flags), shown in the ConfigMap
     egress_ports: Sequence[int] = ()  # a database collector: the master may reach these TCP ports (and DNS)
+    browser_workers: int = 0  # browser worker pods (scenarios with `browsers:`)
+    browser_image: str | None = None  # default: the image's tag + "-browser" (Dockerfile target `browser`)
     resources: Mapping[str, Mapping[str, str]] = field(
         default_factory=lambda: {
             "requests": {"cpu": "500m", "memory": "256Mi"},
@@ -240,6 +244,28 @@ def plan_args(inp: RenderInput) -> list[str]:
 
 
 WORKER_ARGS = ["python3", "-m", "loadorch.runtime", "worker", "--plan", "$(LOADORCH_SCRATCH)/plan.json"]
+BROWSER_ARGS = ["python3", "-m", "loadorch.browser", "--plan", "$(LOADORCH_SCRATCH)/plan.json"]
+BROWSER_RESOURCES = {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "2Gi"}}
+
+
+def browser_image(image: str) -> str:
+    """`registry/loadorch:0.1.0` -> `registry/loadorch:0.1.0-browser` (a digest-pinned image is kept)."""
+    if "@" in image:
+        return image
+    name, sep, tag = image.rpartition(":")
+    if sep and "/" not in tag:
+        return f"{name}:{tag}-browser"
+    return f"{image}:browser"
+
+
+def _browser_job(inp: RenderInput, name: str, env: Mapping[str, str]) -> dict[str, Any]:
+    binp = replace(inp, image=inp.browser_image or browser_image(inp.image), resources=BROWSER_RESOURCES)
+    pod = _pod_spec(
+        binp,
+        [_container("browser", binp, list(BROWSER_ARGS), env)],
+        init=[_container("plan", binp, plan_args(binp), env)],
+    )
+    return _job(binp, f"{name}-browsers", "browser", pod, inp.browser_workers)
 
 
 def render(inp: RenderInput) -> list[dict[str, Any]]:
@@ -259,6 +285,9 @@ def render(inp: RenderInput) -> list[dict[str, Any]]:
     }
     master_ports = [{"name": "locust", "containerPort": MASTER_PORT}]
     service_ports = [{"name": "locust", "port": MASTER_PORT, "targetPort": MASTER_PORT}]
+    if inp.browser_workers:
+        master_ports.append({"name": "browser", "containerPort": BROWSER_PORT})
+        service_ports.append({"name": "browser", "port": BROWSER_PORT, "targetPort": BROWSER_PORT})
     if inp.metrics_port:
         master_ports.append({"name": "metrics", "containerPort": inp.metrics_port})
         service_ports.append({"name": "metrics", "port": inp.metrics_port, "targetPort": inp.metrics_port})
@@ -293,6 +322,16 @@ def render(inp: RenderInput) -> list[dict[str, Any]]:
                     "ports": [{"protocol": "TCP", "port": MASTER_PORT}],
                 }
             ]
+            + (
+                [
+                    {
+                        "from": [{"podSelector": {"matchLabels": _labels(name, "browser")}}],
+                        "ports": [{"protocol": "TCP", "port": BROWSER_PORT}],
+                    }
+                ]
+                if inp.browser_workers
+                else []
+            )
             # the metrics port is open to any scraper (Prometheus usually runs in another namespace)
             + ([{"ports": [{"protocol": "TCP", "port": inp.metrics_port}]}] if inp.metrics_port else []),
         },
@@ -306,6 +345,7 @@ def render(inp: RenderInput) -> list[dict[str, Any]]:
         *egress,
         _job(inp, f"{name}-master", "master", master_pod),
         _job(inp, f"{name}-workers", "worker", worker_pod, inp.workers),
+        *([_browser_job(inp, name, worker_env)] if inp.browser_workers else []),
     ]
 
 

@@ -170,10 +170,13 @@ def _errors(doc: dict[str, Any]) -> str:
         return ""
     rows = "".join(
         f"<tr><td>{escape(e['name'])}</td><td class=num>{e['status'] or '-'}</td>"
-        f"<td>{escape(e['reason'])}</td><td class=num>{e['count']}</td></tr>"
+        f"<td>{escape(e['reason'])}</td><td class=num>{e['count']}</td><td>{escape(e.get('example') or '')}</td></tr>"
         for e in errors[:30]
     )
-    return f"<h2>Errors</h2><table><tr><th>endpoint</th><th>status</th><th>reason</th><th>count</th></tr>{rows}</table>"
+    return (
+        "<h2>Errors</h2><table><tr><th>endpoint</th><th>status</th><th>reason</th><th>count</th>"
+        f"<th>example</th></tr>{rows}</table>"
+    )
 
 
 def live_sections(doc: dict[str, Any]) -> dict[str, str]:

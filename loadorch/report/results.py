@@ -187,7 +187,14 @@ def _service_time(merged: Merged, seconds: float) -> dict[str, Any] | None:
 
 def _errors(merged: Merged) -> list[dict[str, Any]]:
     rows = [
-        {"name": key.name, "kind": key.kind, "status": key.status, "reason": reason, "count": n}
+        {
+            "name": key.name,
+            "kind": key.kind,
+            "status": key.status,
+            "reason": reason,
+            "count": n,
+            "example": merged.examples.get((key, reason)),
+        }
         for (key, reason), n in merged.errors.items()
     ]
     return sorted(rows, key=lambda r: (-r["count"], r["name"], r["reason"]))

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import IO, Any
 
 from tabulate import tabulate
 
 from loadorch.report.browser import markdown_section
+from loadorch.report.why import ERRORS_HEAD, reasons, top_errors
 from loadorch.verdict.evaluate import ERROR, FAIL, INCONCLUSIVE, INTERRUPTED, PASS
 
 ICONS = {v: v.upper() for v in (PASS, FAIL, INCONCLUSIVE, ERROR, INTERRUPTED)}
 TOP_ENDPOINTS = 15
+COLORS = {"pass": "32", "fail": "31", "inconclusive": "33", "error": "31", "interrupted": "33"}  # ANSI SGR
+ALL_FAILED = "all failed"
+
+
+def use_color(stream: IO[str]) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org) or TERM=dumb."""
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
 
 
 def _ms(v: Any) -> str:
@@ -41,7 +53,7 @@ def endpoint_rows(doc: dict[str, Any]) -> list[list[str]]:
             str(s["count"]),
             str(s["failures"]),
             f"{s['rps']:.1f}",
-            _ms(s["p50_ms"]),
+            ALL_FAILED if s["count"] and s["failures"] == s["count"] else _ms(s["p50_ms"]),
             _ms(s["p95_ms"]),
             _ms(s["p99_ms"]),
             _ms(s["max_ms"]),
@@ -59,27 +71,45 @@ ENDPOINT_HEAD = ["endpoint", "kind", "requests", "failures", "rps", "p50 ms", "p
 CHECK_HEAD = ["", "check", "detail"]
 
 
-def headline(doc: dict[str, Any]) -> str:
-    run, totals = doc["run"], doc["totals"]
+def _all_failed_note(doc: dict[str, Any]) -> str | None:
+    names = [n for n, s in doc["endpoints"].items() if s["count"] and s["failures"] == s["count"]]
+    if not names:
+        return None
     return (
-        f"{ICONS.get(doc['verdict'], doc['verdict'])}: {run['profile']} ({run['scenario']}), "
+        f"{ALL_FAILED}: every request to {', '.join(names[:5])}{' ...' if len(names) > 5 else ''} failed; "
+        "latencies are of successful requests only (see the top errors)"
+    )
+
+
+def headline(doc: dict[str, Any], color: bool = False) -> str:
+    run, totals = doc["run"], doc["totals"]
+    word = ICONS.get(doc["verdict"], doc["verdict"])
+    if color and doc["verdict"] in COLORS:
+        word = f"\033[1;{COLORS[doc['verdict']]}m{word}\033[0m"
+    return (
+        f"{word}: {run['profile']} ({run['scenario']}), "
         f"{totals['requests']} requests, {totals['failures']} failed, {totals['rps']:.1f} req/s, "
         f"{run['workers']} workers, seed {run['seed']}"
     )
 
 
-def terminal(doc: dict[str, Any]) -> str:
+def terminal(doc: dict[str, Any], color: bool = False) -> str:
+    """The run's end on the terminal: tables, then the verdict line and, under it, why and what to do."""
     parts = []
     if doc["endpoints"]:
-        parts.append(tabulate(endpoint_rows(doc), ENDPOINT_HEAD, tablefmt="simple"))
+        table = tabulate(endpoint_rows(doc), ENDPOINT_HEAD, tablefmt="simple")
+        note = _all_failed_note(doc)
+        parts.append(table + (f"\n{note}" if note else ""))
+    errors = top_errors(doc)
+    if errors:
+        parts.append("top errors\n" + tabulate(errors, ERRORS_HEAD, tablefmt="simple"))
     if doc["thresholds"]:
         parts.append(tabulate(threshold_rows(doc), THRESHOLD_HEAD, tablefmt="simple"))
     failing = [r for r in check_rows(doc) if r[0] != "PASS"]
     if failing:
         parts.append(tabulate(failing, CHECK_HEAD, tablefmt="simple"))
-    if doc.get("error"):
-        parts.append(f"error: {doc['error']}")
-    parts.append(headline(doc))
+    why = reasons(doc)
+    parts.append("\n".join([headline(doc, color), *(f"  why: {line}" for line in why)]))
     return "\n\n".join(parts) + "\n"
 
 
@@ -87,6 +117,13 @@ def markdown(doc: dict[str, Any]) -> str:
     out = [f"## loadorch: {_md(headline(doc))}", ""]
     if doc.get("error"):
         out += [f"**Error:** {_md(doc['error'])}", ""]
+    error = " ".join(str(doc.get("error") or "").split())
+    why = [line for line in reasons(doc) if line != error]
+    if why:
+        out += ["**Why:**", "", *(f"- {_md(line)}" for line in why), ""]
+    errors = top_errors(doc)
+    if errors:
+        out += ["### Top errors", "", md_table(errors, ERRORS_HEAD), ""]
     if doc["thresholds"]:
         out += ["### Thresholds", "", md_table(threshold_rows(doc), THRESHOLD_HEAD), ""]
     if doc["checks"]:
@@ -94,6 +131,9 @@ def markdown(doc: dict[str, Any]) -> str:
     out += markdown_section(doc)
     if doc["endpoints"]:
         out += ["### Top endpoints", "", md_table(endpoint_rows(doc), ENDPOINT_HEAD), ""]
+        note = _all_failed_note(doc)
+        if note:
+            out += [_md(note), ""]
     from loadorch.report.database import markdown_database
 
     out += markdown_database(doc, md_table)

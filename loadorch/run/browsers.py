@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 from collections.abc import Callable, Mapping
 
 from loadorch.browser.sink import BrowserSink
@@ -12,6 +13,7 @@ from loadorch.browser.stats import BrowserStats
 from loadorch.browser.verdict import evaluate_browser, owns
 from loadorch.config.resolve import RunConfig
 from loadorch.config.thresholds import Threshold
+from loadorch.errors import RunError
 from loadorch.run.artifacts import write_text
 from loadorch.run.plan import BROWSER_PORT_OFFSET
 from loadorch.run.processes import ProcessGroup
@@ -29,9 +31,14 @@ def chromium_check(cfg: RunConfig, env: Mapping[str, str]) -> Check | None:
     """Before any load: Chromium must be there (RunError, exit 5, naming the fix, when it is not)."""
     if not uses_browsers(cfg):
         return None
+    import importlib.util
+
     from loadorch.browser.chromium import find_chromium
 
-    return Check("chromium", PASS, f"browser users use {find_chromium(env)}")
+    path = find_chromium(env)
+    if importlib.util.find_spec("websockets") is None:
+        raise RunError("browser users need the websockets package: pip install 'loadorch[browser]'")
+    return Check("chromium", PASS, f"browser users use {path}")
 
 
 def open_sink(cfg: RunConfig, bind: str, master_port: int | None, token: str, interval_s: float) -> BrowserSink | None:
@@ -44,7 +51,16 @@ def open_sink(cfg: RunConfig, bind: str, master_port: int | None, token: str, in
 def stop_workers(group: ProcessGroup, sink: BrowserSink, workers: int) -> None:
     """Ask the browser workers to stop and wait (bounded) until each has reported its last page views."""
     group.signal_role("browser", signal.SIGTERM)
-    sink.wait_done(workers, STOP_GRACE_S)
+    running = [(spec.index, proc) for spec, proc in group.procs if spec.role == "browser"]
+    deadline = time.monotonic() + STOP_GRACE_S
+    while time.monotonic() < deadline:
+        with sink.lock:
+            finished = sink.done | set(sink.errors)
+        if all(index in finished or proc.poll() is not None for index, proc in running) and (
+            running or len(finished) >= workers  # pods (Kubernetes) are not ours to poll
+        ):
+            return
+        time.sleep(0.05)
 
 
 def _log_tail(scratch: str, index: int, redactor: Redactor) -> str:

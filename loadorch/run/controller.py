@@ -29,7 +29,7 @@ from loadorch.hosts import check_allowed
 from loadorch.metrics.options import MetricsOptions, plan_block
 from loadorch.metrics.remote_write import secret_values as remote_write_secrets
 from loadorch.report import results
-from loadorch.report.summary import terminal
+from loadorch.report.summary import terminal, use_color
 from loadorch.run import browsers
 from loadorch.run.artifacts import write_json, write_text
 from loadorch.run.embedded import embedded_target
@@ -262,7 +262,8 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
     try:
         for spec in process_specs(plan_path, cfg.workers, browser_workers=browser_workers):
             if spec.role == "master" or not opts.external_workers:
-                group.start(spec, env)
+                # a browser worker's Chromium profile goes in the run's scratch folder: removed whatever happens
+                group.start(spec, {**env, "TMPDIR": run.scratch} if spec.role == "browser" else env)
         _watch(run, group, progress, signals)
         if run.sink is not None:
             browsers.stop_workers(group, run.sink, browser_workers)
@@ -488,13 +489,15 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
     write_artifacts(run.opts.out_dir, run.opts.junit_path, run.started, cfg, run.redactor, doc, record)
     if run.sink is not None and run.opts.request_log:
         browsers.write_steps_log(run.sink, run.opts.out_dir, run.redactor)
-    sys.stdout.write(terminal(doc))
-    for warning in doc.get("warnings", []):
+    for warning in doc.get("warnings", []):  # before the summary: the verdict and its reasons end the output
         sys.stdout.write(f"warning: {warning}\n")
     if run.kept_logs:
         kept = ", ".join(f"{name}.log ({why})" for name, why in run.kept_logs.items())
         sys.stdout.write(f"logs: {os.path.dirname(run.log_path('master'))}: {kept}\n")
+    sys.stdout.write(terminal(doc, color=use_color(sys.stdout)))
     sys.stdout.write(f"artifacts: {run.opts.out_dir}\n")
+    if run.opts.junit_path:
+        sys.stdout.write(f"junit: {run.opts.junit_path} (and {os.path.join(run.opts.out_dir, 'junit.xml')})\n")
     if run.opts.print_artifacts:
         print_artifacts(run.opts.out_dir)
     return code

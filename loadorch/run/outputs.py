@@ -86,7 +86,9 @@ def write_artifacts(
         system_out=terminal(doc),
         redact=redactor.value,
     )
-    write_text(junit_path or os.path.join(out, "junit.xml"), junit)
+    write_text(os.path.join(out, "junit.xml"), junit)  # the run folder is complete either way
+    if junit_path:
+        write_text(junit_path, junit)
     write_text(os.path.join(out, "summary.md"), markdown(doc))
     write_text(os.path.join(out, "config.yaml"), effective_config_yaml(cfg, redactor))
     write_text(os.path.join(out, "report.html"), render_html(doc))

@@ -107,9 +107,11 @@ class LocustClientRunner:
         if status == 0 or error is not None:  # no response, timed out, or a redirect refused (its 3xx kept)
             reason = error or f"request failed: {getattr(resp, 'error', None)}"
             return Outcome(status, False, reason[:200], latency, path, body, service)
-        error = check(req, status, content, lookup, captured)
+        failure = check(req, status, content, lookup, captured)
         queries = self.query_header.count(resp.headers.get(self.query_header.name) if resp.headers else None)
-        return Outcome(status, error is None, error, latency, path, body, service, queries)
+        if failure is None:
+            return Outcome(status, True, None, latency, path, body, service, queries)
+        return Outcome(status, False, failure[0], latency, path, body, service, queries, example=failure[1])
 
     def _follow(
         self, req: CompiledRequest, path: str, body: bytes | None, headers: dict[str, str]

@@ -154,7 +154,10 @@ def _counted(task: Any, limit: int) -> Any:
 class PythonRequests:
     """Locust request events (and task errors) of python users, into the recorder and request log."""
 
-    def __init__(self, recorder: Recorder, kinds: Mapping[str, str], worker: int, log: Any) -> None:
+    def __init__(
+        self, recorder: Recorder, kinds: Mapping[str, str], worker: int, log: Any, query_header: Any = None
+    ) -> None:
+        self.query_header = query_header  # loadorch.db.servertiming.QueryHeader: queries per request
         self.recorder = recorder
         self.kinds = kinds
         self.worker = worker
@@ -196,7 +199,11 @@ class PythonRequests:
         key = SeriesKey(user_class, name, kind, request_type.upper(), status, ok)
         error = None if ok else f"{type(exception).__name__}: {exception}"[:200]
         latency_us = int(response_time * 1000)
-        self.recorder.record(key, latency_us, time.time(), error)
+        queries = None
+        if self.query_header is not None and response is not None:
+            headers = getattr(response, "headers", None)
+            queries = self.query_header.count(headers.get(self.query_header.name) if headers else None)
+        self.recorder.record(key, latency_us, time.time(), error, None, queries)
         if self.log is not None:
             seq = self.requests_seen.get(ctx.slot, 0)
             self.requests_seen[ctx.slot] = seq + 1

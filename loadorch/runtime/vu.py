@@ -96,16 +96,18 @@ class LeanRunner:
             service = service_us(intended, start, end)
             return Outcome(0, False, str(exc), int((end - origin) * 1e6), target, body, service)
         end = time.perf_counter()
-        error = check(req, resp.status, resp.body, lookup, captured)
+        failure = check(req, resp.status, resp.body, lookup, captured)
+        reason, example = failure if failure is not None else (None, None)
         return Outcome(
             resp.status,
-            error is None,
-            error,
+            failure is None,
+            reason,
             int((end - origin) * 1e6),
             target,
             body,
             service_us(intended, start, end),
             self.query_header.count(resp.wanted) if resp.wanted is not None else None,
+            example=example,
         )
 
 
@@ -215,7 +217,13 @@ class VirtualUser:
                 self.user_name, req.name, req.kind, req.method, outcome.status, outcome.ok
             )
         self.recorder.record(
-            key, outcome.latency_us, time.time(), outcome.error, outcome.service_us, outcome.db_queries
+            key,
+            outcome.latency_us,
+            time.time(),
+            outcome.error,
+            outcome.service_us,
+            outcome.db_queries,
+            example=outcome.example,
         )
         if self.request_log is not None:
             self.request_log.write(

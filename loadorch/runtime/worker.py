@@ -325,7 +325,9 @@ def _listen_to_python_users(env: Environment, state: WorkerState) -> None:
     from loadorch.runtime.pyusers import PythonRequests, install_random
 
     install_random()
-    listener = PythonRequests(state.recorder, state.plan.scenario.kinds, state.index, state.request_log)
+    plan = state.plan
+    header = QueryHeader.from_json(plan.query_header)
+    listener = PythonRequests(state.recorder, plan.scenario.kinds, state.index, state.request_log, header)
     env.events.request.add_listener(listener.on_request)
     env.events.user_error.add_listener(listener.on_user_error)
 

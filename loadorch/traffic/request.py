@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from urllib.parse import quote, urlencode, urlsplit
 
 from loadorch.config.scenario import RequestSpec
+from loadorch.traffic.expect import equal, mismatch
 from loadorch.traffic.jsonpath import compile_path, extract, found
 from loadorch.traffic.template import Lookup, Template, compile_template, compile_value, render_value, value_refs
 
@@ -110,6 +111,7 @@ class Outcome:
     body: bytes | None = None
     service_us: int | None = None  # open model: from the actual send (latency_us counts from the due time)
     db_queries: int | None = None  # database queries the response said it made (Server-Timing or a plain header)
+    example: str | None = None  # what a failed check compared (one example per error reason is reported)
 
 
 CONTENT_TYPES = {"json": "application/json", "form": "application/x-www-form-urlencoded"}
@@ -154,32 +156,39 @@ def encode_body(req: CompiledRequest, lookup: Callable[[str], Any]) -> bytes | N
     return str(value).encode()
 
 
-def check(req: CompiledRequest, status: int, body: bytes, lookup: Lookup, captured: dict[str, Any]) -> str | None:
-    """None if the response is as expected (and captures taken), else a short reason."""
+Failure = tuple[str, str | None]  # (short, stable reason: an error label; an example of what was compared)
+
+
+def check(req: CompiledRequest, status: int, body: bytes, lookup: Lookup, captured: dict[str, Any]) -> Failure | None:
+    """None if the response is as expected (and captures taken), else (reason, example)."""
     if req.expect_status is not None:
         if status not in req.expect_status:
-            return f"unexpected status {status}"
+            return f"unexpected status {status}", f"expected status {_codes(req.expect_status)}"
     elif status not in DEFAULT_OK:
-        return f"status {status}"
+        return f"status {status}", "expected status 2xx or 3xx"
     if req.expect_contains is not None and req.expect_contains not in body:
-        return "body check failed: expected text not found"
+        return "body check failed: expected text not found", f"expected the body to contain {req.expect_contains!r}"
     if not req.expect_json and not req.captures:
         return None
     try:
         doc = json.loads(body)
     except ValueError:
-        return "response is not JSON"
+        return "response is not JSON", f"body starts {body[:40]!r}"
     for steps, text, expected in req.expect_json:
         value = extract(doc, steps)
         want = render_value(expected, lookup)
-        if not found(value) or value != want:
-            return f"check {text} failed"
+        if not found(value) or not equal(value, want):
+            return f"check {text} failed", mismatch(want, value, found(value))
     for name, steps in req.captures:
         value = extract(doc, steps)
         if not found(value):
-            return f"capture {name} not found in response"
+            return f"capture {name} not found in response", None
         captured[name] = value
     return None
+
+
+def _codes(codes: Any) -> str:
+    return ", ".join(str(c) for c in sorted(codes))
 
 
 def request_log_line(

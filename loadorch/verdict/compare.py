@@ -17,6 +17,7 @@ from loadorch.verdict.histogram import Histogram, bounds_of, bucket_of
 from loadorch.verdict.stats import Merged
 
 Z = 1.96
+MIN_COUNT = 30  # fewer requests than this on either side: a count-based test cannot tell
 PERCENTILES = (("p50", 50.0), ("p95", 95.0), ("p99", 99.0))
 
 
@@ -52,6 +53,7 @@ class Row:
     # a change outside it has non-overlapping 95 % intervals. None: that side is unbounded (too few samples).
     noise_low: float | None = None
     noise_high: float | None = None
+    why: str = ""  # for "same": "too few samples", "not significant", "within budget", "under min_change_ms"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -124,6 +126,7 @@ def compare(base: dict[str, Any], cur: dict[str, Any], budgets: Budgets) -> Comp
                     info,
                     verdict="same" if info.verdict != "missing" else info.verdict,
                     note=f"{info.verdict}; informational: the run's total throughput is gated",
+                    why=f"informational ({info.why or info.verdict}); the run's total is gated",
                 )
             )
             out.rows.append(_error_row(scope, name, bm.counts(tags), cm.counts(tags), budgets.error_rate))
@@ -132,6 +135,10 @@ def compare(base: dict[str, Any], cur: dict[str, Any], budgets: Budgets) -> Comp
     from loadorch.db.compare import queries_rows
 
     out.rows += queries_rows(base, cur, bm, cm, Row)  # a rise of queries per request (N+1) is a regression
+
+    from loadorch.browser.compare import browser_rows  # (it builds on this module's intervals)
+
+    out.rows += browser_rows(base, cur, budgets)
     return out
 
 
@@ -146,11 +153,28 @@ def _like_for_like(base: dict[str, Any], cur: dict[str, Any]) -> list[str]:
         ("duration_s", "duration"),
     ):
         if base["run"].get(key) != cur["run"].get(key):
-            warnings.append(f"{label} differs ({base['run'].get(key)} -> {cur['run'].get(key)}): not like for like")
+            before, after = _setting(key, base["run"].get(key)), _setting(key, cur["run"].get(key))
+            warnings.append(f"{label} differs ({before} -> {after}): not like for like")
     for doc, label in ((base, "baseline"), (cur, "current run")):
         if doc["verdict"] in (ERROR, INTERRUPTED):
             warnings.append(f"the {label}'s verdict is {doc['verdict']}: its numbers may be partial")
+        elif doc["verdict"] == "inconclusive":
+            warnings.append(
+                f"the {label} was inconclusive (see its summary.md: too few samples, a saturated generator, ...): "
+                "a comparison with it proves little"
+            )
     return warnings
+
+
+def _setting(key: str, value: Any) -> str:
+    """A run setting as a person reads it: `not set` rather than Python's None, durations in seconds."""
+    if value is None:
+        return "not set"
+    if key == "scenario_sha256":
+        return str(value)[:12]
+    if key == "duration_s":
+        return f"{float(value):g}s"
+    return str(value)
 
 
 def _latency_rows(scope: str, name: str, b: Histogram, c: Histogram, budgets: Budgets) -> list[Row]:
@@ -181,6 +205,10 @@ def _latency_rows(scope: str, name: str, b: Histogram, c: Histogram, budgets: Bu
         better = chi < blo
         big = abs(change) > budget * bv and abs(change) > budgets.min_change_ms
         verdict = "regression" if worse and big else "improvement" if better and big else "same"
+        open_ended = math.isinf(bhi) or math.isinf(chi) or blo == 0.0 or clo == 0.0
+        why = "" if verdict != "same" else _why_same(worse or better, open_ended and not (worse or better))
+        if why == "within budget" and abs(change) <= budgets.min_change_ms:
+            why = f"under min_change_ms ({budgets.min_change_ms:g} ms)"
         rows.append(
             Row(
                 scope,
@@ -196,6 +224,7 @@ def _latency_rows(scope: str, name: str, b: Histogram, c: Histogram, budgets: Bu
                 f"95% intervals {_ms(blo)}-{_ms(bhi)} vs {_ms(clo)}-{_ms(chi)} ms",
                 _finite(-((chi / 1000.0 - cv) + (bv - blo / 1000.0))),
                 _finite((cv - clo / 1000.0) + (bhi / 1000.0 - bv)),
+                why=why,
             )
         )
     return rows
@@ -208,6 +237,7 @@ def _rps_row(scope: str, name: str, bc: int, bt: float, cc: int, ct: float, budg
     worse = significant and cr < br * (1 - budget)
     better = significant and cr > br * (1 + budget)
     verdict = "regression" if worse else "improvement" if better else "same"
+    why = "" if verdict != "same" else _why_same(significant, min(bc, cc) < MIN_COUNT)
     return Row(
         scope,
         name,
@@ -219,6 +249,7 @@ def _rps_row(scope: str, name: str, bc: int, bt: float, cc: int, ct: float, budg
         budget,
         significant,
         verdict,
+        why=why,
     )
 
 
@@ -231,9 +262,28 @@ def _error_row(scope: str, name: str, b: tuple[int, int], c: tuple[int, int], bu
     worse = significant and cr - br > budget
     better = significant and br - cr > budget
     verdict = "regression" if worse else "improvement" if better else "same"
+    why = "" if verdict != "same" else _why_same(significant, min(bn, cn) < MIN_COUNT)
     return Row(
-        scope, name, "error_rate", round(br, 5), round(cr, 5), round(cr - br, 5), None, budget, significant, verdict
+        scope,
+        name,
+        "error_rate",
+        round(br, 5),
+        round(cr, 5),
+        round(cr - br, 5),
+        None,
+        budget,
+        significant,
+        verdict,
+        f"z-test on {bf} of {bn} vs {cf} of {cn} failed",
+        why=why,
     )
+
+
+def _why_same(significant: bool, too_few: bool) -> str:
+    """Why a change does not count: the data cannot bound it, it is within the noise, or within the budget."""
+    if too_few:
+        return "too few samples"
+    return "within budget" if significant else "not significant"
 
 
 def _finite(ms: float) -> float | None:

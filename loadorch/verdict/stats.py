@@ -28,6 +28,7 @@ class TablesJson(TypedDict):
     series: list[tuple[SeriesKeyJson, HistogramJson]]
     intervals: list[tuple[int, str, bool, HistogramJson]]
     errors: list[tuple[SeriesKeyJson, str, int]]
+    examples: NotRequired[list[tuple[SeriesKeyJson, str, str]]]  # the first example of each error reason
     service: list[tuple[SeriesKeyJson, HistogramJson]]
     db: NotRequired[list[tuple[SeriesKeyJson, HistogramJson]]]  # database queries per request
     le: NotRequired[list[tuple[SeriesKeyJson, list[int]]]]  # live metrics only (see Recorder)
@@ -82,19 +83,21 @@ class Tables:
         self.endpoint_intervals: dict[tuple[int, str], Histogram] = {}
         self.endpoint_step = 1
         self.errors: dict[tuple[SeriesKey, str], int] = {}
+        self.examples: dict[tuple[SeriesKey, str], str] = {}  # the first example of each error reason
         self.service: dict[SeriesKey, Histogram] = {}
         self.db: dict[SeriesKey, Histogram] = {}  # database queries per request, where the response said
         self.le: dict[SeriesKey, list[int]] = {}  # exact counts per metrics edge interval (see Recorder)
 
     def clear(self) -> None:
         self.series, self.intervals, self.errors, self.service, self.db, self.le = {}, {}, {}, {}, {}, {}
-        self.endpoint_intervals = {}
+        self.endpoint_intervals, self.examples = {}, {}
 
     def tables_json(self) -> TablesJson:
         out: TablesJson = {
             "series": [(k.as_list(), h.to_json()) for k, h in sorted(self.series.items(), key=_by_key)],
             "intervals": [(i, kind, ok, h.to_json()) for (i, kind, ok), h in sorted(self.intervals.items())],
             "errors": [(k.as_list(), reason, n) for (k, reason), n in self.errors.items()],
+            "examples": [(k.as_list(), reason, text) for (k, reason), text in self.examples.items()],
             "service": [(k.as_list(), h.to_json()) for k, h in sorted(self.service.items(), key=_by_key)],
             "db": [(k.as_list(), h.to_json()) for k, h in sorted(self.db.items(), key=_by_key)],
         }
@@ -116,6 +119,8 @@ class Tables:
         for key_list, reason, n in data["errors"]:
             ek = (SeriesKey.from_list(key_list), str(reason))
             self.errors[ek] = self.errors.get(ek, 0) + int(n)
+        for key_list, reason, text in data.get("examples", []):
+            self.examples.setdefault((SeriesKey.from_list(key_list), str(reason)), str(text))
         for key_list, hist in data.get("service", []):
             _hist(self.service, SeriesKey.from_list(key_list)).merge(Histogram.from_json(hist))
         for key_list, hist in data.get("db", []):
@@ -166,6 +171,7 @@ class Recorder(Tables):
         error: str | None = None,
         service_us: int | None = None,
         db_queries: int | None = None,
+        example: str | None = None,
     ) -> None:
         h = self.series.get(key)
         if h is None:
@@ -193,6 +199,8 @@ class Recorder(Tables):
         if error is not None:
             ek = (key, error[:200])
             self.errors[ek] = self.errors.get(ek, 0) + 1
+            if example is not None and ek not in self.examples:
+                self.examples[ek] = example[:300]
         self.total += 1
 
     def take_delta(self) -> TablesJson:
@@ -276,6 +284,7 @@ class Merged(Tables):
                 "series": data["series"],
                 "intervals": data.get("intervals", []),
                 "errors": data.get("errors", []),
+                "examples": data.get("examples", []),
                 "service": data.get("service", []),
                 "db": data.get("db", []),
             }

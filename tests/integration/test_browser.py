@@ -50,31 +50,41 @@ thresholds:
   "browser_web_vital_lcp{page:home}": ["p(75)<2500"]
   "browser_web_vital_cls{page:home}": ["p(75)<0.1"]
   "browser_web_vital_inp{page:home}": ["p(75)<200"]
-  "http_req_duration{kind:read}": ["p(95)<300"]
+  "http_req_duration{kind:read}": ["p(95)<1000"]
   "http_req_failed": ["rate<0.01"]
 min_samples: 3
 """
 BROKEN = {"hero_ms": 3000, "banner": 1, "click_ms": 300, "tracker": 1}
+LOST = """\
+  - name: stuck
+    pages: 1
+    think_time: 0.1
+    journey:
+      - {visit: "/shop?hero_ms={delay}", name: slow, timeout: 4s}
+      - {click: "#checkout", timeout: 1s}
+"""
+LOST_SHOP = SHOP.replace("  sku:", "  delay: {choice: [0, 8000]}\n  sku:").replace("thresholds:", LOST + "thresholds:")
 
 
 @pytest.fixture(scope="module")
 def shop_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[Project, int]]]:
-    """The same scenario and seed, knobs off then on: {"ok": (project, exit code), "broken": ...}."""
+    """The same seed, knobs off then on: {"ok": (project, exit code), "broken": ...}."""
     from loadorch.target.server import start
 
     server, thread = start()
     try:
         out = {}
-        for name, knobs, duration in (("ok", {}, "10s"), ("broken", BROKEN, "18s")):
+        for name, knobs, duration in (("ok", {}, "12s"), ("broken", BROKEN, "18s")):
+            # the broken run has one more browser user whose steps fail; the shopper's journey is the same
             requests.put(f"{server.url}/_knobs", json={"storefront": knobs}, timeout=5).raise_for_status()
             project = Project(tmp_path_factory.mktemp(name))
-            project.write("scenarios/s.yaml", SHOP)
+            project.write("scenarios/s.yaml", SHOP if name == "ok" else LOST_SHOP)
             project.write("profiles/p.yaml", f"""
                 scenario: ../scenarios/s.yaml
                 host: {server.url}
                 load: {{users: 20, duration: {duration}}}
                 seed: 7
-                """)
+                """ + ("min_samples: 2\n" if name == "broken" else ""))  # a 3 s hero: fewer page views
             result = project.run("run", "p", "--out", "o", "--request-log", timeout=120)
             assert_no_traceback(result)
             out[name] = (project, result.code)
@@ -103,7 +113,7 @@ def test_knobs_off_vitals_pass_beside_http_users_in_one_junit(shop_runs: dict[st
         assert t["verdict"] == "pass" and t["samples"] >= 3, t
     assert doc["totals"]["requests"] > 0 and doc["run"]["users"] == 20
     cases = _junit(project)
-    assert {"browser_web_vital_lcp{page:home} p(75)<2500", "http_req_duration{kind:read} p(95)<300"} <= set(cases)
+    assert {"browser_web_vital_lcp{page:home} p(75)<2500", "http_req_duration{kind:read} p(95)<1000"} <= set(cases)
     assert all(case.find("failure") is None and case.find("error") is None for case in cases.values())
     browser = doc["browser"]
     assert browser["failed_steps"] == 0 and browser["blocked"] == []
@@ -137,10 +147,22 @@ def test_a_request_outside_allowed_hosts_is_blocked_and_reported(shop_runs: dict
     doc = project.results("o")
     blocked = doc["browser"]["blocked"]
     assert blocked and all(b["url"] == "http://tracker.invalid/pixel.gif" for b in blocked)
-    assert {b["page"] for b in blocked} == {"home", "cart"}
+    assert {b["page"] for b in blocked} >= {"home", "cart"}
     network = next(c for c in doc["checks"] if c["name"] == "browser network")
     assert network["verdict"] == "fail" and "tracker.invalid" in network["message"]
     assert "tracker.invalid" in (project.root / "o" / "summary.md").read_text()
+
+
+def test_failed_steps_are_failed_samples_naming_the_step(shop_runs: dict[str, tuple[Project, int]]) -> None:
+    project, _ = shop_runs["broken"]
+    browser = project.results("o")["browser"]
+    reasons = {f["reason"] for f in browser["failures"]}
+    assert all(f["user"] == "stuck" for f in browser["failures"]), browser["failures"]
+    # seed 7 draws delays 0, 8000, 0, ...: an element that is not there, then (the journey goes on with its
+    # next iteration) a navigation timeout
+    assert any(r.startswith("step 1 (slow): navigation to http") and "timed out after 4s" in r for r in reasons), reasons
+    assert any(r.startswith("step 2 (click #checkout): no visible element matches '#checkout'") for r in reasons), reasons
+    assert browser["pages"]["slow"]["failed_steps"] >= 2
 
 
 def test_the_same_seed_gives_the_same_journey_data_in_the_same_order(
@@ -157,6 +179,8 @@ def test_the_same_seed_gives_the_same_journey_data_in_the_same_order(
     typed = [ok[k][1] for k in common if ok[k][1] is not None]
     assert typed and all(t.startswith("SKU-") for t in typed)
     assert len({ok[k][0] for k in common if k[3] == 1}) >= 1
+
+
 
 
 def _chromium_pids(marker: str) -> list[int]:
@@ -200,6 +224,28 @@ def _browser_worker(controller: int, index: int) -> int | None:
     return None
 
 
+def _parents() -> dict[int, int]:
+    out = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as fh:
+                    out[int(entry)] = int(fh.read().rsplit(b")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    return out
+
+
+def _chromium_of(marker: str, worker: int, renderer: bool = False) -> list[int]:
+    """Chromium processes descending from the browser worker process `worker` (Chromium clears its
+    children's environment, so the process tree tells whose they are)."""
+    parents, mine = _parents(), {worker}
+    for _ in range(6):
+        mine |= {pid for pid, parent in parents.items() if parent in mine}
+    pids = [p for p in _chromium_pids(marker) if p in mine]
+    return [p for p in pids if not renderer or b"--type=renderer" in Path(f"/proc/{p}/cmdline").read_bytes()]
+
+
 def test_a_killed_browser_worker_and_sigint_leave_no_chromium(project: Project, tmp_path: Path) -> None:
     scratch = tmp_path / "tmp"
     scratch.mkdir()
@@ -211,15 +257,16 @@ def test_a_killed_browser_worker_and_sigint_leave_no_chromium(project: Project, 
         browser_workers: 2
         """)
     proc = start_run(project, "--out", "o", env={"TMPDIR": str(scratch)})
+    marker = str(scratch)
     try:
-        marker = str(scratch)
-        assert _wait(lambda: _browser_worker(proc.pid, 1) and len(_chromium_pids(marker)) >= 2, 60), "no chromium"
-        crashed = _browser_worker(proc.pid, 1)
-        assert crashed is not None
-        os.kill(crashed, signal.SIGKILL)  # a crash: Chromium must not outlive its worker
-        assert _wait(lambda: _browser_worker(proc.pid, 1) is None, 10)
-        assert _wait(lambda: not [p for p in _chromium_pids(marker) if _env_has(p, b"LOADORCH_BROWSER_INDEX=1")], 15)
-        time.sleep(3)  # worker 0 measures a few page views
+        assert _wait(lambda: _browser_worker(proc.pid, 0) and _browser_worker(proc.pid, 1), 60), "no browser workers"
+        first, crashed = _browser_worker(proc.pid, 0), _browser_worker(proc.pid, 1)
+        assert first is not None and crashed is not None
+        assert _wait(lambda: _chromium_of(marker, first, True) and _chromium_of(marker, crashed, True), 90), "no pages"
+        doomed = _chromium_of(marker, crashed)
+        os.kill(crashed, signal.SIGKILL)  # a crash: its Chromium must not outlive it
+        assert _wait(lambda: not set(doomed) & set(_chromium_pids(marker)), 15), doomed
+        time.sleep(2)  # worker 0 goes on measuring
         proc.send_signal(signal.SIGINT)
         out, err = finish(proc, timeout=60)
     finally:
@@ -232,14 +279,8 @@ def test_a_killed_browser_worker_and_sigint_leave_no_chromium(project: Project, 
     assert (project.root / "o" / "junit.xml").exists() and (project.root / "o" / "report.html").exists()
     workers = next(c for c in doc["checks"] if c["name"] == "browser workers")
     assert workers["verdict"] == "error" and "[1]" in workers["message"]
-
-
-def _env_has(pid: int, entry: bytes) -> bool:
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as fh:
-            return entry in fh.read().split(b"\0")
-    except OSError:
-        return False
+    # the run's scratch folder, and the Chromium profiles in it, are gone
+    assert not [p for p in scratch.iterdir() if p.name.startswith(("loadorch-run-", "loadorch-chromium-"))]
 
 
 def test_no_chromium_is_exit_5_before_any_load(project: Project) -> None:

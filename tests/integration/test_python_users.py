@@ -60,6 +60,9 @@ def test_yaml_and_python_users_share_histograms_kinds_and_seeds(project: Project
     doc = project.results("a")
     assert doc["endpoints"]["py get product"]["kind"] == "read" and doc["endpoints"]["py checkout"]["kind"] == "write"
     assert doc["endpoints"]["list"]["kind"] == "read"
+    # queries per request from the shop's Server-Timing header, for python and declarative users alike
+    assert doc["endpoints"]["py checkout"]["db_queries_per_request"]["min"] == 2
+    assert doc["endpoints"]["list"]["db_queries_per_request"]["max"] == 1
     by_class = Counter(row["user_class"] for row in logs[0])
     assert by_class == {"yaml": 16, "CheckoutUser": 16}
     assert {row["worker"] for row in logs[0] if row["user_class"] == "CheckoutUser"} == {0, 1}

@@ -184,3 +184,53 @@ def test_budgets_list_the_database_budgets(tmp_path) -> None:  # type: ignore[no
     assert r.code == 0, r.err
     assert "| db_query_slow " in r.out and "all statements (slow: over 250 ms)" in r.out
     assert "name:list products" in r.out and "max<=3" in r.out
+
+
+def test_duration_log_counts_statements_strictly_over_slow_ms_inside_the_window() -> None:
+    import json as js
+
+    from loadorch.db.durationlog import count_slow
+
+    def line(at: str, message: str, app: str = "shop") -> str:
+        return js.dumps({"timestamp": f"2026-11-25 01:00:{at} UTC", "message": message, "application_name": app})
+
+    jsonlog = "\n".join([
+        line("00.500", "duration: 250.100 ms  execute <unnamed>: SELECT pg_sleep($1)"),
+        line("01.000", "duration: 200.000 ms  statement: SELECT 1"),  # not strictly over
+        line("01.100", "duration: 199.990 ms  execute S_1: SELECT 2"),
+        line("01.200", "duration: 900.000 ms  parse <unnamed>: SELECT 3"),  # parse is not a statement
+        line("01.300", "duration: 300.000 ms  statement: SELECT 4", app="loadorch-collector"),  # ours
+        line("09.000", "duration: 300.000 ms  statement: SELECT 5"),  # after the window
+        '{"timestamp": "2026-11-25 01:00:01.4',  # cut at the edge of what was read
+    ])
+    start, end = "2026-11-25 01:00:00.000", "2026-11-25 01:00:05.000"
+    assert count_slow(jsonlog, start, end, 200.0, "loadorch-collector") == 1
+    csv_line = ('2026-11-25 01:00:02.000 UTC,"app","shop",42,"127.0.0.1:5",abc.1,3,"SELECT",2026-11-25 01:00:00 UTC,'
+                '3/4,0,LOG,00000,"duration: 201.5 ms  execute <unnamed>: SELECT ""x"", 1",,,,,,,,,"shop","client backend",,0\n')
+    assert count_slow(csv_line, start, end, 200.0) == 1 and count_slow(csv_line, start, end, 250.0) == 0
+
+
+def test_snapshot_differences_name_the_n_plus_one_and_flag_deallocation() -> None:
+    from loadorch.db.statements import (
+        OWN_MARK,
+        Snapshot,
+        diff,
+        repeated,
+        snapshot_rows,
+        top_level_calls,
+        window_problem,
+    )
+
+    before = Snapshot(snapshot_rows([(10, 5, 1, True, 100, 50.0, "SELECT * FROM products WHERE id > $1"),
+                                     (10, 5, 2, True, 7, 1.0, f"{OWN_MARK} SELECT 1")]), 0, "r", "t0")
+    after = Snapshot(snapshot_rows([(10, 5, 1, True, 101, 50.5, "SELECT * FROM products WHERE id > $1"),
+                                    (10, 5, 2, True, 9, 1.2, f"{OWN_MARK} SELECT 1"),
+                                    (10, 5, 3, True, 20, 2.0, "SELECT id, name, created_at, updated_at FROM categories WHERE id = $1"),
+                                    (10, 5, None, True, 99, 9.0, "<insufficient privilege>")]), 0, "r", "t1")
+    deltas = diff(before, after)
+    assert top_level_calls(deltas) == 21  # the collector's own statements and hidden rows are left out
+    assert [str(r) for r in repeated(deltas)] == ["SELECT ... FROM categories WHERE id = $1 x20"]
+    assert window_problem(before, after) is None
+    moved = Snapshot(after.rows, 3, "r", "t1")
+    assert "deallocated 3 times" in (window_problem(before, moved, "5000") or "")
+    assert "reset" in (window_problem(before, Snapshot(after.rows, 0, "r2", "t1")) or "")

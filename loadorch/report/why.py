@@ -1,0 +1,68 @@
+"""Why a run did not pass: the top errors and, for each failed or inconclusive result, the reason and a fix."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+TOP_ERRORS = 10
+ERRORS_HEAD = ["endpoint", "status", "reason", "count", "example"]
+_SAMPLES = re.compile(r"needs at least (\d+) samples, got (\d+)")
+
+
+def top_errors(doc: dict[str, Any], limit: int = TOP_ERRORS) -> list[list[str]]:
+    """The most frequent failures by endpoint, status and reason (summed over users), with one example."""
+    table: dict[tuple[str, int, str], list[Any]] = {}
+    for e in doc.get("errors") or []:
+        key = (str(e["name"]), int(e.get("status") or 0), str(e["reason"]))
+        row = table.setdefault(key, [0, None])
+        row[0] += int(e["count"])
+        if row[1] is None and e.get("example"):
+            row[1] = str(e["example"])
+    ranked = sorted(table.items(), key=lambda kv: (-kv[1][0], kv[0]))[:limit]
+    return [
+        [name, str(status) if status else "no response", reason, str(count), example or "-"]
+        for (name, status, reason), (count, example) in ranked
+    ]
+
+
+def reasons(doc: dict[str, Any]) -> list[str]:
+    """One line per cause of a verdict other than pass: what happened, then what to do about it."""
+    if doc["verdict"] == "pass":
+        return []
+    out: list[str] = []
+    if doc.get("error"):
+        out.append(f"{doc['error']}")
+    failed_requests = bool(doc.get("errors"))
+    for t in doc.get("thresholds") or []:
+        if t["verdict"] in ("fail", "inconclusive"):
+            out.append(_threshold_reason(t, failed_requests))
+    for c in doc.get("checks") or []:
+        if c["verdict"] in ("fail", "inconclusive", "error"):
+            out.append(f"{c['name']}: {c['message']}")
+    if doc["verdict"] == "interrupted":
+        out.append("the run was interrupted: its numbers cover only the time it ran")
+    return [" ".join(line.split()) for line in out]  # one line each, whatever a message holds
+
+
+def _threshold_reason(t: dict[str, Any], failed_requests: bool) -> str:
+    where = f"{t['selector']} {t['expression']}"
+    message = str(t.get("message") or "")
+    low = _SAMPLES.search(message)
+    if low:
+        need, got = low.groups()
+        return f"{where}: {got} samples, min_samples is {need}: run longer (or with more users), or lower min_samples"
+    if "within error bound" in message:
+        return f"{where}: the limit is inside the measurement's error bound: run longer, or move the limit"
+    if message.startswith("no data: all"):
+        return f"{where}: every matching request failed, so there is no latency to judge: see the top errors"
+    if message.startswith("no data"):
+        return (
+            f"{where}: no request matched: check the selector's tags against the scenario's endpoint names "
+            "and kinds, or remove this threshold"
+        )
+    if t["verdict"] == "inconclusive":
+        return f"{where}: {message}"
+    fix = "see the top errors" if failed_requests and t["selector"].startswith("http_req_failed") else ""
+    fix = fix or ("the target is slower than the budget" if t["selector"].startswith("http_req_duration") else "")
+    return f"{where}: {message}" + (f": {fix}" if fix else "")

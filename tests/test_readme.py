@@ -1,0 +1,82 @@
+"""The README's examples, run: each marked command block executes in a copy of the repository's examples
+and gives the exit codes and files its comments name; the numbers the README states match the files."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from loadorch.commands import init
+
+from .conftest import REPO
+
+README = (REPO / "README.md").read_text()
+MARK = "<!-- readme-test -->"
+EXPECT = re.compile(r"#\s*exit (\d+)(?: or (\d+))?(?::\s*(.*))?$")
+
+
+def marked_commands() -> list[tuple[str, set[int], list[str]]]:
+    """(command, allowed exit codes, files it must leave) for each line of each marked ```sh block."""
+    out = []
+    for block in README.split(MARK)[1:]:
+        body = block.split("```sh\n", 1)[1].split("```", 1)[0]
+        for line in body.splitlines():
+            command, _, comment = line.partition("  #")
+            m = EXPECT.search("#" + comment)
+            assert m, f"a marked README command needs '# exit N[: files]': {line}"
+            codes = {int(m.group(1))} | ({int(m.group(2))} if m.group(2) else set())
+            files = [w for w in (m.group(3) or "").split() if "/" in w or w.endswith((".xml", ".yaml", ".md"))]
+            out.append((command.strip(), codes, files))
+    return out
+
+
+def test_the_readme_has_marked_commands() -> None:
+    commands = [c for c, _, _ in marked_commands()]
+    assert len(commands) >= 8
+    for name in ("validate", "list", "budgets", "init", "report", "compare", "k8s render"):
+        assert any(f"loadorch {name}" in c for c in commands), name
+
+
+def test_marked_readme_commands_run_as_documented(tmp_path: Path) -> None:
+    for folder in ("profiles", "scenarios"):
+        shutil.copytree(REPO / folder, tmp_path / folder)
+    loadorch = f"{sys.executable} -m loadorch"
+    for command, codes, files in marked_commands():
+        shell = re.sub(r"(^|\s)loadorch ", lambda m: f"{m.group(1)}{loadorch} ", command, count=1)
+        proc = subprocess.run(["bash", "-c", shell], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert proc.returncode in codes, (command, proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:])
+        assert "Traceback" not in proc.stderr, (command, proc.stderr)
+        for rel in files:
+            assert (tmp_path / rel).is_file(), (command, rel)
+        if "--out results/before" in command:  # an inconclusive run says why in its last lines
+            assert "why: " in proc.stdout.splitlines()[-2] or "why: " in proc.stdout, proc.stdout
+
+
+def _users_workers_seconds(profile: dict) -> tuple[int, int, float]:
+    from loadorch.config.units import parse_duration
+
+    return profile["load"]["users"], profile["workers"], parse_duration(profile["load"]["duration"])
+
+
+def test_quickstart_describes_the_repositorys_local_profile() -> None:
+    users, workers, seconds = _users_workers_seconds(yaml.safe_load((REPO / "profiles/local.yaml").read_text()))
+    assert f"{users} users on {workers} worker processes for {seconds:g} s" in README
+
+
+def test_readme_describes_the_local_profile_init_writes() -> None:
+    text = init.PROFILE_LOCAL.format(scenario="shop", host="embedded")
+    users, workers, seconds = _users_workers_seconds(yaml.safe_load(text))
+    phrase = f"{users} users on {workers} worker processes for {seconds:g} s"
+    assert phrase in README  # "Starting a project"
+    assert phrase in text and phrase in init.README_SECTION  # the file's own comment and the section init writes
+
+
+@pytest.mark.parametrize("name", ["local", "smoke"])
+def test_profiles_that_readme_runs_exist(name: str) -> None:
+    assert (REPO / "profiles" / f"{name}.yaml").is_file()

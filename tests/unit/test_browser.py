@@ -1,0 +1,264 @@
+"""Browser users, pure parts: the scenario model, thresholds and defaults, journeys and their seeds, the
+vitals' histograms and verdicts, Lighthouse results, the network guard, the report and the manifests."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from loadorch.browser.guard import HostGuard
+from loadorch.browser.journey import Journey, allocate_pages, page_random
+from loadorch.browser.lighthouse import LighthouseError, expand, parse
+from loadorch.browser.results import build as browser_results
+from loadorch.browser.stats import BrowserStats
+from loadorch.browser.verdict import evaluate_browser
+from loadorch.config.resolve import build, default_thresholds, load_scenario
+from loadorch.config.thresholds import Threshold, ThresholdSyntaxError, parse_expression, parse_selector
+from loadorch.errors import ConfigError
+from loadorch.report.browser import markdown_section
+from loadorch.report.summary import threshold_rows
+from loadorch.traffic import data as gen
+
+FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "lighthouse" / "lhr-shop.json"
+
+SCENARIO = """
+name: shop
+data:
+  category: {choice: [books, games, toys]}
+  sku: {pattern: "SKU-####"}
+users:
+  - name: api
+    requests:
+      - {name: list, path: /products}
+browsers:
+  - name: shopper
+    pages: 3
+    journey:
+      - {visit: "/shop?category={category}", name: home}
+      - {click: "#add-to-cart"}
+      - {type: {selector: "#q", text: "{sku}"}}
+      - {press: Enter}
+      - {wait_for: "#echo"}
+      - {visit: /cart, name: cart}
+"""
+
+
+def write(tmp_path: Path, scenario: str, profile: str = "") -> Path:
+    (tmp_path / "scenarios").mkdir(exist_ok=True)
+    (tmp_path / "profiles").mkdir(exist_ok=True)
+    (tmp_path / "scenarios" / "s.yaml").write_text(textwrap.dedent(scenario).lstrip())
+    (tmp_path / "profiles" / "p.yaml").write_text(
+        "scenario: ../scenarios/s.yaml\nhost: http://127.0.0.1:8000\nload: {users: 2, duration: 5s}\n"
+        + textwrap.dedent(profile)
+    )
+    return tmp_path / "scenarios" / "s.yaml"
+
+
+def problems(tmp_path: Path, scenario: str) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_scenario(str(write(tmp_path, scenario)), {})
+    return [str(p) for p in info.value.problems]
+
+
+def test_a_browser_scenario_loads(tmp_path: Path) -> None:
+    loaded, _ = load_scenario(str(write(tmp_path, SCENARIO)), {})
+    spec = loaded.model.browsers[0]
+    assert spec.pages == 3 and spec.interacts and spec.page_names() == ["cart", "home"]
+
+
+@pytest.mark.parametrize(
+    ("journey", "line", "field", "message"),
+    [
+        ('      - {visit: /a, click: "#b"}\n', 13, "browsers[0].journey[0]", "exactly one of visit, click"),
+        ('      - {click: "#b"}\n', 10, "browsers[0]", "starts with a visit"),
+        ('      - {visit: "/p/{nope}"}\n', 13, "browsers[0].journey[0].visit", "unknown placeholder {nope}"),
+        ("      - {visit: shop}\n", 13, "browsers[0].journey[0]", "starting with '/'"),
+        ("      - {visit: /a, wait: 2s}\n", 13, "browsers[0].journey[0].wait", "did you mean 'wait_for'"),
+        ("      - {visit: /a}\n      - {press: Enterr}\n", 14, "browsers[0].journey[1]", "key name"),
+    ],
+)
+def test_journey_errors_point_at_file_line_and_field(
+    tmp_path: Path, journey: str, line: int, field: str, message: str
+) -> None:
+    scenario = SCENARIO.split("    journey:\n")[0] + "    journey:\n" + journey
+    found = problems(tmp_path, scenario)
+    assert any(f"s.yaml:{line}: {field}" in p and message in p for p in found), found
+
+
+def test_threshold_tags_depend_on_the_metric() -> None:
+    assert parse_selector("browser_web_vital_lcp{page:home}").tags == (("page", "home"),)
+    assert parse_selector("lighthouse_audit{id:largest-contentful-paint}").metric == "lighthouse_audit"
+    with pytest.raises(ThresholdSyntaxError, match=r"unknown tag 'kind'.*has tags page, user"):
+        parse_selector("browser_web_vital_cls{kind:read}")
+    with pytest.raises(ThresholdSyntaxError, match="did you mean 'browser_web_vital_inp'"):
+        parse_selector("browser_web_vital_inpp")
+    with pytest.raises(ThresholdSyntaxError, match="has no aggregation rate"):
+        parse_expression("rate<0.1", "browser_web_vital_cls")
+
+
+def test_an_unknown_page_in_a_threshold_is_a_config_error_with_a_suggestion(tmp_path: Path) -> None:
+    found = problems(tmp_path, SCENARIO + 'thresholds:\n  "browser_web_vital_lcp{page:hom}": ["p(75)<2500"]\n')
+    assert any("did you mean 'home'" in p for p in found), found
+
+
+def test_web_vital_defaults_apply_only_with_browser_users(tmp_path: Path) -> None:
+    loaded, _ = load_scenario(str(write(tmp_path, SCENARIO)), {})
+    chosen = {str(t.selector): str(t.expression) for items in default_thresholds(loaded.model).values() for t in items}
+    assert chosen["browser_web_vital_lcp"] == "p(75)<2500"
+    assert chosen["browser_web_vital_cls"] == "p(75)<0.1"
+    assert chosen["browser_web_vital_inp"] == "p(75)<200"
+    passive = SCENARIO.split("      - {click")[0] + "      - {visit: /cart, name: cart}\n"
+    loaded, _ = load_scenario(str(write(tmp_path, passive)), {})
+    chosen = {str(t.selector) for items in default_thresholds(loaded.model).values() for t in items}
+    assert "browser_web_vital_lcp" in chosen and "browser_web_vital_inp" not in chosen  # no input: no INP
+    http_only = SCENARIO.split("browsers:")[0]
+    loaded, _ = load_scenario(str(write(tmp_path, http_only)), {})
+    assert not any(k.startswith("browser_") for k in default_thresholds(loaded.model))
+
+
+def _actions(tmp_path: Path, seed: int, page: int, iterations: int = 3) -> list[tuple[str, str, str | None]]:
+    loaded, _ = load_scenario(str(write(tmp_path, SCENARIO)), {})
+    spec = loaded.model.browsers[0]
+    journey = Journey(spec, loaded.generators)
+    rng, state = page_random(seed, spec.name, page), gen.DrawState(page, spec.pages)
+    return [(a.action, a.target, a.text) for i in range(iterations) for a in journey.iteration(rng, state, i)]
+
+
+def test_the_same_seed_gives_the_same_journey(tmp_path: Path) -> None:
+    first = _actions(tmp_path, 7, 0)
+    assert first == _actions(tmp_path, 7, 0)
+    assert first != _actions(tmp_path, 8, 0) and first != _actions(tmp_path, 7, 1)
+    assert first[0][0] == "visit" and first[0][1].startswith("/shop?category=")
+    assert first[2][0] == "type" and first[2][2] is not None and first[2][2].startswith("SKU-")
+
+
+def test_pages_spread_over_browser_workers(tmp_path: Path) -> None:
+    loaded, _ = load_scenario(str(write(tmp_path, SCENARIO)), {})
+    slots = allocate_pages(loaded.model.browsers, 2)
+    assert [(s.page, s.worker) for s in slots] == [(0, 0), (1, 1), (2, 0)]
+
+
+def _threshold(selector: str, expression: str) -> Threshold:
+    sel = parse_selector(selector)
+    return Threshold(sel, parse_expression(expression, sel.metric))
+
+
+def test_cls_is_kept_in_millionths_and_shown_unitless() -> None:
+    stats = BrowserStats()
+    for cls in (0.0, 0.05, 0.087, 0.087):
+        stats.record_view("shopper", "home", 1.0, {"lcp": 900.0, "cls": cls, "ttfb": 20.0, "fcp": 300.0})
+    result = evaluate_browser(_threshold("browser_web_vital_cls{page:home}", "p(75)<0.1"), stats, 4)
+    assert result.verdict == "pass" and result.observed == pytest.approx(0.087, abs=1e-4) and result.unit == ""
+    assert threshold_rows({"thresholds": [result.to_json()]})[0][3] == "0.087"
+    doc = browser_results(stats)
+    assert doc["pages"]["home"]["vitals"]["cls"]["p75"] == pytest.approx(0.087, abs=1e-4)
+    assert "0.087" in "\n".join(markdown_section({"browser": doc}))
+
+
+def test_too_few_page_views_is_inconclusive_and_none_is_a_failure() -> None:
+    stats = BrowserStats()
+    stats.record_view("shopper", "home", 1.0, {"lcp": 900.0, "cls": 0.0})
+    few = evaluate_browser(_threshold("browser_web_vital_lcp", "p(75)<2500"), stats, 5)
+    assert few.verdict == "inconclusive" and "needs at least 5 samples, got 1" in few.message
+    none = evaluate_browser(_threshold("browser_web_vital_inp", "p(75)<200"), stats, 1)
+    assert none.verdict == "fail" and none.observed is None and "no data" in none.message
+
+
+def test_failed_steps_are_a_rate_and_are_named() -> None:
+    stats = BrowserStats()
+    for _ in range(9):
+        stats.record_step("shopper", "home", "step 2 (click #add-to-cart)", None)
+    stats.record_step("shopper", "home", "step 2 (click #add-to-cart)", "step 2 (click #add-to-cart): no element")
+    result = evaluate_browser(_threshold("browser_step_failed{page:home}", "rate<0.05"), stats, 5)
+    assert result.verdict == "fail" and result.observed == pytest.approx(0.1)
+    assert browser_results(stats)["failures"][0]["step"] == "step 2 (click #add-to-cart)"
+
+
+def test_browser_stats_merge_and_round_trip() -> None:
+    a, b = BrowserStats(), BrowserStats()
+    a.record_view("s", "home", 0.5, {"lcp": 1000.0})
+    b.record_view("s", "home", 1.5, {"lcp": 3000.0})
+    b.record_blocked("home", "http://tracker.invalid/p.gif")
+    merged = BrowserStats.from_json(json.loads(json.dumps(a.merge(b).to_json())))
+    assert merged.select("browser_web_vital_lcp").count == 2 and merged.views == 2
+    assert merged.blocked == {("home", "http://tracker.invalid/p.gif"): 1}
+    assert sorted(i for _, _, i in merged.intervals) == [0, 1]
+
+
+def test_lighthouse_result_from_the_documented_format() -> None:
+    samples = parse(json.loads(FIXTURE.read_text()), str(FIXTURE))
+    values = {(s.metric, s.value_of): s.value for s in samples}
+    assert values[("lighthouse_audit", "largest-contentful-paint")] == 2310.8
+    assert values[("lighthouse_audit", "cumulative-layout-shift")] == 0.062
+    assert values[("lighthouse_score", "performance")] == 0.82
+    assert ("lighthouse_audit", "diagnostics") not in values  # informative: no numericValue
+    stats = BrowserStats()
+    for s in samples:
+        stats.record(s.metric, {s.tag: s.value_of}, s.value)
+    lcp = evaluate_browser(_threshold("lighthouse_audit{id:largest-contentful-paint}", "max<2500"), stats, 100)
+    score = evaluate_browser(_threshold("lighthouse_score{category:performance}", "min>=0.9"), stats, 100)
+    assert (lcp.verdict, score.verdict) == ("pass", "fail")  # min_samples does not apply to Lighthouse files
+
+
+def test_bad_lighthouse_files_are_named(tmp_path: Path) -> None:
+    with pytest.raises(LighthouseError, match="not a Lighthouse result"):
+        parse({"categories": {}}, "x.json")
+    with pytest.raises(LighthouseError, match="could not measure the page: timed out"):
+        parse({"audits": {}, "runtimeError": {"code": "PAGE_HUNG", "message": "timed out"}}, "x.json")
+    with pytest.raises(LighthouseError, match="matches no file"):
+        expand([".lighthouseci/lhr-*.json"], str(tmp_path))
+    write(tmp_path, SCENARIO, "lighthouse: [missing.json]\n")
+    with pytest.raises(ConfigError, match=r"p.yaml:4: lighthouse: no Lighthouse result file 'missing.json'"):
+        build("p", str(tmp_path), {})
+
+
+def test_network_guard_follows_allowed_hosts() -> None:
+    loopback = HostGuard([], "http://127.0.0.1:8000")
+    assert loopback.allows("http://127.0.0.1:8000/shop") and loopback.allows("http://localhost:9/x")
+    assert not loopback.allows("http://tracker.invalid/pixel.gif")  # refused without a DNS lookup
+    assert loopback.allows("data:image/png;base64,AAAA") and not loopback.allows("ftp://127.0.0.1/x")
+    named = HostGuard(["*.staging.example.com", "127.0.0.0/8"], "https://shop.staging.example.com")
+    assert named.allows("https://shop.staging.example.com/cart")  # the target passed the preflight
+    assert not named.allows("https://cdn.other.example/app.js")
+
+
+def test_browser_workers_get_their_own_indexed_job() -> None:
+    from loadorch.k8s.manifests import BROWSER_PORT, RenderInput, browser_image, render
+
+    inp = RenderInput("shop", {"profile.yaml": "x", "scenario.yaml": "y"}, [], 2, "reg/loadorch:0.1.0", None, 600,
+                      "t", browser_workers=3)
+    manifests = render(inp)
+    jobs = {m["metadata"]["name"]: m for m in manifests if m["kind"] == "Job"}
+    browsers = jobs["loadorch-shop-run-browsers"]
+    assert browsers["spec"]["completionMode"] == "Indexed" and browsers["spec"]["completions"] == 3
+    container = browsers["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "reg/loadorch:0.1.0-browser" and container["args"][:2] == ["-m", "loadorch.browser"]
+    assert container["command"] == ["python3"]
+    assert jobs["loadorch-shop-run-workers"]["spec"]["template"]["spec"]["containers"][0]["image"] == "reg/loadorch:0.1.0"
+    service = next(m for m in manifests if m["kind"] == "Service")
+    assert {"name": "browser", "port": BROWSER_PORT, "targetPort": BROWSER_PORT} in service["spec"]["ports"]
+    assert browser_image("loadorch") == "loadorch:browser"
+    kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    for manifest in manifests:
+        kubernetes_validate.validate(manifest, kubernetes_validate.latest_version(), strict=True)
+    assert not any(m["metadata"]["name"].endswith("-browsers") for m in render(RenderInput(
+        "shop", {"profile.yaml": "x"}, [], 1, "loadorch:1", None, 600, "t")))
+
+
+def test_compare_flags_a_web_vital_regression_per_page() -> None:
+    from loadorch.browser.compare import browser_rows
+    from loadorch.verdict.compare import Budgets
+
+    def doc(lcp: float, cls: float) -> dict:
+        stats = BrowserStats()
+        for i in range(40):
+            stats.record_view("s", "home", 1.0, {"lcp": lcp + i, "cls": cls})
+        return {"browser": {"histograms": stats.to_json()}}
+
+    rows = {r.metric: r for r in browser_rows(doc(1000.0, 0.02), doc(3000.0, 0.02), Budgets())}
+    assert rows["lcp p75"].verdict == "regression" and rows["lcp p75"].name == "home"
+    assert rows["cls p75"].verdict == "same" and rows["cls p75"].current == pytest.approx(0.02, abs=1e-4)
+    assert browser_rows({}, {}, Budgets()) == []
