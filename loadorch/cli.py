@@ -144,6 +144,7 @@ def _add_load_flags(parser: argparse.ArgumentParser, workers: bool) -> None:
     parser.add_argument("--seed", type=_int)
     parser.add_argument("--host")
     parser.add_argument("--iterations", type=_positive_int)
+    parser.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE")
     if workers:
         parser.add_argument("--workers", type=_workers, required=True)
 
@@ -155,6 +156,8 @@ def _load_flags(args: argparse.Namespace) -> list[str]:
         value = getattr(args, name)
         if value is not None:
             out += [f"--{name.replace('_', '-')}", str(value)]
+    for tag in getattr(args, "tag", None) or []:
+        out += ["--tag", tag]
     return out
 
 
@@ -178,9 +181,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=_int, help="the run's seed (every user's stream derives from it)")
     run.add_argument("--host", help="target URL, overriding the profile's host")
     run.add_argument("--iterations", type=_positive_int, help="requests per virtual user, then stop")
+    run.add_argument(
+        "--tag", action="append", default=[], metavar="KEY=VALUE", help="a tag for the whole run (repeatable)"
+    )
     run.add_argument("--out", help="run folder (default results/<profile>-<UTC timestamp>/)")
     run.add_argument("--junit", help="also write junit.xml to this path (the run folder keeps its own copy)")
     run.add_argument("--request-log", action="store_true", help="write requests.jsonl (one line per request)")
+    run.add_argument(
+        "--summary-export", metavar="FILE", help="also write k6's summary JSON (GitLab's Load Performance widget)"
+    )
     run.add_argument("--scenario", help="use this scenario file instead of the profile's")
     live = run.add_argument_group("live metrics (off by default)")
     live.add_argument("--metrics-port", type=_port, help="serve Prometheus/OpenMetrics /metrics on this port")
@@ -248,6 +257,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="names this run's objects: loadorch-<profile>-<run id>-master, ... (default: UTC time + 4 hex digits)",
     )
     render.add_argument("--request-log", action="store_true")
+    render.add_argument(
+        "--files-in-image",
+        metavar="DIR",
+        help="profile.yaml, scenario.yaml and data files are in the image at DIR (for data too big for a ConfigMap)",
+    )
     render.add_argument("--metrics-port", type=_port, help="the master serves /metrics here (a named Service port)")
     render.add_argument("--remote-write", metavar="URL", help="the master pushes metrics here")
     render.add_argument("--browser-image", help="image for browser workers (default: --image's tag + -browser)")
@@ -278,6 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from loadorch.report import gha
+
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:  # the usage of the (sub)command that was given, not the top-level one
@@ -299,6 +315,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             traceback.print_exc()
         sys.stderr.write(_format_error(exc) + "\n")
+        if isinstance(exc, ConfigError) and gha.enabled(os.environ):
+            sys.stdout.write(gha.problem_commands(exc.problems))
         return int(exc.exit_code)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
@@ -348,6 +366,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         token=os.environ.get("LOADORCH_RUN_TOKEN") or None,
         print_artifacts=args.print_artifacts,
         metrics=_metrics_options(args),
+        summary_export=args.summary_export,
     )
     if not earlier:
         return execute(cfg, options)
@@ -390,8 +409,14 @@ def _check_host(host: str | None) -> None:
 
 def _overrides(args: argparse.Namespace) -> Overrides:
     from loadorch.config.resolve import Overrides
+    from loadorch.config.tags import parse_cli_tags
 
+    try:
+        tags = parse_cli_tags(getattr(args, "tag", None) or [])
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     return Overrides(
+        tags=tuple(tags.items()),
         users=args.users,
         spawn_rate=args.spawn_rate,
         duration_s=args.duration,
@@ -421,6 +446,8 @@ def _cmd_k8s(args: argparse.Namespace) -> int:
             env,
         )
     overrides = _overrides(args)
+    if args.files_in_image is not None and not args.files_in_image.startswith("/"):
+        raise UsageError(f"--files-in-image {args.files_in_image!r} must be an absolute path inside the image")
     _check_host(args.host)
     return k8scmd.render_command(
         args.profile,
@@ -436,6 +463,7 @@ def _cmd_k8s(args: argparse.Namespace) -> int:
         args.run_id,
         args.metrics_port,
         _remote_write_url(args.remote_write),
+        args.files_in_image,
         args.browser_image,
     )
 

@@ -13,7 +13,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from loadorch.config.scenario import Scenario
 from loadorch.traffic import data as gen
-from loadorch.verdict.stats import MergedJson, TablesJson
 
 PLAN_SCHEMA: Final = "loadorch.plan/v1"
 
@@ -62,6 +61,7 @@ class MetricsPlan(Wire):
     scenario: str
     edges_us: list[int]
     table_edges: dict[str, list[int]] = Field(default_factory=dict)  # per-series tables' bucket edges
+    extra_path: str | None = None  # families the controller measured (browser vitals), as JSON
     final_path: str | None  # where the controller writes the gate's final threshold results
 
 
@@ -88,6 +88,9 @@ class Plan(Wire):
     spawn_rate: float
     duration_s: float | None
     iterations: int | None
+    stages: list[tuple[float, float, float]] | None = None  # closed-model stages (traffic/stages.py)
+    window: list[tuple[float, float]] | None = None  # the measurement window's spans (s from the start)
+    tags: dict[str, str] = Field(default_factory=dict)  # run tags (--tag)
     workers: int
     request_timeout_s: float
     max_response_body: int
@@ -146,7 +149,7 @@ class StatsMessage(Wire):
     index: int
     token: str
     seq: int
-    delta: TablesJson
+    delta: dict[str, Any]  # verdict.stats.Recorder.take_delta: the tables since the last message
     cpu: float
     users: int
     spawned: int
@@ -184,7 +187,7 @@ class WorkersSummary(Wire):
 class MasterSummary(Wire):
     """The master's account of the run, written to the plan's stats_path when it ends."""
 
-    merged: MergedJson
+    merged: dict[str, Any]  # verdict.stats.Merged.to_json
     t0: float | None
     elapsed_s: float
     stop_reason: StopReason | None

@@ -17,6 +17,7 @@ from loadorch.config.resolve import (
     scenario_paths,
 )
 from loadorch.errors import ConfigError, ExitCode, LoadorchError, Problem
+from loadorch.report import gha
 
 
 def validate_project(project: str, refs: Sequence[str], env: Mapping[str, str]) -> int:
@@ -51,6 +52,8 @@ def validate_project(project: str, refs: Sequence[str], env: Mapping[str, str]) 
         sys.stderr.write(f"error: invalid configuration ({len(unique)} problem{'s' if len(unique) != 1 else ''}):\n")
         for p in unique:
             sys.stderr.write(f"  {p}\n")
+        if gha.enabled(os.environ):
+            sys.stdout.write(gha.problem_commands(unique))
         return ExitCode.CONFIG
     return ExitCode.OK
 

@@ -10,7 +10,8 @@ from typing import Any
 
 from loadorch.config.scenario import METHODS, READ_METHODS, DataSpec, RequestSpec, Scenario
 from loadorch.config.suggest import did_you_mean
-from loadorch.config.thresholds import Threshold, ThresholdSyntaxError, parse_expression, parse_selector
+from loadorch.config.tags import tag_keys, tag_values
+from loadorch.config.thresholds import TAGS, Threshold, ThresholdSyntaxError, parse_expression, parse_selector
 from loadorch.config.units import parse_duration
 from loadorch.config.yamlsource import Document
 from loadorch.errors import Problem
@@ -319,17 +320,22 @@ def _dot(path: Iterable[Any]) -> str:
 
 
 def parse_thresholds(
-    raw: dict[str, list[Any]], scenario: Scenario | None, doc: Document, root: tuple[Any, ...] = ("thresholds",)
+    raw: dict[str, list[Any]],
+    scenario: Scenario | None,
+    doc: Document,
+    root: tuple[Any, ...] = ("thresholds",),
+    run_tags: Mapping[str, str] = {},
 ) -> tuple[dict[str, list[Threshold]], list[Problem]]:
     """Parse a thresholds mapping into {normalized selector: [Threshold]}, checking names against the scenario."""
     out: dict[str, list[Threshold]] = {}
     problems: list[Problem] = []
+    free = tag_keys(scenario, run_tags)
     for key, items in raw.items():
         path = (*root, key)
         try:
-            selector = parse_selector(key)
+            selector = parse_selector(key, free)
             if scenario is not None:
-                _check_tags(selector.tags, scenario)
+                _check_tags(selector.tags, scenario, run_tags)
         except ThresholdSyntaxError as exc:
             problems.append(Problem(doc.file, doc.line_of(path), _dot(path), str(exc)))
             continue
@@ -370,13 +376,32 @@ def _threshold(selector: Any, item: Any) -> Threshold:
     raise ValueError("a threshold is an expression string or {threshold: ..., abort_on_fail: ...}")
 
 
-def _check_tags(tags: tuple[tuple[str, str], ...], scenario: Scenario) -> None:
+def check_names(ep: RequestSpec) -> list[str]:
+    """The `check` tag of each `expect` condition of a request: status, contains, and each JSON path."""
+    expect = ep.expect
+    names = ["status"] if expect.status else []
+    if expect.contains is not None:
+        names.append("contains")
+    return names + list((expect.json_equals or {}).keys())
+
+
+def _check_tags(tags: tuple[tuple[str, str], ...], scenario: Scenario, run_tags: Mapping[str, str] = {}) -> None:
     names = {ep.name for u in scenario.users for ep in u.requests}
+    free = tag_keys(scenario, run_tags)
+    for tag, value in tags:
+        if tag in free and tag not in TAGS:
+            values = tag_values(scenario, tag, run_tags)
+            if value not in values:
+                raise ThresholdSyntaxError(f"no request is tagged {tag}:{value}; {did_you_mean(value, values)}")
     users = {str(u.name) for u in scenario.users} | {b.name for b in scenario.browsers}
     pages = {name for b in scenario.browsers for name in b.page_names()}
     for tag, value in tags:
         if tag == "page" and value not in pages and not value.startswith("/"):
             raise ThresholdSyntaxError(f"no visit step names a page {value!r}; {did_you_mean(value, pages)}")
+        if tag == "check":
+            checks = {c for u in scenario.users for ep in u.requests for c in check_names(ep)}
+            if value not in checks:
+                raise ThresholdSyntaxError(f"no expect condition is named {value!r}; {did_you_mean(value, checks)}")
         if tag == "name" and value not in names:
             raise ThresholdSyntaxError(f"no endpoint is named {value!r}; {did_you_mean(value, names)}")
         if tag == "user" and value not in users:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -13,8 +14,32 @@ from loadorch.db.settings import Collectors
 
 
 class Stage(Strict):
-    rate: float = Field(ge=0, le=1_000_000)
+    """An open-model stage (`rate`: arrivals per second) or a closed-model one (`users`)."""
+
+    rate: float | None = Field(None, ge=0, le=1_000_000)
+    users: int | None = Field(None, ge=0, le=100_000)
     duration: Duration
+
+    @model_validator(mode="after")
+    def _one_level(self) -> Stage:
+        if (self.rate is None) == (self.users is None):
+            raise ValueError("a stage gives users (closed model) or rate (open model, arrivals per second)")
+        if self.duration <= 0:
+            raise ValueError("a stage's duration must be greater than zero")
+        return self
+
+
+class MeasureWindow(Strict):
+    """The part of the run the thresholds judge: from `from` to `to` seconds after the load starts."""
+
+    start: Duration = Field(alias="from")
+    to: Duration | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MeasureWindow:
+        if self.to is not None and self.to <= self.start:
+            raise ValueError("measure.to must be later than measure.from")
+        return self
 
 
 class Load(Strict):
@@ -34,11 +59,20 @@ class Load(Strict):
 
     @property
     def is_open(self) -> bool:
-        return self.arrival_rate is not None or self.stages is not None
+        return self.arrival_rate is not None or (self.stages is not None and not self.staged_users)
+
+    @property
+    def staged_users(self) -> bool:
+        """Closed-model stages: every stage gives a user count."""
+        return self.stages is not None and all(s.users is not None for s in self.stages)
 
     @model_validator(mode="after")
     def _one_model(self) -> Load:
-        if self.is_open:
+        if self.stages is not None and len({s.users is None for s in self.stages}) > 1:
+            raise ValueError("give every stage users (closed model) or every stage a rate (open model), not a mix")
+        if self.staged_users:
+            self._check_user_stages()
+        elif self.is_open:
             self._check_open()
         else:
             if self.users is None:
@@ -50,6 +84,24 @@ class Load(Strict):
         if self.duration is not None and self.duration <= 0:
             raise ValueError("duration must be greater than zero")
         return self
+
+    def _check_user_stages(self) -> None:
+        for field_name in ("users", "spawn_rate", "arrival_rate", "max_users", "duration"):
+            if getattr(self, field_name) is not None:
+                raise ValueError(
+                    f"give stages or {field_name}, not both: with stages, each stage's users and duration "
+                    "set the load (the run lasts the sum of the durations)"
+                )
+        if max(s.users or 0 for s in self.stages or ()) < 1:
+            raise ValueError("at least one stage needs users >= 1")
+
+    def user_stages(self) -> tuple[tuple[float, float, float], ...]:
+        """(users at the start, users at the end, seconds) per closed-model stage, from 0 users."""
+        out, previous = [], 0.0
+        for stage in self.stages or ():
+            out.append((previous, float(stage.users or 0), stage.duration))
+            previous = float(stage.users or 0)
+        return tuple(out)
 
     def _check_open(self) -> None:
         if self.arrival_rate is not None and self.stages is not None:
@@ -71,8 +123,9 @@ class Load(Strict):
             return ((self.arrival_rate, self.arrival_rate, float(self.duration or 0.0)),)
         out, previous = [], self.start_rate
         for stage in self.stages or ():
-            out.append((previous, stage.rate, stage.duration))
-            previous = stage.rate
+            rate = float(stage.rate or 0.0)
+            out.append((previous, rate, stage.duration))
+            previous = rate
         return tuple(out)
 
 
@@ -95,6 +148,7 @@ class Profile(Strict):
     allowed_hosts: list[str] = Field(default_factory=list)
     headers: Headers = Field(default_factory=dict)
     load: Load
+    measure: Literal["steady"] | MeasureWindow | None = None  # the window thresholds judge; ramps reported apart
     workers: int | Literal["auto"] = 1
     seed: int = 1
     thresholds: dict[str, list[ThresholdItem]] = Field(default_factory=dict)
@@ -128,18 +182,20 @@ class Profile(Strict):
 
 
 def host_url_problem(url: str) -> str | None:
-    """Why `url` cannot be a target (scheme, host name, port), or None if it can."""
+    """Why `url` cannot be a target (scheme, host name, port), or None if it can. Credentials in the URL
+    (`user:pass@`) are never repeated in the message."""
+    shown = re.sub(r"(?<=//)[^/?#]*@", "***@", url)
     if not (url.startswith("http://") or url.startswith("https://")):
-        return f"host {url!r} needs a scheme: http://... or https://..., or 'embedded'"
+        return f"host {shown!r} needs a scheme: http://... or https://..., or 'embedded'"
     if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
-        return f"host {url!r} contains spaces or control characters"
+        return f"host {shown!r} contains spaces or control characters"
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:  # "Port out of range 0-65535", "Invalid IPv6 URL", a non-numeric port
-        return f"host {url!r} is not a valid URL: {exc}"
+        return f"host {shown!r} is not a valid URL: {exc}"
     if not parts.hostname:
-        return f"host {url!r} has no host name (e.g. http://api.example.com:8080)"
+        return f"host {shown!r} has no host name (e.g. http://api.example.com:8080)"
     if port == 0:
-        return f"host {url!r}: port 0 cannot be connected to; give a port from 1 to 65535"
+        return f"host {shown!r}: port 0 cannot be connected to; give a port from 1 to 65535"
     return None

@@ -32,6 +32,7 @@ from loadorch.config.envsubst import (
     unset_marker,
 )
 from loadorch.config.hostauth import split_credentials
+from loadorch.config.measure import Window, resolve_window
 from loadorch.config.problems import M, validate_document
 from loadorch.config.profile import Load, Profile
 from loadorch.config.scenario import Scenario
@@ -61,6 +62,7 @@ class Overrides:
     host: str | None = None
     iterations: int | None = None
     scenario: str | None = None  # a scenario file instead of the profile's
+    tags: tuple[tuple[str, str], ...] = ()  # --tag KEY=VALUE: the whole run's tags
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,9 @@ class RunConfig:
     open_model: OpenModel | None = None
     lighthouse: tuple[Any, ...] = ()  # loadorch.browser.lighthouse.Sample, from the profile's result files
     warnings: tuple[str, ...] = ()  # printed before the run: nothing wrong enough to refuse it
+    user_stages: tuple[tuple[float, float, float], ...] | None = None  # closed-model stages: (from, to, seconds)
+    window: Window | None = None  # the measurement window the thresholds judge
+    run_tags: Mapping[str, str] = field(default_factory=dict)  # --tag: on every request of the run
 
 
 def profile_names(project: str) -> dict[str, str]:
@@ -145,13 +150,15 @@ def _validated(model: type[M], doc: Document) -> M:
         raise ConfigError(exc.problems + [p for p in more if p not in exc.problems]) from None
 
 
-def load_scenario(path: str, env: Mapping[str, str], lenient: bool = False) -> tuple[LoadedScenario, dict[str, str]]:
+def load_scenario(
+    path: str, env: Mapping[str, str], lenient: bool = False, run_tags: Mapping[str, str] = {}
+) -> tuple[LoadedScenario, dict[str, str]]:
     doc, used, _ = load_document(path, env, lenient, scenario_template_path)
     model = _validated(Scenario, doc)
     generators, problems = compile_generators(model, doc)
     problems += check_templates(model, doc, generators)
     problems += check_python_users(model, doc)
-    thresholds, more = parse_thresholds(model.thresholds, model, doc)
+    thresholds, more = parse_thresholds(model.thresholds, model, doc, run_tags=run_tags)
     problems += more
     if problems:
         raise ConfigError(problems)
@@ -181,11 +188,12 @@ def build(
     if not os.path.isfile(spath):
         line = None if overrides.scenario else pdoc.line_of(("scenario",))
         raise ConfigError([Problem(path, line, "scenario", f"scenario file not found: {spath}")])
+    run_tags = dict(overrides.tags)
     try:
-        scenario, scenario_secrets = load_scenario(spath, env, lenient)
+        scenario, scenario_secrets = load_scenario(spath, env, lenient, run_tags)
     except ConfigError as exc:  # the profile's threshold problems too, in the same report
         raise ConfigError(exc.problems + threshold_problems(profile.thresholds, pdoc)) from None
-    overrides_thr, problems = parse_thresholds(profile.thresholds, scenario.model, pdoc)
+    overrides_thr, problems = parse_thresholds(profile.thresholds, scenario.model, pdoc, run_tags=run_tags)
     problems += check_common_headers(profile.headers, scenario.model, scenario.generators, pdoc)
     problems += _collector_problems(profile, pdoc, scenario, overrides_thr)
     lighthouse = _lighthouse(profile, path, pdoc, problems)
@@ -200,8 +208,22 @@ def build(
     problems = compile_all(scenario.model, cfg.headers, scenario.path)
     if problems:
         raise ConfigError(problems)
+    cfg = _window(cfg, pdoc)
     cfg = replace(cfg, warnings=(*cfg.warnings, *short_secret_warnings(named)))
     return replace(cfg, lighthouse=lighthouse) if lighthouse else cfg
+
+
+def _window(cfg: RunConfig, pdoc: Document) -> RunConfig:
+    if cfg.user_stages is not None and any(u.python for u in cfg.scenario.model.users):
+        message = "closed-model stages drive declarative users only; give Python users `users:` and `duration:`"
+        raise ConfigError([Problem(cfg.profile_path, pdoc.line_of(("load", "stages")), "load.stages", message)])
+    try:
+        window = resolve_window(
+            cfg.profile.measure, cfg.profile.load, cfg.user_stages, cfg.duration_s, cfg.users, cfg.spawn_rate
+        )
+    except ValueError as exc:
+        raise ConfigError([Problem(cfg.profile_path, pdoc.line_of(("measure",)), "measure", str(exc))]) from None
+    return replace(cfg, window=window)
 
 
 def _collector_problems(
@@ -302,12 +324,19 @@ def merge(
 
     load = profile.load
     open_model = _open_model(load, cli) if load.is_open else None
-    users = pick("users", ("profile", load.users if open_model is None else load.max_users), ("cli", cli.users))
+    user_stages = _user_stages(load, cli) if load.staged_users else None
+    profile_users = load.max_users if open_model is not None else load.users
+    if user_stages is not None:
+        profile_users = int(max(b for _, b, _ in user_stages))  # one slot per user at the peak
+    users = pick("users", ("profile", profile_users), ("cli", cli.users))
     duration = pick("duration", ("profile", load.duration), ("cli", cli.duration_s))
     if open_model is not None:
         duration = total_seconds(open_model.stages)
+    if user_stages is not None:
+        duration = total_seconds(user_stages)
+        sources["duration"] = "profile"
     iterations = pick("iterations", ("profile", profile.load.iterations), ("cli", cli.iterations))
-    if cli.iterations is not None and cli.duration_s is None:
+    if cli.iterations is not None and cli.duration_s is None and user_stages is None:
         duration = None  # --iterations alone runs until every user is done
     workers_raw = pick("workers", ("profile", profile.workers), ("cli", cli.workers))
     workers = (os.cpu_count() or 1) if workers_raw == "auto" else int(workers_raw)
@@ -358,7 +387,17 @@ def merge(
         secrets=frozenset(secrets),
         sources=sources,
         open_model=open_model,
+        user_stages=user_stages,
+        run_tags=dict(cli.tags),
     )
+
+
+def _user_stages(load: Load, cli: Overrides) -> tuple[tuple[float, float, float], ...]:
+    if cli.users is not None:
+        raise UsageError("--users cannot change a profile with stages: each stage gives its own user count")
+    if cli.duration_s is not None:
+        raise UsageError("--duration cannot change a profile with stages: their durations add up to the run's")
+    return load.user_stages()
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,16 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
 
+def _tags(v: dict[str, str]) -> dict[str, str]:
+    from loadorch.config.tags import check_tags
+
+    check_tags(v)
+    return v
+
+
+Tags = Annotated[dict[str, str], AfterValidator(_tags)]
+
+
 class SequenceSpec(Strict):
     start: int = 1
     step: int = Field(1, ge=1)
@@ -141,6 +151,7 @@ class Endpoint(RequestSpec):
     name: str = Field(min_length=1)
     kind: Literal["read", "write"] | None = None
     weight: float = Field(1.0, ge=0)
+    tags: Tags = Field(default_factory=dict)
 
     @property
     def effective_kind(self) -> str:
@@ -177,6 +188,7 @@ class UserSpec(Strict):
     think_time: ThinkTime = Field(default_factory=lambda: ThinkTime(constant=0.0))
     requests: list[Endpoint] = Field(default_factory=list)
     python: str | None = Field(None, pattern=r"^[^:]+\.py:[A-Za-z_][A-Za-z0-9_]*$")
+    tags: Tags = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _one_kind(self) -> UserSpec:
@@ -224,6 +236,7 @@ class Scenario(Strict):
     thresholds: dict[str, list[ThresholdItem]] = Field(default_factory=dict)
     min_samples: int | None = Field(None, ge=1)
     kinds: dict[str, Literal["read", "write"]] = Field(default_factory=dict)  # python users' request names/globs
+    tags: Tags = Field(default_factory=dict)  # free key/values for threshold selectors, results and the log
 
     @model_validator(mode="after")
     def _unique_names(self) -> Scenario:

@@ -11,13 +11,17 @@ from loadorch.config.suggest import did_you_mean
 
 METRICS: dict[str, tuple[str, ...]] = {
     "http_req_duration": ("avg", "min", "max", "med", "p"),
+    "http_req_waiting": ("avg", "min", "max", "med", "p"),  # time to first byte
+    "http_req_connecting": ("avg", "min", "max", "med", "p"),  # TCP (and TLS) connect; 0 on a reused connection
     "http_req_failed": ("rate",),
     "http_reqs": ("count", "rate"),
+    "checks": ("rate",),  # the share of `expect` conditions that held (k6's checks)
     # database (loadorch/db): per request from a response header or the probe; server-wide from the collector
     "db_queries_per_request": ("avg", "min", "max", "med", "p"),
     "db_queries": ("count", "rate"),
     "db_query_slow": ("rate",),
 }
+HTTP_METRICS = ("http_req_duration", "http_req_waiting", "http_req_connecting", "http_req_failed", "http_reqs")
 SERVER_WIDE = ("db_queries", "db_query_slow")  # measured in the database, not per request: no tag filters
 # Browser users' web vitals (one sample per page view) and Lighthouse results (one sample per result file).
 BROWSER_METRICS = (
@@ -39,6 +43,8 @@ METRIC_TAGS: dict[str, tuple[str, ...]] = {
 AGGREGATIONS = ("avg", "min", "max", "med", "count", "rate", "p")
 OPERATORS = ("===", "==", "!=", "<=", ">=", "<", ">")
 TAGS = ("kind", "name", "method", "status", "user")
+METRIC_TAGS["checks"] = ("kind", "name", "method", "user", "check")
+EXPECTED_RESPONSE = "expected_response"  # k6's; our HTTP latencies already count successful requests only
 
 _SELECTOR = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\{(.*)\})?\s*\Z", re.DOTALL)
 _AGG = re.compile(r"\s*(p\s*\(([^)]*)\)|[A-Za-z_][A-Za-z0-9_]*)\s*")
@@ -106,7 +112,18 @@ def _fmt(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else repr(float(x))
 
 
-def parse_selector(text: str) -> Selector:
+def allowed_tags(metric: str, free_tags: Iterable[str] = ()) -> tuple[str, ...]:
+    """The tags a selector on `metric` may filter by: the metric's own, k6's expected_response on HTTP
+    metrics, and the scenario's free tags on HTTP metrics and checks."""
+    own = METRIC_TAGS.get(metric, TAGS)
+    if metric in HTTP_METRICS:
+        own = (*own, EXPECTED_RESPONSE)
+    if metric in HTTP_METRICS or metric == "checks":
+        own = (*own, *sorted(set(free_tags) - set(own)))
+    return own
+
+
+def parse_selector(text: str, free_tags: Iterable[str] = ()) -> Selector:
     m = _SELECTOR.match(text)
     if not m:
         raise ThresholdSyntaxError(f"invalid metric selector {text!r}; expected metric or metric{{tag:value}}")
@@ -127,12 +144,17 @@ def parse_selector(text: str) -> Selector:
             name, value = name.strip(), value.strip()
             if not sep or not name or not value:
                 raise ThresholdSyntaxError(f"invalid tag filter {part.strip()!r} in {text!r}; expected tag:value")
-            allowed = METRIC_TAGS.get(metric, TAGS)
+            allowed = allowed_tags(metric, free_tags)
             if name not in allowed:
                 hint = f" ({metric} has tags {', '.join(allowed)})"
                 raise ThresholdSyntaxError(_unknown("tag", name, allowed) + hint)
             if name == "kind" and value not in ("read", "write"):
                 raise ThresholdSyntaxError(f"kind must be read or write, not {value!r}")
+            if name == EXPECTED_RESPONSE and value != "true":
+                raise ThresholdSyntaxError(
+                    f"{EXPECTED_RESPONSE}:{value} is not supported; {EXPECTED_RESPONSE}:true (successful requests) "
+                    "is what latency metrics measure already, and http_req_failed counts the others"
+                )
             tags.append((name, value))
     return Selector(metric, tuple(tags))
 

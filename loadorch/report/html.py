@@ -9,7 +9,14 @@ from loadorch.report.browser import html_section
 from loadorch.report.charts import Series, line_chart, sparkline
 from loadorch.report.database import html_database
 from loadorch.report.figures import latency_chart, latency_thresholds, load_chart, spectra
-from loadorch.report.summary import ENDPOINT_HEAD, endpoint_rows, headline
+from loadorch.report.summary import (
+    ENDPOINT_HEAD,
+    FAILING_CHECK_HEAD,
+    endpoint_rows,
+    failing_check_rows,
+    headline,
+    window_line,
+)
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 CSS = """
@@ -59,9 +66,18 @@ def render_html(doc: dict[str, Any]) -> str:
     if doc.get("error"):
         parts.append(f"<p><strong>Error:</strong> {escape(doc['error'])}</p>")
     parts += _thresholds(doc), _charts(doc), _spectra(doc), html_section(doc)
-    parts += _endpoints(doc), html_database(doc), _checks(doc), _errors(doc)
+    parts += _endpoints(doc), html_database(doc), _failing_checks(doc), _checks(doc), _errors(doc)
     parts.append("</main></body></html>")
     return "\n".join(p for p in parts if p) + "\n"
+
+
+def _failing_checks(doc: dict[str, Any]) -> str:
+    rows = failing_check_rows(doc)
+    if not rows:
+        return ""
+    head = "".join(f"<th>{escape(h)}</th>" for h in FAILING_CHECK_HEAD)
+    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<h2>Failing checks</h2><table><tr>{head}</tr>{body}</table>"
 
 
 def _tag(verdict: str) -> str:
@@ -80,9 +96,10 @@ def _thresholds(doc: dict[str, Any]) -> str:
             f"<td>{escape(t['expression'])}</td><td class=num>{escape(observed)}</td>"
             f"<td class=num>{t['samples']}</td><td class=num>{bound}</td><td>{escape(t['message'])}</td></tr>"
         )
+    window = f'<p class="note">{escape(window_line(doc))}</p>' if doc.get("window") else ""
     return (
         "<h2>Thresholds</h2><table><tr><th></th><th>selector</th><th>threshold</th><th>observed</th>"
-        "<th>samples</th><th>error bound</th><th>detail</th></tr>" + "".join(rows) + "</table>"
+        "<th>samples</th><th>error bound</th><th>detail</th></tr>" + "".join(rows) + "</table>" + window
     )
 
 

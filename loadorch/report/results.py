@@ -6,9 +6,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from loadorch.config.tags import tags_of
 from loadorch.db.measure import database_section, per_request_stats
 from loadorch.errors import ExitCode
 from loadorch.report.summary import TOP_ENDPOINTS
+from loadorch.traffic.stages import window_seconds
 from loadorch.verdict.evaluate import EXIT_CODES, INTERRUPTED, Check, ThresholdResult
 from loadorch.verdict.stats import Merged, latency_stats
 
@@ -45,6 +47,9 @@ class RunRecord:
     database: dict[str, Any] | None = None  # the postgres collector's measurement (DbMeasurement.to_json)
     load: LoadRecord | None = None
     browser: dict[str, Any] | None = None  # browser users and Lighthouse results (loadorch.browser.results)
+    window: tuple[tuple[float, float], ...] = ()  # the measurement window's spans (s), if the profile has one
+    window_source: str = ""
+    tags: dict[str, str] = field(default_factory=dict)  # --tag: the whole run's tags
 
 
 @dataclass
@@ -55,7 +60,7 @@ class LoadRecord:
     model: str  # "closed" or "open"
     users: int
     spawn_rate: float = 0.0
-    stages: tuple[tuple[float, float, float], ...] = ()  # open model: (start rate, end rate, seconds)
+    stages: tuple[tuple[float, float, float], ...] = ()  # (start, end, seconds): open model rates, closed users
     samples: list[list[float]] = field(default_factory=list)
 
 
@@ -85,6 +90,7 @@ def build(record: RunRecord) -> dict[str, Any]:
             "stop_reason": record.stop_reason,
             "interrupted": record.interrupted,
             "versions": record.versions,
+            "tags": record.tags,
         },
         "totals": {"requests": total, "failures": failures, "rps": round(total / seconds, 3) if seconds > 0 else 0.0},
         "kinds": {kind: _stats(merged, (("kind", kind),), seconds) for kind in _values(merged, "kind")},
@@ -94,6 +100,7 @@ def build(record: RunRecord) -> dict[str, Any]:
                 "method": _first(merged, "name", name, "method"),
                 **_stats(merged, (("name", name),), seconds),
                 "status_counts": {str(k): v for k, v in merged.status_counts((("name", name),)).items()},
+                **_tags(merged, name),
                 "db_queries_per_request": per_request_stats(merged, (("name", name),)),
             }
             for name in _values(merged, "name")
@@ -103,12 +110,45 @@ def build(record: RunRecord) -> dict[str, Any]:
         "integrity": record.integrity,
         "service_time": _service_time(merged, seconds),
         "errors": _errors(merged),
+        "expect_checks": expect_checks(merged),
         "database": database_section(merged, record.database),
         "timeseries": timeseries(merged),
         "load": load_timeline(record.load) if record.load else None,
         "endpoint_timeseries": endpoint_timeseries(merged),
         "histograms": _histograms(merged),
         **({"browser": record.browser} if record.browser is not None else {}),
+        **({"window": window_block(record)} if record.window else {}),
+    }
+
+
+PHASE_NAMES = {"ramp_up": "before the window", "ramp_down": "after the window", "between": "between spans"}
+
+
+def window_block(record: RunRecord) -> dict[str, Any]:
+    """The measurement window: its spans, the judged samples' stats, and what was left out, by phase."""
+    merged = record.merged
+    judged = merged.windowed()
+    seconds = window_seconds(record.window, record.elapsed_s)
+    total, failures = judged.counts()
+    excluded: dict[str, Any] = {}
+    for (phase, kind, ok), h in sorted(merged.phases.items()):
+        row = excluded.setdefault(phase, {"requests": 0, "failures": 0, "kinds": {}})
+        row["requests"] += h.count
+        row["failures"] += 0 if ok else h.count
+        k = row["kinds"].setdefault(kind, {"requests": 0, "failures": 0, "p95_ms": None})
+        k["requests"] += h.count
+        if ok:
+            k["p95_ms"] = round(h.percentile(95) / 1000.0, 3) if h.count else None
+        else:
+            k["failures"] += h.count
+    return {
+        "source": record.window_source,
+        "spans": [[round(a, 3), round(b, 3)] for a, b in record.window],
+        "seconds": round(seconds, 3),
+        "requests": total,
+        "failures": failures,
+        "kinds": {kind: _stats(judged, (("kind", kind),), seconds) for kind in _values(judged, "kind")},
+        "excluded": excluded,
     }
 
 
@@ -121,7 +161,7 @@ def _histograms(merged: Merged) -> dict[str, Any]:
 
 def load_timeline(load: LoadRecord) -> dict[str, Any]:
     """Planned versus achieved load over time: users (closed model) or arrivals per second (open model)."""
-    if load.model == "open":
+    if load.stages:
         target, t = [], 0.0
         for start, end, seconds in load.stages:
             target += [[round(t, 3), start], [round(t + seconds, 3), end]]
@@ -155,6 +195,31 @@ def endpoint_timeseries(merged: Merged, top: int = TOP_ENDPOINTS) -> dict[str, A
         if name in chosen and h.count:
             rows.setdefault(name, []).append([round(slot * step, 3), round(h.percentile(95) / 1000.0, 3)])
     return {"interval_s": step, "endpoints": rows}
+
+
+def expect_checks(merged: Merged) -> list[dict[str, Any]]:
+    """The checks metric per expect condition: passes, fails, rate, and one failing response (redacted later)."""
+    rows = []
+    for (user, name, kind, method, check), (passes, fails) in merged.checks.items():
+        total = passes + fails
+        rows.append(
+            {
+                "user": user,
+                "name": name,
+                "check": check,
+                "passes": passes,
+                "fails": fails,
+                "rate": round(passes / total, 6) if total else None,
+                "example": merged.check_examples.get((user, name, kind, method, check)),
+            }
+        )
+    return sorted(rows, key=lambda r: (-r["fails"], r["name"], r["check"]))
+
+
+def _tags(merged: Merged, name: str) -> dict[str, Any]:
+    user = _first(merged, "name", name, "user")
+    tags = tags_of(merged.tag_table, user, name)
+    return {"tags": dict(sorted(tags.items()))} if tags else {}
 
 
 def _values(merged: Merged, tag: str) -> list[str]:

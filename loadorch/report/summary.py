@@ -66,6 +66,22 @@ def check_rows(doc: dict[str, Any]) -> list[list[str]]:
     return [[ICONS.get(c["verdict"], c["verdict"]), c["name"], c["message"]] for c in doc["checks"]]
 
 
+def failing_check_rows(doc: dict[str, Any]) -> list[list[str]]:
+    return [
+        [c["name"], c["check"], str(c["fails"]), str(c["passes"] + c["fails"]), _example(c.get("example"))]
+        for c in doc.get("expect_checks") or []
+        if c["fails"]
+    ][:TOP_ENDPOINTS]
+
+
+def _example(text: str | None, limit: int = 120) -> str:
+    if not text:
+        return "-"
+    one = " ".join(text.split())
+    return one if len(one) <= limit else one[:limit] + "..."
+
+
+FAILING_CHECK_HEAD = ["request", "check", "failed", "of", "example response"]
 THRESHOLD_HEAD = ["", "selector", "threshold", "observed", "samples"]
 ENDPOINT_HEAD = ["endpoint", "kind", "requests", "failures", "rps", "p50 ms", "p95 ms", "p99 ms", "max ms"]
 CHECK_HEAD = ["", "check", "detail"]
@@ -93,6 +109,26 @@ def headline(doc: dict[str, Any], color: bool = False) -> str:
     )
 
 
+PHASES = (("ramp_up", "before it (ramp-up)"), ("between", "between its spans"), ("ramp_down", "after it (ramp-down)"))
+
+
+def window_line(doc: dict[str, Any]) -> str:
+    """One sentence on the measurement window: what the thresholds judged and what they left out."""
+    w = doc.get("window")
+    if not w:
+        return ""
+    spans = ", ".join(f"{a:g}-{b:g}s" for a, b in w["spans"])
+    left = [
+        f"{w['excluded'][k]['requests']} {label} ({w['excluded'][k]['failures']} failed)"
+        for k, label in PHASES
+        if k in w["excluded"]
+    ]
+    return (
+        f"Measurement window ({w['source']}): {spans}; thresholds judged {w['requests']} requests "
+        f"({w['failures']} failed); excluded: {', '.join(left) or 'none'}"
+    )
+
+
 def terminal(doc: dict[str, Any], color: bool = False) -> str:
     """The run's end on the terminal: tables, then the verdict line and, under it, why and what to do."""
     parts = []
@@ -105,6 +141,10 @@ def terminal(doc: dict[str, Any], color: bool = False) -> str:
         parts.append("top errors\n" + tabulate(errors, ERRORS_HEAD, tablefmt="simple"))
     if doc["thresholds"]:
         parts.append(tabulate(threshold_rows(doc), THRESHOLD_HEAD, tablefmt="simple"))
+    if doc.get("window"):
+        parts.append(window_line(doc))
+    if failing_check_rows(doc):
+        parts.append("failing checks:\n" + tabulate(failing_check_rows(doc), FAILING_CHECK_HEAD, tablefmt="simple"))
     failing = [r for r in check_rows(doc) if r[0] != "PASS"]
     if failing:
         parts.append(tabulate(failing, CHECK_HEAD, tablefmt="simple"))
@@ -126,6 +166,12 @@ def markdown(doc: dict[str, Any]) -> str:
         out += ["### Top errors", "", md_table(errors, ERRORS_HEAD), ""]
     if doc["thresholds"]:
         out += ["### Thresholds", "", md_table(threshold_rows(doc), THRESHOLD_HEAD), ""]
+    if doc.get("window"):
+        out += [_md(window_line(doc)), ""]
+    if doc["run"].get("tags"):
+        out += ["Run tags: " + _md(", ".join(f"{k}={v}" for k, v in doc["run"]["tags"].items())), ""]
+    if failing_check_rows(doc):
+        out += ["### Failing checks", "", md_table(failing_check_rows(doc), FAILING_CHECK_HEAD), ""]
     if doc["checks"]:
         out += ["### Run integrity", "", md_table(check_rows(doc), CHECK_HEAD), ""]
     out += markdown_section(doc)

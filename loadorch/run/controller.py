@@ -24,11 +24,12 @@ from loadorch.browser.results import build as browser_results
 from loadorch.browser.sink import BrowserSink
 from loadorch.browser.stats import BrowserStats
 from loadorch.config.resolve import RunConfig
+from loadorch.config.tags import tag_table
 from loadorch.errors import ConfigError, LoadorchError, Problem, RunError, SafetyError
 from loadorch.hosts import check_allowed
 from loadorch.metrics.options import MetricsOptions, plan_block
 from loadorch.metrics.remote_write import secret_values as remote_write_secrets
-from loadorch.report import results
+from loadorch.report import gha, results
 from loadorch.report.summary import terminal, use_color
 from loadorch.run import browsers
 from loadorch.run.artifacts import write_json, write_text
@@ -41,6 +42,7 @@ from loadorch.run.progress import Progress
 from loadorch.run.redact import Redactor
 from loadorch.run.setup import run_setup
 from loadorch.run.signals import HardStop, StopSignals
+from loadorch.traffic.stages import window_seconds
 from loadorch.verdict.evaluate import (
     ERROR,
     INTERRUPTED,
@@ -51,6 +53,7 @@ from loadorch.verdict.evaluate import (
     evaluate,
     overall,
 )
+from loadorch.verdict.histogram import Histogram
 from loadorch.verdict.integrity import integrity_checks, kinds_checks
 from loadorch.verdict.stats import Merged
 from loadorch.wire import MasterSummary, MetricsPlan
@@ -69,6 +72,7 @@ class RunOptions:
     token: str | None = None
     print_artifacts: bool = False  # end stdout with the framed artifacts block
     metrics: MetricsOptions = field(default_factory=MetricsOptions)
+    summary_export: str | None = None  # --summary-export: k6's summary JSON (GitLab's Load Performance widget)
 
 
 @dataclass
@@ -85,6 +89,8 @@ class _Run:
     scratch: str = ""
     db: Any = None  # the postgres collector (loadorch.run.database.DatabaseCollector), when configured
     sink: BrowserSink | None = None
+    live_labels: tuple[str, str, str] | None = None  # live metrics: run_id, profile, scenario
+    live_extra_path: str = ""  # live metrics measured here (browser vitals), for the master to serve and push
     keep_all_logs: bool = False
     kept_logs: dict[str, str] = field(default_factory=dict)  # process name -> why its log was kept
 
@@ -244,14 +250,15 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
     if run.sink is not None and plan.browser is not None:
         plan = plan.model_copy(update={"browser": plan.browser.model_copy(update={"sink_port": run.sink.port})})
     if opts.metrics.enabled:
+        run.live_labels = (os.path.basename(os.path.normpath(opts.out_dir)), cfg.profile_name, cfg.scenario.model.name)
+        run.live_extra_path = os.path.join(run.scratch, "live-extra.json") if run.sink is not None else ""
         block = plan_block(
             opts.metrics,
-            os.path.basename(os.path.normpath(opts.out_dir)),
-            cfg.profile_name,
-            cfg.scenario.model.name,
+            *run.live_labels,
             [(t.selector.metric, t.expression.value) for t in cfg.thresholds],
             os.path.join(run.scratch, "thresholds.final.json"),
         )
+        block["extra_path"] = run.live_extra_path or None
         plan = plan.model_copy(update={"metrics": MetricsPlan.model_validate(block)})
     plan_path = os.path.join(run.scratch, "plan.json")
     write_plan(plan, plan_path)
@@ -350,6 +357,7 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
             started = True
         elif kind == "progress":
             progress.update(event)
+            _write_live_extra(run, final=False)
         elif kind == "worker_lost":
             progress.note(f"worker {event['index']} stopped reporting at {event['at_s']}s")
         elif kind == "aborted":
@@ -361,10 +369,13 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
                 f"see the worker logs in {os.path.dirname(run.log_path('worker'))}"
             )
         elif kind == "summary_written" and event.get("final_path"):
-            if run.sink is not None:  # the load is over: browsers stop now, not after the metrics grace
+            # the load is over: the database window closes and browsers stop now, not after the metrics grace,
+            # so the gate decided here for the final metrics is the one decided at the end
+            if run.db is not None:
+                run.db.end()  # closes the window once; the later call in _load returns the same measurement
+            if run.sink is not None:
                 browsers.stop_workers(group, run.sink, browser_worker_count(run.cfg))
-            if run.db is not None:  # the load is over: close the database window, so the final states include it
-                run.db.end()
+                _write_live_extra(run, final=True)
             _publish_final_thresholds(run, event["stats_path"], event["final_path"], progress)
         elif kind == "metrics_listening":
             progress.note(f"metrics: {event['url']}")
@@ -404,17 +415,43 @@ def _decide(run: _Run, summary: MasterSummary | None, db: Any = None) -> _Decisi
     cfg = run.cfg
     checks, integrity = integrity_checks(cfg, summary)
     merged = Merged.from_json(summary.merged) if summary else Merged()
+    merged.tag_table = tag_table(cfg.scenario.model, cfg.run_tags)
     elapsed = summary.elapsed_s if summary else 0.0
     db = db if db is not None else (run.db.measurement if run.db is not None and run.db.windowed else None)
     browser = browsers.collected(run.sink, cfg)
     judge = browsers.evaluator(browser, cfg.min_samples) if browser is not None else None
+    judged, seconds = merged, elapsed
+    if cfg.window is not None:  # thresholds judge the measurement window; the ramps are reported apart
+        judged, seconds = merged.windowed(), window_seconds(cfg.window.spans, elapsed)
     threshold_results = (
-        evaluate(cfg.thresholds, merged, cfg.min_samples, elapsed, judge, db=db) if summary and summary.t0 else []
+        evaluate(cfg.thresholds, judged, cfg.min_samples, seconds, judge, db=db) if summary and summary.t0 else []
     )
     checks += kinds_checks(cfg, merged)
     checks += browsers.checks(run.sink, browser_worker_count(cfg), run.redactor, run.scratch)
     threshold_results = discount_generator_limited(threshold_results, run.checks + checks)
     return _Decision(checks, integrity, merged, elapsed, threshold_results, browser)
+
+
+def _write_live_extra(run: _Run, final: bool) -> None:
+    """Browser vitals (and, at the end, Lighthouse results) are measured here, not on the master: hand
+    their families to the master, which serves and pushes them with its own."""
+    if not run.live_extra_path or run.live_labels is None or run.sink is None:
+        return
+    from loadorch.browser.stats import UNITLESS, scale_of
+    from loadorch.metrics.tagged import families_to_json, tagged_families
+
+    stats = browsers.collected(run.sink, run.cfg) if final else None
+    if stats is None:
+        with run.sink.lock:  # workers report from another thread
+            series = {key: Histogram().merge(h) for key, h in run.sink.stats.series.items()}
+    else:
+        series = stats.series
+    limits = [(t.selector.metric, t.expression.value) for t in run.cfg.thresholds]
+    families = tagged_families(run.live_labels, series, scale_of, UNITLESS, limits)
+    try:
+        write_json(run.live_extra_path, families_to_json(families))
+    except OSError:
+        pass  # live numbers only: the verdict does not depend on them
 
 
 def _publish_final_thresholds(run: _Run, stats_path: str, final_path: str, progress: Progress) -> None:
@@ -471,11 +508,14 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
         duration_s=cfg.duration_s,
         database=db.to_json() if db is not None else None,
         browser=browser_results(decision.browser) if decision.browser is not None else None,
+        window=cfg.window.spans if cfg.window else (),
+        tags=dict(cfg.run_tags),
+        window_source=cfg.window.source if cfg.window else "",
         load=results.LoadRecord(
             "open" if cfg.open_model else "closed",
             cfg.users,
             cfg.spawn_rate,
-            cfg.open_model.stages if cfg.open_model else (),
+            cfg.open_model.stages if cfg.open_model else (cfg.user_stages or ()),
             [list(s) for s in summary.load] if summary else [],
         ),
     )
@@ -486,9 +526,14 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
     warnings = _metrics_warnings(metrics)
     if warnings:
         doc["warnings"] = run.redactor.obj(warnings)
-    write_artifacts(run.opts.out_dir, run.opts.junit_path, run.started, cfg, run.redactor, doc, record)
+    write_artifacts(
+        run.opts.out_dir, run.opts.junit_path, run.started, cfg, run.redactor, doc, record, run.opts.summary_export
+    )
     if run.sink is not None and run.opts.request_log:
         browsers.write_steps_log(run.sink, run.opts.out_dir, run.redactor)
+    if gha.enabled(run.opts.env):
+        files = {"profile": cfg.profile_path, "scenario": cfg.scenario.path}
+        sys.stdout.write(gha.threshold_commands(doc["thresholds"], cfg.sources, files))
     for warning in doc.get("warnings", []):  # before the summary: the verdict and its reasons end the output
         sys.stdout.write(f"warning: {warning}\n")
     if run.kept_logs:

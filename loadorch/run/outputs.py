@@ -65,6 +65,7 @@ def write_artifacts(
     redactor: Redactor,
     doc: dict[str, Any],
     record: RunRecord,
+    summary_export: str | None = None,
 ) -> None:
     """results.json, junit.xml, summary.md, config.yaml and report.html of one run (redacted)."""
     write_json(os.path.join(out, "results.json"), doc)
@@ -90,6 +91,10 @@ def write_artifacts(
     if junit_path:
         write_text(junit_path, junit)
     write_text(os.path.join(out, "summary.md"), markdown(doc))
+    if summary_export:
+        from loadorch.report.k6summary import k6_summary
+
+        write_json(summary_export, redactor.obj(k6_summary(record)))
     write_text(os.path.join(out, "config.yaml"), effective_config_yaml(cfg, redactor))
     write_text(os.path.join(out, "report.html"), render_html(doc))
 

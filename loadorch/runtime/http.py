@@ -130,6 +130,9 @@ class Connection:
         # DNS cannot move the name elsewhere later (TLS still verifies `host`, the Host header names it)
         self.pinned = tuple(addresses)
         self.next_pinned = 0
+        # the last request's timings (microseconds): connect (0 on a reused connection) and time to first byte
+        self.connecting_us = 0
+        self.waiting_us = 0
         self.check_addresses = check_addresses  # without pins: each resolution checked (raises HttpError)
 
     def close(self) -> None:
@@ -231,8 +234,11 @@ class Connection:
             raise
 
     def _exchange(self, data: bytes, deadline: float, method: str, collector: _Collector) -> Response:
+        self.connecting_us = 0
         if self.sock is None:
+            began = time.perf_counter()
             self.sock = self._connect(deadline)
+            self.connecting_us = int((time.perf_counter() - began) * 1e6)
         sock = self.sock
         try:
             sock.settimeout(_remaining(deadline))
@@ -245,6 +251,7 @@ class Connection:
             raise _StaleConnection from None
         parser = collector.parser = httptools.HttpResponseParser(collector)
         received = False
+        sent_at = time.perf_counter()
         while not collector.complete:
             try:
                 sock.settimeout(_remaining(deadline))  # each wait ends at the request's deadline
@@ -263,6 +270,8 @@ class Connection:
                 if collector.headers_done and not collector.keep_alive:
                     break  # no length and no chunks: the body ends when the server closes
                 raise HttpError("connection closed mid-response")
+            if not received:
+                self.waiting_us = int((time.perf_counter() - sent_at) * 1e6)
             received = True
             try:
                 parser.feed_data(chunk)

@@ -24,7 +24,16 @@ from loadorch.db.servertiming import QueryHeader
 from loadorch.errors import LoadorchError
 from loadorch.hosts import check_allowed, resolve
 from loadorch.runtime.vu import DEFAULT_MAX_BODY, needs_body, wire_path
-from loadorch.traffic.request import CompiledRequest, Origin, Outcome, check, encode_body, quote_path, service_us
+from loadorch.traffic.request import (
+    CompiledRequest,
+    Origin,
+    Outcome,
+    check,
+    encode_body,
+    failed_example,
+    quote_path,
+    service_us,
+)
 from loadorch.traffic.template import Lookup
 
 REDIRECTS = frozenset((301, 302, 303, 307, 308))
@@ -107,11 +116,17 @@ class LocustClientRunner:
         if status == 0 or error is not None:  # no response, timed out, or a redirect refused (its 3xx kept)
             reason = error or f"request failed: {getattr(resp, 'error', None)}"
             return Outcome(status, False, reason[:200], latency, path, body, service)
-        failure = check(req, status, content, lookup, captured)
+        results: list[bool] | None = [] if req.checks else None
+        failure = check(req, status, content, lookup, captured, results)
         queries = self.query_header.count(resp.headers.get(self.query_header.name) if resp.headers else None)
         if failure is None:
-            return Outcome(status, True, None, latency, path, body, service, queries)
-        return Outcome(status, False, failure[0], latency, path, body, service, queries, example=failure[1])
+            outcome = Outcome(status, True, None, latency, path, body, service, queries)
+        else:
+            outcome = Outcome(status, False, failure[0], latency, path, body, service, queries, example=failure[1])
+        if results:
+            outcome.checks = tuple(results)
+            outcome.check_example = None if all(results) else failed_example(status, content)
+        return outcome
 
     def _follow(
         self, req: CompiledRequest, path: str, body: bytes | None, headers: dict[str, str]

@@ -12,9 +12,11 @@ import gevent
 from locust.env import Environment
 from pydantic import ValidationError
 
+from loadorch.config.tags import tag_keys, tag_table
 from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
 from loadorch.runtime.common import FINAL_WAIT_S, LOST_AFTER_S, REPORT_INTERVAL_S, emit, watch_parent, write_json_atomic
 from loadorch.runtime.live import LiveMetrics
+from loadorch.traffic.stages import window_seconds
 from loadorch.verdict.evaluate import evaluate, should_abort
 from loadorch.verdict.stats import Merged
 from loadorch.wire import (
@@ -58,6 +60,7 @@ class MasterState:
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
         self.merged = Merged(plan.interval_s)
+        self.merged.tag_table = tag_table(plan.scenario, plan.tags)
         self.workers: dict[int, WorkerInfo] = {}
         self.rejected: list[str] = []
         self.t0: float | None = None
@@ -235,8 +238,9 @@ def _sustained(samples: list[float], window: int = 3) -> float:
 
 def _parse_thresholds(plan: Plan) -> list[Threshold]:
     out = []
+    free = tag_keys(plan.scenario, plan.tags)
     for t in plan.thresholds:
-        sel = parse_selector(t.selector)
+        sel = parse_selector(t.selector, free)
         out.append(Threshold(sel, parse_expression(t.expression, sel.metric), t.abort_on_fail, t.delay_abort_eval_s))
     return out
 
@@ -337,7 +341,9 @@ def _watch(state: MasterState, plan: Plan, stop_signal: list[int]) -> None:
             state.sample_load(elapsed)
             last_total = total
             if aborting:
-                results = evaluate(thresholds, state.merged, plan.min_samples, max(elapsed, 1e-9))
+                judged = state.merged.windowed()  # with a measurement window, only its samples count
+                seconds = window_seconds(plan.window, elapsed) if plan.window else elapsed
+                results = evaluate(thresholds, judged, plan.min_samples, max(seconds, 1e-9))
                 hit = should_abort(results, elapsed, thresholds)
                 if hit is not None:
                     state.stop_reason = "aborted"

@@ -25,6 +25,7 @@ from loadorch.traffic.request import (
     RequestRunner,
     check,
     encode_body,
+    failed_example,
     header_value,
     quote_path,
     request_log_line,
@@ -96,9 +97,10 @@ class LeanRunner:
             service = service_us(intended, start, end)
             return Outcome(0, False, str(exc), int((end - origin) * 1e6), target, body, service)
         end = time.perf_counter()
-        failure = check(req, resp.status, resp.body, lookup, captured)
+        results: list[bool] | None = [] if req.checks else None
+        failure = check(req, resp.status, resp.body, lookup, captured, results)
         reason, example = failure if failure is not None else (None, None)
-        return Outcome(
+        outcome = Outcome(
             resp.status,
             failure is None,
             reason,
@@ -109,6 +111,11 @@ class LeanRunner:
             self.query_header.count(resp.wanted) if resp.wanted is not None else None,
             example=example,
         )
+        outcome.waiting_us, outcome.connecting_us = self.conn.waiting_us, self.conn.connecting_us
+        if results:
+            outcome.checks = tuple(results)
+            outcome.check_example = None if all(results) else failed_example(resp.status, resp.body)
+        return outcome
 
 
 # printable ASCII that may stand in a request target as written; anything else is percent-encoded
@@ -216,15 +223,14 @@ class VirtualUser:
             key = self.keys[cache_key] = SeriesKey(
                 self.user_name, req.name, req.kind, req.method, outcome.status, outcome.ok
             )
+        now = time.time()
         self.recorder.record(
-            key,
-            outcome.latency_us,
-            time.time(),
-            outcome.error,
-            outcome.service_us,
-            outcome.db_queries,
-            example=outcome.example,
+            key, outcome.latency_us, now, outcome.error, outcome.service_us, outcome.db_queries, example=outcome.example
         )
+        if outcome.waiting_us is not None and outcome.ok:
+            self.recorder.record_timings(key, outcome.waiting_us, outcome.connecting_us or 0, now)
+        if outcome.checks:
+            self.recorder.record_checks(key, req.checks, outcome.checks, outcome.check_example, now)
         if self.request_log is not None:
             self.request_log.write(
                 request_log_line(
@@ -236,5 +242,6 @@ class VirtualUser:
                     req.name,
                     req.method,
                     outcome,
+                    req.tags,
                 )
             )

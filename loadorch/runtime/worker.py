@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import logging
 import os
 import random
@@ -19,6 +20,8 @@ from gevent import GreenletExit
 from locust import User
 from locust.env import Environment
 
+from loadorch.config.checks import check_names
+from loadorch.config.tags import tag_table, tags_of
 from loadorch.db.servertiming import QueryHeader
 from loadorch.hosts import address_guard
 from loadorch.runtime.common import MASTER_HEARTBEAT_TIMEOUT_S, REPORT_INTERVAL_S, emit, watch_parent
@@ -27,10 +30,12 @@ from loadorch.traffic import data as gen
 from loadorch.traffic.arrivals import for_worker
 from loadorch.traffic.data import cumulative, stream_seed
 from loadorch.traffic.request import CompiledRequest, Origin, RequestRunner, compile_request
+from loadorch.traffic.stages import users_at
 from loadorch.verdict.stats import Recorder
 from loadorch.wire import Arrivals, Hello, Plan, Start, StatsMessage, VuFailure
 
 log = logging.getLogger("loadorch.worker")
+STAGE_TICK_S = 0.05  # how often the stage clock (and a waiting user) looks at the stage's user count
 
 
 @contextlib.contextmanager
@@ -71,7 +76,9 @@ class WorkerState:
     def __init__(self, plan: Plan, index: int) -> None:
         self.plan = plan
         self.index = index
-        self.recorder = Recorder(plan.interval_s, time.time(), plan.metrics.edges_us if plan.metrics else ())
+        self.recorder = Recorder(
+            plan.interval_s, time.time(), plan.metrics.edges_us if plan.metrics else (), plan.window or ()
+        )
         self.seq = 0
         self.started = False
         self.stopped = False
@@ -83,6 +90,13 @@ class WorkerState:
         self.scheduled = self.dispatched = self.dropped = 0
         self.vu_failures: list[VuFailure] = []  # not yet reported to the master
         self.cpu_last = (time.monotonic(), time.process_time())
+        # closed-model stages: users with slot < limit run, the others wait (see traffic/stages.py)
+        self.stages: list[tuple[float, float, float]] | None = plan.stages
+        self.limit = len(plan.allocation) if self.stages is None else 0
+        self.running: set[int] = set()  # slots spawned and not finished
+
+    def active_users(self) -> int:
+        return sum(1 for slot in self.running if slot < self.limit)
 
     def cpu_percent(self) -> float:
         now, cpu = time.monotonic(), time.process_time()
@@ -107,7 +121,7 @@ class WorkerState:
             seq=self.seq,
             delta=self.recorder.take_delta(),
             cpu=self.cpu_percent(),
-            users=users,
+            users=users if self.stages is None else self.active_users(),
             spawned=self.spawned,
             done=self.started and self.spawned == mine and self.finished == mine,
             final=final,
@@ -123,6 +137,7 @@ def build_user_classes(state: WorkerState) -> list[type[User]]:
     scenario = plan.scenario
     generators = plan.generators()
     origin = Origin.parse(plan.host)
+    table = tag_table(scenario, plan.tags)
     slots: dict[str, collections.deque[int]] = {str(u.name): collections.deque() for u in scenario.users}
     for slot, name in state.mine:
         slots[name].append(slot)
@@ -133,7 +148,14 @@ def build_user_classes(state: WorkerState) -> list[type[User]]:
             classes.append(_python_class(state, spec.python, name, slots[name], generators))
             continue
         captures = {c for ep in spec.requests for c in ep.capture}
-        compiled = [compile_request(ep, ep.name, ep.effective_kind, captures, plan.headers) for ep in spec.requests]
+        compiled = [
+            dataclasses.replace(
+                compile_request(ep, ep.name, ep.effective_kind, captures, plan.headers),
+                tags=tuple(sorted(tags_of(table, name, ep.name).items())),
+                checks=tuple(check_names(ep)),
+            )
+            for ep in spec.requests
+        ]
         weights = [ep.weight for ep in spec.requests]
         classes.append(
             _user_class(state, name, slots[name], compiled, weights, spec.think_time.bounds, generators, origin)
@@ -212,8 +234,11 @@ def _user_class(
         vu = self.vu
         if plan.open is not None:
             return serve_arrivals(self, state, name)
+        state.running.add(vu.slot)
         try:
             while iterations is None or vu.sequence < iterations:
+                while vu.slot >= state.limit:  # a stage ramped this user down: wait until it ramps up again
+                    gevent.sleep(STAGE_TICK_S)
                 pause = vu.step()
                 if pause > 0:
                     gevent.sleep(pause)
@@ -226,6 +251,7 @@ def _user_class(
         finally:
             vu.runner.close()
             state.finished += 1
+            state.running.discard(vu.slot)
 
     return type(
         name,
@@ -282,6 +308,19 @@ def dispatch_arrivals(state: WorkerState, perf0: float) -> None:
             continue
         idle.popleft().inbox.put((arrival, perf0 + due, rng))
         state.dispatched += 1
+
+
+def stage_clock(state: WorkerState, runner: Any) -> None:
+    """Closed-model stages: follow the stages' user count, starting this worker's slots below it in slot
+    order (a user ramped down waits, and resumes its own sequence when it ramps up again)."""
+    stages = state.stages or []
+    mine = sorted(state.mine)
+    while not state.stopped:
+        state.limit = users_at(stages, time.time() - state.recorder.t0)
+        while state.spawned < len(mine) and mine[state.spawned][0] < state.limit and not state.stopped:
+            runner.spawn_users({mine[state.spawned][1]: 1})
+            state.spawned += 1
+        gevent.sleep(STAGE_TICK_S)
 
 
 def _heartbeat_timeout_checker(self: lr.WorkerRunner) -> None:
@@ -372,6 +411,8 @@ class WorkerSession:
             perf0 = time.perf_counter() - (time.time() - state.recorder.t0)
             dispatch_arrivals(state, perf0)
             return
+        if state.stages is not None:
+            return stage_clock(state, runner)
         rate = max(plan.spawn_rate / plan.workers, 1e-6)
         for _, name in state.mine:
             if state.stopped:

@@ -20,6 +20,9 @@ class Knobs:
     stall_until: float = 0.0  # monotonic time; requests wait until then
     n_plus_one: bool = False  # the product list runs one more query per product
     slow_statements: list[list[float]] = field(default_factory=list)  # [[seconds, count], ...] still to run
+    # a cold start: requests in the first `seconds` after the first one (since the knob was set) are slow
+    warmup: dict[str, float] = field(default_factory=dict)  # {"seconds": s, "latency_ms": ms}
+    _warm_from: float | None = field(default=None, repr=False)
     storefront: dict[str, int] = field(default_factory=dict)  # hero_ms, banner, click_ms, tracker (storefront.py)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _error_count: dict[str, int] = field(default_factory=dict, repr=False)
@@ -44,6 +47,9 @@ class Knobs:
                 self.error_routes = str(body["error_routes"])
             if "storefront" in body:
                 self.storefront = {str(k): int(v) for k, v in dict(body["storefront"]).items()}
+            if "warmup" in body:
+                self.warmup = {str(k): float(v) for k, v in dict(body["warmup"] or {}).items()}
+                self._warm_from = None
             if "stall_s" in body:
                 self.stall_until = time.monotonic() + float(body["stall_s"])
             if "n_plus_one" in body:
@@ -61,6 +67,7 @@ class Knobs:
             "n_plus_one": self.n_plus_one,
             "slow_statements": [[s, int(n)] for s, n in self.slow_statements],
             "storefront": self.storefront,
+            "warmup": self.warmup,
         }
 
     def take_slow(self) -> float | None:
@@ -78,7 +85,18 @@ class Knobs:
             return seconds
 
     def delay_for(self, route: str) -> float:
-        return self.latency_ms.get(route, self.latency_ms.get("*", 0.0)) / 1000.0
+        return self.latency_ms.get(route, self.latency_ms.get("*", 0.0)) / 1000.0 + self._warmup_delay()
+
+    def _warmup_delay(self) -> float:
+        if not self.warmup:
+            return 0.0
+        now = time.monotonic()
+        with self._lock:
+            if self._warm_from is None:
+                self._warm_from = now
+        if now - self._warm_from < self.warmup.get("seconds", 0.0):
+            return self.warmup.get("latency_ms", 0.0) / 1000.0
+        return 0.0
 
     def should_fail(self, route: str, is_write: bool) -> bool:
         """Deterministic: exactly `error_rate` of matching requests fail, spread evenly."""

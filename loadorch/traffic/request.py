@@ -64,6 +64,8 @@ class CompiledRequest:
     captures: tuple[tuple[str, tuple[str | int, ...]], ...]
     timeout: float | None
     needs: frozenset[str]  # captures this request uses
+    tags: tuple[tuple[str, str], ...] = ()  # free tags (run < scenario < user < request), for the request log
+    checks: tuple[str, ...] = ()  # the `check` tag of each expect condition (config.checks.check_names)
 
 
 def compile_request(
@@ -112,6 +114,10 @@ class Outcome:
     service_us: int | None = None  # open model: from the actual send (latency_us counts from the due time)
     db_queries: int | None = None  # database queries the response said it made (Server-Timing or a plain header)
     example: str | None = None  # what a failed check compared (one example per error reason is reported)
+    checks: tuple[bool, ...] = ()  # each expect condition's outcome, in CompiledRequest.checks order
+    check_example: str | None = None  # the response, when a condition failed (status and the start of the body)
+    waiting_us: int | None = None  # time to first byte (from the send)
+    connecting_us: int | None = None  # connect time, 0 on a reused connection
 
 
 CONTENT_TYPES = {"json": "application/json", "form": "application/x-www-form-urlencoded"}
@@ -159,26 +165,57 @@ def encode_body(req: CompiledRequest, lookup: Callable[[str], Any]) -> bytes | N
 Failure = tuple[str, str | None]  # (short, stable reason: an error label; an example of what was compared)
 
 
-def check(req: CompiledRequest, status: int, body: bytes, lookup: Lookup, captured: dict[str, Any]) -> Failure | None:
-    """None if the response is as expected (and captures taken), else (reason, example)."""
+def check(
+    req: CompiledRequest,
+    status: int,
+    body: bytes,
+    lookup: Lookup,
+    captured: dict[str, Any],
+    results: list[bool] | None = None,
+) -> Failure | None:
+    """None if the response is as expected (and captures taken), else (reason, example). With `results`,
+    every expect condition is evaluated and its outcome appended, in `req.checks` order (the checks metric)."""
+    failure: Failure | None = None
     if req.expect_status is not None:
         if status not in req.expect_status:
-            return f"unexpected status {status}", f"expected status {_codes(req.expect_status)}"
+            failure = f"unexpected status {status}", f"expected status {_codes(req.expect_status)}"
+        if results is not None:
+            results.append(failure is None)
     elif status not in DEFAULT_OK:
-        return f"status {status}", "expected status 2xx or 3xx"
-    if req.expect_contains is not None and req.expect_contains not in body:
-        return "body check failed: expected text not found", f"expected the body to contain {req.expect_contains!r}"
+        failure = f"status {status}", "expected status 2xx or 3xx"
+    if failure is not None and results is None:
+        return failure
+    if req.expect_contains is not None:
+        held = req.expect_contains in body
+        if results is not None:
+            results.append(held)
+        if not held and failure is None:
+            failure = (
+                "body check failed: expected text not found",
+                f"expected the body to contain {req.expect_contains!r}",
+            )
+            if results is None:
+                return failure
     if not req.expect_json and not req.captures:
-        return None
+        return failure
     try:
         doc = json.loads(body)
     except ValueError:
-        return "response is not JSON", f"body starts {body[:40]!r}"
+        if results is not None:
+            results.extend(False for _ in req.expect_json)
+        return failure or ("response is not JSON", f"body starts {body[:40]!r}")
     for steps, text, expected in req.expect_json:
         value = extract(doc, steps)
         want = render_value(expected, lookup)
-        if not found(value) or not equal(value, want):
-            return f"check {text} failed", mismatch(want, value, found(value))
+        held = found(value) and equal(value, want)
+        if results is not None:
+            results.append(held)
+        if not held and failure is None:
+            failure = f"check {text} failed", mismatch(want, value, found(value))
+            if results is None:
+                return failure
+    if failure is not None:
+        return failure
     for name, steps in req.captures:
         value = extract(doc, steps)
         if not found(value):
@@ -187,12 +224,27 @@ def check(req: CompiledRequest, status: int, body: bytes, lookup: Lookup, captur
     return None
 
 
+def failed_example(status: int, body: bytes, limit: int = 200) -> str:
+    """One failing response for the report: its status and the start of its body (redacted later)."""
+    text = body[:limit].decode("utf-8", "replace") if body else ""
+    more = "..." if body and len(body) > limit else ""
+    return f"{status} {text}{more}".strip()
+
+
 def _codes(codes: Any) -> str:
     return ", ".join(str(c) for c in sorted(codes))
 
 
 def request_log_line(
-    worker: int, user: int, user_name: str, sequence: int, kind: str, name: str, method: str, outcome: Outcome
+    worker: int,
+    user: int,
+    user_name: str,
+    sequence: int,
+    kind: str,
+    name: str,
+    method: str,
+    outcome: Outcome,
+    tags: tuple[tuple[str, str], ...] = (),
 ) -> str:
     """One requests.jsonl line (the one format for every kind of user); the body appears only as a
     digest (it may hold personal data)."""
@@ -214,4 +266,6 @@ def request_log_line(
     }
     if outcome.service_us is not None:
         doc["service_ms"] = round(outcome.service_us / 1000.0, 3)
+    if tags:
+        doc["tags"] = dict(tags)
     return json.dumps(doc, separators=(",", ":")) + "\n"

@@ -64,9 +64,15 @@ def evaluate_threshold(
             selector, text, observed, expr.value, unit, samples, bound, verdict, message, t.abort_on_fail
         )
 
+    metric = t.selector.metric
+    if metric == "checks":
+        passes, fails = merged.check_counts(tags)
+        if passes + fails == 0:
+            return result(None, 0, 0.0, FAIL, f"no data: no expect condition matched {selector}", "")
+        detail = f" ({fails} failed of {passes + fails})"
+        return _decide(result, passes / (passes + fails), passes + fails, 0.0, expr, detail, min_samples, "")
     if total == 0:
         return result(None, 0, 0.0, FAIL, f"no data: no request matched {selector}", _unit(t))
-    metric = t.selector.metric
     if metric == "http_reqs":
         observed = float(total) if expr.aggregation == "count" else (total / duration_s if duration_s > 0 else 0.0)
         return _decide(result, observed, total, 0.0, expr, "", None, "/s" if expr.aggregation == "rate" else "")
@@ -75,7 +81,10 @@ def evaluate_threshold(
         note = ", ".join(f"{code or 'no response'}: {n}" for code, n in merged.status_counts(tags, ok=False).items())
         detail = f" ({failures} failed of {total}" + (f"; failures by status: {note})" if note else ")")
         return _decide(result, rate, total, 0.0, expr, detail, min_samples, "")
-    ok = merged.select(tags, ok=True)
+    timing = {"http_req_waiting": "waiting", "http_req_connecting": "connecting"}.get(metric, "")
+    ok = merged.select(tags, ok=True, timing=timing)
+    if ok.count == 0 and timing:
+        return result(None, 0, 0.0, FAIL, f"no data: no {metric} recorded for {selector} (client: lean records it)")
     if ok.count == 0:
         return result(None, 0, 0.0, FAIL, f"no data: all {total} requests matching {selector} failed")
     observed_us, low_us, high_us = _aggregate(ok, expr.aggregation, expr.percentile)
@@ -93,7 +102,7 @@ def evaluate_threshold(
 
 
 def _unit(t: Threshold) -> str:
-    if t.selector.metric == "http_req_duration":
+    if t.selector.metric in LATENCY_METRICS:
         return "ms"
     return "/s" if t.expression.aggregation == "rate" and t.selector.metric == "http_reqs" else ""
 

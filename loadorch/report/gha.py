@@ -1,0 +1,77 @@
+"""GitHub Actions workflow commands: `::error file=...,line=...::message` for problems and breached thresholds.
+
+Printed on stdout only when GITHUB_ACTIONS=true, so a run in Actions marks the YAML line in the pull
+request; elsewhere nothing changes. Escaping follows the workflow-command rules (data: % CR LF;
+properties also : and ,), so a message cannot end the command or start another one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+
+from loadorch.errors import Problem
+
+
+def enabled(env: Mapping[str, str]) -> bool:
+    return env.get("GITHUB_ACTIONS") == "true"
+
+
+def _data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _prop(text: str) -> str:
+    return _data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def error_command(message: str, file: str | None = None, line: int | None = None, title: str = "") -> str:
+    props = []
+    if file:
+        props.append(f"file={_prop(os.path.relpath(file) if os.path.isabs(file) else file)}")
+    if line:
+        props.append(f"line={line}")
+    if title:
+        props.append(f"title={_prop(title)}")
+    return f"::error {','.join(props)}::{_data(message)}\n" if props else f"::error::{_data(message)}\n"
+
+
+def problem_commands(problems: Iterable[Problem]) -> str:
+    return "".join(
+        error_command(f"{p.field}: {p.message}" if p.field else p.message, p.file, p.line, "loadorch configuration")
+        for p in problems
+    )
+
+
+def line_of_selector(text: str, selector: str) -> int | None:
+    """The line of a threshold's key in a YAML file (its selector, or its metric and first tag)."""
+    lines = text.splitlines()
+    probes = [selector, selector.replace(",", ", "), selector.split("{", 1)[0]]
+    for probe in probes:
+        for i, line in enumerate(lines, 1):
+            if probe in line and "thresholds" not in line.split(probe, 1)[1]:
+                return i
+    return None
+
+
+def threshold_commands(
+    results: Sequence[dict[str, object]], sources: Mapping[str, str], files: Mapping[str, str]
+) -> str:
+    """One error per breached threshold, at the line that set it (profile or scenario file)."""
+    out = []
+    for r in results:
+        if r.get("verdict") != "fail":
+            continue
+        selector = str(r["selector"])
+        layer = sources.get(f"thresholds.{selector}", "defaults")
+        file = files.get(layer)
+        line = None
+        if file:
+            try:
+                with open(file, encoding="utf-8") as fh:
+                    line = line_of_selector(fh.read(), selector)
+            except OSError:
+                file = None
+        message = f"threshold {selector} {r['expression']} breached: {r['message']}"
+        out.append(error_command(message, file, line, "loadorch threshold"))
+    return "".join(out)
