@@ -257,6 +257,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="names this run's objects: loadorch-<profile>-<run id>-master, ... (default: UTC time + 4 hex digits)",
     )
     render.add_argument("--request-log", action="store_true")
+    render.add_argument(
+        "--files-in-image",
+        metavar="DIR",
+        help="profile.yaml, scenario.yaml and data files are in the image at DIR (for data too big for a ConfigMap)",
+    )
     render.add_argument("--metrics-port", type=_port, help="the master serves /metrics here (a named Service port)")
     render.add_argument("--remote-write", metavar="URL", help="the master pushes metrics here")
     render.add_argument("--browser-image", help="image for browser workers (default: --image's tag + -browser)")
@@ -441,6 +446,8 @@ def _cmd_k8s(args: argparse.Namespace) -> int:
             env,
         )
     overrides = _overrides(args)
+    if args.files_in_image is not None and not args.files_in_image.startswith("/"):
+        raise UsageError(f"--files-in-image {args.files_in_image!r} must be an absolute path inside the image")
     _check_host(args.host)
     return k8scmd.render_command(
         args.profile,
@@ -456,6 +463,7 @@ def _cmd_k8s(args: argparse.Namespace) -> int:
         args.run_id,
         args.metrics_port,
         _remote_write_url(args.remote_write),
+        args.files_in_image,
         args.browser_image,
     )
 

@@ -235,3 +235,26 @@ def test_a_large_csv_is_shipped_as_a_file_not_inlined_in_the_plan(project: Proje
         assert "changed since the run was validated" in str(exc)
     else:
         raise AssertionError("a CSV file changed after validation must not be used")
+
+
+def test_files_in_image_is_the_way_for_data_too_big_for_a_configmap(project: Project) -> None:
+    _project(project)
+    project.write("scenarios/accounts.csv", "email\n" + "".join(f"user{i:07d}@example.com\n" for i in range(12000)))
+    r = _cli(project, "k8s", "render", "p", "--workers", "2", "--image", "i", "--files-in-image", "/project")
+    assert r.code == 0, r.err
+    assert "/project/accounts.csv" in r.err and "/project/profile.yaml" in r.err
+    manifests = list(yaml.safe_load_all(r.out))
+    configmap = next(m for m in manifests if m["kind"] == "ConfigMap")
+    assert list(configmap["data"]) == ["effective.yaml"]
+    for job in (m for m in manifests if m["kind"] == "Job"):
+        pod = job["spec"]["template"]["spec"]
+        assert [v["name"] for v in pod["volumes"]] == ["scratch"]
+        for c in pod["containers"] + pod.get("initContainers", []):
+            assert {"name": "LOADORCH_CONFIG_DIR", "value": "/project"} in c["env"]
+            assert [m["name"] for m in c["volumeMounts"]] == ["scratch"]
+    try:
+        import kubernetes_validate
+    except ImportError:
+        return
+    for manifest in manifests:
+        kubernetes_validate.validate(manifest, kubernetes_validate.latest_version(), strict=True)

@@ -102,6 +102,8 @@ def _verdict(r: Row) -> str:
     if r.why == "not significant" and r.metric in ("p50", "p95", "p99"):
         return f"not significant ({r.note})"
     return r.why or r.verdict
+
+
 def budgets_line(budgets: Budgets) -> str:
     return (
         f"budgets p50/p95/p99 {budgets.p50:.0%}/{budgets.p95:.0%}/{budgets.p99:.0%}, rps {budgets.rps:.0%}, "

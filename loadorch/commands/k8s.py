@@ -78,6 +78,7 @@ def render_command(
     run_id: str | None = None,
     metrics_port: int | None = None,
     remote_write: str | None = None,
+    files_in_image: str | None = None,
     browser_image: str | None = None,
 ) -> int:
     _, path = resolve_profile(profile_ref, project)
@@ -108,7 +109,7 @@ def render_command(
         "scenario.yaml": scenario_text,
         **_data_files(cfg.scenario.path, cfg.scenario.model),
     }
-    problem = configmap_problem(files)
+    problem = None if files_in_image else configmap_problem(files)
     if problem:
         raise ConfigError([Problem(cfg.scenario.path, None, "data", problem)])
     known_host = None if cfg.host == UNSET_HOST else cfg.host
@@ -138,12 +139,16 @@ def render_command(
         required=required,
         effective=effective_settings(cfg, workers, flags, profile_text),
         egress_ports=egress,
+        files_in_image=files_in_image,
         browser_workers=browser_worker_count(cfg) if cfg.scenario.model.browsers else 0,
         browser_image=browser_image,
     )
     sys.stdout.write(dump_manifests(render(inp)))
     release = release_name(cfg.profile_name, run_id)
     sys.stderr.write(f"run {run_id}: master Job {release}-master, workers Job {release}-workers\n")
+    if files_in_image:
+        layout = ", ".join(f"{files_in_image}/{rel}" for rel in sorted(files))
+        sys.stderr.write(f"the image must hold these files (as in your project): {layout}\n")
     if request_log:
         sys.stderr.write(
             "note: the request log stays in the master pod (/scratch/results/requests.jsonl); it is never put in "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -181,18 +182,20 @@ class Profile(Strict):
 
 
 def host_url_problem(url: str) -> str | None:
-    """Why `url` cannot be a target (scheme, host name, port), or None if it can."""
+    """Why `url` cannot be a target (scheme, host name, port), or None if it can. Credentials in the URL
+    (`user:pass@`) are never repeated in the message."""
+    shown = re.sub(r"(?<=//)[^/?#]*@", "***@", url)
     if not (url.startswith("http://") or url.startswith("https://")):
-        return f"host {url!r} needs a scheme: http://... or https://..., or 'embedded'"
+        return f"host {shown!r} needs a scheme: http://... or https://..., or 'embedded'"
     if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
-        return f"host {url!r} contains spaces or control characters"
+        return f"host {shown!r} contains spaces or control characters"
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:  # "Port out of range 0-65535", "Invalid IPv6 URL", a non-numeric port
-        return f"host {url!r} is not a valid URL: {exc}"
+        return f"host {shown!r} is not a valid URL: {exc}"
     if not parts.hostname:
-        return f"host {url!r} has no host name (e.g. http://api.example.com:8080)"
+        return f"host {shown!r} has no host name (e.g. http://api.example.com:8080)"
     if port == 0:
-        return f"host {url!r}: port 0 cannot be connected to; give a port from 1 to 65535"
+        return f"host {shown!r}: port 0 cannot be connected to; give a port from 1 to 65535"
     return None

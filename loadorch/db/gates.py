@@ -84,7 +84,7 @@ def _matches(p: ProbeRow, tags: tuple[tuple[str, str], ...]) -> bool:
 
 
 def _n_plus_one(rows: list[ProbeRow]) -> str:
-    parts = [f"{p.name}: {r}" for p in rows for r in p.repeated]
+    parts = list(dict.fromkeys(f"{p.name}: {r}" for p in rows for r in p.repeated))  # once per name and statement
     return ("; N+1 (one request ran a statement more than once): " + "; ".join(parts)) if parts else ""
 
 

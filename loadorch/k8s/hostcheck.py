@@ -58,7 +58,7 @@ def configmap_problem(files: dict[str, str]) -> str | None:
     return (
         f"the files for the ConfigMap total {size / 1024:.0f} KiB "
         f"({biggest}: {len(files[biggest].encode()) / 1024:.0f} "
-        f"KiB); `kubectl apply` refuses more than 256 KiB (and no ConfigMap holds more than 1 MiB): generate "
-        "the data with generators instead of a CSV, or ship the project in an image layer of your own "
+        f"KiB); `kubectl apply` refuses more than 256 KiB (and no ConfigMap holds more than 1 MiB): put the "
+        "files in an image layer of your own (or a volume mounted there) and render with --files-in-image DIR "
         "(see README, Kubernetes, data files)"
     )

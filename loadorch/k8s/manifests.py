@@ -40,6 +40,7 @@ class RenderInput:
     run_id: str = "run"  # names every object of this run: two renders never collide
     required: Sequence[str] = ()  # the variables without a default: the pods do not start without them
     effective: str = ""  # the effective settings (profile + flags), shown in the ConfigMap
+    files_in_image: str | None = None  # the files are in the image at this folder (too big for a ConfigMap)
     egress_ports: Sequence[int] = ()  # a database collector: the master may reach these TCP ports (and DNS)
     browser_workers: int = 0  # browser worker pods (scenarios with `browsers:`)
     browser_image: str | None = None  # default: the image's tag + "-browser" (Dockerfile target `browser`)
@@ -143,6 +144,8 @@ def _pod_spec(
             {"name": "scratch", "emptyDir": {"sizeLimit": "1Gi"}},
         ],
     }
+    if inp.files_in_image:
+        spec["volumes"] = spec["volumes"][1:]
     if init:
         spec["initContainers"] = init
     return spec
@@ -165,7 +168,7 @@ def _container(
         "env": _env(
             inp,
             {
-                "LOADORCH_CONFIG_DIR": CONFIG_DIR,
+                "LOADORCH_CONFIG_DIR": inp.files_in_image or CONFIG_DIR,
                 "LOADORCH_SCRATCH": SCRATCH_DIR,
                 "HOME": SCRATCH_DIR,
                 "TMPDIR": SCRATCH_DIR,
@@ -178,7 +181,7 @@ def _container(
         "volumeMounts": [
             {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
             {"name": "scratch", "mountPath": SCRATCH_DIR},
-        ],
+        ][1 if inp.files_in_image else 0 :],
     }
     if ports:
         container["ports"] = ports
@@ -272,7 +275,7 @@ def render(inp: RenderInput) -> list[dict[str, Any]]:
     name = _release(inp)
     master_host = f"{name}-master" + (f".{inp.namespace}.svc" if inp.namespace else "")
     run_env: dict[str, str] = {}
-    data = {_key(p): text for p, text in sorted(inp.files.items())}
+    data = {} if inp.files_in_image else {_key(p): text for p, text in sorted(inp.files.items())}
     if inp.effective:
         data[EFFECTIVE_KEY] = inp.effective
     configmap = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(f"{name}-files", inp), "data": data}

@@ -74,17 +74,19 @@ def _reset(postgres: Cluster) -> str:
     return postgres.sql("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS')")[0][0]
 
 
-def _independent_counts(postgres: Cluster, since: str) -> tuple[int, int, list[float]]:
-    """(statements, slower than 200 ms, logged durations) counted by the test itself, apart from loadorch."""
+def _independent_counts(postgres: Cluster, since: str) -> tuple[int, int, dict[str, list[float]]]:
+    """(statements, slower than 200 ms, logged durations by pg_sleep argument) counted by the test itself,
+    apart from loadorch."""
     total = postgres.sql("SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE toplevel "
                          "AND query NOT LIKE %s AND query NOT LIKE %s", params=OWN)[0][0]
-    durations = []
+    durations: dict[str, list[float]] = {}
     for line in postgres.log_text().splitlines():
         doc = json.loads(line)
         m = re.match(r"duration: ([\d.]+) ms  (statement|execute)", doc.get("message", ""))
         if m and doc["timestamp"][:23] >= since and doc.get("application_name") == "loadorch-shop":
-            durations.append(float(m.group(1)))
-    return int(total), sum(d > 200.0 for d in durations), durations
+            arg = re.search(r"= '([\d.]+)'", doc.get("detail", ""))
+            durations.setdefault(arg.group(1) if arg else "?", []).append(float(m.group(1)))
+    return int(total), sum(d > 200.0 for ds in durations.values() for d in ds), durations
 
 
 def test_slow_query_share_is_exact(project: Project, postgres: Cluster, shop: Shop) -> None:
@@ -99,11 +101,15 @@ def test_slow_query_share_is_exact(project: Project, postgres: Cluster, shop: Sh
         doc = project.results(f"o{code}")
         db = doc["database"]["collector"]
         gate = next(t for t in doc["thresholds"] if t["selector"] == "db_query_slow")
-        assert db["queries"] == total and db["slow"] == over == slow[0][1], (db, durations)
+        assert db["queries"] == total and db["slow"] == over, (db, durations)
         assert gate["observed"] == over / total and gate["verdict"] == ("fail" if code else "pass")
-        if code:  # the 0.19 s statements were logged (log_min_duration_statement = 100 ms) but not counted
-            assert total == 2008 and sum(190 <= d < 200 for d in durations) == 5
-            assert "3 of 2008 statements took longer than 200 ms" in gate["message"]
+        # the 0.25 s statements all count; a 0.19 s one only if it really overran 200 ms (a loaded machine
+        # can stretch a sleep): the log (log_min_duration_statement = 100 ms) has all five
+        assert len(durations["0.25"]) == slow[0][1] and all(d > 200 for d in durations["0.25"])
+        if code:
+            overran = sum(d > 200.0 for d in durations["0.19"])
+            assert total == 2008 and len(durations["0.19"]) == 5 and over == 3 + overran
+            assert f"{over} of 2008 statements took longer than 200 ms" in gate["message"]
 
 
 def test_n_plus_one_from_header_and_probe_and_compare(project: Project, postgres: Cluster, shop: Shop) -> None:
@@ -128,7 +134,8 @@ def test_n_plus_one_from_header_and_probe_and_compare(project: Project, postgres
     assert "<h2>Database</h2>" in html and "N+1 probe" in html and "SELECT id, name FROM categories" in html
     assert "SELECT id, name FROM categories WHERE name = $1 x5" in (project.root / "on" / "summary.md").read_text()
     compared = project.run("compare", "off", "on")
-    assert compared.code == 1 and "db_queries_per_request" in compared.out, compared.out + compared.err
+    assert compared.code == 1, compared.out + compared.err
+    assert re.search(r"list products\s*\|\s*db_queries_per_request\s*\|[^\n]*REGRESSION", compared.out), compared.out
 
 
 CANARY = "Canary-Pw-7f3a9c"

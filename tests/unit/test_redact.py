@@ -72,3 +72,10 @@ def test_environment_values_are_data_not_templates() -> None:
     assert doc.data["users"][0]["requests"][0]["json"]["a"] == "ab{{cd}}-x"
     assert doc.data["data"]["d"]["value"] == "ab{cd}-x"  # data, not a template: kept as is
     assert compile_template(doc.data["headers"]["A"]).render(lambda name: None) == "Bearer ab{cd}-x"
+
+
+def test_host_errors_never_repeat_credentials() -> None:
+    from loadorch.config.profile import host_url_problem
+
+    problem = host_url_problem("http://admin:hunter2pw@shop.example.com:99999")
+    assert problem and "hunter2pw" not in problem and "***@shop.example.com" in problem
