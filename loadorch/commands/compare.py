@@ -87,21 +87,11 @@ def _fmt(value: Any, metric: str) -> str:
 
 
 def _change(r: Row) -> str:
-    """Latency and throughput change relative to the baseline; error rate in percentage points."""
-    if r.metric == "error_rate":
-        return "-" if r.change is None else f"{100 * r.change:+.1f} pts"
-    return "-" if r.change_pct is None else f"{r.change_pct:+.1f}%"
+    return r.shown_change()
 
 
 def _verdict(r: Row) -> str:
-    """What the row means: a regression or improvement, or why a change does not count."""
-    if r.verdict in ("regression", "improvement"):
-        return r.verdict.upper()
-    if r.verdict == "missing":
-        return f"missing ({r.note})" if r.note else "missing"
-    if r.why == "not significant" and r.metric in ("p50", "p95", "p99"):
-        return f"not significant ({r.note})"
-    return r.why or r.verdict
+    return r.shown_verdict()
 
 
 def budgets_line(budgets: Budgets) -> str:

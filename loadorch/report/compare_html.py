@@ -70,10 +70,10 @@ def _changes_table(result: Comparison) -> str:
     if not rows:
         return ""
     body = "".join(
-        f'<tr><td><span class="tag {_TAGS.get(r.verdict, "")}">{escape(r.verdict.upper())}'
+        f'<tr><td><span class="tag {_TAGS.get(r.verdict, "")}">{escape(r.shown_verdict())}'
         f"</span></td><td>{escape(r.scope)}</td><td>{escape(r.name)}</td><td>{escape(r.metric)}</td>"
         f"<td class=num>{_num(r.baseline, r.metric)}</td><td class=num>{_num(r.current, r.metric)}</td>"
-        f"<td class=num>{r.change_pct:+.1f}%</td></tr>"
+        f"<td class=num>{escape(r.shown_change())}</td></tr>"
         for r in rows
     )
     return (

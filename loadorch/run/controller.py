@@ -57,6 +57,7 @@ from loadorch.verdict.evaluate import (
     evaluate,
     overall,
 )
+from loadorch.verdict.histogram import Histogram
 from loadorch.verdict.integrity import integrity_checks, kinds_checks
 from loadorch.verdict.stats import Merged
 
@@ -91,6 +92,8 @@ class _Run:
     scratch: str = ""
     db: Any = None  # the postgres collector (loadorch.run.database.DatabaseCollector), when configured
     sink: BrowserSink | None = None
+    live_labels: tuple[str, str, str] | None = None  # live metrics: run_id, profile, scenario
+    live_extra_path: str = ""  # live metrics measured here (browser vitals), for the master to serve and push
 
 
 def execute(cfg: RunConfig, opts: RunOptions) -> int:
@@ -244,14 +247,15 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
     if run.sink is not None:
         plan["browser"]["sink_port"] = run.sink.port
     if opts.metrics.enabled:
+        run.live_labels = (os.path.basename(os.path.normpath(opts.out_dir)), cfg.profile_name, cfg.scenario.model.name)
+        run.live_extra_path = os.path.join(run.scratch, "live-extra.json") if run.sink is not None else ""
         plan["metrics"] = plan_block(
             opts.metrics,
-            os.path.basename(os.path.normpath(opts.out_dir)),
-            cfg.profile_name,
-            cfg.scenario.model.name,
+            *run.live_labels,
             [(t.selector.metric, t.expression.value) for t in cfg.thresholds],
             os.path.join(run.scratch, "thresholds.final.json"),
         )
+        plan["metrics"]["extra_path"] = run.live_extra_path or None
     plan_path = os.path.join(run.scratch, "plan.json")
     with open(os.open(plan_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as fh:
         json.dump(plan, fh)
@@ -302,6 +306,7 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
         kind = event.get("event")
         if kind == "progress":
             progress.update(event)
+            _write_live_extra(run, final=False)
         elif kind == "worker_lost":
             progress.note(f"worker {event['index']} stopped reporting at {event['at_s']}s")
         elif kind == "aborted":
@@ -312,10 +317,13 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
                 f"{event['waited_s']:g}s (missing worker indexes {event['missing']}); see worker logs"
             )
         elif kind == "summary_written" and event.get("final_path"):
-            if run.sink is not None:  # the load is over: browsers stop now, not after the metrics grace
+            # the load is over: the database window closes and browsers stop now, not after the metrics grace,
+            # so the gate decided here for the final metrics is the one decided at the end
+            if run.db is not None:
+                run.db.end()  # closes the window once; the later call in _load returns the same measurement
+            if run.sink is not None:
                 browsers.stop_workers(group, run.sink, browser_worker_count(run.cfg))
-            if run.db is not None:  # the load is over: close the database window, so the final states include it
-                run.db.end()
+                _write_live_extra(run, final=True)
             _publish_final_thresholds(run, event["stats_path"], event["final_path"], progress)
         elif kind == "metrics_listening":
             progress.note(f"metrics: {event['url']}")
@@ -380,6 +388,28 @@ def _decide(run: _Run, summary: dict[str, Any], db: Any = None) -> _Decision:
     checks += browsers.checks(run.sink, browser_worker_count(cfg), run.redactor, run.scratch)
     threshold_results = discount_generator_limited(threshold_results, run.checks + checks)
     return _Decision(checks, integrity, merged, elapsed, threshold_results, browser)
+
+
+def _write_live_extra(run: _Run, final: bool) -> None:
+    """Browser vitals (and, at the end, Lighthouse results) are measured here, not on the master: hand
+    their families to the master, which serves and pushes them with its own."""
+    if not run.live_extra_path or run.live_labels is None or run.sink is None:
+        return
+    from loadorch.browser.stats import UNITLESS, scale_of
+    from loadorch.metrics.tagged import families_to_json, tagged_families
+
+    stats = browsers.collected(run.sink, run.cfg) if final else None
+    if stats is None:
+        with run.sink.lock:  # workers report from another thread
+            series = {key: Histogram().merge(h) for key, h in run.sink.stats.series.items()}
+    else:
+        series = stats.series
+    limits = [(t.selector.metric, t.expression.value) for t in run.cfg.thresholds]
+    families = tagged_families(run.live_labels, series, scale_of, UNITLESS, limits)
+    try:
+        write_json(run.live_extra_path, families_to_json(families))
+    except OSError:
+        pass  # live numbers only: the verdict does not depend on them
 
 
 def _publish_final_thresholds(run: _Run, stats_path: str, final_path: str, progress: Progress) -> None:

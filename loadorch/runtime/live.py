@@ -19,6 +19,7 @@ from gevent.pywsgi import WSGIServer
 from loadorch.config.thresholds import Threshold
 from loadorch.metrics.families import Family, Gauges, build, flatten
 from loadorch.metrics.remote_write import auth_header, compress, encode_write_request
+from loadorch.metrics.tagged import families_from_json
 from loadorch.report.results import LoadRecord, load_timeline, timeseries
 from loadorch.runtime.common import emit
 from loadorch.verdict.evaluate import ThresholdResult, evaluate
@@ -60,6 +61,7 @@ class LiveMetrics:
         self.last_tick = 0.0
         self.next_push = PUSH_INTERVAL_S
         self.dispatched = (0.0, 0)
+        self.extra: tuple[tuple[int, int], list[Family]] = ((0, 0), [])
 
     def start(self) -> None:
         from loadorch.metrics.dashboard import dashboard_app
@@ -84,7 +86,22 @@ class LiveMetrics:
         return int(server.server_port)
 
     def families(self) -> list[Family]:
-        return build(self.run, self.state.merged, self.edges, self.gauges, self.results, self.table_edges)
+        own = build(self.run, self.state.merged, self.edges, self.gauges, self.results, self.table_edges)
+        return own + self._extra_families()
+
+    def _extra_families(self) -> list[Family]:
+        """Families the controller measured (browser vitals), re-read when its file changes."""
+        path = self.cfg.get("extra_path")
+        if not path:
+            return []
+        try:
+            st = os.stat(path)
+            if (st.st_mtime_ns, st.st_size) != self.extra[0]:
+                with open(path, encoding="utf-8") as fh:
+                    self.extra = ((st.st_mtime_ns, st.st_size), families_from_json(json.load(fh)))
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # not written yet, or being replaced: serve what was read last
+        return self.extra[1]
 
     def live_doc(self) -> dict[str, Any]:
         merged = self.state.merged

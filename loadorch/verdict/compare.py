@@ -57,6 +57,22 @@ class Row:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
+    def shown_change(self) -> str:
+        """Latency and throughput change relative to the baseline; error rate in percentage points."""
+        if self.metric == "error_rate":
+            return "-" if self.change is None else f"{100 * self.change:+.1f} pts"
+        return "-" if self.change_pct is None else f"{self.change_pct:+.1f}%"
+
+    def shown_verdict(self) -> str:
+        """What the row means: a regression or improvement, or why a change does not count."""
+        if self.verdict in ("regression", "improvement"):
+            return self.verdict.upper()
+        if self.verdict == "missing":
+            return f"missing ({self.note})" if self.note else "missing"
+        if self.why == "not significant" and self.metric in ("p50", "p95", "p99"):
+            return f"not significant ({self.note})"
+        return self.why or self.verdict
+
 
 @dataclass
 class Comparison:

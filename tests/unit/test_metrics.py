@@ -309,3 +309,24 @@ def test_per_series_tables_of_other_collectors_are_exposed_without_extra_code() 
     [(_labels, cum, total)] = fam.buckets  # 200 and 201 are one status class
     assert dict(cum)["3.0"] == 4.0 and dict(cum)["+Inf"] == 5.0 and total == 16.0
     assert "loadorch_http_service_time_seconds" not in fams  # no data, no family
+
+
+def test_browser_vitals_measured_by_the_controller_become_families_the_master_can_serve() -> None:
+    from loadorch.browser.stats import UNITLESS, BrowserStats, scale_of
+    from loadorch.metrics.exposition import to_client
+    from loadorch.metrics.tagged import families_from_json, families_to_json, tagged_families
+
+    stats = BrowserStats()
+    stats.record_view("shopper", "home", 1.0, {"lcp": 1200.0, "cls": 0.05, "fcp": 800.0})
+    stats.record_view("shopper", "home", 2.0, {"lcp": 2600.0, "cls": 0.2, "fcp": 900.0})
+    fams = tagged_families(RUN, stats.series, scale_of, UNITLESS, [("browser_web_vital_lcp", 2500.0)])
+    by_name = {f.name: f for f in fams}
+    lcp = by_name["loadorch_browser_web_vital_lcp_seconds"]
+    [(labels, cum, total)] = lcp.buckets
+    assert labels[:3] == RUN and "home" in labels
+    assert dict(cum)["2.5"] == 1.0 and dict(cum)["+Inf"] == 2.0 and total == pytest.approx(3.8)
+    cls = by_name["loadorch_browser_web_vital_cls"]
+    assert dict(cls.buckets[0][1])["0.1"] == 1.0  # unitless: CLS edges in its own unit
+    again = families_from_json(json.loads(json.dumps(families_to_json(fams))))
+    assert again == fams
+    assert all(to_client(f).samples for f in again)  # prometheus-client accepts them as they are

@@ -1,0 +1,87 @@
+"""Families from tagged histograms measured outside the HTTP stats (browser vitals, Lighthouse), and the
+JSON form in which the controller hands such families to the master (pure).
+
+The controller owns these collectors, the master owns /metrics and the push: the controller writes
+the families to a file every second (and once more before the final push), the master adds them to
+whatever it serves and pushes. A collector that keeps `(metric, tags) -> Histogram` gets its series
+exposed by passing that table to `tagged_families`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from loadorch.metrics.families import HISTOGRAM, Family, cumulative
+from loadorch.metrics.names import PREFIX, RUN_LABELS, SPREAD_MS
+from loadorch.verdict.histogram import Histogram
+
+UNITLESS_SPREAD = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
+
+Tags = tuple[tuple[str, str], ...]
+
+
+def tagged_families(
+    run: tuple[str, ...],
+    series: Mapping[tuple[str, Tags], Histogram],
+    scale_of: Callable[[str], int],
+    unitless: Iterable[str],
+    thresholds: Iterable[tuple[str, float]],
+) -> list[Family]:
+    """One histogram family per metric: `loadorch_<metric>_seconds` for milliseconds (stored as
+    microseconds), `loadorch_<metric>` for unitless values; labels are the run's and the series' tags.
+    Edges: the usual spread plus every threshold limit on the metric, at the histogram's resolution."""
+    plain = set(unitless)
+    limits: dict[str, list[float]] = {}
+    for metric, limit in thresholds:
+        limits.setdefault(metric, []).append(limit)
+    by_metric: dict[str, list[tuple[Tags, Histogram]]] = {}
+    for (metric, tags), h in series.items():
+        by_metric.setdefault(metric, []).append((tags, h))
+    out = []
+    for metric, rows in sorted(by_metric.items()):
+        scale = scale_of(metric)
+        unitless_metric = metric in plain
+        spread = UNITLESS_SPREAD if unitless_metric else SPREAD_MS
+        edges = sorted({round(v * scale) for v in (*spread, *limits.get(metric, [])) if v > 0})
+        divisor = float(scale) if unitless_metric else scale * 1000.0  # ms metrics are shown in seconds
+        tag_names = sorted({k for tags, _ in rows for k, _ in tags})
+        name = f"{PREFIX}_{metric}" if unitless_metric else f"{PREFIX}_{metric}_seconds"
+        fam = Family(name, HISTOGRAM, f"{metric} per {', '.join(tag_names) or 'run'}", (*RUN_LABELS, *tag_names))
+        for tags, h in sorted(rows, key=lambda r: r[0]):
+            values = dict(tags)
+            labels = (*run, *(values.get(k, "") for k in tag_names))
+            fam.buckets.append((labels, cumulative(h, None, edges, divisor), h.total / divisor))
+        out.append(fam)
+    return out
+
+
+def families_to_json(families: Sequence[Family]) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": f.name,
+            "kind": f.kind,
+            "help": f.help,
+            "labels": list(f.labels),
+            "samples": [[list(v), x] for v, x in f.samples],
+            "buckets": [[list(v), [list(p) for p in cum], total] for v, cum, total in f.buckets],
+        }
+        for f in families
+    ]
+
+
+def families_from_json(data: Sequence[Mapping[str, Any]]) -> list[Family]:
+    return [
+        Family(
+            str(d["name"]),
+            str(d["kind"]),
+            str(d["help"]),
+            tuple(str(x) for x in d["labels"]),
+            [(tuple(str(x) for x in v), float(x)) for v, x in d["samples"]],
+            [
+                (tuple(str(x) for x in v), [(str(le), float(n)) for le, n in cum], float(total))
+                for v, cum, total in d["buckets"]
+            ],
+        )
+        for d in data
+    ]
