@@ -193,3 +193,36 @@ def test_requests_is_a_test_dependency_only() -> None:
     assert "requests" not in runtime and "requests" in test
     for path in (REPO / "loadorch").rglob("*.py"):
         assert not re.search(r"^\s*(import requests|from requests\b)", path.read_text(), re.M), path
+
+
+def test_profile_thresholds_replace_add_and_remove_selector_by_selector(project: Project) -> None:
+    """What the README says of combining thresholds: same selector replaced, new added, `[]` removes."""
+    project.write("scenarios/simple.yaml", SIMPLE_SCENARIO + 'thresholds:\n  "http_req_duration": ["p(95)<300", "p(99)<900"]\n'
+                  '  "http_req_failed": ["rate<0.01"]\n  "http_reqs{ name : health }": ["count>1"]\n')
+    project.write("profiles/p.yaml", PROFILE.format(host="embedded", extra=(
+        'thresholds:\n  "http_req_duration": ["p(95)<200"]\n  "http_req_failed": []\n'
+        '  "http_reqs{name:health}": ["count>5"]\n  "http_req_duration{name:health}": ["max<2000"]\n')))
+    cfg = build("p", str(project.root), {})
+    got = sorted(f"{t.selector} {t.expression}" for t in cfg.thresholds)
+    assert got == ["http_req_duration p(95)<200", "http_req_duration{name:health} max<2000", "http_reqs{name:health} count>5"]
+    readme = (REPO / "README.md").read_text()
+    assert "**instead** of the scenario's" in readme and '`"selector": []` in the profile removes' in readme
+
+
+def test_compare_writes_a_folder_of_its_own_and_says_where(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from loadorch.report.results import RunRecord
+    from loadorch.report.results import build as build_results
+    from loadorch.run.artifacts import write_json
+    from loadorch.verdict.histogram import Histogram
+    from loadorch.verdict.stats import Merged, SeriesKey
+
+    for name in ("before", "after"):
+        m = Merged()
+        m.series[SeriesKey("u", "ep", "read", "GET", 200, True)] = Histogram.of([1000] * 50)
+        rec = RunRecord("p", "s", "s.yaml", "abc", 1, 1, 1, "h", "t0", "t1", {}, "pass", 0, merged=m, elapsed_s=5.0)
+        write_json(str(tmp_path / "results" / name / "results.json"), build_results(rec))
+    code, out, _ = call(capsys, "compare", str(tmp_path / "results/before"), str(tmp_path / "results/after"))
+    own = tmp_path / "results" / "compare-before-vs-after"
+    assert code == 0 and out.rstrip().endswith(f"to {own}")
+    assert (own / "compare.md").is_file() and (own / "compare.json").is_file()
+    assert sorted(p.name for p in (tmp_path / "results" / "after").iterdir()) == ["results.json"]  # the run's folder untouched
