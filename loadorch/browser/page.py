@@ -25,6 +25,7 @@ KEYS: dict[str, tuple[str, int, str]] = {  # key -> (code, windows key code, tex
     "Space": ("Space", 32, " "),
 }
 FINAL_REASONS = ("hidden", "pagehide", "left")
+INTERCEPT_ALL = [{"urlPattern": "*", "requestStage": "Request"}]
 
 
 class StepError(Exception):
@@ -65,13 +66,18 @@ class Page:
         self.session: Session = conn.attach(self.target_id)
         s = self.session
         s.on("Runtime.bindingCalled", self._binding)
-        s.on("Fetch.requestPaused", self._paused)
+        s.on("Fetch.requestPaused", lambda params: self._paused(s, params))
         s.on("Inspector.targetCrashed", self._crashed)
+        s.on("Target.attachedToTarget", self._child)
+        s.on("Target.detachedFromTarget", self._detached)
         s.call("Page.enable")
         s.call("Runtime.enable")
         s.call("Runtime.addBinding", name=BINDING)
         s.call("Page.addScriptToEvaluateOnNewDocument", source=MEASURE_JS)
-        s.call("Fetch.enable", patterns=[{"urlPattern": "*", "requestStage": "Request"}])
+        s.call("Fetch.enable", patterns=INTERCEPT_ALL)
+        # out-of-process frames and workers are targets of their own: guard their requests too (they wait
+        # for us before they run)
+        s.call("Target.setAutoAttach", autoAttach=True, waitForDebuggerOnStart=True, flatten=True)
 
     # -- events (reader thread: never wait for a reply here) --
     def _binding(self, params: dict[str, Any]) -> None:
@@ -100,12 +106,25 @@ class Page:
         if done is not None:
             self.on_view(done)
 
-    def _paused(self, params: dict[str, Any]) -> None:
+    def _child(self, params: dict[str, Any]) -> None:
+        child = Session(self.conn, str(params["sessionId"]))
+        self.conn.sessions[str(params["sessionId"])] = child
+        child.on("Fetch.requestPaused", lambda p: self._paused(child, p))
+        child.on("Target.attachedToTarget", self._child)
+        child.on("Target.detachedFromTarget", self._detached)
+        child.send("Fetch.enable", patterns=INTERCEPT_ALL)
+        child.send("Target.setAutoAttach", autoAttach=True, waitForDebuggerOnStart=True, flatten=True)
+        child.send("Runtime.runIfWaitingForDebugger")
+
+    def _detached(self, params: dict[str, Any]) -> None:
+        self.conn.sessions.pop(str(params.get("sessionId")), None)
+
+    def _paused(self, session: Session, params: dict[str, Any]) -> None:
         url = str(params.get("request", {}).get("url", ""))
         if self.allows(url):
-            self.session.send("Fetch.continueRequest", requestId=params["requestId"])
+            session.send("Fetch.continueRequest", requestId=params["requestId"])
         else:
-            self.session.send("Fetch.failRequest", requestId=params["requestId"], errorReason="BlockedByClient")
+            session.send("Fetch.failRequest", requestId=params["requestId"], errorReason="BlockedByClient")
             if self.measuring:
                 self.on_blocked(self.current, url)
 

@@ -74,9 +74,16 @@ seed: 1
 GITHUB = """\
 name: load test
 on: {workflow_dispatch: {}, push: {branches: [main]}}
+permissions:
+  contents: read
+  checks: write          # the JUnit reporter publishes a check run with one result per threshold
+concurrency:
+  group: loadtest-staging   # one load test against staging at a time; a newer push waits, never overlaps
+  cancel-in-progress: false
 jobs:
   loadtest:
     runs-on: ubuntu-latest
+    timeout-minutes: 30
     steps:
       - uses: actions/checkout@v4
       - uses: actions/setup-python@v5
@@ -92,14 +99,15 @@ jobs:
         env:
           STAGING_URL: ${{ secrets.STAGING_URL }}
           STAGING_TOKEN: ${{ secrets.STAGING_TOKEN }}
-        run: python -m loadorch run staging --out results/staging
+        # GITHUB_ACTIONS=true: configuration errors and breached thresholds are annotated at their YAML line
+        run: python -m loadorch run staging --out results/staging --tag commit=${{ github.sha }}
       - name: step summary
         if: always()
         run: cat results/staging/summary.md >> "$GITHUB_STEP_SUMMARY"
       - name: test results
         if: always()
-        uses: mikepenz/action-junit-report@v4
-        with: {report_paths: results/staging/junit.xml}
+        uses: mikepenz/action-junit-report@v5
+        with: {report_paths: results/staging/junit.xml, check_name: load test thresholds}
       - uses: actions/upload-artifact@v4
         if: always()
         with: {name: loadtest-results, path: results/staging}
@@ -108,6 +116,7 @@ GITLAB = """\
 # Include from .gitlab-ci.yml:  include: {local: .gitlab-ci.loadorch.yml}
 loadtest:
   image: python:3.11-slim
+  resource_group: loadtest-staging   # one load test against staging at a time
   variables:
     STAGING_URL: $STAGING_URL   # STAGING_TOKEN: a masked CI/CD variable
     # EDIT: loadorch is not on PyPI (a package of that name there is not ours): install it from its
@@ -116,13 +125,51 @@ loadtest:
   script:
     - case "$LOADORCH_PIP_SPEC" in *REPLACE-WITH*) echo "edit LOADORCH_PIP_SPEC" >&2; exit 1;; esac
     - python -m pip install "$LOADORCH_PIP_SPEC"
-    - python -m loadorch run staging --out results/staging
+    # load-performance.json: k6's summary shape, shown by GitLab's Load Performance merge-request widget
+    - python -m loadorch run staging --out results/staging --summary-export load-performance.json
   after_script:
     - cat results/staging/summary.md
   artifacts:
     when: always
-    paths: [results/staging]
-    reports: {junit: results/staging/junit.xml}
+    paths: [results/staging, load-performance.json]
+    reports:
+      junit: results/staging/junit.xml
+      load_performance: load-performance.json
+"""
+JENKINS = """\
+// Jenkinsfile snippet: a stage of your pipeline, or this whole file as a pipeline job's script.
+pipeline {
+    agent any
+    options {
+        disableConcurrentBuilds()   // one load test against staging at a time
+        timeout(time: 30, unit: 'MINUTES')
+    }
+    environment {
+        STAGING_URL = credentials('staging-url')
+        STAGING_TOKEN = credentials('staging-token')
+        // EDIT: loadorch is not on PyPI (a package of that name there is not ours): install it from its
+        // repository, pinned to a tag or commit you have reviewed.
+        LOADORCH_PIP_SPEC = 'loadorch @ git+https://REPLACE-WITH-LOADORCH-REPOSITORY@REPLACE-WITH-TAG-OR-COMMIT'
+    }
+    stages {
+        stage('load test') {
+            steps {
+                sh '''
+                    case "$LOADORCH_PIP_SPEC" in *REPLACE-WITH*) echo "edit LOADORCH_PIP_SPEC" >&2; exit 1;; esac
+                    python3 -m venv .loadorch && . .loadorch/bin/activate
+                    python -m pip install "$LOADORCH_PIP_SPEC"
+                    python -m loadorch run staging --out results/staging
+                '''
+            }
+        }
+    }
+    post {
+        always {
+            junit testResults: 'results/staging/junit.xml', allowEmptyResults: false
+            archiveArtifacts artifacts: 'results/staging/**', allowEmptyArchive: true
+        }
+    }
+}
 """
 README_SECTION = """
 ## Load testing
@@ -170,6 +217,7 @@ def init_project(folder: str, openapi_path: str | None, force: bool) -> int:
         "profiles/staging.yaml": PROFILE_STAGING.format(**fields),
         ".github/workflows/loadtest.yml": GITHUB,
         ".gitlab-ci.loadorch.yml": GITLAB,
+        "Jenkinsfile.loadorch": JENKINS,
         "monitoring/prometheus.yml": PROMETHEUS_SNIPPET,
     }
     written, skipped = [], []

@@ -39,12 +39,15 @@ def _token(text: str) -> str:
 
 
 def threshold_cases(thresholds: Sequence[ThresholdResult], checks: Sequence[Check], seconds: float) -> list[Case]:
+    """One case per threshold and integrity check. A case's time is its own (judging a threshold takes
+    no time), not the run's: reporters that add up testcase times show the suite's time, not N times it.
+    `seconds` (the run) is the suite's time."""
     cases = []
     for r in thresholds:
         outcome, kind = {FAIL: ("failure", "threshold"), INCONCLUSIVE: ("error", "inconclusive")}.get(
             r.verdict, (None, "")
         )
-        cases.append(Case(f"{r.selector} {r.expression}", "loadorch.thresholds", seconds, outcome, kind, r.message))
+        cases.append(Case(f"{r.selector} {r.expression}", "loadorch.thresholds", 0.0, outcome, kind, r.message))
     for c in checks:
         outcome = "error" if c.verdict in (ERROR, INCONCLUSIVE) else "failure" if c.verdict == FAIL else None
         cases.append(Case(c.name, "loadorch.integrity", 0.0, outcome, c.verdict, c.message))

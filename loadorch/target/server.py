@@ -34,6 +34,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("GET", re.compile(r"/shop"), "store.shop"),
     ("GET", re.compile(r"/cart"), "store.cart"),
     ("GET", re.compile(r"/static/hero.png"), "store.hero"),
+    ("GET", re.compile(r"/frame"), "store.frame"),
 ]
 
 
@@ -109,7 +110,7 @@ class _Handler(BaseHTTPRequestHandler):
             if route.startswith("store."):  # storefront pages for browser users: HTML and an image
                 from loadorch.target.storefront import respond
 
-                self._send_raw(*respond(route, query, knobs.storefront))
+                self._send_raw(*respond(route, query, knobs.storefront, self.server.server_address[1]))
                 return
             status, payload = _handle(self.server, route, args, query, body)
             # ?delay_ms=N adds latency to one request: lets a scenario make some requests slower than others

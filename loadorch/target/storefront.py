@@ -3,8 +3,9 @@
 Knobs are query parameters (a journey chooses them) or the target's `storefront` knobs (PUT /_knobs
 {"storefront": {"hero_ms": 3000}}), the query winning: `hero_ms=3000` delays the hero image (the
 largest paint: LCP), `banner=1` inserts a banner above the content after load (layout shift: CLS),
-`click_ms=300` makes the add-to-cart handler busy for that long (interaction delay: INP), and
-`tracker=1` adds an image from a host outside any allow list (for the browser's network guard).
+`click_ms=300` makes the add-to-cart handler busy for that long (interaction delay: INP),
+`tracker=1` adds an image from a host outside any allow list (for the browser's network guard), and
+`frame=1` a cross-site frame (from `localhost`, its own renderer process) that requests one too.
 """
 
 from __future__ import annotations
@@ -78,6 +79,9 @@ def _page(title: str, body: str, query: dict[str, list[str]]) -> bytes:
     tracker = (
         '<img src="http://tracker.invalid/pixel.gif" width="1" height="1" alt="">' if _int(query, "tracker") else ""
     )
+    port = int(query.get("_port", ["0"])[0] or 0)
+    if _int(query, "frame") and port:  # a cross-site frame (localhost, not 127.0.0.1): a renderer of its own
+        tracker += f'<iframe src="http://localhost:{port}/frame" width="300" height="60" title="ad"></iframe>'
     script = _SCRIPT % {"click_ms": _int(query, "click_ms"), "banner": 1 if _int(query, "banner") else 0}
     doc = (
         f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title>"
@@ -111,9 +115,14 @@ def cart(query: dict[str, list[str]]) -> bytes:
     return _page("Cart", body, query)
 
 
-def respond(route: str, query: dict[str, list[str]], knobs: dict[str, int] | None = None) -> tuple[int, str, bytes]:
+def respond(
+    route: str, query: dict[str, list[str]], knobs: dict[str, int] | None = None, port: int = 0
+) -> tuple[int, str, bytes]:
     """(status, content type, body) of a storefront route; `knobs` fill in what the query does not set."""
-    query = {**{k: [str(v)] for k, v in (knobs or {}).items()}, **query}
+    query = {**{k: [str(v)] for k, v in (knobs or {}).items()}, **query, "_port": [str(port)]}
+    if route == "store.frame":
+        frame = '<!doctype html><p>ad</p><img src="http://tracker.invalid/frame-pixel.gif" width="1" height="1" alt="">'
+        return 200, "text/html; charset=utf-8", frame.encode()
     if route == "store.shop":
         return 200, "text/html; charset=utf-8", shop(query)
     if route == "store.cart":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from loadorch.errors import SafetyError
-from loadorch.run.preflight import check_allowed
+from loadorch.hosts import check_allowed
 
 
 @pytest.mark.parametrize(("url", "allowed", "addresses"), [

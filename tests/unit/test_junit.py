@@ -56,3 +56,10 @@ def test_valid_against_strict_schema(tmp_path) -> None:
     path = tmp_path / "junit.xml"
     path.write_text(sample(), encoding="utf-8")
     xmlschema.XMLSchema(str(xsd)).validate(str(path))
+
+
+def test_testcases_carry_their_own_time_so_suite_totals_are_right() -> None:
+    root = ET.fromstring(sample())
+    cases = root.findall("testcase")
+    assert len(cases) > 1 and float(root.get("time") or 0) > 0
+    assert sum(float(c.get("time") or 0) for c in cases) <= float(root.get("time") or 0)
