@@ -9,14 +9,17 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
+from loadorch.browser.compare import browser_rows
 from loadorch.commands.report import load_results
 from loadorch.config.profile import CompareBudgets
+from loadorch.db.compare import queries_rows
 from loadorch.errors import ExitCode
 from loadorch.report.compare_html import render_compare_html, top_changes
 from loadorch.report.junit import Case, render_cases
 from loadorch.report.summary import md_table
 from loadorch.run.artifacts import write_json, write_text
 from loadorch.verdict.compare import Budgets, Comparison, Row, compare
+from loadorch.verdict.stats import Merged
 
 METRICS = ("p50", "p95", "p99", "rps", "error_rate")
 
@@ -38,9 +41,19 @@ def budgets_from(spec: CompareBudgets | None, max_regression: float | None) -> B
     return budgets
 
 
+def compare_runs(base: dict[str, Any], cur: dict[str, Any], budgets: Budgets) -> Comparison:
+    """The HTTP rows (verdict.compare), then the rows of the domains built on them: queries per request
+    (a rise is an N+1 regression) and browser vitals."""
+    result = compare(base, cur, budgets)
+    bm, cm = Merged.from_json(base["histograms"]), Merged.from_json(cur["histograms"])
+    result.rows += queries_rows(base, cur, bm, cm, Row)
+    result.rows += browser_rows(base, cur, budgets)
+    return result
+
+
 def run_compare(base_dir: str, cur_dir: str, budgets: Budgets, out_dir: str | None) -> int:
     base, cur = load_results(base_dir), load_results(cur_dir)
-    result = compare(base, cur, budgets)
+    result = compare_runs(base, cur, budgets)
     text = markdown(result, base_dir, cur_dir, budgets)
     sys.stdout.write(text)
     out = out_dir or default_out(base_dir, cur_dir)

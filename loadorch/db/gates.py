@@ -17,6 +17,17 @@ from loadorch.verdict.stats import Merged
 NO_COLLECTOR = "no postgres collector ran in this process (the run's controller measures the database)"
 
 
+def db_judge(
+    merged: Merged, min_samples: int, duration_s: float, db: DbMeasurement | None = None
+) -> Callable[[Threshold], ThresholdResult | None]:
+    """The database gates as an evaluator for verdict.evaluate.evaluate: it owns the db_ metrics."""
+
+    def judge(t: Threshold) -> ThresholdResult | None:
+        return evaluate_db(t, merged, min_samples, duration_s, db) if t.selector.metric.startswith("db_") else None
+
+    return judge
+
+
 def evaluate_db(
     t: Threshold, merged: Merged, min_samples: int, duration_s: float, db: DbMeasurement | None
 ) -> ThresholdResult:

@@ -25,6 +25,7 @@ from loadorch.browser.sink import BrowserSink
 from loadorch.browser.stats import BrowserStats
 from loadorch.config.resolve import RunConfig
 from loadorch.config.tags import tag_table
+from loadorch.db.gates import db_judge
 from loadorch.errors import ConfigError, LoadorchError, Problem, RunError, SafetyError
 from loadorch.hosts import check_allowed
 from loadorch.metrics.options import MetricsOptions, plan_block
@@ -419,12 +420,15 @@ def _decide(run: _Run, summary: MasterSummary | None, db: Any = None) -> _Decisi
     elapsed = summary.elapsed_s if summary else 0.0
     db = db if db is not None else (run.db.measurement if run.db is not None and run.db.windowed else None)
     browser = browsers.collected(run.sink, cfg)
-    judge = browsers.evaluator(browser, cfg.min_samples) if browser is not None else None
+    browser_judge = [browsers.evaluator(browser, cfg.min_samples)] if browser is not None else []
     judged, seconds = merged, elapsed
     if cfg.window is not None:  # thresholds judge the measurement window; the ramps are reported apart
         judged, seconds = merged.windowed(), window_seconds(cfg.window.spans, elapsed)
     threshold_results = (
-        evaluate(cfg.thresholds, judged, cfg.min_samples, seconds, judge, db=db) if summary and summary.t0 else []
+        evaluate(cfg.thresholds, judged, cfg.min_samples, seconds, db_judge(judged, cfg.min_samples, seconds, db),
+                 *browser_judge)
+        if summary and summary.t0
+        else []
     )
     checks += kinds_checks(cfg, merged)
     checks += browsers.checks(run.sink, browser_worker_count(cfg), run.redactor, run.scratch)

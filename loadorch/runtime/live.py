@@ -12,22 +12,34 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gevent.pywsgi import WSGIServer
 
 from loadorch.config.thresholds import Threshold
+from loadorch.db.gates import db_judge
 from loadorch.metrics.families import Family, Gauges, build, flatten
 from loadorch.metrics.remote_write import auth_header, compress, encode_write_request
 from loadorch.metrics.tagged import families_from_json
 from loadorch.report.results import LoadRecord, load_timeline, timeseries
 from loadorch.runtime.common import emit
 from loadorch.verdict.evaluate import ThresholdResult, evaluate
+from loadorch.verdict.stats import Merged
 from loadorch.wire import MetricsPlan, Plan
 
 if TYPE_CHECKING:
     from loadorch.metrics.pusher import RemoteWriter
-    from loadorch.runtime.master import MasterState
+
+
+class MasterView(Protocol):
+    """What live metrics read of the master's state (runtime/master.py's MasterState), so the two modules
+    do not import each other: the merged stats, the load samples and the workers' arrival counters."""
+
+    merged: Merged
+    load_samples: list[list[float]]
+    workers: dict[int, Any]
+
+    def live(self) -> list[Any]: ...
 
 log = logging.getLogger("loadorch.master")
 PUSH_INTERVAL_S = 5.0
@@ -46,7 +58,7 @@ def rate_at(stages: Sequence[Sequence[float]], t: float) -> float:
 
 
 class LiveMetrics:
-    def __init__(self, plan: Plan, state: MasterState, thresholds: Sequence[Threshold]) -> None:
+    def __init__(self, plan: Plan, state: MasterView, thresholds: Sequence[Threshold]) -> None:
         assert plan.metrics is not None
         self.cfg: MetricsPlan = plan.metrics
         self.plan = plan
@@ -162,7 +174,10 @@ class LiveMetrics:
             elapsed_s=elapsed,
             finished=finished,
         )
-        self.results = evaluate(self.thresholds, state.merged, min_samples, max(elapsed, 1e-9))
+        seconds = max(elapsed, 1e-9)
+        self.results = evaluate(
+            self.thresholds, state.merged, min_samples, seconds, db_judge(state.merged, min_samples, seconds)
+        )
         self.last_tick = elapsed
 
     def _payload(self) -> bytes:

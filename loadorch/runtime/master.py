@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from loadorch.config.tags import tag_keys, tag_table
 from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
+from loadorch.db.gates import db_judge
 from loadorch.runtime.common import FINAL_WAIT_S, LOST_AFTER_S, REPORT_INTERVAL_S, emit, watch_parent, write_json_atomic
 from loadorch.runtime.live import LiveMetrics
 from loadorch.traffic.stages import window_seconds
@@ -343,7 +344,8 @@ def _watch(state: MasterState, plan: Plan, stop_signal: list[int]) -> None:
             if aborting:
                 judged = state.merged.windowed()  # with a measurement window, only its samples count
                 seconds = window_seconds(plan.window, elapsed) if plan.window else elapsed
-                results = evaluate(thresholds, judged, plan.min_samples, max(seconds, 1e-9))
+                results = evaluate(thresholds, judged, plan.min_samples, max(seconds, 1e-9),
+                                   db_judge(judged, plan.min_samples, max(seconds, 1e-9)))
                 hit = should_abort(results, elapsed, thresholds)
                 if hit is not None:
                     state.stop_reason = "aborted"

@@ -148,13 +148,6 @@ def compare(base: dict[str, Any], cur: dict[str, Any], budgets: Budgets) -> Comp
             out.rows.append(_error_row(scope, name, bm.counts(tags), cm.counts(tags), budgets.error_rate))
     out.rows.append(_rps_row("run", "total", bm.counts()[0], bt, cm.counts()[0], ct, budgets.rps))
     out.rows.append(_error_row("run", "total", bm.counts(), cm.counts(), budgets.error_rate))
-    from loadorch.db.compare import queries_rows
-
-    out.rows += queries_rows(base, cur, bm, cm, Row)  # a rise of queries per request (N+1) is a regression
-
-    from loadorch.browser.compare import browser_rows  # (it builds on this module's intervals)
-
-    out.rows += browser_rows(base, cur, budgets)
     return out
 
 

@@ -45,13 +45,13 @@ class Check:
         return asdict(self)
 
 
-def evaluate_threshold(
-    t: Threshold, merged: Merged, min_samples: int, duration_s: float, db: Any = None
-) -> ThresholdResult:
-    if t.selector.metric.startswith("db_"):  # database metrics (loadorch/db), `db`: the collector's measurement
-        from loadorch.db.gates import evaluate_db
-
-        return evaluate_db(t, merged, min_samples, duration_s, db)
+def evaluate_threshold(t: Threshold, merged: Merged, min_samples: int, duration_s: float) -> ThresholdResult:
+    if t.selector.metric.startswith("db_"):  # judged by loadorch/db's gates (`other`); never a pass by default
+        return ThresholdResult(
+            str(t.selector), str(t.expression), None, t.expression.value, "", 0, 0.0, INCONCLUSIVE,
+            "database metrics are judged with the collector's measurement, which this evaluation was not given",
+            t.abort_on_fail,
+        )
     tags = t.selector.tags
     expr = t.expression
     total, failures = merged.counts(tags)
@@ -166,16 +166,14 @@ def evaluate(
     merged: Merged,
     min_samples: int,
     duration_s: float,
-    other: Callable[[Threshold], ThresholdResult | None] | None = None,
-    db: Any = None,
+    *others: Callable[[Threshold], ThresholdResult | None],
 ) -> list[ThresholdResult]:
-    """`other` evaluates the thresholds on metrics measured outside the HTTP histograms (browser vitals,
-    Lighthouse), returning None for the ones it does not own; `db` is the database collector's
-    measurement (loadorch.db.measure.DbMeasurement) for the db_ metrics."""
+    """`others` evaluate the thresholds on metrics measured outside the HTTP histograms (database gates,
+    browser vitals, Lighthouse), each returning None for the ones it does not own; the first owner wins."""
     out = []
     for t in thresholds:
-        owned = other(t) if other is not None else None
-        out.append(owned if owned is not None else evaluate_threshold(t, merged, min_samples, duration_s, db))
+        owned = next((r for r in (judge(t) for judge in others) if r is not None), None)
+        out.append(owned if owned is not None else evaluate_threshold(t, merged, min_samples, duration_s))
     return out
 
 
