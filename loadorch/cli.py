@@ -544,7 +544,7 @@ def _cmd_budgets(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from loadorch.report.html import rebuild
+    from loadorch.commands.report import rebuild
 
     return rebuild(args.run_dir)
 

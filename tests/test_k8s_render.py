@@ -224,7 +224,7 @@ def test_a_large_csv_is_shipped_as_a_file_not_inlined_in_the_plan(project: Proje
     assert plan.stat().st_size < 50_000, plan.stat().st_size
     data = json.loads(plan.read_text())["data"]["account"]
     assert data["file"].endswith("accounts.csv") and len(data["sha256"]) == 64 and "rows" not in data
-    from loadorch.run.plan import generator_from_json
+    from loadorch.traffic.data import generator_from_json
 
     loaded = generator_from_json(data)  # what a worker does: the rows, read from the file
     assert len(loaded.rows) == 200_000 and loaded.rows[-1] == {"email": "user0199999@example.com"}

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from loadorch.errors import LoadorchError
-from loadorch.run.preflight import check_allowed, resolve
+from loadorch.hosts import check_allowed, is_ip, resolve
 
 
 class HostGuard:
@@ -43,7 +43,7 @@ class HostGuard:
         if not self.allowed and not (host == "localhost" or _is_loopback_ip(host)):
             return False
         patterns = [p for p in self.allowed if not _is_network(p)]
-        if not _is_ip(host) and host != "localhost" and not any(fnmatch.fnmatchcase(host, p.lower()) for p in patterns):
+        if not is_ip(host) and host != "localhost" and not any(fnmatch.fnmatchcase(host, p.lower()) for p in patterns):
             return False
         try:
             shown = f"[{host}]" if ":" in host else host
@@ -55,14 +55,6 @@ class HostGuard:
 
 def _port(scheme: str, port: int | None) -> int:
     return port or (443 if scheme in ("https", "wss") else 80)
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-        return True
-    except ValueError:
-        return False
 
 
 def _is_loopback_ip(host: str) -> bool:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any
 
 from loadorch.browser.stats import VITALS, BrowserStats, metric_of, scale_of
-from loadorch.config.thresholds import DEFAULT_BROWSER_THRESHOLDS
+from loadorch.config.thresholds import DEFAULT_BROWSER_THRESHOLDS, Threshold
 from loadorch.verdict.histogram import Histogram
 
 SCHEMA_KEY = "browser"
@@ -28,16 +29,22 @@ def _vital(h: Histogram, metric: str) -> dict[str, Any]:
     }
 
 
-def budgets() -> dict[str, float]:
-    """The default p75 budget of each Core Web Vital, for the report's "p75 vs budget" column."""
+def budgets(thresholds: Iterable[Threshold] = ()) -> dict[str, float]:
+    """The p75 budget of each web vital for the report's "p75 vs budget": the run's own `p(75)<N` (or
+    `<=`) threshold on the vital for all pages, else the Core Web Vitals default."""
     out = {}
     for selector, (expr,) in DEFAULT_BROWSER_THRESHOLDS.items():
         if selector.startswith("browser_web_vital_"):
             out[selector.rsplit("_", 1)[1]] = float(expr.split("<")[1])
+    for t in thresholds:
+        metric, e = t.selector.metric, t.expression
+        unpaged = metric.startswith("browser_web_vital_") and not t.selector.tags
+        if unpaged and e.aggregation == "p" and e.percentile == 75 and e.op in ("<", "<="):
+            out[metric.rsplit("_", 1)[1]] = e.value
     return out
 
 
-def build(stats: BrowserStats) -> dict[str, Any]:
+def build(stats: BrowserStats, thresholds: Iterable[Threshold] = ()) -> dict[str, Any]:
     pages: dict[str, Any] = {}
     for page in stats.pages():
         vitals = {}
@@ -69,7 +76,7 @@ def build(stats: BrowserStats) -> dict[str, Any]:
         "steps": total,
         "failed_steps": failed,
         "pages": pages,
-        "budgets_p75": budgets(),
+        "budgets_p75": budgets(thresholds),
         "timeseries": series,
         "failures": [
             {"user": u, "page": p, "step": s, "reason": r, "count": n}

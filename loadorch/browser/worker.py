@@ -23,9 +23,10 @@ from loadorch.browser.chromium import Chromium, find_chromium
 from loadorch.browser.guard import HostGuard
 from loadorch.browser.journey import Action, Journey, PageSlot, allocate_pages, page_random
 from loadorch.browser.page import Page, StepError, View
-from loadorch.config.scenario import BrowserSpec, Scenario
+from loadorch.config.scenario import BrowserSpec
 from loadorch.errors import LoadorchError
 from loadorch.traffic import data as gen
+from loadorch.wire import Plan
 
 FINAL_TIMEOUT_S = 5.0
 
@@ -61,14 +62,14 @@ class PageRunner:
         slot: PageSlot,
         spec: BrowserSpec,
         journey: Journey,
-        plan: dict[str, Any],
+        plan: Plan,
         guard: HostGuard,
         reporter: Reporter,
         stop: threading.Event,
     ) -> None:
         self.conn, self.slot, self.spec, self.journey = conn, slot, spec, journey
-        self.host = str(plan["host"]).rstrip("/")
-        self.seed = int(plan["seed"])
+        self.host = plan.host.rstrip("/")
+        self.seed = plan.seed
         self.guard, self.reporter, self.stop = guard, reporter, stop
         self.think = random.Random(gen.stream_seed(self.seed, "browser-think", spec.name, slot.page))
 
@@ -153,13 +154,16 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--plan", required=True)
     args = parser.parse_args(argv)
     with open(args.plan, encoding="utf-8") as fh:
-        plan = json.load(fh)
+        plan = Plan.model_validate_json(fh.read())
     index = int(os.environ.get("LOADORCH_BROWSER_INDEX", os.environ.get("JOB_COMPLETION_INDEX", "0")))
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    bplan = plan["browser"]
-    reporter = Reporter(bplan["sink_host"], int(bplan["sink_port"]), plan["token"], index, stop)
+    bplan = plan.browser
+    if bplan is None:
+        sys.stderr.write("loadorch browser worker: the plan has no browser users\n")
+        return 2
+    reporter = Reporter(bplan.sink_host, bplan.sink_port, plan.token, index, stop)
     _watch_parent(stop)
     try:
         code = _run(plan, index, reporter, stop)
@@ -171,21 +175,20 @@ def main(argv: list[str]) -> int:
     return code
 
 
-def _run(plan: dict[str, Any], index: int, reporter: Reporter, stop: threading.Event) -> int:
-    from loadorch.run.plan import generator_from_json
-
-    scenario = Scenario.model_validate(plan["scenario"])
-    generators = {name: generator_from_json(g) for name, g in plan["data"].items()}
-    bplan = plan["browser"]
-    slots = [s for s in allocate_pages(scenario.browsers, int(bplan["workers"])) if s.worker == index]
+def _run(plan: Plan, index: int, reporter: Reporter, stop: threading.Event) -> int:
+    scenario = plan.scenario
+    generators = plan.generators()
+    bplan = plan.browser
+    assert bplan is not None
+    slots = [s for s in allocate_pages(scenario.browsers, bplan.workers) if s.worker == index]
     if not slots:
         return 0
     chromium = Chromium(find_chromium(os.environ))
     try:
         conn = Connection(chromium.ws_url)
         try:
-            guard = HostGuard(bplan["allowed_hosts"], plan["host"])
-            duration = plan.get("duration_s")
+            guard = HostGuard(bplan.allowed_hosts, plan.host)
+            duration = plan.duration_s
             deadline = None if duration is None else time.monotonic() + float(duration)
             threads = []
             for slot in slots:

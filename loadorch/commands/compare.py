@@ -9,10 +9,10 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
+from loadorch.commands.report import load_results
 from loadorch.config.profile import CompareBudgets
 from loadorch.errors import ExitCode
 from loadorch.report.compare_html import render_compare_html, top_changes
-from loadorch.report.html import load_results
 from loadorch.report.junit import Case, render_cases
 from loadorch.report.summary import md_table
 from loadorch.run.artifacts import write_json, write_text

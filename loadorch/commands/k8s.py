@@ -25,7 +25,7 @@ from loadorch.report.html import render_html
 from loadorch.report.summary import markdown, terminal
 from loadorch.run.artifacts import write_text
 from loadorch.run.outdir import check_out_dir
-from loadorch.run.plan import browser_worker_count, build_plan
+from loadorch.run.plan import browser_worker_count, build_plan, write_plan
 
 
 def _data_files(scenario_path: str, scenario: Scenario) -> dict[str, str]:
@@ -209,8 +209,7 @@ def plan_command(
     if not token:
         raise RunError("LOADORCH_RUN_TOKEN is not set: the worker cannot prove it belongs to this run")
     plan = build_plan(cfg, cfg.host, master_host, master_port, token, "", "unused" if request_log else None)
-    with open(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as fh:
-        json.dump(plan, fh)
+    write_plan(plan, out, exclusive=False)
     return ExitCode.OK
 
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import csv
-import hashlib
-import io
 import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from loadorch.config.scenario import METHODS, DataSpec, RequestSpec, Scenario
+from loadorch.config.scenario import METHODS, READ_METHODS, DataSpec, RequestSpec, Scenario
 from loadorch.config.suggest import did_you_mean
 from loadorch.config.tags import tag_keys, tag_values
 from loadorch.config.thresholds import TAGS, Threshold, ThresholdSyntaxError, parse_expression, parse_selector
@@ -17,11 +16,34 @@ from loadorch.config.units import parse_duration
 from loadorch.config.yamlsource import Document
 from loadorch.errors import Problem
 from loadorch.traffic import data as gen
-from loadorch.traffic.template import TemplateError, compile_value, value_refs
+from loadorch.traffic.data import read_csv_rows
+from loadorch.traffic.jsonpath import JsonPathError, compile_path
+from loadorch.traffic.request import compile_request
+from loadorch.traffic.template import Ref, TemplateError, compile_value, value_refs
 
 USER_BUILTINS = ("user", "worker", "iteration")
 SETUP_BUILTINS = ("index",)
 BROWSER_BUILTINS = ("page", "iteration")
+
+
+def compile_all(scenario: Scenario, headers: Mapping[str, str], file: str) -> list[Problem]:
+    """The workers' and the setup phase's own compile step, run here on the same input: whatever the
+    checks above missed is refused now, not discovered by a worker."""
+    problems: list[Problem] = []
+    jobs: list[tuple[str, RequestSpec, str, str, set[str]]] = []
+    for i, step in enumerate(scenario.setup):
+        kind = "read" if step.request.method in READ_METHODS else "write"
+        jobs.append((f"setup[{i}].request", step.request, step.name, kind, set()))
+    for u, user in enumerate(scenario.users):
+        captures = {c for ep in user.requests for c in ep.capture}
+        for r, ep in enumerate(user.requests):
+            jobs.append((f"users[{u}].requests[{r}]", ep, ep.name, ep.effective_kind, captures))
+    for field, spec, name, kind, captures in jobs:
+        try:
+            compile_request(spec, name, kind, captures, headers)
+        except ValueError as exc:
+            problems.append(Problem(file, None, field, str(exc)))
+    return problems
 
 
 def compile_generators(scenario: Scenario, doc: Document) -> tuple[dict[str, gen.Generator], list[Problem]]:
@@ -33,6 +55,8 @@ def compile_generators(scenario: Scenario, doc: Document) -> tuple[dict[str, gen
             out[name] = _generator(spec, base)
         except ValueError as exc:
             problems.append(Problem(doc.file, doc.line_of(("data", name)), f"data.{name}", str(exc)))
+            continue
+        problems += _check_json_value(generator_samples(out[name]), ("data", name), doc)
     return out, problems
 
 
@@ -70,86 +94,181 @@ def _rows(spec: DataSpec, base: str) -> gen.RowsGen:
     return gen.RowsGen(rows, spec.csv.column, spec.csv.order == "sequential", path, digest)
 
 
-def read_csv_rows(path: str) -> tuple[tuple[dict[str, str], ...], list[str], str]:
-    """(rows, column names, sha256 of the file) of a UTF-8 CSV file with a header line."""
-    with open(path, "rb") as raw:
-        data = raw.read()
-    text = data.decode("utf-8")
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    rows = tuple(dict(r) for r in reader)
-    return rows, list(reader.fieldnames or []), hashlib.sha256(data).hexdigest()
+Samples = list[Any] | None  # example values of a placeholder (None: unknown shape, e.g. a capture)
 
 
-def check_templates(scenario: Scenario, doc: Document) -> list[Problem]:
-    """Every placeholder must name a data generator, a capture of the same user, or a builtin."""
+def generator_samples(g: gen.Generator) -> list[Any]:
+    """Values of the shape a generator draws, to check `{name.field}` placeholders against."""
+    if isinstance(g, gen.ChoiceGen):
+        return list(g.options)
+    if isinstance(g, gen.ConstGen):
+        return [g.value]
+    if isinstance(g, gen.RowsGen):
+        return [dict(g.rows[0]) if g.column is None else ""]
+    if isinstance(g, gen.PatternGen):
+        return [""]
+    return [g.low if isinstance(g, (gen.IntGen, gen.FloatGen)) else g.start]
+
+
+def check_templates(
+    scenario: Scenario, doc: Document, generators: Mapping[str, gen.Generator] | None = None
+) -> list[Problem]:
+    """Compile every template, JSON path and check the way the workers will, and check each placeholder:
+    it must name a data generator, a capture of the same user, or a builtin, and a `.field` must exist."""
+    data = _data_samples(scenario, generators)
     problems: list[Problem] = []
-    data_names = set(scenario.data)
+    setup_known = {**data, **{name: [0] for name in SETUP_BUILTINS}}
     for i, step in enumerate(scenario.setup):
-        known = data_names | set(SETUP_BUILTINS)
-        problems += _check_request(step.request, ("setup", i, "request"), known, doc)
+        problems += _check_request(step.request, ("setup", i, "request"), setup_known, doc)
     for u, user in enumerate(scenario.users):
-        captures = {c for ep in user.requests for c in ep.capture}
-        known = data_names | captures | set(USER_BUILTINS)
+        captures: dict[str, Samples] = {c: None for ep in user.requests for c in ep.capture}
+        known = {**data, **captures, **{name: [0] for name in USER_BUILTINS}}
         for r, ep in enumerate(user.requests):
             problems += _check_request(ep, ("users", u, "requests", r), known, doc)
-    for name, value in scenario.headers.items():
-        problems += _check_value(value, ("headers", name), data_names | set(USER_BUILTINS), doc)
+        if user.requests and not any(ep.weight > 0 for ep in user.requests):
+            problems.append(
+                Problem(
+                    doc.file,
+                    doc.line_of(("users", u, "requests")),
+                    f"users[{u}].requests",
+                    "every request has weight 0: give at least one a weight above 0",
+                )
+            )
+    problems += check_common_headers(scenario.headers, scenario, generators, doc)
+    browser_known: dict[str, Samples] = {**data, **{name: None for name in BROWSER_BUILTINS}}
     for b, browser in enumerate(scenario.browsers):
         for s, bstep in enumerate(browser.journey):
             path = ("browsers", b, "journey", s)
             for action in ("visit", "click", "wait_for"):
                 text = getattr(bstep, action)
                 if text is not None:
-                    problems += _check_value(text, (*path, action), data_names | set(BROWSER_BUILTINS), doc)
+                    problems += _check_value(text, (*path, action), browser_known, doc)
             if bstep.type is not None:
-                known = data_names | set(BROWSER_BUILTINS)
-                problems += _check_value(bstep.type.selector, (*path, "type", "selector"), known, doc)
-                problems += _check_value(bstep.type.text, (*path, "type", "text"), known, doc)
+                problems += _check_value(bstep.type.selector, (*path, "type", "selector"), browser_known, doc)
+                problems += _check_value(bstep.type.text, (*path, "type", "text"), browser_known, doc)
     return problems
 
 
+def check_common_headers(
+    headers: Mapping[str, str],
+    scenario: Scenario,
+    generators: Mapping[str, gen.Generator] | None,
+    doc: Document,
+    root: tuple[Any, ...] = ("headers",),
+) -> list[Problem]:
+    """Headers sent with every request (the scenario's or the profile's): setup requests send them too,
+    so with a setup section only data generators may fill them."""
+    known = _data_samples(scenario, generators)
+    if not scenario.setup:
+        known |= {name: [0] for name in USER_BUILTINS}
+    problems: list[Problem] = []
+    for name, value in headers.items():
+        problems += _check_value(value, (*root, name), known, doc)
+    return problems
+
+
+def _data_samples(scenario: Scenario, generators: Mapping[str, gen.Generator] | None) -> dict[str, Samples]:
+    return {
+        name: generator_samples(generators[name]) if generators and name in generators else None
+        for name in scenario.data
+    }
+
+
 def check_python_users(scenario: Scenario, doc: Document) -> list[Problem]:
-    """A python user's file must exist next to the scenario (its import is checked before load)."""
+    """A python user's file must exist next to the scenario and define the class (read, not imported:
+    the import itself is checked in a throwaway process before a run)."""
     base = os.path.dirname(os.path.abspath(doc.file))
     problems = []
     for u, user in enumerate(scenario.users):
         if user.python is None:
             continue
-        rel = user.python.rsplit(":", 1)[0]
-        if not os.path.isfile(os.path.join(base, rel)):
-            problems.append(
-                Problem(
-                    doc.file,
-                    doc.line_of(("users", u, "python")),
-                    f"users[{u}].python",
-                    f"no file {rel!r} next to the scenario",
-                )
-            )
+        rel, _, class_name = user.python.rpartition(":")
+        message = _python_class_problem(os.path.join(base, rel), rel, class_name)
+        if message:
+            problems.append(Problem(doc.file, doc.line_of(("users", u, "python")), f"users[{u}].python", message))
     return problems
 
 
-def _check_request(req: RequestSpec, path: tuple[Any, ...], known: set[str], doc: Document) -> list[Problem]:
+def _python_class_problem(path: str, rel: str, class_name: str) -> str | None:
+    if not os.path.isfile(path):
+        return f"no file {rel!r} next to the scenario"
+    try:
+        with open(path, encoding="utf-8") as fh:
+            tree = ast.parse(fh.read(), rel)
+    except (OSError, UnicodeDecodeError) as exc:
+        return f"cannot read {rel!r}: {exc}"
+    except SyntaxError as exc:
+        return f"{rel}:{exc.lineno}: SyntaxError: {exc.msg}"
+    names: list[str] = []
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            names.append(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names += [alias.asname or alias.name.split(".")[0] for alias in node.names]
+        elif isinstance(node, ast.Assign):
+            names += [t.id for t in node.targets if isinstance(t, ast.Name)]
+    if class_name in names:
+        return None
+    classes = [n.name for n in tree.body if isinstance(n, ast.ClassDef)]
+    return f"{rel} defines no class {class_name!r}; " + did_you_mean(class_name, classes)
+
+
+def _check_request(
+    req: RequestSpec, path: tuple[Any, ...], known: Mapping[str, Samples], doc: Document
+) -> list[Problem]:
     problems = _check_value(req.path, (*path, "path"), known, doc)
     for name, value in req.headers.items():
         problems += _check_value(value, (*path, "headers", name), known, doc)
     bodies: tuple[tuple[str, Any], ...] = (("json", req.json_body), ("form", req.form), ("body", req.body))
     for field, body in bodies:
         if body is not None:
+            problems += _check_json_value(body, (*path, field), doc)
             problems += _check_value(body, (*path, field), known, doc)
     for name, jpath in req.capture.items():
-        if not jpath.startswith("$"):
-            problems.append(
-                Problem(
-                    doc.file,
-                    doc.line_of((*path, "capture", name)),
-                    _dot((*path, "capture", name)),
-                    f"capture {jpath!r} must be a JSON path starting with '$' (e.g. $.id)",
-                )
-            )
+        problems += _check_path(jpath, (*path, "capture", name), doc)
+    for jpath, expected in (req.expect.json_equals or {}).items():
+        where = (*path, "expect", "json", jpath)
+        problems += _check_path(jpath, where, doc)
+        problems += _check_json_value(expected, where, doc)
+        problems += _check_value(expected, where, known, doc)
     return problems
 
 
-def _check_value(value: Any, path: tuple[Any, ...], known: set[str], doc: Document) -> list[Problem]:
+def _check_path(jpath: str, path: tuple[Any, ...], doc: Document) -> list[Problem]:
+    try:
+        compile_path(jpath)
+    except JsonPathError as exc:
+        return [Problem(doc.file, doc.line_of(path), _dot(path), f"{exc} (e.g. $.id or $.items[0].id)")]
+    return []
+
+
+def _check_json_value(value: Any, path: tuple[Any, ...], doc: Document) -> list[Problem]:
+    """What a worker sends or compares must be plain JSON: YAML can also give dates, sets or binary."""
+    bad = _not_json(value)
+    if bad is None:
+        return []
+    return [
+        Problem(doc.file, doc.line_of(path), _dot(path), f"{bad} is not a JSON value; quote it to send it as text")
+    ]
+
+
+def _not_json(value: Any) -> str | None:
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return None
+    if isinstance(value, list):
+        return next((bad for v in value if (bad := _not_json(v)) is not None), None)
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                return f"key {k!r}"
+            bad = _not_json(v)
+            if bad is not None:
+                return bad
+        return None
+    return f"{value!r} ({type(value).__name__})"
+
+
+def _check_value(value: Any, path: tuple[Any, ...], known: Mapping[str, Samples], doc: Document) -> list[Problem]:
     try:
         compiled = compile_value(value)
     except TemplateError as exc:
@@ -157,15 +276,41 @@ def _check_value(value: Any, path: tuple[Any, ...], known: set[str], doc: Docume
     problems = []
     for ref in value_refs(compiled):
         if ref.name not in known:
-            problems.append(
-                Problem(
-                    doc.file,
-                    doc.line_of(path),
-                    _dot(path),
-                    f"unknown placeholder {{{ref.name}}}; {did_you_mean(ref.name, known)}",
-                )
-            )
+            message = f"unknown placeholder {{{ref.name}}}; {did_you_mean(ref.name, known)}"
+        else:
+            message = _field_problem(ref, known[ref.name]) or ""
+        if message:
+            problems.append(Problem(doc.file, doc.line_of(path), _dot(path), message))
     return problems
+
+
+def _field_problem(ref: Ref, samples: Samples) -> str | None:
+    """Why `{name.field...}` cannot be rendered from values of this shape, or None if it can."""
+    if ref.attr is None or samples is None:
+        return None
+    shown = f"{{{ref.name}.{ref.attr}}}"
+    for sample in samples:
+        value, where = sample, ref.name
+        for part in ref.attr.split("."):
+            if isinstance(value, dict) and part in value:
+                value, where = value[part], f"{where}.{part}"
+            elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+                value, where = value[int(part)], f"{where}.{part}"
+            elif isinstance(value, dict):
+                return f"{shown}: {where} has no field {part!r}; {did_you_mean(part, [str(k) for k in value])}"
+            elif isinstance(value, list):
+                return f"{shown}: {where} is a list of {len(value)}; {part!r} is not an index in it"
+            else:
+                return f"{shown}: {where} is {_kind(value)} and has no fields; write {{{where}}}"
+    return None
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return "a string" if isinstance(value, str) else type(value).__name__
 
 
 def _dot(path: Iterable[Any]) -> str:

@@ -11,11 +11,13 @@ import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 from loadorch.config.checks import (
+    check_common_headers,
     check_python_users,
     check_templates,
+    compile_all,
     compile_generators,
     parse_thresholds,
     threshold_problems,
@@ -154,7 +156,7 @@ def load_scenario(
     doc, used, _ = load_document(path, env, lenient, scenario_template_path)
     model = _validated(Scenario, doc)
     generators, problems = compile_generators(model, doc)
-    problems += check_templates(model, doc)
+    problems += check_templates(model, doc, generators)
     problems += check_python_users(model, doc)
     thresholds, more = parse_thresholds(model.thresholds, model, doc, run_tags=run_tags)
     problems += more
@@ -192,6 +194,7 @@ def build(
     except ConfigError as exc:  # the profile's threshold problems too, in the same report
         raise ConfigError(exc.problems + threshold_problems(profile.thresholds, pdoc)) from None
     overrides_thr, problems = parse_thresholds(profile.thresholds, scenario.model, pdoc, run_tags=run_tags)
+    problems += check_common_headers(profile.headers, scenario.model, scenario.generators, pdoc)
     problems += _collector_problems(profile, pdoc, scenario, overrides_thr)
     lighthouse = _lighthouse(profile, path, pdoc, problems)
     if problems:
@@ -202,6 +205,9 @@ def build(
         secrets |= dsn_secrets(profile.collectors.postgres.dsn)
     cfg = merge(name, path, profile, scenario, overrides_thr, overrides, secrets)
     cfg = _host_credentials(cfg, pdoc)
+    problems = compile_all(scenario.model, cfg.headers, scenario.path)
+    if problems:
+        raise ConfigError(problems)
     cfg = _window(cfg, pdoc)
     cfg = replace(cfg, warnings=(*cfg.warnings, *short_secret_warnings(named)))
     return replace(cfg, lighthouse=lighthouse) if lighthouse else cfg
@@ -399,7 +405,7 @@ class OpenModel:
     """Arrivals on a schedule; `users` (max_users) bounds how many can be in flight at once."""
 
     stages: tuple[tuple[float, float, float], ...]
-    spacing: str
+    spacing: Literal["constant", "poisson"]
     max_dropped: float
     on_dropped: str
 

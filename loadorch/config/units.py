@@ -37,16 +37,6 @@ def parse_duration(value: Any) -> float:
     return seconds
 
 
-def format_duration(seconds: float) -> str:
-    if seconds < 1:
-        return f"{seconds * 1000:g}ms"
-    if seconds < 60 or seconds % 60:
-        return f"{seconds:g}s"
-    if seconds % 3600 == 0:
-        return f"{seconds / 3600:g}h"
-    return f"{seconds / 60:g}m"
-
-
 def parse_percent(value: Any) -> float:
     """A fraction from `10%` or a plain fraction such as `0.1`."""
     if isinstance(value, bool):

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import os
 from html import escape
 from typing import Any
 
-from loadorch.errors import ConfigError, ExitCode, Problem
 from loadorch.report.browser import html_section
 from loadorch.report.charts import Series, line_chart, sparkline
 from loadorch.report.database import html_database
@@ -18,10 +15,8 @@ from loadorch.report.summary import (
     endpoint_rows,
     failing_check_rows,
     headline,
-    markdown,
     window_line,
 )
-from loadorch.run.artifacts import write_text
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 CSS = """
@@ -199,28 +194,6 @@ def _errors(doc: dict[str, Any]) -> str:
         "<h2>Errors</h2><table><tr><th>endpoint</th><th>status</th><th>reason</th><th>count</th>"
         f"<th>example</th></tr>{rows}</table>"
     )
-
-
-def load_results(run_dir: str) -> dict[str, Any]:
-    path = os.path.join(run_dir, "results.json")
-    try:
-        with open(path, encoding="utf-8") as fh:
-            doc = json.load(fh)
-    except OSError as exc:
-        raise ConfigError([Problem(path, None, "", f"cannot read results: {exc.strerror}")]) from None
-    except ValueError as exc:
-        raise ConfigError([Problem(path, None, "", f"not valid JSON: {exc}")]) from None
-    if not isinstance(doc, dict) or doc.get("schema") != "loadorch.results/v1":
-        raise ConfigError([Problem(path, None, "schema", "not a loadorch.results/v1 document")])
-    return doc
-
-
-def rebuild(run_dir: str) -> int:
-    doc = load_results(run_dir)
-    write_text(os.path.join(run_dir, "report.html"), render_html(doc))
-    write_text(os.path.join(run_dir, "summary.md"), markdown(doc))
-    print(f"wrote {os.path.join(run_dir, 'report.html')} and summary.md")
-    return ExitCode.OK
 
 
 def live_sections(doc: dict[str, Any]) -> dict[str, str]:

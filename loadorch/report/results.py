@@ -8,9 +8,10 @@ from typing import Any
 
 from loadorch.config.tags import tags_of
 from loadorch.db.measure import database_section, per_request_stats
+from loadorch.errors import ExitCode
 from loadorch.report.summary import TOP_ENDPOINTS
 from loadorch.traffic.stages import window_seconds
-from loadorch.verdict.evaluate import EXIT_CODES, Check, ThresholdResult
+from loadorch.verdict.evaluate import EXIT_CODES, INTERRUPTED, Check, ThresholdResult
 from loadorch.verdict.stats import Merged, latency_stats
 
 SCHEMA = "loadorch.results/v1"
@@ -152,7 +153,7 @@ def window_block(record: RunRecord) -> dict[str, Any]:
 
 
 def _histograms(merged: Merged) -> dict[str, Any]:
-    out = merged.to_json()
+    out: dict[str, Any] = dict(merged.to_json())
     out.pop("endpoint_intervals", None)  # summarized in endpoint_timeseries (top endpoints only)
     out.pop("endpoint_step", None)
     return out
@@ -291,6 +292,6 @@ def timeseries(merged: Merged) -> list[dict[str, Any]]:
 
 
 def exit_code_for(verdict: str, signal_code: int | None = None) -> int:
-    if verdict == "interrupted":
-        return signal_code or 130
+    if verdict == INTERRUPTED:
+        return signal_code or ExitCode.SIGINT
     return int(EXIT_CODES[verdict])

@@ -9,8 +9,9 @@ from tabulate import tabulate
 
 from loadorch.report.browser import markdown_section
 from loadorch.report.why import ERRORS_HEAD, reasons, top_errors
+from loadorch.verdict.evaluate import ERROR, FAIL, INCONCLUSIVE, INTERRUPTED, PASS
 
-ICONS = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE", "error": "ERROR", "interrupted": "INTERRUPTED"}
+ICONS = {v: v.upper() for v in (PASS, FAIL, INCONCLUSIVE, ERROR, INTERRUPTED)}
 TOP_ENDPOINTS = 15
 COLORS = {"pass": "32", "fail": "31", "inconclusive": "33", "error": "31", "interrupted": "33"}  # ANSI SGR
 ALL_FAILED = "all failed"

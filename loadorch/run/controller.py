@@ -7,13 +7,10 @@ The only module that starts processes and writes a run's artifacts; everything i
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import platform
 import secrets as pysecrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,27 +18,25 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from importlib import metadata
 from typing import Any
 
-from loadorch import __version__
 from loadorch.browser.results import build as browser_results
 from loadorch.browser.sink import BrowserSink
 from loadorch.browser.stats import BrowserStats
-from loadorch.config.resolve import LAYERS, RunConfig
+from loadorch.config.resolve import RunConfig
 from loadorch.config.tags import tag_table
 from loadorch.errors import ConfigError, LoadorchError, Problem, RunError, SafetyError
-from loadorch.k8s.framing import FramingError, frame
+from loadorch.hosts import check_allowed
 from loadorch.metrics.options import MetricsOptions, plan_block
 from loadorch.metrics.remote_write import secret_values as remote_write_secrets
 from loadorch.report import gha, results
-from loadorch.report.junit import render as render_junit
-from loadorch.report.summary import markdown, terminal, use_color
+from loadorch.report.summary import terminal, use_color
 from loadorch.run import browsers
 from loadorch.run.artifacts import write_json, write_text
 from loadorch.run.embedded import embedded_target
-from loadorch.run.plan import browser_worker_count, build_plan, process_specs
-from loadorch.run.preflight import check_allowed, connect_probe, target_addresses
+from loadorch.run.outputs import print_artifacts, sort_request_log, versions, write_artifacts
+from loadorch.run.plan import browser_worker_count, build_plan, process_specs, write_plan
+from loadorch.run.preflight import connect_probe, target_addresses
 from loadorch.run.processes import ProcessGroup, free_port
 from loadorch.run.progress import Progress
 from loadorch.run.redact import Redactor
@@ -50,6 +45,7 @@ from loadorch.run.signals import HardStop, StopSignals
 from loadorch.traffic.stages import window_seconds
 from loadorch.verdict.evaluate import (
     ERROR,
+    INTERRUPTED,
     PASS,
     Check,
     ThresholdResult,
@@ -60,6 +56,7 @@ from loadorch.verdict.evaluate import (
 from loadorch.verdict.histogram import Histogram
 from loadorch.verdict.integrity import integrity_checks, kinds_checks
 from loadorch.verdict.stats import Merged
+from loadorch.wire import MasterSummary, MetricsPlan
 
 
 @dataclass
@@ -85,7 +82,7 @@ class _Run:
     redactor: Redactor
     started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     checks: list[Check] = field(default_factory=list)
-    master_summary: dict[str, Any] | None = None
+    master_summary: MasterSummary | None = None
     error: str | None = None
     host: str = ""
     addresses: list[str] = field(default_factory=list)  # the target's, as preflight checked them
@@ -94,6 +91,12 @@ class _Run:
     sink: BrowserSink | None = None
     live_labels: tuple[str, str, str] | None = None  # live metrics: run_id, profile, scenario
     live_extra_path: str = ""  # live metrics measured here (browser vitals), for the master to serve and push
+    keep_all_logs: bool = False
+    kept_logs: dict[str, str] = field(default_factory=dict)  # process name -> why its log was kept
+
+    def log_path(self, name: str) -> str:
+        """Where a process's log is kept in the run folder (when it is kept)."""
+        return os.path.join(self.opts.out_dir, "logs", f"{name}.log")
 
 
 def execute(cfg: RunConfig, opts: RunOptions) -> int:
@@ -242,23 +245,23 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
     port = opts.master_port or free_port(opts.master_bind)
     token = opts.token or pysecrets.token_hex(16)
     plan = build_plan(cfg, run.host, opts.master_bind, port, token, stats_path, log_path, run.addresses)
-    run.sink = browsers.open_sink(cfg, opts.master_bind, opts.master_port, token, plan["interval_s"])
-    browser_workers = int(plan["browser"]["workers"]) if run.sink is not None else 0
-    if run.sink is not None:
-        plan["browser"]["sink_port"] = run.sink.port
+    run.sink = browsers.open_sink(cfg, opts.master_bind, opts.master_port, token, plan.interval_s)
+    browser_workers = plan.browser.workers if run.sink is not None and plan.browser is not None else 0
+    if run.sink is not None and plan.browser is not None:
+        plan = plan.model_copy(update={"browser": plan.browser.model_copy(update={"sink_port": run.sink.port})})
     if opts.metrics.enabled:
         run.live_labels = (os.path.basename(os.path.normpath(opts.out_dir)), cfg.profile_name, cfg.scenario.model.name)
         run.live_extra_path = os.path.join(run.scratch, "live-extra.json") if run.sink is not None else ""
-        plan["metrics"] = plan_block(
+        block = plan_block(
             opts.metrics,
             *run.live_labels,
             [(t.selector.metric, t.expression.value) for t in cfg.thresholds],
             os.path.join(run.scratch, "thresholds.final.json"),
         )
-        plan["metrics"]["extra_path"] = run.live_extra_path or None
+        block["extra_path"] = run.live_extra_path or None
+        plan = plan.model_copy(update={"metrics": MetricsPlan.model_validate(block)})
     plan_path = os.path.join(run.scratch, "plan.json")
-    with open(os.open(plan_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as fh:
-        json.dump(plan, fh)
+    write_plan(plan, plan_path)
     group = ProcessGroup(run.scratch)
     env = {k: v for k, v in run.opts.env.items() if not k.startswith("LOADORCH_WORKER")}
     if run.db is not None:
@@ -271,17 +274,61 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
         _watch(run, group, progress, signals)
         if run.sink is not None:
             browsers.stop_workers(group, run.sink, browser_workers)
+    except RunError:
+        run.keep_all_logs = True
+        raise
     finally:
         group.close()
         if run.db is not None:
             run.db.end()
         if run.sink is not None:
             run.sink.close()
-    if os.path.exists(stats_path):
-        with open(stats_path, encoding="utf-8") as fh:
-            run.master_summary = json.load(fh)
+        run.master_summary = _read_summary(stats_path)
+        _keep_logs(run, group)
     if log_path and os.path.exists(log_path):
-        _sort_request_log(log_path, os.path.join(run.opts.out_dir, "requests.jsonl"), run.redactor)
+        sort_request_log(log_path, os.path.join(run.opts.out_dir, "requests.jsonl"), run.redactor)
+
+
+def _read_summary(path: str) -> MasterSummary | None:
+    """The master's summary; None if it wrote none (it died) or an unreadable one."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return MasterSummary.model_validate_json(fh.read())
+    except (OSError, ValueError):
+        return None
+
+
+def _keep_logs(run: _Run, group: ProcessGroup) -> None:
+    """Copy into the run folder (redacted) the log of every process that exited abnormally, of workers
+    whose virtual users failed, or of every process when the run failed: the scratch folder is deleted."""
+    reasons = {name: f"exit code {code}" for name, code in group.abnormal().items()}
+    if run.master_summary is not None:
+        for w in run.master_summary.workers.detail:
+            if w.vu_failures:
+                reasons.setdefault(f"worker-{w.index}", f"{len(w.vu_failures)} virtual users failed")
+    if run.keep_all_logs:
+        reasons = {spec.name: reasons.get(spec.name, "the run failed") for spec, _ in group.procs} | reasons
+    for name, reason in sorted(reasons.items()):
+        try:
+            with open(group.log_path(name), encoding="utf-8", errors="replace") as fh:
+                text = fh.read()
+        except OSError:
+            continue
+        write_text(run.log_path(name), run.redactor.text(text))
+        run.kept_logs[name] = reason
+
+
+def _check_early_exits(run: _Run, group: ProcessGroup, started: bool) -> None:
+    """A worker that ends before the run starts will never connect: say so now, naming its log."""
+    if started:
+        return
+    for name, code in group.poll().items():
+        if name.startswith("worker-"):
+            tail = _tail(group.log_path(name), run.redactor)
+            raise RunError(
+                f"{name.replace('-', ' ')} exited with code {code} before the run started; "
+                f"its log: {run.log_path(name)}{tail}"
+            )
 
 
 def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSignals) -> None:
@@ -289,8 +336,10 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
     budget = cfg.profile.worker_connect_timeout + (cfg.duration_s or 24 * 3600) + 60
     deadline = time.monotonic() + budget
     forwarded = False
+    started = False
     last_event = time.monotonic()
     while True:
+        _check_early_exits(run, group, started)
         if signals.received is not None and not forwarded:
             forwarded = True
             progress.note("stopping: collecting what was measured (press Ctrl-C again to stop at once)")
@@ -304,7 +353,9 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
             continue
         last_event = time.monotonic()
         kind = event.get("event")
-        if kind == "progress":
+        if kind == "started":
+            started = True
+        elif kind == "progress":
             progress.update(event)
             _write_live_extra(run, final=False)
         elif kind == "worker_lost":
@@ -314,7 +365,8 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
         elif kind == "workers_missing":
             raise RunError(
                 f"only {event['connected']} of {event['expected']} workers connected within "
-                f"{event['waited_s']:g}s (missing worker indexes {event['missing']}); see worker logs"
+                f"{event['waited_s']:g}s (missing worker indexes {event['missing']}); "
+                f"see the worker logs in {os.path.dirname(run.log_path('worker'))}"
             )
         elif kind == "summary_written" and event.get("final_path"):
             # the load is over: the database window closes and browsers stop now, not after the metrics grace,
@@ -334,8 +386,9 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
         elif kind == "master_exited":
             master = group.master()
             code = master.wait(timeout=5) if master else None
-            tail = _tail(os.path.join(run.scratch, "master.log"), run.redactor)
-            raise RunError(f"the Locust master exited unexpectedly (code {code}){tail}")
+            tail = _tail(group.log_path("master"), run.redactor)
+            where = run.log_path("master")
+            raise RunError(f"the Locust master exited unexpectedly (code {code}); its log: {where}{tail}")
 
 
 def _tail(path: str, redactor: Redactor, lines: int = 8) -> str:
@@ -345,17 +398,6 @@ def _tail(path: str, redactor: Redactor, lines: int = 8) -> str:
     except OSError:
         return ""
     return (":\n  " + "\n  ".join(redactor.text(t) for t in text)) if text else ""
-
-
-def _sort_request_log(path: str, out_path: str, redactor: Redactor) -> None:
-    """requests.jsonl sorted by worker, user, sequence: the order in which runs can be compared."""
-    rows: list[tuple[tuple[int, int, int], str]] = []
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            rec = json.loads(line)
-            rows.append(((rec["worker"], rec["user"], rec["sequence"]), line))
-    rows.sort(key=lambda r: r[0])
-    write_text(out_path, redactor.json_lines("".join(line for _, line in rows)))
 
 
 @dataclass
@@ -368,13 +410,13 @@ class _Decision:
     browser: BrowserStats | None = None  # browser users' samples and Lighthouse results
 
 
-def _decide(run: _Run, summary: dict[str, Any], db: Any = None) -> _Decision:
+def _decide(run: _Run, summary: MasterSummary | None, db: Any = None) -> _Decision:
     """The gate's inputs from the master's summary (pure): the final live metrics show exactly these."""
     cfg = run.cfg
     checks, integrity = integrity_checks(cfg, summary)
-    merged = Merged.from_json(summary["merged"]) if summary.get("merged") else Merged()
+    merged = Merged.from_json(summary.merged) if summary else Merged()
     merged.tag_table = tag_table(cfg.scenario.model, cfg.run_tags)
-    elapsed = float(summary.get("elapsed_s") or 0.0)
+    elapsed = summary.elapsed_s if summary else 0.0
     db = db if db is not None else (run.db.measurement if run.db is not None and run.db.windowed else None)
     browser = browsers.collected(run.sink, cfg)
     judge = browsers.evaluator(browser, cfg.min_samples) if browser is not None else None
@@ -382,7 +424,7 @@ def _decide(run: _Run, summary: dict[str, Any], db: Any = None) -> _Decision:
     if cfg.window is not None:  # thresholds judge the measurement window; the ramps are reported apart
         judged, seconds = merged.windowed(), window_seconds(cfg.window.spans, elapsed)
     threshold_results = (
-        evaluate(cfg.thresholds, judged, cfg.min_samples, seconds, judge, db=db) if summary.get("t0") else []
+        evaluate(cfg.thresholds, judged, cfg.min_samples, seconds, judge, db=db) if summary and summary.t0 else []
     )
     checks += kinds_checks(cfg, merged)
     checks += browsers.checks(run.sink, browser_worker_count(cfg), run.redactor, run.scratch)
@@ -416,7 +458,7 @@ def _publish_final_thresholds(run: _Run, stats_path: str, final_path: str, progr
     """The master waits for the gate's threshold results, so the last scrape and push show them."""
     try:
         with open(stats_path, encoding="utf-8") as fh:
-            decision = _decide(run, json.load(fh))
+            decision = _decide(run, MasterSummary.model_validate_json(fh.read()))
         write_json(final_path, [r.to_json() for r in decision.thresholds])
     except (OSError, ValueError) as exc:  # the metrics then show the master's own evaluation
         write_json(final_path, None)
@@ -425,7 +467,7 @@ def _publish_final_thresholds(run: _Run, stats_path: str, final_path: str, progr
 
 def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
     cfg = run.cfg
-    summary = run.master_summary or {}
+    summary = run.master_summary
     from loadorch.run.database import database_check, measurement_of
 
     db = measurement_of(run.db)
@@ -437,7 +479,7 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
     threshold_results = decision.thresholds
     interrupted = signals.received is not None
     verdict = overall(threshold_results, run.checks, interrupted)
-    if run.error and verdict not in ("interrupted",):
+    if run.error and verdict != INTERRUPTED:
         verdict = ERROR
     code = results.exit_code_for(verdict, signals.exit_code if interrupted else None)
     record = results.RunRecord(
@@ -451,12 +493,12 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
         host=run.redactor.text(cfg.host if cfg.host == "embedded" else run.host or cfg.host),
         start=run.started.isoformat(timespec="seconds"),
         end=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        versions=_versions(),
+        versions=versions(),
         verdict=verdict,
         exit_code=code,
         merged=merged,
         elapsed_s=elapsed,
-        stop_reason=summary.get("stop_reason"),
+        stop_reason=summary.stop_reason if summary else None,
         thresholds=threshold_results,
         checks=run.checks,
         integrity=integrity,
@@ -465,7 +507,7 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
         iterations=cfg.iterations,
         duration_s=cfg.duration_s,
         database=db.to_json() if db is not None else None,
-        browser=browser_results(decision.browser) if decision.browser is not None else None,
+        browser=browser_results(decision.browser, cfg.thresholds) if decision.browser is not None else None,
         window=cfg.window.spans if cfg.window else (),
         tags=dict(cfg.run_tags),
         window_source=cfg.window.source if cfg.window else "",
@@ -474,27 +516,35 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
             cfg.users,
             cfg.spawn_rate,
             cfg.open_model.stages if cfg.open_model else (cfg.user_stages or ()),
-            [list(s) for s in summary.get("load") or []],
+            [list(s) for s in summary.load] if summary else [],
         ),
     )
     doc = run.redactor.obj(results.build(record))
-    if summary.get("metrics"):
-        doc["live_metrics"] = run.redactor.obj(summary["metrics"])
-    warnings = _metrics_warnings(summary.get("metrics"))
+    metrics = summary.metrics if summary else None
+    if metrics:
+        doc["live_metrics"] = run.redactor.obj(metrics)
+    warnings = _metrics_warnings(metrics)
     if warnings:
         doc["warnings"] = run.redactor.obj(warnings)
-    write_artifacts(run, doc, record)
+    write_artifacts(
+        run.opts.out_dir, run.opts.junit_path, run.started, cfg, run.redactor, doc, record, run.opts.summary_export
+    )
+    if run.sink is not None and run.opts.request_log:
+        browsers.write_steps_log(run.sink, run.opts.out_dir, run.redactor)
     if gha.enabled(run.opts.env):
         files = {"profile": cfg.profile_path, "scenario": cfg.scenario.path}
         sys.stdout.write(gha.threshold_commands(doc["thresholds"], cfg.sources, files))
     for warning in doc.get("warnings", []):  # before the summary: the verdict and its reasons end the output
         sys.stdout.write(f"warning: {warning}\n")
+    if run.kept_logs:
+        kept = ", ".join(f"{name}.log ({why})" for name, why in run.kept_logs.items())
+        sys.stdout.write(f"logs: {os.path.dirname(run.log_path('master'))}: {kept}\n")
     sys.stdout.write(terminal(doc, color=use_color(sys.stdout)))
     sys.stdout.write(f"artifacts: {run.opts.out_dir}\n")
     if run.opts.junit_path:
         sys.stdout.write(f"junit: {run.opts.junit_path} (and {os.path.join(run.opts.out_dir, 'junit.xml')})\n")
     if run.opts.print_artifacts:
-        _print_artifacts(run.opts.out_dir)
+        print_artifacts(run.opts.out_dir)
     return code
 
 
@@ -514,114 +564,3 @@ def _metrics_warnings(report: dict[str, Any] | None) -> list[str]:
             f"({push.get('last_error')}); the final push landed"
         ]
     return []
-
-
-# what travels in the master's log (gzip + base64): never the request log, which can be gigabytes, and
-# not report.html or summary.md, which `k8s collect` rebuilds from results.json
-LOG_ARTIFACTS = ("results.json", "junit.xml", "config.yaml")
-
-
-def _print_artifacts(out_dir: str) -> None:
-    """The framed block `loadorch k8s collect` reads back from this process's log."""
-    files = {}
-    for name in LOG_ARTIFACTS:
-        path = os.path.join(out_dir, name)
-        if os.path.exists(path):
-            with open(path, "rb") as fh:
-                files[name] = fh.read()
-    try:
-        block = frame(files)
-    except FramingError as exc:
-        raise RunError(f"cannot hand the artifacts over through the log: {exc}") from None
-    sys.stdout.write(block)
-    sys.stdout.flush()
-
-
-def write_artifacts(run: _Run, doc: dict[str, Any], record: results.RunRecord) -> None:
-    out = run.opts.out_dir
-    write_json(os.path.join(out, "results.json"), doc)
-    junit = render_junit(
-        f"loadorch.{record.profile}",
-        run.started.strftime("%Y-%m-%dT%H:%M:%S"),
-        socket.gethostname() or "localhost",
-        record.elapsed_s,
-        record.thresholds,
-        record.checks,
-        properties=[
-            ("profile", record.profile),
-            ("scenario", record.scenario_name),
-            ("seed", str(record.seed)),
-            ("workers", str(record.workers)),
-            ("users", str(record.users)),
-            ("verdict", record.verdict),
-        ],
-        system_out=terminal(doc),
-        redact=run.redactor.value,
-    )
-    write_text(os.path.join(out, "junit.xml"), junit)  # the run folder is complete either way
-    if run.opts.junit_path:
-        write_text(run.opts.junit_path, junit)
-    write_text(os.path.join(out, "summary.md"), markdown(doc))
-    if run.opts.summary_export:
-        from loadorch.report.k6summary import k6_summary
-
-        write_json(run.opts.summary_export, run.redactor.obj(k6_summary(record)))
-    write_text(os.path.join(out, "config.yaml"), effective_config_yaml(run.cfg, run.redactor))
-    if run.sink is not None and run.opts.request_log:
-        browsers.write_steps_log(run.sink, out, run.redactor)
-    from loadorch.report.html import render_html
-
-    write_text(os.path.join(out, "report.html"), render_html(doc))
-
-
-def effective_config_yaml(cfg: RunConfig, redactor: Redactor) -> str:
-    import yaml
-
-    doc = {
-        "profile": cfg.profile_name,
-        "profile_file": cfg.profile_path,
-        "scenario_file": cfg.scenario.path,
-        "scenario_sha256": cfg.scenario.sha256,
-        "host": cfg.host,
-        "allowed_hosts": list(cfg.profile.allowed_hosts),
-        "headers": redactor.headers(dict(cfg.headers)),
-        "load": {
-            "users": cfg.users,
-            "spawn_rate": cfg.spawn_rate,
-            "duration_s": cfg.duration_s,
-            "iterations": cfg.iterations,
-        },
-        "workers": cfg.workers,
-        "seed": cfg.seed,
-        "min_samples": cfg.min_samples,
-        "request_timeout_s": cfg.profile.request_timeout,
-        "max_response_body": cfg.profile.max_response_body,
-        "worker_connect_timeout_s": cfg.profile.worker_connect_timeout,
-        "allow_saturated_generator": cfg.profile.allow_saturated_generator,
-        "collectors": _collectors_doc(cfg),
-        "thresholds": [
-            f"{t.selector}: {t.expression}" + (" (abort_on_fail)" if t.abort_on_fail else "") for t in cfg.thresholds
-        ],
-        "sources": dict(cfg.sources),
-        "precedence": " < ".join(LAYERS),
-    }
-    return yaml.safe_dump(redactor.obj(doc), sort_keys=False, allow_unicode=True)
-
-
-def _collectors_doc(cfg: RunConfig) -> dict[str, Any]:
-    from loadorch.db.settings import redacted_dsn
-
-    doc = cfg.profile.collectors.model_dump(mode="json")
-    if cfg.profile.collectors.postgres is not None:
-        doc["postgres"]["dsn"] = redacted_dsn(cfg.profile.collectors.postgres.dsn)  # no user, no password
-    return dict(doc)
-
-
-def _versions() -> dict[str, str]:
-    def version(name: str) -> str:
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            return "unknown"
-
-    return {"loadorch": __version__, "locust": version("locust"), "python": platform.python_version()}

@@ -20,8 +20,9 @@ from loadorch.db.postgres import LogPosition, PgSession
 from loadorch.db.servertiming import QueryHeader
 from loadorch.db.settings import PostgresCollector
 from loadorch.db.statements import Snapshot, diff, repeated, top_level_calls, top_statements, window_problem
-from loadorch.runtime.vu import Origin, RequestRunner, compile_request
+from loadorch.runtime.vu import LeanRunner
 from loadorch.traffic import data as gen
+from loadorch.traffic.request import Origin, RequestRunner, compile_request
 
 LOG_SETTLE_S = 2.0  # at most this long for the server's logger to write the window's last lines
 
@@ -65,7 +66,7 @@ class DatabaseCollector:
             return
         wanted = cfg.profile.collectors.queries_per_request
         header = QueryHeader(wanted.header, wanted.entry)
-        runner = RequestRunner(
+        runner = LeanRunner(
             Origin.parse(host), cfg.profile.request_timeout, cfg.profile.max_response_body, query_header=header
         )
         rng = random.Random(gen.stream_seed(cfg.seed, "probe"))

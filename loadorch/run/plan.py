@@ -5,19 +5,17 @@ The same plan and specs drive local worker processes and the rendered Kubernetes
 
 from __future__ import annotations
 
-import csv
+import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
-from loadorch.config.checks import read_csv_rows
 from loadorch.config.resolve import RunConfig
 from loadorch.db.servertiming import QueryHeader
 from loadorch.traffic import data as gen
+from loadorch.wire import BrowserPlan, MasterAddress, OpenSpec, Plan, ThresholdSpec
 
-PLAN_SCHEMA = "loadorch.plan/v1"
 BROWSER_PORT_OFFSET = 2  # the browser sink listens next to the Locust master (5557 -> 5559 in a pod)
 
 
@@ -27,6 +25,11 @@ class ProcessSpec:
     argv: tuple[str, ...]
     env: Mapping[str, str] = field(default_factory=dict)
     index: int | None = None
+
+    @property
+    def name(self) -> str:
+        """`master`, `worker-0`, ...: the name of its log file."""
+        return self.role if self.index is None else f"{self.role}-{self.index}"
 
 
 def class_counts(users: int, weights: Sequence[tuple[str, float]]) -> dict[str, int]:
@@ -68,41 +71,6 @@ def allocate(users: int, weights: Sequence[tuple[str, float]], workers: int) -> 
     return out
 
 
-def generator_to_json(g: gen.Generator) -> dict[str, Any]:
-    """A generator as plan data; CSV rows by their file (a 1M-row file must not be copied into every plan)."""
-    if isinstance(g, gen.RowsGen) and g.source:
-        return {"type": "RowsGen", "file": g.source, "sha256": g.sha256, "column": g.column, "sequential": g.sequential}
-    body = asdict(g)
-    return {"type": type(g).__name__, **body}
-
-
-def _rows_from_file(data: Mapping[str, Any]) -> gen.RowsGen:
-    """The rows of a plan's CSV file, read where they are drawn (workers), checked against the digest the
-    controller validated: a file changed since then is an error, not other data."""
-    path = str(data["file"])
-    try:
-        rows, _, digest = read_csv_rows(path)
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise ValueError(f"cannot read CSV file {path}: {exc}") from None
-    if digest != data.get("sha256"):
-        raise ValueError(f"CSV file {path} changed since the run was validated; rerun")
-    return gen.RowsGen(rows, data.get("column"), bool(data.get("sequential")), path, digest)
-
-
-def generator_from_json(data: Mapping[str, Any]) -> gen.Generator:
-    kinds: dict[str, Any] = {
-        c.__name__: c
-        for c in (gen.IntGen, gen.FloatGen, gen.ChoiceGen, gen.SequenceGen, gen.PatternGen, gen.RowsGen, gen.ConstGen)
-    }
-    if data.get("type") == "RowsGen" and "file" in data:
-        return _rows_from_file(data)
-    body = {k: v for k, v in data.items() if k != "type"}
-    for key in ("options", "cum_weights", "rows"):
-        if isinstance(body.get(key), list):
-            body[key] = tuple(body[key])
-    return kinds[str(data["type"])](**body)  # type: ignore[no-any-return]
-
-
 def interval_for(duration_s: float | None) -> float:
     """Time-series resolution: about 100-200 points for any run length."""
     if duration_s is None or duration_s <= 120:
@@ -122,66 +90,71 @@ def build_plan(
     request_log_path: str | None,
     addresses: Sequence[str] = (),
     browser_port: int | None = None,
-) -> dict[str, Any]:
+) -> Plan:
     weights = [(str(u.name), u.weight) for u in cfg.scenario.model.users]
-    return {
-        "schema": PLAN_SCHEMA,
-        "token": token,
-        "seed": cfg.seed,
-        "host": host,
-        "allowed_hosts": list(cfg.profile.allowed_hosts),
-        "addresses": list(addresses),  # what preflight resolved and checked; workers connect only to these
-        "headers": dict(cfg.headers),
-        "users": cfg.users,
-        "spawn_rate": cfg.spawn_rate,
-        "duration_s": cfg.duration_s,
-        "iterations": cfg.iterations,
-        "stages": None if cfg.user_stages is None else [list(s) for s in cfg.user_stages],
-        "window": None if cfg.window is None else [list(s) for s in cfg.window.spans],
-        "tags": dict(cfg.run_tags),
-        "workers": cfg.workers,
-        "request_timeout_s": cfg.profile.request_timeout,
-        "max_response_body": cfg.profile.max_response_body,
-        "worker_connect_timeout_s": cfg.profile.worker_connect_timeout,
-        "interval_s": interval_for(cfg.duration_s),
-        "master": {"host": master_host, "port": master_port},
-        "stats_path": stats_path,
-        "request_log": request_log_path is not None,
-        "request_log_path": request_log_path,
-        "scenario": cfg.scenario.model.model_dump(mode="json", by_alias=True),
-        "data": {name: generator_to_json(g) for name, g in cfg.scenario.generators.items()},
-        "allocation": allocate(cfg.users, weights, cfg.workers),
-        "scenario_dir": os.path.dirname(os.path.abspath(cfg.scenario.path)),
-        "thresholds": [
-            {
-                "selector": str(t.selector),
-                "expression": str(t.expression),
-                "abort_on_fail": t.abort_on_fail,
-                "delay_abort_eval_s": t.delay_abort_eval_s,
-            }
+    return Plan(
+        token=token,
+        seed=cfg.seed,
+        host=host,
+        allowed_hosts=list(cfg.profile.allowed_hosts),
+        addresses=list(addresses),  # what preflight resolved and checked; workers connect only to these
+        headers=dict(cfg.headers),
+        users=cfg.users,
+        spawn_rate=cfg.spawn_rate,
+        duration_s=cfg.duration_s,
+        iterations=cfg.iterations,
+        stages=None if cfg.user_stages is None else [(a, b, c) for a, b, c in cfg.user_stages],
+        window=None if cfg.window is None else [(a, b) for a, b in cfg.window.spans],
+        tags=dict(cfg.run_tags),
+        workers=cfg.workers,
+        request_timeout_s=cfg.profile.request_timeout,
+        max_response_body=cfg.profile.max_response_body,
+        worker_connect_timeout_s=cfg.profile.worker_connect_timeout,
+        interval_s=interval_for(cfg.duration_s),
+        master=MasterAddress(host=master_host, port=master_port),
+        stats_path=stats_path,
+        request_log_path=request_log_path,
+        scenario=cfg.scenario.model,
+        data={name: gen.generator_to_json(g) for name, g in cfg.scenario.generators.items()},
+        allocation=allocate(cfg.users, weights, cfg.workers),
+        scenario_dir=os.path.dirname(os.path.abspath(cfg.scenario.path)),
+        thresholds=[
+            ThresholdSpec(
+                selector=str(t.selector),
+                expression=str(t.expression),
+                abort_on_fail=t.abort_on_fail,
+                delay_abort_eval_s=t.delay_abort_eval_s,
+            )
             for t in cfg.thresholds
             if not t.selector.metric.startswith(("browser_", "lighthouse_"))  # judged by the controller
         ],
-        "min_samples": cfg.min_samples,
-        "query_header": QueryHeader(
+        min_samples=cfg.min_samples,
+        query_header=QueryHeader(
             cfg.profile.collectors.queries_per_request.header, cfg.profile.collectors.queries_per_request.entry
         ).to_json(),
-        "browser": None
+        browser=None
         if not cfg.scenario.model.browsers
-        else {
-            "workers": browser_worker_count(cfg),
-            "allowed_hosts": list(cfg.profile.allowed_hosts),
-            "sink_host": master_host,
-            "sink_port": browser_port if browser_port is not None else master_port + BROWSER_PORT_OFFSET,
-        },
-        "open": None
+        else BrowserPlan(
+            workers=browser_worker_count(cfg),
+            allowed_hosts=list(cfg.profile.allowed_hosts),
+            sink_host=master_host,
+            sink_port=browser_port if browser_port is not None else master_port + BROWSER_PORT_OFFSET,
+        ),
+        open=None
         if cfg.open_model is None
-        else {
-            "stages": [list(stage) for stage in cfg.open_model.stages],
-            "spacing": cfg.open_model.spacing,
-            "class_weights": [[u.name, u.weight] for u in cfg.scenario.model.users],
-        },
-    }
+        else OpenSpec(
+            stages=list(cfg.open_model.stages),
+            spacing=cfg.open_model.spacing,
+            class_weights=[(str(u.name), u.weight) for u in cfg.scenario.model.users],
+        ),
+    )
+
+
+def write_plan(plan: Plan, path: str, exclusive: bool = True) -> None:
+    """The plan file, readable by its owner only (it holds the run token and the headers)."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC)
+    with open(os.open(path, flags, 0o600), "w", encoding="utf-8") as fh:
+        json.dump(plan.to_json(), fh)
 
 
 def browser_worker_count(cfg: RunConfig) -> int:

@@ -23,11 +23,11 @@ class ProcessGroup:
         self.procs: list[tuple[ProcessSpec, subprocess.Popen[bytes]]] = []
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
         self._logs: list[IO[bytes]] = []
+        self.exit_codes: dict[str, int] = {}  # processes that ended on their own, by name, before close()
 
     def start(self, spec: ProcessSpec, base_env: Mapping[str, str]) -> subprocess.Popen[bytes]:
         env = {**base_env, **spec.env, "LOADORCH_PARENT_PID": str(os.getpid()), "PYTHONUNBUFFERED": "1"}
-        name = spec.role if spec.index is None else f"{spec.role}-{spec.index}"
-        err = open(os.path.join(self.log_dir, f"{name}.log"), "wb")  # noqa: SIM115
+        err = open(self.log_path(spec.name), "wb")  # noqa: SIM115
         self._logs.append(err)
         proc = subprocess.Popen(
             list(spec.argv),
@@ -58,8 +58,20 @@ class ProcessGroup:
     def master(self) -> subprocess.Popen[bytes] | None:
         return next((p for s, p in self.procs if s.role == "master"), None)
 
-    def workers(self) -> list[tuple[ProcessSpec, subprocess.Popen[bytes]]]:
-        return [(s, p) for s, p in self.procs if s.role == "worker"]
+    def log_path(self, name: str) -> str:
+        return os.path.join(self.log_dir, f"{name}.log")
+
+    def poll(self) -> dict[str, int]:
+        """Exit codes of the processes that have ended so far (by name: master, worker-0, ...)."""
+        for spec, proc in self.procs:
+            code = proc.poll()
+            if code is not None:
+                self.exit_codes.setdefault(spec.name, code)
+        return self.exit_codes
+
+    def abnormal(self) -> dict[str, int]:
+        """Processes that ended on their own with a non-zero code (crashed, killed from outside)."""
+        return {name: code for name, code in self.exit_codes.items() if code != 0}
 
     def signal_role(self, role: str, sig: int) -> None:
         for spec, proc in self.procs:
@@ -79,6 +91,7 @@ class ProcessGroup:
 
     def close(self, grace_s: float = 3.0) -> None:
         """SIGTERM every process, wait up to `grace_s`, then SIGKILL what is left (whole sessions)."""
+        self.poll()
         for _, proc in self.procs:
             _signal_group(proc, signal.SIGTERM)
         deadline = time.monotonic() + grace_s

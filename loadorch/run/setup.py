@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 from loadorch.config.scenario import READ_METHODS, Scenario
 from loadorch.errors import RunError
-from loadorch.runtime.vu import DEFAULT_MAX_BODY, Origin, RequestRunner, compile_request
+from loadorch.runtime.vu import DEFAULT_MAX_BODY, LeanRunner
 from loadorch.traffic import data as gen
+from loadorch.traffic.request import Origin, compile_request
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ def run_setup(
     import time
 
     started = time.monotonic()
-    runner = RequestRunner(Origin.parse(host), timeout, max_body, addresses)
+    runner = LeanRunner(Origin.parse(host), timeout, max_body, addresses)
     rng = random.Random(gen.stream_seed(seed, "setup"))
     state = gen.DrawState(slot=0, slots=1)
     sent = 0

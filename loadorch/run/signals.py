@@ -6,6 +6,8 @@ import signal
 from types import FrameType
 from typing import Any
 
+from loadorch.errors import ExitCode
+
 
 class HardStop(BaseException):
     """A second SIGINT: stop now (processes are still killed in `finally`)."""
@@ -33,4 +35,4 @@ class StopSignals:
 
     @property
     def exit_code(self) -> int:
-        return 143 if self.received == signal.SIGTERM else 130
+        return ExitCode.SIGTERM if self.received == signal.SIGTERM else ExitCode.SIGINT

@@ -1,5 +1,5 @@
 """The Locust runtime: code that runs inside the master and worker processes.
 
-Only `loadorch.runtime.master`, `loadorch.runtime.worker` and `loadorch.runtime.users` import locust
-(and so gevent); the orchestrator never imports them.
+Only modules in this folder import locust or gevent (tests/unit/test_layers.py checks it); the
+orchestrator starts these processes (`python -m loadorch.runtime ...`) and never imports them.
 """

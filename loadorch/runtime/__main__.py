@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
+
+from loadorch.wire import Plan
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 3
         return 0
     with open(args.plan, encoding="utf-8") as fh:
-        plan = json.load(fh)
+        plan = Plan.model_validate_json(fh.read())
     if args.role == "master":
         from loadorch.runtime.master import run_master
 

@@ -116,7 +116,6 @@ class Connection:
         port: int,
         tls: bool,
         connect_timeout: float,
-        ssl_context: ssl.SSLContext | None = None,
         addresses: Sequence[str] = (),
         check_addresses: Callable[[list[str]], None] | None = None,
     ) -> None:
@@ -124,7 +123,6 @@ class Connection:
         self.port = port
         self.tls = tls
         self.connect_timeout = connect_timeout
-        self.ssl_context = ssl_context
         self.sock: socket.socket | None = None
         self.address: tuple[Any, ...] | None = None  # resolved once, again only after a failed connect
         self.family = socket.AF_INET
@@ -185,7 +183,7 @@ class Connection:
             raise HttpError(f"connect failed: {exc.strerror or exc}") from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.tls:
-            ctx = self.ssl_context or ssl.create_default_context()
+            ctx = ssl.create_default_context()
             try:
                 sock.settimeout(max(0.001, min(self.connect_timeout, deadline - time.monotonic())))
                 sock = ctx.wrap_socket(sock, server_hostname=self.host)

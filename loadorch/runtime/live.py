@@ -23,6 +23,7 @@ from loadorch.metrics.tagged import families_from_json
 from loadorch.report.results import LoadRecord, load_timeline, timeseries
 from loadorch.runtime.common import emit
 from loadorch.verdict.evaluate import ThresholdResult, evaluate
+from loadorch.wire import MetricsPlan, Plan
 
 if TYPE_CHECKING:
     from loadorch.metrics.pusher import RemoteWriter
@@ -45,16 +46,17 @@ def rate_at(stages: Sequence[Sequence[float]], t: float) -> float:
 
 
 class LiveMetrics:
-    def __init__(self, plan: dict[str, Any], state: MasterState, thresholds: Sequence[Threshold]) -> None:
-        self.cfg: dict[str, Any] = plan["metrics"]
+    def __init__(self, plan: Plan, state: MasterState, thresholds: Sequence[Threshold]) -> None:
+        assert plan.metrics is not None
+        self.cfg: MetricsPlan = plan.metrics
         self.plan = plan
         self.state = state
         self.thresholds = list(thresholds)
-        self.run = (str(self.cfg["run_id"]), str(self.cfg["profile"]), str(self.cfg["scenario"]))
-        self.edges = tuple(int(e) for e in self.cfg["edges_us"])
-        self.table_edges = {k: [int(e) for e in v] for k, v in (self.cfg.get("table_edges") or {}).items()}
+        self.run = (self.cfg.run_id, self.cfg.profile, self.cfg.scenario)
+        self.edges = tuple(self.cfg.edges_us)
+        self.table_edges = {k: list(v) for k, v in self.cfg.table_edges.items()}
         self.results: list[ThresholdResult] = []
-        self.gauges = Gauges(workers_expected=plan["workers"])
+        self.gauges = Gauges(workers_expected=plan.workers)
         self.finished = False
         self.servers: list[WSGIServer] = []
         self.writer: RemoteWriter | None = None
@@ -67,17 +69,17 @@ class LiveMetrics:
         from loadorch.metrics.dashboard import dashboard_app
         from loadorch.metrics.exposition import metrics_app
 
-        if self.cfg.get("port") is not None:
-            port = self._serve(self.cfg.get("bind") or "127.0.0.1", int(self.cfg["port"]), metrics_app(self.families))
-            emit("metrics_listening", url=f"http://{self.cfg.get('bind') or '127.0.0.1'}:{port}/metrics")
-        if self.cfg.get("dashboard"):
+        if self.cfg.port is not None:
+            port = self._serve(self.cfg.bind or "127.0.0.1", self.cfg.port, metrics_app(self.families))
+            emit("metrics_listening", url=f"http://{self.cfg.bind or '127.0.0.1'}:{port}/metrics")
+        if self.cfg.dashboard:
             app = dashboard_app(f"{self.run[1]} / {self.run[2]}", self.live_doc, lambda: self.finished)
-            port = self._serve("127.0.0.1", int(self.cfg.get("dashboard_port") or 0), app)
+            port = self._serve("127.0.0.1", self.cfg.dashboard_port, app)
             emit("dashboard_listening", url=f"http://127.0.0.1:{port}/")
-        if self.cfg.get("remote_write"):
+        if self.cfg.remote_write:
             from loadorch.metrics.pusher import RemoteWriter
 
-            self.writer = RemoteWriter(str(self.cfg["remote_write"]), auth_header(os.environ))
+            self.writer = RemoteWriter(self.cfg.remote_write, auth_header(os.environ))
 
     def _serve(self, bind: str, port: int, app: Callable[..., Any]) -> int:
         server = WSGIServer((bind, port), app, log=None, error_log=None)
@@ -91,7 +93,7 @@ class LiveMetrics:
 
     def _extra_families(self) -> list[Family]:
         """Families the controller measured (browser vitals), re-read when its file changes."""
-        path = self.cfg.get("extra_path")
+        path = self.cfg.extra_path
         if not path:
             return []
         try:
@@ -121,13 +123,13 @@ class LiveMetrics:
 
     def _load_record(self) -> LoadRecord:
         """What the report's load chart is drawn from, as the controller builds it at the end."""
-        plan, open_model = self.plan, self.plan.get("open")
+        plan, open_model = self.plan, self.plan.open
         return LoadRecord(
             "open" if open_model else "closed",
-            int(plan["users"]),
-            float(plan.get("spawn_rate") or 0.0),
-            tuple((float(a), float(b), float(d)) for a, b, d in open_model["stages"]) if open_model else (),
-            [list(s) for s in getattr(self.state, "load_samples", [])],
+            plan.users,
+            plan.spawn_rate,
+            tuple(open_model.stages) if open_model else (),
+            [list(s) for s in self.state.load_samples],
         )
 
     def tick(self, elapsed: float, min_samples: int) -> None:
@@ -142,19 +144,19 @@ class LiveMetrics:
     def _refresh(self, elapsed: float, min_samples: int, finished: bool) -> None:
         state = self.state
         live = state.live()
-        dispatched = sum(int(w.arrivals.get("dispatched", 0)) for w in state.workers.values())
-        dropped = sum(int(w.arrivals.get("dropped", 0)) for w in state.workers.values())
+        dispatched = sum(w.arrivals.dispatched for w in state.workers.values())
+        dropped = sum(w.arrivals.dropped for w in state.workers.values())
         prev_t, prev_n = self.dispatched
-        open_model = self.plan.get("open")
+        open_model = self.plan.open
         achieved = (dispatched - prev_n) / (elapsed - prev_t) if open_model and elapsed > prev_t else None
         self.dispatched = (elapsed, dispatched)
         self.gauges = Gauges(
             users=0 if finished else sum(w.users for w in live),
             workers_connected=len(live),
-            workers_expected=self.plan["workers"],
+            workers_expected=self.plan.workers,
             cpu_by_worker={w.index: w.cpu_samples[-1] for w in live if w.cpu_samples},
             # open model only; 0 once the run has ended (a series that vanished would go stale instead)
-            arrival_rate_target=(0.0 if finished else rate_at(open_model["stages"], elapsed)) if open_model else None,
+            arrival_rate_target=(0.0 if finished else rate_at(open_model.stages, elapsed)) if open_model else None,
             arrival_rate_achieved=(0.0 if finished else achieved) if open_model else None,
             arrivals_dropped=dropped if open_model else None,
             elapsed_s=elapsed,
@@ -185,10 +187,10 @@ class LiveMetrics:
         return out
 
     def _gate_results(self, stop_signal: list[int]) -> list[ThresholdResult] | None:
-        path = self.cfg.get("final_path")
+        path = self.cfg.final_path
         if not path:
             return None
-        emit("summary_written", stats_path=self.plan["stats_path"], final_path=path)
+        emit("summary_written", stats_path=self.plan.stats_path, final_path=path)
         deadline = time.monotonic() + FINAL_RESULTS_WAIT_S
         while not os.path.exists(path) and time.monotonic() < deadline and not stop_signal:
             time.sleep(0.05)
@@ -203,8 +205,8 @@ class LiveMetrics:
         """Keep the endpoint up for the grace period so the final values get scraped."""
         import gevent
 
-        grace = float(self.cfg.get("grace_s") or 0.0) if self.cfg.get("port") is not None else 0.0
-        if self.cfg.get("dashboard"):
+        grace = self.cfg.grace_s if self.cfg.port is not None else 0.0
+        if self.cfg.dashboard:
             grace = max(grace, 1.5)  # the page's stream sends its last update and `end`
         deadline = time.monotonic() + grace
         next_note = time.monotonic()

@@ -22,20 +22,19 @@ from locust.env import Environment
 
 from loadorch.db.servertiming import QueryHeader
 from loadorch.errors import LoadorchError
-from loadorch.run.preflight import check_allowed, resolve
-from loadorch.runtime.http import Response
-from loadorch.runtime.vu import (
-    DEFAULT_MAX_BODY,
+from loadorch.hosts import check_allowed, resolve
+from loadorch.runtime.vu import DEFAULT_MAX_BODY, needs_body, wire_path
+from loadorch.traffic.request import (
     CompiledRequest,
     Origin,
     Outcome,
-    _encode_body,
-    _quote_path,
     check,
+    encode_body,
     failed_example,
-    needs_body,
-    wire_path,
+    quote_path,
+    service_us,
 )
+from loadorch.traffic.template import Lookup
 
 REDIRECTS = frozenset((301, 302, 303, 307, 308))
 DECODERS: dict[str, Callable[[], Any]] = {
@@ -52,7 +51,7 @@ class _Deadline(BaseException):
 
 
 class LocustClientRunner:
-    """The same interface as RequestRunner, over geventhttpclient with cookies and redirects."""
+    """A RequestRunner over geventhttpclient, with cookies and redirects."""
 
     def __init__(
         self,
@@ -87,16 +86,16 @@ class LocustClientRunner:
     def run(
         self,
         req: CompiledRequest,
-        lookup: Callable[[str], Any],
+        lookup: Lookup,
         captured: dict[str, Any],
         intended: float | None = None,
     ) -> Outcome:
-        path = wire_path(self.prefix + req.path.render_text(lookup, _quote_path))
+        path = wire_path(self.prefix + req.path.render_text(lookup, quote_path))
         headers = dict(req.static_headers)  # Content-Type for json and form bodies included
         headers.update((name, template.render_text(lookup)) for name, template in req.dynamic_headers)
         if not any(k.lower() == "accept-encoding" for k in headers):
             headers["Accept-Encoding"] = "gzip, deflate"  # encodings decoded here within max_response_body
-        body = _encode_body(req, lookup)
+        body = encode_body(req, lookup)
         start = time.perf_counter()
         origin = start if intended is None else min(intended, start)
         error: str | None = None
@@ -111,15 +110,14 @@ class LocustClientRunner:
             self.close()  # connections left mid-response cannot go back to the pool
             resp, error = None, "read timeout"
         end = time.perf_counter()
-        service = None if intended is None else int((end - start) * 1e6)
+        service = service_us(intended, start, end)
         latency = int((end - origin) * 1e6)
         status = 0 if resp is None else int(resp.status_code or 0)
         if status == 0 or error is not None:  # no response, timed out, or a redirect refused (its 3xx kept)
             reason = error or f"request failed: {getattr(resp, 'error', None)}"
             return Outcome(status, False, reason[:200], latency, path, body, service)
-        response = Response(status, [], content)
         results: list[bool] | None = [] if req.checks else None
-        failure = check(req, response, lookup, captured, results)
+        failure = check(req, status, content, lookup, captured, results)
         queries = self.query_header.count(resp.headers.get(self.query_header.name) if resp.headers else None)
         if failure is None:
             outcome = Outcome(status, True, None, latency, path, body, service, queries)
@@ -127,7 +125,7 @@ class LocustClientRunner:
             outcome = Outcome(status, False, failure[0], latency, path, body, service, queries, example=failure[1])
         if results:
             outcome.checks = tuple(results)
-            outcome.check_example = None if all(results) else failed_example(response)
+            outcome.check_example = None if all(results) else failed_example(status, content)
         return outcome
 
     def _follow(

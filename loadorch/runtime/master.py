@@ -10,8 +10,8 @@ from typing import Any
 
 import gevent
 from locust.env import Environment
+from pydantic import ValidationError
 
-from loadorch.config.scenario import Scenario
 from loadorch.config.tags import tag_keys, tag_table
 from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
 from loadorch.runtime.common import FINAL_WAIT_S, LOST_AFTER_S, REPORT_INTERVAL_S, emit, watch_parent, write_json_atomic
@@ -19,6 +19,18 @@ from loadorch.runtime.live import LiveMetrics
 from loadorch.traffic.stages import window_seconds
 from loadorch.verdict.evaluate import evaluate, should_abort
 from loadorch.verdict.stats import Merged
+from loadorch.wire import (
+    Arrivals,
+    Hello,
+    MasterSummary,
+    Plan,
+    Start,
+    StatsMessage,
+    StopReason,
+    VuFailure,
+    WorkerDetail,
+    WorkersSummary,
+)
 
 log = logging.getLogger("loadorch.master")
 MAX_LOAD_SAMPLES = 600
@@ -40,14 +52,15 @@ class WorkerInfo:
     lost_at_s: float | None = None
     silent_s: float = 0.0
     duplicates: int = 0
-    arrivals: dict[str, int] = field(default_factory=dict)
+    arrivals: Arrivals = field(default_factory=Arrivals)
+    vu_failures: list[VuFailure] = field(default_factory=list)
 
 
 class MasterState:
-    def __init__(self, plan: dict[str, Any]) -> None:
+    def __init__(self, plan: Plan) -> None:
         self.plan = plan
-        self.merged = Merged(plan["interval_s"])
-        self.merged.tag_table = tag_table(Scenario.model_validate(plan["scenario"]), plan.get("tags") or {})
+        self.merged = Merged(plan.interval_s)
+        self.merged.tag_table = tag_table(plan.scenario, plan.tags)
         self.workers: dict[int, WorkerInfo] = {}
         self.rejected: list[str] = []
         self.t0: float | None = None
@@ -55,37 +68,48 @@ class MasterState:
         self.ended_mono: float | None = None  # frozen at the end: the summary and the metrics agree
         self.metrics: LiveMetrics | None = None
         self.metrics_report: dict[str, Any] | None = None
-        self.stop_reason: str | None = None
+        self.stop_reason: StopReason | None = None
         self.aborted_by: dict[str, Any] | None = None
         self.load_samples: list[list[float]] = []
-        self.request_log = open(plan["request_log_path"], "a", encoding="utf-8") if plan.get("request_log") else None  # noqa: SIM115
+        log_path = plan.request_log_path
+        self.request_log = open(log_path, "a", encoding="utf-8") if log_path else None  # noqa: SIM115
 
     def elapsed(self) -> float:
         if self.started_mono is None:
             return 0.0
         return (self.ended_mono or time.monotonic()) - self.started_mono
 
-    def on_hello(self, client_id: str, data: dict[str, Any]) -> None:
-        index = data.get("index")
-        if data.get("token") != self.plan["token"]:
+    def on_hello(self, client_id: str, data: Any) -> None:
+        try:
+            hello = Hello.model_validate(data)
+        except ValidationError:
+            self.rejected.append(f"{client_id}: not a loadorch worker's hello")
+            return
+        if hello.token != self.plan.token:
             self.rejected.append(f"{client_id}: wrong run token")
             log.warning("ignored a worker without this run's token (%s)", client_id)
             return
-        if not isinstance(index, int) or not 0 <= index < self.plan["workers"]:
+        index = hello.index
+        if not 0 <= index < self.plan.workers:
             self.rejected.append(f"{client_id}: worker index {index!r} out of range")
             return
         if index in self.workers and self.workers[index].client_id != client_id:
             self.rejected.append(f"{client_id}: worker index {index} already taken")
             return
-        self.workers[index] = WorkerInfo(index, client_id, data.get("pid"))
+        self.workers[index] = WorkerInfo(index, client_id, hello.pid)
 
-    def on_stats(self, client_id: str, data: dict[str, Any]) -> None:
-        if data.get("token") != self.plan["token"]:
+    def on_stats(self, client_id: str, data: Any) -> None:
+        try:
+            msg = StatsMessage.model_validate(data)
+        except ValidationError:
+            log.warning("ignored a malformed stats message from %s", client_id)
             return
-        info = self.workers.get(data.get("index", -1))
+        if msg.token != self.plan.token:
+            return
+        info = self.workers.get(msg.index)
         if info is None or info.client_id != client_id:
             return
-        if data["seq"] <= info.seq:
+        if msg.seq <= info.seq:
             info.duplicates += 1
             return
         now = time.monotonic()
@@ -93,20 +117,23 @@ class MasterState:
         if info.lost_at_s is not None or gap > LOST_AFTER_S:
             info.silent_s = max(info.silent_s, gap)
             info.lost_at_s = None  # it came back: its late data still counts, once (seq)
-        info.seq = data["seq"]
+        info.seq = msg.seq
         info.last_seen = now
-        self.merged.add_delta(info.index, data["delta"])
-        if self.request_log is not None and data.get("log"):
-            self.request_log.write("".join(data["log"]))
-        info.users = int(data["users"])
-        info.users_peak = max(info.users_peak, int(data.get("spawned", info.users)))
-        cpu = float(data.get("cpu", 0.0))
-        info.cpu_samples.append(cpu)
-        info.cpu_peak = max(info.cpu_peak, cpu)
-        info.done = bool(data.get("done"))
-        info.arrivals = dict(data.get("arrivals") or {})
-        if data.get("final"):
-            info.final_total = int(data["total"])
+        self.merged.add_delta(info.index, msg.delta)
+        if self.request_log is not None and msg.log:
+            self.request_log.write("".join(msg.log))
+        info.users = msg.users
+        info.users_peak = max(info.users_peak, msg.spawned)
+        info.cpu_samples.append(msg.cpu)
+        info.cpu_peak = max(info.cpu_peak, msg.cpu)
+        info.done = msg.done
+        info.arrivals = msg.arrivals
+        for failure in msg.vu_failures:
+            log.error("virtual user %d (%s) stopped: %s", failure.slot, failure.user_class, failure.error)
+            emit("vu_failed", **failure.to_json())
+        info.vu_failures += msg.vu_failures
+        if msg.final:
+            info.final_total = msg.total
 
     def check_lost(self) -> None:
         now = time.monotonic()
@@ -119,7 +146,11 @@ class MasterState:
     def sample_load(self, elapsed: float) -> None:
         """One point of the load timeline: live users and the arrival counters summed over all workers."""
         workers = self.workers.values()
-        arrivals = [sum(w.arrivals.get(k, 0) for w in workers) for k in ("scheduled", "dispatched", "dropped")]
+        arrivals = [
+            sum(w.arrivals.scheduled for w in workers),
+            sum(w.arrivals.dispatched for w in workers),
+            sum(w.arrivals.dropped for w in workers),
+        ]
         self.load_samples.append([round(elapsed, 2), sum(w.users for w in self.live()), *arrivals])
         if len(self.load_samples) > 2 * MAX_LOAD_SAMPLES:  # long runs: keep every other point, bounded
             self.load_samples = self.load_samples[::2]
@@ -127,37 +158,38 @@ class MasterState:
     def live(self) -> list[WorkerInfo]:
         return [w for w in self.workers.values() if w.lost_at_s is None]
 
-    def summary(self) -> dict[str, Any]:
-        return {
-            "merged": self.merged.to_json(),
-            "t0": self.t0,
-            "elapsed_s": round(self.elapsed(), 3),
-            "stop_reason": self.stop_reason,
-            "aborted_by": self.aborted_by,
-            "load": self.load_samples,
-            "rejected_peers": self.rejected,
-            "metrics": self.metrics_report,
-            "workers": {
-                "expected": self.plan["workers"],
-                "seen": sorted(self.workers),
-                "detail": [
-                    {
-                        "index": w.index,
-                        "pid": w.pid,
-                        "users_peak": w.users_peak,
-                        "cpu_peak": w.cpu_peak,
-                        "cpu_sustained_peak": _sustained(w.cpu_samples),
-                        "reported": self.merged.per_worker.get(w.index, 0),
-                        "final_total": w.final_total,
-                        "lost_at_s": w.lost_at_s,
-                        "silent_s": round(w.silent_s, 1),
-                        "duplicates": w.duplicates,
-                        "arrivals": w.arrivals,
-                    }
+    def summary(self) -> MasterSummary:
+        return MasterSummary(
+            merged=self.merged.to_json(),
+            t0=self.t0,
+            elapsed_s=round(self.elapsed(), 3),
+            stop_reason=self.stop_reason,
+            aborted_by=self.aborted_by,
+            load=self.load_samples,
+            rejected_peers=self.rejected,
+            metrics=self.metrics_report,
+            workers=WorkersSummary(
+                expected=self.plan.workers,
+                seen=sorted(self.workers),
+                detail=[
+                    WorkerDetail(
+                        index=w.index,
+                        pid=w.pid,
+                        users_peak=w.users_peak,
+                        cpu_peak=w.cpu_peak,
+                        cpu_sustained_peak=_sustained(w.cpu_samples),
+                        reported=self.merged.per_worker.get(w.index, 0),
+                        final_total=w.final_total,
+                        lost_at_s=w.lost_at_s,
+                        silent_s=round(w.silent_s, 1),
+                        duplicates=w.duplicates,
+                        arrivals=w.arrivals,
+                        vu_failures=w.vu_failures,
+                    )
                     for w in sorted(self.workers.values(), key=lambda w: w.index)
                 ],
-            },
-        }
+            ),
+        )
 
 
 # how a worker connects, then proves the token: message type -> the data type Locust's / our handler expects
@@ -204,47 +236,45 @@ def _sustained(samples: list[float], window: int = 3) -> float:
     return round(max(sum(samples[i : i + window]) / window for i in range(len(samples) - window + 1)), 1)
 
 
-def _parse_thresholds(plan: dict[str, Any]) -> list[Threshold]:
+def _parse_thresholds(plan: Plan) -> list[Threshold]:
     out = []
-    free = tag_keys(Scenario.model_validate(plan["scenario"]), plan.get("tags") or {})
-    for t in plan["thresholds"]:
-        sel = parse_selector(t["selector"], free)
-        out.append(
-            Threshold(sel, parse_expression(t["expression"], sel.metric), t["abort_on_fail"], t["delay_abort_eval_s"])
-        )
+    free = tag_keys(plan.scenario, plan.tags)
+    for t in plan.thresholds:
+        sel = parse_selector(t.selector, free)
+        out.append(Threshold(sel, parse_expression(t.expression, sel.metric), t.abort_on_fail, t.delay_abort_eval_s))
     return out
 
 
-def run_master(plan: dict[str, Any]) -> int:
+def run_master(plan: Plan) -> int:
     watch_parent()
     state = MasterState(plan)
     env = Environment(user_classes=[], stop_timeout=0)
-    master = plan["master"]
-    runner = env.create_master_runner(master.get("bind", master["host"]), master["port"])
+    master = plan.master
+    runner = env.create_master_runner(master.host, master.port)
     admit_proven_peers_only(runner, state)  # before any greenlet runs: the listener has not received yet
     runner.register_message("lo_hello", lambda environment, msg, **kw: state.on_hello(msg.node_id, msg.data))
     runner.register_message("lo_stats", lambda environment, msg, **kw: state.on_stats(msg.node_id, msg.data))
     stop_signal: list[int] = []
     gevent.signal_handler(signal.SIGTERM, lambda: stop_signal.append(signal.SIGTERM))
     gevent.signal_handler(signal.SIGINT, lambda: stop_signal.append(signal.SIGINT))
-    emit("listening", port=master["port"])
-    if plan.get("metrics"):
+    emit("listening", port=master.port)
+    if plan.metrics is not None:
         state.metrics = LiveMetrics(plan, state, _parse_thresholds(plan))
         state.metrics.start()
 
-    deadline = time.monotonic() + plan["worker_connect_timeout_s"]
-    while len(state.workers) < plan["workers"] and time.monotonic() < deadline and not stop_signal:
+    deadline = time.monotonic() + plan.worker_connect_timeout_s
+    while len(state.workers) < plan.workers and time.monotonic() < deadline and not stop_signal:
         gevent.sleep(0.05)
-    if len(state.workers) < plan["workers"]:
-        missing = sorted(set(range(plan["workers"])) - set(state.workers))
+    if len(state.workers) < plan.workers:
+        missing = sorted(set(range(plan.workers)) - set(state.workers))
         state.stop_reason = "interrupted" if stop_signal else "workers missing"
-        write_json_atomic(plan["stats_path"], state.summary())
+        write_json_atomic(plan.stats_path, state.summary().to_json())
         emit(
             "workers_missing",
             connected=len(state.workers),
-            expected=plan["workers"],
+            expected=plan.workers,
             missing=missing,
-            waited_s=plan["worker_connect_timeout_s"],
+            waited_s=plan.worker_connect_timeout_s,
         )
         if state.metrics is not None:
             state.metrics.close()
@@ -254,7 +284,7 @@ def run_master(plan: dict[str, Any]) -> int:
     state.t0 = time.time()
     state.started_mono = time.monotonic()
     emit("started", t0=state.t0, workers=sorted(state.workers))
-    runner.send_message("lo_start", {"t0": state.t0})
+    runner.send_message("lo_start", Start(t0=state.t0).to_json())
     _watch(state, plan, stop_signal)
     state.sample_load(state.elapsed())
     runner.send_message("lo_stop", {})
@@ -265,10 +295,10 @@ def run_master(plan: dict[str, Any]) -> int:
     state.ended_mono = time.monotonic()
     if state.request_log is not None:
         state.request_log.close()
-    write_json_atomic(plan["stats_path"], state.summary())
+    write_json_atomic(plan.stats_path, state.summary().to_json())
     if state.metrics is not None:
-        state.metrics_report = state.metrics.finish(round(state.elapsed(), 3), plan["min_samples"], stop_signal)
-        write_json_atomic(plan["stats_path"], state.summary())
+        state.metrics_report = state.metrics.finish(round(state.elapsed(), 3), plan.min_samples, stop_signal)
+        write_json_atomic(plan.stats_path, state.summary().to_json())
         state.metrics.linger(lambda: bool(stop_signal))
         state.metrics.close()
     emit("done", stop_reason=state.stop_reason, elapsed_s=round(state.elapsed(), 3))
@@ -276,10 +306,10 @@ def run_master(plan: dict[str, Any]) -> int:
     return 0
 
 
-def _watch(state: MasterState, plan: dict[str, Any], stop_signal: list[int]) -> None:
+def _watch(state: MasterState, plan: Plan, stop_signal: list[int]) -> None:
     thresholds = _parse_thresholds(plan)
     aborting = [t for t in thresholds if t.abort_on_fail]
-    duration = plan["duration_s"]
+    duration = plan.duration_s
     next_report = 0.0
     last_total = 0
     while True:
@@ -287,7 +317,7 @@ def _watch(state: MasterState, plan: dict[str, Any], stop_signal: list[int]) -> 
         elapsed = state.elapsed()
         state.check_lost()
         if state.metrics is not None:
-            state.metrics.tick(elapsed, plan["min_samples"])
+            state.metrics.tick(elapsed, plan.min_samples)
         if stop_signal:
             state.stop_reason = "interrupted"
             return
@@ -295,7 +325,7 @@ def _watch(state: MasterState, plan: dict[str, Any], stop_signal: list[int]) -> 
             state.stop_reason = "duration"
             return
         if (
-            plan.get("iterations")
+            plan.iterations
             and state.workers
             and all(w.done or w.lost_at_s is not None for w in state.workers.values())
         ):
@@ -312,8 +342,8 @@ def _watch(state: MasterState, plan: dict[str, Any], stop_signal: list[int]) -> 
             last_total = total
             if aborting:
                 judged = state.merged.windowed()  # with a measurement window, only its samples count
-                seconds = window_seconds(plan["window"], elapsed) if plan.get("window") else elapsed
-                results = evaluate(thresholds, judged, plan["min_samples"], max(seconds, 1e-9))
+                seconds = window_seconds(plan.window, elapsed) if plan.window else elapsed
+                results = evaluate(thresholds, judged, plan.min_samples, max(seconds, 1e-9))
                 hit = should_abort(results, elapsed, thresholds)
                 if hit is not None:
                     state.stop_reason = "aborted"

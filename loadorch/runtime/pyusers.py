@@ -24,8 +24,8 @@ import gevent
 from locust import User
 from locust.exception import StopUser
 
-from loadorch.runtime.vu import Outcome, request_log_line
 from loadorch.traffic import data as gen
+from loadorch.traffic.request import Outcome, request_log_line
 from loadorch.verdict.stats import Recorder, SeriesKey
 
 _CURRENT: dict[Any, PythonUserContext] = {}  # greenlet -> the python user running in it
@@ -100,6 +100,7 @@ def python_user_class(
     iterations: int | None,
     host: str,
     on_finish: Callable[[], None],
+    on_failure: Callable[[int, str, BaseException], None],
 ) -> type[User]:
     """A subclass of the user's class that carries `self.loadorch` and stops after `iterations` tasks."""
 
@@ -111,6 +112,10 @@ def python_user_class(
         _CURRENT[gevent.getcurrent()] = self.loadorch
         try:
             base.run(self)
+        except (gevent.GreenletExit, StopUser):
+            raise
+        except Exception as exc:
+            on_failure(self.loadorch.slot, name, exc)
         finally:
             _CURRENT.pop(gevent.getcurrent(), None)
             on_finish()

@@ -10,7 +10,7 @@ import os
 import random
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import gevent
@@ -21,17 +21,18 @@ from locust import User
 from locust.env import Environment
 
 from loadorch.config.checks import check_names
-from loadorch.config.scenario import Scenario
 from loadorch.config.tags import tag_table, tags_of
 from loadorch.db.servertiming import QueryHeader
-from loadorch.run.plan import generator_from_json
-from loadorch.run.preflight import address_guard
+from loadorch.hosts import address_guard
 from loadorch.runtime.common import MASTER_HEARTBEAT_TIMEOUT_S, REPORT_INTERVAL_S, emit, watch_parent
-from loadorch.runtime.vu import DEFAULT_MAX_BODY, Origin, RequestRunner, VirtualUser, compile_request
+from loadorch.runtime.vu import LeanRunner, VirtualUser
+from loadorch.traffic import data as gen
 from loadorch.traffic.arrivals import for_worker
 from loadorch.traffic.data import cumulative, stream_seed
+from loadorch.traffic.request import CompiledRequest, Origin, RequestRunner, compile_request
 from loadorch.traffic.stages import users_at
 from loadorch.verdict.stats import Recorder
+from loadorch.wire import Arrivals, Hello, Plan, Start, StatsMessage, VuFailure
 
 log = logging.getLogger("loadorch.worker")
 STAGE_TICK_S = 0.05  # how often the stage clock (and a waiting user) looks at the stage's user count
@@ -72,25 +73,26 @@ class LineBuffer:
 
 
 class WorkerState:
-    def __init__(self, plan: dict[str, Any], index: int) -> None:
+    def __init__(self, plan: Plan, index: int) -> None:
         self.plan = plan
         self.index = index
         self.recorder = Recorder(
-            plan["interval_s"], time.time(), (plan.get("metrics") or {}).get("edges_us", ()), plan.get("window") or ()
+            plan.interval_s, time.time(), plan.metrics.edges_us if plan.metrics else (), plan.window or ()
         )
         self.seq = 0
         self.started = False
         self.stopped = False
         self.spawned = 0
         self.finished = 0
-        self.mine = [(slot, name) for slot, name, w in plan["allocation"] if w == index]
-        self.request_log = LineBuffer() if plan.get("request_log") else None
+        self.mine = [(slot, name) for slot, name, w in plan.allocation if w == index]
+        self.request_log = LineBuffer() if plan.request_log_path else None
         self.idle: dict[str, collections.deque[Any]] = collections.defaultdict(collections.deque)
         self.scheduled = self.dispatched = self.dropped = 0
+        self.vu_failures: list[VuFailure] = []  # not yet reported to the master
         self.cpu_last = (time.monotonic(), time.process_time())
         # closed-model stages: users with slot < limit run, the others wait (see traffic/stages.py)
-        self.stages: list[tuple[float, float, float]] | None = plan.get("stages")
-        self.limit = len(plan["allocation"]) if self.stages is None else 0
+        self.stages: list[tuple[float, float, float]] | None = plan.stages
+        self.limit = len(plan.allocation) if self.stages is None else 0
         self.running: set[int] = set()  # slots spawned and not finished
 
     def active_users(self) -> int:
@@ -103,13 +105,39 @@ class WorkerState:
         self.cpu_last = (now, cpu)
         return round(100.0 * used / wall, 1) if wall > 0 else 0.0
 
+    def vu_failed(self, slot: int, user_class: str, exc: BaseException) -> None:
+        """A virtual user's loop ended on an exception: logged here, reported (and made an error) by the run."""
+        log.error("virtual user %s (%s) failed", slot, user_class, exc_info=exc)
+        error = f"{type(exc).__name__}: {exc}"[:300]
+        self.vu_failures.append(VuFailure(worker=self.index, slot=slot, user_class=user_class, error=error))
+
+    def stats_message(self, users: int, final: bool) -> StatsMessage:
+        self.seq += 1
+        mine = len(self.mine)
+        failures, self.vu_failures = self.vu_failures, []
+        return StatsMessage(
+            index=self.index,
+            token=self.plan.token,
+            seq=self.seq,
+            delta=self.recorder.take_delta(),
+            cpu=self.cpu_percent(),
+            users=users if self.stages is None else self.active_users(),
+            spawned=self.spawned,
+            done=self.started and self.spawned == mine and self.finished == mine,
+            final=final,
+            total=self.recorder.total,
+            log=self.request_log.take() if self.request_log is not None else [],
+            arrivals=Arrivals(scheduled=self.scheduled, dispatched=self.dispatched, dropped=self.dropped),
+            vu_failures=failures,
+        )
+
 
 def build_user_classes(state: WorkerState) -> list[type[User]]:
     plan = state.plan
-    scenario = Scenario.model_validate(plan["scenario"])
-    generators = {n: generator_from_json(g) for n, g in plan["data"].items()}
-    origin = Origin.parse(plan["host"])
-    table = tag_table(scenario, plan.get("tags") or {})
+    scenario = plan.scenario
+    generators = plan.generators()
+    origin = Origin.parse(plan.host)
+    table = tag_table(scenario, plan.tags)
     slots: dict[str, collections.deque[int]] = {str(u.name): collections.deque() for u in scenario.users}
     for slot, name in state.mine:
         slots[name].append(slot)
@@ -122,7 +150,7 @@ def build_user_classes(state: WorkerState) -> list[type[User]]:
         captures = {c for ep in spec.requests for c in ep.capture}
         compiled = [
             dataclasses.replace(
-                compile_request(ep, ep.name, ep.effective_kind, captures, plan["headers"]),
+                compile_request(ep, ep.name, ep.effective_kind, captures, plan.headers),
                 tags=tuple(sorted(tags_of(table, name, ep.name).items())),
                 checks=tuple(check_names(ep)),
             )
@@ -136,64 +164,63 @@ def build_user_classes(state: WorkerState) -> list[type[User]]:
 
 
 def _python_class(
-    state: WorkerState, ref: str, name: str, slots: collections.deque[int], generators: Any
+    state: WorkerState, ref: str, name: str, slots: collections.deque[int], generators: Mapping[str, gen.Generator]
 ) -> type[User]:
     from loadorch.runtime.pyusers import PythonUserContext, load_class, python_user_class
 
     plan = state.plan
 
     def make_context(slot: int) -> PythonUserContext:
-        return PythonUserContext(slot, plan["users"], state.index, plan["seed"], generators, name)
+        return PythonUserContext(slot, plan.users, state.index, plan.seed, generators, name)
 
     def finished() -> None:
         state.finished += 1
 
-    base = load_class(plan["scenario_dir"], ref)
-    return python_user_class(base, name, slots, make_context, plan.get("iterations"), plan["host"], finished)
+    base = load_class(plan.scenario_dir, ref)
+    return python_user_class(base, name, slots, make_context, plan.iterations, plan.host, finished, state.vu_failed)
 
 
-def make_runner(origin: Origin, plan: dict[str, Any], environment: Environment) -> Any:
+def make_runner(origin: Origin, plan: Plan, environment: Environment) -> RequestRunner:
     """The lean client, or Locust's FastHttpSession where the scenario asks for `client: locust`."""
-    header = QueryHeader.from_json(plan.get("query_header"))
-    if plan["scenario"].get("client") == "locust":
+    header = QueryHeader.from_json(plan.query_header)
+    if plan.scenario.client == "locust":
         from loadorch.runtime.locust_client import LocustClientRunner
 
         return LocustClientRunner(
             origin,
-            plan["request_timeout_s"],
+            plan.request_timeout_s,
             environment,
-            plan.get("allowed_hosts") or (),
-            plan.get("addresses") or (),
-            plan.get("max_response_body", DEFAULT_MAX_BODY),
+            plan.allowed_hosts,
+            plan.addresses,
+            plan.max_response_body,
             query_header=header,
         )
-    limit = plan.get("max_response_body", DEFAULT_MAX_BODY)
-    pinned = plan.get("addresses") or ()
-    check = None if pinned or "allowed_hosts" not in plan else address_guard(plan["host"], plan["allowed_hosts"])
-    return RequestRunner(origin, plan["request_timeout_s"], limit, pinned, check, query_header=header)
+    pinned = plan.addresses
+    check = None if pinned else address_guard(plan.host, plan.allowed_hosts)
+    return LeanRunner(origin, plan.request_timeout_s, plan.max_response_body, pinned, check, query_header=header)
 
 
 def _user_class(
     state: WorkerState,
     name: str,
     slots: collections.deque[int],
-    compiled: list[Any],
+    compiled: list[CompiledRequest],
     weights: list[float],
     think: tuple[float, float],
-    generators: Any,
+    generators: Mapping[str, gen.Generator],
     origin: Origin,
 ) -> type[User]:
     plan = state.plan
-    iterations = plan.get("iterations")
+    iterations = plan.iterations
 
     def __init__(self: Any, environment: Environment) -> None:
         User.__init__(self, environment)
         self.vu = VirtualUser(
             slot=slots.popleft(),
-            slots=plan["users"],
+            slots=plan.users,
             worker=state.index,
             user_name=name,
-            seed=plan["seed"],
+            seed=plan.seed,
             requests=compiled,
             weights=weights,
             think=think,
@@ -205,7 +232,7 @@ def _user_class(
 
     def run(self: Any) -> None:
         vu = self.vu
-        if plan.get("open"):
+        if plan.open is not None:
             return serve_arrivals(self, state, name)
         state.running.add(vu.slot)
         try:
@@ -219,8 +246,8 @@ def _user_class(
                     gevent.sleep(0)  # let other users run when nobody thinks
         except GreenletExit:
             raise
-        except Exception:
-            log.exception("virtual user %s failed", vu.slot)
+        except Exception as exc:
+            state.vu_failed(vu.slot, name, exc)
         finally:
             vu.runner.close()
             state.finished += 1
@@ -235,7 +262,7 @@ def _user_class(
             "abstract": False,
             "weight": 1,
             "fixed_count": 0,
-            "host": plan["host"],
+            "host": plan.host,
             "__module__": __name__,
         },
     )
@@ -252,8 +279,8 @@ def serve_arrivals(user: Any, state: WorkerState, class_name: str) -> None:
             user.vu.serve(arrival, intended, rng)
     except GreenletExit:
         raise
-    except Exception:
-        log.exception("virtual user %s failed", user.vu.slot)
+    except Exception as exc:
+        state.vu_failed(user.vu.slot, class_name, exc)
     finally:
         user.vu.runner.close()
 
@@ -261,10 +288,11 @@ def serve_arrivals(user: Any, state: WorkerState, class_name: str) -> None:
 def dispatch_arrivals(state: WorkerState, perf0: float) -> None:
     """The open model's clock: hand each of this worker's arrivals to an idle user at its due time,
     or count it as dropped when none is idle (never queued: a queue would hide the overload)."""
-    spec = state.plan["open"]
-    names = [n for n, _ in spec["class_weights"]]
-    cum = cumulative([w for _, w in spec["class_weights"]])
-    schedule = for_worker(spec["stages"], spec["spacing"], state.plan["seed"], state.index, state.plan["workers"])
+    spec = state.plan.open
+    assert spec is not None
+    names = [n for n, _ in spec.class_weights]
+    cum = cumulative([w for _, w in spec.class_weights])
+    schedule = for_worker(spec.stages, spec.spacing, state.plan.seed, state.index, state.plan.workers)
     for arrival, due in schedule:
         if state.stopped:
             return
@@ -272,7 +300,7 @@ def dispatch_arrivals(state: WorkerState, perf0: float) -> None:
         if delay > 0:
             gevent.sleep(delay)
         state.scheduled += 1
-        rng = random.Random(stream_seed(state.plan["seed"], "arrival", arrival))
+        rng = random.Random(stream_seed(state.plan.seed, "arrival", arrival))
         class_name = rng.choices(names, cum_weights=cum, k=1)[0]
         idle = state.idle.get(class_name)
         if not idle:
@@ -312,61 +340,70 @@ def _heartbeat_timeout_checker(self: lr.WorkerRunner) -> None:
             stale_since = None
 
 
-def run_worker(plan: dict[str, Any], index: int) -> int:
+def run_worker(plan: Plan, index: int) -> int:
     watch_parent()
     state = WorkerState(plan, index)
-    classes = build_user_classes(state)
-    env = Environment(user_classes=classes, host=plan["host"], stop_timeout=0)
-    if any(u.get("python") for u in plan["scenario"]["users"]):
-        from loadorch.runtime.pyusers import PythonRequests, install_random
+    env = Environment(user_classes=build_user_classes(state), host=plan.host, stop_timeout=0)
+    if any(u.python for u in plan.scenario.users):
+        _listen_to_python_users(env, state)
+    runner = _connect(env, plan, index)
+    if runner is None:
+        return 5
+    session = WorkerSession(state, runner)
+    runner.register_message("lo_start", session.on_start)
+    runner.register_message("lo_stop", session.on_stop)
+    runner.send_message("lo_hello", Hello(index=index, token=plan.token, pid=os.getpid()).to_json())
+    runner.greenlet.join()
+    if not state.stopped:
+        emit("worker_lost_master", index=index)
+        return 5
+    return 0
 
-        install_random()
-        listener = PythonRequests(
-            state.recorder,
-            plan["scenario"].get("kinds") or {},
-            index,
-            state.request_log,
-            QueryHeader.from_json(plan.get("query_header")),
-        )
-        env.events.request.add_listener(listener.on_request)
-        env.events.user_error.add_listener(listener.on_user_error)
+
+def _listen_to_python_users(env: Environment, state: WorkerState) -> None:
+    from loadorch.runtime.pyusers import PythonRequests, install_random
+
+    install_random()
+    plan = state.plan
+    header = QueryHeader.from_json(plan.query_header)
+    listener = PythonRequests(state.recorder, plan.scenario.kinds, state.index, state.request_log, header)
+    env.events.request.add_listener(listener.on_request)
+    env.events.user_error.add_listener(listener.on_user_error)
+
+
+def _connect(env: Environment, plan: Plan, index: int) -> lr.WorkerRunner | None:
+    """The Locust worker runner, connected to the master; None (after saying why) if it never answered."""
     lr.MASTER_HEARTBEAT_TIMEOUT = MASTER_HEARTBEAT_TIMEOUT_S
     lr.WorkerRunner.heartbeat_timeout_checker = _heartbeat_timeout_checker  # type: ignore[method-assign,assignment]
-    lr.CONNECT_RETRY_COUNT = max(1, int(plan["worker_connect_timeout_s"] // lr.CONNECT_TIMEOUT))
-    master = plan["master"]
+    lr.CONNECT_RETRY_COUNT = max(1, int(plan.worker_connect_timeout_s // lr.CONNECT_TIMEOUT))
+    master = plan.master
     try:
-        with _worker_identity(index, plan["token"]):
-            runner = env.create_worker_runner(master["host"], master["port"])
+        with _worker_identity(index, plan.token):
+            runner = env.create_worker_runner(master.host, master.port)
     except ConnectionError:
         sys.stderr.write(
-            f"loadorch worker {index}: master at {master['host']}:{master['port']} did not answer "
-            f"within {plan['worker_connect_timeout_s']:g}s; giving up\n"
+            f"loadorch worker {index}: master at {master.host}:{master.port} did not answer "
+            f"within {plan.worker_connect_timeout_s:g}s; giving up\n"
         )
-        return 5
+        return None
     assert isinstance(runner, lr.WorkerRunner)
+    return runner
 
-    def send_stats(final: bool = False) -> None:
-        state.seq += 1
-        runner.send_message(
-            "lo_stats",
-            {
-                "index": index,
-                "token": plan["token"],
-                "seq": state.seq,
-                "delta": state.recorder.take_delta(),
-                "cpu": state.cpu_percent(),
-                "users": runner.user_count if state.stages is None else state.active_users(),
-                "spawned": state.spawned,
-                "done": state.started and state.spawned == len(state.mine) and state.finished == len(state.mine),
-                "final": final,
-                "total": state.recorder.total,
-                "log": state.request_log.take() if state.request_log is not None else [],
-                "arrivals": {"scheduled": state.scheduled, "dispatched": state.dispatched, "dropped": state.dropped},
-            },
-        )
 
-    def spawner() -> None:
-        if plan.get("open"):  # every user at once, idle until an arrival needs it; then the clock starts
+class WorkerSession:
+    """The worker's side of a run: start on `lo_start`, spawn, report every second, stop on `lo_stop`."""
+
+    def __init__(self, state: WorkerState, runner: lr.WorkerRunner) -> None:
+        self.state = state
+        self.runner = runner
+
+    def send_stats(self, final: bool = False) -> None:
+        message = self.state.stats_message(self.runner.user_count, final)
+        self.runner.send_message("lo_stats", message.to_json())
+
+    def spawn(self) -> None:
+        state, runner, plan = self.state, self.runner, self.state.plan
+        if plan.open is not None:  # every user at once, idle until an arrival needs it; then the clock starts
             for _, name in state.mine:
                 runner.spawn_users({name: 1})
                 state.spawned += 1
@@ -376,7 +413,7 @@ def run_worker(plan: dict[str, Any], index: int) -> int:
             return
         if state.stages is not None:
             return stage_clock(state, runner)
-        rate = max(plan["spawn_rate"] / plan["workers"], 1e-6)
+        rate = max(plan.spawn_rate / plan.workers, 1e-6)
         for _, name in state.mine:
             if state.stopped:
                 return
@@ -384,32 +421,23 @@ def run_worker(plan: dict[str, Any], index: int) -> int:
             state.spawned += 1
             gevent.sleep(1.0 / rate)
 
-    def reporter() -> None:
-        while not state.stopped:
+    def report(self) -> None:
+        while not self.state.stopped:
             gevent.sleep(REPORT_INTERVAL_S)
-            if not state.stopped:
-                send_stats()
+            if not self.state.stopped:
+                self.send_stats()
 
-    def on_start(environment: Environment, msg: Any, **kw: Any) -> None:
-        if state.started:
+    def on_start(self, environment: Environment, msg: Any, **kw: Any) -> None:
+        if self.state.started:
             return
-        state.started = True
-        state.recorder.t0 = float(msg.data["t0"])
-        gevent.spawn(spawner)
-        gevent.spawn(reporter)
+        self.state.started = True
+        self.state.recorder.t0 = Start.model_validate(msg.data).t0
+        gevent.spawn(self.spawn)
+        gevent.spawn(self.report)
 
-    def on_stop(environment: Environment, msg: Any, **kw: Any) -> None:
-        if state.stopped:
+    def on_stop(self, environment: Environment, msg: Any, **kw: Any) -> None:
+        if self.state.stopped:
             return
-        state.stopped = True
-        runner.user_greenlets.kill(block=True, timeout=5)
-        send_stats(final=True)
-
-    runner.register_message("lo_start", on_start)
-    runner.register_message("lo_stop", on_stop)
-    runner.send_message("lo_hello", {"index": index, "token": plan["token"], "pid": os.getpid()})
-    runner.greenlet.join()
-    if not state.stopped:
-        emit("worker_lost_master", index=index)
-        return 5
-    return 0
+        self.state.stopped = True
+        self.runner.user_greenlets.kill(block=True, timeout=5)
+        self.send_stats(final=True)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import random
 import string
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
@@ -132,6 +134,52 @@ class ConstGen:
 
 
 Generator = IntGen | FloatGen | ChoiceGen | SequenceGen | PatternGen | RowsGen | ConstGen
+
+
+GENERATOR_KINDS: dict[str, type[Generator]] = {
+    c.__name__: c for c in (IntGen, FloatGen, ChoiceGen, SequenceGen, PatternGen, RowsGen, ConstGen)
+}
+
+
+def read_csv_rows(path: str) -> tuple[tuple[dict[str, str], ...], list[str], str]:
+    """(rows, column names, sha256 of the file) of a UTF-8 CSV file with a header line."""
+    with open(path, "rb") as raw:
+        data = raw.read()
+    text = data.decode("utf-8")
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    rows = tuple(dict(r) for r in reader)
+    return rows, list(reader.fieldnames or []), hashlib.sha256(data).hexdigest()
+
+
+def generator_to_json(g: Generator) -> dict[str, Any]:
+    """A generator as plan data (`type` names its class); CSV rows by their file (a 1M-row file must not
+    be copied into every plan)."""
+    if isinstance(g, RowsGen) and g.source:
+        return {"type": "RowsGen", "file": g.source, "sha256": g.sha256, "column": g.column, "sequential": g.sequential}
+    return {"type": type(g).__name__, **asdict(g)}
+
+
+def _rows_from_file(data: Mapping[str, Any]) -> RowsGen:
+    """The rows of a plan's CSV file, read where they are drawn (workers), checked against the digest the
+    controller validated: a file changed since then is an error, not other data."""
+    path = str(data["file"])
+    try:
+        rows, _, digest = read_csv_rows(path)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ValueError(f"cannot read CSV file {path}: {exc}") from None
+    if digest != data.get("sha256"):
+        raise ValueError(f"CSV file {path} changed since the run was validated; rerun")
+    return RowsGen(rows, data.get("column"), bool(data.get("sequential")), path, digest)
+
+
+def generator_from_json(data: Mapping[str, Any]) -> Generator:
+    if data.get("type") == "RowsGen" and "file" in data:
+        return _rows_from_file(data)
+    body = {k: v for k, v in data.items() if k != "type"}
+    for key in ("options", "cum_weights", "rows"):
+        if isinstance(body.get(key), list):
+            body[key] = tuple(body[key])
+    return GENERATOR_KINDS[str(data["type"])](**body)
 
 
 def cumulative(weights: Sequence[float] | None) -> tuple[float, ...] | None:

@@ -143,6 +143,3 @@ def value_refs(compiled: Any) -> list[Ref]:
         return [r for v in compiled for r in value_refs(v)]
     return []
 
-
-def is_constant_value(compiled: Any) -> bool:
-    return not value_refs(compiled)

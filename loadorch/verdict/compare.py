@@ -12,6 +12,7 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from loadorch.verdict.evaluate import ERROR, INTERRUPTED
 from loadorch.verdict.histogram import Histogram, bounds_of, bucket_of
 from loadorch.verdict.stats import Merged
 
@@ -171,7 +172,7 @@ def _like_for_like(base: dict[str, Any], cur: dict[str, Any]) -> list[str]:
             before, after = _setting(key, base["run"].get(key)), _setting(key, cur["run"].get(key))
             warnings.append(f"{label} differs ({before} -> {after}): not like for like")
     for doc, label in ((base, "baseline"), (cur, "current run")):
-        if doc["verdict"] in ("error", "interrupted"):
+        if doc["verdict"] in (ERROR, INTERRUPTED):
             warnings.append(f"the {label}'s verdict is {doc['verdict']}: its numbers may be partial")
         elif doc["verdict"] == "inconclusive":
             warnings.append(

@@ -12,7 +12,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from fractions import Fraction
-from typing import Any
+
+from typing_extensions import TypedDict
 
 EXACT_BELOW = 2048
 SUB_BITS = 10
@@ -32,6 +33,14 @@ def bounds_of(bucket: int) -> tuple[int, int]:
     e = (bucket >> SUB_BITS) - 1
     low = (bucket - (e << SUB_BITS)) << e
     return low, low + (1 << e) - 1
+
+
+class HistogramJson(TypedDict):
+    count: int
+    sum: int
+    min: int
+    max: int
+    buckets: list[tuple[int, int]]
 
 
 def nearest_rank(pct: float, count: int) -> int:
@@ -113,17 +122,17 @@ class Histogram:
     def mean(self) -> float:
         return self.total / self.count if self.count else math.nan
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> HistogramJson:
         return {
             "count": self.count,
             "sum": self.total,
             "min": self.min,
             "max": self.max,
-            "buckets": [[b, n] for b, n in sorted(self.buckets.items())],
+            "buckets": [(b, n) for b, n in sorted(self.buckets.items())],
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Histogram:
+    def from_json(cls, data: HistogramJson) -> Histogram:
         h = cls()
         h.count, h.total, h.min, h.max = int(data["count"]), int(data["sum"]), int(data["min"]), int(data["max"])
         h.buckets = {int(b): int(n) for b, n in data["buckets"]}

@@ -8,21 +8,24 @@ from loadorch.config.resolve import RunConfig
 from loadorch.traffic.arrivals import expected_arrivals, total_seconds
 from loadorch.verdict.evaluate import ERROR, FAIL, INCONCLUSIVE, PASS, Check
 from loadorch.verdict.stats import Merged
+from loadorch.wire import STOPPED_EARLY, MasterSummary, VuFailure, WorkerDetail, WorkersSummary
 
 CPU_SATURATED = 90.0
-Detail = list[dict[str, Any]]
+Detail = list[WorkerDetail]
 
 
-def integrity_checks(cfg: RunConfig, summary: dict[str, Any]) -> tuple[list[Check], dict[str, Any]]:
+def integrity_checks(cfg: RunConfig, summary: MasterSummary | None) -> tuple[list[Check], dict[str, Any]]:
     """The checks a run's summary supports, and the `integrity` block of results.json."""
-    workers = summary.get("workers", {"expected": cfg.workers, "seen": [], "detail": []})
-    detail: Detail = workers["detail"]
-    lost = [w for w in detail if w["lost_at_s"] is not None]
-    expected, seen = workers["expected"], len(workers["seen"])
+    workers = summary.workers if summary else WorkersSummary(expected=cfg.workers, seen=[], detail=[])
+    detail = workers.detail
+    lost = [w for w in detail if w.lost_at_s is not None]
+    expected, seen = workers.expected, len(workers.seen)
+    failures = [f for w in detail for f in w.vu_failures]
     checks: list[Check] = []
     if summary:
         checks.append(_workers_check(detail, lost, expected, seen))
         checks += _totals_check(detail)
+        checks.append(_users_check(failures))
         checks.append(_load_check(cfg, summary, detail))
         checks.append(_cpu_check(cfg, detail))
         if cfg.open_model is not None:
@@ -30,45 +33,60 @@ def integrity_checks(cfg: RunConfig, summary: dict[str, Any]) -> tuple[list[Chec
     return checks, {
         "workers_expected": expected,
         "workers_seen": seen,
-        "workers_lost": [{"index": w["index"], "pid": w["pid"], "at_s": w["lost_at_s"]} for w in lost],
-        "generator_cpu_peak": {str(w["index"]): w["cpu_peak"] for w in detail},
-        "generator_cpu_sustained_peak": {str(w["index"]): w["cpu_sustained_peak"] for w in detail},
-        "dropped_arrivals": sum(w.get("arrivals", {}).get("dropped", 0) for w in detail),
+        "workers_lost": [{"index": w.index, "pid": w.pid, "at_s": w.lost_at_s} for w in lost],
+        "generator_cpu_peak": {str(w.index): w.cpu_peak for w in detail},
+        "generator_cpu_sustained_peak": {str(w.index): w.cpu_sustained_peak for w in detail},
+        "dropped_arrivals": sum(w.arrivals.dropped for w in detail),
         "arrivals": _arrival_totals(detail) if cfg.open_model is not None else None,
-        "per_worker": detail,
-        "rejected_peers": summary.get("rejected_peers", []),
-        "stop_reason": summary.get("stop_reason"),
-        "aborted_by": summary.get("aborted_by"),
+        "virtual_users_failed": [f.to_json() for f in failures],
+        "per_worker": [w.to_json() for w in detail],
+        "rejected_peers": summary.rejected_peers if summary else [],
+        "stop_reason": summary.stop_reason if summary else None,
+        "aborted_by": summary.aborted_by if summary else None,
     }
 
 
 def _workers_check(detail: Detail, lost: Detail, expected: int, seen: int) -> Check:
-    silent = [w for w in detail if w["lost_at_s"] is None and w["silent_s"] > 0]
+    silent = [w for w in detail if w.lost_at_s is None and w.silent_s > 0]
     if lost or seen < expected:
-        names = ", ".join(f"worker {w['index']} (pid {w['pid']}) at {w['lost_at_s']}s" for w in lost)
+        names = ", ".join(f"worker {w.index} (pid {w.pid}) at {w.lost_at_s}s" for w in lost)
         msg = f"{len(lost)} of {expected} workers lost: {names}" if lost else f"only {seen} of {expected} workers seen"
         return Check("workers", ERROR, msg + "; data they reported before is kept")
     if silent:
-        names = ", ".join(f"worker {w['index']} ({w['silent_s']}s)" for w in silent)
+        names = ", ".join(f"worker {w.index} ({w.silent_s}s)" for w in silent)
         return Check("workers", ERROR, f"workers stopped reporting for a while: {names}")
     return Check("workers", PASS, f"{seen} of {expected} workers ran to the end")
 
 
 def _totals_check(detail: Detail) -> list[Check]:
-    bad = [w for w in detail if w["final_total"] is not None and w["final_total"] != w["reported"]]
-    finished = [w for w in detail if w["final_total"] is not None]
+    bad = [w for w in detail if w.final_total is not None and w.final_total != w.reported]
+    finished = [w for w in detail if w.final_total is not None]
     if bad:
-        names = ", ".join(f"worker {w['index']}: recorded {w['final_total']}, merged {w['reported']}" for w in bad)
+        names = ", ".join(f"worker {w.index}: recorded {w.final_total}, merged {w.reported}" for w in bad)
         return [Check("worker totals", ERROR, f"per-worker totals do not add up: {names}")]
     if finished:
-        total = sum(w["final_total"] for w in finished)
+        total = sum(w.final_total or 0 for w in finished)
         return [Check("worker totals", PASS, f"{len(finished)} workers' final totals add up to {total}")]
     return []
 
 
-def _load_check(cfg: RunConfig, summary: dict[str, Any], detail: Detail) -> Check:
-    started = sum(w["users_peak"] for w in detail)
-    if summary.get("stop_reason") in ("interrupted", "aborted") or started >= cfg.users:
+def _users_check(failures: list[VuFailure]) -> Check:
+    """A virtual user that died took its share of the load with it: the run is an error, never a pass."""
+    if not failures:
+        return Check("virtual users", PASS, "no virtual user failed")
+    shown = "; ".join(f"user {f.slot} ({f.user_class}) on worker {f.worker}: {f.error}" for f in failures[:5])
+    more = f" (and {len(failures) - 5} more)" if len(failures) > 5 else ""
+    return Check(
+        "virtual users",
+        ERROR,
+        f"{len(failures)} virtual user{'s' if len(failures) != 1 else ''} stopped on an error: {shown}{more}; "
+        "see logs/ in the run folder",
+    )
+
+
+def _load_check(cfg: RunConfig, summary: MasterSummary, detail: Detail) -> Check:
+    started = sum(w.users_peak for w in detail)
+    if summary.stop_reason in ("interrupted", "aborted") or started >= cfg.users:
         return Check("load", PASS, f"{started} of {cfg.users} users started")
     return Check(
         "load",
@@ -78,11 +96,11 @@ def _load_check(cfg: RunConfig, summary: dict[str, Any], detail: Detail) -> Chec
 
 
 def _cpu_check(cfg: RunConfig, detail: Detail) -> Check:
-    hot = [w for w in detail if w["cpu_sustained_peak"] > CPU_SATURATED]
+    hot = [w for w in detail if w.cpu_sustained_peak > CPU_SATURATED]
     if not hot:
-        peak = max((w["cpu_sustained_peak"] for w in detail), default=0.0)
+        peak = max((w.cpu_sustained_peak for w in detail), default=0.0)
         return Check("generator cpu", PASS, f"sustained peak {peak:.0f}% (limit {CPU_SATURATED:.0f}%)")
-    names = ", ".join(f"worker {w['index']} at {w['cpu_sustained_peak']:.0f}%" for w in hot)
+    names = ", ".join(f"worker {w.index} at {w.cpu_sustained_peak:.0f}%" for w in hot)
     verdict = PASS if cfg.profile.allow_saturated_generator else INCONCLUSIVE
     return Check(
         "generator cpu",
@@ -93,19 +111,23 @@ def _cpu_check(cfg: RunConfig, detail: Detail) -> Check:
 
 
 def _arrival_totals(detail: Detail) -> dict[str, int]:
-    return {k: sum(w.get("arrivals", {}).get(k, 0) for w in detail) for k in ("scheduled", "dispatched", "dropped")}
+    return {
+        "scheduled": sum(w.arrivals.scheduled for w in detail),
+        "dispatched": sum(w.arrivals.dispatched for w in detail),
+        "dropped": sum(w.arrivals.dropped for w in detail),
+    }
 
 
-def _arrival_checks(cfg: RunConfig, summary: dict[str, Any], detail: Detail) -> list[Check]:
+def _arrival_checks(cfg: RunConfig, summary: MasterSummary, detail: Detail) -> list[Check]:
     """Open model: the rate achieved against the schedule, and arrivals dropped for want of a free user."""
     model = cfg.open_model
     assert model is not None
     totals = _arrival_totals(detail)
-    elapsed = float(summary.get("elapsed_s") or 0.0)
+    elapsed = summary.elapsed_s
     expected = expected_arrivals(model.stages, min(elapsed, total_seconds(model.stages)))
     requested, achieved = (expected / elapsed, totals["dispatched"] / elapsed) if elapsed else (0.0, 0.0)
     rate_msg = f"achieved {achieved:.1f} of {requested:.1f} arrivals/s ({totals['dispatched']} started)"
-    stopped_early = summary.get("stop_reason") in ("interrupted", "aborted", "all workers lost")
+    stopped_early = summary.stop_reason in STOPPED_EARLY
     ok = stopped_early or totals["dispatched"] >= 0.98 * expected
     checks = [
         Check(

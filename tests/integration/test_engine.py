@@ -147,10 +147,11 @@ def test_workers_that_never_connect_fail_within_the_bound(project: Project, tmp_
         "import os, sys\nif os.environ.get('LOADORCH_WORKER_INDEX') is not None:\n    sys.exit(1)\n")
     embedded_project(project, DETERMINISM_SCENARIO, profile_extra="worker_connect_timeout: 3s\n", workers=2)
     started = time.monotonic()
-    r = project.run("run", "p", "--out", "o", env={"PYTHONPATH": str(hook)})
-    assert r.code == 5 and "only 0 of 2 workers connected within 3s" in r.out + r.err
+    r = project.run("run", "p", "--out", "o", env={"PYTHONPATH": os.pathsep.join((str(hook), os.environ["PYTHONPATH"]))})
+    assert r.code == 5 and "exited with code 1 before the run started; its log: o/logs/worker-" in r.out + r.err
     assert time.monotonic() - started < 60
     assert project.results("o")["verdict"] == "error"
+    assert (project.root / "o" / "logs" / "worker-0.log").exists()
 
 
 @pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])

@@ -12,15 +12,16 @@ import pytest
 
 from loadorch.config.scenario import RequestSpec
 from loadorch.runtime.http import Connection, HttpError
-from loadorch.runtime.vu import Origin, RequestRunner, compile_request
+from loadorch.runtime.vu import LeanRunner
+from loadorch.traffic.request import Origin, compile_request
 
 from .test_http_client import get, server  # noqa: F401  (the RawServer fixture)
 
 pytestmark = pytest.mark.integration
 
 
-def runner_for(port: int, timeout: float = 5.0, max_body: int = 10 * 1024 * 1024) -> RequestRunner:
-    return RequestRunner(Origin.parse(f"http://127.0.0.1:{port}"), timeout, max_body)
+def runner_for(port: int, timeout: float = 5.0, max_body: int = 10 * 1024 * 1024) -> LeanRunner:
+    return LeanRunner(Origin.parse(f"http://127.0.0.1:{port}"), timeout, max_body)
 
 
 def compiled(**spec: Any) -> Any:
@@ -163,7 +164,7 @@ def test_non_ascii_literal_path_is_sent_percent_encoded_as_utf8(server) -> None:
 
 def test_pinned_addresses_are_used_without_resolving_the_name(server) -> None:  # noqa: F811
     s = server(lambda conn, head: (conn.sendall(b"HTTP/1.1 204 No Content\r\n\r\n"), True)[1])
-    runner = RequestRunner(Origin.parse(f"http://pinned.invalid:{s.port}"), 5, addresses=["127.0.0.1"])
+    runner = LeanRunner(Origin.parse(f"http://pinned.invalid:{s.port}"), 5, addresses=["127.0.0.1"])
     try:
         assert runner.run(compiled(path="/x"), no_draws, {}).ok  # `.invalid` never resolves: the pin is used
     finally:
@@ -172,12 +173,12 @@ def test_pinned_addresses_are_used_without_resolving_the_name(server) -> None:  
 
 
 def test_without_pins_each_resolution_is_checked_against_allowed_hosts(server) -> None:  # noqa: F811
-    from loadorch.run.preflight import address_guard
+    from loadorch.hosts import address_guard
 
     s = server(lambda conn, head: (conn.sendall(b"HTTP/1.1 204 No Content\r\n\r\n"), True)[1])
     url = f"http://localhost:{s.port}"
-    outside = RequestRunner(Origin.parse(url), 5, check_addresses=address_guard(url, ["10.0.0.0/8"]))
-    inside = RequestRunner(Origin.parse(url), 5, check_addresses=address_guard(url, ["127.0.0.0/8", "::1/128"]))
+    outside = LeanRunner(Origin.parse(url), 5, check_addresses=address_guard(url, ["10.0.0.0/8"]))
+    inside = LeanRunner(Origin.parse(url), 5, check_addresses=address_guard(url, ["127.0.0.0/8", "::1/128"]))
     try:
         refused = outside.run(compiled(path="/x"), no_draws, {})
         assert not refused.ok and "not in allowed_hosts" in (refused.error or "") and s.requests == []

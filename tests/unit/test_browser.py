@@ -262,3 +262,13 @@ def test_compare_flags_a_web_vital_regression_per_page() -> None:
     assert rows["lcp p75"].verdict == "regression" and rows["lcp p75"].name == "home"
     assert rows["cls p75"].verdict == "same" and rows["cls p75"].current == pytest.approx(0.02, abs=1e-4)
     assert browser_rows({}, {}, Budgets()) == []
+
+
+def test_the_report_compares_p75_with_the_runs_own_budget() -> None:
+    stats = BrowserStats()
+    stats.record_view("s", "home", 1.0, {"lcp": 1800.0, "cls": 0.02})
+    assert browser_results(stats)["budgets_p75"]["lcp"] == 2500.0
+    doc = browser_results(stats, [_threshold("browser_web_vital_lcp", "p(75)<1500")])
+    assert doc["budgets_p75"] == {"lcp": 1500.0, "cls": 0.1, "inp": 200.0}
+    rows = markdown_section({"browser": doc})
+    assert any("1800 ms ✗" in line for line in rows) and any("1500 ms" in line for line in rows)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from loadorch.config.resolve import build
 from loadorch.verdict.integrity import integrity_checks
+from loadorch.wire import MasterSummary
 
 from .test_config import BASE_PROFILE, make
 
@@ -16,12 +17,14 @@ def worker(index: int, **kw) -> dict:
     return {**base, **kw}
 
 
-def summary(*workers: dict, expected: int = 2, **kw) -> dict:
-    return {"workers": {"expected": expected, "seen": [w["index"] for w in workers], "detail": list(workers)},
-            "elapsed_s": 10.0, "stop_reason": "duration", **kw}
+def summary(*workers: dict, expected: int = 2, **kw) -> MasterSummary:
+    return MasterSummary.model_validate(
+        {"workers": {"expected": expected, "seen": [w["index"] for w in workers], "detail": list(workers)},
+         "merged": {"series": [], "intervals": [], "errors": [], "service": []}, "t0": 1.0, "aborted_by": None,
+         "rejected_peers": [], "elapsed_s": 10.0, "stop_reason": "duration", **kw})
 
 
-def checks_of(tmp_path: Path, summ: dict, profile: str = BASE_PROFILE + "workers: 2\n") -> dict:
+def checks_of(tmp_path: Path, summ: MasterSummary, profile: str = BASE_PROFILE + "workers: 2\n") -> dict:
     make(tmp_path, profile=profile)
     checks, integrity = integrity_checks(build("p", str(tmp_path), {}), summ)
     return {c.name: c for c in checks} | {"_integrity": integrity}  # type: ignore[dict-item]
@@ -30,7 +33,15 @@ def checks_of(tmp_path: Path, summ: dict, profile: str = BASE_PROFILE + "workers
 def test_healthy_run_passes_every_check(tmp_path: Path) -> None:
     got = checks_of(tmp_path, summary(worker(0), worker(1)))
     assert all(c.verdict == "pass" for n, c in got.items() if n != "_integrity")
-    assert set(got) == {"workers", "worker totals", "load", "generator cpu", "_integrity"}
+    assert set(got) == {"workers", "worker totals", "virtual users", "load", "generator cpu", "_integrity"}
+
+
+def test_a_virtual_user_that_died_makes_the_run_an_error(tmp_path: Path) -> None:
+    dead = {"worker": 1, "slot": 3, "user_class": "browse", "error": "KeyError: 'acc.emial'"}
+    got = checks_of(tmp_path, summary(worker(0), worker(1, vu_failures=[dead])))
+    assert got["virtual users"].verdict == "error"
+    assert "user 3 (browse) on worker 1: KeyError: 'acc.emial'" in got["virtual users"].message
+    assert got["_integrity"]["virtual_users_failed"] == [dead]
 
 
 def test_lost_and_silent_workers_are_errors(tmp_path: Path) -> None:

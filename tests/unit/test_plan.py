@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+from pathlib import Path
 
-from loadorch.run.plan import allocate, class_counts
+from loadorch.config.resolve import build
+from loadorch.run.plan import allocate, build_plan, class_counts, write_plan
+from loadorch.wire import Plan
+
+from .test_config import BASE_SCENARIO, make
 
 
 def test_class_counts_follow_weights_and_add_up() -> None:
@@ -30,3 +36,16 @@ def test_allocation_is_deterministic_and_interleaved() -> None:
     assert allocate(9, [("a", 2), ("b", 1)], 2) == allocate(9, [("a", 2), ("b", 1)], 2)
     names = [name for _, name, _ in allocate(6, [("a", 2), ("b", 1)], 1)]
     assert names.count("a") == 4 and names[:3] != ["a", "a", "a"]
+
+
+def test_the_plan_survives_its_trip_to_the_workers(tmp_path: Path) -> None:
+    """What a worker reads back is what the controller built: typed, with the same generators."""
+    make(tmp_path, scenario=BASE_SCENARIO.replace("data:\n", "data:\n  sku: {choice: [a, b], weights: [1, 3]}\n"))
+    cfg = build("p", str(tmp_path), {})
+    plan = build_plan(cfg, "http://127.0.0.1:1", "127.0.0.1", 5557, "tok", "/s.json", None)
+    path = tmp_path / "plan.json"
+    write_plan(plan, str(path))
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    back = Plan.model_validate_json(path.read_text())
+    assert back.to_json() == plan.to_json() and back.generators() == cfg.scenario.generators
+    assert json.loads(path.read_text())["scenario"]["users"][0]["requests"][0]["name"]

@@ -1,0 +1,36 @@
+"""`loadorch report RUN_DIR`: rebuild report.html and summary.md from a run's results.json."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from loadorch.errors import ConfigError, ExitCode, Problem
+from loadorch.report.html import render_html
+from loadorch.report.results import SCHEMA
+from loadorch.report.summary import markdown
+from loadorch.run.artifacts import write_text
+
+
+def load_results(run_dir: str) -> dict[str, Any]:
+    """A run folder's results.json; a missing, unreadable or foreign file is a configuration error."""
+    path = os.path.join(run_dir, "results.json")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            doc = json.load(fh)
+    except OSError as exc:
+        raise ConfigError([Problem(path, None, "", f"cannot read results: {exc.strerror}")]) from None
+    except ValueError as exc:
+        raise ConfigError([Problem(path, None, "", f"not valid JSON: {exc}")]) from None
+    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
+        raise ConfigError([Problem(path, None, "schema", f"not a {SCHEMA} document")])
+    return doc
+
+
+def rebuild(run_dir: str) -> int:
+    doc = load_results(run_dir)
+    write_text(os.path.join(run_dir, "report.html"), render_html(doc))
+    write_text(os.path.join(run_dir, "summary.md"), markdown(doc))
+    print(f"wrote {os.path.join(run_dir, 'report.html')} and summary.md")
+    return ExitCode.OK

@@ -1,0 +1,152 @@
+"""A run's artifacts: rendered from the results document and written atomically (redacted)."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import sys
+from datetime import datetime
+from importlib import metadata
+from typing import Any
+
+import yaml
+
+from loadorch import __version__
+from loadorch.config.resolve import LAYERS, RunConfig
+from loadorch.errors import RunError
+from loadorch.k8s.framing import FramingError, frame
+from loadorch.report.html import render_html
+from loadorch.report.junit import render as render_junit
+from loadorch.report.results import RunRecord
+from loadorch.report.summary import markdown, terminal
+from loadorch.run.artifacts import write_json, write_text
+from loadorch.run.redact import Redactor
+
+
+def sort_request_log(path: str, out_path: str, redactor: Redactor) -> None:
+    """requests.jsonl sorted by worker, user, sequence: the order in which runs can be compared."""
+    rows: list[tuple[tuple[int, int, int], str]] = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            rec = json.loads(line)
+            rows.append(((rec["worker"], rec["user"], rec["sequence"]), line))
+    rows.sort(key=lambda r: r[0])
+    write_text(out_path, redactor.json_lines("".join(line for _, line in rows)))
+
+
+# what travels in the master's log (gzip + base64): never the request log, which can be gigabytes, and
+# not report.html or summary.md, which `k8s collect` rebuilds from results.json
+LOG_ARTIFACTS = ("results.json", "junit.xml", "config.yaml")
+
+
+def print_artifacts(out_dir: str) -> None:
+    """The framed block `loadorch k8s collect` reads back from this process's log."""
+    files = {}
+    for name in LOG_ARTIFACTS:
+        path = os.path.join(out_dir, name)
+        if os.path.exists(path):
+            with open(path, "rb") as fh:
+                files[name] = fh.read()
+    try:
+        block = frame(files)
+    except FramingError as exc:
+        raise RunError(f"cannot hand the artifacts over through the log: {exc}") from None
+    sys.stdout.write(block)
+    sys.stdout.flush()
+
+
+def write_artifacts(
+    out: str,
+    junit_path: str | None,
+    started: datetime,
+    cfg: RunConfig,
+    redactor: Redactor,
+    doc: dict[str, Any],
+    record: RunRecord,
+    summary_export: str | None = None,
+) -> None:
+    """results.json, junit.xml, summary.md, config.yaml and report.html of one run (redacted)."""
+    write_json(os.path.join(out, "results.json"), doc)
+    junit = render_junit(
+        f"loadorch.{record.profile}",
+        started.strftime("%Y-%m-%dT%H:%M:%S"),
+        socket.gethostname() or "localhost",
+        record.elapsed_s,
+        record.thresholds,
+        record.checks,
+        properties=[
+            ("profile", record.profile),
+            ("scenario", record.scenario_name),
+            ("seed", str(record.seed)),
+            ("workers", str(record.workers)),
+            ("users", str(record.users)),
+            ("verdict", record.verdict),
+        ],
+        system_out=terminal(doc),
+        redact=redactor.value,
+    )
+    write_text(os.path.join(out, "junit.xml"), junit)  # the run folder is complete either way
+    if junit_path:
+        write_text(junit_path, junit)
+    write_text(os.path.join(out, "summary.md"), markdown(doc))
+    if summary_export:
+        from loadorch.report.k6summary import k6_summary
+
+        write_json(summary_export, redactor.obj(k6_summary(record)))
+    write_text(os.path.join(out, "config.yaml"), effective_config_yaml(cfg, redactor))
+    write_text(os.path.join(out, "report.html"), render_html(doc))
+
+
+def effective_config_yaml(cfg: RunConfig, redactor: Redactor) -> str:
+    """config.yaml: the run's effective configuration and where each value came from (RunConfig's one
+    rendering as a document)."""
+    doc = {
+        "profile": cfg.profile_name,
+        "profile_file": cfg.profile_path,
+        "scenario_file": cfg.scenario.path,
+        "scenario_sha256": cfg.scenario.sha256,
+        "host": cfg.host,
+        "allowed_hosts": list(cfg.profile.allowed_hosts),
+        "headers": redactor.headers(dict(cfg.headers)),
+        "load": {
+            "users": cfg.users,
+            "spawn_rate": cfg.spawn_rate,
+            "duration_s": cfg.duration_s,
+            "iterations": cfg.iterations,
+        },
+        "workers": cfg.workers,
+        "seed": cfg.seed,
+        "min_samples": cfg.min_samples,
+        "request_timeout_s": cfg.profile.request_timeout,
+        "max_response_body": cfg.profile.max_response_body,
+        "worker_connect_timeout_s": cfg.profile.worker_connect_timeout,
+        "allow_saturated_generator": cfg.profile.allow_saturated_generator,
+        "collectors": _collectors_doc(cfg),
+        "thresholds": [
+            f"{t.selector}: {t.expression}" + (" (abort_on_fail)" if t.abort_on_fail else "") for t in cfg.thresholds
+        ],
+        "sources": dict(cfg.sources),
+        "precedence": " < ".join(LAYERS),
+    }
+    return yaml.safe_dump(redactor.obj(doc), sort_keys=False, allow_unicode=True)
+
+
+def _collectors_doc(cfg: RunConfig) -> dict[str, Any]:
+    from loadorch.db.settings import redacted_dsn
+
+    doc = cfg.profile.collectors.model_dump(mode="json")
+    if cfg.profile.collectors.postgres is not None:
+        doc["postgres"]["dsn"] = redacted_dsn(cfg.profile.collectors.postgres.dsn)  # no user, no password
+    return dict(doc)
+
+
+def versions() -> dict[str, str]:
+    def version(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "unknown"
+
+    return {"loadorch": __version__, "locust": version("locust"), "python": platform.python_version()}

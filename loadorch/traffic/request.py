@@ -1,0 +1,271 @@
+"""A request as compiled once per scenario, its outcome, and what every request runner shares.
+
+Compiling parses templates and JSON paths and pre-joins constant headers; it runs when the scenario
+is loaded (so a bad template is a configuration error there) and again, on the same input, in the
+workers. `RequestRunner` is the role the lean client (runtime/vu.py) and the Locust client
+(runtime/locust_client.py) both play; the encoding and checking helpers here are theirs to share.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import quote, urlencode, urlsplit
+
+from loadorch.config.scenario import RequestSpec
+from loadorch.traffic.expect import equal, mismatch
+from loadorch.traffic.jsonpath import compile_path, extract, found
+from loadorch.traffic.template import Lookup, Template, compile_template, compile_value, render_value, value_refs
+
+DEFAULT_OK = range(200, 400)
+
+
+class LineSink(Protocol):
+    def write(self, line: str, /) -> object: ...
+
+
+@dataclass(frozen=True)
+class Origin:
+    scheme: str
+    host: str
+    port: int
+    prefix: str
+
+    @classmethod
+    def parse(cls, url: str) -> Origin:
+        parts = urlsplit(url)
+        tls = parts.scheme == "https"
+        return cls(parts.scheme, parts.hostname or "", parts.port or (443 if tls else 80), parts.path.rstrip("/"))
+
+    @property
+    def host_header(self) -> str:
+        default = 443 if self.scheme == "https" else 80
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port == default else f"{host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class CompiledRequest:
+    name: str
+    kind: str
+    method: str
+    path: Template
+    static_headers: tuple[tuple[str, str], ...]  # headers with no placeholders
+    static_head: str  # the same, pre-joined ("Name: value\r\n" ...)
+    dynamic_headers: tuple[tuple[str, Template], ...]
+    body_kind: str | None  # "json", "form", "body" or None
+    body: Any
+    expect_status: frozenset[int] | None
+    expect_contains: bytes | None
+    expect_json: tuple[tuple[tuple[str | int, ...], str, Any], ...]
+    captures: tuple[tuple[str, tuple[str | int, ...]], ...]
+    timeout: float | None
+    needs: frozenset[str]  # captures this request uses
+    tags: tuple[tuple[str, str], ...] = ()  # free tags (run < scenario < user < request), for the request log
+    checks: tuple[str, ...] = ()  # the `check` tag of each expect condition (config.checks.check_names)
+
+
+def compile_request(
+    spec: RequestSpec, name: str, kind: str, captures_known: set[str], common_headers: Mapping[str, str]
+) -> CompiledRequest:
+    headers = {**common_headers, **spec.headers}
+    bodies = (("json", spec.json_body), ("form", spec.form), ("body", spec.body))
+    body_kind, raw_body = next(((k, v) for k, v in bodies if v is not None), (None, None))
+    path = compile_template(spec.path)
+    if body_kind in CONTENT_TYPES and not any(k.lower() == "content-type" for k in headers):
+        headers["Content-Type"] = CONTENT_TYPES[body_kind]
+    compiled_headers = tuple((k, compile_template(v)) for k, v in headers.items())
+    static = tuple((k, t.render_text(_no_refs)) for k, t in compiled_headers if t.is_constant)
+    dynamic = tuple((k, t) for k, t in compiled_headers if not t.is_constant)
+    body = compile_value(raw_body) if body_kind else None
+    refs = {r.name for r in path.refs()} | {r.name for _, t in compiled_headers for r in t.refs()}
+    refs |= {r.name for r in value_refs(body)}
+    expect = spec.expect
+    return CompiledRequest(
+        name=name,
+        kind=kind,
+        method=spec.method,
+        path=path,
+        static_headers=static,
+        static_head="".join(f"{k}: {v}\r\n" for k, v in static),
+        dynamic_headers=dynamic,
+        body_kind=body_kind,
+        body=body,
+        expect_status=frozenset(expect.status) if expect.status else None,
+        expect_contains=expect.contains.encode() if expect.contains else None,
+        expect_json=tuple((compile_path(p), p, compile_value(v)) for p, v in (expect.json_equals or {}).items()),
+        captures=tuple((k, compile_path(v)) for k, v in spec.capture.items()),
+        timeout=spec.timeout,
+        needs=frozenset(refs & captures_known),
+    )
+
+
+@dataclass
+class Outcome:
+    status: int
+    ok: bool
+    error: str | None
+    latency_us: int
+    path: str
+    body: bytes | None = None
+    service_us: int | None = None  # open model: from the actual send (latency_us counts from the due time)
+    db_queries: int | None = None  # database queries the response said it made (Server-Timing or a plain header)
+    example: str | None = None  # what a failed check compared (one example per error reason is reported)
+    checks: tuple[bool, ...] = ()  # each expect condition's outcome, in CompiledRequest.checks order
+    check_example: str | None = None  # the response, when a condition failed (status and the start of the body)
+    waiting_us: int | None = None  # time to first byte (from the send)
+    connecting_us: int | None = None  # connect time, 0 on a reused connection
+
+
+CONTENT_TYPES = {"json": "application/json", "form": "application/x-www-form-urlencoded"}
+BODY_METHODS = frozenset(("POST", "PUT", "PATCH"))
+
+
+def _no_refs(name: str) -> Any:
+    raise KeyError(name)
+
+
+class RequestRunner(Protocol):
+    """Renders, sends and checks one compiled request; one per virtual user (it may keep a connection)."""
+
+    def run(
+        self, req: CompiledRequest, lookup: Lookup, captured: dict[str, Any], intended: float | None = None
+    ) -> Outcome: ...
+
+    def close(self) -> None: ...
+
+
+def service_us(intended: float | None, start: float, end: float) -> int | None:
+    return None if intended is None else int((end - start) * 1e6)
+
+
+def quote_path(text: str) -> str:
+    return text if text.isalnum() and text.isascii() else quote(text, safe="-_.~")
+
+
+def header_value(text: str) -> str:
+    """A rendered header value cannot add header lines of its own."""
+    return text.replace("\r", " ").replace("\n", " ") if "\r" in text or "\n" in text else text
+
+
+def encode_body(req: CompiledRequest, lookup: Callable[[str], Any]) -> bytes | None:
+    if req.body_kind is None:
+        return None
+    value = render_value(req.body, lookup)
+    if req.body_kind == "json":
+        return json.dumps(value, separators=(",", ":")).encode()
+    if req.body_kind == "form":
+        return urlencode(value).encode()
+    return str(value).encode()
+
+
+Failure = tuple[str, str | None]  # (short, stable reason: an error label; an example of what was compared)
+
+
+def check(
+    req: CompiledRequest,
+    status: int,
+    body: bytes,
+    lookup: Lookup,
+    captured: dict[str, Any],
+    results: list[bool] | None = None,
+) -> Failure | None:
+    """None if the response is as expected (and captures taken), else (reason, example). With `results`,
+    every expect condition is evaluated and its outcome appended, in `req.checks` order (the checks metric)."""
+    failure: Failure | None = None
+    if req.expect_status is not None:
+        if status not in req.expect_status:
+            failure = f"unexpected status {status}", f"expected status {_codes(req.expect_status)}"
+        if results is not None:
+            results.append(failure is None)
+    elif status not in DEFAULT_OK:
+        failure = f"status {status}", "expected status 2xx or 3xx"
+    if failure is not None and results is None:
+        return failure
+    if req.expect_contains is not None:
+        held = req.expect_contains in body
+        if results is not None:
+            results.append(held)
+        if not held and failure is None:
+            failure = (
+                "body check failed: expected text not found",
+                f"expected the body to contain {req.expect_contains!r}",
+            )
+            if results is None:
+                return failure
+    if not req.expect_json and not req.captures:
+        return failure
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        if results is not None:
+            results.extend(False for _ in req.expect_json)
+        return failure or ("response is not JSON", f"body starts {body[:40]!r}")
+    for steps, text, expected in req.expect_json:
+        value = extract(doc, steps)
+        want = render_value(expected, lookup)
+        held = found(value) and equal(value, want)
+        if results is not None:
+            results.append(held)
+        if not held and failure is None:
+            failure = f"check {text} failed", mismatch(want, value, found(value))
+            if results is None:
+                return failure
+    if failure is not None:
+        return failure
+    for name, steps in req.captures:
+        value = extract(doc, steps)
+        if not found(value):
+            return f"capture {name} not found in response", None
+        captured[name] = value
+    return None
+
+
+def failed_example(status: int, body: bytes, limit: int = 200) -> str:
+    """One failing response for the report: its status and the start of its body (redacted later)."""
+    text = body[:limit].decode("utf-8", "replace") if body else ""
+    more = "..." if body and len(body) > limit else ""
+    return f"{status} {text}{more}".strip()
+
+
+def _codes(codes: Any) -> str:
+    return ", ".join(str(c) for c in sorted(codes))
+
+
+def request_log_line(
+    worker: int,
+    user: int,
+    user_name: str,
+    sequence: int,
+    kind: str,
+    name: str,
+    method: str,
+    outcome: Outcome,
+    tags: tuple[tuple[str, str], ...] = (),
+) -> str:
+    """One requests.jsonl line (the one format for every kind of user); the body appears only as a
+    digest (it may hold personal data)."""
+    digest = hashlib.sha256(outcome.body).hexdigest()[:16] if outcome.body is not None else None
+    doc = {
+        "worker": worker,
+        "user": user,
+        "user_class": user_name,
+        "sequence": sequence,
+        "kind": kind,
+        "name": name,
+        "method": method,
+        "path": outcome.path,
+        "body_sha256": digest,
+        "status": outcome.status,
+        "ok": outcome.ok,
+        "error": outcome.error,
+        "latency_ms": round(outcome.latency_us / 1000.0, 3),
+    }
+    if outcome.service_us is not None:
+        doc["service_ms"] = round(outcome.service_us / 1000.0, 3)
+    if tags:
+        doc["tags"] = dict(tags)
+    return json.dumps(doc, separators=(",", ":")) + "\n"

@@ -1,0 +1,77 @@
+"""The package's layering, read from the source with ast (function-level imports included)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "loadorch"
+PURE = ("config", "verdict", "report", "traffic", "k8s")
+SHELL = ("loadorch.run", "loadorch.runtime", "loadorch.commands")
+PURE_MODULES = ("errors.py", "wire.py")  # top-level modules every layer may import
+
+
+def imports_of(path: Path, package: str | None = None) -> list[tuple[int, str]]:
+    """(line, module) for every import in the file, at any depth; relative imports resolved."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    if package is None:
+        package = ".".join(("loadorch", *path.relative_to(PACKAGE).parent.parts))
+    out: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                module = f"{base}.{node.module}" if node.module else base
+            else:
+                module = node.module or ""
+            out.append((node.lineno, module))
+            out += [(node.lineno, f"{module}.{alias.name}") for alias in node.names]
+    return out
+
+
+def modules(where: Path) -> list[Path]:
+    return sorted(where.rglob("*.py"))
+
+
+def under(module: str, prefixes: tuple[str, ...]) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in prefixes)
+
+
+def offences(paths: list[Path], forbidden: tuple[str, ...]) -> list[str]:
+    return [
+        f"{p.relative_to(PACKAGE.parent)}:{line}: imports {module}"
+        for p in paths
+        for line, module in imports_of(p)
+        if under(module, forbidden)
+    ]
+
+
+@pytest.mark.parametrize("folder", PURE)
+def test_pure_folders_import_no_shell(folder: str) -> None:
+    assert (PACKAGE / folder).is_dir()
+    assert offences(modules(PACKAGE / folder), SHELL) == []
+
+
+def test_shared_top_level_modules_import_no_shell() -> None:
+    assert offences([PACKAGE / name for name in PURE_MODULES], SHELL) == []
+
+
+def test_runtime_does_not_import_the_orchestrator() -> None:
+    assert offences(modules(PACKAGE / "runtime"), ("loadorch.run", "loadorch.commands")) == []
+
+
+def test_only_runtime_imports_gevent_or_locust() -> None:
+    outside = [p for p in modules(PACKAGE) if "runtime" not in p.relative_to(PACKAGE).parts]
+    assert offences(outside, ("gevent", "locust")) == []
+
+
+def test_the_checker_sees_function_level_and_relative_imports(tmp_path: Path) -> None:
+    """The checks above could pass by reading nothing: show that they catch what they look for."""
+    probe = tmp_path / "probe.py"
+    probe.write_text("def f():\n    import gevent\n    from ..run import plan\n", encoding="utf-8")
+    found = imports_of(probe, "loadorch.verdict")
+    assert (2, "gevent") in found and (3, "loadorch.run") in found
