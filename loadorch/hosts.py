@@ -40,7 +40,9 @@ def check_allowed(url: str, allowed: Sequence[str], addresses: Sequence[str]) ->
         )
     named = any(fnmatch.fnmatchcase(host, p.lower()) for p in patterns)
     in_networks = bool(networks) and all(any(ipaddress.ip_address(a) in n for n in networks) for a in addresses)
-    if is_ip(host) and not in_networks:
+    if is_ip(host):
+        if in_networks:  # an address is admitted by the networks alone: name patterns cannot match it
+            return
         raise SafetyError(
             f"refused: IP address {host} is not inside allowed_hosts networks "
             f"({', '.join(map(str, networks)) or 'none listed'})"

@@ -153,9 +153,14 @@ class Podman:
             self("network", "create", "--subnet", subnet, name, what=f"creating network {name}")
         self.networks.append(name)
 
-    def cleanup(self) -> None:
+    def remove_pods(self) -> None:
+        """Remove the pods played so far (a test's pods hold the master's static address and the port)."""
         for pod in self.pods:
             self("pod", "rm", "-f", "-t", "0", pod, check=False)
+        self.pods.clear()
+
+    def cleanup(self) -> None:
+        self.remove_pods()
         for name in self.containers:
             self("rm", "-f", "-t", "0", name, check=False)
         for name in self.networks:

@@ -75,6 +75,12 @@ def podman(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Podman]:
         p.cleanup()
 
 
+@pytest.fixture(autouse=True)
+def _remove_pods_after_each_test(podman: Podman) -> Iterator[None]:
+    yield
+    podman.remove_pods()
+
+
 def build_and_check(podman: Podman, context: Path, tag: str) -> str:
     """Build the image and run its smoke check as the pods would run it (non-root, read-only root)."""
     podman.build(context, tag, podman.ensure_base())
@@ -179,6 +185,11 @@ def test_rendered_pods_in_real_containers_match_a_local_run(podman: Podman, imag
                         env={"SHOP_URL": target, "SHOP_TOKEN": CANARY})
     assert local.code == code, local.err
     assert project.results("local")["verdict"] == doc["verdict"]
+
+    # the request log never travels in the log stream: it stays in the master pod's scratch volume
+    scratch = next(v for v in master["spec"]["volumes"] if "emptyDir" in v)["name"]
+    mountpoint = Path(podman("volume", "inspect", scratch, "--format", "{{.Mountpoint}}").stdout.strip())
+    shutil.copy(mountpoint / "results" / "requests.jsonl", project.root / "collected" / "requests.jsonl")
 
     def strip(rows: list[dict]) -> list[dict]:
         return [{k: v for k, v in r.items() if k != "latency_ms"} for r in rows]

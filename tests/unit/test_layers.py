@@ -9,8 +9,9 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "loadorch"
 PURE = ("config", "verdict", "report", "traffic", "k8s")
+CAPABILITIES = ("metrics", "db", "browser")  # own processes or servers, but no reach into the orchestrator
 SHELL = ("loadorch.run", "loadorch.runtime", "loadorch.commands")
-PURE_MODULES = ("errors.py", "wire.py")  # top-level modules every layer may import
+PURE_MODULES = ("errors.py", "wire.py", "hosts.py")  # top-level modules every layer may import
 
 
 def imports_of(path: Path, package: str | None = None) -> list[tuple[int, str]]:
@@ -52,6 +53,12 @@ def offences(paths: list[Path], forbidden: tuple[str, ...]) -> list[str]:
 
 @pytest.mark.parametrize("folder", PURE)
 def test_pure_folders_import_no_shell(folder: str) -> None:
+    assert (PACKAGE / folder).is_dir()
+    assert offences(modules(PACKAGE / folder), SHELL) == []
+
+
+@pytest.mark.parametrize("folder", CAPABILITIES)
+def test_capability_folders_import_no_orchestrator(folder: str) -> None:
     assert (PACKAGE / folder).is_dir()
     assert offences(modules(PACKAGE / folder), SHELL) == []
 
