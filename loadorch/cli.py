@@ -500,7 +500,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_target(args: argparse.Namespace) -> int:
-    from loadorch.db.settings import redacted_dsn
+    from loadorch.config.collectors import redacted_dsn
     from loadorch.target.knobs import Knobs
     from loadorch.target.server import ShopServer, open_store
 

@@ -1,90 +1,11 @@
-"""Lighthouse results (LHR JSON, e.g. from a Lighthouse CI run) as samples in the same verdict.
-
-From the documented result object: `audits.<id>.numericValue` becomes `lighthouse_audit{id:<id>}`
-(milliseconds for timing audits, the audit's own unit otherwise) and `categories.<id>.score` (0..1)
-becomes `lighthouse_score{category:<id>}`. A result with a `runtimeError` measured nothing and is an error.
-Several files (several Lighthouse runs) give several samples, so `med` and `p(N)` work as in Lighthouse CI's
-aggregation methods.
-"""
+"""Lighthouse results as browser samples: the parsed audits and scores recorded into the run's browser stats."""
 
 from __future__ import annotations
 
-import glob
-import json
-import math
-import os
-from dataclasses import dataclass
-from typing import Any
-
 from loadorch.browser.stats import BrowserStats
+from loadorch.config.lighthouse import LighthouseError, Sample, expand, load, parse
 
-
-class LighthouseError(ValueError):
-    """A listed file that is missing or not a Lighthouse result; the message names the file."""
-
-
-@dataclass(frozen=True)
-class Sample:
-    metric: str  # lighthouse_audit or lighthouse_score
-    tag: str  # id or category
-    value_of: str  # the audit id or category id
-    value: float
-    source: str  # the file it came from
-
-
-def expand(patterns: list[str], base_dir: str) -> list[str]:
-    """Paths of the listed files, relative to the profile; a glob (`.lighthouseci/lhr-*.json`) must match."""
-    out: list[str] = []
-    for pattern in patterns:
-        full = os.path.join(base_dir, pattern)
-        if any(ch in pattern for ch in "*?["):
-            found = sorted(glob.glob(full))
-            if not found:
-                raise LighthouseError(f"{pattern!r} matches no file (relative to the profile)")
-            out += found
-        elif not os.path.isfile(full):
-            raise LighthouseError(f"no Lighthouse result file {pattern!r} (relative to the profile)")
-        else:
-            out.append(full)
-    return out
-
-
-def parse(doc: Any, source: str) -> list[Sample]:
-    name = os.path.basename(source)
-    if not isinstance(doc, dict) or not isinstance(doc.get("audits"), dict):
-        raise LighthouseError(f"{name} is not a Lighthouse result (no `audits` object); export it as JSON")
-    error = doc.get("runtimeError")
-    if isinstance(error, dict) and error.get("code") not in (None, "NO_ERROR"):
-        raise LighthouseError(f"{name}: Lighthouse could not measure the page: {error.get('message', error['code'])}")
-    samples = []
-    for audit_id, audit in sorted(doc["audits"].items()):
-        value = _number(audit.get("numericValue") if isinstance(audit, dict) else None)
-        if value is not None:
-            samples.append(Sample("lighthouse_audit", "id", str(audit_id), value, source))
-    for category_id, category in sorted((doc.get("categories") or {}).items()):
-        score = _number(category.get("score") if isinstance(category, dict) else None)
-        if score is not None:
-            samples.append(Sample("lighthouse_score", "category", str(category_id), score, source))
-    return samples
-
-
-def _number(value: Any) -> float | None:
-    """A finite, non-negative number (null scores of informative audits are skipped)."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0:
-        return float(value)
-    return None
-
-
-def load(patterns: list[str], base_dir: str) -> tuple[Sample, ...]:
-    samples: list[Sample] = []
-    for path in expand(patterns, base_dir):
-        try:
-            with open(path, encoding="utf-8") as fh:
-                doc = json.load(fh)
-        except (OSError, ValueError) as exc:
-            raise LighthouseError(f"cannot read {os.path.basename(path)} as JSON: {exc}") from None
-        samples += parse(doc, path)
-    return tuple(samples)
+__all__ = ["LighthouseError", "Sample", "expand", "load", "parse", "record"]
 
 
 def record(stats: BrowserStats, samples: tuple[Sample, ...]) -> None:

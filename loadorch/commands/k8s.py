@@ -267,7 +267,7 @@ def _egress_ports(cfg: RunConfig, host: str | None, remote_write: str | None) ->
     not known at render time), the target's and the remote-write endpoint's."""
     from urllib.parse import urlsplit
 
-    from loadorch.db.settings import dsn_port
+    from loadorch.config.collectors import dsn_port
 
     settings = cfg.profile.collectors.postgres
     if settings is None:

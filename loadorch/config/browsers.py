@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from loadorch.config.scenario import Strict, ThinkTime
+from loadorch.config.base import Strict, ThinkTime
 from loadorch.config.units import Duration
 
 ACTIONS = ("visit", "click", "type", "press", "wait_for")

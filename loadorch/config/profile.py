@@ -8,9 +8,10 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from loadorch.config.scenario import Headers, Strict, ThresholdItem
+from loadorch.config.base import Strict
+from loadorch.config.collectors import Collectors
+from loadorch.config.scenario import Headers, ThresholdItem
 from loadorch.config.units import Duration, Percent, Size
-from loadorch.db.settings import Collectors
 
 
 class Stage(Strict):

@@ -22,6 +22,7 @@ from loadorch.config.checks import (
     parse_thresholds,
     threshold_problems,
 )
+from loadorch.config.collectors import dsn_secrets
 from loadorch.config.envsubst import (
     TemplatePath,
     interpolate,
@@ -39,7 +40,6 @@ from loadorch.config.scenario import Scenario
 from loadorch.config.suggest import did_you_mean
 from loadorch.config.thresholds import DEFAULT_BROWSER_THRESHOLDS, DEFAULT_THRESHOLDS, SERVER_WIDE, Threshold
 from loadorch.config.yamlsource import Document, parse, read_text
-from loadorch.db.settings import dsn_secrets
 from loadorch.errors import ConfigError, Problem, UsageError
 from loadorch.traffic import data as gen
 from loadorch.traffic.arrivals import total_seconds
@@ -93,7 +93,7 @@ class RunConfig:
     secrets: frozenset[str]
     sources: Mapping[str, str] = field(default_factory=dict)
     open_model: OpenModel | None = None
-    lighthouse: tuple[Any, ...] = ()  # loadorch.browser.lighthouse.Sample, from the profile's result files
+    lighthouse: tuple[Any, ...] = ()  # loadorch.config.lighthouse.Sample, from the profile's result files
     warnings: tuple[str, ...] = ()  # printed before the run: nothing wrong enough to refuse it
     user_stages: tuple[tuple[float, float, float], ...] | None = None  # closed-model stages: (from, to, seconds)
     window: Window | None = None  # the measurement window the thresholds judge
@@ -280,7 +280,7 @@ def _lighthouse(profile: Profile, path: str, pdoc: Document, problems: list[Prob
     """The profile's Lighthouse result files, read now: a bad file is a configuration error before any load."""
     if not profile.lighthouse:
         return ()
-    from loadorch.browser.lighthouse import LighthouseError, load
+    from loadorch.config.lighthouse import LighthouseError, load
 
     try:
         return load(profile.lighthouse, os.path.dirname(os.path.abspath(path)))

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
+from loadorch.config.base import MAX_THINK_S, Strict, Tags, ThinkTime
+from loadorch.config.browsers import BrowserSpec, Step
 from loadorch.config.units import Duration
 
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -30,18 +32,8 @@ def _no_line_breaks(headers: dict[str, str]) -> dict[str, str]:
 Headers = Annotated[dict[str, str], AfterValidator(_no_line_breaks)]
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
 
-def _tags(v: dict[str, str]) -> dict[str, str]:
-    from loadorch.config.tags import check_tags
-
-    check_tags(v)
-    return v
-
-
-Tags = Annotated[dict[str, str], AfterValidator(_tags)]
 
 
 class SequenceSpec(Strict):
@@ -158,28 +150,6 @@ class Endpoint(RequestSpec):
         return self.kind or ("read" if self.method in READ_METHODS else "write")
 
 
-MAX_THINK_S = 3600.0
-
-
-class ThinkTime(Strict):
-    between: tuple[float, float] | None = None
-    constant: float | None = Field(None, ge=0, le=MAX_THINK_S, allow_inf_nan=False)
-
-    @model_validator(mode="after")
-    def _one(self) -> ThinkTime:
-        if (self.between is None) == (self.constant is None):
-            raise ValueError("give exactly one of between: [min, max] or constant: seconds")
-        if self.between is not None and not 0 <= self.between[0] <= self.between[1] <= MAX_THINK_S:
-            raise ValueError(f"between: [min, max] needs 0 <= min <= max <= {MAX_THINK_S:g} seconds")
-        return self
-
-    @property
-    def bounds(self) -> tuple[float, float]:
-        if self.between is not None:
-            return self.between
-        return (self.constant or 0.0, self.constant or 0.0)
-
-
 class UserSpec(Strict):
     """A declarative user (`requests`) or a Locust user class (`python: "file.py:Class"`)."""
 
@@ -218,10 +188,6 @@ class SetupStep(Strict):
 
 ThresholdItem = str | dict[str, Any]
 
-# Browser users build on Strict and ThinkTime above; import BrowserSpec and Step from this module.
-from loadorch.config.browsers import BrowserSpec, Step  # noqa: E402
-
-__all__ = ["BrowserSpec", "Step"]
 
 
 class Scenario(Strict):
@@ -249,3 +215,5 @@ class Scenario(Strict):
         if len(set(browsers)) != len(browsers):
             raise ValueError("two browsers have the same name; browser names must be unique")
         return self
+
+__all__ = ["MAX_THINK_S", "BrowserSpec", "Step", "Strict", "Tags", "ThinkTime"]

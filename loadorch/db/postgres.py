@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from loadorch.db.settings import PostgresCollector, redacted_dsn
+from loadorch.config.collectors import PostgresCollector, redacted_dsn
 from loadorch.db.statements import OWN_MARK, Snapshot, snapshot_rows
 from loadorch.errors import RunError
 

@@ -13,12 +13,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from loadorch.config.collectors import PostgresCollector
 from loadorch.config.resolve import RunConfig
 from loadorch.db.durationlog import count_slow
 from loadorch.db.measure import DbMeasurement, ProbeRow
 from loadorch.db.postgres import LogPosition, PgSession
 from loadorch.db.servertiming import QueryHeader
-from loadorch.db.settings import PostgresCollector
 from loadorch.db.statements import Snapshot, diff, repeated, top_level_calls, top_statements, window_problem
 from loadorch.runtime.vu import LeanRunner
 from loadorch.traffic import data as gen

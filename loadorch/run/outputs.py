@@ -134,7 +134,7 @@ def effective_config_yaml(cfg: RunConfig, redactor: Redactor) -> str:
 
 
 def _collectors_doc(cfg: RunConfig) -> dict[str, Any]:
-    from loadorch.db.settings import redacted_dsn
+    from loadorch.config.collectors import redacted_dsn
 
     doc = cfg.profile.collectors.model_dump(mode="json")
     if cfg.profile.collectors.postgres is not None:

@@ -15,12 +15,47 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode, urlsplit
 
-from loadorch.config.scenario import RequestSpec
 from loadorch.traffic.expect import equal, mismatch
 from loadorch.traffic.jsonpath import compile_path, extract, found
 from loadorch.traffic.template import Lookup, Template, compile_template, compile_value, render_value, value_refs
 
 DEFAULT_OK = range(200, 400)
+
+
+class Expectation(Protocol):
+    """What a request expects of its response (config.scenario.Expect)."""
+
+    @property
+    def status(self) -> Any: ...
+    @property
+    def contains(self) -> str | None: ...
+    @property
+    def json_equals(self) -> Mapping[str, Any] | None: ...
+
+
+class RequestSpec(Protocol):
+    """A request definition as the scenario model gives it (config.scenario.RequestSpec): the traffic
+    layer reads these fields and does not depend on the model's validation."""
+
+    @property
+    def method(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+    @property
+    def json_body(self) -> Any: ...
+    @property
+    def form(self) -> Mapping[str, str] | None: ...
+    @property
+    def body(self) -> str | None: ...
+    @property
+    def capture(self) -> Mapping[str, str]: ...
+    @property
+    def timeout(self) -> float | None: ...
+
+    @property
+    def expect(self) -> Expectation: ...
 
 
 class LineSink(Protocol):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from loadorch.config.collectors import dsn_password, dsn_port, dsn_secrets, redacted_dsn
 from loadorch.config.thresholds import Threshold, ThresholdSyntaxError, parse_expression, parse_selector
 from loadorch.db.gates import evaluate_db
 from loadorch.db.measure import DbMeasurement, ProbeRow, Repeated, short_statement
 from loadorch.db.servertiming import QueryHeader, plain_count, server_timing_count
-from loadorch.db.settings import dsn_password, dsn_port, dsn_secrets, redacted_dsn
 from loadorch.verdict.stats import Merged, Recorder, SeriesKey
 
 

@@ -76,6 +76,43 @@ def test_only_runtime_imports_gevent_or_locust() -> None:
     assert offences(outside, ("gevent", "locust")) == []
 
 
+def folder_graph() -> dict[str, set[str]]:
+    """Folder (or top-level module) -> the folders and top-level modules of the package it imports."""
+    def part(module: str) -> str | None:
+        pieces = module.split(".")
+        if pieces[0] != "loadorch" or len(pieces) < 2:
+            return None
+        name = pieces[1]
+        return name if (PACKAGE / name).is_dir() or (PACKAGE / f"{name}.py").exists() else None
+
+    graph: dict[str, set[str]] = {}
+    for path in modules(PACKAGE):
+        rel = path.relative_to(PACKAGE).parts
+        source = rel[0] if len(rel) > 1 else rel[0].removesuffix(".py")
+        for _, module in imports_of(path):
+            target = part(module)
+            if target and target != source:
+                graph.setdefault(source, set()).add(target)
+    return graph
+
+
+def test_folders_import_each_other_in_one_direction_only() -> None:
+    """No circle between folders: every domain stands on the ones below it (TYPE_CHECKING imports count)."""
+    graph = folder_graph()
+    cycles = []
+
+    def visit(node: str, trail: list[str]) -> None:
+        for nxt in sorted(graph.get(node, ())):
+            if nxt in trail:
+                cycles.append(" -> ".join([*trail[trail.index(nxt):], nxt]))
+            elif len(trail) < len(graph) + 1:
+                visit(nxt, [*trail, nxt])
+
+    for start in sorted(graph):
+        visit(start, [start])
+    assert cycles == []
+
+
 def test_the_checker_sees_function_level_and_relative_imports(tmp_path: Path) -> None:
     """The checks above could pass by reading nothing: show that they catch what they look for."""
     probe = tmp_path / "probe.py"

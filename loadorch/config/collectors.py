@@ -7,7 +7,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from pydantic import Field, field_validator
 
-from loadorch.config.scenario import Strict
+from loadorch.config.base import Strict
 
 LOG_SOURCES = ("pg_read_file", "none")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
