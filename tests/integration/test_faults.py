@@ -28,13 +28,39 @@ from .helpers import (
 pytestmark = pytest.mark.integration
 
 STEADY = "name: steady\nusers:\n  - name: u\n    think_time: 0.01\n    requests:\n      - {name: h, path: /health}\n"
+# writes, so the test can see load arrive at the target (its product count) before it kills anything
+WRITES = ("name: writes\nusers:\n  - name: u\n    think_time: 0.01\n    requests:\n"
+          "      - {name: add, method: POST, path: /products, json: {name: p}}\n")
 
 
-def test_stopped_worker_resumes_and_its_late_data_counts_once(project: Project) -> None:
-    embedded_project(project, STEADY, users=6, duration="22s", workers=3)
+def shop_project(project: Project, url: str, users: int, duration: str, workers: int) -> Project:
+    project.write("scenarios/s.yaml", WRITES)
+    project.write("profiles/p.yaml", f"scenario: ../scenarios/s.yaml\nhost: {url}\n"
+                  f"load: {{users: {users}, duration: {duration}}}\nworkers: {workers}\nseed: 42\n")
+    return project
+
+
+def products(url: str) -> int:
+    return int(requests.get(f"{url}/health", timeout=5).json()["products"])
+
+
+def wait_for_reported_load(url: str, at_least: int = 30, timeout: float = 60) -> None:
+    """Bounded: until the target has applied `at_least` writes of this run (it starts with seeded
+    products), then two report intervals, so every worker has sent the master data before the test
+    stops or kills one."""
+    deadline = time.monotonic() + timeout
+    seeded = products(url)
+    while products(url) < seeded + at_least:
+        assert time.monotonic() < deadline, f"fewer than {at_least} writes reached the target in {timeout:g}s"
+        time.sleep(0.1)
+    time.sleep(2.5)
+
+
+def test_stopped_worker_resumes_and_its_late_data_counts_once(project: Project, shop_server: str) -> None:
+    shop_project(project, shop_server, users=6, duration="22s", workers=3)
     proc = start_run(project, "--out", "o")
     pids = wait_for_workers(proc, 3)
-    time.sleep(3)
+    wait_for_reported_load(shop_server)
     os.kill(pids[1], signal.SIGSTOP)
     time.sleep(10)
     os.kill(pids[1], signal.SIGCONT)
@@ -51,11 +77,11 @@ def test_stopped_worker_resumes_and_its_late_data_counts_once(project: Project) 
     assert totals["verdict"] == "pass"
 
 
-def test_all_workers_killed_ends_the_run_quickly(project: Project) -> None:
-    embedded_project(project, STEADY, users=4, duration="120s", workers=2)
+def test_all_workers_killed_ends_the_run_quickly(project: Project, shop_server: str) -> None:
+    shop_project(project, shop_server, users=4, duration="120s", workers=2)
     proc = start_run(project, "--out", "o")
     pids = wait_for_workers(proc, 2)
-    time.sleep(3)
+    wait_for_reported_load(shop_server)
     killed_at = time.monotonic()
     for pid in pids.values():
         os.kill(pid, signal.SIGKILL)

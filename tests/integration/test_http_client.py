@@ -230,15 +230,16 @@ def certificate(tmp_path_factory) -> tuple[Path, Path]:
     return key, cert
 
 
-def test_https_with_a_trusted_certificate_and_refusal_of_an_untrusted_one(server, certificate) -> None:
+def test_https_with_a_trusted_certificate_and_refusal_of_an_untrusted_one(server, certificate, monkeypatch) -> None:
     key, cert = certificate
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_ctx.load_cert_chain(cert, key)
     s = server(respond(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecure"), server_ctx)
-    trusted = ssl.create_default_context(cafile=str(cert))
-    conn = Connection("localhost", s.port, True, 2, trusted)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # how a user trusts a private CA (README)
+    conn = Connection("localhost", s.port, True, 2)
     assert conn.request(get(), 2).body == b"secure" and conn.request(get(), 2).body == b"secure"
     assert s.connections == 1
+    monkeypatch.delenv("SSL_CERT_FILE")
     with pytest.raises(HttpError, match="TLS handshake failed"):
         Connection("localhost", s.port, True, 2).request(get(), 2)  # system CAs do not know this certificate
 
