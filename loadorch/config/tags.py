@@ -6,31 +6,17 @@ names its user and request, and this table gives the tags of each (user, request
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
+
+from loadorch.config.base import check_tags
 
 if TYPE_CHECKING:
     from loadorch.config.scenario import Scenario
 
-TAG_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
-# tags loadorch sets itself: a free tag cannot shadow them
-RESERVED = ("kind", "name", "method", "status", "user", "page", "check", "expected_response", "id", "category")
 ANY_REQUEST = "*"  # python users: their requests are named at run time; user-level tags apply to all
 
 TagTable = dict[tuple[str, str], dict[str, str]]
-
-
-def check_tags(tags: Mapping[str, str]) -> Mapping[str, str]:
-    """The pydantic validator's body: keys are identifiers and not loadorch's own tags."""
-    for key, value in tags.items():
-        if not TAG_KEY.match(key):
-            raise ValueError(f"tag {key!r}: use letters, digits, _ . - (starting with a letter or _)")
-        if key in RESERVED:
-            raise ValueError(f"tag {key!r} is set by loadorch itself; choose another name")
-        if len(value) > 200:
-            raise ValueError(f"tag {key!r}: value longer than 200 characters")
-    return tags
 
 
 def parse_cli_tags(items: Iterable[str]) -> dict[str, str]:
