@@ -17,15 +17,13 @@ def evaluate_browser(t: Threshold, stats: BrowserStats, min_samples: int) -> Thr
     """One browser or Lighthouse threshold. Lighthouse results are a handful of files, not a sample of
     page views: min_samples does not apply to them."""
     metric, expr, tags = t.selector.metric, t.expression, t.selector.tags
-    selector, text = str(t.selector), str(expr)
+    selector = str(t.selector)
     unit = unit_of(metric) if metric != "browser_step_failed" else ""
 
     def result(
         observed: float | None, samples: int, bound: float, verdict: str, message: str, unit: str = unit
     ) -> ThresholdResult:
-        return ThresholdResult(
-            selector, text, observed, expr.value, unit, samples, bound, verdict, message, t.abort_on_fail
-        )
+        return ThresholdResult.of(t, observed, samples, bound, verdict, message, unit)
 
     if metric == "browser_step_failed":
         total, failed = stats.step_counts(tags)

@@ -32,14 +32,11 @@ def evaluate_db(
     t: Threshold, merged: Merged, min_samples: int, duration_s: float, db: DbMeasurement | None
 ) -> ThresholdResult:
     expr = t.expression
-    selector, text = str(t.selector), str(expr)
 
     def result(
         observed: float | None, samples: int, bound: float, verdict: str, message: str, unit: str = ""
     ) -> ThresholdResult:
-        return ThresholdResult(
-            selector, text, observed, expr.value, unit, samples, bound, verdict, message, t.abort_on_fail
-        )
+        return ThresholdResult.of(t, observed, samples, bound, verdict, message, unit)
 
     metric = t.selector.metric
     if metric == "db_queries_per_request":

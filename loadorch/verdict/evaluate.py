@@ -32,6 +32,14 @@ class ThresholdResult:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def of(
+        cls, t: Threshold, observed: float | None, samples: int, bound: float, verdict: str, message: str, unit: str
+    ) -> ThresholdResult:
+        """The result of threshold `t`: its selector, expression, limit and abort flag come from `t`."""
+        return cls(str(t.selector), str(t.expression), observed, t.expression.value, unit, samples, bound, verdict,
+                   message, t.abort_on_fail)
+
 
 @dataclass(frozen=True)
 class Check:
@@ -47,22 +55,19 @@ class Check:
 
 def evaluate_threshold(t: Threshold, merged: Merged, min_samples: int, duration_s: float) -> ThresholdResult:
     if t.selector.metric.startswith("db_"):  # judged by loadorch/db's gates (`other`); never a pass by default
-        return ThresholdResult(
-            str(t.selector), str(t.expression), None, t.expression.value, "", 0, 0.0, INCONCLUSIVE,
-            "database metrics are judged with the collector's measurement, which this evaluation was not given",
-            t.abort_on_fail,
+        return ThresholdResult.of(
+            t, None, 0, 0.0, INCONCLUSIVE,
+            "database metrics are judged with the collector's measurement, which this evaluation was not given", "",
         )
     tags = t.selector.tags
     expr = t.expression
     total, failures = merged.counts(tags)
-    selector, text = str(t.selector), str(expr)
+    selector = str(t.selector)
 
     def result(
         observed: float | None, samples: int, bound: float, verdict: str, message: str, unit: str = "ms"
     ) -> ThresholdResult:
-        return ThresholdResult(
-            selector, text, observed, expr.value, unit, samples, bound, verdict, message, t.abort_on_fail
-        )
+        return ThresholdResult.of(t, observed, samples, bound, verdict, message, unit)
 
     metric = t.selector.metric
     if metric == "checks":
