@@ -560,7 +560,7 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
     if run.opts.junit_path:
         sys.stdout.write(f"junit: {run.opts.junit_path} (and {os.path.join(run.opts.out_dir, 'junit.xml')})\n")
     if run.opts.print_artifacts:
-        print_artifacts(run.opts.out_dir)
+        print_artifacts(run.opts.out_dir, run.opts.summary_export)
     return code
 
 
