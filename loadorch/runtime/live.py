@@ -127,6 +127,7 @@ class LiveMetrics:
             "timeseries": timeseries(merged),
             "histograms": {
                 "interval_s": merged.interval_s,
+                "interval_step": merged.interval_step,
                 "intervals": [[i, kind, ok, h.to_json()] for (i, kind, ok), h in sorted(merged.intervals.items())],
             },
             "load": load_timeline(self._load_record()),

@@ -20,6 +20,7 @@ from loadorch.verdict.histogram import Histogram
 
 TAG_NAMES = ("user", "name", "kind", "method", "status")
 ENDPOINT_SLOTS = 120  # per-endpoint timelines keep at most this many slots (coarser as a run grows)
+INTERVAL_SLOTS = 720  # the per-kind timeline too: 1 s resolution up to 12 minutes, then 2 s, 4 s, 8 s ...
 
 
 CheckKey = tuple[str, str, str, str, str]  # user, request name, kind, method, check name
@@ -184,7 +185,9 @@ class Merged:
     def __init__(self, interval_s: float = 1.0) -> None:
         self.interval_s = interval_s
         self.series: dict[SeriesKey, Histogram] = {}
+        # per (slot, kind, outcome); a slot spans `interval_step` intervals (at most INTERVAL_SLOTS slots)
         self.intervals: dict[tuple[int, str, bool], Histogram] = {}
+        self.interval_step = 1
         self.errors: dict[tuple[SeriesKey, str], int] = {}
         self.examples: dict[tuple[SeriesKey, str], str] = {}
         self.service: dict[SeriesKey, Histogram] = {}
@@ -208,7 +211,7 @@ class Merged:
             added += h.count
             self._hist(self.series, SeriesKey.from_list(key_list)).merge(h)
         for i, kind, ok, hist in delta["intervals"]:
-            self._hist(self.intervals, (int(i), str(kind), bool(ok))).merge(Histogram.from_json(hist))
+            self.add_interval(int(i) // self.interval_step, str(kind), bool(ok), Histogram.from_json(hist))
         for key_list, reason, n in delta["errors"]:
             ek = (SeriesKey.from_list(key_list), str(reason))
             self.errors[ek] = self.errors.get(ek, 0) + int(n)
@@ -286,7 +289,8 @@ class Merged:
         return True
 
     def add_endpoint_interval(self, slot: int, name: str, h: Histogram) -> None:
-        """Merge one endpoint's slot; past ENDPOINT_SLOTS slots, halve the resolution (memory stays bounded)."""
+        """Merge one endpoint's slot (coarse buckets, as add_interval); past ENDPOINT_SLOTS slots, halve
+        the resolution (memory stays bounded)."""
         while slot >= ENDPOINT_SLOTS:
             coarse: dict[tuple[int, str], Histogram] = {}
             for (i, n), old in self.endpoint_intervals.items():
@@ -294,7 +298,27 @@ class Merged:
             self.endpoint_intervals = coarse
             self.endpoint_step *= 2
             slot //= 2
-        self._hist(self.endpoint_intervals, (slot, name)).merge(h)
+        self._hist(self.endpoint_intervals, (slot, name)).merge(h.coarsened())
+
+    def add_interval(self, slot: int, kind: str, ok: bool, h: Histogram) -> None:
+        """Merge one slot of the per-kind timeline; past INTERVAL_SLOTS slots, merge neighbouring slots
+        pairwise and double `interval_step`: a coarser slot is the exact sum of the finer ones, so memory
+        and artifacts stay bounded in time. Timeline histograms are pictures: their buckets are coarse
+        (histogram.COARSE_SUB_BITS, values within 0.8 %; count, sum, min, max exact); the thresholds
+        judge the exact per-series histograms."""
+        while slot >= INTERVAL_SLOTS:
+            coarse: dict[tuple[int, str, bool], Histogram] = {}
+            for (i, k, o), old in self.intervals.items():
+                self._hist(coarse, (i // 2, k, o)).merge(old)
+            self.intervals = coarse
+            self.interval_step *= 2
+            slot //= 2
+        self._hist(self.intervals, (slot, kind, ok)).merge(h.coarsened())
+
+    @property
+    def slot_s(self) -> float:
+        """Seconds per slot of the per-kind timeline (`intervals`)."""
+        return self.interval_s * self.interval_step
 
     @staticmethod
     def _hist(table: dict[Any, Histogram], key: Any) -> Histogram:
@@ -357,6 +381,7 @@ class Merged:
             "series": [
                 [k.as_list(), h.to_json()] for k, h in sorted(self.series.items(), key=lambda kv: kv[0].as_list())
             ],
+            "interval_step": self.interval_step,
             "intervals": [[i, kind, ok, h.to_json()] for (i, kind, ok), h in sorted(self.intervals.items())],
             "errors": [[k.as_list(), reason, n] for (k, reason), n in self.errors.items()],
             "examples": [[k.as_list(), reason, text] for (k, reason), text in self.examples.items()],
@@ -393,7 +418,7 @@ class Merged:
             -1,
             {
                 "series": data["series"],
-                "intervals": data.get("intervals", []),
+                "intervals": [],  # below: their slots already span `interval_step` intervals
                 "errors": data.get("errors", []),
                 "examples": data.get("examples", []),
                 "service": data.get("service", []),
@@ -404,6 +429,9 @@ class Merged:
             },
         )
         m.per_worker = {int(w): int(n) for w, n in data.get("per_worker", {}).items()}
+        m.interval_step = int(data.get("interval_step", 1))
+        for i, kind, ok, hist in data.get("intervals", []):
+            m.add_interval(int(i), str(kind), bool(ok), Histogram.from_json(hist))
         m.endpoint_step = int(data.get("endpoint_step", 1))
         for i, name, hist in data.get("endpoint_intervals", []):
             m.add_endpoint_interval(int(i), str(name), Histogram.from_json(hist))
