@@ -22,6 +22,7 @@ REPO = Path(os.environ.get("LOADORCH_REPO") or Path(__file__).resolve().parent.p
 SCENARIO = "name: startup\nusers:\n  - name: u\n    think_time: 0.05\n    requests: [{name: health, path: /health}]\n"
 PROFILE = "scenario: ../scenarios/s.yaml\nhost: embedded\nload: {{users: 2, duration: 2s}}\nworkers: {workers}\n"
 # the child: loadorch's own entry point, with the embedded target's handler noting each request's time
+# (LOADORCH_REPO=path measures another checkout, e.g. an older commit, with the same harness)
 CHILD = """
 import sys, time
 from loadorch.target import server
@@ -37,7 +38,11 @@ try:
 finally:
     with open(sys.argv[1], "w") as fh:
         fh.write(f"{stamps[0] if stamps else 0} {stamps[-1] if stamps else 0}\\n")
-raise SystemExit(code)
+try:  # as the `loadorch` command ends (loadorch.cli.console_main), where it does so
+    from loadorch.fastexit import exit_now
+except ImportError:
+    exit_now = sys.exit
+exit_now(code)
 """
 
 
