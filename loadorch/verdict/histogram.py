@@ -28,6 +28,24 @@ def bucket_of(us: int) -> int:
     return (e << SUB_BITS) + (us >> e)
 
 
+COARSE_SUB_BITS = 6  # pictures over time (timeline histograms): 64 buckets per magnitude, values within 0.8 %
+
+
+def coarse_bucket(bucket: int) -> int:
+    """The bucket that stands for `bucket` in a coarse histogram: the middle one of its group of
+    neighbours (2**(SUB_BITS - COARSE_SUB_BITS) of them above 2.048 ms; below, groups of the same
+    relative width; values under 128 us stay exact). Idempotent."""
+    if bucket < 128:
+        return bucket
+    if bucket < EXACT_BELOW:
+        shift = bucket.bit_length() - COARSE_SUB_BITS - 1
+        return ((bucket >> shift) << shift) + (1 << (shift - 1))
+    e = (bucket >> SUB_BITS) - 1
+    sub = bucket - (e << SUB_BITS)  # 1024 .. 2047
+    shift = SUB_BITS - COARSE_SUB_BITS
+    return (e << SUB_BITS) + ((sub >> shift) << shift) + (1 << (shift - 1))
+
+
 def bounds_of(bucket: int) -> tuple[int, int]:
     """[low, high] microseconds covered by a bucket."""
     if bucket < EXACT_BELOW:
@@ -133,6 +151,15 @@ class Histogram:
         if sum(h.buckets.values()) != h.count:
             raise ValueError("histogram counts do not add up")
         return h
+
+    def coarsened(self) -> Histogram:
+        """This histogram with its buckets merged to COARSE_SUB_BITS (count, sum, min and max exact)."""
+        out = Histogram()
+        out.count, out.total, out.min, out.max = self.count, self.total, self.min, self.max
+        for b, n in self.buckets.items():
+            c = coarse_bucket(b)
+            out.buckets[c] = out.buckets.get(c, 0) + n
+        return out
 
     @classmethod
     def of(cls, values_us: Iterable[int]) -> Histogram:
