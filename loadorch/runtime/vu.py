@@ -52,6 +52,7 @@ class LeanRunner:
         self.timeout = timeout
         self.max_body = max_body
         self.query_header = query_header or QueryHeader()
+        self.meta: dict[int, _Meta] = {}  # per compiled request (they live as long as the run)
         self.host_line = f" HTTP/1.1\r\nHost: {origin.host_header}\r\n"
         tls = origin.scheme == "https"
         self.conn = Connection(
@@ -60,6 +61,18 @@ class LeanRunner:
 
     def close(self) -> None:
         self.conn.close()
+
+    def render(self, req: CompiledRequest, lookup: Lookup) -> tuple[str, bytes | None, bytes]:
+        """(request target, body, the request's bytes) with the placeholders rendered."""
+        target = wire_path(self.origin.prefix + req.path.render_text(lookup, quote_path))
+        parts = [req.method, " ", target, self.host_line, req.static_head]
+        for name, template in req.dynamic_headers:
+            parts += [name, ": ", header_value(template.render_text(lookup)), "\r\n"]
+        body = encode_body(req, lookup)
+        if body is not None or req.method in BODY_METHODS:
+            parts += ["Content-Length: ", str(len(body or b"")), "\r\n"]
+        parts.append("\r\n")
+        return target, body, "".join(parts).encode("latin-1", "replace") + (body or b"")
 
     def run(
         self,
@@ -70,15 +83,13 @@ class LeanRunner:
     ) -> Outcome:
         """Send and check one request. With `intended` (a perf_counter time: the open model's due time),
         the latency counts from then, and the service time from the actual send is kept as well."""
-        target = wire_path(self.origin.prefix + req.path.render_text(lookup, quote_path))
-        parts = [req.method, " ", target, self.host_line, req.static_head]
-        for name, template in req.dynamic_headers:
-            parts += [name, ": ", header_value(template.render_text(lookup)), "\r\n"]
-        body = encode_body(req, lookup)
-        if body is not None or req.method in BODY_METHODS:
-            parts += ["Content-Length: ", str(len(body or b"")), "\r\n"]
-        parts.append("\r\n")
-        data = "".join(parts).encode("latin-1", "replace") + (body or b"")
+        meta = self.meta.get(id(req))
+        if meta is None or meta.req is not req:
+            meta = self.meta[id(req)] = _Meta.of(req, self)
+        if meta.data is not None:  # nothing to render: the bytes built once
+            target, body, data = meta.target, None, meta.data
+        else:
+            target, body, data = self.render(req, lookup)
         start = time.perf_counter()
         origin = start if intended is None else min(intended, start)
         try:
@@ -87,8 +98,8 @@ class LeanRunner:
                 req.timeout or self.timeout,
                 req.method,
                 keep_headers=False,
-                idempotent=may_resend(req),
-                keep_body=needs_body(req),
+                idempotent=meta.resend,
+                keep_body=meta.keep_body,
                 max_body=self.max_body,
                 want=self.query_header.lower,
             )
@@ -116,6 +127,29 @@ class LeanRunner:
             outcome.checks = tuple(results)
             outcome.check_example = None if all(results) else failed_example(resp.status, resp.body)
         return outcome
+
+
+class _Meta:
+    """What a compiled request needs per send that does not change: whether it may be re-sent, whether
+    its body is read, and, for a request with no placeholder and no body, its bytes."""
+
+    __slots__ = ("data", "keep_body", "req", "resend", "target")
+
+    def __init__(self, req: CompiledRequest, resend: bool, keep_body: bool, target: str, data: bytes | None) -> None:
+        self.req = req  # held, so its id is not reused while it is a key
+        self.resend, self.keep_body, self.target, self.data = resend, keep_body, target, data
+
+    @classmethod
+    def of(cls, req: CompiledRequest, runner: LeanRunner) -> _Meta:
+        constant = req.path.is_constant and not req.dynamic_headers and req.body_kind is None
+        target, data = "", None
+        if constant:
+            target, _, data = runner.render(req, _no_lookup)
+        return cls(req, may_resend(req), needs_body(req), target, data)
+
+
+def _no_lookup(name: str) -> Any:
+    raise KeyError(name)
 
 
 # printable ASCII that may stand in a request target as written; anything else is percent-encoded

@@ -155,6 +155,8 @@ class Outcome:
     connecting_us: int | None = None  # connect time, 0 on a reused connection
 
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"))  # json.dumps(..., separators=...) builds one a call
+
 CONTENT_TYPES = {"json": "application/json", "form": "application/x-www-form-urlencoded"}
 BODY_METHODS = frozenset(("POST", "PUT", "PATCH"))
 
@@ -191,7 +193,7 @@ def encode_body(req: CompiledRequest, lookup: Callable[[str], Any]) -> bytes | N
         return None
     value = render_value(req.body, lookup)
     if req.body_kind == "json":
-        return json.dumps(value, separators=(",", ":")).encode()
+        return _COMPACT.encode(value).encode()
     if req.body_kind == "form":
         return urlencode(value).encode()
     return str(value).encode()
@@ -303,4 +305,4 @@ def request_log_line(
         doc["service_ms"] = round(outcome.service_us / 1000.0, 3)
     if tags:
         doc["tags"] = dict(tags)
-    return json.dumps(doc, separators=(",", ":")) + "\n"
+    return _COMPACT.encode(doc) + "\n"
