@@ -26,7 +26,7 @@ from loadorch.runtime.common import emit
 from loadorch.traffic.stages import PHASE_AFTER, PHASE_BEFORE, PHASE_BETWEEN, PHASE_IN, phase_of, window_seconds
 from loadorch.verdict.evaluate import ThresholdResult, evaluate
 from loadorch.verdict.stats import Merged
-from loadorch.wire import MetricsPlan, Plan
+from loadorch.wire import DashboardListening, MetricsGrace, MetricsListening, MetricsPlan, Plan, SummaryWritten
 
 if TYPE_CHECKING:
     from loadorch.metrics.pusher import RemoteWriter
@@ -94,11 +94,11 @@ class LiveMetrics:
 
         if self.cfg.port is not None:
             port = self._serve(self.cfg.bind or "127.0.0.1", self.cfg.port, metrics_app(self.families))
-            emit("metrics_listening", url=f"http://{self.cfg.bind or '127.0.0.1'}:{port}/metrics")
+            emit(MetricsListening(url=f"http://{self.cfg.bind or '127.0.0.1'}:{port}/metrics"))
         if self.cfg.dashboard:
             app = dashboard_app(f"{self.run[1]} / {self.run[2]}", self.live_doc, lambda: self.finished)
             port = self._serve("127.0.0.1", self.cfg.dashboard_port, app)
-            emit("dashboard_listening", url=f"http://127.0.0.1:{port}/")
+            emit(DashboardListening(url=f"http://127.0.0.1:{port}/"))
         if self.cfg.remote_write:
             from loadorch.metrics.pusher import RemoteWriter
 
@@ -138,7 +138,7 @@ class LiveMetrics:
             "timeseries": timeseries(merged),
             "histograms": {
                 "interval_s": merged.interval_s,
-                "intervals": [[i, kind, ok, h.to_json()] for (i, kind, ok), h in sorted(merged.intervals.items())],
+                "intervals": merged.interval_rows(),
             },
             "load": load_timeline(self._load_record()),
             "thresholds": [r.to_json() for r in self.results],
@@ -244,7 +244,7 @@ class LiveMetrics:
         path = self.cfg.final_path
         if not path:
             return None
-        emit("summary_written", stats_path=self.plan.stats_path, final_path=path)
+        emit(SummaryWritten(stats_path=self.plan.stats_path, final_path=path))
         deadline = time.monotonic() + FINAL_RESULTS_WAIT_S
         while not os.path.exists(path) and time.monotonic() < deadline and not stop_signal:
             time.sleep(0.05)
@@ -266,7 +266,7 @@ class LiveMetrics:
         next_note = time.monotonic()
         while time.monotonic() < deadline and not stop():
             if time.monotonic() >= next_note:  # also the controller's sign that the master is alive
-                emit("metrics_grace", seconds_left=round(deadline - time.monotonic(), 1))
+                emit(MetricsGrace(seconds_left=round(deadline - time.monotonic(), 1)))
                 next_note += 5.0
             gevent.sleep(0.1)
 
