@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from loadorch.config.tags import TagTable, tags_of
 from loadorch.config.thresholds import EXPECTED_RESPONSE
 from loadorch.traffic.stages import PHASE_IN, Span, phase_of
-from loadorch.verdict.histogram import Histogram
+from loadorch.verdict.histogram import SPARK_SUB_BITS, Histogram
 from loadorch.wire import HistogramJson, MergedJson, SeriesKeyJson, StatsDelta, TablesJson
 
 TAG_NAMES = ("user", "name", "kind", "method", "status")
@@ -330,7 +330,8 @@ class Merged(Tables):
         return True
 
     def add_endpoint_interval(self, slot: int, name: str, h: Histogram) -> None:
-        """Merge one endpoint's slot (coarse buckets, as add_interval); past ENDPOINT_SLOTS slots, halve the
+        """Merge one endpoint's slot (a sparkline's picture: 16 buckets per doubling, values within 3.2 %;
+        200 endpoints x 120 slots stay small on the master); past ENDPOINT_SLOTS slots, halve the
         resolution (memory stays bounded)."""
         while slot >= ENDPOINT_SLOTS:
             coarse: dict[tuple[int, str], Histogram] = {}
@@ -339,7 +340,7 @@ class Merged(Tables):
             self.endpoint_intervals = coarse
             self.endpoint_step *= 2
             slot //= 2
-        _hist(self.endpoint_intervals, (slot, name)).merge(h.coarsened())
+        _hist(self.endpoint_intervals, (slot, name)).merge(h.coarsened(SPARK_SUB_BITS))
 
     def add_interval(self, slot: int, kind: str, ok: bool, h: Histogram) -> None:
         """Merge one slot of the per-kind timeline; past INTERVAL_SLOTS slots, merge neighbouring slots

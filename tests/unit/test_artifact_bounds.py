@@ -50,13 +50,20 @@ def test_timelines_coarsen_and_keep_exact_counts(runs) -> None:
     assert sum(h.count for h in again.intervals.values()) == 7200 * 2
 
 
-def test_coarse_buckets_are_within_a_percent_and_idempotent() -> None:
+@pytest.mark.parametrize(("sub_bits", "within"), [(6, 0.0085), (4, 0.033)])
+def test_coarse_buckets_are_within_their_bound_and_idempotent(sub_bits: int, within: float) -> None:
     rng = random.Random(3)
-    for us in [0, 1, 127, 128, 129, 2047, 2048, 2049, 10**6, 10**9] + [rng.randrange(1, 10**8) for _ in range(5000)]:
-        c = coarse_bucket(bucket_of(us))
+    for us in [0, 1, 31, 32, 33, 127, 128, 129, 2047, 2048, 2049, 10**6, 10**9] + [
+        rng.randrange(1, 10**8) for _ in range(5000)
+    ]:
+        c = coarse_bucket(bucket_of(us), sub_bits)
         low, high = bounds_of(c)
-        assert coarse_bucket(c) == c
-        assert abs((low + high) / 2 - us) <= 0.0085 * us + 0.5, us
+        assert coarse_bucket(c, sub_bits) == c
+        assert abs((low + high) / 2 - us) <= within * us + 0.5, us
+
+
+def test_coarse_histograms_keep_percentiles_within_a_percent() -> None:
+    rng = random.Random(3)
     values = [int(rng.lognormvariate(10, 1.5)) for _ in range(20000)]
     exact = Histogram.of(values)
     coarse = exact.coarsened()
