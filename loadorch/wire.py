@@ -68,6 +68,40 @@ class MergedJson(TablesJson, total=False):
     interval_s: float
     per_worker: dict[str, int]  # requests reported, by worker index
     endpoint_step: int  # a slot of endpoint_intervals spans this many intervals
+    interval_step: int  # a slot of intervals spans this many intervals (long runs: coarser, bounded)
+
+
+class ThresholdJson(TypedDict):
+    """verdict.evaluate.ThresholdResult as JSON: the master's abort reason, the gate's final results (to the master)."""
+
+    selector: str
+    expression: str
+    observed: int | float | None  # int or float as computed: results.json shows them as they were
+    limit: int | float
+    unit: str
+    samples: int
+    error_bound: int | float
+    verdict: str
+    message: str
+    abort_on_fail: bool
+
+
+class PushReportJson(TypedDict):
+    """metrics.pusher.PushReport: how the remote writes went."""
+
+    sent: int
+    failed: int  # pushes given up after their retries
+    dropped: int  # dropped unsent: the queue was full
+    last_error: str
+    final_landed: bool
+
+
+class MetricsReport(TypedDict, total=False):
+    """The live metrics' account at the end (runtime/live.py); results.json keeps it as `live_metrics`."""
+
+    threshold_states_from: Required[Literal["master", "gate"]]
+    threshold_states: Required[dict[str, str]]  # "selector expression" -> the verdict the metrics showed last
+    remote_write: PushReportJson
 
 
 class Wire(BaseModel):
@@ -241,11 +275,11 @@ class MasterSummary(Wire):
     t0: float | None
     elapsed_s: float
     stop_reason: StopReason | None
-    aborted_by: dict[str, Any] | None  # a ThresholdResult's JSON
+    aborted_by: ThresholdJson | None
     load: list[list[float]] = Field(default_factory=list)  # [elapsed s, users, arrivals...] samples
     rejected_peers: list[str]
     workers: WorkersSummary
-    metrics: dict[str, Any] | None = None  # the live metrics' report (runtime/live.py), for results.json
+    metrics: MetricsReport | None = None
 
 
 class Event(Wire):
@@ -256,6 +290,8 @@ class Event(Wire):
 
 
 class Listening(Event):
+    """The master's port is open for the workers."""
+
     event: Literal["listening"] = "listening"
     port: int
 
@@ -283,6 +319,8 @@ class ProgressEvent(Event):
 
 
 class WorkerLost(Event):
+    """A worker stopped reporting (its data so far counts; it may come back)."""
+
     event: Literal["worker_lost"] = "worker_lost"
     index: int
     at_s: float | None
@@ -296,6 +334,8 @@ class WorkerLostMaster(Event):
 
 
 class VuFailed(Event):
+    """A virtual user's loop ended on an exception (the run will be an error)."""
+
     event: Literal["vu_failed"] = "vu_failed"
     failure: VuFailure
 
@@ -309,6 +349,8 @@ class Aborted(Event):
 
 
 class WorkersMissing(Event):
+    """Not every worker connected within worker_connect_timeout: the run ends before any load."""
+
     event: Literal["workers_missing"] = "workers_missing"
     connected: int
     expected: int
@@ -316,13 +358,11 @@ class WorkersMissing(Event):
     waited_s: float
 
 
-class MetricsListening(Event):
-    event: Literal["metrics_listening"] = "metrics_listening"
-    url: str
+class Serving(Event):
+    """The master serves the live metrics (`/metrics`) or the live dashboard at `url`."""
 
-
-class DashboardListening(Event):
-    event: Literal["dashboard_listening"] = "dashboard_listening"
+    event: Literal["serving"] = "serving"
+    what: Literal["metrics", "dashboard"]
     url: str
 
 
@@ -343,6 +383,8 @@ class MetricsGrace(Event):
 
 
 class Done(Event):
+    """The load is over and the summary written."""
+
     event: Literal["done"] = "done"
     stop_reason: StopReason | None
     elapsed_s: float
@@ -363,8 +405,7 @@ MasterEvent = Annotated[
     | VuFailed
     | Aborted
     | WorkersMissing
-    | MetricsListening
-    | DashboardListening
+    | Serving
     | SummaryWritten
     | MetricsGrace
     | Done

@@ -59,13 +59,13 @@ from loadorch.verdict.integrity import integrity_checks, kinds_checks
 from loadorch.verdict.stats import Merged
 from loadorch.wire import (
     Aborted,
-    DashboardListening,
     Done,
     MasterExited,
     MasterSummary,
-    MetricsListening,
     MetricsPlan,
+    MetricsReport,
     ProgressEvent,
+    Serving,
     Started,
     SummaryWritten,
     WorkerLost,
@@ -390,10 +390,8 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
                 browsers.stop_workers(group, run.sink, browser_worker_count(run.cfg))
                 _write_live_extra(run, final=True)
             _publish_final_thresholds(run, event.stats_path, event.final_path, progress)
-        elif isinstance(event, MetricsListening):
-            progress.note(f"metrics: {event.url}")
-        elif isinstance(event, DashboardListening):
-            progress.note(f"live dashboard: {event.url}")
+        elif isinstance(event, Serving):
+            progress.note(f"{'metrics' if event.what == 'metrics' else 'live dashboard'}: {event.url}")
         elif isinstance(event, Done):
             return
         elif isinstance(event, MasterExited):
@@ -564,19 +562,19 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
     return code
 
 
-def _metrics_warnings(report: dict[str, Any] | None) -> list[str]:
+def _metrics_warnings(report: MetricsReport | None) -> list[str]:
     """A failed metrics push is a warning, never a gate: the load and the verdict did not depend on it."""
-    push = (report or {}).get("remote_write")
+    push = report.get("remote_write") if report else None
     if not push:
         return []
-    if not push.get("final_landed"):
+    if not push["final_landed"]:
         return [
-            f"metrics push failed: the final remote write did not land ({push.get('last_error') or 'timed out'}; "
-            f"{push.get('sent', 0)} pushes landed, {push.get('failed', 0)} failed, {push.get('dropped', 0)} dropped)"
+            f"metrics push failed: the final remote write did not land ({push['last_error'] or 'timed out'}; "
+            f"{push['sent']} pushes landed, {push['failed']} failed, {push['dropped']} dropped)"
         ]
-    if push.get("failed") or push.get("dropped"):
+    if push["failed"] or push["dropped"]:
         return [
             f"metrics push failed {push['failed']} times and dropped {push['dropped']} pushes "
-            f"({push.get('last_error')}); the final push landed"
+            f"({push['last_error']}); the final push landed"
         ]
     return []

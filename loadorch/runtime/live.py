@@ -26,7 +26,14 @@ from loadorch.runtime.common import emit
 from loadorch.traffic.stages import PHASE_AFTER, PHASE_BEFORE, PHASE_BETWEEN, PHASE_IN, phase_of, window_seconds
 from loadorch.verdict.evaluate import ThresholdResult, evaluate
 from loadorch.verdict.stats import Merged
-from loadorch.wire import DashboardListening, MetricsGrace, MetricsListening, MetricsPlan, Plan, SummaryWritten
+from loadorch.wire import (
+    MetricsGrace,
+    MetricsPlan,
+    MetricsReport,
+    Plan,
+    Serving,
+    SummaryWritten,
+)
 
 if TYPE_CHECKING:
     from loadorch.metrics.pusher import RemoteWriter
@@ -94,11 +101,11 @@ class LiveMetrics:
 
         if self.cfg.port is not None:
             port = self._serve(self.cfg.bind or "127.0.0.1", self.cfg.port, metrics_app(self.families))
-            emit(MetricsListening(url=f"http://{self.cfg.bind or '127.0.0.1'}:{port}/metrics"))
+            emit(Serving(what="metrics", url=f"http://{self.cfg.bind or '127.0.0.1'}:{port}/metrics"))
         if self.cfg.dashboard:
             app = dashboard_app(f"{self.run[1]} / {self.run[2]}", self.live_doc, lambda: self.finished)
             port = self._serve("127.0.0.1", self.cfg.dashboard_port, app)
-            emit(DashboardListening(url=f"http://127.0.0.1:{port}/"))
+            emit(Serving(what="dashboard", url=f"http://127.0.0.1:{port}/"))
         if self.cfg.remote_write:
             from loadorch.metrics.pusher import RemoteWriter
 
@@ -138,6 +145,7 @@ class LiveMetrics:
             "timeseries": timeseries(merged),
             "histograms": {
                 "interval_s": merged.interval_s,
+                "interval_step": merged.interval_step,
                 "intervals": merged.interval_rows(),
             },
             "load": load_timeline(self._load_record()),
@@ -222,7 +230,7 @@ class LiveMetrics:
     def _payload(self) -> bytes:
         return compress(encode_write_request(flatten(self.families()), int(time.time() * 1000)))
 
-    def finish(self, elapsed: float, min_samples: int, stop_signal: list[int]) -> dict[str, Any]:
+    def finish(self, elapsed: float, min_samples: int, stop_signal: list[int]) -> MetricsReport:
         """The final values (the same stats and elapsed time the verdict uses, and the gate's threshold
         results once the controller has decided them) and the final push."""
         final = self._gate_results(stop_signal)
@@ -231,7 +239,7 @@ class LiveMetrics:
         if final is not None:
             self.results = final
         self.finished = True
-        out: dict[str, Any] = {
+        out: MetricsReport = {
             "threshold_states_from": "master" if final is None else "gate",
             "threshold_states": {f"{r.selector} {r.expression}": r.verdict for r in self.results},
         }

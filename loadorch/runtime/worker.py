@@ -16,6 +16,7 @@ from typing import Any
 import gevent
 import gevent.queue
 import locust.runners as lr
+import zmq
 from gevent import GreenletExit
 from locust import User
 from locust.env import Environment
@@ -310,6 +311,14 @@ def dispatch_arrivals(state: WorkerState, perf0: float) -> None:
         state.dispatched += 1
 
 
+def start_user(runner: lr.WorkerRunner, name: str) -> None:
+    """Start one user: Locust's `spawn_users` without its debug line, whose f-string is built even when
+    debug logging is off and counts every running user (O(users) a call, so O(users^2) a ramp)."""
+    if runner.state in (lr.STATE_INIT, lr.STATE_STOPPED):
+        runner.update_state(lr.STATE_SPAWNING)
+    runner.user_classes_by_name[name](runner.environment).start(runner.user_greenlets)
+
+
 def stage_clock(state: WorkerState, runner: Any) -> None:
     """Closed-model stages: follow the stages' user count, starting this worker's slots below it in slot
     order (a user ramped down waits, and resumes its own sequence when it ramps up again)."""
@@ -318,19 +327,29 @@ def stage_clock(state: WorkerState, runner: Any) -> None:
     while not state.stopped:
         state.limit = users_at(stages, time.time() - state.recorder.t0)
         while state.spawned < len(mine) and mine[state.spawned][0] < state.limit and not state.stopped:
-            runner.spawn_users({mine[state.spawned][1]: 1})
+            start_user(runner, mine[state.spawned][1])
             state.spawned += 1
         gevent.sleep(STAGE_TICK_S)
 
 
+def _master_waiting(runner: lr.WorkerRunner) -> bool:
+    """Messages from the master are waiting unread: it is alive, this worker is only slow to read them
+    (a saturated event loop with thousands of users takes seconds to come round to its receiver)."""
+    try:
+        return bool(int(runner.client.socket.getsockopt(zmq.EVENTS)) & zmq.POLLIN)
+    except (AttributeError, zmq.ZMQError):
+        return False
+
+
 def _heartbeat_timeout_checker(self: lr.WorkerRunner) -> None:
-    """Locust's check, made safe for a suspended process (SIGSTOP, a paused VM): the master's
-    heartbeats queued meanwhile are read before the silence counts, so only real silence quits."""
+    """Locust's check, made safe for a suspended process (SIGSTOP, a paused VM) and a saturated one: the
+    master's heartbeats queued meanwhile are read (or seen waiting) before the silence counts, so only real
+    silence quits."""
     stale_since: float | None = None
     while True:
         gevent.sleep(1)
         last = self.last_heartbeat_timestamp
-        if last and last < time.time() - lr.MASTER_HEARTBEAT_TIMEOUT:
+        if last and last < time.time() - lr.MASTER_HEARTBEAT_TIMEOUT and not _master_waiting(self):
             if stale_since is not None and time.monotonic() - stale_since >= 2.0:
                 log.error("no heartbeat from the master for %ss: stopping", lr.MASTER_HEARTBEAT_TIMEOUT)
                 self.quit()
@@ -396,6 +415,7 @@ class WorkerSession:
     def __init__(self, state: WorkerState, runner: lr.WorkerRunner) -> None:
         self.state = state
         self.runner = runner
+        self.final_sent = False
 
     def send_stats(self, final: bool = False) -> None:
         message = self.state.stats_message(self.runner.user_count, final)
@@ -405,7 +425,7 @@ class WorkerSession:
         state, runner, plan = self.state, self.runner, self.state.plan
         if plan.open is not None:  # every user at once, idle until an arrival needs it; then the clock starts
             for _, name in state.mine:
-                runner.spawn_users({name: 1})
+                start_user(runner, name)
                 state.spawned += 1
             gevent.sleep(0)
             perf0 = time.perf_counter() - (time.time() - state.recorder.t0)
@@ -414,17 +434,24 @@ class WorkerSession:
         if state.stages is not None:
             return stage_clock(state, runner)
         rate = max(plan.spawn_rate / plan.workers, 1e-6)
-        for _, name in state.mine:
+        began = time.perf_counter()
+        for k, (_, name) in enumerate(state.mine):
+            # user k starts at k / rate from the start; a late loop catches up (a sleep per user would let
+            # a busy event loop stretch the ramp: each sleep lasts at least one turn of the loop)
+            delay = began + k / rate - time.perf_counter()
+            if delay > 0:
+                gevent.sleep(delay)
             if state.stopped:
                 return
-            runner.spawn_users({name: 1})
+            start_user(runner, name)
             state.spawned += 1
-            gevent.sleep(1.0 / rate)
 
     def report(self) -> None:
-        while not self.state.stopped:
+        # reports go on while the users stop (thousands take seconds to unwind), so the master does not
+        # take a worker that is stopping for a lost one; the final report ends them
+        while not self.final_sent:
             gevent.sleep(REPORT_INTERVAL_S)
-            if not self.state.stopped:
+            if not self.final_sent:
                 self.send_stats()
 
     def on_start(self, environment: Environment, msg: Any, **kw: Any) -> None:
@@ -440,4 +467,5 @@ class WorkerSession:
             return
         self.state.stopped = True
         self.runner.user_greenlets.kill(block=True, timeout=5)
+        self.final_sent = True
         self.send_stats(final=True)

@@ -11,6 +11,7 @@ from loadorch.config.thresholds import Threshold
 from loadorch.errors import ExitCode
 from loadorch.verdict.histogram import Histogram
 from loadorch.verdict.stats import Merged
+from loadorch.wire import ThresholdJson
 
 PASS, FAIL, INCONCLUSIVE, ERROR, INTERRUPTED = "pass", "fail", "inconclusive", "error", "interrupted"
 EXIT_CODES = {PASS: ExitCode.OK, FAIL: ExitCode.BREACH, INCONCLUSIVE: ExitCode.INCONCLUSIVE, ERROR: ExitCode.RUN}
@@ -29,8 +30,19 @@ class ThresholdResult:
     message: str
     abort_on_fail: bool = False
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+    def to_json(self) -> ThresholdJson:
+        return {
+            "selector": self.selector,
+            "expression": self.expression,
+            "observed": self.observed,
+            "limit": self.limit,
+            "unit": self.unit,
+            "samples": self.samples,
+            "error_bound": self.error_bound,
+            "verdict": self.verdict,
+            "message": self.message,
+            "abort_on_fail": self.abort_on_fail,
+        }
 
     @classmethod
     def of(
@@ -39,6 +51,21 @@ class ThresholdResult:
         """The result of threshold `t`: its selector, expression, limit and abort flag come from `t`."""
         return cls(str(t.selector), str(t.expression), observed, t.expression.value, unit, samples, bound, verdict,
                    message, t.abort_on_fail)
+
+
+class ResultOf:
+    """The results of one threshold, in `unit` unless a result says otherwise: what an evaluator hands _decide."""
+
+    def __init__(self, t: Threshold, unit: str) -> None:
+        self.t = t
+        self.unit = unit
+
+    def __call__(
+        self, observed: float | None, samples: int, bound: float, verdict: str, message: str, unit: str | None = None
+    ) -> ThresholdResult:
+        return ThresholdResult.of(
+            self.t, observed, samples, bound, verdict, message, self.unit if unit is None else unit
+        )
 
 
 @dataclass(frozen=True)
@@ -63,11 +90,7 @@ def evaluate_threshold(t: Threshold, merged: Merged, min_samples: int, duration_
     expr = t.expression
     total, failures = merged.counts(tags)
     selector = str(t.selector)
-
-    def result(
-        observed: float | None, samples: int, bound: float, verdict: str, message: str, unit: str = "ms"
-    ) -> ThresholdResult:
-        return ThresholdResult.of(t, observed, samples, bound, verdict, message, unit)
+    result = ResultOf(t, "ms")
 
     metric = t.selector.metric
     if metric == "checks":
@@ -127,7 +150,7 @@ def _aggregate(h: Histogram, aggregation: str, pct: float | None) -> tuple[float
 
 
 def _decide(
-    result: Any,
+    result: ResultOf,
     observed: float,
     samples: int,
     bound: float,
