@@ -94,6 +94,7 @@ class Plan(Wire):
     workers: int
     request_timeout_s: float
     max_response_body: int
+    tls: dict[str, str | None] | None = None  # the profile's tls: files (absolute) and the key's password
     worker_connect_timeout_s: float
     interval_s: float
     master: MasterAddress

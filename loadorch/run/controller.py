@@ -43,6 +43,7 @@ from loadorch.run.progress import Progress
 from loadorch.run.redact import Redactor
 from loadorch.run.setup import run_setup
 from loadorch.run.signals import HardStop, StopSignals
+from loadorch.runtime.hops import http_options
 from loadorch.traffic.stages import window_seconds
 from loadorch.verdict.evaluate import (
     ERROR,
@@ -195,7 +196,7 @@ def _preflight(run: _Run, progress: Progress, signals: StopSignals) -> None:
         run.checks.append(chromium)
     addresses = target_addresses(run.host)
     check_allowed(run.host, run.cfg.profile.allowed_hosts, addresses)
-    connect_probe(run.host, addresses=addresses)
+    connect_probe(run.host, addresses=addresses, tls=run.cfg.tls, env=run.opts.env)
     run.addresses = addresses
     run.checks.append(Check("preflight", PASS, f"{run.host} reachable ({', '.join(addresses)})"))
     _connect_database(run)
@@ -228,6 +229,13 @@ def _setup(run: _Run, progress: Progress, signals: StopSignals) -> None:
             lambda: signals.received is not None,
             run.cfg.profile.max_response_body,
             run.addresses,
+            http_options(
+                scenario.model.max_redirects,
+                scenario.model.cookies,
+                run.cfg.profile.allowed_hosts,
+                run.cfg.tls,
+                run.opts.env,
+            ),
         )
     except InterruptedError:
         run.checks.append(Check("setup", ERROR, "interrupted during setup"))

@@ -16,6 +16,7 @@ from typing import Any
 import httptools
 
 from loadorch.errors import SafetyError
+from loadorch.traffic.proxies import Proxy
 
 
 class HttpError(Exception):
@@ -29,6 +30,9 @@ class Response:
     body: bytes = b""
     keep_alive: bool = True
     wanted: str | None = None  # the value of the one header asked for (repeated headers joined by ", ")
+    # Set-Cookie, Location and Content-Encoding (lower-case name, value), None when the response has none:
+    # the one thing the fast path tests before cookies, redirects or decoding (runtime/hops.py) take over
+    special: list[tuple[bytes, bytes]] | None = None
 
     def header(self, name: str) -> str | None:
         key = name.lower().encode()
@@ -50,6 +54,7 @@ class _Collector:
         "max_body",
         "parser",
         "size",
+        "special",
         "status",
         "want",
         "wanted",
@@ -71,6 +76,7 @@ class _Collector:
         self.parser: httptools.HttpResponseParser | None = None
         self.want = want  # lower-case name of one header to keep even when keep_headers is off
         self.wanted: bytes | None = None
+        self.special: list[tuple[bytes, bytes]] | None = None
 
     def _interim(self) -> bool:
         """A 1xx other than 101 (100 Continue, 103 Early Hints): not the answer; the final one follows."""
@@ -80,6 +86,10 @@ class _Collector:
     def on_header(self, name: bytes, value: bytes) -> None:
         if self.keep_headers:
             self.headers.append((name, value))
+        if len(name) in _SPECIAL_LENGTHS and name.lower() in _SPECIAL:
+            if self.special is None:
+                self.special = []
+            self.special.append((name.lower(), value))
         if self.want is not None and len(name) == len(self.want) and name.lower() == self.want:
             self.wanted = value if self.wanted is None else self.wanted + b", " + value
 
@@ -87,6 +97,7 @@ class _Collector:
         if self._interim():
             self.headers.clear()
             self.wanted = None
+            self.special = None
             return
         self.headers_done = True
         self.status = self.parser.get_status_code() if self.parser is not None else 0
@@ -118,6 +129,8 @@ class Connection:
         connect_timeout: float,
         addresses: Sequence[str] = (),
         check_addresses: Callable[[list[str]], None] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        proxy: Proxy | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -134,6 +147,10 @@ class Connection:
         self.connecting_us = 0
         self.waiting_us = 0
         self.check_addresses = check_addresses  # without pins: each resolution checked (raises HttpError)
+        self.ssl_context = ssl_context  # the profile's tls: settings; None: the system's CAs (or SSL_CERT_FILE)
+        # through an HTTP proxy: connect to it (plain http: absolute-form targets, see LeanRunner; https:
+        # a CONNECT tunnel, then TLS with the target as usual); pins and checks apply to the target's name
+        self.proxy = proxy
 
     def close(self) -> None:
         if self.sock is not None:
@@ -143,6 +160,10 @@ class Connection:
                 self.sock = None
 
     def _resolve(self) -> None:
+        if self.proxy is not None:
+            infos = socket.getaddrinfo(self.proxy.host, self.proxy.port, type=socket.SOCK_STREAM)
+            self.family, _, _, _, self.address = infos[0]
+            return
         if self.pinned:
             ip = self.pinned[self.next_pinned % len(self.pinned)]
             self.next_pinned += 1  # after a failed connect, the next checked address
@@ -182,8 +203,10 @@ class Connection:
         except OSError as exc:
             raise HttpError(f"connect failed: {exc.strerror or exc}") from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.proxy is not None and self.tls:
+            _tunnel(sock, self.proxy, self.host, self.port, deadline)
         if self.tls:
-            ctx = ssl.create_default_context()
+            ctx = self.ssl_context or ssl.create_default_context()
             try:
                 sock.settimeout(max(0.001, min(self.connect_timeout, deadline - time.monotonic())))
                 sock = ctx.wrap_socket(sock, server_hostname=self.host)
@@ -258,6 +281,8 @@ class Connection:
                 chunk = sock.recv(65536)
             except TimeoutError:
                 raise HttpError("read timeout") from None
+            except ssl.SSLError as exc:  # e.g. the server refused our client certificate (mTLS)
+                raise HttpError(f"TLS error: {exc.reason or exc}") from None
             except ConnectionResetError:
                 if not received:
                     raise _StaleConnection from None
@@ -287,10 +312,41 @@ class Connection:
         if not keep:
             self.close()
         wanted = collector.wanted.decode("latin-1") if collector.wanted is not None else None
-        return Response(collector.status, collector.headers, b"".join(collector.body), keep, wanted)
+        return Response(collector.status, collector.headers, b"".join(collector.body), keep, wanted, collector.special)
 
 
 IDEMPOTENT_METHODS = frozenset(("GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"))
+_SPECIAL = frozenset((b"set-cookie", b"location", b"content-encoding"))
+_SPECIAL_LENGTHS = frozenset(len(name) for name in _SPECIAL)
+
+
+def _tunnel(sock: socket.socket, proxy: Proxy, host: str, port: int, deadline: float) -> None:
+    """HTTPS through an HTTP proxy: CONNECT host:port, then the socket is a tunnel to the target."""
+    authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    request = f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n{proxy.header_line}\r\n"
+    reply = b""
+    try:
+        sock.settimeout(_remaining(deadline))
+        sock.sendall(request.encode("latin-1"))
+        while b"\r\n\r\n" not in reply:
+            sock.settimeout(_remaining(deadline))
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+            if len(reply) > 65536:
+                break
+    except TimeoutError:
+        sock.close()
+        raise HttpError("proxy CONNECT timeout") from None
+    except OSError as exc:
+        sock.close()
+        raise HttpError(f"proxy CONNECT failed: {exc.strerror or exc}") from None
+    status_line = reply.split(b"\r\n", 1)[0].decode("latin-1", "replace")
+    parts = status_line.split(" ", 2)
+    if len(parts) < 2 or not parts[1].startswith("2") or b"\r\n\r\n" not in reply:
+        sock.close()
+        raise HttpError(f"proxy {proxy.shown} refused CONNECT to {authority}: {status_line[:80] or 'no answer'}")
 
 
 def _remaining(deadline: float) -> float:

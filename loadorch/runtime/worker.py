@@ -25,6 +25,7 @@ from loadorch.config.tags import tag_table, tags_of
 from loadorch.db.servertiming import QueryHeader
 from loadorch.hosts import address_guard
 from loadorch.runtime.common import MASTER_HEARTBEAT_TIMEOUT_S, REPORT_INTERVAL_S, emit, watch_parent
+from loadorch.runtime.hops import http_options
 from loadorch.runtime.vu import LeanRunner, VirtualUser
 from loadorch.traffic import data as gen
 from loadorch.traffic.arrivals import for_worker
@@ -194,10 +195,14 @@ def make_runner(origin: Origin, plan: Plan, environment: Environment) -> Request
             plan.addresses,
             plan.max_response_body,
             query_header=header,
+            max_redirects=plan.scenario.max_redirects,
         )
     pinned = plan.addresses
     check = None if pinned else address_guard(plan.host, plan.allowed_hosts)
-    return LeanRunner(origin, plan.request_timeout_s, plan.max_response_body, pinned, check, query_header=header)
+    options = http_options(plan.scenario.max_redirects, plan.scenario.cookies, plan.allowed_hosts, plan.tls)
+    return LeanRunner(
+        origin, plan.request_timeout_s, plan.max_response_body, pinned, check, query_header=header, options=options
+    )
 
 
 def _user_class(
