@@ -242,7 +242,7 @@ class Connection:
         except _StaleConnection:
             self.close()
             if not reused:
-                raise HttpError("connection closed by server before a response") from None
+                raise HttpError(_closed_fresh(self.tls)) from None
             if not (method in IDEMPOTENT_METHODS if idempotent is None else idempotent):
                 raise HttpError(
                     f"connection closed by server before a response; {method} not re-sent (not idempotent)"
@@ -347,6 +347,15 @@ def _tunnel(sock: socket.socket, proxy: Proxy, host: str, port: int, deadline: f
     if len(parts) < 2 or not parts[1].startswith("2") or b"\r\n\r\n" not in reply:
         sock.close()
         raise HttpError(f"proxy {proxy.shown} refused CONNECT to {authority}: {status_line[:80] or 'no answer'}")
+
+
+def _closed_fresh(tls: bool) -> str:
+    if tls:  # TLS 1.3: a server refuses a missing client certificate only after the client's handshake is done
+        return (
+            "connection closed by server right after the TLS handshake "
+            "(does it require a client certificate? tls.client_cert)"
+        )
+    return "connection closed by server before a response"
 
 
 def _remaining(deadline: float) -> float:
