@@ -58,7 +58,20 @@ from loadorch.verdict.evaluate import (
 from loadorch.verdict.histogram import Histogram
 from loadorch.verdict.integrity import integrity_checks, kinds_checks
 from loadorch.verdict.stats import Merged
-from loadorch.wire import MasterSummary, MetricsPlan
+from loadorch.wire import (
+    Aborted,
+    DashboardListening,
+    Done,
+    MasterExited,
+    MasterSummary,
+    MetricsListening,
+    MetricsPlan,
+    ProgressEvent,
+    Started,
+    SummaryWritten,
+    WorkerLost,
+    WorkersMissing,
+)
 
 
 @dataclass
@@ -361,23 +374,22 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
                 raise RunError("the Locust master stopped responding; run aborted") from None
             continue
         last_event = time.monotonic()
-        kind = event.get("event")
-        if kind == "started":
+        if isinstance(event, Started):
             started = True
-        elif kind == "progress":
+        elif isinstance(event, ProgressEvent):
             progress.update(event)
             _write_live_extra(run, final=False)
-        elif kind == "worker_lost":
-            progress.note(f"worker {event['index']} stopped reporting at {event['at_s']}s")
-        elif kind == "aborted":
-            progress.note(f"aborting: threshold {event['threshold']} failed ({event['message']})")
-        elif kind == "workers_missing":
+        elif isinstance(event, WorkerLost):
+            progress.note(f"worker {event.index} stopped reporting at {event.at_s}s")
+        elif isinstance(event, Aborted):
+            progress.note(f"aborting: threshold {event.threshold} failed ({event.message})")
+        elif isinstance(event, WorkersMissing):
             raise RunError(
-                f"only {event['connected']} of {event['expected']} workers connected within "
-                f"{event['waited_s']:g}s (missing worker indexes {event['missing']}); "
+                f"only {event.connected} of {event.expected} workers connected within "
+                f"{event.waited_s:g}s (missing worker indexes {event.missing}); "
                 f"see the worker logs in {os.path.dirname(run.log_path('worker'))}"
             )
-        elif kind == "summary_written" and event.get("final_path"):
+        elif isinstance(event, SummaryWritten):
             # the load is over: the database window closes and browsers stop now, not after the metrics grace,
             # so the gate decided here for the final metrics is the one decided at the end
             if run.db is not None:
@@ -385,14 +397,14 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
             if run.sink is not None:
                 browsers.stop_workers(group, run.sink, browser_worker_count(run.cfg))
                 _write_live_extra(run, final=True)
-            _publish_final_thresholds(run, event["stats_path"], event["final_path"], progress)
-        elif kind == "metrics_listening":
-            progress.note(f"metrics: {event['url']}")
-        elif kind == "dashboard_listening":
-            progress.note(f"live dashboard: {event['url']}")
-        elif kind == "done":
+            _publish_final_thresholds(run, event.stats_path, event.final_path, progress)
+        elif isinstance(event, MetricsListening):
+            progress.note(f"metrics: {event.url}")
+        elif isinstance(event, DashboardListening):
+            progress.note(f"live dashboard: {event.url}")
+        elif isinstance(event, Done):
             return
-        elif kind == "master_exited":
+        elif isinstance(event, MasterExited):
             master = group.master()
             code = master.wait(timeout=5) if master else None
             tail = _tail(group.log_path("master"), run.redactor)
@@ -556,7 +568,7 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
     if run.opts.junit_path:
         sys.stdout.write(f"junit: {run.opts.junit_path} (and {os.path.join(run.opts.out_dir, 'junit.xml')})\n")
     if run.opts.print_artifacts:
-        print_artifacts(run.opts.out_dir)
+        print_artifacts(run.opts.out_dir, run.opts.summary_export)
     return code
 
 

@@ -33,7 +33,7 @@ from loadorch.traffic.data import cumulative, stream_seed
 from loadorch.traffic.request import CompiledRequest, Origin, RequestRunner, compile_request
 from loadorch.traffic.stages import users_at
 from loadorch.verdict.stats import Recorder
-from loadorch.wire import Arrivals, Hello, Plan, Start, StatsMessage, VuFailure
+from loadorch.wire import Arrivals, Hello, Plan, Start, StatsMessage, VuFailure, WorkerLostMaster
 
 log = logging.getLogger("loadorch.worker")
 STAGE_TICK_S = 0.05  # how often the stage clock (and a waiting user) looks at the stage's user count
@@ -360,7 +360,7 @@ def run_worker(plan: Plan, index: int) -> int:
     runner.send_message("lo_hello", Hello(index=index, token=plan.token, pid=os.getpid()).to_json())
     runner.greenlet.join()
     if not state.stopped:
-        emit("worker_lost_master", index=index)
+        emit(WorkerLostMaster(index=index))
         return 5
     return 0
 

@@ -89,7 +89,8 @@ def evaluate_threshold(t: Threshold, merged: Merged, min_samples: int, duration_
     timing = {"http_req_waiting": "waiting", "http_req_connecting": "connecting"}.get(metric, "")
     ok = merged.select(tags, ok=True, timing=timing)
     if ok.count == 0 and timing:
-        return result(None, 0, 0.0, FAIL, f"no data: no {metric} recorded for {selector} (client: lean records it)")
+        why = f"no data: no {metric} recorded for {selector} (python users do not record it)"
+        return result(None, 0, 0.0, FAIL, why)
     if ok.count == 0:
         return result(None, 0, 0.0, FAIL, f"no data: all {total} requests matching {selector} failed")
     observed_us, low_us, high_us = _aggregate(ok, expr.aggregation, expr.percentile)

@@ -12,8 +12,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
-from typing_extensions import TypedDict
+if TYPE_CHECKING:
+    from loadorch.wire import HistogramJson
 
 EXACT_BELOW = 2048
 SUB_BITS = 10
@@ -33,14 +35,6 @@ def bounds_of(bucket: int) -> tuple[int, int]:
     e = (bucket >> SUB_BITS) - 1
     low = (bucket - (e << SUB_BITS)) << e
     return low, low + (1 << e) - 1
-
-
-class HistogramJson(TypedDict):
-    count: int
-    sum: int
-    min: int
-    max: int
-    buckets: list[tuple[int, int]]
 
 
 def nearest_rank(pct: float, count: int) -> int:
