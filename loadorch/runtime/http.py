@@ -282,7 +282,10 @@ class Connection:
             except TimeoutError:
                 raise HttpError("read timeout") from None
             except ssl.SSLError as exc:  # e.g. the server refused our client certificate (mTLS)
-                raise HttpError(f"TLS error: {exc.reason or exc}") from None
+                reason = str(exc.reason or exc)
+                if not received and "CERTIFICATE" not in reason.upper():
+                    reason += " before a response (does the server require a client certificate? tls.client_cert)"
+                raise HttpError(f"TLS error: {reason}") from None
             except ConnectionResetError:
                 if not received:
                     raise _StaleConnection from None
