@@ -70,6 +70,39 @@ class MergedJson(TablesJson, total=False):
     endpoint_step: int  # a slot of endpoint_intervals spans this many intervals
 
 
+class ThresholdJson(TypedDict):
+    """verdict.evaluate.ThresholdResult as JSON: the master's abort reason, the gate's final results (to the master)."""
+
+    selector: str
+    expression: str
+    observed: int | float | None  # int or float as computed: results.json shows them as they were
+    limit: int | float
+    unit: str
+    samples: int
+    error_bound: int | float
+    verdict: str
+    message: str
+    abort_on_fail: bool
+
+
+class PushReportJson(TypedDict):
+    """metrics.pusher.PushReport: how the remote writes went."""
+
+    sent: int
+    failed: int  # pushes given up after their retries
+    dropped: int  # dropped unsent: the queue was full
+    last_error: str
+    final_landed: bool
+
+
+class MetricsReport(TypedDict, total=False):
+    """The live metrics' account at the end (runtime/live.py); results.json keeps it as `live_metrics`."""
+
+    threshold_states_from: Required[Literal["master", "gate"]]
+    threshold_states: Required[dict[str, str]]  # "selector expression" -> the verdict the metrics showed last
+    remote_write: PushReportJson
+
+
 class Wire(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -242,11 +275,11 @@ class MasterSummary(Wire):
     t0: float | None
     elapsed_s: float
     stop_reason: StopReason | None
-    aborted_by: dict[str, Any] | None  # a ThresholdResult's JSON
+    aborted_by: ThresholdJson | None
     load: list[list[float]] = Field(default_factory=list)  # [elapsed s, users, arrivals...] samples
     rejected_peers: list[str]
     workers: WorkersSummary
-    metrics: dict[str, Any] | None = None  # the live metrics' report (runtime/live.py), for results.json
+    metrics: MetricsReport | None = None
 
 
 class Event(Wire):

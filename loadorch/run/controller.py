@@ -66,6 +66,7 @@ from loadorch.wire import (
     MasterSummary,
     MetricsListening,
     MetricsPlan,
+    MetricsReport,
     ProgressEvent,
     Started,
     SummaryWritten,
@@ -572,19 +573,19 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
     return code
 
 
-def _metrics_warnings(report: dict[str, Any] | None) -> list[str]:
+def _metrics_warnings(report: MetricsReport | None) -> list[str]:
     """A failed metrics push is a warning, never a gate: the load and the verdict did not depend on it."""
-    push = (report or {}).get("remote_write")
+    push = report.get("remote_write") if report else None
     if not push:
         return []
-    if not push.get("final_landed"):
+    if not push["final_landed"]:
         return [
-            f"metrics push failed: the final remote write did not land ({push.get('last_error') or 'timed out'}; "
-            f"{push.get('sent', 0)} pushes landed, {push.get('failed', 0)} failed, {push.get('dropped', 0)} dropped)"
+            f"metrics push failed: the final remote write did not land ({push['last_error'] or 'timed out'}; "
+            f"{push['sent']} pushes landed, {push['failed']} failed, {push['dropped']} dropped)"
         ]
-    if push.get("failed") or push.get("dropped"):
+    if push["failed"] or push["dropped"]:
         return [
             f"metrics push failed {push['failed']} times and dropped {push['dropped']} pushes "
-            f"({push.get('last_error')}); the final push landed"
+            f"({push['last_error']}); the final push landed"
         ]
     return []

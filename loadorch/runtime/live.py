@@ -26,7 +26,15 @@ from loadorch.runtime.common import emit
 from loadorch.traffic.stages import PHASE_AFTER, PHASE_BEFORE, PHASE_BETWEEN, PHASE_IN, phase_of, window_seconds
 from loadorch.verdict.evaluate import ThresholdResult, evaluate
 from loadorch.verdict.stats import Merged
-from loadorch.wire import DashboardListening, MetricsGrace, MetricsListening, MetricsPlan, Plan, SummaryWritten
+from loadorch.wire import (
+    DashboardListening,
+    MetricsGrace,
+    MetricsListening,
+    MetricsPlan,
+    MetricsReport,
+    Plan,
+    SummaryWritten,
+)
 
 if TYPE_CHECKING:
     from loadorch.metrics.pusher import RemoteWriter
@@ -222,7 +230,7 @@ class LiveMetrics:
     def _payload(self) -> bytes:
         return compress(encode_write_request(flatten(self.families()), int(time.time() * 1000)))
 
-    def finish(self, elapsed: float, min_samples: int, stop_signal: list[int]) -> dict[str, Any]:
+    def finish(self, elapsed: float, min_samples: int, stop_signal: list[int]) -> MetricsReport:
         """The final values (the same stats and elapsed time the verdict uses, and the gate's threshold
         results once the controller has decided them) and the final push."""
         final = self._gate_results(stop_signal)
@@ -231,7 +239,7 @@ class LiveMetrics:
         if final is not None:
             self.results = final
         self.finished = True
-        out: dict[str, Any] = {
+        out: MetricsReport = {
             "threshold_states_from": "master" if final is None else "gate",
             "threshold_states": {f"{r.selector} {r.expression}": r.verdict for r in self.results},
         }

@@ -27,12 +27,14 @@ from loadorch.wire import (
     Hello,
     Listening,
     MasterSummary,
+    MetricsReport,
     Plan,
     ProgressEvent,
     Start,
     Started,
     StatsMessage,
     StopReason,
+    ThresholdJson,
     VuFailed,
     VuFailure,
     WorkerDetail,
@@ -76,9 +78,9 @@ class MasterState:
         self.started_mono: float | None = None
         self.ended_mono: float | None = None  # frozen at the end: the summary and the metrics agree
         self.metrics: LiveMetrics | None = None
-        self.metrics_report: dict[str, Any] | None = None
+        self.metrics_report: MetricsReport | None = None
         self.stop_reason: StopReason | None = None
-        self.aborted_by: dict[str, Any] | None = None
+        self.aborted_by: ThresholdJson | None = None
         self.load_samples: list[list[float]] = []
         log_path = plan.request_log_path
         self.request_log = open(log_path, "a", encoding="utf-8") if log_path else None  # noqa: SIM115

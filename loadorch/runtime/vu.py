@@ -156,7 +156,6 @@ class LeanRunner:
             outcome.check_example = None if all(results) else failed_example(resp.status, resp.body)
         return outcome
 
-
     def _hop(self, target: str) -> Hop:
         return Hop(self.origin.scheme, self.origin.host.lower(), self.origin.port, target)
 

@@ -11,6 +11,7 @@ from loadorch.config.thresholds import Threshold
 from loadorch.errors import ExitCode
 from loadorch.verdict.histogram import Histogram
 from loadorch.verdict.stats import Merged
+from loadorch.wire import ThresholdJson
 
 PASS, FAIL, INCONCLUSIVE, ERROR, INTERRUPTED = "pass", "fail", "inconclusive", "error", "interrupted"
 EXIT_CODES = {PASS: ExitCode.OK, FAIL: ExitCode.BREACH, INCONCLUSIVE: ExitCode.INCONCLUSIVE, ERROR: ExitCode.RUN}
@@ -29,8 +30,19 @@ class ThresholdResult:
     message: str
     abort_on_fail: bool = False
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+    def to_json(self) -> ThresholdJson:
+        return {
+            "selector": self.selector,
+            "expression": self.expression,
+            "observed": self.observed,
+            "limit": self.limit,
+            "unit": self.unit,
+            "samples": self.samples,
+            "error_bound": self.error_bound,
+            "verdict": self.verdict,
+            "message": self.message,
+            "abort_on_fail": self.abort_on_fail,
+        }
 
     @classmethod
     def of(
