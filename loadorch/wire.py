@@ -149,7 +149,7 @@ class StatsMessage(Wire):
     index: int
     token: str
     seq: int
-    delta: dict[str, Any]  # verdict.stats.Recorder.take_delta: the tables since the last message
+    delta: dict[str, Any]  # verdict.stats.Recorder.take_delta: the tables since the last message, packed
     cpu: float
     users: int
     spawned: int
@@ -159,6 +159,21 @@ class StatsMessage(Wire):
     log: list[str] = Field(default_factory=list)
     arrivals: Arrivals = Field(default_factory=Arrivals)
     vu_failures: list[VuFailure] = Field(default_factory=list)
+    sent_at: float | None = None  # the worker's wall clock when it sent this: the master measures its lag
+
+    def to_wire(self) -> dict[str, Any]:
+        """For msgpack, which carries the delta's packed histograms as bytes (JSON would not)."""
+        return self.model_dump(by_alias=True)
+
+
+class StatsLag(Wire):
+    """How far behind the master merges: seconds from a worker sending a report (its clock) to the master
+    having merged it. Over one report interval, the master is falling behind its workers."""
+
+    messages: int = 0
+    max_s: float = 0.0
+    p99_s: float | None = None
+    over_interval: int = 0  # reports merged more than one report interval after they were sent
 
 
 class WorkerDetail(Wire):
@@ -196,3 +211,4 @@ class MasterSummary(Wire):
     rejected_peers: list[str]
     workers: WorkersSummary
     metrics: dict[str, Any] | None = None  # the live metrics' report (runtime/live.py), for results.json
+    stats_lag: StatsLag = Field(default_factory=StatsLag)

@@ -129,6 +129,7 @@ class WorkerState:
             log=self.request_log.take() if self.request_log is not None else [],
             arrivals=Arrivals(scheduled=self.scheduled, dispatched=self.dispatched, dropped=self.dropped),
             vu_failures=failures,
+            sent_at=time.time(),
         )
 
 
@@ -399,7 +400,7 @@ class WorkerSession:
 
     def send_stats(self, final: bool = False) -> None:
         message = self.state.stats_message(self.runner.user_count, final)
-        self.runner.send_message("lo_stats", message.to_json())
+        self.runner.send_message("lo_stats", message.to_wire())
 
     def spawn(self) -> None:
         state, runner, plan = self.state, self.runner, self.state.plan

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, NamedTuple
 
 from loadorch.config.tags import TagTable, tags_of
 from loadorch.config.thresholds import EXPECTED_RESPONSE
@@ -25,8 +24,10 @@ ENDPOINT_SLOTS = 120  # per-endpoint timelines keep at most this many slots (coa
 CheckKey = tuple[str, str, str, str, str]  # user, request name, kind, method, check name
 
 
-@dataclass(frozen=True)
-class SeriesKey:
+class SeriesKey(NamedTuple):
+    """A tuple, so hashing and comparing it (a table lookup per histogram merged or request recorded)
+    run in C."""
+
     user: str
     name: str
     kind: str
@@ -149,28 +150,29 @@ class Recorder:
                 self.check_examples[ck] = example
 
     def take_delta(self) -> dict[str, Any]:
+        """The tables since the last call (then emptied), histograms packed (Histogram.to_wire)."""
         delta: dict[str, Any] = {
-            "series": [[k.as_list(), h.to_json()] for k, h in self.series.items()],
-            "intervals": [[i, kind, ok, h.to_json()] for (i, kind, ok), h in self.intervals.items()],
+            "series": [[k.as_list(), h.to_wire()] for k, h in self.series.items()],
+            "intervals": [[i, kind, ok, h.to_wire()] for (i, kind, ok), h in self.intervals.items()],
             "errors": [[k.as_list(), reason, n] for (k, reason), n in self.errors.items()],
             "examples": [[k.as_list(), reason, text] for (k, reason), text in self.examples.items()],
-            "service": [[k.as_list(), h.to_json()] for k, h in self.service.items()],
-            "db": [[k.as_list(), h.to_json()] for k, h in self.db.items()],
-            "endpoint_intervals": [[i, name, h.to_json()] for (i, name), h in self.endpoint_intervals.items()],
+            "service": [[k.as_list(), h.to_wire()] for k, h in self.service.items()],
+            "db": [[k.as_list(), h.to_wire()] for k, h in self.db.items()],
+            "endpoint_intervals": [[i, name, h.to_wire()] for (i, name), h in self.endpoint_intervals.items()],
             "total": self.total,
         }
         if self.edges_us:
             delta["le"] = [[k.as_list(), counts] for k, counts in self.le.items()]
             self.le = {}
         if self.timings:
-            delta["timings"] = [[t, k.as_list(), h.to_json()] for (t, k), h in self.timings.items()]
+            delta["timings"] = [[t, k.as_list(), h.to_wire()] for (t, k), h in self.timings.items()]
             self.timings = {}
         if self.checks:
             delta["checks"] = [[*k, n[0], n[1], self.check_examples.get(k)] for k, n in self.checks.items()]
             self.checks, self.check_examples = {}, {}
         if self.spans:
-            delta["window"] = [[k.as_list(), h.to_json()] for k, h in self.window.items()]
-            delta["phases"] = [[p, kind, ok, h.to_json()] for (p, kind, ok), h in self.phases.items()]
+            delta["window"] = [[k.as_list(), h.to_wire()] for k, h in self.window.items()]
+            delta["phases"] = [[p, kind, ok, h.to_wire()] for (p, kind, ok), h in self.phases.items()]
             self.window, self.phases = {}, {}
         self.series, self.intervals, self.errors, self.service, self.db = {}, {}, {}, {}, {}
         self.examples = {}
@@ -191,6 +193,7 @@ class Merged:
         self.db: dict[SeriesKey, Histogram] = {}
         self.le: dict[SeriesKey, list[int]] = {}  # exact counts per metrics edge interval (see Recorder)
         self.per_worker: dict[int, int] = {}
+        self.keys: dict[tuple[Any, ...], SeriesKey] = {}  # the series keys seen, by their JSON form
         # successful latencies per (slot, endpoint name); a slot spans `endpoint_step` intervals
         self.endpoint_intervals: dict[tuple[int, str], Histogram] = {}
         self.endpoint_step = 1
@@ -202,49 +205,63 @@ class Merged:
         self.timings: dict[str, dict[SeriesKey, Histogram]] = {"waiting": {}, "connecting": {}}
 
     def add_delta(self, worker: int, delta: dict[str, Any]) -> None:
+        """A worker's delta (Recorder.take_delta: packed histograms), merged in place: the cost is one pass
+        over the delta's buckets, whatever the merged tables already hold."""
+        self.per_worker[worker] = self.per_worker.get(worker, 0) + self._add_rows(delta, Histogram.merge_wire)
+
+    def _add_rows(self, rows: dict[str, Any], merge: Callable[[Histogram, Any], Any]) -> int:
+        """Add rows whose histograms `merge` adds into a table's histogram; the number of requests they held."""
         added = 0
-        for key_list, hist in delta["series"]:
-            h = Histogram.from_json(hist)
-            added += h.count
-            self._hist(self.series, SeriesKey.from_list(key_list)).merge(h)
-        for i, kind, ok, hist in delta["intervals"]:
-            self._hist(self.intervals, (int(i), str(kind), bool(ok))).merge(Histogram.from_json(hist))
-        for key_list, reason, n in delta["errors"]:
-            ek = (SeriesKey.from_list(key_list), str(reason))
+        for key_list, hist in rows["series"]:
+            h = self._hist(self.series, self._key(key_list))
+            before = h.count
+            merge(h, hist)
+            added += h.count - before
+        for i, kind, ok, hist in rows["intervals"]:
+            merge(self._hist(self.intervals, (int(i), str(kind), bool(ok))), hist)
+        for key_list, reason, n in rows["errors"]:
+            ek = (self._key(key_list), str(reason))
             self.errors[ek] = self.errors.get(ek, 0) + int(n)
-        for key_list, reason, text in delta.get("examples", []):
-            self.examples.setdefault((SeriesKey.from_list(key_list), str(reason)), str(text))
-        for key_list, hist in delta.get("service", []):
-            self._hist(self.service, SeriesKey.from_list(key_list)).merge(Histogram.from_json(hist))
-        for key_list, hist in delta.get("db", []):
-            self._hist(self.db, SeriesKey.from_list(key_list)).merge(Histogram.from_json(hist))
-        for i, name, hist in delta.get("endpoint_intervals", []):
-            self.add_endpoint_interval(int(i) // self.endpoint_step, str(name), Histogram.from_json(hist))
-        for key_list, counts in delta.get("le", []):
-            key = SeriesKey.from_list(key_list)
+        for key_list, reason, text in rows.get("examples", []):
+            self.examples.setdefault((self._key(key_list), str(reason)), str(text))
+        for key_list, hist in rows.get("service", []):
+            merge(self._hist(self.service, self._key(key_list)), hist)
+        for key_list, hist in rows.get("db", []):
+            merge(self._hist(self.db, self._key(key_list)), hist)
+        for i, name, hist in rows.get("endpoint_intervals", []):
+            merge(self.endpoint_hist(int(i) // self.endpoint_step, str(name)), hist)
+        for key_list, counts in rows.get("le", []):
+            key = self._key(key_list)
             have = self.le.get(key)
             if have is None:
                 self.le[key] = [int(n) for n in counts]
             elif len(have) == len(counts):
                 self.le[key] = [a + int(b) for a, b in zip(have, counts)]
-        for timing, key_list, hist in delta.get("timings", []):
+        for timing, key_list, hist in rows.get("timings", []):
             table = self.timings.setdefault(str(timing), {})
-            self._hist(table, SeriesKey.from_list(key_list)).merge(Histogram.from_json(hist))
-        for user, name, kind, method, check, passes, fails, example in delta.get("checks", []):
+            merge(self._hist(table, self._key(key_list)), hist)
+        for user, name, kind, method, check, passes, fails, example in rows.get("checks", []):
             ck = (str(user), str(name), str(kind), str(method), str(check))
             counts = self.checks.setdefault(ck, [0, 0])
             counts[0] += int(passes)
             counts[1] += int(fails)
             if example is not None and ck not in self.check_examples:
                 self.check_examples[ck] = str(example)[:400]
-        if "window" in delta:
+        if "window" in rows:
             window = self.window if self.window is not None else {}
             self.window = window
-            for key_list, hist in delta["window"]:
-                self._hist(window, SeriesKey.from_list(key_list)).merge(Histogram.from_json(hist))
-            for phase, kind, ok, hist in delta.get("phases", []):
-                self._hist(self.phases, (str(phase), str(kind), bool(ok))).merge(Histogram.from_json(hist))
-        self.per_worker[worker] = self.per_worker.get(worker, 0) + added
+            for key_list, hist in rows["window"]:
+                merge(self._hist(window, self._key(key_list)), hist)
+            for phase, kind, ok, hist in rows.get("phases", []):
+                merge(self._hist(self.phases, (str(phase), str(kind), bool(ok))), hist)
+        return added
+
+    def _key(self, key_list: Any) -> SeriesKey:
+        raw = tuple(key_list)
+        key = self.keys.get(raw)
+        if key is None:
+            key = self.keys[raw] = SeriesKey.from_list(key_list)
+        return key
 
     def windowed(self) -> Merged:
         """The samples inside the measurement window only (the thresholds' view), or self without one."""
@@ -286,7 +303,11 @@ class Merged:
         return True
 
     def add_endpoint_interval(self, slot: int, name: str, h: Histogram) -> None:
-        """Merge one endpoint's slot; past ENDPOINT_SLOTS slots, halve the resolution (memory stays bounded)."""
+        self.endpoint_hist(slot, name).merge(h)
+
+    def endpoint_hist(self, slot: int, name: str) -> Histogram:
+        """One endpoint's slot to merge into; past ENDPOINT_SLOTS slots, halve the resolution (memory stays
+        bounded; each halving is one pass over the table, at most log2 of the run's intervals of them)."""
         while slot >= ENDPOINT_SLOTS:
             coarse: dict[tuple[int, str], Histogram] = {}
             for (i, n), old in self.endpoint_intervals.items():
@@ -294,7 +315,7 @@ class Merged:
             self.endpoint_intervals = coarse
             self.endpoint_step *= 2
             slot //= 2
-        self._hist(self.endpoint_intervals, (slot, name)).merge(h)
+        return self._hist(self.endpoint_intervals, (slot, name))
 
     @staticmethod
     def _hist(table: dict[Any, Histogram], key: Any) -> Histogram:
@@ -389,20 +410,8 @@ class Merged:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Merged:
         m = cls(float(data.get("interval_s", 1.0)))
-        m.add_delta(
-            -1,
-            {
-                "series": data["series"],
-                "intervals": data.get("intervals", []),
-                "errors": data.get("errors", []),
-                "examples": data.get("examples", []),
-                "service": data.get("service", []),
-                "checks": data.get("checks", []),
-                "timings": data.get("timings", []),
-                **({"window": data["window"], "phases": data.get("phases", [])} if "window" in data else {}),
-                "db": data.get("db", []),
-            },
-        )
+        rows = {k: v for k, v in data.items() if k not in ("le", "endpoint_intervals")}
+        m._add_rows({"intervals": [], "errors": [], **rows}, lambda h, j: h.merge(Histogram.from_json(j)))
         m.per_worker = {int(w): int(n) for w, n in data.get("per_worker", {}).items()}
         m.endpoint_step = int(data.get("endpoint_step", 1))
         for i, name, hist in data.get("endpoint_intervals", []):
