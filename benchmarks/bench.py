@@ -28,7 +28,8 @@ worker_processes 1;
 worker_cpu_affinity {affinity};
 pid {tmp}/nginx.pid;
 error_log {tmp}/error.log warn;
-events {{ worker_connections 4096; }}
+worker_rlimit_nofile 20000;
+events {{ worker_connections 16384; }}
 http {{
     log_format first '$msec';
     access_log {tmp}/access.log first;

@@ -130,6 +130,21 @@ def _run_id(text: str) -> str:
     return text
 
 
+RUN_FOLDER_FILES = ("results.json", "junit.xml", "config.yaml", "report.html", "summary.md", "requests.jsonl")
+
+
+def _export_name(text: str) -> str:
+    """`k8s render --summary-export`: a file name for the master's run folder (it travels in the log)."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: a file name (letters, digits, '.', '_', '-'; no folder): `k8s collect` writes it into the "
+            "run folder"
+        )
+    if text in RUN_FOLDER_FILES or text.endswith(".jsonl"):
+        raise argparse.ArgumentTypeError(f"{text!r} is a file of the run folder itself: choose another name")
+    return text
+
+
 def _int(text: str) -> int:
     try:
         return int(text)
@@ -265,6 +280,12 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--metrics-port", type=_port, help="the master serves /metrics here (a named Service port)")
     render.add_argument("--remote-write", metavar="URL", help="the master pushes metrics here")
     render.add_argument("--browser-image", help="image for browser workers (default: --image's tag + -browser)")
+    render.add_argument(
+        "--summary-export",
+        type=_export_name,
+        metavar="FILE",
+        help="the master also writes k6's summary JSON; `k8s collect` puts it in the run folder as FILE",
+    )
     plan = ksub.add_parser("plan", parents=[common])  # internal (the pods' init container): not listed
     plan.add_argument("profile")
     plan.add_argument("--master-host", required=True)
@@ -465,6 +486,7 @@ def _cmd_k8s(args: argparse.Namespace) -> int:
         _remote_write_url(args.remote_write),
         args.files_in_image,
         args.browser_image,
+        args.summary_export,
     )
 
 

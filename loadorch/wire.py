@@ -1,15 +1,18 @@
-"""What crosses a process boundary: the run plan, the workers' messages, the master's summary.
+"""What crosses a process boundary: the run plan, the workers' messages, the master's summary and events.
 
 The controller writes the plan (JSON) for the master and worker processes; a worker sends `lo_hello`
-once and `lo_stats` every second; the master writes its summary for the controller. Each has one
-declared type here, validated where it is read, so no side reads another's data by string keys.
+once and `lo_stats` every second; the master prints one event a line on stdout for the controller and
+writes its summary at the end. Each has one declared type here, validated where it is read, so no side
+reads another's data by undeclared string keys. The stats tables travel as JSON rows (`TablesJson`):
+a worker's delta and the master's merged tables (also results.json's `histograms`) share that shape.
 """
 
 from __future__ import annotations
 
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from typing_extensions import Required, TypedDict
 
 from loadorch.config.scenario import Scenario
 from loadorch.traffic import data as gen
@@ -18,6 +21,102 @@ PLAN_SCHEMA: Final = "loadorch.plan/v1"
 
 StopReason = Literal["duration", "iterations", "interrupted", "aborted", "all workers lost", "workers missing"]
 STOPPED_EARLY: frozenset[StopReason] = frozenset(("interrupted", "aborted", "all workers lost"))
+STOPPED_ON_PURPOSE: frozenset[StopReason] = frozenset(("interrupted", "aborted"))  # by Ctrl-C or a threshold
+
+
+class HistogramJson(TypedDict):
+    """verdict.histogram.Histogram as JSON: buckets are (bucket, count) pairs."""
+
+    count: int
+    sum: int
+    min: int
+    max: int
+    buckets: list[tuple[int, int]]
+
+
+SeriesKeyJson = tuple[str, str, str, str, int, bool]  # user, name, kind, method, status, ok (stats.SeriesKey)
+# user, name, kind, method, check name, passes, fails, one failing response
+CheckRow = tuple[str, str, str, str, str, int, int, str | None]
+
+
+class TablesJson(TypedDict, total=False):
+    """The stats tables as JSON rows (verdict.stats.Tables): what a worker sends, what the master merged."""
+
+    series: Required[list[tuple[SeriesKeyJson, HistogramJson]]]  # latency of every request, per series
+    intervals: list[tuple[int, str, bool, HistogramJson]]  # (time slot, kind, ok): the timeline
+    errors: list[tuple[SeriesKeyJson, str, int]]  # (series, reason, count)
+    examples: list[tuple[SeriesKeyJson, str, str]]  # (series, reason, the first response of that error)
+    service: list[tuple[SeriesKeyJson, HistogramJson]]  # open model: service time, from the send
+    db: list[tuple[SeriesKeyJson, HistogramJson]]  # queries per request (Server-Timing)
+    endpoint_intervals: list[tuple[int, str, HistogramJson]]  # (time slot, request name): successful requests
+    le: list[tuple[SeriesKeyJson, list[int]]]  # exact counts per live-metrics bucket edge (deltas only)
+    timings: list[tuple[str, SeriesKeyJson, HistogramJson]]  # ("waiting" | "connecting", series)
+    checks: list[CheckRow]
+    window: list[tuple[SeriesKeyJson, HistogramJson]]  # the measurement window's series (runs with a window)
+    phases: list[tuple[str, str, bool, HistogramJson]]  # (phase, kind, ok) outside the window
+
+
+PackedHistogram = bytes  # verdict.histogram.Histogram.to_wire: how a delta carries a histogram (msgpack)
+
+
+class StatsDelta(TypedDict, total=False):
+    """`lo_stats.delta`: the tables a worker recorded since its last message, as TablesJson's rows but each
+    histogram packed (no Python object per bucket for the master to decode: its cost per report)."""
+
+    series: Required[list[tuple[SeriesKeyJson, PackedHistogram]]]
+    intervals: list[tuple[int, str, bool, PackedHistogram]]
+    errors: list[tuple[SeriesKeyJson, str, int]]
+    examples: list[tuple[SeriesKeyJson, str, str]]
+    service: list[tuple[SeriesKeyJson, PackedHistogram]]
+    db: list[tuple[SeriesKeyJson, PackedHistogram]]
+    endpoint_intervals: list[tuple[int, str, PackedHistogram]]
+    le: list[tuple[SeriesKeyJson, list[int]]]
+    timings: list[tuple[str, SeriesKeyJson, PackedHistogram]]
+    checks: list[CheckRow]
+    window: list[tuple[SeriesKeyJson, PackedHistogram]]
+    phases: list[tuple[str, str, bool, PackedHistogram]]
+    total: Required[int]
+
+
+class MergedJson(TablesJson, total=False):
+    """The master's merged tables (verdict.stats.Merged.to_json); results.json keeps them as `histograms`."""
+
+    interval_s: float
+    per_worker: dict[str, int]  # requests reported, by worker index
+    endpoint_step: int  # a slot of endpoint_intervals spans this many intervals
+
+
+class ThresholdJson(TypedDict):
+    """verdict.evaluate.ThresholdResult as JSON: the master's abort reason, the gate's final results (to the master)."""
+
+    selector: str
+    expression: str
+    observed: int | float | None  # int or float as computed: results.json shows them as they were
+    limit: int | float
+    unit: str
+    samples: int
+    error_bound: int | float
+    verdict: str
+    message: str
+    abort_on_fail: bool
+
+
+class PushReportJson(TypedDict):
+    """metrics.pusher.PushReport: how the remote writes went."""
+
+    sent: int
+    failed: int  # pushes given up after their retries
+    dropped: int  # dropped unsent: the queue was full
+    last_error: str
+    final_landed: bool
+
+
+class MetricsReport(TypedDict, total=False):
+    """The live metrics' account at the end (runtime/live.py); results.json keeps it as `live_metrics`."""
+
+    threshold_states_from: Required[Literal["master", "gate"]]
+    threshold_states: Required[dict[str, str]]  # "selector expression" -> the verdict the metrics showed last
+    remote_write: PushReportJson
 
 
 class Wire(BaseModel):
@@ -149,7 +248,7 @@ class StatsMessage(Wire):
     index: int
     token: str
     seq: int
-    delta: dict[str, Any]  # verdict.stats.Recorder.take_delta: the tables since the last message, packed
+    delta: StatsDelta  # verdict.stats.Recorder.take_delta: the tables since the last message, packed
     cpu: float
     users: int
     spawned: int
@@ -202,13 +301,148 @@ class WorkersSummary(Wire):
 class MasterSummary(Wire):
     """The master's account of the run, written to the plan's stats_path when it ends."""
 
-    merged: dict[str, Any]  # verdict.stats.Merged.to_json
+    merged: MergedJson  # verdict.stats.Merged.to_json
     t0: float | None
     elapsed_s: float
     stop_reason: StopReason | None
-    aborted_by: dict[str, Any] | None  # a ThresholdResult's JSON
+    aborted_by: ThresholdJson | None
     load: list[list[float]] = Field(default_factory=list)  # [elapsed s, users, arrivals...] samples
     rejected_peers: list[str]
     workers: WorkersSummary
-    metrics: dict[str, Any] | None = None  # the live metrics' report (runtime/live.py), for results.json
+    metrics: MetricsReport | None = None
     stats_lag: StatsLag = Field(default_factory=StatsLag)
+
+
+class Event(Wire):
+    """One line the master (or a worker) prints on stdout for the controller: `{"event": ..., fields}`."""
+
+    def line(self) -> str:
+        return self.model_dump_json(by_alias=True) + "\n"
+
+
+class Listening(Event):
+    event: Literal["listening"] = "listening"
+    port: int
+
+
+class Started(Event):
+    """Every worker connected; the load starts at `t0` (epoch seconds)."""
+
+    event: Literal["started"] = "started"
+    t0: float
+    workers: list[int]
+
+
+class ProgressEvent(Event):
+    """About once a second while the load runs."""
+
+    event: Literal["progress"] = "progress"
+    elapsed_s: float
+    users: int
+    rps: float
+    requests: int
+    failures: int
+    p95_read_ms: float | None
+    p95_write_ms: float | None
+    lost: list[int]  # indexes of workers that stopped reporting
+    lag_s: float = 0.0  # the largest stats lag since the last progress event (StatsLag)
+
+
+class WorkerLost(Event):
+    event: Literal["worker_lost"] = "worker_lost"
+    index: int
+    at_s: float | None
+
+
+class WorkerLostMaster(Event):
+    """A worker's own line: the master went away before the stop."""
+
+    event: Literal["worker_lost_master"] = "worker_lost_master"
+    index: int
+
+
+class VuFailed(Event):
+    event: Literal["vu_failed"] = "vu_failed"
+    failure: VuFailure
+
+
+class Aborted(Event):
+    """A threshold with abort_on_fail failed: the load stops."""
+
+    event: Literal["aborted"] = "aborted"
+    threshold: str  # selector and expression
+    message: str
+
+
+class WorkersMissing(Event):
+    event: Literal["workers_missing"] = "workers_missing"
+    connected: int
+    expected: int
+    missing: list[int]
+    waited_s: float
+
+
+class MetricsListening(Event):
+    event: Literal["metrics_listening"] = "metrics_listening"
+    url: str
+
+
+class DashboardListening(Event):
+    event: Literal["dashboard_listening"] = "dashboard_listening"
+    url: str
+
+
+class SummaryWritten(Event):
+    """The load is over and the summary is at `stats_path`; the master waits for the gate's results at
+    `final_path` to show them in the final metrics."""
+
+    event: Literal["summary_written"] = "summary_written"
+    stats_path: str
+    final_path: str
+
+
+class MetricsGrace(Event):
+    """The master keeps its metrics endpoint up for the last scrape (and says it is alive)."""
+
+    event: Literal["metrics_grace"] = "metrics_grace"
+    seconds_left: float
+
+
+class Done(Event):
+    event: Literal["done"] = "done"
+    stop_reason: StopReason | None
+    elapsed_s: float
+
+
+class MasterExited(Event):
+    """Not printed: the controller's own mark that the master's stdout closed."""
+
+    event: Literal["master_exited"] = "master_exited"
+
+
+MasterEvent = Annotated[
+    Listening
+    | Started
+    | ProgressEvent
+    | WorkerLost
+    | WorkerLostMaster
+    | VuFailed
+    | Aborted
+    | WorkersMissing
+    | MetricsListening
+    | DashboardListening
+    | SummaryWritten
+    | MetricsGrace
+    | Done
+    | MasterExited,
+    Field(discriminator="event"),
+]
+_EVENTS: TypeAdapter[MasterEvent] = TypeAdapter(MasterEvent)
+
+
+def parse_event(line: bytes | str) -> MasterEvent | None:
+    """An event line as its type; None for anything else (a stray print, a library's output)."""
+    try:
+        return _EVENTS.validate_json(line)
+    except ValidationError:
+        return None

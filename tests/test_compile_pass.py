@@ -31,6 +31,11 @@ CASES: dict[str, tuple[str, str, str]] = {  # scenario, profile, expected proble
         PROFILE,
         "s.yaml:5: users[0].requests[0].expect.json.nope: JSON path 'nope' must start with '$'",
     ),
+    "malformed expect.json path": (
+        scenario('{name: a, path: /a, expect: {json: {"$.b[": 1}}}'),
+        PROFILE,
+        "s.yaml:5: users[0].requests[0].expect.json.$.b[: invalid JSON path '$.b['",
+    ),
     "unknown placeholder inside a check": (
         scenario('{name: a, path: /a, expect: {json: {"$.b": "{undefined}"}}}'),
         PROFILE,

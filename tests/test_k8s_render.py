@@ -100,6 +100,23 @@ def test_token_in_a_secret_required_keys_and_effective_values(project: Project) 
     assert {"--workers", "--users"} <= set(effective["overridden_by_args"])
 
 
+def test_summary_export_is_written_by_the_master_and_refused_where_it_cannot_travel(project: Project) -> None:
+    _project(project)
+    manifests = _render(project, "--run-id", "r1", "--summary-export", "load-performance.json")
+    [master] = [m for m in manifests if m["kind"] == "Job" and m["metadata"]["name"].endswith("-master")]
+    args = master["spec"]["template"]["spec"]["containers"][0]["args"]
+    at = args.index("--summary-export")
+    assert args[at + 1] == "$(LOADORCH_SCRATCH)/results/load-performance.json"  # in the run folder: in the log block
+    assert args[args.index("--out") + 1] == "$(LOADORCH_SCRATCH)/results"
+    workers = [m for m in manifests if m["kind"] == "Job" and not m["metadata"]["name"].endswith("-master")]
+    assert "--summary-export" not in json.dumps(workers)  # the plan and the workers have nothing to export
+    assert "--summary-export" not in json.dumps(_render(project, "--run-id", "r1"))
+    for bad in ("out/k6.json", "../k6.json", ".k6.json", "results.json", "requests.jsonl", "a b.json"):
+        r = _cli(project, "k8s", "render", "p", "--workers", "1", "--image", "img", "--summary-export", bad)
+        assert r.code == 2 and "--summary-export" in r.err, (bad, r.err)
+        assert_no_traceback(r)
+
+
 def test_env_secret_default_is_one_truth() -> None:
     help_text = run_cli("k8s", "render", "--help").out
     readme = (REPO / "README.md").read_text()

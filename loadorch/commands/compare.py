@@ -18,8 +18,8 @@ from loadorch.report.compare_html import render_compare_html, top_changes
 from loadorch.report.junit import Case, render_cases
 from loadorch.report.summary import md_table
 from loadorch.run.artifacts import write_json, write_text
+from loadorch.verdict.basis import basis
 from loadorch.verdict.compare import Budgets, Comparison, Row, compare
-from loadorch.verdict.stats import Merged
 
 METRICS = ("p50", "p95", "p99", "rps", "error_rate")
 
@@ -44,9 +44,9 @@ def budgets_from(spec: CompareBudgets | None, max_regression: float | None) -> B
 def compare_runs(base: dict[str, Any], cur: dict[str, Any], budgets: Budgets) -> Comparison:
     """The HTTP rows (verdict.compare), then the rows of the domains built on them: queries per request
     (a rise is an N+1 regression) and browser vitals."""
-    result = compare(base, cur, budgets)
-    bm, cm = Merged.from_json(base["histograms"]), Merged.from_json(cur["histograms"])
-    result.rows += queries_rows(base, cur, bm, cm, Row)
+    on = basis(base, cur)
+    result = compare(base, cur, budgets, on)
+    result.rows += queries_rows(base, cur, on.base, on.cur, Row)
     result.rows += browser_rows(base, cur, budgets)
     return result
 
@@ -65,6 +65,7 @@ def run_compare(base_dir: str, cur_dir: str, budgets: Budgets, out_dir: str | No
             "baseline": os.path.abspath(base_dir),
             "current": os.path.abspath(cur_dir),
             "budgets": budgets.__dict__,
+            "compared": result.basis,
             "regressions": len(result.regressions),
             "warnings": result.warnings,
             "rows": [r.to_json() for r in result.rows],
@@ -121,6 +122,8 @@ def markdown(result: Comparison, base_dir: str, cur_dir: str, budgets: Budgets) 
         f"## loadorch compare: {verdict}",
         "",
         f"baseline `{base_dir}` -> current `{cur_dir}`; {budgets_line(budgets)}",
+        "",
+        f"compared: {result.basis}",
         "",
     ]
     lines += [f"- warning: {w}" for w in result.warnings]

@@ -80,6 +80,7 @@ def render_command(
     remote_write: str | None = None,
     files_in_image: str | None = None,
     browser_image: str | None = None,
+    summary_export: str | None = None,
 ) -> int:
     _, path = resolve_profile(profile_ref, project)
     if overrides.host and split_credentials(overrides.host)[1] is not None:
@@ -142,6 +143,7 @@ def render_command(
         files_in_image=files_in_image,
         browser_workers=browser_worker_count(cfg) if cfg.scenario.model.browsers else 0,
         browser_image=browser_image,
+        summary_export=summary_export,
     )
     sys.stdout.write(dump_manifests(render(inp)))
     release = release_name(cfg.profile_name, run_id)
@@ -149,6 +151,8 @@ def render_command(
     if files_in_image:
         layout = ", ".join(f"{files_in_image}/{rel}" for rel in sorted(files))
         sys.stderr.write(f"the image must hold these files (as in your project): {layout}\n")
+    if summary_export:
+        sys.stderr.write(f"k6's summary JSON: `k8s collect` writes it as {summary_export} in the run folder\n")
     if request_log:
         sys.stderr.write(
             "note: the request log stays in the master pod (/scratch/results/requests.jsonl); it is never put in "

@@ -44,6 +44,7 @@ class RenderInput:
     egress_ports: Sequence[int] = ()  # a database collector: the master may reach these TCP ports (and DNS)
     browser_workers: int = 0  # browser worker pods (scenarios with `browsers:`)
     browser_image: str | None = None  # default: the image's tag + "-browser" (Dockerfile target `browser`)
+    summary_export: str | None = None  # k6's summary JSON: a file name in the master's run folder (collected)
     resources: Mapping[str, Mapping[str, str]] = field(
         default_factory=lambda: {
             "requests": {"cpu": "500m", "memory": "256Mi"},
@@ -226,6 +227,7 @@ def master_args(inp: RenderInput) -> list[str]:
         "--print-artifacts",
         "--out",
         "$(LOADORCH_SCRATCH)/results",
+        *(["--summary-export", f"$(LOADORCH_SCRATCH)/results/{inp.summary_export}"] if inp.summary_export else []),
         *(["--metrics-port", str(inp.metrics_port), "--metrics-bind", "0.0.0.0"] if inp.metrics_port else []),
         *(["--remote-write", inp.remote_write] if inp.remote_write else []),
     ]

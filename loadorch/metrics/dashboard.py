@@ -100,11 +100,29 @@ def _events(live_doc: Callable[[], dict[str, Any]], finished: Callable[[], bool]
         time.sleep(1.0)
 
 
+WINDOW_STATES = {
+    "before": "not open yet: the thresholds will judge only what follows",
+    "open": "open: these samples count for the thresholds",
+    "between": "between spans: these samples do not count",
+    "after": "closed: later samples do not count",
+    "closed": "closed",
+}
+
+
+def window_note(window: dict[str, Any] | None) -> str:
+    """The measurement window's state for the headline ("" without a window)."""
+    if not window:
+        return ""
+    spans = ", ".join(f"{a:g}-{b:g}s" for a, b in window["spans"])
+    state = WINDOW_STATES.get(window["state"], window["state"])
+    return f"; measurement window {spans} {state} ({window['seconds']:g} of {window['of_s']:g}s measured)"
+
+
 def page_update(doc: dict[str, Any], finished: bool) -> dict[str, Any]:
     """The sections the page replaces: the same table and charts report.html draws."""
     totals = doc.get("totals", {})
     headline = (
         f"{doc['run']['elapsed_s']:.0f}s elapsed, {totals.get('requests', 0)} requests, "
         f"{totals.get('failures', 0)} failed, {doc.get('users', 0)} users"
-    )
+    ) + window_note(doc.get("window"))
     return {"headline": escape(headline), **live_sections(doc), "finished": finished}

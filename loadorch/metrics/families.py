@@ -41,6 +41,7 @@ class Gauges:
     arrivals_dropped: int | None = None
     elapsed_s: float = 0.0
     finished: bool = False
+    window_open: bool | None = None  # with a measurement window: whether the samples now count for the verdict
 
 
 @dataclass
@@ -167,6 +168,11 @@ def gauge_families(run: tuple[str, ...], g: Gauges) -> list[Family]:
         cpu,
         gauge("run_elapsed_seconds", "seconds since the load started", g.elapsed_s),
         gauge("run_finished", "1 once the run has ended and the values are final", 1.0 if g.finished else 0.0),
+        gauge(
+            "measure_window_open",
+            "measurement window: 1 while samples count for the thresholds, 0 outside it",
+            None if g.window_open is None else float(g.window_open),
+        ),
     ]
 
 

@@ -11,6 +11,7 @@ import urllib.request
 from dataclasses import dataclass
 
 from loadorch.metrics.remote_write import HEADERS
+from loadorch.wire import PushReportJson
 
 QUEUE_SIZE = 8
 RETRIES = 3
@@ -25,7 +26,7 @@ class PushReport:
     last_error: str = ""
     final_landed: bool = False
 
-    def to_json(self) -> dict[str, object]:
+    def to_json(self) -> PushReportJson:
         return {
             "sent": self.sent,
             "failed": self.failed,

@@ -8,8 +8,8 @@ from typing import Any
 from loadorch.report.bars import Bar, change_bars
 from loadorch.report.figures import overlay
 from loadorch.report.html import CSP, CSS
+from loadorch.verdict.basis import basis
 from loadorch.verdict.compare import Comparison, Row
-from loadorch.verdict.stats import Merged
 
 MAX_BARS = 40
 MAX_SPECTRA = 12
@@ -52,6 +52,7 @@ def render_compare_html(
         f'<p class="meta">baseline {escape(base_label)} ({_when(base)}) &rarr; current {escape(cur_label)} '
         f"({_when(cur)})</p>",
         f'<p class="meta">{escape(budgets)}</p>',
+        f'<p class="meta" id="compared">compared: {escape(result.basis)}</p>',
     ]
     if result.warnings:
         parts.append("<ul>" + "".join(f"<li>warning: {escape(w)}</li>" for w in result.warnings) + "</ul>")
@@ -104,7 +105,8 @@ def _bars(result: Comparison) -> str:
 
 
 def _spectra(base: dict[str, Any], cur: dict[str, Any], result: Comparison) -> str:
-    bm, cm = Merged.from_json(base["histograms"]), Merged.from_json(cur["histograms"])
+    on = basis(base, cur)  # the same samples as the rows: both measurement windows when both runs have one
+    bm, cm = on.base, on.cur
     charts = []
     for kind in sorted(set(base.get("kinds") or {}) & set(cur.get("kinds") or {})):
         tags = (("kind", kind),)

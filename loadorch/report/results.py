@@ -13,6 +13,7 @@ from loadorch.report.summary import TOP_ENDPOINTS
 from loadorch.traffic.stages import window_seconds
 from loadorch.verdict.evaluate import EXIT_CODES, INTERRUPTED, Check, ThresholdResult
 from loadorch.verdict.stats import Merged, latency_stats
+from loadorch.wire import StopReason
 
 SCHEMA = "loadorch.results/v1"
 
@@ -36,7 +37,7 @@ class RunRecord:
     exit_code: int
     merged: Merged = field(default_factory=Merged)
     elapsed_s: float = 0.0
-    stop_reason: str | None = None
+    stop_reason: StopReason | None = None
     thresholds: list[ThresholdResult] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
     integrity: dict[str, Any] = field(default_factory=dict)

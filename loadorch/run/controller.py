@@ -57,7 +57,21 @@ from loadorch.verdict.evaluate import (
 from loadorch.verdict.histogram import Histogram
 from loadorch.verdict.integrity import integrity_checks, kinds_checks
 from loadorch.verdict.stats import Merged
-from loadorch.wire import MasterSummary, MetricsPlan
+from loadorch.wire import (
+    Aborted,
+    DashboardListening,
+    Done,
+    MasterExited,
+    MasterSummary,
+    MetricsListening,
+    MetricsPlan,
+    MetricsReport,
+    ProgressEvent,
+    Started,
+    SummaryWritten,
+    WorkerLost,
+    WorkersMissing,
+)
 
 
 @dataclass
@@ -353,23 +367,22 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
                 raise RunError("the Locust master stopped responding; run aborted") from None
             continue
         last_event = time.monotonic()
-        kind = event.get("event")
-        if kind == "started":
+        if isinstance(event, Started):
             started = True
-        elif kind == "progress":
+        elif isinstance(event, ProgressEvent):
             progress.update(event)
             _write_live_extra(run, final=False)
-        elif kind == "worker_lost":
-            progress.note(f"worker {event['index']} stopped reporting at {event['at_s']}s")
-        elif kind == "aborted":
-            progress.note(f"aborting: threshold {event['threshold']} failed ({event['message']})")
-        elif kind == "workers_missing":
+        elif isinstance(event, WorkerLost):
+            progress.note(f"worker {event.index} stopped reporting at {event.at_s}s")
+        elif isinstance(event, Aborted):
+            progress.note(f"aborting: threshold {event.threshold} failed ({event.message})")
+        elif isinstance(event, WorkersMissing):
             raise RunError(
-                f"only {event['connected']} of {event['expected']} workers connected within "
-                f"{event['waited_s']:g}s (missing worker indexes {event['missing']}); "
+                f"only {event.connected} of {event.expected} workers connected within "
+                f"{event.waited_s:g}s (missing worker indexes {event.missing}); "
                 f"see the worker logs in {os.path.dirname(run.log_path('worker'))}"
             )
-        elif kind == "summary_written" and event.get("final_path"):
+        elif isinstance(event, SummaryWritten):
             # the load is over: the database window closes and browsers stop now, not after the metrics grace,
             # so the gate decided here for the final metrics is the one decided at the end
             if run.db is not None:
@@ -377,14 +390,14 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
             if run.sink is not None:
                 browsers.stop_workers(group, run.sink, browser_worker_count(run.cfg))
                 _write_live_extra(run, final=True)
-            _publish_final_thresholds(run, event["stats_path"], event["final_path"], progress)
-        elif kind == "metrics_listening":
-            progress.note(f"metrics: {event['url']}")
-        elif kind == "dashboard_listening":
-            progress.note(f"live dashboard: {event['url']}")
-        elif kind == "done":
+            _publish_final_thresholds(run, event.stats_path, event.final_path, progress)
+        elif isinstance(event, MetricsListening):
+            progress.note(f"metrics: {event.url}")
+        elif isinstance(event, DashboardListening):
+            progress.note(f"live dashboard: {event.url}")
+        elif isinstance(event, Done):
             return
-        elif kind == "master_exited":
+        elif isinstance(event, MasterExited):
             master = group.master()
             code = master.wait(timeout=5) if master else None
             tail = _tail(group.log_path("master"), run.redactor)
@@ -548,23 +561,23 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
     if run.opts.junit_path:
         sys.stdout.write(f"junit: {run.opts.junit_path} (and {os.path.join(run.opts.out_dir, 'junit.xml')})\n")
     if run.opts.print_artifacts:
-        print_artifacts(run.opts.out_dir)
+        print_artifacts(run.opts.out_dir, run.opts.summary_export)
     return code
 
 
-def _metrics_warnings(report: dict[str, Any] | None) -> list[str]:
+def _metrics_warnings(report: MetricsReport | None) -> list[str]:
     """A failed metrics push is a warning, never a gate: the load and the verdict did not depend on it."""
-    push = (report or {}).get("remote_write")
+    push = report.get("remote_write") if report else None
     if not push:
         return []
-    if not push.get("final_landed"):
+    if not push["final_landed"]:
         return [
-            f"metrics push failed: the final remote write did not land ({push.get('last_error') or 'timed out'}; "
-            f"{push.get('sent', 0)} pushes landed, {push.get('failed', 0)} failed, {push.get('dropped', 0)} dropped)"
+            f"metrics push failed: the final remote write did not land ({push['last_error'] or 'timed out'}; "
+            f"{push['sent']} pushes landed, {push['failed']} failed, {push['dropped']} dropped)"
         ]
-    if push.get("failed") or push.get("dropped"):
+    if push["failed"] or push["dropped"]:
         return [
             f"metrics push failed {push['failed']} times and dropped {push['dropped']} pushes "
-            f"({push.get('last_error')}); the final push landed"
+            f"({push['last_error']}); the final push landed"
         ]
     return []

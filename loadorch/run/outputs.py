@@ -41,10 +41,14 @@ def sort_request_log(path: str, out_path: str, redactor: Redactor) -> None:
 LOG_ARTIFACTS = ("results.json", "junit.xml", "config.yaml")
 
 
-def print_artifacts(out_dir: str) -> None:
-    """The framed block `loadorch k8s collect` reads back from this process's log."""
+def print_artifacts(out_dir: str, summary_export: str | None = None) -> None:
+    """The framed block `loadorch k8s collect` reads back from this process's log (with k6's summary JSON
+    when `--summary-export` wrote it into the run folder, as `k8s render --summary-export` asks)."""
     files = {}
-    for name in LOG_ARTIFACTS:
+    names = list(LOG_ARTIFACTS)
+    if summary_export and os.path.dirname(os.path.abspath(summary_export)) == os.path.abspath(out_dir):
+        names.append(os.path.basename(summary_export))
+    for name in names:
         path = os.path.join(out_dir, name)
         if os.path.exists(path):
             with open(path, "rb") as fh:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import queue
 import signal
@@ -10,9 +9,10 @@ import subprocess
 import threading
 import time
 from collections.abc import Mapping
-from typing import IO, Any
+from typing import IO
 
 from loadorch.run.plan import ProcessSpec
+from loadorch.wire import MasterEvent, MasterExited, parse_event
 
 
 class ProcessGroup:
@@ -21,7 +21,7 @@ class ProcessGroup:
     def __init__(self, log_dir: str) -> None:
         self.log_dir = log_dir
         self.procs: list[tuple[ProcessSpec, subprocess.Popen[bytes]]] = []
-        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.events: queue.Queue[MasterEvent] = queue.Queue()
         self._logs: list[IO[bytes]] = []
         self.exit_codes: dict[str, int] = {}  # processes that ended on their own, by name, before close()
 
@@ -47,13 +47,10 @@ class ProcessGroup:
 
     def _read_events(self, stream: IO[bytes]) -> None:
         for raw in stream:
-            try:
-                event = json.loads(raw)
-            except ValueError:
-                continue
-            if isinstance(event, dict):
+            event = parse_event(raw)
+            if event is not None:
                 self.events.put(event)
-        self.events.put({"event": "master_exited"})
+        self.events.put(MasterExited())
 
     def master(self) -> subprocess.Popen[bytes] | None:
         return next((p for s, p in self.procs if s.role == "master"), None)

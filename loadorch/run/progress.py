@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any, TextIO
+from typing import TextIO
+
+from loadorch.wire import ProgressEvent
 
 
 class Progress:
@@ -21,7 +23,7 @@ class Progress:
         self.stream.write(text + "\n")
         self.stream.flush()
 
-    def update(self, event: dict[str, Any]) -> None:
+    def update(self, event: ProgressEvent) -> None:
         line = self.format(event)
         if self.tty:
             self.stream.write("\r\x1b[2K" + line)
@@ -36,15 +38,15 @@ class Progress:
             self.stream.write("\r\x1b[2K")
             self.dirty = False
 
-    def format(self, e: dict[str, Any]) -> str:
+    def format(self, e: ProgressEvent) -> str:
         total = f"/{self.total_s:.0f}s" if self.total_s else "s"
 
-        def ms(v: Any) -> str:
+        def ms(v: float | None) -> str:
             return "-" if v is None else f"{v:.0f}ms"
 
-        lost = f"  LOST workers {e['lost']}" if e.get("lost") else ""
+        lost = f"  LOST workers {e.lost}" if e.lost else ""
         return (
-            f"{e['elapsed_s']:.0f}{total}  users {e['users']}  {e['rps']:.0f} req/s  "
-            f"p95 read {ms(e.get('p95_read_ms'))} write {ms(e.get('p95_write_ms'))}  "
-            f"errors {e['failures']}/{e['requests']}{lost}"
+            f"{e.elapsed_s:.0f}{total}  users {e.users}  {e.rps:.0f} req/s  "
+            f"p95 read {ms(e.p95_read_ms)} write {ms(e.p95_write_ms)}  "
+            f"errors {e.failures}/{e.requests}{lost}"
         )

@@ -9,15 +9,17 @@ import threading
 import time
 from typing import Any
 
+from loadorch.wire import Event
+
 REPORT_INTERVAL_S = 1.0
 LOST_AFTER_S = 5.0
 FINAL_WAIT_S = 10.0
 MASTER_HEARTBEAT_TIMEOUT_S = 8
 
 
-def emit(event: str, **fields: Any) -> None:
-    """One JSON line on stdout: the master's channel to the controller."""
-    sys.stdout.write(json.dumps({"event": event, **fields}, separators=(",", ":")) + "\n")
+def emit(event: Event) -> None:
+    """One JSON line on stdout: the master's channel to the controller (read by wire.parse_event)."""
+    sys.stdout.write(event.line())
     sys.stdout.flush()
 
 

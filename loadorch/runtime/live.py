@@ -23,9 +23,18 @@ from loadorch.metrics.remote_write import auth_header, compress, encode_write_re
 from loadorch.metrics.tagged import families_from_json
 from loadorch.report.results import LoadRecord, load_timeline, timeseries
 from loadorch.runtime.common import emit
+from loadorch.traffic.stages import PHASE_AFTER, PHASE_BEFORE, PHASE_BETWEEN, PHASE_IN, phase_of, window_seconds
 from loadorch.verdict.evaluate import ThresholdResult, evaluate
 from loadorch.verdict.stats import Merged
-from loadorch.wire import MetricsPlan, Plan
+from loadorch.wire import (
+    DashboardListening,
+    MetricsGrace,
+    MetricsListening,
+    MetricsPlan,
+    MetricsReport,
+    Plan,
+    SummaryWritten,
+)
 
 if TYPE_CHECKING:
     from loadorch.metrics.pusher import RemoteWriter
@@ -45,6 +54,16 @@ log = logging.getLogger("loadorch.master")
 PUSH_INTERVAL_S = 5.0
 FINAL_PUSH_WAIT_S = 10.0
 FINAL_RESULTS_WAIT_S = 15.0
+
+
+WINDOW_WORDS = {"before": "not open yet", "open": "open now", "between": "between spans", "after": "closed",
+                "closed": "closed"}
+
+
+def window_phase(spans: Sequence[Sequence[float]], elapsed: float) -> str:
+    """"before", "open", "between" (spans) or "after": where `elapsed` falls in the measurement window."""
+    phase = phase_of([(float(a), float(b)) for a, b in spans], elapsed)
+    return {PHASE_IN: "open", PHASE_BEFORE: "before", PHASE_AFTER: "after", PHASE_BETWEEN: "between"}[phase]
 
 
 def rate_at(stages: Sequence[Sequence[float]], t: float) -> float:
@@ -83,11 +102,11 @@ class LiveMetrics:
 
         if self.cfg.port is not None:
             port = self._serve(self.cfg.bind or "127.0.0.1", self.cfg.port, metrics_app(self.families))
-            emit("metrics_listening", url=f"http://{self.cfg.bind or '127.0.0.1'}:{port}/metrics")
+            emit(MetricsListening(url=f"http://{self.cfg.bind or '127.0.0.1'}:{port}/metrics"))
         if self.cfg.dashboard:
             app = dashboard_app(f"{self.run[1]} / {self.run[2]}", self.live_doc, lambda: self.finished)
             port = self._serve("127.0.0.1", self.cfg.dashboard_port, app)
-            emit("dashboard_listening", url=f"http://127.0.0.1:{port}/")
+            emit(DashboardListening(url=f"http://127.0.0.1:{port}/"))
         if self.cfg.remote_write:
             from loadorch.metrics.pusher import RemoteWriter
 
@@ -127,10 +146,35 @@ class LiveMetrics:
             "timeseries": timeseries(merged),
             "histograms": {
                 "interval_s": merged.interval_s,
-                "intervals": [[i, kind, ok, h.to_json()] for (i, kind, ok), h in sorted(merged.intervals.items())],
+                "intervals": merged.interval_rows(),
             },
             "load": load_timeline(self._load_record()),
             "thresholds": [r.to_json() for r in self.results],
+            **({"window": self.window_doc()} if self.plan.window else {}),
+        }
+
+    def window_doc(self) -> dict[str, Any]:
+        """The measurement window as results.json has it (report.html's window line reads it: what the
+        thresholds judge so far, what they leave out), with where the run is: before, open, between, closed."""
+        spans = self.plan.window or []
+        elapsed = self.gauges.elapsed_s
+        phase = "closed" if self.gauges.finished else window_phase(spans, elapsed)
+        merged = self.state.merged
+        total, failures = merged.windowed().counts() if merged.window is not None else (0, 0)
+        excluded: dict[str, dict[str, int]] = {}
+        for (where, _, ok), h in merged.phases.items():
+            row = excluded.setdefault(where, {"requests": 0, "failures": 0})
+            row["requests"] += h.count
+            row["failures"] += 0 if ok else h.count
+        return {
+            "source": WINDOW_WORDS[phase],
+            "state": phase,
+            "spans": [[round(a, 3), round(b, 3)] for a, b in spans],
+            "seconds": round(window_seconds(spans, elapsed), 3),
+            "of_s": round(sum(b - a for a, b in spans), 3),
+            "requests": total,
+            "failures": failures,
+            "excluded": excluded,
         }
 
     def _load_record(self) -> LoadRecord:
@@ -173,17 +217,20 @@ class LiveMetrics:
             arrivals_dropped=dropped if open_model else None,
             elapsed_s=elapsed,
             finished=finished,
+            window_open=(not finished and window_phase(self.plan.window, elapsed) == "open")
+            if self.plan.window
+            else None,
         )
-        seconds = max(elapsed, 1e-9)
-        self.results = evaluate(
-            self.thresholds, state.merged, min_samples, seconds, db_judge(state.merged, min_samples, seconds)
-        )
+        # the thresholds as the gate will judge them: with a measurement window, only its samples and seconds
+        judged = state.merged.windowed()
+        seconds = max(window_seconds(self.plan.window, elapsed) if self.plan.window else elapsed, 1e-9)
+        self.results = evaluate(self.thresholds, judged, min_samples, seconds, db_judge(judged, min_samples, seconds))
         self.last_tick = elapsed
 
     def _payload(self) -> bytes:
         return compress(encode_write_request(flatten(self.families()), int(time.time() * 1000)))
 
-    def finish(self, elapsed: float, min_samples: int, stop_signal: list[int]) -> dict[str, Any]:
+    def finish(self, elapsed: float, min_samples: int, stop_signal: list[int]) -> MetricsReport:
         """The final values (the same stats and elapsed time the verdict uses, and the gate's threshold
         results once the controller has decided them) and the final push."""
         final = self._gate_results(stop_signal)
@@ -192,7 +239,7 @@ class LiveMetrics:
         if final is not None:
             self.results = final
         self.finished = True
-        out: dict[str, Any] = {
+        out: MetricsReport = {
             "threshold_states_from": "master" if final is None else "gate",
             "threshold_states": {f"{r.selector} {r.expression}": r.verdict for r in self.results},
         }
@@ -205,7 +252,7 @@ class LiveMetrics:
         path = self.cfg.final_path
         if not path:
             return None
-        emit("summary_written", stats_path=self.plan.stats_path, final_path=path)
+        emit(SummaryWritten(stats_path=self.plan.stats_path, final_path=path))
         deadline = time.monotonic() + FINAL_RESULTS_WAIT_S
         while not os.path.exists(path) and time.monotonic() < deadline and not stop_signal:
             time.sleep(0.05)
@@ -227,7 +274,7 @@ class LiveMetrics:
         next_note = time.monotonic()
         while time.monotonic() < deadline and not stop():
             if time.monotonic() >= next_note:  # also the controller's sign that the master is alive
-                emit("metrics_grace", seconds_left=round(deadline - time.monotonic(), 1))
+                emit(MetricsGrace(seconds_left=round(deadline - time.monotonic(), 1)))
                 next_note += 5.0
             gevent.sleep(0.1)
 

@@ -4,6 +4,12 @@
 Redirects are followed here, hop by hop, so every hop's host is checked against `allowed_hosts`; the
 target's own name connects only to the addresses preflight checked, other names are re-checked when
 they are resolved; the whole request, hops included, is bounded by one deadline.
+
+Timings as the lean path records them, of the response the outcome describes (the last hop, as k6's
+`res.timings`): `http_req_connecting` is the TCP connect and TLS handshake of that hop (0 on a reused
+connection; name resolution not included), `http_req_waiting` runs from when the connection is ready
+to send until the response's headers are parsed (it includes sending the request, microseconds for a
+small one; the lean path starts it after the send).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import gevent
+from gevent.local import local
 from geventhttpclient.connectionpool import ConnectionPool
 from locust.contrib.fasthttp import FastHttpSession
 from locust.env import Environment
@@ -71,6 +78,7 @@ class LocustClientRunner:
         self.allowed_hosts = tuple(allowed_hosts)
         self.max_body = max_body
         guard_resolution(origin.host, origin.port, tuple(addresses), self.allowed_hosts)
+        time_connections()
         self.session = FastHttpSession(
             self.base,
             environment.events.request,
@@ -123,6 +131,9 @@ class LocustClientRunner:
             outcome = Outcome(status, True, None, latency, path, body, service, queries)
         else:
             outcome = Outcome(status, False, failure[0], latency, path, body, service, queries, example=failure[1])
+        timings = getattr(resp, "lo_timings", None)
+        if timings is not None:
+            outcome.waiting_us, outcome.connecting_us = timings
         if results:
             outcome.checks = tuple(results)
             outcome.check_example = None if all(results) else failed_example(status, content)
@@ -134,6 +145,7 @@ class LocustClientRunner:
         """Send, then follow redirects as a browser does, refusing any hop outside allowed_hosts."""
         method, url, current = req.method, path, self.base + path
         for _ in range(MAX_HOPS + 1):
+            _HOP.connecting_us, _HOP.ready_at = 0, None
             resp: Any = self.session.request(
                 method,
                 url,
@@ -143,6 +155,7 @@ class LocustClientRunner:
                 allow_redirects=False,
                 stream=True,  # the body is read here, bounded
             )
+            self._timed(resp)
             location = resp.headers.get("Location") if resp.headers else None
             if int(resp.status_code or 0) not in REDIRECTS or not location:
                 return resp, None
@@ -156,6 +169,12 @@ class LocustClientRunner:
             if resp.status_code == 303 or (resp.status_code in (301, 302) and method == "POST"):
                 method, body = "GET", None
         return resp, f"more than {MAX_HOPS} redirects"
+
+    @staticmethod
+    def _timed(resp: Any) -> None:
+        """Note this hop's connect time and time to first byte on the response (see the module's docstring)."""
+        ready = _HOP.ready_at
+        resp.lo_timings = None if ready is None else (int((time.perf_counter() - ready) * 1e6), _HOP.connecting_us)
 
     def _read(self, resp: Any, keep: bool) -> tuple[bytes, str | None]:
         """The response body, decoded, at most max_body bytes (else an error and the connection closed);
@@ -199,6 +218,26 @@ class LocustClientRunner:
 
 
 _ORIGINAL_RESOLVE = ConnectionPool._resolve
+_ORIGINAL_CREATE = ConnectionPool._create_socket
+_ORIGINAL_GET = ConnectionPool.get_socket
+_HOP = local()  # per greenlet (one virtual user): the current hop's connect time and when it was ready to send
+
+
+def _create_socket(self: ConnectionPool) -> Any:
+    """A new connection (TCP, and TLS for https): its time, without name resolution, is the hop's connect time."""
+    _HOP.resolving_us = 0
+    began = time.perf_counter()
+    sock = _ORIGINAL_CREATE(self)
+    spent = int((time.perf_counter() - began) * 1e6) - getattr(_HOP, "resolving_us", 0)
+    _HOP.connecting_us = getattr(_HOP, "connecting_us", 0) + max(0, spent)
+    return sock
+
+
+def _get_socket(self: ConnectionPool) -> Any:
+    """The connection the request goes out on (pooled or new): the time to first byte starts here."""
+    sock = _ORIGINAL_GET(self)
+    _HOP.ready_at = time.perf_counter()
+    return sock
 
 
 def guard_resolution(host: str, port: int, pinned: tuple[str, ...], allowed: tuple[str, ...]) -> None:
@@ -208,6 +247,13 @@ def guard_resolution(host: str, port: int, pinned: tuple[str, ...], allowed: tup
     original = _ORIGINAL_RESOLVE
 
     def _resolve(self: ConnectionPool) -> Any:
+        began = time.perf_counter()
+        try:
+            return _pinned_or_checked(self)
+        finally:
+            _HOP.resolving_us = getattr(_HOP, "resolving_us", 0) + int((time.perf_counter() - began) * 1e6)
+
+    def _pinned_or_checked(self: ConnectionPool) -> Any:
         name, number = self._connection_host, self._connection_port
         if pinned and (name, number) == (host, port):
             return [
@@ -224,3 +270,9 @@ def guard_resolution(host: str, port: int, pinned: tuple[str, ...], allowed: tup
         return infos
 
     ConnectionPool._resolve = _resolve  # type: ignore[method-assign]
+
+
+def time_connections() -> None:
+    """Time every connection geventhttpclient opens and when each request's connection is ready (per greenlet)."""
+    ConnectionPool._create_socket = _create_socket  # type: ignore[method-assign]
+    ConnectionPool.get_socket = _get_socket  # type: ignore[method-assign]

@@ -25,15 +25,25 @@ from loadorch.verdict.evaluate import evaluate, should_abort
 from loadorch.verdict.histogram import Histogram
 from loadorch.verdict.stats import Merged
 from loadorch.wire import (
+    Aborted,
     Arrivals,
+    Done,
     Hello,
+    Listening,
     MasterSummary,
+    MetricsReport,
     Plan,
+    ProgressEvent,
     Start,
+    Started,
     StatsMessage,
     StopReason,
+    ThresholdJson,
+    VuFailed,
     VuFailure,
     WorkerDetail,
+    WorkerLost,
+    WorkersMissing,
     WorkersSummary,
 )
 
@@ -80,9 +90,9 @@ class MasterState:
         self.started_mono: float | None = None
         self.ended_mono: float | None = None  # frozen at the end: the summary and the metrics agree
         self.metrics: LiveMetrics | None = None
-        self.metrics_report: dict[str, Any] | None = None
+        self.metrics_report: MetricsReport | None = None
         self.stop_reason: StopReason | None = None
-        self.aborted_by: dict[str, Any] | None = None
+        self.aborted_by: ThresholdJson | None = None
         self.load_samples: list[list[float]] = []
         log_path = plan.request_log_path
         self.request_log = open(log_path, "a", encoding="utf-8") if log_path else None  # noqa: SIM115
@@ -151,7 +161,7 @@ class MasterState:
         info.arrivals = msg.arrivals
         for failure in msg.vu_failures:
             log.error("virtual user %d (%s) stopped: %s", failure.slot, failure.user_class, failure.error)
-            emit("vu_failed", **failure.to_json())
+            emit(VuFailed(failure=failure))
         info.vu_failures += msg.vu_failures
         if msg.final:
             info.final_total = msg.total
@@ -166,7 +176,7 @@ class MasterState:
             if info.final_total is None and info.lost_at_s is None and now - info.last_seen > LOST_AFTER_S:
                 info.lost_at_s = round(self.elapsed(), 1)
                 log.warning("worker %d stopped reporting", info.index)
-                emit("worker_lost", index=info.index, at_s=info.lost_at_s)
+                emit(WorkerLost(index=info.index, at_s=info.lost_at_s))
 
     def sample_load(self, elapsed: float) -> None:
         """One point of the load timeline: live users and the arrival counters summed over all workers."""
@@ -290,7 +300,7 @@ def run_master(plan: Plan) -> int:
     stop_signal: list[int] = []
     gevent.signal_handler(signal.SIGTERM, lambda: stop_signal.append(signal.SIGTERM))
     gevent.signal_handler(signal.SIGINT, lambda: stop_signal.append(signal.SIGINT))
-    emit("listening", port=master.port)
+    emit(Listening(port=master.port))
     if plan.metrics is not None:
         state.metrics = LiveMetrics(plan, state, _parse_thresholds(plan))
         state.metrics.start()
@@ -303,11 +313,12 @@ def run_master(plan: Plan) -> int:
         state.stop_reason = "interrupted" if stop_signal else "workers missing"
         write_json_atomic(plan.stats_path, state.summary().to_json())
         emit(
-            "workers_missing",
-            connected=len(state.workers),
-            expected=plan.workers,
-            missing=missing,
-            waited_s=plan.worker_connect_timeout_s,
+            WorkersMissing(
+                connected=len(state.workers),
+                expected=plan.workers,
+                missing=missing,
+                waited_s=plan.worker_connect_timeout_s,
+            )
         )
         if state.metrics is not None:
             state.metrics.close()
@@ -316,7 +327,7 @@ def run_master(plan: Plan) -> int:
 
     state.t0 = time.time()
     state.started_mono = time.monotonic()
-    emit("started", t0=state.t0, workers=sorted(state.workers))
+    emit(Started(t0=state.t0, workers=sorted(state.workers)))
     runner.send_message("lo_start", Start(t0=state.t0).to_json())
     _watch(state, plan, stop_signal)
     state.sample_load(state.elapsed())
@@ -337,7 +348,7 @@ def run_master(plan: Plan) -> int:
         write_json_atomic(plan.stats_path, state.summary().to_json())
         state.metrics.linger(lambda: bool(stop_signal))
         state.metrics.close()
-    emit("done", stop_reason=state.stop_reason, elapsed_s=round(state.elapsed(), 3))
+    emit(Done(stop_reason=state.stop_reason, elapsed_s=round(state.elapsed(), 3)))
     runner.quit()
     return 0
 
@@ -385,7 +396,7 @@ def _watch(state: MasterState, plan: Plan, stop_signal: list[int]) -> None:
                 if hit is not None:
                     state.stop_reason = "aborted"
                     state.aborted_by = hit.to_json()
-                    emit("aborted", threshold=f"{hit.selector} {hit.expression}", message=hit.message)
+                    emit(Aborted(threshold=f"{hit.selector} {hit.expression}", message=hit.message))
                     return
 
 
@@ -398,14 +409,15 @@ def _progress(state: MasterState, elapsed: float, recent: int) -> None:
         return None if h is None or h.count == 0 else round(h.percentile(95) / 1000.0, 1)
 
     emit(
-        "progress",
-        elapsed_s=round(elapsed, 1),
-        users=sum(w.users for w in state.live()),
-        rps=round(recent / REPORT_INTERVAL_S, 1),
-        requests=total,
-        failures=failures,
-        p95_read_ms=p95("read"),
-        p95_write_ms=p95("write"),
-        lost=[w.index for w in state.workers.values() if w.lost_at_s is not None],
-        lag_s=round(state.lag.take_recent_max(), 3),
+        ProgressEvent(
+            elapsed_s=round(elapsed, 1),
+            users=sum(w.users for w in state.live()),
+            rps=round(recent / REPORT_INTERVAL_S, 1),
+            requests=total,
+            failures=failures,
+            p95_read_ms=p95("read"),
+            p95_write_ms=p95("write"),
+            lost=[w.index for w in state.workers.values() if w.lost_at_s is not None],
+            lag_s=round(state.lag.take_recent_max(), 3),
+        )
     )

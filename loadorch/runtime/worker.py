@@ -32,7 +32,7 @@ from loadorch.traffic.data import cumulative, stream_seed
 from loadorch.traffic.request import CompiledRequest, Origin, RequestRunner, compile_request
 from loadorch.traffic.stages import users_at
 from loadorch.verdict.stats import Recorder
-from loadorch.wire import Arrivals, Hello, Plan, Start, StatsMessage, VuFailure
+from loadorch.wire import Arrivals, Hello, Plan, Start, StatsMessage, VuFailure, WorkerLostMaster
 
 log = logging.getLogger("loadorch.worker")
 STAGE_TICK_S = 0.05  # how often the stage clock (and a waiting user) looks at the stage's user count
@@ -311,6 +311,14 @@ def dispatch_arrivals(state: WorkerState, perf0: float) -> None:
         state.dispatched += 1
 
 
+def start_user(runner: lr.WorkerRunner, name: str) -> None:
+    """Start one user: Locust's `spawn_users` without its debug line, whose f-string is built even when
+    debug logging is off and counts every running user (O(users) a call, so O(users^2) a ramp)."""
+    if runner.state in (lr.STATE_INIT, lr.STATE_STOPPED):
+        runner.update_state(lr.STATE_SPAWNING)
+    runner.user_classes_by_name[name](runner.environment).start(runner.user_greenlets)
+
+
 def stage_clock(state: WorkerState, runner: Any) -> None:
     """Closed-model stages: follow the stages' user count, starting this worker's slots below it in slot
     order (a user ramped down waits, and resumes its own sequence when it ramps up again)."""
@@ -319,7 +327,7 @@ def stage_clock(state: WorkerState, runner: Any) -> None:
     while not state.stopped:
         state.limit = users_at(stages, time.time() - state.recorder.t0)
         while state.spawned < len(mine) and mine[state.spawned][0] < state.limit and not state.stopped:
-            runner.spawn_users({mine[state.spawned][1]: 1})
+            start_user(runner, mine[state.spawned][1])
             state.spawned += 1
         gevent.sleep(STAGE_TICK_S)
 
@@ -356,7 +364,7 @@ def run_worker(plan: Plan, index: int) -> int:
     runner.send_message("lo_hello", Hello(index=index, token=plan.token, pid=os.getpid()).to_json())
     runner.greenlet.join()
     if not state.stopped:
-        emit("worker_lost_master", index=index)
+        emit(WorkerLostMaster(index=index))
         return 5
     return 0
 
@@ -406,7 +414,7 @@ class WorkerSession:
         state, runner, plan = self.state, self.runner, self.state.plan
         if plan.open is not None:  # every user at once, idle until an arrival needs it; then the clock starts
             for _, name in state.mine:
-                runner.spawn_users({name: 1})
+                start_user(runner, name)
                 state.spawned += 1
             gevent.sleep(0)
             perf0 = time.perf_counter() - (time.time() - state.recorder.t0)
@@ -415,12 +423,17 @@ class WorkerSession:
         if state.stages is not None:
             return stage_clock(state, runner)
         rate = max(plan.spawn_rate / plan.workers, 1e-6)
-        for _, name in state.mine:
+        began = time.perf_counter()
+        for k, (_, name) in enumerate(state.mine):
+            # user k starts at k / rate from the start; a late loop catches up (a sleep per user would let
+            # a busy event loop stretch the ramp: each sleep lasts at least one turn of the loop)
+            delay = began + k / rate - time.perf_counter()
+            if delay > 0:
+                gevent.sleep(delay)
             if state.stopped:
                 return
-            runner.spawn_users({name: 1})
+            start_user(runner, name)
             state.spawned += 1
-            gevent.sleep(1.0 / rate)
 
     def report(self) -> None:
         while not self.state.stopped:

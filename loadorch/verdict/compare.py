@@ -12,9 +12,9 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from loadorch.verdict.basis import Basis, basis
 from loadorch.verdict.evaluate import ERROR, INTERRUPTED
 from loadorch.verdict.histogram import Histogram, bounds_of, bucket_of
-from loadorch.verdict.stats import Merged
 
 Z = 1.96
 MIN_COUNT = 30  # fewer requests than this on either side: a count-based test cannot tell
@@ -79,6 +79,7 @@ class Row:
 class Comparison:
     rows: list[Row] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    basis: str = "the whole runs"  # what was compared: the whole runs or both measurement windows
 
     @property
     def regressions(self) -> list[Row]:
@@ -120,10 +121,12 @@ def _bucket_at(h: Histogram, rank: int) -> int:
     return bucket_of(h.max)
 
 
-def compare(base: dict[str, Any], cur: dict[str, Any], budgets: Budgets) -> Comparison:
-    out = Comparison(warnings=_like_for_like(base, cur))
-    bm, cm = Merged.from_json(base["histograms"]), Merged.from_json(cur["histograms"])
-    bt, ct = float(base["run"]["elapsed_s"]) or 1e-9, float(cur["run"]["elapsed_s"]) or 1e-9
+def compare(base: dict[str, Any], cur: dict[str, Any], budgets: Budgets, on: Basis | None = None) -> Comparison:
+    """Rows per kind, endpoint and the run, on `on` (default: `basis(base, cur)`, both measurement windows
+    when both runs have one)."""
+    on = on or basis(base, cur)
+    out = Comparison(warnings=_like_for_like(base, cur) + on.warnings, basis=on.text)
+    bm, cm, bt, ct = on.base, on.cur, on.base_s, on.cur_s
     for scope, section, tag in (("kind", "kinds", "kind"), ("endpoint", "endpoints", "name")):
         for name in sorted(set(base[section]) | set(cur[section])):
             if name not in base[section] or name not in cur[section]:

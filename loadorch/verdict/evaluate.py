@@ -11,6 +11,7 @@ from loadorch.config.thresholds import Threshold
 from loadorch.errors import ExitCode
 from loadorch.verdict.histogram import Histogram
 from loadorch.verdict.stats import Merged
+from loadorch.wire import ThresholdJson
 
 PASS, FAIL, INCONCLUSIVE, ERROR, INTERRUPTED = "pass", "fail", "inconclusive", "error", "interrupted"
 EXIT_CODES = {PASS: ExitCode.OK, FAIL: ExitCode.BREACH, INCONCLUSIVE: ExitCode.INCONCLUSIVE, ERROR: ExitCode.RUN}
@@ -29,8 +30,19 @@ class ThresholdResult:
     message: str
     abort_on_fail: bool = False
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+    def to_json(self) -> ThresholdJson:
+        return {
+            "selector": self.selector,
+            "expression": self.expression,
+            "observed": self.observed,
+            "limit": self.limit,
+            "unit": self.unit,
+            "samples": self.samples,
+            "error_bound": self.error_bound,
+            "verdict": self.verdict,
+            "message": self.message,
+            "abort_on_fail": self.abort_on_fail,
+        }
 
     @classmethod
     def of(
@@ -89,7 +101,8 @@ def evaluate_threshold(t: Threshold, merged: Merged, min_samples: int, duration_
     timing = {"http_req_waiting": "waiting", "http_req_connecting": "connecting"}.get(metric, "")
     ok = merged.select(tags, ok=True, timing=timing)
     if ok.count == 0 and timing:
-        return result(None, 0, 0.0, FAIL, f"no data: no {metric} recorded for {selector} (client: lean records it)")
+        why = f"no data: no {metric} recorded for {selector} (python users do not record it)"
+        return result(None, 0, 0.0, FAIL, why)
     if ok.count == 0:
         return result(None, 0, 0.0, FAIL, f"no data: all {total} requests matching {selector} failed")
     observed_us, low_us, high_us = _aggregate(ok, expr.aggregation, expr.percentile)

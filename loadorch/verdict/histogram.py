@@ -19,8 +19,10 @@ import sys
 from array import array
 from collections.abc import Iterable, Sequence
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
-from typing_extensions import TypedDict
+if TYPE_CHECKING:
+    from loadorch.wire import HistogramJson
 
 EXACT_BELOW = 2048
 SUB_BITS = 10
@@ -42,14 +44,6 @@ def bounds_of(bucket: int) -> tuple[int, int]:
     e = (bucket >> SUB_BITS) - 1
     low = (bucket - (e << SUB_BITS)) << e
     return low, low + (1 << e) - 1
-
-
-class HistogramJson(TypedDict):
-    count: int
-    sum: int
-    min: int
-    max: int
-    buckets: list[tuple[int, int]]
 
 
 def nearest_rank(pct: float, count: int) -> int:

@@ -8,7 +8,7 @@ from loadorch.config.resolve import RunConfig
 from loadorch.traffic.arrivals import expected_arrivals, total_seconds
 from loadorch.verdict.evaluate import ERROR, FAIL, INCONCLUSIVE, PASS, Check
 from loadorch.verdict.stats import Merged
-from loadorch.wire import STOPPED_EARLY, MasterSummary, VuFailure, WorkerDetail, WorkersSummary
+from loadorch.wire import STOPPED_EARLY, STOPPED_ON_PURPOSE, MasterSummary, VuFailure, WorkerDetail, WorkersSummary
 
 CPU_SATURATED = 90.0
 Detail = list[WorkerDetail]
@@ -86,7 +86,7 @@ def _users_check(failures: list[VuFailure]) -> Check:
 
 def _load_check(cfg: RunConfig, summary: MasterSummary, detail: Detail) -> Check:
     started = sum(w.users_peak for w in detail)
-    if summary.stop_reason in ("interrupted", "aborted") or started >= cfg.users:
+    if summary.stop_reason in STOPPED_ON_PURPOSE or started >= cfg.users:
         return Check("load", PASS, f"{started} of {cfg.users} users started")
     return Check(
         "load",

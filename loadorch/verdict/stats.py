@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, NamedTuple, TypeVar, cast
 
 from loadorch.config.tags import TagTable, tags_of
 from loadorch.config.thresholds import EXPECTED_RESPONSE
 from loadorch.traffic.stages import PHASE_IN, Span, phase_of
 from loadorch.verdict.histogram import Histogram
+from loadorch.wire import HistogramJson, MergedJson, SeriesKeyJson, StatsDelta, TablesJson
 
 TAG_NAMES = ("user", "name", "kind", "method", "status")
 ENDPOINT_SLOTS = 120  # per-endpoint timelines keep at most this many slots (coarser as a run grows)
 
 
 CheckKey = tuple[str, str, str, str, str]  # user, request name, kind, method, check name
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 
 class SeriesKey(NamedTuple):
@@ -38,39 +41,106 @@ class SeriesKey(NamedTuple):
     def tag(self, tag: str) -> str:
         return str(getattr(self, tag))
 
-    def as_list(self) -> list[Any]:
-        return [self.user, self.name, self.kind, self.method, self.status, self.ok]
+    def as_list(self) -> SeriesKeyJson:
+        return (self.user, self.name, self.kind, self.method, self.status, self.ok)
 
     @classmethod
-    def from_list(cls, v: list[Any]) -> SeriesKey:
+    def from_list(cls, v: SeriesKeyJson) -> SeriesKey:
         return cls(str(v[0]), str(v[1]), str(v[2]), str(v[3]), int(v[4]), bool(v[5]))
 
 
-class Recorder:
+IntervalKey = tuple[int, str, bool]  # (time slot, kind, ok)
+PhaseKey = tuple[str, str, bool]  # (phase outside the window, kind, ok)
+ErrorKey = tuple[SeriesKey, str]  # (series, reason)
+EndpointKey = tuple[int, str]  # (time slot, request name)
+TimingKey = tuple[str, SeriesKey]  # ("waiting" | "connecting", series)
+
+
+class Tables:
+    """The tables of request statistics, declared once: a worker's Recorder fills them and sends them as
+    deltas; the master's Merged adds the deltas up. Both travel as wire.TablesJson rows."""
+
+    series: dict[SeriesKey, Histogram]  # latency of every request
+    intervals: dict[IntervalKey, Histogram]  # the timeline, per interval_s slot
+    errors: dict[ErrorKey, int]
+    examples: dict[ErrorKey, str]  # the first example of each error reason
+    service: dict[SeriesKey, Histogram]  # open model: service time from the send, not from the due time
+    db: dict[SeriesKey, Histogram]  # queries per request (a response header), inside the window only
+    endpoint_intervals: dict[EndpointKey, Histogram]  # successful requests' latency per slot and name
+    # live metrics: exact counts per (previous edge, edge] interval, so a Prometheus bucket at a
+    # threshold's limit counts exactly (the histogram's own buckets straddle the limit)
+    le: dict[SeriesKey, list[int]]
+    timings: dict[TimingKey, Histogram]  # successful requests, inside the window only
+    checks: dict[CheckKey, list[int]]  # [passes, fails] per expect condition, inside the window only
+    check_examples: dict[CheckKey, str]  # one failing response each
+    phases: dict[PhaseKey, Histogram]  # outside the measurement window
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self.window: dict[SeriesKey, Histogram] | None = None  # the window's series, in a run that has one
+        self.clear()
+
+    def clear(self) -> None:
+        """Empty every table (a worker starts each delta afresh); a run with a window keeps having one."""
+        self.series, self.intervals, self.errors, self.examples = {}, {}, {}, {}
+        self.service, self.db, self.endpoint_intervals, self.le = {}, {}, {}, {}
+        self.timings, self.checks, self.check_examples, self.phases = {}, {}, {}, {}
+        if self.window is not None:
+            self.window = {}
+
+    def rows(self, ordered: bool) -> TablesJson:
+        """The tables as JSON rows (not `le`: the live metrics' counts stay on the master); `ordered`: sorted,
+        so the same data always reads the same (results.json)."""
+        return cast(TablesJson, self._rows(ordered, Histogram.to_json))
+
+    def _rows(self, ordered: bool, enc: Callable[[Histogram], Any]) -> dict[str, Any]:
+        """The rows with each histogram as `enc` makes it (JSON for files, packed for a worker's delta)."""
+
+        def series_rows(table: dict[SeriesKey, Histogram]) -> list[tuple[SeriesKeyJson, Any]]:
+            items = sorted(table.items(), key=lambda kv: kv[0].as_list()) if ordered else table.items()
+            return [(k.as_list(), enc(h)) for k, h in items]
+
+        def in_order(items: Iterable[tuple[_K, _V]]) -> Iterable[tuple[_K, _V]]:
+            return sorted(items) if ordered else items
+
+        timings: Iterable[tuple[TimingKey, Histogram]] = self.timings.items()
+        if ordered:
+            timings = sorted(timings, key=lambda kv: (kv[0][0], kv[0][1].as_list()))
+        intervals = sorted(self.intervals.items()) if ordered else self.intervals.items()
+        rows: dict[str, Any] = {
+            "series": series_rows(self.series),
+            "intervals": [(i, kind, ok, enc(h)) for (i, kind, ok), h in intervals],
+            "errors": [(k.as_list(), reason, n) for (k, reason), n in self.errors.items()],
+            "examples": [(k.as_list(), reason, text) for (k, reason), text in self.examples.items()],
+            "service": series_rows(self.service),
+            "db": series_rows(self.db),
+            "endpoint_intervals": [(i, n, enc(h)) for (i, n), h in in_order(self.endpoint_intervals.items())],
+            "checks": [(*k, n[0], n[1], self.check_examples.get(k)) for k, n in in_order(self.checks.items())],
+            "timings": [(t, k.as_list(), enc(h)) for (t, k), h in timings],
+        }
+        if self.window is not None:
+            rows["window"] = series_rows(self.window)
+            rows["phases"] = [(p, kind, ok, enc(h)) for (p, kind, ok), h in in_order(self.phases.items())]
+        return rows
+
+    def interval_rows(self, ordered: bool = True) -> list[tuple[int, str, bool, HistogramJson]]:
+        """The timeline's rows (also the live dashboard's)."""
+        items = sorted(self.intervals.items()) if ordered else self.intervals.items()
+        return [(i, kind, ok, h.to_json()) for (i, kind, ok), h in items]
+
+
+class Recorder(Tables):
     """Worker side: records requests and hands out deltas since the last call."""
 
     def __init__(self, interval_s: float, t0: float, edges_us: Sequence[int] = (), window: Sequence[Span] = ()) -> None:
-        self.interval_s = interval_s
+        super().__init__(interval_s)
         self.t0 = t0
         # measurement window: each sample is classified by its completion time, so the window's
         # histograms are exact for any selector, whatever the interval length
         self.spans = tuple((float(a), float(b)) for a, b in window)
-        self.window: dict[SeriesKey, Histogram] = {}
-        self.phases: dict[tuple[str, str, bool], Histogram] = {}  # outside the window: (phase, kind, ok)
-        self.checks: dict[CheckKey, list[int]] = {}  # [passes, fails] per expect condition
-        self.timings: dict[tuple[str, SeriesKey], Histogram] = {}  # ("waiting" | "connecting", series)
-        self.check_examples: dict[CheckKey, str] = {}  # one failing response each
-        # live metrics: exact counts per (previous edge, edge] interval, so a Prometheus bucket at a
-        # threshold's limit counts exactly (the histogram's own buckets straddle the limit)
-        self.edges_us = tuple(edges_us)
-        self.le: dict[SeriesKey, list[int]] = {}
-        self.series: dict[SeriesKey, Histogram] = {}
-        self.intervals: dict[tuple[int, str, bool], Histogram] = {}
-        self.endpoint_intervals: dict[tuple[int, str], Histogram] = {}
-        self.errors: dict[tuple[SeriesKey, str], int] = {}
-        self.examples: dict[tuple[SeriesKey, str], str] = {}  # the first example of each error reason
-        self.service: dict[SeriesKey, Histogram] = {}
-        self.db: dict[SeriesKey, Histogram] = {}
+        if self.spans:
+            self.window = {}
+        self.edges_us = tuple(edges_us)  # the live metrics' bucket edges (le)
         self.total = 0
 
     def record(
@@ -98,11 +168,12 @@ class Recorder:
                 sh = self.service[key] = Histogram()
             sh.record(service_us)
         judged = True  # inside the measurement window, or no window
-        if self.spans:
+        window = self.window
+        if window is not None:
             phase = phase_of(self.spans, at - self.t0)
             judged = phase == PHASE_IN
             if judged:
-                _hist(self.window, key).record(latency_us)
+                _hist(window, key).record(latency_us)
             else:
                 _hist(self.phases, (phase, key.kind, key.ok)).record(latency_us)
         if db_queries is not None and judged:  # a per-request threshold metric: the window's only
@@ -149,97 +220,64 @@ class Recorder:
             if not ok and example is not None and ck not in self.check_examples:
                 self.check_examples[ck] = example
 
-    def take_delta(self) -> dict[str, Any]:
-        """The tables since the last call (then emptied), histograms packed (Histogram.to_wire)."""
-        delta: dict[str, Any] = {
-            "series": [[k.as_list(), h.to_wire()] for k, h in self.series.items()],
-            "intervals": [[i, kind, ok, h.to_wire()] for (i, kind, ok), h in self.intervals.items()],
-            "errors": [[k.as_list(), reason, n] for (k, reason), n in self.errors.items()],
-            "examples": [[k.as_list(), reason, text] for (k, reason), text in self.examples.items()],
-            "service": [[k.as_list(), h.to_wire()] for k, h in self.service.items()],
-            "db": [[k.as_list(), h.to_wire()] for k, h in self.db.items()],
-            "endpoint_intervals": [[i, name, h.to_wire()] for (i, name), h in self.endpoint_intervals.items()],
-            "total": self.total,
-        }
+    def take_delta(self) -> StatsDelta:
+        """The tables since the last call (then emptied), as `lo_stats.delta`: histograms packed (to_wire)."""
+        delta = cast(StatsDelta, {**self._rows(False, Histogram.to_wire), "total": self.total})
         if self.edges_us:
-            delta["le"] = [[k.as_list(), counts] for k, counts in self.le.items()]
-            self.le = {}
-        if self.timings:
-            delta["timings"] = [[t, k.as_list(), h.to_wire()] for (t, k), h in self.timings.items()]
-            self.timings = {}
-        if self.checks:
-            delta["checks"] = [[*k, n[0], n[1], self.check_examples.get(k)] for k, n in self.checks.items()]
-            self.checks, self.check_examples = {}, {}
-        if self.spans:
-            delta["window"] = [[k.as_list(), h.to_wire()] for k, h in self.window.items()]
-            delta["phases"] = [[p, kind, ok, h.to_wire()] for (p, kind, ok), h in self.phases.items()]
-            self.window, self.phases = {}, {}
-        self.series, self.intervals, self.errors, self.service, self.db = {}, {}, {}, {}, {}
-        self.examples = {}
-        self.endpoint_intervals = {}
+            delta["le"] = [(k.as_list(), counts) for k, counts in self.le.items()]
+        self.clear()
         return delta
 
 
-class Merged:
+class Merged(Tables):
     """Master side: the sum of every worker's deltas, and each worker's own count."""
 
     def __init__(self, interval_s: float = 1.0) -> None:
-        self.interval_s = interval_s
-        self.series: dict[SeriesKey, Histogram] = {}
-        self.intervals: dict[tuple[int, str, bool], Histogram] = {}
-        self.errors: dict[tuple[SeriesKey, str], int] = {}
-        self.examples: dict[tuple[SeriesKey, str], str] = {}
-        self.service: dict[SeriesKey, Histogram] = {}
-        self.db: dict[SeriesKey, Histogram] = {}
-        self.le: dict[SeriesKey, list[int]] = {}  # exact counts per metrics edge interval (see Recorder)
+        super().__init__(interval_s)
         self.per_worker: dict[int, int] = {}
-        self.keys: dict[tuple[Any, ...], SeriesKey] = {}  # the series keys seen, by their JSON form
-        # successful latencies per (slot, endpoint name); a slot spans `endpoint_step` intervals
-        self.endpoint_intervals: dict[tuple[int, str], Histogram] = {}
-        self.endpoint_step = 1
-        self.window: dict[SeriesKey, Histogram] | None = None  # set when the run has a measurement window
-        self.phases: dict[tuple[str, str, bool], Histogram] = {}
+        self.endpoint_step = 1  # a slot of endpoint_intervals spans this many intervals
         self.tag_table: TagTable = {}  # free tags per (user, request name): set by whoever evaluates
-        self.checks: dict[CheckKey, list[int]] = {}
-        self.check_examples: dict[CheckKey, str] = {}
-        self.timings: dict[str, dict[SeriesKey, Histogram]] = {"waiting": {}, "connecting": {}}
+        self.keys: dict[tuple[Any, ...], SeriesKey] = {}  # the series keys seen, by their rows' form
 
-    def add_delta(self, worker: int, delta: dict[str, Any]) -> None:
-        """A worker's delta (Recorder.take_delta: packed histograms), merged in place: the cost is one pass
-        over the delta's buckets, whatever the merged tables already hold."""
-        self.per_worker[worker] = self.per_worker.get(worker, 0) + self._add_rows(delta, Histogram.merge_wire)
+    def add_delta(self, worker: int, delta: StatsDelta) -> None:
+        """A worker's delta (packed histograms), merged in place: the cost is one pass over the delta's
+        buckets, whatever the merged tables already hold. Its requests count for that worker."""
+        added = self._add_rows(delta, False, Histogram.merge_wire)
+        self.per_worker[worker] = self.per_worker.get(worker, 0) + added
 
-    def _add_rows(self, rows: dict[str, Any], merge: Callable[[Histogram, Any], Any]) -> int:
-        """Add rows whose histograms `merge` adds into a table's histogram; the number of requests they held."""
+    def _add_rows(self, rows: Mapping[str, Any], in_steps: bool, merge: Callable[[Histogram, Any], Any]) -> int:
+        """Add rows to the tables, `merge` adding each row's histogram into the table's; the number of requests
+        they held. `in_steps`: the rows' endpoint slots are already endpoint_step intervals wide (merged
+        tables), not one interval (a worker's delta)."""
         added = 0
+        key_of = self._key
         for key_list, hist in rows["series"]:
-            h = self._hist(self.series, self._key(key_list))
+            h = _hist(self.series, key_of(key_list))
             before = h.count
             merge(h, hist)
             added += h.count - before
-        for i, kind, ok, hist in rows["intervals"]:
-            merge(self._hist(self.intervals, (int(i), str(kind), bool(ok))), hist)
-        for key_list, reason, n in rows["errors"]:
-            ek = (self._key(key_list), str(reason))
+        for i, kind, ok, hist in rows.get("intervals", []):
+            merge(_hist(self.intervals, (int(i), str(kind), bool(ok))), hist)
+        for key_list, reason, n in rows.get("errors", []):
+            ek = (SeriesKey.from_list(key_list), str(reason))
             self.errors[ek] = self.errors.get(ek, 0) + int(n)
         for key_list, reason, text in rows.get("examples", []):
-            self.examples.setdefault((self._key(key_list), str(reason)), str(text))
+            self.examples.setdefault((SeriesKey.from_list(key_list), str(reason)), str(text))
         for key_list, hist in rows.get("service", []):
-            merge(self._hist(self.service, self._key(key_list)), hist)
+            merge(_hist(self.service, key_of(key_list)), hist)
         for key_list, hist in rows.get("db", []):
-            merge(self._hist(self.db, self._key(key_list)), hist)
+            merge(_hist(self.db, key_of(key_list)), hist)
         for i, name, hist in rows.get("endpoint_intervals", []):
-            merge(self.endpoint_hist(int(i) // self.endpoint_step, str(name)), hist)
+            merge(self.endpoint_hist(int(i) if in_steps else int(i) // self.endpoint_step, str(name)), hist)
         for key_list, counts in rows.get("le", []):
-            key = self._key(key_list)
+            key = SeriesKey.from_list(key_list)
             have = self.le.get(key)
             if have is None:
                 self.le[key] = [int(n) for n in counts]
             elif len(have) == len(counts):
                 self.le[key] = [a + int(b) for a, b in zip(have, counts)]
         for timing, key_list, hist in rows.get("timings", []):
-            table = self.timings.setdefault(str(timing), {})
-            merge(self._hist(table, self._key(key_list)), hist)
+            merge(_hist(self.timings, (str(timing), key_of(key_list))), hist)
         for user, name, kind, method, check, passes, fails, example in rows.get("checks", []):
             ck = (str(user), str(name), str(kind), str(method), str(check))
             counts = self.checks.setdefault(ck, [0, 0])
@@ -251,16 +289,16 @@ class Merged:
             window = self.window if self.window is not None else {}
             self.window = window
             for key_list, hist in rows["window"]:
-                merge(self._hist(window, self._key(key_list)), hist)
+                merge(_hist(window, key_of(key_list)), hist)
             for phase, kind, ok, hist in rows.get("phases", []):
-                merge(self._hist(self.phases, (str(phase), str(kind), bool(ok))), hist)
+                merge(_hist(self.phases, (str(phase), str(kind), bool(ok))), hist)
         return added
 
-    def _key(self, key_list: Any) -> SeriesKey:
+    def _key(self, key_list: Sequence[Any]) -> SeriesKey:
         raw = tuple(key_list)
         key = self.keys.get(raw)
         if key is None:
-            key = self.keys[raw] = SeriesKey.from_list(key_list)
+            key = self.keys[raw] = SeriesKey.from_list(raw)  # type: ignore[arg-type]
         return key
 
     def windowed(self) -> Merged:
@@ -311,18 +349,11 @@ class Merged:
         while slot >= ENDPOINT_SLOTS:
             coarse: dict[tuple[int, str], Histogram] = {}
             for (i, n), old in self.endpoint_intervals.items():
-                self._hist(coarse, (i // 2, n)).merge(old)
+                _hist(coarse, (i // 2, n)).merge(old)
             self.endpoint_intervals = coarse
             self.endpoint_step *= 2
             slot //= 2
-        return self._hist(self.endpoint_intervals, (slot, name))
-
-    @staticmethod
-    def _hist(table: dict[Any, Histogram], key: Any) -> Histogram:
-        h = table.get(key)
-        if h is None:
-            h = table[key] = Histogram()
-        return h
+        return _hist(self.endpoint_intervals, (slot, name))
 
     def select(
         self, tags: Iterable[tuple[str, str]] = (), ok: bool | None = True, service: bool = False, timing: str = ""
@@ -332,7 +363,10 @@ class Merged:
         "waiting" or "connecting" instead of the whole duration)."""
         tags = tuple(tags)
         out = Histogram()
-        table = self.timings.get(timing, {}) if timing else (self.service if service else self.series)
+        if timing:
+            table = {key: h for (t, key), h in self.timings.items() if t == timing}
+        else:
+            table = self.service if service else self.series
         for key, h in table.items():
             if ok is not None and key.ok != ok:
                 continue
@@ -372,50 +406,33 @@ class Merged:
     def total(self) -> int:
         return sum(h.count for h in self.series.values())
 
-    def to_json(self) -> dict[str, Any]:
-        return {
+    def to_json(self) -> MergedJson:
+        rows = self.rows(ordered=True)
+        out: MergedJson = {
             "interval_s": self.interval_s,
-            "series": [
-                [k.as_list(), h.to_json()] for k, h in sorted(self.series.items(), key=lambda kv: kv[0].as_list())
-            ],
-            "intervals": [[i, kind, ok, h.to_json()] for (i, kind, ok), h in sorted(self.intervals.items())],
-            "errors": [[k.as_list(), reason, n] for (k, reason), n in self.errors.items()],
-            "examples": [[k.as_list(), reason, text] for (k, reason), text in self.examples.items()],
-            "service": [
-                [k.as_list(), h.to_json()] for k, h in sorted(self.service.items(), key=lambda kv: kv[0].as_list())
-            ],
-            "db": [[k.as_list(), h.to_json()] for k, h in sorted(self.db.items(), key=lambda kv: kv[0].as_list())],
+            "series": rows["series"],
+            "intervals": rows["intervals"],
+            "errors": rows["errors"],
+            "examples": rows["examples"],
+            "service": rows["service"],
+            "db": rows["db"],
             "per_worker": {str(w): n for w, n in sorted(self.per_worker.items())},
             "endpoint_step": self.endpoint_step,
-            "endpoint_intervals": [[i, n, h.to_json()] for (i, n), h in sorted(self.endpoint_intervals.items())],
-            "checks": [[*k, n[0], n[1], self.check_examples.get(k)] for k, n in sorted(self.checks.items())],
-            "timings": [
-                [t, k.as_list(), h.to_json()]
-                for t, table in sorted(self.timings.items())
-                for k, h in sorted(table.items(), key=lambda kv: kv[0].as_list())
-            ],
-            **(
-                {}
-                if self.window is None
-                else {
-                    "window": [
-                        [k.as_list(), h.to_json()]
-                        for k, h in sorted(self.window.items(), key=lambda kv: kv[0].as_list())
-                    ],
-                    "phases": [[p, kind, ok, h.to_json()] for (p, kind, ok), h in sorted(self.phases.items())],
-                }
-            ),
+            "endpoint_intervals": rows["endpoint_intervals"],
+            "checks": rows["checks"],
+            "timings": rows["timings"],
         }
+        if "window" in rows:
+            out["window"], out["phases"] = rows["window"], rows["phases"]
+        return out
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Merged:
+    def from_json(cls, data: MergedJson) -> Merged:
+        """What to_json wrote (the master's summary, results.json's `histograms`, older ones too)."""
         m = cls(float(data.get("interval_s", 1.0)))
-        rows = {k: v for k, v in data.items() if k not in ("le", "endpoint_intervals")}
-        m._add_rows({"intervals": [], "errors": [], **rows}, lambda h, j: h.merge(Histogram.from_json(j)))
-        m.per_worker = {int(w): int(n) for w, n in data.get("per_worker", {}).items()}
         m.endpoint_step = int(data.get("endpoint_step", 1))
-        for i, name, hist in data.get("endpoint_intervals", []):
-            m.add_endpoint_interval(int(i), str(name), Histogram.from_json(hist))
+        m._add_rows(data, True, lambda h, j: h.merge(Histogram.from_json(j)))
+        m.per_worker = {int(w): int(n) for w, n in data.get("per_worker", {}).items()}
         return m
 
 

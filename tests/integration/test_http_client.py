@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from loadorch.runtime import http
 from loadorch.runtime.http import Connection, HttpError
 
 Handler = Callable[[socket.socket, bytes], bool]  # returns False to close the connection
@@ -71,6 +72,19 @@ class RawServer:
 
     def close(self) -> None:
         self.sock.close()
+
+
+@pytest.fixture(params=["stdlib", "gevent"], autouse=True)
+def sockets(request, monkeypatch) -> str:
+    """Each client test twice: with the standard library's sockets (the controller's setup requests) and
+    with gevent's, as inside a Locust worker, where plain HTTP takes the client's gevent fast path."""
+    if request.param == "gevent":
+        if "locust_client" in request.node.name:
+            pytest.skip("a whole run: its workers use gevent anyway")
+        import gevent.socket
+
+        monkeypatch.setattr(http, "socket", gevent.socket)
+    return str(request.param)
 
 
 @pytest.fixture
@@ -152,6 +166,28 @@ def test_head_response_has_no_body(server) -> None:
     conn = Connection("127.0.0.1", s.port, False, 2)
     r = conn.request(get(method="HEAD"), 2, method="HEAD")
     assert r.status == 200 and r.body == b""
+
+
+def test_head_then_get_on_one_connection(server) -> None:
+    def handler(conn: socket.socket, head: bytes) -> bool:
+        if head.startswith(b"HEAD"):
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")
+        else:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+        return True
+    s = server(handler)
+    conn = Connection("127.0.0.1", s.port, False, 2)
+    assert conn.request(get(method="HEAD"), 2, method="HEAD").body == b""
+    assert conn.request(get(), 2).body == b"hello"  # not mistaken for the HEAD response's announced body
+    assert conn.request(get(method="HEAD"), 2, method="HEAD").status == 200
+    assert conn.request(get(), 2).body == b"hello"
+    assert s.connections == 1
+
+
+def test_bytes_after_a_response_do_not_become_the_next_response(server) -> None:
+    s = server(respond(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 500 Stray\r\nContent-Length: 0\r\n\r\n"))
+    conn = Connection("127.0.0.1", s.port, False, 2)
+    assert [conn.request(get(), 2).status for _ in range(3)] == [200, 200, 200]
 
 
 def test_post_body_is_sent_whole(server) -> None:

@@ -152,7 +152,8 @@ class PodRunner:
 
 def test_pod_simulation_matches_a_local_run(project: Project, shop_server: str, tmp_path: Path) -> None:
     k8s_project(project)
-    manifests = render(project, "--workers", "2", "--iterations", "6", "--request-log")
+    manifests = render(project, "--workers", "2", "--iterations", "6", "--request-log",
+                       "--summary-export", "load-performance.json")
     config = tmp_path / "config"
     for rel, text in configmap_files(manifests).items():
         (config / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -199,6 +200,10 @@ def test_pod_simulation_matches_a_local_run(project: Project, shop_server: str, 
     doc = project.results("collected")
     assert doc["exit_code"] == master.returncode and doc["run"]["workers"] == 2
     assert doc["integrity"]["workers_seen"] == 2 and doc["totals"]["requests"] == 24
+    # --summary-export: written by the master into its run folder, carried in the log, collected beside results.json
+    export = json.loads((project.root / "collected" / "load-performance.json").read_text())
+    assert export["metrics"]["http_reqs"]["count"] == 24 and export["metrics"]["http_req_waiting"]["p(95)"] > 0
+    assert CANARY not in json.dumps(export)
     xsd = SHARED / "data" / "junit" / "JUnit.xsd"
     if xsd.exists():
         import xmlschema

@@ -110,3 +110,35 @@ def test_configuration_errors_are_annotated_in_github_actions(project: Project) 
     assert annotation.startswith(f"::error file=scenarios/s.yaml,line={line},") and "did you mean 'flow'" in annotation
     plain = project.run("validate")
     assert "::error" not in plain.out and "did you mean 'flow'" in plain.err
+
+
+def test_locust_client_records_time_to_first_byte_and_connect_time(project: Project) -> None:
+    project.write(
+        "scenarios/s.yaml",
+        """
+        name: s
+        client: locust
+        users:
+          - name: u
+            requests:
+              - {name: list, path: "/products?limit=2"}
+        thresholds:
+          "http_req_waiting": ["p(95)<5000"]
+          "http_req_connecting": ["max<5000"]
+        min_samples: 5
+        """,
+    )
+    project.write("profiles/p.yaml", "scenario: ../scenarios/s.yaml\nhost: embedded\nload: {users: 2, duration: 30s}\n")
+    r = project.run("run", "p", "--iterations", "12", "--summary-export", "k6.json", "--out", "o")
+    assert r.code == 0, r.out + r.err
+    doc = project.results("o")
+    by_sel = {t["selector"]: t for t in doc["thresholds"]}
+    ok = doc["totals"]["requests"] - doc["totals"]["failures"]
+    assert ok == 24  # 12 iterations for each of the 2 users
+    assert by_sel["http_req_waiting"]["verdict"] == by_sel["http_req_connecting"]["verdict"] == "pass"
+    assert by_sel["http_req_waiting"]["samples"] == by_sel["http_req_connecting"]["samples"] == ok
+    metrics = json.loads((project.root / "k6.json").read_text())["metrics"]
+    waiting, connecting, duration = (metrics[m] for m in ("http_req_waiting", "http_req_connecting", "http_req_duration"))
+    assert waiting["min"] > 0 and waiting["max"] <= duration["max"]
+    assert connecting["max"] > 0  # each user's first request opened a connection
+    assert connecting["min"] == 0  # later ones reused it: no connect time

@@ -102,3 +102,60 @@ def test_budget_precedence() -> None:
     assert (b.p50, b.p95, b.p99, b.error_rate) == (0.05, 0.05, 0.25, 0.01)
     b = budgets_from(spec, 0.3)
     assert (b.p50, b.p99) == (0.3, 0.25)  # the flag sets the overall budget; per-metric ones stay
+
+
+def windowed_doc(
+    steady_ms: list[float], ramp_ms: list[float], spans: tuple[tuple[float, float], ...] = ((3.0, 8.0),)
+) -> dict:
+    """A run with a measurement window: `steady_ms` inside it, `ramp_ms` before it (the ramp up)."""
+    m = Merged()
+    key = SeriesKey("u", "a", "read", "GET", 200, True)
+    m.series[key] = Histogram.of(int(v * 1000) for v in steady_ms + ramp_ms)
+    m.window = {key: Histogram.of(int(v * 1000) for v in steady_ms)}
+    m.phases = {("ramp_up", "read", True): Histogram.of(int(v * 1000) for v in ramp_ms)}
+    record = RunRecord("p", "s", "s.yaml", "abc", 1, 1, 1, "h", "t0", "t1", {}, "pass", 0, merged=m, elapsed_s=10.0,
+                       window=spans, window_source="steady")
+    return build(record)
+
+
+def test_compare_judges_both_measurement_windows_and_says_so() -> None:
+    rng = random.Random(5)
+    base = windowed_doc(noisy(rng, 50, 2000), noisy(rng, 50, 200))
+    cur = windowed_doc(noisy(rng, 50, 2000), noisy(rng, 900, 2000))  # a much slower ramp up, the same steady state
+    result = compare(base, cur, Budgets())
+    assert result.regressions == [], [(r.name, r.metric) for r in result.regressions]
+    assert result.basis.startswith("the measurement windows (baseline steady 3-8s: 2000 requests over 5s")
+    rows = {(r.scope, r.metric): r for r in result.rows}
+    assert rows[("run", "rps")].baseline == 400.0  # 2000 requests in the window's 5 s, not 2200 in 10 s
+    whole = compare({**base, "window": None}, {**cur, "window": None}, Budgets())  # what it would say on whole runs
+    assert {(r.scope, r.metric) for r in whole.regressions} >= {("kind", "p95"), ("endpoint", "p95")}
+    assert whole.basis == "the whole runs"
+    slower = windowed_doc(noisy(rng, 80, 2000), noisy(rng, 50, 200))  # the steady state itself got slower
+    assert ("kind", "p50") in {(r.scope, r.metric) for r in compare(base, slower, Budgets()).regressions}
+
+
+def test_compare_warns_when_only_one_run_or_different_windows() -> None:
+    rng = random.Random(6)
+    base = windowed_doc(noisy(rng, 50, 500), noisy(rng, 50, 100))
+    one = compare(base, run_doc({"a": noisy(rng, 50, 600)}), Budgets())
+    assert one.basis == "the whole runs, ramps included"
+    assert any("only the baseline has a measurement window (steady 3-8s)" in w for w in one.warnings)
+    moved = compare(base, windowed_doc(noisy(rng, 50, 500), [], spans=((2.0, 9.0),)), Budgets())
+    assert any("measurement windows differ (steady 3-8s -> steady 2-9s)" in w for w in moved.warnings)
+
+
+def test_compare_command_says_what_it_compared(tmp_path) -> None:
+    import json
+
+    from loadorch.commands.compare import run_compare
+
+    rng = random.Random(7)
+    for name in ("b", "c"):
+        (tmp_path / name).mkdir()
+        doc = windowed_doc(noisy(rng, 50, 300), noisy(rng, 50, 30))
+        (tmp_path / name / "results.json").write_text(json.dumps(doc))
+    assert run_compare(str(tmp_path / "b"), str(tmp_path / "c"), Budgets(), str(tmp_path / "out")) == 0
+    md = (tmp_path / "out" / "compare.md").read_text()
+    assert "compared: the measurement windows (baseline steady 3-8s: 300 requests over 5s" in md
+    assert json.loads((tmp_path / "out" / "compare.json").read_text())["compared"].startswith("the measurement windows")
+    assert "compared: the measurement windows" in (tmp_path / "out" / "compare.html").read_text()
