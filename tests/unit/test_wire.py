@@ -105,3 +105,15 @@ def test_event_lines_round_trip_and_strangers_are_ignored() -> None:
     assert parse_event(b"some library printed this\n") is None
     assert parse_event(b'{"event": "progress", "users": 1}') is None  # a known event with fields missing
     assert parse_event(b'{"event": "gossip"}') is None
+
+
+def test_the_progress_line_says_when_the_master_is_behind_its_workers() -> None:
+    import io
+
+    from loadorch.run.progress import Progress
+
+    event = {"elapsed_s": 12, "users": 4, "rps": 100.0, "requests": 1200, "failures": 0, "p95_read_ms": 20.0,
+             "p95_write_ms": None, "lost": []}
+    progress = Progress(30, stream=io.StringIO())
+    assert "behind" not in progress.format(ProgressEvent(**event, lag_s=0.4))
+    assert "master 2.5s behind its workers" in progress.format(ProgressEvent(**event, lag_s=2.5))
