@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from loadorch import __version__
-from loadorch.config.units import parse_duration
+from loadorch.config.units import parse_duration, parse_percent
 from loadorch.errors import ConfigError, ExitCode, LoadorchError, UsageError
 
 if TYPE_CHECKING:
@@ -86,23 +86,23 @@ def _spawn_rate(text: str) -> float:
     return value
 
 
-def _duration(text: str) -> float:
+def _parsed(parse: Callable[[str], float], text: str) -> float:
+    """`parse(text)`, its ValueError (which says what is wrong) shown as argparse's error."""
     try:
-        value = parse_duration(text)
+        return parse(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _duration(text: str) -> float:
+    value = _parsed(parse_duration, text)
     if value <= 0:
         raise argparse.ArgumentTypeError("must be longer than zero")
     return value
 
 
 def _percent(text: str) -> float:
-    from loadorch.config.units import parse_percent
-
-    try:
-        return parse_percent(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    return _parsed(parse_percent, text)
 
 
 def _port(text: str) -> int:
@@ -113,10 +113,7 @@ def _port(text: str) -> int:
 
 
 def _grace(text: str) -> float:
-    try:
-        value = parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    value = _parsed(parse_duration, text)
     if value < 0:
         raise argparse.ArgumentTypeError("must not be negative")
     return value
@@ -310,6 +307,13 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--profile", help="read per-metric budgets from this profile's `compare:` section")
     comp.add_argument("--out", help="where compare.md/.json and compare-junit.xml go (default: CURRENT/compare/)")
     return parser
+
+
+def console_main() -> None:
+    """The `loadorch` command (and `python -m loadorch`): main(), then the exit code at once."""
+    from loadorch.fastexit import exit_now
+
+    exit_now(main())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

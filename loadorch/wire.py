@@ -84,6 +84,7 @@ class MergedJson(TablesJson, total=False):
     interval_s: float
     per_worker: dict[str, int]  # requests reported, by worker index
     endpoint_step: int  # a slot of endpoint_intervals spans this many intervals
+    interval_step: int  # a slot of intervals spans this many intervals (long runs: coarser, bounded)
 
 
 class ThresholdJson(TypedDict):
@@ -321,6 +322,8 @@ class Event(Wire):
 
 
 class Listening(Event):
+    """The master's port is open for the workers."""
+
     event: Literal["listening"] = "listening"
     port: int
 
@@ -349,6 +352,8 @@ class ProgressEvent(Event):
 
 
 class WorkerLost(Event):
+    """A worker stopped reporting (its data so far counts; it may come back)."""
+
     event: Literal["worker_lost"] = "worker_lost"
     index: int
     at_s: float | None
@@ -362,6 +367,8 @@ class WorkerLostMaster(Event):
 
 
 class VuFailed(Event):
+    """A virtual user's loop ended on an exception (the run will be an error)."""
+
     event: Literal["vu_failed"] = "vu_failed"
     failure: VuFailure
 
@@ -375,6 +382,8 @@ class Aborted(Event):
 
 
 class WorkersMissing(Event):
+    """Not every worker connected within worker_connect_timeout: the run ends before any load."""
+
     event: Literal["workers_missing"] = "workers_missing"
     connected: int
     expected: int
@@ -382,13 +391,11 @@ class WorkersMissing(Event):
     waited_s: float
 
 
-class MetricsListening(Event):
-    event: Literal["metrics_listening"] = "metrics_listening"
-    url: str
+class Serving(Event):
+    """The master serves the live metrics (`/metrics`) or the live dashboard at `url`."""
 
-
-class DashboardListening(Event):
-    event: Literal["dashboard_listening"] = "dashboard_listening"
+    event: Literal["serving"] = "serving"
+    what: Literal["metrics", "dashboard"]
     url: str
 
 
@@ -409,6 +416,8 @@ class MetricsGrace(Event):
 
 
 class Done(Event):
+    """The load is over and the summary written."""
+
     event: Literal["done"] = "done"
     stop_reason: StopReason | None
     elapsed_s: float
@@ -429,8 +438,7 @@ MasterEvent = Annotated[
     | VuFailed
     | Aborted
     | WorkersMissing
-    | MetricsListening
-    | DashboardListening
+    | Serving
     | SummaryWritten
     | MetricsGrace
     | Done

@@ -28,6 +28,7 @@ import zmq
 
 from loadorch.config.resolve import build
 from loadorch.run.plan import build_plan
+from loadorch.verdict.histogram import COARSE_SUB_BITS, SPARK_SUB_BITS, coarse_bucket
 from loadorch.verdict.stats import Recorder, SeriesKey
 from loadorch.wire import Plan
 
@@ -246,7 +247,10 @@ def unpack(data: bytes) -> dict[str, Any]:
     return {"count": count, "sum": total, "min": low, "max": high, "buckets": list(zip(flat[::2], flat[1::2]))}
 
 
-def _add(table: dict[Any, dict[str, Any]], key: Any, h: Mapping[str, Any] | bytes, times: int = 1) -> None:
+def _add(
+    table: dict[Any, dict[str, Any]], key: Any, h: Mapping[str, Any] | bytes, times: int = 1, sub_bits: int = 0
+) -> None:
+    """Add `times` copies of `h`; `sub_bits`: into the coarse buckets the master keeps for that table."""
     if isinstance(h, bytes):
         h = unpack(h)
     have = table.setdefault(key, {"count": 0, "sum": 0, "min": None, "max": 0, "buckets": Counter()})
@@ -255,7 +259,7 @@ def _add(table: dict[Any, dict[str, Any]], key: Any, h: Mapping[str, Any] | byte
     have["min"] = h["min"] if have["min"] is None else min(have["min"], h["min"])
     have["max"] = max(have["max"], h["max"])
     for b, n in h["buckets"]:
-        have["buckets"][b] += n * times
+        have["buckets"][coarse_bucket(b, sub_bits) if sub_bits else b] += n * times
 
 
 def expected_sum(variants: list[dict[str, Any]], sent: Mapping[int, list[tuple[int, int]]]) -> dict[str, Any]:
@@ -279,10 +283,10 @@ def expected_sum(variants: list[dict[str, Any]], sent: Mapping[int, list[tuple[i
             out["checks"][(*ck, "fail")] += fails * times
     for (variant, slot), times in uses.items():
         delta = variants[variant]
-        for _, kind, ok, h in delta["intervals"]:
-            _add(out["intervals"], (slot, kind, ok), h, times)
+        for _, kind, ok, h in delta["intervals"]:  # timeline pictures: coarse buckets on the master
+            _add(out["intervals"], (slot, kind, ok), h, times, COARSE_SUB_BITS)
         for _, name, h in delta["endpoint_intervals"]:
-            _add(out["endpoint_intervals"], (slot, name), h, times)
+            _add(out["endpoint_intervals"], (slot, name), h, times, SPARK_SUB_BITS)
     return out
 
 
@@ -290,8 +294,8 @@ def merged_as_expected(merged: Mapping[str, Any]) -> dict[str, Any]:
     """The master's merged JSON (MasterSummary.merged) in `expected_sum`'s shape."""
     out: dict[str, Any] = {"series": {}, "intervals": {}, "endpoint_intervals": {}, "timings": {},
                            "errors": Counter(), "checks": Counter(), "per_worker": Counter()}  # fmt: skip
-    step = int(merged.get("endpoint_step", 1))
-    assert step == 1, "the test's run is short enough for one endpoint slot per interval"
+    steps = int(merged.get("endpoint_step", 1)), int(merged.get("interval_step", 1))
+    assert steps == (1, 1), "the test's run is short enough for one slot per interval"
     for key, h in merged["series"]:
         _add(out["series"], tuple(key), h)
     for i, kind, ok, h in merged["intervals"]:

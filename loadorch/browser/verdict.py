@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from loadorch.browser.stats import BrowserStats, scale_of, unit_of
 from loadorch.config.thresholds import BROWSER_METRICS, LIGHTHOUSE_METRICS, Threshold
-from loadorch.verdict.evaluate import FAIL, ThresholdResult, _aggregate, _decide
+from loadorch.verdict.evaluate import FAIL, ResultOf, ThresholdResult, _aggregate, _decide
 
 OWN_METRICS = (*BROWSER_METRICS, *LIGHTHOUSE_METRICS, "browser_step_failed")
 
@@ -19,11 +19,7 @@ def evaluate_browser(t: Threshold, stats: BrowserStats, min_samples: int) -> Thr
     metric, expr, tags = t.selector.metric, t.expression, t.selector.tags
     selector = str(t.selector)
     unit = unit_of(metric) if metric != "browser_step_failed" else ""
-
-    def result(
-        observed: float | None, samples: int, bound: float, verdict: str, message: str, unit: str = unit
-    ) -> ThresholdResult:
-        return ThresholdResult.of(t, observed, samples, bound, verdict, message, unit)
+    result = ResultOf(t, unit)
 
     if metric == "browser_step_failed":
         total, failed = stats.step_counts(tags)

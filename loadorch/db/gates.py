@@ -11,7 +11,7 @@ from typing import Any
 
 from loadorch.config.thresholds import Threshold
 from loadorch.db.measure import DbMeasurement, ProbeRow
-from loadorch.verdict.evaluate import FAIL, INCONCLUSIVE, ThresholdResult, _aggregate, _decide
+from loadorch.verdict.evaluate import FAIL, INCONCLUSIVE, ResultOf, ThresholdResult, _aggregate, _decide
 from loadorch.verdict.stats import Merged
 
 NO_COLLECTOR = "no postgres collector ran in this process (the run's controller measures the database)"
@@ -32,11 +32,7 @@ def evaluate_db(
     t: Threshold, merged: Merged, min_samples: int, duration_s: float, db: DbMeasurement | None
 ) -> ThresholdResult:
     expr = t.expression
-
-    def result(
-        observed: float | None, samples: int, bound: float, verdict: str, message: str, unit: str = ""
-    ) -> ThresholdResult:
-        return ThresholdResult.of(t, observed, samples, bound, verdict, message, unit)
+    result = ResultOf(t, "")
 
     metric = t.selector.metric
     if metric == "db_queries_per_request":
@@ -59,7 +55,7 @@ def evaluate_db(
 
 
 def _per_request(
-    t: Threshold, merged: Merged, min_samples: int, db: DbMeasurement | None, result: Callable[..., ThresholdResult]
+    t: Threshold, merged: Merged, min_samples: int, db: DbMeasurement | None, result: ResultOf
 ) -> ThresholdResult:
     expr = t.expression
     tags = t.selector.tags

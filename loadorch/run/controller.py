@@ -59,14 +59,13 @@ from loadorch.verdict.integrity import integrity_checks, kinds_checks
 from loadorch.verdict.stats import Merged
 from loadorch.wire import (
     Aborted,
-    DashboardListening,
     Done,
     MasterExited,
     MasterSummary,
-    MetricsListening,
     MetricsPlan,
     MetricsReport,
     ProgressEvent,
+    Serving,
     Started,
     SummaryWritten,
     WorkerLost,
@@ -391,10 +390,8 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
                 browsers.stop_workers(group, run.sink, browser_worker_count(run.cfg))
                 _write_live_extra(run, final=True)
             _publish_final_thresholds(run, event.stats_path, event.final_path, progress)
-        elif isinstance(event, MetricsListening):
-            progress.note(f"metrics: {event.url}")
-        elif isinstance(event, DashboardListening):
-            progress.note(f"live dashboard: {event.url}")
+        elif isinstance(event, Serving):
+            progress.note(f"{'metrics' if event.what == 'metrics' else 'live dashboard'}: {event.url}")
         elif isinstance(event, Done):
             return
         elif isinstance(event, MasterExited):

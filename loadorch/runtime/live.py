@@ -27,12 +27,11 @@ from loadorch.traffic.stages import PHASE_AFTER, PHASE_BEFORE, PHASE_BETWEEN, PH
 from loadorch.verdict.evaluate import ThresholdResult, evaluate
 from loadorch.verdict.stats import Merged
 from loadorch.wire import (
-    DashboardListening,
     MetricsGrace,
-    MetricsListening,
     MetricsPlan,
     MetricsReport,
     Plan,
+    Serving,
     SummaryWritten,
 )
 
@@ -102,11 +101,11 @@ class LiveMetrics:
 
         if self.cfg.port is not None:
             port = self._serve(self.cfg.bind or "127.0.0.1", self.cfg.port, metrics_app(self.families))
-            emit(MetricsListening(url=f"http://{self.cfg.bind or '127.0.0.1'}:{port}/metrics"))
+            emit(Serving(what="metrics", url=f"http://{self.cfg.bind or '127.0.0.1'}:{port}/metrics"))
         if self.cfg.dashboard:
             app = dashboard_app(f"{self.run[1]} / {self.run[2]}", self.live_doc, lambda: self.finished)
             port = self._serve("127.0.0.1", self.cfg.dashboard_port, app)
-            emit(DashboardListening(url=f"http://127.0.0.1:{port}/"))
+            emit(Serving(what="dashboard", url=f"http://127.0.0.1:{port}/"))
         if self.cfg.remote_write:
             from loadorch.metrics.pusher import RemoteWriter
 
@@ -146,6 +145,7 @@ class LiveMetrics:
             "timeseries": timeseries(merged),
             "histograms": {
                 "interval_s": merged.interval_s,
+                "interval_step": merged.interval_step,
                 "intervals": merged.interval_rows(),
             },
             "load": load_timeline(self._load_record()),

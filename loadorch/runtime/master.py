@@ -7,11 +7,12 @@ import signal
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gevent
 import zmq
 from locust.env import Environment
+from locust.rpc import Message
 from pydantic import ValidationError
 
 from loadorch.config.tags import tag_keys, tag_table
@@ -19,7 +20,6 @@ from loadorch.config.thresholds import Threshold, parse_expression, parse_select
 from loadorch.db.gates import db_judge
 from loadorch.runtime.common import FINAL_WAIT_S, LOST_AFTER_S, REPORT_INTERVAL_S, emit, watch_parent, write_json_atomic
 from loadorch.runtime.lag import LagMeter
-from loadorch.runtime.live import LiveMetrics
 from loadorch.traffic.stages import window_seconds
 from loadorch.verdict.evaluate import evaluate, should_abort
 from loadorch.verdict.histogram import Histogram
@@ -46,6 +46,9 @@ from loadorch.wire import (
     WorkersMissing,
     WorkersSummary,
 )
+
+if TYPE_CHECKING:
+    from loadorch.runtime.live import LiveMetrics
 
 log = logging.getLogger("loadorch.master")
 MAX_LOAD_SAMPLES = 600
@@ -302,6 +305,8 @@ def run_master(plan: Plan) -> int:
     gevent.signal_handler(signal.SIGINT, lambda: stop_signal.append(signal.SIGINT))
     emit(Listening(port=master.port))
     if plan.metrics is not None:
+        from loadorch.runtime.live import LiveMetrics  # only then: its imports cost every run start time
+
         state.metrics = LiveMetrics(plan, state, _parse_thresholds(plan))
         state.metrics.start()
 
@@ -349,8 +354,18 @@ def run_master(plan: Plan) -> int:
         state.metrics.linger(lambda: bool(stop_signal))
         state.metrics.close()
     emit(Done(stop_reason=state.stop_reason, elapsed_s=round(state.elapsed(), 3)))
-    runner.quit()
+    _quit(runner)
     return 0
+
+
+def _quit(runner: Any) -> None:
+    """MasterRunner.quit without its fixed half-second wait for final stats (they are in: see
+    FINAL_WAIT_S above); the workers' quit messages get a moment to leave, then the master ends."""
+    runner.stop(send_stop_to_client=False)
+    for client in runner.clients.all:
+        runner.server.send_to_client(Message("quit", None, client.id))
+    gevent.sleep(0.1)
+    runner.greenlet.kill(block=True)
 
 
 def _watch(state: MasterState, plan: Plan, stop_signal: list[int]) -> None:

@@ -245,24 +245,8 @@ def _latency_rows(scope: str, name: str, b: Histogram, c: Histogram, budgets: Bu
 def _rps_row(scope: str, name: str, bc: int, bt: float, cc: int, ct: float, budget: float) -> Row:
     br, cr = bc / bt, cc / ct
     se = math.sqrt(bc / bt**2 + cc / ct**2) or 1e-9
-    significant = abs(cr - br) / se > Z
-    worse = significant and cr < br * (1 - budget)
-    better = significant and cr > br * (1 + budget)
-    verdict = "regression" if worse else "improvement" if better else "same"
-    why = "" if verdict != "same" else _why_same(significant, min(bc, cc) < MIN_COUNT)
-    return Row(
-        scope,
-        name,
-        "rps",
-        round(br, 3),
-        round(cr, 3),
-        round(cr - br, 3),
-        _pct(cr - br, br),
-        budget,
-        significant,
-        verdict,
-        why=why,
-    )
+    past = (cr < br * (1 - budget), cr > br * (1 + budget))
+    return _z_row(scope, name, "rps", (br, cr, se), past, budget, min(bc, cc), 3, _pct(cr - br, br))
 
 
 def _error_row(scope: str, name: str, b: tuple[int, int], c: tuple[int, int], budget: float) -> Row:
@@ -270,25 +254,33 @@ def _error_row(scope: str, name: str, b: tuple[int, int], c: tuple[int, int], bu
     br, cr = (bf / bn if bn else 0.0), (cf / cn if cn else 0.0)
     pooled = (bf + cf) / (bn + cn) if bn + cn else 0.0
     se = math.sqrt(pooled * (1 - pooled) * ((1 / bn if bn else 0) + (1 / cn if cn else 0))) or 1e-9
+    note = f"z-test on {bf} of {bn} vs {cf} of {cn} failed"
+    return _z_row(scope, name, "error_rate", (br, cr, se), (cr - br > budget, br - cr > budget), budget, min(bn, cn), 5,
+                  None, note)
+
+
+def _z_row(
+    scope: str,
+    name: str,
+    metric: str,
+    rates: tuple[float, float, float],
+    past_budget: tuple[bool, bool],
+    budget: float,
+    fewest: int,
+    digits: int,
+    change_pct: float | None,
+    note: str = "",
+) -> Row:
+    """A rate compared with a z-test: (baseline, current, standard error); a regression (improvement) is a
+    significant change that is also past the budget the worse (better) way."""
+    br, cr, se = rates
     significant = abs(cr - br) / se > Z
-    worse = significant and cr - br > budget
-    better = significant and br - cr > budget
+    worse, better = significant and past_budget[0], significant and past_budget[1]
     verdict = "regression" if worse else "improvement" if better else "same"
-    why = "" if verdict != "same" else _why_same(significant, min(bn, cn) < MIN_COUNT)
-    return Row(
-        scope,
-        name,
-        "error_rate",
-        round(br, 5),
-        round(cr, 5),
-        round(cr - br, 5),
-        None,
-        budget,
-        significant,
-        verdict,
-        f"z-test on {bf} of {bn} vs {cf} of {cn} failed",
-        why=why,
-    )
+    why = "" if verdict != "same" else _why_same(significant, fewest < MIN_COUNT)
+    change = round(cr - br, digits)
+    return Row(scope, name, metric, round(br, digits), round(cr, digits), change, change_pct, budget, significant,
+               verdict, note, why=why)
 
 
 def _why_same(significant: bool, too_few: bool) -> str:

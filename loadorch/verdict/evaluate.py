@@ -53,6 +53,21 @@ class ThresholdResult:
                    message, t.abort_on_fail)
 
 
+class ResultOf:
+    """The results of one threshold, in `unit` unless a result says otherwise: what an evaluator hands _decide."""
+
+    def __init__(self, t: Threshold, unit: str) -> None:
+        self.t = t
+        self.unit = unit
+
+    def __call__(
+        self, observed: float | None, samples: int, bound: float, verdict: str, message: str, unit: str | None = None
+    ) -> ThresholdResult:
+        return ThresholdResult.of(
+            self.t, observed, samples, bound, verdict, message, self.unit if unit is None else unit
+        )
+
+
 @dataclass(frozen=True)
 class Check:
     """A run-integrity check (workers, setup, preflight, load achieved, generator CPU)."""
@@ -75,11 +90,7 @@ def evaluate_threshold(t: Threshold, merged: Merged, min_samples: int, duration_
     expr = t.expression
     total, failures = merged.counts(tags)
     selector = str(t.selector)
-
-    def result(
-        observed: float | None, samples: int, bound: float, verdict: str, message: str, unit: str = "ms"
-    ) -> ThresholdResult:
-        return ThresholdResult.of(t, observed, samples, bound, verdict, message, unit)
+    result = ResultOf(t, "ms")
 
     metric = t.selector.metric
     if metric == "checks":
@@ -139,7 +150,7 @@ def _aggregate(h: Histogram, aggregation: str, pct: float | None) -> tuple[float
 
 
 def _decide(
-    result: Any,
+    result: ResultOf,
     observed: float,
     samples: int,
     bound: float,

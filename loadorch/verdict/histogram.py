@@ -37,6 +37,25 @@ def bucket_of(us: int) -> int:
     return (e << SUB_BITS) + (us >> e)
 
 
+COARSE_SUB_BITS = 6  # pictures over time (timeline histograms): 64 buckets per doubling, values within 0.8 %
+SPARK_SUB_BITS = 4  # per-endpoint sparklines: 16 buckets per doubling, values within 3.2 %
+
+
+def coarse_bucket(bucket: int, sub_bits: int = COARSE_SUB_BITS) -> int:
+    """The bucket that stands for `bucket` in a coarse histogram of 2**sub_bits buckets per doubling: the
+    middle one of its group of neighbours (2**(SUB_BITS - sub_bits) of them above 2.048 ms; below, groups
+    of the same relative width; values under 2**(sub_bits + 1) us stay exact). Idempotent."""
+    if bucket < 2 << sub_bits:
+        return bucket
+    if bucket < EXACT_BELOW:
+        shift = bucket.bit_length() - sub_bits - 1
+        return ((bucket >> shift) << shift) + (1 << (shift - 1))
+    e = (bucket >> SUB_BITS) - 1
+    sub = bucket - (e << SUB_BITS)  # 1024 .. 2047
+    shift = SUB_BITS - sub_bits
+    return (e << SUB_BITS) + ((sub >> shift) << shift) + (1 << (shift - 1))
+
+
 def bounds_of(bucket: int) -> tuple[int, int]:
     """[low, high] microseconds covered by a bucket."""
     if bucket < EXACT_BELOW:
@@ -187,6 +206,15 @@ class Histogram:
         h = cls()
         h.merge_wire(data)
         return h
+
+    def coarsened(self, sub_bits: int = COARSE_SUB_BITS) -> Histogram:
+        """This histogram with 2**sub_bits buckets per doubling (count, sum, min and max exact)."""
+        out = Histogram()
+        out.count, out.total, out.min, out.max = self.count, self.total, self.min, self.max
+        for b, n in self.buckets.items():
+            c = coarse_bucket(b, sub_bits)
+            out.buckets[c] = out.buckets.get(c, 0) + n
+        return out
 
     @classmethod
     def of(cls, values_us: Iterable[int]) -> Histogram:

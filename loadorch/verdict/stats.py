@@ -15,11 +15,12 @@ from typing import Any, NamedTuple, TypeVar, cast
 from loadorch.config.tags import TagTable, tags_of
 from loadorch.config.thresholds import EXPECTED_RESPONSE
 from loadorch.traffic.stages import PHASE_IN, Span, phase_of
-from loadorch.verdict.histogram import Histogram
+from loadorch.verdict.histogram import SPARK_SUB_BITS, Histogram
 from loadorch.wire import HistogramJson, MergedJson, SeriesKeyJson, StatsDelta, TablesJson
 
 TAG_NAMES = ("user", "name", "kind", "method", "status")
 ENDPOINT_SLOTS = 120  # per-endpoint timelines keep at most this many slots (coarser as a run grows)
+INTERVAL_SLOTS = 720  # the per-kind timeline too: 1 s resolution up to 12 minutes, then 2 s, 4 s, 8 s ...
 
 
 CheckKey = tuple[str, str, str, str, str]  # user, request name, kind, method, check name
@@ -235,6 +236,7 @@ class Merged(Tables):
     def __init__(self, interval_s: float = 1.0) -> None:
         super().__init__(interval_s)
         self.per_worker: dict[int, int] = {}
+        self.interval_step = 1  # a slot of intervals spans this many intervals (at most INTERVAL_SLOTS slots)
         self.endpoint_step = 1  # a slot of endpoint_intervals spans this many intervals
         self.tag_table: TagTable = {}  # free tags per (user, request name): set by whoever evaluates
         self.keys: dict[tuple[Any, ...], SeriesKey] = {}  # the series keys seen, by their rows' form
@@ -242,22 +244,24 @@ class Merged(Tables):
     def add_delta(self, worker: int, delta: StatsDelta) -> None:
         """A worker's delta (packed histograms), merged in place: the cost is one pass over the delta's
         buckets, whatever the merged tables already hold. Its requests count for that worker."""
-        added = self._add_rows(delta, False, Histogram.merge_wire)
-        self.per_worker[worker] = self.per_worker.get(worker, 0) + added
+        self.per_worker[worker] = self.per_worker.get(worker, 0) + self._add_rows(delta, False, packed=True)
 
-    def _add_rows(self, rows: Mapping[str, Any], in_steps: bool, merge: Callable[[Histogram, Any], Any]) -> int:
-        """Add rows to the tables, `merge` adding each row's histogram into the table's; the number of requests
-        they held. `in_steps`: the rows' endpoint slots are already endpoint_step intervals wide (merged
-        tables), not one interval (a worker's delta)."""
-        added = 0
+    def _add_rows(self, rows: Mapping[str, Any], in_steps: bool, packed: bool) -> int:
+        """Add rows to the tables; the number of requests they held. `packed`: histograms as a delta carries
+        them (Histogram.to_wire), else JSON. `in_steps`: the rows' slots are already interval_step /
+        endpoint_step intervals wide (merged tables), not one interval (a worker's delta)."""
+        merge: Callable[[Histogram, Any], Any] = Histogram.merge_wire if packed else _merge_json
+        decode: Callable[[Any], Histogram] = Histogram.from_wire if packed else Histogram.from_json
         key_of = self._key
+        added = 0
         for key_list, hist in rows["series"]:
             h = _hist(self.series, key_of(key_list))
             before = h.count
             merge(h, hist)
             added += h.count - before
         for i, kind, ok, hist in rows.get("intervals", []):
-            merge(_hist(self.intervals, (int(i), str(kind), bool(ok))), hist)
+            slot = int(i) if in_steps else int(i) // self.interval_step
+            self.add_interval(slot, str(kind), bool(ok), decode(hist))
         for key_list, reason, n in rows.get("errors", []):
             ek = (SeriesKey.from_list(key_list), str(reason))
             self.errors[ek] = self.errors.get(ek, 0) + int(n)
@@ -268,7 +272,8 @@ class Merged(Tables):
         for key_list, hist in rows.get("db", []):
             merge(_hist(self.db, key_of(key_list)), hist)
         for i, name, hist in rows.get("endpoint_intervals", []):
-            merge(self.endpoint_hist(int(i) if in_steps else int(i) // self.endpoint_step, str(name)), hist)
+            slot = int(i) if in_steps else int(i) // self.endpoint_step
+            self.add_endpoint_interval(slot, str(name), decode(hist))
         for key_list, counts in rows.get("le", []):
             key = SeriesKey.from_list(key_list)
             have = self.le.get(key)
@@ -341,11 +346,9 @@ class Merged(Tables):
         return True
 
     def add_endpoint_interval(self, slot: int, name: str, h: Histogram) -> None:
-        self.endpoint_hist(slot, name).merge(h)
-
-    def endpoint_hist(self, slot: int, name: str) -> Histogram:
-        """One endpoint's slot to merge into; past ENDPOINT_SLOTS slots, halve the resolution (memory stays
-        bounded; each halving is one pass over the table, at most log2 of the run's intervals of them)."""
+        """Merge one endpoint's slot (a sparkline's picture: 16 buckets per doubling, values within 3.2 %;
+        200 endpoints x 120 slots stay small on the master); past ENDPOINT_SLOTS slots, halve the
+        resolution (memory stays bounded)."""
         while slot >= ENDPOINT_SLOTS:
             coarse: dict[tuple[int, str], Histogram] = {}
             for (i, n), old in self.endpoint_intervals.items():
@@ -353,7 +356,27 @@ class Merged(Tables):
             self.endpoint_intervals = coarse
             self.endpoint_step *= 2
             slot //= 2
-        return _hist(self.endpoint_intervals, (slot, name))
+        _hist(self.endpoint_intervals, (slot, name)).merge(h.coarsened(SPARK_SUB_BITS))
+
+    def add_interval(self, slot: int, kind: str, ok: bool, h: Histogram) -> None:
+        """Merge one slot of the per-kind timeline; past INTERVAL_SLOTS slots, merge neighbouring slots
+        pairwise and double `interval_step`: a coarser slot is the exact sum of the finer ones, so memory
+        and artifacts stay bounded in time. Timeline histograms are pictures: their buckets are coarse
+        (histogram.COARSE_SUB_BITS, values within 0.8 %; count, sum, min, max exact); the thresholds
+        judge the exact per-series histograms."""
+        while slot >= INTERVAL_SLOTS:
+            coarse: dict[IntervalKey, Histogram] = {}
+            for (i, k, o), old in self.intervals.items():
+                _hist(coarse, (i // 2, k, o)).merge(old)
+            self.intervals = coarse
+            self.interval_step *= 2
+            slot //= 2
+        _hist(self.intervals, (slot, kind, ok)).merge(h.coarsened())
+
+    @property
+    def slot_s(self) -> float:
+        """Seconds per slot of the per-kind timeline (`intervals`)."""
+        return self.interval_s * self.interval_step
 
     def select(
         self, tags: Iterable[tuple[str, str]] = (), ok: bool | None = True, service: bool = False, timing: str = ""
@@ -417,6 +440,7 @@ class Merged(Tables):
             "service": rows["service"],
             "db": rows["db"],
             "per_worker": {str(w): n for w, n in sorted(self.per_worker.items())},
+            "interval_step": self.interval_step,
             "endpoint_step": self.endpoint_step,
             "endpoint_intervals": rows["endpoint_intervals"],
             "checks": rows["checks"],
@@ -430,10 +454,15 @@ class Merged(Tables):
     def from_json(cls, data: MergedJson) -> Merged:
         """What to_json wrote (the master's summary, results.json's `histograms`, older ones too)."""
         m = cls(float(data.get("interval_s", 1.0)))
+        m.interval_step = int(data.get("interval_step", 1))
         m.endpoint_step = int(data.get("endpoint_step", 1))
-        m._add_rows(data, True, lambda h, j: h.merge(Histogram.from_json(j)))
+        m._add_rows(data, True, packed=False)
         m.per_worker = {int(w): int(n) for w, n in data.get("per_worker", {}).items()}
         return m
+
+
+def _merge_json(h: Histogram, data: HistogramJson) -> None:
+    h.merge(Histogram.from_json(data))
 
 
 def _hist(table: dict[Any, Histogram], key: Any) -> Histogram:

@@ -60,12 +60,12 @@ def test_worker_and_master_tables_are_one_shape() -> None:
     """Recorder and Merged declare no table of their own: the delta and the merged JSON share the rows."""
     base = set(vars(Tables(1.0)))
     assert set(vars(recorded())) - base == {"t0", "spans", "edges_us", "total"}
-    assert set(vars(Merged(1.0))) - base == {"per_worker", "endpoint_step", "tag_table", "keys"}
+    assert set(vars(Merged(1.0))) - base == {"per_worker", "interval_step", "endpoint_step", "tag_table", "keys"}
     rec = recorded(((2.0, 8.0),))
     delta = rec.take_delta()
     merged = Merged(1.0)
     merged.add_delta(3, delta)
-    rows = set(merged.to_json()) - {"interval_s", "per_worker", "endpoint_step"}
+    rows = set(merged.to_json()) - {"interval_s", "per_worker", "interval_step", "endpoint_step"}
     assert rows == set(delta) - {"total", "le"}
     assert merged.per_worker == {3: 80} and rec.series == {} and rec.window == {}  # the delta emptied the tables
 
