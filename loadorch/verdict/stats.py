@@ -15,7 +15,7 @@ from typing import Any, NamedTuple, TypeVar, cast
 from loadorch.config.tags import TagTable, tags_of
 from loadorch.config.thresholds import EXPECTED_RESPONSE
 from loadorch.traffic.stages import PHASE_IN, Span, phase_of
-from loadorch.verdict.histogram import SPARK_SUB_BITS, Histogram
+from loadorch.verdict.histogram import COARSE_SUB_BITS, SPARK_SUB_BITS, Histogram
 from loadorch.wire import HistogramJson, MergedJson, SeriesKeyJson, StatsDelta, TablesJson
 
 TAG_NAMES = ("user", "name", "kind", "method", "status")
@@ -94,8 +94,13 @@ class Tables:
         so the same data always reads the same (results.json)."""
         return cast(TablesJson, self._rows(ordered, Histogram.to_json))
 
-    def _rows(self, ordered: bool, enc: Callable[[Histogram], Any]) -> dict[str, Any]:
-        """The rows with each histogram as `enc` makes it (JSON for files, packed for a worker's delta)."""
+    def _rows(
+        self, ordered: bool, enc: Callable[[Histogram], Any], pictures: Callable[[Histogram, int], Any] | None = None
+    ) -> dict[str, Any]:
+        """The rows with each histogram as `enc` makes it (JSON for files, packed for a worker's delta);
+        `pictures(h, sub_bits)`, if given, encodes the timeline and sparkline histograms (coarse ones)."""
+        timeline = (lambda h: pictures(h, COARSE_SUB_BITS)) if pictures else enc
+        spark = (lambda h: pictures(h, SPARK_SUB_BITS)) if pictures else enc
 
         def series_rows(table: dict[SeriesKey, Histogram]) -> list[tuple[SeriesKeyJson, Any]]:
             items = sorted(table.items(), key=lambda kv: kv[0].as_list()) if ordered else table.items()
@@ -110,12 +115,12 @@ class Tables:
         intervals = sorted(self.intervals.items()) if ordered else self.intervals.items()
         rows: dict[str, Any] = {
             "series": series_rows(self.series),
-            "intervals": [(i, kind, ok, enc(h)) for (i, kind, ok), h in intervals],
+            "intervals": [(i, kind, ok, timeline(h)) for (i, kind, ok), h in intervals],
             "errors": [(k.as_list(), reason, n) for (k, reason), n in self.errors.items()],
             "examples": [(k.as_list(), reason, text) for (k, reason), text in self.examples.items()],
             "service": series_rows(self.service),
             "db": series_rows(self.db),
-            "endpoint_intervals": [(i, n, enc(h)) for (i, n), h in in_order(self.endpoint_intervals.items())],
+            "endpoint_intervals": [(i, n, spark(h)) for (i, n), h in in_order(self.endpoint_intervals.items())],
             "checks": [(*k, n[0], n[1], self.check_examples.get(k)) for k, n in in_order(self.checks.items())],
             "timings": [(t, k.as_list(), enc(h)) for (t, k), h in timings],
         }
@@ -222,8 +227,11 @@ class Recorder(Tables):
                 self.check_examples[ck] = example
 
     def take_delta(self) -> StatsDelta:
-        """The tables since the last call (then emptied), as `lo_stats.delta`: histograms packed (to_wire)."""
-        delta = cast(StatsDelta, {**self._rows(False, Histogram.to_wire), "total": self.total})
+        """The tables since the last call (then emptied), as `lo_stats.delta`: histograms packed (to_wire),
+        the timeline's and sparklines' already coarse as the master keeps them (fewer buckets to send and
+        to merge: the master's cost per report)."""
+        rows = self._rows(False, Histogram.to_wire, lambda h, bits: h.coarsened(bits).to_wire())
+        delta = cast(StatsDelta, {**rows, "total": self.total})
         if self.edges_us:
             delta["le"] = [(k.as_list(), counts) for k, counts in self.le.items()]
         self.clear()
@@ -261,7 +269,10 @@ class Merged(Tables):
             added += h.count - before
         for i, kind, ok, hist in rows.get("intervals", []):
             slot = int(i) if in_steps else int(i) // self.interval_step
-            self.add_interval(slot, str(kind), bool(ok), decode(hist))
+            if packed:  # coarse already (Recorder.take_delta)
+                merge(self.interval_hist(slot, str(kind), bool(ok)), hist)
+            else:
+                self.add_interval(slot, str(kind), bool(ok), decode(hist))
         for key_list, reason, n in rows.get("errors", []):
             ek = (SeriesKey.from_list(key_list), str(reason))
             self.errors[ek] = self.errors.get(ek, 0) + int(n)
@@ -273,7 +284,10 @@ class Merged(Tables):
             merge(_hist(self.db, key_of(key_list)), hist)
         for i, name, hist in rows.get("endpoint_intervals", []):
             slot = int(i) if in_steps else int(i) // self.endpoint_step
-            self.add_endpoint_interval(slot, str(name), decode(hist))
+            if packed:
+                merge(self.endpoint_hist(slot, str(name)), hist)
+            else:
+                self.add_endpoint_interval(slot, str(name), decode(hist))
         for key_list, counts in rows.get("le", []):
             key = SeriesKey.from_list(key_list)
             have = self.le.get(key)
@@ -347,8 +361,12 @@ class Merged(Tables):
 
     def add_endpoint_interval(self, slot: int, name: str, h: Histogram) -> None:
         """Merge one endpoint's slot (a sparkline's picture: 16 buckets per doubling, values within 3.2 %;
-        200 endpoints x 120 slots stay small on the master); past ENDPOINT_SLOTS slots, halve the
-        resolution (memory stays bounded)."""
+        200 endpoints x 120 slots stay small on the master)."""
+        self.endpoint_hist(slot, name).merge(h.coarsened(SPARK_SUB_BITS))
+
+    def endpoint_hist(self, slot: int, name: str) -> Histogram:
+        """One endpoint's slot to merge into; past ENDPOINT_SLOTS slots, halve the resolution (memory stays
+        bounded)."""
         while slot >= ENDPOINT_SLOTS:
             coarse: dict[tuple[int, str], Histogram] = {}
             for (i, n), old in self.endpoint_intervals.items():
@@ -356,14 +374,18 @@ class Merged(Tables):
             self.endpoint_intervals = coarse
             self.endpoint_step *= 2
             slot //= 2
-        _hist(self.endpoint_intervals, (slot, name)).merge(h.coarsened(SPARK_SUB_BITS))
+        return _hist(self.endpoint_intervals, (slot, name))
 
     def add_interval(self, slot: int, kind: str, ok: bool, h: Histogram) -> None:
-        """Merge one slot of the per-kind timeline; past INTERVAL_SLOTS slots, merge neighbouring slots
-        pairwise and double `interval_step`: a coarser slot is the exact sum of the finer ones, so memory
-        and artifacts stay bounded in time. Timeline histograms are pictures: their buckets are coarse
-        (histogram.COARSE_SUB_BITS, values within 0.8 %; count, sum, min, max exact); the thresholds
+        """Merge one slot of the per-kind timeline. Timeline histograms are pictures: their buckets are
+        coarse (histogram.COARSE_SUB_BITS, values within 0.8 %; count, sum, min, max exact); the thresholds
         judge the exact per-series histograms."""
+        self.interval_hist(slot, kind, ok).merge(h.coarsened())
+
+    def interval_hist(self, slot: int, kind: str, ok: bool) -> Histogram:
+        """One slot of the per-kind timeline to merge into; past INTERVAL_SLOTS slots, merge neighbouring
+        slots pairwise and double `interval_step`: a coarser slot is the exact sum of the finer ones, so
+        memory and artifacts stay bounded in time."""
         while slot >= INTERVAL_SLOTS:
             coarse: dict[IntervalKey, Histogram] = {}
             for (i, k, o), old in self.intervals.items():
@@ -371,7 +393,7 @@ class Merged(Tables):
             self.intervals = coarse
             self.interval_step *= 2
             slot //= 2
-        _hist(self.intervals, (slot, kind, ok)).merge(h.coarsened())
+        return _hist(self.intervals, (slot, kind, ok))
 
     @property
     def slot_s(self) -> float:
