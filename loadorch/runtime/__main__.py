@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 
+from loadorch.fastexit import exit_now
 from loadorch.wire import Plan
 
 
@@ -54,4 +55,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

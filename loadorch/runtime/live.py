@@ -145,6 +145,7 @@ class LiveMetrics:
             "timeseries": timeseries(merged),
             "histograms": {
                 "interval_s": merged.interval_s,
+                "interval_step": merged.interval_step,
                 "intervals": merged.interval_rows(),
             },
             "load": load_timeline(self._load_record()),

@@ -16,6 +16,7 @@ from typing import Any
 import gevent
 import gevent.queue
 import locust.runners as lr
+import zmq
 from gevent import GreenletExit
 from locust import User
 from locust.env import Environment
@@ -130,6 +131,7 @@ class WorkerState:
             log=self.request_log.take() if self.request_log is not None else [],
             arrivals=Arrivals(scheduled=self.scheduled, dispatched=self.dispatched, dropped=self.dropped),
             vu_failures=failures,
+            sent_at=time.time(),
         )
 
 
@@ -336,14 +338,24 @@ def stage_clock(state: WorkerState, runner: Any) -> None:
         gevent.sleep(STAGE_TICK_S)
 
 
+def _master_waiting(runner: lr.WorkerRunner) -> bool:
+    """Messages from the master are waiting unread: it is alive, this worker is only slow to read them
+    (a saturated event loop with thousands of users takes seconds to come round to its receiver)."""
+    try:
+        return bool(int(runner.client.socket.getsockopt(zmq.EVENTS)) & zmq.POLLIN)
+    except (AttributeError, zmq.ZMQError):
+        return False
+
+
 def _heartbeat_timeout_checker(self: lr.WorkerRunner) -> None:
-    """Locust's check, made safe for a suspended process (SIGSTOP, a paused VM): the master's
-    heartbeats queued meanwhile are read before the silence counts, so only real silence quits."""
+    """Locust's check, made safe for a suspended process (SIGSTOP, a paused VM) and a saturated one: the
+    master's heartbeats queued meanwhile are read (or seen waiting) before the silence counts, so only real
+    silence quits."""
     stale_since: float | None = None
     while True:
         gevent.sleep(1)
         last = self.last_heartbeat_timestamp
-        if last and last < time.time() - lr.MASTER_HEARTBEAT_TIMEOUT:
+        if last and last < time.time() - lr.MASTER_HEARTBEAT_TIMEOUT and not _master_waiting(self):
             if stale_since is not None and time.monotonic() - stale_since >= 2.0:
                 log.error("no heartbeat from the master for %ss: stopping", lr.MASTER_HEARTBEAT_TIMEOUT)
                 self.quit()
@@ -409,10 +421,11 @@ class WorkerSession:
     def __init__(self, state: WorkerState, runner: lr.WorkerRunner) -> None:
         self.state = state
         self.runner = runner
+        self.final_sent = False
 
     def send_stats(self, final: bool = False) -> None:
         message = self.state.stats_message(self.runner.user_count, final)
-        self.runner.send_message("lo_stats", message.to_json())
+        self.runner.send_message("lo_stats", message.to_wire())
 
     def spawn(self) -> None:
         state, runner, plan = self.state, self.runner, self.state.plan
@@ -440,9 +453,11 @@ class WorkerSession:
             state.spawned += 1
 
     def report(self) -> None:
-        while not self.state.stopped:
+        # reports go on while the users stop (thousands take seconds to unwind), so the master does not
+        # take a worker that is stopping for a lost one; the final report ends them
+        while not self.final_sent:
             gevent.sleep(REPORT_INTERVAL_S)
-            if not self.state.stopped:
+            if not self.final_sent:
                 self.send_stats()
 
     def on_start(self, environment: Environment, msg: Any, **kw: Any) -> None:
@@ -458,4 +473,5 @@ class WorkerSession:
             return
         self.state.stopped = True
         self.runner.user_greenlets.kill(block=True, timeout=5)
+        self.final_sent = True
         self.send_stats(final=True)

@@ -1,0 +1,95 @@
+"""A long run's artifacts and the master's timelines are bounded in time; counts stay exact."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from loadorch.db.measure import TIMESERIES_POINTS, DbMeasurement
+from loadorch.report.html import render_html
+from loadorch.report.results import build, slot_seconds
+from loadorch.run.artifacts import dumps
+from loadorch.verdict.histogram import Histogram, bounds_of, bucket_of, coarse_bucket
+from loadorch.verdict.stats import ENDPOINT_SLOTS, INTERVAL_SLOTS, Merged
+from tests.synthetic import synthetic_long_run
+
+
+@pytest.fixture(scope="module")
+def runs() -> dict[int, tuple[Merged, dict, int, int]]:
+    out = {}
+    for seconds in (3600, 7200):
+        # 20 endpoints, 2 requests/s, latencies in 10 ms steps: every histogram fills early, so what
+        # still grows between 1 h and 2 h grows with time alone
+        record = synthetic_long_run(endpoints=20, seconds=seconds, workers=1, per_second=2, step_ms=10.0)
+        doc = build(record)
+        out[seconds] = (record.merged, doc, len(dumps(doc).encode()), len(render_html(doc).encode()))
+    return out
+
+
+def test_two_hours_of_artifacts_are_not_twice_one_hour(runs) -> None:
+    (_, _, json_1h, html_1h), (_, _, json_2h, html_2h) = runs[3600], runs[7200]
+    assert json_2h < 1.1 * json_1h, (json_1h, json_2h)
+    assert html_2h < 1.1 * html_1h, (html_1h, html_2h)
+
+
+def test_timelines_coarsen_and_keep_exact_counts(runs) -> None:
+    for seconds, (merged, doc, _, _) in runs.items():
+        assert len({i for i, _, _ in merged.intervals}) <= INTERVAL_SLOTS
+        assert len({i for i, _ in merged.endpoint_intervals}) <= ENDPOINT_SLOTS
+        assert slot_seconds(doc) == merged.interval_step  # interval_s is 1
+        assert doc["totals"]["requests"] == seconds * 2
+        for kind, stats in doc["kinds"].items():  # every request is in exactly one slot
+            rows = [r for r in doc["timeseries"] if r["kind"] == kind]
+            assert sum(r["requests"] for r in rows) == stats["count"]
+            assert sum(r["failures"] for r in rows) == stats["failures"]
+            assert rows[-1]["t_s"] < seconds <= rows[-1]["t_s"] + slot_seconds(doc)
+    assert runs[3600][0].interval_step == 8 and runs[7200][0].interval_step == 16
+    again = Merged.from_json(json.loads(json.dumps(runs[7200][0].to_json())))
+    assert again.interval_step == 16 and again.intervals.keys() == runs[7200][0].intervals.keys()
+    assert sum(h.count for h in again.intervals.values()) == 7200 * 2
+
+
+@pytest.mark.parametrize(("sub_bits", "within"), [(6, 0.0085), (4, 0.033)])
+def test_coarse_buckets_are_within_their_bound_and_idempotent(sub_bits: int, within: float) -> None:
+    rng = random.Random(3)
+    for us in [0, 1, 31, 32, 33, 127, 128, 129, 2047, 2048, 2049, 10**6, 10**9] + [
+        rng.randrange(1, 10**8) for _ in range(5000)
+    ]:
+        c = coarse_bucket(bucket_of(us), sub_bits)
+        low, high = bounds_of(c)
+        assert coarse_bucket(c, sub_bits) == c
+        assert abs((low + high) / 2 - us) <= within * us + 0.5, us
+
+
+def test_coarse_histograms_keep_percentiles_within_a_percent() -> None:
+    rng = random.Random(3)
+    values = [int(rng.lognormvariate(10, 1.5)) for _ in range(20000)]
+    exact = Histogram.of(values)
+    coarse = exact.coarsened()
+    assert (coarse.count, coarse.total, coarse.min, coarse.max) == (exact.count, exact.total, exact.min, exact.max)
+    assert len(coarse.buckets) * 8 < len(exact.buckets)
+    for pct in (50, 95, 99, 99.9):
+        assert coarse.percentile(pct) == pytest.approx(exact.percentile(pct), rel=0.0085)
+
+
+def test_results_json_writer_is_compact_and_lossless() -> None:
+    doc = {"a": [1, [2, 3]], "b": {"buckets": [[2048, 3], [2050, 1]], "rows": [{"x": None}], "e": {}, "l": []},
+           "s": "é\n", "f": 1.5, "t": True}  # fmt: skip
+    text = dumps(doc)
+    assert json.loads(text) == doc
+    assert '"buckets": [[2048,3],[2050,1]]' in text and '"rows": [\n' in text
+    with pytest.raises(ValueError):
+        dumps({"nan": float("nan")})
+
+
+def test_database_statements_over_time_stay_bounded_with_exact_sums() -> None:
+    m = DbMeasurement(slow_ms=100.0)
+    for t in range(1, 3 * TIMESERIES_POINTS + 2):
+        m.add_sample(float(t), t % 7)
+    points = m.timeseries
+    assert len(points) <= TIMESERIES_POINTS
+    assert sum(p["queries"] for p in points) == sum(t % 7 for t in range(1, 3 * TIMESERIES_POINTS + 2))
+    assert points[-1]["t_s"] == 3 * TIMESERIES_POINTS + 1
+    assert [p["t_s"] for p in points] == sorted(p["t_s"] for p in points)
