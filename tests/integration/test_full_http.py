@@ -30,6 +30,8 @@ class Server:
     def __init__(self, address: str, answer: Any, context: ssl.SSLContext | None = None) -> None:
         seen: list[tuple[str, str | None, str | None, Any]] = []
         self.seen = seen
+        calls: list[tuple[str, str, bytes]] = []  # (method, path, body)
+        self.calls = calls
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -39,6 +41,8 @@ class Server:
 
             def do_GET(self) -> None:
                 peer = self.connection.getpeercert() if isinstance(self.connection, ssl.SSLSocket) else None
+                length = int(self.headers.get("Content-Length") or 0)
+                calls.append((self.command, self.path, self.rfile.read(length) if length else b""))
                 seen.append((self.path, self.headers.get("Cookie"), self.headers.get("Accept-Encoding"), peer))
                 status, headers, body = answer(self)
                 self.send_response(status)
@@ -47,6 +51,8 @@ class Server:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            do_POST = do_PUT = do_GET
 
         self.server = ThreadingHTTPServer((address, 0), Handler)
         if context is not None:
@@ -61,8 +67,8 @@ class Server:
 
 
 class Proxy:
-    """A forward proxy for plain HTTP: records each request line (absolute-form) and relays one request
-    per client connection to 127.0.0.x only."""
+    """A forward proxy: records each request line (absolute-form, or CONNECT) and relays one request per
+    client connection, or tunnels a CONNECT, to 127.0.0.x only."""
 
     def __init__(self) -> None:
         self.lines: list[str] = []
@@ -90,6 +96,9 @@ class Proxy:
             line, _, rest = head.partition(b"\r\n")
             method, url, version = line.decode().split(" ")
             self.lines.append(f"{method} {url}")
+            if method == "CONNECT":
+                self._tunnel(conn, url)
+                return
             hostport, _, path = url.removeprefix("http://").partition("/")
             host, _, port = hostport.partition(":")
             assert host.startswith("127.0.0."), host  # loopback only, whatever the request says
@@ -100,6 +109,29 @@ class Proxy:
                     if not data:
                         break
                     conn.sendall(data)
+
+    def _tunnel(self, conn: socket.socket, authority: str) -> None:
+        host, _, port = authority.rpartition(":")
+        assert host.startswith("127.0.0."), host
+        with socket.create_connection((host, int(port)), timeout=10) as up:
+            conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+
+            def pump(src: socket.socket, dst: socket.socket) -> None:
+                try:
+                    while data := src.recv(65536):
+                        dst.sendall(data)
+                except OSError:
+                    pass
+                finally:
+                    try:
+                        dst.shutdown(socket.SHUT_WR)
+                    except OSError:
+                        pass
+
+            back = threading.Thread(target=pump, args=(up, conn), daemon=True)
+            back.start()
+            pump(conn, up)
+            back.join(10)
 
     def close(self) -> None:
         self.sock.close()
@@ -264,3 +296,71 @@ def test_mtls_with_a_client_certificate_and_a_clean_failure_without(project: Pro
     assert missing.code == 3, missing.out + missing.err
     assert "with.yaml:4: tls.client_key: cannot load the client certificate and key" in missing.out + missing.err
     assert "wrong-passphrase-123" not in missing.out + missing.err
+
+
+def _runner(url: str, **options: Any) -> Any:
+    from loadorch.runtime.hops import HttpOptions
+    from loadorch.runtime.vu import LeanRunner
+    from loadorch.traffic.request import Origin
+
+    return LeanRunner(Origin.parse(url), 5.0, options=HttpOptions(**options))
+
+
+def _request(method: str, path: str, **spec: Any) -> Any:
+    from loadorch.config.scenario import Endpoint
+    from loadorch.traffic.request import compile_request
+
+    ep = Endpoint.model_validate({"name": path, "method": method, "path": path, **spec})
+    return compile_request(ep, path, "write", set(), {})
+
+
+def test_redirect_methods_bodies_and_the_limit_on_the_lean_client() -> None:
+    def answer(h: BaseHTTPRequestHandler) -> tuple[int, list[tuple[str, str]], bytes]:
+        hops = {"/307": (307, "/kept"), "/308": (308, "/kept"), "/303": (303, "/got"), "/302": (302, "/got"),
+                "/loop": (302, "/loop")}
+        if h.path in hops:
+            status, where = hops[h.path]
+            return status, [("Location", where)], b""
+        return 200, [], b"done"
+
+    server = Server("127.0.0.1", answer)
+    runner = _runner(server.url, max_redirects=3)
+    try:
+        for path in ("/307", "/308", "/303", "/302"):
+            out = runner.run(_request("POST", path, json={"n": 1}, expect={"contains": "done"}), lambda n: None, {})
+            assert out.ok and out.status == 200 and out.path == path, out
+        looped = runner.run(_request("GET", "/loop"), lambda n: None, {})
+    finally:
+        runner.close()
+        server.close()
+    followed = [c for c in server.calls if c[1] in ("/kept", "/got")]
+    assert followed == [("POST", "/kept", b'{"n":1}'), ("POST", "/kept", b'{"n":1}'), ("GET", "/got", b""),
+                        ("GET", "/got", b"")]  # 307/308 keep method and body; 303 and a POST's 302 -> GET
+    assert (looped.ok, looped.status, looped.error) == (False, 302, "more than 3 redirects (max_redirects)")
+    assert [c[1] for c in server.calls].count("/loop") == 4  # the first request and 3 hops, then it stops
+
+
+def test_https_through_a_connect_proxy_with_a_client_certificate(pki: Path) -> None:
+    from loadorch.config.tls import context_for
+    from loadorch.traffic.proxies import proxy_for
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(pki / "server.pem", pki / "server.key")
+    context.load_verify_locations(pki / "ca.pem")
+    context.verify_mode = ssl.CERT_REQUIRED
+    server = Server("127.0.0.1", lambda h: (200, [], b"tunnelled"), context)
+    proxy = Proxy()
+    tls = {"ca_bundle": str(pki / "ca.pem"), "client_cert": str(pki / "client.pem"),
+           "client_key": str(pki / "client.key"), "client_key_password": None}
+    env = {"HTTPS_PROXY": f"127.0.0.1:{proxy.port}"}
+    runner = _runner(server.url, ssl_context=context_for(tls), proxy_for=lambda s, h: proxy_for(s, h, env))
+    try:
+        outs = [runner.run(_request("GET", "/t", expect={"contains": "tunnelled"}), lambda n: None, {})
+                for _ in range(2)]
+    finally:
+        runner.close()
+        server.close()
+        proxy.close()
+    assert all(o.ok for o in outs), outs
+    assert proxy.lines == [f"CONNECT 127.0.0.1:{server.port}"]  # one tunnel, kept alive for both requests
+    assert [peer["subject"] for *_, peer in server.seen] == [((("commonName", "client"),),)] * 2
