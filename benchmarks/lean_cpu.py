@@ -6,6 +6,7 @@ CPU is not counted), in alternating rounds, medians printed.
 
     python3 benchmarks/lean_cpu.py --a /work/main --b . --requests 20000 --rounds 5
     python3 benchmarks/lean_cpu.py --a . --b . --mode plain --mode cookie --mode gzip  # feature costs
+    python3 benchmarks/lean_cpu.py --a /tmp/main --b . --gevent  # sockets patched, as in a worker
 """
 
 from __future__ import annotations
@@ -46,8 +47,13 @@ def serve(sock: socket.socket, answer: bytes) -> None:
         conn.close()
 
 
-def client(port: int, requests: int, body_check: bool) -> float:
-    """CPU microseconds per request, in this process (loadorch imported from PYTHONPATH)."""
+def client(port: int, requests: int, body_check: bool, patched: bool = False) -> float:
+    """CPU microseconds per request, in this process (loadorch imported from PYTHONPATH); `patched`:
+    gevent's sockets, as inside a Locust worker (the lean client's gevent fast path)."""
+    if patched:
+        from gevent import monkey
+
+        monkey.patch_all()
     from loadorch.config.scenario import Endpoint
     from loadorch.runtime.vu import LeanRunner
     from loadorch.traffic.request import Origin, compile_request
@@ -68,10 +74,11 @@ def client(port: int, requests: int, body_check: bool) -> float:
     return spent / requests * 1e6
 
 
-def measure(checkout: str, port: int, requests: int, body_check: bool) -> float:
+def measure(checkout: str, port: int, requests: int, body_check: bool, patched: bool = False) -> float:
     env = {**os.environ, "PYTHONPATH": os.path.abspath(checkout)}
     argv = [sys.executable, __file__, "--client", str(port), "--requests", str(requests)]
-    out = subprocess.run(argv + (["--body-check"] if body_check else []), env=env, capture_output=True, text=True)
+    argv += ["--body-check"] if body_check else []
+    out = subprocess.run(argv + (["--gevent"] if patched else []), env=env, capture_output=True, text=True)
     if out.returncode != 0:
         raise SystemExit(out.stderr)
     return float(out.stdout.strip())
@@ -85,10 +92,11 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--mode", action="append", choices=sorted(ANSWERS), help="response kinds (default plain)")
     parser.add_argument("--body-check", action="store_true", help="the request checks the body (expect.contains)")
+    parser.add_argument("--gevent", action="store_true", help="gevent-patched sockets, as in a Locust worker")
     parser.add_argument("--client", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client is not None:
-        print(f"{client(args.client, args.requests, args.body_check):.3f}")
+        print(f"{client(args.client, args.requests, args.body_check, args.gevent):.3f}")
         return 0
     for mode in args.mode or ["plain"]:
         sock = socket.create_server(("127.0.0.1", 0))
@@ -99,7 +107,8 @@ def main() -> int:
             for r in range(args.rounds):
                 order = (("A", args.a), ("B", args.b)) if r % 2 == 0 else (("B", args.b), ("A", args.a))
                 for label, checkout in order:
-                    us = measure(checkout, sock.getsockname()[1], args.requests, args.body_check or mode == "gzip")
+                    check = args.body_check or mode == "gzip"
+                    us = measure(checkout, sock.getsockname()[1], args.requests, check, args.gevent)
                     results[label].append(us)
                     print(f"{mode} round {r + 1} {label} {us:7.2f} us CPU/request", flush=True)
             a, b = statistics.median(results["A"]), statistics.median(results["B"])
