@@ -7,6 +7,7 @@ The only module that starts processes and writes a run's artifacts; everything i
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import secrets as pysecrets
 import shutil
@@ -19,6 +20,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
 from loadorch.browser.results import build as browser_results
 from loadorch.browser.sink import BrowserSink
@@ -44,6 +46,7 @@ from loadorch.run.redact import Redactor
 from loadorch.run.setup import run_setup
 from loadorch.run.signals import HardStop, StopSignals
 from loadorch.runtime.hops import http_options
+from loadorch.traffic.proxies import bypassing
 from loadorch.traffic.stages import window_seconds
 from loadorch.verdict.evaluate import (
     ERROR,
@@ -128,6 +131,8 @@ def execute(cfg: RunConfig, opts: RunOptions) -> int:
             try:
                 with _target(cfg) as host:
                     run.host = host
+                    if cfg.host == "embedded":  # ours, on loopback: never through a proxy of the environment
+                        run.opts = dataclasses.replace(opts, env=bypassing(opts.env, urlsplit(host).hostname or ""))
                     _preflight(run, progress, signals)
                     if signals.received is None:
                         _setup(run, progress, signals)

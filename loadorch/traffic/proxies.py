@@ -46,6 +46,16 @@ def proxy_for(scheme: str, host: str, env: Mapping[str, str]) -> Proxy | None:
     return parse_proxy(url)
 
 
+def bypassing(env: Mapping[str, str], host: str) -> dict[str, str]:
+    """`env` with `host` added to NO_PROXY (both spellings; the lower-case one wins when both are set):
+    the embedded target listens on this machine's loopback, which no proxy in the environment can reach."""
+    out = dict(env)
+    for name in ("no_proxy", "NO_PROXY"):
+        current = (out.get(name) or "").strip()
+        out[name] = f"{current},{host}" if current else host
+    return out
+
+
 def parse_proxy(url: str) -> Proxy:
     if "://" not in url:
         url = "http://" + url  # `proxy:3128`, as requests and curl read it

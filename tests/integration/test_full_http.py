@@ -217,6 +217,36 @@ def test_cookies_redirects_allowed_hosts_gzip_and_proxy_in_one_run(project: Proj
     assert all(line.startswith(f"GET {target.url}/") for line in proxy.lines), proxy.lines[:3]
 
 
+def test_the_embedded_target_is_never_sent_through_a_proxy_of_the_environment(project: Project) -> None:
+    """A proxy set for the whole machine (common behind a corporate proxy) cannot reach this machine's
+    loopback: `host: embedded` bypasses it, whatever NO_PROXY says, in preflight, setup and the workers."""
+    proxy = Proxy()
+    try:
+        project.write("scenarios/s.yaml", """
+            name: embedded-behind-a-proxy
+            users:
+              - name: u
+                requests:
+                  - {name: product, path: /products/1, expect: {status: [200]}}
+            min_samples: 1
+            thresholds: {http_req_failed: ["rate==0"]}
+            """)
+        project.write("profiles/p.yaml", """
+            scenario: ../scenarios/s.yaml
+            host: embedded
+            load: {users: 1, duration: 30s}
+            seed: 1
+            """)
+        env = {"HTTP_PROXY": f"http://127.0.0.1:{proxy.port}", "NO_PROXY": "", "ALL_PROXY": ""}
+        env |= {k.lower(): v for k, v in env.items()}
+        r = project.run("run", "p", "--iterations", "10", "--out", "o", env=env)
+    finally:
+        proxy.close()
+    assert r.code == 0, r.out + r.err
+    assert project.results("o")["totals"]["requests"] == 10
+    assert proxy.lines == []
+
+
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A CA, a server certificate for 127.0.0.1 and a client certificate whose key is encrypted."""

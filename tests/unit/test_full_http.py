@@ -167,3 +167,14 @@ def test_tls_files_checked_at_load_time(tmp_path: Path) -> None:
     assert not any("s3cret" in m for _, m in problems)
     with pytest.raises(ValueError, match="client_key needs client_cert"):
         TlsSettings(client_key="k.pem")
+
+
+def test_bypassing_adds_the_host_to_both_no_proxy_spellings_and_keeps_the_rest() -> None:
+    from loadorch.traffic.proxies import bypassing, proxy_for
+
+    env = {"http_proxy": "http://proxy:3128", "no_proxy": "example.com", "PATH": "/bin"}
+    out = bypassing(env, "127.0.0.1")
+    assert out["no_proxy"] == "example.com,127.0.0.1" and out["NO_PROXY"] == "127.0.0.1" and out["PATH"] == "/bin"
+    assert env["no_proxy"] == "example.com"  # the caller's mapping is not changed
+    assert proxy_for("http", "127.0.0.1", env) is not None and proxy_for("http", "127.0.0.1", out) is None
+    assert proxy_for("http", "shop.test", out) is not None and proxy_for("http", "example.com", out) is None
