@@ -23,6 +23,12 @@ SHARED = REPO.parent / "shared"
 # whatever is installed: a second worktree or a non-editable install must not test other code.
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
 
+# Tests send load to loopback servers of their own; a proxy set for the machine (a CI runner behind one)
+# would carry it elsewhere. Tests of the proxy support set these variables themselves.
+for _name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+    os.environ.pop(_name, None)
+    os.environ.pop(_name.upper(), None)
+
 
 @contextlib.contextmanager
 def _turn(alone: bool) -> Iterator[None]:

@@ -14,8 +14,10 @@ from typing import Any
 from urllib.parse import quote
 
 from loadorch.db.servertiming import QueryHeader
+from loadorch.runtime.hops import Hops, HttpOptions
 from loadorch.runtime.http import IDEMPOTENT_METHODS, Connection, HttpError
 from loadorch.traffic import data as gen
+from loadorch.traffic.redirects import Hop
 from loadorch.traffic.request import (
     BODY_METHODS,
     CompiledRequest,
@@ -47,19 +49,36 @@ class LeanRunner:
         addresses: Sequence[str] = (),
         check_addresses: Callable[[list[str]], None] | None = None,
         query_header: QueryHeader | None = None,
+        options: HttpOptions | None = None,
     ) -> None:
         self.origin = origin
         self.timeout = timeout
         self.max_body = max_body
         self.query_header = query_header or QueryHeader()
-        self.host_line = f" HTTP/1.1\r\nHost: {origin.host_header}\r\n"
+        options = options or HttpOptions()
         tls = origin.scheme == "https"
+        proxy = options.proxy_for(origin.scheme, origin.host)
+        # through a plain-http proxy the request line carries the absolute URL; https tunnels (CONNECT)
+        self.absolute = f"{origin.scheme}://{origin.host_header}" if proxy is not None and not tls else ""
+        auth = proxy.header_line if proxy is not None and not tls else ""
+        self.host_line = f" HTTP/1.1\r\nHost: {origin.host_header}\r\n{auth}"
         self.conn = Connection(
-            origin.host, origin.port, tls, min(timeout, 10.0), addresses=addresses, check_addresses=check_addresses
+            origin.host,
+            origin.port,
+            tls,
+            min(timeout, 10.0),
+            addresses=addresses,
+            check_addresses=check_addresses,
+            ssl_context=options.ssl_context,
+            proxy=proxy,
         )
+        first = Hop(origin.scheme, origin.host.lower(), origin.port, "/")
+        self.hops = Hops(options, first, self.conn, timeout, max_body)
+        self.jar = self.hops.jar  # empty until a response sets a cookie: then the Cookie header is added
 
     def close(self) -> None:
         self.conn.close()
+        self.hops.close()
 
     def run(
         self,
@@ -71,9 +90,11 @@ class LeanRunner:
         """Send and check one request. With `intended` (a perf_counter time: the open model's due time),
         the latency counts from then, and the service time from the actual send is kept as well."""
         target = wire_path(self.origin.prefix + req.path.render_text(lookup, quote_path))
-        parts = [req.method, " ", target, self.host_line, req.static_head]
+        parts = [req.method, " ", self.absolute, target, self.host_line, req.static_head]
         for name, template in req.dynamic_headers:
             parts += [name, ": ", header_value(template.render_text(lookup)), "\r\n"]
+        if self.jar.cookies and not has_cookie_header(req):
+            parts.append(self.hops.cookie_line(self._hop(target)))
         body = encode_body(req, lookup)
         if body is not None or req.method in BODY_METHODS:
             parts += ["Content-Length: ", str(len(body or b"")), "\r\n"]
@@ -97,6 +118,24 @@ class LeanRunner:
             service = service_us(intended, start, end)
             return Outcome(0, False, str(exc), int((end - origin) * 1e6), target, body, service)
         end = time.perf_counter()
+        if resp.special is not None:  # Set-Cookie, Location or Content-Encoding: beyond the fast path
+            head = "".join(parts[5 : 6 + 4 * len(req.dynamic_headers)])  # the request's own header lines
+            deadline = time.monotonic() + (req.timeout or self.timeout) - (end - start)
+            resp, end, error = self.hops.finish(
+                resp,
+                req.method,
+                self._hop(target),
+                head,
+                body,
+                deadline,
+                may_resend(req),
+                needs_body(req),
+                self.query_header.lower,
+                end,
+            )
+            if error is not None:
+                service = service_us(intended, start, end)
+                return Outcome(resp.status, False, error, int((end - origin) * 1e6), target, body, service)
         results: list[bool] | None = [] if req.checks else None
         failure = check(req, resp.status, resp.body, lookup, captured, results)
         reason, example = failure if failure is not None else (None, None)
@@ -116,6 +155,16 @@ class LeanRunner:
             outcome.checks = tuple(results)
             outcome.check_example = None if all(results) else failed_example(resp.status, resp.body)
         return outcome
+
+    def _hop(self, target: str) -> Hop:
+        return Hop(self.origin.scheme, self.origin.host.lower(), self.origin.port, target)
+
+
+def has_cookie_header(req: CompiledRequest) -> bool:
+    """The scenario sets its own Cookie header on this request: the jar's cookies are not added to it."""
+    return any(k.lower() == "cookie" for k, _ in req.static_headers) or any(
+        k.lower() == "cookie" for k, _ in req.dynamic_headers
+    )
 
 
 # printable ASCII that may stand in a request target as written; anything else is percent-encoded

@@ -7,6 +7,7 @@ import random
 
 import pytest
 
+from loadorch.db.measure import TIMESERIES_POINTS, DbMeasurement
 from loadorch.report.html import render_html
 from loadorch.report.results import build, slot_seconds
 from loadorch.run.artifacts import dumps
@@ -81,3 +82,14 @@ def test_results_json_writer_is_compact_and_lossless() -> None:
     assert '"buckets": [[2048,3],[2050,1]]' in text and '"rows": [\n' in text
     with pytest.raises(ValueError):
         dumps({"nan": float("nan")})
+
+
+def test_database_statements_over_time_stay_bounded_with_exact_sums() -> None:
+    m = DbMeasurement(slow_ms=100.0)
+    for t in range(1, 3 * TIMESERIES_POINTS + 2):
+        m.add_sample(float(t), t % 7)
+    points = m.timeseries
+    assert len(points) <= TIMESERIES_POINTS
+    assert sum(p["queries"] for p in points) == sum(t % 7 for t in range(1, 3 * TIMESERIES_POINTS + 2))
+    assert points[-1]["t_s"] == 3 * TIMESERIES_POINTS + 1
+    assert [p["t_s"] for p in points] == sorted(p["t_s"] for p in points)
