@@ -11,7 +11,7 @@ typecheck:
 	python3 -m mypy
 
 test:
-	python3 -m pytest -q
+	python3 -m pytest -q -n 2 --dist loadgroup
 
 unit:
 	python3 -m pytest -q tests/unit tests/test_cli.py

@@ -56,9 +56,25 @@ class TablesJson(TypedDict, total=False):
     phases: list[tuple[str, str, bool, HistogramJson]]  # (phase, kind, ok) outside the window
 
 
-class StatsDelta(TablesJson):
-    """`lo_stats.delta`: the tables a worker recorded since its last message."""
+PackedHistogram = bytes  # verdict.histogram.Histogram.to_wire: how a delta carries a histogram (msgpack)
 
+
+class StatsDelta(TypedDict, total=False):
+    """`lo_stats.delta`: the tables a worker recorded since its last message, as TablesJson's rows but each
+    histogram packed (no Python object per bucket for the master to decode: its cost per report)."""
+
+    series: Required[list[tuple[SeriesKeyJson, PackedHistogram]]]
+    intervals: list[tuple[int, str, bool, PackedHistogram]]
+    errors: list[tuple[SeriesKeyJson, str, int]]
+    examples: list[tuple[SeriesKeyJson, str, str]]
+    service: list[tuple[SeriesKeyJson, PackedHistogram]]
+    db: list[tuple[SeriesKeyJson, PackedHistogram]]
+    endpoint_intervals: list[tuple[int, str, PackedHistogram]]
+    le: list[tuple[SeriesKeyJson, list[int]]]
+    timings: list[tuple[str, SeriesKeyJson, PackedHistogram]]
+    checks: list[CheckRow]
+    window: list[tuple[SeriesKeyJson, PackedHistogram]]
+    phases: list[tuple[str, str, bool, PackedHistogram]]
     total: Required[int]
 
 
@@ -178,6 +194,7 @@ class Plan(Wire):
     workers: int
     request_timeout_s: float
     max_response_body: int
+    tls: dict[str, str | None] | None = None  # the profile's tls: files (absolute) and the key's password
     worker_connect_timeout_s: float
     interval_s: float
     master: MasterAddress
@@ -233,7 +250,7 @@ class StatsMessage(Wire):
     index: int
     token: str
     seq: int
-    delta: StatsDelta  # verdict.stats.Recorder.take_delta: the tables since the last message
+    delta: StatsDelta  # verdict.stats.Recorder.take_delta: the tables since the last message, packed
     cpu: float
     users: int
     spawned: int
@@ -243,6 +260,21 @@ class StatsMessage(Wire):
     log: list[str] = Field(default_factory=list)
     arrivals: Arrivals = Field(default_factory=Arrivals)
     vu_failures: list[VuFailure] = Field(default_factory=list)
+    sent_at: float | None = None  # the worker's wall clock when it sent this: the master measures its lag
+
+    def to_wire(self) -> dict[str, Any]:
+        """For msgpack, which carries the delta's packed histograms as bytes (JSON would not)."""
+        return self.model_dump(by_alias=True)
+
+
+class StatsLag(Wire):
+    """How far behind the master merges: seconds from a worker sending a report (its clock) to the master
+    having merged it. Over one report interval, the master is falling behind its workers."""
+
+    messages: int = 0
+    max_s: float = 0.0
+    p99_s: float | None = None
+    over_interval: int = 0  # reports merged more than one report interval after they were sent
 
 
 class WorkerDetail(Wire):
@@ -280,6 +312,7 @@ class MasterSummary(Wire):
     rejected_peers: list[str]
     workers: WorkersSummary
     metrics: MetricsReport | None = None
+    stats_lag: StatsLag = Field(default_factory=StatsLag)
 
 
 class Event(Wire):
@@ -316,6 +349,7 @@ class ProgressEvent(Event):
     p95_read_ms: float | None
     p95_write_ms: float | None
     lost: list[int]  # indexes of workers that stopped reporting
+    lag_s: float = 0.0  # the largest stats lag since the last progress event (StatsLag)
 
 
 class WorkerLost(Event):

@@ -11,6 +11,7 @@ from pydantic import Field, field_validator, model_validator
 from loadorch.config.base import Strict
 from loadorch.config.collectors import Collectors
 from loadorch.config.scenario import Headers, ThresholdItem
+from loadorch.config.tls import TlsSettings
 from loadorch.config.units import Duration, Percent, Size
 
 
@@ -158,6 +159,7 @@ class Profile(Strict):
     request_timeout: Duration = Field(10.0, gt=0)
     worker_connect_timeout: Duration = Field(30.0, gt=0)
     max_response_body: Size = 10 * 1024 * 1024
+    tls: TlsSettings | None = None  # a custom CA bundle and a client certificate (mTLS)
     allow_saturated_generator: bool = False
     compare: CompareBudgets | None = None
     collectors: Collectors = Collectors()

@@ -39,6 +39,7 @@ from loadorch.config.profile import Load, Profile
 from loadorch.config.scenario import Scenario
 from loadorch.config.suggest import did_you_mean
 from loadorch.config.thresholds import DEFAULT_BROWSER_THRESHOLDS, DEFAULT_THRESHOLDS, SERVER_WIDE, Threshold
+from loadorch.config.tls import tls_problems
 from loadorch.config.yamlsource import Document, parse, read_text
 from loadorch.errors import ConfigError, Problem, UsageError
 from loadorch.traffic import data as gen
@@ -98,6 +99,7 @@ class RunConfig:
     user_stages: tuple[tuple[float, float, float], ...] | None = None  # closed-model stages: (from, to, seconds)
     window: Window | None = None  # the measurement window the thresholds judge
     run_tags: Mapping[str, str] = field(default_factory=dict)  # --tag: on every request of the run
+    tls: Mapping[str, str | None] | None = None  # the profile's tls: with absolute paths (config/tls.py)
 
 
 def profile_names(project: str) -> dict[str, str]:
@@ -197,13 +199,18 @@ def build(
     problems += check_common_headers(profile.headers, scenario.model, scenario.generators, pdoc)
     problems += _collector_problems(profile, pdoc, scenario, overrides_thr)
     lighthouse = _lighthouse(profile, path, pdoc, problems)
+    tls = _tls(profile, path, pdoc, problems)
     if problems:
         raise ConfigError(problems)
     named = {**scenario_secrets, **secret_variables(used, profile.secrets)}
     secrets = set(named.values())
     if profile.collectors.postgres is not None:  # the DSN's password, in every form it may be printed
         secrets |= dsn_secrets(profile.collectors.postgres.dsn)
+    if profile.tls is not None and profile.tls.client_key_password:
+        secrets.add(profile.tls.client_key_password)
     cfg = merge(name, path, profile, scenario, overrides_thr, overrides, secrets)
+    if tls is not None:
+        cfg = replace(cfg, tls=tls)
     cfg = _host_credentials(cfg, pdoc)
     problems = compile_all(scenario.model, cfg.headers, scenario.path)
     if problems:
@@ -287,6 +294,16 @@ def _lighthouse(profile: Profile, path: str, pdoc: Document, problems: list[Prob
     except LighthouseError as exc:
         problems.append(Problem(path, pdoc.line_of(("lighthouse",)), "lighthouse", str(exc)))
         return ()
+
+
+def _tls(profile: Profile, path: str, pdoc: Document, problems: list[Problem]) -> dict[str, str | None] | None:
+    """The profile's tls: files, found and loaded now (a bad one is a configuration error before any load)."""
+    if profile.tls is None:
+        return None
+    paths, found = tls_problems(profile.tls, os.path.dirname(os.path.abspath(path)))
+    for name, message in found:
+        problems.append(Problem(path, pdoc.line_of(("tls", name)), f"tls.{name}", message))
+    return {**paths, "client_key_password": profile.tls.client_key_password}
 
 
 def default_thresholds(scenario: Scenario) -> dict[str, list[Threshold]]:

@@ -193,7 +193,9 @@ ThresholdItem = str | dict[str, Any]
 class Scenario(Strict):
     name: str = Field(min_length=1)
     description: str | None = None
-    client: Literal["lean", "locust"] = "lean"  # locust: FastHttpSession (cookies, redirects followed)
+    client: Literal["lean", "locust"] = "lean"  # locust: Locust's FastHttpSession (for Locust-specific code)
+    max_redirects: int = Field(10, ge=0, le=50)  # redirects followed per request; 0: a 3xx is the answer
+    cookies: bool = True  # a cookie jar per virtual user (RFC 6265); false: Set-Cookie ignored
     headers: Headers = Field(default_factory=dict)
     data: dict[str, DataSpec] = Field(default_factory=dict)
     setup: list[SetupStep] = Field(default_factory=list)

@@ -35,6 +35,9 @@ class ProbeRow:
         return str(getattr(self, tag, ""))
 
 
+TIMESERIES_POINTS = 720  # statements over time: at most this many points (coarser as a run grows)
+
+
 @dataclass
 class DbMeasurement:
     slow_ms: float
@@ -49,6 +52,18 @@ class DbMeasurement:
     timeseries: list[dict[str, Any]] = field(default_factory=list)  # {"t_s", "queries"} per sample
     notes: list[str] = field(default_factory=list)
     log_source: str = ""
+
+    def add_sample(self, t_s: float, queries: int) -> None:
+        """One point of statements over time (those that finished since the previous point, which ends
+        at t_s). Past TIMESERIES_POINTS points, neighbouring points merge pairwise (sums, the later
+        end): a long run's timeline stays bounded and its rates stay exact per point."""
+        series = self.timeseries
+        series.append({"t_s": t_s, "queries": queries})
+        if len(series) > TIMESERIES_POINTS:
+            merged = [
+                {"t_s": b["t_s"], "queries": a["queries"] + b["queries"]} for a, b in zip(series[::2], series[1::2])
+            ]
+            series[:] = merged + series[len(merged) * 2 :]
 
     @property
     def slow_share(self) -> float | None:

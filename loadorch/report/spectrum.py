@@ -28,7 +28,7 @@ def nines(pct: float) -> float:
 
 
 def pct_at(x: float) -> float:
-    return 100.0 * (1.0 - 10.0 ** (-x))
+    return 100.0 * (1.0 - math.pow(10.0, -x))
 
 
 def percentiles_ms(h: Histogram, pcts: Sequence[float]) -> list[float]:

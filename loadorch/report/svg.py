@@ -39,7 +39,7 @@ def nice_step(span: float, ticks: int = 4) -> float:
     """The smallest 1-2-2.5-5 step that covers `span` in at most ticks + 1 intervals."""
     if span <= 0 or not math.isfinite(span):
         return 1.0
-    exp = 10 ** math.floor(math.log10(span / (ticks + 1)))
+    exp: float = 10 ** math.floor(math.log10(span / (ticks + 1)))  # an int from 1 up: labels show "100", not "100.0"
     for scale in (exp, 10 * exp):
         for m in (1, 2, 2.5, 5):
             if math.ceil(span / (m * scale) - 1e-9) <= ticks + 1:

@@ -7,6 +7,7 @@ The only module that starts processes and writes a run's artifacts; everything i
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import secrets as pysecrets
 import shutil
@@ -19,6 +20,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
 from loadorch.browser.results import build as browser_results
 from loadorch.browser.sink import BrowserSink
@@ -43,6 +45,8 @@ from loadorch.run.progress import Progress
 from loadorch.run.redact import Redactor
 from loadorch.run.setup import run_setup
 from loadorch.run.signals import HardStop, StopSignals
+from loadorch.runtime.hops import http_options
+from loadorch.traffic.proxies import bypassing
 from loadorch.traffic.stages import window_seconds
 from loadorch.verdict.evaluate import (
     ERROR,
@@ -127,6 +131,8 @@ def execute(cfg: RunConfig, opts: RunOptions) -> int:
             try:
                 with _target(cfg) as host:
                     run.host = host
+                    if cfg.host == "embedded":  # ours, on loopback: never through a proxy of the environment
+                        run.opts = dataclasses.replace(opts, env=bypassing(opts.env, urlsplit(host).hostname or ""))
                     _preflight(run, progress, signals)
                     if signals.received is None:
                         _setup(run, progress, signals)
@@ -208,7 +214,7 @@ def _preflight(run: _Run, progress: Progress, signals: StopSignals) -> None:
         run.checks.append(chromium)
     addresses = target_addresses(run.host)
     check_allowed(run.host, run.cfg.profile.allowed_hosts, addresses)
-    connect_probe(run.host, addresses=addresses)
+    connect_probe(run.host, addresses=addresses, tls=run.cfg.tls, env=run.opts.env)
     run.addresses = addresses
     run.checks.append(Check("preflight", PASS, f"{run.host} reachable ({', '.join(addresses)})"))
     _connect_database(run)
@@ -241,6 +247,13 @@ def _setup(run: _Run, progress: Progress, signals: StopSignals) -> None:
             lambda: signals.received is not None,
             run.cfg.profile.max_response_body,
             run.addresses,
+            http_options(
+                scenario.model.max_redirects,
+                scenario.model.cookies,
+                run.cfg.profile.allowed_hosts,
+                run.cfg.tls,
+                run.opts.env,
+            ),
         )
     except InterruptedError:
         run.checks.append(Check("setup", ERROR, "interrupted during setup"))

@@ -183,9 +183,7 @@ class DatabaseCollector:
             previous = start
             while not self._stop.wait(self.interval_s):
                 total = session.top_level_total()
-                self.measurement.timeseries.append(
-                    {"t_s": round(time.monotonic() - t0, 1), "queries": total - previous}
-                )
+                self.measurement.add_sample(round(time.monotonic() - t0, 1), total - previous)
                 previous = total
         except Exception:
             return  # the timeline is a picture; the verdict comes from the snapshots

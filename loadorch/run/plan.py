@@ -109,6 +109,7 @@ def build_plan(
         workers=cfg.workers,
         request_timeout_s=cfg.profile.request_timeout,
         max_response_body=cfg.profile.max_response_body,
+        tls=None if cfg.tls is None else dict(cfg.tls),
         worker_connect_timeout_s=cfg.profile.worker_connect_timeout,
         interval_s=interval_for(cfg.duration_s),
         master=MasterAddress(host=master_host, port=master_port),

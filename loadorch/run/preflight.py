@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import socket
 import ssl
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from urllib.parse import urlsplit
 
+from loadorch.config.tls import context_for
 from loadorch.errors import RunError
 from loadorch.hosts import check_allowed, resolve
+from loadorch.traffic.proxies import ProxyError, proxy_for
 
 __all__ = ["check_allowed", "connect_probe", "target_addresses"]
 
@@ -18,16 +20,38 @@ def target_addresses(url: str) -> list[str]:
     return resolve(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
 
 
-def connect_probe(url: str, timeout: float = 5.0, addresses: Sequence[str] = ()) -> None:
+def connect_probe(
+    url: str,
+    timeout: float = 5.0,
+    addresses: Sequence[str] = (),
+    tls: Mapping[str, str | None] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> None:
     """A TCP connection to the target (to the first address preflight checked, if given), then for
-    https a TLS handshake verified as the workers verify it; then closed, no request sent."""
+    https a TLS handshake verified as the workers verify it (the profile's tls: CA bundle and client
+    certificate); then closed, no request sent. With a proxy in the environment (HTTP_PROXY, ...), the
+    proxy is what must accept a connection."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
+        proxy = proxy_for(parts.scheme, host, env or {})
+    except ProxyError as exc:
+        raise RunError(f"preflight: {parts.scheme}_proxy: {exc}") from None
+    if proxy is not None:
+        try:
+            socket.create_connection((proxy.host, proxy.port), timeout=timeout).close()
+        except OSError as exc:
+            raise RunError(
+                f"preflight: the proxy {proxy.shown} (from {parts.scheme.upper()}_PROXY) does not accept a "
+                f"connection ({exc.strerror or exc}); fix it, or exclude {host} with NO_PROXY"
+            ) from None
+        return
+    context = context_for(tls)
+    try:
         with socket.create_connection((addresses[0] if addresses else host, port), timeout=timeout) as sock:
             if parts.scheme == "https":
-                _tls_probe(sock, host, port)
+                _tls_probe(sock, host, port, context)
     except TimeoutError:
         raise RunError(f"preflight: {host}:{port} did not accept a connection within {timeout:g}s") from None
     except OSError as exc:
@@ -36,9 +60,8 @@ def connect_probe(url: str, timeout: float = 5.0, addresses: Sequence[str] = ())
         ) from None
 
 
-def _tls_probe(sock: socket.socket, host: str, port: int) -> None:
+def _tls_probe(sock: socket.socket, host: str, port: int, context: ssl.SSLContext) -> None:
     """A TLS failure here would fail every request of the run: a run error now, not a threshold breach."""
-    context = ssl.create_default_context()  # as the workers: system CAs, or SSL_CERT_FILE
     try:
         with context.wrap_socket(sock, server_hostname=host):
             pass

@@ -45,8 +45,9 @@ class Progress:
             return "-" if v is None else f"{v:.0f}ms"
 
         lost = f"  LOST workers {e.lost}" if e.lost else ""
+        behind = f"  master {e.lag_s:.1f}s behind its workers" if e.lag_s > 1.0 else ""
         return (
             f"{e.elapsed_s:.0f}{total}  users {e.users}  {e.rps:.0f} req/s  "
             f"p95 read {ms(e.p95_read_ms)} write {ms(e.p95_write_ms)}  "
-            f"errors {e.failures}/{e.requests}{lost}"
+            f"errors {e.failures}/{e.requests}{lost}{behind}"
         )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from loadorch.config.scenario import READ_METHODS, Scenario
 from loadorch.errors import RunError
+from loadorch.runtime.hops import HttpOptions
 from loadorch.runtime.vu import DEFAULT_MAX_BODY, LeanRunner
 from loadorch.traffic import data as gen
 from loadorch.traffic.request import Origin, compile_request
@@ -30,12 +31,13 @@ def run_setup(
     should_stop: Callable[[], bool] = lambda: False,
     max_body: int = DEFAULT_MAX_BODY,
     addresses: Sequence[str] = (),
+    options: HttpOptions | None = None,
 ) -> SetupReport:
     """Send every setup request in order; the first failure stops the run (RunError, exit 5)."""
     import time
 
     started = time.monotonic()
-    runner = LeanRunner(Origin.parse(host), timeout, max_body, addresses)
+    runner = LeanRunner(Origin.parse(host), timeout, max_body, addresses, options=options)
     rng = random.Random(gen.stream_seed(seed, "setup"))
     state = gen.DrawState(slot=0, slots=1)
     sent = 0

@@ -42,7 +42,7 @@ def watch_parent() -> None:
 def write_json_atomic(path: str, doc: Any) -> None:
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(doc, fh, separators=(",", ":"))
+        fh.write(json.dumps(doc, separators=(",", ":")))  # dumps: the C encoder (dump streams in Python)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)

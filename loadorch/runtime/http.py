@@ -17,6 +17,7 @@ import httptools
 from greenlet import getcurrent
 
 from loadorch.errors import SafetyError
+from loadorch.traffic.proxies import Proxy
 
 
 class HttpError(Exception):
@@ -30,6 +31,9 @@ class Response:
     body: bytes = b""
     keep_alive: bool = True
     wanted: str | None = None  # the value of the one header asked for (repeated headers joined by ", ")
+    # Set-Cookie, Location and Content-Encoding (lower-case name, value), None when the response has none:
+    # the one thing the fast path tests before cookies, redirects or decoding (runtime/hops.py) take over
+    special: list[tuple[bytes, bytes]] | None = None
 
     def header(self, name: str) -> str | None:
         key = name.lower().encode()
@@ -51,6 +55,7 @@ class _Collector:
         "max_body",
         "parser",
         "size",
+        "special",
         "status",
         "stray",
         "want",
@@ -78,6 +83,7 @@ class _Collector:
         self.stray = False  # bytes after the complete response: the connection is not reused
         self.want = want  # lower-case name of one header to keep even when keep_headers is off
         self.wanted: bytes | None = None
+        self.special: list[tuple[bytes, bytes]] | None = None
 
     def _interim(self) -> bool:
         """A 1xx other than 101 (100 Continue, 103 Early Hints): not the answer; the final one follows."""
@@ -93,6 +99,10 @@ class _Collector:
             return  # a stray message after the response
         if self.keep_headers:
             self.headers.append((name, value))
+        if len(name) in _SPECIAL_LENGTHS and name.lower() in _SPECIAL:
+            if self.special is None:
+                self.special = []
+            self.special.append((name.lower(), value))
         if self.want is not None and len(name) == len(self.want) and name.lower() == self.want:
             self.wanted = value if self.wanted is None else self.wanted + b", " + value
 
@@ -102,6 +112,7 @@ class _Collector:
         if self._interim():
             self.headers.clear()
             self.wanted = None
+            self.special = None
             return
         self.headers_done = True
         self.status = self.parser.get_status_code() if self.parser is not None else 0
@@ -135,6 +146,8 @@ class Connection:
         connect_timeout: float,
         addresses: Sequence[str] = (),
         check_addresses: Callable[[list[str]], None] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        proxy: Proxy | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -151,6 +164,10 @@ class Connection:
         self.connecting_us = 0
         self.waiting_us = 0
         self.check_addresses = check_addresses  # without pins: each resolution checked (raises HttpError)
+        self.ssl_context = ssl_context  # the profile's tls: settings; None: the system's CAs (or SSL_CERT_FILE)
+        # through an HTTP proxy: connect to it (plain http: absolute-form targets, see LeanRunner; https:
+        # a CONNECT tunnel, then TLS with the target as usual); pins and checks apply to the target's name
+        self.proxy = proxy
         # the gevent fast path (plain TCP inside a Locust process): the raw non-blocking socket, gevent's
         # watchers for it, and one parser + collector + receive buffer per connection (see _exchange_gevent)
         self.raw: Any = None
@@ -166,6 +183,10 @@ class Connection:
                 self.sock = None
 
     def _resolve(self) -> None:
+        if self.proxy is not None:
+            infos = socket.getaddrinfo(self.proxy.host, self.proxy.port, type=socket.SOCK_STREAM)
+            self.family, _, _, _, self.address = infos[0]
+            return
         if self.pinned:
             ip = self.pinned[self.next_pinned % len(self.pinned)]
             self.next_pinned += 1  # after a failed connect, the next checked address
@@ -205,8 +226,10 @@ class Connection:
         except OSError as exc:
             raise HttpError(f"connect failed: {exc.strerror or exc}") from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.proxy is not None and self.tls:
+            _tunnel(sock, self.proxy, self.host, self.port, deadline)
         if self.tls:
-            ctx = ssl.create_default_context()
+            ctx = self.ssl_context or ssl.create_default_context()
             try:
                 sock.settimeout(max(0.001, min(self.connect_timeout, deadline - time.monotonic())))
                 sock = ctx.wrap_socket(sock, server_hostname=self.host)
@@ -242,7 +265,7 @@ class Connection:
         except _StaleConnection:
             self.close()
             if not reused:
-                raise HttpError("connection closed by server before a response") from None
+                raise HttpError(_closed_fresh(self.tls)) from None
             if not (method in IDEMPOTENT_METHODS if idempotent is None else idempotent):
                 raise HttpError(
                     f"connection closed by server before a response; {method} not re-sent (not idempotent)"
@@ -298,6 +321,11 @@ class Connection:
                 chunk = sock.recv(65536)
             except TimeoutError:
                 raise HttpError("read timeout") from None
+            except ssl.SSLError as exc:  # e.g. the server refused our client certificate (mTLS)
+                reason = str(exc.reason or exc)
+                if not received and "CERTIFICATE" not in reason.upper():
+                    reason += " before a response (does the server require a client certificate? tls.client_cert)"
+                raise HttpError(f"TLS error: {reason}") from None
             except ConnectionResetError:
                 if not received:
                     raise _StaleConnection from None
@@ -327,7 +355,7 @@ class Connection:
         if not keep:
             self.close()
         wanted = collector.wanted.decode("latin-1") if collector.wanted is not None else None
-        return Response(collector.status, collector.headers, b"".join(collector.body), keep, wanted)
+        return Response(collector.status, collector.headers, b"".join(collector.body), keep, wanted, collector.special)
 
 
     def _exchange_gevent(
@@ -420,7 +448,7 @@ class Connection:
             collector.parser = httptools.HttpResponseParser(collector)
         wanted = collector.wanted.decode("latin-1") if collector.wanted is not None else None
         body = b"".join(collector.body) if collector.body else b""
-        return Response(collector.status, collector.headers, body, keep, wanted)
+        return Response(collector.status, collector.headers, body, keep, wanted, collector.special)
 
 
 # the fast path's receive buffer, one per process: read into and parsed (httptools copies what it keeps)
@@ -448,6 +476,46 @@ def _peer_closed(raw: Any) -> bool:
 
 
 IDEMPOTENT_METHODS = frozenset(("GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"))
+_SPECIAL = frozenset((b"set-cookie", b"location", b"content-encoding"))
+_SPECIAL_LENGTHS = frozenset(len(name) for name in _SPECIAL)
+
+
+def _tunnel(sock: socket.socket, proxy: Proxy, host: str, port: int, deadline: float) -> None:
+    """HTTPS through an HTTP proxy: CONNECT host:port, then the socket is a tunnel to the target."""
+    authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    request = f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n{proxy.header_line}\r\n"
+    reply = b""
+    try:
+        sock.settimeout(_remaining(deadline))
+        sock.sendall(request.encode("latin-1"))
+        while b"\r\n\r\n" not in reply:
+            sock.settimeout(_remaining(deadline))
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+            if len(reply) > 65536:
+                break
+    except TimeoutError:
+        sock.close()
+        raise HttpError("proxy CONNECT timeout") from None
+    except OSError as exc:
+        sock.close()
+        raise HttpError(f"proxy CONNECT failed: {exc.strerror or exc}") from None
+    status_line = reply.split(b"\r\n", 1)[0].decode("latin-1", "replace")
+    parts = status_line.split(" ", 2)
+    if len(parts) < 2 or not parts[1].startswith("2") or b"\r\n\r\n" not in reply:
+        sock.close()
+        raise HttpError(f"proxy {proxy.shown} refused CONNECT to {authority}: {status_line[:80] or 'no answer'}")
+
+
+def _closed_fresh(tls: bool) -> str:
+    if tls:  # TLS 1.3: a server refuses a missing client certificate only after the client's handshake is done
+        return (
+            "connection closed by server right after the TLS handshake "
+            "(does it require a client certificate? tls.client_cert)"
+        )
+    return "connection closed by server before a response"
 
 
 def _remaining(deadline: float) -> float:

@@ -69,7 +69,9 @@ class LocustClientRunner:
         addresses: Sequence[str] = (),
         max_body: int = DEFAULT_MAX_BODY,
         query_header: QueryHeader | None = None,
+        max_redirects: int = MAX_HOPS,
     ) -> None:
+        self.max_redirects = max_redirects
         self.query_header = query_header or QueryHeader()
         self.base = f"{origin.scheme}://{origin.host_header}"
         self.origin = origin
@@ -144,7 +146,7 @@ class LocustClientRunner:
     ) -> tuple[Any, str | None]:
         """Send, then follow redirects as a browser does, refusing any hop outside allowed_hosts."""
         method, url, current = req.method, path, self.base + path
-        for _ in range(MAX_HOPS + 1):
+        for _ in range(self.max_redirects + 1):
             _HOP.connecting_us, _HOP.ready_at = 0, None
             resp: Any = self.session.request(
                 method,
@@ -157,7 +159,7 @@ class LocustClientRunner:
             )
             self._timed(resp)
             location = resp.headers.get("Location") if resp.headers else None
-            if int(resp.status_code or 0) not in REDIRECTS or not location:
+            if int(resp.status_code or 0) not in REDIRECTS or not location or self.max_redirects == 0:
                 return resp, None
             _, error = self._read(resp, False)
             if error is not None:
@@ -168,7 +170,7 @@ class LocustClientRunner:
                 return resp, refused
             if resp.status_code == 303 or (resp.status_code in (301, 302) and method == "POST"):
                 method, body = "GET", None
-        return resp, f"more than {MAX_HOPS} redirects"
+        return resp, f"more than {self.max_redirects} redirects (max_redirects)"
 
     @staticmethod
     def _timed(resp: Any) -> None:

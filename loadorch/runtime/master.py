@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import signal
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import gevent
+import zmq
 from locust.env import Environment
 from locust.rpc import Message
 from pydantic import ValidationError
@@ -17,8 +19,10 @@ from loadorch.config.tags import tag_keys, tag_table
 from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
 from loadorch.db.gates import db_judge
 from loadorch.runtime.common import FINAL_WAIT_S, LOST_AFTER_S, REPORT_INTERVAL_S, emit, watch_parent, write_json_atomic
+from loadorch.runtime.lag import LagMeter
 from loadorch.traffic.stages import window_seconds
 from loadorch.verdict.evaluate import evaluate, should_abort
+from loadorch.verdict.histogram import Histogram
 from loadorch.verdict.stats import Merged
 from loadorch.wire import (
     Aborted,
@@ -48,6 +52,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("loadorch.master")
 MAX_LOAD_SAMPLES = 600
+SUSTAIN_WINDOW = 3  # reports: a worker's CPU is "sustained" over this many (one busy second is not saturation)
+FINAL_WAIT_CAP_S = 6 * FINAL_WAIT_S  # a master still merging a backlog of reports waits for it this long at most
 
 
 @dataclass
@@ -60,7 +66,8 @@ class WorkerInfo:
     users: int = 0
     users_peak: int = 0
     cpu_peak: float = 0.0
-    cpu_samples: list[float] = field(default_factory=list)
+    cpu_samples: deque[float] = field(default_factory=lambda: deque(maxlen=SUSTAIN_WINDOW))  # the last ones
+    cpu_sustained_peak: float = 0.0  # the peak of the moving average over SUSTAIN_WINDOW reports
     done: bool = False
     final_total: int | None = None
     lost_at_s: float | None = None
@@ -76,6 +83,11 @@ class MasterState:
         self.merged = Merged(plan.interval_s)
         self.merged.tag_table = tag_table(plan.scenario, plan.tags)
         self.workers: dict[int, WorkerInfo] = {}
+        self.proven: set[str] = set()  # client ids of the workers above: one lookup per message
+        self.lag = LagMeter(REPORT_INTERVAL_S)
+        self.last_merge = time.monotonic()
+        self.ok_by_kind: dict[str, Histogram] = {}  # successful latencies per kind, kept as reports come
+        self.behind: Any = lambda: False  # whether reports are waiting to be read (set by run_master)
         self.rejected: list[str] = []
         self.t0: float | None = None
         self.started_mono: float | None = None
@@ -111,6 +123,7 @@ class MasterState:
             self.rejected.append(f"{client_id}: worker index {index} already taken")
             return
         self.workers[index] = WorkerInfo(index, client_id, hello.pid)
+        self.proven.add(client_id)
 
     def on_stats(self, client_id: str, data: Any) -> None:
         try:
@@ -134,12 +147,19 @@ class MasterState:
         info.seq = msg.seq
         info.last_seen = now
         self.merged.add_delta(info.index, msg.delta)
+        for _, kind, ok, packed in msg.delta.get("intervals", []):  # the progress line's p95 (coarse: 0.8 %)
+            if ok:
+                self.ok_by_kind.setdefault(str(kind), Histogram()).merge_wire(packed)
+        self.last_merge = time.monotonic()
+        self.lag.record(msg.sent_at, time.time())
         if self.request_log is not None and msg.log:
             self.request_log.write("".join(msg.log))
         info.users = msg.users
         info.users_peak = max(info.users_peak, msg.spawned)
         info.cpu_samples.append(msg.cpu)
         info.cpu_peak = max(info.cpu_peak, msg.cpu)
+        if len(info.cpu_samples) == SUSTAIN_WINDOW:
+            info.cpu_sustained_peak = max(info.cpu_sustained_peak, sum(info.cpu_samples) / SUSTAIN_WINDOW)
         info.done = msg.done
         info.arrivals = msg.arrivals
         for failure in msg.vu_failures:
@@ -150,6 +170,10 @@ class MasterState:
             info.final_total = msg.total
 
     def check_lost(self) -> None:
+        """Workers silent for LOST_AFTER_S are lost; not while reports wait to be read (the master is behind,
+        and their reports may be in the queue)."""
+        if self.behind():
+            return
         now = time.monotonic()
         for info in self.workers.values():
             if info.final_total is None and info.lost_at_s is None and now - info.last_seen > LOST_AFTER_S:
@@ -182,6 +206,7 @@ class MasterState:
             load=self.load_samples,
             rejected_peers=self.rejected,
             metrics=self.metrics_report,
+            stats_lag=self.lag.summary(),
             workers=WorkersSummary(
                 expected=self.plan.workers,
                 seen=sorted(self.workers),
@@ -191,7 +216,7 @@ class MasterState:
                         pid=w.pid,
                         users_peak=w.users_peak,
                         cpu_peak=w.cpu_peak,
-                        cpu_sustained_peak=_sustained(w.cpu_samples),
+                        cpu_sustained_peak=_sustained(w),
                         reported=self.merged.per_worker.get(w.index, 0),
                         final_total=w.final_total,
                         lost_at_s=w.lost_at_s,
@@ -222,7 +247,7 @@ def admit_proven_peers_only(runner: Any, state: MasterState) -> None:
     def recv_from_proven() -> Any:
         while True:
             client_id, msg = receive()
-            if any(w.client_id == client_id for w in state.workers.values()):
+            if client_id in state.proven:
                 return client_id, msg
             if isinstance(msg.data, UNPROVEN_ALLOWED.get(msg.type, ())):
                 return client_id, msg
@@ -243,11 +268,12 @@ def admit_proven_peers_only(runner: Any, state: MasterState) -> None:
     runner.handle_message = handle_safely
 
 
-def _sustained(samples: list[float], window: int = 3) -> float:
-    """Peak of a moving average over `window` reports: one busy second is not saturation."""
-    if len(samples) < window:
+def _sustained(w: WorkerInfo) -> float:
+    """Peak of a moving average over SUSTAIN_WINDOW reports (the average, with fewer reports)."""
+    samples = w.cpu_samples
+    if len(samples) < SUSTAIN_WINDOW:
         return round(sum(samples) / len(samples), 1) if samples else 0.0
-    return round(max(sum(samples[i : i + window]) / window for i in range(len(samples) - window + 1)), 1)
+    return round(w.cpu_sustained_peak, 1)
 
 
 def _parse_thresholds(plan: Plan) -> list[Threshold]:
@@ -266,8 +292,14 @@ def run_master(plan: Plan) -> int:
     master = plan.master
     runner = env.create_master_runner(master.host, master.port)
     admit_proven_peers_only(runner, state)  # before any greenlet runs: the listener has not received yet
+    state.behind = lambda: bool(int(runner.server.socket.getsockopt(zmq.EVENTS)) & zmq.POLLIN)
     runner.register_message("lo_hello", lambda environment, msg, **kw: state.on_hello(msg.node_id, msg.data))
-    runner.register_message("lo_stats", lambda environment, msg, **kw: state.on_stats(msg.node_id, msg.data))
+
+    def on_stats(environment: Environment, msg: Any, **kw: Any) -> None:
+        state.on_stats(msg.node_id, msg.data)
+        gevent.sleep(0)  # a burst of reports must not starve the run's clock (stop, progress, lost workers)
+
+    runner.register_message("lo_stats", on_stats)
     stop_signal: list[int] = []
     gevent.signal_handler(signal.SIGTERM, lambda: stop_signal.append(signal.SIGTERM))
     gevent.signal_handler(signal.SIGINT, lambda: stop_signal.append(signal.SIGINT))
@@ -305,8 +337,11 @@ def run_master(plan: Plan) -> int:
     _watch(state, plan, stop_signal)
     state.sample_load(state.elapsed())
     runner.send_message("lo_stop", {})
-    final_deadline = time.monotonic() + FINAL_WAIT_S
-    while time.monotonic() < final_deadline and any(w.final_total is None for w in state.live()):
+    stopped = time.monotonic()
+    while any(w.final_total is None for w in state.live()):  # while reports still come, their finals may follow
+        now = time.monotonic()
+        if now > max(stopped, state.last_merge) + FINAL_WAIT_S or now > stopped + FINAL_WAIT_CAP_S:
+            break
         gevent.sleep(0.05)
         state.check_lost()
     state.ended_mono = time.monotonic()
@@ -385,8 +420,8 @@ def _progress(state: MasterState, elapsed: float, recent: int) -> None:
     total, failures = merged.counts()
 
     def p95(kind: str) -> float | None:
-        h = merged.select((("kind", kind),), ok=True)
-        return None if h.count == 0 else round(h.percentile(95) / 1000.0, 1)
+        h = state.ok_by_kind.get(kind)
+        return None if h is None or h.count == 0 else round(h.percentile(95) / 1000.0, 1)
 
     emit(
         ProgressEvent(
@@ -398,5 +433,6 @@ def _progress(state: MasterState, elapsed: float, recent: int) -> None:
             p95_read_ms=p95("read"),
             p95_write_ms=p95("write"),
             lost=[w.index for w in state.workers.values() if w.lost_at_s is not None],
+            lag_s=round(state.lag.take_recent_max(), 3),
         )
     )

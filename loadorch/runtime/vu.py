@@ -14,8 +14,10 @@ from typing import Any
 from urllib.parse import quote
 
 from loadorch.db.servertiming import QueryHeader
+from loadorch.runtime.hops import Hops, HttpOptions
 from loadorch.runtime.http import IDEMPOTENT_METHODS, Connection, HttpError
 from loadorch.traffic import data as gen
+from loadorch.traffic.redirects import Hop
 from loadorch.traffic.request import (
     BODY_METHODS,
     CompiledRequest,
@@ -47,32 +49,36 @@ class LeanRunner:
         addresses: Sequence[str] = (),
         check_addresses: Callable[[list[str]], None] | None = None,
         query_header: QueryHeader | None = None,
+        options: HttpOptions | None = None,
     ) -> None:
         self.origin = origin
         self.timeout = timeout
         self.max_body = max_body
         self.query_header = query_header or QueryHeader()
-        self.meta: dict[int, _Meta] = {}  # per compiled request (they live as long as the run)
-        self.host_line = f" HTTP/1.1\r\nHost: {origin.host_header}\r\n"
+        options = options or HttpOptions()
         tls = origin.scheme == "https"
+        proxy = options.proxy_for(origin.scheme, origin.host)
+        # through a plain-http proxy the request line carries the absolute URL; https tunnels (CONNECT)
+        self.absolute = f"{origin.scheme}://{origin.host_header}" if proxy is not None and not tls else ""
+        auth = proxy.header_line if proxy is not None and not tls else ""
+        self.host_line = f" HTTP/1.1\r\nHost: {origin.host_header}\r\n{auth}"
         self.conn = Connection(
-            origin.host, origin.port, tls, min(timeout, 10.0), addresses=addresses, check_addresses=check_addresses
+            origin.host,
+            origin.port,
+            tls,
+            min(timeout, 10.0),
+            addresses=addresses,
+            check_addresses=check_addresses,
+            ssl_context=options.ssl_context,
+            proxy=proxy,
         )
+        first = Hop(origin.scheme, origin.host.lower(), origin.port, "/")
+        self.hops = Hops(options, first, self.conn, timeout, max_body)
+        self.jar = self.hops.jar  # empty until a response sets a cookie: then the Cookie header is added
 
     def close(self) -> None:
         self.conn.close()
-
-    def render(self, req: CompiledRequest, lookup: Lookup) -> tuple[str, bytes | None, bytes]:
-        """(request target, body, the request's bytes) with the placeholders rendered."""
-        target = wire_path(self.origin.prefix + req.path.render_text(lookup, quote_path))
-        parts = [req.method, " ", target, self.host_line, req.static_head]
-        for name, template in req.dynamic_headers:
-            parts += [name, ": ", header_value(template.render_text(lookup)), "\r\n"]
-        body = encode_body(req, lookup)
-        if body is not None or req.method in BODY_METHODS:
-            parts += ["Content-Length: ", str(len(body or b"")), "\r\n"]
-        parts.append("\r\n")
-        return target, body, "".join(parts).encode("latin-1", "replace") + (body or b"")
+        self.hops.close()
 
     def run(
         self,
@@ -83,13 +89,17 @@ class LeanRunner:
     ) -> Outcome:
         """Send and check one request. With `intended` (a perf_counter time: the open model's due time),
         the latency counts from then, and the service time from the actual send is kept as well."""
-        meta = self.meta.get(id(req))
-        if meta is None or meta.req is not req:
-            meta = self.meta[id(req)] = _Meta.of(req, self)
-        if meta.data is not None:  # nothing to render: the bytes built once
-            target, body, data = meta.target, None, meta.data
-        else:
-            target, body, data = self.render(req, lookup)
+        target = wire_path(self.origin.prefix + req.path.render_text(lookup, quote_path))
+        parts = [req.method, " ", self.absolute, target, self.host_line, req.static_head]
+        for name, template in req.dynamic_headers:
+            parts += [name, ": ", header_value(template.render_text(lookup)), "\r\n"]
+        if self.jar.cookies and not has_cookie_header(req):
+            parts.append(self.hops.cookie_line(self._hop(target)))
+        body = encode_body(req, lookup)
+        if body is not None or req.method in BODY_METHODS:
+            parts += ["Content-Length: ", str(len(body or b"")), "\r\n"]
+        parts.append("\r\n")
+        data = "".join(parts).encode("latin-1", "replace") + (body or b"")
         start = time.perf_counter()
         origin = start if intended is None else min(intended, start)
         try:
@@ -98,8 +108,8 @@ class LeanRunner:
                 req.timeout or self.timeout,
                 req.method,
                 keep_headers=False,
-                idempotent=meta.resend,
-                keep_body=meta.keep_body,
+                idempotent=may_resend(req),
+                keep_body=needs_body(req),
                 max_body=self.max_body,
                 want=self.query_header.lower,
             )
@@ -108,6 +118,24 @@ class LeanRunner:
             service = service_us(intended, start, end)
             return Outcome(0, False, str(exc), int((end - origin) * 1e6), target, body, service)
         end = time.perf_counter()
+        if resp.special is not None:  # Set-Cookie, Location or Content-Encoding: beyond the fast path
+            head = "".join(parts[5 : 6 + 4 * len(req.dynamic_headers)])  # the request's own header lines
+            deadline = time.monotonic() + (req.timeout or self.timeout) - (end - start)
+            resp, end, error = self.hops.finish(
+                resp,
+                req.method,
+                self._hop(target),
+                head,
+                body,
+                deadline,
+                may_resend(req),
+                needs_body(req),
+                self.query_header.lower,
+                end,
+            )
+            if error is not None:
+                service = service_us(intended, start, end)
+                return Outcome(resp.status, False, error, int((end - origin) * 1e6), target, body, service)
         results: list[bool] | None = [] if req.checks else None
         failure = check(req, resp.status, resp.body, lookup, captured, results)
         reason, example = failure if failure is not None else (None, None)
@@ -128,28 +156,15 @@ class LeanRunner:
             outcome.check_example = None if all(results) else failed_example(resp.status, resp.body)
         return outcome
 
-
-class _Meta:
-    """What a compiled request needs per send that does not change: whether it may be re-sent, whether
-    its body is read, and, for a request with no placeholder and no body, its bytes."""
-
-    __slots__ = ("data", "keep_body", "req", "resend", "target")
-
-    def __init__(self, req: CompiledRequest, resend: bool, keep_body: bool, target: str, data: bytes | None) -> None:
-        self.req = req  # held, so its id is not reused while it is a key
-        self.resend, self.keep_body, self.target, self.data = resend, keep_body, target, data
-
-    @classmethod
-    def of(cls, req: CompiledRequest, runner: LeanRunner) -> _Meta:
-        constant = req.path.is_constant and not req.dynamic_headers and req.body_kind is None
-        target, data = "", None
-        if constant:
-            target, _, data = runner.render(req, _no_lookup)
-        return cls(req, may_resend(req), needs_body(req), target, data)
+    def _hop(self, target: str) -> Hop:
+        return Hop(self.origin.scheme, self.origin.host.lower(), self.origin.port, target)
 
 
-def _no_lookup(name: str) -> Any:
-    raise KeyError(name)
+def has_cookie_header(req: CompiledRequest) -> bool:
+    """The scenario sets its own Cookie header on this request: the jar's cookies are not added to it."""
+    return any(k.lower() == "cookie" for k, _ in req.static_headers) or any(
+        k.lower() == "cookie" for k, _ in req.dynamic_headers
+    )
 
 
 # printable ASCII that may stand in a request target as written; anything else is percent-encoded

@@ -26,6 +26,7 @@ from loadorch.config.tags import tag_table, tags_of
 from loadorch.db.servertiming import QueryHeader
 from loadorch.hosts import address_guard
 from loadorch.runtime.common import MASTER_HEARTBEAT_TIMEOUT_S, REPORT_INTERVAL_S, emit, watch_parent
+from loadorch.runtime.hops import http_options
 from loadorch.runtime.vu import LeanRunner, VirtualUser
 from loadorch.traffic import data as gen
 from loadorch.traffic.arrivals import for_worker
@@ -130,6 +131,7 @@ class WorkerState:
             log=self.request_log.take() if self.request_log is not None else [],
             arrivals=Arrivals(scheduled=self.scheduled, dispatched=self.dispatched, dropped=self.dropped),
             vu_failures=failures,
+            sent_at=time.time(),
         )
 
 
@@ -195,10 +197,14 @@ def make_runner(origin: Origin, plan: Plan, environment: Environment) -> Request
             plan.addresses,
             plan.max_response_body,
             query_header=header,
+            max_redirects=plan.scenario.max_redirects,
         )
     pinned = plan.addresses
     check = None if pinned else address_guard(plan.host, plan.allowed_hosts)
-    return LeanRunner(origin, plan.request_timeout_s, plan.max_response_body, pinned, check, query_header=header)
+    options = http_options(plan.scenario.max_redirects, plan.scenario.cookies, plan.allowed_hosts, plan.tls)
+    return LeanRunner(
+        origin, plan.request_timeout_s, plan.max_response_body, pinned, check, query_header=header, options=options
+    )
 
 
 def _user_class(
@@ -419,7 +425,7 @@ class WorkerSession:
 
     def send_stats(self, final: bool = False) -> None:
         message = self.state.stats_message(self.runner.user_count, final)
-        self.runner.send_message("lo_stats", message.to_json())
+        self.runner.send_message("lo_stats", message.to_wire())
 
     def spawn(self) -> None:
         state, runner, plan = self.state, self.runner, self.state.plan

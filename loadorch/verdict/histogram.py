@@ -5,12 +5,19 @@ e = bit_length(v) - 11, so buckets continue at 2048 where the exact range ends a
 1/1024 of its magnitude. A percentile is reported as its bucket's midpoint, off by at most half a
 bucket. Merging adds counts, so percentiles of merged histograms are those of the pooled samples,
 never averages of percentiles.
+
+Between processes (a worker's stats delta) a histogram travels packed (`to_wire`): one bytes value,
+little-endian, count, sum, min and max as int64 then (bucket, count) pairs as uint32. Decoding it makes
+no Python object per bucket, so the master's cost per report is one pass over the buckets it merges.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+import struct
+import sys
+from array import array
+from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
@@ -19,6 +26,8 @@ if TYPE_CHECKING:
 
 EXACT_BELOW = 2048
 SUB_BITS = 10
+WIRE_HEAD = struct.Struct("<4q")  # count, sum, min, max; then uint32 (bucket, count) pairs
+_SWAP = sys.byteorder != "little"
 
 
 def bucket_of(us: int) -> int:
@@ -28,21 +37,22 @@ def bucket_of(us: int) -> int:
     return (e << SUB_BITS) + (us >> e)
 
 
-COARSE_SUB_BITS = 6  # pictures over time (timeline histograms): 64 buckets per magnitude, values within 0.8 %
+COARSE_SUB_BITS = 6  # pictures over time (timeline histograms): 64 buckets per doubling, values within 0.8 %
+SPARK_SUB_BITS = 4  # per-endpoint sparklines: 16 buckets per doubling, values within 3.2 %
 
 
-def coarse_bucket(bucket: int) -> int:
-    """The bucket that stands for `bucket` in a coarse histogram: the middle one of its group of
-    neighbours (2**(SUB_BITS - COARSE_SUB_BITS) of them above 2.048 ms; below, groups of the same
-    relative width; values under 128 us stay exact). Idempotent."""
-    if bucket < 128:
+def coarse_bucket(bucket: int, sub_bits: int = COARSE_SUB_BITS) -> int:
+    """The bucket that stands for `bucket` in a coarse histogram of 2**sub_bits buckets per doubling: the
+    middle one of its group of neighbours (2**(SUB_BITS - sub_bits) of them above 2.048 ms; below, groups
+    of the same relative width; values under 2**(sub_bits + 1) us stay exact). Idempotent."""
+    if bucket < 2 << sub_bits:
         return bucket
     if bucket < EXACT_BELOW:
-        shift = bucket.bit_length() - COARSE_SUB_BITS - 1
+        shift = bucket.bit_length() - sub_bits - 1
         return ((bucket >> shift) << shift) + (1 << (shift - 1))
     e = (bucket >> SUB_BITS) - 1
     sub = bucket - (e << SUB_BITS)  # 1024 .. 2047
-    shift = SUB_BITS - COARSE_SUB_BITS
+    shift = SUB_BITS - sub_bits
     return (e << SUB_BITS) + ((sub >> shift) << shift) + (1 << (shift - 1))
 
 
@@ -152,12 +162,57 @@ class Histogram:
             raise ValueError("histogram counts do not add up")
         return h
 
-    def coarsened(self) -> Histogram:
-        """This histogram with its buckets merged to COARSE_SUB_BITS (count, sum, min and max exact)."""
+    def to_wire(self) -> bytes:
+        """Packed for a stats delta (see the module's docstring); a bucket's count must fit 32 bits."""
+        pairs = array("I", [x for bn in self.buckets.items() for x in bn])
+        if _SWAP:
+            pairs.byteswap()
+        return WIRE_HEAD.pack(self.count, self.total, self.min, self.max) + pairs.tobytes()
+
+    def merge_wire(self, data: bytes) -> int:
+        """Merge a packed histogram (`to_wire`) in place, checked first; returns its count."""
+        size = len(data) - WIRE_HEAD.size
+        if size < 0 or size % 8:
+            raise ValueError("not a packed histogram")
+        count, total, low, high = WIRE_HEAD.unpack_from(data)
+        if _SWAP:
+            swapped = array("I", data[WIRE_HEAD.size :])
+            swapped.byteswap()
+            flat: Sequence[int] = swapped.tolist()
+        else:
+            flat = memoryview(data)[WIRE_HEAD.size :].cast("I").tolist()
+        counts = flat[1::2]
+        if sum(counts) != count:
+            raise ValueError("histogram counts do not add up")
+        if count == 0:
+            return 0
+        buckets = self.buckets
+        if not buckets:
+            self.buckets = dict(zip(flat[::2], counts))
+        else:
+            for b, n in zip(flat[::2], counts):
+                if b in buckets:
+                    buckets[b] += n
+                else:
+                    buckets[b] = n
+        self.min = low if self.count == 0 else min(self.min, low)
+        self.max = max(self.max, high)
+        self.count += count
+        self.total += total
+        return int(count)
+
+    @classmethod
+    def from_wire(cls, data: bytes) -> Histogram:
+        h = cls()
+        h.merge_wire(data)
+        return h
+
+    def coarsened(self, sub_bits: int = COARSE_SUB_BITS) -> Histogram:
+        """This histogram with 2**sub_bits buckets per doubling (count, sum, min and max exact)."""
         out = Histogram()
         out.count, out.total, out.min, out.max = self.count, self.total, self.min, self.max
         for b, n in self.buckets.items():
-            c = coarse_bucket(b)
+            c = coarse_bucket(b, sub_bits)
             out.buckets[c] = out.buckets.get(c, 0) + n
         return out
 

@@ -89,6 +89,23 @@ def wait_for_workers(proc: subprocess.Popen[str], n: int, timeout: float = 60) -
     raise AssertionError(f"{n} workers did not start within {timeout:g}s")
 
 
+def wait_for_target_writes(url: str, at_least: int = 30, timeout: float = 60, settle: float = 2.5) -> None:
+    """Bounded: until the reference target at `url` has applied `at_least` more product writes (it starts
+    with seeded products), then `settle` seconds (two report intervals), so every worker has sent the
+    master data before the test stops, kills or interrupts anything."""
+    import requests
+
+    def products() -> int:
+        return int(requests.get(f"{url}/health", timeout=5).json()["products"])
+
+    deadline = time.monotonic() + timeout
+    seeded = products()
+    while products() < seeded + at_least:
+        assert time.monotonic() < deadline, f"fewer than {at_least} writes reached the target in {timeout:g}s"
+        time.sleep(0.1)
+    time.sleep(settle)
+
+
 def finish(proc: subprocess.Popen[str], timeout: float = 90) -> tuple[str, str]:
     """Its output once the run ends by itself (killed if it outlives `timeout`)."""
     try:

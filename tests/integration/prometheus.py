@@ -43,8 +43,10 @@ class Prometheus:
 
     def final_time(self, run_id: str, since: float) -> float:
         """The last evaluation time at which the run's final values (run_finished == 1) are visible."""
+        # evaluation points fall at since + k s: end one step past now, so a final sample written less
+        # than a step ago (the run just ended) has an evaluation point after it
         data = self.api("query_range", query=f'loadorch_run_finished{{run_id="{run_id}"}} == 1',
-                        start=since, end=time.time(), step=1)
+                        start=since, end=time.time() + 1, step=1)
         assert data["result"], f"no final values of run {run_id} reached Prometheus"
         return float(data["result"][0]["values"][-1][0])
 

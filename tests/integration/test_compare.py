@@ -32,6 +32,7 @@ users:
 """
 
 
+@pytest.mark.alone  # two runs must see the same latencies: another run beside one of them would not
 def test_same_seed_no_regression_then_slower_endpoint_regresses(project: Project, shop_server: str) -> None:
     project.write("scenarios/s.yaml", SCENARIO)
     project.write("profiles/p.yaml", f"""

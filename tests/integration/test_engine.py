@@ -20,6 +20,7 @@ from .helpers import (
     processes_started_by,
     request_log,
     start_run,
+    wait_for_target_writes,
     wait_for_workers,
     wait_until_gone,
 )
@@ -155,12 +156,17 @@ def test_workers_that_never_connect_fail_within_the_bound(project: Project, tmp_
 
 
 @pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_signal_stops_gracefully_and_leaves_no_process(project: Project, sig: int, code: int) -> None:
-    embedded_project(project, DETERMINISM_SCENARIO, users=4, duration="60s", workers=2)
+def test_signal_stops_gracefully_and_leaves_no_process(
+    project: Project, shop_server: str, sig: int, code: int
+) -> None:
+    project.write("scenarios/s.yaml", "name: w\nusers:\n  - name: u\n    think_time: 0.01\n    requests:\n"
+                  "      - {name: add, method: POST, path: /products, json: {name: p}}\n")
+    project.write("profiles/p.yaml", f"scenario: ../scenarios/s.yaml\nhost: {shop_server}\n"
+                  "load: {users: 4, duration: 60s}\nworkers: 2\nseed: 42\n")
     proc = start_run(project, "--out", "o")
     wait_for_workers(proc, 2)
     assert len(processes_started_by(proc.pid)) == 3, "master and two workers should be running"
-    time.sleep(3)  # let some load run
+    wait_for_target_writes(shop_server, at_least=10)  # load reached the target and was reported (not a fixed sleep)
     proc.send_signal(sig)
     out, err = finish(proc, timeout=60)
     assert proc.returncode == code, err

@@ -150,6 +150,7 @@ class PodRunner:
         return exe + argv[1:], env
 
 
+@pytest.mark.alone  # two runs' exit codes are compared: the same verdict needs the same quiet machine
 def test_pod_simulation_matches_a_local_run(project: Project, shop_server: str, tmp_path: Path) -> None:
     k8s_project(project)
     manifests = render(project, "--workers", "2", "--iterations", "6", "--request-log",

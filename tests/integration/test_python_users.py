@@ -129,6 +129,7 @@ class Burner(User):
 '''
 
 
+@pytest.mark.alone  # the worker must get a whole core to show saturation
 @pytest.mark.parametrize("allowed,code", [(False, 6), (True, 0)])
 def test_saturated_generator_is_inconclusive_unless_allowed(project: Project, allowed: bool, code: int) -> None:
     project.write("scenarios/burn.py", BURNER)

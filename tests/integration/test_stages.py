@@ -33,6 +33,7 @@ def _expected(t: float) -> int:
     return users_at(STAGES, t)
 
 
+@pytest.mark.alone  # users within one interval of the stages, and a 400 ms budget on the steady state
 @pytest.mark.parametrize(("workers", "measure"), [(1, ""), (2, "measure: steady\n")])
 def test_users_follow_the_stages_and_only_the_steady_window_is_judged(
     project: Project, shop_server: str, workers: int, measure: str

