@@ -312,7 +312,7 @@ class Connection:
             raise HttpError("read timeout") from None
         except OSError:
             raise _StaleConnection from None
-        parser = collector.parser = httptools.HttpResponseParser(collector)
+        collector.parser = httptools.HttpResponseParser(collector)
         received = False
         sent_at = time.perf_counter()
         while not collector.complete:
@@ -332,31 +332,36 @@ class Connection:
                 raise HttpError("connection reset by server") from None
             except OSError as exc:
                 raise HttpError(f"receive failed: {exc.strerror or exc}") from None
-            if not chunk:
-                if not received:
-                    raise _StaleConnection
-                if collector.headers_done and not collector.keep_alive:
-                    break  # no length and no chunks: the body ends when the server closes
-                raise HttpError("connection closed mid-response")
-            if not received:
-                self.waiting_us = int((time.perf_counter() - sent_at) * 1e6)
+            if self._feed(collector, chunk, not received, sent_at, method):
+                break
             received = True
-            try:
-                parser.feed_data(chunk)
-            except httptools.HttpParserUpgrade:
-                raise HttpError("unexpected protocol upgrade") from None
-            except httptools.HttpParserError as exc:
-                raise HttpError(f"invalid HTTP response: {exc}") from None
-            if collector.too_large:
-                raise HttpError(f"response body over {collector.max_body} bytes (max_response_body)")
-            if method == "HEAD" and collector.headers_done:
-                break  # a HEAD response has headers only, whatever Content-Length says
         keep = (collector.complete or method == "HEAD") and collector.keep_alive
         if not keep:
             self.close()
         wanted = collector.wanted.decode("latin-1") if collector.wanted is not None else None
         return Response(collector.status, collector.headers, b"".join(collector.body), keep, wanted, collector.special)
 
+
+    def _feed(self, collector: _Collector, data: bytes | memoryview, first: bool, sent_at: float, method: str) -> bool:
+        """One read's bytes into the response parser (empty: the server closed); True when the response
+        ends with them. The first bytes of a response stamp its waiting time (time to first byte)."""
+        if not data:
+            if first:
+                raise _StaleConnection
+            if collector.headers_done and not collector.keep_alive:
+                return True  # no length and no chunks: the body ends when the server closes
+            raise HttpError("connection closed mid-response")
+        if first:
+            self.waiting_us = int((time.perf_counter() - sent_at) * 1e6)
+        try:
+            collector.parser.feed_data(data)  # type: ignore[union-attr]
+        except httptools.HttpParserUpgrade:
+            raise HttpError("unexpected protocol upgrade") from None
+        except httptools.HttpParserError as exc:
+            raise HttpError(f"invalid HTTP response: {exc}") from None
+        if collector.too_large:
+            raise HttpError(f"response body over {collector.max_body} bytes (max_response_body)")
+        return method == "HEAD" and collector.headers_done  # a HEAD response has headers only
 
     def _exchange_gevent(
         self,
@@ -373,9 +378,7 @@ class Connection:
         `recv_into` a reused buffer only once the socket is readable (no EAGAIN round first); the parser
         and collector live as long as the connection."""
         sock, raw, collector, buffer = self.sock, self.raw, self.collector, self.buffer
-        assert sock is not None and collector is not None and buffer is not None
-        parser = collector.parser
-        assert parser is not None
+        assert sock is not None and collector is not None and buffer is not None and collector.parser is not None
         collector.reset(keep_headers, keep_body, max_body, want)
         left = deadline - time.monotonic()
         if left <= 0:
@@ -417,25 +420,9 @@ class Connection:
                 except OSError as exc:
                     raise HttpError(f"receive failed: {exc.strerror or exc}") from None
                 ready = True  # more may be waiting: read again before waiting
-                if not n:
-                    if not received:
-                        raise _StaleConnection
-                    if collector.headers_done and not collector.keep_alive:
-                        break  # no length and no chunks: the body ends when the server closes
-                    raise HttpError("connection closed mid-response")
-                if not received:
-                    self.waiting_us = int((time.perf_counter() - sent_at) * 1e6)
-                    received = True
-                try:
-                    parser.feed_data(memoryview(buffer)[:n])
-                except httptools.HttpParserUpgrade:
-                    raise HttpError("unexpected protocol upgrade") from None
-                except httptools.HttpParserError as exc:
-                    raise HttpError(f"invalid HTTP response: {exc}") from None
-                if collector.too_large:
-                    raise HttpError(f"response body over {collector.max_body} bytes (max_response_body)")
-                if method == "HEAD" and collector.headers_done:
-                    break  # a HEAD response has headers only, whatever Content-Length says
+                if self._feed(collector, memoryview(buffer)[:n], not received, sent_at, method):
+                    break
+                received = True
         except _Deadline:
             raise HttpError("read timeout") from None
         finally:
