@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 from typing import Any
@@ -121,3 +124,18 @@ def wait_until_gone(pid: int, timeout: float = 10) -> list[int]:
     while processes_started_by(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     return processes_started_by(pid)
+
+
+def accept_in_threads(sock: socket.socket, handle: Callable[[socket.socket], None]) -> None:
+    """Serve a listening socket in the background: each accepted connection is handled in a thread of its
+    own, until the socket is closed."""
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from ..conftest import Project
-from .helpers import request_log
+from .helpers import accept_in_threads, request_log
 
 pytestmark = pytest.mark.integration
 
@@ -74,15 +74,7 @@ class Proxy:
         self.lines: list[str] = []
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._relay, args=(conn,), daemon=True).start()
+        accept_in_threads(self.sock, self._relay)
 
     def _relay(self, conn: socket.socket) -> None:
         with conn:

@@ -16,6 +16,8 @@ import pytest
 from loadorch.runtime import http
 from loadorch.runtime.http import Connection, HttpError
 
+from .helpers import accept_in_threads
+
 Handler = Callable[[socket.socket, bytes], bool]  # returns False to close the connection
 
 
@@ -31,18 +33,10 @@ class RawServer:
         self.port = self.sock.getsockname()[1]
         self.connections = 0
         self.requests: list[bytes] = []
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            threading.Thread(target=self._conn, args=(conn,), daemon=True).start()
+        accept_in_threads(self.sock, self._conn)
 
     def _conn(self, conn: socket.socket) -> None:
+        self.connections += 1
         try:
             if self.context is not None:
                 conn = self.context.wrap_socket(conn, server_side=True)
