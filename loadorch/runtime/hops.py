@@ -8,6 +8,7 @@ response, its status and checks are the final response's, its name is the reques
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -54,9 +55,12 @@ def http_options(
     proxies read from the environment (HTTP_PROXY, HTTPS_PROXY, NO_PROXY) as it is now."""
     context = None if tls is None else context_for(tls)
     environ = dict(os.environ if env is None else env)
-    return HttpOptions(
-        max_redirects, cookies, tuple(allowed_hosts), context, lambda scheme, host: proxy_for(scheme, host, environ)
-    )
+
+    @functools.lru_cache(maxsize=256)  # per (scheme, host): the environment read once, not per user or hop
+    def proxy(scheme: str, host: str) -> Proxy | None:
+        return proxy_for(scheme, host, environ)
+
+    return HttpOptions(max_redirects, cookies, tuple(allowed_hosts), context, proxy)
 
 
 class Hops:

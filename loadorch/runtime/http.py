@@ -18,6 +18,7 @@ from greenlet import getcurrent
 
 from loadorch.errors import SafetyError
 from loadorch.traffic.proxies import Proxy
+from loadorch.traffic.request import IDEMPOTENT_METHODS
 
 
 class HttpError(Exception):
@@ -173,9 +174,15 @@ class Connection:
         self.raw: Any = None
         self.collector: _Collector | None = None
         self.buffer: bytearray | None = None  # _RECEIVE_BUFFER, shared
+        self.timer: Any = None  # the deadline timer, reused by the exchanges that have the same timeout
+        self.timer_after = 0.0
+        self.idle_since = 0.0  # monotonic time the last response ended (the connection idle since then)
 
     def close(self) -> None:
         self.raw = self.collector = None
+        if self.timer is not None:
+            self.timer.close()
+            self.timer = None
         if self.sock is not None:
             try:
                 self.sock.close()
@@ -256,8 +263,13 @@ class Connection:
         server may have applied a POST before closing. A body over `max_body` bytes is an error; with
         `keep_body` false the body is read and discarded. `want`: the lower-case name of one header whose
         value the response carries in `wanted`."""
-        deadline = time.monotonic() + timeout
-        if self.sock is not None and (_peer_closed(self.raw) if self.raw is not None else _dropped(self.sock)):
+        now = time.monotonic()
+        deadline = now + timeout
+        if self.sock is not None and (
+            (now - self.idle_since > PEEK_AFTER_IDLE_S and _peer_closed(self.raw))
+            if self.raw is not None
+            else _dropped(self.sock)
+        ):
             self.close()  # closed while idle: reconnect before sending, nothing was sent
         reused = self.sock is not None
         try:
@@ -384,7 +396,12 @@ class Connection:
         if left <= 0:
             raise HttpError("read timeout")
         hub = sock.hub  # type: ignore[attr-defined]
-        timer = hub.loop.timer(left)
+        timer = self.timer
+        if timer is None or not 0.0 <= self.timer_after - left < _TIMER_SLACK_S:
+            if timer is not None:
+                timer.close()
+            timer = self.timer = hub.loop.timer(left)  # fires `left` seconds after its start
+            self.timer_after = left
         timer.start(getcurrent().throw, _Deadline, update=True)
         try:
             try:
@@ -427,12 +444,13 @@ class Connection:
             raise HttpError("read timeout") from None
         finally:
             timer.stop()
-            timer.close()
         keep = (collector.complete or method == "HEAD") and collector.keep_alive and not collector.stray
         if not keep:
             self.close()
-        elif method == "HEAD":  # the parser would read the next response's first bytes as this one's body
-            collector.parser = httptools.HttpResponseParser(collector)
+        else:
+            self.idle_since = time.monotonic()
+            if method == "HEAD":  # the parser would read the next response's first bytes as this one's body
+                collector.parser = httptools.HttpResponseParser(collector)
         wanted = collector.wanted.decode("latin-1") if collector.wanted is not None else None
         body = b"".join(collector.body) if collector.body else b""
         return Response(collector.status, collector.headers, body, keep, wanted, collector.special)
@@ -445,6 +463,15 @@ _RECEIVE_BUFFER = bytearray(65536)
 
 # what a gevent socket (gevent._socket3.socket) has that the fast path uses
 _GEVENT_SOCKET_ATTRS = frozenset(("_sock", "_read_event", "_write_event", "hub"))
+
+
+# A connection reused within this long of its last response is not peeked at first (a syscall and a raised
+# BlockingIOError, about 3 % of a request's CPU at full speed): a server that closes a kept-alive
+# connection does so after an idle timeout of seconds, or says `Connection: close` (then it is not
+# reused); if one closes it sooner anyway, an idempotent request is re-sent on a fresh connection as
+# after any stale connection, and a POST fails as it would had the close come just after the peek.
+PEEK_AFTER_IDLE_S = 0.002
+_TIMER_SLACK_S = 0.001  # an exchange reuses the connection's deadline timer when it would fire this close
 
 
 class _Deadline(Exception):
@@ -462,7 +489,6 @@ def _peer_closed(raw: Any) -> bool:
         return True
 
 
-IDEMPOTENT_METHODS = frozenset(("GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"))
 _SPECIAL = frozenset((b"set-cookie", b"location", b"content-encoding"))
 _SPECIAL_LENGTHS = frozenset(len(name) for name in _SPECIAL)
 

@@ -30,7 +30,7 @@ from locust.env import Environment
 from loadorch.db.servertiming import QueryHeader
 from loadorch.errors import LoadorchError
 from loadorch.hosts import check_allowed, resolve
-from loadorch.runtime.vu import DEFAULT_MAX_BODY, needs_body, wire_path
+from loadorch.runtime.vu import DEFAULT_MAX_BODY, wire_path
 from loadorch.traffic.request import (
     CompiledRequest,
     Origin,
@@ -115,7 +115,7 @@ class LocustClientRunner:
                 resp, error = self._follow(req, path, body, headers)
                 content = b""
                 if error is None:
-                    content, error = self._read(resp, needs_body(req))
+                    content, error = self._read(resp, req.reads_body)
         except _Deadline:
             self.close()  # connections left mid-response cannot go back to the pool
             resp, error = None, "read timeout"

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from loadorch.db.servertiming import QueryHeader
 from loadorch.runtime.hops import Hops, HttpOptions
-from loadorch.runtime.http import IDEMPOTENT_METHODS, Connection, HttpError
+from loadorch.runtime.http import Connection, HttpError
 from loadorch.traffic import data as gen
 from loadorch.traffic.redirects import Hop
 from loadorch.traffic.request import (
@@ -90,26 +90,27 @@ class LeanRunner:
         """Send and check one request. With `intended` (a perf_counter time: the open model's due time),
         the latency counts from then, and the service time from the actual send is kept as well."""
         target = wire_path(self.origin.prefix + req.path.render_text(lookup, quote_path))
-        parts = [req.method, " ", self.absolute, target, self.host_line, req.static_head]
-        for name, template in req.dynamic_headers:
-            parts += [name, ": ", header_value(template.render_text(lookup)), "\r\n"]
-        if self.jar.cookies and not has_cookie_header(req):
-            parts.append(self.hops.cookie_line(self._hop(target)))
-        body = encode_body(req, lookup)
-        if body is not None or req.method in BODY_METHODS:
-            parts += ["Content-Length: ", str(len(body or b"")), "\r\n"]
-        parts.append("\r\n")
-        data = "".join(parts).encode("latin-1", "replace") + (body or b"")
+        own = req.static_head  # the request's own header lines (a redirect's next hop sends them again)
+        if req.dynamic_headers:
+            own += "".join(f"{name}: {header_value(t.render_text(lookup))}\r\n" for name, t in req.dynamic_headers)
+        cookie = self.hops.cookie_line(self._hop(target)) if self.jar.cookies and not req.own_cookie else ""
+        body = encode_body(req, lookup) if req.body_kind is not None else None
+        length = f"Content-Length: {len(body or b'')}\r\n" if body is not None or req.method in BODY_METHODS else ""
+        head = f"{req.method} {self.absolute}{target}{self.host_line}{own}{cookie}{length}\r\n"
+        data = head.encode("latin-1", "replace")
+        if body:
+            data += body
+        timeout = req.timeout or self.timeout
         start = time.perf_counter()
         origin = start if intended is None else min(intended, start)
         try:
             resp = self.conn.request(
                 data,
-                req.timeout or self.timeout,
+                timeout,
                 req.method,
-                keep_headers=False,
-                idempotent=may_resend(req),
-                keep_body=needs_body(req),
+                False,
+                idempotent=req.resendable,
+                keep_body=req.reads_body,
                 max_body=self.max_body,
                 want=self.query_header.lower,
             )
@@ -119,17 +120,16 @@ class LeanRunner:
             return Outcome(0, False, str(exc), int((end - origin) * 1e6), target, body, service)
         end = time.perf_counter()
         if resp.special is not None:  # Set-Cookie, Location or Content-Encoding: beyond the fast path
-            head = "".join(parts[5 : 6 + 4 * len(req.dynamic_headers)])  # the request's own header lines
-            deadline = time.monotonic() + (req.timeout or self.timeout) - (end - start)
+            deadline = time.monotonic() + timeout - (end - start)
             resp, end, error = self.hops.finish(
                 resp,
                 req.method,
                 self._hop(target),
-                head,
+                own,
                 body,
                 deadline,
-                may_resend(req),
-                needs_body(req),
+                req.resendable,
+                req.reads_body,
                 self.query_header.lower,
                 end,
             )
@@ -138,19 +138,20 @@ class LeanRunner:
                 return Outcome(resp.status, False, error, int((end - origin) * 1e6), target, body, service)
         results: list[bool] | None = [] if req.checks else None
         failure = check(req, resp.status, resp.body, lookup, captured, results)
-        reason, example = failure if failure is not None else (None, None)
+        conn = self.conn
         outcome = Outcome(
             resp.status,
             failure is None,
-            reason,
+            None if failure is None else failure[0],
             int((end - origin) * 1e6),
             target,
             body,
-            service_us(intended, start, end),
+            None if intended is None else int((end - start) * 1e6),
             self.query_header.count(resp.wanted) if resp.wanted is not None else None,
-            example=example,
+            None if failure is None else failure[1],
+            waiting_us=conn.waiting_us,
+            connecting_us=conn.connecting_us,
         )
-        outcome.waiting_us, outcome.connecting_us = self.conn.waiting_us, self.conn.connecting_us
         if results:
             outcome.checks = tuple(results)
             outcome.check_example = None if all(results) else failed_example(resp.status, resp.body)
@@ -158,13 +159,6 @@ class LeanRunner:
 
     def _hop(self, target: str) -> Hop:
         return Hop(self.origin.scheme, self.origin.host.lower(), self.origin.port, target)
-
-
-def has_cookie_header(req: CompiledRequest) -> bool:
-    """The scenario sets its own Cookie header on this request: the jar's cookies are not added to it."""
-    return any(k.lower() == "cookie" for k, _ in req.static_headers) or any(
-        k.lower() == "cookie" for k, _ in req.dynamic_headers
-    )
 
 
 # printable ASCII that may stand in a request target as written; anything else is percent-encoded
@@ -177,19 +171,6 @@ def wire_path(target: str) -> str:
     if target.isascii() and " " not in target and target.isprintable():
         return target
     return quote(target, safe=_TARGET_SAFE)
-
-
-def may_resend(req: CompiledRequest) -> bool:
-    """Safe to send twice (RFC 9110 9.2.2): an idempotent method or an `Idempotency-Key` header."""
-    if req.method in IDEMPOTENT_METHODS:
-        return True
-    names = [k for k, _ in req.static_headers] + [k for k, _ in req.dynamic_headers]
-    return any(k.lower() == "idempotency-key" for k in names)
-
-
-def needs_body(req: CompiledRequest) -> bool:
-    """Whether a check or capture reads the response body; if not, it is read and discarded."""
-    return bool(req.expect_contains is not None or req.expect_json or req.captures)
 
 
 class VirtualUser:
@@ -228,6 +209,8 @@ class VirtualUser:
         self.request_log = request_log
         self.captured: dict[str, Any] = {}
         self.sequence = 0
+        self.fixed: dict[str, Any] = {"user": slot, "worker": worker, "iteration": 0}
+        self.draws = gen.Draws(generators, self.rng, self.state, self.fixed)  # one per user, emptied per request
 
     def choose(self) -> CompiledRequest | None:
         """The next request by weight; one whose captures are not there yet is skipped (up to 10 tries).
@@ -244,8 +227,12 @@ class VirtualUser:
         """Run one iteration; returns the think time to wait afterwards."""
         req = self.choose()
         if req is not None:
-            fixed = {"user": self.slot, "worker": self.worker, "iteration": self.sequence, **self.captured}
-            draws = gen.Draws(self.generators, self.rng, self.state, fixed)
+            fixed = self.fixed  # the user's own values, then its captures (a capture of the same name wins)
+            fixed["iteration"] = self.sequence
+            if self.captured:
+                fixed.update(self.captured)
+            draws = self.draws
+            draws.values.clear()  # each generator drawn afresh for each request
             outcome = self.runner.run(req, draws, self.captured)
             self.record(req, outcome)
         self.sequence += 1

@@ -38,7 +38,16 @@ class IntGen:
     high: int
 
     def draw(self, name: str, rng: random.Random, state: DrawState) -> Any:
-        return rng.randint(self.low, self.high)
+        width = self.high - self.low + 1
+        if type(rng) is not random.Random or width <= 0:
+            return rng.randint(self.low, self.high)
+        # randint's own draw (random.Random._randbelow_with_getrandbits), the same numbers without its three
+        # Python calls: rejection sampling over k random bits
+        k = width.bit_length()
+        r = rng.getrandbits(k)
+        while r >= width:
+            r = rng.getrandbits(k)
+        return self.low + r
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ workers. `RequestRunner` is the role the lean client (runtime/vu.py) and the Loc
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Mapping
@@ -102,6 +103,28 @@ class CompiledRequest:
     tags: tuple[tuple[str, str], ...] = ()  # free tags (run < scenario < user < request), for the request log
     checks: tuple[str, ...] = ()  # the `check` tag of each expect condition (config.checks.check_names)
 
+    # what the client asks of a request on every send, worked out on first use (the dataclass is frozen:
+    # cached_property stores in the instance's __dict__ directly)
+    @functools.cached_property
+    def resendable(self) -> bool:
+        """Safe to send twice (RFC 9110 9.2.2): an idempotent method or an `Idempotency-Key` header."""
+        if self.method in IDEMPOTENT_METHODS:
+            return True
+        names = [k for k, _ in self.static_headers] + [k for k, _ in self.dynamic_headers]
+        return any(k.lower() == "idempotency-key" for k in names)
+
+    @functools.cached_property
+    def reads_body(self) -> bool:
+        """Whether a check or capture reads the response body; if not, it is read and discarded."""
+        return bool(self.expect_contains is not None or self.expect_json or self.captures)
+
+    @functools.cached_property
+    def own_cookie(self) -> bool:
+        """The scenario sets its own Cookie header on this request: a cookie jar's cookies are not added."""
+        return any(k.lower() == "cookie" for k, _ in self.static_headers) or any(
+            k.lower() == "cookie" for k, _ in self.dynamic_headers
+        )
+
 
 def compile_request(
     spec: RequestSpec, name: str, kind: str, captures_known: set[str], common_headers: Mapping[str, str]
@@ -159,6 +182,7 @@ _COMPACT = json.JSONEncoder(separators=(",", ":"))  # json.dumps(..., separators
 
 CONTENT_TYPES = {"json": "application/json", "form": "application/x-www-form-urlencoded"}
 BODY_METHODS = frozenset(("POST", "PUT", "PATCH"))
+IDEMPOTENT_METHODS = frozenset(("GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"))  # RFC 9110 9.2.2
 
 
 def _no_refs(name: str) -> Any:

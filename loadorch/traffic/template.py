@@ -53,7 +53,14 @@ class Template:
         if encode is None:
             value = self.render(lookup)
             return value if isinstance(value, str) else _text(value)
-        return "".join(p if isinstance(p, str) else encode(_text(_resolve(p, lookup))) for p in self.parts)
+        out: list[str] = []
+        for p in self.parts:  # a loop, not a generator: this runs for every request's path
+            if isinstance(p, str):
+                out.append(p)
+            else:
+                value = lookup(p.name) if p.attr is None else _resolve(p, lookup)
+                out.append(encode(value if value.__class__ is str else _text(value)))
+        return "".join(out)
 
 
 def _resolve(ref: Ref, lookup: Lookup) -> Any:

@@ -17,6 +17,7 @@ import math
 import struct
 import sys
 from array import array
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING
@@ -104,6 +105,33 @@ class Histogram:
             self.max = us
         self.count += 1
         self.total += us
+
+    @classmethod
+    def of(cls, values_us: Iterable[int]) -> Histogram:
+        """The histogram of `values`, the same as recording each (a worker records a second's samples at once)."""
+        h = cls()
+        values = values_us if isinstance(values_us, (list, tuple)) else list(values_us)
+        if not values:
+            return h
+        low, high = min(values), max(values)
+        if low < 0:
+            values = [v if v > 0 else 0 for v in values]
+            low, high = 0, max(high, 0)
+        if high < EXACT_BELOW:  # every value is its own bucket: counted in C
+            h.buckets = dict(Counter(values))
+        else:
+            buckets: dict[int, int] = {}
+            get = buckets.get
+            for us in values:
+                if us < EXACT_BELOW:
+                    b = us
+                else:
+                    e = us.bit_length() - 11
+                    b = (e << 10) + (us >> e)
+                buckets[b] = get(b, 0) + 1
+            h.buckets = buckets
+        h.count, h.total, h.min, h.max = len(values), sum(values), low, high
+        return h
 
     def merge(self, other: Histogram) -> Histogram:
         if other.count == 0:
@@ -215,10 +243,3 @@ class Histogram:
             c = coarse_bucket(b, sub_bits)
             out.buckets[c] = out.buckets.get(c, 0) + n
         return out
-
-    @classmethod
-    def of(cls, values_us: Iterable[int]) -> Histogram:
-        h = cls()
-        for v in values_us:
-            h.record(v)
-        return h

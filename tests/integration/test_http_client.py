@@ -155,6 +155,21 @@ def test_stale_kept_alive_connection_is_retried_once(server) -> None:
     assert s.connections == 2 and calls["n"] == 2
 
 
+def test_a_post_after_the_server_closed_the_idle_connection_goes_on_a_fresh_one(server) -> None:
+    """Idle longer than PEEK_AFTER_IDLE_S: the closed connection is noticed before the POST is sent (a POST
+    is never re-sent, so sending it on the dead connection would fail it)."""
+    def handler(conn: socket.socket, head: bytes) -> bool:
+        conn.sendall(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
+        return False  # closes after answering, without saying so
+
+    s = server(handler)
+    conn = Connection("127.0.0.1", s.port, False, 2)
+    assert conn.request(get("/orders", "POST", b"{}"), 2, method="POST").status == 201
+    time.sleep(max(0.1, 20 * http.PEEK_AFTER_IDLE_S))
+    assert conn.request(get("/orders", "POST", b"{}"), 2, method="POST").status == 201
+    assert s.connections == 2 and len(s.requests) == 2
+
+
 def test_head_response_has_no_body(server) -> None:
     s = server(respond(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"))
     conn = Connection("127.0.0.1", s.port, False, 2)
