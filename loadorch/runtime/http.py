@@ -5,6 +5,8 @@ Plain stdlib sockets: inside the Locust processes gevent has patched them, so th
 
 from __future__ import annotations
 
+import errno
+import os
 import select
 import socket
 import ssl
@@ -215,7 +217,10 @@ class Connection:
             sock = socket.socket(self.family, socket.SOCK_STREAM)
             sock.settimeout(wait)
             try:
-                sock.connect(self.address)  # type: ignore[arg-type]
+                if not self.tls and self.proxy is None and all(hasattr(sock, a) for a in _GEVENT_SOCKET_ATTRS):
+                    _connect_gevent(sock, self.address, wait)
+                else:
+                    sock.connect(self.address)  # type: ignore[arg-type]
             except BaseException:
                 sock.close()
                 self.address = None
@@ -476,6 +481,30 @@ _TIMER_SLACK_S = 0.001  # an exchange reuses the connection's deadline timer whe
 
 class _Deadline(Exception):
     """Thrown into a waiting user by its request's deadline timer."""
+
+
+def _connect_gevent(sock: Any, address: Any, wait: float) -> None:
+    """gevent's `connect` in fewer steps (a 10,000-user ramp opens 2,000 connections a second): the raw
+    socket's non-blocking connect, one wait until it is writable under one timer, its outcome from SO_ERROR.
+    Raises what `connect` raises: TimeoutError, or OSError (ConnectionRefusedError ...) with the errno."""
+    raw = sock._sock
+    err = raw.connect_ex(address)
+    if err in _IN_PROGRESS:
+        timer = sock.hub.loop.timer(wait)
+        timer.start(getcurrent().throw, _Deadline, update=True)
+        try:
+            sock.hub.wait(sock._write_event)
+        except _Deadline:
+            raise TimeoutError from None
+        finally:
+            timer.stop()
+            timer.close()
+        err = raw.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if err:
+        raise OSError(err, os.strerror(err))  # OSError picks the subclass for the errno
+
+
+_IN_PROGRESS = frozenset((errno.EINPROGRESS, errno.EALREADY, errno.EWOULDBLOCK))
 
 
 def _peer_closed(raw: Any) -> bool:

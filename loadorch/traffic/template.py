@@ -43,10 +43,14 @@ class Template:
         return [p for p in self.parts if isinstance(p, Ref)]
 
     def render(self, lookup: Lookup) -> Any:
-        whole = self.whole
-        if whole is not None:
-            return _resolve(whole, lookup)
-        return "".join(p if isinstance(p, str) else _text(_resolve(p, lookup)) for p in self.parts)
+        parts = self.parts
+        if len(parts) == 1:  # a constant, or the whole value one placeholder (keeping its type)
+            p = parts[0]
+            return p if isinstance(p, str) else _resolve(p, lookup)
+        out: list[str] = []
+        for p in parts:  # a loop, not a generator: JSON bodies render one template per string in them
+            out.append(p if isinstance(p, str) else _text(_resolve(p, lookup)))
+        return "".join(out)
 
     def render_text(self, lookup: Lookup, encode: Callable[[str], str] | None = None) -> str:
         """Render as text; `encode` (e.g. URL quoting) applies to placeholder values only."""
@@ -135,7 +139,11 @@ def render_value(compiled: Any, lookup: Lookup) -> Any:
     if isinstance(compiled, Template):
         return compiled.render(lookup)
     if isinstance(compiled, dict):
-        return {k.render_text(lookup): render_value(v, lookup) for k, v in compiled.items()}
+        out = {}
+        for k, v in compiled.items():
+            key = k.render(lookup)
+            out[key if isinstance(key, str) else _text(key)] = render_value(v, lookup)
+        return out
     if isinstance(compiled, list):
         return [render_value(v, lookup) for v in compiled]
     return compiled

@@ -170,6 +170,38 @@ def test_a_post_after_the_server_closed_the_idle_connection_goes_on_a_fresh_one(
     assert s.connections == 2 and len(s.requests) == 2
 
 
+@pytest.mark.parametrize(
+    "parts",
+    [
+        [b"HTTP/1.1 200 OK\r\nSET-COOKIE: a=1\r\nContent-Length: 2\r\n\r\nok"],
+        [b"HTTP/1.1 302 Found\r\nlocation:/next\r\nContent-Length: 0\r\n\r\n"],
+        [b"HTTP/1.1 200 OK\r\nContent-Encoding: identity\r\nContent-Length: 2\r\n\r\nok"],
+        # the head in two writes: the first read does not hold it whole
+        [b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n", b"Set-Cookie: a=1\r\n\r\nok"],
+        # an interim response first, the cookie in the final one
+        [b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nContent-Length: 2\r\n\r\nok"],
+    ],
+    ids=["upper-case", "location", "content-encoding", "head-in-two-reads", "after-103"],
+)
+def test_set_cookie_location_and_encoding_are_seen_however_the_head_arrives(server, parts: list[bytes]) -> None:
+    """The fast path reads a head with none of these headers without a call per header: any head that has
+    one, in any spelling or split across reads, must still hand it over (cookies, redirects, decoding)."""
+    def handler(conn: socket.socket, head: bytes) -> bool:
+        for i, part in enumerate(parts):
+            if i:
+                time.sleep(0.05)
+            conn.sendall(part)
+        return True
+
+    s = server(handler)
+    conn = Connection("127.0.0.1", s.port, False, 2)
+    for _ in range(2):  # a fresh connection, then a reused one
+        r = conn.request(get(), 2)
+        assert r.special is not None and r.special[0][0] in (b"set-cookie", b"location", b"content-encoding")
+    plain = server(respond(b"HTTP/1.1 200 OK\r\nX-Set-Cookie-Note: no\r\nContent-Length: 2\r\n\r\nok"))
+    assert Connection("127.0.0.1", plain.port, False, 2).request(get(), 2).special is None
+
+
 def test_head_response_has_no_body(server) -> None:
     s = server(respond(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"))
     conn = Connection("127.0.0.1", s.port, False, 2)
