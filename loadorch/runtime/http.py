@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import select
 import socket
 import ssl
@@ -97,18 +98,6 @@ class _Collector:
         if self.complete:
             self.stray = True
 
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if self.complete:
-            return  # a stray message after the response
-        if self.keep_headers:
-            self.headers.append((name, value))
-        if len(name) in _SPECIAL_LENGTHS and name.lower() in _SPECIAL:
-            if self.special is None:
-                self.special = []
-            self.special.append((name.lower(), value))
-        if self.want is not None and len(name) == len(self.want) and name.lower() == self.want:
-            self.wanted = value if self.wanted is None else self.wanted + b", " + value
-
     def on_headers_complete(self) -> None:
         if self.complete:
             return
@@ -136,6 +125,26 @@ class _Collector:
     @property
     def too_large(self) -> bool:
         return self.max_body is not None and self.size > self.max_body
+
+
+class _HeaderCollector(_Collector):
+    """A collector that looks at every header line: for Set-Cookie, Location, Content-Encoding, the one header
+    asked for, or all of them. (httptools calls `on_header` only on a collector that has one: the plain
+    collector's responses cost no Python call per header.)"""
+
+    __slots__ = ()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self.complete:
+            return  # a stray message after the response
+        if self.keep_headers:
+            self.headers.append((name, value))
+        if len(name) in _SPECIAL_LENGTHS and name.lower() in _SPECIAL:
+            if self.special is None:
+                self.special = []
+            self.special.append((name.lower(), value))
+        if self.want is not None and len(name) == len(self.want) and name.lower() == self.want:
+            self.wanted = value if self.wanted is None else self.wanted + b", " + value
 
 
 class Connection:
@@ -174,14 +183,15 @@ class Connection:
         # the gevent fast path (plain TCP inside a Locust process): the raw non-blocking socket, gevent's
         # watchers for it, and one parser + collector + receive buffer per connection (see _exchange_gevent)
         self.raw: Any = None
-        self.collector: _Collector | None = None
+        self.collector: _Collector | None = None  # for a response whose head has none of _SPECIAL_HEAD's names
+        self.full: _HeaderCollector | None = None  # for any other response (made when first needed)
         self.buffer: bytearray | None = None  # _RECEIVE_BUFFER, shared
         self.timer: Any = None  # the deadline timer, reused by the exchanges that have the same timeout
         self.timer_after = 0.0
         self.idle_since = 0.0  # monotonic time the last response ended (the connection idle since then)
 
     def close(self) -> None:
-        self.raw = self.collector = None
+        self.raw = self.collector = self.full = None
         if self.timer is not None:
             self.timer.close()
             self.timer = None
@@ -315,10 +325,11 @@ class Connection:
                 self.raw = self.sock._sock  # type: ignore[attr-defined]
                 self.collector = _Collector(keep_headers, keep_body, max_body, want)
                 self.collector.parser = httptools.HttpResponseParser(self.collector)
+                self.full = None
                 self.buffer = _RECEIVE_BUFFER
         if self.raw is not None:
             return self._exchange_gevent(data, deadline, method, keep_headers, keep_body, max_body, want)
-        collector = _Collector(keep_headers, keep_body, max_body, want)
+        collector = _HeaderCollector(keep_headers, keep_body, max_body, want)
         sock = self.sock
         try:
             sock.settimeout(_remaining(deadline))
@@ -394,9 +405,9 @@ class Connection:
         deadline timer for the whole exchange (instead of a Timeout object per wait), one `send`, and
         `recv_into` a reused buffer only once the socket is readable (no EAGAIN round first); the parser
         and collector live as long as the connection."""
-        sock, raw, collector, buffer = self.sock, self.raw, self.collector, self.buffer
-        assert sock is not None and collector is not None and buffer is not None and collector.parser is not None
-        collector.reset(keep_headers, keep_body, max_body, want)
+        sock, raw, buffer = self.sock, self.raw, self.buffer
+        assert sock is not None and buffer is not None
+        collector: _Collector | None = None  # picked by the response's first bytes (see _collector_for)
         left = deadline - time.monotonic()
         if left <= 0:
             raise HttpError("read timeout")
@@ -427,7 +438,7 @@ class Connection:
             sent_at = time.perf_counter()
             read_event = sock._read_event  # type: ignore[attr-defined]
             ready = False  # right after a send the answer is not there yet: wait first, then read
-            while not collector.complete:
+            while collector is None or not collector.complete:
                 if not ready:
                     hub.wait(read_event)
                 try:
@@ -442,6 +453,9 @@ class Connection:
                 except OSError as exc:
                     raise HttpError(f"receive failed: {exc.strerror or exc}") from None
                 ready = True  # more may be waiting: read again before waiting
+                if collector is None:
+                    collector = self._collector_for(buffer, n, want, keep_headers)
+                    collector.reset(keep_headers, keep_body, max_body, want)
                 if self._feed(collector, memoryview(buffer)[:n], not received, sent_at, method):
                     break
                 received = True
@@ -449,6 +463,7 @@ class Connection:
             raise HttpError("read timeout") from None
         finally:
             timer.stop()
+        assert collector is not None
         keep = (collector.complete or method == "HEAD") and collector.keep_alive and not collector.stray
         if not keep:
             self.close()
@@ -460,6 +475,26 @@ class Connection:
         body = b"".join(collector.body) if collector.body else b""
         return Response(collector.status, collector.headers, body, keep, wanted, collector.special)
 
+
+    def _collector_for(self, buffer: bytearray, n: int, want: bytes | None, keep_headers: bool) -> _Collector:
+        """The plain collector when the response's first `n` bytes hold its whole head, it is not a 1xx, no
+        header is asked for or kept and none of Set-Cookie, Location, Content-Encoding is in it; else the one
+        that looks at every header (made once per connection)."""
+        if want is None and not keep_headers and n > 12 and buffer[9] != _ONE:
+            end = buffer.find(b"\r\n\r\n", 0, n)
+            if end > 0 and _SPECIAL_HEAD.search(buffer, 0, end) is None:
+                assert self.collector is not None
+                return self.collector
+        if self.full is None:
+            self.full = _HeaderCollector(False, True, None, None)
+            self.full.parser = httptools.HttpResponseParser(self.full)
+        return self.full
+
+
+# a head line naming a header the fast path hands over (cookies, redirects, decoding: runtime/hops.py);
+# any whitespace around the name counts too, so that no spelling llhttp accepts slips through
+_SPECIAL_HEAD = re.compile(rb"\n[ \t]*(?:set-cookie|location|content-encoding)[ \t]*:", re.IGNORECASE)
+_ONE = ord("1")  # the first digit of a 1xx status ("HTTP/1.1 1..": index 9)
 
 # the fast path's receive buffer, one per process: read into and parsed (httptools copies what it keeps)
 # without a switch in between, so the users of one event loop can share it; a buffer per connection
