@@ -247,16 +247,16 @@ class Simulation:
 def unpack_table(data: bytes) -> list[tuple[int, dict[str, Any]]]:
     """A packed table (verdict.delta.pack_table) read with struct alone: (id, histogram as JSON) rows."""
     (n,) = struct.unpack_from("<Q", data)
-    m = (len(data) - 8 - 32 * n) // 8
     heads = struct.unpack_from(f"<{3 * n}q", data, 8)
-    rest = struct.unpack_from(f"<{2 * n + 2 * m}I", data, 8 + 24 * n)
-    ids, lens, buckets, counts = rest[:n], rest[n : 2 * n], rest[2 * n : 2 * n + m], rest[2 * n + m :]
-    out, at = [], 0
+    rest = struct.unpack_from(f"<{(len(data) - 8 - 24 * n) // 4}I", data, 8 + 24 * n)
+    ids, ones, lens = rest[:n], rest[n : 2 * n], rest[2 * n : 3 * n]
+    singles = iter(rest[3 * n : 3 * n + sum(ones)])
+    pairs = iter(zip(rest[3 * n + sum(ones) : 3 * n + sum(ones) + sum(lens)], rest[3 * n + sum(ones) + sum(lens) :]))
+    out = []
     for i in range(n):
-        pairs = list(zip(buckets[at : at + lens[i]], counts[at : at + lens[i]]))
-        at += lens[i]
-        h = {"count": sum(c for _, c in pairs), "sum": heads[i], "min": heads[n + i], "max": heads[2 * n + i],
-             "buckets": pairs}  # fmt: skip
+        buckets = [(next(singles), 1) for _ in range(ones[i])] + [next(pairs) for _ in range(lens[i])]
+        h = {"count": sum(c for _, c in buckets), "sum": heads[i], "min": heads[n + i], "max": heads[2 * n + i],
+             "buckets": buckets}  # fmt: skip
         out.append((ids[i], h))
     return out
 

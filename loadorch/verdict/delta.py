@@ -4,27 +4,33 @@ The master's cost per report was one Python object (and one function call) per h
 string: a 200-endpoint report holds about 800 histograms. Here a table travels as one bytes value
 (`pack_table`), little-endian:
 
-    uint64 n; int64 sums[n], mins[n], maxs[n]; uint32 ids[n], lens[n], buckets[m], counts[m]
+    uint64 n; int64 sums[n], mins[n], maxs[n];
+    uint32 ids[n], ones[n], lens[n], singles[s], buckets[m], counts[m]
 
-with m = sum(lens): histogram i has the lens[i] (bucket, count) pairs that follow those of i - 1; its
-count is the sum of its counts. `ids` name the rows: an index in the delta's `keys` (the worker's
-series keys, JSON, in the order the worker first saw them: the list only grows, so the master decodes
-it once per worker and reuses it while the bytes stay the same; every delta carries it whole, so no
-report depends on an earlier one), or in the table's own key rows (`intervals`, `phases`).
+with s = sum(ones) and m = sum(lens). Histogram i has the ones[i] buckets of `singles` after those of
+row i - 1, one sample each (most buckets of a one-second delta: the master adds them in C), and the
+lens[i] (bucket, count) pairs after those of row i - 1. Its count is the number of its singles plus
+the sum of its counts: not sent, so it cannot disagree with them.
 
-The master decodes and checks a whole delta (`decode`) before it merges any of it (`Decoded.rows`), so
-a malformed report is refused whole and the merged tables stay the exact sum of the accepted ones.
+`ids` name the rows: an index in the delta's `keys` (the worker's series keys, JSON, in the order the
+worker first saw them: the list only grows, so the master decodes it once per worker and reuses it while
+the bytes stay the same; every delta carries it whole, so no report depends on an earlier one), or in
+the table's own key rows (`intervals`, `phases`).
+
+The master decodes and checks a whole delta (`decode`) before it merges any of it, so a malformed
+report is refused whole and the merged tables stay the exact sum of the accepted ones.
 """
 
 from __future__ import annotations
 
+import collections
 import json
 import sys
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
-from operator import gt
+from operator import add, gt
 from typing import Any, Literal, NamedTuple
 
 from loadorch.verdict.histogram import Histogram
@@ -36,35 +42,41 @@ class Packed(NamedTuple):
     """One packed table, decoded and checked: plain lists of ints."""
 
     ids: list[int]  # per row
-    lens: list[int]  # per row: how many of the (bucket, count) pairs are its own (at least one)
+    ones: list[int]  # per row: how many of `singles` are its own
+    lens: list[int]  # per row: how many of the (bucket, count) pairs are its own
     sums: list[int]
     mins: list[int]
     maxs: list[int]
-    buckets: list[int]  # all rows' buckets, row after row
-    counts: list[int]  # their counts (none 0)
+    singles: list[int]  # buckets with one sample, row after row
+    buckets: list[int]  # buckets with more, row after row
+    counts: list[int]  # their counts
 
 
 def pack_table(rows: Iterable[tuple[int, Histogram]]) -> bytes:
     """(id, histogram) rows as one bytes value (see the module's docstring)."""
-    heads, ids_lens, pairs = array("q"), array("I"), array("I")
-    sums, mins, maxs, ids, lens = [], [], [], [], []
+    ids, ones, lens, sums, mins, maxs = [], [], [], [], [], []
+    singles: list[int] = []
     buckets: list[int] = []
     counts: list[int] = []
     for i, h in rows:
         ids.append(i)
-        lens.append(len(h.buckets))
         sums.append(h.total)
         mins.append(h.min)
         maxs.append(h.max)
-        buckets += h.buckets
-        counts += h.buckets.values()
-    heads.fromlist(sums + mins + maxs)
-    ids_lens.fromlist(ids + lens)
-    pairs.fromlist(buckets + counts)
+        k, m = len(singles), len(buckets)
+        for b, c in h.buckets.items():
+            if c == 1:
+                singles.append(b)
+            else:
+                buckets.append(b)
+                counts.append(c)
+        ones.append(len(singles) - k)
+        lens.append(len(buckets) - m)
+    heads, rest = array("q", sums + mins + maxs), array("I", ids + ones + lens + singles + buckets + counts)
     if _SWAP:
-        for a in (heads, ids_lens, pairs):
-            a.byteswap()
-    return len(ids).to_bytes(8, "little") + heads.tobytes() + ids_lens.tobytes() + pairs.tobytes()
+        heads.byteswap()
+        rest.byteswap()
+    return len(ids).to_bytes(8, "little") + heads.tobytes() + rest.tobytes()
 
 
 def _ints(data: bytes, start: int, end: int, code: Literal["q", "I"]) -> list[int]:
@@ -78,37 +90,56 @@ def _ints(data: bytes, start: int, end: int, code: Literal["q", "I"]) -> list[in
 
 def unpack_table(data: Any, id_limit: int, what: str = "a table") -> Packed:
     """A packed table, checked (ValueError if not): its sizes agree, every id is below `id_limit`, every row
-    has buckets, no bucket a count of 0, no value below 0 and no min above its max. A histogram's count is
-    the sum of its buckets' counts: not sent, so it cannot disagree with them."""
+    has samples, no count is 0, no value below 0 and no min above its max."""
     if not isinstance(data, bytes) or len(data) < 8:
         raise ValueError(f"{what}: not a packed table")
     n = int.from_bytes(data[:8], "little")
-    fixed = 8 + 32 * n
-    if len(data) < fixed or (len(data) - fixed) % 8:
+    fixed = 8 + 36 * n
+    if len(data) < fixed or (len(data) - fixed) % 4:
         raise ValueError(f"{what}: a packed table of the wrong size")
-    m = (len(data) - fixed) // 8
     heads = _ints(data, 8, 8 + 24 * n, "q")
     rest = _ints(data, 8 + 24 * n, len(data), "I")
-    ids, lens, sums, mins, maxs = rest[:n], rest[n : 2 * n], heads[:n], heads[n : 2 * n], heads[2 * n :]
-    counts = rest[2 * n + m :]
-    if sum(lens) != m or 0 in lens or 0 in counts:
+    ids, ones, lens, sums, mins, maxs = rest[:n], rest[n : 2 * n], rest[2 * n : 3 * n], *_thirds(heads, n)
+    s, m = sum(ones), sum(lens)
+    if len(rest) != 3 * n + s + 2 * m:
+        raise ValueError(f"{what}: a packed table of the wrong size")
+    counts = rest[3 * n + s + m :]
+    if 0 in map(add, ones, lens) or 0 in counts:
         raise ValueError(f"{what}: a packed table with an empty histogram or a bucket counted 0")
     if n and (max(ids) >= id_limit or min(mins) < 0 or any(map(gt, mins, maxs))):
         raise ValueError(f"{what}: a packed table naming a row it does not have, or a min below 0 or above its max")
-    return Packed(ids, lens, sums, mins, maxs, rest[2 * n : 2 * n + m], counts)
+    return Packed(ids, ones, lens, sums, mins, maxs, rest[3 * n : 3 * n + s], rest[3 * n + s : 3 * n + s + m], counts)
+
+
+def _thirds(heads: list[int], n: int) -> tuple[list[int], list[int], list[int]]:
+    return heads[:n], heads[n : 2 * n], heads[2 * n :]
+
+
+def _count_ones_python(have: dict[int, int], buckets: Iterable[int]) -> None:
+    for b in buckets:
+        have[b] = have.get(b, 0) + 1
+
+
+# one more sample in each bucket, the loop in C: what collections.Counter.update runs (CPython and PyPy have it)
+_count_ones: Callable[[dict[int, int], Iterable[int]], None] = getattr(
+    collections, "_count_elements", _count_ones_python
+)
 
 
 def merge_packed(targets: Sequence[Histogram], p: Packed) -> int:
     """Add each row of `p` to its histogram in `targets` (one per row, in order); the samples added.
-    The master's cost per report: one short loop per bucket, no object per row or bucket."""
-    pairs = zip(p.buckets, p.counts)
+    The master's cost per report: single-sample buckets added in C, a short loop for the others."""
+    singles, pairs = iter(p.singles), zip(p.buckets, p.counts)
     added = 0
-    for h, m, total, low, high in zip(targets, p.lens, p.sums, p.mins, p.maxs):
+    for h, k, m, total, low, high in zip(targets, p.ones, p.lens, p.sums, p.mins, p.maxs):
         have = h.buckets
-        n = 0
-        for b, c in islice(pairs, m):
-            have[b] = have.get(b, 0) + c
-            n += c
+        n = k
+        if k:
+            _count_ones(have, islice(singles, k))
+        if m:
+            for b, c in islice(pairs, m):
+                have[b] = have.get(b, 0) + c
+                n += c
         if h.count == 0 or low < h.min:
             h.min = low
         if high > h.max:

@@ -85,8 +85,10 @@ def test_workers_and_a_restarted_worker_with_other_ids_merge_into_the_same_serie
     assert merged.per_worker == {0: 180, 1: 90}
 
 
-def _table(rows: list[tuple[int, Histogram]]) -> bytes:
-    return pack_table(rows)
+def _histogram(buckets: dict[int, int]) -> Histogram:
+    h = Histogram.of(list(buckets))
+    h.buckets = dict(buckets)
+    return h
 
 
 def _corrupt(blob: bytes, at: int, value: int, size: int = 4) -> bytes:
@@ -97,13 +99,14 @@ def malformed(good: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Ways a delta can be broken, each in one place (most of them late in the delta: nothing merged before)."""
     series = good["series"]
     n = int.from_bytes(series[:8], "little")
-    ids_at, lens_at, mins_at = 8 + 24 * n, 8 + 28 * n, 8 + 8 * n
+    ids_at, ones_at, mins_at = 8 + 24 * n, 8 + 28 * n, 8 + 8 * n
     waiting = dict(good["timings"])["waiting"]
     return {
         "truncated table": {**good, "timings": [["waiting", waiting[:-4]]]},
         "id beyond the keys": {**good, "series": _corrupt(series, ids_at, 99)},
-        "a row without buckets": {**good, "series": _corrupt(series, lens_at, 0)},
-        "a bucket counted 0": {**good, "db": _table([(0, Histogram.of([1]))])[:-4] + bytes(4)},
+        "sizes that do not add up": {**good, "series": _corrupt(series, ones_at, 1000)},
+        "a row without samples": {**good, "db": pack_table([(0, Histogram())])},
+        "a bucket counted 0": {**good, "db": pack_table([(0, _histogram({5: 0, 6: 2}))])},
         "min above max": {**good, "series": _corrupt(series, mins_at, 10**15, 8)},
         "negative min": {**good, "series": _corrupt(series, mins_at, -1, 8)},
         "keys not JSON": {**good, "keys": b"[[\"u\""},
