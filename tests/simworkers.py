@@ -153,6 +153,7 @@ class Simulation:
         self.interval = 1.0  # runtime.common.REPORT_INTERVAL_S
         self.next_report = math.inf
         self.send_s = 0.0  # time spent building and sending the lo_stats bursts
+        self.bursts = 0
         self.packed: dict[tuple[int, int], bytes] = {}
 
     def send(self, w: SimWorker, kind: str, data: Any) -> None:
@@ -232,6 +233,7 @@ class Simulation:
                     if w.started and not w.stopped:
                         self.report(w, final=False)
                 self.send_s += time.monotonic() - began
+                self.bursts += 1
                 self.next_report += self.interval
 
     def close(self) -> None:
