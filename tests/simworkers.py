@@ -68,11 +68,17 @@ def _key(e: int, status: int) -> SeriesKey:
     return SeriesKey(USER, f"ep-{e:03d}", "write" if method == "POST" else "read", method, status, status < 400)
 
 
-def make_variants(endpoints: int, seed: int = 20261125) -> list[dict[str, Any]]:
+def make_variants(endpoints: int, seed: int = 20261125, reverse_ids: bool = False) -> list[dict[str, Any]]:
     """VARIANTS deltas of one second each (interval slot 0), recorded by the real Recorder (one, as a worker
-    has: its series keys keep their ids; each delta carries all of them, as the last one does)."""
+    has: its series keys keep their ids; each delta carries all of them, as the last one does).
+    `reverse_ids`: the same deltas with the series keys numbered the other way round (another worker's
+    ids, or the same worker's after a restart)."""
     out = []
     rec = Recorder(1.0, 0.0)
+    if reverse_ids:
+        for e in reversed(range(endpoints)):
+            for status in (500, 200):
+                rec.registry.id(_key(e, status))
     for v in range(VARIANTS):
         rng = random.Random(seed * 1000 + v)
         for e in range(endpoints):
@@ -136,9 +142,11 @@ def _locust_stats(users: int) -> dict[str, Any]:
 class Simulation:
     """`workers` simulated workers of `plan`, driven by `run()` until the master says quit (bounded)."""
 
-    def __init__(self, plan: Plan, endpoints: int, workers: int | None = None) -> None:
+    def __init__(self, plan: Plan, endpoints: int, workers: int | None = None, key_orders: int = 1) -> None:
         self.plan = plan
         self.variants = make_variants(endpoints)
+        # key_orders 2: each worker switches between two numberings of its series keys every other report
+        self.variant_sets = [self.variants] + ([make_variants(endpoints, reverse_ids=True)] if key_orders > 1 else [])
         self.counts = [sum(h["count"] for _, h in rows_of(v)["series"]) for v in self.variants]
         self.ctx = zmq.Context()
         self.workers: list[SimWorker] = []
@@ -154,7 +162,7 @@ class Simulation:
         self.next_report = math.inf
         self.send_s = 0.0  # time spent building and sending the lo_stats bursts
         self.bursts = 0
-        self.packed: dict[tuple[int, int], bytes] = {}
+        self.packed: dict[tuple[int, int, int], bytes] = {}
 
     def send(self, w: SimWorker, kind: str, data: Any) -> None:
         w.sock.send(_pack(kind, data, w.node_id), zmq.NOBLOCK)
@@ -165,9 +173,11 @@ class Simulation:
         slot = w.seq - 1
         w.sent.append((variant, slot))
         w.total += self.counts[variant]
-        delta = self.packed.get((variant, slot))
+        ids = (w.index + w.seq // 2) % len(self.variant_sets)
+        delta = self.packed.get((ids, variant, slot))
         if delta is None:  # packed once per variant and interval, not once per worker
-            delta = self.packed[(variant, slot)] = msgpack.dumps(at_slot(self.variants[variant], slot))
+            packed = msgpack.dumps(at_slot(self.variant_sets[ids][variant], slot))
+            delta = self.packed[(ids, variant, slot)] = packed
         fields = {
             "index": w.index, "token": self.plan.token, "seq": w.seq, "cpu": 40.0, "users": 2, "spawned": 2,
             "done": False, "final": final, "total": w.total, "sent_at": time.time(),
