@@ -156,7 +156,7 @@ def decode_keys(blob: Any, make: Callable[[tuple[Any, ...]], Any]) -> list[Any]:
         raise ValueError("the series keys are not bytes")
     try:
         rows = json.loads(blob)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ValueError(f"the series keys are not JSON: {exc}") from None
     if not isinstance(rows, list):
         raise ValueError("the series keys are not a list")

@@ -52,6 +52,10 @@ def test_a_packed_table_merges_exactly_like_the_histograms_themselves() -> None:
     expected = [Histogram.of([5]).merge(b), Histogram().merge(a).merge(b)]
     assert merge_packed([targets[i] for i in packed.ids], packed) == a.count + 2 * b.count
     assert [h.to_json() for h in targets] == [h.to_json() for h in expected]
+    assert merge_packed([], unpack_table(pack_table([]), 0)) == 0  # an empty table (a second without requests)
+    empty = Merged(1.0)
+    empty.add_delta(0, through_the_wire(Recorder(1.0, 0.0).take_delta()))
+    assert empty.per_worker == {0: 0} and empty.series == {}
 
 
 def test_series_keys_keep_their_ids_and_the_master_decodes_them_once_per_worker() -> None:
@@ -166,6 +170,6 @@ def test_the_master_refuses_a_malformed_report_says_so_and_merges_the_next(tmp_p
 
 def test_decode_keys_refuses_what_is_not_a_list_of_series_keys() -> None:
     assert decode_keys(json.dumps([list(A)]).encode(), SeriesKey._make) == [A]
-    for bad in (b"{}", b"[1]", b'[["u"]]', b"\xff", "[]"):
+    for bad in (b"{}", b"[1]", b'[["u"]]', b"\xff", "[]", b"[" * 100_000):
         with pytest.raises(ValueError):
             decode_keys(bad, SeriesKey._make)
