@@ -9,7 +9,10 @@ second per worker, log-normal latencies, failures, checks, timings). The master 
 
 Stats lag: from a worker sending a report (its clock) to the master having merged it (StatsLag in the
 master's summary). Master CPU: the master process's user + system time over the reporting window, as a
-share of one core (100 % = one core busy), from /proc; RSS: its peak resident memory (VmHWM).
+share of one core (100 % = one core busy), from /proc, and per report (that time over the reports the
+window should hold: workers x seconds); RSS: its peak resident memory (VmHWM). Sim burst: the
+simulator's time to build and send one burst of reports (all workers' at once), to show it is not what
+delays them.
 """
 
 from __future__ import annotations
@@ -97,6 +100,8 @@ def one(workers: int, endpoints: int, seconds: float) -> dict[str, float]:
         return {
             "workers": workers,
             "cpu_pct": 100.0 * (marks["end_cpu"] - marks["start_cpu"]) / wall,
+            "cpu_ms_per_report": 1000.0 * (marks["end_cpu"] - marks["start_cpu"]) / (wall * workers / sim.interval),
+            "sim_burst_ms": 1000.0 * sim.send_s / max(1, sim.bursts),
             "rss_mb": peak[0],
             "lag_max_s": lag.max_s,
             "lag_p99_s": lag.p99_s or 0.0,
@@ -115,13 +120,13 @@ def main() -> int:
     cores = os.cpu_count() or 1
     print(f"machine: {cores} cores, Python {sys.version.split()[0]}; {args.endpoints} endpoints per worker, "
           f"one report a second per worker, {args.seconds:g} s per run")
-    print("workers  master CPU  peak RSS   lag p99   lag max  reports late  load avg")
+    print("workers  master CPU  CPU/report  peak RSS   lag p99   lag max  reports late  load avg  sim burst")
     for n in (int(w) for w in args.workers.split(",")):
         r = one(n, args.endpoints, args.seconds)
         contended = "  (contended)" if r["load"] > cores - 0.5 else ""
-        print(f"{n:7d}  {r['cpu_pct']:8.0f} %  {r['rss_mb']:6.0f} MB  {r['lag_p99_s']:7.3f} s  "
-              f"{r['lag_max_s']:6.3f} s  {int(r['reports']):7d} {int(r['late']):4d}  {r['load']:8.1f}{contended}",
-              flush=True)
+        print(f"{n:7d}  {r['cpu_pct']:8.0f} %  {r['cpu_ms_per_report']:6.2f} ms  {r['rss_mb']:6.0f} MB  "
+              f"{r['lag_p99_s']:7.3f} s  {r['lag_max_s']:6.3f} s  {int(r['reports']):7d} {int(r['late']):4d}  "
+              f"{r['load']:8.1f}  {r['sim_burst_ms']:6.1f} ms{contended}", flush=True)
     return 0
 
 

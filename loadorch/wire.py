@@ -56,25 +56,27 @@ class TablesJson(TypedDict, total=False):
     phases: list[tuple[str, str, bool, HistogramJson]]  # (phase, kind, ok) outside the window
 
 
-PackedHistogram = bytes  # verdict.histogram.Histogram.to_wire: how a delta carries a histogram (msgpack)
+PackedTable = bytes  # verdict.delta.pack_table: a table's histograms in one bytes value (rows named by id)
 
 
 class StatsDelta(TypedDict, total=False):
-    """`lo_stats.delta`: the tables a worker recorded since its last message, as TablesJson's rows but each
-    histogram packed (no Python object per bucket for the master to decode: its cost per report)."""
+    """`lo_stats.delta`: the tables a worker recorded since its last message (verdict/delta.py): per table
+    one packed bytes value, series keys by id (an index in `keys`), so the master's cost per report is
+    a few objects per table, not several per histogram. Worker and master of one version speak it."""
 
-    series: Required[list[tuple[SeriesKeyJson, PackedHistogram]]]
-    intervals: list[tuple[int, str, bool, PackedHistogram]]
-    errors: list[tuple[SeriesKeyJson, str, int]]
-    examples: list[tuple[SeriesKeyJson, str, str]]
-    service: list[tuple[SeriesKeyJson, PackedHistogram]]
-    db: list[tuple[SeriesKeyJson, PackedHistogram]]
-    endpoint_intervals: list[tuple[int, str, PackedHistogram]]
-    le: list[tuple[SeriesKeyJson, list[int]]]
-    timings: list[tuple[str, SeriesKeyJson, PackedHistogram]]
+    keys: Required[bytes]  # JSON: the worker's series keys (SeriesKeyJson rows) so far, in the order first seen
+    series: Required[PackedTable]
+    intervals: tuple[list[tuple[int, str, bool]], PackedTable]  # key rows (time slot, kind, ok); rows by index
+    errors: list[tuple[int, str, int]]  # (series id, reason, count)
+    examples: list[tuple[int, str, str]]  # (series id, reason, the first response of that error)
+    service: PackedTable
+    db: PackedTable
+    endpoint_intervals: list[tuple[int, PackedTable]]  # (time slot, rows by the id of a series of that name)
+    le: list[tuple[int, list[int]]]  # (series id, counts)
+    timings: list[tuple[Literal["waiting", "connecting"], PackedTable]]
     checks: list[CheckRow]
-    window: list[tuple[SeriesKeyJson, PackedHistogram]]
-    phases: list[tuple[str, str, bool, PackedHistogram]]
+    window: PackedTable
+    phases: tuple[list[tuple[str, str, bool]], PackedTable]  # key rows (phase, kind, ok); rows by index
     total: Required[int]
 
 
@@ -263,7 +265,7 @@ class StatsMessage(Wire):
     sent_at: float | None = None  # the worker's wall clock when it sent this: the master measures its lag
 
     def to_wire(self) -> dict[str, Any]:
-        """For msgpack, which carries the delta's packed histograms as bytes (JSON would not)."""
+        """For msgpack, which carries the delta's packed tables as bytes (JSON would not)."""
         return self.model_dump(by_alias=True)
 
 

@@ -11,6 +11,7 @@ exactly what was sent (`expected_merged`) and compare it with the master's merge
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import random
@@ -67,12 +68,19 @@ def _key(e: int, status: int) -> SeriesKey:
     return SeriesKey(USER, f"ep-{e:03d}", "write" if method == "POST" else "read", method, status, status < 400)
 
 
-def make_variants(endpoints: int, seed: int = 20261125) -> list[dict[str, Any]]:
-    """VARIANTS deltas of one second each (interval slot 0), recorded by the real Recorder."""
+def make_variants(endpoints: int, seed: int = 20261125, reverse_ids: bool = False) -> list[dict[str, Any]]:
+    """VARIANTS deltas of one second each (interval slot 0), recorded by the real Recorder (one, as a worker
+    has: its series keys keep their ids; each delta carries all of them, as the last one does).
+    `reverse_ids`: the same deltas with the series keys numbered the other way round (another worker's
+    ids, or the same worker's after a restart)."""
     out = []
+    rec = Recorder(1.0, 0.0)
+    if reverse_ids:
+        for e in reversed(range(endpoints)):
+            for status in (500, 200):
+                rec.registry.id(_key(e, status))
     for v in range(VARIANTS):
         rng = random.Random(seed * 1000 + v)
-        rec = Recorder(1.0, 0.0)
         for e in range(endpoints):
             median_ms = (8 + (e * 37) % 120) * (3 if e % 5 == 4 else 1)
             for _ in range(4 + (e * 13 + v) % 12):
@@ -84,16 +92,18 @@ def make_variants(endpoints: int, seed: int = 20261125) -> list[dict[str, Any]]:
                     rec.record_timings(key, latency * 9 // 10, 0 if rng.random() < 0.99 else 900, 0.5)
                 if e % 3 == 0:
                     rec.record_checks(key, ("status in [200]",), (key.ok,), None if key.ok else "HTTP 500", 0.5)
-        out.append(rec.take_delta())
-    return out
+        out.append(dict(rec.take_delta()))
+    keys = rec.registry.blob()
+    return [{**delta, "keys": keys} for delta in out]
 
 
 def at_slot(delta: Mapping[str, Any], slot: int) -> dict[str, Any]:
     """A variant moved to interval `slot` (the histograms are shared, never changed)."""
+    keys, packed = delta["intervals"]
     return {
         **delta,
-        "intervals": [[slot, kind, ok, h] for _, kind, ok, h in delta["intervals"]],
-        "endpoint_intervals": [[slot, name, h] for _, name, h in delta["endpoint_intervals"]],
+        "intervals": [[[slot, kind, ok] for _, kind, ok in keys], packed],
+        "endpoint_intervals": [[slot, packed] for _, packed in delta["endpoint_intervals"]],
     }
 
 
@@ -132,10 +142,12 @@ def _locust_stats(users: int) -> dict[str, Any]:
 class Simulation:
     """`workers` simulated workers of `plan`, driven by `run()` until the master says quit (bounded)."""
 
-    def __init__(self, plan: Plan, endpoints: int, workers: int | None = None) -> None:
+    def __init__(self, plan: Plan, endpoints: int, workers: int | None = None, key_orders: int = 1) -> None:
         self.plan = plan
         self.variants = make_variants(endpoints)
-        self.counts = [sum(unpack(h)["count"] for _, h in v["series"]) for v in self.variants]
+        # key_orders 2: each worker switches between two numberings of its series keys every other report
+        self.variant_sets = [self.variants] + ([make_variants(endpoints, reverse_ids=True)] if key_orders > 1 else [])
+        self.counts = [sum(h["count"] for _, h in rows_of(v)["series"]) for v in self.variants]
         self.ctx = zmq.Context()
         self.workers: list[SimWorker] = []
         for i in range(plan.workers if workers is None else workers):
@@ -149,7 +161,8 @@ class Simulation:
         self.interval = 1.0  # runtime.common.REPORT_INTERVAL_S
         self.next_report = math.inf
         self.send_s = 0.0  # time spent building and sending the lo_stats bursts
-        self.packed: dict[tuple[int, int], bytes] = {}
+        self.bursts = 0
+        self.packed: dict[tuple[int, int, int], bytes] = {}
 
     def send(self, w: SimWorker, kind: str, data: Any) -> None:
         w.sock.send(_pack(kind, data, w.node_id), zmq.NOBLOCK)
@@ -160,9 +173,11 @@ class Simulation:
         slot = w.seq - 1
         w.sent.append((variant, slot))
         w.total += self.counts[variant]
-        delta = self.packed.get((variant, slot))
+        ids = (w.index + w.seq // 2) % len(self.variant_sets)
+        delta = self.packed.get((ids, variant, slot))
         if delta is None:  # packed once per variant and interval, not once per worker
-            delta = self.packed[(variant, slot)] = msgpack.dumps(at_slot(self.variants[variant], slot))
+            packed = msgpack.dumps(at_slot(self.variant_sets[ids][variant], slot))
+            delta = self.packed[(ids, variant, slot)] = packed
         fields = {
             "index": w.index, "token": self.plan.token, "seq": w.seq, "cpu": 40.0, "users": 2, "spawned": 2,
             "done": False, "final": final, "total": w.total, "sent_at": time.time(),
@@ -228,6 +243,7 @@ class Simulation:
                     if w.started and not w.stopped:
                         self.report(w, final=False)
                 self.send_s += time.monotonic() - began
+                self.bursts += 1
                 self.next_report += self.interval
 
     def close(self) -> None:
@@ -240,19 +256,40 @@ class Simulation:
         return expected_sum(self.variants, {w.index: w.sent for w in self.workers})
 
 
-def unpack(data: bytes) -> dict[str, Any]:
-    """A packed histogram (Histogram.to_wire) read with struct alone, as its JSON form."""
-    count, total, low, high = struct.unpack_from("<4q", data)
-    flat = struct.unpack_from(f"<{(len(data) - 32) // 4}I", data, 32)
-    return {"count": count, "sum": total, "min": low, "max": high, "buckets": list(zip(flat[::2], flat[1::2]))}
+def unpack_table(data: bytes) -> list[tuple[int, dict[str, Any]]]:
+    """A packed table (verdict.delta.pack_table) read with struct alone: (id, histogram as JSON) rows."""
+    (n,) = struct.unpack_from("<Q", data)
+    heads = struct.unpack_from(f"<{3 * n}q", data, 8)
+    rest = struct.unpack_from(f"<{(len(data) - 8 - 24 * n) // 4}I", data, 8 + 24 * n)
+    ids, ones, lens = rest[:n], rest[n : 2 * n], rest[2 * n : 3 * n]
+    singles = iter(rest[3 * n : 3 * n + sum(ones)])
+    pairs = iter(zip(rest[3 * n + sum(ones) : 3 * n + sum(ones) + sum(lens)], rest[3 * n + sum(ones) + sum(lens) :]))
+    out = []
+    for i in range(n):
+        buckets = [(next(singles), 1) for _ in range(ones[i])] + [next(pairs) for _ in range(lens[i])]
+        h = {"count": sum(c for _, c in buckets), "sum": heads[i], "min": heads[n + i], "max": heads[2 * n + i],
+             "buckets": buckets}  # fmt: skip
+        out.append((ids[i], h))
+    return out
 
 
-def _add(
-    table: dict[Any, dict[str, Any]], key: Any, h: Mapping[str, Any] | bytes, times: int = 1, sub_bits: int = 0
-) -> None:
+def rows_of(delta: Mapping[str, Any]) -> dict[str, list[tuple[Any, Any]]]:
+    """A delta's rows with their keys spelled out: {table: [(key, histogram JSON or count)]}."""
+    keys = [tuple(k) for k in json.loads(delta["keys"])]
+    interval_keys, intervals = delta["intervals"]
+    return {
+        "series": [(keys[i], h) for i, h in unpack_table(delta["series"])],
+        "timings": [((t, keys[i]), h) for t, packed in delta["timings"] for i, h in unpack_table(packed)],
+        "intervals": [(tuple(interval_keys[i]), h) for i, h in unpack_table(intervals)],
+        "endpoint_intervals": [
+            ((slot, keys[i][1]), h) for slot, packed in delta["endpoint_intervals"] for i, h in unpack_table(packed)
+        ],
+        "errors": [((keys[i], reason), n) for i, reason, n in delta["errors"]],
+    }
+
+
+def _add(table: dict[Any, dict[str, Any]], key: Any, h: Mapping[str, Any], times: int = 1, sub_bits: int = 0) -> None:
     """Add `times` copies of `h`; `sub_bits`: into the coarse buckets the master keeps for that table."""
-    if isinstance(h, bytes):
-        h = unpack(h)
     have = table.setdefault(key, {"count": 0, "sum": 0, "min": None, "max": 0, "buckets": Counter()})
     have["count"] += h["count"] * times
     have["sum"] += h["sum"] * times
@@ -266,26 +303,26 @@ def expected_sum(variants: list[dict[str, Any]], sent: Mapping[int, list[tuple[i
     """The sum of the deltas sent (each variant counted as often as it was sent, at its interval slot)."""
     out: dict[str, Any] = {"series": {}, "intervals": {}, "endpoint_intervals": {}, "timings": {},
                            "errors": Counter(), "checks": Counter(), "per_worker": Counter()}  # fmt: skip
-    counts = [sum(unpack(h)["count"] for _, h in v["series"]) for v in variants]
+    counts = [sum(h["count"] for _, h in rows_of(v)["series"]) for v in variants]
     for worker, reports in sent.items():
         out["per_worker"][worker] = sum(counts[variant] for variant, _ in reports)
     uses = Counter(report for reports in sent.values() for report in reports)
     for variant, times in Counter(variant for variant, _ in uses.elements()).items():
-        delta = variants[variant]
-        for key, h in delta["series"]:
-            _add(out["series"], tuple(key), h, times)
-        for timing, key, h in delta.get("timings", []):
-            _add(out["timings"], (timing, tuple(key)), h, times)
-        for key, reason, n in delta["errors"]:
-            out["errors"][(tuple(key), reason)] += n * times
+        delta, rows = variants[variant], rows_of(variants[variant])
+        for key, h in rows["series"]:
+            _add(out["series"], key, h, times)
+        for key, h in rows["timings"]:
+            _add(out["timings"], key, h, times)
+        for key, n in rows["errors"]:
+            out["errors"][key] += n * times
         for *ck, passes, fails, _ in delta.get("checks", []):
             out["checks"][(*ck, "pass")] += passes * times
             out["checks"][(*ck, "fail")] += fails * times
     for (variant, slot), times in uses.items():
-        delta = variants[variant]
-        for _, kind, ok, h in delta["intervals"]:  # timeline pictures: coarse buckets on the master
+        rows = rows_of(variants[variant])
+        for (_, kind, ok), h in rows["intervals"]:  # timeline pictures: coarse buckets on the master
             _add(out["intervals"], (slot, kind, ok), h, times, COARSE_SUB_BITS)
-        for _, name, h in delta["endpoint_intervals"]:
+        for (_, name), h in rows["endpoint_intervals"]:
             _add(out["endpoint_intervals"], (slot, name), h, times, SPARK_SUB_BITS)
     return out
 

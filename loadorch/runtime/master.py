@@ -21,6 +21,7 @@ from loadorch.db.gates import db_judge
 from loadorch.runtime.common import FINAL_WAIT_S, LOST_AFTER_S, REPORT_INTERVAL_S, emit, watch_parent, write_json_atomic
 from loadorch.runtime.lag import LagMeter
 from loadorch.traffic.stages import window_seconds
+from loadorch.verdict.delta import merge_packed
 from loadorch.verdict.evaluate import evaluate, should_abort
 from loadorch.verdict.histogram import Histogram
 from loadorch.verdict.stats import Merged
@@ -129,7 +130,7 @@ class MasterState:
         try:
             msg = StatsMessage.model_validate(data)
         except ValidationError:
-            log.warning("ignored a malformed stats message from %s", client_id)
+            self.refuse(client_id, "a malformed stats report")
             return
         if msg.token != self.plan.token:
             return
@@ -139,6 +140,11 @@ class MasterState:
         if msg.seq <= info.seq:
             info.duplicates += 1
             return
+        try:  # the whole delta checked before any of it is merged: a bad report leaves no trace
+            delta = self.merged.decode(info.index, msg.delta)
+        except ValueError as exc:
+            self.refuse(client_id, f"stats report {msg.seq} of worker {info.index}: {exc}")
+            return
         now = time.monotonic()
         gap = now - info.last_seen
         if info.lost_at_s is not None or gap > LOST_AFTER_S:
@@ -146,10 +152,11 @@ class MasterState:
             info.lost_at_s = None  # it came back: its late data still counts, once (seq)
         info.seq = msg.seq
         info.last_seen = now
-        self.merged.add_delta(info.index, msg.delta)
-        for _, kind, ok, packed in msg.delta.get("intervals", []):  # the progress line's p95 (coarse: 0.8 %)
-            if ok:
-                self.ok_by_kind.setdefault(str(kind), Histogram()).merge_wire(packed)
+        self.merged.add_decoded(info.index, delta)
+        for _, keys, packed in delta.rows("intervals"):  # the progress line's p95 (coarse: 0.8 %)
+            by_kind = self.ok_by_kind
+            merge_packed([by_kind.setdefault(keys[i][1], Histogram()) if keys[i][2] else Histogram()
+                          for i in packed.ids], packed)
         self.last_merge = time.monotonic()
         self.lag.record(msg.sent_at, time.time())
         if self.request_log is not None and msg.log:
@@ -168,6 +175,13 @@ class MasterState:
         info.vu_failures += msg.vu_failures
         if msg.final:
             info.final_total = msg.total
+
+    def refuse(self, client_id: str, what: str) -> None:
+        """A report not merged (malformed): logged, and noted in the summary (bounded)."""
+        log.warning("ignored %s from %s", what, client_id)
+        note = f"{client_id}: {what}, ignored"
+        if len(self.rejected) < MAX_REJECTED:
+            self.rejected.append(note)
 
     def check_lost(self) -> None:
         """Workers silent for LOST_AFTER_S are lost; not while reports wait to be read (the master is behind,

@@ -6,19 +6,14 @@ e = bit_length(v) - 11, so buckets continue at 2048 where the exact range ends a
 bucket. Merging adds counts, so percentiles of merged histograms are those of the pooled samples,
 never averages of percentiles.
 
-Between processes (a worker's stats delta) a histogram travels packed (`to_wire`): one bytes value,
-little-endian, count, sum, min and max as int64 then (bucket, count) pairs as uint32. Decoding it makes
-no Python object per bucket, so the master's cost per report is one pass over the buckets it merges.
+Between processes (a worker's stats delta) a table of histograms travels packed: verdict/delta.py.
 """
 
 from __future__ import annotations
 
 import math
-import struct
-import sys
-from array import array
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
@@ -27,8 +22,6 @@ if TYPE_CHECKING:
 
 EXACT_BELOW = 2048
 SUB_BITS = 10
-WIRE_HEAD = struct.Struct("<4q")  # count, sum, min, max; then uint32 (bucket, count) pairs
-_SWAP = sys.byteorder != "little"
 
 
 def bucket_of(us: int) -> int:
@@ -188,51 +181,6 @@ class Histogram:
         h.buckets = {int(b): int(n) for b, n in data["buckets"]}
         if sum(h.buckets.values()) != h.count:
             raise ValueError("histogram counts do not add up")
-        return h
-
-    def to_wire(self) -> bytes:
-        """Packed for a stats delta (see the module's docstring); a bucket's count must fit 32 bits."""
-        pairs = array("I", [x for bn in self.buckets.items() for x in bn])
-        if _SWAP:
-            pairs.byteswap()
-        return WIRE_HEAD.pack(self.count, self.total, self.min, self.max) + pairs.tobytes()
-
-    def merge_wire(self, data: bytes) -> int:
-        """Merge a packed histogram (`to_wire`) in place, checked first; returns its count."""
-        size = len(data) - WIRE_HEAD.size
-        if size < 0 or size % 8:
-            raise ValueError("not a packed histogram")
-        count, total, low, high = WIRE_HEAD.unpack_from(data)
-        if _SWAP:
-            swapped = array("I", data[WIRE_HEAD.size :])
-            swapped.byteswap()
-            flat: Sequence[int] = swapped.tolist()
-        else:
-            flat = memoryview(data)[WIRE_HEAD.size :].cast("I").tolist()
-        counts = flat[1::2]
-        if sum(counts) != count:
-            raise ValueError("histogram counts do not add up")
-        if count == 0:
-            return 0
-        buckets = self.buckets
-        if not buckets:
-            self.buckets = dict(zip(flat[::2], counts))
-        else:
-            for b, n in zip(flat[::2], counts):
-                if b in buckets:
-                    buckets[b] += n
-                else:
-                    buckets[b] = n
-        self.min = low if self.count == 0 else min(self.min, low)
-        self.max = max(self.max, high)
-        self.count += count
-        self.total += total
-        return int(count)
-
-    @classmethod
-    def from_wire(cls, data: bytes) -> Histogram:
-        h = cls()
-        h.merge_wire(data)
         return h
 
     def coarsened(self, sub_bits: int = COARSE_SUB_BITS) -> Histogram:

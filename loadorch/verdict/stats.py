@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from itertools import repeat
+from operator import attrgetter
 from typing import Any, NamedTuple, TypeVar, cast
 
 from loadorch.config.tags import TagTable, tags_of
 from loadorch.config.thresholds import EXPECTED_RESPONSE
 from loadorch.traffic.stages import PHASE_IN, Span, phase_of
+from loadorch.verdict.delta import Decoded, KeyRegistry, decode, decode_keys, merge_packed, pack_table
 from loadorch.verdict.histogram import COARSE_SUB_BITS, SPARK_SUB_BITS, Histogram
 from loadorch.wire import HistogramJson, MergedJson, SeriesKeyJson, StatsDelta, TablesJson
 
 TAG_NAMES = ("user", "name", "kind", "method", "status")
+_NAME = attrgetter("name")
 ENDPOINT_SLOTS = 120  # per-endpoint timelines keep at most this many slots (coarser as a run grows)
 INTERVAL_SLOTS = 720  # the per-kind timeline too: 1 s resolution up to 12 minutes, then 2 s, 4 s, 8 s ...
 
@@ -92,15 +96,7 @@ class Tables:
     def rows(self, ordered: bool) -> TablesJson:
         """The tables as JSON rows (not `le`: the live metrics' counts stay on the master); `ordered`: sorted,
         so the same data always reads the same (results.json)."""
-        return cast(TablesJson, self._rows(ordered, Histogram.to_json))
-
-    def _rows(
-        self, ordered: bool, enc: Callable[[Histogram], Any], pictures: Callable[[Histogram, int], Any] | None = None
-    ) -> dict[str, Any]:
-        """The rows with each histogram as `enc` makes it (JSON for files, packed for a worker's delta);
-        `pictures(h, sub_bits)`, if given, encodes the timeline and sparkline histograms (coarse ones)."""
-        timeline = (lambda h: pictures(h, COARSE_SUB_BITS)) if pictures else enc
-        spark = (lambda h: pictures(h, SPARK_SUB_BITS)) if pictures else enc
+        enc = Histogram.to_json
 
         def series_rows(table: dict[SeriesKey, Histogram]) -> list[tuple[SeriesKeyJson, Any]]:
             items = sorted(table.items(), key=lambda kv: kv[0].as_list()) if ordered else table.items()
@@ -115,19 +111,19 @@ class Tables:
         intervals = sorted(self.intervals.items()) if ordered else self.intervals.items()
         rows: dict[str, Any] = {
             "series": series_rows(self.series),
-            "intervals": [(i, kind, ok, timeline(h)) for (i, kind, ok), h in intervals],
+            "intervals": [(i, kind, ok, enc(h)) for (i, kind, ok), h in intervals],
             "errors": [(k.as_list(), reason, n) for (k, reason), n in self.errors.items()],
             "examples": [(k.as_list(), reason, text) for (k, reason), text in self.examples.items()],
             "service": series_rows(self.service),
             "db": series_rows(self.db),
-            "endpoint_intervals": [(i, n, spark(h)) for (i, n), h in in_order(self.endpoint_intervals.items())],
+            "endpoint_intervals": [(i, n, enc(h)) for (i, n), h in in_order(self.endpoint_intervals.items())],
             "checks": [(*k, n[0], n[1], self.check_examples.get(k)) for k, n in in_order(self.checks.items())],
             "timings": [(t, k.as_list(), enc(h)) for (t, k), h in timings],
         }
         if self.window is not None:
             rows["window"] = series_rows(self.window)
             rows["phases"] = [(p, kind, ok, enc(h)) for (p, kind, ok), h in in_order(self.phases.items())]
-        return rows
+        return cast(TablesJson, rows)
 
     def interval_rows(self, ordered: bool = True) -> list[tuple[int, str, bool, HistogramJson]]:
         """The timeline's rows (also the live dashboard's)."""
@@ -148,6 +144,7 @@ class Recorder(Tables):
             self.window = {}
         self.edges_us = tuple(edges_us)  # the live metrics' bucket edges (le)
         self.total = 0
+        self.registry = KeyRegistry()  # the series keys' ids in the deltas, for the whole run
         # the common request (no error, window, live metrics, service time or query count) is batched: its
         # latency appended here, per series, and folded into the series, timeline and sparkline histograms
         # when its time slot ends or a delta is taken: one histogram built per series a second instead of
@@ -240,6 +237,10 @@ class Recorder(Tables):
         _hist(self.timings, ("waiting", key)).record(waiting_us)
         _hist(self.timings, ("connecting", key)).record(connecting_us)
 
+    def rows(self, ordered: bool) -> TablesJson:
+        self._fold()
+        return super().rows(ordered)
+
     def _fold(self) -> None:
         """The batched samples into their tables (the series, the timeline of their slot, the sparkline)."""
         slot = self._slot
@@ -271,16 +272,46 @@ class Recorder(Tables):
                 self.check_examples[ck] = example
 
     def take_delta(self) -> StatsDelta:
-        """The tables since the last call (then emptied), as `lo_stats.delta`: histograms packed (to_wire),
-        the timeline's and sparklines' already coarse as the master keeps them (fewer buckets to send and
-        to merge: the master's cost per report)."""
+        """The tables since the last call (then emptied), as `lo_stats.delta` (verdict/delta.py: one bytes
+        value per table, series keys by id); the timeline's and sparklines' histograms already coarse as
+        the master keeps them (fewer buckets to send and to merge)."""
         self._fold()
-        rows = self._rows(False, Histogram.to_wire, lambda h, bits: h.coarsened(bits).to_wire())
-        delta = cast(StatsDelta, {**rows, "total": self.total})
+        key_id, name_id = self.registry.id, self.registry.name_id
+
+        def table(t: dict[SeriesKey, Histogram]) -> bytes:
+            return pack_table([(key_id(k), h) for k, h in t.items()])
+
+        def grouped(rows: Iterable[tuple[Any, int, Histogram]]) -> list[tuple[Any, bytes]]:
+            groups: dict[Any, list[tuple[int, Histogram]]] = {}
+            for tag, i, h in rows:
+                groups.setdefault(tag, []).append((i, h))
+            return [(tag, pack_table(g)) for tag, g in groups.items()]
+
+        delta: dict[str, Any] = {"series": table(self.series)}
+        if self.service:
+            delta["service"] = table(self.service)
+        if self.db:
+            delta["db"] = table(self.db)
+        if self.window is not None:
+            delta["window"] = table(self.window)
+            phases = list(self.phases.items())
+            delta["phases"] = ([k for k, _ in phases], pack_table((i, h) for i, (_, h) in enumerate(phases)))
+        intervals = [(k, h.coarsened(COARSE_SUB_BITS)) for k, h in self.intervals.items()]
+        delta["intervals"] = ([k for k, _ in intervals], pack_table((i, h) for i, (_, h) in enumerate(intervals)))
+        spark = SPARK_SUB_BITS
+        delta["endpoint_intervals"] = grouped(
+            (slot, name_id(name), h.coarsened(spark)) for (slot, name), h in self.endpoint_intervals.items()
+        )
+        delta["timings"] = grouped((timing, key_id(k), h) for (timing, k), h in self.timings.items())
+        delta["errors"] = [(key_id(k), reason, n) for (k, reason), n in self.errors.items()]
+        delta["examples"] = [(key_id(k), reason, text) for (k, reason), text in self.examples.items()]
+        delta["checks"] = [(*k, n[0], n[1], self.check_examples.get(k)) for k, n in self.checks.items()]
         if self.edges_us:
-            delta["le"] = [(k.as_list(), counts) for k, counts in self.le.items()]
+            delta["le"] = [(key_id(k), counts) for k, counts in self.le.items()]
+        delta["keys"] = self.registry.blob()  # last: every key above has its id
+        delta["total"] = self.total
         self.clear()
-        return delta
+        return cast(StatsDelta, delta)
 
 
 class Merged(Tables):
@@ -293,69 +324,112 @@ class Merged(Tables):
         self.endpoint_step = 1  # a slot of endpoint_intervals spans this many intervals
         self.tag_table: TagTable = {}  # free tags per (user, request name): set by whoever evaluates
         self.keys: dict[tuple[Any, ...], SeriesKey] = {}  # the series keys seen, by their rows' form
+        self.worker_keys: dict[int, tuple[Any, list[SeriesKey]]] = {}  # per worker: its keys' bytes, decoded
 
-    def add_delta(self, worker: int, delta: StatsDelta) -> None:
-        """A worker's delta (packed histograms), merged in place: the cost is one pass over the delta's
-        buckets, whatever the merged tables already hold. Its requests count for that worker."""
-        self.per_worker[worker] = self.per_worker.get(worker, 0) + self._add_rows(delta, False, packed=True)
+    def add_delta(self, worker: int, delta: StatsDelta) -> Decoded:
+        """A worker's delta (verdict/delta.py), checked whole first (ValueError: nothing merged), then merged
+        in place: one pass over its buckets, whatever the merged tables already hold. Its requests count
+        for that worker. Returns the delta as decoded."""
+        decoded = self.decode(worker, delta)
+        self.add_decoded(worker, decoded)
+        return decoded
 
-    def _add_rows(self, rows: Mapping[str, Any], in_steps: bool, packed: bool) -> int:
-        """Add rows to the tables; the number of requests they held. `packed`: histograms as a delta carries
-        them (Histogram.to_wire), else JSON. `in_steps`: the rows' slots are already interval_step /
-        endpoint_step intervals wide (merged tables), not one interval (a worker's delta)."""
-        merge: Callable[[Histogram, Any], Any] = Histogram.merge_wire if packed else _merge_json
-        decode: Callable[[Any], Histogram] = Histogram.from_wire if packed else Histogram.from_json
-        key_of = self._key
+    def decode(self, worker: int, delta: StatsDelta | Mapping[str, Any]) -> Decoded:
+        """A delta checked (ValueError if malformed); its series keys decoded once per worker while they
+        stay the same bytes."""
+        if not isinstance(delta, dict):
+            raise ValueError("a delta that is not a map")
+        blob = delta.get("keys")
+        cached = self.worker_keys.get(worker)
+        if cached is None or cached[0] != blob:
+            cached = self.worker_keys[worker] = (blob, decode_keys(blob, self._key))
+        return decode(delta, cached[1])
+
+    def add_decoded(self, worker: int, d: Decoded) -> int:
+        """Merge a checked delta (`decode`); the requests it held. Cannot fail half-way."""
         added = 0
-        for key_list, hist in rows["series"]:
-            h = _hist(self.series, key_of(key_list))
-            before = h.count
-            merge(h, hist)
-            added += h.count - before
-        for i, kind, ok, hist in rows.get("intervals", []):
-            slot = int(i) if in_steps else int(i) // self.interval_step
-            if packed:  # coarse already (Recorder.take_delta)
-                merge(self.interval_hist(slot, str(kind), bool(ok)), hist)
+        keys = d.keys
+        for name, tag, row_keys, p in d.tables:
+            names = list(map(row_keys.__getitem__, p.ids))  # the rows' keys, in C
+            if name == "series":
+                added += merge_packed(_targets(self.series, names), p)
+            elif name == "timings":
+                merge_packed(_targets(self.timings, list(zip(repeat(tag), names))), p)
+            elif name == "endpoint_intervals":
+                slot = self.endpoint_room(tag // self.endpoint_step)
+                merge_packed(_targets(self.endpoint_intervals, list(zip(repeat(slot), map(_NAME, names)))), p)
+            elif name == "intervals":
+                step = self.interval_step
+                merge_packed([self.interval_hist(i // step, kind, ok) for i, kind, ok in names], p)
+            elif name == "phases":
+                merge_packed(_targets(self.phases, names), p)
             else:
-                self.add_interval(slot, str(kind), bool(ok), decode(hist))
-        for key_list, reason, n in rows.get("errors", []):
-            ek = (SeriesKey.from_list(key_list), str(reason))
-            self.errors[ek] = self.errors.get(ek, 0) + int(n)
-        for key_list, reason, text in rows.get("examples", []):
-            self.examples.setdefault((SeriesKey.from_list(key_list), str(reason)), str(text))
-        for key_list, hist in rows.get("service", []):
-            merge(_hist(self.service, key_of(key_list)), hist)
-        for key_list, hist in rows.get("db", []):
-            merge(_hist(self.db, key_of(key_list)), hist)
-        for i, name, hist in rows.get("endpoint_intervals", []):
-            slot = int(i) if in_steps else int(i) // self.endpoint_step
-            if packed:
-                merge(self.endpoint_hist(slot, str(name)), hist)
-            else:
-                self.add_endpoint_interval(slot, str(name), decode(hist))
-        for key_list, counts in rows.get("le", []):
-            key = SeriesKey.from_list(key_list)
-            have = self.le.get(key)
+                table = {"window": self.window_table, "service": lambda: self.service, "db": lambda: self.db}[name]()
+                merge_packed(_targets(table, names), p)
+        if d.window:
+            self.window_table()
+        for i, reason, n in d.small["errors"]:
+            ek = (keys[i], reason)
+            self.errors[ek] = self.errors.get(ek, 0) + n
+        for i, reason, text in d.small["examples"]:
+            self.examples.setdefault((keys[i], reason), text)
+        for i, counts in d.small["le"]:
+            have = self.le.get(keys[i])
             if have is None:
-                self.le[key] = [int(n) for n in counts]
+                self.le[keys[i]] = list(counts)
             elif len(have) == len(counts):
-                self.le[key] = [a + int(b) for a, b in zip(have, counts)]
-        for timing, key_list, hist in rows.get("timings", []):
-            merge(_hist(self.timings, (str(timing), key_of(key_list))), hist)
-        for user, name, kind, method, check, passes, fails, example in rows.get("checks", []):
+                self.le[keys[i]] = [a + b for a, b in zip(have, counts)]
+        self._add_checks(d.small["checks"])
+        self.per_worker[worker] = self.per_worker.get(worker, 0) + added
+        return added
+
+    def window_table(self) -> dict[SeriesKey, Histogram]:
+        if self.window is None:
+            self.window = {}
+        return self.window
+
+    def _add_checks(self, rows: Iterable[Sequence[Any]]) -> None:
+        for user, name, kind, method, check, passes, fails, example in rows:
             ck = (str(user), str(name), str(kind), str(method), str(check))
             counts = self.checks.setdefault(ck, [0, 0])
             counts[0] += int(passes)
             counts[1] += int(fails)
             if example is not None and ck not in self.check_examples:
                 self.check_examples[ck] = str(example)[:400]
+
+    def _add_rows(self, rows: Mapping[str, Any], in_steps: bool) -> int:
+        """Add JSON rows (TablesJson) to the tables; the number of requests they held. `in_steps`: the rows'
+        slots are already interval_step / endpoint_step intervals wide (merged tables), not one interval."""
+        key_of = self._key
+        added = 0
+        for key_list, hist in rows["series"]:
+            h = Histogram.from_json(hist)
+            _hist(self.series, key_of(key_list)).merge(h)
+            added += h.count
+        for i, kind, ok, hist in rows.get("intervals", []):
+            slot = int(i) if in_steps else int(i) // self.interval_step
+            self.add_interval(slot, str(kind), bool(ok), Histogram.from_json(hist))
+        for key_list, reason, n in rows.get("errors", []):
+            ek = (SeriesKey.from_list(key_list), str(reason))
+            self.errors[ek] = self.errors.get(ek, 0) + int(n)
+        for key_list, reason, text in rows.get("examples", []):
+            self.examples.setdefault((SeriesKey.from_list(key_list), str(reason)), str(text))
+        for key_list, hist in rows.get("service", []):
+            _hist(self.service, key_of(key_list)).merge(Histogram.from_json(hist))
+        for key_list, hist in rows.get("db", []):
+            _hist(self.db, key_of(key_list)).merge(Histogram.from_json(hist))
+        for i, name, hist in rows.get("endpoint_intervals", []):
+            slot = int(i) if in_steps else int(i) // self.endpoint_step
+            self.add_endpoint_interval(slot, str(name), Histogram.from_json(hist))
+        for timing, key_list, hist in rows.get("timings", []):
+            _hist(self.timings, (str(timing), key_of(key_list))).merge(Histogram.from_json(hist))
+        self._add_checks(rows.get("checks", []))
         if "window" in rows:
-            window = self.window if self.window is not None else {}
-            self.window = window
+            window = self.window_table()
             for key_list, hist in rows["window"]:
-                merge(_hist(window, key_of(key_list)), hist)
+                _hist(window, key_of(key_list)).merge(Histogram.from_json(hist))
             for phase, kind, ok, hist in rows.get("phases", []):
-                merge(_hist(self.phases, (str(phase), str(kind), bool(ok))), hist)
+                _hist(self.phases, (str(phase), str(kind), bool(ok))).merge(Histogram.from_json(hist))
         return added
 
     def _key(self, key_list: Sequence[Any]) -> SeriesKey:
@@ -410,8 +484,12 @@ class Merged(Tables):
         self.endpoint_hist(slot, name).merge(h.coarsened(SPARK_SUB_BITS))
 
     def endpoint_hist(self, slot: int, name: str) -> Histogram:
-        """One endpoint's slot to merge into; past ENDPOINT_SLOTS slots, halve the resolution (memory stays
-        bounded)."""
+        """One endpoint's slot to merge into (see endpoint_room)."""
+        return _hist(self.endpoint_intervals, (self.endpoint_room(slot), name))
+
+    def endpoint_room(self, slot: int) -> int:
+        """Room for a slot (in endpoint_step intervals) of the per-endpoint timelines, and the slot it is then:
+        past ENDPOINT_SLOTS slots, halve the resolution (memory stays bounded)."""
         while slot >= ENDPOINT_SLOTS:
             coarse: dict[tuple[int, str], Histogram] = {}
             for (i, n), old in self.endpoint_intervals.items():
@@ -419,7 +497,7 @@ class Merged(Tables):
             self.endpoint_intervals = coarse
             self.endpoint_step *= 2
             slot //= 2
-        return _hist(self.endpoint_intervals, (slot, name))
+        return slot
 
     def add_interval(self, slot: int, kind: str, ok: bool, h: Histogram) -> None:
         """Merge one slot of the per-kind timeline. Timeline histograms are pictures: their buckets are
@@ -523,13 +601,19 @@ class Merged(Tables):
         m = cls(float(data.get("interval_s", 1.0)))
         m.interval_step = int(data.get("interval_step", 1))
         m.endpoint_step = int(data.get("endpoint_step", 1))
-        m._add_rows(data, True, packed=False)
+        m._add_rows(data, True)
         m.per_worker = {int(w): int(n) for w, n in data.get("per_worker", {}).items()}
         return m
 
 
-def _merge_json(h: Histogram, data: HistogramJson) -> None:
-    h.merge(Histogram.from_json(data))
+def _targets(table: dict[Any, Histogram], names: list[Any]) -> list[Histogram]:
+    """The histograms of `table` named `names` (one per row), new ones made: the lookups in C."""
+    out: list[Histogram | None] = list(map(table.get, names))
+    if None in out:
+        for j, h in enumerate(out):
+            if h is None:
+                out[j] = _hist(table, names[j])  # a name twice in one table: one histogram
+    return out  # type: ignore[return-value]
 
 
 def _hist(table: dict[Any, Histogram], key: Any) -> Histogram:

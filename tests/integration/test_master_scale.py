@@ -1,4 +1,5 @@
-"""One real master, 128 simulated workers x 200 endpoints: the merged result is exactly what they sent."""
+"""One real master, 128 simulated workers x 200 endpoints: the merged result is exactly what they sent
+(their series keys numbered two ways, switching every other report, as different or restarted workers)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from loadorch.run.plan import write_plan
 from loadorch.run.processes import free_port
 from loadorch.wire import MasterSummary
-from tests.simworkers import Simulation, make_plan, merged_as_expected
+from tests.simworkers import Simulation, expected_sum, make_plan, merged_as_expected
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,7 +29,7 @@ def test_one_master_merges_exactly_what_128_workers_with_200_endpoints_sent(tmp_
     argv = [sys.executable, "-m", "loadorch.runtime", "master", "--plan", str(tmp_path / "plan.json")]
     with open(tmp_path / "master.log", "wb") as log:
         master = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
-        sim = Simulation(plan, ENDPOINTS)
+        sim = Simulation(plan, ENDPOINTS, key_orders=2)  # series key ids differ by worker and change mid-run
         try:
             sim.run(timeout_s=150)  # returns when the master said quit to every worker
             assert master.wait(timeout=60) == 0, (tmp_path / "master.log").read_text()[-3000:]
@@ -43,6 +44,8 @@ def test_one_master_merges_exactly_what_128_workers_with_200_endpoints_sent(tmp_
     sent = sum(len(w.sent) for w in sim.workers)
     assert sent >= WORKERS * 3  # at least two interval reports and the final one from each worker
 
+    same, other = (sim.expected_merged(), expected_sum(sim.variant_sets[1], {w.index: w.sent for w in sim.workers}))
+    assert same == other and sim.variant_sets[0][0]["keys"] != sim.variant_sets[1][0]["keys"]  # same data, other ids
     expected, merged = sim.expected_merged(), merged_as_expected(summary.merged)
     for table in ("series", "intervals", "endpoint_intervals", "timings", "errors", "checks", "per_worker"):
         assert merged[table] == expected[table], f"{table}: the master's sum differs from what the workers sent"

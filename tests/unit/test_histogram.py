@@ -6,7 +6,6 @@ import math
 import random
 from decimal import ROUND_CEILING, Decimal
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -105,25 +104,3 @@ def test_nearest_rank_matches_a_sorted_list_for_any_pct_and_n(n: int, thousandth
     assert nearest_rank(pct, n) == max(1, int(expected))
     if values is not None:  # exact histogram range: the percentile is the sorted list's element
         assert Histogram.of(values).percentile(pct) == exact_percentile(values, pct)
-
-
-def test_a_packed_histogram_merges_to_the_same_as_its_json() -> None:
-    """Workers send histograms packed (to_wire); merged on the master they equal the JSON path exactly."""
-    a = Histogram.of([0, 7, 2047, 2048, 5_000, 5_001, 123_456, 10**9, 5_000])
-    b = Histogram.of([3, 90_000, 10**12])
-    by_json = Histogram.from_json(a.to_json()).merge(Histogram.from_json(b.to_json()))
-    by_wire = Histogram()
-    assert by_wire.merge_wire(a.to_wire()) == a.count
-    assert by_wire.merge_wire(b.to_wire()) == b.count
-    assert by_wire.to_json() == by_json.to_json()
-    assert Histogram.from_wire(Histogram().to_wire()).to_json() == Histogram().to_json()
-
-
-def test_a_packed_histogram_that_does_not_add_up_is_refused_before_it_is_merged() -> None:
-    h = Histogram.of([10, 20])
-    packed = bytearray(Histogram.of([5, 6, 7]).to_wire())
-    packed[0] += 1  # the count says 4, the buckets hold 3
-    for bad in (bytes(packed), b"short", Histogram.of([5]).to_wire()[:-1]):
-        with pytest.raises(ValueError):
-            h.merge_wire(bad)
-    assert h.to_json() == Histogram.of([10, 20]).to_json()

@@ -61,24 +61,28 @@ def test_worker_and_master_tables_are_one_shape() -> None:
     base = set(vars(Tables(1.0)))
     # beside the tables a Recorder keeps only its settings and a batch of samples not yet folded into them
     batch = {"_slot", "_pending", "_pending_timings", "_lean"}
-    assert set(vars(recorded())) - base == {"t0", "spans", "edges_us", "total", *batch}
-    assert set(vars(Merged(1.0))) - base == {"per_worker", "interval_step", "endpoint_step", "tag_table", "keys"}
+    assert set(vars(recorded())) - base == {"t0", "spans", "edges_us", "total", "registry", *batch}
+    assert set(vars(Merged(1.0))) - base == {"per_worker", "interval_step", "endpoint_step", "tag_table", "keys",
+                                             "worker_keys"}
     rec = recorded(((2.0, 8.0),))
     delta = rec.take_delta()
     merged = Merged(1.0)
     merged.add_delta(3, delta)
     rows = set(merged.to_json()) - {"interval_s", "per_worker", "interval_step", "endpoint_step"}
-    assert rows == set(delta) - {"total", "le"}
+    assert rows == set(delta) - {"total", "le", "keys"}
     assert merged.per_worker == {3: 80} and rec.series == {} and rec.window == {}  # the delta emptied the tables
 
 
 def test_a_malformed_delta_is_refused_at_the_boundary() -> None:
+    """The declared type refuses what is not even the shape of a delta (tests/unit/test_delta.py: the rest)."""
     good = recorded().take_delta()
     StatsMessage.model_validate(message(good))
     for broken in (
-        {**good, "series": [[["u", "get"], {"count": 1}]]},  # a short series key, a histogram without buckets
+        {**good, "series": [[["u", "get"], {"count": 1}]]},  # rows of the old format: not a packed table
         {k: v for k, v in good.items() if k != "total"},
-        {**good, "intervals": [["soon", "read", True, good["series"][0][1]]]},
+        {k: v for k, v in good.items() if k != "keys"},
+        {**good, "intervals": [["soon", "read", True]]},
+        {**good, "timings": [["waiting", 3]]},
     ):
         with pytest.raises(ValidationError):
             StatsMessage.model_validate(message(broken))

@@ -1,0 +1,175 @@
+"""A worker's stats delta on the wire (verdict/delta.py): exact, keys by id, and refused whole when malformed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import pytest
+from locust.rpc import Message
+
+from loadorch.config.resolve import build
+from loadorch.run.plan import build_plan
+from loadorch.runtime.master import MasterState
+from loadorch.verdict.delta import decode_keys, merge_packed, pack_table, unpack_table
+from loadorch.verdict.histogram import Histogram
+from loadorch.verdict.stats import Merged, Recorder, SeriesKey
+from loadorch.wire import StatsMessage
+
+from .test_config import BASE_SCENARIO, make
+
+A = SeriesKey("u", "get", "read", "GET", 200, True)
+B = SeriesKey("u", "post", "write", "POST", 500, False)
+C = SeriesKey("u", "get", "read", "GET", 404, False)
+
+
+def record(rec: Recorder, keys: list[SeriesKey], at: float = 0.5, n: int = 30) -> Recorder:
+    for i in range(n):
+        for j, key in enumerate(keys):
+            us = 700 + 1_913 * i * (j + 1)
+            rec.record(key, us, at, error=None if key.ok else "HTTP 500", example=None if key.ok else "oops")
+            if key.ok:
+                rec.record_timings(key, us // 2, i % 3, at)
+            rec.record_checks(key, ["status"], [key.ok], None if key.ok else "body", at)
+    return rec
+
+
+def through_the_wire(delta: Any) -> Any:
+    """As the master gets it: Locust's msgpack, then the declared type."""
+    fields = {"index": 0, "token": "t", "seq": 1, "delta": delta, "cpu": 1.0, "users": 1, "spawned": 1,
+              "done": False, "final": False, "total": 1}
+    raw = Message("lo_stats", StatsMessage(**fields).to_wire(), "w").serialize()
+    return StatsMessage.model_validate(Message.unserialize(raw).data).delta
+
+
+def test_a_packed_table_merges_exactly_like_the_histograms_themselves() -> None:
+    a = Histogram.of([0, 7, 2047, 2048, 5_000, 5_001, 123_456, 10**9, 5_000])
+    b = Histogram.of([3, 90_000, 10**12])
+    packed = unpack_table(pack_table([(1, a), (0, b), (1, b)]), 2)
+    targets = [Histogram.of([5]), Histogram()]
+    expected = [Histogram.of([5]).merge(b), Histogram().merge(a).merge(b)]
+    assert merge_packed([targets[i] for i in packed.ids], packed) == a.count + 2 * b.count
+    assert [h.to_json() for h in targets] == [h.to_json() for h in expected]
+    assert merge_packed([], unpack_table(pack_table([]), 0)) == 0  # an empty table (a second without requests)
+    empty = Merged(1.0)
+    empty.add_delta(0, through_the_wire(Recorder(1.0, 0.0).take_delta()))
+    assert empty.per_worker == {0: 0} and empty.series == {}
+
+
+def test_series_keys_keep_their_ids_and_the_master_decodes_them_once_per_worker() -> None:
+    rec = Recorder(1.0, 0.0)
+    first = record(rec, [A]).take_delta()
+    second = record(rec, [A, B]).take_delta()  # a new key: the keys grow, A keeps its id
+    third = record(rec, [B, A]).take_delta()
+    assert json.loads(first["keys"]) == [list(A)] and json.loads(second["keys"])[:1] == [list(A)]
+    assert third["keys"] == second["keys"]
+    merged, decoded = Merged(1.0), []
+    for delta in (first, second, third):
+        merged.add_delta(0, through_the_wire(delta))
+        decoded.append(merged.worker_keys[0][1])
+    assert decoded[1] is decoded[2] and decoded[0] is not decoded[1]  # the same bytes: not decoded again
+    direct = Merged(1.0)
+    for keys in ([A], [A, B], [B, A]):
+        direct._add_rows(record(Recorder(1.0, 0.0), keys).rows(ordered=False), in_steps=False)
+    assert merged.to_json()["series"] == direct.to_json()["series"] and merged.per_worker == {0: 150}
+
+
+def test_workers_and_a_restarted_worker_with_other_ids_merge_into_the_same_series() -> None:
+    """Ids are a worker's own: two workers, or one worker restarted (same index, ids in another order), sum
+    into the same series by key."""
+    merged, direct = Merged(1.0), Merged(1.0)
+    for worker, keys in ((0, [A, B, C]), (1, [C, B, A]), (0, [B, C, A])):  # the last: worker 0 started again
+        merged.add_delta(worker, through_the_wire(record(Recorder(1.0, 0.0), keys).take_delta()))
+        direct._add_rows(record(Recorder(1.0, 0.0), keys).rows(ordered=False), in_steps=False)
+    assert json.dumps(merged.to_json()["series"]) == json.dumps(direct.to_json()["series"])
+    assert json.dumps(merged.to_json()["timings"]) == json.dumps(direct.to_json()["timings"])
+    assert merged.errors == direct.errors and merged.checks == direct.checks
+    assert merged.per_worker == {0: 180, 1: 90}
+
+
+def _histogram(buckets: dict[int, int]) -> Histogram:
+    h = Histogram.of(list(buckets))
+    h.buckets = dict(buckets)
+    return h
+
+
+def _corrupt(blob: bytes, at: int, value: int, size: int = 4) -> bytes:
+    return blob[:at] + value.to_bytes(size, "little", signed=True) + blob[at + size :]
+
+
+def malformed(good: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Ways a delta can be broken, each in one place (most of them late in the delta: nothing merged before)."""
+    series = good["series"]
+    n = int.from_bytes(series[:8], "little")
+    ids_at, ones_at, mins_at = 8 + 24 * n, 8 + 28 * n, 8 + 8 * n
+    waiting = dict(good["timings"])["waiting"]
+    return {
+        "truncated table": {**good, "timings": [["waiting", waiting[:-4]]]},
+        "id beyond the keys": {**good, "series": _corrupt(series, ids_at, 99)},
+        "sizes that do not add up": {**good, "series": _corrupt(series, ones_at, 1000)},
+        "a row without samples": {**good, "db": pack_table([(0, Histogram())])},
+        "a bucket counted 0": {**good, "db": pack_table([(0, _histogram({5: 0, 6: 2}))])},
+        "min above max": {**good, "series": _corrupt(series, mins_at, 10**15, 8)},
+        "negative min": {**good, "series": _corrupt(series, mins_at, -1, 8)},
+        "keys not JSON": {**good, "keys": b"[[\"u\""},
+        "a key of five": {**good, "keys": json.dumps([["u", "get", "read", "GET", 200]]).encode()},
+        "a key with a string status": {**good, "keys": json.dumps([["u", "get", "read", "GET", "200", True]]).encode()},
+        "errors name a missing key": {**good, "errors": [[7, "HTTP 500", 1]]},
+        "negative error count": {**good, "errors": [[0, "HTTP 500", -3]]},
+        "unknown timing": {**good, "timings": [["dns", waiting]]},
+        "negative slot": {**good, "endpoint_intervals": [[-1, good["endpoint_intervals"][0][1]]]},
+        "interval key of two": {**good, "intervals": [[[0, "read"]], good["intervals"][1]]},
+        "interval rows beyond their keys": {**good, "intervals": [[], good["intervals"][1]]},
+        "checks with a negative count": {**good, "checks": [["u", "get", "read", "GET", "status", -1, 0, None]]},
+        "le counts not numbers": {**good, "le": [[0, ["many"]]]},
+        "not bytes": {**good, "window": "0000"},
+    }
+
+
+def test_a_malformed_delta_is_refused_whole_and_nothing_of_it_is_merged() -> None:
+    good = record(Recorder(1.0, 0.0, edges_us=(1000,), window=((0.0, 10.0),)), [A, B]).take_delta()
+    good = msgpack.loads(msgpack.dumps(good), raw=False)  # lists, as the master gets them
+    merged = Merged(1.0)
+    merged.add_delta(0, good)
+    before = json.dumps(merged.to_json())
+    for what, broken in malformed(good).items():
+        with pytest.raises(ValueError):
+            merged.add_delta(0, broken)
+            pytest.fail(f"{what}: merged")
+        assert json.dumps(merged.to_json()) == before, what
+    merged.add_delta(0, good)  # and the next good one still merges
+    assert merged.per_worker == {0: 120}
+
+
+def test_the_master_refuses_a_malformed_report_says_so_and_merges_the_next(tmp_path: Path) -> None:
+    make(tmp_path, BASE_SCENARIO, "scenario: ../scenarios/s.yaml\nhost: http://127.0.0.1:8000\n"
+         "load: {users: 2, duration: 10s}\nworkers: 1\n")
+    plan = build_plan(build("p", str(tmp_path), {}), "http://127.0.0.1:1", "127.0.0.1", 5557, "tok", "/s.json", None)
+    state = MasterState(plan)
+    state.on_hello("w0", {"index": 0, "token": "tok"})
+    good = record(Recorder(1.0, 0.0), [A, B]).take_delta()
+
+    def report(delta: Any, seq: int) -> Any:
+        fields = {"index": 0, "token": "tok", "seq": seq, "delta": delta, "cpu": 1.0, "users": 2, "spawned": 2,
+                  "done": False, "final": False, "total": 60, "sent_at": 1.0}
+        return Message.unserialize(Message("lo_stats", StatsMessage(**fields).to_wire(), "w0").serialize()).data
+
+    state.on_stats("w0", report({**good, "errors": [[9, "HTTP 500", 1]]}, 1))
+    state.on_stats("w0", report({**good, "series": b"short"}, 1))
+    assert state.merged.total == 0 and state.workers[0].seq == 0 and state.lag.lags.count == 0
+    assert [r.split(": ", 1)[1] for r in state.rejected] == [
+        "stats report 1 of worker 0: errors: a row names a series key the delta does not have, ignored",
+        "stats report 1 of worker 0: series: not a packed table, ignored",
+    ]
+    state.on_stats("w0", report(good, 1))
+    assert state.merged.total == 60 and state.merged.per_worker == {0: 60} and state.workers[0].seq == 1
+    assert state.ok_by_kind["read"].count == 30 and "write" not in state.ok_by_kind
+
+
+def test_decode_keys_refuses_what_is_not_a_list_of_series_keys() -> None:
+    assert decode_keys(json.dumps([list(A)]).encode(), SeriesKey._make) == [A]
+    for bad in (b"{}", b"[1]", b'[["u"]]', b"\xff", "[]", b"[" * 100_000):
+        with pytest.raises(ValueError):
+            decode_keys(bad, SeriesKey._make)
