@@ -156,7 +156,7 @@ def test_stale_kept_alive_connection_is_retried_once(server) -> None:
 
 
 def test_a_post_after_the_server_closed_the_idle_connection_goes_on_a_fresh_one(server) -> None:
-    """Idle longer than PEEK_AFTER_IDLE_S: the closed connection is noticed before the POST is sent (a POST
+    """Idle longer than CHECK_AFTER_IDLE_S: the closed connection is noticed before the POST is sent (a POST
     is never re-sent, so sending it on the dead connection would fail it)."""
     def handler(conn: socket.socket, head: bytes) -> bool:
         conn.sendall(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
@@ -165,9 +165,28 @@ def test_a_post_after_the_server_closed_the_idle_connection_goes_on_a_fresh_one(
     s = server(handler)
     conn = Connection("127.0.0.1", s.port, False, 2)
     assert conn.request(get("/orders", "POST", b"{}"), 2, method="POST").status == 201
-    time.sleep(max(0.1, 20 * http.PEEK_AFTER_IDLE_S))
+    time.sleep(max(0.1, 20 * http.CHECK_AFTER_IDLE_S))
     assert conn.request(get("/orders", "POST", b"{}"), 2, method="POST").status == 201
     assert s.connections == 2 and len(s.requests) == 2
+
+
+def test_bytes_sent_while_idle_do_not_become_the_next_response(server) -> None:
+    """A server that writes to an idle kept-alive connection (an unsolicited 408, say) without closing it:
+    the connection is not reused, so the next request's answer is its own."""
+    answers = iter([b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na", b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb"])
+
+    def handler(conn: socket.socket, head: bytes) -> bool:
+        conn.sendall(next(answers, b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nc"))
+        if head.startswith(b"GET /first"):
+            threading.Timer(0.03, conn.sendall, [b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n\r\n"]).start()
+        return True
+
+    s = server(handler)
+    conn = Connection("127.0.0.1", s.port, False, 2)
+    assert conn.request(get("/first"), 2).body == b"a"
+    time.sleep(0.2)
+    r = conn.request(get("/second"), 2)
+    assert (r.status, r.body, s.connections) == (200, b"b", 2)
 
 
 @pytest.mark.parametrize(
