@@ -418,9 +418,11 @@ class Connection:
         if timer is None or not 0.0 <= self.timer_after - left < _TIMER_SLACK_S:
             if timer is not None:
                 timer.close()
-            timer = self.timer = hub.loop.timer(left)  # fires `left` seconds after its start
+            # a repeating timer: `again` sets it to `repeat` seconds from now each time (a stopped timer's
+            # `start` would resume what was left of its previous countdown: libev keeps the remainder)
+            timer = self.timer = hub.loop.timer(left, left)
             self.timer_after = left
-        timer.start(getcurrent().throw, _Deadline, update=True)
+        timer.again(getcurrent().throw, _Deadline)  # updates the loop's clock first
         try:
             try:
                 sent = raw.send(data)

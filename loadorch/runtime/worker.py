@@ -250,21 +250,13 @@ def _user_class(
         if plan.open is not None:
             return serve_arrivals(self, state, name)
         state.running.add(vu.slot)
-        hub = gevent.get_hub()
-        # a constant think time: the user's own timer, started again for each pause (what gevent.sleep does
-        # with a new timer each time)
-        pause_timer = hub.loop.timer(think[0]) if 0 < think[0] == think[1] else None
         try:
             while iterations is None or vu.sequence < iterations:
                 while vu.slot >= state.limit:  # a stage ramped this user down: wait until it ramps up again
                     gevent.sleep(STAGE_TICK_S)
                 pause = vu.step()
                 if pause > 0:
-                    if pause_timer is not None:
-                        hub.loop.update_now()
-                        hub.wait(pause_timer)
-                    else:
-                        gevent.sleep(pause)
+                    gevent.sleep(pause)
                 elif vu.sequence % 64 == 0:
                     gevent.sleep(0)  # let other users run when nobody thinks
         except GreenletExit:
@@ -272,8 +264,6 @@ def _user_class(
         except Exception as exc:
             state.vu_failed(vu.slot, name, exc)
         finally:
-            if pause_timer is not None:
-                pause_timer.close()
             vu.runner.close()
             state.finished += 1
             state.running.discard(vu.slot)

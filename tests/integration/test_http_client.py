@@ -257,6 +257,23 @@ def test_post_body_is_sent_whole(server) -> None:
     assert r.status == 201 and s.requests[0].endswith(body)
 
 
+def test_every_request_on_a_kept_alive_connection_has_its_whole_timeout(server) -> None:
+    """The fast path reuses one deadline timer per connection: each request still gets its full timeout
+    (not what an earlier request left of it), and a request over it still times out."""
+    def handler(conn: socket.socket, head: bytes) -> bool:
+        time.sleep(1.5 if b"/slow" in head else 0.12)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        return True
+
+    s = server(handler)
+    conn = Connection("127.0.0.1", s.port, False, 2)
+    statuses = [conn.request(get(), 0.5).status for _ in range(8)]  # 8 x 0.12 s: twice the timeout in all
+    assert statuses == [200] * 8 and s.connections == 1
+    with pytest.raises(HttpError, match="read timeout"):
+        conn.request(get("/slow"), 0.5)
+    assert conn.request(get(), 0.5).status == 200  # after a timeout: a fresh connection, a fresh deadline
+
+
 def test_read_timeout_is_an_error_with_its_reason(server) -> None:
     s = server(lambda conn, head: (time.sleep(3), True)[1])
     started = time.monotonic()
