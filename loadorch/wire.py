@@ -263,6 +263,9 @@ class StatsMessage(Wire):
     arrivals: Arrivals = Field(default_factory=Arrivals)
     vu_failures: list[VuFailure] = Field(default_factory=list)
     sent_at: float | None = None  # the worker's wall clock when it sent this: the master measures its lag
+    # sent after the stop: `cpu` is the users' unwinding (10,000 greenlets killed, their connections closed),
+    # not load generation, so it is no saturation sample
+    stopping: bool = False
 
     def to_wire(self) -> dict[str, Any]:
         """For msgpack, which carries the delta's packed tables as bytes (JSON would not)."""

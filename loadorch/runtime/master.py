@@ -163,10 +163,11 @@ class MasterState:
             self.request_log.write("".join(msg.log))
         info.users = msg.users
         info.users_peak = max(info.users_peak, msg.spawned)
-        info.cpu_samples.append(msg.cpu)
-        info.cpu_peak = max(info.cpu_peak, msg.cpu)
-        if len(info.cpu_samples) == SUSTAIN_WINDOW:
-            info.cpu_sustained_peak = max(info.cpu_sustained_peak, sum(info.cpu_samples) / SUSTAIN_WINDOW)
+        if not msg.stopping:  # after the stop a worker's CPU goes to unwinding its users, not to load
+            info.cpu_samples.append(msg.cpu)
+            info.cpu_peak = max(info.cpu_peak, msg.cpu)
+            if len(info.cpu_samples) == SUSTAIN_WINDOW:
+                info.cpu_sustained_peak = max(info.cpu_sustained_peak, sum(info.cpu_samples) / SUSTAIN_WINDOW)
         info.done = msg.done
         info.arrivals = msg.arrivals
         for failure in msg.vu_failures:

@@ -139,6 +139,7 @@ class WorkerState:
             arrivals=Arrivals(scheduled=self.scheduled, dispatched=self.dispatched, dropped=self.dropped),
             vu_failures=failures,
             sent_at=time.time(),
+            stopping=self.stopped,
         )
 
 
@@ -486,7 +487,10 @@ class WorkerSession:
     def on_stop(self, environment: Environment, msg: Any, **kw: Any) -> None:
         if self.state.stopped:
             return
+        # the load's last stretch reported now, with its CPU; the reports while the users unwind say `stopping`
+        last = self.state.stats_message(self.runner.user_count, final=False)
         self.state.stopped = True
+        self.runner.send_message("lo_stats", last.to_wire())
         self.runner.user_greenlets.kill(block=True, timeout=5)
         self.final_sent = True
         self.send_stats(final=True)

@@ -173,3 +173,21 @@ def test_decode_keys_refuses_what_is_not_a_list_of_series_keys() -> None:
     for bad in (b"{}", b"[1]", b'[["u"]]', b"\xff", "[]", b"[" * 100_000):
         with pytest.raises(ValueError):
             decode_keys(bad, SeriesKey._make)
+
+
+def test_cpu_reported_while_the_users_unwind_is_no_saturation_sample(tmp_path: Path) -> None:
+    """After the stop a worker spends its CPU killing users and closing connections (seconds at 10,000 users):
+    those reports say `stopping`, and their CPU does not count towards the saturation check."""
+    make(tmp_path, BASE_SCENARIO, "scenario: ../scenarios/s.yaml\nhost: http://127.0.0.1:8000\n"
+         "load: {users: 2, duration: 10s}\nworkers: 1\n")
+    plan = build_plan(build("p", str(tmp_path), {}), "http://127.0.0.1:1", "127.0.0.1", 5557, "tok", "/s.json", None)
+    state = MasterState(plan)
+    state.on_hello("w0", {"index": 0, "token": "tok"})
+    delta = Recorder(1.0, 0.0).take_delta()
+    for seq, (cpu, stopping) in enumerate([(40.0, False)] * 4 + [(99.0, True)] * 3, start=1):
+        fields = {"index": 0, "token": "tok", "seq": seq, "delta": delta, "cpu": cpu, "users": 2, "spawned": 2,
+                  "done": False, "final": seq == 7, "total": 0, "sent_at": 1.0, "stopping": stopping}
+        state.on_stats("w0", Message.unserialize(Message("lo_stats", StatsMessage(**fields).to_wire(), "w0")
+                                                 .serialize()).data)
+    info = state.workers[0]
+    assert info.seq == 7 and info.cpu_peak == 40.0 and info.cpu_sustained_peak == 40.0
