@@ -481,12 +481,13 @@ class Connection:
 
 
     def _collector_for(self, buffer: bytearray, n: int, want: bytes | None, keep_headers: bool) -> _Collector:
-        """The plain collector when the response's first `n` bytes hold its whole head, it is not a 1xx, no
-        header is asked for or kept and none of Set-Cookie, Location, Content-Encoding is in it; else the one
-        that looks at every header (made once per connection)."""
-        if want is None and not keep_headers and n > 12 and buffer[9] != _ONE:
+        """The plain collector when the response's first `n` bytes hold its whole head, it is not a 1xx, its
+        headers are not kept, and none of Set-Cookie, Location, Content-Encoding or the header asked for
+        (`want`: the queries-per-request header) is in it; else the one that looks at every header (made
+        once per connection)."""
+        if not keep_headers and n > 12 and buffer[9] != _ONE:
             end = buffer.find(b"\r\n\r\n", 0, n)
-            if end > 0 and _SPECIAL_HEAD.search(buffer, 0, end) is None:
+            if end > 0 and _head_pattern(want).search(buffer, 0, end) is None:
                 assert self.collector is not None
                 return self.collector
         if self.full is None:
@@ -495,9 +496,20 @@ class Connection:
         return self.full
 
 
-# a head line naming a header the fast path hands over (cookies, redirects, decoding: runtime/hops.py);
-# any whitespace around the name counts too, so that no spelling llhttp accepts slips through
-_SPECIAL_HEAD = re.compile(rb"\n[ \t]*(?:set-cookie|location|content-encoding)[ \t]*:", re.IGNORECASE)
+def _head_pattern(want: bytes | None) -> re.Pattern[bytes]:
+    """A head line naming a header the fast path hands over (cookies, redirects, decoding: runtime/hops.py)
+    or the one asked for; any whitespace around the name counts too, so that no spelling llhttp accepts
+    slips through. One pattern per header asked for (a run asks for one)."""
+    pattern = _HEAD_PATTERNS.get(want)
+    if pattern is None:
+        names = [b"set-cookie", b"location", b"content-encoding"] + ([re.escape(want)] if want else [])
+        pattern = re.compile(rb"\n[ \t]*(?:" + b"|".join(names) + rb")[ \t]*:", re.IGNORECASE)
+        if len(_HEAD_PATTERNS) < 16:
+            _HEAD_PATTERNS[want] = pattern
+    return pattern
+
+
+_HEAD_PATTERNS: dict[bytes | None, re.Pattern[bytes]] = {}
 _ONE = ord("1")  # the first digit of a 1xx status ("HTTP/1.1 1..": index 9)
 
 # the fast path's receive buffer, one per process: read into and parsed (httptools copies what it keeps)

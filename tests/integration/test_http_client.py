@@ -221,6 +221,29 @@ def test_set_cookie_location_and_encoding_are_seen_however_the_head_arrives(serv
     assert Connection("127.0.0.1", plain.port, False, 2).request(get(), 2).special is None
 
 
+@pytest.mark.parametrize("split", [False, True], ids=["one-read", "head-in-two-reads"])
+def test_the_header_asked_for_is_read_and_its_absence_too(server, split: bool) -> None:
+    """`want` (the queries-per-request header, Server-Timing by default) is read from the heads that have
+    it, in any case, whichever collector the fast path picks; a head without it gives None."""
+    with_it = [b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n", b"server-TIMING: db;dur=3, db;dur=4\r\n\r\nok"]
+    answers = iter([with_it, [b"HTTP/1.1 200 OK\r\nServer-Timings-Note: x\r\nContent-Length: 2\r\n\r\nok"]] * 2)
+
+    def handler(conn: socket.socket, head: bytes) -> bool:
+        parts = next(answers)
+        if not split:
+            parts = [b"".join(parts)]
+        for i, part in enumerate(parts):
+            if i:
+                time.sleep(0.05)
+            conn.sendall(part)
+        return True
+
+    s = server(handler)
+    conn = Connection("127.0.0.1", s.port, False, 2)
+    wanted = [conn.request(get(), 2, want=b"server-timing").wanted for _ in range(4)]
+    assert wanted == ["db;dur=3, db;dur=4", None] * 2
+
+
 def test_head_response_has_no_body(server) -> None:
     s = server(respond(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"))
     conn = Connection("127.0.0.1", s.port, False, 2)
