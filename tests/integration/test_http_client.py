@@ -99,6 +99,14 @@ def get(path: str = "/", method: str = "GET", body: bytes = b"") -> bytes:
     return f"{method} {path} HTTP/1.1\r\nHost: x\r\n{length}\r\n".encode() + body
 
 
+def send_in_parts(conn: socket.socket, parts: list[bytes]) -> None:
+    """Each part in its own write, 50 ms apart: the client's first read gets the first part only."""
+    for i, part in enumerate(parts):
+        if i:
+            time.sleep(0.05)
+        conn.sendall(part)
+
+
 def respond(payload: bytes, keep: bool = True) -> Handler:
     def handler(conn: socket.socket, head: bytes) -> bool:
         conn.sendall(payload)
@@ -206,10 +214,7 @@ def test_set_cookie_location_and_encoding_are_seen_however_the_head_arrives(serv
     """The fast path reads a head with none of these headers without a call per header: any head that has
     one, in any spelling or split across reads, must still hand it over (cookies, redirects, decoding)."""
     def handler(conn: socket.socket, head: bytes) -> bool:
-        for i, part in enumerate(parts):
-            if i:
-                time.sleep(0.05)
-            conn.sendall(part)
+        send_in_parts(conn, parts)
         return True
 
     s = server(handler)
@@ -230,12 +235,7 @@ def test_the_header_asked_for_is_read_and_its_absence_too(server, split: bool) -
 
     def handler(conn: socket.socket, head: bytes) -> bool:
         parts = next(answers)
-        if not split:
-            parts = [b"".join(parts)]
-        for i, part in enumerate(parts):
-            if i:
-                time.sleep(0.05)
-            conn.sendall(part)
+        send_in_parts(conn, parts if split else [b"".join(parts)])
         return True
 
     s = server(handler)
