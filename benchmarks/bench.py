@@ -31,6 +31,7 @@ from pathlib import Path
 
 from generators import (
     K6_SHOP,
+    REPO,
     Nginx,
     Result,
     cores,
@@ -179,8 +180,9 @@ def time_to_first_request(tmp: Path, target_core: str) -> float:
     (project / "profiles" / "p.yaml").write_text(
         f"scenario: ../scenarios/s.yaml\nhost: {nginx.url}\nload: {{users: 2, duration: 3s}}\nworkers: 2\n")
     started = time.time()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}
     subprocess.run([sys.executable, "-m", "loadorch", "run", "p", "--out", str(tmp / "ttfr-out")], cwd=project,
-                   capture_output=True, timeout=120, check=False)
+                   capture_output=True, timeout=120, check=False, env=env)  # this checkout, not an installed copy
     first = nginx.first_request_at()
     nginx.stop()
     return (first - started) if first else float("nan")

@@ -281,8 +281,9 @@ class Connection:
         value the response carries in `wanted`."""
         now = time.monotonic()
         deadline = now + timeout
+        resendable = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
         if self.sock is not None and (
-            (now - self.idle_since > CHECK_AFTER_IDLE_S and bool(self.poller.poll(0)))
+            ((not resendable or now - self.idle_since > CHECK_AFTER_IDLE_S) and bool(self.poller.poll(0)))
             if self.raw is not None
             else _dropped(self.sock)
         ):
@@ -294,7 +295,7 @@ class Connection:
             self.close()
             if not reused:
                 raise HttpError(_closed_fresh(self.tls)) from None
-            if not (method in IDEMPOTENT_METHODS if idempotent is None else idempotent):
+            if not resendable:
                 raise HttpError(
                     f"connection closed by server before a response; {method} not re-sent (not idempotent)"
                 ) from None
@@ -521,11 +522,11 @@ _RECEIVE_BUFFER = bytearray(65536)
 _GEVENT_SOCKET_ATTRS = frozenset(("_sock", "_read_event", "_write_event", "hub"))
 
 
-# A connection reused within this long of its last response is not polled first (a syscall, about 2 % of a
-# request's CPU at full speed): a server that closes a kept-alive
+# A connection reused within this long of its last response is not polled first when its request may be
+# re-sent (a syscall, about 2 % of a request's CPU at full speed): a server that closes a kept-alive
 # connection does so after an idle timeout of seconds, or says `Connection: close` (then it is not
-# reused); if one closes it sooner anyway, an idempotent request is re-sent on a fresh connection as
-# after any stale connection, and a POST fails as it would had the close come just after the poll.
+# reused); if one closes it sooner anyway, the idempotent request is re-sent on a fresh connection as
+# after any stale connection. A request that may not be re-sent (a POST) always polls first.
 CHECK_AFTER_IDLE_S = 0.002
 _TIMER_SLACK_S = 0.001  # an exchange reuses the connection's deadline timer when it would fire this close
 
@@ -565,7 +566,7 @@ def _poller(raw: Any) -> Any:
     from gevent import monkey  # only a Locust process takes the fast path, and gevent is loaded there
 
     poller = monkey.get_original("select", "poll")()
-    poller.register(raw.fileno(), select.POLLIN | select.POLLPRI | select.POLLRDHUP)
+    poller.register(raw.fileno(), select.POLLIN | select.POLLPRI | getattr(select, "POLLRDHUP", 0))  # Linux's
     return poller
 
 

@@ -149,7 +149,7 @@ class Recorder(Tables):
         # latency appended here, per series, and folded into the series, timeline and sparkline histograms
         # when its time slot ends or a delta is taken: one histogram built per series a second instead of
         # three bucket updates per request
-        self._slot = -1
+        self._slot = 0
         self._pending: dict[SeriesKey, list[int]] = {}
         self._pending_timings: dict[SeriesKey, tuple[list[int], list[int]]] = {}
         self._lean = not self.edges_us and self.window is None
@@ -167,7 +167,7 @@ class Recorder(Tables):
         if self._lean and error is None and service_us is None and db_queries is None:
             n = int((at - self.t0) / self.interval_s)
             if n != self._slot:
-                if n < 0:
+                if n < 0:  # before t0 (a worker's clock a little behind the master's): the first slot
                     n = 0
                 if n != self._slot:
                     self._fold()

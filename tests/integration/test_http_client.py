@@ -178,6 +178,33 @@ def test_a_post_after_the_server_closed_the_idle_connection_goes_on_a_fresh_one(
     assert s.connections == 2 and len(s.requests) == 2
 
 
+def test_a_post_right_after_a_response_still_checks_the_connection(server, monkeypatch) -> None:
+    """Within CHECK_AFTER_IDLE_S of a response an idempotent request skips the closed-while-idle check (it
+    would be re-sent anyway); a POST, which never is, checks every time."""
+    monkeypatch.setattr(http, "CHECK_AFTER_IDLE_S", 60.0)  # every request below comes "right after"
+
+    def handler(conn: socket.socket, head: bytes) -> bool:
+        conn.sendall(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
+        return False  # closes after answering, without saying so
+
+    s = server(handler)
+    conn = Connection("127.0.0.1", s.port, False, 2)
+    for _ in range(3):
+        time.sleep(0.02)  # the close has arrived
+        assert conn.request(get("/orders", "POST", b"{}"), 2, method="POST").status == 201
+    assert s.connections == 3 and len(s.requests) == 3
+
+
+def test_the_fast_path_works_where_poll_has_no_rdhup(server, monkeypatch) -> None:
+    """POLLRDHUP is Linux's: on macOS and the BSDs the closed-while-idle poll makes do with POLLIN."""
+    import select
+
+    monkeypatch.delattr(select, "POLLRDHUP", raising=False)
+    s = server(respond(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+    conn = Connection("127.0.0.1", s.port, False, 2)
+    assert [conn.request(get(), 2).body for _ in range(2)] == [b"ok", b"ok"] and s.connections == 1
+
+
 def test_bytes_sent_while_idle_do_not_become_the_next_response(server) -> None:
     """A server that writes to an idle kept-alive connection (an unsolicited 408, say) without closing it:
     the connection is not reused, so the next request's answer is its own."""

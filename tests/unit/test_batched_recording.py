@@ -73,3 +73,16 @@ def test_batched_deltas_equal_recording_every_sample(seed: int) -> None:
             merged.add_delta(0, rec.take_delta())
     assert json.dumps(merged_batched.to_json()) == json.dumps(merged_plain.to_json())
     assert merged_batched.per_worker == merged_plain.per_worker
+
+
+@pytest.mark.parametrize("before", [0.5, 1.5, 2.5])
+def test_samples_before_t0_go_to_the_first_slot(before: float) -> None:
+    """A worker whose clock is a little behind the master's records requests before t0: they belong to
+    slot 0 (a negative slot would get the whole report refused by the master)."""
+    rec = Recorder(1.0, 100.0)
+    key = SeriesKey("u", "get", "read", "GET", 200, True)
+    rec.record(key, 500, 100.0 - before)
+    rec.record(key, 700, 100.2)
+    merged = Merged(1.0)
+    merged.add_delta(0, rec.take_delta())
+    assert [row[0] for row in merged.to_json()["intervals"]] == [0] and merged.total == 2
