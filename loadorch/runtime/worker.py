@@ -11,7 +11,7 @@ import os
 import random
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import gevent
@@ -191,7 +191,9 @@ def _python_class(
     return python_user_class(base, name, slots, make_context, plan.iterations, plan.host, finished, state.vu_failed)
 
 
-def make_runner(origin: Origin, plan: Plan, environment: Environment, options: HttpOptions) -> RequestRunner:
+def make_runner(
+    origin: Origin, plan: Plan, environment: Environment, options: Callable[[], HttpOptions]
+) -> RequestRunner:
     """The lean client, or Locust's FastHttpSession where the scenario asks for `client: locust`."""
     header = QueryHeader.from_json(plan.query_header)
     if plan.scenario.client == "locust":
@@ -210,7 +212,7 @@ def make_runner(origin: Origin, plan: Plan, environment: Environment, options: H
     pinned = plan.addresses
     check = None if pinned else address_guard(plan.host, plan.allowed_hosts)
     return LeanRunner(
-        origin, plan.request_timeout_s, plan.max_response_body, pinned, check, query_header=header, options=options
+        origin, plan.request_timeout_s, plan.max_response_body, pinned, check, query_header=header, options=options()
     )
 
 
@@ -226,8 +228,15 @@ def _user_class(
 ) -> type[User]:
     plan = state.plan
     iterations = plan.iterations
-    # built once and shared by the users (they copy the environment: 10 % of a 10,000-user ramp's CPU per user)
-    options = http_options(plan.scenario.max_redirects, plan.scenario.cookies, plan.allowed_hosts, plan.tls)
+    # built by the first user and shared by the others (they copy the environment: 10 % of a 10,000-user
+    # ramp's CPU when built per user)
+    options: list[HttpOptions] = []
+
+    def shared_options() -> HttpOptions:
+        if not options:
+            scenario = plan.scenario
+            options.append(http_options(scenario.max_redirects, scenario.cookies, plan.allowed_hosts, plan.tls))
+        return options[0]
 
     def __init__(self: Any, environment: Environment) -> None:
         User.__init__(self, environment)
@@ -241,7 +250,7 @@ def _user_class(
             weights=weights,
             think=think,
             generators=generators,
-            runner=make_runner(origin, plan, environment, options),
+            runner=make_runner(origin, plan, environment, shared_options),
             recorder=state.recorder,
             request_log=state.request_log,
         )
