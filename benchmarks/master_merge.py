@@ -47,7 +47,7 @@ def measure(workers: int, reports: int, endpoints: int) -> dict[str, float]:
     from locust.rpc import Message
 
     from loadorch.run.processes import free_port
-    from loadorch.runtime.master import MasterState
+    from loadorch.runtime.masterstate import MasterState
     from tests.simworkers import Simulation, make_plan
 
     with tempfile.TemporaryDirectory(prefix="loadorch-merge-bench-") as tmp:

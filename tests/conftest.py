@@ -58,6 +58,17 @@ def _turn(alone: bool) -> Iterator[None]:
 
 
 @pytest.hookimpl(tryfirst=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """No test module may import Locust (or anything that does, e.g. loadorch.runtime.master/worker): its
+    import patches the whole test process with gevent, and pytest-xdist's worker threads then hang
+    ("LoopExit: This operation would block forever"). Tests that need a Locust process start one."""
+    if "locust" in sys.modules:
+        raise pytest.UsageError(
+            "a test module imported locust, which monkey-patches the test process with gevent: import "
+            "loadorch.runtime.masterstate (no Locust) or run Locust code in a child process"
+        )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """For `--dist loadgroup`: the tests that share an expensive fixture of a wider scope than the test
     (a module's run, the session's PostgreSQL) go to one worker, so it is set up once; the rest spread."""

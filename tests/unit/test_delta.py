@@ -8,11 +8,10 @@ from typing import Any
 
 import msgpack
 import pytest
-from locust.rpc import Message
 
 from loadorch.config.resolve import build
 from loadorch.run.plan import build_plan
-from loadorch.runtime.master import MasterState
+from loadorch.runtime.masterstate import MasterState
 from loadorch.verdict.delta import decode_keys, merge_packed, pack_table, unpack_table
 from loadorch.verdict.histogram import Histogram
 from loadorch.verdict.stats import Merged, Recorder, SeriesKey
@@ -36,12 +35,19 @@ def record(rec: Recorder, keys: list[SeriesKey], at: float = 0.5, n: int = 30) -
     return rec
 
 
+def locust_wire(data: Any) -> Any:
+    """A message's data as Locust's rpc carries it (locust/rpc/protocol.py: msgpack.dumps of (type, data,
+    node), loads with raw=False, strict_map_key=False), without importing Locust: that would patch this
+    test process with gevent (and hang pytest-xdist's worker threads)."""
+    raw = msgpack.dumps(("lo_stats", data, "w0"))
+    return msgpack.loads(raw, raw=False, strict_map_key=False)[1]
+
+
 def through_the_wire(delta: Any) -> Any:
     """As the master gets it: Locust's msgpack, then the declared type."""
     fields = {"index": 0, "token": "t", "seq": 1, "delta": delta, "cpu": 1.0, "users": 1, "spawned": 1,
               "done": False, "final": False, "total": 1}
-    raw = Message("lo_stats", StatsMessage(**fields).to_wire(), "w").serialize()
-    return StatsMessage.model_validate(Message.unserialize(raw).data).delta
+    return StatsMessage.model_validate(locust_wire(StatsMessage(**fields).to_wire())).delta
 
 
 def test_a_packed_table_merges_exactly_like_the_histograms_themselves() -> None:
@@ -154,7 +160,7 @@ def test_the_master_refuses_a_malformed_report_says_so_and_merges_the_next(tmp_p
     def report(delta: Any, seq: int) -> Any:
         fields = {"index": 0, "token": "tok", "seq": seq, "delta": delta, "cpu": 1.0, "users": 2, "spawned": 2,
                   "done": False, "final": False, "total": 60, "sent_at": 1.0}
-        return Message.unserialize(Message("lo_stats", StatsMessage(**fields).to_wire(), "w0").serialize()).data
+        return locust_wire(StatsMessage(**fields).to_wire())
 
     state.on_stats("w0", report({**good, "errors": [[9, "HTTP 500", 1]]}, 1))
     state.on_stats("w0", report({**good, "series": b"short"}, 1))
@@ -187,7 +193,6 @@ def test_cpu_reported_while_the_users_unwind_is_no_saturation_sample(tmp_path: P
     for seq, (cpu, stopping) in enumerate([(40.0, False)] * 4 + [(99.0, True)] * 3, start=1):
         fields = {"index": 0, "token": "tok", "seq": seq, "delta": delta, "cpu": cpu, "users": 2, "spawned": 2,
                   "done": False, "final": seq == 7, "total": 0, "sent_at": 1.0, "stopping": stopping}
-        state.on_stats("w0", Message.unserialize(Message("lo_stats", StatsMessage(**fields).to_wire(), "w0")
-                                                 .serialize()).data)
+        state.on_stats("w0", locust_wire(StatsMessage(**fields).to_wire()))
     info = state.workers[0]
     assert info.seq == 7 and info.cpu_peak == 40.0 and info.cpu_sustained_peak == 40.0

@@ -1,0 +1,253 @@
+"""The master's state without Locust or gevent: the workers it knows, their reports merged, the run's
+thresholds judged; runtime/master.py drives it from Locust's message handlers."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from loadorch.config.tags import tag_keys, tag_table
+from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
+from loadorch.runtime.common import FINAL_WAIT_S, LOST_AFTER_S, REPORT_INTERVAL_S, emit
+from loadorch.runtime.lag import LagMeter
+from loadorch.verdict.delta import merge_packed
+from loadorch.verdict.histogram import Histogram
+from loadorch.verdict.stats import Merged
+from loadorch.wire import (
+    Arrivals,
+    Hello,
+    MasterSummary,
+    MetricsReport,
+    Plan,
+    StatsMessage,
+    StopReason,
+    ThresholdJson,
+    VuFailed,
+    VuFailure,
+    WorkerDetail,
+    WorkerLost,
+    WorkersSummary,
+)
+
+if TYPE_CHECKING:
+    from loadorch.runtime.live import LiveMetrics
+
+log = logging.getLogger("loadorch.master")
+MAX_LOAD_SAMPLES = 600
+SUSTAIN_WINDOW = 3  # reports: a worker's CPU is "sustained" over this many (one busy second is not saturation)
+FINAL_WAIT_CAP_S = 6 * FINAL_WAIT_S  # a master still merging a backlog of reports waits for it this long at most
+MAX_REJECTED = 100  # notes of refused peers and reports kept
+
+
+@dataclass
+class WorkerInfo:
+    index: int
+    client_id: str
+    pid: int | None = None
+    last_seen: float = field(default_factory=time.monotonic)
+    seq: int = 0
+    users: int = 0
+    users_peak: int = 0
+    cpu_peak: float = 0.0
+    cpu_samples: deque[float] = field(default_factory=lambda: deque(maxlen=SUSTAIN_WINDOW))  # the last ones
+    cpu_sustained_peak: float = 0.0  # the peak of the moving average over SUSTAIN_WINDOW reports
+    done: bool = False
+    final_total: int | None = None
+    lost_at_s: float | None = None
+    silent_s: float = 0.0
+    duplicates: int = 0
+    arrivals: Arrivals = field(default_factory=Arrivals)
+    vu_failures: list[VuFailure] = field(default_factory=list)
+
+
+class MasterState:
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.merged = Merged(plan.interval_s)
+        self.merged.tag_table = tag_table(plan.scenario, plan.tags)
+        self.workers: dict[int, WorkerInfo] = {}
+        self.proven: set[str] = set()  # client ids of the workers above: one lookup per message
+        self.lag = LagMeter(REPORT_INTERVAL_S)
+        self.last_merge = time.monotonic()
+        self.ok_by_kind: dict[str, Histogram] = {}  # successful latencies per kind, kept as reports come
+        self.behind: Any = lambda: False  # whether reports are waiting to be read (set by run_master)
+        self.rejected: list[str] = []
+        self.t0: float | None = None
+        self.started_mono: float | None = None
+        self.ended_mono: float | None = None  # frozen at the end: the summary and the metrics agree
+        self.metrics: LiveMetrics | None = None
+        self.metrics_report: MetricsReport | None = None
+        self.stop_reason: StopReason | None = None
+        self.aborted_by: ThresholdJson | None = None
+        self.load_samples: list[list[float]] = []
+        log_path = plan.request_log_path
+        self.request_log = open(log_path, "a", encoding="utf-8") if log_path else None  # noqa: SIM115
+
+    def elapsed(self) -> float:
+        if self.started_mono is None:
+            return 0.0
+        return (self.ended_mono or time.monotonic()) - self.started_mono
+
+    def on_hello(self, client_id: str, data: Any) -> None:
+        try:
+            hello = Hello.model_validate(data)
+        except ValidationError:
+            self.rejected.append(f"{client_id}: not a loadorch worker's hello")
+            return
+        if hello.token != self.plan.token:
+            self.rejected.append(f"{client_id}: wrong run token")
+            log.warning("ignored a worker without this run's token (%s)", client_id)
+            return
+        index = hello.index
+        if not 0 <= index < self.plan.workers:
+            self.rejected.append(f"{client_id}: worker index {index!r} out of range")
+            return
+        if index in self.workers and self.workers[index].client_id != client_id:
+            self.rejected.append(f"{client_id}: worker index {index} already taken")
+            return
+        self.workers[index] = WorkerInfo(index, client_id, hello.pid)
+        self.proven.add(client_id)
+
+    def on_stats(self, client_id: str, data: Any) -> None:
+        try:
+            msg = StatsMessage.model_validate(data)
+        except ValidationError:
+            self.refuse(client_id, "a malformed stats report")
+            return
+        if msg.token != self.plan.token:
+            return
+        info = self.workers.get(msg.index)
+        if info is None or info.client_id != client_id:
+            return
+        if msg.seq <= info.seq:
+            info.duplicates += 1
+            return
+        try:  # the whole delta checked before any of it is merged: a bad report leaves no trace
+            delta = self.merged.decode(info.index, msg.delta)
+        except ValueError as exc:
+            self.refuse(client_id, f"stats report {msg.seq} of worker {info.index}: {exc}")
+            return
+        now = time.monotonic()
+        gap = now - info.last_seen
+        if info.lost_at_s is not None or gap > LOST_AFTER_S:
+            info.silent_s = max(info.silent_s, gap)
+            info.lost_at_s = None  # it came back: its late data still counts, once (seq)
+        info.seq = msg.seq
+        info.last_seen = now
+        self.merged.add_decoded(info.index, delta)
+        for _, keys, packed in delta.rows("intervals"):  # the progress line's p95 (coarse: 0.8 %)
+            by_kind = self.ok_by_kind
+            merge_packed([by_kind.setdefault(keys[i][1], Histogram()) if keys[i][2] else Histogram()
+                          for i in packed.ids], packed)
+        self.last_merge = time.monotonic()
+        self.lag.record(msg.sent_at, time.time())
+        if self.request_log is not None and msg.log:
+            self.request_log.write("".join(msg.log))
+        info.users = msg.users
+        info.users_peak = max(info.users_peak, msg.spawned)
+        if not msg.stopping:  # after the stop a worker's CPU goes to unwinding its users, not to load
+            info.cpu_samples.append(msg.cpu)
+            info.cpu_peak = max(info.cpu_peak, msg.cpu)
+            if len(info.cpu_samples) == SUSTAIN_WINDOW:
+                info.cpu_sustained_peak = max(info.cpu_sustained_peak, sum(info.cpu_samples) / SUSTAIN_WINDOW)
+        info.done = msg.done
+        info.arrivals = msg.arrivals
+        for failure in msg.vu_failures:
+            log.error("virtual user %d (%s) stopped: %s", failure.slot, failure.user_class, failure.error)
+            emit(VuFailed(failure=failure))
+        info.vu_failures += msg.vu_failures
+        if msg.final:
+            info.final_total = msg.total
+
+    def refuse(self, client_id: str, what: str) -> None:
+        """A report not merged (malformed): logged, and noted in the summary (bounded)."""
+        log.warning("ignored %s from %s", what, client_id)
+        note = f"{client_id}: {what}, ignored"
+        if len(self.rejected) < MAX_REJECTED:
+            self.rejected.append(note)
+
+    def check_lost(self) -> None:
+        """Workers silent for LOST_AFTER_S are lost; not while reports wait to be read (the master is behind,
+        and their reports may be in the queue)."""
+        if self.behind():
+            return
+        now = time.monotonic()
+        for info in self.workers.values():
+            if info.final_total is None and info.lost_at_s is None and now - info.last_seen > LOST_AFTER_S:
+                info.lost_at_s = round(self.elapsed(), 1)
+                log.warning("worker %d stopped reporting", info.index)
+                emit(WorkerLost(index=info.index, at_s=info.lost_at_s))
+
+    def sample_load(self, elapsed: float) -> None:
+        """One point of the load timeline: live users and the arrival counters summed over all workers."""
+        workers = self.workers.values()
+        arrivals = [
+            sum(w.arrivals.scheduled for w in workers),
+            sum(w.arrivals.dispatched for w in workers),
+            sum(w.arrivals.dropped for w in workers),
+        ]
+        self.load_samples.append([round(elapsed, 2), sum(w.users for w in self.live()), *arrivals])
+        if len(self.load_samples) > 2 * MAX_LOAD_SAMPLES:  # long runs: keep every other point, bounded
+            self.load_samples = self.load_samples[::2]
+
+    def live(self) -> list[WorkerInfo]:
+        return [w for w in self.workers.values() if w.lost_at_s is None]
+
+    def summary(self) -> MasterSummary:
+        return MasterSummary(
+            merged=self.merged.to_json(),
+            t0=self.t0,
+            elapsed_s=round(self.elapsed(), 3),
+            stop_reason=self.stop_reason,
+            aborted_by=self.aborted_by,
+            load=self.load_samples,
+            rejected_peers=self.rejected,
+            metrics=self.metrics_report,
+            stats_lag=self.lag.summary(),
+            workers=WorkersSummary(
+                expected=self.plan.workers,
+                seen=sorted(self.workers),
+                detail=[
+                    WorkerDetail(
+                        index=w.index,
+                        pid=w.pid,
+                        users_peak=w.users_peak,
+                        cpu_peak=w.cpu_peak,
+                        cpu_sustained_peak=_sustained(w),
+                        reported=self.merged.per_worker.get(w.index, 0),
+                        final_total=w.final_total,
+                        lost_at_s=w.lost_at_s,
+                        silent_s=round(w.silent_s, 1),
+                        duplicates=w.duplicates,
+                        arrivals=w.arrivals,
+                        vu_failures=w.vu_failures,
+                    )
+                    for w in sorted(self.workers.values(), key=lambda w: w.index)
+                ],
+            ),
+        )
+
+
+# how a worker connects, then proves the token: message type -> the data type Locust's / our handler expects
+def _sustained(w: WorkerInfo) -> float:
+    """Peak of a moving average over SUSTAIN_WINDOW reports (the average, with fewer reports)."""
+    samples = w.cpu_samples
+    if len(samples) < SUSTAIN_WINDOW:
+        return round(sum(samples) / len(samples), 1) if samples else 0.0
+    return round(w.cpu_sustained_peak, 1)
+
+
+def _parse_thresholds(plan: Plan) -> list[Threshold]:
+    out = []
+    free = tag_keys(plan.scenario, plan.tags)
+    for t in plan.thresholds:
+        sel = parse_selector(t.selector, free)
+        out.append(Threshold(sel, parse_expression(t.expression, sel.metric), t.abort_on_fail, t.delay_abort_eval_s))
+    return out
+
+
