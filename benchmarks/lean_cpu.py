@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from multiprocessing import Process
 
 HEADERS = b"Date: Wed, 25 Nov 2026 04:00:00 GMT\r\nServer: bench\r\nContent-Type: application/json\r\n"
@@ -84,6 +85,21 @@ def measure(checkout: str, port: int, requests: int, body_check: bool, patched: 
     return float(out.stdout.strip())
 
 
+def ab_medians(rounds: int, a: str, b: str, measure: Callable[[str], float], prefix: str = "") -> tuple[float, float]:
+    """`measure(checkout)` for checkouts A and B in alternating order round by round (A B, B A, ...), each
+    result printed, then the medians and B/A."""
+    results: dict[str, list[float]] = {"A": [], "B": []}
+    for r in range(rounds):
+        order = (("A", a), ("B", b)) if r % 2 == 0 else (("B", b), ("A", a))
+        for label, checkout in order:
+            us = measure(checkout)
+            results[label].append(us)
+            print(f"{prefix}round {r + 1} {label} {us:7.2f} us CPU/request", flush=True)
+    med_a, med_b = statistics.median(results["A"]), statistics.median(results["B"])
+    print(f"{prefix}median A {med_a:.2f} us, B {med_b:.2f} us, B/A {med_b / med_a:.3f}")
+    return med_a, med_b
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--a", default=".", help="checkout A (its loadorch is imported)")
@@ -103,16 +119,11 @@ def main() -> int:
         server = Process(target=serve, args=(sock, ANSWERS[mode]), daemon=True)
         server.start()
         try:
-            results: dict[str, list[float]] = {"A": [], "B": []}
-            for r in range(args.rounds):
-                order = (("A", args.a), ("B", args.b)) if r % 2 == 0 else (("B", args.b), ("A", args.a))
-                for label, checkout in order:
-                    check = args.body_check or mode == "gzip"
-                    us = measure(checkout, sock.getsockname()[1], args.requests, check, args.gevent)
-                    results[label].append(us)
-                    print(f"{mode} round {r + 1} {label} {us:7.2f} us CPU/request", flush=True)
-            a, b = statistics.median(results["A"]), statistics.median(results["B"])
-            print(f"{mode}: median A {a:.2f} us, B {b:.2f} us, B/A {b / a:.3f}")
+            check = args.body_check or mode == "gzip"
+            port = sock.getsockname()[1]
+            ab_medians(args.rounds, args.a, args.b,
+                       lambda checkout, port=port, check=check: measure(checkout, port, args.requests, check, args.gevent),
+                       f"{mode}: ")
         finally:
             server.terminate()
             server.join()

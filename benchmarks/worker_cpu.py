@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -73,6 +72,7 @@ def main() -> int:
     args = parser.parse_args()
     sys.path.insert(0, str(HERE))
     from generators import SCENARIO, Nginx, cores, write_project
+    from lean_cpu import ab_medians
 
     gen_core, target_core = cores()
     with tempfile.TemporaryDirectory(prefix="loadorch-worker-cpu-") as tmp:
@@ -80,15 +80,8 @@ def main() -> int:
         try:
             project = write_project(Path(tmp), SCENARIO.format(wait=args.think), nginx.url,
                                     f"{{users: {args.users}, iterations: {args.iterations}}}")
-            results: dict[str, list[float]] = {"A": [], "B": []}
-            for r in range(args.rounds):
-                order = (("A", args.a), ("B", args.b)) if r % 2 == 0 else (("B", args.b), ("A", args.a))
-                for label, checkout in order:
-                    us = measure(checkout, project, nginx.url, args.users, args.iterations, gen_core)
-                    results[label].append(us)
-                    print(f"round {r + 1} {label} {us:7.2f} us CPU/request", flush=True)
-            a, b = statistics.median(results["A"]), statistics.median(results["B"])
-            print(f"median A {a:.2f} us, B {b:.2f} us, B/A {b / a:.3f}")
+            ab_medians(args.rounds, args.a, args.b,
+                       lambda checkout: measure(checkout, project, nginx.url, args.users, args.iterations, gen_core))
         finally:
             nginx.stop()
     return 0
