@@ -184,7 +184,7 @@ class Connection:
         # watchers for it, and one parser + collector + receive buffer per connection (see _exchange_gevent)
         self.raw: Any = None
         self.poller: Any = None  # _poller(raw): closed while idle?
-        self.collector: _Collector | None = None  # for a response whose head has none of _SPECIAL_HEAD's names
+        self.collector: _Collector | None = None  # for a head with none of _head_pattern's names (_collector_for)
         self.full: _HeaderCollector | None = None  # for any other response (made when first needed)
         self.buffer: bytearray | None = None  # _RECEIVE_BUFFER, shared
         self.timer: Any = None  # the deadline timer, reused by the exchanges that have the same timeout
@@ -327,7 +327,6 @@ class Connection:
                 self.raw = self.sock._sock  # type: ignore[attr-defined]
                 self.collector = _Collector(keep_headers, keep_body, max_body, want)
                 self.collector.parser = httptools.HttpResponseParser(self.collector)
-                self.full = None
                 self.buffer = _RECEIVE_BUFFER
                 self.poller = _poller(self.raw)
         if self.raw is not None:
@@ -404,8 +403,8 @@ class Connection:
         max_body: int | None,
         want: bytes | None,
     ) -> Response:
-        """`_exchange` on a plain gevent socket, with the same outcomes and errors, in fewer steps: one
-        deadline timer for the whole exchange (instead of a Timeout object per wait), one `send`, and
+        """`_exchange` on a plain gevent socket, with the same outcomes and errors, in fewer steps: the
+        connection's deadline timer for the whole exchange (instead of a Timeout object per wait), one `send`, and
         `recv_into` a reused buffer only once the socket is readable (no EAGAIN round first); the parser
         and collector live as long as the connection."""
         sock, raw, buffer = self.sock, self.raw, self.buffer
@@ -559,13 +558,19 @@ def _connect_gevent(sock: Any, address: Any, wait: float) -> None:
 _IN_PROGRESS = frozenset((errno.EINPROGRESS, errno.EALREADY, errno.EWOULDBLOCK))
 
 
+_POLL: Any = None  # the standard library's select.poll, under gevent's patch
+
+
 def _poller(raw: Any) -> Any:
     """A poll(2) set of the raw socket alone: `poll(0)` says, in one syscall and without raising, whether a
     kept-alive connection was closed (or sent bytes nobody asked for) while idle; either way it is not reused.
     The standard library's poll, not gevent's cooperative one (this must not wait)."""
-    from gevent import monkey  # only a Locust process takes the fast path, and gevent is loaded there
+    global _POLL
+    if _POLL is None:  # looked up once (a 10,000-user ramp opens 2,000 connections a second)
+        from gevent import monkey  # only a Locust process takes the fast path, and gevent is loaded there
 
-    poller = monkey.get_original("select", "poll")()
+        _POLL = monkey.get_original("select", "poll")
+    poller = _POLL()
     poller.register(raw.fileno(), select.POLLIN | select.POLLPRI | getattr(select, "POLLRDHUP", 0))  # Linux's
     return poller
 
