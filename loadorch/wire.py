@@ -237,6 +237,16 @@ class Arrivals(Wire):
     dropped: int = 0
 
 
+class Ramp(Wire):
+    """How a worker's closed-model ramp kept its schedule (user k due k / rate after the first), measured
+    on the worker's own clock once its last user started."""
+
+    users: int
+    planned_s: float  # when the last user was due, after the first one's start
+    took_s: float  # when the last user started, after the first one's start
+    late_max_s: float  # the latest any user started behind its due time
+
+
 class VuFailure(Wire):
     """A virtual user whose loop stopped on an exception: its work is missing from the run."""
 
@@ -266,6 +276,7 @@ class StatsMessage(Wire):
     # sent after the stop: `cpu` is the users' unwinding (10,000 greenlets killed, their connections closed),
     # not load generation, so it is no saturation sample
     stopping: bool = False
+    ramp: Ramp | None = None  # once all of the worker's users have started (closed model without stages)
 
     def to_wire(self) -> dict[str, Any]:
         """For msgpack, which carries the delta's packed tables as bytes (JSON would not)."""
@@ -297,6 +308,11 @@ class WorkerDetail(Wire):
     duplicates: int
     arrivals: Arrivals = Field(default_factory=Arrivals)
     vu_failures: list[VuFailure] = Field(default_factory=list)
+    ramp: Ramp | None = None
+    # the worker's heartbeats to the master while the load ran: how many, and the longest silence between
+    # two (Locust's master takes a worker for missing after about HEARTBEAT_LIVENESS + 1 s of it)
+    heartbeats: int = 0
+    heartbeat_gap_max_s: float | None = None
 
 
 class WorkersSummary(Wire):

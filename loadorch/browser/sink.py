@@ -19,8 +19,9 @@ MAX_LINE = 1 << 20
 
 
 class BrowserSink:
-    def __init__(self, bind: str, port: int, token: str, interval_s: float) -> None:
+    def __init__(self, bind: str, port: int, token: str, interval_s: float, keep_steps: bool = False) -> None:
         self.token = token
+        self.keep_steps = keep_steps  # every step's line, for browser-steps.jsonl (--request-log) only
         self.stats = BrowserStats(interval_s)
         self.t0 = time.time()
         self.lock = threading.Lock()
@@ -77,7 +78,8 @@ class BrowserSink:
                 self.stats.record_step(
                     str(msg["user"]), str(msg.get("page_name", "")), str(msg["label"]), msg.get("error")
                 )
-                self.steps_log.append({"worker": index, **{k: v for k, v in msg.items() if k != "type"}})
+                if self.keep_steps:
+                    self.steps_log.append({"worker": index, **{k: v for k, v in msg.items() if k != "type"}})
             elif kind == "blocked":
                 self.stats.record_blocked(str(msg.get("page", "")), str(msg.get("url", "")))
             elif kind == "error":

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loadorch.verdict.histogram import Histogram
+from loadorch.verdict.stats import INTERVAL_SLOTS
 
 VITALS = ("lcp", "fcp", "ttfb", "inp", "cls")
 SCALE = {"browser_web_vital_cls": 1_000_000, "lighthouse_score": 1_000_000, "lighthouse_audit": 1000}
@@ -37,7 +38,7 @@ def unit_of(metric: str) -> str:
 class BrowserStats:
     """Everything the browser workers measured (plus Lighthouse results), merged."""
 
-    interval_s: float = 1.0
+    interval_s: float = 1.0  # seconds per slot of `intervals`: doubles as a run passes INTERVAL_SLOTS slots
     series: dict[tuple[str, Tags], Histogram] = field(default_factory=dict)
     intervals: dict[tuple[str, str, int], Histogram] = field(default_factory=dict)
     steps: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)  # (user, page, step) -> [ok, failed]
@@ -50,8 +51,24 @@ class BrowserStats:
         key = (metric, tuple(sorted(tags.items())))
         self._hist(self.series, key).record(units)
         if at_s is not None:
-            slot = (metric, tags.get("page", ""), max(0, int(at_s / self.interval_s)))
-            self._hist(self.intervals, slot).record(units)
+            slot = self._slot(max(0, int(at_s / self.interval_s)))
+            self._hist(self.intervals, (metric, tags.get("page", ""), slot)).record(units)
+
+    def _slot(self, slot: int) -> int:
+        """The vitals over time keep at most INTERVAL_SLOTS slots, like the HTTP timeline: past that,
+        neighbouring slots merge pairwise and the slot doubles (each coarse slot the exact sum of its
+        seconds), so a long browser run's memory and artifacts stay bounded in time."""
+        while slot >= INTERVAL_SLOTS:
+            self._coarsen(2)
+            slot //= 2
+        return slot
+
+    def _coarsen(self, factor: int) -> None:
+        coarse: dict[tuple[str, str, int], Histogram] = {}
+        for (metric, page, i), h in self.intervals.items():
+            self._hist(coarse, (metric, page, i // factor)).merge(h)
+        self.intervals = coarse
+        self.interval_s *= factor
 
     def record_view(self, user: str, page: str, at_s: float, values: Mapping[str, float | None]) -> None:
         """One page view's final vitals (`lcp`, `cls`, ...; None when the view had none, e.g. no input: no INP)."""
@@ -109,8 +126,12 @@ class BrowserStats:
     def merge(self, other: BrowserStats) -> BrowserStats:
         for key, h in other.series.items():
             self._hist(self.series, key).merge(h)
-        for slot, h in other.intervals.items():
-            self._hist(self.intervals, slot).merge(h)
+        # slots of 2^k seconds: the finer side is brought to the coarser one's slot before adding
+        if other.interval_s > self.interval_s:
+            self._coarsen(round(other.interval_s / self.interval_s))
+        for (metric, page, i), h in other.intervals.items():
+            slot = self._slot(i // max(1, round(self.interval_s / other.interval_s)))
+            self._hist(self.intervals, (metric, page, slot)).merge(h)
         for step_key, (ok, bad) in other.steps.items():
             counts = self.steps.setdefault(step_key, [0, 0])
             counts[0] += ok

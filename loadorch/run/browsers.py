@@ -41,11 +41,15 @@ def chromium_check(cfg: RunConfig, env: Mapping[str, str]) -> Check | None:
     return Check("chromium", PASS, f"browser users use {path}")
 
 
-def open_sink(cfg: RunConfig, bind: str, master_port: int | None, token: str, interval_s: float) -> BrowserSink | None:
+def open_sink(
+    cfg: RunConfig, bind: str, master_port: int | None, token: str, interval_s: float, keep_steps: bool
+) -> BrowserSink | None:
+    """`keep_steps`: hold every step's line for browser-steps.jsonl (with --request-log; otherwise a long
+    browser run would grow the controller's memory by a line per step)."""
     if not uses_browsers(cfg):
         return None
     port = master_port + BROWSER_PORT_OFFSET if master_port else 0
-    return BrowserSink(bind, port, token, interval_s)
+    return BrowserSink(bind, port, token, interval_s, keep_steps)
 
 
 def stop_workers(group: ProcessGroup, sink: BrowserSink, workers: int) -> None:

@@ -272,7 +272,9 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
     port = opts.master_port or free_port(opts.master_bind)
     token = opts.token or pysecrets.token_hex(16)
     plan = build_plan(cfg, run.host, opts.master_bind, port, token, stats_path, log_path, run.addresses)
-    run.sink = browsers.open_sink(cfg, opts.master_bind, opts.master_port, token, plan.interval_s)
+    run.sink = browsers.open_sink(
+        cfg, opts.master_bind, opts.master_port, token, plan.interval_s, keep_steps=bool(opts.request_log)
+    )
     browser_workers = plan.browser.workers if run.sink is not None and plan.browser is not None else 0
     if run.sink is not None and plan.browser is not None:
         plan = plan.model_copy(update={"browser": plan.browser.model_copy(update={"sink_port": run.sink.port})})

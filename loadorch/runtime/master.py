@@ -92,6 +92,7 @@ def run_master(plan: Plan) -> int:
         gevent.sleep(0)  # a burst of reports must not starve the run's clock (stop, progress, lost workers)
 
     runner.register_message("lo_stats", on_stats)
+    env.events.heartbeat_sent.add_listener(lambda client_id, timestamp, **kw: state.on_heartbeat(client_id))
     stop_signal: list[int] = []
     gevent.signal_handler(signal.SIGTERM, lambda: stop_signal.append(signal.SIGTERM))
     gevent.signal_handler(signal.SIGINT, lambda: stop_signal.append(signal.SIGINT))
@@ -127,6 +128,7 @@ def run_master(plan: Plan) -> int:
     emit(Started(t0=state.t0, workers=sorted(state.workers)))
     runner.send_message("lo_start", Start(t0=state.t0).to_json())
     _watch(state, plan, stop_signal)
+    state.end_heartbeats()
     state.sample_load(state.elapsed())
     runner.send_message("lo_stop", {})
     stopped = time.monotonic()

@@ -24,6 +24,7 @@ from loadorch.wire import (
     MasterSummary,
     MetricsReport,
     Plan,
+    Ramp,
     StatsMessage,
     StopReason,
     ThresholdJson,
@@ -63,6 +64,10 @@ class WorkerInfo:
     duplicates: int = 0
     arrivals: Arrivals = field(default_factory=Arrivals)
     vu_failures: list[VuFailure] = field(default_factory=list)
+    ramp: Ramp | None = None
+    heartbeats: int = 0  # while the load ran
+    last_heartbeat: float | None = None
+    heartbeat_gap_max_s: float | None = None
 
 
 class MasterState:
@@ -72,6 +77,7 @@ class MasterState:
         self.merged.tag_table = tag_table(plan.scenario, plan.tags)
         self.workers: dict[int, WorkerInfo] = {}
         self.proven: set[str] = set()  # client ids of the workers above: one lookup per message
+        self.by_client: dict[str, WorkerInfo] = {}
         self.lag = LagMeter(REPORT_INTERVAL_S)
         self.last_merge = time.monotonic()
         self.ok_by_kind: dict[str, Histogram] = {}  # successful latencies per kind, kept as reports come
@@ -110,8 +116,30 @@ class MasterState:
         if index in self.workers and self.workers[index].client_id != client_id:
             self.rejected.append(f"{client_id}: worker index {index} already taken")
             return
-        self.workers[index] = WorkerInfo(index, client_id, hello.pid)
+        self.workers[index] = self.by_client[client_id] = WorkerInfo(index, client_id, hello.pid)
         self.proven.add(client_id)
+
+    def on_heartbeat(self, client_id: str) -> None:
+        """A worker's heartbeat (Locust's, once a second) reached the master. Counted while the load runs,
+        from the start to the stop: a long silence means Locust's master would take the worker for missing
+        (its heartbeats queued behind a busy loop on either side)."""
+        info = self.by_client.get(client_id)
+        if info is None or self.started_mono is None or self.stop_reason is not None:
+            return
+        now = time.monotonic()
+        since = info.last_heartbeat if info.last_heartbeat is not None else self.started_mono
+        gap = now - since
+        info.heartbeat_gap_max_s = max(info.heartbeat_gap_max_s or 0.0, gap)
+        info.heartbeats += 1
+        info.last_heartbeat = now
+
+    def end_heartbeats(self) -> None:
+        """At the stop: a silence that lasts to the stop counts as a gap too."""
+        now = time.monotonic()
+        for info in self.workers.values():
+            since = info.last_heartbeat if info.last_heartbeat is not None else self.started_mono
+            if since is not None and info.lost_at_s is None:
+                info.heartbeat_gap_max_s = max(info.heartbeat_gap_max_s or 0.0, now - since)
 
     def on_stats(self, client_id: str, data: Any) -> None:
         try:
@@ -156,6 +184,8 @@ class MasterState:
             if len(info.cpu_samples) == SUSTAIN_WINDOW:
                 info.cpu_sustained_peak = max(info.cpu_sustained_peak, sum(info.cpu_samples) / SUSTAIN_WINDOW)
         info.done = msg.done
+        if msg.ramp is not None:
+            info.ramp = msg.ramp
         info.arrivals = msg.arrivals
         for failure in msg.vu_failures:
             log.error("virtual user %d (%s) stopped: %s", failure.slot, failure.user_class, failure.error)
@@ -226,6 +256,9 @@ class MasterState:
                         duplicates=w.duplicates,
                         arrivals=w.arrivals,
                         vu_failures=w.vu_failures,
+                        ramp=w.ramp,
+                        heartbeats=w.heartbeats,
+                        heartbeat_gap_max_s=None if w.heartbeat_gap_max_s is None else round(w.heartbeat_gap_max_s, 3),
                     )
                     for w in sorted(self.workers.values(), key=lambda w: w.index)
                 ],

@@ -35,7 +35,7 @@ from loadorch.traffic.data import cumulative, stream_seed
 from loadorch.traffic.request import CompiledRequest, Origin, RequestRunner, compile_request
 from loadorch.traffic.stages import users_at
 from loadorch.verdict.stats import Recorder
-from loadorch.wire import Arrivals, Hello, Plan, Start, StatsMessage, VuFailure, WorkerLostMaster
+from loadorch.wire import Arrivals, Hello, Plan, Ramp, Start, StatsMessage, VuFailure, WorkerLostMaster
 
 log = logging.getLogger("loadorch.worker")
 STAGE_TICK_S = 0.05  # how often the stage clock (and a waiting user) looks at the stage's user count
@@ -122,6 +122,7 @@ class WorkerState:
         self.stages: list[tuple[float, float, float]] | None = plan.stages
         self.limit = len(plan.allocation) if self.stages is None else 0
         self.running: set[int] = set()  # slots spawned and not finished
+        self.ramp: Ramp | None = None  # how the ramp kept its schedule, once all users have started
 
     def active_users(self) -> int:
         return sum(1 for slot in self.running if slot < self.limit)
@@ -159,6 +160,7 @@ class WorkerState:
             vu_failures=failures,
             sent_at=time.time(),
             stopping=self.stopped,
+            ramp=self.ramp,
         )
 
 
@@ -482,20 +484,30 @@ class WorkerSession:
             return stage_clock(state, runner)
         rate = max(plan.spawn_rate / plan.workers, 1e-6)
         began = time.perf_counter()
+        late_max = 0.0
         with ramp_heap(len(state.mine) / rate):
             for k, (_, name) in enumerate(state.mine):
                 # user k starts at k / rate from the start; a late loop catches up (a sleep per user would let
                 # a busy event loop stretch the ramp: each sleep lasts at least one turn of the loop), and
                 # users due within SPAWN_SLACK_S start together (one wake-up, not one per user)
-                delay = began + k / rate - time.perf_counter()
+                due = began + k / rate
+                delay = due - time.perf_counter()
                 if delay > SPAWN_SLACK_S:
                     gevent.sleep(delay)
                 if state.stopped:
                     return
+                late_max = max(late_max, time.perf_counter() - due)
                 start_user(runner, name)
                 state.spawned += 1
                 if state.spawned % FREEZE_EVERY == 0:
                     gc.freeze()
+        if state.mine:
+            state.ramp = Ramp(
+                users=len(state.mine),
+                planned_s=round((len(state.mine) - 1) / rate, 4),
+                took_s=round(time.perf_counter() - began, 4),
+                late_max_s=round(late_max, 4),
+            )
 
     def report(self) -> None:
         # reports go on while the users stop (thousands take seconds to unwind), so the master does not

@@ -87,11 +87,23 @@ def _users_check(failures: list[VuFailure]) -> Check:
 def _load_check(cfg: RunConfig, summary: MasterSummary, detail: Detail) -> Check:
     started = sum(w.users_peak for w in detail)
     if summary.stop_reason in STOPPED_ON_PURPOSE or started >= cfg.users:
-        return Check("load", PASS, f"{started} of {cfg.users} users started")
+        return Check("load", PASS, f"{started} of {cfg.users} users started{_ramp_note(detail)}")
     return Check(
         "load",
         INCONCLUSIVE,
         f"only {started} of {cfg.users} users started; lower spawn_rate's ramp time or lengthen the run",
+    )
+
+
+def _ramp_note(detail: Detail) -> str:
+    """How the ramp kept its schedule, from the slowest worker (closed model: user k due k / rate)."""
+    ramps = [w.ramp for w in detail if w.ramp is not None and w.ramp.users > 1]
+    if not ramps:
+        return ""
+    slow = max(ramps, key=lambda r: r.took_s - r.planned_s)
+    return (
+        f"; ramp: the last user started {slow.took_s:.2f} s after the first (due at {slow.planned_s:.2f} s,"
+        f" at most {1000 * max(r.late_max_s for r in ramps):.0f} ms late)"
     )
 
 

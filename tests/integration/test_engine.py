@@ -67,6 +67,14 @@ def test_shipped_local_profile_passes_with_two_workers(tmp_path: Path) -> None:
     assert doc["verdict"] == "pass" and doc["run"]["workers"] == 2
     per_worker = doc["integrity"]["per_worker"]
     assert [w["index"] for w in per_worker] == [0, 1] and all(w["reported"] > 0 for w in per_worker)
+    # 20 users at 20/s over 2 workers: each starts 10, the last due 0.9 s after its first; its heartbeats
+    # reached the master about once a second for the 30 s (Locust's master calls a worker missing after ~4 s)
+    for w in per_worker:
+        assert w["ramp"]["users"] == 10 and w["ramp"]["planned_s"] == 0.9, w
+        assert 0.9 <= w["ramp"]["took_s"] < 0.9 + 2.0 and 0 <= w["ramp"]["late_max_s"] < 2.0, w
+        assert w["heartbeats"] >= 20 and 0.5 < w["heartbeat_gap_max_s"] < 4.0, w
+    load = next(c for c in doc["checks"] if c["name"] == "load")
+    assert "ramp: the last user started" in load["message"] and "(due at 0.90 s" in load["message"], load
     assert all(t["verdict"] == "pass" for t in doc["thresholds"]) and len(doc["thresholds"]) == 3
     # the shop says how many queries each response ran (Server-Timing: db;count=N), on SQLite too
     per_request = doc["database"]["queries_per_request"]

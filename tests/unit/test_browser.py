@@ -188,6 +188,35 @@ def test_browser_stats_merge_and_round_trip() -> None:
     assert sorted(i for _, _, i in merged.intervals) == [0, 1]
 
 
+def test_vitals_over_time_stay_bounded_in_a_long_run_with_exact_counts() -> None:
+    # two hours of one view a second per page: the per-second timeline would hold 7,200 slots a vital
+    stats = BrowserStats()
+    for second in range(7200):
+        for page in ("home", "cart"):
+            stats.record_view("s", page, second + 0.5, {"lcp": 1000.0 + second % 97, "cls": 0.01})
+    slots = {i for _, _, i in stats.intervals}
+    assert stats.interval_s == 16.0 and max(slots) < 720 and len(slots) == 450
+    lcp_home = [h for (m, p, _), h in stats.intervals.items() if m == "browser_web_vital_lcp" and p == "home"]
+    assert sum(h.count for h in lcp_home) == 7200 and all(h.count == 16 for h in lcp_home)
+    # the run's own histograms are untouched: every view is in them
+    assert stats.select("browser_web_vital_lcp").count == 14400
+    doc = browser_results(stats)
+    assert {row["t_s"] for row in doc["timeseries"]} == {16.0 * i for i in range(450)}
+
+
+def test_merging_vitals_timelines_of_different_slot_lengths_keeps_every_view_in_its_time() -> None:
+    long_run, short_run = BrowserStats(), BrowserStats()
+    for second in range(1500):  # past 720 s: 2 s slots
+        long_run.record_view("s", "home", float(second), {"lcp": 1000.0})
+    short_run.record_view("s", "home", 1001.0, {"lcp": 2000.0})
+    for a, b in ((long_run, short_run), (short_run, long_run)):
+        merged = BrowserStats.from_json(json.loads(json.dumps(a.to_json()))).merge(BrowserStats.from_json(b.to_json()))
+        assert merged.interval_s == 4.0
+        lcp = {i: h for (m, _, i), h in merged.intervals.items() if m == "browser_web_vital_lcp"}
+        assert sum(h.count for h in lcp.values()) == 1501
+        assert lcp[1001 // 4].count == 5 and lcp[1001 // 4].max == 2_000_000
+
+
 def test_lighthouse_result_from_the_documented_format() -> None:
     samples = parse(json.loads(FIXTURE.read_text()), str(FIXTURE))
     values = {(s.metric, s.value_of): s.value for s in samples}
@@ -272,3 +301,24 @@ def test_the_report_compares_p75_with_the_runs_own_budget() -> None:
     assert doc["budgets_p75"] == {"lcp": 1500.0, "cls": 0.1, "inp": 200.0}
     rows = markdown_section({"browser": doc})
     assert any("1800 ms ✗" in line for line in rows) and any("1500 ms" in line for line in rows)
+
+
+@pytest.mark.parametrize("keep_steps", [False, True])
+def test_the_sink_holds_step_lines_only_for_the_steps_log(keep_steps: bool) -> None:
+    import socket
+
+    from loadorch.browser.sink import BrowserSink
+
+    sink = BrowserSink("127.0.0.1", 0, "tok", 1.0, keep_steps=keep_steps)
+    try:
+        with socket.create_connection(("127.0.0.1", sink.port), timeout=5) as conn:
+            lines = [{"type": "hello", "token": "tok", "index": 0},
+                     {"type": "step", "user": "s", "page_name": "home", "label": "step 1", "error": None},
+                     {"type": "done"}]
+            conn.sendall("".join(json.dumps(x) + "\n" for x in lines).encode())
+            assert sink.wait_done(1, 5.0)
+        # the step's outcome is counted either way; its line is kept only for browser-steps.jsonl
+        assert sink.stats.steps == {("s", "home", "step 1"): [1, 0]}
+        assert len(sink.steps_log) == (1 if keep_steps else 0)
+    finally:
+        sink.close()

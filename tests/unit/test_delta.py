@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -196,3 +197,30 @@ def test_cpu_reported_while_the_users_unwind_is_no_saturation_sample(tmp_path: P
         state.on_stats("w0", locust_wire(StatsMessage(**fields).to_wire()))
     info = state.workers[0]
     assert info.seq == 7 and info.cpu_peak == 40.0 and info.cpu_sustained_peak == 40.0
+
+
+def test_heartbeats_are_counted_while_the_load_runs_with_the_longest_silence(tmp_path: Path) -> None:
+    make(tmp_path, BASE_SCENARIO, "scenario: ../scenarios/s.yaml\nhost: http://127.0.0.1:8000\n"
+         "load: {users: 2, duration: 10s}\nworkers: 2\n")
+    plan = build_plan(build("p", str(tmp_path), {}), "http://127.0.0.1:1", "127.0.0.1", 5557, "tok", "/s.json", None)
+    state = MasterState(plan)
+    state.on_hello("w0", {"index": 0, "token": "tok"})
+    state.on_hello("w1", {"index": 1, "token": "tok"})
+    state.on_heartbeat("w0")  # before the start: not counted
+    state.on_heartbeat("stranger")  # not a worker of this run: ignored
+    assert state.workers[0].heartbeats == 0 and state.workers[0].heartbeat_gap_max_s is None
+    state.started_mono = time.monotonic()
+    w0, w1 = state.workers[0], state.workers[1]
+    w0.last_heartbeat = state.started_mono - 3.5  # as if its last one came 3.5 s ago
+    w0.heartbeats = 3
+    state.on_heartbeat("w0")
+    state.on_heartbeat("w1")  # its first, right at the start
+    assert w0.heartbeats == 4 and 3.5 <= w0.heartbeat_gap_max_s < 4.0
+    assert w1.heartbeats == 1 and w1.heartbeat_gap_max_s < 0.5
+    w1.last_heartbeat = time.monotonic() - 5.0  # silent for the last 5 s before the stop
+    state.stop_reason = "duration"
+    state.on_heartbeat("w0")  # after the stop: not counted
+    state.end_heartbeats()
+    assert w0.heartbeats == 4 and w1.heartbeat_gap_max_s >= 5.0
+    detail = {w.index: w for w in state.summary().workers.detail}
+    assert detail[0].heartbeats == 4 and detail[1].heartbeat_gap_max_s >= 5.0

@@ -68,6 +68,18 @@ def test_load_not_reached_and_saturated_cpu(tmp_path: Path) -> None:
     assert allowed["generator cpu"].verdict == "pass" and "saturated" in allowed["generator cpu"].message
 
 
+def test_the_load_check_says_how_the_ramp_kept_its_schedule(tmp_path: Path) -> None:
+    on_time = {"users": 2, "planned_s": 1.0, "took_s": 1.002, "late_max_s": 0.002}
+    late = {"users": 2, "planned_s": 1.0, "took_s": 1.75, "late_max_s": 0.75}
+    got = checks_of(tmp_path, summary(worker(0, ramp=on_time), worker(1, ramp=late)))
+    assert got["load"].verdict == "pass"
+    # the slowest worker's ramp, and the latest start of any
+    assert got["load"].message == ("4 of 4 users started; ramp: the last user started 1.75 s after the first"
+                                   " (due at 1.00 s, at most 750 ms late)")
+    assert got["_integrity"]["per_worker"][1]["ramp"] == late
+    assert checks_of(tmp_path, summary(worker(0), worker(1)))["load"].message == "4 of 4 users started"
+
+
 def test_open_model_rate_and_drops(tmp_path: Path) -> None:
     profile = BASE_PROFILE.replace("load: {users: 4, duration: 30s}", "load: {arrival_rate: 10, max_users: 4, "
                                    "duration: 10s, max_dropped: 5%}") + "workers: 2\n"
