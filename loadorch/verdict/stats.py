@@ -25,6 +25,10 @@ TAG_NAMES = ("user", "name", "kind", "method", "status")
 _NAME = attrgetter("name")
 ENDPOINT_SLOTS = 120  # per-endpoint timelines keep at most this many slots (coarser as a run grows)
 INTERVAL_SLOTS = 720  # the per-kind timeline too: 1 s resolution up to 12 minutes, then 2 s, 4 s, 8 s ...
+# distinct error reasons kept per series (an exception text with an order id in it would otherwise make a
+# reason per request); the rest are counted, exactly, under OTHER_REASONS
+MAX_ERROR_REASONS = 100
+OTHER_REASONS = f"(other reasons: more than {MAX_ERROR_REASONS} distinct for this request; the request log has each)"
 
 
 CheckKey = tuple[str, str, str, str, str]  # user, request name, kind, method, check name
@@ -69,6 +73,7 @@ class Tables:
     intervals: dict[IntervalKey, Histogram]  # the timeline, per interval_s slot
     errors: dict[ErrorKey, int]
     examples: dict[ErrorKey, str]  # the first example of each error reason
+    reasons: dict[SeriesKey, int]  # distinct error reasons per series in `errors` (at most MAX_ERROR_REASONS)
     service: dict[SeriesKey, Histogram]  # open model: service time from the send, not from the due time
     db: dict[SeriesKey, Histogram]  # queries per request (a response header), inside the window only
     endpoint_intervals: dict[EndpointKey, Histogram]  # successful requests' latency per slot and name
@@ -88,6 +93,7 @@ class Tables:
     def clear(self) -> None:
         """Empty every table (a worker starts each delta afresh); a run with a window keeps having one."""
         self.series, self.intervals, self.errors, self.examples = {}, {}, {}, {}
+        self.reasons = {}
         self.service, self.db, self.endpoint_intervals, self.le = {}, {}, {}, {}
         self.timings, self.checks, self.check_examples, self.phases = {}, {}, {}, {}
         if self.window is not None:
@@ -124,6 +130,24 @@ class Tables:
             rows["window"] = series_rows(self.window)
             rows["phases"] = [(p, kind, ok, enc(h)) for (p, kind, ok), h in in_order(self.phases.items())]
         return cast(TablesJson, rows)
+
+    def add_error(self, key: SeriesKey, reason: str, n: int, example: str | None = None) -> None:
+        """Count `n` errors of a reason; past MAX_ERROR_REASONS distinct reasons for the series, under
+        OTHER_REASONS (the count stays exact, the table bounded)."""
+        ek = (key, reason)
+        have = self.errors.get(ek)
+        if have is None:
+            if reason != OTHER_REASONS:
+                seen = self.reasons.get(key, 0)
+                if seen >= MAX_ERROR_REASONS:
+                    ek = (key, OTHER_REASONS)
+                    self.errors[ek] = self.errors.get(ek, 0) + n
+                    return
+                self.reasons[key] = seen + 1
+            have = 0
+        self.errors[ek] = have + n
+        if example is not None and ek not in self.examples:
+            self.examples[ek] = example
 
     def interval_rows(self, ordered: bool = True) -> list[tuple[int, str, bool, HistogramJson]]:
         """The timeline's rows (also the live dashboard's)."""
@@ -217,10 +241,7 @@ class Recorder(Tables):
                 eh = self.endpoint_intervals[(slot[0], key.name)] = Histogram()
             eh.record(latency_us)
         if error is not None:
-            ek = (key, error[:200])
-            self.errors[ek] = self.errors.get(ek, 0) + 1
-            if example is not None and ek not in self.examples:
-                self.examples[ek] = example[:300]
+            self.add_error(key, error[:200], 1, None if example is None else example[:300])
         self.total += 1
 
     def record_timings(self, key: SeriesKey, waiting_us: int, connecting_us: int, at: float = 0.0) -> None:
@@ -369,10 +390,10 @@ class Merged(Tables):
         if d.window:
             self.window_table()
         for i, reason, n in d.small["errors"]:
-            ek = (keys[i], reason)
-            self.errors[ek] = self.errors.get(ek, 0) + n
+            self.add_error(keys[i], reason, n)
         for i, reason, text in d.small["examples"]:
-            self.examples.setdefault((keys[i], reason), text)
+            if (keys[i], reason) in self.errors:  # not for a reason folded into OTHER_REASONS
+                self.examples.setdefault((keys[i], reason), text)
         for i, counts in d.small["le"]:
             have = self.le.get(keys[i])
             if have is None:
@@ -410,10 +431,11 @@ class Merged(Tables):
             slot = int(i) if in_steps else int(i) // self.interval_step
             self.add_interval(slot, str(kind), bool(ok), Histogram.from_json(hist))
         for key_list, reason, n in rows.get("errors", []):
-            ek = (SeriesKey.from_list(key_list), str(reason))
-            self.errors[ek] = self.errors.get(ek, 0) + int(n)
+            self.add_error(SeriesKey.from_list(key_list), str(reason), int(n))
         for key_list, reason, text in rows.get("examples", []):
-            self.examples.setdefault((SeriesKey.from_list(key_list), str(reason)), str(text))
+            ek = (SeriesKey.from_list(key_list), str(reason))
+            if ek in self.errors:
+                self.examples.setdefault(ek, str(text))
         for key_list, hist in rows.get("service", []):
             _hist(self.service, key_of(key_list)).merge(Histogram.from_json(hist))
         for key_list, hist in rows.get("db", []):

@@ -93,3 +93,32 @@ def test_database_statements_over_time_stay_bounded_with_exact_sums() -> None:
     assert sum(p["queries"] for p in points) == sum(t % 7 for t in range(1, 3 * TIMESERIES_POINTS + 2))
     assert points[-1]["t_s"] == 3 * TIMESERIES_POINTS + 1
     assert [p["t_s"] for p in points] == sorted(p["t_s"] for p in points)
+
+
+def test_error_reasons_per_request_are_bounded_with_exact_counts() -> None:
+    """An exception text with an id in it is a new reason per request: past MAX_ERROR_REASONS distinct ones a
+    series counts the rest under OTHER_REASONS, on the worker and on the master, and no error is lost."""
+    from loadorch.verdict.stats import MAX_ERROR_REASONS, OTHER_REASONS, Recorder, SeriesKey
+
+    bad = SeriesKey("u", "get order", "read", "GET", 404, False)
+    other = SeriesKey("u", "list", "read", "GET", 500, False)
+    merged = Merged(1.0)
+    for worker in (0, 1):
+        rec = Recorder(1.0, 0.0)
+        for second in range(3):
+            for n in range(150):
+                rec.record(bad, 1000, second + 0.5, f"order {worker}-{second}-{n} not found", example=f"body {n}")
+            rec.record(other, 1000, second + 0.5, "HTTP 500")
+            delta = rec.take_delta()
+            assert len([1 for k, _ in rec.errors if k == bad]) == 0  # the recorder starts each delta afresh
+            merged.add_delta(worker, delta)
+    reasons = {reason: n for (k, reason), n in merged.errors.items() if k == bad}
+    assert len(reasons) == MAX_ERROR_REASONS + 1 and reasons[OTHER_REASONS] == 2 * 3 * 150 - MAX_ERROR_REASONS
+    assert sum(reasons.values()) == 2 * 3 * 150
+    assert merged.errors[(other, "HTTP 500")] == 6  # another series keeps its own reasons
+    # a reason seen before keeps counting under its own name; examples only for reasons kept
+    merged.add_error(bad, "order 0-0-0 not found", 2)
+    assert merged.errors[(bad, "order 0-0-0 not found")] == 3
+    assert all(reason != OTHER_REASONS for (_, reason) in merged.examples)
+    again = Merged.from_json(json.loads(json.dumps(merged.to_json())))
+    assert again.errors == merged.errors
