@@ -380,8 +380,12 @@ class Merged(Tables):
                 slot = self.endpoint_room(tag // self.endpoint_step)
                 merge_packed(_targets(self.endpoint_intervals, list(zip(repeat(slot), map(_NAME, names)))), p)
             elif name == "intervals":
+                # room for the latest slot first: coarsening replaces the slots' histograms, so targets taken
+                # before it would be lost, and a step read before it would place later rows in the wrong time
+                if names:
+                    self.interval_room(max(i for i, _, _ in names) // self.interval_step)
                 step = self.interval_step
-                merge_packed([self.interval_hist(i // step, kind, ok) for i, kind, ok in names], p)
+                merge_packed(_targets(self.intervals, [(i // step, kind, ok) for i, kind, ok in names]), p)
             elif name == "phases":
                 merge_packed(_targets(self.phases, names), p)
             else:
@@ -528,9 +532,13 @@ class Merged(Tables):
         self.interval_hist(slot, kind, ok).merge(h.coarsened())
 
     def interval_hist(self, slot: int, kind: str, ok: bool) -> Histogram:
-        """One slot of the per-kind timeline to merge into; past INTERVAL_SLOTS slots, merge neighbouring
-        slots pairwise and double `interval_step`: a coarser slot is the exact sum of the finer ones, so
-        memory and artifacts stay bounded in time."""
+        """One slot of the per-kind timeline to merge into (see interval_room)."""
+        return _hist(self.intervals, (self.interval_room(slot), kind, ok))
+
+    def interval_room(self, slot: int) -> int:
+        """Room for a slot (in interval_step intervals) of the per-kind timeline, and the slot it is then:
+        past INTERVAL_SLOTS slots, merge neighbouring slots pairwise and double `interval_step`. A coarser
+        slot is the exact sum of the finer ones, so memory and artifacts stay bounded in time."""
         while slot >= INTERVAL_SLOTS:
             coarse: dict[IntervalKey, Histogram] = {}
             for (i, k, o), old in self.intervals.items():
@@ -538,7 +546,7 @@ class Merged(Tables):
             self.intervals = coarse
             self.interval_step *= 2
             slot //= 2
-        return _hist(self.intervals, (slot, kind, ok))
+        return slot
 
     @property
     def slot_s(self) -> float:

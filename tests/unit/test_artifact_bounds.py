@@ -122,3 +122,31 @@ def test_error_reasons_per_request_are_bounded_with_exact_counts() -> None:
     assert all(reason != OTHER_REASONS for (_, reason) in merged.examples)
     again = Merged.from_json(json.loads(json.dumps(merged.to_json())))
     assert again.errors == merged.errors
+
+
+def test_the_timeline_coarsens_once_per_doubling_and_keeps_each_request_in_its_time() -> None:
+    """Deltas of several rows (kinds, failures) from two workers: the slot widens at 720, 1,440 and 2,880 s
+    and never skips a step, and each request stays in the slot of its second (a step read before the
+    coarsening put the rest of that delta twice as late, and targets taken before it were dropped)."""
+    from loadorch.verdict.stats import Recorder, SeriesKey
+
+    rng = random.Random(5)
+    recorders, merged = [Recorder(1.0, 0.0) for _ in range(2)], Merged(1.0)
+    want: dict[tuple[int, str, bool], int] = {}  # requests per (second, kind, ok)
+    steps = []
+    for t in range(3000):
+        for worker, rec in enumerate(recorders):
+            for _ in range(6):
+                kind, ok = rng.choice(("read", "write", "login")), rng.random() > 0.1
+                key = SeriesKey("u", kind, kind, "GET", 200 if ok else 503, ok)
+                rec.record(key, rng.randrange(1000, 90_000), t + rng.random(), None if ok else "503")
+                want[(t, kind, ok)] = want.get((t, kind, ok), 0) + 1
+            merged.add_delta(worker, rec.take_delta())
+            if not steps or steps[-1][1] != merged.interval_step:
+                steps.append((t, merged.interval_step))
+    assert steps == [(0, 1), (720, 2), (1440, 4), (2880, 8)]
+    got = {key: h.count for key, h in merged.intervals.items()}
+    expected: dict[tuple[int, str, bool], int] = {}
+    for (t, kind, ok), n in want.items():
+        expected[(t // 8, kind, ok)] = expected.get((t // 8, kind, ok), 0) + n
+    assert got == expected
