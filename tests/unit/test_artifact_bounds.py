@@ -110,7 +110,11 @@ def test_error_reasons_per_request_are_bounded_with_exact_counts() -> None:
                 rec.record(bad, 1000, second + 0.5, f"order {worker}-{second}-{n} not found", example=f"body {n}")
             rec.record(other, 1000, second + 0.5, "HTTP 500")
             delta = rec.take_delta()
-            assert len([1 for k, _ in rec.errors if k == bad]) == 0  # the recorder starts each delta afresh
+            # bounded on the worker too: the delta carries MAX_ERROR_REASONS reasons and the rest, counted exactly
+            sent = [(reason, n) for i, reason, n in delta["errors"] if i == rec.registry.id(bad)]
+            assert len(sent) == MAX_ERROR_REASONS + 1 and sum(n for _, n in sent) == 150
+            assert dict(sent)[OTHER_REASONS] == 150 - MAX_ERROR_REASONS
+            assert len([1 for i, _, _ in delta["examples"] if i == rec.registry.id(bad)]) == MAX_ERROR_REASONS
             merged.add_delta(worker, delta)
     reasons = {reason: n for (k, reason), n in merged.errors.items() if k == bad}
     assert len(reasons) == MAX_ERROR_REASONS + 1 and reasons[OTHER_REASONS] == 2 * 3 * 150 - MAX_ERROR_REASONS
