@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import msgpack
@@ -12,6 +13,7 @@ import pytest
 
 from loadorch.config.resolve import build
 from loadorch.run.plan import build_plan
+from loadorch.runtime import masterstate
 from loadorch.runtime.masterstate import MasterState
 from loadorch.verdict.delta import decode_keys, merge_packed, pack_table, unpack_table
 from loadorch.verdict.histogram import Histogram
@@ -199,7 +201,12 @@ def test_cpu_reported_while_the_users_unwind_is_no_saturation_sample(tmp_path: P
     assert info.seq == 7 and info.cpu_peak == 40.0 and info.cpu_sustained_peak == 40.0
 
 
-def test_heartbeats_are_counted_while_the_load_runs_with_the_longest_silence(tmp_path: Path) -> None:
+def test_heartbeats_are_counted_while_the_load_runs_with_the_longest_silence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the master's clock is the test's: the gaps are exact, however long this process waits for a core
+    now = [1000.0]
+    monkeypatch.setattr(masterstate, "time", SimpleNamespace(monotonic=lambda: now[0], time=time.time))
     make(tmp_path, BASE_SCENARIO, "scenario: ../scenarios/s.yaml\nhost: http://127.0.0.1:8000\n"
          "load: {users: 2, duration: 10s}\nworkers: 2\n")
     plan = build_plan(build("p", str(tmp_path), {}), "http://127.0.0.1:1", "127.0.0.1", 5557, "tok", "/s.json", None)
@@ -208,19 +215,24 @@ def test_heartbeats_are_counted_while_the_load_runs_with_the_longest_silence(tmp
     state.on_hello("w1", {"index": 1, "token": "tok"})
     state.on_heartbeat("w0")  # before the start: not counted
     state.on_heartbeat("stranger")  # not a worker of this run: ignored
-    assert state.workers[0].heartbeats == 0 and state.workers[0].heartbeat_gap_max_s is None
-    state.started_mono = time.monotonic()
     w0, w1 = state.workers[0], state.workers[1]
-    w0.last_heartbeat = state.started_mono - 3.5  # as if its last one came 3.5 s ago
-    w0.heartbeats = 3
-    state.on_heartbeat("w0")
-    state.on_heartbeat("w1")  # its first, right at the start
-    assert w0.heartbeats == 4 and 3.5 <= w0.heartbeat_gap_max_s < 4.0
-    assert w1.heartbeats == 1 and w1.heartbeat_gap_max_s < 0.5
-    w1.last_heartbeat = time.monotonic() - 5.0  # silent for the last 5 s before the stop
+    assert w0.heartbeats == 0 and w0.heartbeat_gap_max_s is None and w0.last_heartbeat is None
+    now[0] += 5.0
+    state.started_mono = now[0]
+    now[0] += 0.25
+    state.on_heartbeat("w1")  # its first, a quarter of a second after the start (not since the one before)
+    now[0] += 0.75
+    state.on_heartbeat("w0")  # its first, a second after the start
+    now[0] += 3.5
+    state.on_heartbeat("w0")  # 3.5 s of silence
+    assert w0.heartbeats == 2 and w0.heartbeat_gap_max_s == 3.5
+    assert w1.heartbeats == 1 and w1.heartbeat_gap_max_s == 0.25
+    now[0] += 1.0
     state.stop_reason = "duration"
     state.on_heartbeat("w0")  # after the stop: not counted
-    state.end_heartbeats()
-    assert w0.heartbeats == 4 and w1.heartbeat_gap_max_s >= 5.0
+    state.end_heartbeats()  # w1 silent for the last 5.25 s before the stop, w0 for 1 s
+    assert w0.heartbeats == 2 and w0.heartbeat_gap_max_s == 3.5
+    assert w1.heartbeats == 1 and w1.heartbeat_gap_max_s == 5.25
     detail = {w.index: w for w in state.summary().workers.detail}
-    assert detail[0].heartbeats == 4 and detail[1].heartbeat_gap_max_s >= 5.0
+    assert detail[0].heartbeats == 2 and detail[0].heartbeat_gap_max_s == 3.5
+    assert detail[1].heartbeats == 1 and detail[1].heartbeat_gap_max_s == 5.25
