@@ -28,7 +28,10 @@ INTERVAL_SLOTS = 720  # the per-kind timeline too: 1 s resolution up to 12 minut
 # distinct error reasons kept per series (an exception text with an order id in it would otherwise make a
 # reason per request); the rest are counted, exactly, under OTHER_REASONS
 MAX_ERROR_REASONS = 100
-OTHER_REASONS = f"(other reasons: more than {MAX_ERROR_REASONS} distinct for this request; the request log has each)"
+OTHER_REASONS = (
+    f"(other reasons: more than {MAX_ERROR_REASONS} distinct for this request and status; with --request-log,"
+    " requests.jsonl has each)"
+)
 
 
 CheckKey = tuple[str, str, str, str, str]  # user, request name, kind, method, check name

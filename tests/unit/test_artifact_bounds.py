@@ -119,6 +119,8 @@ def test_error_reasons_per_request_are_bounded_with_exact_counts() -> None:
     reasons = {reason: n for (k, reason), n in merged.errors.items() if k == bad}
     assert len(reasons) == MAX_ERROR_REASONS + 1 and reasons[OTHER_REASONS] == 2 * 3 * 150 - MAX_ERROR_REASONS
     assert sum(reasons.values()) == 2 * 3 * 150
+    # the row says where each reason is: requests.jsonl, which only --request-log writes
+    assert "--request-log" in OTHER_REASONS and "requests.jsonl" in OTHER_REASONS
     assert merged.errors[(other, "HTTP 500")] == 6  # another series keeps its own reasons
     # a reason seen before keeps counting under its own name; examples only for reasons kept
     merged.add_error(bad, "order 0-0-0 not found", 2)
