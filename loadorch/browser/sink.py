@@ -72,7 +72,9 @@ class BrowserSink:
         kind = msg.get("type")
         with self.lock:
             if kind == "view":
-                at = float(msg.get("at", self.t0)) - self.t0
+                # the worker's clock (a pod's may be off): a view cannot end after it arrived here, so a clock
+                # ahead is clipped to the arrival, which keeps one stray stamp from widening the whole timeline
+                at = min(float(msg.get("at", self.t0)), time.time()) - self.t0
                 self.stats.record_view(str(msg["user"]), str(msg["page"]), at, msg.get("values", {}))
             elif kind == "step":
                 self.stats.record_step(

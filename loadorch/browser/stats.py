@@ -18,6 +18,8 @@ VITALS = ("lcp", "fcp", "ttfb", "inp", "cls")
 SCALE = {"browser_web_vital_cls": 1_000_000, "lighthouse_score": 1_000_000, "lighthouse_audit": 1000}
 UNITLESS = ("browser_web_vital_cls", "lighthouse_score", "lighthouse_audit")
 MAX_BLOCKED = 50  # distinct blocked URLs kept for the report
+MAX_STEP_REASONS = 20  # distinct failure reasons kept per step; the rest counted under OTHER_STEP_REASONS
+OTHER_STEP_REASONS = f"(other reasons: more than {MAX_STEP_REASONS} distinct for this step)"
 
 Tags = tuple[tuple[str, str], ...]
 
@@ -82,8 +84,16 @@ class BrowserStats:
         counts = self.steps.setdefault((user, page, step), [0, 0])
         counts[1 if error else 0] += 1
         if error:
-            key = (user, page, step, error[:300])
-            self.failures[key] = self.failures.get(key, 0) + 1
+            self._add_failure((user, page, step, error[:300]), 1)
+
+    def _add_failure(self, key: tuple[str, str, str, str], n: int) -> None:
+        """Count a step's failures by reason; past MAX_STEP_REASONS distinct reasons for the step (an error
+        text with a URL or an id in it), under OTHER_STEP_REASONS: the count exact, the table bounded."""
+        if key not in self.failures and key[3] != OTHER_STEP_REASONS:
+            step = key[:3]
+            if sum(1 for k in self.failures if k[:3] == step and k[3] != OTHER_STEP_REASONS) >= MAX_STEP_REASONS:
+                key = (*step, OTHER_STEP_REASONS)
+        self.failures[key] = self.failures.get(key, 0) + n
 
     def record_blocked(self, page: str, url: str) -> None:
         key = (page, url[:300])
@@ -137,7 +147,7 @@ class BrowserStats:
             counts[0] += ok
             counts[1] += bad
         for fkey, n in other.failures.items():
-            self.failures[fkey] = self.failures.get(fkey, 0) + n
+            self._add_failure(fkey, n)
         for bkey, n in other.blocked.items():
             self.blocked[bkey] = self.blocked.get(bkey, 0) + n
         self.views += other.views

@@ -71,7 +71,8 @@ def test_shipped_local_profile_passes_with_two_workers(tmp_path: Path) -> None:
     # reached the master about once a second for the 30 s (Locust's master calls a worker missing after ~4 s)
     for w in per_worker:
         assert w["ramp"]["users"] == 10 and w["ramp"]["planned_s"] == 0.9, w
-        assert 0.9 <= w["ramp"]["took_s"] < 0.9 + 2.0 and 0 <= w["ramp"]["late_max_s"] < 2.0, w
+        # users due within 2 ms start together, so the last may start up to 2 ms early
+        assert 0.89 <= w["ramp"]["took_s"] < 0.9 + 5.0 and 0 <= w["ramp"]["late_max_s"] < 5.0, w
         assert w["heartbeats"] >= 20 and 0.5 < w["heartbeat_gap_max_s"] < 4.0, w
     load = next(c for c in doc["checks"] if c["name"] == "load")
     assert "ramp: the last user started" in load["message"] and "(due at 0.90 s" in load["message"], load

@@ -306,6 +306,7 @@ def test_the_report_compares_p75_with_the_runs_own_budget() -> None:
 @pytest.mark.parametrize("keep_steps", [False, True])
 def test_the_sink_holds_step_lines_only_for_the_steps_log(keep_steps: bool) -> None:
     import socket
+    import time
 
     from loadorch.browser.sink import BrowserSink
 
@@ -314,11 +315,32 @@ def test_the_sink_holds_step_lines_only_for_the_steps_log(keep_steps: bool) -> N
         with socket.create_connection(("127.0.0.1", sink.port), timeout=5) as conn:
             lines = [{"type": "hello", "token": "tok", "index": 0},
                      {"type": "step", "user": "s", "page_name": "home", "label": "step 1", "error": None},
+                     # a worker clock a day ahead: the view is placed when it arrived, not a day later
+                     {"type": "view", "user": "s", "page": "home", "at": time.time() + 86400, "values": {"lcp": 900}},
                      {"type": "done"}]
             conn.sendall("".join(json.dumps(x) + "\n" for x in lines).encode())
             assert sink.wait_done(1, 5.0)
         # the step's outcome is counted either way; its line is kept only for browser-steps.jsonl
         assert sink.stats.steps == {("s", "home", "step 1"): [1, 0]}
         assert len(sink.steps_log) == (1 if keep_steps else 0)
+        assert sink.stats.interval_s == 1.0 and [i for _, _, i in sink.stats.intervals] == [0]
     finally:
         sink.close()
+
+
+def test_step_failure_reasons_are_bounded_per_step_with_exact_counts() -> None:
+    from loadorch.browser.stats import MAX_STEP_REASONS, OTHER_STEP_REASONS
+
+    a, b = BrowserStats(), BrowserStats()
+    for n in range(50):  # a reason with an id in it: a new one per failure
+        a.record_step("s", "home", "step 1", f"step 1: timeout waiting for /orders/{n}")
+        b.record_step("s", "home", "step 1", f"step 1: timeout waiting for /orders/b{n}")
+    b.record_step("s", "cart", "step 2", "no element")  # another step keeps its own reasons
+    home = {reason: n for (_, page, _, reason), n in a.failures.items() if page == "home"}
+    assert len(home) == MAX_STEP_REASONS + 1 and home[OTHER_STEP_REASONS] == 50 - MAX_STEP_REASONS
+    a.merge(b)
+    home = {reason: n for (_, page, _, reason), n in a.failures.items() if page == "home"}
+    assert len(home) == MAX_STEP_REASONS + 1 and home[OTHER_STEP_REASONS] == 100 - MAX_STEP_REASONS
+    assert sum(home.values()) == 100 and a.step_counts((("page", "home"),)) == (100, 100)
+    assert a.failures[("s", "cart", "step 2", "no element")] == 1
+    assert BrowserStats.from_json(json.loads(json.dumps(a.to_json()))).failures == a.failures
