@@ -511,7 +511,8 @@ class Merged(Tables):
 
     def endpoint_hist(self, slot: int, name: str) -> Histogram:
         """One endpoint's slot to merge into (see endpoint_room)."""
-        return _hist(self.endpoint_intervals, (self.endpoint_room(slot), name))
+        slot = self.endpoint_room(slot)  # before the table is read: a widening replaces it
+        return _hist(self.endpoint_intervals, (slot, name))
 
     def endpoint_room(self, slot: int) -> int:
         """Room for a slot (in endpoint_step intervals) of the per-endpoint timelines, and the slot it is then:
@@ -533,7 +534,8 @@ class Merged(Tables):
 
     def interval_hist(self, slot: int, kind: str, ok: bool) -> Histogram:
         """One slot of the per-kind timeline to merge into (see interval_room)."""
-        return _hist(self.intervals, (self.interval_room(slot), kind, ok))
+        slot = self.interval_room(slot)  # before the table is read: a widening replaces it
+        return _hist(self.intervals, (slot, kind, ok))
 
     def interval_room(self, slot: int) -> int:
         """Room for a slot (in interval_step intervals) of the per-kind timeline, and the slot it is then:

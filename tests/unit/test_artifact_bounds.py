@@ -150,3 +150,18 @@ def test_the_timeline_coarsens_once_per_doubling_and_keeps_each_request_in_its_t
     for (t, kind, ok), n in want.items():
         expected[(t // 8, kind, ok)] = expected.get((t // 8, kind, ok), 0) + n
     assert got == expected
+
+
+def test_the_slot_that_widens_a_timeline_keeps_its_requests() -> None:
+    """add_interval / add_endpoint_interval past the last slot: the slot's histogram is taken from the
+    widened tables (one taken from the tables before the widening was dropped with them)."""
+    merged = Merged(1.0)
+    for slot in range(INTERVAL_SLOTS + 1):
+        merged.add_interval(slot, "read", True, Histogram.of([1000]))
+    for slot in range(ENDPOINT_SLOTS + 1):
+        merged.add_endpoint_interval(slot, "a", Histogram.of([1000]))
+    assert merged.interval_step == 2 and merged.endpoint_step == 2
+    assert {i: h.count for (i, _, _), h in merged.intervals.items()}[INTERVAL_SLOTS // 2] == 1
+    assert sum(h.count for h in merged.intervals.values()) == INTERVAL_SLOTS + 1
+    assert sum(h.count for h in merged.endpoint_intervals.values()) == ENDPOINT_SLOTS + 1
+
