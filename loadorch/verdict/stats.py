@@ -427,12 +427,15 @@ class Merged(Tables):
         slots are already interval_step / endpoint_step intervals wide (merged tables), not one interval."""
         key_of = self._key
         added = 0
+        # the rows' slot widths, in intervals: a row past the last slot widens the tables, the rows after it
+        # are still in the widths they were written in
+        interval_width, endpoint_width = (self.interval_step, self.endpoint_step) if in_steps else (1, 1)
         for key_list, hist in rows["series"]:
             h = Histogram.from_json(hist)
             _hist(self.series, key_of(key_list)).merge(h)
             added += h.count
         for i, kind, ok, hist in rows.get("intervals", []):
-            slot = int(i) if in_steps else int(i) // self.interval_step
+            slot = int(i) * interval_width // self.interval_step
             self.add_interval(slot, str(kind), bool(ok), Histogram.from_json(hist))
         for key_list, reason, n in rows.get("errors", []):
             self.add_error(SeriesKey.from_list(key_list), str(reason), int(n))
@@ -445,7 +448,7 @@ class Merged(Tables):
         for key_list, hist in rows.get("db", []):
             _hist(self.db, key_of(key_list)).merge(Histogram.from_json(hist))
         for i, name, hist in rows.get("endpoint_intervals", []):
-            slot = int(i) if in_steps else int(i) // self.endpoint_step
+            slot = int(i) * endpoint_width // self.endpoint_step
             self.add_endpoint_interval(slot, str(name), Histogram.from_json(hist))
         for timing, key_list, hist in rows.get("timings", []):
             _hist(self.timings, (str(timing), key_of(key_list))).merge(Histogram.from_json(hist))

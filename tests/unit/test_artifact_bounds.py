@@ -165,3 +165,23 @@ def test_the_slot_that_widens_a_timeline_keeps_its_requests() -> None:
     assert sum(h.count for h in merged.intervals.values()) == INTERVAL_SLOTS + 1
     assert sum(h.count for h in merged.endpoint_intervals.values()) == ENDPOINT_SLOTS + 1
 
+
+
+def test_an_older_unbounded_timeline_read_back_keeps_each_request_in_its_time() -> None:
+    """results.json from before the bound: 1 s slots past INTERVAL_SLOTS, no interval_step. Rows after the
+    widening are in the document's slots, not the widened ones (read as widened, each row widened the
+    timeline again: 80 rows past 720 made 2**80 s slots)."""
+    seconds = INTERVAL_SLOTS + 80
+    one = Histogram.of([1000]).to_json()
+    doc = {
+        "interval_s": 1.0,
+        "series": [[["u", "a", "read", "GET", 200, True], Histogram.of([1000] * seconds).to_json()]],
+        "intervals": [[t, "read", True, one] for t in range(seconds)],
+        "endpoint_intervals": [[t, "a", one] for t in range(ENDPOINT_SLOTS + 40)],
+    }
+    merged = Merged.from_json(doc)  # type: ignore[arg-type]
+    assert merged.interval_step == 2 and merged.endpoint_step == 2
+    assert {i: h.count for (i, _, _), h in merged.intervals.items()} == {i: 2 for i in range(seconds // 2)}
+    assert {i: h.count for (i, _), h in merged.endpoint_intervals.items()} == {
+        i: 2 for i in range((ENDPOINT_SLOTS + 40) // 2)
+    }
