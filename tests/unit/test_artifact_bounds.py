@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import random
+from itertools import pairwise
+from pathlib import Path
 
 import pytest
 
@@ -185,3 +187,29 @@ def test_an_older_unbounded_timeline_read_back_keeps_each_request_in_its_time() 
     assert {i: h.count for (i, _), h in merged.endpoint_intervals.items()} == {
         i: 2 for i in range((ENDPOINT_SLOTS + 40) // 2)
     }
+
+
+def test_the_load_timeline_of_a_long_run_stays_bounded_and_evenly_spaced(tmp_path: Path) -> None:
+    """Two hours of load samples, one a second: at most 2 * MAX_LOAD_SAMPLES points, evenly spaced
+    from the start, the latest one the newest (dropping every other point while new ones still came every
+    second left the first 27 minutes, the ramp with them, as one line to the next point at 1,624 s)."""
+    from loadorch.config.resolve import build as resolve
+    from loadorch.run.plan import build_plan
+    from loadorch.runtime.masterstate import MAX_LOAD_SAMPLES, MasterState
+    from tests.unit.test_config import BASE_SCENARIO, make
+
+    make(tmp_path, BASE_SCENARIO, "scenario: ../scenarios/s.yaml\nhost: http://127.0.0.1:8000\n"
+         "load: {users: 2, duration: 2h}\nworkers: 1\n")  # fmt: skip
+    plan = build_plan(resolve("p", str(tmp_path), {}), "http://127.0.0.1:1", "127.0.0.1", 5557, "tok", "/s.json", None)
+    state = MasterState(plan)
+    longest = 0
+    for t in range(7201):
+        state.sample_load(float(t))
+        longest = max(longest, len(state.load_samples))
+    times = [s[0] for s in state.load_samples]
+    assert longest == 2 * MAX_LOAD_SAMPLES and times[0] == 0.0 and times[-1] == 7200.0
+    assert {b - a for a, b in pairwise(times)} == {8.0}
+    state.sample_load(7203.5)  # the stop, between two kept points: the newest still ends the timeline
+    assert [s[0] for s in state.load_samples[-2:]] == [7200.0, 7203.5]
+    state.sample_load(7208.0)
+    assert [s[0] for s in state.load_samples[-2:]] == [7200.0, 7208.0]
