@@ -213,3 +213,20 @@ def test_the_load_timeline_of_a_long_run_stays_bounded_and_evenly_spaced(tmp_pat
     assert [s[0] for s in state.load_samples[-2:]] == [7200.0, 7203.5]
     state.sample_load(7208.0)
     assert [s[0] for s in state.load_samples[-2:]] == [7200.0, 7208.0]
+
+
+def test_database_statements_over_time_stay_evenly_spaced() -> None:
+    """Two hours of 1 s samples: every point spans the same number of samples (merging pairwise while new
+    points still came every second made the first point 3,752 s long and the last ones 1 s); the latest
+    point ends at the latest sample, and JSON carries only the points."""
+    m = DbMeasurement(slow_ms=100.0)
+    for t in range(1, 7201):
+        m.add_sample(float(t), 1)
+    ends = [0.0] + [p["t_s"] for p in m.timeseries]
+    assert len(m.timeseries) <= TIMESERIES_POINTS and ends[-1] == 7200.0
+    assert {b - a for a, b in pairwise(ends)} == {16.0}
+    assert {p["queries"] for p in m.timeseries} == {16}
+    m.add_sample(7201.0, 5)  # a new point, of one sample so far
+    assert m.timeseries[-1] == {"t_s": 7201.0, "queries": 5}
+    assert not [k for k in m.to_json() if k.startswith("_")]
+    assert DbMeasurement.from_json(m.to_json()).timeseries == m.timeseries
