@@ -53,17 +53,29 @@ class DbMeasurement:
     notes: list[str] = field(default_factory=list)
     log_source: str = ""
 
+    def __post_init__(self) -> None:
+        self._per_point = 1  # samples per point of `timeseries` (doubles as a long run's points merge)
+        self._in_latest = 0  # samples in its latest point so far
+
     def add_sample(self, t_s: float, queries: int) -> None:
-        """One point of statements over time (those that finished since the previous point, which ends
+        """One sample of statements over time (those that finished since the previous sample, which ends
         at t_s). Past TIMESERIES_POINTS points, neighbouring points merge pairwise (sums, the later
-        end): a long run's timeline stays bounded and its rates stay exact per point."""
+        end) and each point takes twice as many samples from then on: a long run's timeline stays bounded
+        and evenly spaced, and its rates stay exact per point."""
         series = self.timeseries
+        if series and self._in_latest < self._per_point:  # the latest point takes this sample too
+            latest = series[-1]
+            latest["t_s"], latest["queries"] = t_s, latest["queries"] + queries
+            self._in_latest += 1
+            return
         series.append({"t_s": t_s, "queries": queries})
+        self._in_latest = 1
         if len(series) > TIMESERIES_POINTS:
             merged = [
                 {"t_s": b["t_s"], "queries": a["queries"] + b["queries"]} for a, b in zip(series[::2], series[1::2])
             ]
             series[:] = merged + series[len(merged) * 2 :]
+            self._per_point *= 2
 
     @property
     def slow_share(self) -> float | None:

@@ -91,6 +91,8 @@ class MasterState:
         self.stop_reason: StopReason | None = None
         self.aborted_by: ThresholdJson | None = None
         self.load_samples: list[list[float]] = []
+        self.load_every = 1  # one load sample in this many is kept (doubles each time the timeline is thinned)
+        self.load_taken = 0  # load samples taken
         log_path = plan.request_log_path
         self.request_log = open(log_path, "a", encoding="utf-8") if log_path else None  # noqa: SIM115
 
@@ -214,16 +216,27 @@ class MasterState:
                 emit(WorkerLost(index=info.index, at_s=info.lost_at_s))
 
     def sample_load(self, elapsed: float) -> None:
-        """One point of the load timeline: live users and the arrival counters summed over all workers."""
+        """One point of the load timeline: live users and the arrival counters summed over all workers.
+        Long runs: past 2 * MAX_LOAD_SAMPLES points every other one is dropped and from then on one sample in
+        twice as many is kept, so the points stay at most 2 * MAX_LOAD_SAMPLES and evenly spaced; the latest
+        is always the newest (a sample between two kept ones stands in until the next replaces it)."""
         workers = self.workers.values()
         arrivals = [
             sum(w.arrivals.scheduled for w in workers),
             sum(w.arrivals.dispatched for w in workers),
             sum(w.arrivals.dropped for w in workers),
         ]
-        self.load_samples.append([round(elapsed, 2), sum(w.users for w in self.live()), *arrivals])
-        if len(self.load_samples) > 2 * MAX_LOAD_SAMPLES:  # long runs: keep every other point, bounded
-            self.load_samples = self.load_samples[::2]
+        point = [round(elapsed, 2), sum(w.users for w in self.live()), *arrivals]
+        samples = self.load_samples
+        if samples and (self.load_taken - 1) % self.load_every:  # the latest is not one to keep: replaced
+            samples[-1] = point
+        else:
+            samples.append(point)
+        self.load_taken += 1
+        if len(samples) > 2 * MAX_LOAD_SAMPLES:  # every other kept point goes; one standing in stays the latest
+            kept = samples if (self.load_taken - 1) % self.load_every == 0 else samples[:-1]
+            self.load_samples = kept[::2] + samples[len(kept) :]
+            self.load_every *= 2
 
     def live(self) -> list[WorkerInfo]:
         return [w for w in self.workers.values() if w.lost_at_s is None]

@@ -430,12 +430,15 @@ class Merged(Tables):
         slots are already interval_step / endpoint_step intervals wide (merged tables), not one interval."""
         key_of = self._key
         added = 0
+        # the rows' slot widths, in intervals: a row past the last slot widens the tables, the rows after it
+        # are still in the widths they were written in
+        interval_width, endpoint_width = (self.interval_step, self.endpoint_step) if in_steps else (1, 1)
         for key_list, hist in rows["series"]:
             h = Histogram.from_json(hist)
             _hist(self.series, key_of(key_list)).merge(h)
             added += h.count
         for i, kind, ok, hist in rows.get("intervals", []):
-            slot = int(i) if in_steps else int(i) // self.interval_step
+            slot = int(i) * interval_width // self.interval_step
             self.add_interval(slot, str(kind), bool(ok), Histogram.from_json(hist))
         for key_list, reason, n in rows.get("errors", []):
             self.add_error(SeriesKey.from_list(key_list), str(reason), int(n))
@@ -448,7 +451,7 @@ class Merged(Tables):
         for key_list, hist in rows.get("db", []):
             _hist(self.db, key_of(key_list)).merge(Histogram.from_json(hist))
         for i, name, hist in rows.get("endpoint_intervals", []):
-            slot = int(i) if in_steps else int(i) // self.endpoint_step
+            slot = int(i) * endpoint_width // self.endpoint_step
             self.add_endpoint_interval(slot, str(name), Histogram.from_json(hist))
         for timing, key_list, hist in rows.get("timings", []):
             _hist(self.timings, (str(timing), key_of(key_list))).merge(Histogram.from_json(hist))
@@ -514,7 +517,8 @@ class Merged(Tables):
 
     def endpoint_hist(self, slot: int, name: str) -> Histogram:
         """One endpoint's slot to merge into (see endpoint_room)."""
-        return _hist(self.endpoint_intervals, (self.endpoint_room(slot), name))
+        slot = self.endpoint_room(slot)  # before the table is read: a widening replaces it
+        return _hist(self.endpoint_intervals, (slot, name))
 
     def endpoint_room(self, slot: int) -> int:
         """Room for a slot (in endpoint_step intervals) of the per-endpoint timelines, and the slot it is then:
@@ -536,7 +540,8 @@ class Merged(Tables):
 
     def interval_hist(self, slot: int, kind: str, ok: bool) -> Histogram:
         """One slot of the per-kind timeline to merge into (see interval_room)."""
-        return _hist(self.intervals, (self.interval_room(slot), kind, ok))
+        slot = self.interval_room(slot)  # before the table is read: a widening replaces it
+        return _hist(self.intervals, (slot, kind, ok))
 
     def interval_room(self, slot: int) -> int:
         """Room for a slot (in interval_step intervals) of the per-kind timeline, and the slot it is then:

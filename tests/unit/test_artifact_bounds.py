@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import random
+from itertools import pairwise
+from pathlib import Path
 
 import pytest
 
@@ -156,3 +158,81 @@ def test_the_timeline_coarsens_once_per_doubling_and_keeps_each_request_in_its_t
     for (t, kind, ok), n in want.items():
         expected[(t // 8, kind, ok)] = expected.get((t // 8, kind, ok), 0) + n
     assert got == expected
+
+
+def test_the_slot_that_widens_a_timeline_keeps_its_requests() -> None:
+    """add_interval / add_endpoint_interval past the last slot: the slot's histogram is taken from the
+    widened tables (one taken from the tables before the widening was dropped with them)."""
+    merged = Merged(1.0)
+    for slot in range(INTERVAL_SLOTS + 1):
+        merged.add_interval(slot, "read", True, Histogram.of([1000]))
+    for slot in range(ENDPOINT_SLOTS + 1):
+        merged.add_endpoint_interval(slot, "a", Histogram.of([1000]))
+    assert merged.interval_step == 2 and merged.endpoint_step == 2
+    assert {i: h.count for (i, _, _), h in merged.intervals.items()}[INTERVAL_SLOTS // 2] == 1
+    assert sum(h.count for h in merged.intervals.values()) == INTERVAL_SLOTS + 1
+    assert sum(h.count for h in merged.endpoint_intervals.values()) == ENDPOINT_SLOTS + 1
+
+
+
+def test_an_older_unbounded_timeline_read_back_keeps_each_request_in_its_time() -> None:
+    """results.json from before the bound: 1 s slots past INTERVAL_SLOTS, no interval_step. Rows after the
+    widening are in the document's slots, not the widened ones (read as widened, each row widened the
+    timeline again: 80 rows past 720 made 2**80 s slots)."""
+    seconds = INTERVAL_SLOTS + 80
+    one = Histogram.of([1000]).to_json()
+    doc = {
+        "interval_s": 1.0,
+        "series": [[["u", "a", "read", "GET", 200, True], Histogram.of([1000] * seconds).to_json()]],
+        "intervals": [[t, "read", True, one] for t in range(seconds)],
+        "endpoint_intervals": [[t, "a", one] for t in range(ENDPOINT_SLOTS + 40)],
+    }
+    merged = Merged.from_json(doc)  # type: ignore[arg-type]
+    assert merged.interval_step == 2 and merged.endpoint_step == 2
+    assert {i: h.count for (i, _, _), h in merged.intervals.items()} == {i: 2 for i in range(seconds // 2)}
+    assert {i: h.count for (i, _), h in merged.endpoint_intervals.items()} == {
+        i: 2 for i in range((ENDPOINT_SLOTS + 40) // 2)
+    }
+
+
+def test_the_load_timeline_of_a_long_run_stays_bounded_and_evenly_spaced(tmp_path: Path) -> None:
+    """Two hours of load samples, one a second: at most 2 * MAX_LOAD_SAMPLES points, evenly spaced
+    from the start, the latest one the newest (dropping every other point while new ones still came every
+    second left the first 27 minutes, the ramp with them, as one line to the next point at 1,624 s)."""
+    from loadorch.config.resolve import build as resolve
+    from loadorch.run.plan import build_plan
+    from loadorch.runtime.masterstate import MAX_LOAD_SAMPLES, MasterState
+    from tests.unit.test_config import BASE_SCENARIO, make
+
+    make(tmp_path, BASE_SCENARIO, "scenario: ../scenarios/s.yaml\nhost: http://127.0.0.1:8000\n"
+         "load: {users: 2, duration: 2h}\nworkers: 1\n")  # fmt: skip
+    plan = build_plan(resolve("p", str(tmp_path), {}), "http://127.0.0.1:1", "127.0.0.1", 5557, "tok", "/s.json", None)
+    state = MasterState(plan)
+    longest = 0
+    for t in range(7201):
+        state.sample_load(float(t))
+        longest = max(longest, len(state.load_samples))
+    times = [s[0] for s in state.load_samples]
+    assert longest == 2 * MAX_LOAD_SAMPLES and times[0] == 0.0 and times[-1] == 7200.0
+    assert {b - a for a, b in pairwise(times)} == {8.0}
+    state.sample_load(7203.5)  # the stop, between two kept points: the newest still ends the timeline
+    assert [s[0] for s in state.load_samples[-2:]] == [7200.0, 7203.5]
+    state.sample_load(7208.0)
+    assert [s[0] for s in state.load_samples[-2:]] == [7200.0, 7208.0]
+
+
+def test_database_statements_over_time_stay_evenly_spaced() -> None:
+    """Two hours of 1 s samples: every point spans the same number of samples (merging pairwise while new
+    points still came every second made the first point 3,752 s long and the last ones 1 s); the latest
+    point ends at the latest sample, and JSON carries only the points."""
+    m = DbMeasurement(slow_ms=100.0)
+    for t in range(1, 7201):
+        m.add_sample(float(t), 1)
+    ends = [0.0] + [p["t_s"] for p in m.timeseries]
+    assert len(m.timeseries) <= TIMESERIES_POINTS and ends[-1] == 7200.0
+    assert {b - a for a, b in pairwise(ends)} == {16.0}
+    assert {p["queries"] for p in m.timeseries} == {16}
+    m.add_sample(7201.0, 5)  # a new point, of one sample so far
+    assert m.timeseries[-1] == {"t_s": 7201.0, "queries": 5}
+    assert not [k for k in m.to_json() if k.startswith("_")]
+    assert DbMeasurement.from_json(m.to_json()).timeseries == m.timeseries
