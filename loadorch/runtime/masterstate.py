@@ -105,18 +105,18 @@ class MasterState:
         try:
             hello = Hello.model_validate(data)
         except ValidationError:
-            self.rejected.append(f"{client_id}: not a loadorch worker's hello")
+            self.note_rejected(f"{client_id}: not a loadorch worker's hello")
             return
         if hello.token != self.plan.token:
-            self.rejected.append(f"{client_id}: wrong run token")
+            self.note_rejected(f"{client_id}: wrong run token")
             log.warning("ignored a worker without this run's token (%s)", client_id)
             return
         index = hello.index
         if not 0 <= index < self.plan.workers:
-            self.rejected.append(f"{client_id}: worker index {index!r} out of range")
+            self.note_rejected(f"{client_id}: worker index {index!r} out of range")
             return
         if index in self.workers and self.workers[index].client_id != client_id:
-            self.rejected.append(f"{client_id}: worker index {index} already taken")
+            self.note_rejected(f"{client_id}: worker index {index} already taken")
             return
         self.workers[index] = self.by_client[client_id] = WorkerInfo(index, client_id, hello.pid)
         self.proven.add(client_id)
@@ -199,7 +199,11 @@ class MasterState:
     def refuse(self, client_id: str, what: str) -> None:
         """A report not merged (malformed): logged, and noted in the summary (bounded)."""
         log.warning("ignored %s from %s", what, client_id)
-        note = f"{client_id}: {what}, ignored"
+        self.note_rejected(f"{client_id}: {what}, ignored")
+
+    def note_rejected(self, note: str) -> None:
+        """A refused peer or report, for the summary: at most MAX_REJECTED notes (a local process sending
+        hellos in a loop must not grow the master's memory and results.json)."""
         if len(self.rejected) < MAX_REJECTED:
             self.rejected.append(note)
 

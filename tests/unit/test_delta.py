@@ -236,3 +236,18 @@ def test_heartbeats_are_counted_while_the_load_runs_with_the_longest_silence(
     detail = {w.index: w for w in state.summary().workers.detail}
     assert detail[0].heartbeats == 2 and detail[0].heartbeat_gap_max_s == 3.5
     assert detail[1].heartbeats == 1 and detail[1].heartbeat_gap_max_s == 5.25
+
+
+def test_refused_hellos_are_noted_up_to_a_bound(tmp_path: Path) -> None:
+    from loadorch.runtime.masterstate import MAX_REJECTED
+
+    make(tmp_path, BASE_SCENARIO, "scenario: ../scenarios/s.yaml\nhost: http://127.0.0.1:8000\n"
+         "load: {users: 2, duration: 10s}\nworkers: 1\n")
+    plan = build_plan(build("p", str(tmp_path), {}), "http://127.0.0.1:1", "127.0.0.1", 5557, "tok", "/s.json", None)
+    state = MasterState(plan)
+    for n in range(3 * MAX_REJECTED):  # a local process saying hello in a loop, each time wrongly
+        state.on_hello(f"p{n}", [{"index": 0, "token": "bad"}, {"index": 0, "token": "tok", "x": 1}, "junk"][n % 3])
+    state.on_hello("w0", {"index": 0, "token": "tok"})
+    state.on_hello("w1", {"index": 5, "token": "tok"})
+    assert len(state.rejected) == MAX_REJECTED and state.rejected[0] == "p0: wrong run token"
+    assert sorted(state.workers) == [0] and state.workers[0].client_id == "w0"  # the real worker still gets in
