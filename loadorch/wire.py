@@ -223,6 +223,7 @@ class Hello(Wire):
     index: int
     token: str
     pid: int | None = None
+    clock: float | None = None  # the worker's wall clock as it said hello: the master's measure of its offset
 
 
 class Start(Wire):
@@ -313,6 +314,9 @@ class WorkerDetail(Wire):
     # two (Locust's master takes a worker for missing after about HEARTBEAT_LIVENESS + 1 s of it)
     heartbeats: int = 0
     heartbeat_gap_max_s: float | None = None
+    # the worker's wall clock less the master's, from its hello (plus the hello's transit, milliseconds):
+    # the worker places its requests in time slots and the measurement window by its own clock
+    clock_offset_s: float | None = None
 
 
 class WorkersSummary(Wire):

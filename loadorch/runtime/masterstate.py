@@ -68,6 +68,7 @@ class WorkerInfo:
     heartbeats: int = 0  # while the load ran
     last_heartbeat: float | None = None
     heartbeat_gap_max_s: float | None = None
+    clock_offset_s: float | None = None  # its wall clock less the master's, at its hello
 
 
 class MasterState:
@@ -118,7 +119,9 @@ class MasterState:
         if index in self.workers and self.workers[index].client_id != client_id:
             self.note_rejected(f"{client_id}: worker index {index} already taken")
             return
-        self.workers[index] = self.by_client[client_id] = WorkerInfo(index, client_id, hello.pid)
+        info = self.workers[index] = self.by_client[client_id] = WorkerInfo(index, client_id, hello.pid)
+        if hello.clock is not None:
+            info.clock_offset_s = round(hello.clock - time.time(), 3)
         self.proven.add(client_id)
 
     def on_heartbeat(self, client_id: str) -> None:
@@ -276,6 +279,7 @@ class MasterState:
                         ramp=w.ramp,
                         heartbeats=w.heartbeats,
                         heartbeat_gap_max_s=None if w.heartbeat_gap_max_s is None else round(w.heartbeat_gap_max_s, 3),
+                        clock_offset_s=w.clock_offset_s,
                     )
                     for w in sorted(self.workers.values(), key=lambda w: w.index)
                 ],

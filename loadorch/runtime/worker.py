@@ -419,7 +419,7 @@ def run_worker(plan: Plan, index: int) -> int:
     session = WorkerSession(state, runner)
     runner.register_message("lo_start", session.on_start)
     runner.register_message("lo_stop", session.on_stop)
-    runner.send_message("lo_hello", Hello(index=index, token=plan.token, pid=os.getpid()).to_json())
+    runner.send_message("lo_hello", Hello(index=index, token=plan.token, pid=os.getpid(), clock=time.time()).to_json())
     runner.greenlet.join()
     if not state.stopped:
         emit(WorkerLostMaster(index=index))

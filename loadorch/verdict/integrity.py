@@ -11,6 +11,7 @@ from loadorch.verdict.stats import Merged
 from loadorch.wire import STOPPED_EARLY, STOPPED_ON_PURPOSE, MasterSummary, VuFailure, WorkerDetail, WorkersSummary
 
 CPU_SATURATED = 90.0
+CLOCK_SKEW_S = 1.0  # a worker clock further than this from the master's is reported
 Detail = list[WorkerDetail]
 
 
@@ -28,6 +29,9 @@ def integrity_checks(cfg: RunConfig, summary: MasterSummary | None) -> tuple[lis
         checks.append(_users_check(failures))
         checks.append(_load_check(cfg, summary, detail))
         checks.append(_cpu_check(cfg, detail))
+        clocks = _clock_check(cfg, detail)
+        if clocks is not None:
+            checks.append(clocks)
         if cfg.open_model is not None:
             checks += _arrival_checks(cfg, summary, detail)
     return checks, {
@@ -105,6 +109,26 @@ def _ramp_note(detail: Detail) -> str:
         f"; ramp: the last user started {slow.took_s:.2f} s after the first (due at {slow.planned_s:.2f} s,"
         f" at most {1000 * max(r.late_max_s for r in ramps):.0f} ms late)"
     )
+
+
+def _clock_check(cfg: RunConfig, detail: Detail) -> Check | None:
+    """Workers on other machines (Kubernetes nodes) place their requests in time by their own clocks: one
+    that is off moves its requests in the time series and, with a measurement window, changes which
+    requests the thresholds judge. Reported only when a clock is off by more than CLOCK_SKEW_S."""
+    off = [w for w in detail if w.clock_offset_s is not None and abs(w.clock_offset_s) > CLOCK_SKEW_S]
+    if not off:
+        return None
+    names = ", ".join(
+        f"worker {w.index}'s clock is {abs(w.clock_offset_s or 0.0):.1f} s "
+        f"{'ahead of' if (w.clock_offset_s or 0.0) > 0 else 'behind'} the master's"
+        for w in off
+    )
+    fix = "synchronise the clocks of the machines that run workers (NTP, chrony)"
+    if cfg.window is not None:
+        return Check("worker clocks", INCONCLUSIVE, f"{names}: that worker decided by its own clock which "
+                     f"requests fell in the measurement window; {fix}")
+    return Check("worker clocks", PASS, f"{names}: its requests are that far off in the time series (the "
+                 f"thresholds judge the whole run and do not depend on it); {fix}")
 
 
 def _cpu_check(cfg: RunConfig, detail: Detail) -> Check:

@@ -251,3 +251,16 @@ def test_refused_hellos_are_noted_up_to_a_bound(tmp_path: Path) -> None:
     state.on_hello("w1", {"index": 5, "token": "tok"})
     assert len(state.rejected) == MAX_REJECTED and state.rejected[0] == "p0: wrong run token"
     assert sorted(state.workers) == [0] and state.workers[0].client_id == "w0"  # the real worker still gets in
+
+
+def test_the_master_measures_each_workers_clock_offset_at_its_hello(tmp_path: Path) -> None:
+    make(tmp_path, BASE_SCENARIO, "scenario: ../scenarios/s.yaml\nhost: http://127.0.0.1:8000\n"
+         "load: {users: 3, duration: 10s}\nworkers: 3\n")
+    plan = build_plan(build("p", str(tmp_path), {}), "http://127.0.0.1:1", "127.0.0.1", 5557, "tok", "/s.json", None)
+    state = MasterState(plan)
+    state.on_hello("w0", {"index": 0, "token": "tok", "clock": time.time() + 3600.0})  # an hour ahead
+    state.on_hello("w1", {"index": 1, "token": "tok", "clock": time.time() - 2.5})
+    state.on_hello("w2", {"index": 2, "token": "tok"})  # an older worker: no clock said
+    offsets = {w.index: w.clock_offset_s for w in state.summary().workers.detail}
+    assert offsets[0] == pytest.approx(3600.0, abs=0.5) and offsets[1] == pytest.approx(-2.5, abs=0.5)
+    assert offsets[2] is None

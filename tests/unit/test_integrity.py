@@ -80,6 +80,20 @@ def test_the_load_check_says_how_the_ramp_kept_its_schedule(tmp_path: Path) -> N
     assert checks_of(tmp_path, summary(worker(0), worker(1)))["load"].message == "4 of 4 users started"
 
 
+def test_a_worker_clock_far_from_the_masters_is_said_and_with_a_window_makes_the_run_inconclusive(
+    tmp_path: Path,
+) -> None:
+    near = summary(worker(0, clock_offset_s=0.004), worker(1, clock_offset_s=-0.3))
+    assert "worker clocks" not in checks_of(tmp_path, near)  # milliseconds of transit: nothing to say
+    skewed = summary(worker(0, clock_offset_s=0.004), worker(1, clock_offset_s=-86400.0))
+    got = checks_of(tmp_path, skewed)["worker clocks"]
+    assert got.verdict == "pass" and got.message.startswith("worker 1's clock is 86400.0 s behind the master's")
+    assert "NTP" in got.message
+    windowed = checks_of(tmp_path, skewed, BASE_PROFILE + "workers: 2\nmeasure: {from: 5s, to: 25s}\n")
+    assert windowed["worker clocks"].verdict == "inconclusive"
+    assert "measurement window" in windowed["worker clocks"].message
+
+
 def test_open_model_rate_and_drops(tmp_path: Path) -> None:
     profile = BASE_PROFILE.replace("load: {users: 4, duration: 30s}", "load: {arrival_rate: 10, max_users: 4, "
                                    "duration: 10s, max_dropped: 5%}") + "workers: 2\n"
