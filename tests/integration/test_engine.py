@@ -74,6 +74,7 @@ def test_shipped_local_profile_passes_with_two_workers(tmp_path: Path) -> None:
         # users due within 2 ms start together, so the last may start up to 2 ms early
         assert 0.89 <= w["ramp"]["took_s"] < 0.9 + 5.0 and 0 <= w["ramp"]["late_max_s"] < 5.0, w
         assert w["heartbeats"] >= 20 and 0.5 < w["heartbeat_gap_max_s"] < 4.0, w
+        assert w["clock_offset_s"] is not None and abs(w["clock_offset_s"]) < 1.0, w  # one machine, one clock
     load = next(c for c in doc["checks"] if c["name"] == "load")
     assert "ramp: the last user started" in load["message"] and "(due at 0.90 s" in load["message"], load
     assert all(t["verdict"] == "pass" for t in doc["thresholds"]) and len(doc["thresholds"]) == 3
