@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loadorch.verdict.histogram import Histogram
-from loadorch.verdict.stats import INTERVAL_SLOTS
+from loadorch.verdict.stats import INTERVAL_SLOTS, widened
 
 VITALS = ("lcp", "fcp", "ttfb", "inp", "cls")
 SCALE = {"browser_web_vital_cls": 1_000_000, "lighthouse_score": 1_000_000, "lighthouse_audit": 1000}
@@ -66,10 +66,7 @@ class BrowserStats:
         return slot
 
     def _coarsen(self, factor: int) -> None:
-        coarse: dict[tuple[str, str, int], Histogram] = {}
-        for (metric, page, i), h in self.intervals.items():
-            self._hist(coarse, (metric, page, i // factor)).merge(h)
-        self.intervals = coarse
+        self.intervals = widened(self.intervals, 2, factor)  # keys (metric, page, slot)
         self.interval_s *= factor
 
     def record_view(self, user: str, page: str, at_s: float, values: Mapping[str, float | None]) -> None:

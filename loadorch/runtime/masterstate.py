@@ -132,9 +132,7 @@ class MasterState:
         if info is None or self.started_mono is None or self.stop_reason is not None:
             return
         now = time.monotonic()
-        since = info.last_heartbeat if info.last_heartbeat is not None else self.started_mono
-        gap = now - since
-        info.heartbeat_gap_max_s = max(info.heartbeat_gap_max_s or 0.0, gap)
+        self._heartbeat_silence(info, now)
         info.heartbeats += 1
         info.last_heartbeat = now
 
@@ -142,9 +140,14 @@ class MasterState:
         """At the stop: a silence that lasts to the stop counts as a gap too."""
         now = time.monotonic()
         for info in self.workers.values():
-            since = info.last_heartbeat if info.last_heartbeat is not None else self.started_mono
-            if since is not None and info.lost_at_s is None:
-                info.heartbeat_gap_max_s = max(info.heartbeat_gap_max_s or 0.0, now - since)
+            if info.lost_at_s is None:
+                self._heartbeat_silence(info, now)
+
+    def _heartbeat_silence(self, info: WorkerInfo, now: float) -> None:
+        """The silence since the worker's last heartbeat (or the start), into its longest."""
+        since = info.last_heartbeat if info.last_heartbeat is not None else self.started_mono
+        if since is not None:
+            info.heartbeat_gap_max_s = max(info.heartbeat_gap_max_s or 0.0, now - since)
 
     def on_stats(self, client_id: str, data: Any) -> None:
         try:

@@ -524,10 +524,7 @@ class Merged(Tables):
         """Room for a slot (in endpoint_step intervals) of the per-endpoint timelines, and the slot it is then:
         past ENDPOINT_SLOTS slots, halve the resolution (memory stays bounded)."""
         while slot >= ENDPOINT_SLOTS:
-            coarse: dict[tuple[int, str], Histogram] = {}
-            for (i, n), old in self.endpoint_intervals.items():
-                _hist(coarse, (i // 2, n)).merge(old)
-            self.endpoint_intervals = coarse
+            self.endpoint_intervals = widened(self.endpoint_intervals, 0, 2)
             self.endpoint_step *= 2
             slot //= 2
         return slot
@@ -548,10 +545,7 @@ class Merged(Tables):
         past INTERVAL_SLOTS slots, merge neighbouring slots pairwise and double `interval_step`. A coarser
         slot is the exact sum of the finer ones, so memory and artifacts stay bounded in time."""
         while slot >= INTERVAL_SLOTS:
-            coarse: dict[IntervalKey, Histogram] = {}
-            for (i, k, o), old in self.intervals.items():
-                _hist(coarse, (i // 2, k, o)).merge(old)
-            self.intervals = coarse
+            self.intervals = widened(self.intervals, 0, 2)
             self.interval_step *= 2
             slot //= 2
         return slot
@@ -652,6 +646,16 @@ def _targets(table: dict[Any, Histogram], names: list[Any]) -> list[Histogram]:
             if h is None:
                 out[j] = _hist(table, names[j])  # a name twice in one table: one histogram
     return out  # type: ignore[return-value]
+
+
+def widened(table: dict[Any, Histogram], at: int, factor: int) -> dict[Any, Histogram]:
+    """A timeline table with `factor` neighbouring slots merged into one: the slot number is the key's
+    element `at`; each new slot's histogram is the exact sum of the old ones (a new table: histograms
+    taken from the old one are not in it)."""
+    out: dict[Any, Histogram] = {}
+    for key, h in table.items():
+        _hist(out, (*key[:at], key[at] // factor, *key[at + 1 :])).merge(h)
+    return out
 
 
 def _hist(table: dict[Any, Histogram], key: Any) -> Histogram:
