@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets as pysecrets
 import shutil
@@ -242,7 +243,7 @@ def collect_command(log_path: str | None, out: str | None, project: str) -> int:
     except ResultsError as exc:
         lines = "".join(f"\n  {p}" for p in exc.problems)
         raise RunError(f"the artifacts block's results.json cannot be read; nothing was written:{lines}") from None
-    doc = results.model_dump(mode="json", by_alias=True)
+    doc = json.loads(files["results.json"])
     profile, exit_code = results.run.profile, results.exit_code
     folder = out or os.path.join(
         project, "results", f"{profile}-k8s-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}"
