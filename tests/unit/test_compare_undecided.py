@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from loadorch.browser.compare import browser_rows
+from loadorch.browser.results import build as browser_results
 from loadorch.browser.stats import BrowserStats
 from loadorch.commands.compare import compare_runs, run_compare
 from loadorch.errors import ExitCode
@@ -34,7 +35,7 @@ def _doc(vitals: dict[str, list[float]], repeat: int = 1, requests: int = 1000) 
     m = Merged()
     m.series[SeriesKey("u", "api", "read", "GET", 200, True)] = Histogram.of([10_000] * requests)
     record = RunRecord("p", "s", "s.yaml", "abc", 1, 1, 1, "h", "t0", "t1", {}, "pass", 0, merged=m, elapsed_s=10.0,
-                       browser={"histograms": stats.to_json()})
+                       browser=browser_results(stats))
     return build(record)
 
 
