@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +63,25 @@ class LoadRecord:
     spawn_rate: float = 0.0
     stages: tuple[tuple[float, float, float], ...] = ()  # (start, end, seconds): open model rates, closed users
     samples: list[list[float]] = field(default_factory=list)
+
+
+Stage = tuple[float, float, float]
+
+
+def planned_load(
+    users: int,
+    spawn_rate: float,
+    open_stages: Sequence[Stage] | None,
+    user_stages: Sequence[Stage] | None,
+    samples: Sequence[Sequence[float]],
+) -> LoadRecord:
+    """The load a run planned (an open model's rate stages, a closed model's user stages, or its users at
+    the spawn rate) with what it saw: the one place both the live page and report.html take their plan from
+    (the live page drew a staged run as a jump to its final users at 1 s)."""
+    stages = tuple(open_stages) if open_stages is not None else tuple(user_stages or ())
+    model = "open" if open_stages is not None else "closed"
+    return LoadRecord(model, users, spawn_rate, tuple((float(a), float(b), float(d)) for a, b, d in stages),
+                      [list(s) for s in samples])
 
 
 def build(record: RunRecord) -> dict[str, Any]:

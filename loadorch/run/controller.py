@@ -540,12 +540,12 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
         window=cfg.window.spans if cfg.window else (),
         tags=dict(cfg.run_tags),
         window_source=cfg.window.source if cfg.window else "",
-        load=results.LoadRecord(
-            "open" if cfg.open_model else "closed",
+        load=results.planned_load(
             cfg.users,
             cfg.spawn_rate,
-            cfg.open_model.stages if cfg.open_model else (cfg.user_stages or ()),
-            [list(s) for s in summary.load] if summary else [],
+            cfg.open_model.stages if cfg.open_model else None,
+            cfg.user_stages,
+            summary.load if summary else [],
         ),
     )
     doc = run.redactor.obj(results.build(record))

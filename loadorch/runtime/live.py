@@ -21,7 +21,7 @@ from loadorch.db.gates import db_judge
 from loadorch.metrics.families import Family, Gauges, build, flatten
 from loadorch.metrics.remote_write import auth_header, compress, encode_write_request
 from loadorch.metrics.tagged import families_from_json
-from loadorch.report.results import LoadRecord, load_timeline, timeseries
+from loadorch.report.results import LoadRecord, load_timeline, planned_load, timeseries
 from loadorch.runtime.common import emit
 from loadorch.traffic.stages import PHASE_AFTER, PHASE_BEFORE, PHASE_BETWEEN, PHASE_IN, phase_of, window_seconds
 from loadorch.verdict.evaluate import ThresholdResult, evaluate
@@ -179,14 +179,9 @@ class LiveMetrics:
 
     def _load_record(self) -> LoadRecord:
         """What the report's load chart is drawn from, as the controller builds it at the end."""
-        plan, open_model = self.plan, self.plan.open
-        return LoadRecord(
-            "open" if open_model else "closed",
-            plan.users,
-            plan.spawn_rate,
-            tuple(open_model.stages) if open_model else (),
-            [list(s) for s in self.state.load_samples],
-        )
+        plan = self.plan
+        open_stages = plan.open.stages if plan.open else None
+        return planned_load(plan.users, plan.spawn_rate, open_stages, plan.stages, self.state.load_samples)
 
     def tick(self, elapsed: float, min_samples: int) -> None:
         """About once a second: refresh gauges and threshold states; every few seconds, push."""
