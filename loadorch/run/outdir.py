@@ -100,14 +100,16 @@ def recover_earlier(out: str) -> list[str]:
     notes = []
     for _, entry, pid in reversed(left):  # the newest first: it is the one to restore
         aside = os.path.join(parent, entry)
-        if is_run_folder(out) or _foreign(out):
+        if is_run_folder(out):
             shutil.rmtree(aside, ignore_errors=True)
-            notes.append(f"removed {aside}: an earlier run that run {pid} (killed) had set aside; {out} holds a newer one")
-            continue
-        with contextlib.suppress(FileNotFoundError):
-            shutil.rmtree(out)  # only a killed run's partial output (_foreign said so)
-        os.rename(aside, out)
-        notes.append(f"restored {out} from {aside}: run {pid} was killed before it wrote its results")
+            notes.append(f"removed {aside}: an earlier run set aside by run {pid} (killed); {out} holds a newer one")
+        elif _foreign(out):
+            notes.append(f"{aside} holds an earlier run set aside by run {pid} (killed); {out} holds other files")
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                shutil.rmtree(out)  # nothing but a killed run's partial output
+            os.rename(aside, out)
+            notes.append(f"restored {out} from {aside}: run {pid} was killed before it wrote its results")
     return notes
 
 
