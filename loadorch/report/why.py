@@ -45,6 +45,18 @@ def reasons(doc: dict[str, Any]) -> list[str]:
     return [" ".join(line.split()) for line in out]  # one line each, whatever a message holds
 
 
+_DB_EMPTY = (
+    "check that collectors.postgres.dsn names the server the application uses (pg_stat_statements counts all of "
+    "its databases) and that the load reached the application's database (see the top errors)"
+)
+_DB_NO_DATA = {
+    "db_queries_per_request": (
+        "have the application send Server-Timing: db;count=N (or the configured header), or measure it with "
+        "collectors.postgres and probe: true"
+    ),
+}
+
+
 def _threshold_reason(t: dict[str, Any], failed_requests: bool) -> str:
     where = f"{t['selector']} {t['expression']}"
     message = str(t.get("message") or "")
@@ -56,6 +68,8 @@ def _threshold_reason(t: dict[str, Any], failed_requests: bool) -> str:
         return f"{where}: the limit is inside the measurement's error bound: run longer, or move the limit"
     if message.startswith("no data: all"):
         return f"{where}: every matching request failed, so there is no latency to judge: see the top errors"
+    if message.startswith("no data") and t["selector"].startswith("db_"):
+        return f"{where}: {message[len('no data: '):]}: {_DB_NO_DATA.get(t['selector'].split('{')[0], _DB_EMPTY)}"
     if message.startswith("no data"):
         return (
             f"{where}: no request matched: check the selector's tags against the scenario's endpoint names "
