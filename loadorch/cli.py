@@ -395,7 +395,7 @@ class _ReaderGoneQuiet:
 def _format_error(exc: LoadorchError) -> str:
     if isinstance(exc, ConfigError):
         n = len(exc.problems)
-        head = f"error: invalid configuration ({n} problem{'s' if n != 1 else ''}):"
+        head = f"error: {exc.title} ({n} problem{'s' if n != 1 else ''}):"
         return head + "\n" + "\n".join(f"  {p}" for p in exc.problems)
     return f"error: {exc}"
 
