@@ -378,8 +378,55 @@ class Results(Section):
 
     def slot_seconds(self) -> float:
         """Seconds per row of `timeseries` (and slot of `histograms.intervals`)."""
-        hist = self.histograms
-        return float(hist.get("interval_s", 1.0) or 1.0) * int(hist.get("interval_step", 1) or 1)
+        return slot_seconds(self.histograms)
+
+    @property
+    def elapsed_s(self) -> float:
+        return self.run.elapsed_s
+
+    def to_json(self) -> dict[str, Any]:  # a JSON document: its values are of every JSON type
+        """The document as it was read or built (fields it did not have stay out)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+def slot_seconds(hist: MergedJson) -> float:
+    """Seconds per slot of a timeline drawn from `hist` (histograms.interval_s * interval_step)."""
+    return float(hist.get("interval_s", 1.0) or 1.0) * int(hist.get("interval_step", 1) or 1)
+
+
+class PhaseCount(Section):
+    requests: int
+    failures: int
+
+
+class LiveWindow(Section):
+    """The measurement window while the run goes on (the live dashboard): where the run is in it."""
+
+    source: str
+    state: str  # before, open, between, closed
+    spans: list[tuple[float, float]]
+    seconds: float
+    of_s: float
+    requests: int
+    failures: int
+    excluded: dict[str, PhaseCount]
+
+
+class LiveView(Section):
+    """What the live dashboard draws every second (runtime/live.py): the report's charts, so far."""
+
+    elapsed_s: float
+    requests: int
+    failures: int
+    users: int
+    timeseries: list[TimeRow]
+    histograms: MergedJson  # the timeline's histograms only
+    load: LoadTimeline | None
+    thresholds: list[ThresholdRow]
+    window: LiveWindow | None = None
+
+    def slot_seconds(self) -> float:
+        return slot_seconds(self.histograms)
 
 
 class ResultsError(ConfigError):

@@ -7,6 +7,7 @@ from typing import Any
 
 from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
 from loadorch.report.results import LoadRecord, RunRecord, build
+from loadorch.results import Results, results_of
 from loadorch.verdict.evaluate import evaluate, overall
 from loadorch.verdict.stats import Merged, Recorder, SeriesKey
 
@@ -160,3 +161,8 @@ def full_results() -> dict[str, Any]:
     doc["live_metrics"] = {"threshold_states_from": "gate", "threshold_states": {"http_req_failed rate<0.01": "fail"}}
     doc["warnings"] = ["metrics push failed 1 times and dropped 0 pushes (timeout); the final push landed"]
     return doc
+
+
+def synthetic_model(**kwargs: Any) -> Results:
+    """synthetic_results as the model every reader takes."""
+    return results_of(synthetic_results(**kwargs), "results.json")
