@@ -201,13 +201,22 @@ class TopStatement(Section):
     mean_ms: float
 
 
+class SlowStatement(Section):
+    """A statement the duration log saw slower than slow_ms in the window: how often, the longest."""
+
+    statement: str
+    count: int
+    max_ms: float
+
+
 class StatementsPoint(Section):
     t_s: float
     queries: int
 
 
 class DbCollector(Section):
-    """The postgres collector's measurement (db.measure.DbMeasurement.to_json)."""
+    """The postgres collector's measurement (db.measure.DbMeasurement.to_json); a figure that could not be
+    measured is null, with the reason in `unmeasured` / `slow_unmeasured`."""
 
     slow_ms: float
     queries: int | None = None
@@ -221,6 +230,9 @@ class DbCollector(Section):
     timeseries: list[StatementsPoint] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     log_source: str = ""
+    slow_top: list[SlowStatement] = Field(default_factory=list)  # by count
+    window_start: str = ""  # the window's edges on the server's clock (log_timezone), as the log stamps lines
+    window_end: str = ""
     slow_share: float | None = None
 
 

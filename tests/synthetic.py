@@ -130,7 +130,9 @@ def full_results() -> dict[str, Any]:
     thresholds = [Threshold(parse_selector(s), parse_expression(e, parse_selector(s).metric)) for s, e in THRESHOLDS]
     results = evaluate(thresholds, merged, 20, 10.0)
     checks = [Check("preflight", "pass", "http://127.0.0.1:1 reachable (127.0.0.1)")]
-    db = DbMeasurement(slow_ms=50.0, queries=180, slow=3, window_s=6.0, log_source="csvlog")
+    db = DbMeasurement(slow_ms=50.0, queries=180, slow=3, window_s=6.0, log_source="csvlog",
+                       window_start="2026-01-01 00:00:02.000 UTC", window_end="2026-01-01 00:00:08.000 UTC")
+    db.slow_top = [{"statement": "SELECT ... FROM items WHERE id = $1", "count": 3, "max_ms": 61.5}]
     db.probe = [ProbeRow("list", "shopper", "read", "GET", 11, 11, (Repeated("SELECT ... FROM items WHERE id = $1", 10),))]
     db.top = [{"statement": "SELECT ... FROM items WHERE id = $1", "calls": 120, "total_ms": 48.2, "mean_ms": 0.402}]
     for t in range(3):
