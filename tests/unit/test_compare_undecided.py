@@ -16,6 +16,7 @@ from loadorch.browser.stats import BrowserStats
 from loadorch.commands.compare import compare_runs, run_compare
 from loadorch.errors import ExitCode
 from loadorch.report.results import RunRecord, build
+from loadorch.results import Results, results_of
 from loadorch.verdict.compare import Budgets
 from loadorch.verdict.histogram import Histogram
 from loadorch.verdict.stats import Merged, SeriesKey
@@ -39,8 +40,17 @@ def _doc(vitals: dict[str, list[float]], repeat: int = 1, requests: int = 1000) 
     return build(record)
 
 
+def _read(doc: dict) -> Results:
+    """As compare reads a run's results.json."""
+    return results_of(doc, "results.json")
+
+
+def _rows(base: dict, cur: dict) -> dict:
+    return {r.metric: r for r in browser_rows(_read(base).browser, _read(cur).browser, Budgets())}
+
+
 def test_six_page_views_cannot_bound_a_p75_so_the_rows_say_too_few_samples() -> None:
-    rows = {r.metric: r for r in browser_rows(_doc(BEFORE), _doc(AFTER), Budgets())}
+    rows = _rows(_doc(BEFORE), _doc(AFTER))
     assert {m: (r.verdict, r.why, r.shown_verdict()) for m, r in rows.items() if m != "ttfb p75"} == {
         m: ("same", "too few samples", "too few samples") for m in ("lcp p75", "inp p75", "cls p75")
     }
@@ -50,10 +60,10 @@ def test_six_page_views_cannot_bound_a_p75_so_the_rows_say_too_few_samples() -> 
 
 
 def test_enough_page_views_make_the_same_change_a_regression() -> None:
-    rows = {r.metric: r for r in browser_rows(_doc(BEFORE, 5), _doc(AFTER, 5), Budgets())}  # 30 views each
+    rows = _rows(_doc(BEFORE, 5), _doc(AFTER, 5))  # 30 views each
     assert {m: rows[m].verdict for m in ("lcp p75", "inp p75", "cls p75")} == dict.fromkeys(
         ("lcp p75", "inp p75", "cls p75"), "regression")
-    same = {r.metric: r for r in browser_rows(_doc(BEFORE, 5), _doc(BEFORE, 5), Budgets())}
+    same = _rows(_doc(BEFORE, 5), _doc(BEFORE, 5))
     words = ("not significant", "within budget", "under min_change_ms")  # README "Comparing runs"
     assert all(r.shown_verdict().startswith(words) for r in same.values()), same
 
@@ -78,13 +88,13 @@ def test_a_comparison_with_rows_it_cannot_bound_is_inconclusive_everywhere(tmp_p
 
 
 def test_http_rows_of_a_few_requests_make_compare_inconclusive_and_enough_make_it_decide() -> None:
-    few = compare_runs(_doc(BEFORE, 30, requests=100), _doc(BEFORE, 30, requests=100), Budgets())
+    few = compare_runs(_read(_doc(BEFORE, 30, requests=100)), _read(_doc(BEFORE, 30, requests=100)), Budgets())
     assert few.verdict == "inconclusive" and {(r.name, r.metric) for r in few.undecided} >= {("api", "p99")}
     assert "p99 368" in few.reason()
-    enough = compare_runs(_doc(BEFORE, 30, requests=400), _doc(BEFORE, 30, requests=400), Budgets())
+    enough = compare_runs(_read(_doc(BEFORE, 30, requests=400)), _read(_doc(BEFORE, 30, requests=400)), Budgets())
     assert enough.verdict == "no regression" and enough.headline() == "NO REGRESSION", enough.reason()
-    slower = _doc(AFTER, 30, requests=400)
-    assert compare_runs(_doc(BEFORE, 30, requests=400), slower, Budgets()).verdict == "regression"
+    slower = _read(_doc(AFTER, 30, requests=400))
+    assert compare_runs(_read(_doc(BEFORE, 30, requests=400)), slower, Budgets()).verdict == "regression"
 
 
 def test_the_interval_is_bounded_from_a_sample_count_on_and_stays_bounded() -> None:
