@@ -9,12 +9,11 @@ import threading
 import time
 from typing import Any
 
-from loadorch.wire import Event
+from loadorch.wire import LOST_AFTER_S, Event
 
 REPORT_INTERVAL_S = 1.0
-LOST_AFTER_S = 5.0
 FINAL_WAIT_S = 10.0
-MASTER_HEARTBEAT_TIMEOUT_S = 8
+__all__ = ["FINAL_WAIT_S", "LOST_AFTER_S", "REPORT_INTERVAL_S", "emit", "watch_parent", "write_json_atomic"]
 
 
 def emit(event: Event) -> None:
