@@ -56,7 +56,7 @@ class WorkerInfo:
     client_id: str
     pid: int | None = None
     host: str | None = None
-    last_heard: float = field(default_factory=time.monotonic)  # anything from it: liveness, heartbeat, report
+    last_heard: float = 0.0  # when anything came from it (monotonic): liveness, heartbeat, report
     alive_at: float | None = None  # its liveness thread's clock in its latest `lo_alive` during the load
     seq: int = 0
     users: int = 0
@@ -134,7 +134,9 @@ class MasterState:
         if index in self.workers and self.workers[index].client_id != client_id:
             self.note_rejected(f"{client_id}: worker index {index} already taken")
             return
-        info = self.workers[index] = self.by_client[client_id] = WorkerInfo(index, client_id, hello.pid, hello.host)
+        info = self.workers[index] = self.by_client[client_id] = WorkerInfo(
+            index, client_id, hello.pid, hello.host, last_heard=time.monotonic()
+        )
         if hello.clock is not None:
             info.clock_offset_s = round(hello.clock - time.time(), 3)
         self.proven.add(client_id)
