@@ -274,7 +274,7 @@ class MasterState:
             gone = quiet >= SILENT_NOTE_S and self._process_gone(info)
             if quiet >= LOST_AFTER_S or gone:
                 info.lost_at_s = round(self.elapsed(), 1)
-                why = "its process is gone" if gone else f"nothing from it for {quiet:.0f}s"
+                why = "its process is gone" if gone else f"nothing from its process for {LOST_AFTER_S:g}s"
                 log.warning("worker %d lost: %s", info.index, why)
                 emit(WorkerLost(index=info.index, at_s=info.lost_at_s, reason=why))
 

@@ -301,7 +301,7 @@ def test_a_worker_whose_reports_stop_but_whose_liveness_beats_is_slow_not_lost(
         w1_lost = second - 2 >= LOST_AFTER_S
         assert (state.workers[1].lost_at_s is not None) == w1_lost, second
         assert state.workers[0].lost_at_s is None
-    assert [(e.index, e.reason) for e in emitted] == [(1, f"nothing from it for {LOST_AFTER_S:.0f}s")]
+    assert [(e.index, e.reason) for e in emitted] == [(1, f"nothing from its process for {LOST_AFTER_S:g}s")]
     assert state.workers[0].silent_s == 0.0  # a beat every second: no silence
     state.on_alive({"index": 1, "token": "tok", "at": 70.0 + 30})  # SIGCONT: it beats again
     assert state.workers[1].lost_at_s is None and state.workers[1].silent_s == 28.0
