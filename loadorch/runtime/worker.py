@@ -28,7 +28,7 @@ from loadorch.config.tags import tag_table, tags_of
 from loadorch.db.servertiming import QueryHeader
 from loadorch.hosts import address_guard
 from loadorch.runtime.alive import LOOP_TICK_S, MASTER_DOWN_S, MASTER_SILENT_S, Liveness, master_verdict
-from loadorch.runtime.common import REPORT_INTERVAL_S, emit, watch_parent
+from loadorch.runtime.common import REPORT_INTERVAL_S, emit, real_thread, watch_parent
 from loadorch.runtime.hops import HttpOptions, http_options
 from loadorch.runtime.vu import LeanRunner, VirtualUser
 from loadorch.traffic import data as gen
@@ -431,15 +431,13 @@ def _tick(liveness: Liveness) -> None:
 
 
 def _start_liveness(runner: lr.WorkerRunner, state: WorkerState) -> Liveness:
-    from gevent.monkey import get_original
-
     master = state.plan.master
     try:
         ipv6 = bool(runner.client.socket.getsockopt(zmq.IPV6))
     except (AttributeError, zmq.ZMQError):
         ipv6 = False
     liveness = Liveness(f"tcp://{master.host}:{master.port}", runner.client_id, state.index, state.plan.token, ipv6)
-    liveness.start(get_original("_thread", "start_new_thread"))  # a real OS thread, not a greenlet
+    liveness.start(real_thread()[0])  # a real OS thread, not a greenlet
     state.liveness = liveness
     runner.greenlet.spawn(_tick, liveness)
     runner.greenlet.spawn(_master_checker, runner, liveness)
