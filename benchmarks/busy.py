@@ -28,6 +28,7 @@ from typing import Any
 
 from generators import REPO, SCENARIO, Nginx, cores
 
+sys.path.insert(0, str(REPO))  # this checkout's loadorch, as the runs below use (not an installed copy)
 from loadorch.wire import LOST_AFTER_S
 
 SECTIONS = ("quiet", "busy", "stopped")
