@@ -28,6 +28,7 @@ from loadorch.wire import ALIVE_INTERVAL_S
 
 LOOP_TICK_S = 0.1  # how often the worker's event loop stamps `loop_tick`
 WAKE_S = 0.25  # how often the thread looks at the loop (and the connection's events)
+PAUSED_S = 1.0  # the thread itself woke this much later than asked: the whole process was stopped or frozen
 MASTER_DOWN_S = 5.0  # the connection to the master down this long (after having been up): the master is gone
 MASTER_SILENT_S = 60.0  # nothing from the master's event loop this long, its connection up: gone all the same
 MASTER_SLOW_S = 8.0  # nothing from the master's event loop this long, its connection up: slow (said, not acted on)
@@ -96,6 +97,7 @@ class Liveness:
         self.index = index
         self.token = token
         self.loop_tick = time.monotonic()
+        self.resumed = 0.0  # when the whole process last resumed from a pause (not the loop's lateness)
         self.late_max = 0.0  # since the last `take`
         self.down_since: float | None = None
         self.ever_up = False
@@ -112,14 +114,16 @@ class Liveness:
 
     def take(self) -> tuple[float, float | None, float | None]:
         """Since the last call (for a stats report): the loop's largest lateness, the run-queue wait and steal."""
-        late, self.late_max = max(self.late_max, self._late()), 0.0
+        late, self.late_max = self.late_max, 0.0  # the thread's samples: the loop calling this is running now
         now = Sched.now()
         wait, steal = now.since(self.sched)
         self.sched = now
         return round(late, 3), wait, steal
 
     def _late(self) -> float:
-        return max(0.0, time.monotonic() - self.loop_tick - LOOP_TICK_S)
+        """How far the loop is behind now; a pause of the whole process (SIGSTOP) is no lateness of the loop:
+        the master sees it as a silence of the process (the gap between two beats)."""
+        return max(0.0, time.monotonic() - max(self.loop_tick, self.resumed) - LOOP_TICK_S)
 
     def _run(self) -> None:
         ctx = zmq.Context()
@@ -131,12 +135,15 @@ class Liveness:
         monitor = sock.get_monitor_socket(UP | DOWN)
         self.down_since = time.monotonic()
         sock.connect(self.endpoint)
-        next_beat = time.monotonic()
+        next_beat = woke = time.monotonic()
         while True:
             if monitor.poll(int(WAKE_S * 1000)):
                 self._on_event(recv_monitor_message(monitor)["event"])
-            self.late_max = max(self.late_max, self._late())
             now = time.monotonic()
+            if now - woke > WAKE_S + PAUSED_S:
+                self.resumed = now
+            woke = now
+            self.late_max = max(self.late_max, self._late())
             if now >= next_beat:
                 next_beat = now + ALIVE_INTERVAL_S
                 self._beat(sock, now)

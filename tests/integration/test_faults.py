@@ -118,6 +118,7 @@ def test_worker_stopped_past_the_bound_is_lost_and_its_late_data_counts_once(
     doc = project.results("o")
     detail = {w["index"]: w for w in doc["integrity"]["per_worker"]}
     assert detail[1]["silent_s"] >= LOST_AFTER_S and detail[1]["lost_at_s"] is None  # back, and counted
+    assert detail[1]["loop_late_max_s"] < LOST_AFTER_S  # the pause is the process's silence, not loop lateness
     assert detail[1]["final_total"] == detail[1]["reported"] > 0 and detail[1]["duplicates"] == 0
     assert doc["totals"]["requests"] == sum(w["final_total"] for w in detail.values())
     workers = next(c for c in doc["checks"] if c["name"] == "workers")
