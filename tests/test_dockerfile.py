@@ -9,8 +9,7 @@ import subprocess
 import pytest
 
 from loadorch import __version__
-
-from .conftest import REPO
+from tests.support.project import REPO
 
 
 def test_hadolint_is_clean() -> None:

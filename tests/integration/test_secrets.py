@@ -12,9 +12,7 @@ from urllib.parse import quote
 
 import pytest
 
-from ..conftest import Project, assert_no_traceback
-
-pytestmark = pytest.mark.integration
+from tests.support.project import Project, assert_no_traceback
 
 BRACE_TOKEN = "ab{cd-secretvalue"
 PATH_TOKEN = "s3cr3t/Tok+en=="
