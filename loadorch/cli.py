@@ -334,6 +334,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "k8s": _cmd_k8s,
         "init": _cmd_init,
     }
+    sys.stdout = out = _ReaderGoneQuiet(sys.stdout)  # type: ignore[assignment]
     try:
         return handlers[args.command](args)
     except LoadorchError as exc:
@@ -351,6 +352,44 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         sys.stderr.write(f"loadorch: internal error: {type(exc).__name__}: {exc} (rerun with --debug)\n")
         return ExitCode.RUN
+    finally:
+        out.flush()
+        sys.stdout = out.stream
+
+
+class _ReaderGoneQuiet:
+    """Standard output whose reader may leave early (`loadorch compare A B | head`): from the first write
+    that meets the closed pipe on, output goes nowhere, so the command still finishes its work (files,
+    the exit code of its own outcome) instead of ending in a BrokenPipeError."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.reader_gone = False
+
+    def write(self, text: str) -> int:
+        self._guarded(lambda: self.stream.write(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self._guarded(self.stream.flush)
+
+    def _guarded(self, call: Callable[[], Any]) -> None:
+        if self.reader_gone:
+            return
+        try:
+            call()
+        except BrokenPipeError:
+            self.reader_gone = True
+            # what is still buffered, and any later flush (the interpreter's at exit too), go to /dev/null
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, self.stream.fileno())
+                os.close(devnull)
+            except (OSError, ValueError):
+                pass
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding ...: the real stream's
+        return getattr(self.stream, name)
 
 
 def _format_error(exc: LoadorchError) -> str:
