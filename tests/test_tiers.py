@@ -63,6 +63,9 @@ def test_no_test_fails_for_a_missing_tool_or_imports_from_a_conftest() -> None:
         rel = path.relative_to(REPO)
         assert not re.search(r"pytest\.fail\([^)]*(missing|not installed|install)", text), (
             f"{rel}: a missing tool skips (mark the test, tools.require in a fixture), it does not fail")
+        assert not re.search(r"skipif\(\s*shutil\.which|pytest\.skip\([^)]*(not installed|ci/run)", text), (
+            f"{rel}: a test that needs an external tool carries its marker (tests/support/tools.py), whose "
+            "skip reason names the install command")
         assert not re.search(r"from (\.+|tests\.)conftest import", text), (
             f"{rel}: import shared helpers from tests.support, not from a conftest")
 
