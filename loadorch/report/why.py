@@ -67,6 +67,18 @@ def reasons(doc: dict[str, Any]) -> list[str]:
     return [" ".join(line.split()) for line in out]  # one line each, whatever a message holds
 
 
+_DB_EMPTY = (
+    "check that collectors.postgres.dsn names the server the application uses (pg_stat_statements counts all of "
+    "its databases) and that the load reached the application's database (see the top errors)"
+)
+_DB_NO_DATA = {
+    "db_queries_per_request": (
+        "have the application send Server-Timing: db;count=N (or the configured header), or measure it with "
+        "collectors.postgres and probe: true"
+    ),
+}
+
+
 def _threshold_reason(t: dict[str, Any], failed_requests: bool) -> str:
     where = f"{t['selector']} {t['expression']}"
     message = str(t.get("message") or "")
@@ -78,6 +90,8 @@ def _threshold_reason(t: dict[str, Any], failed_requests: bool) -> str:
         return f"{where}: the limit is inside the measurement's error bound: run longer, or move the limit"
     if message.startswith("no data: all"):
         return f"{where}: every matching request failed, so there is no latency to judge: see the top errors"
+    if message.startswith("no data") and t["selector"].startswith("db_"):
+        return f"{where}: {message[len('no data: '):]}: {_DB_NO_DATA.get(t['selector'].split('{')[0], _DB_EMPTY)}"
     if message.startswith("no data") and t["selector"].startswith(("browser_", "lighthouse_")):
         # not about request tags: a vital no page view had (INP without a working click, type or press)
         return f"{where}: {message}: see the failed steps and the Browser section, or remove this threshold"
