@@ -20,7 +20,6 @@ import requests
 import zmq
 
 from loadorch.wire import LOST_AFTER_S
-
 from tests.support.project import Project, assert_no_traceback
 
 from .helpers import (
