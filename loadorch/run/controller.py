@@ -66,6 +66,7 @@ from loadorch.wire import (
     Done,
     MasterExited,
     MasterSummary,
+    MetricsGrace,
     MetricsPlan,
     MetricsReport,
     ProgressEvent,
@@ -111,6 +112,9 @@ class _Run:
     live_extra_path: str = ""  # live metrics measured here (browser vitals), for the master to serve and push
     keep_all_logs: bool = False
     kept_logs: dict[str, str] = field(default_factory=dict)  # process name -> why its log was kept
+    serving: list[str] = field(default_factory=list)  # the live metrics' and dashboard's addresses
+    lingering: ProcessGroup | None = None  # the master serving the final scrape, once the load is over
+    grace_s: float = 0.0  # how long it serves it
 
     def log_path(self, name: str) -> str:
         """Where a process's log is kept in the run folder (when it is kept)."""
@@ -151,8 +155,12 @@ def execute(cfg: RunConfig, opts: RunOptions) -> int:
                     run.checks.append(Check("run", ERROR, str(exc)))
             finally:
                 progress.clear()
-            return _finish(run, signals, progress)
+            code = _finish(run, signals, progress)
+            _serve_final_scrape(run, signals, progress)
+            return code
     finally:
+        if run.lingering is not None:
+            run.lingering.close()
         if run.db is not None:
             run.db.close()
         shutil.rmtree(run.scratch, ignore_errors=True)
@@ -307,7 +315,8 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
         run.keep_all_logs = True
         raise
     finally:
-        group.close()
+        if run.lingering is None:  # else the master serves the final scrape until the artifacts are written
+            group.close()
         if run.db is not None:
             run.db.end()
         if run.sink is not None:
@@ -407,6 +416,12 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
             _publish_final_thresholds(run, event.stats_path, event.final_path, progress)
         elif isinstance(event, Serving):
             progress.note(f"{'metrics' if event.what == 'metrics' else 'live dashboard'}: {event.url}")
+            run.serving.append(event.url)
+        elif isinstance(event, MetricsGrace):
+            # the load is over and the master's summary final: the artifacts and the verdict come first,
+            # then the master serves the final scrape for the rest of its grace (_serve_final_scrape)
+            run.lingering, run.grace_s = group, event.seconds_left
+            return
         elif isinstance(event, Done):
             return
         elif isinstance(event, MasterExited):
@@ -415,6 +430,36 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
             tail = _tail(group.log_path("master"), run.redactor)
             where = run.log_path("master")
             raise RunError(f"the Locust master exited unexpectedly (code {code}); its log: {where}{tail}")
+
+
+def _serve_final_scrape(run: _Run, signals: StopSignals, progress: Progress) -> None:
+    """After the verdict: the master keeps the final values up for its grace period; Ctrl-C (or SIGTERM)
+    ends it early, and the run keeps its exit code."""
+    group = run.lingering
+    if group is None:
+        return
+    where = " and ".join(run.serving) or "the metrics endpoint"
+    progress.note(
+        f"serving the final metrics at {where} for {run.grace_s:g}s more (--metrics-grace); "
+        "Ctrl-C ends it early, the exit code stays the run's"
+    )
+    first = signals.received
+    deadline = time.monotonic() + run.grace_s + 30
+    try:
+        while time.monotonic() < deadline:
+            if signals.received != first:
+                first = signals.received
+                group.signal_master(signal.SIGTERM)  # ends the master's grace at once
+            try:
+                event = group.events.get(timeout=0.2)
+            except Exception:
+                if group.master() is None or group.poll().get("master") is not None:
+                    return
+                continue
+            if isinstance(event, (Done, MasterExited)):
+                return
+    except HardStop:
+        return  # a second signal: the group is stopped at once by execute
 
 
 def _tail(path: str, redactor: Redactor, lines: int = 8) -> str:
