@@ -6,14 +6,17 @@ import json
 import queue
 import signal
 import socket
+import subprocess
 import threading
 import time
 import urllib.request
+import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
 from ..conftest import Project
-from .helpers import embedded_project, start_run, wait_until_gone
+from .helpers import embedded_project, finish, start_run, wait_until_gone
 
 pytestmark = pytest.mark.integration
 
@@ -83,3 +86,49 @@ def drained(lines: queue.Queue[str]) -> list[str]:
     while not lines.empty():
         taken.append(lines.get())
     return taken
+
+
+def _finishing_run(project: Project) -> tuple[subprocess.Popen[str], Path]:
+    """A run held while finishing (after the load, before its artifacts are written) by the controller's
+    test gate, so that a signal surely lands in that phase; returns it once it is there."""
+    embedded_project(project, STEADY, users=1, duration="2s")
+    gate = project.root / "gate"
+    gate.write_text("")
+    proc = start_run(project, "--out", "o", env={"LOADORCH_TEST_FINISH_GATE": str(gate)})
+    deadline = time.monotonic() + 150
+    while not (project.root / "gate.reached").exists():
+        assert time.monotonic() < deadline and proc.poll() is None, "the run never reached its finishing"
+        time.sleep(0.05)
+    return proc, gate
+
+
+def test_sigterm_while_finishing_writes_the_artifacts_marked_interrupted(project: Project) -> None:
+    proc, gate = _finishing_run(project)
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(0.5)  # the handler has run: the results being built are now out of date
+    gate.unlink()
+    out, err = finish(proc, timeout=60)
+    assert proc.returncode == 143, out + err
+    doc = project.results("o")
+    assert doc["verdict"] == "interrupted" and doc["exit_code"] == 143 and doc["run"]["interrupted"] is True
+    assert doc["totals"]["requests"] > 0  # what was measured is kept
+    junit = (project.root / "o" / "junit.xml").read_text()
+    assert 'name="verdict" value="interrupted"' in junit
+    assert "writing the artifacts again, marked interrupted" in err and "Traceback" not in out + err
+    assert wait_until_gone(proc.pid) == []
+
+
+def test_a_second_signal_while_finishing_stops_at_once_and_junit_says_so(project: Project) -> None:
+    proc, _ = _finishing_run(project)
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)  # the gate is still there: only the second signal ends the wait
+    out, err = finish(proc, timeout=30)
+    assert proc.returncode == 143, out + err
+    assert "Traceback" not in out + err and "stopped at once (a second signal)" in err
+    root = ET.fromstring((project.root / "o" / "junit.xml").read_text())
+    [error] = root.iter("error")
+    assert "stopped at once by a second signal" in (error.get("message") or "")
+    assert wait_until_gone(proc.pid) == []
+    again = project.run("run", "p", "--iterations", "1", "--out", "o")  # the folder is still a run folder
+    assert again.code == 6, again.err
