@@ -35,11 +35,11 @@ from loadorch.metrics.remote_write import secret_values as remote_write_secrets
 from loadorch.report import gha, results
 from loadorch.report.junit import render as render_junit
 from loadorch.report.summary import terminal, use_color
-from loadorch.results import Results, results_of
+from loadorch.results import Results
 from loadorch.run import browsers
 from loadorch.run.artifacts import write_json, write_text
 from loadorch.run.embedded import embedded_target
-from loadorch.run.outputs import print_artifacts, sort_request_log, versions, write_artifacts
+from loadorch.run.outputs import print_artifacts, results_model, sort_request_log, versions, write_artifacts
 from loadorch.run.plan import browser_worker_count, build_plan, process_specs, write_plan
 from loadorch.run.preflight import connect_probe, target_addresses
 from loadorch.run.processes import ProcessGroup, free_port
@@ -566,7 +566,7 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
         if warnings:
             doc["warnings"] = run.redactor.obj(warnings)
         # built once: every reader below (and report, compare, k8s collect later) reads this model
-        made = results_of(doc, os.path.join(run.opts.out_dir, "results.json"))
+        made = results_model(doc, run.opts.out_dir)
         _test_gate(run, signals)
         write_artifacts(
             run.opts.out_dir, run.opts.junit_path, run.started, cfg, run.redactor, doc, made, record,
