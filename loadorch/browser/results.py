@@ -46,7 +46,7 @@ def budgets(thresholds: Iterable[Threshold] = ()) -> dict[str, float]:
 
 def build(stats: BrowserStats, thresholds: Iterable[Threshold] = ()) -> dict[str, Any]:
     pages: dict[str, Any] = {}
-    for page in stats.pages():
+    for page in sorted(set(stats.pages()) | set(stats.cut_short)):
         vitals = {}
         for vital in VITALS:
             h = stats.select(metric_of(vital), (("page", page),))
@@ -55,6 +55,7 @@ def build(stats: BrowserStats, thresholds: Iterable[Threshold] = ()) -> dict[str
         total, failed = stats.step_counts((("page", page),))
         pages[page] = {
             "views": stats.select(metric_of("ttfb"), (("page", page),)).count or None,
+            "cut_short": stats.cut_short.get(page, 0),
             "steps": total,
             "failed_steps": failed,
             "vitals": vitals,
@@ -73,6 +74,7 @@ def build(stats: BrowserStats, thresholds: Iterable[Threshold] = ()) -> dict[str
     total, failed = stats.step_counts()
     return {
         "views": stats.views,
+        "cut_short": sum(stats.cut_short.values()),  # page views the run's end cut short: not samples
         "steps": total,
         "failed_steps": failed,
         "pages": pages,
