@@ -49,6 +49,8 @@ def rail_flags(rail_url: str) -> tuple[str, ...]:
         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
         "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
     )
+
+
 MISSING_HINT = "install it (apt-get install chromium) or set LOADORCH_CHROMIUM=/path/to/chromium"
 
 

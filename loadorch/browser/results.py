@@ -6,6 +6,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+from loadorch.browser.lighthouse import summary
 from loadorch.browser.stats import VITALS, BrowserStats, metric_of, scale_of
 from loadorch.config.thresholds import DEFAULT_BROWSER_THRESHOLDS, Threshold
 from loadorch.verdict.histogram import Histogram
@@ -86,7 +87,9 @@ def build(stats: BrowserStats, thresholds: Iterable[Threshold] = ()) -> dict[str
         ],
         "blocked": [{"page": p, "url": u, "count": n} for (p, u), n in sorted(stats.blocked.items())],
         "lighthouse": {
-            f"{m}{{{k}:{v}}}": _vital(h, m)
+            f"{m}{{{k}:{v}}}": summary(sorted(stats.lighthouse[(m, tags)]))
+            if (m, tags) in stats.lighthouse
+            else _vital(h, m)
             for (m, tags), h in sorted(stats.series.items())
             if m.startswith("lighthouse_")
             for k, v in tags

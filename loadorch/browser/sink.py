@@ -1,8 +1,8 @@
 """The controller's end of the browser workers' channel: a loopback (or pod) TCP listener of JSON lines.
 
 Each worker connects, says hello with the run's token and its index, then streams page views (one cut
-short by the run's end is counted apart), step outcomes, blocked requests, and `done`. Samples land in one BrowserStats as they arrive, so whatever
-was measured before an interruption is kept.
+short by the run's end is counted apart), step outcomes, blocked requests, and `done`. Samples land in
+one BrowserStats as they arrive, so whatever was measured before an interruption is kept.
 """
 
 from __future__ import annotations

@@ -48,10 +48,14 @@ class BrowserStats:
     blocked: dict[tuple[str, str], int] = field(default_factory=dict)  # (page, url) -> times
     views: int = 0
     cut_short: dict[str, int] = field(default_factory=dict)  # page -> views the run's end cut short (no sample)
+    # Lighthouse results as read (a handful of files): gated unrounded, the histograms only show them
+    lighthouse: dict[tuple[str, Tags], list[float]] = field(default_factory=dict)
 
     def record(self, metric: str, tags: Mapping[str, str], value: float, at_s: float | None = None) -> None:
         units = max(0, round(value * scale_of(metric)))
         key = (metric, tuple(sorted(tags.items())))
+        if metric.startswith("lighthouse_"):
+            self.lighthouse.setdefault(key, []).append(float(value))
         self._hist(self.series, key).record(units)
         if at_s is not None:
             slot = self._slot(max(0, int(at_s / self.interval_s)))
@@ -119,6 +123,17 @@ class BrowserStats:
                 out.merge(h)
         return out
 
+    def exact(self, metric: str, tags: Iterable[tuple[str, str]] = ()) -> list[float]:
+        """The Lighthouse values of `metric` whose tags all match, as read, in order."""
+        wanted = tuple(tags)
+        pooled = [
+            v
+            for (name, own), vs in self.lighthouse.items()
+            if name == metric and all(p in own for p in wanted)
+            for v in vs
+        ]
+        return sorted(pooled)
+
     def step_counts(self, tags: Iterable[tuple[str, str]] = ()) -> tuple[int, int]:
         """(steps, failed steps) whose user and page match the tags."""
         wanted = dict(tags)
@@ -156,6 +171,8 @@ class BrowserStats:
         self.views += other.views
         for page, n in other.cut_short.items():
             self.cut_short[page] = self.cut_short.get(page, 0) + n
+        for lkey, values in other.lighthouse.items():
+            self.lighthouse.setdefault(lkey, []).extend(values)
         return self
 
     def to_json(self) -> dict[str, Any]:
@@ -168,6 +185,7 @@ class BrowserStats:
             "steps": [[*k, ok, bad] for k, (ok, bad) in sorted(self.steps.items())],
             "failures": [[*k, n] for k, n in sorted(self.failures.items())],
             "blocked": [[p, u, n] for (p, u), n in sorted(self.blocked.items())],
+            "lighthouse": [[m, [list(t) for t in tags], vs] for (m, tags), vs in sorted(self.lighthouse.items())],
         }
 
     @classmethod
@@ -184,4 +202,6 @@ class BrowserStats:
             out.failures[(str(user), str(page), str(step), str(reason))] = int(n)
         for page, url, n in data.get("blocked", []):
             out.blocked[(str(page), str(url))] = int(n)
+        for metric, tags, values in data.get("lighthouse", []):
+            out.lighthouse[(str(metric), tuple((str(k), str(v)) for k, v in tags))] = [float(v) for v in values]
         return out
