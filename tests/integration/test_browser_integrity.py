@@ -189,17 +189,17 @@ thresholds:
 
 
 class NextPage:
-    """The slow next page: its request wakes the shown page, its answer waits (at most 10 s) for the shift."""
+    """The slow next page: while its request is held (at most 10 s, until the shown page says it shifted),
+    the shown page's poll is answered, whichever of the two reached the server first."""
 
     def __init__(self) -> None:
         self.cond = threading.Condition()
-        self.requested = 0
+        self.pending = 0  # next-page requests held
         self.shifted = 0
 
     def wait_requested(self, _: BaseHTTPRequestHandler) -> tuple[int, str, bytes]:
         with self.cond:
-            seen = self.requested
-            self.cond.wait_for(lambda: self.requested > seen, timeout=30)
+            self.cond.wait_for(lambda: self.pending > 0, timeout=30)
         return 200, "text/plain", b"go"
 
     def mark_shifted(self, _: BaseHTTPRequestHandler) -> tuple[int, str, bytes]:
@@ -211,9 +211,10 @@ class NextPage:
     def slow(self, _: BaseHTTPRequestHandler) -> tuple[int, str, bytes]:
         with self.cond:
             seen = self.shifted
-            self.requested += 1
+            self.pending += 1
             self.cond.notify_all()
             self.cond.wait_for(lambda: self.shifted > seen, timeout=10)
+            self.pending -= 1
         return 200, "text/html", b"<!doctype html><p>slow page</p>"
 
 
