@@ -66,7 +66,7 @@ def test_an_older_v1_file_still_reads_and_renders() -> None:
     results = results_of(old, "old/results.json")
     assert results.browser is None and results.window is None and results.load is None
     assert results.run.tags == {} and results.integrity.per_worker == []
-    assert "full" in markdown(old) and "<html" in render_html(old)
+    assert "full" in markdown(results) and "<html" in render_html(results)
 
 
 @pytest.mark.parametrize("extra", ["surprise", "run.surprise", "kinds.read.surprise"])
