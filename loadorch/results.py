@@ -17,9 +17,10 @@ import json
 import sys
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 from typing_extensions import NotRequired, TypedDict
 
+from loadorch.config.thresholds import Threshold, ThresholdSyntaxError, parse_expression, parse_selector
 from loadorch.errors import ConfigError, Problem
 from loadorch.wire import (
     HistogramJson,
@@ -113,6 +114,28 @@ class ThresholdRow(Section):
     verdict: str
     message: str
     abort_on_fail: bool = False
+    _threshold: Threshold | None = PrivateAttr(default=None)
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._threshold = _threshold_of(self.selector, self.expression)
+
+    @property
+    def threshold(self) -> Threshold | None:
+        """The selector and expression, parsed once as the row is read (None: a row this loadorch cannot
+        parse, e.g. a metric it does not know); charts and limits use it, never the strings again."""
+        return self._threshold
+
+
+def _threshold_of(selector: str, expression: str) -> Threshold | None:
+    """A written threshold as its type. The scenario's own tags were checked when the run was configured,
+    so any tag in the selector is taken as known here."""
+    body = selector.partition("{")[2].rstrip("}")
+    own_tags = {part.partition(":")[0].strip() for part in body.split(",") if part}
+    try:
+        sel = parse_selector(selector, own_tags)
+        return Threshold(sel, parse_expression(expression, sel.metric))
+    except ThresholdSyntaxError:
+        return None
 
 
 class CheckRow(Section):

@@ -10,7 +10,7 @@ import math
 from collections.abc import Sequence
 from typing import Protocol
 
-from loadorch.config.thresholds import Expression, Selector, ThresholdSyntaxError, parse_expression, parse_selector
+from loadorch.config.thresholds import Expression, Selector
 from loadorch.report import svg
 from loadorch.report.charts import Breach, Limit, Series, line_chart
 from loadorch.report.spectrum import Curve, PercentilePoint, curve_of, spectrum_chart
@@ -39,17 +39,13 @@ class Charted(Protocol):
 
 
 def latency_thresholds(thresholds: Sequence[ThresholdRow]) -> list[tuple[Selector, Expression, ThresholdRow]]:
-    """The run's http_req_duration thresholds, parsed (unparseable ones are skipped: a picture, not a verdict)."""
-    out = []
-    for t in thresholds:
-        try:
-            sel = parse_selector(t.selector)
-            expr = parse_expression(t.expression, sel.metric)
-        except ThresholdSyntaxError:
-            continue
-        if sel.metric == "http_req_duration":
-            out.append((sel, expr, t))
-    return out
+    """The run's http_req_duration thresholds, as parsed when results.json was read (rows that could not be
+    parsed are skipped: a picture, not a verdict)."""
+    return [
+        (t.threshold.selector, t.threshold.expression, t)
+        for t in thresholds
+        if t.threshold is not None and t.threshold.selector.metric == "http_req_duration"
+    ]
 
 
 def _applies(sel: Selector, **want: str) -> bool:
