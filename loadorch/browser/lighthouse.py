@@ -10,7 +10,7 @@ from loadorch.browser.stats import BrowserStats
 from loadorch.config.lighthouse import LighthouseError, Sample, expand, load, parse
 from loadorch.verdict.histogram import nearest_rank
 
-__all__ = ["LighthouseError", "Sample", "aggregate", "expand", "load", "parse", "record", "summary"]
+__all__ = ["LighthouseError", "Sample", "aggregate_as_read", "expand", "load", "parse", "record", "summary"]
 
 
 def record(stats: BrowserStats, samples: tuple[Sample, ...]) -> None:
@@ -18,7 +18,7 @@ def record(stats: BrowserStats, samples: tuple[Sample, ...]) -> None:
         stats.record(s.metric, {s.tag: s.value_of}, s.value)
 
 
-def aggregate(values: Sequence[float], aggregation: str, pct: float | None) -> float:
+def aggregate_as_read(values: Sequence[float], aggregation: str, pct: float | None) -> float:
     """`avg`, `min`, `max`, `med` or `p(N)` (nearest rank, as for every other metric) of sorted values."""
     if aggregation == "avg":
         return sum(values) / len(values)
@@ -33,8 +33,8 @@ def summary(values: Sequence[float]) -> dict[str, Any]:
     """results.json's row of one Lighthouse series: the values gated, unrounded."""
     return {
         "count": len(values),
-        "p50": aggregate(values, "p", 50),
-        "p75": aggregate(values, "p", 75),
-        "p95": aggregate(values, "p", 95),
+        "p50": aggregate_as_read(values, "p", 50),
+        "p75": aggregate_as_read(values, "p", 75),
+        "p95": aggregate_as_read(values, "p", 95),
         "max": values[-1],
     }
