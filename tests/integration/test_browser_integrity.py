@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from ..conftest import Project, assert_no_traceback
+from tests.support.project import Project, assert_no_traceback
 
 pytestmark = [
     pytest.mark.integration,
