@@ -129,12 +129,12 @@ def test_a_document_the_model_refuses_is_still_written(tmp_path: Path) -> None:
 
 
 def test_a_file_written_by_the_first_v1_release_reads_renders_and_compares(tmp_path: Path) -> None:
-    """tests/fixtures/results/v1-first-release.json was written by loadorch's first commit (0854f69, a
+    """tests/fixtures/results-v1-first-release.json was written by loadorch's first commit (0854f69, a
     3 s smoke run): today's model reads it, and report and compare work on it."""
     from loadorch.commands.compare import compare_runs
     from loadorch.verdict.compare import Budgets
 
-    text = (REPO / "tests" / "fixtures" / "results" / "v1-first-release.json").read_text()
+    text = (REPO / "tests" / "fixtures" / "results-v1-first-release.json").read_text()
     old = results_of(json.loads(text), "v1-first-release.json")
     assert old.run.profile == "smoke" and old.load is None and old.run.tags == {}
     assert "smoke" in markdown(old) and 'id="latency-read"' in render_html(old)
