@@ -13,8 +13,6 @@ import pytest
 
 from tests.support.project import Project
 
-pytestmark = pytest.mark.integration
-
 SCENARIO = """
 name: staged
 users:
