@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -13,6 +14,7 @@ import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -168,3 +170,25 @@ def shop_server() -> Iterator[str]:
 
 def assert_no_traceback(result: CliResult) -> None:
     assert "Traceback" not in result.err and "Traceback" not in result.out, result.err
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # pytest then runs the finalizers: the cluster is stopped, not left behind
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    """One private PostgreSQL cluster (tests/integration/pgcluster.py) for the whole session, stopped at the
+    end (also when pytest gets SIGTERM, e.g. from `timeout`)."""
+    from .integration.pgcluster import binaries, start_cluster, stop_cluster
+
+    if binaries() is None:
+        pytest.skip("PostgreSQL binaries not found (/usr/lib/postgresql/*/bin): apt-get install postgresql")
+    pytest.importorskip("psycopg", reason="psycopg is in the test extra: pip install '.[test]'")
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    cluster = start_cluster()
+    try:
+        yield cluster
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        stop_cluster(cluster)
