@@ -403,7 +403,7 @@ def _format_error(exc: LoadorchError) -> str:
 def _cmd_run(args: argparse.Namespace) -> int:
     from loadorch.config.resolve import build
     from loadorch.run.controller import RunOptions, execute
-    from loadorch.run.outdir import check_out_dir, replacing
+    from loadorch.run.outdir import check_out_dir, recover_earlier, replacing
 
     overrides = _overrides(args)
     if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
@@ -417,6 +417,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for warning in cfg.warnings:
         sys.stderr.write(f"warning: {warning}\n")
     out = args.out or _default_out(args.project, cfg.profile_name)
+    for note in recover_earlier(out):
+        sys.stderr.write(f"note: {note}\n")
     earlier = check_out_dir(out, args.project)
     if earlier:
         sys.stderr.write(f"note: {out} holds an earlier run; the whole folder is replaced by this run's\n")
