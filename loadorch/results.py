@@ -201,6 +201,12 @@ class TopStatement(Section):
     mean_ms: float
 
 
+class SlowStatement(Section):
+    statement: str
+    count: int
+    max_ms: float
+
+
 class StatementsPoint(Section):
     t_s: float
     queries: int
@@ -221,6 +227,9 @@ class DbCollector(Section):
     timeseries: list[StatementsPoint] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     log_source: str = ""
+    slow_top: list[SlowStatement] = Field(default_factory=list)
+    window_start: str = ""  # the window's edges on the server's clock (log_timezone)
+    window_end: str = ""
     slow_share: float | None = None
 
 

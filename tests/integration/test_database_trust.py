@@ -128,6 +128,10 @@ def test_log_statement_all_fails_the_run_it_used_to_pass(project: Project, postg
     assert r.code == 1, r.out + r.err
     db = project.results("o")["database"]["collector"]
     assert db["slow"] == 3 and db["queries"] == 203 and db["slow_top"][0]["statement"] == "SELECT pg_sleep($1)", db
+    html = (project.root / "o" / "report.html").read_text()
+    assert "Statements slower than 200 ms (duration log)" in html and "SELECT pg_sleep($1)" in html
+    assert "window (the server&#x27;s clock)" in html and db["window_start"] in html
+    assert "**Slow statements**" in (project.root / "o" / "summary.md").read_text()
 
 
 # -- 2. settings the application runs with ----------------------------------------------------------------
