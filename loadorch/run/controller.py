@@ -34,6 +34,7 @@ from loadorch.metrics.options import MetricsOptions, plan_block
 from loadorch.metrics.remote_write import secret_values as remote_write_secrets
 from loadorch.report import gha, results
 from loadorch.report.summary import terminal, use_color
+from loadorch.results import results_of
 from loadorch.run import browsers
 from loadorch.run.artifacts import write_json, write_text
 from loadorch.run.embedded import embedded_target
@@ -555,20 +556,23 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
     warnings = _metrics_warnings(metrics)
     if warnings:
         doc["warnings"] = run.redactor.obj(warnings)
+    # built once: every reader below (and report, compare, k8s collect later) reads this model
+    made = results_of(doc, os.path.join(run.opts.out_dir, "results.json"))
     write_artifacts(
-        run.opts.out_dir, run.opts.junit_path, run.started, cfg, run.redactor, doc, record, run.opts.summary_export
-    )
+        run.opts.out_dir, run.opts.junit_path, run.started, cfg, run.redactor, doc, made, record,
+        run.opts.summary_export,
+    )  # fmt: skip
     if run.sink is not None and run.opts.request_log:
         browsers.write_steps_log(run.sink, run.opts.out_dir, run.redactor)
     if gha.enabled(run.opts.env):
         files = {"profile": cfg.profile_path, "scenario": cfg.scenario.path}
-        sys.stdout.write(gha.threshold_commands(doc["thresholds"], cfg.sources, files))
-    for warning in doc.get("warnings", []):  # before the summary: the verdict and its reasons end the output
+        sys.stdout.write(gha.threshold_commands(made.thresholds, cfg.sources, files))
+    for warning in made.warnings:  # before the summary: the verdict and its reasons end the output
         sys.stdout.write(f"warning: {warning}\n")
     if run.kept_logs:
         kept = ", ".join(f"{name}.log ({why})" for name, why in run.kept_logs.items())
         sys.stdout.write(f"logs: {os.path.dirname(run.log_path('master'))}: {kept}\n")
-    sys.stdout.write(terminal(doc, color=use_color(sys.stdout)))
+    sys.stdout.write(terminal(made, color=use_color(sys.stdout)))
     sys.stdout.write(f"artifacts: {run.opts.out_dir}\n")
     if run.opts.junit_path:
         sys.stdout.write(f"junit: {run.opts.junit_path} (and {os.path.join(run.opts.out_dir, 'junit.xml')})\n")
