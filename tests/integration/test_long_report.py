@@ -13,9 +13,7 @@ from loadorch.results import results_of
 from loadorch.verdict.stats import INTERVAL_SLOTS
 from tests.synthetic import synthetic_long_run
 
-from .cdp import Browser, chromium_path
-
-pytestmark = pytest.mark.integration
+from .cdp import Browser
 
 # every <svg> on the page: its box, and how many of its marks (lines, areas, points) have drawn geometry
 CHARTS_JS = r"""
@@ -32,9 +30,8 @@ CHARTS_JS = r"""
 """
 
 
+@pytest.mark.chromium
 def test_an_hour_long_report_opens_with_every_chart_drawn(tmp_path) -> None:
-    if chromium_path() is None:
-        pytest.skip("chromium is not installed (.ci/run installs Debian's chromium)")
     doc = results_of(build(synthetic_long_run(endpoints=200, seconds=3600, workers=2, per_second=2)), "results.json")
     page = tmp_path / "report.html"
     html = render_html(doc)
