@@ -111,3 +111,18 @@ def test_thresholds_are_parsed_once_as_the_file_is_read(monkeypatch: pytest.Monk
     html = render_html(results)
     markdown(results)
     assert 'class="limit"' in html and calls == []
+
+
+def test_a_document_the_model_refuses_is_still_written(tmp_path: Path) -> None:
+    """A loadorch bug (the builder writing a field the model lacks) never loses the run's numbers:
+    results.json is written as built and the run ends in a run error saying so."""
+    from loadorch.errors import RunError
+    from loadorch.run.outputs import results_model
+
+    doc = json.loads(dumps(full_results()))
+    assert results_model(doc, str(tmp_path)).run.profile == "full" and not (tmp_path / "results.json").exists()
+    doc["run"]["new_figure"] = 1
+    with pytest.raises(RunError) as info:
+        results_model(doc, str(tmp_path))
+    assert "a loadorch bug" in str(info.value) and "run.new_figure: unknown field" in str(info.value)
+    assert json.loads((tmp_path / "results.json").read_text())["run"]["new_figure"] == 1

@@ -23,7 +23,7 @@ from loadorch.report.html import render_html
 from loadorch.report.junit import render as render_junit
 from loadorch.report.results import RunRecord
 from loadorch.report.summary import markdown, terminal
-from loadorch.results import Results
+from loadorch.results import Results, ResultsError, results_of
 from loadorch.run.artifacts import write_json, write_lines, write_text
 from loadorch.traffic.redact import Redactor
 
@@ -87,6 +87,21 @@ def print_artifacts(out_dir: str, summary_export: str | None = None) -> None:
         raise RunError(f"cannot hand the artifacts over through the log: {exc}") from None
     sys.stdout.write(block)
     sys.stdout.flush()
+
+
+def results_model(doc: dict[str, Any], out: str) -> Results:
+    """The run's results.json (as built and redacted) as the model its summaries are rendered from. A
+    document the model refuses is a loadorch bug: the run's numbers are not lost for it, results.json is
+    written as built and the run ends in a run error that says so (exit 5)."""
+    path = os.path.join(out, "results.json")
+    try:
+        return results_of(doc, path)
+    except ResultsError as exc:
+        write_json(path, doc)
+        raise RunError(
+            f"results.json does not match its model (a loadorch bug: please report it); it was written as built, "
+            f"the other artifacts were not:\n{exc}"
+        ) from None
 
 
 def write_artifacts(
