@@ -553,8 +553,8 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
     if metrics:
         doc["live_metrics"] = run.redactor.obj(metrics)
     warnings = _metrics_warnings(metrics)
-    if warnings:
-        doc["warnings"] = run.redactor.obj(warnings)
+    if warnings:  # after results.build's own (request names folded)
+        doc["warnings"] = doc.get("warnings", []) + run.redactor.obj(warnings)
     write_artifacts(
         run.opts.out_dir, run.opts.junit_path, run.started, cfg, run.redactor, doc, record, run.opts.summary_export
     )

@@ -34,6 +34,7 @@ from loadorch.traffic.arrivals import for_worker
 from loadorch.traffic.data import cumulative, stream_seed
 from loadorch.traffic.request import CompiledRequest, Origin, RequestRunner, compile_request
 from loadorch.traffic.stages import users_at
+from loadorch.verdict.endpoints import EndpointNames
 from loadorch.verdict.stats import Recorder
 from loadorch.wire import Arrivals, Hello, Plan, Ramp, Start, StatsMessage, VuFailure, WorkerLostMaster
 
@@ -105,7 +106,11 @@ class WorkerState:
         self.plan = plan
         self.index = index
         self.recorder = Recorder(
-            plan.interval_s, time.time(), plan.metrics.edges_us if plan.metrics else (), plan.window or ()
+            plan.interval_s,
+            time.time(),
+            plan.metrics.edges_us if plan.metrics else (),
+            plan.window or (),
+            EndpointNames(plan.max_endpoints, plan.endpoint_names),
         )
         self.seq = 0
         self.started = False
@@ -144,6 +149,8 @@ class WorkerState:
         self.seq += 1
         mine = len(self.mine)
         failures, self.vu_failures = self.vu_failures, []
+        if self.recorder.endpoints.folded and not self.recorder.folded_sent:  # the first names folded: once
+            log.warning("%s", self.recorder.endpoints.warning())
         return StatsMessage(
             index=self.index,
             token=self.plan.token,
@@ -410,6 +417,7 @@ def run_worker(plan: Plan, index: int) -> int:
     watch_parent()
     state = WorkerState(plan, index)
     env = Environment(user_classes=build_user_classes(state), host=plan.host, stop_timeout=0)
+    _ignore_locust_stats(env)
     gc.freeze()  # modules, classes, the plan: never garbage, so never traversed again (see FREEZE_EVERY)
     if any(u.python for u in plan.scenario.users):
         _listen_to_python_users(env, state)
@@ -425,6 +433,18 @@ def run_worker(plan: Plan, index: int) -> int:
         emit(WorkerLostMaster(index=index))
         return 5
     return 0
+
+
+def _ignore_locust_stats(env: Environment) -> None:
+    """Locust's own request stats are not kept: the recorder is the run's record. Locust's keep an entry per
+    request name, sent to the master every 3 s and kept there too, with no bound: a python user naming each
+    request by its URL grew them by a name per id on both sides."""
+
+    def ignore(*args: Any, **kwargs: Any) -> None:
+        return None
+
+    env.stats.log_request = ignore  # type: ignore[method-assign]
+    env.stats.log_error = ignore  # type: ignore[method-assign]
 
 
 def _listen_to_python_users(env: Environment, state: WorkerState) -> None:
