@@ -184,9 +184,9 @@ def endpoint_timeseries(merged: Merged, top: int = TOP_ENDPOINTS) -> dict[str, A
     chosen = set(sorted(counts, key=lambda n: (-counts[n], n))[:top])
     step = merged.interval_s * merged.endpoint_step
     rows: dict[str, list[list[float]]] = {}
-    for (slot, name), h in sorted(merged.endpoint_intervals.items()):
-        if name in chosen and h.count:
-            rows.setdefault(name, []).append([round(slot * step, 3), round(h.percentile(95) / 1000.0, 3)])
+    picked = [(key, h) for key, h in merged.endpoint_intervals.items() if key[1] in chosen and h.count]
+    for (slot, name), h in sorted(picked):  # sorted after picking: names x slots rows, the top few drawn
+        rows.setdefault(name, []).append([round(slot * step, 3), round(h.percentile(95) / 1000.0, 3)])
     return {"interval_s": step, "endpoints": rows}
 
 

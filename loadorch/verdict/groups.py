@@ -38,11 +38,14 @@ def counts_of(rows: Rows) -> tuple[int, int]:
 
 
 def pooled(rows: Rows, ok: bool | None = True) -> Histogram:
-    """The rows' histograms merged, those of successful requests only by default (as Merged.select)."""
+    """The rows' histograms merged, those of successful requests only by default (as Merged.select). To read,
+    not to add to: a group with one such row (most endpoints) gets that row's own histogram, not a copy."""
+    chosen = [h for key, h in rows if ok is None or key.ok == ok]
+    if len(chosen) == 1:
+        return chosen[0]
     out = Histogram()
-    for key, h in rows:
-        if ok is None or key.ok == ok:
-            out.merge(h)
+    for h in chosen:
+        out.merge(h)
     return out
 
 
