@@ -18,12 +18,13 @@ from gevent.pywsgi import WSGIServer
 
 from loadorch.config.thresholds import Threshold
 from loadorch.db.gates import db_judge
-from loadorch.metrics.families import Family, Gauges, build, flatten
+from loadorch.metrics.families import MAX_METRIC_NAMES, Family, Gauges, build, flatten
 from loadorch.metrics.remote_write import auth_header, compress, encode_write_request
 from loadorch.metrics.tagged import families_from_json
 from loadorch.report.results import LoadRecord, load_timeline, timeseries
 from loadorch.runtime.common import emit
 from loadorch.traffic.stages import PHASE_AFTER, PHASE_BEFORE, PHASE_BETWEEN, PHASE_IN, phase_of, window_seconds
+from loadorch.verdict.endpoints import EndpointNames
 from loadorch.verdict.evaluate import ThresholdResult, evaluate
 from loadorch.verdict.stats import Merged
 from loadorch.wire import (
@@ -94,6 +95,8 @@ class LiveMetrics:
         self.next_push = PUSH_INTERVAL_S
         self.dispatched = (0.0, 0)
         self.extra: tuple[tuple[int, int], list[Family]] = ((0, 0), [])
+        # the request names labelled, the same from one scrape to the next (metrics/families.py)
+        self.names = EndpointNames(MAX_METRIC_NAMES, plan.endpoint_names[:MAX_METRIC_NAMES])
 
     def start(self) -> None:
         from loadorch.metrics.dashboard import dashboard_app
@@ -118,7 +121,7 @@ class LiveMetrics:
         return int(server.server_port)
 
     def families(self) -> list[Family]:
-        own = build(self.run, self.state.merged, self.edges, self.gauges, self.results, self.table_edges)
+        own = build(self.run, self.state.merged, self.edges, self.gauges, self.results, self.table_edges, self.names)
         return own + self._extra_families()
 
     def _extra_families(self) -> list[Family]:

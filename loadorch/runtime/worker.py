@@ -27,6 +27,7 @@ from loadorch.config.tags import tag_table, tags_of
 from loadorch.db.servertiming import QueryHeader
 from loadorch.hosts import address_guard
 from loadorch.runtime.common import MASTER_HEARTBEAT_TIMEOUT_S, REPORT_INTERVAL_S, emit, watch_parent
+from loadorch.runtime.headbound import bound_response_heads
 from loadorch.runtime.hops import HttpOptions, http_options
 from loadorch.runtime.vu import LeanRunner, VirtualUser
 from loadorch.traffic import data as gen
@@ -240,7 +241,14 @@ def make_runner(
     pinned = plan.addresses
     check = None if pinned else address_guard(plan.host, plan.allowed_hosts)
     return LeanRunner(
-        origin, plan.request_timeout_s, plan.max_response_body, pinned, check, query_header=header, options=options()
+        origin,
+        plan.request_timeout_s,
+        plan.max_response_body,
+        pinned,
+        check,
+        query_header=header,
+        options=options(),
+        max_head=plan.max_response_head,
     )
 
 
@@ -418,6 +426,7 @@ def run_worker(plan: Plan, index: int) -> int:
     state = WorkerState(plan, index)
     env = Environment(user_classes=build_user_classes(state), host=plan.host, stop_timeout=0)
     _ignore_locust_stats(env)
+    bound_response_heads(plan.max_response_head)  # client: locust and python users' FastHttpUser
     gc.freeze()  # modules, classes, the plan: never garbage, so never traversed again (see FREEZE_EVERY)
     if any(u.python for u in plan.scenario.users):
         _listen_to_python_users(env, state)

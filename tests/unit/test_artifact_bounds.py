@@ -375,3 +375,26 @@ def _record(merged: Merged):  # type: ignore[no-untyped-def]
     return RunRecord(profile="p", scenario_name="s", scenario_path="s.yaml", scenario_sha256="0" * 64, seed=1,
                      workers=2, users=2, host="http://127.0.0.1:1", start="", end="", versions={}, verdict="pass",
                      exit_code=0, merged=merged, elapsed_s=3.0)  # fmt: skip
+
+
+def test_live_metrics_label_a_bounded_set_of_names_and_count_the_rest_exactly() -> None:
+    """The live metrics label at most their bound of request names, the same ones scrape after scrape (the
+    first to come); the other names' requests and latencies are in '(other endpoints)' series, exactly."""
+    from loadorch.metrics.families import Gauges, flatten
+    from loadorch.metrics.families import build as families
+    from loadorch.metrics.names import edges_us
+    from loadorch.verdict.endpoints import OTHER_ENDPOINTS, EndpointNames
+
+    _, merged, sent, _ = _names_run(limit=400)
+    names = EndpointNames(20, ["checkout"])
+    samples = []
+    for _ in range(2):
+        samples.append(flatten(families(("r", "p", "s"), merged, edges_us([300.0]), Gauges(), [], names=names)))
+    assert samples[0] == samples[1]  # the same names labelled, scrape after scrape
+    requests = [(labels, v) for labels, v in samples[0] if labels["__name__"].endswith("_requests_total")]
+    labelled = {labels["name"] for labels, _ in requests}
+    assert len(labelled) == 21 and {"checkout", OTHER_ENDPOINTS} <= labelled
+    assert sum(v for _, v in requests) == sum(sent.values()) == merged.total
+    counts = [v for labels, v in samples[0] if labels["__name__"] == "loadorch_http_request_duration_seconds_count"]
+    assert sum(counts) == merged.total  # every request's latency in exactly one histogram series
+    assert len({labels["name"] for labels, _ in samples[0] if "name" in labels}) == 21
