@@ -334,6 +334,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "k8s": _cmd_k8s,
         "init": _cmd_init,
     }
+    sys.stdout = out = _ReaderGoneQuiet(sys.stdout)  # type: ignore[assignment]
     try:
         return handlers[args.command](args)
     except LoadorchError as exc:
@@ -351,12 +352,50 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         sys.stderr.write(f"loadorch: internal error: {type(exc).__name__}: {exc} (rerun with --debug)\n")
         return ExitCode.RUN
+    finally:
+        out.flush()
+        sys.stdout = out.stream
+
+
+class _ReaderGoneQuiet:
+    """Standard output whose reader may leave early (`loadorch compare A B | head`): from the first write
+    that meets the closed pipe on, output goes nowhere, so the command still finishes its work (files,
+    the exit code of its own outcome) instead of ending in a BrokenPipeError."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.reader_gone = False
+
+    def write(self, text: str) -> int:
+        self._guarded(lambda: self.stream.write(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self._guarded(self.stream.flush)
+
+    def _guarded(self, call: Callable[[], Any]) -> None:
+        if self.reader_gone:
+            return
+        try:
+            call()
+        except BrokenPipeError:
+            self.reader_gone = True
+            # what is still buffered, and any later flush (the interpreter's at exit too), go to /dev/null
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, self.stream.fileno())
+                os.close(devnull)
+            except (OSError, ValueError):
+                pass
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding ...: the real stream's
+        return getattr(self.stream, name)
 
 
 def _format_error(exc: LoadorchError) -> str:
     if isinstance(exc, ConfigError):
         n = len(exc.problems)
-        head = f"error: invalid configuration ({n} problem{'s' if n != 1 else ''}):"
+        head = f"error: {exc.title} ({n} problem{'s' if n != 1 else ''}):"
         return head + "\n" + "\n".join(f"  {p}" for p in exc.problems)
     return f"error: {exc}"
 
@@ -364,7 +403,7 @@ def _format_error(exc: LoadorchError) -> str:
 def _cmd_run(args: argparse.Namespace) -> int:
     from loadorch.config.resolve import build
     from loadorch.run.controller import RunOptions, execute
-    from loadorch.run.outdir import check_out_dir, replacing
+    from loadorch.run.outdir import check_out_dir, recover_earlier, replacing
 
     overrides = _overrides(args)
     if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
@@ -378,6 +417,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for warning in cfg.warnings:
         sys.stderr.write(f"warning: {warning}\n")
     out = args.out or _default_out(args.project, cfg.profile_name)
+    for note in recover_earlier(out):
+        sys.stderr.write(f"note: {note}\n")
     earlier = check_out_dir(out, args.project)
     if earlier:
         sys.stderr.write(f"note: {out} holds an earlier run; the whole folder is replaced by this run's\n")

@@ -45,6 +45,7 @@ class ConfigError(LoadorchError):
     """One or more configuration problems, reported all at once."""
 
     exit_code = ExitCode.CONFIG
+    title = "invalid configuration"  # the first line of the CLI's message
 
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems

@@ -100,3 +100,63 @@ def synthetic_long_run(
         verdict=overall(results, []), exit_code=0, merged=merged, elapsed_s=float(seconds), stop_reason="duration",
         thresholds=results, duration_s=float(seconds), load=LoadRecord("closed", 20, 2.0, (), samples),
     )  # fmt: skip
+
+
+def full_results() -> dict[str, Any]:
+    """A small results.json with every section filled (deterministic): open model with service time,
+    errors and their examples, expect checks, queries per request, a postgres measurement, a measurement
+    window, browser users, live metrics and a warning. The golden results.json is this document."""
+    from loadorch.browser.results import build as browser_block
+    from loadorch.browser.stats import BrowserStats
+    from loadorch.db.measure import DbMeasurement, ProbeRow, Repeated
+    from loadorch.verdict.evaluate import Check
+    from loadorch.wire import WorkerDetail
+
+    rng = random.Random(3)
+    rec = Recorder(1.0, 0.0, window=((2.0, 8.0),))
+    for t in range(10):
+        for e, (name, kind, method) in enumerate((("list", "read", "GET"), ("order", "write", "POST"))):
+            for i in range(6):
+                ok = (t + i + e) % 17 != 0
+                key = SeriesKey("shopper", name, kind, method, 200 if ok else 503, ok)
+                at = t + i / 6
+                ms = 10.0 + 40.0 * e + rng.random() * 5
+                rec.record(key, int(ms * 1000), at, None if ok else "503 Service Unavailable",
+                           service_us=int(ms * 900), db_queries=1 + e, example=None if ok else '{"error": "busy"}')
+                rec.record_checks(key, ["status"], [ok], None if ok else "HTTP 503", at)
+    merged = Merged(1.0)
+    merged.add_delta(0, rec.take_delta())
+    thresholds = [Threshold(parse_selector(s), parse_expression(e, parse_selector(s).metric)) for s, e in THRESHOLDS]
+    results = evaluate(thresholds, merged, 20, 10.0)
+    checks = [Check("preflight", "pass", "http://127.0.0.1:1 reachable (127.0.0.1)")]
+    db = DbMeasurement(slow_ms=50.0, queries=180, slow=3, window_s=6.0, log_source="csvlog")
+    db.probe = [ProbeRow("list", "shopper", "read", "GET", 11, 11, (Repeated("SELECT ... FROM items WHERE id = $1", 10),))]
+    db.top = [{"statement": "SELECT ... FROM items WHERE id = $1", "calls": 120, "total_ms": 48.2, "mean_ms": 0.402}]
+    for t in range(3):
+        db.add_sample(float(t + 1), 60)
+    browser = BrowserStats()
+    for t in range(3):
+        browser.record_view("visitor", "home", float(t), {"lcp": 1.2 + t / 10, "cls": 0.01, "ttfb": 0.1, "fcp": 0.5})
+        browser.record_step("visitor", "home", "open /", None if t else "timeout waiting for #cart")
+    integrity = {
+        "workers_expected": 1, "workers_seen": 1, "workers_lost": [], "generator_cpu_peak": {"0": 12.5},
+        "generator_cpu_sustained_peak": {"0": 8.0}, "dropped_arrivals": 1,
+        "arrivals": {"scheduled": 121, "dispatched": 120, "dropped": 1}, "virtual_users_failed": [],
+        "per_worker": [WorkerDetail(index=0, pid=100, users_peak=4, cpu_peak=12.5, cpu_sustained_peak=8.0,
+                                    reported=120, final_total=120, lost_at_s=None, silent_s=0.0, duplicates=0,
+                                    heartbeats=10, heartbeat_gap_max_s=1.0, clock_offset_s=0.001).to_json()],
+        "rejected_peers": [], "stop_reason": "duration", "aborted_by": None,
+    }
+    record = RunRecord(
+        profile="full", scenario_name="shop", scenario_path="s.yaml", scenario_sha256="0" * 64, seed=1, workers=1,
+        users=4, host="http://127.0.0.1:1", start="2026-01-01T00:00:00+00:00", end="2026-01-01T00:00:10+00:00",
+        versions={"loadorch": "test", "locust": "test"}, verdict=overall(results, checks), exit_code=1,
+        merged=merged, elapsed_s=10.0, stop_reason="duration", thresholds=results, checks=checks,
+        integrity=integrity, duration_s=10.0, database=db.to_json(), browser=browser_block(browser),
+        window=((2.0, 8.0),), window_source="profile", tags={"team": "shop"},
+        load=LoadRecord("open", 4, 0.0, ((10.0, 12.0, 10.0),), [[0.0, 0, 0, 0, 0], [5.0, 4, 60, 60, 0], [10.0, 4, 121, 120, 1]]),
+    )  # fmt: skip
+    doc = build(record)
+    doc["live_metrics"] = {"threshold_states_from": "gate", "threshold_states": {"http_req_failed rate<0.01": "fail"}}
+    doc["warnings"] = ["metrics push failed 1 times and dropped 0 pushes (timeout); the final push landed"]
+    return doc

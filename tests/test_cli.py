@@ -132,3 +132,33 @@ def test_out_folder_holds_one_run(simple_project: Project) -> None:
         assert r.code == 2 and "inside the project's profiles/ folder" in r.err, r.err
     listing = simple_project.run("list")
     assert "config" not in listing.out and "run1" not in listing.out
+
+
+@pytest.mark.parametrize(("load", "where"), [
+    ("{users: 1, duration: 1000000000000}", "p.yaml:3: load.duration: duration 1000000000000"),
+    ("{stages: [{users: 2, duration: 100000000h}]}", "p.yaml:3: load.stages[0].duration: duration '100000000h'"),
+    ("{stages: [{users: 2, duration: 700h}, {users: 1, duration: 700h}]}", "p.yaml:3: load: the stages add up to"),
+    ("{max_users: 2, arrival_rate: 1, duration: 800h}", "p.yaml:3: load.duration"),
+])
+def test_absurd_durations_are_refused_with_the_maximum_at_validate_and_run(
+    project: Project, load: str, where: str
+) -> None:
+    """A duration past 31 days (a stage of 100,000,000 hours, 10**12 seconds) is a configuration error
+    naming the maximum, at validate and at run (exit 3), before any load; as a flag, a usage error (exit 2)."""
+    project.write("scenarios/simple.yaml", SIMPLE_SCENARIO)
+    project.write("profiles/p.yaml", f"scenario: ../scenarios/simple.yaml\nhost: embedded\nload: {load}\n")
+    for command in (("validate", "p"), ("run", "p", "--out", "o")):
+        r = project.run(*command)
+        assert r.code == 3, (command, r.err)
+        assert where in r.err and "maximum of 31 days" in r.err, r.err
+        assert_no_traceback(r)
+    assert not (project.root / "o").exists()
+
+
+@pytest.mark.parametrize("flag", [("--duration", "99999999h"), ("--duration", "745h"), ("--metrics-grace", "1000000000000")])
+def test_absurd_duration_flags_are_usage_errors(simple_project: Project, flag: tuple[str, str]) -> None:
+    r = simple_project.run("run", "p", *flag, "--out", "o")
+    assert r.code == 2, r.err
+    assert f"argument {flag[0]}" in r.err and "maximum of 31 days" in r.err, r.err
+    assert_no_traceback(r)
+    assert not (simple_project.root / "o").exists()

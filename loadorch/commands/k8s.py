@@ -23,6 +23,7 @@ from loadorch.k8s.hostcheck import configmap_problem, render_host_problem
 from loadorch.k8s.manifests import RenderInput, release_name, render
 from loadorch.report.html import render_html
 from loadorch.report.summary import markdown, terminal
+from loadorch.results import ResultsError, parse_results
 from loadorch.run.artifacts import write_text
 from loadorch.run.outdir import check_out_dir
 from loadorch.run.plan import browser_worker_count, build_plan, write_plan
@@ -238,12 +239,12 @@ def collect_command(log_path: str | None, out: str | None, project: str) -> int:
     if "results.json" not in files:
         raise RunError("the artifacts block has no results.json; nothing was written")
     try:
-        doc = json.loads(files["results.json"])
-        profile, exit_code = str(doc["run"]["profile"]), int(doc["exit_code"])
-    except (ValueError, KeyError, TypeError):
-        raise RunError(
-            "results.json in the artifacts block is not a loadorch results file; nothing was written"
-        ) from None
+        results = parse_results(files["results.json"], f"{log_path or 'stdin'}: results.json")
+    except ResultsError as exc:
+        lines = "".join(f"\n  {p}" for p in exc.problems)
+        raise RunError(f"the artifacts block's results.json cannot be read; nothing was written:{lines}") from None
+    doc = json.loads(files["results.json"])
+    profile, exit_code = results.run.profile, results.exit_code
     folder = out or os.path.join(
         project, "results", f"{profile}-k8s-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}"
     )

@@ -8,23 +8,22 @@ from typing import Any
 
 from loadorch.errors import ConfigError, ExitCode, Problem
 from loadorch.report.html import render_html
-from loadorch.report.results import SCHEMA
 from loadorch.report.summary import markdown
+from loadorch.results import parse_results
 from loadorch.run.artifacts import write_text
 
 
 def load_results(run_dir: str) -> dict[str, Any]:
-    """A run folder's results.json; a missing, unreadable or foreign file is a configuration error."""
+    """A run folder's results.json; a missing, unreadable, malformed or foreign file is a configuration
+    error naming the file and each field that is wrong (exit 3), never an internal error."""
     path = os.path.join(run_dir, "results.json")
     try:
-        with open(path, encoding="utf-8") as fh:
-            doc = json.load(fh)
+        with open(path, "rb") as fh:
+            text = fh.read()
     except OSError as exc:
         raise ConfigError([Problem(path, None, "", f"cannot read results: {exc.strerror}")]) from None
-    except ValueError as exc:
-        raise ConfigError([Problem(path, None, "", f"not valid JSON: {exc}")]) from None
-    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
-        raise ConfigError([Problem(path, None, "schema", f"not a {SCHEMA} document")])
+    parse_results(text, path)  # every section checked: the readers below find what they read
+    doc: dict[str, Any] = json.loads(text)
     return doc
 
 

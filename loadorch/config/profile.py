@@ -12,7 +12,7 @@ from loadorch.config.base import Strict
 from loadorch.config.collectors import Collectors
 from loadorch.config.scenario import Headers, ThresholdItem
 from loadorch.config.tls import TlsSettings
-from loadorch.config.units import Duration, Percent, Size
+from loadorch.config.units import MAX_DURATION_S, Duration, Percent, Size, too_long
 
 
 class Stage(Strict):
@@ -85,6 +85,9 @@ class Load(Strict):
                 raise ValueError("give a duration (e.g. 1m) or iterations per user")
         if self.duration is not None and self.duration <= 0:
             raise ValueError("duration must be greater than zero")
+        total = sum(s.duration for s in self.stages or ())
+        if total > MAX_DURATION_S:
+            raise ValueError(too_long(f"the stages add up to {total:.0f}s, which"))
         return self
 
     def _check_user_stages(self) -> None:

@@ -38,7 +38,13 @@ from loadorch.config.problems import M, validate_document
 from loadorch.config.profile import Load, Profile
 from loadorch.config.scenario import Scenario
 from loadorch.config.suggest import did_you_mean
-from loadorch.config.thresholds import DEFAULT_BROWSER_THRESHOLDS, DEFAULT_THRESHOLDS, SERVER_WIDE, Threshold
+from loadorch.config.thresholds import (
+    BROWSER_GATED,
+    DEFAULT_BROWSER_THRESHOLDS,
+    DEFAULT_THRESHOLDS,
+    SERVER_WIDE,
+    Threshold,
+)
 from loadorch.config.tls import tls_problems
 from loadorch.config.yamlsource import Document, parse, read_text
 from loadorch.errors import ConfigError, Problem, UsageError
@@ -308,15 +314,31 @@ def _tls(profile: Profile, path: str, pdoc: Document, problems: list[Problem]) -
 
 def default_thresholds(scenario: Scenario) -> dict[str, list[Threshold]]:
     """The default budgets, for the kinds of request the scenario sends (a read-only scenario gets no
-    write budget that could only ever fail with "no data"), plus the failure rate."""
+    write budget that could only ever fail with "no data"), plus the failure rate, plus the browser ones."""
     kinds = {ep.effective_kind for user in scenario.users for ep in user.requests if ep.weight > 0}
     kinds |= set(scenario.kinds.values())  # python users' requests, classified by the scenario
     chosen = {k: v for k, v in DEFAULT_THRESHOLDS.items() if "kind:" not in k or k.split("kind:")[1][:-1] in kinds}
-    if scenario.browsers:
-        interacts = any(b.interacts for b in scenario.browsers)
-        chosen.update({k: v for k, v in DEFAULT_BROWSER_THRESHOLDS.items() if interacts or "_inp" not in k})
+    parsed, _ = parse_thresholds(chosen, None, Document("<defaults>", None))
+    return {**parsed, **default_browser_thresholds(scenario)}
+
+
+def default_browser_thresholds(scenario: Scenario) -> dict[str, list[Threshold]]:
+    """Core Web Vitals and failed steps, for a scenario with browser users (INP only if a journey interacts)."""
+    if not scenario.browsers:
+        return {}
+    interacts = any(b.interacts for b in scenario.browsers)
+    chosen = {k: v for k, v in DEFAULT_BROWSER_THRESHOLDS.items() if interacts or "_inp" not in k}
     parsed, _ = parse_thresholds(chosen, None, Document("<defaults>", None))
     return parsed
+
+
+def with_browser_defaults(scenario: Scenario, own: dict[str, list[Threshold]]) -> dict[str, list[Threshold]]:
+    """The files' own thresholds plus the browser defaults, unless the files gate a browser metric
+    themselves: HTTP thresholds alone must not leave browser users ungated (a journey failing every time
+    passed). A browser selector set to `[]` removes just that default."""
+    if any(t.selector.metric in BROWSER_GATED for items in own.values() for t in items):
+        return own
+    return {**default_browser_thresholds(scenario), **own}
 
 
 def merge(
@@ -377,6 +399,7 @@ def merge(
         sources["thresholds"] = "defaults"
     else:
         sources["thresholds"] = "profile" if profile_thresholds else "scenario"
+        merged_thr = with_browser_defaults(scenario.model, merged_thr)
     for selector in merged_thr:
         layer = (
             "profile"

@@ -226,3 +226,5 @@ DEFAULT_BROWSER_THRESHOLDS: dict[str, list[str]] = {
     "browser_web_vital_inp": ["p(75)<200"],
     "browser_step_failed": ["rate<0.01"],
 }
+# the metrics of the browser users' own gates: one of them set in the files replaces the browser defaults
+BROWSER_GATED = (*BROWSER_METRICS, "browser_step_failed")

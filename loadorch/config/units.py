@@ -9,6 +9,10 @@ from pydantic import BeforeValidator
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+# the longest time any duration (a run, a stage, a timeout) may be: longer ones are typing mistakes, and
+# their seconds overflow the clocks of the processes that would wait them (time.sleep, gevent timers)
+MAX_DURATION_S = 31 * 86400.0
+MAX_DURATION_TEXT = "31 days (744h, 2678400s)"
 
 
 def parse_duration(value: Any) -> float:
@@ -34,7 +38,14 @@ def parse_duration(value: Any) -> float:
         raise ValueError("expected a duration such as 30s, 10m or 1h")
     if seconds < 0 or seconds != seconds or seconds == float("inf"):
         raise ValueError(f"invalid duration {value!r}; must be a finite, non-negative time")
+    if seconds > MAX_DURATION_S:
+        raise ValueError(too_long(f"duration {value!r}"))
     return seconds
+
+
+def too_long(what: str) -> str:
+    """The message for a duration past MAX_DURATION_S."""
+    return f"{what} is longer than the maximum of {MAX_DURATION_TEXT}; give a shorter time"
 
 
 def parse_percent(value: Any) -> float:

@@ -4,7 +4,9 @@
 PostgreSQL logs a statement when `duration_ms >= log_min_duration_statement` in whole milliseconds, so the
 logged set is "at least"; "slower than slow_ms" is decided here from the logged duration, strictly. With
 the extended protocol parse, bind and execute are logged apart: only `statement:` and `execute` lines
-are statements.
+are statements. A statement whose text `log_statement` already logged when it started (`all`, or `mod`
+for writes) gets a bare `duration: 250.372 ms` line when it ends: it counts too (parse, bind and fastpath
+phases, which `log_duration` logs bare, do not), and its text is the one its session logged last.
 """
 
 from __future__ import annotations
@@ -14,10 +16,15 @@ import io
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-_DURATION = re.compile(r"duration: ([0-9]+(?:\.[0-9]+)?) ms\s+(statement|execute)\b")
-CSV_MESSAGE, CSV_APP = 13, 22  # column positions in csvlog (PostgreSQL 13 and later)
+_TIMED = re.compile(r"duration: ([0-9]+(?:\.[0-9]+)?) ms(.*)\Z", re.S)
+_INLINE = re.compile(r"\s+(?:statement|execute\b[^:]*): (.*)\Z", re.S)  # "  statement: ..." / "  execute S_1: ..."
+_STARTED = re.compile(r"(?:statement|execute\b[^:]*): (.*)\Z", re.S)  # log_statement's line, when it started
+NOT_STATEMENTS = frozenset({"PARSE", "BIND", "<FASTPATH>"})  # the ps display of phases logged bare
+CSV_SESSION, CSV_PS, CSV_MESSAGE, CSV_APP, CSV_QUERY_ID = 5, 7, 13, 22, 25  # csvlog columns (PostgreSQL 14+)
+MAX_SESSIONS = 10_000  # sessions whose last statement text is kept for naming bare lines
+MAX_NAMED = 1_000  # distinct slow statements kept by name; the rest counted under "other"
 
 
 @dataclass(frozen=True)
@@ -25,6 +32,18 @@ class Logged:
     at: str  # "YYYY-MM-DD HH:MM:SS.mmm" in log_timezone
     duration_ms: float
     application_name: str
+    statement: str = ""  # its text, inline or logged by its session when it started; "" if not read
+    query_id: int = 0  # pg_stat_statements' queryid (0: not computed or not logged)
+
+
+@dataclass(frozen=True)
+class _Row:
+    at: str
+    message: str
+    app: str
+    session: str
+    ps: str
+    query_id: int
 
 
 def parse(text: str) -> Iterator[Logged]:
@@ -32,47 +51,111 @@ def parse(text: str) -> Iterator[Logged]:
     stripped = text.lstrip()
     if not stripped:
         return
-    if stripped.startswith("{"):
-        yield from _json(text)
-    else:
-        yield from _csv(text)
+    rows = _json(text) if stripped.startswith("{") else _csv(text)
+    started: dict[str, str] = {}  # session -> the text it logged last when a statement started
+    for row in rows:
+        timed = _TIMED.match(row.message)
+        if timed is None:
+            began = _STARTED.match(row.message)
+            if began is not None:
+                _remember(started, row.session, began.group(1))
+            continue
+        rest = timed.group(2)
+        if rest:
+            inline = _INLINE.match(rest)
+            if inline is None:
+                continue  # parse, bind or fastpath with its text: not a statement
+            statement = inline.group(1)
+        elif row.ps in NOT_STATEMENTS:
+            continue
+        else:
+            statement = started.pop(row.session, "")
+        yield Logged(row.at, float(timed.group(1)), row.app, statement, row.query_id)
 
 
-def _json(text: str) -> Iterator[Logged]:
+def _remember(started: dict[str, str], session: str, statement: str) -> None:
+    started.pop(session, None)
+    if len(started) >= MAX_SESSIONS:
+        del started[next(iter(started))]
+    started[session] = statement
+
+
+def _json(text: str) -> Iterator[_Row]:
     for line in text.splitlines():
-        if "duration: " not in line:
+        if "duration: " not in line and "statement: " not in line and "execute " not in line:
             continue
         try:
             doc = json.loads(line)
         except ValueError:
             continue  # a line cut at the edge of what was read
-        found = _duration(str(doc.get("message", "")))
-        if found is not None:
-            yield Logged(str(doc.get("timestamp", ""))[:23], found, str(doc.get("application_name", "")))
+        session = str(doc.get("session_id") or doc.get("pid") or "")
+        yield _Row(
+            str(doc.get("timestamp", ""))[:23],
+            str(doc.get("message", "")),
+            str(doc.get("application_name", "")),
+            session,
+            str(doc.get("ps", "")),
+            _int(doc.get("query_id")),
+        )
 
 
-def _csv(text: str) -> Iterator[Logged]:
+def _csv(text: str) -> Iterator[_Row]:
     try:
         for row in csv.reader(io.StringIO(text)):
             if len(row) <= CSV_MESSAGE:
                 continue
-            found = _duration(row[CSV_MESSAGE])
-            if found is not None:
-                app = row[CSV_APP] if len(row) > CSV_APP else ""
-                yield Logged(row[0][:23], found, app)
+
+            def col(i: int, row: list[str] = row) -> str:
+                return row[i] if len(row) > i else ""
+
+            yield _Row(
+                row[0][:23], row[CSV_MESSAGE], col(CSV_APP), col(CSV_SESSION), col(CSV_PS), _int(col(CSV_QUERY_ID))
+            )
     except csv.Error:
         return
 
 
-def _duration(message: str) -> float | None:
-    m = _DURATION.match(message)
-    return float(m.group(1)) if m else None
+def _int(value: object) -> int:
+    try:
+        return int(str(value))
+    except ValueError:
+        return 0
+
+
+@dataclass
+class SlowTally:
+    """The slow statements of a window: how many, and by statement (query_id, else text) for naming."""
+
+    count: int = 0
+    unknown_ids: int = 0  # slow lines without a query_id
+    by_statement: dict[str, list[float]] = field(default_factory=dict)  # key -> [count, max_ms]
+    texts: dict[str, str] = field(default_factory=dict)  # key -> the log's text, if any
+    ids: set[int] = field(default_factory=set)
+
+    def add(self, line: Logged) -> None:
+        self.count += 1
+        if line.query_id:
+            self.ids.add(line.query_id)
+        else:
+            self.unknown_ids += 1
+        key = f"id:{line.query_id}" if line.query_id else f"text:{' '.join(line.statement.split())}"
+        if key not in self.by_statement and len(self.by_statement) >= MAX_NAMED:
+            key = "other"
+        seen = self.by_statement.setdefault(key, [0.0, 0.0])
+        seen[0] += 1
+        seen[1] = max(seen[1], line.duration_ms)
+        if line.statement and key not in self.texts:
+            self.texts[key] = line.statement
+
+
+def slow_in(text: str, start: str, end: str, slow_ms: float, exclude_app: str = "") -> SlowTally:
+    """Statements logged in [start, end] (timestamps compared as text, same format) lasting > slow_ms."""
+    tally = SlowTally()
+    for line in parse(text):
+        if start <= line.at <= end and line.duration_ms > slow_ms and line.application_name != exclude_app:
+            tally.add(line)
+    return tally
 
 
 def count_slow(text: str, start: str, end: str, slow_ms: float, exclude_app: str = "") -> int:
-    """Statements logged in [start, end] (timestamps compared as text, same format) lasting > slow_ms."""
-    found = 0
-    for line in parse(text):
-        if start <= line.at <= end and line.duration_ms > slow_ms and line.application_name != exclude_app:
-            found += 1
-    return found
+    return slow_in(text, start, end, slow_ms, exclude_app).count

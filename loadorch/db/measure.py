@@ -54,6 +54,9 @@ class DbMeasurement:
     timeseries: list[dict[str, Any]] = field(default_factory=list)  # {"t_s", "queries"} per sample
     notes: list[str] = field(default_factory=list)
     log_source: str = ""
+    slow_top: list[dict[str, Any]] = field(default_factory=list)  # slow statements by count: statement, count, max_ms
+    window_start: str = ""  # the window's edges on the server's clock (log_timezone), as the log stamps lines
+    window_end: str = ""
 
     def __post_init__(self) -> None:
         self._per_point = 1  # samples per point of `timeseries` (doubles as a long run's points merge)
@@ -87,6 +90,10 @@ class DbMeasurement:
 
     def to_json(self) -> dict[str, Any]:
         doc = asdict(self)
+        if self.unmeasured:  # figures of a window that could not be measured are not numbers to read
+            doc["queries"] = doc["slow"] = None
+        elif self.slow_unmeasured:
+            doc["slow"] = None
         doc["slow_share"] = self.slow_share
         doc["probe"] = [
             {**asdict(p), "repeated": [{"statement": r.statement, "calls": r.calls} for r in p.repeated]}

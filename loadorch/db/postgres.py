@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from loadorch.config.collectors import PostgresCollector, redacted_dsn
-from loadorch.db.statements import OWN_MARK, Snapshot, snapshot_rows
+from loadorch.db.logfiles import LogFiles
+from loadorch.db.settings import Override, hides, overrides
+from loadorch.db.statements import OWN_MARK, Snapshot, hidden_rows, snapshot_rows
 from loadorch.errors import RunError
 
-MAX_LOG_READ = 256 * 1024 * 1024
 _NOW = "to_char(clock_timestamp() AT TIME ZONE current_setting('log_timezone'), 'YYYY-MM-DD HH24:MI:SS.MS') AS at"
 
 
@@ -30,12 +31,6 @@ class Readiness:
     log_source: str = ""  # "jsonlog", "csvlog" or a path
 
 
-@dataclass(frozen=True)
-class LogPosition:
-    path: str  # the file (relative to the data directory for pg_read_file)
-    offset: int
-
-
 class PgSession:
     def __init__(self, settings: PostgresCollector) -> None:
         self.settings = settings
@@ -49,6 +44,7 @@ class PgSession:
         self.conn = self._connect()
         self.ready = Readiness()
         self.is_superuser = False
+        self.role = ""
 
     def _connect(self) -> Any:
         try:
@@ -81,7 +77,7 @@ class PgSession:
     # -- what can be measured ---------------------------------------------------------------------
     def check(self) -> Readiness:
         ready = self.ready
-        role = str(self.value("SELECT current_user"))
+        role = self.role = str(self.value("SELECT current_user"))
         self.is_superuser = bool(self.value("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"))
         try:
             ready.unmeasured = self._statements_problem(role)
@@ -113,6 +109,11 @@ class PgSession:
         track = str(self.value("SELECT current_setting('pg_stat_statements.track')") or "top")
         if track == "none":
             return "pg_stat_statements.track is none: set it to top (the default) and reload"
+        if hides("compute_query_id", str(self.value("SELECT current_setting('compute_query_id')")), 0.0):
+            return (
+                "compute_query_id is off, so pg_stat_statements counts nothing: "
+                "ALTER SYSTEM SET compute_query_id = auto; SELECT pg_reload_conf();"
+            )
         self.ready.max_entries = str(self.value("SELECT current_setting('pg_stat_statements.max')"))
         return None
 
@@ -127,11 +128,24 @@ class PgSession:
                 f"log_min_duration_statement is {threshold} ms, so statements slower than {slow:g} ms are not all "
                 f"logged: ALTER SYSTEM SET log_min_duration_statement = '{int(slow)}ms'; SELECT pg_reload_conf();"
             )
+        messages = str(self.value("SELECT current_setting('log_min_messages')"))
+        if hides("log_min_messages", messages, slow):
+            return (
+                f"log_min_messages is {messages}, so the server logs no durations: "
+                "ALTER SYSTEM SET log_min_messages = warning; SELECT pg_reload_conf();"
+            )
         if log != "pg_read_file":
             if not os.path.isfile(log) or not os.access(log, os.R_OK):
                 return (
                     f"the duration log {log} cannot be read here: give collectors.postgres.log a path this "
                     "process can read, or use log: pg_read_file"
+                )
+            try:
+                LogFiles(self, log).mark()
+            except OSError as exc:
+                return (
+                    f"the folder of the duration log {log} cannot be listed here ({_first_line(exc)}): rotated "
+                    "files would be missed; give collectors.postgres.log a path in a folder this process can read"
                 )
             self.ready.log_source = log
             return None
@@ -147,12 +161,13 @@ class PgSession:
                 "(or 'csvlog') in postgresql.conf, then restart"
             )
         grant = (
-            f"GRANT EXECUTE ON FUNCTION pg_current_logfile(text), pg_stat_file(text), "
+            f"GRANT pg_monitor TO {role}; (pg_ls_logdir, to follow rotations) GRANT EXECUTE ON FUNCTION "
+            f"pg_current_logfile(text), pg_stat_file(text), "
             f"pg_read_file(text, bigint, bigint) TO {role}; (and GRANT pg_read_server_files TO {role}; if "
             "log_directory is outside the data directory), or set collectors.postgres.log to a path"
         )
         try:
-            self.log_position()
+            LogFiles(self, kind).mark()
             self.query("SELECT pg_read_file(pg_current_logfile(%s), 0, 1)", (kind,))
         except self._psycopg.Error as exc:
             return f"cannot read the server's log ({_first_line(exc)}): {grant}"
@@ -162,12 +177,29 @@ class PgSession:
     # -- measuring --------------------------------------------------------------------------------
     def snapshot(self) -> Snapshot:
         rows = self.query(
-            "SELECT userid::bigint, dbid::bigint, queryid, toplevel, calls, total_exec_time, query "
+            "SELECT userid::bigint, dbid::bigint, queryid, toplevel, calls, total_exec_time, max_exec_time, query "
             "FROM pg_stat_statements"
         )
         info = self.query(f"SELECT dealloc, stats_reset::text, {_NOW} FROM pg_stat_statements_info")
         dealloc, reset, at = info[0]
-        return Snapshot(snapshot_rows(rows), int(dealloc), str(reset), str(at))
+        return Snapshot(snapshot_rows(rows), int(dealloc), str(reset), str(at), hidden_rows(rows))
+
+    def sees_every_role(self) -> bool:
+        """Whether this role may see every role's statements (it may lose the privilege mid-run)."""
+        sql = (
+            "SELECT rolsuper OR pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') "
+            "FROM pg_roles WHERE rolname = current_user"
+        )
+        return bool(self.value(sql))
+
+    def overrides(self) -> list[Override]:
+        """Role and database overrides of the settings the gates rely on (pg_db_role_setting)."""
+        rows = self.query(
+            "SELECT s.setdatabase::bigint, s.setrole::bigint, coalesce(d.datname, ''), coalesce(r.rolname, ''), c "
+            "FROM pg_db_role_setting s CROSS JOIN LATERAL unnest(s.setconfig) AS c "
+            "LEFT JOIN pg_database d ON d.oid = s.setdatabase LEFT JOIN pg_roles r ON r.oid = s.setrole"
+        )
+        return overrides(rows)
 
     def top_level_total(self) -> int:
         sql = "SELECT coalesce(sum(calls), 0)::bigint FROM pg_stat_statements WHERE toplevel AND query NOT LIKE %s"
@@ -176,36 +208,8 @@ class PgSession:
     def now(self) -> str:
         return str(self.value(f"SELECT {_NOW}"))
 
-    def log_position(self) -> LogPosition:
-        source = self.ready.log_source or "jsonlog"
-        if source in ("jsonlog", "csvlog"):
-            path = str(self.value("SELECT pg_current_logfile(%s)", (source,)))
-            size = int(self.value("SELECT (pg_stat_file(%s)).size", (path,)))
-            return LogPosition(path, size)
-        return LogPosition(source, os.path.getsize(source))
-
-    def read_log(self, since: LogPosition) -> str:
-        """The log written since `since` (the rest of that file, and the new file if it rotated)."""
-        now = self.log_position()
-        if now.path == since.path:
-            return self._read(since.path, since.offset, now.offset)
-        old_end = self._size(since.path)
-        return self._read(since.path, since.offset, old_end) + self._read(now.path, 0, now.offset)
-
-    def _size(self, path: str) -> int:
-        if self.ready.log_source in ("jsonlog", "csvlog"):
-            return int(self.value("SELECT (pg_stat_file(%s)).size", (path,)))
-        return os.path.getsize(path)
-
-    def _read(self, path: str, start: int, end: int) -> str:
-        length = min(max(0, end - start), MAX_LOG_READ)
-        if length == 0:
-            return ""
-        if self.ready.log_source in ("jsonlog", "csvlog"):
-            return str(self.value("SELECT pg_read_file(%s, %s, %s)", (path, start, length)))
-        with open(path, "rb") as fh:
-            fh.seek(start)
-            return fh.read(length).decode("utf-8", "replace")
+    def log_files(self) -> LogFiles:
+        return LogFiles(self, self.ready.log_source or "jsonlog")
 
 
 def _first_line(exc: BaseException) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from loadorch.db.durationlog import SlowTally
 from loadorch.db.measure import Repeated, short_statement
 
 OWN_MARK = "/* loadorch-collector */"  # every statement the collector runs starts with it: never counted
@@ -18,6 +19,7 @@ class StatRow:
     calls: int
     total_ms: float
     query: str
+    max_ms: float = 0.0  # max_exec_time since the entry was created or its min/max reset
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class Snapshot:
     dealloc: int
     stats_reset: str
     at: str  # the server's clock in log_timezone, formatted like the log's timestamps (YYYY-MM-DD HH:MM:SS.mmm)
+    hidden: int = 0  # rows whose queryid the collector's role may not see (they cannot be matched)
 
 
 @dataclass(frozen=True)
@@ -34,46 +37,88 @@ class Delta:
     calls: int
     total_ms: float
     query: str
+    max_ms: float | None = None  # the longest run in the window, when the snapshots tell it
 
     @property
     def toplevel(self) -> bool:
         return self.key[3]
 
 
-def snapshot_rows(rows: Iterable[tuple[int, int, int | None, bool, int, float, str | None]]) -> dict[StatKey, StatRow]:
-    """Rows of (userid, dbid, queryid, toplevel, calls, total_exec_time, query), without the collector's
-    own statements; a row without a queryid (no privilege to see it) cannot be matched and is left out."""
+Row = tuple[int, int, int | None, bool, int, float, float, str | None]
+
+
+def snapshot_rows(rows: Iterable[Row]) -> dict[StatKey, StatRow]:
+    """Rows of (userid, dbid, queryid, toplevel, calls, total_exec_time, max_exec_time, query), without the
+    collector's own statements; a row without a queryid (no privilege to see it) cannot be matched and is
+    left out (`hidden_rows` counts them)."""
     out: dict[StatKey, StatRow] = {}
-    for userid, dbid, queryid, toplevel, calls, total_ms, query in rows:
+    for userid, dbid, queryid, toplevel, calls, total_ms, max_ms, query in rows:
         text = query or ""
         if queryid is None or text.lstrip().startswith(OWN_MARK):
             continue
-        out[(int(userid), int(dbid), int(queryid), bool(toplevel))] = StatRow(int(calls), float(total_ms), text)
+        key = (int(userid), int(dbid), int(queryid), bool(toplevel))
+        out[key] = StatRow(int(calls), float(total_ms), text, float(max_ms or 0.0))
     return out
 
 
+def hidden_rows(rows: Iterable[Row]) -> int:
+    return sum(1 for row in rows if row[2] is None)
+
+
 def diff(before: Snapshot, after: Snapshot) -> list[Delta]:
-    """What ran between two snapshots; an entry new in `after` ran `calls` times since."""
+    """What ran between two snapshots; an entry new in `after` ran `calls` times since. The window's
+    longest run is known when the entry is new or its max_exec_time rose; otherwise it is at most the
+    old maximum, and unknown."""
     out = []
     for key, row in after.rows.items():
         old = before.rows.get(key)
         calls = row.calls - (old.calls if old else 0)
         if calls > 0:
-            out.append(Delta(key, calls, row.total_ms - (old.total_ms if old else 0.0), row.query))
+            longest = row.max_ms if old is None or row.max_ms > old.max_ms else None
+            out.append(Delta(key, calls, row.total_ms - (old.total_ms if old else 0.0), row.query, longest))
     return out
 
 
-def window_problem(before: Snapshot, after: Snapshot, max_entries: str = "?") -> str | None:
+def window_problem(before: Snapshot, after: Snapshot, max_entries: str = "?", role: str = "") -> str | None:
     """Why a difference of these snapshots is not exact, if it is not."""
     if after.stats_reset != before.stats_reset:
         return "pg_stat_statements was reset during the window (pg_stat_statements_reset()); run again"
+    hidden = max(before.hidden, after.hidden)
+    if hidden:
+        who = role or "the collector's role"
+        return (
+            f"{who} could not see {hidden} pg_stat_statements rows of other roles (their queryid is hidden, "
+            f"so their calls cannot be matched; was a privilege revoked during the run?): GRANT pg_monitor TO "
+            f"{role or '<role>'}; then run again"
+        )
+    went_down = _went_down(before, after)
     if after.dealloc != before.dealloc:
         return (
             f"pg_stat_statements deallocated {after.dealloc - before.dealloc} times during the window (it keeps "
             f"pg_stat_statements.max = {max_entries} statements), so some statements' counts were lost: raise "
             "pg_stat_statements.max in postgresql.conf (needs a restart) or run a shorter window"
         )
+    if went_down:
+        return (
+            f"pg_stat_statements was partly reset during the window: {went_down} (pg_stat_statements_reset with "
+            "a role, database or queryid does not move stats_reset), so the window's calls are unknown: do not "
+            "reset pg_stat_statements while a run measures it, then run again"
+        )
     return None
+
+
+def _went_down(before: Snapshot, after: Snapshot) -> str:
+    """The rows whose calls went down or that vanished, described (empty: none)."""
+    lower = vanished = 0
+    for key, row in before.rows.items():
+        now = after.rows.get(key)
+        if now is None:
+            vanished += 1
+        elif now.calls < row.calls:
+            lower += 1
+    parts = [f"{lower} statements' calls went down"] if lower else []
+    parts += [f"{vanished} statements vanished"] if vanished else []
+    return " and ".join(parts)
 
 
 def top_level_calls(deltas: Iterable[Delta]) -> int:
@@ -98,3 +143,34 @@ def top_statements(deltas: Iterable[Delta], n: int = 10) -> list[dict[str, objec
         }
         for d in ranked
     ]
+
+
+def unlogged_slow(deltas: Iterable[Delta], tally: SlowTally, slow_ms: float) -> list[tuple[Delta, float]]:
+    """Statements that surely ran longer than slow_ms in the window (their max_exec_time rose above it, or
+    their mean in the window is above it) but have no slow line in the duration log, with that time: a
+    session, role or database setting kept them out of it. Slow lines without a query_id may be theirs:
+    that many are given the benefit of the doubt."""
+    missing = []
+    for d in deltas:
+        over = d.max_ms if d.max_ms is not None else d.total_ms / d.calls
+        if d.toplevel and over > slow_ms and d.key[2] not in tally.ids:
+            missing.append((d, over))
+    return missing[tally.unknown_ids :]
+
+
+def slow_named(tally: SlowTally, deltas: Iterable[Delta], n: int = 10) -> list[dict[str, object]]:
+    """The slow statements by count, named by pg_stat_statements' text (by query_id) or the log's."""
+    texts = {f"id:{d.key[2]}": d.query for d in deltas}
+    ranked = sorted(tally.by_statement.items(), key=lambda kv: (-kv[1][0], kv[0]))[:n]
+    out: list[dict[str, object]] = []
+    for key, (count, longest) in ranked:
+        text = texts.get(key) or tally.texts.get(key) or ""
+        name = (
+            short_statement(text, 120)
+            if text
+            else "(other statements)"
+            if key == "other"
+            else "(text not logged in the window)"
+        )
+        out.append({"statement": name, "count": int(count), "max_ms": round(longest, 3)})
+    return out

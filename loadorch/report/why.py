@@ -20,10 +20,27 @@ def top_errors(doc: dict[str, Any], limit: int = TOP_ERRORS) -> list[list[str]]:
         if row[1] is None and e.get("example"):
             row[1] = str(e["example"])
     ranked = sorted(table.items(), key=lambda kv: (-kv[1][0], kv[0]))[:limit]
-    return [
+    rows = [
         [name, str(status) if status else "no response", reason, str(count), example or "-"]
         for (name, status, reason), (count, example) in ranked
     ]
+    return rows + [[where, BROWSER_STEP, reason, str(count), "-"] for where, reason, count in failed_steps(doc, limit)]
+
+
+BROWSER_STEP = "browser step"
+
+
+def failed_steps(doc: dict[str, Any], limit: int = TOP_ERRORS) -> list[tuple[str, str, int]]:
+    """The browser users' most frequent failed steps: (`user: step N (action selector)`, reason, count).
+    Listed beside the HTTP errors whatever the thresholds, so failing steps are never silent."""
+    rows = []
+    for f in ((doc.get("browser") or {}).get("failures") or [])[:limit]:  # most frequent first
+        step, reason = str(f.get("step") or ""), str(f["reason"])
+        if step and reason.startswith(step + ": "):
+            reason = reason[len(step) + 2 :]
+        where = f"{f['user']}: {step}" if step else str(f["user"])
+        rows.append((where, reason, int(f["count"])))
+    return rows
 
 
 def reasons(doc: dict[str, Any]) -> list[str]:
@@ -40,9 +57,26 @@ def reasons(doc: dict[str, Any]) -> list[str]:
     for c in doc.get("checks") or []:
         if c["verdict"] in ("fail", "inconclusive", "error"):
             out.append(f"{c['name']}: {c['message']}")
+    steps = failed_steps(doc, 3)
+    if steps:
+        total = int((doc.get("browser") or {}).get("failed_steps") or 0)
+        shown = "; ".join(f"{where}: {reason} ({count}x)" for where, reason, count in steps)
+        out.append(f"{total} browser step(s) failed: {shown}: see the top errors and the Browser section")
     if doc["verdict"] == "interrupted":
         out.append("the run was interrupted: its numbers cover only the time it ran")
     return [" ".join(line.split()) for line in out]  # one line each, whatever a message holds
+
+
+_DB_EMPTY = (
+    "check that collectors.postgres.dsn names the server the application uses (pg_stat_statements counts all of "
+    "its databases) and that the load reached the application's database (see the top errors)"
+)
+_DB_NO_DATA = {
+    "db_queries_per_request": (
+        "have the application send Server-Timing: db;count=N (or the configured header), or measure it with "
+        "collectors.postgres and probe: true"
+    ),
+}
 
 
 def _threshold_reason(t: dict[str, Any], failed_requests: bool) -> str:
@@ -56,6 +90,11 @@ def _threshold_reason(t: dict[str, Any], failed_requests: bool) -> str:
         return f"{where}: the limit is inside the measurement's error bound: run longer, or move the limit"
     if message.startswith("no data: all"):
         return f"{where}: every matching request failed, so there is no latency to judge: see the top errors"
+    if message.startswith("no data") and t["selector"].startswith("db_"):
+        return f"{where}: {message[len('no data: '):]}: {_DB_NO_DATA.get(t['selector'].split('{')[0], _DB_EMPTY)}"
+    if message.startswith("no data") and t["selector"].startswith(("browser_", "lighthouse_")):
+        # not about request tags: a vital no page view had (INP without a working click, type or press)
+        return f"{where}: {message}: see the failed steps and the Browser section, or remove this threshold"
     if message.startswith("no data"):
         return (
             f"{where}: no request matched: check the selector's tags against the scenario's endpoint names "

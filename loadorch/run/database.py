@@ -15,11 +15,23 @@ from typing import Any
 
 from loadorch.config.collectors import PostgresCollector
 from loadorch.config.resolve import RunConfig
-from loadorch.db.durationlog import count_slow
-from loadorch.db.measure import DbMeasurement, ProbeRow
-from loadorch.db.postgres import LogPosition, PgSession
+from loadorch.db.durationlog import slow_in
+from loadorch.db.logfiles import LogGap, LogMark
+from loadorch.db.measure import DbMeasurement, ProbeRow, short_statement
+from loadorch.db.postgres import PgSession
 from loadorch.db.servertiming import QueryHeader
-from loadorch.db.statements import Snapshot, diff, repeated, top_level_calls, top_statements, window_problem
+from loadorch.db.settings import Override, count_hiding, describe, slow_hiding
+from loadorch.db.statements import (
+    Delta,
+    Snapshot,
+    diff,
+    repeated,
+    slow_named,
+    top_level_calls,
+    top_statements,
+    unlogged_slow,
+    window_problem,
+)
 from loadorch.runtime.vu import LeanRunner
 from loadorch.traffic import data as gen
 from loadorch.traffic.request import Origin, RequestRunner, compile_request
@@ -37,11 +49,12 @@ class DatabaseCollector:
         self.measurement.unmeasured = self.ready.unmeasured
         self.measurement.slow_unmeasured = self.ready.slow_unmeasured
         self._before: Snapshot | None = None
-        self._log_at: LogPosition | None = None
+        self._log_at: LogMark | None = None
         self._sampler: threading.Thread | None = None
         self._stop = threading.Event()
         self._began = 0.0
         self._ended = False
+        self._went_down = False  # the timeline saw the statements' total go down (a partial reset)
         self.windowed = False
 
     @property
@@ -111,18 +124,23 @@ class DatabaseCollector:
 
     # -- the load window ----------------------------------------------------------------------
     def begin(self) -> None:
-        if self.measurement.unmeasured:
+        m = self.measurement
+        if m.unmeasured:
             return
         try:
-            if not self.measurement.slow_unmeasured:
-                self._log_at = self.session.log_position()
+            if not m.slow_unmeasured:
+                self._log_at = self.session.log_files().mark()
             self._before = self.session.snapshot()
         except Exception as exc:
-            self.measurement.unmeasured = f"could not start measuring: {_reason(exc)}"
+            m.unmeasured = f"could not start measuring: {_reason(exc)}: {self._reach}"
             return
+        m.window_start = self._before.at
         self._began = time.monotonic()
-        self._sampler = threading.Thread(target=self._sample, name="loadorch-db-sampler", daemon=True)
-        self._sampler.start()
+        self._start_sampler()
+
+    @property
+    def _reach(self) -> str:
+        return f"check that the database at {self.where} is up and reachable from here, then run again"
 
     def end(self) -> DbMeasurement:
         """Close the window (once: the controller may close it as soon as the load is over)."""
@@ -139,60 +157,123 @@ class DatabaseCollector:
             return m
         try:
             after = self.session.snapshot()
+            sees = self.session.sees_every_role()
+            found = self.session.overrides()
         except Exception as exc:
-            m.unmeasured = f"lost the database at the end of the window: {_reason(exc)}"
+            m.unmeasured = f"lost the database at the end of the window: {_reason(exc)}: {self._reach}"
             return m
         self.windowed = True
         m.window_s = round(time.monotonic() - self._began, 3)
+        m.window_end = after.at
         deltas = diff(self._before, after)
         m.queries = top_level_calls(deltas)
         m.top = top_statements(deltas)
-        problem = window_problem(self._before, after, self.ready.max_entries)
-        if problem:
-            m.unmeasured = problem
+        m.unmeasured = m.unmeasured or self._window_problem(after, sees, found)
         if not m.slow_unmeasured and self._log_at is not None:
-            self._count_slow(self._before.at, after.at)
+            ran = {(d.key[0], d.key[1]) for d in deltas}
+            hiding = slow_hiding(found, ran, self.settings.slow_ms)
+            if hiding:
+                m.slow_unmeasured = describe(hiding, f"keeps statements slower than {m.slow_ms:g} ms out of the log")
+            else:
+                self._count_slow(self._before.at, after.at, deltas)
+        if m.unmeasured:
+            m.queries = m.slow = None
+        elif m.slow_unmeasured:
+            m.slow = None
         return m
 
-    def _count_slow(self, start: str, end: str) -> None:
+    def _window_problem(self, after: Snapshot, sees: bool, found: list[Override]) -> str | None:
+        assert self._before is not None
+        role = self.session.role
+        problem = window_problem(self._before, after, self.ready.max_entries, role)
+        if problem is None and not sees:
+            problem = (
+                f"role {role} lost the privilege to see other roles' statements during the window: "
+                f"GRANT pg_monitor TO {role}; then run again"
+            )
+        if problem is None and self._went_down:
+            problem = (
+                "pg_stat_statements was partly reset during the window: the statements' total went down while it "
+                "ran (pg_stat_statements_reset with a role, database or queryid does not move stats_reset), so the "
+                "window's calls are unknown: do not reset pg_stat_statements while a run measures it, then run again"
+            )
+        hiding = count_hiding(found)
+        if problem is None and hiding:
+            problem = describe(hiding, "keeps statements out of pg_stat_statements")
+        return problem
+
+    def _count_slow(self, start: str, end: str, deltas: list[Delta]) -> None:
         m = self.measurement
         assert self._log_at is not None
         try:
             self._settle()
-            text = self.session.read_log(self._log_at)
-            m.slow = count_slow(text, start, end, self.settings.slow_ms, exclude_app=self.session.app)
+            text = self.session.log_files().read_since(self._log_at)
+        except LogGap as gap:
+            m.slow_unmeasured = str(gap)
+            return
         except Exception as exc:
-            m.slow_unmeasured = f"cannot read the server's duration log: {_reason(exc)}"
+            m.slow_unmeasured = (
+                f"cannot read the server's duration log at the end of the window: {_reason(exc)}: {self._reach}"
+            )
+            return
+        tally = slow_in(text, start, end, self.settings.slow_ms, exclude_app=self.session.app)
+        m.slow = tally.count
+        m.slow_top = slow_named(tally, deltas)
+        missing = unlogged_slow(deltas, tally, self.settings.slow_ms)
+        if missing:
+            m.slow_unmeasured = _unlogged(missing, self.settings.slow_ms)
 
     def _settle(self) -> None:
         """Wait (bounded) until the server's logger has written what the window produced."""
         deadline = time.monotonic() + LOG_SETTLE_S
-        last = self.session.log_position()
+        files = self.session.log_files()
+        last = files.listing()
         while time.monotonic() < deadline:
             time.sleep(0.1)
-            now = self.session.log_position()
+            now = files.listing()
             if now == last:
                 return
             last = now
 
-    def _sample(self) -> None:
-        """queries/s over time, from a connection of its own (the main one is not shared across threads)."""
+    def _start_sampler(self) -> None:
+        """queries/s over time, from a connection of its own (the main one is not shared across threads),
+        counted from before the load starts (a thread that connected later missed the first statements)."""
         try:
             session = PgSession(self.settings)
-        except Exception:
-            return
-        try:
             start = session.top_level_total()
-            t0 = time.monotonic()
-            previous = start
-            while not self._stop.wait(self.interval_s):
-                total = session.top_level_total()
-                self.measurement.add_sample(round(time.monotonic() - t0, 1), total - previous)
-                previous = total
         except Exception:
             return  # the timeline is a picture; the verdict comes from the snapshots
+        self._sampler = threading.Thread(
+            target=self._sample, args=(session, start), name="loadorch-db-sampler", daemon=True
+        )
+        self._sampler.start()
+
+    def _sample(self, session: PgSession, previous: int) -> None:
+        t0 = time.monotonic()
+        try:
+            while not self._stop.wait(self.interval_s):
+                total = session.top_level_total()
+                # a partial reset lowers the total: that sample is unknown, never negative (the window is
+                # then unmeasured)
+                self.measurement.add_sample(round(time.monotonic() - t0, 1), max(0, total - previous))
+                self._went_down = self._went_down or total < previous
+                previous = total
+        except Exception:
+            return
         finally:
             session.close()
+
+
+def _unlogged(missing: list[tuple[Delta, float]], slow_ms: float) -> str:
+    named = "; ".join(f"{short_statement(d.query)} (up to {over:.0f} ms)" for d, over in missing[:3])
+    more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+    return (
+        f"pg_stat_statements saw statements slower than {slow_ms:g} ms in the window that the duration log does "
+        f"not have: {named}{more}; a session, role or database setting kept them out of the log (SET "
+        "log_min_duration_statement or log_min_messages in the application's session or connection options, "
+        f"ALTER ROLE/DATABASE ... SET): set log_min_duration_statement to at most {slow_ms:g} ms for the "
+        "application's sessions, then run again"
+    )
 
 
 def _replace(row: ProbeRow, note: str) -> ProbeRow:

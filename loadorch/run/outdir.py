@@ -4,6 +4,8 @@ A non-empty folder that is not a loadorch run folder is refused (it may be anyth
 a home directory); a previous run folder is replaced whole: it is renamed aside in one step, the new run
 writes a fresh folder, and the old one is deleted once the new run has written its artifacts (or put
 back if the new run wrote nothing), so no file of the old run can sit beside the new results.json.
+A run killed with SIGKILL cannot do either: the next run to the same folder finds the hidden folder it
+left (`.NAME.previous-PID`, PID no longer running) and restores or removes it (`recover_earlier`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterator
 
@@ -69,3 +72,69 @@ def replacing(out: str) -> Iterator[None]:
             with contextlib.suppress(OSError):
                 os.rmdir(out)
             os.rename(aside, out)
+
+
+# what a run writes in its folder: a folder holding only these is a killed run's partial output
+RUN_WRITES = frozenset(
+    {"results.json", "junit.xml", "report.html", "summary.md", "config.yaml", "requests.jsonl", "logs"}
+    | {"browser-steps.jsonl"}
+)
+
+
+def recover_earlier(out: str) -> list[str]:
+    """Deal with the earlier run folders that runs killed mid-way (SIGKILL) left hidden beside `out`, and
+    say what was done: when `out` holds a whole run (the killed run wrote its results), the hidden one is
+    removed; when `out` is missing, empty or only a killed run's partial output, the hidden one is put
+    back. A folder of a run still going (its process alive) is left alone."""
+    parent, name = os.path.split(os.path.abspath(out))
+    pattern = re.compile(rf"\.{re.escape(name)}\.previous-(\d+)\Z")
+    try:
+        entries = os.listdir(parent)
+    except OSError:
+        return []
+    left = sorted(
+        (os.path.getmtime(os.path.join(parent, e)), e, int(m.group(1)))
+        for e in entries
+        if (m := pattern.match(e)) and os.path.isdir(os.path.join(parent, e)) and not _running(int(m.group(1)))
+    )
+    notes = []
+    for _, entry, pid in reversed(left):  # the newest first: it is the one to restore
+        aside = os.path.join(parent, entry)
+        if is_run_folder(out):
+            shutil.rmtree(aside, ignore_errors=True)
+            notes.append(f"removed {aside}: an earlier run set aside by run {pid} (killed); {out} holds a newer one")
+        elif _foreign(out):
+            notes.append(f"{aside} holds an earlier run set aside by run {pid} (killed); {out} holds other files")
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                shutil.rmtree(out)  # nothing but a killed run's partial output
+            os.rename(aside, out)
+            notes.append(f"restored {out} from {aside}: run {pid} was killed before it wrote its results")
+    return notes
+
+
+def _foreign(out: str) -> bool:
+    """`out` holds something other than a run's partial output (the user's files): never removed."""
+    try:
+        names = os.listdir(out)
+    except OSError:
+        return False
+    # `.results.json.XXXX.tmp`: an atomic write the kill cut short
+    return any(n not in RUN_WRITES and not (n.startswith(".") and n.endswith(".tmp")) for n in names)
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` is a loadorch run still going (a reused pid of another program does not count)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return b"loadorch" in fh.read()
+    except OSError:
+        return True  # no /proc: alive is all we know

@@ -4,6 +4,7 @@ probe, compare, and every collector fault (each with its exit code, message and 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
 import subprocess
@@ -34,8 +35,14 @@ class Shop:
 @pytest.fixture
 def shop(postgres: Cluster) -> Iterator[Shop]:
     """`loadorch target serve --database postgresql://...` as a user would start it, on a free port."""
+    with serve_shop(postgres.dsn()) as started:
+        yield started
+
+
+@contextlib.contextmanager
+def serve_shop(dsn: str) -> Iterator[Shop]:
     proc = subprocess.Popen([sys.executable, "-m", "loadorch", "target", "serve", "--port", "0", "--database",
-                             postgres.dsn()], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             dsn], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline() if proc.stdout else ""
         found = re.search(r"on (http://\S+?),", line)

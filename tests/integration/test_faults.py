@@ -113,6 +113,48 @@ def test_killed_controller_leaves_no_process_and_no_load(project: Project, shop_
     assert before == after  # nothing is sending load any more (health is read-only; counts are stable)
 
 
+def test_killed_controller_leaves_no_hidden_run_folder_behind(project: Project, shop_server: str) -> None:
+    """A run to a folder holding an earlier run sets that one aside (`.o.previous-PID`) until it has
+    written its own; SIGKILLed in between, it cannot put it back. The next run to the folder restores
+    it (or removes it when the folder holds a newer whole run) and says which."""
+    project.write("scenarios/s.yaml", STEADY)
+    project.write("profiles/p.yaml", f"scenario: ../scenarios/s.yaml\nhost: {shop_server}\n"
+                  "load: {users: 2, duration: 120s}\nworkers: 1\n")
+    first = project.run("run", "p", "--iterations", "3", "--out", "o")
+    assert first.code == 6, first.err  # 6 requests: too few samples
+    started = project.results("o")["run"]["start"]
+
+    def kill_a_run_mid_way() -> str:
+        proc = start_run(project, "--out", "o")
+        wait_for_workers(proc, 1)
+        proc.kill()
+        proc.wait(timeout=10)
+        wait_until_gone(proc.pid, timeout=30)  # its master and worker follow it (another test's subject)
+        hidden = project.root / f".o.previous-{proc.pid}"
+        assert hidden.is_dir() and (hidden / "results.json").exists()
+        return hidden.name
+
+    hidden = kill_a_run_mid_way()
+    assert project.run("validate", "p").code == 0  # only a run to the folder deals with it
+    assert (project.root / hidden).is_dir()
+    r = project.run("run", "p", "--iterations", "3", "--out", "other")
+    assert r.code == 6 and (project.root / hidden).is_dir(), r.err
+    r = project.run("run", "p", "--iterations", "3", "--out", "o")
+    assert r.code == 6, r.err
+    assert f"note: restored o from {project.root / hidden}: run {hidden.rsplit('-', 1)[1]} was killed" in r.err
+    assert [p.name for p in project.root.iterdir() if p.name.startswith(".o.")] == []
+    assert project.results("o")["run"]["start"] >= started  # the restored run was then replaced whole
+
+    hidden = kill_a_run_mid_way()
+    shutil.rmtree(project.root / "o", ignore_errors=True)
+    shutil.copytree(project.root / "other", project.root / "o")  # as if the killed run had written its results
+    r = project.run("run", "p", "--iterations", "3", "--out", "o")
+    assert r.code == 6, r.err
+    assert f"note: removed {project.root / hidden}: an earlier run set aside by run" in r.err
+    assert [p.name for p in project.root.iterdir() if p.name.startswith(".o.")] == []
+    assert_no_traceback(r)
+
+
 def test_unknown_host_is_caught_by_preflight(simple_project: Project) -> None:
     unshare = shutil.which("unshare")
     if unshare is None or subprocess.run([unshare, "-n", "true"], capture_output=True).returncode != 0:

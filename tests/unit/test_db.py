@@ -221,12 +221,12 @@ def test_snapshot_differences_name_the_n_plus_one_and_flag_deallocation() -> Non
         window_problem,
     )
 
-    before = Snapshot(snapshot_rows([(10, 5, 1, True, 100, 50.0, "SELECT * FROM products WHERE id > $1"),
-                                     (10, 5, 2, True, 7, 1.0, f"{OWN_MARK} SELECT 1")]), 0, "r", "t0")
-    after = Snapshot(snapshot_rows([(10, 5, 1, True, 101, 50.5, "SELECT * FROM products WHERE id > $1"),
-                                    (10, 5, 2, True, 9, 1.2, f"{OWN_MARK} SELECT 1"),
-                                    (10, 5, 3, True, 20, 2.0, "SELECT id, name, created_at, updated_at FROM categories WHERE id = $1"),
-                                    (10, 5, None, True, 99, 9.0, "<insufficient privilege>")]), 0, "r", "t1")
+    before = Snapshot(snapshot_rows([(10, 5, 1, True, 100, 50.0, 1.0, "SELECT * FROM products WHERE id > $1"),
+                                     (10, 5, 2, True, 7, 1.0, 0.2, f"{OWN_MARK} SELECT 1")]), 0, "r", "t0")
+    after = Snapshot(snapshot_rows([(10, 5, 1, True, 101, 50.5, 1.0, "SELECT * FROM products WHERE id > $1"),
+                                    (10, 5, 2, True, 9, 1.2, 0.2, f"{OWN_MARK} SELECT 1"),
+                                    (10, 5, 3, True, 20, 2.0, 0.2, "SELECT id, name, created_at, updated_at FROM categories WHERE id = $1"),
+                                    (10, 5, None, True, 99, 9.0, 1.0, "<insufficient privilege>")]), 0, "r", "t1")
     deltas = diff(before, after)
     assert top_level_calls(deltas) == 21  # the collector's own statements and hidden rows are left out
     assert [str(r) for r in repeated(deltas)] == ["SELECT ... FROM categories WHERE id = $1 x20"]

@@ -1,0 +1,454 @@
+"""results.json as a typed model: one frozen class per section, validated where a file is read.
+
+The controller builds the document once (report/results.py) and validates it into `Results`; `report`,
+`compare`, `k8s collect`, `--summary-export` and the live metrics read it through attributes. A file
+from elsewhere goes through `read_results`, which turns anything malformed into located problems
+(`file: field: message`), never an internal error.
+
+Schema version rule: `schema` names the format (`loadorch.results/v1`). Within v1 a field is only ever
+added, with a default here, so a file written by an older loadorch of the same schema still reads; a
+reader refuses any other schema string (newer or foreign) with one message saying which it reads.
+Regenerate the published JSON Schema (docs/results.schema.json) with `python3 -m loadorch.results`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typing_extensions import TypedDict
+
+from loadorch.errors import ConfigError, Problem
+from loadorch.wire import (
+    HistogramJson,
+    MergedJson,
+    MetricsReport,
+    StopReason,
+    ThresholdJson,
+    VuFailure,
+    WorkerDetail,
+)
+
+SCHEMA: Final = "loadorch.results/v1"
+Verdict = Literal["pass", "fail", "inconclusive", "error", "interrupted"]
+Num = int | float  # an int stays an int (a limit of 300 shows as 300), a float a float
+MAX_PROBLEMS = 10  # a file wrong everywhere: the first problems, then how many more
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Run(Section):
+    profile: str
+    scenario: str
+    scenario_path: str
+    scenario_sha256: str
+    seed: int
+    workers: int
+    users: int
+    host: str
+    start: str  # ISO 8601, UTC
+    end: str
+    duration_s: float | None
+    iterations: int | None
+    elapsed_s: float
+    stop_reason: StopReason | None
+    interrupted: bool
+    versions: dict[str, str]
+    tags: dict[str, str] = Field(default_factory=dict)  # --tag
+
+
+class Totals(Section):
+    requests: int
+    failures: int
+    rps: float
+
+
+class LatencyStats(Section):
+    """Per kind, endpoint or window: counts of all requests, latencies (ms) of the successful ones."""
+
+    count: int
+    failures: int
+    rps: float
+    min_ms: float | None
+    mean_ms: float | None
+    p50_ms: float | None
+    p90_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    p999_ms: float | None
+    max_ms: float | None
+
+
+class PerRequest(Section):
+    """Queries per request of the responses that carried a count (exact)."""
+
+    samples: int
+    avg: float
+    min: Num
+    p50: Num
+    p95: Num
+    max: Num
+
+
+class EndpointStats(LatencyStats):
+    kind: str
+    method: str
+    status_counts: dict[str, int] = Field(default_factory=dict)
+    tags: dict[str, str] = Field(default_factory=dict)  # the scenario's tags of the request (absent: none)
+    db_queries_per_request: PerRequest | None = None
+
+
+class ThresholdRow(Section):
+    selector: str
+    expression: str
+    observed: Num | None
+    limit: Num
+    unit: str = ""
+    samples: int
+    error_bound: Num
+    verdict: str
+    message: str
+    abort_on_fail: bool = False
+
+
+class CheckRow(Section):
+    """A run-integrity check (workers, setup, preflight, load achieved, generator CPU ...)."""
+
+    name: str
+    verdict: str
+    message: str
+
+
+class LostWorker(Section):
+    index: int
+    pid: int | None
+    at_s: float | None
+
+
+class ArrivalTotals(Section):
+    scheduled: int
+    dispatched: int
+    dropped: int
+
+
+class Integrity(Section):
+    """The workers' account (verdict.integrity); empty when the run ended before the master summed up."""
+
+    workers_expected: int = 0
+    workers_seen: int = 0
+    workers_lost: list[LostWorker] = Field(default_factory=list)
+    generator_cpu_peak: dict[str, float] = Field(default_factory=dict)  # by worker index
+    generator_cpu_sustained_peak: dict[str, float] = Field(default_factory=dict)
+    dropped_arrivals: int = 0
+    arrivals: ArrivalTotals | None = None  # open model
+    virtual_users_failed: list[VuFailure] = Field(default_factory=list)
+    per_worker: list[WorkerDetail] = Field(default_factory=list)
+    rejected_peers: list[str] = Field(default_factory=list)
+    stop_reason: StopReason | None = None
+    aborted_by: ThresholdJson | None = None
+
+
+class ServiceTime(Section):
+    """Open model: latency from the actual send, beside the headline latency from the due time."""
+
+    kinds: dict[str, LatencyStats]
+    endpoints: dict[str, LatencyStats]
+
+
+class ErrorRow(Section):
+    name: str
+    kind: str
+    status: int
+    reason: str
+    count: int
+    example: str | None = None  # the first response of that error (redacted)
+
+
+class ExpectCheck(Section):
+    user: str
+    name: str
+    check: str
+    passes: int
+    fails: int
+    rate: float | None
+    example: str | None = None
+
+
+class RepeatedStatement(Section):
+    statement: str
+    calls: int
+
+
+class ProbeRow(Section):
+    name: str
+    user: str
+    kind: str
+    method: str
+    queries: int | None
+    header: int | None = None
+    repeated: list[RepeatedStatement] = Field(default_factory=list)
+    note: str = ""
+
+
+class TopStatement(Section):
+    statement: str
+    calls: int
+    total_ms: float
+    mean_ms: float
+
+
+class StatementsPoint(Section):
+    t_s: float
+    queries: int
+
+
+class DbCollector(Section):
+    """The postgres collector's measurement (db.measure.DbMeasurement.to_json)."""
+
+    slow_ms: float
+    queries: int | None = None
+    slow: int | None = None
+    window_s: float = 0.0
+    unmeasured: str | None = None
+    slow_unmeasured: str | None = None
+    probe: list[ProbeRow] = Field(default_factory=list)
+    probe_note: str | None = None
+    top: list[TopStatement] = Field(default_factory=list)
+    timeseries: list[StatementsPoint] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    log_source: str = ""
+    slow_share: float | None = None
+
+
+class Database(Section):
+    queries_per_request: dict[str, PerRequest | None] = Field(default_factory=dict)
+    collector: DbCollector | None = None
+
+
+class TimeRow(Section):
+    """One slot of one kind (a slot is `histograms.interval_s * interval_step` seconds)."""
+
+    t_s: float
+    kind: str
+    requests: int
+    failures: int
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+
+
+class LoadPoint(Section):
+    t_s: float
+    users: int
+    scheduled_per_s: float | None = None  # open model
+    arrivals_per_s: float | None = None
+    dropped_per_s: float | None = None
+
+
+class LoadTimeline(Section):
+    model: Literal["closed", "open"]
+    users: int
+    target: list[tuple[float, Num]]  # (t_s, users or arrivals per second)
+    points: list[LoadPoint]
+
+
+class EndpointTimeseries(Section):
+    interval_s: float
+    endpoints: dict[str, list[tuple[float, float]]]  # name -> (t_s, p95 ms)
+
+
+class Vital(Section):
+    count: int
+    p50: float | None
+    p75: float | None
+    p95: float | None
+    max: float | None
+
+
+class BrowserPage(Section):
+    views: int | None
+    steps: int
+    failed_steps: int
+    vitals: dict[str, Vital]
+
+
+class VitalPoint(Section):
+    t_s: float
+    page: str
+    vital: str
+    count: int
+    p75: float | None
+
+
+class StepFailure(Section):
+    user: str
+    page: str
+    step: str
+    reason: str
+    count: int
+
+
+class BlockedRequest(Section):
+    page: str
+    url: str
+    count: int
+
+
+class BrowserTablesJson(TypedDict):
+    """browser.stats.BrowserStats as JSON rows."""
+
+    interval_s: float
+    views: int
+    series: list[tuple[str, list[tuple[str, str]], HistogramJson]]  # (metric, tags, histogram)
+    intervals: list[tuple[str, str, int, HistogramJson]]  # (metric, page, slot)
+    steps: list[tuple[str, str, str, int, int]]  # (user, page, step, ok, failed)
+    failures: list[tuple[str, str, str, str, int]]  # (user, page, step, reason, count)
+    blocked: list[tuple[str, str, int]]  # (page, url, count)
+
+
+class Browser(Section):
+    views: int
+    steps: int
+    failed_steps: int
+    pages: dict[str, BrowserPage]
+    budgets_p75: dict[str, float]
+    timeseries: list[VitalPoint]
+    failures: list[StepFailure]
+    blocked: list[BlockedRequest] = Field(default_factory=list)
+    lighthouse: dict[str, Vital] = Field(default_factory=dict)
+    histograms: BrowserTablesJson
+
+
+class ExcludedKind(Section):
+    requests: int
+    failures: int
+    p95_ms: float | None
+
+
+class ExcludedPhase(Section):
+    requests: int
+    failures: int
+    kinds: dict[str, ExcludedKind]
+
+
+class Window(Section):
+    """The measurement window: its spans, the judged samples' stats and what was left out, by phase."""
+
+    source: str
+    spans: list[tuple[float, float]]
+    seconds: float
+    requests: int
+    failures: int
+    kinds: dict[str, LatencyStats]
+    excluded: dict[str, ExcludedPhase]
+
+
+class Results(Section):
+    """results.json. Sections added after v1's first release have defaults: older files still read."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    schema_: Literal["loadorch.results/v1"] = Field(SCHEMA, alias="schema")
+    verdict: Verdict
+    exit_code: int
+    error: str | None
+    run: Run
+    totals: Totals
+    kinds: dict[str, LatencyStats]
+    endpoints: dict[str, EndpointStats]
+    thresholds: list[ThresholdRow]
+    checks: list[CheckRow]
+    integrity: Integrity
+    service_time: ServiceTime | None = None
+    errors: list[ErrorRow] = Field(default_factory=list)
+    expect_checks: list[ExpectCheck] = Field(default_factory=list)
+    database: Database | None = None
+    timeseries: list[TimeRow] = Field(default_factory=list)
+    load: LoadTimeline | None = None
+    endpoint_timeseries: EndpointTimeseries | None = None
+    histograms: MergedJson
+    browser: Browser | None = None
+    window: Window | None = None
+    live_metrics: MetricsReport | None = None
+    warnings: list[str] = Field(default_factory=list)
+
+    def slot_seconds(self) -> float:
+        """Seconds per row of `timeseries` (and slot of `histograms.intervals`)."""
+        hist = self.histograms
+        return float(hist.get("interval_s", 1.0) or 1.0) * int(hist.get("interval_step", 1) or 1)
+
+
+class ResultsError(ConfigError):
+    """A results.json that cannot be read: located problems, `file: field: message` (exit 3, like any
+    file of the wrong schema)."""
+
+    title = "unreadable results"
+
+
+def parse_results(text: str | bytes, name: str) -> Results:
+    """The document in `text` (the file `name`) as Results; anything else raises ResultsError."""
+    try:
+        doc = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ResultsError([Problem(name, None, "", f"not valid JSON: {exc}")]) from None
+    return results_of(doc, name)
+
+
+def results_of(doc: object, name: str) -> Results:
+    """A parsed JSON document (`doc`, from the file `name`) as Results, checked section by section."""
+    if not isinstance(doc, dict):
+        raise ResultsError([Problem(name, None, "", f"not a {SCHEMA} document (a JSON {_kind(doc)})")])
+    schema = doc.get("schema")
+    if schema != SCHEMA:
+        raise ResultsError([Problem(name, None, "schema", _schema_message(schema))])
+    try:
+        return Results.model_validate(doc)
+    except ValidationError as exc:
+        raise ResultsError(problems_of(exc, name)) from None
+
+
+def _schema_message(schema: object) -> str:
+    if schema is None:
+        return f"missing: not a {SCHEMA} document"
+    if isinstance(schema, str) and schema.startswith("loadorch.results/"):
+        return f"{schema} is a version this loadorch cannot read (it reads {SCHEMA}): use the loadorch that wrote it"
+    return f"{json.dumps(schema)[:80]} is not {SCHEMA}"
+
+
+def problems_of(exc: ValidationError, name: str) -> list[Problem]:
+    """pydantic's errors as `file: field: message`, the first MAX_PROBLEMS of them."""
+    errors = exc.errors(include_url=False)
+    out = [Problem(name, None, ".".join(str(p) for p in e["loc"]), _message(e)) for e in errors[:MAX_PROBLEMS]]
+    if len(errors) > MAX_PROBLEMS:
+        out.append(Problem(name, None, "", f"and {len(errors) - MAX_PROBLEMS} more problems"))
+    return out
+
+
+def _message(error: Any) -> str:  # pydantic's ErrorDetails, a TypedDict
+    kind, given = error["type"], error.get("input")
+    if kind == "missing":
+        return "missing"
+    if kind == "extra_forbidden":
+        return "unknown field (not part of " + SCHEMA + ")"
+    shown = json.dumps(given, default=str)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    return f"{error['msg'][0].lower()}{error['msg'][1:]}, got {shown}"
+
+
+def _kind(doc: object) -> str:
+    return {list: "array", str: "string", int: "number", float: "number", bool: "boolean"}.get(type(doc), "null")
+
+
+def json_schema() -> str:
+    """The published JSON Schema of results.json (docs/results.schema.json), as text."""
+    schema = Results.model_json_schema(by_alias=True, mode="validation")
+    schema["title"] = SCHEMA
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+
+
+if __name__ == "__main__":  # python3 -m loadorch.results > docs/results.schema.json
+    sys.stdout.write(json_schema())

@@ -1,0 +1,130 @@
+"""Browser verdicts a user can trust, with Debian's real headless Chromium against the embedded shop:
+failed steps gated and said even when the files set only HTTP thresholds; a web-vitals comparison of
+runs with few page views is inconclusive, never "no regression"."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from ..conftest import Project, assert_no_traceback
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(shutil.which("chromium") is None, reason="needs chromium (.ci/run installs it)"),
+]
+
+STUCK = """
+name: stuck
+users:
+  - name: api
+    think_time: 0.2
+    requests:
+      - {name: health, path: /health}
+browsers:
+  - name: stuck
+    pages: 1
+    think_time: 0.1
+    journey:
+      - {visit: /shop, name: home, timeout: 10s}
+      - {click: "#no-such-button", timeout: 1s}
+thresholds:
+  "http_req_duration": ["p(95)<2000"]
+"""
+
+# one page: a handful of page views per run; `{knobs}` turns on the storefront's late hero, late banner and
+# slow click handler (LCP ~3 s, CLS > 0.1, INP ~300 ms) through the page's own query
+VITALS = """
+name: vitals
+users:
+  - name: api
+    think_time: 0.5
+    requests:
+      - {name: health, path: /health}
+browsers:
+  - name: shopper
+    pages: 1
+    think_time: 0.2
+    journey:
+      - {visit: "/shop?category=books{knobs}", name: home, timeout: 15s}
+      - {click: "#add-to-cart"}
+thresholds:
+  "http_req_failed": ["rate<0.5"]
+  "browser_web_vital_lcp": ["max<60000"]
+min_samples: 1
+"""
+KNOBS = "&hero_ms=3000&banner=1&click_ms=300"
+
+
+@pytest.fixture(scope="module")
+def stuck(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Project, int, str]]:
+    project = Project(tmp_path_factory.mktemp("stuck"))
+    project.write("scenarios/s.yaml", STUCK)
+    project.write("profiles/p.yaml", "scenario: ../scenarios/s.yaml\nhost: embedded\n"
+                  "load: {users: 2, duration: 8s}\nseed: 3\nmin_samples: 1\n")
+    result = project.run("run", "p", "--out", "o", timeout=120)
+    assert_no_traceback(result)
+    yield project, result.code, result.out
+
+
+def test_a_journey_failing_every_time_fails_the_run_beside_http_thresholds(stuck: tuple[Project, int, str]) -> None:
+    project, code, out = stuck
+    doc = project.results("o")
+    gated = {t["selector"]: t for t in doc["thresholds"]}
+    assert code == 1, out
+    assert gated["browser_step_failed"]["verdict"] == "fail", gated  # the browser default stays
+    assert gated["http_req_duration"]["verdict"] == "pass", gated  # the file's own threshold, judged too
+    assert doc["browser"]["failed_steps"] >= 2 and doc["verdict"] == "fail"
+
+
+def test_failed_steps_are_said_on_the_terminal_and_in_summary_md(stuck: tuple[Project, int, str]) -> None:
+    project, _, out = stuck
+    failed = project.results("o")["browser"]["failed_steps"]
+    why = [line for line in out.splitlines() if line.startswith("  why: ") and "browser step" in line]
+    assert len(why) == 1, out
+    # step, selector, reason and count, in the why line and the top-errors table
+    assert f"{failed} browser step(s) failed: stuck: step 2 (click #no-such-button): no visible element" in why[0]
+    assert f"({failed}x)" in why[0], why
+    top = out.split("top errors", 1)[1].split("\n\n", 1)[0]
+    assert "stuck: step 2 (click #no-such-button)" in top and "browser step" in top and str(failed) in top, top
+    summary = (project.root / "o" / "summary.md").read_text()
+    assert "stuck: step 2 (click #no-such-button)" in summary.split("### Top errors", 1)[1]
+
+
+@pytest.fixture(scope="module")
+def vitals_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
+    """The same scenario and seed, knobs off then on, a few page views each; then the web vitals compared."""
+    project = Project(tmp_path_factory.mktemp("vitals"))
+    for name, knobs in (("base", ""), ("slow", KNOBS)):
+        project.write(f"scenarios/{name}.yaml", VITALS.replace("{knobs}", knobs))
+        project.write(f"profiles/{name}.yaml", f"scenario: ../scenarios/{name}.yaml\nhost: embedded\n"
+                      "load: {users: 2, duration: 10s}\nseed: 5\n")
+        result = project.run("run", name, "--out", name, timeout=120)
+        assert_no_traceback(result)
+        assert result.code == 0, result.out + result.err
+    yield project
+
+
+def test_few_page_views_make_the_vitals_comparison_inconclusive_not_same(vitals_runs: Project) -> None:
+    project = vitals_runs
+    views = {name: project.results(name)["browser"]["pages"]["home"]["vitals"]["lcp"]["count"]
+             for name in ("base", "slow")}
+    assert all(1 <= n < 13 for n in views.values()), views  # under 13 views nothing bounds a p75 from above
+    slow = project.results("slow")["browser"]["pages"]["home"]["vitals"]
+    assert slow["lcp"]["p75"] >= 3000 and slow["cls"]["p75"] > 0.1, slow
+    result = project.run("compare", "base", "slow", "--out", "cmp")
+    assert_no_traceback(result)
+    assert result.code == 6, result.out + result.err  # inconclusive: not "no regression", exit 0
+    doc = json.loads((project.root / "cmp" / "compare.json").read_text())
+    rows = {r["metric"]: r for r in doc["rows"] if r["scope"] == "page" and r["name"] == "home"}
+    for metric in ("lcp p75", "cls p75", "inp p75"):
+        assert rows[metric]["verdict"] == "same" and rows[metric]["why"] == "too few samples", rows[metric]
+    assert doc["verdict"] == "inconclusive" and doc["undecided"] >= 3, doc
+    html = (project.root / "cmp" / "compare.html").read_text()
+    md = (project.root / "cmp" / "compare.md").read_text()
+    for text in (result.out, md, html):
+        assert "INCONCLUSIVE" in text and "too few samples" in text and "no regression" not in text.lower()
+        assert ">same<" not in text and "| same |" not in text

@@ -1,0 +1,295 @@
+"""The database gate never passes by accident (issue 28), against the real PostgreSQL: statements hidden
+from the duration log by log_statement, by role, database or session settings, by log rotation, and
+statements dropped from pg_stat_statements by a partial reset or a privilege lost mid-run.
+
+Most cases drive the run's collector directly around a few statements of an application role (a second
+each); the CLI runs show the exit codes and artifacts a user gets."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from loadorch.config.collectors import PostgresCollector
+from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
+from loadorch.db.gates import evaluate_db
+from loadorch.db.measure import DbMeasurement
+from loadorch.verdict.stats import Merged
+
+from ..conftest import Project, assert_no_traceback
+from .pgcluster import Cluster
+from .test_database import Shop, _profile, _reset, serve_shop
+
+pytestmark = pytest.mark.integration
+
+SLOW_MS = 200
+GATES = {"db_query_slow": "rate<0.01", "db_queries": "count<60"}
+
+
+@pytest.fixture
+def shop(postgres: Cluster) -> Iterator[Shop]:
+    with serve_shop(postgres.dsn()) as started:
+        yield started
+
+
+@pytest.fixture
+def app(postgres: Cluster) -> Iterator[str]:
+    """A login role `app` that writes to a table of its own; its settings are reset afterwards."""
+    postgres.sql("DO $$ BEGIN CREATE ROLE app LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+    postgres.sql("CREATE TABLE IF NOT EXISTS trust_writes (v text)")
+    postgres.sql("GRANT SELECT, INSERT ON trust_writes TO app")
+    try:
+        yield "app"
+    finally:
+        postgres.sql("ALTER ROLE app RESET ALL")
+        postgres.sql("ALTER ROLE app IN DATABASE shop RESET ALL")
+
+
+def _system(postgres: Cluster, setting: str, value: str | None) -> None:
+    """ALTER SYSTEM SET (or RESET, for None) and wait until new sessions see it."""
+    if value is None:
+        postgres.sql(f"ALTER SYSTEM RESET {setting}")
+    else:
+        postgres.sql(f"ALTER SYSTEM SET {setting} = '{value}'")
+    postgres.sql("SELECT pg_reload_conf()")
+    want = value if value is not None else postgres.sql(f"SELECT boot_val FROM pg_settings WHERE name = '{setting}'")[0][0]
+    deadline = time.monotonic() + 10
+    while postgres.sql(f"SHOW {setting}")[0][0] != want:
+        assert time.monotonic() < deadline, f"{setting} never became {want}"
+        time.sleep(0.05)
+
+
+def _collector(postgres: Cluster, role: str = "postgres", log: str = "pg_read_file", interval_s: float = 0.2) -> Any:
+    from loadorch.run.database import DatabaseCollector
+
+    settings = PostgresCollector(dsn=postgres.dsn(role), slow_ms=SLOW_MS, probe=False, log=log)
+    return DatabaseCollector(settings, interval_s)
+
+
+def _run(postgres: Cluster, statements: list[tuple[str, tuple[Any, ...]]], role: str = "app",
+         options: str = "") -> None:
+    """The application's statements, in one session of `role` (application_name app)."""
+    import psycopg
+
+    dsn = postgres.dsn(role) + (f"?options={options}" if options else "")
+    with psycopg.connect(dsn, autocommit=True, application_name="app") as conn:
+        for sql, params in statements:
+            conn.execute(sql, params or None)
+
+
+def _workload(slow: int = 2, fast: int = 20) -> list[tuple[str, tuple[Any, ...]]]:
+    """Fast reads and writes, and `slow` 0.25 s statements: a read over the extended protocol, a write over
+    the simple one, in turn."""
+    out: list[tuple[str, tuple[Any, ...]]] = [("SELECT count(*) FROM trust_writes WHERE v = %s", ("x",))] * fast
+    for i in range(slow):
+        out.append(("SELECT pg_sleep(%s)", (0.25,)) if i % 2 == 0 else
+                   ("INSERT INTO trust_writes SELECT 'slow' FROM pg_sleep(0.25)", ()))
+    return out
+
+
+def _verdict(m: DbMeasurement, metric: str = "db_query_slow") -> tuple[str, str]:
+    sel = parse_selector(metric)
+    r = evaluate_db(Threshold(sel, parse_expression(GATES[metric], metric)), Merged(), 1, m.window_s, m)
+    return r.verdict, r.message
+
+
+def _measure(postgres: Cluster, during: Callable[..., None], **collector: Any) -> DbMeasurement:
+    """The collector's window around `during()` (or `during(collector)` if it takes one argument)."""
+    _reset(postgres)
+    c = _collector(postgres, **collector)
+    try:
+        c.begin()
+        during(*([c] if during.__code__.co_argcount else []))
+        return c.end()
+    finally:
+        c.close()
+
+
+# -- 1. log_statement: the slow statement's duration is a bare line -------------------------------------
+@pytest.mark.parametrize(("value", "where"), [("all", "server"), ("mod", "server"), ("all", "role"), ("mod", "role")])
+def test_log_statement_does_not_hide_slow_statements(postgres: Cluster, app: str, value: str, where: str) -> None:
+    if where == "server":
+        _system(postgres, "log_statement", value)
+    else:
+        postgres.sql(f"ALTER ROLE app SET log_statement = '{value}'")
+    try:
+        m = _measure(postgres, lambda: _run(postgres, _workload(slow=2)))
+    finally:
+        if where == "server":
+            _system(postgres, "log_statement", None)
+    assert m.unmeasured is None and m.slow_unmeasured is None, (m.unmeasured, m.slow_unmeasured)
+    assert m.queries == 22 and m.slow == 2, m
+    named = {row["statement"]: row["count"] for row in m.slow_top}
+    assert named == {"SELECT pg_sleep($1)": 1, "INSERT INTO trust_writes SELECT $1 FROM pg_sleep($2)": 1}, named
+    verdict, message = _verdict(m)
+    assert verdict == "fail" and "2 of 22 statements took longer than 200 ms" in message
+
+
+def test_log_statement_all_fails_the_run_it_used_to_pass(project: Project, postgres: Cluster, shop: Shop) -> None:
+    collector = f'collectors: {{postgres: {{dsn: "{postgres.dsn()}", slow_ms: 200, probe: false}}}}'
+    _profile(project, shop.url, '  db_query_slow: ["rate<0.001"]', collector, load="{users: 2, iterations: 100}")
+    _system(postgres, "log_statement", "all")
+    try:
+        _reset(postgres)
+        shop.knobs(slow_statements=[[0.25, 3]], n_plus_one=False)
+        r = project.run("run", "p", "--out", "o", timeout=240)
+    finally:
+        _system(postgres, "log_statement", None)
+    assert r.code == 1, r.out + r.err
+    db = project.results("o")["database"]["collector"]
+    assert db["slow"] == 3 and db["queries"] == 203 and db["slow_top"][0]["statement"] == "SELECT pg_sleep($1)", db
+
+
+# -- 2. settings the application runs with ----------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("alter", "fix"),
+    [
+        ("ALTER ROLE app SET log_min_duration_statement = -1", "ALTER ROLE app RESET log_min_duration_statement;"),
+        ("ALTER ROLE app IN DATABASE shop SET log_min_duration_statement = '1s'",
+         "ALTER ROLE app IN DATABASE shop RESET log_min_duration_statement;"),
+        ("ALTER ROLE app SET log_min_messages = fatal", "ALTER ROLE app RESET log_min_messages;"),
+    ],
+    ids=["role", "role-in-database", "log_min_messages"],
+)
+def test_role_settings_that_hide_slow_statements_are_inconclusive(postgres: Cluster, app: str, alter: str,
+                                                                  fix: str) -> None:
+    postgres.sql(alter)
+    m = _measure(postgres, lambda: _run(postgres, _workload(slow=2)))
+    assert m.slow is None and m.queries == 22, m
+    verdict, message = _verdict(m)
+    assert verdict == "inconclusive" and fix in message, message
+    assert _verdict(m, "db_queries")[0] == "pass"  # the statements were still counted
+
+
+def test_a_session_setting_that_hides_slow_statements_is_caught_at_the_end(postgres: Cluster, app: str) -> None:
+    hidden = "-c%20log_min_duration_statement%3D-1"  # the application's own connection options (a SET)
+    m = _measure(postgres, lambda: _run(postgres, _workload(slow=2), role="postgres", options=hidden))
+    verdict, message = _verdict(m)
+    assert verdict == "inconclusive", message
+    assert "SELECT pg_sleep($1) (up to 25" in message and "log_min_duration_statement" in message, message
+
+
+# -- 3. log rotation ---------------------------------------------------------------------------------------
+def _rotate(postgres: Cluster) -> None:
+    """pg_rotate_logfile(), into a file of a new name (names carry the second), once it is in use."""
+    before = postgres.sql("SELECT pg_current_logfile('jsonlog')")[0][0]
+    deadline = time.monotonic() + 10
+    while True:
+        postgres.sql("SELECT pg_rotate_logfile()")
+        time.sleep(0.1)
+        if postgres.sql("SELECT pg_current_logfile('jsonlog')")[0][0] != before:
+            return
+        assert time.monotonic() < deadline, "the log never rotated"
+        time.sleep(0.3)
+
+
+def _slow_then_rotate(postgres: Cluster, rotations: int) -> Callable[[], None]:
+    def during() -> None:
+        for _ in range(rotations):
+            _run(postgres, _workload(slow=2, fast=2))
+            _rotate(postgres)
+        _run(postgres, _workload(slow=2, fast=2))
+
+    return during
+
+
+def _logfile(postgres: Cluster) -> str:
+    return str(postgres.data / postgres.sql("SELECT pg_current_logfile('jsonlog')")[0][0])
+
+
+@pytest.mark.parametrize(("log", "rotations"), [("path", 1), ("pg_read_file", 2)])
+def test_slow_statements_are_read_across_log_rotations(postgres: Cluster, app: str, log: str, rotations: int) -> None:
+    source = _logfile(postgres) if log == "path" else log
+    m = _measure(postgres, _slow_then_rotate(postgres, rotations), log=source)
+    assert m.slow_unmeasured is None, m.slow_unmeasured
+    assert m.slow == 2 * (rotations + 1), m  # the 4 statements of each step (the test's own too: not asserted)
+    assert _verdict(m)[0] == "fail"
+
+
+@pytest.mark.parametrize("loss", ["truncated", "removed"])
+def test_a_log_file_lost_during_the_window_is_inconclusive(postgres: Cluster, app: str, loss: str) -> None:
+    source = _logfile(postgres)
+
+    def during() -> None:
+        _slow_then_rotate(postgres, 1)()
+        if loss == "truncated":
+            open(source, "w").close()  # log_truncate_on_rotation reusing a name
+        else:
+            os.remove(source)  # a cleanup job
+    m = _measure(postgres, during, log=source)
+    verdict, message = _verdict(m)
+    assert verdict == "inconclusive" and source in message and "keep the server's log files" in message, message
+
+
+# -- 4. partial resets and hidden rows --------------------------------------------------------------------
+def _then(postgres: Cluster, action: str) -> Callable[[Any], None]:
+    """140 statements, seen by the collector's timeline, then `action`, seen by it too, then one more."""
+
+    def during(collector: Any) -> None:
+        _run(postgres, _workload(slow=0, fast=140))
+        _until(lambda: sum(p["queries"] for p in collector.measurement.timeseries) >= 140)
+        postgres.sql(action)
+        points = len(collector.measurement.timeseries)
+        _until(lambda: len(collector.measurement.timeseries) >= points + 2)
+        _run(postgres, _workload(slow=0, fast=1))
+
+    return during
+
+
+def _until(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 20
+    while not condition():
+        assert time.monotonic() < deadline, "the collector's timeline never took the sample"
+        time.sleep(0.05)
+
+
+def test_a_partial_reset_makes_the_window_unmeasured(postgres: Cluster, app: str) -> None:
+    reset = "SELECT pg_stat_statements_reset((SELECT oid FROM pg_roles WHERE rolname = 'app'))"
+    m = _measure(postgres, _then(postgres, reset))
+    verdict, message = _verdict(m, "db_queries")
+    assert verdict == "inconclusive" and "partly reset" in message, message
+    doc = m.to_json()
+    assert doc["queries"] is None and doc["slow"] is None
+    assert m.timeseries and all(p["queries"] >= 0 for p in m.timeseries), m.timeseries
+
+
+def test_a_privilege_lost_mid_run_makes_the_window_unmeasured(postgres: Cluster, app: str) -> None:
+    try:
+        m = _measure(postgres, _then(postgres, "REVOKE pg_monitor FROM monitor"), role="monitor", log="none")
+    finally:
+        postgres.sql("GRANT pg_monitor TO monitor")
+    verdict, message = _verdict(m, "db_queries")
+    assert verdict == "inconclusive" and "GRANT pg_monitor TO monitor;" in message, message
+    assert m.to_json()["queries"] is None
+
+
+# -- 5. messages with their fix, null figures, the window on the server's clock ----------------------------
+def test_the_database_lost_at_the_end_says_what_to_do(postgres: Cluster, app: str) -> None:
+    def during() -> None:
+        _run(postgres, _workload(slow=0, fast=5))
+        postgres.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                     "WHERE application_name = 'loadorch-collector' AND pid <> pg_backend_pid()")
+
+    m = _measure(postgres, during)
+    verdict, message = _verdict(m, "db_queries")
+    assert verdict == "inconclusive" and "lost the database at the end of the window" in message
+    assert "is up and reachable from here, then run again" in message, message
+    assert m.to_json()["queries"] is None
+
+
+def test_no_statements_in_the_window_gives_database_advice(project: Project, postgres: Cluster) -> None:
+    collector = f'collectors: {{postgres: {{dsn: "{postgres.dsn()}", slow_ms: 200, probe: false}}}}'
+    _profile(project, "embedded", '  db_query_slow: ["rate<0.001"]', collector, load="{users: 1, iterations: 20}",
+             requests_yaml="      - {name: health, path: /health}")
+    before = postgres.sql("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS')")[0][0]
+    r = project.run("run", "p", "--out", "o", timeout=240)
+    assert r.code == 1, r.out + r.err
+    assert_no_traceback(r)
+    why = [line for line in r.out.splitlines() if "why:" in line and "db_query_slow" in line]
+    assert why and "selector's tags" not in why[0] and "collectors.postgres.dsn" in why[0], r.out
+    db = project.results("o")["database"]["collector"]
+    assert before <= db["window_start"] <= db["window_end"], db  # the server's clock, as the log stamps it
