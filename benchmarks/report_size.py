@@ -29,7 +29,7 @@ from loadorch.report.results import build
 from loadorch.report.summary import markdown, terminal
 from loadorch.run.artifacts import write_json, write_text
 from loadorch.run.outputs import sort_request_log
-from loadorch.run.redact import Redactor
+from loadorch.traffic.redact import Redactor
 from loadorch.traffic.request import Outcome, request_log_line
 from loadorch.verdict.compare import Budgets, compare
 from tests.synthetic import synthetic_long_run

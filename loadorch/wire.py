@@ -196,6 +196,7 @@ class Plan(Wire):
     allowed_hosts: list[str] = Field(default_factory=list)
     addresses: list[str] = Field(default_factory=list)  # what preflight resolved; workers connect only to these
     headers: dict[str, str]
+    secrets: list[str] = Field(default_factory=list)  # masked in what the processes report, before any cut
     users: int
     spawn_rate: float
     duration_s: float | None

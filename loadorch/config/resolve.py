@@ -9,7 +9,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -159,8 +159,14 @@ def _validated(model: type[M], doc: Document) -> M:
 
 
 def load_scenario(
-    path: str, env: Mapping[str, str], lenient: bool = False, run_tags: Mapping[str, str] = {}
+    path: str,
+    env: Mapping[str, str],
+    lenient: bool = False,
+    run_tags: Mapping[str, str] = {},
+    declared: Sequence[str] = (),
 ) -> tuple[LoadedScenario, dict[str, str]]:
+    """The scenario, and name -> value of the secrets it uses: those `declared` (the profile's `secrets:`)
+    and those whose names say so."""
     doc, used, _ = load_document(path, env, lenient, scenario_template_path)
     model = _validated(Scenario, doc)
     generators, problems = compile_generators(model, doc)
@@ -172,7 +178,7 @@ def load_scenario(
         raise ConfigError(problems)
     with open(path, "rb") as fh:
         sha = hashlib.sha256(fh.read()).hexdigest()
-    return LoadedScenario(path, sha, model, generators, thresholds), secret_variables(used)
+    return LoadedScenario(path, sha, model, generators, thresholds), secret_variables(used, tuple(declared))
 
 
 def load_profile(path: str, env: Mapping[str, str], lenient: bool = False) -> tuple[Profile, Document, dict[str, str]]:
@@ -198,7 +204,7 @@ def build(
         raise ConfigError([Problem(path, line, "scenario", f"scenario file not found: {spath}")])
     run_tags = dict(overrides.tags)
     try:
-        scenario, scenario_secrets = load_scenario(spath, env, lenient, run_tags)
+        scenario, scenario_secrets = load_scenario(spath, env, lenient, run_tags, profile.secrets)
     except ConfigError as exc:  # the profile's threshold problems too, in the same report
         raise ConfigError(exc.problems + threshold_problems(profile.thresholds, pdoc)) from None
     overrides_thr, problems = parse_thresholds(profile.thresholds, scenario.model, pdoc, run_tags=run_tags)

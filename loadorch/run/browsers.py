@@ -17,7 +17,7 @@ from loadorch.errors import RunError
 from loadorch.run.artifacts import write_text
 from loadorch.run.plan import BROWSER_PORT_OFFSET
 from loadorch.run.processes import ProcessGroup
-from loadorch.run.redact import Redactor
+from loadorch.traffic.redact import Redactor
 from loadorch.verdict.evaluate import ERROR, PASS, Check, ThresholdResult
 
 STOP_GRACE_S = 20.0  # a page finishes its step, leaves its document (final values), Chromium stops

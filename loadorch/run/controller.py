@@ -42,11 +42,11 @@ from loadorch.run.plan import browser_worker_count, build_plan, process_specs, w
 from loadorch.run.preflight import connect_probe, target_addresses
 from loadorch.run.processes import ProcessGroup, free_port
 from loadorch.run.progress import Progress
-from loadorch.run.redact import Redactor
 from loadorch.run.setup import run_setup
 from loadorch.run.signals import HardStop, StopSignals
 from loadorch.runtime.hops import http_options
 from loadorch.traffic.proxies import bypassing
+from loadorch.traffic.redact import Redactor
 from loadorch.traffic.stages import window_seconds
 from loadorch.verdict.evaluate import (
     ERROR,

@@ -24,7 +24,7 @@ from loadorch.report.junit import render as render_junit
 from loadorch.report.results import RunRecord
 from loadorch.report.summary import markdown, terminal
 from loadorch.run.artifacts import write_json, write_lines, write_text
-from loadorch.run.redact import Redactor
+from loadorch.traffic.redact import Redactor
 
 
 def sort_request_log(path: str, out_path: str, redactor: Redactor, chunk_bytes: int = 64 << 20) -> None:
@@ -125,7 +125,7 @@ def write_artifacts(
     if summary_export:
         from loadorch.report.k6summary import k6_summary
 
-        write_json(summary_export, redactor.obj(k6_summary(record)))
+        write_json(summary_export, redactor.keyed(k6_summary(record)))  # names are keys there
     write_text(os.path.join(out, "config.yaml"), effective_config_yaml(cfg, redactor))
     write_text(os.path.join(out, "report.html"), render_html(doc))
 

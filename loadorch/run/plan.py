@@ -99,6 +99,7 @@ def build_plan(
         allowed_hosts=list(cfg.profile.allowed_hosts),
         addresses=list(addresses),  # what preflight resolved and checked; workers connect only to these
         headers=dict(cfg.headers),
+        secrets=sorted(cfg.secrets),
         users=cfg.users,
         spawn_rate=cfg.spawn_rate,
         duration_s=cfg.duration_s,

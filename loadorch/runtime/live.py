@@ -7,6 +7,7 @@ workers send, whatever collector recorded it, is exposed and pushed with no extr
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -23,6 +24,7 @@ from loadorch.metrics.remote_write import auth_header, compress, encode_write_re
 from loadorch.metrics.tagged import families_from_json
 from loadorch.report.results import LoadRecord, load_timeline, timeseries
 from loadorch.runtime.common import emit
+from loadorch.traffic.redact import Redactor
 from loadorch.traffic.stages import PHASE_AFTER, PHASE_BEFORE, PHASE_BETWEEN, PHASE_IN, phase_of, window_seconds
 from loadorch.verdict.endpoints import EndpointNames
 from loadorch.verdict.evaluate import ThresholdResult, evaluate
@@ -97,6 +99,7 @@ class LiveMetrics:
         self.extra: tuple[tuple[int, int], list[Family]] = ((0, 0), [])
         # the request names labelled, the same from one scrape to the next (metrics/families.py)
         self.names = EndpointNames(MAX_METRIC_NAMES, plan.endpoint_names[:MAX_METRIC_NAMES])
+        self.redactor = Redactor(plan.secrets)
 
     def start(self) -> None:
         from loadorch.metrics.dashboard import dashboard_app
@@ -121,8 +124,10 @@ class LiveMetrics:
         return int(server.server_port)
 
     def families(self) -> list[Family]:
+        """Every family scraped and pushed, the run's secrets masked in its label values (a request name or a
+        python user's name can carry one); at most MAX_METRIC_NAMES request names labelled (self.names)."""
         own = build(self.run, self.state.merged, self.edges, self.gauges, self.results, self.table_edges, self.names)
-        return own + self._extra_families()
+        return [masked(f, self.redactor) for f in own + self._extra_families()]
 
     def _extra_families(self) -> list[Family]:
         """Families the controller measured (browser vitals), re-read when its file changes."""
@@ -284,3 +289,15 @@ class LiveMetrics:
     def close(self) -> None:
         for server in self.servers:
             server.stop(timeout=1)
+
+
+def masked(fam: Family, redactor: Redactor) -> Family:
+    """`fam` with the secrets in its label values masked (a copy; `fam` itself may be cached)."""
+    if not redactor.secrets:
+        return fam
+    text = redactor.text
+    return dataclasses.replace(
+        fam,
+        samples=[(tuple(map(text, labels)), v) for labels, v in fam.samples],
+        buckets=[(tuple(map(text, labels)), cum, total) for labels, cum, total in fam.buckets],
+    )

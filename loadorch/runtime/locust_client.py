@@ -32,6 +32,7 @@ from loadorch.errors import LoadorchError
 from loadorch.hosts import check_allowed, resolve
 from loadorch.runtime.headbound import ResponseHeadTooLarge
 from loadorch.runtime.vu import DEFAULT_MAX_BODY, wire_path
+from loadorch.traffic.redact import NO_SECRETS, Redactor
 from loadorch.traffic.request import (
     CompiledRequest,
     Origin,
@@ -60,6 +61,8 @@ class _Deadline(BaseException):
 
 class LocustClientRunner:
     """A RequestRunner over geventhttpclient, with cookies and redirects."""
+
+    redactor: Redactor = NO_SECRETS  # the run's secrets, masked in errors and check examples before any cut
 
     def __init__(
         self,
@@ -127,9 +130,9 @@ class LocustClientRunner:
         if status == 0 or error is not None:  # no response, timed out, or a redirect refused (its 3xx kept)
             failed = getattr(resp, "error", None)
             reason = error or (str(failed) if isinstance(failed, ResponseHeadTooLarge) else f"request failed: {failed}")
-            return Outcome(status, False, reason[:200], latency, path, body, service)
+            return Outcome(status, False, self.redactor.cut(reason, 200, more=""), latency, path, body, service)
         results: list[bool] | None = [] if req.checks else None
-        failure = check(req, status, content, lookup, captured, results)
+        failure = check(req, status, content, lookup, captured, results, self.redactor)
         queries = self.query_header.count(resp.headers.get(self.query_header.name) if resp.headers else None)
         if failure is None:
             outcome = Outcome(status, True, None, latency, path, body, service, queries)
@@ -140,7 +143,7 @@ class LocustClientRunner:
             outcome.waiting_us, outcome.connecting_us = timings
         if results:
             outcome.checks = tuple(results)
-            outcome.check_example = None if all(results) else failed_example(status, content)
+            outcome.check_example = None if all(results) else failed_example(status, content, redactor=self.redactor)
         return outcome
 
     def _follow(

@@ -18,6 +18,7 @@ from loadorch.db.servertiming import QueryHeader
 from loadorch.runtime.hops import Hops, HttpOptions
 from loadorch.runtime.http import Connection, HttpError
 from loadorch.traffic import data as gen
+from loadorch.traffic.redact import NO_SECRETS, Redactor
 from loadorch.traffic.redirects import Hop
 from loadorch.traffic.request import (
     BODY_METHODS,
@@ -41,6 +42,8 @@ DEFAULT_MAX_BODY = 10 * 1024 * 1024  # the profile's max_response_body when not 
 
 class LeanRunner:
     """The lean client (a RequestRunner): renders, sends and checks a request on the user's own connection."""
+
+    redactor: Redactor = NO_SECRETS  # the run's secrets, masked in check examples before they are cut
 
     def __init__(
         self,
@@ -140,7 +143,7 @@ class LeanRunner:
                 service = service_us(intended, start, end)
                 return Outcome(resp.status, False, error, int((end - origin) * 1e6), target, body, service)
         results: list[bool] | None = [] if req.checks else None
-        failure = check(req, resp.status, resp.body, lookup, captured, results)
+        failure = check(req, resp.status, resp.body, lookup, captured, results, self.redactor)
         conn = self.conn
         outcome = Outcome(
             resp.status,
@@ -157,7 +160,8 @@ class LeanRunner:
         )
         if results:
             outcome.checks = tuple(results)
-            outcome.check_example = None if all(results) else failed_example(resp.status, resp.body)
+            example = None if all(results) else failed_example(resp.status, resp.body, redactor=self.redactor)
+            outcome.check_example = example
         return outcome
 
     def _hop(self, target: str) -> Hop:

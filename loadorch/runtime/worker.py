@@ -33,6 +33,7 @@ from loadorch.runtime.vu import LeanRunner, VirtualUser
 from loadorch.traffic import data as gen
 from loadorch.traffic.arrivals import for_worker
 from loadorch.traffic.data import cumulative, stream_seed
+from loadorch.traffic.redact import Redactor
 from loadorch.traffic.request import CompiledRequest, Origin, RequestRunner, compile_request
 from loadorch.traffic.stages import users_at
 from loadorch.verdict.endpoints import EndpointNames
@@ -223,12 +224,14 @@ def _python_class(
 def make_runner(
     origin: Origin, plan: Plan, environment: Environment, options: Callable[[], HttpOptions]
 ) -> RequestRunner:
-    """The lean client, or Locust's FastHttpSession where the scenario asks for `client: locust`."""
+    """The lean client, or Locust's FastHttpSession where the scenario asks for `client: locust`; either
+    masks the run's secrets in what it reports (errors, check examples) before cutting it."""
     header = QueryHeader.from_json(plan.query_header)
+    redactor = Redactor(plan.secrets)
     if plan.scenario.client == "locust":
         from loadorch.runtime.locust_client import LocustClientRunner
 
-        return LocustClientRunner(
+        client = LocustClientRunner(
             origin,
             plan.request_timeout_s,
             environment,
@@ -238,9 +241,11 @@ def make_runner(
             query_header=header,
             max_redirects=plan.scenario.max_redirects,
         )
+        client.redactor = redactor
+        return client
     pinned = plan.addresses
     check = None if pinned else address_guard(plan.host, plan.allowed_hosts)
-    return LeanRunner(
+    lean = LeanRunner(
         origin,
         plan.request_timeout_s,
         plan.max_response_body,
@@ -250,6 +255,8 @@ def make_runner(
         options=options(),
         max_head=plan.max_response_head,
     )
+    lean.redactor = redactor
+    return lean
 
 
 def _user_class(

@@ -7,6 +7,8 @@ import math
 import re
 from typing import Any
 
+from loadorch.traffic.redact import NO_SECRETS, Redactor
+
 _NUMBER = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*\Z")
 _TYPES = {bool: "bool", int: "int", float: "float", str: "str", list: "list", dict: "object", type(None): "null"}
 
@@ -41,17 +43,17 @@ def equal(got: Any, want: Any) -> bool:
     return bool(got == want) and not (isinstance(got, bool) or isinstance(want, bool))
 
 
-def shown(value: Any, limit: int = 60) -> str:
-    """`692367 (int)`, `"692367" (str)`: the value as JSON, cut to `limit` characters, and its type."""
+def shown(value: Any, limit: int = 60, redactor: Redactor = NO_SECRETS) -> str:
+    """`692367 (int)`, `"692367" (str)`: the value as JSON, its secrets masked, then cut to `limit`
+    characters, and its type."""
     try:
         text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     except (TypeError, ValueError):
         text = repr(value)
-    if len(text) > limit:
-        text = text[: limit - 3] + "..."
-    return f"{text} ({_TYPES.get(type(value), type(value).__name__)})"
+    return f"{redactor.cut(text, limit)} ({_TYPES.get(type(value), type(value).__name__)})"
 
 
-def mismatch(want: Any, got: Any, present: bool = True) -> str:
+def mismatch(want: Any, got: Any, present: bool = True, redactor: Redactor = NO_SECRETS) -> str:
     """What a failed check compared: `expected 692367 (int), got "692367" (str)`."""
-    return f"expected {shown(want)}, got " + (shown(got) if present else "nothing (no value at this path)")
+    got_text = shown(got, redactor=redactor) if present else "nothing (no value at this path)"
+    return f"expected {shown(want, redactor=redactor)}, got {got_text}"

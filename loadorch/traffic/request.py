@@ -18,6 +18,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from loadorch.traffic.expect import equal, mismatch
 from loadorch.traffic.jsonpath import compile_path, extract, found
+from loadorch.traffic.redact import NO_SECRETS, Redactor
 from loadorch.traffic.template import Lookup, Template, compile_template, compile_value, render_value, value_refs
 
 DEFAULT_OK = range(200, 400)
@@ -233,9 +234,11 @@ def check(
     lookup: Lookup,
     captured: dict[str, Any],
     results: list[bool] | None = None,
+    redactor: Redactor = NO_SECRETS,
 ) -> Failure | None:
     """None if the response is as expected (and captures taken), else (reason, example). With `results`,
-    every expect condition is evaluated and its outcome appended, in `req.checks` order (the checks metric)."""
+    every expect condition is evaluated and its outcome appended, in `req.checks` order (the checks metric).
+    The example is masked by `redactor` before it is cut."""
     failure: Failure | None = None
     if req.expect_status is not None:
         if status not in req.expect_status:
@@ -264,7 +267,8 @@ def check(
     except ValueError:
         if results is not None:
             results.extend(False for _ in req.expect_json)
-        return failure or ("response is not JSON", f"body starts {body[:40]!r}")
+        start = redactor.cut(repr(body[: 40 + redactor.longest]), len(repr(body[:40])), more="")
+        return failure or ("response is not JSON", f"body starts {start}")
     for steps, text, expected in req.expect_json:
         value = extract(doc, steps)
         want = render_value(expected, lookup)
@@ -272,7 +276,7 @@ def check(
         if results is not None:
             results.append(held)
         if not held and failure is None:
-            failure = f"check {text} failed", mismatch(want, value, found(value))
+            failure = f"check {text} failed", mismatch(want, value, found(value), redactor)
             if results is None:
                 return failure
     if failure is not None:
@@ -285,11 +289,11 @@ def check(
     return None
 
 
-def failed_example(status: int, body: bytes, limit: int = 200) -> str:
-    """One failing response for the report: its status and the start of its body (redacted later)."""
-    text = body[:limit].decode("utf-8", "replace") if body else ""
-    more = "..." if body and len(body) > limit else ""
-    return f"{status} {text}{more}".strip()
+def failed_example(status: int, body: bytes, limit: int = 200, redactor: Redactor = NO_SECRETS) -> str:
+    """One failing response for the report: its status and the start of its body, its secrets masked
+    before the cut (the body is read no further than the cut and the longest secret need)."""
+    text = body[: limit + redactor.longest].decode("utf-8", "replace") if body else ""
+    return f"{status} {redactor.cut(text, limit + 3)}".strip()
 
 
 def _codes(codes: Any) -> str:

@@ -8,11 +8,12 @@ import json
 import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 import pytest
 
 from ..conftest import Project, assert_no_traceback
+from .helpers import embedded_project
 
 pytestmark = pytest.mark.integration
 
@@ -122,3 +123,45 @@ def test_line_break_in_a_header_value_is_refused_at_load_time(project: Project) 
     assert "tok-from-file-123" not in r.err + r.out
     assert not (project.root / "o").exists()
     assert_no_traceback(r)
+
+
+CANARY = "CANARYtok/9f3e+1b7c=2d"  # a declared secret whose name does not say so; '/', '+', '=' encode
+
+
+def _forms(secret: str) -> set[str]:
+    return {secret, quote(secret, safe=""), quote(secret, safe="-_.~/"), quote_plus(secret),
+            json.dumps(secret)[1:-1], base64.b64encode(secret.encode()).decode()}
+
+
+def test_a_declared_secret_used_in_the_scenario_is_masked_everywhere(project: Project) -> None:
+    """`secrets: [CANARY]` in the profile, `${CANARY}` used in the scenario (a header, a path, a request name,
+    a JSON body echoed back by the target and compared by a check): no form of it in stdout, stderr, or any
+    file of the run (results.json, junit.xml, report.html, summary.md, config.yaml, requests.jsonl, the k6
+    summary export), and a check example cut at 60 characters keeps no prefix of it."""
+    pad = "p" * 50  # the echoed name is cut right inside the secret: `"ppp...pCANARY...`
+    scenario = f"""
+name: declared
+headers: {{X-Canary: "${{CANARY}}"}}
+users:
+  - name: u
+    requests:
+      - {{name: "add ${{CANARY}}", method: POST, path: "/products?q=${{CANARY}}",
+         json: {{name: "{pad}${{CANARY}}"}}, expect: {{status: [201], json: {{"$.name": "other"}}}}}}
+"""
+    embedded_project(project, scenario, profile_extra="secrets: [CANARY]\n", users=1)
+    r = project.run("run", "p", "--iterations", "3", "--request-log", "--summary-export", "o/k6.json",
+                    "--out", "o", env={"CANARY": CANARY})
+    assert_no_traceback(r)
+    assert r.code == 1, r.out + r.err  # the check fails every request
+    doc = json.loads((project.root / "o" / "results.json").read_text())
+    examples = json.dumps(doc)
+    assert "expected \\\"other\\\" (str), got \\\"" + pad in examples, examples[:2000]
+    names = sorted(p.name for p in (project.root / "o").iterdir())
+    assert {"config.yaml", "junit.xml", "report.html", "requests.jsonl", "results.json", "summary.md",
+            "k6.json"} <= set(names)
+    texts = [(r.out, "stdout"), (r.err, "stderr")]
+    texts += [((project.root / "o" / n).read_text(), n) for n in names if n != "logs"]
+    for text, where in texts:
+        for form in _forms(CANARY):
+            assert form not in text, (form, where)
+        assert "CANARYtok" not in text and "pCANARY" not in text, where  # no prefix at a cut either

@@ -17,7 +17,7 @@ from loadorch.config.envsubst import (
 from loadorch.config.hostauth import split_credentials
 from loadorch.config.yamlsource import parse
 from loadorch.report.junit import Case, render_cases
-from loadorch.run.redact import MASK, Redactor
+from loadorch.traffic.redact import MASK, Redactor
 from loadorch.traffic.template import compile_template
 
 SECRET = 's3cr3t/Tok+en==<"é">{x}'
@@ -79,3 +79,13 @@ def test_host_errors_never_repeat_credentials() -> None:
 
     problem = host_url_problem("http://admin:hunter2pw@shop.example.com:99999")
     assert problem and "hunter2pw" not in problem and "***@shop.example.com" in problem
+
+
+def test_cut_masks_first_and_leaves_no_prefix_of_a_secret_at_the_cut() -> None:
+    r = Redactor(["CANARYtok-9f3e1b7c"])
+    text = "x" * 50 + "CANARYtok-9f3e1b7c and more"
+    assert r.cut(text, 60) == "x" * 50 + MASK + " and..."  # masked, then cut: the mask is whole
+    assert r.cut("x" * 54 + "CANARYtok-9f3e1b7c", 60) == "x" * 54 + MASK  # fits once masked
+    near = "x" * 50 + "CANARYtoZZZZZZZZZZ"  # not the secret, but its first 7 characters would end the cut text
+    assert r.cut(near, 60) == "x" * 50 + "..."
+    assert Redactor().cut("y" * 70, 60) == "y" * 57 + "..."

@@ -9,7 +9,7 @@ import tracemalloc
 from pathlib import Path
 
 from loadorch.run.outputs import sort_request_log
-from loadorch.run.redact import Redactor
+from loadorch.traffic.redact import Redactor
 from loadorch.traffic.request import Outcome, request_log_line
 
 SECRET = "s3cr3t-token-value"

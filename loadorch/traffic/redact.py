@@ -25,7 +25,9 @@ VOCABULARY = frozenset(
     | {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"}
 )
 # maps whose keys are user data (endpoint names, header names, ...); every other key is the schema's own
-NAME_MAPS = frozenset({"endpoints", "kinds", "status_counts", "headers", "sources", "per_worker"})
+NAME_MAPS = frozenset(
+    {"endpoints", "kinds", "status_counts", "headers", "sources", "per_worker", "queries_per_request"}
+)
 
 
 def encodings(secret: str) -> set[str]:
@@ -48,16 +50,34 @@ def encodings(secret: str) -> set[str]:
 
 
 class Redactor:
+    """Masks the secrets of a run. The controller redacts every artifact with one; each worker masks what it
+    reports (error reasons, check examples) with one built from the plan's secrets, before any cut."""
+
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         forms = set().union(*(encodings(s) for s in secrets if s)) if secrets else set()
         # longest first, so a secret that contains another is masked whole
         self.secrets = sorted(forms, key=len, reverse=True)
+        self.longest = len(self.secrets[0].encode()) if self.secrets else 0  # in bytes: how far past a cut to read
 
     def text(self, value: str) -> str:
         for secret in self.secrets:
             if secret in value:
                 value = value.replace(secret, MASK)
         return value
+
+    def cut(self, value: str, limit: int, more: str = "...") -> str:
+        """`value` masked, then cut to `limit` characters (`more` marks the cut): a secret cut first would
+        escape its mask (`CANARYtok...`). No prefix of a secret is left at the cut either."""
+        value = self.text(value)
+        if len(value) <= limit:
+            return value
+        kept = value[: max(0, limit - len(more))]
+        for secret in self.secrets:
+            for k in range(min(len(secret) - 1, len(kept)), 0, -1):
+                if kept.endswith(secret[:k]):
+                    kept = kept[:-k]
+                    break
+        return kept + more
 
     def value(self, value: str) -> str:
         """One string value of a document: the product's own words are kept whole."""
@@ -78,6 +98,17 @@ class Redactor:
             return [self.obj(v) for v in value]
         return value
 
+    def keyed(self, value: Any) -> Any:
+        """A JSON-like document whose keys are user data at every level (k6's summary: metric and check
+        names): keys and values redacted alike (the product's own words kept whole)."""
+        if isinstance(value, str):
+            return self.value(value)
+        if isinstance(value, Mapping):
+            return {(self.value(k) if isinstance(k, str) else k): self.keyed(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.keyed(v) for v in value]
+        return value
+
     def headers(self, headers: Mapping[str, str]) -> dict[str, str]:
         return {k: MASK if k.lower() in SECRET_HEADERS else self.text(v) for k, v in headers.items()}
 
@@ -88,3 +119,6 @@ class Redactor:
         return "".join(
             json.dumps(self.obj(json.loads(line)), separators=(",", ":")) + "\n" for line in text.splitlines() if line
         )
+
+
+NO_SECRETS = Redactor()
