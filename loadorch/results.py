@@ -17,9 +17,10 @@ import json
 import sys
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 from typing_extensions import TypedDict
 
+from loadorch.config.thresholds import Threshold, ThresholdSyntaxError, parse_expression, parse_selector
 from loadorch.errors import ConfigError, Problem
 from loadorch.wire import (
     HistogramJson,
@@ -113,6 +114,28 @@ class ThresholdRow(Section):
     verdict: str
     message: str
     abort_on_fail: bool = False
+    _threshold: Threshold | None = PrivateAttr(default=None)
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._threshold = _threshold_of(self.selector, self.expression)
+
+    @property
+    def threshold(self) -> Threshold | None:
+        """The selector and expression, parsed once as the row is read (None: a row this loadorch cannot
+        parse, e.g. a metric it does not know); charts and limits use it, never the strings again."""
+        return self._threshold
+
+
+def _threshold_of(selector: str, expression: str) -> Threshold | None:
+    """A written threshold as its type. The scenario's own tags were checked when the run was configured,
+    so any tag in the selector is taken as known here."""
+    body = selector.partition("{")[2].rstrip("}")
+    own_tags = {part.partition(":")[0].strip() for part in body.split(",") if part}
+    try:
+        sel = parse_selector(selector, own_tags)
+        return Threshold(sel, parse_expression(expression, sel.metric))
+    except ThresholdSyntaxError:
+        return None
 
 
 class CheckRow(Section):
@@ -201,13 +224,22 @@ class TopStatement(Section):
     mean_ms: float
 
 
+class SlowStatement(Section):
+    """A statement the duration log saw slower than slow_ms in the window: how often, the longest."""
+
+    statement: str
+    count: int
+    max_ms: float
+
+
 class StatementsPoint(Section):
     t_s: float
     queries: int
 
 
 class DbCollector(Section):
-    """The postgres collector's measurement (db.measure.DbMeasurement.to_json)."""
+    """The postgres collector's measurement (db.measure.DbMeasurement.to_json); a figure that could not be
+    measured is null, with the reason in `unmeasured` / `slow_unmeasured`."""
 
     slow_ms: float
     queries: int | None = None
@@ -221,6 +253,9 @@ class DbCollector(Section):
     timeseries: list[StatementsPoint] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     log_source: str = ""
+    slow_top: list[SlowStatement] = Field(default_factory=list)  # by count
+    window_start: str = ""  # the window's edges on the server's clock (log_timezone), as the log stamps lines
+    window_end: str = ""
     slow_share: float | None = None
 
 
@@ -378,8 +413,55 @@ class Results(Section):
 
     def slot_seconds(self) -> float:
         """Seconds per row of `timeseries` (and slot of `histograms.intervals`)."""
-        hist = self.histograms
-        return float(hist.get("interval_s", 1.0) or 1.0) * int(hist.get("interval_step", 1) or 1)
+        return slot_seconds(self.histograms)
+
+    @property
+    def elapsed_s(self) -> float:
+        return self.run.elapsed_s
+
+    def to_json(self) -> dict[str, Any]:  # a JSON document: its values are of every JSON type
+        """The document as it was read or built (fields it did not have stay out)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+def slot_seconds(hist: MergedJson) -> float:
+    """Seconds per slot of a timeline drawn from `hist` (histograms.interval_s * interval_step)."""
+    return float(hist.get("interval_s", 1.0) or 1.0) * int(hist.get("interval_step", 1) or 1)
+
+
+class PhaseCount(Section):
+    requests: int
+    failures: int
+
+
+class LiveWindow(Section):
+    """The measurement window while the run goes on (the live dashboard): where the run is in it."""
+
+    source: str
+    state: str  # before, open, between, closed
+    spans: list[tuple[float, float]]
+    seconds: float
+    of_s: float
+    requests: int
+    failures: int
+    excluded: dict[str, PhaseCount]
+
+
+class LiveView(Section):
+    """What the live dashboard draws every second (runtime/live.py): the report's charts, so far."""
+
+    elapsed_s: float
+    requests: int
+    failures: int
+    users: int
+    timeseries: list[TimeRow]
+    histograms: MergedJson  # the timeline's histograms only
+    load: LoadTimeline | None
+    thresholds: list[ThresholdRow]
+    window: LiveWindow | None = None
+
+    def slot_seconds(self) -> float:
+        return slot_seconds(self.histograms)
 
 
 class ResultsError(ConfigError):

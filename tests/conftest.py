@@ -1,23 +1,21 @@
-"""Shared test helpers: temporary projects, the CLI as a subprocess, the reference target on port 0."""
+"""The suite's fixtures and hooks: the environment of every subprocess, the `alone` lock, xdist groups, the
+markers of external tools (a missing tool skips its tests, tests/support/tools.py), and the fixtures every tier
+uses (a temporary project, the reference target on port 0). Helpers that are not fixtures: tests/support/."""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
-import subprocess
 import sys
 import tempfile
-import textwrap
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
+from tests.support import tools
+from tests.support.project import REPO, SIMPLE_PROFILE, SIMPLE_SCENARIO, Project
 
 # Every subprocess a test starts (the CLI, Locust masters and workers) imports loadorch from this checkout,
 # whatever is installed: a second worktree or a non-editable install must not test other code.
@@ -70,9 +68,14 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """For `--dist loadgroup`: the tests that share an expensive fixture of a wider scope than the test
+    """A test marked with an external tool that is missing skips, the install command as its reason.
+    For `--dist loadgroup`: the tests that share an expensive fixture of a wider scope than the test
     (a module's run, the session's PostgreSQL) go to one worker, so it is set up once; the rest spread."""
     for item in items:
+        for name in tools.TOOLS:
+            reason = tools.missing(name) if item.get_closest_marker(name) else None
+            if reason:
+                item.add_marker(pytest.mark.skip(reason=reason))
         info = getattr(item, "_fixtureinfo", None)
         for name, defs in sorted(getattr(info, "name2fixturedefs", {}).items()):
             own = defs[-1]
@@ -90,60 +93,9 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         yield
 
 
-@dataclass
-class CliResult:
-    code: int
-    out: str
-    err: str
-
-
-def run_cli(*args: str, cwd: Path | str | None = None, env: dict[str, str] | None = None,
-            timeout: float = 180) -> CliResult:
-    full_env = {**os.environ, **(env or {})}
-    proc = subprocess.run([sys.executable, "-m", "loadorch", *args], cwd=cwd, env=full_env, capture_output=True,
-                          text=True, timeout=timeout)
-    return CliResult(proc.returncode, proc.stdout, proc.stderr)
-
-
-class Project:
-    """A temporary user project with profiles/ and scenarios/."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        (root / "profiles").mkdir(exist_ok=True)
-        (root / "scenarios").mkdir(exist_ok=True)
-
-    def write(self, rel: str, text: str) -> Path:
-        path = self.root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip("\n"))
-        return path
-
-    def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 180) -> CliResult:
-        return run_cli(*args, cwd=self.root, env=env, timeout=timeout)
-
-    def results(self, out: str) -> dict:
-        return json.loads((self.root / out / "results.json").read_text())
-
-
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
     return Project(tmp_path)
-
-
-SIMPLE_SCENARIO = """
-name: simple
-users:
-  - name: reader
-    requests:
-      - {name: health, path: /health}
-"""
-
-SIMPLE_PROFILE = """
-scenario: ../scenarios/simple.yaml
-host: http://127.0.0.1:9
-load: {users: 2, duration: 10s}
-"""
 
 
 @pytest.fixture
@@ -164,7 +116,3 @@ def shop_server() -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
-
-
-def assert_no_traceback(result: CliResult) -> None:
-    assert "Traceback" not in result.err and "Traceback" not in result.out, result.err

@@ -7,6 +7,7 @@ from typing import Any
 
 from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
 from loadorch.report.results import LoadRecord, RunRecord, build
+from loadorch.results import Results, results_of
 from loadorch.verdict.evaluate import evaluate, overall
 from loadorch.verdict.stats import Merged, Recorder, SeriesKey
 
@@ -129,7 +130,9 @@ def full_results() -> dict[str, Any]:
     thresholds = [Threshold(parse_selector(s), parse_expression(e, parse_selector(s).metric)) for s, e in THRESHOLDS]
     results = evaluate(thresholds, merged, 20, 10.0)
     checks = [Check("preflight", "pass", "http://127.0.0.1:1 reachable (127.0.0.1)")]
-    db = DbMeasurement(slow_ms=50.0, queries=180, slow=3, window_s=6.0, log_source="csvlog")
+    db = DbMeasurement(slow_ms=50.0, queries=180, slow=3, window_s=6.0, log_source="csvlog",
+                       window_start="2026-01-01 00:00:02.000 UTC", window_end="2026-01-01 00:00:08.000 UTC")
+    db.slow_top = [{"statement": "SELECT ... FROM items WHERE id = $1", "count": 3, "max_ms": 61.5}]
     db.probe = [ProbeRow("list", "shopper", "read", "GET", 11, 11, (Repeated("SELECT ... FROM items WHERE id = $1", 10),))]
     db.top = [{"statement": "SELECT ... FROM items WHERE id = $1", "calls": 120, "total_ms": 48.2, "mean_ms": 0.402}]
     for t in range(3):
@@ -160,3 +163,8 @@ def full_results() -> dict[str, Any]:
     doc["live_metrics"] = {"threshold_states_from": "gate", "threshold_states": {"http_req_failed rate<0.01": "fail"}}
     doc["warnings"] = ["metrics push failed 1 times and dropped 0 pushes (timeout); the final push landed"]
     return doc
+
+
+def synthetic_model(**kwargs: Any) -> Results:
+    """synthetic_results as the model every reader takes."""
+    return results_of(synthetic_results(**kwargs), "results.json")

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from .conftest import REPO, SIMPLE_PROFILE, SIMPLE_SCENARIO, Project, assert_no_traceback, run_cli
+from tests.support.project import REPO, SIMPLE_PROFILE, SIMPLE_SCENARIO, Project, assert_no_traceback, run_cli
 
 
 def test_shipped_examples_validate() -> None:

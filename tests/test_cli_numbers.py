@@ -15,8 +15,7 @@ import yaml
 
 from loadorch.cli import main
 from loadorch.config.resolve import Overrides, build
-
-from .conftest import REPO, SIMPLE_SCENARIO, Project, run_cli
+from tests.support.project import REPO, SIMPLE_SCENARIO, Project, run_cli
 
 PROFILE = "scenario: ../scenarios/simple.yaml\nhost: {host}\nload: {{users: 2, duration: 5s}}\n{extra}"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import Project, assert_no_traceback
+from tests.support.project import Project, assert_no_traceback
 
 PROFILE = """
 scenario: ../scenarios/s.yaml

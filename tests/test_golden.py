@@ -12,8 +12,7 @@ from pathlib import Path
 
 from loadorch.report.junit import render
 from loadorch.verdict.evaluate import Check, ThresholdResult
-
-from .conftest import REPO, run_cli
+from tests.support.project import REPO, run_cli
 
 GOLDEN = Path(__file__).parent / "golden"
 

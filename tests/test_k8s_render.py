@@ -12,8 +12,7 @@ from pathlib import Path
 import yaml
 
 from loadorch.k8s.framing import frame
-
-from .conftest import REPO, CliResult, Project, assert_no_traceback, run_cli
+from tests.support.project import REPO, CliResult, Project, assert_no_traceback, run_cli
 
 SCENARIO = """
 name: k

@@ -13,8 +13,7 @@ import pytest
 import yaml
 
 from loadorch.commands import init
-
-from .conftest import REPO
+from tests.support.project import REPO
 
 README = (REPO / "README.md").read_text()
 MARK = "<!-- readme-test -->"

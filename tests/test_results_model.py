@@ -66,7 +66,7 @@ def test_an_older_v1_file_still_reads_and_renders() -> None:
     results = results_of(old, "old/results.json")
     assert results.browser is None and results.window is None and results.load is None
     assert results.run.tags == {} and results.integrity.per_worker == []
-    assert "full" in markdown(old) and "<html" in render_html(old)
+    assert "full" in markdown(results) and "<html" in render_html(results)
 
 
 @pytest.mark.parametrize("extra", ["surprise", "run.surprise", "kinds.read.surprise"])
@@ -87,3 +87,42 @@ def test_every_section_is_a_frozen_model() -> None:
     with pytest.raises(Exception, match="frozen"):
         results.run.profile = "other"  # type: ignore[misc]
     assert isinstance(results, Results)
+
+
+def test_thresholds_are_parsed_once_as_the_file_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report's limits, breaches, spectra and sparklines use the rows' parsed thresholds: rendering
+    report.html and summary.md parses no threshold text again (it used to, once per chart and endpoint)."""
+    import loadorch.config.thresholds as thresholds
+
+    results = results_of(json.loads(dumps(full_results())), "r.json")
+    assert all(t.threshold is not None for t in results.thresholds)
+    assert str(results.thresholds[0].threshold.selector) == results.thresholds[0].selector  # type: ignore[union-attr]
+    calls: list[str] = []
+
+    class Counting:  # parse_selector's pattern, counting its uses (whoever imported parse_selector)
+        def match(self, text: str) -> object:
+            calls.append(text)
+            return real.match(text)
+
+    real = thresholds._SELECTOR
+    monkeypatch.setattr(thresholds, "_SELECTOR", Counting())
+    assert results_of(json.loads(dumps(full_results())), "r.json") and calls  # the counter counts
+    calls.clear()
+    html = render_html(results)
+    markdown(results)
+    assert 'class="limit"' in html and calls == []
+
+
+def test_a_document_the_model_refuses_is_still_written(tmp_path: Path) -> None:
+    """A loadorch bug (the builder writing a field the model lacks) never loses the run's numbers:
+    results.json is written as built and the run ends in a run error saying so."""
+    from loadorch.errors import RunError
+    from loadorch.run.outputs import results_model
+
+    doc = json.loads(dumps(full_results()))
+    assert results_model(doc, str(tmp_path)).run.profile == "full" and not (tmp_path / "results.json").exists()
+    doc["run"]["new_figure"] = 1
+    with pytest.raises(RunError) as info:
+        results_model(doc, str(tmp_path))
+    assert "a loadorch bug" in str(info.value) and "run.new_figure: unknown field" in str(info.value)
+    assert json.loads((tmp_path / "results.json").read_text())["run"]["new_figure"] == 1

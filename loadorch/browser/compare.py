@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from loadorch.browser.stats import BrowserStats, metric_of, scale_of
+from loadorch.results import Browser
 from loadorch.verdict.compare import Budgets, Row, quantile_interval
 
 VITALS = ("lcp", "inp", "cls", "fcp", "ttfb")
 MIN_CLS_CHANGE = 0.005
 
 
-def browser_rows(base: dict[str, Any], cur: dict[str, Any], budgets: Budgets) -> list[Row]:
+def browser_rows(base: Browser | None, cur: Browser | None, budgets: Budgets) -> list[Row]:
     """p75 of each vital per page, judged like latency percentiles (relative budget: the p95 one)."""
-    if not base.get("browser") and not cur.get("browser"):
+    if not base and not cur:
         return []
-    b = BrowserStats.from_json((base.get("browser") or {}).get("histograms") or {})
-    c = BrowserStats.from_json((cur.get("browser") or {}).get("histograms") or {})
+    b = BrowserStats.from_json(base.histograms if base else {})
+    c = BrowserStats.from_json(cur.histograms if cur else {})
     rows = []
     for page in sorted(set(b.pages()) | set(c.pages())):
         for vital in VITALS:

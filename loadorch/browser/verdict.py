@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from loadorch.browser.stats import BrowserStats, scale_of, unit_of
 from loadorch.config.thresholds import BROWSER_METRICS, LIGHTHOUSE_METRICS, Threshold
-from loadorch.verdict.evaluate import FAIL, ResultOf, ThresholdResult, _aggregate, _decide
+from loadorch.verdict.evaluate import FAIL, ResultOf, ThresholdResult, aggregate, decide
 
 OWN_METRICS = (*BROWSER_METRICS, *LIGHTHOUSE_METRICS, "browser_step_failed")
 
@@ -26,15 +26,15 @@ def evaluate_browser(t: Threshold, stats: BrowserStats, min_samples: int) -> Thr
         if total == 0:
             return result(None, 0, 0.0, FAIL, f"no data: no browser step matched {selector}")
         detail = f" ({failed} failed of {total} steps)"
-        return _decide(result, failed / total, total, 0.0, expr, detail, min_samples, "")
+        return decide(result, failed / total, total, 0.0, expr, detail, min_samples, "")
     h = stats.select(metric, tags)
     if h.count == 0:
         what = "Lighthouse result" if metric.startswith("lighthouse_") else "page view"
         return result(None, 0, 0.0, FAIL, f"no data: no {what} measured {selector}")
     scale = float(scale_of(metric))
-    value, low, high = _aggregate(h, expr.aggregation, expr.percentile)
+    value, low, high = aggregate(h, expr.aggregation, expr.percentile)
     needed = None if metric.startswith("lighthouse_") else min_samples
-    return _decide(
+    return decide(
         result,
         value / scale,
         h.count,

@@ -17,6 +17,7 @@ from loadorch.errors import ExitCode
 from loadorch.report.compare_html import render_compare_html, top_changes
 from loadorch.report.junit import Case, render_cases
 from loadorch.report.summary import md_table
+from loadorch.results import Results
 from loadorch.run.artifacts import write_json, write_text
 from loadorch.verdict.basis import basis
 from loadorch.verdict.compare import Budgets, Comparison, Row, compare
@@ -41,13 +42,13 @@ def budgets_from(spec: CompareBudgets | None, max_regression: float | None) -> B
     return budgets
 
 
-def compare_runs(base: dict[str, Any], cur: dict[str, Any], budgets: Budgets) -> Comparison:
+def compare_runs(base: Results, cur: Results, budgets: Budgets) -> Comparison:
     """The HTTP rows (verdict.compare), then the rows of the domains built on them: queries per request
     (a rise is an N+1 regression) and browser vitals."""
     on = basis(base, cur)
     result = compare(base, cur, budgets, on)
     result.rows += queries_rows(base, cur, on.base, on.cur, Row)
-    result.rows += browser_rows(base, cur, budgets)
+    result.rows += browser_rows(base.browser, cur.browser, budgets)
     return result
 
 

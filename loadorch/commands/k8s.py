@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import secrets as pysecrets
 import shutil
@@ -243,7 +242,6 @@ def collect_command(log_path: str | None, out: str | None, project: str) -> int:
     except ResultsError as exc:
         lines = "".join(f"\n  {p}" for p in exc.problems)
         raise RunError(f"the artifacts block's results.json cannot be read; nothing was written:{lines}") from None
-    doc = json.loads(files["results.json"])
     profile, exit_code = results.run.profile, results.exit_code
     folder = out or os.path.join(
         project, "results", f"{profile}-k8s-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}"
@@ -255,14 +253,14 @@ def collect_command(log_path: str | None, out: str | None, project: str) -> int:
     try:
         for name, data in files.items():
             write_text(os.path.join(staging, name), data.decode("utf-8"))
-        write_text(os.path.join(staging, "report.html"), render_html(doc))
-        write_text(os.path.join(staging, "summary.md"), markdown(doc))
+        write_text(os.path.join(staging, "report.html"), render_html(results))
+        write_text(os.path.join(staging, "summary.md"), markdown(results))
         if earlier:
             shutil.rmtree(folder)
         os.rename(staging, folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    sys.stdout.write(terminal(doc))
+    sys.stdout.write(terminal(results))
     sys.stdout.write(f"artifacts: {folder}\n")
     return exit_code
 

@@ -9,21 +9,24 @@ from typing import Any
 
 METHODS = ("get", "head", "post", "put", "patch", "delete", "options")
 READS = ("get", "head", "options")
+# an object of the user's OpenAPI document, or of the scenario written from it as YAML (read back through
+# the Scenario model): JSON from outside, of any shape the format allows, so its values are Any
+Doc = dict[str, Any]
 
 
 class OpenApiError(ValueError):
     pass
 
 
-def scenario_from_openapi(spec: dict[str, Any]) -> dict[str, Any]:
+def scenario_from_openapi(spec: Doc) -> Doc:
     """Scenario data (ready for YAML) with reads weighted 3:1 over writes."""
     if not isinstance(spec, dict) or not str(spec.get("openapi", "")).startswith("3"):
         raise OpenApiError("not an OpenAPI 3.x document (no `openapi: 3...` field)")
     paths = spec.get("paths")
     if not isinstance(paths, dict) or not paths:
         raise OpenApiError("the document has no paths")
-    data: dict[str, Any] = {}
-    requests: list[dict[str, Any]] = []
+    data: Doc = {}
+    requests: list[Doc] = []
     used_names: set[str] = set()
     for path, item in paths.items():
         if not isinstance(item, dict):
@@ -48,14 +51,14 @@ def scenario_from_openapi(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _request(
-    spec: dict[str, Any],
+    spec: Doc,
     path: str,
     method: str,
-    op: dict[str, Any],
-    params: list[dict[str, Any]],
-    data: dict[str, Any],
+    op: Doc,
+    params: list[Doc],
+    data: Doc,
     used: set[str],
-) -> dict[str, Any]:
+) -> Doc:
     name = str(op.get("operationId") or f"{method.upper()} {path}")
     while name in used:
         name += "'"
@@ -76,7 +79,7 @@ def _request(
             rendered = rendered.replace("{" + pname + "}", "{" + var + "}")
         else:
             query.append(f"{pname}={{{var}}}")
-    request: dict[str, Any] = {
+    request: Doc = {
         "name": name,
         "kind": "read" if method in READS else "write",
         "weight": 3 if method in READS else 1,
@@ -92,7 +95,7 @@ def _request(
     return request
 
 
-def _deref(spec: dict[str, Any], node: Any, depth: int = 0) -> Any:
+def _deref(spec: Doc, node: Any, depth: int = 0) -> Any:
     while isinstance(node, dict) and "$ref" in node and depth < 20:
         ref = str(node["$ref"])
         if not ref.startswith("#/"):
@@ -107,12 +110,12 @@ def _deref(spec: dict[str, Any], node: Any, depth: int = 0) -> Any:
     return node
 
 
-def _schema(spec: dict[str, Any], param: dict[str, Any]) -> dict[str, Any]:
+def _schema(spec: Doc, param: Doc) -> Doc:
     schema = _deref(spec, param.get("schema", {}))
     return schema if isinstance(schema, dict) else {}
 
 
-def _var(name: str, data: dict[str, Any]) -> str:
+def _var(name: str, data: Doc) -> str:
     base = re.sub(r"\W+", "_", name).strip("_") or "param"
     if base[0].isdigit():
         base = "p_" + base
@@ -122,7 +125,7 @@ def _var(name: str, data: dict[str, Any]) -> str:
     return var
 
 
-FORMATS: dict[str, dict[str, Any]] = {
+FORMATS: dict[str, Doc] = {
     # every value these patterns give is valid for its format ('#' a digit, '?' a letter)
     "uuid": {"pattern": "########-####-4###-8###-############"},  # version 4, RFC 4122 variant; digits are hex
     "date": {"choice": [f"2026-{m:02d}-{d:02d}" for m in range(1, 13) for d in (3, 17, 28)]},
@@ -144,7 +147,7 @@ FORMATS: dict[str, dict[str, Any]] = {
 }
 
 
-def _generator(schema: dict[str, Any], where: str = "schema") -> dict[str, Any]:
+def _generator(schema: Doc, where: str = "schema") -> Doc:
     """A generator whose every draw is valid for the schema: its enum, type, range and format."""
     kind = _type(schema)
     enum = schema.get("enum")
@@ -168,7 +171,7 @@ def _generator(schema: dict[str, Any], where: str = "schema") -> dict[str, Any]:
     return {"pattern": "?" * int(max(1.0, min(max(shortest, 1.0), longest, 256.0)))}
 
 
-def _type(schema: dict[str, Any]) -> str | None:
+def _type(schema: Doc) -> str | None:
     """The schema's type, null aside: OpenAPI 3.1 `type: [integer, "null"]` and 3.0 `nullable: true`
     both draw values of the non-null type (null is valid too, but says nothing about the endpoint)."""
     kind = schema.get("type")
@@ -178,7 +181,7 @@ def _type(schema: dict[str, Any]) -> str | None:
     return kind if isinstance(kind, str) else None
 
 
-def _bound(schema: dict[str, Any], key: str, where: str, default: float | None) -> float | None:
+def _bound(schema: Doc, key: str, where: str, default: float | None) -> float | None:
     value = schema.get(key, default)
     if value is None:
         return None
@@ -187,7 +190,7 @@ def _bound(schema: dict[str, Any], key: str, where: str, default: float | None) 
     return float(value)
 
 
-def _exclusive(schema: dict[str, Any], key: str, plain: str, where: str) -> tuple[float | None, bool]:
+def _exclusive(schema: Doc, key: str, plain: str, where: str) -> tuple[float | None, bool]:
     """(bound, exclusive?) from `minimum`/`exclusiveMinimum` in either form: 3.0 (a boolean beside
     `minimum`) or 3.1 (the exclusive bound itself, a number)."""
     bound = _bound(schema, plain, where, None)
@@ -203,7 +206,7 @@ def _exclusive(schema: dict[str, Any], key: str, plain: str, where: str) -> tupl
     return (value, True) if tighter else (bound, False)
 
 
-def _int_range(schema: dict[str, Any], where: str) -> tuple[int, int]:
+def _int_range(schema: Doc, where: str) -> tuple[int, int]:
     lo, lo_ex = _exclusive(schema, "exclusiveMinimum", "minimum", where)
     hi, hi_ex = _exclusive(schema, "exclusiveMaximum", "maximum", where)
     low = None if lo is None else (math.floor(lo) + 1 if lo_ex or lo != math.floor(lo) else int(lo))
@@ -217,7 +220,7 @@ def _int_range(schema: dict[str, Any], where: str) -> tuple[int, int]:
     return low, high
 
 
-def _float_range(schema: dict[str, Any], where: str) -> tuple[float, float]:
+def _float_range(schema: Doc, where: str) -> tuple[float, float]:
     lo, lo_ex = _exclusive(schema, "exclusiveMinimum", "minimum", where)
     hi, hi_ex = _exclusive(schema, "exclusiveMaximum", "maximum", where)
     low = 0.0 if lo is None else lo
@@ -231,7 +234,7 @@ def _float_range(schema: dict[str, Any], where: str) -> tuple[float, float]:
     return low, high
 
 
-def _body(spec: dict[str, Any], op: dict[str, Any]) -> Any:
+def _body(spec: Doc, op: Doc) -> Any:
     body = _deref(spec, op.get("requestBody"))
     if not isinstance(body, dict):
         return None
@@ -244,7 +247,7 @@ def _body(spec: dict[str, Any], op: dict[str, Any]) -> Any:
     return example_of(spec, _deref(spec, media.get("schema", {})))
 
 
-def example_of(spec: dict[str, Any], schema: Any, depth: int = 0) -> Any:
+def example_of(spec: Doc, schema: Any, depth: int = 0) -> Any:
     """A minimal valid value: the example or default if any, else required properties filled in."""
     schema = _deref(spec, schema)
     if not isinstance(schema, dict) or depth > 8:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import os
-from typing import Any
 
 from loadorch.errors import ConfigError, ExitCode, Problem
 from loadorch.report.html import render_html
 from loadorch.report.summary import markdown
-from loadorch.results import parse_results
+from loadorch.results import Results, parse_results
 from loadorch.run.artifacts import write_text
 
 
-def load_results(run_dir: str) -> dict[str, Any]:
+def load_results(run_dir: str) -> Results:
     """A run folder's results.json; a missing, unreadable, malformed or foreign file is a configuration
     error naming the file and each field that is wrong (exit 3), never an internal error."""
     path = os.path.join(run_dir, "results.json")
@@ -22,9 +20,7 @@ def load_results(run_dir: str) -> dict[str, Any]:
             text = fh.read()
     except OSError as exc:
         raise ConfigError([Problem(path, None, "", f"cannot read results: {exc.strerror}")]) from None
-    parse_results(text, path)  # every section checked: the readers below find what they read
-    doc: dict[str, Any] = json.loads(text)
-    return doc
+    return parse_results(text, path)
 
 
 def rebuild(run_dir: str) -> int:

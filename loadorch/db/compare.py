@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from loadorch.results import RepeatedStatement, Results
 from loadorch.verdict.histogram import Histogram
 
 MIN_RISE = 0.5  # queries per request: smaller changes of the mean do not count
@@ -20,7 +21,7 @@ def _variance(h: Histogram) -> float:
     return sum(n * (b - mean) ** 2 for b, n in h.buckets.items()) / h.count if h.count else 0.0
 
 
-def queries_rows(base: dict[str, Any], cur: dict[str, Any], bm: Any, cm: Any, row: Any) -> list[Any]:
+def queries_rows(base: Results, cur: Results, bm: Any, cm: Any, row: Any) -> list[Any]:
     """Rows (built with `row(scope, name, metric, baseline, current, change, change_pct, budget,
     significant, verdict, note)`) for every endpoint with a query count in both runs."""
     out = []
@@ -77,16 +78,17 @@ def queries_rows(base: dict[str, Any], cur: dict[str, Any], bm: Any, cm: Any, ro
     return out
 
 
-def _probed(base: dict[str, Any], cur: dict[str, Any]) -> dict[str, tuple[int, int, str]]:
-    def rows(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
-        collector = (doc.get("database") or {}).get("collector") or {}
-        return {p["name"]: p for p in collector.get("probe", []) if p.get("queries") is not None}
+def _probed(base: Results, cur: Results) -> dict[str, tuple[int, int, str]]:
+    def rows(doc: Results) -> dict[str, tuple[int, list[RepeatedStatement]]]:
+        collector = doc.database.collector if doc.database else None
+        probe = collector.probe if collector else []
+        return {p.name: (p.queries, p.repeated) for p in probe if p.queries is not None}
 
     b, c = rows(base), rows(cur)
     out = {}
     for name in set(b) & set(c):
-        repeated = ", ".join(f"{r['statement']} x{r['calls']}" for r in c[name].get("repeated", []))
-        out[name] = (int(b[name]["queries"]), int(c[name]["queries"]), repeated)
+        repeated = ", ".join(f"{r.statement} x{r.calls}" for r in c[name][1])
+        out[name] = (b[name][0], c[name][0], repeated)
     return out
 
 

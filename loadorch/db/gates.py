@@ -11,7 +11,7 @@ from typing import Any
 
 from loadorch.config.thresholds import Threshold
 from loadorch.db.measure import DbMeasurement, ProbeRow
-from loadorch.verdict.evaluate import FAIL, INCONCLUSIVE, ResultOf, ThresholdResult, _aggregate, _decide
+from loadorch.verdict.evaluate import FAIL, INCONCLUSIVE, ResultOf, ThresholdResult, aggregate, decide
 from loadorch.verdict.stats import Merged
 
 NO_COLLECTOR = "no postgres collector ran in this process (the run's controller measures the database)"
@@ -44,14 +44,14 @@ def evaluate_db(
         return result(None, 0, 0.0, INCONCLUSIVE, f"inconclusive: {metric} could not be measured: {reason}")
     if metric == "db_queries":
         if expr.aggregation == "count":
-            return _decide(result, float(db.queries), db.queries, 0.0, expr, "", None, "")
+            return decide(result, float(db.queries), db.queries, 0.0, expr, "", None, "")
         rate = db.queries / db.window_s if db.window_s > 0 else 0.0
-        return _decide(result, rate, db.queries, 0.0, expr, f" ({db.queries} statements)", None, "/s")
+        return decide(result, rate, db.queries, 0.0, expr, f" ({db.queries} statements)", None, "/s")
     if db.queries == 0:
         return result(None, 0, 0.0, FAIL, "no data: no statement finished in the database during the load window")
     slow = db.slow or 0
     detail = f" ({slow} of {db.queries} statements took longer than {db.slow_ms:g} ms; exact)"
-    return _decide(result, slow / db.queries, db.queries, 0.0, expr, detail, min_samples, "")
+    return decide(result, slow / db.queries, db.queries, 0.0, expr, detail, min_samples, "")
 
 
 def _per_request(
@@ -63,14 +63,14 @@ def _per_request(
     probed = [p for p in (db.probe if db else []) if p.queries is not None and _matches(p, tags)]
     findings = _n_plus_one(probed)
     if h.count:
-        observed, low, high = _aggregate(h, expr.aggregation, expr.percentile)
+        observed, low, high = aggregate(h, expr.aggregation, expr.percentile)
         extra = " (from the response header)" + findings
-        return _decide(result, observed, h.count, 0.0, expr, extra, min_samples, "", (low, high))
+        return decide(result, observed, h.count, 0.0, expr, extra, min_samples, "", (low, high))
     if probed:
         values = sorted(float(p.queries or 0) for p in probed)
         observed = _exact(values, expr.aggregation, expr.percentile)
         extra = f" (from the probe: each request definition sent once, alone, {len(values)} probed)" + findings
-        return _decide(result, observed, len(values), 0.0, expr, extra, None, "")
+        return decide(result, observed, len(values), 0.0, expr, extra, None, "")
     if db is not None and db.probe_note:
         return result(None, 0, 0.0, INCONCLUSIVE, f"inconclusive: no response header and no probe: {db.probe_note}")
     return result(

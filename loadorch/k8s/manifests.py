@@ -13,6 +13,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+# a Kubernetes object (or part of one) for kubectl: its shape is Kubernetes' own, checked against the
+# Kubernetes JSON schemas in the tests (tests/integration/test_k8s.py), so its values are Any here
+Manifest = dict[str, Any]
 MASTER_PORT = 5557
 BROWSER_PORT = MASTER_PORT + 2  # the controller's browser sink (loadorch.run.plan.BROWSER_PORT_OFFSET)
 TOKEN_KEY = "LOADORCH_RUN_TOKEN"
@@ -79,8 +82,8 @@ def _labels(name: str, role: str | None = None) -> dict[str, str]:
     return labels
 
 
-def _meta(name: str, inp: RenderInput, role: str | None = None) -> dict[str, Any]:
-    meta: dict[str, Any] = {"name": name, "labels": _labels(_release(inp), role)}
+def _meta(name: str, inp: RenderInput, role: str | None = None) -> Manifest:
+    meta: Manifest = {"name": name, "labels": _labels(_release(inp), role)}
     if inp.namespace:
         meta["namespace"] = inp.namespace
     return meta
@@ -93,9 +96,9 @@ def _key(path: str) -> str:
 REMOTE_WRITE_SECRETS = ("LOADORCH_REMOTE_WRITE_BASIC_AUTH", "LOADORCH_REMOTE_WRITE_BEARER_TOKEN")
 
 
-def _env(inp: RenderInput, extra: Mapping[str, str], secret_vars: Sequence[str] = ()) -> list[dict[str, Any]]:
+def _env(inp: RenderInput, extra: Mapping[str, str], secret_vars: Sequence[str] = ()) -> list[Manifest]:
     secret = inp.env_secret or env_secret_name(inp.profile_name)
-    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in extra.items()]
+    env: list[Manifest] = [{"name": k, "value": v} for k, v in extra.items()]
     env.append({"name": TOKEN_KEY, "valueFrom": {"secretKeyRef": {"name": f"{_release(inp)}-token", "key": TOKEN_KEY}}})
     # a variable without a default is required: the pod does not start without it (kubectl describe names
     # the key) instead of starting and failing; one with a default may be absent
@@ -107,7 +110,7 @@ def _env(inp: RenderInput, extra: Mapping[str, str], secret_vars: Sequence[str] 
     return env
 
 
-def _container_security() -> dict[str, Any]:
+def _container_security() -> Manifest:
     return {
         "allowPrivilegeEscalation": False,
         "readOnlyRootFilesystem": True,
@@ -119,10 +122,10 @@ def _container_security() -> dict[str, Any]:
 
 
 def _pod_spec(
-    inp: RenderInput, containers: list[dict[str, Any]], init: list[dict[str, Any]] | None = None
-) -> dict[str, Any]:
+    inp: RenderInput, containers: list[Manifest], init: list[Manifest] | None = None
+) -> Manifest:
     name = _release(inp)
-    spec: dict[str, Any] = {
+    spec: Manifest = {
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
@@ -157,10 +160,10 @@ def _container(
     inp: RenderInput,
     args: list[str],
     env: Mapping[str, str],
-    ports: list[dict[str, Any]] | None = None,
+    ports: list[Manifest] | None = None,
     secret_vars: Sequence[str] = (),
-) -> dict[str, Any]:
-    container: dict[str, Any] = {
+) -> Manifest:
+    container: Manifest = {
         "name": name,
         "image": inp.image,
         "imagePullPolicy": "IfNotPresent",
@@ -189,8 +192,8 @@ def _container(
     return container
 
 
-def _job(inp: RenderInput, name: str, role: str, pod: dict[str, Any], workers: int | None = None) -> dict[str, Any]:
-    spec: dict[str, Any] = {
+def _job(inp: RenderInput, name: str, role: str, pod: Manifest, workers: int | None = None) -> Manifest:
+    spec: Manifest = {
         "backoffLimit": 0,
         "activeDeadlineSeconds": inp.deadline_s,
         "ttlSecondsAfterFinished": 3600,
@@ -263,7 +266,7 @@ def browser_image(image: str) -> str:
     return f"{image}:browser"
 
 
-def _browser_job(inp: RenderInput, name: str, env: Mapping[str, str]) -> dict[str, Any]:
+def _browser_job(inp: RenderInput, name: str, env: Mapping[str, str]) -> Manifest:
     binp = replace(inp, image=inp.browser_image or browser_image(inp.image), resources=BROWSER_RESOURCES)
     pod = _pod_spec(
         binp,
@@ -273,7 +276,7 @@ def _browser_job(inp: RenderInput, name: str, env: Mapping[str, str]) -> dict[st
     return _job(binp, f"{name}-browsers", "browser", pod, inp.browser_workers)
 
 
-def render(inp: RenderInput) -> list[dict[str, Any]]:
+def render(inp: RenderInput) -> list[Manifest]:
     name = _release(inp)
     master_host = f"{name}-master" + (f".{inp.namespace}.svc" if inp.namespace else "")
     run_env: dict[str, str] = {}
@@ -354,7 +357,7 @@ def render(inp: RenderInput) -> list[dict[str, Any]]:
     ]
 
 
-def _egress_policy(inp: RenderInput, name: str) -> dict[str, Any]:
+def _egress_policy(inp: RenderInput, name: str) -> Manifest:
     """The master pod's collector reaches the database: its port, the target's, DNS (and nothing else,
     where the namespace denies egress by default)."""
     return {

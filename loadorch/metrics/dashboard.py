@@ -10,6 +10,7 @@ from html import escape
 from typing import Any
 
 from loadorch.report.html import CSS, live_sections
+from loadorch.results import LiveView, LiveWindow
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
@@ -46,7 +47,7 @@ source.addEventListener("end", () => source.close());
 
 
 def dashboard_app(
-    title: str, live_doc: Callable[[], dict[str, Any]], finished: Callable[[], bool]
+    title: str, live_doc: Callable[[], LiveView], finished: Callable[[], bool]
 ) -> Callable[..., Any]:
     """A WSGI app: `/` the page, `/live.js`, `/live.css`, `/events` the stream of redrawn sections."""
 
@@ -88,7 +89,7 @@ def _loopback_host(host: str) -> bool:
     return name in ("127.0.0.1", "localhost", "[::1]")
 
 
-def _events(live_doc: Callable[[], dict[str, Any]], finished: Callable[[], bool]) -> Iterator[bytes]:
+def _events(live_doc: Callable[[], LiveView], finished: Callable[[], bool]) -> Iterator[bytes]:
     deadline = time.monotonic() + MAX_STREAM_S
     yield b"retry: 1000\n\n"
     while time.monotonic() < deadline:
@@ -109,20 +110,18 @@ WINDOW_STATES = {
 }
 
 
-def window_note(window: dict[str, Any] | None) -> str:
+def window_note(window: LiveWindow | None) -> str:
     """The measurement window's state for the headline ("" without a window)."""
     if not window:
         return ""
-    spans = ", ".join(f"{a:g}-{b:g}s" for a, b in window["spans"])
-    state = WINDOW_STATES.get(window["state"], window["state"])
-    return f"; measurement window {spans} {state} ({window['seconds']:g} of {window['of_s']:g}s measured)"
+    spans = ", ".join(f"{a:g}-{b:g}s" for a, b in window.spans)
+    state = WINDOW_STATES.get(window.state, window.state)
+    return f"; measurement window {spans} {state} ({window.seconds:g} of {window.of_s:g}s measured)"
 
 
-def page_update(doc: dict[str, Any], finished: bool) -> dict[str, Any]:
+def page_update(view: LiveView, finished: bool) -> dict[str, object]:
     """The sections the page replaces: the same table and charts report.html draws."""
-    totals = doc.get("totals", {})
     headline = (
-        f"{doc['run']['elapsed_s']:.0f}s elapsed, {totals.get('requests', 0)} requests, "
-        f"{totals.get('failures', 0)} failed, {doc.get('users', 0)} users"
-    ) + window_note(doc.get("window"))
-    return {"headline": escape(headline), **live_sections(doc), "finished": finished}
+        f"{view.elapsed_s:.0f}s elapsed, {view.requests} requests, {view.failures} failed, {view.users} users"
+    ) + window_note(view.window)
+    return {"headline": escape(headline), **live_sections(view), "finished": finished}

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from html import escape
-from typing import Any
 
 from tabulate import tabulate
 
 from loadorch.report.charts import Series, line_chart
+from loadorch.results import Browser
 
 COLUMNS = (("lcp", "LCP p75"), ("fcp", "FCP p75"), ("ttfb", "TTFB p75"), ("inp", "INP p75"), ("cls", "CLS p75"))
 CHARTED = (("lcp", "LCP", "ms"), ("inp", "INP", "ms"), ("cls", "CLS", ""))
@@ -19,14 +19,14 @@ def _value(vital: str, v: float | None) -> str:
     return f"{v:.3f}" if vital == "cls" else f"{v:.0f} ms"
 
 
-def page_rows(doc: dict[str, Any]) -> list[list[str]]:
-    browser = doc.get("browser") or {}
-    budgets = browser.get("budgets_p75", {})
+def page_rows(browser: Browser) -> list[list[str]]:
+    budgets = browser.budgets_p75
     rows = []
-    for page, info in sorted((browser.get("pages") or {}).items()):
-        row = [page, str(info.get("views") or 0), f"{info.get('failed_steps', 0)}/{info.get('steps', 0)}"]
+    for page, info in sorted(browser.pages.items()):
+        row = [page, str(info.views or 0), f"{info.failed_steps}/{info.steps}"]
         for vital, _ in COLUMNS:
-            p75 = (info["vitals"].get(vital) or {}).get("p75")
+            seen = info.vitals.get(vital)
+            p75 = seen.p75 if seen else None
             mark = ""
             if p75 is not None and vital in budgets:
                 mark = " ✓" if p75 < budgets[vital] else " ✗"
@@ -40,27 +40,25 @@ def page_rows(doc: dict[str, Any]) -> list[list[str]]:
 HEAD = ["page", "views", "failed steps", *[label for _, label in COLUMNS]]
 
 
-def markdown_section(doc: dict[str, Any]) -> list[str]:
-    browser = doc.get("browser")
+def markdown_section(browser: Browser | None) -> list[str]:
     if not browser:
         return []
     out = ["### Browser", ""]
-    rows = page_rows(doc)
+    rows = page_rows(browser)
     if rows:
         out += [tabulate(rows, HEAD, tablefmt="github"), ""]
-    for b in browser.get("blocked", [])[:10]:
-        out.append(f"- blocked (outside allowed_hosts): {b['url']} on page {b['page'] or '?'} ({b['count']}x)")
-    for f in browser.get("failures", [])[:10]:
-        out.append(f"- failed: {f['user']}, {f['reason']} ({f['count']}x)")
+    for b in browser.blocked[:10]:
+        out.append(f"- blocked (outside allowed_hosts): {b.url} on page {b.page or '?'} ({b.count}x)")
+    for f in browser.failures[:10]:
+        out.append(f"- failed: {f.user}, {f.reason} ({f.count}x)")
     return [*out, ""] if out[-1] else out
 
 
-def html_section(doc: dict[str, Any]) -> str:
-    browser = doc.get("browser")
+def html_section(browser: Browser | None) -> str:
     if not browser:
         return ""
     parts = ["<h2>Browser</h2>"]
-    rows = page_rows(doc)
+    rows = page_rows(browser)
     if rows:
         head = "".join(f"<th>{escape(h)}</th>" for h in HEAD)
         body = "".join(
@@ -68,25 +66,24 @@ def html_section(doc: dict[str, Any]) -> str:
             for r in rows
         )
         parts.append(f"<table><tr>{head}</tr>{body}</table>")
-    series = browser.get("timeseries") or []
+    series = browser.timeseries
     if series:
-        pages = sorted({r["page"] for r in series})
+        pages = sorted({r.page for r in series})
         charts = []
         for vital, label, unit in CHARTED:
+            drawn = [r for r in series if r.vital == vital]
             lines = [
-                Series(page, [(r["t_s"], r["p75"]) for r in series if r["page"] == page and r["vital"] == vital])
-                for page in pages
+                Series(page, [(r.t_s, r.p75) for r in drawn if r.page == page and r.p75 is not None]) for page in pages
             ]
             if any(line.points for line in lines):
                 charts.append(line_chart(f"{label} p75 per page", lines, unit))
         parts.append('<div class="charts">' + "".join(charts) + "</div>")
     lists = [
-        f"<li>blocked (outside allowed_hosts): {escape(b['url'])} on page {escape(b['page'] or '?')} "
-        f"({b['count']}x)</li>"
-        for b in browser.get("blocked", [])[:20]
+        f"<li>blocked (outside allowed_hosts): {escape(b.url)} on page {escape(b.page or '?')} ({b.count}x)</li>"
+        for b in browser.blocked[:20]
     ] + [
-        f"<li>failed: {escape(f['user'])}, {escape(f['reason'])} ({f['count']}x)</li>"
-        for f in browser.get("failures", [])[:20]
+        f"<li>failed: {escape(f.user)}, {escape(f.reason)} ({f.count}x)</li>"
+        for f in browser.failures[:20]
     ]
     if lists:
         parts.append("<ul>" + "".join(lists) + "</ul>")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from html import escape
-from typing import Any
 
 from loadorch.report.bars import Bar, change_bars
 from loadorch.report.figures import overlay
 from loadorch.report.html import CSP, CSS
+from loadorch.results import Results
 from loadorch.verdict.basis import basis
 from loadorch.verdict.compare import Comparison, Row
 
@@ -38,7 +38,7 @@ def bars_for(result: Comparison, scope: str) -> list[Bar]:
 
 
 def render_compare_html(
-    base: dict[str, Any], cur: dict[str, Any], result: Comparison, base_label: str, cur_label: str, budgets: str
+    base: Results, cur: Results, result: Comparison, base_label: str, cur_label: str, budgets: str
 ) -> str:
     regressions = len(result.regressions)
     verdict, css = (f"{regressions} REGRESSION(S)", "fail") if regressions else ("NO REGRESSION", "pass")
@@ -61,9 +61,8 @@ def render_compare_html(
     return "\n".join(p for p in parts if p) + "\n"
 
 
-def _when(doc: dict[str, Any]) -> str:
-    run = doc["run"]
-    return escape(f"{run.get('profile', '')}, {run.get('start', '')}, verdict {doc.get('verdict', '')}")
+def _when(doc: Results) -> str:
+    return escape(f"{doc.run.profile}, {doc.run.start}, verdict {doc.verdict}")
 
 
 def _changes_table(result: Comparison) -> str:
@@ -104,11 +103,11 @@ def _bars(result: Comparison) -> str:
     )
 
 
-def _spectra(base: dict[str, Any], cur: dict[str, Any], result: Comparison) -> str:
+def _spectra(base: Results, cur: Results, result: Comparison) -> str:
     on = basis(base, cur)  # the same samples as the rows: both measurement windows when both runs have one
     bm, cm = on.base, on.cur
     charts = []
-    for kind in sorted(set(base.get("kinds") or {}) & set(cur.get("kinds") or {})):
+    for kind in sorted(set(base.kinds) & set(cur.kinds)):
         tags = (("kind", kind),)
         charts.append(overlay(bm.select(tags), cm.select(tags), f"{kind}: baseline vs current", f"overlay-{kind}"))
     names = [b.label for b in bars_for(result, "endpoint")][:MAX_SPECTRA]

@@ -7,6 +7,7 @@ from html import escape
 from typing import Any
 
 from loadorch.report.charts import Series, line_chart
+from loadorch.results import Database
 
 PER_REQUEST_HEAD = ["endpoint", "responses", "avg", "p50", "p95", "max"]
 PROBE_HEAD = ["user", "request", "queries", "header said", "repeated statements (N+1)", "note"]
@@ -19,43 +20,44 @@ def _num(v: Any) -> str:
     return f"{v:g}" if isinstance(v, (int, float)) else str(v)
 
 
-def headline_rows(db: dict[str, Any]) -> list[list[str]]:
-    c = db.get("collector")
+def headline_rows(db: Database) -> list[list[str]]:
+    c = db.collector
     if not c:
         return []
-    rows = [["statements in the window", _num(c.get("queries")) if not c.get("unmeasured") else "not measured"]]
-    if c.get("slow_unmeasured") or c.get("unmeasured"):
-        rows.append([f"slower than {c['slow_ms']:g} ms", "not measured"])
+    rows = [["statements in the window", _num(c.queries) if not c.unmeasured else "not measured"]]
+    if c.slow_unmeasured or c.unmeasured:
+        rows.append([f"slower than {c.slow_ms:g} ms", "not measured"])
     else:
-        share = c.get("slow_share")
-        shown = "-" if share is None else f"{c.get('slow')} ({100 * share:.4g} %)"
-        rows.append([f"slower than {c['slow_ms']:g} ms", shown])
-    for key in ("unmeasured", "slow_unmeasured", "probe_note"):
-        if c.get(key):
-            rows.append([key.replace("_", " "), str(c[key])])
+        share = c.slow_share
+        shown = "-" if share is None else f"{c.slow} ({100 * share:.4g} %)"
+        rows.append([f"slower than {c.slow_ms:g} ms", shown])
+    notes = (("unmeasured", c.unmeasured), ("slow_unmeasured", c.slow_unmeasured), ("probe_note", c.probe_note))
+    for key, value in notes:
+        if value:
+            rows.append([key.replace("_", " "), value])
     return rows
 
 
-def per_request_rows(db: dict[str, Any]) -> list[list[str]]:
+def per_request_rows(db: Database) -> list[list[str]]:
     return [
-        [name, _num(s["samples"]), _num(s["avg"]), _num(s["p50"]), _num(s["p95"]), _num(s["max"])]
-        for name, s in sorted((db.get("queries_per_request") or {}).items())
+        [name, _num(s.samples), _num(s.avg), _num(s.p50), _num(s.p95), _num(s.max)]
+        for name, s in sorted(db.queries_per_request.items())
         if s
     ]
 
 
-def probe_rows(db: dict[str, Any]) -> list[list[str]]:
+def probe_rows(db: Database) -> list[list[str]]:
     rows = []
-    for p in (db.get("collector") or {}).get("probe", []):
-        repeated = ", ".join(f"{r['statement']} x{r['calls']}" for r in p.get("repeated", []))
-        rows.append([p["user"], p["name"], _num(p.get("queries")), _num(p.get("header")), repeated, p.get("note", "")])
+    for p in db.collector.probe if db.collector else []:
+        repeated = ", ".join(f"{r.statement} x{r.calls}" for r in p.repeated)
+        rows.append([p.user, p.name, _num(p.queries), _num(p.header), repeated, p.note])
     return rows
 
 
-def top_rows(db: dict[str, Any]) -> list[list[str]]:
+def top_rows(db: Database) -> list[list[str]]:
     return [
-        [t["statement"], _num(t["calls"]), _num(t["total_ms"]), _num(t["mean_ms"])]
-        for t in (db.get("collector") or {}).get("top", [])
+        [t.statement, _num(t.calls), _num(t.total_ms), _num(t.mean_ms)]
+        for t in (db.collector.top if db.collector else [])
     ]
 
 
@@ -65,20 +67,19 @@ def _table(head: list[str], rows: list[list[str]]) -> str:
     return f"<table><tr>{th}</tr>{body}</table>"
 
 
-def html_database(doc: dict[str, Any]) -> str:
-    db = doc.get("database")
+def html_database(db: Database | None) -> str:
     if not db:
         return ""
     parts = ["<h2>Database</h2>"]
-    if db.get("collector"):
+    if db.collector:
         parts.append(_table(["", ""], headline_rows(db)))
-        series = db["collector"].get("timeseries") or []
+        series = db.collector.timeseries
         if len(series) > 1:
             points, previous = [], 0.0
             for r in series:
-                step = max(float(r["t_s"]) - previous, 1e-9)
-                points.append((float(r["t_s"]), float(r["queries"]) / step))
-                previous = float(r["t_s"])
+                step = max(r.t_s - previous, 1e-9)
+                points.append((r.t_s, r.queries / step))
+                previous = r.t_s
             chart = line_chart("database statements", [Series("top-level statements", points)], "statements/s")
             parts.append(f'<div class="charts" style="grid-template-columns:repeat(2,minmax(0,1fr))">{chart}</div>')
     if per_request_rows(db):
@@ -90,13 +91,12 @@ def html_database(doc: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def markdown_database(doc: dict[str, Any], table: Any) -> list[str]:
+def markdown_database(db: Database | None, table: Any) -> list[str]:
     """Markdown lines; `table(rows, head)` renders a safe table (summary.md_table)."""
-    db = doc.get("database")
     if not db:
         return []
     out = ["### Database", ""]
-    if db.get("collector"):
+    if db.collector:
         out += [table(headline_rows(db), ["", ""]), ""]
     for title, head, rows in (
         ("Queries per request", PER_REQUEST_HEAD, per_request_rows(db)),

@@ -7,31 +7,45 @@ to the pure chart functions in charts, spectrum and sparkline.
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Sequence
+from typing import Protocol
 
-from loadorch.config.thresholds import Expression, Selector, ThresholdSyntaxError, parse_expression, parse_selector
+from loadorch.config.thresholds import Expression, Selector
 from loadorch.report import svg
 from loadorch.report.charts import Breach, Limit, Series, line_chart
-from loadorch.report.results import slot_seconds
 from loadorch.report.spectrum import Curve, PercentilePoint, curve_of, spectrum_chart
+from loadorch.results import EndpointStats, LoadTimeline, Results, ThresholdRow, TimeRow
 from loadorch.verdict.histogram import Histogram
 from loadorch.verdict.stats import Merged
+from loadorch.wire import MergedJson
 
 SPECTRUM_ENDPOINTS = 6
 
 
-def latency_thresholds(doc: dict[str, Any]) -> list[tuple[Selector, Expression, dict[str, Any]]]:
-    """The run's http_req_duration thresholds, parsed (unparseable ones are skipped: a picture, not a verdict)."""
-    out = []
-    for t in doc.get("thresholds") or []:
-        try:
-            sel = parse_selector(t["selector"])
-            expr = parse_expression(t["expression"], sel.metric)
-        except (ThresholdSyntaxError, KeyError, TypeError):
-            continue
-        if sel.metric == "http_req_duration":
-            out.append((sel, expr, t))
-    return out
+class Charted(Protocol):
+    """What the charts over time are drawn from: a results.json (Results) or the live dashboard's view."""
+
+    @property
+    def thresholds(self) -> Sequence[ThresholdRow]: ...
+    @property
+    def timeseries(self) -> Sequence[TimeRow]: ...
+    @property
+    def histograms(self) -> MergedJson: ...
+    @property
+    def load(self) -> LoadTimeline | None: ...
+    @property
+    def elapsed_s(self) -> float: ...
+    def slot_seconds(self) -> float: ...
+
+
+def latency_thresholds(thresholds: Sequence[ThresholdRow]) -> list[tuple[Selector, Expression, ThresholdRow]]:
+    """The run's http_req_duration thresholds, as parsed when results.json was read (rows that could not be
+    parsed are skipped: a picture, not a verdict)."""
+    return [
+        (t.threshold.selector, t.threshold.expression, t)
+        for t in thresholds
+        if t.threshold is not None and t.threshold.selector.metric == "http_req_duration"
+    ]
 
 
 def _applies(sel: Selector, **want: str) -> bool:
@@ -57,19 +71,19 @@ def observe(h: Histogram, expr: Expression) -> float:
     return value / 1000.0
 
 
-def interval_histograms(doc: dict[str, Any], kind: str) -> dict[int, Histogram]:
+def interval_histograms(hist_json: MergedJson, kind: str) -> dict[int, Histogram]:
     out: dict[int, Histogram] = {}
-    for i, k, ok, hist in doc["histograms"].get("intervals", []):
+    for i, k, ok, hist in hist_json.get("intervals", []):
         if k == kind and ok:
             out.setdefault(int(i), Histogram()).merge(Histogram.from_json(hist))
     return out
 
 
-def breaches(doc: dict[str, Any], kind: str, expr: Expression, shown: set[float]) -> list[Breach]:
+def breaches(doc: Charted, kind: str, expr: Expression, shown: set[float]) -> list[Breach]:
     """Spans of consecutive intervals (among those drawn) in which the observed value broke the limit."""
-    step = slot_seconds(doc)
+    step = doc.slot_seconds()
     spans: list[Breach] = []
-    for i, h in sorted(interval_histograms(doc, kind).items()):
+    for i, h in sorted(interval_histograms(doc.histograms, kind).items()):
         t = round(i * step, 3)
         value = observe(h, expr)
         if t not in shown or math.isnan(value) or expr.holds(value):
@@ -82,17 +96,17 @@ def breaches(doc: dict[str, Any], kind: str, expr: Expression, shown: set[float]
     return spans
 
 
-def latency_chart(doc: dict[str, Any], kind: str, rows: list[dict[str, Any]], x_max: float) -> str:
+def latency_chart(doc: Charted, kind: str, rows: Sequence[TimeRow], x_max: float) -> str:
     limits, spans = [], []
-    shown = {r["t_s"] for r in rows}
-    for sel, expr, _ in latency_thresholds(doc):
+    shown = {r.t_s for r in rows}
+    for sel, expr, _ in latency_thresholds(doc.thresholds):
         if _applies(sel, kind=kind):
             limits.append(Limit(limit_label(expr), expr.value))
             spans += breaches(doc, kind, expr, shown)
     return line_chart(
         f"{kind} latency (successful requests)",
         [
-            Series(name, [(r["t_s"], r[key]) for r in rows if r[key] is not None])
+            Series(name, [(r.t_s, v) for r in rows if (v := getattr(r, key)) is not None])
             for name, key in (("p50", "p50_ms"), ("p95", "p95_ms"), ("p99", "p99_ms"))
         ],
         "ms",
@@ -103,67 +117,66 @@ def latency_chart(doc: dict[str, Any], kind: str, rows: list[dict[str, Any]], x_
     )
 
 
-def load_chart(doc: dict[str, Any], x_max: float) -> str:
+def load_chart(load: LoadTimeline | None, x_max: float) -> str:
     """Active users against the planned ramp (closed model), or target, achieved and dropped arrivals (open)."""
-    load = doc.get("load")
-    if not load or not load.get("points"):
+    if not load or not load.points:
         return ""
-    pts = load["points"]
-    target = [(float(t), float(v)) for t, v in load["target"]]
-    if load["model"] == "open":
+    pts = load.points
+    target = [(float(t), float(v)) for t, v in load.target]
+    if load.model == "open":
         series = [
             Series("target", target, dash="6 3"),
-            Series("achieved", [(p["t_s"], p["arrivals_per_s"]) for p in pts if "arrivals_per_s" in p]),
-            Series("dropped", [(p["t_s"], p["dropped_per_s"]) for p in pts if "dropped_per_s" in p]),
+            Series("achieved", [(p.t_s, p.arrivals_per_s) for p in pts if p.arrivals_per_s is not None]),
+            Series("dropped", [(p.t_s, p.dropped_per_s) for p in pts if p.dropped_per_s is not None]),
         ]
         return line_chart("arrivals per second", series, "/s", x_max=x_max, chart_id="load", kind="load open")
     if target and target[-1][0] < x_max:
         target.append((x_max, target[-1][1]))
-    series = [Series("active users", [(p["t_s"], p["users"]) for p in pts]), Series("planned", target, dash="6 3")]
+    series = [Series("active users", [(p.t_s, p.users) for p in pts]), Series("planned", target, dash="6 3")]
     return line_chart("active users", series, "users", x_max=x_max, chart_id="load", kind="load closed")
 
 
-def _points(doc: dict[str, Any], **where: str) -> list[PercentilePoint]:
+def _points(thresholds: Sequence[ThresholdRow], **where: str) -> list[PercentilePoint]:
     out = []
-    for sel, expr, t in latency_thresholds(doc):
+    for sel, expr, t in latency_thresholds(thresholds):
         # an endpoint's chart shows only thresholds on that endpoint, not its kind's aggregate
         named = any(tag == "name" for tag, _ in sel.tags)
         if expr.aggregation in ("p", "med") and _applies(sel, **where) and named == ("name" in where):
             pct = 50.0 if expr.aggregation == "med" else float(expr.percentile or 0.0)
-            out.append(PercentilePoint(limit_label(expr), pct, expr.value, t.get("verdict") == "pass"))
+            out.append(PercentilePoint(limit_label(expr), pct, expr.value, t.verdict == "pass"))
     return out
 
 
-def spectra(doc: dict[str, Any], merged: Merged | None = None) -> list[str]:
+def spectra(doc: Results, merged: Merged | None = None) -> list[str]:
     """One spectrum per kind, then one per busiest endpoint (at most SPECTRUM_ENDPOINTS)."""
-    merged = merged or Merged.from_json(doc["histograms"])
+    merged = merged or Merged.from_json(doc.histograms)
     out = []
-    for kind in sorted(doc.get("kinds") or {}):
+    for kind in sorted(doc.kinds):
         h = merged.select((("kind", kind),))
         out.append(
             spectrum_chart(
                 f"{kind} latency by percentile",
                 [curve_of(h, kind)],
-                _points(doc, kind=kind),
+                _points(doc.thresholds, kind=kind),
                 chart_id=f"spectrum-{kind}",
             )
         )
-    busy = [(n, ep) for n, ep in top_endpoints(doc, len(doc.get("endpoints") or {})) if ep.get("p50_ms") is not None]
+    busy = [(n, ep) for n, ep in top_endpoints(doc, len(doc.endpoints)) if ep.p50_ms is not None]
     for i, (name, ep) in enumerate(busy[:SPECTRUM_ENDPOINTS]):  # endpoints with successful requests only
         curve = curve_of(merged.select((("name", name),)), name)
         out.append(
             spectrum_chart(
                 f"{name} latency by percentile",
                 [curve],
-                _points(doc, kind=ep["kind"], name=name),
+                _points(doc.thresholds, kind=ep.kind, name=name),
                 chart_id=f"spectrum-ep-{i}",
             )
         )
     return out
 
 
-def top_endpoints(doc: dict[str, Any], n: int) -> list[tuple[str, dict[str, Any]]]:
-    return sorted((doc.get("endpoints") or {}).items(), key=lambda kv: (-kv[1]["count"], kv[0]))[:n]
+def top_endpoints(doc: Results, n: int) -> list[tuple[str, EndpointStats]]:
+    return sorted(doc.endpoints.items(), key=lambda kv: (-kv[1].count, kv[0]))[:n]
 
 
 def overlay(base: Histogram, cur: Histogram, title: str, chart_id: str) -> str:

@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 
 from loadorch.errors import Problem
+from loadorch.results import ThresholdRow
 
 
 def enabled(env: Mapping[str, str]) -> bool:
@@ -55,14 +56,14 @@ def line_of_selector(text: str, selector: str) -> int | None:
 
 
 def threshold_commands(
-    results: Sequence[dict[str, object]], sources: Mapping[str, str], files: Mapping[str, str]
+    results: Sequence[ThresholdRow], sources: Mapping[str, str], files: Mapping[str, str]
 ) -> str:
     """One error per breached threshold, at the line that set it (profile or scenario file)."""
     out = []
     for r in results:
-        if r.get("verdict") != "fail":
+        if r.verdict != "fail":
             continue
-        selector = str(r["selector"])
+        selector = r.selector
         layer = sources.get(f"thresholds.{selector}", "defaults")
         file = files.get(layer)
         line = None
@@ -72,6 +73,6 @@ def threshold_commands(
                     line = line_of_selector(fh.read(), selector)
             except OSError:
                 file = None
-        message = f"threshold {selector} {r['expression']} breached: {r['message']}"
+        message = f"threshold {selector} {r.expression} breached: {r.message}"
         out.append(error_command(message, file, line, "loadorch threshold"))
     return "".join(out)

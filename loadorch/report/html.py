@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
-from typing import Any
 
 from loadorch.report.browser import html_section
 from loadorch.report.charts import Series, line_chart, sparkline
 from loadorch.report.database import html_database
-from loadorch.report.figures import latency_chart, latency_thresholds, load_chart, spectra
-from loadorch.report.results import slot_seconds
+from loadorch.report.figures import Charted, latency_chart, latency_thresholds, load_chart, spectra
 from loadorch.report.summary import (
     ENDPOINT_HEAD,
     FAILING_CHECK_HEAD,
@@ -18,6 +17,7 @@ from loadorch.report.summary import (
     headline,
     window_line,
 )
+from loadorch.results import LiveView, LiveWindow, Results, ThresholdRow, Window
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 CSS = """
@@ -48,31 +48,31 @@ h2{break-after:avoid}table,svg{break-inside:avoid}svg.chart{border-color:#9ca3af
 """
 
 
-def render_html(doc: dict[str, Any]) -> str:
-    run = doc["run"]
-    verdict = doc["verdict"]
+def render_html(doc: Results) -> str:
+    run = doc.run
+    verdict = doc.verdict
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
-        f"<title>loadorch {escape(run['profile'])}: {escape(verdict)}</title><style>{CSS}</style></head><body><main>",
-        f'<h1>{escape(run["profile"])} <span class="verdict {escape(verdict)}">{escape(verdict.upper())}</span></h1>',
+        f"<title>loadorch {escape(run.profile)}: {escape(verdict)}</title><style>{CSS}</style></head><body><main>",
+        f'<h1>{escape(run.profile)} <span class="verdict {escape(verdict)}">{escape(verdict.upper())}</span></h1>',
         f'<p class="meta">{escape(headline(doc))}</p>',
-        f'<p class="meta">scenario {escape(run["scenario"])} (sha256 {escape(str(run["scenario_sha256"])[:12])}), '
-        f"host {escape(str(run['host']))}, {escape(str(run['start']))} to {escape(str(run['end']))}, "
-        f"{run['elapsed_s']:.1f}s, loadorch {escape(run['versions'].get('loadorch', ''))}, "
-        f"locust {escape(run['versions'].get('locust', ''))}</p>",
+        f'<p class="meta">scenario {escape(run.scenario)} (sha256 {escape(run.scenario_sha256[:12])}), '
+        f"host {escape(run.host)}, {escape(run.start)} to {escape(run.end)}, "
+        f"{run.elapsed_s:.1f}s, loadorch {escape(run.versions.get('loadorch', ''))}, "
+        f"locust {escape(run.versions.get('locust', ''))}</p>",
     ]
-    if doc.get("error"):
-        parts.append(f"<p><strong>Error:</strong> {escape(doc['error'])}</p>")
-    parts += _thresholds(doc), _charts(doc), _spectra(doc), html_section(doc)
-    parts += _endpoints(doc), html_database(doc), _failing_checks(doc), _checks(doc), _errors(doc)
+    if doc.error:
+        parts.append(f"<p><strong>Error:</strong> {escape(doc.error)}</p>")
+    parts += _thresholds(doc.thresholds, doc.window), _charts(doc), _spectra(doc), html_section(doc.browser)
+    parts += _endpoints(doc), html_database(doc.database), _failing_checks(doc), _checks(doc), _errors(doc)
     parts.append("</main></body></html>")
     return "\n".join(p for p in parts if p) + "\n"
 
 
-def _failing_checks(doc: dict[str, Any]) -> str:
+def _failing_checks(doc: Results) -> str:
     rows = failing_check_rows(doc)
     if not rows:
         return ""
@@ -85,42 +85,42 @@ def _tag(verdict: str) -> str:
     return f'<span class="tag {escape(verdict)}">{escape(verdict.upper())}</span>'
 
 
-def _thresholds(doc: dict[str, Any]) -> str:
-    if not doc["thresholds"]:
+def _thresholds(thresholds: Sequence[ThresholdRow], window_of: Window | LiveWindow | None) -> str:
+    if not thresholds:
         return ""
     rows = []
-    for t in doc["thresholds"]:
-        observed = "no data" if t["observed"] is None else f"{t['observed']:.3f}{t['unit']}"
-        bound = f"±{t['error_bound']:.3f}" if t["error_bound"] else "exact"
+    for t in thresholds:
+        observed = "no data" if t.observed is None else f"{t.observed:.3f}{t.unit}"
+        bound = f"±{t.error_bound:.3f}" if t.error_bound else "exact"
         rows.append(
-            f"<tr><td>{_tag(t['verdict'])}</td><td>{escape(t['selector'])}</td>"
-            f"<td>{escape(t['expression'])}</td><td class=num>{escape(observed)}</td>"
-            f"<td class=num>{t['samples']}</td><td class=num>{bound}</td><td>{escape(t['message'])}</td></tr>"
+            f"<tr><td>{_tag(t.verdict)}</td><td>{escape(t.selector)}</td>"
+            f"<td>{escape(t.expression)}</td><td class=num>{escape(observed)}</td>"
+            f"<td class=num>{t.samples}</td><td class=num>{bound}</td><td>{escape(t.message)}</td></tr>"
         )
-    window = f'<p class="note">{escape(window_line(doc))}</p>' if doc.get("window") else ""
+    window = f'<p class="note">{escape(window_line(window_of))}</p>' if window_of else ""
     return (
         "<h2>Thresholds</h2><table><tr><th></th><th>selector</th><th>threshold</th><th>observed</th>"
         "<th>samples</th><th>error bound</th><th>detail</th></tr>" + "".join(rows) + "</table>" + window
     )
 
 
-def _charts(doc: dict[str, Any]) -> str:
-    ts = doc["timeseries"]
+def _charts(doc: Charted) -> str:
+    ts = doc.timeseries
     if not ts:
         return ""
-    step = slot_seconds(doc)
-    elapsed = doc["run"]["elapsed_s"]
-    complete = [r for r in ts if r["t_s"] + step <= elapsed + 1e-6]
-    if len({r["t_s"] for r in complete}) >= 3:
+    step = doc.slot_seconds()
+    elapsed = doc.elapsed_s
+    complete = [r for r in ts if r.t_s + step <= elapsed + 1e-6]
+    if len({r.t_s for r in complete}) >= 3:
         ts = complete  # a final, partial interval would show a false drop in throughput
-    kinds = sorted({row["kind"] for row in ts})
-    x_max = max(float(elapsed), max(r["t_s"] for r in ts) + step)
-    charts = [latency_chart(doc, kind, [r for r in ts if r["kind"] == kind], x_max) for kind in kinds]
-    charts.append(load_chart(doc, x_max))
+    kinds = sorted({row.kind for row in ts})
+    x_max = max(float(elapsed), max(r.t_s for r in ts) + step)
+    charts = [latency_chart(doc, kind, [r for r in ts if r.kind == kind], x_max) for kind in kinds]
+    charts.append(load_chart(doc.load, x_max))
     charts.append(
         line_chart(
             "throughput",
-            [Series(kind, [(r["t_s"], r["requests"] / step) for r in ts if r["kind"] == kind]) for kind in kinds],
+            [Series(kind, [(r.t_s, r.requests / step) for r in ts if r.kind == kind]) for kind in kinds],
             "req/s",
             x_max=x_max,
         )
@@ -128,7 +128,7 @@ def _charts(doc: dict[str, Any]) -> str:
     charts.append(
         line_chart(
             "errors",
-            [Series(kind, [(r["t_s"], r["failures"] / step) for r in ts if r["kind"] == kind]) for kind in kinds],
+            [Series(kind, [(r.t_s, r.failures / step) for r in ts if r.kind == kind]) for kind in kinds],
             "errors/s",
             x_max=x_max,
         )
@@ -136,8 +136,8 @@ def _charts(doc: dict[str, Any]) -> str:
     return '<h2>Over time</h2><div class="charts">' + "".join(c for c in charts if c) + "</div>"
 
 
-def _spectra(doc: dict[str, Any]) -> str:
-    if not doc.get("kinds") or not doc.get("histograms", {}).get("series"):
+def _spectra(doc: Results) -> str:
+    if not doc.kinds or not doc.histograms.get("series"):
         return ""
     return (
         '<h2>Latency by percentile</h2><p class="note">The whole distribution of successful requests, '
@@ -146,11 +146,11 @@ def _spectra(doc: dict[str, Any]) -> str:
     )
 
 
-def _endpoints(doc: dict[str, Any]) -> str:
+def _endpoints(doc: Results) -> str:
     rows = endpoint_rows(doc)
     if not rows:
         return ""
-    trends = (doc.get("endpoint_timeseries") or {}).get("endpoints") or {}
+    trends = doc.endpoint_timeseries.endpoints if doc.endpoint_timeseries else {}
     head = "".join(f"<th>{escape(h)}</th>" for h in ENDPOINT_HEAD) + ("<th>p95 over time</th>" if trends else "")
     body = "".join(
         "<tr>"
@@ -162,33 +162,33 @@ def _endpoints(doc: dict[str, Any]) -> str:
     return f"<h2>Endpoints</h2><table><tr>{head}</tr>{body}</table>"
 
 
-def _trend(doc: dict[str, Any], name: str, points: list[list[float]], n: int) -> str:
+def _trend(doc: Results, name: str, points: Sequence[tuple[float, float]], n: int) -> str:
     limits = [
         e.value
-        for sel, e, _ in latency_thresholds(doc)
+        for sel, e, _ in latency_thresholds(doc.thresholds)
         if e.aggregation == "p" and e.percentile == 95 and ("name", name) in sel.tags
     ]
     pts = [(float(t), float(v)) for t, v in points]
     return sparkline(f"{name} p95 over time", pts, limit=limits[0] if limits else None, chart_id=f"spark-{n}")
 
 
-def _checks(doc: dict[str, Any]) -> str:
-    if not doc["checks"]:
+def _checks(doc: Results) -> str:
+    if not doc.checks:
         return ""
     rows = "".join(
-        f"<tr><td>{_tag(c['verdict'])}</td><td>{escape(c['name'])}</td><td>{escape(c['message'])}</td></tr>"
-        for c in doc["checks"]
+        f"<tr><td>{_tag(c.verdict)}</td><td>{escape(c.name)}</td><td>{escape(c.message)}</td></tr>"
+        for c in doc.checks
     )
     return f"<h2>Run integrity</h2><table><tr><th></th><th>check</th><th>detail</th></tr>{rows}</table>"
 
 
-def _errors(doc: dict[str, Any]) -> str:
-    errors = doc.get("errors") or []
+def _errors(doc: Results) -> str:
+    errors = doc.errors
     if not errors:
         return ""
     rows = "".join(
-        f"<tr><td>{escape(e['name'])}</td><td class=num>{e['status'] or '-'}</td>"
-        f"<td>{escape(e['reason'])}</td><td class=num>{e['count']}</td><td>{escape(e.get('example') or '')}</td></tr>"
+        f"<tr><td>{escape(e.name)}</td><td class=num>{e.status or '-'}</td>"
+        f"<td>{escape(e.reason)}</td><td class=num>{e.count}</td><td>{escape(e.example or '')}</td></tr>"
         for e in errors[:30]
     )
     return (
@@ -197,6 +197,6 @@ def _errors(doc: dict[str, Any]) -> str:
     )
 
 
-def live_sections(doc: dict[str, Any]) -> dict[str, str]:
+def live_sections(view: LiveView) -> dict[str, str]:
     """What the live dashboard redraws every second: the same threshold table and charts as this page."""
-    return {"thresholds": _thresholds(doc), "charts": _charts(doc)}
+    return {"thresholds": _thresholds(view.thresholds, view.window), "charts": _charts(view)}

@@ -13,6 +13,7 @@ import math
 from typing import Any
 
 from loadorch.report.results import RunRecord
+from loadorch.verdict.evaluate import ThresholdResult
 from loadorch.verdict.histogram import Histogram
 from loadorch.verdict.stats import Merged
 
@@ -56,7 +57,7 @@ def k6_summary(record: RunRecord) -> dict[str, Any]:
     for t in record.thresholds:
         metric = t.selector.split("{", 1)[0]
         if t.selector not in metrics:
-            metrics[t.selector] = _submetric(merged, t.selector, metric, record.elapsed_s, metrics)
+            metrics[t.selector] = _submetric(merged, t, metric, record.elapsed_s, metrics)
         failed = t.verdict != "pass"  # k6: true means the threshold failed; inconclusive is not a pass here
         metrics[t.selector].setdefault("thresholds", {})[t.expression] = failed
     return {
@@ -74,15 +75,12 @@ def k6_summary(record: RunRecord) -> dict[str, Any]:
 
 
 def _submetric(
-    merged: Merged, selector: str, metric: str, seconds: float, whole: dict[str, dict[str, Any]]
+    merged: Merged, result: ThresholdResult, metric: str, seconds: float, whole: dict[str, dict[str, Any]]
 ) -> dict[str, Any]:
     """Stats of a tagged selector, for the metrics k6 reports that way; others get the metric's own shape."""
-    from loadorch.config.thresholds import parse_selector
-
-    try:
-        tags = parse_selector(selector, {k for table in merged.tag_table.values() for k in table}).tags
-    except ValueError:
+    if result.threshold is None:  # a result not judged from a parsed threshold: no selector to select by
         return {}
+    tags = result.threshold.selector.tags
     if metric in TIMINGS:
         return _trend(merged.select(tags, ok=True, timing=TIMINGS[metric]))
     if metric == "http_reqs":

@@ -268,7 +268,7 @@ def _errors(merged: Merged) -> list[dict[str, Any]]:
 
 def timeseries(merged: Merged) -> list[dict[str, Any]]:
     """Per slot and kind: requests, failures and p50/p95/p99 of successful requests (ms); a slot is
-    `histograms.interval_s * histograms.interval_step` seconds long (see slot_seconds)."""
+    `histograms.interval_s * histograms.interval_step` seconds long (see loadorch.results.slot_seconds)."""
     table: dict[tuple[int, str], dict[str, Any]] = {}
     step = merged.slot_s  # long runs: coarser slots (Merged.add_interval), exact counts
     for (i, kind, ok), h in merged.intervals.items():
@@ -292,12 +292,6 @@ def timeseries(merged: Merged) -> list[dict[str, Any]]:
                 value = h.percentile(pct)
                 row[name] = None if math.isnan(value) else round(value / 1000.0, 3)
     return [table[k] for k in sorted(table)]
-
-
-def slot_seconds(doc: dict[str, Any]) -> float:
-    """Seconds per row of a results document's `timeseries` (and slot of `histograms.intervals`)."""
-    hist = doc.get("histograms") or {}
-    return float(hist.get("interval_s", 1.0) or 1.0) * int(hist.get("interval_step", 1) or 1)
 
 
 def exit_code_for(verdict: str, signal_code: int | None = None) -> int:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import IO, Any
 
 from tabulate import tabulate
 
 from loadorch.report.browser import markdown_section
 from loadorch.report.why import ERRORS_HEAD, reasons, top_errors
+from loadorch.results import LiveWindow, Results, ThresholdRow, Window
 from loadorch.verdict.evaluate import ERROR, FAIL, INCONCLUSIVE, INTERRUPTED, PASS
 
 ICONS = {v: v.upper() for v in (PASS, FAIL, INCONCLUSIVE, ERROR, INTERRUPTED)}
@@ -29,48 +31,47 @@ def _ms(v: Any) -> str:
     return "-" if v is None else f"{v:.1f}"
 
 
-def _observed(t: dict[str, Any]) -> str:
-    if t["observed"] is None:
+def _observed(t: ThresholdRow) -> str:
+    if t.observed is None:
         return "no data"
-    unit = t["unit"]
-    v = t["observed"]
+    unit = t.unit
+    v = t.observed
     return f"{v:.4g}{unit}" if abs(v) < 100 else f"{v:.1f}{unit}"
 
 
-def threshold_rows(doc: dict[str, Any]) -> list[list[str]]:
+def threshold_rows(thresholds: Sequence[ThresholdRow]) -> list[list[str]]:
     return [
-        [ICONS.get(t["verdict"], t["verdict"]), t["selector"], t["expression"], _observed(t), str(t["samples"])]
-        for t in doc["thresholds"]
+        [ICONS.get(t.verdict, t.verdict), t.selector, t.expression, _observed(t), str(t.samples)] for t in thresholds
     ]
 
 
-def endpoint_rows(doc: dict[str, Any]) -> list[list[str]]:
-    eps = sorted(doc["endpoints"].items(), key=lambda kv: -kv[1]["count"])[:TOP_ENDPOINTS]
+def endpoint_rows(doc: Results) -> list[list[str]]:
+    eps = sorted(doc.endpoints.items(), key=lambda kv: -kv[1].count)[:TOP_ENDPOINTS]
     return [
         [
             name,
-            s["kind"],
-            str(s["count"]),
-            str(s["failures"]),
-            f"{s['rps']:.1f}",
-            ALL_FAILED if s["count"] and s["failures"] == s["count"] else _ms(s["p50_ms"]),
-            _ms(s["p95_ms"]),
-            _ms(s["p99_ms"]),
-            _ms(s["max_ms"]),
+            s.kind,
+            str(s.count),
+            str(s.failures),
+            f"{s.rps:.1f}",
+            ALL_FAILED if s.count and s.failures == s.count else _ms(s.p50_ms),
+            _ms(s.p95_ms),
+            _ms(s.p99_ms),
+            _ms(s.max_ms),
         ]
         for name, s in eps
     ]
 
 
-def check_rows(doc: dict[str, Any]) -> list[list[str]]:
-    return [[ICONS.get(c["verdict"], c["verdict"]), c["name"], c["message"]] for c in doc["checks"]]
+def check_rows(doc: Results) -> list[list[str]]:
+    return [[ICONS.get(c.verdict, c.verdict), c.name, c.message] for c in doc.checks]
 
 
-def failing_check_rows(doc: dict[str, Any]) -> list[list[str]]:
+def failing_check_rows(doc: Results) -> list[list[str]]:
     return [
-        [c["name"], c["check"], str(c["fails"]), str(c["passes"] + c["fails"]), _example(c.get("example"))]
-        for c in doc.get("expect_checks") or []
-        if c["fails"]
+        [c.name, c.check, str(c.fails), str(c.passes + c.fails), _example(c.example)]
+        for c in doc.expect_checks
+        if c.fails
     ][:TOP_ENDPOINTS]
 
 
@@ -87,8 +88,8 @@ ENDPOINT_HEAD = ["endpoint", "kind", "requests", "failures", "rps", "p50 ms", "p
 CHECK_HEAD = ["", "check", "detail"]
 
 
-def _all_failed_note(doc: dict[str, Any]) -> str | None:
-    names = [n for n, s in doc["endpoints"].items() if s["count"] and s["failures"] == s["count"]]
+def _all_failed_note(doc: Results) -> str | None:
+    names = [n for n, s in doc.endpoints.items() if s.count and s.failures == s.count]
     if not names:
         return None
     return (
@@ -97,52 +98,49 @@ def _all_failed_note(doc: dict[str, Any]) -> str | None:
     )
 
 
-def headline(doc: dict[str, Any], color: bool = False) -> str:
-    run, totals = doc["run"], doc["totals"]
-    word = ICONS.get(doc["verdict"], doc["verdict"])
-    if color and doc["verdict"] in COLORS:
-        word = f"\033[1;{COLORS[doc['verdict']]}m{word}\033[0m"
+def headline(doc: Results, color: bool = False) -> str:
+    run, totals = doc.run, doc.totals
+    word = ICONS.get(doc.verdict, doc.verdict)
+    if color and doc.verdict in COLORS:
+        word = f"\033[1;{COLORS[doc.verdict]}m{word}\033[0m"
     return (
-        f"{word}: {run['profile']} ({run['scenario']}), "
-        f"{totals['requests']} requests, {totals['failures']} failed, {totals['rps']:.1f} req/s, "
-        f"{run['workers']} workers, seed {run['seed']}"
+        f"{word}: {run.profile} ({run.scenario}), "
+        f"{totals.requests} requests, {totals.failures} failed, {totals.rps:.1f} req/s, "
+        f"{run.workers} workers, seed {run.seed}"
     )
 
 
 PHASES = (("ramp_up", "before it (ramp-up)"), ("between", "between its spans"), ("ramp_down", "after it (ramp-down)"))
 
 
-def window_line(doc: dict[str, Any]) -> str:
+def window_line(w: Window | LiveWindow | None) -> str:
     """One sentence on the measurement window: what the thresholds judged and what they left out."""
-    w = doc.get("window")
     if not w:
         return ""
-    spans = ", ".join(f"{a:g}-{b:g}s" for a, b in w["spans"])
+    spans = ", ".join(f"{a:g}-{b:g}s" for a, b in w.spans)
     left = [
-        f"{w['excluded'][k]['requests']} {label} ({w['excluded'][k]['failures']} failed)"
-        for k, label in PHASES
-        if k in w["excluded"]
+        f"{w.excluded[k].requests} {label} ({w.excluded[k].failures} failed)" for k, label in PHASES if k in w.excluded
     ]
     return (
-        f"Measurement window ({w['source']}): {spans}; thresholds judged {w['requests']} requests "
-        f"({w['failures']} failed); excluded: {', '.join(left) or 'none'}"
+        f"Measurement window ({w.source}): {spans}; thresholds judged {w.requests} requests "
+        f"({w.failures} failed); excluded: {', '.join(left) or 'none'}"
     )
 
 
-def terminal(doc: dict[str, Any], color: bool = False) -> str:
+def terminal(doc: Results, color: bool = False) -> str:
     """The run's end on the terminal: tables, then the verdict line and, under it, why and what to do."""
     parts = []
-    if doc["endpoints"]:
+    if doc.endpoints:
         table = tabulate(endpoint_rows(doc), ENDPOINT_HEAD, tablefmt="simple")
         note = _all_failed_note(doc)
         parts.append(table + (f"\n{note}" if note else ""))
     errors = top_errors(doc)
     if errors:
         parts.append("top errors\n" + tabulate(errors, ERRORS_HEAD, tablefmt="simple"))
-    if doc["thresholds"]:
-        parts.append(tabulate(threshold_rows(doc), THRESHOLD_HEAD, tablefmt="simple"))
-    if doc.get("window"):
-        parts.append(window_line(doc))
+    if doc.thresholds:
+        parts.append(tabulate(threshold_rows(doc.thresholds), THRESHOLD_HEAD, tablefmt="simple"))
+    if doc.window:
+        parts.append(window_line(doc.window))
     if failing_check_rows(doc):
         parts.append("failing checks:\n" + tabulate(failing_check_rows(doc), FAILING_CHECK_HEAD, tablefmt="simple"))
     failing = [r for r in check_rows(doc) if r[0] != "PASS"]
@@ -153,36 +151,36 @@ def terminal(doc: dict[str, Any], color: bool = False) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def markdown(doc: dict[str, Any]) -> str:
+def markdown(doc: Results) -> str:
     out = [f"## loadorch: {_md(headline(doc))}", ""]
-    if doc.get("error"):
-        out += [f"**Error:** {_md(doc['error'])}", ""]
-    error = " ".join(str(doc.get("error") or "").split())
+    if doc.error:
+        out += [f"**Error:** {_md(doc.error)}", ""]
+    error = " ".join((doc.error or "").split())
     why = [line for line in reasons(doc) if line != error]
     if why:
         out += ["**Why:**", "", *(f"- {_md(line)}" for line in why), ""]
     errors = top_errors(doc)
     if errors:
         out += ["### Top errors", "", md_table(errors, ERRORS_HEAD), ""]
-    if doc["thresholds"]:
-        out += ["### Thresholds", "", md_table(threshold_rows(doc), THRESHOLD_HEAD), ""]
-    if doc.get("window"):
-        out += [_md(window_line(doc)), ""]
-    if doc["run"].get("tags"):
-        out += ["Run tags: " + _md(", ".join(f"{k}={v}" for k, v in doc["run"]["tags"].items())), ""]
+    if doc.thresholds:
+        out += ["### Thresholds", "", md_table(threshold_rows(doc.thresholds), THRESHOLD_HEAD), ""]
+    if doc.window:
+        out += [_md(window_line(doc.window)), ""]
+    if doc.run.tags:
+        out += ["Run tags: " + _md(", ".join(f"{k}={v}" for k, v in doc.run.tags.items())), ""]
     if failing_check_rows(doc):
         out += ["### Failing checks", "", md_table(failing_check_rows(doc), FAILING_CHECK_HEAD), ""]
-    if doc["checks"]:
+    if doc.checks:
         out += ["### Run integrity", "", md_table(check_rows(doc), CHECK_HEAD), ""]
-    out += markdown_section(doc)
-    if doc["endpoints"]:
+    out += markdown_section(doc.browser)
+    if doc.endpoints:
         out += ["### Top endpoints", "", md_table(endpoint_rows(doc), ENDPOINT_HEAD), ""]
         note = _all_failed_note(doc)
         if note:
             out += [_md(note), ""]
     from loadorch.report.database import markdown_database
 
-    out += markdown_database(doc, md_table)
+    out += markdown_database(doc.database, md_table)
     return "\n".join(out) + "\n"
 
 

@@ -5,20 +5,21 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from loadorch.results import Results, ThresholdRow
+
 TOP_ERRORS = 10
 ERRORS_HEAD = ["endpoint", "status", "reason", "count", "example"]
 _SAMPLES = re.compile(r"needs at least (\d+) samples, got (\d+)")
 
 
-def top_errors(doc: dict[str, Any], limit: int = TOP_ERRORS) -> list[list[str]]:
+def top_errors(doc: Results, limit: int = TOP_ERRORS) -> list[list[str]]:
     """The most frequent failures by endpoint, status and reason (summed over users), with one example."""
     table: dict[tuple[str, int, str], list[Any]] = {}
-    for e in doc.get("errors") or []:
-        key = (str(e["name"]), int(e.get("status") or 0), str(e["reason"]))
-        row = table.setdefault(key, [0, None])
-        row[0] += int(e["count"])
-        if row[1] is None and e.get("example"):
-            row[1] = str(e["example"])
+    for e in doc.errors:
+        row = table.setdefault((e.name, e.status, e.reason), [0, None])
+        row[0] += e.count
+        if row[1] is None and e.example:
+            row[1] = e.example
     ranked = sorted(table.items(), key=lambda kv: (-kv[1][0], kv[0]))[:limit]
     rows = [
         [name, str(status) if status else "no response", reason, str(count), example or "-"]
@@ -30,39 +31,39 @@ def top_errors(doc: dict[str, Any], limit: int = TOP_ERRORS) -> list[list[str]]:
 BROWSER_STEP = "browser step"
 
 
-def failed_steps(doc: dict[str, Any], limit: int = TOP_ERRORS) -> list[tuple[str, str, int]]:
+def failed_steps(doc: Results, limit: int = TOP_ERRORS) -> list[tuple[str, str, int]]:
     """The browser users' most frequent failed steps: (`user: step N (action selector)`, reason, count).
     Listed beside the HTTP errors whatever the thresholds, so failing steps are never silent."""
     rows = []
-    for f in ((doc.get("browser") or {}).get("failures") or [])[:limit]:  # most frequent first
-        step, reason = str(f.get("step") or ""), str(f["reason"])
+    for f in (doc.browser.failures if doc.browser else [])[:limit]:  # most frequent first
+        step, reason = f.step, f.reason
         if step and reason.startswith(step + ": "):
             reason = reason[len(step) + 2 :]
-        where = f"{f['user']}: {step}" if step else str(f["user"])
-        rows.append((where, reason, int(f["count"])))
+        where = f"{f.user}: {step}" if step else f.user
+        rows.append((where, reason, f.count))
     return rows
 
 
-def reasons(doc: dict[str, Any]) -> list[str]:
+def reasons(doc: Results) -> list[str]:
     """One line per cause of a verdict other than pass: what happened, then what to do about it."""
-    if doc["verdict"] == "pass":
+    if doc.verdict == "pass":
         return []
     out: list[str] = []
-    if doc.get("error"):
-        out.append(f"{doc['error']}")
-    failed_requests = bool(doc.get("errors"))
-    for t in doc.get("thresholds") or []:
-        if t["verdict"] in ("fail", "inconclusive"):
+    if doc.error:
+        out.append(doc.error)
+    failed_requests = bool(doc.errors)
+    for t in doc.thresholds:
+        if t.verdict in ("fail", "inconclusive"):
             out.append(_threshold_reason(t, failed_requests))
-    for c in doc.get("checks") or []:
-        if c["verdict"] in ("fail", "inconclusive", "error"):
-            out.append(f"{c['name']}: {c['message']}")
+    for c in doc.checks:
+        if c.verdict in ("fail", "inconclusive", "error"):
+            out.append(f"{c.name}: {c.message}")
     steps = failed_steps(doc, 3)
     if steps:
-        total = int((doc.get("browser") or {}).get("failed_steps") or 0)
+        total = doc.browser.failed_steps if doc.browser else 0
         shown = "; ".join(f"{where}: {reason} ({count}x)" for where, reason, count in steps)
         out.append(f"{total} browser step(s) failed: {shown}: see the top errors and the Browser section")
-    if doc["verdict"] == "interrupted":
+    if doc.verdict == "interrupted":
         out.append("the run was interrupted: its numbers cover only the time it ran")
     return [" ".join(line.split()) for line in out]  # one line each, whatever a message holds
 
@@ -79,9 +80,9 @@ _DB_NO_DATA = {
 }
 
 
-def _threshold_reason(t: dict[str, Any], failed_requests: bool) -> str:
-    where = f"{t['selector']} {t['expression']}"
-    message = str(t.get("message") or "")
+def _threshold_reason(t: ThresholdRow, failed_requests: bool) -> str:
+    where = f"{t.selector} {t.expression}"
+    message = t.message
     low = _SAMPLES.search(message)
     if low:
         need, got = low.groups()
@@ -90,9 +91,9 @@ def _threshold_reason(t: dict[str, Any], failed_requests: bool) -> str:
         return f"{where}: the limit is inside the measurement's error bound: run longer, or move the limit"
     if message.startswith("no data: all"):
         return f"{where}: every matching request failed, so there is no latency to judge: see the top errors"
-    if message.startswith("no data") and t["selector"].startswith("db_"):
-        return f"{where}: {message[len('no data: '):]}: {_DB_NO_DATA.get(t['selector'].split('{')[0], _DB_EMPTY)}"
-    if message.startswith("no data") and t["selector"].startswith(("browser_", "lighthouse_")):
+    if message.startswith("no data") and t.selector.startswith("db_"):
+        return f"{where}: {message[len('no data: '):]}: {_DB_NO_DATA.get(t.selector.split('{')[0], _DB_EMPTY)}"
+    if message.startswith("no data") and t.selector.startswith(("browser_", "lighthouse_")):
         # not about request tags: a vital no page view had (INP without a working click, type or press)
         return f"{where}: {message}: see the failed steps and the Browser section, or remove this threshold"
     if message.startswith("no data"):
@@ -100,8 +101,8 @@ def _threshold_reason(t: dict[str, Any], failed_requests: bool) -> str:
             f"{where}: no request matched: check the selector's tags against the scenario's endpoint names "
             "and kinds, or remove this threshold"
         )
-    if t["verdict"] == "inconclusive":
+    if t.verdict == "inconclusive":
         return f"{where}: {message}"
-    fix = "see the top errors" if failed_requests and t["selector"].startswith("http_req_failed") else ""
-    fix = fix or ("the target is slower than the budget" if t["selector"].startswith("http_req_duration") else "")
+    fix = "see the top errors" if failed_requests and t.selector.startswith("http_req_failed") else ""
+    fix = fix or ("the target is slower than the budget" if t.selector.startswith("http_req_duration") else "")
     return f"{where}: {message}" + (f": {fix}" if fix else "")

@@ -33,11 +33,13 @@ from loadorch.hosts import check_allowed
 from loadorch.metrics.options import MetricsOptions, plan_block
 from loadorch.metrics.remote_write import secret_values as remote_write_secrets
 from loadorch.report import gha, results
+from loadorch.report.junit import render as render_junit
 from loadorch.report.summary import terminal, use_color
+from loadorch.results import Results
 from loadorch.run import browsers
 from loadorch.run.artifacts import write_json, write_text
 from loadorch.run.embedded import embedded_target
-from loadorch.run.outputs import print_artifacts, sort_request_log, versions, write_artifacts
+from loadorch.run.outputs import print_artifacts, results_model, sort_request_log, versions, write_artifacts
 from loadorch.run.plan import browser_worker_count, build_plan, process_specs, write_plan
 from loadorch.run.preflight import connect_probe, target_addresses
 from loadorch.run.processes import ProcessGroup, free_port
@@ -66,6 +68,7 @@ from loadorch.wire import (
     Done,
     MasterExited,
     MasterSummary,
+    MetricsGrace,
     MetricsPlan,
     MetricsReport,
     ProgressEvent,
@@ -111,6 +114,9 @@ class _Run:
     live_extra_path: str = ""  # live metrics measured here (browser vitals), for the master to serve and push
     keep_all_logs: bool = False
     kept_logs: dict[str, str] = field(default_factory=dict)  # process name -> why its log was kept
+    serving: list[str] = field(default_factory=list)  # the live metrics' and dashboard's addresses
+    lingering: ProcessGroup | None = None  # the master serving the final scrape, once the load is over
+    grace_s: float = 0.0  # how long it serves it
 
     def log_path(self, name: str) -> str:
         """Where a process's log is kept in the run folder (when it is kept)."""
@@ -142,7 +148,7 @@ def execute(cfg: RunConfig, opts: RunOptions) -> int:
                     if signals.received is None:
                         _load(run, progress, signals)
             except HardStop:
-                return signals.exit_code
+                return _stopped_at_once(run, signals)
             except (SafetyError, ConfigError):
                 raise
             except LoadorchError as exc:
@@ -151,8 +157,15 @@ def execute(cfg: RunConfig, opts: RunOptions) -> int:
                     run.checks.append(Check("run", ERROR, str(exc)))
             finally:
                 progress.clear()
-            return _finish(run, signals, progress)
+            try:
+                code = _finish(run, signals, progress)
+            except HardStop:
+                return _stopped_at_once(run, signals)
+            _serve_final_scrape(run, signals, progress)
+            return code
     finally:
+        if run.lingering is not None:
+            run.lingering.close()
         if run.db is not None:
             run.db.close()
         shutil.rmtree(run.scratch, ignore_errors=True)
@@ -308,7 +321,8 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
         run.keep_all_logs = True
         raise
     finally:
-        group.close()
+        if run.lingering is None:  # else the master serves the final scrape until the artifacts are written
+            group.close()
         if run.db is not None:
             run.db.end()
         if run.sink is not None:
@@ -411,6 +425,12 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
             _publish_final_thresholds(run, event.stats_path, event.final_path, progress)
         elif isinstance(event, Serving):
             progress.note(f"{'metrics' if event.what == 'metrics' else 'live dashboard'}: {event.url}")
+            run.serving.append(event.url)
+        elif isinstance(event, MetricsGrace):
+            # the load is over and the master's summary final: the artifacts and the verdict come first,
+            # then the master serves the final scrape for the rest of its grace (_serve_final_scrape)
+            run.lingering, run.grace_s = group, event.seconds_left
+            return
         elif isinstance(event, Done):
             return
         elif isinstance(event, MasterExited):
@@ -419,6 +439,36 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
             tail = _tail(group.log_path("master"), run.redactor)
             where = run.log_path("master")
             raise RunError(f"the Locust master exited unexpectedly (code {code}); its log: {where}{tail}")
+
+
+def _serve_final_scrape(run: _Run, signals: StopSignals, progress: Progress) -> None:
+    """After the verdict: the master keeps the final values up for its grace period; Ctrl-C (or SIGTERM)
+    ends it early, and the run keeps its exit code."""
+    group = run.lingering
+    if group is None or signals.received is not None:
+        return  # an interrupted run: no grace (execute stops the master)
+    where = " and ".join(run.serving) or "the metrics endpoint"
+    progress.note(
+        f"serving the final metrics at {where} for {run.grace_s:g}s more (--metrics-grace); "
+        "Ctrl-C ends it early, the exit code stays the run's"
+    )
+    first = signals.received
+    deadline = time.monotonic() + run.grace_s + 30
+    try:
+        while time.monotonic() < deadline:
+            if signals.received != first:
+                first = signals.received
+                group.signal_master(signal.SIGTERM)  # ends the master's grace at once
+            try:
+                event = group.events.get(timeout=0.2)
+            except Exception:
+                if group.master() is None or group.poll().get("master") is not None:
+                    return
+                continue
+            if isinstance(event, (Done, MasterExited)):
+                return
+    except HardStop:
+        return  # a second signal: the group is stopped at once by execute
 
 
 def _tail(path: str, redactor: Redactor, lines: int = 8) -> str:
@@ -499,23 +549,63 @@ def _publish_final_thresholds(run: _Run, stats_path: str, final_path: str, progr
 
 
 def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
+    """Evaluate, build the results and write the artifacts. A signal that comes meanwhile is honoured:
+    the artifacts are built and written again, marked interrupted (a second signal stops at once)."""
     cfg = run.cfg
-    summary = run.master_summary
     from loadorch.run.database import database_check, measurement_of
 
     db = measurement_of(run.db)
     if run.db is not None and db is not None:
         run.checks.append(database_check(run.db, db, {t.selector.metric for t in cfg.thresholds}))
-    decision = _decide(run, summary, db)
+    decision = _decide(run, run.master_summary, db)
     run.checks += decision.checks
-    integrity, merged, elapsed = decision.integrity, decision.merged, decision.elapsed
-    threshold_results = decision.thresholds
+    while True:
+        seen = signals.received
+        record = _record(run, decision, db, signals)
+        doc = run.redactor.obj(results.build(record))
+        metrics = run.master_summary.metrics if run.master_summary else None
+        if metrics:
+            doc["live_metrics"] = run.redactor.obj(metrics)
+        warnings = _metrics_warnings(metrics)
+        if warnings:  # after results.build's own (request names folded)
+            doc["warnings"] = doc.get("warnings", []) + run.redactor.obj(warnings)
+        # built once: every reader below (and report, compare, k8s collect later) reads this model
+        made = results_model(doc, run.opts.out_dir)
+        _test_gate(run, signals)
+        write_artifacts(
+            run.opts.out_dir, run.opts.junit_path, run.started, cfg, run.redactor, doc, made, record,
+            run.opts.summary_export,
+        )  # fmt: skip
+        if run.sink is not None and run.opts.request_log:
+            browsers.write_steps_log(run.sink, run.opts.out_dir, run.redactor)
+        if signals.received == seen:
+            break
+        progress.note("stopping: writing the artifacts again, marked interrupted (Ctrl-C again to stop at once)")
+    _print_outcome(run, made)
+    return record.exit_code
+
+
+def _test_gate(run: _Run, signals: StopSignals) -> None:
+    """Tests only (LOADORCH_TEST_FINISH_GATE=PATH): while PATH exists, finishing waits here, between building
+    the results and writing them (up to 120 s), having created PATH.reached, so that a test can signal a run
+    that is surely finishing."""
+    gate = run.opts.env.get("LOADORCH_TEST_FINISH_GATE")
+    if not gate or not os.path.exists(gate):
+        return
+    write_text(gate + ".reached", "")
+    deadline = time.monotonic() + 120
+    while os.path.exists(gate) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _record(run: _Run, decision: _Decision, db: Any, signals: StopSignals) -> results.RunRecord:
+    """What the run measured and decided, as the results are built from it."""
+    cfg, summary = run.cfg, run.master_summary
     interrupted = signals.received is not None
-    verdict = overall(threshold_results, run.checks, interrupted)
+    verdict = overall(decision.thresholds, run.checks, interrupted)
     if run.error and verdict != INTERRUPTED:
         verdict = ERROR
-    code = results.exit_code_for(verdict, signals.exit_code if interrupted else None)
-    record = results.RunRecord(
+    return results.RunRecord(
         profile=cfg.profile_name,
         scenario_name=cfg.scenario.model.name,
         scenario_path=cfg.scenario.path,
@@ -528,13 +618,13 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
         end=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         versions=versions(),
         verdict=verdict,
-        exit_code=code,
-        merged=merged,
-        elapsed_s=elapsed,
+        exit_code=results.exit_code_for(verdict, signals.exit_code if interrupted else None),
+        merged=decision.merged,
+        elapsed_s=decision.elapsed,
         stop_reason=summary.stop_reason if summary else None,
-        thresholds=threshold_results,
+        thresholds=decision.thresholds,
         checks=run.checks,
-        integrity=integrity,
+        integrity=decision.integrity,
         interrupted=interrupted,
         error=run.error,
         iterations=cfg.iterations,
@@ -552,33 +642,49 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
             [list(s) for s in summary.load] if summary else [],
         ),
     )
-    doc = run.redactor.obj(results.build(record))
-    metrics = summary.metrics if summary else None
-    if metrics:
-        doc["live_metrics"] = run.redactor.obj(metrics)
-    warnings = _metrics_warnings(metrics)
-    if warnings:  # after results.build's own (request names folded)
-        doc["warnings"] = doc.get("warnings", []) + run.redactor.obj(warnings)
-    write_artifacts(
-        run.opts.out_dir, run.opts.junit_path, run.started, cfg, run.redactor, doc, record, run.opts.summary_export
-    )
-    if run.sink is not None and run.opts.request_log:
-        browsers.write_steps_log(run.sink, run.opts.out_dir, run.redactor)
+
+
+def _print_outcome(run: _Run, made: Results) -> None:
+    cfg = run.cfg
     if gha.enabled(run.opts.env):
         files = {"profile": cfg.profile_path, "scenario": cfg.scenario.path}
-        sys.stdout.write(gha.threshold_commands(doc["thresholds"], cfg.sources, files))
-    for warning in doc.get("warnings", []):  # before the summary: the verdict and its reasons end the output
+        sys.stdout.write(gha.threshold_commands(made.thresholds, cfg.sources, files))
+    for warning in made.warnings:  # before the summary: the verdict and its reasons end the output
         sys.stdout.write(f"warning: {warning}\n")
     if run.kept_logs:
         kept = ", ".join(f"{name}.log ({why})" for name, why in run.kept_logs.items())
         sys.stdout.write(f"logs: {os.path.dirname(run.log_path('master'))}: {kept}\n")
-    sys.stdout.write(terminal(doc, color=use_color(sys.stdout)))
+    sys.stdout.write(terminal(made, color=use_color(sys.stdout)))
     sys.stdout.write(f"artifacts: {run.opts.out_dir}\n")
     if run.opts.junit_path:
         sys.stdout.write(f"junit: {run.opts.junit_path} (and {os.path.join(run.opts.out_dir, 'junit.xml')})\n")
     if run.opts.print_artifacts:
         print_artifacts(run.opts.out_dir, run.opts.summary_export)
-    return code
+
+
+def _stopped_at_once(run: _Run, signals: StopSignals) -> int:
+    """A second signal: no more measuring or writing, but junit.xml says what happened (CI reads it)."""
+    message = (
+        "stopped at once by a second signal: the run's results were not (all) written; "
+        "the numbers of this run are not in this folder"
+    )
+    check = Check("run", ERROR, message)
+    junit = render_junit(
+        f"loadorch.{run.cfg.profile_name}",
+        run.started.strftime("%Y-%m-%dT%H:%M:%S"),
+        "localhost",
+        0.0,
+        [],
+        [check],
+        properties=[("profile", run.cfg.profile_name), ("verdict", INTERRUPTED)],
+        redact=run.redactor.value,
+    )
+    for path in (os.path.join(run.opts.out_dir, "junit.xml"), run.opts.junit_path):
+        if path:
+            with contextlib.suppress(OSError):
+                write_text(path, junit)
+    sys.stderr.write(f"stopped at once (a second signal): {message}\n")
+    return signals.exit_code
 
 
 def _metrics_warnings(report: MetricsReport | None) -> list[str]:

@@ -48,7 +48,7 @@ def check_out_dir(out: str, project: str) -> bool:
     names = sorted(os.listdir(out))
     if not names:
         return False
-    if is_run_folder(out):
+    if is_run_folder(out) or not _foreign(out):  # a whole run, or what a stopped or killed run wrote of one
         return True
     shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
     raise UsageError(

@@ -23,6 +23,7 @@ from loadorch.report.html import render_html
 from loadorch.report.junit import render as render_junit
 from loadorch.report.results import RunRecord
 from loadorch.report.summary import markdown, terminal
+from loadorch.results import Results, ResultsError, results_of
 from loadorch.run.artifacts import write_json, write_lines, write_text
 from loadorch.traffic.redact import Redactor
 
@@ -88,13 +89,29 @@ def print_artifacts(out_dir: str, summary_export: str | None = None) -> None:
     sys.stdout.flush()
 
 
+def results_model(doc: dict[str, Any], out: str) -> Results:
+    """The run's results.json (as built and redacted) as the model its summaries are rendered from. A
+    document the model refuses is a loadorch bug: the run's numbers are not lost for it, results.json is
+    written as built and the run ends in a run error that says so (exit 5)."""
+    path = os.path.join(out, "results.json")
+    try:
+        return results_of(doc, path)
+    except ResultsError as exc:
+        write_json(path, doc)
+        raise RunError(
+            f"results.json does not match its model (a loadorch bug: please report it); it was written as built, "
+            f"the other artifacts were not:\n{exc}"
+        ) from None
+
+
 def write_artifacts(
     out: str,
     junit_path: str | None,
     started: datetime,
     cfg: RunConfig,
     redactor: Redactor,
-    doc: dict[str, Any],
+    doc: dict[str, Any],  # results.json as built (report/results.py) and redacted, written as it is
+    results: Results,  # the same document as the model the summaries are rendered from
     record: RunRecord,
     summary_export: str | None = None,
 ) -> None:
@@ -115,19 +132,19 @@ def write_artifacts(
             ("users", str(record.users)),
             ("verdict", record.verdict),
         ],
-        system_out=terminal(doc),
+        system_out=terminal(results),
         redact=redactor.value,
     )
     write_text(os.path.join(out, "junit.xml"), junit)  # the run folder is complete either way
     if junit_path:
         write_text(junit_path, junit)
-    write_text(os.path.join(out, "summary.md"), markdown(doc))
+    write_text(os.path.join(out, "summary.md"), markdown(results))
     if summary_export:
         from loadorch.report.k6summary import k6_summary
 
         write_json(summary_export, redactor.keyed(k6_summary(record)))  # names are keys there
     write_text(os.path.join(out, "config.yaml"), effective_config_yaml(cfg, redactor))
-    write_text(os.path.join(out, "report.html"), render_html(doc))
+    write_text(os.path.join(out, "report.html"), render_html(results))
 
 
 def effective_config_yaml(cfg: RunConfig, redactor: Redactor) -> str:

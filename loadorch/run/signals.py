@@ -1,4 +1,5 @@
-"""SIGINT/SIGTERM during a run: the first asks for a graceful stop, a second SIGINT for an immediate one."""
+"""SIGINT/SIGTERM during a run: the first asks for a graceful stop (in any phase, finishing included), a
+second one of either kind for an immediate one."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ from loadorch.errors import ExitCode
 
 
 class HardStop(BaseException):
-    """A second SIGINT: stop now (processes are still killed in `finally`)."""
+    """A second signal: stop now (processes are still killed in `finally`)."""
 
 
 class StopSignals:
     def __init__(self) -> None:
         self.received: int | None = None
+        self.hard = False  # a second signal came: the run is stopping at once
         self._saved: dict[int, Any] = {}
 
     def __enter__(self) -> StopSignals:
@@ -28,10 +30,11 @@ class StopSignals:
             signal.signal(sig, handler)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.received is not None and signum == signal.SIGINT:
-            raise HardStop
         if self.received is None:
             self.received = signum
+        elif not self.hard:  # once: a third signal must not interrupt the stop itself
+            self.hard = True
+            raise HardStop
 
     @property
     def exit_code(self) -> int:

@@ -23,6 +23,7 @@ from loadorch.metrics.families import MAX_METRIC_NAMES, Family, Gauges, build, f
 from loadorch.metrics.remote_write import auth_header, compress, encode_write_request
 from loadorch.metrics.tagged import families_from_json
 from loadorch.report.results import LoadRecord, load_timeline, timeseries
+from loadorch.results import LiveView
 from loadorch.runtime.common import emit
 from loadorch.traffic.redact import Redactor
 from loadorch.traffic.stages import PHASE_AFTER, PHASE_BEFORE, PHASE_BETWEEN, PHASE_IN, phase_of, window_seconds
@@ -143,23 +144,27 @@ class LiveMetrics:
             pass  # not written yet, or being replaced: serve what was read last
         return self.extra[1]
 
-    def live_doc(self) -> dict[str, Any]:
+    def live_doc(self) -> LiveView:
         merged = self.state.merged
         total, failures = merged.counts()
-        return {
-            "run": {"elapsed_s": round(self.gauges.elapsed_s, 3)},
-            "totals": {"requests": total, "failures": failures},
-            "users": self.gauges.users,
-            "timeseries": timeseries(merged),
-            "histograms": {
-                "interval_s": merged.interval_s,
-                "interval_step": merged.interval_step,
-                "intervals": merged.interval_rows(),
-            },
-            "load": load_timeline(self._load_record()),
-            "thresholds": [r.to_json() for r in self.results],
-            **({"window": self.window_doc()} if self.plan.window else {}),
-        }
+        return LiveView.model_validate(
+            {
+                "elapsed_s": round(self.gauges.elapsed_s, 3),
+                "requests": total,
+                "failures": failures,
+                "users": self.gauges.users,
+                "timeseries": timeseries(merged),
+                "histograms": {
+                    "interval_s": merged.interval_s,
+                    "interval_step": merged.interval_step,
+                    "intervals": merged.interval_rows(),
+                    "series": [],
+                },
+                "load": load_timeline(self._load_record()),
+                "thresholds": [r.to_json() for r in self.results],
+                "window": self.window_doc() if self.plan.window else None,
+            }
+        )
 
     def window_doc(self) -> dict[str, Any]:
         """The measurement window as results.json has it (report.html's window line reads it: what the

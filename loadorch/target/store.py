@@ -14,6 +14,8 @@ import threading
 import time
 from typing import Any
 
+# a database row as the shop's API answers it (a JSON object for its HTTP clients): columns of any type
+Row = dict[str, Any]
 CATEGORY_NAMES = ("books", "games", "toys", "music", "garden")
 
 SCHEMA = """
@@ -66,7 +68,7 @@ class Store:
         return conn
 
     # the two primitives every query goes through (PgStore overrides them)
-    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[Row]:
         self._count()
         return [dict(r) for r in self._conn().execute(sql, params)]
 
@@ -114,7 +116,7 @@ class Store:
 
     def list_products(
         self, category: str | None, after: int, limit: int, n_plus_one: bool = False
-    ) -> list[dict[str, Any]]:
+    ) -> list[Row]:
         if category is None:
             items = self._rows("SELECT * FROM products WHERE id > ? ORDER BY id LIMIT ?", (after, limit))
         else:
@@ -127,22 +129,22 @@ class Store:
                 item["category_id"] = found[0]["id"] if found else None
         return items
 
-    def get_product(self, product_id: int) -> dict[str, Any] | None:
+    def get_product(self, product_id: int) -> Row | None:
         rows = self._rows("SELECT * FROM products WHERE id = ?", (product_id,))
         return rows[0] if rows else None
 
-    def create_product(self, name: str, category: str, price_cents: int) -> dict[str, Any]:
+    def create_product(self, name: str, category: str, price_cents: int) -> Row:
         new_id = self._insert(
             "INSERT INTO products (name, category, price_cents) VALUES (?, ?, ?)", (name, category, price_cents)
         )
         return {"id": new_id, "name": name, "category": category, "price_cents": price_cents}
 
-    def categories(self) -> list[dict[str, Any]]:
+    def categories(self) -> list[Row]:
         return self._rows(
             "SELECT category AS name, COUNT(*) AS products FROM products GROUP BY category ORDER BY category"
         )
 
-    def create_order(self, customer: str, product_id: int, qty: int) -> dict[str, Any] | None:
+    def create_order(self, customer: str, product_id: int, qty: int) -> Row | None:
         if not self._rows("SELECT 1 AS found FROM products WHERE id = ?", (product_id,)):
             return None
         new_id = self._insert(
@@ -150,7 +152,7 @@ class Store:
         )
         return {"id": new_id, "customer": customer, "product_id": product_id, "qty": qty}
 
-    def get_order(self, order_id: int) -> dict[str, Any] | None:
+    def get_order(self, order_id: int) -> Row | None:
         rows = self._rows("SELECT * FROM orders WHERE id = ?", (order_id,))
         return rows[0] if rows else None
 

@@ -7,7 +7,7 @@ import threading
 from typing import Any
 
 from loadorch.errors import RunError
-from loadorch.target.store import Store
+from loadorch.target.store import Row, Store
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS categories (
@@ -75,7 +75,7 @@ class PgStore(Store):
                 self._connections.append(conn)
         return conn
 
-    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[Row]:
         self._count()
         return list(self._conn().execute(_pg(sql), params).fetchall())
 

@@ -4,8 +4,8 @@ thresholds judged, over the window's seconds), else the whole runs, and a line t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
+from loadorch.results import Results
 from loadorch.verdict.stats import Merged
 
 
@@ -19,26 +19,28 @@ class Basis:
     warnings: list[str] = field(default_factory=list)
 
 
-def _spans(doc: dict[str, Any]) -> str:
-    window = doc.get("window") or {}
-    shown = ", ".join(f"{float(a):g}-{float(b):g}s" for a, b in window.get("spans", []))
-    return f"{window.get('source') or 'from/to'} {shown}".strip()
+def _spans(doc: Results) -> str:
+    window = doc.window
+    if window is None:
+        return "from/to"
+    shown = ", ".join(f"{a:g}-{b:g}s" for a, b in window.spans)
+    return f"{window.source or 'from/to'} {shown}".strip()
 
 
-def basis(base: dict[str, Any], cur: dict[str, Any]) -> Basis:
-    bm, cm = Merged.from_json(base["histograms"]), Merged.from_json(cur["histograms"])
-    bt, ct = float(base["run"]["elapsed_s"]) or 1e-9, float(cur["run"]["elapsed_s"]) or 1e-9
-    bw, cw = base.get("window"), cur.get("window")
+def basis(base: Results, cur: Results) -> Basis:
+    bm, cm = Merged.from_json(base.histograms), Merged.from_json(cur.histograms)
+    bt, ct = base.run.elapsed_s or 1e-9, cur.run.elapsed_s or 1e-9
+    bw, cw = base.window, cur.window
     if bw and cw:
         out = Basis(
             bm.windowed(),
-            float(bw["seconds"]) or 1e-9,
+            bw.seconds or 1e-9,
             cm.windowed(),
-            float(cw["seconds"]) or 1e-9,
-            f"the measurement windows (baseline {_spans(base)}: {bw['requests']} requests over {bw['seconds']:g}s; "
-            f"current {_spans(cur)}: {cw['requests']} requests over {cw['seconds']:g}s); ramps left out",
+            cw.seconds or 1e-9,
+            f"the measurement windows (baseline {_spans(base)}: {bw.requests} requests over {bw.seconds:g}s; "
+            f"current {_spans(cur)}: {cw.requests} requests over {cw.seconds:g}s); ramps left out",
         )
-        if bw.get("spans") != cw.get("spans"):
+        if bw.spans != cw.spans:
             out.warnings.append(f"measurement windows differ ({_spans(base)} -> {_spans(cur)}): not like for like")
         return out
     out = Basis(bm, bt, cm, ct, "the whole runs")

@@ -12,6 +12,7 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from loadorch.results import Results
 from loadorch.verdict.basis import Basis, basis
 from loadorch.verdict.evaluate import ERROR, INTERRUPTED
 from loadorch.verdict.histogram import Histogram, bounds_of, bucket_of
@@ -121,16 +122,17 @@ def _bucket_at(h: Histogram, rank: int) -> int:
     return bucket_of(h.max)
 
 
-def compare(base: dict[str, Any], cur: dict[str, Any], budgets: Budgets, on: Basis | None = None) -> Comparison:
+def compare(base: Results, cur: Results, budgets: Budgets, on: Basis | None = None) -> Comparison:
     """Rows per kind, endpoint and the run, on `on` (default: `basis(base, cur)`, both measurement windows
     when both runs have one)."""
     on = on or basis(base, cur)
     out = Comparison(warnings=_like_for_like(base, cur) + on.warnings, basis=on.text)
     bm, cm, bt, ct = on.base, on.cur, on.base_s, on.cur_s
-    for scope, section, tag in (("kind", "kinds", "kind"), ("endpoint", "endpoints", "name")):
-        for name in sorted(set(base[section]) | set(cur[section])):
-            if name not in base[section] or name not in cur[section]:
-                where = "baseline" if name not in base[section] else "current run"
+    sections = (("kind", base.kinds, cur.kinds, "kind"), ("endpoint", base.endpoints, cur.endpoints, "name"))
+    for scope, in_base, in_cur, tag in sections:
+        for name in sorted(set(in_base) | set(in_cur)):
+            if name not in in_base or name not in in_cur:
+                where = "baseline" if name not in in_base else "current run"
                 out.rows.append(
                     Row(scope, name, "requests", None, None, None, None, 0.0, False, "missing", f"not in the {where}")
                 )
@@ -154,7 +156,7 @@ def compare(base: dict[str, Any], cur: dict[str, Any], budgets: Budgets, on: Bas
     return out
 
 
-def _like_for_like(base: dict[str, Any], cur: dict[str, Any]) -> list[str]:
+def _like_for_like(base: Results, cur: Results) -> list[str]:
     warnings = []
     for key, label in (
         ("scenario_sha256", "scenario file"),
@@ -164,13 +166,13 @@ def _like_for_like(base: dict[str, Any], cur: dict[str, Any]) -> list[str]:
         ("iterations", "iterations"),
         ("duration_s", "duration"),
     ):
-        if base["run"].get(key) != cur["run"].get(key):
-            before, after = _setting(key, base["run"].get(key)), _setting(key, cur["run"].get(key))
+        if getattr(base.run, key) != getattr(cur.run, key):
+            before, after = _setting(key, getattr(base.run, key)), _setting(key, getattr(cur.run, key))
             warnings.append(f"{label} differs ({before} -> {after}): not like for like")
     for doc, label in ((base, "baseline"), (cur, "current run")):
-        if doc["verdict"] in (ERROR, INTERRUPTED):
-            warnings.append(f"the {label}'s verdict is {doc['verdict']}: its numbers may be partial")
-        elif doc["verdict"] == "inconclusive":
+        if doc.verdict in (ERROR, INTERRUPTED):
+            warnings.append(f"the {label}'s verdict is {doc.verdict}: its numbers may be partial")
+        elif doc.verdict == "inconclusive":
             warnings.append(
                 f"the {label} was inconclusive (see its summary.md: too few samples, a saturated generator, ...): "
                 "a comparison with it proves little"
@@ -178,14 +180,14 @@ def _like_for_like(base: dict[str, Any], cur: dict[str, Any]) -> list[str]:
     return warnings
 
 
-def _setting(key: str, value: Any) -> str:
+def _setting(key: str, value: object) -> str:
     """A run setting as a person reads it: `not set` rather than Python's None, durations in seconds."""
     if value is None:
         return "not set"
     if key == "scenario_sha256":
         return str(value)[:12]
     if key == "duration_s":
-        return f"{float(value):g}s"
+        return f"{value:g}s"
     return str(value)
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from loadorch.config.thresholds import Threshold
+from loadorch.config.thresholds import Expression, Threshold
 from loadorch.errors import ExitCode
 from loadorch.verdict.histogram import Histogram
 from loadorch.verdict.stats import Merged
@@ -29,6 +29,9 @@ class ThresholdResult:
     verdict: str
     message: str
     abort_on_fail: bool = False
+    # the threshold judged, as parsed from the configuration: in-process readers (the k6 summary, the live
+    # metrics) use it rather than parsing `selector` again; not written (results.json keeps the strings)
+    threshold: Threshold | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> ThresholdJson:
         return {
@@ -50,11 +53,11 @@ class ThresholdResult:
     ) -> ThresholdResult:
         """The result of threshold `t`: its selector, expression, limit and abort flag come from `t`."""
         return cls(str(t.selector), str(t.expression), observed, t.expression.value, unit, samples, bound, verdict,
-                   message, t.abort_on_fail)
+                   message, t.abort_on_fail, t)
 
 
 class ResultOf:
-    """The results of one threshold, in `unit` unless a result says otherwise: what an evaluator hands _decide."""
+    """The results of one threshold, in `unit` unless a result says otherwise: what an evaluator hands `decide`."""
 
     def __init__(self, t: Threshold, unit: str) -> None:
         self.t = t
@@ -98,17 +101,17 @@ def evaluate_threshold(t: Threshold, merged: Merged, min_samples: int, duration_
         if passes + fails == 0:
             return result(None, 0, 0.0, FAIL, f"no data: no expect condition matched {selector}", "")
         detail = f" ({fails} failed of {passes + fails})"
-        return _decide(result, passes / (passes + fails), passes + fails, 0.0, expr, detail, min_samples, "")
+        return decide(result, passes / (passes + fails), passes + fails, 0.0, expr, detail, min_samples, "")
     if total == 0:
         return result(None, 0, 0.0, FAIL, f"no data: no request matched {selector}", _unit(t))
     if metric == "http_reqs":
         observed = float(total) if expr.aggregation == "count" else (total / duration_s if duration_s > 0 else 0.0)
-        return _decide(result, observed, total, 0.0, expr, "", None, "/s" if expr.aggregation == "rate" else "")
+        return decide(result, observed, total, 0.0, expr, "", None, "/s" if expr.aggregation == "rate" else "")
     if metric == "http_req_failed":
         rate = failures / total
         note = ", ".join(f"{code or 'no response'}: {n}" for code, n in merged.status_counts(tags, ok=False).items())
         detail = f" ({failures} failed of {total}" + (f"; failures by status: {note})" if note else ")")
-        return _decide(result, rate, total, 0.0, expr, detail, min_samples, "")
+        return decide(result, rate, total, 0.0, expr, detail, min_samples, "")
     timing = {"http_req_waiting": "waiting", "http_req_connecting": "connecting"}.get(metric, "")
     ok = merged.select(tags, ok=True, timing=timing)
     if ok.count == 0 and timing:
@@ -116,8 +119,8 @@ def evaluate_threshold(t: Threshold, merged: Merged, min_samples: int, duration_
         return result(None, 0, 0.0, FAIL, why)
     if ok.count == 0:
         return result(None, 0, 0.0, FAIL, f"no data: all {total} requests matching {selector} failed")
-    observed_us, low_us, high_us = _aggregate(ok, expr.aggregation, expr.percentile)
-    return _decide(
+    observed_us, low_us, high_us = aggregate(ok, expr.aggregation, expr.percentile)
+    return decide(
         result,
         observed_us / 1000.0,
         ok.count,
@@ -136,8 +139,10 @@ def _unit(t: Threshold) -> str:
     return "/s" if t.expression.aggregation == "rate" and t.selector.metric == "http_reqs" else ""
 
 
-def _aggregate(h: Histogram, aggregation: str, pct: float | None) -> tuple[float, float, float]:
-    """(reported value, lowest possible true value, highest possible true value), microseconds."""
+def aggregate(h: Histogram, aggregation: str, pct: float | None) -> tuple[float, float, float]:
+    """One aggregation (`p`, `med`, `avg`, `min`, `max`) of a histogram: (reported value, lowest possible
+    true value, highest possible true value), in the histogram's unit. Public: the database and browser
+    gates aggregate their own histograms with it."""
     if aggregation == "avg":
         return h.mean, h.mean, h.mean
     if aggregation == "min":
@@ -149,17 +154,21 @@ def _aggregate(h: Histogram, aggregation: str, pct: float | None) -> tuple[float
     return value, low, high
 
 
-def _decide(
+def decide(
     result: ResultOf,
     observed: float,
     samples: int,
     bound: float,
-    expr: Any,
+    expr: Expression,
     extra: str,
     min_samples: int | None,
     unit: str,
     true_range: tuple[float, float] | None = None,
 ) -> ThresholdResult:
+    """A threshold's verdict from its observed value: inconclusive under `min_samples` (None: no minimum)
+    or when `true_range` (the value's possible true range) straddles the limit, else pass or fail; the
+    message names the value, limit, samples, error bound and `extra`. Public: every evaluator (HTTP,
+    database, browser) decides through it, so their verdicts and messages agree."""
     shown = f"{expr.label}={_num(observed)}{unit}, limit {expr.op} {_num(expr.value)}{unit}, {samples} samples"
     if bound:
         shown += f", error bound ±{_num(bound)}{unit}"

@@ -2,7 +2,7 @@
 podman exactly as rendered (but for kube.as_pods and kube.local_cluster_changes), and `k8s collect` on the
 master container's log reproducing a local run.
 
-Run by .ci/run as its own tier: `python3 -m pytest -q -m containers tests/containers`.
+Run by .ci/run as its own tier: `tests/run --containers` (installs podman and runs `pytest -m containers`).
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from typing import Any
 import pytest
 import yaml
 
-from ..conftest import REPO, SHARED, Project
+from tests.support.project import REPO, SHARED, Project
+
 from ..integration.helpers import request_log
 from . import kube
 from .podman import ContainerError, Podman
 
-pytestmark = [pytest.mark.containers, pytest.mark.skipif(shutil.which("podman") is None,
-                                                         reason="podman is not installed (.ci/run installs it)")]
+pytestmark = [pytest.mark.containers, pytest.mark.podman]
 
 SCENARIO = """
 name: smoke

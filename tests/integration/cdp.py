@@ -14,25 +14,20 @@ from typing import Any
 
 import websocket
 
+from tests.support import tools
+from tests.support.tools import chromium_path
+
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--disable-default-apps", "--mute-audio", "--window-size=1280,1600"]
-
-
-def chromium_path() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
 
 
 class Browser:
     """Chromium with a DevTools port; records console errors and every network request of a page."""
 
     def __init__(self) -> None:
-        path = chromium_path()
-        assert path is not None
+        tools.require("chromium")  # a test that opens a browser is marked `chromium`: this is the fallback
+        path = str(chromium_path())
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]

@@ -1,14 +1,27 @@
-"""Fixtures shared by the integration tests that need a real PostgreSQL."""
+"""The integration tier: every test of this folder is marked `integration`, and one that uses the session's
+PostgreSQL is marked `postgres` (so it skips with the install command where PostgreSQL is missing)."""
 
 from __future__ import annotations
 
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .pgcluster import Cluster, binaries, start_cluster, stop_cluster
+from .pgcluster import Cluster, start_cluster, stop_cluster
+
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.hookimpl(tryfirst=True)  # before the tool skips (tests/conftest.py) and the `-m` selection read them
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if HERE in item.path.resolve().parents:
+            item.add_marker(pytest.mark.integration)
+            if "postgres" in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.postgres)
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -19,8 +32,6 @@ def _interrupt(signum: int, frame: Any) -> None:
 def postgres() -> Iterator[Cluster]:
     """One private cluster for the whole session, stopped at the end (also when pytest gets SIGTERM,
     e.g. from `timeout`)."""
-    if binaries() is None:
-        pytest.skip("PostgreSQL binaries not found (/usr/lib/postgresql/*/bin): apt-get install postgresql")
     pytest.importorskip("psycopg", reason="psycopg is in the test extra: pip install '.[test]'")
     previous = signal.signal(signal.SIGTERM, _interrupt)
     cluster = start_cluster()

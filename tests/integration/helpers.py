@@ -14,7 +14,7 @@ from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 from typing import Any
 
-from ..conftest import Project
+from tests.support.project import Project
 
 
 def embedded_project(project: Project, scenario: str, profile_extra: str = "", users: int = 4,

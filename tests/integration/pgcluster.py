@@ -4,7 +4,6 @@ loopback port, with pg_stat_statements preloaded and the duration log (jsonlog) 
 
 from __future__ import annotations
 
-import glob
 import os
 import pwd
 import shutil
@@ -15,12 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.support.tools import postgres_bin
+
 LOG_MIN_DURATION_MS = 100  # logs the 0.19 s statements too: the collector must leave them out of "> 200 ms"
-
-
-def binaries() -> Path | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
-    return Path(found[-1]).parent if found else None
 
 
 def _free_port() -> int:
@@ -67,7 +63,7 @@ class Cluster:
 
 
 def start_cluster() -> Cluster:
-    bin_dir = binaries()
+    bin_dir = postgres_bin()
     assert bin_dir is not None
     root = Path(tempfile.mkdtemp(prefix="loadorch-pg-"))
     as_user: list[str] = []

@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from tests.support import tools
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -55,8 +57,8 @@ class Prometheus:
 def prometheus(scrape_port: int) -> Iterator[Prometheus]:
     """Prometheus on a free loopback port scraping 127.0.0.1:`scrape_port` every second, with the
     remote-write receiver on; stopped and its storage removed at the end."""
-    binary = shutil.which("prometheus")
-    assert binary, "prometheus is not installed (.ci/run installs Debian's prometheus)"
+    tools.require("prometheus")
+    binary = str(shutil.which("prometheus"))
     root = Path(tempfile.mkdtemp(prefix="loadorch-prometheus-"))
     port = free_port()
     (root / "prometheus.yml").write_text(

@@ -19,13 +19,11 @@ from typing import Any
 import pytest
 import requests
 
-from ..conftest import Project, assert_no_traceback, run_cli
+from tests.support.project import Project, assert_no_traceback, run_cli
+
 from .helpers import finish, processes_started_by, start_run
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("chromium") is None, reason="needs chromium (.ci/run installs it)"),
-]
+pytestmark = pytest.mark.chromium
 
 SHOP = """
 name: shop

@@ -5,17 +5,13 @@ runs with few page views is inconclusive, never "no regression"."""
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 
 import pytest
 
-from ..conftest import Project, assert_no_traceback
+from tests.support.project import Project, assert_no_traceback
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("chromium") is None, reason="needs chromium (.ci/run installs it)"),
-]
+pytestmark = pytest.mark.chromium
 
 STUCK = """
 name: stuck

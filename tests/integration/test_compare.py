@@ -9,13 +9,11 @@ import pytest
 import requests
 
 from loadorch.target.server import start as start_target
+from tests.support.project import SHARED, Project
 
-from ..conftest import SHARED, Project
-from .cdp import Browser, chromium_path
+from .cdp import Browser
 from .helpers import finish, start_run
 from .pagecheck import assert_accessible, axis_value
-
-pytestmark = pytest.mark.integration
 
 SCENARIO = """
 name: cmp
@@ -70,6 +68,7 @@ def test_same_seed_no_regression_then_slower_endpoint_regresses(project: Project
         xmlschema.XMLSchema(str(xsd)).validate(str(project.root / "cmp" / "compare-junit.xml"))
 
 
+@pytest.mark.chromium
 def test_compare_page_shows_the_slower_endpoint(project: Project, shop_server: str, tmp_path) -> None:
     """compare.html of a baseline and a run 50 ms slower on one endpoint. The two runs go at once, each to
     its own target, so a busy machine slows both alike; open model: the same arrivals in both, so the slow
@@ -115,8 +114,6 @@ BARS_JS = """[...document.querySelectorAll('#bars-endpoint g.bar')].map(g => ({n
 
 
 def _check_compare_page(page, tmp_path) -> None:
-    if chromium_path() is None:
-        pytest.skip("chromium is not installed (.ci/run installs Debian's chromium)")
     browser = Browser()
     try:
         browser.open(page.as_uri())

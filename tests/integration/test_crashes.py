@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
+from tests.support.project import Project, assert_no_traceback
 
-from ..conftest import Project, assert_no_traceback
 from .helpers import embedded_project
-
-pytestmark = pytest.mark.integration
 
 
 def test_a_virtual_user_that_dies_makes_the_run_an_error(project: Project) -> None:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
+from tests.support.project import Project
 
-from ..conftest import Project
 from .helpers import embedded_project, request_log
-
-pytestmark = pytest.mark.integration
 
 
 def test_workers_draw_csv_rows_read_from_the_file(project: Project) -> None:

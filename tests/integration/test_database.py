@@ -15,10 +15,9 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from ..conftest import Project, assert_no_traceback
-from .pgcluster import Cluster
+from tests.support.project import Project, assert_no_traceback
 
-pytestmark = pytest.mark.integration
+from .pgcluster import Cluster
 
 ARTIFACTS = ("results.json", "junit.xml", "report.html", "summary.md", "config.yaml")
 OWN = ("/* loadorch-collector */%", "/* test */%")

@@ -19,12 +19,10 @@ from loadorch.config.thresholds import Threshold, parse_expression, parse_select
 from loadorch.db.gates import evaluate_db
 from loadorch.db.measure import DbMeasurement
 from loadorch.verdict.stats import Merged
+from tests.support.project import Project, assert_no_traceback
 
-from ..conftest import Project, assert_no_traceback
 from .pgcluster import Cluster
 from .test_database import Shop, _profile, _reset, serve_shop
-
-pytestmark = pytest.mark.integration
 
 SLOW_MS = 200
 GATES = {"db_query_slow": "rate<0.01", "db_queries": "count<60"}

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import REPO, Project, assert_no_traceback
+from tests.support.project import REPO, Project, assert_no_traceback
+
 from .helpers import (
     embedded_project,
     finish,
@@ -24,8 +25,6 @@ from .helpers import (
     wait_for_workers,
     wait_until_gone,
 )
-
-pytestmark = pytest.mark.integration
 
 DETERMINISM_SCENARIO = """
 name: det

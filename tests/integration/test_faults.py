@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from ..conftest import Project, assert_no_traceback
+from tests.support.project import Project, assert_no_traceback
+
 from .helpers import (
     embedded_project,
     finish,
@@ -24,8 +25,6 @@ from .helpers import (
     wait_until_gone,
     worker_pids,
 )
-
-pytestmark = pytest.mark.integration
 
 STEADY = "name: steady\nusers:\n  - name: u\n    think_time: 0.01\n    requests:\n      - {name: h, path: /health}\n"
 # writes, so the test can see load arrive at the target (its product count) before it kills anything

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from ..conftest import Project
-from .helpers import accept_in_threads, request_log
+from tests.support import tools
+from tests.support.project import Project
 
-pytestmark = pytest.mark.integration
+from .helpers import accept_in_threads, request_log
 
 
 class Server:
@@ -242,9 +242,8 @@ def test_the_embedded_target_is_never_sent_through_a_proxy_of_the_environment(pr
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A CA, a server certificate for 127.0.0.1 and a client certificate whose key is encrypted."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.fail("openssl is missing (.ci/run installs it)")
+    tools.require("openssl")
+    openssl = str(shutil.which("openssl"))
     d = tmp_path_factory.mktemp("pki")
 
     def run(*args: str) -> None:
@@ -273,6 +272,7 @@ min_samples: 1
 """
 
 
+@pytest.mark.openssl
 def test_mtls_with_a_client_certificate_and_a_clean_failure_without(project: Project, pki: Path) -> None:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(pki / "server.pem", pki / "server.key")
@@ -362,6 +362,7 @@ def test_redirect_methods_bodies_and_the_limit_on_the_lean_client() -> None:
     assert [c[1] for c in server.calls].count("/loop") == 4  # the first request and 3 hops, then it stops
 
 
+@pytest.mark.openssl
 def test_https_through_a_connect_proxy_with_a_client_certificate(pki: Path) -> None:
     from loadorch.config.tls import context_for
     from loadorch.traffic.proxies import proxy_for

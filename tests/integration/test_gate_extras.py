@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import yaml
 
-from ..conftest import Project
-from .helpers import embedded_project
+from tests.support.project import Project
 
-pytestmark = pytest.mark.integration
+from .helpers import embedded_project
 
 
 def test_abort_on_fail_stops_the_run_early_and_says_so(project: Project) -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from loadorch.runtime import http
 from loadorch.runtime.http import Connection, HttpError
+from tests.support import tools
 
 from .helpers import accept_in_threads
 
@@ -382,9 +383,8 @@ def test_malformed_response_and_reset_mid_body(server) -> None:
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory) -> tuple[Path, Path]:
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.fail("openssl is missing (.ci/run installs it)")
+    tools.require("openssl")
+    openssl = str(shutil.which("openssl"))
     folder = tmp_path_factory.mktemp("tls")
     key, cert = folder / "key.pem", folder / "cert.pem"
     subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
@@ -393,6 +393,7 @@ def certificate(tmp_path_factory) -> tuple[Path, Path]:
     return key, cert
 
 
+@pytest.mark.openssl
 def test_https_with_a_trusted_certificate_and_refusal_of_an_untrusted_one(server, certificate, monkeypatch) -> None:
     key, cert = certificate
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

@@ -17,8 +17,6 @@ from loadorch.traffic.request import Origin, compile_request
 
 from .test_http_client import get, server  # noqa: F401  (the RawServer fixture)
 
-pytestmark = pytest.mark.integration
-
 
 def runner_for(port: int, timeout: float = 5.0, max_body: int = 10 * 1024 * 1024) -> LeanRunner:
     return LeanRunner(Origin.parse(f"http://127.0.0.1:{port}"), timeout, max_body)

@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 import requests
 import yaml
 
-from ..conftest import Project, run_cli
-from ..unit.test_openapi import PETSTORE
+from tests.support.project import Project, run_cli
 
-pytestmark = pytest.mark.integration
+from ..unit.test_openapi import PETSTORE
 
 
 def test_init_then_run_local_passes(tmp_path: Path) -> None:

@@ -15,11 +15,9 @@ import pytest
 import yaml
 
 from loadorch.k8s.manifests import configmap_files
+from tests.support.project import SHARED, Project
 
-from ..conftest import SHARED, Project
 from .helpers import request_log
-
-pytestmark = pytest.mark.integration
 
 SCENARIO = """
 name: k8s

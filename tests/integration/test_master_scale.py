@@ -8,14 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from loadorch.run.plan import write_plan
 from loadorch.run.processes import free_port
 from loadorch.wire import MasterSummary
 from tests.simworkers import Simulation, expected_sum, make_plan, merged_as_expected
 
-pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 WORKERS, ENDPOINTS = 128, 200
 

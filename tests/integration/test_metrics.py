@@ -17,12 +17,12 @@ from typing import Any
 
 import pytest
 
-from ..conftest import REPO, Project
-from .cdp import Browser, chromium_path
+from tests.support import tools
+from tests.support.project import REPO, Project
+
+from .cdp import Browser
 from .helpers import request_log
 from .prometheus import Prometheus, free_port, prometheus
-
-pytestmark = pytest.mark.integration
 
 SECRET = "rw-token-5f1c9e2b7d"
 SCENARIO = """
@@ -123,8 +123,7 @@ def metrics_port() -> int:
 
 @pytest.fixture(scope="module")
 def prom(metrics_port: int) -> Iterator[Prometheus]:
-    if not shutil.which("prometheus"):
-        pytest.skip("prometheus is not installed (.ci/run installs Debian's prometheus)")
+    tools.require("prometheus")  # the tests that use it are marked `prometheus`: this is the fallback
     with prometheus(metrics_port) as p:
         yield p
 
@@ -166,7 +165,7 @@ def scraped(prom: Prometheus, project: Project, metrics_port: int, tmp_path_fact
             time.sleep(0.5)
             seen["exposition"] = _get(metrics_url)
         seen["page_source"] = _get(page_url) + _get(page_url + "live.js")
-        if chromium_path() is not None:
+        if tools.missing("chromium") is None:
             seen["page"] = _watch_page(page_url, tmp_path_factory.mktemp("shots"))
     finally:
         seen["code"], seen["out"], seen["err"] = run.finish()
@@ -231,14 +230,15 @@ def _artifacts(run_dir: Path) -> list[str]:
     return [p.read_text(errors="replace") for p in run_dir.iterdir() if p.is_file()]
 
 
+@pytest.mark.prometheus
 def test_scraped_run_matches_results_request_log_and_junit(prom: Prometheus, scraped: dict[str, Any]) -> None:
     assert scraped["code"] == 1, scraped["err"]  # the write count threshold fails on purpose
     _check_run_against_prometheus(prom, scraped, "scraped")
 
 
+@pytest.mark.prometheus
 def test_exposition_passes_promtool_and_holds_no_secret(scraped: dict[str, Any], tmp_path: Path) -> None:
-    promtool = shutil.which("promtool")
-    assert promtool, "promtool comes with Debian's prometheus package"
+    promtool = str(shutil.which("promtool"))
     text = scraped["exposition"]
     check = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
     assert check.returncode == 0, check.stdout + check.stderr
@@ -249,6 +249,7 @@ def test_exposition_passes_promtool_and_holds_no_secret(scraped: dict[str, Any],
     _no_secret(text, scraped["out"], scraped["err"], scraped["page_source"], *_artifacts(scraped["dir"]))
 
 
+@pytest.mark.prometheus
 def test_down_remote_write_is_a_warning_not_a_gate(scraped: dict[str, Any]) -> None:
     results = json.loads((scraped["dir"] / "results.json").read_text())
     assert any(w.startswith("metrics push failed") for w in results["warnings"])
@@ -260,9 +261,10 @@ def test_down_remote_write_is_a_warning_not_a_gate(scraped: dict[str, Any]) -> N
     assert "push" not in (scraped["dir"] / "junit.xml").read_text()
 
 
+@pytest.mark.prometheus
+@pytest.mark.chromium
 def test_live_page_charts_grow_offline_without_errors(scraped: dict[str, Any]) -> None:
-    if "page" not in scraped:
-        pytest.skip("chromium is not installed (.ci/run installs Debian's chromium)")
+    assert "page" in scraped, "the run's live page was not opened in Chromium"
     page = scraped["page"]
     first, second = page["first"], page["second"]
     assert first["charts"] >= 3 and first["thresholds"] >= 4, first
@@ -274,6 +276,7 @@ def test_live_page_charts_grow_offline_without_errors(scraped: dict[str, Any]) -
     _no_secret(page["html"])
 
 
+@pytest.mark.prometheus
 def test_pushed_run_matches_results_request_log_and_junit(prom: Prometheus, pushed: dict[str, Any]) -> None:
     assert pushed["code"] == 1, pushed["err"]
     results = json.loads((pushed["dir"] / "results.json").read_text())
@@ -284,6 +287,7 @@ def test_pushed_run_matches_results_request_log_and_junit(prom: Prometheus, push
     _no_secret(pushed["out"], pushed["err"], *_artifacts(pushed["dir"]))
 
 
+@pytest.mark.prometheus
 def test_every_grafana_query_returns_data(prom: Prometheus, scraped: dict[str, Any], pushed: dict[str, Any]) -> None:
     dashboard = json.loads((REPO / "dashboards" / "loadorch.json").read_text())
     at = max(prom.final_time("scraped", scraped["since"]), prom.final_time("pushed", pushed["since"]))
@@ -298,10 +302,9 @@ def test_every_grafana_query_returns_data(prom: Prometheus, scraped: dict[str, A
     assert empty == []
 
 
+@pytest.mark.prometheus
 def test_init_writes_a_prometheus_config_that_promtool_accepts(tmp_path: Path) -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.skip("promtool comes with Debian's prometheus package")
+    promtool = str(shutil.which("promtool"))
     from loadorch.commands.init import init_project
 
     init_project(str(tmp_path), None, False)
@@ -313,7 +316,7 @@ def test_init_writes_a_prometheus_config_that_promtool_accepts(tmp_path: Path) -
 
 
 def test_metrics_flags_that_cannot_work_are_usage_errors_before_any_load(tmp_path: Path) -> None:
-    from ..conftest import run_cli
+    from tests.support.project import run_cli
 
     with __import__("socket").socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -7,10 +7,9 @@ import threading
 import pytest
 import requests
 
-from ..conftest import Project
-from .helpers import request_log
+from tests.support.project import Project
 
-pytestmark = pytest.mark.integration
+from .helpers import request_log
 
 SCENARIO = """
 name: open

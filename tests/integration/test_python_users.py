@@ -7,10 +7,9 @@ from collections import Counter
 
 import pytest
 
-from ..conftest import Project, assert_no_traceback
-from .helpers import embedded_project, request_log
+from tests.support.project import Project, assert_no_traceback
 
-pytestmark = pytest.mark.integration
+from .helpers import embedded_project, request_log
 
 LOCUSTFILE = '''
 from locust import FastHttpUser, between, task

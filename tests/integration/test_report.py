@@ -6,11 +6,10 @@ import json
 
 import pytest
 
-from ..conftest import Project
-from .cdp import Browser, chromium_path
-from .pagecheck import assert_accessible, axis_value
+from tests.support.project import Project
 
-pytestmark = pytest.mark.integration
+from .cdp import Browser
+from .pagecheck import assert_accessible, axis_value
 
 # the users chart's lines, read back from the SVG into data units through its own axes
 USERS_JS = r"""
@@ -62,9 +61,8 @@ def run_dir(tmp_path_factory) -> object:
     return project.root / "o"
 
 
+@pytest.mark.chromium
 def test_report_renders_charts_offline_in_chromium(run_dir, tmp_path) -> None:
-    if chromium_path() is None:
-        pytest.skip("chromium is not installed (.ci/run installs Debian's chromium)")
     browser = Browser()
     try:
         browser.open((run_dir / "report.html").as_uri())

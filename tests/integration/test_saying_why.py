@@ -11,11 +11,7 @@ import subprocess
 import sys
 import time
 
-import pytest
-
-from ..conftest import Project
-
-pytestmark = pytest.mark.integration
+from tests.support.project import Project
 
 SCENARIO = """
 name: why

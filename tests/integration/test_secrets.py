@@ -12,10 +12,9 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from ..conftest import Project, assert_no_traceback
-from .helpers import embedded_project
+from tests.support.project import Project, assert_no_traceback
 
-pytestmark = pytest.mark.integration
+from .helpers import embedded_project
 
 BRACE_TOKEN = "ab{cd-secretvalue"
 PATH_TOKEN = "s3cr3t/Tok+en=="

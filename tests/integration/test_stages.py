@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 import requests
 
-from ..conftest import Project
-from .helpers import request_log
+from tests.support.project import Project
 
-pytestmark = pytest.mark.integration
+from .helpers import request_log
 
 STAGES = (
     (0.0, 20.0, 3.0),

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import json
 
-import pytest
+from tests.support.project import Project
 
-from ..conftest import Project
 from .helpers import request_log
-
-pytestmark = pytest.mark.integration
 
 SCENARIO = """
 name: tagged

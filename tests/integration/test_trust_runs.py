@@ -18,11 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import Project, assert_no_traceback
+from tests.support.project import Project, assert_no_traceback
+
 from .helpers import embedded_project, finish, processes_started_by, start_run, wait_for_workers, worker_pids
 from .test_http_client import certificate  # noqa: F401  (module-scoped self-signed certificate)
-
-pytestmark = pytest.mark.integration
 
 Route = Callable[[BaseHTTPRequestHandler], None]
 

@@ -7,7 +7,8 @@ import signal
 
 import pytest
 
-from ..conftest import SHARED, Project
+from tests.support.project import SHARED, Project
+
 from .helpers import (
     embedded_project,
     exact_p,
@@ -18,8 +19,6 @@ from .helpers import (
     wait_for_target_writes,
     wait_for_workers,
 )
-
-pytestmark = pytest.mark.integration
 
 
 def latency_scenario(delay_ms: float) -> str:

@@ -11,7 +11,8 @@ import pytest
 
 from loadorch.db.measure import TIMESERIES_POINTS, DbMeasurement
 from loadorch.report.html import render_html
-from loadorch.report.results import build, slot_seconds
+from loadorch.report.results import build
+from loadorch.results import Results, results_of
 from loadorch.run.artifacts import dumps
 from loadorch.verdict.histogram import Histogram, bounds_of, bucket_of, coarse_bucket
 from loadorch.verdict.stats import ENDPOINT_SLOTS, INTERVAL_SLOTS, Merged
@@ -19,14 +20,15 @@ from tests.synthetic import synthetic_long_run
 
 
 @pytest.fixture(scope="module")
-def runs() -> dict[int, tuple[Merged, dict, int, int]]:
+def runs() -> dict[int, tuple[Merged, Results, int, int]]:
     out = {}
     for seconds in (3600, 7200):
         # 20 endpoints, 2 requests/s, latencies in 10 ms steps: every histogram fills early, so what
         # still grows between 1 h and 2 h grows with time alone
         record = synthetic_long_run(endpoints=20, seconds=seconds, workers=1, per_second=2, step_ms=10.0)
         doc = build(record)
-        out[seconds] = (record.merged, doc, len(dumps(doc).encode()), len(render_html(doc).encode()))
+        model = results_of(doc, "results.json")
+        out[seconds] = (record.merged, model, len(dumps(doc).encode()), len(render_html(model).encode()))
     return out
 
 
@@ -40,13 +42,13 @@ def test_timelines_coarsen_and_keep_exact_counts(runs) -> None:
     for seconds, (merged, doc, _, _) in runs.items():
         assert len({i for i, _, _ in merged.intervals}) <= INTERVAL_SLOTS
         assert len({i for i, _ in merged.endpoint_intervals}) <= ENDPOINT_SLOTS
-        assert slot_seconds(doc) == merged.interval_step  # interval_s is 1
-        assert doc["totals"]["requests"] == seconds * 2
-        for kind, stats in doc["kinds"].items():  # every request is in exactly one slot
-            rows = [r for r in doc["timeseries"] if r["kind"] == kind]
-            assert sum(r["requests"] for r in rows) == stats["count"]
-            assert sum(r["failures"] for r in rows) == stats["failures"]
-            assert rows[-1]["t_s"] < seconds <= rows[-1]["t_s"] + slot_seconds(doc)
+        assert doc.slot_seconds() == merged.interval_step  # interval_s is 1
+        assert doc.totals.requests == seconds * 2
+        for kind, stats in doc.kinds.items():  # every request is in exactly one slot
+            rows = [r for r in doc.timeseries if r.kind == kind]
+            assert sum(r.requests for r in rows) == stats.count
+            assert sum(r.failures for r in rows) == stats.failures
+            assert rows[-1].t_s < seconds <= rows[-1].t_s + doc.slot_seconds()
     assert runs[3600][0].interval_step == 8 and runs[7200][0].interval_step == 16
     again = Merged.from_json(json.loads(json.dumps(runs[7200][0].to_json())))
     assert again.interval_step == 16 and again.intervals.keys() == runs[7200][0].intervals.keys()

@@ -20,6 +20,7 @@ from loadorch.config.thresholds import Threshold, ThresholdSyntaxError, parse_ex
 from loadorch.errors import ConfigError
 from loadorch.report.browser import markdown_section
 from loadorch.report.summary import threshold_rows
+from loadorch.results import Browser, ThresholdRow
 from loadorch.traffic import data as gen
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "lighthouse" / "lhr-shop.json"
@@ -152,10 +153,10 @@ def test_cls_is_kept_in_millionths_and_shown_unitless() -> None:
         stats.record_view("shopper", "home", 1.0, {"lcp": 900.0, "cls": cls, "ttfb": 20.0, "fcp": 300.0})
     result = evaluate_browser(_threshold("browser_web_vital_cls{page:home}", "p(75)<0.1"), stats, 4)
     assert result.verdict == "pass" and result.observed == pytest.approx(0.087, abs=1e-4) and result.unit == ""
-    assert threshold_rows({"thresholds": [result.to_json()]})[0][3] == "0.087"
+    assert threshold_rows([ThresholdRow.model_validate(result.to_json())])[0][3] == "0.087"
     doc = browser_results(stats)
     assert doc["pages"]["home"]["vitals"]["cls"]["p75"] == pytest.approx(0.087, abs=1e-4)
-    assert "0.087" in "\n".join(markdown_section({"browser": doc}))
+    assert "0.087" in "\n".join(markdown_section(Browser.model_validate(doc)))
 
 
 def test_too_few_page_views_is_inconclusive_and_none_is_a_failure() -> None:
@@ -281,16 +282,16 @@ def test_compare_flags_a_web_vital_regression_per_page() -> None:
     from loadorch.browser.compare import browser_rows
     from loadorch.verdict.compare import Budgets
 
-    def doc(lcp: float, cls: float) -> dict:
+    def doc(lcp: float, cls: float) -> Browser:
         stats = BrowserStats()
         for i in range(40):
             stats.record_view("s", "home", 1.0, {"lcp": lcp + i, "cls": cls})
-        return {"browser": {"histograms": stats.to_json()}}
+        return Browser.model_validate(browser_results(stats))
 
     rows = {r.metric: r for r in browser_rows(doc(1000.0, 0.02), doc(3000.0, 0.02), Budgets())}
     assert rows["lcp p75"].verdict == "regression" and rows["lcp p75"].name == "home"
     assert rows["cls p75"].verdict == "same" and rows["cls p75"].current == pytest.approx(0.02, abs=1e-4)
-    assert browser_rows({}, {}, Budgets()) == []
+    assert browser_rows(None, None, Budgets()) == []
 
 
 def test_the_report_compares_p75_with_the_runs_own_budget() -> None:
@@ -299,7 +300,7 @@ def test_the_report_compares_p75_with_the_runs_own_budget() -> None:
     assert browser_results(stats)["budgets_p75"]["lcp"] == 2500.0
     doc = browser_results(stats, [_threshold("browser_web_vital_lcp", "p(75)<1500")])
     assert doc["budgets_p75"] == {"lcp": 1500.0, "cls": 0.1, "inp": 200.0}
-    rows = markdown_section({"browser": doc})
+    rows = markdown_section(Browser.model_validate(doc))
     assert any("1800 ms ✗" in line for line in rows) and any("1500 ms" in line for line in rows)
 
 

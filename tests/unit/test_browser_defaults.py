@@ -11,6 +11,7 @@ from loadorch.report.results import RunRecord
 from loadorch.report.results import build as build_results
 from loadorch.report.summary import markdown, terminal
 from loadorch.report.why import reasons, top_errors
+from loadorch.results import Results, results_of
 
 from .test_browser import SCENARIO, write
 
@@ -46,7 +47,7 @@ def test_a_browser_threshold_of_the_files_replaces_the_browser_defaults(tmp_path
                           "browser_web_vital_cls p(75)<0.1", "browser_step_failed rate<0.01"}
 
 
-def _doc_with_failed_steps(verdict: str) -> dict:
+def _doc_with_failed_steps(verdict: str) -> Results:
     stats = BrowserStats()
     for _ in range(7):
         stats.record_step("shopper", "home", "step 1 (home)", None)
@@ -55,7 +56,7 @@ def _doc_with_failed_steps(verdict: str) -> dict:
     stats.record_step("shopper", "cart", "step 3 (cart)", "step 3 (cart): navigation to http://h/cart timed out after 4s")
     record = RunRecord("p", "s", "s.yaml", "abc", 1, 1, 2, "h", "t0", "t1", {}, verdict, 0, elapsed_s=10.0,
                        browser=browser_results(stats))
-    return build_results(record)
+    return results_of(build_results(record), "results.json")
 
 
 def test_failed_steps_are_in_the_top_errors_whatever_the_verdict() -> None:

@@ -7,12 +7,13 @@ import random
 from loadorch.commands.compare import budgets_from
 from loadorch.config.profile import CompareBudgets
 from loadorch.report.results import RunRecord, build
+from loadorch.results import Results, results_of
 from loadorch.verdict.compare import Budgets, compare, quantile_interval
 from loadorch.verdict.histogram import Histogram
 from loadorch.verdict.stats import Merged, SeriesKey
 
 
-def run_doc(latencies_ms: dict[str, list[float]], failures: dict[str, int] | None = None, elapsed: float = 10.0) -> dict:
+def run_doc(latencies_ms: dict[str, list[float]], failures: dict[str, int] | None = None, elapsed: float = 10.0) -> Results:
     m = Merged()
     for name, values in latencies_ms.items():
         m.series[SeriesKey("u", name, "read", "GET", 200, True)] = Histogram.of(int(v * 1000) for v in values)
@@ -20,7 +21,7 @@ def run_doc(latencies_ms: dict[str, list[float]], failures: dict[str, int] | Non
             key = SeriesKey("u", name, "read", "GET", 503, False)
             m.series.setdefault(key, Histogram()).record(1000)
     record = RunRecord("p", "s", "s.yaml", "abc", 1, 1, 1, "h", "t0", "t1", {}, "pass", 0, merged=m, elapsed_s=elapsed)
-    return build(record)
+    return results_of(build(record), "results.json")
 
 
 def noisy(rng: random.Random, center: float, n: int) -> list[float]:
@@ -88,7 +89,7 @@ def test_error_rate_and_throughput_regressions() -> None:
 def test_mismatched_runs_are_warned_and_missing_endpoints_reported() -> None:
     base = run_doc({"a": [10.0] * 100})
     cur = run_doc({"b": [10.0] * 100})
-    cur["run"]["seed"] = 2
+    cur = cur.model_copy(update={"run": cur.run.model_copy(update={"seed": 2})})
     result = compare(base, cur, Budgets())
     assert any("seed differs" in w for w in result.warnings)
     assert {(r.name, r.verdict) for r in result.rows if r.scope == "endpoint"} == {("a", "missing"), ("b", "missing")}
@@ -106,7 +107,7 @@ def test_budget_precedence() -> None:
 
 def windowed_doc(
     steady_ms: list[float], ramp_ms: list[float], spans: tuple[tuple[float, float], ...] = ((3.0, 8.0),)
-) -> dict:
+) -> Results:
     """A run with a measurement window: `steady_ms` inside it, `ramp_ms` before it (the ramp up)."""
     m = Merged()
     key = SeriesKey("u", "a", "read", "GET", 200, True)
@@ -115,7 +116,7 @@ def windowed_doc(
     m.phases = {("ramp_up", "read", True): Histogram.of(int(v * 1000) for v in ramp_ms)}
     record = RunRecord("p", "s", "s.yaml", "abc", 1, 1, 1, "h", "t0", "t1", {}, "pass", 0, merged=m, elapsed_s=10.0,
                        window=spans, window_source="steady")
-    return build(record)
+    return results_of(build(record), "results.json")
 
 
 def test_compare_judges_both_measurement_windows_and_says_so() -> None:
@@ -127,7 +128,7 @@ def test_compare_judges_both_measurement_windows_and_says_so() -> None:
     assert result.basis.startswith("the measurement windows (baseline steady 3-8s: 2000 requests over 5s")
     rows = {(r.scope, r.metric): r for r in result.rows}
     assert rows[("run", "rps")].baseline == 400.0  # 2000 requests in the window's 5 s, not 2200 in 10 s
-    whole = compare({**base, "window": None}, {**cur, "window": None}, Budgets())  # what it would say on whole runs
+    whole = compare(base.model_copy(update={"window": None}), cur.model_copy(update={"window": None}), Budgets())  # what it would say on whole runs
     assert {(r.scope, r.metric) for r in whole.regressions} >= {("kind", "p95"), ("endpoint", "p95")}
     assert whole.basis == "the whole runs"
     slower = windowed_doc(noisy(rng, 80, 2000), noisy(rng, 50, 200))  # the steady state itself got slower
@@ -153,7 +154,7 @@ def test_compare_command_says_what_it_compared(tmp_path) -> None:
     for name in ("b", "c"):
         (tmp_path / name).mkdir()
         doc = windowed_doc(noisy(rng, 50, 300), noisy(rng, 50, 30))
-        (tmp_path / name / "results.json").write_text(json.dumps(doc))
+        (tmp_path / name / "results.json").write_text(json.dumps(doc.to_json()))
     assert run_compare(str(tmp_path / "b"), str(tmp_path / "c"), Budgets(), str(tmp_path / "out")) == 0
     md = (tmp_path / "out" / "compare.md").read_text()
     assert "compared: the measurement windows (baseline steady 3-8s: 300 requests over 5s" in md

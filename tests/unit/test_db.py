@@ -156,7 +156,7 @@ def test_server_wide_db_thresholds_need_the_collector(tmp_path) -> None:  # type
 def test_kubernetes_master_reaches_the_database_and_the_dsn_stays_in_the_secret(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import yaml
 
-    from tests.conftest import run_cli
+    from tests.support.project import run_cli
 
     _project(tmp_path, 'collectors: {postgres: {dsn: "${DATABASE_URL}"}}\n')
     (tmp_path / "profiles" / "p.yaml").write_text(
@@ -176,7 +176,7 @@ def test_kubernetes_master_reaches_the_database_and_the_dsn_stays_in_the_secret(
 
 
 def test_budgets_list_the_database_budgets(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from tests.conftest import run_cli
+    from tests.support.project import run_cli
 
     _project(tmp_path, 'collectors: {postgres: {dsn: "${DATABASE_URL}", slow_ms: 250}}\n'
              'thresholds:\n  db_query_slow: ["rate<0.001"]\n  "db_queries_per_request{name:list products}": ["max<=3"]\n')

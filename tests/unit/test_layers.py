@@ -119,3 +119,34 @@ def test_the_checker_sees_function_level_and_relative_imports(tmp_path: Path) ->
     probe.write_text("def f():\n    import gevent\n    from ..run import plan\n", encoding="utf-8")
     found = imports_of(probe, "loadorch.verdict")
     assert (2, "gevent") in found and (3, "loadorch.run") in found
+
+
+
+def private_imports(path: Path, own: str) -> list[str]:
+    """`from loadorch.X import _name` in `path`, where X is not `own` (the importer's folder) or below it."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    return [
+        f"{node.module}.{a.name}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and not node.level and (node.module or "").startswith("loadorch.")
+        and not ((node.module or "") == own or (node.module or "").startswith(own + "."))
+        for a in node.names
+        if a.name.startswith("_") and not a.name.startswith("__")
+    ]  # fmt: skip
+
+
+def test_no_folder_imports_another_ones_private_names() -> None:
+    """Domains join the verdict through its public helpers (verdict.evaluate.decide, aggregate), never its
+    private functions: a private name may change without notice to other folders."""
+    found = []
+    for p in modules(PACKAGE):
+        rel = p.relative_to(PACKAGE).parts
+        own = "loadorch." + (rel[0] if len(rel) > 1 else rel[0].removesuffix(".py"))
+        found += [f"{p.relative_to(PACKAGE.parent)}: {name}" for name in private_imports(p, own)]
+    assert found == []
+
+
+def test_the_private_import_check_sees_one(tmp_path: Path) -> None:
+    probe = tmp_path / "gates.py"
+    probe.write_text("from loadorch.verdict.evaluate import _aggregate, decide\nfrom loadorch.db.x import _y\n")
+    assert private_imports(probe, "loadorch.db") == ["loadorch.verdict.evaluate._aggregate"]

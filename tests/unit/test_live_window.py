@@ -53,24 +53,25 @@ def test_live_thresholds_judge_the_window_and_the_view_shows_whether_it_is_open(
     live = _live(tmp_path, "measure: {from: 2s, to: 6s}\n")
     live._refresh(1.0, 10, finished=False)
     doc = live.live_doc()
-    assert {k: doc["window"][k] for k in ("spans", "state", "seconds", "of_s")} == {
-        "spans": [[2.0, 6.0]], "state": "before", "seconds": 0.0, "of_s": 4.0}
+    assert doc.window is not None
+    assert (doc.window.spans, doc.window.state, doc.window.seconds, doc.window.of_s) == ([(2.0, 6.0)], "before", 0.0, 4.0)
     assert "measurement window 2-6s not open yet" in page_update(doc, False)["headline"]
     gauge = {f.name: f.samples for f in live.families()}["loadorch_measure_window_open"]
     assert [v for _, v in gauge] == [0.0]
     live._refresh(4.0, 10, finished=False)
     doc = live.live_doc()
-    assert doc["window"]["state"] == "open" and doc["window"]["seconds"] == 2.0
+    assert doc.window is not None and doc.window.state == "open" and doc.window.seconds == 2.0
     page = page_update(doc, False)
     assert "2-6s open: these samples count for the thresholds (2 of 4s measured)" in page["headline"]
     # the threshold table carries report.html's window line: what is judged so far and what is left out
     assert "Measurement window (open now): 2-6s; thresholds judged 40 requests (0 failed); excluded: 40 before it" in (
         page["thresholds"])
     assert [v for _, v in {f.name: f.samples for f in live.families()}["loadorch_measure_window_open"]] == [1.0]
-    [result] = doc["thresholds"]
-    assert result["verdict"] == "pass" and result["samples"] == 40  # the 900 ms ramp-up requests are left out
+    [result] = doc.thresholds
+    assert result.verdict == "pass" and result.samples == 40  # the 900 ms ramp-up requests are left out
     live._refresh(9.0, 10, finished=True)
-    assert live.live_doc()["window"]["state"] == "closed"
+    closed = live.live_doc().window
+    assert closed is not None and closed.state == "closed"
     assert [v for _, v in {f.name: f.samples for f in live.families()}["loadorch_measure_window_open"]] == [0.0]
 
 
@@ -78,10 +79,10 @@ def test_without_a_window_the_live_view_judges_everything_and_shows_no_window(tm
     live = _live(tmp_path, "")
     live._refresh(4.0, 10, finished=False)
     doc = live.live_doc()
-    assert "window" not in doc and "measurement window" not in page_update(doc, False)["headline"]
+    assert doc.window is None and "measurement window" not in str(page_update(doc, False)["headline"])
     assert {f.name: f.samples for f in live.families()}["loadorch_measure_window_open"] == []
-    [result] = doc["thresholds"]
-    assert result["verdict"] == "fail" and result["samples"] == 80
+    [result] = doc.thresholds
+    assert result.verdict == "fail" and result.samples == 80
 
 
 def test_window_phase_names() -> None:

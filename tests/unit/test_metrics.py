@@ -29,6 +29,7 @@ from loadorch.metrics.remote_write import (
     encode_write_request,
     secret_values,
 )
+from loadorch.results import LiveView
 from loadorch.verdict.evaluate import evaluate
 from loadorch.verdict.histogram import Histogram, bucket_of
 from loadorch.verdict.stats import Merged, Recorder, SeriesKey
@@ -244,11 +245,12 @@ def _call(app: Any, path: str, host: str = "127.0.0.1:8089") -> tuple[str, dict[
 
 def test_live_page_is_self_contained_and_streams_the_report_sections() -> None:
     merged = _merged()
-    doc = {"run": {"elapsed_s": 3.0}, "totals": {"requests": 5, "failures": 1}, "users": 3,
-           "timeseries": [{"t_s": float(t), "kind": "read", "requests": 4, "failures": 1, "p50_ms": 1.0,
-                           "p95_ms": 2.0, "p99_ms": 3.0} for t in range(3)],
-           "histograms": {"interval_s": 1.0},
-           "thresholds": [r.to_json() for r in evaluate(_thresholds(), merged, 1, 3.0)]}
+    doc = LiveView.model_validate({
+        "elapsed_s": 3.0, "requests": 5, "failures": 1, "users": 3,
+        "timeseries": [{"t_s": float(t), "kind": "read", "requests": 4, "failures": 1, "p50_ms": 1.0,
+                        "p95_ms": 2.0, "p99_ms": 3.0} for t in range(3)],
+        "histograms": {"interval_s": 1.0, "series": []}, "load": None,
+        "thresholds": [r.to_json() for r in evaluate(_thresholds(), merged, 1, 3.0)]})
     app = dashboard_app("prof / scen", lambda: doc, lambda: True)
     status, headers, page = _call(app, "/")
     assert status.startswith("200") and headers["Content-Security-Policy"] == CSP

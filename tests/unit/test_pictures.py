@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import random
 import re
@@ -17,16 +16,17 @@ from loadorch.report.figures import breaches, latency_thresholds
 from loadorch.report.html import render_html
 from loadorch.report.results import LoadRecord, load_timeline
 from loadorch.report.spectrum import curve_of, nines, percentiles_ms, spectrum_chart
+from loadorch.results import Results, results_of
 from loadorch.verdict.compare import Budgets, compare
 from loadorch.verdict.histogram import Histogram
 from loadorch.verdict.stats import ENDPOINT_SLOTS, Merged, Recorder, SeriesKey
 
-from ..synthetic import SPIKE, synthetic_results
+from ..synthetic import SPIKE, synthetic_model
 
 
 @pytest.fixture(scope="module")
-def doc() -> dict:
-    return synthetic_results()
+def doc() -> Results:
+    return synthetic_model()
 
 
 def test_units_switch_and_suffixes() -> None:
@@ -55,8 +55,8 @@ def test_limit_line_sits_at_its_value_on_the_axis_scale() -> None:
     assert ">s</text>" in out and ">4</text>" in out  # 3.5 s tops the axis at 4: labelled in seconds
 
 
-def test_breach_spans_follow_the_intervals_over_the_limit(doc: dict) -> None:
-    (_sel, expr, _) = next(t for t in latency_thresholds(doc) if ("kind", "read") in t[0].tags)
+def test_breach_spans_follow_the_intervals_over_the_limit(doc: Results) -> None:
+    (_sel, expr, _) = next(t for t in latency_thresholds(doc.thresholds) if ("kind", "read") in t[0].tags)
     shown = {float(i) for i in range(40)}
     spans = breaches(doc, "read", expr, shown)
     assert [(b.start, b.end) for b in spans] == [(float(SPIKE[0]), float(SPIKE[1]))]
@@ -66,16 +66,16 @@ def test_breach_spans_follow_the_intervals_over_the_limit(doc: dict) -> None:
     assert "p(95) &lt; 300 ms" in chart
 
 
-def test_spectrum_marks_equal_the_results_percentiles(doc: dict) -> None:
-    merged = Merged.from_json(doc["histograms"])
-    for kind, stats in doc["kinds"].items():
+def test_spectrum_marks_equal_the_results_percentiles(doc: Results) -> None:
+    merged = Merged.from_json(doc.histograms)
+    for kind, stats in doc.kinds.items():
         curve = curve_of(merged.select((("kind", kind),)), kind)
         marks = dict(curve.marks)
-        assert marks[99.0] == stats["p99_ms"] and marks[50.0] == stats["p50_ms"] and marks[90.0] == stats["p90_ms"]
+        assert marks[99.0] == stats.p99_ms and marks[50.0] == stats.p50_ms and marks[90.0] == stats.p90_ms
         xs = [nines(p) for p, _ in curve.points]
         assert xs == sorted(xs) and [v for _, v in curve.points] == sorted(v for _, v in curve.points)
     html = render_html(doc)
-    assert f'data-pct="99" data-ms="{doc["kinds"]["read"]["p99_ms"]:g}"' in html
+    assert f'data-pct="99" data-ms="{doc.kinds["read"].p99_ms:g}"' in html
     assert html.count('class="threshold-point"') >= 3  # read and write p(95), ep-000 p(99)
 
 
@@ -97,15 +97,15 @@ def test_load_timeline_closed_and_open() -> None:
                                    "dropped_per_s": 2.0}  # fmt: skip
 
 
-def test_users_chart_and_sparklines_render(doc: dict) -> None:
+def test_users_chart_and_sparklines_render(doc: Results) -> None:
     html = render_html(doc)
     assert 'id="load"' in html and 'data-series="active users"' in html and 'data-series="planned"' in html
-    assert html.count('class="chart spark"') == len(doc["endpoints"])
+    assert html.count('class="chart spark"') == len(doc.endpoints)
     spark = sparkline("x p95", [(0, 10.0), (1, 30.0)], limit=20.0)
     assert 'data-limit="20"' in spark and "<title" in spark and "<desc" in spark
 
 
-def test_every_svg_has_a_title_and_a_description(doc: dict) -> None:
+def test_every_svg_has_a_title_and_a_description(doc: Results) -> None:
     html = render_html(doc)
     svgs = re.findall(r"<svg .*?</svg>", html, re.S)
     assert len(svgs) > 10
@@ -115,11 +115,9 @@ def test_every_svg_has_a_title_and_a_description(doc: dict) -> None:
     assert len(ids) == len(set(ids))
 
 
-def test_old_results_json_still_renders(doc: dict) -> None:
-    old = copy.deepcopy(doc)
-    for key in ("load", "endpoint_timeseries"):
-        del old[key]
-    html = render_html(old)
+def test_old_results_json_still_renders(doc: Results) -> None:
+    old = {k: v for k, v in doc.to_json().items() if k not in ("load", "endpoint_timeseries")}
+    html = render_html(results_of(old, "old/results.json"))
     assert 'id="latency-read"' in html and 'id="spectrum-read"' in html
     assert 'id="load"' not in html and "p95 over time" not in html
 
@@ -137,9 +135,9 @@ def test_endpoint_timelines_are_bounded() -> None:
 
 
 def test_report_for_200_endpoints_stays_small() -> None:
-    big = synthetic_results(endpoints=200, seconds=30)
+    big = synthetic_model(endpoints=200, seconds=30)
     html = render_html(big)
-    assert len(big["endpoint_timeseries"]["endpoints"]) == 15
+    assert big.endpoint_timeseries is not None and len(big.endpoint_timeseries.endpoints) == 15
     assert not re.search(r"<script|src=|href=|@import|url\((?!#)", html)
     assert len(html.encode()) < 400_000, len(html.encode())
 
@@ -151,7 +149,7 @@ def test_change_bars_mark_the_noise_and_the_regression() -> None:
 
 
 def test_noise_band_agrees_with_significance() -> None:
-    base, cur = synthetic_results(seed=7), synthetic_results(seed=8)
+    base, cur = synthetic_model(seed=7), synthetic_model(seed=8)
     result = compare(base, cur, Budgets())
     rows = [r for r in result.rows if r.metric in ("p50", "p95", "p99") and r.change is not None]
     assert rows

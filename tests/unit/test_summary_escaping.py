@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 from loadorch.report.summary import markdown
+from loadorch.results import Results, results_of
+
+from ..synthetic import synthetic_results
 
 
-def _doc() -> dict:
-    stats = {"kind": "read", "count": 3, "failures": 1, "rps": 1.0, "p50_ms": 1.0, "p95_ms": 2.0, "p99_ms": 2.0,
-             "max_ms": 3.0}
-    return {
+def _doc() -> Results:
+    stats = {"kind": "read", "method": "GET", "count": 3, "failures": 1, "rps": 1.0, "min_ms": 1.0, "mean_ms": 1.5,
+             "p50_ms": 1.0, "p90_ms": 2.0, "p95_ms": 2.0, "p99_ms": 2.0, "p999_ms": 3.0, "max_ms": 3.0}
+    doc = synthetic_results(endpoints=1, seconds=2)
+    doc.update({
         "verdict": "fail", "error": None,
-        "run": {"profile": "p", "scenario": "s", "workers": 1, "seed": 1},
-        "totals": {"requests": 3, "failures": 1, "rps": 1.0},
         "thresholds": [{"verdict": "fail", "selector": "http_req_duration{name:a|b}", "expression": "p(95)<1",
-                        "observed": 2.0, "unit": "ms", "samples": 3}],
+                        "observed": 2.0, "limit": 1, "unit": "ms", "samples": 3, "error_bound": 0, "message": "m"}],
         "checks": [{"verdict": "error", "name": "run", "message": "got <script>alert(1)</script> | x\nnext line"}],
         "endpoints": {"a|b <img src=x>": stats},
-    }
+        "expect_checks": [], "errors": [],
+    })
+    return results_of(doc, "results.json")
 
 
 def test_pipes_html_and_newlines_in_cells_keep_the_tables_whole() -> None:

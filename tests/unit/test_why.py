@@ -14,6 +14,7 @@ from loadorch.config.thresholds import Threshold, parse_expression, parse_select
 from loadorch.report.results import RunRecord, build
 from loadorch.report.summary import markdown, terminal, use_color
 from loadorch.report.why import reasons, top_errors
+from loadorch.results import Results, results_of
 from loadorch.traffic.expect import equal, mismatch
 from loadorch.verdict.compare import Budgets, compare
 from loadorch.verdict.evaluate import Check, evaluate
@@ -38,14 +39,16 @@ def merged_with_errors() -> Merged:
     return Merged.from_json(merged.to_json())  # through results.json's serialized form
 
 
-def doc_of(merged: Merged, thresholds: dict[str, str], min_samples: int = 100, checks: list[Check] | None = None) -> dict:
+def doc_of(
+    merged: Merged, thresholds: dict[str, str], min_samples: int = 100, checks: list[Check] | None = None
+) -> Results:
     ts = [Threshold(parse_selector(s), parse_expression(e, parse_selector(s).metric)) for s, e in thresholds.items()]
     results = evaluate(ts, merged, min_samples, 10.0)
     verdict = "fail" if any(r.verdict == "fail" for r in results) else (
         "inconclusive" if any(r.verdict == "inconclusive" for r in results) else "pass")
     record = RunRecord("local", "shop", "s.yaml", "abc", 1, 2, 4, "h", "t0", "t1", {}, verdict, 1, merged=merged,
                        elapsed_s=10.0, thresholds=results, checks=checks or [])
-    return build(record)
+    return results_of(build(record), "results.json")
 
 
 def test_top_errors_name_endpoint_status_reason_count_and_the_compared_values() -> None:
@@ -80,9 +83,9 @@ def test_too_few_samples_says_how_many_and_the_fix() -> None:
 
 def test_error_run_and_failed_checks_give_their_reason() -> None:
     doc = doc_of(merged_with_errors(), {}, checks=[Check("workers", "error", "1 of 2 workers lost (pid 7 at 3.2s)")])
-    doc["verdict"], doc["error"] = "error", "target unreachable: connection refused"
+    doc = doc.model_copy(update={"verdict": "error", "error": "target unreachable: connection refused"})
     assert reasons(doc) == ["target unreachable: connection refused", "workers: 1 of 2 workers lost (pid 7 at 3.2s)"]
-    assert reasons({**doc, "verdict": "pass"}) == []
+    assert reasons(doc.model_copy(update={"verdict": "pass"})) == []
 
 
 def test_an_endpoint_whose_every_request_failed_says_so() -> None:
@@ -130,14 +133,14 @@ def test_mismatch_shows_values_and_types() -> None:
     assert len(mismatch("x" * 500, 1)) < 100
 
 
-def _doc(latencies: list[float], failures: int, verdict: str = "pass", iterations: int | None = None) -> dict:
+def _doc(latencies: list[float], failures: int, verdict: str = "pass", iterations: int | None = None) -> Results:
     m = Merged()
     m.series[SeriesKey("u", "ep", "read", "GET", 200, True)] = Histogram.of(int(v * 1000) for v in latencies)
     if failures:
         m.series[SeriesKey("u", "ep", "read", "GET", 503, False)] = Histogram.of([1000] * failures)
     rec = RunRecord("p", "s", "s.yaml", "abc", 1, 1, 1, "h", "t0", "t1", {}, verdict, 0, merged=m, elapsed_s=10.0,
                     iterations=iterations, duration_s=None if iterations else 10.0)
-    return build(rec)
+    return results_of(build(rec), "results.json")
 
 
 def test_compare_table_says_why_a_change_does_not_count() -> None:

