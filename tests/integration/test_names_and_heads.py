@@ -18,8 +18,8 @@ import pytest
 
 from loadorch.metrics.families import MAX_METRIC_NAMES
 from loadorch.run.processes import free_port
+from tests.support.project import Project, assert_no_traceback
 
-from ..conftest import Project, assert_no_traceback
 from .helpers import accept_in_threads, finish, start_run, wait_for_workers
 
 pytestmark = pytest.mark.integration
