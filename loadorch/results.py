@@ -18,7 +18,7 @@ import sys
 from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
-from typing_extensions import TypedDict
+from typing_extensions import NotRequired, TypedDict
 
 from loadorch.config.thresholds import Threshold, ThresholdSyntaxError, parse_expression, parse_selector
 from loadorch.errors import ConfigError, Problem
@@ -306,6 +306,7 @@ class Vital(Section):
 
 class BrowserPage(Section):
     views: int | None
+    cut_short: int = 0  # page views the run's end cut short: counted apart, not samples
     steps: int
     failed_steps: int
     vitals: dict[str, Vital]
@@ -343,10 +344,13 @@ class BrowserTablesJson(TypedDict):
     steps: list[tuple[str, str, str, int, int]]  # (user, page, step, ok, failed)
     failures: list[tuple[str, str, str, str, int]]  # (user, page, step, reason, count)
     blocked: list[tuple[str, str, int]]  # (page, url, count)
+    cut_short: NotRequired[dict[str, int]]  # page -> page views cut short by the run's end
+    lighthouse: NotRequired[list[tuple[str, list[tuple[str, str]], list[float]]]]  # (metric, tags, values as read)
 
 
 class Browser(Section):
     views: int
+    cut_short: int = 0  # page views the run's end cut short: counted apart, not samples
     steps: int
     failed_steps: int
     pages: dict[str, BrowserPage]

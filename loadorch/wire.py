@@ -24,6 +24,16 @@ StopReason = Literal["duration", "iterations", "interrupted", "aborted", "all wo
 STOPPED_EARLY: frozenset[StopReason] = frozenset(("interrupted", "aborted", "all workers lost"))
 STOPPED_ON_PURPOSE: frozenset[StopReason] = frozenset(("interrupted", "aborted"))  # by Ctrl-C or a threshold
 
+# Lost versus slow (docs/reliability.md, README "Lost and slow workers"). Every worker has a liveness thread
+# (a real OS thread, not a greenlet) that sends `lo_alive` every ALIVE_INTERVAL_S whatever its event loop is
+# doing. The master declares a worker lost when nothing at all (liveness, heartbeat, report) has come from it
+# for LOST_AFTER_S while the master itself was reading its queue, or sooner when its process is gone from
+# the master's machine. A worker whose reports are late but whose liveness comes is slow, not lost.
+ALIVE_INTERVAL_S: Final = 1.0
+LOST_AFTER_S: Final = 10.0
+SILENT_NOTE_S: Final = 3.0  # a liveness gap this long (3 beats missed) is recorded as a silence
+LOOP_LATE_LIMIT_S: Final = 1.0  # a worker's event loop further behind than this: its timings include its delay
+
 
 class HistogramJson(TypedDict):
     """verdict.histogram.Histogram as JSON: buckets are (bucket, count) pairs."""
@@ -238,6 +248,15 @@ class Hello(Wire):
     token: str
     pid: int | None = None
     clock: float | None = None  # the worker's wall clock as it said hello: the master's measure of its offset
+    host: str | None = None  # its machine's host name: on the master's machine, the master can see its process
+
+
+class Alive(Wire):
+    """`lo_alive`: a worker's liveness thread, every ALIVE_INTERVAL_S (`at`: that thread's monotonic clock)."""
+
+    index: int
+    token: str
+    at: float
 
 
 class Start(Wire):
@@ -292,6 +311,11 @@ class StatsMessage(Wire):
     # not load generation, so it is no saturation sample
     stopping: bool = False
     ramp: Ramp | None = None  # once all of the worker's users have started (closed model without stages)
+    # since the last report, measured by the liveness thread: how far the event loop fell behind (s), the share
+    # of the time the worker's main thread waited for a CPU (run queue, %) and the machine's CPU steal (%)
+    loop_late_s: float | None = None
+    cpu_wait: float | None = None
+    steal: float | None = None
 
     def to_wire(self) -> dict[str, Any]:
         """For msgpack, which carries the delta's packed tables as bytes (JSON would not)."""
@@ -331,6 +355,11 @@ class WorkerDetail(Wire):
     # the worker's wall clock less the master's, from its hello (plus the hello's transit, milliseconds):
     # the worker places its requests in time slots and the measurement window by its own clock
     clock_offset_s: float | None = None
+    # while the load ran (liveness thread): the event loop's largest lateness, the sustained peak of the share
+    # of time it waited for a CPU (%, over 3 reports) and the machine's peak CPU steal (%); None: not measured
+    loop_late_max_s: float | None = None
+    cpu_wait_peak: float | None = None
+    steal_peak: float | None = None
 
 
 class WorkersSummary(Wire):
@@ -397,6 +426,7 @@ class WorkerLost(Event):
     event: Literal["worker_lost"] = "worker_lost"
     index: int
     at_s: float | None
+    reason: str | None = None  # "its process is gone", "nothing from it for 10s"
 
 
 class WorkerLostMaster(Event):

@@ -139,6 +139,7 @@ def test_out_folder_holds_one_run(simple_project: Project) -> None:
     ("{stages: [{users: 2, duration: 100000000h}]}", "p.yaml:3: load.stages[0].duration: duration '100000000h'"),
     ("{stages: [{users: 2, duration: 700h}, {users: 1, duration: 700h}]}", "p.yaml:3: load: the stages add up to"),
     ("{max_users: 2, arrival_rate: 1, duration: 800h}", "p.yaml:3: load.duration"),
+    ("{users: 2, spawn_rate: 0.0000000000001, iterations: 1}", "p.yaml:3: load.spawn_rate: starting 2 users at"),
 ])
 def test_absurd_durations_are_refused_with_the_maximum_at_validate_and_run(
     project: Project, load: str, where: str
@@ -162,3 +163,10 @@ def test_absurd_duration_flags_are_usage_errors(simple_project: Project, flag: t
     assert f"argument {flag[0]}" in r.err and "maximum of 31 days" in r.err, r.err
     assert_no_traceback(r)
     assert not (simple_project.root / "o").exists()
+
+
+def test_a_ramp_longer_than_the_maximum_is_a_usage_error_as_a_flag(simple_project: Project) -> None:
+    r = simple_project.run("run", "p", "--spawn-rate", "0.0000001", "--iterations", "2", "--out", "o")
+    assert r.code == 2 and "--spawn-rate: starting 2 users at 1e-07 per second" in r.err, r.err
+    assert "maximum of 31 days" in r.err and not (simple_project.root / "o").exists()
+    assert_no_traceback(r)

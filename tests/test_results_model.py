@@ -126,3 +126,17 @@ def test_a_document_the_model_refuses_is_still_written(tmp_path: Path) -> None:
         results_model(doc, str(tmp_path))
     assert "a loadorch bug" in str(info.value) and "run.new_figure: unknown field" in str(info.value)
     assert json.loads((tmp_path / "results.json").read_text())["run"]["new_figure"] == 1
+
+
+def test_a_file_written_by_the_first_v1_release_reads_renders_and_compares(tmp_path: Path) -> None:
+    """tests/fixtures/results-v1-first-release.json was written by loadorch's first commit (0854f69, a
+    3 s smoke run): today's model reads it, and report and compare work on it."""
+    from loadorch.commands.compare import compare_runs
+    from loadorch.verdict.compare import Budgets
+
+    text = (REPO / "tests" / "fixtures" / "results-v1-first-release.json").read_text()
+    old = results_of(json.loads(text), "v1-first-release.json")
+    assert old.run.profile == "smoke" and old.load is None and old.run.tags == {}
+    assert "smoke" in markdown(old) and 'id="latency-read"' in render_html(old)
+    rows = compare_runs(old, old, Budgets()).rows
+    assert rows and not [r for r in rows if r.verdict == "regression"]

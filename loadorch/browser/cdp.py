@@ -16,6 +16,10 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 Handler = Callable[[dict[str, Any]], None]
+Route = Callable[["Session", dict[str, Any]], None]  # a target attached to us, with its attachedToTarget params
+AUTO_ATTACH = {"autoAttach": True, "waitForDebuggerOnStart": True, "flatten": True}
+# the browser's own windows (omnibox, tabs as such) are not the pages' business
+TOP_LEVEL = [*({"type": t, "exclude": True} for t in ("browser", "tab", "browser_ui")), {}]
 
 
 class CDPError(Exception):
@@ -31,6 +35,7 @@ class Connection:
         self._replies: dict[int, dict[str, Any]] = {}
         self._waiting: set[int] = set()
         self.sessions: dict[str, Session] = {}
+        self.contexts: dict[str, Route] = {}  # browser context id -> who guards the targets created in it
         self.root = Session(self, None)
         self.closed: str | None = None
         self._reader = threading.Thread(target=self._read, daemon=True, name="loadorch-cdp-reader")
@@ -100,11 +105,31 @@ class Connection:
             self._waiting.discard(msg_id)
             self._replies.pop(msg_id, None)
 
-    def attach(self, target_id: str) -> Session:
-        result = self.call("Target.attachToTarget", {"targetId": target_id, "flatten": True})
-        session = Session(self, str(result["sessionId"]))
-        self.sessions[str(result["sessionId"])] = session
+    def adopt(self, params: dict[str, Any]) -> Session:
+        """The session of an `attachedToTarget` event, registered before any of its own events is read."""
+        session = Session(self, str(params["sessionId"]), dict(params.get("targetInfo") or {}))
+        self.sessions[str(params["sessionId"])] = session
         return session
+
+    def attach_every_target(self) -> None:
+        """Every new top-level target (our pages, their popups, service workers) is attached before it runs:
+        one created in a browser context of `contexts` goes to its owner, which lets it run once guarded;
+        any other is let run and left alone."""
+        self.root.on("Target.attachedToTarget", self._attached)
+        self.root.on("Target.detachedFromTarget", self._detached)
+        self.call("Target.setAutoAttach", {**AUTO_ATTACH, "filter": TOP_LEVEL})
+
+    def _detached(self, params: dict[str, Any]) -> None:
+        self.sessions.pop(str(params.get("sessionId")), None)
+
+    def _attached(self, params: dict[str, Any]) -> None:
+        session = self.adopt(params)
+        route = self.contexts.get(str(session.info.get("browserContextId")))
+        if route is not None:
+            route(session, params)
+            return
+        session.send("Runtime.runIfWaitingForDebugger")
+        self.root.send("Target.detachFromTarget", sessionId=session.id)
 
     def close(self) -> None:
         try:
@@ -117,9 +142,10 @@ class Connection:
 class Session:
     """One attached target: calls, event handlers, and waits for events."""
 
-    def __init__(self, conn: Connection, session_id: str | None) -> None:
+    def __init__(self, conn: Connection, session_id: str | None, info: dict[str, Any] | None = None) -> None:
         self.conn = conn
         self.id = session_id
+        self.info = info or {}  # the target's targetInfo when it was attached
         self.handlers: dict[str, list[Handler]] = {}
         self._events: list[tuple[str, dict[str, Any]]] = []
         self._cond = threading.Condition()

@@ -28,12 +28,29 @@ FLAGS = (
     "--disable-extensions",
     "--mute-audio",
     "--disable-dev-shm-usage",  # containers have a small /dev/shm
-    "--disable-features=Translate,MediaRouter,OptimizationHints",
+    # the browser's own calls home, which would go through a page's rail and be listed as its blocked requests
+    "--disable-features=Translate,MediaRouter,OptimizationHints,AutofillServerCommunication",
+    "--disable-client-side-phishing-detection",
+    "--disable-domain-reliability",
     "--window-size=1280,800",
     "--remote-debugging-address=127.0.0.1",
     "--remote-debugging-port=0",
 )
 SHORT_TMP = 48
+
+
+def rail_flags(rail_url: str) -> tuple[str, ...]:
+    """Every connection of the browser through the network rail at `rail_url` (a socks5:// URL on
+    127.0.0.1), loopback ones too (`<-loopback>` drops Chromium's implicit bypass), and no name resolved
+    by the browser itself (the rail resolves and checks), nor UDP that a proxy cannot carry (WebRTC)."""
+    return (
+        f"--proxy-server={rail_url}",
+        "--proxy-bypass-list=<-loopback>",
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+        "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+    )
+
+
 MISSING_HINT = "install it (apt-get install chromium) or set LOADORCH_CHROMIUM=/path/to/chromium"
 
 
@@ -62,14 +79,16 @@ def _die_with_parent() -> None:
 class Chromium:
     """One headless Chromium in this process's group, with a profile directory removed on stop."""
 
-    def __init__(self, executable: str, scratch: str | None = None, timeout: float = 30.0) -> None:
+    def __init__(
+        self, executable: str, flags: tuple[str, ...] = (), scratch: str | None = None, timeout: float = 30.0
+    ) -> None:
         self.profile = tempfile.mkdtemp(prefix="loadorch-chromium-", dir=scratch)
         self.log = open(os.path.join(self.profile, "chromium.log"), "wb")  # noqa: SIM115
         env = dict(os.environ)
         if len(tempfile.gettempdir()) > SHORT_TMP:
             env["TMPDIR"] = "/tmp"  # Chromium's singleton socket lives there: a unix socket path is short
         self.proc = subprocess.Popen(
-            [executable, *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
+            [executable, *FLAGS, *flags, f"--user-data-dir={self.profile}", "about:blank"],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,

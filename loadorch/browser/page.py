@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from loadorch.browser.cdp import CDPError, Connection, Session
+from loadorch.browser.cdp import AUTO_ATTACH, CDPError, Connection, Session
 from loadorch.browser.script import BINDING, MEASURE_JS
+from loadorch.browser.targets import INTERCEPT_ALL, PageContext
 
 KEYS: dict[str, tuple[str, int, str]] = {  # key -> (code, windows key code, text)
     "Enter": ("Enter", 13, "\r"),
@@ -24,8 +25,8 @@ KEYS: dict[str, tuple[str, int, str]] = {  # key -> (code, windows key code, tex
     "ArrowDown": ("ArrowDown", 40, ""),
     "Space": ("Space", 32, " "),
 }
-FINAL_REASONS = ("hidden", "pagehide", "left")
-INTERCEPT_ALL = [{"urlPattern": "*", "requestStage": "Request"}]
+FINAL_REASONS = ("hidden", "pagehide")
+MAX_FINISHED = 64  # ids of finished documents whose late reports are ignored
 
 
 class StepError(Exception):
@@ -40,6 +41,7 @@ class View:
     started: float
     values: dict[str, Any] = field(default_factory=dict)
     final: bool = False
+    cut: bool = False  # the run ended before the journey's steps on this document were done: not a sample
 
 
 ViewSink = Callable[[View], None]
@@ -47,77 +49,84 @@ BlockedSink = Callable[[str, str], None]
 
 
 class Page:
+    """One page in a browser context of its own (targets.PageContext): its connections go through the
+    network rail `rail_url`, and every request of it, its frames, workers and popups is checked against
+    `allows` (Fetch interception) before it goes; the rail refuses whatever interception cannot see."""
+
     def __init__(
-        self, conn: Connection, allows: Callable[[str], bool], on_view: ViewSink, on_blocked: BlockedSink
+        self,
+        conn: Connection,
+        rail_url: str,
+        allows: Callable[[str], bool],
+        on_view: ViewSink,
+        on_blocked: BlockedSink,
+        timeout: float = 30.0,
     ) -> None:
         self.conn = conn
         self.allows = allows
         self.on_view = on_view
         self.on_blocked = on_blocked
         self.lock = threading.Lock()
-        self.views: dict[str, View] = {}
+        self.views: dict[str, View] = {}  # documents not finished yet
+        self.finished: dict[str, None] = {}  # the latest finished documents' ids, oldest first
+        self.latest: str | None = None  # the view id of the newest document
         self.claim: str | None = None  # the page name the next new document takes
         self.current = ""
         self.crashed = False
         self.measuring = True
-        context = conn.call("Target.createBrowserContext", {"disposeOnDetach": True})["browserContextId"]
-        target = conn.call("Target.createTarget", {"url": "about:blank", "browserContextId": context})["targetId"]
-        self.target_id = str(target)
-        self.session: Session = conn.attach(self.target_id)
-        s = self.session
+        self.targets = PageContext(conn, rail_url, self._paused, timeout)
+        self.session: Session = self.targets.main
+        try:
+            self._set_up(self.session)
+        except BaseException:
+            self.targets.dispose()
+            raise
+
+    def _set_up(self, s: Session) -> None:
+        """The page waits for us (waitForDebuggerOnStart): measuring script, interception, then it runs."""
         s.on("Runtime.bindingCalled", self._binding)
         s.on("Fetch.requestPaused", lambda params: self._paused(s, params))
         s.on("Inspector.targetCrashed", self._crashed)
-        s.on("Target.attachedToTarget", self._child)
-        s.on("Target.detachedFromTarget", self._detached)
+        s.on("Target.attachedToTarget", self.targets.child)
+        s.on("Target.detachedFromTarget", self.targets.detached)
         s.call("Page.enable")
         s.call("Runtime.enable")
         s.call("Runtime.addBinding", name=BINDING)
         s.call("Page.addScriptToEvaluateOnNewDocument", source=MEASURE_JS)
         s.call("Fetch.enable", patterns=INTERCEPT_ALL)
-        # out-of-process frames and workers are targets of their own: guard their requests too (they wait
-        # for us before they run)
-        s.call("Target.setAutoAttach", autoAttach=True, waitForDebuggerOnStart=True, flatten=True)
+        # out-of-process frames and workers are targets of their own: guard their requests too
+        s.call("Target.setAutoAttach", **AUTO_ATTACH)
+        s.call("Runtime.runIfWaitingForDebugger")
 
     # -- events (reader thread: never wait for a reply here) --
     def _binding(self, params: dict[str, Any]) -> None:
-        if params.get("name") != BINDING or not self.measuring:
+        if params.get("name") != BINDING:
             return
         try:
             data = json.loads(params.get("payload", ""))
         except ValueError:
             return
-        url = str(data.get("url", ""))
+        url, view_id = str(data.get("url", "")), str(data.get("view"))
         if not url.startswith(("http://", "https://")):
             return
         done: View | None = None
         with self.lock:
-            view = self.views.get(str(data.get("view")))
+            if not self.measuring:
+                self._finished(view_id)  # the warm-up's document: its late reports are not a page view
+                return
+            if view_id in self.finished:
+                return
+            view = self.views.get(view_id)
             if view is None:
                 name = self.claim if self.claim is not None else (urlsplit(url).path or "/")
                 self.claim = None
-                view = self.views[str(data.get("view"))] = View(name, time.time())
-            if view.final:
-                return
+                view = self.views[view_id] = View(name, time.time())
+                self.latest = view_id
             view.values = data
             if data.get("reason") in FINAL_REASONS:
-                view.final = True
-                done = view
+                done = self._finished(view_id)
         if done is not None:
             self.on_view(done)
-
-    def _child(self, params: dict[str, Any]) -> None:
-        child = Session(self.conn, str(params["sessionId"]))
-        self.conn.sessions[str(params["sessionId"])] = child
-        child.on("Fetch.requestPaused", lambda p: self._paused(child, p))
-        child.on("Target.attachedToTarget", self._child)
-        child.on("Target.detachedFromTarget", self._detached)
-        child.send("Fetch.enable", patterns=INTERCEPT_ALL)
-        child.send("Target.setAutoAttach", autoAttach=True, waitForDebuggerOnStart=True, flatten=True)
-        child.send("Runtime.runIfWaitingForDebugger")
-
-    def _detached(self, params: dict[str, Any]) -> None:
-        self.conn.sessions.pop(str(params.get("sessionId")), None)
 
     def _paused(self, session: Session, params: dict[str, Any]) -> None:
         url = str(params.get("request", {}).get("url", ""))
@@ -133,32 +142,43 @@ class Page:
 
     # -- steps (the page's own thread) --
     def visit(self, url: str, page: str, timeout: float) -> None:
-        self._leave_document(timeout)
+        """Navigate and wait for the load event. The document left keeps reporting until the new one
+        commits (it is still on screen while the next response is slow, and may shift), so its last
+        report is taken as final only once the new document has loaded, or the navigation failed."""
         with self.lock:
             self.claim = page
+            left = list(self.views)
         self.current = page
+        self.targets.close_popups()
         self.session.clear()
-        reply = self._call("Page.navigate", timeout, url=url)
-        if reply.get("errorText"):
-            raise StepError(f"navigation to {url} failed: {reply['errorText']}")
-        if self.session.wait_for("Page.loadEventFired", timeout) is None:
-            self._check_alive()
-            raise StepError(f"navigation to {url} timed out after {timeout:g}s (no load event)")
+        try:
+            reply = self._call("Page.navigate", timeout, url=url)
+            if reply.get("errorText"):
+                raise StepError(f"navigation to {url} failed: {reply['errorText']}")
+            if self.session.wait_for("Page.loadEventFired", timeout) is None:
+                self._check_alive()
+                raise StepError(f"navigation to {url} timed out after {timeout:g}s (no load event)")
+        finally:
+            self._finish(left)
 
     def warm_up(self, url: str, timeout: float) -> None:
         """One unmeasured load of the site: Chromium starts the page's renderer process now, so its start-up
         is not counted as the site's first LCP. Failures are left to the measured steps to report."""
-        self.measuring = False
+        with self.lock:
+            self.measuring = False
         try:
             self.visit(url, "", timeout)
+            self.session.clear()
             self.session.call("Page.navigate", timeout=timeout, url="about:blank")
+            self.session.wait_for("Page.loadEventFired", timeout)
         except (StepError, CDPError):
             pass
         finally:
             with self.lock:
-                self.views.clear()
+                for view_id in list(self.views):
+                    self._finished(view_id)
                 self.claim = None
-            self.measuring = True
+                self.measuring = True
 
     def click(self, selector: str, timeout: float) -> None:
         x, y = self._locate(selector, timeout)
@@ -184,45 +204,42 @@ class Page:
     def wait_for(self, selector: str, timeout: float) -> None:
         self._locate(selector, timeout, scroll=False)
 
-    def leave(self, timeout: float = 5.0) -> None:
-        """Navigate to about:blank: the last document is hidden and sends its final values."""
+    def leave(self, cut_short: bool = False, timeout: float = 5.0) -> None:
+        """Navigate to about:blank: the last document's last report is its final values. `cut_short`: the
+        run ended before the journey's steps on it were done, so it is no sample (View.cut)."""
         with self.lock:
             self.claim = None
+            if cut_short and self.latest in self.views:
+                self.views[self.latest].cut = True
+            left = list(self.views)
         try:
-            self._leave_document(timeout)
+            self.session.clear()
             self._call("Page.navigate", timeout, url="about:blank")
+            self.session.wait_for("Page.loadEventFired", timeout)
         except StepError:
             pass
-        deadline = time.monotonic() + 2.0
-        while time.monotonic() < deadline:
-            with self.lock:
-                if all(v.final for v in self.views.values()):
-                    break
-            time.sleep(0.05)
-        with self.lock:
-            pending = [v for v in self.views.values() if not v.final and v.values]
-            for v in pending:
-                v.final = True
-        for v in pending:
-            self.on_view(v)
+        self._finish(left)
 
     def close(self) -> None:
-        try:
-            self.conn.call("Target.closeTarget", {"targetId": self.target_id}, timeout=5)
-        except CDPError:
-            pass
+        self.targets.close()
 
     # -- helpers --
-    def _leave_document(self, timeout: float) -> None:
-        """Ask the current document for its final values before navigating away from it."""
-        if not self.views or self.crashed or self.conn.closed:
-            return
-        try:
-            self.session.call(
-                "Runtime.evaluate", timeout=min(timeout, 5.0), expression="window.__loadorchLeave && __loadorchLeave()"
-            )
-        except CDPError:
-            pass  # a busy or broken page: its last update stands in for the final values
+    def _finish(self, view_ids: list[str]) -> None:
+        """The views of documents that are gone: their last report is final (a view never reported has none)."""
+        with self.lock:
+            done = [v for v in (self._finished(i) for i in view_ids) if v is not None and v.values]
+        for view in done:
+            self.on_view(view)
+
+    def _finished(self, view_id: str) -> View | None:
+        """Under the lock: the view leaves `views`; its id is remembered (bounded) so late reports are ignored."""
+        self.finished[view_id] = None
+        while len(self.finished) > MAX_FINISHED:
+            del self.finished[next(iter(self.finished))]
+        view = self.views.pop(view_id, None)
+        if view is not None:
+            view.final = True
+        return view
 
     def _call(self, method: str, timeout: float, **params: Any) -> dict[str, Any]:
         self._check_alive()

@@ -6,6 +6,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+from loadorch.browser.lighthouse import summary
 from loadorch.browser.stats import VITALS, BrowserStats, metric_of, scale_of
 from loadorch.config.thresholds import DEFAULT_BROWSER_THRESHOLDS, Threshold
 from loadorch.verdict.histogram import Histogram
@@ -46,7 +47,7 @@ def budgets(thresholds: Iterable[Threshold] = ()) -> dict[str, float]:
 
 def build(stats: BrowserStats, thresholds: Iterable[Threshold] = ()) -> dict[str, Any]:
     pages: dict[str, Any] = {}
-    for page in stats.pages():
+    for page in sorted(set(stats.pages()) | set(stats.cut_short)):
         vitals = {}
         for vital in VITALS:
             h = stats.select(metric_of(vital), (("page", page),))
@@ -55,6 +56,7 @@ def build(stats: BrowserStats, thresholds: Iterable[Threshold] = ()) -> dict[str
         total, failed = stats.step_counts((("page", page),))
         pages[page] = {
             "views": stats.select(metric_of("ttfb"), (("page", page),)).count or None,
+            "cut_short": stats.cut_short.get(page, 0),
             "steps": total,
             "failed_steps": failed,
             "vitals": vitals,
@@ -73,6 +75,7 @@ def build(stats: BrowserStats, thresholds: Iterable[Threshold] = ()) -> dict[str
     total, failed = stats.step_counts()
     return {
         "views": stats.views,
+        "cut_short": sum(stats.cut_short.values()),  # page views the run's end cut short: not samples
         "steps": total,
         "failed_steps": failed,
         "pages": pages,
@@ -84,7 +87,9 @@ def build(stats: BrowserStats, thresholds: Iterable[Threshold] = ()) -> dict[str
         ],
         "blocked": [{"page": p, "url": u, "count": n} for (p, u), n in sorted(stats.blocked.items())],
         "lighthouse": {
-            f"{m}{{{k}:{v}}}": _vital(h, m)
+            f"{m}{{{k}:{v}}}": summary(sorted(stats.lighthouse[(m, tags)]))
+            if (m, tags) in stats.lighthouse
+            else _vital(h, m)
             for (m, tags), h in sorted(stats.series.items())
             if m.startswith("lighthouse_")
             for k, v in tags

@@ -9,9 +9,10 @@
   interactions the one at the 98th percentile (one highest value ignored per 50).
 - Paint Timing: first-contentful-paint. Navigation Timing: TTFB is the navigation entry's responseStart.
 
-Values go out through a DevTools binding on every change (reason "update") and when the page is hidden
-or left (reason "hidden" / "pagehide", or "left" when loadorch navigates away), the final values: late
-layout shifts and the worst interaction count. Each document has its own view id.
+Values go out through a DevTools binding on every change (reason "update"), so the last report a document
+sends before the next one commits holds all it measured, including layout shifts while the next response
+is slow; when the page is hidden or left (reason "hidden" / "pagehide") the entries not yet delivered to
+the observers are taken too, and that report is final when it arrives. Each document has its own view id.
 """
 
 from __future__ import annotations
@@ -39,9 +40,13 @@ MEASURE_JS = r"""
     if (!all.length) return firstInput;
     return all[Math.min(all.length - 1, Math.floor(all.length / 50))];
   }
+  const observers = [];
   function report(reason) {
     if (final) return;
-    if (reason !== 'update' && reason !== 'start') final = true;
+    if (reason !== 'update' && reason !== 'start') {
+      final = true;
+      observers.forEach(([o, handle]) => o.takeRecords().forEach(handle));  // entries queued, not delivered yet
+    }
     s.inp = inp();
     s.interactions = durations.size || (firstInput === null ? 0 : 1);
     try {
@@ -51,8 +56,9 @@ MEASURE_JS = r"""
   }
   function observe(type, options, handle) {
     try {
-      new PerformanceObserver((list) => { list.getEntries().forEach(handle); report('update'); })
-        .observe(Object.assign({type: type, buffered: true}, options));
+      const o = new PerformanceObserver((list) => { list.getEntries().forEach(handle); report('update'); });
+      o.observe(Object.assign({type: type, buffered: true}, options));
+      observers.push([o, handle]);
     } catch (e) { /* an entry type this browser does not support */ }
   }
   observe('paint', {}, (e) => { if (e.name === 'first-contentful-paint') s.fcp = e.startTime; });
@@ -76,9 +82,6 @@ MEASURE_JS = r"""
     if (firstInput === null || e.duration > firstInput) firstInput = e.duration;
     if (e.interactionId) durations.set(e.interactionId, Math.max(durations.get(e.interactionId) || 0, e.duration));
   });
-  // Called by loadorch right before it navigates away (the document is still alive, so the report is
-  // delivered; a binding call from inside pagehide can be lost while the document is torn down).
-  Object.defineProperty(window, '__loadorchLeave', {value: () => { report('left'); return final; }});
   addEventListener('visibilitychange', () => { if (document.visibilityState === 'hidden') report('hidden'); }, true);
   addEventListener('pagehide', () => report('pagehide'), true);
   report('start');

@@ -1,8 +1,8 @@
 """The controller's end of the browser workers' channel: a loopback (or pod) TCP listener of JSON lines.
 
-Each worker connects, says hello with the run's token and its index, then streams page views, step
-outcomes, blocked requests, and `done`. Samples land in one BrowserStats as they arrive, so whatever
-was measured before an interruption is kept.
+Each worker connects, says hello with the run's token and its index, then streams page views (one cut
+short by the run's end is counted apart), step outcomes, blocked requests, and `done`. Samples land in
+one BrowserStats as they arrive, so whatever was measured before an interruption is kept.
 """
 
 from __future__ import annotations
@@ -75,7 +75,10 @@ class BrowserSink:
                 # the worker's clock (a pod's may be off): a view cannot end after it arrived here, so a clock
                 # ahead is clipped to the arrival, which keeps one stray stamp from widening the whole timeline
                 at = min(float(msg.get("at", self.t0)), time.time()) - self.t0
-                self.stats.record_view(str(msg["user"]), str(msg["page"]), at, msg.get("values", {}))
+                if msg.get("cut"):
+                    self.stats.record_cut(str(msg["page"]))
+                else:
+                    self.stats.record_view(str(msg["user"]), str(msg["page"]), at, msg.get("values", {}))
             elif kind == "step":
                 self.stats.record_step(
                     str(msg["user"]), str(msg.get("page_name", "")), str(msg["label"]), msg.get("error")

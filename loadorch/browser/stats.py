@@ -47,10 +47,15 @@ class BrowserStats:
     failures: dict[tuple[str, str, str, str], int] = field(default_factory=dict)  # (user, page, step, reason)
     blocked: dict[tuple[str, str], int] = field(default_factory=dict)  # (page, url) -> times
     views: int = 0
+    cut_short: dict[str, int] = field(default_factory=dict)  # page -> views the run's end cut short (no sample)
+    # Lighthouse results as read (a handful of files): gated unrounded, the histograms only show them
+    lighthouse: dict[tuple[str, Tags], list[float]] = field(default_factory=dict)
 
     def record(self, metric: str, tags: Mapping[str, str], value: float, at_s: float | None = None) -> None:
         units = max(0, round(value * scale_of(metric)))
         key = (metric, tuple(sorted(tags.items())))
+        if metric.startswith("lighthouse_"):
+            self.lighthouse.setdefault(key, []).append(float(value))
         self._hist(self.series, key).record(units)
         if at_s is not None:
             slot = self._slot(max(0, int(at_s / self.interval_s)))
@@ -76,6 +81,11 @@ class BrowserStats:
             value = values.get(vital)
             if value is not None:
                 self.record(metric_of(vital), {"page": page, "user": user}, float(value), at_s)
+
+    def record_cut(self, page: str) -> None:
+        """A page view the run's end cut short (between a visit and the last step on its page): counted
+        apart, like a request still in flight when the load stops, never a sample of its vitals."""
+        self.cut_short[page] = self.cut_short.get(page, 0) + 1
 
     def record_step(self, user: str, page: str, step: str, error: str | None) -> None:
         counts = self.steps.setdefault((user, page, step), [0, 0])
@@ -113,6 +123,17 @@ class BrowserStats:
                 out.merge(h)
         return out
 
+    def exact(self, metric: str, tags: Iterable[tuple[str, str]] = ()) -> list[float]:
+        """The Lighthouse values of `metric` whose tags all match, as read, in order."""
+        wanted = tuple(tags)
+        pooled = [
+            v
+            for (name, own), vs in self.lighthouse.items()
+            if name == metric and all(p in own for p in wanted)
+            for v in vs
+        ]
+        return sorted(pooled)
+
     def step_counts(self, tags: Iterable[tuple[str, str]] = ()) -> tuple[int, int]:
         """(steps, failed steps) whose user and page match the tags."""
         wanted = dict(tags)
@@ -128,7 +149,7 @@ class BrowserStats:
 
     @property
     def empty(self) -> bool:
-        return not (self.series or self.steps or self.blocked)
+        return not (self.series or self.steps or self.blocked or self.cut_short)
 
     def merge(self, other: BrowserStats) -> BrowserStats:
         for key, h in other.series.items():
@@ -148,22 +169,29 @@ class BrowserStats:
         for bkey, n in other.blocked.items():
             self.blocked[bkey] = self.blocked.get(bkey, 0) + n
         self.views += other.views
+        for page, n in other.cut_short.items():
+            self.cut_short[page] = self.cut_short.get(page, 0) + n
+        for lkey, values in other.lighthouse.items():
+            self.lighthouse.setdefault(lkey, []).extend(values)
         return self
 
     def to_json(self) -> dict[str, Any]:
         return {
             "interval_s": self.interval_s,
             "views": self.views,
+            "cut_short": dict(sorted(self.cut_short.items())),
             "series": [[m, [list(t) for t in tags], h.to_json()] for (m, tags), h in sorted(self.series.items())],
             "intervals": [[m, p, i, h.to_json()] for (m, p, i), h in sorted(self.intervals.items())],
             "steps": [[*k, ok, bad] for k, (ok, bad) in sorted(self.steps.items())],
             "failures": [[*k, n] for k, n in sorted(self.failures.items())],
             "blocked": [[p, u, n] for (p, u), n in sorted(self.blocked.items())],
+            "lighthouse": [[m, [list(t) for t in tags], vs] for (m, tags), vs in sorted(self.lighthouse.items())],
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> BrowserStats:
         out = cls(float(data.get("interval_s", 1.0)), views=int(data.get("views", 0)))
+        out.cut_short = {str(p): int(n) for p, n in (data.get("cut_short") or {}).items()}
         for metric, tags, h in data.get("series", []):
             out.series[(str(metric), tuple((str(k), str(v)) for k, v in tags))] = Histogram.from_json(h)
         for metric, page, i, h in data.get("intervals", []):
@@ -174,4 +202,6 @@ class BrowserStats:
             out.failures[(str(user), str(page), str(step), str(reason))] = int(n)
         for page, url, n in data.get("blocked", []):
             out.blocked[(str(page), str(url))] = int(n)
+        for metric, tags, values in data.get("lighthouse", []):
+            out.lighthouse[(str(metric), tuple((str(k), str(v)) for k, v in tags))] = [float(v) for v in values]
         return out

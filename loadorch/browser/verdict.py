@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from loadorch.browser.lighthouse import aggregate_as_read
 from loadorch.browser.stats import BrowserStats, scale_of, unit_of
 from loadorch.config.thresholds import BROWSER_METRICS, LIGHTHOUSE_METRICS, Threshold
 from loadorch.verdict.evaluate import FAIL, ResultOf, ThresholdResult, aggregate, decide
@@ -31,6 +32,11 @@ def evaluate_browser(t: Threshold, stats: BrowserStats, min_samples: int) -> Thr
     if h.count == 0:
         what = "Lighthouse result" if metric.startswith("lighthouse_") else "page view"
         return result(None, 0, 0.0, FAIL, f"no data: no {what} measured {selector}")
+    values = stats.exact(metric, tags) if metric.startswith("lighthouse_") else []
+    if values:  # gated as read: rounded to the histogram's thousandths, 0.0996 would fail `max<0.1`
+        return decide(
+            result, aggregate_as_read(values, expr.aggregation, expr.percentile), len(values), 0.0, expr, "", None, unit
+        )
     scale = float(scale_of(metric))
     value, low, high = aggregate(h, expr.aggregation, expr.percentile)
     needed = None if metric.startswith("lighthouse_") else min_samples

@@ -19,10 +19,11 @@ import time
 from typing import Any
 
 from loadorch.browser.cdp import CDPError, Connection
-from loadorch.browser.chromium import Chromium, find_chromium
+from loadorch.browser.chromium import Chromium, find_chromium, rail_flags
 from loadorch.browser.guard import HostGuard
 from loadorch.browser.journey import Action, Journey, PageSlot, allocate_pages, page_random
 from loadorch.browser.page import Page, StepError, View
+from loadorch.browser.rail import Rail, Slots
 from loadorch.config.scenario import BrowserSpec
 from loadorch.errors import LoadorchError
 from loadorch.traffic import data as gen
@@ -66,38 +67,53 @@ class PageRunner:
         guard: HostGuard,
         reporter: Reporter,
         stop: threading.Event,
+        slots: Slots,
     ) -> None:
         self.conn, self.slot, self.spec, self.journey = conn, slot, spec, journey
         self.host = plan.host.rstrip("/")
         self.seed = plan.seed
         self.guard, self.reporter, self.stop = guard, reporter, stop
         self.think = random.Random(gen.stream_seed(self.seed, "browser-think", spec.name, slot.page))
+        self.page: Page | None = None
+        # this page's own rail: what it refuses is listed under the page's current page view
+        self.rail = Rail(guard.addresses, self._railed, slots)
 
     def _page(self) -> Page:
-        return Page(self.conn, self.guard.allows, self._view, self._blocked)
+        self.page = Page(self.conn, self.rail.url, self.guard.allows, self._view, self._blocked)
+        return self.page
 
     def _view(self, view: View) -> None:
         v = view.values
         values = {k: v.get(k) for k in ("lcp", "fcp", "ttfb", "cls")}
         values["inp"] = v.get("inp") if v.get("interactions") else None
-        self.reporter.send(
-            {"type": "view", "user": self.spec.name, "page": view.page, "at": view.started, "values": values}
-        )
+        msg = {"type": "view", "user": self.spec.name, "page": view.page, "at": view.started, "values": values}
+        self.reporter.send({**msg, "cut": True} if view.cut else msg)
 
     def _blocked(self, page: str, url: str) -> None:
         self.reporter.send({"type": "blocked", "page": page, "url": url})
 
+    def _railed(self, url: str) -> None:
+        page = self.page
+        if page is None or page.measuring:
+            self._blocked(page.current if page is not None else "", url)
+
     def run(self, deadline: float | None) -> None:
         rng = page_random(self.seed, self.spec.name, self.slot.page)
         state = gen.DrawState(self.slot.page, self.spec.pages)
-        page = self._page()
+        try:
+            page = self._page()
+        except BaseException:
+            self.rail.close()
+            raise
         page.warm_up(self.host + self.journey.warm_up_path, self.spec.timeout)
         iteration = 0
+        cut_short = False  # the run ended between a visit and the last step on its page
         try:
             while not self._over(deadline):
                 page_name = ""
                 for action in self.journey.iteration(rng, state, iteration):
                     if self._over(deadline):
+                        cut_short = action.action != "visit"
                         break
                     page_name = action.page or page_name
                     error = self._do(page, action)
@@ -114,8 +130,9 @@ class PageRunner:
                 iteration += 1
         finally:
             if not self.conn.closed:
-                page.leave()
+                page.leave(cut_short)
                 page.close()
+            self.rail.close()
 
     def _over(self, deadline: float | None) -> bool:
         return self.stop.is_set() or (deadline is not None and time.monotonic() >= deadline)
@@ -176,35 +193,47 @@ def main(argv: list[str]) -> int:
 
 
 def _run(plan: Plan, index: int, reporter: Reporter, stop: threading.Event) -> int:
-    scenario = plan.scenario
-    generators = plan.generators()
     bplan = plan.browser
     assert bplan is not None
-    slots = [s for s in allocate_pages(scenario.browsers, bplan.workers) if s.worker == index]
-    if not slots:
+    mine = [s for s in allocate_pages(plan.scenario.browsers, bplan.workers) if s.worker == index]
+    if not mine:
         return 0
-    chromium = Chromium(find_chromium(os.environ))
+    guard = HostGuard(bplan.allowed_hosts, plan.host, plan.addresses)
+    slots = Slots()
+    # the browser's own connections (outside the pages' contexts: updates, sign-in) reach allowed hosts only
+    browser_rail = Rail(guard.addresses, lambda url: None, slots)
     try:
-        conn = Connection(chromium.ws_url)
+        chromium = Chromium(find_chromium(os.environ), rail_flags(browser_rail.url))
         try:
-            guard = HostGuard(bplan.allowed_hosts, plan.host)
-            duration = plan.duration_s
-            deadline = None if duration is None else time.monotonic() + float(duration)
-            threads = []
-            for slot in slots:
-                spec = scenario.browsers[slot.browser]
-                runner = PageRunner(conn, slot, spec, Journey(spec, generators), plan, guard, reporter, stop)
-                t = threading.Thread(target=_guarded, args=(runner, deadline, reporter), daemon=True)
-                t.start()
-                threads.append(t)
-            for t in threads:
-                while t.is_alive():
-                    t.join(timeout=0.5)
+            conn = Connection(chromium.ws_url)
+            try:
+                conn.attach_every_target()
+                generators = plan.generators()
+                runners = []
+                for slot in mine:
+                    spec = plan.scenario.browsers[slot.browser]
+                    journey = Journey(spec, generators)
+                    runners.append(PageRunner(conn, slot, spec, journey, plan, guard, reporter, stop, slots))
+                _run_pages(runners, plan.duration_s, reporter)
+            finally:
+                conn.close()
         finally:
-            conn.close()
+            chromium.stop()
     finally:
-        chromium.stop()
+        browser_rail.close()
     return 0
+
+
+def _run_pages(runners: list[PageRunner], duration: float | None, reporter: Reporter) -> None:
+    deadline = None if duration is None else time.monotonic() + float(duration)
+    threads = []
+    for runner in runners:
+        t = threading.Thread(target=_guarded, args=(runner, deadline, reporter), daemon=True)
+        t.start()
+        threads.append(t)
+    for t in threads:
+        while t.is_alive():
+            t.join(timeout=0.5)
 
 
 def _guarded(runner: PageRunner, deadline: float | None, reporter: Reporter) -> None:

@@ -46,6 +46,7 @@ from loadorch.config.thresholds import (
     Threshold,
 )
 from loadorch.config.tls import tls_problems
+from loadorch.config.units import MAX_DURATION_S, MAX_DURATION_TEXT
 from loadorch.config.yamlsource import Document, parse, read_text
 from loadorch.errors import ConfigError, Problem, UsageError
 from loadorch.traffic import data as gen
@@ -227,9 +228,24 @@ def build(
     problems = compile_all(scenario.model, cfg.headers, scenario.path)
     if problems:
         raise ConfigError(problems)
+    _check_ramp(cfg, pdoc)
     cfg = _window(cfg, pdoc)
     cfg = replace(cfg, warnings=(*cfg.warnings, *short_secret_warnings(named)))
     return replace(cfg, lighthouse=lighthouse) if lighthouse else cfg
+
+
+def _check_ramp(cfg: RunConfig, pdoc: Document) -> None:
+    """The closed model's ramp (users / spawn_rate) is a duration too: past the maximum, a run of
+    iterations would wait for its last user for years."""
+    if cfg.open_model is not None or cfg.user_stages is not None or cfg.users / cfg.spawn_rate <= MAX_DURATION_S:
+        return
+    what = (
+        f"starting {cfg.users} users at {cfg.spawn_rate:g} per second takes {cfg.users / cfg.spawn_rate:.0f}s, "
+        f"longer than the maximum of {MAX_DURATION_TEXT} for any duration; raise the spawn rate"
+    )
+    if cfg.sources.get("spawn_rate") == "cli":
+        raise UsageError(f"--spawn-rate: {what}")
+    raise ConfigError([Problem(cfg.profile_path, pdoc.line_of(("load", "spawn_rate")), "load.spawn_rate", what)])
 
 
 def _window(cfg: RunConfig, pdoc: Document) -> RunConfig:

@@ -84,6 +84,7 @@ def checks(sink: BrowserSink | None, workers: int, redactor: Redactor, scratch: 
         errors = dict(sink.errors)
         seen, done = len(sink.hello), len(sink.done)
         blocked = dict(sink.stats.blocked)
+        cut_short = dict(sink.stats.cut_short)
     if errors:
         detail = "; ".join(f"browser worker {i}: {redactor.text(m)}" for i, m in sorted(errors.items()))
         out.append(Check("browser workers", ERROR, detail))
@@ -97,6 +98,16 @@ def checks(sink: BrowserSink | None, workers: int, redactor: Redactor, scratch: 
         out.append(Check("browser workers", ERROR, f"browser workers {lost} stopped without finishing{tail}"))
     else:
         out.append(Check("browser workers", PASS, f"{seen} of {workers} browser workers ran to the end"))
+    if cut_short:
+        pages = ", ".join(f"{page} {n}" for page, n in sorted(cut_short.items()))
+        out.append(
+            Check(
+                "browser page views",
+                PASS,
+                f"{sum(cut_short.values())} page views cut short by the run's end (between a visit and the "
+                f"journey's last step on that page) are counted apart, not as samples: {redactor.text(pages)}",
+            )
+        )
     if blocked:
         shown = ", ".join(f"{url} (page {page or '?'}, {n}x)" for (page, url), n in sorted(blocked.items())[:5])
         out.append(

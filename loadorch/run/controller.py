@@ -405,7 +405,7 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
             progress.update(event)
             _write_live_extra(run, final=False)
         elif isinstance(event, WorkerLost):
-            progress.note(f"worker {event.index} stopped reporting at {event.at_s}s")
+            progress.note(f"worker {event.index} lost at {event.at_s}s: {event.reason or 'it stopped reporting'}")
         elif isinstance(event, Aborted):
             progress.note(f"aborting: threshold {event.threshold} failed ({event.message})")
         elif isinstance(event, WorkersMissing):

@@ -34,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
                 sys.stdout.write(f"{exc}\n")
                 return 3
         return 0
+    from loadorch.runtime.common import watch_parent
+
+    watch_parent()  # now, not after importing Locust: that takes seconds on a busy machine, and a controller
+    # killed meanwhile would leave this process running until it got there
     with open(args.plan, encoding="utf-8") as fh:
         plan = Plan.model_validate_json(fh.read())
     if args.role == "master":

@@ -56,6 +56,9 @@ def admit_proven_peers_only(runner: Any, state: MasterState) -> None:
     def recv_from_proven() -> Any:
         while True:
             client_id, msg = receive()
+            if msg.type == "lo_alive":  # a worker's liveness thread (runtime/alive.py): checked and noted here
+                state.on_alive(msg.data)
+                continue
             if client_id in state.proven:
                 return client_id, msg
             if isinstance(msg.data, UNPROVEN_ALLOWED.get(msg.type, ())):

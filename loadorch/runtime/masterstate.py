@@ -4,6 +4,7 @@ thresholds judged; runtime/master.py drives it from Locust's message handlers.""
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from pydantic import ValidationError
 
 from loadorch.config.tags import tag_keys, tag_table
 from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
+from loadorch.runtime.alive import process_state
 from loadorch.runtime.common import FINAL_WAIT_S, LOST_AFTER_S, REPORT_INTERVAL_S, emit
 from loadorch.runtime.lag import LagMeter
 from loadorch.verdict.delta import merge_packed
@@ -20,6 +22,8 @@ from loadorch.verdict.endpoints import EndpointNames
 from loadorch.verdict.histogram import Histogram
 from loadorch.verdict.stats import Merged
 from loadorch.wire import (
+    SILENT_NOTE_S,
+    Alive,
     Arrivals,
     Hello,
     MasterSummary,
@@ -44,6 +48,7 @@ MAX_LOAD_SAMPLES = 600
 SUSTAIN_WINDOW = 3  # reports: a worker's CPU is "sustained" over this many (one busy second is not saturation)
 FINAL_WAIT_CAP_S = 6 * FINAL_WAIT_S  # a master still merging a backlog of reports waits for it this long at most
 MAX_REJECTED = 100  # notes of refused peers and reports kept
+SELF_STALL_S = 2.0  # the master's own clock checks this far apart: it was stalled, and gives every worker time again
 
 
 @dataclass
@@ -51,7 +56,9 @@ class WorkerInfo:
     index: int
     client_id: str
     pid: int | None = None
-    last_seen: float = field(default_factory=time.monotonic)
+    host: str | None = None
+    last_heard: float = 0.0  # when anything came from it (monotonic): liveness, heartbeat, report
+    alive_at: float | None = None  # its liveness thread's clock in its latest `lo_alive` during the load
     seq: int = 0
     users: int = 0
     users_peak: int = 0
@@ -70,6 +77,11 @@ class WorkerInfo:
     last_heartbeat: float | None = None
     heartbeat_gap_max_s: float | None = None
     clock_offset_s: float | None = None  # its wall clock less the master's, at its hello
+    loop_late_max_s: float | None = None  # measured by its liveness thread, while the load ran
+    cpu_wait: deque[float] = field(default_factory=lambda: deque(maxlen=SUSTAIN_WINDOW))
+    cpu_wait_peak: float | None = None  # sustained over SUSTAIN_WINDOW reports
+    cpu_wait_full: bool = False
+    steal_peak: float | None = None
 
 
 class MasterState:
@@ -98,6 +110,9 @@ class MasterState:
         self.load_taken = 0  # load samples taken
         log_path = plan.request_log_path
         self.request_log = open(log_path, "a", encoding="utf-8") if log_path else None  # noqa: SIM115
+        self.last_check: float | None = None  # when check_lost last ran, and when the master last resumed
+        self.resumed = 0.0
+        self.host = socket.gethostname()
 
     def elapsed(self) -> float:
         if self.started_mono is None:
@@ -121,7 +136,9 @@ class MasterState:
         if index in self.workers and self.workers[index].client_id != client_id:
             self.note_rejected(f"{client_id}: worker index {index} already taken")
             return
-        info = self.workers[index] = self.by_client[client_id] = WorkerInfo(index, client_id, hello.pid)
+        info = self.workers[index] = self.by_client[client_id] = WorkerInfo(
+            index, client_id, hello.pid, hello.host, last_heard=time.monotonic()
+        )
         if hello.clock is not None:
             info.clock_offset_s = round(hello.clock - time.time(), 3)
         self.proven.add(client_id)
@@ -131,12 +148,41 @@ class MasterState:
         from the start to the stop: a long silence means Locust's master would take the worker for missing
         (its heartbeats queued behind a busy loop on either side)."""
         info = self.by_client.get(client_id)
-        if info is None or self.started_mono is None or self.stop_reason is not None:
+        if info is None:
             return
         now = time.monotonic()
+        self._heard(info, now)
+        if self.started_mono is None or self.stop_reason is not None:
+            return
         self._heartbeat_silence(info, now)
         info.heartbeats += 1
         info.last_heartbeat = now
+
+    def on_alive(self, data: Any) -> None:
+        """A worker's liveness thread (runtime/alive.py): the process lives, however late its reports are.
+        A gap between two beats (by the worker's own clock, so not the master's delay in reading them) of
+        SILENT_NOTE_S or more while the load ran is a silence: the whole process stopped for that long."""
+        try:
+            alive = Alive.model_validate(data)
+        except ValidationError:
+            return
+        info = self.workers.get(alive.index)
+        if info is None or alive.token != self.plan.token:
+            return
+        self._heard(info, time.monotonic())
+        if self.started_mono is None or self.stop_reason is not None:
+            return
+        if info.alive_at is not None and alive.at - info.alive_at >= SILENT_NOTE_S:
+            info.silent_s = max(info.silent_s, alive.at - info.alive_at)
+        info.alive_at = alive.at
+
+    def _heard(self, info: WorkerInfo, now: float) -> None:
+        """Something came from the worker; a worker taken for lost came back (its late data still counts, once)."""
+        if info.lost_at_s is not None:
+            info.silent_s = max(info.silent_s, now - info.last_heard)
+            info.lost_at_s = None
+            log.warning("worker %d is back after %.1fs of silence", info.index, now - info.last_heard)
+        info.last_heard = now
 
     def end_heartbeats(self) -> None:
         """At the stop: a silence that lasts to the stop counts as a gap too."""
@@ -170,13 +216,8 @@ class MasterState:
         except ValueError as exc:
             self.refuse(client_id, f"stats report {msg.seq} of worker {info.index}: {exc}")
             return
-        now = time.monotonic()
-        gap = now - info.last_seen
-        if info.lost_at_s is not None or gap > LOST_AFTER_S:
-            info.silent_s = max(info.silent_s, gap)
-            info.lost_at_s = None  # it came back: its late data still counts, once (seq)
+        self._heard(info, time.monotonic())
         info.seq = msg.seq
-        info.last_seen = now
         folded_before = bool(self.merged.endpoints.folded)
         self.merged.add_decoded(info.index, delta)
         if not folded_before and self.merged.endpoints.folded:
@@ -196,6 +237,7 @@ class MasterState:
             info.cpu_peak = max(info.cpu_peak, msg.cpu)
             if len(info.cpu_samples) == SUSTAIN_WINDOW:
                 info.cpu_sustained_peak = max(info.cpu_sustained_peak, sum(info.cpu_samples) / SUSTAIN_WINDOW)
+            _starvation(info, msg)
         info.done = msg.done
         if msg.ramp is not None:
             info.ramp = msg.ramp
@@ -219,16 +261,33 @@ class MasterState:
             self.rejected.append(note)
 
     def check_lost(self) -> None:
-        """Workers silent for LOST_AFTER_S are lost; not while reports wait to be read (the master is behind,
-        and their reports may be in the queue)."""
+        """The lost-versus-slow rule (wire.LOST_AFTER_S): a worker is lost when nothing at all has come from it
+        for LOST_AFTER_S (its liveness thread beats every second whatever its event loop does, so only a
+        stopped or dead process is that silent), or after SILENT_NOTE_S when its process is gone from this
+        machine. Silence is counted only while the master keeps up: not while reports wait to be read, and
+        from its own resumption when its clock stalled (the queue it did not read may hold their beats)."""
+        now = time.monotonic()
+        if self.last_check is not None and now - self.last_check > SELF_STALL_S:
+            self.resumed = now
+        self.last_check = now
         if self.behind():
             return
-        now = time.monotonic()
         for info in self.workers.values():
-            if info.final_total is None and info.lost_at_s is None and now - info.last_seen > LOST_AFTER_S:
+            if info.final_total is not None or info.lost_at_s is not None:
+                continue
+            quiet = now - max(info.last_heard, self.resumed)
+            gone = quiet >= SILENT_NOTE_S and self._process_gone(info)
+            if quiet >= LOST_AFTER_S or gone:
                 info.lost_at_s = round(self.elapsed(), 1)
-                log.warning("worker %d stopped reporting", info.index)
-                emit(WorkerLost(index=info.index, at_s=info.lost_at_s))
+                why = "its process is gone" if gone else f"nothing from its process for {LOST_AFTER_S:g}s"
+                log.warning("worker %d lost: %s", info.index, why)
+                emit(WorkerLost(index=info.index, at_s=info.lost_at_s, reason=why))
+
+    def _process_gone(self, info: WorkerInfo) -> bool:
+        """A worker on this machine whose process no longer exists (or is a zombie)."""
+        if info.pid is None or info.host != self.host:
+            return False
+        return process_state(info.pid) in (None, "Z")
 
     def sample_load(self, elapsed: float) -> None:
         """One point of the load timeline: live users and the arrival counters summed over all workers.
@@ -288,6 +347,9 @@ class MasterState:
                         heartbeats=w.heartbeats,
                         heartbeat_gap_max_s=None if w.heartbeat_gap_max_s is None else round(w.heartbeat_gap_max_s, 3),
                         clock_offset_s=w.clock_offset_s,
+                        loop_late_max_s=w.loop_late_max_s,
+                        cpu_wait_peak=w.cpu_wait_peak,
+                        steal_peak=w.steal_peak,
                     )
                     for w in sorted(self.workers.values(), key=lambda w: w.index)
                 ],
@@ -302,6 +364,20 @@ def _sustained(w: WorkerInfo) -> float:
     if len(samples) < SUSTAIN_WINDOW:
         return round(sum(samples) / len(samples), 1) if samples else 0.0
     return round(w.cpu_sustained_peak, 1)
+
+
+def _starvation(info: WorkerInfo, msg: StatsMessage) -> None:
+    """A load report's measures of the worker's event loop and CPU (runtime/alive.py) into its peaks."""
+    if msg.loop_late_s is not None:
+        info.loop_late_max_s = max(info.loop_late_max_s or 0.0, msg.loop_late_s)
+    if msg.cpu_wait is not None:  # like the CPU: one busy second is no starvation
+        info.cpu_wait.append(msg.cpu_wait)
+        average = round(sum(info.cpu_wait) / len(info.cpu_wait), 1)
+        full = len(info.cpu_wait) == SUSTAIN_WINDOW
+        info.cpu_wait_peak = max(info.cpu_wait_peak or 0.0, average) if full and info.cpu_wait_full else average
+        info.cpu_wait_full = info.cpu_wait_full or full
+    if msg.steal is not None:
+        info.steal_peak = max(info.steal_peak or 0.0, msg.steal)
 
 
 def _parse_thresholds(plan: Plan) -> list[Threshold]:

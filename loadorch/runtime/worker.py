@@ -9,6 +9,7 @@ import gc
 import logging
 import os
 import random
+import socket
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -26,7 +27,8 @@ from loadorch.config.checks import check_names
 from loadorch.config.tags import tag_table, tags_of
 from loadorch.db.servertiming import QueryHeader
 from loadorch.hosts import address_guard
-from loadorch.runtime.common import MASTER_HEARTBEAT_TIMEOUT_S, REPORT_INTERVAL_S, emit, watch_parent
+from loadorch.runtime.alive import LOOP_TICK_S, MASTER_DOWN_S, MASTER_SILENT_S, Liveness, master_verdict
+from loadorch.runtime.common import REPORT_INTERVAL_S, emit, real_thread, watch_parent
 from loadorch.runtime.headbound import bound_response_heads
 from loadorch.runtime.hops import HttpOptions, http_options
 from loadorch.runtime.vu import LeanRunner, VirtualUser
@@ -130,6 +132,7 @@ class WorkerState:
         self.limit = len(plan.allocation) if self.stages is None else 0
         self.running: set[int] = set()  # slots spawned and not finished
         self.ramp: Ramp | None = None  # how the ramp kept its schedule, once all users have started
+        self.liveness: Liveness | None = None  # the liveness thread (runtime/alive.py), once connected
 
     def active_users(self) -> int:
         return sum(1 for slot in self.running if slot < self.limit)
@@ -153,6 +156,7 @@ class WorkerState:
         failures, self.vu_failures = self.vu_failures, []
         if self.recorder.endpoints.folded and not self.recorder.folded_sent:  # the first names folded: once
             log.warning("%s", self.recorder.endpoints.warning())
+        late, wait, steal = self.liveness.take() if self.liveness is not None else (None, None, None)
         return StatsMessage(
             index=self.index,
             token=self.plan.token,
@@ -170,6 +174,9 @@ class WorkerState:
             sent_at=time.time(),
             stopping=self.stopped,
             ramp=self.ramp,
+            loop_late_s=late,
+            cpu_wait=wait,
+            steal=steal,
         )
 
 
@@ -410,22 +417,53 @@ def _master_waiting(runner: lr.WorkerRunner) -> bool:
         return False
 
 
-def _heartbeat_timeout_checker(self: lr.WorkerRunner) -> None:
-    """Locust's check, made safe for a suspended process (SIGSTOP, a paused VM) and a saturated one: the
-    master's heartbeats queued meanwhile are read (or seen waiting) before the silence counts, so only real
-    silence quits."""
-    stale_since: float | None = None
+def _master_checker(runner: lr.WorkerRunner, liveness: Liveness) -> None:
+    """Replaces Locust's check (quit after MASTER_HEARTBEAT_TIMEOUT without a master heartbeat), which takes a
+    master busy merging for a gone one: this worker stops its users only when the master is gone, i.e. the
+    liveness connection (ZMTP heartbeats, answered by libzmq's I/O thread whatever the master's loop does) has
+    been down MASTER_DOWN_S, or nothing came from the master's loop for MASTER_SILENT_S (runtime/alive.py)."""
+    slow_said = False
     while True:
         gevent.sleep(1)
-        last = self.last_heartbeat_timestamp
-        if last and last < time.time() - lr.MASTER_HEARTBEAT_TIMEOUT and not _master_waiting(self):
-            if stale_since is not None and time.monotonic() - stale_since >= 2.0:
-                log.error("no heartbeat from the master for %ss: stopping", lr.MASTER_HEARTBEAT_TIMEOUT)
-                self.quit()
-                return
-            stale_since = stale_since or time.monotonic()
-        else:
-            stale_since = None
+        last = runner.last_heartbeat_timestamp
+        silent = time.time() - last if last else 0.0
+        verdict = master_verdict(liveness.down_for(), silent, _master_waiting(runner))
+        if verdict == "gone":
+            why = (f"the connection to the master has been down for {MASTER_DOWN_S:g}s (its process gone, stopped "
+                   "or unreachable)" if (liveness.down_for() or 0.0) >= MASTER_DOWN_S
+                   else f"no message from the master for {MASTER_SILENT_S:g}s")
+            log.error("%s: stopping", why)
+            runner.quit()
+            return
+        if verdict == "slow" and not slow_said:
+            log.warning("no heartbeat from the master for %.0fs but its process answers: it is slow, not gone; "
+                        "the users go on (stopping after %gs without a word from it)", silent, MASTER_SILENT_S)
+        slow_said = verdict == "slow"
+
+
+def _no_locust_check(self: lr.WorkerRunner) -> None:
+    """Locust's own master-heartbeat check is replaced by _master_checker, started with the liveness thread."""
+
+
+def _tick(liveness: Liveness) -> None:
+    """Stamps the event loop's progress for the liveness thread, which measures how late it runs."""
+    while True:
+        liveness.loop_tick = time.monotonic()
+        gevent.sleep(LOOP_TICK_S)
+
+
+def _start_liveness(runner: lr.WorkerRunner, state: WorkerState) -> Liveness:
+    master = state.plan.master
+    try:
+        ipv6 = bool(runner.client.socket.getsockopt(zmq.IPV6))
+    except (AttributeError, zmq.ZMQError):
+        ipv6 = False
+    liveness = Liveness(f"tcp://{master.host}:{master.port}", runner.client_id, state.index, state.plan.token, ipv6)
+    liveness.start(real_thread()[0])  # a real OS thread, not a greenlet
+    state.liveness = liveness
+    runner.greenlet.spawn(_tick, liveness)
+    runner.greenlet.spawn(_master_checker, runner, liveness)
+    return liveness
 
 
 def run_worker(plan: Plan, index: int) -> int:
@@ -443,7 +481,9 @@ def run_worker(plan: Plan, index: int) -> int:
     session = WorkerSession(state, runner)
     runner.register_message("lo_start", session.on_start)
     runner.register_message("lo_stop", session.on_stop)
-    runner.send_message("lo_hello", Hello(index=index, token=plan.token, pid=os.getpid(), clock=time.time()).to_json())
+    _start_liveness(runner, state)
+    hello = Hello(index=index, token=plan.token, pid=os.getpid(), clock=time.time(), host=socket.gethostname())
+    runner.send_message("lo_hello", hello.to_json())
     runner.greenlet.join()
     if not state.stopped:
         emit(WorkerLostMaster(index=index))
@@ -476,8 +516,7 @@ def _listen_to_python_users(env: Environment, state: WorkerState) -> None:
 
 def _connect(env: Environment, plan: Plan, index: int) -> lr.WorkerRunner | None:
     """The Locust worker runner, connected to the master; None (after saying why) if it never answered."""
-    lr.MASTER_HEARTBEAT_TIMEOUT = MASTER_HEARTBEAT_TIMEOUT_S
-    lr.WorkerRunner.heartbeat_timeout_checker = _heartbeat_timeout_checker  # type: ignore[method-assign,assignment]
+    lr.WorkerRunner.heartbeat_timeout_checker = _no_locust_check  # type: ignore[method-assign,assignment]
     lr.CONNECT_RETRY_COUNT = max(1, int(plan.worker_connect_timeout_s // lr.CONNECT_TIMEOUT))
     master = plan.master
     try:

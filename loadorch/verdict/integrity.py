@@ -8,10 +8,20 @@ from loadorch.config.resolve import RunConfig
 from loadorch.traffic.arrivals import expected_arrivals, total_seconds
 from loadorch.verdict.evaluate import ERROR, FAIL, INCONCLUSIVE, PASS, Check
 from loadorch.verdict.stats import Merged
-from loadorch.wire import STOPPED_EARLY, STOPPED_ON_PURPOSE, MasterSummary, VuFailure, WorkerDetail, WorkersSummary
+from loadorch.wire import (
+    LOOP_LATE_LIMIT_S,
+    LOST_AFTER_S,
+    STOPPED_EARLY,
+    STOPPED_ON_PURPOSE,
+    MasterSummary,
+    VuFailure,
+    WorkerDetail,
+    WorkersSummary,
+)
 
 CPU_SATURATED = 90.0
 CLOCK_SKEW_S = 1.0  # a worker clock further than this from the master's is reported
+STARVED_WAIT = 20.0  # % of the time a worker's main thread waited for a CPU: other work took its cores
 Detail = list[WorkerDetail]
 
 
@@ -51,14 +61,23 @@ def integrity_checks(cfg: RunConfig, summary: MasterSummary | None) -> tuple[lis
 
 
 def _workers_check(detail: Detail, lost: Detail, expected: int, seen: int) -> Check:
-    silent = [w for w in detail if w.lost_at_s is None and w.silent_s > 0]
+    """Lost (nothing from its process for LOST_AFTER_S, or its process gone) is an error, also when it came
+    back; a shorter silence of the whole process (stopped, frozen) is inconclusive: its load was missing
+    meanwhile. A worker that was only slow (its liveness came, its reports late) is judged by `_cpu_check`."""
+    back = [w for w in detail if w.lost_at_s is None and w.silent_s >= LOST_AFTER_S]
+    paused = [w for w in detail if w.lost_at_s is None and 0 < w.silent_s < LOST_AFTER_S]
     if lost or seen < expected:
         names = ", ".join(f"worker {w.index} (pid {w.pid}) at {w.lost_at_s}s" for w in lost)
         msg = f"{len(lost)} of {expected} workers lost: {names}" if lost else f"only {seen} of {expected} workers seen"
         return Check("workers", ERROR, msg + "; data they reported before is kept")
-    if silent:
-        names = ", ".join(f"worker {w.index} ({w.silent_s}s)" for w in silent)
-        return Check("workers", ERROR, f"workers stopped reporting for a while: {names}")
+    if back:
+        names = ", ".join(f"worker {w.index} ({w.silent_s}s)" for w in back)
+        return Check("workers", ERROR, f"workers lost for a while (nothing from their process for {LOST_AFTER_S:g}s "
+                     f"or more), then back: {names}; their load was missing meanwhile, their late data is counted once")
+    if paused:
+        names = ", ".join(f"worker {w.index} ({w.silent_s}s)" for w in paused)
+        return Check("workers", INCONCLUSIVE, f"workers whose process did not answer for a while (stopped or frozen, "
+                     f"under the {LOST_AFTER_S:g}s bound for lost): {names}; their load was missing meanwhile")
     return Check("workers", PASS, f"{seen} of {expected} workers ran to the end")
 
 
@@ -132,18 +151,44 @@ def _clock_check(cfg: RunConfig, detail: Detail) -> Check | None:
 
 
 def _cpu_check(cfg: RunConfig, detail: Detail) -> Check:
+    """Saturated (its own CPU over CPU_SATURATED) or starved (its event loop fell more than LOOP_LATE_LIMIT_S
+    behind, measured by its liveness thread, with the share of time it waited for a CPU and the machine's
+    steal): either way its timings include its own delay, so the run is inconclusive unless allowed."""
     hot = [w for w in detail if w.cpu_sustained_peak > CPU_SATURATED]
-    if not hot:
+    late = [w for w in detail if w not in hot and (w.loop_late_max_s or 0.0) > LOOP_LATE_LIMIT_S]
+    if not hot and not late:
         peak = max((w.cpu_sustained_peak for w in detail), default=0.0)
-        return Check("generator cpu", PASS, f"sustained peak {peak:.0f}% (limit {CPU_SATURATED:.0f}%)")
-    names = ", ".join(f"worker {w.index} at {w.cpu_sustained_peak:.0f}%" for w in hot)
+        worst = max((w.loop_late_max_s or 0.0 for w in detail), default=0.0)
+        return Check("generator cpu", PASS, f"sustained peak {peak:.0f}% (limit {CPU_SATURATED:.0f}%); event loop "
+                     f"at most {worst:.2f}s behind (limit {LOOP_LATE_LIMIT_S:g}s)")
+    parts = []
+    if hot:
+        parts.append("generator saturated: " + ", ".join(f"worker {w.index} at {w.cpu_sustained_peak:.0f}%"
+                                                         f"{_behind(w)}" for w in hot) + "; add workers")
+    if late:
+        parts.append("generator " + ", ".join(_starved(w) for w in late))
     verdict = PASS if cfg.profile.allow_saturated_generator else INCONCLUSIVE
-    return Check(
-        "generator cpu",
-        verdict,
-        f"generator saturated: {names}; latencies may include generator delay: "
-        "add workers (or set allow_saturated_generator)",
-    )
+    msg = "; ".join(parts) + "; latencies may include generator delay (or set allow_saturated_generator)"
+    return Check("generator cpu", verdict, msg)
+
+
+def _behind(w: WorkerDetail) -> str:
+    return "" if w.loop_late_max_s is None else f", its event loop up to {w.loop_late_max_s:.1f}s behind"
+
+
+def _starved(w: WorkerDetail) -> str:
+    """A worker whose event loop fell behind without using a whole core: starved by other work on the machine
+    (it waited for a CPU, or the hypervisor stole it) or stalled (a blocking call, a pause)."""
+    wait, steal = w.cpu_wait_peak, w.steal_peak
+    measured = (f"CPU {w.cpu_sustained_peak:.0f}%"
+                + ("" if wait is None else f", waiting for a CPU {wait:.0f}% of the time")
+                + ("" if steal is None else f", steal {steal:.0f}%"))
+    if (wait or 0.0) >= STARVED_WAIT or (steal or 0.0) >= STARVED_WAIT:
+        return (f"starved: worker {w.index}'s event loop fell up to {w.loop_late_max_s:.1f}s behind ({measured}): "
+                "other work on the machine took its cores; run on a quieter machine or give the generator its own "
+                "cores")
+    return (f"stalled: worker {w.index}'s event loop fell up to {w.loop_late_max_s:.1f}s behind ({measured}): "
+            "something blocked it (a blocking call in a python user, a paused process)")
 
 
 def _arrival_totals(detail: Detail) -> dict[str, int]:

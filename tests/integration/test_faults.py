@@ -8,12 +8,18 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import msgpack
 import pytest
 import requests
+import zmq
 
+from loadorch.wire import LOST_AFTER_S
 from tests.support.project import Project, assert_no_traceback
 
 from .helpers import (
@@ -55,25 +61,113 @@ def wait_for_reported_load(url: str, at_least: int = 30, timeout: float = 60) ->
     time.sleep(2.5)
 
 
-def test_stopped_worker_resumes_and_its_late_data_counts_once(project: Project, shop_server: str) -> None:
-    shop_project(project, shop_server, users=6, duration="22s", workers=3)
+class Output:
+    """Both pipes of a background run, read as they come: a test waits for a line and still gets it all."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc
+        self.out: list[str] = []
+        self.err: list[str] = []
+        self.readers = [threading.Thread(target=self._read, args=(pipe, into), daemon=True)
+                        for pipe, into in ((proc.stdout, self.out), (proc.stderr, self.err))]
+        for reader in self.readers:
+            reader.start()
+
+    @staticmethod
+    def _read(pipe: Any, into: list[str]) -> None:
+        for line in pipe:
+            into.append(line)
+
+    def wait_for(self, text: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not any(text in line for line in self.err + self.out):
+            assert time.monotonic() < deadline and self.proc.poll() is None, f"no {text!r} within {timeout:g}s"
+            time.sleep(0.1)
+
+    def finish(self, timeout: float = 90) -> str:
+        try:
+            self.proc.wait(timeout=timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+        for reader in self.readers:
+            reader.join(timeout=10)
+        return "".join(self.out + self.err)
+
+
+def test_worker_stopped_past_the_bound_is_lost_and_its_late_data_counts_once(
+    project: Project, shop_server: str
+) -> None:
+    """A worker SIGSTOPped until the master declares it lost (nothing from its process, liveness thread
+    included, for LOST_AFTER_S), then resumed: the run is an error (exit 5), its late data merged once."""
+    shop_project(project, shop_server, users=6, duration="40s", workers=3)
     proc = start_run(project, "--out", "o")
+    output = Output(proc)
     pids = wait_for_workers(proc, 3)
     wait_for_reported_load(shop_server)
     os.kill(pids[1], signal.SIGSTOP)
-    time.sleep(10)
-    os.kill(pids[1], signal.SIGCONT)
-    out, err = finish(proc)
-    assert proc.returncode == 5, out + err
+    try:
+        output.wait_for("worker 1 lost at", timeout=LOST_AFTER_S + 20)
+    finally:
+        os.kill(pids[1], signal.SIGCONT)
+    text = output.finish()
+    assert proc.returncode == 5, text
+    assert "worker 1 lost at" in text and f"nothing from its process for {LOST_AFTER_S:g}s" in text
     doc = project.results("o")
     detail = {w["index"]: w for w in doc["integrity"]["per_worker"]}
-    assert detail[1]["silent_s"] >= 8 and detail[1]["lost_at_s"] is None
+    assert detail[1]["silent_s"] >= LOST_AFTER_S and detail[1]["lost_at_s"] is None  # back, and counted
+    assert detail[1]["loop_late_max_s"] < LOST_AFTER_S  # the pause is the process's silence, not loop lateness
     assert detail[1]["final_total"] == detail[1]["reported"] > 0 and detail[1]["duplicates"] == 0
     assert doc["totals"]["requests"] == sum(w["final_total"] for w in detail.values())
     workers = next(c for c in doc["checks"] if c["name"] == "workers")
-    assert workers["verdict"] == "error" and "worker 1" in workers["message"]
+    assert workers["verdict"] == "error" and "worker 1" in workers["message"] and "lost for a while" in workers["message"]
     totals = next(c for c in doc["checks"] if c["name"] == "worker totals")
     assert totals["verdict"] == "pass"
+
+
+BLOCKER = """
+import time
+from gevent.monkey import get_original
+from locust import User, constant, task
+
+blocking_sleep = get_original("time", "sleep")  # not gevent's: the whole event loop waits
+
+
+class Blocker(User):
+    wait_time = constant(0.05)
+    first = None
+
+    @task
+    def tick(self):
+        now = time.monotonic()
+        if Blocker.first is None:
+            Blocker.first = now
+        elif Blocker.first > 0 and now - Blocker.first > 3:
+            Blocker.first = -1.0
+            blocking_sleep(BLOCK_S)  # once: no report, no heartbeat, no request for BLOCK_S
+        self.environment.events.request.fire(request_type="GET", name="tick", response_time=1.0,
+                                             response_length=0, exception=None, context={"kind": "read"})
+"""
+
+
+def test_worker_whose_event_loop_is_blocked_past_the_bound_is_slow_not_lost(project: Project) -> None:
+    """A worker process alive but its event loop blocked for longer than LOST_AFTER_S (no report, no Locust
+    heartbeat): its liveness thread still beats, so it is not lost (before: lost after 5 s, exit 5); the
+    run is inconclusive (exit 6) with the lateness its liveness thread measured."""
+    block_s = LOST_AFTER_S + 4
+    project.write("scenarios/blocker.py", BLOCKER.replace("BLOCK_S", repr(block_s)))
+    scenario = "name: blocked\nusers:\n  - python: blocker.py:Blocker\nmin_samples: 5\n"
+    embedded_project(project, scenario, users=1, duration=f"{block_s + 10:g}s")
+    r = project.run("run", "p", "--out", "o")
+    assert r.code == 6, r.out + r.err
+    doc = project.results("o")
+    assert doc["integrity"]["workers_lost"] == []
+    detail = doc["integrity"]["per_worker"][0]
+    assert detail["silent_s"] == 0.0 and detail["loop_late_max_s"] > LOST_AFTER_S
+    checks = {c["name"]: c for c in doc["checks"]}
+    assert checks["workers"]["verdict"] == "pass"
+    cpu = checks["generator cpu"]
+    assert cpu["verdict"] == "inconclusive" and "worker 0's event loop fell up to" in cpu["message"], cpu
 
 
 def test_all_workers_killed_ends_the_run_quickly(project: Project, shop_server: str) -> None:
@@ -359,3 +453,80 @@ def test_foreign_peer_on_the_master_port_cannot_alter_results(project: Project, 
     assert doc["totals"]["requests"] < 100_000
     assert any("rogue_1" in r and "wrong run token" in r for r in doc["integrity"]["rejected_peers"])
     assert next(c for c in doc["checks"] if c["name"] == "worker totals")["verdict"] == "pass"
+
+
+class SlowMaster:
+    """Plays the master for one real worker process over Locust's channel (a plain ZeroMQ ROUTER): it acks,
+    starts the load on the worker's hello, answers heartbeats while `answering`, and counts what comes in."""
+
+    def __init__(self) -> None:
+        self.ctx = zmq.Context()
+        self.sock = self.ctx.socket(zmq.ROUTER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.port = self.sock.bind_to_random_port("tcp://127.0.0.1")
+        self.answering = True
+        self.stats: list[tuple[float, int]] = []  # (when, users) per lo_stats
+        self.alive = 0
+
+    def serve(self, seconds: float, until: Callable[[], bool] = lambda: False) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not until():
+            if not self.sock.poll(100):
+                continue
+            ident, raw = self.sock.recv_multipart()
+            kind, data, node = msgpack.loads(raw, raw=False, strict_map_key=False)
+            reply = {"client_ready": ("ack", {"index": 0}), "lo_hello": ("lo_start", {"t0": time.time()}),
+                     "heartbeat": ("heartbeat", None)}.get(kind)
+            if kind == "lo_stats":
+                self.stats.append((time.monotonic(), data["users"]))
+            elif kind == "lo_alive":
+                self.alive += 1
+            if reply is not None and (self.answering or kind != "heartbeat"):
+                self.sock.send_multipart([ident, msgpack.dumps((reply[0], reply[1], node))])
+
+    def close(self) -> None:
+        self.sock.close(linger=0)
+        self.ctx.term()
+
+
+def test_worker_goes_on_while_its_master_is_slow_and_stops_when_it_is_gone(
+    project: Project, shop_server: str, tmp_path: Path
+) -> None:
+    """A master alive but silent (busy merging: no heartbeat for longer than MASTER_SLOW_S, its process and
+    connection up) does not stop the worker's users (before: 'no heartbeat from the master for 8s: stopping');
+    a master gone (its socket closed: connection refused) stops them, exit 5."""
+    from loadorch.config.resolve import build
+    from loadorch.run.plan import build_plan
+    from loadorch.runtime.alive import MASTER_DOWN_S, MASTER_SLOW_S
+
+    project.write("scenarios/s.yaml", STEADY)
+    project.write("profiles/p.yaml", f"scenario: ../scenarios/s.yaml\nhost: {shop_server}\n"
+                  "load: {users: 2, duration: 120s}\nworkers: 1\n")
+    master = SlowMaster()
+    plan = build_plan(build("p", str(project.root), {}), shop_server, "127.0.0.1", master.port, "tok",
+                      str(tmp_path / "s.json"), None)
+    (tmp_path / "plan.json").write_text(plan.model_dump_json())
+    log = open(tmp_path / "worker.log", "w+")  # noqa: SIM115
+    worker = subprocess.Popen([sys.executable, "-m", "loadorch.runtime", "worker", "--plan",
+                               str(tmp_path / "plan.json"), "--index", "0"], stdout=log, stderr=log)
+    try:
+        master.serve(60, until=lambda: len(master.stats) >= 3)  # connected, started, heartbeats answered
+        assert len(master.stats) >= 3 and master.stats[-1][1] == 2, (tmp_path / "worker.log").read_text()
+        master.answering = False
+        silent_from = time.monotonic()
+        master.serve(MASTER_SLOW_S + 6)  # past Locust's (and our old) 8 s: slow, not gone
+        assert worker.poll() is None, (tmp_path / "worker.log").read_text()
+        late = [users for at, users in master.stats if at > silent_from + MASTER_SLOW_S + 2]
+        assert late and all(users == 2 for users in late), master.stats  # its users still run
+        assert master.alive > 0
+        assert "slow, not gone" in (tmp_path / "worker.log").read_text()
+        master.close()
+        code = worker.wait(timeout=MASTER_DOWN_S + 30)
+        assert code == 5, (tmp_path / "worker.log").read_text()
+        assert "the connection to the master has been down" in (tmp_path / "worker.log").read_text()
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        log.close()
+        if not master.sock.closed:
+            master.close()

@@ -13,12 +13,9 @@ import urllib.request
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import pytest
+from tests.support.project import Project
 
-from ..conftest import Project
 from .helpers import embedded_project, finish, start_run, wait_until_gone
-
-pytestmark = pytest.mark.integration
 
 STEADY = "name: steady\nusers:\n  - name: u\n    think_time: 0.05\n    requests:\n      - {name: h, path: /health}\n"
 

@@ -233,6 +233,36 @@ def test_lighthouse_result_from_the_documented_format() -> None:
     assert (lcp.verdict, score.verdict) == ("pass", "fail")  # min_samples does not apply to Lighthouse files
 
 
+@pytest.mark.parametrize(
+    ("cls", "expression", "verdict"),
+    [
+        (0.0996, "max<0.1", "pass"),  # rounded to thousandths it was 0.1: failed
+        (0.1004, "max<=0.1", "fail"),  # rounded, 0.1: passed
+        (0.0996, "med<0.1", "pass"),
+        (0.1004, "p(75)<=0.1", "fail"),
+        (0.1, "max<0.1", "fail"),
+    ],
+)
+def test_lighthouse_values_are_gated_unrounded(tmp_path: Path, cls: float, expression: str, verdict: str) -> None:
+    from loadorch.browser.lighthouse import load, record
+
+    doc = json.loads(FIXTURE.read_text())
+    doc["audits"]["cumulative-layout-shift"]["numericValue"] = cls
+    doc["audits"]["largest-contentful-paint"]["numericValue"] = 2499.9996
+    (tmp_path / "lhr.json").write_text(json.dumps(doc))
+    stats = BrowserStats()
+    record(stats, load(["lhr.json"], str(tmp_path)))
+    result = evaluate_browser(_threshold("lighthouse_audit{id:cumulative-layout-shift}", expression), stats, 100)
+    assert (result.verdict, result.observed) == (verdict, cls), result.message
+    lcp = evaluate_browser(_threshold("lighthouse_audit{id:largest-contentful-paint}", "max<2500"), stats, 100)
+    assert (lcp.verdict, lcp.observed) == ("pass", 2499.9996), lcp.message
+    # what results.json shows is the value gated, and it survives the trip through results.json
+    shown = browser_results(stats)["lighthouse"]["lighthouse_audit{id:cumulative-layout-shift}"]
+    assert shown["max"] == shown["p75"] == cls
+    again = BrowserStats.from_json(json.loads(json.dumps(stats.to_json())))
+    assert evaluate_browser(_threshold("lighthouse_audit{id:cumulative-layout-shift}", expression), again, 1).observed == cls
+
+
 def test_bad_lighthouse_files_are_named(tmp_path: Path) -> None:
     with pytest.raises(LighthouseError, match="not a Lighthouse result"):
         parse({"categories": {}}, "x.json")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,7 +20,7 @@ from loadorch.runtime.masterstate import MasterState
 from loadorch.verdict.delta import decode_keys, merge_packed, pack_table, unpack_table
 from loadorch.verdict.histogram import Histogram
 from loadorch.verdict.stats import Merged, Recorder, SeriesKey
-from loadorch.wire import StatsMessage
+from loadorch.wire import LOST_AFTER_S, SILENT_NOTE_S, StatsMessage
 
 from .test_config import BASE_SCENARIO, make
 
@@ -264,3 +266,116 @@ def test_the_master_measures_each_workers_clock_offset_at_its_hello(tmp_path: Pa
     offsets = {w.index: w.clock_offset_s for w in state.summary().workers.detail}
     assert offsets[0] == pytest.approx(3600.0, abs=0.5) and offsets[1] == pytest.approx(-2.5, abs=0.5)
     assert offsets[2] is None
+
+
+def _two_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[MasterState, list[float], list[Any]]:
+    """A master state on the test's monotonic clock, two workers said hello and the load started; what it
+    emitted (WorkerLost events) collected."""
+    now = [1000.0]
+    monkeypatch.setattr(masterstate, "time", SimpleNamespace(monotonic=lambda: now[0], time=time.time))
+    emitted: list[Any] = []
+    monkeypatch.setattr(masterstate, "emit", emitted.append)
+    make(tmp_path, BASE_SCENARIO, "scenario: ../scenarios/s.yaml\nhost: http://127.0.0.1:8000\n"
+         "load: {users: 2, duration: 60s}\nworkers: 2\n")
+    plan = build_plan(build("p", str(tmp_path), {}), "http://127.0.0.1:1", "127.0.0.1", 5557, "tok", "/s.json", None)
+    state = MasterState(plan)
+    state.on_hello("w0", {"index": 0, "token": "tok"})
+    state.on_hello("w1", {"index": 1, "token": "tok"})
+    state.started_mono = now[0]
+    return state, now, emitted
+
+
+def test_a_worker_whose_reports_stop_but_whose_liveness_beats_is_slow_not_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lost versus slow: worker 0's event loop is saturated (no report, no Locust heartbeat for 30 s) but its
+    liveness thread beats every second: never lost. Worker 1 falls silent altogether (stopped): lost once
+    LOST_AFTER_S has passed, not before; a beat from it after that brings it back with the silence recorded."""
+    state, now, emitted = _two_workers(tmp_path, monkeypatch)
+    for second in range(1, 31):
+        now[0] += 1.0
+        state.on_alive({"index": 0, "token": "tok", "at": 50.0 + second})
+        if second <= 2:
+            state.on_alive({"index": 1, "token": "tok", "at": 70.0 + second})
+        state.check_lost()
+        w1_lost = second - 2 >= LOST_AFTER_S
+        assert (state.workers[1].lost_at_s is not None) == w1_lost, second
+        assert state.workers[0].lost_at_s is None
+    assert [(e.index, e.reason) for e in emitted] == [(1, f"nothing from its process for {LOST_AFTER_S:g}s")]
+    assert state.workers[0].silent_s == 0.0  # a beat every second: no silence
+    state.on_alive({"index": 1, "token": "tok", "at": 70.0 + 30})  # SIGCONT: it beats again
+    assert state.workers[1].lost_at_s is None and state.workers[1].silent_s == 28.0
+    state.on_alive({"index": 0, "token": "bad", "at": 0.0})  # not this run's: ignored
+    state.on_alive({"index": 7, "token": "tok", "at": 0.0})
+    state.on_alive(["junk"])
+    assert state.workers[0].alive_at == 80.0
+
+
+def test_a_short_silence_of_the_whole_process_is_recorded_but_not_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Beats 5 s apart by the worker's own clock (a short SIGSTOP): a silence of 5 s, under the bound; the
+    master's delay in reading beats (they arrive together) is no silence of the worker."""
+    state, now, _ = _two_workers(tmp_path, monkeypatch)
+    state.on_alive({"index": 0, "token": "tok", "at": 10.0})
+    now[0] += 6.0
+    state.check_lost()
+    state.on_alive({"index": 0, "token": "tok", "at": 15.0})
+    for at in (16.0, 17.0, 18.0):  # read late, all at once
+        state.on_alive({"index": 0, "token": "tok", "at": at})
+    state.check_lost()
+    info = state.workers[0]
+    assert info.lost_at_s is None and info.silent_s == 5.0
+
+
+def test_the_master_gives_workers_time_again_after_its_own_stall(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The master's own loop stalled 20 s (its queue unread): no worker is judged on that silence; and while
+    reports wait to be read, nobody is lost."""
+    state, now, _ = _two_workers(tmp_path, monkeypatch)
+    state.check_lost()
+    now[0] += 20.0
+    state.check_lost()
+    assert all(w.lost_at_s is None for w in state.workers.values())
+    state.behind = lambda: True
+    now[0] += LOST_AFTER_S
+    state.check_lost()
+    assert all(w.lost_at_s is None for w in state.workers.values())
+    state.behind = lambda: False
+    for _ in range(int(LOST_AFTER_S * 10) + 1):  # the master keeps up now: 0.1 s ticks, nothing heard
+        now[0] += 0.1
+        state.check_lost()
+    assert all(w.lost_at_s is not None for w in state.workers.values())
+
+
+def test_a_worker_whose_process_is_gone_from_this_machine_is_lost_sooner(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+    import sys
+
+    state, now, emitted = _two_workers(tmp_path, monkeypatch)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # reaped: no process has that pid now
+    here = socket.gethostname()
+    state.workers[0].pid, state.workers[0].host = dead.pid, here
+    state.workers[1].pid, state.workers[1].host = os.getpid(), here  # alive (this test)
+    now[0] += SILENT_NOTE_S
+    state.check_lost()
+    assert state.workers[0].lost_at_s is not None and state.workers[1].lost_at_s is None
+    assert [(e.index, e.reason) for e in emitted] == [(0, "its process is gone")]
+    state.workers[1].pid, state.workers[1].host = dead.pid, "another-machine"  # not ours to look at
+    state.check_lost()
+    assert state.workers[1].lost_at_s is None
+
+
+def test_the_worker_takes_its_master_for_gone_only_when_its_connection_is_down_or_after_a_long_silence() -> None:
+    from loadorch.runtime.alive import MASTER_DOWN_S, MASTER_SILENT_S, MASTER_SLOW_S, master_verdict
+
+    assert master_verdict(None, 0.0, False) == "ok"
+    assert master_verdict(None, MASTER_SLOW_S, False) == "slow"  # busy merging: its connection answers
+    assert master_verdict(MASTER_DOWN_S - 0.5, MASTER_SLOW_S + 1, False) == "slow"  # down briefly: a reconnect
+    assert master_verdict(None, MASTER_SILENT_S - 1, True) == "ok"  # its messages wait here: we are the slow one
+    assert master_verdict(MASTER_DOWN_S, 0.0, False) == "gone"  # closed, refused or not answering pings
+    assert master_verdict(None, MASTER_SILENT_S, False) == "gone"  # connected, but its loop silent a minute

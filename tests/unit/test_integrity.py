@@ -6,7 +6,7 @@ from pathlib import Path
 
 from loadorch.config.resolve import build
 from loadorch.verdict.integrity import integrity_checks
-from loadorch.wire import MasterSummary
+from loadorch.wire import LOOP_LATE_LIMIT_S, LOST_AFTER_S, MasterSummary
 
 from .test_config import BASE_PROFILE, make
 
@@ -44,14 +44,35 @@ def test_a_virtual_user_that_died_makes_the_run_an_error(tmp_path: Path) -> None
     assert got["_integrity"]["virtual_users_failed"] == [dead]
 
 
-def test_lost_and_silent_workers_are_errors(tmp_path: Path) -> None:
+def test_lost_workers_are_errors_and_a_shorter_silence_is_inconclusive(tmp_path: Path) -> None:
     got = checks_of(tmp_path, summary(worker(0), worker(1, lost_at_s=4.2, final_total=None)))
     assert got["workers"].verdict == "error" and "worker 1 (pid 101) at 4.2s" in got["workers"].message
     assert got["_integrity"]["workers_lost"] == [{"index": 1, "pid": 101, "at_s": 4.2}]
-    got = checks_of(tmp_path, summary(worker(0), worker(1, silent_s=9.5)))
-    assert got["workers"].verdict == "error" and "worker 1 (9.5s)" in got["workers"].message
+    # lost (silent past LOST_AFTER_S), then back: still an error
+    got = checks_of(tmp_path, summary(worker(0), worker(1, silent_s=LOST_AFTER_S + 2.5)))
+    assert got["workers"].verdict == "error" and f"worker 1 ({LOST_AFTER_S + 2.5}s)" in got["workers"].message
+    # its whole process silent for less than the bound (a short SIGSTOP): its load was missing, not lost
+    got = checks_of(tmp_path, summary(worker(0), worker(1, silent_s=4.0)))
+    assert got["workers"].verdict == "inconclusive" and "worker 1 (4.0s)" in got["workers"].message
     got = checks_of(tmp_path, summary(worker(0)))
     assert got["workers"].message.startswith("only 1 of 2 workers seen")
+
+
+def test_a_starved_generator_is_inconclusive_with_what_was_measured(tmp_path: Path) -> None:
+    """Slow is not lost: a worker whose event loop fell behind (other work on its cores) ran to the end, and
+    the run is inconclusive (its timings include its delay) with the lateness, the CPU wait and the steal."""
+    starved = worker(1, cpu_sustained_peak=48.0, loop_late_max_s=4.2, cpu_wait_peak=51.0, steal_peak=0.0)
+    got = checks_of(tmp_path, summary(worker(0, loop_late_max_s=0.05), starved))
+    assert got["workers"].verdict == "pass"
+    cpu = got["generator cpu"]
+    assert cpu.verdict == "inconclusive" and "starved: worker 1's event loop fell up to 4.2s behind" in cpu.message
+    assert "CPU 48%, waiting for a CPU 51% of the time, steal 0%" in cpu.message
+    stalled = worker(1, loop_late_max_s=12.0, cpu_wait_peak=0.0)  # a blocking call: no CPU wanted meanwhile
+    assert "stalled: worker 1" in checks_of(tmp_path, summary(worker(0), stalled))["generator cpu"].message
+    allowed = checks_of(tmp_path, summary(worker(0), starved), BASE_PROFILE + "workers: 2\nallow_saturated_generator: true\n")
+    assert allowed["generator cpu"].verdict == "pass" and "starved" in allowed["generator cpu"].message
+    on_time = checks_of(tmp_path, summary(worker(0, loop_late_max_s=LOOP_LATE_LIMIT_S), worker(1)))
+    assert on_time["generator cpu"].verdict == "pass"
 
 
 def test_totals_that_do_not_add_up(tmp_path: Path) -> None:
