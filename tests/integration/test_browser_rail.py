@@ -12,8 +12,6 @@ import pytest
 
 from loadorch.browser.rail import Rail, Slots
 
-pytestmark = pytest.mark.integration
-
 
 def socks_connect(rail: Rail, host: str, port: int) -> tuple[socket.socket, int]:
     """A SOCKS5 CONNECT by name, as Chromium sends it; (the socket, the reply code)."""
