@@ -81,7 +81,11 @@ class DatabaseCollector:
         wanted = cfg.profile.collectors.queries_per_request
         header = QueryHeader(wanted.header, wanted.entry)
         runner = LeanRunner(
-            Origin.parse(host), cfg.profile.request_timeout, cfg.profile.max_response_body, query_header=header
+            Origin.parse(host),
+            cfg.profile.request_timeout,
+            cfg.profile.max_response_body,
+            query_header=header,
+            max_head=cfg.profile.max_response_head,
         )
         rng = random.Random(gen.stream_seed(cfg.seed, "probe"))
         try:
