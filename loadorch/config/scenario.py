@@ -88,6 +88,7 @@ class DataSpec(Strict):
 class Expect(Strict):
     status: list[int] | None = None
     contains: str | None = None
+    # JSON path -> the value the response must hold there: the user's own JSON values, of any type
     json_equals: dict[str, Any] | None = Field(None, alias="json")
 
     @field_validator("status")
@@ -186,6 +187,7 @@ class SetupStep(Strict):
     request: RequestSpec
 
 
+# "p(95)<300", or the long form as the user's YAML has it (checked field by field by config.checks, with lines)
 ThresholdItem = str | dict[str, Any]
 
 

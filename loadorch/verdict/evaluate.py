@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field, replace
+
+from typing_extensions import TypedDict
 
 from loadorch.config.thresholds import Expression, Threshold
 from loadorch.errors import ExitCode
@@ -79,8 +80,16 @@ class Check:
     verdict: str  # pass, fail, error or inconclusive
     message: str
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+    def to_json(self) -> CheckJson:
+        return {"name": self.name, "verdict": self.verdict, "message": self.message}
+
+
+class CheckJson(TypedDict):
+    """Check as JSON: a row of results.json's `checks` (loadorch.results.CheckRow)."""
+
+    name: str
+    verdict: str
+    message: str
 
 
 def evaluate_threshold(t: Threshold, merged: Merged, min_samples: int, duration_s: float) -> ThresholdResult:

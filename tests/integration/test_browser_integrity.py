@@ -5,7 +5,6 @@ end cut short is no sample. Each test serves its own pages from a small server o
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -17,10 +16,7 @@ import pytest
 
 from tests.support.project import Project, assert_no_traceback
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("chromium") is None, reason="needs chromium (.ci/run installs it)"),
-]
+pytestmark = pytest.mark.chromium
 
 Route = Callable[[BaseHTTPRequestHandler], tuple[int, str, bytes]]  # -> status, content type, body
 

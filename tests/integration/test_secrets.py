@@ -164,3 +164,45 @@ users:
         for form in _forms(CANARY):
             assert form not in text, (form, where)
         assert "CANARYtok" not in text and "pCANARY" not in text, where  # no prefix at a cut either
+
+
+def test_a_declared_secret_in_a_request_name_is_masked_in_the_live_metrics(project: Project) -> None:
+    """The final scrape (served after the artifacts are written) labels series by request name: a declared
+    secret in a name is masked there too."""
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    from .helpers import start_run
+
+    scenario = 'name: named\nusers:\n  - name: u\n    think_time: 0.05\n    requests:\n' \
+               '      - {name: "item ${CANARY}", path: /health}\n'
+    embedded_project(project, scenario, profile_extra="secrets: [CANARY]\n", users=1, duration="2s")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = start_run(project, "--out", "o", "--metrics-port", str(port), "--metrics-grace", "120s",
+                     env={"CANARY": CANARY})
+    try:
+        deadline = time.monotonic() + 150
+        while not (project.root / "o" / "report.html").exists():
+            assert time.monotonic() < deadline and proc.poll() is None, "the run wrote no artifacts"
+            time.sleep(0.1)
+        time.sleep(1)  # the rest of the artifacts
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+                scraped = resp.read().decode()
+        except OSError:
+            proc.kill()
+            raise AssertionError(proc.communicate()) from None
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert 'name="item ***"' in scraped, scraped[:3000]
+    for form in _forms(CANARY):
+        assert form not in scraped and form not in out + err
+    assert proc.returncode == project.results("o")["exit_code"]
