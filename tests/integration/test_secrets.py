@@ -206,3 +206,58 @@ def test_a_declared_secret_in_a_request_name_is_masked_in_the_live_metrics(proje
     for form in _forms(CANARY):
         assert form not in scraped and form not in out + err
     assert proc.returncode == project.results("o")["exit_code"]
+
+
+class _RedirectThenHangUp(http.server.BaseHTTPRequestHandler):
+    """`/a/<rest>` redirects to `/b/<rest>`; `/b/...` closes the connection without an answer."""
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/a/"):
+            self.send_response(302)
+            self.send_header("Location", "/b/" + self.path[3:])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.close_connection = True
+        self.wfile.flush()
+        self.connection.shutdown(2)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_secret_in_a_failed_redirect_is_masked_before_the_reason_is_cut(project: Project) -> None:
+    """A redirect that fails names its URL in the failure reason; that reason is cut at 200 characters. The
+    cut falls inside the declared secret (in the path): no prefix of it is left in any artifact."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RedirectThenHangUp)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    thread.start()
+    try:
+        host = f"http://127.0.0.1:{server.server_address[1]}"
+        pad = "p" * (200 - len(f"redirect to {host}/b/") - 10)  # the cut lands 10 characters into the secret
+        project.write("scenarios/s.yaml", f"""
+            name: redirected
+            users:
+              - name: u
+                requests:
+                  - {{name: item, path: "/a/{pad}${{CANARY}}"}}
+            """)
+        project.write("profiles/p.yaml", f"""
+            scenario: ../scenarios/s.yaml
+            host: {host}
+            secrets: [CANARY]
+            load: {{users: 1, iterations: 3}}
+            """)
+        r = project.run("run", "p", "--request-log", "--out", "o", env={"CANARY": CANARY})
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    assert_no_traceback(r)
+    doc = json.loads((project.root / "o" / "results.json").read_text())
+    assert f"redirect to {host}/b/{pad}" in json.dumps(doc), json.dumps(doc)[:3000]  # the case was exercised
+    names = sorted(p.name for p in (project.root / "o").iterdir() if p.is_file())
+    for text, where in [(r.out, "stdout"), (r.err, "stderr")] + [
+        ((project.root / "o" / n).read_text(), n) for n in names
+    ]:
+        assert "CANARY" not in text and "pCAN" not in text, where
