@@ -17,7 +17,7 @@ from loadorch.db.servertiming import QueryHeader
 from loadorch.runtime.hops import Hops, HttpOptions
 from loadorch.runtime.http import Connection, HttpError
 from loadorch.traffic import data as gen
-from loadorch.traffic.redact import NO_SECRETS, Redactor
+from loadorch.traffic.redact import NO_SECRETS, TARGET_SAFE, Redactor
 from loadorch.traffic.redirects import Hop
 from loadorch.traffic.request import (
     BODY_METHODS,
@@ -171,7 +171,7 @@ class LeanRunner:
 
 
 # printable ASCII that may stand in a request target as written; anything else is percent-encoded
-_TARGET_SAFE = "!#$%&'()*+,/:;=?@[]~"
+_TARGET_SAFE = TARGET_SAFE
 
 
 def wire_path(target: str) -> str:

@@ -261,3 +261,37 @@ def test_a_secret_in_a_failed_redirect_is_masked_before_the_reason_is_cut(projec
         ((project.root / "o" / n).read_text(), n) for n in names
     ]:
         assert "CANARY" not in text and "pCAN" not in text, where
+
+
+def test_a_secret_that_needs_encoding_in_a_literal_path_is_masked_in_its_wire_form(project: Project) -> None:
+    """`${TOK}` written into a path is sent percent-encoded where it must be (non-ASCII) and kept where a
+    request target may hold it as is (`!`, `(`, `*`): that wire form is masked too."""
+    secret = "opensésame!(é)*now"
+    wire = quote(secret, safe="!#$%&'()*+,/:;=?@[]~")  # loadorch.runtime.vu.wire_path's form
+    scenario = 'name: wired\nusers:\n  - name: u\n    requests:\n' \
+               '      - {name: h, path: "/health?q=${TOK}", expect: {status: [599]}}\n'
+    embedded_project(project, scenario, profile_extra="secrets: [TOK]\n", users=1)
+    r = project.run("run", "p", "--iterations", "3", "--request-log", "--out", "o", env={"TOK": secret})
+    assert_no_traceback(r)
+    assert r.code == 1, r.out + r.err  # the check fails every request
+    log = (project.root / "o" / "requests.jsonl").read_text()
+    assert "/health?q=" in log, log[:2000]  # the request was logged with its target
+    names = sorted(p.name for p in (project.root / "o").iterdir() if p.is_file())
+    for text, where in [(r.out, "stdout"), (r.err, "stderr")] + [
+        ((project.root / "o" / n).read_text(), n) for n in names
+    ]:
+        for form in (*_forms(secret), wire):
+            assert form not in text, (form, where)
+        assert "opens" not in text, where
+
+
+def test_a_problem_that_quotes_a_path_never_shows_the_secret_in_it(project: Project) -> None:
+    """A configuration problem quotes the offending value (`got '/health?q=...'`): a declared secret in it is
+    masked, the problem still located and explained, exit 3."""
+    scenario = 'name: spaced\nusers:\n  - name: u\n    requests:\n      - {name: h, path: "/health?q=${TOK}"}\n'
+    embedded_project(project, scenario, profile_extra="secrets: [TOK]\n", users=1)
+    r = project.run("run", "p", "--iterations", "1", "--out", "o", env={"TOK": "open sesame-7f3a"})
+    assert_no_traceback(r)
+    assert r.code == 3, r.out + r.err
+    assert "scenarios/s.yaml:5: users[0].requests[0].path" in r.err and "/health?q=***" in r.err, r.err
+    assert "sesame" not in r.out + r.err
