@@ -14,6 +14,7 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from typing_extensions import Required, TypedDict
 
+from loadorch.config.profile import DEFAULT_MAX_ENDPOINTS, DEFAULT_MAX_HEAD
 from loadorch.config.scenario import Scenario
 from loadorch.traffic import data as gen
 
@@ -87,6 +88,7 @@ class StatsDelta(TypedDict, total=False):
     checks: list[CheckRow]
     window: PackedTable
     phases: tuple[list[tuple[str, str, bool]], PackedTable]  # key rows (phase, kind, ok); rows by index
+    folded: list[str]  # request names folded into "(other endpoints)" since the last delta (the first ones)
     total: Required[int]
 
 
@@ -97,6 +99,14 @@ class MergedJson(TablesJson, total=False):
     per_worker: dict[str, int]  # requests reported, by worker index
     endpoint_step: int  # a slot of endpoint_intervals spans this many intervals
     interval_step: int  # a slot of intervals spans this many intervals (long runs: coarser, bounded)
+    endpoint_names: EndpointNamesJson  # the bound on distinct request names (absent: none, older files)
+
+
+class EndpointNamesJson(TypedDict):
+    """verdict.endpoints.EndpointNames: the run's bound on distinct request names, and the first names folded."""
+
+    limit: int
+    folded: list[str]
 
 
 class ThresholdJson(TypedDict):
@@ -207,6 +217,9 @@ class Plan(Wire):
     workers: int
     request_timeout_s: float
     max_response_body: int
+    max_response_head: int = DEFAULT_MAX_HEAD
+    max_endpoints: int = DEFAULT_MAX_ENDPOINTS  # distinct request names kept per run (verdict/endpoints.py)
+    endpoint_names: list[str] = Field(default_factory=list)  # always kept: the scenario's and the thresholds'
     tls: dict[str, str | None] | None = None  # the profile's tls: files (absolute) and the key's password
     worker_connect_timeout_s: float
     interval_s: float

@@ -3,6 +3,7 @@ and gives the exit codes and files its comments name; the numbers the README sta
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -79,3 +80,39 @@ def test_readme_describes_the_local_profile_init_writes() -> None:
 @pytest.mark.parametrize("name", ["local", "smoke"])
 def test_profiles_that_readme_runs_exist(name: str) -> None:
     assert (REPO / "profiles" / f"{name}.yaml").is_file()
+
+
+BROWSER_SCENARIO = """
+name: storefront
+data:
+  category: {choice: [books, games, toys]}
+  sku: {pattern: "SKU-####"}
+users:
+  - name: api
+    think_time: 0.5
+    requests:
+      - {name: list products, path: "/products?category={category}"}
+"""
+
+
+@pytest.mark.integration
+@pytest.mark.chromium
+@pytest.mark.alone  # Chromium's start on a busy machine can take most of a short run
+def test_the_readme_browser_example_passes_as_it_says(tmp_path: Path) -> None:
+    """The README's browser journey and threshold, as written, against the embedded storefront (needs
+    Chromium): every step finds its element and the home page's LCP passes, exit 0."""
+    block = README.split("## Browser users", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    assert block.startswith("# scenario\nbrowsers:") and "\nthresholds:" in block, block
+    (tmp_path / "scenarios").mkdir()
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "scenarios" / "storefront.yaml").write_text(BROWSER_SCENARIO + block)
+    (tmp_path / "profiles" / "storefront.yaml").write_text(
+        "scenario: ../scenarios/storefront.yaml\nhost: embedded\nload: {users: 1, duration: 30s}\nmin_samples: 1\n")
+    proc = subprocess.run([sys.executable, "-m", "loadorch", "run", "storefront", "--out", "o"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    doc = json.loads((tmp_path / "o" / "results.json").read_text())
+    [lcp] = [t for t in doc["thresholds"] if t["selector"] == "browser_web_vital_lcp{page:home}"]
+    assert lcp["verdict"] == "pass" and lcp["samples"] >= 1, lcp
+    browser = doc["browser"]
+    assert browser["steps"] >= 6 and browser["failed_steps"] == 0, browser["failures"]  # each step found its element

@@ -131,7 +131,8 @@ def test_the_good_document_reads(tmp_path: Path, capsys: pytest.CaptureFixture[s
     base = run_dir(tmp_path, "base", json.dumps(good()).encode())
     cur = run_dir(tmp_path, "cur", json.dumps(good()).encode())
     assert cli(capsys, "report", str(cur))[0] == 0
-    assert cli(capsys, "compare", str(base), str(cur), "--out", str(tmp_path / "cmp"))[0] == 0
+    # read: no regression, or inconclusive where the golden's few samples cannot bound a row (a p99)
+    assert cli(capsys, "compare", str(base), str(cur), "--out", str(tmp_path / "cmp"))[0] in (0, 6)
     log = tmp_path / "master.log"
     log.write_text("noise\n" + frame({"results.json": json.dumps(good()).encode()}))
     code, _, err = cli(capsys, "k8s", "collect", str(log), "--out", str(tmp_path / "collected"))

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from loadorch.browser.stats import BrowserStats, metric_of, scale_of
 from loadorch.results import Browser
-from loadorch.verdict.compare import Budgets, Row, quantile_interval
+from loadorch.verdict.compare import Budgets, Row, percentile_row
 
 VITALS = ("lcp", "inp", "cls", "fcp", "ttfb")
 MIN_CLS_CHANGE = 0.005
 
 
 def browser_rows(base: Browser | None, cur: Browser | None, budgets: Budgets) -> list[Row]:
-    """p75 of each vital per page, judged like latency percentiles (relative budget: the p95 one)."""
+    """p75 of each vital per page, judged like latency percentiles (relative budget: the p95 one); few page
+    views cannot bound a p75 (under 13 per run): such a row says `too few samples`, never `same`."""
     if not base and not cur:
         return []
     b = BrowserStats.from_json(base.histograms if base else {})
@@ -42,27 +43,8 @@ def browser_rows(base: Browser | None, cur: Browser | None, budgets: Budgets) ->
                     )
                 )
                 continue
-            scale = float(scale_of(metric))
-            bv, cv = bh.percentile(75) / scale, ch.percentile(75) / scale
-            (blo, bhi), (clo, chi) = quantile_interval(bh, 75), quantile_interval(ch, 75)
-            worse, better = clo > bhi, chi < blo
-            change = cv - bv
             floor = MIN_CLS_CHANGE if vital == "cls" else budgets.min_change_ms
-            big = abs(change) > budgets.p95 * bv and abs(change) > floor
-            verdict = "regression" if worse and big else "improvement" if better and big else "same"
-            rows.append(
-                Row(
-                    "page",
-                    page,
-                    name,
-                    round(bv, 4),
-                    round(cv, 4),
-                    round(change, 4),
-                    round(100.0 * change / bv, 2) if bv else None,
-                    budgets.p95,
-                    worse or better,
-                    verdict,
-                    f"95% intervals {blo / scale:.4g}-{bhi / scale:.4g} vs {clo / scale:.4g}-{chi / scale:.4g}",
-                )
-            )
+            unit = "" if vital == "cls" else "ms"
+            data = (bh, ch, 75.0)
+            rows.append(percentile_row("page", page, name, data, budgets.p95, floor, float(scale_of(metric)), unit))
     return rows

@@ -16,7 +16,7 @@ from loadorch.db.compare import queries_rows
 from loadorch.errors import ExitCode
 from loadorch.report.compare_html import render_compare_html, top_changes
 from loadorch.report.junit import Case, render_cases
-from loadorch.report.summary import md_table
+from loadorch.report.summary import md_cell, md_table
 from loadorch.results import Results
 from loadorch.run.artifacts import write_json, write_text
 from loadorch.verdict.basis import basis
@@ -67,7 +67,9 @@ def run_compare(base_dir: str, cur_dir: str, budgets: Budgets, out_dir: str | No
             "current": os.path.abspath(cur_dir),
             "budgets": budgets.__dict__,
             "compared": result.basis,
+            "verdict": result.verdict,
             "regressions": len(result.regressions),
+            "undecided": len(result.undecided),
             "warnings": result.warnings,
             "rows": [r.to_json() for r in result.rows],
         },
@@ -80,7 +82,9 @@ def run_compare(base_dir: str, cur_dir: str, budgets: Budgets, out_dir: str | No
     if not os.path.exists(os.path.join(out, "results.json")):  # never overwrite a run's own summary.md
         write_text(os.path.join(out, "summary.md"), text)
     sys.stdout.write(f"\nwrote compare.md, compare.json, compare-junit.xml and compare.html to {out}\n")
-    return ExitCode.BREACH if result.regressions else ExitCode.OK
+    if result.regressions:
+        return ExitCode.BREACH
+    return ExitCode.INCONCLUSIVE if result.undecided else ExitCode.OK
 
 
 def default_out(base_dir: str, cur_dir: str) -> str:
@@ -118,10 +122,10 @@ def budgets_line(budgets: Budgets) -> str:
 
 
 def markdown(result: Comparison, base_dir: str, cur_dir: str, budgets: Budgets) -> str:
-    verdict = f"{len(result.regressions)} regression(s)" if result.regressions else "no regression"
-    lines = [
-        f"## loadorch compare: {verdict}",
-        "",
+    lines = [f"## loadorch compare: {result.headline()}", ""]
+    if result.reason():
+        lines += [f"**Why:** {md_cell(result.reason())}", ""]
+    lines += [
         f"baseline `{base_dir}` -> current `{cur_dir}`; {budgets_line(budgets)}",
         "",
         f"compared: {result.basis}",
@@ -167,8 +171,8 @@ def junit(result: Comparison) -> str:
             f"{r.scope} {r.name} {r.metric}",
             "loadorch.compare",
             0.0,
-            "failure" if r.verdict == "regression" else None,
-            "regression",
+            "failure" if r.verdict == "regression" else "error" if r.undecided else None,
+            "regression" if r.verdict == "regression" else "inconclusive",
             f"{r.metric} {_fmt(r.baseline, r.metric)} -> {_fmt(r.current, r.metric)} ({_change(r)}), "
             f"budget {r.budget:g}: {_verdict(r)}; {r.note}",
         )

@@ -134,6 +134,10 @@ class Load(Strict):
         return tuple(out)
 
 
+DEFAULT_MAX_HEAD = 64 * 1024  # bytes of a response's status line and headers (max_response_head)
+DEFAULT_MAX_ENDPOINTS = 1000  # distinct request names per run; the rest counted as "(other endpoints)"
+
+
 class CompareBudgets(Strict):
     """Budgets for `loadorch compare`: relative for latency and throughput, absolute for error rate."""
 
@@ -162,6 +166,8 @@ class Profile(Strict):
     request_timeout: Duration = Field(10.0, gt=0)
     worker_connect_timeout: Duration = Field(30.0, gt=0)
     max_response_body: Size = 10 * 1024 * 1024
+    max_response_head: Size = DEFAULT_MAX_HEAD  # status line and headers; a larger head fails its request
+    max_endpoints: int = Field(DEFAULT_MAX_ENDPOINTS, ge=1, le=1_000_000)  # distinct request names per run
     tls: TlsSettings | None = None  # a custom CA bundle and a client certificate (mTLS)
     allow_saturated_generator: bool = False
     compare: CompareBudgets | None = None

@@ -88,3 +88,11 @@ def parse_size(value: Any) -> int:
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Percent = Annotated[float, BeforeValidator(parse_percent)]
 Size = Annotated[int, BeforeValidator(parse_size)]
+
+
+def size_text(n: int) -> str:
+    """A size as a message says it: `64 KiB`, `10 MiB`, or `1000 bytes` when not a whole KiB."""
+    for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if n >= scale and n % scale == 0:
+            return f"{n // scale} {unit}"
+    return f"{n} bytes"

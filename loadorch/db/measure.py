@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from loadorch.verdict.histogram import Histogram
+
 
 @dataclass(frozen=True)
 class Repeated:
@@ -125,7 +127,11 @@ def short_statement(query: str, limit: int = 80) -> str:
 
 def per_request_stats(merged: Any, tags: tuple[tuple[str, str], ...]) -> dict[str, Any] | None:
     """Queries per request of the matching responses that carried a count (exact), or None."""
-    h = merged.select_db(tags)
+    return query_stats(merged.select_db(tags))
+
+
+def query_stats(h: Any) -> dict[str, Any] | None:
+    """Queries per request from a pooled histogram of counts (exact), or None without samples."""
     if not h.count:
         return None
     return {
@@ -140,10 +146,15 @@ def per_request_stats(merged: Any, tags: tuple[tuple[str, str], ...]) -> dict[st
 
 def database_section(merged: Any, measurement: dict[str, Any] | None) -> dict[str, Any] | None:
     """results.json's `database`: per-endpoint queries per request (header) and the collector's numbers."""
-    names = sorted({key.name for key in merged.db})
-    if not names and measurement is None:
+    by_name: dict[str, Histogram] = {}
+    for key, h in merged.db.items():  # one pass (a select per name read every series once per name)
+        pooled = by_name.get(key.name)
+        if pooled is None:
+            pooled = by_name[key.name] = Histogram()
+        pooled.merge(h)
+    if not by_name and measurement is None:
         return None
     return {
-        "queries_per_request": {n: per_request_stats(merged, (("name", n),)) for n in names},
+        "queries_per_request": {n: query_stats(by_name[n]) for n in sorted(by_name)},
         "collector": measurement,
     }

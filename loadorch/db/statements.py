@@ -174,3 +174,16 @@ def slow_named(tally: SlowTally, deltas: Iterable[Delta], n: int = 10) -> list[d
         )
         out.append({"statement": name, "count": int(count), "max_ms": round(longest, 3)})
     return out
+
+
+def unlogged_message(missing: list[tuple[Delta, float]], slow_ms: float) -> str:
+    """Why db_query_slow cannot be trusted when unlogged_slow found statements, naming up to three."""
+    named = "; ".join(f"{short_statement(d.query)} (up to {over:.0f} ms)" for d, over in missing[:3])
+    more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+    return (
+        f"pg_stat_statements saw statements slower than {slow_ms:g} ms in the window that the duration log does "
+        f"not have: {named}{more}; a session, role or database setting kept them out of the log (SET "
+        "log_min_duration_statement or log_min_messages in the application's session or connection options, "
+        f"ALTER ROLE/DATABASE ... SET): set log_min_duration_statement to at most {slow_ms:g} ms for the "
+        "application's sessions, then run again"
+    )

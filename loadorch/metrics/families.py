@@ -21,11 +21,16 @@ from loadorch.metrics.names import (
     le_label,
 )
 from loadorch.metrics.names import status_class as status_class_of
+from loadorch.verdict.endpoints import EndpointNames
 from loadorch.verdict.evaluate import ThresholdResult
 from loadorch.verdict.histogram import Histogram, bounds_of
 from loadorch.verdict.stats import Merged, SeriesKey
 
 COUNTER, GAUGE, HISTOGRAM = "counter", "gauge", "histogram"
+# request names labelled in the live metrics (the first to come, the scenario's and the thresholds' first);
+# the others' requests in "(other endpoints)" series, exactly. A name is about 18 series (counters and a
+# histogram's buckets): 1,000 names made an 18,000-line, 3.4 MB scrape that held the master for seconds
+MAX_METRIC_NAMES = 200
 
 
 @dataclass(frozen=True)
@@ -55,8 +60,9 @@ class Family:
     buckets: list[tuple[tuple[str, ...], list[tuple[str, float]], float]] = field(default_factory=list)
 
 
-def _series_labels(key: SeriesKey) -> tuple[str, ...]:
-    return (key.user, key.name, key.kind, key.method, status_class_of(key.status))
+def _series_labels(key: SeriesKey, names: EndpointNames | None = None) -> tuple[str, ...]:
+    name = key.name if names is None else names.admit(key.name)
+    return (key.user, name, key.kind, key.method, status_class_of(key.status))
 
 
 def cumulative(
@@ -78,32 +84,41 @@ def cumulative(
     return out
 
 
-def request_families(run: tuple[str, ...], merged: Merged, edges: Sequence[int]) -> list[Family]:
+def request_families(
+    run: tuple[str, ...], merged: Merged, edges: Sequence[int], names: EndpointNames | None = None
+) -> list[Family]:
+    """Requests, failures and latency per series; `names`: the request names labelled (a name past its bound
+    is labelled OTHER_ENDPOINTS, its requests added to that series exactly), kept by the caller from one
+    scrape to the next so a series never changes its name."""
     by_domain: dict[str, list[Family]] = {}
     counters: dict[tuple[str, tuple[str, ...]], list[float]] = {}
     hist_rows: dict[tuple[str, tuple[str, ...]], tuple[Histogram, list[int] | None]] = {}
+    owned: set[tuple[str, tuple[str, ...]]] = set()  # rows whose histogram is a copy made here
     for key, h in sorted(merged.series.items(), key=lambda kv: kv[0].as_list()):
         domain = domain_of(key.kind)
-        labels = run + _series_labels(key)
+        labels = run + _series_labels(key, names)
         row = counters.setdefault((domain, labels), [0.0, 0.0])
         row[0] += h.count
         if not key.ok:
             row[1] += h.count
         hkey = (domain, (*labels, "ok" if key.ok else "failed"))
         le = merged.le.get(key)
-        if hkey in hist_rows:
+        if hkey in hist_rows:  # several series under one label set (status classes, names folded)
             prev_h, prev_le = hist_rows[hkey]
             merged_le = [a + b for a, b in zip(prev_le, le)] if prev_le is not None and le is not None else None
-            hist_rows[hkey] = (Histogram().merge(prev_h).merge(h), merged_le)
+            if hkey not in owned:  # the first row's histogram is the table's own: copied once, then added to
+                prev_h = Histogram().merge(prev_h)
+                owned.add(hkey)
+            hist_rows[hkey] = (prev_h.merge(h), merged_le)
         else:
             hist_rows[hkey] = (h, list(le) if le is not None else None)
-    names = (*RUN_LABELS, *SERIES_LABELS)
+    label_names = (*RUN_LABELS, *SERIES_LABELS)
     for (domain, labels), (total, failures) in counters.items():
-        fams = by_domain.setdefault(domain, _domain_families(domain, names))
+        fams = by_domain.setdefault(domain, _domain_families(domain, label_names))
         fams[0].samples.append((labels, total))
         fams[1].samples.append((labels, failures))
     for (domain, labels), (h, le) in hist_rows.items():
-        fams = by_domain.setdefault(domain, _domain_families(domain, names))
+        fams = by_domain.setdefault(domain, _domain_families(domain, label_names))
         fams[2].buckets.append((labels, cumulative(h, le, edges), h.total / 1_000_000.0))
     return [f for domain in sorted(by_domain) for f in by_domain[domain]]
 
@@ -122,24 +137,40 @@ def _domain_families(domain: str, names: tuple[str, ...]) -> list[Family]:
     ]
 
 
-def table_families(run: tuple[str, ...], merged: Merged, table_edges: Mapping[str, Sequence[int]]) -> list[Family]:
+def table_families(
+    run: tuple[str, ...],
+    merged: Merged,
+    table_edges: Mapping[str, Sequence[int]],
+    names: EndpointNames | None = None,
+) -> list[Family]:
     """One histogram family per per-series table of the merged stats that has data (SERIES_TABLES)."""
     out = []
     for table in SERIES_TABLES:
         data: dict[SeriesKey, Histogram] | None = getattr(merged, table.attr, None)
         if data:
-            out.append(_table_family(run, table, data, table_edges.get(table.attr, ())))
+            out.append(_table_family(run, table, data, table_edges.get(table.attr, ()), names))
     return out
 
 
 def _table_family(
-    run: tuple[str, ...], table: SeriesTable, data: dict[SeriesKey, Histogram], edges: Sequence[int]
+    run: tuple[str, ...],
+    table: SeriesTable,
+    data: dict[SeriesKey, Histogram],
+    edges: Sequence[int],
+    names: EndpointNames | None,
 ) -> Family:
     fam = Family(f"{PREFIX}_{table.family}", HISTOGRAM, table.help, (*RUN_LABELS, *SERIES_LABELS, "outcome"))
     rows: dict[tuple[str, ...], Histogram] = {}
+    owned: set[tuple[str, ...]] = set()
     for key, h in data.items():
-        labels = (*run, *_series_labels(key), "ok" if key.ok else "failed")
-        rows[labels] = Histogram().merge(rows[labels]).merge(h) if labels in rows else h
+        labels = (*run, *_series_labels(key, names), "ok" if key.ok else "failed")
+        if labels not in rows:
+            rows[labels] = h
+        else:
+            if labels not in owned:  # the table's own histogram: copied once, then added to
+                rows[labels] = Histogram().merge(rows[labels])
+                owned.add(labels)
+            rows[labels].merge(h)
     for labels, h in sorted(rows.items()):
         fam.buckets.append((labels, cumulative(h, None, edges, table.exposed_divisor), h.total / table.exposed_divisor))
     return fam
@@ -203,11 +234,13 @@ def build(
     gauges: Gauges,
     results: Sequence[ThresholdResult],
     table_edges: Mapping[str, Sequence[int]] | None = None,
+    names: EndpointNames | None = None,
 ) -> list[Family]:
-    """Every family of the run: requests per domain, per-series tables, gauges, thresholds."""
+    """Every family of the run: requests per domain, per-series tables, gauges, thresholds (`names`: see
+    request_families)."""
     return (
-        request_families(run, merged, edges)
-        + table_families(run, merged, table_edges or {})
+        request_families(run, merged, edges, names)
+        + table_families(run, merged, table_edges or {}, names)
         + gauge_families(run, gauges)
         + threshold_families(run, results)
     )

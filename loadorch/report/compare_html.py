@@ -40,8 +40,8 @@ def bars_for(result: Comparison, scope: str) -> list[Bar]:
 def render_compare_html(
     base: Results, cur: Results, result: Comparison, base_label: str, cur_label: str, budgets: str
 ) -> str:
-    regressions = len(result.regressions)
-    verdict, css = (f"{regressions} REGRESSION(S)", "fail") if regressions else ("NO REGRESSION", "pass")
+    verdict = result.headline()
+    css = {"regression": "fail", "inconclusive": "inconclusive"}.get(result.verdict, "pass")
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -54,6 +54,8 @@ def render_compare_html(
         f'<p class="meta">{escape(budgets)}</p>',
         f'<p class="meta" id="compared">compared: {escape(result.basis)}</p>',
     ]
+    if result.reason():
+        parts.append(f'<p id="why"><strong>Why:</strong> {escape(result.reason())}</p>')
     if result.warnings:
         parts.append("<ul>" + "".join(f"<li>warning: {escape(w)}</li>" for w in result.warnings) + "</ul>")
     parts += [_changes_table(result), _bars(result), _spectra(base, cur, result)]

@@ -1,5 +1,5 @@
 """The "Database" section of report.html and summary.md: queries/s over time, the slow share, queries
-per request per endpoint, the N+1 probe and the top statements (pure, from results.json)."""
+per request per endpoint, the N+1 probe, the slow statements and the top statements (pure, from results.json)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from loadorch.results import Database
 PER_REQUEST_HEAD = ["endpoint", "responses", "avg", "p50", "p95", "max"]
 PROBE_HEAD = ["user", "request", "queries", "header said", "repeated statements (N+1)", "note"]
 TOP_HEAD = ["statement", "calls", "total ms", "mean ms"]
+SLOW_HEAD = ["statement", "slow runs", "longest ms"]
 
 
 def _num(v: Any) -> str:
@@ -31,6 +32,8 @@ def headline_rows(db: Database) -> list[list[str]]:
         share = c.slow_share
         shown = "-" if share is None else f"{c.slow} ({100 * share:.4g} %)"
         rows.append([f"slower than {c.slow_ms:g} ms", shown])
+    if c.window_start:
+        rows.append(["window (the server's clock)", f"{c.window_start} to {c.window_end or '-'}"])
     notes = (("unmeasured", c.unmeasured), ("slow_unmeasured", c.slow_unmeasured), ("probe_note", c.probe_note))
     for key, value in notes:
         if value:
@@ -61,6 +64,14 @@ def top_rows(db: Database) -> list[list[str]]:
     ]
 
 
+def slow_rows(db: Database) -> list[list[str]]:
+    """The slow statements of the window by count, from the duration log (named by pg_stat_statements)."""
+    c = db.collector
+    if c is None or c.slow is None:
+        return []
+    return [[t.statement, _num(t.count), _num(t.max_ms)] for t in c.slow_top]
+
+
 def _table(head: list[str], rows: list[list[str]]) -> str:
     th = "".join(f"<th>{escape(h)}</th>" for h in head)
     body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in r) + "</tr>" for r in rows)
@@ -86,6 +97,9 @@ def html_database(db: Database | None) -> str:
         parts += ["<h3>Queries per request (response header)</h3>", _table(PER_REQUEST_HEAD, per_request_rows(db))]
     if probe_rows(db):
         parts += ["<h3>N+1 probe (each request alone)</h3>", _table(PROBE_HEAD, probe_rows(db))]
+    if db.collector and slow_rows(db):
+        slow_ms = _num(db.collector.slow_ms)
+        parts += [f"<h3>Statements slower than {slow_ms} ms (duration log)</h3>", _table(SLOW_HEAD, slow_rows(db))]
     if top_rows(db):
         parts += ["<h3>Top statements by total time</h3>", _table(TOP_HEAD, top_rows(db))]
     return "\n".join(parts)
@@ -101,6 +115,7 @@ def markdown_database(db: Database | None, table: Any) -> list[str]:
     for title, head, rows in (
         ("Queries per request", PER_REQUEST_HEAD, per_request_rows(db)),
         ("N+1 probe", PROBE_HEAD, probe_rows(db)),
+        ("Slow statements", SLOW_HEAD, slow_rows(db)[:5]),
         ("Top statements", TOP_HEAD, top_rows(db)[:5]),
     ):
         if rows:

@@ -3,7 +3,8 @@
 k6's legacy export: `metrics.<name>` holds trend stats in milliseconds (avg, min, med, max, p(90),
 p(95)), counters as count/rate, rates as passes/fails/value; a metric with thresholds carries
 `thresholds: {expression: failed}` (true when the threshold FAILED, as k6 writes it). Submetrics
-with thresholds appear under their selector (`http_req_duration{kind:read}`). Pure: data in, data out.
+with thresholds appear under their selector (`http_req_duration{kind:read}`). With a measurement window,
+every metric is the window's (what the thresholds judged) and `loadorch.measured` says so. Pure.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import math
 from typing import Any
 
 from loadorch.report.results import RunRecord
+from loadorch.traffic.stages import window_seconds
 from loadorch.verdict.evaluate import ThresholdResult
 from loadorch.verdict.histogram import Histogram
 from loadorch.verdict.stats import Merged
@@ -52,12 +54,17 @@ def _metrics(merged: Merged, seconds: float) -> dict[str, dict[str, Any]]:
 
 
 def k6_summary(record: RunRecord) -> dict[str, Any]:
-    merged = record.merged
-    metrics = _metrics(merged, record.elapsed_s)
+    """With a measurement window every value is the window's, over its seconds: the samples the thresholds
+    beside them judged (the whole run's `http_req_duration` beside the window's `http_req_waiting` and
+    verdicts did not add up); `loadorch.measured` says which."""
+    merged, seconds = record.merged, record.elapsed_s
+    if record.window:
+        merged, seconds = merged.windowed(), window_seconds(record.window, record.elapsed_s)
+    metrics = _metrics(merged, seconds)
     for t in record.thresholds:
         metric = t.selector.split("{", 1)[0]
         if t.selector not in metrics:
-            metrics[t.selector] = _submetric(merged, t, metric, record.elapsed_s, metrics)
+            metrics[t.selector] = _submetric(merged, t, metric, seconds, metrics)
         failed = t.verdict != "pass"  # k6: true means the threshold failed; inconclusive is not a pass here
         metrics[t.selector].setdefault("thresholds", {})[t.expression] = failed
     return {
@@ -71,6 +78,19 @@ def k6_summary(record: RunRecord) -> dict[str, Any]:
         "options": {"summaryTrendStats": list(TREND_STATS), "summaryTimeUnit": "", "noColor": False},
         "state": {"isStdOutTTY": False, "isStdErrTTY": False, "testRunDurationMs": round(record.elapsed_s * 1000, 3)},
         "metrics": metrics,
+        "loadorch": _measured(record, seconds),
+    }
+
+
+def _measured(record: RunRecord, seconds: float) -> dict[str, Any]:
+    """Which samples `metrics` holds: the measurement window (its spans and seconds) or the whole run."""
+    if not record.window:
+        return {"measured": "the whole run", "seconds": round(seconds, 3)}
+    return {
+        "measured": "the measurement window",
+        "source": record.window_source,
+        "spans": [[round(a, 3), round(b, 3)] for a, b in record.window],
+        "seconds": round(seconds, 3),
     }
 
 

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from loadorch.config.tags import tags_of
-from loadorch.db.measure import database_section, per_request_stats
+from loadorch.db.measure import database_section, query_stats
 from loadorch.errors import ExitCode
 from loadorch.report.summary import TOP_ENDPOINTS
 from loadorch.results import SCHEMA
 from loadorch.traffic.stages import window_seconds
 from loadorch.verdict.evaluate import EXIT_CODES, INTERRUPTED, Check, ThresholdResult
+from loadorch.verdict.groups import Rows, counts_of, group_by, pooled, status_counts_of
 from loadorch.verdict.stats import Merged, latency_stats
 from loadorch.wire import StopReason
 
@@ -64,6 +66,25 @@ class LoadRecord:
     samples: list[list[float]] = field(default_factory=list)
 
 
+Stage = tuple[float, float, float]
+
+
+def planned_load(
+    users: int,
+    spawn_rate: float,
+    open_stages: Sequence[Stage] | None,
+    user_stages: Sequence[Stage] | None,
+    samples: Sequence[Sequence[float]],
+) -> LoadRecord:
+    """The load a run planned (an open model's rate stages, a closed model's user stages, or its users at
+    the spawn rate) with what it saw: the one place both the live page and report.html take their plan from
+    (the live page drew a staged run as a jump to its final users at 1 s)."""
+    stages = tuple(open_stages) if open_stages is not None else tuple(user_stages or ())
+    model = "open" if open_stages is not None else "closed"
+    return LoadRecord(model, users, spawn_rate, tuple((float(a), float(b), float(d)) for a, b, d in stages),
+                      [list(s) for s in samples])
+
+
 def build(record: RunRecord) -> dict[str, Any]:
     merged = record.merged
     seconds = record.elapsed_s
@@ -93,18 +114,8 @@ def build(record: RunRecord) -> dict[str, Any]:
             "tags": record.tags,
         },
         "totals": {"requests": total, "failures": failures, "rps": round(total / seconds, 3) if seconds > 0 else 0.0},
-        "kinds": {kind: _stats(merged, (("kind", kind),), seconds) for kind in _values(merged, "kind")},
-        "endpoints": {
-            name: {
-                "kind": _first(merged, "name", name, "kind"),
-                "method": _first(merged, "name", name, "method"),
-                **_stats(merged, (("name", name),), seconds),
-                "status_counts": {str(k): v for k, v in merged.status_counts((("name", name),)).items()},
-                **_tags(merged, name),
-                "db_queries_per_request": per_request_stats(merged, (("name", name),)),
-            }
-            for name in _values(merged, "name")
-        },
+        "kinds": _per_kind(merged, seconds),
+        "endpoints": _endpoints(merged, seconds),
         "thresholds": [r.to_json() for r in record.thresholds],
         "checks": [c.to_json() for c in record.checks],
         "integrity": record.integrity,
@@ -118,6 +129,7 @@ def build(record: RunRecord) -> dict[str, Any]:
         "histograms": _histograms(merged),
         **({"browser": record.browser} if record.browser is not None else {}),
         **({"window": window_block(record)} if record.window else {}),
+        **({"warnings": [folded]} if (folded := merged.endpoints.warning()) else {}),
     }
 
 
@@ -147,13 +159,13 @@ def window_block(record: RunRecord) -> dict[str, Any]:
         "seconds": round(seconds, 3),
         "requests": total,
         "failures": failures,
-        "kinds": {kind: _stats(judged, (("kind", kind),), seconds) for kind in _values(judged, "kind")},
+        "kinds": _per_kind(judged, seconds),
         "excluded": excluded,
     }
 
 
 def _histograms(merged: Merged) -> dict[str, Any]:
-    out: dict[str, Any] = dict(merged.to_json())
+    out: dict[str, Any] = dict(merged.to_json(sparklines=False))
     out.pop("endpoint_intervals", None)  # summarized in endpoint_timeseries (top endpoints only)
     out.pop("endpoint_step", None)
     return out
@@ -191,9 +203,9 @@ def endpoint_timeseries(merged: Merged, top: int = TOP_ENDPOINTS) -> dict[str, A
     chosen = set(sorted(counts, key=lambda n: (-counts[n], n))[:top])
     step = merged.interval_s * merged.endpoint_step
     rows: dict[str, list[list[float]]] = {}
-    for (slot, name), h in sorted(merged.endpoint_intervals.items()):
-        if name in chosen and h.count:
-            rows.setdefault(name, []).append([round(slot * step, 3), round(h.percentile(95) / 1000.0, 3)])
+    picked = [(key, h) for key, h in merged.endpoint_intervals.items() if key[1] in chosen and h.count]
+    for (slot, name), h in sorted(picked):  # sorted after picking: names x slots rows, the top few drawn
+        rows.setdefault(name, []).append([round(slot * step, 3), round(h.percentile(95) / 1000.0, 3)])
     return {"interval_s": step, "endpoints": rows}
 
 
@@ -216,23 +228,32 @@ def expect_checks(merged: Merged) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (-r["fails"], r["name"], r["check"]))
 
 
-def _tags(merged: Merged, name: str) -> dict[str, Any]:
-    user = _first(merged, "name", name, "user")
-    tags = tags_of(merged.tag_table, user, name)
-    return {"tags": dict(sorted(tags.items()))} if tags else {}
+def _per_kind(merged: Merged, seconds: float) -> dict[str, Any]:
+    return {kind: _stats(rows, seconds) for kind, rows in sorted(group_by(merged.series, "kind").items())}
 
 
-def _values(merged: Merged, tag: str) -> list[str]:
-    return sorted({key.tag(tag) for key in merged.series})
+def _endpoints(merged: Merged, seconds: float) -> dict[str, Any]:
+    """A row per request name; each reads only its own series (grouped once: linear in the series)."""
+    queries = group_by(merged.db, "name")
+    out = {}
+    for name, rows in sorted(group_by(merged.series, "name").items()):
+        first = rows[0][0]  # the first series of that name, in the table's order: its kind, method and user
+        tags = tags_of(merged.tag_table, first.user, name)
+        db = pooled(queries.get(name, []), ok=None)
+        out[name] = {
+            "kind": first.kind,
+            "method": first.method,
+            **_stats(rows, seconds),
+            "status_counts": {str(k): v for k, v in status_counts_of(rows).items()},
+            **({"tags": dict(sorted(tags.items()))} if tags else {}),
+            "db_queries_per_request": query_stats(db),
+        }
+    return out
 
 
-def _first(merged: Merged, tag: str, value: str, want: str) -> str:
-    return next(key.tag(want) for key in merged.series if key.tag(tag) == value)
-
-
-def _stats(merged: Merged, tags: tuple[tuple[str, str], ...], seconds: float) -> dict[str, Any]:
-    total, failures = merged.counts(tags)
-    return latency_stats(merged.select(tags, ok=True), total, failures, seconds)
+def _stats(rows: Rows, seconds: float) -> dict[str, Any]:
+    total, failures = counts_of(rows)
+    return latency_stats(pooled(rows), total, failures, seconds)
 
 
 def _service_time(merged: Merged, seconds: float) -> dict[str, Any] | None:
@@ -240,14 +261,14 @@ def _service_time(merged: Merged, seconds: float) -> dict[str, Any] | None:
     if not merged.service:
         return None
 
-    def stats(tags: tuple[tuple[str, str], ...]) -> dict[str, Any]:
-        total, failures = merged.counts(tags)
-        return latency_stats(merged.select(tags, ok=True, service=True), total, failures, seconds)
+    def stats(tag: str) -> dict[str, Any]:
+        service = group_by(merged.service, tag)
+        return {
+            value: latency_stats(pooled(service.get(value, [])), *counts_of(rows), seconds)
+            for value, rows in sorted(group_by(merged.series, tag).items())
+        }
 
-    return {
-        "kinds": {k: stats((("kind", k),)) for k in _values(merged, "kind")},
-        "endpoints": {n: stats((("name", n),)) for n in _values(merged, "name")},
-    }
+    return {"kinds": stats("kind"), "endpoints": stats("name")}
 
 
 def _errors(merged: Merged) -> list[dict[str, Any]]:

@@ -267,6 +267,7 @@ def _setup(run: _Run, progress: Progress, signals: StopSignals) -> None:
                 run.cfg.tls,
                 run.opts.env,
             ),
+            run.cfg.profile.max_response_head,
         )
     except InterruptedError:
         run.checks.append(Check("setup", ERROR, "interrupted during setup"))
@@ -347,6 +348,9 @@ def _keep_logs(run: _Run, group: ProcessGroup) -> None:
     reasons = {name: f"exit code {code}" for name, code in group.abnormal().items()}
     if run.master_summary is not None:
         for w in run.master_summary.workers.detail:
+            if w.lost_at_s is not None:  # alive but silent (a busy loop, a stopped process): close() ended it,
+                # so no exit code of its own says why; its log is the one record of what it was doing
+                reasons.setdefault(f"worker-{w.index}", f"stopped reporting at {w.lost_at_s:g}s")
             if w.vu_failures:
                 reasons.setdefault(f"worker-{w.index}", f"{len(w.vu_failures)} virtual users failed")
     if run.keep_all_logs:
@@ -563,8 +567,8 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
         if metrics:
             doc["live_metrics"] = run.redactor.obj(metrics)
         warnings = _metrics_warnings(metrics)
-        if warnings:
-            doc["warnings"] = run.redactor.obj(warnings)
+        if warnings:  # after results.build's own (request names folded)
+            doc["warnings"] = doc.get("warnings", []) + run.redactor.obj(warnings)
         # built once: every reader below (and report, compare, k8s collect later) reads this model
         made = results_model(doc, run.opts.out_dir)
         _test_gate(run, signals)
@@ -630,12 +634,12 @@ def _record(run: _Run, decision: _Decision, db: Any, signals: StopSignals) -> re
         window=cfg.window.spans if cfg.window else (),
         tags=dict(cfg.run_tags),
         window_source=cfg.window.source if cfg.window else "",
-        load=results.LoadRecord(
-            "open" if cfg.open_model else "closed",
+        load=results.planned_load(
             cfg.users,
             cfg.spawn_rate,
-            cfg.open_model.stages if cfg.open_model else (cfg.user_stages or ()),
-            [list(s) for s in summary.load] if summary else [],
+            cfg.open_model.stages if cfg.open_model else None,
+            cfg.user_stages,
+            summary.load if summary else [],
         ),
     )
 

@@ -17,7 +17,7 @@ from loadorch.config.collectors import PostgresCollector
 from loadorch.config.resolve import RunConfig
 from loadorch.db.durationlog import slow_in
 from loadorch.db.logfiles import LogGap, LogMark
-from loadorch.db.measure import DbMeasurement, ProbeRow, short_statement
+from loadorch.db.measure import DbMeasurement, ProbeRow
 from loadorch.db.postgres import PgSession
 from loadorch.db.servertiming import QueryHeader
 from loadorch.db.settings import Override, count_hiding, describe, slow_hiding
@@ -29,6 +29,7 @@ from loadorch.db.statements import (
     slow_named,
     top_level_calls,
     top_statements,
+    unlogged_message,
     unlogged_slow,
     window_problem,
 )
@@ -80,7 +81,11 @@ class DatabaseCollector:
         wanted = cfg.profile.collectors.queries_per_request
         header = QueryHeader(wanted.header, wanted.entry)
         runner = LeanRunner(
-            Origin.parse(host), cfg.profile.request_timeout, cfg.profile.max_response_body, query_header=header
+            Origin.parse(host),
+            cfg.profile.request_timeout,
+            cfg.profile.max_response_body,
+            query_header=header,
+            max_head=cfg.profile.max_response_head,
         )
         rng = random.Random(gen.stream_seed(cfg.seed, "probe"))
         try:
@@ -217,7 +222,7 @@ class DatabaseCollector:
         m.slow_top = slow_named(tally, deltas)
         missing = unlogged_slow(deltas, tally, self.settings.slow_ms)
         if missing:
-            m.slow_unmeasured = _unlogged(missing, self.settings.slow_ms)
+            m.slow_unmeasured = unlogged_message(missing, self.settings.slow_ms)
 
     def _settle(self) -> None:
         """Wait (bounded) until the server's logger has written what the window produced."""
@@ -258,18 +263,6 @@ class DatabaseCollector:
             return
         finally:
             session.close()
-
-
-def _unlogged(missing: list[tuple[Delta, float]], slow_ms: float) -> str:
-    named = "; ".join(f"{short_statement(d.query)} (up to {over:.0f} ms)" for d, over in missing[:3])
-    more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
-    return (
-        f"pg_stat_statements saw statements slower than {slow_ms:g} ms in the window that the duration log does "
-        f"not have: {named}{more}; a session, role or database setting kept them out of the log (SET "
-        "log_min_duration_statement or log_min_messages in the application's session or connection options, "
-        f"ALTER ROLE/DATABASE ... SET): set log_min_duration_statement to at most {slow_ms:g} ms for the "
-        "application's sessions, then run again"
-    )
 
 
 def _replace(row: ProbeRow, note: str) -> ProbeRow:

@@ -110,6 +110,9 @@ def build_plan(
         workers=cfg.workers,
         request_timeout_s=cfg.profile.request_timeout,
         max_response_body=cfg.profile.max_response_body,
+        max_response_head=cfg.profile.max_response_head,
+        max_endpoints=cfg.profile.max_endpoints,
+        endpoint_names=declared_names(cfg),
         tls=None if cfg.tls is None else dict(cfg.tls),
         worker_connect_timeout_s=cfg.profile.worker_connect_timeout,
         interval_s=interval_for(cfg.duration_s),
@@ -182,3 +185,11 @@ def process_specs(
         for i in range(browser_workers)
     ]
     return specs
+
+
+def declared_names(cfg: RunConfig) -> list[str]:
+    """Request names the bound on distinct names always keeps: the scenario's own and those a threshold selects
+    (a gate on a name must not lose its requests to "(other endpoints)")."""
+    names = [str(ep.name) for user in cfg.scenario.model.users for ep in user.requests]
+    names += [value for t in cfg.thresholds for tag, value in t.selector.tags if tag == "name"]
+    return list(dict.fromkeys(names))

@@ -6,6 +6,7 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from loadorch.config.profile import DEFAULT_MAX_HEAD
 from loadorch.config.scenario import READ_METHODS, Scenario
 from loadorch.errors import RunError
 from loadorch.runtime.hops import HttpOptions
@@ -32,12 +33,13 @@ def run_setup(
     max_body: int = DEFAULT_MAX_BODY,
     addresses: Sequence[str] = (),
     options: HttpOptions | None = None,
+    max_head: int = DEFAULT_MAX_HEAD,
 ) -> SetupReport:
     """Send every setup request in order; the first failure stops the run (RunError, exit 5)."""
     import time
 
     started = time.monotonic()
-    runner = LeanRunner(Origin.parse(host), timeout, max_body, addresses, options=options)
+    runner = LeanRunner(Origin.parse(host), timeout, max_body, addresses, options=options, max_head=max_head)
     rng = random.Random(gen.stream_seed(seed, "setup"))
     state = gen.DrawState(slot=0, slots=1)
     sent = 0

@@ -181,6 +181,7 @@ class Hops:
             addresses=addresses,
             ssl_context=self.options.ssl_context,
             proxy=proxy,
+            max_head=self.conn.max_head,
         )
         self.others[key] = conn
         return conn, None

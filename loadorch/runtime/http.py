@@ -19,6 +19,8 @@ from typing import Any
 import httptools
 from greenlet import getcurrent
 
+from loadorch.config.profile import DEFAULT_MAX_HEAD
+from loadorch.config.units import size_text
 from loadorch.errors import SafetyError
 from loadorch.traffic.proxies import Proxy
 from loadorch.traffic.request import IDEMPOTENT_METHODS
@@ -51,6 +53,7 @@ class _Collector:
     __slots__ = (
         "body",
         "complete",
+        "head",
         "headers",
         "headers_done",
         "keep_alive",
@@ -78,6 +81,7 @@ class _Collector:
         self.headers: list[tuple[bytes, bytes]] = []
         self.complete = False
         self.headers_done = False
+        self.head = 0  # bytes read before the head ended (interim 1xx heads included): max_head bounds them
         self.keep_headers = keep_headers
         self.keep_body = keep_body
         self.max_body = max_body
@@ -160,8 +164,12 @@ class Connection:
         check_addresses: Callable[[list[str]], None] | None = None,
         ssl_context: ssl.SSLContext | None = None,
         proxy: Proxy | None = None,
+        max_head: int = DEFAULT_MAX_HEAD,
     ) -> None:
         self.host = host
+        # the status line and headers of a response, interim ones included (max_response_head): one 50 MB
+        # header line grew a worker to 1 GB (the parser joins a header's pieces) and killed it
+        self.max_head = max_head
         self.port = port
         self.tls = tls
         self.connect_timeout = connect_timeout
@@ -383,12 +391,19 @@ class Connection:
             raise HttpError("connection closed mid-response")
         if first:
             self.waiting_us = int((time.perf_counter() - sent_at) * 1e6)
-        try:
-            collector.parser.feed_data(data)  # type: ignore[union-attr]
-        except httptools.HttpParserUpgrade:
-            raise HttpError("unexpected protocol upgrade") from None
-        except httptools.HttpParserError as exc:
-            raise HttpError(f"invalid HTTP response: {exc}") from None
+        if not collector.headers_done:
+            room = self.max_head - collector.head
+            if len(data) > room:  # the head must end within the bound: parse up to it, then see
+                if room:
+                    _parse(collector, data[:room])
+                if not collector.headers_done:
+                    raise HttpError(f"response head over {size_text(self.max_head)} (max_response_head)")
+                data = data[room:]
+                if not data:
+                    return method == "HEAD"
+            else:
+                collector.head += len(data)
+        _parse(collector, data)
         if collector.too_large:
             raise HttpError(f"response body over {collector.max_body} bytes (max_response_body)")
         return method == "HEAD" and collector.headers_done  # a HEAD response has headers only
@@ -494,6 +509,15 @@ class Connection:
             self.full = _HeaderCollector(False, True, None, None)
             self.full.parser = httptools.HttpResponseParser(self.full)
         return self.full
+
+
+def _parse(collector: _Collector, data: bytes | memoryview) -> None:
+    try:
+        collector.parser.feed_data(data)  # type: ignore[union-attr]
+    except httptools.HttpParserUpgrade:
+        raise HttpError("unexpected protocol upgrade") from None
+    except httptools.HttpParserError as exc:
+        raise HttpError(f"invalid HTTP response: {exc}") from None
 
 
 def _head_pattern(want: bytes | None) -> re.Pattern[bytes]:

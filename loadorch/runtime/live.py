@@ -19,14 +19,15 @@ from gevent.pywsgi import WSGIServer
 
 from loadorch.config.thresholds import Threshold
 from loadorch.db.gates import db_judge
-from loadorch.metrics.families import Family, Gauges, build, flatten
+from loadorch.metrics.families import MAX_METRIC_NAMES, Family, Gauges, build, flatten
 from loadorch.metrics.remote_write import auth_header, compress, encode_write_request
 from loadorch.metrics.tagged import families_from_json
-from loadorch.report.results import LoadRecord, load_timeline, timeseries
+from loadorch.report.results import LoadRecord, load_timeline, planned_load, timeseries
 from loadorch.results import LiveView
 from loadorch.runtime.common import emit
 from loadorch.traffic.redact import Redactor
 from loadorch.traffic.stages import PHASE_AFTER, PHASE_BEFORE, PHASE_BETWEEN, PHASE_IN, phase_of, window_seconds
+from loadorch.verdict.endpoints import EndpointNames
 from loadorch.verdict.evaluate import ThresholdResult, evaluate
 from loadorch.verdict.stats import Merged
 from loadorch.wire import (
@@ -97,6 +98,8 @@ class LiveMetrics:
         self.next_push = PUSH_INTERVAL_S
         self.dispatched = (0.0, 0)
         self.extra: tuple[tuple[int, int], list[Family]] = ((0, 0), [])
+        # the request names labelled, the same from one scrape to the next (metrics/families.py)
+        self.names = EndpointNames(MAX_METRIC_NAMES, plan.endpoint_names[:MAX_METRIC_NAMES])
         self.redactor = Redactor(plan.secrets)
 
     def start(self) -> None:
@@ -123,8 +126,8 @@ class LiveMetrics:
 
     def families(self) -> list[Family]:
         """Every family scraped and pushed, the run's secrets masked in its label values (a request name or a
-        python user's name can carry one)."""
-        own = build(self.run, self.state.merged, self.edges, self.gauges, self.results, self.table_edges)
+        python user's name can carry one); at most MAX_METRIC_NAMES request names labelled (self.names)."""
+        own = build(self.run, self.state.merged, self.edges, self.gauges, self.results, self.table_edges, self.names)
         return [masked(f, self.redactor) for f in own + self._extra_families()]
 
     def _extra_families(self) -> list[Family]:
@@ -189,14 +192,9 @@ class LiveMetrics:
 
     def _load_record(self) -> LoadRecord:
         """What the report's load chart is drawn from, as the controller builds it at the end."""
-        plan, open_model = self.plan, self.plan.open
-        return LoadRecord(
-            "open" if open_model else "closed",
-            plan.users,
-            plan.spawn_rate,
-            tuple(open_model.stages) if open_model else (),
-            [list(s) for s in self.state.load_samples],
-        )
+        plan = self.plan
+        open_stages = plan.open.stages if plan.open else None
+        return planned_load(plan.users, plan.spawn_rate, open_stages, plan.stages, self.state.load_samples)
 
     def tick(self, elapsed: float, min_samples: int) -> None:
         """About once a second: refresh gauges and threshold states; every few seconds, push."""

@@ -30,6 +30,7 @@ from locust.env import Environment
 from loadorch.db.servertiming import QueryHeader
 from loadorch.errors import LoadorchError
 from loadorch.hosts import check_allowed, resolve
+from loadorch.runtime.headbound import ResponseHeadTooLarge
 from loadorch.runtime.vu import DEFAULT_MAX_BODY, wire_path
 from loadorch.traffic.redact import NO_SECRETS, Redactor
 from loadorch.traffic.request import (
@@ -127,7 +128,8 @@ class LocustClientRunner:
         latency = int((end - origin) * 1e6)
         status = 0 if resp is None else int(resp.status_code or 0)
         if status == 0 or error is not None:  # no response, timed out, or a redirect refused (its 3xx kept)
-            reason = error or f"request failed: {getattr(resp, 'error', None)}"
+            failed = getattr(resp, "error", None)
+            reason = error or (str(failed) if isinstance(failed, ResponseHeadTooLarge) else f"request failed: {failed}")
             return Outcome(status, False, self.redactor.cut(reason, 200, more=""), latency, path, body, service)
         results: list[bool] | None = [] if req.checks else None
         failure = check(req, status, content, lookup, captured, results, self.redactor)

@@ -18,6 +18,7 @@ from loadorch.runtime.alive import process_state
 from loadorch.runtime.common import FINAL_WAIT_S, LOST_AFTER_S, REPORT_INTERVAL_S, emit
 from loadorch.runtime.lag import LagMeter
 from loadorch.verdict.delta import merge_packed
+from loadorch.verdict.endpoints import EndpointNames
 from loadorch.verdict.histogram import Histogram
 from loadorch.verdict.stats import Merged
 from loadorch.wire import (
@@ -88,6 +89,7 @@ class MasterState:
         self.plan = plan
         self.merged = Merged(plan.interval_s)
         self.merged.tag_table = tag_table(plan.scenario, plan.tags)
+        self.merged.endpoints = EndpointNames(plan.max_endpoints, plan.endpoint_names)
         self.workers: dict[int, WorkerInfo] = {}
         self.proven: set[str] = set()  # client ids of the workers above: one lookup per message
         self.by_client: dict[str, WorkerInfo] = {}
@@ -216,7 +218,10 @@ class MasterState:
             return
         self._heard(info, time.monotonic())
         info.seq = msg.seq
+        folded_before = bool(self.merged.endpoints.folded)
         self.merged.add_decoded(info.index, delta)
+        if not folded_before and self.merged.endpoints.folded:
+            log.warning("%s", self.merged.endpoints.warning())
         for _, keys, packed in delta.rows("intervals"):  # the progress line's p95 (coarse: 0.8 %)
             by_kind = self.ok_by_kind
             merge_packed([by_kind.setdefault(keys[i][1], Histogram()) if keys[i][2] else Histogram()

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
+from loadorch.config.profile import DEFAULT_MAX_HEAD
 from loadorch.db.servertiming import QueryHeader
 from loadorch.runtime.hops import Hops, HttpOptions
 from loadorch.runtime.http import Connection, HttpError
@@ -53,6 +54,7 @@ class LeanRunner:
         check_addresses: Callable[[list[str]], None] | None = None,
         query_header: QueryHeader | None = None,
         options: HttpOptions | None = None,
+        max_head: int = DEFAULT_MAX_HEAD,
     ) -> None:
         self.origin = origin
         self.timeout = timeout
@@ -74,6 +76,7 @@ class LeanRunner:
             check_addresses=check_addresses,
             ssl_context=options.ssl_context,
             proxy=proxy,
+            max_head=max_head,
         )
         first = Hop(origin.scheme, origin.host.lower(), origin.port, "/")
         self.hops = Hops(options, first, self.conn, timeout, max_body)

@@ -29,6 +29,7 @@ from loadorch.db.servertiming import QueryHeader
 from loadorch.hosts import address_guard
 from loadorch.runtime.alive import LOOP_TICK_S, MASTER_DOWN_S, MASTER_SILENT_S, Liveness, master_verdict
 from loadorch.runtime.common import REPORT_INTERVAL_S, emit, real_thread, watch_parent
+from loadorch.runtime.headbound import bound_response_heads
 from loadorch.runtime.hops import HttpOptions, http_options
 from loadorch.runtime.vu import LeanRunner, VirtualUser
 from loadorch.traffic import data as gen
@@ -37,6 +38,7 @@ from loadorch.traffic.data import cumulative, stream_seed
 from loadorch.traffic.redact import Redactor
 from loadorch.traffic.request import CompiledRequest, Origin, RequestRunner, compile_request
 from loadorch.traffic.stages import users_at
+from loadorch.verdict.endpoints import EndpointNames
 from loadorch.verdict.stats import Recorder
 from loadorch.wire import Arrivals, Hello, Plan, Ramp, Start, StatsMessage, VuFailure, WorkerLostMaster
 
@@ -108,7 +110,11 @@ class WorkerState:
         self.plan = plan
         self.index = index
         self.recorder = Recorder(
-            plan.interval_s, time.time(), plan.metrics.edges_us if plan.metrics else (), plan.window or ()
+            plan.interval_s,
+            time.time(),
+            plan.metrics.edges_us if plan.metrics else (),
+            plan.window or (),
+            EndpointNames(plan.max_endpoints, plan.endpoint_names),
         )
         self.seq = 0
         self.started = False
@@ -148,6 +154,8 @@ class WorkerState:
         self.seq += 1
         mine = len(self.mine)
         failures, self.vu_failures = self.vu_failures, []
+        if self.recorder.endpoints.folded and not self.recorder.folded_sent:  # the first names folded: once
+            log.warning("%s", self.recorder.endpoints.warning())
         late, wait, steal = self.liveness.take() if self.liveness is not None else (None, None, None)
         return StatsMessage(
             index=self.index,
@@ -245,7 +253,14 @@ def make_runner(
     pinned = plan.addresses
     check = None if pinned else address_guard(plan.host, plan.allowed_hosts)
     lean = LeanRunner(
-        origin, plan.request_timeout_s, plan.max_response_body, pinned, check, query_header=header, options=options()
+        origin,
+        plan.request_timeout_s,
+        plan.max_response_body,
+        pinned,
+        check,
+        query_header=header,
+        options=options(),
+        max_head=plan.max_response_head,
     )
     lean.redactor = redactor
     return lean
@@ -455,6 +470,8 @@ def run_worker(plan: Plan, index: int) -> int:
     watch_parent()
     state = WorkerState(plan, index)
     env = Environment(user_classes=build_user_classes(state), host=plan.host, stop_timeout=0)
+    _ignore_locust_stats(env)
+    bound_response_heads(plan.max_response_head)  # client: locust and python users' FastHttpUser
     gc.freeze()  # modules, classes, the plan: never garbage, so never traversed again (see FREEZE_EVERY)
     if any(u.python for u in plan.scenario.users):
         _listen_to_python_users(env, state)
@@ -472,6 +489,18 @@ def run_worker(plan: Plan, index: int) -> int:
         emit(WorkerLostMaster(index=index))
         return 5
     return 0
+
+
+def _ignore_locust_stats(env: Environment) -> None:
+    """Locust's own request stats are not kept: the recorder is the run's record. Locust's keep an entry per
+    request name, sent to the master every 3 s and kept there too, with no bound: a python user naming each
+    request by its URL grew them by a name per id on both sides."""
+
+    def ignore(*args: Any, **kwargs: Any) -> None:
+        return None
+
+    env.stats.log_request = ignore  # type: ignore[method-assign]
+    env.stats.log_error = ignore  # type: ignore[method-assign]
 
 
 def _listen_to_python_users(env: Environment, state: WorkerState) -> None:

@@ -8,6 +8,7 @@ budget (relative) and `min_change_ms` (absolute). Throughput and error rate use 
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -18,8 +19,11 @@ from loadorch.verdict.evaluate import ERROR, INTERRUPTED
 from loadorch.verdict.histogram import Histogram, bounds_of, bucket_of
 
 Z = 1.96
+EXACT_UP_TO = 2000  # samples up to which an open normal-approximation interval is recomputed exactly
 MIN_COUNT = 30  # fewer requests than this on either side: a count-based test cannot tell
 PERCENTILES = (("p50", 50.0), ("p95", 95.0), ("p99", 99.0))
+# why a change does not count (README "Comparing runs"): a row says one of these, never "same"
+TOO_FEW, NOT_SIGNIFICANT, WITHIN_BUDGET = "too few samples", "not significant", "within budget"
 
 
 @dataclass(frozen=True)
@@ -71,9 +75,16 @@ class Row:
             return self.verdict.upper()
         if self.verdict == "missing":
             return f"missing ({self.note})" if self.note else "missing"
-        if self.why == "not significant" and self.metric in ("p50", "p95", "p99"):
-            return f"not significant ({self.note})"
-        return self.why or self.verdict
+        if self.why == NOT_SIGNIFICANT and self.note.startswith("95% intervals"):
+            return f"{NOT_SIGNIFICANT} ({self.note})"
+        if self.why:
+            return self.why
+        return WITHIN_BUDGET if self.significant else NOT_SIGNIFICANT  # a "same" row that did not say why
+
+    @property
+    def undecided(self) -> bool:
+        """A gated row whose data cannot bound the change: the comparison cannot say "no regression"."""
+        return self.verdict == "same" and self.why == TOO_FEW
 
 
 @dataclass
@@ -85,6 +96,37 @@ class Comparison:
     @property
     def regressions(self) -> list[Row]:
         return [r for r in self.rows if r.verdict == "regression"]
+
+    @property
+    def undecided(self) -> list[Row]:
+        return [r for r in self.rows if r.undecided]
+
+    @property
+    def verdict(self) -> str:
+        """"regression", else "inconclusive" when a gated row has too few samples, else "no regression"."""
+        return "regression" if self.regressions else "inconclusive" if self.undecided else "no regression"
+
+    def headline(self) -> str:
+        """The comparison's verdict in the words compare.md, compare.html and the terminal all show."""
+        if self.regressions:
+            return f"{len(self.regressions)} REGRESSION(S)"
+        if self.undecided:
+            return f"INCONCLUSIVE ({len(self.undecided)} row(s): {TOO_FEW})"
+        return "NO REGRESSION"
+
+    def reason(self) -> str:
+        """Why an inconclusive comparison is one, and what to do ("" otherwise)."""
+        rows = self.undecided
+        if self.regressions or not rows:
+            return ""
+        named = ", ".join(f"{r.scope} {r.name} {r.metric}" for r in rows[:5]) + (" ..." if len(rows) > 5 else "")
+        needs = sorted({(p, samples_to_bound(p)) for p in (_pct_of(r.metric) for r in rows) if p is not None})
+        least = ", ".join(f"p{p:g} {n}" for p, n in needs)
+        return (
+            f"inconclusive: {len(rows)} row(s) with {TOO_FEW} to bound the change ({named}): run both runs "
+            f"longer or with more users (browser: pages), so each row has enough samples"
+            + (f" (at least, per run: {least})" if least else "")
+        )
 
 
 def quantile_interval(h: Histogram, pct: float, z: float = Z) -> tuple[float, float]:
@@ -99,18 +141,44 @@ def quantile_interval(h: Histogram, pct: float, z: float = Z) -> tuple[float, fl
     return lo, hi
 
 
+def interval_bounded(n: int, pct: float, z: float = Z) -> bool:
+    """Whether n samples bound the pct-th percentile's interval on both sides."""
+    lo, hi = _rank_bounds(n, pct / 100.0, z)
+    return lo >= 1 and hi <= n
+
+
+@functools.lru_cache(maxsize=32)
+def samples_to_bound(pct: float, z: float = Z) -> int:
+    """The fewest samples whose interval for the pct-th percentile is bounded (p50: 6, p75: 13, p95: 72, p99: 368)."""
+    n = 1
+    while not interval_bounded(n, pct, z) and n < EXACT_UP_TO:
+        n += 1
+    return n
+
+
 def _rank_bounds(n: int, p: float, z: float) -> tuple[int, int]:
     if n * p * (1 - p) >= 5:
         half = z * math.sqrt(n * p * (1 - p))
-        return math.floor(p * n - half), math.ceil(p * n + half) + 1
+        lo, hi = math.floor(p * n - half), math.ceil(p * n + half) + 1
+        if (lo >= 1 and hi <= n) or n > EXACT_UP_TO:
+            return lo, hi
+        # the normal approximation is open where the exact ranks are not (p99 of 506-725 samples): exact
     tail = (1 - math.erf(z / math.sqrt(2))) / 2  # 0.025 for z = 1.96
     cdf, acc = [], 0.0
     for k in range(n + 1):
-        acc += math.comb(n, k) * p**k * (1 - p) ** (n - k)
+        acc += _binomial_pmf(n, k, p)
         cdf.append(acc)
     lo = max((r for r in range(1, n + 1) if cdf[r - 1] <= tail), default=0)
     hi = min((r for r in range(1, n + 1) if 1 - cdf[r - 1] <= tail), default=n + 1)
     return lo, hi
+
+
+def _binomial_pmf(n: int, k: int, p: float) -> float:
+    """P(Binomial(n, p) = k), in logs so that large n neither overflows nor underflows early."""
+    if p <= 0.0 or p >= 1.0:
+        return float(k == (n if p >= 1.0 else 0))
+    log = math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+    return math.exp(log + k * math.log(p) + (n - k) * math.log1p(-p))
 
 
 def _bucket_at(h: Histogram, rank: int) -> int:
@@ -212,36 +280,56 @@ def _latency_rows(scope: str, name: str, b: Histogram, c: Histogram, budgets: Bu
                 )
             )
             continue
-        bv, cv = b.percentile(pct) / 1000.0, c.percentile(pct) / 1000.0
-        (blo, bhi), (clo, chi) = quantile_interval(b, pct), quantile_interval(c, pct)
-        change = cv - bv
-        worse = clo > bhi
-        better = chi < blo
-        big = abs(change) > budget * bv and abs(change) > budgets.min_change_ms
-        verdict = "regression" if worse and big else "improvement" if better and big else "same"
-        open_ended = math.isinf(bhi) or math.isinf(chi) or blo == 0.0 or clo == 0.0
-        why = "" if verdict != "same" else _why_same(worse or better, open_ended and not (worse or better))
-        if why == "within budget" and abs(change) <= budgets.min_change_ms:
-            why = f"under min_change_ms ({budgets.min_change_ms:g} ms)"
-        rows.append(
-            Row(
-                scope,
-                name,
-                metric,
-                round(bv, 3),
-                round(cv, 3),
-                round(change, 3),
-                _pct(change, bv),
-                budget,
-                worse or better,
-                verdict,
-                f"95% intervals {_ms(blo)}-{_ms(bhi)} vs {_ms(clo)}-{_ms(chi)} ms",
-                _finite(-((chi / 1000.0 - cv) + (bv - blo / 1000.0))),
-                _finite((cv - clo / 1000.0) + (bhi / 1000.0 - bv)),
-                why=why,
-            )
-        )
+        rows.append(percentile_row(scope, name, metric, (b, c, pct), budget, budgets.min_change_ms))
     return rows
+
+
+def percentile_row(
+    scope: str,
+    name: str,
+    metric: str,
+    data: tuple[Histogram, Histogram, float],
+    budget: float,
+    min_change: float,
+    scale: float = 1000.0,
+    unit: str = "ms",
+) -> Row:
+    """One percentile before and after (histograms of baseline and current, the percentile), in `unit`
+    (the histograms' values divided by `scale`): a regression (improvement) when the two 95 % intervals do not
+    overlap and the change exceeds the relative budget and `min_change`; else the reason it does not count,
+    `too few samples` when an interval that overlaps is open (nothing bounds it with these samples)."""
+    b, c, pct = data
+    bv, cv = b.percentile(pct) / scale, c.percentile(pct) / scale
+    (blo, bhi), (clo, chi) = quantile_interval(b, pct), quantile_interval(c, pct)
+    change = cv - bv
+    worse, better = clo > bhi, chi < blo
+    big = abs(change) > budget * bv and abs(change) > min_change
+    verdict = "regression" if worse and big else "improvement" if better and big else "same"
+    open_ended = not (interval_bounded(b.count, pct) and interval_bounded(c.count, pct))
+    why = "" if verdict != "same" else _why_same(worse or better, open_ended and not (worse or better))
+    if why == WITHIN_BUDGET and abs(change) <= min_change and unit == "ms":
+        why = f"under min_change_ms ({min_change:g} ms)"
+    digits, shown = (3, 1) if unit == "ms" else (6, 3)
+
+    def fmt(v: float) -> str:
+        return "inf" if math.isinf(v) else f"{v / scale:.{shown}f}"
+
+    return Row(
+        scope,
+        name,
+        metric,
+        round(bv, digits),
+        round(cv, digits),
+        round(change, digits),
+        _pct(change, bv),
+        budget,
+        worse or better,
+        verdict,
+        f"95% intervals {fmt(blo)}-{fmt(bhi)} vs {fmt(clo)}-{fmt(chi)}{' ' + unit if unit else ''}",
+        _finite(-((chi / scale - cv) + (bv - blo / scale)), digits),
+        _finite((cv - clo / scale) + (bhi / scale - bv), digits),
+        why=why,
+    )
 
 
 def _rps_row(scope: str, name: str, bc: int, bt: float, cc: int, ct: float, budget: float) -> Row:
@@ -288,16 +376,18 @@ def _z_row(
 def _why_same(significant: bool, too_few: bool) -> str:
     """Why a change does not count: the data cannot bound it, it is within the noise, or within the budget."""
     if too_few:
-        return "too few samples"
-    return "within budget" if significant else "not significant"
+        return TOO_FEW
+    return WITHIN_BUDGET if significant else NOT_SIGNIFICANT
 
 
-def _finite(ms: float) -> float | None:
-    return round(ms, 3) if math.isfinite(ms) else None
+def _pct_of(metric: str) -> float | None:
+    """The percentile of a latency or vital row ("p95", "lcp p75"), None for rates."""
+    last = metric.rsplit(" ", 1)[-1]
+    return float(last[1:]) if last[:1] == "p" and last[1:].replace(".", "", 1).isdigit() else None
 
 
-def _ms(us: float) -> str:
-    return "inf" if math.isinf(us) else f"{us / 1000:.1f}"
+def _finite(value: float, digits: int = 3) -> float | None:
+    return round(value, digits) if math.isfinite(value) else None
 
 
 def _pct(change: float, base: float) -> float | None:

@@ -33,6 +33,7 @@ from itertools import islice
 from operator import add, gt
 from typing import Any, Literal, NamedTuple
 
+from loadorch.verdict.endpoints import MAX_FOLDED_SHOWN
 from loadorch.verdict.histogram import Histogram
 
 _SWAP = sys.byteorder != "little"
@@ -274,6 +275,10 @@ def decode(delta: Any, keys: list[Any]) -> Decoded:
     for _, counts in out.small["le"]:
         if not all(type(n) is int and n >= 0 for n in counts):
             raise ValueError("le: malformed counts")
+    folded = delta.get("folded", [])
+    if type(folded) not in (list, tuple) or not all(type(n) is str for n in folded):
+        raise ValueError("folded: not a list of request names")
+    out.folded = [n[:200] for n in folded[:MAX_FOLDED_SHOWN]]  # a worker sends its first ones, once
     return out
 
 
@@ -286,6 +291,7 @@ class Decoded:
     small: dict[str, list[Any]] = field(default_factory=dict)
     total: int = 0
     window: bool = False  # the worker's run has a measurement window
+    folded: list[str] = field(default_factory=list)  # request names the worker folded into OTHER_ENDPOINTS
 
     def rows(self, name: str) -> Iterator[tuple[Any, Sequence[Any], Packed]]:
         """(tag, row keys, packed rows) of one table: the tag is the time slot or the timing's name."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
@@ -65,10 +65,16 @@ def nearest_rank(pct: float, count: int) -> int:
     `pct` is taken as the decimal the user wrote (99.9, not the binary float just above it), so
     p(99.9) of 1,000 samples is the 999th value and p(7) of 100 the 7th; float products round up a rank.
     """
-    share = Fraction(repr(float(pct))) if math.isfinite(pct) else Fraction(0)
-    numerator = share.numerator * count
-    denominator = share.denominator * 100
-    return min(count, max(1, -(-numerator // denominator)))
+    share = _SHARES.get(pct)
+    if share is None:
+        fraction = Fraction(repr(float(pct))) if math.isfinite(pct) else Fraction(0)
+        share = (fraction.numerator, fraction.denominator * 100)
+        if len(_SHARES) < 256:  # a report asks for a handful of percentiles, thousands of times
+            _SHARES[pct] = share
+    return min(count, max(1, -(-share[0] * count // share[1])))
+
+
+_SHARES: dict[float, tuple[int, int]] = {}  # pct -> (numerator, denominator * 100) of its decimal
 
 
 class Histogram:
@@ -139,20 +145,26 @@ class Histogram:
 
     def percentile(self, pct: float) -> float:
         """Nearest-rank percentile in microseconds: the smallest value with >= pct % of samples at or below."""
+        return self.percentiles((pct,))[0]
+
+    def percentiles(self, pcts: Sequence[float]) -> list[float]:
+        """`percentile` of each of `pcts`, the buckets sorted once for all of them (a report row asks for five)."""
         if self.count == 0:
-            return math.nan
-        if pct <= 0:
-            return float(self.min)
-        if pct >= 100:
-            return float(self.max)
-        rank = nearest_rank(pct, self.count)
-        seen = 0
-        for b in sorted(self.buckets):
-            seen += self.buckets[b]
-            if seen >= rank:
+            return [math.nan] * len(pcts)
+        ranks = sorted((nearest_rank(p, self.count), i) for i, p in enumerate(pcts) if 0 < p < 100)
+        out = [float(self.min) if p <= 0 else float(self.max) for p in pcts]
+        if not ranks:
+            return out
+        buckets, seen, k = self.buckets, 0, 0
+        for b in sorted(buckets):
+            seen += buckets[b]
+            while k < len(ranks) and seen >= ranks[k][0]:
                 low, high = bounds_of(b)
-                return min(max((low + high) / 2.0, self.min), self.max)
-        return float(self.max)
+                out[ranks[k][1]] = min(max((low + high) / 2.0, self.min), self.max)
+                k += 1
+            if k == len(ranks):
+                break
+        return out
 
     def value_range(self, value_us: float) -> tuple[float, float]:
         """[low, high] that the true value behind a reported percentile can lie in (its bucket, clipped)."""

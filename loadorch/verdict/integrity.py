@@ -228,6 +228,9 @@ def _arrival_checks(cfg: RunConfig, summary: MasterSummary, detail: Detail) -> l
     return checks
 
 
+MAX_NAMES_LISTED = 10  # request names without a kind named in the check's message
+
+
 def kinds_checks(cfg: RunConfig, merged: Merged) -> list[Check]:
     """Python users' requests whose kind nobody gave are reported, never guessed."""
     if not any(u.python for u in cfg.scenario.model.users):
@@ -238,7 +241,9 @@ def kinds_checks(cfg: RunConfig, merged: Merged) -> list[Check]:
             names[key.name] = names.get(key.name, 0) + h.count
     if not names:
         return [Check("request kinds", PASS, "every request of the python users has a kind")]
-    listed = ", ".join(f"{n!r} ({c})" for n, c in sorted(names.items()))
+    listed = ", ".join(f"{n!r} ({c})" for n, c in sorted(names.items())[:MAX_NAMES_LISTED])
+    if len(names) > MAX_NAMES_LISTED:  # a name per id would make a message per request
+        listed += f" and {len(names) - MAX_NAMES_LISTED:,} more names"
     return [
         Check(
             "request kinds",

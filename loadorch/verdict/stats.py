@@ -18,6 +18,7 @@ from loadorch.config.tags import TagTable, tags_of
 from loadorch.config.thresholds import EXPECTED_RESPONSE
 from loadorch.traffic.stages import PHASE_IN, Span, phase_of
 from loadorch.verdict.delta import Decoded, KeyRegistry, decode, decode_keys, merge_packed, pack_table
+from loadorch.verdict.endpoints import EndpointNames
 from loadorch.verdict.histogram import COARSE_SUB_BITS, SPARK_SUB_BITS, Histogram
 from loadorch.wire import HistogramJson, MergedJson, SeriesKeyJson, StatsDelta, TablesJson
 
@@ -102,9 +103,10 @@ class Tables:
         if self.window is not None:
             self.window = {}
 
-    def rows(self, ordered: bool) -> TablesJson:
+    def rows(self, ordered: bool, sparklines: bool = True) -> TablesJson:
         """The tables as JSON rows (not `le`: the live metrics' counts stay on the master); `ordered`: sorted,
-        so the same data always reads the same (results.json)."""
+        so the same data always reads the same (results.json); `sparklines`: with `endpoint_intervals` (a
+        histogram per endpoint and slot: results.json summarizes them instead, so they are not encoded)."""
         enc = Histogram.to_json
 
         def series_rows(table: dict[SeriesKey, Histogram]) -> list[tuple[SeriesKeyJson, Any]]:
@@ -125,7 +127,9 @@ class Tables:
             "examples": [(k.as_list(), reason, text) for (k, reason), text in self.examples.items()],
             "service": series_rows(self.service),
             "db": series_rows(self.db),
-            "endpoint_intervals": [(i, n, enc(h)) for (i, n), h in in_order(self.endpoint_intervals.items())],
+            "endpoint_intervals": [(i, n, enc(h)) for (i, n), h in in_order(self.endpoint_intervals.items())]
+            if sparklines
+            else [],
             "checks": [(*k, n[0], n[1], self.check_examples.get(k)) for k, n in in_order(self.checks.items())],
             "timings": [(t, k.as_list(), enc(h)) for (t, k), h in timings],
         }
@@ -161,9 +165,20 @@ class Tables:
 class Recorder(Tables):
     """Worker side: records requests and hands out deltas since the last call."""
 
-    def __init__(self, interval_s: float, t0: float, edges_us: Sequence[int] = (), window: Sequence[Span] = ()) -> None:
+    def __init__(
+        self,
+        interval_s: float,
+        t0: float,
+        edges_us: Sequence[int] = (),
+        window: Sequence[Span] = (),
+        endpoints: EndpointNames | None = None,
+    ) -> None:
         super().__init__(interval_s)
         self.t0 = t0
+        # distinct request names, bounded (verdict/endpoints.py): a request of a name past the bound is
+        # recorded under OTHER_ENDPOINTS; the names folded go to the master with the next delta
+        self.endpoints = endpoints or EndpointNames()
+        self.folded_sent = 0
         # measurement window: each sample is classified by its completion time, so the window's
         # histograms are exact for any selector, whatever the interval length
         self.spans = tuple((float(a), float(b)) for a, b in window)
@@ -201,10 +216,16 @@ class Recorder(Tables):
                     self._slot = n
             samples = self._pending.get(key)
             if samples is None:
-                samples = self._pending[key] = []
+                if key.name not in self.endpoints.names:
+                    key = self.bounded(key)
+                samples = self._pending.get(key)
+                if samples is None:
+                    samples = self._pending[key] = []
             samples.append(latency_us)
             self.total += 1
             return
+        if key.name not in self.endpoints.names:
+            key = self.bounded(key)
         h = self.series.get(key)
         if h is None:
             h = self.series[key] = Histogram()
@@ -252,18 +273,29 @@ class Recorder(Tables):
         if not self.spans:
             pending = self._pending_timings.get(key)
             if pending is None:
-                pending = self._pending_timings[key] = ([], [])
+                if key.name not in self.endpoints.names:
+                    key = self.bounded(key)
+                pending = self._pending_timings.get(key)
+                if pending is None:
+                    pending = self._pending_timings[key] = ([], [])
             pending[0].append(waiting_us)
             pending[1].append(connecting_us)
             return
         if at and phase_of(self.spans, at - self.t0) != PHASE_IN:
             return
+        if key.name not in self.endpoints.names:
+            key = self.bounded(key)
         _hist(self.timings, ("waiting", key)).record(waiting_us)
         _hist(self.timings, ("connecting", key)).record(connecting_us)
 
-    def rows(self, ordered: bool) -> TablesJson:
+    def rows(self, ordered: bool, sparklines: bool = True) -> TablesJson:
         self._fold()
-        return super().rows(ordered)
+        return super().rows(ordered, sparklines)
+
+    def bounded(self, key: SeriesKey) -> SeriesKey:
+        """The key to record under: its own, or its name past the bound replaced by OTHER_ENDPOINTS."""
+        name = self.endpoints.admit(key.name)
+        return key if name == key.name else SeriesKey(key.user, name, key.kind, key.method, key.status, key.ok)
 
     def _fold(self) -> None:
         """The batched samples into their tables (the series, the timeline of their slot, the sparkline)."""
@@ -286,6 +318,8 @@ class Recorder(Tables):
         """Each expect condition of one response (the checks metric); inside the window only, if there is one."""
         if self.spans and at and phase_of(self.spans, at - self.t0) != PHASE_IN:
             return
+        if key.name not in self.endpoints.names:
+            key = self.bounded(key)
         for name, ok in zip(names, held):
             ck = (key.user, key.name, key.kind, key.method, name)
             counts = self.checks.get(ck)
@@ -332,6 +366,10 @@ class Recorder(Tables):
         delta["checks"] = [(*k, n[0], n[1], self.check_examples.get(k)) for k, n in self.checks.items()]
         if self.edges_us:
             delta["le"] = [(key_id(k), counts) for k, counts in self.le.items()]
+        folded = self.endpoints.folded
+        if len(folded) > self.folded_sent:  # names folded since the last delta: the master's warning names them
+            delta["folded"] = folded[self.folded_sent :]
+            self.folded_sent = len(folded)
         delta["keys"] = self.registry.blob()  # last: every key above has its id
         delta["total"] = self.total
         self.clear()
@@ -349,6 +387,10 @@ class Merged(Tables):
         self.tag_table: TagTable = {}  # free tags per (user, request name): set by whoever evaluates
         self.keys: dict[tuple[Any, ...], SeriesKey] = {}  # the series keys seen, by their rows' form
         self.worker_keys: dict[int, tuple[Any, list[SeriesKey]]] = {}  # per worker: its keys' bytes, decoded
+        # distinct request names, bounded as on the workers (a worker that kept other names than the master, or
+        # none, cannot grow the merged tables): each worker's keys as merged, while its keys stay the same list
+        self.endpoints = EndpointNames()
+        self.worker_bounded: dict[int, tuple[list[SeriesKey], list[SeriesKey]]] = {}
 
     def add_delta(self, worker: int, delta: StatsDelta) -> Decoded:
         """A worker's delta (verdict/delta.py), checked whole first (ValueError: nothing merged), then merged
@@ -372,8 +414,12 @@ class Merged(Tables):
     def add_decoded(self, worker: int, d: Decoded) -> int:
         """Merge a checked delta (`decode`); the requests it held. Cannot fail half-way."""
         added = 0
-        keys = d.keys
+        keys = self._bounded_keys(worker, d.keys)
+        for name in d.folded:
+            self.endpoints.note(name)
         for name, tag, row_keys, p in d.tables:
+            if row_keys is d.keys:
+                row_keys = keys
             names = list(map(row_keys.__getitem__, p.ids))  # the rows' keys, in C
             if name == "series":
                 added += merge_packed(_targets(self.series, names), p)
@@ -411,6 +457,22 @@ class Merged(Tables):
         self.per_worker[worker] = self.per_worker.get(worker, 0) + added
         return added
 
+    def _bounded_keys(self, worker: int, raw: list[SeriesKey]) -> list[SeriesKey]:
+        """A worker's series keys as merged: a name past the bound as OTHER_ENDPOINTS (decided once per name)."""
+        if self.endpoints.limit is None:
+            return raw
+        cached = self.worker_bounded.get(worker)
+        if cached is None or cached[0] is not raw:
+            cached = self.worker_bounded[worker] = (raw, [self.bounded(k) for k in raw])
+        return cached[1]
+
+    def bounded(self, key: SeriesKey) -> SeriesKey:
+        """The key to merge under: its own, or its name past the bound replaced by OTHER_ENDPOINTS."""
+        if key.name in self.endpoints.names:
+            return key
+        name = self.endpoints.admit(key.name)
+        return key if name == key.name else self._key((key.user, name, key.kind, key.method, key.status, key.ok))
+
     def window_table(self) -> dict[SeriesKey, Histogram]:
         if self.window is None:
             self.window = {}
@@ -418,7 +480,7 @@ class Merged(Tables):
 
     def _add_checks(self, rows: Iterable[Sequence[Any]]) -> None:
         for user, name, kind, method, check, passes, fails, example in rows:
-            ck = (str(user), str(name), str(kind), str(method), str(check))
+            ck = (str(user), self.endpoints.admit(str(name)), str(kind), str(method), str(check))
             counts = self.checks.setdefault(ck, [0, 0])
             counts[0] += int(passes)
             counts[1] += int(fails)
@@ -428,7 +490,10 @@ class Merged(Tables):
     def _add_rows(self, rows: Mapping[str, Any], in_steps: bool) -> int:
         """Add JSON rows (TablesJson) to the tables; the number of requests they held. `in_steps`: the rows'
         slots are already interval_step / endpoint_step intervals wide (merged tables), not one interval."""
-        key_of = self._key
+
+        def key_of(key_list: Sequence[Any]) -> SeriesKey:
+            return self.bounded(self._key(key_list))
+
         added = 0
         # the rows' slot widths, in intervals: a row past the last slot widens the tables, the rows after it
         # are still in the widths they were written in
@@ -441,9 +506,9 @@ class Merged(Tables):
             slot = int(i) * interval_width // self.interval_step
             self.add_interval(slot, str(kind), bool(ok), Histogram.from_json(hist))
         for key_list, reason, n in rows.get("errors", []):
-            self.add_error(SeriesKey.from_list(key_list), str(reason), int(n))
+            self.add_error(key_of(key_list), str(reason), int(n))
         for key_list, reason, text in rows.get("examples", []):
-            ek = (SeriesKey.from_list(key_list), str(reason))
+            ek = (key_of(key_list), str(reason))
             if ek in self.errors:
                 self.examples.setdefault(ek, str(text))
         for key_list, hist in rows.get("service", []):
@@ -452,7 +517,7 @@ class Merged(Tables):
             _hist(self.db, key_of(key_list)).merge(Histogram.from_json(hist))
         for i, name, hist in rows.get("endpoint_intervals", []):
             slot = int(i) * endpoint_width // self.endpoint_step
-            self.add_endpoint_interval(slot, str(name), Histogram.from_json(hist))
+            self.add_endpoint_interval(slot, self.endpoints.admit(str(name)), Histogram.from_json(hist))
         for timing, key_list, hist in rows.get("timings", []):
             _hist(self.timings, (str(timing), key_of(key_list))).merge(Histogram.from_json(hist))
         self._add_checks(rows.get("checks", []))
@@ -606,8 +671,9 @@ class Merged(Tables):
     def total(self) -> int:
         return sum(h.count for h in self.series.values())
 
-    def to_json(self) -> MergedJson:
-        rows = self.rows(ordered=True)
+    def to_json(self, sparklines: bool = True) -> MergedJson:
+        """The tables as JSON (`sparklines`: see Tables.rows)."""
+        rows = self.rows(ordered=True, sparklines=sparklines)
         out: MergedJson = {
             "interval_s": self.interval_s,
             "series": rows["series"],
@@ -625,6 +691,8 @@ class Merged(Tables):
         }
         if "window" in rows:
             out["window"], out["phases"] = rows["window"], rows["phases"]
+        if self.endpoints.limit is not None:
+            out["endpoint_names"] = {"limit": self.endpoints.limit, "folded": list(self.endpoints.folded)}
         return out
 
     @classmethod
@@ -633,6 +701,11 @@ class Merged(Tables):
         m = cls(float(data.get("interval_s", 1.0)))
         m.interval_step = int(data.get("interval_step", 1))
         m.endpoint_step = int(data.get("endpoint_step", 1))
+        bound = data.get("endpoint_names")
+        if bound is not None:
+            m.endpoints = EndpointNames(int(bound["limit"]))
+            for name in bound.get("folded", []):
+                m.endpoints.note(str(name))
         m._add_rows(data, True)
         m.per_worker = {int(w): int(n) for w, n in data.get("per_worker", {}).items()}
         return m
@@ -677,16 +750,17 @@ def latency_stats(ok: Histogram, total: int, failures: int, seconds: float) -> d
     def ms(us: float) -> float | None:
         return None if math.isnan(us) else round(us / 1000.0, 3)
 
+    p50, p90, p95, p99, p999 = ok.percentiles((50, 90, 95, 99, 99.9))
     return {
         "count": total,
         "failures": failures,
         "rps": round(total / seconds, 3) if seconds > 0 else 0.0,
         "min_ms": ms(float(ok.min)) if ok.count else None,
         "mean_ms": ms(ok.mean),
-        "p50_ms": ms(ok.percentile(50)),
-        "p90_ms": ms(ok.percentile(90)),
-        "p95_ms": ms(ok.percentile(95)),
-        "p99_ms": ms(ok.percentile(99)),
-        "p999_ms": ms(ok.percentile(99.9)),
+        "p50_ms": ms(p50),
+        "p90_ms": ms(p90),
+        "p95_ms": ms(p95),
+        "p99_ms": ms(p99),
+        "p999_ms": ms(p999),
         "max_ms": ms(float(ok.max)) if ok.count else None,
     }

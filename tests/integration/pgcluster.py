@@ -48,6 +48,19 @@ class Cluster:
             cur = conn.execute(f"/* test */ {statement}", params)
             return list(cur.fetchall()) if cur.description else []
 
+    def system(self, setting: str, value: str | None, want: str = "") -> None:
+        """ALTER SYSTEM SET (RESET for None), reload, and wait (bounded) until new sessions show `want`
+        (default: the value) as current_setting."""
+        import time
+
+        self.sql(f"ALTER SYSTEM RESET {setting}" if value is None else f"ALTER SYSTEM SET {setting} = '{value}'")
+        self.sql("SELECT pg_reload_conf()")
+        want = want or str(value)
+        deadline = time.monotonic() + 10
+        while self.sql(f"SELECT current_setting('{setting}')")[0][0] != want:
+            assert time.monotonic() < deadline, f"{setting} never became {want}"
+            time.sleep(0.05)
+
     def log_text(self) -> str:
         return "".join(p.read_text(errors="replace") for p in sorted((self.data / "log").glob("*.json")))
 

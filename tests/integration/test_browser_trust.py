@@ -60,7 +60,7 @@ def stuck(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Project, i
     project = Project(tmp_path_factory.mktemp("stuck"))
     project.write("scenarios/s.yaml", STUCK)
     project.write("profiles/p.yaml", "scenario: ../scenarios/s.yaml\nhost: embedded\n"
-                  "load: {users: 2, duration: 8s}\nseed: 3\nmin_samples: 1\n")
+                  "load: {users: 2, duration: 20s}\nseed: 3\nmin_samples: 1\n")  # time for a busy machine
     result = project.run("run", "p", "--out", "o", timeout=120)
     assert_no_traceback(result)
     yield project, result.code, result.out
@@ -116,9 +116,12 @@ def test_few_page_views_make_the_vitals_comparison_inconclusive_not_same(vitals_
     assert result.code == 6, result.out + result.err  # inconclusive: not "no regression", exit 0
     doc = json.loads((project.root / "cmp" / "compare.json").read_text())
     rows = {r["metric"]: r for r in doc["rows"] if r["scope"] == "page" and r["name"] == "home"}
-    for metric in ("lcp p75", "cls p75", "inp p75"):
+    # LCP and CLS of every view; INP of the views whose click was measured (on a busy machine maybe none)
+    decided = [m for m in ("lcp p75", "cls p75", "inp p75") if rows[m]["verdict"] != "missing"]
+    assert {"lcp p75", "cls p75"} <= set(decided), rows
+    for metric in decided:
         assert rows[metric]["verdict"] == "same" and rows[metric]["why"] == "too few samples", rows[metric]
-    assert doc["verdict"] == "inconclusive" and doc["undecided"] >= 3, doc
+    assert doc["verdict"] == "inconclusive" and doc["undecided"] >= len(decided), doc
     html = (project.root / "cmp" / "compare.html").read_text()
     md = (project.root / "cmp" / "compare.md").read_text()
     for text in (result.out, md, html):

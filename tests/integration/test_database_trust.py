@@ -47,20 +47,6 @@ def app(postgres: Cluster) -> Iterator[str]:
         postgres.sql("ALTER ROLE app IN DATABASE shop RESET ALL")
 
 
-def _system(postgres: Cluster, setting: str, value: str | None) -> None:
-    """ALTER SYSTEM SET (or RESET, for None) and wait until new sessions see it."""
-    if value is None:
-        postgres.sql(f"ALTER SYSTEM RESET {setting}")
-    else:
-        postgres.sql(f"ALTER SYSTEM SET {setting} = '{value}'")
-    postgres.sql("SELECT pg_reload_conf()")
-    want = value if value is not None else postgres.sql(f"SELECT boot_val FROM pg_settings WHERE name = '{setting}'")[0][0]
-    deadline = time.monotonic() + 10
-    while postgres.sql(f"SHOW {setting}")[0][0] != want:
-        assert time.monotonic() < deadline, f"{setting} never became {want}"
-        time.sleep(0.05)
-
-
 def _collector(postgres: Cluster, role: str = "postgres", log: str = "pg_read_file", interval_s: float = 0.2) -> Any:
     from loadorch.run.database import DatabaseCollector
 
@@ -111,14 +97,14 @@ def _measure(postgres: Cluster, during: Callable[..., None], **collector: Any) -
 @pytest.mark.parametrize(("value", "where"), [("all", "server"), ("mod", "server"), ("all", "role"), ("mod", "role")])
 def test_log_statement_does_not_hide_slow_statements(postgres: Cluster, app: str, value: str, where: str) -> None:
     if where == "server":
-        _system(postgres, "log_statement", value)
+        postgres.system("log_statement", value)
     else:
         postgres.sql(f"ALTER ROLE app SET log_statement = '{value}'")
     try:
         m = _measure(postgres, lambda: _run(postgres, _workload(slow=2)))
     finally:
         if where == "server":
-            _system(postgres, "log_statement", None)
+            postgres.system("log_statement", None, "none")
     assert m.unmeasured is None and m.slow_unmeasured is None, (m.unmeasured, m.slow_unmeasured)
     assert m.queries == 22 and m.slow == 2, m
     named = {row["statement"]: row["count"] for row in m.slow_top}
@@ -130,16 +116,20 @@ def test_log_statement_does_not_hide_slow_statements(postgres: Cluster, app: str
 def test_log_statement_all_fails_the_run_it_used_to_pass(project: Project, postgres: Cluster, shop: Shop) -> None:
     collector = f'collectors: {{postgres: {{dsn: "{postgres.dsn()}", slow_ms: 200, probe: false}}}}'
     _profile(project, shop.url, '  db_query_slow: ["rate<0.001"]', collector, load="{users: 2, iterations: 100}")
-    _system(postgres, "log_statement", "all")
+    postgres.system("log_statement", "all")
     try:
         _reset(postgres)
         shop.knobs(slow_statements=[[0.25, 3]], n_plus_one=False)
         r = project.run("run", "p", "--out", "o", timeout=240)
     finally:
-        _system(postgres, "log_statement", None)
+        postgres.system("log_statement", None, "none")
     assert r.code == 1, r.out + r.err
     db = project.results("o")["database"]["collector"]
     assert db["slow"] == 3 and db["queries"] == 203 and db["slow_top"][0]["statement"] == "SELECT pg_sleep($1)", db
+    html = (project.root / "o" / "report.html").read_text()
+    assert "Statements slower than 200 ms (duration log)" in html and "SELECT pg_sleep($1)" in html
+    assert "window (the server&#x27;s clock)" in html and db["window_start"] in html
+    assert "**Slow statements**" in (project.root / "o" / "summary.md").read_text()
 
 
 # -- 2. settings the application runs with ----------------------------------------------------------------

@@ -467,3 +467,33 @@ def test_both_clients_keep_cookies_and_follow_redirects(project, client: str, fa
         target.close()
     doc = project.results("o")
     assert doc["totals"]["requests"] == 6 and doc["totals"]["failures"] == failures, r.out + r.err
+
+
+def test_a_response_head_over_max_head_fails_its_request_and_one_within_passes(server) -> None:
+    """The status line and headers are bounded (max_response_head): a head that ends within the bound is read
+    whole, however it arrives; one that has not ended by then fails with the reason, before more of it is
+    read (one 50 MB header line grew a worker to 1 GB: the parser joins a header's pieces)."""
+    early = b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"  # an interim head counts too
+
+    def head(size: int, before: bytes = b"") -> bytes:
+        start = before + b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Pad: "
+        out = start + b"p" * (size - len(start) - 4) + b"\r\n\r\n"
+        assert len(out) == size
+        return out
+
+    for within in ([head(1024) + b"ok"], [head(1024)[:300], head(1024)[300:700], head(1024)[700:] + b"ok"],
+                   [early, head(1024, early)[len(early):] + b"ok"]):  # fmt: skip
+        s = server(lambda conn, _h, parts=within: send_in_parts(conn, parts) or True)
+        resp = Connection("127.0.0.1", s.port, False, 2, max_head=1024).request(get(), 2)
+        assert (resp.status, resp.body) == (200, b"ok")
+    for over in ([head(1025) + b"ok"], [head(1025)[:500], head(1025)[500:] + b"ok"],
+                 [early, head(1025, early)[len(early):] + b"ok"]):  # fmt: skip
+        s = server(lambda conn, _h, parts=over: send_in_parts(conn, parts) or True)
+        with pytest.raises(HttpError, match=r"^response head over 1 KiB \(max_response_head\)$"):
+            Connection("127.0.0.1", s.port, False, 2, max_head=1024).request(get(), 2)
+    # a header line of 8 MB against the default bound: refused once 64 KiB of it came, not read to its end
+    huge = server(respond(b"HTTP/1.1 200 OK\r\nX-Huge: " + b"h" * (8 << 20) + b"\r\nContent-Length: 0\r\n\r\n"))
+    conn = Connection("127.0.0.1", huge.port, False, 5)
+    with pytest.raises(HttpError, match=r"^response head over 64 KiB \(max_response_head\)$"):
+        conn.request(get(), 5)
+    assert conn.sock is None  # closed: the rest of that head is never read

@@ -238,3 +238,165 @@ def test_database_statements_over_time_stay_evenly_spaced() -> None:
     assert m.timeseries[-1] == {"t_s": 7201.0, "queries": 5}
     assert not [k for k in m.to_json() if k.startswith("_")]
     assert DbMeasurement.from_json(m.to_json()).timeseries == m.timeseries
+
+
+def _names_run(limit: int | None, workers: int = 2) -> tuple[list, Merged, dict[str, int], dict[str, int]]:
+    """Two workers whose python users name each request by its URL (`/items/{id}`), 300 ids each, half of them
+    shared, plus the scenario's own 'checkout' last and a failure, a check and timings per name. Returns the
+    deltas, the master's tables (bound `limit`), and the requests and latency sums per name sent."""
+    from loadorch.verdict.endpoints import EndpointNames
+    from loadorch.verdict.stats import Recorder, SeriesKey
+
+    merged = Merged(1.0)
+    merged.endpoints = EndpointNames(limit, ["checkout"])
+    sent: dict[str, int] = {}
+    sums: dict[str, int] = {}
+    deltas = []
+    for worker in range(workers):
+        rec = Recorder(1.0, 0.0, endpoints=EndpointNames(limit, ["checkout"]))
+        for second in range(3):
+            for i in range(worker * 150, worker * 150 + 300):
+                name = f"/items/{i}"
+                ok = i % 7 != 0
+                key = SeriesKey("shopper", name, "read", "GET", 200 if ok else 404, ok)
+                latency = 1000 + 37 * i + second
+                rec.record(key, latency, second + 0.5, None if ok else f"HTTPError: 404 for item {i}")
+                if ok:
+                    rec.record_timings(key, 500, 0)
+                rec.record_checks(key, ("status",), (ok,), None if ok else "404")
+                sent[name] = sent.get(name, 0) + 1
+                sums[name] = sums.get(name, 0) + latency
+            rec.record(SeriesKey("shopper", "checkout", "write", "POST", 201, True), 5000, second + 0.6)
+            sent["checkout"] = sent.get("checkout", 0) + 1
+            sums["checkout"] = sums.get("checkout", 0) + 5000
+            delta = rec.take_delta()
+            deltas.append(delta)
+            merged.add_delta(worker, delta)
+    return deltas, merged, sent, sums
+
+
+def test_request_names_past_the_bound_are_one_exact_row_on_the_workers_and_the_master() -> None:
+    """A name per id (Locust's classic mistake): past max_endpoints names, on each worker and on the master,
+    the requests of a new name go to '(other endpoints)': every request counted once, its latency in that
+    row's histogram, failures, checks and timings with it; the scenario's own names are always kept."""
+    from loadorch.verdict.delta import decode_keys
+    from loadorch.verdict.endpoints import OTHER_ENDPOINTS
+
+    deltas, merged, sent, sums = _names_run(limit=50)
+    for delta in deltas:  # bounded on the worker: 50 names (checkout among them) and the other row
+        names = {row[1] for row in decode_keys(delta["keys"], tuple)}
+        assert len(names - {OTHER_ENDPOINTS, ""}) <= 50 and "checkout" in names
+    kept = {key.name for key in merged.series} - {OTHER_ENDPOINTS}
+    assert len(kept) == 50 and "checkout" in kept and OTHER_ENDPOINTS in {key.name for key in merged.series}
+    assert {name for _, name in merged.endpoint_intervals} <= {*kept, OTHER_ENDPOINTS}
+    assert {ck[1] for ck in merged.checks} <= {*kept, OTHER_ENDPOINTS}
+    assert {key.name for _, key in merged.timings} <= {*kept, OTHER_ENDPOINTS}
+    assert {key.name for key, _ in merged.errors} <= {*kept, OTHER_ENDPOINTS}
+    # exact: every request once, each name's own row or the other row, the latency sums too
+    assert merged.total == sum(sent.values())
+    for name in kept:
+        assert sum(h.count for k, h in merged.series.items() if k.name == name) == sent[name]
+    other = [h for k, h in merged.series.items() if k.name == OTHER_ENDPOINTS]
+    assert sum(h.count for h in other) == sum(n for name, n in sent.items() if name not in kept)
+    assert sum(h.total for h in other) == sum(s for name, s in sums.items() if name not in kept)
+    failed = sum(n for name, n in sent.items() if name not in kept and int(name.rsplit("/", 1)[1]) % 7 == 0)
+    assert sum(h.count for k, h in merged.series.items() if k.name == OTHER_ENDPOINTS and not k.ok) == failed
+    assert sum(n for (k, _), n in merged.errors.items() if k.name == OTHER_ENDPOINTS) == failed
+    passes, fails = merged.checks[("shopper", OTHER_ENDPOINTS, "read", "GET", "status")]
+    assert passes + fails == sum(n for name, n in sent.items() if name not in kept) and fails == failed
+    # the warning names the first names folded and the fix; results.json carries it and the exact row
+    warning = merged.endpoints.warning()
+    assert warning is not None and "name=" in warning and "max_endpoints" in warning and "'/items/" in warning
+    doc = build(_record(merged))
+    assert doc["warnings"] == [warning]
+    assert doc["endpoints"][OTHER_ENDPOINTS]["count"] == sum(h.count for h in other)
+    assert sum(row["count"] for row in doc["endpoints"].values()) == doc["totals"]["requests"] == sum(sent.values())
+    # read back (the master's summary, results.json): the same tables, nothing folded again
+    again = Merged.from_json(json.loads(json.dumps(merged.to_json())))
+    assert again.series.keys() == merged.series.keys() and again.endpoints.warning() == warning
+
+
+def test_the_master_bounds_the_names_a_worker_sends() -> None:
+    """A worker that kept every name (no bound, or another one) cannot grow the master's tables: the master
+    keeps max_endpoints names, in the order they came, and counts the rest under '(other endpoints)'."""
+    from loadorch.verdict.endpoints import MAX_FOLDED_SHOWN, OTHER_ENDPOINTS, EndpointNames
+
+    _, unbounded, sent, _ = _names_run(limit=None)
+    assert len({key.name for key in unbounded.series}) == len(sent) == 451
+    deltas, _, _, _ = _names_run(limit=None)
+    merged = Merged(1.0)
+    merged.endpoints = EndpointNames(20, ["checkout"])
+    for i, delta in enumerate(deltas):
+        merged.add_delta(i // 3, delta)
+    names = {key.name for key in merged.series}
+    assert len(names) == 21 and "checkout" in names and OTHER_ENDPOINTS in names
+    assert {n for _, n in merged.endpoint_intervals} <= names
+    assert merged.total == sum(sent.values())
+    folded = merged.endpoints.folded  # the first names past the bound, for the warning: bounded too
+    assert len(folded) == MAX_FOLDED_SHOWN and not set(folded) & names
+
+
+def test_results_json_reads_each_series_a_bounded_number_of_times() -> None:
+    """results.build is linear in the series: each per-endpoint row reads its own series (grouped once), not
+    every series once per endpoint (14,500 names took over 10 minutes). Counted, not timed: the number of
+    passes over the series table does not grow with the names."""
+
+    class Counting(dict):  # type: ignore[type-arg]
+        passes = 0
+
+        def items(self):  # type: ignore[no-untyped-def]
+            Counting.passes += 1
+            return super().items()
+
+        def __iter__(self):  # type: ignore[no-untyped-def]
+            Counting.passes += 1
+            return super().__iter__()
+
+        def keys(self):  # type: ignore[no-untyped-def]
+            Counting.passes += 1
+            return super().keys()
+
+        def values(self):  # type: ignore[no-untyped-def]
+            Counting.passes += 1
+            return super().values()
+
+    passes = []
+    for names in (50, 400):
+        _, merged, _, _ = _names_run(limit=names)
+        merged.series = Counting(merged.series)
+        Counting.passes = 0
+        doc = build(_record(merged))
+        assert len(doc["endpoints"]) == names + 1
+        passes.append(Counting.passes)
+    assert passes[0] == passes[1] and passes[1] < 20, passes
+
+
+def _record(merged: Merged):  # type: ignore[no-untyped-def]
+    from loadorch.report.results import RunRecord
+
+    return RunRecord(profile="p", scenario_name="s", scenario_path="s.yaml", scenario_sha256="0" * 64, seed=1,
+                     workers=2, users=2, host="http://127.0.0.1:1", start="", end="", versions={}, verdict="pass",
+                     exit_code=0, merged=merged, elapsed_s=3.0)  # fmt: skip
+
+
+def test_live_metrics_label_a_bounded_set_of_names_and_count_the_rest_exactly() -> None:
+    """The live metrics label at most their bound of request names, the same ones scrape after scrape (the
+    first to come); the other names' requests and latencies are in '(other endpoints)' series, exactly."""
+    from loadorch.metrics.families import Gauges, flatten
+    from loadorch.metrics.families import build as families
+    from loadorch.metrics.names import edges_us
+    from loadorch.verdict.endpoints import OTHER_ENDPOINTS, EndpointNames
+
+    _, merged, sent, _ = _names_run(limit=400)
+    names = EndpointNames(20, ["checkout"])
+    samples = []
+    for _ in range(2):
+        samples.append(flatten(families(("r", "p", "s"), merged, edges_us([300.0]), Gauges(), [], names=names)))
+    assert samples[0] == samples[1]  # the same names labelled, scrape after scrape
+    requests = [(labels, v) for labels, v in samples[0] if labels["__name__"].endswith("_requests_total")]
+    labelled = {labels["name"] for labels, _ in requests}
+    assert len(labelled) == 21 and {"checkout", OTHER_ENDPOINTS} <= labelled
+    assert sum(v for _, v in requests) == sum(sent.values()) == merged.total
+    counts = [v for labels, v in samples[0] if labels["__name__"] == "loadorch_http_request_duration_seconds_count"]
+    assert sum(counts) == merged.total  # every request's latency in exactly one histogram series
+    assert len({labels["name"] for labels, _ in samples[0] if "name" in labels}) == 21

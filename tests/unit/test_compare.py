@@ -155,7 +155,8 @@ def test_compare_command_says_what_it_compared(tmp_path) -> None:
         (tmp_path / name).mkdir()
         doc = windowed_doc(noisy(rng, 50, 300), noisy(rng, 50, 30))
         (tmp_path / name / "results.json").write_text(json.dumps(doc.to_json()))
-    assert run_compare(str(tmp_path / "b"), str(tmp_path / "c"), Budgets(), str(tmp_path / "out")) == 0
+    # 300 requests in each window cannot bound a p99 (368 can): no regression is not proven, inconclusive
+    assert run_compare(str(tmp_path / "b"), str(tmp_path / "c"), Budgets(), str(tmp_path / "out")) == 6
     md = (tmp_path / "out" / "compare.md").read_text()
     assert "compared: the measurement windows (baseline steady 3-8s: 300 requests over 5s" in md
     assert json.loads((tmp_path / "out" / "compare.json").read_text())["compared"].startswith("the measurement windows")

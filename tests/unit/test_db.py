@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from loadorch.config.collectors import dsn_password, dsn_port, dsn_secrets, redacted_dsn
@@ -234,3 +236,72 @@ def test_snapshot_differences_name_the_n_plus_one_and_flag_deallocation() -> Non
     moved = Snapshot(after.rows, 3, "r", "t1")
     assert "deallocated 3 times" in (window_problem(before, moved, "5000") or "")
     assert "reset" in (window_problem(before, Snapshot(after.rows, 0, "r2", "t1")) or "")
+
+
+def test_log_files_read_since_a_mark_in_order_and_name_a_gap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from loadorch.db import logfiles
+
+    first = tmp_path / "postgresql-1.json"
+    first.write_text("a\n")
+    (tmp_path / "other.log").write_text("not ours\n")
+    files = logfiles.LogFiles(None, str(first))  # type: ignore[arg-type]  (a path: no SQL)
+    mark = files.mark()
+    first.write_text("a\nb\n")
+    second, third = tmp_path / "postgresql-2.json", tmp_path / "postgresql-3.json"
+    second.write_text("c\n")
+    third.write_text("d\n")
+    os.utime(second, (1, 2_000_000_000))
+    os.utime(third, (1, 2_000_000_001))
+    assert files.read_since(mark) == "b\nc\nd\n"  # the rest of the first, then each rotated file, oldest first
+    monkeypatch.setattr(logfiles, "MAX_LOG_READ", 3)
+    with pytest.raises(logfiles.LogGap, match="more than the 3 read"):
+        files.read_since(mark)
+    monkeypatch.setattr(logfiles, "MAX_LOG_READ", 1024)
+    first.write_text("")
+    with pytest.raises(logfiles.LogGap, match="shrank during the window"):
+        files.read_since(mark)
+    first.unlink()
+    with pytest.raises(logfiles.LogGap, match="is gone"):
+        files.read_since(mark)
+
+
+def test_role_and_database_overrides_that_hide_what_the_gate_measures() -> None:
+    from loadorch.db.settings import count_hiding, duration_ms, overrides, slow_hiding
+
+    assert [duration_ms(v) for v in ("250", "250ms", "1s", "1min", "-1", "x")] == [250, 250, 1000, 60000, -1, None]
+    found = overrides([
+        (5, 10, "shop", "app", "log_min_duration_statement=-1"),
+        (5, 0, "shop", "", "log_min_duration_statement=100"),
+        (0, 11, "", "ok", "log_min_duration_statement=200ms"),
+        (0, 12, "", "other", "work_mem=64MB"),
+        (0, 12, "", "other", "pg_stat_statements.track=none"),
+    ])
+    assert [o.role for o in found] == ["app", "", "ok", "other"]  # only the settings the gates rely on
+    [hiding] = slow_hiding(found, {(10, 5), (11, 5), (13, 5)}, 200.0)  # app's own override beats the database's
+    assert hiding.reset == "ALTER ROLE app IN DATABASE shop RESET log_min_duration_statement;"
+    assert slow_hiding(found, {(11, 5)}, 150.0)[0].reset == "ALTER ROLE ok RESET log_min_duration_statement;"
+    assert [o.reset for o in count_hiding(found)] == ["ALTER ROLE other RESET pg_stat_statements.track;"]
+
+
+def test_bare_duration_lines_count_and_take_their_sessions_statement() -> None:
+    import json as js
+
+    from loadorch.db.durationlog import slow_in
+
+    def line(at: str, message: str, session: str = "s1", ps: str = "SELECT", query_id: int = 0) -> str:
+        return js.dumps({"timestamp": f"2026-11-25 01:00:{at} UTC", "message": message, "session_id": session,
+                         "ps": ps, "query_id": query_id, "application_name": "app"})
+
+    jsonlog = "\n".join([
+        line("00.100", "execute <unnamed>: SELECT pg_sleep($1)"),  # log_statement, when it started
+        line("00.200", "statement: INSERT INTO t VALUES (1)", session="s2"),
+        line("00.400", "duration: 250.372 ms", query_id=7),  # s1's statement ended
+        line("00.450", "duration: 300.000 ms", session="s2", ps="INSERT"),
+        line("00.500", "duration: 900.000 ms", session="s3", ps="PARSE"),  # log_duration's parse phase
+        line("00.600", "duration: 150.000 ms", session="s2"),  # not slow
+    ])
+    tally = slow_in(jsonlog, "2026-11-25 01:00:00.000", "2026-11-25 01:00:05.000", 200.0)
+    assert tally.count == 2 and tally.ids == {7} and tally.unknown_ids == 1
+    assert tally.texts == {"id:7": "SELECT pg_sleep($1)", "text:INSERT INTO t VALUES (1)": "INSERT INTO t VALUES (1)"}

@@ -104,3 +104,28 @@ def test_nearest_rank_matches_a_sorted_list_for_any_pct_and_n(n: int, thousandth
     assert nearest_rank(pct, n) == max(1, int(expected))
     if values is not None:  # exact histogram range: the percentile is the sorted list's element
         assert Histogram.of(values).percentile(pct) == exact_percentile(values, pct)
+
+
+def test_percentiles_at_once_are_each_percentile() -> None:
+    """A report row's five percentiles from one sort of the buckets: the same values as one at a time."""
+    import random
+
+    rng = random.Random(11)
+    for n in (1, 2, 7, 100, 5000):
+        h = Histogram.of([int(rng.lognormvariate(9, 1.2)) for _ in range(n)])
+        pcts = (99.9, 0, 50, 90, 95, 99, 100, 7, 50)
+        one_by_one = []
+        for p in pcts:  # the single-percentile walk as it was: rank by rank over the sorted buckets
+            if p <= 0 or p >= 100:
+                one_by_one.append(float(h.min if p <= 0 else h.max))
+                continue
+            rank, seen = nearest_rank(p, h.count), 0
+            for b in sorted(h.buckets):
+                seen += h.buckets[b]
+                if seen >= rank:
+                    low, high = bounds_of(b)
+                    one_by_one.append(min(max((low + high) / 2.0, h.min), h.max))
+                    break
+        assert h.percentiles(pcts) == one_by_one
+        assert [h.percentile(p) for p in pcts] == one_by_one
+    assert all(math.isnan(v) for v in Histogram().percentiles((50, 99)))

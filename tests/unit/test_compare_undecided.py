@@ -1,0 +1,108 @@
+"""Comparisons the data cannot decide (pure): browser vitals of a few page views and HTTP rows of a few
+requests say `too few samples` and make the comparison inconclusive (exit 6), in the same words in
+compare.md, compare.html and on the terminal; a row never says `same`."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from loadorch.browser.compare import browser_rows
+from loadorch.browser.results import build as browser_results
+from loadorch.browser.stats import BrowserStats
+from loadorch.commands.compare import compare_runs, run_compare
+from loadorch.errors import ExitCode
+from loadorch.report.results import RunRecord, build
+from loadorch.results import Results, results_of
+from loadorch.verdict.compare import Budgets
+from loadorch.verdict.histogram import Histogram
+from loadorch.verdict.stats import Merged, SeriesKey
+
+# the issue's case: p75 LCP 444 -> 3,108 ms, INP 32 -> 312 ms, CLS 0 -> 0.29, six page views each
+# (the p75 of six values is the fifth)
+BEFORE = {"lcp": [420, 430, 436, 440, 444, 460], "inp": [24, 28, 30, 31, 32, 40], "cls": [0.0] * 6}
+AFTER = {"lcp": [3000, 3050, 3080, 3100, 3108, 3200], "inp": [296, 300, 305, 310, 312, 330],
+         "cls": [0.27, 0.28, 0.285, 0.288, 0.29, 0.31]}
+
+
+def _doc(vitals: dict[str, list[float]], repeat: int = 1, requests: int = 1000) -> dict:
+    stats = BrowserStats()
+    for _ in range(repeat):
+        for i in range(len(vitals["lcp"])):
+            stats.record_view("shopper", "home", 1.0, {k: v[i] for k, v in vitals.items()})
+    m = Merged()
+    m.series[SeriesKey("u", "api", "read", "GET", 200, True)] = Histogram.of([10_000] * requests)
+    record = RunRecord("p", "s", "s.yaml", "abc", 1, 1, 1, "h", "t0", "t1", {}, "pass", 0, merged=m, elapsed_s=10.0,
+                       browser=browser_results(stats))
+    return build(record)
+
+
+def _read(doc: dict) -> Results:
+    """As compare reads a run's results.json."""
+    return results_of(doc, "results.json")
+
+
+def _rows(base: dict, cur: dict) -> dict:
+    return {r.metric: r for r in browser_rows(_read(base).browser, _read(cur).browser, Budgets())}
+
+
+def test_six_page_views_cannot_bound_a_p75_so_the_rows_say_too_few_samples() -> None:
+    rows = _rows(_doc(BEFORE), _doc(AFTER))
+    assert {m: (r.verdict, r.why, r.shown_verdict()) for m, r in rows.items() if m != "ttfb p75"} == {
+        m: ("same", "too few samples", "too few samples") for m in ("lcp p75", "inp p75", "cls p75")
+    }
+    assert rows["lcp p75"].baseline == pytest.approx(444, rel=0.01) and rows["lcp p75"].current == pytest.approx(
+        3108, rel=0.01)
+    assert rows["cls p75"].current == pytest.approx(0.29, abs=0.001) and "inf" in rows["cls p75"].note
+
+
+def test_enough_page_views_make_the_same_change_a_regression() -> None:
+    rows = _rows(_doc(BEFORE, 5), _doc(AFTER, 5))  # 30 views each
+    assert {m: rows[m].verdict for m in ("lcp p75", "inp p75", "cls p75")} == dict.fromkeys(
+        ("lcp p75", "inp p75", "cls p75"), "regression")
+    same = _rows(_doc(BEFORE, 5), _doc(BEFORE, 5))
+    words = ("not significant", "within budget", "under min_change_ms")  # README "Comparing runs"
+    assert all(r.shown_verdict().startswith(words) for r in same.values()), same
+
+
+def test_a_comparison_with_rows_it_cannot_bound_is_inconclusive_everywhere(tmp_path: Path) -> None:
+    for name, vitals in (("base", BEFORE), ("cur", AFTER)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps(_doc(vitals)))
+    code = run_compare(str(tmp_path / "base"), str(tmp_path / "cur"), Budgets(), str(tmp_path / "out"))
+    assert code == ExitCode.INCONCLUSIVE
+    doc = json.loads((tmp_path / "out" / "compare.json").read_text())
+    assert doc["verdict"] == "inconclusive" and doc["regressions"] == 0 and doc["undecided"] >= 3
+    md = (tmp_path / "out" / "compare.md").read_text()
+    html = (tmp_path / "out" / "compare.html").read_text()
+    for text in (md, html):
+        assert "INCONCLUSIVE (" in text and "NO REGRESSION" not in text
+        assert "row(s) with too few samples to bound the change (page home lcp p75" in text
+        assert "(at least, per run: p75 13)" in text
+    assert not re.search(r"\|\s*same\s*\|", md) and ">same<" not in html
+    junit = (tmp_path / "out" / "compare-junit.xml").read_text()
+    assert 'type="inconclusive"' in junit
+
+
+def test_http_rows_of_a_few_requests_make_compare_inconclusive_and_enough_make_it_decide() -> None:
+    few = compare_runs(_read(_doc(BEFORE, 30, requests=100)), _read(_doc(BEFORE, 30, requests=100)), Budgets())
+    assert few.verdict == "inconclusive" and {(r.name, r.metric) for r in few.undecided} >= {("api", "p99")}
+    assert "p99 368" in few.reason()
+    enough = compare_runs(_read(_doc(BEFORE, 30, requests=400)), _read(_doc(BEFORE, 30, requests=400)), Budgets())
+    assert enough.verdict == "no regression" and enough.headline() == "NO REGRESSION", enough.reason()
+    slower = _read(_doc(AFTER, 30, requests=400))
+    assert compare_runs(_read(_doc(BEFORE, 30, requests=400)), slower, Budgets()).verdict == "regression"
+
+
+def test_the_interval_is_bounded_from_a_sample_count_on_and_stays_bounded() -> None:
+    """The normal approximation's interval was open for p99 of 506-725 samples though 368 bound it exactly."""
+    from loadorch.verdict.compare import interval_bounded, samples_to_bound
+
+    for pct in (50.0, 75.0, 95.0, 99.0):
+        least = samples_to_bound(pct)
+        assert not interval_bounded(least - 1, pct)
+        assert all(interval_bounded(n, pct) for n in range(least, 3000)), pct
+    assert (samples_to_bound(75.0), samples_to_bound(99.0)) == (13, 368)
