@@ -154,6 +154,67 @@ def test_no_request_reaches_a_host_outside_allowed_hosts_and_each_attempt_is_lis
     assert code == 1, out
 
 
+RTC = """
+<script>
+  // STUN and TURN over UDP to the forbidden host: datagrams a SOCKS rail cannot carry nor refuse
+  const pc = new RTCPeerConnection({{iceServers: [{{urls: 'stun:{far}'}},
+    {{urls: 'turn:{far}?transport=udp', username: 'u', credential: 'c'}}]}});
+  pc.createDataChannel('x');
+  pc.createOffer().then(o => pc.setLocalDescription(o)).then(() => fetch('/offered'));
+</script>
+"""
+RTC_SCENARIO = """
+name: rtc
+users:
+  - {name: api, think_time: 1, requests: [{name: health, path: /health}]}
+browsers:
+  - name: caller
+    pages: 1
+    think_time: 3
+    journey:
+      - {visit: /rtc, name: rtc}
+"""
+
+
+def test_webrtc_sends_no_udp_to_a_host_outside_allowed_hosts(project: Project) -> None:
+    """A page's RTCPeerConnection gathers candidates from a STUN/TURN server on 127.0.0.2 (UDP): not one
+    datagram leaves (WebRTC's non-proxied UDP is disabled in the profile every page context inherits)."""
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.2", 0))
+    udp.settimeout(0.2)
+    received: list[str] = []
+    stop = threading.Event()
+
+    def receive() -> None:
+        while not stop.is_set():
+            try:
+                data, peer = udp.recvfrom(2048)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            received.append(f"{peer}: {data[:20]!r}")
+
+    thread = threading.Thread(target=receive, daemon=True)
+    thread.start()
+    try:
+        offered: list[str] = []
+        routes = {
+            "/rtc": html(RTC.format(far=f"127.0.0.2:{udp.getsockname()[1]}")),
+            "/offered": lambda h: (offered.append(h.path), (200, "text/plain", b"ok"))[1],
+        }
+        with serve(routes) as host:
+            profile = "allowed_hosts: [127.0.0.1]\nload: {users: 1, duration: 10s}\n"
+            code, doc, out = run(project, host, RTC_SCENARIO, profile)
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        udp.close()
+    assert doc["browser"]["failed_steps"] == 0, doc["browser"]["failures"]
+    assert offered, out  # the offer was made: candidates were gathered
+    assert received == [], received
+
+
 # -- 2. layout shifts while the next page loads --------------------------------------------------------------
 
 SHIFTING = """
