@@ -27,8 +27,8 @@ from loadorch.report.html import render_html
 from loadorch.report.results import RunRecord, build
 from loadorch.report.summary import markdown
 from loadorch.run.artifacts import dumps
-from loadorch.verdict.endpoints import EndpointNames
-from loadorch.verdict.stats import Merged, Recorder, SeriesKey
+from loadorch.stats.endpoints import EndpointNames
+from loadorch.stats.tables import Merged, Recorder, SeriesKey
 
 
 def master_tables(names: int, seconds: int, workers: int) -> Merged:

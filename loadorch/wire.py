@@ -36,7 +36,7 @@ LOOP_LATE_LIMIT_S: Final = 1.0  # a worker's event loop further behind than this
 
 
 class HistogramJson(TypedDict):
-    """verdict.histogram.Histogram as JSON: buckets are (bucket, count) pairs."""
+    """stats.histogram.Histogram as JSON: buckets are (bucket, count) pairs."""
 
     count: int
     sum: int
@@ -51,7 +51,7 @@ CheckRow = tuple[str, str, str, str, str, int, int, str | None]
 
 
 class TablesJson(TypedDict, total=False):
-    """The stats tables as JSON rows (verdict.stats.Tables): what a worker sends, what the master merged."""
+    """The stats tables as JSON rows (stats.tables.Tables): what a worker sends, what the master merged."""
 
     series: Required[list[tuple[SeriesKeyJson, HistogramJson]]]  # latency of every request, per series
     intervals: list[tuple[int, str, bool, HistogramJson]]  # (time slot, kind, ok): the timeline
@@ -67,11 +67,11 @@ class TablesJson(TypedDict, total=False):
     phases: list[tuple[str, str, bool, HistogramJson]]  # (phase, kind, ok) outside the window
 
 
-PackedTable = bytes  # verdict.delta.pack_table: a table's histograms in one bytes value (rows named by id)
+PackedTable = bytes  # stats.delta.pack_table: a table's histograms in one bytes value (rows named by id)
 
 
 class StatsDelta(TypedDict, total=False):
-    """`lo_stats.delta`: the tables a worker recorded since its last message (verdict/delta.py): per table
+    """`lo_stats.delta`: the tables a worker recorded since its last message (stats/delta.py): per table
     one packed bytes value, series keys by id (an index in `keys`), so the master's cost per report is
     a few objects per table, not several per histogram. Worker and master of one version speak it."""
 
@@ -93,7 +93,7 @@ class StatsDelta(TypedDict, total=False):
 
 
 class MergedJson(TablesJson, total=False):
-    """The master's merged tables (verdict.stats.Merged.to_json); results.json keeps them as `histograms`."""
+    """The master's merged tables (stats.tables.Merged.to_json); results.json keeps them as `histograms`."""
 
     interval_s: float
     per_worker: dict[str, int]  # requests reported, by worker index
@@ -103,7 +103,7 @@ class MergedJson(TablesJson, total=False):
 
 
 class EndpointNamesJson(TypedDict):
-    """verdict.endpoints.EndpointNames: the run's bound on distinct request names, and the first names folded."""
+    """stats.endpoints.EndpointNames: the run's bound on distinct request names, and the first names folded."""
 
     limit: int
     folded: list[str]
@@ -218,7 +218,7 @@ class Plan(Wire):
     request_timeout_s: float
     max_response_body: int
     max_response_head: int = DEFAULT_MAX_HEAD
-    max_endpoints: int = DEFAULT_MAX_ENDPOINTS  # distinct request names kept per run (verdict/endpoints.py)
+    max_endpoints: int = DEFAULT_MAX_ENDPOINTS  # distinct request names kept per run (stats/endpoints.py)
     endpoint_names: list[str] = Field(default_factory=list)  # always kept: the scenario's and the thresholds'
     tls: dict[str, str | None] | None = None  # the profile's tls: files (absolute) and the key's password
     worker_connect_timeout_s: float
@@ -296,7 +296,7 @@ class StatsMessage(Wire):
     index: int
     token: str
     seq: int
-    delta: StatsDelta  # verdict.stats.Recorder.take_delta: the tables since the last message, packed
+    delta: StatsDelta  # stats.tables.Recorder.take_delta: the tables since the last message, packed
     cpu: float
     users: int
     spawned: int
@@ -371,7 +371,7 @@ class WorkersSummary(Wire):
 class MasterSummary(Wire):
     """The master's account of the run, written to the plan's stats_path when it ends."""
 
-    merged: MergedJson  # verdict.stats.Merged.to_json
+    merged: MergedJson  # stats.tables.Merged.to_json
     t0: float | None
     elapsed_s: float
     stop_reason: StopReason | None

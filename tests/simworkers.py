@@ -29,8 +29,8 @@ import zmq
 
 from loadorch.config.resolve import build
 from loadorch.run.plan import build_plan
-from loadorch.verdict.histogram import COARSE_SUB_BITS, SPARK_SUB_BITS, coarse_bucket
-from loadorch.verdict.stats import Recorder, SeriesKey
+from loadorch.stats.histogram import COARSE_SUB_BITS, SPARK_SUB_BITS, coarse_bucket
+from loadorch.stats.tables import Recorder, SeriesKey
 from loadorch.wire import Plan
 
 LOCUST_VERSION = version("locust")
@@ -257,7 +257,7 @@ class Simulation:
 
 
 def unpack_table(data: bytes) -> list[tuple[int, dict[str, Any]]]:
-    """A packed table (verdict.delta.pack_table) read with struct alone: (id, histogram as JSON) rows."""
+    """A packed table (stats.delta.pack_table) read with struct alone: (id, histogram as JSON) rows."""
     (n,) = struct.unpack_from("<Q", data)
     heads = struct.unpack_from(f"<{3 * n}q", data, 8)
     rest = struct.unpack_from(f"<{(len(data) - 8 - 24 * n) // 4}I", data, 8 + 24 * n)

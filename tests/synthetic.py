@@ -8,8 +8,8 @@ from typing import Any
 from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
 from loadorch.report.results import LoadRecord, RunRecord, build
 from loadorch.results import Results, results_of
+from loadorch.stats.tables import Merged, Recorder, SeriesKey
 from loadorch.verdict.evaluate import evaluate, overall
-from loadorch.verdict.stats import Merged, Recorder, SeriesKey
 
 THRESHOLDS = (
     ("http_req_duration{kind:read}", "p(95)<300"),

@@ -212,8 +212,8 @@ def test_compare_writes_a_folder_of_its_own_and_says_where(tmp_path: Path, capsy
     from loadorch.report.results import RunRecord
     from loadorch.report.results import build as build_results
     from loadorch.run.artifacts import write_json
-    from loadorch.verdict.histogram import Histogram
-    from loadorch.verdict.stats import Merged, SeriesKey
+    from loadorch.stats.histogram import Histogram
+    from loadorch.stats.tables import Merged, SeriesKey
 
     for name in ("before", "after"):
         m = Merged()

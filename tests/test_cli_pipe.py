@@ -9,8 +9,8 @@ from pathlib import Path
 
 from loadorch.report.results import RunRecord, build
 from loadorch.run.artifacts import write_json
-from loadorch.verdict.histogram import Histogram
-from loadorch.verdict.stats import Merged, SeriesKey
+from loadorch.stats.histogram import Histogram
+from loadorch.stats.tables import Merged, SeriesKey
 
 ENDPOINTS = 80  # compare's tables then run past the 8 KiB a pipe's stdout buffers before its first write
 

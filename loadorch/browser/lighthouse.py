@@ -8,7 +8,7 @@ from typing import Any
 
 from loadorch.browser.stats import BrowserStats
 from loadorch.config.lighthouse import LighthouseError, Sample, expand, load, parse
-from loadorch.verdict.histogram import nearest_rank
+from loadorch.stats.histogram import nearest_rank
 
 __all__ = ["LighthouseError", "Sample", "aggregate_as_read", "expand", "load", "parse", "record", "summary"]
 

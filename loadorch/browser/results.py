@@ -9,7 +9,7 @@ from typing import Any
 from loadorch.browser.lighthouse import summary
 from loadorch.browser.stats import VITALS, BrowserStats, metric_of, scale_of
 from loadorch.config.thresholds import DEFAULT_BROWSER_THRESHOLDS, Threshold
-from loadorch.verdict.histogram import Histogram
+from loadorch.stats.histogram import Histogram
 
 SCHEMA_KEY = "browser"
 

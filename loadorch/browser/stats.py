@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from loadorch.verdict.histogram import Histogram
-from loadorch.verdict.stats import INTERVAL_SLOTS, widened
+from loadorch.stats.histogram import Histogram
+from loadorch.stats.tables import INTERVAL_SLOTS, widened
 
 VITALS = ("lcp", "fcp", "ttfb", "inp", "cls")
 SCALE = {"browser_web_vital_cls": 1_000_000, "lighthouse_score": 1_000_000, "lighthouse_audit": 1000}

@@ -10,7 +10,7 @@ import math
 from typing import Any
 
 from loadorch.results import RepeatedStatement, Results
-from loadorch.verdict.histogram import Histogram
+from loadorch.stats.histogram import Histogram
 
 MIN_RISE = 0.5  # queries per request: smaller changes of the mean do not count
 Z = 1.96

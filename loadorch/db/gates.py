@@ -11,8 +11,8 @@ from typing import Any
 
 from loadorch.config.thresholds import Threshold
 from loadorch.db.measure import DbMeasurement, ProbeRow
+from loadorch.stats.tables import Merged
 from loadorch.verdict.evaluate import FAIL, INCONCLUSIVE, ResultOf, ThresholdResult, aggregate, decide
-from loadorch.verdict.stats import Merged
 
 NO_COLLECTOR = "no postgres collector ran in this process (the run's controller measures the database)"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from loadorch.verdict.histogram import Histogram
+from loadorch.stats.histogram import Histogram
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,10 @@ from loadorch.metrics.names import (
     le_label,
 )
 from loadorch.metrics.names import status_class as status_class_of
-from loadorch.verdict.endpoints import EndpointNames
+from loadorch.stats.endpoints import EndpointNames
+from loadorch.stats.histogram import Histogram, bounds_of
+from loadorch.stats.tables import Merged, SeriesKey
 from loadorch.verdict.evaluate import ThresholdResult
-from loadorch.verdict.histogram import Histogram, bounds_of
-from loadorch.verdict.stats import Merged, SeriesKey
 
 COUNTER, GAUGE, HISTOGRAM = "counter", "gauge", "histogram"
 # request names labelled in the live metrics (the first to come, the scenario's and the thresholds' first);

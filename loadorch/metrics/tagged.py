@@ -14,7 +14,7 @@ from typing import Any
 
 from loadorch.metrics.families import HISTOGRAM, Family, cumulative
 from loadorch.metrics.names import PREFIX, RUN_LABELS, SPREAD_MS
-from loadorch.verdict.histogram import Histogram
+from loadorch.stats.histogram import Histogram
 
 UNITLESS_SPREAD = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
 

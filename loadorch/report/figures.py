@@ -15,8 +15,8 @@ from loadorch.report import svg
 from loadorch.report.charts import Breach, Limit, Series, line_chart
 from loadorch.report.spectrum import Curve, PercentilePoint, curve_of, spectrum_chart
 from loadorch.results import EndpointStats, LoadTimeline, Results, ThresholdRow, TimeRow
-from loadorch.verdict.histogram import Histogram
-from loadorch.verdict.stats import Merged
+from loadorch.stats.histogram import Histogram
+from loadorch.stats.tables import Merged
 from loadorch.wire import MergedJson
 
 SPECTRUM_ENDPOINTS = 6

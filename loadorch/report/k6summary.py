@@ -14,10 +14,10 @@ import math
 from typing import Any
 
 from loadorch.report.results import RunRecord
+from loadorch.stats.histogram import Histogram
+from loadorch.stats.tables import Merged
 from loadorch.traffic.stages import window_seconds
 from loadorch.verdict.evaluate import ThresholdResult
-from loadorch.verdict.histogram import Histogram
-from loadorch.verdict.stats import Merged
 
 TREND_STATS = ("avg", "min", "med", "max", "p(90)", "p(95)")
 TIMINGS = {"http_req_duration": "", "http_req_waiting": "waiting", "http_req_connecting": "connecting"}

@@ -12,10 +12,10 @@ from loadorch.db.measure import database_section, query_stats
 from loadorch.errors import ExitCode
 from loadorch.report.summary import TOP_ENDPOINTS
 from loadorch.results import SCHEMA
+from loadorch.stats.groups import Rows, counts_of, group_by, pooled, status_counts_of
+from loadorch.stats.tables import Merged, latency_stats
 from loadorch.traffic.stages import window_seconds
 from loadorch.verdict.evaluate import EXIT_CODES, INTERRUPTED, Check, ThresholdResult
-from loadorch.verdict.groups import Rows, counts_of, group_by, pooled, status_counts_of
-from loadorch.verdict.stats import Merged, latency_stats
 from loadorch.wire import StopReason
 
 

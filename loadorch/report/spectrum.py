@@ -14,7 +14,7 @@ from html import escape
 
 from loadorch.report import svg
 from loadorch.report.svg import Frame
-from loadorch.verdict.histogram import Histogram, bounds_of, nearest_rank
+from loadorch.stats.histogram import Histogram, bounds_of, nearest_rank
 
 WIDTH, HEIGHT = 640, 260
 LEFT, RIGHT, TOP, BOTTOM = 60, 20, 30, 52

@@ -47,6 +47,8 @@ from loadorch.run.progress import Progress
 from loadorch.run.setup import run_setup
 from loadorch.run.signals import HardStop, StopSignals
 from loadorch.runtime.hops import http_options
+from loadorch.stats.histogram import Histogram
+from loadorch.stats.tables import Merged
 from loadorch.traffic.proxies import bypassing
 from loadorch.traffic.redact import Redactor
 from loadorch.traffic.stages import window_seconds
@@ -60,9 +62,7 @@ from loadorch.verdict.evaluate import (
     evaluate,
     overall,
 )
-from loadorch.verdict.histogram import Histogram
 from loadorch.verdict.integrity import integrity_checks, kinds_checks
-from loadorch.verdict.stats import Merged
 from loadorch.wire import (
     Aborted,
     Done,
@@ -124,7 +124,8 @@ class _Run:
 
 
 def execute(cfg: RunConfig, opts: RunOptions) -> int:
-    """Run the load test and write every artifact; returns the exit code (PRODUCT.md section 8).
+    """Run the load test and write every artifact; returns the exit code (README "Exit codes"; the product
+    contract's section 8 is ../shared/PRODUCT.md, beside the repository, not in it).
 
     A safety refusal (SafetyError, exit 4) writes nothing: nothing was sent and nothing ran.
     """

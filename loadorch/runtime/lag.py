@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from loadorch.verdict.histogram import Histogram
+from loadorch.stats.histogram import Histogram
 from loadorch.wire import StatsLag
 
 

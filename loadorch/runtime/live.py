@@ -25,11 +25,11 @@ from loadorch.metrics.tagged import families_from_json
 from loadorch.report.results import LoadRecord, load_timeline, planned_load, timeseries
 from loadorch.results import LiveView
 from loadorch.runtime.common import emit
+from loadorch.stats.endpoints import EndpointNames
+from loadorch.stats.tables import Merged
 from loadorch.traffic.redact import Redactor
 from loadorch.traffic.stages import PHASE_AFTER, PHASE_BEFORE, PHASE_BETWEEN, PHASE_IN, phase_of, window_seconds
-from loadorch.verdict.endpoints import EndpointNames
 from loadorch.verdict.evaluate import ThresholdResult, evaluate
-from loadorch.verdict.stats import Merged
 from loadorch.wire import (
     MetricsGrace,
     MetricsPlan,

@@ -17,10 +17,10 @@ from loadorch.config.thresholds import Threshold, parse_expression, parse_select
 from loadorch.runtime.alive import process_state
 from loadorch.runtime.common import FINAL_WAIT_S, LOST_AFTER_S, REPORT_INTERVAL_S, emit
 from loadorch.runtime.lag import LagMeter
-from loadorch.verdict.delta import merge_packed
-from loadorch.verdict.endpoints import EndpointNames
-from loadorch.verdict.histogram import Histogram
-from loadorch.verdict.stats import Merged
+from loadorch.stats.delta import merge_packed
+from loadorch.stats.endpoints import EndpointNames
+from loadorch.stats.histogram import Histogram
+from loadorch.stats.tables import Merged
 from loadorch.wire import (
     SILENT_NOTE_S,
     Alive,

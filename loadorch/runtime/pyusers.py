@@ -24,9 +24,9 @@ import gevent
 from locust import User
 from locust.exception import StopUser
 
+from loadorch.stats.tables import Recorder, SeriesKey
 from loadorch.traffic import data as gen
 from loadorch.traffic.request import Outcome, request_log_line
-from loadorch.verdict.stats import Recorder, SeriesKey
 
 _CURRENT: dict[Any, PythonUserContext] = {}  # greenlet -> the python user running in it
 

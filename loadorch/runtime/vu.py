@@ -17,6 +17,7 @@ from loadorch.config.profile import DEFAULT_MAX_HEAD
 from loadorch.db.servertiming import QueryHeader
 from loadorch.runtime.hops import Hops, HttpOptions
 from loadorch.runtime.http import Connection, HttpError
+from loadorch.stats.tables import Recorder, SeriesKey
 from loadorch.traffic import data as gen
 from loadorch.traffic.redact import NO_SECRETS, TARGET_SAFE, Redactor
 from loadorch.traffic.redirects import Hop
@@ -36,7 +37,6 @@ from loadorch.traffic.request import (
     service_us,
 )
 from loadorch.traffic.template import Lookup
-from loadorch.verdict.stats import Recorder, SeriesKey
 
 DEFAULT_MAX_BODY = 10 * 1024 * 1024  # the profile's max_response_body when not given
 

@@ -32,14 +32,14 @@ from loadorch.runtime.common import REPORT_INTERVAL_S, emit, real_thread, watch_
 from loadorch.runtime.headbound import bound_response_heads
 from loadorch.runtime.hops import HttpOptions, http_options
 from loadorch.runtime.vu import LeanRunner, VirtualUser
+from loadorch.stats.endpoints import EndpointNames
+from loadorch.stats.tables import Recorder
 from loadorch.traffic import data as gen
 from loadorch.traffic.arrivals import for_worker
 from loadorch.traffic.data import cumulative, stream_seed
 from loadorch.traffic.redact import Redactor
 from loadorch.traffic.request import CompiledRequest, Origin, RequestRunner, compile_request
 from loadorch.traffic.stages import users_at
-from loadorch.verdict.endpoints import EndpointNames
-from loadorch.verdict.stats import Recorder
 from loadorch.wire import Arrivals, Hello, Plan, Ramp, Start, StatsMessage, VuFailure, WorkerLostMaster
 
 log = logging.getLogger("loadorch.worker")

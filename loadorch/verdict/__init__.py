@@ -1,1 +1,1 @@
-"""Histograms, merged stats, threshold evaluation, integrity checks and compare (pure)."""
+"""Evaluation (pure): thresholds and verdicts, integrity checks, the basis and compare of two runs."""

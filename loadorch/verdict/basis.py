@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from loadorch.results import Results
-from loadorch.verdict.stats import Merged
+from loadorch.stats.tables import Merged
 
 
 @dataclass

@@ -14,9 +14,9 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from loadorch.results import Results
+from loadorch.stats.histogram import Histogram, bounds_of, bucket_of
 from loadorch.verdict.basis import Basis, basis
 from loadorch.verdict.evaluate import ERROR, INTERRUPTED
-from loadorch.verdict.histogram import Histogram, bounds_of, bucket_of
 
 Z = 1.96
 EXACT_UP_TO = 2000  # samples up to which an open normal-approximation interval is recomputed exactly

@@ -10,8 +10,8 @@ from typing_extensions import TypedDict
 
 from loadorch.config.thresholds import Expression, Threshold
 from loadorch.errors import ExitCode
-from loadorch.verdict.histogram import Histogram
-from loadorch.verdict.stats import Merged
+from loadorch.stats.histogram import Histogram
+from loadorch.stats.tables import Merged
 from loadorch.wire import ThresholdJson
 
 PASS, FAIL, INCONCLUSIVE, ERROR, INTERRUPTED = "pass", "fail", "inconclusive", "error", "interrupted"

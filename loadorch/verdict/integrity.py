@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from loadorch.config.resolve import RunConfig
+from loadorch.stats.tables import Merged
 from loadorch.traffic.arrivals import expected_arrivals, total_seconds
 from loadorch.verdict.evaluate import ERROR, FAIL, INCONCLUSIVE, PASS, Check
-from loadorch.verdict.stats import Merged
 from loadorch.wire import (
     LOOP_LATE_LIMIT_S,
     LOST_AFTER_S,

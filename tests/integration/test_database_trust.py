@@ -18,7 +18,7 @@ from loadorch.config.collectors import PostgresCollector
 from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
 from loadorch.db.gates import evaluate_db
 from loadorch.db.measure import DbMeasurement
-from loadorch.verdict.stats import Merged
+from loadorch.stats.tables import Merged
 from tests.support.project import Project, assert_no_traceback
 
 from .pgcluster import Cluster

@@ -10,7 +10,7 @@ from loadorch.report.html import render_html
 from loadorch.report.results import build
 from loadorch.report.summary import TOP_ENDPOINTS
 from loadorch.results import results_of
-from loadorch.verdict.stats import INTERVAL_SLOTS
+from loadorch.stats.tables import INTERVAL_SLOTS
 from tests.synthetic import synthetic_long_run
 
 from .cdp import Browser

@@ -14,8 +14,8 @@ from loadorch.report.html import render_html
 from loadorch.report.results import build
 from loadorch.results import Results, results_of
 from loadorch.run.artifacts import dumps
-from loadorch.verdict.histogram import Histogram, bounds_of, bucket_of, coarse_bucket
-from loadorch.verdict.stats import ENDPOINT_SLOTS, INTERVAL_SLOTS, Merged
+from loadorch.stats.histogram import Histogram, bounds_of, bucket_of, coarse_bucket
+from loadorch.stats.tables import ENDPOINT_SLOTS, INTERVAL_SLOTS, Merged
 from tests.synthetic import synthetic_long_run
 
 
@@ -102,7 +102,7 @@ def test_database_statements_over_time_stay_bounded_with_exact_sums() -> None:
 def test_error_reasons_per_request_are_bounded_with_exact_counts() -> None:
     """An exception text with an id in it is a new reason per request: past MAX_ERROR_REASONS distinct ones a
     series counts the rest under OTHER_REASONS, on the worker and on the master, and no error is lost."""
-    from loadorch.verdict.stats import MAX_ERROR_REASONS, OTHER_REASONS, Recorder, SeriesKey
+    from loadorch.stats.tables import MAX_ERROR_REASONS, OTHER_REASONS, Recorder, SeriesKey
 
     bad = SeriesKey("u", "get order", "read", "GET", 404, False)
     other = SeriesKey("u", "list", "read", "GET", 500, False)
@@ -138,7 +138,7 @@ def test_the_timeline_coarsens_once_per_doubling_and_keeps_each_request_in_its_t
     """Deltas of several rows (kinds, failures) from two workers: the slot widens at 720, 1,440 and 2,880 s
     and never skips a step, and each request stays in the slot of its second (a step read before the
     coarsening put the rest of that delta twice as late, and targets taken before it were dropped)."""
-    from loadorch.verdict.stats import Recorder, SeriesKey
+    from loadorch.stats.tables import Recorder, SeriesKey
 
     rng = random.Random(5)
     recorders, merged = [Recorder(1.0, 0.0) for _ in range(2)], Merged(1.0)
@@ -244,8 +244,8 @@ def _names_run(limit: int | None, workers: int = 2) -> tuple[list, Merged, dict[
     """Two workers whose python users name each request by its URL (`/items/{id}`), 300 ids each, half of them
     shared, plus the scenario's own 'checkout' last and a failure, a check and timings per name. Returns the
     deltas, the master's tables (bound `limit`), and the requests and latency sums per name sent."""
-    from loadorch.verdict.endpoints import EndpointNames
-    from loadorch.verdict.stats import Recorder, SeriesKey
+    from loadorch.stats.endpoints import EndpointNames
+    from loadorch.stats.tables import Recorder, SeriesKey
 
     merged = Merged(1.0)
     merged.endpoints = EndpointNames(limit, ["checkout"])
@@ -279,8 +279,8 @@ def test_request_names_past_the_bound_are_one_exact_row_on_the_workers_and_the_m
     """A name per id (Locust's classic mistake): past max_endpoints names, on each worker and on the master,
     the requests of a new name go to '(other endpoints)': every request counted once, its latency in that
     row's histogram, failures, checks and timings with it; the scenario's own names are always kept."""
-    from loadorch.verdict.delta import decode_keys
-    from loadorch.verdict.endpoints import OTHER_ENDPOINTS
+    from loadorch.stats.delta import decode_keys
+    from loadorch.stats.endpoints import OTHER_ENDPOINTS
 
     deltas, merged, sent, sums = _names_run(limit=50)
     for delta in deltas:  # bounded on the worker: 50 names (checkout among them) and the other row
@@ -319,7 +319,7 @@ def test_request_names_past_the_bound_are_one_exact_row_on_the_workers_and_the_m
 def test_the_master_bounds_the_names_a_worker_sends() -> None:
     """A worker that kept every name (no bound, or another one) cannot grow the master's tables: the master
     keeps max_endpoints names, in the order they came, and counts the rest under '(other endpoints)'."""
-    from loadorch.verdict.endpoints import MAX_FOLDED_SHOWN, OTHER_ENDPOINTS, EndpointNames
+    from loadorch.stats.endpoints import MAX_FOLDED_SHOWN, OTHER_ENDPOINTS, EndpointNames
 
     _, unbounded, sent, _ = _names_run(limit=None)
     assert len({key.name for key in unbounded.series}) == len(sent) == 451
@@ -385,7 +385,7 @@ def test_live_metrics_label_a_bounded_set_of_names_and_count_the_rest_exactly() 
     from loadorch.metrics.families import Gauges, flatten
     from loadorch.metrics.families import build as families
     from loadorch.metrics.names import edges_us
-    from loadorch.verdict.endpoints import OTHER_ENDPOINTS, EndpointNames
+    from loadorch.stats.endpoints import OTHER_ENDPOINTS, EndpointNames
 
     _, merged, sent, _ = _names_run(limit=400)
     names = EndpointNames(20, ["checkout"])

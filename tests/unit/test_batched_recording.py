@@ -8,8 +8,8 @@ import random
 
 import pytest
 
-from loadorch.verdict.histogram import EXACT_BELOW, Histogram
-from loadorch.verdict.stats import Merged, Recorder, SeriesKey
+from loadorch.stats.histogram import EXACT_BELOW, Histogram
+from loadorch.stats.tables import Merged, Recorder, SeriesKey
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -8,9 +8,9 @@ from loadorch.commands.compare import budgets_from
 from loadorch.config.profile import CompareBudgets
 from loadorch.report.results import RunRecord, build
 from loadorch.results import Results, results_of
+from loadorch.stats.histogram import Histogram
+from loadorch.stats.tables import Merged, SeriesKey
 from loadorch.verdict.compare import Budgets, compare, quantile_interval
-from loadorch.verdict.histogram import Histogram
-from loadorch.verdict.stats import Merged, SeriesKey
 
 
 def run_doc(latencies_ms: dict[str, list[float]], failures: dict[str, int] | None = None, elapsed: float = 10.0) -> Results:

@@ -17,9 +17,9 @@ from loadorch.commands.compare import compare_runs, run_compare
 from loadorch.errors import ExitCode
 from loadorch.report.results import RunRecord, build
 from loadorch.results import Results, results_of
+from loadorch.stats.histogram import Histogram
+from loadorch.stats.tables import Merged, SeriesKey
 from loadorch.verdict.compare import Budgets
-from loadorch.verdict.histogram import Histogram
-from loadorch.verdict.stats import Merged, SeriesKey
 
 # the case: p75 LCP 444 -> 3,108 ms, INP 32 -> 312 ms, CLS 0 -> 0.29, six page views each
 # (the p75 of six values is the fifth)

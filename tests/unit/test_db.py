@@ -11,7 +11,7 @@ from loadorch.config.thresholds import Threshold, ThresholdSyntaxError, parse_ex
 from loadorch.db.gates import evaluate_db
 from loadorch.db.measure import DbMeasurement, ProbeRow, Repeated, short_statement
 from loadorch.db.servertiming import QueryHeader, plain_count, server_timing_count
-from loadorch.verdict.stats import Merged, Recorder, SeriesKey
+from loadorch.stats.tables import Merged, Recorder, SeriesKey
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""A worker's stats delta on the wire (verdict/delta.py): exact, keys by id, and refused whole when malformed."""
+"""A worker's stats delta on the wire (stats/delta.py): exact, keys by id, and refused whole when malformed."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from loadorch.config.resolve import build
 from loadorch.run.plan import build_plan
 from loadorch.runtime import masterstate
 from loadorch.runtime.masterstate import MasterState
-from loadorch.verdict.delta import decode_keys, merge_packed, pack_table, unpack_table
-from loadorch.verdict.histogram import Histogram
-from loadorch.verdict.stats import Merged, Recorder, SeriesKey
+from loadorch.stats.delta import decode_keys, merge_packed, pack_table, unpack_table
+from loadorch.stats.histogram import Histogram
+from loadorch.stats.tables import Merged, Recorder, SeriesKey
 from loadorch.wire import LOST_AFTER_S, SILENT_NOTE_S, StatsMessage
 
 from .test_config import BASE_SCENARIO, make

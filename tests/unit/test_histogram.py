@@ -9,7 +9,7 @@ from decimal import ROUND_CEILING, Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loadorch.verdict.histogram import Histogram, bounds_of, bucket_of, nearest_rank
+from loadorch.stats.histogram import Histogram, bounds_of, bucket_of, nearest_rank
 
 
 def exact_percentile(values: list[int], pct: float) -> int:

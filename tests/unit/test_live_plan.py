@@ -12,7 +12,7 @@ from loadorch.report.results import load_timeline, planned_load
 from loadorch.results import LoadTimeline
 from loadorch.run.plan import build_plan
 from loadorch.runtime.live import LiveMetrics
-from loadorch.verdict.stats import Merged
+from loadorch.stats.tables import Merged
 from loadorch.wire import MetricsPlan
 
 from .test_config import BASE_SCENARIO, make

@@ -11,7 +11,7 @@ from loadorch.config.thresholds import Threshold, parse_expression, parse_select
 from loadorch.metrics.dashboard import page_update
 from loadorch.run.plan import build_plan
 from loadorch.runtime.live import LiveMetrics, window_phase
-from loadorch.verdict.stats import Merged, Recorder, SeriesKey
+from loadorch.stats.tables import Merged, Recorder, SeriesKey
 from loadorch.wire import MetricsPlan
 
 from .test_config import BASE_SCENARIO, make

@@ -30,9 +30,9 @@ from loadorch.metrics.remote_write import (
     secret_values,
 )
 from loadorch.results import LiveView
+from loadorch.stats.histogram import Histogram, bucket_of
+from loadorch.stats.tables import Merged, Recorder, SeriesKey
 from loadorch.verdict.evaluate import evaluate
-from loadorch.verdict.histogram import Histogram, bucket_of
-from loadorch.verdict.stats import Merged, Recorder, SeriesKey
 
 READ = SeriesKey("u", "list", "read", "GET", 200, True)
 READ_201 = SeriesKey("u", "list", "read", "GET", 201, True)

@@ -17,9 +17,9 @@ from loadorch.report.html import render_html
 from loadorch.report.results import LoadRecord, load_timeline
 from loadorch.report.spectrum import curve_of, nines, percentiles_ms, spectrum_chart
 from loadorch.results import Results, results_of
+from loadorch.stats.histogram import Histogram
+from loadorch.stats.tables import ENDPOINT_SLOTS, Merged, Recorder, SeriesKey
 from loadorch.verdict.compare import Budgets, compare
-from loadorch.verdict.histogram import Histogram
-from loadorch.verdict.stats import ENDPOINT_SLOTS, Merged, Recorder, SeriesKey
 
 from ..synthetic import SPIKE, synthetic_model
 

@@ -8,8 +8,8 @@ import pytest
 
 from loadorch.config.resolve import Overrides, build
 from loadorch.errors import UsageError
+from loadorch.stats.tables import Merged, Recorder, SeriesKey
 from loadorch.traffic.stages import phase_of, steady_spans, users_at, window_seconds
-from loadorch.verdict.stats import Merged, Recorder, SeriesKey
 
 from .test_config import BASE_PROFILE, errors, make
 

@@ -9,8 +9,8 @@ import pytest
 from loadorch.config.resolve import Overrides, build
 from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
 from loadorch.errors import UsageError
+from loadorch.stats.tables import Merged, Recorder, SeriesKey
 from loadorch.verdict.evaluate import evaluate_threshold
-from loadorch.verdict.stats import Merged, Recorder, SeriesKey
 
 from .test_config import errors, make
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
+from loadorch.stats.histogram import Histogram
+from loadorch.stats.tables import Merged, SeriesKey
 from loadorch.verdict.evaluate import Check, evaluate_threshold, overall, should_abort
-from loadorch.verdict.histogram import Histogram
-from loadorch.verdict.stats import Merged, SeriesKey
 
 
 def t(selector: str, expr: str, **kw) -> Threshold:

@@ -15,11 +15,11 @@ from loadorch.report.results import RunRecord, build
 from loadorch.report.summary import markdown, terminal, use_color
 from loadorch.report.why import reasons, top_errors
 from loadorch.results import Results, results_of
+from loadorch.stats.histogram import Histogram
+from loadorch.stats.tables import Merged, Recorder, SeriesKey
 from loadorch.traffic.expect import equal, mismatch
 from loadorch.verdict.compare import Budgets, compare
 from loadorch.verdict.evaluate import Check, evaluate
-from loadorch.verdict.histogram import Histogram
-from loadorch.verdict.stats import Merged, Recorder, SeriesKey
 
 OK = SeriesKey("shopper", "get product", "read", "GET", 200, True)
 BAD_CHECK = SeriesKey("shopper", "search", "read", "GET", 200, False)

@@ -9,7 +9,7 @@ import msgpack
 import pytest
 from pydantic import ValidationError
 
-from loadorch.verdict.stats import Merged, Recorder, SeriesKey, Tables
+from loadorch.stats.tables import Merged, Recorder, SeriesKey, Tables
 from loadorch.wire import (
     MasterSummary,
     ProgressEvent,
@@ -61,7 +61,7 @@ def test_worker_and_master_tables_are_one_shape() -> None:
     base = set(vars(Tables(1.0)))
     # beside the tables a Recorder keeps only its settings and a batch of samples not yet folded into them
     batch = {"_slot", "_pending", "_pending_timings", "_lean"}
-    names = {"endpoints", "folded_sent"}  # the bound on distinct request names (verdict/endpoints.py)
+    names = {"endpoints", "folded_sent"}  # the bound on distinct request names (stats/endpoints.py)
     assert set(vars(recorded())) - base == {"t0", "spans", "edges_us", "total", "registry", *batch, *names}
     assert set(vars(Merged(1.0))) - base == {"per_worker", "interval_step", "endpoint_step", "tag_table", "keys",
                                              "worker_keys", "endpoints", "worker_bounded"}

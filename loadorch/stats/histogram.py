@@ -6,7 +6,7 @@ e = bit_length(v) - 11, so buckets continue at 2048 where the exact range ends a
 bucket. Merging adds counts, so percentiles of merged histograms are those of the pooled samples,
 never averages of percentiles.
 
-Between processes (a worker's stats delta) a table of histograms travels packed: verdict/delta.py.
+Between processes (a worker's stats delta) a table of histograms travels packed: stats/delta.py.
 """
 
 from __future__ import annotations

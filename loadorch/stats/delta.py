@@ -33,8 +33,8 @@ from itertools import islice
 from operator import add, gt
 from typing import Any, Literal, NamedTuple
 
-from loadorch.verdict.endpoints import MAX_FOLDED_SHOWN
-from loadorch.verdict.histogram import Histogram
+from loadorch.stats.endpoints import MAX_FOLDED_SHOWN
+from loadorch.stats.histogram import Histogram
 
 _SWAP = sys.byteorder != "little"
 

@@ -16,10 +16,10 @@ from typing import Any, NamedTuple, TypeVar, cast
 
 from loadorch.config.tags import TagTable, tags_of
 from loadorch.config.thresholds import EXPECTED_RESPONSE
+from loadorch.stats.delta import Decoded, KeyRegistry, decode, decode_keys, merge_packed, pack_table
+from loadorch.stats.endpoints import EndpointNames
+from loadorch.stats.histogram import COARSE_SUB_BITS, SPARK_SUB_BITS, Histogram
 from loadorch.traffic.stages import PHASE_IN, Span, phase_of
-from loadorch.verdict.delta import Decoded, KeyRegistry, decode, decode_keys, merge_packed, pack_table
-from loadorch.verdict.endpoints import EndpointNames
-from loadorch.verdict.histogram import COARSE_SUB_BITS, SPARK_SUB_BITS, Histogram
 from loadorch.wire import HistogramJson, MergedJson, SeriesKeyJson, StatsDelta, TablesJson
 
 TAG_NAMES = ("user", "name", "kind", "method", "status")
@@ -175,7 +175,7 @@ class Recorder(Tables):
     ) -> None:
         super().__init__(interval_s)
         self.t0 = t0
-        # distinct request names, bounded (verdict/endpoints.py): a request of a name past the bound is
+        # distinct request names, bounded (stats/endpoints.py): a request of a name past the bound is
         # recorded under OTHER_ENDPOINTS; the names folded go to the master with the next delta
         self.endpoints = endpoints or EndpointNames()
         self.folded_sent = 0
@@ -330,7 +330,7 @@ class Recorder(Tables):
                 self.check_examples[ck] = example
 
     def take_delta(self) -> StatsDelta:
-        """The tables since the last call (then emptied), as `lo_stats.delta` (verdict/delta.py: one bytes
+        """The tables since the last call (then emptied), as `lo_stats.delta` (stats/delta.py: one bytes
         value per table, series keys by id); the timeline's and sparklines' histograms already coarse as
         the master keeps them (fewer buckets to send and to merge)."""
         self._fold()
@@ -393,7 +393,7 @@ class Merged(Tables):
         self.worker_bounded: dict[int, tuple[list[SeriesKey], list[SeriesKey]]] = {}
 
     def add_delta(self, worker: int, delta: StatsDelta) -> Decoded:
-        """A worker's delta (verdict/delta.py), checked whole first (ValueError: nothing merged), then merged
+        """A worker's delta (stats/delta.py), checked whole first (ValueError: nothing merged), then merged
         in place: one pass over its buckets, whatever the merged tables already hold. Its requests count
         for that worker. Returns the delta as decoded."""
         decoded = self.decode(worker, delta)

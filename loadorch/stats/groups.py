@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from loadorch.verdict.histogram import Histogram
-from loadorch.verdict.stats import SeriesKey
+from loadorch.stats.histogram import Histogram
+from loadorch.stats.tables import SeriesKey
 
 Rows = list[tuple[SeriesKey, Histogram]]
 
