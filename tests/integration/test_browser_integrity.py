@@ -205,7 +205,7 @@ def test_webrtc_sends_no_udp_to_a_host_outside_allowed_hosts(project: Project) -
         }
         with serve(routes) as host:
             profile = "allowed_hosts: [127.0.0.1]\nload: {users: 1, duration: 10s}\n"
-            code, doc, out = run(project, host, RTC_SCENARIO, profile)
+            _, doc, out = run(project, host, RTC_SCENARIO, profile)
     finally:
         stop.set()
         thread.join(timeout=5)
