@@ -295,3 +295,59 @@ def test_a_problem_that_quotes_a_path_never_shows_the_secret_in_it(project: Proj
     assert r.code == 3, r.out + r.err
     assert "scenarios/s.yaml:5: users[0].requests[0].path" in r.err and "/health?q=***" in r.err, r.err
     assert "sesame" not in r.out + r.err
+
+
+class _EchoPath(http.server.BaseHTTPRequestHandler):
+    """Answers every GET with a text (not JSON) body that quotes the decoded request path, as error pages do."""
+
+    def do_GET(self) -> None:
+        from urllib.parse import unquote
+
+        body = f"unknown item: {unquote(self.path)}".encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_non_ascii_secret_echoed_in_a_body_that_is_not_json_is_masked_in_the_example(project: Project) -> None:
+    """A JSON check on a body that is not JSON shows the body's start as the example: a non-ASCII declared
+    secret the target echoed there is masked (the start was shown as bytes, `cl\\xc3\\xa9...`, a form no mask
+    knew)."""
+    secret = "clé-sésame-9f3e"
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _EchoPath)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    thread.start()
+    try:
+        project.write("scenarios/s.yaml", """
+            name: echoed
+            users:
+              - name: u
+                requests:
+                  - {name: item, path: "/e/${TOK}", expect: {json: {"$.ok": true}}}
+            """)
+        project.write("profiles/p.yaml", f"""
+            scenario: ../scenarios/s.yaml
+            host: http://127.0.0.1:{server.server_address[1]}
+            secrets: [TOK]
+            load: {{users: 1, iterations: 3}}
+            """)
+        r = project.run("run", "p", "--request-log", "--out", "o", env={"TOK": secret})
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    assert_no_traceback(r)
+    assert r.code == 1, r.out + r.err
+    doc = json.dumps(json.loads((project.root / "o" / "results.json").read_text()))
+    assert "body starts" in doc and "unknown item: /e/" in doc, doc[:3000]  # the case was exercised
+    names = sorted(p.name for p in (project.root / "o").iterdir() if p.is_file())
+    for text, where in [(r.out, "stdout"), (r.err, "stderr")] + [
+        ((project.root / "o" / n).read_text(), n) for n in names
+    ]:
+        assert "cl\\xc3\\xa9" not in text and "s\\xc3\\xa9same" not in text and "sésame" not in text, where
+        assert "cl%C3%A9" not in text, where
