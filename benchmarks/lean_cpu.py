@@ -55,8 +55,8 @@ def client(port: int, requests: int, body_check: bool, patched: bool = False) ->
         from gevent import monkey
 
         monkey.patch_all()
+    from loadorch.client.vu import LeanRunner
     from loadorch.config.scenario import Endpoint
-    from loadorch.runtime.vu import LeanRunner
     from loadorch.traffic.request import Origin, compile_request
 
     expect = {"contains": "product"} if body_check else {}

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from loadorch.browser.results import build as browser_results
 from loadorch.browser.sink import BrowserSink
 from loadorch.browser.stats import BrowserStats
+from loadorch.client.hops import http_options
 from loadorch.config.resolve import RunConfig
 from loadorch.config.tags import tag_table
 from loadorch.db.gates import db_judge
@@ -46,7 +47,6 @@ from loadorch.run.processes import ProcessGroup, free_port
 from loadorch.run.progress import Progress
 from loadorch.run.setup import run_setup
 from loadorch.run.signals import HardStop, StopSignals
-from loadorch.runtime.hops import http_options
 from loadorch.stats.histogram import Histogram
 from loadorch.stats.tables import Merged
 from loadorch.traffic.proxies import bypassing

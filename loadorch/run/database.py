@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from loadorch.client.vu import LeanRunner
 from loadorch.config.collectors import PostgresCollector
 from loadorch.config.resolve import RunConfig
 from loadorch.db.durationlog import slow_in
@@ -33,7 +34,6 @@ from loadorch.db.statements import (
     unlogged_slow,
     window_problem,
 )
-from loadorch.runtime.vu import LeanRunner
 from loadorch.traffic import data as gen
 from loadorch.traffic.request import Origin, RequestRunner, compile_request
 

@@ -6,11 +6,11 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from loadorch.client.hops import HttpOptions
+from loadorch.client.vu import DEFAULT_MAX_BODY, LeanRunner
 from loadorch.config.profile import DEFAULT_MAX_HEAD
 from loadorch.config.scenario import READ_METHODS, Scenario
 from loadorch.errors import RunError
-from loadorch.runtime.hops import HttpOptions
-from loadorch.runtime.vu import DEFAULT_MAX_BODY, LeanRunner
 from loadorch.traffic import data as gen
 from loadorch.traffic.request import Origin, compile_request
 

@@ -27,11 +27,11 @@ from geventhttpclient.connectionpool import ConnectionPool
 from locust.contrib.fasthttp import FastHttpSession
 from locust.env import Environment
 
+from loadorch.client.vu import DEFAULT_MAX_BODY, wire_path
 from loadorch.db.servertiming import QueryHeader
 from loadorch.errors import LoadorchError
 from loadorch.hosts import check_allowed, resolve
 from loadorch.runtime.headbound import ResponseHeadTooLarge
-from loadorch.runtime.vu import DEFAULT_MAX_BODY, wire_path
 from loadorch.traffic.redact import NO_SECRETS, Redactor
 from loadorch.traffic.request import (
     CompiledRequest,

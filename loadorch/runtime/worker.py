@@ -23,6 +23,8 @@ from gevent import GreenletExit
 from locust import User
 from locust.env import Environment
 
+from loadorch.client.hops import HttpOptions, http_options
+from loadorch.client.vu import LeanRunner, VirtualUser
 from loadorch.config.checks import check_names
 from loadorch.config.tags import tag_table, tags_of
 from loadorch.db.servertiming import QueryHeader
@@ -30,8 +32,6 @@ from loadorch.hosts import address_guard
 from loadorch.runtime.alive import LOOP_TICK_S, MASTER_DOWN_S, MASTER_SILENT_S, Liveness, master_verdict
 from loadorch.runtime.common import REPORT_INTERVAL_S, emit, real_thread, watch_parent
 from loadorch.runtime.headbound import bound_response_heads
-from loadorch.runtime.hops import HttpOptions, http_options
-from loadorch.runtime.vu import LeanRunner, VirtualUser
 from loadorch.stats.endpoints import EndpointNames
 from loadorch.stats.tables import Recorder
 from loadorch.traffic import data as gen

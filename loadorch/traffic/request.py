@@ -2,7 +2,7 @@
 
 Compiling parses templates and JSON paths and pre-joins constant headers; it runs when the scenario
 is loaded (so a bad template is a configuration error there) and again, on the same input, in the
-workers. `RequestRunner` is the role the lean client (runtime/vu.py) and the Locust client
+workers. `RequestRunner` is the role the lean client (client/vu.py) and the Locust client
 (runtime/locust_client.py) both play; the encoding and checking helpers here are theirs to share.
 """
 

@@ -321,8 +321,8 @@ def test_mtls_with_a_client_certificate_and_a_clean_failure_without(project: Pro
 
 
 def _runner(url: str, **options: Any) -> Any:
-    from loadorch.runtime.hops import HttpOptions
-    from loadorch.runtime.vu import LeanRunner
+    from loadorch.client.hops import HttpOptions
+    from loadorch.client.vu import LeanRunner
     from loadorch.traffic.request import Origin
 
     return LeanRunner(Origin.parse(url), 5.0, options=HttpOptions(**options))

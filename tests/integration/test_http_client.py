@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from loadorch.runtime import http
-from loadorch.runtime.http import Connection, HttpError
+from loadorch.client import http
+from loadorch.client.http import Connection, HttpError
 from tests.support import tools
 
 from .helpers import accept_in_threads

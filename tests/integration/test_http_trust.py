@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from loadorch.client.http import Connection, HttpError
+from loadorch.client.vu import LeanRunner
 from loadorch.config.scenario import RequestSpec
-from loadorch.runtime.http import Connection, HttpError
-from loadorch.runtime.vu import LeanRunner
 from loadorch.traffic.request import Origin, compile_request
 
 from .test_http_client import get, server  # noqa: F401  (the RawServer fixture)

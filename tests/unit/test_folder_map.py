@@ -23,7 +23,7 @@ def parts() -> set[str]:
 
 
 def part_of(name: str) -> str:
-    """`loadorch/cli.py` -> cli, `commands/` -> commands, `runtime/vu.py` -> runtime."""
+    """`loadorch/cli.py` -> cli, `commands/` -> commands, `client/vu.py` -> client."""
     name = name.removeprefix("loadorch/")
     return name.split("/")[0] if "/" in name else name.removesuffix(".py")
 

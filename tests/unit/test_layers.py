@@ -71,6 +71,19 @@ def test_runtime_does_not_import_the_orchestrator() -> None:
     assert offences(modules(PACKAGE / "runtime"), ("loadorch.run", "loadorch.commands")) == []
 
 
+def test_the_client_imports_no_locust_process_and_no_orchestrator() -> None:
+    """client/ is the lean HTTP client setup, the database probe and the workers share: no runtime under it."""
+    assert (PACKAGE / "client").is_dir()
+    assert offences(modules(PACKAGE / "client"), ("loadorch.runtime", *SHELL)) == []
+
+
+def test_the_orchestrator_starts_the_runtime_never_imports_it() -> None:
+    """run/, commands/ and cli.py start `python -m loadorch.runtime`; what they send themselves goes through
+    client/."""
+    shell = [*modules(PACKAGE / "run"), *modules(PACKAGE / "commands"), PACKAGE / "cli.py"]
+    assert offences(shell, ("loadorch.runtime",)) == []
+
+
 def test_only_runtime_imports_gevent_or_locust() -> None:
     outside = [p for p in modules(PACKAGE) if "runtime" not in p.relative_to(PACKAGE).parts]
     assert offences(outside, ("gevent", "locust")) == []

@@ -13,10 +13,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
+from loadorch.client.hops import Hops, HttpOptions
+from loadorch.client.http import Connection, HttpError
 from loadorch.config.profile import DEFAULT_MAX_HEAD
 from loadorch.db.servertiming import QueryHeader
-from loadorch.runtime.hops import Hops, HttpOptions
-from loadorch.runtime.http import Connection, HttpError
 from loadorch.stats.tables import Recorder, SeriesKey
 from loadorch.traffic import data as gen
 from loadorch.traffic.redact import NO_SECRETS, TARGET_SAFE, Redactor

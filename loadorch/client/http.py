@@ -1,6 +1,7 @@
 """A lean HTTP/1.1 client: one kept-alive connection, pre-encoded requests, httptools for parsing.
 
-Plain stdlib sockets: inside the Locust processes gevent has patched them, so they yield.
+Plain stdlib sockets: inside the Locust processes gevent has patched them, so they yield, and a connection
+whose socket is a gevent one takes the fast path (`_exchange_gevent`), found by duck typing, not an import.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import re
 import select
 import socket
 import ssl
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -38,7 +40,7 @@ class Response:
     keep_alive: bool = True
     wanted: str | None = None  # the value of the one header asked for (repeated headers joined by ", ")
     # Set-Cookie, Location and Content-Encoding (lower-case name, value), None when the response has none:
-    # the one thing the fast path tests before cookies, redirects or decoding (runtime/hops.py) take over
+    # the one thing the fast path tests before cookies, redirects or decoding (client/hops.py) take over
     special: list[tuple[bytes, bytes]] | None = None
 
     def header(self, name: str) -> str | None:
@@ -521,7 +523,7 @@ def _parse(collector: _Collector, data: bytes | memoryview) -> None:
 
 
 def _head_pattern(want: bytes | None) -> re.Pattern[bytes]:
-    """A head line naming a header the fast path hands over (cookies, redirects, decoding: runtime/hops.py)
+    """A head line naming a header the fast path hands over (cookies, redirects, decoding: client/hops.py)
     or the one asked for; any whitespace around the name counts too, so that no spelling llhttp accepts
     slips through. One pattern per header asked for (a run asks for one)."""
     pattern = _HEAD_PATTERNS.get(want)
@@ -591,9 +593,10 @@ def _poller(raw: Any) -> Any:
     The standard library's poll, not gevent's cooperative one (this must not wait)."""
     global _POLL
     if _POLL is None:  # looked up once (a 10,000-user ramp opens 2,000 connections a second)
-        from gevent import monkey  # only a Locust process takes the fast path, and gevent is loaded there
-
-        _POLL = monkey.get_original("select", "poll")
+        # what the process loaded, not an import (this folder imports no gevent): without gevent.monkey
+        # loaded nothing is patched and select.poll is the standard library's
+        monkey = sys.modules.get("gevent.monkey")
+        _POLL = select.poll if monkey is None else monkey.get_original("select", "poll")
     poller = _POLL()
     poller.register(raw.fileno(), select.POLLIN | select.POLLPRI | getattr(select, "POLLRDHUP", 0))  # Linux's
     return poller

@@ -15,10 +15,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from loadorch.client.http import IDEMPOTENT_METHODS, Connection, HttpError, Response
 from loadorch.config.tls import context_for
 from loadorch.errors import LoadorchError
 from loadorch.hosts import check_allowed, resolve
-from loadorch.runtime.http import IDEMPOTENT_METHODS, Connection, HttpError, Response
 from loadorch.traffic.cookies import CookieJar
 from loadorch.traffic.encodings import DecodeError, decode
 from loadorch.traffic.proxies import Proxy, ProxyError, proxy_for
