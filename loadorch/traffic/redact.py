@@ -38,7 +38,7 @@ def encodings(secret: str) -> set[str]:
         secret,
         quote(secret, safe="-_.~"),
         quote(secret),
-        quote(secret, safe=TARGET_SAFE),  # a literal path or query as sent (runtime.vu.wire_path)
+        quote(secret, safe=TARGET_SAFE),  # a literal path or query as sent (client.vu.wire_path)
         quote_plus(secret),
         json.dumps(secret)[1:-1],
         json.dumps(secret, ensure_ascii=False)[1:-1],

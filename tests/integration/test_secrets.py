@@ -267,7 +267,7 @@ def test_a_secret_that_needs_encoding_in_a_literal_path_is_masked_in_its_wire_fo
     """`${TOK}` written into a path is sent percent-encoded where it must be (non-ASCII) and kept where a
     request target may hold it as is (`!`, `(`, `*`): that wire form is masked too."""
     secret = "opensésame!(é)*now"
-    wire = quote(secret, safe="!#$%&'()*+,/:;=?@[]~")  # loadorch.runtime.vu.wire_path's form
+    wire = quote(secret, safe="!#$%&'()*+,/:;=?@[]~")  # loadorch.client.vu.wire_path's form
     scenario = 'name: wired\nusers:\n  - name: u\n    requests:\n' \
                '      - {name: h, path: "/health?q=${TOK}", expect: {status: [599]}}\n'
     embedded_project(project, scenario, profile_extra="secrets: [TOK]\n", users=1)
