@@ -21,6 +21,7 @@ from typing import Any
 import httptools
 from greenlet import getcurrent
 
+from loadorch.client.transport import Stream, Transport
 from loadorch.config.profile import DEFAULT_MAX_HEAD
 from loadorch.config.units import size_text
 from loadorch.errors import SafetyError
@@ -167,15 +168,19 @@ class Connection:
         ssl_context: ssl.SSLContext | None = None,
         proxy: Proxy | None = None,
         max_head: int = DEFAULT_MAX_HEAD,
+        transport: Transport | None = None,
     ) -> None:
         self.host = host
+        # None: the connection opens its own sockets (below); a Transport (transport.py): it opens the stream,
+        # e.g. MemoryTransport in tests. Looked at on connect only, never per request
+        self.transport = transport
         # the status line and headers of a response, interim ones included (max_response_head): one 50 MB
         # header line grew a worker to 1 GB (the parser joins a header's pieces) and killed it
         self.max_head = max_head
         self.port = port
         self.tls = tls
         self.connect_timeout = connect_timeout
-        self.sock: socket.socket | None = None
+        self.sock: Stream | None = None
         self.address: tuple[Any, ...] | None = None  # resolved once, again only after a failed connect
         self.family = socket.AF_INET
         # the addresses preflight resolved and checked against allowed_hosts: connect only to these, so
@@ -271,6 +276,20 @@ class Connection:
                 raise HttpError(f"TLS handshake failed: {getattr(exc, 'reason', None) or exc}") from None
         return sock
 
+    def _open(self, transport: Transport, deadline: float) -> Stream:
+        """A stream from the connection's transport, its errors told as `_connect` tells a socket's."""
+        wait = min(self.connect_timeout, deadline - time.monotonic())
+        if wait <= 0:
+            raise HttpError("read timeout")
+        try:
+            return transport.open(self.host, self.port, self.tls, wait)
+        except TimeoutError:
+            raise HttpError(f"connect timeout after {wait:g}s") from None
+        except ConnectionRefusedError:
+            raise HttpError("connection refused") from None
+        except OSError as exc:
+            raise HttpError(f"connect failed: {exc.strerror or exc}") from None
+
     def request(
         self,
         data: bytes,
@@ -331,10 +350,10 @@ class Connection:
         self.connecting_us = 0
         if self.sock is None:
             began = time.perf_counter()
-            self.sock = self._connect(deadline)
+            self.sock = self._connect(deadline) if self.transport is None else self._open(self.transport, deadline)
             self.connecting_us = int((time.perf_counter() - began) * 1e6)
             if not self.tls and all(hasattr(self.sock, a) for a in _GEVENT_SOCKET_ATTRS):
-                self.raw = self.sock._sock  # type: ignore[attr-defined]
+                self.raw = self.sock._sock  # type: ignore[union-attr]
                 self.collector = _Collector(keep_headers, keep_body, max_body, want)
                 self.collector.parser = httptools.HttpResponseParser(self.collector)
                 self.buffer = _RECEIVE_BUFFER
@@ -651,7 +670,7 @@ def _remaining(deadline: float) -> float:
     return left
 
 
-def _dropped(sock: socket.socket) -> bool:
+def _dropped(sock: Stream) -> bool:
     """True if a kept-alive connection is no longer usable: the peer closed it (or sent stray bytes)."""
     try:
         readable, _, _ = select.select([sock], [], [], 0)
