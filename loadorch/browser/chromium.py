@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import shutil
 import signal
@@ -37,6 +38,16 @@ FLAGS = (
     "--remote-debugging-port=0",
 )
 SHORT_TMP = 48
+# WebRTC's UDP (STUN, TURN over UDP, peer candidates) cannot go through the rail: it is disabled in the
+# profile's preferences, which every browser context inherits. `--force-webrtc-ip-handling-policy` alone
+# did not stop a page's STUN binding requests to 127.0.0.2 (Chromium 156).
+PREFERENCES = {
+    "webrtc": {
+        "ip_handling_policy": "disable_non_proxied_udp",
+        "multiple_routes_enabled": False,
+        "nonproxied_udp_enabled": False,
+    }
+}
 
 
 def rail_flags(rail_url: str) -> tuple[str, ...]:
@@ -83,6 +94,9 @@ class Chromium:
         self, executable: str, flags: tuple[str, ...] = (), scratch: str | None = None, timeout: float = 30.0
     ) -> None:
         self.profile = tempfile.mkdtemp(prefix="loadorch-chromium-", dir=scratch)
+        os.mkdir(os.path.join(self.profile, "Default"))
+        with open(os.path.join(self.profile, "Default", "Preferences"), "w", encoding="utf-8") as fh:
+            json.dump(PREFERENCES, fh)
         self.log = open(os.path.join(self.profile, "chromium.log"), "wb")  # noqa: SIM115
         env = dict(os.environ)
         if len(tempfile.gettempdir()) > SHORT_TMP:

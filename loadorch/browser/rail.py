@@ -110,7 +110,7 @@ class Rail:
         target = line[1] if len(line) >= 3 else "/"
         scheme = "ws" if b"\r\nupgrade: websocket" in head.lower() else "http"
         path = target if target.startswith("/") else "/"
-        self.report(f"{scheme}://{shown}:{port}{path}"[:300])
+        self.report(f"{scheme}://{shown}:{port}{path}")  # cut by the page's runner, its secrets masked first
         with contextlib.suppress(OSError):
             client.sendall(REFUSED)
 

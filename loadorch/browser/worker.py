@@ -27,7 +27,10 @@ from loadorch.browser.rail import Rail, Slots
 from loadorch.config.scenario import BrowserSpec
 from loadorch.errors import LoadorchError
 from loadorch.traffic import data as gen
+from loadorch.traffic.redact import Redactor
 from loadorch.wire import Plan
+
+MAX_SHOWN = 300  # characters of a blocked URL or a step's error reported (the sink keeps as many)
 
 FINAL_TIMEOUT_S = 5.0
 
@@ -73,6 +76,7 @@ class PageRunner:
         self.host = plan.host.rstrip("/")
         self.seed = plan.seed
         self.guard, self.reporter, self.stop = guard, reporter, stop
+        self.redactor = Redactor(plan.secrets)  # what it reports is masked, then cut: no prefix of a secret
         self.think = random.Random(gen.stream_seed(self.seed, "browser-think", spec.name, slot.page))
         self.page: Page | None = None
         # this page's own rail: what it refuses is listed under the page's current page view
@@ -90,7 +94,7 @@ class PageRunner:
         self.reporter.send({**msg, "cut": True} if view.cut else msg)
 
     def _blocked(self, page: str, url: str) -> None:
-        self.reporter.send({"type": "blocked", "page": page, "url": url})
+        self.reporter.send({"type": "blocked", "page": page, "url": self.redactor.cut(url, MAX_SHOWN, more="")})
 
     def _railed(self, url: str) -> None:
         page = self.page
@@ -162,7 +166,7 @@ class PageRunner:
             "page_name": page_name,
             "label": action.label,
             **action.to_json(),
-            "error": error,
+            "error": None if error is None else self.redactor.cut(error, MAX_SHOWN, more=""),
         }
 
 

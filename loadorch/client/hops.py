@@ -134,7 +134,7 @@ class Hops:
                     want=want,
                 )
             except HttpError as exc:
-                return resp, time.perf_counter(), f"redirect to {nxt.url}: {exc}"[:200]
+                return resp, time.perf_counter(), f"redirect to {nxt.url}: {exc}"  # cut by the VU, masked first
             end = time.perf_counter()
             hop, hops = nxt, hops + 1
         if keep_body and resp.body:
@@ -172,7 +172,7 @@ class Hops:
             check_allowed(hop.url, self.options.allowed_hosts, addresses)
             proxy = self.options.proxy_for(hop.scheme, hop.host)
         except (LoadorchError, ProxyError) as exc:
-            return None, f"redirect to {hop.scheme}://{hop.host_header} refused: {exc}"[:200]
+            return None, f"redirect to {hop.scheme}://{hop.host_header} refused: {exc}"
         conn = Connection(
             hop.host,
             hop.port,

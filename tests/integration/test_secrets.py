@@ -206,3 +206,148 @@ def test_a_declared_secret_in_a_request_name_is_masked_in_the_live_metrics(proje
     for form in _forms(CANARY):
         assert form not in scraped and form not in out + err
     assert proc.returncode == project.results("o")["exit_code"]
+
+
+class _RedirectThenHangUp(http.server.BaseHTTPRequestHandler):
+    """`/a/<rest>` redirects to `/b/<rest>`; `/b/...` closes the connection without an answer."""
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/a/"):
+            self.send_response(302)
+            self.send_header("Location", "/b/" + self.path[3:])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.close_connection = True
+        self.wfile.flush()
+        self.connection.shutdown(2)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_secret_in_a_failed_redirect_is_masked_before_the_reason_is_cut(project: Project) -> None:
+    """A redirect that fails names its URL in the failure reason; that reason is cut at 200 characters. The
+    cut falls inside the declared secret (in the path): no prefix of it is left in any artifact."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RedirectThenHangUp)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    thread.start()
+    try:
+        host = f"http://127.0.0.1:{server.server_address[1]}"
+        pad = "p" * (200 - len(f"redirect to {host}/b/") - 10)  # the cut lands 10 characters into the secret
+        project.write("scenarios/s.yaml", f"""
+            name: redirected
+            users:
+              - name: u
+                requests:
+                  - {{name: item, path: "/a/{pad}${{CANARY}}"}}
+            """)
+        project.write("profiles/p.yaml", f"""
+            scenario: ../scenarios/s.yaml
+            host: {host}
+            secrets: [CANARY]
+            load: {{users: 1, iterations: 3}}
+            """)
+        r = project.run("run", "p", "--request-log", "--out", "o", env={"CANARY": CANARY})
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    assert_no_traceback(r)
+    doc = json.loads((project.root / "o" / "results.json").read_text())
+    assert f"redirect to {host}/b/{pad}" in json.dumps(doc), json.dumps(doc)[:3000]  # the case was exercised
+    names = sorted(p.name for p in (project.root / "o").iterdir() if p.is_file())
+    for text, where in [(r.out, "stdout"), (r.err, "stderr")] + [
+        ((project.root / "o" / n).read_text(), n) for n in names
+    ]:
+        assert "CANARY" not in text and "pCAN" not in text, where
+
+
+def test_a_secret_that_needs_encoding_in_a_literal_path_is_masked_in_its_wire_form(project: Project) -> None:
+    """`${TOK}` written into a path is sent percent-encoded where it must be (non-ASCII) and kept where a
+    request target may hold it as is (`!`, `(`, `*`): that wire form is masked too."""
+    secret = "opensésame!(é)*now"
+    wire = quote(secret, safe="!#$%&'()*+,/:;=?@[]~")  # loadorch.client.vu.wire_path's form
+    scenario = 'name: wired\nusers:\n  - name: u\n    requests:\n' \
+               '      - {name: h, path: "/health?q=${TOK}", expect: {status: [599]}}\n'
+    embedded_project(project, scenario, profile_extra="secrets: [TOK]\n", users=1)
+    r = project.run("run", "p", "--iterations", "3", "--request-log", "--out", "o", env={"TOK": secret})
+    assert_no_traceback(r)
+    assert r.code == 1, r.out + r.err  # the check fails every request
+    log = (project.root / "o" / "requests.jsonl").read_text()
+    assert "/health?q=" in log, log[:2000]  # the request was logged with its target
+    names = sorted(p.name for p in (project.root / "o").iterdir() if p.is_file())
+    for text, where in [(r.out, "stdout"), (r.err, "stderr")] + [
+        ((project.root / "o" / n).read_text(), n) for n in names
+    ]:
+        for form in (*_forms(secret), wire):
+            assert form not in text, (form, where)
+        assert "opens" not in text, where
+
+
+def test_a_problem_that_quotes_a_path_never_shows_the_secret_in_it(project: Project) -> None:
+    """A configuration problem quotes the offending value (`got '/health?q=...'`): a declared secret in it is
+    masked, the problem still located and explained, exit 3."""
+    scenario = 'name: spaced\nusers:\n  - name: u\n    requests:\n      - {name: h, path: "/health?q=${TOK}"}\n'
+    embedded_project(project, scenario, profile_extra="secrets: [TOK]\n", users=1)
+    r = project.run("run", "p", "--iterations", "1", "--out", "o", env={"TOK": "open sesame-7f3a"})
+    assert_no_traceback(r)
+    assert r.code == 3, r.out + r.err
+    assert "scenarios/s.yaml:5: users[0].requests[0].path" in r.err and "/health?q=***" in r.err, r.err
+    assert "sesame" not in r.out + r.err
+
+
+class _EchoPath(http.server.BaseHTTPRequestHandler):
+    """Answers every GET with a text (not JSON) body that quotes the decoded request path, as error pages do."""
+
+    def do_GET(self) -> None:
+        from urllib.parse import unquote
+
+        body = f"unknown item: {unquote(self.path)}".encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_non_ascii_secret_echoed_in_a_body_that_is_not_json_is_masked_in_the_example(project: Project) -> None:
+    """A JSON check on a body that is not JSON shows the body's start as the example: a non-ASCII declared
+    secret the target echoed there is masked (the start was shown as bytes, `cl\\xc3\\xa9...`, a form no mask
+    knew)."""
+    secret = "clé-sésame-9f3e"
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _EchoPath)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    thread.start()
+    try:
+        project.write("scenarios/s.yaml", """
+            name: echoed
+            users:
+              - name: u
+                requests:
+                  - {name: item, path: "/e/${TOK}", expect: {json: {"$.ok": true}}}
+            """)
+        project.write("profiles/p.yaml", f"""
+            scenario: ../scenarios/s.yaml
+            host: http://127.0.0.1:{server.server_address[1]}
+            secrets: [TOK]
+            load: {{users: 1, iterations: 3}}
+            """)
+        r = project.run("run", "p", "--request-log", "--out", "o", env={"TOK": secret})
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    assert_no_traceback(r)
+    assert r.code == 1, r.out + r.err
+    doc = json.dumps(json.loads((project.root / "o" / "results.json").read_text()))
+    assert "body starts" in doc and "unknown item: /e/" in doc, doc[:3000]  # the case was exercised
+    names = sorted(p.name for p in (project.root / "o").iterdir() if p.is_file())
+    for text, where in [(r.out, "stdout"), (r.err, "stderr")] + [
+        ((project.root / "o" / n).read_text(), n) for n in names
+    ]:
+        assert "cl\\xc3\\xa9" not in text and "s\\xc3\\xa9same" not in text and "sésame" not in text, where
+        assert "cl%C3%A9" not in text, where
