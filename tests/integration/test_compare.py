@@ -80,12 +80,13 @@ def test_compare_page_shows_the_slower_endpoint(project: Project, shop_server: s
     project.write("profiles/p.yaml", """
         scenario: ../scenarios/s.yaml
         host: ${TARGET_URL}
-        load: {arrival_rate: 50, duration: 6s, max_users: 12}
+        load: {arrival_rate: 50, duration: 6s, max_users: 80}
         workers: 1
         seed: 5
         min_samples: 20
         allow_saturated_generator: true
-        """)  # two runs at once beside another test: a generator that waits for a core is not this test's subject
+        """)  # two runs at once beside another test: a generator that waits for a core is not this test's subject;
+        # 80 users: a CI machine once slowed the target to 440 ms, and 50/s at 0.44 s needs 22 users (12 dropped 8)
     slow_server, thread = start_target("127.0.0.1", 0)
     try:
         runs = []
