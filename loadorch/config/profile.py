@@ -77,8 +77,11 @@ class Load(Strict):
         elif self.is_open:
             self._check_open()
         else:
-            if self.users is None:
-                raise ValueError("give users (closed model) or arrival_rate / stages with max_users (open model)")
+            if self.users is None and self.duration is None:
+                raise ValueError(
+                    "give users and a duration (closed model), arrival_rate / stages (open model), or, for a "
+                    "browser-only scenario, a duration alone"
+                )
             if self.max_users is not None:
                 raise ValueError("max_users belongs to the open model (arrival_rate or stages); use users")
             if self.duration is None and self.iterations is None:
@@ -113,8 +116,6 @@ class Load(Strict):
             raise ValueError("give arrival_rate or stages, not both")
         if self.users is not None or self.spawn_rate is not None:
             raise ValueError("users and spawn_rate belong to the closed model; the open model uses max_users")
-        if self.max_users is None:
-            raise ValueError("the open model needs max_users (the most virtual users that may be busy at once)")
         if self.iterations is not None:
             raise ValueError("iterations belong to the closed model; the open model runs for a duration")
         if self.arrival_rate is not None and self.duration is None:

@@ -47,6 +47,7 @@ from loadorch.config.thresholds import (
 )
 from loadorch.config.tls import tls_problems
 from loadorch.config.units import MAX_DURATION_S, MAX_DURATION_TEXT
+from loadorch.config.usercount import default_max_users, load_problems, peak_rate
 from loadorch.config.yamlsource import Document, parse, read_text
 from loadorch.errors import ConfigError, Problem, UsageError
 from loadorch.traffic import data as gen
@@ -225,6 +226,7 @@ def _build(
     overrides_thr, problems = parse_thresholds(profile.thresholds, scenario.model, pdoc, run_tags=run_tags)
     problems += check_common_headers(profile.headers, scenario.model, scenario.generators, pdoc)
     problems += _collector_problems(profile, pdoc, scenario, overrides_thr)
+    problems += load_problems(profile, scenario.model, pdoc)
     lighthouse = _lighthouse(profile, path, pdoc, problems)
     tls = _tls(profile, path, pdoc, problems)
     if problems:
@@ -355,6 +357,8 @@ def default_thresholds(scenario: Scenario) -> dict[str, list[Threshold]]:
     kinds |= set(scenario.kinds.values())  # python users' requests, classified by the scenario
     chosen = {k: v for k, v in DEFAULT_THRESHOLDS.items() if "kind:" not in k or k.split("kind:")[1][:-1] in kinds}
     parsed, _ = parse_thresholds(chosen, None, Document("<defaults>", None))
+    if not scenario.users:  # browser-only: an HTTP budget could only ever fail with "no data"
+        parsed = {}
     return {**parsed, **default_browser_thresholds(scenario)}
 
 
@@ -398,9 +402,14 @@ def merge(
         return value
 
     load = profile.load
+    if not scenario.model.users and (cli.users is not None or cli.iterations is not None):
+        flag = "--users" if cli.users is not None else "--iterations"
+        raise UsageError(f"{flag}: this scenario has no HTTP users (browsers only); its browsers' pages run for the duration")
     open_model = _open_model(load, cli) if load.is_open else None
     user_stages = _user_stages(load, cli) if load.staged_users else None
-    profile_users = load.max_users if open_model is not None else load.users
+    profile_users = load.users or 0  # 0: a browser-only scenario
+    if open_model is not None:
+        profile_users = load.max_users or default_max_users(peak_rate(profile), profile.request_timeout)
     if user_stages is not None:
         profile_users = int(max(b for _, b, _ in user_stages))  # one slot per user at the peak
     users = pick("users", ("profile", profile_users), ("cli", cli.users))
@@ -415,13 +424,13 @@ def merge(
         duration = None  # --iterations alone runs until every user is done
     workers_raw = pick("workers", ("profile", profile.workers), ("cli", cli.workers))
     workers = (os.cpu_count() or 1) if workers_raw == "auto" else int(workers_raw)
-    workers = max(1, min(workers, users))
+    workers = max(1, min(workers, users)) if users else 0  # browser-only: no HTTP worker process
     seed = pick("seed", ("profile", profile.seed), ("cli", cli.seed))
     host = pick("host", ("profile", profile.host), ("cli", cli.host))
     if open_model is not None and cli.spawn_rate is not None:
         raise UsageError("--spawn-rate applies to the closed model (users); this profile uses an arrival rate")
     spawn_rate = pick(
-        "spawn_rate", ("defaults", float(users)), ("profile", profile.load.spawn_rate), ("cli", cli.spawn_rate)
+        "spawn_rate", ("defaults", float(max(users, 1))), ("profile", profile.load.spawn_rate), ("cli", cli.spawn_rate)
     )
     min_samples = pick(
         "min_samples",

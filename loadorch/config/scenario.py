@@ -201,7 +201,7 @@ class Scenario(Strict):
     headers: Headers = Field(default_factory=dict)
     data: dict[str, DataSpec] = Field(default_factory=dict)
     setup: list[SetupStep] = Field(default_factory=list)
-    users: list[UserSpec] = Field(min_length=1)
+    users: list[UserSpec] = Field(default_factory=list)  # none: a browser-only scenario
     browsers: list[BrowserSpec] = Field(default_factory=list)
     thresholds: dict[str, list[ThresholdItem]] = Field(default_factory=dict)
     min_samples: int | None = Field(None, ge=1)
@@ -210,6 +210,11 @@ class Scenario(Strict):
 
     @model_validator(mode="after")
     def _unique_names(self) -> Scenario:
+        if not self.users and not self.browsers:
+            raise ValueError(
+                "give users (HTTP virtual users), browsers (headless Chromium pages), or both: "
+                "a scenario needs something to run"
+            )
         seen: set[str] = set()
         for user in self.users:
             if user.name in seen:

@@ -103,6 +103,8 @@ def headline(doc: Results, color: bool = False) -> str:
     word = ICONS.get(doc.verdict, doc.verdict)
     if color and doc.verdict in COLORS:
         word = f"\033[1;{COLORS[doc.verdict]}m{word}\033[0m"
+    if run.users == 0 and doc.browser is not None and totals.requests == 0:  # a browser-only scenario
+        return f"{word}: {run.profile} ({run.scenario}), browsers only, {doc.browser.views} page views, seed {run.seed}"
     return (
         f"{word}: {run.profile} ({run.scenario}), "
         f"{totals.requests} requests, {totals.failures} failed, {totals.rps:.1f} req/s, "

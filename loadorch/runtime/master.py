@@ -190,7 +190,7 @@ def _watch(state: MasterState, plan: Plan, stop_signal: list[int]) -> None:
         ):
             state.stop_reason = "iterations"
             return
-        if not state.live():
+        if plan.workers and not state.live():  # no HTTP worker at all: a browser-only run, timed here
             state.stop_reason = "all workers lost"
             return
         if elapsed >= next_report:

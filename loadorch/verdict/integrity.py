@@ -33,7 +33,9 @@ def integrity_checks(cfg: RunConfig, summary: MasterSummary | None) -> tuple[lis
     expected, seen = workers.expected, len(workers.seen)
     failures = [f for w in detail for f in w.vu_failures]
     checks: list[Check] = []
-    if summary:
+    if summary and expected == 0 and not cfg.scenario.model.users:
+        checks.append(Check("http users", PASS, "none: a browser-only scenario (the browser checks judge its pages)"))
+    elif summary:
         checks.append(_workers_check(detail, lost, expected, seen))
         checks += _totals_check(detail)
         checks.append(_users_check(failures))

@@ -280,14 +280,15 @@ def test_csv_rows(tmp_path: Path) -> None:
     ("load: {users: 4, duration: 0s}", "greater than zero"),
     ("load: {users: 4, duration: 30s, spawn_rate: 0}", "greater than 0"),
     ("load: {users: 4, duration: 30s, arrival_rate: 5}", "users and spawn_rate belong to the closed model"),
-    ("load: {arrival_rate: 5, duration: 30s}", "needs max_users"),
+    ("load: {arrival_rate: 11, duration: 30s}", "needs max_users above 10"),
     ("load: {arrival_rate: 5, max_users: 3}", "arrival_rate needs a duration"),
     ("load: {arrival_rate: 5, max_users: 3, duration: 9s, iterations: 2}", "iterations belong to the closed model"),
     ("load: {stages: [{rate: 5, duration: 1s}], max_users: 3, duration: 9s}", "sum of the stages"),
     ("load: {stages: [{rate: 5, duration: 1s}], arrival_rate: 5, max_users: 3}", "not both"),
     ("load: {users: 4, max_users: 9, duration: 1s}", "max_users belongs to the open model"),
     ("load: {arrival_rate: 5, max_users: 3, duration: 9s, spacing: random}", "'constant' or 'poisson'"),
-    ("load: {duration: 9s}", "give users (closed model) or arrival_rate"),
+    ("load: {duration: 9s}", "give users (how many HTTP virtual users run)"),
+    ("load: {spawn_rate: 2}", "or, for a browser-only scenario, a duration alone"),
 ])
 def test_load_rules(tmp_path: Path, patch: str, fragment: str) -> None:
     msgs = errors(tmp_path, profile=BASE_PROFILE.replace("load: {users: 4, duration: 30s}", patch))

@@ -1,0 +1,81 @@
+"""Browser-only scenarios (no `users:`) and HTTP checks at a low fixed rate: what they accept and refuse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from loadorch.config.resolve import Overrides, build
+from loadorch.errors import UsageError
+from loadorch.verdict.integrity import integrity_checks
+
+from .test_config import BASE_PROFILE, BASE_SCENARIO, errors, make
+from .test_integrity import summary
+
+BROWSERS_ONLY = """
+name: s
+browsers:
+  - name: shopper
+    journey:
+      - {visit: /shop, name: home}
+"""
+DURATION_ONLY = BASE_PROFILE.replace("load: {users: 4, duration: 30s}", "load: {duration: 30s}")
+
+
+def test_a_browser_only_scenario_runs_no_http_user_and_no_http_worker(tmp_path: Path) -> None:
+    make(tmp_path, BROWSERS_ONLY, DURATION_ONLY)
+    cfg = build("p", str(tmp_path), {})
+    assert cfg.users == 0 and cfg.workers == 0 and cfg.duration_s == 30
+    # the browser defaults gate it; no HTTP default that could only fail with "no data"
+    assert {t.selector.metric for t in cfg.thresholds} == {"browser_web_vital_lcp", "browser_web_vital_cls",
+                                                           "browser_step_failed"}
+
+
+def test_a_scenario_with_neither_users_nor_browsers_is_refused(tmp_path: Path) -> None:
+    [msg] = errors(tmp_path, "name: s\n", DURATION_ONLY)
+    assert "give users (HTTP virtual users), browsers (headless Chromium pages), or both" in msg
+
+
+@pytest.mark.parametrize("load", ["{users: 3, duration: 9s}", "{arrival_rate: 1, duration: 9s}",
+                                  "{duration: 9s, iterations: 2}"])
+def test_a_browser_only_profile_gives_its_duration_alone(tmp_path: Path, load: str) -> None:
+    profile = BASE_PROFILE.replace("{users: 4, duration: 30s}", load)
+    [msg] = errors(tmp_path, BROWSERS_ONLY, profile)
+    assert "p.yaml:3: load." in msg and "give load: {duration: ...} alone" in msg, msg
+
+
+@pytest.mark.parametrize("flags", [Overrides(users=3), Overrides(iterations=2)])
+def test_users_flags_are_refused_for_a_browser_only_scenario(tmp_path: Path, flags: Overrides) -> None:
+    make(tmp_path, BROWSERS_ONLY, DURATION_ONLY)
+    with pytest.raises(UsageError, match="this scenario has no HTTP users"):
+        build("p", str(tmp_path), {}, flags)
+
+
+def test_http_users_still_need_a_user_count(tmp_path: Path) -> None:
+    [msg] = errors(tmp_path, BASE_SCENARIO, DURATION_ONLY)
+    assert "load.users: give users" in msg
+
+
+@pytest.mark.parametrize("rate,timeout,users", [(0.2, "10s", 3), (2, "10s", 21), (10, "1s", 11)])
+def test_low_rate_checks_get_max_users_from_rate_and_timeout(tmp_path: Path, rate: float, timeout: str,
+                                                            users: int) -> None:
+    profile = BASE_PROFILE.replace("load: {users: 4, duration: 30s}",
+                                   f"load: {{arrival_rate: {rate}, duration: 30s}}\nrequest_timeout: {timeout}")
+    make(tmp_path, profile=profile)
+    cfg = build("p", str(tmp_path), {})
+    assert cfg.users == users and cfg.open_model is not None
+
+
+def test_browser_only_integrity_is_one_check_not_http_ones(tmp_path: Path) -> None:
+    make(tmp_path, BROWSERS_ONLY, DURATION_ONLY)
+    cfg = build("p", str(tmp_path), {})
+    checks, integrity = integrity_checks(cfg, summary(expected=0))
+    assert [(c.name, c.verdict) for c in checks] == [("http users", "pass")]
+    assert integrity["workers_expected"] == 0
+
+
+def test_http_users_with_no_worker_seen_are_still_an_error(tmp_path: Path) -> None:
+    make(tmp_path)
+    checks, _ = integrity_checks(build("p", str(tmp_path), {}), summary(expected=1))
+    assert ("workers", "error") in [(c.name, c.verdict) for c in checks]
