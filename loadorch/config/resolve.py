@@ -404,7 +404,7 @@ def merge(
     load = profile.load
     if not scenario.model.users and (cli.users is not None or cli.iterations is not None):
         flag = "--users" if cli.users is not None else "--iterations"
-        raise UsageError(f"{flag}: this scenario has no HTTP users (browsers only); its browsers' pages run for the duration")
+        raise UsageError(f"{flag}: this scenario has no HTTP users (browsers only); its pages run for the duration")
     open_model = _open_model(load, cli) if load.is_open else None
     user_stages = _user_stages(load, cli) if load.staged_users else None
     profile_users = load.users or 0  # 0: a browser-only scenario
