@@ -274,3 +274,18 @@ def test_files_in_image_is_the_way_for_data_too_big_for_a_configmap(project: Pro
         return
     for manifest in manifests:
         kubernetes_validate.validate(manifest, kubernetes_validate.latest_version(), strict=True)
+
+
+def test_a_browser_only_scenario_renders_no_http_workers_job(project: Project) -> None:
+    project.write("scenarios/s.yaml", """
+        name: k
+        browsers:
+          - {name: shopper, journey: [{visit: /shop}]}
+        """)
+    project.write("profiles/p.yaml", PROFILE.replace("load: {users: 10, duration: 30s}\nworkers: 2\n",
+                                                     "load: {duration: 30s}\n"))
+    manifests = _render(project)
+    jobs = {m["metadata"]["name"].rsplit("-", 1)[1]: m for m in manifests if m["kind"] == "Job"}
+    assert set(jobs) == {"master", "browsers"}
+    args = jobs["master"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--workers" not in args and "--external-workers" in args

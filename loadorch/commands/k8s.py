@@ -89,6 +89,7 @@ def render_command(
             "with its credentials in the env Secret and refer to it in the profile (host: ${STAGING_URL})"
         )
     cfg = build(path, project, env, overrides, lenient=True)
+    workers = workers if cfg.scenario.model.users else 0  # browser-only: no HTTP workers Job
     if cfg.host == "embedded":
         raise ConfigError(
             [
@@ -147,7 +148,8 @@ def render_command(
     )
     sys.stdout.write(dump_manifests(render(inp)))
     release = release_name(cfg.profile_name, run_id)
-    sys.stderr.write(f"run {run_id}: master Job {release}-master, workers Job {release}-workers\n")
+    jobs = f"workers Job {release}-workers" if workers else f"browsers Job {release}-browsers (browsers only)"
+    sys.stderr.write(f"run {run_id}: master Job {release}-master, {jobs}\n")
     if files_in_image:
         layout = ", ".join(f"{files_in_image}/{rel}" for rel in sorted(files))
         sys.stderr.write(f"the image must hold these files (as in your project): {layout}\n")

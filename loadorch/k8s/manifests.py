@@ -210,8 +210,7 @@ def _run_args(inp: RenderInput) -> list[str]:
         "$(LOADORCH_CONFIG_DIR)/profile.yaml",
         "--scenario",
         "$(LOADORCH_CONFIG_DIR)/scenario.yaml",
-        "--workers",
-        str(inp.workers),
+        *(["--workers", str(inp.workers)] if inp.workers else []),  # 0: browser-only, no HTTP worker
         *inp.overrides,
         *(["--request-log"] if inp.request_log else []),
     ]
@@ -352,7 +351,7 @@ def render(inp: RenderInput) -> list[Manifest]:
         policy,
         *egress,
         _job(inp, f"{name}-master", "master", master_pod),
-        _job(inp, f"{name}-workers", "worker", worker_pod, inp.workers),
+        *([_job(inp, f"{name}-workers", "worker", worker_pod, inp.workers)] if inp.workers else []),
         *([_browser_job(inp, name, worker_env)] if inp.browser_workers else []),
     ]
 
