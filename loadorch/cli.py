@@ -247,6 +247,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("budgets", parents=[common], help="every profile's thresholds as one Markdown table")
 
+    alerts = sub.add_parser("alerts", parents=[common], help="Prometheus alerting rules from a profile's thresholds")
+    alerts.add_argument("profile")
+    alerts.add_argument("--out", metavar="FILE", help="write the rules here (default: standard output)")
+    alerts.add_argument("--window", type=_duration, help="rolling window judged (default: monitor.window, 1h)")
+    alerts.add_argument("--for", dest="for_s", type=_grace, help="how long a budget fails before the alert fires")
+    alerts.add_argument("--job", help="only series of this Prometheus job (a run both scraped and pushed)")
+    alerts.add_argument("--interval", type=_duration, help="the rule group's evaluation interval")
+
     init = sub.add_parser(
         "init", parents=[common], help="scaffold scenarios, profiles, a README section and CI snippets"
     )
@@ -331,6 +339,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "report": _cmd_report,
         "compare": _cmd_compare,
         "budgets": _cmd_budgets,
+        "alerts": _cmd_alerts,
         "k8s": _cmd_k8s,
         "init": _cmd_init,
     }
@@ -608,6 +617,13 @@ def _cmd_budgets(args: argparse.Namespace) -> int:
     from loadorch.commands.budgets import print_budgets
 
     return print_budgets(args.project, dict(os.environ))
+
+
+def _cmd_alerts(args: argparse.Namespace) -> int:
+    from loadorch.commands.alerts import write_alerts
+
+    return write_alerts(args.profile, args.project, dict(os.environ), args.out, args.window, args.for_s, args.job,
+                        args.interval)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

@@ -1,0 +1,172 @@
+"""Prometheus alerting rules from a profile's thresholds (pure): the same budget over a rolling window.
+
+Each threshold the live metrics can express becomes one rule of alert `LoadorchBudgetExceeded`, labelled
+with the profile and the threshold, whose expression is true while the threshold FAILS over the last
+`window` and at least `min_samples` samples fell in it (fewer: no alert, as a run would be
+inconclusive, not failed). Percentiles read the histogram families, whose bucket edges include every
+threshold limit, so `histogram_quantile` crosses the limit exactly when the percentile does.
+
+Series scraped and pushed both (a run with --metrics-port and --remote-write into the same Prometheus)
+are summed twice; every expression is a ratio or a quantile, which doubling leaves unchanged, and
+`job` narrows the series to one source where a count matters.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from loadorch.config.thresholds import BROWSER_METRICS, Threshold
+from loadorch.metrics.names import PREFIX
+
+ALERT = "LoadorchBudgetExceeded"
+# the operator that means "the threshold fails"
+NEGATED = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "===": "!=", "!=": "=="}
+# from a histogram: a bucket edge at the limit holds the values equal to it, so a quantile read as exactly
+# the limit may be any value up to it: only past the limit is surely failed (< and <= read alike)
+PAST_LIMIT = {"<": ">", "<=": ">", ">": "<", ">=": "<"}
+# threshold tag -> series label, per metric family
+HTTP_LABELS = {"kind": "kind", "name": "name", "method": "method", "user": "user_class"}
+BROWSER_LABELS = {"page": "page", "user": "user"}
+
+
+@dataclass(frozen=True)
+class Family:
+    """How a threshold metric is exposed: histogram family, divisor from the limit's unit, labels."""
+
+    name: str
+    limit_divisor: float  # threshold unit -> exposed unit (ms -> s: 1000)
+    labels: dict[str, str]
+    fixed: tuple[tuple[str, str], ...] = ()  # label filters always applied (successful requests only)
+
+
+def family_of(metric: str) -> Family | None:
+    if metric == "http_req_duration":
+        return Family(f"{PREFIX}_http_request_duration_seconds", 1000.0, HTTP_LABELS, (("outcome", "ok"),))
+    if metric == "db_queries_per_request":
+        return Family(f"{PREFIX}_db_queries_per_request", 1.0, HTTP_LABELS, (("outcome", "ok"),))
+    if metric == "browser_web_vital_cls":
+        return Family(f"{PREFIX}_{metric}", 1.0, BROWSER_LABELS)
+    if metric in BROWSER_METRICS:
+        return Family(f"{PREFIX}_{metric}_seconds", 1000.0, BROWSER_LABELS)
+    return None
+
+
+@dataclass(frozen=True)
+class Rule:
+    threshold: str
+    expr: str | None  # None: not expressible over a rolling window (the reason says why)
+    reason: str = ""
+
+
+def _matchers(pairs: Sequence[tuple[str, str]]) -> str:
+    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in pairs) + "}"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _num(x: float) -> str:
+    return repr(float(x)) if x != int(x) else str(int(x))
+
+
+def rule_for(t: Threshold, scope: Sequence[tuple[str, str]], window: str, min_samples: int) -> Rule:
+    """The PromQL that is true while `t` fails over the last `window` (`scope`: label filters for every
+    series, e.g. profile and job)."""
+    metric, agg, key = t.selector.metric, t.expression.aggregation, t.key
+    if metric in ("http_req_failed", "http_reqs"):
+        return _counter_rule(t, scope, window, min_samples, NEGATED[t.expression.op])
+    fam = family_of(metric)
+    if fam is None:
+        return Rule(key, None, f"{metric} is not in the live metrics")
+    if t.expression.op not in PAST_LIMIT:
+        return Rule(key, None, f"{t.expression.op} compares one value: a histogram over a window has ranges")
+    op = PAST_LIMIT[t.expression.op]
+    labels = list(scope) + list(fam.fixed)
+    for tag, value in t.selector.tags:
+        if tag not in fam.labels:
+            return Rule(key, None, f"tag {tag!r} is not a label of {fam.name}")
+        labels.append((fam.labels[tag], value))
+    sel = _matchers(labels)
+    count = f"sum(increase({fam.name}_count{sel}[{window}]))"
+    limit = _num(t.expression.value / fam.limit_divisor)
+    if agg in ("p", "med"):
+        q = (t.expression.percentile or 50.0) / 100.0 if agg == "p" else 0.5
+        observed = f"histogram_quantile({_num(q)}, sum by (le) (rate({fam.name}_bucket{sel}[{window}])))"
+    elif agg == "avg":
+        observed = f"(sum(rate({fam.name}_sum{sel}[{window}])) / sum(rate({fam.name}_count{sel}[{window}])))"
+    else:
+        return Rule(key, None, f"{agg} is not kept by a histogram over a rolling window (use a percentile)")
+    return Rule(key, f"{observed} {op} {limit}\nand on() {count} >= {min_samples}")
+
+
+def _counter_rule(t: Threshold, scope: Sequence[tuple[str, str]], window: str, min_samples: int, op: str) -> Rule:
+    labels = list(scope)
+    for tag, value in t.selector.tags:
+        if tag not in HTTP_LABELS:
+            return Rule(t.key, None, f"tag {tag!r} is not a label of the request counters")
+        labels.append((HTTP_LABELS[tag], value))
+    sel = _matchers(labels)
+    requests = f"sum(increase({PREFIX}_http_requests_total{sel}[{window}]))"
+    if t.selector.metric == "http_reqs":
+        if t.expression.aggregation != "rate":
+            return Rule(t.key, None, "http_reqs count is a whole run's; a rolling window has rate (per second)")
+        return Rule(t.key, f"sum(rate({PREFIX}_http_requests_total{sel}[{window}])) {op} {_num(t.expression.value)}")
+    failures = f"sum(increase({PREFIX}_http_failures_total{sel}[{window}]))"
+    limit = _num(t.expression.value)
+    return Rule(t.key, f"({failures} / {requests}) {op} {limit}\nand on() {requests} >= {min_samples}")
+
+
+def group_name(profile: str) -> str:
+    return "loadorch-" + re.sub(r"[^A-Za-z0-9_-]+", "-", profile)
+
+
+def alert_rules(
+    profile: str,
+    thresholds: Sequence[Threshold],
+    window_s: float,
+    for_s: float,
+    min_samples: int,
+    job: str | None = None,
+    interval_s: float | None = None,
+) -> tuple[dict[str, object], list[Rule]]:
+    """(the rules file as data, the thresholds left out with why)."""
+    scope = [("profile", profile)] + ([("job", job)] if job else [])
+    window = prom_duration(window_s)
+    rules: list[dict[str, object]] = []
+    skipped: list[Rule] = []
+    for t in thresholds:
+        rule = rule_for(t, scope, window, min_samples)
+        if rule.expr is None:
+            skipped.append(rule)
+            continue
+        rules.append({
+            "alert": ALERT,
+            "expr": rule.expr,
+            "for": prom_duration(for_s),
+            "labels": {"severity": "warning", "profile": profile, "threshold": t.key},
+            "annotations": {
+                "summary": f"{profile}: {t.key} fails over the last {window}",
+                "description": (
+                    f"loadorch budget {t.key} of profile {profile}, judged over a rolling {window} window "
+                    "(at least " + str(min_samples) + " samples); observed {{ $value }}"
+                ),
+            },
+        })
+    group: dict[str, object] = {"name": group_name(profile), "rules": rules}
+    if interval_s:
+        group["interval"] = prom_duration(interval_s)
+    return {"groups": [group]}, skipped
+
+
+def prom_duration(seconds: float) -> str:
+    """A Prometheus duration: whole milliseconds, in the largest units that keep it exact (1h, 90s, 250ms)."""
+    ms = round(seconds * 1000)
+    if ms == 0:
+        return "0s"
+    for unit, size in (("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if ms and ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"

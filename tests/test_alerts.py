@@ -1,0 +1,128 @@
+"""`loadorch alerts PROFILE` through the CLI, its rules checked by the real `promtool check rules` and
+evaluated over synthetic series by `promtool test rules` (a budget crossed fires, one kept does not,
+too few samples do not)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support import tools
+from tests.support.project import Project, assert_no_traceback
+
+pytestmark = pytest.mark.prometheus
+
+SCENARIO = """
+name: s
+users:
+  - name: api
+    requests:
+      - {name: list, path: /products}
+browsers:
+  - name: shopper
+    journey:
+      - {visit: /shop, name: home}
+thresholds:
+  "browser_web_vital_lcp{page:home}": ["p(75)<2500"]
+  "http_req_failed": ["rate<0.1"]
+  "http_req_duration": ["max<5000"]
+"""
+PROFILE = """
+scenario: ../scenarios/s.yaml
+host: http://127.0.0.1:8080
+load: {users: 2, duration: 1m}
+min_samples: 4
+monitor: {window: 1m, for: 30s}
+"""
+LCP = 'loadorch_browser_web_vital_lcp_seconds_{part}{{profile="{profile}",page="home",run_id="r",scenario="s"{le}}}'
+
+
+def _lcp(profile: str, per_step: dict[str, int]) -> list[dict[str, str]]:
+    """Cumulative LCP buckets growing by `per_step` (edge -> samples at or below it) every 15 s."""
+    series = [{"series": LCP.format(part="bucket", profile=profile, le=f',le="{le}"'), "values": f"0+{n}x20"}
+              for le, n in per_step.items()]
+    series.append({"series": LCP.format(part="count", profile=profile, le=""), "values": f"0+{per_step['+Inf']}x20"})
+    return series
+
+
+def _promtool(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(shutil.which("promtool")), *args], capture_output=True, text=True, timeout=60)
+
+
+def test_alert_rules_pass_promtool_and_fire_only_on_a_crossed_budget(project: Project, tmp_path: Path) -> None:
+    tools.require("prometheus")
+    project.write("scenarios/s.yaml", SCENARIO)
+    project.write("profiles/p.yaml", PROFILE)
+    result = project.run("alerts", "p", "--out", "rules.yml")
+    assert_no_traceback(result)
+    assert result.code == 0, result.err
+    assert "http_req_duration max<5000: no alert rule: max is not kept by a histogram" in result.err
+    rules = project.root / "rules.yml"
+    check = _promtool("check", "rules", str(rules))
+    assert check.returncode == 0 and "SUCCESS: 2 rules found" in check.stdout, check.stdout + check.stderr
+    slow = _lcp("p", {"1.0": 0, "2.5": 1, "5.0": 4, "+Inf": 4})  # 3 of 4 page views over 2.5 s: p75 > 2.5 s
+    fast = _lcp("other", {"1.0": 4, "2.5": 4, "5.0": 4, "+Inf": 4})
+    http = [
+        {"series": 'loadorch_http_requests_total{profile="p",name="list"}', "values": "0+10x20"},
+        {"series": 'loadorch_http_failures_total{profile="p",name="list"}', "values": "0+0x10 0+5x10"},
+    ]
+    threshold_lcp = "browser_web_vital_lcp{page:home} p(75)<2500"
+    fired = {"severity": "warning", "profile": "p"}
+    generated = {r["labels"]["threshold"]: r["annotations"]
+                 for r in yaml.safe_load(rules.read_text())["groups"][0]["rules"]}
+
+    def alert(threshold: str, observed: str) -> dict[str, dict[str, str]]:
+        notes = {k: v.replace("{{ $value }}", observed) for k, v in generated[threshold].items()}
+        return {"exp_labels": {**fired, "threshold": threshold}, "exp_annotations": notes}
+
+    tests = {
+        "rule_files": [str(rules)],
+        "evaluation_interval": "15s",
+        "tests": [{
+            "interval": "15s",
+            "input_series": slow + fast + http,
+            "alert_rule_test": [
+                # the LCP window fills (1 m), then the alert waits its `for` (30 s)
+                {"eval_time": "30s", "alertname": "LoadorchBudgetExceeded", "exp_alerts": []},
+                {"eval_time": "2m", "alertname": "LoadorchBudgetExceeded",
+                 "exp_alerts": [alert(threshold_lcp, "4.166666666666667")]},
+                # failures start at 2m30s (5 of 10 a step): 50 % over the window, past 10 %
+                {"eval_time": "4m30s", "alertname": "LoadorchBudgetExceeded",
+                 "exp_alerts": [alert(threshold_lcp, "4.166666666666667"),
+                                alert("http_req_failed rate<0.1", "0.5")]},
+            ],
+        }],
+    }
+    (tmp_path / "tests.yml").write_text(yaml.safe_dump(tests, sort_keys=False))
+    run = _promtool("test", "rules", str(tmp_path / "tests.yml"))
+    assert run.returncode == 0, run.stdout + run.stderr
+    # a wrong expectation fails: promtool really evaluated the rules
+    tests["tests"][0]["alert_rule_test"][0]["exp_alerts"] = [alert(threshold_lcp, "4.166666666666667")]
+    (tmp_path / "wrong.yml").write_text(yaml.safe_dump(tests, sort_keys=False))
+    assert _promtool("test", "rules", str(tmp_path / "wrong.yml")).returncode != 0
+
+
+def test_too_few_samples_in_the_window_never_fire(project: Project, tmp_path: Path) -> None:
+    tools.require("prometheus")
+    project.write("scenarios/s.yaml", SCENARIO)
+    project.write("profiles/p.yaml", PROFILE.replace("min_samples: 4", "min_samples: 100"))
+    assert project.run("alerts", "p", "--out", "rules.yml", "--for", "0s").code == 0
+    tests = {"rule_files": [str(project.root / "rules.yml")], "evaluation_interval": "15s", "tests": [{
+        "interval": "15s",
+        "input_series": _lcp("p", {"1.0": 0, "2.5": 0, "5.0": 4, "+Inf": 4}),  # 16 a minute, all slow
+        "alert_rule_test": [{"eval_time": "4m", "alertname": "LoadorchBudgetExceeded", "exp_alerts": []}],
+    }]}
+    (tmp_path / "tests.yml").write_text(yaml.safe_dump(tests, sort_keys=False))
+    run = _promtool("test", "rules", str(tmp_path / "tests.yml"))
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_a_profile_that_does_not_validate_writes_no_rules(project: Project) -> None:
+    project.write("scenarios/s.yaml", SCENARIO)
+    project.write("profiles/p.yaml", PROFILE.replace("window: 1m", "window: soon"))
+    result = project.run("alerts", "p", "--out", "rules.yml")
+    assert result.code == 3 and "monitor.window" in result.err and not (project.root / "rules.yml").exists()
