@@ -222,6 +222,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--master-port", type=_positive_int, help=argparse.SUPPRESS)
     run.add_argument("--print-artifacts", action="store_true", help=argparse.SUPPRESS)
 
+    mon = sub.add_parser(
+        "monitor", parents=[common], help="synthetic monitoring: the profile's load, level, until a signal"
+    )
+    mon.add_argument("profile")
+    mon.add_argument("--out", help="the monitor's folder: status.json, status.html, the artifacts at the end")
+    mon.add_argument("--status-port", type=_port, help="serve the status page and /status.json (0: any free port)")
+    mon.add_argument("--status-bind", default="127.0.0.1", help="address for --status-port (default 127.0.0.1)")
+    mon.add_argument("--metrics-port", type=_port, help="serve Prometheus/OpenMetrics /metrics on this port")
+    mon.add_argument("--metrics-bind", default="127.0.0.1", help="address for --metrics-port (default 127.0.0.1)")
+    mon.add_argument("--remote-write", metavar="URL", help="push to a Prometheus remote-write URL")
+    mon.add_argument("--host", help="target URL, overriding the profile's host")
+    mon.add_argument("--seed", type=_int, help="the seed (every user's stream derives from it)")
+    mon.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE", help="a tag for every series")
+
     validate = sub.add_parser("validate", parents=[common], help="check profiles and scenarios without sending load")
     validate.add_argument("files", nargs="*", help="profile names or YAML files (default: all)")
 
@@ -340,6 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "compare": _cmd_compare,
         "budgets": _cmd_budgets,
         "alerts": _cmd_alerts,
+        "monitor": _cmd_monitor,
         "k8s": _cmd_k8s,
         "init": _cmd_init,
     }
@@ -447,6 +462,45 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return execute(cfg, options)
     with replacing(out):
         return execute(cfg, options)
+
+
+def _cmd_monitor(args: argparse.Namespace) -> int:
+    from loadorch.config.resolve import build
+    from loadorch.metrics.options import MetricsOptions
+    from loadorch.metrics.ports import bind_problem
+    from loadorch.run.controller import RunOptions, execute
+    from loadorch.run.monitor import Monitor, StatusServer, monitor_config
+
+    _check_host(args.host)
+    _remote_write_url(args.remote_write)
+    for flag, host, port in (("--metrics-port", args.metrics_bind, args.metrics_port),
+                             ("--status-port", args.status_bind, args.status_port)):
+        problem = bind_problem(flag, host, port) if port else None
+        if problem:
+            raise UsageError(problem)
+    for name in ("users", "spawn_rate", "duration", "workers", "iterations", "scenario"):
+        setattr(args, name, None)
+    overrides = _overrides(args)
+    cfg = monitor_config(build(args.profile, args.project, dict(os.environ), overrides))
+    out = args.out or _default_out(args.project, f"{cfg.profile_name}-monitor")
+    os.makedirs(out, exist_ok=True)
+    status = StatusServer(args.status_bind, args.status_port) if args.status_port is not None else None
+    if status is not None:
+        sys.stderr.write(f"monitor status: {status.url} (and {status.url}status.json)\n")
+    from loadorch.run.progress import Progress
+
+    options = RunOptions(
+        out_dir=out,
+        progress=Progress(None, every_s=60.0),
+        metrics=MetricsOptions(port=args.metrics_port, bind=args.metrics_bind, grace_s=0.0,
+                               remote_write=args.remote_write),
+        monitor=Monitor(cfg, out, status),
+    )
+    try:
+        return execute(cfg, options)
+    finally:
+        if status is not None:
+            status.close()
 
 
 def _metrics_options(args: argparse.Namespace) -> MetricsOptions:

@@ -238,6 +238,9 @@ class Plan(Wire):
     browser: BrowserPlan | None = None
     open: OpenSpec | None = None
     metrics: MetricsPlan | None = None
+    # monitor: the master writes its merged tables here every snapshot_every_s (the rolling windows' source)
+    snapshot_path: str | None = None
+    snapshot_every_s: float = 1.0
 
     def generators(self) -> dict[str, gen.Generator]:
         return {name: gen.generator_from_json(g) for name, g in self.data.items()}

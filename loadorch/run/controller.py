@@ -94,6 +94,7 @@ class RunOptions:
     print_artifacts: bool = False  # end stdout with the framed artifacts block
     metrics: MetricsOptions = field(default_factory=MetricsOptions)
     summary_export: str | None = None  # --summary-export: k6's summary JSON (GitLab's Load Performance widget)
+    monitor: Any = None  # loadorch.run.monitor.Monitor: `loadorch monitor`'s rolling windows and status
 
 
 @dataclass
@@ -295,7 +296,8 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
         plan = plan.model_copy(update={"browser": plan.browser.model_copy(update={"sink_port": run.sink.port})})
     if opts.metrics.enabled:
         run.live_labels = (os.path.basename(os.path.normpath(opts.out_dir)), cfg.profile_name, cfg.scenario.model.name)
-        run.live_extra_path = os.path.join(run.scratch, "live-extra.json") if run.sink is not None else ""
+        extra = run.sink is not None or opts.monitor is not None
+        run.live_extra_path = os.path.join(run.scratch, "live-extra.json") if extra else ""
         block = plan_block(
             opts.metrics,
             *run.live_labels,
@@ -304,6 +306,8 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
         )
         block["extra_path"] = run.live_extra_path or None
         plan = plan.model_copy(update={"metrics": MetricsPlan.model_validate(block)})
+    if opts.monitor is not None:
+        plan = plan.model_copy(update=opts.monitor.plan_update(run, run.scratch))
     plan_path = os.path.join(run.scratch, "plan.json")
     write_plan(plan, plan_path)
     group = ProcessGroup(run.scratch)
@@ -393,6 +397,9 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
             progress.note("stopping: collecting what was measured (press Ctrl-C again to stop at once)")
             group.signal_master(signal.SIGTERM)
             group.signal_role("browser", signal.SIGTERM)
+        monitor = run.opts.monitor
+        if monitor is not None and started and signals.received is None and monitor.tick(run):
+            _write_live_extra(run, final=False)
         try:
             event = group.events.get(timeout=0.2)
         except Exception:
@@ -519,19 +526,21 @@ def _decide(run: _Run, summary: MasterSummary | None, db: Any = None) -> _Decisi
 def _write_live_extra(run: _Run, final: bool) -> None:
     """Browser vitals (and, at the end, Lighthouse results) are measured here, not on the master: hand
     their families to the master, which serves and pushes them with its own."""
-    if not run.live_extra_path or run.live_labels is None or run.sink is None:
+    if not run.live_extra_path or run.live_labels is None:
         return
     from loadorch.browser.stats import UNITLESS, scale_of
     from loadorch.metrics.tagged import families_to_json, tagged_families
 
-    stats = browsers.collected(run.sink, run.cfg) if final else None
-    if stats is None:
-        with run.sink.lock:  # workers report from another thread
-            series = {key: Histogram().merge(h) for key, h in run.sink.stats.series.items()}
-    else:
-        series = stats.series
-    limits = [(t.selector.metric, t.expression.value) for t in run.cfg.thresholds]
-    families = tagged_families(run.live_labels, series, scale_of, UNITLESS, limits)
+    families = list(run.opts.monitor.families) if run.opts.monitor is not None else []
+    if run.sink is not None:
+        stats = browsers.collected(run.sink, run.cfg) if final else None
+        if stats is None:
+            with run.sink.lock:  # workers report from another thread
+                series = {key: Histogram().merge(h) for key, h in run.sink.stats.series.items()}
+        else:
+            series = stats.series
+        limits = [(t.selector.metric, t.expression.value) for t in run.cfg.thresholds]
+        families = tagged_families(run.live_labels, series, scale_of, UNITLESS, limits) + families
     try:
         write_json(run.live_extra_path, families_to_json(families))
     except OSError:

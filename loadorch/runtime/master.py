@@ -170,11 +170,15 @@ def _watch(state: MasterState, plan: Plan, stop_signal: list[int]) -> None:
     aborting = [t for t in thresholds if t.abort_on_fail]
     duration = plan.duration_s
     next_report = 0.0
+    next_snapshot = 0.0
     last_total = 0
     while True:
         gevent.sleep(0.1)
         elapsed = state.elapsed()
         state.check_lost()
+        if plan.snapshot_path and elapsed >= next_snapshot:  # the monitor's rolling windows read these
+            next_snapshot = elapsed + plan.snapshot_every_s
+            write_json_atomic(plan.snapshot_path, {"at": time.time(), "merged": state.merged.to_json(sparklines=False)})
         if state.metrics is not None:
             state.metrics.tick(elapsed, plan.min_samples)
         if stop_signal:

@@ -143,6 +143,21 @@ class Histogram:
         self.total += other.total
         return self
 
+    def minus(self, earlier: Histogram) -> Histogram:
+        """What was recorded since `earlier`, a copy of this histogram taken before (a rolling window from
+        two cumulative snapshots). min and max are those of the remaining buckets, clipped to this one's."""
+        out = Histogram()
+        for b, n in self.buckets.items():
+            left = n - earlier.buckets.get(b, 0)
+            if left > 0:
+                out.buckets[b] = left
+        out.count = sum(out.buckets.values())
+        if out.count:
+            out.total = max(0, self.total - earlier.total)
+            out.min = max(bounds_of(min(out.buckets))[0], self.min)
+            out.max = min(bounds_of(max(out.buckets))[1], self.max)
+        return out
+
     def percentile(self, pct: float) -> float:
         """Nearest-rank percentile in microseconds: the smallest value with >= pct % of samples at or below."""
         return self.percentiles((pct,))[0]

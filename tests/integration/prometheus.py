@@ -54,16 +54,18 @@ class Prometheus:
 
 
 @contextmanager
-def prometheus(scrape_port: int) -> Iterator[Prometheus]:
+def prometheus(scrape_port: int, rules: Path | None = None) -> Iterator[Prometheus]:
     """Prometheus on a free loopback port scraping 127.0.0.1:`scrape_port` every second, with the
-    remote-write receiver on; stopped and its storage removed at the end."""
+    remote-write receiver on (and `rules`, a rules file, evaluated every second); stopped and its storage
+    removed at the end."""
     tools.require("prometheus")
     binary = str(shutil.which("prometheus"))
     root = Path(tempfile.mkdtemp(prefix="loadorch-prometheus-"))
     port = free_port()
     (root / "prometheus.yml").write_text(
         "global: {scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}\n"
-        "scrape_configs:\n"
+        + (f"rule_files: ['{rules}']\n" if rules is not None else "")
+        + "scrape_configs:\n"
         "  - job_name: loadorch\n"
         f"    static_configs: [{{targets: ['127.0.0.1:{scrape_port}']}}]\n")
     log = open(root / "prometheus.log", "wb")  # noqa: SIM115

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "loadorch"
-PURE = ("config", "stats", "verdict", "report", "traffic", "k8s")
+PURE = ("config", "stats", "verdict", "report", "traffic", "k8s", "monitor")
 CAPABILITIES = ("metrics", "db", "browser")  # own processes or servers, but no reach into the orchestrator
 SHELL = ("loadorch.run", "loadorch.runtime", "loadorch.commands")
 PURE_MODULES = ("errors.py", "wire.py", "results.py", "hosts.py")  # top-level modules every layer may import

@@ -1,0 +1,114 @@
+"""The monitor's status (pure): a JSON document, a small HTML page and metric families, all from the
+threshold results over the rolling window."""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from loadorch.metrics.families import GAUGE, Family
+from loadorch.metrics.names import PREFIX, RUN_LABELS, THRESHOLD_STATES, threshold_state
+from loadorch.verdict.evaluate import FAIL, PASS, ThresholdResult
+
+STATUS_SCHEMA = "loadorch.monitor-status/v1"
+# ok: every budget holds; failing: one fails; no_data: nothing to judge yet (or too few samples)
+STATES = ("ok", "failing", "no_data")
+
+
+def overall_state(results: Sequence[ThresholdResult]) -> str:
+    if any(r.verdict == FAIL for r in results):
+        return "failing"
+    if results and all(r.verdict == PASS for r in results):
+        return "ok"
+    return "no_data"
+
+
+def status_doc(
+    labels: tuple[str, str, str],
+    results: Sequence[ThresholdResult],
+    window_s: float,
+    judged_s: float,
+    full: bool,
+    updated: str,
+    started: str,
+    uptime_s: float,
+) -> dict[str, Any]:
+    run_id, profile, scenario = labels
+    return {
+        "schema": STATUS_SCHEMA,
+        "profile": profile,
+        "scenario": scenario,
+        "run_id": run_id,
+        "status": overall_state(results),
+        "started": started,
+        "updated": updated,
+        "uptime_s": round(uptime_s, 1),
+        "window_s": window_s,
+        "judged_s": round(judged_s, 3),
+        "window_full": full,
+        "thresholds": [
+            {
+                "threshold": f"{r.selector} {r.expression}",
+                "state": threshold_state(r.verdict, r.message),
+                "observed": None if r.observed is None or math.isnan(r.observed) else r.observed,
+                "limit": r.limit,
+                "unit": r.unit,
+                "samples": r.samples,
+                "message": r.message,
+            }
+            for r in results
+        ],
+    }
+
+
+def status_families(doc: dict[str, Any]) -> list[Family]:
+    run = (doc["run_id"], doc["profile"], doc["scenario"])
+    state = Family(f"{PREFIX}_monitor_threshold_state", GAUGE,
+                   "monitor: 1 for a threshold's state over the rolling window", (*RUN_LABELS, "threshold", "state"))
+    observed = Family(f"{PREFIX}_monitor_threshold_observed", GAUGE,
+                      "monitor: a threshold's value over the rolling window, in its unit",
+                      (*RUN_LABELS, "threshold", "unit"))
+    overall = Family(f"{PREFIX}_monitor_status", GAUGE, "monitor: 1 for the overall state (ok, failing, no_data)",
+                     (*RUN_LABELS, "state"))
+    judged = Family(f"{PREFIX}_monitor_window_seconds", GAUGE, "monitor: seconds the rolling window spans now",
+                    RUN_LABELS)
+    for row in doc["thresholds"]:
+        for s in THRESHOLD_STATES:
+            state.samples.append(((*run, row["threshold"], s), 1.0 if s == row["state"] else 0.0))
+        if row["observed"] is not None:
+            observed.samples.append(((*run, row["threshold"], row["unit"]), float(row["observed"])))
+    overall.samples = [((*run, s), 1.0 if s == doc["status"] else 0.0) for s in STATES]
+    judged.samples = [(run, float(doc["judged_s"]))]
+    return [state, observed, overall, judged]
+
+
+def _value(row: dict[str, Any]) -> str:
+    if row["observed"] is None:
+        return "-"
+    return f"{row['observed']:g}{row['unit']}"
+
+
+def status_page(doc: dict[str, Any], refresh_s: float) -> str:
+    """A page that reloads itself: the overall state, then one row per threshold."""
+    e = html.escape
+    rows = "".join(
+        f"<tr class={e(r['state'])}><td>{e(r['state'])}</td><td><code>{e(r['threshold'])}</code></td>"
+        f"<td>{e(_value(r))}</td><td>{r['samples']}</td><td>{e(r['message'])}</td></tr>"
+        for r in doc["thresholds"]
+    )
+    window = f"last {doc['window_s']:g}s" + ("" if doc["window_full"] else f" (so far {doc['judged_s']:g}s)")
+    return (
+        "<!doctype html><html><head><meta charset=utf-8>"
+        f"<meta http-equiv=refresh content={max(1, round(refresh_s))}>"
+        f"<title>{e(doc['status'])}: {e(doc['profile'])} monitor</title>"
+        "<style>body{font:14px system-ui,sans-serif;margin:2em}td,th{padding:4px 10px;text-align:left}"
+        ".fail td:first-child,.failing{color:#b00020;font-weight:bold}.pass td:first-child,.ok{color:#0a7d32}"
+        "</style></head><body>"
+        f"<h1>{e(doc['profile'])} ({e(doc['scenario'])}): <span class={e(doc['status'])}>{e(doc['status'])}</span></h1>"
+        f"<p>Thresholds over the {e(window)}; updated {e(doc['updated'])}; running since {e(doc['started'])}. "
+        "<a href=status.json>status.json</a></p>"
+        "<table><tr><th>state</th><th>threshold</th><th>observed</th><th>samples</th><th>detail</th></tr>"
+        f"{rows}</table></body></html>\n"
+    )

@@ -1,0 +1,167 @@
+"""`loadorch monitor`'s part of a run: rolling windows fed from the master's merged tables and the browser
+sink, the thresholds judged over them every `status_every`, status.json and status.html written to the
+monitor's folder and served on the status port, and the status as metric families for /metrics."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from loadorch.browser.stats import BrowserStats
+from loadorch.config.resolve import RunConfig
+from loadorch.config.tags import tag_table
+from loadorch.db.gates import db_judge
+from loadorch.metrics.families import Family
+from loadorch.monitor.rolling import RollingWindow, Window
+from loadorch.monitor.status import status_doc, status_families, status_page
+from loadorch.run import browsers
+from loadorch.run.artifacts import write_text
+from loadorch.stats.histogram import Histogram
+from loadorch.stats.tables import Merged
+from loadorch.verdict.evaluate import ThresholdResult, evaluate
+
+if TYPE_CHECKING:
+    from loadorch.run.controller import _Run
+
+
+def _now_text() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class StatusServer:
+    """GET / (the page) and /status.json, from the latest bytes; loopback unless told otherwise."""
+
+    def __init__(self, bind: str, port: int) -> None:
+        self.pages: dict[str, tuple[str, bytes]] = {}
+        pages = self.pages
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                path = self.path.split("?", 1)[0]
+                found = pages.get("/status.html" if path in ("/", "/index.html") else path)
+                if found is None:
+                    self.send_error(404)
+                    return
+                kind, body = found
+                self.send_response(200)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
+                self.send_header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer((bind, port), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://{bind}:{self.server.server_address[1]}/"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+class Monitor:
+    def __init__(self, cfg: RunConfig, out_dir: str, status: StatusServer | None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.cfg, self.out_dir, self.status, self.clock = cfg, out_dir, status, clock
+        self.settings = cfg.profile.monitor
+        self.snapshot_path = ""
+        self.rolling: RollingWindow | None = None
+        self.started_at, self.started_text = 0.0, ""
+        self.next_observe = self.next_status = 0.0
+        self.families: list[Family] = []
+        self.last: dict[str, Any] | None = None
+
+    def plan_update(self, run: _Run, scratch: str) -> dict[str, Any]:
+        self.snapshot_path = os.path.join(scratch, "snapshot.json")
+        return {"snapshot_path": self.snapshot_path, "snapshot_every_s": min(1.0, self.settings.slice_s / 2)}
+
+    def _tables(self, run: _Run) -> tuple[dict[str, Any], dict[str, Any]]:
+        merged = Merged()
+        try:
+            with open(self.snapshot_path, encoding="utf-8") as fh:
+                merged = Merged.from_json(json.load(fh)["merged"])
+        except (OSError, ValueError, KeyError):
+            pass  # none yet (or being replaced): the HTTP tables are empty this time
+        tables: dict[str, Any] = {"series": merged.series, "timings": merged.timings, "db": merged.db}
+        counts: dict[str, Any] = {"checks": merged.checks}
+        if run.sink is not None:
+            with run.sink.lock:  # browser workers report from another thread
+                tables["browser"] = {k: Histogram().merge(h) for k, h in run.sink.stats.series.items()}
+                counts["steps"] = {k: list(v) for k, v in run.sink.stats.steps.items()}
+        return tables, counts
+
+    def tick(self, run: _Run) -> bool:
+        """Feed the windows (every slice) and judge them (every status_every); True when the status changed."""
+        now = self.clock()
+        if self.rolling is None:
+            self.rolling = RollingWindow(self.settings.window, self.settings.slices, now)
+            self.started_at, self.started_text = now, _now_text()
+            self.next_observe, self.next_status = now, now + self.settings.status_every
+        if now < self.next_observe and now < self.next_status:
+            return False
+        tables, counts = self._tables(run)
+        self.rolling.observe(now, tables, counts)
+        self.next_observe = now + min(self.settings.slice_s, 1.0)
+        if now < self.next_status:
+            return False
+        self.next_status = now + self.settings.status_every
+        window = self.rolling.window(now, tables, counts)
+        self.publish(run, self.judge(window), window, now)
+        return True
+
+    def judge(self, window: Window) -> list[ThresholdResult]:
+        cfg, seconds = self.cfg, window.seconds
+        merged = Merged()
+        merged.series, merged.timings, merged.db = (window.tables.get(k, {}) for k in ("series", "timings", "db"))
+        merged.checks = window.counts.get("checks", {})
+        merged.tag_table = tag_table(cfg.scenario.model, cfg.run_tags)
+        vitals = BrowserStats()
+        vitals.series = window.tables.get("browser", {})
+        vitals.steps = window.counts.get("steps", {})
+        return evaluate(cfg.thresholds, merged, cfg.min_samples, seconds, db_judge(merged, cfg.min_samples, seconds),
+                        browsers.evaluator(vitals, cfg.min_samples))
+
+    def publish(self, run: _Run, results: list[ThresholdResult], window: Window, now: float) -> None:
+        labels = run.live_labels or ("", self.cfg.profile_name, self.cfg.scenario.model.name)
+        doc = run.redactor.obj(status_doc(labels, results, self.settings.window, window.seconds, window.full,
+                                          _now_text(), self.started_text, now - self.started_at))
+        page = status_page(doc, self.settings.status_every)
+        body = json.dumps(doc, indent=1) + "\n"
+        write_text(os.path.join(self.out_dir, "status.json"), body)
+        write_text(os.path.join(self.out_dir, "status.html"), page)
+        if self.status is not None:
+            self.status.pages["/status.json"] = ("application/json", body.encode())
+            self.status.pages["/status.html"] = ("text/html; charset=utf-8", page.encode())
+        self.families, self.last = status_families(doc), doc
+
+
+def monitor_config(cfg: RunConfig) -> RunConfig:
+    """The profile's load held level until a signal (at most MAX_DURATION_S): users for a closed model, a
+    fixed arrival rate for an open one; stages, iterations and a measurement window do not apply."""
+    from dataclasses import replace
+
+    from loadorch.config.units import MAX_DURATION_S
+    from loadorch.errors import UsageError
+
+    if cfg.user_stages is not None or (cfg.open_model is not None and len(cfg.open_model.stages) > 1):
+        raise UsageError("monitor runs a level load: give the profile users or arrival_rate, not stages")
+    if cfg.iterations is not None and cfg.sources.get("iterations") != "defaults":
+        raise UsageError("monitor runs until a signal: drop load.iterations from the profile")
+    open_model = cfg.open_model
+    if open_model is not None:
+        rate = open_model.stages[0][1]
+        open_model = replace(open_model, stages=((rate, rate, MAX_DURATION_S),))
+    return replace(cfg, duration_s=MAX_DURATION_S, iterations=None, open_model=open_model, window=None)

@@ -1,0 +1,122 @@
+"""`loadorch monitor` against the embedded shop with real headless Chromium and a real Prometheus that
+evaluates the rules `loadorch alerts` generated: the late hero image turned on mid-way moves the rolling
+LCP p75 past its budget, the alert fires and the status page and JSON say so; turned off, both clear.
+Windows of seconds, so the whole test takes well under a minute of monitoring."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.support.project import Project
+
+from .prometheus import Prometheus, free_port, prometheus
+
+pytestmark = [pytest.mark.chromium, pytest.mark.prometheus]
+
+SCENARIO = """
+name: storefront
+browsers:
+  - name: shopper
+    pages: 2
+    think_time: 0.2
+    journey:
+      - {visit: /shop, name: home}
+thresholds:
+  "browser_web_vital_lcp{page:home}": ["p(75)<1000"]
+"""
+PROFILE = """
+scenario: ../scenarios/s.yaml
+host: {host}
+load: {{duration: 1m}}
+min_samples: 2
+monitor: {{window: 8s, slices: 4, status_every: 1s}}
+"""
+FIRING = 'ALERTS{alertname="LoadorchBudgetExceeded",alertstate="firing",profile="p"}'
+
+
+def _wait(what: str, check: Callable[[], Any], proc: subprocess.Popen[str], timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"the monitor ended ({proc.returncode}) while waiting for {what}"
+        got = check()
+        if got:
+            return got
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _status(url: str) -> dict[str, Any] | None:
+    try:
+        with urllib.request.urlopen(url + "status.json", timeout=5) as resp:
+            return dict(json.load(resp))
+    except OSError:
+        return None
+
+
+def _lcp_state(doc: dict[str, Any] | None, state: str) -> dict[str, Any] | None:
+    """The status when its LCP row is in `state` with enough samples."""
+    if doc is None:
+        return None
+    row = doc["thresholds"][0]
+    return doc if row["state"] == state and row["samples"] >= 2 else None
+
+
+def _firing(prom: Prometheus) -> bool:
+    return any(r["metric"].get("threshold", "").startswith("browser_web_vital_lcp") for r in prom.query(FIRING))
+
+
+def test_the_monitor_alerts_on_a_late_hero_and_clears_when_it_is_gone(tmp_path: Path) -> None:
+    from loadorch.target.server import start
+
+    server, thread = start()
+    project = Project(tmp_path)
+    project.write("scenarios/s.yaml", SCENARIO)
+    project.write("profiles/p.yaml", PROFILE.format(host=server.url))
+    rules = project.root / "rules.yml"
+    assert project.run("alerts", "p", "--out", str(rules), "--for", "0s").code == 0
+    metrics_port, status_port = free_port(), free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "loadorch", "monitor", "p", "--out", "mo",
+                             "--metrics-port", str(metrics_port), "--status-port", str(status_port)],
+                            cwd=project.root, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    status = f"http://127.0.0.1:{status_port}/"
+    try:
+        with prometheus(metrics_port, rules) as prom:
+            ok = _wait("the LCP budget kept", lambda: _lcp_state(_status(status), "pass"), proc)
+            assert ok["status"] == "ok" and not _firing(prom)
+            # the late hero image (2.5 s) on every page view from now on
+            requests.put(f"{server.url}/_knobs", json={"storefront": {"hero_ms": 2500}}, timeout=5).raise_for_status()
+            failing = _wait("the rolling LCP p75 past its budget", lambda: _lcp_state(_status(status), "fail"), proc)
+            assert failing["status"] == "failing" and failing["thresholds"][0]["observed"] > 1000
+            _wait("the generated rule firing in Prometheus", lambda: _firing(prom), proc)
+            page = urllib.request.urlopen(status, timeout=5).read().decode()
+            assert "failing" in page and "browser_web_vital_lcp{page:home} p(75)&lt;1000" in page
+            on_disk = json.loads((project.root / "mo" / "status.json").read_text())
+            assert on_disk["schema"] == "loadorch.monitor-status/v1" and on_disk["window_s"] == 8.0
+            assert prom.query('loadorch_monitor_status{profile="p",state="failing"} == 1')
+            requests.put(f"{server.url}/_knobs", json={"storefront": {}}, timeout=5).raise_for_status()
+            _wait("the LCP budget kept again", lambda: _lcp_state(_status(status), "pass"), proc)
+            _wait("the alert cleared", lambda: not _firing(prom), proc)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 143, err[-3000:]
+        assert "Traceback" not in err and (project.root / "mo" / "results.json").exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
