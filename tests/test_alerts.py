@@ -126,3 +126,4 @@ def test_a_profile_that_does_not_validate_writes_no_rules(project: Project) -> N
     project.write("profiles/p.yaml", PROFILE.replace("window: 1m", "window: soon"))
     result = project.run("alerts", "p", "--out", "rules.yml")
     assert result.code == 3 and "monitor.window" in result.err and not (project.root / "rules.yml").exists()
+

@@ -89,8 +89,8 @@ def test_the_monitor_alerts_on_a_late_hero_and_clears_when_it_is_gone(tmp_path: 
     metrics_port, status_port = free_port(), free_port()
     proc = subprocess.Popen([sys.executable, "-m", "loadorch", "monitor", "p", "--out", "mo",
                              "--metrics-port", str(metrics_port), "--status-port", str(status_port)],
-                            cwd=project.root, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            cwd=project.root, env=dict(os.environ), stdout=(tmp_path / "out.log").open("w"),
+                            stderr=(tmp_path / "err.log").open("w"), text=True)
     status = f"http://127.0.0.1:{status_port}/"
     try:
         with prometheus(metrics_port, rules) as prom:
@@ -110,13 +110,14 @@ def test_the_monitor_alerts_on_a_late_hero_and_clears_when_it_is_gone(tmp_path: 
             _wait("the LCP budget kept again", lambda: _lcp_state(_status(status), "pass"), proc)
             _wait("the alert cleared", lambda: not _firing(prom), proc)
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
+        proc.wait(timeout=60)  # bounded: the run's artifacts are written, then it ends
+        err = (tmp_path / "err.log").read_text()
         assert proc.returncode == 143, err[-3000:]
         assert "Traceback" not in err and (project.root / "mo" / "results.json").exists()
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.communicate()
+            proc.wait()
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)

@@ -1,0 +1,20 @@
+"""`loadorch monitor` refusals through the CLI: what cannot be held level is refused before any request."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.project import Project
+
+from .test_alerts import PROFILE, SCENARIO
+
+
+@pytest.mark.parametrize("load,why", [
+    ("load: {stages: [{users: 2, duration: 10s}]}", "monitor runs a level load"),
+    ("load: {users: 2, iterations: 3}", "drop load.iterations"),
+])
+def test_monitor_refuses_a_load_that_ends_before_any_request(project: Project, load: str, why: str) -> None:
+    project.write("scenarios/s.yaml", SCENARIO)
+    project.write("profiles/p.yaml", PROFILE.replace("load: {users: 2, duration: 1m}", load))
+    result = project.run("monitor", "p", "--out", "mo")
+    assert result.code == 2 and why in result.err and not (project.root / "mo").exists(), result.err
