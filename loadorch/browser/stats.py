@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loadorch.browser.exemplars import Exemplar, keep
+from loadorch.config.thresholds import RESOURCE_METRICS
 from loadorch.stats.histogram import Histogram
 from loadorch.stats.tables import INTERVAL_SLOTS, widened
 
 VITALS = ("lcp", "fcp", "ttfb", "inp", "cls")
 ATTRIBUTED = ("lcp", "inp", "cls")  # the vitals whose page views carry their attribution
 # page weight per page view and resource type (weight.py): transfer bytes, decoded bytes, requests
-RESOURCE_METRICS = ("browser_resource_bytes", "browser_resource_decoded_bytes", "browser_resource_count")
 SCALE = {
     "browser_web_vital_cls": 1_000_000,
     "lighthouse_score": 1_000_000,
@@ -105,7 +105,7 @@ class BrowserStats:
                 self.record(metric_of(vital), tags, float(value), at_s)
                 detail = evidence.get(vital) if vital in ATTRIBUTED else None
                 if isinstance(detail, dict):
-                    self._exemplar(metric_of(vital), tags, float(value), at_s, detail)
+                    self._exemplar(metric_of(vital), tags, float(value), at_s, {vital: detail})
         weight = evidence.get("weight")
         if isinstance(weight, dict):
             self._weight(tags, at_s, weight)
@@ -116,8 +116,13 @@ class BrowserStats:
         largest = weight.get("largest", [])
         for kind, (count, transfer, decoded) in weight.get("types", {}).items():
             own = {**tags, "type": kind}
-            rows = [r for r in largest if kind in ("total", "third-party") or r[2] == kind]
-            detail = {"type": kind, "requests": count, "transfer": transfer, "decoded": decoded, "largest": rows}
+            rows = [
+                {"transfer": r[0], "decoded": r[1], "type": r[2], "url": r[3]}
+                for r in largest
+                if kind in ("total", "third-party") or r[2] == kind
+            ]
+            part = {"type": kind, "requests": count, "transfer": transfer, "decoded": decoded, "largest": rows}
+            detail = {"weight": part}
             for metric, value in zip(RESOURCE_METRICS, (transfer, decoded, count), strict=True):
                 self.record(metric, own, float(value), at_s)
                 self._exemplar(metric, own, float(value), at_s, detail)

@@ -81,8 +81,13 @@ def planned_load(
     (the live page drew a staged run as a jump to its final users at 1 s)."""
     stages = tuple(open_stages) if open_stages is not None else tuple(user_stages or ())
     model = "open" if open_stages is not None else "closed"
-    return LoadRecord(model, users, spawn_rate, tuple((float(a), float(b), float(d)) for a, b, d in stages),
-                      [list(s) for s in samples])
+    return LoadRecord(
+        model,
+        users,
+        spawn_rate,
+        tuple((float(a), float(b), float(d)) for a, b, d in stages),
+        [list(s) for s in samples],
+    )
 
 
 def build(record: RunRecord) -> dict[str, Any]:

@@ -505,8 +505,14 @@ def _decide(run: _Run, summary: MasterSummary | None, db: Any = None) -> _Decisi
     if cfg.window is not None:  # thresholds judge the measurement window; the ramps are reported apart
         judged, seconds = merged.windowed(), window_seconds(cfg.window.spans, elapsed)
     threshold_results = (
-        evaluate(cfg.thresholds, judged, cfg.min_samples, seconds, db_judge(judged, cfg.min_samples, seconds, db),
-                 *browser_judge)
+        evaluate(
+            cfg.thresholds,
+            judged,
+            cfg.min_samples,
+            seconds,
+            db_judge(judged, cfg.min_samples, seconds, db),
+            *browser_judge,
+        )
         if summary and summary.t0
         else []
     )

@@ -114,9 +114,7 @@ class Store:
                 [(f"product-{i}", categories[i % 3], 100 + 7 * i) for i in range(1, products + 1)],
             )
 
-    def list_products(
-        self, category: str | None, after: int, limit: int, n_plus_one: bool = False
-    ) -> list[Row]:
+    def list_products(self, category: str | None, after: int, limit: int, n_plus_one: bool = False) -> list[Row]:
         if category is None:
             items = self._rows("SELECT * FROM products WHERE id > ? ORDER BY id LIMIT ?", (after, limit))
         else:
