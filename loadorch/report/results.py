@@ -49,6 +49,8 @@ class RunRecord:
     database: dict[str, Any] | None = None  # the postgres collector's measurement (DbMeasurement.to_json)
     load: LoadRecord | None = None
     browser: dict[str, Any] | None = None  # browser users and Lighthouse results (loadorch.browser.results)
+    # a browser gate's evidence (results.BrowserEvidence as JSON) by "selector expression", from the run
+    browser_evidence: dict[str, dict[str, Any]] = field(default_factory=dict)
     window: tuple[tuple[float, float], ...] = ()  # the measurement window's spans (s), if the profile has one
     window_source: str = ""
     tags: dict[str, str] = field(default_factory=dict)  # --tag: the whole run's tags

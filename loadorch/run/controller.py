@@ -638,6 +638,7 @@ def _record(run: _Run, decision: _Decision, db: Any, signals: StopSignals) -> re
         duration_s=cfg.duration_s,
         database=db.to_json() if db is not None else None,
         browser=browser_results(decision.browser, cfg.thresholds) if decision.browser is not None else None,
+        browser_evidence=browsers.evidence(decision.browser, decision.thresholds),
         window=cfg.window.spans if cfg.window else (),
         tags=dict(cfg.run_tags),
         window_source=cfg.window.source if cfg.window else "",
