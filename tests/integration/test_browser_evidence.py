@@ -12,12 +12,14 @@ import json
 import os
 import threading
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from tests.support import tools
+from tests.support.project import CliResult, Project, assert_no_traceback
 
 pytestmark = pytest.mark.chromium
 
@@ -173,3 +175,82 @@ def test_our_attribution_agrees_with_the_web_vitals_library(loads: list[dict[str
         assert cls["sources"][0]["element"] == ref_cls["largestShiftTarget"]
         assert cls["value"] == pytest.approx(ref_cls["largestShiftValue"], abs=1e-6)
         assert cls["time"] == pytest.approx(ref_cls["largestShiftTime"], abs=0.1)
+
+
+SECRET = "CANARYtok-5e0c2a91"
+CAUSES = """
+name: causes
+users:
+  - {name: api, think_time: 1, requests: [{name: health, path: /health}]}
+browsers:
+  - name: shopper
+    pages: 1
+    think_time: 0.2
+    journey:
+      - {visit: "/shop?hero_ms=1000&banner=1&click_ms=300&bundle_kb=400&token=${TOK}", name: home}
+      - {click: "#add-to-cart"}
+thresholds:
+  "browser_web_vital_lcp{page:home}": ["p(75)<500"]
+  "browser_web_vital_inp{page:home}": ["p(75)<100"]
+  "browser_web_vital_cls{page:home}": ["p(75)<0.05"]
+  "browser_resource_bytes{type:script}": ["max<100000"]
+  "browser_resource_count{type:font}": ["max<1"]
+"""
+
+
+@pytest.fixture(scope="module")
+def causes_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, CliResult]:
+    """One short run of the shop with every cause on, a declared secret in the page's query."""
+    project = Project(tmp_path_factory.mktemp("causes"))
+    project.write("scenarios/s.yaml", CAUSES)
+    project.write("profiles/p.yaml", "scenario: ../scenarios/s.yaml\nhost: embedded\nmin_samples: 1\n"
+                  "secrets: [TOK]\nload: {users: 1, duration: 10s}\n")
+    result = project.run("run", "p", "--out", "o", timeout=120, env={"TOK": SECRET})
+    assert_no_traceback(result)
+    return project, result
+
+
+def _rows(project: Project) -> dict[str, dict[str, Any]]:
+    return {f"{t['selector']} {t['expression']}": t for t in project.results("o")["thresholds"]}
+
+
+def test_each_failing_browser_gate_carries_its_cause(causes_run: tuple[Project, CliResult]) -> None:
+    project, result = causes_run
+    rows = _rows(project)
+    assert result.code == 1, json.dumps(list(rows.values()), indent=1)
+    lcp = rows["browser_web_vital_lcp{page:home} p(75)<500"]["evidence"]["browser"]["views"][0]
+    assert lcp["page"] == "home" and lcp["lcp"]["element"] == "#hero", lcp
+    parts = lcp["lcp"]
+    assert max(("ttfb", "load_delay", "load_duration", "render_delay"), key=parts.get) == "load_duration"
+    inp = rows["browser_web_vital_inp{page:home} p(75)<100"]["evidence"]["browser"]["views"][0]["inp"]
+    assert inp["target"] == "#add-to-cart" and max(("input_delay", "processing", "presentation"), key=inp.get) == "processing"
+    cls = rows["browser_web_vital_cls{page:home} p(75)<0.05"]["evidence"]["browser"]["views"][0]["cls"]
+    assert cls["sources"][0]["element"] == "#banner", cls
+    script = rows["browser_resource_bytes{type:script} max<100000"]
+    assert script["verdict"] == "fail" and script["unit"] == "bytes" and script["observed"] > 400 * 1024, script
+    weight = script["evidence"]["browser"]["views"][0]["weight"]
+    assert weight["largest"][0]["url"].endswith("/static/bundle.js?kb=400"), weight
+    fonts = rows["browser_resource_count{type:font} max<1"]
+    assert fonts["verdict"] == "pass" and fonts.get("evidence") is None, fonts
+
+
+def test_the_evidence_reads_in_junit_summary_and_report_without_the_secret(
+    causes_run: tuple[Project, CliResult],
+) -> None:
+    project, result = causes_run
+    out = project.root / "o"
+    root = ET.parse(out / "junit.xml").getroot()
+    failure = next(c for c in root.iter("testcase") if c.get("name") == "browser_web_vital_lcp{page:home} p(75)<500")
+    text = "".join(failure.itertext())
+    assert "LCP <#hero>" in text and "load " in text, text
+    summary = (out / "summary.md").read_text()
+    assert "<#banner>" in summary and "<#add-to-cart>" in summary and "bundle.js?kb=400" in summary, summary
+    report = (out / "report.html").read_text()
+    assert 'aria-label="LCP parts' in report and "source (moved element)" in report
+    # the page's URL (with the token) is in the INP's script and the page weight's document: masked
+    exercised = json.dumps(_rows(project))
+    assert "token=***" in exercised, exercised
+    for path in [*out.iterdir()]:
+        if path.is_file():
+            assert "CANARY" not in path.read_text(errors="replace"), path.name
+    assert "CANARY" not in result.out + result.err

@@ -182,3 +182,72 @@ def test_lighthouse_resource_summary_is_read_into_the_page_weight_names() -> Non
     got = {(s.metric, s.value_of): s.value for s in parse(doc, "lhr.json")}
     assert got[("browser_resource_bytes", "script")] == 420_000 and got[("browser_resource_count", "total")] == 9
     assert got[("browser_resource_bytes", "other")] == 1010  # media is counted as other
+
+
+def _evidence() -> BrowserEvidence:
+    stats = BrowserStats()
+    attr = {
+        "lcp": {
+            "element": "#hero",
+            "url": "http://shop.test/hero.png",
+            "ttfb": 50,
+            "load_delay": 20,
+            "load_duration": 3000,
+            "render_delay": 30,
+        },
+        "cls": {
+            "value": 0.35,
+            "time": 1184,
+            "sources": [
+                {"element": "#banner", "previous": [16, 692, 1233, 21], "current": [16, 76, 1233, 400]},
+                {"element": "<img onerror=alert(1)>", "previous": [16, 76, 600, 616], "current": [16, 476, 600, 237]},
+            ],
+        },
+    }
+    for i in range(3):
+        stats.record_view("shopper", "home", float(i), {"lcp": 3100.0 + i, "cls": 0.35}, clean(attr, None, Redactor()))
+    gate = _threshold("browser_web_vital_cls{page:home}", "p(75)<0.1")
+    return BrowserEvidence.model_validate(for_gate(gate, stats, 0.35))
+
+
+def test_the_evidence_reads_short_whole_and_in_html_escaped() -> None:
+    from loadorch.report.evidence_browser import html, markdown, short
+
+    ev = _evidence()
+    lines = short(ev)
+    assert lines[0].startswith("p(75) view: 0.35 on page home (shopper")
+    assert any(
+        "largest shift 0.35 at 1184 ms moved <#banner> [16, 692, 1233, 21] -> [16, 76, 1233, 400]" in x for x in lines
+    )
+    md = "\n".join(markdown(ev))
+    assert "source <<img onerror=alert(1)>> [16, 76, 600, 616] -> [16, 476, 600, 237]" in md
+    page = html(ev)
+    assert "<img onerror" not in page and "&lt;img onerror=alert(1)&gt;" in page
+    assert "source (moved element)" in page
+    lcp = BrowserEvidence.model_validate(
+        {
+            "metric": "browser_web_vital_lcp",
+            "unit": "ms",
+            "views": [
+                {
+                    "role": "p(75)",
+                    "value": 3100,
+                    "page": "home",
+                    "user": "u",
+                    "at_s": 1,
+                    "lcp": {
+                        "element": "#hero",
+                        "url": "http://shop.test/hero.png",
+                        "ttfb": 50,
+                        "load_delay": 20,
+                        "load_duration": 3000,
+                        "render_delay": 30,
+                    },
+                }
+            ],
+        }
+    )
+    assert short(lcp)[1] == "LCP <#hero> http://shop.test/hero.png = TTFB 50 + load delay 20 + load 3000 + render 30 ms"
+    bar = html(lcp)
+    assert 'aria-label="LCP parts: TTFB 50 ms + load delay 20 ms + load 3000 ms + render 30 ms"' in bar
+    assert "width:96.77%" in bar  # the load's share of the bar
