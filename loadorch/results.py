@@ -158,6 +158,7 @@ class Evidence(Section):
     slowest: list[SlowRequest] = Field(default_factory=list)  # HTTP: the K slowest requests of the selector
     time_split: list[TimeSplit] = Field(default_factory=list)  # HTTP: where the slowest requests' time goes
     notes: list[str] = Field(default_factory=list)  # what a layer could not collect, and why
+    browser: BrowserEvidence | None = None  # browser: the view at the gate's value and the worst, attributed
 
 
 class ThresholdRow(Section):

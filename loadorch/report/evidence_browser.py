@@ -44,12 +44,12 @@ def _rect(r: list[int] | None) -> str:
 def _lcp(a: LcpAttribution) -> str:
     parts = " + ".join(f"{label} {_ms(getattr(a, key))}" for key, label in LCP_PARTS)
     url = f" {a.url}" if a.url else " (text, no resource)"
-    return f"LCP <{a.element or '?'}>{url} = {parts} ms"
+    return f"LCP element {a.element or '?'}{url} = {parts} ms"
 
 
 def _inp(a: InpAttribution) -> str:
     parts = " + ".join(f"{label} {_ms(getattr(a, key))}" for key, label in INP_PARTS)
-    return f"INP {a.type} {a.event} on <{a.target or '?'}> at {_ms(a.time)} ms = {parts} ms"
+    return f"INP {a.type} {a.event} on {a.target or '?'} at {_ms(a.time)} ms = {parts} ms"
 
 
 def _script(s: FrameScript) -> str:
@@ -57,12 +57,13 @@ def _script(s: FrameScript) -> str:
 
 
 def _cls(a: ClsAttribution) -> str:
-    moved = ", ".join(f"<{s.element or '?'}> {_rect(s.previous)} -> {_rect(s.current)}" for s in a.sources[:2])
+    moved = ", ".join(f"{s.element or '?'} {_rect(s.previous)} to {_rect(s.current)}" for s in a.sources[:2])
     return f"largest shift {a.value:.4g} at {_ms(a.time)} ms moved {moved or 'no element the page could name'}"
 
 
 def _weight(w: PageWeight) -> str:
-    head = f"{w.requests} {w.type} requests, {_bytes(w.transfer)} transferred ({_bytes(w.decoded)} decoded)"
+    noun = "request" if w.requests == 1 else "requests"
+    head = f"{w.requests} {w.type} {noun}, {_bytes(w.transfer)} transferred ({_bytes(w.decoded)} decoded)"
     top = w.largest[0] if w.largest else None
     return head + (f"; largest {top.url} {_bytes(top.transfer)}" if top else "")
 
@@ -93,7 +94,7 @@ def markdown(ev: BrowserEvidence) -> list[str]:
         out += [f"- {head}", *(f"  - {line}" for line in rest)]
         if v.cls:
             out += [
-                f"  - source <{s.element or '?'}> {_rect(s.previous)} -> {_rect(s.current)}"
+                f"  - source {s.element or '?'} {_rect(s.previous)} to {_rect(s.current)}"
                 for s in v.cls.sources[1:MAX_ROWS]
             ]
         if v.weight:
@@ -101,7 +102,12 @@ def markdown(ev: BrowserEvidence) -> list[str]:
                 f"  - {r.type} {r.url}: {_bytes(r.transfer)} ({_bytes(r.decoded)} decoded)"
                 for r in v.weight.largest[1:MAX_ROWS]
             ]
-    return [*out, ""]
+    return [*(_md(line) for line in out), ""]
+
+
+def _md(text: str) -> str:
+    """A line safe in Markdown prose: what a page named (an element, a URL) is shown, never interpreted."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _bar(title: str, parts: list[tuple[str, float]]) -> str:

@@ -242,9 +242,9 @@ def test_the_evidence_reads_in_junit_summary_and_report_without_the_secret(
     root = ET.parse(out / "junit.xml").getroot()
     failure = next(c for c in root.iter("testcase") if c.get("name") == "browser_web_vital_lcp{page:home} p(75)<500")
     text = "".join(failure.itertext())
-    assert "LCP <#hero>" in text and "load " in text, text
+    assert "LCP element #hero" in text and "load " in text, text
     summary = (out / "summary.md").read_text()
-    assert "<#banner>" in summary and "<#add-to-cart>" in summary and "bundle.js?kb=400" in summary, summary
+    assert "moved #banner" in summary and "on #add-to-cart" in summary and "bundle.js?kb=400" in summary, summary
     report = (out / "report.html").read_text()
     assert 'aria-label="LCP parts' in report and "source (moved element)" in report
     # the page's URL (with the token) is in the INP's script and the page weight's document: masked

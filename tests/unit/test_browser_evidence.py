@@ -217,10 +217,10 @@ def test_the_evidence_reads_short_whole_and_in_html_escaped() -> None:
     lines = short(ev)
     assert lines[0].startswith("p(75) view: 0.35 on page home (shopper")
     assert any(
-        "largest shift 0.35 at 1184 ms moved <#banner> [16, 692, 1233, 21] -> [16, 76, 1233, 400]" in x for x in lines
+        "largest shift 0.35 at 1184 ms moved #banner [16, 692, 1233, 21] to [16, 76, 1233, 400]" in x for x in lines
     )
     md = "\n".join(markdown(ev))
-    assert "source <<img onerror=alert(1)>> [16, 76, 600, 616] -> [16, 476, 600, 237]" in md
+    assert "source &lt;img onerror=alert(1)&gt; [16, 76, 600, 616] to [16, 476, 600, 237]" in md
     page = html(ev)
     assert "<img onerror" not in page and "&lt;img onerror=alert(1)&gt;" in page
     assert "source (moved element)" in page
@@ -247,7 +247,10 @@ def test_the_evidence_reads_short_whole_and_in_html_escaped() -> None:
             ],
         }
     )
-    assert short(lcp)[1] == "LCP <#hero> http://shop.test/hero.png = TTFB 50 + load delay 20 + load 3000 + render 30 ms"
+    assert (
+        short(lcp)[1]
+        == "LCP element #hero http://shop.test/hero.png = TTFB 50 + load delay 20 + load 3000 + render 30 ms"
+    )
     bar = html(lcp)
     assert 'aria-label="LCP parts: TTFB 50 ms + load delay 20 ms + load 3000 ms + render 30 ms"' in bar
     assert "width:96.77%" in bar  # the load's share of the bar
