@@ -204,6 +204,7 @@ class ExpectCheck(Section):
 class RepeatedStatement(Section):
     statement: str
     calls: int
+    source: str = ""  # the statement whose rows the loop walked (it returned exactly `calls` rows), if found
 
 
 class ProbeRow(Section):
@@ -232,6 +233,27 @@ class SlowStatement(Section):
     max_ms: float
 
 
+class PlanFlag(Section):
+    kind: Literal["seq_scan", "filter", "nested_loop", "spill", "hit_ratio"]
+    text: str  # the finding, its numbers and what to change
+
+
+class PlanText(Section):
+    duration_ms: float
+    estimate: bool = False  # EXPLAIN (GENERIC_PLAN): the planner's estimates, not what ran
+    lines: list[str] = Field(default_factory=list)  # the plan drawn as text, constants masked
+
+
+class SlowPlan(Section):
+    """A slow statement's plan (auto_explain's slowest in the window) and what to change."""
+
+    statement: str  # pg_stat_statements' normalized text
+    count: int  # its slow lines in the window
+    plans: int = 0  # auto_explain plans paired with them
+    plan: PlanText | None = None
+    flags: list[PlanFlag] = Field(default_factory=list)
+
+
 class StatementsPoint(Section):
     t_s: float
     queries: int
@@ -257,6 +279,8 @@ class DbCollector(Section):
     window_start: str = ""  # the window's edges on the server's clock (log_timezone), as the log stamps lines
     window_end: str = ""
     slow_share: float | None = None
+    plans: list[SlowPlan] = Field(default_factory=list)
+    plans_note: str | None = None  # why the slow statements have no plan (with the settings that log them)
 
 
 class Database(Section):
