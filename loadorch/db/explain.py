@@ -9,7 +9,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from loadorch.db.durationlog import SlowTally
-from loadorch.db.measure import short_statement
 from loadorch.db.planflags import StatementFigures, plan_flags, statement_flags
 from loadorch.db.plans import mask_constants, read_plan
 from loadorch.db.settings import duration_ms
@@ -136,5 +135,9 @@ def slow_plans(
 def _name(delta: Delta | None, logged: str) -> str:
     """pg_stat_statements' normalized text; the log's text only with every constant masked."""
     if delta is not None:
-        return short_statement(delta.query, 160)
-    return short_statement(mask_constants(logged), 160) + " (constants masked)" if logged else "(text not logged)"
+        return _cut(" ".join(delta.query.split()))
+    return _cut(mask_constants(logged)) + " (constants masked)" if logged else "(text not logged)"
+
+
+def _cut(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
