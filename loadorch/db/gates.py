@@ -88,8 +88,12 @@ def _matches(p: ProbeRow, tags: tuple[tuple[str, str], ...]) -> bool:
 
 
 def _n_plus_one(rows: list[ProbeRow]) -> str:
-    parts = list(dict.fromkeys(f"{p.name}: {r}" for p in rows for r in p.repeated))  # once per name and statement
+    parts = list(dict.fromkeys(f"{p.name}: {r}{_source(r.source)}" for p in rows for r in p.repeated))  # once each
     return ("; N+1 (one request ran a statement more than once): " + "; ".join(parts)) if parts else ""
+
+
+def _source(source: str) -> str:
+    return f" (once per row of {source})" if source else ""
 
 
 def _exact(values: list[float], aggregation: str, pct: float | None) -> float:

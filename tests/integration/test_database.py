@@ -116,6 +116,10 @@ def test_slow_query_share_is_exact(project: Project, postgres: Cluster, shop: Sh
             overran = sum(d > 200.0 for d in durations["0.19"])
             assert total == 2008 and len(durations["0.19"]) == 5 and over == 3 + overran
             assert f"{over} of 2008 statements took longer than 200 ms" in gate["message"]
+            # no auto_explain in the session's cluster: the slow statements have no plan, and the fix says how
+            assert db["plans_note"].startswith("auto_explain is not loaded, so the log has no plans: ALTER SYSTEM")
+            assert "auto_explain.log_min_duration = '200ms'" in db["plans_note"]
+            assert [p["plan"] for p in db["plans"]] == [None] * len(db["plans"]) and db["plans"]
 
 
 def test_n_plus_one_from_header_and_probe_and_compare(project: Project, postgres: Cluster, shop: Shop) -> None:
@@ -133,9 +137,11 @@ def test_n_plus_one_from_header_and_probe_and_compare(project: Project, postgres
     header = doc["endpoints"]["list products"]["db_queries_per_request"]
     [probe] = doc["database"]["collector"]["probe"]
     assert header["max"] == header["min"] == 1 + 5 == probe["queries"] == probe["header"]
-    assert probe["repeated"] == [{"statement": "SELECT id, name FROM categories WHERE name = $1", "calls": 5}]
+    listing = "SELECT * FROM products WHERE id > $1 ORDER BY id LIMIT $2"  # the loop walked its 5 rows
+    assert probe["repeated"] == [{"statement": "SELECT id, name FROM categories WHERE name = $1", "calls": 5,
+                                  "source": listing}]
     junit = (project.root / "on" / "junit.xml").read_text()
-    assert "SELECT id, name FROM categories WHERE name = $1 x5" in junit
+    assert f"SELECT id, name FROM categories WHERE name = $1 x5 (once per row of {listing})" in junit
     html = (project.root / "on" / "report.html").read_text()
     assert "<h2>Database</h2>" in html and "N+1 probe" in html and "SELECT id, name FROM categories" in html
     assert "SELECT id, name FROM categories WHERE name = $1 x5" in (project.root / "on" / "summary.md").read_text()
