@@ -142,6 +142,7 @@ class SlowTally:
     by_statement: dict[str, list[float]] = field(default_factory=dict)  # key -> [count, max_ms]
     texts: dict[str, str] = field(default_factory=dict)  # key -> the log's text, if any
     ids: set[int] = field(default_factory=set)
+    slow_ms_total: dict[str, float] = field(default_factory=dict)  # key -> the time its slow lines took
     plans: dict[str, Plan] = field(default_factory=dict)  # key -> the slowest auto_explain plan paired with it
     plan_counts: dict[str, int] = field(default_factory=dict)  # key -> plans paired with its slow lines
     plans_skipped: int = 0  # plan lines too long or unreadable
@@ -158,6 +159,7 @@ class SlowTally:
         seen = self.by_statement.setdefault(key, [0.0, 0.0])
         seen[0] += 1
         seen[1] = max(seen[1], line.duration_ms)
+        self.slow_ms_total[key] = self.slow_ms_total.get(key, 0.0) + line.duration_ms
         if line.statement and key not in self.texts:
             self.texts[key] = line.statement
         return key

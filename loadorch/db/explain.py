@@ -83,14 +83,19 @@ def generic_plan_sql(query: str) -> str | None:
     return f"EXPLAIN (GENERIC_PLAN, FORMAT JSON) {query.rstrip().rstrip(';')}"
 
 
+def by_time(tally: SlowTally) -> list[str]:
+    """The slow statements' keys, those whose slow runs took the most time first ("other" left out)."""
+    keys = [k for k in tally.by_statement if k != "other"]
+    return sorted(keys, key=lambda k: (-tally.slow_ms_total.get(k, 0.0), k))
+
+
 def generic_candidates(
     tally: SlowTally, deltas: Iterable[Delta], database_oid: int, n: int = MAX_PLANS
 ) -> dict[int, str]:
-    """The normalized texts of the most frequent slow statements run in the collector's database, by
+    """The normalized texts of the slow statements that took the most time, run in the collector's database, by
     query_id: what EXPLAIN (GENERIC_PLAN) can plan from here."""
     texts = {d.key[2]: d.query for d in deltas if d.toplevel and d.key[1] == database_oid}
-    ranked = sorted(tally.by_statement.items(), key=lambda kv: (-kv[1][0], kv[0]))
-    ids = [int(k[3:]) for k, _ in ranked if k.startswith("id:")]
+    ids = [int(k[3:]) for k in by_time(tally) if k.startswith("id:")]
     return {i: texts[i] for i in [i for i in ids if i in texts][:n]}
 
 
@@ -101,14 +106,12 @@ def slow_plans(
     generic: Mapping[int, str] | None = None,
     n: int = MAX_PLANS,
 ) -> list[dict[str, Any]]:
-    """The most frequent slow statements with their plan (auto_explain's, else a generic one by query_id,
+    """The slow statements that took the most time, with their plan (auto_explain's, else a generic one by query_id,
     marked as an estimate) and flags from the plan and from pg_stat_statements."""
     by_id = {f"id:{d.key[2]}": d for d in deltas if d.toplevel}
     out = []
-    ranked = sorted(tally.by_statement.items(), key=lambda kv: (-kv[1][0], kv[0]))
-    for key, (count, _longest) in ranked:
-        if key == "other":
-            continue
+    for key in by_time(tally):
+        count = tally.by_statement[key][0]
         delta = by_id.get(key)
         plan = tally.plans.get(key)
         if plan is None and generic and key.startswith("id:"):

@@ -60,7 +60,7 @@ def _per_request(
     expr = t.expression
     tags = t.selector.tags
     h = merged.select_db(tags)
-    probed = [p for p in (db.probe if db else []) if p.queries is not None and _matches(p, tags)]
+    probed = probed_rows(db, tags)
     findings = _n_plus_one(probed)
     if h.count:
         observed, low, high = aggregate(h, expr.aggregation, expr.percentile)
@@ -81,6 +81,11 @@ def _per_request(
         f"no data: no response matching {t.selector} carried a query count (Server-Timing: db;count=N or the "
         "configured header), and no postgres collector probed it",
     )
+
+
+def probed_rows(db: DbMeasurement | None, tags: tuple[tuple[str, str], ...]) -> list[ProbeRow]:
+    """The probe's measured rows that match a selector's tags."""
+    return [p for p in (db.probe if db else []) if p.queries is not None and _matches(p, tags)]
 
 
 def _matches(p: ProbeRow, tags: tuple[tuple[str, str], ...]) -> bool:

@@ -5,6 +5,7 @@ sort needed. One run, shared by the tests of this module."""
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -75,6 +76,20 @@ def test_the_failing_gate_carries_the_sequential_scan_of_the_unindexed_table(evi
     [seq] = [f["text"] for f in plan["flags"] if f["kind"] == "seq_scan"]
     assert seq.startswith("sequential scan of audit_log: 120,000 rows read") and "Filter: (note = ?::text)" in seq
     assert any(f["kind"] == "filter" and "to return 0" in f["text"] for f in plan["flags"]), plan
+    # the evidence block: the statement and its deciding flag under junit.xml's failure, the plan whole in
+    # summary.md and report.html, typed in results.json
+    [gate] = [t for t in evidence_run.doc["thresholds"] if t["selector"] == "db_query_slow"]
+    statements = [p["statement"] for p in gate["evidence"]["database"]["plans"]]
+    assert "SELECT COUNT(*) AS n FROM audit_log WHERE note = $1" in statements[:2], statements  # the most time first
+    out_dir = evidence_run.project.root / "o"
+    junit = html.unescape((out_dir / "junit.xml").read_text())
+    assert "slow statement: SELECT COUNT(*) AS n FROM audit_log WHERE note = $1 (" in junit, junit
+    assert "- seq_scan: sequential scan of audit_log: 120,000 rows read with Filter: (note = ?::text)" in junit
+    summary = (out_dir / "summary.md").read_text()
+    assert "Slow statement: `SELECT COUNT(*) AS n FROM audit_log WHERE note = $1`" in summary
+    assert "-> Seq Scan on audit_log (rows=0, loops=1, removed by filter=120000)" in summary
+    page = (out_dir / "report.html").read_text()
+    assert "<h2>Evidence</h2>" in page and "-&gt; Seq Scan on audit_log (rows=0" in page
 
 
 def test_the_spilled_sort_shows_its_temp_blocks_and_the_work_mem_that_keeps_it_in_memory(

@@ -144,13 +144,13 @@ def test_plans_pair_with_slow_lines_in_either_order_and_name_the_normalized_stat
     deltas = [Delta((1, 5, 7, True), 2, 511.5, "SELECT count(*) FROM audit_log WHERE note = $1", rows=2,
                     shared_hit=10, shared_read=3000)]
     out = slow_plans(tally, deltas, "4MB")
-    assert [p["statement"] for p in out] == [
-        "SELECT count(*) FROM audit_log WHERE note = $1",  # pg_stat_statements' text, never the logged one
+    assert [p["statement"] for p in out] == [  # the most time first: 901 ms, 2 x 250 ms, 300 ms
         "SELECT count(*) FROM (SELECT note ...) s (constants masked)",  # no pg_stat_statements row: masked log text
+        "SELECT count(*) FROM audit_log WHERE note = $1",  # pg_stat_statements' text, never the logged one
         "SELECT ? (constants masked)",
     ]
-    assert [f["kind"] for f in out[0]["flags"]] == ["seq_scan", "filter", "hit_ratio"]
-    assert [f["kind"] for f in out[1]["flags"]] == ["spill"] and out[2]["plan"] is None
+    assert [f["kind"] for f in out[1]["flags"]] == ["seq_scan", "filter", "hit_ratio"]
+    assert [f["kind"] for f in out[0]["flags"]] == ["spill"] and out[2]["plan"] is None
     assert SECRET not in json.dumps(out)
 
 
@@ -198,3 +198,63 @@ def test_n_plus_one_names_the_statement_whose_rows_the_loop_walked() -> None:
         "SELECT id, name FROM categories WHERE name = $1": "SELECT * FROM products WHERE id > $1 ORDER BY id LIMIT $2",
         "SELECT id FROM tags WHERE product = $1": "",
     }
+
+
+def _row(selector: str, expression: str, evidence: dict[str, object]) -> object:
+    from loadorch.results import ThresholdRow
+
+    return ThresholdRow.model_validate({"selector": selector, "expression": expression, "observed": 0.5, "limit": 0.001,
+                                        "samples": 10, "error_bound": 0.0, "verdict": "fail", "message": "m",
+                                        "evidence": evidence})
+
+
+def test_the_database_evidence_reads_short_in_junit_and_whole_in_the_summary_and_html() -> None:
+    from types import SimpleNamespace
+
+    from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
+    from loadorch.db.measure import DbMeasurement, ProbeRow, Repeated
+    from loadorch.report.evidence import evidence_json, html_evidence, markdown_evidence, short_text
+    from loadorch.results import Evidence
+    from loadorch.verdict.evaluate import ThresholdResult
+
+    plan = read_plan(json.dumps(SORT), 900.0) or pytest.fail()
+    db = DbMeasurement(200.0, queries=10, slow=3)
+    db.plans = [{"statement": "SELECT MAX(r) FROM t", "count": 3, "plans": 3, "plan": plan.to_json(),
+                 "flags": [{"kind": f.kind, "text": f.text} for f in pf.plan_flags(plan, "4MB")]}]
+    db.probe = [ProbeRow("list products", "u", "read", "GET", 6, None, (Repeated("SELECT c FROM cat WHERE n = $1", 5,
+                                                                                   "SELECT * FROM products LIMIT $1"),))]
+    record = SimpleNamespace(database=db.to_json())
+
+    def judged(selector: str, expression: str) -> dict[str, object] | None:
+        sel = parse_selector(selector)
+        t = Threshold(sel, parse_expression(expression, sel.metric))
+        result = ThresholdResult(selector, expression, 0.3, 0.001, "", 10, 0.0, "fail", "m", threshold=t)
+        return evidence_json(result, record)  # type: ignore[arg-type]
+
+    slow = judged("db_query_slow", "rate<0.001") or pytest.fail()
+    loops = judged("db_queries_per_request{name:list products}", "max<=3") or pytest.fail()
+    assert judged("db_queries_per_request{name:other}", "max<=3") is None  # no probe row of that endpoint
+    short = short_text(Evidence.model_validate(slow))
+    assert short.splitlines()[0] == "slow statement: SELECT MAX(r) FROM t (3 slow)"
+    assert short.splitlines()[1].startswith("- spill: sort spilled to disk (external merge, 5000 kB written)")
+    assert short_text(Evidence.model_validate(loops)) == (
+        "N+1: list products: SELECT c FROM cat WHERE n = $1 x5 per request; its source: SELECT * FROM products LIMIT $1"
+    )
+    rows = [_row("db_query_slow", "rate<0.001", slow), _row("db_queries_per_request{name:list products}", "max<=3", loops)]
+    md = "\n".join(markdown_evidence(rows))  # type: ignore[arg-type]
+    assert "Slow statement: `SELECT MAX(r) FROM t` (3 slow)" in md and "```text\nAggregate (rows=1, loops=1)" in md
+    assert "- spill: sort spilled to disk" in md and "its source: SELECT \\* FROM products" in md.replace("*", "\\*")
+    html = html_evidence(rows)  # type: ignore[arg-type]
+    assert "<pre>Aggregate (rows=1, loops=1)\n  -&gt; Sort" in html and "<td>5</td>" in html
+
+
+def test_without_auto_explain_the_evidence_says_how_to_turn_it_on() -> None:
+    from loadorch.report.evidence import markdown_evidence, short_text
+    from loadorch.results import Evidence
+
+    note = explain_problem("", {}, 200.0)
+    evidence = {"database": {"plans": [{"statement": "SELECT pg_sleep($1)", "count": 3}], "plans_note": note}}
+    short = short_text(Evidence.model_validate(evidence))
+    assert short.splitlines()[1].startswith("no plan: auto_explain is not loaded, so the log has no plans: ALTER SYSTEM")
+    md = "\n".join(markdown_evidence([_row("db_query_slow", "rate<0.001", evidence)]))  # type: ignore[list-item]
+    assert "auto_explain.sample_rate = 0.1; SELECT pg_reload_conf();" in md  # whole in summary.md: it is the fix
