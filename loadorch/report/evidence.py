@@ -16,6 +16,7 @@ from html import escape
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from loadorch.report import evidence_browser
+from loadorch.report.evidence_db import db_evidence, db_html, db_markdown, db_short
 from loadorch.results import Evidence, SlowRequest, ThresholdRow, TimeSplit
 from loadorch.verdict.evaluate import FAIL, INCONCLUSIVE, ThresholdResult
 
@@ -51,7 +52,7 @@ def browser_builder(result: ThresholdResult, record: RunRecord) -> dict[str, Any
     return {"browser": record.browser_evidence.get(f"{result.selector} {result.expression}")}
 
 
-BUILDERS: tuple[Builder, ...] = (http_builder, browser_builder)
+BUILDERS: tuple[Builder, ...] = (http_builder, db_evidence, browser_builder)  # db_evidence: report/evidence_db.py
 
 
 def evidence_json(result: ThresholdResult, record: RunRecord) -> dict[str, Any] | None:
@@ -172,6 +173,7 @@ LAYERS: tuple[Layer, ...] = (
     Layer("time_split", _split_short, _split_md, _split_html),
     Layer("notes", _notes_short, _notes_md, _notes_html),
     Layer("browser", evidence_browser.short, evidence_browser.markdown, evidence_browser.html),
+    Layer("database", db_short, db_markdown, db_html),  # report/evidence_db.py
 )
 
 
