@@ -17,7 +17,7 @@ from typing import Any
 # a database row as the shop's API answers it (a JSON object for its HTTP clients): columns of any type
 Row = dict[str, Any]
 CATEGORY_NAMES = ("books", "games", "toys", "music", "garden")
-AUDIT_ROWS = 120_000  # the large table the db_causes knob reads: big enough that its sort outgrows 4MB of work_mem
+AUDIT_ROWS = 80_000  # the large table the db_causes knob reads: big enough that its sort outgrows 4MB of work_mem
 AUDIT_TABLE = "CREATE TABLE IF NOT EXISTS audit_log (id INTEGER PRIMARY KEY, ref INTEGER NOT NULL, note TEXT NOT NULL)"
 # the db_causes knob's statements, each slow for a known reason: a filter on an unindexed column of a large
 # table (a sequential scan that returns nothing), and a sort of the whole table (it spills past work_mem)

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from loadorch.target.store import AUDIT_ROWS
 from tests.support.project import CliResult, Project
 
 from .pgcluster import Cluster
@@ -74,7 +75,7 @@ def test_the_failing_gate_carries_the_sequential_scan_of_the_unindexed_table(evi
     assert plan["count"] >= SEQ_SCANS and plan["plans"] >= SEQ_SCANS, plan
     assert any("Seq Scan on audit_log" in line for line in plan["plan"]["lines"]), plan
     [seq] = [f["text"] for f in plan["flags"] if f["kind"] == "seq_scan"]
-    assert seq.startswith("sequential scan of audit_log: 120,000 rows read") and "Filter: (note = ?::text)" in seq
+    assert seq.startswith(f"sequential scan of audit_log: {AUDIT_ROWS:,} rows read") and "Filter: (note = ?::text)" in seq
     assert any(f["kind"] == "filter" and "to return 0" in f["text"] for f in plan["flags"]), plan
     # the evidence block: the statement and its deciding flag under junit.xml's failure, the plan whole in
     # summary.md and report.html, typed in results.json
@@ -84,10 +85,10 @@ def test_the_failing_gate_carries_the_sequential_scan_of_the_unindexed_table(evi
     out_dir = evidence_run.project.root / "o"
     junit = html.unescape((out_dir / "junit.xml").read_text())
     assert "slow statement: SELECT COUNT(*) AS n FROM audit_log WHERE note = $1 (" in junit, junit
-    assert "- seq_scan: sequential scan of audit_log: 120,000 rows read with Filter: (note = ?::text)" in junit
+    assert f"- seq_scan: sequential scan of audit_log: {AUDIT_ROWS:,} rows read with Filter: (note = ?::text)" in junit
     summary = (out_dir / "summary.md").read_text()
     assert "Slow statement: `SELECT COUNT(*) AS n FROM audit_log WHERE note = $1`" in summary
-    assert "-> Seq Scan on audit_log (rows=0, loops=1, removed by filter=120000)" in summary
+    assert f"-> Seq Scan on audit_log (rows=0, loops=1, removed by filter={AUDIT_ROWS})" in summary
     page = (out_dir / "report.html").read_text()
     assert "<h2>Evidence</h2>" in page and "-&gt; Seq Scan on audit_log (rows=0" in page
 

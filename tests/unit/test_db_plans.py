@@ -258,3 +258,14 @@ def test_without_auto_explain_the_evidence_says_how_to_turn_it_on() -> None:
     assert short.splitlines()[1].startswith("no plan: auto_explain is not loaded, so the log has no plans: ALTER SYSTEM")
     md = "\n".join(markdown_evidence([_row("db_query_slow", "rate<0.001", evidence)]))  # type: ignore[list-item]
     assert "auto_explain.sample_rate = 0.1; SELECT pg_reload_conf();" in md  # whole in summary.md: it is the fix
+
+
+def test_the_shops_db_causes_knob_gives_each_request_one_of_each_cause_left() -> None:
+    from loadorch.target.knobs import Knobs
+
+    knobs = Knobs()
+    knobs.update({"db_causes": {"seq_scan": 2, "sort_spill": 1}})
+    assert [knobs.take_causes() for _ in range(3)] == [["seq_scan", "sort_spill"], ["seq_scan"], []]
+    with pytest.raises(ValueError, match="db_causes: unknown index_scan"):
+        knobs.update({"db_causes": {"index_scan": 1}})
+    assert knobs.snapshot()["db_causes"] == {}
