@@ -105,7 +105,9 @@ def test_the_monitor_alerts_on_a_late_hero_and_clears_when_it_is_gone(tmp_path: 
             assert "failing" in page and "browser_web_vital_lcp{page:home} p(75)&lt;1000" in page
             on_disk = json.loads((project.root / "mo" / "status.json").read_text())
             assert on_disk["schema"] == "loadorch.monitor-status/v1" and on_disk["window_s"] == 8.0
-            assert prom.query('loadorch_monitor_status{profile="p",state="failing"} == 1')
+            # the status reaches Prometheus with the next scrape of the monitor's families
+            _wait("the failing status scraped", lambda: prom.query('loadorch_monitor_status{profile="p",state="failing"} == 1'),
+                  proc)
             requests.put(f"{server.url}/_knobs", json={"storefront": {}}, timeout=5).raise_for_status()
             _wait("the LCP budget kept again", lambda: _lcp_state(_status(status), "pass"), proc)
             _wait("the alert cleared", lambda: not _firing(prom), proc)
