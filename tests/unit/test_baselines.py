@@ -4,6 +4,7 @@ by, how a goal is met or missed, which endpoints are the top ones, and how the s
 from __future__ import annotations
 
 import json
+import re
 import random
 import xml.etree.ElementTree as ET
 from dataclasses import replace
@@ -187,3 +188,35 @@ def test_no_matching_baseline_is_said_plainly_and_is_inconclusive_only_when_requ
     err = capsys.readouterr().err
     assert "inconclusive: no baseline 'nothere'" in err and "loadorch baseline save" in err and "--baseline-required" in err
     assert after_run(5, str(run), required) == 5  # a run that errored is not compared
+
+
+def test_compare_html_draws_vitals_and_database_rows_and_a_band_that_reads_as_one() -> None:
+    from loadorch.report.bars import change_bars
+    from loadorch.report.bars import Bar as ChangeBar
+    from loadorch.report.compare_html import render_compare_html
+
+    small = change_bars("t", [ChangeBar("a", 0.2, -0.3, 0.3, "same")])  # ticks of 0.1: a float zero
+    assert ">-0<" not in small and 'data-value="0"' in small and 'data-value="-0"' not in small
+    chart = change_bars("t", [ChangeBar("a", 1.0, -3.0, 3.0, "same"), ChangeBar("b", -1.0, None, 2.0, "same")])
+    widest = max(float(x) for x in re.findall(r'data-value="([-0-9.]+)"', chart))
+    assert widest > 3.0  # the widest band (+-3) ends inside the axis, not exactly at its edge
+    assert 'class="noise open"' in chart and 'stroke-dasharray' in chart  # an unbounded side is drawn open
+
+    def doc(lcp: float, queries: int) -> Results:
+        stats = BrowserStats()
+        for i in range(30):
+            stats.record_view("shopper", "home", 1.0, {"lcp": lcp + i, "cls": 0.01})
+        m = Merged()
+        m.series[SeriesKey("u", "list", "read", "GET", 200, True)] = _hist(50, 400)
+        m.db[SeriesKey("u", "list", "read", "GET", 200, True)] = Histogram.of([queries] * 400)
+        record = RunRecord("p", "s", "s.yaml", "abc", 7, 1, 1, "h", "t0", "t1", {}, "pass", 0, merged=m,
+                           elapsed_s=10.0, browser=browser_results(stats))
+        return results_of(json.loads(json.dumps(build(record))), "results.json")
+
+    base, cur = doc(400.0, 2), doc(3000.0, 12)
+    result = compare_runs(base, cur, Budgets())
+    html = render_compare_html(base, cur, result, "a", "b", "budgets")
+    assert 'id="vitals-lcp"' in html and "Browser users: web vitals (p75 per page)" in html
+    lcp = re.search(r'<g class="bar regression" data-name="home"[^>]*>', html[html.index('id="vitals-lcp"'):])
+    assert lcp is not None, html
+    assert 'id="bars-queries"' in html and "Change in queries per request" in html
