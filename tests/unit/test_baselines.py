@@ -4,8 +4,8 @@ by, how a goal is met or missed, which endpoints are the top ones, and how the s
 from __future__ import annotations
 
 import json
-import re
 import random
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from pathlib import Path
@@ -191,8 +191,8 @@ def test_no_matching_baseline_is_said_plainly_and_is_inconclusive_only_when_requ
 
 
 def test_compare_html_draws_vitals_and_database_rows_and_a_band_that_reads_as_one() -> None:
-    from loadorch.report.bars import change_bars
     from loadorch.report.bars import Bar as ChangeBar
+    from loadorch.report.bars import change_bars
     from loadorch.report.compare_html import render_compare_html
 
     small = change_bars("t", [ChangeBar("a", 0.2, -0.3, 0.3, "same")])  # ticks of 0.1: a float zero
