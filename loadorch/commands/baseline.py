@@ -59,12 +59,12 @@ def _folder(store: str, name: str) -> str:
 
 def save(run_dir: str, name: str, store: str, keep: int = DEFAULT_KEEP, noise: Noise | None = None) -> str:
     """Keep `run_dir`'s results as the newest baseline of `name`; the oldest beyond `keep` go. Returns the entry."""
+    folder = _folder(store, name)  # a bad name first: exit 2
     doc = load_results(run_dir)  # a missing or corrupt results.json: exit 3 naming the file and the field
     if doc.verdict in ("error", "interrupted"):
         path = os.path.join(run_dir, "results.json")
         raise ConfigError([Problem(path, None, "verdict", f"the run's verdict is {doc.verdict}: its numbers are "
                                    "partial, not a baseline; save a run that ran to its end")])  # fmt: skip
-    folder = _folder(store, name)
     os.makedirs(folder, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".saving-{os.getpid()}-", dir=folder)
     try:
