@@ -9,6 +9,7 @@ from typing import Literal, cast
 
 from loadorch.config.tags import tags_of
 from loadorch.errors import ExitCode
+from loadorch.report.evidence import evidence_json
 from loadorch.report.summary import TOP_ENDPOINTS
 from loadorch.results import (
     SCHEMA,
@@ -77,6 +78,7 @@ class RunRecord:
     window: tuple[tuple[float, float], ...] = ()  # the measurement window's spans (s), if the profile has one
     window_source: str = ""
     tags: dict[str, str] = field(default_factory=dict)  # --tag: the whole run's tags
+    trace_url: str = ""  # the profile's trace.url: a link per trace id in the evidence ({trace_id} in it)
     live_metrics: MetricsReport | None = None  # the live metrics' account at the end (the master's summary)
     warnings: list[str] = field(default_factory=list)  # e.g. a metrics push that failed
 
@@ -127,7 +129,7 @@ def build(record: RunRecord) -> Results:
         totals=Totals(requests=total, failures=failures, rps=round(total / seconds, 3) if seconds > 0 else 0.0),
         kinds=_per_kind(merged, seconds),
         endpoints=_endpoints(merged, seconds),
-        thresholds=[ThresholdRow.model_validate(r.to_json()) for r in record.thresholds],
+        thresholds=[_threshold_row(r, record) for r in record.thresholds],
         checks=[CheckRow(name=c.name, verdict=c.verdict, message=c.message) for c in record.checks],
         integrity=record.integrity,
         service_time=_service_time(merged, seconds),
@@ -165,6 +167,14 @@ def _run(record: RunRecord) -> Run:
         versions=record.versions,
         tags=record.tags,
     )
+
+
+def _threshold_row(result: ThresholdResult, record: RunRecord) -> ThresholdRow:
+    """A threshold's row, with its evidence block where it gets one (report/evidence.py)."""
+    evidence = evidence_json(result, record)
+    if evidence is None:
+        return ThresholdRow.model_validate(result.to_json())
+    return ThresholdRow.model_validate({**result.to_json(), "evidence": evidence})
 
 
 PHASE_NAMES = {"ramp_up": "before the window", "ramp_down": "after the window", "between": "between spans"}
@@ -208,6 +218,7 @@ def _histograms(merged: Merged) -> MergedJson:
     out = merged.to_json(sparklines=False)
     out.pop("endpoint_intervals", None)  # summarized in endpoint_timeseries (top endpoints only)
     out.pop("endpoint_step", None)
+    out.pop("exemplars", None)  # shown in the thresholds' evidence
     return out
 
 
