@@ -145,6 +145,45 @@ class TimeSplit(Section):
     receiving: float | None = None
 
 
+class PlanFlag(Section):
+    kind: Literal["seq_scan", "filter", "nested_loop", "spill", "hit_ratio"]
+    text: str  # the finding, its numbers and what to change
+
+
+class PlanText(Section):
+    duration_ms: float
+    estimate: bool = False  # EXPLAIN (GENERIC_PLAN): the planner's estimates, not what ran
+    lines: list[str] = Field(default_factory=list)  # the plan drawn as text, constants masked
+
+
+class SlowPlan(Section):
+    """A slow statement's plan (auto_explain's slowest in the window) and what to change."""
+
+    statement: str  # pg_stat_statements' normalized text
+    count: int  # its slow lines in the window
+    plans: int = 0  # auto_explain plans paired with them
+    plan: PlanText | None = None
+    flags: list[PlanFlag] = Field(default_factory=list)
+
+
+class NPlusOne(Section):
+    """A statement one probed request ran more than once, and the statement whose rows the loop walked."""
+
+    endpoint: str
+    statement: str
+    calls: int  # per request
+    source: str = ""  # "" when no statement of the request returned exactly `calls` rows
+
+
+class DbEvidence(Section):
+    """The database layer: the slow statements' plans and flags (db_query_slow), why there are none (with
+    the settings that log them), and the N+1 loops per endpoint (db_queries_per_request)."""
+
+    plans: list[SlowPlan] = Field(default_factory=list)
+    plans_note: str | None = None
+    n_plus_one: list[NPlusOne] = Field(default_factory=list)
+
+
 class Evidence(Section):
     """What a failing gate (or an inconclusive one whose limit is inside the error bound) shows as its
     reason: one field per layer, each filled by that layer, empty when it has nothing.
@@ -159,6 +198,7 @@ class Evidence(Section):
     slowest: list[SlowRequest] = Field(default_factory=list)  # HTTP: the K slowest requests of the selector
     time_split: list[TimeSplit] = Field(default_factory=list)  # HTTP: where the slowest requests' time goes
     notes: list[str] = Field(default_factory=list)  # what a layer could not collect, and why
+    database: DbEvidence | None = None  # db_query_slow and db_queries_per_request (report/evidence_db.py)
 
 
 class ThresholdRow(Section):
@@ -263,6 +303,7 @@ class ExpectCheck(Section):
 class RepeatedStatement(Section):
     statement: str
     calls: int
+    source: str = ""  # the statement whose rows the loop walked (it returned exactly `calls` rows), if found
 
 
 class ProbeRow(Section):
@@ -316,6 +357,8 @@ class DbCollector(Section):
     window_start: str = ""  # the window's edges on the server's clock (log_timezone), as the log stamps lines
     window_end: str = ""
     slow_share: float | None = None
+    plans: list[SlowPlan] = Field(default_factory=list)
+    plans_note: str | None = None  # why the slow statements have no plan (with the settings that log them)
 
 
 class Database(Section):
