@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 from loadorch.config.tags import tags_of
 from loadorch.errors import ExitCode
@@ -75,6 +75,8 @@ class RunRecord:
     database: DbCollector | None = None  # the postgres collector's measurement (DbMeasurement.to_json)
     load: LoadRecord | None = None
     browser: Browser | None = None  # browser users and Lighthouse results (loadorch.browser.results)
+    # a browser gate's evidence (results.BrowserEvidence as JSON) by "selector expression", from the run
+    browser_evidence: dict[str, dict[str, Any]] = field(default_factory=dict)
     window: tuple[tuple[float, float], ...] = ()  # the measurement window's spans (s), if the profile has one
     window_source: str = ""
     tags: dict[str, str] = field(default_factory=dict)  # --tag: the whole run's tags

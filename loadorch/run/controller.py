@@ -507,8 +507,14 @@ def _decide(run: _Run, summary: MasterSummary | None, db: Any = None) -> _Decisi
     if cfg.window is not None:  # thresholds judge the measurement window; the ramps are reported apart
         judged, seconds = merged.windowed(), window_seconds(cfg.window.spans, elapsed)
     threshold_results = (
-        evaluate(cfg.thresholds, judged, cfg.min_samples, seconds, db_judge(judged, cfg.min_samples, seconds, db),
-                 *browser_judge)
+        evaluate(
+            cfg.thresholds,
+            judged,
+            cfg.min_samples,
+            seconds,
+            db_judge(judged, cfg.min_samples, seconds, db),
+            *browser_judge,
+        )
         if summary and summary.t0
         else []
     )
@@ -641,6 +647,7 @@ def _record(run: _Run, decision: _Decision, db: Any, signals: StopSignals) -> re
         browser=None if decision.browser is None else Browser.model_validate(
             browser_results(decision.browser, cfg.thresholds)
         ),
+        browser_evidence=browsers.evidence(decision.browser, decision.thresholds),
         window=cfg.window.spans if cfg.window else (),
         tags=dict(cfg.run_tags),
         window_source=cfg.window.source if cfg.window else "",
