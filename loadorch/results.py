@@ -407,12 +407,21 @@ class Vital(Section):
     max: float | None
 
 
+class PageWeightStats(Section):
+    """A page's weight of one resource type over its views: bytes transferred, decoded, requests."""
+
+    bytes: Vital
+    decoded_bytes: Vital
+    requests: Vital
+
+
 class BrowserPage(Section):
     views: int | None
     cut_short: int = 0  # page views the run's end cut short: counted apart, not samples
     steps: int
     failed_steps: int
     vitals: dict[str, Vital]
+    weight: dict[str, PageWeightStats] = Field(default_factory=dict)  # by resource type, types it had
 
 
 class VitalPoint(Section):
