@@ -52,6 +52,7 @@ def test_page_weight_counts_finished_requests_by_type_per_document() -> None:
     assert types["third-party"] == [1, 12_000, 40_000]
     assert types["image"] == [0, 0, 0] and types["total"] == [3, 42_800, 131_500]
     assert doc["largest"][0] == [30_000, 90_000, "script", "http://shop.test/app.2.js"]
+    assert [30_000 - 18_000, 40_000, "third-party", "http://cdn.other.test/lib.js"] in doc["largest"]
     assert w.take("L1") is None and w.take("L9") is None  # taken once; the frame's document never counted
 
 
