@@ -242,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     mon.add_argument("--metrics-bind", default="127.0.0.1", help="address for --metrics-port (default 127.0.0.1)")
     mon.add_argument("--remote-write", metavar="URL", help="push to a Prometheus remote-write URL")
     mon.add_argument("--host", help="target URL, overriding the profile's host")
+    mon.add_argument("--scenario", help="use this scenario file instead of the profile's")
     mon.add_argument("--seed", type=_int, help="the seed (every user's stream derives from it)")
     mon.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE", help="a tag for every series")
 
@@ -290,7 +291,10 @@ def build_parser() -> argparse.ArgumentParser:
     ksub.required = True
     render = ksub.add_parser("render", parents=[common], help="manifests for a distributed run, on stdout")
     render.add_argument("profile")
-    render.add_argument("--workers", type=_workers, required=True)
+    render.add_argument("--workers", type=_workers, help="the workers Job's pods (required but with --monitor)")
+    render.add_argument(
+        "--monitor", action="store_true", help="a Deployment running `loadorch monitor` instead of the run's Jobs"
+    )
     render.add_argument("--image", required=True, help="container image with loadorch installed")
     render.add_argument("--namespace")
     render.add_argument("--env-secret", help="Secret holding the profile's variables (default loadorch-<profile>-env)")
@@ -577,7 +581,7 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
         problem = bind_problem(flag, host, port) if port else None
         if problem:
             raise UsageError(problem)
-    for name in ("users", "spawn_rate", "duration", "workers", "iterations", "scenario"):
+    for name in ("users", "spawn_rate", "duration", "workers", "iterations"):
         setattr(args, name, None)
     overrides = _overrides(args)
     cfg = monitor_config(build(args.profile, args.project, dict(os.environ), overrides))
@@ -677,10 +681,18 @@ def _cmd_k8s(args: argparse.Namespace) -> int:
     if args.files_in_image is not None and not args.files_in_image.startswith("/"):
         raise UsageError(f"--files-in-image {args.files_in_image!r} must be an absolute path inside the image")
     _check_host(args.host)
+    if args.monitor:
+        given = [f for f in ("users", "spawn_rate", "duration", "iterations", "workers", "summary_export")
+                 if getattr(args, f) is not None]
+        if given or args.request_log:
+            flag = "--" + (given[0] if given else "request_log").replace("_", "-")
+            raise UsageError(f"{flag} does not apply to --monitor: the monitor holds the profile's load level")
+    elif args.workers is None:
+        raise UsageError("k8s render needs --workers N (or --monitor for a monitor Deployment)")
     return k8scmd.render_command(
         args.profile,
         args.project,
-        args.workers,
+        args.workers or 0,
         args.image,
         args.namespace,
         args.env_secret,
@@ -694,6 +706,7 @@ def _cmd_k8s(args: argparse.Namespace) -> int:
         args.files_in_image,
         args.browser_image,
         args.summary_export,
+        monitor=args.monitor,
     )
 
 

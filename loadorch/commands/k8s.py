@@ -20,6 +20,7 @@ from loadorch.errors import ConfigError, ExitCode, Problem, RunError, SafetyErro
 from loadorch.k8s.framing import FramingError, unframe
 from loadorch.k8s.hostcheck import configmap_problem, render_host_problem
 from loadorch.k8s.manifests import RenderInput, release_name, render
+from loadorch.k8s.monitor import render_monitor
 from loadorch.report.html import render_html
 from loadorch.report.summary import markdown, terminal
 from loadorch.results import ResultsError, parse_results
@@ -81,6 +82,7 @@ def render_command(
     files_in_image: str | None = None,
     browser_image: str | None = None,
     summary_export: str | None = None,
+    monitor: bool = False,
 ) -> int:
     _, path = resolve_profile(profile_ref, project)
     if overrides.host and split_credentials(overrides.host)[1] is not None:
@@ -89,6 +91,10 @@ def render_command(
             "with its credentials in the env Secret and refer to it in the profile (host: ${STAGING_URL})"
         )
     cfg = build(path, project, env, overrides, lenient=True)
+    if monitor:
+        from loadorch.run.monitor import monitor_config
+
+        monitor_config(cfg)  # a load it cannot hold level is refused here, not in the pod
     workers = workers if cfg.scenario.model.users else 0  # browser-only: no HTTP workers Job
     if cfg.host == "embedded":
         raise ConfigError(
@@ -122,7 +128,8 @@ def render_command(
     egress = _egress_ports(cfg, known_host, remote_write)
     required = sorted(set().union(*(required_references(text) for text in files.values())))
     deadline = int(cfg.profile.worker_connect_timeout + (cfg.duration_s or 3600) + 300)
-    run_id = run_id or f"{datetime.now(timezone.utc).strftime('%m%d%H%M%S')}-{pysecrets.token_hex(2)}"
+    stamp = f"{datetime.now(timezone.utc).strftime('%m%d%H%M%S')}-{pysecrets.token_hex(2)}"
+    run_id = run_id or ("live" if monitor else stamp)  # a monitor's Deployment keeps its name from render to render
     inp = RenderInput(
         profile_name=cfg.profile_name,
         files=files,
@@ -146,8 +153,12 @@ def render_command(
         browser_image=browser_image,
         summary_export=summary_export,
     )
-    sys.stdout.write(dump_manifests(render(inp)))
     release = release_name(cfg.profile_name, run_id)
+    if monitor:
+        sys.stdout.write(dump_manifests(render_monitor(inp)))
+        sys.stderr.write(f"monitor: Deployment {release}-monitor, Service {release}-monitor (ports status, metrics)\n")
+        return ExitCode.OK
+    sys.stdout.write(dump_manifests(render(inp)))
     jobs = f"workers Job {release}-workers" if workers else f"browsers Job {release}-browsers (browsers only)"
     sys.stderr.write(f"run {run_id}: master Job {release}-master, {jobs}\n")
     if files_in_image:

@@ -1,11 +1,13 @@
 """Rolling windows over cumulative tables (pure, clock passed in): the last `window` seconds of every
-series, from a ring of at most `slices + 1` snapshots taken every `window / slices` seconds.
+series, from a ring of at most `slices` slice histograms (what each `window / slices` seconds added)
+plus what came since the last slice ended.
 
-The sources (the master's merged tables, the browser sink) only ever add; a window is the newest
-values minus the oldest snapshot still inside it. Memory is the ring: (slices + 1) x series x a
-histogram's buckets, whatever the time the monitor runs: series are bounded by the request-name and
-tag bounds upstream, and a histogram by its bucket layout (at most 1,024 buckets per doubling of the
-value, only those ever hit). Snapshots keep the full resolution, so a window judges as exactly as a run.
+The sources (the master's merged tables, the browser sink) only ever add; at each slice's end the
+window keeps what the slice added (the source minus the copy taken at the slice's start) and one copy
+of the source, for the next difference. So memory is the samples of one window (bounded by the rate
+and by a histogram's bucket layout) plus one copy of the source, whatever the time the monitor runs;
+series are bounded upstream (the request-name bound, declared tags). Slices keep full resolution, so a
+window judges as exactly as a run.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ Counts = Mapping[Any, list[int]]
 
 @dataclass
 class Snapshot:
+    """Tables at a time: a copy of the cumulative source (`last`), or what a slice added (the ring)."""
+
     at: float
     tables: dict[str, dict[Any, Histogram]] = field(default_factory=dict)
     counts: dict[str, dict[Any, list[int]]] = field(default_factory=dict)
@@ -38,46 +42,61 @@ class Window:
     full: bool  # the window spans its whole length
 
 
+def _since(tables: Mapping[str, Table], counts: Mapping[str, Counts], earlier: Snapshot, at: float) -> Snapshot:
+    """What the cumulative `tables` and `counts` added since the copy `earlier`; `at`: when that began."""
+    out = Snapshot(at)
+    for name, table in tables.items():
+        before = earlier.tables.get(name, {})
+        rows = {}
+        for key, h in table.items():
+            diff = h.minus(before[key]) if key in before else Histogram().merge(h)
+            if diff.count:
+                rows[key] = diff
+        out.tables[name] = rows
+    for name, rows_of in counts.items():
+        before_counts = earlier.counts.get(name, {})
+        out.counts[name] = {k: [a - b for a, b in zip(v, before_counts.get(k, [0] * len(v)))]
+                            for k, v in rows_of.items()}
+    return out
+
+
+def _add(into: Snapshot, part: Snapshot) -> None:
+    for name, rows in part.tables.items():
+        target = into.tables.setdefault(name, {})
+        for key, h in rows.items():
+            target[key] = target[key].merge(h) if key in target else Histogram().merge(h)
+    for name, rows_of in part.counts.items():
+        target_counts = into.counts.setdefault(name, {})
+        for key, v in rows_of.items():
+            old = target_counts.get(key)
+            target_counts[key] = [a + b for a, b in zip(old, v)] if old is not None else list(v)
+
+
 class RollingWindow:
     def __init__(self, window_s: float, slices: int, start: float) -> None:
         self.window_s = window_s
         self.slice_s = window_s / slices
-        # the empty snapshot at the start: a window before the first slice is everything since then
-        self.ring: deque[Snapshot] = deque([Snapshot(start)], maxlen=slices + 1)
+        self.start = start
+        self.ring: deque[Snapshot] = deque(maxlen=slices)  # each slice's additions, stamped with its start
+        self.last = Snapshot(start)  # the source as it was when the current slice began
 
     def observe(self, now: float, tables: Mapping[str, Table], counts: Mapping[str, Counts] = {}) -> None:
-        """Take a snapshot of the cumulative `tables` when a slice has passed since the last one."""
-        if now - self.ring[-1].at < self.slice_s:
+        """Close the current slice when `slice_s` has passed since it began."""
+        if now - self.last.at < self.slice_s:
             return
-        self.ring.append(Snapshot(
+        self.ring.append(_since(tables, counts, self.last, self.last.at))
+        self.last = Snapshot(
             now,
             {name: {k: Histogram().merge(h) for k, h in t.items()} for name, t in tables.items()},
             {name: {k: list(v) for k, v in c.items()} for name, c in counts.items()},
-        ))
-
-    def base(self, now: float) -> Snapshot:
-        """The oldest snapshot at most `window_s` old (the newest one if every other is older)."""
-        for snap in self.ring:
-            if now - snap.at <= self.window_s + 1e-9:
-                return snap
-        return self.ring[-1]
+        )
 
     def window(self, now: float, tables: Mapping[str, Table], counts: Mapping[str, Counts] = {}) -> Window:
-        base = self.base(now)
-        out_tables: dict[str, dict[Any, Histogram]] = {}
-        for name, table in tables.items():
-            earlier = base.tables.get(name, {})
-            rows = {}
-            for key, h in table.items():
-                diff = h.minus(earlier[key]) if key in earlier else Histogram().merge(h)
-                if diff.count:
-                    rows[key] = diff
-            out_tables[name] = rows
-        out_counts: dict[str, dict[Any, list[int]]] = {}
-        for name, rows_of in counts.items():
-            earlier_counts = base.counts.get(name, {})
-            out_counts[name] = {
-                k: [a - b for a, b in zip(v, earlier_counts.get(k, [0] * len(v)))] for k, v in rows_of.items()
-            }
-        full = now - self.ring[0].at >= self.window_s - 1e-9
-        return Window(max(now - base.at, 1e-9), out_tables, out_counts, full)
+        """The slices that began at most `window_s` ago, plus what came since the last one ended."""
+        kept = [s for s in self.ring if now - s.at <= self.window_s + 1e-9]
+        began = kept[0].at if kept else self.last.at
+        out = _since(tables, counts, self.last, began)
+        for part in kept:
+            _add(out, part)
+        full = now - self.start >= self.window_s - 1e-9
+        return Window(max(now - began, 1e-9), out.tables, out.counts, full)

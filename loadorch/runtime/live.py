@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from gevent.pywsgi import WSGIServer
 
+from loadorch.config.tags import tag_keys, tag_table
 from loadorch.config.thresholds import Threshold
 from loadorch.db.gates import db_judge
 from loadorch.metrics.families import MAX_METRIC_NAMES, Family, Gauges, build, flatten
+from loadorch.metrics.labels import labelled, tag_labels
 from loadorch.metrics.remote_write import auth_header, compress, encode_write_request
 from loadorch.metrics.tagged import families_from_json
 from loadorch.report.results import LoadRecord, load_timeline, planned_load, timeseries
@@ -107,6 +109,10 @@ class LiveMetrics:
         # the request names labelled, the same from one scrape to the next (metrics/families.py)
         self.names = EndpointNames(MAX_METRIC_NAMES, plan.endpoint_names[:MAX_METRIC_NAMES])
         self.redactor = Redactor(plan.secrets)
+        # free tags as labels: the run's (--tag) on every series, the files' on their requests' series
+        self.tag_labels = tag_labels(sorted(tag_keys(plan.scenario, plan.tags)))
+        self.tag_table = tag_table(plan.scenario, plan.tags)
+        self.run_tags = {**plan.tags, **plan.scenario.tags}
 
     def start(self) -> None:
         from loadorch.metrics.dashboard import dashboard_app
@@ -134,7 +140,8 @@ class LiveMetrics:
         """Every family scraped and pushed, the run's secrets masked in its label values (a request name or a
         python user's name can carry one); at most MAX_METRIC_NAMES request names labelled (self.names)."""
         own = build(self.run, self.state.merged, self.edges, self.gauges, self.results, self.table_edges, self.names)
-        return [masked(f, self.redactor) for f in own + self._extra_families()]
+        tagged = labelled(own + self._extra_families(), self.tag_labels, self.run_tags, self.tag_table)
+        return [masked(f, self.redactor) for f in tagged]
 
     def _extra_families(self) -> list[Family]:
         """Families the controller measured (browser vitals), re-read when its file changes."""

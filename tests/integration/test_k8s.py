@@ -249,3 +249,41 @@ def test_worker_without_master_gives_up_within_its_bound(project: Project, tmp_p
                           timeout=120)
     assert done.returncode == 5 and "did not answer within 6s; giving up" in done.stderr
     assert time.monotonic() - started < 60
+
+
+def test_monitor_renders_a_deployment_with_the_same_secrets_and_policy(project: Project) -> None:
+    kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    manifests = render(k8s_project(project), "--monitor", "--namespace", "perf", "--metrics-port", "9464",
+                       "--host", "http://shop.perf.svc.cluster.local", "--tag", "env=staging")
+    version = kubernetes_validate.latest_version()
+    for manifest in manifests:
+        kubernetes_validate.validate(manifest, version, strict=True)
+    assert sorted(m["kind"] for m in manifests) == ["ConfigMap", "Deployment", "NetworkPolicy", "Secret", "Service"]
+    deployment = next(m for m in manifests if m["kind"] == "Deployment")
+    assert deployment["metadata"]["name"] == "loadorch-p-t1-monitor"
+    assert deployment["spec"]["replicas"] == 1 and deployment["spec"]["strategy"]["type"] == "Recreate"
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["restartPolicy"] == "Always" and pod["automountServiceAccountToken"] is False
+    [container] = pod["containers"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    secret_refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
+    assert set(secret_refs) == {"SHOP_TOKEN", "SHOP_URL", "LOADORCH_RUN_TOKEN"}
+    assert secret_refs["SHOP_URL"]["name"] == "loadorch-p-env"
+    # the pod's argv is a command line the real parser takes
+    from loadorch.cli import build_parser
+
+    argv = [a.replace("$(LOADORCH_CONFIG_DIR)", "/config").replace("$(LOADORCH_SCRATCH)", "/scratch")
+            for a in container["args"]]
+    args = build_parser().parse_args(argv)
+    assert (args.command, args.status_bind, args.metrics_port, args.tag) == ("monitor", "0.0.0.0", 9464,
+                                                                             ["env=staging"])
+    policy = next(m for m in manifests if m["kind"] == "NetworkPolicy")
+    assert policy["spec"]["ingress"] == [{"ports": [{"protocol": "TCP", "port": 8089},
+                                                    {"protocol": "TCP", "port": 9464}]}]
+
+
+@pytest.mark.parametrize("flag", [["--workers", "2"], ["--users", "3"], ["--request-log"]])
+def test_monitor_render_refuses_run_only_flags(project: Project, flag: list[str]) -> None:
+    r = k8s_project(project).run("k8s", "render", "p", "--image", "img", "--monitor", *flag,
+                                 env={"SHOP_TOKEN": CANARY})
+    assert r.code == 2 and "does not apply to --monitor" in r.err

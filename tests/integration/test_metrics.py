@@ -287,6 +287,13 @@ def test_pushed_run_matches_results_request_log_and_junit(prom: Prometheus, push
     _no_secret(pushed["out"], pushed["err"], *_artifacts(pushed["dir"]))
 
 
+NOT_IN_THESE_RUNS = ("browser_web_vital", "loadorch_monitor_", "db_queries_per_request", "measure_window_open")
+
+
+def grafana_query(expr: str, runs: str, job: str = ".*") -> str:
+    return expr.replace("$run_id", runs).replace("$__rate_interval", "1m").replace("$job", job)
+
+
 @pytest.mark.prometheus
 def test_every_grafana_query_returns_data(prom: Prometheus, scraped: dict[str, Any], pushed: dict[str, Any]) -> None:
     dashboard = json.loads((REPO / "dashboards" / "loadorch.json").read_text())
@@ -295,11 +302,17 @@ def test_every_grafana_query_returns_data(prom: Prometheus, scraped: dict[str, A
     assert len(exprs) >= 12
     empty = []
     for expr in exprs:
-        # what Grafana substitutes: every run (the "All" value) and a rate window over the whole run
-        query = expr.replace("$run_id", "scraped|pushed").replace("$__rate_interval", "1m")
-        if not prom.query(query, at):
+        # what Grafana substitutes: every run (the "All" value), both sources and a rate window over the run
+        query = grafana_query(expr, "scraped|pushed")
+        found = prom.query(query, at)  # a query Prometheus refuses fails here
+        # browser vitals and the monitor: tests/integration/test_monitor.py; the database's and the
+        # measurement window's panels need a collector or `measure:`, which these runs have not
+        if not found and not any(part in expr for part in NOT_IN_THESE_RUNS):
             empty.append(query)
     assert empty == []
+    # the source variable tells a scraped run from a pushed one (each is one of them here)
+    scraped_only = grafana_query('sum(loadorch_http_requests_total{run_id=~"$run_id", job=~"$job"})', "pushed", ".+")
+    assert prom.query(scraped_only, at) == []
 
 
 @pytest.mark.prometheus

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.support.project import Project
+from tests.support.project import REPO, Project
 
 from .prometheus import Prometheus, free_port, prometheus
 
@@ -77,6 +77,18 @@ def _firing(prom: Prometheus) -> bool:
     return any(r["metric"].get("threshold", "").startswith("browser_web_vital_lcp") for r in prom.query(FIRING))
 
 
+def _dashboard_panels_show_the_monitor(prom: Prometheus) -> None:
+    """The Grafana dashboard's web-vitals and monitor panels return data for this monitor (the other
+    panels: tests/integration/test_metrics.py)."""
+    from .test_metrics import grafana_query
+
+    dashboard = json.loads((REPO / "dashboards" / "loadorch.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]
+             if "browser_web_vital_lcp" in t["expr"] or "loadorch_monitor_" in t["expr"]]
+    assert len(exprs) >= 4
+    assert [e for e in exprs if not prom.query(grafana_query(e, "mo").replace("1m", "10s"))] == []
+
+
 def test_the_monitor_alerts_on_a_late_hero_and_clears_when_it_is_gone(tmp_path: Path) -> None:
     from loadorch.target.server import start
 
@@ -108,6 +120,7 @@ def test_the_monitor_alerts_on_a_late_hero_and_clears_when_it_is_gone(tmp_path: 
             # the status reaches Prometheus with the next scrape of the monitor's families
             _wait("the failing status scraped", lambda: prom.query('loadorch_monitor_status{profile="p",state="failing"} == 1'),
                   proc)
+            _dashboard_panels_show_the_monitor(prom)
             requests.put(f"{server.url}/_knobs", json={"storefront": {}}, timeout=5).raise_for_status()
             _wait("the LCP budget kept again", lambda: _lcp_state(_status(status), "pass"), proc)
             _wait("the alert cleared", lambda: not _firing(prom), proc)

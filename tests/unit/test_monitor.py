@@ -51,7 +51,7 @@ def test_memory_is_a_fixed_ring_whatever_the_time() -> None:
     src, w = Source(), RollingWindow(10.0, 5, start=0.0)
     for t in range(0, 20_000, 1):
         w.observe(float(t), src.add(t % 500) if t % 97 == 0 else {"series": {"home": src.h}})
-    assert len(w.ring) == 6  # slices + 1 snapshots, never more
+    assert len(w.ring) == 5  # slices, never more
 
 
 def test_counts_tables_are_windowed_too() -> None:

@@ -1,0 +1,50 @@
+"""Free tags as labels of the live series (pure): declared keys only, bounded, request series by their
+user and request, names made valid and kept off our own labels."""
+
+from __future__ import annotations
+
+from loadorch.config.scenario import Scenario
+from loadorch.config.tags import tag_keys, tag_table
+from loadorch.metrics.families import COUNTER, GAUGE, Family
+from loadorch.metrics.labels import MAX_TAG_LABELS, label_name, labelled, tag_labels
+
+SCENARIO = Scenario.model_validate({
+    "name": "s",
+    "tags": {"team": "shop"},
+    "users": [{"name": "u", "tags": {"tier": "web"}, "requests": [
+        {"name": "list", "path": "/p", "tags": {"flow": "browse"}},
+        {"name": "pay", "path": "/pay"},
+    ]}],
+})
+RUN = {"env": "staging", "commit": "abc123"}
+
+
+def _families() -> list[Family]:
+    requests = Family("loadorch_http_requests", COUNTER, "", ("run_id", "user_class", "name"),
+                      samples=[(("r", "u", "list"), 3.0), (("r", "u", "pay"), 1.0)])
+    users = Family("loadorch_active_users", GAUGE, "", ("run_id",), samples=[(("r",), 2.0)])
+    return [requests, users]
+
+
+def test_run_tags_label_every_series_and_request_tags_their_own() -> None:
+    labels = tag_labels(sorted(tag_keys(SCENARIO, RUN)))
+    assert labels == {k: k for k in ("commit", "env", "flow", "team", "tier")}
+    out = {f.name: f for f in labelled(_families(), labels, {**RUN, **SCENARIO.tags}, tag_table(SCENARIO, RUN))}
+    req = out["loadorch_http_requests"]
+    assert req.labels == ("run_id", "user_class", "name", "commit", "env", "flow", "team", "tier")
+    assert req.samples == [(("r", "u", "list", "abc123", "staging", "browse", "shop", "web"), 3.0),
+                           (("r", "u", "pay", "abc123", "staging", "", "shop", "web"), 1.0)]
+    assert out["loadorch_active_users"].samples == [(("r", "abc123", "staging", "", "shop", ""), 2.0)]
+
+
+def test_no_declared_tag_changes_nothing() -> None:
+    fams = _families()
+    assert labelled(fams, {}, {}, {}) == fams
+
+
+def test_label_names_are_valid_kept_off_ours_and_bounded() -> None:
+    assert label_name("team.name") == "team_name" and label_name("run_id") == "tag_run_id"
+    assert label_name("job") == "tag_job" and label_name("le") == "tag_le"
+    many = tag_labels([f"k{i:02d}" for i in range(30)])
+    assert len(many) == MAX_TAG_LABELS and list(many) == [f"k{i:02d}" for i in range(MAX_TAG_LABELS)]
+    assert tag_labels(["a.b", "a-b"]) == {"a-b": "a_b"}  # two keys never share one label
