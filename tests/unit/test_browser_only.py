@@ -72,7 +72,7 @@ def test_browser_only_integrity_is_one_check_not_http_ones(tmp_path: Path) -> No
     cfg = build("p", str(tmp_path), {})
     checks, integrity = integrity_checks(cfg, summary(expected=0))
     assert [(c.name, c.verdict) for c in checks] == [("http users", "pass")]
-    assert integrity["workers_expected"] == 0
+    assert integrity.workers_expected == 0
 
 
 def test_http_users_with_no_worker_seen_are_still_an_error(tmp_path: Path) -> None:
