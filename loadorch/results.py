@@ -197,6 +197,7 @@ class Evidence(Section):
     slowest: list[SlowRequest] = Field(default_factory=list)  # HTTP: the K slowest requests of the selector
     time_split: list[TimeSplit] = Field(default_factory=list)  # HTTP: where the slowest requests' time goes
     notes: list[str] = Field(default_factory=list)  # what a layer could not collect, and why
+    browser: BrowserEvidence | None = None  # browser: the view at the gate's value and the worst, attributed
     database: DbEvidence | None = None  # db_query_slow and db_queries_per_request (report/evidence_db.py)
 
 
@@ -433,6 +434,93 @@ class BlockedRequest(Section):
     page: str
     url: str
     count: int
+
+
+class LcpAttribution(Section):
+    """The LCP of a page view: its element (a CSS path), resource URL and the four parts that add up to it (ms)."""
+
+    element: str
+    url: str = ""
+    ttfb: Num
+    load_delay: Num
+    load_duration: Num
+    render_delay: Num
+
+
+class FrameScript(Section):
+    """A script of a long animation frame that overlapped the interaction (Long Animation Frames)."""
+
+    url: str
+    invoker: str
+    type: str
+    duration: Num
+
+
+class InpAttribution(Section):
+    """The INP of a page view: the interaction's target, type, time (ms since navigation) and its three parts."""
+
+    target: str
+    type: str  # pointer or keyboard
+    event: str
+    time: Num
+    input_delay: Num
+    processing: Num
+    presentation: Num
+    scripts: list[FrameScript] = Field(default_factory=list)
+
+
+class ShiftSource(Section):
+    """An element the shift moved, with its rectangle before and after: [x, y, width, height] (CSS px)."""
+
+    element: str
+    previous: list[int] | None = None
+    current: list[int] | None = None
+
+
+class ClsAttribution(Section):
+    """The largest layout shift of the session window that is the CLS: value, time (ms), sources."""
+
+    value: Num
+    time: Num
+    sources: list[ShiftSource] = Field(default_factory=list)
+
+
+class LargeResource(Section):
+    transfer: int
+    decoded: int
+    type: str
+    url: str
+
+
+class PageWeight(Section):
+    """A page view's requests and bytes of one resource type, and its largest resources."""
+
+    type: str
+    requests: int
+    transfer: int
+    decoded: int
+    largest: list[LargeResource] = Field(default_factory=list)
+
+
+class BrowserView(Section):
+    """One page view a browser gate's evidence names: the one at the gate's value (role `p(75)`, `avg`, ...)
+    or the worst (`worst`), with what its page measured about the gate's metric."""
+
+    role: str
+    value: Num
+    page: str
+    user: str
+    at_s: Num
+    lcp: LcpAttribution | None = None
+    inp: InpAttribution | None = None
+    cls: ClsAttribution | None = None
+    weight: PageWeight | None = None
+
+
+class BrowserEvidence(Section):
+    metric: str
+    unit: str = ""
+    views: list[BrowserView]
 
 
 class BrowserTablesJson(TypedDict):

@@ -28,7 +28,7 @@ class Knobs:
     # a cold start: requests in the first `seconds` after the first one (since the knob was set) are slow
     warmup: dict[str, float] = field(default_factory=dict)  # {"seconds": s, "latency_ms": ms}
     _warm_from: float | None = field(default=None, repr=False)
-    storefront: dict[str, int] = field(default_factory=dict)  # hero_ms, banner, click_ms, tracker (storefront.py)
+    storefront: dict[str, int] = field(default_factory=dict)  # hero_ms, banner, click_ms, bundle_kb... (storefront)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _error_count: dict[str, int] = field(default_factory=dict, repr=False)
 

@@ -34,6 +34,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("GET", re.compile(r"/shop"), "store.shop"),
     ("GET", re.compile(r"/cart"), "store.cart"),
     ("GET", re.compile(r"/static/hero.png"), "store.hero"),
+    ("GET", re.compile(r"/static/bundle.js"), "store.bundle"),
     ("GET", re.compile(r"/frame"), "store.frame"),
 ]
 
