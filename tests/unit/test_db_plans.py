@@ -213,7 +213,8 @@ def test_the_database_evidence_reads_short_in_junit_and_whole_in_the_summary_and
 
     from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
     from loadorch.db.measure import DbMeasurement, ProbeRow, Repeated
-    from loadorch.report.evidence import evidence_json, html_evidence, markdown_evidence, short_text
+    from loadorch.report.evidence import html_evidence, markdown_evidence, short_text
+    from loadorch.report.evidence_db import db_evidence
     from loadorch.results import Evidence
     from loadorch.verdict.evaluate import ThresholdResult
 
@@ -229,7 +230,7 @@ def test_the_database_evidence_reads_short_in_junit_and_whole_in_the_summary_and
         sel = parse_selector(selector)
         t = Threshold(sel, parse_expression(expression, sel.metric))
         result = ThresholdResult(selector, expression, 0.3, 0.001, "", 10, 0.0, "fail", "m", threshold=t)
-        return evidence_json(result, record)  # type: ignore[arg-type]
+        return db_evidence(result, record) or None  # type: ignore[arg-type]  (the layer's builder, alone)
 
     slow = judged("db_query_slow", "rate<0.001") or pytest.fail()
     loops = judged("db_queries_per_request{name:list products}", "max<=3") or pytest.fail()
