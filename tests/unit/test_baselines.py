@@ -21,7 +21,7 @@ from loadorch.config.goals import GoalSyntaxError, parse_goal
 from loadorch.errors import ConfigError
 from loadorch.report.junit import combine
 from loadorch.report.results import RunRecord, build
-from loadorch.results import Results, results_of
+from loadorch.results import Browser, Results, results_of
 from loadorch.stats.histogram import Histogram
 from loadorch.stats.tables import Merged, SeriesKey
 from loadorch.verdict.compare import Budgets, Row
@@ -118,8 +118,8 @@ def _doc(ms: float, script_bytes: float | None = None, requests: int = 400) -> R
             stats.record_view("shopper", "home", 1.0, {"lcp": 400.0})
             stats.record("browser_resource_bytes", {"page": "home", "type": "script"}, script_bytes)
     record = RunRecord("p", "s", "s.yaml", "abc", 7, 1, 1, "h", "t0", "t1", {}, "pass", 0, merged=m, elapsed_s=10.0,
-                       browser=browser_results(stats) if script_bytes is not None else None)
-    return results_of(json.loads(json.dumps(build(record))), "results.json")
+                       browser=Browser.model_validate(browser_results(stats)) if script_bytes is not None else None)
+    return results_of(json.loads(json.dumps(build(record).to_json())), "results.json")
 
 
 def test_goals_work_on_any_metric_both_runs_recorded_and_expect_improvement_names_the_top() -> None:
@@ -142,7 +142,7 @@ def test_the_store_keeps_the_newest_n_per_name_and_finds_by_profile_and_seed(tmp
     run = tmp_path / "run"
     run.mkdir()
     (run / "results.json").write_text(json.dumps(build(RunRecord(
-        "p", "s", "s.yaml", "abc", 7, 1, 1, "h", "t0", "t1", {}, "pass", 0, merged=Merged(), elapsed_s=1.0))))
+        "p", "s", "s.yaml", "abc", 7, 1, 1, "h", "t0", "t1", {}, "pass", 0, merged=Merged(), elapsed_s=1.0)).to_json()))
     store = str(tmp_path / "store")
     saved = [save(str(run), "feature/x", store, keep=2) for _ in range(3)]
     folder = Path(saved[-1]).parent
@@ -179,7 +179,7 @@ def test_no_matching_baseline_is_said_plainly_and_is_inconclusive_only_when_requ
     run = tmp_path / "run"
     run.mkdir()
     (run / "results.json").write_text(json.dumps(build(RunRecord(
-        "p", "s", "s.yaml", "abc", 9, 1, 1, "h", "t0", "t1", {}, "pass", 0, merged=Merged(), elapsed_s=1.0))))
+        "p", "s", "s.yaml", "abc", 9, 1, 1, "h", "t0", "t1", {}, "pass", 0, merged=Merged(), elapsed_s=1.0)).to_json()))
     opts = AgainstBaseline("nothere", str(tmp_path / "store"), False, Budgets(), Plan())
     assert after_run(0, str(run), opts) == 0 and after_run(1, str(run), opts) == 1
     assert "baseline: no baseline 'nothere' of profile p with seed 9" in capsys.readouterr().out
@@ -210,8 +210,8 @@ def test_compare_html_draws_vitals_and_database_rows_and_a_band_that_reads_as_on
         m.series[SeriesKey("u", "list", "read", "GET", 200, True)] = _hist(50, 400)
         m.db[SeriesKey("u", "list", "read", "GET", 200, True)] = Histogram.of([queries] * 400)
         record = RunRecord("p", "s", "s.yaml", "abc", 7, 1, 1, "h", "t0", "t1", {}, "pass", 0, merged=m,
-                           elapsed_s=10.0, browser=browser_results(stats))
-        return results_of(json.loads(json.dumps(build(record))), "results.json")
+                           elapsed_s=10.0, browser=Browser.model_validate(browser_results(stats)))
+        return results_of(json.loads(json.dumps(build(record).to_json())), "results.json")
 
     base, cur = doc(400.0, 2), doc(3000.0, 12)
     result = compare_runs(base, cur, Budgets())
