@@ -268,8 +268,9 @@ users:
   - name: u
     requests:
       - {name: hello, path: /hello, expect: {contains: hello client}}
+thresholds: {http_req_failed: ["rate<0.01"]}
 min_samples: 1
-"""
+"""  # no latency budget: three TLS handshakes with a client certificate on a busy machine are not the subject
 
 
 @pytest.mark.openssl
@@ -295,6 +296,7 @@ def test_mtls_with_a_client_certificate_and_a_clean_failure_without(project: Pro
                 host: {server.url}
                 load: {{users: 1, duration: 30s}}
                 tls: {tls}
+                allow_saturated_generator: true
                 """)
         env = {"CLIENT_KEY_PASSWORD": PASSPHRASE, "SSL_CERT_FILE": "", "HTTPS_PROXY": "", "https_proxy": ""}
         good = project.run("run", "with", "--iterations", "3", "--out", "good", env=env)
