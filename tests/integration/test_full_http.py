@@ -228,6 +228,7 @@ def test_the_embedded_target_is_never_sent_through_a_proxy_of_the_environment(pr
             host: embedded
             load: {users: 1, duration: 30s}
             seed: 1
+            allow_saturated_generator: true
             """)
         env = {"HTTP_PROXY": f"http://127.0.0.1:{proxy.port}", "NO_PROXY": "", "ALL_PROXY": ""}
         env |= {k.lower(): v for k, v in env.items()}
