@@ -8,6 +8,7 @@ from html import escape
 from loadorch.report.browser import html_section
 from loadorch.report.charts import Series, line_chart, sparkline
 from loadorch.report.database import html_database
+from loadorch.report.evidence import html_evidence
 from loadorch.report.figures import Charted, latency_chart, latency_thresholds, load_chart, spectra
 from loadorch.report.summary import (
     ENDPOINT_HEAD,
@@ -66,7 +67,8 @@ def render_html(doc: Results) -> str:
     ]
     if doc.error:
         parts.append(f"<p><strong>Error:</strong> {escape(doc.error)}</p>")
-    parts += _thresholds(doc.thresholds, doc.window), _charts(doc), _spectra(doc), html_section(doc.browser)
+    parts += _thresholds(doc.thresholds, doc.window), html_evidence(doc.thresholds)
+    parts += _charts(doc), _spectra(doc), html_section(doc.browser)
     parts += _endpoints(doc), html_database(doc.database), _failing_checks(doc), _checks(doc), _errors(doc)
     parts.append("</main></body></html>")
     return "\n".join(p for p in parts if p) + "\n"
@@ -176,8 +178,7 @@ def _checks(doc: Results) -> str:
     if not doc.checks:
         return ""
     rows = "".join(
-        f"<tr><td>{_tag(c.verdict)}</td><td>{escape(c.name)}</td><td>{escape(c.message)}</td></tr>"
-        for c in doc.checks
+        f"<tr><td>{_tag(c.verdict)}</td><td>{escape(c.name)}</td><td>{escape(c.message)}</td></tr>" for c in doc.checks
     )
     return f"<h2>Run integrity</h2><table><tr><th></th><th>check</th><th>detail</th></tr>{rows}</table>"
 
