@@ -138,6 +138,47 @@ def _threshold_of(selector: str, expression: str) -> Threshold | None:
         return None
 
 
+class TopFrameRow(Section):
+    """A function of a profile: its own time (it was running) and total time (it was on the stack)."""
+
+    name: str
+    file: str
+    line: int | None
+    self_s: float
+    total_s: float
+    self_share: float  # of every sampled second
+
+
+class ProfileOverhead(Section):
+    """py-spy's own CPU over the profiled span, and the target's; the target is never paused (nonblocking)."""
+
+    nonblocking: bool
+    profiler_cpu_s: float | None
+    profiler_core_share: float | None  # of one core, over the profiled span
+    target_cpu_s: float | None
+
+
+class ProfileSection(Section):
+    """One profiler of the run: attached (top frames, files in the run folder) or not (problem and fix)."""
+
+    name: str
+    tool: str
+    target: str
+    pid: int | None
+    attached: bool
+    rate_hz: int
+    problem: str | None = None
+    fix: str | None = None
+    samples: int = 0
+    sampled_s: float = 0.0
+    profiled_s: float = 0.0
+    dropped_stacks: int = 0
+    top: list[TopFrameRow] = Field(default_factory=list)
+    overhead: ProfileOverhead | None = None
+    speedscope: str | None = None  # relative to the run folder
+    flamegraph: str | None = None
+
+
 class CheckRow(Section):
     """A run-integrity check (workers, setup, preflight, load achieved, generator CPU ...)."""
 
@@ -414,6 +455,7 @@ class Results(Section):
     window: Window | None = None
     live_metrics: MetricsReport | None = None
     warnings: list[str] = Field(default_factory=list)
+    profiles: list[ProfileSection] = Field(default_factory=list)
 
     def slot_seconds(self) -> float:
         """Seconds per row of `timeseries` (and slot of `histograms.intervals`)."""

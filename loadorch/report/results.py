@@ -52,6 +52,7 @@ class RunRecord:
     window: tuple[tuple[float, float], ...] = ()  # the measurement window's spans (s), if the profile has one
     window_source: str = ""
     tags: dict[str, str] = field(default_factory=dict)  # --tag: the whole run's tags
+    profiles: list[dict[str, Any]] = field(default_factory=list)  # the profilers' sections (loadorch.run.profiler)
 
 
 @dataclass
@@ -129,6 +130,7 @@ def build(record: RunRecord) -> dict[str, Any]:
         "histograms": _histograms(merged),
         **({"browser": record.browser} if record.browser is not None else {}),
         **({"window": window_block(record)} if record.window else {}),
+        **({"profiles": record.profiles} if record.profiles else {}),
         **({"warnings": [folded]} if (folded := merged.endpoints.warning()) else {}),
     }
 
