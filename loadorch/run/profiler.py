@@ -31,6 +31,7 @@ from loadorch.config.resolve import RunConfig
 from loadorch.profiling import flamegraph, speedscope
 from loadorch.profiling.attach import GONE_FIX, INSTALL_FIX, pid_file_problem, problem_of
 from loadorch.profiling.top import TopFrame, one_line, top_frames
+from loadorch.results import Results
 from loadorch.run.artifacts import write_json, write_text
 from loadorch.verdict.evaluate import PASS, WARNING, Check
 
@@ -285,3 +286,23 @@ def for_run(
 def wants_embedded_process(cfg: RunConfig) -> bool:
     """A profiler of the embedded shop needs the shop in a process of its own."""
     return cfg.host == "embedded" and any(s.target == "embedded" for s in cfg.profile.profilers)
+
+
+MAX_FLAMEGRAPH_BYTES = 4 << 20
+
+
+def read_flamegraphs(run_dir: str, doc: Results) -> dict[str, str]:
+    """Each profiler's flame graph SVG from the run folder's profiles/ (only there; at most 4 MB each), for
+    report.html to show inline; one that is missing or too large is left out (the page names the file)."""
+    out = {}
+    for p in doc.profiles:
+        if not p.flamegraph:
+            continue
+        path = os.path.join(run_dir, "profiles", os.path.basename(p.flamegraph))
+        try:
+            if os.path.getsize(path) <= MAX_FLAMEGRAPH_BYTES:
+                with open(path, encoding="utf-8") as fh:
+                    out[p.name] = fh.read()
+        except (OSError, UnicodeDecodeError):
+            continue
+    return out
