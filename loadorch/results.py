@@ -103,6 +103,75 @@ class EndpointStats(LatencyStats):
     db_queries_per_request: PerRequest | None = None
 
 
+class ServerTimingEntry(Section):
+    """One Server-Timing entry of a response (W3C Server Timing): its name, `dur` (ms) and `desc`."""
+
+    name: str
+    dur_ms: float | None = None
+    desc: str | None = None
+
+
+class SlowRequest(Section):
+    """One of an endpoint's K slowest requests in the window (an exemplar), as a worker timed it. A phase
+    that the request path could not time is None (said as "not measured"); connect and TLS are 0 on a
+    reused connection."""
+
+    endpoint: str
+    method: str
+    at: str  # when it was sent, ISO 8601 UTC
+    status: int
+    duration_ms: float
+    connect_ms: float | None = None
+    tls_ms: float | None = None
+    waiting_ms: float | None = None  # sent to first byte: the server's time and the network's
+    receiving_ms: float | None = None
+    bytes: int | None = None  # the response body as received
+    trace_id: str | None = None  # the W3C trace id loadorch sent in `traceparent`
+    trace_url: str | None = None  # the profile's `trace.url` with the trace id in it
+    server_timing: list[ServerTimingEntry] = Field(default_factory=list)
+    worker: int = 0
+
+
+class TimeSplit(Section):
+    """Where an endpoint's slowest 5 % of requests spend their time: each phase's share of their summed
+    duration (0 to 1; None: not measured on this request path)."""
+
+    endpoint: str
+    requests: int
+    connect: float | None = None
+    tls: float | None = None
+    waiting: float | None = None
+    receiving: float | None = None
+
+
+class ProfileEvidence(Section):
+    """A profiler's part of a latency gate's evidence: the target's top functions by own time, or why not."""
+
+    name: str
+    target: str
+    attached: bool
+    top: list[TopFrameRow] = Field(default_factory=list)
+    flamegraph: str | None = None  # relative to the run folder
+    problem: str | None = None  # not attached: what happened and the fix
+
+
+class Evidence(Section):
+    """What a failing gate (or an inconclusive one whose limit is inside the error bound) shows as its
+    reason: one field per layer, each filled by that layer, empty when it has nothing.
+
+    To add a layer: add ONE field here with a default (an empty list or None, so older files still read),
+    fill it in the layer's builder (report/evidence.py `BUILDERS`: `(ThresholdResult, RunRecord) -> dict`
+    of this class's fields), and register its renderer (report/evidence.py `LAYERS`: short lines for
+    junit.xml, markdown lines for summary.md, HTML for report.html). Every renderer is bounded; every
+    string here is redacted with the rest of results.json.
+    """
+
+    slowest: list[SlowRequest] = Field(default_factory=list)  # HTTP: the K slowest requests of the selector
+    time_split: list[TimeSplit] = Field(default_factory=list)  # HTTP: where the slowest requests' time goes
+    notes: list[str] = Field(default_factory=list)  # what a layer could not collect, and why
+    profile: list[ProfileEvidence] = Field(default_factory=list)  # profilers: the target's top functions
+
+
 class ThresholdRow(Section):
     selector: str
     expression: str
@@ -114,6 +183,7 @@ class ThresholdRow(Section):
     verdict: str
     message: str
     abort_on_fail: bool = False
+    evidence: Evidence | None = None  # failing rows and inconclusive ones within the error bound
     _threshold: Threshold | None = PrivateAttr(default=None)
 
     def model_post_init(self, context: Any, /) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
 from loadorch.report.results import LoadRecord, RunRecord, build
 from loadorch.results import Results, results_of
+from loadorch.stats.exemplars import row as exemplar
 from loadorch.stats.tables import Merged, Recorder, SeriesKey
 from loadorch.verdict.evaluate import evaluate, overall
 
@@ -136,6 +137,7 @@ def full_results() -> dict[str, Any]:
 
     rng = random.Random(3)
     rec = Recorder(1.0, 0.0, window=((2.0, 8.0),))
+    slowest: list[list[Any]] = []
     for t in range(10):
         for e, (name, kind, method) in enumerate((("list", "read", "GET"), ("order", "write", "POST"))):
             for i in range(6):
@@ -146,9 +148,16 @@ def full_results() -> dict[str, Any]:
                 rec.record(key, int(ms * 1000), at, None if ok else "503 Service Unavailable",
                            service_us=int(ms * 900), db_queries=1 + e, example=None if ok else '{"error": "busy"}')
                 rec.record_checks(key, ["status"], [ok], None if ok else "HTTP 503", at)
+                if ok and 2.0 <= at < 8.0:  # in the window: the K slowest are kept, with a trace id each
+                    us = int(ms * 1000)
+                    slowest.append(exemplar(name, method, 200, us, 1767225600.0 + at, 0, 0, us * 9 // 10, us // 10,
+                                            512, f"{t * 100 + i * 10 + e:032x}",
+                                            [("app", round(ms * 0.8, 1), None), ("cache", None, "miss")]))
     merged = Merged(1.0)
     merged.add_delta(0, rec.take_delta())
-    thresholds = [Threshold(parse_selector(s), parse_expression(e, parse_selector(s).metric)) for s, e in THRESHOLDS]
+    merged.add_exemplars(slowest)  # as a worker's delta brings them (stats/exemplars.py)
+    gates = (*THRESHOLDS, ("http_req_duration{name:order}", "p(95)<20"))  # fails: its evidence is filled
+    thresholds = [Threshold(parse_selector(s), parse_expression(e, parse_selector(s).metric)) for s, e in gates]
     results = evaluate(thresholds, merged, 20, 10.0)
     checks = [Check("preflight", "pass", "http://127.0.0.1:1 reachable (127.0.0.1)")]
     db = DbMeasurement(slow_ms=50.0, queries=180, slow=3, window_s=6.0, log_source="csvlog",
@@ -178,6 +187,7 @@ def full_results() -> dict[str, Any]:
         merged=merged, elapsed_s=10.0, stop_reason="duration", thresholds=results, checks=checks,
         integrity=integrity, duration_s=10.0, database=db.to_json(), browser=browser_block(browser),
         window=((2.0, 8.0),), window_source="profile", tags={"team": "shop"},
+        trace_url="https://tempo.example/trace/{trace_id}",
         load=LoadRecord("open", 4, 0.0, ((10.0, 12.0, 10.0),), [[0.0, 0, 0, 0, 0], [5.0, 4, 60, 60, 0], [10.0, 4, 121, 120, 1]]),
         profiles=PROFILES,
     )  # fmt: skip

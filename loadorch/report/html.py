@@ -8,6 +8,7 @@ from html import escape
 from loadorch.report.browser import html_section
 from loadorch.report.charts import Series, line_chart, sparkline
 from loadorch.report.database import html_database
+from loadorch.report.evidence import html_evidence
 from loadorch.report.figures import Charted, latency_chart, latency_thresholds, load_chart, spectra
 from loadorch.report.profile import html_section as html_profiles
 from loadorch.report.summary import (
@@ -69,7 +70,8 @@ def render_html(doc: Results, flamegraphs: Mapping[str, str] | None = None) -> s
     ]
     if doc.error:
         parts.append(f"<p><strong>Error:</strong> {escape(doc.error)}</p>")
-    parts += _thresholds(doc.thresholds, doc.window), _charts(doc), _spectra(doc), html_section(doc.browser)
+    parts += _thresholds(doc.thresholds, doc.window), html_evidence(doc.thresholds)
+    parts += _charts(doc), _spectra(doc), html_section(doc.browser)
     parts += _endpoints(doc), html_database(doc.database), html_profiles(doc, flamegraphs or {})
     parts += _failing_checks(doc), _checks(doc), _errors(doc)
     parts.append("</main></body></html>")

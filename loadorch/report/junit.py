@@ -38,16 +38,21 @@ def _token(text: str) -> str:
     return collapsed or "unnamed"
 
 
-def threshold_cases(thresholds: Sequence[ThresholdResult], checks: Sequence[Check], seconds: float) -> list[Case]:
+def threshold_cases(
+    thresholds: Sequence[ThresholdResult], checks: Sequence[Check], seconds: float, evidence: Sequence[str] = ()
+) -> list[Case]:
     """One case per threshold and integrity check. A case's time is its own (judging a threshold takes
     no time), not the run's: reporters that add up testcase times show the suite's time, not N times it.
-    `seconds` (the run) is the suite's time."""
+    `seconds` (the run) is the suite's time. `evidence`: per threshold, its short evidence block
+    (report/evidence.py short_text), put under a failing or inconclusive case's message."""
     cases = []
-    for r in thresholds:
+    for i, r in enumerate(thresholds):
+        short = evidence[i] if i < len(evidence) else ""
+        message = f"{r.message}\nevidence:\n{short}" if short and r.verdict in (FAIL, INCONCLUSIVE) else r.message
         outcome, kind = {FAIL: ("failure", "threshold"), INCONCLUSIVE: ("error", "inconclusive")}.get(
             r.verdict, (None, "")
         )
-        cases.append(Case(f"{r.selector} {r.expression}", "loadorch.thresholds", 0.0, outcome, kind, r.message))
+        cases.append(Case(f"{r.selector} {r.expression}", "loadorch.thresholds", 0.0, outcome, kind, message))
     for c in checks:
         outcome = "error" if c.verdict in (ERROR, INCONCLUSIVE) else "failure" if c.verdict == FAIL else None
         if c.verdict == WARNING:  # not done, and not deciding the run (a profiler that could not attach)
@@ -66,13 +71,14 @@ def render(
     properties: Sequence[tuple[str, str]] = (),
     system_out: str = "",
     redact: Callable[[str], str] | None = None,
+    evidence: Sequence[str] = (),
 ) -> str:
     return render_cases(
         suite,
         timestamp,
         hostname,
         seconds,
-        threshold_cases(thresholds, checks, seconds),
+        threshold_cases(thresholds, checks, seconds, evidence),
         properties,
         system_out,
         redact,

@@ -10,6 +10,7 @@ from typing import Any
 from loadorch.config.tags import tags_of
 from loadorch.db.measure import database_section, query_stats
 from loadorch.errors import ExitCode
+from loadorch.report.evidence import evidence_json
 from loadorch.report.summary import TOP_ENDPOINTS
 from loadorch.results import SCHEMA
 from loadorch.stats.groups import Rows, counts_of, group_by, pooled, status_counts_of
@@ -52,6 +53,7 @@ class RunRecord:
     window: tuple[tuple[float, float], ...] = ()  # the measurement window's spans (s), if the profile has one
     window_source: str = ""
     tags: dict[str, str] = field(default_factory=dict)  # --tag: the whole run's tags
+    trace_url: str = ""  # the profile's trace.url: a link per trace id in the evidence ({trace_id} in it)
     profiles: list[dict[str, Any]] = field(default_factory=list)  # the profilers' sections (loadorch.run.profiler)
 
 
@@ -117,7 +119,7 @@ def build(record: RunRecord) -> dict[str, Any]:
         "totals": {"requests": total, "failures": failures, "rps": round(total / seconds, 3) if seconds > 0 else 0.0},
         "kinds": _per_kind(merged, seconds),
         "endpoints": _endpoints(merged, seconds),
-        "thresholds": [r.to_json() for r in record.thresholds],
+        "thresholds": [_threshold_row(r, record) for r in record.thresholds],
         "checks": [c.to_json() for c in record.checks],
         "integrity": record.integrity,
         "service_time": _service_time(merged, seconds),
@@ -133,6 +135,15 @@ def build(record: RunRecord) -> dict[str, Any]:
         **({"profiles": record.profiles} if record.profiles else {}),
         **({"warnings": [folded]} if (folded := merged.endpoints.warning()) else {}),
     }
+
+
+def _threshold_row(result: ThresholdResult, record: RunRecord) -> dict[str, Any]:
+    """A threshold's row, with its evidence block where it gets one (report/evidence.py)."""
+    row: dict[str, Any] = dict(result.to_json())
+    evidence = evidence_json(result, record)
+    if evidence is not None:
+        row["evidence"] = evidence
+    return row
 
 
 PHASE_NAMES = {"ramp_up": "before the window", "ramp_down": "after the window", "between": "between spans"}
@@ -170,6 +181,7 @@ def _histograms(merged: Merged) -> dict[str, Any]:
     out: dict[str, Any] = dict(merged.to_json(sparklines=False))
     out.pop("endpoint_intervals", None)  # summarized in endpoint_timeseries (top endpoints only)
     out.pop("endpoint_step", None)
+    out.pop("exemplars", None)  # shown in the thresholds' evidence
     return out
 
 

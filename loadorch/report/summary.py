@@ -9,6 +9,7 @@ from typing import IO, Any
 from tabulate import tabulate
 
 from loadorch.report.browser import markdown_section
+from loadorch.report.evidence import markdown_evidence
 from loadorch.report.profile import markdown_section as profile_markdown
 from loadorch.report.why import ERRORS_HEAD, reasons, top_errors
 from loadorch.results import LiveWindow, Results, ThresholdRow, Window
@@ -165,6 +166,7 @@ def markdown(doc: Results) -> str:
         out += ["### Top errors", "", md_table(errors, ERRORS_HEAD), ""]
     if doc.thresholds:
         out += ["### Thresholds", "", md_table(threshold_rows(doc.thresholds), THRESHOLD_HEAD), ""]
+        out += markdown_evidence(doc.thresholds)
     if doc.window:
         out += [_md(window_line(doc.window)), ""]
     if doc.run.tags:

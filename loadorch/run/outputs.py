@@ -19,6 +19,7 @@ from loadorch import __version__
 from loadorch.config.resolve import LAYERS, RunConfig
 from loadorch.errors import RunError
 from loadorch.k8s.framing import FramingError, frame
+from loadorch.report.evidence import short_text
 from loadorch.report.html import render_html
 from loadorch.report.junit import render as render_junit
 from loadorch.report.results import RunRecord
@@ -135,6 +136,7 @@ def write_artifacts(
         ],
         system_out=terminal(results),
         redact=redactor.value,
+        evidence=[short_text(row.evidence) for row in results.thresholds],
     )
     write_text(os.path.join(out, "junit.xml"), junit)  # the run folder is complete either way
     if junit_path:

@@ -34,6 +34,7 @@ from operator import add, gt
 from typing import Any, Literal, NamedTuple
 
 from loadorch.stats.endpoints import MAX_FOLDED_SHOWN
+from loadorch.stats.exemplars import checked
 from loadorch.stats.histogram import Histogram
 
 _SWAP = sys.byteorder != "little"
@@ -275,6 +276,7 @@ def decode(delta: Any, keys: list[Any]) -> Decoded:
     for _, counts in out.small["le"]:
         if not all(type(n) is int and n >= 0 for n in counts):
             raise ValueError("le: malformed counts")
+    out.small["exemplars"] = checked(delta.get("exemplars", ()))
     folded = delta.get("folded", [])
     if type(folded) not in (list, tuple) or not all(type(n) is str for n in folded):
         raise ValueError("folded: not a list of request names")

@@ -18,6 +18,7 @@ from loadorch.config.tags import TagTable, tags_of
 from loadorch.config.thresholds import EXPECTED_RESPONSE
 from loadorch.stats.delta import Decoded, KeyRegistry, decode, decode_keys, merge_packed, pack_table
 from loadorch.stats.endpoints import EndpointNames
+from loadorch.stats.exemplars import DEFAULT_K, Row, Slowest, checked
 from loadorch.stats.histogram import COARSE_SUB_BITS, SPARK_SUB_BITS, Histogram
 from loadorch.traffic.stages import PHASE_IN, Span, phase_of
 from loadorch.wire import HistogramJson, MergedJson, SeriesKeyJson, StatsDelta, TablesJson
@@ -89,8 +90,9 @@ class Tables:
     check_examples: dict[CheckKey, str]  # one failing response each
     phases: dict[PhaseKey, Histogram]  # outside the measurement window
 
-    def __init__(self, interval_s: float) -> None:
+    def __init__(self, interval_s: float, exemplar_k: int = DEFAULT_K) -> None:
         self.interval_s = interval_s
+        self.exemplar_k = exemplar_k  # the K slowest requests kept per endpoint (stats/exemplars.py)
         self.window: dict[SeriesKey, Histogram] | None = None  # the window's series, in a run that has one
         self.clear()
 
@@ -100,6 +102,7 @@ class Tables:
         self.reasons = {}
         self.service, self.db, self.endpoint_intervals, self.le = {}, {}, {}, {}
         self.timings, self.checks, self.check_examples, self.phases = {}, {}, {}, {}
+        self.exemplars = Slowest(self.exemplar_k)  # inside the window only
         if self.window is not None:
             self.window = {}
 
@@ -133,6 +136,8 @@ class Tables:
             "checks": [(*k, n[0], n[1], self.check_examples.get(k)) for k, n in in_order(self.checks.items())],
             "timings": [(t, k.as_list(), enc(h)) for (t, k), h in timings],
         }
+        if self.exemplars.heaps:
+            rows["exemplars"] = self.exemplars.rows()
         if self.window is not None:
             rows["window"] = series_rows(self.window)
             rows["phases"] = [(p, kind, ok, enc(h)) for (p, kind, ok), h in in_order(self.phases.items())]
@@ -288,6 +293,15 @@ class Recorder(Tables):
         _hist(self.timings, ("waiting", key)).record(waiting_us)
         _hist(self.timings, ("connecting", key)).record(connecting_us)
 
+    def keep_exemplar(self, r: Row) -> None:
+        """One request's exemplar row (stats/exemplars.row), kept if it is among its endpoint's K slowest
+        inside the window; ask `exemplars.wants(name, duration_us)` first, so most requests build no row."""
+        if self.spans and phase_of(self.spans, r[4] - self.t0) != PHASE_IN:
+            return
+        if r[0] not in self.endpoints.names:
+            r[0] = self.endpoints.admit(r[0])
+        self.exemplars.offer(r)
+
     def rows(self, ordered: bool, sparklines: bool = True) -> TablesJson:
         self._fold()
         return super().rows(ordered, sparklines)
@@ -366,6 +380,8 @@ class Recorder(Tables):
         delta["checks"] = [(*k, n[0], n[1], self.check_examples.get(k)) for k, n in self.checks.items()]
         if self.edges_us:
             delta["le"] = [(key_id(k), counts) for k, counts in self.le.items()]
+        if self.exemplars.heaps:
+            delta["exemplars"] = self.exemplars.rows()
         folded = self.endpoints.folded
         if len(folded) > self.folded_sent:  # names folded since the last delta: the master's warning names them
             delta["folded"] = folded[self.folded_sent :]
@@ -454,8 +470,15 @@ class Merged(Tables):
             elif len(have) == len(counts):
                 self.le[keys[i]] = [a + b for a, b in zip(have, counts)]
         self._add_checks(d.small["checks"])
+        self.add_exemplars(d.small.get("exemplars", ()))
         self.per_worker[worker] = self.per_worker.get(worker, 0) + added
         return added
+
+    def add_exemplars(self, rows: Iterable[Row]) -> None:
+        """A worker's slowest requests: the K slowest of every worker's are kept per endpoint."""
+        for r in rows:
+            r[0] = self.endpoints.admit(r[0])
+            self.exemplars.offer(r)
 
     def _bounded_keys(self, worker: int, raw: list[SeriesKey]) -> list[SeriesKey]:
         """A worker's series keys as merged: a name past the bound as OTHER_ENDPOINTS (decided once per name)."""
@@ -521,6 +544,7 @@ class Merged(Tables):
         for timing, key_list, hist in rows.get("timings", []):
             _hist(self.timings, (str(timing), key_of(key_list))).merge(Histogram.from_json(hist))
         self._add_checks(rows.get("checks", []))
+        self.add_exemplars(checked(rows.get("exemplars", [])))
         if "window" in rows:
             window = self.window_table()
             for key_list, hist in rows["window"]:
@@ -545,6 +569,7 @@ class Merged(Tables):
         out.tag_table = self.tag_table
         out.checks, out.check_examples = self.checks, self.check_examples  # recorded inside the window only
         out.timings, out.db = self.timings, self.db  # also recorded inside the window only
+        out.exemplars = self.exemplars
         return out
 
     def check_counts(self, tags: Iterable[tuple[str, str]] = ()) -> tuple[int, int]:
@@ -689,6 +714,8 @@ class Merged(Tables):
             "checks": rows["checks"],
             "timings": rows["timings"],
         }
+        if "exemplars" in rows:
+            out["exemplars"] = rows["exemplars"]
         if "window" in rows:
             out["window"], out["phases"] = rows["window"], rows["phases"]
         if self.endpoints.limit is not None:

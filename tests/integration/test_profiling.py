@@ -74,6 +74,16 @@ def test_the_top_frame_by_own_time_is_the_slow_function_and_the_files_are_in_the
     assert check["verdict"] == "pass" and "slow_python_function" in check["message"] and "py-spy used" in check["message"]
 
 
+def test_the_failing_latency_gate_lists_the_top_frames_as_its_evidence(profiled) -> None:
+    project, _ = profiled
+    [row] = [t for t in project.results("o")["thresholds"] if t["selector"] == "http_req_duration"]
+    assert row["verdict"] == "fail" and row["evidence"]["profile"][0]["top"][0]["name"] == "slow_python_function"
+    junit = ET.parse(project.root / "o" / "junit.xml").getroot()
+    case = next(c for c in junit.iter("testcase") if (c.get("name") or "").startswith("http_req_duration"))
+    failure = case.find("failure")
+    assert failure is not None and "profile embedded: own time: slow_python_function" in (failure.text or "")
+
+
 def test_the_report_and_the_summary_show_the_profile(profiled) -> None:
     project, _ = profiled
     html = (project.root / "o" / "report.html").read_text()

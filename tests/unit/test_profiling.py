@@ -185,3 +185,47 @@ def test_a_valid_profilers_section_builds(tmp_path: Path) -> None:
     make(tmp_path, BASE_SCENARIO, profile)
     specs = build("p", str(tmp_path), {}).profile.profilers
     assert [s.label for s in specs] == ["embedded", "app"] and specs[1].rate == 50
+
+
+def _golden():  # type: ignore[no-untyped-def]
+    from loadorch.results import results_of
+    from loadorch.run.artifacts import dumps
+    from tests.synthetic import full_results
+
+    return results_of(json.loads(dumps(full_results())), "results.json")
+
+
+def test_a_failing_latency_gate_lists_the_targets_top_frames_in_every_report() -> None:
+    from loadorch.report.evidence import html_evidence, markdown_evidence, short_text
+
+    doc = _golden()
+    [row] = [t for t in doc.thresholds if t.evidence is not None]
+    assert row.selector.startswith("http_req_duration") and row.evidence is not None
+    attached, gone = row.evidence.profile
+    assert attached.top[0].name == "slow_python_function" and attached.flamegraph == "profiles/embedded.svg"
+    assert not gone.attached and gone.problem and "fix: write the target's pid" in gone.problem
+    short = short_text(row.evidence)
+    assert "profile embedded: own time: slow_python_function (knobs.py:143) 71%" in short, short
+    assert "profile api: not attached" in short
+    assert "slow_python_function (knobs.py:143)" in "\n".join(markdown_evidence(doc.thresholds))
+    assert "Where the target spent its time" in html_evidence(doc.thresholds)
+
+
+def test_only_latency_gates_get_the_profile() -> None:
+    from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
+    from loadorch.report.evidence_profile import profile_evidence
+    from loadorch.report.results import RunRecord
+    from loadorch.verdict.evaluate import ThresholdResult
+    from tests.synthetic import PROFILES
+
+    record = RunRecord("p", "s", "s.yaml", "0" * 64, 1, 1, 1, "h", "t0", "t1", {}, "fail", 1, profiles=PROFILES)
+
+    def result(selector: str, expression: str) -> ThresholdResult:
+        sel = parse_selector(selector)
+        t = Threshold(sel, parse_expression(expression, sel.metric))
+        return ThresholdResult.of(t, 1.0, 100, 0.0, "fail", "failed", "")
+
+    assert profile_evidence(result("http_req_duration", "p(95)<5"), record)["profile"][0]["top"]
+    assert profile_evidence(result("http_req_failed", "rate<0.01"), record) == {}
+    assert profile_evidence(result("http_req_duration", "p(95)<5"), RunRecord(
+        "p", "s", "s.yaml", "0" * 64, 1, 1, 1, "h", "t0", "t1", {}, "fail", 1)) == {}

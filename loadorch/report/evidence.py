@@ -1,0 +1,221 @@
+"""Evidence of a verdict: which threshold rows carry it, what each layer puts in it, and how it reads in
+junit.xml (the deciding lines, short), summary.md and report.html (whole). Data in, text out.
+
+A layer (HTTP, database, browser, profiles ...) plugs in with two entries, and a field of
+`loadorch.results.Evidence`:
+- a builder in `BUILDERS`: `(ThresholdResult, RunRecord) -> dict` of Evidence fields for that row (empty:
+  nothing to show); builders run only for the rows `wants_evidence` picks;
+- a `Layer` in `LAYERS`: its field's name and three renderers (short lines, markdown lines, HTML).
+Every renderer is bounded here again (lines, characters), whatever the data holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from html import escape
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from loadorch.results import Evidence, SlowRequest, ThresholdRow, TimeSplit
+from loadorch.verdict.evaluate import FAIL, INCONCLUSIVE, ThresholdResult
+
+if TYPE_CHECKING:
+    from loadorch.report.results import RunRecord
+
+SHORT_LINES = 8  # per threshold in junit.xml's failure text
+SHORT_CHARS = 160  # per line there
+SHORT_SLOWEST = 3  # slowest requests named in the short block
+WHOLE_ROWS = 20  # rows per layer in summary.md and report.html
+CELL_CHARS = 200
+
+
+def wants_evidence(verdict: str, observed: float | None, limit: float, error_bound: float) -> bool:
+    """A failing row, or an inconclusive one whose limit lies inside the observed value's error bound
+    (not one that is inconclusive for having no data or too few samples: nothing to show)."""
+    if verdict == FAIL:
+        return True
+    return verdict == INCONCLUSIVE and observed is not None and abs(observed - limit) <= error_bound
+
+
+Builder = Callable[[ThresholdResult, "RunRecord"], dict[str, Any]]
+
+
+def http_builder(result: ThresholdResult, record: RunRecord) -> dict[str, Any]:
+    from loadorch.report.evidence_http import http_evidence  # the HTTP layer's own module
+
+    return http_evidence(result, record)
+
+
+def profile_builder(result: ThresholdResult, record: RunRecord) -> dict[str, Any]:
+    from loadorch.report.evidence_profile import profile_evidence  # the profilers' layer
+
+    return profile_evidence(result, record)
+
+
+BUILDERS: tuple[Builder, ...] = (http_builder, profile_builder)
+
+
+def evidence_json(result: ThresholdResult, record: RunRecord) -> dict[str, Any] | None:
+    """The evidence block of one row as JSON (Evidence's fields), None when the row gets none or no layer
+    had anything to show."""
+    if not wants_evidence(result.verdict, result.observed, result.limit, result.error_bound):
+        return None
+    out: dict[str, Any] = {}
+    for build in BUILDERS:
+        out.update({k: v for k, v in build(result, record).items() if v})
+    return out or None
+
+
+# ---- rendering -------------------------------------------------------------------------------------------
+
+
+def _cut(text: str, limit: int = CELL_CHARS) -> str:
+    one = " ".join(str(text).split())
+    return one if len(one) <= limit else one[: limit - 3] + "..."
+
+
+def _ms(v: float | None) -> str:
+    return "not measured" if v is None else f"{v:.1f} ms"
+
+
+def _share(v: float | None) -> str:
+    return "not measured" if v is None else f"{v * 100:.0f} %"
+
+
+def _timing(r: SlowRequest) -> str:
+    return ", ".join(f"{e.name}" + (f"={e.dur_ms:g}ms" if e.dur_ms is not None else "") +
+                     (f" ({e.desc})" if e.desc else "") for e in r.server_timing)
+
+
+def _slow_short(rows: Sequence[SlowRequest]) -> list[str]:
+    out = []
+    for r in rows[:SHORT_SLOWEST]:
+        split = f"wait {_ms(r.waiting_ms)}, receive {_ms(r.receiving_ms)}"
+        trace = f" trace {r.trace_id}" if r.trace_id else ""
+        timing = f" server-timing {_timing(r)}" if r.server_timing else ""
+        what = f"{r.duration_ms:.1f} ms {r.method} {r.endpoint} {r.status} at {r.at}"
+        out.append(f"slow: {what}{trace} ({split}){timing}")
+    if len(rows) > SHORT_SLOWEST:
+        out.append(f"... {len(rows) - SHORT_SLOWEST} more slow requests in summary.md and report.html")
+    return out
+
+
+def _split_line(s: TimeSplit) -> str:
+    return (f"{s.endpoint}: slowest 5 % ({s.requests} requests): connect {_share(s.connect)}, TLS {_share(s.tls)}, "
+            f"waiting {_share(s.waiting)}, receiving {_share(s.receiving)}")
+
+
+def _split_short(rows: Sequence[TimeSplit]) -> list[str]:
+    return ["time: " + _split_line(s) for s in rows[:2]]
+
+
+def _notes_short(rows: Sequence[str]) -> list[str]:
+    return [f"note: {n}" for n in rows[:2]]
+
+
+SLOW_HEAD = ("duration", "request", "status", "at", "connect", "TLS", "waiting", "receiving", "bytes", "trace",
+             "Server-Timing")
+
+
+def _slow_cells(r: SlowRequest) -> list[str]:
+    return [f"{r.duration_ms:.1f} ms", f"{r.method} {r.endpoint}", str(r.status), r.at, _ms(r.connect_ms),
+            _ms(r.tls_ms), _ms(r.waiting_ms), _ms(r.receiving_ms), "-" if r.bytes is None else str(r.bytes),
+            r.trace_id or "-", _timing(r) or "-"]
+
+
+def _slow_md(rows: Sequence[SlowRequest]) -> list[str]:
+    from loadorch.report.summary import md_table
+
+    table = [[_cut(c) for c in _slow_cells(r)] for r in rows[:WHOLE_ROWS]]
+    links = [f"- trace {r.trace_id}: {r.trace_url}" for r in rows[:WHOLE_ROWS] if r.trace_url and r.trace_id]
+    return ["Slowest requests:", "", md_table(table, list(SLOW_HEAD)), "", *links, *([""] if links else [])]
+
+
+def _slow_html(rows: Sequence[SlowRequest]) -> str:
+    body = []
+    for r in rows[:WHOLE_ROWS]:
+        cells = [escape(_cut(c)) for c in _slow_cells(r)]
+        if r.trace_url and r.trace_id:
+            cells[9] = f'<a href="{escape(r.trace_url, quote=True)}">{escape(r.trace_id)}</a>'
+        body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    head = "".join(f"<th>{escape(h)}</th>" for h in SLOW_HEAD)
+    return f"<h3>Slowest requests</h3><table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def _split_md(rows: Sequence[TimeSplit]) -> list[str]:
+    return ["Where the time goes:", "", *(f"- {_cut(_split_line(s), 400)}" for s in rows[:WHOLE_ROWS]), ""]
+
+
+def _split_html(rows: Sequence[TimeSplit]) -> str:
+    items = "".join(f"<li>{escape(_cut(_split_line(s), 400))}</li>" for s in rows[:WHOLE_ROWS])
+    return f"<h3>Where the time goes</h3><ul>{items}</ul>"
+
+
+def _notes_md(rows: Sequence[str]) -> list[str]:
+    return [*(f"- {_cut(n, 400)}" for n in rows[:WHOLE_ROWS]), ""]
+
+
+def _notes_html(rows: Sequence[str]) -> str:
+    return '<ul class="note">' + "".join(f"<li>{escape(_cut(n, 400))}</li>" for n in rows[:WHOLE_ROWS]) + "</ul>"
+
+
+def _profile_renderers() -> tuple[Callable[[Any], list[str]], Callable[[Any], list[str]], Callable[[Any], str]]:
+    from loadorch.report.evidence_profile import profile_html, profile_markdown, profile_short
+
+    return profile_short, profile_markdown, profile_html
+
+
+class Layer(NamedTuple):
+    """One field of Evidence and how it reads: short lines (junit.xml), markdown lines, HTML."""
+
+    field: str
+    short: Callable[[Any], list[str]]
+    markdown: Callable[[Any], list[str]]
+    html: Callable[[Any], str]
+
+
+LAYERS: tuple[Layer, ...] = (
+    Layer("slowest", _slow_short, _slow_md, _slow_html),
+    Layer("profile", *_profile_renderers()),  # before the split: junit.xml keeps the first 8 lines
+    Layer("time_split", _split_short, _split_md, _split_html),
+    Layer("notes", _notes_short, _notes_md, _notes_html),
+)
+
+
+def _filled(evidence: Evidence) -> list[tuple[Layer, Any]]:
+    return [(layer, value) for layer in LAYERS if (value := getattr(evidence, layer.field, None))]
+
+
+def short_text(evidence: Evidence | None) -> str:
+    """The deciding lines of a row's evidence for junit.xml's failure text: at most SHORT_LINES lines of at
+    most SHORT_CHARS characters ("" when there is none)."""
+    if evidence is None:
+        return ""
+    lines = [line for layer, value in _filled(evidence) for line in layer.short(value)]
+    if len(lines) > SHORT_LINES:
+        lines = [*lines[: SHORT_LINES - 1], f"... {len(lines) - SHORT_LINES + 1} more lines in summary.md"]
+    return "\n".join(_cut(line, SHORT_CHARS) for line in lines)
+
+
+def markdown_evidence(rows: Sequence[ThresholdRow]) -> list[str]:
+    """summary.md's Evidence section: per row that has evidence, every layer's part."""
+    out: list[str] = []
+    for row in rows:
+        if row.evidence is None or not (parts := _filled(row.evidence)):
+            continue
+        from loadorch.report.summary import _md
+
+        out += [f"#### {_md(row.selector)} {_md(row.expression)}: {_md(row.verdict)}", ""]
+        for layer, value in parts:
+            out += layer.markdown(value)
+    return ["### Evidence", "", *out] if out else []
+
+
+def html_evidence(rows: Sequence[ThresholdRow]) -> str:
+    """report.html's Evidence part: per row that has evidence, every layer's part."""
+    out = []
+    for row in rows:
+        if row.evidence is None or not (parts := _filled(row.evidence)):
+            continue
+        title = f"{row.selector} {row.expression}: {row.verdict}"
+        out.append(f"<section><h3>{escape(title)}</h3>" + "".join(layer.html(v) for layer, v in parts) + "</section>")
+    return "<h2>Evidence</h2>" + "".join(out) if out else ""

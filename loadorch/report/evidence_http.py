@@ -1,0 +1,73 @@
+"""The HTTP layer of a verdict's evidence: the K slowest requests of a latency gate's selector, with their
+trace ids and Server-Timing entries, and where their time went (pure: from the merged tables)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from loadorch.stats.exemplars import NOT_MEASURED, Row
+from loadorch.stats.tables import Merged, SeriesKey
+from loadorch.verdict.evaluate import ThresholdResult
+
+if TYPE_CHECKING:
+    from loadorch.report.results import RunRecord
+
+LATENCY_METRICS = ("http_req_duration", "http_req_waiting", "http_req_connecting")
+TRACE_ID = "{trace_id}"
+
+
+def http_evidence(result: ThresholdResult, record: RunRecord) -> dict[str, Any]:
+    """`slowest` (and what could not be shown, in `notes`) for a latency gate; nothing for other metrics."""
+    t = result.threshold
+    if t is None or t.selector.metric not in LATENCY_METRICS or result.observed is None:
+        return {}  # not a latency gate, or no data: nothing to show
+    merged = record.merged.windowed()
+    rows = matching(merged, t.selector.tags)
+    if not rows:
+        why = ("no request of this selector was kept as an exemplar"
+               if merged.exemplar_k else "exemplars are off in the profile (evidence.slowest: 0)")
+        return {"notes": [why]}
+    k = merged.exemplar_k or len(rows)
+    return {"slowest": [slow_request(r, record.trace_url) for r in rows[:k]]}
+
+
+def matching(merged: Merged, tags: tuple[tuple[str, str], ...]) -> list[Row]:
+    """The kept rows (slowest first) whose request matches the selector's tags: a row matches when a
+    successful series of its name, method and status does (its user, kind and free tags)."""
+    by_name: dict[str, list[SeriesKey]] = {}
+    for key in merged.series:
+        if key.ok:
+            by_name.setdefault(key.name, []).append(key)
+    out = []
+    for r in merged.exemplars.of():
+        keys = [k for k in by_name.get(r[0], ()) if k.method == r[1] and k.status == r[2]]
+        if any(merged.matches(k, tags) for k in keys):
+            out.append(r)
+    return out
+
+
+def _ms(us: int) -> float | None:
+    return None if us == NOT_MEASURED else round(us / 1000.0, 3)
+
+
+def slow_request(r: Row, trace_url: str = "") -> dict[str, Any]:
+    """An exemplar row as results.json's SlowRequest."""
+    trace_id = r[10] or None
+    at = datetime.fromtimestamp(r[4], timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return {
+        "endpoint": r[0],
+        "method": r[1],
+        "at": at,
+        "status": r[2],
+        "duration_ms": round(r[3] / 1000.0, 3),
+        "connect_ms": _ms(r[5]),
+        "tls_ms": _ms(r[6]),
+        "waiting_ms": _ms(r[7]),
+        "receiving_ms": _ms(r[8]),
+        "bytes": None if r[9] == NOT_MEASURED else r[9],
+        "trace_id": trace_id,
+        "trace_url": trace_url.replace(TRACE_ID, trace_id) if trace_url and trace_id else None,
+        "server_timing": [{"name": n, "dur_ms": d, "desc": s} for n, d, s in r[11]],
+        "worker": r[12],
+    }

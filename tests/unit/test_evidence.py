@@ -1,0 +1,143 @@
+"""Evidence of a verdict (pure): the K slowest requests per endpoint kept on workers and merged by the
+master, which rows carry evidence, and how it reads in junit.xml, summary.md and report.html."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from loadorch.report.evidence import (
+    SHORT_CHARS,
+    SHORT_LINES,
+    html_evidence,
+    markdown_evidence,
+    short_text,
+    wants_evidence,
+)
+from loadorch.report.junit import render
+from loadorch.results import Evidence, results_of
+from loadorch.run.artifacts import dumps
+from loadorch.stats.exemplars import MAX_K, SERVER_TIMING_KEPT, Slowest, checked, row
+from loadorch.stats.tables import Merged, Recorder
+from loadorch.verdict.evaluate import ThresholdResult
+from tests.synthetic import full_results
+
+
+def test_the_heap_keeps_the_k_slowest_of_each_endpoint() -> None:
+    rng = random.Random(1)
+    durations = {name: [rng.randrange(1, 10**6) for _ in range(500)] for name in ("a", "b")}
+    slowest = Slowest(5)
+    for name, values in durations.items():
+        for d in values:
+            if slowest.wants(name, d):
+                slowest.offer(row(name, "GET", 200, d, 0.0))
+    for name, values in durations.items():
+        assert [r[3] for r in slowest.of([name])] == sorted(values, reverse=True)[:5]
+    assert len(slowest) == 10 and Slowest(10**6).k == MAX_K and not Slowest(0).wants("a", 1)
+
+
+def test_the_master_keeps_the_k_slowest_over_every_worker_and_every_delta() -> None:
+    """Each worker's delta carries its slowest since the last one; the master's merge is the K slowest of all."""
+    rng = random.Random(2)
+    merged, every = Merged(1.0), []
+    workers = [Recorder(1.0, 0.0) for _ in range(3)]
+    for second in range(4):
+        for w, rec in enumerate(workers):
+            for _ in range(200):
+                d = rng.randrange(1, 10**7)
+                every.append(d)
+                if rec.exemplars.wants("list", d):
+                    rec.keep_exemplar(row("list", "GET", 200, d, second + 0.5, worker=w))
+            merged.add_delta(w, rec.take_delta())
+    assert [r[3] for r in merged.exemplars.of()] == sorted(every, reverse=True)[:5]
+    again = Merged.from_json(merged.to_json())  # the master's summary, read back by the controller
+    assert again.exemplars.of() == merged.exemplars.of()
+
+
+def test_a_worker_keeps_exemplars_inside_the_window_only() -> None:
+    rec = Recorder(1.0, 100.0, window=((2.0, 8.0),))
+    rec.keep_exemplar(row("a", "GET", 200, 9_000_000, 101.0))  # ramp-up: left out
+    rec.keep_exemplar(row("a", "GET", 200, 1_000, 103.0))
+    assert [r[3] for r in rec.exemplars.of()] == [1_000]
+
+
+@pytest.mark.parametrize("bad", [
+    "x", [["a", "GET", 200]], [["a", "GET", "200", 1, 0.0, -1, -1, -1, -1, -1, "", [], 0]],
+    [["a", "GET", 200, 1, 0.0, -1, -1, -1, -1, -1, "", [["app", "fast", None]], 0]],
+])
+def test_a_malformed_exemplar_row_refuses_the_whole_delta(bad: object) -> None:
+    rec = Recorder(1.0, 0.0)
+    delta = rec.take_delta()
+    delta["exemplars"] = bad  # type: ignore[typeddict-item]
+    merged = Merged(1.0)
+    with pytest.raises(ValueError, match="exemplars"):
+        merged.add_delta(0, delta)
+    assert not merged.exemplars.heaps
+
+
+def test_an_exemplar_row_is_bounded() -> None:
+    r = row("a", "GET", 200, 1, 0.0, trace_id="f" * 100,
+            server_timing=[(f"n{i}" * 50, 1.0, "d" * 500) for i in range(SERVER_TIMING_KEPT + 5)])
+    assert len(r[10]) == 32 and len(r[11]) == SERVER_TIMING_KEPT
+    assert all(len(n) <= 64 and len(d) <= 120 for n, _, d in r[11])
+    assert checked([r]) == [r]
+
+
+@pytest.mark.parametrize(("verdict", "observed", "bound", "wanted"), [
+    ("fail", 500.0, 0.0, True), ("fail", None, 0.0, True), ("pass", 10.0, 0.0, False),
+    ("inconclusive", 300.2, 0.5, True),  # the limit inside the error bound
+    ("inconclusive", 250.0, 0.5, False), ("inconclusive", None, 0.0, False),  # too few samples, no data
+])
+def test_which_rows_carry_evidence(verdict: str, observed: float | None, bound: float, wanted: bool) -> None:
+    assert wants_evidence(verdict, observed, 300.0, bound) is wanted
+
+
+def _full():  # type: ignore[no-untyped-def]
+    return results_of(json.loads(dumps(full_results())), "results.json")
+
+
+def test_the_golden_run_names_its_slowest_requests_in_every_report() -> None:
+    doc = _full()
+    failing = [t for t in doc.thresholds if t.evidence is not None]
+    assert [t.selector for t in failing] == ["http_req_duration{name:order}"]
+    ev = failing[0].evidence
+    assert ev is not None and len(ev.slowest) == 5
+    assert [s.duration_ms for s in ev.slowest] == sorted((s.duration_ms for s in ev.slowest), reverse=True)
+    assert {s.endpoint for s in ev.slowest} == {"order"}  # the selector's own requests only
+    first = ev.slowest[0]
+    short = short_text(ev)
+    assert first.trace_id and first.trace_id in short and "54.992 ms" not in short and "55.0 ms" in short
+    md = "\n".join(markdown_evidence(doc.thresholds))
+    assert "### Evidence" in md and all(s.trace_id in md for s in ev.slowest if s.trace_id)
+    assert "app=44ms" in md and f"https://tempo.example/trace/{first.trace_id}" in md
+    html = html_evidence(doc.thresholds)
+    assert f'<a href="https://tempo.example/trace/{first.trace_id}">{first.trace_id}</a>' in html
+
+
+def test_the_short_block_is_bounded_and_the_html_escaped() -> None:
+    slow = [{"endpoint": "<script>" + "x" * 500, "method": "GET", "at": "t", "status": 200, "duration_ms": 1.0,
+             "trace_id": "a" * 32, "trace_url": 'https://t.example/"><script>'} for _ in range(40)]
+    ev = Evidence.model_validate({"slowest": slow, "notes": ["n"] * 40})
+    lines = short_text(ev).splitlines()
+    assert len(lines) <= SHORT_LINES and all(len(line) <= SHORT_CHARS for line in lines)
+    row_doc = full_results()["thresholds"][-1] | {"evidence": ev.model_dump()}
+    doc = _full().model_copy(update={"thresholds": [results_of_row(row_doc)]})
+    html = html_evidence(doc.thresholds)
+    assert "<script>" not in html and html.count("<tr>") <= 21
+
+
+def results_of_row(doc: dict) -> object:  # type: ignore[type-arg]
+    from loadorch.results import ThresholdRow
+
+    return ThresholdRow.model_validate(doc)
+
+
+def test_junit_failure_text_holds_the_short_block() -> None:
+    doc = _full()
+    ev = doc.thresholds[-1].evidence
+    result = ThresholdResult("http_req_duration{name:order}", "p(95)<20", 54.9, 20.0, "ms", 60, 0.01, "fail",
+                             "failed: p(95)=54.9ms")
+    xml = render("s", "2026-01-01T00:00:00", "h", 1.0, [result], [], evidence=[short_text(ev)])
+    assert "evidence:" in xml and ev is not None and ev.slowest[0].trace_id in xml
