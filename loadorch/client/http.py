@@ -400,7 +400,6 @@ class Connection:
         wanted = collector.wanted.decode("latin-1") if collector.wanted is not None else None
         return Response(collector.status, collector.headers, b"".join(collector.body), keep, wanted, collector.special)
 
-
     def _feed(self, collector: _Collector, data: bytes | memoryview, first: bool, sent_at: float, method: str) -> bool:
         """One read's bytes into the response parser (empty: the server closed); True when the response
         ends with them. The first bytes of a response stamp its waiting time (time to first byte)."""
@@ -514,7 +513,6 @@ class Connection:
         wanted = collector.wanted.decode("latin-1") if collector.wanted is not None else None
         body = b"".join(collector.body) if collector.body else b""
         return Response(collector.status, collector.headers, body, keep, wanted, collector.special)
-
 
     def _collector_for(self, buffer: bytearray, n: int, want: bytes | None, keep_headers: bool) -> _Collector:
         """The plain collector when the response's first `n` bytes hold its whole head, it is not a 1xx, its

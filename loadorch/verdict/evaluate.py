@@ -56,8 +56,19 @@ class ThresholdResult:
         cls, t: Threshold, observed: float | None, samples: int, bound: float, verdict: str, message: str, unit: str
     ) -> ThresholdResult:
         """The result of threshold `t`: its selector, expression, limit and abort flag come from `t`."""
-        return cls(str(t.selector), str(t.expression), observed, t.expression.value, unit, samples, bound, verdict,
-                   message, t.abort_on_fail, t)
+        return cls(
+            str(t.selector),
+            str(t.expression),
+            observed,
+            t.expression.value,
+            unit,
+            samples,
+            bound,
+            verdict,
+            message,
+            t.abort_on_fail,
+            t,
+        )
 
 
 class ResultOf:
@@ -98,8 +109,13 @@ class CheckJson(TypedDict):
 def evaluate_threshold(t: Threshold, merged: Merged, min_samples: int, duration_s: float) -> ThresholdResult:
     if t.selector.metric.startswith("db_"):  # judged by loadorch/db's gates (`other`); never a pass by default
         return ThresholdResult.of(
-            t, None, 0, 0.0, INCONCLUSIVE,
-            "database metrics are judged with the collector's measurement, which this evaluation was not given", "",
+            t,
+            None,
+            0,
+            0.0,
+            INCONCLUSIVE,
+            "database metrics are judged with the collector's measurement, which this evaluation was not given",
+            "",
         )
     tags = t.selector.tags
     expr = t.expression
