@@ -18,7 +18,7 @@ import shutil
 from collections.abc import Iterator
 
 from loadorch.errors import UsageError
-from loadorch.report.results import SCHEMA
+from loadorch.results import SCHEMA
 
 
 def is_run_folder(path: str) -> bool:
@@ -78,6 +78,7 @@ def replacing(out: str) -> Iterator[None]:
 RUN_WRITES = frozenset(
     {"results.json", "junit.xml", "report.html", "summary.md", "config.yaml", "requests.jsonl", "logs"}
     | {"browser-steps.jsonl"}
+    | {"compare.md", "compare.json", "compare.html", "compare-junit.xml"}  # run --baseline
 )
 
 
