@@ -7,7 +7,8 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+
+from loadorch.target.store import ApiJson
 
 DB_CAUSES = ("seq_scan", "sort_spill")
 
@@ -33,7 +34,7 @@ class Knobs:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _error_count: dict[str, int] = field(default_factory=dict, repr=False)
 
-    def update(self, body: dict[str, Any]) -> None:
+    def update(self, body: ApiJson) -> None:
         with self._lock:
             if "latency_ms" in body:
                 value = body["latency_ms"]
@@ -71,7 +72,7 @@ class Knobs:
             if "slow_statements" in body:
                 self.slow_statements = [[float(s), float(int(n))] for s, n in body["slow_statements"] if int(n) > 0]
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> ApiJson:
         return {
             "latency_ms": self.latency_ms,
             "cpu_ms": self.cpu_ms,
@@ -146,9 +147,14 @@ class Knobs:
             time.sleep(remaining)
 
 
-def _per_route(value: Any, most: float) -> dict[str, float]:
+def _per_route(value: object, most: float) -> dict[str, float]:
     """`50` (every route) or `{"products.get": 50}`, each within 0..most."""
-    out = {"*": float(value)} if isinstance(value, (int, float)) else {str(k): float(v) for k, v in dict(value).items()}
+    if isinstance(value, (int, float)):
+        out = {"*": float(value)}
+    elif isinstance(value, dict):
+        out = {str(k): float(v) for k, v in value.items()}
+    else:
+        raise ValueError("give milliseconds, or an object of route: milliseconds")
     if any(not 0.0 <= v <= most for v in out.values()):
         raise ValueError(f"each value must be within 0..{most:g}")
     return out

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from loadorch.target.knobs import Knobs, slow_python_function
-from loadorch.target.store import Store
+from loadorch.target.store import ApiJson, Store
 
 MAX_BODY = 1024 * 1024
 SEED_PRODUCTS = 50  # products 1..50 exist from the start, so reads work before any setup
@@ -222,13 +222,13 @@ def _q(query: dict[str, list[str]], key: str, default: str) -> str:
     return query.get(key, [default])[0]
 
 
-def _object(body: Any) -> dict[str, Any]:
+def _object(body: Any) -> ApiJson:
     if not isinstance(body, dict):
         raise ApiError(400, "expected a JSON object")
     return body
 
 
-def _found(obj: dict[str, Any] | None, what: str) -> tuple[int, Any]:
+def _found(obj: ApiJson | None, what: str) -> tuple[int, Any]:
     if obj is None:
         raise ApiError(404, f"no such {what}")
     return 200, obj

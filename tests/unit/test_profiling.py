@@ -229,3 +229,17 @@ def test_only_latency_gates_get_the_profile() -> None:
     assert profile_evidence(result("http_req_failed", "rate<0.01"), record) == {}
     assert profile_evidence(result("http_req_duration", "p(95)<5"), RunRecord(
         "p", "s", "s.yaml", "0" * 64, 1, 1, 1, "h", "t0", "t1", {}, "fail", 1)) == {}
+
+
+def test_the_cpu_knob_per_route_and_its_bounds() -> None:
+    from loadorch.target.knobs import Knobs, slow_python_function
+
+    knobs = Knobs()
+    knobs.update({"cpu_ms": {"products.get": 30}})
+    assert knobs.cpu_for("products.get") == 0.03 and knobs.cpu_for("health") == 0.0
+    knobs.update({"cpu_ms": 5})
+    assert knobs.cpu_for("orders.create") == 0.005 and knobs.snapshot()["cpu_ms"] == {"*": 5.0}
+    for bad in (-1, 20_000, "x", [1]):
+        with pytest.raises(ValueError):
+            knobs.update({"cpu_ms": bad})
+    assert isinstance(slow_python_function(0.001), int)
