@@ -13,8 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from loadorch.target.knobs import Knobs
-from loadorch.target.store import Store
+from loadorch.target.knobs import Knobs, slow_python_function
+from loadorch.target.store import ApiJson, Store
 
 MAX_BODY = 1024 * 1024
 SEED_PRODUCTS = 50  # products 1..50 exist from the start, so reads work before any setup
@@ -104,6 +104,9 @@ class _Handler(BaseHTTPRequestHandler):
                 knobs.wait_out_stall()
                 if knobs.should_fail(route, method != "GET"):
                     raise ApiError(knobs.error_status, "injected error")
+                burn = knobs.cpu_for(route)
+                if burn > 0:
+                    slow_python_function(burn)
                 slow = knobs.take_slow() if route not in ("health", "openapi") else None
                 if slow is not None:
                     store.slow_statement(slow)
@@ -219,13 +222,13 @@ def _q(query: dict[str, list[str]], key: str, default: str) -> str:
     return query.get(key, [default])[0]
 
 
-def _object(body: Any) -> dict[str, Any]:
+def _object(body: Any) -> ApiJson:
     if not isinstance(body, dict):
         raise ApiError(400, "expected a JSON object")
     return body
 
 
-def _found(obj: dict[str, Any] | None, what: str) -> tuple[int, Any]:
+def _found(obj: ApiJson | None, what: str) -> tuple[int, Any]:
     if obj is None:
         raise ApiError(404, f"no such {what}")
     return 200, obj
