@@ -102,6 +102,7 @@ class MergedJson(TablesJson, total=False):
     endpoint_step: int  # a slot of endpoint_intervals spans this many intervals
     interval_step: int  # a slot of intervals spans this many intervals (long runs: coarser, bounded)
     endpoint_names: EndpointNamesJson  # the bound on distinct request names (absent: none, older files)
+    exemplar_k: int  # the K slowest requests kept per endpoint (profile evidence.slowest)
 
 
 class EndpointNamesJson(TypedDict):
@@ -237,6 +238,8 @@ class Plan(Wire):
     query_header: dict[str, str] | None = None  # loadorch.db.servertiming.QueryHeader: queries per request
     browser: BrowserPlan | None = None
     open: OpenSpec | None = None
+    exemplars: int = 5  # the K slowest requests kept per endpoint in the window (profile evidence.slowest)
+    trace_prefix: str = ""  # the first 12 hex digits of this run's trace ids (traffic/trace.py); "": none sent
     metrics: MetricsPlan | None = None
 
     def generators(self) -> dict[str, gen.Generator]:

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 
 from loadorch.config.base import Strict
 from loadorch.config.collectors import Collectors
+from loadorch.config.evidence import EvidenceSettings, TraceSettings
 from loadorch.config.scenario import Headers, ThresholdItem
 from loadorch.config.tls import TlsSettings
 from loadorch.config.units import MAX_DURATION_S, Duration, Percent, Size, too_long
@@ -174,6 +175,8 @@ class Profile(Strict):
     collectors: Collectors = Collectors()
     browser_workers: int = Field(1, ge=1, le=64)  # processes, each with its own Chromium, for `browsers:`
     lighthouse: list[str] = Field(default_factory=list)  # Lighthouse result JSON files, relative to the profile
+    trace: TraceSettings = TraceSettings()  # W3C traceparent on every request; a link per trace id
+    evidence: EvidenceSettings = EvidenceSettings()  # what a failing gate shows (the K slowest requests)
 
     @field_validator("workers")
     @classmethod

@@ -85,16 +85,18 @@ def _slow_short(rows: Sequence[SlowRequest]) -> list[str]:
     for r in rows[:SHORT_SLOWEST]:
         split = f"wait {_ms(r.waiting_ms)}, receive {_ms(r.receiving_ms)}"
         trace = f" trace {r.trace_id}" if r.trace_id else ""
-        timing = f" server-timing {_timing(r)}" if r.server_timing else ""
-        what = f"{r.duration_ms:.1f} ms {r.method} {r.endpoint} {r.status} at {r.at}"
-        out.append(f"slow: {what}{trace} ({split}){timing}")
+        durs = [f"{e.name}={e.dur_ms:g}ms" for e in r.server_timing if e.dur_ms is not None]
+        timing = f"; {' '.join(durs)}" if durs else ""
+        when = r.at[11:23] if len(r.at) >= 23 else r.at  # the time of day: the date is the run's
+        what = f"{r.duration_ms:.1f} ms {r.method} {r.endpoint} {r.status} at {when}"
+        out.append(f"slow: {what}{trace} ({split}{timing})")
     if len(rows) > SHORT_SLOWEST:
         out.append(f"... {len(rows) - SHORT_SLOWEST} more slow requests in summary.md and report.html")
     return out
 
 
 def _split_line(s: TimeSplit) -> str:
-    return (f"{s.endpoint}: slowest 5 % ({s.requests} requests): connect {_share(s.connect)}, TLS {_share(s.tls)}, "
+    return (f"{s.endpoint}, its {s.requests} slowest: connect {_share(s.connect)}, TLS {_share(s.tls)}, "
             f"waiting {_share(s.waiting)}, receiving {_share(s.receiving)}")
 
 

@@ -177,8 +177,9 @@ class Recorder(Tables):
         edges_us: Sequence[int] = (),
         window: Sequence[Span] = (),
         endpoints: EndpointNames | None = None,
+        exemplar_k: int = DEFAULT_K,
     ) -> None:
-        super().__init__(interval_s)
+        super().__init__(interval_s, exemplar_k)
         self.t0 = t0
         # distinct request names, bounded (stats/endpoints.py): a request of a name past the bound is
         # recorded under OTHER_ENDPOINTS; the names folded go to the master with the next delta
@@ -395,8 +396,8 @@ class Recorder(Tables):
 class Merged(Tables):
     """Master side: the sum of every worker's deltas, and each worker's own count."""
 
-    def __init__(self, interval_s: float = 1.0) -> None:
-        super().__init__(interval_s)
+    def __init__(self, interval_s: float = 1.0, exemplar_k: int = DEFAULT_K) -> None:
+        super().__init__(interval_s, exemplar_k)
         self.per_worker: dict[int, int] = {}
         self.interval_step = 1  # a slot of intervals spans this many intervals (at most INTERVAL_SLOTS slots)
         self.endpoint_step = 1  # a slot of endpoint_intervals spans this many intervals
@@ -564,7 +565,7 @@ class Merged(Tables):
         """The samples inside the measurement window only (the thresholds' view), or self without one."""
         if self.window is None:
             return self
-        out = Merged(self.interval_s)
+        out = Merged(self.interval_s, self.exemplar_k)
         out.series = self.window
         out.tag_table = self.tag_table
         out.checks, out.check_examples = self.checks, self.check_examples  # recorded inside the window only
@@ -714,6 +715,7 @@ class Merged(Tables):
             "checks": rows["checks"],
             "timings": rows["timings"],
         }
+        out["exemplar_k"] = self.exemplar_k
         if "exemplars" in rows:
             out["exemplars"] = rows["exemplars"]
         if "window" in rows:
@@ -725,7 +727,7 @@ class Merged(Tables):
     @classmethod
     def from_json(cls, data: MergedJson) -> Merged:
         """What to_json wrote (the master's summary, results.json's `histograms`, older ones too)."""
-        m = cls(float(data.get("interval_s", 1.0)))
+        m = cls(float(data.get("interval_s", 1.0)), int(data.get("exemplar_k", DEFAULT_K)))
         m.interval_step = int(data.get("interval_step", 1))
         m.endpoint_step = int(data.get("endpoint_step", 1))
         bound = data.get("endpoint_names")

@@ -19,7 +19,7 @@ from loadorch.report.evidence import (
 from loadorch.report.junit import render
 from loadorch.results import Evidence, results_of
 from loadorch.run.artifacts import dumps
-from loadorch.stats.exemplars import MAX_K, SERVER_TIMING_KEPT, Slowest, checked, row
+from loadorch.stats.exemplars import MAX_K, NOT_MEASURED, SERVER_TIMING_KEPT, Slowest, checked, row
 from loadorch.stats.tables import Merged, Recorder
 from loadorch.verdict.evaluate import ThresholdResult
 from tests.synthetic import full_results
@@ -141,3 +141,13 @@ def test_junit_failure_text_holds_the_short_block() -> None:
                              "failed: p(95)=54.9ms")
     xml = render("s", "2026-01-01T00:00:00", "h", 1.0, [result], [], evidence=[short_text(ev)])
     assert "evidence:" in xml and ev is not None and ev.slowest[0].trace_id in xml
+
+
+def test_the_time_split_says_not_measured_where_a_request_path_could_not_time_a_phase() -> None:
+    from loadorch.report.evidence_http import time_split
+
+    lean = row("a", "GET", 200, 1000, 0.0, 100, 0, 800, 100)
+    locust_https = row("b", "GET", 200, 1000, 0.0, NOT_MEASURED, NOT_MEASURED, 900, NOT_MEASURED)
+    a, b = time_split([lean, lean, locust_https])
+    assert (a["endpoint"], a["requests"], a["connect"], a["tls"], a["waiting"], a["receiving"]) == ("a", 2, 0.1, 0.0, 0.8, 0.1)
+    assert (b["connect"], b["tls"], b["waiting"], b["receiving"]) == (None, None, 0.9, None)
