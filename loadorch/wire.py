@@ -85,7 +85,7 @@ class StatsDelta(TypedDict, total=False):
     db: PackedTable
     endpoint_intervals: list[tuple[int, PackedTable]]  # (time slot, rows by the id of a series of that name)
     le: list[tuple[int, list[int]]]  # (series id, counts)
-    timings: list[tuple[Literal["waiting", "connecting"], PackedTable]]
+    timings: list[tuple[str, PackedTable]]  # "waiting", "connecting" or a Server-Timing tag (stats/servertiming.py)
     checks: list[CheckRow]
     window: PackedTable
     phases: tuple[list[tuple[str, str, bool]], PackedTable]  # key rows (phase, kind, ok); rows by index
@@ -240,6 +240,7 @@ class Plan(Wire):
     open: OpenSpec | None = None
     exemplars: int = 5  # the K slowest requests kept per endpoint in the window (profile evidence.slowest)
     trace_prefix: str = ""  # the first 12 hex digits of this run's trace ids (traffic/trace.py); "": none sent
+    server_timing: bool = False  # record each response's Server-Timing entries as metrics (stats/servertiming.py)
     metrics: MetricsPlan | None = None
 
     def generators(self) -> dict[str, gen.Generator]:

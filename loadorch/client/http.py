@@ -522,6 +522,8 @@ class Connection:
                 if collector is None:
                     collector = self._collector_for(buffer, n, want, keep_headers)
                     collector.reset(keep_headers, keep_body, max_body, want, self.server_timing)
+                    if self.server_timing and collector is self.collector:  # the whole head is in the buffer
+                        collector.timing_value = _timing_in(buffer, n)
                 if self._feed(collector, memoryview(buffer)[:n], not received, sent_at, method):
                     break
                 received = True
@@ -551,7 +553,7 @@ class Connection:
         once per connection)."""
         if not keep_headers and n > 12 and buffer[9] != _ONE:
             end = buffer.find(b"\r\n\r\n", 0, n)
-            if end > 0 and _head_pattern(want, self.server_timing).search(buffer, 0, end) is None:
+            if end > 0 and _head_pattern(want).search(buffer, 0, end) is None:
                 assert self.collector is not None
                 return self.collector
         if self.full is None:
@@ -569,22 +571,30 @@ def _parse(collector: _Collector, data: bytes | memoryview) -> None:
         raise HttpError(f"invalid HTTP response: {exc}") from None
 
 
-def _head_pattern(want: bytes | None, timing: bool = False) -> re.Pattern[bytes]:
+def _head_pattern(want: bytes | None) -> re.Pattern[bytes]:
     """A head line naming a header the fast path hands over (cookies, redirects, decoding: client/hops.py)
-    or the one asked for (and Server-Timing, with `timing`); any whitespace around the name counts too, so
-    that no spelling llhttp accepts slips through. One pattern per header asked for (a run asks for one)."""
-    pattern = _HEAD_PATTERNS.get((want, timing))
+    or the one asked for; any whitespace around the name counts too, so that no spelling llhttp accepts
+    slips through. One pattern per header asked for (a run asks for one)."""
+    pattern = _HEAD_PATTERNS.get(want)
     if pattern is None:
         names = [b"set-cookie", b"location", b"content-encoding"] + ([re.escape(want)] if want else [])
-        names += [SERVER_TIMING] if timing else []
         pattern = re.compile(rb"\n[ \t]*(?:" + b"|".join(names) + rb")[ \t]*:", re.IGNORECASE)
         if len(_HEAD_PATTERNS) < 16:
-            _HEAD_PATTERNS[(want, timing)] = pattern
+            _HEAD_PATTERNS[want] = pattern
     return pattern
 
 
+def _timing_in(buffer: bytearray, n: int) -> bytes | None:
+    """The Server-Timing value(s) of a head wholly in `buffer[:n]` (joined by ", "), None if it has none: one
+    search over the head, so a response's Server-Timing costs the fast path no call per header."""
+    end = buffer.find(b"\r\n\r\n", 0, n)
+    values = [m.group(1).strip() for m in _TIMING_LINE.finditer(buffer, 0, end + 2)]
+    return b", ".join(values) if values else None
+
+
 SERVER_TIMING = b"server-timing"
-_HEAD_PATTERNS: dict[tuple[bytes | None, bool], re.Pattern[bytes]] = {}
+_TIMING_LINE = re.compile(rb"\n[ \t]*server-timing[ \t]*:([^\r\n]*)\r?(?=\n)", re.IGNORECASE)
+_HEAD_PATTERNS: dict[bytes | None, re.Pattern[bytes]] = {}
 _ONE = ord("1")  # the first digit of a 1xx status ("HTTP/1.1 1..": index 9)
 
 # the fast path's receive buffer, one per process: read into and parsed (httptools copies what it keeps)

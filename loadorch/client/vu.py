@@ -309,6 +309,8 @@ class VirtualUser:
         )
         if outcome.waiting_us is not None and outcome.ok:
             self.recorder.record_timings(key, outcome.waiting_us, outcome.connecting_us or 0, now)
+        if outcome.ok and outcome.server_timing is not None and self.recorder.server_timing:
+            self.recorder.record_server_timing(key, parse_server_timing(outcome.server_timing), now)
         if outcome.ok and self.recorder.exemplars.wants(req.name, outcome.latency_us):  # among the K slowest
             self.recorder.keep_exemplar(exemplar_of(req, outcome, now, self.worker))
         if outcome.checks:

@@ -32,6 +32,9 @@ class TraceSettings(Strict):
 
 
 class EvidenceSettings(Strict):
-    """`evidence: {slowest: 5}`: the K slowest requests kept per endpoint in the window (0: none)."""
+    """`evidence: {slowest: 5, server_timing: false}`: the K slowest requests kept per endpoint in the window
+    (0: none); `server_timing`: every Server-Timing entry of every response as a metric (server_timing,
+    server_timing_desc), which a threshold on them turns on by itself."""
 
     slowest: int = Field(default=5, ge=0, le=50)
+    server_timing: bool = False

@@ -13,7 +13,8 @@ from loadorch.verdict.evaluate import ThresholdResult
 if TYPE_CHECKING:
     from loadorch.report.results import RunRecord
 
-LATENCY_METRICS = ("http_req_duration", "http_req_waiting", "http_req_connecting")
+LATENCY_METRICS = ("http_req_duration", "http_req_waiting", "http_req_connecting", "server_timing")
+NOT_REQUEST_TAGS = ("entry", "desc")  # a Server-Timing selector's own: its requests match the rest
 TRACE_ID = "{trace_id}"
 
 
@@ -23,7 +24,7 @@ def http_evidence(result: ThresholdResult, record: RunRecord) -> dict[str, Any]:
     if t is None or t.selector.metric not in LATENCY_METRICS or result.observed is None:
         return {}  # not a latency gate, or no data: nothing to show
     merged = record.merged.windowed()
-    rows = matching(merged, t.selector.tags)
+    rows = matching(merged, tuple((k, v) for k, v in t.selector.tags if k not in NOT_REQUEST_TAGS))
     if not rows:
         why = ("no request of this selector was kept as an exemplar"
                if merged.exemplar_k else "exemplars are off in the profile (evidence.slowest: 0)")

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from loadorch.config.resolve import RunConfig
+from loadorch.config.thresholds import SERVER_TIMING_METRICS
 from loadorch.db.servertiming import QueryHeader
 from loadorch.traffic import data as gen
 from loadorch.traffic.trace import run_prefix
@@ -148,6 +149,8 @@ def build_plan(
         ),
         exemplars=cfg.profile.evidence.slowest,
         trace_prefix=run_prefix(token) if cfg.profile.trace.propagate else "",
+        server_timing=cfg.profile.evidence.server_timing
+        or any(t.selector.metric in SERVER_TIMING_METRICS for t in cfg.thresholds),
         open=None
         if cfg.open_model is None
         else OpenSpec(

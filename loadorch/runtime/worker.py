@@ -119,6 +119,7 @@ class WorkerState:
             plan.exemplars,
         )
         self.tracer = TraceIds(plan.trace_prefix, index) if plan.trace_prefix else None  # one per worker
+        self.recorder.server_timing = plan.server_timing
         self.seq = 0
         self.started = False
         self.stopped = False
@@ -273,7 +274,7 @@ def make_runner(
     )
     lean.redactor = redactor
     lean.tracer = tracer
-    lean.conn.server_timing = plan.exemplars > 0  # each response's Server-Timing, for the slowest requests
+    lean.conn.server_timing = plan.exemplars > 0 or plan.server_timing  # each response's Server-Timing
     return lean
 
 

@@ -20,6 +20,7 @@ from loadorch.stats.delta import Decoded, KeyRegistry, decode, decode_keys, merg
 from loadorch.stats.endpoints import EndpointNames
 from loadorch.stats.exemplars import DEFAULT_K, Row, Slowest, checked
 from loadorch.stats.histogram import COARSE_SUB_BITS, SPARK_SUB_BITS, Histogram
+from loadorch.stats.servertiming import DESC, DUR, EntryNames, timing_tags
 from loadorch.traffic.stages import PHASE_IN, Span, phase_of
 from loadorch.wire import HistogramJson, MergedJson, SeriesKeyJson, StatsDelta, TablesJson
 
@@ -67,7 +68,7 @@ IntervalKey = tuple[int, str, bool]  # (time slot, kind, ok)
 PhaseKey = tuple[str, str, bool]  # (phase outside the window, kind, ok)
 ErrorKey = tuple[SeriesKey, str]  # (series, reason)
 EndpointKey = tuple[int, str]  # (time slot, request name)
-TimingKey = tuple[str, SeriesKey]  # ("waiting" | "connecting", series)
+TimingKey = tuple[str, SeriesKey]  # ("waiting" | "connecting" | a Server-Timing tag, stats/servertiming.py; series)
 
 
 class Tables:
@@ -93,6 +94,7 @@ class Tables:
     def __init__(self, interval_s: float, exemplar_k: int = DEFAULT_K) -> None:
         self.interval_s = interval_s
         self.exemplar_k = exemplar_k  # the K slowest requests kept per endpoint (stats/exemplars.py)
+        self.entry_names = EntryNames()  # Server-Timing entry names and descs, bounded (stats/servertiming.py)
         self.window: dict[SeriesKey, Histogram] | None = None  # the window's series, in a run that has one
         self.clear()
 
@@ -201,6 +203,7 @@ class Recorder(Tables):
         self._pending: dict[SeriesKey, list[int]] = {}
         self._pending_timings: dict[SeriesKey, tuple[list[int], list[int]]] = {}
         self._lean = not self.edges_us and self.window is None
+        self.server_timing = False  # record responses' Server-Timing entries as metrics (record_server_timing)
 
     def record(
         self,
@@ -293,6 +296,18 @@ class Recorder(Tables):
             key = self.bounded(key)
         _hist(self.timings, ("waiting", key)).record(waiting_us)
         _hist(self.timings, ("connecting", key)).record(connecting_us)
+
+    def record_server_timing(
+        self, key: SeriesKey, entries: Iterable[tuple[str, float | None, str | None]], at: float = 0.0
+    ) -> None:
+        """A successful response's Server-Timing entries (stats/servertiming.py): each `dur` in its entry's
+        histogram, each `desc` counted; inside the window only, if there is one; entry names bounded."""
+        if self.spans and at and phase_of(self.spans, at - self.t0) != PHASE_IN:
+            return
+        if key.name not in self.endpoints.names:
+            key = self.bounded(key)
+        for tag, value in timing_tags(self.entry_names, entries):
+            _hist(self.timings, (tag, key)).record(value)
 
     def keep_exemplar(self, r: Row) -> None:
         """One request's exemplar row (stats/exemplars.row), kept if it is among its endpoint's K slowest
@@ -441,7 +456,7 @@ class Merged(Tables):
             if name == "series":
                 added += merge_packed(_targets(self.series, names), p)
             elif name == "timings":
-                merge_packed(_targets(self.timings, list(zip(repeat(tag), names))), p)
+                merge_packed(_targets(self.timings, list(zip(repeat(self.timing_tag(tag)), names))), p)
             elif name == "endpoint_intervals":
                 slot = self.endpoint_room(tag // self.endpoint_step)
                 merge_packed(_targets(self.endpoint_intervals, list(zip(repeat(slot), map(_NAME, names)))), p)
@@ -474,6 +489,16 @@ class Merged(Tables):
         self.add_exemplars(d.small.get("exemplars", ()))
         self.per_worker[worker] = self.per_worker.get(worker, 0) + added
         return added
+
+    def timing_tag(self, tag: str) -> str:
+        """A timings tag as merged: a Server-Timing entry or desc past the bound under its OTHER_ name."""
+        if tag.startswith(DUR):
+            return DUR + self.entry_names.entry(tag[len(DUR):])
+        if tag.startswith(DESC):
+            entry, _, desc = tag[len(DESC):].partition("=")
+            kept = self.entry_names.entry(entry)
+            return f"{DESC}{kept}={self.entry_names.desc(kept, desc)}"
+        return tag
 
     def add_exemplars(self, rows: Iterable[Row]) -> None:
         """A worker's slowest requests: the K slowest of every worker's are kept per endpoint."""
@@ -543,7 +568,7 @@ class Merged(Tables):
             slot = int(i) * endpoint_width // self.endpoint_step
             self.add_endpoint_interval(slot, self.endpoints.admit(str(name)), Histogram.from_json(hist))
         for timing, key_list, hist in rows.get("timings", []):
-            _hist(self.timings, (str(timing), key_of(key_list))).merge(Histogram.from_json(hist))
+            _hist(self.timings, (self.timing_tag(str(timing)), key_of(key_list))).merge(Histogram.from_json(hist))
         self._add_checks(rows.get("checks", []))
         self.add_exemplars(checked(rows.get("exemplars", [])))
         if "window" in rows:

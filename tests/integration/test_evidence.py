@@ -36,6 +36,8 @@ trace: {{url: "https://tempo.example/trace/{{trace_id}}"}}
 thresholds:
   "http_req_duration{{name:slow}}": ["p(95)<40"]
   "http_req_duration{{name:fast}}": ["p(95)<20000"]
+  "server_timing{{entry:app,name:slow}}": ["p(95)<40"]
+  "server_timing_desc{{entry:db,desc:sqlite}}": ["rate>0.99"]
 """
 
 
@@ -96,10 +98,20 @@ def test_every_request_carried_a_distinct_sampled_traceparent_of_this_run(run: R
 def test_the_reports_show_the_evidence(run: Run) -> None:
     first = run.row("http_req_duration{name:slow}")["evidence"]["slowest"][0]["trace_id"]
     junit = ET.parse(run.out / "junit.xml").getroot()
-    [failure] = [c.find("failure") for c in junit.iter("testcase") if c.find("failure") is not None]
+    [failure] = [c.find("failure") for c in junit.iter("testcase") if c.get("name") == "http_req_duration{name:slow} p(95)<40"]
     assert failure is not None and "evidence:" in (failure.text or "") and first in (failure.text or "")
     assert len((failure.text or "").splitlines()) <= 10
     summary = (run.out / "summary.md").read_text()
     assert "### Evidence" in summary and first in summary
     html = (run.out / "report.html").read_text()
     assert f'<a href="https://tempo.example/trace/{first}">{first}</a>' in html and "<h2>Evidence</h2>" in html
+
+
+def test_server_timing_entries_are_gated_with_the_threshold_grammar(run: Run) -> None:
+    """The target's own `app;dur=` (at least its 150 ms delay on `slow`) and `db;desc="sqlite"` (every response)."""
+    app = run.row("server_timing{entry:app,name:slow}")
+    assert app["verdict"] == "fail" and app["unit"] == "ms" and app["observed"] >= 150, app
+    assert app["samples"] == run.doc["endpoints"]["slow"]["count"]  # one entry per response of that request
+    assert app["evidence"]["slowest"][0]["endpoint"] == "slow"
+    db = run.row("server_timing_desc{entry:db,desc:sqlite}")
+    assert db["verdict"] == "pass" and db["observed"] == 1.0 and db["samples"] == run.doc["totals"]["requests"], db

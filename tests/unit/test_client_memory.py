@@ -71,3 +71,17 @@ def test_a_head_over_the_bound_is_an_error_not_a_parse() -> None:
 def test_an_empty_answer_on_a_fresh_connection_is_told() -> None:
     with pytest.raises(HttpError, match="closed"):
         connection(MemoryTransport(lambda _: b"")).request(GET, timeout=5.0)
+
+
+def test_server_timing_and_the_body_size_are_kept_when_asked_for() -> None:
+    """Evidence (#30): a connection that asks for Server-Timing keeps every line of it, joined, with the
+    body's size; one that does not ask keeps none."""
+    head = b"HTTP/1.1 200 OK\r\nServer-Timing: app;dur=12.5\r\nContent-Length: 5\r\nserver-timing: cache;desc=hit\r\n\r\n"
+    transport = MemoryTransport(lambda _: head + b"hello", piece=7)
+    conn = connection(transport)
+    conn.server_timing = True
+    response = conn.request(GET, timeout=5.0)
+    assert (response.server_timing, response.size) == (b"app;dur=12.5, cache;desc=hit", 5)
+    assert conn.receiving_us >= 0 and conn.waiting_us >= 0
+    conn.server_timing = False
+    assert conn.request(GET, timeout=5.0).server_timing is None
