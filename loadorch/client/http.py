@@ -210,6 +210,7 @@ class Connection:
         self.receiving_us = 0  # from the response's first byte to its last
         self.first_at = 0.0  # perf_counter time of the response's first byte
         self.server_timing = False  # keep each response's Server-Timing value (Response.server_timing)
+        self.head_timing: bytes | None = None  # the Server-Timing value _collector_for found in the head
         self.check_addresses = check_addresses  # without pins: each resolution checked (raises HttpError)
         self.ssl_context = ssl_context  # the profile's tls: settings; None: the system's CAs (or SSL_CERT_FILE)
         # through an HTTP proxy: connect to it (plain http: absolute-form targets, see LeanRunner; https:
@@ -522,8 +523,8 @@ class Connection:
                 if collector is None:
                     collector = self._collector_for(buffer, n, want, keep_headers)
                     collector.reset(keep_headers, keep_body, max_body, want, self.server_timing)
-                    if self.server_timing and collector is self.collector:  # the whole head is in the buffer
-                        collector.timing_value = _timing_in(buffer, n)
+                    if collector is self.collector:  # the head's Server-Timing, when asked for (_collector_for)
+                        collector.timing_value = self.head_timing
                 if self._feed(collector, memoryview(buffer)[:n], not received, sent_at, method):
                     break
                 received = True
@@ -550,16 +551,35 @@ class Connection:
         """The plain collector when the response's first `n` bytes hold its whole head, it is not a 1xx, its
         headers are not kept, and none of Set-Cookie, Location, Content-Encoding or the header asked for
         (`want`: the queries-per-request header) is in it; else the one that looks at every header (made
-        once per connection)."""
+        once per connection). A connection that asks for Server-Timing finds it in the same one search
+        over the head (`head_timing`, kept for the plain collector)."""
+        self.head_timing = None
         if not keep_headers and n > 12 and buffer[9] != _ONE:
             end = buffer.find(b"\r\n\r\n", 0, n)
-            if end > 0 and _head_pattern(want).search(buffer, 0, end) is None:
+            if end > 0 and not self.server_timing and _head_pattern(want).search(buffer, 0, end) is None:
+                assert self.collector is not None
+                return self.collector
+            if end > 0 and self.server_timing and not self._special_or_timing(buffer, end, want):
                 assert self.collector is not None
                 return self.collector
         if self.full is None:
             self.full = _HeaderCollector(False, True, None, None)
             self.full.parser = httptools.HttpResponseParser(self.full)
         return self.full
+
+    def _special_or_timing(self, buffer: bytearray, end: int, want: bytes | None) -> bool:
+        """True when the head (`buffer[:end]`) names a header the fast path hands over; else its Server-Timing
+        lines' values, joined, are in `head_timing` (None: none). One pass over the head either way."""
+        pattern, pos, values = _head_pattern(want, True), 0, []
+        if not pattern.groups:  # Server-Timing is the header asked for (queries per request): the full collector
+            return pattern.search(buffer, 0, end) is not None
+        while (m := pattern.search(buffer, pos, end)) is not None:
+            if m.group(1) is None:
+                return True
+            pos = buffer.find(b"\r\n", m.end(), end + 2)
+            values.append(bytes(buffer[m.end() : pos]).strip())
+        self.head_timing = b", ".join(values) if values else None
+        return False
 
 
 def _parse(collector: _Collector, data: bytes | memoryview) -> None:
@@ -571,30 +591,24 @@ def _parse(collector: _Collector, data: bytes | memoryview) -> None:
         raise HttpError(f"invalid HTTP response: {exc}") from None
 
 
-def _head_pattern(want: bytes | None) -> re.Pattern[bytes]:
+def _head_pattern(want: bytes | None, timing: bool = False) -> re.Pattern[bytes]:
     """A head line naming a header the fast path hands over (cookies, redirects, decoding: client/hops.py)
     or the one asked for; any whitespace around the name counts too, so that no spelling llhttp accepts
-    slips through. One pattern per header asked for (a run asks for one)."""
-    pattern = _HEAD_PATTERNS.get(want)
+    slips through. With `timing`, a Server-Timing line matches too, as group 1. One pattern per header
+    asked for (a run asks for one)."""
+    timing = timing and want != SERVER_TIMING  # counted as queries per request: the full collector keeps both
+    pattern = _HEAD_PATTERNS.get((want, timing))
     if pattern is None:
         names = [b"set-cookie", b"location", b"content-encoding"] + ([re.escape(want)] if want else [])
-        pattern = re.compile(rb"\n[ \t]*(?:" + b"|".join(names) + rb")[ \t]*:", re.IGNORECASE)
+        first = b"(" + SERVER_TIMING + b")|" if timing else b""
+        pattern = re.compile(rb"\n[ \t]*(?:" + first + b"|".join(names) + rb")[ \t]*:", re.IGNORECASE)
         if len(_HEAD_PATTERNS) < 16:
-            _HEAD_PATTERNS[want] = pattern
+            _HEAD_PATTERNS[(want, timing)] = pattern
     return pattern
 
 
-def _timing_in(buffer: bytearray, n: int) -> bytes | None:
-    """The Server-Timing value(s) of a head wholly in `buffer[:n]` (joined by ", "), None if it has none: one
-    search over the head, so a response's Server-Timing costs the fast path no call per header."""
-    end = buffer.find(b"\r\n\r\n", 0, n)
-    values = [m.group(1).strip() for m in _TIMING_LINE.finditer(buffer, 0, end + 2)]
-    return b", ".join(values) if values else None
-
-
 SERVER_TIMING = b"server-timing"
-_TIMING_LINE = re.compile(rb"\n[ \t]*server-timing[ \t]*:([^\r\n]*)\r?(?=\n)", re.IGNORECASE)
-_HEAD_PATTERNS: dict[bytes | None, re.Pattern[bytes]] = {}
+_HEAD_PATTERNS: dict[tuple[bytes | None, bool], re.Pattern[bytes]] = {}
 _ONE = ord("1")  # the first digit of a 1xx status ("HTTP/1.1 1..": index 9)
 
 # the fast path's receive buffer, one per process: read into and parsed (httptools copies what it keeps)

@@ -15,6 +15,7 @@ from loadorch.config.profile import CompareBudgets
 from loadorch.db.compare import queries_rows
 from loadorch.errors import ExitCode
 from loadorch.report.compare_html import render_compare_html, top_changes
+from loadorch.report.evidence import compare_evidence
 from loadorch.report.junit import Case, render_cases
 from loadorch.report.summary import md_cell, md_table
 from loadorch.results import Results
@@ -56,6 +57,8 @@ def run_compare(base_dir: str, cur_dir: str, budgets: Budgets, out_dir: str | No
     base, cur = load_results(base_dir), load_results(cur_dir)
     result = compare_runs(base, cur, budgets)
     text = markdown(result, base_dir, cur_dir, budgets)
+    regressed = [r.name for r in result.regressions if r.scope == "endpoint"]
+    text += "\n".join(compare_evidence(base, cur, regressed))  # the slowest requests of each, where both have them
     sys.stdout.write(text)
     out = out_dir or default_out(base_dir, cur_dir)
     write_text(os.path.join(out, "compare.md"), text)

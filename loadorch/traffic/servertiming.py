@@ -25,24 +25,19 @@ Entry = tuple[str, float | None, str | None]  # (name, dur ms, desc)
 
 
 def _split(text: str, sep: str) -> list[str]:
-    """`text` split on `sep` outside quoted strings (a desc may hold commas and semicolons)."""
-    parts: list[str] = []
-    current: list[str] = []
-    quoted = escaped = False
-    for ch in text:
-        if escaped:
-            escaped = False
-        elif ch == "\\" and quoted:
-            escaped = True
-        elif ch == '"':
-            quoted = not quoted
-        elif ch == sep and not quoted:
-            parts.append("".join(current))
-            current = []
-            continue
-        current.append(ch)
-    parts.append("".join(current))
-    return parts
+    """`text` split on `sep` outside quoted strings (a desc may hold commas and semicolons); an unclosed
+    quote runs to the end."""
+    if '"' not in text:
+        return text.split(sep)
+    return [m.group(0) for m in _PARTS[sep].finditer(text)]
+
+
+# a part: characters other than the separator and quotes, or quoted strings (escapes kept), at least one;
+# or the empty part between two separators, or at either end
+_PARTS = {
+    sep: re.compile(r'(?:[^SEP"]|"(?:\\.|[^"\\])*(?:"|$))+|(?<=SEP)(?=SEP|$)|^(?=SEP)'.replace("SEP", sep))
+    for sep in ",;"
+}
 
 
 def _value(raw: str) -> str:

@@ -33,6 +33,8 @@ seed: 42
 allow_saturated_generator: true
 min_samples: 10
 trace: {{url: "https://tempo.example/trace/{{trace_id}}"}}
+# queries counted from another header: Server-Timing is then read by the lean client's fast path itself
+collectors: {{queries_per_request: {{header: X-DB-Queries}}}}
 thresholds:
   "http_req_duration{{name:slow}}": ["p(95)<40"]
   "http_req_duration{{name:fast}}": ["p(95)<20000"]
@@ -49,13 +51,12 @@ class Run:
         return next(t for t in self.doc["thresholds"] if t["selector"] == selector)
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+def run_against_target(folder: Path, scenario: str, profile: str) -> Iterator[Run]:
     server, thread = start("127.0.0.1", 0)
     try:
-        project = Project(tmp_path_factory.mktemp("evidence"))
-        project.write("scenarios/s.yaml", SCENARIO)
-        project.write("profiles/p.yaml", PROFILE.format(host=server.url))
+        project = Project(folder)
+        project.write("scenarios/s.yaml", scenario)
+        project.write("profiles/p.yaml", profile.format(host=server.url))
         result = project.run("run", "p", "--out", "o", timeout=120)
         out = project.root / "o"
         yield Run(result, out, json.loads((out / "results.json").read_text()), server)
@@ -63,6 +64,11 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    yield from run_against_target(tmp_path_factory.mktemp("evidence"), SCENARIO, PROFILE)
 
 
 def test_a_failing_latency_gate_lists_its_slowest_requests_as_the_server_saw_them(run: Run) -> None:
@@ -115,3 +121,16 @@ def test_server_timing_entries_are_gated_with_the_threshold_grammar(run: Run) ->
     assert app["evidence"]["slowest"][0]["endpoint"] == "slow"
     db = run.row("server_timing_desc{entry:db,desc:sqlite}")
     assert db["verdict"] == "pass" and db["observed"] == 1.0 and db["samples"] == run.doc["totals"]["requests"], db
+
+
+def test_the_locust_client_sends_trace_ids_too_and_says_what_it_cannot_time(tmp_path: Path) -> None:
+    """`client: locust` (FastHttpSession): the same traceparent and Server-Timing; receiving not measured."""
+    scenario = SCENARIO.replace("name: evidence\n", "name: evidence\nclient: locust\n")
+    profile = PROFILE.replace("duration: 3s", "duration: 2s").replace("min_samples: 10", "min_samples: 5")
+    for locust in run_against_target(tmp_path, scenario, profile):
+        assert locust.result.code == 1, locust.result.out + locust.result.err
+        shown = locust.row("http_req_duration{name:slow}")["evidence"]["slowest"]
+        assert shown and all(locust.server.traces[s["trace_id"]]["path"] == "/products/1" for s in shown)
+        assert all(s["receiving_ms"] is None and s["waiting_ms"] >= 150 for s in shown)
+        assert all(any(e["name"] == "app" and e["dur_ms"] >= 150 for e in s["server_timing"]) for s in shown)
+        assert "receiving not measured" in (locust.out / "summary.md").read_text()
