@@ -145,6 +145,45 @@ class TimeSplit(Section):
     receiving: float | None = None
 
 
+class PlanFlag(Section):
+    kind: Literal["seq_scan", "filter", "nested_loop", "spill", "hit_ratio"]
+    text: str  # the finding, its numbers and what to change
+
+
+class PlanText(Section):
+    duration_ms: float
+    estimate: bool = False  # EXPLAIN (GENERIC_PLAN): the planner's estimates, not what ran
+    lines: list[str] = Field(default_factory=list)  # the plan drawn as text, constants masked
+
+
+class SlowPlan(Section):
+    """A slow statement's plan (auto_explain's slowest in the window) and what to change."""
+
+    statement: str  # pg_stat_statements' normalized text
+    count: int  # its slow lines in the window
+    plans: int = 0  # auto_explain plans paired with them
+    plan: PlanText | None = None
+    flags: list[PlanFlag] = Field(default_factory=list)
+
+
+class NPlusOne(Section):
+    """A statement one probed request ran more than once, and the statement whose rows the loop walked."""
+
+    endpoint: str
+    statement: str
+    calls: int  # per request
+    source: str = ""  # "" when no statement of the request returned exactly `calls` rows
+
+
+class DbEvidence(Section):
+    """The database layer: the slow statements' plans and flags (db_query_slow), why there are none (with
+    the settings that log them), and the N+1 loops per endpoint (db_queries_per_request)."""
+
+    plans: list[SlowPlan] = Field(default_factory=list)
+    plans_note: str | None = None
+    n_plus_one: list[NPlusOne] = Field(default_factory=list)
+
+
 class Evidence(Section):
     """What a failing gate (or an inconclusive one whose limit is inside the error bound) shows as its
     reason: one field per layer, each filled by that layer, empty when it has nothing.
@@ -159,6 +198,8 @@ class Evidence(Section):
     slowest: list[SlowRequest] = Field(default_factory=list)  # HTTP: the K slowest requests of the selector
     time_split: list[TimeSplit] = Field(default_factory=list)  # HTTP: where the slowest requests' time goes
     notes: list[str] = Field(default_factory=list)  # what a layer could not collect, and why
+    browser: BrowserEvidence | None = None  # browser: the view at the gate's value and the worst, attributed
+    database: DbEvidence | None = None  # db_query_slow and db_queries_per_request (report/evidence_db.py)
 
 
 class ThresholdRow(Section):
@@ -263,6 +304,7 @@ class ExpectCheck(Section):
 class RepeatedStatement(Section):
     statement: str
     calls: int
+    source: str = ""  # the statement whose rows the loop walked (it returned exactly `calls` rows), if found
 
 
 class ProbeRow(Section):
@@ -316,6 +358,8 @@ class DbCollector(Section):
     window_start: str = ""  # the window's edges on the server's clock (log_timezone), as the log stamps lines
     window_end: str = ""
     slow_share: float | None = None
+    plans: list[SlowPlan] = Field(default_factory=list)
+    plans_note: str | None = None  # why the slow statements have no plan (with the settings that log them)
 
 
 class Database(Section):
@@ -391,6 +435,93 @@ class BlockedRequest(Section):
     page: str
     url: str
     count: int
+
+
+class LcpAttribution(Section):
+    """The LCP of a page view: its element (a CSS path), resource URL and the four parts that add up to it (ms)."""
+
+    element: str
+    url: str = ""
+    ttfb: Num
+    load_delay: Num
+    load_duration: Num
+    render_delay: Num
+
+
+class FrameScript(Section):
+    """A script of a long animation frame that overlapped the interaction (Long Animation Frames)."""
+
+    url: str
+    invoker: str
+    type: str
+    duration: Num
+
+
+class InpAttribution(Section):
+    """The INP of a page view: the interaction's target, type, time (ms since navigation) and its three parts."""
+
+    target: str
+    type: str  # pointer or keyboard
+    event: str
+    time: Num
+    input_delay: Num
+    processing: Num
+    presentation: Num
+    scripts: list[FrameScript] = Field(default_factory=list)
+
+
+class ShiftSource(Section):
+    """An element the shift moved, with its rectangle before and after: [x, y, width, height] (CSS px)."""
+
+    element: str
+    previous: list[int] | None = None
+    current: list[int] | None = None
+
+
+class ClsAttribution(Section):
+    """The largest layout shift of the session window that is the CLS: value, time (ms), sources."""
+
+    value: Num
+    time: Num
+    sources: list[ShiftSource] = Field(default_factory=list)
+
+
+class LargeResource(Section):
+    transfer: int
+    decoded: int
+    type: str
+    url: str
+
+
+class PageWeight(Section):
+    """A page view's requests and bytes of one resource type, and its largest resources."""
+
+    type: str
+    requests: int
+    transfer: int
+    decoded: int
+    largest: list[LargeResource] = Field(default_factory=list)
+
+
+class BrowserView(Section):
+    """One page view a browser gate's evidence names: the one at the gate's value (role `p(75)`, `avg`, ...)
+    or the worst (`worst`), with what its page measured about the gate's metric."""
+
+    role: str
+    value: Num
+    page: str
+    user: str
+    at_s: Num
+    lcp: LcpAttribution | None = None
+    inp: InpAttribution | None = None
+    cls: ClsAttribution | None = None
+    weight: PageWeight | None = None
+
+
+class BrowserEvidence(Section):
+    metric: str
+    unit: str = ""
+    views: list[BrowserView]
 
 
 class BrowserTablesJson(TypedDict):

@@ -142,7 +142,13 @@ def full_results() -> dict[str, Any]:
     db = DbMeasurement(slow_ms=50.0, queries=180, slow=3, window_s=6.0, log_source="csvlog",
                        window_start="2026-01-01 00:00:02.000 UTC", window_end="2026-01-01 00:00:08.000 UTC")
     db.slow_top = [{"statement": "SELECT ... FROM items WHERE id = $1", "count": 3, "max_ms": 61.5}]
-    db.probe = [ProbeRow("list", "shopper", "read", "GET", 11, 11, (Repeated("SELECT ... FROM items WHERE id = $1", 10),))]
+    db.probe = [ProbeRow("list", "shopper", "read", "GET", 11, 11, (
+        Repeated("SELECT ... FROM items WHERE id = $1", 10, "SELECT * FROM lists WHERE id > $1 LIMIT $2"),))]
+    db.plans = [{"statement": "SELECT * FROM items WHERE id = $1", "count": 3, "plans": 3,
+                 "plan": {"duration_ms": 61.5, "estimate": False,
+                          "lines": ["Seq Scan on items (rows=1, loops=1, removed by filter=20000)",
+                                    "     Filter: (id = ?)"]},
+                 "flags": [{"kind": "seq_scan", "text": "sequential scan of items: 20,001 rows read"}]}]
     db.top = [{"statement": "SELECT ... FROM items WHERE id = $1", "calls": 120, "total_ms": 48.2, "mean_ms": 0.402}]
     for t in range(3):
         db.add_sample(float(t + 1), 60)

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from loadorch.browser.cdp import AUTO_ATTACH, CDPError, Connection, Session
 from loadorch.browser.script import BINDING, MEASURE_JS
 from loadorch.browser.targets import INTERCEPT_ALL, PageContext
+from loadorch.browser.weight import Weigher
 
 KEYS: dict[str, tuple[str, int, str]] = {  # key -> (code, windows key code, text)
     "Enter": ("Enter", 13, "\r"),
@@ -42,6 +43,8 @@ class View:
     values: dict[str, Any] = field(default_factory=dict)
     final: bool = False
     cut: bool = False  # the run ended before the journey's steps on this document were done: not a sample
+    loader: str | None = None  # the DevTools loaderId of its navigation (its requests carry it)
+    weight: dict[str, Any] | None = None  # weight.Tally.to_json() of the document, once it is final
 
 
 ViewSink = Callable[[View], None]
@@ -74,6 +77,8 @@ class Page:
         self.current = ""
         self.crashed = False
         self.measuring = True
+        self.loader: str | None = None  # the main frame's latest navigation
+        self.weigher = Weigher()
         self.targets = PageContext(conn, rail_url, self._paused, timeout)
         self.session: Session = self.targets.main
         try:
@@ -89,7 +94,14 @@ class Page:
         s.on("Inspector.targetCrashed", self._crashed)
         s.on("Target.attachedToTarget", self.targets.child)
         s.on("Target.detachedFromTarget", self.targets.detached)
+        s.on("Page.frameNavigated", self._navigated)
+        s.on("Network.requestWillBeSent", self.weigher.request)
+        s.on("Network.dataReceived", self.weigher.data)
+        s.on("Network.loadingFinished", self.weigher.finished)
+        s.on("Network.loadingFailed", self.weigher.failed)
         s.call("Page.enable")
+        self.weigher.main_frame = str(s.call("Page.getFrameTree").get("frameTree", {}).get("frame", {}).get("id", ""))
+        s.call("Network.enable", maxTotalBufferSize=0, maxResourceBufferSize=0)
         s.call("Runtime.enable")
         s.call("Runtime.addBinding", name=BINDING)
         s.call("Page.addScriptToEvaluateOnNewDocument", source=MEASURE_JS)
@@ -120,7 +132,7 @@ class Page:
             if view is None:
                 name = self.claim if self.claim is not None else (urlsplit(url).path or "/")
                 self.claim = None
-                view = self.views[view_id] = View(name, time.time())
+                view = self.views[view_id] = View(name, time.time(), loader=self.loader)
                 self.latest = view_id
             view.values = data
             if data.get("reason") in FINAL_REASONS:
@@ -136,6 +148,11 @@ class Page:
             session.send("Fetch.failRequest", requestId=params["requestId"], errorReason="BlockedByClient")
             if self.measuring:
                 self.on_blocked(self.current, url)
+
+    def _navigated(self, params: dict[str, Any]) -> None:
+        frame = params.get("frame", {})
+        if not frame.get("parentId"):
+            self.loader = str(frame.get("loaderId", "")) or None
 
     def _crashed(self, params: dict[str, Any]) -> None:
         self.crashed = True
@@ -239,6 +256,7 @@ class Page:
         view = self.views.pop(view_id, None)
         if view is not None:
             view.final = True
+            view.weight = self.weigher.take(view.loader)
         return view
 
     def _call(self, method: str, timeout: float, **params: Any) -> dict[str, Any]:

@@ -13,9 +13,13 @@ Values go out through a DevTools binding on every change (reason "update"), so t
 sends before the next one commits holds all it measured, including layout shifts while the next response
 is slow; when the page is hidden or left (reason "hidden" / "pagehide") the entries not yet delivered to
 the observers are taken too, and that report is final when it arrives. Each document has its own view id.
+Each report carries the attribution of its LCP, INP and CLS (attribution.py): which element, which
+interaction, which shift.
 """
 
 from __future__ import annotations
+
+from loadorch.browser.attribution import ATTRIBUTION_JS
 
 BINDING = "__loadorchVitals"
 
@@ -31,6 +35,7 @@ MEASURE_JS = r"""
   const durations = new Map();
   let firstInput = null;
   let final = false;
+ATTRIBUTION
   function ttfb() {
     const nav = performance.getEntriesByType('navigation')[0];
     return nav && nav.responseStart > 0 ? Math.max(nav.responseStart - (nav.activationStart || 0), 0) : null;
@@ -49,9 +54,12 @@ MEASURE_JS = r"""
     }
     s.inp = inp();
     s.interactions = durations.size || (firstInput === null ? 0 : 1);
+    const at = Math.min(durations.size - 1, Math.floor(durations.size / 50));  // the INP's interaction
+    const attr = {lcp: lcpAttribution(), cls: s.cls > 0 ? clsShift : null,
+                  inp: durations.size ? inpAttribution(at) : null};
     try {
       send(JSON.stringify({view: view, reason: reason, url: location.href, ttfb: ttfb(), lcp: s.lcp,
-                           fcp: s.fcp, cls: s.cls, inp: s.inp, interactions: s.interactions}));
+                           fcp: s.fcp, cls: s.cls, inp: s.inp, interactions: s.interactions, attr: attr}));
     } catch (e) { /* the page replaced the binding: nothing to report to */ }
   }
   function observe(type, options, handle) {
@@ -62,19 +70,25 @@ MEASURE_JS = r"""
     } catch (e) { /* an entry type this browser does not support */ }
   }
   observe('paint', {}, (e) => { if (e.name === 'first-contentful-paint') s.fcp = e.startTime; });
-  observe('largest-contentful-paint', {}, (e) => { s.lcp = e.startTime; });
+  observe('largest-contentful-paint', {}, (e) => { s.lcp = e.startTime; lcpEntry = e; lcpElement = path(e.element); });
   observe('layout-shift', {}, (e) => {
     if (e.hadRecentInput) return;
     if (winSum > 0 && e.startTime - winLast < 1000 && e.startTime - winFirst < 5000) {
       winSum += e.value;
+      noteShift(e, false);
     } else {
       winSum = e.value;
       winFirst = e.startTime;
+      noteShift(e, true);
     }
     winLast = e.startTime;
-    if (winSum > s.cls) s.cls = winSum;
+    if (winSum > s.cls) {
+      s.cls = winSum;
+      clsShift = winShift;
+    }
   });
   observe('event', {durationThreshold: 16}, (e) => {
+    noteEvent(e);
     if (!e.interactionId) return;
     durations.set(e.interactionId, Math.max(durations.get(e.interactionId) || 0, e.duration));
   });
@@ -82,8 +96,9 @@ MEASURE_JS = r"""
     if (firstInput === null || e.duration > firstInput) firstInput = e.duration;
     if (e.interactionId) durations.set(e.interactionId, Math.max(durations.get(e.interactionId) || 0, e.duration));
   });
+  observe('long-animation-frame', {}, noteLoaf);
   addEventListener('visibilitychange', () => { if (document.visibilityState === 'hidden') report('hidden'); }, true);
   addEventListener('pagehide', () => report('pagehide'), true);
   report('start');
 })();
-""".replace("BINDING", BINDING)
+""".replace("BINDING", BINDING).replace("ATTRIBUTION", ATTRIBUTION_JS)

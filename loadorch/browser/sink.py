@@ -78,7 +78,14 @@ class BrowserSink:
                 if msg.get("cut"):
                     self.stats.record_cut(str(msg["page"]))
                 else:
-                    self.stats.record_view(str(msg["user"]), str(msg["page"]), at, msg.get("values", {}))
+                    evidence = msg.get("evidence")
+                    self.stats.record_view(
+                        str(msg["user"]),
+                        str(msg["page"]),
+                        at,
+                        msg.get("values", {}),
+                        evidence if isinstance(evidence, dict) else None,
+                    )
             elif kind == "step":
                 self.stats.record_step(
                     str(msg["user"]), str(msg.get("page_name", "")), str(msg["label"]), msg.get("error")

@@ -11,12 +11,22 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from loadorch.browser.exemplars import Exemplar, keep
+from loadorch.config.thresholds import RESOURCE_METRICS
 from loadorch.stats.histogram import Histogram
 from loadorch.stats.tables import INTERVAL_SLOTS, widened
 
 VITALS = ("lcp", "fcp", "ttfb", "inp", "cls")
-SCALE = {"browser_web_vital_cls": 1_000_000, "lighthouse_score": 1_000_000, "lighthouse_audit": 1000}
-UNITLESS = ("browser_web_vital_cls", "lighthouse_score", "lighthouse_audit")
+ATTRIBUTED = ("lcp", "inp", "cls")  # the vitals whose page views carry their attribution
+# page weight per page view and resource type (weight.py): transfer bytes, decoded bytes, requests
+SCALE = {
+    "browser_web_vital_cls": 1_000_000,
+    "lighthouse_score": 1_000_000,
+    "lighthouse_audit": 1000,
+    **{m: 1 for m in RESOURCE_METRICS},
+}
+UNITLESS = ("browser_web_vital_cls", "lighthouse_score", "lighthouse_audit", *RESOURCE_METRICS)
+UNITS = {"browser_resource_bytes": "bytes", "browser_resource_decoded_bytes": "bytes"}
 MAX_BLOCKED = 50  # distinct blocked URLs kept for the report
 MAX_STEP_REASONS = 20  # distinct failure reasons kept per step; the rest counted under OTHER_STEP_REASONS
 OTHER_STEP_REASONS = f"(other reasons: more than {MAX_STEP_REASONS} distinct for this step)"
@@ -33,7 +43,7 @@ def scale_of(metric: str) -> int:
 
 
 def unit_of(metric: str) -> str:
-    return "" if metric in UNITLESS else "ms"
+    return UNITS.get(metric, "" if metric in UNITLESS else "ms")
 
 
 @dataclass
@@ -50,6 +60,8 @@ class BrowserStats:
     cut_short: dict[str, int] = field(default_factory=dict)  # page -> views the run's end cut short (no sample)
     # Lighthouse results as read (a handful of files): gated unrounded, the histograms only show them
     lighthouse: dict[tuple[str, Tags], list[float]] = field(default_factory=dict)
+    # per series, the attribution of a few page views (exemplars.py): in memory only, for the gates' evidence
+    exemplars: dict[tuple[str, Tags], list[Exemplar]] = field(default_factory=dict)
 
     def record(self, metric: str, tags: Mapping[str, str], value: float, at_s: float | None = None) -> None:
         units = max(0, round(value * scale_of(metric)))
@@ -74,13 +86,63 @@ class BrowserStats:
         self.intervals = widened(self.intervals, 2, factor)  # keys (metric, page, slot)
         self.interval_s *= factor
 
-    def record_view(self, user: str, page: str, at_s: float, values: Mapping[str, float | None]) -> None:
-        """One page view's final vitals (`lcp`, `cls`, ...; None when the view had none, e.g. no input: no INP)."""
+    def record_view(
+        self,
+        user: str,
+        page: str,
+        at_s: float,
+        values: Mapping[str, float | None],
+        evidence: Mapping[str, Any] | None = None,
+    ) -> None:
+        """One page view's final vitals (`lcp`, `cls`, ...; None when the view had none, e.g. no input: no INP),
+        with what its page measured about them (evidence.clean: attribution, weight), when it did."""
         self.views += 1
+        evidence = evidence or {}
+        tags = {"page": page, "user": user}
         for vital in VITALS:
             value = values.get(vital)
             if value is not None:
-                self.record(metric_of(vital), {"page": page, "user": user}, float(value), at_s)
+                self.record(metric_of(vital), tags, float(value), at_s)
+                detail = evidence.get(vital) if vital in ATTRIBUTED else None
+                if isinstance(detail, dict):
+                    self._exemplar(metric_of(vital), tags, float(value), at_s, {vital: detail})
+        weight = evidence.get("weight")
+        if isinstance(weight, dict):
+            self._weight(tags, at_s, weight)
+
+    def _weight(self, tags: Mapping[str, str], at_s: float, weight: Mapping[str, Any]) -> None:
+        """Every resource type of the view gets a sample (0 when it had none): a budget on fonts is met by a
+        page without fonts, not left without data."""
+        largest = weight.get("largest", [])
+        for kind, (count, transfer, decoded) in weight.get("types", {}).items():
+            own = {**tags, "type": kind}
+            rows = [
+                {"transfer": r[0], "decoded": r[1], "type": r[2], "url": r[3]}
+                for r in largest
+                if kind in ("total", "third-party") or r[2] == kind
+            ]
+            part = {"type": kind, "requests": count, "transfer": transfer, "decoded": decoded, "largest": rows}
+            detail = {"weight": part}
+            for metric, value in zip(RESOURCE_METRICS, (transfer, decoded, count), strict=True):
+                self.record(metric, own, float(value), at_s)
+                self._exemplar(metric, own, float(value), at_s, detail)
+
+    def _exemplar(
+        self, metric: str, tags: Mapping[str, str], value: float, at_s: float, detail: dict[str, Any]
+    ) -> None:
+        key = (metric, tuple(sorted(tags.items())))
+        p75 = self.series[key].percentile(75) / scale_of(metric)
+        keep(self.exemplars.setdefault(key, []), Exemplar(value, at_s, tags["page"], tags["user"], detail), p75)
+
+    def kept(self, metric: str, tags: Iterable[tuple[str, str]] = ()) -> list[Exemplar]:
+        """The kept page views of the series of `metric` whose tags all match."""
+        wanted = tuple(tags)
+        return [
+            e
+            for (name, own), kept in self.exemplars.items()
+            if name == metric and all(p in own for p in wanted)
+            for e in kept
+        ]
 
     def record_cut(self, page: str) -> None:
         """A page view the run's end cut short (between a visit and the last step on its page): counted
@@ -173,6 +235,10 @@ class BrowserStats:
             self.cut_short[page] = self.cut_short.get(page, 0) + n
         for lkey, values in other.lighthouse.items():
             self.lighthouse.setdefault(lkey, []).extend(values)
+        for ekey, kept in other.exemplars.items():
+            p75 = self.series[ekey].percentile(75) / scale_of(ekey[0])
+            for e in kept:
+                keep(self.exemplars.setdefault(ekey, []), e, p75)
         return self
 
     def to_json(self) -> dict[str, Any]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from loadorch.browser.lighthouse import aggregate_as_read
 from loadorch.browser.stats import BrowserStats, scale_of, unit_of
-from loadorch.config.thresholds import BROWSER_METRICS, LIGHTHOUSE_METRICS, Threshold
+from loadorch.config.thresholds import BROWSER_METRICS, LIGHTHOUSE_METRICS, RESOURCE_METRICS, Threshold
 from loadorch.verdict.evaluate import FAIL, ResultOf, ThresholdResult, aggregate, decide
 
-OWN_METRICS = (*BROWSER_METRICS, *LIGHTHOUSE_METRICS, "browser_step_failed")
+OWN_METRICS = (*BROWSER_METRICS, *LIGHTHOUSE_METRICS, *RESOURCE_METRICS, "browser_step_failed")
 
 
 def owns(metric: str) -> bool:

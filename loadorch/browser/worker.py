@@ -20,6 +20,7 @@ from typing import Any
 
 from loadorch.browser.cdp import CDPError, Connection
 from loadorch.browser.chromium import Chromium, find_chromium, rail_flags
+from loadorch.browser.evidence import clean
 from loadorch.browser.guard import HostGuard
 from loadorch.browser.journey import Action, Journey, PageSlot, allocate_pages, page_random
 from loadorch.browser.page import Page, StepError, View
@@ -91,7 +92,10 @@ class PageRunner:
         values = {k: v.get(k) for k in ("lcp", "fcp", "ttfb", "cls")}
         values["inp"] = v.get("inp") if v.get("interactions") else None
         msg = {"type": "view", "user": self.spec.name, "page": view.page, "at": view.started, "values": values}
-        self.reporter.send({**msg, "cut": True} if view.cut else msg)
+        if view.cut:
+            self.reporter.send({**msg, "cut": True})
+        else:  # which element, interaction and shift, and the page's weight: typed, masked and bounded here
+            self.reporter.send({**msg, "evidence": clean(v.get("attr"), view.weight, self.redactor)})
 
     def _blocked(self, page: str, url: str) -> None:
         self.reporter.send({"type": "blocked", "page": page, "url": self.redactor.cut(url, MAX_SHOWN, more="")})

@@ -426,7 +426,6 @@ class Connection:
         return Response(collector.status, collector.headers, body, keep, wanted, collector.special, collector.size,
                         collector.timing_value)
 
-
     def _feed(self, collector: _Collector, data: bytes | memoryview, first: bool, sent_at: float, method: str) -> bool:
         """One read's bytes into the response parser (empty: the server closed); True when the response
         ends with them. The first bytes of a response stamp its waiting time (time to first byte)."""
@@ -545,7 +544,6 @@ class Connection:
         body = b"".join(collector.body) if collector.body else b""
         return Response(collector.status, collector.headers, body, keep, wanted, collector.special, collector.size,
                         collector.timing_value)
-
 
     def _collector_for(self, buffer: bytearray, n: int, want: bytes | None, keep_headers: bool) -> _Collector:
         """The plain collector when the response's first `n` bytes hold its whole head, it is not a 1xx, its

@@ -44,6 +44,7 @@ from loadorch.traffic.trace import TraceIds
 
 DEFAULT_MAX_BODY = 10 * 1024 * 1024  # the profile's max_response_body when not given
 
+
 class LeanRunner:
     """The lean client (a RequestRunner): renders, sends and checks a request on the user's own connection."""
 

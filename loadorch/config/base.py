@@ -61,5 +61,3 @@ class ThinkTime(Strict):
         if self.between is not None:
             return self.between
         return (self.constant or 0.0, self.constant or 0.0)
-
-

@@ -247,9 +247,7 @@ def _check_json_value(value: Any, path: tuple[Any, ...], doc: Document) -> list[
     bad = _not_json(value)
     if bad is None:
         return []
-    return [
-        Problem(doc.file, doc.line_of(path), _dot(path), f"{bad} is not a JSON value; quote it to send it as text")
-    ]
+    return [Problem(doc.file, doc.line_of(path), _dot(path), f"{bad} is not a JSON value; quote it to send it as text")]
 
 
 def _not_json(value: Any) -> str | None:

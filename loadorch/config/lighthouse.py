@@ -2,7 +2,10 @@
 
 From the documented result object: `audits.<id>.numericValue` becomes `lighthouse_audit{id:<id>}`
 (milliseconds for timing audits, the audit's own unit otherwise) and `categories.<id>.score` (0..1)
-becomes `lighthouse_score{category:<id>}`. A result with a `runtimeError` measured nothing and is an error.
+becomes `lighthouse_score{category:<id>}`. The `resource-summary` audit's rows (requests and transfer
+size by resource type) become `browser_resource_count{type:<type>}` and `browser_resource_bytes{type:<type>}`,
+the names the browser users' page weight has (Lighthouse's `media` counted as `other`).
+A result with a `runtimeError` measured nothing and is an error.
 Several files (several Lighthouse runs) give several samples, so `med` and `p(N)` work as in Lighthouse CI's
 aggregation methods.
 """
@@ -23,8 +26,8 @@ class LighthouseError(ValueError):
 
 @dataclass(frozen=True)
 class Sample:
-    metric: str  # lighthouse_audit or lighthouse_score
-    tag: str  # id or category
+    metric: str  # lighthouse_audit, lighthouse_score, browser_resource_count or browser_resource_bytes
+    tag: str  # id, category or type
     value_of: str  # the audit id or category id
     value: float
     source: str  # the file it came from
@@ -59,11 +62,37 @@ def parse(doc: Any, source: str) -> list[Sample]:
         value = _number(audit.get("numericValue") if isinstance(audit, dict) else None)
         if value is not None:
             samples.append(Sample("lighthouse_audit", "id", str(audit_id), value, source))
+    samples += _resources(doc["audits"].get("resource-summary"), source)
     for category_id, category in sorted((doc.get("categories") or {}).items()):
         score = _number(category.get("score") if isinstance(category, dict) else None)
         if score is not None:
             samples.append(Sample("lighthouse_score", "category", str(category_id), score, source))
     return samples
+
+
+LIGHTHOUSE_TYPES = {"media": "other"}  # its resource types that browser users count under another name
+RESOURCE_TYPES = ("document", "script", "stylesheet", "image", "font", "other", "third-party", "total")
+
+
+def _resources(audit: Any, source: str) -> list[Sample]:
+    items = audit.get("details", {}).get("items") if isinstance(audit, dict) else None
+    if not isinstance(items, list):
+        return []
+    sums: dict[str, list[float]] = {}
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        kind = LIGHTHOUSE_TYPES.get(str(item.get("resourceType")), str(item.get("resourceType")))
+        count, size = _number(item.get("requestCount")), _number(item.get("transferSize"))
+        if kind in RESOURCE_TYPES and count is not None and size is not None:
+            row = sums.setdefault(kind, [0.0, 0.0])
+            row[0] += count
+            row[1] += size
+    out = []
+    for kind, (count, size) in sorted(sums.items()):
+        out.append(Sample("browser_resource_count", "type", kind, count, source))
+        out.append(Sample("browser_resource_bytes", "type", kind, size, source))
+    return out
 
 
 def _number(value: Any) -> float | None:

@@ -32,10 +32,6 @@ def _no_line_breaks(headers: dict[str, str]) -> dict[str, str]:
 Headers = Annotated[dict[str, str], AfterValidator(_no_line_breaks)]
 
 
-
-
-
-
 class SequenceSpec(Strict):
     start: int = 1
     step: int = Field(1, ge=1)
@@ -191,7 +187,6 @@ class SetupStep(Strict):
 ThresholdItem = str | dict[str, Any]
 
 
-
 class Scenario(Strict):
     name: str = Field(min_length=1)
     description: str | None = None
@@ -219,5 +214,6 @@ class Scenario(Strict):
         if len(set(browsers)) != len(browsers):
             raise ValueError("two browsers have the same name; browser names must be unique")
         return self
+
 
 __all__ = ["MAX_THINK_S", "BrowserSpec", "Step", "Strict", "Tags", "ThinkTime"]

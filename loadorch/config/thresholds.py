@@ -32,7 +32,13 @@ BROWSER_METRICS = (
     "browser_web_vital_cls",
 )
 LIGHTHOUSE_METRICS = ("lighthouse_audit", "lighthouse_score")
-METRICS.update({m: ("avg", "min", "max", "med", "p") for m in (*BROWSER_METRICS, *LIGHTHOUSE_METRICS)})
+# page weight per page view and resource type (document, script, stylesheet, image, font, other, third-party,
+# total): transfer bytes, decoded bytes, requests; a Lighthouse result's resource-summary is read into the same
+RESOURCE_METRICS = ("browser_resource_bytes", "browser_resource_decoded_bytes", "browser_resource_count")
+RESOURCE_TYPES = ("document", "script", "stylesheet", "image", "font", "other", "third-party", "total")
+METRICS.update(
+    {m: ("avg", "min", "max", "med", "p") for m in (*BROWSER_METRICS, *LIGHTHOUSE_METRICS, *RESOURCE_METRICS)}
+)
 METRICS["browser_step_failed"] = ("rate",)
 # the target's own Server-Timing entries (`app;dur=47`, `cache;desc=hit`): an entry's durations (ms), and the
 # share of responses with that entry whose desc was the one named (a cache hit ratio)
@@ -42,6 +48,7 @@ METRICS["server_timing_desc"] = ("rate",)
 # Tags a metric family can be filtered by; other metrics use TAGS.
 METRIC_TAGS: dict[str, tuple[str, ...]] = {
     **{m: ("page", "user") for m in (*BROWSER_METRICS, "browser_step_failed")},
+    **{m: ("page", "user", "type") for m in RESOURCE_METRICS},
     "lighthouse_audit": ("id",),
     "lighthouse_score": ("category",),
 }
@@ -157,6 +164,8 @@ def parse_selector(text: str, free_tags: Iterable[str] = ()) -> Selector:
                 raise ThresholdSyntaxError(_unknown("tag", name, allowed) + hint)
             if name == "kind" and value not in ("read", "write"):
                 raise ThresholdSyntaxError(f"kind must be read or write, not {value!r}")
+            if name == "type" and metric in RESOURCE_METRICS and value not in RESOURCE_TYPES:
+                raise ThresholdSyntaxError(_unknown("resource type", value, RESOURCE_TYPES))
             if name == EXPECTED_RESPONSE and value != "true":
                 raise ThresholdSyntaxError(
                     f"{EXPECTED_RESPONSE}:{value} is not supported; {EXPECTED_RESPONSE}:true (successful requests) "

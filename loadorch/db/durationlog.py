@@ -17,14 +17,20 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+from loadorch.db.plans import Plan, read_plan
 
 _TIMED = re.compile(r"duration: ([0-9]+(?:\.[0-9]+)?) ms(.*)\Z", re.S)
 _INLINE = re.compile(r"\s+(?:statement|execute\b[^:]*): (.*)\Z", re.S)  # "  statement: ..." / "  execute S_1: ..."
 _STARTED = re.compile(r"(?:statement|execute\b[^:]*): (.*)\Z", re.S)  # log_statement's line, when it started
+_V = TypeVar("_V")
+_PLAN = "  plan:\n"  # auto_explain: "duration: 12.5 ms  plan:\n{...}"
 NOT_STATEMENTS = frozenset({"PARSE", "BIND", "<FASTPATH>"})  # the ps display of phases logged bare
 CSV_SESSION, CSV_PS, CSV_MESSAGE, CSV_APP, CSV_QUERY_ID = 5, 7, 13, 22, 25  # csvlog columns (PostgreSQL 14+)
 MAX_SESSIONS = 10_000  # sessions whose last statement text is kept for naming bare lines
 MAX_NAMED = 1_000  # distinct slow statements kept by name; the rest counted under "other"
+MAX_PLAN_TEXT = 256 * 1024  # an auto_explain plan longer than this is not read (counted in plans_skipped)
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,8 @@ class Logged:
     application_name: str
     statement: str = ""  # its text, inline or logged by its session when it started; "" if not read
     query_id: int = 0  # pg_stat_statements' queryid (0: not computed or not logged)
+    session: str = ""
+    plan_text: str = ""  # auto_explain's JSON plan, when this line is one (then it is not a statement)
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,9 @@ def parse(text: str) -> Iterator[Logged]:
                 _remember(started, row.session, began.group(1))
             continue
         rest = timed.group(2)
+        if rest.startswith(_PLAN):
+            yield Logged(row.at, float(timed.group(1)), row.app, "", row.query_id, row.session, rest[len(_PLAN) :])
+            continue
         if rest:
             inline = _INLINE.match(rest)
             if inline is None:
@@ -70,7 +81,7 @@ def parse(text: str) -> Iterator[Logged]:
             continue
         else:
             statement = started.pop(row.session, "")
-        yield Logged(row.at, float(timed.group(1)), row.app, statement, row.query_id)
+        yield Logged(row.at, float(timed.group(1)), row.app, statement, row.query_id, row.session)
 
 
 def _remember(started: dict[str, str], session: str, statement: str) -> None:
@@ -131,8 +142,12 @@ class SlowTally:
     by_statement: dict[str, list[float]] = field(default_factory=dict)  # key -> [count, max_ms]
     texts: dict[str, str] = field(default_factory=dict)  # key -> the log's text, if any
     ids: set[int] = field(default_factory=set)
+    slow_ms_total: dict[str, float] = field(default_factory=dict)  # key -> the time its slow lines took
+    plans: dict[str, Plan] = field(default_factory=dict)  # key -> the slowest auto_explain plan paired with it
+    plan_counts: dict[str, int] = field(default_factory=dict)  # key -> plans paired with its slow lines
+    plans_skipped: int = 0  # plan lines too long or unreadable
 
-    def add(self, line: Logged) -> None:
+    def add(self, line: Logged) -> str:
         self.count += 1
         if line.query_id:
             self.ids.add(line.query_id)
@@ -144,16 +159,67 @@ class SlowTally:
         seen = self.by_statement.setdefault(key, [0.0, 0.0])
         seen[0] += 1
         seen[1] = max(seen[1], line.duration_ms)
+        self.slow_ms_total[key] = self.slow_ms_total.get(key, 0.0) + line.duration_ms
         if line.statement and key not in self.texts:
             self.texts[key] = line.statement
+        return key
+
+    def attach(self, key: str, plan: Plan) -> None:
+        self.plan_counts[key] = self.plan_counts.get(key, 0) + 1
+        kept = self.plans.get(key)
+        if kept is None or plan.duration_ms > kept.duration_ms:
+            self.plans[key] = plan
+
+
+class PlanPairing:
+    """Pairs auto_explain's plan lines with slow statement lines of the same session and query_id, in
+    either order (the simple protocol logs the plan first; the extended one logs it when the portal
+    closes, after the execute line)."""
+
+    def __init__(self, tally: SlowTally) -> None:
+        self.tally = tally
+        self.plans: dict[tuple[str, int], Plan] = {}  # (session, query_id) -> a plan waiting for its slow line
+        self.slow: dict[tuple[str, int], str] = {}  # (session, query_id) -> a slow line's key waiting for its plan
+
+    def plan(self, line: Logged) -> None:
+        plan = read_plan(line.plan_text, line.duration_ms) if len(line.plan_text) <= MAX_PLAN_TEXT else None
+        if plan is None:
+            self.tally.plans_skipped += 1
+            return
+        at = (line.session, line.query_id)
+        key = self.slow.pop(at, None)
+        if key is not None:
+            self.tally.attach(key, plan)
+        else:
+            _bounded_put(self.plans, at, plan)
+
+    def statement(self, line: Logged, key: str) -> None:
+        at = (line.session, line.query_id)
+        plan = self.plans.pop(at, None)
+        if plan is not None:
+            self.tally.attach(key, plan)
+        else:
+            _bounded_put(self.slow, at, key)
+
+
+def _bounded_put(waiting: dict[tuple[str, int], _V], at: tuple[str, int], value: _V) -> None:
+    waiting.pop(at, None)
+    if len(waiting) >= MAX_SESSIONS:
+        del waiting[next(iter(waiting))]
+    waiting[at] = value
 
 
 def slow_in(text: str, start: str, end: str, slow_ms: float, exclude_app: str = "") -> SlowTally:
     """Statements logged in [start, end] (timestamps compared as text, same format) lasting > slow_ms."""
     tally = SlowTally()
+    pairing = PlanPairing(tally)
     for line in parse(text):
-        if start <= line.at <= end and line.duration_ms > slow_ms and line.application_name != exclude_app:
-            tally.add(line)
+        if line.at < start or line.application_name == exclude_app:
+            continue
+        if line.plan_text:
+            pairing.plan(line)  # a plan logged just after the window may belong to a statement inside it
+        elif line.at <= end and line.duration_ms > slow_ms:
+            pairing.statement(line, tally.add(line))
     return tally
 
 

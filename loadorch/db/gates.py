@@ -60,7 +60,7 @@ def _per_request(
     expr = t.expression
     tags = t.selector.tags
     h = merged.select_db(tags)
-    probed = [p for p in (db.probe if db else []) if p.queries is not None and _matches(p, tags)]
+    probed = probed_rows(db, tags)
     findings = _n_plus_one(probed)
     if h.count:
         observed, low, high = aggregate(h, expr.aggregation, expr.percentile)
@@ -83,13 +83,22 @@ def _per_request(
     )
 
 
+def probed_rows(db: DbMeasurement | None, tags: tuple[tuple[str, str], ...]) -> list[ProbeRow]:
+    """The probe's measured rows that match a selector's tags."""
+    return [p for p in (db.probe if db else []) if p.queries is not None and _matches(p, tags)]
+
+
 def _matches(p: ProbeRow, tags: tuple[tuple[str, str], ...]) -> bool:
     return all((p.method == v.upper()) if k == "method" else p.tag(k) == v for k, v in tags)
 
 
 def _n_plus_one(rows: list[ProbeRow]) -> str:
-    parts = list(dict.fromkeys(f"{p.name}: {r}" for p in rows for r in p.repeated))  # once per name and statement
+    parts = list(dict.fromkeys(f"{p.name}: {r}{_source(r.source)}" for p in rows for r in p.repeated))  # once each
     return ("; N+1 (one request ran a statement more than once): " + "; ".join(parts)) if parts else ""
+
+
+def _source(source: str) -> str:
+    return f" (once per row of {source})" if source else ""
 
 
 def _exact(values: list[float], aggregation: str, pct: float | None) -> float:

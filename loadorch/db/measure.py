@@ -15,6 +15,7 @@ class Repeated:
 
     statement: str  # shortened normalized text, e.g. "SELECT ... FROM categories WHERE id = $1"
     calls: int
+    source: str = ""  # the statement whose rows the loop walked (it returned exactly `calls` rows), if found
 
     def __str__(self) -> str:
         return f"{self.statement} x{self.calls}"
@@ -57,6 +58,9 @@ class DbMeasurement:
     slow_top: list[dict[str, Any]] = field(default_factory=list)  # slow statements by count: statement, count, max_ms
     window_start: str = ""  # the window's edges on the server's clock (log_timezone), as the log stamps lines
     window_end: str = ""
+    # the slow statements' plans with their flags (db.explain.slow_plans), and why there are none, if so
+    plans: list[dict[str, Any]] = field(default_factory=list)
+    plans_note: str | None = None
 
     def __post_init__(self) -> None:
         self._per_point = 1  # samples per point of `timeseries` (doubles as a long run's points merge)
@@ -95,10 +99,7 @@ class DbMeasurement:
         elif self.slow_unmeasured:
             doc["slow"] = None
         doc["slow_share"] = self.slow_share
-        doc["probe"] = [
-            {**asdict(p), "repeated": [{"statement": r.statement, "calls": r.calls} for r in p.repeated]}
-            for p in self.probe
-        ]
+        doc["probe"] = [{**asdict(p), "repeated": [asdict(r) for r in p.repeated]} for p in self.probe]
         return doc
 
     @classmethod
@@ -106,7 +107,9 @@ class DbMeasurement:
         probe = [
             ProbeRow(
                 **{k: v for k, v in p.items() if k != "repeated"},
-                repeated=tuple(Repeated(r["statement"], int(r["calls"])) for r in p.get("repeated", [])),
+                repeated=tuple(
+                    Repeated(r["statement"], int(r["calls"]), str(r.get("source", ""))) for r in p.get("repeated", [])
+                ),
             )
             for p in doc.get("probe", [])
         ]

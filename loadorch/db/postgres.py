@@ -4,14 +4,16 @@ OWN_MARK and its own application_name, so none of them is ever counted."""
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from loadorch.config.collectors import PostgresCollector, redacted_dsn
+from loadorch.db.explain import EXPLAIN_SETTINGS, explain_notes, explain_problem, generic_plan_sql
 from loadorch.db.logfiles import LogFiles
 from loadorch.db.settings import Override, hides, overrides
-from loadorch.db.statements import OWN_MARK, Snapshot, hidden_rows, snapshot_rows
+from loadorch.db.statements import FIGURES, OWN_MARK, Snapshot, hidden_rows, snapshot_rows
 from loadorch.errors import RunError
 
 _NOW = "to_char(clock_timestamp() AT TIME ZONE current_setting('log_timezone'), 'YYYY-MM-DD HH24:MI:SS.MS') AS at"
@@ -29,6 +31,11 @@ class Readiness:
     slow_unmeasured: str | None = None  # db_query_slow only
     max_entries: str = "?"
     log_source: str = ""  # "jsonlog", "csvlog" or a path
+    plans_unlogged: str | None = None  # why the log has no plans of slow statements (auto_explain), with the fix
+    plan_notes: list[str] = field(default_factory=list)
+    work_mem: str = ""
+    version: int = 0  # server_version_num
+    database_oid: int = 0
 
 
 class PgSession:
@@ -87,7 +94,51 @@ class PgSession:
             ready.slow_unmeasured = self._log_problem(role)
         except self._psycopg.Error as exc:
             ready.slow_unmeasured = f"cannot check the duration log ({_first_line(exc)}): GRANT pg_monitor TO {role};"
+        try:
+            self._explain_check()
+        except self._psycopg.Error as exc:
+            ready.plans_unlogged = f"cannot read the auto_explain settings ({_first_line(exc)})"
         return ready
+
+    def _explain_check(self) -> None:
+        """Whether auto_explain logs the slow statements' plans in JSON, and what the plans would need."""
+        ready = self.ready
+        rows = self.query(
+            "SELECT name, current_setting(name, true) FROM unnest(%s::text[]) AS name",
+            (
+                [
+                    "shared_preload_libraries",
+                    "session_preload_libraries",
+                    "work_mem",
+                    "server_version_num",
+                    *EXPLAIN_SETTINGS,
+                ],
+            ),
+        )
+        found = {str(name): (None if value is None else str(value)) for name, value in rows}
+        libraries = f"{found.get('shared_preload_libraries') or ''},{found.get('session_preload_libraries') or ''}"
+        ready.plans_unlogged = explain_problem(libraries, found, self.settings.slow_ms)
+        ready.plan_notes = [] if ready.plans_unlogged else explain_notes(found)
+        ready.work_mem = found.get("work_mem") or ""
+        ready.version = int(found.get("server_version_num") or 0)
+        ready.database_oid = int(self.value("SELECT oid::bigint FROM pg_database WHERE datname = current_database()"))
+
+    def generic_plans(self, queries: dict[int, str]) -> tuple[dict[int, str], list[str]]:
+        """EXPLAIN (GENERIC_PLAN) of normalized statements by query_id (PostgreSQL 16+): their JSON plans,
+        and what could not be explained."""
+        plans: dict[int, str] = {}
+        problems = []
+        for query_id, text in queries.items():
+            sql = generic_plan_sql(text)
+            if sql is None:
+                continue
+            try:  # no parameters: a normalized text may hold a % operator that a placeholder pass would misread
+                doc = self.conn.execute(f"{OWN_MARK} {sql}").fetchone()[0]
+            except self._psycopg.Error as exc:
+                problems.append(f"EXPLAIN (GENERIC_PLAN) failed for query_id {query_id}: {_first_line(exc)}")
+                continue
+            plans[query_id] = doc if isinstance(doc, str) else json.dumps(doc)
+        return plans, problems
 
     def _statements_problem(self, role: str) -> str | None:
         if not self.is_superuser and not self.value("SELECT pg_has_role(current_user, 'pg_read_all_stats', 'USAGE')"):
@@ -177,8 +228,8 @@ class PgSession:
     # -- measuring --------------------------------------------------------------------------------
     def snapshot(self) -> Snapshot:
         rows = self.query(
-            "SELECT userid::bigint, dbid::bigint, queryid, toplevel, calls, total_exec_time, max_exec_time, query "
-            "FROM pg_stat_statements"
+            "SELECT userid::bigint, dbid::bigint, queryid, toplevel, calls, total_exec_time, max_exec_time, query, "
+            f"{FIGURES} FROM pg_stat_statements"
         )
         info = self.query(f"SELECT dealloc, stats_reset::text, {_NOW} FROM pg_stat_statements_info")
         dealloc, reset, at = info[0]

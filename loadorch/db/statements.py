@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from loadorch.db.durationlog import SlowTally
 from loadorch.db.measure import Repeated, short_statement
@@ -20,6 +21,10 @@ class StatRow:
     total_ms: float
     query: str
     max_ms: float = 0.0  # max_exec_time since the entry was created or its min/max reset
+    rows: int = 0  # rows retrieved or affected
+    shared_hit: int = 0  # shared_blks_hit
+    shared_read: int = 0  # shared_blks_read
+    temp_written: int = 0  # temp_blks_written
 
 
 @dataclass(frozen=True)
@@ -38,26 +43,32 @@ class Delta:
     total_ms: float
     query: str
     max_ms: float | None = None  # the longest run in the window, when the snapshots tell it
+    rows: int = 0
+    shared_hit: int = 0
+    shared_read: int = 0
+    temp_written: int = 0
 
     @property
     def toplevel(self) -> bool:
         return self.key[3]
 
 
-Row = tuple[int, int, int | None, bool, int, float, float, str | None]
+Row = tuple[Any, ...]  # (userid, dbid, queryid, toplevel, calls, total, max, query[, rows, hit, read, temp written])
+FIGURES = "rows, shared_blks_hit, shared_blks_read, temp_blks_written"  # the optional columns, in order
 
 
 def snapshot_rows(rows: Iterable[Row]) -> dict[StatKey, StatRow]:
-    """Rows of (userid, dbid, queryid, toplevel, calls, total_exec_time, max_exec_time, query), without the
-    collector's own statements; a row without a queryid (no privilege to see it) cannot be matched and is
-    left out (`hidden_rows` counts them)."""
+    """Rows of (userid, dbid, queryid, toplevel, calls, total_exec_time, max_exec_time, query, then
+    optionally the FIGURES columns), without the collector's own statements; a row without a queryid (no
+    privilege to see it) cannot be matched and is left out (`hidden_rows` counts them)."""
     out: dict[StatKey, StatRow] = {}
-    for userid, dbid, queryid, toplevel, calls, total_ms, max_ms, query in rows:
+    for userid, dbid, queryid, toplevel, calls, total_ms, max_ms, query, *figures in rows:
         text = query or ""
         if queryid is None or text.lstrip().startswith(OWN_MARK):
             continue
         key = (int(userid), int(dbid), int(queryid), bool(toplevel))
-        out[key] = StatRow(int(calls), float(total_ms), text, float(max_ms or 0.0))
+        more = [int(v or 0) for v in figures[:4]]
+        out[key] = StatRow(int(calls), float(total_ms), text, float(max_ms or 0.0), *more)
     return out
 
 
@@ -75,7 +86,20 @@ def diff(before: Snapshot, after: Snapshot) -> list[Delta]:
         calls = row.calls - (old.calls if old else 0)
         if calls > 0:
             longest = row.max_ms if old is None or row.max_ms > old.max_ms else None
-            out.append(Delta(key, calls, row.total_ms - (old.total_ms if old else 0.0), row.query, longest))
+            base = old or StatRow(0, 0.0, "")
+            out.append(
+                Delta(
+                    key,
+                    calls,
+                    row.total_ms - base.total_ms,
+                    row.query,
+                    longest,
+                    row.rows - base.rows,
+                    row.shared_hit - base.shared_hit,
+                    row.shared_read - base.shared_read,
+                    row.temp_written - base.temp_written,
+                )
+            )
     return out
 
 
@@ -126,9 +150,20 @@ def top_level_calls(deltas: Iterable[Delta]) -> int:
 
 
 def repeated(deltas: Iterable[Delta]) -> tuple[Repeated, ...]:
-    """Statements run more than once by one request (the probe's window holds exactly one request)."""
-    rows = [Repeated(short_statement(d.query), d.calls) for d in deltas if d.toplevel and d.calls > 1]
+    """Statements run more than once by one request (the probe's window holds exactly one request), each
+    with its source when one can be told: the statement of the same request, run fewer times, that returned
+    exactly as many rows as the loop ran (the list whose rows the loop walked)."""
+    top = [d for d in deltas if d.toplevel]
+    rows = [Repeated(short_statement(d.query), d.calls, _source(d, top)) for d in top if d.calls > 1]
     return tuple(sorted(rows, key=lambda r: (-r.calls, r.statement)))
+
+
+def _source(loop: Delta, others: list[Delta]) -> str:
+    fits = [d for d in others if d is not loop and d.calls < loop.calls and d.rows == loop.calls]
+    if not fits:
+        return ""
+    best = min(fits, key=lambda d: (d.calls, d.query))  # a list run once beats one run per row of another
+    return short_statement(best.query, 120)
 
 
 def top_statements(deltas: Iterable[Delta], n: int = 10) -> list[dict[str, object]]:

@@ -121,9 +121,7 @@ def _container_security() -> Manifest:
     }
 
 
-def _pod_spec(
-    inp: RenderInput, containers: list[Manifest], init: list[Manifest] | None = None
-) -> Manifest:
+def _pod_spec(inp: RenderInput, containers: list[Manifest], init: list[Manifest] | None = None) -> Manifest:
     name = _release(inp)
     spec: Manifest = {
         "restartPolicy": "Never",

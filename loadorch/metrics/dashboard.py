@@ -46,9 +46,7 @@ source.addEventListener("end", () => source.close());
 """
 
 
-def dashboard_app(
-    title: str, live_doc: Callable[[], LiveView], finished: Callable[[], bool]
-) -> Callable[..., Any]:
+def dashboard_app(title: str, live_doc: Callable[[], LiveView], finished: Callable[[], bool]) -> Callable[..., Any]:
     """A WSGI app: `/` the page, `/live.js`, `/live.css`, `/events` the stream of redrawn sections."""
 
     def headers(content_type: str) -> list[tuple[str, str]]:

@@ -81,10 +81,7 @@ def html_section(browser: Browser | None) -> str:
     lists = [
         f"<li>blocked (outside allowed_hosts): {escape(b.url)} on page {escape(b.page or '?')} ({b.count}x)</li>"
         for b in browser.blocked[:20]
-    ] + [
-        f"<li>failed: {escape(f.user)}, {escape(f.reason)} ({f.count}x)</li>"
-        for f in browser.failures[:20]
-    ]
+    ] + [f"<li>failed: {escape(f.user)}, {escape(f.reason)} ({f.count}x)</li>" for f in browser.failures[:20]]
     if lists:
         parts.append("<ul>" + "".join(lists) + "</ul>")
     return "".join(parts)

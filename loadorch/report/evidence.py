@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from html import escape
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from loadorch.report import evidence_browser
+from loadorch.report.evidence_db import db_evidence, db_html, db_markdown, db_short
 from loadorch.results import Evidence, Results, SlowRequest, ThresholdRow, TimeSplit
 from loadorch.verdict.evaluate import FAIL, INCONCLUSIVE, ThresholdResult
 
@@ -45,7 +47,12 @@ def http_builder(result: ThresholdResult, record: RunRecord) -> dict[str, Any]:
     return http_evidence(result, record)
 
 
-BUILDERS: tuple[Builder, ...] = (http_builder,)
+def browser_builder(result: ThresholdResult, record: RunRecord) -> dict[str, Any]:
+    """The browser layer: computed by the run from the kept page views (run/browsers.py `evidence`)."""
+    return {"browser": record.browser_evidence.get(f"{result.selector} {result.expression}")}
+
+
+BUILDERS: tuple[Builder, ...] = (http_builder, db_evidence, browser_builder)  # db_evidence: report/evidence_db.py
 
 
 def evidence_json(result: ThresholdResult, record: RunRecord) -> dict[str, Any] | None:
@@ -167,6 +174,8 @@ LAYERS: tuple[Layer, ...] = (
     Layer("slowest", _slow_short, _slow_md, _slow_html),
     Layer("time_split", _split_short, _split_md, _split_html),
     Layer("notes", _notes_short, _notes_md, _notes_html),
+    Layer("browser", evidence_browser.short, evidence_browser.markdown, evidence_browser.html),
+    Layer("database", db_short, db_markdown, db_html),  # report/evidence_db.py
 )
 
 

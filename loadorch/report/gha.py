@@ -55,9 +55,7 @@ def line_of_selector(text: str, selector: str) -> int | None:
     return None
 
 
-def threshold_commands(
-    results: Sequence[ThresholdRow], sources: Mapping[str, str], files: Mapping[str, str]
-) -> str:
+def threshold_commands(results: Sequence[ThresholdRow], sources: Mapping[str, str], files: Mapping[str, str]) -> str:
     """One error per breached threshold, at the line that set it (profile or scenario file)."""
     out = []
     for r in results:

@@ -178,8 +178,7 @@ def _checks(doc: Results) -> str:
     if not doc.checks:
         return ""
     rows = "".join(
-        f"<tr><td>{_tag(c.verdict)}</td><td>{escape(c.name)}</td><td>{escape(c.message)}</td></tr>"
-        for c in doc.checks
+        f"<tr><td>{_tag(c.verdict)}</td><td>{escape(c.name)}</td><td>{escape(c.message)}</td></tr>" for c in doc.checks
     )
     return f"<h2>Run integrity</h2><table><tr><th></th><th>check</th><th>detail</th></tr>{rows}</table>"
 

@@ -50,6 +50,8 @@ class RunRecord:
     database: dict[str, Any] | None = None  # the postgres collector's measurement (DbMeasurement.to_json)
     load: LoadRecord | None = None
     browser: dict[str, Any] | None = None  # browser users and Lighthouse results (loadorch.browser.results)
+    # a browser gate's evidence (results.BrowserEvidence as JSON) by "selector expression", from the run
+    browser_evidence: dict[str, dict[str, Any]] = field(default_factory=dict)
     window: tuple[tuple[float, float], ...] = ()  # the measurement window's spans (s), if the profile has one
     window_source: str = ""
     tags: dict[str, str] = field(default_factory=dict)  # --tag: the whole run's tags
@@ -83,8 +85,13 @@ def planned_load(
     (the live page drew a staged run as a jump to its final users at 1 s)."""
     stages = tuple(open_stages) if open_stages is not None else tuple(user_stages or ())
     model = "open" if open_stages is not None else "closed"
-    return LoadRecord(model, users, spawn_rate, tuple((float(a), float(b), float(d)) for a, b, d in stages),
-                      [list(s) for s in samples])
+    return LoadRecord(
+        model,
+        users,
+        spawn_rate,
+        tuple((float(a), float(b), float(d)) for a, b, d in stages),
+        [list(s) for s in samples],
+    )
 
 
 def build(record: RunRecord) -> dict[str, Any]:

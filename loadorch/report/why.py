@@ -92,7 +92,7 @@ def _threshold_reason(t: ThresholdRow, failed_requests: bool) -> str:
     if message.startswith("no data: all"):
         return f"{where}: every matching request failed, so there is no latency to judge: see the top errors"
     if message.startswith("no data") and t.selector.startswith("db_"):
-        return f"{where}: {message[len('no data: '):]}: {_DB_NO_DATA.get(t.selector.split('{')[0], _DB_EMPTY)}"
+        return f"{where}: {message[len('no data: ') :]}: {_DB_NO_DATA.get(t.selector.split('{')[0], _DB_EMPTY)}"
     if message.startswith("no data") and t.selector.startswith(("browser_", "lighthouse_")):
         # not about request tags: a vital no page view had (INP without a working click, type or press)
         return f"{where}: {message}: see the failed steps and the Browser section, or remove this threshold"

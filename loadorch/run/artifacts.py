@@ -68,8 +68,10 @@ def _dump(value: Any, indent: str, out: list[str]) -> None:
             out.append(("," if n else "") + "\n" + inner + key + ": ")
             _dump(v, inner, out)
         out.append("\n" + indent + "}")
-    elif isinstance(value, (list, tuple)) and value and not all(
-        _plain(v) or (isinstance(v, (list, tuple)) and all(_plain(x) for x in v)) for v in value
+    elif (
+        isinstance(value, (list, tuple))
+        and value
+        and not all(_plain(v) or (isinstance(v, (list, tuple)) and all(_plain(x) for x in v)) for v in value)
     ):
         inner = indent + "  "
         out.append("[")
@@ -78,5 +80,6 @@ def _dump(value: Any, indent: str, out: list[str]) -> None:
             _dump(v, inner, out)
         out.append("\n" + indent + "]")
     else:
-        out.append(json.dumps(value, separators=(",", ":") if isinstance(value, (list, tuple)) else None,
-                              allow_nan=False))
+        out.append(
+            json.dumps(value, separators=(",", ":") if isinstance(value, (list, tuple)) else None, allow_nan=False)
+        )

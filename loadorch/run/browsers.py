@@ -7,7 +7,9 @@ import os
 import signal
 import time
 from collections.abc import Callable, Mapping
+from typing import Any
 
+from loadorch.browser.evidence import for_gate
 from loadorch.browser.sink import BrowserSink
 from loadorch.browser.stats import BrowserStats
 from loadorch.browser.verdict import evaluate_browser, owns
@@ -136,6 +138,22 @@ def collected(sink: BrowserSink | None, cfg: RunConfig) -> BrowserStats | None:
 
         record(stats, cfg.lighthouse)
     return stats
+
+
+def evidence(stats: BrowserStats | None, rows: list[ThresholdResult]) -> dict[str, dict[str, Any]]:
+    """The evidence of each browser gate that did not pass (browser/evidence.py), by "selector expression":
+    the page view at the gate's value and the worst, with what their pages measured."""
+    out: dict[str, dict[str, Any]] = {}
+    if stats is None:
+        return out
+    for row in rows:
+        t = row.threshold
+        if t is None or row.verdict == PASS or not owns(t.selector.metric):
+            continue
+        found = for_gate(t, stats, row.observed)
+        if found is not None:
+            out[f"{row.selector} {row.expression}"] = found
+    return out
 
 
 def evaluator(stats: BrowserStats, min_samples: int) -> Callable[[Threshold], ThresholdResult | None]:

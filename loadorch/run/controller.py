@@ -505,8 +505,14 @@ def _decide(run: _Run, summary: MasterSummary | None, db: Any = None) -> _Decisi
     if cfg.window is not None:  # thresholds judge the measurement window; the ramps are reported apart
         judged, seconds = merged.windowed(), window_seconds(cfg.window.spans, elapsed)
     threshold_results = (
-        evaluate(cfg.thresholds, judged, cfg.min_samples, seconds, db_judge(judged, cfg.min_samples, seconds, db),
-                 *browser_judge)
+        evaluate(
+            cfg.thresholds,
+            judged,
+            cfg.min_samples,
+            seconds,
+            db_judge(judged, cfg.min_samples, seconds, db),
+            *browser_judge,
+        )
         if summary and summary.t0
         else []
     )
@@ -632,6 +638,7 @@ def _record(run: _Run, decision: _Decision, db: Any, signals: StopSignals) -> re
         duration_s=cfg.duration_s,
         database=db.to_json() if db is not None else None,
         browser=browser_results(decision.browser, cfg.thresholds) if decision.browser is not None else None,
+        browser_evidence=browsers.evidence(decision.browser, decision.thresholds),
         window=cfg.window.spans if cfg.window else (),
         tags=dict(cfg.run_tags),
         window_source=cfg.window.source if cfg.window else "",

@@ -16,7 +16,8 @@ from typing import Any
 from loadorch.client.vu import LeanRunner
 from loadorch.config.collectors import PostgresCollector
 from loadorch.config.resolve import RunConfig
-from loadorch.db.durationlog import slow_in
+from loadorch.db.durationlog import SlowTally, slow_in
+from loadorch.db.explain import GENERIC_PLAN_VERSION, generic_candidates, slow_plans
 from loadorch.db.logfiles import LogGap, LogMark
 from loadorch.db.measure import DbMeasurement, ProbeRow
 from loadorch.db.postgres import PgSession
@@ -220,9 +221,34 @@ class DatabaseCollector:
         tally = slow_in(text, start, end, self.settings.slow_ms, exclude_app=self.session.app)
         m.slow = tally.count
         m.slow_top = slow_named(tally, deltas)
+        self._plans(tally, deltas)
         missing = unlogged_slow(deltas, tally, self.settings.slow_ms)
         if missing:
             m.slow_unmeasured = unlogged_message(missing, self.settings.slow_ms)
+
+    def _plans(self, tally: SlowTally, deltas: list[Delta]) -> None:
+        """The slow statements' plans (auto_explain's, from the same log), or why there are none and how to
+        log them; on PostgreSQL 16+ without auto_explain, EXPLAIN (GENERIC_PLAN) stands in (an estimate)."""
+        m, ready = self.measurement, self.ready
+        if not tally.count:
+            return
+        generic: dict[int, str] = {}
+        if not tally.plans and ready.plans_unlogged and ready.version >= GENERIC_PLAN_VERSION:
+            wanted = generic_candidates(tally, deltas, ready.database_oid)
+            try:
+                generic, problems = self.session.generic_plans(wanted)
+            except Exception as exc:
+                generic, problems = {}, [f"EXPLAIN (GENERIC_PLAN) failed: {_reason(exc)}"]
+            m.notes.extend(problems[:3])
+        m.plans = slow_plans(tally, deltas, ready.work_mem, generic)
+        if not tally.plans:
+            m.plans_note = ready.plans_unlogged or (
+                "auto_explain logged no plan of the slow statements in the window (auto_explain.sample_rate "
+                "below 1 skipped them, or their plans were longer than read): raise auto_explain.sample_rate"
+            )
+            if generic:
+                m.plans_note += "; the plans shown are EXPLAIN (GENERIC_PLAN) estimates, not what ran"
+        m.notes.extend(ready.plan_notes)
 
     def _settle(self) -> None:
         """Wait (bounded) until the server's logger has written what the window produced."""

@@ -35,8 +35,13 @@ MASTER_SLOW_S = 8.0  # nothing from the master's event loop this long, its conne
 ZMTP_HEARTBEAT_MS = 1000
 ZMTP_TIMEOUT_MS = 5000  # no answer (PONG or anything) to a PING this long: libzmq drops the connection
 UP = zmq.EVENT_HANDSHAKE_SUCCEEDED
-DOWN = zmq.EVENT_DISCONNECTED | zmq.EVENT_CLOSED | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | \
-    zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+DOWN = (
+    zmq.EVENT_DISCONNECTED
+    | zmq.EVENT_CLOSED
+    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+    | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+)
 
 
 def master_verdict(down_s: float | None, silent_s: float, waiting: bool) -> str:
@@ -128,9 +133,16 @@ class Liveness:
     def _run(self) -> None:
         ctx = zmq.Context()
         sock = ctx.socket(zmq.DEALER)
-        for option, value in ((zmq.IDENTITY, self.identity), (zmq.LINGER, 0), (zmq.SNDHWM, 4), (zmq.IMMEDIATE, 1),
-                              (zmq.HEARTBEAT_IVL, ZMTP_HEARTBEAT_MS), (zmq.HEARTBEAT_TIMEOUT, ZMTP_TIMEOUT_MS),
-                              (zmq.HANDSHAKE_IVL, ZMTP_TIMEOUT_MS), (zmq.IPV6, int(self.ipv6))):
+        for option, value in (
+            (zmq.IDENTITY, self.identity),
+            (zmq.LINGER, 0),
+            (zmq.SNDHWM, 4),
+            (zmq.IMMEDIATE, 1),
+            (zmq.HEARTBEAT_IVL, ZMTP_HEARTBEAT_MS),
+            (zmq.HEARTBEAT_TIMEOUT, ZMTP_TIMEOUT_MS),
+            (zmq.HANDSHAKE_IVL, ZMTP_TIMEOUT_MS),
+            (zmq.IPV6, int(self.ipv6)),
+        ):
             sock.setsockopt(option, value)
         monitor = sock.get_monitor_socket(UP | DOWN)
         self.down_since = time.monotonic()

@@ -53,18 +53,24 @@ class MasterView(Protocol):
 
     def live(self) -> list[Any]: ...
 
+
 log = logging.getLogger("loadorch.master")
 PUSH_INTERVAL_S = 5.0
 FINAL_PUSH_WAIT_S = 10.0
 FINAL_RESULTS_WAIT_S = 15.0
 
 
-WINDOW_WORDS = {"before": "not open yet", "open": "open now", "between": "between spans", "after": "closed",
-                "closed": "closed"}
+WINDOW_WORDS = {
+    "before": "not open yet",
+    "open": "open now",
+    "between": "between spans",
+    "after": "closed",
+    "closed": "closed",
+}
 
 
 def window_phase(spans: Sequence[Sequence[float]], elapsed: float) -> str:
-    """"before", "open", "between" (spans) or "after": where `elapsed` falls in the measurement window."""
+    """ "before", "open", "between" (spans) or "after": where `elapsed` falls in the measurement window."""
     phase = phase_of([(float(a), float(b)) for a, b in spans], elapsed)
     return {PHASE_IN: "open", PHASE_BEFORE: "before", PHASE_AFTER: "after", PHASE_BETWEEN: "between"}[phase]
 

@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     pass
 
 
-
 from loadorch.runtime.masterstate import (
     FINAL_WAIT_CAP_S,
     MAX_REJECTED,
@@ -183,11 +182,7 @@ def _watch(state: MasterState, plan: Plan, stop_signal: list[int]) -> None:
         if duration is not None and elapsed >= duration:
             state.stop_reason = "duration"
             return
-        if (
-            plan.iterations
-            and state.workers
-            and all(w.done or w.lost_at_s is not None for w in state.workers.values())
-        ):
+        if plan.iterations and state.workers and all(w.done or w.lost_at_s is not None for w in state.workers.values()):
             state.stop_reason = "iterations"
             return
         if not state.live():
@@ -202,8 +197,13 @@ def _watch(state: MasterState, plan: Plan, stop_signal: list[int]) -> None:
             if aborting:
                 judged = state.merged.windowed()  # with a measurement window, only its samples count
                 seconds = window_seconds(plan.window, elapsed) if plan.window else elapsed
-                results = evaluate(thresholds, judged, plan.min_samples, max(seconds, 1e-9),
-                                   db_judge(judged, plan.min_samples, max(seconds, 1e-9)))
+                results = evaluate(
+                    thresholds,
+                    judged,
+                    plan.min_samples,
+                    max(seconds, 1e-9),
+                    db_judge(judged, plan.min_samples, max(seconds, 1e-9)),
+                )
                 hit = should_abort(results, elapsed, thresholds)
                 if hit is not None:
                     state.stop_reason = "aborted"

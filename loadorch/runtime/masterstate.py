@@ -224,8 +224,9 @@ class MasterState:
             log.warning("%s", self.merged.endpoints.warning())
         for _, keys, packed in delta.rows("intervals"):  # the progress line's p95 (coarse: 0.8 %)
             by_kind = self.ok_by_kind
-            merge_packed([by_kind.setdefault(keys[i][1], Histogram()) if keys[i][2] else Histogram()
-                          for i in packed.ids], packed)
+            merge_packed(
+                [by_kind.setdefault(keys[i][1], Histogram()) if keys[i][2] else Histogram() for i in packed.ids], packed
+            )
         self.last_merge = time.monotonic()
         self.lag.record(msg.sent_at, time.time())
         if self.request_log is not None and msg.log:
@@ -387,5 +388,3 @@ def _parse_thresholds(plan: Plan) -> list[Threshold]:
         sel = parse_selector(t.selector, free)
         out.append(Threshold(sel, parse_expression(t.expression, sel.metric), t.abort_on_fail, t.delay_abort_eval_s))
     return out
-
-

@@ -441,15 +441,22 @@ def _master_checker(runner: lr.WorkerRunner, liveness: Liveness) -> None:
         silent = time.time() - last if last else 0.0
         verdict = master_verdict(liveness.down_for(), silent, _master_waiting(runner))
         if verdict == "gone":
-            why = (f"the connection to the master has been down for {MASTER_DOWN_S:g}s (its process gone, stopped "
-                   "or unreachable)" if (liveness.down_for() or 0.0) >= MASTER_DOWN_S
-                   else f"no message from the master for {MASTER_SILENT_S:g}s")
+            why = (
+                f"the connection to the master has been down for {MASTER_DOWN_S:g}s (its process gone, stopped "
+                "or unreachable)"
+                if (liveness.down_for() or 0.0) >= MASTER_DOWN_S
+                else f"no message from the master for {MASTER_SILENT_S:g}s"
+            )
             log.error("%s: stopping", why)
             runner.quit()
             return
         if verdict == "slow" and not slow_said:
-            log.warning("no heartbeat from the master for %.0fs but its process answers: it is slow, not gone; "
-                        "the users go on (stopping after %gs without a word from it)", silent, MASTER_SILENT_S)
+            log.warning(
+                "no heartbeat from the master for %.0fs but its process answers: it is slow, not gone; "
+                "the users go on (stopping after %gs without a word from it)",
+                silent,
+                MASTER_SILENT_S,
+            )
         slow_said = verdict == "slow"
 
 

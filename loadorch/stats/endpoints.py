@@ -53,6 +53,6 @@ class EndpointNames:
             f"more than {self.limit:,} distinct request names (max_endpoints): the requests of the names past them "
             f"are counted together as {OTHER_ENDPOINTS!r} (each request once, one histogram). The first names "
             f"folded: {shown}. A request name with an id in it makes a name per id: give such requests one name "
-            f"(Locust: self.client.get(f\"/items/{{id}}\", name=\"/items/{{id}}\")), or raise max_endpoints in the "
+            f'(Locust: self.client.get(f"/items/{{id}}", name="/items/{{id}}")), or raise max_endpoints in the '
             "profile"
         )

@@ -1,5 +1,6 @@
-"""Test knobs of the reference target: added latency, injected errors, a stall, N+1 queries and slow
-database statements."""
+"""Test knobs of the reference target: added latency, injected errors, a stall, N+1 queries, slow
+database statements and statements with a known cause of slowness (a scan of an unindexed large table, a
+sort that spills to disk)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+DB_CAUSES = ("seq_scan", "sort_spill")
 
 
 @dataclass
@@ -20,10 +23,12 @@ class Knobs:
     stall_until: float = 0.0  # monotonic time; requests wait until then
     n_plus_one: bool = False  # the product list runs one more query per product
     slow_statements: list[list[float]] = field(default_factory=list)  # [[seconds, count], ...] still to run
+    # {"seq_scan": n, "sort_spill": n}: the next n requests each run that statement too (store.run_cause)
+    db_causes: dict[str, int] = field(default_factory=dict)
     # a cold start: requests in the first `seconds` after the first one (since the knob was set) are slow
     warmup: dict[str, float] = field(default_factory=dict)  # {"seconds": s, "latency_ms": ms}
     _warm_from: float | None = field(default=None, repr=False)
-    storefront: dict[str, int] = field(default_factory=dict)  # hero_ms, banner, click_ms, tracker (storefront.py)
+    storefront: dict[str, int] = field(default_factory=dict)  # hero_ms, banner, click_ms, bundle_kb... (storefront)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _error_count: dict[str, int] = field(default_factory=dict, repr=False)
 
@@ -54,6 +59,12 @@ class Knobs:
                 self.stall_until = time.monotonic() + float(body["stall_s"])
             if "n_plus_one" in body:
                 self.n_plus_one = bool(body["n_plus_one"])
+            if "db_causes" in body:
+                causes = {str(k): int(v) for k, v in dict(body["db_causes"] or {}).items()}
+                unknown = sorted(set(causes) - set(DB_CAUSES))
+                if unknown:
+                    raise ValueError(f"db_causes: unknown {', '.join(unknown)} (known: {', '.join(DB_CAUSES)})")
+                self.db_causes = {k: n for k, n in causes.items() if n > 0}
             if "slow_statements" in body:
                 self.slow_statements = [[float(s), float(int(n))] for s, n in body["slow_statements"] if int(n) > 0]
 
@@ -66,6 +77,7 @@ class Knobs:
             "stall_remaining_s": max(0.0, self.stall_until - time.monotonic()),
             "n_plus_one": self.n_plus_one,
             "slow_statements": [[s, int(n)] for s, n in self.slow_statements],
+            "db_causes": dict(self.db_causes),
             "storefront": self.storefront,
             "warmup": self.warmup,
         }
@@ -83,6 +95,15 @@ class Knobs:
             else:
                 self.slow_statements[0][1] = left - 1
             return seconds
+
+    def take_causes(self) -> list[str]:
+        """The causes the next request runs: one of each still left."""
+        if not self.db_causes:
+            return []
+        with self._lock:
+            taken = sorted(self.db_causes)
+            self.db_causes = {k: n - 1 for k, n in self.db_causes.items() if n > 1}
+            return taken
 
     def delay_for(self, route: str) -> float:
         return self.latency_ms.get(route, self.latency_ms.get("*", 0.0)) / 1000.0 + self._warmup_delay()

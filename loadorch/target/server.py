@@ -41,6 +41,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("GET", re.compile(r"/shop"), "store.shop"),
     ("GET", re.compile(r"/cart"), "store.cart"),
     ("GET", re.compile(r"/static/hero.png"), "store.hero"),
+    ("GET", re.compile(r"/static/bundle.js"), "store.bundle"),
     ("GET", re.compile(r"/frame"), "store.frame"),
 ]
 
@@ -121,6 +122,8 @@ class _Handler(BaseHTTPRequestHandler):
                 slow = knobs.take_slow() if route not in ("health", "openapi") else None
                 if slow is not None:
                     store.slow_statement(slow)
+                for cause in knobs.take_causes() if route not in ("health", "openapi") else ():
+                    store.run_cause(cause)
             query = parse_qs(split.query)
             if route.startswith("store."):  # storefront pages for browser users: HTML and an image
                 from loadorch.target.storefront import respond
@@ -235,6 +238,8 @@ def _handle(
         return 200, {"kept": MAX_TRACES, "traces": traces}
     if route == "knobs.set":
         server.knobs.update(_object(body))
+        if server.knobs.db_causes:
+            store.prepare_causes()
         return 200, server.knobs.snapshot()
     if route == "openapi":
         from loadorch.target.openapi import document

@@ -17,6 +17,14 @@ from typing import Any
 # a database row as the shop's API answers it (a JSON object for its HTTP clients): columns of any type
 Row = dict[str, Any]
 CATEGORY_NAMES = ("books", "games", "toys", "music", "garden")
+AUDIT_ROWS = 80_000  # the large table the db_causes knob reads: big enough that its sort outgrows 4MB of work_mem
+AUDIT_TABLE = "CREATE TABLE IF NOT EXISTS audit_log (id INTEGER PRIMARY KEY, ref INTEGER NOT NULL, note TEXT NOT NULL)"
+# the db_causes knob's statements, each slow for a known reason: a filter on an unindexed column of a large
+# table (a sequential scan that returns nothing), and a sort of the whole table (it spills past work_mem)
+CAUSES = {
+    "seq_scan": "SELECT COUNT(*) AS n FROM audit_log WHERE note = ?",
+    "sort_spill": "SELECT MAX(r) AS n FROM (SELECT row_number() OVER (ORDER BY note) AS r FROM audit_log) AS s",
+}
 
 SCHEMA = """
 PRAGMA journal_mode=WAL;
@@ -97,6 +105,21 @@ class Store:
         time.sleep(seconds)
         self._rows("SELECT ?", (seconds,))
 
+    def prepare_causes(self) -> None:
+        """The large unindexed table the db_causes knob reads, made once."""
+        with self._write_lock:
+            self._conn().execute(AUDIT_TABLE)
+            if self._conn().execute("SELECT COUNT(*) FROM audit_log").fetchone()[0] == 0:
+                self._conn().execute(
+                    "INSERT INTO audit_log (ref, note) WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 "
+                    "FROM g WHERE i < ?) SELECT i % 1000, printf('%08x-%d', (i * 2654435761) % 4294967296, i) FROM g",
+                    (AUDIT_ROWS,),
+                )
+
+    def run_cause(self, cause: str) -> None:
+        params = ("no such note",) if "?" in CAUSES[cause] else ()
+        self._rows(CAUSES[cause], params)
+
     @classmethod
     def seeded(cls, products: int, *args: Any) -> Store:
         """A store with the categories and products 1..n (deterministic names, categories and prices)."""
@@ -114,9 +137,7 @@ class Store:
                 [(f"product-{i}", categories[i % 3], 100 + 7 * i) for i in range(1, products + 1)],
             )
 
-    def list_products(
-        self, category: str | None, after: int, limit: int, n_plus_one: bool = False
-    ) -> list[Row]:
+    def list_products(self, category: str | None, after: int, limit: int, n_plus_one: bool = False) -> list[Row]:
         if category is None:
             items = self._rows("SELECT * FROM products WHERE id > ? ORDER BY id LIMIT ?", (after, limit))
         else:

@@ -7,7 +7,7 @@ import threading
 from typing import Any
 
 from loadorch.errors import RunError
-from loadorch.target.store import Row, Store
+from loadorch.target.store import AUDIT_ROWS, AUDIT_TABLE, Row, Store
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS categories (
@@ -87,6 +87,16 @@ class PgStore(Store):
     def _seed_rows(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         with self._conn().cursor() as cur:
             cur.executemany(_pg(sql), rows)
+
+    def prepare_causes(self) -> None:
+        conn = self._conn()
+        conn.execute(AUDIT_TABLE.replace("INTEGER PRIMARY KEY", "BIGSERIAL PRIMARY KEY"))
+        if conn.execute("SELECT COUNT(*) AS n FROM audit_log").fetchone()["n"] == 0:
+            conn.execute(
+                "INSERT INTO audit_log (ref, note) SELECT g %% 1000, md5(g::text) FROM generate_series(1, %s) AS g",
+                (AUDIT_ROWS,),
+            )
+            conn.execute("VACUUM ANALYZE audit_log")  # hint bits set now, not by the first request's scan
 
     def slow_statement(self, seconds: float) -> None:
         self._rows("SELECT pg_sleep(?)", (seconds,))

@@ -2,8 +2,10 @@
 
 Knobs are query parameters (a journey chooses them) or the target's `storefront` knobs (PUT /_knobs
 {"storefront": {"hero_ms": 3000}}), the query winning: `hero_ms=3000` delays the hero image (the
-largest paint: LCP), `banner=1` inserts a banner above the content after load (layout shift: CLS),
-`click_ms=300` makes the add-to-cart handler busy for that long (interaction delay: INP),
+largest paint: LCP), `banner=1` moves a banner from below the content to above it after load (layout
+shift: CLS, the banner the largest element that moved), `click_ms=300` makes the add-to-cart handler
+busy for that long (interaction delay: INP),
+`bundle_kb=500` loads a script bundle of that many KiB (page weight: browser_resource_bytes{type:script}),
 `tracker=1` adds an image from a host outside any allow list (for the browser's network guard), and
 `frame=1` a cross-site frame (from `localhost`, its own renderer process) that requests one too.
 """
@@ -20,6 +22,7 @@ from urllib.parse import quote
 
 HERO_W, HERO_H = 600, 300
 MAX_DELAY_MS = 30_000
+MAX_BUNDLE_KB = 8192
 
 
 @functools.lru_cache(maxsize=1)
@@ -36,9 +39,15 @@ def hero_png() -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b"")
 
 
-def _int(query: dict[str, list[str]], key: str) -> int:
+def bundle_js(kib: int) -> bytes:
+    """A script of `kib` KiB: one statement, the rest a comment (a heavy bundle that does nothing)."""
+    code = b"window.__shopBundle = (window.__shopBundle || 0) + 1;\n/*"
+    return code + b"-" * max(0, kib * 1024 - len(code) - 2) + b"*/"
+
+
+def _int(query: dict[str, list[str]], key: str, most: int = MAX_DELAY_MS) -> int:
     try:
-        return max(0, min(int(query.get(key, ["0"])[0]), MAX_DELAY_MS))
+        return max(0, min(int(query.get(key, ["0"])[0]), most))
     except ValueError:
         return 0
 
@@ -48,7 +57,8 @@ _STYLE = (
     "padding:0 16px}header h1{margin:0;font-size:22px;line-height:60px}main{padding:16px}"
     ".hero{display:block;width:600px;height:300px;background:#ddd}#banner{height:400px;background:#fc3;"
     "font-size:28px;padding:16px;box-sizing:border-box}button{font-size:18px;padding:8px 16px}"
-    "ul{padding-left:20px}"
+    "ul{padding-left:20px}main.flex{display:flex;flex-direction:column;align-items:flex-start}"
+    "main.flex #banner{width:100%}"
 )
 
 _SCRIPT = """
@@ -65,10 +75,7 @@ _SCRIPT = """
   const q = document.getElementById('q');
   if (q) q.addEventListener('input', () => { document.getElementById('echo').textContent = q.value; });
   if (%(banner)d) addEventListener('load', () => setTimeout(() => {
-    const b = document.createElement('div');
-    b.id = 'banner';
-    b.textContent = 'Free shipping this week!';
-    document.body.insertBefore(b, document.getElementById('main'));
+    document.getElementById('banner').style.order = '-1';  // the same element jumps above the content
   }, 50));
 })();
 </script>
@@ -76,6 +83,10 @@ _SCRIPT = """
 
 
 def _page(title: str, body: str, query: dict[str, list[str]]) -> bytes:
+    banner = ""
+    if _int(query, "banner"):  # main is a column: the banner, last at first, is moved first after load
+        banner = '<div id="banner">Free shipping this week!</div>'
+        body = f'<div id="content">{body}</div>'
     tracker = (
         '<img src="http://tracker.invalid/pixel.gif" width="1" height="1" alt="">' if _int(query, "tracker") else ""
     )
@@ -83,10 +94,13 @@ def _page(title: str, body: str, query: dict[str, list[str]]) -> bytes:
     if _int(query, "frame") and port:  # a cross-site frame (localhost, not 127.0.0.1): a renderer of its own
         tracker += f'<iframe src="http://localhost:{port}/frame" width="300" height="60" title="ad"></iframe>'
     script = _SCRIPT % {"click_ms": _int(query, "click_ms"), "banner": 1 if _int(query, "banner") else 0}
+    bundle = _int(query, "bundle_kb", MAX_BUNDLE_KB)
+    if bundle:
+        script = f'<script src="/static/bundle.js?kb={bundle}"></script>' + script
     doc = (
         f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title>"
         f"<style>{_STYLE}</style></head><body><header><h1>loadorch shop</h1></header>"
-        f'<main id="main">{body}{tracker}</main>{script}</body></html>'
+        f'<main id="main"{" class=flex" if banner else ""}>{body}{tracker}{banner}</main>{script}</body></html>'
     )
     return doc.encode()
 
@@ -127,6 +141,8 @@ def respond(
         return 200, "text/html; charset=utf-8", shop(query)
     if route == "store.cart":
         return 200, "text/html; charset=utf-8", cart(query)
+    if route == "store.bundle":
+        return 200, "text/javascript; charset=utf-8", bundle_js(_int(query, "kb", MAX_BUNDLE_KB))
     delay = _int(query, "delay_ms")
     if delay:
         time.sleep(delay / 1000.0)

@@ -157,4 +157,3 @@ def value_refs(compiled: Any) -> list[Ref]:
     if isinstance(compiled, list):
         return [r for v in compiled for r in value_refs(v)]
     return []
-

@@ -103,7 +103,7 @@ class Comparison:
 
     @property
     def verdict(self) -> str:
-        """"regression", else "inconclusive" when a gated row has too few samples, else "no regression"."""
+        """ "regression", else "inconclusive" when a gated row has too few samples, else "no regression"."""
         return "regression" if self.regressions else "inconclusive" if self.undecided else "no regression"
 
     def headline(self) -> str:
@@ -345,8 +345,18 @@ def _error_row(scope: str, name: str, b: tuple[int, int], c: tuple[int, int], bu
     pooled = (bf + cf) / (bn + cn) if bn + cn else 0.0
     se = math.sqrt(pooled * (1 - pooled) * ((1 / bn if bn else 0) + (1 / cn if cn else 0))) or 1e-9
     note = f"z-test on {bf} of {bn} vs {cf} of {cn} failed"
-    return _z_row(scope, name, "error_rate", (br, cr, se), (cr - br > budget, br - cr > budget), budget, min(bn, cn), 5,
-                  None, note)
+    return _z_row(
+        scope,
+        name,
+        "error_rate",
+        (br, cr, se),
+        (cr - br > budget, br - cr > budget),
+        budget,
+        min(bn, cn),
+        5,
+        None,
+        note,
+    )
 
 
 def _z_row(
@@ -369,8 +379,20 @@ def _z_row(
     verdict = "regression" if worse else "improvement" if better else "same"
     why = "" if verdict != "same" else _why_same(significant, fewest < MIN_COUNT)
     change = round(cr - br, digits)
-    return Row(scope, name, metric, round(br, digits), round(cr, digits), change, change_pct, budget, significant,
-               verdict, note, why=why)
+    return Row(
+        scope,
+        name,
+        metric,
+        round(br, digits),
+        round(cr, digits),
+        change,
+        change_pct,
+        budget,
+        significant,
+        verdict,
+        note,
+        why=why,
+    )
 
 
 def _why_same(significant: bool, too_few: bool) -> str:

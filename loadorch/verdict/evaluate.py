@@ -54,8 +54,19 @@ class ThresholdResult:
         cls, t: Threshold, observed: float | None, samples: int, bound: float, verdict: str, message: str, unit: str
     ) -> ThresholdResult:
         """The result of threshold `t`: its selector, expression, limit and abort flag come from `t`."""
-        return cls(str(t.selector), str(t.expression), observed, t.expression.value, unit, samples, bound, verdict,
-                   message, t.abort_on_fail, t)
+        return cls(
+            str(t.selector),
+            str(t.expression),
+            observed,
+            t.expression.value,
+            unit,
+            samples,
+            bound,
+            verdict,
+            message,
+            t.abort_on_fail,
+            t,
+        )
 
 
 class ResultOf:
@@ -96,8 +107,13 @@ class CheckJson(TypedDict):
 def evaluate_threshold(t: Threshold, merged: Merged, min_samples: int, duration_s: float) -> ThresholdResult:
     if t.selector.metric.startswith("db_"):  # judged by loadorch/db's gates (`other`); never a pass by default
         return ThresholdResult.of(
-            t, None, 0, 0.0, INCONCLUSIVE,
-            "database metrics are judged with the collector's measurement, which this evaluation was not given", "",
+            t,
+            None,
+            0,
+            0.0,
+            INCONCLUSIVE,
+            "database metrics are judged with the collector's measurement, which this evaluation was not given",
+            "",
         )
     if t.selector.metric in SERVER_TIMING_METRICS:
         return server_timing(t, merged, min_samples)

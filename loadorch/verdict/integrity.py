@@ -72,12 +72,20 @@ def _workers_check(detail: Detail, lost: Detail, expected: int, seen: int) -> Ch
         return Check("workers", ERROR, msg + "; data they reported before is kept")
     if back:
         names = ", ".join(f"worker {w.index} ({w.silent_s}s)" for w in back)
-        return Check("workers", ERROR, f"workers lost for a while (nothing from their process for {LOST_AFTER_S:g}s "
-                     f"or more), then back: {names}; their load was missing meanwhile, their late data is counted once")
+        return Check(
+            "workers",
+            ERROR,
+            f"workers lost for a while (nothing from their process for {LOST_AFTER_S:g}s "
+            f"or more), then back: {names}; their load was missing meanwhile, their late data is counted once",
+        )
     if paused:
         names = ", ".join(f"worker {w.index} ({w.silent_s}s)" for w in paused)
-        return Check("workers", INCONCLUSIVE, f"workers whose process did not answer for a while (stopped or frozen, "
-                     f"under the {LOST_AFTER_S:g}s bound for lost): {names}; their load was missing meanwhile")
+        return Check(
+            "workers",
+            INCONCLUSIVE,
+            f"workers whose process did not answer for a while (stopped or frozen, "
+            f"under the {LOST_AFTER_S:g}s bound for lost): {names}; their load was missing meanwhile",
+        )
     return Check("workers", PASS, f"{seen} of {expected} workers ran to the end")
 
 
@@ -144,10 +152,17 @@ def _clock_check(cfg: RunConfig, detail: Detail) -> Check | None:
     )
     fix = "synchronise the clocks of the machines that run workers (NTP, chrony)"
     if cfg.window is not None:
-        return Check("worker clocks", INCONCLUSIVE, f"{names}: that worker decided by its own clock which "
-                     f"requests fell in the measurement window; {fix}")
-    return Check("worker clocks", PASS, f"{names}: its requests are that far off in the time series (the "
-                 f"thresholds judge the whole run and do not depend on it); {fix}")
+        return Check(
+            "worker clocks",
+            INCONCLUSIVE,
+            f"{names}: that worker decided by its own clock which requests fell in the measurement window; {fix}",
+        )
+    return Check(
+        "worker clocks",
+        PASS,
+        f"{names}: its requests are that far off in the time series (the "
+        f"thresholds judge the whole run and do not depend on it); {fix}",
+    )
 
 
 def _cpu_check(cfg: RunConfig, detail: Detail) -> Check:
@@ -159,12 +174,19 @@ def _cpu_check(cfg: RunConfig, detail: Detail) -> Check:
     if not hot and not late:
         peak = max((w.cpu_sustained_peak for w in detail), default=0.0)
         worst = max((w.loop_late_max_s or 0.0 for w in detail), default=0.0)
-        return Check("generator cpu", PASS, f"sustained peak {peak:.0f}% (limit {CPU_SATURATED:.0f}%); event loop "
-                     f"at most {worst:.2f}s behind (limit {LOOP_LATE_LIMIT_S:g}s)")
+        return Check(
+            "generator cpu",
+            PASS,
+            f"sustained peak {peak:.0f}% (limit {CPU_SATURATED:.0f}%); event loop "
+            f"at most {worst:.2f}s behind (limit {LOOP_LATE_LIMIT_S:g}s)",
+        )
     parts = []
     if hot:
-        parts.append("generator saturated: " + ", ".join(f"worker {w.index} at {w.cpu_sustained_peak:.0f}%"
-                                                         f"{_behind(w)}" for w in hot) + "; add workers")
+        parts.append(
+            "generator saturated: "
+            + ", ".join(f"worker {w.index} at {w.cpu_sustained_peak:.0f}%{_behind(w)}" for w in hot)
+            + "; add workers"
+        )
     if late:
         parts.append("generator " + ", ".join(_starved(w) for w in late))
     verdict = PASS if cfg.profile.allow_saturated_generator else INCONCLUSIVE
@@ -180,15 +202,21 @@ def _starved(w: WorkerDetail) -> str:
     """A worker whose event loop fell behind without using a whole core: starved by other work on the machine
     (it waited for a CPU, or the hypervisor stole it) or stalled (a blocking call, a pause)."""
     wait, steal = w.cpu_wait_peak, w.steal_peak
-    measured = (f"CPU {w.cpu_sustained_peak:.0f}%"
-                + ("" if wait is None else f", waiting for a CPU {wait:.0f}% of the time")
-                + ("" if steal is None else f", steal {steal:.0f}%"))
+    measured = (
+        f"CPU {w.cpu_sustained_peak:.0f}%"
+        + ("" if wait is None else f", waiting for a CPU {wait:.0f}% of the time")
+        + ("" if steal is None else f", steal {steal:.0f}%")
+    )
     if (wait or 0.0) >= STARVED_WAIT or (steal or 0.0) >= STARVED_WAIT:
-        return (f"starved: worker {w.index}'s event loop fell up to {w.loop_late_max_s:.1f}s behind ({measured}): "
-                "other work on the machine took its cores; run on a quieter machine or give the generator its own "
-                "cores")
-    return (f"stalled: worker {w.index}'s event loop fell up to {w.loop_late_max_s:.1f}s behind ({measured}): "
-            "something blocked it (a blocking call in a python user, a paused process)")
+        return (
+            f"starved: worker {w.index}'s event loop fell up to {w.loop_late_max_s:.1f}s behind ({measured}): "
+            "other work on the machine took its cores; run on a quieter machine or give the generator its own "
+            "cores"
+        )
+    return (
+        f"stalled: worker {w.index}'s event loop fell up to {w.loop_late_max_s:.1f}s behind ({measured}): "
+        "something blocked it (a blocking call in a python user, a paused process)"
+    )
 
 
 def _arrival_totals(detail: Detail) -> dict[str, int]:

@@ -318,6 +318,8 @@ def test_lighthouse_results_pass_and_fail_as_configured(project: Project) -> Non
           "lighthouse_audit{id:largest-contentful-paint}": ["max<2500"]
           "lighthouse_audit{id:cumulative-layout-shift}": ["max<0.1"]
           "lighthouse_score{category:performance}": ["min>=0.9"]
+          "browser_resource_bytes{type:script}": ["max<300000"]
+          "browser_resource_count{type:total}": ["max<20"]
         """)
     result = project.run("run", "p", "--out", "o")
     doc = project.results("o")
@@ -326,6 +328,9 @@ def test_lighthouse_results_pass_and_fail_as_configured(project: Project) -> Non
     assert verdicts["lighthouse_audit{id:largest-contentful-paint}"] == ("pass", pytest.approx(2310.8, rel=1e-3))
     assert verdicts["lighthouse_audit{id:cumulative-layout-shift}"] == ("pass", pytest.approx(0.062, rel=1e-3))
     assert verdicts["lighthouse_score{category:performance}"] == ("fail", pytest.approx(0.82, rel=1e-3))
+    # its resource-summary audit, read into the page-weight names
+    assert verdicts["browser_resource_bytes{type:script}"] == ("fail", pytest.approx(402117, rel=1e-3))
+    assert verdicts["browser_resource_count{type:total}"] == ("pass", 14)
     cases = {c.get("name"): c for c in ET.parse(project.root / "o" / "junit.xml").getroot().iter("testcase")}
     assert cases["lighthouse_score{category:performance} min>=0.9"].find("failure") is not None
     # a listed file that is not a Lighthouse result is a configuration error before any load

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import html
 import json
 import re
 import subprocess
@@ -116,6 +117,14 @@ def test_slow_query_share_is_exact(project: Project, postgres: Cluster, shop: Sh
             overran = sum(d > 200.0 for d in durations["0.19"])
             assert total == 2008 and len(durations["0.19"]) == 5 and over == 3 + overran
             assert f"{over} of 2008 statements took longer than 200 ms" in gate["message"]
+            # no auto_explain in the session's cluster: the slow statements have no plan, and the fix says how
+            assert db["plans_note"].startswith("auto_explain is not loaded, so the log has no plans: ALTER SYSTEM")
+            assert "auto_explain.log_min_duration = '200ms'" in db["plans_note"]
+            assert [p["plan"] for p in db["plans"]] == [None] * len(db["plans"]) and db["plans"]
+            junit = html.unescape((project.root / f"o{code}" / "junit.xml").read_text())
+            assert f"slow statement: SELECT pg_sleep($1) ({over} slow)" in junit, junit
+            assert "no plan: auto_explain is not loaded, so the log has no plans: ALTER SYSTEM SET" in junit
+            assert "auto_explain.sample_rate = 0.1; SELECT pg_reload_conf();" in (project.root / f"o{code}" / "summary.md").read_text()
 
 
 def test_n_plus_one_from_header_and_probe_and_compare(project: Project, postgres: Cluster, shop: Shop) -> None:
@@ -133,11 +142,20 @@ def test_n_plus_one_from_header_and_probe_and_compare(project: Project, postgres
     header = doc["endpoints"]["list products"]["db_queries_per_request"]
     [probe] = doc["database"]["collector"]["probe"]
     assert header["max"] == header["min"] == 1 + 5 == probe["queries"] == probe["header"]
-    assert probe["repeated"] == [{"statement": "SELECT id, name FROM categories WHERE name = $1", "calls": 5}]
-    junit = (project.root / "on" / "junit.xml").read_text()
-    assert "SELECT id, name FROM categories WHERE name = $1 x5" in junit
-    html = (project.root / "on" / "report.html").read_text()
-    assert "<h2>Database</h2>" in html and "N+1 probe" in html and "SELECT id, name FROM categories" in html
+    listing = "SELECT * FROM products WHERE id > $1 ORDER BY id LIMIT $2"  # the loop walked its 5 rows
+    assert probe["repeated"] == [{"statement": "SELECT id, name FROM categories WHERE name = $1", "calls": 5,
+                                  "source": listing}]
+    junit = html.unescape((project.root / "on" / "junit.xml").read_text())
+    assert f"SELECT id, name FROM categories WHERE name = $1 x5 (once per row of {listing})" in junit
+    # the evidence block: short under the failure, whole in summary.md and report.html, typed in results.json
+    loop = f"list products: SELECT id, name FROM categories WHERE name = $1 x5 per request; its source: {listing}"
+    assert f"evidence:\nN+1: {loop}" in junit
+    [gate] = [t for t in doc["thresholds"] if t["selector"].startswith("db_queries_per_request")]
+    assert gate["evidence"]["database"]["n_plus_one"] == [{"endpoint": "list products", "calls": 5, "source": listing,
+                                                           "statement": "SELECT id, name FROM categories WHERE name = $1"}]
+    page = (project.root / "on" / "report.html").read_text()
+    assert "<h2>Evidence</h2>" in page and "<h4>N+1 loops</h4>" in page and "SELECT * FROM products WHERE id &gt; $1" in page
+    assert "<h2>Database</h2>" in page and "N+1 probe" in page and "SELECT id, name FROM categories" in page
     assert "SELECT id, name FROM categories WHERE name = $1 x5" in (project.root / "on" / "summary.md").read_text()
     compared = project.run("compare", "off", "on")
     assert compared.code == 1, compared.out + compared.err

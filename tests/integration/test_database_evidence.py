@@ -1,0 +1,126 @@
+"""db_query_slow's evidence against a real PostgreSQL with auto_explain as the README sets it up: the shop's
+db_causes knob runs a filter on an unindexed large table and a sort that spills, and the failing gate
+carries each one's plan (read from the duration log), with the sequential scan named and the work_mem the
+sort needed. One run, shared by the tests of this module."""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from loadorch.target.store import AUDIT_ROWS
+from tests.support.project import CliResult, Project
+
+from .pgcluster import Cluster
+from .test_database import Shop, _profile, serve_shop
+
+DATABASE = "evidence"
+# the README's auto_explain settings, for this database only (the session's other tests see none of it);
+# every statement is logged (0 ms), so a 2 ms slow_ms catches the causes on any machine
+SETTINGS = {
+    "session_preload_libraries": "auto_explain",
+    "auto_explain.log_min_duration": "0",
+    "auto_explain.log_format": "json",
+    "auto_explain.log_analyze": "on",
+    "auto_explain.log_timing": "off",
+    "auto_explain.log_buffers": "on",
+    "log_min_duration_statement": "0",
+}
+SEQ_SCANS, SORTS = 12, 2
+SECRET_NOTE = "no such note"  # the value the shop binds: a plan's Filter shows it as a constant
+
+
+@dataclass
+class EvidenceRun:
+    project: Project
+    result: CliResult
+    doc: dict[str, Any]
+    postgres: Cluster
+
+
+@pytest.fixture(scope="module")
+def evidence_run(postgres: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EvidenceRun]:
+    if not postgres.sql("SELECT 1 FROM pg_database WHERE datname = %s", database="postgres", params=(DATABASE,)):
+        postgres.sql(f"CREATE DATABASE {DATABASE}", database="postgres")
+        for name, value in SETTINGS.items():
+            postgres.sql(f"ALTER DATABASE {DATABASE} SET {name} = '{value}'", database="postgres")
+        postgres.sql("CREATE EXTENSION pg_stat_statements", database=DATABASE)
+    project = Project(tmp_path_factory.mktemp("evidence"))
+    with serve_shop(postgres.dsn(database=DATABASE)) as shop:
+        result = _run(project, postgres, shop)
+    yield EvidenceRun(project, result, project.results("o"), postgres)
+
+
+def _run(project: Project, postgres: Cluster, shop: Shop) -> CliResult:
+    shop.knobs(db_causes={"seq_scan": SEQ_SCANS, "sort_spill": SORTS})  # makes the large table (once)
+    collector = f'collectors: {{postgres: {{dsn: "{postgres.dsn(database=DATABASE)}", slow_ms: 2, probe: false}}}}'
+    _profile(project, shop.url, '  db_query_slow: ["rate<0.001"]', collector + "\nallow_saturated_generator: true",
+             load="{users: 2, iterations: 60}")
+    return project.run("run", "p", "--out", "o", timeout=240)
+
+
+def _plans(run: EvidenceRun) -> dict[str, dict[str, Any]]:
+    return {p["statement"]: p for p in run.doc["database"]["collector"]["plans"]}
+
+
+def test_the_failing_gate_carries_the_sequential_scan_of_the_unindexed_table(evidence_run: EvidenceRun) -> None:
+    r = evidence_run.result
+    assert r.code == 1, r.out + r.err
+    plan = _plans(evidence_run)["SELECT COUNT(*) AS n FROM audit_log WHERE note = $1"]
+    assert plan["count"] >= SEQ_SCANS and plan["plans"] >= SEQ_SCANS, plan
+    assert any("Seq Scan on audit_log" in line for line in plan["plan"]["lines"]), plan
+    [seq] = [f["text"] for f in plan["flags"] if f["kind"] == "seq_scan"]
+    assert seq.startswith(f"sequential scan of audit_log: {AUDIT_ROWS:,} rows read") and "Filter: (note = ?::text)" in seq
+    assert any(f["kind"] == "filter" and "to return 0" in f["text"] for f in plan["flags"]), plan
+    # the evidence block: the statement and its deciding flag under junit.xml's failure, the plan whole in
+    # summary.md and report.html, typed in results.json
+    [gate] = [t for t in evidence_run.doc["thresholds"] if t["selector"] == "db_query_slow"]
+    statements = [p["statement"] for p in gate["evidence"]["database"]["plans"]]
+    assert "SELECT COUNT(*) AS n FROM audit_log WHERE note = $1" in statements[:2], statements  # the most time first
+    out_dir = evidence_run.project.root / "o"
+    junit = html.unescape((out_dir / "junit.xml").read_text())
+    assert "slow statement: SELECT COUNT(*) AS n FROM audit_log WHERE note = $1 (" in junit, junit
+    assert f"- seq_scan: sequential scan of audit_log: {AUDIT_ROWS:,} rows read with Filter: (note = ?::text)" in junit
+    summary = (out_dir / "summary.md").read_text()
+    assert "Slow statement: `SELECT COUNT(*) AS n FROM audit_log WHERE note = $1`" in summary
+    assert f"-> Seq Scan on audit_log (rows=0, loops=1, removed by filter={AUDIT_ROWS})" in summary
+    page = (out_dir / "report.html").read_text()
+    assert "<h2>Evidence</h2>" in page and "-&gt; Seq Scan on audit_log (rows=0" in page
+
+
+def test_the_spilled_sort_shows_its_temp_blocks_and_the_work_mem_that_keeps_it_in_memory(
+    evidence_run: EvidenceRun,
+) -> None:
+    [plan] = [p for s, p in _plans(evidence_run).items() if "row_number() OVER (ORDER BY note)" in s]
+    texts = {f["kind"]: f["text"] for f in plan["flags"] if f["kind"] == "spill" and "sort spilled" in f["text"]}
+    assert "spill" in texts, plan
+    assert "(work_mem is 4MB)" in texts["spill"]
+    temp = [f["text"] for f in plan["flags"] if "temp_blks_written" in f["text"]]
+    assert temp and "temp blocks in" in temp[0], plan
+    needed = texts["spill"].split("SET work_mem = '", 1)[1].split("'", 1)[0]
+    # the work_mem it names keeps the sort in memory; 4MB (the server's) does not
+    import psycopg
+
+    with psycopg.connect(evidence_run.postgres.dsn(database=DATABASE), autocommit=True) as conn:
+        conn.execute("SET max_parallel_workers_per_gather = 0")
+        for work_mem, kind in (("4MB", "Disk"), (needed, "Memory")):
+            conn.execute(f"SET work_mem = '{work_mem}'")
+            row = conn.execute(
+                "/* test */ EXPLAIN (ANALYZE, FORMAT JSON, TIMING OFF) SELECT MAX(r) FROM (SELECT row_number() "
+                "OVER (ORDER BY note) AS r FROM audit_log) AS s"
+            ).fetchone()
+            assert row is not None and f'"Sort Space Type": "{kind}"' in json.dumps(row[0]), (work_mem, row)
+
+
+def test_no_plan_or_artifact_shows_a_bound_value_or_the_logged_query_text(evidence_run: EvidenceRun) -> None:
+    out_dir = evidence_run.project.root / "o"
+    blobs = [evidence_run.result.out, evidence_run.result.err] + [
+        (out_dir / name).read_text() for name in ("results.json", "junit.xml", "summary.md", "report.html")
+    ]
+    assert "Seq Scan on audit_log" in blobs[2]
+    assert not any(SECRET_NOTE in b for b in blobs)

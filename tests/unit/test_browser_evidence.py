@@ -1,0 +1,256 @@
+"""Browser evidence, pure: page weight from DevTools network events, the page's attribution checked and
+bounded, the views kept per series, a gate's evidence, and the page-weight gates' grammar."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from loadorch.browser.evidence import clean, for_gate
+from loadorch.browser.exemplars import MAX_KEPT, Exemplar, keep, pick
+from loadorch.browser.stats import BrowserStats
+from loadorch.browser.verdict import evaluate_browser
+from loadorch.browser.weight import Weigher
+from loadorch.config.lighthouse import parse
+from loadorch.config.thresholds import Threshold, ThresholdSyntaxError, parse_expression, parse_selector
+from loadorch.results import BrowserEvidence
+from loadorch.traffic.redact import Redactor
+
+SECRET = "CANARYtok-7f3a9"
+
+
+def _threshold(selector: str, expression: str) -> Threshold:
+    sel = parse_selector(selector)
+    return Threshold(sel, parse_expression(expression, sel.metric))
+
+
+def _request(rid: str, loader: str, url: str, kind: str, frame: str = "F") -> dict[str, Any]:
+    return {"requestId": rid, "loaderId": loader, "frameId": frame, "type": kind, "request": {"url": url}}
+
+
+def test_page_weight_counts_finished_requests_by_type_per_document() -> None:
+    w = Weigher("F")
+    w.request(_request("L1", "L1", "http://shop.test/shop", "Document"))
+    w.request(_request("r1", "L1", "http://shop.test/app.js", "Script"))
+    w.request(_request("r1", "L1", "http://shop.test/app.2.js", "Script"))  # a redirect: the same request
+    w.request(_request("r2", "L1", "http://cdn.other.test/lib.js", "Script"))
+    w.request(_request("r3", "L1", "http://shop.test/blocked.gif", "Image"))
+    w.request(_request("f1", "L9", "http://frame.test/ad", "Document", frame="F2"))  # a frame's own document
+    w.request(_request("r4", "L9", "http://frame.test/ad.js", "Script", frame="F2"))
+    for rid, decoded in (("L1", 1500), ("r1", 90_000), ("r2", 40_000), ("r4", 5)):
+        w.data({"requestId": rid, "dataLength": decoded})
+    for rid, transfer in (("L1", 800), ("r1", 30_000), ("r2", 12_000), ("r4", 99)):
+        w.finished({"requestId": rid, "encodedDataLength": transfer})
+    w.failed({"requestId": "r3"})  # blocked: moved no bytes, not counted
+    doc = w.take("L1")
+    assert doc is not None
+    types = doc["types"]
+    assert types["document"] == [1, 800, 1500]
+    assert types["script"] == [2, 42_000, 130_000]
+    assert types["third-party"] == [1, 12_000, 40_000]
+    assert types["image"] == [0, 0, 0] and types["total"] == [3, 42_800, 131_500]
+    assert doc["largest"][0] == [30_000, 90_000, "script", "http://shop.test/app.2.js"]
+    assert w.take("L1") is None and w.take("L9") is None  # taken once; the frame's document never counted
+
+
+def test_the_pages_attribution_is_typed_masked_and_bounded() -> None:
+    r = Redactor([SECRET])
+    forged = {
+        "lcp": {
+            "element": "img#" + "x" * 500,
+            "url": f"http://u:pw@shop.test/hero.png?t={SECRET}",
+            "ttfb": 10,
+            "load_delay": "NaN",
+            "load_duration": float("inf"),
+            "render_delay": True,
+        },
+        "inp": {
+            "target": "#add",
+            "type": "gesture",
+            "event": "click",
+            "time": 5,
+            "input_delay": 1,
+            "processing": 300,
+            "presentation": 8,
+            "scripts": [
+                {
+                    "url": f"http://shop.test/a.js?k={SECRET}",
+                    "invoker": "BUTTON#add.onclick",
+                    "type": "event-listener",
+                    "duration": 290,
+                }
+            ]
+            * 40,
+        },
+        "cls": {
+            "value": 0.3,
+            "time": 900,
+            "sources": [{"element": "#banner", "previous": [0, 600, 800, 20], "current": [0, 60, 800, 400]}] * 40,
+        },
+        "junk": {"x": 1},
+    }
+    weight = {"types": {"script": [1, 2, 3]}, "largest": [[2, 3, "script", f"http://shop.test/b.js?{SECRET}"]] * 99}
+    out = clean(forged, weight, r)
+    text = json.dumps(out)
+    assert SECRET not in text and "CANARY" not in text and "pw@" not in text
+    assert set(out) == {"lcp", "inp", "cls", "weight"}
+    assert len(out["lcp"]["element"]) == 100
+    assert out["lcp"]["load_delay"] == 0.0 and out["lcp"]["load_duration"] == 0.0 and out["lcp"]["render_delay"] == 0.0
+    assert out["inp"]["type"] == "pointer" and len(out["inp"]["scripts"]) == 5
+    assert len(out["cls"]["sources"]) == 5 and out["cls"]["sources"][0]["current"] == [0, 60, 800, 400]
+    assert len(out["weight"]["largest"]) <= 24 and out["weight"]["types"]["font"] == [0, 0, 0]
+    assert clean("not a dict", None, r) == {}
+
+
+def test_kept_views_are_bounded_keep_the_worst_and_stay_near_the_p75() -> None:
+    kept: list[Exemplar] = []
+    for i in range(100):
+        keep(kept, Exemplar(float(i), float(i), "home", "u", {}), p75=75.0)
+    keep(kept, Exemplar(5000.0, 1.0, "home", "u", {}), p75=75.0)
+    assert len(kept) == MAX_KEPT
+    at, worst = pick(kept, 75.0)
+    assert worst is not None and worst.value == 5000.0
+    assert at is not None and at.value == 75.0
+    assert all(abs(e.value - 75) <= 4 for e in kept if e.value != 5000.0)
+
+
+def _view(lcp: float, element: str) -> dict[str, Any]:
+    parts = {
+        "element": element,
+        "url": "http://shop.test/hero.png",
+        "ttfb": 50,
+        "load_delay": 20,
+        "load_duration": lcp - 100,
+        "render_delay": 30,
+    }
+    return {
+        "lcp": parts,
+        "weight": {
+            "types": {"script": [1, int(lcp) * 100, int(lcp) * 100]},
+            "largest": [[int(lcp) * 100, int(lcp) * 100, "script", "http://shop.test/app.js"]],
+        },
+    }
+
+
+def test_a_failing_vital_names_its_p75_view_and_its_worst_view() -> None:
+    stats = BrowserStats()
+    for i, lcp in enumerate((900.0, 1000.0, 3100.0, 3200.0, 9000.0)):
+        ev = clean(_view(lcp, f"#hero{i}"), _view(lcp, "")["weight"], Redactor())
+        stats.record_view("shopper", "home", float(i), {"lcp": lcp, "ttfb": 50.0}, ev)
+    gate = _threshold("browser_web_vital_lcp{page:home}", "p(75)<2500")
+    result = evaluate_browser(gate, stats, 3)
+    assert result.verdict == "fail"
+    evidence = BrowserEvidence.model_validate(for_gate(gate, stats, result.observed))
+    at, worst = evidence.views
+    assert (at.role, at.value, worst.role, worst.value) == ("p(75)", 3200.0, "worst", 9000.0)
+    assert at.lcp is not None and at.lcp.element == "#hero3" and at.lcp.load_duration == 3100
+    assert worst.lcp is not None and worst.lcp.element == "#hero4" and at.weight is None
+    # page weight: every type has a sample per view (0 without any), gated in bytes
+    budget = _threshold("browser_resource_bytes{type:script}", "max<500000")
+    weight = evaluate_browser(budget, stats, 3)
+    assert weight.verdict == "fail" and weight.observed == pytest.approx(900_000, rel=1e-3) and weight.unit == "bytes"
+    shown = BrowserEvidence.model_validate(for_gate(budget, stats, weight.observed))
+    assert shown.views[0].weight is not None and shown.views[0].weight.largest[0].url == "http://shop.test/app.js"
+    fonts = evaluate_browser(_threshold("browser_resource_count{type:font}", "max<1"), stats, 3)
+    assert fonts.verdict == "pass" and fonts.samples == 5
+    # no kept view (a metric without attribution): no evidence
+    assert for_gate(_threshold("browser_web_vital_ttfb", "p(75)<10"), stats, 50.0) is None
+
+
+def test_page_weight_gates_take_a_resource_type() -> None:
+    assert parse_selector("browser_resource_bytes{type:script,page:home}").tags == (
+        ("type", "script"),
+        ("page", "home"),
+    )
+    parse_expression("p(75)<300000", "browser_resource_bytes")
+    with pytest.raises(ThresholdSyntaxError, match=r"unknown resource type .scripts.*script"):
+        parse_selector("browser_resource_bytes{type:scripts}")
+    with pytest.raises(ThresholdSyntaxError, match="rate"):
+        parse_expression("rate<1", "browser_resource_count")
+
+
+def test_lighthouse_resource_summary_is_read_into_the_page_weight_names() -> None:
+    items = [
+        {"resourceType": "total", "label": "Total", "requestCount": 9, "transferSize": 500_000},
+        {"resourceType": "script", "label": "Script", "requestCount": 3, "transferSize": 420_000},
+        {"resourceType": "media", "label": "Media", "requestCount": 1, "transferSize": 1000},
+        {"resourceType": "other", "label": "Other", "requestCount": 1, "transferSize": 10},
+    ]
+    doc = {"audits": {"resource-summary": {"id": "resource-summary", "score": None, "details": {"items": items}}}}
+    got = {(s.metric, s.value_of): s.value for s in parse(doc, "lhr.json")}
+    assert got[("browser_resource_bytes", "script")] == 420_000 and got[("browser_resource_count", "total")] == 9
+    assert got[("browser_resource_bytes", "other")] == 1010  # media is counted as other
+
+
+def _evidence() -> BrowserEvidence:
+    stats = BrowserStats()
+    attr = {
+        "lcp": {
+            "element": "#hero",
+            "url": "http://shop.test/hero.png",
+            "ttfb": 50,
+            "load_delay": 20,
+            "load_duration": 3000,
+            "render_delay": 30,
+        },
+        "cls": {
+            "value": 0.35,
+            "time": 1184,
+            "sources": [
+                {"element": "#banner", "previous": [16, 692, 1233, 21], "current": [16, 76, 1233, 400]},
+                {"element": "<img onerror=alert(1)>", "previous": [16, 76, 600, 616], "current": [16, 476, 600, 237]},
+            ],
+        },
+    }
+    for i in range(3):
+        stats.record_view("shopper", "home", float(i), {"lcp": 3100.0 + i, "cls": 0.35}, clean(attr, None, Redactor()))
+    gate = _threshold("browser_web_vital_cls{page:home}", "p(75)<0.1")
+    return BrowserEvidence.model_validate(for_gate(gate, stats, 0.35))
+
+
+def test_the_evidence_reads_short_whole_and_in_html_escaped() -> None:
+    from loadorch.report.evidence_browser import html, markdown, short
+
+    ev = _evidence()
+    lines = short(ev)
+    assert lines[0].startswith("p(75) view: 0.35 on page home (shopper")
+    assert any(
+        "largest shift 0.35 at 1184 ms moved #banner [16, 692, 1233, 21] to [16, 76, 1233, 400]" in x for x in lines
+    )
+    md = "\n".join(markdown(ev))
+    assert "source &lt;img onerror=alert(1)&gt; [16, 76, 600, 616] to [16, 476, 600, 237]" in md
+    page = html(ev)
+    assert "<img onerror" not in page and "&lt;img onerror=alert(1)&gt;" in page
+    assert "source (moved element)" in page
+    lcp = BrowserEvidence.model_validate(
+        {
+            "metric": "browser_web_vital_lcp",
+            "unit": "ms",
+            "views": [
+                {
+                    "role": "p(75)",
+                    "value": 3100,
+                    "page": "home",
+                    "user": "u",
+                    "at_s": 1,
+                    "lcp": {
+                        "element": "#hero",
+                        "url": "http://shop.test/hero.png",
+                        "ttfb": 50,
+                        "load_delay": 20,
+                        "load_duration": 3000,
+                        "render_delay": 30,
+                    },
+                }
+            ],
+        }
+    )
+    assert (
+        short(lcp)[1]
+        == "LCP element #hero http://shop.test/hero.png = TTFB 50 + load delay 20 + load 3000 + render 30 ms"
+    )
+    bar = html(lcp)
+    assert 'aria-label="LCP parts: TTFB 50 ms + load delay 20 ms + load 3000 ms + render 30 ms"' in bar
+    assert "width:96.77%" in bar  # the load's share of the bar

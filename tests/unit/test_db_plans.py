@@ -1,0 +1,271 @@
+"""Plans as evidence for db_query_slow: auto_explain's JSON read and masked, paired with the slow lines of
+the duration log, flags with their thresholds, the N+1 loop's source, and the auto_explain settings check."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from loadorch.db import planflags as pf
+from loadorch.db.durationlog import slow_in
+from loadorch.db.explain import explain_problem, generic_plan_sql, how_to_explain, slow_plans
+from loadorch.db.plans import PlanNode, mask_constants, plan_message, read_plan
+from loadorch.db.statements import Delta, repeated
+
+SECRET = "Canary-7f3a"
+
+
+def _node(**kw: object) -> dict[str, object]:
+    base: dict[str, object] = {"Parallel Aware": False, "Plan Rows": 1, "Actual Loops": 1, "Shared Hit Blocks": 9}
+    return {**base, **kw}
+
+
+# as PostgreSQL 15's auto_explain logs it (log_format = json, log_analyze on, log_timing off, log_buffers on):
+# the extended protocol's query text keeps $1, but the custom plan's Filter shows the bound value
+SEQ_SCAN = {
+    "Query Text": f"SELECT count(*) FROM audit_log WHERE note = $1 /* {SECRET} */",
+    "Plan": _node(**{"Node Type": "Aggregate", "Actual Rows": 1, "Plans": [_node(**{
+        "Node Type": "Seq Scan", "Parent Relationship": "Outer", "Relation Name": "audit_log", "Alias": "audit_log",
+        "Actual Rows": 0, "Filter": f"(note = '{SECRET}''s'::text)", "Rows Removed by Filter": 120000,
+        "Temp Written Blocks": 0})]}),
+}
+SORT = {
+    "Query Text": "SELECT count(*) FROM (SELECT note FROM audit_log ORDER BY note OFFSET 0) s",
+    "Plan": _node(**{"Node Type": "Aggregate", "Actual Rows": 1, "Plans": [_node(**{
+        "Node Type": "Sort", "Actual Rows": 100000, "Sort Key": ["audit_log.note"], "Sort Method": "external merge",
+        "Sort Space Used": 4224, "Sort Space Type": "Disk", "Temp Written Blocks": 530,
+        "Workers": [{"Worker Number": 0, "Sort Space Used": 5000, "Sort Space Type": "Disk"}]})]}),
+}
+
+
+def test_constants_are_masked_and_names_kept() -> None:
+    assert mask_constants("(v = 'abc''x'::text)") == "(v = ?::text)"
+    assert mask_constants("((id < 50000) AND (b1.id = $1) AND (x > -2.5e3))") == "((id < ?) AND (b1.id = $1) AND (x > ?))"
+    assert mask_constants("\"we'ird col\" = 'it''s' /* token=abc */ -- secret\n AND c2 = 7") == (
+        "\"we'ird col\" = ? AND c2 = ?"
+    )
+    assert mask_constants("note = 'cut at the edge") == "note = ?"  # an unterminated literal: masked to the end
+    assert mask_constants("'{1,2,3}'::integer[]") == "?::integer[]"
+
+
+def test_auto_explain_plan_is_read_without_query_text_or_values() -> None:
+    message = "duration: 39.958 ms  plan:\n" + json.dumps(SEQ_SCAN, indent=2)
+    duration, text = plan_message(message) or (0.0, "")
+    plan = read_plan(text, duration)
+    assert plan is not None and plan.duration_ms == 39.958 and not plan.estimate
+    assert plan.lines() == [
+        "Aggregate (rows=1, loops=1)",
+        "  -> Seq Scan on audit_log (rows=0, loops=1, removed by filter=120000)",
+        "       Filter: (note = ?::text)",
+    ]
+    assert SECRET not in json.dumps(plan.to_json())
+    assert plan_message("duration: 1.0 ms  statement: SELECT 1") is None
+    assert read_plan("{cut") is None and read_plan('{"Query Text": "x"}') is None
+
+
+def test_a_plan_is_bounded_in_nodes() -> None:
+    deep: dict[str, object] = _node(**{"Node Type": "Result", "Actual Rows": 1})
+    for _ in range(60):
+        deep = _node(**{"Node Type": "Append", "Actual Rows": 1, "Plans": [deep]})
+    plan = read_plan(json.dumps({"Plan": deep}))
+    assert plan is not None and len(plan.nodes) == 40 and plan.left_out == 21
+    assert plan.lines()[-1] == "(21 more nodes left out)"
+
+
+def test_seq_scan_and_filter_flags_take_their_thresholds() -> None:
+    def scan(rows: float, removed: float, loops: float = 1) -> list[str]:
+        node = PlanNode(1, "Seq Scan", "audit_log", rows=rows, loops=loops, removed=removed, conditions=("Filter: (a = ?)",))
+        return [f.kind for f in pf._node_flags(node, "", False)]
+
+    assert scan(0, 120_000) == ["seq_scan", "filter"]
+    assert scan(0, pf.LARGE_SCAN_ROWS - 1) == ["filter"]  # not large, but the filter still wastes reads
+    assert scan(5_000, 4_000, loops=2) == ["seq_scan"]  # 18,000 read over 2 loops; removed < 10x returned
+    assert scan(4_000, 999, loops=2) == []  # 9,998 read: not large
+    assert scan(100, 999) == []  # fewer than FILTER_MIN_REMOVED removed
+    [seq] = [f for f in pf.plan_flags(read_plan(json.dumps(SEQ_SCAN)) or pytest.fail(), "4MB") if f.kind == "seq_scan"]
+    assert seq.text.startswith("sequential scan of audit_log: 120,000 rows read with Filter: (note = ?::text)")
+
+
+def test_a_nested_loop_with_many_loops_is_flagged() -> None:
+    inner = PlanNode(2, "Index Scan", "orders", index="orders_pkey", rows=1, loops=pf.MANY_LOOPS, parent="Nested Loop")
+    [flag] = pf._node_flags(inner, "", False)
+    assert flag.kind == "nested_loop" and "ran 1,000 times" in flag.text and "orders_pkey" in flag.text
+    assert pf._node_flags(PlanNode(2, "Index Scan", rows=1, loops=999, parent="Nested Loop"), "", False) == []
+
+
+def test_a_spilled_sort_says_about_how_much_work_mem_it_needed() -> None:
+    plan = read_plan(json.dumps(SORT)) or pytest.fail()
+    [sort] = [n for n in plan.nodes if n.node == "Sort"]
+    assert sort.sort_disk and sort.sort_kb == 5000  # the worker's larger sort counts
+    needed = pf.sort_work_mem_kb(sort)  # 5000 * 1.5 + 100000 * 48 / 1024
+    assert needed == pytest.approx(5000 * 1.5 + 100_000 * 48 / 1024)
+    [flag] = pf.plan_flags(plan, "4MB")
+    assert flag.kind == "spill" and "external merge, 5000 kB written" in flag.text
+    assert "work_mem of about 11.9 MB" in flag.text and "(work_mem is 4MB)" in flag.text and "'12MB'" in flag.text
+    hashed = PlanNode(1, "Hash", rows=50_000, batches=64, peak_kb=66)
+    [spill] = pf._node_flags(hashed, "", False)
+    assert "64 batches of up to 66 kB" in spill.text and "about 4.1 MB" in spill.text
+    assert pf._node_flags(PlanNode(1, "Hash", rows=5, batches=1, peak_kb=66), "", False) == []
+
+
+def test_statement_flags_from_pg_stat_statements() -> None:
+    figures = pf.StatementFigures(calls=4, rows=4, shared_hit=100, shared_read=900, temp_written=2048)
+    kinds = {f.kind: f.text for f in pf.statement_flags(figures, "4MB")}
+    assert "4.0 MB per call" in kinds["spill"] and "2,048 temp blocks in 4 calls" in kinds["spill"]
+    assert kinds["hit_ratio"].startswith("shared-buffer hit ratio 10% (shared_blks_hit 100, shared_blks_read 900)")
+    assert pf.statement_flags(pf.StatementFigures(4, 4, 900, 99)) == []  # too few blocks read to judge
+    assert pf.statement_flags(pf.StatementFigures(4, 4, 9000, 900)) == []  # 91%: not low
+
+
+def _jsonlog(*lines: dict[str, object]) -> str:
+    return "\n".join(json.dumps({"timestamp": f"2026-11-25 01:00:{d.pop('at')} UTC", "application_name": "app", **d})
+                     for d in lines)
+
+
+def test_plans_pair_with_slow_lines_in_either_order_and_name_the_normalized_statement() -> None:
+    plan = "duration: 250.000 ms  plan:\n" + json.dumps(SEQ_SCAN)
+    sort = "duration: 900.000 ms  plan:\n" + json.dumps(SORT)
+    text = _jsonlog(
+        {"at": "00.100", "session_id": "s1", "query_id": 7, "message": plan},  # simple protocol: plan first
+        {"at": "00.101", "session_id": "s1", "query_id": 7,
+         "message": f"duration: 250.5 ms  statement: SELECT count(*) FROM audit_log WHERE note = '{SECRET}'"},
+        {"at": "00.200", "session_id": "s2", "query_id": 8,
+         "message": "duration: 901.0 ms  execute <unnamed>: SELECT count(*) FROM (SELECT note ...) s"},
+        {"at": "00.201", "session_id": "s2", "query_id": 8, "message": sort},  # extended: plan when the portal closes
+        {"at": "00.300", "session_id": "s3", "query_id": 9, "message": "duration: 300.0 ms  statement: SELECT 1"},
+        {"at": "00.400", "session_id": "s1", "query_id": 7, "message": plan.replace("250.000", "260.000")},
+        {"at": "00.401", "session_id": "s1", "query_id": 7,
+         "message": f"duration: 261.0 ms  statement: SELECT count(*) FROM audit_log WHERE note = '{SECRET}'"},
+    )
+    tally = slow_in(text, "2026-11-25 01:00:00.000", "2026-11-25 01:00:05.000", 200.0)
+    assert tally.count == 4 and tally.plan_counts == {"id:7": 2, "id:8": 1}  # plan lines are not statements
+    assert tally.plans["id:7"].duration_ms == 260.0  # the slowest of its plans is kept
+    deltas = [Delta((1, 5, 7, True), 2, 511.5, "SELECT count(*) FROM audit_log WHERE note = $1", rows=2,
+                    shared_hit=10, shared_read=3000)]
+    out = slow_plans(tally, deltas, "4MB")
+    assert [p["statement"] for p in out] == [  # the most time first: 901 ms, 2 x 250 ms, 300 ms
+        "SELECT count(*) FROM (SELECT note ...) s (constants masked)",  # no pg_stat_statements row: masked log text
+        "SELECT count(*) FROM audit_log WHERE note = $1",  # pg_stat_statements' text, never the logged one
+        "SELECT ? (constants masked)",
+    ]
+    assert [f["kind"] for f in out[1]["flags"]] == ["seq_scan", "filter", "hit_ratio"]
+    assert [f["kind"] for f in out[0]["flags"]] == ["spill"] and out[2]["plan"] is None
+    assert SECRET not in json.dumps(out)
+
+
+def test_generic_plan_stands_in_marked_as_an_estimate() -> None:
+    # the shape of PostgreSQL 16's EXPLAIN (GENERIC_PLAN, FORMAT JSON): a list, estimates only, $n kept
+    recorded = json.dumps([{"Plan": {"Node Type": "Seq Scan", "Parallel Aware": False, "Async Capable": False,
+                                     "Relation Name": "audit_log", "Alias": "audit_log", "Startup Cost": 0.0,
+                                     "Total Cost": 2084.0, "Plan Rows": 100000, "Plan Width": 45,
+                                     "Filter": "(note = $1)"}}])
+    tally = slow_in(_jsonlog({"at": "00.100", "session_id": "s1", "query_id": 7,
+                              "message": "duration: 250.5 ms  statement: SELECT 1"}),
+                    "2026-11-25 01:00:00.000", "2026-11-25 01:00:05.000", 200.0)
+    deltas = [Delta((1, 5, 7, True), 1, 250.5, "SELECT count(*) FROM audit_log WHERE note = $1", rows=1)]
+    [out] = slow_plans(tally, deltas, "", {7: recorded})
+    assert out["plan"]["estimate"] and out["plans"] == 0
+    assert out["plan"]["lines"] == ["Seq Scan on audit_log (est. rows=100000)", "     Filter: (note = $1)"]
+    assert out["flags"][0]["text"].startswith("sequential scan of audit_log: estimated 100,000 rows read")
+    assert generic_plan_sql("SELECT * FROM t WHERE a = $1") == "EXPLAIN (GENERIC_PLAN, FORMAT JSON) SELECT * FROM t WHERE a = $1"
+    assert generic_plan_sql("SET work_mem = $1") is None and generic_plan_sql("SELECT 1; DROP TABLE t") is None
+
+
+def test_auto_explain_settings_are_checked_with_the_fix() -> None:
+    good = {"auto_explain.log_min_duration": "200ms", "auto_explain.log_format": "json"}
+    assert explain_problem("pg_stat_statements,auto_explain", good, 200.0) is None
+    missing = explain_problem("pg_stat_statements,", {}, 250.0) or ""
+    assert missing.startswith("auto_explain is not loaded") and how_to_explain(250.0) in missing
+    assert "auto_explain.log_min_duration = '250ms'" in missing and "log_format = 'json'" in missing
+    off = explain_problem("auto_explain", {**good, "auto_explain.log_min_duration": "-1"}, 200.0) or ""
+    assert off.startswith("auto_explain.log_min_duration is -1")
+    above = explain_problem("auto_explain", {**good, "auto_explain.log_min_duration": "1s"}, 200.0) or ""
+    assert above.startswith("auto_explain.log_min_duration is 1000 ms, above slow_ms (200 ms)")
+    text = explain_problem("auto_explain", {**good, "auto_explain.log_format": "text"}, 200.0) or ""
+    assert text.startswith("auto_explain.log_format is not json")
+
+
+def test_n_plus_one_names_the_statement_whose_rows_the_loop_walked() -> None:
+    deltas = [
+        Delta((1, 5, 1, True), 1, 1.0, "SELECT * FROM products WHERE id > $1 ORDER BY id LIMIT $2", rows=5),
+        Delta((1, 5, 2, True), 5, 1.0, "SELECT id, name FROM categories WHERE name = $1", rows=5),
+        Delta((1, 5, 3, True), 1, 1.0, "SELECT count(*) FROM orders", rows=1),
+        Delta((1, 5, 4, True), 3, 1.0, "SELECT id FROM tags WHERE product = $1", rows=9),  # no list of 3 rows
+    ]
+    found = {r.statement: r.source for r in repeated(deltas)}
+    assert found == {
+        "SELECT id, name FROM categories WHERE name = $1": "SELECT * FROM products WHERE id > $1 ORDER BY id LIMIT $2",
+        "SELECT id FROM tags WHERE product = $1": "",
+    }
+
+
+def _row(selector: str, expression: str, evidence: dict[str, object]) -> object:
+    from loadorch.results import ThresholdRow
+
+    return ThresholdRow.model_validate({"selector": selector, "expression": expression, "observed": 0.5, "limit": 0.001,
+                                        "samples": 10, "error_bound": 0.0, "verdict": "fail", "message": "m",
+                                        "evidence": evidence})
+
+
+def test_the_database_evidence_reads_short_in_junit_and_whole_in_the_summary_and_html() -> None:
+    from types import SimpleNamespace
+
+    from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
+    from loadorch.db.measure import DbMeasurement, ProbeRow, Repeated
+    from loadorch.report.evidence import evidence_json, html_evidence, markdown_evidence, short_text
+    from loadorch.results import Evidence
+    from loadorch.verdict.evaluate import ThresholdResult
+
+    plan = read_plan(json.dumps(SORT), 900.0) or pytest.fail()
+    db = DbMeasurement(200.0, queries=10, slow=3)
+    db.plans = [{"statement": "SELECT MAX(r) FROM t", "count": 3, "plans": 3, "plan": plan.to_json(),
+                 "flags": [{"kind": f.kind, "text": f.text} for f in pf.plan_flags(plan, "4MB")]}]
+    db.probe = [ProbeRow("list products", "u", "read", "GET", 6, None, (Repeated("SELECT c FROM cat WHERE n = $1", 5,
+                                                                                   "SELECT * FROM products LIMIT $1"),))]
+    record = SimpleNamespace(database=db.to_json())
+
+    def judged(selector: str, expression: str) -> dict[str, object] | None:
+        sel = parse_selector(selector)
+        t = Threshold(sel, parse_expression(expression, sel.metric))
+        result = ThresholdResult(selector, expression, 0.3, 0.001, "", 10, 0.0, "fail", "m", threshold=t)
+        return evidence_json(result, record)  # type: ignore[arg-type]
+
+    slow = judged("db_query_slow", "rate<0.001") or pytest.fail()
+    loops = judged("db_queries_per_request{name:list products}", "max<=3") or pytest.fail()
+    assert judged("db_queries_per_request{name:other}", "max<=3") is None  # no probe row of that endpoint
+    short = short_text(Evidence.model_validate(slow))
+    assert short.splitlines()[0] == "slow statement: SELECT MAX(r) FROM t (3 slow)"
+    assert short.splitlines()[1].startswith("- spill: sort spilled to disk (external merge, 5000 kB written)")
+    assert short_text(Evidence.model_validate(loops)) == (
+        "N+1: list products: SELECT c FROM cat WHERE n = $1 x5 per request; its source: SELECT * FROM products LIMIT $1"
+    )
+    rows = [_row("db_query_slow", "rate<0.001", slow), _row("db_queries_per_request{name:list products}", "max<=3", loops)]
+    md = "\n".join(markdown_evidence(rows))  # type: ignore[arg-type]
+    assert "Slow statement: `SELECT MAX(r) FROM t` (3 slow)" in md and "```text\nAggregate (rows=1, loops=1)" in md
+    assert "- spill: sort spilled to disk" in md and "its source: SELECT \\* FROM products" in md.replace("*", "\\*")
+    html = html_evidence(rows)  # type: ignore[arg-type]
+    assert "<pre>Aggregate (rows=1, loops=1)\n  -&gt; Sort" in html and "<td>5</td>" in html
+
+
+def test_without_auto_explain_the_evidence_says_how_to_turn_it_on() -> None:
+    from loadorch.report.evidence import markdown_evidence, short_text
+    from loadorch.results import Evidence
+
+    note = explain_problem("", {}, 200.0)
+    evidence = {"database": {"plans": [{"statement": "SELECT pg_sleep($1)", "count": 3}], "plans_note": note}}
+    short = short_text(Evidence.model_validate(evidence))
+    assert short.splitlines()[1].startswith("no plan: auto_explain is not loaded, so the log has no plans: ALTER SYSTEM")
+    md = "\n".join(markdown_evidence([_row("db_query_slow", "rate<0.001", evidence)]))  # type: ignore[list-item]
+    assert "auto_explain.sample_rate = 0.1; SELECT pg_reload_conf();" in md  # whole in summary.md: it is the fix
+
+
+def test_the_shops_db_causes_knob_gives_each_request_one_of_each_cause_left() -> None:
+    from loadorch.target.knobs import Knobs
+
+    knobs = Knobs()
+    knobs.update({"db_causes": {"seq_scan": 2, "sort_spill": 1}})
+    assert [knobs.take_causes() for _ in range(3)] == [["seq_scan", "sort_spill"], ["seq_scan"], []]
+    with pytest.raises(ValueError, match="db_causes: unknown index_scan"):
+        knobs.update({"db_causes": {"index_scan": 1}})
+    assert knobs.snapshot()["db_causes"] == {}
