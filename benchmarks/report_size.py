@@ -74,7 +74,7 @@ def main() -> None:
         out = Path(tmp)
         print("build times:")
         doc = timed("results.build", build, record)
-        timed("results.json (write_json)", write_json, str(out / "results.json"), doc)
+        timed("results.json (write_json)", lambda: write_json(str(out / "results.json"), doc.to_json()))
         html = timed("report.html (render)", render_html, doc)
         write_text(str(out / "report.html"), html)
         junit = timed("junit.xml (render)", lambda: render_junit(

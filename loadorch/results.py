@@ -35,6 +35,7 @@ from loadorch.wire import (
 SCHEMA: Final = "loadorch.results/v1"
 Verdict = Literal["pass", "fail", "inconclusive", "error", "interrupted"]
 Num = int | float  # an int stays an int (a limit of 300 shows as 300), a float a float
+ONLY_IF_ANY = ("browser", "window", "live_metrics", "warnings")  # written only where the run has them
 MAX_PROBLEMS = 10  # a file wrong everywhere: the first problems, then how many more
 
 
@@ -99,7 +100,7 @@ class EndpointStats(LatencyStats):
     kind: str
     method: str
     status_counts: dict[str, int] = Field(default_factory=dict)
-    tags: dict[str, str] = Field(default_factory=dict)  # the scenario's tags of the request (absent: none)
+    tags: dict[str, str] = Field(default_factory=dict)  # the scenario's tags of the request (empty or absent: none)
     db_queries_per_request: PerRequest | None = None
 
 
@@ -407,12 +408,21 @@ class Vital(Section):
     max: float | None
 
 
+class PageWeightStats(Section):
+    """A page's weight of one resource type over its views: bytes transferred, decoded, requests."""
+
+    bytes: Vital
+    decoded_bytes: Vital
+    requests: Vital
+
+
 class BrowserPage(Section):
     views: int | None
     cut_short: int = 0  # page views the run's end cut short: counted apart, not samples
     steps: int
     failed_steps: int
     vitals: dict[str, Vital]
+    weight: dict[str, PageWeightStats] = Field(default_factory=dict)  # by resource type, types it had
 
 
 class VitalPoint(Section):
@@ -614,8 +624,10 @@ class Results(Section):
         return self.run.elapsed_s
 
     def to_json(self) -> dict[str, Any]:  # a JSON document: its values are of every JSON type
-        """The document as it was read or built (fields it did not have stay out)."""
-        return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        """The document as it was read or built: fields it did not have stay out, and so do the sections
+        only some runs have (browser, window, live_metrics, warnings) where this run has none."""
+        absent = {name for name in ONLY_IF_ANY if not getattr(self, name)}
+        return self.model_dump(mode="json", by_alias=True, exclude_unset=True, exclude=absent)
 
 
 def slot_seconds(hist: MergedJson) -> float:

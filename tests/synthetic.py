@@ -7,7 +7,7 @@ from typing import Any
 
 from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
 from loadorch.report.results import LoadRecord, RunRecord, build
-from loadorch.results import Results, results_of
+from loadorch.results import Browser, DbCollector, Integrity, Results, results_of
 from loadorch.stats.exemplars import row as exemplar
 from loadorch.stats.tables import Merged, Recorder, SeriesKey
 from loadorch.verdict.evaluate import evaluate, overall
@@ -50,7 +50,7 @@ def synthetic_results(endpoints: int = 12, seconds: int = 40, users: int = 20, s
         exit_code=0, merged=merged, elapsed_s=float(seconds), stop_reason="duration", thresholds=results,
         duration_s=float(seconds), load=LoadRecord("closed", users, 2.0, (), samples),
     )  # fmt: skip
-    return build(record)
+    return build(record).to_json()
 
 
 MAX_LOAD_SAMPLES = 600  # as loadorch.runtime.master (not imported here: it imports gevent and locust)
@@ -170,15 +170,15 @@ def full_results() -> dict[str, Any]:
         users=4, host="http://127.0.0.1:1", start="2026-01-01T00:00:00+00:00", end="2026-01-01T00:00:10+00:00",
         versions={"loadorch": "test", "locust": "test"}, verdict=overall(results, checks), exit_code=1,
         merged=merged, elapsed_s=10.0, stop_reason="duration", thresholds=results, checks=checks,
-        integrity=integrity, duration_s=10.0, database=db.to_json(), browser=browser_block(browser),
+        integrity=Integrity.model_validate(integrity), duration_s=10.0, database=DbCollector.model_validate(db.to_json()),
+        browser=Browser.model_validate(browser_block(browser)),
         window=((2.0, 8.0),), window_source="profile", tags={"team": "shop"},
         trace_url="https://tempo.example/trace/{trace_id}",
         load=LoadRecord("open", 4, 0.0, ((10.0, 12.0, 10.0),), [[0.0, 0, 0, 0, 0], [5.0, 4, 60, 60, 0], [10.0, 4, 121, 120, 1]]),
+        live_metrics={"threshold_states_from": "gate", "threshold_states": {"http_req_failed rate<0.01": "fail"}},
+        warnings=["metrics push failed 1 times and dropped 0 pushes (timeout); the final push landed"],
     )  # fmt: skip
-    doc = build(record)
-    doc["live_metrics"] = {"threshold_states_from": "gate", "threshold_states": {"http_req_failed rate<0.01": "fail"}}
-    doc["warnings"] = ["metrics push failed 1 times and dropped 0 pushes (timeout); the final push landed"]
-    return doc
+    return build(record).to_json()
 
 
 def synthetic_model(**kwargs: Any) -> Results:

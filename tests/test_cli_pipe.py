@@ -22,7 +22,7 @@ def _run_folder(path: Path, latency_ms: float) -> None:
             [int(latency_ms * 1000)] * 1000
         )
     record = RunRecord("p", "s", "s.yaml", "abc", 1, 1, 1, "h", "t0", "t1", {}, "pass", 0, merged=m, elapsed_s=10.0)
-    write_json(str(path / "results.json"), build(record))
+    write_json(str(path / "results.json"), build(record).to_json())
 
 
 def _compare_into_a_closed_pipe(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[bytes]:

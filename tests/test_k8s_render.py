@@ -162,7 +162,7 @@ def test_collect_is_all_or_nothing(project: Project) -> None:
     from loadorch.report.results import RunRecord, build
 
     doc = build(RunRecord("p", "s", "s.yaml", "0" * 64, 1, 1, 1, "http://x", "2026-01-01T00:00:00",
-                          "2026-01-01T00:00:01", {}, "pass", 0))
+                          "2026-01-01T00:00:01", {}, "pass", 0)).to_json()
     block = frame({"results.json": json.dumps(doc).encode(), "junit.xml": b"<testsuite/>" * 2000})
     lines = block.splitlines()
     cut_middle = "\n".join(lines[:3] + lines[5:]) + "\n"  # a rotated log dropped lines inside the block

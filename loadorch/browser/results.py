@@ -8,7 +8,7 @@ from typing import Any
 
 from loadorch.browser.lighthouse import summary
 from loadorch.browser.stats import VITALS, BrowserStats, metric_of, scale_of
-from loadorch.config.thresholds import DEFAULT_BROWSER_THRESHOLDS, Threshold
+from loadorch.config.thresholds import DEFAULT_BROWSER_THRESHOLDS, RESOURCE_METRICS, RESOURCE_TYPES, Threshold
 from loadorch.stats.histogram import Histogram
 
 SCHEMA_KEY = "browser"
@@ -28,6 +28,20 @@ def _vital(h: Histogram, metric: str) -> dict[str, Any]:
         "p95": _num(h, 95, scale),
         "max": round(h.max / scale, 6) if h.count else None,
     }
+
+
+def _weight(stats: BrowserStats, page: str) -> dict[str, Any]:
+    """The page's weight per resource type it had (a type of 0 requests in every view is left out)."""
+    out = {}
+    for kind in RESOURCE_TYPES:
+        tags = (("page", page), ("type", kind))
+        hists = [stats.select(m, tags) for m in RESOURCE_METRICS]
+        if hists[2].count and hists[2].max > 0:
+            out[kind] = {
+                name: _vital(h, metric)
+                for name, h, metric in zip(("bytes", "decoded_bytes", "requests"), hists, RESOURCE_METRICS, strict=True)
+            }
+    return out
 
 
 def budgets(thresholds: Iterable[Threshold] = ()) -> dict[str, float]:
@@ -54,12 +68,14 @@ def build(stats: BrowserStats, thresholds: Iterable[Threshold] = ()) -> dict[str
             if h.count:
                 vitals[vital] = _vital(h, metric_of(vital))
         total, failed = stats.step_counts((("page", page),))
+        weight = _weight(stats, page)
         pages[page] = {
             "views": stats.select(metric_of("ttfb"), (("page", page),)).count or None,
             "cut_short": stats.cut_short.get(page, 0),
             "steps": total,
             "failed_steps": failed,
             "vitals": vitals,
+            **({"weight": weight} if weight else {}),
         }
     series = []
     for (metric, page, i), h in sorted(stats.intervals.items(), key=lambda kv: (kv[0][2], kv[0][1], kv[0][0])):

@@ -119,7 +119,7 @@ class BrowserStats:
             rows = [
                 {"transfer": r[0], "decoded": r[1], "type": r[2], "url": r[3]}
                 for r in largest
-                if kind in ("total", "third-party") or r[2] == kind
+                if r[2] == kind or (kind == "total" and r[2] != "third-party")
             ]
             part = {"type": kind, "requests": count, "transfer": transfer, "decoded": decoded, "largest": rows}
             detail = {"weight": part}

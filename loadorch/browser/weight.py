@@ -38,6 +38,11 @@ class Tally:
             row[0] += 1
             row[1] += transfer
             row[2] += decoded
+        self._keep(kind, url, transfer, decoded)
+        if third:  # the largest third-party resources are listed apart, under that type
+            self._keep("third-party", url, transfer, decoded)
+
+    def _keep(self, kind: str, url: str, transfer: int, decoded: int) -> None:
         same = [r for r in self.largest if r[2] == kind]
         if len(same) < TOP or transfer > min(r[0] for r in same):
             if len(same) >= TOP:

@@ -17,6 +17,11 @@ from loadorch.metrics.names import PREFIX, RUN_LABELS, SPREAD_MS
 from loadorch.stats.histogram import Histogram
 
 UNITLESS_SPREAD = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
+# page weight (browser_resource_*): bytes per page view and requests per page view
+SPREADS = {
+    "_bytes": (1e4, 3e4, 1e5, 3e5, 1e6, 3e6, 1e7),
+    "_count": (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0),
+}
 
 Tags = tuple[tuple[str, str], ...]
 
@@ -42,7 +47,8 @@ def tagged_families(
     for metric, rows in sorted(by_metric.items()):
         scale = scale_of(metric)
         unitless_metric = metric in plain
-        spread = UNITLESS_SPREAD if unitless_metric else SPREAD_MS
+        own = [v for suffix, v in SPREADS.items() if metric.startswith("browser_resource_") and metric.endswith(suffix)]
+        spread = own[0] if own else UNITLESS_SPREAD if unitless_metric else SPREAD_MS
         edges = sorted({round(v * scale) for v in (*spread, *limits.get(metric, [])) if v > 0})
         divisor = float(scale) if unitless_metric else scale * 1000.0  # ms metrics are shown in seconds
         tag_names = sorted({k for tags, _ in rows for k, _ in tags})

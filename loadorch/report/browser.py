@@ -38,6 +38,23 @@ def page_rows(browser: Browser) -> list[list[str]]:
 
 
 HEAD = ["page", "views", "failed steps", *[label for _, label in COLUMNS]]
+WEIGHT_HEAD = ["page", "resource type", "requests p75", "transferred p75", "decoded p75", "transferred max"]
+
+
+def _bytes(v: float | None) -> str:
+    if v is None:
+        return "-"
+    return f"{v / 1024:.1f} KiB" if v >= 1024 else f"{v:.0f} bytes"
+
+
+def weight_rows(browser: Browser) -> list[list[str]]:
+    """Each page's weight per resource type it had, over its views (p75 and the heaviest view)."""
+    rows = []
+    for page, info in sorted(browser.pages.items()):
+        for kind, w in info.weight.items():
+            requests = "-" if w.requests.p75 is None else f"{w.requests.p75:g}"
+            rows.append([page, kind, requests, _bytes(w.bytes.p75), _bytes(w.decoded_bytes.p75), _bytes(w.bytes.max)])
+    return rows
 
 
 def markdown_section(browser: Browser | None) -> list[str]:
@@ -47,6 +64,9 @@ def markdown_section(browser: Browser | None) -> list[str]:
     rows = page_rows(browser)
     if rows:
         out += [tabulate(rows, HEAD, tablefmt="github"), ""]
+    weight = weight_rows(browser)
+    if weight:
+        out += ["Page weight per view:", "", tabulate(weight, WEIGHT_HEAD, tablefmt="github"), ""]
     for b in browser.blocked[:10]:
         out.append(f"- blocked (outside allowed_hosts): {b.url} on page {b.page or '?'} ({b.count}x)")
     for f in browser.failures[:10]:
@@ -66,6 +86,11 @@ def html_section(browser: Browser | None) -> str:
             for r in rows
         )
         parts.append(f"<table><tr>{head}</tr>{body}</table>")
+    weight = weight_rows(browser)
+    if weight:
+        head = "".join(f"<th>{escape(h)}</th>" for h in WEIGHT_HEAD)
+        body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in r) + "</tr>" for r in weight)
+        parts.append(f"<h3>Page weight per view</h3><table><tr>{head}</tr>{body}</table>")
     series = browser.timeseries
     if series:
         pages = sorted({r.page for r in series})

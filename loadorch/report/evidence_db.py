@@ -30,13 +30,13 @@ def db_evidence(result: ThresholdResult, record: RunRecord) -> dict[str, Any]:
         return {}
     metric = t.selector.metric
     if metric == "db_query_slow":
-        if not doc.get("plans") and not doc.get("plans_note"):
+        if not doc.plans and not doc.plans_note:
             return {}
-        return {"database": {"plans": doc.get("plans", []), "plans_note": doc.get("plans_note")}}
+        return {"database": {"plans": doc.plans, "plans_note": doc.plans_note}}
     if metric == "db_queries_per_request":
         loops = [
             {"endpoint": p.name, "statement": r.statement, "calls": r.calls, "source": r.source}
-            for p in probed_rows(measurement_from(doc), t.selector.tags)
+            for p in probed_rows(measurement_from(doc.model_dump(mode="json")), t.selector.tags)
             for r in p.repeated
         ]
         return {"database": {"n_plus_one": loops}} if loops else {}

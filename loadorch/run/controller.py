@@ -22,6 +22,8 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
+from pydantic import ValidationError
+
 from loadorch.browser.results import build as browser_results
 from loadorch.browser.sink import BrowserSink
 from loadorch.browser.stats import BrowserStats
@@ -36,7 +38,7 @@ from loadorch.metrics.remote_write import secret_values as remote_write_secrets
 from loadorch.report import gha, results
 from loadorch.report.junit import render as render_junit
 from loadorch.report.summary import terminal, use_color
-from loadorch.results import Results
+from loadorch.results import Browser, DbCollector, Integrity, Results, problems_of
 from loadorch.run import browsers
 from loadorch.run.artifacts import write_json, write_text
 from loadorch.run.embedded import embedded_target
@@ -484,7 +486,7 @@ def _tail(path: str, redactor: Redactor, lines: int = 8) -> str:
 @dataclass
 class _Decision:
     checks: list[Check]  # integrity and kinds checks (run.checks holds the earlier ones)
-    integrity: dict[str, Any]
+    integrity: Integrity
     merged: Merged
     elapsed: float
     thresholds: list[ThresholdResult]
@@ -568,15 +570,8 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
     run.checks += decision.checks
     while True:
         seen = signals.received
-        record = _record(run, decision, db, signals)
-        doc = run.redactor.obj(results.build(record))
-        metrics = run.master_summary.metrics if run.master_summary else None
-        if metrics:
-            doc["live_metrics"] = run.redactor.obj(metrics)
-        warnings = _metrics_warnings(metrics)
-        if warnings:  # after results.build's own (request names folded)
-            doc["warnings"] = doc.get("warnings", []) + run.redactor.obj(warnings)
-        # built once: every reader below (and report, compare, k8s collect later) reads this model
+        record, doc = _built(run, decision, db, signals)
+        # read back once, redacted: every reader below (and report, compare, k8s collect later) reads this model
         made = results_model(doc, run.opts.out_dir)
         _test_gate(run, signals)
         write_artifacts(
@@ -605,9 +600,21 @@ def _test_gate(run: _Run, signals: StopSignals) -> None:
         time.sleep(0.05)
 
 
+def _built(run: _Run, decision: _Decision, db: Any, signals: StopSignals) -> tuple[results.RunRecord, Any]:
+    """The run's record and results.json built from it as the model, then redacted as a document (its
+    strings masked wherever they are). A section the model refuses is a loadorch bug: a run error saying so."""
+    try:
+        record = _record(run, decision, db, signals)
+        return record, run.redactor.obj(results.build(record).to_json())
+    except ValidationError as exc:
+        problems = "\n".join(str(p) for p in problems_of(exc, "results.json"))
+        raise RunError(f"results.json could not be built (a loadorch bug: please report it):\n{problems}") from None
+
+
 def _record(run: _Run, decision: _Decision, db: Any, signals: StopSignals) -> results.RunRecord:
     """What the run measured and decided, as the results are built from it."""
     cfg, summary = run.cfg, run.master_summary
+    metrics = summary.metrics if summary else None
     interrupted = signals.received is not None
     verdict = overall(decision.thresholds, run.checks, interrupted)
     if run.error and verdict != INTERRUPTED:
@@ -636,8 +643,10 @@ def _record(run: _Run, decision: _Decision, db: Any, signals: StopSignals) -> re
         error=run.error,
         iterations=cfg.iterations,
         duration_s=cfg.duration_s,
-        database=db.to_json() if db is not None else None,
-        browser=browser_results(decision.browser, cfg.thresholds) if decision.browser is not None else None,
+        database=DbCollector.model_validate(db.to_json()) if db is not None else None,
+        browser=None if decision.browser is None else Browser.model_validate(
+            browser_results(decision.browser, cfg.thresholds)
+        ),
         browser_evidence=browsers.evidence(decision.browser, decision.thresholds),
         window=cfg.window.spans if cfg.window else (),
         tags=dict(cfg.run_tags),
@@ -650,6 +659,8 @@ def _record(run: _Run, decision: _Decision, db: Any, signals: StopSignals) -> re
             cfg.user_stages,
             summary.load if summary else [],
         ),
+        live_metrics=metrics,
+        warnings=_metrics_warnings(metrics),  # after the run's own (request names folded)
     )
 
 

@@ -18,7 +18,7 @@ import shutil
 from collections.abc import Iterator
 
 from loadorch.errors import UsageError
-from loadorch.report.results import SCHEMA
+from loadorch.results import SCHEMA
 
 
 def is_run_folder(path: str) -> bool:

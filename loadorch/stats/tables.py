@@ -16,6 +16,7 @@ from typing import Any, NamedTuple, TypeVar, cast
 
 from loadorch.config.tags import TagTable, tags_of
 from loadorch.config.thresholds import EXPECTED_RESPONSE
+from loadorch.results import LatencyStats
 from loadorch.stats.delta import Decoded, KeyRegistry, decode, decode_keys, merge_packed, pack_table
 from loadorch.stats.endpoints import EndpointNames
 from loadorch.stats.exemplars import DEFAULT_K, Row, Slowest, checked
@@ -798,23 +799,23 @@ def _tag_matches(key: SeriesKey, tag: str, value: str) -> bool:
     return key.tag(tag) == value
 
 
-def latency_stats(ok: Histogram, total: int, failures: int, seconds: float) -> dict[str, Any]:
+def latency_stats(ok: Histogram, total: int, failures: int, seconds: float) -> LatencyStats:
     """The per-kind / per-endpoint stats block of results.json (latencies in ms, successful requests)."""
 
     def ms(us: float) -> float | None:
         return None if math.isnan(us) else round(us / 1000.0, 3)
 
     p50, p90, p95, p99, p999 = ok.percentiles((50, 90, 95, 99, 99.9))
-    return {
-        "count": total,
-        "failures": failures,
-        "rps": round(total / seconds, 3) if seconds > 0 else 0.0,
-        "min_ms": ms(float(ok.min)) if ok.count else None,
-        "mean_ms": ms(ok.mean),
-        "p50_ms": ms(p50),
-        "p90_ms": ms(p90),
-        "p95_ms": ms(p95),
-        "p99_ms": ms(p99),
-        "p999_ms": ms(p999),
-        "max_ms": ms(float(ok.max)) if ok.count else None,
-    }
+    return LatencyStats(
+        count=total,
+        failures=failures,
+        rps=round(total / seconds, 3) if seconds > 0 else 0.0,
+        min_ms=ms(float(ok.min)) if ok.count else None,
+        mean_ms=ms(ok.mean),
+        p50_ms=ms(p50),
+        p90_ms=ms(p90),
+        p95_ms=ms(p95),
+        p99_ms=ms(p99),
+        p999_ms=ms(p999),
+        max_ms=ms(float(ok.max)) if ok.count else None,
+    )

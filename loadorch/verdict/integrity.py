@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from loadorch.config.resolve import RunConfig
+from loadorch.results import ArrivalTotals, Integrity, LostWorker
 from loadorch.stats.tables import Merged
 from loadorch.traffic.arrivals import expected_arrivals, total_seconds
 from loadorch.verdict.evaluate import ERROR, FAIL, INCONCLUSIVE, PASS, Check
@@ -25,7 +24,7 @@ STARVED_WAIT = 20.0  # % of the time a worker's main thread waited for a CPU: ot
 Detail = list[WorkerDetail]
 
 
-def integrity_checks(cfg: RunConfig, summary: MasterSummary | None) -> tuple[list[Check], dict[str, Any]]:
+def integrity_checks(cfg: RunConfig, summary: MasterSummary | None) -> tuple[list[Check], Integrity]:
     """The checks a run's summary supports, and the `integrity` block of results.json."""
     workers = summary.workers if summary else WorkersSummary(expected=cfg.workers, seen=[], detail=[])
     detail = workers.detail
@@ -44,20 +43,20 @@ def integrity_checks(cfg: RunConfig, summary: MasterSummary | None) -> tuple[lis
             checks.append(clocks)
         if cfg.open_model is not None:
             checks += _arrival_checks(cfg, summary, detail)
-    return checks, {
-        "workers_expected": expected,
-        "workers_seen": seen,
-        "workers_lost": [{"index": w.index, "pid": w.pid, "at_s": w.lost_at_s} for w in lost],
-        "generator_cpu_peak": {str(w.index): w.cpu_peak for w in detail},
-        "generator_cpu_sustained_peak": {str(w.index): w.cpu_sustained_peak for w in detail},
-        "dropped_arrivals": sum(w.arrivals.dropped for w in detail),
-        "arrivals": _arrival_totals(detail) if cfg.open_model is not None else None,
-        "virtual_users_failed": [f.to_json() for f in failures],
-        "per_worker": [w.to_json() for w in detail],
-        "rejected_peers": summary.rejected_peers if summary else [],
-        "stop_reason": summary.stop_reason if summary else None,
-        "aborted_by": summary.aborted_by if summary else None,
-    }
+    return checks, Integrity(
+        workers_expected=expected,
+        workers_seen=seen,
+        workers_lost=[LostWorker(index=w.index, pid=w.pid, at_s=w.lost_at_s) for w in lost],
+        generator_cpu_peak={str(w.index): w.cpu_peak for w in detail},
+        generator_cpu_sustained_peak={str(w.index): w.cpu_sustained_peak for w in detail},
+        dropped_arrivals=sum(w.arrivals.dropped for w in detail),
+        arrivals=_arrival_totals(detail) if cfg.open_model is not None else None,
+        virtual_users_failed=failures,
+        per_worker=detail,
+        rejected_peers=summary.rejected_peers if summary else [],
+        stop_reason=summary.stop_reason if summary else None,
+        aborted_by=summary.aborted_by if summary else None,
+    )
 
 
 def _workers_check(detail: Detail, lost: Detail, expected: int, seen: int) -> Check:
@@ -219,12 +218,12 @@ def _starved(w: WorkerDetail) -> str:
     )
 
 
-def _arrival_totals(detail: Detail) -> dict[str, int]:
-    return {
-        "scheduled": sum(w.arrivals.scheduled for w in detail),
-        "dispatched": sum(w.arrivals.dispatched for w in detail),
-        "dropped": sum(w.arrivals.dropped for w in detail),
-    }
+def _arrival_totals(detail: Detail) -> ArrivalTotals:
+    return ArrivalTotals(
+        scheduled=sum(w.arrivals.scheduled for w in detail),
+        dispatched=sum(w.arrivals.dispatched for w in detail),
+        dropped=sum(w.arrivals.dropped for w in detail),
+    )
 
 
 def _arrival_checks(cfg: RunConfig, summary: MasterSummary, detail: Detail) -> list[Check]:
@@ -234,10 +233,10 @@ def _arrival_checks(cfg: RunConfig, summary: MasterSummary, detail: Detail) -> l
     totals = _arrival_totals(detail)
     elapsed = summary.elapsed_s
     expected = expected_arrivals(model.stages, min(elapsed, total_seconds(model.stages)))
-    requested, achieved = (expected / elapsed, totals["dispatched"] / elapsed) if elapsed else (0.0, 0.0)
-    rate_msg = f"achieved {achieved:.1f} of {requested:.1f} arrivals/s ({totals['dispatched']} started)"
+    requested, achieved = (expected / elapsed, totals.dispatched / elapsed) if elapsed else (0.0, 0.0)
+    rate_msg = f"achieved {achieved:.1f} of {requested:.1f} arrivals/s ({totals.dispatched} started)"
     stopped_early = summary.stop_reason in STOPPED_EARLY
-    ok = stopped_early or totals["dispatched"] >= 0.98 * expected
+    ok = stopped_early or totals.dispatched >= 0.98 * expected
     checks = [
         Check(
             "arrival rate",
@@ -245,7 +244,7 @@ def _arrival_checks(cfg: RunConfig, summary: MasterSummary, detail: Detail) -> l
             rate_msg + ("" if ok else "; the generator fell behind its schedule: add workers or lower the rate"),
         )
     ]
-    dropped, scheduled = totals["dropped"], totals["scheduled"]
+    dropped, scheduled = totals.dropped, totals.scheduled
     share = dropped / scheduled if scheduled else 0.0
     msg = f"{dropped} of {scheduled} arrivals dropped ({share:.1%}; allowed {model.max_dropped:.1%})"
     if share > model.max_dropped:

@@ -230,6 +230,8 @@ def test_each_failing_browser_gate_carries_its_cause(causes_run: tuple[Project, 
     assert script["verdict"] == "fail" and script["unit"] == "bytes" and script["observed"] > 400 * 1024, script
     weight = script["evidence"]["browser"]["views"][0]["weight"]
     assert weight["largest"][0]["url"].endswith("/static/bundle.js?kb=400"), weight
+    page_weight = project.results("o")["browser"]["pages"]["home"]["weight"]["script"]
+    assert page_weight["decoded_bytes"]["max"] == 400 * 1024 and page_weight["requests"]["max"] == 1, page_weight
     fonts = rows["browser_resource_count{type:font} max<1"]
     assert fonts["verdict"] == "pass" and fonts.get("evidence") is None, fonts
 
@@ -247,6 +249,7 @@ def test_the_evidence_reads_in_junit_summary_and_report_without_the_secret(
     assert "moved #banner" in summary and "on #add-to-cart" in summary and "bundle.js?kb=400" in summary, summary
     report = (out / "report.html").read_text()
     assert 'aria-label="LCP parts' in report and "source (moved element)" in report
+    assert "Page weight per view" in report and "Page weight per view" in summary
     # the page's URL (with the token) is in the INP's script and the page weight's document: masked
     exercised = json.dumps(_rows(project))
     assert "token=***" in exercised, exercised

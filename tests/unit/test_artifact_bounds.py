@@ -12,7 +12,7 @@ import pytest
 from loadorch.db.measure import TIMESERIES_POINTS, DbMeasurement
 from loadorch.report.html import render_html
 from loadorch.report.results import build
-from loadorch.results import Results, results_of
+from loadorch.results import Results
 from loadorch.run.artifacts import dumps
 from loadorch.stats.histogram import Histogram, bounds_of, bucket_of, coarse_bucket
 from loadorch.stats.tables import ENDPOINT_SLOTS, INTERVAL_SLOTS, Merged
@@ -26,8 +26,8 @@ def runs() -> dict[int, tuple[Merged, Results, int, int]]:
         # 20 endpoints, 2 requests/s, latencies in 10 ms steps: every histogram fills early, so what
         # still grows between 1 h and 2 h grows with time alone
         record = synthetic_long_run(endpoints=20, seconds=seconds, workers=1, per_second=2, step_ms=10.0)
-        doc = build(record)
-        model = results_of(doc, "results.json")
+        model = build(record)
+        doc = model.to_json()
         out[seconds] = (record.merged, model, len(dumps(doc).encode()), len(render_html(model).encode()))
     return out
 
@@ -307,7 +307,7 @@ def test_request_names_past_the_bound_are_one_exact_row_on_the_workers_and_the_m
     # the warning names the first names folded and the fix; results.json carries it and the exact row
     warning = merged.endpoints.warning()
     assert warning is not None and "name=" in warning and "max_endpoints" in warning and "'/items/" in warning
-    doc = build(_record(merged))
+    doc = build(_record(merged)).to_json()
     assert doc["warnings"] == [warning]
     assert doc["endpoints"][OTHER_ENDPOINTS]["count"] == sum(h.count for h in other)
     assert sum(row["count"] for row in doc["endpoints"].values()) == doc["totals"]["requests"] == sum(sent.values())
@@ -366,7 +366,7 @@ def test_results_json_reads_each_series_a_bounded_number_of_times() -> None:
         merged.series = Counting(merged.series)
         Counting.passes = 0
         doc = build(_record(merged))
-        assert len(doc["endpoints"]) == names + 1
+        assert len(doc.endpoints) == names + 1
         passes.append(Counting.passes)
     assert passes[0] == passes[1] and passes[1] < 20, passes
 

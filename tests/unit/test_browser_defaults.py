@@ -11,7 +11,7 @@ from loadorch.report.results import RunRecord
 from loadorch.report.results import build as build_results
 from loadorch.report.summary import markdown, terminal
 from loadorch.report.why import reasons, top_errors
-from loadorch.results import Results, results_of
+from loadorch.results import Browser, Results
 
 from .test_browser import SCENARIO, write
 
@@ -55,8 +55,8 @@ def _doc_with_failed_steps(verdict: str) -> Results:
                           "step 2 (click #buy): no visible element matches '#buy' after 1s")
     stats.record_step("shopper", "cart", "step 3 (cart)", "step 3 (cart): navigation to http://h/cart timed out after 4s")
     record = RunRecord("p", "s", "s.yaml", "abc", 1, 1, 2, "h", "t0", "t1", {}, verdict, 0, elapsed_s=10.0,
-                       browser=browser_results(stats))
-    return results_of(build_results(record), "results.json")
+                       browser=Browser.model_validate(browser_results(stats)))
+    return build_results(record)
 
 
 def test_failed_steps_are_in_the_top_errors_whatever_the_verdict() -> None:

@@ -52,6 +52,7 @@ def test_page_weight_counts_finished_requests_by_type_per_document() -> None:
     assert types["third-party"] == [1, 12_000, 40_000]
     assert types["image"] == [0, 0, 0] and types["total"] == [3, 42_800, 131_500]
     assert doc["largest"][0] == [30_000, 90_000, "script", "http://shop.test/app.2.js"]
+    assert [30_000 - 18_000, 40_000, "third-party", "http://cdn.other.test/lib.js"] in doc["largest"]
     assert w.take("L1") is None and w.take("L9") is None  # taken once; the frame's document never counted
 
 
@@ -254,3 +255,23 @@ def test_the_evidence_reads_short_whole_and_in_html_escaped() -> None:
     bar = html(lcp)
     assert 'aria-label="LCP parts: TTFB 50 ms + load delay 20 ms + load 3000 ms + render 30 ms"' in bar
     assert "width:96.77%" in bar  # the load's share of the bar
+
+
+def test_each_page_shows_its_weight_by_type_in_results_and_the_report() -> None:
+    from loadorch.browser.results import build as browser_results
+    from loadorch.report.browser import html_section, markdown_section
+    from loadorch.results import Browser
+
+    stats = BrowserStats()
+    for i, kib in enumerate((100, 200, 400)):
+        types = {"script": [1, kib * 1024 + 200, kib * 1024], "document": [1, 2000, 1800]}
+        types["total"] = [2, kib * 1024 + 2200, kib * 1024 + 1800]
+        weight = {"types": types, "largest": []}
+        stats.record_view("shopper", "home", float(i), {"lcp": 900.0, "ttfb": 50.0}, clean(None, weight, Redactor()))
+    doc = Browser.model_validate(browser_results(stats))
+    script = doc.pages["home"].weight["script"]
+    assert script.bytes.max == pytest.approx(400 * 1024 + 200, rel=1e-3) and script.requests.p75 == 1
+    assert set(doc.pages["home"].weight) == {"script", "document", "total"}  # types it never had are left out
+    md = "\n".join(markdown_section(doc))
+    assert "Page weight per view" in md and "| home   | script" in md and "400.2 KiB" in md
+    assert "<h3>Page weight per view</h3>" in html_section(doc)

@@ -7,7 +7,7 @@ import random
 from loadorch.commands.compare import budgets_from
 from loadorch.config.profile import CompareBudgets
 from loadorch.report.results import RunRecord, build
-from loadorch.results import Results, results_of
+from loadorch.results import Results
 from loadorch.stats.histogram import Histogram
 from loadorch.stats.tables import Merged, SeriesKey
 from loadorch.verdict.compare import Budgets, compare, quantile_interval
@@ -21,7 +21,7 @@ def run_doc(latencies_ms: dict[str, list[float]], failures: dict[str, int] | Non
             key = SeriesKey("u", name, "read", "GET", 503, False)
             m.series.setdefault(key, Histogram()).record(1000)
     record = RunRecord("p", "s", "s.yaml", "abc", 1, 1, 1, "h", "t0", "t1", {}, "pass", 0, merged=m, elapsed_s=elapsed)
-    return results_of(build(record), "results.json")
+    return build(record)
 
 
 def noisy(rng: random.Random, center: float, n: int) -> list[float]:
@@ -116,7 +116,7 @@ def windowed_doc(
     m.phases = {("ramp_up", "read", True): Histogram.of(int(v * 1000) for v in ramp_ms)}
     record = RunRecord("p", "s", "s.yaml", "abc", 1, 1, 1, "h", "t0", "t1", {}, "pass", 0, merged=m, elapsed_s=10.0,
                        window=spans, window_source="steady")
-    return results_of(build(record), "results.json")
+    return build(record)
 
 
 def test_compare_judges_both_measurement_windows_and_says_so() -> None:

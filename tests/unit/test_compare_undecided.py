@@ -16,7 +16,7 @@ from loadorch.browser.stats import BrowserStats
 from loadorch.commands.compare import compare_runs, run_compare
 from loadorch.errors import ExitCode
 from loadorch.report.results import RunRecord, build
-from loadorch.results import Results, results_of
+from loadorch.results import Browser, Results, results_of
 from loadorch.stats.histogram import Histogram
 from loadorch.stats.tables import Merged, SeriesKey
 from loadorch.verdict.compare import Budgets
@@ -36,8 +36,8 @@ def _doc(vitals: dict[str, list[float]], repeat: int = 1, requests: int = 1000) 
     m = Merged()
     m.series[SeriesKey("u", "api", "read", "GET", 200, True)] = Histogram.of([10_000] * requests)
     record = RunRecord("p", "s", "s.yaml", "abc", 1, 1, 1, "h", "t0", "t1", {}, "pass", 0, merged=m, elapsed_s=10.0,
-                       browser=browser_results(stats))
-    return build(record)
+                       browser=Browser.model_validate(browser_results(stats)))
+    return build(record).to_json()
 
 
 def _read(doc: dict) -> Results:

@@ -214,7 +214,7 @@ def test_the_database_evidence_reads_short_in_junit_and_whole_in_the_summary_and
     from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
     from loadorch.db.measure import DbMeasurement, ProbeRow, Repeated
     from loadorch.report.evidence import evidence_json, html_evidence, markdown_evidence, short_text
-    from loadorch.results import Evidence
+    from loadorch.results import DbCollector, Evidence
     from loadorch.verdict.evaluate import ThresholdResult
 
     plan = read_plan(json.dumps(SORT), 900.0) or pytest.fail()
@@ -223,7 +223,7 @@ def test_the_database_evidence_reads_short_in_junit_and_whole_in_the_summary_and
                  "flags": [{"kind": f.kind, "text": f.text} for f in pf.plan_flags(plan, "4MB")]}]
     db.probe = [ProbeRow("list products", "u", "read", "GET", 6, None, (Repeated("SELECT c FROM cat WHERE n = $1", 5,
                                                                                    "SELECT * FROM products LIMIT $1"),))]
-    record = SimpleNamespace(database=db.to_json())
+    record = SimpleNamespace(database=DbCollector.model_validate(db.to_json()), browser_evidence={})
 
     def judged(selector: str, expression: str) -> dict[str, object] | None:
         sel = parse_selector(selector)

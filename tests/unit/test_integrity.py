@@ -27,7 +27,7 @@ def summary(*workers: dict, expected: int = 2, **kw) -> MasterSummary:
 def checks_of(tmp_path: Path, summ: MasterSummary, profile: str = BASE_PROFILE + "workers: 2\n") -> dict:
     make(tmp_path, profile=profile)
     checks, integrity = integrity_checks(build("p", str(tmp_path), {}), summ)
-    return {c.name: c for c in checks} | {"_integrity": integrity}  # type: ignore[dict-item]
+    return {c.name: c for c in checks} | {"_integrity": integrity.model_dump(mode="json", by_alias=True)}  # type: ignore[dict-item]
 
 
 def test_healthy_run_passes_every_check(tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ import pytest
 from loadorch.config.resolve import build
 from loadorch.report.figures import load_chart
 from loadorch.report.results import load_timeline, planned_load
-from loadorch.results import LoadTimeline
 from loadorch.run.plan import build_plan
 from loadorch.runtime.live import LiveMetrics
 from loadorch.stats.tables import Merged
@@ -38,8 +37,8 @@ def test_the_live_page_plans_the_load_as_the_report_does(tmp_path: Path, load: s
     live = LiveMetrics(plan.model_copy(update={"metrics": metrics}), _Master(Merged(), samples), [])
     live_load = live.live_doc().load
     # what the controller writes into results.json, from the same configuration
-    report_load = LoadTimeline.model_validate(load_timeline(planned_load(
-        cfg.users, cfg.spawn_rate, cfg.open_model.stages if cfg.open_model else None, cfg.user_stages, samples)))
+    report_load = load_timeline(planned_load(
+        cfg.users, cfg.spawn_rate, cfg.open_model.stages if cfg.open_model else None, cfg.user_stages, samples))
     assert live_load is not None and live_load == report_load
     assert [list(p) for p in live_load.target] == target
     assert load_chart(live_load, 12.0) == load_chart(report_load, 12.0)

@@ -332,3 +332,19 @@ def test_browser_vitals_measured_by_the_controller_become_families_the_master_ca
     again = families_from_json(json.loads(json.dumps(families_to_json(fams))))
     assert again == fams
     assert all(to_client(f).samples for f in again)  # prometheus-client accepts them as they are
+
+
+def test_page_weight_families_have_edges_in_bytes_and_requests() -> None:
+    from loadorch.browser.evidence import clean
+    from loadorch.browser.stats import UNITLESS, BrowserStats, scale_of
+    from loadorch.metrics.tagged import tagged_families
+    from loadorch.traffic.redact import Redactor
+
+    stats = BrowserStats()
+    weight = {"types": {"script": [3, 409_828, 409_600]}, "largest": []}
+    stats.record_view("shopper", "home", 1.0, {"lcp": 900.0}, clean(None, weight, Redactor()))
+    fams = {f.name: f for f in tagged_families(RUN, stats.series, scale_of, UNITLESS, [])}
+    script = next(b for b in fams["loadorch_browser_resource_bytes"].buckets if "script" in b[0])
+    assert dict(script[1])["1000000.0"] == 1.0 and dict(script[1])["300000.0"] == 0.0, script  # 300 KB < 400 KB < 1 MB
+    count = next(b for b in fams["loadorch_browser_resource_count"].buckets if "script" in b[0])
+    assert dict(count[1])["2.0"] == 0.0 and dict(count[1])["5.0"] == 1.0, count

@@ -89,12 +89,13 @@ def test_percentiles_in_one_pass_match_the_histogram() -> None:
 
 def test_load_timeline_closed_and_open() -> None:
     closed = load_timeline(LoadRecord("closed", 6, 2.0, (), [[0.1, 0, 0, 0, 0], [1.1, 2, 0, 0, 0], [3.1, 6, 0, 0, 0]]))
-    assert closed["target"] == [[0.0, 0.0], [3.0, 6]] and [p["users"] for p in closed["points"]] == [0, 2, 6]
+    assert closed.target == [(0.0, 0.0), (3.0, 6)] and [p.users for p in closed.points] == [0, 2, 6]
+    assert closed.points[0].model_dump(exclude_unset=True) == {"t_s": 0.1, "users": 0}  # no arrivals in a closed model
     opened = load_timeline(LoadRecord("open", 50, 0.0, ((0.0, 10.0, 5.0), (10.0, 10.0, 5.0)),
                                       [[1.0, 50, 10, 8, 2], [2.0, 50, 30, 26, 4]]))  # fmt: skip
-    assert opened["target"] == [[0.0, 0.0], [5.0, 10.0], [5.0, 10.0], [10.0, 10.0]]
-    assert opened["points"][1] == {"t_s": 2.0, "users": 50, "scheduled_per_s": 20.0, "arrivals_per_s": 18.0,
-                                   "dropped_per_s": 2.0}  # fmt: skip
+    assert opened.target == [(0.0, 0.0), (5.0, 10.0), (5.0, 10.0), (10.0, 10.0)]
+    assert opened.points[1].model_dump() == {"t_s": 2.0, "users": 50, "scheduled_per_s": 20.0, "arrivals_per_s": 18.0,
+                                             "dropped_per_s": 2.0}  # fmt: skip
 
 
 def test_users_chart_and_sparklines_render(doc: Results) -> None:

@@ -14,7 +14,7 @@ from loadorch.config.thresholds import Threshold, parse_expression, parse_select
 from loadorch.report.results import RunRecord, build
 from loadorch.report.summary import markdown, terminal, use_color
 from loadorch.report.why import reasons, top_errors
-from loadorch.results import Results, results_of
+from loadorch.results import Results
 from loadorch.stats.histogram import Histogram
 from loadorch.stats.tables import Merged, Recorder, SeriesKey
 from loadorch.traffic.expect import equal, mismatch
@@ -48,7 +48,7 @@ def doc_of(
         "inconclusive" if any(r.verdict == "inconclusive" for r in results) else "pass")
     record = RunRecord("local", "shop", "s.yaml", "abc", 1, 2, 4, "h", "t0", "t1", {}, verdict, 1, merged=merged,
                        elapsed_s=10.0, thresholds=results, checks=checks or [])
-    return results_of(build(record), "results.json")
+    return build(record)
 
 
 def test_top_errors_name_endpoint_status_reason_count_and_the_compared_values() -> None:
@@ -140,7 +140,7 @@ def _doc(latencies: list[float], failures: int, verdict: str = "pass", iteration
         m.series[SeriesKey("u", "ep", "read", "GET", 503, False)] = Histogram.of([1000] * failures)
     rec = RunRecord("p", "s", "s.yaml", "abc", 1, 1, 1, "h", "t0", "t1", {}, verdict, 0, merged=m, elapsed_s=10.0,
                     iterations=iterations, duration_s=None if iterations else 10.0)
-    return results_of(build(rec), "results.json")
+    return build(rec)
 
 
 def test_compare_table_says_why_a_change_does_not_count() -> None:
