@@ -17,6 +17,9 @@ from loadorch.config.units import parse_duration, parse_percent
 from loadorch.errors import ConfigError, ExitCode, LoadorchError, UsageError
 
 if TYPE_CHECKING:
+    from loadorch.commands.against_baseline import AgainstBaseline
+    from loadorch.commands.compare import Plan
+    from loadorch.config.profile import CompareBudgets
     from loadorch.config.resolve import Overrides
     from loadorch.metrics.options import MetricsOptions
 
@@ -203,6 +206,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--summary-export", metavar="FILE", help="also write k6's summary JSON (GitLab's Load Performance widget)"
     )
     run.add_argument("--scenario", help="use this scenario file instead of the profile's")
+    against = run.add_argument_group("comparison with a baseline (see `loadorch baseline save`)")
+    against.add_argument(
+        "--baseline", metavar="NAME", help="compare with the newest baseline NAME of this profile and seed"
+    )
+    against.add_argument("--baseline-required", action="store_true", help="no such baseline: inconclusive (exit 6)")
+    _add_compare_flags(against, store=True)
     live = run.add_argument_group("live metrics (off by default)")
     live.add_argument("--metrics-port", type=_port, help="serve Prometheus/OpenMetrics /metrics on this port")
     live.add_argument("--metrics-bind", default="127.0.0.1", help="address for --metrics-port (default 127.0.0.1)")
@@ -303,10 +312,58 @@ def build_parser() -> argparse.ArgumentParser:
     )
     comp.add_argument("baseline")
     comp.add_argument("current")
-    comp.add_argument("--max-regression", type=_percent, help="allowed worsening, e.g. 10%% (default 10%%)")
-    comp.add_argument("--profile", help="read per-metric budgets from this profile's `compare:` section")
+    comp.add_argument("--profile", help="read per-metric budgets and goals from this profile's `compare:` section")
     comp.add_argument("--out", help="where compare.md/.json and compare-junit.xml go (default: CURRENT/compare/)")
+    _add_compare_flags(comp, store=False)
+    _add_baseline_commands(sub, common)
     return parser
+
+
+def _add_compare_flags(parser: Any, store: bool) -> None:
+    parser.add_argument("--max-regression", type=_percent, help="allowed worsening, e.g. 10%% (default 10%%)")
+    parser.add_argument(
+        "--goal", action="append", default=[], metavar="SELECTOR=GOAL",
+        help="an improvement goal, e.g. 'http_req_duration{name:list}=p(95) -30%%' (repeatable)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--expect-improvement", type=_percent, metavar="SHARE",
+        help="p95 of the top endpoints (the fewest taking half the baseline's request time) falls by SHARE",
+    )  # fmt: skip
+    if store:
+        parser.add_argument("--baseline-store", metavar="DIR", help="the baseline store (default .loadorch/baselines)")
+
+
+def _add_baseline_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    base = sub.add_parser("baseline", help="keep runs as named baselines for `run --baseline`")
+    bsub = base.add_subparsers(dest="baseline_command", metavar="COMMAND", parser_class=_Parser)
+    bsub.required = True
+    save = bsub.add_parser("save", parents=[common], help="keep a run folder as the newest baseline NAME")
+    save.add_argument("run_dir")
+    cal = sub.add_parser("calibrate", parents=[common], help="run a profile N times; store its run-to-run noise")
+    cal.add_argument("profile")
+    cal.add_argument("--repeat", type=_repeat, required=True, help="runs of the same seed (2 to 50)")
+    cal.add_argument("--out", help="folder for the N run folders (default results/calibrate-<profile>-<time>/)")
+    cal.add_argument("--scenario")
+    cal.add_argument("--workers", type=_workers)
+    _add_load_flags(cal, workers=False)
+    for p in (save, cal):
+        p.add_argument("--name", required=True, help="the baseline's name (a branch name will do)")
+        p.add_argument("--store", help="the baseline store (default .loadorch/baselines in the project)")
+        p.add_argument("--keep", type=_keep, default=5, help="entries kept per name, newest first (default 5)")
+
+
+def _repeat(text: str) -> int:
+    value = _int(text)
+    if not 2 <= value <= 50:
+        raise argparse.ArgumentTypeError(f"expected 2 to 50 runs, got {value}")
+    return value
+
+
+def _keep(text: str) -> int:
+    value = _int(text)
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"expected 1 to 100 entries, got {value}")
+    return value
 
 
 def console_main() -> None:
@@ -330,6 +387,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "target": _cmd_target,
         "report": _cmd_report,
         "compare": _cmd_compare,
+        "baseline": _cmd_baseline,
+        "calibrate": _cmd_calibrate,
         "budgets": _cmd_budgets,
         "k8s": _cmd_k8s,
         "init": _cmd_init,
@@ -422,6 +481,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     earlier = check_out_dir(out, args.project)
     if earlier:
         sys.stderr.write(f"note: {out} holds an earlier run; the whole folder is replaced by this run's\n")
+    against = _against(args, cfg.profile.compare)
     options = RunOptions(
         out_dir=out,
         junit_path=args.junit,
@@ -435,9 +495,48 @@ def _cmd_run(args: argparse.Namespace) -> int:
         summary_export=args.summary_export,
     )
     if not earlier:
-        return execute(cfg, options)
-    with replacing(out):
-        return execute(cfg, options)
+        code = execute(cfg, options)
+    else:
+        with replacing(out):
+            code = execute(cfg, options)
+    if against is None:
+        return code
+    from loadorch.commands.against_baseline import after_run
+
+    return after_run(code, out, against)
+
+
+def _against(args: argparse.Namespace, spec: CompareBudgets | None) -> AgainstBaseline | None:
+    """`run --baseline`: the comparison to make when the run ends (None without --baseline)."""
+    from loadorch.commands.against_baseline import AgainstBaseline
+    from loadorch.commands.baseline import check_name, store_dir
+    from loadorch.commands.compare import budgets_from
+
+    if args.baseline is None:
+        for flag in ("baseline_required", "baseline_store", "max_regression", "expect_improvement", "goal"):
+            if getattr(args, flag):
+                raise UsageError(f"--{flag.replace('_', '-')} needs --baseline NAME")
+        return None
+    return AgainstBaseline(check_name(args.baseline), store_dir(args.project, args.baseline_store),
+                           args.baseline_required, budgets_from(spec, args.max_regression),
+                           _compare_plan(args, spec), args.junit)  # fmt: skip
+
+
+def _compare_plan(args: argparse.Namespace, spec: CompareBudgets | None) -> Plan:
+    from loadorch.commands.compare import Plan
+    from loadorch.config.goals import GoalSyntaxError, parse_goal
+
+    goals = [parse_goal(sel, text, "profile") for sel, text in (spec.goals if spec else {}).items()]
+    for given in args.goal:
+        selector, sep, text = given.partition("=")
+        if not sep:
+            example = "'http_req_duration{name:list}=p(95) -30%'"
+            raise UsageError(f"--goal {given!r}: expected SELECTOR=GOAL, e.g. {example}")
+        try:
+            goals.append(parse_goal(selector, text, "--goal"))
+        except GoalSyntaxError as exc:
+            raise UsageError(f"--goal: {exc}") from None
+    return Plan(tuple(goals), args.expect_improvement)
 
 
 def _metrics_options(args: argparse.Namespace) -> MetricsOptions:
@@ -587,6 +686,9 @@ def _cmd_target(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from loadorch.commands.baseline import read_noise
     from loadorch.commands.compare import budgets_from, run_compare
 
     spec = None
@@ -595,7 +697,25 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
         _, path = resolve_profile(args.profile, args.project)
         spec = load_profile(path, dict(os.environ), lenient=True)[0].compare
-    return run_compare(args.baseline, args.current, budgets_from(spec, args.max_regression), args.out)
+    plan = replace(_compare_plan(args, spec), noise=read_noise(args.baseline))  # a calibrated baseline's noise
+    return run_compare(args.baseline, args.current, budgets_from(spec, args.max_regression), args.out, plan)
+
+
+def _cmd_baseline(args: argparse.Namespace) -> int:
+    from loadorch.commands.baseline import save_command, store_dir
+
+    return save_command(args.run_dir, args.name, store_dir(args.project, args.store), args.keep)
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from loadorch.commands.baseline import check_name, store_dir
+    from loadorch.commands.calibrate import calibrate
+
+    flags = _load_flags(args) + (["--scenario", args.scenario] if args.scenario else [])
+    if args.workers:
+        flags += ["--workers", str(args.workers)]
+    where = (check_name(args.name), store_dir(args.project, args.store), args.keep)
+    return calibrate(args.profile, args.project, args.repeat, flags, args.out, where)
 
 
 def _cmd_init(args: argparse.Namespace) -> int:

@@ -15,8 +15,12 @@ from typing import Any
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-Handler = Callable[[dict[str, Any]], None]
-Route = Callable[["Session", dict[str, Any]], None]  # a target attached to us, with its attachedToTarget params
+# A JSON object of the DevTools protocol, from or to Chromium: a message, an event's params, a command's
+# params or result. Its shape is the protocol's (chromedevtools.github.io/devtools-protocol), per method:
+# readers take the fields they use, with .get, and treat a missing one as the browser not saying.
+CdpObject = dict[str, Any]
+Handler = Callable[[CdpObject], None]
+Route = Callable[["Session", CdpObject], None]  # a target attached to us, with its attachedToTarget params
 AUTO_ATTACH = {"autoAttach": True, "waitForDebuggerOnStart": True, "flatten": True}
 # the browser's own windows (omnibox, tabs as such) are not the pages' business
 TOP_LEVEL = [*({"type": t, "exclude": True} for t in ("browser", "tab", "browser_ui")), {}]
@@ -32,7 +36,7 @@ class Connection:
         self._send_lock = threading.Lock()
         self._cond = threading.Condition()
         self._next_id = 0
-        self._replies: dict[int, dict[str, Any]] = {}
+        self._replies: dict[int, CdpObject] = {}
         self._waiting: set[int] = set()
         self.sessions: dict[str, Session] = {}
         self.contexts: dict[str, Route] = {}  # browser context id -> who guards the targets created in it
@@ -64,14 +68,14 @@ class Connection:
         for session in [*list(self.sessions.values()), self.root]:
             session.wake()
 
-    def send(self, method: str, params: dict[str, Any] | None = None, session_id: str | None = None) -> int:
+    def send(self, method: str, params: CdpObject | None = None, session_id: str | None = None) -> int:
         with self._cond:
             if self.closed:
                 raise CDPError(self.closed)
             self._next_id += 1
             msg_id = self._next_id
             self._waiting.add(msg_id)
-        msg: dict[str, Any] = {"id": msg_id, "method": method, "params": params or {}}
+        msg: CdpObject = {"id": msg_id, "method": method, "params": params or {}}
         if session_id:
             msg["sessionId"] = session_id
         try:
@@ -82,8 +86,8 @@ class Connection:
         return msg_id
 
     def call(
-        self, method: str, params: dict[str, Any] | None = None, session_id: str | None = None, timeout: float = 30.0
-    ) -> dict[str, Any]:
+        self, method: str, params: CdpObject | None = None, session_id: str | None = None, timeout: float = 30.0
+    ) -> CdpObject:
         msg_id = self.send(method, params, session_id)
         deadline = time.monotonic() + timeout
         with self._cond:
@@ -105,7 +109,7 @@ class Connection:
             self._waiting.discard(msg_id)
             self._replies.pop(msg_id, None)
 
-    def adopt(self, params: dict[str, Any]) -> Session:
+    def adopt(self, params: CdpObject) -> Session:
         """The session of an `attachedToTarget` event, registered before any of its own events is read."""
         session = Session(self, str(params["sessionId"]), dict(params.get("targetInfo") or {}))
         self.sessions[str(params["sessionId"])] = session
@@ -119,10 +123,10 @@ class Connection:
         self.root.on("Target.detachedFromTarget", self._detached)
         self.call("Target.setAutoAttach", {**AUTO_ATTACH, "filter": TOP_LEVEL})
 
-    def _detached(self, params: dict[str, Any]) -> None:
+    def _detached(self, params: CdpObject) -> None:
         self.sessions.pop(str(params.get("sessionId")), None)
 
-    def _attached(self, params: dict[str, Any]) -> None:
+    def _attached(self, params: CdpObject) -> None:
         session = self.adopt(params)
         route = self.contexts.get(str(session.info.get("browserContextId")))
         if route is not None:
@@ -142,15 +146,15 @@ class Connection:
 class Session:
     """One attached target: calls, event handlers, and waits for events."""
 
-    def __init__(self, conn: Connection, session_id: str | None, info: dict[str, Any] | None = None) -> None:
+    def __init__(self, conn: Connection, session_id: str | None, info: CdpObject | None = None) -> None:
         self.conn = conn
         self.id = session_id
         self.info = info or {}  # the target's targetInfo when it was attached
         self.handlers: dict[str, list[Handler]] = {}
-        self._events: list[tuple[str, dict[str, Any]]] = []
+        self._events: list[tuple[str, CdpObject]] = []
         self._cond = threading.Condition()
 
-    def call(self, method: str, timeout: float = 30.0, **params: Any) -> dict[str, Any]:
+    def call(self, method: str, timeout: float = 30.0, **params: Any) -> CdpObject:
         return self.conn.call(method, params, self.id, timeout)
 
     def send(self, method: str, **params: Any) -> None:
@@ -159,7 +163,7 @@ class Session:
     def on(self, method: str, handler: Handler) -> None:
         self.handlers.setdefault(method, []).append(handler)
 
-    def dispatch(self, method: str, params: dict[str, Any]) -> None:
+    def dispatch(self, method: str, params: CdpObject) -> None:
         for handler in self.handlers.get(method, []):
             handler(params)
         with self._cond:
@@ -176,8 +180,8 @@ class Session:
             self._events.clear()
 
     def wait_for(
-        self, method: str, timeout: float, predicate: Callable[[dict[str, Any]], bool] | None = None
-    ) -> dict[str, Any] | None:
+        self, method: str, timeout: float, predicate: Callable[[CdpObject], bool] | None = None
+    ) -> CdpObject | None:
         """The first event `method` (matching `predicate`) received since the last `clear`, or None."""
         deadline = time.monotonic() + timeout
         with self._cond:

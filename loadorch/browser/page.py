@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from loadorch.browser.cdp import AUTO_ATTACH, CDPError, Connection, Session
+from loadorch.browser.cdp import AUTO_ATTACH, CDPError, CdpObject, Connection, Session
 from loadorch.browser.script import BINDING, MEASURE_JS
 from loadorch.browser.targets import INTERCEPT_ALL, PageContext
 from loadorch.browser.weight import Weigher
@@ -34,13 +34,18 @@ class StepError(Exception):
     """A step that could not be done (no such element, navigation failed or timed out, page crashed)."""
 
 
+# The measurement script's report (script.py's MEASURE_JS through the binding): JSON from the page, which
+# can call the binding itself, so untrusted; read with .get, then typed, masked and cut (browser/evidence.py).
+PageReport = dict[str, Any]
+
+
 @dataclass
 class View:
     """One document's measurements, named by the visit that opened it."""
 
     page: str
     started: float
-    values: dict[str, Any] = field(default_factory=dict)
+    values: PageReport = field(default_factory=dict)
     final: bool = False
     cut: bool = False  # the run ended before the journey's steps on this document were done: not a sample
     loader: str | None = None  # the DevTools loaderId of its navigation (its requests carry it)
@@ -111,7 +116,7 @@ class Page:
         s.call("Runtime.runIfWaitingForDebugger")
 
     # -- events (reader thread: never wait for a reply here) --
-    def _binding(self, params: dict[str, Any]) -> None:
+    def _binding(self, params: CdpObject) -> None:
         if params.get("name") != BINDING:
             return
         try:
@@ -140,7 +145,7 @@ class Page:
         if done is not None:
             self.on_view(done)
 
-    def _paused(self, session: Session, params: dict[str, Any]) -> None:
+    def _paused(self, session: Session, params: CdpObject) -> None:
         url = str(params.get("request", {}).get("url", ""))
         if self.allows(url):
             session.send("Fetch.continueRequest", requestId=params["requestId"])
@@ -149,12 +154,12 @@ class Page:
             if self.measuring:
                 self.on_blocked(self.current, url)
 
-    def _navigated(self, params: dict[str, Any]) -> None:
+    def _navigated(self, params: CdpObject) -> None:
         frame = params.get("frame", {})
         if not frame.get("parentId"):
             self.loader = str(frame.get("loaderId", "")) or None
 
-    def _crashed(self, params: dict[str, Any]) -> None:
+    def _crashed(self, params: CdpObject) -> None:
         self.crashed = True
 
     # -- steps (the page's own thread) --
@@ -211,7 +216,7 @@ class Page:
 
     def press(self, key: str, timeout: float) -> None:
         code, vk, text = KEYS.get(key, (key, ord(key.upper()[0]), key))
-        down: dict[str, Any] = {"type": "keyDown", "key": " " if key == "Space" else key, "code": code}
+        down: CdpObject = {"type": "keyDown", "key": " " if key == "Space" else key, "code": code}
         down["windowsVirtualKeyCode"] = down["nativeVirtualKeyCode"] = vk
         if text:
             down.update(text=text, unmodifiedText=text)
@@ -259,7 +264,7 @@ class Page:
             view.weight = self.weigher.take(view.loader)
         return view
 
-    def _call(self, method: str, timeout: float, **params: Any) -> dict[str, Any]:
+    def _call(self, method: str, timeout: float, **params: Any) -> CdpObject:
         self._check_alive()
         try:
             return self.session.call(method, timeout=timeout, **params)
@@ -296,7 +301,7 @@ class Page:
             time.sleep(0.1)
 
     def _mouse(self, kind: str, x: float, y: float, timeout: float) -> None:
-        params: dict[str, Any] = {"type": kind, "x": x, "y": y}
+        params: CdpObject = {"type": kind, "x": x, "y": y}
         if kind != "mouseMoved":
             params.update(button="left", clickCount=1, buttons=1 if kind == "mousePressed" else 0)
         self._call("Input.dispatchMouseEvent", timeout, **params)

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
 
-from loadorch.browser.cdp import AUTO_ATTACH, CDPError, Connection, Session
+from loadorch.browser.cdp import AUTO_ATTACH, CDPError, CdpObject, Connection, Session
 
 INTERCEPT_ALL = [{"urlPattern": "*", "requestStage": "Request"}]
-Paused = Callable[[Session, dict[str, Any]], None]  # a Fetch.requestPaused event and the session it came on
+Paused = Callable[[Session, CdpObject], None]  # a Fetch.requestPaused event and the session it came on
 
 
 class PageContext:
@@ -44,7 +43,7 @@ class PageContext:
             raise
 
     # -- events (reader thread: never wait for a reply here) --
-    def _attached(self, session: Session, params: dict[str, Any]) -> None:
+    def _attached(self, session: Session, params: CdpObject) -> None:
         """A new top-level target of this context: the page (the first one, created by us and waiting for
         its Page), else a popup or a service worker, guarded like a frame."""
         info = session.info
@@ -57,7 +56,7 @@ class PageContext:
         else:
             self.guard(session)
 
-    def child(self, params: dict[str, Any]) -> None:
+    def child(self, params: CdpObject) -> None:
         """`Target.attachedToTarget` on one of our sessions: a frame or a worker, waiting for us."""
         self.guard(self.conn.adopt(params))
 
@@ -71,7 +70,7 @@ class PageContext:
         target.send("Target.setAutoAttach", **AUTO_ATTACH)
         target.send("Runtime.runIfWaitingForDebugger")
 
-    def detached(self, params: dict[str, Any]) -> None:
+    def detached(self, params: CdpObject) -> None:
         self.conn.sessions.pop(str(params.get("sessionId")), None)
         self.others.pop(str(params.get("sessionId")), None)
 

@@ -25,6 +25,7 @@ from loadorch.traffic.redact import NO_SECRETS, TARGET_SAFE, Redactor
 from loadorch.traffic.redirects import Hop
 from loadorch.traffic.request import (
     BODY_METHODS,
+    Captured,
     CompiledRequest,
     LineSink,
     Origin,
@@ -96,7 +97,7 @@ class LeanRunner:
         self,
         req: CompiledRequest,
         lookup: Lookup,
-        captured: dict[str, Any],
+        captured: Captured,
         intended: float | None = None,
     ) -> Outcome:
         """Send and check one request. With `intended` (a perf_counter time: the open model's due time),
@@ -252,7 +253,7 @@ class VirtualUser:
         self.runner = runner
         self.recorder = recorder
         self.request_log = request_log
-        self.captured: dict[str, Any] = {}
+        self.captured: Captured = {}
         self.sequence = 0
         self.fixed: dict[str, Any] = {"user": slot, "worker": worker, "iteration": 0}
         self.draws = gen.Draws(generators, self.rng, self.state, self.fixed)  # one per user, emptied per request

@@ -1,82 +1,123 @@
-"""`loadorch compare`: budgets from flags and profile, the Markdown/JSON/JUnit outputs, the exit code."""
+"""`loadorch compare`: budgets, goals and measured noise from flags and profile, the Markdown/JSON/JUnit
+outputs, the exit code."""
 
 from __future__ import annotations
 
 import os
-import socket
 import sys
-from dataclasses import replace
-from datetime import datetime, timezone
+from dataclasses import dataclass, replace
 from typing import Any
 
 from loadorch.browser.compare import browser_rows
+from loadorch.browser.stats import BrowserStats, scale_of, unit_of
 from loadorch.commands.report import load_results
+from loadorch.config.goals import Goal
 from loadorch.config.profile import CompareBudgets
 from loadorch.db.compare import queries_rows
 from loadorch.errors import ExitCode
-from loadorch.report.compare_html import render_compare_html, top_changes
+from loadorch.report.compare_html import render_compare_html
+from loadorch.report.compare_md import budgets_line, junit, markdown
 from loadorch.report.evidence import compare_evidence
-from loadorch.report.junit import Case, render_cases
-from loadorch.report.summary import md_cell, md_table
 from loadorch.results import Results
 from loadorch.run.artifacts import write_json, write_text
-from loadorch.verdict.basis import basis
+from loadorch.stats.histogram import Histogram
+from loadorch.verdict.basis import Basis, basis
 from loadorch.verdict.compare import Budgets, Comparison, Row, compare
+from loadorch.verdict.goals import judge, top_endpoints
+from loadorch.verdict.noise import Noise, bound_rows
 
+__all__ = ["Plan", "budgets_from", "budgets_line", "compare_runs", "junit", "markdown", "run_compare"]
 METRICS = ("p50", "p95", "p99", "rps", "error_rate")
+TIMINGS = {"http_req_duration": "", "http_req_waiting": "waiting", "http_req_connecting": "connecting"}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a comparison judges beyond the budgets: goals, the share for the top endpoints, measured noise."""
+
+    goals: tuple[Goal, ...] = ()
+    expect_improvement: float | None = None  # --expect-improvement: p95 of the top endpoints
+    noise: Noise | None = None
 
 
 def budgets_from(spec: CompareBudgets | None, max_regression: float | None) -> Budgets:
     """Precedence: built-in 10 % < profile max_regression < --max-regression < profile per-metric budgets."""
-    overall = Budgets().p95
+    overall, source = Budgets().p95, "built-in"
     if spec is not None and spec.max_regression is not None:
-        overall = spec.max_regression
+        overall, source = spec.max_regression, "profile compare.max_regression"
     if max_regression is not None:
-        overall = max_regression
-    budgets = Budgets(p50=overall, p95=overall, p99=overall, rps=overall)
+        overall, source = max_regression, "--max-regression"
+    budgets = Budgets(p50=overall, p95=overall, p99=overall, rps=overall, source=source)
     if spec is None:
         return budgets
     for metric in (*METRICS, "min_change_ms"):
         value = getattr(spec, metric)
         if value is not None:
             budgets = replace(budgets, **{metric: value})
+            if metric in ("p50", "p95", "p99"):
+                budgets = replace(budgets, source=f"{source}; profile compare.{metric}")
     return budgets
 
 
-def compare_runs(base: Results, cur: Results, budgets: Budgets) -> Comparison:
+def compare_runs(base: Results, cur: Results, budgets: Budgets, plan: Plan | None = None) -> Comparison:
     """The HTTP rows (verdict.compare), then the rows of the domains built on them: queries per request
-    (a rise is an N+1 regression) and browser vitals."""
+    (a rise is an N+1 regression) and browser vitals; each row bounded by its budget or measured noise; then
+    the goals."""
+    plan = plan or Plan()
     on = basis(base, cur)
     result = compare(base, cur, budgets, on)
     result.rows += queries_rows(base, cur, on.base, on.cur, Row)
     result.rows += browser_rows(base.browser, cur.browser, budgets)
+    result.rows = bound_rows(result.rows, plan.noise, budgets.source)
+    goals = list(plan.goals)
+    if plan.expect_improvement is not None:
+        by_time = {name: (e.count, e.mean_ms or 0.0) for name, e in base.endpoints.items()}
+        goals += [Goal("http_req_duration", (("name", n),), 95.0, plan.expect_improvement, "--expect-improvement")
+                  for n in top_endpoints(by_time)]  # fmt: skip
+    for goal in goals:
+        hists, scale, unit = goal_histograms(goal, base, cur, on)
+        spread = plan.noise.spreads.get(_noise_key(goal)) if plan.noise else None
+        result.goals.append(judge(goal, hists, scale, unit, spread, plan.noise.runs if plan.noise else 0))
     return result
 
 
-def run_compare(base_dir: str, cur_dir: str, budgets: Budgets, out_dir: str | None) -> int:
+def goal_histograms(goal: Goal, base: Results, cur: Results, on: Basis
+                    ) -> tuple[tuple[Histogram, Histogram] | None, float, str]:  # fmt: skip
+    """The goal's metric in both runs, its scale and unit: HTTP timings, queries per request, or any metric
+    the browser users or Lighthouse recorded (page vitals, resource bytes, audits); None where a run lacks it."""
+    if goal.metric in TIMINGS:
+        timing = TIMINGS[goal.metric]
+        pair = on.base.select(goal.tags, timing=timing), on.cur.select(goal.tags, timing=timing)
+        return pair, 1000.0, "ms"
+    if goal.metric == "db_queries_per_request":
+        return (on.base.select_db(goal.tags), on.cur.select_db(goal.tags)), 1.0, "queries"
+    if base.browser is None or cur.browser is None:
+        return None, 1.0, ""
+    b, c = (BrowserStats.from_json(doc.histograms) for doc in (base.browser, cur.browser))
+    unit = "bytes" if "bytes" in goal.metric else unit_of(goal.metric)
+    return (b.select(goal.metric, goal.tags), c.select(goal.metric, goal.tags)), float(scale_of(goal.metric)), unit
+
+
+def _noise_key(goal: Goal) -> str:
+    """The compare row a goal's noise is measured on (an endpoint's or kind's p50/p95/p99, a page's vital p75)."""
+    if len(goal.tags) == 1 and goal.metric == "http_req_duration":
+        tag, value = goal.tags[0]
+        return f"{'endpoint' if tag == 'name' else tag}|{value}|p{goal.percentile:g}"
+    if len(goal.tags) == 1 and goal.tags[0][0] == "page" and goal.metric.startswith("browser_web_vital_"):
+        return f"page|{goal.tags[0][1]}|{goal.metric.rsplit('_', 1)[1]} p{goal.percentile:g}"
+    return ""
+
+
+def run_compare(base_dir: str, cur_dir: str, budgets: Budgets, out_dir: str | None, plan: Plan | None = None) -> int:
     base, cur = load_results(base_dir), load_results(cur_dir)
-    result = compare_runs(base, cur, budgets)
+    result = compare_runs(base, cur, budgets, plan)
     text = markdown(result, base_dir, cur_dir, budgets)
     regressed = [r.name for r in result.regressions if r.scope == "endpoint"]
     text += "\n".join(compare_evidence(base, cur, regressed))  # the slowest requests of each, where both have them
     sys.stdout.write(text)
     out = out_dir or default_out(base_dir, cur_dir)
     write_text(os.path.join(out, "compare.md"), text)
-    write_json(
-        os.path.join(out, "compare.json"),
-        {
-            "schema": "loadorch.compare/v1",
-            "baseline": os.path.abspath(base_dir),
-            "current": os.path.abspath(cur_dir),
-            "budgets": budgets.__dict__,
-            "compared": result.basis,
-            "verdict": result.verdict,
-            "regressions": len(result.regressions),
-            "undecided": len(result.undecided),
-            "warnings": result.warnings,
-            "rows": [r.to_json() for r in result.rows],
-        },
-    )
+    write_json(os.path.join(out, "compare.json"), _document(result, base_dir, cur_dir, budgets, plan))
     write_text(os.path.join(out, "compare-junit.xml"), junit(result))
     write_text(
         os.path.join(out, "compare.html"),
@@ -84,10 +125,45 @@ def run_compare(base_dir: str, cur_dir: str, budgets: Budgets, out_dir: str | No
     )
     if not os.path.exists(os.path.join(out, "results.json")):  # never overwrite a run's own summary.md
         write_text(os.path.join(out, "summary.md"), text)
+    _step_summary(text)
     sys.stdout.write(f"\nwrote compare.md, compare.json, compare-junit.xml and compare.html to {out}\n")
-    if result.regressions:
+    return exit_code(result)
+
+
+def exit_code(result: Comparison) -> int:
+    if result.verdict == "regression":
         return ExitCode.BREACH
-    return ExitCode.INCONCLUSIVE if result.undecided else ExitCode.OK
+    return ExitCode.INCONCLUSIVE if result.verdict == "inconclusive" else ExitCode.OK
+
+
+def _document(result: Comparison, base_dir: str, cur_dir: str, budgets: Budgets, plan: Plan | None) -> dict[str, Any]:
+    noise = plan.noise if plan else None
+    return {
+        "schema": "loadorch.compare/v1",
+        "baseline": os.path.abspath(base_dir),
+        "current": os.path.abspath(cur_dir),
+        "budgets": budgets.__dict__,
+        "noise_runs": noise.runs if noise else None,
+        "compared": result.basis,
+        "verdict": result.verdict,
+        "regressions": len(result.regressions),
+        "undecided": len(result.undecided),
+        "goals": [g.to_json() for g in result.goals],
+        "warnings": result.warnings,
+        "rows": [r.to_json() for r in result.rows],
+    }
+
+
+def _step_summary(text: str) -> None:
+    """GitHub Actions: compare.md joins the job's summary page when `$GITHUB_STEP_SUMMARY` names a file."""
+    path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not path:
+        return
+    try:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+    except OSError as exc:
+        sys.stderr.write(f"warning: cannot append compare.md to $GITHUB_STEP_SUMMARY ({path}): {exc.strerror}\n")
 
 
 def default_out(base_dir: str, cur_dir: str) -> str:
@@ -96,91 +172,3 @@ def default_out(base_dir: str, cur_dir: str) -> str:
     cur = os.path.abspath(cur_dir)
     name = f"compare-{os.path.basename(os.path.abspath(base_dir))}-vs-{os.path.basename(cur)}"
     return os.path.join(os.path.dirname(cur), name)
-
-
-def _fmt(value: Any, metric: str) -> str:
-    if value is None:
-        return "-"
-    if metric == "error_rate":
-        return f"{100 * value:.1f} %"
-    if metric.startswith("cls"):  # browser users' layout shift: unitless
-        return f"{value:.3f}"
-    return f"{value:.1f}"
-
-
-def _change(r: Row) -> str:
-    return r.shown_change()
-
-
-def _verdict(r: Row) -> str:
-    return r.shown_verdict()
-
-
-def budgets_line(budgets: Budgets) -> str:
-    return (
-        f"budgets p50/p95/p99 {budgets.p50:.0%}/{budgets.p95:.0%}/{budgets.p99:.0%}, rps {budgets.rps:.0%}, "
-        f"error rate +{budgets.error_rate:.2%}; changes under {budgets.min_change_ms:g} ms or within the noise "
-        "do not count"
-    )
-
-
-def markdown(result: Comparison, base_dir: str, cur_dir: str, budgets: Budgets) -> str:
-    lines = [f"## loadorch compare: {result.headline()}", ""]
-    if result.reason():
-        lines += [f"**Why:** {md_cell(result.reason())}", ""]
-    lines += [
-        f"baseline `{base_dir}` -> current `{cur_dir}`; {budgets_line(budgets)}",
-        "",
-        f"compared: {result.basis}",
-        "",
-    ]
-    lines += [f"- warning: {w}" for w in result.warnings]
-    top = [
-        [_verdict(r), r.scope, r.name, r.metric, _fmt(r.baseline, r.metric), _fmt(r.current, r.metric), _change(r)]
-        for r in top_changes(result)
-    ]  # fmt: skip
-    if top:
-        lines += [
-            "",
-            "### Top changes",
-            "",
-            md_table(top, ["", "scope", "name", "metric", "baseline", "current", "change"]),
-            "",
-            "### All rows",
-        ]
-    rows = [
-        [
-            r.scope,
-            r.name,
-            r.metric,
-            _fmt(r.baseline, r.metric),
-            _fmt(r.current, r.metric),
-            _change(r),
-            _verdict(r),
-        ]
-        for r in result.rows
-    ]
-    lines += [
-        "",
-        md_table(rows, ["scope", "name", "metric", "baseline", "current", "change", "verdict"]),
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def junit(result: Comparison) -> str:
-    cases = [
-        Case(
-            f"{r.scope} {r.name} {r.metric}",
-            "loadorch.compare",
-            0.0,
-            "failure" if r.verdict == "regression" else "error" if r.undecided else None,
-            "regression" if r.verdict == "regression" else "inconclusive",
-            f"{r.metric} {_fmt(r.baseline, r.metric)} -> {_fmt(r.current, r.metric)} ({_change(r)}), "
-            f"budget {r.budget:g}: {_verdict(r)}; {r.note}",
-        )
-        for r in result.rows
-        if r.verdict != "missing"
-    ]
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-    return render_cases("loadorch.compare", stamp, socket.gethostname() or "localhost", 0.0, cases)

@@ -95,12 +95,34 @@ jobs:
         run: |
           case "$LOADORCH_PIP_SPEC" in *REPLACE-WITH*) echo "edit LOADORCH_PIP_SPEC in this workflow" >&2; exit 1;; esac
           python -m pip install "$LOADORCH_PIP_SPEC"
+      # one baseline per branch: the store (.loadorch/baselines) in the Actions cache, keyed by branch; a new
+      # branch starts from main's store; `--baseline` with no baseline of this branch yet says so and passes
+      - name: restore baselines
+        uses: actions/cache/restore@v4
+        with:
+          path: .loadorch/baselines
+          key: loadorch-baselines-${{ github.ref_name }}-${{ github.run_id }}
+          restore-keys: |
+            loadorch-baselines-${{ github.ref_name }}-
+            loadorch-baselines-main-
       - name: loadorch run staging
         env:
           STAGING_URL: ${{ secrets.STAGING_URL }}
           STAGING_TOKEN: ${{ secrets.STAGING_TOKEN }}
-        # GITHUB_ACTIONS=true: configuration errors and breached thresholds are annotated at their YAML line
-        run: python -m loadorch run staging --out results/staging --tag commit=${{ github.sha }}
+          BRANCH: ${{ github.ref_name }}
+        # GITHUB_ACTIONS=true: configuration errors and breached thresholds are annotated at their YAML line;
+        # the comparison with the branch's baseline joins junit.xml, the exit code and the step summary
+        run: >-
+          python -m loadorch run staging --out results/staging --tag commit=${{ github.sha }}
+          --baseline "$BRANCH"
+      - name: keep this run as the branch's baseline
+        env: {BRANCH: "${{ github.ref_name }}"}
+        run: python -m loadorch baseline save results/staging --name "$BRANCH" --keep 5
+      - name: save baselines
+        uses: actions/cache/save@v4
+        with:
+          path: .loadorch/baselines
+          key: loadorch-baselines-${{ github.ref_name }}-${{ github.run_id }}
       - name: step summary
         if: always()
         run: cat results/staging/summary.md >> "$GITHUB_STEP_SUMMARY"
@@ -186,7 +208,8 @@ loadorch budgets         # the thresholds every profile gates on
 ```
 
 Each run leaves `results/<profile>-<timestamp>/` with `report.html`, `summary.md`, `junit.xml` and
-`results.json`; `loadorch compare OLD NEW` tells whether a change made things slower.
+`results.json`; `loadorch compare OLD NEW` tells whether a change made things slower. In CI each branch keeps
+its own baseline (`loadorch baseline save`, `loadorch run staging --baseline BRANCH`, the store cached by branch).
 
 Live numbers while a run goes: `--dashboard` (a page on 127.0.0.1), `--metrics-port 9464` (Prometheus
 scrape) or `--remote-write URL` (push); `monitoring/prometheus.yml` has the Prometheus snippets.

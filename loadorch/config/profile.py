@@ -11,6 +11,7 @@ from pydantic import Field, field_validator, model_validator
 from loadorch.config.base import Strict
 from loadorch.config.collectors import Collectors
 from loadorch.config.evidence import EvidenceSettings, TraceSettings
+from loadorch.config.goals import GoalSyntaxError, parse_goal
 from loadorch.config.scenario import Headers, ThresholdItem
 from loadorch.config.tls import TlsSettings
 from loadorch.config.units import MAX_DURATION_S, Duration, Percent, Size, too_long
@@ -149,6 +150,18 @@ class CompareBudgets(Strict):
     rps: Percent | None = None
     error_rate: Percent | None = None
     min_change_ms: float | None = Field(None, ge=0)
+    # improvement goals: {"http_req_duration{name:list}": "p(95) -30%"} (config/goals.py)
+    goals: dict[str, str] = Field(default_factory=dict, max_length=100)
+
+    @field_validator("goals")
+    @classmethod
+    def _goals_parse(cls, value: dict[str, str]) -> dict[str, str]:
+        for selector, text in value.items():
+            try:
+                parse_goal(selector, text, "profile")
+            except GoalSyntaxError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
 
 class Profile(Strict):

@@ -4,9 +4,31 @@ N+1 probe and the top statements; serialized into results.json's `database` sect
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
-from loadorch.stats.histogram import Histogram
+
+class TopJson(TypedDict):
+    """A statement by total time in the window (results.TopStatement)."""
+
+    statement: str
+    calls: int
+    total_ms: float
+    mean_ms: float
+
+
+class SlowJson(TypedDict):
+    """A statement slower than slow_ms, by count (results.SlowStatement)."""
+
+    statement: str
+    count: int
+    max_ms: float
+
+
+class PointJson(TypedDict):
+    """Statements that finished up to t_s since the previous point (results.StatementsPoint)."""
+
+    t_s: float
+    queries: int
 
 
 @dataclass(frozen=True)
@@ -51,11 +73,11 @@ class DbMeasurement:
     slow_unmeasured: str | None = None  # why only db_query_slow could not be measured, with the fix
     probe: list[ProbeRow] = field(default_factory=list)
     probe_note: str | None = None
-    top: list[dict[str, Any]] = field(default_factory=list)  # statements by total time in the window
-    timeseries: list[dict[str, Any]] = field(default_factory=list)  # {"t_s", "queries"} per sample
+    top: list[TopJson] = field(default_factory=list)  # statements by total time in the window
+    timeseries: list[PointJson] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     log_source: str = ""
-    slow_top: list[dict[str, Any]] = field(default_factory=list)  # slow statements by count: statement, count, max_ms
+    slow_top: list[SlowJson] = field(default_factory=list)  # slow statements by count
     window_start: str = ""  # the window's edges on the server's clock (log_timezone), as the log stamps lines
     window_end: str = ""
     # the slow statements' plans with their flags (db.explain.slow_plans), and why there are none, if so
@@ -77,11 +99,11 @@ class DbMeasurement:
             latest["t_s"], latest["queries"] = t_s, latest["queries"] + queries
             self._in_latest += 1
             return
-        series.append({"t_s": t_s, "queries": queries})
+        series.append(PointJson(t_s=t_s, queries=queries))
         self._in_latest = 1
         if len(series) > TIMESERIES_POINTS:
             merged = [
-                {"t_s": b["t_s"], "queries": a["queries"] + b["queries"]} for a, b in zip(series[::2], series[1::2])
+                PointJson(t_s=b["t_s"], queries=a["queries"] + b["queries"]) for a, b in zip(series[::2], series[1::2])
             ]
             series[:] = merged + series[len(merged) * 2 :]
             self._per_point *= 2
@@ -126,38 +148,3 @@ def short_statement(query: str, limit: int = 80) -> str:
         if at > len("SELECT ") + 12:
             text = "SELECT ..." + text[at:]
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def per_request_stats(merged: Any, tags: tuple[tuple[str, str], ...]) -> dict[str, Any] | None:
-    """Queries per request of the matching responses that carried a count (exact), or None."""
-    return query_stats(merged.select_db(tags))
-
-
-def query_stats(h: Any) -> dict[str, Any] | None:
-    """Queries per request from a pooled histogram of counts (exact), or None without samples."""
-    if not h.count:
-        return None
-    return {
-        "samples": h.count,
-        "avg": round(h.mean, 3),
-        "min": h.min,
-        "p50": h.percentile(50),
-        "p95": h.percentile(95),
-        "max": h.max,
-    }
-
-
-def database_section(merged: Any, measurement: dict[str, Any] | None) -> dict[str, Any] | None:
-    """results.json's `database`: per-endpoint queries per request (header) and the collector's numbers."""
-    by_name: dict[str, Histogram] = {}
-    for key, h in merged.db.items():  # one pass (a select per name read every series once per name)
-        pooled = by_name.get(key.name)
-        if pooled is None:
-            pooled = by_name[key.name] = Histogram()
-        pooled.merge(h)
-    if not by_name and measurement is None:
-        return None
-    return {
-        "queries_per_request": {n: query_stats(by_name[n]) for n in sorted(by_name)},
-        "collector": measurement,
-    }

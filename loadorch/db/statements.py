@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loadorch.db.durationlog import SlowTally
-from loadorch.db.measure import Repeated, short_statement
+from loadorch.db.measure import Repeated, SlowJson, TopJson, short_statement
 
 OWN_MARK = "/* loadorch-collector */"  # every statement the collector runs starts with it: never counted
 
@@ -166,16 +166,16 @@ def _source(loop: Delta, others: list[Delta]) -> str:
     return short_statement(best.query, 120)
 
 
-def top_statements(deltas: Iterable[Delta], n: int = 10) -> list[dict[str, object]]:
+def top_statements(deltas: Iterable[Delta], n: int = 10) -> list[TopJson]:
     """The statements that took the most time in the window."""
     ranked = sorted((d for d in deltas if d.toplevel), key=lambda d: -d.total_ms)[:n]
     return [
-        {
-            "statement": short_statement(d.query, 120),
-            "calls": d.calls,
-            "total_ms": round(d.total_ms, 3),
-            "mean_ms": round(d.total_ms / d.calls, 3),
-        }
+        TopJson(
+            statement=short_statement(d.query, 120),
+            calls=d.calls,
+            total_ms=round(d.total_ms, 3),
+            mean_ms=round(d.total_ms / d.calls, 3),
+        )
         for d in ranked
     ]
 
@@ -193,11 +193,11 @@ def unlogged_slow(deltas: Iterable[Delta], tally: SlowTally, slow_ms: float) -> 
     return missing[tally.unknown_ids :]
 
 
-def slow_named(tally: SlowTally, deltas: Iterable[Delta], n: int = 10) -> list[dict[str, object]]:
+def slow_named(tally: SlowTally, deltas: Iterable[Delta], n: int = 10) -> list[SlowJson]:
     """The slow statements by count, named by pg_stat_statements' text (by query_id) or the log's."""
     texts = {f"id:{d.key[2]}": d.query for d in deltas}
     ranked = sorted(tally.by_statement.items(), key=lambda kv: (-kv[1][0], kv[0]))[:n]
-    out: list[dict[str, object]] = []
+    out: list[SlowJson] = []
     for key, (count, longest) in ranked:
         text = texts.get(key) or tally.texts.get(key) or ""
         name = (
@@ -207,7 +207,7 @@ def slow_named(tally: SlowTally, deltas: Iterable[Delta], n: int = 10) -> list[d
             if key == "other"
             else "(text not logged in the window)"
         )
-        out.append({"statement": name, "count": int(count), "max_ms": round(longest, 3)})
+        out.append(SlowJson(statement=name, count=int(count), max_ms=round(longest, 3)))
     return out
 
 

@@ -27,10 +27,13 @@ class Bar:
     detail: str = ""
 
 
+PAD = 1.15  # the axis reaches past the widest bar or band: a band never fills it exactly, so it reads as a band
+
+
 def _extent(bars: Sequence[Bar]) -> float:
     values = [abs(b.change) for b in bars]
     values += [abs(v) for b in bars for v in (b.noise_low, b.noise_high) if v is not None]
-    return svg.nice_max(max([*values, 1.0]))
+    return svg.nice_max(PAD * max([*values, 1.0]))
 
 
 def change_bars(title: str, bars: Sequence[Bar], unit: str = "ms", *, chart_id: str = "", desc: str = "") -> str:
@@ -50,7 +53,7 @@ def change_bars(title: str, bars: Sequence[Bar], unit: str = "ms", *, chart_id: 
         'stroke-width="2"/></pattern></defs>',
         f'<text class="title" x="8" y="18">{escape(title)}</text>',
     ]
-    for v in sorted({-t for t in ticks} | set(ticks)):
+    for v in sorted({-t + 0.0 for t in ticks} | set(ticks)):  # + 0.0: zero is labelled 0, never -0
         x = f.sx(v)
         out.append(
             f'<line class="{"zero" if v == 0 else "grid"}" data-value="{v:g}" x1="{x:.2f}" x2="{x:.2f}" y1="{TOP}" '
@@ -71,6 +74,8 @@ def _row(f: Frame, i: int, b: Bar, span: float, unit: str, chart_id: str) -> str
     y = TOP + ROW * i
     lo = f.sx(max(-span, b.noise_low if b.noise_low is not None else -span))
     hi = f.sx(min(span, b.noise_high if b.noise_high is not None else span))
+    # a side too few samples bound is open: the band runs off the axis there, outlined dashed
+    open_ = " open" if b.noise_low is None or b.noise_high is None else ""
     x0, x1 = sorted((f.sx(0), f.sx(b.change)))
     fill = f"url(#{svg.attr(chart_id)}-hatch)" if b.verdict == "regression" else COLORS.get(b.verdict, "#6B7280")
     word = {"regression": "REGRESSION", "improvement": "improvement"}.get(b.verdict, "within noise")
@@ -81,11 +86,16 @@ def _row(f: Frame, i: int, b: Bar, span: float, unit: str, chart_id: str) -> str
         f'data-high="{"" if b.noise_high is None else f"{b.noise_high:g}"}" data-verdict="{svg.attr(b.verdict)}">'
         f"<title>{escape(b.label)}: {escape(text)}{'; ' + escape(b.detail) if b.detail else ''}</title>"
         f'<text class="tick" x="{LEFT - 8}" y="{y + 15}" text-anchor="end">{escape(_short(b.label))}</text>'
-        f'<rect class="noise" x="{lo:.1f}" y="{y + 3}" width="{max(hi - lo, 1.0):.1f}" height="{ROW - 6}" '
-        f'fill="#D1D5DB"/><rect class="change" x="{x0:.2f}" y="{y + 6}" width="{max(x1 - x0, 1.0):.2f}" '
+        f'<rect class="noise{open_}" x="{lo:.1f}" y="{y + 3}" width="{max(hi - lo, 1.0):.1f}" height="{ROW - 6}" '
+        f'fill="#D1D5DB"{_dashed(open_)}/>'
+        f'<rect class="change" x="{x0:.2f}" y="{y + 6}" width="{max(x1 - x0, 1.0):.2f}" '
         f'height="{ROW - 12}" fill="{fill}" stroke="{COLORS.get(b.verdict, "#6B7280")}"/>'
         f'<text class="tick" x="{WIDTH - RIGHT + 8}" y="{y + 15}">{escape(text)}</text></g>'
     )
+
+
+def _dashed(open_: str) -> str:
+    return ' stroke="#6B7280" stroke-dasharray="3 2"' if open_ else ""
 
 
 def _short(label: str, n: int = 28) -> str:

@@ -1,10 +1,12 @@
-"""compare.html: two runs on one page (overlaid spectra, p95 change bars with noise, the verdict); self-contained."""
+"""compare.html: two runs on one page (overlaid spectra, p95 change bars with noise, goals, web vitals and
+database rows, the verdict); self-contained."""
 
 from __future__ import annotations
 
 from html import escape
 
 from loadorch.report.bars import Bar, change_bars
+from loadorch.report.compare_parts import browser_part, database_part
 from loadorch.report.figures import overlay
 from loadorch.report.html import CSP, CSS
 from loadorch.results import Results
@@ -58,7 +60,8 @@ def render_compare_html(
         parts.append(f'<p id="why"><strong>Why:</strong> {escape(result.reason())}</p>')
     if result.warnings:
         parts.append("<ul>" + "".join(f"<li>warning: {escape(w)}</li>" for w in result.warnings) + "</ul>")
-    parts += [_changes_table(result), _bars(result), _spectra(base, cur, result)]
+    parts += [_goals(result), _changes_table(result), _bars(result), _spectra(base, cur, result)]
+    parts += [browser_part(result), database_part(base, cur, result)]
     parts.append("</main></body></html>")
     return "\n".join(p for p in parts if p) + "\n"
 
@@ -84,10 +87,24 @@ def _changes_table(result: Comparison) -> str:
     )
 
 
+def _goals(result: Comparison) -> str:
+    if not result.goals:
+        return ""
+    body = "".join(
+        f'<tr><td><span class="tag {"pass" if g.verdict == "met" else "fail"}">{escape(g.verdict.upper())}</span>'
+        f"</td><td>{escape(g.selector)}</td><td>{escape(g.goal)}</td><td>{escape(g.why)}</td></tr>"
+        for g in result.goals
+    )
+    head = "<tr><th></th><th>selector</th><th>goal</th><th>figures</th></tr>"
+    return f'<h2>Goals</h2><table id="goals">{head}{body}</table>'
+
+
 def _num(v: float | None, metric: str) -> str:
     if v is None:
         return "-"
-    return f"{100 * v:.2f}%" if metric == "error_rate" else f"{v:.1f}"
+    if metric == "error_rate":
+        return f"{100 * v:.2f}%"
+    return f"{v:.3f}" if metric.startswith("cls") else f"{v:.1f} {'/s' if metric == 'rps' else 'ms'}"
 
 
 def _bars(result: Comparison) -> str:

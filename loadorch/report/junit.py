@@ -128,3 +128,17 @@ def render_cases(
     ET.SubElement(root, "system-err").text = ""
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def combine(*documents: str) -> str:
+    """Several junit.xml documents as one `<testsuites>` (the run's thresholds and its comparison with a
+    baseline: a testsuite each), with the totals JUnit readers show."""
+    root = ET.Element("testsuites", name="loadorch")
+    for text in documents:
+        doc = ET.fromstring(text.split("?>", 1)[1] if text.startswith("<?xml") else text)
+        root.extend([doc] if doc.tag == "testsuite" else list(doc))
+    for attr in ("tests", "failures", "errors"):
+        root.set(attr, str(sum(int(s.get(attr, "0")) for s in root)))
+    root.set("time", f"{sum(float(s.get('time', '0')) for s in root):.3f}")
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -19,6 +19,9 @@ from loadorch.stats.tables import Merged
 from loadorch.traffic.stages import window_seconds
 from loadorch.verdict.evaluate import ThresholdResult
 
+# A JSON object of k6's summary export (its legacy `--summary-export` shape, k6's format, not ours: keys
+# such as "p(95)" and a metric's shape set by its kind), written for the tools that read k6's file.
+K6Object = dict[str, Any]
 TREND_STATS = ("avg", "min", "med", "max", "p(90)", "p(95)")
 TIMINGS = {"http_req_duration": "", "http_req_waiting": "waiting", "http_req_connecting": "connecting"}
 
@@ -40,9 +43,9 @@ def _trend(h: Histogram) -> dict[str, float]:
     }
 
 
-def _metrics(merged: Merged, seconds: float) -> dict[str, dict[str, Any]]:
+def _metrics(merged: Merged, seconds: float) -> dict[str, K6Object]:
     total, failures = merged.counts()
-    out: dict[str, dict[str, Any]] = {
+    out: dict[str, K6Object] = {
         "http_reqs": {"count": total, "rate": round(total / seconds, 6) if seconds > 0 else 0.0},
         "http_req_failed": {"passes": failures, "fails": total - failures, "value": failures / total if total else 0},
     }
@@ -53,7 +56,7 @@ def _metrics(merged: Merged, seconds: float) -> dict[str, dict[str, Any]]:
     return out
 
 
-def k6_summary(record: RunRecord) -> dict[str, Any]:
+def k6_summary(record: RunRecord) -> K6Object:
     """With a measurement window every value is the window's, over its seconds: the samples the thresholds
     beside them judged (the whole run's `http_req_duration` beside the window's `http_req_waiting` and
     verdicts did not add up); `loadorch.measured` says which."""
@@ -82,7 +85,7 @@ def k6_summary(record: RunRecord) -> dict[str, Any]:
     }
 
 
-def _measured(record: RunRecord, seconds: float) -> dict[str, Any]:
+def _measured(record: RunRecord, seconds: float) -> K6Object:
     """Which samples `metrics` holds: the measurement window (its spans and seconds) or the whole run."""
     if not record.window:
         return {"measured": "the whole run", "seconds": round(seconds, 3)}
@@ -95,8 +98,8 @@ def _measured(record: RunRecord, seconds: float) -> dict[str, Any]:
 
 
 def _submetric(
-    merged: Merged, result: ThresholdResult, metric: str, seconds: float, whole: dict[str, dict[str, Any]]
-) -> dict[str, Any]:
+    merged: Merged, result: ThresholdResult, metric: str, seconds: float, whole: dict[str, K6Object]
+) -> K6Object:
     """Stats of a tagged selector, for the metrics k6 reports that way; others get the metric's own shape."""
     if result.threshold is None:  # a result not judged from a parsed threshold: no selector to select by
         return {}
@@ -115,9 +118,9 @@ def _submetric(
     return dict(whole.get(metric, {}))
 
 
-def _checks(record: RunRecord) -> dict[str, dict[str, Any]]:
+def _checks(record: RunRecord) -> dict[str, K6Object]:
     """k6 lists checks by name under the root group: ours are `<request> <check>`."""
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, K6Object] = {}
     for (_, name, _, _, check), (passes, fails) in sorted(record.merged.checks.items()):
         label = f"{name}: {check}"
         row = out.setdefault(

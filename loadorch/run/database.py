@@ -36,7 +36,7 @@ from loadorch.db.statements import (
     window_problem,
 )
 from loadorch.traffic import data as gen
-from loadorch.traffic.request import Origin, RequestRunner, compile_request
+from loadorch.traffic.request import Captured, Origin, RequestRunner, compile_request
 
 LOG_SETTLE_S = 2.0  # at most this long for the server's logger to write the window's last lines
 
@@ -92,7 +92,7 @@ class DatabaseCollector:
         try:
             for user in cfg.scenario.model.users:
                 captures = {c for ep in user.requests for c in ep.capture}
-                captured: dict[str, Any] = {}
+                captured: Captured = {}
                 for ep in user.requests:
                     if should_stop():
                         return
@@ -104,7 +104,7 @@ class DatabaseCollector:
             runner.close()
 
     def _probe_one(
-        self, runner: RequestRunner, req: Any, user: str, rng: random.Random, cfg: RunConfig, captured: dict[str, Any]
+        self, runner: RequestRunner, req: Any, user: str, rng: random.Random, cfg: RunConfig, captured: Captured
     ) -> ProbeRow:
         row = ProbeRow(req.name, user, req.kind, req.method, None)
         missing = sorted(req.needs - captured.keys())

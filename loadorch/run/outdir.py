@@ -78,6 +78,7 @@ def replacing(out: str) -> Iterator[None]:
 RUN_WRITES = frozenset(
     {"results.json", "junit.xml", "report.html", "summary.md", "config.yaml", "requests.jsonl", "logs"}
     | {"browser-steps.jsonl"}
+    | {"compare.md", "compare.json", "compare.html", "compare-junit.xml"}  # run --baseline
 )
 
 

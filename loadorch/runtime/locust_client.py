@@ -34,6 +34,7 @@ from loadorch.hosts import check_allowed, resolve
 from loadorch.runtime.headbound import ResponseHeadTooLarge
 from loadorch.traffic.redact import NO_SECRETS, Redactor
 from loadorch.traffic.request import (
+    Captured,
     CompiledRequest,
     Origin,
     Outcome,
@@ -103,7 +104,7 @@ class LocustClientRunner:
         self,
         req: CompiledRequest,
         lookup: Lookup,
-        captured: dict[str, Any],
+        captured: Captured,
         intended: float | None = None,
     ) -> Outcome:
         path = wire_path(self.prefix + req.path.render_text(lookup, quote_path))

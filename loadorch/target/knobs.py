@@ -7,7 +7,8 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+
+from loadorch.target.store import ApiJson
 
 DB_CAUSES = ("seq_scan", "sort_spill")
 
@@ -32,7 +33,7 @@ class Knobs:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _error_count: dict[str, int] = field(default_factory=dict, repr=False)
 
-    def update(self, body: dict[str, Any]) -> None:
+    def update(self, body: ApiJson) -> None:
         with self._lock:
             if "latency_ms" in body:
                 value = body["latency_ms"]
@@ -68,7 +69,7 @@ class Knobs:
             if "slow_statements" in body:
                 self.slow_statements = [[float(s), float(int(n))] for s, n in body["slow_statements"] if int(n) > 0]
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> ApiJson:
         return {
             "latency_ms": self.latency_ms,
             "error_rate": self.error_rate,

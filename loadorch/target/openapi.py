@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from loadorch.target.store import ApiJson
 
 
-def _json(schema: dict[str, Any]) -> dict[str, Any]:
+def _json(schema: ApiJson) -> ApiJson:
     return {"content": {"application/json": {"schema": schema}}}
 
 
-def document() -> dict[str, Any]:
+def document() -> ApiJson:
     product = {
         "type": "object",
         "properties": {

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from loadorch.target.knobs import Knobs
-from loadorch.target.store import Store
+from loadorch.target.store import ApiJson, Store
 
 MAX_BODY = 1024 * 1024
 MAX_TRACES = 20_000  # trace ids the server keeps (the oldest dropped first)
@@ -252,13 +252,13 @@ def _q(query: dict[str, list[str]], key: str, default: str) -> str:
     return query.get(key, [default])[0]
 
 
-def _object(body: Any) -> dict[str, Any]:
+def _object(body: Any) -> ApiJson:
     if not isinstance(body, dict):
         raise ApiError(400, "expected a JSON object")
     return body
 
 
-def _found(obj: dict[str, Any] | None, what: str) -> tuple[int, Any]:
+def _found(obj: ApiJson | None, what: str) -> tuple[int, Any]:
     if obj is None:
         raise ApiError(404, f"no such {what}")
     return 200, obj

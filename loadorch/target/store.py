@@ -14,8 +14,10 @@ import threading
 import time
 from typing import Any
 
-# a database row as the shop's API answers it (a JSON object for its HTTP clients): columns of any type
-Row = dict[str, Any]
+# A JSON object at the shop's HTTP edge, any JSON value per key: what a client sends (untrusted: read field
+# by field, a wrong one a 400) and what the API answers (a row, the knobs' state, its OpenAPI document).
+ApiJson = dict[str, Any]
+Row = ApiJson  # a database row as the shop's API answers it: columns of any type
 CATEGORY_NAMES = ("books", "games", "toys", "music", "garden")
 AUDIT_ROWS = 80_000  # the large table the db_causes knob reads: big enough that its sort outgrows 4MB of work_mem
 AUDIT_TABLE = "CREATE TABLE IF NOT EXISTS audit_log (id INTEGER PRIMARY KEY, ref INTEGER NOT NULL, note TEXT NOT NULL)"

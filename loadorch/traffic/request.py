@@ -23,6 +23,10 @@ from loadorch.traffic.template import Lookup, Template, compile_template, compil
 
 DEFAULT_OK = range(200, 400)
 
+# A virtual user's captures by name: what `capture` took from the target's responses (JSON path extracts,
+# headers), so any JSON value the target sent; templates read them as they came.
+Captured = dict[str, Any]
+
 
 class Expectation(Protocol):
     """What a request expects of its response (config.scenario.Expect)."""
@@ -207,7 +211,7 @@ class RequestRunner(Protocol):
     """Renders, sends and checks one compiled request; one per virtual user (it may keep a connection)."""
 
     def run(
-        self, req: CompiledRequest, lookup: Lookup, captured: dict[str, Any], intended: float | None = None
+        self, req: CompiledRequest, lookup: Lookup, captured: Captured, intended: float | None = None
     ) -> Outcome: ...
 
     def close(self) -> None: ...
@@ -245,7 +249,7 @@ def check(
     status: int,
     body: bytes,
     lookup: Lookup,
-    captured: dict[str, Any],
+    captured: Captured,
     results: list[bool] | None = None,
     redactor: Redactor = NO_SECRETS,
 ) -> Failure | None:

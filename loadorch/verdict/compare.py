@@ -36,6 +36,7 @@ class Budgets:
     rps: float = 0.10
     error_rate: float = 0.005
     min_change_ms: float = 1.0
+    source: str = "built-in"  # where the budgets came from, for each row's bound (verdict.noise)
 
     def for_metric(self, metric: str) -> float:
         return float(getattr(self, metric))
@@ -59,6 +60,7 @@ class Row:
     noise_low: float | None = None
     noise_high: float | None = None
     why: str = ""  # for "same": "too few samples", "not significant", "within budget", "under min_change_ms"
+    bound: str = ""  # the bound the row was judged by and why: the budget or the measured noise (verdict.noise)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -92,6 +94,7 @@ class Comparison:
     rows: list[Row] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     basis: str = "the whole runs"  # what was compared: the whole runs or both measurement windows
+    goals: list[Any] = field(default_factory=list)  # verdict.goals.GoalResult, judged after the rows
 
     @property
     def regressions(self) -> list[Row]:
@@ -102,23 +105,47 @@ class Comparison:
         return [r for r in self.rows if r.undecided]
 
     @property
+    def missed(self) -> list[Any]:
+        return [g for g in self.goals if g.verdict == "missed"]
+
+    @property
+    def undecided_goals(self) -> list[Any]:
+        return [g for g in self.goals if g.verdict == "inconclusive"]
+
+    @property
     def verdict(self) -> str:
-        """ "regression", else "inconclusive" when a gated row has too few samples, else "no regression"."""
-        return "regression" if self.regressions else "inconclusive" if self.undecided else "no regression"
+        """"regression" (a row, or a missed goal), else "inconclusive" when a gated row has too few samples or
+        a goal cannot be decided, else "no regression"."""
+        if self.regressions or self.missed:
+            return "regression"
+        return "inconclusive" if self.undecided or self.undecided_goals else "no regression"
 
     def headline(self) -> str:
         """The comparison's verdict in the words compare.md, compare.html and the terminal all show."""
+        met = len(self.goals) - len(self.missed) - len(self.undecided_goals)
+        goals = ", ".join(
+            f"{n} GOAL(S) {word}"
+            for n, word in ((len(self.missed), "MISSED"), (len(self.undecided_goals), "UNDECIDED"), (met, "MET"))
+            if n
+        )
         if self.regressions:
-            return f"{len(self.regressions)} REGRESSION(S)"
-        if self.undecided:
-            return f"INCONCLUSIVE ({len(self.undecided)} row(s): {TOO_FEW})"
-        return "NO REGRESSION"
+            head = f"{len(self.regressions)} REGRESSION(S)"
+        elif self.undecided:
+            head = f"INCONCLUSIVE ({len(self.undecided)} row(s): {TOO_FEW})"
+        elif self.missed or self.undecided_goals:
+            return goals
+        else:
+            head = "NO REGRESSION"
+        return f"{head}; {goals}" if goals else head
 
     def reason(self) -> str:
         """Why an inconclusive comparison is one, and what to do ("" otherwise)."""
         rows = self.undecided
-        if self.regressions or not rows:
+        if self.regressions or self.missed:
             return ""
+        if not rows:
+            goals = self.undecided_goals
+            return f"inconclusive: goal {goals[0].selector} {goals[0].goal}: {goals[0].why}" if goals else ""
         named = ", ".join(f"{r.scope} {r.name} {r.metric}" for r in rows[:5]) + (" ..." if len(rows) > 5 else "")
         needs = sorted({(p, samples_to_bound(p)) for p in (_pct_of(r.metric) for r in rows) if p is not None})
         least = ", ".join(f"p{p:g} {n}" for p, n in needs)

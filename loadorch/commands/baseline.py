@@ -1,0 +1,190 @@
+"""The baseline store (`loadorch baseline save`, `run --baseline`): a folder a CI cache or artifact can hold.
+
+Layout: `STORE/NAME/<UTC stamp>/` holding the run's `results.json` (all compare needs), `baseline.json`
+(name, profile, seed, when, from where) and, from `calibrate`, `noise.json`. An entry is written in a hidden
+folder beside its place and renamed into it whole; each name keeps its newest `keep` entries.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from loadorch.commands.report import load_results
+from loadorch.errors import ConfigError, ExitCode, Problem, UsageError
+from loadorch.run.artifacts import write_json
+from loadorch.verdict.noise import Noise
+
+DEFAULT_STORE = os.path.join(".loadorch", "baselines")
+DEFAULT_KEEP = 5
+MAX_KEEP = 100
+META, NOISE, SCHEMA = "baseline.json", "noise.json", "loadorch.baseline/v1"
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,99}\Z")
+_ENTRY = re.compile(r"\d{8}T\d{12}Z(-\d+)?\Z")
+
+
+@dataclass(frozen=True)
+class Entry:
+    path: str
+    profile: str
+    seed: int
+    saved_at: str
+    noise: Noise | None
+
+
+def store_dir(project: str, store: str | None) -> str:
+    return store or os.path.join(project, DEFAULT_STORE)
+
+
+def check_name(name: str) -> str:
+    """A baseline name (a branch name will do: `feature/x`), else a usage error with the form expected."""
+    if not _NAME.match(name) or ".." in name or name.endswith("/"):
+        raise UsageError(
+            f"--name {name!r}: a baseline name is 1-100 letters, digits, '.', '_', '-' or '/' (a branch name), "
+            "starting with a letter or digit, without '..'"
+        )
+    return name
+
+
+def _folder(store: str, name: str) -> str:
+    return os.path.join(store, check_name(name).replace("/", "__"))
+
+
+def save(run_dir: str, name: str, store: str, keep: int = DEFAULT_KEEP, noise: Noise | None = None) -> str:
+    """Keep `run_dir`'s results as the newest baseline of `name`; the oldest beyond `keep` go. Returns the entry."""
+    folder = _folder(store, name)  # a bad name first: exit 2
+    doc = load_results(run_dir)  # a missing or corrupt results.json: exit 3 naming the file and the field
+    if doc.verdict in ("error", "interrupted"):
+        path = os.path.join(run_dir, "results.json")
+        raise ConfigError([Problem(path, None, "verdict", f"the run's verdict is {doc.verdict}: its numbers are "
+                                   "partial, not a baseline; save a run that ran to its end")])  # fmt: skip
+    os.makedirs(folder, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".saving-{os.getpid()}-", dir=folder)
+    try:
+        shutil.copyfile(os.path.join(run_dir, "results.json"), os.path.join(tmp, "results.json"))
+        meta = {"schema": SCHEMA, "name": name, "profile": doc.run.profile, "seed": doc.run.seed,
+                "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "source": os.path.abspath(run_dir), "verdict": doc.verdict}  # fmt: skip
+        write_json(os.path.join(tmp, META), meta)
+        if noise is not None:
+            write_json(os.path.join(tmp, NOISE), noise.to_json())
+        entry = os.path.join(folder, _new_stamp(folder))
+        os.rename(tmp, entry)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _rotate(folder, keep)
+    return entry
+
+
+def _new_stamp(folder: str) -> str:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    out, n = stamp, 1
+    while os.path.exists(os.path.join(folder, out)):
+        n += 1
+        out = f"{stamp}-{n}"
+    return out
+
+
+def entries(folder: str) -> list[str]:
+    """The entries of one name, newest first (stamps sort as time does)."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    found = [n for n in names if _ENTRY.match(n) and os.path.isdir(os.path.join(folder, n))]
+    return sorted(found, key=_order, reverse=True)
+
+
+def _order(entry: str) -> tuple[str, int]:
+    stamp, _, n = entry.partition("-")
+    return stamp, int(n or 1)
+
+
+def to_drop(names: list[str], keep: int) -> list[str]:
+    """Which entries (newest first) go when a name keeps `keep` (pure)."""
+    return names[max(keep, 1):]
+
+
+def _rotate(folder: str, keep: int) -> None:
+    for old in to_drop(entries(folder), keep):
+        shutil.rmtree(os.path.join(folder, old), ignore_errors=True)
+    for name in os.listdir(folder):  # a save a kill interrupted leaves its hidden folder: gone once its process is
+        m = re.match(r"\.saving-(\d+)-", name)
+        if m and not _alive(int(m.group(1))):
+            shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def find(store: str, name: str, profile: str, seed: int) -> Entry | None:
+    """The newest entry of `name` saved from `profile` with `seed`; a corrupt entry is a configuration error
+    naming its file and field, and how to fix it."""
+    folder = _folder(store, name)
+    for entry in entries(folder):
+        path = os.path.join(folder, entry)
+        meta = _read_json(os.path.join(path, META), name)
+        for field, kind in (("profile", str), ("seed", int)):
+            if not isinstance(meta.get(field), kind):
+                raise _corrupt(os.path.join(path, META), field, f"expected a {kind.__name__}", name)
+        if meta["profile"] == profile and meta["seed"] == seed:
+            load_results(path)  # a missing or corrupt results.json: exit 3 naming the file and field
+            return Entry(path, profile, seed, str(meta.get("saved_at", "")), _noise(path, name))
+    return None
+
+
+def read_noise(folder: str) -> Noise | None:
+    """A baseline folder's measured noise (`calibrate`), None when it has none; damaged: exit 3."""
+    return _noise(folder, "NAME")
+
+
+def _noise(path: str, name: str) -> Noise | None:
+    file = os.path.join(path, NOISE)
+    if not os.path.exists(file):
+        return None
+    try:
+        return Noise.from_json(_read_json(file, name))
+    except ValueError as exc:
+        field, _, what = str(exc).partition(": ")
+        raise _corrupt(file, field, what, name) from None
+
+
+def _read_json(path: str, name: str) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            doc = json.load(fh)
+    except OSError as exc:
+        raise _corrupt(path, "", f"cannot read it ({exc.strerror})", name) from None
+    except ValueError as exc:
+        raise _corrupt(path, "", f"not JSON ({exc})", name) from None
+    if not isinstance(doc, dict):
+        raise _corrupt(path, "", "expected a JSON object", name)
+    return doc
+
+
+def _corrupt(path: str, field: str, what: str, name: str) -> ConfigError:
+    fix = (f"{what}; the baseline store is damaged: remove {os.path.dirname(path)} and save the baseline "
+           f"again (loadorch baseline save RUN_DIR --name {name})")  # fmt: skip
+    return ConfigError([Problem(path, None, field, fix)])
+
+
+def save_command(run_dir: str, name: str, store: str, keep: int) -> int:
+    entry = save(run_dir, name, store, keep)
+    kept = len(entries(os.path.dirname(entry)))
+    sys.stdout.write(f"saved {run_dir} as baseline {name!r}: {entry} ({kept} kept of at most {keep})\n")
+    return ExitCode.OK

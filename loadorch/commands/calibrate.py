@@ -1,0 +1,63 @@
+"""`loadorch calibrate PROFILE --repeat N --name NAME`: N runs of the same profile and seed, each a real
+`loadorch run` process; the run-to-run spread of every compare row (endpoint and percentile, page and
+vital, database figure) is stored with the first run as the baseline `NAME`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import datetime, timezone
+
+from loadorch.commands.baseline import save
+from loadorch.commands.compare import compare_runs
+from loadorch.commands.report import load_results
+from loadorch.errors import ExitCode
+from loadorch.report.summary import md_table
+from loadorch.verdict.compare import Budgets
+from loadorch.verdict.noise import ABSOLUTE, Noise, measure
+
+USABLE = (ExitCode.OK, ExitCode.BREACH, ExitCode.INCONCLUSIVE)  # runs whose numbers are whole
+SHOWN = 15  # rows of the noisiest shown on the terminal; noise.json keeps every one
+
+
+def calibrate(profile: str, project: str, repeat: int, run_flags: list[str], out_root: str | None,
+              where: tuple[str, str, int]) -> int:  # fmt: skip
+    """`where`: the baseline's name, store and how many entries the name keeps."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    root = out_root or os.path.join(project, "results", f"calibrate-{os.path.basename(profile)}-{stamp}")
+    outs = []
+    for i in range(repeat):
+        out = os.path.join(root, f"run-{i + 1}")
+        sys.stdout.write(f"calibrate: run {i + 1} of {repeat} -> {out}\n")
+        sys.stdout.flush()
+        argv = [sys.executable, "-m", "loadorch", "--project", project, "run", profile, "--out", out, *run_flags]
+        try:
+            code = subprocess.run(argv, check=False).returncode
+        except KeyboardInterrupt:
+            return ExitCode.SIGINT
+        if code not in USABLE:
+            sys.stderr.write(f"error: calibration run {i + 1} ended with exit {code} (see {out}): nothing stored\n")
+            return code
+        outs.append(out)
+    runs = [load_results(out) for out in outs]
+    noise = measure([compare_runs(runs[0], other, Budgets()).rows for other in runs[1:]])
+    name, store, keep = where
+    entry = save(outs[0], name, store, keep, noise)
+    sys.stdout.write(_table(noise))
+    sys.stdout.write(f"\nstored {len(noise.spreads)} spreads of {repeat} runs with baseline {name!r}: {entry}\n")
+    return ExitCode.OK
+
+
+def _table(noise: Noise) -> str:
+    def size(item: tuple[str, float]) -> float:
+        return item[1] if item[0].rsplit("|", 1)[-1] not in ABSOLUTE else 0.0
+
+    rows = []
+    for key, spread in sorted(noise.spreads.items(), key=size, reverse=True)[:SHOWN]:
+        scope, name, metric = key.split("|", 2)
+        shown = f"{spread:g}" if metric in ABSOLUTE else f"{100 * spread:.1f} %"
+        values = ", ".join(f"{v:g}" for v in noise.values.get(key, []))
+        rows.append([scope, name, metric, shown, values])
+    head = f"\nrun-to-run spread over {noise.runs} runs (the noisiest {min(SHOWN, len(rows))}; all in noise.json):\n\n"
+    return head + md_table(rows, ["scope", "name", "metric", "spread", "values"]) + "\n"

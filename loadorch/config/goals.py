@@ -1,0 +1,64 @@
+"""Improvement goals of a before/after comparison (`compare: {goals: ...}`, `--goal`): the grammar (pure).
+
+`SELECTOR: "p(95) -30%"`: the percentile of the selector must fall by at least that share. Any metric name
+is accepted here: which metrics a run has (HTTP, database, browser) is known only when two runs are compared.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_SELECTOR = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\{(.*)\})?\s*\Z", re.DOTALL)
+_GOAL = re.compile(r"\s*(?:p\s*\(\s*(\d+(?:\.\d+)?)\s*\)|(med))\s+-\s*(\d+(?:\.\d+)?)\s*%\s*\Z")
+
+
+class GoalSyntaxError(ValueError):
+    """A goal that cannot be parsed; the message names the text and the form expected."""
+
+
+@dataclass(frozen=True)
+class Goal:
+    metric: str
+    tags: tuple[tuple[str, str], ...]
+    percentile: float
+    improvement: float  # the least fall, a fraction of the baseline (0.3: 30 %)
+    source: str  # where the goal was given: "profile", "--goal", "--expect-improvement"
+
+    @property
+    def selector(self) -> str:
+        body = ",".join(f"{k}:{v}" for k, v in self.tags)
+        return f"{self.metric}{{{body}}}" if body else self.metric
+
+    @property
+    def label(self) -> str:
+        return f"p({self.percentile:g}) -{100 * self.improvement:g}%"
+
+
+def parse_selector(text: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """`metric{tag:value,...}` of any metric name: which metrics a run has is known only at compare time."""
+    m = _SELECTOR.match(text)
+    if not m:
+        raise GoalSyntaxError(f"invalid goal selector {text!r}; expected metric or metric{{tag:value}}")
+    tags = []
+    for part in (m.group(2) or "").split(",") if m.group(2) is not None else []:
+        name, sep, value = part.partition(":")
+        if not sep or not name.strip() or not value.strip():
+            raise GoalSyntaxError(f"invalid tag filter {part.strip()!r} in goal selector {text!r}; expected tag:value")
+        tags.append((name.strip(), value.strip()))
+    return m.group(1), tuple(tags)
+
+
+def parse_goal(selector: str, text: str, source: str) -> Goal:
+    """A goal from its selector and its text, `p(95) -30%` or `med -20%` (a fall: the sign is required)."""
+    metric, tags = parse_selector(selector)
+    m = _GOAL.match(str(text))
+    if not m:
+        raise GoalSyntaxError(
+            f"invalid goal {text!r} for {selector!r}; expected a percentile and the least fall, e.g. 'p(95) -30%'"
+        )
+    pct = 50.0 if m.group(2) else float(m.group(1))
+    share = float(m.group(3)) / 100.0
+    if not 0 < pct < 100 or not 0 < share < 1:
+        raise GoalSyntaxError(f"goal {text!r} for {selector!r}: the percentile and the fall must be within 0-100")
+    return Goal(metric, tags, pct, share, source)

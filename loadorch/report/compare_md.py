@@ -1,0 +1,106 @@
+"""compare.md (a pull-request comment: one-line verdict title, the tables, the details folded) and the
+comparison's JUnit cases: data in, text out."""
+
+from __future__ import annotations
+
+import socket
+from datetime import datetime, timezone
+from typing import Any
+
+from loadorch.report.compare_html import top_changes
+from loadorch.report.junit import Case, render_cases
+from loadorch.report.summary import md_cell, md_table
+from loadorch.verdict.compare import Budgets, Comparison, Row
+
+SUITE = "loadorch.compare"
+UNITS = {"rps": "/s", "db_queries_per_request": " queries/request"}
+
+
+def fmt(value: Any, metric: str) -> str:
+    """A row's value with its unit: ms for latencies and timing vitals, % for error rates."""
+    if value is None:
+        return "-"
+    if metric == "error_rate":
+        return f"{100 * value:.1f} %"
+    if metric.startswith("cls"):  # browser users' layout shift: unitless
+        return f"{value:.3f}"
+    if metric in UNITS:
+        return f"{value:.2f}{UNITS[metric]}" if metric != "rps" else f"{value:.1f}{UNITS[metric]}"
+    return f"{value:.1f} ms"
+
+
+def budgets_line(budgets: Budgets) -> str:
+    return (
+        f"budgets p50/p95/p99 {budgets.p50:.0%}/{budgets.p95:.0%}/{budgets.p99:.0%}, rps {budgets.rps:.0%}, "
+        f"error rate +{budgets.error_rate:.2%} ({budgets.source}); changes under {budgets.min_change_ms:g} ms "
+        "or within the noise do not count"
+    )
+
+
+def markdown(result: Comparison, base_dir: str, cur_dir: str, budgets: Budgets) -> str:
+    lines = [f"## loadorch compare: {result.headline()}", ""]
+    if result.reason():
+        lines += [f"**Why:** {md_cell(result.reason())}", ""]
+    lines += _goals(result)
+    top = [
+        [r.shown_verdict(), r.scope, r.name, r.metric, fmt(r.baseline, r.metric), fmt(r.current, r.metric),
+         r.shown_change()]
+        for r in top_changes(result)
+    ]  # fmt: skip
+    if top:
+        lines += ["### Top changes", "", md_table(top, ["", "scope", "name", "metric", "baseline", "current",
+                                                         "change"]), ""]  # fmt: skip
+    lines += [
+        f"<details><summary>all {len(result.rows)} rows, the bounds, budgets and warnings</summary>",
+        "",
+        f"baseline `{base_dir}` -> current `{cur_dir}`; {budgets_line(budgets)}",
+        "",
+        f"compared: {result.basis}",
+        "",
+    ]
+    lines += [f"- warning: {w}" for w in result.warnings]
+    rows = [
+        [r.scope, r.name, r.metric, fmt(r.baseline, r.metric), fmt(r.current, r.metric), r.shown_change(),
+         r.shown_verdict(), r.bound or "-"]
+        for r in result.rows
+    ]  # fmt: skip
+    lines += [
+        "",
+        "### All rows",
+        "",
+        md_table(rows, ["scope", "name", "metric", "baseline", "current", "change", "verdict", "bound"]),
+        "",
+        "</details>",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _goals(result: Comparison) -> list[str]:
+    if not result.goals:
+        return []
+    rows = [[g.verdict.upper(), g.selector, g.goal, g.source, g.why] for g in result.goals]
+    return ["### Goals", "", md_table(rows, ["", "selector", "goal", "given by", "figures"]), ""]
+
+
+def junit(result: Comparison) -> str:
+    cases = [_case(r) for r in result.rows if r.verdict != "missing"]
+    cases += [
+        Case(f"goal {g.selector} {g.goal}", f"{SUITE}.goals", 0.0,
+             {"missed": "failure", "inconclusive": "error"}.get(g.verdict), f"goal {g.verdict}", g.why)
+        for g in result.goals
+    ]  # fmt: skip
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return render_cases(SUITE, stamp, socket.gethostname() or "localhost", 0.0, cases)
+
+
+def _case(r: Row) -> Case:
+    return Case(
+        f"{r.scope} {r.name} {r.metric}",
+        SUITE,
+        0.0,
+        "failure" if r.verdict == "regression" else "error" if r.undecided else None,
+        "regression" if r.verdict == "regression" else "inconclusive",
+        f"{r.metric} {fmt(r.baseline, r.metric)} -> {fmt(r.current, r.metric)} ({r.shown_change()}), "
+        f"budget {r.budget:g}: {r.shown_verdict()}; {r.note}" + (f"; bound: {r.bound}" if r.bound else ""),
+    )

@@ -1,0 +1,104 @@
+"""Run-to-run noise measured by `calibrate`, and the bound each compare row is judged with (pure).
+
+N runs of the same profile and seed give, per row (endpoint and percentile, page and vital, database
+figure), a spread: the range of the N values, relative to their median (absolute for rates of failure
+and queries per request, whose budgets are absolute). A row's bound is the larger of its budget and its
+measured spread; a change inside the bound is not a regression, and every row says which bound applied.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from loadorch.verdict.compare import Row
+
+ABSOLUTE = ("error_rate", "db_queries_per_request")  # budgets in points or queries, not shares
+SCHEMA = "loadorch.noise/v1"
+WITHIN_NOISE = "within noise"
+
+
+@dataclass(frozen=True)
+class Noise:
+    runs: int
+    spreads: dict[str, float] = field(default_factory=dict)  # row key -> spread (relative, or absolute: ABSOLUTE)
+    values: dict[str, list[float]] = field(default_factory=dict)  # row key -> the N values it came from
+
+    def to_json(self) -> dict[str, Any]:
+        return {"schema": SCHEMA, "runs": self.runs, "spreads": self.spreads, "values": self.values}
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> Noise:
+        """Raises ValueError naming the field that is wrong."""
+        if doc.get("schema") != SCHEMA:
+            raise ValueError(f"schema: expected {SCHEMA!r}, found {doc.get('schema')!r}")
+        runs, spreads = doc.get("runs"), doc.get("spreads")
+        if not isinstance(runs, int) or runs < 2:
+            raise ValueError(f"runs: expected a whole number of at least 2, found {runs!r}")
+        if not isinstance(spreads, dict) or not all(isinstance(v, (int, float)) for v in spreads.values()):
+            raise ValueError("spreads: expected an object of numbers")
+        values = doc.get("values") or {}
+        return cls(runs, {str(k): float(v) for k, v in spreads.items()},
+                   {str(k): [float(x) for x in v] for k, v in dict(values).items()})  # fmt: skip
+
+
+def key_of(row: Row) -> str:
+    return f"{row.scope}|{row.name}|{row.metric}"
+
+
+def measure(pairs: Sequence[Sequence[Row]]) -> Noise:
+    """The noise of N runs from the N-1 comparisons of the first run with each other one."""
+    values: dict[str, list[float]] = {}
+    for i, rows in enumerate(pairs):
+        for r in rows:
+            if r.baseline is None or r.current is None or r.verdict == "missing":
+                continue
+            seen = values.setdefault(key_of(r), [])
+            if i == 0:
+                seen.append(float(r.baseline))
+            if len(seen) == i + 1:  # a row every comparison had, in order
+                seen.append(float(r.current))
+    runs = len(pairs) + 1
+    whole = {k: v for k, v in values.items() if len(v) == runs}
+    return Noise(runs, {k: round(spread(k, v), 4) for k, v in whole.items()}, whole)
+
+
+def spread(key: str, values: Sequence[float]) -> float:
+    width = max(values) - min(values)
+    if key.rsplit("|", 1)[-1] in ABSOLUTE:
+        return width
+    middle = statistics.median(values)
+    return width / middle if middle else 0.0
+
+
+def bound_rows(rows: Sequence[Row], noise: Noise | None, source: str) -> list[Row]:
+    """Each row with the bound it was judged by (`bound`); a regression or improvement whose change is
+    inside a measured noise larger than the budget becomes `same`, `within noise`."""
+    return [_bound(r, noise, source) for r in rows]
+
+
+def _bound(r: Row, noise: Noise | None, source: str) -> Row:
+    if r.verdict == "missing" or r.why.startswith("informational"):
+        return r
+    absolute = r.metric in ABSOLUTE
+    budget = _shown(r.budget, absolute, r.metric)
+    spread_ = noise.spreads.get(key_of(r)) if noise else None
+    if spread_ is None:
+        said = f"budget {budget} ({source})" + ("; not calibrated for this row" if noise else "")
+        return replace(r, bound=said)
+    measured = f"measured noise {_shown(spread_, absolute, r.metric)} over {noise.runs if noise else 0} runs"
+    if spread_ <= r.budget:
+        return replace(r, bound=f"budget {budget} ({source}), larger than the {measured}")
+    said = f"{measured}, larger than the budget {budget} ({source})"
+    change = abs(r.change or 0.0) if absolute else abs(r.change_pct or 0.0) / 100.0
+    if r.verdict in ("regression", "improvement") and change <= spread_:
+        return replace(r, verdict="same", bound=said, why=f"{WITHIN_NOISE} ({measured})")
+    return replace(r, bound=said)
+
+
+def _shown(value: float, absolute: bool, metric: str) -> str:
+    if not absolute:
+        return f"{100 * value:.1f} %"
+    return f"{100 * value:.2f} pts" if metric == "error_rate" else f"{value:g} queries"

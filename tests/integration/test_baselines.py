@@ -1,0 +1,164 @@
+"""Baselines, goals and measured noise on real runs of the reference shop (#31): one endpoint 200 ms, then
+100 ms (a 30 % goal met, a 70 % goal missed) and 400 ms (a regression); a baseline saved from a run and used
+by the next `run --baseline`; `calibrate` storing the spread of three runs. Margins are wide (a 50 % fall
+against goals of 30 % and 70 %), so a busy machine cannot flip a verdict."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from loadorch.target.server import start as start_target
+from tests.support.project import Project
+
+SCENARIO = """
+name: goals
+setup:
+  - {name: products, repeat: 20, request: {method: POST, path: /products, json: {name: p}}}
+data:
+  product_id: {int: [1, 20]}
+users:
+  - name: u
+    requests:
+      - {name: get product, path: "/products/{product_id}"}
+"""
+# the open model: the same arrivals in every run; 450 requests bound a p99 (368 would)
+PROFILE = """
+scenario: ../scenarios/s.yaml
+host: ${TARGET_URL}
+load: {arrival_rate: 150, duration: 3s, max_users: 200}
+workers: 1
+seed: 9
+min_samples: 20
+allow_saturated_generator: true
+thresholds: {"http_req_failed": ["rate<0.5"]}   # latency is compared here, not gated
+compare:
+  goals: {"http_req_duration{name:get product}": "p(50) -30%"}
+"""
+GOAL_70 = "http_req_duration{name:get product}=p(50) -70%"
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Project, str]]:
+    """Runs `before` (200 ms), `faster` (100 ms) and `slower` (400 ms) of one project, and the target's URL."""
+    project = Project(tmp_path_factory.mktemp("goals"))
+    project.write("scenarios/s.yaml", SCENARIO)
+    project.write("profiles/p.yaml", PROFILE)
+    server, thread = start_target("127.0.0.1", 0)
+    try:
+        for out, ms in (("before", 200), ("faster", 100), ("slower", 400)):
+            knobs = {"latency_ms": {"*": 0, "products.get": ms}}
+            requests.put(f"{server.url}/_knobs", json=knobs, timeout=5).raise_for_status()
+            r = project.run("run", "p", "--out", out, env={"TARGET_URL": server.url}, timeout=120)
+            assert r.code == 0, r.out + r.err
+        requests.put(f"{server.url}/_knobs", json={"latency_ms": {"*": 0, "products.get": 200}},
+                     timeout=5).raise_for_status()
+        yield project, server.url
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def _goals(project: Project, out: str) -> dict[str, dict]:
+    doc = json.loads((project.root / out / "compare.json").read_text())
+    return {g["goal"]: g for g in doc["goals"]}
+
+
+def test_a_30_percent_goal_is_met_and_a_70_percent_goal_missed_with_the_figures(pair: tuple[Project, str]) -> None:
+    project, _ = pair
+    # the subject is the goals: a budget of 300 % keeps a busy machine's tail (p99) from deciding the exit
+    met = project.run("compare", "before", "faster", "--profile", "p", "--max-regression", "300%", "--out", "met")
+    assert met.code == 0, met.out + met.err
+    goal = _goals(project, "met")["p(50) -30%"]
+    assert goal["verdict"] == "met" and goal["source"] == "profile", goal
+    assert -60 < goal["change_pct"] < -40 and "met by " in goal["why"] and " ms (-" in goal["why"], goal
+    md = (project.root / "met" / "compare.md").read_text()
+    assert md.startswith("## loadorch compare: NO REGRESSION; 1 GOAL(S) MET\n") and "<details>" in md
+    missed = project.run("compare", "before", "faster", "--profile", "p", "--max-regression", "300%", "--goal", GOAL_70,
+                         "--out", "missed")
+    assert missed.code == 1, missed.out + missed.err
+    goals = _goals(project, "missed")
+    assert goals["p(50) -30%"]["verdict"] == "met"
+    assert goals["p(50) -70%"]["verdict"] == "missed" and "missed by " in goals["p(50) -70%"]["why"], goals
+    assert "1 GOAL(S) MISSED" in missed.out and "p(50) -70%" in missed.out
+    junit = (project.root / "missed" / "compare-junit.xml").read_text()
+    assert 'type="goal missed"' in junit
+
+
+def test_the_same_pair_with_the_endpoint_slower_is_a_regression(pair: tuple[Project, str]) -> None:
+    project, _ = pair
+    r = project.run("compare", "before", "slower", "--out", "slow")
+    assert r.code == 1, r.out + r.err
+    doc = json.loads((project.root / "slow" / "compare.json").read_text())
+    regressed = {(x["name"], x["metric"]) for x in doc["rows"] if x["verdict"] == "regression"}
+    assert ("get product", "p50") in regressed, doc["rows"]
+    assert all(x["bound"] == "budget 10.0 % (built-in)" for x in doc["rows"] if x["verdict"] == "regression")
+    p50 = next(x for x in doc["rows"] if (x["name"], x["metric"]) == ("get product", "p50"))
+    assert p50["change_pct"] > 50, p50  # 200 -> 400 ms
+    assert " ms " in r.out  # compare.md's numbers carry their unit
+
+
+def test_a_saved_baseline_is_used_by_the_next_run_and_joins_its_junit(pair: tuple[Project, str]) -> None:
+    project, url = pair
+    saved = project.run("baseline", "save", "before", "--name", "main")
+    assert saved.code == 0 and "saved before as baseline 'main'" in saved.out, saved.out + saved.err
+    # the subject is the plumbing, not latency: a generous budget keeps a busy machine from deciding the exit
+    r = project.run("run", "p", "--out", "next", "--baseline", "main", "--max-regression", "300%",
+                    env={"TARGET_URL": url}, timeout=120)
+    # the profile's goal (p50 -30 %) against the same 200 ms: missed, and the comparison decides the exit code
+    assert r.code == 1, r.out + r.err
+    assert "baseline: comparing with " in r.out and (project.root / "next" / "compare.md").exists()
+    root = ET.parse(project.root / "next" / "junit.xml").getroot()
+    assert root.tag == "testsuites" and [s.get("name") for s in root][1] == "loadorch.compare"
+    assert any("get product p50" in (c.get("name") or "") for c in root[1].iter("testcase"))
+    goal = next(c for c in root[1].iter("testcase") if c.get("name") == "goal http_req_duration{name:get product} p(50) -30%")
+    assert goal.find("failure") is not None and root.get("failures") == "1", ET.tostring(goal)
+
+
+def test_a_damaged_or_missing_baseline_is_a_located_error(project: Project, tmp_path: Path) -> None:
+    (project.root / "empty").mkdir()
+    r = project.run("baseline", "save", "empty", "--name", "main")
+    assert r.code == 3 and "results.json" in r.err and "cannot read results" in r.err, r.err
+    r = project.run("baseline", "save", "empty", "--name", "../up")
+    assert r.code == 2 and "a baseline name is" in r.err
+
+
+def test_calibration_stores_the_spread_and_a_change_inside_it_is_within_noise(project: Project) -> None:
+    """Three runs of the same seed; the first one's requests take a slow statement each (the knob counts 400
+    of them: most of the first run's 470 requests, none of the others'): a wide, measured spread. The first
+    run is the baseline; the second, one of the measured runs, differs from it by less than the spread, by
+    construction."""
+    project.write("scenarios/s.yaml", SCENARIO)
+    project.write("profiles/p.yaml", PROFILE.replace("compare:\n", "#").replace("  goals:", "#"))
+    server, thread = start_target("127.0.0.1", 0)
+    try:
+        knobs = {"latency_ms": {"*": 0, "products.get": 20}, "slow_statements": [[0.3, 400]]}
+        requests.put(f"{server.url}/_knobs", json=knobs, timeout=5).raise_for_status()
+        r = project.run("calibrate", "p", "--repeat", "3", "--name", "cal", "--out", "cal",
+                        env={"TARGET_URL": server.url}, timeout=300)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    assert r.code == 0, r.out + r.err
+    assert "run-to-run spread over 3 runs" in r.out and "stored " in r.out
+    entry, = (project.root / ".loadorch" / "baselines" / "cal").iterdir()
+    noise = json.loads((entry / "noise.json").read_text())
+    assert noise["runs"] == 3
+    for metric in ("p50", "p95", "p99"):
+        values = noise["values"][f"endpoint|get product|{metric}"]
+        assert len(values) == 3 and noise["spreads"][f"endpoint|get product|{metric}"] > 0.5, noise
+    assert json.loads((entry / "baseline.json").read_text())["seed"] == 9
+    c = project.run("compare", str(entry), "cal/run-2", "--out", "within")
+    assert c.code == 0, c.out + c.err
+    rows = {(x["name"], x["metric"]): x for x in json.loads((project.root / "within" / "compare.json").read_text())["rows"]}
+    p50 = rows[("get product", "p50")]
+    assert p50["verdict"] == "same" and p50["why"].startswith("within noise (measured noise "), p50
+    assert p50["bound"].startswith("measured noise ") and "over 3 runs, larger than the budget 10.0 % (built-in)" in p50["bound"]
+    assert "within noise" in c.out

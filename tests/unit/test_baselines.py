@@ -1,0 +1,222 @@
+"""Baselines, goals and measured noise (pure, and the store on tmp_path): which bound a compare row is judged
+by, how a goal is met or missed, which endpoints are the top ones, and how the store keeps the newest N."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from loadorch.browser.results import build as browser_results
+from loadorch.browser.stats import BrowserStats
+from loadorch.commands.against_baseline import AgainstBaseline, after_run, combined
+from loadorch.commands.baseline import entries, find, save, to_drop
+from loadorch.commands.compare import Plan, compare_runs
+from loadorch.config.goals import GoalSyntaxError, parse_goal
+from loadorch.errors import ConfigError
+from loadorch.report.junit import combine
+from loadorch.report.results import RunRecord, build
+from loadorch.results import Browser, Results, results_of
+from loadorch.stats.histogram import Histogram
+from loadorch.stats.tables import Merged, SeriesKey
+from loadorch.verdict.compare import Budgets, Row
+from loadorch.verdict.goals import MET, MISSED, UNDECIDED, judge, top_endpoints
+from loadorch.verdict.noise import Noise, bound_rows, measure
+
+
+def _row(metric: str = "p95", change_pct: float = 15.0, verdict: str = "regression", budget: float = 0.10) -> Row:
+    return Row("endpoint", "list", metric, 100.0, 100.0 + change_pct, change_pct, change_pct, budget, True, verdict)
+
+
+def test_a_row_says_its_bound_the_budget_or_the_larger_measured_noise() -> None:
+    noise = Noise(3, {"endpoint|list|p95": 0.20})
+    inside, = bound_rows([_row(change_pct=15.0)], noise, "--max-regression")
+    assert inside.verdict == "same" and inside.why.startswith("within noise (measured noise 20.0 % over 3 runs")
+    assert inside.bound == "measured noise 20.0 % over 3 runs, larger than the budget 10.0 % (--max-regression)"
+    beyond, = bound_rows([_row(change_pct=25.0)], noise, "--max-regression")
+    assert beyond.verdict == "regression" and beyond.bound.startswith("measured noise 20.0 %")
+    quiet, = bound_rows([_row(change_pct=15.0)], Noise(3, {"endpoint|list|p95": 0.04}), "built-in")
+    assert quiet.verdict == "regression" and quiet.bound == "budget 10.0 % (built-in), larger than the measured noise 4.0 % over 3 runs"
+    plain, = bound_rows([_row(change_pct=15.0)], None, "built-in")
+    assert plain.verdict == "regression" and plain.bound == "budget 10.0 % (built-in)"
+    other, = bound_rows([_row(metric="p50")], noise, "built-in")
+    assert other.verdict == "regression" and other.bound.endswith("not calibrated for this row")
+
+
+def test_error_rate_noise_is_absolute_points() -> None:
+    row = Row("run", "total", "error_rate", 0.01, 0.025, 0.015, None, 0.005, True, "regression")
+    inside, = bound_rows([row], Noise(2, {"run|total|error_rate": 0.02}), "built-in")
+    assert inside.verdict == "same" and "2.00 pts" in inside.bound
+
+
+def test_noise_is_the_range_of_the_runs_relative_to_their_median() -> None:
+    pairs = [[_row(change_pct=10.0)], [_row(change_pct=-10.0)]]  # values 100, 110, 90
+    noise = measure(pairs)
+    assert noise.runs == 3 and noise.values == {"endpoint|list|p95": [100.0, 110.0, 90.0]}
+    assert noise.spreads == {"endpoint|list|p95": pytest.approx(0.2)}
+    assert Noise.from_json(json.loads(json.dumps(noise.to_json()))) == noise
+    with pytest.raises(ValueError, match="runs: expected a whole number of at least 2"):
+        Noise.from_json({"schema": "loadorch.noise/v1", "runs": 1, "spreads": {}})
+
+
+def _hist(ms: float, n: int, spread: float = 0.02, seed: int = 1) -> Histogram:
+    rng = random.Random(seed)
+    return Histogram.of([int(1000 * ms * (1 + rng.uniform(-spread, spread))) for _ in range(n)])
+
+
+def test_a_goal_is_met_by_a_margin_or_missed_by_one_with_the_figures() -> None:
+    before, after = _hist(200, 400), _hist(100, 400, seed=2)
+    met = judge(parse_goal("http_req_duration{name:list}", "p(95) -30%", "profile"), (before, after), 1000.0, "ms")
+    assert met.verdict == MET and "met by 2" in met.why and "(-50." in met.why and met.change_pct == pytest.approx(-50, abs=2)
+    missed = judge(parse_goal("http_req_duration{name:list}", "p(95) -70%", "--goal"), (before, after), 1000.0, "ms")
+    assert missed.verdict == MISSED and "(-50.0 %): missed by 20.0 pts" in missed.why
+    worse = judge(parse_goal("http_req_duration", "p(95) -30%", "--goal"), (after, before), 1000.0, "ms")
+    assert worse.verdict == MISSED and "(+100.0 %): missed by 130.0 pts" in worse.why
+
+
+def test_a_goal_needs_significance_beyond_the_noise_and_enough_samples() -> None:
+    goal = parse_goal("http_req_duration", "p(50) -5%", "profile")
+    wide = [50_000 + 100_000 * i // 59 for i in range(60)]  # 50-150 ms evenly: a p50 interval of about +-15 %
+    noisy = judge(goal, (Histogram.of(wide), Histogram.of([v * 92 // 100 for v in wide])), 1000.0, "ms")
+    assert noisy.verdict == MISSED and "not significant (95 % intervals" in noisy.why
+    clear = (_hist(100, 400), _hist(80, 400, seed=2))
+    assert judge(goal, clear, 1000.0, "ms").verdict == MET
+    within = judge(goal, clear, 1000.0, "ms", noise=0.25, noise_runs=3)
+    assert within.verdict == MISSED and "within the measured noise (25.0 % over 3 runs)" in within.why
+    few = judge(parse_goal("http_req_duration", "p(99) -30%", "profile"), (_hist(200, 20), _hist(180, 20)), 1000.0, "ms")
+    assert few.verdict == UNDECIDED and "too few samples" in few.why
+    assert judge(goal, None, 1000.0, "ms").verdict == UNDECIDED
+
+
+@pytest.mark.parametrize("text", ["p(95) 30%", "p(95) -30", "avg -30%", "p(100) -30%", "p(95) -130%", ""])
+def test_a_goal_that_cannot_be_read_says_the_form_expected(text: str) -> None:
+    with pytest.raises(GoalSyntaxError, match=r"p\(95\) -30%|within 0-100"):
+        parse_goal("http_req_duration{name:list}", text, "profile")
+    with pytest.raises(GoalSyntaxError, match="expected tag:value"):
+        parse_goal("http_req_duration{name}", "p(95) -30%", "profile")
+
+
+def test_the_top_endpoints_are_the_fewest_taking_half_the_request_time() -> None:
+    assert top_endpoints({"slow": (100, 200.0), "a": (300, 5.0), "b": (300, 5.0)}) == ["slow"]
+    assert top_endpoints({"a": (100, 10.0), "b": (100, 9.0), "c": (100, 8.0)}) == ["a", "b"]
+    many = {f"e{i}": (10, 1.0) for i in range(20)}
+    assert len(top_endpoints(many)) == 5
+
+
+def _doc(ms: float, script_bytes: float | None = None, requests: int = 400) -> Results:
+    m = Merged()
+    hist = _hist(ms, requests)
+    m.series[SeriesKey("u", "list", "read", "GET", 200, True)] = hist
+    stats = BrowserStats()
+    if script_bytes is not None:
+        for _ in range(20):
+            stats.record_view("shopper", "home", 1.0, {"lcp": 400.0})
+            stats.record("browser_resource_bytes", {"page": "home", "type": "script"}, script_bytes)
+    record = RunRecord("p", "s", "s.yaml", "abc", 7, 1, 1, "h", "t0", "t1", {}, "pass", 0, merged=m, elapsed_s=10.0,
+                       browser=Browser.model_validate(browser_results(stats)) if script_bytes is not None else None)
+    return results_of(json.loads(json.dumps(build(record).to_json())), "results.json")
+
+
+def test_goals_work_on_any_metric_both_runs_recorded_and_expect_improvement_names_the_top() -> None:
+    goals = (parse_goal("browser_resource_bytes{type:script}", "p(50) -20%", "profile"),
+             parse_goal("browser_resource_bytes{type:image}", "p(50) -20%", "profile"))
+    result = compare_runs(_doc(200, 400_000), _doc(100, 300_000), Budgets(), Plan(goals, expect_improvement=0.3))
+    by = {(g.selector, g.source): g for g in result.goals}
+    script = by[("browser_resource_bytes{type:script}", "profile")]
+    assert script.verdict == MET and script.unit == "bytes" and "met by 5" in script.why
+    assert by[("browser_resource_bytes{type:image}", "profile")].verdict == UNDECIDED  # not recorded: never a pass
+    top = by[("http_req_duration{name:list}", "--expect-improvement")]
+    assert top.verdict == MET and top.goal == "p(95) -30%"
+    assert result.verdict == "inconclusive" and "1 GOAL(S) UNDECIDED, 2 GOAL(S) MET" in result.headline()
+    missed = compare_runs(_doc(200), _doc(100), Budgets(), Plan(expect_improvement=0.7))
+    assert missed.verdict == "regression" and missed.headline() == "1 GOAL(S) MISSED"
+
+
+def test_the_store_keeps_the_newest_n_per_name_and_finds_by_profile_and_seed(tmp_path: Path) -> None:
+    assert to_drop(["c", "b", "a"], 2) == ["a"] and to_drop(["a"], 0) == []
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "results.json").write_text(json.dumps(build(RunRecord(
+        "p", "s", "s.yaml", "abc", 7, 1, 1, "h", "t0", "t1", {}, "pass", 0, merged=Merged(), elapsed_s=1.0)).to_json()))
+    store = str(tmp_path / "store")
+    saved = [save(str(run), "feature/x", store, keep=2) for _ in range(3)]
+    folder = Path(saved[-1]).parent
+    assert folder.name == "feature__x" and [str(folder / e) for e in entries(str(folder))] == saved[:0:-1]
+    found = find(store, "feature/x", "p", 7)
+    assert found is not None and found.path == saved[-1] and found.noise is None
+    assert find(store, "feature/x", "p", 8) is None and find(store, "main", "p", 7) is None
+    (Path(saved[-1]) / "baseline.json").write_text('{"profile": "p", "seed": "7"}')
+    with pytest.raises(ConfigError, match=r"baseline.json: seed: expected a int; the baseline store is damaged: "
+                                          r"remove .* and save the baseline again \(loadorch baseline save"):
+        find(store, "feature/x", "p", 7)
+    (Path(saved[-1]) / "baseline.json").write_text("{")
+    with pytest.raises(ConfigError, match=r"baseline\.json: not JSON"):
+        find(store, "feature/x", "p", 7)
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")]  # no half-written entry left
+
+
+def test_junit_holds_the_run_and_the_comparison_as_two_testsuites() -> None:
+    one = '<?xml version="1.0" encoding="UTF-8"?>\n<testsuite name="a" tests="2" failures="1" errors="0" time="3.0"/>'
+    two = '<testsuite name="loadorch.compare" tests="3" failures="0" errors="1" time="0.0"/>'
+    root = ET.fromstring(combine(one, two).split("?>", 1)[1])
+    assert root.tag == "testsuites" and [s.get("name") for s in root] == ["a", "loadorch.compare"]
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("5", "1", "1")
+
+
+@pytest.mark.parametrize(("run", "compared", "code"), [(0, 0, 0), (0, 1, 1), (6, 1, 1), (1, 6, 1), (0, 6, 6), (6, 0, 6)])
+def test_the_exit_code_of_a_run_and_its_comparison(run: int, compared: int, code: int) -> None:
+    assert combined(run, compared) == code
+
+
+def test_no_matching_baseline_is_said_plainly_and_is_inconclusive_only_when_required(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "results.json").write_text(json.dumps(build(RunRecord(
+        "p", "s", "s.yaml", "abc", 9, 1, 1, "h", "t0", "t1", {}, "pass", 0, merged=Merged(), elapsed_s=1.0)).to_json()))
+    opts = AgainstBaseline("nothere", str(tmp_path / "store"), False, Budgets(), Plan())
+    assert after_run(0, str(run), opts) == 0 and after_run(1, str(run), opts) == 1
+    assert "baseline: no baseline 'nothere' of profile p with seed 9" in capsys.readouterr().out
+    required = replace(opts, required=True)
+    assert after_run(0, str(run), required) == 6 and after_run(1, str(run), required) == 1
+    err = capsys.readouterr().err
+    assert "inconclusive: no baseline 'nothere'" in err and "loadorch baseline save" in err and "--baseline-required" in err
+    assert after_run(5, str(run), required) == 5  # a run that errored is not compared
+
+
+def test_compare_html_draws_vitals_and_database_rows_and_a_band_that_reads_as_one() -> None:
+    from loadorch.report.bars import Bar as ChangeBar
+    from loadorch.report.bars import change_bars
+    from loadorch.report.compare_html import render_compare_html
+
+    small = change_bars("t", [ChangeBar("a", 0.2, -0.3, 0.3, "same")])  # ticks of 0.1: a float zero
+    assert ">-0<" not in small and 'data-value="0"' in small and 'data-value="-0"' not in small
+    chart = change_bars("t", [ChangeBar("a", 1.0, -3.0, 3.0, "same"), ChangeBar("b", -1.0, None, 2.0, "same")])
+    widest = max(float(x) for x in re.findall(r'data-value="([-0-9.]+)"', chart))
+    assert widest > 3.0  # the widest band (+-3) ends inside the axis, not exactly at its edge
+    assert 'class="noise open"' in chart and 'stroke-dasharray' in chart  # an unbounded side is drawn open
+
+    def doc(lcp: float, queries: int) -> Results:
+        stats = BrowserStats()
+        for i in range(30):
+            stats.record_view("shopper", "home", 1.0, {"lcp": lcp + i, "cls": 0.01})
+        m = Merged()
+        m.series[SeriesKey("u", "list", "read", "GET", 200, True)] = _hist(50, 400)
+        m.db[SeriesKey("u", "list", "read", "GET", 200, True)] = Histogram.of([queries] * 400)
+        record = RunRecord("p", "s", "s.yaml", "abc", 7, 1, 1, "h", "t0", "t1", {}, "pass", 0, merged=m,
+                           elapsed_s=10.0, browser=Browser.model_validate(browser_results(stats)))
+        return results_of(json.loads(json.dumps(build(record).to_json())), "results.json")
+
+    base, cur = doc(400.0, 2), doc(3000.0, 12)
+    result = compare_runs(base, cur, Budgets())
+    html = render_compare_html(base, cur, result, "a", "b", "budgets")
+    assert 'id="vitals-lcp"' in html and "Browser users: web vitals (p75 per page)" in html
+    lcp = re.search(r'<g class="bar regression" data-name="home"[^>]*>', html[html.index('id="vitals-lcp"'):])
+    assert lcp is not None, html
+    assert 'id="bars-queries"' in html and "Change in queries per request" in html
