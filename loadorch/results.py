@@ -185,6 +185,17 @@ class DbEvidence(Section):
     n_plus_one: list[NPlusOne] = Field(default_factory=list)
 
 
+class ProfileEvidence(Section):
+    """A profiler's part of a latency gate's evidence: the target's top functions by own time, or why not."""
+
+    name: str
+    target: str
+    attached: bool
+    top: list[TopFrameRow] = Field(default_factory=list)
+    flamegraph: str | None = None  # relative to the run folder
+    problem: str | None = None  # not attached: what happened and the fix
+
+
 class Evidence(Section):
     """What a failing gate (or an inconclusive one whose limit is inside the error bound) shows as its
     reason: one field per layer, each filled by that layer, empty when it has nothing.
@@ -201,6 +212,7 @@ class Evidence(Section):
     notes: list[str] = Field(default_factory=list)  # what a layer could not collect, and why
     browser: BrowserEvidence | None = None  # browser: the view at the gate's value and the worst, attributed
     database: DbEvidence | None = None  # db_query_slow and db_queries_per_request (report/evidence_db.py)
+    profile: list[ProfileEvidence] = Field(default_factory=list)  # profilers: the target's top functions
 
 
 class ThresholdRow(Section):
@@ -237,6 +249,47 @@ def _threshold_of(selector: str, expression: str) -> Threshold | None:
         return Threshold(sel, parse_expression(expression, sel.metric))
     except ThresholdSyntaxError:
         return None
+
+
+class TopFrameRow(Section):
+    """A function of a profile: its own time (it was running) and total time (it was on the stack)."""
+
+    name: str
+    file: str
+    line: int | None
+    self_s: float
+    total_s: float
+    self_share: float  # of every sampled second
+
+
+class ProfileOverhead(Section):
+    """py-spy's own CPU over the profiled span, and the target's; the target is never paused (nonblocking)."""
+
+    nonblocking: bool
+    profiler_cpu_s: float | None
+    profiler_core_share: float | None  # of one core, over the profiled span
+    target_cpu_s: float | None
+
+
+class ProfileSection(Section):
+    """One profiler of the run: attached (top frames, files in the run folder) or not (problem and fix)."""
+
+    name: str
+    tool: str
+    target: str
+    pid: int | None
+    attached: bool
+    rate_hz: int
+    problem: str | None = None
+    fix: str | None = None
+    samples: int = 0
+    sampled_s: float = 0.0
+    profiled_s: float = 0.0
+    dropped_stacks: int = 0
+    top: list[TopFrameRow] = Field(default_factory=list)
+    overhead: ProfileOverhead | None = None
+    speedscope: str | None = None  # relative to the run folder
+    flamegraph: str | None = None
 
 
 class CheckRow(Section):
@@ -614,6 +667,7 @@ class Results(Section):
     window: Window | None = None
     live_metrics: MetricsReport | None = None
     warnings: list[str] = Field(default_factory=list)
+    profiles: list[ProfileSection] = Field(default_factory=list)
 
     def slot_seconds(self) -> float:
         """Seconds per row of `timeseries` (and slot of `histograms.intervals`)."""

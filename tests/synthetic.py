@@ -104,6 +104,27 @@ def synthetic_long_run(
     )  # fmt: skip
 
 
+PROFILES: list[dict[str, Any]] = [  # one profiler attached, one that could not (results.json's `profiles`)
+    {
+        "name": "embedded", "tool": "py-spy", "target": "the embedded shop", "pid": 4242, "attached": True,
+        "rate_hz": 100, "samples": 734, "sampled_s": 7.34, "profiled_s": 4.1, "dropped_stacks": 0,
+        "top": [
+            {"name": "slow_python_function", "file": "loadorch/target/knobs.py", "line": 143, "self_s": 5.22,
+             "total_s": 5.22, "self_share": 0.7112},
+            {"name": "SocketIO.readinto", "file": "socket.py", "line": 706, "self_s": 0.75, "total_s": 0.75,
+             "self_share": 0.1022},
+        ],
+        "overhead": {"nonblocking": True, "profiler_cpu_s": 0.14, "profiler_core_share": 0.0341, "target_cpu_s": 1.9},
+        "speedscope": "profiles/embedded.speedscope.json", "flamegraph": "profiles/embedded.svg",
+    },
+    {
+        "name": "api", "tool": "py-spy", "target": "pid file run/api.pid", "pid": None, "attached": False,
+        "rate_hz": 0, "problem": "pid file /srv/run/api.pid: No such file or directory",
+        "fix": "write the target's pid (a decimal number) into the pid file before the run",
+    },
+]  # fmt: skip
+
+
 def full_results() -> dict[str, Any]:
     """A small results.json with every section filled (deterministic): open model with service time,
     errors and their examples, expect checks, queries per request, a postgres measurement, a measurement
@@ -177,6 +198,7 @@ def full_results() -> dict[str, Any]:
         load=LoadRecord("open", 4, 0.0, ((10.0, 12.0, 10.0),), [[0.0, 0, 0, 0, 0], [5.0, 4, 60, 60, 0], [10.0, 4, 121, 120, 1]]),
         live_metrics={"threshold_states_from": "gate", "threshold_states": {"http_req_failed rate<0.01": "fail"}},
         warnings=["metrics push failed 1 times and dropped 0 pushes (timeout); the final push landed"],
+        profiles=PROFILES,
     )  # fmt: skip
     return build(record).to_json()
 

@@ -9,6 +9,7 @@ from loadorch.report.html import render_html
 from loadorch.report.summary import markdown
 from loadorch.results import Results, parse_results
 from loadorch.run.artifacts import write_text
+from loadorch.run.profiler import read_flamegraphs
 
 
 def load_results(run_dir: str) -> Results:
@@ -25,7 +26,7 @@ def load_results(run_dir: str) -> Results:
 
 def rebuild(run_dir: str) -> int:
     doc = load_results(run_dir)
-    write_text(os.path.join(run_dir, "report.html"), render_html(doc))
+    write_text(os.path.join(run_dir, "report.html"), render_html(doc, read_flamegraphs(run_dir, doc)))
     write_text(os.path.join(run_dir, "summary.md"), markdown(doc))
     print(f"wrote {os.path.join(run_dir, 'report.html')} and summary.md")
     return ExitCode.OK

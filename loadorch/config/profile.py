@@ -12,6 +12,7 @@ from loadorch.config.base import Strict
 from loadorch.config.collectors import Collectors
 from loadorch.config.evidence import EvidenceSettings, TraceSettings
 from loadorch.config.goals import GoalSyntaxError, parse_goal
+from loadorch.config.profilers import MAX_PROFILERS, ProfilerSpec
 from loadorch.config.scenario import Headers, ThresholdItem
 from loadorch.config.tls import TlsSettings
 from loadorch.config.units import MAX_DURATION_S, Duration, Percent, Size, too_long
@@ -190,6 +191,7 @@ class Profile(Strict):
     lighthouse: list[str] = Field(default_factory=list)  # Lighthouse result JSON files, relative to the profile
     trace: TraceSettings = TraceSettings()  # W3C traceparent on every request; a link per trace id
     evidence: EvidenceSettings = EvidenceSettings()  # what a failing gate shows (the K slowest requests)
+    profilers: list[ProfilerSpec] = Field(default_factory=list, max_length=MAX_PROFILERS)  # py-spy on the target
 
     @field_validator("workers")
     @classmethod

@@ -36,6 +36,7 @@ from loadorch.config.hostauth import split_credentials
 from loadorch.config.measure import Window, resolve_window
 from loadorch.config.problems import M, validate_document
 from loadorch.config.profile import Load, Profile
+from loadorch.config.profilers import check_profilers
 from loadorch.config.scenario import Scenario
 from loadorch.config.suggest import did_you_mean
 from loadorch.config.thresholds import (
@@ -243,6 +244,7 @@ def _build(
     if problems:
         raise ConfigError(problems)
     _check_ramp(cfg, pdoc)
+    _check_profilers(cfg, pdoc)
     cfg = _window(cfg, pdoc)
     cfg = replace(cfg, warnings=(*cfg.warnings, *short_secret_warnings(named)))
     return replace(cfg, lighthouse=lighthouse) if lighthouse else cfg
@@ -260,6 +262,12 @@ def _check_ramp(cfg: RunConfig, pdoc: Document) -> None:
     if cfg.sources.get("spawn_rate") == "cli":
         raise UsageError(f"--spawn-rate: {what}")
     raise ConfigError([Problem(cfg.profile_path, pdoc.line_of(("load", "spawn_rate")), "load.spawn_rate", what)])
+
+
+def _check_profilers(cfg: RunConfig, pdoc: Document) -> None:
+    problem = check_profilers(cfg.profile.profilers, cfg.host)
+    if problem:
+        raise ConfigError([Problem(cfg.profile_path, pdoc.line_of(("profilers",)), "profilers", problem)])
 
 
 def _window(cfg: RunConfig, pdoc: Document) -> RunConfig:

@@ -52,7 +52,14 @@ def browser_builder(result: ThresholdResult, record: RunRecord) -> dict[str, Any
     return {"browser": record.browser_evidence.get(f"{result.selector} {result.expression}")}
 
 
-BUILDERS: tuple[Builder, ...] = (http_builder, db_evidence, browser_builder)  # db_evidence: report/evidence_db.py
+def profile_builder(result: ThresholdResult, record: RunRecord) -> dict[str, Any]:
+    from loadorch.report.evidence_profile import profile_evidence  # the profilers' layer
+
+    return profile_evidence(result, record)
+
+
+# db_evidence: report/evidence_db.py
+BUILDERS: tuple[Builder, ...] = (http_builder, db_evidence, browser_builder, profile_builder)
 
 
 def evidence_json(result: ThresholdResult, record: RunRecord) -> dict[str, Any] | None:
@@ -161,6 +168,12 @@ def _notes_html(rows: Sequence[str]) -> str:
     return '<ul class="note">' + "".join(f"<li>{escape(_cut(n, 400))}</li>" for n in rows[:WHOLE_ROWS]) + "</ul>"
 
 
+def _profile_renderers() -> tuple[Callable[[Any], list[str]], Callable[[Any], list[str]], Callable[[Any], str]]:
+    from loadorch.report.evidence_profile import profile_html, profile_markdown, profile_short
+
+    return profile_short, profile_markdown, profile_html
+
+
 class Layer(NamedTuple):
     """One field of Evidence and how it reads: short lines (junit.xml), markdown lines, HTML."""
 
@@ -172,6 +185,7 @@ class Layer(NamedTuple):
 
 LAYERS: tuple[Layer, ...] = (
     Layer("slowest", _slow_short, _slow_md, _slow_html),
+    Layer("profile", *_profile_renderers()),  # before the split: junit.xml keeps the first 8 lines
     Layer("time_split", _split_short, _split_md, _split_html),
     Layer("notes", _notes_short, _notes_md, _notes_html),
     Layer("browser", evidence_browser.short, evidence_browser.markdown, evidence_browser.html),

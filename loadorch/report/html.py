@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from html import escape
 
 from loadorch.report.browser import html_section
@@ -10,6 +10,7 @@ from loadorch.report.charts import Series, line_chart, sparkline
 from loadorch.report.database import html_database
 from loadorch.report.evidence import html_evidence
 from loadorch.report.figures import Charted, latency_chart, latency_thresholds, load_chart, spectra
+from loadorch.report.profile import html_section as html_profiles
 from loadorch.report.summary import (
     ENDPOINT_HEAD,
     FAILING_CHECK_HEAD,
@@ -44,12 +45,14 @@ stroke:#fff;stroke-width:3px}
 svg.bars{max-width:900px}svg.spark{width:120px;height:28px;border:0;border-radius:0;background:none;vertical-align:middle}
 svg.spark .line{stroke-width:1.5}
 .note{color:#4b5563;font-size:13px;margin:4px 0 8px}
+h3{font-size:15px;margin:18px 0 6px}.flame svg{width:100%;height:auto;background:#fff;border:1px solid #e5e7eb}
 @media print{body{background:#fff}main{padding:0}.charts{grid-template-columns:1fr 1fr}
 h2{break-after:avoid}table,svg{break-inside:avoid}svg.chart{border-color:#9ca3af}}
 """
 
 
-def render_html(doc: Results) -> str:
+def render_html(doc: Results, flamegraphs: Mapping[str, str] | None = None) -> str:
+    """The page; `flamegraphs` maps a profiler's name to its flame graph's SVG text (read beside results.json)."""
     run = doc.run
     verdict = doc.verdict
     parts = [
@@ -69,7 +72,8 @@ def render_html(doc: Results) -> str:
         parts.append(f"<p><strong>Error:</strong> {escape(doc.error)}</p>")
     parts += _thresholds(doc.thresholds, doc.window), html_evidence(doc.thresholds)
     parts += _charts(doc), _spectra(doc), html_section(doc.browser)
-    parts += _endpoints(doc), html_database(doc.database), _failing_checks(doc), _checks(doc), _errors(doc)
+    parts += _endpoints(doc), html_database(doc.database), html_profiles(doc, flamegraphs or {})
+    parts += _failing_checks(doc), _checks(doc), _errors(doc)
     parts.append("</main></body></html>")
     return "\n".join(p for p in parts if p) + "\n"
 

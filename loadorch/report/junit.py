@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from loadorch.verdict.evaluate import ERROR, FAIL, INCONCLUSIVE, Check, ThresholdResult
+from loadorch.verdict.evaluate import ERROR, FAIL, INCONCLUSIVE, WARNING, Check, ThresholdResult
 
 MAX_MESSAGE = 4000
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
@@ -55,6 +55,8 @@ def threshold_cases(
         cases.append(Case(f"{r.selector} {r.expression}", "loadorch.thresholds", 0.0, outcome, kind, message))
     for c in checks:
         outcome = "error" if c.verdict in (ERROR, INCONCLUSIVE) else "failure" if c.verdict == FAIL else None
+        if c.verdict == WARNING:  # not done, and not deciding the run (a profiler that could not attach)
+            outcome = "skipped"
         cases.append(Case(c.name, "loadorch.integrity", 0.0, outcome, c.verdict, c.message))
     return cases
 
@@ -111,7 +113,7 @@ def render_cases(
         tests=str(len(cases)),
         failures=str(sum(c.outcome == "failure" for c in cases)),
         errors=str(sum(c.outcome == "error" for c in cases)),
-        skipped="0",
+        skipped=str(sum(c.outcome == "skipped" for c in cases)),
         time=f"{seconds:.3f}",
     )
     props = ET.SubElement(root, "properties")
@@ -123,7 +125,8 @@ def render_cases(
         )
         if c.outcome is not None:
             message = clean(c.message)
-            ET.SubElement(case, c.outcome, message=message, type=c.kind or c.outcome).text = message
+            attrs = {"message": message, **({} if c.outcome == "skipped" else {"type": c.kind or c.outcome})}
+            ET.SubElement(case, c.outcome, attrs).text = message
     ET.SubElement(root, "system-out").text = clean(system_out, 20000)
     ET.SubElement(root, "system-err").text = ""
     ET.indent(root)

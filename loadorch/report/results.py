@@ -28,6 +28,7 @@ from loadorch.results import (
     LoadPoint,
     LoadTimeline,
     PerRequest,
+    ProfileSection,
     Results,
     Run,
     ServiceTime,
@@ -83,6 +84,7 @@ class RunRecord:
     trace_url: str = ""  # the profile's trace.url: a link per trace id in the evidence ({trace_id} in it)
     live_metrics: MetricsReport | None = None  # the live metrics' account at the end (the master's summary)
     warnings: list[str] = field(default_factory=list)  # e.g. a metrics push that failed
+    profiles: list[dict[str, Any]] = field(default_factory=list)  # the profilers' sections (loadorch.run.profiler)
 
 
 @dataclass
@@ -146,6 +148,7 @@ def build(record: RunRecord) -> Results:
         window=window_block(record) if record.window else None,
         live_metrics=record.live_metrics or None,
         warnings=([folded] if folded else []) + record.warnings,  # the run's own, then the metrics push's
+        **({"profiles": [ProfileSection.model_validate(p) for p in record.profiles]} if record.profiles else {}),
     )
 
 

@@ -10,6 +10,7 @@ from tabulate import tabulate
 
 from loadorch.report.browser import markdown_section
 from loadorch.report.evidence import markdown_evidence
+from loadorch.report.profile import markdown_section as profile_markdown
 from loadorch.report.why import ERRORS_HEAD, reasons, top_errors
 from loadorch.results import LiveWindow, Results, ThresholdRow, Window
 from loadorch.verdict.evaluate import ERROR, FAIL, INCONCLUSIVE, INTERRUPTED, PASS
@@ -175,6 +176,7 @@ def markdown(doc: Results) -> str:
     if doc.checks:
         out += ["### Run integrity", "", md_table(check_rows(doc), CHECK_HEAD), ""]
     out += markdown_section(doc.browser)
+    out += profile_markdown(doc)
     if doc.endpoints:
         out += ["### Top endpoints", "", md_table(endpoint_rows(doc), ENDPOINT_HEAD), ""]
         note = _all_failed_note(doc)

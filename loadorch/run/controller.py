@@ -41,11 +41,12 @@ from loadorch.report.summary import terminal, use_color
 from loadorch.results import Browser, DbCollector, Integrity, Results, problems_of
 from loadorch.run import browsers
 from loadorch.run.artifacts import write_json, write_text
-from loadorch.run.embedded import embedded_target
+from loadorch.run.embedded import embedded_process, embedded_target
 from loadorch.run.outputs import print_artifacts, results_model, sort_request_log, versions, write_artifacts
 from loadorch.run.plan import browser_worker_count, build_plan, process_specs, write_plan
 from loadorch.run.preflight import connect_probe, target_addresses
 from loadorch.run.processes import ProcessGroup, free_port
+from loadorch.run.profiler import Profilers, for_run, wants_embedded_process
 from loadorch.run.progress import Progress
 from loadorch.run.setup import run_setup
 from loadorch.run.signals import HardStop, StopSignals
@@ -119,6 +120,9 @@ class _Run:
     serving: list[str] = field(default_factory=list)  # the live metrics' and dashboard's addresses
     lingering: ProcessGroup | None = None  # the master serving the final scrape, once the load is over
     grace_s: float = 0.0  # how long it serves it
+    embedded_pid: int | None = None  # the embedded shop's process, when it runs in one (a profiler samples it)
+    profilers: Profilers | None = None
+    profile_sections: list[dict[str, Any]] = field(default_factory=list)  # results.json's `profiles`
 
     def log_path(self, name: str) -> str:
         """Where a process's log is kept in the run folder (when it is kept)."""
@@ -138,7 +142,7 @@ def execute(cfg: RunConfig, opts: RunOptions) -> int:
     try:
         with StopSignals() as signals:
             try:
-                with _target(cfg) as host:
+                with _target(run) as host:
                     run.host = host
                     if cfg.host == "embedded":  # ours, on loopback: never through a proxy of the environment
                         run.opts = dataclasses.replace(opts, env=bypassing(opts.env, urlsplit(host).hostname or ""))
@@ -175,8 +179,13 @@ def execute(cfg: RunConfig, opts: RunOptions) -> int:
 
 
 @contextlib.contextmanager
-def _target(cfg: RunConfig) -> Iterator[str]:
-    if cfg.host == "embedded":
+def _target(run: _Run) -> Iterator[str]:
+    cfg = run.cfg
+    if wants_embedded_process(cfg):
+        with embedded_process(run.scratch, run.opts.env) as (url, pid):
+            run.embedded_pid = pid
+            yield url
+    elif cfg.host == "embedded":
         with embedded_target() as url:
             yield url
     else:
@@ -317,6 +326,9 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
             if spec.role == "master" or not opts.external_workers:
                 # a browser worker's Chromium profile goes in the run's scratch folder: removed whatever happens
                 group.start(spec, {**env, "TMPDIR": run.scratch} if spec.role == "browser" else env)
+        run.profilers = for_run(cfg, run.embedded_pid, run.scratch, run.redactor.text, run.opts.env)
+        if run.profilers is not None:
+            run.profilers.tick(None)
         _watch(run, group, progress, signals)
         if run.sink is not None:
             browsers.stop_workers(group, run.sink, browser_workers)
@@ -328,6 +340,8 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
             group.close()
         if run.db is not None:
             run.db.end()
+        if run.profilers is not None:
+            run.profilers.stop()
         if run.sink is not None:
             run.sink.close()
         run.master_summary = _read_summary(stats_path)
@@ -406,6 +420,8 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
             started = True
         elif isinstance(event, ProgressEvent):
             progress.update(event)
+            if run.profilers is not None:
+                run.profilers.tick(event.elapsed_s)
             _write_live_extra(run, final=False)
         elif isinstance(event, WorkerLost):
             progress.note(f"worker {event.index} lost at {event.at_s}s: {event.reason or 'it stopped reporting'}")
@@ -422,6 +438,8 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
             # so the gate decided here for the final metrics is the one decided at the end
             if run.db is not None:
                 run.db.end()  # closes the window once; the later call in _load returns the same measurement
+            if run.profilers is not None:
+                run.profilers.stop()
             if run.sink is not None:
                 browsers.stop_workers(group, run.sink, browser_worker_count(run.cfg))
                 _write_live_extra(run, final=True)
@@ -566,6 +584,9 @@ def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
     db = measurement_of(run.db)
     if run.db is not None and db is not None:
         run.checks.append(database_check(run.db, db, {t.selector.metric for t in cfg.thresholds}))
+    if run.profilers is not None:
+        profile_checks, run.profile_sections = run.profilers.finish(run.opts.out_dir)
+        run.checks += profile_checks
     decision = _decide(run, run.master_summary, db)
     run.checks += decision.checks
     while True:
@@ -650,6 +671,7 @@ def _record(run: _Run, decision: _Decision, db: Any, signals: StopSignals) -> re
         browser_evidence=browsers.evidence(decision.browser, decision.thresholds),
         window=cfg.window.spans if cfg.window else (),
         tags=dict(cfg.run_tags),
+        profiles=run.profile_sections,
         window_source=cfg.window.source if cfg.window else "",
         trace_url=cfg.profile.trace.url or "",
         load=results.planned_load(

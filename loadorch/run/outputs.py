@@ -26,6 +26,7 @@ from loadorch.report.results import RunRecord
 from loadorch.report.summary import markdown, terminal
 from loadorch.results import Results, ResultsError, results_of
 from loadorch.run.artifacts import write_json, write_lines, write_text
+from loadorch.run.profiler import read_flamegraphs
 from loadorch.traffic.redact import Redactor
 
 
@@ -146,7 +147,7 @@ def write_artifacts(
 
         write_json(summary_export, redactor.keyed(k6_summary(record)))  # names are keys there
     write_text(os.path.join(out, "config.yaml"), effective_config_yaml(cfg, redactor))
-    write_text(os.path.join(out, "report.html"), render_html(results))
+    write_text(os.path.join(out, "report.html"), render_html(results, read_flamegraphs(out, results)))
 
 
 def effective_config_yaml(cfg: RunConfig, redactor: Redactor) -> str:

@@ -1,6 +1,6 @@
-"""Test knobs of the reference target: added latency, injected errors, a stall, N+1 queries, slow
-database statements and statements with a known cause of slowness (a scan of an unindexed large table, a
-sort that spills to disk)."""
+"""Test knobs of the reference target: added latency, CPU burnt in Python, injected errors, a stall, N+1
+queries, slow database statements and statements with a known cause of slowness (a scan of an unindexed
+large table, a sort that spills to disk)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ class Knobs:
     """latency_ms maps a route id (or "*") to added milliseconds; error_rate applies to `error_routes`."""
 
     latency_ms: dict[str, float] = field(default_factory=dict)
+    cpu_ms: dict[str, float] = field(default_factory=dict)  # route (or "*") -> CPU ms in slow_python_function
     error_rate: float = 0.0
     error_status: int = 503
     error_routes: str = "write"  # "write", "all" or a route id
@@ -42,6 +43,8 @@ class Knobs:
                     if isinstance(value, (int, float))
                     else {str(k): float(v) for k, v in dict(value).items()}
                 )
+            if "cpu_ms" in body:
+                self.cpu_ms = _per_route(body["cpu_ms"], 10_000.0)
             if "error_rate" in body:
                 rate = float(body["error_rate"])
                 if not 0.0 <= rate <= 1.0:
@@ -72,6 +75,7 @@ class Knobs:
     def snapshot(self) -> ApiJson:
         return {
             "latency_ms": self.latency_ms,
+            "cpu_ms": self.cpu_ms,
             "error_rate": self.error_rate,
             "error_status": self.error_status,
             "error_routes": self.error_routes,
@@ -96,6 +100,10 @@ class Knobs:
             else:
                 self.slow_statements[0][1] = left - 1
             return seconds
+
+    def cpu_for(self, route: str) -> float:
+        """Seconds of this thread's CPU a request of `route` burns in slow_python_function."""
+        return self.cpu_ms.get(route, self.cpu_ms.get("*", 0.0)) / 1000.0
 
     def take_causes(self) -> list[str]:
         """The causes the next request runs: one of each still left."""
@@ -137,3 +145,27 @@ class Knobs:
         remaining = self.stall_until - time.monotonic()
         if remaining > 0:
             time.sleep(remaining)
+
+
+def _per_route(value: object, most: float) -> dict[str, float]:
+    """`50` (every route) or `{"products.get": 50}`, each within 0..most."""
+    if isinstance(value, (int, float)):
+        out = {"*": float(value)}
+    elif isinstance(value, dict):
+        out = {str(k): float(v) for k, v in value.items()}
+    else:
+        raise ValueError("give milliseconds, or an object of route: milliseconds")
+    if any(not 0.0 <= v <= most for v in out.values()):
+        raise ValueError(f"each value must be within 0..{most:g}")
+    return out
+
+
+def slow_python_function(seconds: float) -> int:
+    """The `cpu_ms` knob: pure Python arithmetic on the calling thread until it has used `seconds` of its own
+    CPU time, so that this function is where a profile of the shop sees the time go."""
+    end = time.thread_time() + seconds
+    total = 0
+    while time.thread_time() < end:
+        for i in range(500):
+            total += i * i % 7
+    return total

@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from loadorch.target.knobs import Knobs
+from loadorch.target.knobs import Knobs, slow_python_function
 from loadorch.target.store import ApiJson, Store
 
 MAX_BODY = 1024 * 1024
@@ -119,6 +119,9 @@ class _Handler(BaseHTTPRequestHandler):
                 knobs.wait_out_stall()
                 if knobs.should_fail(route, method != "GET"):
                     raise ApiError(knobs.error_status, "injected error")
+                burn = knobs.cpu_for(route)
+                if burn > 0:
+                    slow_python_function(burn)
                 slow = knobs.take_slow() if route not in ("health", "openapi") else None
                 if slow is not None:
                     store.slow_statement(slow)

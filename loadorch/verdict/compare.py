@@ -130,9 +130,11 @@ class Comparison:
         )
         if self.regressions:
             head = f"{len(self.regressions)} REGRESSION(S)"
+        elif self.missed:  # a breach: said first, as the exit code (1) says it
+            return goals + (f"; {len(self.undecided)} row(s): {TOO_FEW}" if self.undecided else "")
         elif self.undecided:
             head = f"INCONCLUSIVE ({len(self.undecided)} row(s): {TOO_FEW})"
-        elif self.missed or self.undecided_goals:
+        elif self.undecided_goals:
             return goals
         else:
             head = "NO REGRESSION"

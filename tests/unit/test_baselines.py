@@ -220,3 +220,14 @@ def test_compare_html_draws_vitals_and_database_rows_and_a_band_that_reads_as_on
     lcp = re.search(r'<g class="bar regression" data-name="home"[^>]*>', html[html.index('id="vitals-lcp"'):])
     assert lcp is not None, html
     assert 'id="bars-queries"' in html and "Change in queries per request" in html
+
+
+def test_a_missed_goal_heads_the_comparison_as_its_exit_code_does() -> None:
+    from loadorch.verdict.compare import Comparison
+    from loadorch.verdict.goals import GoalResult
+
+    few = Row("endpoint", "list", "p99", 1.0, 1.0, 0.0, 0.0, 0.1, False, "same", why="too few samples")
+    missed = GoalResult("s", "p(50) -30%", "--goal", 1.0, 0.8, "ms", -20.0, MISSED, "missed by 10.0 pts")
+    result = Comparison(rows=[few], goals=[missed])
+    assert result.verdict == "regression" and result.headline() == "1 GOAL(S) MISSED; 1 row(s): too few samples"
+    assert Comparison(rows=[few], goals=[replace(missed, verdict=MET)]).headline().startswith("INCONCLUSIVE (")

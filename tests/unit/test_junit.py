@@ -20,7 +20,8 @@ def sample() -> str:
         ThresholdResult("http_req_failed", "rate<0.01", 0.0, 0.01, "", 500, 0, "pass", "passed"),
         ThresholdResult("http_reqs", "count>1", 20.0, 1, "", 20, 0, "inconclusive", "inconclusive: few"),
     ]
-    checks = [Check("workers", "error", "worker 1 lost " + NASTY), Check("preflight", "pass", "ok")]
+    checks = [Check("workers", "error", "worker 1 lost " + NASTY), Check("preflight", "pass", "ok"),
+              Check("profiler embedded", "warning", "not attached: " + NASTY)]
     return render("loadorch." + NASTY, "2026-11-24T01:02:03", "host", 12.5, results, checks,
                   properties=[("seed", "1"), ("note", NASTY)], system_out="out " + NASTY + "x" * 30000)
 
@@ -29,7 +30,7 @@ def test_structure_counts_and_escaping() -> None:
     text = sample()
     root = ET.fromstring(text.encode())
     assert root.tag == "testsuite"
-    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("5", "1", "2")
+    assert (root.get("tests"), root.get("failures"), root.get("errors"), root.get("skipped")) == ("6", "1", "2", "1")
     assert root.get("timestamp") == "2026-11-24T01:02:03"
     tags = [child.tag for child in root]
     assert tags[0] == "properties" and tags[-2:] == ["system-out", "system-err"]
@@ -37,6 +38,8 @@ def test_structure_counts_and_escaping() -> None:
     assert all(c.get("name") and c.get("classname") and c.get("time") for c in cases)
     failure = cases[0].find("failure")
     assert failure is not None and failure.get("type") == "threshold"
+    skipped = cases[-1].find("skipped")  # a warning check (a profiler that could not attach): reported, not failed
+    assert skipped is not None and skipped.get("message", "").startswith("not attached: ")
     assert 'a<b & "c"' in failure.get("message", "")
     assert "\x1b" not in text and "\x00" not in text and "\x07" not in text and "[31m" not in text
     assert "[truncated]" in (root.find("system-out").text or "")  # type: ignore[union-attr]

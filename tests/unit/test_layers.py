@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "loadorch"
-PURE = ("config", "stats", "verdict", "report", "traffic", "k8s")
+PURE = ("config", "stats", "verdict", "report", "traffic", "k8s", "profiling")
 CAPABILITIES = ("metrics", "db", "browser")  # own processes or servers, but no reach into the orchestrator
 SHELL = ("loadorch.run", "loadorch.runtime", "loadorch.commands")
 PURE_MODULES = ("errors.py", "wire.py", "results.py", "hosts.py")  # top-level modules every layer may import
@@ -163,3 +163,15 @@ def test_the_private_import_check_sees_one(tmp_path: Path) -> None:
     probe = tmp_path / "gates.py"
     probe.write_text("from loadorch.verdict.evaluate import _aggregate, decide\nfrom loadorch.db.x import _y\n")
     assert private_imports(probe, "loadorch.db") == ["loadorch.verdict.evaluate._aggregate"]
+
+
+def test_profiling_is_pure_and_imports_only_itself() -> None:
+    """Profiles are read, ranked and drawn from data: py-spy is started and its files read by run/profiler.py."""
+    assert (PACKAGE / "profiling").is_dir()
+    found = [
+        f"{p.relative_to(PACKAGE.parent)}:{line}: imports {module}"
+        for p in modules(PACKAGE / "profiling")
+        for line, module in imports_of(p)
+        if module.startswith("loadorch") and not under(module, ("loadorch.profiling",))
+    ]
+    assert found == []

@@ -1,0 +1,1 @@
+"""Sampling profiles of the target (pure): read, ranked by own time, drawn as a flame graph."""

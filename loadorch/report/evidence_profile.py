@@ -1,0 +1,66 @@
+"""The profile layer of a verdict's evidence: for a failing latency gate, where the target spent its time,
+from each profiler of the run (the top functions by own time and the flame graph's file), or why a profiler
+could not say (pure: from the run's profiles sections)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+from typing import TYPE_CHECKING, Any
+
+from loadorch.results import ProfileEvidence, TopFrameRow
+from loadorch.verdict.evaluate import ThresholdResult
+
+if TYPE_CHECKING:
+    from loadorch.report.results import RunRecord
+
+TARGET_TIME = ("http_req_duration", "http_req_waiting")  # latency the target's own code can explain
+TOP = 5  # functions per profiler in the evidence
+SHORT_TOP = 3  # of them on junit.xml's line
+
+
+def profile_evidence(result: ThresholdResult, record: RunRecord) -> dict[str, Any]:
+    """`profile` for a latency gate of a run with profilers; nothing otherwise."""
+    t = result.threshold
+    profiles = getattr(record, "profiles", None)  # a record built by hand (a test's namespace) may have none
+    if t is None or t.selector.metric not in TARGET_TIME or not profiles or result.observed is None:
+        return {}
+    out = []
+    for p in profiles:
+        entry: dict[str, Any] = {"name": p["name"], "target": p["target"], "attached": bool(p.get("attached"))}
+        if entry["attached"]:
+            entry.update(top=list(p.get("top", []))[:TOP], flamegraph=p.get("flamegraph"))
+        else:
+            entry["problem"] = f"{p.get('problem')}; fix: {p.get('fix')}"
+        out.append(entry)
+    return {"profile": out}
+
+
+def _where(f: TopFrameRow) -> str:
+    return f"{f.file.rsplit('/', 1)[-1]}:{f.line}" if f.line is not None else f.file.rsplit("/", 1)[-1]
+
+
+def _frames(frames: Sequence[TopFrameRow], n: int) -> str:
+    return ", ".join(f"{f.name} ({_where(f)}) {f.self_share:.0%}" for f in frames[:n]) or "no samples"
+
+
+def _line(p: ProfileEvidence, n: int) -> str:
+    if not p.attached:
+        return f"profile {p.name}: not attached: {p.problem}"
+    graph = f"; flame graph {p.flamegraph}" if p.flamegraph else ""
+    return f"profile {p.name}: own time: {_frames(p.top, n)}{graph}"
+
+
+def profile_short(rows: Sequence[ProfileEvidence]) -> list[str]:
+    return [_line(p, SHORT_TOP) for p in rows[:2]]
+
+
+def profile_markdown(rows: Sequence[ProfileEvidence]) -> list[str]:
+    from loadorch.report.summary import _md
+
+    return ["Where the target spent its time (profilers):", "", *(f"- {_md(_line(p, TOP))}" for p in rows), ""]
+
+
+def profile_html(rows: Sequence[ProfileEvidence]) -> str:
+    items = "".join(f"<li>{escape(_line(p, TOP))}</li>" for p in rows)
+    return f"<h3>Where the target spent its time</h3><ul>{items}</ul>"

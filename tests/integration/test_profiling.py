@@ -1,0 +1,112 @@
+"""Profilers on a real run: py-spy samples the embedded shop (in its own process) while a knob burns CPU in a
+Python function of its handler, and a second profiler points at a process that is gone. One run, shared."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from loadorch.profiling.speedscope import parse
+from tests.support.project import CliResult, Project, assert_no_traceback
+
+pytestmark = pytest.mark.py_spy
+
+SCENARIO = """
+name: cpu
+setup:
+  - {name: knobs, request: {method: PUT, path: /_knobs, json: {cpu_ms: {products.get: 30}}}}
+users:
+  - name: shopper
+    think_time: {constant: 0.05}
+    requests:
+      - {name: product, path: /products/1}
+"""
+PROFILE = """
+scenario: ../scenarios/cpu.yaml
+host: embedded
+load: {{users: 4, duration: 3s}}
+min_samples: 5
+allow_saturated_generator: true
+thresholds:
+  "http_req_duration": ["p(95)<5"]
+profilers:
+  - {{target: embedded, rate: 100}}
+  - {{pid: {gone}, name: gone}}
+"""
+
+
+def _gone_pid() -> int:
+    """A pid that was just a process's and is no more (reaped): nothing runs under it now."""
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+@pytest.fixture(scope="module")
+def profiled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, CliResult]:
+    project = Project(tmp_path_factory.mktemp("profiled"))
+    project.write("scenarios/cpu.yaml", SCENARIO)
+    project.write("profiles/p.yaml", PROFILE.format(gone=_gone_pid()))
+    return project, project.run("run", "p", "--out", "o", timeout=240)
+
+
+def test_the_top_frame_by_own_time_is_the_slow_function_and_the_files_are_in_the_run_folder(profiled) -> None:
+    project, r = profiled
+    assert_no_traceback(r)
+    assert r.code == 1, r.out + r.err  # the latency gate fails; the profiler that could not attach changes nothing
+    doc = project.results("o")
+    embedded = next(p for p in doc["profiles"] if p["name"] == "embedded")
+    assert embedded["attached"] and embedded["samples"] > 0, embedded
+    assert embedded["top"][0]["name"] == "slow_python_function", embedded["top"]
+    assert embedded["top"][0]["file"].endswith("knobs.py")
+    overhead = embedded["overhead"]
+    assert overhead["nonblocking"] and overhead["profiler_cpu_s"] is not None and overhead["target_cpu_s"] > 0
+    out = project.root / "o"
+    stacks = parse(json.loads((out / embedded["speedscope"]).read_text()))
+    assert stacks.samples > 0
+    svg = (out / embedded["flamegraph"]).read_text()
+    assert ET.fromstring(svg).tag.endswith("svg") and "slow_python_function" in svg
+    check = next(c for c in doc["checks"] if c["name"] == "profiler embedded")
+    assert check["verdict"] == "pass" and "slow_python_function" in check["message"] and "py-spy used" in check["message"]
+
+
+def test_the_failing_latency_gate_lists_the_top_frames_as_its_evidence(profiled) -> None:
+    project, _ = profiled
+    [row] = [t for t in project.results("o")["thresholds"] if t["selector"] == "http_req_duration"]
+    assert row["verdict"] == "fail" and row["evidence"]["profile"][0]["top"][0]["name"] == "slow_python_function"
+    junit = ET.parse(project.root / "o" / "junit.xml").getroot()
+    case = next(c for c in junit.iter("testcase") if (c.get("name") or "").startswith("http_req_duration"))
+    failure = case.find("failure")
+    assert failure is not None and "profile embedded: own time: slow_python_function" in (failure.text or "")
+
+
+def test_the_report_and_the_summary_show_the_profile(profiled) -> None:
+    project, _ = profiled
+    html = (project.root / "o" / "report.html").read_text()
+    assert "<h2>Profiles</h2>" in html and '<div class="flame"><svg' in html and "slow_python_function" in html
+    md = (project.root / "o" / "summary.md").read_text()
+    assert "### Profiles" in md and "slow_python_function" in md and "embedded.speedscope.json" in md
+
+
+def test_a_profiler_that_cannot_attach_is_a_warning_with_its_fix_not_the_verdict(profiled) -> None:
+    project, r = profiled
+    doc = project.results("o")
+    assert doc["verdict"] == "fail" and doc["exit_code"] == 1
+    gone = next(p for p in doc["profiles"] if p["name"] == "gone")
+    assert not gone["attached"] and "is not running" in gone["problem"] and gone["fix"]
+    check = next(c for c in doc["checks"] if c["name"] == "profiler gone")
+    assert check["verdict"] == "warning" and "fix: start the target" in check["message"]
+    assert "profiler gone" in r.out and "not attached" in r.out
+    junit = ET.parse(project.root / "o" / "junit.xml").getroot()
+    case = next(c for c in junit.iter("testcase") if c.get("name") == "profiler gone")
+    assert case.find("skipped") is not None and junit.get("skipped") == "1"
+
+
+def test_the_embedded_shops_process_is_stopped_after_the_run(profiled) -> None:
+    project, _ = profiled
+    pid = next(p for p in project.results("o")["profiles"] if p["name"] == "embedded")["pid"]
+    assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()

@@ -1,0 +1,245 @@
+"""Profiles (pure): a speedscope file read into weighted stacks, own time, the flame graph's bounds, why a
+profiler could not attach, and the `profilers:` section's located errors."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from loadorch.profiling import flamegraph, speedscope
+from loadorch.profiling.attach import GONE_FIX, PERMISSION_FIX, problem_of
+from loadorch.profiling.speedscope import OTHER, Frame, ProfileFormatError, Stacks, parse
+from loadorch.profiling.top import one_line, top_frames
+from tests.unit.test_config import BASE_SCENARIO, errors, make
+
+FRAMES = [
+    {"name": "<module>", "file": "app.py", "line": 1, "col": None},
+    {"name": "handle", "file": "app.py", "line": 10},
+    {"name": "slow_python_function", "file": "knobs.py", "line": 140},
+    {"name": "slow_python_function", "file": "knobs.py", "line": 143},
+    {"name": "dumps", "file": "json/__init__.py", "line": 231},
+]
+
+
+def pyspy_doc() -> dict:
+    """py-spy's shape: one sampled profile per thread, outermost frame first, weights in seconds."""
+    thread = {"type": "sampled", "name": "Thread 1", "unit": "seconds", "startValue": 0.0, "endValue": 0.1}
+    return {
+        "$schema": speedscope.SCHEMA_URL,
+        "shared": {"frames": [dict(f) for f in FRAMES]},
+        "profiles": [
+            {**thread, "samples": [[0, 1, 2], [0, 1, 3], [0, 1, 3], [0, 1]], "weights": [0.01] * 4},
+            {**thread, "name": "Thread 2", "samples": [[0, 1, 4], [0, 1, 3]], "weights": [0.01, 0.01]},
+        ],
+    }
+
+
+def test_every_threads_samples_are_read_and_the_same_stacks_add_up() -> None:
+    stacks = parse(pyspy_doc())
+    assert stacks.samples == 6 and stacks.seconds == pytest.approx(0.06)
+    hot = (Frame("<module>", "app.py", 1), Frame("handle", "app.py", 10), Frame("slow_python_function", "knobs.py", 143))
+    assert stacks.weights[hot] == pytest.approx(0.03)
+
+
+def test_own_time_is_the_running_frame_and_a_functions_lines_add_up() -> None:
+    top = top_frames(parse(pyspy_doc()), 3)
+    assert [f.name for f in top] == ["slow_python_function", "dumps", "handle"]
+    slow = top[0]
+    assert slow.self_s == pytest.approx(0.04) and slow.line == 143  # lines 140 and 143, the hotter shown
+    assert slow.self_share == pytest.approx(4 / 6)
+    handle = top[2]
+    assert handle.self_s == pytest.approx(0.01) and handle.total_s == pytest.approx(0.06)
+    assert one_line(top, 1) == "slow_python_function (knobs.py:143) 67%"
+
+
+def test_a_recursive_function_counts_once_per_stack_in_total_time() -> None:
+    stacks = Stacks()
+    f, g = Frame("f", "a.py", 1), Frame("g", "a.py", 5)
+    stacks.add((f, f, f, g), 1.0)
+    stacks.add((f, f), 0.5)
+    [g_top, f_top] = top_frames(stacks, 2)
+    assert (g_top.name, g_top.self_s, g_top.total_s) == ("g", 1.0, 1.0)
+    assert (f_top.name, f_top.self_s, f_top.total_s) == ("f", 0.5, 1.5)
+
+
+def test_distinct_stacks_past_the_bound_are_counted_as_other() -> None:
+    stacks = Stacks(max_stacks=2)
+    for i in range(5):
+        stacks.add((Frame(f"f{i}", "a.py"),), 1.0)
+    assert len(stacks.weights) == 3 and stacks.dropped_stacks == 3
+    assert stacks.weights[(Frame(OTHER, ""),)] == 3.0 and stacks.seconds == 5.0
+
+
+def test_deep_stacks_are_cut() -> None:
+    stacks = Stacks()
+    stacks.add(tuple(Frame(f"f{i}", "a.py") for i in range(speedscope.MAX_DEPTH + 50)), 1.0)
+    assert max(len(s) for s in stacks.weights) == speedscope.MAX_DEPTH
+
+
+def test_names_and_files_go_through_the_mask() -> None:
+    doc = pyspy_doc()
+    doc["shared"]["frames"][1] = {"name": "handle_tok-SECRET", "file": "/srv/tok-SECRET/app.py", "line": 3}
+    stacks = parse(doc, lambda s: s.replace("tok-SECRET", "***"))
+    assert "tok-SECRET" not in json.dumps(speedscope.document(stacks, "x"))
+    assert "tok-SECRET" not in flamegraph.render(stacks, "x")
+
+
+@pytest.mark.parametrize(
+    ("mutate", "where"),
+    [
+        (lambda d: d.pop("shared"), "shared.frames"),
+        (lambda d: d["profiles"][0].update(type="evented"), "profiles[0]"),
+        (lambda d: d["profiles"][1]["samples"].append([0]), "profiles[1]"),
+        (lambda d: d["profiles"][0]["samples"].__setitem__(2, [0, 99]), "profiles[0].samples[2]"),
+        (lambda d: d["shared"]["frames"].__setitem__(0, {"file": "x"}), "shared.frames[0]"),
+    ],
+)
+def test_a_malformed_profile_says_where(mutate, where: str) -> None:
+    doc = pyspy_doc()
+    mutate(doc)
+    with pytest.raises(ProfileFormatError, match=r"^" + where.replace("[", r"\[").replace("]", r"\]")):
+        parse(doc)
+
+
+def test_the_written_profile_reads_back_the_same_and_is_heaviest_first() -> None:
+    stacks = parse(pyspy_doc())
+    doc = json.loads(json.dumps(speedscope.document(stacks, "embedded")))
+    again = parse(doc)
+    assert again.weights == pytest.approx(stacks.weights)
+    weights = doc["profiles"][0]["weights"]
+    assert weights == sorted(weights, reverse=True) and doc["exporter"] == "loadorch"
+
+
+def test_the_flame_graph_is_well_formed_and_escapes_names() -> None:
+    doc = pyspy_doc()
+    doc["shared"]["frames"][4] = {"name": "<script>alert(1)</script>", "file": "a&b.py", "line": 1}
+    svg = flamegraph.render(parse(doc), 'run "x" <y>')
+    root = ET.fromstring(svg)
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    assert "<script>" not in svg
+    texts = [t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}title")]
+    assert any(t.startswith("slow_python_function (knobs.py): 0.040 s, 66.7%") for t in texts), texts
+    rects = root.findall(".//{http://www.w3.org/2000/svg}rect")
+    assert float(rects[0].get("width") or 0) == pytest.approx(flamegraph.WIDTH_PX)  # the root: every sample
+
+
+def test_the_flame_graph_is_bounded_whatever_the_profile() -> None:
+    stacks = Stacks(max_stacks=100_000)
+    for i in range(20_000):  # wide and deep: every box narrow
+        stacks.add(tuple(Frame(f"f{i}_{d}", "a.py") for d in range(1 + i % 100)), 1.0)
+    stacks.add((Frame("hot", "a.py"),), 50_000.0)
+    svg = flamegraph.render(stacks, "big")
+    root = ET.fromstring(svg)
+    boxes = root.findall(".//{http://www.w3.org/2000/svg}rect")
+    assert 2 <= len(boxes) <= flamegraph.MAX_BOXES
+    assert len(svg) < 3_000_000
+
+
+def test_an_empty_profile_draws_an_empty_graph() -> None:
+    root = ET.fromstring(flamegraph.render(Stacks(), "idle"))
+    assert root.findall(".//{http://www.w3.org/2000/svg}rect") == []
+
+
+@pytest.mark.parametrize(
+    ("said", "what", "fix"),
+    [
+        ("Error: Permission denied (os error 13)", "not permitted", PERMISSION_FIX),
+        ("Error: Failed to get process executable name. Check that the process is running.", "not running",
+         GONE_FIX),
+        ("Error: Operation not permitted (os error 1)", "not permitted", PERMISSION_FIX),
+    ],
+)
+def test_py_spys_words_become_the_problem_and_its_fix(said: str, what: str, fix: str) -> None:
+    problem, given = problem_of(said, 42)
+    assert what in problem and "42" in problem and given == fix
+    assert "CAP_SYS_PTRACE" in PERMISSION_FIX and "kubectl debug" in PERMISSION_FIX
+
+
+PROFILED = "scenario: ../scenarios/s.yaml\nhost: {host}\nload: {{users: 1, duration: 5s}}\nprofilers:\n{entries}"
+
+
+@pytest.mark.parametrize(
+    ("host", "entries", "expected"),
+    [
+        ("embedded", "  - {target: embedded, pid: 3}\n", ":5: profilers[0]: give exactly one of target: embedded, pid: N or pid_file: PATH (got target, pid)"),
+        ("embedded", "  - {rate: 5000, pid: 3}\n", ":5: profilers[0].rate: Input should be less than or equal to 1000"),
+        ("embedded", "  - {pid: 3, nmae: x}\n", ":5: profilers[0].nmae: unknown field 'nmae'; did you mean 'name'?"),
+        ("http://127.0.0.1:8000", "  - {target: embedded}\n", ":4: profilers: target: embedded profiles the embedded"),
+        ("embedded", "  - {pid: 3, name: a}\n  - {pid: 4, name: a}\n", ":4: profilers: two profilers are named a"),
+    ],
+)
+def test_the_profilers_section_is_checked_with_file_line_and_field(
+    tmp_path: Path, host: str, entries: str, expected: str
+) -> None:
+    [msg] = errors(tmp_path, BASE_SCENARIO, PROFILED.format(host=host, entries=entries))
+    assert msg.startswith(str(tmp_path / "profiles" / "p.yaml") + expected), msg
+
+
+def test_a_valid_profilers_section_builds(tmp_path: Path) -> None:
+    from loadorch.config.resolve import build
+
+    profile = PROFILED.format(host="embedded", entries="  - {target: embedded}\n  - {pid_file: run/app.pid, rate: 50}\n")
+    make(tmp_path, BASE_SCENARIO, profile)
+    specs = build("p", str(tmp_path), {}).profile.profilers
+    assert [s.label for s in specs] == ["embedded", "app"] and specs[1].rate == 50
+
+
+def _golden():  # type: ignore[no-untyped-def]
+    from loadorch.results import results_of
+    from loadorch.run.artifacts import dumps
+    from tests.synthetic import full_results
+
+    return results_of(json.loads(dumps(full_results())), "results.json")
+
+
+def test_a_failing_latency_gate_lists_the_targets_top_frames_in_every_report() -> None:
+    from loadorch.report.evidence import html_evidence, markdown_evidence, short_text
+
+    doc = _golden()
+    [row] = [t for t in doc.thresholds if t.evidence is not None]
+    assert row.selector.startswith("http_req_duration") and row.evidence is not None
+    attached, gone = row.evidence.profile
+    assert attached.top[0].name == "slow_python_function" and attached.flamegraph == "profiles/embedded.svg"
+    assert not gone.attached and gone.problem and "fix: write the target's pid" in gone.problem
+    short = short_text(row.evidence)
+    assert "profile embedded: own time: slow_python_function (knobs.py:143) 71%" in short, short
+    assert "profile api: not attached" in short
+    assert "slow_python_function (knobs.py:143)" in "\n".join(markdown_evidence(doc.thresholds))
+    assert "Where the target spent its time" in html_evidence(doc.thresholds)
+
+
+def test_only_latency_gates_get_the_profile() -> None:
+    from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
+    from loadorch.report.evidence_profile import profile_evidence
+    from loadorch.report.results import RunRecord
+    from loadorch.verdict.evaluate import ThresholdResult
+    from tests.synthetic import PROFILES
+
+    record = RunRecord("p", "s", "s.yaml", "0" * 64, 1, 1, 1, "h", "t0", "t1", {}, "fail", 1, profiles=PROFILES)
+
+    def result(selector: str, expression: str) -> ThresholdResult:
+        sel = parse_selector(selector)
+        t = Threshold(sel, parse_expression(expression, sel.metric))
+        return ThresholdResult.of(t, 1.0, 100, 0.0, "fail", "failed", "")
+
+    assert profile_evidence(result("http_req_duration", "p(95)<5"), record)["profile"][0]["top"]
+    assert profile_evidence(result("http_req_failed", "rate<0.01"), record) == {}
+    assert profile_evidence(result("http_req_duration", "p(95)<5"), RunRecord(
+        "p", "s", "s.yaml", "0" * 64, 1, 1, 1, "h", "t0", "t1", {}, "fail", 1)) == {}
+
+
+def test_the_cpu_knob_per_route_and_its_bounds() -> None:
+    from loadorch.target.knobs import Knobs, slow_python_function
+
+    knobs = Knobs()
+    knobs.update({"cpu_ms": {"products.get": 30}})
+    assert knobs.cpu_for("products.get") == 0.03 and knobs.cpu_for("health") == 0.0
+    knobs.update({"cpu_ms": 5})
+    assert knobs.cpu_for("orders.create") == 0.005 and knobs.snapshot()["cpu_ms"] == {"*": 5.0}
+    for bad in (-1, 20_000, "x", [1]):
+        with pytest.raises(ValueError):
+            knobs.update({"cpu_ms": bad})
+    assert isinstance(slow_python_function(0.001), int)
