@@ -126,7 +126,7 @@ class Tables:
         if ordered:
             timings = sorted(timings, key=lambda kv: (kv[0][0], kv[0][1].as_list()))
         intervals = sorted(self.intervals.items()) if ordered else self.intervals.items()
-        rows: dict[str, Any] = {
+        rows: TablesJson = {
             "series": series_rows(self.series),
             "intervals": [(i, kind, ok, enc(h)) for (i, kind, ok), h in intervals],
             "errors": [(k.as_list(), reason, n) for (k, reason), n in self.errors.items()],
@@ -144,7 +144,7 @@ class Tables:
         if self.window is not None:
             rows["window"] = series_rows(self.window)
             rows["phases"] = [(p, kind, ok, enc(h)) for (p, kind, ok), h in in_order(self.phases.items())]
-        return cast(TablesJson, rows)
+        return rows
 
     def add_error(self, key: SeriesKey, reason: str, n: int, example: str | None = None) -> None:
         """Count `n` errors of a reason; past MAX_ERROR_REASONS distinct reasons for the series, under
@@ -376,7 +376,7 @@ class Recorder(Tables):
                 groups.setdefault(tag, []).append((i, h))
             return [(tag, pack_table(g)) for tag, g in groups.items()]
 
-        delta: dict[str, Any] = {"series": table(self.series)}
+        delta: dict[str, object] = {"series": table(self.series)}  # a StatsDelta once `keys` and `total` are in
         if self.service:
             delta["service"] = table(self.service)
         if self.db:
