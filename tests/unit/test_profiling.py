@@ -243,3 +243,33 @@ def test_the_cpu_knob_per_route_and_its_bounds() -> None:
         with pytest.raises(ValueError):
             knobs.update({"cpu_ms": bad})
     assert isinstance(slow_python_function(0.001), int)
+
+
+def test_a_window_that_starts_later_starts_the_profiler_a_second_before_it_and_stops_it_at_its_end(
+    tmp_path: Path,
+) -> None:
+    """Decisions only: the pid file is missing, so no py-spy is started and the warning says why."""
+    from loadorch.config.profilers import ProfilerSpec
+    from loadorch.run.profiler import Profilers
+
+    spec = ProfilerSpec(pid_file="missing.pid")
+    p = Profilers([spec], str(tmp_path), None, str(tmp_path), str, {}, window=(5.0, 8.0))
+    p.tick(None)
+    p.tick(3.9)
+    assert not p.started
+    p.tick(4.0)
+    assert p.started and not p.stopped
+    p.tick(8.0)
+    assert p.stopped
+    checks, [section] = p.finish(str(tmp_path / "out"))
+    assert checks[0].verdict == "warning" and "missing.pid" in checks[0].message and not section["attached"]
+    assert not (tmp_path / "out").exists()  # nothing to write
+
+
+def test_a_window_from_the_start_starts_the_profiler_at_the_launch() -> None:
+    from loadorch.config.profilers import ProfilerSpec
+    from loadorch.run.profiler import Profilers
+
+    p = Profilers([ProfilerSpec(pid_file="/nonexistent/x.pid")], "/", None, "/tmp", str, {})
+    p.tick(None)
+    assert p.started and p.stop_at is None
