@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Callable
@@ -19,14 +20,15 @@ from tests.support.project import Project
 
 def embedded_project(project: Project, scenario: str, profile_extra: str = "", users: int = 4,
                      duration: str = "5s", workers: int = 1) -> Project:
+    """`profile_extra`: more lines of the profile, at the left margin."""
     project.write("scenarios/s.yaml", scenario)
-    project.write("profiles/p.yaml", f"""
+    project.write("profiles/p.yaml", textwrap.dedent(f"""
         scenario: ../scenarios/s.yaml
         host: embedded
         load: {{users: {users}, duration: {duration}}}
         workers: {workers}
         seed: 42
-        """ + profile_extra)
+        """) + profile_extra)
     return project
 
 

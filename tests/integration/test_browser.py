@@ -47,12 +47,14 @@ browsers:
 thresholds:
   "browser_web_vital_lcp{page:home}": ["p(75)<2500"]
   "browser_web_vital_cls{page:home}": ["p(75)<0.1"]
-  "browser_web_vital_inp{page:home}": ["p(75)<200"]
+  "browser_web_vital_inp{page:home}": ["p(75)<500"]
   "http_req_duration{kind:read}": ["p(95)<1000"]
   "http_req_failed": ["rate<0.01"]
 min_samples: 3
 """
-BROKEN = {"hero_ms": 3000, "banner": 1, "click_ms": 300, "tracker": 1, "frame": 1}
+# the budgets stand far from both runs' values, so a busy machine moves neither across: INP p75<500 between a
+# no-op click (tens of ms) and a 1 s click handler; LCP p75<2500 below a 3 s hero
+BROKEN = {"hero_ms": 3000, "banner": 1, "click_ms": 1000, "tracker": 1, "frame": 1}
 LOST = """\
   - name: stuck
     pages: 1
@@ -82,7 +84,9 @@ def shop_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tu
                 host: {server.url}
                 load: {{users: 20, duration: {duration}}}
                 seed: 7
+                allow_saturated_generator: true
                 """ + ("min_samples: 2\n" if name == "broken" else ""))  # a 3 s hero: fewer page views
+            # (the generator's CPU is not these tests' subject: on a busy machine it may wait for a core)
             result = project.run("run", "p", "--out", "o", "--request-log", timeout=120)
             assert_no_traceback(result)
             out[name] = (project, result.code)
@@ -128,7 +132,7 @@ def test_each_broken_vital_fails_naming_page_and_value(shop_runs: dict[str, tupl
     inp = _threshold(doc, "browser_web_vital_inp{page:home}")
     assert lcp["verdict"] == "fail" and lcp["observed"] >= 3000, lcp
     assert cls["verdict"] == "fail" and cls["observed"] > 0.1 and cls["unit"] == "", cls
-    assert inp["verdict"] == "fail" and inp["observed"] >= 300, inp
+    assert inp["verdict"] == "fail" and inp["observed"] >= 1000, inp
     cases = _junit(project)
     for t in (lcp, cls, inp):
         failure = cases[f"{t['selector']} {t['expression']}"].find("failure")

@@ -228,6 +228,7 @@ def test_the_embedded_target_is_never_sent_through_a_proxy_of_the_environment(pr
             host: embedded
             load: {users: 1, duration: 30s}
             seed: 1
+            allow_saturated_generator: true
             """)
         env = {"HTTP_PROXY": f"http://127.0.0.1:{proxy.port}", "NO_PROXY": "", "ALL_PROXY": ""}
         env |= {k.lower(): v for k, v in env.items()}
@@ -268,8 +269,9 @@ users:
   - name: u
     requests:
       - {name: hello, path: /hello, expect: {contains: hello client}}
+thresholds: {http_req_failed: ["rate<0.01"]}
 min_samples: 1
-"""
+"""  # no latency budget: three TLS handshakes with a client certificate on a busy machine are not the subject
 
 
 @pytest.mark.openssl
@@ -295,6 +297,7 @@ def test_mtls_with_a_client_certificate_and_a_clean_failure_without(project: Pro
                 host: {server.url}
                 load: {{users: 1, duration: 30s}}
                 tls: {tls}
+                allow_saturated_generator: true
                 """)
         env = {"CLIENT_KEY_PASSWORD": PASSPHRASE, "SSL_CERT_FILE": "", "HTTPS_PROXY": "", "https_proxy": ""}
         good = project.run("run", "with", "--iterations", "3", "--out", "good", env=env)

@@ -204,7 +204,7 @@ def test_a_50_mb_header_line_fails_its_request_and_the_worker_lives(project: Pro
             project.write("scenarios/s.yaml",
                           HEAD_SCENARIO.format(client="client: locust\n" if client == "locust" else ""))
         project.write("profiles/p.yaml", f"scenario: ../scenarios/s.yaml\nhost: http://127.0.0.1:{site.port}\n"
-                      "load: {users: 2, duration: 60s}\nworkers: 1\nseed: 5\n")
+                      "load: {users: 2, duration: 60s}\nworkers: 1\nseed: 5\nallow_saturated_generator: true\n")
         r = project.run("run", "p", "--iterations", "3", "--out", "o")
     finally:
         site.close()

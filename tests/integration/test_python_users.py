@@ -49,7 +49,10 @@ min_samples: 5
 
 def test_yaml_and_python_users_share_histograms_kinds_and_seeds(project: Project) -> None:
     project.write("scenarios/locustfiles/checkout.py", LOCUSTFILE)
-    embedded_project(project, SCENARIO, users=4, workers=2)
+    # the subject is what both kinds of user record, not latency nor the generator: no latency budget to miss
+    # and no starved generator to make the run inconclusive on a busy machine
+    embedded_project(project, SCENARIO, users=4, workers=2, profile_extra="allow_saturated_generator: true\n"
+                     'thresholds: {http_req_failed: ["rate<0.01"]}\n')
     logs = []
     for out in ("a", "b"):
         r = project.run("run", "p", "--iterations", "8", "--request-log", "--out", out)

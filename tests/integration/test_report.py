@@ -45,6 +45,7 @@ host: embedded
 load: {users: 6, spawn_rate: 2, duration: 6s}
 workers: 2
 seed: 42
+allow_saturated_generator: true
 thresholds:
   "http_req_duration{kind:read}": ["p(95)<50", "p(99)<80"]
   "http_req_duration{kind:write}": ["p(95)<0.5"]

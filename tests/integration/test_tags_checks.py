@@ -125,7 +125,8 @@ def test_locust_client_records_time_to_first_byte_and_connect_time(project: Proj
         min_samples: 5
         """,
     )
-    project.write("profiles/p.yaml", "scenario: ../scenarios/s.yaml\nhost: embedded\nload: {users: 2, duration: 30s}\n")
+    project.write("profiles/p.yaml", "scenario: ../scenarios/s.yaml\nhost: embedded\nload: {users: 2, duration: 30s}\n"
+                  "allow_saturated_generator: true\n")  # a pass asserted: the generator's CPU is not the subject
     r = project.run("run", "p", "--iterations", "12", "--summary-export", "k6.json", "--out", "o")
     assert r.code == 0, r.out + r.err
     doc = project.results("o")

@@ -178,7 +178,7 @@ def test_auth_comes_from_the_environment_and_its_encodings_are_secrets() -> None
     assert remote_write_problem("ftp://host/x") is not None
     assert remote_write_problem("https://host/api/v1/write") is None
     block = plan_block(MetricsOptions(port=9464), "r", "p", "s", [("http_req_duration", 300.0), ("http_reqs", 7.0)])
-    assert 300_000 in block["edges_us"] and 7_000 not in block["edges_us"]
+    assert 300_000 in block.edges_us and 7_000 not in block.edges_us
 
 
 class _Receiver(http.server.BaseHTTPRequestHandler):
