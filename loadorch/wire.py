@@ -148,7 +148,7 @@ class MetricsReport(TypedDict, total=False):
 class Wire(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:  # the message as the JSON document that crosses the process boundary
         return self.model_dump(mode="json", by_alias=True)
 
 
