@@ -5,13 +5,21 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TypedDict
 from urllib.parse import quote
 
 from loadorch.config.scenario import BrowserSpec, Step
 from loadorch.traffic import data as gen
 from loadorch.traffic.template import Template, compile_template
 
+
+class StepJson(TypedDict):
+    """A step as the steps log and the browser worker's reports name it."""
+
+    step: int
+    action: str
+    target: str
+    text: str | None
 
 @dataclass(frozen=True)
 class PageSlot:
@@ -48,7 +56,7 @@ class Action:
     timeout_s: float
     label: str
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> StepJson:
         return {"step": self.index, "action": self.action, "target": self.target, "text": self.text}
 
 

@@ -164,7 +164,7 @@ def _noise(path: str, name: str) -> Noise | None:
         raise _corrupt(file, field, what, name) from None
 
 
-def _read_json(path: str, name: str) -> dict[str, Any]:
+def _read_json(path: str, name: str) -> dict[str, Any]:  # a baseline store's JSON file: checked by its reader
     try:
         with open(path, encoding="utf-8") as fh:
             doc = json.load(fh)

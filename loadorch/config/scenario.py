@@ -32,6 +32,10 @@ def _no_line_breaks(headers: dict[str, str]) -> dict[str, str]:
 Headers = Annotated[dict[str, str], AfterValidator(_no_line_breaks)]
 
 
+# An object the user wrote in a scenario, as YAML/JSON: its values of any type the format allows (an
+# expected response value, a threshold's long form), checked where each is read.
+UserJson = dict[str, Any]
+
 class SequenceSpec(Strict):
     start: int = 1
     step: int = Field(1, ge=1)
@@ -84,8 +88,7 @@ class DataSpec(Strict):
 class Expect(Strict):
     status: list[int] | None = None
     contains: str | None = None
-    # JSON path -> the value the response must hold there: the user's own JSON values, of any type
-    json_equals: dict[str, Any] | None = Field(None, alias="json")
+    json_equals: UserJson | None = Field(None, alias="json")  # JSON path -> the value the response must hold
 
     @field_validator("status")
     @classmethod
@@ -184,7 +187,7 @@ class SetupStep(Strict):
 
 
 # "p(95)<300", or the long form as the user's YAML has it (checked field by field by config.checks, with lines)
-ThresholdItem = str | dict[str, Any]
+ThresholdItem = str | UserJson
 
 
 class Scenario(Strict):

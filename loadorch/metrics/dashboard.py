@@ -58,7 +58,7 @@ def dashboard_app(title: str, live_doc: Callable[[], LiveView], finished: Callab
             ("Cache-Control", "no-store"),
         ]
 
-    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:  # WSGI (PEP 3333): the server's
         path = environ.get("PATH_INFO", "/")
         if not _loopback_host(environ.get("HTTP_HOST", "127.0.0.1")):
             # a page elsewhere that rebinds its name to 127.0.0.1 must not read the run

@@ -5,9 +5,9 @@ from __future__ import annotations
 import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from loadorch.metrics.names import SERIES_TABLES, edges_us, latency_limits_ms, table_edges
+from loadorch.wire import MetricsPlan
 
 DEFAULT_GRACE_S = 30.0  # two scrape intervals of the shipped scrape snippet (15 s)
 
@@ -46,22 +46,24 @@ def plan_block(
     scenario: str,
     thresholds: Iterable[tuple[str, float]],
     final_path: str | None = None,
-) -> dict[str, Any]:
+    extra_path: str | None = None,
+) -> MetricsPlan:
     """What the master needs: where to serve and push, the run labels, the histogram edges."""
     thresholds = list(thresholds)
-    return {
-        "port": opts.port,
-        "bind": opts.bind,
-        "grace_s": opts.grace_s,
-        "remote_write": opts.remote_write,
-        "dashboard": opts.dashboard,
-        "dashboard_port": opts.dashboard_port,
-        "run_id": run_id,
-        "profile": profile,
-        "scenario": scenario,
-        "edges_us": list(edges_us(latency_limits_ms(thresholds))),
-        "table_edges": {t.attr: list(table_edges(t, thresholds)) for t in SERIES_TABLES},
+    return MetricsPlan(
+        port=opts.port,
+        bind=opts.bind,
+        grace_s=opts.grace_s,
+        remote_write=opts.remote_write,
+        dashboard=opts.dashboard,
+        dashboard_port=opts.dashboard_port,
+        run_id=run_id,
+        profile=profile,
+        scenario=scenario,
+        edges_us=list(edges_us(latency_limits_ms(thresholds))),
+        table_edges={t.attr: list(table_edges(t, thresholds)) for t in SERIES_TABLES},
         # where the controller writes the gate's final threshold results (integrity checks can turn a
         # breach measured by a saturated generator into inconclusive); the master waits for them
-        "final_path": final_path,
-    }
+        final_path=final_path,
+        extra_path=extra_path,
+    )

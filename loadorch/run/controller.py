@@ -72,7 +72,6 @@ from loadorch.wire import (
     MasterExited,
     MasterSummary,
     MetricsGrace,
-    MetricsPlan,
     MetricsReport,
     ProgressEvent,
     Serving,
@@ -312,9 +311,9 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
             *run.live_labels,
             [(t.selector.metric, t.expression.value) for t in cfg.thresholds],
             os.path.join(run.scratch, "thresholds.final.json"),
+            run.live_extra_path or None,
         )
-        block["extra_path"] = run.live_extra_path or None
-        plan = plan.model_copy(update={"metrics": MetricsPlan.model_validate(block)})
+        plan = plan.model_copy(update={"metrics": block})
     plan_path = os.path.join(run.scratch, "plan.json")
     write_plan(plan, plan_path)
     group = ProcessGroup(run.scratch)
@@ -673,6 +672,7 @@ def _record(run: _Run, decision: _Decision, db: Any, signals: StopSignals) -> re
         tags=dict(cfg.run_tags),
         profiles=run.profile_sections,
         window_source=cfg.window.source if cfg.window else "",
+        trace_url=cfg.profile.trace.url or "",
         load=results.planned_load(
             cfg.users,
             cfg.spawn_rate,

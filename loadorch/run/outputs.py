@@ -91,10 +91,10 @@ def print_artifacts(out_dir: str, summary_export: str | None = None) -> None:
     sys.stdout.flush()
 
 
-def results_model(doc: dict[str, Any], out: str) -> Results:
-    """The run's results.json (as built and redacted) as the model its summaries are rendered from. A
-    document the model refuses is a loadorch bug: the run's numbers are not lost for it, results.json is
-    written as built and the run ends in a run error that says so (exit 5)."""
+def results_model(doc: object, out: str) -> Results:
+    """The run's results.json (as built and redacted: a JSON document, checked here) as the model its
+    summaries are rendered from. A document the model refuses is a loadorch bug: the run's numbers are not
+    lost for it, results.json is written as built and the run ends in a run error that says so (exit 5)."""
     path = os.path.join(out, "results.json")
     try:
         return results_of(doc, path)
@@ -112,7 +112,7 @@ def write_artifacts(
     started: datetime,
     cfg: RunConfig,
     redactor: Redactor,
-    doc: dict[str, Any],  # results.json as built (report/results.py) and redacted, written as it is
+    doc: object,  # results.json as built (report/results.py) and redacted, a JSON document written as it is
     results: Results,  # the same document as the model the summaries are rendered from
     record: RunRecord,
     summary_export: str | None = None,

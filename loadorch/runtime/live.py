@@ -23,7 +23,7 @@ from loadorch.metrics.families import MAX_METRIC_NAMES, Family, Gauges, build, f
 from loadorch.metrics.remote_write import auth_header, compress, encode_write_request
 from loadorch.metrics.tagged import families_from_json
 from loadorch.report.results import LoadRecord, load_timeline, planned_load, timeseries
-from loadorch.results import LiveView
+from loadorch.results import LiveView, LiveWindow, PhaseCount, ThresholdRow
 from loadorch.runtime.common import emit
 from loadorch.stats.endpoints import EndpointNames
 from loadorch.stats.tables import Merged
@@ -153,26 +153,24 @@ class LiveMetrics:
     def live_doc(self) -> LiveView:
         merged = self.state.merged
         total, failures = merged.counts()
-        return LiveView.model_validate(
-            {
-                "elapsed_s": round(self.gauges.elapsed_s, 3),
-                "requests": total,
-                "failures": failures,
-                "users": self.gauges.users,
-                "timeseries": timeseries(merged),
-                "histograms": {
-                    "interval_s": merged.interval_s,
-                    "interval_step": merged.interval_step,
-                    "intervals": merged.interval_rows(),
-                    "series": [],
-                },
-                "load": load_timeline(self._load_record()),
-                "thresholds": [r.to_json() for r in self.results],
-                "window": self.window_doc() if self.plan.window else None,
-            }
+        return LiveView(
+            elapsed_s=round(self.gauges.elapsed_s, 3),
+            requests=total,
+            failures=failures,
+            users=self.gauges.users,
+            timeseries=timeseries(merged),
+            histograms={
+                "interval_s": merged.interval_s,
+                "interval_step": merged.interval_step,
+                "intervals": merged.interval_rows(),
+                "series": [],
+            },
+            load=load_timeline(self._load_record()),
+            thresholds=[ThresholdRow.model_validate(r.to_json()) for r in self.results],
+            window=self.window_doc() if self.plan.window else None,
         )
 
-    def window_doc(self) -> dict[str, Any]:
+    def window_doc(self) -> LiveWindow:
         """The measurement window as results.json has it (report.html's window line reads it: what the
         thresholds judge so far, what they leave out), with where the run is: before, open, between, closed."""
         spans = self.plan.window or []
@@ -180,21 +178,21 @@ class LiveMetrics:
         phase = "closed" if self.gauges.finished else window_phase(spans, elapsed)
         merged = self.state.merged
         total, failures = merged.windowed().counts() if merged.window is not None else (0, 0)
-        excluded: dict[str, dict[str, int]] = {}
+        excluded: dict[str, list[int]] = {}  # phase -> [requests, failures]
         for (where, _, ok), h in merged.phases.items():
-            row = excluded.setdefault(where, {"requests": 0, "failures": 0})
-            row["requests"] += h.count
-            row["failures"] += 0 if ok else h.count
-        return {
-            "source": WINDOW_WORDS[phase],
-            "state": phase,
-            "spans": [[round(a, 3), round(b, 3)] for a, b in spans],
-            "seconds": round(window_seconds(spans, elapsed), 3),
-            "of_s": round(sum(b - a for a, b in spans), 3),
-            "requests": total,
-            "failures": failures,
-            "excluded": excluded,
-        }
+            row = excluded.setdefault(where, [0, 0])
+            row[0] += h.count
+            row[1] += 0 if ok else h.count
+        return LiveWindow(
+            source=WINDOW_WORDS[phase],
+            state=phase,
+            spans=[(round(a, 3), round(b, 3)) for a, b in spans],
+            seconds=round(window_seconds(spans, elapsed), 3),
+            of_s=round(sum(b - a for a, b in spans), 3),
+            requests=total,
+            failures=failures,
+            excluded={where: PhaseCount(requests=r, failures=f) for where, (r, f) in excluded.items()},
+        )
 
     def _load_record(self) -> LoadRecord:
         """What the report's load chart is drawn from, as the controller builds it at the end."""

@@ -120,7 +120,7 @@ def python_user_class(
             _CURRENT.pop(gevent.getcurrent(), None)
             on_finish()
 
-    attrs: dict[str, Any] = {
+    attrs: dict[str, object] = {  # the class namespace type() makes the Locust user class from
         "__init__": __init__,
         "run": run,
         "abstract": False,
