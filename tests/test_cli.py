@@ -170,3 +170,17 @@ def test_a_ramp_longer_than_the_maximum_is_a_usage_error_as_a_flag(simple_projec
     assert r.code == 2 and "--spawn-rate: starting 2 users at 1e-07 per second" in r.err, r.err
     assert "maximum of 31 days" in r.err and not (simple_project.root / "o").exists()
     assert_no_traceback(r)
+
+
+def test_a_trace_url_without_its_trace_id_is_a_located_configuration_error(project: Project) -> None:
+    """#30: trace.url must hold {trace_id}; a server_timing threshold must name its entry. Exit 3, the file
+    and the field named, no traceback, no load sent."""
+    project.write("scenarios/simple.yaml", SIMPLE_SCENARIO)
+    project.write("profiles/p.yaml", "scenario: ../scenarios/simple.yaml\nhost: http://127.0.0.1:9\n"
+                  "load: {users: 1, duration: 1s}\ntrace: {url: https://tempo.example/trace/}\n"
+                  "evidence: {slowest: 51}\nthresholds: {server_timing: [p(95)<10]}\n")
+    r = project.run("validate", "p")
+    assert r.code == 3, r.err
+    assert "p.yaml" in r.err and "trace.url" in r.err and "{trace_id}" in r.err and "evidence.slowest" in r.err
+    assert "names no Server-Timing entry" in r.err
+    assert_no_traceback(r)

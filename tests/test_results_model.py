@@ -140,3 +140,21 @@ def test_a_file_written_by_the_first_v1_release_reads_renders_and_compares(tmp_p
     assert "smoke" in markdown(old) and 'id="latency-read"' in render_html(old)
     rows = compare_runs(old, old, Budgets()).rows
     assert rows and not [r for r in rows if r.verdict == "regression"]
+
+
+def test_a_section_the_model_refuses_while_the_run_builds_it_is_a_run_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run builds results.json as the model (report/results.py): a section it refuses there is a
+    loadorch bug, said as a run error naming the field (exit 5), never a traceback."""
+    from loadorch.errors import RunError
+    from loadorch.results import Totals
+    from loadorch.run import controller
+
+    monkeypatch.setattr(controller, "_record", lambda *args: object())
+    monkeypatch.setattr(controller.results, "build", lambda record: Totals(requests="many", failures=0, rps=0.0))
+    from types import SimpleNamespace
+
+    from loadorch.traffic.redact import Redactor
+
+    with pytest.raises(RunError) as info:
+        controller._built(SimpleNamespace(redactor=Redactor()), None, None, None)  # type: ignore[arg-type]
+    assert "a loadorch bug" in str(info.value) and "results.json: requests: " in str(info.value)

@@ -43,6 +43,8 @@ class Response:
     # Set-Cookie, Location and Content-Encoding (lower-case name, value), None when the response has none:
     # the one thing the fast path tests before cookies, redirects or decoding (client/hops.py) take over
     special: list[tuple[bytes, bytes]] | None = None
+    size: int = 0  # body bytes received (before any decoding)
+    server_timing: bytes | None = None  # the Server-Timing header's value, when the connection asks for it
 
     def header(self, name: str) -> str | None:
         key = name.lower().encode()
@@ -68,17 +70,26 @@ class _Collector:
         "special",
         "status",
         "stray",
+        "timing",
+        "timing_value",
         "want",
         "wanted",
     )
 
     def __init__(
-        self, keep_headers: bool, keep_body: bool = True, max_body: int | None = None, want: bytes | None = None
+        self,
+        keep_headers: bool,
+        keep_body: bool = True,
+        max_body: int | None = None,
+        want: bytes | None = None,
+        timing: bool = False,
     ) -> None:
         self.parser: httptools.HttpResponseParser | None = None
-        self.reset(keep_headers, keep_body, max_body, want)
+        self.reset(keep_headers, keep_body, max_body, want, timing)
 
-    def reset(self, keep_headers: bool, keep_body: bool, max_body: int | None, want: bytes | None) -> None:
+    def reset(
+        self, keep_headers: bool, keep_body: bool, max_body: int | None, want: bytes | None, timing: bool = False
+    ) -> None:
         """Ready for the next response (a kept-alive connection reuses its collector and parser)."""
         self.body: list[bytes] = []
         self.headers: list[tuple[bytes, bytes]] = []
@@ -95,6 +106,8 @@ class _Collector:
         self.want = want  # lower-case name of one header to keep even when keep_headers is off
         self.wanted: bytes | None = None
         self.special: list[tuple[bytes, bytes]] | None = None
+        self.timing = timing  # keep the Server-Timing header's value too (the evidence's exemplars)
+        self.timing_value: bytes | None = None
 
     def _interim(self) -> bool:
         """A 1xx other than 101 (100 Continue, 103 Early Hints): not the answer; the final one follows."""
@@ -112,6 +125,7 @@ class _Collector:
             self.headers.clear()
             self.wanted = None
             self.special = None
+            self.timing_value = None
             return
         self.headers_done = True
         self.status = self.parser.get_status_code() if self.parser is not None else 0
@@ -152,6 +166,8 @@ class _HeaderCollector(_Collector):
             self.special.append((name.lower(), value))
         if self.want is not None and len(name) == len(self.want) and name.lower() == self.want:
             self.wanted = value if self.wanted is None else self.wanted + b", " + value
+        if self.timing and len(name) == 13 and name.lower() == SERVER_TIMING:
+            self.timing_value = value if self.timing_value is None else self.timing_value + b", " + value
 
 
 class Connection:
@@ -190,6 +206,11 @@ class Connection:
         # the last request's timings (microseconds): connect (0 on a reused connection) and time to first byte
         self.connecting_us = 0
         self.waiting_us = 0
+        self.tls_us = 0  # the TLS handshake's part of connecting_us
+        self.receiving_us = 0  # from the response's first byte to its last
+        self.first_at = 0.0  # perf_counter time of the response's first byte
+        self.server_timing = False  # keep each response's Server-Timing value (Response.server_timing)
+        self.head_timing: bytes | None = None  # the Server-Timing value _collector_for found in the head
         self.check_addresses = check_addresses  # without pins: each resolution checked (raises HttpError)
         self.ssl_context = ssl_context  # the profile's tls: settings; None: the system's CAs (or SSL_CERT_FILE)
         # through an HTTP proxy: connect to it (plain http: absolute-form targets, see LeanRunner; https:
@@ -270,7 +291,9 @@ class Connection:
             ctx = self.ssl_context or ssl.create_default_context()
             try:
                 sock.settimeout(max(0.001, min(self.connect_timeout, deadline - time.monotonic())))
+                began = time.perf_counter()
                 sock = ctx.wrap_socket(sock, server_hostname=self.host)
+                self.tls_us = int((time.perf_counter() - began) * 1e6)
             except (ssl.SSLError, OSError) as exc:
                 sock.close()
                 raise HttpError(f"TLS handshake failed: {getattr(exc, 'reason', None) or exc}") from None
@@ -347,7 +370,7 @@ class Connection:
         max_body: int | None,
         want: bytes | None,
     ) -> Response:
-        self.connecting_us = 0
+        self.connecting_us = self.tls_us = 0
         if self.sock is None:
             began = time.perf_counter()
             self.sock = self._connect(deadline) if self.transport is None else self._open(self.transport, deadline)
@@ -360,7 +383,7 @@ class Connection:
                 self.poller = _poller(self.raw)
         if self.raw is not None:
             return self._exchange_gevent(data, deadline, method, keep_headers, keep_body, max_body, want)
-        collector = _HeaderCollector(keep_headers, keep_body, max_body, want)
+        collector = _HeaderCollector(keep_headers, keep_body, max_body, want, self.server_timing)
         sock = self.sock
         try:
             sock.settimeout(_remaining(deadline))
@@ -397,8 +420,11 @@ class Connection:
         keep = (collector.complete or method == "HEAD") and collector.keep_alive
         if not keep:
             self.close()
+        self.receiving_us = int((time.perf_counter() - self.first_at) * 1e6)
         wanted = collector.wanted.decode("latin-1") if collector.wanted is not None else None
-        return Response(collector.status, collector.headers, b"".join(collector.body), keep, wanted, collector.special)
+        body = b"".join(collector.body)
+        return Response(collector.status, collector.headers, body, keep, wanted, collector.special, collector.size,
+                        collector.timing_value)
 
     def _feed(self, collector: _Collector, data: bytes | memoryview, first: bool, sent_at: float, method: str) -> bool:
         """One read's bytes into the response parser (empty: the server closed); True when the response
@@ -410,7 +436,8 @@ class Connection:
                 return True  # no length and no chunks: the body ends when the server closes
             raise HttpError("connection closed mid-response")
         if first:
-            self.waiting_us = int((time.perf_counter() - sent_at) * 1e6)
+            self.first_at = now = time.perf_counter()
+            self.waiting_us = int((now - sent_at) * 1e6)
         if not collector.headers_done:
             room = self.max_head - collector.head
             if len(data) > room:  # the head must end within the bound: parse up to it, then see
@@ -494,7 +521,9 @@ class Connection:
                 ready = True  # more may be waiting: read again before waiting
                 if collector is None:
                     collector = self._collector_for(buffer, n, want, keep_headers)
-                    collector.reset(keep_headers, keep_body, max_body, want)
+                    collector.reset(keep_headers, keep_body, max_body, want, self.server_timing)
+                    if collector is self.collector:  # the head's Server-Timing, when asked for (_collector_for)
+                        collector.timing_value = self.head_timing
                 if self._feed(collector, memoryview(buffer)[:n], not received, sent_at, method):
                     break
                 received = True
@@ -510,24 +539,45 @@ class Connection:
             self.idle_since = time.monotonic()
             if method == "HEAD":  # the parser would read the next response's first bytes as this one's body
                 collector.parser = httptools.HttpResponseParser(collector)
+        self.receiving_us = int((time.perf_counter() - self.first_at) * 1e6)
         wanted = collector.wanted.decode("latin-1") if collector.wanted is not None else None
         body = b"".join(collector.body) if collector.body else b""
-        return Response(collector.status, collector.headers, body, keep, wanted, collector.special)
+        return Response(collector.status, collector.headers, body, keep, wanted, collector.special, collector.size,
+                        collector.timing_value)
 
     def _collector_for(self, buffer: bytearray, n: int, want: bytes | None, keep_headers: bool) -> _Collector:
         """The plain collector when the response's first `n` bytes hold its whole head, it is not a 1xx, its
         headers are not kept, and none of Set-Cookie, Location, Content-Encoding or the header asked for
         (`want`: the queries-per-request header) is in it; else the one that looks at every header (made
-        once per connection)."""
+        once per connection). A connection that asks for Server-Timing finds it in the same one search
+        over the head (`head_timing`, kept for the plain collector)."""
+        self.head_timing = None
         if not keep_headers and n > 12 and buffer[9] != _ONE:
             end = buffer.find(b"\r\n\r\n", 0, n)
-            if end > 0 and _head_pattern(want).search(buffer, 0, end) is None:
+            if end > 0 and not self.server_timing and _head_pattern(want).search(buffer, 0, end) is None:
+                assert self.collector is not None
+                return self.collector
+            if end > 0 and self.server_timing and not self._special_or_timing(buffer, end, want):
                 assert self.collector is not None
                 return self.collector
         if self.full is None:
             self.full = _HeaderCollector(False, True, None, None)
             self.full.parser = httptools.HttpResponseParser(self.full)
         return self.full
+
+    def _special_or_timing(self, buffer: bytearray, end: int, want: bytes | None) -> bool:
+        """True when the head (`buffer[:end]`) names a header the fast path hands over; else its Server-Timing
+        lines' values, joined, are in `head_timing` (None: none). One pass over the head either way."""
+        pattern, pos, values = _head_pattern(want, True), 0, []
+        if not pattern.groups:  # Server-Timing is the header asked for (queries per request): the full collector
+            return pattern.search(buffer, 0, end) is not None
+        while (m := pattern.search(buffer, pos, end)) is not None:
+            if m.group(1) is None:
+                return True
+            pos = buffer.find(b"\r\n", m.end(), end + 2)
+            values.append(bytes(buffer[m.end() : pos]).strip())
+        self.head_timing = b", ".join(values) if values else None
+        return False
 
 
 def _parse(collector: _Collector, data: bytes | memoryview) -> None:
@@ -539,20 +589,24 @@ def _parse(collector: _Collector, data: bytes | memoryview) -> None:
         raise HttpError(f"invalid HTTP response: {exc}") from None
 
 
-def _head_pattern(want: bytes | None) -> re.Pattern[bytes]:
+def _head_pattern(want: bytes | None, timing: bool = False) -> re.Pattern[bytes]:
     """A head line naming a header the fast path hands over (cookies, redirects, decoding: client/hops.py)
     or the one asked for; any whitespace around the name counts too, so that no spelling llhttp accepts
-    slips through. One pattern per header asked for (a run asks for one)."""
-    pattern = _HEAD_PATTERNS.get(want)
+    slips through. With `timing`, a Server-Timing line matches too, as group 1. One pattern per header
+    asked for (a run asks for one)."""
+    timing = timing and want != SERVER_TIMING  # counted as queries per request: the full collector keeps both
+    pattern = _HEAD_PATTERNS.get((want, timing))
     if pattern is None:
         names = [b"set-cookie", b"location", b"content-encoding"] + ([re.escape(want)] if want else [])
-        pattern = re.compile(rb"\n[ \t]*(?:" + b"|".join(names) + rb")[ \t]*:", re.IGNORECASE)
+        first = b"(" + SERVER_TIMING + b")|" if timing else b""
+        pattern = re.compile(rb"\n[ \t]*(?:" + first + b"|".join(names) + rb")[ \t]*:", re.IGNORECASE)
         if len(_HEAD_PATTERNS) < 16:
-            _HEAD_PATTERNS[want] = pattern
+            _HEAD_PATTERNS[(want, timing)] = pattern
     return pattern
 
 
-_HEAD_PATTERNS: dict[bytes | None, re.Pattern[bytes]] = {}
+SERVER_TIMING = b"server-timing"
+_HEAD_PATTERNS: dict[tuple[bytes | None, bool], re.Pattern[bytes]] = {}
 _ONE = ord("1")  # the first digit of a 1xx status ("HTTP/1.1 1..": index 9)
 
 # the fast path's receive buffer, one per process: read into and parsed (httptools copies what it keeps)

@@ -17,6 +17,8 @@ from loadorch.client.hops import Hops, HttpOptions
 from loadorch.client.http import Connection, HttpError
 from loadorch.config.profile import DEFAULT_MAX_HEAD
 from loadorch.db.servertiming import QueryHeader
+from loadorch.stats.exemplars import NOT_MEASURED, Row
+from loadorch.stats.exemplars import row as exemplar_row
 from loadorch.stats.tables import Recorder, SeriesKey
 from loadorch.traffic import data as gen
 from loadorch.traffic.redact import NO_SECRETS, TARGET_SAFE, Redactor
@@ -37,7 +39,9 @@ from loadorch.traffic.request import (
     request_log_line,
     service_us,
 )
+from loadorch.traffic.servertiming import parse as parse_server_timing
 from loadorch.traffic.template import Lookup
+from loadorch.traffic.trace import TraceIds
 
 DEFAULT_MAX_BODY = 10 * 1024 * 1024  # the profile's max_response_body when not given
 
@@ -46,6 +50,7 @@ class LeanRunner:
     """The lean client (a RequestRunner): renders, sends and checks a request on the user's own connection."""
 
     redactor: Redactor = NO_SECRETS  # the run's secrets, masked in check examples before they are cut
+    tracer: TraceIds | None = None  # the worker's trace ids: a W3C traceparent on each request (None: none)
 
     def __init__(
         self,
@@ -101,6 +106,10 @@ class LeanRunner:
         own = req.static_head  # the request's own header lines (a redirect's next hop sends them again)
         if req.dynamic_headers:
             own += "".join(f"{name}: {header_value(t.render_text(lookup))}\r\n" for name, t in req.dynamic_headers)
+        trace_id = None
+        if self.tracer is not None and not req.own_traceparent:
+            trace_id, line = self.tracer.next()
+            own += line
         cookie = self.hops.cookie_line(self._hop(target)) if self.jar.cookies and not req.own_cookie else ""
         body = encode_body(req, lookup) if req.body_kind is not None else None
         length = f"Content-Length: {len(body or b'')}\r\n" if body is not None or req.method in BODY_METHODS else ""
@@ -125,7 +134,8 @@ class LeanRunner:
         except HttpError as exc:
             end = time.perf_counter()
             service = service_us(intended, start, end)
-            return Outcome(0, False, self._reason(str(exc)), int((end - origin) * 1e6), target, body, service)
+            return Outcome(0, False, self._reason(str(exc)), int((end - origin) * 1e6), target, body, service,
+                           trace_id=trace_id)
         end = time.perf_counter()
         if resp.special is not None:  # Set-Cookie, Location or Content-Encoding: beyond the fast path
             deadline = time.monotonic() + timeout - (end - start)
@@ -144,7 +154,8 @@ class LeanRunner:
             if error is not None:
                 service = service_us(intended, start, end)
                 reason = self._reason(error)
-                return Outcome(resp.status, False, reason, int((end - origin) * 1e6), target, body, service)
+                return Outcome(resp.status, False, reason, int((end - origin) * 1e6), target, body, service,
+                               trace_id=trace_id)
         results: list[bool] | None = [] if req.checks else None
         failure = check(req, resp.status, resp.body, lookup, captured, results, self.redactor)
         conn = self.conn
@@ -160,6 +171,11 @@ class LeanRunner:
             None if failure is None else failure[1],
             waiting_us=conn.waiting_us,
             connecting_us=conn.connecting_us,
+            tls_us=conn.tls_us,
+            receiving_us=conn.receiving_us,
+            size=resp.size,
+            trace_id=trace_id,
+            server_timing=resp.server_timing,
         )
         if results:
             outcome.checks = tuple(results)
@@ -173,6 +189,22 @@ class LeanRunner:
 
     def _hop(self, target: str) -> Hop:
         return Hop(self.origin.scheme, self.origin.host.lower(), self.origin.port, target)
+
+
+def exemplar_of(req: CompiledRequest, outcome: Outcome, now: float, worker: int) -> Row:
+    """One of the slowest requests as an exemplar row (stats/exemplars.py): its split where the request
+    path measured it, its trace id and Server-Timing entries (parsed here: only for the slowest)."""
+    connecting, tls = outcome.connecting_us, outcome.tls_us
+    connect = NOT_MEASURED if connecting is None or tls is None else connecting - tls
+    return exemplar_row(
+        req.name, req.method, outcome.status, outcome.latency_us, now - outcome.latency_us / 1e6, connect,
+        NOT_MEASURED if tls is None else tls, _measured(outcome.waiting_us), _measured(outcome.receiving_us),
+        _measured(outcome.size), outcome.trace_id or "", parse_server_timing(outcome.server_timing), worker,
+    )
+
+
+def _measured(value: int | None) -> int:
+    return NOT_MEASURED if value is None else value
 
 
 # printable ASCII that may stand in a request target as written; anything else is percent-encoded
@@ -279,6 +311,10 @@ class VirtualUser:
         )
         if outcome.waiting_us is not None and outcome.ok:
             self.recorder.record_timings(key, outcome.waiting_us, outcome.connecting_us or 0, now)
+        if outcome.ok and outcome.server_timing is not None and self.recorder.server_timing:
+            self.recorder.record_server_timing(key, parse_server_timing(outcome.server_timing), now)
+        if outcome.ok and self.recorder.exemplars.wants(req.name, outcome.latency_us):  # among the K slowest
+            self.recorder.keep_exemplar(exemplar_of(req, outcome, now, self.worker))
         if outcome.checks:
             self.recorder.record_checks(key, req.checks, outcome.checks, outcome.check_example, now)
         if self.request_log is not None:

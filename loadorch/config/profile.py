@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 
 from loadorch.config.base import Strict
 from loadorch.config.collectors import Collectors
+from loadorch.config.evidence import EvidenceSettings, TraceSettings
 from loadorch.config.goals import GoalSyntaxError, parse_goal
 from loadorch.config.monitor import MonitorSettings
 from loadorch.config.profilers import MAX_PROFILERS, ProfilerSpec
@@ -191,6 +192,8 @@ class Profile(Strict):
     browser_workers: int = Field(1, ge=1, le=64)  # processes, each with its own Chromium, for `browsers:`
     lighthouse: list[str] = Field(default_factory=list)  # Lighthouse result JSON files, relative to the profile
     monitor: MonitorSettings = Field(default_factory=lambda: MonitorSettings.model_validate({}))
+    trace: TraceSettings = TraceSettings()  # W3C traceparent on every request; a link per trace id
+    evidence: EvidenceSettings = EvidenceSettings()  # what a failing gate shows (the K slowest requests)
     profilers: list[ProfilerSpec] = Field(default_factory=list, max_length=MAX_PROFILERS)  # py-spy on the target
 
     @field_validator("workers")

@@ -40,6 +40,11 @@ METRICS.update(
     {m: ("avg", "min", "max", "med", "p") for m in (*BROWSER_METRICS, *LIGHTHOUSE_METRICS, *RESOURCE_METRICS)}
 )
 METRICS["browser_step_failed"] = ("rate",)
+# the target's own Server-Timing entries (`app;dur=47`, `cache;desc=hit`): an entry's durations (ms), and the
+# share of responses with that entry whose desc was the one named (a cache hit ratio)
+SERVER_TIMING_METRICS = ("server_timing", "server_timing_desc")
+METRICS["server_timing"] = ("avg", "min", "max", "med", "p")
+METRICS["server_timing_desc"] = ("rate",)
 # Tags a metric family can be filtered by; other metrics use TAGS.
 METRIC_TAGS: dict[str, tuple[str, ...]] = {
     **{m: ("page", "user") for m in (*BROWSER_METRICS, "browser_step_failed")},
@@ -51,6 +56,8 @@ AGGREGATIONS = ("avg", "min", "max", "med", "count", "rate", "p")
 OPERATORS = ("===", "==", "!=", "<=", ">=", "<", ">")
 TAGS = ("kind", "name", "method", "status", "user")
 METRIC_TAGS["checks"] = ("kind", "name", "method", "user", "check")
+METRIC_TAGS["server_timing"] = ("entry", *TAGS)
+METRIC_TAGS["server_timing_desc"] = ("entry", "desc", *TAGS)
 EXPECTED_RESPONSE = "expected_response"  # k6's; our HTTP latencies already count successful requests only
 
 _SELECTOR = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\{(.*)\})?\s*\Z", re.DOTALL)
@@ -165,7 +172,19 @@ def parse_selector(text: str, free_tags: Iterable[str] = ()) -> Selector:
                     "is what latency metrics measure already, and http_req_failed counts the others"
                 )
             tags.append((name, value))
+    if metric in SERVER_TIMING_METRICS:
+        _server_timing_tags(text, metric, dict(tags))
     return Selector(metric, tuple(tags))
+
+
+def _server_timing_tags(text: str, metric: str, tags: dict[str, str]) -> None:
+    """server_timing names its entry; server_timing_desc its entry and desc."""
+    desc_example = "server_timing_desc{entry:cache,desc:hit}"
+    if "entry" not in tags:
+        example = "server_timing{entry:app}" if metric == "server_timing" else desc_example
+        raise ThresholdSyntaxError(f"{text!r} names no Server-Timing entry; write e.g. {example}")
+    if metric == "server_timing_desc" and "desc" not in tags:
+        raise ThresholdSyntaxError(f"{text!r} names no desc to count; write e.g. {desc_example}")
 
 
 def parse_expression(text: str, metric: str | None = None) -> Expression:

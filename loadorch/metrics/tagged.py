@@ -10,7 +10,7 @@ exposed by passing that table to `tagged_families`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 from loadorch.metrics.families import HISTOGRAM, Family, cumulative
 from loadorch.metrics.names import PREFIX, RUN_LABELS, SPREAD_MS
@@ -62,16 +62,27 @@ def tagged_families(
     return out
 
 
-def families_to_json(families: Sequence[Family]) -> list[dict[str, Any]]:
+class FamilyJson(TypedDict):
+    """A Family as the controller writes it for the master (families_from_json reads it back there)."""
+
+    name: str
+    kind: str
+    help: str
+    labels: list[str]
+    samples: list[tuple[list[str], float]]  # (label values, value)
+    buckets: list[tuple[list[str], list[tuple[str, float]], float]]  # (label values, cumulative (le, count), sum)
+
+
+def families_to_json(families: Sequence[Family]) -> list[FamilyJson]:
     return [
-        {
-            "name": f.name,
-            "kind": f.kind,
-            "help": f.help,
-            "labels": list(f.labels),
-            "samples": [[list(v), x] for v, x in f.samples],
-            "buckets": [[list(v), [list(p) for p in cum], total] for v, cum, total in f.buckets],
-        }
+        FamilyJson(
+            name=f.name,
+            kind=f.kind,
+            help=f.help,
+            labels=list(f.labels),
+            samples=[(list(v), x) for v, x in f.samples],
+            buckets=[(list(v), list(cum), total) for v, cum, total in f.buckets],
+        )
         for f in families
     ]
 

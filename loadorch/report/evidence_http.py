@@ -13,7 +13,8 @@ from loadorch.verdict.evaluate import ThresholdResult
 if TYPE_CHECKING:
     from loadorch.report.results import RunRecord
 
-LATENCY_METRICS = ("http_req_duration", "http_req_waiting", "http_req_connecting")
+LATENCY_METRICS = ("http_req_duration", "http_req_waiting", "http_req_connecting", "server_timing")
+NOT_REQUEST_TAGS = ("entry", "desc")  # a Server-Timing selector's own: its requests match the rest
 TRACE_ID = "{trace_id}"
 
 
@@ -23,13 +24,33 @@ def http_evidence(result: ThresholdResult, record: RunRecord) -> dict[str, Any]:
     if t is None or t.selector.metric not in LATENCY_METRICS or result.observed is None:
         return {}  # not a latency gate, or no data: nothing to show
     merged = record.merged.windowed()
-    rows = matching(merged, t.selector.tags)
+    rows = matching(merged, tuple((k, v) for k, v in t.selector.tags if k not in NOT_REQUEST_TAGS))
     if not rows:
         why = ("no request of this selector was kept as an exemplar"
                if merged.exemplar_k else "exemplars are off in the profile (evidence.slowest: 0)")
         return {"notes": [why]}
     k = merged.exemplar_k or len(rows)
-    return {"slowest": [slow_request(r, record.trace_url) for r in rows[:k]]}
+    return {"slowest": [slow_request(r, record.trace_url) for r in rows[:k]], "time_split": time_split(rows)}
+
+
+PHASES = (("connect", 5), ("tls", 6), ("waiting", 7), ("receiving", 8))
+
+
+def time_split(rows: list[Row]) -> list[dict[str, Any]]:
+    """Per endpoint, each phase's share of its kept slowest requests' summed duration (None where a
+    request path did not measure it)."""
+    by_endpoint: dict[str, list[Row]] = {}
+    for r in rows:
+        by_endpoint.setdefault(r[0], []).append(r)
+    out = []
+    for name, kept in sorted(by_endpoint.items()):
+        total = sum(r[3] for r in kept)
+        split: dict[str, Any] = {"endpoint": name, "requests": len(kept)}
+        for phase, i in PHASES:
+            measured = total > 0 and all(r[i] != NOT_MEASURED for r in kept)
+            split[phase] = round(sum(r[i] for r in kept) / total, 4) if measured else None
+        out.append(split)
+    return out
 
 
 def matching(merged: Merged, tags: tuple[tuple[str, str], ...]) -> list[Row]:

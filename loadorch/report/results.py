@@ -224,6 +224,7 @@ def _histograms(merged: Merged) -> MergedJson:
     out.pop("endpoint_intervals", None)  # summarized in endpoint_timeseries (top endpoints only)
     out.pop("endpoint_step", None)
     out.pop("exemplars", None)  # shown in the thresholds' evidence
+    out.pop("exemplar_k", None)
     return out
 
 

@@ -681,6 +681,7 @@ def _record(run: _Run, decision: _Decision, db: Any, signals: StopSignals) -> re
         tags=dict(cfg.run_tags),
         profiles=run.profile_sections,
         window_source=cfg.window.source if cfg.window else "",
+        trace_url=cfg.profile.trace.url or "",
         load=results.planned_load(
             cfg.users,
             cfg.spawn_rate,

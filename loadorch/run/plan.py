@@ -12,8 +12,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from loadorch.config.resolve import RunConfig
+from loadorch.config.thresholds import SERVER_TIMING_METRICS
 from loadorch.db.servertiming import QueryHeader
 from loadorch.traffic import data as gen
+from loadorch.traffic.trace import run_prefix
 from loadorch.wire import BrowserPlan, MasterAddress, OpenSpec, Plan, ThresholdSpec
 
 BROWSER_PORT_OFFSET = 2  # the browser sink listens next to the Locust master (5557 -> 5559 in a pod)
@@ -145,6 +147,10 @@ def build_plan(
             sink_host=master_host,
             sink_port=browser_port if browser_port is not None else master_port + BROWSER_PORT_OFFSET,
         ),
+        exemplars=cfg.profile.evidence.slowest,
+        trace_prefix=run_prefix(token) if cfg.profile.trace.propagate else "",
+        server_timing=cfg.profile.evidence.server_timing
+        or any(t.selector.metric in SERVER_TIMING_METRICS for t in cfg.thresholds),
         open=None
         if cfg.open_model is None
         else OpenSpec(

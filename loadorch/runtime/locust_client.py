@@ -45,6 +45,7 @@ from loadorch.traffic.request import (
     service_us,
 )
 from loadorch.traffic.template import Lookup
+from loadorch.traffic.trace import HEADER, TraceIds
 
 REDIRECTS = frozenset((301, 302, 303, 307, 308))
 DECODERS: dict[str, Callable[[], Any]] = {
@@ -64,6 +65,7 @@ class LocustClientRunner:
     """A RequestRunner over geventhttpclient, with cookies and redirects."""
 
     redactor: Redactor = NO_SECRETS  # the run's secrets, masked in errors and check examples before any cut
+    tracer: TraceIds | None = None  # the worker's trace ids: a W3C traceparent on each request (None: none)
 
     def __init__(
         self,
@@ -111,6 +113,10 @@ class LocustClientRunner:
         if not any(k.lower() == "accept-encoding" for k in headers):
             headers["Accept-Encoding"] = "gzip, deflate"  # encodings decoded here within max_response_body
         body = encode_body(req, lookup)
+        trace_id = None
+        if self.tracer is not None and not req.own_traceparent:
+            trace_id, line = self.tracer.next()
+            headers[HEADER] = line[len(HEADER) + 2 : -2]
         start = time.perf_counter()
         origin = start if intended is None else min(intended, start)
         error: str | None = None
@@ -131,7 +137,8 @@ class LocustClientRunner:
         if status == 0 or error is not None:  # no response, timed out, or a redirect refused (its 3xx kept)
             failed = getattr(resp, "error", None)
             reason = error or (str(failed) if isinstance(failed, ResponseHeadTooLarge) else f"request failed: {failed}")
-            return Outcome(status, False, self.redactor.cut(reason, 200, more=""), latency, path, body, service)
+            reason = self.redactor.cut(reason, 200, more="")
+            return Outcome(status, False, reason, latency, path, body, service, trace_id=trace_id)
         results: list[bool] | None = [] if req.checks else None
         failure = check(req, status, content, lookup, captured, results, self.redactor)
         queries = self.query_header.count(resp.headers.get(self.query_header.name) if resp.headers else None)
@@ -142,6 +149,10 @@ class LocustClientRunner:
         timings = getattr(resp, "lo_timings", None)
         if timings is not None:
             outcome.waiting_us, outcome.connecting_us = timings
+            # geventhttpclient times TCP and TLS as one connect: the TLS share is not measured on https
+            outcome.tls_us = 0 if self.origin.scheme == "http" else None
+        outcome.trace_id, outcome.size = trace_id, getattr(resp, "lo_size", None)
+        outcome.server_timing = resp.headers.get("Server-Timing") if resp.headers else None
         if results:
             outcome.checks = tuple(results)
             outcome.check_example = None if all(results) else failed_example(status, content, redactor=self.redactor)
@@ -209,6 +220,7 @@ class LocustClientRunner:
             if keep:
                 parts.append(data)
         resp.release()
+        resp.lo_size = size
         return b"".join(parts), None
 
     def _refused(self, url: str) -> str | None:

@@ -87,7 +87,7 @@ class WorkerInfo:
 class MasterState:
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
-        self.merged = Merged(plan.interval_s)
+        self.merged = Merged(plan.interval_s, plan.exemplars)
         self.merged.tag_table = tag_table(plan.scenario, plan.tags)
         self.merged.endpoints = EndpointNames(plan.max_endpoints, plan.endpoint_names)
         self.workers: dict[int, WorkerInfo] = {}

@@ -40,6 +40,7 @@ from loadorch.traffic.data import cumulative, stream_seed
 from loadorch.traffic.redact import Redactor
 from loadorch.traffic.request import CompiledRequest, Origin, RequestRunner, compile_request
 from loadorch.traffic.stages import users_at
+from loadorch.traffic.trace import TraceIds
 from loadorch.wire import Arrivals, Hello, Plan, Ramp, Start, StatsMessage, VuFailure, WorkerLostMaster
 
 log = logging.getLogger("loadorch.worker")
@@ -115,7 +116,10 @@ class WorkerState:
             plan.metrics.edges_us if plan.metrics else (),
             plan.window or (),
             EndpointNames(plan.max_endpoints, plan.endpoint_names),
+            plan.exemplars,
         )
+        self.tracer = TraceIds(plan.trace_prefix, index) if plan.trace_prefix else None  # one per worker
+        self.recorder.server_timing = plan.server_timing
         self.seq = 0
         self.started = False
         self.stopped = False
@@ -229,10 +233,15 @@ def _python_class(
 
 
 def make_runner(
-    origin: Origin, plan: Plan, environment: Environment, options: Callable[[], HttpOptions]
+    origin: Origin,
+    plan: Plan,
+    environment: Environment,
+    options: Callable[[], HttpOptions],
+    tracer: TraceIds | None = None,
 ) -> RequestRunner:
     """The lean client, or Locust's FastHttpSession where the scenario asks for `client: locust`; either
-    masks the run's secrets in what it reports (errors, check examples) before cutting it."""
+    masks the run's secrets in what it reports (errors, check examples) before cutting it, and sends the
+    worker's trace ids (`tracer`, None: none)."""
     header = QueryHeader.from_json(plan.query_header)
     redactor = Redactor(plan.secrets)
     if plan.scenario.client == "locust":
@@ -249,6 +258,7 @@ def make_runner(
             max_redirects=plan.scenario.max_redirects,
         )
         client.redactor = redactor
+        client.tracer = tracer
         return client
     pinned = plan.addresses
     check = None if pinned else address_guard(plan.host, plan.allowed_hosts)
@@ -263,6 +273,8 @@ def make_runner(
         max_head=plan.max_response_head,
     )
     lean.redactor = redactor
+    lean.tracer = tracer
+    lean.conn.server_timing = plan.exemplars > 0 or plan.server_timing  # each response's Server-Timing
     return lean
 
 
@@ -300,7 +312,7 @@ def _user_class(
             weights=weights,
             think=think,
             generators=generators,
-            runner=make_runner(origin, plan, environment, shared_options),
+            runner=make_runner(origin, plan, environment, shared_options, state.tracer),
             recorder=state.recorder,
             request_log=state.request_log,
         )

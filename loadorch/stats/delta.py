@@ -36,6 +36,7 @@ from typing import Any, Literal, NamedTuple
 from loadorch.stats.endpoints import MAX_FOLDED_SHOWN
 from loadorch.stats.exemplars import checked
 from loadorch.stats.histogram import Histogram
+from loadorch.stats.servertiming import MAX_TAGS, valid_tag
 
 _SWAP = sys.byteorder != "little"
 
@@ -254,8 +255,11 @@ def decode(delta: Any, keys: list[Any]) -> Decoded:
     for name in SERIES_TABLES:
         if name in delta:
             out.tables.append((name, None, keys, unpack_table(delta[name], limit, name)))
-    for timing, data in _rows(delta.get("timings", ()), frozenset({(str, bytes)}), "timings"):
-        if timing not in ("waiting", "connecting"):
+    timings = _rows(delta.get("timings", ()), frozenset({(str, bytes)}), "timings")
+    if len(timings) > MAX_TAGS:
+        raise ValueError(f"timings: {len(timings)} tables, more than {MAX_TAGS}")
+    for timing, data in timings:
+        if not valid_tag(timing):
             raise ValueError(f"timings: an unknown timing {timing!r:.40}")
         out.tables.append(("timings", timing, keys, unpack_table(data, limit, f"timings {timing}")))
     for slot, data in _rows(delta.get("endpoint_intervals", ()), frozenset({(int, bytes)}), "endpoint_intervals"):

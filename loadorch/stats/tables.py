@@ -21,6 +21,7 @@ from loadorch.stats.delta import Decoded, KeyRegistry, decode, decode_keys, merg
 from loadorch.stats.endpoints import EndpointNames
 from loadorch.stats.exemplars import DEFAULT_K, Row, Slowest, checked
 from loadorch.stats.histogram import COARSE_SUB_BITS, SPARK_SUB_BITS, Histogram
+from loadorch.stats.servertiming import DESC, DUR, EntryNames, timing_tags
 from loadorch.traffic.stages import PHASE_IN, Span, phase_of
 from loadorch.wire import HistogramJson, MergedJson, SeriesKeyJson, StatsDelta, TablesJson
 
@@ -68,7 +69,7 @@ IntervalKey = tuple[int, str, bool]  # (time slot, kind, ok)
 PhaseKey = tuple[str, str, bool]  # (phase outside the window, kind, ok)
 ErrorKey = tuple[SeriesKey, str]  # (series, reason)
 EndpointKey = tuple[int, str]  # (time slot, request name)
-TimingKey = tuple[str, SeriesKey]  # ("waiting" | "connecting", series)
+TimingKey = tuple[str, SeriesKey]  # ("waiting" | "connecting" | a Server-Timing tag, stats/servertiming.py; series)
 
 
 class Tables:
@@ -94,6 +95,7 @@ class Tables:
     def __init__(self, interval_s: float, exemplar_k: int = DEFAULT_K) -> None:
         self.interval_s = interval_s
         self.exemplar_k = exemplar_k  # the K slowest requests kept per endpoint (stats/exemplars.py)
+        self.entry_names = EntryNames()  # Server-Timing entry names and descs, bounded (stats/servertiming.py)
         self.window: dict[SeriesKey, Histogram] | None = None  # the window's series, in a run that has one
         self.clear()
 
@@ -178,8 +180,9 @@ class Recorder(Tables):
         edges_us: Sequence[int] = (),
         window: Sequence[Span] = (),
         endpoints: EndpointNames | None = None,
+        exemplar_k: int = DEFAULT_K,
     ) -> None:
-        super().__init__(interval_s)
+        super().__init__(interval_s, exemplar_k)
         self.t0 = t0
         # distinct request names, bounded (stats/endpoints.py): a request of a name past the bound is
         # recorded under OTHER_ENDPOINTS; the names folded go to the master with the next delta
@@ -201,6 +204,7 @@ class Recorder(Tables):
         self._pending: dict[SeriesKey, list[int]] = {}
         self._pending_timings: dict[SeriesKey, tuple[list[int], list[int]]] = {}
         self._lean = not self.edges_us and self.window is None
+        self.server_timing = False  # record responses' Server-Timing entries as metrics (record_server_timing)
 
     def record(
         self,
@@ -293,6 +297,18 @@ class Recorder(Tables):
             key = self.bounded(key)
         _hist(self.timings, ("waiting", key)).record(waiting_us)
         _hist(self.timings, ("connecting", key)).record(connecting_us)
+
+    def record_server_timing(
+        self, key: SeriesKey, entries: Iterable[tuple[str, float | None, str | None]], at: float = 0.0
+    ) -> None:
+        """A successful response's Server-Timing entries (stats/servertiming.py): each `dur` in its entry's
+        histogram, each `desc` counted; inside the window only, if there is one; entry names bounded."""
+        if self.spans and at and phase_of(self.spans, at - self.t0) != PHASE_IN:
+            return
+        if key.name not in self.endpoints.names:
+            key = self.bounded(key)
+        for tag, value in timing_tags(self.entry_names, entries):
+            _hist(self.timings, (tag, key)).record(value)
 
     def keep_exemplar(self, r: Row) -> None:
         """One request's exemplar row (stats/exemplars.row), kept if it is among its endpoint's K slowest
@@ -396,8 +412,8 @@ class Recorder(Tables):
 class Merged(Tables):
     """Master side: the sum of every worker's deltas, and each worker's own count."""
 
-    def __init__(self, interval_s: float = 1.0) -> None:
-        super().__init__(interval_s)
+    def __init__(self, interval_s: float = 1.0, exemplar_k: int = DEFAULT_K) -> None:
+        super().__init__(interval_s, exemplar_k)
         self.per_worker: dict[int, int] = {}
         self.interval_step = 1  # a slot of intervals spans this many intervals (at most INTERVAL_SLOTS slots)
         self.endpoint_step = 1  # a slot of endpoint_intervals spans this many intervals
@@ -441,7 +457,7 @@ class Merged(Tables):
             if name == "series":
                 added += merge_packed(_targets(self.series, names), p)
             elif name == "timings":
-                merge_packed(_targets(self.timings, list(zip(repeat(tag), names))), p)
+                merge_packed(_targets(self.timings, list(zip(repeat(self.timing_tag(tag)), names))), p)
             elif name == "endpoint_intervals":
                 slot = self.endpoint_room(tag // self.endpoint_step)
                 merge_packed(_targets(self.endpoint_intervals, list(zip(repeat(slot), map(_NAME, names)))), p)
@@ -474,6 +490,16 @@ class Merged(Tables):
         self.add_exemplars(d.small.get("exemplars", ()))
         self.per_worker[worker] = self.per_worker.get(worker, 0) + added
         return added
+
+    def timing_tag(self, tag: str) -> str:
+        """A timings tag as merged: a Server-Timing entry or desc past the bound under its OTHER_ name."""
+        if tag.startswith(DUR):
+            return DUR + self.entry_names.entry(tag[len(DUR):])
+        if tag.startswith(DESC):
+            entry, _, desc = tag[len(DESC):].partition("=")
+            kept = self.entry_names.entry(entry)
+            return f"{DESC}{kept}={self.entry_names.desc(kept, desc)}"
+        return tag
 
     def add_exemplars(self, rows: Iterable[Row]) -> None:
         """A worker's slowest requests: the K slowest of every worker's are kept per endpoint."""
@@ -543,7 +569,7 @@ class Merged(Tables):
             slot = int(i) * endpoint_width // self.endpoint_step
             self.add_endpoint_interval(slot, self.endpoints.admit(str(name)), Histogram.from_json(hist))
         for timing, key_list, hist in rows.get("timings", []):
-            _hist(self.timings, (str(timing), key_of(key_list))).merge(Histogram.from_json(hist))
+            _hist(self.timings, (self.timing_tag(str(timing)), key_of(key_list))).merge(Histogram.from_json(hist))
         self._add_checks(rows.get("checks", []))
         self.add_exemplars(checked(rows.get("exemplars", [])))
         if "window" in rows:
@@ -565,7 +591,7 @@ class Merged(Tables):
         """The samples inside the measurement window only (the thresholds' view), or self without one."""
         if self.window is None:
             return self
-        out = Merged(self.interval_s)
+        out = Merged(self.interval_s, self.exemplar_k)
         out.series = self.window
         out.tag_table = self.tag_table
         out.checks, out.check_examples = self.checks, self.check_examples  # recorded inside the window only
@@ -715,6 +741,7 @@ class Merged(Tables):
             "checks": rows["checks"],
             "timings": rows["timings"],
         }
+        out["exemplar_k"] = self.exemplar_k
         if "exemplars" in rows:
             out["exemplars"] = rows["exemplars"]
         if "window" in rows:
@@ -726,7 +753,7 @@ class Merged(Tables):
     @classmethod
     def from_json(cls, data: MergedJson) -> Merged:
         """What to_json wrote (the master's summary, results.json's `histograms`, older ones too)."""
-        m = cls(float(data.get("interval_s", 1.0)))
+        m = cls(float(data.get("interval_s", 1.0)), int(data.get("exemplar_k", DEFAULT_K)))
         m.interval_step = int(data.get("interval_step", 1))
         m.endpoint_step = int(data.get("endpoint_step", 1))
         bound = data.get("endpoint_names")

@@ -1,6 +1,9 @@
 """The reference shop HTTP API (stdlib server, SQLite or PostgreSQL storage), with test knobs under /_knobs.
 
-Every response says how many database statements it ran: `Server-Timing: db;count=N`.
+Every response says how many database statements it ran and how long the app took:
+`Server-Timing: db;count=N;desc="sqlite", app;dur=12.5`. The server keeps its own record of the W3C
+trace ids it received (`traceparent`), the last MAX_TRACES of them, with each request's route and app
+time: `GET /_traces` (or `?id=<trace id>`, repeated) reads it.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ import json
 import re
 import threading
 import time
+from collections import OrderedDict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -17,6 +21,8 @@ from loadorch.target.knobs import Knobs, slow_python_function
 from loadorch.target.store import ApiJson, Store
 
 MAX_BODY = 1024 * 1024
+MAX_TRACES = 20_000  # trace ids the server keeps (the oldest dropped first)
+_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 SEED_PRODUCTS = 50  # products 1..50 exist from the start, so reads work before any setup
 CATEGORIES = ("books", "games", "toys", "music", "garden")
 
@@ -29,6 +35,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("POST", re.compile(r"/orders"), "orders.create"),
     ("GET", re.compile(r"/orders/(\d+)"), "orders.get"),
     ("GET", re.compile(r"/_knobs"), "knobs.get"),
+    ("GET", re.compile(r"/_traces"), "knobs.traces"),
     ("PUT", re.compile(r"/_knobs"), "knobs.set"),
     ("GET", re.compile(r"/openapi.json"), "openapi"),
     ("GET", re.compile(r"/shop"), "store.shop"),
@@ -54,6 +61,14 @@ class ShopServer(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.store = store or Store.seeded(SEED_PRODUCTS)
         self.knobs = knobs or Knobs()
+        self.traces: OrderedDict[str, dict[str, Any]] = OrderedDict()  # trace id -> route, path, app_ms
+        self.traces_lock = threading.Lock()
+
+    def note_trace(self, trace_id: str, entry: dict[str, Any]) -> None:
+        with self.traces_lock:
+            self.traces[trace_id] = entry
+            while len(self.traces) > MAX_TRACES:
+                self.traces.popitem(last=False)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Clients that hang up mid-response are normal under load (a stopped user): stay quiet."""
@@ -91,7 +106,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch()
 
     def _dispatch(self) -> None:
-        started = time.monotonic()
+        started = self._started = time.monotonic()
         split = urlsplit(self.path)
         method = "GET" if self.command == "HEAD" else self.command
         store = self.server.store
@@ -129,6 +144,17 @@ class _Handler(BaseHTTPRequestHandler):
         except (ValueError, KeyError, TypeError) as exc:
             status, payload = 400, {"error": f"bad request: {exc}"}
         self._send(status, payload, store.queries())
+        self._note_trace(split.path)
+
+    def _app_ms(self) -> float:
+        return round((time.monotonic() - self._started) * 1000.0, 3)
+
+    def _note_trace(self, path: str) -> None:
+        """The server's own record of the trace id it was sent (none: nothing noted)."""
+        found = _TRACEPARENT.match((self.headers.get("traceparent") or "").strip())
+        if found is not None and path != "/_traces":
+            entry = {"method": self.command, "path": path[:200], "app_ms": self._app}
+            self.server.note_trace(found.group(1), entry)
 
     def _read_body(self) -> Any:
         length = int(self.headers.get("Content-Length") or 0)
@@ -156,7 +182,9 @@ class _Handler(BaseHTTPRequestHandler):
         data = json.dumps(payload, separators=(",", ":")).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
-        self.send_header("Server-Timing", f'db;count={queries};desc="{self.server.store.backend}"')
+        self._app = self._app_ms()  # the app's time, as Server-Timing says it and the trace record keeps it
+        timing = f'db;count={queries};desc="{self.server.store.backend}", app;dur={self._app}'
+        self.send_header("Server-Timing", timing)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         if self.command != "HEAD":
@@ -206,6 +234,11 @@ def _handle(
         return _found(store.get_order(int(args[0])), "order")
     if route == "knobs.get":
         return 200, server.knobs.snapshot()
+    if route == "knobs.traces":
+        wanted = query.get("id")
+        with server.traces_lock:
+            traces = {k: server.traces[k] for k in wanted if k in server.traces} if wanted else dict(server.traces)
+        return 200, {"kept": MAX_TRACES, "traces": traces}
     if route == "knobs.set":
         server.knobs.update(_object(body))
         if server.knobs.db_causes:

@@ -124,6 +124,12 @@ class CompiledRequest:
         return bool(self.expect_contains is not None or self.expect_json or self.captures)
 
     @functools.cached_property
+    def own_traceparent(self) -> bool:
+        """The scenario sets its own traceparent header on this request: loadorch's is not added."""
+        names = [k for k, _ in self.static_headers] + [k for k, _ in self.dynamic_headers]
+        return any(k.lower() == "traceparent" for k in names)
+
+    @functools.cached_property
     def own_cookie(self) -> bool:
         """The scenario sets its own Cookie header on this request: a cookie jar's cookies are not added."""
         return any(k.lower() == "cookie" for k, _ in self.static_headers) or any(
@@ -181,6 +187,13 @@ class Outcome:
     check_example: str | None = None  # the response, when a condition failed (status and the start of the body)
     waiting_us: int | None = None  # time to first byte (from the send)
     connecting_us: int | None = None  # connect time, 0 on a reused connection
+    # the evidence's split of a request (None: not measured on this request path), its body's size, the
+    # W3C trace id it was sent with and its Server-Timing value (read only for the slowest requests)
+    tls_us: int | None = None  # the TLS handshake's part of connecting_us
+    receiving_us: int | None = None  # the response's first byte to its last
+    size: int | None = None
+    trace_id: str | None = None
+    server_timing: bytes | str | None = None
 
 
 _COMPACT = json.JSONEncoder(separators=(",", ":"))  # json.dumps(..., separators=...) builds one a call

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field, replace
 
 from typing_extensions import TypedDict
 
-from loadorch.config.thresholds import Expression, Threshold
+from loadorch.config.thresholds import SERVER_TIMING_METRICS, Expression, Threshold
 from loadorch.errors import ExitCode
 from loadorch.stats.histogram import Histogram
+from loadorch.stats.servertiming import DESC, DUR
 from loadorch.stats.tables import Merged
 from loadorch.wire import ThresholdJson
 
@@ -117,6 +118,8 @@ def evaluate_threshold(t: Threshold, merged: Merged, min_samples: int, duration_
             "database metrics are judged with the collector's measurement, which this evaluation was not given",
             "",
         )
+    if t.selector.metric in SERVER_TIMING_METRICS:
+        return server_timing(t, merged, min_samples)
     tags = t.selector.tags
     expr = t.expression
     total, failures = merged.counts(tags)
@@ -159,6 +162,36 @@ def evaluate_threshold(t: Threshold, merged: Merged, min_samples: int, duration_
         "ms",
         (low_us / 1000.0, high_us / 1000.0),
     )
+
+
+def server_timing(t: Threshold, merged: Merged, min_samples: int) -> ThresholdResult:
+    """An entry's Server-Timing durations (ms), or the share of the responses with that entry whose desc
+    was the one named, over the successful responses whose tags match (stats/servertiming.py)."""
+    own = dict(t.selector.tags)
+    entry, desc = own["entry"], own.get("desc", "")
+    tags = tuple((k, v) for k, v in t.selector.tags if k not in ("entry", "desc"))
+    selector, expr = str(t.selector), t.expression
+    if t.selector.metric == "server_timing":
+        result = ResultOf(t, "ms")
+        h = merged.select(tags, ok=True, timing=DUR + entry)
+        if h.count == 0:
+            return result(None, 0, 0.0, FAIL, f"no data: no successful response matching {selector} sent a "
+                          f"Server-Timing entry {entry!r} with a dur")
+        value, low, high = aggregate(h, expr.aggregation, expr.percentile)
+        return decide(result, value / 1000.0, h.count, (high - low) / 2000.0, expr, "", min_samples, "ms",
+                      (low / 1000.0, high / 1000.0))
+    result = ResultOf(t, "")
+    prefix = f"{DESC}{entry}="
+    total = said = 0
+    for (tag, key), h in merged.timings.items():
+        if tag.startswith(prefix) and key.ok and merged.matches(key, tags):
+            total += h.count
+            said += h.count if tag == prefix + desc else 0
+    if total == 0:
+        return result(None, 0, 0.0, FAIL, f"no data: no successful response matching {selector} sent a "
+                      f"Server-Timing entry {entry!r}")
+    detail = f" ({said} of {total} responses with a {entry} entry said desc={desc})"
+    return decide(result, said / total, total, 0.0, expr, detail, min_samples, "")
 
 
 def _unit(t: Threshold) -> str:

@@ -1,9 +1,10 @@
 """Run-to-run noise measured by `calibrate`, and the bound each compare row is judged with (pure).
 
 N runs of the same profile and seed give, per row (endpoint and percentile, page and vital, database
-figure), a spread: the range of the N values, relative to their median (absolute for rates of failure
-and queries per request, whose budgets are absolute). A row's bound is the larger of its budget and its
-measured spread; a change inside the bound is not a regression, and every row says which bound applied.
+figure), a spread: the range of the N values relative to the smallest, the largest change seen between two
+of the runs (absolute for rates of failure and queries per request, whose budgets are absolute). A row's
+bound is the larger of its budget and its measured spread; a change inside the bound is not a regression,
+and every row says which bound applied.
 """
 
 from __future__ import annotations
@@ -62,13 +63,17 @@ def measure(pairs: Sequence[Sequence[Row]]) -> Noise:
                 seen.append(float(r.current))
     runs = len(pairs) + 1
     whole = {k: v for k, v in values.items() if len(v) == runs}
-    return Noise(runs, {k: round(spread(k, v), 4) for k, v in whole.items()}, whole)
+    return Noise(runs, {k: spread(k, v) for k, v in whole.items()}, whole)  # unrounded: compared exactly
 
 
 def spread(key: str, values: Sequence[float]) -> float:
+    """The largest change seen between two of the runs: relative to the smaller value (max/min - 1), so
+    any calibrated run compared with any other is within it; absolute for ABSOLUTE metrics."""
     width = max(values) - min(values)
     if key.rsplit("|", 1)[-1] in ABSOLUTE:
         return width
+    if min(values) > 0:
+        return width / min(values)
     middle = statistics.median(values)
     return width / middle if middle else 0.0
 
@@ -92,10 +97,17 @@ def _bound(r: Row, noise: Noise | None, source: str) -> Row:
     if spread_ <= r.budget:
         return replace(r, bound=f"budget {budget} ({source}), larger than the {measured}")
     said = f"{measured}, larger than the budget {budget} ({source})"
-    change = abs(r.change or 0.0) if absolute else abs(r.change_pct or 0.0) / 100.0
+    change = abs(r.change or 0.0) if absolute else _relative(r)
     if r.verdict in ("regression", "improvement") and change <= spread_:
         return replace(r, verdict="same", bound=said, why=f"{WITHIN_NOISE} ({measured})")
     return replace(r, bound=said)
+
+
+def _relative(r: Row) -> float:
+    """The change relative to the baseline, from the row's values (as calibration's), not its rounded percent."""
+    if r.baseline and r.current is not None:
+        return abs(r.current - r.baseline) / r.baseline
+    return abs(r.change_pct or 0.0) / 100.0
 
 
 def _shown(value: float, absolute: bool, metric: str) -> str:

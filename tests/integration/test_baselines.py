@@ -28,11 +28,12 @@ users:
     requests:
       - {name: get product, path: "/products/{product_id}"}
 """
-# the open model: the same arrivals in every run; 450 requests bound a p99 (368 would)
+# the open model: the same arrivals in every run; 450 requests bound a p99 (368 would); 600 users: a busy
+# machine once made the 600 ms endpoint answer in 1.4 s (150/s x 1.4 s = 210 users, 200 dropped arrivals)
 PROFILE = """
 scenario: ../scenarios/s.yaml
 host: ${TARGET_URL}
-load: {arrival_rate: 150, duration: 3s, max_users: 200}
+load: {arrival_rate: 150, duration: 3s, max_users: 600}
 workers: 1
 seed: 9
 min_samples: 20
@@ -71,6 +72,7 @@ def _goals(project: Project, out: str) -> dict[str, dict]:
     return {g["goal"]: g for g in doc["goals"]}
 
 
+@pytest.mark.alone  # latencies of runs one after another: another run beside one would skew it
 def test_a_30_percent_goal_is_met_and_a_90_percent_goal_missed_with_the_figures(pair: tuple[Project, str]) -> None:
     project, _ = pair
     # the subject is the goals: a budget of 300 % keeps a busy machine's tail (p99) from deciding the exit
@@ -78,7 +80,7 @@ def test_a_30_percent_goal_is_met_and_a_90_percent_goal_missed_with_the_figures(
     assert met.code == 0, met.out + met.err
     goal = _goals(project, "met")["p(50) -30%"]
     assert goal["verdict"] == "met" and goal["source"] == "profile", goal
-    assert -80 < goal["change_pct"] < -35 and "met by " in goal["why"] and " ms (-" in goal["why"], goal
+    assert -95 < goal["change_pct"] < -35 and "met by " in goal["why"] and " ms (-" in goal["why"], goal
     md = (project.root / "met" / "compare.md").read_text()
     assert md.startswith("## loadorch compare: NO REGRESSION; 1 GOAL(S) MET\n") and "<details>" in md
     missed = project.run("compare", "before", "faster", "--profile", "p", "--max-regression", "300%", "--goal", GOAL_90,
@@ -92,6 +94,7 @@ def test_a_30_percent_goal_is_met_and_a_90_percent_goal_missed_with_the_figures(
     assert 'type="goal missed"' in junit
 
 
+@pytest.mark.alone  # latencies of runs one after another: another run beside one would skew it
 def test_the_same_pair_with_the_endpoint_slower_is_a_regression(pair: tuple[Project, str]) -> None:
     project, _ = pair
     r = project.run("compare", "before", "slower", "--out", "slow")
@@ -105,6 +108,7 @@ def test_the_same_pair_with_the_endpoint_slower_is_a_regression(pair: tuple[Proj
     assert " ms " in r.out  # compare.md's numbers carry their unit
 
 
+@pytest.mark.alone  # latencies of runs one after another: another run beside one would skew it
 def test_a_saved_baseline_is_used_by_the_next_run_and_joins_its_junit(pair: tuple[Project, str]) -> None:
     project, url = pair
     saved = project.run("baseline", "save", "before", "--name", "main")
@@ -112,14 +116,18 @@ def test_a_saved_baseline_is_used_by_the_next_run_and_joins_its_junit(pair: tupl
     # the subject is the plumbing, not latency: a generous budget keeps a busy machine from deciding the exit
     r = project.run("run", "p", "--out", "next", "--baseline", "main", "--max-regression", "300%",
                     env={"TARGET_URL": url}, timeout=120)
-    # the profile's goal (p50 -30 %) against the same 300 ms: missed, and the comparison decides the exit code
-    assert r.code == 1, r.out + r.err
+    # the profile's goal (p50 -30 %) against the same 300 ms: missed (unless a busy machine slowed the
+    # baseline), and whatever the comparison decided is the run's exit code
+    verdict = json.loads((project.root / "next" / "compare.json").read_text())["verdict"]
+    assert r.code == {"regression": 1, "inconclusive": 6, "no regression": 0}[verdict], r.out + r.err
     assert "baseline: comparing with " in r.out and (project.root / "next" / "compare.md").exists()
     root = ET.parse(project.root / "next" / "junit.xml").getroot()
     assert root.tag == "testsuites" and [s.get("name") for s in root][1] == "loadorch.compare"
     assert any("get product p50" in (c.get("name") or "") for c in root[1].iter("testcase"))
     goal = next(c for c in root[1].iter("testcase") if c.get("name") == "goal http_req_duration{name:get product} p(50) -30%")
-    assert goal.find("failure") is not None and root.get("failures") == "1", ET.tostring(goal)
+    missed = json.loads((project.root / "next" / "compare.json").read_text())["goals"][0]["verdict"] == "missed"
+    assert (goal.find("failure") is not None) == missed, ET.tostring(goal)
+    assert int(root.get("failures") or 0) == sum(int(s.get("failures") or 0) for s in root)
 
 
 def test_a_damaged_or_missing_baseline_is_a_located_error(project: Project, tmp_path: Path) -> None:
@@ -133,8 +141,8 @@ def test_a_damaged_or_missing_baseline_is_a_located_error(project: Project, tmp_
 def test_calibration_stores_the_spread_and_a_change_inside_it_is_within_noise(project: Project) -> None:
     """Three runs of the same seed; the first one's requests take a slow statement each (the knob counts 400
     of them: most of the first run's 470 requests, none of the others'): a wide, measured spread. The first
-    run is the baseline; the second, one of the measured runs, differs from it by less than the spread, by
-    construction."""
+    run is the baseline; the second, one of the measured runs, differs from it by less than the spread (the largest change between
+    two of the runs), by construction, however busy the machine."""
     project.write("scenarios/s.yaml", SCENARIO)
     project.write("profiles/p.yaml", PROFILE.replace("compare:\n", "#").replace("  goals:", "#"))
     server, thread = start_target("127.0.0.1", 0)

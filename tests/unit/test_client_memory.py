@@ -71,3 +71,42 @@ def test_a_head_over_the_bound_is_an_error_not_a_parse() -> None:
 def test_an_empty_answer_on_a_fresh_connection_is_told() -> None:
     with pytest.raises(HttpError, match="closed"):
         connection(MemoryTransport(lambda _: b"")).request(GET, timeout=5.0)
+
+
+def test_server_timing_and_the_body_size_are_kept_when_asked_for() -> None:
+    """Evidence (#30): a connection that asks for Server-Timing keeps every line of it, joined, with the
+    body's size; one that does not ask keeps none."""
+    head = b"HTTP/1.1 200 OK\r\nServer-Timing: app;dur=12.5\r\nContent-Length: 5\r\nserver-timing: cache;desc=hit\r\n\r\n"
+    transport = MemoryTransport(lambda _: head + b"hello", piece=7)
+    conn = connection(transport)
+    conn.server_timing = True
+    response = conn.request(GET, timeout=5.0)
+    assert (response.server_timing, response.size) == (b"app;dur=12.5, cache;desc=hit", 5)
+    assert conn.receiving_us >= 0 and conn.waiting_us >= 0
+    conn.server_timing = False
+    assert conn.request(GET, timeout=5.0).server_timing is None
+
+
+@pytest.mark.parametrize(("head", "special", "timing"), [
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", False, None),
+    (b"HTTP/1.1 200 OK\r\nServer-Timing: app;dur=1\r\nContent-Length: 0\r\n\r\n", False, b"app;dur=1"),
+    (b"HTTP/1.1 200 OK\r\nserver-timing: a\r\nX: 1\r\nSERVER-TIMING :  b;desc=\"x, y\" \r\n\r\n", False, b'a, b;desc="x, y"'),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nServer-Timing: last\r\n\r\n", False, b"last"),
+    (b"HTTP/1.1 200 OK\r\nServer-Timing: a\r\nSet-Cookie: s=1\r\n\r\n", True, None),  # cookies: the full path
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nServer-Timing: in the body\r\n", False, None),
+])
+def test_the_fast_path_finds_server_timing_in_its_one_search_over_the_head(
+    head: bytes, special: bool, timing: bytes | None
+) -> None:
+    from loadorch.client.http import _head_pattern
+
+    conn = Connection("shop", 80, False, connect_timeout=1.0)
+    buffer = bytearray(head)
+    end = buffer.find(b"\r\n\r\n")
+    assert conn._special_or_timing(buffer, end, None) is special
+    if not special:
+        assert conn.head_timing == timing
+    # a run that counts queries from Server-Timing hands every such response to the collector that keeps both
+    counting = _head_pattern(b"server-timing", True)
+    assert counting.groups == 0 and counting.search(b"\r\nServer-Timing: db;count=1\r\n") is not None
+    assert conn._special_or_timing(buffer, end, b"server-timing") is (special or timing is not None)

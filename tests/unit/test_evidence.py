@@ -19,7 +19,7 @@ from loadorch.report.evidence import (
 from loadorch.report.junit import render
 from loadorch.results import Evidence, results_of
 from loadorch.run.artifacts import dumps
-from loadorch.stats.exemplars import MAX_K, SERVER_TIMING_KEPT, Slowest, checked, row
+from loadorch.stats.exemplars import MAX_K, NOT_MEASURED, SERVER_TIMING_KEPT, Slowest, checked, row
 from loadorch.stats.tables import Merged, Recorder
 from loadorch.verdict.evaluate import ThresholdResult
 from tests.synthetic import full_results
@@ -141,3 +141,45 @@ def test_junit_failure_text_holds_the_short_block() -> None:
                              "failed: p(95)=54.9ms")
     xml = render("s", "2026-01-01T00:00:00", "h", 1.0, [result], [], evidence=[short_text(ev)])
     assert "evidence:" in xml and ev is not None and ev.slowest[0].trace_id in xml
+
+
+def test_the_time_split_says_not_measured_where_a_request_path_could_not_time_a_phase() -> None:
+    from loadorch.report.evidence_http import time_split
+
+    lean = row("a", "GET", 200, 1000, 0.0, 100, 0, 800, 100)
+    locust_https = row("b", "GET", 200, 1000, 0.0, NOT_MEASURED, NOT_MEASURED, 900, NOT_MEASURED)
+    a, b = time_split([lean, lean, locust_https])
+    assert (a["endpoint"], a["requests"], a["connect"], a["tls"], a["waiting"], a["receiving"]) == ("a", 2, 0.1, 0.0, 0.8, 0.1)
+    assert (b["connect"], b["tls"], b["waiting"], b["receiving"]) == (None, None, 0.9, None)
+
+
+def test_a_secret_in_a_server_timing_desc_or_name_never_reaches_the_evidence() -> None:
+    """The evidence goes through the run's redaction with the rest of results.json (run/controller.py)."""
+    from loadorch.traffic.redact import Redactor
+
+    doc = full_results()
+    doc["thresholds"][-1]["evidence"]["slowest"][0]["server_timing"].append(
+        {"name": "auth", "dur_ms": 1.0, "desc": "token=CANARY-s3cr3t-77"})
+    doc["thresholds"][-1]["evidence"]["notes"] = ["seen CANARY-s3cr3t-77"]
+    masked = Redactor(["CANARY-s3cr3t-77"]).obj(doc)
+    text = dumps(masked)
+    assert "CANARY-s3cr3t-77" not in text and "s3cr3t" not in text
+    results = results_of(json.loads(text), "r.json")
+    rendered = short_text(results.thresholds[-1].evidence) + "\n".join(markdown_evidence(results.thresholds))
+    assert "token=***" in rendered and "CANARY" not in rendered + html_evidence(results.thresholds)
+
+
+def test_compare_names_the_evidence_of_a_regressed_endpoint_both_runs_have() -> None:
+    from loadorch.report.evidence import compare_evidence
+
+    base = _full()
+    doc = full_results()
+    for s in doc["thresholds"][-1]["evidence"]["slowest"]:
+        s["duration_ms"] *= 3
+    cur = results_of(json.loads(dumps(doc)), "current/results.json")
+    lines = compare_evidence(base, cur, ["order", "list", "order"])
+    first_base = base.thresholds[-1].evidence.slowest[0]  # type: ignore[union-attr]
+    assert lines[0] == "### Evidence of the regressions" and lines[2] == "- order:"
+    assert f"{first_base.duration_ms:.1f} ms (trace {first_base.trace_id})" in lines[3]
+    assert f"{first_base.duration_ms * 3:.1f} ms" in lines[4] and "list" not in "\n".join(lines)  # list: no evidence
+    assert compare_evidence(base, cur, ["list"]) == []

@@ -10,7 +10,7 @@ from loadorch.config.resolve import build
 from loadorch.run.plan import allocate, build_plan, class_counts, write_plan
 from loadorch.wire import Plan
 
-from .test_config import BASE_SCENARIO, make
+from .test_config import BASE_PROFILE, BASE_SCENARIO, make
 
 
 def test_class_counts_follow_weights_and_add_up() -> None:
@@ -49,3 +49,17 @@ def test_the_plan_survives_its_trip_to_the_workers(tmp_path: Path) -> None:
     back = Plan.model_validate_json(path.read_text())
     assert back.to_json() == plan.to_json() and back.generators() == cfg.scenario.generators
     assert json.loads(path.read_text())["scenario"]["users"][0]["requests"][0]["name"]
+
+
+def test_the_plan_carries_the_evidence_settings(tmp_path: Path) -> None:
+    """#30: a trace prefix of the run's own (none with trace.propagate: false), K, and Server-Timing metrics
+    on when a threshold uses them."""
+    make(tmp_path)
+    plan = build_plan(build("p", str(tmp_path), {}), "http://127.0.0.1:1", "127.0.0.1", 5557, "tok", "/s.json", None)
+    other = build_plan(build("p", str(tmp_path), {}), "http://127.0.0.1:1", "127.0.0.1", 5557, "tok2", "/s.json", None)
+    assert len(plan.trace_prefix) == 12 and plan.trace_prefix != other.trace_prefix and "tok" not in plan.trace_prefix
+    assert plan.exemplars == 5 and not plan.server_timing
+    extra = "trace: {propagate: false}\nevidence: {slowest: 0}\nthresholds: {'server_timing{entry:app}': [p(95)<9]}\n"
+    make(tmp_path, profile=BASE_PROFILE + extra)
+    plan = build_plan(build("p", str(tmp_path), {}), "http://127.0.0.1:1", "127.0.0.1", 5557, "tok", "/s.json", None)
+    assert (plan.trace_prefix, plan.exemplars, plan.server_timing) == ("", 0, True)

@@ -127,15 +127,15 @@ def test_the_flame_graph_is_well_formed_and_escapes_names() -> None:
 
 
 def test_the_flame_graph_is_bounded_whatever_the_profile() -> None:
-    stacks = Stacks(max_stacks=100_000)
-    for i in range(20_000):  # wide and deep: every box narrow
-        stacks.add(tuple(Frame(f"f{i}_{d}", "a.py") for d in range(1 + i % 100)), 1.0)
-    stacks.add((Frame("hot", "a.py"),), 50_000.0)
+    stacks = Stacks()
+    for i in range(200):  # 200 distinct stacks, 100 deep, each about 6 px wide: 12,800 boxes to draw past MAX_ROWS
+        stacks.add(tuple(Frame(f"f{i}_{d}", "a.py") for d in range(100)), 1.0)
+    for i in range(2000):  # and many too narrow to draw
+        stacks.add((Frame(f"tiny{i}", "a.py"),), 0.001)
     svg = flamegraph.render(stacks, "big")
-    root = ET.fromstring(svg)
-    boxes = root.findall(".//{http://www.w3.org/2000/svg}rect")
-    assert 2 <= len(boxes) <= flamegraph.MAX_BOXES
-    assert len(svg) < 3_000_000
+    boxes = ET.fromstring(svg).findall(".//{http://www.w3.org/2000/svg}rect")
+    assert len(boxes) == flamegraph.MAX_BOXES
+    assert "tiny" not in svg and len(svg) < 3_000_000
 
 
 def test_an_empty_profile_draws_an_empty_graph() -> None:
@@ -243,3 +243,33 @@ def test_the_cpu_knob_per_route_and_its_bounds() -> None:
         with pytest.raises(ValueError):
             knobs.update({"cpu_ms": bad})
     assert isinstance(slow_python_function(0.001), int)
+
+
+def test_a_window_that_starts_later_starts_the_profiler_a_second_before_it_and_stops_it_at_its_end(
+    tmp_path: Path,
+) -> None:
+    """Decisions only: the pid file is missing, so no py-spy is started and the warning says why."""
+    from loadorch.config.profilers import ProfilerSpec
+    from loadorch.run.profiler import Profilers
+
+    spec = ProfilerSpec(pid_file="missing.pid")
+    p = Profilers([spec], str(tmp_path), None, str(tmp_path), str, {}, window=(5.0, 8.0))
+    p.tick(None)
+    p.tick(3.9)
+    assert not p.started
+    p.tick(4.0)
+    assert p.started and not p.stopped
+    p.tick(8.0)
+    assert p.stopped
+    checks, [section] = p.finish(str(tmp_path / "out"))
+    assert checks[0].verdict == "warning" and "missing.pid" in checks[0].message and not section["attached"]
+    assert not (tmp_path / "out").exists()  # nothing to write
+
+
+def test_a_window_from_the_start_starts_the_profiler_at_the_launch() -> None:
+    from loadorch.config.profilers import ProfilerSpec
+    from loadorch.run.profiler import Profilers
+
+    p = Profilers([ProfilerSpec(pid_file="/nonexistent/x.pid")], "/", None, "/tmp", str, {})
+    p.tick(None)
+    assert p.started and p.stop_at is None

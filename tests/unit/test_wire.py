@@ -62,14 +62,15 @@ def test_worker_and_master_tables_are_one_shape() -> None:
     # beside the tables a Recorder keeps only its settings and a batch of samples not yet folded into them
     batch = {"_slot", "_pending", "_pending_timings", "_lean"}
     names = {"endpoints", "folded_sent"}  # the bound on distinct request names (stats/endpoints.py)
-    assert set(vars(recorded())) - base == {"t0", "spans", "edges_us", "total", "registry", *batch, *names}
+    settings = {"t0", "spans", "edges_us", "server_timing"}
+    assert set(vars(recorded())) - base == {*settings, "total", "registry", *batch, *names}
     assert set(vars(Merged(1.0))) - base == {"per_worker", "interval_step", "endpoint_step", "tag_table", "keys",
                                              "worker_keys", "endpoints", "worker_bounded"}
     rec = recorded(((2.0, 8.0),))
     delta = rec.take_delta()
     merged = Merged(1.0)
     merged.add_delta(3, delta)
-    rows = set(merged.to_json()) - {"interval_s", "per_worker", "interval_step", "endpoint_step"}
+    rows = set(merged.to_json()) - {"interval_s", "per_worker", "interval_step", "endpoint_step", "exemplar_k"}
     assert rows == set(delta) - {"total", "le", "keys"}
     assert merged.per_worker == {3: 80} and rec.series == {} and rec.window == {}  # the delta emptied the tables
 

@@ -1,0 +1,85 @@
+"""The Server-Timing response header (W3C Server Timing, https://www.w3.org/TR/server-timing/) parsed
+into entries: name, `dur` (milliseconds) and `desc` (pure).
+
+    Server-Timing: app;dur=47.2, cache;desc="hit", db;dur=53;desc="users, orders"
+
+Grammar (the spec's, on RFC 9110's list and token rules): a comma-separated list of metrics; a metric is a
+token name followed by `;`-separated parameters `name=value`, a value a token or a quoted string (with
+`\\` escapes). Parameter names are case-insensitive; only the first `dur` and the first `desc` of a metric
+count (later ones are ignored, as the spec says); other parameters are ignored. An entry whose name is
+not a token, or whose `dur` is not a number, keeps its name and loses that value. Bounded: at most
+MAX_ENTRIES entries per header, names cut to NAME_CHARS, descs to DESC_CHARS (the rest is dropped).
+"""
+
+from __future__ import annotations
+
+import re
+
+MAX_ENTRIES = 32
+NAME_CHARS = 64
+DESC_CHARS = 120
+MAX_VALUE = 8192  # characters of the header read; the rest is dropped
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+
+Entry = tuple[str, float | None, str | None]  # (name, dur ms, desc)
+
+
+def _split(text: str, sep: str) -> list[str]:
+    """`text` split on `sep` outside quoted strings (a desc may hold commas and semicolons); an unclosed
+    quote runs to the end."""
+    if '"' not in text:
+        return text.split(sep)
+    return [m.group(0) for m in _PARTS[sep].finditer(text)]
+
+
+# a part: characters other than the separator and quotes, or quoted strings (escapes kept), at least one;
+# or the empty part between two separators, or at either end
+_PARTS = {
+    sep: re.compile(r'(?:[^SEP"]|"(?:\\.|[^"\\])*(?:"|$))+|(?<=SEP)(?=SEP|$)|^(?=SEP)'.replace("SEP", sep))
+    for sep in ",;"
+}
+
+
+def _value(raw: str) -> str:
+    raw = raw.strip()
+    if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+        return re.sub(r"\\(.)", r"\1", raw[1:-1])
+    return raw
+
+
+def _dur(raw: str) -> float | None:
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    return value if value == value and abs(value) != float("inf") else None  # not NaN, not infinite
+
+
+def parse(value: str | bytes | None) -> list[Entry]:
+    """Every entry of a Server-Timing value (several header lines joined by ", "), in order."""
+    if value is None:
+        return []
+    text = value.decode("latin-1") if isinstance(value, bytes) else value
+    out: list[Entry] = []
+    for metric in _split(text[:MAX_VALUE], ","):
+        params = _split(metric, ";")
+        name = params[0].strip()
+        if not name or not _TOKEN.match(name):
+            continue
+        dur: float | None = None
+        desc: str | None = None
+        seen: set[str] = set()
+        for param in params[1:]:
+            key, eq, raw = param.partition("=")
+            key = key.strip().lower()
+            if not eq or key in seen:
+                continue
+            seen.add(key)
+            if key == "dur":
+                dur = _dur(_value(raw))
+            elif key == "desc":
+                desc = _value(raw)[:DESC_CHARS]
+        out.append((name[:NAME_CHARS], dur, desc))
+        if len(out) >= MAX_ENTRIES:
+            break
+    return out

@@ -1,0 +1,54 @@
+"""W3C trace context (https://www.w3.org/TR/trace-context/) for the requests loadorch sends: a
+`traceparent` header per request, its trace id unique per run and deterministic (pure).
+
+    traceparent: 00-<trace id: 32 hex>-<parent id: 16 hex>-01     (version 00, flags 01: sampled)
+
+The trace id is the run's 12 hex digits (a one-way hash of the run's own random token: two runs never
+share it, and it says nothing of the token), the worker's index (4 hex) and the worker's request
+sequence (16 hex, from 1); the parent (span) id is that sequence again, so neither is ever all zeros.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+HEADER = "traceparent"
+_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+
+
+def run_prefix(token: str) -> str:
+    """The run's 12 hex digits of every trace id, from its random token (one-way)."""
+    return hashlib.sha256(b"loadorch trace ids\0" + token.encode()).hexdigest()[:12]
+
+
+class TraceIds:
+    """One worker's trace ids, in sequence (every virtual user of the worker draws from the same one)."""
+
+    __slots__ = ("head", "n")
+
+    def __init__(self, prefix: str, worker: int) -> None:
+        if not re.fullmatch(r"[0-9a-f]{12}", prefix):
+            raise ValueError(f"a run's trace prefix is 12 lowercase hex digits, not {prefix!r:.40}")
+        self.head = f"{prefix}{worker & 0xFFFF:04x}"
+        self.n = 0
+
+    def next(self) -> tuple[str, str]:
+        """(trace id, the header line `traceparent: ...\\r\\n`) of the next request."""
+        self.n += 1
+        span = f"{self.n & 0xFFFFFFFFFFFFFFFF:016x}"
+        trace_id = self.head + span
+        return trace_id, f"{HEADER}: 00-{trace_id}-{span}-01\r\n"
+
+
+def parse_traceparent(value: str) -> tuple[str, str, bool] | None:
+    """(trace id, parent id, sampled) of a traceparent value, None if it is not a valid version-00 one."""
+    m = _TRACEPARENT.match(value.strip())
+    if m is None or m.group(1) == "0" * 32 or m.group(2) == "0" * 16:
+        return None
+    return m.group(1), m.group(2), bool(int(m.group(3), 16) & 1)
+
+
+def sets_traceparent(header_names: object) -> bool:
+    """Whether a request's own headers (names) already carry a traceparent (then it keeps its own)."""
+    return any(str(n).lower() == HEADER for n in header_names)  # type: ignore[attr-defined]

@@ -1,0 +1,92 @@
+"""Server-Timing entries as metrics (stats/servertiming.py): recorded per series on workers, carried in
+the packed delta, merged with a bound, and gated with the threshold grammar (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from loadorch.config.thresholds import Threshold, ThresholdSyntaxError, parse_expression, parse_selector
+from loadorch.stats.servertiming import MAX_DESCS, MAX_ENTRIES, OTHER_DESC, OTHER_ENTRY
+from loadorch.stats.tables import Merged, Recorder, SeriesKey
+from loadorch.verdict.evaluate import evaluate
+
+LIST = SeriesKey("u", "list", "read", "GET", 200, True)
+ORDER = SeriesKey("u", "order", "write", "POST", 201, True)
+
+
+def judge(merged: Merged, selector: str, expression: str) -> tuple[str, float | None, int]:
+    sel = parse_selector(selector)
+    [r] = evaluate([Threshold(sel, parse_expression(expression, sel.metric))], merged, 1, 10.0)
+    return r.verdict, r.observed, r.samples
+
+
+def recorded() -> Merged:
+    rec = Recorder(1.0, 0.0)
+    for i in range(100):
+        rec.record(LIST, 10_000, 1.0)
+        rec.record_server_timing(LIST, [("app", float(i), None), ("cache", None, "hit" if i < 80 else "miss")], 1.0)
+        rec.record(ORDER, 50_000, 1.0)
+        rec.record_server_timing(ORDER, [("app", 40.0, None), ("cache", None, "miss")], 1.0)
+    merged = Merged(1.0)
+    merged.add_delta(0, rec.take_delta())
+    return merged
+
+
+def test_an_entrys_durations_are_gated_per_request_selector() -> None:
+    merged = recorded()
+    verdict, observed, samples = judge(merged, "server_timing{entry:app,name:list}", "p(95)<90")
+    assert verdict == "fail" and samples == 100 and observed is not None and 93 <= observed <= 96
+    assert judge(merged, "server_timing{entry:app,name:order}", "max<=40")[0] == "pass"
+    assert judge(merged, "server_timing{entry:app}", "max<100")[2] == 200  # both endpoints
+    verdict, observed, samples = judge(merged, "server_timing{entry:none}", "p(95)<1")
+    assert (verdict, observed, samples) == ("fail", None, 0)  # no data is never a pass
+
+
+def test_a_desc_share_is_a_hit_ratio() -> None:
+    merged = recorded()
+    assert judge(merged, "server_timing_desc{entry:cache,desc:hit,name:list}", "rate>0.75") == ("pass", 0.8, 100)
+    assert judge(merged, "server_timing_desc{entry:cache,desc:hit}", "rate>0.75") == ("fail", 0.4, 200)
+
+
+@pytest.mark.parametrize(("selector", "message"), [
+    ("server_timing", "names no Server-Timing entry"),
+    ("server_timing{name:x}", "names no Server-Timing entry"),
+    ("server_timing_desc{entry:cache}", "names no desc"),
+    ("server_timing{entry:app,page:x}", "unknown tag"),
+])
+def test_a_server_timing_selector_names_its_entry(selector: str, message: str) -> None:
+    with pytest.raises(ThresholdSyntaxError, match=message):
+        parse_selector(selector)
+
+
+def test_entry_names_and_descs_are_bounded_on_the_worker_and_on_the_master() -> None:
+    rec = Recorder(1.0, 0.0)
+    entries = [(f"e{i}", 1.0, f"d{i}") for i in range(MAX_ENTRIES + 5)]
+    entries += [("e0", None, f"x{i}") for i in range(MAX_DESCS + 5)]
+    rec.record(LIST, 1000, 1.0)
+    rec.record_server_timing(LIST, entries, 1.0)
+    merged = Merged(1.0)
+    merged.add_delta(0, rec.take_delta())
+    tags = {tag for tag, _ in merged.timings}
+    assert f"st:{OTHER_ENTRY}" in tags and f"st:e{MAX_ENTRIES + 1}" not in tags
+    assert f"sd:e0={OTHER_DESC}" in tags
+    assert len(tags) <= MAX_ENTRIES * (MAX_DESCS + 1) + 2
+    # a worker that sends other names in later deltas cannot grow the master's tables past the bound
+    for round_ in range(3):
+        other = Recorder(1.0, 0.0)
+        other.record(LIST, 1000, 1.0)
+        other.record_server_timing(LIST, [(f"w{round_}-{i}", 1.0, None) for i in range(MAX_ENTRIES)], 1.0)
+        merged.add_delta(1, other.take_delta())
+    assert len({tag[3:] for tag, _ in merged.timings if tag.startswith("st:")}) <= MAX_ENTRIES + 1
+
+
+def test_a_delta_with_an_unknown_timing_is_refused_whole() -> None:
+    rec = Recorder(1.0, 0.0)
+    rec.record(LIST, 1000, 1.0)
+    rec.record_server_timing(LIST, [("app", 1.0, None)], 1.0)
+    delta = rec.take_delta()
+    delta["timings"] = [("st:app", t) for _, t in delta["timings"]] + [("surprise", delta["timings"][0][1])]
+    merged = Merged(1.0)
+    with pytest.raises(ValueError, match="unknown timing"):
+        merged.add_delta(0, delta)
+    assert merged.total == 0

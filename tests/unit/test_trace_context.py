@@ -1,0 +1,66 @@
+"""W3C trace context loadorch sends (traffic/trace.py) and the Server-Timing parser (traffic/servertiming.py)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from loadorch.traffic.servertiming import DESC_CHARS, MAX_ENTRIES, parse
+from loadorch.traffic.trace import TraceIds, parse_traceparent, run_prefix
+
+TRACEPARENT = re.compile(r"^traceparent: 00-[0-9a-f]{32}-[0-9a-f]{16}-01\r\n$")
+
+
+def test_traceparent_has_the_w3c_form_sampled_and_parses_back() -> None:
+    ids = TraceIds(run_prefix("a" * 32), 3)
+    trace_id, line = ids.next()
+    assert TRACEPARENT.match(line)
+    value = line.split(": ", 1)[1].strip()
+    assert parse_traceparent(value) == (trace_id, trace_id[16:], True)
+    assert trace_id[12:16] == "0003"  # the worker
+
+
+def test_trace_ids_are_unique_per_worker_and_run_and_the_same_for_the_same_run() -> None:
+    run_a, run_b = run_prefix("token-a"), run_prefix("token-b")
+    assert run_a != run_b and re.fullmatch(r"[0-9a-f]{12}", run_a) and run_a == run_prefix("token-a")
+    seen = set()
+    for prefix in (run_a, run_b):
+        for worker in range(3):
+            ids = TraceIds(prefix, worker)
+            seen.update(ids.next()[0] for _ in range(1000))
+    assert len(seen) == 6000
+    assert all(i[16:] != "0" * 16 and i != "0" * 32 for i in seen)  # never the invalid all-zero ids
+
+
+@pytest.mark.parametrize("bad", ["", "00-" + "0" * 32 + "-" + "1" * 16 + "-01", "01-" + "a" * 32 + "-" + "1" * 16 + "-01",
+                                 "00-" + "A" * 32 + "-" + "1" * 16 + "-01", "00-abc-def-01"])
+def test_an_invalid_traceparent_is_refused(bad: str) -> None:
+    assert parse_traceparent(bad) is None
+
+
+def test_a_trace_prefix_must_be_twelve_hex_digits() -> None:
+    with pytest.raises(ValueError, match="12 lowercase hex"):
+        TraceIds("xyz", 0)
+
+
+@pytest.mark.parametrize(("value", "entries"), [
+    ("app;dur=47.2", [("app", 47.2, None)]),
+    ('cache;desc="hit", db;dur=53;desc="users, orders; all"', [("cache", None, "hit"), ("db", 53.0, "users, orders; all")]),
+    ("miss, total;dur=12", [("miss", None, None), ("total", 12.0, None)]),
+    ('a;DUR=1;dur=2;Desc=x;desc=y', [("a", 1.0, "x")]),  # names are case-insensitive; the first of each counts
+    ('q;desc="say \\"hi\\""', [("q", None, 'say "hi"')]),  # a quoted string's escapes
+    ("app;dur=fast, ok;dur=1e3, nan;dur=NaN", [("app", None, None), ("ok", 1000.0, None), ("nan", None, None)]),
+    ("bad name;dur=1, (x);dur=2, , good", [("good", None, None)]),  # not tokens: dropped
+    ("", []),
+])
+def test_server_timing_entries_are_parsed_as_the_w3c_grammar_says(value: str, entries: list[object]) -> None:
+    assert parse(value) == entries
+    assert parse(value.encode("latin-1")) == entries
+
+
+def test_server_timing_is_bounded() -> None:
+    many = ", ".join(f"e{i};dur={i};desc={'d' * 150}" for i in range(100))
+    out = parse(many)
+    assert len(out) == MAX_ENTRIES and all(len(d or "") <= DESC_CHARS for _, _, d in out)
+    assert parse(None) == []
