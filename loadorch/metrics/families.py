@@ -23,6 +23,7 @@ from loadorch.metrics.names import (
 from loadorch.metrics.names import status_class as status_class_of
 from loadorch.stats.endpoints import EndpointNames
 from loadorch.stats.histogram import Histogram, bounds_of
+from loadorch.stats.servertiming import DESC, DUR
 from loadorch.stats.tables import Merged, SeriesKey
 from loadorch.verdict.evaluate import ThresholdResult
 
@@ -176,6 +177,40 @@ def _table_family(
     return fam
 
 
+def server_timing_families(
+    run: tuple[str, ...], merged: Merged, edges: Sequence[int], names: EndpointNames | None = None
+) -> list[Family]:
+    """The target's Server-Timing entries (stats/servertiming.py), when the run records them: each entry's
+    durations per series (a histogram, seconds) and each desc's responses (a counter). Bounded as the
+    entries are (16 names, 8 descs each) times the series labelled."""
+    durations: dict[tuple[str, ...], Histogram] = {}
+    descs: dict[tuple[str, ...], float] = {}
+    for (tag, key), h in merged.timings.items():
+        if not key.ok or not tag.startswith((DUR, DESC)):
+            continue
+        labels = (*run, *_series_labels(key, names))
+        if tag.startswith(DUR):
+            row = (*labels, tag[len(DUR):])
+            durations[row] = Histogram().merge(durations[row]).merge(h) if row in durations else h
+        else:
+            entry, _, desc = tag[len(DESC):].partition("=")
+            said = (*labels, entry, desc)
+            descs[said] = descs.get(said, 0.0) + h.count
+    out = []
+    if durations:
+        fam = Family(f"{PREFIX}_server_timing_seconds", HISTOGRAM, "the target's Server-Timing entry durations (dur)",
+                     (*RUN_LABELS, *SERIES_LABELS, "entry"))
+        for labels, h in sorted(durations.items()):
+            fam.buckets.append((labels, cumulative(h, None, edges), h.total / 1_000_000.0))
+        out.append(fam)
+    if descs:
+        fam = Family(f"{PREFIX}_server_timing_desc", COUNTER, "responses whose Server-Timing entry said this desc",
+                     (*RUN_LABELS, *SERIES_LABELS, "entry", "desc"))
+        fam.samples = sorted(descs.items())
+        out.append(fam)
+    return out
+
+
 def gauge_families(run: tuple[str, ...], g: Gauges) -> list[Family]:
     def gauge(name: str, help_text: str, value: float | None) -> Family:
         fam = Family(f"{PREFIX}_{name}", GAUGE, help_text, RUN_LABELS)
@@ -241,6 +276,7 @@ def build(
     return (
         request_families(run, merged, edges, names)
         + table_families(run, merged, table_edges or {}, names)
+        + server_timing_families(run, merged, edges, names)
         + gauge_families(run, gauges)
         + threshold_families(run, results)
     )

@@ -230,6 +230,7 @@ class DatabaseCollector:
         """The slow statements' plans (auto_explain's, from the same log), or why there are none and how to
         log them; on PostgreSQL 16+ without auto_explain, EXPLAIN (GENERIC_PLAN) stands in (an estimate)."""
         m, ready = self.measurement, self.ready
+        m.notes.extend(ready.plan_notes)  # what the plans lack or cost, slow statements or not
         if not tally.count:
             return
         generic: dict[int, str] = {}
@@ -248,7 +249,6 @@ class DatabaseCollector:
             )
             if generic:
                 m.plans_note += "; the plans shown are EXPLAIN (GENERIC_PLAN) estimates, not what ran"
-        m.notes.extend(ready.plan_notes)
 
     def _settle(self) -> None:
         """Wait (bounded) until the server's logger has written what the window produced."""

@@ -9,7 +9,7 @@ import pytest
 
 from loadorch.db import planflags as pf
 from loadorch.db.durationlog import slow_in
-from loadorch.db.explain import explain_problem, generic_plan_sql, how_to_explain, slow_plans
+from loadorch.db.explain import explain_notes, explain_problem, generic_plan_sql, how_to_explain, slow_plans
 from loadorch.db.plans import PlanNode, mask_constants, plan_message, read_plan
 from loadorch.db.statements import Delta, repeated
 
@@ -184,6 +184,11 @@ def test_auto_explain_settings_are_checked_with_the_fix() -> None:
     assert above.startswith("auto_explain.log_min_duration is 1000 ms, above slow_ms (200 ms)")
     text = explain_problem("auto_explain", {**good, "auto_explain.log_format": "text"}, 200.0) or ""
     assert text.startswith("auto_explain.log_format is not json")
+    # what the plans lack, or cost: estimates without log_analyze, a clock read per row with log_timing on
+    assert explain_notes(good)[0].startswith("auto_explain.log_analyze is off: the plans show the planner's estimates")
+    timed = explain_notes({**good, "auto_explain.log_analyze": "on", "auto_explain.log_timing": "on"})
+    assert timed[0].startswith("auto_explain.log_timing is on: every sampled statement's nodes are timed")
+    assert explain_notes({**good, "auto_explain.log_analyze": "on", "auto_explain.log_timing": "off"}) == []
 
 
 def test_n_plus_one_names_the_statement_whose_rows_the_loop_walked() -> None:

@@ -348,3 +348,24 @@ def test_page_weight_families_have_edges_in_bytes_and_requests() -> None:
     assert dict(script[1])["1000000.0"] == 1.0 and dict(script[1])["300000.0"] == 0.0, script  # 300 KB < 400 KB < 1 MB
     count = next(b for b in fams["loadorch_browser_resource_count"].buckets if "script" in b[0])
     assert dict(count[1])["2.0"] == 0.0 and dict(count[1])["5.0"] == 1.0, count
+
+
+def test_server_timing_entries_become_a_histogram_and_a_desc_counter_per_series() -> None:
+    """#30: the target's Server-Timing, live: an entry's durations (seconds) and each desc's responses."""
+    from loadorch.stats.tables import Recorder, SeriesKey
+
+    rec = Recorder(1.0, 0.0)
+    key = SeriesKey("u", "list", "read", "GET", 200, True)
+    for i in range(10):
+        rec.record(key, 5000, 1.0)
+        rec.record_server_timing(key, [("app", 100.0 + i, None), ("cache", None, "hit" if i < 7 else "miss")], 1.0)
+    merged = Merged(1.0)
+    merged.add_delta(0, rec.take_delta())
+    fams = {f.name: f for f in build(RUN, merged, edges_us([300.0]), Gauges(users=1, cpu_by_worker={}), [])}
+    [(labels, cum, total)] = fams["loadorch_server_timing_seconds"].buckets
+    assert labels[-1] == "app" and dict(cum)["+Inf"] == 10.0 and dict(cum)["0.3"] == 10.0 and dict(cum)["0.05"] == 0.0
+    assert abs(total - 1.045) < 0.001
+    said = {labels[-2:]: v for labels, v in fams["loadorch_server_timing_desc"].samples}
+    assert said == {("app", ""): 10.0, ("cache", "hit"): 7.0, ("cache", "miss"): 3.0}  # "": an entry without desc
+    flat = {labels["__name__"] for labels, _ in flatten(list(fams.values()))}
+    assert {"loadorch_server_timing_seconds_bucket", "loadorch_server_timing_desc_total"} <= flat
