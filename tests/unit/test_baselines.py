@@ -236,3 +236,19 @@ def test_a_missed_goal_heads_the_comparison_as_its_exit_code_does() -> None:
     result = Comparison(rows=[few], goals=[missed])
     assert result.verdict == "regression" and result.headline() == "1 GOAL(S) MISSED; 1 row(s): too few samples"
     assert Comparison(rows=[few], goals=[replace(missed, verdict=MET)]).headline().startswith("INCONCLUSIVE (")
+
+
+def test_compare_md_joins_the_github_step_summary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from loadorch.commands.compare import run_compare
+
+    for name, ms in (("base", 200), ("cur", 100)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps(_doc(ms).to_json()))
+    summary = tmp_path / "step-summary.md"
+    summary.write_text("earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    goal = parse_goal("http_req_duration{name:list}", "p(95) -30%", "--goal")
+    run_compare(str(tmp_path / "base"), str(tmp_path / "cur"), Budgets(), str(tmp_path / "out"), Plan((goal,)))
+    text = summary.read_text()
+    assert text.startswith("earlier step\n## loadorch compare: ") and "GOAL(S) MET" in text.splitlines()[1]
+    assert text.count("<details>") == 1 and text.rstrip().endswith("</details>")
