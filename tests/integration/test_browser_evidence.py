@@ -166,7 +166,10 @@ def test_our_attribution_agrees_with_the_web_vitals_library(loads: list[dict[str
             assert lcp[mine] == pytest.approx(ref_lcp[theirs], abs=1.0), (mine, lcp, ref_lcp)
         inp, ref_inp = ours["attr"]["inp"], ref["INP"]["attribution"]
         assert ours["inp"] == ref["INP"]["value"]
-        assert (inp["target"], inp["type"]) == (ref_inp["interactionTarget"], ref_inp["interactionType"])
+        # on a busy machine the reference once gave no interactionTarget (undefined, so absent from its JSON):
+        # where it names none, ours must still be the button whose slow handler the knob made
+        assert inp["target"] == ref_inp.get("interactionTarget", "#add-to-cart"), (inp, ref_inp)
+        assert inp["type"] == ref_inp["interactionType"], (inp, ref_inp)
         for mine, theirs in (("input_delay", "inputDelay"), ("processing", "processingDuration"),
                              ("presentation", "presentationDelay")):
             assert inp[mine] == pytest.approx(ref_inp[theirs], abs=1.0), (mine, inp, ref_inp)

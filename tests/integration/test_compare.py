@@ -74,7 +74,7 @@ def test_same_seed_no_regression_then_slower_endpoint_regresses(project: Project
 @pytest.mark.alone  # which endpoint changed most is read from latencies: a neighbour's burst can reorder them
 @pytest.mark.chromium
 def test_compare_page_shows_the_slower_endpoint(project: Project, shop_server: str, tmp_path) -> None:
-    """compare.html of a baseline and a run 50 ms slower on one endpoint. The two runs go at once, each to
+    """compare.html of a baseline and a run 150 ms slower on one endpoint. The two runs go at once, each to
     its own target, so a busy machine slows both alike; open model: the same arrivals in both, so the slow
     endpoint does not lighten the load on the others (as a closed model's lower throughput would)."""
     project.write("scenarios/s.yaml", SCENARIO)
@@ -93,7 +93,7 @@ def test_compare_page_shows_the_slower_endpoint(project: Project, shop_server: s
     slow_server, thread = start_target("127.0.0.1", 0)
     try:
         runs = []
-        for out, url, knobs in (("base", shop_server, {"*": 20}), ("slow", slow_server.url, {"*": 20, "products.get": 70})):
+        for out, url, knobs in (("base", shop_server, {"*": 20}), ("slow", slow_server.url, {"*": 20, "products.get": 170})):
             requests.put(f"{url}/_knobs", json={"latency_ms": knobs}, timeout=5).raise_for_status()
             runs.append(start_run(project, "--out", out, env={"TARGET_URL": url}))
         for proc in runs:
@@ -147,9 +147,9 @@ def _check_compare_page(page, tmp_path) -> None:
     for b in bars[1:]:  # the unchanged endpoints stay inside theirs
         assert b["low"] <= b["change"] <= b["high"] and b["verdict"] == "same", b
     assert set(shift) == {"list", "get product", "order"}, shift
-    for name, (delta, per_px) in shift.items():  # the overlaid spectra: ~50 ms apart on that endpoint only
-        if name == "get product":
-            assert 40 <= delta <= 60, shift
+    for name, (delta, per_px) in shift.items():  # the overlaid spectra: ~150 ms apart on that endpoint only
+        if name == "get product":  # (50 ms once read 'same' at p95 in CI: a busy baseline's interval was wider)
+            assert 135 <= delta <= 165, shift
         else:
             assert abs(delta) < 5 + per_px, shift
     assert (tmp_path / "compare.png").stat().st_size > 20_000
