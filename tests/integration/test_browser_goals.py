@@ -1,0 +1,80 @@
+"""Issue 31's browser acceptance with real headless Chromium against the embedded shop: a pair of runs one
+after the other (two at once starved each other of page views on a busy machine), the second with the
+script bundle a quarter smaller and a hero image 600 ms late. compare meets a -20 % script-bytes goal, misses a
+-40 % one, and calls the LCP a regression (exit 1); the unchanged page with too few views to bound its
+percentiles makes the comparison inconclusive (exit 6), never "same"."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from tests.support.project import Project, assert_no_traceback
+
+pytestmark = pytest.mark.chromium
+
+SCENARIO = """
+name: weight
+browsers:
+  - name: shopper
+    pages: {pages}
+    think_time: {think}
+    journey:
+      - {{visit: "/shop?bundle_kb={kb}&hero_ms={hero}", name: home}}
+min_samples: 1
+"""
+PROFILE = """
+scenario: ../scenarios/{name}.yaml
+host: embedded
+load: {{duration: {seconds}s}}
+seed: 3
+thresholds:
+  "browser_web_vital_lcp{{page:home}}": ["p(75)<30000"]
+"""
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> Project:
+    project = Project(tmp_path_factory.mktemp("browser-goals"))
+    runs = (("before", 400, 0, 2, 0.2, 10), ("after", 300, 600, 2, 0.2, 10), ("few", 400, 0, 1, 3, 8))
+    for name, kb, hero, pages, think, seconds in runs:
+        project.write(f"scenarios/{name}.yaml", SCENARIO.format(kb=kb, hero=hero, pages=pages, think=think))
+        project.write(f"profiles/{name}.yaml", PROFILE.format(name=name, seconds=seconds))
+        result = project.run("run", name, "--out", name, timeout=150)
+        assert_no_traceback(result)
+        assert result.code == 0, result.out + result.err
+    return project
+
+
+def _compare(project: Project, out: str, *goals: str, current: str = "after") -> tuple[int, dict, str]:
+    args = ["compare", "before", current, "--out", out]
+    for goal in goals:
+        args += ["--goal", goal]
+    result = project.run(*args)
+    assert_no_traceback(result)
+    return result.code, json.loads((project.root / out / "compare.json").read_text()), result.out + result.err
+
+
+def test_a_quarter_smaller_bundle_meets_a_20_percent_goal_misses_40_and_the_late_hero_regresses(pair: Project) -> None:
+    code, doc, out = _compare(pair, "cmp", "browser_resource_bytes{type:script}=p(50) -20%",
+                              "browser_resource_decoded_bytes{type:script}=p(50) -40%")
+    shown = json.dumps(doc, indent=1)[:6000]
+    goals = {g["selector"].split("{")[0]: g for g in doc["goals"]}
+    met, missed = goals["browser_resource_bytes"], goals["browser_resource_decoded_bytes"]
+    assert met["verdict"] == "met" and -30 < met["change_pct"] <= -20, shown  # 400 KiB -> 300 KiB: -25 %
+    assert missed["verdict"] == "missed", shown
+    lcp = [r for r in doc["rows"] if "lcp" in json.dumps(r).lower() and r.get("verdict") == "regression"]
+    assert lcp, shown  # the hero 600 ms late: a real LCP regression
+    assert code == 1, out
+
+
+def test_a_pair_with_too_few_page_views_is_inconclusive(pair: Project) -> None:
+    code, doc, out = _compare(pair, "cmp-few", current="few")  # the baseline's page again, 1 page thinking 3 s for 8 s: at most 3 views, where a p50 wants 6 to
+    # bound an interval on both sides (a real change as large as the late hero's is decided on fewer: one side)
+    rows = [r for r in doc["rows"] if "lcp" in json.dumps(r).lower()]
+    assert rows and all(r["verdict"] != "regression" and r["why"] == "too few samples" for r in rows), rows
+    said = (pair.root / "cmp-few" / "compare.md").read_text()
+    assert re.search(r"\| page +\| home +\| lcp p75 .*\| too few samples \|", said), said  # never "same"
+    assert doc["verdict"] == "inconclusive" and code == 6, out
