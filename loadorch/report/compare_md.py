@@ -9,7 +9,7 @@ from typing import Any
 
 from loadorch.report.compare_html import top_changes
 from loadorch.report.junit import Case, render_cases
-from loadorch.report.summary import md_cell, md_table
+from loadorch.report.markdown import md_cell, md_table
 from loadorch.verdict.compare import Budgets, Comparison, Row
 
 SUITE = "loadorch.compare"

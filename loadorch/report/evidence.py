@@ -21,7 +21,7 @@ from loadorch.results import Evidence, Results, SlowRequest, ThresholdRow, TimeS
 from loadorch.verdict.evaluate import FAIL, INCONCLUSIVE, ThresholdResult
 
 if TYPE_CHECKING:
-    from loadorch.report.results import RunRecord
+    from loadorch.report.record import RunRecord
 
 SHORT_LINES = 8  # per threshold in junit.xml's failure text
 SHORT_CHARS = 160  # per line there
@@ -133,7 +133,7 @@ def _slow_cells(r: SlowRequest) -> list[str]:
 
 
 def _slow_md(rows: Sequence[SlowRequest]) -> list[str]:
-    from loadorch.report.summary import md_table
+    from loadorch.report.markdown import md_table
 
     table = [[_cut(c) for c in _slow_cells(r)] for r in rows[:WHOLE_ROWS]]
     links = [f"- trace {r.trace_id}: {r.trace_url}" for r in rows[:WHOLE_ROWS] if r.trace_url and r.trace_id]
@@ -214,7 +214,7 @@ def markdown_evidence(rows: Sequence[ThresholdRow]) -> list[str]:
     for row in rows:
         if row.evidence is None or not (parts := _filled(row.evidence)):
             continue
-        from loadorch.report.summary import _md
+        from loadorch.report.markdown import _md
 
         out += [f"#### {_md(row.selector)} {_md(row.expression)}: {_md(row.verdict)}", ""]
         for layer, value in parts:

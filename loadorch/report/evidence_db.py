@@ -13,7 +13,7 @@ from loadorch.results import DbEvidence, NPlusOne, SlowPlan
 from loadorch.verdict.evaluate import ThresholdResult
 
 if TYPE_CHECKING:
-    from loadorch.report.results import RunRecord
+    from loadorch.report.record import RunRecord
 
 SHORT_PLANS = 2  # statements named in junit.xml's short block
 SHORT_FLAGS = 2  # flags per statement there
@@ -74,7 +74,7 @@ def _cut(text: str, limit: int = LINE_CHARS) -> str:
 
 
 def db_markdown(ev: DbEvidence) -> list[str]:
-    from loadorch.report.summary import _md
+    from loadorch.report.markdown import _md
 
     out: list[str] = []
     for p in ev.plans[:WHOLE_PLANS]:

@@ -11,7 +11,7 @@ from loadorch.stats.tables import Merged, SeriesKey
 from loadorch.verdict.evaluate import ThresholdResult
 
 if TYPE_CHECKING:
-    from loadorch.report.results import RunRecord
+    from loadorch.report.record import RunRecord
 
 LATENCY_METRICS = ("http_req_duration", "http_req_waiting", "http_req_connecting", "server_timing")
 NOT_REQUEST_TAGS = ("entry", "desc")  # a Server-Timing selector's own: its requests match the rest

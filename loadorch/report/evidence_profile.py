@@ -12,7 +12,7 @@ from loadorch.results import ProfileEvidence, TopFrameRow
 from loadorch.verdict.evaluate import ThresholdResult
 
 if TYPE_CHECKING:
-    from loadorch.report.results import RunRecord
+    from loadorch.report.record import RunRecord
 
 TARGET_TIME = ("http_req_duration", "http_req_waiting")  # latency the target's own code can explain
 TOP = 5  # functions per profiler in the evidence
@@ -56,7 +56,7 @@ def profile_short(rows: Sequence[ProfileEvidence]) -> list[str]:
 
 
 def profile_markdown(rows: Sequence[ProfileEvidence]) -> list[str]:
-    from loadorch.report.summary import _md
+    from loadorch.report.markdown import _md
 
     return ["Where the target spent its time (profilers):", "", *(f"- {_md(_line(p, TOP))}" for p in rows), ""]
 

@@ -13,7 +13,7 @@ import hashlib
 import math
 from typing import Any
 
-from loadorch.report.results import RunRecord
+from loadorch.report.record import RunRecord
 from loadorch.stats.histogram import Histogram
 from loadorch.stats.tables import Merged
 from loadorch.traffic.stages import window_seconds

@@ -42,7 +42,7 @@ def about(p: ProfileSection) -> str:
 
 
 def markdown_section(doc: Results) -> list[str]:
-    from loadorch.report.summary import md_table
+    from loadorch.report.markdown import md_table
 
     if not doc.profiles:
         return []

@@ -10,6 +10,7 @@ from tabulate import tabulate
 
 from loadorch.report.browser import markdown_section
 from loadorch.report.evidence import markdown_evidence
+from loadorch.report.markdown import _md, md_table
 from loadorch.report.profile import markdown_section as profile_markdown
 from loadorch.report.why import ERRORS_HEAD, reasons, top_errors
 from loadorch.results import LiveWindow, Results, ThresholdRow, Window
@@ -188,18 +189,3 @@ def markdown(doc: Results) -> str:
 
     out += markdown_database(doc.database, md_table)
     return "\n".join(out) + "\n"
-
-
-def _md(text: str) -> str:
-    """Text safe in Markdown prose: HTML is shown, not interpreted."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def md_cell(text: str) -> str:
-    """Text safe in a Markdown table cell: HTML escaped, `|` escaped, one line."""
-    return " ".join(_md(text).replace("\\", "\\\\").replace("|", "\\|").split())
-
-
-def md_table(rows: list[list[str]], head: list[str]) -> str:
-    """A GitHub table whose cells cannot break it (names and messages come from users and servers)."""
-    return tabulate([[md_cell(str(c)) for c in row] for row in rows], head, tablefmt="github", disable_numparse=True)

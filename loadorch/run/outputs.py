@@ -22,7 +22,7 @@ from loadorch.k8s.framing import FramingError, frame
 from loadorch.report.evidence import short_text
 from loadorch.report.html import render_html
 from loadorch.report.junit import render as render_junit
-from loadorch.report.results import RunRecord
+from loadorch.report.record import RunRecord
 from loadorch.report.summary import markdown, terminal
 from loadorch.results import Results, ResultsError, results_of
 from loadorch.run.artifacts import write_json, write_lines, write_text

@@ -24,7 +24,8 @@ from loadorch.metrics.families import MAX_METRIC_NAMES, Family, Gauges, build, f
 from loadorch.metrics.labels import labelled, tag_labels
 from loadorch.metrics.remote_write import auth_header, compress, encode_write_request
 from loadorch.metrics.tagged import families_from_json
-from loadorch.report.results import LoadRecord, load_timeline, planned_load, timeseries
+from loadorch.report.record import LoadRecord
+from loadorch.report.results import load_timeline, planned_load, timeseries
 from loadorch.results import LiveView, LiveWindow, PhaseCount, ThresholdRow
 from loadorch.runtime.common import emit
 from loadorch.stats.endpoints import EndpointNames

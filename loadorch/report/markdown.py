@@ -1,0 +1,20 @@
+"""Markdown that text from users and servers cannot break: prose escaped, table cells escaped and on one line."""
+
+from __future__ import annotations
+
+from tabulate import tabulate
+
+
+def _md(text: str) -> str:
+    """Text safe in Markdown prose: HTML is shown, not interpreted."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def md_cell(text: str) -> str:
+    """Text safe in a Markdown table cell: HTML escaped, `|` escaped, one line."""
+    return " ".join(_md(text).replace("\\", "\\\\").replace("|", "\\|").split())
+
+
+def md_table(rows: list[list[str]], head: list[str]) -> str:
+    """A GitHub table whose cells cannot break it (names and messages come from users and servers)."""
+    return tabulate([[md_cell(str(c)) for c in row] for row in rows], head, tablefmt="github", disable_numparse=True)
