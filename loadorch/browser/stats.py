@@ -13,7 +13,7 @@ from typing import Any
 
 from loadorch.browser.exemplars import Exemplar, keep
 from loadorch.config.thresholds import RESOURCE_METRICS
-from loadorch.stats.histogram import Histogram
+from loadorch.stats.histogram import SUB_BITS, Histogram
 from loadorch.stats.tables import INTERVAL_SLOTS, widened
 
 VITALS = ("lcp", "fcp", "ttfb", "inp", "cls")
@@ -62,6 +62,7 @@ class BrowserStats:
     lighthouse: dict[tuple[str, Tags], list[float]] = field(default_factory=dict)
     # per series, the attribution of a few page views (exemplars.py): in memory only, for the gates' evidence
     exemplars: dict[tuple[str, Tags], list[Exemplar]] = field(default_factory=dict)
+    sub_bits: int = SUB_BITS  # the histograms' layout: a monitor's is coarser (stats/histogram.py: memory flat)
 
     def record(self, metric: str, tags: Mapping[str, str], value: float, at_s: float | None = None) -> None:
         units = max(0, round(value * scale_of(metric)))
@@ -169,11 +170,10 @@ class BrowserStats:
         if key in self.blocked or len(self.blocked) < MAX_BLOCKED:
             self.blocked[key] = self.blocked.get(key, 0) + 1
 
-    @staticmethod
-    def _hist(table: dict[Any, Histogram], key: Any) -> Histogram:
+    def _hist(self, table: dict[Any, Histogram], key: Any) -> Histogram:
         h = table.get(key)
         if h is None:
-            h = table[key] = Histogram()
+            h = table[key] = Histogram(self.sub_bits)
         return h
 
     def select(self, metric: str, tags: Iterable[tuple[str, str]] = ()) -> Histogram:

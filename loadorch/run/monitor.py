@@ -18,7 +18,7 @@ from loadorch.config.resolve import RunConfig
 from loadorch.config.tags import tag_table
 from loadorch.db.gates import db_judge
 from loadorch.metrics.families import Family
-from loadorch.monitor.rolling import RollingWindow, Window
+from loadorch.monitor.rolling import MONITOR_SUB_BITS, RollingWindow, Window
 from loadorch.monitor.status import status_doc, status_families, status_page
 from loadorch.run import browsers
 from loadorch.run.artifacts import write_text
@@ -86,7 +86,10 @@ class Monitor:
 
     def plan_update(self, run: _Run, scratch: str) -> dict[str, Any]:
         self.snapshot_path = os.path.join(scratch, "snapshot.json")
-        return {"snapshot_path": self.snapshot_path, "snapshot_every_s": min(1.0, self.settings.slice_s / 2)}
+        if run.sink is not None:  # the browser workers' vitals, kept for the whole run: in the fixed layout too
+            run.sink.stats.sub_bits = MONITOR_SUB_BITS
+        return {"snapshot_path": self.snapshot_path, "snapshot_every_s": min(1.0, self.settings.slice_s / 2),
+                "stats_sub_bits": MONITOR_SUB_BITS}
 
     def _tables(self, run: _Run) -> tuple[dict[str, Any], dict[str, Any]]:
         merged = Merged()
@@ -99,7 +102,7 @@ class Monitor:
         counts: dict[str, Any] = {"checks": merged.checks}
         if run.sink is not None:
             with run.sink.lock:  # browser workers report from another thread
-                tables["browser"] = {k: Histogram().merge(h) for k, h in run.sink.stats.series.items()}
+                tables["browser"] = {k: Histogram(MONITOR_SUB_BITS).merge(h) for k, h in run.sink.stats.series.items()}
                 counts["steps"] = {k: list(v) for k, v in run.sink.stats.steps.items()}
         return tables, counts
 

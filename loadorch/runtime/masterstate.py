@@ -90,6 +90,7 @@ class MasterState:
         self.merged = Merged(plan.interval_s, plan.exemplars)
         self.merged.tag_table = tag_table(plan.scenario, plan.tags)
         self.merged.endpoints = EndpointNames(plan.max_endpoints, plan.endpoint_names)
+        self.merged.sub_bits = plan.stats_sub_bits  # the workers send the judged tables in this layout
         self.workers: dict[int, WorkerInfo] = {}
         self.proven: set[str] = set()  # client ids of the workers above: one lookup per message
         self.by_client: dict[str, WorkerInfo] = {}

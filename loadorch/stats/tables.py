@@ -20,7 +20,7 @@ from loadorch.results import LatencyStats
 from loadorch.stats.delta import Decoded, KeyRegistry, decode, decode_keys, merge_packed, pack_table
 from loadorch.stats.endpoints import EndpointNames
 from loadorch.stats.exemplars import DEFAULT_K, Row, Slowest, checked
-from loadorch.stats.histogram import COARSE_SUB_BITS, SPARK_SUB_BITS, Histogram
+from loadorch.stats.histogram import COARSE_SUB_BITS, SPARK_SUB_BITS, SUB_BITS, Histogram
 from loadorch.stats.servertiming import DESC, DUR, EntryNames, timing_tags
 from loadorch.traffic.stages import PHASE_IN, Span, phase_of
 from loadorch.wire import HistogramJson, MergedJson, SeriesKeyJson, StatsDelta, TablesJson
@@ -181,9 +181,13 @@ class Recorder(Tables):
         window: Sequence[Span] = (),
         endpoints: EndpointNames | None = None,
         exemplar_k: int = DEFAULT_K,
+        sub_bits: int = SUB_BITS,
     ) -> None:
         super().__init__(interval_s, exemplar_k)
         self.t0 = t0
+        # the layout the judged tables (series, service, db, timings) travel in: coarser in a monitor, whose
+        # master keeps them for days (histogram.py: bounded buckets, a stated error)
+        self.sub_bits = sub_bits
         # distinct request names, bounded (stats/endpoints.py): a request of a name past the bound is
         # recorded under OTHER_ENDPOINTS; the names folded go to the master with the next delta
         self.endpoints = endpoints or EndpointNames()
@@ -367,8 +371,11 @@ class Recorder(Tables):
         self._fold()
         key_id, name_id = self.registry.id, self.registry.name_id
 
+        sub_bits = self.sub_bits
+        coarse = sub_bits < SUB_BITS
+
         def table(t: dict[SeriesKey, Histogram]) -> bytes:
-            return pack_table([(key_id(k), h) for k, h in t.items()])
+            return pack_table([(key_id(k), h.coarsened(sub_bits) if coarse else h) for k, h in t.items()])
 
         def grouped(rows: Iterable[tuple[Any, int, Histogram]]) -> list[tuple[Any, bytes]]:
             groups: dict[Any, list[tuple[int, Histogram]]] = {}
@@ -391,7 +398,9 @@ class Recorder(Tables):
         delta["endpoint_intervals"] = grouped(
             (slot, name_id(name), h.coarsened(spark)) for (slot, name), h in self.endpoint_intervals.items()
         )
-        delta["timings"] = grouped((timing, key_id(k), h) for (timing, k), h in self.timings.items())
+        delta["timings"] = grouped(
+            (timing, key_id(k), h.coarsened(sub_bits) if coarse else h) for (timing, k), h in self.timings.items()
+        )
         delta["errors"] = [(key_id(k), reason, n) for (k, reason), n in self.errors.items()]
         delta["examples"] = [(key_id(k), reason, text) for (k, reason), text in self.examples.items()]
         delta["checks"] = [(*k, n[0], n[1], self.check_examples.get(k)) for k, n in self.checks.items()]
@@ -424,6 +433,9 @@ class Merged(Tables):
         # none, cannot grow the merged tables): each worker's keys as merged, while its keys stay the same list
         self.endpoints = EndpointNames()
         self.worker_bounded: dict[int, tuple[list[SeriesKey], list[SeriesKey]]] = {}
+        # the layout the workers sent the judged tables in (Recorder.sub_bits): what `select` pools is in it,
+        # so a percentile's error bound is that layout's
+        self.sub_bits = SUB_BITS
 
     def add_delta(self, worker: int, delta: StatsDelta) -> Decoded:
         """A worker's delta (stats/delta.py), checked whole first (ValueError: nothing merged), then merged
@@ -679,7 +691,7 @@ class Merged(Tables):
         (`service`: the open model's service times instead of latencies from the due time; `timing`:
         "waiting" or "connecting" instead of the whole duration)."""
         tags = tuple(tags)
-        out = Histogram()
+        out = Histogram(self.sub_bits)
         if timing:
             table = {key: h for (t, key), h in self.timings.items() if t == timing}
         else:
@@ -694,7 +706,7 @@ class Merged(Tables):
     def select_db(self, tags: Iterable[tuple[str, str]] = ()) -> Histogram:
         """Pooled queries-per-request histogram of the matching series (every response that said)."""
         tags = tuple(tags)
-        out = Histogram()
+        out = Histogram(self.sub_bits)
         for key, h in self.db.items():
             if all(_tag_matches(key, t, v) for t, v in tags):
                 out.merge(h)
@@ -742,6 +754,8 @@ class Merged(Tables):
             "timings": rows["timings"],
         }
         out["exemplar_k"] = self.exemplar_k
+        if self.sub_bits != SUB_BITS:
+            out["sub_bits"] = self.sub_bits
         if "exemplars" in rows:
             out["exemplars"] = rows["exemplars"]
         if "window" in rows:
@@ -756,12 +770,17 @@ class Merged(Tables):
         m = cls(float(data.get("interval_s", 1.0)), int(data.get("exemplar_k", DEFAULT_K)))
         m.interval_step = int(data.get("interval_step", 1))
         m.endpoint_step = int(data.get("endpoint_step", 1))
+        m.sub_bits = int(data.get("sub_bits", SUB_BITS))
         bound = data.get("endpoint_names")
         if bound is not None:
             m.endpoints = EndpointNames(int(bound["limit"]))
             for name in bound.get("folded", []):
                 m.endpoints.note(str(name))
         m._add_rows(data, True)
+        if m.sub_bits != SUB_BITS:  # the judged tables were sent coarse: their error bounds say so
+            for table in (m.series, m.service, m.db, m.timings, m.window or {}):
+                for h in table.values():
+                    h.sub_bits = min(h.sub_bits, m.sub_bits)
         m.per_worker = {int(w): int(n) for w, n in data.get("per_worker", {}).items()}
         return m
 
