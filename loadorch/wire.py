@@ -248,6 +248,8 @@ class Plan(Wire):
     snapshot_every_s: float = 1.0
     # the judged tables' histogram layout (stats/histogram.py): a monitor's coarser one keeps memory flat
     stats_sub_bits: int = Field(default=10, ge=4, le=10)
+    # monitor: the master's timelines keep the last this many seconds (Merged.roll_timelines), not the whole run
+    rolling_timeline_s: float | None = None
 
     def generators(self) -> dict[str, gen.Generator]:
         return {name: gen.generator_from_json(g) for name, g in self.data.items()}

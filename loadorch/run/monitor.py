@@ -89,7 +89,7 @@ class Monitor:
         if run.sink is not None:  # the browser workers' vitals, kept for the whole run: in the fixed layout too
             run.sink.stats.sub_bits = MONITOR_SUB_BITS
         return {"snapshot_path": self.snapshot_path, "snapshot_every_s": min(1.0, self.settings.slice_s / 2),
-                "stats_sub_bits": MONITOR_SUB_BITS}
+                "stats_sub_bits": MONITOR_SUB_BITS, "rolling_timeline_s": self.settings.window}
 
     def _tables(self, run: _Run) -> tuple[dict[str, Any], dict[str, Any]]:
         merged = Merged()

@@ -436,6 +436,16 @@ class Merged(Tables):
         # the layout the workers sent the judged tables in (Recorder.sub_bits): what `select` pools is in it,
         # so a percentile's error bound is that layout's
         self.sub_bits = SUB_BITS
+        self.oldest_slots = (0, 0)  # rolling timelines: the oldest interval and endpoint slot kept
+        self.rolling = False  # timelines keep their latest slots (a monitor: see roll_timelines), not widen
+
+    def roll_timelines(self, span_s: float) -> None:
+        """A monitor's timelines: slots wide enough that INTERVAL_SLOTS (ENDPOINT_SLOTS) of them span `span_s`,
+        and only the latest that many kept (older ones dropped), so however long it runs the timelines hold
+        the samples of the last `span_s`, not a picture of days ever coarser and fuller."""
+        self.rolling = True
+        self.interval_step = max(1, math.ceil(span_s / (self.interval_s * INTERVAL_SLOTS)))
+        self.endpoint_step = max(1, math.ceil(span_s / (self.interval_s * ENDPOINT_SLOTS)))
 
     def add_delta(self, worker: int, delta: StatsDelta) -> Decoded:
         """A worker's delta (stats/delta.py), checked whole first (ValueError: nothing merged), then merged
@@ -652,6 +662,13 @@ class Merged(Tables):
     def endpoint_room(self, slot: int) -> int:
         """Room for a slot (in endpoint_step intervals) of the per-endpoint timelines, and the slot it is then:
         past ENDPOINT_SLOTS slots, halve the resolution (memory stays bounded)."""
+        if self.rolling:
+            oldest = self.oldest_slots[1]
+            if slot - oldest >= ENDPOINT_SLOTS + ENDPOINT_SLOTS // 8:  # the older ones go, a few slots at a time
+                oldest = slot - ENDPOINT_SLOTS + 1
+                self.endpoint_intervals = {k: h for k, h in self.endpoint_intervals.items() if k[0] >= oldest}
+                self.oldest_slots = (self.oldest_slots[0], oldest)
+            return slot
         while slot >= ENDPOINT_SLOTS:
             self.endpoint_intervals = widened(self.endpoint_intervals, 0, 2)
             self.endpoint_step *= 2
@@ -673,6 +690,13 @@ class Merged(Tables):
         """Room for a slot (in interval_step intervals) of the per-kind timeline, and the slot it is then:
         past INTERVAL_SLOTS slots, merge neighbouring slots pairwise and double `interval_step`. A coarser
         slot is the exact sum of the finer ones, so memory and artifacts stay bounded in time."""
+        if self.rolling:
+            oldest = self.oldest_slots[0]
+            if slot - oldest >= INTERVAL_SLOTS + INTERVAL_SLOTS // 8:  # the older ones go, a few slots at a time
+                oldest = slot - INTERVAL_SLOTS + 1
+                self.intervals = {k: h for k, h in self.intervals.items() if k[0] >= oldest}
+                self.oldest_slots = (oldest, self.oldest_slots[1])
+            return slot
         while slot >= INTERVAL_SLOTS:
             self.intervals = widened(self.intervals, 0, 2)
             self.interval_step *= 2

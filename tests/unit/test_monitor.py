@@ -179,3 +179,21 @@ def test_a_limit_inside_a_window_percentiles_range_is_inconclusive_never_a_pass(
     (result,) = evaluate([t], merged, 100, 20.0)
     assert result.verdict == verdict, result.message
     assert result.error_bound <= PERCENTILE_ERROR * 10.1
+
+
+def test_a_monitors_timelines_keep_their_latest_slots_not_a_picture_of_days() -> None:
+    merged = Merged(1.0)
+    merged.roll_timelines(3600.0)  # a 1-hour window: 5 s slots of the timeline, 30 s ones of the sparklines
+    rec = Recorder(1.0, 0.0)
+    key = SeriesKey("u", "home", "read", "GET", 200, True)
+    sizes = []
+    for n in range(3 * 24 * 60):  # 3 days, one request a minute
+        rec.record(key, 5_000 + n % 997, at=n * 60.0)
+        if n % 30 == 29:
+            merged.add_delta(0, rec.take_delta())
+            sizes.append((len(merged.intervals), len(merged.endpoint_intervals), merged.interval_step))
+    assert merged.interval_step == 5 and merged.endpoint_step == 30  # never widened
+    assert max(s[0] for s in sizes) <= 720 * 9 // 8 and max(s[1] for s in sizes) <= 120 * 9 // 8
+    newest = max(i for i, _, _ in merged.intervals)
+    assert newest * 5 > 3 * 24 * 3600 - 1000 and min(i for i, _, _ in merged.intervals) >= newest - 720 * 9 // 8
+    assert merged.select().count == 3 * 24 * 60  # the judged series keep every request
