@@ -9,6 +9,7 @@ import random
 import pytest
 
 from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
+from loadorch.k8s.monitor import schedule_problem
 from loadorch.monitor.rolling import MONITOR_SUB_BITS, PERCENTILE_ERROR, RollingWindow, Snapshot
 from loadorch.monitor.status import overall_state, status_doc, status_families, status_page
 from loadorch.stats.histogram import Histogram, nearest_rank
@@ -197,3 +198,10 @@ def test_a_monitors_timelines_keep_their_latest_slots_not_a_picture_of_days() ->
     newest = max(i for i, _, _ in merged.intervals)
     assert newest * 5 > 3 * 24 * 3600 - 1000 and min(i for i, _, _ in merged.intervals) >= newest - 720 * 9 // 8
     assert merged.select().count == 3 * 24 * 60  # the judged series keep every request
+
+
+@pytest.mark.parametrize("schedule,ok", [("*/15 * * * *", True), ("0 6 * * 1-5", True), ("@hourly", True),
+                                         ("*/15 * * *", False), ("every 15 minutes, please", False), ("", False),
+                                         ("* * * * * *", False), ("0 6 * * $(reboot)", False)])
+def test_a_check_schedule_is_a_cron_schedule_kubernetes_takes(schedule: str, ok: bool) -> None:
+    assert (schedule_problem(schedule) is None) == ok
