@@ -788,6 +788,26 @@ class Merged(Tables):
             out["endpoint_names"] = {"limit": self.endpoints.limit, "folded": list(self.endpoints.folded)}
         return out
 
+    def judged_json(self) -> MergedJson:
+        """What a threshold judges, alone: the series, service times, queries per request, timings and checks
+        (a monitor's snapshot, read every second: not the timelines, errors or exemplars)."""
+        enc = Histogram.to_json
+
+        def series_rows(table: dict[SeriesKey, Histogram]) -> list[tuple[SeriesKeyJson, Any]]:
+            return [(k.as_list(), enc(h)) for k, h in table.items()]
+
+        out: MergedJson = {
+            "interval_s": self.interval_s,
+            "series": series_rows(self.series),
+            "service": series_rows(self.service),
+            "db": series_rows(self.db),
+            "timings": [(t, k.as_list(), enc(h)) for (t, k), h in self.timings.items()],
+            "checks": [(*k, n[0], n[1], self.check_examples.get(k)) for k, n in self.checks.items()],
+        }
+        if self.sub_bits != SUB_BITS:
+            out["sub_bits"] = self.sub_bits
+        return out
+
     @classmethod
     def from_json(cls, data: MergedJson) -> Merged:
         """What to_json wrote (the master's summary, results.json's `histograms`, older ones too)."""

@@ -65,7 +65,8 @@ def test_worker_and_master_tables_are_one_shape() -> None:
     settings = {"t0", "spans", "edges_us", "server_timing", "sub_bits"}  # sub_bits: the judged tables' layout
     assert set(vars(recorded())) - base == {*settings, "total", "registry", *batch, *names}
     assert set(vars(Merged(1.0))) - base == {"per_worker", "interval_step", "endpoint_step", "tag_table", "keys",
-                                             "worker_keys", "endpoints", "worker_bounded", "sub_bits"}
+                                             "worker_keys", "endpoints", "worker_bounded", "sub_bits", "rolling",
+                                             "oldest_slots"}  # a monitor's layout and rolling timelines
     rec = recorded(((2.0, 8.0),))
     delta = rec.take_delta()
     merged = Merged(1.0)
