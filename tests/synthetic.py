@@ -7,7 +7,7 @@ from typing import Any
 
 from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
 from loadorch.report.results import LoadRecord, RunRecord, build
-from loadorch.results import Browser, DbCollector, Integrity, Results, results_of
+from loadorch.results import Browser, DbCollector, Integrity, ProfileSection, Results, results_of
 from loadorch.stats.exemplars import row as exemplar
 from loadorch.stats.tables import Merged, Recorder, SeriesKey
 from loadorch.verdict.evaluate import evaluate, overall
@@ -198,7 +198,7 @@ def full_results() -> dict[str, Any]:
         load=LoadRecord("open", 4, 0.0, ((10.0, 12.0, 10.0),), [[0.0, 0, 0, 0, 0], [5.0, 4, 60, 60, 0], [10.0, 4, 121, 120, 1]]),
         live_metrics={"threshold_states_from": "gate", "threshold_states": {"http_req_failed rate<0.01": "fail"}},
         warnings=["metrics push failed 1 times and dropped 0 pushes (timeout); the final push landed"],
-        profiles=PROFILES,
+        profiles=[ProfileSection.model_validate(p) for p in PROFILES],
     )  # fmt: skip
     return build(record).to_json()
 

@@ -17,6 +17,7 @@ from loadorch.browser.exemplars import Exemplar, pick
 from loadorch.browser.stats import BrowserStats, unit_of
 from loadorch.browser.weight import TOP, TYPES
 from loadorch.config.thresholds import Threshold
+from loadorch.results import BrowserEvidence, BrowserView
 from loadorch.traffic.redact import MASK, Redactor
 
 MAX_SOURCES = 5
@@ -124,11 +125,12 @@ def clean(attr: Any, weight: Any, redactor: Redactor) -> dict[str, Any]:
     return out
 
 
-def _view(role: str, e: Exemplar) -> dict[str, Any]:
-    return {"role": role, "value": e.value, "page": e.page, "user": e.user, "at_s": round(e.at_s, 3), **e.detail}
+def _view(role: str, e: Exemplar) -> BrowserView:
+    return BrowserView.model_validate(
+        {"role": role, "value": e.value, "page": e.page, "user": e.user, "at_s": round(e.at_s, 3), **e.detail})
 
 
-def for_gate(t: Threshold, stats: BrowserStats, observed: float | None) -> dict[str, Any] | None:
+def for_gate(t: Threshold, stats: BrowserStats, observed: float | None) -> BrowserEvidence | None:
     """The evidence of a browser gate: the kept view nearest the gate's value (`at`, the p75 view of a
     p(75) gate) and the worst view (`worst`, left out when it is the same view), with what each page
     measured. None when no view of the gate's series was kept (Lighthouse results, no attribution)."""
@@ -139,4 +141,4 @@ def for_gate(t: Threshold, stats: BrowserStats, observed: float | None) -> dict[
     views = [_view(t.expression.label if t.expression.aggregation != "max" else "max", at)]
     if worst is not at:
         views.append(_view("worst", worst))
-    return {"metric": metric, "unit": unit_of(metric), "views": views}
+    return BrowserEvidence(metric=metric, unit=unit_of(metric), views=views)

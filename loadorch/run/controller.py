@@ -38,7 +38,7 @@ from loadorch.metrics.remote_write import secret_values as remote_write_secrets
 from loadorch.report import gha, results
 from loadorch.report.junit import render as render_junit
 from loadorch.report.summary import terminal, use_color
-from loadorch.results import Browser, DbCollector, Integrity, Results, problems_of
+from loadorch.results import Browser, DbCollector, Integrity, ProfileSection, Results, problems_of
 from loadorch.run import browsers
 from loadorch.run.artifacts import write_json, write_text
 from loadorch.run.embedded import embedded_process, embedded_target
@@ -122,7 +122,7 @@ class _Run:
     grace_s: float = 0.0  # how long it serves it
     embedded_pid: int | None = None  # the embedded shop's process, when it runs in one (a profiler samples it)
     profilers: Profilers | None = None
-    profile_sections: list[dict[str, Any]] = field(default_factory=list)  # results.json's `profiles`
+    profile_sections: list[ProfileSection] = field(default_factory=list)  # results.json's `profiles`
 
     def log_path(self, name: str) -> str:
         """Where a process's log is kept in the run folder (when it is kept)."""

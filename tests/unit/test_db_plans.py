@@ -205,7 +205,7 @@ def test_n_plus_one_names_the_statement_whose_rows_the_loop_walked() -> None:
     }
 
 
-def _row(selector: str, expression: str, evidence: dict[str, object]) -> object:
+def _row(selector: str, expression: str, evidence: object) -> object:
     from loadorch.results import ThresholdRow
 
     return ThresholdRow.model_validate({"selector": selector, "expression": expression, "observed": 0.5, "limit": 0.001,
@@ -218,7 +218,7 @@ def test_the_database_evidence_reads_short_in_junit_and_whole_in_the_summary_and
 
     from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
     from loadorch.db.measure import DbMeasurement, ProbeRow, Repeated
-    from loadorch.report.evidence import evidence_json, html_evidence, markdown_evidence, short_text
+    from loadorch.report.evidence import evidence_of, html_evidence, markdown_evidence, short_text
     from loadorch.results import DbCollector, Evidence
     from loadorch.verdict.evaluate import ThresholdResult
 
@@ -230,11 +230,11 @@ def test_the_database_evidence_reads_short_in_junit_and_whole_in_the_summary_and
                                                                                    "SELECT * FROM products LIMIT $1"),))]
     record = SimpleNamespace(database=DbCollector.model_validate(db.to_json()), browser_evidence={})
 
-    def judged(selector: str, expression: str) -> dict[str, object] | None:
+    def judged(selector: str, expression: str) -> Evidence | None:
         sel = parse_selector(selector)
         t = Threshold(sel, parse_expression(expression, sel.metric))
         result = ThresholdResult(selector, expression, 0.3, 0.001, "", 10, 0.0, "fail", "m", threshold=t)
-        return evidence_json(result, record)  # type: ignore[arg-type]
+        return evidence_of(result, record)  # type: ignore[arg-type]
 
     slow = judged("db_query_slow", "rate<0.001") or pytest.fail()
     loops = judged("db_queries_per_request{name:list products}", "max<=3") or pytest.fail()
