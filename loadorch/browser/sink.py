@@ -13,9 +13,22 @@ import threading
 import time
 from typing import Any
 
+from pydantic import ValidationError
+
+from loadorch.browser.exemplars import PageEvidence
 from loadorch.browser.stats import BrowserStats
 
 MAX_LINE = 1 << 20
+
+
+def _evidence(sent: object) -> PageEvidence | None:
+    """A view's evidence as its worker sent it, typed; None when it sent none or one that does not read."""
+    if not isinstance(sent, dict):
+        return None
+    try:
+        return PageEvidence.model_validate(sent)
+    except ValidationError:
+        return None
 
 
 class BrowserSink:
@@ -78,13 +91,8 @@ class BrowserSink:
                 if msg.get("cut"):
                     self.stats.record_cut(str(msg["page"]))
                 else:
-                    evidence = msg.get("evidence")
                     self.stats.record_view(
-                        str(msg["user"]),
-                        str(msg["page"]),
-                        at,
-                        msg.get("values", {}),
-                        evidence if isinstance(evidence, dict) else None,
+                        str(msg["user"]), str(msg["page"]), at, msg.get("values", {}), _evidence(msg.get("evidence"))
                     )
             elif kind == "step":
                 self.stats.record_step(

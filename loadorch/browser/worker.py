@@ -95,7 +95,7 @@ class PageRunner:
         if view.cut:
             self.reporter.send({**msg, "cut": True})
         else:  # which element, interaction and shift, and the page's weight: typed, masked and bounded here
-            self.reporter.send({**msg, "evidence": clean(v.get("attr"), view.weight, self.redactor)})
+            self.reporter.send({**msg, "evidence": clean(v.get("attr"), view.weight, self.redactor).to_wire()})
 
     def _blocked(self, page: str, url: str) -> None:
         self.reporter.send({"type": "blocked", "page": page, "url": self.redactor.cut(url, MAX_SHOWN, more="")})
