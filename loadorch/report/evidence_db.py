@@ -36,7 +36,7 @@ def db_evidence(result: ThresholdResult, record: RunRecord) -> Evidence:
     if metric == "db_queries_per_request":
         loops = [
             NPlusOne(endpoint=p.name, statement=r.statement, calls=r.calls, source=r.source)
-            for p in probed_rows(measurement_from(doc.model_dump(mode="json")), t.selector.tags)
+            for p in probed_rows(measurement_from(doc), t.selector.tags)
             for r in p.repeated
         ]
         return Evidence(database=DbEvidence(n_plus_one=loops)) if loops else Evidence()

@@ -38,7 +38,7 @@ from loadorch.metrics.remote_write import secret_values as remote_write_secrets
 from loadorch.report import gha, results
 from loadorch.report.junit import render as render_junit
 from loadorch.report.summary import terminal, use_color
-from loadorch.results import DbCollector, Integrity, ProfileSection, Results, problems_of
+from loadorch.results import Integrity, ProfileSection, Results, problems_of
 from loadorch.run import browsers
 from loadorch.run.artifacts import write_json, write_text
 from loadorch.run.embedded import embedded_process, embedded_target
@@ -672,7 +672,7 @@ def _record(run: _Run, decision: _Decision, db: Any, signals: StopSignals) -> re
         error=run.error,
         iterations=cfg.iterations,
         duration_s=cfg.duration_s,
-        database=DbCollector.model_validate(db.to_json()) if db is not None else None,
+        database=db.to_collector() if db is not None else None,
         browser=None if decision.browser is None else browser_results(decision.browser, cfg.thresholds),
         browser_evidence=browsers.evidence(decision.browser, decision.thresholds),
         window=cfg.window.spans if cfg.window else (),
