@@ -41,6 +41,7 @@ class BrowserSink:
         self.hello: set[int] = set()
         self.done: set[int] = set()
         self.errors: dict[int, str] = {}
+        # the workers' step lines as they were decoded (wire JSON), for browser-steps.jsonl as sent, redacted there
         self.steps_log: list[dict[str, Any]] = []
         self.rejected = 0
         self.server = socket.create_server((bind, port))
@@ -81,7 +82,7 @@ class BrowserSink:
                     continue
                 self._handle(index, msg)
 
-    def _handle(self, index: int, msg: dict[str, Any]) -> None:
+    def _handle(self, index: int, msg: dict[str, Any]) -> None:  # a worker's JSON line as decoded: read with .get
         kind = msg.get("type")
         with self.lock:
             if kind == "view":
