@@ -88,6 +88,7 @@ class Monitor:
         self.snapshot_path = os.path.join(scratch, "snapshot.json")
         if run.sink is not None:  # the browser workers' vitals, kept for the whole run: in the fixed layout too
             run.sink.stats.sub_bits = MONITOR_SUB_BITS
+            run.sink.stats.roll_timeline(self.settings.window)
         return {"snapshot_path": self.snapshot_path, "snapshot_every_s": min(1.0, self.settings.slice_s / 2),
                 "stats_sub_bits": MONITOR_SUB_BITS, "rolling_timeline_s": self.settings.window}
 

@@ -8,6 +8,7 @@ import random
 
 import pytest
 
+from loadorch.browser.stats import BrowserStats
 from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
 from loadorch.k8s.monitor import schedule_problem
 from loadorch.monitor.rolling import MONITOR_SUB_BITS, PERCENTILE_ERROR, RollingWindow, Snapshot
@@ -206,3 +207,16 @@ def test_a_monitors_timelines_keep_their_latest_slots_not_a_picture_of_days() ->
                                          ("* * * * * *", False), ("0 6 * * $(reboot)", False)])
 def test_a_check_schedule_is_a_cron_schedule_kubernetes_takes(schedule: str, ok: bool) -> None:
     assert (schedule_problem(schedule) is None) == ok
+
+
+def test_a_monitors_browser_timeline_keeps_its_latest_slots_too() -> None:
+    stats = BrowserStats(1.0, sub_bits=MONITOR_SUB_BITS)
+    stats.roll_timeline(3600.0)  # 5 s slots
+    for n in range(3 * 24 * 60):  # 3 days, a page view a minute
+        stats.record("browser_web_vital_lcp", {"page": "home"}, 800.0 + n % 500, at_s=n * 60.0)
+    slots = sorted(i for _, _, i in stats.intervals)
+    assert stats.interval_s == 5.0 and slots[-1] == (3 * 24 * 60 - 1) * 12 and slots[0] >= slots[-1] - 720 * 9 // 8
+    copy = BrowserStats(stats.interval_s).merge(stats)  # what the end of a monitor reports from
+    assert sorted(i for _, _, i in copy.intervals) == slots and copy.interval_s == 5.0
+    assert copy.select("browser_web_vital_lcp").count == 3 * 24 * 60
+    assert len(stats.series[next(iter(stats.series))].buckets) <= 64  # 800 .. 1,300 ms: under a doubling
