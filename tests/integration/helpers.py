@@ -63,16 +63,21 @@ def processes_started_by(pid: int) -> list[int]:
 
 
 def worker_pids(pid: int) -> dict[int, int]:
-    """worker index -> pid for the workers a controller started."""
+    """worker index -> pid for the workers a controller started: a cold-started worker's environment names its
+    index; a forked one (the fork server's environment, which /proc shows for it too) is named `loadorch-wN`."""
     out = {}
     for child in processes_started_by(pid):
         try:
             with open(f"/proc/{child}/environ", "rb") as fh:
                 env = dict(kv.split(b"=", 1) for kv in fh.read().split(b"\0") if b"=" in kv)
+            with open(f"/proc/{child}/comm", encoding="utf-8") as fh:
+                comm = fh.read().strip()
         except OSError:
             continue
         if b"LOADORCH_WORKER_INDEX" in env:
             out[int(env[b"LOADORCH_WORKER_INDEX"])] = child
+        elif comm.startswith("loadorch-w") and comm[len("loadorch-w"):].isdigit():
+            out[int(comm[len("loadorch-w"):])] = child
     return out
 
 
