@@ -147,13 +147,15 @@ def _child(
         from loadorch.runtime.__main__ import main
 
         code = main(argv[3:])
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
+    except SystemExit as exc:  # as the interpreter ends on it: None is 0, a message is printed and 1
+        code = 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 1
+        if not isinstance(exc.code, int) and exc.code is not None:
+            sys.stderr.write(f"{exc.code}\n")
     except BaseException:  # the child must never return into the fork server's loop
         import traceback
 
         traceback.print_exc()
-        code = 70
+        code = 1  # as the interpreter ends on an uncaught exception (a cold start's code)
     from loadorch.fastexit import exit_now
 
     exit_now(code)

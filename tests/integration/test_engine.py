@@ -18,7 +18,7 @@ from tests.support.project import REPO, Project, assert_no_traceback
 from .helpers import (
     embedded_project,
     finish,
-    processes_started_by,
+    locust_processes,
     request_log,
     start_run,
     wait_for_target_writes,
@@ -157,7 +157,10 @@ def test_workers_that_never_connect_fail_within_the_bound(project: Project, tmp_
         "import os, sys\nif os.environ.get('LOADORCH_WORKER_INDEX') is not None:\n    sys.exit(1)\n")
     embedded_project(project, DETERMINISM_SCENARIO, profile_extra="worker_connect_timeout: 3s\n", workers=2)
     started = time.monotonic()
-    r = project.run("run", "p", "--out", "o", env={"PYTHONPATH": os.pathsep.join((str(hook), os.environ["PYTHONPATH"]))})
+    # cold-started workers (LOADORCH_COLD_START): sitecustomize runs as an interpreter starts, which a forked one does
+    # not (tests/integration/test_crashes.py has a worker failing as it starts, forked)
+    pythonpath = os.pathsep.join((str(hook), os.environ["PYTHONPATH"]))
+    r = project.run("run", "p", "--out", "o", env={"PYTHONPATH": pythonpath, "LOADORCH_COLD_START": "1"})
     assert r.code == 5 and "exited with code 1 before the run started; its log: o/logs/worker-" in r.out + r.err
     assert time.monotonic() - started < 60
     assert project.results("o")["verdict"] == "error"
@@ -174,7 +177,7 @@ def test_signal_stops_gracefully_and_leaves_no_process(
                   "load: {users: 4, duration: 60s}\nworkers: 2\nseed: 42\n")
     proc = start_run(project, "--out", "o")
     wait_for_workers(proc, 2)
-    assert len(processes_started_by(proc.pid)) == 3, "master and two workers should be running"
+    assert len(locust_processes(proc.pid)) == 3, "master and two workers should be running"
     wait_for_target_writes(shop_server, at_least=10)  # load reached the target and was reported (not a fixed sleep)
     proc.send_signal(sig)
     out, err = finish(proc, timeout=60)
