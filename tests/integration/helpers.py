@@ -62,6 +62,11 @@ def processes_started_by(pid: int) -> list[int]:
     return found
 
 
+def parent_of(pid: int) -> int:
+    with open(f"/proc/{pid}/stat", "rb") as fh:
+        return int(fh.read().rsplit(b")", 1)[1].split()[1])
+
+
 def fork_servers(pid: int) -> list[int]:
     """The fork server a controller started (loadorch/run/forkstart.py), if it did: what it forks shares its
     command line and its environment (as /proc shows them), not its parent."""
@@ -70,8 +75,7 @@ def fork_servers(pid: int) -> list[int]:
         try:
             with open(f"/proc/{child}/cmdline", "rb") as fh:
                 cmd = fh.read().split(b"\0")
-            with open(f"/proc/{child}/stat", "rb") as fh:
-                ppid = int(fh.read().rsplit(b")", 1)[1].split()[1])
+            ppid = parent_of(child)
         except OSError:
             continue
         if b"forkserver" in cmd and ppid == pid:
