@@ -171,6 +171,17 @@ def test_workers_that_never_connect_fail_within_the_bound(project: Project, tmp_
     assert (project.root / "o" / "logs" / "worker-0.log").exists()
 
 
+def test_a_fork_server_that_cannot_start_leaves_the_processes_cold(project: Project, tmp_path_factory) -> None:
+    hook = tmp_path_factory.mktemp("hook")  # the fork server dies as it starts: each process is started cold
+    (hook / "sitecustomize.py").write_text("import sys\nif 'forkserver' in sys.argv:\n    sys.exit(3)\n")
+    embedded_project(project, DETERMINISM_SCENARIO, users=2, workers=2)
+    pythonpath = os.pathsep.join((str(hook), os.environ["PYTHONPATH"]))
+    r = project.run("run", "p", "--iterations", "2", "--request-log", "--out", "o", env={"PYTHONPATH": pythonpath})
+    assert r.code in (0, 6), r.out + r.err  # 4 requests: thresholds may lack samples, the run itself is fine
+    assert sorted({row["worker"] for row in request_log(project.root / "o")}) == [0, 1]
+    assert project.results("o")["integrity"]["workers_seen"] == 2
+
+
 @pytest.mark.parametrize("sig,code,cold", [(signal.SIGTERM, 143, "0"), (signal.SIGINT, 130, "1")])
 def test_signal_stops_gracefully_and_leaves_no_process(
     project: Project, shop_server: str, sig: int, code: int, cold: str
