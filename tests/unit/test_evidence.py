@@ -149,8 +149,8 @@ def test_the_time_split_says_not_measured_where_a_request_path_could_not_time_a_
     lean = row("a", "GET", 200, 1000, 0.0, 100, 0, 800, 100)
     locust_https = row("b", "GET", 200, 1000, 0.0, NOT_MEASURED, NOT_MEASURED, 900, NOT_MEASURED)
     a, b = time_split([lean, lean, locust_https])
-    assert (a["endpoint"], a["requests"], a["connect"], a["tls"], a["waiting"], a["receiving"]) == ("a", 2, 0.1, 0.0, 0.8, 0.1)
-    assert (b["connect"], b["tls"], b["waiting"], b["receiving"]) == (None, None, 0.9, None)
+    assert (a.endpoint, a.requests, a.connect, a.tls, a.waiting, a.receiving) == ("a", 2, 0.1, 0.0, 0.8, 0.1)
+    assert (b.connect, b.tls, b.waiting, b.receiving) == (None, None, 0.9, None)
 
 
 def test_a_secret_in_a_server_timing_desc_or_name_never_reaches_the_evidence() -> None:
