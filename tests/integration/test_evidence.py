@@ -105,7 +105,8 @@ def test_the_reports_show_the_evidence(run: Run) -> None:
     first = run.row("http_req_duration{name:slow}")["evidence"]["slowest"][0]["trace_id"]
     junit = ET.parse(run.out / "junit.xml").getroot()
     [failure] = [c.find("failure") for c in junit.iter("testcase") if c.get("name") == "http_req_duration{name:slow} p(95)<40"]
-    assert failure is not None and "evidence:" in (failure.text or "") and first in (failure.text or "")
+    assert failure is not None and first in (failure.text or "")  # the text: the short evidence block
+    assert first not in (failure.get("message") or "") and "\n" not in (failure.get("message") or "")
     assert len((failure.text or "").splitlines()) <= 10
     summary = (run.out / "summary.md").read_text()
     assert "### Evidence" in summary and first in summary

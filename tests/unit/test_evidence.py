@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -22,6 +23,7 @@ from loadorch.run.artifacts import dumps
 from loadorch.stats.exemplars import MAX_K, NOT_MEASURED, SERVER_TIMING_KEPT, Slowest, checked, row
 from loadorch.stats.tables import Merged, Recorder
 from loadorch.verdict.evaluate import ThresholdResult
+from tests.support.project import SHARED
 from tests.synthetic import full_results
 
 
@@ -139,8 +141,31 @@ def test_junit_failure_text_holds_the_short_block() -> None:
     ev = doc.thresholds[-1].evidence
     result = ThresholdResult("http_req_duration{name:order}", "p(95)<20", 54.9, 20.0, "ms", 60, 0.01, "fail",
                              "failed: p(95)=54.9ms")
-    xml = render("s", "2026-01-01T00:00:00", "h", 1.0, [result], [], evidence=[short_text(ev)])
-    assert "evidence:" in xml and ev is not None and ev.slowest[0].trace_id in xml
+    short = short_text(ev)
+    xml = render("s", "2026-01-01T00:00:00", "h", 1.0, [result], [], evidence=[short])
+    failure = ET.fromstring(xml).find("testcase/failure")
+    assert failure is not None and ev is not None and ev.slowest[0].trace_id in short
+    # each said once: the message attribute the one-line verdict, the text the lines that decide it
+    assert failure.get("message") == "failed: p(95)=54.9ms" and failure.text == short
+    assert ev.slowest[0].trace_id not in (failure.get("message") or "")
+
+
+def test_junit_with_evidence_is_valid_against_the_strict_schema(tmp_path) -> None:
+    xsd = SHARED / "data" / "junit" / "JUnit.xsd"
+    if not xsd.exists():
+        pytest.skip("the strict JUnit schema (../shared/data/junit/JUnit.xsd) is not beside this checkout")
+    xmlschema = pytest.importorskip("xmlschema")
+    ev = _full().thresholds[-1].evidence
+    fail = ThresholdResult("http_req_duration{name:order}", "p(95)<20", 54.9, 20.0, "ms", 60, 0.01, "fail",
+                           "failed: p(95)=54.9ms")
+    near = ThresholdResult("http_req_duration{name:order}", "p(95)<55", 54.9, 55.0, "ms", 60, 0.5, "inconclusive",
+                           "inconclusive: within the error bound")
+    path = tmp_path / "junit.xml"
+    path.write_text(render("s", "2026-01-01T00:00:00", "h", 1.0, [fail, near], [],
+                           evidence=[short_text(ev)] * 2), encoding="utf-8")
+    xmlschema.XMLSchema(str(xsd)).validate(str(path))
+    cases = ET.parse(path).getroot().findall("testcase")
+    assert [(c[0].tag, "\n" in (c[0].get("message") or "")) for c in cases] == [("failure", False), ("error", False)]
 
 
 def test_the_time_split_says_not_measured_where_a_request_path_could_not_time_a_phase() -> None:
