@@ -110,7 +110,9 @@ def _slow_short(rows: Sequence[SlowRequest]) -> list[str]:
 
 
 def _split_line(s: TimeSplit) -> str:
-    return (f"{s.endpoint}, its {s.requests} slowest: connect {_share(s.connect)}, TLS {_share(s.tls)}, "
+    which = (f"its {s.requests} p95 requests (of {s.of}, from {s.from_ms:g} ms)"
+             if s.of is not None and s.from_ms is not None else f"its {s.requests} slowest")
+    return (f"{s.endpoint}, {which}: connect {_share(s.connect)}, TLS {_share(s.tls)}, "
             f"waiting {_share(s.waiting)}, receiving {_share(s.receiving)}")
 
 

@@ -20,7 +20,7 @@ from loadorch.report.evidence import (
 from loadorch.report.junit import render
 from loadorch.results import Evidence, results_of
 from loadorch.run.artifacts import dumps
-from loadorch.stats.exemplars import MAX_K, NOT_MEASURED, SERVER_TIMING_KEPT, Slowest, checked, row
+from loadorch.stats.exemplars import MAX_K, SERVER_TIMING_KEPT, Slowest, checked, row
 from loadorch.stats.tables import Merged, Recorder
 from loadorch.verdict.evaluate import ThresholdResult
 from tests.support.project import SHARED
@@ -166,16 +166,6 @@ def test_junit_with_evidence_is_valid_against_the_strict_schema(tmp_path) -> Non
     xmlschema.XMLSchema(str(xsd)).validate(str(path))
     cases = ET.parse(path).getroot().findall("testcase")
     assert [(c[0].tag, "\n" in (c[0].get("message") or "")) for c in cases] == [("failure", False), ("error", False)]
-
-
-def test_the_time_split_says_not_measured_where_a_request_path_could_not_time_a_phase() -> None:
-    from loadorch.report.evidence_http import time_split
-
-    lean = row("a", "GET", 200, 1000, 0.0, 100, 0, 800, 100)
-    locust_https = row("b", "GET", 200, 1000, 0.0, NOT_MEASURED, NOT_MEASURED, 900, NOT_MEASURED)
-    a, b = time_split([lean, lean, locust_https])
-    assert (a["endpoint"], a["requests"], a["connect"], a["tls"], a["waiting"], a["receiving"]) == ("a", 2, 0.1, 0.0, 0.8, 0.1)
-    assert (b["connect"], b["tls"], b["waiting"], b["receiving"]) == (None, None, 0.9, None)
 
 
 def test_a_secret_in_a_server_timing_desc_or_name_never_reaches_the_evidence() -> None:
