@@ -182,19 +182,3 @@ def test_a_secret_in_a_server_timing_desc_or_name_never_reaches_the_evidence() -
     results = results_of(json.loads(text), "r.json")
     rendered = short_text(results.thresholds[-1].evidence) + "\n".join(markdown_evidence(results.thresholds))
     assert "token=***" in rendered and "CANARY" not in rendered + html_evidence(results.thresholds)
-
-
-def test_compare_names_the_evidence_of_a_regressed_endpoint_both_runs_have() -> None:
-    from loadorch.report.evidence import compare_evidence
-
-    base = _full()
-    doc = full_results()
-    for s in doc["thresholds"][-1]["evidence"]["slowest"]:
-        s["duration_ms"] *= 3
-    cur = results_of(json.loads(dumps(doc)), "current/results.json")
-    lines = compare_evidence(base, cur, ["order", "list", "order"])
-    first_base = base.thresholds[-1].evidence.slowest[0]  # type: ignore[union-attr]
-    assert lines[0] == "### Evidence of the regressions" and lines[2] == "- order:"
-    assert f"{first_base.duration_ms:.1f} ms (trace {first_base.trace_id})" in lines[3]
-    assert f"{first_base.duration_ms * 3:.1f} ms" in lines[4] and "list" not in "\n".join(lines)  # list: no evidence
-    assert compare_evidence(base, cur, ["list"]) == []
