@@ -115,7 +115,7 @@ class Store:
         time.sleep(seconds)
         self._rows("SELECT ?", (seconds,))
 
-    def prepare_causes(self) -> None:
+    def prepare_causes(self, causes: tuple[str, ...] = ()) -> None:
         """The large unindexed table the db_causes knob reads, made once."""
         with self._write_lock:
             self._conn().execute(AUDIT_TABLE)

@@ -103,7 +103,9 @@ class PgStore(Store):
         with self._conn().cursor() as cur:
             cur.executemany(_pg(sql), rows)
 
-    def prepare_causes(self) -> None:
+    def prepare_causes(self, causes: tuple[str, ...] = ()) -> None:
+        """The tables the db_causes knob reads, made once: the 80,000-row one, and the cold one when a cause
+        reads it (`hash_spill`, `cold_read`)."""
         conn = self._conn()
         conn.execute(AUDIT_TABLE.replace("INTEGER PRIMARY KEY", "BIGSERIAL PRIMARY KEY"))
         if conn.execute("SELECT COUNT(*) AS n FROM audit_log").fetchone()["n"] == 0:
@@ -112,7 +114,9 @@ class PgStore(Store):
                 (AUDIT_ROWS,),
             )
             conn.execute("VACUUM ANALYZE audit_log")  # hint bits set now, not by the first request's scan
-        if conn.execute("SELECT to_regclass('cold_log') AS t").fetchone()["t"] is None:
+        if {"hash_spill", "cold_read"} & set(causes) and conn.execute(
+            "SELECT to_regclass('cold_log') AS t"
+        ).fetchone()["t"] is None:
             # 3/8 of shared_buffers: more than the quarter past which a scan reads through a ring, and written by
             # CREATE TABLE AS through its own ring, so most of it is not in shared_buffers afterwards
             blocks = int(conn.execute("SELECT setting::bigint AS n FROM pg_settings WHERE name = 'shared_buffers'")
