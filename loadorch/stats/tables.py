@@ -144,7 +144,7 @@ class Tables:
         }
         if self.exemplars.heaps:
             rows["exemplars"] = self.exemplars.rows()
-        if self.splits.table:
+        if self.splits:
             rows["splits"] = self.splits.rows()
         if self.window is not None:
             rows["window"] = series_rows(self.window)
@@ -329,8 +329,9 @@ class Recorder(Tables):
         not time one), into its latency bucket's sums (stats/timesplit.py); inside the window only."""
         if self.spans and phase_of(self.spans, at - self.t0) != PHASE_IN:
             return
-        name = key.name if key.name in self.endpoints.names else self.endpoints.admit(key.name)
-        self.splits.add(name, key.method, key.status, latency_us, *phases)
+        if key.name not in self.endpoints.names:
+            key = self.bounded(key)
+        self.splits.add(key, latency_us, *phases)
 
     def rows(self, ordered: bool, sparklines: bool = True) -> TablesJson:
         self._fold()
@@ -412,7 +413,7 @@ class Recorder(Tables):
             delta["le"] = [(key_id(k), counts) for k, counts in self.le.items()]
         if self.exemplars.heaps:
             delta["exemplars"] = self.exemplars.rows()
-        if self.splits.table:
+        if self.splits:
             delta["splits"] = self.splits.rows()
         folded = self.endpoints.folded
         if len(folded) > self.folded_sent:  # names folded since the last delta: the master's warning names them

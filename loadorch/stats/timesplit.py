@@ -1,7 +1,7 @@
 """Where the time goes in an endpoint's p95 requests (pure): connect, TLS, server waiting and receiving.
 
 Recorded on workers for every successful request inside the window, per request (name, method, status) and
-per latency bucket (the histograms' coarse buckets: 64 per doubling, exact under 128 us): the count of
+per latency bucket (64 per doubling, exact under 128 us, as the histograms' coarse buckets): the count of
 requests and the sums of their durations and of each phase. Shipped with each delta and added up by the
 master: sums add, so the merge is exact whatever the number of workers or deltas.
 
@@ -19,15 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from loadorch.stats.histogram import (
-    COARSE_SUB_BITS,
-    EXACT_BELOW,
-    SUB_BITS,
-    bounds_of,
-    bucket_of,
-    coarse_bucket,
-    nearest_rank,
-)
+from loadorch.stats.histogram import nearest_rank
 
 NOT_MEASURED = -1  # a phase the request path could not time (stats/exemplars.py's too); sticky in the sums
 PHASES = ("connect", "tls", "waiting", "receiving")
@@ -35,30 +27,47 @@ Key = tuple[str, str, int]  # request name, method, status
 # a wire row: [name, method, status, bucket, count, duration_us, connect_us, tls_us, waiting_us, receiving_us]
 Row = list[Any]
 _SHAPE = (str, str, int, int, int, int, int, int, int, int)
+SUB_BITS = 7  # a bucket: a duration's 7 leading bits (64 buckets per doubling, exact under 128 us)
 
 
 class TimeSplits:
-    """Per (name, method, status, bucket): [count, duration, connect, tls, waiting, receiving] in us."""
+    """Per (name, method, status, bucket): [count, duration, connect, tls, waiting, receiving] in us.
 
-    __slots__ = ("table",)
+    A worker adds into `live`, by its series key (no tuple built per request); `rows()` and `split()` read
+    both."""
+
+    __slots__ = ("live", "table")
 
     def __init__(self) -> None:
         self.table: dict[tuple[str, str, int, int], list[int]] = {}
+        self.live: dict[Any, dict[int, list[int]]] = {}  # series key (name, method, status attributes) -> buckets
 
-    def add(self, name: str, method: str, status: int, duration_us: int, connect_us: int, tls_us: int,
-            waiting_us: int, receiving_us: int) -> None:
-        """One successful request (a phase the path could not time: NOT_MEASURED)."""
-        key = (name, method, status, coarse_bucket(bucket_of(duration_us)))
-        acc = self.table.get(key)
+    def add(self, key: Any, duration_us: int, connect_us: int, tls_us: int, waiting_us: int,
+            receiving_us: int) -> None:
+        """One successful request of series `key` (a phase the path could not time: NOT_MEASURED)."""
+        shift = duration_us.bit_length() - SUB_BITS
+        bucket = duration_us if shift <= 0 else (shift << 8) | (duration_us >> shift)
+        buckets = self.live.get(key)
+        if buckets is None:
+            buckets = self.live[key] = {}
+        acc = buckets.get(bucket)
         if acc is None:
-            self.table[key] = [1, duration_us, connect_us, tls_us, waiting_us, receiving_us]
-            return
-        acc[0] += 1
-        acc[1] += duration_us
-        acc[2] = NOT_MEASURED if connect_us < 0 or acc[2] < 0 else acc[2] + connect_us
-        acc[3] = NOT_MEASURED if tls_us < 0 or acc[3] < 0 else acc[3] + tls_us
-        acc[4] = NOT_MEASURED if waiting_us < 0 or acc[4] < 0 else acc[4] + waiting_us
-        acc[5] = NOT_MEASURED if receiving_us < 0 or acc[5] < 0 else acc[5] + receiving_us
+            buckets[bucket] = [1, duration_us, connect_us, tls_us, waiting_us, receiving_us]
+        elif connect_us | tls_us | waiting_us | receiving_us | acc[2] | acc[3] | acc[4] | acc[5] >= 0:  # none -1
+            acc[0] += 1
+            acc[1] += duration_us
+            acc[2] += connect_us
+            acc[3] += tls_us
+            acc[4] += waiting_us
+            acc[5] += receiving_us
+        else:
+            buckets[bucket] = _added(acc, [1, duration_us, connect_us, tls_us, waiting_us, receiving_us])
+
+    def fold(self) -> None:
+        """The worker's live sums into the table (by request name, method and status)."""
+        for key, buckets in self.live.items():
+            self.merge([key.name, key.method, key.status, b, *acc] for b, acc in buckets.items())
+        self.live = {}
 
     def merge(self, rows: Iterable[Row]) -> None:
         for r in rows:
@@ -70,17 +79,23 @@ class TimeSplits:
                 self.table[key] = _added(acc, r[4:10])
 
     def rows(self) -> list[Row]:
+        self.fold()
         return [[*k, *acc] for k, acc in sorted(self.table.items())]
 
     def clear(self) -> None:
-        self.table = {}
+        self.table, self.live = {}, {}
 
     def __len__(self) -> int:
+        self.fold()
         return len(self.table)
+
+    def __bool__(self) -> bool:
+        return bool(self.table or self.live)
 
     def split(self, name: str, keys: Iterable[Key]) -> dict[str, Any] | None:
         """results.json's TimeSplit of these request keys (one endpoint's, all of them pooled), over their
         p95 requests; None when none was recorded."""
+        self.fold()
         buckets: dict[int, list[int]] = {}
         for (n, method, status, bucket), acc in self.table.items():
             if (n, method, status) in keys:
@@ -106,15 +121,10 @@ class TimeSplits:
         return out
 
 
-def low_us(coarse: int) -> int:
-    """The lowest duration (us) a coarse bucket (histogram.coarse_bucket) holds."""
-    if coarse < 2 << COARSE_SUB_BITS:
-        return coarse
-    if coarse < EXACT_BELOW:
-        shift = coarse.bit_length() - COARSE_SUB_BITS - 1
-        return (coarse >> shift) << shift
-    shift = SUB_BITS - COARSE_SUB_BITS
-    return bounds_of((coarse >> shift) << shift)[0]
+def low_us(bucket: int) -> int:
+    """The lowest duration (us) a bucket holds: exact under 2**SUB_BITS us, then SUB_BITS significant bits
+    (64 buckets per doubling: a bucket is at most 1/64 of its lowest value wide)."""
+    return bucket if bucket < 1 << SUB_BITS else (bucket & 0xFF) << (bucket >> 8)
 
 
 def _added(a: list[int], b: list[int]) -> list[int]:

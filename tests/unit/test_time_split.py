@@ -10,7 +10,7 @@ import pytest
 from loadorch.report.evidence_http import time_split
 from loadorch.stats.histogram import nearest_rank
 from loadorch.stats.tables import Merged, Recorder, SeriesKey
-from loadorch.stats.timesplit import NOT_MEASURED, TimeSplits, checked
+from loadorch.stats.timesplit import NOT_MEASURED, TimeSplits, checked, low_us
 
 GET = SeriesKey("u", "a", "read", "GET", 200, True)
 
@@ -61,12 +61,14 @@ def test_the_split_is_over_the_p95_requests_merged_exactly_across_workers() -> N
 
 def test_a_phase_a_request_path_could_not_time_is_not_measured_and_stays_so_when_merged() -> None:
     a, b = TimeSplits(), TimeSplits()
-    a.add("x", "GET", 200, 1000, 100, 0, 800, 100)
-    b.add("x", "GET", 200, 1000, NOT_MEASURED, NOT_MEASURED, 900, NOT_MEASURED)
+    x = SeriesKey("u", "x", "read", "GET", 200, True)
+    a.add(x, 1000, 100, 0, 800, 100)
+    b.add(x, 1000, NOT_MEASURED, NOT_MEASURED, 900, NOT_MEASURED)
+    b.add(x, 1000, 100, 0, 800, 100)  # measured again: the phase stays not measured
     a.merge(checked(b.rows()))
     split = a.split("x", {("x", "GET", 200)})
-    assert split is not None and (split["requests"], split["of"]) == (2, 2)
-    assert (split["connect"], split["tls"], split["waiting"], split["receiving"]) == (None, None, 0.85, None)
+    assert split is not None and (split["requests"], split["of"]) == (3, 3)
+    assert (split["connect"], split["tls"], split["waiting"], split["receiving"]) == (None, None, 0.8333, None)
     assert a.split("y", {("y", "GET", 200)}) is None
 
 
@@ -85,3 +87,18 @@ def test_a_malformed_split_row_refuses_the_whole_delta(bad: object) -> None:
     delta["splits"] = bad  # type: ignore[typeddict-item]
     with pytest.raises(ValueError):
         Merged(1.0).add_delta(0, delta)
+
+
+def test_the_buckets_are_ordered_and_at_most_a_64th_of_their_values_wide() -> None:
+    def bucket(us: int) -> int:
+        one = TimeSplits()
+        one.add(GET, us, 0, 0, 0, 0)
+        [b] = one.live[GET]
+        return b
+
+    values = (*range(0, 3000), *range(3000, 10**9, 99991), 2**40 + 12345)
+    buckets = [bucket(us) for us in values]
+    assert buckets == sorted(buckets)  # a longer request never in a lower bucket
+    for us, b in zip(values, buckets):
+        assert low_us(b) <= us and (us - low_us(b)) * 64 < max(low_us(b), 64), (us, b, low_us(b))
+    assert len(set(buckets)) < 128 + 64 * 34  # 64 a doubling above 128 us
