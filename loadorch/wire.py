@@ -232,7 +232,8 @@ class Plan(Wire):
     stats_path: str
     request_log_path: str | None
     scenario: Scenario
-    data: dict[str, dict[str, Any]]  # generators as traffic.data.generator_to_json writes them
+    # generators as traffic.data.generator_to_json writes them: the plan's wire form of each generator class
+    data: dict[str, dict[str, Any]]
     allocation: list[tuple[int, str, int]]  # (slot, user class, worker index)
     scenario_dir: str
     thresholds: list[ThresholdSpec]
@@ -328,7 +329,7 @@ class StatsMessage(Wire):
     cpu_wait: float | None = None
     steal: float | None = None
 
-    def to_wire(self) -> dict[str, Any]:
+    def to_wire(self) -> dict[str, Any]:  # the message as msgpack carries it across the process boundary
         """For msgpack, which carries the delta's packed tables as bytes (JSON would not)."""
         return self.model_dump(by_alias=True)
 

@@ -262,6 +262,7 @@ class VirtualUser:
         self.request_log = request_log
         self.captured: Captured = {}
         self.sequence = 0
+        # the user's own numbers, then its captures: any JSON value the target sent (traffic.request.Captured)
         self.fixed: dict[str, Any] = {"user": slot, "worker": worker, "iteration": 0}
         self.draws = gen.Draws(generators, self.rng, self.state, self.fixed)  # one per user, emptied per request
 

@@ -3,8 +3,8 @@ junit.xml (the deciding lines, short), summary.md and report.html (whole). Data 
 
 A layer (HTTP, database, browser, profiles ...) plugs in with two entries, and a field of
 `loadorch.results.Evidence`:
-- a builder in `BUILDERS`: `(ThresholdResult, RunRecord) -> dict` of Evidence fields for that row (empty:
-  nothing to show); builders run only for the rows `wants_evidence` picks;
+- a builder in `BUILDERS`: `(ThresholdResult, RunRecord) -> Evidence` with that layer's fields set (none
+  set: nothing to show); builders run only for the rows `wants_evidence` picks;
 - a `Layer` in `LAYERS`: its field's name and three renderers (short lines, markdown lines, HTML).
 Every renderer is bounded here again (lines, characters), whatever the data holds.
 """
@@ -38,21 +38,22 @@ def wants_evidence(verdict: str, observed: float | None, limit: float, error_bou
     return verdict == INCONCLUSIVE and observed is not None and abs(observed - limit) <= error_bound
 
 
-Builder = Callable[[ThresholdResult, "RunRecord"], dict[str, Any]]
+Builder = Callable[[ThresholdResult, "RunRecord"], Evidence]  # a partial Evidence: its layer's fields set
 
 
-def http_builder(result: ThresholdResult, record: RunRecord) -> dict[str, Any]:
+def http_builder(result: ThresholdResult, record: RunRecord) -> Evidence:
     from loadorch.report.evidence_http import http_evidence  # the HTTP layer's own module
 
     return http_evidence(result, record)
 
 
-def browser_builder(result: ThresholdResult, record: RunRecord) -> dict[str, Any]:
+def browser_builder(result: ThresholdResult, record: RunRecord) -> Evidence:
     """The browser layer: computed by the run from the kept page views (run/browsers.py `evidence`)."""
-    return {"browser": record.browser_evidence.get(f"{result.selector} {result.expression}")}
+    found = record.browser_evidence.get(f"{result.selector} {result.expression}")
+    return Evidence() if found is None else Evidence(browser=found)
 
 
-def profile_builder(result: ThresholdResult, record: RunRecord) -> dict[str, Any]:
+def profile_builder(result: ThresholdResult, record: RunRecord) -> Evidence:
     from loadorch.report.evidence_profile import profile_evidence  # the profilers' layer
 
     return profile_evidence(result, record)
@@ -62,15 +63,16 @@ def profile_builder(result: ThresholdResult, record: RunRecord) -> dict[str, Any
 BUILDERS: tuple[Builder, ...] = (http_builder, db_evidence, browser_builder, profile_builder)
 
 
-def evidence_json(result: ThresholdResult, record: RunRecord) -> dict[str, Any] | None:
-    """The evidence block of one row as JSON (Evidence's fields), None when the row gets none or no layer
-    had anything to show."""
+def evidence_of(result: ThresholdResult, record: RunRecord) -> Evidence | None:
+    """The evidence block of one row: every layer's non-empty fields in one Evidence, None when the row gets
+    none or no layer had anything to show."""
     if not wants_evidence(result.verdict, result.observed, result.limit, result.error_bound):
         return None
-    out: dict[str, Any] = {}
+    shown: dict[str, object] = {}
     for build in BUILDERS:
-        out.update({k: v for k, v in build(result, record).items() if v})
-    return out or None
+        part = build(result, record)
+        shown.update({name: value for name in part.model_fields_set if (value := getattr(part, name))})
+    return Evidence.model_validate(shown) if shown else None  # the parts' typed values, kept as they are
 
 
 # ---- rendering -------------------------------------------------------------------------------------------
