@@ -18,6 +18,8 @@ from tests.support.project import CliResult, Project
 
 SCENARIO = """
 name: evidence
+setup:
+  - {name: warm, repeat: 2, request: {path: /categories}}
 users:
   - name: shopper
     weight: 6
@@ -131,6 +133,8 @@ def test_every_request_carried_a_distinct_sampled_traceparent_of_this_run(run: R
     paths = [t["path"] for t in run.server.traces.values()]
     for name, path in (("py_http", "/products/2"), ("py_fast", "/products/3")):  # python users' too, each
         assert paths.count(path) >= run.doc["endpoints"][name]["count"] > 0
+    # the setup section's requests, sent by the controller: the run's ids, worker field ffff
+    assert [t["path"] for i, t in run.server.traces.items() if i[12:16] == "ffff"] == ["/categories"] * 2
 
 
 def test_a_python_users_slowest_requests_carry_the_trace_ids_the_server_saw(run: Run) -> None:
