@@ -66,6 +66,7 @@ class TablesJson(TypedDict, total=False):
     window: list[tuple[SeriesKeyJson, HistogramJson]]  # the measurement window's series (runs with a window)
     phases: list[tuple[str, str, bool, HistogramJson]]  # (phase, kind, ok) outside the window
     exemplars: list[list[Any]]  # the K slowest requests per endpoint in the window (stats/exemplars.py rows)
+    splits: list[list[Any]]  # phase sums per request and latency bucket in the window (stats/timesplit.py rows)
 
 
 PackedTable = bytes  # stats.delta.pack_table: a table's histograms in one bytes value (rows named by id)
@@ -91,6 +92,7 @@ class StatsDelta(TypedDict, total=False):
     phases: tuple[list[tuple[str, str, bool]], PackedTable]  # key rows (phase, kind, ok); rows by index
     folded: list[str]  # request names folded into "(other endpoints)" since the last delta (the first ones)
     exemplars: list[list[Any]]  # this delta's K slowest requests per endpoint (stats/exemplars.py rows)
+    splits: list[list[Any]]  # this delta's phase sums per request and latency bucket (stats/timesplit.py rows)
     total: Required[int]
 
 

@@ -148,6 +148,8 @@ def full_results() -> dict[str, Any]:
                 rec.record(key, int(ms * 1000), at, None if ok else "503 Service Unavailable",
                            service_us=int(ms * 900), db_queries=1 + e, example=None if ok else '{"error": "busy"}')
                 rec.record_checks(key, ["status"], [ok], None if ok else "HTTP 503", at)
+                if ok:  # where the time goes: every successful request's phases (the window's, by the recorder)
+                    rec.record_split(key, int(ms * 1000), (0, 0, int(ms * 900), int(ms * 100)), at)
                 if ok and 2.0 <= at < 8.0:  # in the window: the K slowest are kept, with a trace id each
                     us = int(ms * 1000)
                     slowest.append(exemplar(name, method, 200, us, 1767225600.0 + at, 0, 0, us * 9 // 10, us // 10,

@@ -16,9 +16,9 @@ from loadorch.config.goals import Goal
 from loadorch.config.profile import CompareBudgets
 from loadorch.db.compare import queries_rows
 from loadorch.errors import ExitCode
+from loadorch.report.compare_evidence import markdown_part, regressions_evidence
 from loadorch.report.compare_html import render_compare_html
 from loadorch.report.compare_md import budgets_line, junit, markdown
-from loadorch.report.evidence import compare_evidence
 from loadorch.results import Results
 from loadorch.run.artifacts import write_json, write_text
 from loadorch.stats.histogram import Histogram
@@ -113,8 +113,7 @@ def run_compare(base_dir: str, cur_dir: str, budgets: Budgets, out_dir: str | No
     base, cur = load_results(base_dir), load_results(cur_dir)
     result = compare_runs(base, cur, budgets, plan)
     text = markdown(result, base_dir, cur_dir, budgets)
-    regressed = [r.name for r in result.regressions if r.scope == "endpoint"]
-    text += "\n".join(compare_evidence(base, cur, regressed))  # the slowest requests of each, where both have them
+    text += "\n".join(markdown_part(regressions_evidence(base, cur, result.rows)))  # where both runs have it
     sys.stdout.write(text)
     out = out_dir or default_out(base_dir, cur_dir)
     write_text(os.path.join(out, "compare.md"), text)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from loadorch.report import evidence_browser
 from loadorch.report.evidence_db import db_evidence, db_html, db_markdown, db_short
-from loadorch.results import Evidence, Results, SlowRequest, ThresholdRow, TimeSplit
+from loadorch.results import Evidence, SlowRequest, ThresholdRow, TimeSplit
 from loadorch.verdict.evaluate import FAIL, INCONCLUSIVE, ThresholdResult
 
 if TYPE_CHECKING:
@@ -112,7 +112,9 @@ def _slow_short(rows: Sequence[SlowRequest]) -> list[str]:
 
 
 def _split_line(s: TimeSplit) -> str:
-    return (f"{s.endpoint}, its {s.requests} slowest: connect {_share(s.connect)}, TLS {_share(s.tls)}, "
+    which = (f"its {s.requests} p95 requests (of {s.of}, from {s.from_ms:g} ms)"
+             if s.of is not None and s.from_ms is not None else f"its {s.requests} slowest")
+    return (f"{s.endpoint}, {which}: connect {_share(s.connect)}, TLS {_share(s.tls)}, "
             f"waiting {_share(s.waiting)}, receiving {_share(s.receiving)}")
 
 
@@ -233,28 +235,3 @@ def html_evidence(rows: Sequence[ThresholdRow]) -> str:
         title = f"{row.selector} {row.expression}: {row.verdict}"
         out.append(f"<section><h3>{escape(title)}</h3>" + "".join(layer.html(v) for layer, v in parts) + "</section>")
     return "<h2>Evidence</h2>" + "".join(out) if out else ""
-
-
-def slowest_by_endpoint(doc: Results) -> dict[str, list[SlowRequest]]:
-    """Every slow request a run's evidence shows, by endpoint, slowest first (a request once)."""
-    out: dict[str, dict[str, SlowRequest]] = {}
-    for row in doc.thresholds:
-        for r in row.evidence.slowest if row.evidence is not None else ():
-            out.setdefault(r.endpoint, {})[r.trace_id or f"{r.at} {r.duration_ms}"] = r
-    return {name: sorted(rows.values(), key=lambda r: -r.duration_ms) for name, rows in out.items()}
-
-
-def compare_evidence(base: Results, cur: Results, regressed: Sequence[str]) -> list[str]:
-    """compare.md's part on the regressed endpoints both runs have evidence for: each run's slowest
-    requests, side by side (at most SHORT_SLOWEST each)."""
-    before, after = slowest_by_endpoint(base), slowest_by_endpoint(cur)
-    out: list[str] = []
-    for name in dict.fromkeys(regressed):
-        if name not in before or name not in after:
-            continue
-        out += [f"- {_cut(name, 120)}:"]
-        for label, rows in (("baseline", before[name]), ("current", after[name])):
-            shown = ", ".join(f"{r.duration_ms:.1f} ms" + (f" (trace {r.trace_id})" if r.trace_id else "")
-                              for r in rows[:SHORT_SLOWEST])
-            out.append(f"  - {label}: {_cut(shown, 400)}")
-    return ["### Evidence of the regressions", "", *out, ""] if out else []

@@ -25,33 +25,25 @@ def http_evidence(result: ThresholdResult, record: RunRecord) -> Evidence:
     if t is None or t.selector.metric not in LATENCY_METRICS or result.observed is None:
         return Evidence()  # not a latency gate, or no data: nothing to show
     merged = record.merged.windowed()
-    rows = matching(merged, tuple((k, v) for k, v in t.selector.tags if k not in NOT_REQUEST_TAGS))
+    tags = tuple((k, v) for k, v in t.selector.tags if k not in NOT_REQUEST_TAGS)
+    rows = matching(merged, tags)
     if not rows:
         why = ("no request of this selector was kept as an exemplar"
                if merged.exemplar_k else "exemplars are off in the profile (evidence.slowest: 0)")
         return Evidence(notes=[why])
     k = merged.exemplar_k or len(rows)
-    return Evidence(slowest=[slow_request(r, record.trace_url) for r in rows[:k]], time_split=time_split(rows))
+    return Evidence(slowest=[slow_request(r, record.trace_url) for r in rows[:k]], time_split=time_split(merged, tags))
 
 
-def time_split(rows: list[Row]) -> list[TimeSplit]:
-    """Per endpoint, each phase's share of its kept slowest requests' summed duration (None where a
-    request path did not measure it)."""
-    by_endpoint: dict[str, list[Row]] = {}
-    for r in rows:
-        by_endpoint.setdefault(r[0], []).append(r)
-    out = []
-    for name, kept in sorted(by_endpoint.items()):
-        total = sum(r[3] for r in kept)
-        out.append(TimeSplit(endpoint=name, requests=len(kept), connect=_share(kept, total, 5),  # the row's columns
-                             tls=_share(kept, total, 6), waiting=_share(kept, total, 7),
-                             receiving=_share(kept, total, 8)))
-    return out
-
-
-def _share(kept: list[Row], total: int, i: int) -> float | None:
-    measured = total > 0 and all(r[i] != NOT_MEASURED for r in kept)
-    return round(sum(r[i] for r in kept) / total, 4) if measured else None
+def time_split(merged: Merged, tags: tuple[tuple[str, str], ...]) -> list[TimeSplit]:
+    """Per endpoint of the selector, each phase's share of its p95 requests' summed duration
+    (stats/timesplit.py; None where a request path did not measure it)."""
+    keys: dict[str, set[tuple[str, str, int]]] = {}
+    for key in merged.series:
+        if key.ok and merged.matches(key, tags):
+            keys.setdefault(key.name, set()).add((key.name, key.method, key.status))
+    splits = (merged.splits.split(name, wanted) for name, wanted in sorted(keys.items()))
+    return [TimeSplit.model_validate(s) for s in splits if s is not None]
 
 
 def matching(merged: Merged, tags: tuple[tuple[str, str], ...]) -> list[Row]:

@@ -168,6 +168,7 @@ def _histograms(merged: Merged) -> MergedJson:
     out.pop("endpoint_step", None)
     out.pop("exemplars", None)  # shown in the thresholds' evidence
     out.pop("exemplar_k", None)
+    out.pop("splits", None)  # read in the thresholds' evidence (time_split)
     return out
 
 

@@ -249,7 +249,7 @@ def _handle(
     if route == "knobs.set":
         server.knobs.update(_object(body))
         if server.knobs.db_causes:
-            store.prepare_causes()
+            store.prepare_causes(tuple(server.knobs.db_causes))
         return 200, server.knobs.snapshot()
     if route == "openapi":
         from loadorch.target.openapi import document

@@ -277,3 +277,17 @@ def test_each_page_shows_its_weight_by_type_in_results_and_the_report() -> None:
     md = "\n".join(markdown_section(doc))
     assert "Page weight per view" in md and "| home   | script" in md and "400.2 KiB" in md
     assert "<h3>Page weight per view</h3>" in html_section(doc)
+
+
+def test_the_sink_reads_a_views_evidence_back_as_sent_and_leaves_out_one_that_does_not_read() -> None:
+    from loadorch.browser.sink import _evidence
+
+    sent = clean(_view(2000.0, "#hero"), _view(2000.0, "")["weight"], Redactor()).to_wire()
+    back = _evidence(json.loads(json.dumps(sent)))
+    assert back is not None and back.lcp is not None and back.lcp.element == "#hero"
+    assert back.weight is not None and back.weight["types"]["script"] == [1, 200_000, 200_000]
+    stats = BrowserStats()
+    for bad in ({"lcp": {"element": "#hero"}}, {"lcp": 3}, {"junk": {}}, "evidence", None):
+        assert _evidence(bad) is None
+        stats.record_view("shopper", "home", 1.0, {"lcp": 2000.0}, _evidence(bad))  # the view still counts
+    assert stats.views == 5 and not stats.kept("browser_web_vital_lcp")
