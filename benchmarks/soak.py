@@ -1,14 +1,15 @@
 """A day-long run on an accelerated clock: the real master's memory, the live metrics' series count, and
 the size of results.json and report.html after 1, 6 and 24 simulated hours (numbers, not assertions).
 
-    python3 benchmarks/soak.py [--hours 1,6,24] [--speed 100] [--endpoints 20] [--workers 2]
+    python3 benchmarks/soak.py [--hours 1,6,24] [--endpoints 20] [--workers 2] [--keep DIR]
 
-The master is the real one (`python -m loadorch.runtime master`, live metrics on) with its clock sped up
-`--speed` times: its `time.monotonic` and `time.time` run that much faster (a small wrapper installs them
-before loadorch is imported), so its duration, progress, load samples and metrics ticks happen in
-simulated seconds. The workers are tests/simworkers.py (the real protocol and the real Recorder's deltas)
-reporting once per simulated second (`--speed` reports a real second per worker), each report one
-simulated second later in the timeline (its interval slot), so 24 hours are 86,400 reports per worker.
+The master is the real one (`python -m loadorch.runtime master`, live metrics on) on a simulated clock:
+a small wrapper, installed before loadorch is imported, makes its `time.monotonic` and `time.time` read a
+shared file the driver writes. The workers are tests/simworkers.py (the real protocol and the real
+Recorder's deltas); while the load runs, each burst of reports (one per worker, one simulated second of
+the run at its interval slot) moves the clock one second on, as fast as the master merges them (at most
+30 bursts ahead of its progress line's request count), so its duration, progress, load samples and
+metrics ticks happen in simulated seconds and 24 hours are 86,400 reports per worker, none dropped.
 Heartbeats and Locust's own stats keep their real period (the master's Locust side runs on the real
 clock). Along the way: the master's resident memory (VmRSS) about every simulated 10 minutes, and
 /metrics scraped near the start, the middle and the end (series = sample lines). After the run, what the
@@ -26,6 +27,7 @@ import argparse
 import json
 import mmap
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -177,7 +179,7 @@ def drive(sim: Simulation, clock: SimClock, merged: list[int], nudges: list[int]
         sent_after.append(sum(w.total for w in sim.workers))
 
 
-def one(hours: float, endpoints: int, workers: int) -> dict[str, Any]:
+def one(hours: float, endpoints: int, workers: int, keep: str | None = None) -> dict[str, Any]:
     seconds = hours * 3600
     with tempfile.TemporaryDirectory(prefix="loadorch-soak-") as tmp:
         root = Path(tmp)
@@ -242,6 +244,10 @@ def one(hours: float, endpoints: int, workers: int) -> dict[str, Any]:
         built = subprocess.run([sys.executable, __file__, "--build", str(stats), "--workers", str(workers)],
                                capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
         controller = json.loads(built.stdout)
+        if keep:
+            os.makedirs(keep, exist_ok=True)
+            for name in ("stats.json", "results.json", "report.html"):
+                shutil.copy(root / name, os.path.join(keep, f"{hours:g}h-{name}"))
         sent = sum(w.total for w in sim.workers)
         return {"hours": hours, "wall_s": wall, "rss": rss, "scrapes": scrapes, "sent": sent, "nudges": nudges[0],
                 "peak_master_mb": max(mb for _, mb in rss), **controller}  # fmt: skip
@@ -292,6 +298,7 @@ def main() -> int:
     parser.add_argument("--hours", default="1,6,24")
     parser.add_argument("--endpoints", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--keep", help="copy each run's stats.json, results.json and report.html into this folder")
     parser.add_argument("--build", help=argparse.SUPPRESS)  # the controller's part, in its own process
     args = parser.parse_args()
     if args.build:
@@ -300,13 +307,15 @@ def main() -> int:
     print(f"{args.workers} simulated workers x {args.endpoints} endpoints; "
           f"load average {loadavg()}", flush=True)  # fmt: skip
     for hours in (float(h) for h in args.hours.split(",")):
-        r = one(hours, args.endpoints, args.workers)
+        r = one(hours, args.endpoints, args.workers, args.keep)
         marks = [next((f"{mb:.1f}" for h, mb in r["rss"] if h >= at), "-") for at in (0.1, 1, 6, 12, 18, 23.8)]
         print(f"\n{hours:g} h simulated in {r['wall_s']:.0f} s; load average {loadavg()}")
         print(f"  requests merged {r['requests']:,} of {r['sent']:,} sent; master elapsed {r['elapsed_s']:.0f} s; "
               f"stats lag p99 {r['lag_p99_s']} s (simulated); {r['nudges']} simulated seconds without reports")  # fmt: skip
         print(f"  master RSS MB at 0.1/1/6/12/18/23.8 h: {' / '.join(marks)}; peak {r['peak_master_mb']:.1f}")
-        print(f"  master RSS samples (h, MB): {' '.join(f'{h:.1f}:{mb:.1f}' for h, mb in r['rss'][::6] + r['rss'][-1:])}")
+        print(
+            f"  master RSS samples (h, MB): {' '.join(f'{h:.1f}:{mb:.1f}' for h, mb in r['rss'][::6] + r['rss'][-1:])}"
+        )
         print(f"  /metrics series (h, count): {' '.join(f'{h:.2f}:{n}' for h, n in r['scrapes'])}")
         print(f"  load points {r['load_points']}, timeline {r['timeline_slots']} slots of {r['slot_s']:g} s")
         print(f"  stats.json {r['stats_json_kb']:.0f} KiB, results.json {r['results_json_kb']:.0f} KiB, "
