@@ -134,12 +134,17 @@ class SlowRequest(Section):
 
 
 class TimeSplit(Section):
-    """Where an endpoint's slowest requests (the K kept, `requests` of them) spend their time: each phase's
-    share of their summed duration (0 to 1; None: not measured on this request path). What is left over
-    (sending the request, the client's own time) is 1 minus their sum."""
+    """Where an endpoint's p95 requests spend their time: each phase's share of their summed duration (0 to
+    1; None: not measured on this request path). What is left over (sending the request, the client's own
+    time, an open model's wait for a free user) is 1 minus their sum. The p95 requests are the `requests` of
+    its `of` successful ones in the latency buckets from p95's upward (stats/timesplit.py): every request
+    at or above p95 and the few of p95's bucket below it, each within 1.6 % of p95; `from_ms` is where they
+    start."""
 
     endpoint: str
     requests: int
+    of: int | None = None
+    from_ms: float | None = None
     connect: float | None = None
     tls: float | None = None
     waiting: float | None = None

@@ -66,6 +66,7 @@ class TablesJson(TypedDict, total=False):
     window: list[tuple[SeriesKeyJson, HistogramJson]]  # the measurement window's series (runs with a window)
     phases: list[tuple[str, str, bool, HistogramJson]]  # (phase, kind, ok) outside the window
     exemplars: list[list[Any]]  # the K slowest requests per endpoint in the window (stats/exemplars.py rows)
+    splits: list[list[Any]]  # phase sums per request and latency bucket in the window (stats/timesplit.py rows)
 
 
 PackedTable = bytes  # stats.delta.pack_table: a table's histograms in one bytes value (rows named by id)
@@ -91,6 +92,7 @@ class StatsDelta(TypedDict, total=False):
     phases: tuple[list[tuple[str, str, bool]], PackedTable]  # key rows (phase, kind, ok); rows by index
     folded: list[str]  # request names folded into "(other endpoints)" since the last delta (the first ones)
     exemplars: list[list[Any]]  # this delta's K slowest requests per endpoint (stats/exemplars.py rows)
+    splits: list[list[Any]]  # this delta's phase sums per request and latency bucket (stats/timesplit.py rows)
     total: Required[int]
 
 
@@ -230,7 +232,8 @@ class Plan(Wire):
     stats_path: str
     request_log_path: str | None
     scenario: Scenario
-    data: dict[str, dict[str, Any]]  # generators as traffic.data.generator_to_json writes them
+    # generators as traffic.data.generator_to_json writes them: the plan's wire form of each generator class
+    data: dict[str, dict[str, Any]]
     allocation: list[tuple[int, str, int]]  # (slot, user class, worker index)
     scenario_dir: str
     thresholds: list[ThresholdSpec]
@@ -326,7 +329,7 @@ class StatsMessage(Wire):
     cpu_wait: float | None = None
     steal: float | None = None
 
-    def to_wire(self) -> dict[str, Any]:
+    def to_wire(self) -> dict[str, Any]:  # the message as msgpack carries it across the process boundary
         """For msgpack, which carries the delta's packed tables as bytes (JSON would not)."""
         return self.model_dump(by_alias=True)
 

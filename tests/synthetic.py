@@ -7,7 +7,7 @@ from typing import Any
 
 from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
 from loadorch.report.results import LoadRecord, RunRecord, build
-from loadorch.results import Browser, DbCollector, Integrity, Results, results_of
+from loadorch.results import Browser, Integrity, ProfileSection, Results, SlowPlan, results_of
 from loadorch.stats.exemplars import row as exemplar
 from loadorch.stats.tables import Merged, Recorder, SeriesKey
 from loadorch.verdict.evaluate import evaluate, overall
@@ -148,6 +148,8 @@ def full_results() -> dict[str, Any]:
                 rec.record(key, int(ms * 1000), at, None if ok else "503 Service Unavailable",
                            service_us=int(ms * 900), db_queries=1 + e, example=None if ok else '{"error": "busy"}')
                 rec.record_checks(key, ["status"], [ok], None if ok else "HTTP 503", at)
+                if ok:  # where the time goes: every successful request's phases (the window's, by the recorder)
+                    rec.record_split(key, int(ms * 1000), (0, 0, int(ms * 900), int(ms * 100)), at)
                 if ok and 2.0 <= at < 8.0:  # in the window: the K slowest are kept, with a trace id each
                     us = int(ms * 1000)
                     slowest.append(exemplar(name, method, 200, us, 1767225600.0 + at, 0, 0, us * 9 // 10, us // 10,
@@ -165,11 +167,11 @@ def full_results() -> dict[str, Any]:
     db.slow_top = [{"statement": "SELECT ... FROM items WHERE id = $1", "count": 3, "max_ms": 61.5}]
     db.probe = [ProbeRow("list", "shopper", "read", "GET", 11, 11, (
         Repeated("SELECT ... FROM items WHERE id = $1", 10, "SELECT * FROM lists WHERE id > $1 LIMIT $2"),))]
-    db.plans = [{"statement": "SELECT * FROM items WHERE id = $1", "count": 3, "plans": 3,
+    db.plans = [SlowPlan.model_validate({"statement": "SELECT * FROM items WHERE id = $1", "count": 3, "plans": 3,
                  "plan": {"duration_ms": 61.5, "estimate": False,
                           "lines": ["Seq Scan on items (rows=1, loops=1, removed by filter=20000)",
                                     "     Filter: (id = ?)"]},
-                 "flags": [{"kind": "seq_scan", "text": "sequential scan of items: 20,001 rows read"}]}]
+                 "flags": [{"kind": "seq_scan", "text": "sequential scan of items: 20,001 rows read"}]})]
     db.top = [{"statement": "SELECT ... FROM items WHERE id = $1", "calls": 120, "total_ms": 48.2, "mean_ms": 0.402}]
     for t in range(3):
         db.add_sample(float(t + 1), 60)
@@ -191,14 +193,14 @@ def full_results() -> dict[str, Any]:
         users=4, host="http://127.0.0.1:1", start="2026-01-01T00:00:00+00:00", end="2026-01-01T00:00:10+00:00",
         versions={"loadorch": "test", "locust": "test"}, verdict=overall(results, checks), exit_code=1,
         merged=merged, elapsed_s=10.0, stop_reason="duration", thresholds=results, checks=checks,
-        integrity=Integrity.model_validate(integrity), duration_s=10.0, database=DbCollector.model_validate(db.to_json()),
+        integrity=Integrity.model_validate(integrity), duration_s=10.0, database=db.to_collector(),
         browser=Browser.model_validate(browser_block(browser)),
         window=((2.0, 8.0),), window_source="profile", tags={"team": "shop"},
         trace_url="https://tempo.example/trace/{trace_id}",
         load=LoadRecord("open", 4, 0.0, ((10.0, 12.0, 10.0),), [[0.0, 0, 0, 0, 0], [5.0, 4, 60, 60, 0], [10.0, 4, 121, 120, 1]]),
         live_metrics={"threshold_states_from": "gate", "threshold_states": {"http_req_failed rate<0.01": "fail"}},
         warnings=["metrics push failed 1 times and dropped 0 pushes (timeout); the final push landed"],
-        profiles=PROFILES,
+        profiles=[ProfileSection.model_validate(p) for p in PROFILES],
     )  # fmt: skip
     return build(record).to_json()
 

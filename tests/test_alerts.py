@@ -110,7 +110,7 @@ def test_too_few_samples_in_the_window_never_fire(project: Project, tmp_path: Pa
     tools.require("prometheus")
     project.write("scenarios/s.yaml", SCENARIO)
     project.write("profiles/p.yaml", PROFILE.replace("min_samples: 4", "min_samples: 100"))
-    assert project.run("alerts", "p", "--out", "rules.yml", "--for", "0s").code == 0
+    assert project.cli("alerts", "p", "--out", "rules.yml", "--for", "0s").code == 0
     tests = {"rule_files": [str(project.root / "rules.yml")], "evaluation_interval": "15s", "tests": [{
         "interval": "15s",
         "input_series": _lcp("p", {"1.0": 0, "2.5": 0, "5.0": 4, "+Inf": 4}),  # 16 a minute, all slow
@@ -124,6 +124,6 @@ def test_too_few_samples_in_the_window_never_fire(project: Project, tmp_path: Pa
 def test_a_profile_that_does_not_validate_writes_no_rules(project: Project) -> None:
     project.write("scenarios/s.yaml", SCENARIO)
     project.write("profiles/p.yaml", PROFILE.replace("window: 1m", "window: soon"))
-    result = project.run("alerts", "p", "--out", "rules.yml")
+    result = project.cli("alerts", "p", "--out", "rules.yml")
     assert result.code == 3 and "monitor.window" in result.err and not (project.root / "rules.yml").exists()
 

@@ -1,4 +1,6 @@
-"""The installed command as users meet it: validate, list, run's resolution, exit codes, no tracebacks."""
+"""The installed command as users meet it: validate, list, run's resolution, exit codes, no tracebacks. The
+process boundary is tested with real subprocesses (run_cli, Project.run); what a command says about bad input
+is tested through `main` in this process (Project.cli), which a subprocess only makes a second slower."""
 
 from __future__ import annotations
 
@@ -54,7 +56,7 @@ def test_bad_scenarios_exit_3_with_location(project: Project, case: str) -> None
     project.write("scenarios/simple.yaml", text)
     project.write("profiles/p.yaml", SIMPLE_PROFILE)
     for args in (("validate",), ("run", "p")):
-        r = project.run(*args)
+        r = project.cli(*args)
         assert r.code == 3, (args, r.out, r.err)
         assert expected in r.err, r.err
         assert_no_traceback(r)
@@ -90,7 +92,7 @@ def test_unknown_profile_exits_2_with_known_names(simple_project: Project) -> No
     ("run", "p", "--junit", "profiles"), ("run", "p", "--iterations", "-1"),
 ])
 def test_usage_errors_exit_2(simple_project: Project, args: tuple[str, ...]) -> None:
-    r = simple_project.run(*args)
+    r = simple_project.cli(*args)
     assert r.code == 2, (args, r.err)
     assert_no_traceback(r)
 
@@ -98,15 +100,15 @@ def test_usage_errors_exit_2(simple_project: Project, args: tuple[str, ...]) -> 
 def test_many_problems_reported_at_once(project: Project) -> None:
     project.write("scenarios/simple.yaml", SIMPLE_SCENARIO)
     project.write("profiles/p.yaml", "scenario: ../scenarios/simple.yaml\nhost: nope\nload: {users: -1, duration: x}\nwrokers: 2\n")
-    r = project.run("validate")
+    r = project.cli("validate")
     assert r.code == 3
     assert "4 problems" in r.err or "5 problems" in r.err
     assert "did you mean 'workers'?" in r.err
 
 
 def test_validate_named_files_and_scenarios(simple_project: Project) -> None:
-    assert simple_project.run("validate", "p").code == 0
-    assert simple_project.run("validate", "scenarios/simple.yaml").code == 0
+    assert simple_project.cli("validate", "p").code == 0
+    assert simple_project.cli("validate", "scenarios/simple.yaml").code == 0
 
 
 def test_out_folder_holds_one_run(simple_project: Project) -> None:
@@ -149,7 +151,7 @@ def test_absurd_durations_are_refused_with_the_maximum_at_validate_and_run(
     project.write("scenarios/simple.yaml", SIMPLE_SCENARIO)
     project.write("profiles/p.yaml", f"scenario: ../scenarios/simple.yaml\nhost: embedded\nload: {load}\n")
     for command in (("validate", "p"), ("run", "p", "--out", "o")):
-        r = project.run(*command)
+        r = project.cli(*command)
         assert r.code == 3, (command, r.err)
         assert where in r.err and "maximum of 31 days" in r.err, r.err
         assert_no_traceback(r)
@@ -158,7 +160,7 @@ def test_absurd_durations_are_refused_with_the_maximum_at_validate_and_run(
 
 @pytest.mark.parametrize("flag", [("--duration", "99999999h"), ("--duration", "745h"), ("--metrics-grace", "1000000000000")])
 def test_absurd_duration_flags_are_usage_errors(simple_project: Project, flag: tuple[str, str]) -> None:
-    r = simple_project.run("run", "p", *flag, "--out", "o")
+    r = simple_project.cli("run", "p", *flag, "--out", "o")
     assert r.code == 2, r.err
     assert f"argument {flag[0]}" in r.err and "maximum of 31 days" in r.err, r.err
     assert_no_traceback(r)
@@ -166,7 +168,7 @@ def test_absurd_duration_flags_are_usage_errors(simple_project: Project, flag: t
 
 
 def test_a_ramp_longer_than_the_maximum_is_a_usage_error_as_a_flag(simple_project: Project) -> None:
-    r = simple_project.run("run", "p", "--spawn-rate", "0.0000001", "--iterations", "2", "--out", "o")
+    r = simple_project.cli("run", "p", "--spawn-rate", "0.0000001", "--iterations", "2", "--out", "o")
     assert r.code == 2 and "--spawn-rate: starting 2 users at 1e-07 per second" in r.err, r.err
     assert "maximum of 31 days" in r.err and not (simple_project.root / "o").exists()
     assert_no_traceback(r)
@@ -179,7 +181,7 @@ def test_a_trace_url_without_its_trace_id_is_a_located_configuration_error(proje
     project.write("profiles/p.yaml", "scenario: ../scenarios/simple.yaml\nhost: http://127.0.0.1:9\n"
                   "load: {users: 1, duration: 1s}\ntrace: {url: https://tempo.example/trace/}\n"
                   "evidence: {slowest: 51}\nthresholds: {server_timing: [p(95)<10]}\n")
-    r = project.run("validate", "p")
+    r = project.cli("validate", "p")
     assert r.code == 3, r.err
     assert "p.yaml" in r.err and "trace.url" in r.err and "{trace_id}" in r.err and "evidence.slowest" in r.err
     assert "names no Server-Timing entry" in r.err

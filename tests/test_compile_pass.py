@@ -77,7 +77,7 @@ def test_validate_and_run_refuse_alike(project: Project, case: str) -> None:
     project.write("scenarios/users.py", "from locust import HttpUser\n\n\nclass Shoper(HttpUser):\n    pass\n")
     project.write("profiles/p.yaml", profile)
     for args in (("validate",), ("run", "p", "--out", "o")):
-        r = project.run(*args)
+        r = project.cli(*args)
         assert r.code == 3, (args, r.out, r.err)
         assert expected in r.err, (args, r.err)
         assert_no_traceback(r)

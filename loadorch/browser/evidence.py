@@ -13,10 +13,19 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from loadorch.browser.attribution import MAX_SELECTOR, MAX_URL
-from loadorch.browser.exemplars import Exemplar, pick
+from loadorch.browser.exemplars import Exemplar, PageEvidence, pick
 from loadorch.browser.stats import BrowserStats, unit_of
-from loadorch.browser.weight import TOP, TYPES
+from loadorch.browser.weight import TOP, TYPES, WeightJson
 from loadorch.config.thresholds import Threshold
+from loadorch.results import (
+    BrowserEvidence,
+    BrowserView,
+    ClsAttribution,
+    FrameScript,
+    InpAttribution,
+    LcpAttribution,
+    ShiftSource,
+)
 from loadorch.traffic.redact import MASK, Redactor
 
 MAX_SOURCES = 5
@@ -53,82 +62,79 @@ def _rect(value: Any) -> list[int] | None:
     return None
 
 
-def _lcp(a: Mapping[str, Any], r: Redactor) -> dict[str, Any]:
-    return {
-        "element": _text(a.get("element"), r),
-        "url": _url(a.get("url"), r),
-        **{k: _num(a.get(k)) for k in LCP_PARTS},
-    }
+def _lcp(a: Mapping[str, Any], r: Redactor) -> LcpAttribution:  # a: the page's JSON (PageReport), untrusted
+    parts = [_num(a.get(k)) for k in LCP_PARTS]
+    return LcpAttribution(element=_text(a.get("element"), r), url=_url(a.get("url"), r), ttfb=parts[0],
+                          load_delay=parts[1], load_duration=parts[2], render_delay=parts[3])
 
 
-def _inp(a: Mapping[str, Any], r: Redactor) -> dict[str, Any]:
+def _script(s: Mapping[str, Any], r: Redactor) -> FrameScript:  # s: the page's JSON, untrusted
+    return FrameScript(url=_url(s.get("url"), r), invoker=_text(s.get("invoker"), r, MAX_URL),
+                       type=_text(s.get("type"), r, 40), duration=_num(s.get("duration")))
+
+
+def _inp(a: Mapping[str, Any], r: Redactor) -> InpAttribution:  # a: the page's JSON (PageReport), untrusted
     scripts = [s for s in a.get("scripts") or [] if isinstance(s, dict)][:MAX_SCRIPTS]
-    return {
-        "target": _text(a.get("target"), r),
-        "type": "keyboard" if a.get("type") == "keyboard" else "pointer",
-        "event": _text(a.get("event"), r, 40),
-        "time": _num(a.get("time")),
-        **{k: _num(a.get(k)) for k in INP_PARTS},
-        "scripts": [
-            {
-                "url": _url(s.get("url"), r),
-                "invoker": _text(s.get("invoker"), r, MAX_URL),
-                "type": _text(s.get("type"), r, 40),
-                "duration": _num(s.get("duration")),
-            }
-            for s in scripts
-        ],
-    }
+    parts = [_num(a.get(k)) for k in INP_PARTS]
+    return InpAttribution(
+        target=_text(a.get("target"), r),
+        type="keyboard" if a.get("type") == "keyboard" else "pointer",
+        event=_text(a.get("event"), r, 40),
+        time=_num(a.get("time")),
+        input_delay=parts[0],
+        processing=parts[1],
+        presentation=parts[2],
+        scripts=[_script(s, r) for s in scripts],
+    )
 
 
-def _cls(a: Mapping[str, Any], r: Redactor) -> dict[str, Any]:
+def _cls(a: Mapping[str, Any], r: Redactor) -> ClsAttribution:  # a: the page's JSON (PageReport), untrusted
     sources = [s for s in a.get("sources") or [] if isinstance(s, dict)][:MAX_SOURCES]
-    return {
-        "value": _num(a.get("value")),
-        "time": _num(a.get("time")),
-        "sources": [
-            {
-                "element": _text(s.get("element"), r),
-                "previous": _rect(s.get("previous")),
-                "current": _rect(s.get("current")),
-            }
+    return ClsAttribution(
+        value=_num(a.get("value")),
+        time=_num(a.get("time")),
+        sources=[
+            ShiftSource(element=_text(s.get("element"), r), previous=_rect(s.get("previous")),
+                        current=_rect(s.get("current")))
             for s in sources
         ],
-    }
+    )
 
 
-def _weight(w: Mapping[str, Any], r: Redactor) -> dict[str, Any] | None:
+def _weight(w: WeightJson, r: Redactor) -> WeightJson | None:
     types = w.get("types")
     if not isinstance(types, dict):
         return None
     rows = {t: [int(_num(x)) for x in types.get(t, [0, 0, 0])[:3]] for t in TYPES}
     largest = [
-        [int(_num(x[0])), int(_num(x[1])), str(x[2]) if x[2] in TYPES else "other", _url(x[3], r)]
+        (int(_num(x[0])), int(_num(x[1])), str(x[2]) if x[2] in TYPES else "other", _url(x[3], r))
         for x in (w.get("largest") or [])[: TOP * len(TYPES)]
-        if isinstance(x, list) and len(x) == 4
+        if isinstance(x, (list, tuple)) and len(x) == 4
     ]
     return {"types": {t: v if len(v) == 3 else [0, 0, 0] for t, v in rows.items()}, "largest": largest}
 
 
-def clean(attr: Any, weight: Any, redactor: Redactor) -> dict[str, Any]:
-    """A page view's evidence as the worker sends it: {lcp, inp, cls, weight}, each present when measured."""
-    out: dict[str, Any] = {}
+def clean(attr: object, weight: WeightJson | None, redactor: Redactor) -> PageEvidence:
+    """A page view's evidence as the worker sends it: lcp, inp, cls (from the page's report `attr`, untrusted
+    JSON) and weight (the DevTools network events' tally, checked again), each present when measured."""
+    lcp = inp = cls = None
     if isinstance(attr, dict):
-        for name, build in (("lcp", _lcp), ("inp", _inp), ("cls", _cls)):
-            if isinstance(attr.get(name), dict):
-                out[name] = build(attr[name], redactor)
-    if isinstance(weight, dict):
-        w = _weight(weight, redactor)
-        if w is not None:
-            out["weight"] = w
-    return out
+        lcp = _lcp(attr["lcp"], redactor) if isinstance(attr.get("lcp"), dict) else None
+        inp = _inp(attr["inp"], redactor) if isinstance(attr.get("inp"), dict) else None
+        cls = _cls(attr["cls"], redactor) if isinstance(attr.get("cls"), dict) else None
+    w = _weight(weight, redactor) if isinstance(weight, dict) else None
+    return PageEvidence(lcp=lcp, inp=inp, cls=cls, weight=w)
 
 
-def _view(role: str, e: Exemplar) -> dict[str, Any]:
-    return {"role": role, "value": e.value, "page": e.page, "user": e.user, "at_s": round(e.at_s, 3), **e.detail}
+def _view(role: str, e: Exemplar) -> BrowserView:
+    view = BrowserView(role=role, value=e.value, page=e.page, user=e.user, at_s=round(e.at_s, 3))
+    d = e.detail
+    part = "lcp" if isinstance(d, LcpAttribution) else "inp" if isinstance(d, InpAttribution) else (
+        "cls" if isinstance(d, ClsAttribution) else "weight")
+    return view.model_copy(update={part: d})  # the one part it has, as set (results.json shows set fields)
 
 
-def for_gate(t: Threshold, stats: BrowserStats, observed: float | None) -> dict[str, Any] | None:
+def for_gate(t: Threshold, stats: BrowserStats, observed: float | None) -> BrowserEvidence | None:
     """The evidence of a browser gate: the kept view nearest the gate's value (`at`, the p75 view of a
     p(75) gate) and the worst view (`worst`, left out when it is the same view), with what each page
     measured. None when no view of the gate's series was kept (Lighthouse results, no attribution)."""
@@ -139,4 +145,4 @@ def for_gate(t: Threshold, stats: BrowserStats, observed: float | None) -> dict[
     views = [_view(t.expression.label if t.expression.aggregation != "max" else "max", at)]
     if worst is not at:
         views.append(_view("worst", worst))
-    return {"metric": metric, "unit": unit_of(metric), "views": views}
+    return BrowserEvidence(metric=metric, unit=unit_of(metric), views=views)

@@ -10,11 +10,35 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from loadorch.browser.weight import WeightJson
+from loadorch.results import ClsAttribution, InpAttribution, LcpAttribution, PageWeight
 
 MAX_KEPT = 8
 
 Tags = tuple[tuple[str, str], ...]
+Attribution = LcpAttribution | InpAttribution | ClsAttribution | PageWeight
+
+
+class PageEvidence(BaseModel):
+    """What a page measured about one view, as the worker sends it (browser/evidence.py `clean`: typed, masked
+    and bounded there; read back by the sink with `model_validate`): each part present when measured."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lcp: LcpAttribution | None = None
+    inp: InpAttribution | None = None
+    cls: ClsAttribution | None = None
+    weight: WeightJson | None = None
+
+    def of(self, vital: str) -> LcpAttribution | InpAttribution | ClsAttribution | None:
+        """The attribution of `vital` (lcp, inp, cls), None when the page had none."""
+        return self.lcp if vital == "lcp" else self.inp if vital == "inp" else self.cls if vital == "cls" else None
+
+    def to_wire(self) -> dict[str, object]:  # the JSON line's `evidence`: the parts measured, nothing else
+        return {name: part for name, part in self.model_dump(mode="json").items() if part is not None}
 
 
 @dataclass(frozen=True)
@@ -23,7 +47,7 @@ class Exemplar:
     at_s: float  # seconds into the run
     page: str
     user: str
-    detail: dict[str, Any]  # what the page measured about it (evidence.clean)
+    detail: Attribution  # what the page measured about it, of the series' metric (PageEvidence's part)
 
 
 def keep(kept: list[Exemplar], new: Exemplar, p75: float) -> None:

@@ -4,10 +4,10 @@ and gated as read: a CLS of 0.0996 is below 0.1 (the histograms, in thousandths,
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from loadorch.browser.stats import BrowserStats
 from loadorch.config.lighthouse import LighthouseError, Sample, expand, load, parse
+from loadorch.results import Vital
 from loadorch.stats.histogram import nearest_rank
 
 __all__ = ["LighthouseError", "Sample", "aggregate_as_read", "expand", "load", "parse", "record", "summary"]
@@ -29,12 +29,12 @@ def aggregate_as_read(values: Sequence[float], aggregation: str, pct: float | No
     return values[nearest_rank(50.0 if aggregation == "med" else float(pct or 0.0), len(values)) - 1]
 
 
-def summary(values: Sequence[float]) -> dict[str, Any]:
+def summary(values: Sequence[float]) -> Vital:
     """results.json's row of one Lighthouse series: the values gated, unrounded."""
-    return {
-        "count": len(values),
-        "p50": aggregate_as_read(values, "p", 50),
-        "p75": aggregate_as_read(values, "p", 75),
-        "p95": aggregate_as_read(values, "p", 95),
-        "max": values[-1],
-    }
+    return Vital(
+        count=len(values),
+        p50=aggregate_as_read(values, "p", 50),
+        p75=aggregate_as_read(values, "p", 75),
+        p95=aggregate_as_read(values, "p", 95),
+        max=values[-1],
+    )

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from loadorch.browser.cdp import AUTO_ATTACH, CDPError, CdpObject, Connection, Session
 from loadorch.browser.script import BINDING, MEASURE_JS
 from loadorch.browser.targets import INTERCEPT_ALL, PageContext
-from loadorch.browser.weight import Weigher
+from loadorch.browser.weight import Weigher, WeightJson
 
 KEYS: dict[str, tuple[str, int, str]] = {  # key -> (code, windows key code, text)
     "Enter": ("Enter", 13, "\r"),
@@ -49,7 +49,7 @@ class View:
     final: bool = False
     cut: bool = False  # the run ended before the journey's steps on this document were done: not a sample
     loader: str | None = None  # the DevTools loaderId of its navigation (its requests carry it)
-    weight: dict[str, Any] | None = None  # weight.Tally.to_json() of the document, once it is final
+    weight: WeightJson | None = None  # weight.Tally.to_json() of the document, once it is final
 
 
 ViewSink = Callable[[View], None]

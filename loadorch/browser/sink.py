@@ -13,9 +13,22 @@ import threading
 import time
 from typing import Any
 
+from pydantic import ValidationError
+
+from loadorch.browser.exemplars import PageEvidence
 from loadorch.browser.stats import BrowserStats
 
 MAX_LINE = 1 << 20
+
+
+def _evidence(sent: object) -> PageEvidence | None:
+    """A view's evidence as its worker sent it, typed; None when it sent none or one that does not read."""
+    if not isinstance(sent, dict):
+        return None
+    try:
+        return PageEvidence.model_validate(sent)
+    except ValidationError:
+        return None
 
 
 class BrowserSink:
@@ -28,6 +41,7 @@ class BrowserSink:
         self.hello: set[int] = set()
         self.done: set[int] = set()
         self.errors: dict[int, str] = {}
+        # the workers' step lines as they were decoded (wire JSON), for browser-steps.jsonl as sent, redacted there
         self.steps_log: list[dict[str, Any]] = []
         self.rejected = 0
         self.server = socket.create_server((bind, port))
@@ -68,7 +82,7 @@ class BrowserSink:
                     continue
                 self._handle(index, msg)
 
-    def _handle(self, index: int, msg: dict[str, Any]) -> None:
+    def _handle(self, index: int, msg: dict[str, Any]) -> None:  # a worker's JSON line as decoded: read with .get
         kind = msg.get("type")
         with self.lock:
             if kind == "view":
@@ -78,13 +92,8 @@ class BrowserSink:
                 if msg.get("cut"):
                     self.stats.record_cut(str(msg["page"]))
                 else:
-                    evidence = msg.get("evidence")
                     self.stats.record_view(
-                        str(msg["user"]),
-                        str(msg["page"]),
-                        at,
-                        msg.get("values", {}),
-                        evidence if isinstance(evidence, dict) else None,
+                        str(msg["user"]), str(msg["page"]), at, msg.get("values", {}), _evidence(msg.get("evidence"))
                     )
             elif kind == "step":
                 self.stats.record_step(

@@ -11,8 +11,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from loadorch.browser.exemplars import Exemplar, keep
+from loadorch.browser.exemplars import Attribution, Exemplar, PageEvidence, keep
+from loadorch.browser.weight import WeightJson
 from loadorch.config.thresholds import RESOURCE_METRICS
+from loadorch.results import BrowserTablesJson, LargeResource, PageWeight
 from loadorch.stats.histogram import Histogram
 from loadorch.stats.tables import INTERVAL_SLOTS, widened
 
@@ -92,44 +94,39 @@ class BrowserStats:
         page: str,
         at_s: float,
         values: Mapping[str, float | None],
-        evidence: Mapping[str, Any] | None = None,
+        evidence: PageEvidence | None = None,
     ) -> None:
         """One page view's final vitals (`lcp`, `cls`, ...; None when the view had none, e.g. no input: no INP),
         with what its page measured about them (evidence.clean: attribution, weight), when it did."""
         self.views += 1
-        evidence = evidence or {}
         tags = {"page": page, "user": user}
         for vital in VITALS:
             value = values.get(vital)
             if value is not None:
                 self.record(metric_of(vital), tags, float(value), at_s)
-                detail = evidence.get(vital) if vital in ATTRIBUTED else None
-                if isinstance(detail, dict):
-                    self._exemplar(metric_of(vital), tags, float(value), at_s, {vital: detail})
-        weight = evidence.get("weight")
-        if isinstance(weight, dict):
-            self._weight(tags, at_s, weight)
+                detail = evidence.of(vital) if evidence is not None and vital in ATTRIBUTED else None
+                if detail is not None:
+                    self._exemplar(metric_of(vital), tags, float(value), at_s, detail)
+        if evidence is not None and evidence.weight is not None:
+            self._weight(tags, at_s, evidence.weight)
 
-    def _weight(self, tags: Mapping[str, str], at_s: float, weight: Mapping[str, Any]) -> None:
+    def _weight(self, tags: Mapping[str, str], at_s: float, weight: WeightJson) -> None:
         """Every resource type of the view gets a sample (0 when it had none): a budget on fonts is met by a
         page without fonts, not left without data."""
-        largest = weight.get("largest", [])
-        for kind, (count, transfer, decoded) in weight.get("types", {}).items():
+        largest = weight["largest"]
+        for kind, (count, transfer, decoded) in weight["types"].items():
             own = {**tags, "type": kind}
             rows = [
-                {"transfer": r[0], "decoded": r[1], "type": r[2], "url": r[3]}
+                LargeResource(transfer=r[0], decoded=r[1], type=r[2], url=r[3])
                 for r in largest
                 if r[2] == kind or (kind == "total" and r[2] != "third-party")
             ]
-            part = {"type": kind, "requests": count, "transfer": transfer, "decoded": decoded, "largest": rows}
-            detail = {"weight": part}
+            detail = PageWeight(type=kind, requests=count, transfer=transfer, decoded=decoded, largest=rows)
             for metric, value in zip(RESOURCE_METRICS, (transfer, decoded, count), strict=True):
                 self.record(metric, own, float(value), at_s)
                 self._exemplar(metric, own, float(value), at_s, detail)
 
-    def _exemplar(
-        self, metric: str, tags: Mapping[str, str], value: float, at_s: float, detail: dict[str, Any]
-    ) -> None:
+    def _exemplar(self, metric: str, tags: Mapping[str, str], value: float, at_s: float, detail: Attribution) -> None:
         key = (metric, tuple(sorted(tags.items())))
         p75 = self.series[key].percentile(75) / scale_of(metric)
         keep(self.exemplars.setdefault(key, []), Exemplar(value, at_s, tags["page"], tags["user"], detail), p75)
@@ -241,17 +238,17 @@ class BrowserStats:
                 keep(self.exemplars.setdefault(ekey, []), e, p75)
         return self
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> BrowserTablesJson:
         return {
             "interval_s": self.interval_s,
             "views": self.views,
             "cut_short": dict(sorted(self.cut_short.items())),
-            "series": [[m, [list(t) for t in tags], h.to_json()] for (m, tags), h in sorted(self.series.items())],
-            "intervals": [[m, p, i, h.to_json()] for (m, p, i), h in sorted(self.intervals.items())],
-            "steps": [[*k, ok, bad] for k, (ok, bad) in sorted(self.steps.items())],
-            "failures": [[*k, n] for k, n in sorted(self.failures.items())],
-            "blocked": [[p, u, n] for (p, u), n in sorted(self.blocked.items())],
-            "lighthouse": [[m, [list(t) for t in tags], vs] for (m, tags), vs in sorted(self.lighthouse.items())],
+            "series": [(m, list(tags), h.to_json()) for (m, tags), h in sorted(self.series.items())],
+            "intervals": [(m, p, i, h.to_json()) for (m, p, i), h in sorted(self.intervals.items())],
+            "steps": [(*k, ok, bad) for k, (ok, bad) in sorted(self.steps.items())],
+            "failures": [(*k, n) for k, n in sorted(self.failures.items())],
+            "blocked": [(p, u, n) for (p, u), n in sorted(self.blocked.items())],
+            "lighthouse": [(m, list(tags), vs) for (m, tags), vs in sorted(self.lighthouse.items())],
         }
 
     @classmethod

@@ -13,8 +13,13 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+from typing_extensions import TypedDict
+
+if TYPE_CHECKING:  # the DevTools client imports websockets; the orchestrator reads weights without it
+    from loadorch.browser.cdp import CdpObject
 
 TYPES = ("document", "script", "stylesheet", "image", "font", "other", "third-party", "total")
 OWN_TYPES = {"Document": "document", "Script": "script", "Stylesheet": "stylesheet", "Image": "image", "Font": "font"}
@@ -23,13 +28,23 @@ MAX_DOCUMENTS = 8
 TOP = 3
 
 
+LargeRow = tuple[int, int, str, str]  # (transfer, decoded, type, url)
+
+
+class WeightJson(TypedDict):
+    """A document's weight as the worker sends it (Tally.to_json; browser/evidence.py checks it again)."""
+
+    types: dict[str, list[int]]  # type -> [requests, transfer bytes, decoded bytes]
+    largest: list[LargeRow]  # largest first
+
+
 @dataclass
 class Tally:
     """One document's weight: type -> [requests, transfer bytes, decoded bytes], and its largest resources."""
 
     host: str = ""
     types: dict[str, list[int]] = field(default_factory=lambda: {t: [0, 0, 0] for t in TYPES})
-    largest: list[tuple[int, int, str, str]] = field(default_factory=list)  # (transfer, decoded, type, url)
+    largest: list[LargeRow] = field(default_factory=list)
 
     def add(self, kind: str, url: str, transfer: int, decoded: int) -> None:
         third = bool(self.host) and urlsplit(url).hostname != self.host
@@ -49,15 +64,13 @@ class Tally:
                 self.largest.remove(min(same))
             self.largest.append((transfer, decoded, kind, url))
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "types": {t: list(v) for t, v in self.types.items()},
-            "largest": [list(r) for r in sorted(self.largest, reverse=True)],
-        }
+    def to_json(self) -> WeightJson:
+        return {"types": {t: list(v) for t, v in self.types.items()}, "largest": sorted(self.largest, reverse=True)}
 
 
 class Weigher:
-    """Fed the page session's Network events (the reader thread); `take(loader)` hands a document's tally."""
+    """Fed the page session's Network events (the reader thread); `take(loader)` hands a document's tally.
+    Each event's params are the DevTools protocol's JSON (CdpObject), read with .get."""
 
     def __init__(self, main_frame: str = "") -> None:
         self.main_frame = main_frame  # the page's main frame: its navigations are the documents weighed
@@ -65,7 +78,7 @@ class Weigher:
         self.pending: dict[str, list[Any]] = {}  # requestId -> [loader, type, url, decoded bytes]
         self.documents: dict[str, Tally] = {}
 
-    def request(self, params: dict[str, Any]) -> None:
+    def request(self, params: CdpObject) -> None:
         url = str(params.get("request", {}).get("url", ""))
         rid, loader = str(params.get("requestId", "")), str(params.get("loaderId", ""))
         if not url.startswith(("http://", "https://")) or not loader:
@@ -87,20 +100,20 @@ class Weigher:
             while len(self.pending) > MAX_PENDING:
                 del self.pending[next(iter(self.pending))]
 
-    def data(self, params: dict[str, Any]) -> None:
+    def data(self, params: CdpObject) -> None:
         with self.lock:
             row = self.pending.get(str(params.get("requestId", "")))
             if row is not None:
                 row[3] += int(params.get("dataLength", 0) or 0)
 
-    def finished(self, params: dict[str, Any]) -> None:
+    def finished(self, params: CdpObject) -> None:
         with self.lock:
             row = self.pending.pop(str(params.get("requestId", "")), None)
             if row is not None:
                 loader, kind, url, decoded = row
                 self._tally(loader).add(kind, url, int(params.get("encodedDataLength", 0) or 0), decoded)
 
-    def failed(self, params: dict[str, Any]) -> None:
+    def failed(self, params: CdpObject) -> None:
         with self.lock:
             self.pending.pop(str(params.get("requestId", "")), None)
 
@@ -112,7 +125,7 @@ class Weigher:
                 del self.documents[next(iter(self.documents))]
         return tally
 
-    def take(self, loader: str | None) -> dict[str, Any] | None:
+    def take(self, loader: str | None) -> WeightJson | None:
         with self.lock:
             tally = self.documents.pop(loader or "", None)
         return None if tally is None else tally.to_json()

@@ -16,13 +16,13 @@ import socket
 import sys
 import threading
 import time
-from typing import Any
+from collections.abc import Mapping
 
 from loadorch.browser.cdp import CDPError, Connection
 from loadorch.browser.chromium import Chromium, find_chromium, rail_flags
 from loadorch.browser.evidence import clean
 from loadorch.browser.guard import HostGuard
-from loadorch.browser.journey import Action, Journey, PageSlot, allocate_pages, page_random
+from loadorch.browser.journey import Action, Journey, PageSlot, StepJson, allocate_pages, page_random
 from loadorch.browser.page import Page, StepError, View
 from loadorch.browser.rail import Rail, Slots
 from loadorch.config.scenario import BrowserSpec
@@ -36,6 +36,18 @@ MAX_SHOWN = 300  # characters of a blocked URL or a step's error reported (the s
 FINAL_TIMEOUT_S = 5.0
 
 
+class StepRecord(StepJson):
+    """A journey step's outcome as the worker reports it (the sink counts it; browser-steps.jsonl keeps it)."""
+
+    type: str  # "step"
+    user: str
+    page: int  # the page slot of the browser user
+    iteration: int
+    page_name: str
+    label: str
+    error: str | None
+
+
 class Reporter:
     """JSON lines to the controller's sink; a broken channel stops the worker (nobody is listening)."""
 
@@ -45,7 +57,7 @@ class Reporter:
         self.sock = socket.create_connection((host, port), timeout=30)
         self.send({"type": "hello", "token": token, "index": index})
 
-    def send(self, msg: dict[str, Any]) -> None:
+    def send(self, msg: Mapping[str, object]) -> None:  # one JSON line: hello, view, step, blocked, error, done
         data = (json.dumps(msg, separators=(",", ":")) + "\n").encode()
         with self.lock:
             try:
@@ -95,7 +107,7 @@ class PageRunner:
         if view.cut:
             self.reporter.send({**msg, "cut": True})
         else:  # which element, interaction and shift, and the page's weight: typed, masked and bounded here
-            self.reporter.send({**msg, "evidence": clean(v.get("attr"), view.weight, self.redactor)})
+            self.reporter.send({**msg, "evidence": clean(v.get("attr"), view.weight, self.redactor).to_wire()})
 
     def _blocked(self, page: str, url: str) -> None:
         self.reporter.send({"type": "blocked", "page": page, "url": self.redactor.cut(url, MAX_SHOWN, more="")})
@@ -161,7 +173,7 @@ class PageRunner:
             return f"{action.label}: {exc}"
         return None
 
-    def _step_record(self, action: Action, iteration: int, page_name: str, error: str | None) -> dict[str, Any]:
+    def _step_record(self, action: Action, iteration: int, page_name: str, error: str | None) -> StepRecord:
         return {
             "type": "step",
             "user": self.spec.name,

@@ -194,13 +194,20 @@ class LeanRunner:
 def exemplar_of(req: CompiledRequest, outcome: Outcome, now: float, worker: int) -> Row:
     """One of the slowest requests as an exemplar row (stats/exemplars.py): its split where the request
     path measured it, its trace id and Server-Timing entries (parsed here: only for the slowest)."""
-    connecting, tls = outcome.connecting_us, outcome.tls_us
-    connect = NOT_MEASURED if connecting is None or tls is None else connecting - tls
+    connect, tls, waiting, receiving = phases_of(outcome)
     return exemplar_row(
         req.name, req.method, outcome.status, outcome.latency_us, now - outcome.latency_us / 1e6, connect,
-        NOT_MEASURED if tls is None else tls, _measured(outcome.waiting_us), _measured(outcome.receiving_us),
-        _measured(outcome.size), outcome.trace_id or "", parse_server_timing(outcome.server_timing), worker,
+        tls, waiting, receiving, _measured(outcome.size), outcome.trace_id or "",
+        parse_server_timing(outcome.server_timing), worker,
     )
+
+
+def phases_of(outcome: Outcome) -> tuple[int, int, int, int]:
+    """(connect, TLS, waiting, receiving) in us, NOT_MEASURED where the request path could not time one."""
+    connecting, tls = outcome.connecting_us, outcome.tls_us
+    connect = NOT_MEASURED if connecting is None or tls is None else connecting - tls
+    return (connect, NOT_MEASURED if tls is None else tls, _measured(outcome.waiting_us),
+            _measured(outcome.receiving_us))
 
 
 def _measured(value: int | None) -> int:
@@ -255,6 +262,7 @@ class VirtualUser:
         self.request_log = request_log
         self.captured: Captured = {}
         self.sequence = 0
+        # the user's own numbers, then its captures: any JSON value the target sent (traffic.request.Captured)
         self.fixed: dict[str, Any] = {"user": slot, "worker": worker, "iteration": 0}
         self.draws = gen.Draws(generators, self.rng, self.state, self.fixed)  # one per user, emptied per request
 
@@ -313,8 +321,17 @@ class VirtualUser:
             self.recorder.record_timings(key, outcome.waiting_us, outcome.connecting_us or 0, now)
         if outcome.ok and outcome.server_timing is not None and self.recorder.server_timing:
             self.recorder.record_server_timing(key, parse_server_timing(outcome.server_timing), now)
-        if outcome.ok and self.recorder.exemplars.wants(req.name, outcome.latency_us):  # among the K slowest
-            self.recorder.keep_exemplar(exemplar_of(req, outcome, now, self.worker))
+        rec = self.recorder
+        if outcome.ok and rec.exemplar_k:  # evidence on: the slowest, and where the time goes
+            if rec.spans or key.name not in rec.endpoints.names:  # a window, or a name to bound: the checked way
+                rec.record_split(key, outcome.latency_us, phases_of(outcome), now)
+            else:  # the common case, inline: about 0.6 us a request (stats/timesplit.py)
+                c, t, w, r = outcome.connecting_us, outcome.tls_us, outcome.waiting_us, outcome.receiving_us
+                rec.splits.add(key, outcome.latency_us, NOT_MEASURED if c is None or t is None else c - t,
+                               NOT_MEASURED if t is None else t, NOT_MEASURED if w is None else w,
+                               NOT_MEASURED if r is None else r)
+            if rec.exemplars.wants(req.name, outcome.latency_us):  # among the K slowest
+                rec.keep_exemplar(exemplar_of(req, outcome, now, self.worker))
         if outcome.checks:
             self.recorder.record_checks(key, req.checks, outcome.checks, outcome.check_example, now)
         if self.request_log is not None:

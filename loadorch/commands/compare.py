@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, replace
-from typing import Any
+
+from typing_extensions import TypedDict
 
 from loadorch.browser.compare import browser_rows
 from loadorch.browser.stats import BrowserStats, scale_of, unit_of
@@ -15,15 +16,15 @@ from loadorch.config.goals import Goal
 from loadorch.config.profile import CompareBudgets
 from loadorch.db.compare import queries_rows
 from loadorch.errors import ExitCode
+from loadorch.report.compare_evidence import markdown_part, regressions_evidence
 from loadorch.report.compare_html import render_compare_html
 from loadorch.report.compare_md import budgets_line, junit, markdown
-from loadorch.report.evidence import compare_evidence
 from loadorch.results import Results
 from loadorch.run.artifacts import write_json, write_text
 from loadorch.stats.histogram import Histogram
 from loadorch.verdict.basis import Basis, basis
-from loadorch.verdict.compare import Budgets, Comparison, Row, compare
-from loadorch.verdict.goals import judge, top_endpoints
+from loadorch.verdict.compare import Budgets, BudgetsJson, Comparison, Row, RowJson, compare
+from loadorch.verdict.goals import GoalJson, judge, top_endpoints
 from loadorch.verdict.noise import Noise, bound_rows
 
 __all__ = ["Plan", "budgets_from", "budgets_line", "compare_runs", "junit", "markdown", "run_compare"]
@@ -112,8 +113,7 @@ def run_compare(base_dir: str, cur_dir: str, budgets: Budgets, out_dir: str | No
     base, cur = load_results(base_dir), load_results(cur_dir)
     result = compare_runs(base, cur, budgets, plan)
     text = markdown(result, base_dir, cur_dir, budgets)
-    regressed = [r.name for r in result.regressions if r.scope == "endpoint"]
-    text += "\n".join(compare_evidence(base, cur, regressed))  # the slowest requests of each, where both have them
+    text += "\n".join(markdown_part(regressions_evidence(base, cur, result.rows)))  # where both runs have it
     sys.stdout.write(text)
     out = out_dir or default_out(base_dir, cur_dir)
     write_text(os.path.join(out, "compare.md"), text)
@@ -136,13 +136,30 @@ def exit_code(result: Comparison) -> int:
     return ExitCode.INCONCLUSIVE if result.verdict == "inconclusive" else ExitCode.OK
 
 
-def _document(result: Comparison, base_dir: str, cur_dir: str, budgets: Budgets, plan: Plan | None) -> dict[str, Any]:
+class CompareJson(TypedDict):
+    """compare.json."""
+
+    schema: str
+    baseline: str
+    current: str
+    budgets: BudgetsJson
+    noise_runs: int | None
+    compared: str
+    verdict: str
+    regressions: int
+    undecided: int
+    goals: list[GoalJson]
+    warnings: list[str]
+    rows: list[RowJson]
+
+
+def _document(result: Comparison, base_dir: str, cur_dir: str, budgets: Budgets, plan: Plan | None) -> CompareJson:
     noise = plan.noise if plan else None
     return {
         "schema": "loadorch.compare/v1",
         "baseline": os.path.abspath(base_dir),
         "current": os.path.abspath(cur_dir),
-        "budgets": budgets.__dict__,
+        "budgets": budgets.to_json(),
         "noise_runs": noise.runs if noise else None,
         "compared": result.basis,
         "verdict": result.verdict,

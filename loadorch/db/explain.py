@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from loadorch.db.durationlog import SlowTally
 from loadorch.db.planflags import StatementFigures, plan_flags, statement_flags
 from loadorch.db.plans import mask_constants, read_plan
 from loadorch.db.settings import duration_ms
 from loadorch.db.statements import Delta
+from loadorch.results import PlanFlag, SlowPlan
 
 GENERIC_PLAN_VERSION = 160000  # server_version_num from which EXPLAIN (GENERIC_PLAN) exists
 MAX_PLANS = 5  # slow statements given a plan, by count
@@ -105,7 +105,7 @@ def slow_plans(
     work_mem: str = "",
     generic: Mapping[int, str] | None = None,
     n: int = MAX_PLANS,
-) -> list[dict[str, Any]]:
+) -> list[SlowPlan]:
     """The slow statements that took the most time, with their plan (auto_explain's, else a generic one by query_id,
     marked as an estimate) and flags from the plan and from pg_stat_statements."""
     by_id = {f"id:{d.key[2]}": d for d in deltas if d.toplevel}
@@ -122,13 +122,13 @@ def slow_plans(
             figures = StatementFigures(delta.calls, delta.rows, delta.shared_hit, delta.shared_read, delta.temp_written)
             flags += statement_flags(figures, work_mem)
         out.append(
-            {
-                "statement": _name(delta, tally.texts.get(key, "")),
-                "count": int(count),
-                "plans": tally.plan_counts.get(key, 0),
-                "plan": plan.to_json() if plan else None,
-                "flags": [{"kind": f.kind, "text": f.text} for f in flags],
-            }
+            SlowPlan(
+                statement=_name(delta, tally.texts.get(key, "")),
+                count=int(count),
+                plans=tally.plan_counts.get(key, 0),
+                plan=plan.as_text() if plan else None,
+                flags=[PlanFlag(kind=f.kind, text=f.text) for f in flags],
+            )
         )
         if len(out) >= n:
             break

@@ -7,10 +7,10 @@ a pass; per-request counts come from the response header under load, else from t
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from loadorch.config.thresholds import Threshold
 from loadorch.db.measure import DbMeasurement, ProbeRow
+from loadorch.results import DbCollector
 from loadorch.stats.tables import Merged
 from loadorch.verdict.evaluate import FAIL, INCONCLUSIVE, ResultOf, ThresholdResult, aggregate, decide
 
@@ -113,5 +113,5 @@ def _exact(values: list[float], aggregation: str, pct: float | None) -> float:
     return values[min(rank, len(values)) - 1]
 
 
-def measurement_from(doc: dict[str, Any] | None) -> DbMeasurement | None:
-    return DbMeasurement.from_json(doc) if doc else None
+def measurement_from(doc: DbCollector | None) -> DbMeasurement | None:
+    return DbMeasurement.from_collector(doc) if doc else None

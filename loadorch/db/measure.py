@@ -3,8 +3,11 @@ N+1 probe and the top statements; serialized into results.json's `database` sect
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any, TypedDict
+from dataclasses import dataclass, field
+from typing import TypedDict
+
+from loadorch.results import DbCollector, RepeatedStatement, SlowPlan, SlowStatement, StatementsPoint, TopStatement
+from loadorch.results import ProbeRow as ProbeRowModel
 
 
 class TopJson(TypedDict):
@@ -81,7 +84,7 @@ class DbMeasurement:
     window_start: str = ""  # the window's edges on the server's clock (log_timezone), as the log stamps lines
     window_end: str = ""
     # the slow statements' plans with their flags (db.explain.slow_plans), and why there are none, if so
-    plans: list[dict[str, Any]] = field(default_factory=list)
+    plans: list[SlowPlan] = field(default_factory=list)
     plans_note: str | None = None
 
     def __post_init__(self) -> None:
@@ -114,30 +117,55 @@ class DbMeasurement:
             return None
         return self.slow / self.queries
 
-    def to_json(self) -> dict[str, Any]:
-        doc = asdict(self)
-        if self.unmeasured:  # figures of a window that could not be measured are not numbers to read
-            doc["queries"] = doc["slow"] = None
-        elif self.slow_unmeasured:
-            doc["slow"] = None
-        doc["slow_share"] = self.slow_share
-        doc["probe"] = [{**asdict(p), "repeated": [asdict(r) for r in p.repeated]} for p in self.probe]
-        return doc
+    def to_collector(self) -> DbCollector:
+        """results.json's `database.collector`: figures of a window that could not be measured are null."""
+        return DbCollector(
+            slow_ms=self.slow_ms,
+            queries=None if self.unmeasured else self.queries,
+            slow=None if self.unmeasured or self.slow_unmeasured else self.slow,
+            window_s=self.window_s,
+            unmeasured=self.unmeasured,
+            slow_unmeasured=self.slow_unmeasured,
+            probe=[_probe_model(p) for p in self.probe],
+            probe_note=self.probe_note,
+            top=[TopStatement(statement=t["statement"], calls=t["calls"], total_ms=t["total_ms"], mean_ms=t["mean_ms"])
+                 for t in self.top],
+            timeseries=[StatementsPoint(t_s=p["t_s"], queries=p["queries"]) for p in self.timeseries],
+            notes=list(self.notes),
+            log_source=self.log_source,
+            slow_top=[SlowStatement(statement=s["statement"], count=s["count"], max_ms=s["max_ms"])
+                      for s in self.slow_top],
+            window_start=self.window_start,
+            window_end=self.window_end,
+            slow_share=self.slow_share,
+            plans=list(self.plans),
+            plans_note=self.plans_note,
+        )  # fmt: skip
 
     @classmethod
-    def from_json(cls, doc: dict[str, Any]) -> DbMeasurement:
-        probe = [
-            ProbeRow(
-                **{k: v for k, v in p.items() if k != "repeated"},
-                repeated=tuple(
-                    Repeated(r["statement"], int(r["calls"]), str(r.get("source", ""))) for r in p.get("repeated", [])
-                ),
-            )
-            for p in doc.get("probe", [])
-        ]
-        keep = {k: v for k, v in doc.items() if k in cls.__dataclass_fields__ and k != "probe"}
-        return cls(**keep, probe=probe)
+    def from_collector(cls, doc: DbCollector) -> DbMeasurement:
+        """A measurement read back from results.json (the gates judge it again: `compare`, the evidence)."""
+        return cls(
+            slow_ms=doc.slow_ms, queries=doc.queries, slow=doc.slow, window_s=doc.window_s, unmeasured=doc.unmeasured,
+            slow_unmeasured=doc.slow_unmeasured, probe=[_probe_row(p) for p in doc.probe], probe_note=doc.probe_note,
+            top=[TopJson(statement=t.statement, calls=t.calls, total_ms=t.total_ms, mean_ms=t.mean_ms)
+                 for t in doc.top],
+            timeseries=[PointJson(t_s=p.t_s, queries=p.queries) for p in doc.timeseries], notes=list(doc.notes),
+            log_source=doc.log_source,
+            slow_top=[SlowJson(statement=t.statement, count=t.count, max_ms=t.max_ms) for t in doc.slow_top],
+            window_start=doc.window_start, window_end=doc.window_end, plans=list(doc.plans), plans_note=doc.plans_note,
+        )  # fmt: skip
 
+
+def _probe_model(p: ProbeRow) -> ProbeRowModel:
+    repeated = [RepeatedStatement(statement=r.statement, calls=r.calls, source=r.source) for r in p.repeated]
+    return ProbeRowModel(name=p.name, user=p.user, kind=p.kind, method=p.method, queries=p.queries, header=p.header,
+                         repeated=repeated, note=p.note)
+
+
+def _probe_row(p: ProbeRowModel) -> ProbeRow:
+    repeated = tuple(Repeated(r.statement, r.calls, r.source) for r in p.repeated)
+    return ProbeRow(p.name, p.user, p.kind, p.method, p.queries, p.header, repeated, p.note)
 
 def short_statement(query: str, limit: int = 80) -> str:
     """A normalized statement made short enough to name in a message: `SELECT ... FROM rest`."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 from loadorch.db.plans import Plan, PlanNode
 
@@ -37,9 +38,12 @@ class StatementFigures:
     temp_written: int = 0
 
 
+FlagKind = Literal["seq_scan", "filter", "nested_loop", "spill", "hit_ratio"]  # results.PlanFlag's kinds
+
+
 @dataclass(frozen=True)
 class Flag:
-    kind: str  # seq_scan, filter, nested_loop, spill, hit_ratio
+    kind: FlagKind
     text: str  # the finding with its numbers and what to change
 
 

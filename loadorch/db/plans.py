@@ -14,6 +14,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from loadorch.results import PlanText
+
+# A node of EXPLAIN's JSON plan (auto_explain's log line or EXPLAIN (FORMAT JSON)): PostgreSQL's keys ("Node
+# Type", "Actual Rows", "Plans" ...), which vary by node and version, so read with .get and checked as read.
+RawNode = dict[str, Any]
 MAX_NODES = 40  # nodes kept per plan (depth first); the rest are counted
 MAX_CONDITION = 160  # characters of one masked condition
 _PLAN_MESSAGE = re.compile(r"duration: ([0-9]+(?:\.[0-9]+)?) ms  plan:\n(.*)\Z", re.S)
@@ -98,8 +103,9 @@ class Plan:
             out.append(f"({self.left_out} more nodes left out)")
         return out
 
-    def to_json(self) -> dict[str, Any]:
-        return {"duration_ms": self.duration_ms, "estimate": self.estimate, "lines": self.lines()}
+    def as_text(self) -> PlanText:
+        """The plan as results.json shows it: drawn as text, constants masked."""
+        return PlanText(duration_ms=self.duration_ms, estimate=self.estimate, lines=self.lines())
 
 
 def plan_message(message: str) -> tuple[float, str] | None:
@@ -124,7 +130,7 @@ def read_plan(text: str, duration_ms: float = 0.0, estimate: bool = False) -> Pl
     return Plan(round(duration_ms, 3), tuple(nodes), left_out, estimate)
 
 
-def _walk(raw: dict[str, Any], depth: int, parent: str, out: list[PlanNode]) -> int:
+def _walk(raw: RawNode, depth: int, parent: str, out: list[PlanNode]) -> int:
     """Append raw's nodes depth first, at most MAX_NODES; the number left out."""
     if len(out) >= MAX_NODES:
         return 1 + sum(_walk(c, depth + 1, "", out) for c in _children(raw))
@@ -133,11 +139,11 @@ def _walk(raw: dict[str, Any], depth: int, parent: str, out: list[PlanNode]) -> 
     return sum(_walk(c, depth + 1, node.node, out) for c in _children(raw))
 
 
-def _children(raw: dict[str, Any]) -> list[dict[str, Any]]:
+def _children(raw: RawNode) -> list[RawNode]:
     return [c for c in raw.get("Plans") or [] if isinstance(c, dict)]
 
 
-def _node(raw: dict[str, Any], depth: int, parent: str) -> PlanNode:
+def _node(raw: RawNode, depth: int, parent: str) -> PlanNode:
     sort_kb = max([_num(raw.get("Sort Space Used"))] + [_num(w.get("Sort Space Used")) for w in _workers(raw)])
     disk = raw.get("Sort Space Type") == "Disk" or any(w.get("Sort Space Type") == "Disk" for w in _workers(raw))
     analyzed = "Actual Rows" in raw
@@ -162,7 +168,7 @@ def _node(raw: dict[str, Any], depth: int, parent: str) -> PlanNode:
     )
 
 
-def _workers(raw: dict[str, Any]) -> list[dict[str, Any]]:
+def _workers(raw: RawNode) -> list[RawNode]:
     return [w for w in raw.get("Workers") or [] if isinstance(w, dict)]
 
 

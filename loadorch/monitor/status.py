@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TypedDict
 
 from loadorch.metrics.families import GAUGE, Family
 from loadorch.metrics.names import PREFIX, RUN_LABELS, THRESHOLD_STATES, threshold_state
@@ -15,6 +15,35 @@ from loadorch.verdict.evaluate import FAIL, PASS, ThresholdResult
 STATUS_SCHEMA = "loadorch.monitor-status/v1"
 # ok: every budget holds; failing: one fails; no_data: nothing to judge yet (or too few samples)
 STATES = ("ok", "failing", "no_data")
+
+
+class ThresholdStatus(TypedDict):
+    """A threshold's row of status.json: its state over the rolling window."""
+
+    threshold: str  # "selector expression"
+    state: str
+    observed: float | None
+    limit: float
+    unit: str
+    samples: int
+    message: str
+
+
+class StatusJson(TypedDict):
+    """status.json (STATUS_SCHEMA): the monitor's overall state and each threshold's."""
+
+    schema: str
+    profile: str
+    scenario: str
+    run_id: str
+    status: str  # one of STATES
+    started: str
+    updated: str
+    uptime_s: float
+    window_s: float
+    judged_s: float
+    window_full: bool
+    thresholds: list[ThresholdStatus]
 
 
 def overall_state(results: Sequence[ThresholdResult]) -> str:
@@ -34,7 +63,7 @@ def status_doc(
     updated: str,
     started: str,
     uptime_s: float,
-) -> dict[str, Any]:
+) -> StatusJson:
     run_id, profile, scenario = labels
     return {
         "schema": STATUS_SCHEMA,
@@ -63,7 +92,7 @@ def status_doc(
     }
 
 
-def status_families(doc: dict[str, Any]) -> list[Family]:
+def status_families(doc: StatusJson) -> list[Family]:
     run = (doc["run_id"], doc["profile"], doc["scenario"])
     state = Family(f"{PREFIX}_monitor_threshold_state", GAUGE,
                    "monitor: 1 for a threshold's state over the rolling window", (*RUN_LABELS, "threshold", "state"))
@@ -84,13 +113,13 @@ def status_families(doc: dict[str, Any]) -> list[Family]:
     return [state, observed, overall, judged]
 
 
-def _value(row: dict[str, Any]) -> str:
+def _value(row: ThresholdStatus) -> str:
     if row["observed"] is None:
         return "-"
     return f"{row['observed']:g}{row['unit']}"
 
 
-def status_page(doc: dict[str, Any], refresh_s: float) -> str:
+def status_page(doc: StatusJson, refresh_s: float) -> str:
     """A page that reloads itself: the overall state, then one row per threshold."""
     e = html.escape
     rows = "".join(

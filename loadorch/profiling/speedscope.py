@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 SCHEMA_URL = "https://www.speedscope.app/file-format-schema.json"
 MAX_STACKS = 20_000  # distinct stacks kept per profile
@@ -106,7 +106,36 @@ def _add_profile(out: Stacks, profile: Any, frames: list[Frame], p: int) -> None
             out.add(stack, float(weight) * scale)
 
 
-def document(stacks: Stacks, name: str) -> dict[str, Any]:
+class FrameJson(TypedDict):
+    name: str
+    file: str
+    line: int | None
+
+
+class SampledJson(TypedDict):
+    """A sampled profile of speedscope's file format: stacks as frame indexes, each with its weight."""
+
+    type: str  # "sampled"
+    name: str
+    unit: str  # "seconds"
+    startValue: int
+    endValue: float
+    samples: list[list[int]]
+    weights: list[float]
+
+
+class SharedJson(TypedDict):
+    frames: list[FrameJson]
+
+
+# speedscope's file (SCHEMA_URL), as we write it: "$schema" is not a Python name, hence this form
+SpeedscopeJson = TypedDict("SpeedscopeJson", {
+    "$schema": str, "shared": SharedJson, "profiles": list[SampledJson], "name": str, "activeProfileIndex": int,
+    "exporter": str,
+})  # fmt: skip
+
+
+def document(stacks: Stacks, name: str) -> SpeedscopeJson:
     """A speedscope file of `stacks`: one sampled profile, one sample per distinct stack (its weight the
     seconds it was seen), heaviest first; opens at https://www.speedscope.app (left heavy, sandwich)."""
     index: dict[Frame, int] = {}
@@ -114,7 +143,7 @@ def document(stacks: Stacks, name: str) -> dict[str, Any]:
     for stack, seconds in sorted(stacks.weights.items(), key=lambda kv: -kv[1]):
         samples.append([index.setdefault(f, len(index)) for f in stack])
         weights.append(round(seconds, 6))
-    frames = [{"name": f.name, "file": f.file, "line": f.line} for f in index]
+    frames = [FrameJson(name=f.name, file=f.file, line=f.line) for f in index]
     total = round(sum(weights), 6)
     return {
         "$schema": SCHEMA_URL,

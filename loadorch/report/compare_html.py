@@ -6,6 +6,7 @@ from __future__ import annotations
 from html import escape
 
 from loadorch.report.bars import Bar, change_bars
+from loadorch.report.compare_evidence import html_part, regressions_evidence
 from loadorch.report.compare_parts import browser_part, database_part
 from loadorch.report.figures import overlay
 from loadorch.report.html import CSP, CSS
@@ -62,6 +63,7 @@ def render_compare_html(
         parts.append("<ul>" + "".join(f"<li>warning: {escape(w)}</li>" for w in result.warnings) + "</ul>")
     parts += [_goals(result), _changes_table(result), _bars(result), _spectra(base, cur, result)]
     parts += [browser_part(result), database_part(base, cur, result)]
+    parts.append(html_part(regressions_evidence(base, cur, result.rows)))  # where both runs have it
     parts.append("</main></body></html>")
     return "\n".join(p for p in parts if p) + "\n"
 

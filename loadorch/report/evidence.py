@@ -3,8 +3,8 @@ junit.xml (the deciding lines, short), summary.md and report.html (whole). Data 
 
 A layer (HTTP, database, browser, profiles ...) plugs in with two entries, and a field of
 `loadorch.results.Evidence`:
-- a builder in `BUILDERS`: `(ThresholdResult, RunRecord) -> dict` of Evidence fields for that row (empty:
-  nothing to show); builders run only for the rows `wants_evidence` picks;
+- a builder in `BUILDERS`: `(ThresholdResult, RunRecord) -> Evidence` with that layer's fields set (none
+  set: nothing to show); builders run only for the rows `wants_evidence` picks;
 - a `Layer` in `LAYERS`: its field's name and three renderers (short lines, markdown lines, HTML).
 Every renderer is bounded here again (lines, characters), whatever the data holds.
 """
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from loadorch.report import evidence_browser
 from loadorch.report.evidence_db import db_evidence, db_html, db_markdown, db_short
-from loadorch.results import Evidence, Results, SlowRequest, ThresholdRow, TimeSplit
+from loadorch.results import Evidence, SlowRequest, ThresholdRow, TimeSplit
 from loadorch.verdict.evaluate import FAIL, INCONCLUSIVE, ThresholdResult
 
 if TYPE_CHECKING:
@@ -38,21 +38,22 @@ def wants_evidence(verdict: str, observed: float | None, limit: float, error_bou
     return verdict == INCONCLUSIVE and observed is not None and abs(observed - limit) <= error_bound
 
 
-Builder = Callable[[ThresholdResult, "RunRecord"], dict[str, Any]]
+Builder = Callable[[ThresholdResult, "RunRecord"], Evidence]  # a partial Evidence: its layer's fields set
 
 
-def http_builder(result: ThresholdResult, record: RunRecord) -> dict[str, Any]:
+def http_builder(result: ThresholdResult, record: RunRecord) -> Evidence:
     from loadorch.report.evidence_http import http_evidence  # the HTTP layer's own module
 
     return http_evidence(result, record)
 
 
-def browser_builder(result: ThresholdResult, record: RunRecord) -> dict[str, Any]:
+def browser_builder(result: ThresholdResult, record: RunRecord) -> Evidence:
     """The browser layer: computed by the run from the kept page views (run/browsers.py `evidence`)."""
-    return {"browser": record.browser_evidence.get(f"{result.selector} {result.expression}")}
+    found = record.browser_evidence.get(f"{result.selector} {result.expression}")
+    return Evidence() if found is None else Evidence(browser=found)
 
 
-def profile_builder(result: ThresholdResult, record: RunRecord) -> dict[str, Any]:
+def profile_builder(result: ThresholdResult, record: RunRecord) -> Evidence:
     from loadorch.report.evidence_profile import profile_evidence  # the profilers' layer
 
     return profile_evidence(result, record)
@@ -62,15 +63,16 @@ def profile_builder(result: ThresholdResult, record: RunRecord) -> dict[str, Any
 BUILDERS: tuple[Builder, ...] = (http_builder, db_evidence, browser_builder, profile_builder)
 
 
-def evidence_json(result: ThresholdResult, record: RunRecord) -> dict[str, Any] | None:
-    """The evidence block of one row as JSON (Evidence's fields), None when the row gets none or no layer
-    had anything to show."""
+def evidence_of(result: ThresholdResult, record: RunRecord) -> Evidence | None:
+    """The evidence block of one row: every layer's non-empty fields in one Evidence, None when the row gets
+    none or no layer had anything to show."""
     if not wants_evidence(result.verdict, result.observed, result.limit, result.error_bound):
         return None
-    out: dict[str, Any] = {}
+    shown: dict[str, object] = {}
     for build in BUILDERS:
-        out.update({k: v for k, v in build(result, record).items() if v})
-    return out or None
+        part = build(result, record)
+        shown.update({name: value for name in part.model_fields_set if (value := getattr(part, name))})
+    return Evidence.model_validate(shown) if shown else None  # the parts' typed values, kept as they are
 
 
 # ---- rendering -------------------------------------------------------------------------------------------
@@ -110,7 +112,9 @@ def _slow_short(rows: Sequence[SlowRequest]) -> list[str]:
 
 
 def _split_line(s: TimeSplit) -> str:
-    return (f"{s.endpoint}, its {s.requests} slowest: connect {_share(s.connect)}, TLS {_share(s.tls)}, "
+    which = (f"its {s.requests} p95 requests (of {s.of}, from {s.from_ms:g} ms)"
+             if s.of is not None and s.from_ms is not None else f"its {s.requests} slowest")
+    return (f"{s.endpoint}, {which}: connect {_share(s.connect)}, TLS {_share(s.tls)}, "
             f"waiting {_share(s.waiting)}, receiving {_share(s.receiving)}")
 
 
@@ -231,28 +235,3 @@ def html_evidence(rows: Sequence[ThresholdRow]) -> str:
         title = f"{row.selector} {row.expression}: {row.verdict}"
         out.append(f"<section><h3>{escape(title)}</h3>" + "".join(layer.html(v) for layer, v in parts) + "</section>")
     return "<h2>Evidence</h2>" + "".join(out) if out else ""
-
-
-def slowest_by_endpoint(doc: Results) -> dict[str, list[SlowRequest]]:
-    """Every slow request a run's evidence shows, by endpoint, slowest first (a request once)."""
-    out: dict[str, dict[str, SlowRequest]] = {}
-    for row in doc.thresholds:
-        for r in row.evidence.slowest if row.evidence is not None else ():
-            out.setdefault(r.endpoint, {})[r.trace_id or f"{r.at} {r.duration_ms}"] = r
-    return {name: sorted(rows.values(), key=lambda r: -r.duration_ms) for name, rows in out.items()}
-
-
-def compare_evidence(base: Results, cur: Results, regressed: Sequence[str]) -> list[str]:
-    """compare.md's part on the regressed endpoints both runs have evidence for: each run's slowest
-    requests, side by side (at most SHORT_SLOWEST each)."""
-    before, after = slowest_by_endpoint(base), slowest_by_endpoint(cur)
-    out: list[str] = []
-    for name in dict.fromkeys(regressed):
-        if name not in before or name not in after:
-            continue
-        out += [f"- {_cut(name, 120)}:"]
-        for label, rows in (("baseline", before[name]), ("current", after[name])):
-            shown = ", ".join(f"{r.duration_ms:.1f} ms" + (f" (trace {r.trace_id})" if r.trace_id else "")
-                              for r in rows[:SHORT_SLOWEST])
-            out.append(f"  - {label}: {_cut(shown, 400)}")
-    return ["### Evidence of the regressions", "", *out, ""] if out else []

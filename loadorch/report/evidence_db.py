@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from loadorch.db.gates import measurement_from, probed_rows
-from loadorch.results import DbEvidence, NPlusOne, SlowPlan
+from loadorch.results import DbEvidence, Evidence, NPlusOne, SlowPlan
 from loadorch.verdict.evaluate import ThresholdResult
 
 if TYPE_CHECKING:
@@ -22,25 +22,25 @@ WHOLE_N_PLUS_ONE = 20
 LINE_CHARS = 400
 
 
-def db_evidence(result: ThresholdResult, record: RunRecord) -> dict[str, Any]:
+def db_evidence(result: ThresholdResult, record: RunRecord) -> Evidence:
     """`database` for db_query_slow (plans) and db_queries_per_request (N+1 loops); nothing for others."""
     t = result.threshold
     doc = record.database
     if t is None or doc is None or result.observed is None:
-        return {}
+        return Evidence()
     metric = t.selector.metric
     if metric == "db_query_slow":
         if not doc.plans and not doc.plans_note:
-            return {}
-        return {"database": {"plans": doc.plans, "plans_note": doc.plans_note}}
+            return Evidence()
+        return Evidence(database=DbEvidence(plans=doc.plans, plans_note=doc.plans_note))
     if metric == "db_queries_per_request":
         loops = [
-            {"endpoint": p.name, "statement": r.statement, "calls": r.calls, "source": r.source}
-            for p in probed_rows(measurement_from(doc.model_dump(mode="json")), t.selector.tags)
+            NPlusOne(endpoint=p.name, statement=r.statement, calls=r.calls, source=r.source)
+            for p in probed_rows(measurement_from(doc), t.selector.tags)
             for r in p.repeated
         ]
-        return {"database": {"n_plus_one": loops}} if loops else {}
-    return {}
+        return Evidence(database=DbEvidence(n_plus_one=loops)) if loops else Evidence()
+    return Evidence()
 
 
 def _loop_line(n: NPlusOne) -> str:

@@ -4,8 +4,9 @@ trace ids and Server-Timing entries, and where their time went (pure: from the m
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from loadorch.results import Evidence, ServerTimingEntry, SlowRequest, TimeSplit
 from loadorch.stats.exemplars import NOT_MEASURED, Row
 from loadorch.stats.tables import Merged, SeriesKey
 from loadorch.verdict.evaluate import ThresholdResult
@@ -18,39 +19,31 @@ NOT_REQUEST_TAGS = ("entry", "desc")  # a Server-Timing selector's own: its requ
 TRACE_ID = "{trace_id}"
 
 
-def http_evidence(result: ThresholdResult, record: RunRecord) -> dict[str, Any]:
+def http_evidence(result: ThresholdResult, record: RunRecord) -> Evidence:
     """`slowest` (and what could not be shown, in `notes`) for a latency gate; nothing for other metrics."""
     t = result.threshold
     if t is None or t.selector.metric not in LATENCY_METRICS or result.observed is None:
-        return {}  # not a latency gate, or no data: nothing to show
+        return Evidence()  # not a latency gate, or no data: nothing to show
     merged = record.merged.windowed()
-    rows = matching(merged, tuple((k, v) for k, v in t.selector.tags if k not in NOT_REQUEST_TAGS))
+    tags = tuple((k, v) for k, v in t.selector.tags if k not in NOT_REQUEST_TAGS)
+    rows = matching(merged, tags)
     if not rows:
         why = ("no request of this selector was kept as an exemplar"
                if merged.exemplar_k else "exemplars are off in the profile (evidence.slowest: 0)")
-        return {"notes": [why]}
+        return Evidence(notes=[why])
     k = merged.exemplar_k or len(rows)
-    return {"slowest": [slow_request(r, record.trace_url) for r in rows[:k]], "time_split": time_split(rows)}
+    return Evidence(slowest=[slow_request(r, record.trace_url) for r in rows[:k]], time_split=time_split(merged, tags))
 
 
-PHASES = (("connect", 5), ("tls", 6), ("waiting", 7), ("receiving", 8))
-
-
-def time_split(rows: list[Row]) -> list[dict[str, Any]]:
-    """Per endpoint, each phase's share of its kept slowest requests' summed duration (None where a
-    request path did not measure it)."""
-    by_endpoint: dict[str, list[Row]] = {}
-    for r in rows:
-        by_endpoint.setdefault(r[0], []).append(r)
-    out = []
-    for name, kept in sorted(by_endpoint.items()):
-        total = sum(r[3] for r in kept)
-        split: dict[str, Any] = {"endpoint": name, "requests": len(kept)}
-        for phase, i in PHASES:
-            measured = total > 0 and all(r[i] != NOT_MEASURED for r in kept)
-            split[phase] = round(sum(r[i] for r in kept) / total, 4) if measured else None
-        out.append(split)
-    return out
+def time_split(merged: Merged, tags: tuple[tuple[str, str], ...]) -> list[TimeSplit]:
+    """Per endpoint of the selector, each phase's share of its p95 requests' summed duration
+    (stats/timesplit.py; None where a request path did not measure it)."""
+    keys: dict[str, set[tuple[str, str, int]]] = {}
+    for key in merged.series:
+        if key.ok and merged.matches(key, tags):
+            keys.setdefault(key.name, set()).add((key.name, key.method, key.status))
+    splits = (merged.splits.split(name, wanted) for name, wanted in sorted(keys.items()))
+    return [TimeSplit.model_validate(s) for s in splits if s is not None]
 
 
 def matching(merged: Merged, tags: tuple[tuple[str, str], ...]) -> list[Row]:
@@ -72,23 +65,23 @@ def _ms(us: int) -> float | None:
     return None if us == NOT_MEASURED else round(us / 1000.0, 3)
 
 
-def slow_request(r: Row, trace_url: str = "") -> dict[str, Any]:
+def slow_request(r: Row, trace_url: str = "") -> SlowRequest:
     """An exemplar row as results.json's SlowRequest."""
     trace_id = r[10] or None
     at = datetime.fromtimestamp(r[4], timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    return {
-        "endpoint": r[0],
-        "method": r[1],
-        "at": at,
-        "status": r[2],
-        "duration_ms": round(r[3] / 1000.0, 3),
-        "connect_ms": _ms(r[5]),
-        "tls_ms": _ms(r[6]),
-        "waiting_ms": _ms(r[7]),
-        "receiving_ms": _ms(r[8]),
-        "bytes": None if r[9] == NOT_MEASURED else r[9],
-        "trace_id": trace_id,
-        "trace_url": trace_url.replace(TRACE_ID, trace_id) if trace_url and trace_id else None,
-        "server_timing": [{"name": n, "dur_ms": d, "desc": s} for n, d, s in r[11]],
-        "worker": r[12],
-    }
+    return SlowRequest(
+        endpoint=r[0],
+        method=r[1],
+        at=at,
+        status=r[2],
+        duration_ms=round(r[3] / 1000.0, 3),
+        connect_ms=_ms(r[5]),
+        tls_ms=_ms(r[6]),
+        waiting_ms=_ms(r[7]),
+        receiving_ms=_ms(r[8]),
+        bytes=None if r[9] == NOT_MEASURED else r[9],
+        trace_id=trace_id,
+        trace_url=trace_url.replace(TRACE_ID, trace_id) if trace_url and trace_id else None,
+        server_timing=[ServerTimingEntry(name=n, dur_ms=d, desc=s) for n, d, s in r[11]],
+        worker=r[12],
+    )

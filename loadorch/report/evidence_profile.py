@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from loadorch.results import ProfileEvidence, TopFrameRow
+from loadorch.results import Evidence, ProfileEvidence, TopFrameRow
 from loadorch.verdict.evaluate import ThresholdResult
 
 if TYPE_CHECKING:
@@ -19,21 +19,21 @@ TOP = 5  # functions per profiler in the evidence
 SHORT_TOP = 3  # of them on junit.xml's line
 
 
-def profile_evidence(result: ThresholdResult, record: RunRecord) -> dict[str, Any]:
+def profile_evidence(result: ThresholdResult, record: RunRecord) -> Evidence:
     """`profile` for a latency gate of a run with profilers; nothing otherwise."""
     t = result.threshold
     profiles = getattr(record, "profiles", None)  # a record built by hand (a test's namespace) may have none
     if t is None or t.selector.metric not in TARGET_TIME or not profiles or result.observed is None:
-        return {}
+        return Evidence()
     out = []
     for p in profiles:
-        entry: dict[str, Any] = {"name": p["name"], "target": p["target"], "attached": bool(p.get("attached"))}
-        if entry["attached"]:
-            entry.update(top=list(p.get("top", []))[:TOP], flamegraph=p.get("flamegraph"))
+        if p.attached:
+            out.append(ProfileEvidence(name=p.name, target=p.target, attached=True, top=p.top[:TOP],
+                                       flamegraph=p.flamegraph))
         else:
-            entry["problem"] = f"{p.get('problem')}; fix: {p.get('fix')}"
-        out.append(entry)
-    return {"profile": out}
+            out.append(ProfileEvidence(name=p.name, target=p.target, attached=False,
+                                       problem=f"{p.problem}; fix: {p.fix}"))
+    return Evidence(profile=out)
 
 
 def _where(f: TopFrameRow) -> str:

@@ -21,7 +21,8 @@ class Case:
     seconds: float = 0.0
     outcome: str | None = None  # None (passed), "failure" or "error"
     kind: str = ""  # the failure/error type attribute
-    message: str = ""
+    message: str = ""  # the one-line verdict (the failure's `message` attribute)
+    text: str | None = None  # the failure's text: the short evidence block (None: the message again)
 
 
 def clean(text: str, limit: int = MAX_MESSAGE) -> str:
@@ -44,15 +45,16 @@ def threshold_cases(
     """One case per threshold and integrity check. A case's time is its own (judging a threshold takes
     no time), not the run's: reporters that add up testcase times show the suite's time, not N times it.
     `seconds` (the run) is the suite's time. `evidence`: per threshold, its short evidence block
-    (report/evidence.py short_text), put under a failing or inconclusive case's message."""
+    (report/evidence.py short_text): a failing or inconclusive case's text, the lines that decide it, while
+    its message attribute stays the one-line verdict (each said once)."""
     cases = []
     for i, r in enumerate(thresholds):
         short = evidence[i] if i < len(evidence) else ""
-        message = f"{r.message}\nevidence:\n{short}" if short and r.verdict in (FAIL, INCONCLUSIVE) else r.message
+        text = short if short and r.verdict in (FAIL, INCONCLUSIVE) else None
         outcome, kind = {FAIL: ("failure", "threshold"), INCONCLUSIVE: ("error", "inconclusive")}.get(
             r.verdict, (None, "")
         )
-        cases.append(Case(f"{r.selector} {r.expression}", "loadorch.thresholds", 0.0, outcome, kind, message))
+        cases.append(Case(f"{r.selector} {r.expression}", "loadorch.thresholds", 0.0, outcome, kind, r.message, text))
     for c in checks:
         outcome = "error" if c.verdict in (ERROR, INCONCLUSIVE) else "failure" if c.verdict == FAIL else None
         if c.verdict == WARNING:  # not done, and not deciding the run (a profiler that could not attach)
@@ -102,7 +104,8 @@ def render_cases(
     """
     if redact is not None:
         mask = redact
-        cases = [Case(mask(c.name), mask(c.classname), c.seconds, c.outcome, c.kind, mask(c.message)) for c in cases]
+        cases = [Case(mask(c.name), mask(c.classname), c.seconds, c.outcome, c.kind, mask(c.message),
+                      None if c.text is None else mask(c.text)) for c in cases]
         properties = [(name, mask(value)) for name, value in properties]
         system_out, hostname, suite = mask(system_out), mask(hostname), mask(suite)
     root = ET.Element(
@@ -126,7 +129,7 @@ def render_cases(
         if c.outcome is not None:
             message = clean(c.message)
             attrs = {"message": message, **({} if c.outcome == "skipped" else {"type": c.kind or c.outcome})}
-            ET.SubElement(case, c.outcome, attrs).text = message
+            ET.SubElement(case, c.outcome, attrs).text = message if c.text is None else clean(c.text)
     ET.SubElement(root, "system-out").text = clean(system_out, 20000)
     ET.SubElement(root, "system-err").text = ""
     ET.indent(root)

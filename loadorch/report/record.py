@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
-from loadorch.results import Browser, DbCollector, Integrity
+from loadorch.results import Browser, BrowserEvidence, DbCollector, Integrity, ProfileSection
 from loadorch.stats.tables import Merged
 from loadorch.verdict.evaluate import Check, ThresholdResult
 from loadorch.wire import MetricsReport, StopReason
@@ -41,15 +41,15 @@ class RunRecord:
     database: DbCollector | None = None  # the postgres collector's measurement (DbMeasurement.to_json)
     load: LoadRecord | None = None
     browser: Browser | None = None  # browser users and Lighthouse results (loadorch.browser.results)
-    # a browser gate's evidence (results.BrowserEvidence as JSON) by "selector expression", from the run
-    browser_evidence: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # a browser gate's evidence by "selector expression", from the run (browser/evidence.py)
+    browser_evidence: dict[str, BrowserEvidence] = field(default_factory=dict)
     window: tuple[tuple[float, float], ...] = ()  # the measurement window's spans (s), if the profile has one
     window_source: str = ""
     tags: dict[str, str] = field(default_factory=dict)  # --tag: the whole run's tags
     trace_url: str = ""  # the profile's trace.url: a link per trace id in the evidence ({trace_id} in it)
     live_metrics: MetricsReport | None = None  # the live metrics' account at the end (the master's summary)
     warnings: list[str] = field(default_factory=list)  # e.g. a metrics push that failed
-    profiles: list[dict[str, Any]] = field(default_factory=list)  # the profilers' sections (loadorch.run.profiler)
+    profiles: list[ProfileSection] = field(default_factory=list)  # the profilers' sections (loadorch.run.profiler)
 
 
 @dataclass

@@ -8,7 +8,7 @@ from typing import Literal, cast
 
 from loadorch.config.tags import tags_of
 from loadorch.errors import ExitCode
-from loadorch.report.evidence import evidence_json
+from loadorch.report.evidence import evidence_of
 from loadorch.report.record import LoadRecord, RunRecord
 from loadorch.report.summary import TOP_ENDPOINTS
 from loadorch.results import (
@@ -26,7 +26,6 @@ from loadorch.results import (
     LoadPoint,
     LoadTimeline,
     PerRequest,
-    ProfileSection,
     Results,
     Run,
     ServiceTime,
@@ -92,7 +91,7 @@ def build(record: RunRecord) -> Results:
         window=window_block(record) if record.window else None,
         live_metrics=record.live_metrics or None,
         warnings=([folded] if folded else []) + record.warnings,  # the run's own, then the metrics push's
-        **({"profiles": [ProfileSection.model_validate(p) for p in record.profiles]} if record.profiles else {}),
+        **({"profiles": list(record.profiles)} if record.profiles else {}),
     )
 
 
@@ -120,10 +119,10 @@ def _run(record: RunRecord) -> Run:
 
 def _threshold_row(result: ThresholdResult, record: RunRecord) -> ThresholdRow:
     """A threshold's row, with its evidence block where it gets one (report/evidence.py)."""
-    evidence = evidence_json(result, record)
+    evidence = evidence_of(result, record)
     if evidence is None:
         return ThresholdRow.model_validate(result.to_json())
-    return ThresholdRow.model_validate({**result.to_json(), "evidence": evidence})
+    return ThresholdRow.model_validate({**result.to_json(), "evidence": evidence})  # the Evidence kept as built
 
 
 PHASE_NAMES = {"ramp_up": "before the window", "ramp_down": "after the window", "between": "between spans"}
@@ -169,6 +168,7 @@ def _histograms(merged: Merged) -> MergedJson:
     out.pop("endpoint_step", None)
     out.pop("exemplars", None)  # shown in the thresholds' evidence
     out.pop("exemplar_k", None)
+    out.pop("splits", None)  # read in the thresholds' evidence (time_split)
     return out
 
 

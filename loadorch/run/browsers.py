@@ -7,7 +7,6 @@ import os
 import signal
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from loadorch.browser.evidence import for_gate
 from loadorch.browser.sink import BrowserSink
@@ -16,6 +15,7 @@ from loadorch.browser.verdict import evaluate_browser, owns
 from loadorch.config.resolve import RunConfig
 from loadorch.config.thresholds import Threshold
 from loadorch.errors import RunError
+from loadorch.results import BrowserEvidence
 from loadorch.run.artifacts import write_text
 from loadorch.run.plan import BROWSER_PORT_OFFSET
 from loadorch.run.processes import ProcessGroup
@@ -140,10 +140,10 @@ def collected(sink: BrowserSink | None, cfg: RunConfig) -> BrowserStats | None:
     return stats
 
 
-def evidence(stats: BrowserStats | None, rows: list[ThresholdResult]) -> dict[str, dict[str, Any]]:
+def evidence(stats: BrowserStats | None, rows: list[ThresholdResult]) -> dict[str, BrowserEvidence]:
     """The evidence of each browser gate that did not pass (browser/evidence.py), by "selector expression":
     the page view at the gate's value and the worst, with what their pages measured."""
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, BrowserEvidence] = {}
     if stats is None:
         return out
     for row in rows:

@@ -38,7 +38,7 @@ from loadorch.metrics.remote_write import secret_values as remote_write_secrets
 from loadorch.report import gha, results
 from loadorch.report.junit import render as render_junit
 from loadorch.report.summary import terminal, use_color
-from loadorch.results import Browser, DbCollector, Integrity, Results, problems_of
+from loadorch.results import Integrity, ProfileSection, Results, problems_of
 from loadorch.run import browsers
 from loadorch.run.artifacts import write_json, write_text
 from loadorch.run.embedded import embedded_process, embedded_target
@@ -122,7 +122,7 @@ class _Run:
     grace_s: float = 0.0  # how long it serves it
     embedded_pid: int | None = None  # the embedded shop's process, when it runs in one (a profiler samples it)
     profilers: Profilers | None = None
-    profile_sections: list[dict[str, Any]] = field(default_factory=list)  # results.json's `profiles`
+    profile_sections: list[ProfileSection] = field(default_factory=list)  # results.json's `profiles`
 
     def log_path(self, name: str) -> str:
         """Where a process's log is kept in the run folder (when it is kept)."""
@@ -672,10 +672,8 @@ def _record(run: _Run, decision: _Decision, db: Any, signals: StopSignals) -> re
         error=run.error,
         iterations=cfg.iterations,
         duration_s=cfg.duration_s,
-        database=DbCollector.model_validate(db.to_json()) if db is not None else None,
-        browser=None if decision.browser is None else Browser.model_validate(
-            browser_results(decision.browser, cfg.thresholds)
-        ),
+        database=db.to_collector() if db is not None else None,
+        browser=None if decision.browser is None else browser_results(decision.browser, cfg.thresholds),
         browser_evidence=browsers.evidence(decision.browser, decision.thresholds),
         window=cfg.window.spans if cfg.window else (),
         tags=dict(cfg.run_tags),

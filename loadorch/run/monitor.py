@@ -11,15 +11,15 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from loadorch.browser.stats import BrowserStats
 from loadorch.config.resolve import RunConfig
 from loadorch.config.tags import tag_table
 from loadorch.db.gates import db_judge
 from loadorch.metrics.families import Family
-from loadorch.monitor.rolling import RollingWindow, Window
-from loadorch.monitor.status import status_doc, status_families, status_page
+from loadorch.monitor.rolling import Counts, RollingWindow, Table, Window
+from loadorch.monitor.status import StatusJson, status_doc, status_families, status_page
 from loadorch.run import browsers
 from loadorch.run.artifacts import write_text
 from loadorch.stats.histogram import Histogram
@@ -72,6 +72,13 @@ class StatusServer:
         self.thread.join(timeout=5)
 
 
+class PlanUpdate(TypedDict):
+    """What `loadorch monitor` changes in the run plan (the controller's Plan.model_copy(update=...))."""
+
+    snapshot_path: str
+    snapshot_every_s: float
+
+
 class Monitor:
     def __init__(self, cfg: RunConfig, out_dir: str, status: StatusServer | None,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -82,21 +89,21 @@ class Monitor:
         self.started_at, self.started_text = 0.0, ""
         self.next_observe = self.next_status = 0.0
         self.families: list[Family] = []
-        self.last: dict[str, Any] | None = None
+        self.last: StatusJson | None = None
 
-    def plan_update(self, run: _Run, scratch: str) -> dict[str, Any]:
+    def plan_update(self, run: _Run, scratch: str) -> PlanUpdate:
         self.snapshot_path = os.path.join(scratch, "snapshot.json")
         return {"snapshot_path": self.snapshot_path, "snapshot_every_s": min(1.0, self.settings.slice_s / 2)}
 
-    def _tables(self, run: _Run) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _tables(self, run: _Run) -> tuple[dict[str, Table], dict[str, Counts]]:
         merged = Merged()
         try:
             with open(self.snapshot_path, encoding="utf-8") as fh:
                 merged = Merged.from_json(json.load(fh)["merged"])
         except (OSError, ValueError, KeyError):
             pass  # none yet (or being replaced): the HTTP tables are empty this time
-        tables: dict[str, Any] = {"series": merged.series, "timings": merged.timings, "db": merged.db}
-        counts: dict[str, Any] = {"checks": merged.checks}
+        tables: dict[str, Table] = {"series": merged.series, "timings": merged.timings, "db": merged.db}
+        counts: dict[str, Counts] = {"checks": merged.checks}
         if run.sink is not None:
             with run.sink.lock:  # browser workers report from another thread
                 tables["browser"] = {k: Histogram().merge(h) for k, h in run.sink.stats.series.items()}
@@ -136,8 +143,9 @@ class Monitor:
 
     def publish(self, run: _Run, results: list[ThresholdResult], window: Window, now: float) -> None:
         labels = run.live_labels or ("", self.cfg.profile_name, self.cfg.scenario.model.name)
-        doc = run.redactor.obj(status_doc(labels, results, self.settings.window, window.seconds, window.full,
-                                          _now_text(), self.started_text, now - self.started_at))
+        status = status_doc(labels, results, self.settings.window, window.seconds, window.full, _now_text(),
+                            self.started_text, now - self.started_at)
+        doc: StatusJson = run.redactor.obj(status)  # the same document, every string redacted
         page = status_page(doc, self.settings.status_every)
         body = json.dumps(doc, indent=1) + "\n"
         write_text(os.path.join(self.out_dir, "status.json"), body)

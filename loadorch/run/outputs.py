@@ -11,11 +11,11 @@ import socket
 import sys
 from datetime import datetime
 from importlib import metadata
-from typing import Any
 
 import yaml
 
 from loadorch import __version__
+from loadorch.config.collectors import Collectors, redacted_dsn
 from loadorch.config.resolve import LAYERS, RunConfig
 from loadorch.errors import RunError
 from loadorch.k8s.framing import FramingError, frame
@@ -174,7 +174,7 @@ def effective_config_yaml(cfg: RunConfig, redactor: Redactor) -> str:
         "max_response_body": cfg.profile.max_response_body,
         "worker_connect_timeout_s": cfg.profile.worker_connect_timeout,
         "allow_saturated_generator": cfg.profile.allow_saturated_generator,
-        "collectors": _collectors_doc(cfg),
+        "collectors": _collectors_shown(cfg).model_dump(mode="json"),
         "thresholds": [
             f"{t.selector}: {t.expression}" + (" (abort_on_fail)" if t.abort_on_fail else "") for t in cfg.thresholds
         ],
@@ -184,13 +184,13 @@ def effective_config_yaml(cfg: RunConfig, redactor: Redactor) -> str:
     return yaml.safe_dump(redactor.obj(doc), sort_keys=False, allow_unicode=True)
 
 
-def _collectors_doc(cfg: RunConfig) -> dict[str, Any]:
-    from loadorch.config.collectors import redacted_dsn
-
-    doc = cfg.profile.collectors.model_dump(mode="json")
-    if cfg.profile.collectors.postgres is not None:
-        doc["postgres"]["dsn"] = redacted_dsn(cfg.profile.collectors.postgres.dsn)  # no user, no password
-    return dict(doc)
+def _collectors_shown(cfg: RunConfig) -> Collectors:
+    """The collectors' settings as config.yaml shows them: the DSN with no user and no password."""
+    collectors = cfg.profile.collectors
+    if collectors.postgres is None:
+        return collectors
+    postgres = collectors.postgres.model_copy(update={"dsn": redacted_dsn(collectors.postgres.dsn)})
+    return collectors.model_copy(update={"postgres": postgres})
 
 
 def versions() -> dict[str, str]:

@@ -24,14 +24,13 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from loadorch.config.profilers import ProfilerSpec
 from loadorch.config.resolve import RunConfig
 from loadorch.profiling import flamegraph, speedscope
 from loadorch.profiling.attach import GONE_FIX, INSTALL_FIX, pid_file_problem, problem_of
 from loadorch.profiling.top import TopFrame, one_line, top_frames
-from loadorch.results import Results
+from loadorch.results import ProfileOverhead, ProfileSection, Results, TopFrameRow
 from loadorch.run.artifacts import write_json, write_text
 from loadorch.verdict.evaluate import PASS, WARNING, Check
 
@@ -152,7 +151,7 @@ class Profilers:
                 item.proc.wait(timeout=5)
                 item.problem = item.problem or (f"py-spy did not stop within {STOP_WAIT_S:g}s", GONE_FIX)
 
-    def finish(self, out_dir: str) -> tuple[list[Check], list[dict[str, Any]]]:
+    def finish(self, out_dir: str) -> tuple[list[Check], list[ProfileSection]]:
         """One check and one results.json section per profiler; the files into `out_dir`/profiles/."""
         self.stop()
         checks, sections = [], []
@@ -162,18 +161,18 @@ class Profilers:
             checks.append(_check(item, section))
         return checks, sections
 
-    def _read(self, item: _Attached, out_dir: str) -> dict[str, Any]:
-        section: dict[str, Any] = {
-            "name": item.label, "tool": item.spec.tool, "target": _target_text(item.spec), "pid": item.pid,
-            "attached": False, "rate_hz": item.rate,
-        }  # fmt: skip
+    def _read(self, item: _Attached, out_dir: str) -> ProfileSection:
         if item.problem is None and item.proc is not None:
-            item.problem = self._parse_into(item, section, out_dir)
-        if item.problem is not None:
-            section["problem"], section["fix"] = self.mask(item.problem[0]), item.problem[1]
-        return section
+            parsed = self._parse(item, out_dir)
+            if isinstance(parsed, ProfileSection):
+                return parsed
+            item.problem = parsed
+        if item.problem is None:
+            return _unattached(item)
+        return _unattached(item, (self.mask(item.problem[0]), item.problem[1]))
 
-    def _parse_into(self, item: _Attached, section: dict[str, Any], out_dir: str) -> tuple[str, str] | None:
+    def _parse(self, item: _Attached, out_dir: str) -> ProfileSection | tuple[str, str]:
+        """The attached profiler's section, its files written; or why its profile could not be read."""
         said = _read_text(item.log)
         try:
             if os.path.getsize(item.raw) > MAX_RAW_BYTES:
@@ -191,47 +190,56 @@ class Profilers:
         title = f"{item.label}: {_target_text(item.spec)} (pid {item.pid}), {item.rate} Hz"
         write_json(os.path.join(out_dir, files["speedscope"]), speedscope.document(stacks, title))
         write_text(os.path.join(out_dir, files["flamegraph"]), flamegraph.render(stacks, title))
-        section.update(
-            attached=True, samples=stacks.samples, sampled_s=round(stacks.seconds, 3),
+        return ProfileSection(
+            name=item.label, tool=item.spec.tool, target=_target_text(item.spec), pid=item.pid, attached=True,
+            rate_hz=item.rate, samples=stacks.samples, sampled_s=round(stacks.seconds, 3),
             profiled_s=round(item.seconds, 3), dropped_stacks=stacks.dropped_stacks,
-            top=[f.to_json() for f in top], overhead=_overhead(item), **files,
+            top=[TopFrameRow.model_validate(f.to_json()) for f in top], overhead=_overhead(item),
+            speedscope=files["speedscope"], flamegraph=files["flamegraph"],
         )  # fmt: skip
-        return None
 
 
-def _overhead(item: _Attached) -> dict[str, Any]:
+def _unattached(item: _Attached, problem: tuple[str, str] | None = None) -> ProfileSection:
+    """A profiler that did not attach: with what happened and its fix (None only if it never started)."""
+    if problem is None:
+        return ProfileSection(name=item.label, tool=item.spec.tool, target=_target_text(item.spec), pid=item.pid,
+                              attached=False, rate_hz=item.rate)
+    return ProfileSection(name=item.label, tool=item.spec.tool, target=_target_text(item.spec), pid=item.pid,
+                          attached=False, rate_hz=item.rate, problem=problem[0], fix=problem[1])
+
+
+def _overhead(item: _Attached) -> ProfileOverhead:
     share = item.own_cpu_s / item.seconds if item.own_cpu_s is not None and item.seconds > 0 else None
-    return {
-        "nonblocking": True,
-        "profiler_cpu_s": None if item.own_cpu_s is None else round(item.own_cpu_s, 3),
-        "profiler_core_share": None if share is None else round(share, 4),
-        "target_cpu_s": None if item.target_cpu_s is None else round(item.target_cpu_s, 3),
-    }
+    return ProfileOverhead(
+        nonblocking=True,
+        profiler_cpu_s=None if item.own_cpu_s is None else round(item.own_cpu_s, 3),
+        profiler_core_share=None if share is None else round(share, 4),
+        target_cpu_s=None if item.target_cpu_s is None else round(item.target_cpu_s, 3),
+    )
 
 
-def overhead_text(o: Mapping[str, Any], rate: int, seconds: float) -> str:
-    if o.get("profiler_cpu_s") is None:
+def overhead_text(o: ProfileOverhead, rate: int, seconds: float) -> str:
+    if o.profiler_cpu_s is None:
         return f"{rate} Hz, the target never paused (--nonblocking); py-spy's CPU was not measured (it ended first)"
-    target = f" beside the target's {o['target_cpu_s']:.2f} s" if o.get("target_cpu_s") is not None else ""
+    target = f" beside the target's {o.target_cpu_s:.2f} s" if o.target_cpu_s is not None else ""
     return (
-        f"py-spy used {o['profiler_cpu_s']:.2f} s of CPU over {seconds:.1f} s ({o['profiler_core_share']:.1%} of "
+        f"py-spy used {o.profiler_cpu_s:.2f} s of CPU over {seconds:.1f} s ({o.profiler_core_share or 0.0:.1%} of "
         f"one core){target}, sampling at {rate} Hz without pausing the target (--nonblocking)"
     )
 
 
-def _check(item: _Attached, section: Mapping[str, Any]) -> Check:
+def _check(item: _Attached, section: ProfileSection) -> Check:
     name = f"profiler {item.label}"
-    if not section.get("attached"):
-        why = f"not attached: {section.get('problem')}; fix: {section.get('fix')}"
+    if not section.attached:
+        why = f"not attached: {section.problem}; fix: {section.fix}"
         return Check(name, WARNING, why + "; the HTTP verdict does not depend on it")
     frames = one_line(top_frames_of(section), 3) or "no samples (the target was idle)"
-    overhead = overhead_text(section["overhead"], item.rate, item.seconds)
-    return Check(name, PASS, f"{section['samples']} samples of pid {item.pid}; top: {frames}; overhead: {overhead}")
+    overhead = overhead_text(section.overhead, item.rate, item.seconds) if section.overhead else ""
+    return Check(name, PASS, f"{section.samples} samples of pid {item.pid}; top: {frames}; overhead: {overhead}")
 
 
-def top_frames_of(section: Mapping[str, Any]) -> list[TopFrame]:
-    return [TopFrame(f["name"], f["file"], f["line"], f["self_s"], f["total_s"], f["self_share"])
-            for f in section.get("top", [])]  # fmt: skip
+def top_frames_of(section: ProfileSection) -> list[TopFrame]:
+    return [TopFrame(f.name, f.file, f.line, f.self_s, f.total_s, f.self_share) for f in section.top]
 
 
 def _target_text(spec: ProfilerSpec) -> str:

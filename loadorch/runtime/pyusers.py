@@ -27,6 +27,7 @@ from locust.exception import StopUser
 from loadorch.stats.tables import Recorder, SeriesKey
 from loadorch.traffic import data as gen
 from loadorch.traffic.request import Outcome, request_log_line
+from loadorch.traffic.trace import HEADER, TraceIds, sets_traceparent
 
 _CURRENT: dict[Any, PythonUserContext] = {}  # greenlet -> the python user running in it
 
@@ -101,12 +102,16 @@ def python_user_class(
     host: str,
     on_finish: Callable[[], None],
     on_failure: Callable[[int, str, BaseException], None],
+    tracer: TraceIds | None = None,
 ) -> type[User]:
-    """A subclass of the user's class that carries `self.loadorch` and stops after `iterations` tasks."""
+    """A subclass of the user's class that carries `self.loadorch`, stops after `iterations` tasks and
+    sends the worker's trace ids (`tracer`; None: none) on every request of its client."""
 
     def __init__(self: Any, environment: Any) -> None:
         base.__init__(self, environment)
         self.loadorch = make_context(slots.popleft())
+        if tracer is not None:
+            trace_client(getattr(self, "client", None), tracer)
 
     def run(self: Any) -> None:
         _CURRENT[gevent.getcurrent()] = self.loadorch
@@ -134,6 +139,24 @@ def python_user_class(
         # set after class creation: Locust's metaclass would add a `tasks` attribute to the base's tasks
         cls.tasks = [_counted(t, iterations) for t in base.tasks]
     return cls
+
+
+def trace_client(client: Any, tracer: TraceIds) -> None:
+    """Every request of a python user's client (Locust's HttpSession or FastHttpSession: their get, post
+    ... all go through `request`) carries the worker's next W3C traceparent, unless the task or the
+    session's own headers set one. A user class without such a client is left as it is."""
+    request = getattr(client, "request", None)
+    if not callable(request):
+        return
+
+    def traced(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        headers = kwargs.get("headers") or {}
+        if not (sets_traceparent(headers) or sets_traceparent(getattr(client, "headers", None) or {})):
+            _, line = tracer.next()
+            kwargs["headers"] = {**dict(headers), HEADER: line[len(HEADER) + 2 : -2]}
+        return request(method, url, *args, **kwargs)
+
+    client.request = traced
 
 
 def _counted(task: Any, limit: int) -> Any:

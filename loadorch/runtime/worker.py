@@ -229,7 +229,9 @@ def _python_class(
         state.finished += 1
 
     base = load_class(plan.scenario_dir, ref)
-    return python_user_class(base, name, slots, make_context, plan.iterations, plan.host, finished, state.vu_failed)
+    return python_user_class(
+        base, name, slots, make_context, plan.iterations, plan.host, finished, state.vu_failed, state.tracer
+    )
 
 
 def make_runner(

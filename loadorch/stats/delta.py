@@ -37,6 +37,7 @@ from loadorch.stats.endpoints import MAX_FOLDED_SHOWN
 from loadorch.stats.exemplars import checked
 from loadorch.stats.histogram import Histogram
 from loadorch.stats.servertiming import MAX_TAGS, valid_tag
+from loadorch.stats.timesplit import checked as checked_splits
 
 _SWAP = sys.byteorder != "little"
 
@@ -281,6 +282,7 @@ def decode(delta: Any, keys: list[Any]) -> Decoded:
         if not all(type(n) is int and n >= 0 for n in counts):
             raise ValueError("le: malformed counts")
     out.small["exemplars"] = checked(delta.get("exemplars", ()))
+    out.small["splits"] = checked_splits(delta.get("splits", ()))
     folded = delta.get("folded", [])
     if type(folded) not in (list, tuple) or not all(type(n) is str for n in folded):
         raise ValueError("folded: not a list of request names")

@@ -22,6 +22,8 @@ from loadorch.stats.endpoints import EndpointNames
 from loadorch.stats.exemplars import DEFAULT_K, Row, Slowest, checked
 from loadorch.stats.histogram import COARSE_SUB_BITS, SPARK_SUB_BITS, Histogram
 from loadorch.stats.servertiming import DESC, DUR, EntryNames, timing_tags
+from loadorch.stats.timesplit import TimeSplits
+from loadorch.stats.timesplit import checked as checked_splits
 from loadorch.traffic.stages import PHASE_IN, Span, phase_of
 from loadorch.wire import HistogramJson, MergedJson, SeriesKeyJson, StatsDelta, TablesJson
 
@@ -106,6 +108,7 @@ class Tables:
         self.service, self.db, self.endpoint_intervals, self.le = {}, {}, {}, {}
         self.timings, self.checks, self.check_examples, self.phases = {}, {}, {}, {}
         self.exemplars = Slowest(self.exemplar_k)  # inside the window only
+        self.splits = TimeSplits()  # where the time goes, per latency bucket (stats/timesplit.py): window only
         if self.window is not None:
             self.window = {}
 
@@ -141,6 +144,8 @@ class Tables:
         }
         if self.exemplars.heaps:
             rows["exemplars"] = self.exemplars.rows()
+        if self.splits:
+            rows["splits"] = self.splits.rows()
         if self.window is not None:
             rows["window"] = series_rows(self.window)
             rows["phases"] = [(p, kind, ok, enc(h)) for (p, kind, ok), h in in_order(self.phases.items())]
@@ -319,6 +324,15 @@ class Recorder(Tables):
             r[0] = self.endpoints.admit(r[0])
         self.exemplars.offer(r)
 
+    def record_split(self, key: SeriesKey, latency_us: int, phases: tuple[int, int, int, int], at: float) -> None:
+        """A successful request's connect, TLS, waiting and receiving (us; NOT_MEASURED where the path could
+        not time one), into its latency bucket's sums (stats/timesplit.py); inside the window only."""
+        if self.spans and phase_of(self.spans, at - self.t0) != PHASE_IN:
+            return
+        if key.name not in self.endpoints.names:
+            key = self.bounded(key)
+        self.splits.add(key, latency_us, *phases)
+
     def rows(self, ordered: bool, sparklines: bool = True) -> TablesJson:
         self._fold()
         return super().rows(ordered, sparklines)
@@ -399,6 +413,8 @@ class Recorder(Tables):
             delta["le"] = [(key_id(k), counts) for k, counts in self.le.items()]
         if self.exemplars.heaps:
             delta["exemplars"] = self.exemplars.rows()
+        if self.splits:
+            delta["splits"] = self.splits.rows()
         folded = self.endpoints.folded
         if len(folded) > self.folded_sent:  # names folded since the last delta: the master's warning names them
             delta["folded"] = folded[self.folded_sent :]
@@ -488,6 +504,7 @@ class Merged(Tables):
                 self.le[keys[i]] = [a + b for a, b in zip(have, counts)]
         self._add_checks(d.small["checks"])
         self.add_exemplars(d.small.get("exemplars", ()))
+        self.add_splits(d.small.get("splits", ()))
         self.per_worker[worker] = self.per_worker.get(worker, 0) + added
         return added
 
@@ -506,6 +523,12 @@ class Merged(Tables):
         for r in rows:
             r[0] = self.endpoints.admit(r[0])
             self.exemplars.offer(r)
+
+    def add_splits(self, rows: Iterable[list[Any]]) -> None:
+        """A worker's time-split sums (stats/timesplit.py), added: exact across workers."""
+        for r in rows:
+            r[0] = self.endpoints.admit(r[0])
+        self.splits.merge(rows)
 
     def _bounded_keys(self, worker: int, raw: list[SeriesKey]) -> list[SeriesKey]:
         """A worker's series keys as merged: a name past the bound as OTHER_ENDPOINTS (decided once per name)."""
@@ -572,6 +595,7 @@ class Merged(Tables):
             _hist(self.timings, (self.timing_tag(str(timing)), key_of(key_list))).merge(Histogram.from_json(hist))
         self._add_checks(rows.get("checks", []))
         self.add_exemplars(checked(rows.get("exemplars", [])))
+        self.add_splits(checked_splits(rows.get("splits", [])))
         if "window" in rows:
             window = self.window_table()
             for key_list, hist in rows["window"]:
@@ -596,7 +620,7 @@ class Merged(Tables):
         out.tag_table = self.tag_table
         out.checks, out.check_examples = self.checks, self.check_examples  # recorded inside the window only
         out.timings, out.db = self.timings, self.db  # also recorded inside the window only
-        out.exemplars = self.exemplars
+        out.exemplars, out.splits = self.exemplars, self.splits
         return out
 
     def check_counts(self, tags: Iterable[tuple[str, str]] = ()) -> tuple[int, int]:
@@ -744,6 +768,8 @@ class Merged(Tables):
         out["exemplar_k"] = self.exemplar_k
         if "exemplars" in rows:
             out["exemplars"] = rows["exemplars"]
+        if "splits" in rows:
+            out["splits"] = rows["splits"]
         if "window" in rows:
             out["window"], out["phases"] = rows["window"], rows["phases"]
         if self.endpoints.limit is not None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from loadorch.target.store import ApiJson
 
-DB_CAUSES = ("seq_scan", "sort_spill")
+DB_CAUSES = ("seq_scan", "sort_spill", "nested_loop", "hash_spill", "cold_read")
 
 
 @dataclass

@@ -14,7 +14,7 @@ import threading
 import time
 from collections import OrderedDict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import parse_qs, urlsplit
 
 from loadorch.target.knobs import Knobs, slow_python_function
@@ -52,6 +52,14 @@ class ApiError(Exception):
         self.status = status
 
 
+class TraceEntry(TypedDict):
+    """What the shop noted of a request that carried a trace id (GET /_traces shows them)."""
+
+    method: str
+    path: str
+    app_ms: float
+
+
 class ShopServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -61,10 +69,10 @@ class ShopServer(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.store = store or Store.seeded(SEED_PRODUCTS)
         self.knobs = knobs or Knobs()
-        self.traces: OrderedDict[str, dict[str, Any]] = OrderedDict()  # trace id -> route, path, app_ms
+        self.traces: OrderedDict[str, TraceEntry] = OrderedDict()  # trace id -> method, path, app_ms
         self.traces_lock = threading.Lock()
 
-    def note_trace(self, trace_id: str, entry: dict[str, Any]) -> None:
+    def note_trace(self, trace_id: str, entry: TraceEntry) -> None:
         with self.traces_lock:
             self.traces[trace_id] = entry
             while len(self.traces) > MAX_TRACES:
@@ -153,8 +161,7 @@ class _Handler(BaseHTTPRequestHandler):
         """The server's own record of the trace id it was sent (none: nothing noted)."""
         found = _TRACEPARENT.match((self.headers.get("traceparent") or "").strip())
         if found is not None and path != "/_traces":
-            entry = {"method": self.command, "path": path[:200], "app_ms": self._app}
-            self.server.note_trace(found.group(1), entry)
+            self.server.note_trace(found.group(1), TraceEntry(method=self.command, path=path[:200], app_ms=self._app))
 
     def _read_body(self) -> Any:
         length = int(self.headers.get("Content-Length") or 0)
@@ -242,7 +249,7 @@ def _handle(
     if route == "knobs.set":
         server.knobs.update(_object(body))
         if server.knobs.db_causes:
-            store.prepare_causes()
+            store.prepare_causes(tuple(server.knobs.db_causes))
         return 200, server.knobs.snapshot()
     if route == "openapi":
         from loadorch.target.openapi import document

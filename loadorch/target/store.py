@@ -22,10 +22,17 @@ CATEGORY_NAMES = ("books", "games", "toys", "music", "garden")
 AUDIT_ROWS = 80_000  # the large table the db_causes knob reads: big enough that its sort outgrows 4MB of work_mem
 AUDIT_TABLE = "CREATE TABLE IF NOT EXISTS audit_log (id INTEGER PRIMARY KEY, ref INTEGER NOT NULL, note TEXT NOT NULL)"
 # the db_causes knob's statements, each slow for a known reason: a filter on an unindexed column of a large
-# table (a sequential scan that returns nothing), and a sort of the whole table (it spills past work_mem)
+# table (a sequential scan that returns nothing), a sort of the whole table (it spills past work_mem), a
+# join whose inner side runs once per outer row, a hash join bigger than hash memory and a scan of a table
+# that does not fit shared_buffers (the last three as PostgreSQL plans them: store_pg.py PG_CAUSES; here
+# statements of the same shape)
 CAUSES = {
     "seq_scan": "SELECT COUNT(*) AS n FROM audit_log WHERE note = ?",
     "sort_spill": "SELECT MAX(r) AS n FROM (SELECT row_number() OVER (ORDER BY note) AS r FROM audit_log) AS s",
+    "nested_loop": "SELECT COUNT(*) AS n FROM audit_log a WHERE a.ref < 50 AND "
+    "(SELECT b.id FROM audit_log b WHERE b.id = a.id + 1 LIMIT 1) IS NOT NULL",
+    "hash_spill": "SELECT MAX(length(x.note) + length(y.note)) AS n FROM audit_log x JOIN audit_log y ON y.id = x.id",
+    "cold_read": "SELECT COUNT(*) AS n FROM audit_log WHERE note = ? OR ref < 0",
 }
 
 SCHEMA = """
@@ -55,6 +62,7 @@ class Store:
     """The shop's queries, over SQLite: one connection per thread, writes serialized by a lock."""
 
     backend = "sqlite"
+    causes = CAUSES  # the db_causes knob's statements
 
     def __init__(self, path: str | None = None) -> None:
         self._local = threading.local()
@@ -107,7 +115,7 @@ class Store:
         time.sleep(seconds)
         self._rows("SELECT ?", (seconds,))
 
-    def prepare_causes(self) -> None:
+    def prepare_causes(self, causes: tuple[str, ...] = ()) -> None:
         """The large unindexed table the db_causes knob reads, made once."""
         with self._write_lock:
             self._conn().execute(AUDIT_TABLE)
@@ -119,8 +127,8 @@ class Store:
                 )
 
     def run_cause(self, cause: str) -> None:
-        params = ("no such note",) if "?" in CAUSES[cause] else ()
-        self._rows(CAUSES[cause], params)
+        text = self.causes[cause]
+        self._rows(text, ("no such note",) if "?" in text else ())
 
     @classmethod
     def seeded(cls, products: int, *args: Any) -> Store:

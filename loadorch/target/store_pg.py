@@ -7,7 +7,7 @@ import threading
 from typing import Any
 
 from loadorch.errors import RunError
-from loadorch.target.store import AUDIT_ROWS, AUDIT_TABLE, Row, Store
+from loadorch.target.store import AUDIT_ROWS, AUDIT_TABLE, CAUSES, Row, Store
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS categories (
@@ -36,10 +36,25 @@ def _pg(sql: str) -> str:
     return sql.replace("?", "%s")
 
 
+# the db_causes statements PostgreSQL plans as their names say (the others: store.py CAUSES): the inner side
+# of a nested loop run once per outer row (LIMIT keeps the planner from a hash join), a hash join of a table
+# with itself bigger than hash memory, and a scan of a table too large for a quarter of shared_buffers (so it
+# is read through a small ring of buffers, from outside shared_buffers, every time)
+PG_CAUSES = {
+    "nested_loop": "SELECT COUNT(*) AS n FROM audit_log a CROSS JOIN LATERAL (SELECT b.id FROM audit_log b "
+    "WHERE b.id = a.id + 1 LIMIT 1) AS x WHERE a.ref < 50",
+    "hash_spill": "SELECT MAX(length(x.note) + length(y.note)) AS n FROM cold_log x JOIN cold_log y ON y.id = x.id",
+    "cold_read": "SELECT COUNT(*) AS n FROM cold_log WHERE note = ?",
+}
+COLD_ROW_CHARS = 1000  # about 7 rows per 8 kB block
+COLD_MAX_ROWS = 200_000  # the cold table's bound (about 230 MB) whatever shared_buffers is
+
+
 class PgStore(Store):
     """One autocommit connection per server thread."""
 
     backend = "postgresql"
+    causes = {**CAUSES, **PG_CAUSES}
 
     def __init__(self, dsn: str) -> None:
         try:
@@ -88,7 +103,9 @@ class PgStore(Store):
         with self._conn().cursor() as cur:
             cur.executemany(_pg(sql), rows)
 
-    def prepare_causes(self) -> None:
+    def prepare_causes(self, causes: tuple[str, ...] = ()) -> None:
+        """The tables the db_causes knob reads, made once: the 80,000-row one, and the cold one when a cause
+        reads it (`hash_spill`, `cold_read`)."""
         conn = self._conn()
         conn.execute(AUDIT_TABLE.replace("INTEGER PRIMARY KEY", "BIGSERIAL PRIMARY KEY"))
         if conn.execute("SELECT COUNT(*) AS n FROM audit_log").fetchone()["n"] == 0:
@@ -97,6 +114,20 @@ class PgStore(Store):
                 (AUDIT_ROWS,),
             )
             conn.execute("VACUUM ANALYZE audit_log")  # hint bits set now, not by the first request's scan
+        if {"hash_spill", "cold_read"} & set(causes) and conn.execute(
+            "SELECT to_regclass('cold_log') AS t"
+        ).fetchone()["t"] is None:
+            # 3/8 of shared_buffers: more than the quarter past which a scan reads through a ring, and written by
+            # CREATE TABLE AS through its own ring, so most of it is not in shared_buffers afterwards
+            blocks = int(conn.execute("SELECT setting::bigint AS n FROM pg_settings WHERE name = 'shared_buffers'")
+                         .fetchone()["n"])
+            rows = min(COLD_MAX_ROWS, blocks * 3 // 8 * 7)
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS cold_log AS SELECT g AS id, rpad(g::text, %s, '-') AS note "
+                "FROM generate_series(1, %s) AS g",
+                (COLD_ROW_CHARS, rows),
+            )
+            conn.execute("ANALYZE cold_log")
 
     def slow_statement(self, seconds: float) -> None:
         self._rows("SELECT pg_sleep(?)", (seconds,))

@@ -160,7 +160,7 @@ def read_csv_rows(path: str) -> tuple[tuple[dict[str, str], ...], list[str], str
     return rows, list(reader.fieldnames or []), hashlib.sha256(data).hexdigest()
 
 
-def generator_to_json(g: Generator) -> dict[str, Any]:
+def generator_to_json(g: Generator) -> dict[str, Any]:  # the plan's wire form: any generator class's fields
     """A generator as plan data (`type` names its class); CSV rows by their file (a 1M-row file must not
     be copied into every plan)."""
     if isinstance(g, RowsGen) and g.source:
@@ -213,7 +213,7 @@ class Draws:
         self.rng = rng
         self.state = state
         self.fixed = fixed
-        self.values: dict[str, Any] = {}
+        self.values: dict[str, Any] = {}  # drawn values: any JSON value a data file or generator gives
 
     def __call__(self, name: str) -> Any:
         if name in self.values:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+from typing_extensions import TypedDict
 
 from loadorch.results import Results
 from loadorch.stats.histogram import Histogram, bounds_of, bucket_of
@@ -41,6 +43,42 @@ class Budgets:
     def for_metric(self, metric: str) -> float:
         return float(getattr(self, metric))
 
+    def to_json(self) -> BudgetsJson:
+        return BudgetsJson(p50=self.p50, p95=self.p95, p99=self.p99, rps=self.rps, error_rate=self.error_rate,
+                           min_change_ms=self.min_change_ms, source=self.source)
+
+
+class BudgetsJson(TypedDict):
+    """Budgets as compare.json writes them."""
+
+    p50: float
+    p95: float
+    p99: float
+    rps: float
+    error_rate: float
+    min_change_ms: float
+    source: str
+
+
+class RowJson(TypedDict):
+    """A Row as compare.json writes it (its fields, in order)."""
+
+    scope: str
+    name: str
+    metric: str
+    baseline: float | None
+    current: float | None
+    change: float | None
+    change_pct: float | None
+    budget: float
+    significant: bool
+    verdict: str
+    note: str
+    noise_low: float | None
+    noise_high: float | None
+    why: str
+    bound: str
+
 
 @dataclass(frozen=True)
 class Row:
@@ -62,8 +100,13 @@ class Row:
     why: str = ""  # for "same": "too few samples", "not significant", "within budget", "under min_change_ms"
     bound: str = ""  # the bound the row was judged by and why: the budget or the measured noise (verdict.noise)
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+    def to_json(self) -> RowJson:
+        return RowJson(
+            scope=self.scope, name=self.name, metric=self.metric, baseline=self.baseline, current=self.current,
+            change=self.change, change_pct=self.change_pct, budget=self.budget, significant=self.significant,
+            verdict=self.verdict, note=self.note, noise_low=self.noise_low, noise_high=self.noise_high, why=self.why,
+            bound=self.bound,
+        )  # fmt: skip
 
     def shown_change(self) -> str:
         """Latency and throughput change relative to the baseline; error rate in percentage points."""

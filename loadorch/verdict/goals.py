@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
+
+from typing_extensions import TypedDict
 
 from loadorch.config.goals import Goal
 from loadorch.stats.histogram import Histogram
@@ -19,6 +20,20 @@ from loadorch.verdict.compare import TOO_FEW, interval_bounded, quantile_interva
 MET, MISSED, UNDECIDED = "met", "missed", "inconclusive"
 TOP_SHARE = 0.5  # --expect-improvement: the fewest endpoints that take half the baseline's request time
 TOP_MAX = 5  # ... and never more than these
+
+
+class GoalJson(TypedDict):
+    """A GoalResult as compare.json writes it (its fields, in order)."""
+
+    selector: str
+    goal: str
+    source: str
+    baseline: float | None
+    current: float | None
+    unit: str
+    change_pct: float | None
+    verdict: str
+    why: str
 
 
 @dataclass(frozen=True)
@@ -33,8 +48,10 @@ class GoalResult:
     verdict: str  # MET, MISSED or UNDECIDED
     why: str
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+    def to_json(self) -> GoalJson:
+        return GoalJson(selector=self.selector, goal=self.goal, source=self.source, baseline=self.baseline,
+                        current=self.current, unit=self.unit, change_pct=self.change_pct, verdict=self.verdict,
+                        why=self.why)
 
 
 def top_endpoints(time_by_name: Mapping[str, tuple[int, float]]) -> list[str]:

@@ -14,11 +14,22 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from typing_extensions import TypedDict
+
 from loadorch.verdict.compare import Row
 
 ABSOLUTE = ("error_rate", "db_queries_per_request")  # budgets in points or queries, not shares
 SCHEMA = "loadorch.noise/v1"
 WITHIN_NOISE = "within noise"
+
+
+class NoiseJson(TypedDict):
+    """noise.json: the spreads of N runs of the same scenario (Noise.to_json)."""
+
+    schema: str
+    runs: int
+    spreads: dict[str, float]
+    values: dict[str, list[float]]
 
 
 @dataclass(frozen=True)
@@ -27,7 +38,7 @@ class Noise:
     spreads: dict[str, float] = field(default_factory=dict)  # row key -> spread (relative, or absolute: ABSOLUTE)
     values: dict[str, list[float]] = field(default_factory=dict)  # row key -> the N values it came from
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> NoiseJson:
         return {"schema": SCHEMA, "runs": self.runs, "spreads": self.spreads, "values": self.values}
 
     @classmethod

@@ -76,14 +76,14 @@ def _goals(project: Project, out: str) -> dict[str, dict]:
 def test_a_30_percent_goal_is_met_and_a_90_percent_goal_missed_with_the_figures(pair: tuple[Project, str]) -> None:
     project, _ = pair
     # the subject is the goals: a budget of 300 % keeps a busy machine's tail (p99) from deciding the exit
-    met = project.run("compare", "before", "faster", "--profile", "p", "--max-regression", "300%", "--out", "met")
+    met = project.cli("compare", "before", "faster", "--profile", "p", "--max-regression", "300%", "--out", "met")
     assert met.code == 0, met.out + met.err
     goal = _goals(project, "met")["p(50) -30%"]
     assert goal["verdict"] == "met" and goal["source"] == "profile", goal
     assert -95 < goal["change_pct"] < -35 and "met by " in goal["why"] and " ms (-" in goal["why"], goal
     md = (project.root / "met" / "compare.md").read_text()
     assert md.startswith("## loadorch compare: NO REGRESSION; 1 GOAL(S) MET\n") and "<details>" in md
-    missed = project.run("compare", "before", "faster", "--profile", "p", "--max-regression", "300%", "--goal", GOAL_90,
+    missed = project.cli("compare", "before", "faster", "--profile", "p", "--max-regression", "300%", "--goal", GOAL_90,
                          "--out", "missed")
     assert missed.code == 1, missed.out + missed.err
     goals = _goals(project, "missed")
@@ -97,7 +97,7 @@ def test_a_30_percent_goal_is_met_and_a_90_percent_goal_missed_with_the_figures(
 @pytest.mark.alone  # latencies of runs one after another: another run beside one would skew it
 def test_the_same_pair_with_the_endpoint_slower_is_a_regression(pair: tuple[Project, str]) -> None:
     project, _ = pair
-    r = project.run("compare", "before", "slower", "--out", "slow")
+    r = project.cli("compare", "before", "slower", "--out", "slow")
     assert r.code == 1, r.out + r.err
     doc = json.loads((project.root / "slow" / "compare.json").read_text())
     regressed = {(x["name"], x["metric"]) for x in doc["rows"] if x["verdict"] == "regression"}
@@ -132,9 +132,9 @@ def test_a_saved_baseline_is_used_by_the_next_run_and_joins_its_junit(pair: tupl
 
 def test_a_damaged_or_missing_baseline_is_a_located_error(project: Project, tmp_path: Path) -> None:
     (project.root / "empty").mkdir()
-    r = project.run("baseline", "save", "empty", "--name", "main")
+    r = project.cli("baseline", "save", "empty", "--name", "main")
     assert r.code == 3 and "results.json" in r.err and "cannot read results" in r.err, r.err
-    r = project.run("baseline", "save", "empty", "--name", "../up")
+    r = project.cli("baseline", "save", "empty", "--name", "../up")
     assert r.code == 2 and "a baseline name is" in r.err
 
 
@@ -164,7 +164,7 @@ def test_calibration_stores_the_spread_and_a_change_inside_it_is_within_noise(pr
         values = noise["values"][f"endpoint|get product|{metric}"]
         assert len(values) == 3 and noise["spreads"][f"endpoint|get product|{metric}"] > 0.5, noise
     assert json.loads((entry / "baseline.json").read_text())["seed"] == 9
-    c = project.run("compare", str(entry), "cal/run-2", "--out", "within")
+    c = project.cli("compare", str(entry), "cal/run-2", "--out", "within")
     assert c.code == 0, c.out + c.err
     rows = {(x["name"], x["metric"]): x for x in json.loads((project.root / "within" / "compare.json").read_text())["rows"]}
     p50 = rows[("get product", "p50")]

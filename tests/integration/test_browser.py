@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.support.project import Project, assert_no_traceback, run_cli
+from tests.support.project import Project, assert_no_traceback, cli_in_process
 
 from .helpers import finish, processes_started_by, start_run
 
@@ -339,5 +339,5 @@ def test_lighthouse_results_pass_and_fail_as_configured(project: Project) -> Non
     assert cases["lighthouse_score{category:performance} min>=0.9"].find("failure") is not None
     # a listed file that is not a Lighthouse result is a configuration error before any load
     (project.root / "profiles" / "lhr-shop.json").write_text('{"not": "lighthouse"}')
-    bad = run_cli("validate", "profiles/p.yaml", cwd=project.root)
+    bad = cli_in_process("validate", "profiles/p.yaml", cwd=project.root)
     assert bad.code == 3 and "p.yaml:" in bad.out + bad.err and "lighthouse" in bad.out + bad.err

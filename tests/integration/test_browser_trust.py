@@ -113,7 +113,7 @@ def test_few_page_views_make_the_vitals_comparison_inconclusive_not_same(vitals_
     assert all(1 <= n < 13 for n in views.values()), views  # under 13 views nothing bounds a p75 from above
     slow = project.results("slow")["browser"]["pages"]["home"]["vitals"]
     assert slow["lcp"]["p75"] >= 3000 and slow["cls"]["p75"] > 0.1, slow
-    result = project.run("compare", "base", "slow", "--out", "cmp")
+    result = project.cli("compare", "base", "slow", "--out", "cmp")
     assert_no_traceback(result)
     assert result.code == 6, result.out + result.err  # inconclusive: not "no regression", exit 0
     doc = json.loads((project.root / "cmp" / "compare.json").read_text())

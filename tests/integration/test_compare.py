@@ -54,7 +54,7 @@ def test_same_seed_no_regression_then_slower_endpoint_regresses(project: Project
     assert "INCONCLUSIVE (" in same.out and "REGRESSION(S)" not in same.out
     assert re.search(r"\| endpoint +\| order +\| p99 +\|[^\n]*\| too few samples +\|", same.out), same.out
     assert "**Why:** inconclusive: " in same.out and "(at least, per run: p99 368)" in same.out
-    slow = project.run("compare", "base", "slow", "--out", "cmp")
+    slow = project.cli("compare", "base", "slow", "--out", "cmp")
     assert slow.code == 1, slow.out
     doc = json.loads((project.root / "cmp" / "compare.json").read_text())
     regressed = {(r["name"], r["metric"]) for r in doc["rows"] if r["verdict"] == "regression" and r["scope"] == "endpoint"}
@@ -108,7 +108,7 @@ def test_compare_page_shows_the_slower_endpoint(project: Project, shop_server: s
     assert any(p.get("arrivals_per_s", 0) > 0 for p in load["points"]) and all("dropped_per_s" in p for p in load["points"][1:])
     page = (project.root / "base" / "report.html").read_text()
     assert all(f'data-series="{s}"' in page for s in ("target", "achieved", "dropped"))
-    assert project.run("compare", "base", "slow", "--out", "cmp").code == 1
+    assert project.cli("compare", "base", "slow", "--out", "cmp").code == 1
     summary = (project.root / "cmp" / "summary.md").read_text()
     top = summary[summary.index("### Top changes") : summary.index("### All rows")]
     assert re.match(r"\| REGRESSION +\| endpoint +\| get product +\|", top.splitlines()[4]), top
@@ -157,7 +157,7 @@ def _check_compare_page(page, tmp_path) -> None:
 
 def test_compare_of_a_folder_without_results_is_a_config_error(project: Project) -> None:
     (project.root / "empty").mkdir()
-    r = project.run("compare", "empty", "empty")
+    r = project.cli("compare", "empty", "empty")
     assert r.code == 3 and "cannot read results" in r.err
 
 

@@ -240,8 +240,8 @@ def test_a_partial_reset_makes_the_window_unmeasured(postgres: Cluster, app: str
     m = _measure(postgres, _then(postgres, reset))
     verdict, message = _verdict(m, "db_queries")
     assert verdict == "inconclusive" and "partly reset" in message, message
-    doc = m.to_json()
-    assert doc["queries"] is None and doc["slow"] is None
+    doc = m.to_collector()
+    assert doc.queries is None and doc.slow is None
     assert m.timeseries and all(p["queries"] >= 0 for p in m.timeseries), m.timeseries
 
 
@@ -252,7 +252,7 @@ def test_a_privilege_lost_mid_run_makes_the_window_unmeasured(postgres: Cluster,
         postgres.sql("GRANT pg_monitor TO monitor")
     verdict, message = _verdict(m, "db_queries")
     assert verdict == "inconclusive" and "GRANT pg_monitor TO monitor;" in message, message
-    assert m.to_json()["queries"] is None
+    assert m.to_collector().queries is None
 
 
 # -- 5. messages with their fix, null figures, the window on the server's clock ----------------------------
@@ -266,7 +266,7 @@ def test_the_database_lost_at_the_end_says_what_to_do(postgres: Cluster, app: st
     verdict, message = _verdict(m, "db_queries")
     assert verdict == "inconclusive" and "lost the database at the end of the window" in message
     assert "is up and reachable from here, then run again" in message, message
-    assert m.to_json()["queries"] is None
+    assert m.to_collector().queries is None
 
 
 def test_no_statements_in_the_window_gives_database_advice(project: Project, postgres: Cluster) -> None:

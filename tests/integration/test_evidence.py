@@ -20,15 +20,39 @@ SCENARIO = """
 name: evidence
 users:
   - name: shopper
+    weight: 6
     think_time: 0.02
     requests:
       - {name: slow, path: "/products/1?delay_ms=150", weight: 1}
       - {name: fast, path: /health, weight: 1}
+  - {python: "py.py:PyHttp", weight: 1}
+  - {python: "py.py:PyFast", weight: 1}
+kinds: {"py *": read}
+"""
+# python users (#30): their clients' requests carry the run's traceparent too, both of Locust's clients
+LOCUSTFILE = """
+from locust import FastHttpUser, HttpUser, constant, task
+
+
+class PyHttp(HttpUser):
+    wait_time = constant(0.05)
+
+    @task
+    def get(self):
+        self.client.get("/products/2", name="py http")
+
+
+class PyFast(FastHttpUser):
+    wait_time = constant(0.05)
+
+    @task
+    def get(self):
+        self.client.get("/products/3", name="py fast")
 """
 PROFILE = """
 scenario: ../scenarios/s.yaml
 host: {host}
-load: {{users: 6, duration: 3s}}
+load: {{users: 8, duration: 3s}}
 seed: 42
 allow_saturated_generator: true
 min_samples: 10
@@ -56,6 +80,7 @@ def run_against_target(folder: Path, scenario: str, profile: str) -> Iterator[Ru
     try:
         project = Project(folder)
         project.write("scenarios/s.yaml", scenario)
+        project.write("scenarios/py.py", LOCUSTFILE)
         project.write("profiles/p.yaml", profile.format(host=server.url))
         result = project.run("run", "p", "--out", "o", timeout=120)
         out = project.root / "o"
@@ -91,6 +116,9 @@ def test_a_failing_latency_gate_lists_its_slowest_requests_as_the_server_saw_the
     [split] = slow["evidence"]["time_split"]  # the server's 150 ms delay: the time goes to waiting
     assert split["endpoint"] == "slow" and split["waiting"] > 0.5 and split["tls"] == 0.0
     assert split["connect"] is not None and split["receiving"] is not None
+    # over the p95 requests of every successful `slow` request in the run, not over the five kept
+    assert split["of"] == run.doc["endpoints"]["slow"]["count"] and 0.05 * split["of"] <= split["requests"] < split["of"]
+    assert split["from_ms"] <= run.doc["endpoints"]["slow"]["p95_ms"]
     assert "evidence" not in run.row("http_req_duration{name:fast}")  # a passing gate carries none
 
 
@@ -99,13 +127,17 @@ def test_every_request_carried_a_distinct_sampled_traceparent_of_this_run(run: R
     assert len(ids) >= run.doc["totals"]["requests"] > 20  # one trace id per request, none shared
     prefixes = {i[:12] for i in ids}
     assert len(prefixes) == 1  # the run's own 12 hex digits
+    paths = [t["path"] for t in run.server.traces.values()]
+    for name, path in (("py http", "/products/2"), ("py fast", "/products/3")):  # python users' too, each
+        assert paths.count(path) >= run.doc["endpoints"][name]["count"] > 0
 
 
 def test_the_reports_show_the_evidence(run: Run) -> None:
     first = run.row("http_req_duration{name:slow}")["evidence"]["slowest"][0]["trace_id"]
     junit = ET.parse(run.out / "junit.xml").getroot()
     [failure] = [c.find("failure") for c in junit.iter("testcase") if c.get("name") == "http_req_duration{name:slow} p(95)<40"]
-    assert failure is not None and "evidence:" in (failure.text or "") and first in (failure.text or "")
+    assert failure is not None and first in (failure.text or "")  # the text: the short evidence block
+    assert first not in (failure.get("message") or "") and "\n" not in (failure.get("message") or "")
     assert len((failure.text or "").splitlines()) <= 10
     summary = (run.out / "summary.md").read_text()
     assert "### Evidence" in summary and first in summary
@@ -120,7 +152,8 @@ def test_server_timing_entries_are_gated_with_the_threshold_grammar(run: Run) ->
     assert app["samples"] == run.doc["endpoints"]["slow"]["count"]  # one entry per response of that request
     assert app["evidence"]["slowest"][0]["endpoint"] == "slow"
     db = run.row("server_timing_desc{entry:db,desc:sqlite}")
-    assert db["verdict"] == "pass" and db["observed"] == 1.0 and db["samples"] == run.doc["totals"]["requests"], db
+    shopper = sum(run.doc["endpoints"][n]["count"] for n in ("slow", "fast"))  # python users' responses: not read
+    assert db["verdict"] == "pass" and db["observed"] == 1.0 and db["samples"] == shopper, db
 
 
 def test_the_locust_client_sends_trace_ids_too_and_says_what_it_cannot_time(tmp_path: Path) -> None:

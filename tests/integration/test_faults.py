@@ -228,7 +228,7 @@ def test_killed_controller_leaves_no_hidden_run_folder_behind(project: Project, 
         return hidden.name
 
     hidden = kill_a_run_mid_way()
-    assert project.run("validate", "p").code == 0  # only a run to the folder deals with it
+    assert project.cli("validate", "p").code == 0  # only a run to the folder deals with it
     assert (project.root / hidden).is_dir()
     r = project.run("run", "p", "--iterations", "3", "--out", "other")
     assert r.code == 6 and (project.root / hidden).is_dir(), r.err

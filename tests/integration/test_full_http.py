@@ -302,7 +302,7 @@ def test_mtls_with_a_client_certificate_and_a_clean_failure_without(project: Pro
         env = {"CLIENT_KEY_PASSWORD": PASSPHRASE, "SSL_CERT_FILE": "", "HTTPS_PROXY": "", "https_proxy": ""}
         good = project.run("run", "with", "--iterations", "3", "--out", "good", env=env)
         bad = project.run("run", "without", "--iterations", "3", "--out", "bad", env=env)
-        missing = project.run("validate", "with", env={**env, "CLIENT_KEY_PASSWORD": "wrong-passphrase-123"})
+        missing = project.cli("validate", "with", env={**env, "CLIENT_KEY_PASSWORD": "wrong-passphrase-123"})
     finally:
         server.close()
     assert good.code == 0, good.out + good.err

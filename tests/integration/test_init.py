@@ -8,7 +8,7 @@ from pathlib import Path
 import requests
 import yaml
 
-from tests.support.project import Project, run_cli
+from tests.support.project import Project, cli_in_process, run_cli
 
 from ..unit.test_openapi import PETSTORE
 
@@ -24,7 +24,7 @@ def test_init_then_run_local_passes(tmp_path: Path) -> None:
     assert "loadorch run staging" in steps and "junit.xml" in steps and "GITHUB_STEP_SUMMARY" in steps
     gitlab = yaml.safe_load((tmp_path / ".gitlab-ci.loadorch.yml").read_text())
     assert gitlab["loadtest"]["artifacts"]["reports"]["junit"] == "results/staging/junit.xml"
-    assert run_cli("validate", cwd=tmp_path).code == 0
+    assert cli_in_process("validate", cwd=tmp_path).code == 0
     r = run_cli("run", "local", cwd=tmp_path, timeout=120)
     assert r.code == 0, r.out + r.err
 
@@ -33,12 +33,12 @@ def test_init_keeps_existing_files_unless_forced(tmp_path: Path) -> None:
     (tmp_path / "profiles").mkdir()
     (tmp_path / "profiles" / "local.yaml").write_text("# mine\n")
     (tmp_path / "README.md").write_text("# My service\n")
-    r = run_cli("init", str(tmp_path))
+    r = cli_in_process("init", str(tmp_path))
     assert r.code == 0 and "kept    profiles/local.yaml" in r.out
     assert (tmp_path / "profiles" / "local.yaml").read_text() == "# mine\n"
     readme = (tmp_path / "README.md").read_text()
     assert readme.startswith("# My service\n") and readme.count("## Load testing") == 1
-    run_cli("init", str(tmp_path), "--force")
+    cli_in_process("init", str(tmp_path), "--force")
     assert (tmp_path / "profiles" / "local.yaml").read_text() != "# mine\n"
     assert (tmp_path / "README.md").read_text().count("## Load testing") == 1
 
@@ -46,9 +46,9 @@ def test_init_keeps_existing_files_unless_forced(tmp_path: Path) -> None:
 def test_from_the_embedded_targets_openapi_runs_and_passes(tmp_path: Path, shop_server: str) -> None:
     spec = requests.get(f"{shop_server}/openapi.json", timeout=5).json()
     (tmp_path / "shop.json").write_text(json.dumps(spec))
-    r = run_cli("init", "--from-openapi", "shop.json", cwd=tmp_path)
+    r = cli_in_process("init", "--from-openapi", "shop.json", cwd=tmp_path)
     assert r.code == 0, r.err
-    assert run_cli("validate", cwd=tmp_path).code == 0
+    assert cli_in_process("validate", cwd=tmp_path).code == 0
     r = run_cli("run", "local", "--host", "embedded", cwd=tmp_path, timeout=120)
     assert r.code == 0, r.out + r.err
     [run_dir] = (tmp_path / "results").glob("local-*")
@@ -58,14 +58,14 @@ def test_from_the_embedded_targets_openapi_runs_and_passes(tmp_path: Path, shop_
 
 def test_from_a_third_party_openapi_validates(project: Project) -> None:
     (project.root / "petstore.yaml").write_text(yaml.safe_dump(PETSTORE))
-    r = project.run("init", "--from-openapi", "petstore.yaml")
+    r = project.cli("init", "--from-openapi", "petstore.yaml")
     assert r.code == 0, r.err
     local = (project.root / "profiles" / "local.yaml").read_text()
     assert "host: https://petstore.example.com/v2" in local
-    assert project.run("validate").code == 0
+    assert project.cli("validate").code == 0
 
 
 def test_from_openapi_refuses_what_is_not_openapi(project: Project) -> None:
     (project.root / "x.json").write_text('{"swagger": "2.0"}')
-    r = project.run("init", "--from-openapi", "x.json")
+    r = project.cli("init", "--from-openapi", "x.json")
     assert r.code == 3 and "not an OpenAPI 3.x document" in r.err

@@ -54,7 +54,7 @@ def k8s_project(project: Project) -> Project:
 
 
 def render(project: Project, *args: str) -> list[dict]:
-    r = project.run("k8s", "render", "p", "--image", "loadorch:test", "--run-id", "t1", *args,
+    r = project.cli("k8s", "render", "p", "--image", "loadorch:test", "--run-id", "t1", *args,
                     env={"SHOP_TOKEN": CANARY})
     assert r.code == 0, r.err
     assert CANARY not in r.out
@@ -100,7 +100,7 @@ def test_manifests_validate_against_kubernetes_schemas(project: Project, workers
 def test_embedded_host_cannot_be_rendered(project: Project) -> None:
     project.write("scenarios/s.yaml", SCENARIO)
     project.write("profiles/p.yaml", PROFILE.replace("${SHOP_URL}", "embedded"))
-    r = project.run("k8s", "render", "p", "--workers", "2", "--image", "x")
+    r = project.cli("k8s", "render", "p", "--workers", "2", "--image", "x")
     assert r.code == 3 and "host: embedded runs only on this machine" in r.err
 
 
@@ -225,13 +225,13 @@ def test_pod_simulation_matches_a_local_run(project: Project, shop_server: str, 
 def test_collect_needs_a_complete_block(project: Project, tmp_path: Path) -> None:
     log = tmp_path / "m.log"
     log.write_text("starting\nTraceback: boom\n")
-    r = project.run("k8s", "collect", str(log))
+    r = project.cli("k8s", "collect", str(log))
     assert r.code == 5 and "no loadorch artifacts block" in r.err
     from loadorch.k8s.framing import frame
 
     block = frame({"results.json": json.dumps({"x": 1}).encode()})
     log.write_text(block[: len(block) // 2])
-    r = project.run("k8s", "collect", str(log))
+    r = project.cli("k8s", "collect", str(log))
     assert r.code == 5 and "cut short" in r.err
 
 
@@ -240,7 +240,7 @@ def test_worker_without_master_gives_up_within_its_bound(project: Project, tmp_p
     plan = tmp_path / "plan.json"
     env = {"SHOP_URL": "http://127.0.0.1:9", "SHOP_TOKEN": "x", "LOADORCH_RUN_TOKEN": "t" * 32}
     project.write("profiles/p.yaml", PROFILE.replace("30s", "6s"))
-    r = project.run("k8s", "plan", "p", "--workers", "1", "--master-host", "127.0.0.1",
+    r = project.cli("k8s", "plan", "p", "--workers", "1", "--master-host", "127.0.0.1",
                     "--master-port", str(_free_port()), "--out", str(plan), env=env)
     assert r.code == 0, r.err
     started = time.monotonic()
@@ -284,6 +284,6 @@ def test_monitor_renders_a_deployment_with_the_same_secrets_and_policy(project: 
 
 @pytest.mark.parametrize("flag", [["--workers", "2"], ["--users", "3"], ["--request-log"]])
 def test_monitor_render_refuses_run_only_flags(project: Project, flag: list[str]) -> None:
-    r = k8s_project(project).run("k8s", "render", "p", "--image", "img", "--monitor", *flag,
+    r = k8s_project(project).cli("k8s", "render", "p", "--image", "img", "--monitor", *flag,
                                  env={"SHOP_TOKEN": CANARY})
     assert r.code == 2 and "does not apply to --monitor" in r.err

@@ -97,7 +97,7 @@ def test_the_monitor_alerts_on_a_late_hero_and_clears_when_it_is_gone(tmp_path: 
     project.write("scenarios/s.yaml", SCENARIO)
     project.write("profiles/p.yaml", PROFILE.format(host=server.url))
     rules = project.root / "rules.yml"
-    assert project.run("alerts", "p", "--out", str(rules), "--for", "0s").code == 0
+    assert project.cli("alerts", "p", "--out", str(rules), "--for", "0s").code == 0
     metrics_port, status_port = free_port(), free_port()
     proc = subprocess.Popen([sys.executable, "-m", "loadorch", "monitor", "p", "--out", "mo",
                              "--metrics-port", str(metrics_port), "--status-port", str(status_port)],

@@ -129,5 +129,5 @@ def test_summary_markdown_and_rebuild(run_dir) -> None:
 
 
 def test_report_of_a_missing_run_is_a_clear_error(tmp_path) -> None:
-    r = Project(tmp_path).run("report", str(tmp_path / "nope"))
+    r = Project(tmp_path).cli("report", str(tmp_path / "nope"))
     assert r.code == 3 and "cannot read results" in r.err

@@ -99,13 +99,13 @@ def test_configuration_errors_are_annotated_in_github_actions(project: Project) 
     bad = SCENARIO.replace('"http_req_duration{flow:buy}"', '"http_req_duration{flwo:buy}"')
     project.write("scenarios/s.yaml", bad.replace(",env:ci}", "}"))
     project.write("profiles/p.yaml", "scenario: ../scenarios/s.yaml\nhost: embedded\nload: {users: 1, duration: 1s}\n")
-    r = project.run("validate", env={"GITHUB_ACTIONS": "true"})
+    r = project.cli("validate", env={"GITHUB_ACTIONS": "true"})
     assert r.code == 3
     written = (project.root / "scenarios" / "s.yaml").read_text().splitlines()
     line = next(i for i, text in enumerate(written, 1) if "flwo" in text)
     [annotation] = [a for a in r.out.splitlines() if a.startswith("::error ")]
     assert annotation.startswith(f"::error file=scenarios/s.yaml,line={line},") and "did you mean 'flow'" in annotation
-    plain = project.run("validate")
+    plain = project.cli("validate")
     assert "::error" not in plain.out and "did you mean 'flow'" in plain.err
 
 

@@ -236,8 +236,8 @@ def test_database_statements_over_time_stay_evenly_spaced() -> None:
     assert {p["queries"] for p in m.timeseries} == {16}
     m.add_sample(7201.0, 5)  # a new point, of one sample so far
     assert m.timeseries[-1] == {"t_s": 7201.0, "queries": 5}
-    assert not [k for k in m.to_json() if k.startswith("_")]
-    assert DbMeasurement.from_json(m.to_json()).timeseries == m.timeseries
+    assert not [k for k in m.to_collector().model_dump() if k.startswith("_")]
+    assert DbMeasurement.from_collector(m.to_collector()).timeseries == m.timeseries
 
 
 def _names_run(limit: int | None, workers: int = 2) -> tuple[list, Merged, dict[str, int], dict[str, int]]:

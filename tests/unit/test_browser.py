@@ -155,7 +155,7 @@ def test_cls_is_kept_in_millionths_and_shown_unitless() -> None:
     assert result.verdict == "pass" and result.observed == pytest.approx(0.087, abs=1e-4) and result.unit == ""
     assert threshold_rows([ThresholdRow.model_validate(result.to_json())])[0][3] == "0.087"
     doc = browser_results(stats)
-    assert doc["pages"]["home"]["vitals"]["cls"]["p75"] == pytest.approx(0.087, abs=1e-4)
+    assert doc.pages["home"].vitals["cls"].p75 == pytest.approx(0.087, abs=1e-4)
     assert "0.087" in "\n".join(markdown_section(Browser.model_validate(doc)))
 
 
@@ -175,7 +175,7 @@ def test_failed_steps_are_a_rate_and_are_named() -> None:
     stats.record_step("shopper", "home", "step 2 (click #add-to-cart)", "step 2 (click #add-to-cart): no element")
     result = evaluate_browser(_threshold("browser_step_failed{page:home}", "rate<0.05"), stats, 5)
     assert result.verdict == "fail" and result.observed == pytest.approx(0.1)
-    assert browser_results(stats)["failures"][0]["step"] == "step 2 (click #add-to-cart)"
+    assert browser_results(stats).failures[0].step == "step 2 (click #add-to-cart)"
 
 
 def test_browser_stats_merge_and_round_trip() -> None:
@@ -202,7 +202,7 @@ def test_vitals_over_time_stay_bounded_in_a_long_run_with_exact_counts() -> None
     # the run's own histograms are untouched: every view is in them
     assert stats.select("browser_web_vital_lcp").count == 14400
     doc = browser_results(stats)
-    assert {row["t_s"] for row in doc["timeseries"]} == {16.0 * i for i in range(450)}
+    assert {row.t_s for row in doc.timeseries} == {16.0 * i for i in range(450)}
 
 
 def test_merging_vitals_timelines_of_different_slot_lengths_keeps_every_view_in_its_time() -> None:
@@ -257,8 +257,8 @@ def test_lighthouse_values_are_gated_unrounded(tmp_path: Path, cls: float, expre
     lcp = evaluate_browser(_threshold("lighthouse_audit{id:largest-contentful-paint}", "max<2500"), stats, 100)
     assert (lcp.verdict, lcp.observed) == ("pass", 2499.9996), lcp.message
     # what results.json shows is the value gated, and it survives the trip through results.json
-    shown = browser_results(stats)["lighthouse"]["lighthouse_audit{id:cumulative-layout-shift}"]
-    assert shown["max"] == shown["p75"] == cls
+    shown = browser_results(stats).lighthouse["lighthouse_audit{id:cumulative-layout-shift}"]
+    assert shown.max == shown.p75 == cls
     again = BrowserStats.from_json(json.loads(json.dumps(stats.to_json())))
     assert evaluate_browser(_threshold("lighthouse_audit{id:cumulative-layout-shift}", expression), again, 1).observed == cls
 
@@ -327,9 +327,9 @@ def test_compare_flags_a_web_vital_regression_per_page() -> None:
 def test_the_report_compares_p75_with_the_runs_own_budget() -> None:
     stats = BrowserStats()
     stats.record_view("s", "home", 1.0, {"lcp": 1800.0, "cls": 0.02})
-    assert browser_results(stats)["budgets_p75"]["lcp"] == 2500.0
+    assert browser_results(stats).budgets_p75["lcp"] == 2500.0
     doc = browser_results(stats, [_threshold("browser_web_vital_lcp", "p(75)<1500")])
-    assert doc["budgets_p75"] == {"lcp": 1500.0, "cls": 0.1, "inp": 200.0}
+    assert doc.budgets_p75 == {"lcp": 1500.0, "cls": 0.1, "inp": 200.0}
     rows = markdown_section(Browser.model_validate(doc))
     assert any("1800 ms ✗" in line for line in rows) and any("1500 ms" in line for line in rows)
 

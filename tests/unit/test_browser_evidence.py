@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from loadorch.browser.evidence import clean, for_gate
-from loadorch.browser.exemplars import MAX_KEPT, Exemplar, keep, pick
+from loadorch.browser.exemplars import MAX_KEPT, Exemplar, PageEvidence, keep, pick
 from loadorch.browser.stats import BrowserStats
 from loadorch.browser.verdict import evaluate_browser
 from loadorch.browser.weight import Weigher
@@ -51,8 +51,8 @@ def test_page_weight_counts_finished_requests_by_type_per_document() -> None:
     assert types["script"] == [2, 42_000, 130_000]
     assert types["third-party"] == [1, 12_000, 40_000]
     assert types["image"] == [0, 0, 0] and types["total"] == [3, 42_800, 131_500]
-    assert doc["largest"][0] == [30_000, 90_000, "script", "http://shop.test/app.2.js"]
-    assert [30_000 - 18_000, 40_000, "third-party", "http://cdn.other.test/lib.js"] in doc["largest"]
+    assert doc["largest"][0] == (30_000, 90_000, "script", "http://shop.test/app.2.js")
+    assert (30_000 - 18_000, 40_000, "third-party", "http://cdn.other.test/lib.js") in doc["largest"]
     assert w.take("L1") is None and w.take("L9") is None  # taken once; the frame's document never counted
 
 
@@ -93,16 +93,18 @@ def test_the_pages_attribution_is_typed_masked_and_bounded() -> None:
         "junk": {"x": 1},
     }
     weight = {"types": {"script": [1, 2, 3]}, "largest": [[2, 3, "script", f"http://shop.test/b.js?{SECRET}"]] * 99}
-    out = clean(forged, weight, r)
-    text = json.dumps(out)
+    sent = clean(forged, weight, r).to_wire()  # what the worker sends
+    text = json.dumps(sent)
     assert SECRET not in text and "CANARY" not in text and "pw@" not in text
-    assert set(out) == {"lcp", "inp", "cls", "weight"}
-    assert len(out["lcp"]["element"]) == 100
-    assert out["lcp"]["load_delay"] == 0.0 and out["lcp"]["load_duration"] == 0.0 and out["lcp"]["render_delay"] == 0.0
-    assert out["inp"]["type"] == "pointer" and len(out["inp"]["scripts"]) == 5
-    assert len(out["cls"]["sources"]) == 5 and out["cls"]["sources"][0]["current"] == [0, 60, 800, 400]
-    assert len(out["weight"]["largest"]) <= 24 and out["weight"]["types"]["font"] == [0, 0, 0]
-    assert clean("not a dict", None, r) == {}
+    assert set(sent) == {"lcp", "inp", "cls", "weight"}
+    out = PageEvidence.model_validate(json.loads(text))  # what the sink reads
+    assert out.lcp is not None and out.inp is not None and out.cls is not None and out.weight is not None
+    assert len(out.lcp.element) == 100
+    assert out.lcp.load_delay == 0.0 and out.lcp.load_duration == 0.0 and out.lcp.render_delay == 0.0
+    assert out.inp.type == "pointer" and len(out.inp.scripts) == 5
+    assert len(out.cls.sources) == 5 and out.cls.sources[0].current == [0, 60, 800, 400]
+    assert len(out.weight["largest"]) <= 24 and out.weight["types"]["font"] == [0, 0, 0]
+    assert clean("not a dict", None, r).to_wire() == {}
 
 
 def test_kept_views_are_bounded_keep_the_worst_and_stay_near_the_p75() -> None:
@@ -275,3 +277,17 @@ def test_each_page_shows_its_weight_by_type_in_results_and_the_report() -> None:
     md = "\n".join(markdown_section(doc))
     assert "Page weight per view" in md and "| home   | script" in md and "400.2 KiB" in md
     assert "<h3>Page weight per view</h3>" in html_section(doc)
+
+
+def test_the_sink_reads_a_views_evidence_back_as_sent_and_leaves_out_one_that_does_not_read() -> None:
+    from loadorch.browser.sink import _evidence
+
+    sent = clean(_view(2000.0, "#hero"), _view(2000.0, "")["weight"], Redactor()).to_wire()
+    back = _evidence(json.loads(json.dumps(sent)))
+    assert back is not None and back.lcp is not None and back.lcp.element == "#hero"
+    assert back.weight is not None and back.weight["types"]["script"] == [1, 200_000, 200_000]
+    stats = BrowserStats()
+    for bad in ({"lcp": {"element": "#hero"}}, {"lcp": 3}, {"junk": {}}, "evidence", None):
+        assert _evidence(bad) is None
+        stats.record_view("shopper", "home", 1.0, {"lcp": 2000.0}, _evidence(bad))  # the view still counts
+    assert stats.views == 5 and not stats.kept("browser_web_vital_lcp")

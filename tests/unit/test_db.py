@@ -11,6 +11,7 @@ from loadorch.config.thresholds import Threshold, ThresholdSyntaxError, parse_ex
 from loadorch.db.gates import evaluate_db
 from loadorch.db.measure import DbMeasurement, ProbeRow, Repeated, short_statement
 from loadorch.db.servertiming import QueryHeader, plain_count, server_timing_count
+from loadorch.results import DbCollector
 from loadorch.stats.tables import Merged, Recorder, SeriesKey
 
 
@@ -115,8 +116,9 @@ def test_slow_share_is_exact_and_unmeasurable_is_inconclusive() -> None:
 
 def test_measurement_round_trips_through_json() -> None:
     db = DbMeasurement(200.0, queries=5, slow=1, probe=[ProbeRow("a", "u", "read", "GET", 3, 3, (Repeated("S", 2),))])
-    again = DbMeasurement.from_json(db.to_json())
-    assert again == db and db.to_json()["slow_share"] == 0.2
+    doc = DbCollector.model_validate_json(db.to_collector().model_dump_json())  # as results.json holds it
+    again = DbMeasurement.from_collector(doc)
+    assert again == db and doc.slow_share == 0.2
 
 
 def _project(tmp_path, profile_extra: str):  # type: ignore[no-untyped-def]

@@ -59,7 +59,7 @@ def test_auto_explain_plan_is_read_without_query_text_or_values() -> None:
         "  -> Seq Scan on audit_log (rows=0, loops=1, removed by filter=120000)",
         "       Filter: (note = ?::text)",
     ]
-    assert SECRET not in json.dumps(plan.to_json())
+    assert SECRET not in plan.as_text().model_dump_json()
     assert plan_message("duration: 1.0 ms  statement: SELECT 1") is None
     assert read_plan("{cut") is None and read_plan('{"Query Text": "x"}') is None
 
@@ -144,14 +144,14 @@ def test_plans_pair_with_slow_lines_in_either_order_and_name_the_normalized_stat
     deltas = [Delta((1, 5, 7, True), 2, 511.5, "SELECT count(*) FROM audit_log WHERE note = $1", rows=2,
                     shared_hit=10, shared_read=3000)]
     out = slow_plans(tally, deltas, "4MB")
-    assert [p["statement"] for p in out] == [  # the most time first: 901 ms, 2 x 250 ms, 300 ms
+    assert [p.statement for p in out] == [  # the most time first: 901 ms, 2 x 250 ms, 300 ms
         "SELECT count(*) FROM (SELECT note ...) s (constants masked)",  # no pg_stat_statements row: masked log text
         "SELECT count(*) FROM audit_log WHERE note = $1",  # pg_stat_statements' text, never the logged one
         "SELECT ? (constants masked)",
     ]
-    assert [f["kind"] for f in out[1]["flags"]] == ["seq_scan", "filter", "hit_ratio"]
-    assert [f["kind"] for f in out[0]["flags"]] == ["spill"] and out[2]["plan"] is None
-    assert SECRET not in json.dumps(out)
+    assert [f.kind for f in out[1].flags] == ["seq_scan", "filter", "hit_ratio"]
+    assert [f.kind for f in out[0].flags] == ["spill"] and out[2].plan is None
+    assert SECRET not in json.dumps([p.model_dump(mode="json") for p in out])
 
 
 def test_generic_plan_stands_in_marked_as_an_estimate() -> None:
@@ -165,9 +165,9 @@ def test_generic_plan_stands_in_marked_as_an_estimate() -> None:
                     "2026-11-25 01:00:00.000", "2026-11-25 01:00:05.000", 200.0)
     deltas = [Delta((1, 5, 7, True), 1, 250.5, "SELECT count(*) FROM audit_log WHERE note = $1", rows=1)]
     [out] = slow_plans(tally, deltas, "", {7: recorded})
-    assert out["plan"]["estimate"] and out["plans"] == 0
-    assert out["plan"]["lines"] == ["Seq Scan on audit_log (est. rows=100000)", "     Filter: (note = $1)"]
-    assert out["flags"][0]["text"].startswith("sequential scan of audit_log: estimated 100,000 rows read")
+    assert out.plan is not None and out.plan.estimate and out.plans == 0
+    assert out.plan.lines == ["Seq Scan on audit_log (est. rows=100000)", "     Filter: (note = $1)"]
+    assert out.flags[0].text.startswith("sequential scan of audit_log: estimated 100,000 rows read")
     assert generic_plan_sql("SELECT * FROM t WHERE a = $1") == "EXPLAIN (GENERIC_PLAN, FORMAT JSON) SELECT * FROM t WHERE a = $1"
     assert generic_plan_sql("SET work_mem = $1") is None and generic_plan_sql("SELECT 1; DROP TABLE t") is None
 
@@ -205,7 +205,7 @@ def test_n_plus_one_names_the_statement_whose_rows_the_loop_walked() -> None:
     }
 
 
-def _row(selector: str, expression: str, evidence: dict[str, object]) -> object:
+def _row(selector: str, expression: str, evidence: object) -> object:
     from loadorch.results import ThresholdRow
 
     return ThresholdRow.model_validate({"selector": selector, "expression": expression, "observed": 0.5, "limit": 0.001,
@@ -218,23 +218,23 @@ def test_the_database_evidence_reads_short_in_junit_and_whole_in_the_summary_and
 
     from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
     from loadorch.db.measure import DbMeasurement, ProbeRow, Repeated
-    from loadorch.report.evidence import evidence_json, html_evidence, markdown_evidence, short_text
-    from loadorch.results import DbCollector, Evidence
+    from loadorch.report.evidence import evidence_of, html_evidence, markdown_evidence, short_text
+    from loadorch.results import Evidence, PlanFlag, SlowPlan
     from loadorch.verdict.evaluate import ThresholdResult
 
     plan = read_plan(json.dumps(SORT), 900.0) or pytest.fail()
     db = DbMeasurement(200.0, queries=10, slow=3)
-    db.plans = [{"statement": "SELECT MAX(r) FROM t", "count": 3, "plans": 3, "plan": plan.to_json(),
-                 "flags": [{"kind": f.kind, "text": f.text} for f in pf.plan_flags(plan, "4MB")]}]
+    db.plans = [SlowPlan(statement="SELECT MAX(r) FROM t", count=3, plans=3, plan=plan.as_text(),
+                         flags=[PlanFlag(kind=f.kind, text=f.text) for f in pf.plan_flags(plan, "4MB")])]
     db.probe = [ProbeRow("list products", "u", "read", "GET", 6, None, (Repeated("SELECT c FROM cat WHERE n = $1", 5,
                                                                                    "SELECT * FROM products LIMIT $1"),))]
-    record = SimpleNamespace(database=DbCollector.model_validate(db.to_json()), browser_evidence={})
+    record = SimpleNamespace(database=db.to_collector(), browser_evidence={})
 
-    def judged(selector: str, expression: str) -> dict[str, object] | None:
+    def judged(selector: str, expression: str) -> Evidence | None:
         sel = parse_selector(selector)
         t = Threshold(sel, parse_expression(expression, sel.metric))
         result = ThresholdResult(selector, expression, 0.3, 0.001, "", 10, 0.0, "fail", "m", threshold=t)
-        return evidence_json(result, record)  # type: ignore[arg-type]
+        return evidence_of(result, record)  # type: ignore[arg-type]
 
     slow = judged("db_query_slow", "rate<0.001") or pytest.fail()
     loops = judged("db_queries_per_request{name:list products}", "max<=3") or pytest.fail()

@@ -215,20 +215,22 @@ def test_only_latency_gates_get_the_profile() -> None:
     from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
     from loadorch.report.evidence_profile import profile_evidence
     from loadorch.report.results import RunRecord
+    from loadorch.results import Evidence, ProfileSection
     from loadorch.verdict.evaluate import ThresholdResult
     from tests.synthetic import PROFILES
 
-    record = RunRecord("p", "s", "s.yaml", "0" * 64, 1, 1, 1, "h", "t0", "t1", {}, "fail", 1, profiles=PROFILES)
+    profiles = [ProfileSection.model_validate(p) for p in PROFILES]
+    record = RunRecord("p", "s", "s.yaml", "0" * 64, 1, 1, 1, "h", "t0", "t1", {}, "fail", 1, profiles=profiles)
 
     def result(selector: str, expression: str) -> ThresholdResult:
         sel = parse_selector(selector)
         t = Threshold(sel, parse_expression(expression, sel.metric))
         return ThresholdResult.of(t, 1.0, 100, 0.0, "fail", "failed", "")
 
-    assert profile_evidence(result("http_req_duration", "p(95)<5"), record)["profile"][0]["top"]
-    assert profile_evidence(result("http_req_failed", "rate<0.01"), record) == {}
+    assert profile_evidence(result("http_req_duration", "p(95)<5"), record).profile[0].top
+    assert profile_evidence(result("http_req_failed", "rate<0.01"), record) == Evidence()
     assert profile_evidence(result("http_req_duration", "p(95)<5"), RunRecord(
-        "p", "s", "s.yaml", "0" * 64, 1, 1, 1, "h", "t0", "t1", {}, "fail", 1)) == {}
+        "p", "s", "s.yaml", "0" * 64, 1, 1, 1, "h", "t0", "t1", {}, "fail", 1)) == Evidence()
 
 
 def test_the_cpu_knob_per_route_and_its_bounds() -> None:
@@ -262,7 +264,7 @@ def test_a_window_that_starts_later_starts_the_profiler_a_second_before_it_and_s
     p.tick(8.0)
     assert p.stopped
     checks, [section] = p.finish(str(tmp_path / "out"))
-    assert checks[0].verdict == "warning" and "missing.pid" in checks[0].message and not section["attached"]
+    assert checks[0].verdict == "warning" and "missing.pid" in checks[0].message and not section.attached
     assert not (tmp_path / "out").exists()  # nothing to write
 
 

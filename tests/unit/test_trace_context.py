@@ -64,3 +64,32 @@ def test_server_timing_is_bounded() -> None:
     out = parse(many)
     assert len(out) == MAX_ENTRIES and all(len(d or "") <= DESC_CHARS for _, _, d in out)
     assert parse(None) == []
+
+
+class _Client:
+    """Stands in for Locust's HttpSession / FastHttpSession: `request` is what their get, post ... call."""
+
+    def __init__(self, headers: dict[str, str] | None = None) -> None:
+        self.headers = headers or {}
+        self.sent: list[dict[str, str]] = []
+
+    def request(self, method: str, url: str, **kwargs: object) -> None:
+        self.sent.append(dict(kwargs.get("headers") or {}))  # type: ignore[call-overload]
+
+
+def test_a_python_users_client_sends_the_workers_trace_ids_unless_it_sets_its_own() -> None:
+    from loadorch.runtime.pyusers import trace_client
+
+    tracer = TraceIds(run_prefix("t"), 2)
+    client, own = _Client(), _Client({"Traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01"})
+    trace_client(client, tracer)
+    trace_client(own, tracer)
+    client.request("GET", "/a")
+    client.request("POST", "/b", headers={"X-A": "1"})
+    client.request("GET", "/c", headers={"TRACEPARENT": "mine"})
+    own.request("GET", "/d")
+    first, second, third = client.sent
+    ids = [parse_traceparent(h["traceparent"]) for h in (first, second)]
+    assert ids[0] and ids[1] and ids[0][0] != ids[1][0] and ids[0][0][12:16] == "0002"
+    assert second["X-A"] == "1" and third == {"TRACEPARENT": "mine"} and own.sent == [{}]
+    trace_client(object(), tracer)  # a user class without an HTTP client: left as it is

@@ -1,0 +1,148 @@
+"""Where the time goes in an endpoint's p95 requests (pure): connect, TLS, server waiting and receiving.
+
+Recorded on workers for every successful request inside the window, per request (name, method, status) and
+per latency bucket (64 per doubling, exact under 128 us, as the histograms' coarse buckets): the count of
+requests and the sums of their durations and of each phase. Shipped with each delta and added up by the
+master: sums add, so the merge is exact whatever the number of workers or deltas.
+
+The p95 requests of a selector are those in the buckets from the one holding its p95 (nearest rank over
+these same counts) upward: every request at or above p95, and the few of p95's own bucket below it, each
+within that bucket's width of p95 (at most 1/64 of p95: 1.6 %). That is the only approximation, and it is
+stated with the split (`requests` of `of`, from `from_ms`).
+
+Memory: per request key at most 64 rows per doubling of latency (under 1,500 from 1 us to an hour), each
+six integers; request names are bounded by stats/endpoints.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from loadorch.stats.histogram import nearest_rank
+
+NOT_MEASURED = -1  # a phase the request path could not time (stats/exemplars.py's too); sticky in the sums
+PHASES = ("connect", "tls", "waiting", "receiving")
+Key = tuple[str, str, int]  # request name, method, status
+# a wire row: [name, method, status, bucket, count, duration_us, connect_us, tls_us, waiting_us, receiving_us]
+Row = list[Any]
+_SHAPE = (str, str, int, int, int, int, int, int, int, int)
+SUB_BITS = 7  # a bucket: a duration's 7 leading bits (64 buckets per doubling, exact under 128 us)
+
+
+class TimeSplits:
+    """Per (name, method, status, bucket): [count, duration, connect, tls, waiting, receiving] in us.
+
+    A worker adds into `live`, by its series key (no tuple built per request); `rows()` and `split()` read
+    both."""
+
+    __slots__ = ("live", "table")
+
+    def __init__(self) -> None:
+        self.table: dict[tuple[str, str, int, int], list[int]] = {}
+        self.live: dict[Any, dict[int, list[int]]] = {}  # series key (name, method, status attributes) -> buckets
+
+    def add(self, key: Any, duration_us: int, connect_us: int, tls_us: int, waiting_us: int,
+            receiving_us: int) -> None:
+        """One successful request of series `key` (a phase the path could not time: NOT_MEASURED)."""
+        shift = duration_us.bit_length() - SUB_BITS
+        bucket = duration_us if shift <= 0 else (shift << 8) | (duration_us >> shift)
+        buckets = self.live.get(key)
+        if buckets is None:
+            buckets = self.live[key] = {}
+        acc = buckets.get(bucket)
+        if acc is None:
+            buckets[bucket] = [1, duration_us, connect_us, tls_us, waiting_us, receiving_us]
+        elif connect_us | tls_us | waiting_us | receiving_us | acc[2] | acc[3] | acc[4] | acc[5] >= 0:  # none -1
+            acc[0] += 1
+            acc[1] += duration_us
+            acc[2] += connect_us
+            acc[3] += tls_us
+            acc[4] += waiting_us
+            acc[5] += receiving_us
+        else:
+            buckets[bucket] = _added(acc, [1, duration_us, connect_us, tls_us, waiting_us, receiving_us])
+
+    def fold(self) -> None:
+        """The worker's live sums into the table (by request name, method and status)."""
+        for key, buckets in self.live.items():
+            self.merge([key.name, key.method, key.status, b, *acc] for b, acc in buckets.items())
+        self.live = {}
+
+    def merge(self, rows: Iterable[Row]) -> None:
+        for r in rows:
+            key = (r[0], r[1], r[2], r[3])
+            acc = self.table.get(key)
+            if acc is None:
+                self.table[key] = list(r[4:10])
+            else:
+                self.table[key] = _added(acc, r[4:10])
+
+    def rows(self) -> list[Row]:
+        self.fold()
+        return [[*k, *acc] for k, acc in sorted(self.table.items())]
+
+    def clear(self) -> None:
+        self.table, self.live = {}, {}
+
+    def __len__(self) -> int:
+        self.fold()
+        return len(self.table)
+
+    def __bool__(self) -> bool:
+        return bool(self.table or self.live)
+
+    def split(self, name: str, keys: Iterable[Key]) -> dict[str, Any] | None:
+        """results.json's TimeSplit of these request keys (one endpoint's, all of them pooled), over their
+        p95 requests; None when none was recorded."""
+        self.fold()
+        buckets: dict[int, list[int]] = {}
+        for (n, method, status, bucket), acc in self.table.items():
+            if (n, method, status) in keys:
+                have = buckets.get(bucket)
+                buckets[bucket] = list(acc) if have is None else _added(have, acc)
+        total = sum(acc[0] for acc in buckets.values())
+        if not total:
+            return None
+        rank, seen, first = nearest_rank(95, total), 0, 0
+        for bucket in sorted(buckets):
+            seen += buckets[bucket][0]
+            if seen >= rank:
+                first = bucket
+                break
+        top = [0, 0, 0, 0, 0, 0]
+        for bucket, acc in buckets.items():
+            if bucket >= first:
+                top = _added(top, acc)
+        out: dict[str, Any] = {"endpoint": name, "requests": top[0], "of": total,
+                               "from_ms": round(low_us(first) / 1000.0, 3)}
+        for phase, value in zip(PHASES, top[2:]):
+            out[phase] = None if value < 0 or top[1] <= 0 else round(value / top[1], 4)
+        return out
+
+
+def low_us(bucket: int) -> int:
+    """The lowest duration (us) a bucket holds: exact under 2**SUB_BITS us, then SUB_BITS significant bits
+    (64 buckets per doubling: a bucket is at most 1/64 of its lowest value wide)."""
+    return bucket if bucket < 1 << SUB_BITS else (bucket & 0xFF) << (bucket >> 8)
+
+
+def _added(a: list[int], b: list[int]) -> list[int]:
+    phases = [NOT_MEASURED if x < 0 or y < 0 else x + y for x, y in zip(a[2:6], b[2:6])]
+    return [a[0] + b[0], a[1] + b[1], *phases]
+
+
+def checked(rows: Any, limit: int = 100_000) -> list[Row]:
+    """A delta's time-split rows, each of the row's shape (ValueError if not); at most `limit` rows."""
+    if type(rows) not in (list, tuple):
+        raise ValueError("time splits: not a list")
+    if len(rows) > limit:
+        raise ValueError(f"time splits: {len(rows)} rows, more than {limit}")
+    out = []
+    for r in rows:
+        if type(r) not in (list, tuple) or tuple(map(type, r)) != _SHAPE:
+            raise ValueError(f"time splits: a malformed row {r!r:.80}")
+        if r[3] < 0 or r[4] <= 0 or r[5] < 0 or any(v < NOT_MEASURED for v in r[6:]):
+            raise ValueError(f"time splits: a negative count or sum {r!r:.80}")
+        out.append([r[0][:200], r[1][:16], *r[2:]])
+    return out

@@ -1,0 +1,105 @@
+"""Where the time goes (pure): the phase sums per latency bucket recorded on workers, merged exactly by the
+master, and read over an endpoint's p95 requests (stats/timesplit.py), not over its K slowest."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from loadorch.report.evidence_http import time_split
+from loadorch.stats.histogram import nearest_rank
+from loadorch.stats.tables import Merged, Recorder, SeriesKey
+from loadorch.stats.timesplit import NOT_MEASURED, TimeSplits, checked, low_us
+
+GET = SeriesKey("u", "a", "read", "GET", 200, True)
+
+
+def _requests(rng: random.Random, n: int) -> list[tuple[int, tuple[int, int, int, int]]]:
+    """n requests: most fast; the top 5 % server-bound (waiting); the very slowest 3 stuck connecting."""
+    out = []
+    for i in range(n):
+        if i < 3:
+            d = rng.randrange(900_000, 1_000_000)
+            out.append((d, (d - 2_000, 0, 1_000, 1_000)))
+        elif i < n // 20 + 3:
+            d = rng.randrange(200_000, 400_000)
+            out.append((d, (0, 0, d - 3_000, 3_000)))
+        else:
+            d = rng.randrange(1_000, 50_000)
+            out.append((d, (100, 0, d // 2, d // 2 - 100)))
+    rng.shuffle(out)
+    return out
+
+
+def test_the_split_is_over_the_p95_requests_merged_exactly_across_workers() -> None:
+    rng = random.Random(7)
+    reqs = _requests(rng, 4000)
+    workers = [Recorder(1.0, 0.0) for _ in range(3)]
+    merged = Merged(1.0)
+    for i, (d, phases) in enumerate(reqs):
+        rec = workers[i % 3]
+        rec.record(GET, d, 0.5)
+        rec.record_split(GET, d, phases, 0.5)
+        if i % 997 == 0:  # several deltas per worker
+            merged.add_delta(i % 3, rec.take_delta())
+    for w, rec in enumerate(workers):
+        merged.add_delta(w, rec.take_delta())
+    [split] = time_split(merged, ())
+    # brute force: every request at or above the exact p95 is in, the others in are within 1.6 % of it
+    ordered = sorted(d for d, _ in reqs)
+    p95 = ordered[nearest_rank(95, len(ordered)) - 1]
+    assert split.from_ms is not None
+    inside = [(d, ph) for d, ph in reqs if d >= split.from_ms * 1000]
+    assert split.of == 4000 and split.requests == len(inside) >= sum(d >= p95 for d in ordered)
+    assert all(d >= p95 * (1 - 1 / 64) for d, _ in inside)
+    total = sum(d for d, _ in inside)
+    for i, phase in enumerate(("connect", "tls", "waiting", "receiving")):
+        assert getattr(split, phase) == round(sum(ph[i] for _, ph in inside) / total, 4)
+    # the p95 requests wait on the server, though the three slowest were stuck connecting
+    assert (split.waiting or 0) > 0.5 and (split.connect or 0) < 0.5
+
+
+def test_a_phase_a_request_path_could_not_time_is_not_measured_and_stays_so_when_merged() -> None:
+    a, b = TimeSplits(), TimeSplits()
+    x = SeriesKey("u", "x", "read", "GET", 200, True)
+    a.add(x, 1000, 100, 0, 800, 100)
+    b.add(x, 1000, NOT_MEASURED, NOT_MEASURED, 900, NOT_MEASURED)
+    b.add(x, 1000, 100, 0, 800, 100)  # measured again: the phase stays not measured
+    a.merge(checked(b.rows()))
+    split = a.split("x", {("x", "GET", 200)})
+    assert split is not None and (split["requests"], split["of"]) == (3, 3)
+    assert (split["connect"], split["tls"], split["waiting"], split["receiving"]) == (None, None, 0.8333, None)
+    assert a.split("y", {("y", "GET", 200)}) is None
+
+
+def test_a_worker_records_the_split_inside_the_window_only() -> None:
+    rec = Recorder(1.0, 100.0, window=((2.0, 8.0),))
+    rec.record_split(GET, 5000, (0, 0, 5000, 0), 101.0)  # warm-up
+    rec.record_split(GET, 7000, (0, 0, 7000, 0), 105.0)
+    [row] = rec.take_delta()["splits"]
+    assert row[4:6] == [1, 7000]
+
+
+@pytest.mark.parametrize("bad", [[["x", "GET", 200, 5, 0, 1, 1, 1, 1, 1]], [["x", "GET", 200, 5, 1, 1, -2, 1, 1, 1]],
+                                 [["x", "GET", "200", 5, 1, 1, 1, 1, 1, 1]], "rows"])
+def test_a_malformed_split_row_refuses_the_whole_delta(bad: object) -> None:
+    delta = Recorder(1.0, 0.0).take_delta()
+    delta["splits"] = bad  # type: ignore[typeddict-item]
+    with pytest.raises(ValueError):
+        Merged(1.0).add_delta(0, delta)
+
+
+def test_the_buckets_are_ordered_and_at_most_a_64th_of_their_values_wide() -> None:
+    def bucket(us: int) -> int:
+        one = TimeSplits()
+        one.add(GET, us, 0, 0, 0, 0)
+        [b] = one.live[GET]
+        return b
+
+    values = (*range(0, 3000), *range(3000, 10**9, 99991), 2**40 + 12345)
+    buckets = [bucket(us) for us in values]
+    assert buckets == sorted(buckets)  # a longer request never in a lower bucket
+    for us, b in zip(values, buckets):
+        assert low_us(b) <= us and (us - low_us(b)) * 64 < max(low_us(b), 64), (us, b, low_us(b))
+    assert len(set(buckets)) < 128 + 64 * 34  # 64 a doubling above 128 us
