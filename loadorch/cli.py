@@ -20,8 +20,9 @@ if TYPE_CHECKING:
     from loadorch.commands.against_baseline import AgainstBaseline
     from loadorch.commands.compare import Plan
     from loadorch.config.profile import CompareBudgets
-    from loadorch.config.resolve import Overrides
+    from loadorch.config.resolve import Overrides, RunConfig
     from loadorch.metrics.options import MetricsOptions
+    from loadorch.run.forkstart import ForkServer
 
 
 MAX_WORKERS = 256  # the same limit as a profile's `workers:`
@@ -489,8 +490,7 @@ def _format_error(exc: LoadorchError) -> str:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from loadorch.config.resolve import build
-    from loadorch.run.controller import RunOptions, execute
-    from loadorch.run.outdir import check_out_dir, recover_earlier, replacing
+    from loadorch.run import forkstart
 
     overrides = _overrides(args)
     if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
@@ -501,6 +501,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(f"--workers {args.workers} is more than --users {args.users}: a worker needs a user")
     _check_host(args.host)
     cfg = build(args.profile, args.project, dict(os.environ), overrides)
+    # a valid configuration: the fork server imports Locust while we import the controller and check the target
+    forks = forkstart.start(os.environ) if not args.external_workers and forkstart.wanted(os.environ) else None
+    try:
+        return _run_with(args, cfg, forks)
+    finally:
+        if forks is not None:
+            forks.kill()
+
+
+def _run_with(args: argparse.Namespace, cfg: RunConfig, forks: ForkServer | None) -> int:
+    from loadorch.run.controller import RunOptions, execute
+    from loadorch.run.outdir import check_out_dir, recover_earlier, replacing
+
     for warning in cfg.warnings:
         sys.stderr.write(f"warning: {warning}\n")
     out = args.out or _default_out(args.project, cfg.profile_name)
@@ -521,6 +534,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print_artifacts=args.print_artifacts,
         metrics=_metrics_options(args),
         summary_export=args.summary_export,
+        forkserver=forks,
     )
     if not earlier:
         code = execute(cfg, options)

@@ -39,7 +39,7 @@ from loadorch.report import gha, results
 from loadorch.report.junit import render as render_junit
 from loadorch.report.summary import terminal, use_color
 from loadorch.results import Integrity, ProfileSection, Results, problems_of
-from loadorch.run import browsers
+from loadorch.run import browsers, forkstart
 from loadorch.run.artifacts import write_json, write_text
 from loadorch.run.embedded import embedded_process, embedded_target
 from loadorch.run.outputs import print_artifacts, results_model, sort_request_log, versions, write_artifacts
@@ -97,6 +97,7 @@ class RunOptions:
     metrics: MetricsOptions = field(default_factory=MetricsOptions)
     summary_export: str | None = None  # --summary-export: k6's summary JSON (GitLab's Load Performance widget)
     monitor: Any = None  # loadorch.run.monitor.Monitor: `loadorch monitor`'s rolling windows and status
+    forkserver: forkstart.ForkServer | None = None  # started by the caller already (`loadorch run`); else here
 
 
 @dataclass
@@ -123,6 +124,7 @@ class _Run:
     embedded_pid: int | None = None  # the embedded shop's process, when it runs in one (a profiler samples it)
     profilers: Profilers | None = None
     profile_sections: list[ProfileSection] = field(default_factory=list)  # results.json's `profiles`
+    forkserver: forkstart.ForkServer | None = None  # imports the runtime meanwhile; forks the master and workers
 
     def log_path(self, name: str) -> str:
         """Where a process's log is kept in the run folder (when it is kept)."""
@@ -140,6 +142,9 @@ def execute(cfg: RunConfig, opts: RunOptions) -> int:
     run.scratch = tempfile.mkdtemp(prefix="loadorch-run-")
     os.chmod(run.scratch, 0o700)
     try:
+        run.forkserver = opts.forkserver
+        if run.forkserver is None and not opts.external_workers and forkstart.wanted(opts.env):
+            run.forkserver = forkstart.start(opts.env)  # (Kubernetes: one process per pod, cold)
         with StopSignals() as signals:
             try:
                 with _target(run) as host:
@@ -173,6 +178,8 @@ def execute(cfg: RunConfig, opts: RunOptions) -> int:
     finally:
         if run.lingering is not None:
             run.lingering.close()
+        if run.forkserver is not None:
+            run.forkserver.kill()  # (closed already when the run got to its processes)
         if run.db is not None:
             run.db.close()
         shutil.rmtree(run.scratch, ignore_errors=True)
@@ -320,8 +327,8 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
         plan = plan.model_copy(update=opts.monitor.plan_update(run, run.scratch))
     plan_path = os.path.join(run.scratch, "plan.json")
     write_plan(plan, plan_path)
-    group = ProcessGroup(run.scratch)
-    env = {k: v for k, v in run.opts.env.items() if not k.startswith("LOADORCH_WORKER")}
+    group = ProcessGroup(run.scratch, run.forkserver)
+    env = forkstart.runtime_env(run.opts.env)
     if run.db is not None:
         run.db.begin()
     try:

@@ -11,32 +11,41 @@ import time
 from collections.abc import Mapping
 from typing import IO
 
+from loadorch.run.forkstart import ForkedProcess, ForkServer
 from loadorch.run.plan import ProcessSpec
 from loadorch.wire import MasterEvent, MasterExited, parse_event
 
+Process = subprocess.Popen[bytes] | ForkedProcess
+
 
 class ProcessGroup:
-    """The master and worker processes; `close()` leaves none behind, whatever happened."""
+    """The master and worker processes; `close()` leaves none behind, whatever happened. With a fork server
+    (loadorch/run/forkstart.py), the master and the workers are forked from it, warm; browsers start cold."""
 
-    def __init__(self, log_dir: str) -> None:
+    def __init__(self, log_dir: str, forkserver: ForkServer | None = None) -> None:
         self.log_dir = log_dir
-        self.procs: list[tuple[ProcessSpec, subprocess.Popen[bytes]]] = []
+        self.forkserver = forkserver
+        self.procs: list[tuple[ProcessSpec, Process]] = []
         self.events: queue.Queue[MasterEvent] = queue.Queue()
         self._logs: list[IO[bytes]] = []
         self.exit_codes: dict[str, int] = {}  # processes that ended on their own, by name, before close()
 
-    def start(self, spec: ProcessSpec, base_env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    def start(self, spec: ProcessSpec, base_env: Mapping[str, str]) -> Process:
         env = {**base_env, **spec.env, "LOADORCH_PARENT_PID": str(os.getpid()), "PYTHONUNBUFFERED": "1"}
-        err = open(self.log_path(spec.name), "wb")  # noqa: SIM115
-        self._logs.append(err)
-        proc = subprocess.Popen(
-            list(spec.argv),
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE if spec.role == "master" else subprocess.DEVNULL,
-            stderr=err,
-            start_new_session=True,
-        )
+        proc: Process | None = None
+        if self.forkserver is not None and spec.role in ("master", "worker"):
+            proc = self.forkserver.spawn(spec.name, spec.argv, env, self.log_path(spec.name), spec.role == "master")
+        if proc is None:
+            err = open(self.log_path(spec.name), "wb")  # noqa: SIM115
+            self._logs.append(err)
+            proc = subprocess.Popen(
+                list(spec.argv),
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE if spec.role == "master" else subprocess.DEVNULL,
+                stderr=err,
+                start_new_session=True,
+            )
         self.procs.append((spec, proc))
         if spec.role == "master":
             assert proc.stdout is not None
@@ -52,7 +61,7 @@ class ProcessGroup:
                 self.events.put(event)
         self.events.put(MasterExited())
 
-    def master(self) -> subprocess.Popen[bytes] | None:
+    def master(self) -> Process | None:
         return next((p for s, p in self.procs if s.role == "master"), None)
 
     def log_path(self, name: str) -> str:
@@ -106,9 +115,11 @@ class ProcessGroup:
         for fh in self._logs:
             fh.close()
         self._logs = []
+        if self.forkserver is not None:
+            self.forkserver.close()
 
 
-def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+def _signal_group(proc: Process, sig: int) -> None:
     try:
         os.killpg(proc.pid, sig)
     except (ProcessLookupError, PermissionError):

@@ -1,4 +1,5 @@
-"""`python -m loadorch.runtime master|worker --plan PLAN`: the entry point of the Locust processes."""
+"""`python -m loadorch.runtime master|worker --plan PLAN`: the entry point of the Locust processes (and of the
+fork server that starts them warm: `forkserver`)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,19 @@ from loadorch.wire import Plan
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="loadorch.runtime")
-    parser.add_argument("role", choices=("master", "worker", "check-users"))
+    parser.add_argument("role", choices=("master", "worker", "check-users", "forkserver"))
     parser.add_argument("--plan")
     parser.add_argument("--scenario-dir")
     parser.add_argument("--user", action="append", default=[])
     parser.add_argument("--index", type=int, default=None)
+    parser.add_argument("--master-fd", type=int, default=None)  # forkserver: the pipe for the master's stdout
     args = parser.parse_args(argv)
+    if args.role == "forkserver":  # before logging is set up: each child sets up its own
+        from loadorch.runtime.common import watch_parent
+        from loadorch.runtime.forkserver import serve
+
+        watch_parent()
+        return serve(args.master_fd)
     logging.basicConfig(
         level=os.environ.get("LOADORCH_LOG_LEVEL", "WARNING"),
         stream=sys.stderr,

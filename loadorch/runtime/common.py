@@ -47,6 +47,11 @@ def watch_parent() -> None:
     start_thread(loop, ())
 
 
+def forget_parent_watch() -> None:
+    """In a process forked from one that watched its parent: the watching thread did not survive the fork."""
+    _watching.clear()
+
+
 def real_thread() -> tuple[Callable[..., Any], Callable[[float], None]]:
     """The thread starter and sleep of the interpreter, not gevent's (when it has patched this process)."""
     monkey = sys.modules.get("gevent.monkey")

@@ -62,17 +62,69 @@ def processes_started_by(pid: int) -> list[int]:
     return found
 
 
+def parent_of(pid: int) -> int:
+    with open(f"/proc/{pid}/stat", "rb") as fh:
+        return int(fh.read().rsplit(b")", 1)[1].split()[1])
+
+
+def fork_servers(pid: int) -> list[int]:
+    """The fork server a controller started (loadorch/run/forkstart.py), if it did: what it forks shares its
+    command line and its environment (as /proc shows them), not its parent."""
+    found = []
+    for child in processes_started_by(pid):
+        try:
+            with open(f"/proc/{child}/cmdline", "rb") as fh:
+                cmd = fh.read().split(b"\0")
+            ppid = parent_of(child)
+        except OSError:
+            continue
+        if b"forkserver" in cmd and ppid == pid:
+            found.append(child)
+    return found
+
+
+def locust_processes(pid: int) -> list[int]:
+    """The master and the workers a controller started (cold, or forked by its fork server)."""
+    servers = fork_servers(pid)
+    return [child for child in processes_started_by(pid) if child not in servers]
+
+
+def master_pid(pid: int) -> int:
+    """The master of a run whose workers are all up."""
+    workers = worker_pids(pid).values()
+    return next(child for child in locust_processes(pid) if child not in workers and not _is_browser_worker(child))
+
+
+def _is_browser_worker(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return b"loadorch.browser" in fh.read()
+    except OSError:
+        return False
+
+
+def plan_path_of(process: int) -> str:
+    """The run plan of a master or worker: beside its log (its stderr), in the run's scratch folder (a forked
+    process's command line is the fork server's, without the plan's path)."""
+    return os.path.join(os.path.dirname(os.readlink(f"/proc/{process}/fd/2")), "plan.json")
+
+
 def worker_pids(pid: int) -> dict[int, int]:
-    """worker index -> pid for the workers a controller started."""
+    """worker index -> pid for the workers a controller started: a cold-started worker's environment names its
+    index; a forked one (the fork server's environment, which /proc shows for it too) is named `loadorch-wN`."""
     out = {}
     for child in processes_started_by(pid):
         try:
             with open(f"/proc/{child}/environ", "rb") as fh:
                 env = dict(kv.split(b"=", 1) for kv in fh.read().split(b"\0") if b"=" in kv)
+            with open(f"/proc/{child}/comm", encoding="utf-8") as fh:
+                comm = fh.read().strip()
         except OSError:
             continue
         if b"LOADORCH_WORKER_INDEX" in env:
             out[int(env[b"LOADORCH_WORKER_INDEX"])] = child
+        elif comm.startswith("loadorch-w") and comm[len("loadorch-w"):].isdigit():
+            out[int(comm[len("loadorch-w"):])] = child
     return out
 
 

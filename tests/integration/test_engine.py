@@ -18,7 +18,9 @@ from tests.support.project import REPO, Project, assert_no_traceback
 from .helpers import (
     embedded_project,
     finish,
-    processes_started_by,
+    fork_servers,
+    locust_processes,
+    parent_of,
     request_log,
     start_run,
     wait_for_target_writes,
@@ -91,8 +93,10 @@ def test_shipped_local_profile_passes_with_two_workers(tmp_path: Path) -> None:
 def test_same_seed_same_requests_other_seed_differs(project: Project, workers: int) -> None:
     embedded_project(project, DETERMINISM_SCENARIO, users=6, workers=workers)
     runs = []
-    for out, seed in (("a", "7"), ("b", "7"), ("c", "8")):
-        r = project.run("run", "p", "--iterations", "8", "--seed", seed, "--request-log", "--out", out)
+    # b starts its master and workers cold, a and c fork them from the fork server: the same requests either way
+    for out, seed, cold in (("a", "7", "0"), ("b", "7", "1"), ("c", "8", "0")):
+        r = project.run("run", "p", "--iterations", "8", "--seed", seed, "--request-log", "--out", out,
+                        env={"LOADORCH_COLD_START": cold})
         assert r.code in (0, 6), r.err  # 48 requests: thresholds may lack samples, the run itself is fine
         runs.append(_strip(request_log(project.root / out)))
     a, b, c = runs
@@ -157,24 +161,43 @@ def test_workers_that_never_connect_fail_within_the_bound(project: Project, tmp_
         "import os, sys\nif os.environ.get('LOADORCH_WORKER_INDEX') is not None:\n    sys.exit(1)\n")
     embedded_project(project, DETERMINISM_SCENARIO, profile_extra="worker_connect_timeout: 3s\n", workers=2)
     started = time.monotonic()
-    r = project.run("run", "p", "--out", "o", env={"PYTHONPATH": os.pathsep.join((str(hook), os.environ["PYTHONPATH"]))})
+    # cold-started workers (LOADORCH_COLD_START): sitecustomize runs as an interpreter starts, which a forked one does
+    # not (tests/integration/test_crashes.py has a worker failing as it starts, forked)
+    pythonpath = os.pathsep.join((str(hook), os.environ["PYTHONPATH"]))
+    r = project.run("run", "p", "--out", "o", env={"PYTHONPATH": pythonpath, "LOADORCH_COLD_START": "1"})
     assert r.code == 5 and "exited with code 1 before the run started; its log: o/logs/worker-" in r.out + r.err
     assert time.monotonic() - started < 60
     assert project.results("o")["verdict"] == "error"
     assert (project.root / "o" / "logs" / "worker-0.log").exists()
 
 
-@pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_fork_server_that_cannot_start_leaves_the_processes_cold(project: Project, tmp_path_factory) -> None:
+    hook = tmp_path_factory.mktemp("hook")  # the fork server dies as it starts: each process is started cold
+    (hook / "sitecustomize.py").write_text("import sys\nif 'forkserver' in sys.argv:\n    sys.exit(3)\n")
+    embedded_project(project, DETERMINISM_SCENARIO, users=2, workers=2)
+    pythonpath = os.pathsep.join((str(hook), os.environ["PYTHONPATH"]))
+    r = project.run("run", "p", "--iterations", "2", "--request-log", "--out", "o", env={"PYTHONPATH": pythonpath})
+    assert r.code in (0, 6), r.out + r.err  # 4 requests: thresholds may lack samples, the run itself is fine
+    assert sorted({row["worker"] for row in request_log(project.root / "o")}) == [0, 1]
+    assert project.results("o")["integrity"]["workers_seen"] == 2
+
+
+@pytest.mark.parametrize("sig,code,cold", [(signal.SIGTERM, 143, "0"), (signal.SIGINT, 130, "1")])
 def test_signal_stops_gracefully_and_leaves_no_process(
-    project: Project, shop_server: str, sig: int, code: int
+    project: Project, shop_server: str, sig: int, code: int, cold: str
 ) -> None:
     project.write("scenarios/s.yaml", "name: w\nusers:\n  - name: u\n    think_time: 0.01\n    requests:\n"
                   "      - {name: add, method: POST, path: /products, json: {name: p}}\n")
     project.write("profiles/p.yaml", f"scenario: ../scenarios/s.yaml\nhost: {shop_server}\n"
                   "load: {users: 4, duration: 60s}\nworkers: 2\nseed: 42\n")
-    proc = start_run(project, "--out", "o")
-    wait_for_workers(proc, 2)
-    assert len(processes_started_by(proc.pid)) == 3, "master and two workers should be running"
+    proc = start_run(project, "--out", "o", env={"LOADORCH_COLD_START": cold})
+    workers = wait_for_workers(proc, 2)
+    assert len(locust_processes(proc.pid)) == 3, "master and two workers should be running"
+    servers = fork_servers(proc.pid)
+    if cold == "1":  # each started as its own `python -m loadorch.runtime`, by the controller
+        assert servers == [] and {parent_of(pid) for pid in workers.values()} == {proc.pid}
+    else:  # forked by the one fork server
+        assert len(servers) == 1 and {parent_of(pid) for pid in workers.values()} == set(servers)
     wait_for_target_writes(shop_server, at_least=10)  # load reached the target and was reported (not a fixed sleep)
     proc.send_signal(sig)
     out, err = finish(proc, timeout=60)

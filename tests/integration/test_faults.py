@@ -25,11 +25,13 @@ from tests.support.project import Project, assert_no_traceback
 from .helpers import (
     embedded_project,
     finish,
+    locust_processes,
+    master_pid,
+    plan_path_of,
     processes_started_by,
     start_run,
     wait_for_workers,
     wait_until_gone,
-    worker_pids,
 )
 
 STEADY = "name: steady\nusers:\n  - name: u\n    think_time: 0.01\n    requests:\n      - {name: h, path: /health}\n"
@@ -195,7 +197,7 @@ def test_killed_controller_leaves_no_process_and_no_load(project: Project, shop_
     proc = start_run(project, "--out", "o")
     wait_for_workers(proc, 2)
     time.sleep(2)
-    children = processes_started_by(proc.pid)
+    children = locust_processes(proc.pid)
     assert len(children) == 3
     proc.kill()
     proc.wait(timeout=10)
@@ -426,9 +428,7 @@ def test_foreign_peer_on_the_master_port_cannot_alter_results(project: Project, 
     embedded_project(project, STEADY, users=2, duration="10s", workers=2)
     proc = start_run(project, "--out", "o")
     wait_for_workers(proc, 2)
-    master = next(pid for pid in processes_started_by(proc.pid) if pid not in worker_pids(proc.pid).values())
-    with open(f"/proc/{master}/cmdline", "rb") as fh:
-        plan_path = fh.read().split(b"\0")[-2].decode()
+    plan_path = plan_path_of(master_pid(proc.pid))
     import json
 
     with open(plan_path) as fh:

@@ -20,7 +20,7 @@ import pytest
 
 from tests.support.project import Project, assert_no_traceback
 
-from .helpers import embedded_project, finish, processes_started_by, start_run, wait_for_workers, worker_pids
+from .helpers import embedded_project, finish, locust_processes, master_pid, plan_path_of, start_run, wait_for_workers
 from .test_http_client import certificate  # noqa: F401  (module-scoped self-signed certificate)
 
 Route = Callable[[BaseHTTPRequestHandler], None]
@@ -196,7 +196,7 @@ def test_workers_connect_only_to_the_addresses_preflight_checked(project: Projec
         proc = subprocess.Popen([unshare, "-m", "sh", "-c", script, sys.executable], cwd=project.root,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not processes_started_by(proc.pid) and proc.poll() is None:
+        while time.monotonic() < deadline and not locust_processes(proc.pid) and proc.poll() is None:
             time.sleep(0.02)  # preflight is done once the master and workers are started
         fd = os.open(hosts, os.O_WRONLY)
         try:
@@ -235,9 +235,7 @@ def test_messages_from_unproven_peers_never_reach_locust_handlers(project: Proje
                      workers=1, profile_extra="allow_saturated_generator: true\n")
     proc = start_run(project, "--out", "o")
     wait_for_workers(proc, 1)
-    master = next(pid for pid in processes_started_by(proc.pid) if pid not in worker_pids(proc.pid).values())
-    with open(f"/proc/{master}/cmdline", "rb") as fh:
-        plan_path = fh.read().split(b"\0")[-2].decode()
+    plan_path = plan_path_of(master_pid(proc.pid))
     with open(plan_path) as fh:
         port = json.load(fh)["master"]["port"]
     time.sleep(1.5)  # the run is under way
