@@ -11,6 +11,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,31 +29,53 @@ for _name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
     os.environ.pop(_name.upper(), None)
 
 
+_held: list[Any] = []  # the gate and room an `alone` test kept locked for the next test, alone too
+
+
 @contextlib.contextmanager
-def _turn(alone: bool) -> Iterator[None]:
+def _turn(alone: bool, next_alone: bool) -> Iterator[None]:
     """Under pytest-xdist: a test marked `alone` runs while no other test of this session runs (it waits
     for the others to finish theirs, and they wait for it); the others run side by side. A writer-preferring
     lock on two files: everyone passes the gate (an `alone` test holds it while it waits and runs), then
-    takes the room shared, or exclusive when alone. Without xdist every test is alone anyway: no lock."""
+    takes the room shared, or exclusive when alone. An `alone` test followed on this process by another one
+    (the `alone` xdist group keeps them together) keeps both locked for it: one wait for the other process's
+    test, not one per test. Without xdist every test is alone anyway: no lock."""
     run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
     if not run:
         yield
         return
-    folder = os.path.join(tempfile.gettempdir(), f"loadorch-pytest-{run}")
-    os.makedirs(folder, exist_ok=True)
-    with open(os.path.join(folder, "gate"), "a+") as gate, open(os.path.join(folder, "room"), "a+") as room:
-        fcntl.flock(gate, fcntl.LOCK_EX)
-        try:
-            fcntl.flock(room, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
-        finally:
-            if not alone:
-                fcntl.flock(gate, fcntl.LOCK_UN)
+    if _held:  # the test before kept the machine for this one
         try:
             yield
         finally:
-            fcntl.flock(room, fcntl.LOCK_UN)
-            if alone:
-                fcntl.flock(gate, fcntl.LOCK_UN)
+            if not (alone and next_alone):
+                _release()
+        return
+    folder = os.path.join(tempfile.gettempdir(), f"loadorch-pytest-{run}")
+    os.makedirs(folder, exist_ok=True)
+    # not `with`: the files (their locks) may outlive this call, kept for the next `alone` test
+    gate = open(os.path.join(folder, "gate"), "a+")  # noqa: SIM115
+    room = open(os.path.join(folder, "room"), "a+")  # noqa: SIM115
+    _held.extend((gate, room))
+    fcntl.flock(gate, fcntl.LOCK_EX)
+    try:
+        fcntl.flock(room, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+    except BaseException:
+        _release()
+        raise
+    if not alone:
+        fcntl.flock(gate, fcntl.LOCK_UN)
+    try:
+        yield
+    finally:
+        if not (alone and next_alone):
+            _release()
+
+
+def _release() -> None:
+    """Unlock (closing releases a flock) the gate and the room."""
+    while _held:
+        _held.pop().close()
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -67,30 +90,49 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         )
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own, which reads the groups into the test ids
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A test marked with an external tool that is missing skips, the install command as its reason.
     For `--dist loadgroup`: the tests that share an expensive fixture of a wider scope than the test
-    (a module's run, the session's PostgreSQL) go to one worker, so it is set up once; the rest spread."""
+    (a module's run, the session's PostgreSQL) go to one worker, so it is set up once; the rest spread.
+    (xdist's hook, registered after this file on a worker, runs first unless this one is `tryfirst`: the
+    groups were once ignored, and each of the two processes set up a module's runs and a PostgreSQL.)"""
     for item in items:
         for name in tools.TOOLS:
             reason = tools.missing(name) if item.get_closest_marker(name) else None
             if reason:
                 item.add_marker(pytest.mark.skip(reason=reason))
-        info = getattr(item, "_fixtureinfo", None)
-        for name, defs in sorted(getattr(info, "name2fixturedefs", {}).items()):
-            own = defs[-1]
-            if own.scope == "function" or not getattr(own, "baseid", ""):
-                continue  # function scope, or pytest's own (tmp_path_factory...)
-            group = name if own.scope == "session" else item.nodeid.split("::")[0]
+    groups = {item: _fixture_group(item) for item in items}
+    # The `alone` tests (and the tests that share a fixture with one) run one after another on one process:
+    # it waits once for the other process to end its test, not once per `alone` test (tens of seconds each)
+    joined = {groups[item] for item in items if _alone(item) and groups[item]}
+    for item in items:
+        group = "alone" if _alone(item) or groups[item] in joined else groups[item]
+        if group:
             item.add_marker(pytest.mark.xdist_group(group))
-            break
+
+
+def _fixture_group(item: pytest.Item) -> str | None:
+    """The xdist group of a test that shares an expensive fixture of a wider scope than the test (a
+    module's run, the session's PostgreSQL): the fixture's name for the session, else the module."""
+    info = getattr(item, "_fixtureinfo", None)
+    for name, defs in sorted(getattr(info, "name2fixturedefs", {}).items()):
+        own = defs[-1]
+        if own.scope == "function" or not getattr(own, "baseid", ""):
+            continue  # function scope, or pytest's own (tmp_path_factory...)
+        return name if own.scope == "session" else item.nodeid.split("::")[0]
+    return None
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
     """Setup (module fixtures included), call and teardown of a test, alone if it is marked so."""
-    with _turn(item.get_closest_marker("alone") is not None):
+    with _turn(_alone(item), nextitem is not None and _alone(nextitem)):
         yield
+
+
+def _alone(item: pytest.Item) -> bool:
+    return item.get_closest_marker("alone") is not None
 
 
 @pytest.fixture

@@ -117,7 +117,7 @@ def test_out_folder_holds_one_run(simple_project: Project) -> None:
     root = simple_project.root
     (root / "mine").mkdir()
     (root / "mine" / "notes.txt").write_text("keep me")
-    r = simple_project.run("run", "p", "--out", "mine")
+    r = simple_project.cli("run", "p", "--out", "mine")
     assert r.code == 2 and "not empty and is not a loadorch run folder" in r.err, r.err
     assert (root / "mine" / "notes.txt").read_text() == "keep me" and len(list((root / "mine").iterdir())) == 1
     old = root / "old"
@@ -130,7 +130,7 @@ def test_out_folder_holds_one_run(simple_project: Project) -> None:
     assert json.loads((old / "results.json").read_text())["verdict"] == "error"
     assert not [p for p in root.iterdir() if p.name.startswith(".old")]
     for out in ("profiles", "profiles/run1"):
-        r = simple_project.run("run", "p", "--out", out)
+        r = simple_project.cli("run", "p", "--out", out)
         assert r.code == 2 and "inside the project's profiles/ folder" in r.err, r.err
     listing = simple_project.run("list")
     assert "config" not in listing.out and "run1" not in listing.out

@@ -5,6 +5,7 @@ tests share is imported from tests/support, not from a conftest."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -89,3 +90,57 @@ def test_every_integration_test_is_marked_integration() -> None:
     assert "no tests collected" in outside.stdout, outside.stdout[-2000:]
     count = re.search(r"(\d+) tests? collected", inside.stdout)
     assert count and int(count.group(1)) > 54, inside.stdout[-2000:]
+
+
+ALONE_SUITE = '''
+import json, os, time
+import pytest
+
+def _log(name):
+    start = time.time()
+    time.sleep(0.3)
+    with open(os.environ["ALONE_LOG"], "a") as fh:
+        fh.write(json.dumps([name, os.environ.get("PYTEST_XDIST_WORKER"), start, time.time()]) + "\\n")
+
+@pytest.fixture(scope="module")
+def shared():
+    _log("shared setup")
+
+@pytest.mark.parametrize("i", range(3))
+def test_beside(i):
+    _log(f"beside{i}")
+
+@pytest.mark.parametrize("i", range(3))
+def test_beside_sharing(i, shared):  # a module's fixture: its tests share one process and one setup
+    _log(f"beside sharing {i}")
+
+@pytest.mark.alone
+@pytest.mark.parametrize("i", range(3))
+def test_alone(i):
+    _log(f"alone{i}")
+'''
+
+
+def test_alone_tests_run_one_after_another_with_nothing_beside_them(tmp_path: Path) -> None:
+    """tests/run's `--dist loadgroup` with this suite's hooks: the tests that share a module's fixture go to one
+    process, so it is set up once; the `alone` tests go to one process, one after another, and no other test
+    runs from the first one's start to the last one's end (one wait for the other process, not one per test)."""
+    (tmp_path / "test_synthetic.py").write_text(ALONE_SUITE)
+    log = tmp_path / "log.jsonl"
+    env = {**os.environ, "ALONE_LOG": str(log)}
+    for name in ("PYTEST_XDIST_TESTRUNUID", "PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT"):
+        env.pop(name, None)
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "tests.conftest",
+                           "-n", "2", "--dist", "loadgroup", "--rootdir", str(tmp_path), "-c", os.devnull,
+                           str(tmp_path / "test_synthetic.py")], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0 and "9 passed" in done.stdout, done.stdout[-3000:] + done.stderr[-3000:]
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r[0] for r in rows].count("shared setup") == 1, rows
+    rows = [r for r in rows if r[0] != "shared setup"]
+    alone = sorted((r for r in rows if r[0].startswith("alone")), key=lambda r: r[2])
+    beside = [r for r in rows if r[0].startswith("beside")]
+    assert len(alone) == 3 and len(beside) == 6 and len({r[1] for r in rows}) == 2, rows
+    assert len({r[1] for r in alone}) == 1, alone  # one process
+    first, last = alone[0][2], alone[-1][3]
+    assert all(r[3] <= first or r[2] >= last for r in beside), rows  # nothing beside them, nor between them

@@ -43,7 +43,7 @@ def time_split(merged: Merged, tags: tuple[tuple[str, str], ...]) -> list[TimeSp
         if key.ok and merged.matches(key, tags):
             keys.setdefault(key.name, set()).add((key.name, key.method, key.status))
     splits = (merged.splits.split(name, wanted) for name, wanted in sorted(keys.items()))
-    return [TimeSplit.model_validate(s) for s in splits if s is not None]
+    return [s for s in splits if s is not None]
 
 
 def matching(merged: Merged, tags: tuple[tuple[str, str], ...]) -> list[Row]:

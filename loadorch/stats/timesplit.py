@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from loadorch.results import TimeSplit
 from loadorch.stats.histogram import nearest_rank
 
 NOT_MEASURED = -1  # a phase the request path could not time (stats/exemplars.py's too); sticky in the sums
@@ -92,7 +93,7 @@ class TimeSplits:
     def __bool__(self) -> bool:
         return bool(self.table or self.live)
 
-    def split(self, name: str, keys: Iterable[Key]) -> dict[str, Any] | None:
+    def split(self, name: str, keys: Iterable[Key]) -> TimeSplit | None:
         """results.json's TimeSplit of these request keys (one endpoint's, all of them pooled), over their
         p95 requests; None when none was recorded."""
         self.fold()
@@ -114,11 +115,9 @@ class TimeSplits:
         for bucket, acc in buckets.items():
             if bucket >= first:
                 top = _added(top, acc)
-        out: dict[str, Any] = {"endpoint": name, "requests": top[0], "of": total,
-                               "from_ms": round(low_us(first) / 1000.0, 3)}
-        for phase, value in zip(PHASES, top[2:]):
-            out[phase] = None if value < 0 or top[1] <= 0 else round(value / top[1], 4)
-        return out
+        connect, tls, waiting, receiving = (None if v < 0 or top[1] <= 0 else round(v / top[1], 4) for v in top[2:])
+        return TimeSplit(endpoint=name, requests=top[0], of=total, from_ms=round(low_us(first) / 1000.0, 3),
+                         connect=connect, tls=tls, waiting=waiting, receiving=receiving)
 
 
 def low_us(bucket: int) -> int:

@@ -45,12 +45,14 @@ def cli_in_process(*args: str, cwd: Path | str | None = None, env: dict[str, str
     its controller starts (a usage or configuration error): reaching the controller fails the test, as
     load never starts in the test process. Commands that start processes are refused (use run_cli)."""
     from loadorch import cli
-    from loadorch.run import controller
+    from loadorch.run import controller, forkstart
 
     if args and args[0] in _PROCESS_COMMANDS:
         raise AssertionError(f"`loadorch {args[0]}` starts processes: call run_cli")
     out, err = io.StringIO(), io.StringIO()
     gevent_free = "locust" not in sys.modules
+    # no fork server (it imports Locust in a process of its own) for a run that must stop before its controller
+    env = {**(env or {}), forkstart.COLD_START_ENV: "1"}
     with _call_context(cwd, env), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         original = controller.execute
         controller.execute = _no_controller  # type: ignore[assignment]

@@ -160,7 +160,7 @@ def test_server_wide_db_thresholds_need_the_collector(tmp_path) -> None:  # type
 def test_kubernetes_master_reaches_the_database_and_the_dsn_stays_in_the_secret(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import yaml
 
-    from tests.support.project import run_cli
+    from tests.support.project import cli_in_process
 
     _project(tmp_path, 'collectors: {postgres: {dsn: "${DATABASE_URL}"}}\n')
     (tmp_path / "profiles" / "p.yaml").write_text(
@@ -168,7 +168,7 @@ def test_kubernetes_master_reaches_the_database_and_the_dsn_stays_in_the_secret(
         + 'allowed_hosts: ["api.example.test"]\n'
     )
     dsn = "postgresql://app:Canary-k8s-41@db.internal:6432/shop"
-    r = run_cli("k8s", "render", "p", "--workers", "2", "--image", "loadorch:test", cwd=tmp_path,
+    r = cli_in_process("k8s", "render", "p", "--workers", "2", "--image", "loadorch:test", cwd=tmp_path,
                 env={"DATABASE_URL": dsn})
     assert r.code == 0, r.err
     docs = list(yaml.safe_load_all(r.out))
@@ -180,11 +180,11 @@ def test_kubernetes_master_reaches_the_database_and_the_dsn_stays_in_the_secret(
 
 
 def test_budgets_list_the_database_budgets(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from tests.support.project import run_cli
+    from tests.support.project import cli_in_process
 
     _project(tmp_path, 'collectors: {postgres: {dsn: "${DATABASE_URL}", slow_ms: 250}}\n'
              'thresholds:\n  db_query_slow: ["rate<0.001"]\n  "db_queries_per_request{name:list products}": ["max<=3"]\n')
-    r = run_cli("budgets", cwd=tmp_path)  # DATABASE_URL unset: budgets, like validate, do not need it
+    r = cli_in_process("budgets", cwd=tmp_path)  # DATABASE_URL unset: budgets, like validate, do not need it
     assert r.code == 0, r.err
     assert "| db_query_slow " in r.out and "all statements (slow: over 250 ms)" in r.out
     assert "name:list products" in r.out and "max<=3" in r.out

@@ -68,8 +68,8 @@ def test_a_phase_a_request_path_could_not_time_is_not_measured_and_stays_so_when
     b.add(x, 1000, 100, 0, 800, 100)  # measured again: the phase stays not measured
     a.merge(checked(b.rows()))
     split = a.split("x", {("x", "GET", 200)})
-    assert split is not None and (split["requests"], split["of"]) == (3, 3)
-    assert (split["connect"], split["tls"], split["waiting"], split["receiving"]) == (None, None, 0.8333, None)
+    assert split is not None and (split.requests, split.of) == (3, 3)
+    assert (split.connect, split.tls, split.waiting, split.receiving) == (None, None, 0.8333, None)
     assert a.split("y", {("y", "GET", 200)}) is None
 
 
