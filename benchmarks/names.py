@@ -6,8 +6,8 @@ A python user that names each request by its URL makes a name per id. Each size 
 real code paths with the bound on distinct names (profile max_endpoints) raised above it: every second each
 worker's Recorder records one request per name (1 in 100 a 404) and its delta goes through Merged.add_delta;
 then what the controller does with the master's summary: Merged.from_json, results.build, the JSON writer,
-summary.md and report.html, each in wall seconds (and `build` in this process's CPU seconds too: on a
-shared machine the wall time mostly measures the wait for a core). `build` is results.build alone (the per-endpoint rows: O(names x series) before
+summary.md and report.html, each in wall seconds (and `build` and the JSON writer in this process's CPU
+seconds too: on a shared machine the wall time mostly measures the wait for a core). `build` is results.build alone (the per-endpoint rows: O(names x series) before
 issue 28, 14,500 names over 10 minutes); the others are printed beside it for the whole picture.
 """
 
@@ -61,7 +61,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(f"{'names':>6} {'series':>7} | {'from_json':>9} {'build':>7} {'build cpu':>9} {'cpu/name':>8} | "
-          f"{'write json':>10} {'summary.md':>10} {'report.html':>11}")  # fmt: skip
+          f"{'write json':>10} {'json cpu':>8} {'cpu/name':>8} {'MiB':>5} | {'summary.md':>10} {'report.html':>11}")  # fmt: skip
     for names in [int(n) for n in args.names.split(",")]:
         merged = master_tables(names, args.seconds, args.workers)
         summary = json.loads(json.dumps(merged.to_json()))  # the master's summary, as the controller reads it
@@ -71,12 +71,13 @@ def main() -> None:
                            versions={}, verdict="pass", exit_code=0, merged=again,
                            elapsed_s=float(args.seconds))  # fmt: skip
         doc, build_s, build_cpu = timed(build, record)
-        _, json_s, _ = timed(lambda d=doc: dumps(d.to_json()))
+        text, json_s, json_cpu = timed(lambda d=doc: dumps(d.to_json()))
         _, md_s, _ = timed(markdown, doc)
         _, html_s, _ = timed(render_html, doc)
         assert doc.totals.requests == names * args.seconds and len(doc.endpoints) == names
         print(f"{names:>6} {len(again.series):>7} | {read_s:>8.2f}s {build_s:>6.2f}s {build_cpu:>8.2f}s "
-              f"{build_cpu / names * 1e6:>6.0f}us | {json_s:>9.2f}s {md_s:>9.2f}s {html_s:>10.2f}s", flush=True)  # fmt: skip
+              f"{build_cpu / names * 1e6:>6.0f}us | {json_s:>9.2f}s {json_cpu:>7.2f}s {json_cpu / names * 1e6:>6.0f}us "
+              f"{len(text) / 2**20:>5.1f} | {md_s:>9.2f}s {html_s:>10.2f}s", flush=True)  # fmt: skip
     print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 

@@ -38,6 +38,7 @@ HEARTBEAT_S = 1.0  # locust.runners.HEARTBEAT_INTERVAL
 LOCUST_STATS_S = 3.0  # locust.runners.WORKER_REPORT_INTERVAL
 VARIANTS = 8  # distinct deltas; worker w sends variant (7 w + seq) % VARIANTS at report seq
 USER = "shopper"
+REPORT_S = 1.0  # runtime.common.REPORT_INTERVAL_S: a report's delta is one second of the run
 
 
 def project(root: Path, workers: int, endpoints: int, duration_s: float) -> Path:
@@ -163,6 +164,7 @@ class Simulation:
         self.send_s = 0.0  # time spent building and sending the lo_stats bursts
         self.bursts = 0
         self.packed: dict[tuple[int, int, int], bytes] = {}
+        self.packed_slot = -1
 
     def send(self, w: SimWorker, kind: str, data: Any) -> None:
         w.sock.send(_pack(kind, data, w.node_id), zmq.NOBLOCK)
@@ -170,10 +172,13 @@ class Simulation:
     def report(self, w: SimWorker, final: bool) -> None:
         w.seq += 1
         variant = (7 * w.index + w.seq) % VARIANTS
-        slot = w.seq - 1
+        slot = int((w.seq - 1) * REPORT_S / self.plan.interval_s)  # the worker's interval slot at this report
         w.sent.append((variant, slot))
         w.total += self.counts[variant]
         ids = (w.index + w.seq // 2) % len(self.variant_sets)
+        if slot != self.packed_slot:  # a burst's reports share their slot: the cache holds one slot (long runs)
+            self.packed.clear()
+            self.packed_slot = slot
         delta = self.packed.get((ids, variant, slot))
         if delta is None:  # packed once per variant and interval, not once per worker
             packed = msgpack.dumps(at_slot(self.variant_sets[ids][variant], slot))

@@ -10,12 +10,16 @@ checked against it on the same page loads in tests/integration/test_browser_evid
   responseEnd) and element render delay (until the entry's startTime). A text element has no resource: its
   delay and duration are 0.
 - INP (Event Timing, Long Animation Frames): the interaction whose latency is the INP; its first longest event
-  entry gives the interaction time and type (key* events: keyboard, else pointer); the event entries presented
-  in the same frame (render times within 8 ms) give the processing end; input delay = that entry's
-  processingStart - startTime, processing = processing end - processingStart, presentation = next paint (the
-  entry's end, the processing end or the end of a long animation frame overlapping the interaction, whichever
-  is latest) - processing end. The target is the first entry of the interaction that has one. The scripts are
-  those of the long animation frames overlapping the interaction, longest first.
+  entry gives the interaction time and type (key* events: keyboard, else pointer). The event entries presented
+  in the same frame (render times within 8 ms of it, events of 40 ms or longer as web-vitals observes them, kept
+  on the interaction as they arrive) give
+  the frame's earliest processingStart and latest processingEnd. Then: processing start = the later of that
+  earliest processingStart and the entry's startTime; next paint = the later of the entry's end (startTime +
+  duration, which Event Timing rounds to 8 ms) and the processing start; processing end = the earlier of the
+  frame's latest processingEnd and the next paint; input delay = processing start - startTime, processing =
+  processing end - processing start, presentation = next paint - processing end (the three add up to the
+  entry's duration). The target is the first entry of the interaction that has one. The scripts are those of
+  the long animation frames overlapping [startTime, processing end], longest first.
 - CLS (Layout Instability): the largest shift of the session window that is the CLS, its time, value and
   sources (the elements that moved: a CSS path and the rectangles before and after, as Chromium lists them,
   the most impactful first).
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 MAX_SELECTOR = 100
 MAX_URL = 300
+GROUPED_MS = 40  # the web-vitals library's default durationThreshold: the event entries it groups by frame
 
 ATTRIBUTION_JS = r"""
   function cut(text, n) { text = String(text || ''); return text.length > n ? text.slice(0, n) : text; }
@@ -70,22 +75,34 @@ ATTRIBUTION_JS = r"""
   function noteShift(e, startsWindow) {
     if (startsWindow || !winShift || e.value > winShift.value) winShift = shiftOf(e);
   }
-  const longest = [];  // the 10 longest interactions: {id, latency, entry, target}
-  const frames = [];   // the latest event entries: [render time, processingEnd]
+  const longest = [];  // the 10 longest interactions: {id, latency, entry, target, ps, pe}
+  const frames = [];   // the latest event entries: [render time, processingStart, processingEnd]
   const loafs = [];    // the latest long animation frames: {start, end, scripts}
+  function sameFrame(it, rendered, ps, pe) {  // an event presented with the interaction's entry: widen its frame
+    if (Math.abs(rendered - (it.entry.start + it.entry.duration)) > 8) return;
+    it.ps = Math.min(it.ps, ps);
+    it.pe = Math.max(it.pe, pe);
+  }
   function noteEvent(e) {
-    frames.push([e.startTime + e.duration, e.processingEnd]);
-    if (frames.length > 64) frames.shift();
+    const rendered = e.startTime + e.duration;
+    if (e.duration >= GROUPED_MS) {  // the events web-vitals groups: those its observer sees (40 ms and longer)
+      frames.push([rendered, e.processingStart, e.processingEnd]);
+      if (frames.length > 64) frames.shift();
+      longest.forEach((i) => sameFrame(i, rendered, e.processingStart, e.processingEnd));
+    }
     if (!e.interactionId) return;
     let it = longest.find((i) => i.id === e.interactionId);
     if (!it) {
-      it = {id: e.interactionId, latency: -1, entry: null, target: ''};
+      it = {id: e.interactionId, latency: -1, entry: null, target: '', ps: 0, pe: 0};
       longest.push(it);
     }
     if (!it.target && e.target) it.target = path(e.target);
     if (e.duration > it.latency) {
       it.latency = e.duration;
-      it.entry = {name: e.name, start: e.startTime, duration: e.duration, ps: e.processingStart, pe: e.processingEnd};
+      it.entry = {name: e.name, start: e.startTime, duration: e.duration};
+      it.ps = e.processingStart;
+      it.pe = e.processingEnd;
+      frames.forEach(([r, ps, pe]) => sameFrame(it, r, ps, pe));  // the frame's events seen before this one
     }
     longest.sort((a, b) => b.latency - a.latency);
     if (longest.length > 10) longest.length = 10;
@@ -99,14 +116,16 @@ ATTRIBUTION_JS = r"""
   function inpAttribution(index) {
     const it = longest[index];
     if (!it || !it.entry) return null;
-    const e = it.entry, end = e.start + e.duration;
-    let processed = e.pe;
-    frames.forEach(([rendered, pe]) => { if (Math.abs(rendered - end) <= 8) processed = Math.max(processed, pe); });
+    const e = it.entry;
+    const started = Math.max(it.ps, e.start);
+    const next = Math.max(e.start + e.duration, started);
+    const processed = Math.min(it.pe, next);
     const over = loafs.filter((f) => f.end >= e.start && f.start <= processed);
-    const next = Math.max(end, processed, ...over.map((f) => f.end));
     const scripts = [].concat(...over.map((f) => f.scripts)).sort((a, b) => b.duration - a.duration).slice(0, 5);
     return {target: it.target, type: e.name.startsWith('key') ? 'keyboard' : 'pointer', event: e.name,
-            time: ms(e.start), input_delay: ms(e.ps - e.start), processing: ms(processed - e.ps),
-            presentation: ms(Math.max(next - processed, 0)), scripts: scripts};
+            time: ms(e.start), input_delay: ms(started - e.start), processing: ms(processed - started),
+            presentation: ms(next - processed), scripts: scripts};
   }
-""".replace("MAX_SELECTOR", str(MAX_SELECTOR)).replace("MAX_URL", str(MAX_URL))
+""".replace("MAX_SELECTOR", str(MAX_SELECTOR)).replace("MAX_URL", str(MAX_URL)).replace(
+    "GROUPED_MS", str(GROUPED_MS)
+)

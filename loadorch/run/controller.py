@@ -55,6 +55,7 @@ from loadorch.stats.tables import Merged
 from loadorch.traffic.proxies import bypassing
 from loadorch.traffic.redact import Redactor
 from loadorch.traffic.stages import window_seconds
+from loadorch.traffic.trace import PROBE_WORKER, SETUP_WORKER, TraceIds, run_prefix
 from loadorch.verdict.evaluate import (
     ERROR,
     INTERRUPTED,
@@ -125,6 +126,11 @@ class _Run:
     profilers: Profilers | None = None
     profile_sections: list[ProfileSection] = field(default_factory=list)  # results.json's `profiles`
     forkserver: forkstart.ForkServer | None = None  # imports the runtime meanwhile; forks the master and workers
+    token: str = field(default_factory=lambda: pysecrets.token_hex(16))  # the run's (opts.token wins): trace ids too
+
+    def tracer(self, worker: int) -> TraceIds | None:
+        """Trace ids of the requests the controller sends itself (setup, the N+1 probe), as a worker's."""
+        return TraceIds(run_prefix(self.opts.token or self.token), worker) if self.cfg.profile.trace.propagate else None
 
     def log_path(self, name: str) -> str:
         """Where a process's log is kept in the run folder (when it is kept)."""
@@ -156,7 +162,7 @@ def execute(cfg: RunConfig, opts: RunOptions) -> int:
                         _setup(run, progress, signals)
                     if run.db is not None and signals.received is None:
                         progress.note("database: probing each request alone ...")
-                        run.db.probe(cfg, run.host, lambda: signals.received is not None)
+                        run.db.probe(cfg, run.host, lambda: signals.received is not None, run.tracer(PROBE_WORKER))
                     if signals.received is None:
                         _load(run, progress, signals)
             except HardStop:
@@ -287,6 +293,7 @@ def _setup(run: _Run, progress: Progress, signals: StopSignals) -> None:
                 run.opts.env,
             ),
             run.cfg.profile.max_response_head,
+            run.tracer(SETUP_WORKER),
         )
     except InterruptedError:
         run.checks.append(Check("setup", ERROR, "interrupted during setup"))
@@ -303,7 +310,7 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
     log_path = os.path.join(run.scratch, "requests.unsorted.jsonl") if run.opts.request_log else None
     opts = run.opts
     port = opts.master_port or free_port(opts.master_bind)
-    token = opts.token or pysecrets.token_hex(16)
+    token = opts.token or run.token
     plan = build_plan(cfg, run.host, opts.master_bind, port, token, stats_path, log_path, run.addresses)
     run.sink = browsers.open_sink(
         cfg, opts.master_bind, opts.master_port, token, plan.interval_s, keep_steps=bool(opts.request_log)

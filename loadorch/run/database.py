@@ -37,6 +37,7 @@ from loadorch.db.statements import (
 )
 from loadorch.traffic import data as gen
 from loadorch.traffic.request import Captured, Origin, RequestRunner, compile_request
+from loadorch.traffic.trace import TraceIds
 
 LOG_SETTLE_S = 2.0  # at most this long for the server's logger to write the window's last lines
 
@@ -70,8 +71,11 @@ class DatabaseCollector:
         self.session.close()
 
     # -- the probe ----------------------------------------------------------------------------
-    def probe(self, cfg: RunConfig, host: str, should_stop: Callable[[], bool]) -> None:
-        """Each declarative request definition sent once, alone, between two snapshots."""
+    def probe(
+        self, cfg: RunConfig, host: str, should_stop: Callable[[], bool], tracer: TraceIds | None = None
+    ) -> None:
+        """Each declarative request definition sent once, alone, between two snapshots (with the run's
+        traceparent from `tracer`; None: none)."""
         m = self.measurement
         if not self.settings.probe:
             m.probe_note = "the probe is off (collectors.postgres.probe: false)"
@@ -88,6 +92,7 @@ class DatabaseCollector:
             query_header=header,
             max_head=cfg.profile.max_response_head,
         )
+        runner.tracer = tracer
         rng = random.Random(gen.stream_seed(cfg.seed, "probe"))
         try:
             for user in cfg.scenario.model.users:

@@ -13,6 +13,7 @@ from loadorch.config.scenario import READ_METHODS, Scenario
 from loadorch.errors import RunError
 from loadorch.traffic import data as gen
 from loadorch.traffic.request import Origin, compile_request
+from loadorch.traffic.trace import TraceIds
 
 
 @dataclass(frozen=True)
@@ -34,12 +35,15 @@ def run_setup(
     addresses: Sequence[str] = (),
     options: HttpOptions | None = None,
     max_head: int = DEFAULT_MAX_HEAD,
+    tracer: TraceIds | None = None,
 ) -> SetupReport:
-    """Send every setup request in order; the first failure stops the run (RunError, exit 5)."""
+    """Send every setup request in order (each with the run's traceparent from `tracer`; None: none); the
+    first failure stops the run (RunError, exit 5)."""
     import time
 
     started = time.monotonic()
     runner = LeanRunner(Origin.parse(host), timeout, max_body, addresses, options=options, max_head=max_head)
+    runner.tracer = tracer
     rng = random.Random(gen.stream_seed(seed, "setup"))
     state = gen.DrawState(slot=0, slots=1)
     sent = 0

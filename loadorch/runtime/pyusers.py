@@ -24,9 +24,12 @@ import gevent
 from locust import User
 from locust.exception import StopUser
 
+from loadorch.stats.exemplars import NOT_MEASURED, Row
+from loadorch.stats.exemplars import row as exemplar_row
 from loadorch.stats.tables import Recorder, SeriesKey
 from loadorch.traffic import data as gen
 from loadorch.traffic.request import Outcome, request_log_line
+from loadorch.traffic.servertiming import parse as parse_server_timing
 from loadorch.traffic.trace import HEADER, TraceIds, sets_traceparent
 
 _CURRENT: dict[Any, PythonUserContext] = {}  # greenlet -> the python user running in it
@@ -45,6 +48,7 @@ class PythonUserContext:
         self._state = gen.DrawState(slot=slot, slots=slots)
         self._generators = generators
         self.sequence = 0
+        self.trace_id = ""  # the traceparent's trace id loadorch put on this user's request under way ("": none)
 
     def data(self, name: str) -> Any:
         """A fresh draw from the scenario's generator `name`, from this user's stream."""
@@ -111,7 +115,7 @@ def python_user_class(
         base.__init__(self, environment)
         self.loadorch = make_context(slots.popleft())
         if tracer is not None:
-            trace_client(getattr(self, "client", None), tracer)
+            trace_client(getattr(self, "client", None), tracer, self.loadorch)
 
     def run(self: Any) -> None:
         _CURRENT[gevent.getcurrent()] = self.loadorch
@@ -141,19 +145,23 @@ def python_user_class(
     return cls
 
 
-def trace_client(client: Any, tracer: TraceIds) -> None:
+def trace_client(client: Any, tracer: TraceIds, context: Any = None) -> None:
     """Every request of a python user's client (Locust's HttpSession or FastHttpSession: their get, post
     ... all go through `request`) carries the worker's next W3C traceparent, unless the task or the
-    session's own headers set one. A user class without such a client is left as it is."""
+    session's own headers set one; its trace id on `context.trace_id` while it runs (its exemplar's). A
+    user class without such a client is left as it is."""
     request = getattr(client, "request", None)
     if not callable(request):
         return
 
     def traced(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
         headers = kwargs.get("headers") or {}
+        trace_id = ""
         if not (sets_traceparent(headers) or sets_traceparent(getattr(client, "headers", None) or {})):
-            _, line = tracer.next()
+            trace_id, line = tracer.next()
             kwargs["headers"] = {**dict(headers), HEADER: line[len(HEADER) + 2 : -2]}
+        if context is not None:
+            context.trace_id = trace_id  # read by PythonRequests.on_request, in this greenlet, as it ends
         return request(method, url, *args, **kwargs)
 
     client.request = traced
@@ -224,7 +232,10 @@ class PythonRequests:
         if self.query_header is not None and response is not None:
             headers = getattr(response, "headers", None)
             queries = self.query_header.count(headers.get(self.query_header.name) if headers else None)
-        self.recorder.record(key, latency_us, time.time(), error, None, queries)
+        now = time.time()
+        self.recorder.record(key, latency_us, now, error, None, queries)
+        if ok and self.recorder.exemplars.wants(name, latency_us):  # among the K slowest: its trace id
+            self.recorder.keep_exemplar(self._exemplar(key, latency_us, now, response_length, response, ctx))
         if self.log is not None:
             seq = self.requests_seen.get(ctx.slot, 0)
             self.requests_seen[ctx.slot] = seq + 1
@@ -232,6 +243,16 @@ class PythonRequests:
             self.log.write(
                 request_log_line(self.worker, ctx.slot, user_class, seq, kind, name, request_type.upper(), outcome)
             )
+
+    def _exemplar(self, key: SeriesKey, latency_us: int, now: float, size: Any, response: Any,
+                  ctx: PythonUserContext) -> Row:
+        """A python user's slow request as an exemplar row: its trace id and Server-Timing; its phases are
+        not measured (Locust's clients time the whole request only)."""
+        headers = getattr(response, "headers", None)
+        timing = headers.get("Server-Timing") if headers else None
+        return exemplar_row(key.name, key.method, key.status, latency_us, now - latency_us / 1e6,
+                            size=int(size) if isinstance(size, int) and size >= 0 else NOT_MEASURED,
+                            trace_id=ctx.trace_id, server_timing=parse_server_timing(timing), worker=self.worker)
 
     def on_user_error(self, user_instance: Any, exception: BaseException, tb: Any, **kw: Any) -> None:
         ctx = getattr(user_instance, "loadorch", None) or getattr(

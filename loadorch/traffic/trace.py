@@ -14,6 +14,8 @@ import hashlib
 import re
 
 HEADER = "traceparent"
+SETUP_WORKER = 0xFFFF  # the worker field of the setup section's requests (the controller sends them)
+PROBE_WORKER = 0xFFFE  # ... and of the database collector's N+1 probe
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
 

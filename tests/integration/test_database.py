@@ -142,6 +142,8 @@ def test_n_plus_one_from_header_and_probe_and_compare(project: Project, postgres
     header = doc["endpoints"]["list products"]["db_queries_per_request"]
     [probe] = doc["database"]["collector"]["probe"]
     assert header["max"] == header["min"] == 1 + 5 == probe["queries"] == probe["header"]
+    traces = requests.get(f"{shop.url}/_traces", timeout=10).json()["traces"]  # the probe's: worker field fffe
+    assert [t["path"] for i, t in traces.items() if i[12:16] == "fffe"] == ["/products"] * 2  # off and on
     listing = "SELECT * FROM products WHERE id > $1 ORDER BY id LIMIT $2"  # the loop walked its 5 rows
     assert probe["repeated"] == [{"statement": "SELECT id, name FROM categories WHERE name = $1", "calls": 5,
                                   "source": listing}]

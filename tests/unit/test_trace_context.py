@@ -82,12 +82,15 @@ def test_a_python_users_client_sends_the_workers_trace_ids_unless_it_sets_its_ow
 
     tracer = TraceIds(run_prefix("t"), 2)
     client, own = _Client(), _Client({"Traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01"})
-    trace_client(client, tracer)
-    trace_client(own, tracer)
+    context = type("Ctx", (), {"trace_id": ""})()
+    trace_client(client, tracer, context)
+    trace_client(own, tracer, context)
     client.request("GET", "/a")
+    assert context.trace_id and context.trace_id == parse_traceparent(client.sent[0]["traceparent"])[0]  # type: ignore[index]
     client.request("POST", "/b", headers={"X-A": "1"})
     client.request("GET", "/c", headers={"TRACEPARENT": "mine"})
     own.request("GET", "/d")
+    assert context.trace_id == ""  # the session's own traceparent: not ours to name
     first, second, third = client.sent
     ids = [parse_traceparent(h["traceparent"]) for h in (first, second)]
     assert ids[0] and ids[1] and ids[0][0] != ids[1][0] and ids[0][0][12:16] == "0002"
