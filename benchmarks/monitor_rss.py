@@ -65,8 +65,14 @@ def role_of(pid: int) -> str | None:
         return None
     if "chromium" in cmd:
         return "chromium"
+    try:  # a process forked by the runtime's fork server keeps its argv but names itself (runtime/forkserver.py)
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return None
+    if comm == "loadorch-master" or comm.startswith("loadorch-w"):
+        return "master" if comm == "loadorch-master" else "worker"
     for marker, role in (("runtime master", "master"), ("runtime worker", "worker"), ("loadorch.browser", "browser"),
-                         ("loadorch monitor", "monitor")):
+                         ("loadorch monitor", "monitor"), ("runtime forkserver", "forkserver")):
         if marker in cmd:
             return role
     return "other"

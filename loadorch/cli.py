@@ -296,6 +296,12 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument(
         "--monitor", action="store_true", help="a Deployment running `loadorch monitor` instead of the run's Jobs"
     )
+    render.add_argument(
+        "--schedule",
+        metavar="CRON",
+        help="with --monitor: a CronJob of periodic checks instead (each pass one `loadorch run` of the profile, "
+        'e.g. "*/15 * * * *"; --duration sets a pass\'s length)',
+    )
     render.add_argument("--image", required=True, help="container image with loadorch installed")
     render.add_argument("--namespace")
     render.add_argument("--env-secret", help="Secret holding the profile's variables (default loadorch-<profile>-env)")
@@ -696,9 +702,11 @@ def _cmd_k8s(args: argparse.Namespace) -> int:
     if args.files_in_image is not None and not args.files_in_image.startswith("/"):
         raise UsageError(f"--files-in-image {args.files_in_image!r} must be an absolute path inside the image")
     _check_host(args.host)
+    if args.schedule is not None and not args.monitor:
+        raise UsageError("--schedule needs --monitor: it renders the monitor as a CronJob of periodic checks")
     if args.monitor:
-        given = [f for f in ("users", "spawn_rate", "duration", "iterations", "workers", "summary_export")
-                 if getattr(args, f) is not None]
+        run_only = ("users", "spawn_rate", "duration", "iterations", "workers", "summary_export")
+        given = [f for f in run_only if getattr(args, f) is not None and (f != "duration" or not args.schedule)]
         if given or args.request_log:
             flag = "--" + (given[0] if given else "request_log").replace("_", "-")
             raise UsageError(f"{flag} does not apply to --monitor: the monitor holds the profile's load level")
@@ -722,6 +730,7 @@ def _cmd_k8s(args: argparse.Namespace) -> int:
         args.browser_image,
         args.summary_export,
         monitor=args.monitor,
+        schedule=args.schedule,
     )
 
 

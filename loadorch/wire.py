@@ -105,6 +105,7 @@ class MergedJson(TablesJson, total=False):
     interval_step: int  # a slot of intervals spans this many intervals (long runs: coarser, bounded)
     endpoint_names: EndpointNamesJson  # the bound on distinct request names (absent: none, older files)
     exemplar_k: int  # the K slowest requests kept per endpoint (profile evidence.slowest)
+    sub_bits: int  # the judged tables' histogram layout when coarser than the default (a monitor's: 6)
 
 
 class EndpointNamesJson(TypedDict):
@@ -248,6 +249,10 @@ class Plan(Wire):
     # monitor: the master writes its merged tables here every snapshot_every_s (the rolling windows' source)
     snapshot_path: str | None = None
     snapshot_every_s: float = 1.0
+    # the judged tables' histogram layout (stats/histogram.py): a monitor's coarser one keeps memory flat
+    stats_sub_bits: int = Field(default=10, ge=4, le=10)
+    # monitor: the master's timelines keep the last this many seconds (Merged.roll_timelines), not the whole run
+    rolling_timeline_s: float | None = None
 
     def generators(self) -> dict[str, gen.Generator]:
         return {name: gen.generator_from_json(g) for name, g in self.data.items()}

@@ -15,7 +15,7 @@ from loadorch.browser.exemplars import Attribution, Exemplar, PageEvidence, keep
 from loadorch.browser.weight import WeightJson
 from loadorch.config.thresholds import RESOURCE_METRICS
 from loadorch.results import BrowserTablesJson, LargeResource, PageWeight
-from loadorch.stats.histogram import Histogram
+from loadorch.stats.histogram import SUB_BITS, Histogram
 from loadorch.stats.tables import INTERVAL_SLOTS, widened
 
 VITALS = ("lcp", "fcp", "ttfb", "inp", "cls")
@@ -64,6 +64,9 @@ class BrowserStats:
     lighthouse: dict[tuple[str, Tags], list[float]] = field(default_factory=dict)
     # per series, the attribution of a few page views (exemplars.py): in memory only, for the gates' evidence
     exemplars: dict[tuple[str, Tags], list[Exemplar]] = field(default_factory=dict)
+    sub_bits: int = SUB_BITS  # the histograms' layout: a monitor's is coarser (stats/histogram.py: memory flat)
+    rolling: bool = False  # a monitor's timeline keeps its latest INTERVAL_SLOTS slots (roll_timeline), not widen
+    oldest_slot: int = 0  # rolling: the oldest slot kept
 
     def record(self, metric: str, tags: Mapping[str, str], value: float, at_s: float | None = None) -> None:
         units = max(0, round(value * scale_of(metric)))
@@ -78,11 +81,23 @@ class BrowserStats:
     def _slot(self, slot: int) -> int:
         """The vitals over time keep at most INTERVAL_SLOTS slots, like the HTTP timeline: past that,
         neighbouring slots merge pairwise and the slot doubles (each coarse slot the exact sum of its
-        seconds), so a long browser run's memory and artifacts stay bounded in time."""
+        seconds), so a long browser run's memory and artifacts stay bounded in time. Rolling (a monitor): the
+        slots keep their width and the older ones go, a few at a time."""
+        if self.rolling:
+            if slot - self.oldest_slot >= INTERVAL_SLOTS + INTERVAL_SLOTS // 8:
+                self.oldest_slot = slot - INTERVAL_SLOTS + 1
+                self.intervals = {k: h for k, h in self.intervals.items() if k[2] >= self.oldest_slot}
+            return slot
         while slot >= INTERVAL_SLOTS:
             self._coarsen(2)
             slot //= 2
         return slot
+
+    def roll_timeline(self, span_s: float) -> None:
+        """A monitor's timeline: slots wide enough that INTERVAL_SLOTS of them span `span_s`, the latest kept
+        (set before anything is recorded)."""
+        self.rolling = True
+        self.interval_s = max(self.interval_s, span_s / INTERVAL_SLOTS)
 
     def _coarsen(self, factor: int) -> None:
         self.intervals = widened(self.intervals, 2, factor)  # keys (metric, page, slot)
@@ -166,11 +181,10 @@ class BrowserStats:
         if key in self.blocked or len(self.blocked) < MAX_BLOCKED:
             self.blocked[key] = self.blocked.get(key, 0) + 1
 
-    @staticmethod
-    def _hist(table: dict[Any, Histogram], key: Any) -> Histogram:
+    def _hist(self, table: dict[Any, Histogram], key: Any) -> Histogram:
         h = table.get(key)
         if h is None:
-            h = table[key] = Histogram()
+            h = table[key] = Histogram(self.sub_bits)
         return h
 
     def select(self, metric: str, tags: Iterable[tuple[str, str]] = ()) -> Histogram:
@@ -211,6 +225,8 @@ class BrowserStats:
         return not (self.series or self.steps or self.blocked or self.cut_short)
 
     def merge(self, other: BrowserStats) -> BrowserStats:
+        if other.rolling and not self.intervals:  # a copy of a monitor's: its latest slots, where they are
+            self.rolling, self.oldest_slot = True, other.oldest_slot
         for key, h in other.series.items():
             self._hist(self.series, key).merge(h)
         # slots of 2^k seconds: the finer side is brought to the coarser one's slot before adding

@@ -20,7 +20,7 @@ from loadorch.errors import ConfigError, ExitCode, Problem, RunError, SafetyErro
 from loadorch.k8s.framing import FramingError, unframe
 from loadorch.k8s.hostcheck import configmap_problem, render_host_problem
 from loadorch.k8s.manifests import RenderInput, release_name, render
-from loadorch.k8s.monitor import render_monitor
+from loadorch.k8s.monitor import CRONJOB_NAME_MAX, render_check, render_monitor, schedule_problem
 from loadorch.report.html import render_html
 from loadorch.report.summary import markdown, terminal
 from loadorch.results import ResultsError, parse_results
@@ -83,7 +83,11 @@ def render_command(
     browser_image: str | None = None,
     summary_export: str | None = None,
     monitor: bool = False,
+    schedule: str | None = None,
 ) -> int:
+    problem = schedule_problem(schedule) if schedule is not None else None
+    if problem:
+        raise UsageError(problem)
     _, path = resolve_profile(profile_ref, project)
     if overrides.host and split_credentials(overrides.host)[1] is not None:
         raise UsageError(
@@ -91,7 +95,7 @@ def render_command(
             "with its credentials in the env Secret and refer to it in the profile (host: ${STAGING_URL})"
         )
     cfg = build(path, project, env, overrides, lenient=True)
-    if monitor:
+    if monitor and schedule is None:  # a scheduled pass is a run: the profile's load as it is
         from loadorch.run.monitor import monitor_config
 
         monitor_config(cfg)  # a load it cannot hold level is refused here, not in the pod
@@ -154,6 +158,14 @@ def render_command(
         summary_export=summary_export,
     )
     release = release_name(cfg.profile_name, run_id)
+    if schedule is not None:
+        if len(f"{release}-check") > CRONJOB_NAME_MAX:
+            raise UsageError(f"the CronJob's name {release}-check is longer than {CRONJOB_NAME_MAX} characters "
+                             "(Kubernetes' limit): give a shorter --run-id")
+        sys.stdout.write(dump_manifests(render_check(inp, schedule)))
+        sys.stderr.write(f"monitor checks: CronJob {release}-check ({schedule.strip()}), one `loadorch run` a pass; "
+                         "a pass that does not pass fails its Job\n")
+        return ExitCode.OK
     if monitor:
         sys.stdout.write(dump_manifests(render_monitor(inp)))
         sys.stderr.write(f"monitor: Deployment {release}-monitor, Service {release}-monitor (ports status, metrics)\n")

@@ -2,10 +2,18 @@
 master, workers and browser workers all inside it, on loopback), the same ConfigMap, token Secret and
 env-Secret references as a load run's Jobs, a Service with the `metrics` and `status` ports, and a
 NetworkPolicy that admits nothing but those two ports (and, with a database collector, the same egress
-policy as the master Job)."""
+policy as the master Job).
+
+Or, with a schedule, a CronJob of periodic checks: each pass is one `loadorch run` of the profile in one
+pod (its master and workers on loopback), judged whole; the Job fails when the verdict is not a pass
+(exit 1 breach, 6 inconclusive), so the CronJob's history is the check's, and with --remote-write the
+pass pushes its metrics (threshold states included) as it runs. Same ConfigMap, token Secret and
+env-Secret references; its NetworkPolicy admits no ingress at all (nothing scrapes a pass) but the
+metrics port when one is asked for; passes never overlap (concurrencyPolicy Forbid)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from loadorch.k8s.manifests import (
@@ -27,6 +35,21 @@ from loadorch.k8s.manifests import (
 
 STATUS_PORT = 8089
 DEFAULT_METRICS_PORT = 9464
+CRONJOB_NAME_MAX = 52  # Kubernetes: a CronJob's name leaves 11 characters for its Jobs' suffix
+_CRON_FIELD = re.compile(r"^[0-9A-Za-z*?/,-]+$")
+_CRON_MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
+
+
+def schedule_problem(schedule: str) -> str | None:
+    """Why `schedule` is not a CronJob schedule Kubernetes takes (five fields or a macro), or None."""
+    text = schedule.strip()
+    if text in _CRON_MACROS:
+        return None
+    fields = text.split()
+    if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
+        return (f"--schedule {schedule!r} is not a cron schedule: five fields (minute hour day-of-month month "
+                f"day-of-week), e.g. \"*/15 * * * *\", or one of {', '.join(_CRON_MACROS)}")
+    return None
 
 
 def monitor_args(inp: RenderInput, status_port: int, metrics_port: int) -> list[str]:
@@ -110,3 +133,75 @@ def _monitor_egress(inp: RenderInput, name: str) -> Manifest:
     policy["metadata"] = _meta(f"{name}-monitor-egress", inp)
     policy["spec"]["podSelector"] = {"matchLabels": _labels(name, "monitor")}
     return policy
+
+
+def check_args(inp: RenderInput, metrics_port: int | None) -> list[str]:
+    """One pass: `loadorch run` of the profile in the pod, its master and workers on loopback."""
+    return [
+        "loadorch",
+        "run",
+        "$(LOADORCH_CONFIG_DIR)/profile.yaml",
+        "--scenario",
+        "$(LOADORCH_CONFIG_DIR)/scenario.yaml",
+        *inp.overrides,
+        "--out",
+        "$(LOADORCH_SCRATCH)/check",
+        *(["--metrics-port", str(metrics_port), "--metrics-bind", "0.0.0.0"] if metrics_port else []),
+        *(["--remote-write", inp.remote_write] if inp.remote_write else []),
+    ]
+
+
+def render_check(inp: RenderInput, schedule: str) -> list[Manifest]:
+    """The periodic checks' objects: a CronJob `loadorch-<profile>-<run id>-check` and what its pods need."""
+    if inp.browser_workers:
+        inp = replace(inp, image=inp.browser_image or browser_image(inp.image), resources=BROWSER_RESOURCES)
+    name = _release(inp)
+    if len(f"{name}-check") > CRONJOB_NAME_MAX:
+        raise ValueError(f"the CronJob's name {name}-check is longer than {CRONJOB_NAME_MAX} characters: "
+                         "give a shorter --run-id")
+    data = {} if inp.files_in_image else {_key(p): text for p, text in sorted(inp.files.items())}
+    if inp.effective:
+        data[EFFECTIVE_KEY] = inp.effective
+    configmap = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(f"{name}-files", inp), "data": data}
+    token = {"apiVersion": "v1", "kind": "Secret", "metadata": _meta(f"{name}-token", inp), "type": "Opaque",
+             "stringData": {TOKEN_KEY: inp.token}}
+    ports = [{"name": "metrics", "containerPort": inp.metrics_port}] if inp.metrics_port else []
+    container = _container("check", inp, check_args(inp, inp.metrics_port), {}, ports,
+                           REMOTE_WRITE_SECRETS if inp.remote_write else ())
+    labels = _labels(name, "check")
+    job = {
+        "backoffLimit": 0,  # a failed pass is the check's answer, not something to retry
+        "activeDeadlineSeconds": inp.deadline_s,
+        "ttlSecondsAfterFinished": 3600,
+        "template": {"metadata": {"labels": labels}, "spec": _pod_spec(inp, [container])},
+    }
+    cronjob = {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": _meta(f"{name}-check", inp, "check"),
+        "spec": {
+            "schedule": schedule.strip(),
+            "concurrencyPolicy": "Forbid",  # a pass still running when the next is due: the next is skipped
+            "startingDeadlineSeconds": 300,
+            "successfulJobsHistoryLimit": 3,
+            "failedJobsHistoryLimit": 3,
+            "jobTemplate": {"metadata": {"labels": labels}, "spec": job},
+        },
+    }
+    policy = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _meta(f"{name}-check", inp),
+        "spec": {
+            "podSelector": {"matchLabels": labels},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"ports": [{"protocol": "TCP", "port": p["containerPort"]} for p in ports]}] if ports else [],
+        },
+    }
+    egress = []
+    if inp.egress_ports:
+        egress_policy = _egress_policy(inp, name)
+        egress_policy["metadata"] = _meta(f"{name}-check-egress", inp)
+        egress_policy["spec"]["podSelector"] = {"matchLabels": labels}
+        egress = [egress_policy]
+    return [configmap, token, policy, *egress, cronjob]

@@ -10,6 +10,7 @@ from typing import TypedDict
 
 from loadorch.metrics.families import GAUGE, Family
 from loadorch.metrics.names import PREFIX, RUN_LABELS, THRESHOLD_STATES, threshold_state
+from loadorch.monitor.rolling import PERCENTILE_ERROR
 from loadorch.verdict.evaluate import FAIL, PASS, ThresholdResult
 
 STATUS_SCHEMA = "loadorch.monitor-status/v1"
@@ -43,6 +44,7 @@ class StatusJson(TypedDict):
     window_s: float
     judged_s: float
     window_full: bool
+    percentile_error: float  # a window's percentile within this share of the true value (monitor/rolling.py)
     thresholds: list[ThresholdStatus]
 
 
@@ -77,6 +79,9 @@ def status_doc(
         "window_s": window_s,
         "judged_s": round(judged_s, 3),
         "window_full": full,
+        # a percentile over the window is within this share of the true value (the fixed layout that keeps
+        # the monitor's memory flat: monitor/rolling.py); a limit inside that range reads inconclusive
+        "percentile_error": PERCENTILE_ERROR,
         "thresholds": [
             {
                 "threshold": f"{r.selector} {r.expression}",

@@ -18,7 +18,7 @@ from loadorch.config.resolve import RunConfig
 from loadorch.config.tags import tag_table
 from loadorch.db.gates import db_judge
 from loadorch.metrics.families import Family
-from loadorch.monitor.rolling import Counts, RollingWindow, Table, Window
+from loadorch.monitor.rolling import MONITOR_SUB_BITS, Counts, RollingWindow, Table, Window
 from loadorch.monitor.status import StatusJson, status_doc, status_families, status_page
 from loadorch.run import browsers
 from loadorch.run.artifacts import write_text
@@ -77,6 +77,8 @@ class PlanUpdate(TypedDict):
 
     snapshot_path: str
     snapshot_every_s: float
+    stats_sub_bits: int  # the judged tables' fixed layout (monitor/rolling.py)
+    rolling_timeline_s: float  # the master's timelines keep this many latest seconds
 
 
 class Monitor:
@@ -93,7 +95,11 @@ class Monitor:
 
     def plan_update(self, run: _Run, scratch: str) -> PlanUpdate:
         self.snapshot_path = os.path.join(scratch, "snapshot.json")
-        return {"snapshot_path": self.snapshot_path, "snapshot_every_s": min(1.0, self.settings.slice_s / 2)}
+        if run.sink is not None:  # the browser workers' vitals, kept for the whole run: in the fixed layout too
+            run.sink.stats.sub_bits = MONITOR_SUB_BITS
+            run.sink.stats.roll_timeline(self.settings.window)
+        return {"snapshot_path": self.snapshot_path, "snapshot_every_s": min(1.0, self.settings.slice_s / 2),
+                "stats_sub_bits": MONITOR_SUB_BITS, "rolling_timeline_s": self.settings.window}
 
     def _tables(self, run: _Run) -> tuple[dict[str, Table], dict[str, Counts]]:
         merged = Merged()
@@ -106,7 +112,7 @@ class Monitor:
         counts: dict[str, Counts] = {"checks": merged.checks}
         if run.sink is not None:
             with run.sink.lock:  # browser workers report from another thread
-                tables["browser"] = {k: Histogram().merge(h) for k, h in run.sink.stats.series.items()}
+                tables["browser"] = {k: Histogram(MONITOR_SUB_BITS).merge(h) for k, h in run.sink.stats.series.items()}
                 counts["steps"] = {k: list(v) for k, v in run.sink.stats.steps.items()}
         return tables, counts
 

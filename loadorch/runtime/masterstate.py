@@ -90,6 +90,9 @@ class MasterState:
         self.merged = Merged(plan.interval_s, plan.exemplars)
         self.merged.tag_table = tag_table(plan.scenario, plan.tags)
         self.merged.endpoints = EndpointNames(plan.max_endpoints, plan.endpoint_names)
+        self.merged.sub_bits = plan.stats_sub_bits  # the workers send the judged tables in this layout
+        if plan.rolling_timeline_s:  # a monitor: its timelines hold the latest samples, whatever the time it runs
+            self.merged.roll_timelines(plan.rolling_timeline_s)
         self.workers: dict[int, WorkerInfo] = {}
         self.proven: set[str] = set()  # client ids of the workers above: one lookup per message
         self.by_client: dict[str, WorkerInfo] = {}

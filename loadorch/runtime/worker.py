@@ -117,6 +117,7 @@ class WorkerState:
             plan.window or (),
             EndpointNames(plan.max_endpoints, plan.endpoint_names),
             plan.exemplars,
+            plan.stats_sub_bits,
         )
         self.tracer = TraceIds(plan.trace_prefix, index) if plan.trace_prefix else None  # one per worker
         self.recorder.server_timing = plan.server_timing

@@ -6,6 +6,13 @@ e = bit_length(v) - 11, so buckets continue at 2048 where the exact range ends a
 bucket. Merging adds counts, so percentiles of merged histograms are those of the pooled samples,
 never averages of percentiles.
 
+A histogram has a layout, `sub_bits`: 2**sub_bits buckets per doubling (SUB_BITS, the default, is the
+layout above). A coarser one (`Histogram(6)`, or `coarsened(6)`) keeps every value in the middle bucket of
+its group (`coarse_bucket`): recording into it or merging into it coarsens, so its buckets are bounded
+by the layout, not by the number of distinct values (the monitor's cumulative tables: memory flat for
+days); `value_range` then spans the whole group, so a verdict near a limit is called inconclusive, not
+guessed. Values stay within `relative_error(sub_bits)` (1/128 for 64 buckets per doubling).
+
 Between processes (a worker's stats delta) a table of histograms travels packed: stats/delta.py.
 """
 
@@ -50,6 +57,26 @@ def coarse_bucket(bucket: int, sub_bits: int = COARSE_SUB_BITS) -> int:
     return (e << SUB_BITS) + ((sub >> shift) << shift) + (1 << (shift - 1))
 
 
+def relative_error(sub_bits: int = SUB_BITS) -> float:
+    """The most a reported percentile can be off, relative to the true value: half a bucket (or a group of
+    buckets) of 2**-sub_bits of its magnitude."""
+    return 2.0 ** -(sub_bits + 1)
+
+
+def coarse_bounds(bucket: int, sub_bits: int) -> tuple[int, int]:
+    """[low, high] microseconds covered by the group of fine buckets that `coarse_bucket` maps `bucket` to."""
+    if sub_bits >= SUB_BITS or bucket < 2 << sub_bits:
+        return bounds_of(bucket)
+    if bucket < EXACT_BELOW:
+        shift = bucket.bit_length() - sub_bits - 1
+        first = (bucket >> shift) << shift
+        return first, first + (1 << shift) - 1
+    e = (bucket >> SUB_BITS) - 1
+    shift = SUB_BITS - sub_bits
+    first = (e << SUB_BITS) + (((bucket - (e << SUB_BITS)) >> shift) << shift)
+    return bounds_of(first)[0], bounds_of(first + (1 << shift) - 1)[1]
+
+
 def bounds_of(bucket: int) -> tuple[int, int]:
     """[low, high] microseconds covered by a bucket."""
     if bucket < EXACT_BELOW:
@@ -78,16 +105,17 @@ _SHARES: dict[float, tuple[int, int]] = {}  # pct -> (numerator, denominator * 1
 
 
 class Histogram:
-    """Counts per bucket plus exact count, sum, min and max."""
+    """Counts per bucket plus exact count, sum, min and max; `sub_bits`: the layout (see the module)."""
 
-    __slots__ = ("buckets", "count", "max", "min", "total")
+    __slots__ = ("buckets", "count", "max", "min", "sub_bits", "total")
 
-    def __init__(self) -> None:
+    def __init__(self, sub_bits: int = SUB_BITS) -> None:
         self.buckets: dict[int, int] = {}
         self.count = 0
         self.total = 0
         self.min = 0
         self.max = 0
+        self.sub_bits = sub_bits
 
     def record(self, us: int) -> None:
         if us < 0:
@@ -97,6 +125,8 @@ class Histogram:
         else:
             e = us.bit_length() - 11
             b = (e << 10) + (us >> e)
+        if self.sub_bits < SUB_BITS:
+            b = coarse_bucket(b, self.sub_bits)
         self.buckets[b] = self.buckets.get(b, 0) + 1
         if self.count == 0 or us < self.min:
             self.min = us
@@ -133,10 +163,21 @@ class Histogram:
         return h
 
     def merge(self, other: Histogram) -> Histogram:
+        """Add `other`'s samples; into the coarser layout of the two (a fine histogram merged into a coarse
+        one is coarsened; a coarse one merged into an empty fine one makes it coarse)."""
         if other.count == 0:
             return self
-        for b, n in other.buckets.items():
-            self.buckets[b] = self.buckets.get(b, 0) + n
+        if other.sub_bits < self.sub_bits:
+            if self.count:
+                self.buckets = self.coarsened(other.sub_bits).buckets
+            self.sub_bits = other.sub_bits
+        if other.sub_bits > self.sub_bits:
+            other = other.coarsened(self.sub_bits)
+        if self.count == 0 and other.sub_bits != SUB_BITS and not self.buckets:
+            self.buckets = dict(other.buckets)  # a coarse copy: one pass
+        else:
+            for b, n in other.buckets.items():
+                self.buckets[b] = self.buckets.get(b, 0) + n
         self.min = other.min if self.count == 0 else min(self.min, other.min)
         self.max = max(self.max, other.max)
         self.count += other.count
@@ -146,7 +187,11 @@ class Histogram:
     def minus(self, earlier: Histogram) -> Histogram:
         """What was recorded since `earlier`, a copy of this histogram taken before (a rolling window from
         two cumulative snapshots). min and max are those of the remaining buckets, clipped to this one's."""
-        out = Histogram()
+        out = Histogram(self.sub_bits)
+        if earlier.sub_bits < self.sub_bits:
+            raise ValueError("a histogram cannot be less a coarser copy of itself")
+        if earlier.sub_bits > self.sub_bits:
+            earlier = earlier.coarsened(self.sub_bits)
         for b, n in self.buckets.items():
             left = n - earlier.buckets.get(b, 0)
             if left > 0:
@@ -154,8 +199,8 @@ class Histogram:
         out.count = sum(out.buckets.values())
         if out.count:
             out.total = max(0, self.total - earlier.total)
-            out.min = max(bounds_of(min(out.buckets))[0], self.min)
-            out.max = min(bounds_of(max(out.buckets))[1], self.max)
+            out.min = max(coarse_bounds(min(out.buckets), self.sub_bits)[0], self.min)
+            out.max = min(coarse_bounds(max(out.buckets), self.sub_bits)[1], self.max)
         return out
 
     def percentile(self, pct: float) -> float:
@@ -185,7 +230,7 @@ class Histogram:
         """[low, high] that the true value behind a reported percentile can lie in (its bucket, clipped)."""
         if math.isnan(value_us):
             return value_us, value_us
-        low, high = bounds_of(bucket_of(int(value_us)))
+        low, high = coarse_bounds(bucket_of(int(value_us)), self.sub_bits)
         return float(max(low, self.min)), float(min(high, self.max))
 
     @property
@@ -211,8 +256,10 @@ class Histogram:
         return h
 
     def coarsened(self, sub_bits: int = COARSE_SUB_BITS) -> Histogram:
-        """This histogram with 2**sub_bits buckets per doubling (count, sum, min and max exact)."""
-        out = Histogram()
+        """This histogram with 2**sub_bits buckets per doubling (count, sum, min and max exact), a new
+        one; never finer than this one's own layout."""
+        sub_bits = min(sub_bits, self.sub_bits)
+        out = Histogram(sub_bits)
         out.count, out.total, out.min, out.max = self.count, self.total, self.min, self.max
         for b, n in self.buckets.items():
             c = coarse_bucket(b, sub_bits)

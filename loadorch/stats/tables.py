@@ -20,7 +20,7 @@ from loadorch.results import LatencyStats
 from loadorch.stats.delta import Decoded, KeyRegistry, decode, decode_keys, merge_packed, pack_table
 from loadorch.stats.endpoints import EndpointNames
 from loadorch.stats.exemplars import DEFAULT_K, Row, Slowest, checked
-from loadorch.stats.histogram import COARSE_SUB_BITS, SPARK_SUB_BITS, Histogram
+from loadorch.stats.histogram import COARSE_SUB_BITS, SPARK_SUB_BITS, SUB_BITS, Histogram
 from loadorch.stats.servertiming import DESC, DUR, EntryNames, timing_tags
 from loadorch.stats.timesplit import TimeSplits
 from loadorch.stats.timesplit import checked as checked_splits
@@ -186,9 +186,13 @@ class Recorder(Tables):
         window: Sequence[Span] = (),
         endpoints: EndpointNames | None = None,
         exemplar_k: int = DEFAULT_K,
+        sub_bits: int = SUB_BITS,
     ) -> None:
         super().__init__(interval_s, exemplar_k)
         self.t0 = t0
+        # the layout the judged tables (series, service, db, timings) travel in: coarser in a monitor, whose
+        # master keeps them for days (histogram.py: bounded buckets, a stated error)
+        self.sub_bits = sub_bits
         # distinct request names, bounded (stats/endpoints.py): a request of a name past the bound is
         # recorded under OTHER_ENDPOINTS; the names folded go to the master with the next delta
         self.endpoints = endpoints or EndpointNames()
@@ -381,8 +385,11 @@ class Recorder(Tables):
         self._fold()
         key_id, name_id = self.registry.id, self.registry.name_id
 
+        sub_bits = self.sub_bits
+        coarse = sub_bits < SUB_BITS
+
         def table(t: dict[SeriesKey, Histogram]) -> bytes:
-            return pack_table([(key_id(k), h) for k, h in t.items()])
+            return pack_table([(key_id(k), h.coarsened(sub_bits) if coarse else h) for k, h in t.items()])
 
         def grouped(rows: Iterable[tuple[Any, int, Histogram]]) -> list[tuple[Any, bytes]]:
             groups: dict[Any, list[tuple[int, Histogram]]] = {}
@@ -405,7 +412,9 @@ class Recorder(Tables):
         delta["endpoint_intervals"] = grouped(
             (slot, name_id(name), h.coarsened(spark)) for (slot, name), h in self.endpoint_intervals.items()
         )
-        delta["timings"] = grouped((timing, key_id(k), h) for (timing, k), h in self.timings.items())
+        delta["timings"] = grouped(
+            (timing, key_id(k), h.coarsened(sub_bits) if coarse else h) for (timing, k), h in self.timings.items()
+        )
         delta["errors"] = [(key_id(k), reason, n) for (k, reason), n in self.errors.items()]
         delta["examples"] = [(key_id(k), reason, text) for (k, reason), text in self.examples.items()]
         delta["checks"] = [(*k, n[0], n[1], self.check_examples.get(k)) for k, n in self.checks.items()]
@@ -440,6 +449,19 @@ class Merged(Tables):
         # none, cannot grow the merged tables): each worker's keys as merged, while its keys stay the same list
         self.endpoints = EndpointNames()
         self.worker_bounded: dict[int, tuple[list[SeriesKey], list[SeriesKey]]] = {}
+        # the layout the workers sent the judged tables in (Recorder.sub_bits): what `select` pools is in it,
+        # so a percentile's error bound is that layout's
+        self.sub_bits = SUB_BITS
+        self.oldest_slots = (0, 0)  # rolling timelines: the oldest interval and endpoint slot kept
+        self.rolling = False  # timelines keep their latest slots (a monitor: see roll_timelines), not widen
+
+    def roll_timelines(self, span_s: float) -> None:
+        """A monitor's timelines: slots wide enough that INTERVAL_SLOTS (ENDPOINT_SLOTS) of them span `span_s`,
+        and only the latest that many kept (older ones dropped), so however long it runs the timelines hold
+        the samples of the last `span_s`, not a picture of days ever coarser and fuller."""
+        self.rolling = True
+        self.interval_step = max(1, math.ceil(span_s / (self.interval_s * INTERVAL_SLOTS)))
+        self.endpoint_step = max(1, math.ceil(span_s / (self.interval_s * ENDPOINT_SLOTS)))
 
     def add_delta(self, worker: int, delta: StatsDelta) -> Decoded:
         """A worker's delta (stats/delta.py), checked whole first (ValueError: nothing merged), then merged
@@ -664,6 +686,13 @@ class Merged(Tables):
     def endpoint_room(self, slot: int) -> int:
         """Room for a slot (in endpoint_step intervals) of the per-endpoint timelines, and the slot it is then:
         past ENDPOINT_SLOTS slots, halve the resolution (memory stays bounded)."""
+        if self.rolling:
+            oldest = self.oldest_slots[1]
+            if slot - oldest >= ENDPOINT_SLOTS + ENDPOINT_SLOTS // 8:  # the older ones go, a few slots at a time
+                oldest = slot - ENDPOINT_SLOTS + 1
+                self.endpoint_intervals = {k: h for k, h in self.endpoint_intervals.items() if k[0] >= oldest}
+                self.oldest_slots = (self.oldest_slots[0], oldest)
+            return slot
         while slot >= ENDPOINT_SLOTS:
             self.endpoint_intervals = widened(self.endpoint_intervals, 0, 2)
             self.endpoint_step *= 2
@@ -685,6 +714,13 @@ class Merged(Tables):
         """Room for a slot (in interval_step intervals) of the per-kind timeline, and the slot it is then:
         past INTERVAL_SLOTS slots, merge neighbouring slots pairwise and double `interval_step`. A coarser
         slot is the exact sum of the finer ones, so memory and artifacts stay bounded in time."""
+        if self.rolling:
+            oldest = self.oldest_slots[0]
+            if slot - oldest >= INTERVAL_SLOTS + INTERVAL_SLOTS // 8:  # the older ones go, a few slots at a time
+                oldest = slot - INTERVAL_SLOTS + 1
+                self.intervals = {k: h for k, h in self.intervals.items() if k[0] >= oldest}
+                self.oldest_slots = (oldest, self.oldest_slots[1])
+            return slot
         while slot >= INTERVAL_SLOTS:
             self.intervals = widened(self.intervals, 0, 2)
             self.interval_step *= 2
@@ -703,7 +739,7 @@ class Merged(Tables):
         (`service`: the open model's service times instead of latencies from the due time; `timing`:
         "waiting" or "connecting" instead of the whole duration)."""
         tags = tuple(tags)
-        out = Histogram()
+        out = Histogram(self.sub_bits)
         if timing:
             table = {key: h for (t, key), h in self.timings.items() if t == timing}
         else:
@@ -718,7 +754,7 @@ class Merged(Tables):
     def select_db(self, tags: Iterable[tuple[str, str]] = ()) -> Histogram:
         """Pooled queries-per-request histogram of the matching series (every response that said)."""
         tags = tuple(tags)
-        out = Histogram()
+        out = Histogram(self.sub_bits)
         for key, h in self.db.items():
             if all(_tag_matches(key, t, v) for t, v in tags):
                 out.merge(h)
@@ -766,6 +802,8 @@ class Merged(Tables):
             "timings": rows["timings"],
         }
         out["exemplar_k"] = self.exemplar_k
+        if self.sub_bits != SUB_BITS:
+            out["sub_bits"] = self.sub_bits
         if "exemplars" in rows:
             out["exemplars"] = rows["exemplars"]
         if "splits" in rows:
@@ -776,18 +814,43 @@ class Merged(Tables):
             out["endpoint_names"] = {"limit": self.endpoints.limit, "folded": list(self.endpoints.folded)}
         return out
 
+    def judged_json(self) -> MergedJson:
+        """What a threshold judges, alone: the series, service times, queries per request, timings and checks
+        (a monitor's snapshot, read every second: not the timelines, errors or exemplars)."""
+        enc = Histogram.to_json
+
+        def series_rows(table: dict[SeriesKey, Histogram]) -> list[tuple[SeriesKeyJson, Any]]:
+            return [(k.as_list(), enc(h)) for k, h in table.items()]
+
+        out: MergedJson = {
+            "interval_s": self.interval_s,
+            "series": series_rows(self.series),
+            "service": series_rows(self.service),
+            "db": series_rows(self.db),
+            "timings": [(t, k.as_list(), enc(h)) for (t, k), h in self.timings.items()],
+            "checks": [(*k, n[0], n[1], self.check_examples.get(k)) for k, n in self.checks.items()],
+        }
+        if self.sub_bits != SUB_BITS:
+            out["sub_bits"] = self.sub_bits
+        return out
+
     @classmethod
     def from_json(cls, data: MergedJson) -> Merged:
         """What to_json wrote (the master's summary, results.json's `histograms`, older ones too)."""
         m = cls(float(data.get("interval_s", 1.0)), int(data.get("exemplar_k", DEFAULT_K)))
         m.interval_step = int(data.get("interval_step", 1))
         m.endpoint_step = int(data.get("endpoint_step", 1))
+        m.sub_bits = int(data.get("sub_bits", SUB_BITS))
         bound = data.get("endpoint_names")
         if bound is not None:
             m.endpoints = EndpointNames(int(bound["limit"]))
             for name in bound.get("folded", []):
                 m.endpoints.note(str(name))
         m._add_rows(data, True)
+        if m.sub_bits != SUB_BITS:  # the judged tables were sent coarse: their error bounds say so
+            for table in (m.series, m.service, m.db, m.timings, m.window or {}):
+                for h in table.values():
+                    h.sub_bits = min(h.sub_bits, m.sub_bits)
         m.per_worker = {int(w): int(n) for w, n in data.get("per_worker", {}).items()}
         return m
 

@@ -287,3 +287,42 @@ def test_monitor_render_refuses_run_only_flags(project: Project, flag: list[str]
     r = k8s_project(project).cli("k8s", "render", "p", "--image", "img", "--monitor", *flag,
                                  env={"SHOP_TOKEN": CANARY})
     assert r.code == 2 and "does not apply to --monitor" in r.err
+
+
+def test_monitor_with_a_schedule_renders_a_cronjob_of_checks_with_the_same_secrets(project: Project) -> None:
+    kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    manifests = render(k8s_project(project), "--monitor", "--schedule", "*/15 * * * *", "--duration", "1m",
+                       "--namespace", "perf", "--host", "http://shop.perf.svc.cluster.local", "--tag", "env=staging")
+    version = kubernetes_validate.latest_version()
+    for manifest in manifests:
+        kubernetes_validate.validate(manifest, version, strict=True)
+    assert sorted(m["kind"] for m in manifests) == ["ConfigMap", "CronJob", "NetworkPolicy", "Secret"]
+    cron = next(m for m in manifests if m["kind"] == "CronJob")
+    spec = cron["spec"]
+    assert cron["metadata"]["name"] == "loadorch-p-t1-check" and spec["schedule"] == "*/15 * * * *"
+    assert spec["concurrencyPolicy"] == "Forbid"
+    job = spec["jobTemplate"]["spec"]
+    assert job["backoffLimit"] == 0 and 60 < job["activeDeadlineSeconds"] < 3600  # the pass's length and margins
+    pod = job["template"]["spec"]
+    assert pod["restartPolicy"] == "Never" and pod["automountServiceAccountToken"] is False
+    [container] = pod["containers"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    secret_refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
+    assert set(secret_refs) == {"SHOP_TOKEN", "SHOP_URL", "LOADORCH_RUN_TOKEN"}
+    assert secret_refs["SHOP_URL"]["name"] == "loadorch-p-env" and not any(r.get("optional") for r in secret_refs.values())
+    from loadorch.cli import build_parser
+
+    argv = [a.replace("$(LOADORCH_CONFIG_DIR)", "/config").replace("$(LOADORCH_SCRATCH)", "/scratch")
+            for a in container["args"]]
+    args = build_parser().parse_args(argv)  # a pass is a run the real parser takes
+    assert (args.command, args.duration, args.tag, args.out) == ("run", 60.0, ["env=staging"], "/scratch/check")
+    policy = next(m for m in manifests if m["kind"] == "NetworkPolicy")
+    assert policy["spec"]["ingress"] == [] and policy["spec"]["policyTypes"] == ["Ingress"]  # nothing scrapes a pass
+
+
+def test_a_monitor_schedule_is_checked_before_anything_is_rendered(project: Project) -> None:
+    k8s_project(project)
+    for flags, message in [(["--monitor", "--schedule", "*/15 * * *"], "is not a cron schedule"),
+                           (["--workers", "1", "--schedule", "@hourly"], "--schedule needs --monitor")]:
+        r = project.run("k8s", "render", "p", "--image", "img", *flags, env={"SHOP_TOKEN": CANARY})
+        assert r.code == 2 and message in r.err and r.out == "" and "Traceback" not in r.err

@@ -100,14 +100,16 @@ def test_the_monitor_alerts_on_a_late_hero_and_clears_when_it_is_gone(tmp_path: 
     assert project.cli("alerts", "p", "--out", str(rules), "--for", "0s").code == 0
     metrics_port, status_port = free_port(), free_port()
     proc = subprocess.Popen([sys.executable, "-m", "loadorch", "monitor", "p", "--out", "mo",
-                             "--metrics-port", str(metrics_port), "--status-port", str(status_port)],
+                             "--metrics-port", str(metrics_port), "--status-port", str(status_port),
+                             "--tag", "env=staging", "--tag", "commit=abc123"],
                             cwd=project.root, env=dict(os.environ), stdout=(tmp_path / "out.log").open("w"),
                             stderr=(tmp_path / "err.log").open("w"), text=True)
     status = f"http://127.0.0.1:{status_port}/"
     try:
         with prometheus(metrics_port, rules) as prom:
-            ok = _wait("the LCP budget kept", lambda: _lcp_state(_status(status), "pass"), proc)
-            assert ok["status"] == "ok" and not _firing(prom)
+            # kept, and no alert left from Chromium's first slow page views on a busy machine
+            ok = _wait("the LCP budget kept", lambda: not _firing(prom) and _lcp_state(_status(status), "pass"), proc)
+            assert ok["status"] == "ok" and ok["percentile_error"] == 1 / 128
             # the late hero image (2.5 s) on every page view from now on
             requests.put(f"{server.url}/_knobs", json={"storefront": {"hero_ms": 2500}}, timeout=5).raise_for_status()
             failing = _wait("the rolling LCP p75 past its budget", lambda: _lcp_state(_status(status), "fail"), proc)
@@ -118,8 +120,12 @@ def test_the_monitor_alerts_on_a_late_hero_and_clears_when_it_is_gone(tmp_path: 
             on_disk = json.loads((project.root / "mo" / "status.json").read_text())
             assert on_disk["schema"] == "loadorch.monitor-status/v1" and on_disk["window_s"] == 8.0
             # the status reaches Prometheus with the next scrape of the monitor's families
-            _wait("the failing status scraped", lambda: prom.query('loadorch_monitor_status{profile="p",state="failing"} == 1'),
-                  proc)
+            [scraped] = _wait("the failing status scraped",
+                              lambda: prom.query('loadorch_monitor_status{profile="p",state="failing"} == 1'), proc)
+            # the run's tags label the monitor's series: the declared keys and no other
+            labels = {k: v for k, v in scraped["metric"].items() if k not in ("__name__", "instance", "job")}
+            assert labels == {"run_id": "mo", "profile": "p", "scenario": "storefront", "state": "failing",
+                              "env": "staging", "commit": "abc123"}
             _dashboard_panels_show_the_monitor(prom)
             requests.put(f"{server.url}/_knobs", json={"storefront": {}}, timeout=5).raise_for_status()
             _wait("the LCP budget kept again", lambda: _lcp_state(_status(status), "pass"), proc)

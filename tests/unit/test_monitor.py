@@ -4,13 +4,18 @@ document, page and families."""
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 
-from loadorch.monitor.rolling import RollingWindow
+from loadorch.browser.stats import BrowserStats
+from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
+from loadorch.k8s.monitor import schedule_problem
+from loadorch.monitor.rolling import MONITOR_SUB_BITS, PERCENTILE_ERROR, RollingWindow, Snapshot
 from loadorch.monitor.status import overall_state, status_doc, status_families, status_page
-from loadorch.stats.histogram import Histogram
-from loadorch.verdict.evaluate import ThresholdResult
+from loadorch.stats.histogram import Histogram, nearest_rank
+from loadorch.stats.tables import Merged, Recorder, SeriesKey
+from loadorch.verdict.evaluate import FAIL, INCONCLUSIVE, PASS, ThresholdResult, evaluate
 
 
 def _h(*ms: int) -> Histogram:
@@ -84,7 +89,7 @@ def test_the_status_document_page_and_families_say_the_same() -> None:
     doc = status_doc(("mon-1", "p", "s"), [_result("fail"), _result("inconclusive", None, "no data yet")],
                      3600.0, 120.0, False, "2026-01-01T00:02:00+00:00", "2026-01-01T00:00:00+00:00", 120.0)
     json.dumps(doc)  # JSON as it is
-    assert doc["status"] == "failing" and not doc["window_full"]
+    assert doc["status"] == "failing" and not doc["window_full"] and doc["percentile_error"] == 1 / 128
     assert [r["state"] for r in doc["thresholds"]] == ["fail", "no_data"]
     page = status_page(doc, 10.0)
     assert "<meta http-equiv=refresh content=10>" in page and "p(75)&lt;1000" in page and "so far 120s" in page
@@ -100,3 +105,118 @@ def test_the_page_escapes_what_it_shows() -> None:
                      "now", "then", 60.0)
     page = status_page(doc, 1.0)
     assert "<script>x" not in page and "&lt;script&gt;" in page
+
+
+# memory flat for days: what the monitor retains is in a fixed coarse layout (monitor/rolling.py)
+
+def _spread(n: int, low_us: int, high_us: int) -> list[int]:
+    """`n` distinct latencies filling [low, high) ever more finely (a van der Corput sequence): every new
+    one a new bucket of the default layout, as hours of a real service's latencies are."""
+    out = []
+    for i in range(1, n + 1):
+        x, f, k = 0.0, 0.5, i
+        while k:
+            x, k, f = x + f * (k & 1), k >> 1, f / 2
+        out.append(low_us + int(x * (high_us - low_us)))
+    return out
+
+
+def _buckets(*parts: Snapshot) -> int:
+    return sum(len(h.buckets) for s in parts for table in s.tables.values() for h in table.values())
+
+
+def test_the_retained_state_stays_the_same_size_however_many_distinct_latencies_come() -> None:
+    values = iter(_spread(8_000, 5_000, 50_000))  # 8,000 distinct values between 5 and 50 ms
+    src, w = Source(), RollingWindow(100.0, 10, start=0.0)
+    copy, ring = {}, {}
+    for t in range(1, 801):  # 80 windows of 10 slices; 10 new distinct latencies each second
+        src.h.merge(Histogram.of([next(values) for _ in range(10)]))
+        w.observe(float(t), {"series": {"home": src.h}})
+        copy[t], ring[t] = _buckets(w.last), _buckets(*w.ring)
+    assert len(w.ring) == 10
+    # the copy of the cumulative source: the same size from the 20th window on (the default layout kept one
+    # more bucket per new value: 8,000 at the end); the ring: a window's samples, no more as time passes
+    assert copy[800] == copy[400] == copy[200] <= 64 * 4
+    assert max(ring.values()) <= 1_000
+    assert w.window(800.0, {"series": {"home": src.h}}).tables["series"]["home"].count == 1_000
+
+
+def test_the_master_of_a_monitor_merges_the_workers_reports_in_the_fixed_layout() -> None:
+    merged = Merged()
+    merged.sub_bits = MONITOR_SUB_BITS
+    rec = Recorder(1.0, 0.0, sub_bits=MONITOR_SUB_BITS)
+    key = SeriesKey("u", "home", "read", "GET", 200, True)
+    sizes = []
+    for second, us in enumerate(_spread(8_000, 5_000, 50_000)):
+        rec.record(key, us, at=second / 10)
+        if second % 200 == 199:  # a report
+            merged.add_delta(0, rec.take_delta())
+            sizes.append(len(merged.series[key].buckets))
+    assert sizes[-1] == sizes[len(sizes) // 4] <= 64 * 4  # bounded by the layout: 64 per doubling
+    back = Merged.from_json(json.loads(json.dumps(merged.judged_json())))  # the snapshot the monitor reads
+    assert not back.intervals and not back.endpoint_intervals  # the timelines are not read every second
+    assert back.sub_bits == MONITOR_SUB_BITS and back.series[key].sub_bits == MONITOR_SUB_BITS
+    assert back.select().count == 8_000 and back.select().sub_bits == MONITOR_SUB_BITS
+
+
+def test_a_window_percentile_is_within_the_stated_error_and_its_range_holds_the_true_value() -> None:
+    rng = random.Random(7)
+    values = sorted(int(rng.lognormvariate(10, 1.2)) for _ in range(5_000))
+    h = Histogram(MONITOR_SUB_BITS).merge(Histogram.of(values))
+    for pct in (50, 75, 90, 95, 99, 99.9):
+        true = values[nearest_rank(pct, len(values)) - 1]
+        got = h.percentile(pct)
+        low, high = h.value_range(got)
+        assert abs(got - true) <= PERCENTILE_ERROR * true + 1 and low <= true <= high
+
+
+@pytest.mark.parametrize("limit_ms,verdict", [(10.05, INCONCLUSIVE), (10.5, PASS), (9.5, FAIL)])
+def test_a_limit_inside_a_window_percentiles_range_is_inconclusive_never_a_pass(limit_ms: float, verdict: str) -> None:
+    src, w = Source(), RollingWindow(60.0, 6, start=0.0)
+    src.h.merge(Histogram.of(list(range(9_000, 10_100))))  # p95 = 10.045 ms; 10.05 is within the layout's error
+    w.observe(10.0, {"series": {SeriesKey("u", "home", "read", "GET", 200, True): src.h}})
+    merged = Merged()
+    merged.series = w.window(20.0, {"series": {SeriesKey("u", "home", "read", "GET", 200, True): src.h}}).tables[
+        "series"]
+    t = Threshold(parse_selector("http_req_duration"), parse_expression(f"p(95)<{limit_ms}"))
+    (result,) = evaluate([t], merged, 100, 20.0)
+    assert result.verdict == verdict, result.message
+    assert result.error_bound <= PERCENTILE_ERROR * 10.1
+
+
+def test_a_monitors_timelines_keep_their_latest_slots_not_a_picture_of_days() -> None:
+    merged = Merged(1.0)
+    merged.roll_timelines(3600.0)  # a 1-hour window: 5 s slots of the timeline, 30 s ones of the sparklines
+    rec = Recorder(1.0, 0.0)
+    key = SeriesKey("u", "home", "read", "GET", 200, True)
+    sizes = []
+    for n in range(3 * 24 * 60):  # 3 days, one request a minute
+        rec.record(key, 5_000 + n % 997, at=n * 60.0)
+        if n % 30 == 29:
+            merged.add_delta(0, rec.take_delta())
+            sizes.append((len(merged.intervals), len(merged.endpoint_intervals), merged.interval_step))
+    assert merged.interval_step == 5 and merged.endpoint_step == 30  # never widened
+    assert max(s[0] for s in sizes) <= 720 * 9 // 8 and max(s[1] for s in sizes) <= 120 * 9 // 8
+    newest = max(i for i, _, _ in merged.intervals)
+    assert newest * 5 > 3 * 24 * 3600 - 1000 and min(i for i, _, _ in merged.intervals) >= newest - 720 * 9 // 8
+    assert merged.select().count == 3 * 24 * 60  # the judged series keep every request
+
+
+@pytest.mark.parametrize("schedule,ok", [("*/15 * * * *", True), ("0 6 * * 1-5", True), ("@hourly", True),
+                                         ("*/15 * * *", False), ("every 15 minutes, please", False), ("", False),
+                                         ("* * * * * *", False), ("0 6 * * $(reboot)", False)])
+def test_a_check_schedule_is_a_cron_schedule_kubernetes_takes(schedule: str, ok: bool) -> None:
+    assert (schedule_problem(schedule) is None) == ok
+
+
+def test_a_monitors_browser_timeline_keeps_its_latest_slots_too() -> None:
+    stats = BrowserStats(1.0, sub_bits=MONITOR_SUB_BITS)
+    stats.roll_timeline(3600.0)  # 5 s slots
+    for n in range(3 * 24 * 60):  # 3 days, a page view a minute
+        stats.record("browser_web_vital_lcp", {"page": "home"}, 800.0 + n % 500, at_s=n * 60.0)
+    slots = sorted(i for _, _, i in stats.intervals)
+    assert stats.interval_s == 5.0 and slots[-1] == (3 * 24 * 60 - 1) * 12 and slots[0] >= slots[-1] - 720 * 9 // 8
+    copy = BrowserStats(stats.interval_s).merge(stats)  # what the end of a monitor reports from
+    assert sorted(i for _, _, i in copy.intervals) == slots and copy.interval_s == 5.0
+    assert copy.select("browser_web_vital_lcp").count == 3 * 24 * 60
+    assert len(stats.series[next(iter(stats.series))].buckets) <= 64  # 800 .. 1,300 ms: under a doubling

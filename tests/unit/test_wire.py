@@ -62,10 +62,11 @@ def test_worker_and_master_tables_are_one_shape() -> None:
     # beside the tables a Recorder keeps only its settings and a batch of samples not yet folded into them
     batch = {"_slot", "_pending", "_pending_timings", "_lean"}
     names = {"endpoints", "folded_sent"}  # the bound on distinct request names (stats/endpoints.py)
-    settings = {"t0", "spans", "edges_us", "server_timing"}
+    settings = {"t0", "spans", "edges_us", "server_timing", "sub_bits"}  # sub_bits: the judged tables' layout
     assert set(vars(recorded())) - base == {*settings, "total", "registry", *batch, *names}
     assert set(vars(Merged(1.0))) - base == {"per_worker", "interval_step", "endpoint_step", "tag_table", "keys",
-                                             "worker_keys", "endpoints", "worker_bounded"}
+                                             "worker_keys", "endpoints", "worker_bounded", "sub_bits", "rolling",
+                                             "oldest_slots"}  # a monitor's layout and rolling timelines
     rec = recorded(((2.0, 8.0),))
     delta = rec.take_delta()
     merged = Merged(1.0)
