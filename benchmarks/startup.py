@@ -127,16 +127,16 @@ def main() -> None:
         (project / "profiles").mkdir()
         (project / "scenarios" / "s.yaml").write_text(SCENARIO)
         (project / "profiles" / "p.yaml").write_text(PROFILE.format(workers=args.workers))
-        seen: dict[Path, list[tuple[dict[str, float], float, float, float]]] = {repo: [] for repo, _ in runs}
+        seen: list[list[tuple[dict[str, float], float, float, float]]] = [[] for _ in runs]
         for r in range(args.rounds):
-            for repo, extra in runs:
+            for i, (repo, extra) in enumerate(runs):
                 at, tail, cpu = one_round(project, project / "stamps", repo, extra)
                 load = os.getloadavg()[0]
-                seen[repo].append((at, tail, cpu, load))
+                seen[i].append((at, tail, cpu, load))
                 print(f"round {r + 1} {repo}: start -> first request {at['first']:.2f}s, last request -> exit "
                       f"code {tail:.2f}s, CPU {cpu:.2f}s, load average {load:.1f}")
-    for repo, extra in runs:
-        _summary(repo, extra, args.workers, seen[repo])
+    for (repo, extra), rounds in zip(runs, seen):
+        _summary(repo, extra, args.workers, rounds)
 
 
 def _summary(repo: Path, extra: dict[str, str], workers: int,

@@ -495,10 +495,8 @@ def _format_error(exc: LoadorchError) -> str:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from loadorch.config.resolve import build
     from loadorch.run import forkstart
 
-    overrides = _overrides(args)
     if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
         raise UsageError(f"--out {args.out!r} is a file; give a folder for the run's artifacts")
     if args.junit and os.path.isdir(args.junit):
@@ -506,10 +504,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.workers and args.users and args.workers > args.users:
         raise UsageError(f"--workers {args.workers} is more than --users {args.users}: a worker needs a user")
     _check_host(args.host)
-    cfg = build(args.profile, args.project, dict(os.environ), overrides)
-    # a valid configuration: the fork server imports Locust while we import the controller and check the target
+    # the fork server imports Locust meanwhile: while we read the configuration, import the controller and check
+    # the target (a configuration refused ends it at once, having sent nothing)
     forks = forkstart.start(os.environ) if not args.external_workers and forkstart.wanted(os.environ) else None
     try:
+        from loadorch.config.resolve import build
+
+        cfg = build(args.profile, args.project, dict(os.environ), _overrides(args))
         return _run_with(args, cfg, forks)
     finally:
         if forks is not None:
