@@ -1,69 +1,29 @@
-"""`python -m loadorch.runtime master|worker --plan PLAN`: the entry point of the Locust processes (and of the
-fork server that starts them warm: `forkserver`)."""
+"""`python -m loadorch.runtime master|worker|check-users --plan PLAN`: the entry point of the Locust processes
+(runtime/entry.py), and of the fork server that starts them warm (`forkserver [--master-fd FD]`)."""
 
 from __future__ import annotations
 
-import argparse
-import logging
-import os
 import sys
 
 from loadorch.fastexit import exit_now
-from loadorch.wire import Plan
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="loadorch.runtime")
-    parser.add_argument("role", choices=("master", "worker", "check-users", "forkserver"))
-    parser.add_argument("--plan")
-    parser.add_argument("--scenario-dir")
-    parser.add_argument("--user", action="append", default=[])
-    parser.add_argument("--index", type=int, default=None)
-    parser.add_argument("--master-fd", type=int, default=None)  # forkserver: the pipe for the master's stdout
-    args = parser.parse_args(argv)
-    if args.role == "forkserver":  # before logging is set up: each child sets up its own
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["forkserver"]:  # before logging is set up: each child sets up its own
+        import argparse
+
         from loadorch.runtime.common import watch_parent
         from loadorch.runtime.forkserver import serve
 
+        parser = argparse.ArgumentParser(prog="loadorch.runtime forkserver")
+        parser.add_argument("--master-fd", type=int, default=None)  # the pipe for the master's stdout
+        opts = parser.parse_args(args[1:])
         watch_parent()
-        return serve(args.master_fd)
-    logging.basicConfig(
-        level=os.environ.get("LOADORCH_LOG_LEVEL", "WARNING"),
-        stream=sys.stderr,
-        format=f"%(asctime)s {args.role} %(levelname)s %(name)s: %(message)s",
-    )
-    if args.role == "check-users":
-        from loadorch.runtime.pyusers import load_class
+        return serve(opts.master_fd)
+    from loadorch.runtime.entry import main as run_role
 
-        for ref in args.user:
-            try:
-                load_class(args.scenario_dir, ref)
-            except ImportError as exc:
-                sys.stdout.write(f"{exc}\n")
-                return 3
-        return 0
-    from loadorch.runtime.common import watch_parent
-
-    watch_parent()  # now, not after importing Locust: that takes seconds on a busy machine, and a controller
-    # killed meanwhile would leave this process running until it got there
-    with open(args.plan, encoding="utf-8") as fh:
-        plan = Plan.model_validate_json(fh.read())
-    if args.role == "master":
-        from loadorch.runtime.master import run_master
-
-        return run_master(plan)
-    index = args.index
-    if index is None:
-        raw = os.environ.get("LOADORCH_WORKER_INDEX", os.environ.get("JOB_COMPLETION_INDEX"))
-        if raw is None:
-            sys.stderr.write(
-                "loadorch worker: no worker index (--index, LOADORCH_WORKER_INDEX or JOB_COMPLETION_INDEX)\n"
-            )
-            return 2
-        index = int(raw)
-    from loadorch.runtime.worker import run_worker
-
-    return run_worker(plan, index)
+    return run_role(args)
 
 
 if __name__ == "__main__":

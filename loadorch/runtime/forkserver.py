@@ -144,7 +144,7 @@ def _child(
         forget_parent_watch()
         sys.argv = argv[2:]
         _set_name(argv)
-        from loadorch.runtime.__main__ import main
+        from loadorch.runtime.entry import main
 
         code = main(argv[3:])
     except SystemExit as exc:  # as the interpreter ends on it: None is 0, a message is printed and 1
