@@ -30,7 +30,7 @@ from loadorch.stats.tables import Recorder, SeriesKey
 from loadorch.traffic import data as gen
 from loadorch.traffic.request import Outcome, request_log_line
 from loadorch.traffic.servertiming import parse as parse_server_timing
-from loadorch.traffic.trace import HEADER, TraceIds, sets_traceparent
+from loadorch.traffic.trace import TraceIds, trace_client
 
 _CURRENT: dict[Any, PythonUserContext] = {}  # greenlet -> the python user running in it
 
@@ -143,28 +143,6 @@ def python_user_class(
         # set after class creation: Locust's metaclass would add a `tasks` attribute to the base's tasks
         cls.tasks = [_counted(t, iterations) for t in base.tasks]
     return cls
-
-
-def trace_client(client: Any, tracer: TraceIds, context: Any = None) -> None:
-    """Every request of a python user's client (Locust's HttpSession or FastHttpSession: their get, post
-    ... all go through `request`) carries the worker's next W3C traceparent, unless the task or the
-    session's own headers set one; its trace id on `context.trace_id` while it runs (its exemplar's). A
-    user class without such a client is left as it is."""
-    request = getattr(client, "request", None)
-    if not callable(request):
-        return
-
-    def traced(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-        headers = kwargs.get("headers") or {}
-        trace_id = ""
-        if not (sets_traceparent(headers) or sets_traceparent(getattr(client, "headers", None) or {})):
-            trace_id, line = tracer.next()
-            kwargs["headers"] = {**dict(headers), HEADER: line[len(HEADER) + 2 : -2]}
-        if context is not None:
-            context.trace_id = trace_id  # read by PythonRequests.on_request, in this greenlet, as it ends
-        return request(method, url, *args, **kwargs)
-
-    client.request = traced
 
 
 def _counted(task: Any, limit: int) -> Any:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import Any
 
 HEADER = "traceparent"
 SETUP_WORKER = 0xFFFF  # the worker field of the setup section's requests (the controller sends them)
@@ -54,3 +55,25 @@ def parse_traceparent(value: str) -> tuple[str, str, bool] | None:
 def sets_traceparent(header_names: object) -> bool:
     """Whether a request's own headers (names) already carry a traceparent (then it keeps its own)."""
     return any(str(n).lower() == HEADER for n in header_names)  # type: ignore[attr-defined]
+
+
+def trace_client(client: Any, tracer: TraceIds, context: Any = None) -> None:
+    """Every request of a python user's client (Locust's HttpSession or FastHttpSession: their get, post
+    ... all go through `request`) carries the worker's next W3C traceparent, unless the task or the
+    session's own headers set one; its trace id on `context.trace_id` while it runs (its exemplar's). A
+    user class without such a client is left as it is."""
+    request = getattr(client, "request", None)
+    if not callable(request):
+        return
+
+    def traced(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        headers = kwargs.get("headers") or {}
+        trace_id = ""
+        if not (sets_traceparent(headers) or sets_traceparent(getattr(client, "headers", None) or {})):
+            trace_id, line = tracer.next()
+            kwargs["headers"] = {**dict(headers), HEADER: line[len(HEADER) + 2 : -2]}
+        if context is not None:
+            context.trace_id = trace_id  # read by PythonRequests.on_request, in this greenlet, as it ends
+        return request(method, url, *args, **kwargs)
+
+    client.request = traced

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from loadorch.traffic.servertiming import DESC_CHARS, MAX_ENTRIES, parse
-from loadorch.traffic.trace import TraceIds, parse_traceparent, run_prefix
+from loadorch.traffic.trace import TraceIds, parse_traceparent, run_prefix, trace_client
 
 TRACEPARENT = re.compile(r"^traceparent: 00-[0-9a-f]{32}-[0-9a-f]{16}-01\r\n$")
 
@@ -78,8 +78,6 @@ class _Client:
 
 
 def test_a_python_users_client_sends_the_workers_trace_ids_unless_it_sets_its_own() -> None:
-    from loadorch.runtime.pyusers import trace_client
-
     tracer = TraceIds(run_prefix("t"), 2)
     client, own = _Client(), _Client({"Traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01"})
     context = type("Ctx", (), {"trace_id": ""})()
