@@ -84,7 +84,7 @@ class ForkServer:
         # cannot start is started cold, and that one's log says why
         self.gone = threading.Event()
         self._lock = threading.Lock()
-        self._answers: dict[str, dict[str, Any]] = {}
+        self._answers: dict[str, dict[str, Any]] = {}  # the fork server's JSON lines, decoded: a process boundary
         self._answered = threading.Condition(self._lock)
         self._forked: dict[str, ForkedProcess] = {}
         try:
@@ -126,7 +126,7 @@ class ForkServer:
                 proc._exited(int(self._answers[name]["code"]))
         return proc
 
-    def _answer(self, name: str) -> dict[str, Any] | None:
+    def _answer(self, name: str) -> dict[str, Any] | None:  # the fork server's JSON answer (another process)
         deadline = time.monotonic() + SPAWN_WAIT_S
         with self._answered:
             while name not in self._answers and not self.gone.is_set():

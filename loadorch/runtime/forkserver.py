@@ -25,7 +25,8 @@ import json
 import os
 import signal
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from loadorch.runtime.common import forget_parent_watch
 
@@ -41,14 +42,14 @@ def serve(master_fd: int | None) -> int:
     os.close(null)
     _warm()
     orig = _originals()
-    orig["signal"](signal.SIGTERM, signal.SIG_IGN)
-    orig["signal"](signal.SIGINT, signal.SIG_IGN)
+    orig.signal(signal.SIGTERM, signal.SIG_IGN)
+    orig.signal(signal.SIGINT, signal.SIG_IGN)
     master_fd = master_fd if master_fd is not None and _is_open(master_fd) else None
     children: dict[int, str] = {}
     pending = b""
     open_ = True
     while open_ or children:
-        ready = orig["select"]([cmd_fd] if open_ else [], [], [], 0.05)[0]
+        ready = orig.select([cmd_fd] if open_ else [], [], [], 0.05)[0]
         if ready:
             chunk = os.read(cmd_fd, 65536)
             open_ = bool(chunk)
@@ -57,7 +58,7 @@ def serve(master_fd: int | None) -> int:
             for line in lines:
                 if line.strip():
                     master_fd = _spawn(json.loads(line), orig, children, reply_fd, cmd_fd, master_fd)
-        _reap(orig["waitpid"], children, reply_fd)
+        _reap(orig.waitpid, children, reply_fd)
     return 0
 
 
@@ -70,7 +71,16 @@ def _warm() -> None:
     gc.freeze()  # the imported modules: never traversed by a child's collections, never copied by them
 
 
-def _originals() -> dict[str, Any]:
+class Originals(NamedTuple):
+    """The interpreter's own fork, waitpid, select and signal (see `_originals`)."""
+
+    fork: Callable[[], int]
+    waitpid: Callable[[int, int], tuple[int, int]]
+    select: Callable[..., tuple[list[Any], list[Any], list[Any]]]
+    signal: Callable[..., Any]
+
+
+def _originals() -> Originals:
     """fork, waitpid, select and signal as the interpreter has them, not gevent's (Locust patched this
     process): gevent's fork would make a hub here and reap our children itself."""
     import select
@@ -82,16 +92,16 @@ def _originals() -> dict[str, Any]:
             __import__(module), name
         )
 
-    return {
-        "fork": original("os", "fork"),
-        "waitpid": original("os", "waitpid"),
-        "select": original("select", "select") if monkey.is_module_patched("select") else select.select,
-        "signal": original("signal", "signal") if monkey.is_module_patched("signal") else signal.signal,
-    }
+    return Originals(
+        fork=original("os", "fork"),
+        waitpid=original("os", "waitpid"),
+        select=original("select", "select") if monkey.is_module_patched("select") else select.select,
+        signal=original("signal", "signal") if monkey.is_module_patched("signal") else signal.signal,
+    )
 
 
-def _spawn(
-    req: dict[str, Any], orig: dict[str, Any], children: dict[int, str], reply_fd: int, cmd_fd: int,
+def _spawn(  # req: the controller's request, a JSON line decoded (the pipe between two processes)
+    req: dict[str, Any], orig: Originals, children: dict[int, str], reply_fd: int, cmd_fd: int,
     master_fd: int | None,
 ) -> int | None:
     """Fork one child for `req`; returns the master pipe's fd while it is still ours to hand out."""
@@ -111,7 +121,7 @@ def _spawn(
         return master_fd
     sys.stdout.flush()
     sys.stderr.flush()
-    pid = orig["fork"]()
+    pid = orig.fork()
     if pid == 0:  # the child: never returns
         _child(argv, dict(req["env"]), log, master_fd if wants_pipe else None, [cmd_fd, reply_fd, master_fd], orig)
     os.close(log)
@@ -124,13 +134,13 @@ def _spawn(
 
 
 def _child(
-    argv: list[str], env: dict[str, str], log: int, stdout: int | None, ours: list[int | None], orig: dict[str, Any]
+    argv: list[str], env: dict[str, str], log: int, stdout: int | None, ours: list[int | None], orig: Originals
 ) -> None:
     code = 70
     try:
         os.setsid()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            orig["signal"](sig, signal.SIG_DFL if sig == signal.SIGTERM else signal.default_int_handler)
+            orig.signal(sig, signal.SIG_DFL if sig == signal.SIGTERM else signal.default_int_handler)
         null = os.open(os.devnull, os.O_RDWR)
         os.dup2(null, 0)
         os.dup2(stdout if stdout is not None else null, 1)
@@ -187,7 +197,7 @@ def _reap(waitpid: Any, children: dict[int, str], reply_fd: int) -> None:
             _reply(reply_fd, {"exited": name, "code": os.waitstatus_to_exitcode(status)})
 
 
-def _reply(fd: int, doc: dict[str, Any]) -> None:
+def _reply(fd: int, doc: dict[str, Any]) -> None:  # the JSON line the controller reads: crosses the process boundary
     try:
         os.write(fd, (json.dumps(doc) + "\n").encode())
     except OSError:
