@@ -80,12 +80,7 @@ def render_monitor(inp: RenderInput, status_port: int = STATUS_PORT) -> list[Man
     if inp.browser_workers:  # Chromium is in the browser image only
         inp = replace(inp, image=inp.browser_image or browser_image(inp.image), resources=BROWSER_RESOURCES)
     name = _release(inp)
-    data = {} if inp.files_in_image else {_key(p): text for p, text in sorted(inp.files.items())}
-    if inp.effective:
-        data[EFFECTIVE_KEY] = inp.effective
-    configmap = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(f"{name}-files", inp), "data": data}
-    token = {"apiVersion": "v1", "kind": "Secret", "metadata": _meta(f"{name}-token", inp), "type": "Opaque",
-             "stringData": {TOKEN_KEY: inp.token}}
+    configmap, token = _files_and_token(inp, name)
     ports = [{"name": "status", "containerPort": status_port}, {"name": "metrics", "containerPort": metrics_port}]
     container = _container("monitor", inp, monitor_args(inp, status_port, metrics_port), {}, ports,
                            REMOTE_WRITE_SECRETS if inp.remote_write else ())
@@ -159,12 +154,7 @@ def render_check(inp: RenderInput, schedule: str) -> list[Manifest]:
     if len(f"{name}-check") > CRONJOB_NAME_MAX:
         raise ValueError(f"the CronJob's name {name}-check is longer than {CRONJOB_NAME_MAX} characters: "
                          "give a shorter --run-id")
-    data = {} if inp.files_in_image else {_key(p): text for p, text in sorted(inp.files.items())}
-    if inp.effective:
-        data[EFFECTIVE_KEY] = inp.effective
-    configmap = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(f"{name}-files", inp), "data": data}
-    token = {"apiVersion": "v1", "kind": "Secret", "metadata": _meta(f"{name}-token", inp), "type": "Opaque",
-             "stringData": {TOKEN_KEY: inp.token}}
+    configmap, token = _files_and_token(inp, name)
     ports = [{"name": "metrics", "containerPort": inp.metrics_port}] if inp.metrics_port else []
     container = _container("check", inp, check_args(inp, inp.metrics_port), {}, ports,
                            REMOTE_WRITE_SECRETS if inp.remote_write else ())
@@ -205,3 +195,14 @@ def render_check(inp: RenderInput, schedule: str) -> list[Manifest]:
         egress_policy["spec"]["podSelector"] = {"matchLabels": labels}
         egress = [egress_policy]
     return [configmap, token, policy, *egress, cronjob]
+
+
+def _files_and_token(inp: RenderInput, name: str) -> tuple[Manifest, Manifest]:
+    """The ConfigMap of the project's files and the Secret of the token, as the load jobs have them."""
+    data = {} if inp.files_in_image else {_key(p): text for p, text in sorted(inp.files.items())}
+    if inp.effective:
+        data[EFFECTIVE_KEY] = inp.effective
+    configmap = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(f"{name}-files", inp), "data": data}
+    token = {"apiVersion": "v1", "kind": "Secret", "metadata": _meta(f"{name}-token", inp), "type": "Opaque",
+             "stringData": {TOKEN_KEY: inp.token}}
+    return configmap, token
