@@ -81,7 +81,10 @@ def test_the_failing_gate_carries_the_sequential_scan_of_the_unindexed_table(evi
     assert 1 <= plan["plans"] == plan["count"] <= SEQ_SCANS, plan  # each slow run's plan paired
     assert any("Seq Scan on audit_log" in line for line in plan["plan"]["lines"]), plan
     [seq] = [f["text"] for f in plan["flags"] if f["kind"] == "seq_scan"]
-    assert seq.startswith(f"sequential scan of audit_log: {AUDIT_ROWS:,} rows read") and "Filter: (note = ?::text)" in seq
+    assert seq.startswith(f"sequential scan of audit_log: {AUDIT_ROWS:,} rows read"), seq
+    # a custom plan shows the value, normalized to ?; once PostgreSQL switches the prepared statement to its
+    # generic plan (after five runs, plan_cache_mode auto) the plan shows the parameter $1: either, never a value
+    assert "Filter: (note = ?::text)" in seq or "Filter: (note = $1)" in seq, seq
     assert any(f["kind"] == "filter" and "to return 0" in f["text"] for f in plan["flags"]), plan
     # the evidence block: the statement and its deciding flag under junit.xml's failure, the plan whole in
     # summary.md and report.html, typed in results.json

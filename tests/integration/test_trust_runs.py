@@ -207,6 +207,7 @@ def test_workers_connect_only_to_the_addresses_preflight_checked(project: Projec
     finally:
         allowed.close()
         outside.close()
+    assert (project.root / "o" / "results.json").exists(), out + err  # the run's own words when it has none
     doc = project.results("o")
     assert doc["totals"]["requests"] > 0 and doc["totals"]["failures"] == 0, out + err
     assert outside.paths == [], "a worker resolved the name again and left the checked addresses"
