@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from loadorch import __version__
 from loadorch.config.units import parse_duration, parse_percent
 from loadorch.errors import ConfigError, ExitCode, LoadorchError, UsageError
+from loadorch.starttrace import mark
 
 if TYPE_CHECKING:
     from loadorch.commands.against_baseline import AgainstBaseline
@@ -407,6 +408,7 @@ def console_main() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    mark("cli imported")
     from loadorch.report import gha
 
     parser = build_parser()
@@ -511,6 +513,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from loadorch.config.resolve import build
 
         cfg = build(args.profile, args.project, dict(os.environ), _overrides(args))
+        mark("config built")
         return _run_with(args, cfg, forks)
     finally:
         if forks is not None:
@@ -520,6 +523,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _run_with(args: argparse.Namespace, cfg: RunConfig, forks: ForkServer | None) -> int:
     from loadorch.run.controller import RunOptions, execute
     from loadorch.run.outdir import check_out_dir, recover_earlier, replacing
+
+    mark("controller imported")
 
     for warning in cfg.warnings:
         sys.stderr.write(f"warning: {warning}\n")

@@ -50,6 +50,7 @@ from loadorch.run.profiler import Profilers, for_run, wants_embedded_process
 from loadorch.run.progress import Progress
 from loadorch.run.setup import run_setup
 from loadorch.run.signals import HardStop, StopSignals
+from loadorch.starttrace import mark
 from loadorch.stats.histogram import Histogram
 from loadorch.stats.tables import Merged
 from loadorch.traffic.proxies import bypassing
@@ -155,9 +156,11 @@ def execute(cfg: RunConfig, opts: RunOptions) -> int:
             try:
                 with _target(run) as host:
                     run.host = host
+                    mark("target up")
                     if cfg.host == "embedded":  # ours, on loopback: never through a proxy of the environment
                         run.opts = dataclasses.replace(opts, env=bypassing(opts.env, urlsplit(host).hostname or ""))
                     _preflight(run, progress, signals)
+                    mark("preflight done")
                     if signals.received is None:
                         _setup(run, progress, signals)
                     if run.db is not None and signals.received is None:
@@ -334,6 +337,7 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
         plan = plan.model_copy(update=opts.monitor.plan_update(run, run.scratch))
     plan_path = os.path.join(run.scratch, "plan.json")
     write_plan(plan, plan_path)
+    mark("plan written")
     group = ProcessGroup(run.scratch, run.forkserver)
     env = forkstart.runtime_env(run.opts.env)
     if run.db is not None:
@@ -437,6 +441,7 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
             continue
         last_event = time.monotonic()
         if isinstance(event, Started):
+            mark("controller heard started")
             started = True
         elif isinstance(event, ProgressEvent):
             progress.update(event)

@@ -21,6 +21,8 @@ import time
 from collections.abc import Mapping
 from typing import IO, Any
 
+from loadorch.starttrace import mark
+
 COLD_START_ENV = "LOADORCH_COLD_START"
 SPAWN_WAIT_S = 300.0  # the fork server answers once it has imported; a busy machine can make that slow
 ENDED_WITH_SERVER = 70  # the exit code of a forked process that ended with its fork server (watch_parent's)
@@ -100,6 +102,7 @@ class ForkServer:
         finally:
             os.close(write)
         threading.Thread(target=self._read, daemon=True, name="loadorch-forkserver").start()
+        mark("fork server started")
 
     def spawn(self, name: str, argv: tuple[str, ...], env: Mapping[str, str], log_path: str,
               master: bool) -> ForkedProcess | None:
@@ -120,6 +123,7 @@ class ForkServer:
             stdout = os.fdopen(self._master_read, "rb")
             self._master_read = None
         proc = ForkedProcess(int(answer["pid"]), stdout, self)
+        mark(f"{name} forked")
         with self._lock:
             self._forked[name] = proc
             if "code" in self._answers.get(name, {}):  # it ended before we made its record

@@ -14,6 +14,7 @@ from locust.rpc import Message
 
 from loadorch.db.gates import db_judge
 from loadorch.runtime.common import FINAL_WAIT_S, REPORT_INTERVAL_S, emit, watch_parent, write_json_atomic
+from loadorch.starttrace import mark
 from loadorch.traffic.stages import window_seconds
 from loadorch.verdict.evaluate import evaluate, should_abort
 from loadorch.wire import (
@@ -85,6 +86,7 @@ def run_master(plan: Plan) -> int:
     env = Environment(user_classes=[], stop_timeout=0)
     master = plan.master
     runner = env.create_master_runner(master.host, master.port)
+    mark("master bound")
     admit_proven_peers_only(runner, state)  # before any greenlet runs: the listener has not received yet
     state.behind = lambda: bool(int(runner.server.socket.getsockopt(zmq.EVENTS)) & zmq.POLLIN)
     runner.register_message("lo_hello", lambda environment, msg, **kw: state.on_hello(msg.node_id, msg.data))
@@ -125,10 +127,12 @@ def run_master(plan: Plan) -> int:
         runner.quit()
         return 3
 
+    mark("master heard every hello")
     state.t0 = time.time()
     state.started_mono = time.monotonic()
     emit(Started(t0=state.t0, workers=sorted(state.workers)))
     runner.send_message("lo_start", Start(t0=state.t0).to_json())
+    mark("master sent lo_start")
     _watch(state, plan, stop_signal)
     state.end_heartbeats()
     state.sample_load(state.elapsed())
