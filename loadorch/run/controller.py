@@ -150,8 +150,6 @@ def execute(cfg: RunConfig, opts: RunOptions) -> int:
     os.chmod(run.scratch, 0o700)
     try:
         run.forkserver = opts.forkserver
-        if run.forkserver is None and not opts.external_workers and forkstart.wanted(opts.env):
-            run.forkserver = forkstart.start(opts.env)  # (Kubernetes: one process per pod, cold)
         with StopSignals() as signals:
             try:
                 with _target(run) as host:
@@ -250,6 +248,8 @@ def _preflight(run: _Run, progress: Progress, signals: StopSignals) -> None:
     _check_python_users(run, signals)
     if signals.received is not None:
         return
+    if run.forkserver is None and not run.opts.external_workers and forkstart.wanted(run.opts.env):
+        run.forkserver = forkstart.start(run.opts.env)  # not started by `loadorch run` (python users, `monitor`)
     chromium = None if run.opts.external_workers else browsers.chromium_check(run.cfg, run.opts.env)
     if chromium is not None:
         run.checks.append(chromium)

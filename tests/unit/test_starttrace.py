@@ -32,3 +32,10 @@ def test_a_path_it_cannot_write_is_no_error(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setenv(ENV, str(tmp_path / "missing" / "trace"))
     mark("cli imported")  # the run goes on untraced
     assert not (tmp_path / "missing").exists()
+
+
+def test_the_run_folder_check_knows_the_results_schema_without_importing_it() -> None:
+    from loadorch.results import SCHEMA
+    from loadorch.run.outdir import RESULTS_SCHEMA
+
+    assert RESULTS_SCHEMA == SCHEMA
