@@ -401,6 +401,10 @@ def _keep_logs(run: _Run, group: ProcessGroup) -> None:
             continue
         write_text(run.log_path(name), run.redactor.text(text))
         run.kept_logs[name] = reason
+    forks = group.forkserver
+    if forks is not None and forks.failure is not None:  # its own errors: the end of its log (bounded)
+        write_text(run.log_path("forkserver"), run.redactor.text(forks.log_tail()))
+        run.kept_logs["forkserver"] = forks.failure
 
 
 def _check_early_exits(run: _Run, group: ProcessGroup, started: bool) -> None:
