@@ -8,6 +8,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import gevent
+import gevent.event
 import zmq
 from locust.env import Environment
 from locust.rpc import Message
@@ -89,7 +90,14 @@ def run_master(plan: Plan) -> int:
     mark("master bound")
     admit_proven_peers_only(runner, state)  # before any greenlet runs: the listener has not received yet
     state.behind = lambda: bool(int(runner.server.socket.getsockopt(zmq.EVENTS)) & zmq.POLLIN)
-    runner.register_message("lo_hello", lambda environment, msg, **kw: state.on_hello(msg.node_id, msg.data))
+    every_hello = gevent.event.Event()  # set by the last worker's hello: the run starts then, not at a poll's next turn
+
+    def on_hello(environment: Environment, msg: Any, **kw: Any) -> None:
+        state.on_hello(msg.node_id, msg.data)
+        if len(state.workers) >= plan.workers:
+            every_hello.set()
+
+    runner.register_message("lo_hello", on_hello)
 
     def on_stats(environment: Environment, msg: Any, **kw: Any) -> None:
         state.on_stats(msg.node_id, msg.data)
@@ -109,7 +117,7 @@ def run_master(plan: Plan) -> int:
 
     deadline = time.monotonic() + plan.worker_connect_timeout_s
     while len(state.workers) < plan.workers and time.monotonic() < deadline and not stop_signal:
-        gevent.sleep(0.05)
+        every_hello.wait(0.05)  # (a signal or the deadline is seen within 0.05 s)
     if len(state.workers) < plan.workers:
         missing = sorted(set(range(plan.workers)) - set(state.workers))
         state.stop_reason = "interrupted" if stop_signal else "workers missing"
