@@ -21,6 +21,7 @@ import time
 from collections.abc import Mapping
 from typing import IO, TYPE_CHECKING, Any
 
+from loadorch.pids import alive
 from loadorch.starttrace import mark
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ class ForkedProcess:
         self._ended = threading.Event()
 
     def poll(self) -> int | None:
-        if self.returncode is None and self._server.gone.is_set() and not _alive(self.pid):
+        if self.returncode is None and self._server.gone.is_set() and not alive(self.pid):
             self._exited(ENDED_WITH_SERVER)  # the server died first, so nobody reaped it for us
         return self.returncode
 
@@ -251,12 +252,3 @@ def _kill_group(pid: int) -> None:
     except (ProcessLookupError, PermissionError):
         pass
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
