@@ -46,14 +46,17 @@ class LiveSlowCount:
         self.slow = 0
         self.skipped = 0  # records longer than MAX_RECORD, or cut off at the end of a file
         self.restarts = 0  # files found shorter than what was read of them: read again from their start
+        self.behind = False  # the last poll spent its budget with more written than it read
 
     def poll(self, budget: int = MAX_POLL_BYTES) -> int:
         """Read what was written since the last poll (at most `budget` bytes); the count so far."""
         files = self.files.listing()
         self.offsets = {name: at for name, at in self.offsets.items() if name in files}  # bounded by the folder
         waiting = [name for name, (size, _) in files.items() if size != self.offsets.get(name, 0)]
+        self.behind = False
         for name in sorted(waiting, key=lambda n: (files[n][1], n)):
             if budget <= 0:
+                self.behind = True
                 break
             size, at = files[name][0], self.offsets.get(name, 0)
             if size < at:  # truncated (log_truncate_on_rotation) or replaced: what it holds now is new
@@ -66,6 +69,7 @@ class LiveSlowCount:
                 continue  # nothing whole to read yet (a character cut at the end): next poll
             self.offsets[name] = at + used
             budget -= used
+            self.behind = self.behind or at + used < size
             self._feed(name, text)
         return self.slow
 

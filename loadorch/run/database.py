@@ -313,7 +313,8 @@ class DatabaseCollector:
                 # a partial reset lowers the total: that sample is unknown, never negative (the window is
                 # then unmeasured)
                 self.measurement.add_sample(round(time.monotonic() - t0, 1), max(0, total - previous))
-                self.live_queries += max(0, total - previous)
+                if not self._ended:
+                    self.live_queries += max(0, total - previous)
                 self._went_down = self._went_down or total < previous
                 previous = total
                 live = self._read_log(live)
@@ -323,12 +324,19 @@ class DatabaseCollector:
             session.close()
 
     def _read_log(self, live: LiveSlowCount | None) -> LiveSlowCount | None:
-        """The duration log's new lines counted for the live metrics; a read that fails ends the live count
-        (the verdict reads the log whole at the end of the window)."""
+        """The duration log's new lines counted for the live metrics, a bounded piece at a time (up to one
+        piece per second of the interval, so a long interval does not fall behind); a read that fails ends
+        the live count (the verdict reads the log whole at the end of the window)."""
         if live is None:
             return None
         try:
-            self.live_slow = live.poll()
+            for _ in range(max(1, int(self.interval_s))):
+                count = live.poll()
+                if self._ended:
+                    return None  # the window closed meanwhile: its counts are the verdict's now
+                self.live_slow = count
+                if not live.behind:
+                    break
         except Exception:
             return None
         return live

@@ -110,8 +110,12 @@ def test_each_poll_reads_at_most_its_budget_and_catches_up_later(tmp_path: Path)
     text = "".join(line(1.0 + i / 1000, 300 if i % 3 else 100) for i in range(300))
     folder.write(text)
     size = len(text.encode())
-    polls = [live.poll(budget=4096) for _ in range(size // 4096 + 1)]
+    polls, behind = [], []
+    for _ in range(size // 4096 + 1):
+        polls.append(live.poll(budget=4096))
+        behind.append(live.behind)
     assert polls == sorted(polls) and polls[0] < polls[-1]  # rising, a budget's worth at a time
+    assert behind == [True] * (len(polls) - 1) + [False]  # the collector polls again at once while behind
     assert max(live.offsets.values()) == size and polls[-1] == count_slow(text, START, "9999", 200.0, OWN) == 200
     assert len(live.pending) < 4096 + len(line(1.0, 1))  # never more than a poll plus one record kept
 
