@@ -18,7 +18,7 @@ from loadorch.client.vu import LeanRunner
 from loadorch.config.collectors import PostgresCollector
 from loadorch.config.resolve import RunConfig
 from loadorch.db.durationlog import SlowTally, slow_in
-from loadorch.db.explain import GENERIC_PLAN_VERSION, generic_candidates, slow_plans
+from loadorch.db.explain import GENERIC_PLAN_VERSION, generic_candidates, scanned_relations, slow_plans
 from loadorch.db.livelog import LiveSlowCount
 from loadorch.db.logfiles import LogFiles, LogGap, LogMark
 from loadorch.db.measure import DbMeasurement, ProbeRow
@@ -259,14 +259,16 @@ class DatabaseCollector:
         if not tally.count:
             return
         generic: dict[int, str] = {}
+        sizes: dict[str, float] = {}
         if not tally.plans and ready.plans_unlogged and ready.version >= GENERIC_PLAN_VERSION:
             wanted = generic_candidates(tally, deltas, ready.database_oid)
             try:
                 generic, problems = self.session.generic_plans(wanted)
+                sizes = self.session.relation_rows(scanned_relations(generic))
             except Exception as exc:
                 generic, problems = {}, [f"EXPLAIN (GENERIC_PLAN) failed: {_reason(exc)}"]
             m.notes.extend(problems[:3])
-        m.plans = slow_plans(tally, deltas, ready.work_mem, generic)
+        m.plans = slow_plans(tally, deltas, ready.work_mem, generic, sizes=sizes)
         if not tally.plans:
             m.plans_note = ready.plans_unlogged or (
                 "auto_explain logged no plan of the slow statements in the window (auto_explain.sample_rate "
