@@ -58,9 +58,10 @@ def _scrape(port: int) -> str:
 
 
 def _values(text: str) -> dict[str, float]:
-    """The run's unlabelled-by-series samples: loadorch_<name> -> value."""
+    """The run's series without request labels (loadorch_<name> -> value) and the requests sent so far."""
     found = re.findall(r"^(loadorch_(?:db_queries_total|db_slow_queries_total|run_finished))\{[^}]*\} (\S+)$", text, re.M)
-    return {name: float(value) for name, value in found}
+    requests = re.findall(r"^loadorch_http_requests_total\{[^}]*\} (\S+)$", text, re.M)
+    return {**{name: float(value) for name, value in found}, "requests": sum(map(float, requests))}
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +103,8 @@ def test_the_slow_statement_counter_rises_while_the_run_goes(live_run: LiveRun) 
     # scraped with the run not over yet: the duration log was read as it grew, not only at the end
     assert live_run.live, f"no scrape showed a slow statement before the run ended: {live_run.final[-3000:]}"
     assert 0 < live_run.live["loadorch_db_slow_queries_total"] <= SLOW
+    # while the load went on (more requests came after), not the final counts handed over once it was over
+    assert live_run.live["requests"] < _values(live_run.final)["requests"], (live_run.live, _values(live_run.final))
     assert live_run.live["loadorch_db_queries_total"] > 0
 
 
@@ -109,6 +112,7 @@ def test_the_final_counters_are_the_verdicts_counts(live_run: LiveRun) -> None:
     db = live_run.doc["database"]["collector"]
     assert db["slow"] == SLOW and db["queries"] > 0, db
     final = _values(live_run.final)
+    del final["requests"]
     assert final == {"loadorch_db_queries_total": db["queries"], "loadorch_db_slow_queries_total": SLOW,
                      "loadorch_run_finished": 1.0}, final
 

@@ -288,7 +288,7 @@ def test_pushed_run_matches_results_request_log_and_junit(prom: Prometheus, push
     _no_secret(pushed["out"], pushed["err"], *_artifacts(pushed["dir"]))
 
 
-NOT_IN_THESE_RUNS = ("browser_web_vital", "loadorch_monitor_", "loadorch_db_", "measure_window_open")
+NOT_IN_THESE_RUNS = ("browser_web_vital", "loadorch_monitor_", "loadorch_db_", "db_query_slow", "measure_window_open")
 
 
 def grafana_query(expr: str, runs: str, job: str = ".*") -> str:
