@@ -320,7 +320,7 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
         plan = plan.model_copy(update={"browser": plan.browser.model_copy(update={"sink_port": run.sink.port})})
     if opts.metrics.enabled:
         run.live_labels = (os.path.basename(os.path.normpath(opts.out_dir)), cfg.profile_name, cfg.scenario.model.name)
-        extra = run.sink is not None or opts.monitor is not None
+        extra = run.sink is not None or opts.monitor is not None or run.db is not None
         run.live_extra_path = os.path.join(run.scratch, "live-extra.json") if extra else ""
         block = plan_block(
             opts.metrics,
@@ -462,7 +462,7 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
                 run.profilers.stop()
             if run.sink is not None:
                 browsers.stop_workers(group, run.sink, browser_worker_count(run.cfg))
-                _write_live_extra(run, final=True)
+            _write_live_extra(run, final=True)  # the database's final counts and the browsers' last vitals
             _publish_final_thresholds(run, event.stats_path, event.final_path, progress)
         elif isinstance(event, Serving):
             progress.note(f"{'metrics' if event.what == 'metrics' else 'live dashboard'}: {event.url}")
@@ -563,12 +563,12 @@ def _decide(run: _Run, summary: MasterSummary | None, db: Any = None) -> _Decisi
 
 
 def _write_live_extra(run: _Run, final: bool) -> None:
-    """Browser vitals (and, at the end, Lighthouse results) are measured here, not on the master: hand
-    their families to the master, which serves and pushes them with its own."""
+    """Browser vitals (and, at the end, Lighthouse results) and the database's live counts are measured here,
+    not on the master: hand their families to the master, which serves and pushes them with its own."""
     if not run.live_extra_path or run.live_labels is None:
         return
     from loadorch.browser.stats import UNITLESS, scale_of
-    from loadorch.metrics.tagged import families_to_json, tagged_families
+    from loadorch.metrics.tagged import database_families, families_to_json, tagged_families
 
     families = list(run.opts.monitor.families) if run.opts.monitor is not None else []
     if run.sink is not None:
@@ -580,6 +580,9 @@ def _write_live_extra(run: _Run, final: bool) -> None:
             series = stats.series
         limits = [(t.selector.metric, t.expression.value) for t in run.cfg.thresholds]
         families = tagged_families(run.live_labels, series, scale_of, UNITLESS, limits) + families
+    counts = run.db.live_counts() if run.db is not None else None
+    if counts is not None:
+        families += database_families(run.live_labels, *counts)
     try:
         write_json(run.live_extra_path, families_to_json(families))
     except OSError:
