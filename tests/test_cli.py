@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -64,11 +65,19 @@ def test_bad_scenarios_exit_3_with_location(project: Project, case: str) -> None
     assert not (project.root / "results").exists()
 
 
-def test_wrong_type_in_profile(simple_project: Project) -> None:
+def test_wrong_type_in_profile(simple_project: Project, tmp_path: Path) -> None:
     simple_project.write("profiles/p.yaml", SIMPLE_PROFILE.replace("users: 2", "users: ten"))
-    r = simple_project.cli("run", "p")
+    trace = tmp_path / "trace"  # LOADORCH_TRACE_START: the phases `loadorch run` went through
+    r = simple_project.run("run", "p", env={"LOADORCH_TRACE_START": str(trace)})
     assert r.code == 3 and "p.yaml:3: load.users: Input should be a valid integer" in r.err
     assert_no_traceback(r)
+    # a refused configuration starts nothing: no fork server (it would import Locust, then be killed)
+    assert "cli imported" in trace.read_text() and "fork server" not in trace.read_text()
+    simple_project.write("profiles/p.yaml", SIMPLE_PROFILE)  # accepted, but an argument refused after reading it
+    trace.unlink()
+    r = simple_project.run("run", "p", "--max-regression", "10%", env={"LOADORCH_TRACE_START": str(trace)})
+    assert r.code == 2 and "--max-regression needs --baseline NAME" in r.err
+    assert "config built" in trace.read_text() and "fork server" not in trace.read_text()
 
 
 def test_unset_variable_exits_3_on_run(simple_project: Project) -> None:
@@ -186,3 +195,14 @@ def test_a_trace_url_without_its_trace_id_is_a_located_configuration_error(proje
     assert "p.yaml" in r.err and "trace.url" in r.err and "{trace_id}" in r.err and "evidence.slowest" in r.err
     assert "names no Server-Timing entry" in r.err
     assert_no_traceback(r)
+
+
+def test_run_reaches_its_fork_server_without_the_results_report_or_wire_models() -> None:
+    # what `loadorch run` imports before it starts its fork server is start time on the path to the first request
+    # (benchmarks/README.md, start-up): the configuration and the run folder's check, not results.json's models
+    code = ("import sys\nfrom loadorch.cli import main\nimport loadorch.config.resolve, loadorch.run.outdir, "
+            "loadorch.run.forkstart\nheavy = [m for m in ('loadorch.results', 'loadorch.wire', 'loadorch.report', "
+            "'loadorch.run.controller', 'tabulate', 'locust', 'gevent') if m in sys.modules]\nprint(heavy)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60,
+                          check=True)
+    assert proc.stdout.strip() == "[]", proc.stdout

@@ -41,6 +41,7 @@ from loadorch.traffic.request import (
 )
 from loadorch.traffic.servertiming import parse as parse_server_timing
 from loadorch.traffic.template import Lookup
+from loadorch.traffic.trace import ID as TRACE_ID
 from loadorch.traffic.trace import TraceIds
 
 DEFAULT_MAX_BODY = 10 * 1024 * 1024  # the profile's max_response_body when not given
@@ -106,14 +107,13 @@ class LeanRunner:
         own = req.static_head  # the request's own header lines (a redirect's next hop sends them again)
         if req.dynamic_headers:
             own += "".join(f"{name}: {header_value(t.render_text(lookup))}\r\n" for name, t in req.dynamic_headers)
-        trace_id = None
+        trace = ""  # the traceparent line (its trace id: trace[TRACE_ID])
         if self.tracer is not None and not req.own_traceparent:
-            trace_id, line = self.tracer.next()
-            own += line
+            trace = self.tracer.line()
         cookie = self.hops.cookie_line(self._hop(target)) if self.jar.cookies and not req.own_cookie else ""
         body = encode_body(req, lookup) if req.body_kind is not None else None
         length = f"Content-Length: {len(body or b'')}\r\n" if body is not None or req.method in BODY_METHODS else ""
-        head = f"{req.method} {self.absolute}{target}{self.host_line}{own}{cookie}{length}\r\n"
+        head = f"{req.method} {self.absolute}{target}{self.host_line}{own}{trace}{cookie}{length}\r\n"
         data = head.encode("latin-1", "replace")
         if body:
             data += body
@@ -135,7 +135,7 @@ class LeanRunner:
             end = time.perf_counter()
             service = service_us(intended, start, end)
             return Outcome(0, False, self._reason(str(exc)), int((end - origin) * 1e6), target, body, service,
-                           trace_id=trace_id)
+                           trace_id=trace[TRACE_ID] or None)
         end = time.perf_counter()
         if resp.special is not None:  # Set-Cookie, Location or Content-Encoding: beyond the fast path
             deadline = time.monotonic() + timeout - (end - start)
@@ -143,7 +143,7 @@ class LeanRunner:
                 resp,
                 req.method,
                 self._hop(target),
-                own,
+                own + trace,
                 body,
                 deadline,
                 req.resendable,
@@ -155,7 +155,7 @@ class LeanRunner:
                 service = service_us(intended, start, end)
                 reason = self._reason(error)
                 return Outcome(resp.status, False, reason, int((end - origin) * 1e6), target, body, service,
-                               trace_id=trace_id)
+                               trace_id=trace[TRACE_ID] or None)
         results: list[bool] | None = [] if req.checks else None
         failure = check(req, resp.status, resp.body, lookup, captured, results, self.redactor)
         conn = self.conn
@@ -174,7 +174,7 @@ class LeanRunner:
             tls_us=conn.tls_us,
             receiving_us=conn.receiving_us,
             size=resp.size,
-            trace_id=trace_id,
+            trace_id=trace[TRACE_ID] or None,
             server_timing=resp.server_timing,
         )
         if results:
@@ -323,14 +323,16 @@ class VirtualUser:
             self.recorder.record_server_timing(key, parse_server_timing(outcome.server_timing), now)
         rec = self.recorder
         if outcome.ok and rec.exemplar_k:  # evidence on: the slowest, and where the time goes
-            if rec.spans or key.name not in rec.endpoints.names:  # a window, or a name to bound: the checked way
-                rec.record_split(key, outcome.latency_us, phases_of(outcome), now)
-            else:  # the common case, inline: about 0.6 us a request (stats/timesplit.py)
-                c, t, w, r = outcome.connecting_us, outcome.tls_us, outcome.waiting_us, outcome.receiving_us
-                rec.splits.add(key, outcome.latency_us, NOT_MEASURED if c is None or t is None else c - t,
-                               NOT_MEASURED if t is None else t, NOT_MEASURED if w is None else w,
-                               NOT_MEASURED if r is None else r)
-            if rec.exemplars.wants(req.name, outcome.latency_us):  # among the K slowest
+            latency = outcome.latency_us
+            waiting, receiving = outcome.waiting_us, outcome.receiving_us
+            # the common request (a kept-alive connection, each phase timed, no window, a name kept): the
+            # split's few additions; any other the checked way (a window, a name to bound, connect time)
+            if (outcome.connecting_us == 0 and outcome.tls_us == 0 and waiting is not None and receiving is not None
+                    and not rec.spans and key.name in rec.endpoints.names):
+                rec.splits.add_reused(key, latency, waiting, receiving)
+            else:
+                rec.record_split(key, latency, phases_of(outcome), now)
+            if latency > rec.exemplars.floor.get(req.name, -1):  # among its endpoint's K slowest (Slowest.wants)
                 rec.keep_exemplar(exemplar_of(req, outcome, now, self.worker))
         if outcome.checks:
             self.recorder.record_checks(key, req.checks, outcome.checks, outcome.check_example, now)

@@ -19,6 +19,7 @@ from typing import Any
 
 from loadorch.commands.report import load_results
 from loadorch.errors import ConfigError, ExitCode, Problem, UsageError
+from loadorch.pids import alive
 from loadorch.run.artifacts import write_json
 from loadorch.verdict.noise import Noise
 
@@ -118,18 +119,8 @@ def _rotate(folder: str, keep: int) -> None:
         shutil.rmtree(os.path.join(folder, old), ignore_errors=True)
     for name in os.listdir(folder):  # a save a kill interrupted leaves its hidden folder: gone once its process is
         m = re.match(r"\.saving-(\d+)-", name)
-        if m and not _alive(int(m.group(1))):
+        if m and not alive(int(m.group(1))):
             shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
 
 
 def find(store: str, name: str, profile: str, seed: int) -> Entry | None:

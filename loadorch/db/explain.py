@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable, Mapping
 
 from loadorch.db.durationlog import SlowTally
-from loadorch.db.planflags import StatementFigures, plan_flags, statement_flags
+from loadorch.db.planflags import SCANS, StatementFigures, plan_flags, statement_flags
 from loadorch.db.plans import mask_constants, read_plan
 from loadorch.db.settings import duration_ms
 from loadorch.db.statements import Delta
@@ -99,15 +99,25 @@ def generic_candidates(
     return {i: texts[i] for i in [i for i in ids if i in texts][:n]}
 
 
+def scanned_relations(generic: Mapping[int, str]) -> list[str]:
+    """The relations the generic plans scan sequentially (whose estimated size the scan flag needs), sorted."""
+    found: set[str] = set()
+    for text in generic.values():
+        plan = read_plan(text, estimate=True)
+        found.update(n.relation for n in (plan.nodes if plan else ()) if n.node in SCANS and n.relation)
+    return sorted(found)
+
+
 def slow_plans(
     tally: SlowTally,
     deltas: Iterable[Delta],
     work_mem: str = "",
     generic: Mapping[int, str] | None = None,
     n: int = MAX_PLANS,
+    sizes: Mapping[str, float] | None = None,
 ) -> list[SlowPlan]:
     """The slow statements that took the most time, with their plan (auto_explain's, else a generic one by query_id,
-    marked as an estimate) and flags from the plan and from pg_stat_statements."""
+    marked as an estimate, its scans sized by `sizes`) and flags from the plan and from pg_stat_statements."""
     by_id = {f"id:{d.key[2]}": d for d in deltas if d.toplevel}
     out = []
     for key in by_time(tally):
@@ -117,7 +127,7 @@ def slow_plans(
         if plan is None and generic and key.startswith("id:"):
             text = generic.get(int(key[3:]))
             plan = read_plan(text, estimate=True) if text else None
-        flags = plan_flags(plan, work_mem) if plan else []
+        flags = plan_flags(plan, work_mem, sizes) if plan else []
         if delta is not None:
             figures = StatementFigures(delta.calls, delta.rows, delta.shared_hit, delta.shared_read, delta.temp_written)
             flags += statement_flags(figures, work_mem)

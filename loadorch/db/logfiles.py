@@ -102,6 +102,28 @@ class LogFiles:
             )
         return "".join(self._read(path, begin, end) for path, begin, end in plan)
 
+    def read_chunk(self, path: str, start: int, length: int) -> tuple[str, int]:
+        """`length` bytes of `path` from `start` or a little fewer, never cutting a UTF-8 character: the text
+        and the bytes it took (the live count's reads, livelog.py; errors are the caller's)."""
+        if length <= 0:
+            return "", 0
+        if not self.over_sql:
+            with open(path, "rb") as fh:
+                fh.seek(start)
+                data = fh.read(length)
+            whole = whole_utf8(data)
+            return data[:whole].decode("utf-8", "replace"), whole
+        for cut in range(4):  # pg_read_file refuses a piece that ends inside a character: a byte shorter
+            if length - cut <= 0:
+                break
+            try:
+                text = self.sql.value("SELECT pg_read_file(%s, %s, %s)", (path, start, length - cut))
+                return str(text or ""), length - cut
+            except Exception:
+                if cut == 3:
+                    raise
+        return "", 0
+
     def _size(self, path: str) -> int:
         if self.over_sql:
             return int(self.sql.value("SELECT (pg_stat_file(%s)).size", (path,)))
@@ -122,3 +144,16 @@ class LogFiles:
             raise LogGap(
                 f"cannot read the log file {path} written during the window ({reason}): {KEEP_FILES}"
             ) from None
+
+
+def whole_utf8(data: bytes) -> int:
+    """The length of the longest prefix of `data` that does not end inside a UTF-8 character (a read cut
+    at a byte count can split one: its first bytes wait for the next read)."""
+    for back in range(1, min(4, len(data)) + 1):
+        byte = data[-back]
+        if byte < 0x80:
+            return len(data)  # ASCII: whole
+        if byte >= 0xC0:  # the lead byte of a character `back` bytes long so far
+            need = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+            return len(data) if back >= need else len(data) - back
+    return len(data)  # not UTF-8 as expected: decoded with replacement, never stuck

@@ -11,6 +11,7 @@ the numbers that support it (pure).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -25,6 +26,7 @@ HIT_RATIO_MIN_READ = 100  # blocks read from outside shared buffers before a rat
 BLOCK_KB = 8  # PostgreSQL's default block size
 SORT_MEMORY_FACTOR = 1.5  # a sort in memory holds its tuples in about 1.5x their size on disk...
 SORT_TUPLE_BYTES = 48  # ...plus a slot and allocation header per tuple (measured: docs/README database section)
+SCANS = ("Seq Scan", "Parallel Seq Scan")
 
 
 @dataclass(frozen=True)
@@ -47,19 +49,21 @@ class Flag:
     text: str  # the finding with its numbers and what to change
 
 
-def plan_flags(plan: Plan, work_mem: str = "") -> list[Flag]:
-    """The flags a plan supports (an estimated plan only supports what estimates can say)."""
+def plan_flags(plan: Plan, work_mem: str = "", sizes: Mapping[str, float] | None = None) -> list[Flag]:
+    """The flags a plan supports (an estimated plan only supports what estimates can say). `sizes`: the
+    planner's estimate of each relation's rows, for an estimated plan's sequential scans (a plan says only
+    how many rows a scan returns after its filter, not how many it reads)."""
     flags: list[Flag] = []
     for node in plan.nodes:
-        flags.extend(_node_flags(node, work_mem, plan.estimate))
+        flags.extend(_node_flags(node, work_mem, plan.estimate, sizes))
     return flags
 
 
-def _node_flags(n: PlanNode, work_mem: str, estimate: bool) -> list[Flag]:
+def _node_flags(n: PlanNode, work_mem: str, estimate: bool, sizes: Mapping[str, float] | None = None) -> list[Flag]:
     out = []
-    read = _read_rows(n)
+    read = _read_rows(n, sizes or {})
     where = f" on {n.relation}" if n.relation else ""
-    if n.node in ("Seq Scan", "Parallel Seq Scan") and read >= LARGE_SCAN_ROWS:
+    if n.node in SCANS and read >= LARGE_SCAN_ROWS:
         cond = f" with {n.conditions[0]}" if n.conditions else ""
         rows = f"{'estimated ' if estimate else ''}{read:,.0f} rows read{_loops(n)}"
         text = f"sequential scan of {n.relation or '?'}: {rows}{cond}"
@@ -79,8 +83,15 @@ def _node_flags(n: PlanNode, work_mem: str, estimate: bool) -> list[Flag]:
     return out
 
 
-def _read_rows(n: PlanNode) -> float:
-    per_loop = (n.rows + n.removed) if n.rows is not None else n.plan_rows
+def _read_rows(n: PlanNode, sizes: Mapping[str, float]) -> float:
+    """Rows a node read: what ran (returned + removed), else for a scan the relation's estimated size, else the
+    rows it is estimated to return (a lower bound)."""
+    if n.rows is not None:
+        per_loop = n.rows + n.removed
+    elif n.node in SCANS and n.relation in sizes:
+        per_loop = sizes[n.relation]
+    else:
+        per_loop = n.plan_rows
     return per_loop * n.loops
 
 

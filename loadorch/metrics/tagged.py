@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypedDict
 
-from loadorch.metrics.families import HISTOGRAM, Family, cumulative
+from loadorch.metrics.families import COUNTER, HISTOGRAM, Family, cumulative
 from loadorch.metrics.names import PREFIX, RUN_LABELS, SPREAD_MS
 from loadorch.stats.histogram import Histogram
 
@@ -102,3 +102,17 @@ def families_from_json(data: Sequence[Mapping[str, Any]]) -> list[Family]:
         )
         for d in data
     ]
+
+
+def database_families(run: tuple[str, ...], queries: int, slow: int | None) -> list[Family]:
+    """The database collector's live counters, from the start of its load window: top-level statements
+    finished (pg_stat_statements) and, where the duration log is read, those slower than `slow_ms`. Their
+    rates give the live slow share and, over loadorch_http_requests_total's, the queries per request; the
+    final values are the verdict's db_queries and db_query_slow counts."""
+    out = [Family(f"{PREFIX}_db_queries", COUNTER, "statements finished in the database (load window)", RUN_LABELS)]
+    out[0].samples.append((run, float(queries)))
+    if slow is not None:
+        fam = Family(f"{PREFIX}_db_slow_queries", COUNTER, "of those, slower than slow_ms (duration log)", RUN_LABELS)
+        fam.samples.append((run, float(slow)))
+        out.append(fam)
+    return out

@@ -1,5 +1,6 @@
 """The postgres collector in a run: connect and check before load (unreachable: exit 5), the N+1 probe,
-pg_stat_statements snapshots and the duration log around the load window, queries/s while it runs.
+pg_stat_statements snapshots and the duration log around the load window; while it runs, queries/s and
+the live counts of statements and of slow ones (the duration log read as it grows) for the live metrics.
 
 Whatever goes wrong here after the preflight becomes a reason in the measurement (its thresholds are
 inconclusive), never a lost run: the HTTP results do not depend on the database.
@@ -17,8 +18,9 @@ from loadorch.client.vu import LeanRunner
 from loadorch.config.collectors import PostgresCollector
 from loadorch.config.resolve import RunConfig
 from loadorch.db.durationlog import SlowTally, slow_in
-from loadorch.db.explain import GENERIC_PLAN_VERSION, generic_candidates, slow_plans
-from loadorch.db.logfiles import LogGap, LogMark
+from loadorch.db.explain import GENERIC_PLAN_VERSION, generic_candidates, scanned_relations, slow_plans
+from loadorch.db.livelog import LiveSlowCount
+from loadorch.db.logfiles import LogFiles, LogGap, LogMark
 from loadorch.db.measure import DbMeasurement, ProbeRow
 from loadorch.db.postgres import PgSession
 from loadorch.db.servertiming import QueryHeader
@@ -59,6 +61,8 @@ class DatabaseCollector:
         self._ended = False
         self._went_down = False  # the timeline saw the statements' total go down (a partial reset)
         self.windowed = False
+        self.live_queries = 0  # statements since the window began, as the sampler sees them (live metrics)
+        self.live_slow: int | None = None  # of those slower than slow_ms, once the log is read live
 
     @property
     def where(self) -> str:
@@ -187,7 +191,26 @@ class DatabaseCollector:
             m.queries = m.slow = None
         elif m.slow_unmeasured:
             m.slow = None
+        self._final_live_counts()
         return m
+
+    def _final_live_counts(self) -> None:
+        """The live counters end at the verdict's counts (never lower: a counter does not go down); what the
+        verdict could not measure ends unexported (live_counts), not at a count it does not trust."""
+        m = self.measurement
+        if m.queries is not None:
+            self.live_queries = max(self.live_queries, m.queries)
+        if m.slow is not None:
+            self.live_slow = max(self.live_slow or 0, m.slow)
+        elif m.slow_unmeasured:
+            self.live_slow = None
+
+    def live_counts(self) -> tuple[int, int | None] | None:
+        """(statements, slow statements or None when the log is not read) for the live metrics; None before
+        the window or when the database cannot be measured."""
+        if self._before is None or self.measurement.unmeasured:
+            return None
+        return self.live_queries, self.live_slow
 
     def _window_problem(self, after: Snapshot, sees: bool, found: list[Override]) -> str | None:
         assert self._before is not None
@@ -239,14 +262,16 @@ class DatabaseCollector:
         if not tally.count:
             return
         generic: dict[int, str] = {}
+        sizes: dict[str, float] = {}
         if not tally.plans and ready.plans_unlogged and ready.version >= GENERIC_PLAN_VERSION:
             wanted = generic_candidates(tally, deltas, ready.database_oid)
             try:
                 generic, problems = self.session.generic_plans(wanted)
+                sizes = self.session.relation_rows(scanned_relations(generic))
             except Exception as exc:
                 generic, problems = {}, [f"EXPLAIN (GENERIC_PLAN) failed: {_reason(exc)}"]
             m.notes.extend(problems[:3])
-        m.plans = slow_plans(tally, deltas, ready.work_mem, generic)
+        m.plans = slow_plans(tally, deltas, ready.work_mem, generic, sizes=sizes)
         if not tally.plans:
             m.plans_note = ready.plans_unlogged or (
                 "auto_explain logged no plan of the slow statements in the window (auto_explain.sample_rate "
@@ -275,12 +300,17 @@ class DatabaseCollector:
             start = session.top_level_total()
         except Exception:
             return  # the timeline is a picture; the verdict comes from the snapshots
+        live = None
+        if self._log_at is not None and self._before is not None and not self.measurement.slow_unmeasured:
+            files = LogFiles(session, self.ready.log_source or "jsonlog")
+            live = LiveSlowCount(files, self._log_at, self._before.at, self.settings.slow_ms, session.app)
+            self.live_slow = 0
         self._sampler = threading.Thread(
-            target=self._sample, args=(session, start), name="loadorch-db-sampler", daemon=True
+            target=self._sample, args=(session, start, live), name="loadorch-db-sampler", daemon=True
         )
         self._sampler.start()
 
-    def _sample(self, session: PgSession, previous: int) -> None:
+    def _sample(self, session: PgSession, previous: int, live: LiveSlowCount | None) -> None:
         t0 = time.monotonic()
         try:
             while not self._stop.wait(self.interval_s):
@@ -288,12 +318,33 @@ class DatabaseCollector:
                 # a partial reset lowers the total: that sample is unknown, never negative (the window is
                 # then unmeasured)
                 self.measurement.add_sample(round(time.monotonic() - t0, 1), max(0, total - previous))
+                if not self._ended:
+                    self.live_queries += max(0, total - previous)
                 self._went_down = self._went_down or total < previous
                 previous = total
+                live = self._read_log(live)
         except Exception:
             return
         finally:
             session.close()
+
+    def _read_log(self, live: LiveSlowCount | None) -> LiveSlowCount | None:
+        """The duration log's new lines counted for the live metrics, a bounded piece at a time (up to one
+        piece per second of the interval, so a long interval does not fall behind); a read that fails ends
+        the live count (the verdict reads the log whole at the end of the window)."""
+        if live is None:
+            return None
+        try:
+            for _ in range(max(1, int(self.interval_s))):
+                count = live.poll()
+                if self._ended:
+                    return None  # the window closed meanwhile: its counts are the verdict's now
+                self.live_slow = count
+                if not live.behind:
+                    break
+        except Exception:
+            return None
+        return live
 
 
 def _replace(row: ProbeRow, note: str) -> ProbeRow:

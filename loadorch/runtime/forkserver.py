@@ -29,6 +29,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from loadorch.runtime.common import forget_parent_watch
+from loadorch.starttrace import mark
 
 _PR_SET_NAME = 15
 
@@ -41,6 +42,7 @@ def serve(master_fd: int | None) -> int:
     os.dup2(null, 1)  # a stray print must not corrupt the replies
     os.close(null)
     _warm()
+    mark("fork server imported")
     orig = _originals()
     orig.signal(signal.SIGTERM, signal.SIG_IGN)
     orig.signal(signal.SIGINT, signal.SIG_IGN)
@@ -65,6 +67,8 @@ def serve(master_fd: int | None) -> int:
 def _warm() -> None:
     """What the master and the workers import, imported once here (each child then imports only the rest)."""
     import loadorch.runtime.master
+
+    mark("fork server imported the master")
     import loadorch.runtime.worker  # noqa: F401
 
     gc.collect()
@@ -138,6 +142,7 @@ def _child(
 ) -> None:
     code = 70
     try:
+        mark("forked")
         os.setsid()
         for sig in (signal.SIGTERM, signal.SIGINT):
             orig.signal(sig, signal.SIG_DFL if sig == signal.SIGTERM else signal.default_int_handler)

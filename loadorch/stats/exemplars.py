@@ -1,8 +1,8 @@
 """The K slowest requests per endpoint (exemplars): kept on each worker, shipped with each delta, merged by
 the master into the K slowest of the whole run (pure).
 
-A worker's offer costs one dict lookup and one comparison unless the request is slower than the fastest
-of its endpoint's K kept so far; memory is K rows per endpoint name (names are bounded by
+A worker's offer costs one dict lookup and one comparison (`Slowest.floor`) unless the request is slower
+than the fastest of its endpoint's K kept so far; memory is K rows per endpoint name (names are bounded by
 stats/endpoints.py), each row bounded (SERVER_TIMING_KEPT entries, names and descs cut).
 """
 
@@ -52,19 +52,19 @@ def row(
 class Slowest:
     """Per endpoint name, a min-heap of its K slowest rows (the fastest of them on top, to be replaced)."""
 
-    __slots__ = ("heaps", "k", "seq")
+    __slots__ = ("floor", "heaps", "k", "seq")
 
     def __init__(self, k: int = DEFAULT_K) -> None:
         self.k = max(0, min(int(k), MAX_K))
         self.heaps: dict[str, list[tuple[int, int, Row]]] = {}
+        # per endpoint whose K are all kept, the duration a request must exceed to be kept: a request path
+        # asks `duration_us > floor.get(name, -1)` (one lookup, one comparison) before it builds a row
+        self.floor: dict[str, int] = {}
         self.seq = 0  # ties between equal durations: the first kept stays
 
     def wants(self, name: str, duration_us: int) -> bool:
         """Whether a request this slow would be kept (so its row is worth building)."""
-        if not self.k:
-            return False
-        heap = self.heaps.get(name)
-        return heap is None or len(heap) < self.k or duration_us > heap[0][0]
+        return self.k > 0 and duration_us > self.floor.get(name, -1)
 
     def offer(self, r: Row) -> None:
         """Keep a row if it is among its endpoint's K slowest so far."""
@@ -78,6 +78,8 @@ class Slowest:
             heapq.heappush(heap, item)
         else:
             heapq.heapreplace(heap, item)
+        if len(heap) == self.k:
+            self.floor[name] = heap[0][0]
 
     def merge(self, rows: Iterable[Row]) -> None:
         for r in rows:
@@ -93,7 +95,7 @@ class Slowest:
         return [item[2] for item in sorted((i for n in chosen for i in self.heaps[n]), reverse=True)]
 
     def clear(self) -> None:
-        self.heaps = {}
+        self.heaps, self.floor = {}, {}
 
     def __len__(self) -> int:
         return sum(len(h) for h in self.heaps.values())

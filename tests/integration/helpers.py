@@ -67,26 +67,26 @@ def parent_of(pid: int) -> int:
         return int(fh.read().rsplit(b")", 1)[1].split()[1])
 
 
+def _is_fork_server(child: int, pid: int) -> bool:
+    try:
+        with open(f"/proc/{child}/cmdline", "rb") as fh:
+            cmd = fh.read().split(b"\0")
+        return b"forkserver" in cmd and parent_of(child) == pid
+    except OSError:
+        return False
+
+
 def fork_servers(pid: int) -> list[int]:
     """The fork server a controller started (loadorch/run/forkstart.py), if it did: what it forks shares its
     command line and its environment (as /proc shows them), not its parent."""
-    found = []
-    for child in processes_started_by(pid):
-        try:
-            with open(f"/proc/{child}/cmdline", "rb") as fh:
-                cmd = fh.read().split(b"\0")
-            ppid = parent_of(child)
-        except OSError:
-            continue
-        if b"forkserver" in cmd and ppid == pid:
-            found.append(child)
-    return found
+    return [child for child in processes_started_by(pid) if _is_fork_server(child, pid)]
 
 
 def locust_processes(pid: int) -> list[int]:
-    """The master and the workers a controller started (cold, or forked by its fork server)."""
-    servers = fork_servers(pid)
-    return [child for child in processes_started_by(pid) if child not in servers]
+    """The master and the workers a controller started (cold, or forked by its fork server). One scan of /proc,
+    each process judged once: a fork server that finished its exec between two scans was once counted as a
+    master (so a test took "the run is launched" for true before the preflight had run)."""
+    return [child for child in processes_started_by(pid) if not _is_fork_server(child, pid)]
 
 
 def master_pid(pid: int) -> int:

@@ -9,7 +9,14 @@ import pytest
 
 from loadorch.db import planflags as pf
 from loadorch.db.durationlog import slow_in
-from loadorch.db.explain import explain_notes, explain_problem, generic_plan_sql, how_to_explain, slow_plans
+from loadorch.db.explain import (
+    explain_notes,
+    explain_problem,
+    generic_plan_sql,
+    how_to_explain,
+    scanned_relations,
+    slow_plans,
+)
 from loadorch.db.plans import PlanNode, mask_constants, plan_message, read_plan
 from loadorch.db.statements import Delta, repeated
 
@@ -155,19 +162,25 @@ def test_plans_pair_with_slow_lines_in_either_order_and_name_the_normalized_stat
 
 
 def test_generic_plan_stands_in_marked_as_an_estimate() -> None:
-    # the shape of PostgreSQL 16's EXPLAIN (GENERIC_PLAN, FORMAT JSON): a list, estimates only, $n kept
+    # PostgreSQL 16's EXPLAIN (GENERIC_PLAN, FORMAT JSON) as a real 16.14 server printed it
+    # (tests/integration/test_database_newer.py): a list, estimates only, $n kept; Plan Rows is what the scan
+    # returns after its filter (1), not what it reads: the relation's size comes from the planner apart
     recorded = json.dumps([{"Plan": {"Node Type": "Seq Scan", "Parallel Aware": False, "Async Capable": False,
                                      "Relation Name": "audit_log", "Alias": "audit_log", "Startup Cost": 0.0,
-                                     "Total Cost": 2084.0, "Plan Rows": 100000, "Plan Width": 45,
+                                     "Total Cost": 2084.0, "Plan Rows": 1, "Plan Width": 45,
                                      "Filter": "(note = $1)"}}])
     tally = slow_in(_jsonlog({"at": "00.100", "session_id": "s1", "query_id": 7,
                               "message": "duration: 250.5 ms  statement: SELECT 1"}),
                     "2026-11-25 01:00:00.000", "2026-11-25 01:00:05.000", 200.0)
     deltas = [Delta((1, 5, 7, True), 1, 250.5, "SELECT count(*) FROM audit_log WHERE note = $1", rows=1)]
-    [out] = slow_plans(tally, deltas, "", {7: recorded})
+    assert scanned_relations({7: recorded}) == ["audit_log"]
+    [out] = slow_plans(tally, deltas, "", {7: recorded}, sizes={"audit_log": 100000.0})
     assert out.plan is not None and out.plan.estimate and out.plans == 0
-    assert out.plan.lines == ["Seq Scan on audit_log (est. rows=100000)", "     Filter: (note = $1)"]
+    assert out.plan.lines == ["Seq Scan on audit_log (est. rows=1)", "     Filter: (note = $1)"]
     assert out.flags[0].text.startswith("sequential scan of audit_log: estimated 100,000 rows read")
+    # without the relation's size, the rows it returns say nothing of what it reads: no flag is made up
+    [unsized] = slow_plans(tally, deltas, "", {7: recorded})
+    assert [f.kind for f in unsized.flags if f.kind == "seq_scan"] == []
     assert generic_plan_sql("SELECT * FROM t WHERE a = $1") == "EXPLAIN (GENERIC_PLAN, FORMAT JSON) SELECT * FROM t WHERE a = $1"
     assert generic_plan_sql("SET work_mem = $1") is None and generic_plan_sql("SELECT 1; DROP TABLE t") is None
 

@@ -103,3 +103,48 @@ def test_the_buckets_are_ordered_and_at_most_a_64th_of_their_values_wide() -> No
     for us, b in zip(values, buckets):
         assert low_us(b) <= us and (us - low_us(b)) * 64 < max(low_us(b), 64), (us, b, low_us(b))
     assert len(set(buckets)) < 128 + 64 * 34  # 64 a doubling above 128 us
+
+
+def test_the_kept_alive_shortcut_adds_what_the_full_add_does() -> None:
+    """add_reused (connect and TLS 0) against add, with not-measured phases mixed in: the same rows."""
+    rng = random.Random(11)
+    fast, full = TimeSplits(), TimeSplits()
+    for _ in range(5000):
+        d = rng.choice((rng.randrange(0, 300), rng.randrange(300, 5_000_000)))
+        w, r = rng.randrange(0, d + 1), rng.randrange(0, 50)
+        if rng.random() < 0.02:  # a phase not timed: sticky in its bucket, for the shortcut too
+            w = NOT_MEASURED
+        if rng.random() < 0.1 or w < 0:
+            c, t = rng.choice(((100, 0), (0, 0), (NOT_MEASURED, NOT_MEASURED)))
+            fast.add(GET, d, c, t, w, r)
+            full.add(GET, d, c, t, w, r)
+        else:
+            fast.add_reused(GET, d, w, r)
+            full.add(GET, d, 0, 0, w, r)
+    assert fast.rows() == full.rows() and any(r[8] == NOT_MEASURED for r in full.rows())
+
+
+def test_a_virtual_users_requests_are_split_as_record_split_does() -> None:
+    """The lean path's inline split (client/vu.py: kept-alive requests by the shortcut, the others the
+    checked way) gives the rows record_split gives, and keeps the K slowest."""
+    from loadorch.client.vu import VirtualUser, phases_of
+    from loadorch.config.scenario import Endpoint
+    from loadorch.traffic.request import Outcome, compile_request
+
+    req = compile_request(Endpoint.model_validate({"name": "a", "path": "/a"}), "a", "read", set(), {})
+    rec, ref = Recorder(1.0, 0.0), Recorder(1.0, 0.0)
+    vu = VirtualUser(slot=0, slots=1, worker=0, user_name="u", seed=1, requests=[req], weights=[1.0],
+                     think=(0.0, 0.0), generators={}, runner=None, recorder=rec)  # type: ignore[arg-type]
+    rng = random.Random(5)
+    durations = []
+    for i in range(3000):
+        d = rng.randrange(100, 200_000)
+        fresh = i % 50 == 0  # a new connection now and then: its connect and TLS time
+        none = i % 97 == 0  # a request path that could not time receiving
+        out = Outcome(200, True, None, d, "/a", waiting_us=d // 2, connecting_us=300 if fresh else 0,
+                      tls_us=100 if fresh else 0, receiving_us=None if none else d // 4)
+        vu.record(req, out)
+        ref.record_split(GET, d, phases_of(out), 0.5)
+        durations.append(d)
+    assert [r[3] for r in rec.exemplars.rows()] == sorted(durations, reverse=True)[:5]  # its K slowest
+    assert rec.take_delta()["splits"] == ref.take_delta()["splits"]

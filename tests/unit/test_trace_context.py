@@ -7,7 +7,7 @@ import re
 import pytest
 
 from loadorch.traffic.servertiming import DESC_CHARS, MAX_ENTRIES, parse
-from loadorch.traffic.trace import TraceIds, parse_traceparent, run_prefix, trace_client
+from loadorch.traffic.trace import ID, TraceIds, parse_traceparent, run_prefix, trace_client
 
 TRACEPARENT = re.compile(r"^traceparent: 00-[0-9a-f]{32}-[0-9a-f]{16}-01\r\n$")
 
@@ -31,6 +31,15 @@ def test_trace_ids_are_unique_per_worker_and_run_and_the_same_for_the_same_run()
             seen.update(ids.next()[0] for _ in range(1000))
     assert len(seen) == 6000
     assert all(i[16:] != "0" * 16 and i != "0" * 32 for i in seen)  # never the invalid all-zero ids
+
+
+def test_the_span_is_the_sequence_across_the_lines_cached_parts() -> None:
+    """The line's constant parts are rebuilt every 256 requests: each id is still its sequence number."""
+    ids = TraceIds("0123456789ab", 0xBEEF)
+    for n in range(1, 70_000):
+        line = ids.line()
+        assert line[ID] == f"0123456789abbeef{n:016x}" and line == f"traceparent: 00-{line[ID]}-{n:016x}-01\r\n"
+    assert ids.next()[0] == f"0123456789abbeef{70_000:016x}"
 
 
 @pytest.mark.parametrize("bad", ["", "00-" + "0" * 32 + "-" + "1" * 16 + "-01", "01-" + "a" * 32 + "-" + "1" * 16 + "-01",
