@@ -206,3 +206,13 @@ def test_run_reaches_its_fork_server_without_the_results_report_or_wire_models()
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60,
                           check=True)
     assert proc.stdout.strip() == "[]", proc.stdout
+
+
+def test_a_refused_run_leaves_the_garbage_collector_on(simple_project: Project) -> None:
+    import gc
+
+    # `loadorch run` reads its configuration with the collector off (start time), and puts it back whatever happens
+    simple_project.write("profiles/p.yaml", SIMPLE_PROFILE.replace("users: 2", "users: ten"))
+    assert gc.isenabled()
+    r = simple_project.cli("run", "p")
+    assert r.code == 3 and gc.isenabled()
