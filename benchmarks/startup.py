@@ -40,7 +40,7 @@ CHILD = """
 import os, sys, time
 from loadorch.target import server
 stamps = []
-cpu = [0.0]
+cpu = [0.0, 0.0]
 TICK = os.sysconf("SC_CLK_TCK")
 def tree_cpu():
     me, parents, used = os.getpid(), {}, {}
@@ -66,6 +66,8 @@ def noted(self):
     if not stamps:
         stamps.append(time.monotonic())
         cpu[0] = tree_cpu()
+        own = os.times()
+        cpu[1] = own.user + own.system  # the controller's own (with its embedded target)
     else:
         stamps.append(time.monotonic())
     dispatch(self)
@@ -76,7 +78,7 @@ try:
 finally:
     with open(sys.argv[1], "w") as fh:
         first, last = (stamps[0], stamps[-1]) if stamps else (0, 0)
-        fh.write(f"{os.getpid()} {first} {last} {cpu[0]}\\n")
+        fh.write(f"{os.getpid()} {first} {last} {cpu[0]} {cpu[1]}\\n")
 try:  # as the `loadorch` command ends (loadorch.cli.console_main), where it does so
     from loadorch.fastexit import exit_now
 except ImportError:
@@ -86,8 +88,10 @@ exit_now(code)
 
 
 class Round:
-    def __init__(self, at: dict[str, float], tail: float, cpu_first: float, cpu: float, load: float) -> None:
-        self.at, self.tail, self.cpu_first, self.cpu, self.load = at, tail, cpu_first, cpu, load
+    def __init__(self, at: dict[str, float], tail: float, cpu_first: tuple[float, float], cpu: float,
+                 load: float) -> None:
+        self.at, self.tail, self.cpu, self.load = at, tail, cpu, load
+        self.cpu_first, self.cpu_controller = cpu_first
 
 
 def one_round(project: Path, repo: Path, extra: dict[str, str]) -> Round:
@@ -103,12 +107,12 @@ def one_round(project: Path, repo: Path, extra: dict[str, str]) -> Round:
     ended = time.monotonic()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-    pid, first, last, cpu_first = stamps.read_text().split()
+    pid, first, last, cpu_first, cpu_controller = stamps.read_text().split()
     if not float(first):
         raise SystemExit("no request reached the embedded target")
     at = {k: v - started for k, v in _phases(trace, int(pid)).items()}
     at[FIRST] = float(first) - started
-    return Round(at, ended - float(last), float(cpu_first), cpu, os.getloadavg()[0])
+    return Round(at, ended - float(last), (float(cpu_first), float(cpu_controller)), cpu, os.getloadavg()[0])
 
 
 def _phases(trace: Path, controller: int) -> dict[str, float]:
@@ -174,7 +178,8 @@ def _summary(repo: Path, extra: dict[str, str], workers: int, rounds: list[Round
         prev = medians[phase]
     print(f"median start -> first request        {medians[FIRST]:.2f}s")
     print(f"median CPU seconds before it         {statistics.median(r.cpu_first for r in rounds):.2f}s "
-          "(controller, fork server, master, workers)")
+          "(controller, fork server, master, workers); the controller's own "
+          f"{statistics.median(r.cpu_controller for r in rounds):.2f}s")
     print(f"median CPU seconds per run           {statistics.median(r.cpu for r in rounds):.2f}s")
     print(f"median last request -> exit code     {statistics.median(r.tail for r in rounds):.2f}s")
 

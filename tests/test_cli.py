@@ -82,15 +82,15 @@ def test_wrong_type_in_profile(simple_project: Project, tmp_path: Path) -> None:
 
 def test_unset_variable_exits_3_on_run(simple_project: Project) -> None:
     simple_project.write("profiles/p.yaml", SIMPLE_PROFILE.replace("http://127.0.0.1:9", "${LOADORCH_TEST_UNSET}"))
-    r = simple_project.run("run", "p", env={"LOADORCH_TEST_UNSET": ""} if False else None)
+    r = simple_project.cli("run", "p")
     assert r.code == 3 and "p.yaml:2: host: environment variable LOADORCH_TEST_UNSET is not set" in r.err
     assert_no_traceback(r)
 
 
 def test_unknown_profile_exits_2_with_known_names(simple_project: Project) -> None:
-    r = simple_project.run("run", "nosuchprofile")
+    r = simple_project.cli("run", "nosuchprofile")
     assert r.code == 2 and "unknown profile 'nosuchprofile'" in r.err and "p" in r.err.split("profiles/:")[-1]
-    r = simple_project.run("run", "pp")
+    r = simple_project.cli("run", "pp")
     assert r.code == 2 and "did you mean 'p'?" in r.err
 
 
@@ -206,3 +206,13 @@ def test_run_reaches_its_fork_server_without_the_results_report_or_wire_models()
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60,
                           check=True)
     assert proc.stdout.strip() == "[]", proc.stdout
+
+
+def test_a_refused_run_leaves_the_garbage_collector_on(simple_project: Project) -> None:
+    import gc
+
+    # `loadorch run` reads its configuration with the collector off (start time), and puts it back whatever happens
+    simple_project.write("profiles/p.yaml", SIMPLE_PROFILE.replace("users: 2", "users: ten"))
+    assert gc.isenabled()
+    r = simple_project.cli("run", "p")
+    assert r.code == 3 and gc.isenabled()

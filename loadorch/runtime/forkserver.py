@@ -66,13 +66,16 @@ def serve(master_fd: int | None) -> int:
 
 def _warm() -> None:
     """What the master and the workers import, imported once here (each child then imports only the rest)."""
-    import loadorch.runtime.master
+    gc.disable()  # imports make objects by the hundred thousand and no garbage: collections while they run
+    try:  # found nothing and took about 5 % of their CPU (benchmarks/README.md, start-up)
+        import loadorch.runtime.master
 
-    mark("fork server imported the master")
-    import loadorch.runtime.worker  # noqa: F401
-
-    gc.collect()
-    gc.freeze()  # the imported modules: never traversed by a child's collections, never copied by them
+        mark("fork server imported the master")
+        import loadorch.runtime.worker  # noqa: F401
+    finally:
+        gc.collect()
+        gc.freeze()  # the imported modules: never traversed by a child's collections, never copied by them
+        gc.enable()  # (the children collect as any process does)
 
 
 class Originals(NamedTuple):

@@ -99,6 +99,9 @@ def test_same_seed_same_requests_other_seed_differs(project: Project, workers: i
                         env={"LOADORCH_COLD_START": cold})
         assert r.code in (0, 6), r.err  # 48 requests: thresholds may lack samples, the run itself is fine
         runs.append(_strip(request_log(project.root / out)))
+        # the setup ran once for the run, not once per worker: its 50 requests, seeded like the users'
+        setup = next(c for c in project.results(out)["checks"] if c["name"] == "setup")
+        assert setup["verdict"] == "pass" and setup["message"].startswith("50 requests"), setup
     a, b, c = runs
     assert len(a) == 48 and a == b
     assert a != c
@@ -109,15 +112,6 @@ def test_same_seed_same_requests_other_seed_differs(project: Project, workers: i
     per_run = [r["path"].split("c=")[1] for r in a if r["name"] == "order"]
     assert len(per_run) == len(set(per_run)), "sequence values must be unique across users and workers"
     assert all(r["ok"] for r in a), [r for r in a if not r["ok"]][:3]
-
-
-def test_setup_is_seeded_and_runs_once(project: Project) -> None:
-    embedded_project(project, DETERMINISM_SCENARIO, users=2, workers=2)
-    r = project.run("run", "p", "--iterations", "3", "--request-log", "--out", "o")
-    assert r.code in (0, 6), r.err
-    doc = project.results("o")
-    setup = next(c for c in doc["checks"] if c["name"] == "setup")
-    assert setup["verdict"] == "pass" and setup["message"].startswith("50 requests")
 
 
 def test_setup_failure_stops_the_run_with_exit_5(project: Project) -> None:
