@@ -12,11 +12,10 @@ from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import repeat
 from operator import attrgetter
-from typing import Any, NamedTuple, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 
 from loadorch.config.tags import TagTable, tags_of
 from loadorch.config.thresholds import EXPECTED_RESPONSE
-from loadorch.results import LatencyStats
 from loadorch.stats.delta import Decoded, KeyRegistry, decode, decode_keys, merge_packed, pack_table
 from loadorch.stats.endpoints import EndpointNames
 from loadorch.stats.exemplars import DEFAULT_K, Row, Slowest, checked
@@ -26,6 +25,9 @@ from loadorch.stats.timesplit import TimeSplits
 from loadorch.stats.timesplit import checked as checked_splits
 from loadorch.traffic.stages import PHASE_IN, Span, phase_of
 from loadorch.wire import HistogramJson, MergedJson, SeriesKeyJson, StatsDelta, TablesJson
+
+if TYPE_CHECKING:
+    from loadorch.results import LatencyStats
 
 TAG_NAMES = ("user", "name", "kind", "method", "status")
 _NAME = attrgetter("name")
@@ -912,6 +914,8 @@ def _tag_matches(key: SeriesKey, tag: str, value: str) -> bool:
 
 def latency_stats(ok: Histogram, total: int, failures: int, seconds: float) -> LatencyStats:
     """The per-kind / per-endpoint stats block of results.json (latencies in ms, successful requests)."""
+    from loadorch.results import LatencyStats  # here: the master and the workers record without results.json's
+    # models (the fork server would build them before it forks them: start time, benchmarks/README.md)
 
     def ms(us: float) -> float | None:
         return None if math.isnan(us) else round(us / 1000.0, 3)
