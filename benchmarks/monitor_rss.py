@@ -1,13 +1,17 @@
 """The monitor's memory over time (numbers, not a test): `loadorch monitor` for N minutes, RSS sampled.
 
-Usage: python3 benchmarks/monitor_rss.py [--minutes 30] [--every 10] [--no-browser]
+Usage: python3 benchmarks/monitor_rss.py [--minutes 30] [--every 10] [--no-browser] [--rate 2] [--trace DIR]
 Starts the embedded shop in this process, then `loadorch monitor` on a project of HTTP checks at 2
-arrivals per second over 20 request names (and, unless --no-browser, one Chromium page walking the
+arrivals per second (--rate) over 20 request names (and, unless --no-browser, one Chromium page walking the
 storefront every 2 s), with a 5-minute rolling window of 10 slices judged every 5 s, /metrics scraped
 every 10 s as Prometheus would. Every `--every` seconds it reads the resident memory (VmRSS) of each
 process the monitor started, by role (monitor = the controller, master, worker, browser worker,
 chromium), and prints them; at the end, a summary: the first and last minute's median per role and
-the change. Loopback only; bounded in time; the monitor is stopped with SIGTERM and waited for.
+the change, and each role's slope after warm-up (least squares over the samples from minute 3 on, MB per
+hour). `--trace DIR`: every Python process of the run answers SIGUSR2 (benchmarks/memtrace.py); the
+monitor and the master get one at 2 minutes (tracemalloc starts) and one every `--trace-every` seconds
+after (a snapshot each, in DIR); `python3 benchmarks/memtrace.py DIR loadorch-master` shows what grew.
+Loopback only; bounded in time; the monitor is stopped with SIGTERM and waited for.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ browsers:
 PROFILE = """
 scenario: ../scenarios/s.yaml
 host: {host}
-load: {{arrival_rate: 2, duration: 1m}}
+load: {{arrival_rate: {rate}, duration: 1m, max_users: {max_users}}}
 monitor: {{window: 5m, slices: 10, status_every: 5s}}
 """
 
@@ -114,11 +118,34 @@ def sample(root: int) -> dict[str, float]:
     return by_role
 
 
+def signal_roles(root: int, roles: tuple[str, ...], sig: signal.Signals) -> None:
+    for pid in descendants(root):
+        if role_of(pid) in roles:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
+
+def slope_mb_per_h(points: list[tuple[float, float]]) -> float:
+    """Least-squares slope of (seconds, MB) points, in MB per hour."""
+    n = len(points)
+    if n < 2:
+        return 0.0
+    mt, mv = sum(t for t, _ in points) / n, sum(v for _, v in points) / n
+    den = sum((t - mt) ** 2 for t, _ in points)
+    return sum((t - mt) * (v - mv) for t, v in points) / den * 3600 if den else 0.0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--minutes", type=float, default=30.0)
     ap.add_argument("--every", type=float, default=10.0)
     ap.add_argument("--no-browser", action="store_true")
+    ap.add_argument("--rate", type=float, default=2.0, help="HTTP checks per second")
+    ap.add_argument("--trace", metavar="DIR", help="tracemalloc snapshots of the monitor and the master in DIR")
+    ap.add_argument("--trace-every", type=float, default=120.0)
+    ap.add_argument("--trace-roles", default="monitor,master", help="the roles signalled, comma-separated")
     args = ap.parse_args()
     sys.path.insert(0, str(REPO))
     from loadorch.target.server import start
@@ -130,9 +157,19 @@ def main() -> int:
     requests = "\n".join(f"      - {{name: check {i}, path: \"/products?page={i}\"}}" for i in range(20))
     (root / "scenarios" / "s.yaml").write_text(
         SCENARIO.format(requests=requests, browsers="" if args.no_browser else BROWSERS))
-    (root / "profiles" / "p.yaml").write_text(PROFILE.format(host=server.url))
+    (root / "profiles" / "p.yaml").write_text(
+        PROFILE.format(host=server.url, rate=args.rate, max_users=max(20, int(args.rate * 10))))
     metrics = free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
+    if args.trace:
+        trace = Path(args.trace).resolve()
+        trace.mkdir(parents=True, exist_ok=True)
+        sys.path.insert(0, str(REPO / "benchmarks"))
+        from memtrace import sitecustomize
+        (root / "site").mkdir()
+        (root / "site" / "sitecustomize.py").write_text(sitecustomize(str(trace)))
+        env["PYTHONPATH"] = f"{root / 'site'}{os.pathsep}{REPO}"
+    next_trace = 120.0
     proc = subprocess.Popen([sys.executable, "-m", "loadorch", "monitor", "p", "--out", "mo", "--metrics-port",
                              str(metrics), "--status-port", "0"], cwd=root, env=env,
                             stdout=subprocess.DEVNULL, stderr=(root / "monitor.log").open("w"))
@@ -149,6 +186,9 @@ def main() -> int:
                     urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics", timeout=10).read()
                 except OSError:
                     pass
+            if args.trace and now - started >= next_trace:
+                next_trace += args.trace_every
+                signal_roles(proc.pid, tuple(args.trace_roles.split(",")), signal.SIGUSR2)
             rows.append((now - started, sample(proc.pid)))
             t, s = rows[-1]
             print(f"{t:7.0f}s  " + "  ".join(f"{k} {v:6.1f} MB" for k, v in sorted(s.items())), flush=True)
@@ -177,15 +217,20 @@ def summarize(rows: list[tuple[float, dict[str, float]]], code: int | None, root
     last = [s for t, s in rows if t >= total - 60]
     roles = sorted({k for _, s in rows for k in s})
     print(f"\nsummary: {total / 60:.1f} min, {len(rows)} samples, monitor exit code {code}")
-    print("| role | median RSS minute 2-3 (MB) | median RSS last minute (MB) | change |")
-    print("| --- | --- | --- | --- |")
+    marks = [m for m in (10, 20, 30, 60, 120) if m * 60 <= total + 1e-6]
+    print("| role | median RSS minute 2-3 (MB) | " + "".join(f"minute {m} | " for m in marks)
+          + "median RSS last minute (MB) | change | slope from minute 3 (MB/h) |")
+    print("| --- | --- | " + "--- | " * len(marks) + "--- | --- | --- |")
     for role in [*roles, "loadorch (all but chromium)"]:
         def pick(s: dict[str, float], role: str = role) -> float:
             if role.startswith("loadorch"):
                 return sum(v for k, v in s.items() if k != "chromium")
             return s.get(role, 0.0)
         a, b = statistics.median(pick(s) for s in first), statistics.median(pick(s) for s in last)
-        print(f"| {role} | {a:.1f} | {b:.1f} | {b - a:+.1f} MB ({(b - a) / a * 100 if a else 0:+.1f} %) |")
+        at = [statistics.median(pick(s) for t, s in rows if abs(t - m * 60) <= 30) for m in marks]
+        slope = slope_mb_per_h([(t, pick(s)) for t, s in rows if t >= 180])
+        print(f"| {role} | {a:.1f} | " + "".join(f"{v:.1f} | " for v in at)
+              + f"{b:.1f} | {b - a:+.1f} MB ({(b - a) / a * 100 if a else 0:+.1f} %) | {slope:+.2f} |")
 
 
 if __name__ == "__main__":

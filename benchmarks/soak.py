@@ -79,6 +79,16 @@ def series_count(url: str) -> int:
     return sum(1 for line in text.splitlines() if line and not line.startswith("#"))
 
 
+def slope(points: list[tuple[float, float]], since_h: float) -> str:
+    """Least-squares slope of the (simulated hours, MB) points from `since_h` on, in MB per hour."""
+    pts = [(h, mb) for h, mb in points if h >= since_h]
+    if len(pts) < 3:
+        return "-"
+    mh, mm = sum(h for h, _ in pts) / len(pts), sum(mb for _, mb in pts) / len(pts)
+    den = sum((h - mh) ** 2 for h, _ in pts)
+    return f"{sum((h - mh) * (mb - mm) for h, mb in pts) / den:+.2f}" if den else "-"
+
+
 def loadavg() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
@@ -313,6 +323,8 @@ def main() -> int:
         print(f"  requests merged {r['requests']:,} of {r['sent']:,} sent; master elapsed {r['elapsed_s']:.0f} s; "
               f"stats lag p99 {r['lag_p99_s']} s (simulated); {r['nudges']} simulated seconds without reports")  # fmt: skip
         print(f"  master RSS MB at 0.1/1/6/12/18/23.8 h: {' / '.join(marks)}; peak {r['peak_master_mb']:.1f}")
+        print(f"  master RSS slope (MB per simulated hour, least squares) from 0.5 h: {slope(r['rss'], 0.5)}, "
+              f"from 1 h: {slope(r['rss'], 1)}, from 6 h: {slope(r['rss'], 6)}, from 12 h: {slope(r['rss'], 12)}")
         print(
             f"  master RSS samples (h, MB): {' '.join(f'{h:.1f}:{mb:.1f}' for h, mb in r['rss'][::6] + r['rss'][-1:])}"
         )

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import math
 import os
 import re
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from loadorch import __version__
 from loadorch.config.units import parse_duration, parse_percent
 from loadorch.errors import ConfigError, ExitCode, LoadorchError, UsageError
+from loadorch.starttrace import mark
 
 if TYPE_CHECKING:
     from loadorch.commands.against_baseline import AgainstBaseline
@@ -407,8 +410,7 @@ def console_main() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from loadorch.report import gha
-
+    mark("cli imported")
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:  # the usage of the (sub)command that was given, not the top-level one
@@ -435,8 +437,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             traceback.print_exc()
         sys.stderr.write(_format_error(exc) + "\n")
-        if isinstance(exc, ConfigError) and gha.enabled(os.environ):
-            sys.stdout.write(gha.problem_commands(exc.problems))
+        if isinstance(exc, ConfigError):
+            from loadorch.report import gha  # (its imports cost every command's start: only when needed)
+
+            if gha.enabled(os.environ):
+                sys.stdout.write(gha.problem_commands(exc.problems))
         return int(exc.exit_code)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
@@ -504,32 +509,53 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.workers and args.users and args.workers > args.users:
         raise UsageError(f"--workers {args.workers} is more than --users {args.users}: a worker needs a user")
     _check_host(args.host)
-    # the fork server imports Locust meanwhile: while we read the configuration, import the controller and check
-    # the target (a configuration refused ends it at once, having sent nothing)
-    forks = forkstart.start(os.environ) if not args.external_workers and forkstart.wanted(os.environ) else None
-    try:
+    with _without_gc():
         from loadorch.config.resolve import build
+        from loadorch.run.outdir import check_out_dir, recover_earlier
 
         cfg = build(args.profile, args.project, dict(os.environ), _overrides(args))
-        return _run_with(args, cfg, forks)
+    mark("config built")
+    against = _against(args, cfg.profile.compare)
+    out = args.out or _default_out(args.project, cfg.profile_name)
+    for note in recover_earlier(out):
+        sys.stderr.write(f"note: {note}\n")
+    earlier = check_out_dir(out, args.project)
+    # accepted: the fork server imports Locust while the controller's code is imported and the target checked (a
+    # configuration or argument refused has started nothing; with python users the controller starts it once
+    # they have imported)
+    forks = forkstart.for_run(os.environ, args.external_workers, cfg.scenario.model)
+    try:
+        return _run_with(args, cfg, forks, out, earlier, against)
     finally:
         if forks is not None:
             forks.kill()
 
 
-def _run_with(args: argparse.Namespace, cfg: RunConfig, forks: ForkServer | None) -> int:
-    from loadorch.run.controller import RunOptions, execute
-    from loadorch.run.outdir import check_out_dir, recover_earlier, replacing
+@contextlib.contextmanager
+def _without_gc() -> Iterator[None]:
+    """No cyclic garbage collection while modules are imported and the configuration's models built: they make
+    objects by the hundred thousand and no garbage, and collections there took about 5 % of their CPU, on the
+    path to the first request (benchmarks/README.md, start-up)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
+
+def _run_with(args: argparse.Namespace, cfg: RunConfig, forks: ForkServer | None, out: str, earlier: bool,
+              against: AgainstBaseline | None) -> int:
+    with _without_gc():
+        from loadorch.run.controller import RunOptions, execute
+        from loadorch.run.outdir import replacing
+
+    mark("controller imported")
     for warning in cfg.warnings:
         sys.stderr.write(f"warning: {warning}\n")
-    out = args.out or _default_out(args.project, cfg.profile_name)
-    for note in recover_earlier(out):
-        sys.stderr.write(f"note: {note}\n")
-    earlier = check_out_dir(out, args.project)
     if earlier:
         sys.stderr.write(f"note: {out} holds an earlier run; the whole folder is replaced by this run's\n")
-    against = _against(args, cfg.profile.compare)
     options = RunOptions(
         out_dir=out,
         junit_path=args.junit,
@@ -557,15 +583,15 @@ def _run_with(args: argparse.Namespace, cfg: RunConfig, forks: ForkServer | None
 
 def _against(args: argparse.Namespace, spec: CompareBudgets | None) -> AgainstBaseline | None:
     """`run --baseline`: the comparison to make when the run ends (None without --baseline)."""
-    from loadorch.commands.against_baseline import AgainstBaseline
-    from loadorch.commands.baseline import check_name, store_dir
-    from loadorch.commands.compare import budgets_from
-
     if args.baseline is None:
         for flag in ("baseline_required", "baseline_store", "max_regression", "expect_improvement", "goal"):
             if getattr(args, flag):
                 raise UsageError(f"--{flag.replace('_', '-')} needs --baseline NAME")
         return None
+    from loadorch.commands.against_baseline import AgainstBaseline
+    from loadorch.commands.baseline import check_name, store_dir
+    from loadorch.commands.compare import budgets_from
+
     return AgainstBaseline(check_name(args.baseline), store_dir(args.project, args.baseline_store),
                            args.baseline_required, budgets_from(spec, args.max_regression),
                            _compare_plan(args, spec), args.junit)  # fmt: skip

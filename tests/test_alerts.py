@@ -127,3 +127,33 @@ def test_a_profile_that_does_not_validate_writes_no_rules(project: Project) -> N
     result = project.cli("alerts", "p", "--out", "rules.yml")
     assert result.code == 3 and "monitor.window" in result.err and not (project.root / "rules.yml").exists()
 
+
+
+def test_the_slow_statement_share_alert_fires_on_the_live_counters(project: Project, tmp_path: Path) -> None:
+    tools.require("prometheus")
+    project.write("scenarios/s.yaml", SCENARIO.split("browsers:")[0] + 'thresholds:\n  db_query_slow: ["rate<0.01"]\n')
+    project.write("profiles/p.yaml", PROFILE + 'collectors: {postgres: {dsn: "${DATABASE_URL}", slow_ms: 200}}\n')
+    result = project.cli("alerts", "p", "--out", "rules.yml", "--for", "0s")
+    assert result.code == 0 and "db_query_slow" not in result.err, result.err
+    rules = project.root / "rules.yml"
+    check = _promtool("check", "rules", str(rules))
+    assert check.returncode == 0 and "SUCCESS: 1 rules found" in check.stdout, check.stdout + check.stderr
+    run = 'profile="p",run_id="r",scenario="s"'
+    [generated] = yaml.safe_load(rules.read_text())["groups"][0]["rules"]
+    notes = {k: v.replace("{{ $value }}", "0.02") for k, v in generated["annotations"].items()}
+    tests = {"rule_files": [str(rules)], "evaluation_interval": "15s", "tests": [{
+        "interval": "15s",
+        "input_series": [  # 100 statements a step; 2 of them slow from 2m30s on (2 %, past 1 %)
+            {"series": f"loadorch_db_queries_total{{{run}}}", "values": "0+100x20"},
+            {"series": f"loadorch_db_slow_queries_total{{{run}}}", "values": "0+0x10 0+2x10"},
+        ],
+        "alert_rule_test": [
+            {"eval_time": "2m", "alertname": "LoadorchBudgetExceeded", "exp_alerts": []},
+            {"eval_time": "4m30s", "alertname": "LoadorchBudgetExceeded", "exp_alerts": [{"exp_labels": {
+                "severity": "warning", "profile": "p", "threshold": "db_query_slow rate<0.01"},
+                "exp_annotations": notes}]},
+        ],
+    }]}
+    (tmp_path / "tests.yml").write_text(yaml.safe_dump(tests, sort_keys=False))
+    run_ = _promtool("test", "rules", str(tmp_path / "tests.yml"))
+    assert run_.returncode == 0, run_.stdout + run_.stderr

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -64,24 +65,32 @@ def test_bad_scenarios_exit_3_with_location(project: Project, case: str) -> None
     assert not (project.root / "results").exists()
 
 
-def test_wrong_type_in_profile(simple_project: Project) -> None:
+def test_wrong_type_in_profile(simple_project: Project, tmp_path: Path) -> None:
     simple_project.write("profiles/p.yaml", SIMPLE_PROFILE.replace("users: 2", "users: ten"))
-    r = simple_project.run("run", "p")
+    trace = tmp_path / "trace"  # LOADORCH_TRACE_START: the phases `loadorch run` went through
+    r = simple_project.run("run", "p", env={"LOADORCH_TRACE_START": str(trace)})
     assert r.code == 3 and "p.yaml:3: load.users: Input should be a valid integer" in r.err
     assert_no_traceback(r)
+    # a refused configuration starts nothing: no fork server (it would import Locust, then be killed)
+    assert "cli imported" in trace.read_text() and "fork server" not in trace.read_text()
+    simple_project.write("profiles/p.yaml", SIMPLE_PROFILE)  # accepted, but an argument refused after reading it
+    trace.unlink()
+    r = simple_project.run("run", "p", "--max-regression", "10%", env={"LOADORCH_TRACE_START": str(trace)})
+    assert r.code == 2 and "--max-regression needs --baseline NAME" in r.err
+    assert "config built" in trace.read_text() and "fork server" not in trace.read_text()
 
 
 def test_unset_variable_exits_3_on_run(simple_project: Project) -> None:
     simple_project.write("profiles/p.yaml", SIMPLE_PROFILE.replace("http://127.0.0.1:9", "${LOADORCH_TEST_UNSET}"))
-    r = simple_project.run("run", "p", env={"LOADORCH_TEST_UNSET": ""} if False else None)
+    r = simple_project.cli("run", "p")
     assert r.code == 3 and "p.yaml:2: host: environment variable LOADORCH_TEST_UNSET is not set" in r.err
     assert_no_traceback(r)
 
 
 def test_unknown_profile_exits_2_with_known_names(simple_project: Project) -> None:
-    r = simple_project.run("run", "nosuchprofile")
+    r = simple_project.cli("run", "nosuchprofile")
     assert r.code == 2 and "unknown profile 'nosuchprofile'" in r.err and "p" in r.err.split("profiles/:")[-1]
-    r = simple_project.run("run", "pp")
+    r = simple_project.cli("run", "pp")
     assert r.code == 2 and "did you mean 'p'?" in r.err
 
 
@@ -186,3 +195,24 @@ def test_a_trace_url_without_its_trace_id_is_a_located_configuration_error(proje
     assert "p.yaml" in r.err and "trace.url" in r.err and "{trace_id}" in r.err and "evidence.slowest" in r.err
     assert "names no Server-Timing entry" in r.err
     assert_no_traceback(r)
+
+
+def test_run_reaches_its_fork_server_without_the_results_report_or_wire_models() -> None:
+    # what `loadorch run` imports before it starts its fork server is start time on the path to the first request
+    # (benchmarks/README.md, start-up): the configuration and the run folder's check, not results.json's models
+    code = ("import sys\nfrom loadorch.cli import main\nimport loadorch.config.resolve, loadorch.run.outdir, "
+            "loadorch.run.forkstart\nheavy = [m for m in ('loadorch.results', 'loadorch.wire', 'loadorch.report', "
+            "'loadorch.run.controller', 'tabulate', 'locust', 'gevent') if m in sys.modules]\nprint(heavy)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60,
+                          check=True)
+    assert proc.stdout.strip() == "[]", proc.stdout
+
+
+def test_a_refused_run_leaves_the_garbage_collector_on(simple_project: Project) -> None:
+    import gc
+
+    # `loadorch run` reads its configuration with the collector off (start time), and puts it back whatever happens
+    simple_project.write("profiles/p.yaml", SIMPLE_PROFILE.replace("users: 2", "users: ten"))
+    assert gc.isenabled()
+    r = simple_project.cli("run", "p")
+    assert r.code == 3 and gc.isenabled()

@@ -34,6 +34,14 @@ class HostGuard:
             return parts.scheme in ("data", "blob", "about")
         return self.addresses((parts.hostname or "").lower(), _port(parts.scheme, parts.port)) is not None
 
+    def is_target(self, url: str) -> bool:
+        """Whether an http(s) URL goes to the run's target (its host and port): the requests a traceparent
+        is added to (third parties get none, as OpenTelemetry's browser instrumentation does by default)."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https"):
+            return False
+        return ((parts.hostname or "").lower(), _port(parts.scheme, parts.port)) == self.target
+
     def addresses(self, host: str, port: int) -> list[str] | None:
         """The addresses a connection to (host, port) may use, all inside allowed_hosts; None: refused.
         The target's are the ones the preflight checked (the plan pins them), as for the HTTP users."""

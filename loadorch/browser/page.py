@@ -14,6 +14,7 @@ from loadorch.browser.cdp import AUTO_ATTACH, CDPError, CdpObject, Connection, S
 from loadorch.browser.script import BINDING, MEASURE_JS
 from loadorch.browser.targets import INTERCEPT_ALL, PageContext
 from loadorch.browser.weight import Weigher, WeightJson
+from loadorch.traffic.trace import HEADER, sets_traceparent
 
 KEYS: dict[str, tuple[str, int, str]] = {  # key -> (code, windows key code, text)
     "Enter": ("Enter", 13, "\r"),
@@ -69,9 +70,11 @@ class Page:
         on_view: ViewSink,
         on_blocked: BlockedSink,
         timeout: float = 30.0,
+        traceparent: Callable[[str], str | None] | None = None,
     ) -> None:
         self.conn = conn
         self.allows = allows
+        self.traceparent = traceparent  # the traceparent value a request to this URL gets, None: none
         self.on_view = on_view
         self.on_blocked = on_blocked
         self.lock = threading.Lock()
@@ -146,9 +149,14 @@ class Page:
             self.on_view(done)
 
     def _paused(self, session: Session, params: CdpObject) -> None:
-        url = str(params.get("request", {}).get("url", ""))
+        request = params.get("request", {})
+        url = str(request.get("url", ""))
         if self.allows(url):
-            session.send("Fetch.continueRequest", requestId=params["requestId"])
+            headers = _with_traceparent(request.get("headers"), self.traceparent(url) if self.traceparent else None)
+            if headers is None:
+                session.send("Fetch.continueRequest", requestId=params["requestId"])
+            else:
+                session.send("Fetch.continueRequest", requestId=params["requestId"], headers=headers)
         else:
             session.send("Fetch.failRequest", requestId=params["requestId"], errorReason="BlockedByClient")
             if self.measuring:
@@ -305,3 +313,11 @@ class Page:
         if kind != "mouseMoved":
             params.update(button="left", clickCount=1, buttons=1 if kind == "mousePressed" else 0)
         self._call("Input.dispatchMouseEvent", timeout, **params)
+
+
+def _with_traceparent(headers: object, value: str | None) -> list[dict[str, str]] | None:
+    """The request's headers with a `traceparent` added (Fetch.continueRequest replaces them all), or None to
+    send it as it is: no value for it, or the page set its own (it keeps its own, as the HTTP users do)."""
+    if value is None or not isinstance(headers, dict) or sets_traceparent(headers):
+        return None
+    return [{"name": str(k), "value": str(v)} for k, v in headers.items()] + [{"name": HEADER, "value": value}]

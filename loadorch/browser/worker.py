@@ -29,6 +29,7 @@ from loadorch.config.scenario import BrowserSpec
 from loadorch.errors import LoadorchError
 from loadorch.traffic import data as gen
 from loadorch.traffic.redact import Redactor
+from loadorch.traffic.trace import BROWSER_WORKERS, TraceIds
 from loadorch.wire import Plan
 
 MAX_SHOWN = 300  # characters of a blocked URL or a step's error reported (the sink keeps as many)
@@ -84,8 +85,10 @@ class PageRunner:
         reporter: Reporter,
         stop: threading.Event,
         slots: Slots,
+        traces: PageTraces | None = None,
     ) -> None:
         self.conn, self.slot, self.spec, self.journey = conn, slot, spec, journey
+        self.traces = traces
         self.host = plan.host.rstrip("/")
         self.seed = plan.seed
         self.guard, self.reporter, self.stop = guard, reporter, stop
@@ -96,7 +99,8 @@ class PageRunner:
         self.rail = Rail(guard.addresses, self._railed, slots)
 
     def _page(self) -> Page:
-        self.page = Page(self.conn, self.rail.url, self.guard.allows, self._view, self._blocked)
+        self.page = Page(self.conn, self.rail.url, self.guard.allows, self._view, self._blocked,
+                         traceparent=self.traces)
         return self.page
 
     def _view(self, view: View) -> None:
@@ -212,6 +216,23 @@ def main(argv: list[str]) -> int:
     return code
 
 
+class PageTraces:
+    """The traceparent of a page's request to the target (#30: the target's own tracing records the page loads
+    too): trace ids of this run, worker field BROWSER_WORKERS + the browser worker's index, one sequence for
+    all its pages. Requests to other hosts get none."""
+
+    def __init__(self, prefix: str, index: int, guard: HostGuard) -> None:
+        self.ids = TraceIds(prefix, BROWSER_WORKERS + index)
+        self.guard = guard
+        self.lock = threading.Lock()  # the pages' DevTools events arrive on the connection's reader thread(s)
+
+    def __call__(self, url: str) -> str | None:
+        if not self.guard.is_target(url):
+            return None
+        with self.lock:
+            return self.ids.value()
+
+
 def _run(plan: Plan, index: int, reporter: Reporter, stop: threading.Event) -> int:
     bplan = plan.browser
     assert bplan is not None
@@ -229,11 +250,12 @@ def _run(plan: Plan, index: int, reporter: Reporter, stop: threading.Event) -> i
             try:
                 conn.attach_every_target()
                 generators = plan.generators()
+                traces = PageTraces(plan.trace_prefix, index, guard) if plan.trace_prefix else None
                 runners = []
                 for slot in mine:
                     spec = plan.scenario.browsers[slot.browser]
                     journey = Journey(spec, generators)
-                    runners.append(PageRunner(conn, slot, spec, journey, plan, guard, reporter, stop, slots))
+                    runners.append(PageRunner(conn, slot, spec, journey, plan, guard, reporter, stop, slots, traces))
                 _run_pages(runners, plan.duration_s, reporter)
             finally:
                 conn.close()

@@ -10,6 +10,7 @@ value leaves this module."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from loadorch.db.durationlog import parse
@@ -17,6 +18,7 @@ from loadorch.db.logfiles import Listing, LogMark
 
 MAX_POLL_BYTES = 4 * 1024 * 1024  # read per poll; a server that logs faster is caught up on later polls
 MAX_RECORD = 1024 * 1024  # a partial record kept for the next poll; a longer one is skipped (not a statement)
+MAX_PENDING_FILES = 4  # files whose partial last record is kept at once
 
 
 class ChunkSource(Protocol):
@@ -25,6 +27,16 @@ class ChunkSource(Protocol):
     def listing(self) -> Listing: ...
 
     def read_chunk(self, path: str, start: int, length: int) -> tuple[str, int]: ...
+
+
+@dataclass
+class _Tail:
+    """Where a file was read to, and its partial last record (completed by the next read of it)."""
+
+    offset: int
+    pending: str = ""
+    skipping: bool = False  # inside a record longer than MAX_RECORD: drop up to its end
+    skip_quotes: int = 0  # csvlog: the parity of the quotes dropped of that record so far
 
 
 class LiveSlowCount:
@@ -36,64 +48,75 @@ class LiveSlowCount:
         self.start = start
         self.slow_ms = slow_ms
         self.exclude_app = exclude_app
-        self.offsets = {name: size for name, (size, _) in mark.files.items()}
-        self.offsets[mark.path] = mark.offset
-        self.pending = ""  # the partial last record of `pending_path`, completed by the next read
-        self.pending_path = mark.path
-        self.skipping = False  # inside a record longer than MAX_RECORD: drop up to its end
-        self.skip_quotes = 0  # csvlog: the parity of the quotes dropped of that record so far
+        self.tails = {name: _Tail(size) for name, (size, _) in mark.files.items()}
+        self.tails[mark.path] = _Tail(mark.offset)
         self.csv: bool | None = None  # jsonlog or csvlog, told by the first record read
         self.slow = 0
-        self.skipped = 0  # records longer than MAX_RECORD, or cut off at the end of a file
+        self.skipped = 0  # records longer than MAX_RECORD, or left partial by a file that was dropped
         self.restarts = 0  # files found shorter than what was read of them: read again from their start
         self.behind = False  # the last poll spent its budget with more written than it read
+
+    @property
+    def pending(self) -> str:
+        """The partial records kept for the next reads (at most MAX_PENDING_FILES, each under MAX_RECORD)."""
+        return "".join(t.pending for t in self.tails.values())
+
+    @property
+    def offsets(self) -> dict[str, int]:
+        return {name: t.offset for name, t in self.tails.items()}
 
     def poll(self, budget: int = MAX_POLL_BYTES) -> int:
         """Read what was written since the last poll (at most `budget` bytes); the count so far."""
         files = self.files.listing()
-        self.offsets = {name: at for name, at in self.offsets.items() if name in files}  # bounded by the folder
-        waiting = [name for name, (size, _) in files.items() if size != self.offsets.get(name, 0)]
+        self.tails = {name: t for name, t in self.tails.items() if name in files}  # bounded by the folder
+        read_to = self.offsets
+        waiting = [name for name, (size, _) in files.items() if size != read_to.get(name, 0)]
         self.behind = False
         for name in sorted(waiting, key=lambda n: (files[n][1], n)):
             if budget <= 0:
                 self.behind = True
                 break
-            size, at = files[name][0], self.offsets.get(name, 0)
-            if size < at:  # truncated (log_truncate_on_rotation) or replaced: what it holds now is new
+            size = files[name][0]
+            tail = self.tails.setdefault(name, _Tail(0))
+            if size < tail.offset:  # truncated (log_truncate_on_rotation) or replaced: what it holds now is new
                 self.restarts += 1
-                at = 0
-                if name == self.pending_path:
-                    self.pending, self.skipping = "", False
-            text, used = self.files.read_chunk(name, at, min(size - at, budget))
+                self.tails[name] = tail = _Tail(0)
+            text, used = self.files.read_chunk(name, tail.offset, min(size - tail.offset, budget))
             if used <= 0:
                 continue  # nothing whole to read yet (a character cut at the end): next poll
-            self.offsets[name] = at + used
+            tail.offset += used
             budget -= used
-            self.behind = self.behind or at + used < size
-            self._feed(name, text)
+            self.behind = self.behind or tail.offset < size
+            self._feed(tail, text)
+        self._bound_pending()
         return self.slow
 
-    def _feed(self, name: str, text: str) -> None:
-        if name != self.pending_path:  # another file: the previous one ended with an incomplete record
-            self.skipped += 1 if self.pending or self.skipping else 0
-            self.pending, self.skipping, self.pending_path = "", False, name
-        data = self.pending + text
+    def _bound_pending(self) -> None:
+        """Partial records are kept for at most MAX_PENDING_FILES files (a file that ended inside a record and
+        was never written again would keep one for ever); the oldest beyond that are dropped."""
+        holding = [t for t in self.tails.values() if t.pending or t.skipping]
+        for t in holding[: max(0, len(holding) - MAX_PENDING_FILES)]:
+            self.skipped += 1
+            t.pending, t.skipping = "", False
+
+    def _feed(self, tail: _Tail, text: str) -> None:
+        data = tail.pending + text
         if self.csv is None and data.strip():
             self.csv = not data.lstrip().startswith("{")
-        first, last = record_ends(data, bool(self.csv), self.skip_quotes if self.skipping else 0)
-        if self.skipping:
+        first, last = record_ends(data, bool(self.csv), tail.skip_quotes if tail.skipping else 0)
+        if tail.skipping:
             if first < 0:  # still inside the overlong record
-                self.pending, self.skip_quotes = "", (self.skip_quotes + data.count('"')) % 2
+                tail.pending, tail.skip_quotes = "", (tail.skip_quotes + data.count('"')) % 2
                 return
             data, last = data[first:], last - first
-            self.skipping = False
+            tail.skipping = False
         self._count(data[:last])
         rest = data[last:]
         if len(rest) > MAX_RECORD:
             self.skipped += 1
-            self.pending, self.skipping, self.skip_quotes = "", True, rest.count('"') % 2
+            tail.pending, tail.skipping, tail.skip_quotes = "", True, rest.count('"') % 2
         else:
-            self.pending = rest
+            tail.pending = rest
 
     def _count(self, text: str) -> None:
         if not text:

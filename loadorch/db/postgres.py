@@ -13,7 +13,7 @@ from loadorch.config.collectors import PostgresCollector, redacted_dsn
 from loadorch.db.explain import EXPLAIN_SETTINGS, explain_notes, explain_problem, generic_plan_sql
 from loadorch.db.logfiles import LogFiles
 from loadorch.db.settings import Override, hides, overrides
-from loadorch.db.statements import FIGURES, OWN_MARK, Snapshot, hidden_rows, snapshot_rows
+from loadorch.db.statements import FIGURES, OWN_MARK, Snapshot, hidden_rows, own, snapshot_rows
 from loadorch.errors import RunError
 
 _NOW = "to_char(clock_timestamp() AT TIME ZONE current_setting('log_timezone'), 'YYYY-MM-DD HH24:MI:SS.MS') AS at"
@@ -75,7 +75,7 @@ class PgSession:
             pass
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        return list(self.conn.execute(f"{OWN_MARK} {sql}", params).fetchall())
+        return list(self.conn.execute(own(sql), params).fetchall())
 
     def value(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
         rows = self.query(sql, params)
@@ -133,7 +133,7 @@ class PgSession:
             if sql is None:
                 continue
             try:  # no parameters: a normalized text may hold a % operator that a placeholder pass would misread
-                doc = self.conn.execute(f"{OWN_MARK} {sql}").fetchone()[0]
+                doc = self.conn.execute(own(sql)).fetchone()[0]
             except self._psycopg.Error as exc:
                 problems.append(f"EXPLAIN (GENERIC_PLAN) failed for query_id {query_id}: {_first_line(exc)}")
                 continue
@@ -149,7 +149,7 @@ class PgSession:
                 regclass = self.value("SELECT to_regclass(%s)::text", (name,))
                 if not regclass:
                     continue  # a regclass's text is quoted by the server: safe to name in a statement
-                doc = self.conn.execute(f"{OWN_MARK} EXPLAIN (FORMAT JSON) SELECT 1 FROM ONLY {regclass}").fetchone()[0]
+                doc = self.conn.execute(own(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM ONLY {regclass}")).fetchone()[0]
             except self._psycopg.Error:
                 continue
             plan = (json.loads(doc) if isinstance(doc, str) else doc)[0]["Plan"]
@@ -270,7 +270,7 @@ class PgSession:
 
     def top_level_total(self) -> int:
         sql = "SELECT coalesce(sum(calls), 0)::bigint FROM pg_stat_statements WHERE toplevel AND query NOT LIKE %s"
-        return int(self.value(sql, (OWN_MARK + "%",)) or 0)
+        return int(self.value(sql, (f"%{OWN_MARK}%",)) or 0)
 
     def now(self) -> str:
         return str(self.value(f"SELECT {_NOW}"))

@@ -10,7 +10,19 @@ from typing import Any
 from loadorch.db.durationlog import SlowTally
 from loadorch.db.measure import Repeated, SlowJson, TopJson, short_statement
 
-OWN_MARK = "/* loadorch-collector */"  # every statement the collector runs starts with it: never counted
+OWN_MARK = "/* loadorch-collector */"  # in every statement the collector runs (`own`): never counted
+
+
+def own(sql: str) -> str:
+    """`sql` marked as the collector's: the mark after its first word. PostgreSQL 18 keeps no leading comment in
+    pg_stat_statements' text (the statement starts at its first word there), so a leading mark was lost and the
+    collector's own statements were counted as the application's; a comment inside the statement it keeps."""
+    first, _, rest = sql.strip().partition(" ")
+    return f"{first} {OWN_MARK} {rest}"
+
+
+def is_own(text: str) -> bool:
+    return OWN_MARK in text
 
 StatKey = tuple[int, int, int, bool]
 
@@ -64,7 +76,7 @@ def snapshot_rows(rows: Iterable[Row]) -> dict[StatKey, StatRow]:
     out: dict[StatKey, StatRow] = {}
     for userid, dbid, queryid, toplevel, calls, total_ms, max_ms, query, *figures in rows:
         text = query or ""
-        if queryid is None or text.lstrip().startswith(OWN_MARK):
+        if queryid is None or is_own(text):
             continue
         key = (int(userid), int(dbid), int(queryid), bool(toplevel))
         more = [int(v or 0) for v in figures[:4]]

@@ -78,6 +78,8 @@ def rule_for(t: Threshold, scope: Sequence[tuple[str, str]], window: str, min_sa
     metric, agg, key = t.selector.metric, t.expression.aggregation, t.key
     if metric in ("http_req_failed", "http_reqs"):
         return _counter_rule(t, scope, window, min_samples, NEGATED[t.expression.op])
+    if metric in ("db_queries", "db_query_slow"):
+        return _db_rule(t, scope, window, min_samples, NEGATED[t.expression.op])
     fam = family_of(metric)
     if fam is None:
         return Rule(key, None, f"{metric} is not in the live metrics")
@@ -117,6 +119,19 @@ def _counter_rule(t: Threshold, scope: Sequence[tuple[str, str]], window: str, m
     failures = f"sum(increase({PREFIX}_http_failures_total{sel}[{window}]))"
     limit = _num(t.expression.value)
     return Rule(t.key, f"({failures} / {requests}) {op} {limit}\nand on() {requests} >= {min_samples}")
+
+
+def _db_rule(t: Threshold, scope: Sequence[tuple[str, str]], window: str, min_samples: int, op: str) -> Rule:
+    """The database collector's live counters (statements, slow statements; no tags: server-wide)."""
+    sel = _matchers(scope)
+    limit = _num(t.expression.value)
+    if t.selector.metric == "db_queries":
+        if t.expression.aggregation != "rate":
+            return Rule(t.key, None, "db_queries count is a whole run's; a rolling window has rate (per second)")
+        return Rule(t.key, f"sum(rate({PREFIX}_db_queries_total{sel}[{window}])) {op} {limit}")
+    queries = f"sum(increase({PREFIX}_db_queries_total{sel}[{window}]))"
+    slow = f"sum(increase({PREFIX}_db_slow_queries_total{sel}[{window}]))"
+    return Rule(t.key, f"({slow} / {queries}) {op} {limit}\nand on() {queries} >= {min_samples}")
 
 
 def group_name(profile: str) -> str:

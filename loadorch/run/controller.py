@@ -50,6 +50,7 @@ from loadorch.run.profiler import Profilers, for_run, wants_embedded_process
 from loadorch.run.progress import Progress
 from loadorch.run.setup import run_setup
 from loadorch.run.signals import HardStop, StopSignals
+from loadorch.starttrace import mark
 from loadorch.stats.histogram import Histogram
 from loadorch.stats.tables import Merged
 from loadorch.traffic.proxies import bypassing
@@ -149,15 +150,15 @@ def execute(cfg: RunConfig, opts: RunOptions) -> int:
     os.chmod(run.scratch, 0o700)
     try:
         run.forkserver = opts.forkserver
-        if run.forkserver is None and not opts.external_workers and forkstart.wanted(opts.env):
-            run.forkserver = forkstart.start(opts.env)  # (Kubernetes: one process per pod, cold)
         with StopSignals() as signals:
             try:
                 with _target(run) as host:
                     run.host = host
+                    mark("target up")
                     if cfg.host == "embedded":  # ours, on loopback: never through a proxy of the environment
                         run.opts = dataclasses.replace(opts, env=bypassing(opts.env, urlsplit(host).hostname or ""))
                     _preflight(run, progress, signals)
+                    mark("preflight done")
                     if signals.received is None:
                         _setup(run, progress, signals)
                     if run.db is not None and signals.received is None:
@@ -247,6 +248,8 @@ def _preflight(run: _Run, progress: Progress, signals: StopSignals) -> None:
     _check_python_users(run, signals)
     if signals.received is not None:
         return
+    if run.forkserver is None and not run.opts.external_workers and forkstart.wanted(run.opts.env):
+        run.forkserver = forkstart.start(run.opts.env)  # not started by `loadorch run` (python users, `monitor`)
     chromium = None if run.opts.external_workers else browsers.chromium_check(run.cfg, run.opts.env)
     if chromium is not None:
         run.checks.append(chromium)
@@ -334,6 +337,7 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
         plan = plan.model_copy(update=opts.monitor.plan_update(run, run.scratch))
     plan_path = os.path.join(run.scratch, "plan.json")
     write_plan(plan, plan_path)
+    mark("plan written")
     group = ProcessGroup(run.scratch, run.forkserver)
     env = forkstart.runtime_env(run.opts.env)
     if run.db is not None:
@@ -397,6 +401,10 @@ def _keep_logs(run: _Run, group: ProcessGroup) -> None:
             continue
         write_text(run.log_path(name), run.redactor.text(text))
         run.kept_logs[name] = reason
+    forks = group.forkserver
+    if forks is not None and forks.failure is not None:  # its own errors: the end of its log (bounded)
+        write_text(run.log_path("forkserver"), run.redactor.text(forks.log_tail()))
+        run.kept_logs["forkserver"] = forks.failure
 
 
 def _check_early_exits(run: _Run, group: ProcessGroup, started: bool) -> None:
@@ -437,6 +445,7 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
             continue
         last_event = time.monotonic()
         if isinstance(event, Started):
+            mark("controller heard started")
             started = True
         elif isinstance(event, ProgressEvent):
             progress.update(event)

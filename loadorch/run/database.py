@@ -195,12 +195,15 @@ class DatabaseCollector:
         return m
 
     def _final_live_counts(self) -> None:
-        """The live counters end at the verdict's counts (never lower: a counter does not go down)."""
+        """The live counters end at the verdict's counts (never lower: a counter does not go down); what the
+        verdict could not measure ends unexported (live_counts), not at a count it does not trust."""
         m = self.measurement
         if m.queries is not None:
             self.live_queries = max(self.live_queries, m.queries)
         if m.slow is not None:
             self.live_slow = max(self.live_slow or 0, m.slow)
+        elif m.slow_unmeasured:
+            self.live_slow = None
 
     def live_counts(self) -> tuple[int, int | None] | None:
         """(statements, slow statements or None when the log is not read) for the live metrics; None before

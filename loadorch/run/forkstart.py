@@ -19,16 +19,33 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+from loadorch.pids import alive
+from loadorch.starttrace import mark
+
+if TYPE_CHECKING:
+    from loadorch.config.scenario import Scenario
 
 COLD_START_ENV = "LOADORCH_COLD_START"
 SPAWN_WAIT_S = 300.0  # the fork server answers once it has imported; a busy machine can make that slow
 ENDED_WITH_SERVER = 70  # the exit code of a forked process that ended with its fork server (watch_parent's)
+LOG_KEEP_BYTES = 64 * 1024  # the end of the fork server's own log that a run keeps when the server failed
 
 
 def wanted(env: Mapping[str, str]) -> bool:
     """Fork-started unless LOADORCH_COLD_START is set (to anything but 0) or the platform cannot fork safely."""
     return sys.platform.startswith("linux") and hasattr(os, "fork") and env.get(COLD_START_ENV, "0") in ("", "0")
+
+
+def for_run(env: Mapping[str, str], external_workers: bool, scenario: Scenario) -> ForkServer | None:
+    """The fork server of a run whose configuration was accepted, importing the runtime now; None where the
+    processes start cold (LOADORCH_COLD_START, workers elsewhere: one process per pod) or where the scenario's
+    python users are still to be imported (the controller starts it once they have: a user that cannot be
+    imported is a refused configuration, and a refused configuration starts nothing)."""
+    if external_workers or not wanted(env) or any(u.python for u in scenario.users):
+        return None
+    return start(env)
 
 
 def start(env: Mapping[str, str]) -> ForkServer | None:
@@ -50,7 +67,7 @@ class ForkedProcess:
         self._ended = threading.Event()
 
     def poll(self) -> int | None:
-        if self.returncode is None and self._server.gone.is_set() and not _alive(self.pid):
+        if self.returncode is None and self._server.gone.is_set() and not alive(self.pid):
             self._exited(ENDED_WITH_SERVER)  # the server died first, so nobody reaped it for us
         return self.returncode
 
@@ -80,8 +97,11 @@ class ForkServer:
     def __init__(self, env: Mapping[str, str]) -> None:
         read, write = os.pipe()  # the master's stdout: its events, read by ProcessGroup as a cold master's
         self._master_read: int | None = read
-        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - its own errors (an import failing): each process it
-        # cannot start is started cold, and that one's log says why
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - its own errors (an import failing): kept in the run
+        # folder when it failed (failure, log_tail), and each process it could not start is started cold
+        self.failure: str | None = None  # why it failed, once it has: its processes were started cold
+        self._kept = ""  # the end of its log, read as it closed when it had failed
+        self._killed = False
         self.gone = threading.Event()
         self._lock = threading.Lock()
         self._answers: dict[str, dict[str, Any]] = {}  # the fork server's JSON lines, decoded: a process boundary
@@ -100,31 +120,59 @@ class ForkServer:
         finally:
             os.close(write)
         threading.Thread(target=self._read, daemon=True, name="loadorch-forkserver").start()
+        mark("fork server started")
 
     def spawn(self, name: str, argv: tuple[str, ...], env: Mapping[str, str], log_path: str,
               master: bool) -> ForkedProcess | None:
         """The process forked as asked, or None (refused, or the server is gone): start it cold then."""
-        if self.gone.is_set() or (master and self._master_read is None) or self.proc.stdin is None:
+        if self.gone.is_set() or self.proc.stdin is None:
+            self._cold(name, self._ended())
             return None
+        if master and self._master_read is None:
+            return None  # a second master: not ours to fork
         req = {"name": name, "argv": list(argv), "env": dict(env), "log": log_path, "stdout_pipe": master}
         try:
             self.proc.stdin.write((json.dumps(req) + "\n").encode())
             self.proc.stdin.flush()
         except (OSError, ValueError):
+            self._cold(name, self._ended())
             return None
         answer = self._answer(name)
         if answer is None or "pid" not in answer:
+            why = self._ended() if answer is None or "why" not in answer else f"it refused: {answer['why']}"
+            self._cold(name, why)
             return None
         stdout = None
         if master and self._master_read is not None:
             stdout = os.fdopen(self._master_read, "rb")
             self._master_read = None
         proc = ForkedProcess(int(answer["pid"]), stdout, self)
+        mark(f"{name} forked")
         with self._lock:
             self._forked[name] = proc
             if "code" in self._answers.get(name, {}):  # it ended before we made its record
                 proc._exited(int(self._answers[name]["code"]))
         return proc
+
+    def _cold(self, name: str, why: str) -> None:
+        """`name` is started cold: the first such reason is the fork server's failure (its log is kept)."""
+        if self.failure is None:
+            self.failure = f"the fork server did not fork {name} ({why}): started cold"
+
+    def _ended(self) -> str:
+        try:
+            return f"it exited with code {self.proc.wait(timeout=2)}"
+        except subprocess.TimeoutExpired:
+            return "it stopped answering" if self.gone.is_set() else f"no answer within {SPAWN_WAIT_S:g}s"
+
+    def log_tail(self) -> str:
+        """The last LOG_KEEP_BYTES of the fork server's own log (its stderr: an import that failed, a traceback)."""
+        if self._log.closed:
+            return self._kept
+        self._log.flush()
+        size = self._log.seek(0, os.SEEK_END)
+        self._log.seek(max(0, size - LOG_KEEP_BYTES))
+        return self._log.read(LOG_KEEP_BYTES).decode("utf-8", errors="replace")
 
     def _answer(self, name: str) -> dict[str, Any] | None:  # the fork server's JSON answer (another process)
         deadline = time.monotonic() + SPAWN_WAIT_S
@@ -171,15 +219,22 @@ class ForkServer:
         try:
             self.proc.wait(timeout=grace_s)
         except subprocess.TimeoutExpired:
+            self._killed = True
             _kill_group(self.proc.pid)
             try:
                 self.proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 pass
-        self._log.close()
+        code = self.proc.returncode
+        if self.failure is None and code not in (0, None) and not self._killed:
+            self.failure = f"the fork server exited with code {code}"
+        if not self._log.closed:
+            self._kept = self.log_tail() if self.failure is not None else ""
+            self._log.close()
 
     def kill(self) -> None:
         """The run ended before any process was asked for: stop the imports now."""
+        self._killed = True
         _kill_group(self.proc.pid)
         self.close()
 
@@ -197,12 +252,3 @@ def _kill_group(pid: int) -> None:
     except (ProcessLookupError, PermissionError):
         pass
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -6,9 +6,11 @@ from __future__ import annotations
 import sys
 
 from loadorch.fastexit import exit_now
+from loadorch.starttrace import mark
 
 
 def main(argv: list[str] | None = None) -> int:
+    mark("python started")
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["forkserver"]:  # before logging is set up: each child sets up its own
         import argparse

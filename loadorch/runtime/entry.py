@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 
+from loadorch.starttrace import mark
 from loadorch.wire import Plan
 
 
@@ -40,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     # killed meanwhile would leave this process running until it got there
     with open(args.plan, encoding="utf-8") as fh:
         plan = Plan.model_validate_json(fh.read())
+    mark(f"{args.role} read its plan")
     if args.role == "master":
         from loadorch.runtime.master import run_master
 

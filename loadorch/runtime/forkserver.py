@@ -29,6 +29,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from loadorch.runtime.common import forget_parent_watch
+from loadorch.starttrace import mark
 
 _PR_SET_NAME = 15
 
@@ -41,6 +42,7 @@ def serve(master_fd: int | None) -> int:
     os.dup2(null, 1)  # a stray print must not corrupt the replies
     os.close(null)
     _warm()
+    mark("fork server imported")
     orig = _originals()
     orig.signal(signal.SIGTERM, signal.SIG_IGN)
     orig.signal(signal.SIGINT, signal.SIG_IGN)
@@ -64,11 +66,16 @@ def serve(master_fd: int | None) -> int:
 
 def _warm() -> None:
     """What the master and the workers import, imported once here (each child then imports only the rest)."""
-    import loadorch.runtime.master
-    import loadorch.runtime.worker  # noqa: F401
+    gc.disable()  # imports make objects by the hundred thousand and no garbage: collections while they run
+    try:  # found nothing and took about 5 % of their CPU (benchmarks/README.md, start-up)
+        import loadorch.runtime.master
 
-    gc.collect()
-    gc.freeze()  # the imported modules: never traversed by a child's collections, never copied by them
+        mark("fork server imported the master")
+        import loadorch.runtime.worker  # noqa: F401
+    finally:
+        gc.collect()
+        gc.freeze()  # the imported modules: never traversed by a child's collections, never copied by them
+        gc.enable()  # (the children collect as any process does)
 
 
 class Originals(NamedTuple):
@@ -138,6 +145,7 @@ def _child(
 ) -> None:
     code = 70
     try:
+        mark("forked")
         os.setsid()
         for sig in (signal.SIGTERM, signal.SIGINT):
             orig.signal(sig, signal.SIG_DFL if sig == signal.SIGTERM else signal.default_int_handler)

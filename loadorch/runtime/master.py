@@ -8,12 +8,14 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import gevent
+import gevent.event
 import zmq
 from locust.env import Environment
 from locust.rpc import Message
 
 from loadorch.db.gates import db_judge
 from loadorch.runtime.common import FINAL_WAIT_S, REPORT_INTERVAL_S, emit, watch_parent, write_json_atomic
+from loadorch.starttrace import mark
 from loadorch.traffic.stages import window_seconds
 from loadorch.verdict.evaluate import evaluate, should_abort
 from loadorch.wire import (
@@ -85,9 +87,17 @@ def run_master(plan: Plan) -> int:
     env = Environment(user_classes=[], stop_timeout=0)
     master = plan.master
     runner = env.create_master_runner(master.host, master.port)
+    mark("master bound")
     admit_proven_peers_only(runner, state)  # before any greenlet runs: the listener has not received yet
     state.behind = lambda: bool(int(runner.server.socket.getsockopt(zmq.EVENTS)) & zmq.POLLIN)
-    runner.register_message("lo_hello", lambda environment, msg, **kw: state.on_hello(msg.node_id, msg.data))
+    every_hello = gevent.event.Event()  # set by the last worker's hello: the run starts then, not at a poll's next turn
+
+    def on_hello(environment: Environment, msg: Any, **kw: Any) -> None:
+        state.on_hello(msg.node_id, msg.data)
+        if len(state.workers) >= plan.workers:
+            every_hello.set()
+
+    runner.register_message("lo_hello", on_hello)
 
     def on_stats(environment: Environment, msg: Any, **kw: Any) -> None:
         state.on_stats(msg.node_id, msg.data)
@@ -107,7 +117,7 @@ def run_master(plan: Plan) -> int:
 
     deadline = time.monotonic() + plan.worker_connect_timeout_s
     while len(state.workers) < plan.workers and time.monotonic() < deadline and not stop_signal:
-        gevent.sleep(0.05)
+        every_hello.wait(0.05)  # (a signal or the deadline is seen within 0.05 s)
     if len(state.workers) < plan.workers:
         missing = sorted(set(range(plan.workers)) - set(state.workers))
         state.stop_reason = "interrupted" if stop_signal else "workers missing"
@@ -125,10 +135,12 @@ def run_master(plan: Plan) -> int:
         runner.quit()
         return 3
 
+    mark("master heard every hello")
     state.t0 = time.time()
     state.started_mono = time.monotonic()
     emit(Started(t0=state.t0, workers=sorted(state.workers)))
     runner.send_message("lo_start", Start(t0=state.t0).to_json())
+    mark("master sent lo_start")
     _watch(state, plan, stop_signal)
     state.end_heartbeats()
     state.sample_load(state.elapsed())

@@ -32,6 +32,7 @@ from loadorch.hosts import address_guard
 from loadorch.runtime.alive import LOOP_TICK_S, MASTER_DOWN_S, MASTER_SILENT_S, Liveness, master_verdict
 from loadorch.runtime.common import REPORT_INTERVAL_S, emit, real_thread, watch_parent
 from loadorch.runtime.headbound import bound_response_heads
+from loadorch.starttrace import mark
 from loadorch.stats.endpoints import EndpointNames
 from loadorch.stats.tables import Recorder
 from loadorch.traffic import data as gen
@@ -497,15 +498,18 @@ def run_worker(plan: Plan, index: int) -> int:
     gc.freeze()  # modules, classes, the plan: never garbage, so never traversed again (see FREEZE_EVERY)
     if any(u.python for u in plan.scenario.users):
         _listen_to_python_users(env, state)
+    mark("worker built its users")
     runner = _connect(env, plan, index)
     if runner is None:
         return 5
+    mark("worker connected")
     session = WorkerSession(state, runner)
     runner.register_message("lo_start", session.on_start)
     runner.register_message("lo_stop", session.on_stop)
     _start_liveness(runner, state)
     hello = Hello(index=index, token=plan.token, pid=os.getpid(), clock=time.time(), host=socket.gethostname())
     runner.send_message("lo_hello", hello.to_json())
+    mark("worker sent hello")
     runner.greenlet.join()
     if not state.stopped:
         emit(WorkerLostMaster(index=index))
@@ -568,6 +572,7 @@ class WorkerSession:
 
     def spawn(self) -> None:
         state, runner, plan = self.state, self.runner, self.state.plan
+        mark("worker spawning")
         if plan.open is not None:  # every user at once, idle until an arrival needs it; then the clock starts
             for _, name in state.mine:
                 start_user(runner, name)
@@ -618,6 +623,7 @@ class WorkerSession:
         if self.state.started:
             return
         self.state.started = True
+        mark("worker heard lo_start")
         self.state.recorder.t0 = Start.model_validate(msg.data).t0
         gevent.spawn(self.spawn)
         gevent.spawn(self.report)

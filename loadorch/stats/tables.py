@@ -462,14 +462,28 @@ class Merged(Tables):
         self.sub_bits = SUB_BITS
         self.oldest_slots = (0, 0)  # rolling timelines: the oldest interval and endpoint slot kept
         self.rolling = False  # timelines keep their latest slots (a monitor: see roll_timelines), not widen
+        self.split_intervals = 0  # rolling: the time splits' generation, in intervals (see _roll_splits)
+        self.split_generation = 0
 
     def roll_timelines(self, span_s: float) -> None:
         """A monitor's timelines: slots wide enough that INTERVAL_SLOTS (ENDPOINT_SLOTS) of them span `span_s`,
         and only the latest that many kept (older ones dropped), so however long it runs the timelines hold
-        the samples of the last `span_s`, not a picture of days ever coarser and fuller."""
+        the samples of the last `span_s`, not a picture of days ever coarser and fuller. Its time splits
+        likewise keep the last one to two spans (TimeSplits.roll), not every latency bucket ever reached."""
         self.rolling = True
         self.interval_step = max(1, math.ceil(span_s / (self.interval_s * INTERVAL_SLOTS)))
         self.endpoint_step = max(1, math.ceil(span_s / (self.interval_s * ENDPOINT_SLOTS)))
+        self.split_intervals = max(1, math.ceil(span_s / self.interval_s))
+
+    def _roll_splits(self, interval: int) -> None:
+        """A rolling master's time splits start a new generation each `split_intervals` (the reports'
+        latest interval says when); a generation with no report at all leaves nothing recent before it."""
+        generation = interval // self.split_intervals
+        if generation > self.split_generation:
+            self.splits.roll()
+            if generation > self.split_generation + 1:
+                self.splits.roll()
+            self.split_generation = generation
 
     def add_delta(self, worker: int, delta: StatsDelta) -> Decoded:
         """A worker's delta (stats/delta.py), checked whole first (ValueError: nothing merged), then merged
@@ -511,7 +525,10 @@ class Merged(Tables):
                 # room for the latest slot first: coarsening replaces the slots' histograms, so targets taken
                 # before it would be lost, and a step read before it would place later rows in the wrong time
                 if names:
-                    self.interval_room(max(i for i, _, _ in names) // self.interval_step)
+                    latest = max(i for i, _, _ in names)
+                    self.interval_room(latest // self.interval_step)
+                    if self.split_intervals:
+                        self._roll_splits(latest)
                 step = self.interval_step
                 merge_packed(_targets(self.intervals, [(i // step, kind, ok) for i, kind, ok in names]), p)
             elif name == "phases":

@@ -11,7 +11,9 @@ within that bucket's width of p95 (at most 1/64 of p95: 1.6 %). That is the only
 stated with the split (`requests` of `of`, from `from_ms`).
 
 Memory: per request key at most 64 rows per doubling of latency (under 1,500 from 1 us to an hour), each
-six integers; request names are bounded by stats/endpoints.py.
+six integers; request names are bounded by stats/endpoints.py. A monitor's master (which runs for days)
+rolls them (`roll`): it keeps the rows of the current and the previous generation (each its window), so
+its rows hold what one to two windows saw, not every latency bucket the run ever reached.
 """
 
 from __future__ import annotations
@@ -37,11 +39,28 @@ class TimeSplits:
     A worker adds into `live`, by its series key (no tuple built per request); `rows()` and `split()` read
     both."""
 
-    __slots__ = ("live", "table")
+    __slots__ = ("live", "older", "table")
 
     def __init__(self) -> None:
         self.table: dict[tuple[str, str, int, int], list[int]] = {}
         self.live: dict[Any, dict[int, list[int]]] = {}  # series key (name, method, status attributes) -> buckets
+        self.older: dict[tuple[str, str, int, int], list[int]] = {}  # the previous generation (see roll)
+
+    def roll(self) -> None:
+        """A new generation begins: the previous one's rows go, the current one's become the previous."""
+        self.fold()
+        self.older, self.table = self.table, {}
+
+    def _all(self) -> dict[tuple[str, str, int, int], list[int]]:
+        """Both generations' rows added up (the table itself when there is no previous generation)."""
+        self.fold()
+        if not self.older:
+            return self.table
+        out = dict(self.older)
+        for key, acc in self.table.items():
+            have = out.get(key)
+            out[key] = acc if have is None else _added(have, acc)
+        return out
 
     def add(self, key: Any, duration_us: int, connect_us: int, tls_us: int, waiting_us: int,
             receiving_us: int) -> None:
@@ -89,27 +108,24 @@ class TimeSplits:
                 self.table[key] = _added(acc, r[4:10])
 
     def rows(self) -> list[Row]:
-        self.fold()
-        return [[*k, *acc] for k, acc in sorted(self.table.items())]
+        return [[*k, *acc] for k, acc in sorted(self._all().items())]
 
     def clear(self) -> None:
-        self.table = {}
+        self.table, self.older = {}, {}
         for buckets in self.live.values():
-            buckets.clear()
+            buckets.clear()  # in place: a request path may hold it (table_of)
 
     def __len__(self) -> int:
-        self.fold()
-        return len(self.table)
+        return len(self._all())
 
     def __bool__(self) -> bool:
-        return bool(self.table) or any(self.live.values())
+        return bool(self.table or self.older) or any(self.live.values())
 
     def split(self, name: str, keys: Iterable[Key]) -> TimeSplit | None:
         """results.json's TimeSplit of these request keys (one endpoint's, all of them pooled), over their
         p95 requests; None when none was recorded."""
-        self.fold()
         buckets: dict[int, list[int]] = {}
-        for (n, method, status, bucket), acc in self.table.items():
+        for (n, method, status, bucket), acc in self._all().items():
             if (n, method, status) in keys:
                 have = buckets.get(bucket)
                 buckets[bucket] = list(acc) if have is None else _added(have, acc)

@@ -140,6 +140,8 @@ class _Handler(BaseHTTPRequestHandler):
                 from loadorch.target.storefront import respond
 
                 self._send_raw(*respond(route, query, knobs.storefront, self.server.server_address[1]))
+                self._app = self._app_ms()
+                self._note_trace(split.path)  # a browser's page loads carry trace ids too
                 return
             status, payload = _handle(self.server, route, args, query, body)
             # ?delay_ms=N adds latency to one request: lets a scenario make some requests slower than others

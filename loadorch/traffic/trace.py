@@ -19,6 +19,7 @@ from typing import Any
 HEADER = "traceparent"
 SETUP_WORKER = 0xFFFF  # the worker field of the setup section's requests (the controller sends them)
 PROBE_WORKER = 0xFFFE  # ... and of the database collector's N+1 probe
+BROWSER_WORKERS = 0xF000  # browser worker i's page requests use the worker field 0xF000 + i
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
 
@@ -51,6 +52,10 @@ class TraceIds:
     def line(self) -> str:
         """The next request's header line `traceparent: 00-<trace id>-<span>-01\r\n` (`next(self.lines)`)."""
         return next(self.lines)
+
+    def value(self) -> str:
+        """The next request's traceparent value, `00-<trace id>-<span>-01` (no header name, no line end)."""
+        return self.line()[len(HEADER) + 2 : -2]
 
     def next(self) -> tuple[str, str]:
         """(trace id, the header line `traceparent: ...\r\n`) of the next request."""

@@ -41,11 +41,13 @@ class Cluster:
         return f"postgresql://{auth}@127.0.0.1:{self.port}/{database}"
 
     def sql(self, statement: str, database: str = "shop", params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        """Run one statement as the superuser (marked, so the tests can leave their own statements out)."""
+        """Run one statement as the superuser (marked after its first word, so the tests can leave their own
+        statements out on every PostgreSQL: 18 keeps no leading comment in pg_stat_statements)."""
         import psycopg
 
         with psycopg.connect(self.dsn(database=database), autocommit=True, application_name="loadorch-test") as conn:
-            cur = conn.execute(f"/* test */ {statement}", params)
+            first, _, rest = statement.strip().partition(" ")  # PostgreSQL 18 drops a leading comment
+            cur = conn.execute(f"{first} /* test */ {rest}", params)
             return list(cur.fetchall()) if cur.description else []
 
     def system(self, setting: str, value: str | None, want: str = "") -> None:

@@ -43,12 +43,18 @@ class Prometheus:
         assert len(result) == 1, (expr, result)
         return float(result[0]["value"][1])
 
-    def final_time(self, run_id: str, since: float) -> float:
-        """The last evaluation time at which the run's final values (run_finished == 1) are visible."""
-        # evaluation points fall at since + k s: end one step past now, so a final sample written less
-        # than a step ago (the run just ended) has an evaluation point after it
-        data = self.api("query_range", query=f'loadorch_run_finished{{run_id="{run_id}"}} == 1',
-                        start=since, end=time.time() + 1, step=1)
+    def final_time(self, run_id: str, since: float, settle_s: float = 5.0) -> float:
+        """The last evaluation time at which the run's final values (run_finished == 1) are visible: an instant
+        already past, never one after now. (It once ended a step past now, and a staleness marker Prometheus
+        wrote a moment later, when a scrape found the run gone, hid the values at that instant.)"""
+        series = f'loadorch_run_finished{{run_id="{run_id}"}}'
+        # first the scrape that finds the run gone (bounded: a pushed run gets no staleness marker), so the
+        # final sample is a scrape interval in the past and the evaluation points up to now cover it
+        deadline = time.monotonic() + settle_s
+        while self.query(series) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.0)
+        data = self.api("query_range", query=f"{series} == 1", start=since, end=time.time(), step=1)
         assert data["result"], f"no final values of run {run_id} reached Prometheus"
         return float(data["result"][0]["values"][-1][0])
 

@@ -66,6 +66,9 @@ LOST = """\
 LOST_SHOP = SHOP.replace("  sku:", "  delay: {choice: [0, 8000]}\n  sku:").replace("thresholds:", LOST + "thresholds:")
 
 
+TRACES: dict[str, dict[str, Any]] = {}  # run name -> the trace ids the shop saw (trace id -> method, path)
+
+
 @pytest.fixture(scope="module")
 def shop_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[Project, int]]]:
     """The same seed, knobs off then on: {"ok": (project, exit code), "broken": ...}."""
@@ -90,6 +93,9 @@ def shop_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tu
             result = project.run("run", "p", "--out", "o", "--request-log", timeout=120)
             assert_no_traceback(result)
             out[name] = (project, result.code)
+            with server.traces_lock:
+                TRACES[name] = dict(server.traces)
+                server.traces.clear()
         yield out
     finally:
         server.shutdown()
@@ -121,6 +127,20 @@ def test_knobs_off_vitals_pass_beside_http_users_in_one_junit(shop_runs: dict[st
     assert browser["failed_steps"] == 0 and browser["blocked"] == []
     assert set(browser["pages"]) == {"home", "cart"}
     assert "<h2>Browser</h2>" in (project.root / "o" / "report.html").read_text()
+
+
+def test_page_loads_carry_the_runs_trace_ids_to_the_target(shop_runs: dict[str, tuple[Project, int]]) -> None:
+    # the shop's own record of the traceparent it was sent (#30): the browser worker's documents and their
+    # subresources carry the run's trace ids (worker field 0xf000 + the browser worker), as the HTTP users' do
+    traces = TRACES["ok"]
+    pages = {t: e for t, e in traces.items() if int(t[12:16], 16) >= 0xF000}
+    api = {t: e for t, e in traces.items() if int(t[12:16], 16) < 0xF000}
+    assert api and pages, sorted({e["path"] for e in traces.values()})
+    assert {t[:12] for t in pages} == {t[:12] for t in api}  # one run: the same 12 hex digits
+    paths = {e["path"] for e in pages.values()}
+    assert {"/shop", "/cart", "/static/hero.png"} <= paths, paths
+    assert all(e["method"] == "GET" for e in pages.values())
+    assert len(pages) == len({t[16:] for t in pages})  # each request its own id
 
 
 def test_each_broken_vital_fails_naming_page_and_value(shop_runs: dict[str, tuple[Project, int]]) -> None:

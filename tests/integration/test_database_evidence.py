@@ -120,7 +120,7 @@ def test_the_spilled_sort_shows_its_temp_blocks_and_the_work_mem_that_keeps_it_i
         for work_mem, kind in (("4MB", "Disk"), (needed, "Memory")):
             conn.execute(f"SET work_mem = '{work_mem}'")
             row = conn.execute(
-                "/* test */ EXPLAIN (ANALYZE, FORMAT JSON, TIMING OFF) SELECT MAX(r) FROM (SELECT row_number() "
+                "EXPLAIN /* test */ (ANALYZE, FORMAT JSON, TIMING OFF) SELECT MAX(r) FROM (SELECT row_number() "
                 "OVER (ORDER BY note) AS r FROM audit_log) AS s"
             ).fetchone()
             assert row is not None and f'"Sort Space Type": "{kind}"' in json.dumps(row[0]), (work_mem, row)
@@ -153,7 +153,7 @@ def test_a_hash_that_spilled_names_the_hash_memory_that_keeps_it_in_memory(evide
     import psycopg
 
     mb = float(needed.split()[0]) if needed.endswith(" MB") else float(needed.split()[0]) / 1024
-    query = ("/* test */ EXPLAIN (ANALYZE, FORMAT JSON, TIMING OFF) SELECT MAX(length(x.note) + length(y.note)) "
+    query = ("EXPLAIN /* test */ (ANALYZE, FORMAT JSON, TIMING OFF) SELECT MAX(length(x.note) + length(y.note)) "
              "FROM cold_log x JOIN cold_log y ON y.id = x.id")
     with psycopg.connect(evidence_run.postgres.dsn(database=DATABASE), autocommit=True) as conn:
         multiplier = float(conn.execute("SHOW hash_mem_multiplier").fetchone()[0])  # type: ignore[index]

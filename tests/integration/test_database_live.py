@@ -95,6 +95,11 @@ def live_run(postgres: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Ite
             if proc.poll() is None:
                 proc.kill()
         run.out, run.err = (project.root / "out.log").read_text(), (project.root / "err.log").read_text()
+        # the run is gone: wait (bounded) for the scrape that finds it gone, so the final values' last instant
+        # (final_time) is fixed before the tests read it; a staleness marker written after it hid them once
+        deadline = time.monotonic() + 30
+        while not prom.query("up == 0") and time.monotonic() < deadline:
+            time.sleep(0.2)
         yield run
 
 

@@ -99,6 +99,9 @@ def test_same_seed_same_requests_other_seed_differs(project: Project, workers: i
                         env={"LOADORCH_COLD_START": cold})
         assert r.code in (0, 6), r.err  # 48 requests: thresholds may lack samples, the run itself is fine
         runs.append(_strip(request_log(project.root / out)))
+        # the setup ran once for the run, not once per worker: its 50 requests, seeded like the users'
+        setup = next(c for c in project.results(out)["checks"] if c["name"] == "setup")
+        assert setup["verdict"] == "pass" and setup["message"].startswith("50 requests"), setup
     a, b, c = runs
     assert len(a) == 48 and a == b
     assert a != c
@@ -109,15 +112,6 @@ def test_same_seed_same_requests_other_seed_differs(project: Project, workers: i
     per_run = [r["path"].split("c=")[1] for r in a if r["name"] == "order"]
     assert len(per_run) == len(set(per_run)), "sequence values must be unique across users and workers"
     assert all(r["ok"] for r in a), [r for r in a if not r["ok"]][:3]
-
-
-def test_setup_is_seeded_and_runs_once(project: Project) -> None:
-    embedded_project(project, DETERMINISM_SCENARIO, users=2, workers=2)
-    r = project.run("run", "p", "--iterations", "3", "--request-log", "--out", "o")
-    assert r.code in (0, 6), r.err
-    doc = project.results("o")
-    setup = next(c for c in doc["checks"] if c["name"] == "setup")
-    assert setup["verdict"] == "pass" and setup["message"].startswith("50 requests")
 
 
 def test_setup_failure_stops_the_run_with_exit_5(project: Project) -> None:
@@ -173,13 +167,23 @@ def test_workers_that_never_connect_fail_within_the_bound(project: Project, tmp_
 
 def test_a_fork_server_that_cannot_start_leaves_the_processes_cold(project: Project, tmp_path_factory) -> None:
     hook = tmp_path_factory.mktemp("hook")  # the fork server dies as it starts: each process is started cold
-    (hook / "sitecustomize.py").write_text("import sys\nif 'forkserver' in sys.argv:\n    sys.exit(3)\n")
-    embedded_project(project, DETERMINISM_SCENARIO, users=2, workers=2)
+    (hook / "sitecustomize.py").write_text(  # 100 kB of noise, then why, naming a secret the run must not show
+        "import os, sys\nif 'forkserver' in sys.argv:\n    sys.stderr.write('noise\\n' * 20000)\n"
+        "    sys.stderr.write('forkserver: cannot start with ' + os.environ['LOADORCH_TEST_KEY'] + '\\n')\n"
+        "    sys.stderr.flush()\n    os._exit(3)\n")
+    embedded_project(project, DETERMINISM_SCENARIO, users=2, workers=2,
+                     profile_extra="secrets: [LOADORCH_TEST_KEY]\nheaders: {X-Key: '${LOADORCH_TEST_KEY}'}\n")
     pythonpath = os.pathsep.join((str(hook), os.environ["PYTHONPATH"]))
-    r = project.run("run", "p", "--iterations", "2", "--request-log", "--out", "o", env={"PYTHONPATH": pythonpath})
+    r = project.run("run", "p", "--iterations", "2", "--request-log", "--out", "o",
+                    env={"PYTHONPATH": pythonpath, "LOADORCH_TEST_KEY": "k3y-6f1e0a"})
     assert r.code in (0, 6), r.out + r.err  # 4 requests: thresholds may lack samples, the run itself is fine
     assert sorted({row["worker"] for row in request_log(project.root / "o")}) == [0, 1]
     assert project.results("o")["integrity"]["workers_seen"] == 2
+    # its log is kept in the run folder, named in the output: its end (bounded), the secret masked
+    log = (project.root / "o" / "logs" / "forkserver.log").read_text()
+    assert "forkserver: cannot start with ***\n" in log and "k3y-6f1e0a" not in log
+    assert len(log.encode()) <= 64 * 1024
+    assert "forkserver.log (the fork server did not fork master (it exited with code 3): started cold)" in r.out
 
 
 @pytest.mark.parametrize("sig,code,cold", [(signal.SIGTERM, 143, "0"), (signal.SIGINT, 130, "1")])

@@ -215,9 +215,10 @@ def test_killed_controller_leaves_no_hidden_run_folder_behind(project: Project, 
     project.write("scenarios/s.yaml", STEADY)
     project.write("profiles/p.yaml", f"scenario: ../scenarios/s.yaml\nhost: {shop_server}\n"
                   "load: {users: 2, duration: 120s}\nworkers: 1\n")
-    first = project.run("run", "p", "--iterations", "3", "--out", "o")
-    assert first.code == 6, first.err  # 6 requests: too few samples
-    started = project.results("o")["run"]["start"]
+    # an earlier run's folder (its results.json is what makes it one; a real run writes it in another test)
+    earlier = '{"schema": "loadorch.results/v1", "verdict": "pass", "run": {"start": "2000-01-01T00:00:00+00:00"}}'
+    project.write("o/results.json", earlier)
+    project.write("o/summary.md", "the earlier run\n")
 
     def kill_a_run_mid_way() -> str:
         proc = start_run(project, "--out", "o")
@@ -238,7 +239,9 @@ def test_killed_controller_leaves_no_hidden_run_folder_behind(project: Project, 
     assert r.code == 6, r.err
     assert f"note: restored o from {project.root / hidden}: run {hidden.rsplit('-', 1)[1]} was killed" in r.err
     assert [p.name for p in project.root.iterdir() if p.name.startswith(".o.")] == []
-    assert project.results("o")["run"]["start"] >= started  # the restored run was then replaced whole
+    doc = project.results("o")  # the restored earlier run was then replaced whole by this one
+    assert doc["run"]["start"] > "2000-01-01T00:00:00+00:00" and doc["totals"]["requests"] == 6
+    assert "the earlier run" not in (project.root / "o" / "summary.md").read_text()
 
     hidden = kill_a_run_mid_way()
     shutil.rmtree(project.root / "o", ignore_errors=True)

@@ -330,7 +330,7 @@ def test_init_writes_a_prometheus_config_that_promtool_accepts(tmp_path: Path) -
 
 
 def test_metrics_flags_that_cannot_work_are_usage_errors_before_any_load(tmp_path: Path) -> None:
-    from tests.support.project import run_cli
+    from tests.support.project import cli_in_process
 
     with __import__("socket").socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -343,6 +343,6 @@ def test_metrics_flags_that_cannot_work_are_usage_errors_before_any_load(tmp_pat
             (["--remote-write", "file:///etc/passwd"], "expected an http(s) URL"),
             (["--dashboard-port", "0"], "--dashboard-port needs --dashboard"),
         ):
-            r = run_cli("run", "local", "--out", str(tmp_path / "o"), *args, cwd=REPO)
+            r = cli_in_process("run", "local", "--out", str(tmp_path / "o"), *args, cwd=REPO)
             assert r.code == 2 and message in r.err, (args, r.err)
             assert "pw@" not in r.err and not (tmp_path / "o").exists()

@@ -86,14 +86,24 @@ def test_unclassified_requests_are_reported(project: Project) -> None:
     assert doc["endpoints"]["py get product"]["kind"] == "unclassified"
 
 
-def test_import_error_names_file_and_line(project: Project) -> None:
+def test_import_error_names_file_and_line(project: Project, tmp_path) -> None:
     project.write("scenarios/locustfiles/checkout.py", "import os\n\nx = 1 +\n")
     embedded_project(project, SCENARIO, users=2)
-    r = project.run("run", "p", "--iterations", "2", "--out", "o")
+    trace = tmp_path / "trace"  # the run's start-up phases (LOADORCH_TRACE_START)
+    r = project.run("run", "p", "--iterations", "2", "--out", "o", env={"LOADORCH_TRACE_START": str(trace)})
     assert r.code == 3, r.out + r.err
     assert "checkout.py:3: SyntaxError" in r.err
     assert not (project.root / "o").exists()
     assert_no_traceback(r)
+    # a python user that cannot be imported is a refused configuration: it starts no fork server, neither when the
+    # configuration's check finds it (above) nor when importing it does (the controller's check-users, below)
+    assert "cli imported" in trace.read_text() and "fork server" not in trace.read_text()
+    project.write("scenarios/locustfiles/checkout.py", "raise RuntimeError('no checkout today')\n\n\n"
+                  "class CheckoutUser:\n    pass\n")
+    trace.unlink()
+    r = project.run("run", "p", "--iterations", "2", "--out", "o", env={"LOADORCH_TRACE_START": str(trace)})
+    assert r.code == 3 and "no checkout today" in r.err, r.out + r.err
+    assert "target up" in trace.read_text() and "fork server" not in trace.read_text()
 
 
 def test_exception_in_a_task_is_a_failure_with_file_and_line(project: Project) -> None:

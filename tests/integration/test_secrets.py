@@ -116,7 +116,7 @@ def test_line_break_in_a_header_value_is_refused_at_load_time(project: Project) 
         headers: {Authorization: "Bearer ${SHOP_TOKEN}"}
         load: {users: 1, iterations: 1}
         """)
-    r = project.run("run", "p", "--out", "o", env={"SHOP_TOKEN": "tok-from-file-123\n"})
+    r = project.cli("run", "p", "--out", "o", env={"SHOP_TOKEN": "tok-from-file-123\n"})
     assert r.code == 3, r.err
     assert "profiles/p.yaml:3: headers" in r.err and "line break" in r.err
     assert "tok-from-file-123" not in r.err + r.out
@@ -290,7 +290,7 @@ def test_a_problem_that_quotes_a_path_never_shows_the_secret_in_it(project: Proj
     masked, the problem still located and explained, exit 3."""
     scenario = 'name: spaced\nusers:\n  - name: u\n    requests:\n      - {name: h, path: "/health?q=${TOK}"}\n'
     embedded_project(project, scenario, profile_extra="secrets: [TOK]\n", users=1)
-    r = project.run("run", "p", "--iterations", "1", "--out", "o", env={"TOK": "open sesame-7f3a"})
+    r = project.cli("run", "p", "--iterations", "1", "--out", "o", env={"TOK": "open sesame-7f3a"})
     assert_no_traceback(r)
     assert r.code == 3, r.out + r.err
     assert "scenarios/s.yaml:5: users[0].requests[0].path" in r.err and "/health?q=***" in r.err, r.err

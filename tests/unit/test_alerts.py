@@ -47,7 +47,19 @@ def test_the_failure_rate_is_a_ratio_of_counters_negated_exactly() -> None:
     )
 
 
+def test_the_slow_statement_share_is_a_ratio_of_the_database_counters() -> None:
+    rule = rule_for(_t("db_query_slow", "rate<0.01"), SCOPE, "1h", 50)
+    assert rule.expr == (
+        '(sum(increase(loadorch_db_slow_queries_total{profile="staging"}[1h])) / '
+        'sum(increase(loadorch_db_queries_total{profile="staging"}[1h]))) >= 0.01\n'
+        'and on() sum(increase(loadorch_db_queries_total{profile="staging"}[1h])) >= 50'
+    )
+    rate = rule_for(_t("db_queries", "rate<=500"), SCOPE, "1h", 50)
+    assert rate.expr == 'sum(rate(loadorch_db_queries_total{profile="staging"}[1h])) > 500'
+
+
 @pytest.mark.parametrize("selector,expression,why", [
+    ("db_queries", "count<100000", "a whole run's"),
     ("http_req_duration", "max<900", "not kept by a histogram"),
     ("http_req_waiting", "p(95)<100", "not in the live metrics"),
     ("http_req_duration{status:500}", "p(95)<100", "tag 'status' is not a label"),

@@ -307,3 +307,15 @@ def test_bare_duration_lines_count_and_take_their_sessions_statement() -> None:
     tally = slow_in(jsonlog, "2026-11-25 01:00:00.000", "2026-11-25 01:00:05.000", 200.0)
     assert tally.count == 2 and tally.ids == {7} and tally.unknown_ids == 1
     assert tally.texts == {"id:7": "SELECT pg_sleep($1)", "text:INSERT INTO t VALUES (1)": "INSERT INTO t VALUES (1)"}
+
+
+def test_the_collectors_mark_sits_inside_the_statement_where_postgresql_18_keeps_it() -> None:
+    from loadorch.db.statements import OWN_MARK, is_own, own, snapshot_rows
+
+    assert own("SELECT current_user") == f"SELECT {OWN_MARK} current_user"
+    assert own("  EXPLAIN (FORMAT JSON) SELECT 1") == f"EXPLAIN {OWN_MARK} (FORMAT JSON) SELECT 1"
+    # PostgreSQL 18 stores a statement from its first word: a leading comment is gone, an inner one stays
+    stored_by_18 = own("SELECT coalesce(sum(calls), 0) FROM pg_stat_statements").replace("0)", "$1)")
+    assert is_own(stored_by_18) and not is_own("SELECT * FROM products WHERE id = $1")
+    rows = snapshot_rows([(10, 5, 1, True, 3, 1.0, 0.5, stored_by_18), (10, 5, 2, True, 4, 1.0, 0.5, "SELECT $1")])
+    assert [k[2] for k in rows] == [2]

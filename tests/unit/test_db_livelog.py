@@ -95,6 +95,20 @@ def test_rotation_reads_the_rest_of_the_old_file_then_the_new_ones(tmp_path: Pat
     assert live.poll() == 4 and live.offsets[str(old)] == old.stat().st_size
 
 
+def test_each_files_partial_record_waits_for_that_files_next_read(tmp_path: Path) -> None:
+    folder = Folder(tmp_path)
+    old = folder.current
+    current = folder.rotate()
+    live = folder.counter()
+    record = line(1.5, 300)
+    folder.write(record[:30])  # the current file: a record begun
+    assert live.poll() == 0 and live.pending == record[:30]
+    folder.write(line(1.6, 300), path=old)  # an older file written again, read before the current one
+    os.utime(old, (1.0, 1.0))
+    folder.write(record[30:], path=current)
+    assert live.poll() == 2 and live.pending == "" and live.skipped == 0
+
+
 def test_a_truncated_file_is_read_again_from_its_start(tmp_path: Path) -> None:
     folder = Folder(tmp_path)
     live = folder.counter()
@@ -102,6 +116,10 @@ def test_a_truncated_file_is_read_again_from_its_start(tmp_path: Path) -> None:
     assert live.poll() == 3
     folder.write(line(2.0, 400), "w")  # log_truncate_on_rotation reused the name: shorter than what was read
     assert live.poll() == 4 and live.restarts == 1
+    folder.write("", "w")  # emptied, then written again past where it was read to
+    assert live.poll() == 4 and live.poll() == 4 and live.restarts == 2
+    folder.write(line(2.1, 10) * 5 + line(2.2, 400))
+    assert live.poll() == 5 and live.restarts == 2
 
 
 def test_each_poll_reads_at_most_its_budget_and_catches_up_later(tmp_path: Path) -> None:

@@ -163,7 +163,7 @@ def test_plans_pair_with_slow_lines_in_either_order_and_name_the_normalized_stat
 
 def test_generic_plan_stands_in_marked_as_an_estimate() -> None:
     # PostgreSQL 16's EXPLAIN (GENERIC_PLAN, FORMAT JSON) as a real 16.14 server printed it
-    # (tests/integration/test_database_pg16.py): a list, estimates only, $n kept; Plan Rows is what the scan
+    # (tests/integration/test_database_newer.py): a list, estimates only, $n kept; Plan Rows is what the scan
     # returns after its filter (1), not what it reads: the relation's size comes from the planner apart
     recorded = json.dumps([{"Plan": {"Node Type": "Seq Scan", "Parallel Aware": False, "Async Capable": False,
                                      "Relation Name": "audit_log", "Alias": "audit_log", "Startup Cost": 0.0,

@@ -220,3 +220,26 @@ def test_a_monitors_browser_timeline_keeps_its_latest_slots_too() -> None:
     assert sorted(i for _, _, i in copy.intervals) == slots and copy.interval_s == 5.0
     assert copy.select("browser_web_vital_lcp").count == 3 * 24 * 60
     assert len(stats.series[next(iter(stats.series))].buckets) <= 64  # 800 .. 1,300 ms: under a doubling
+
+
+def test_a_monitors_time_splits_keep_the_last_windows_not_every_bucket_ever_reached() -> None:
+    """A service whose latency drifts (each minute in buckets of its own): the master of a monitor keeps the
+    time splits of the last one to two windows, so 100 windows hold no more rows than 10 (a run's master
+    keeps every bucket ever reached: bounded by the layout alone, reached only after days at a monitor's rate)."""
+    merged = Merged(1.0)
+    merged.roll_timelines(60.0)  # a 1-minute window
+    rec = Recorder(1.0, 0.0)
+    key = SeriesKey("u", "home", "read", "GET", 200, True)
+    rows = {}
+    for n in range(100 * 60):  # one request a second for 100 minutes
+        us = 1_000 + 37 * n
+        rec.record(key, us, at=float(n))
+        rec.record_split(key, us, (100, -1, us - 300, 200), at=float(n))
+        if n % 10 == 9:  # a report every 10 s
+            merged.add_delta(0, rec.take_delta())
+        if n + 1 in (10 * 60, 100 * 60):
+            rows[(n + 1) // 60] = len(merged.splits)
+    assert 0 < rows[100] <= rows[10]
+    split = merged.splits.split("home", {("home", "GET", 200)})
+    assert split is not None and 60 <= split.of <= 120  # what the last one to two windows saw
+    assert merged.select().count == 100 * 60  # the judged series keep every request

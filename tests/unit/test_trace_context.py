@@ -103,3 +103,26 @@ def test_a_python_users_client_sends_the_workers_trace_ids_unless_it_sets_its_ow
     assert ids[0] and ids[1] and ids[0][0] != ids[1][0] and ids[0][0][12:16] == "0002"
     assert second["X-A"] == "1" and third == {"TRACEPARENT": "mine"} and own.sent == [{}]
     trace_client(object(), tracer)  # a user class without an HTTP client: left as it is
+
+
+def test_a_browser_page_sends_the_runs_traceparent_to_the_target_only() -> None:
+    from loadorch.browser.guard import HostGuard
+    from loadorch.browser.page import _with_traceparent
+    from loadorch.browser.worker import PageTraces
+    from loadorch.traffic.trace import parse_traceparent
+
+    guard = HostGuard([], "http://127.0.0.1:8080", ["127.0.0.1"])
+    traces = PageTraces("0123456789ab", 2, guard)
+    assert traces("http://127.0.0.1:8081/shop") is None and traces("https://cdn.example/x.js") is None
+    assert traces("ws://127.0.0.1:8080/live") is None  # a WebSocket handshake is not a traced request
+    first, second = traces("http://127.0.0.1:8080/shop"), traces("http://127.0.0.1:8080/static/hero.png")
+    assert first and second
+    parsed = parse_traceparent(first)
+    assert parsed is not None and parsed[0] == "0123456789abf002" + "0" * 15 + "1" and parsed[2]
+    assert parse_traceparent(second) is not None and second.split("-")[1].endswith("2")
+    # Fetch.continueRequest replaces every header: the page's own are kept, the traceparent added once
+    headers = _with_traceparent({"Accept": "text/html", "User-Agent": "x"}, first)
+    assert headers == [{"name": "Accept", "value": "text/html"}, {"name": "User-Agent", "value": "x"},
+                       {"name": "traceparent", "value": first}]
+    assert _with_traceparent({"TraceParent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01"}, first) is None  # its own
+    assert _with_traceparent({"Accept": "*/*"}, None) is None
