@@ -217,7 +217,7 @@ def summarize(rows: list[tuple[float, dict[str, float]]], code: int | None, root
     last = [s for t, s in rows if t >= total - 60]
     roles = sorted({k for _, s in rows for k in s})
     print(f"\nsummary: {total / 60:.1f} min, {len(rows)} samples, monitor exit code {code}")
-    marks = [m for m in (10, 20, 30, 60, 120) if m * 60 <= total + 1e-6]
+    marks = [m for m in (10, 20, 30, 60, 120) if m * 60 <= total + 30]
     print("| role | median RSS minute 2-3 (MB) | " + "".join(f"minute {m} | " for m in marks)
           + "median RSS last minute (MB) | change | slope from minute 3 (MB/h) |")
     print("| --- | --- | " + "--- | " * len(marks) + "--- | --- | --- |")

@@ -7,6 +7,7 @@ and reports divide the scale back out (a CLS of 0.087 is stored as 87000 and sho
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,6 +68,7 @@ class BrowserStats:
     sub_bits: int = SUB_BITS  # the histograms' layout: a monitor's is coarser (stats/histogram.py: memory flat)
     rolling: bool = False  # a monitor's timeline keeps its latest INTERVAL_SLOTS slots (roll_timeline), not widen
     oldest_slot: int = 0  # rolling: the oldest slot kept
+    rolling_slots: int = INTERVAL_SLOTS  # rolling: the slots that span the window (roll_timeline)
 
     def record(self, metric: str, tags: Mapping[str, str], value: float, at_s: float | None = None) -> None:
         units = max(0, round(value * scale_of(metric)))
@@ -84,8 +86,9 @@ class BrowserStats:
         seconds), so a long browser run's memory and artifacts stay bounded in time. Rolling (a monitor): the
         slots keep their width and the older ones go, a few at a time."""
         if self.rolling:
-            if slot - self.oldest_slot >= INTERVAL_SLOTS + INTERVAL_SLOTS // 8:
-                self.oldest_slot = slot - INTERVAL_SLOTS + 1
+            keep = self.rolling_slots
+            if slot - self.oldest_slot >= keep + max(1, keep // 8):
+                self.oldest_slot = slot - keep + 1
                 self.intervals = {k: h for k, h in self.intervals.items() if k[2] >= self.oldest_slot}
             return slot
         while slot >= INTERVAL_SLOTS:
@@ -94,10 +97,12 @@ class BrowserStats:
         return slot
 
     def roll_timeline(self, span_s: float) -> None:
-        """A monitor's timeline: slots wide enough that INTERVAL_SLOTS of them span `span_s`, the latest kept
-        (set before anything is recorded)."""
+        """A monitor's timeline: slots wide enough that INTERVAL_SLOTS of them span `span_s`, and as many of
+        the latest kept as span it (set before anything is recorded). A slot is never narrower than the
+        run's interval (30 s for a monitor), so a short window keeps fewer slots, not 720 (6 hours of them)."""
         self.rolling = True
         self.interval_s = max(self.interval_s, span_s / INTERVAL_SLOTS)
+        self.rolling_slots = max(1, math.ceil(span_s / self.interval_s))
 
     def _coarsen(self, factor: int) -> None:
         self.intervals = widened(self.intervals, 2, factor)  # keys (metric, page, slot)
@@ -226,7 +231,7 @@ class BrowserStats:
 
     def merge(self, other: BrowserStats) -> BrowserStats:
         if other.rolling and not self.intervals:  # a copy of a monitor's: its latest slots, where they are
-            self.rolling, self.oldest_slot = True, other.oldest_slot
+            self.rolling, self.oldest_slot, self.rolling_slots = True, other.oldest_slot, other.rolling_slots
         for key, h in other.series.items():
             self._hist(self.series, key).merge(h)
         # slots of 2^k seconds: the finer side is brought to the coarser one's slot before adding

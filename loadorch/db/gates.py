@@ -7,12 +7,15 @@ a pass; per-request counts come from the response header under load, else from t
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from loadorch.config.thresholds import Threshold
 from loadorch.db.measure import DbMeasurement, ProbeRow
-from loadorch.results import DbCollector
 from loadorch.stats.tables import Merged
 from loadorch.verdict.evaluate import FAIL, INCONCLUSIVE, ResultOf, ThresholdResult, aggregate, decide
+
+if TYPE_CHECKING:
+    from loadorch.results import DbCollector
 
 NO_COLLECTOR = "no postgres collector ran in this process (the run's controller measures the database)"
 

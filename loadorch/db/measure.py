@@ -4,10 +4,12 @@ N+1 probe and the top statements; serialized into results.json's `database` sect
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
-from loadorch.results import DbCollector, RepeatedStatement, SlowPlan, SlowStatement, StatementsPoint, TopStatement
-from loadorch.results import ProbeRow as ProbeRowModel
+if TYPE_CHECKING:  # results.json's models, imported where a section is built or read: the master imports this
+    # module, and the fork server would build them before forking it (start time: benchmarks/README.md)
+    from loadorch.results import DbCollector, SlowPlan
+    from loadorch.results import ProbeRow as ProbeRowModel
 
 
 class TopJson(TypedDict):
@@ -119,6 +121,8 @@ class DbMeasurement:
 
     def to_collector(self) -> DbCollector:
         """results.json's `database.collector`: figures of a window that could not be measured are null."""
+        from loadorch.results import DbCollector, SlowStatement, StatementsPoint, TopStatement
+
         return DbCollector(
             slow_ms=self.slow_ms,
             queries=None if self.unmeasured else self.queries,
@@ -158,6 +162,9 @@ class DbMeasurement:
 
 
 def _probe_model(p: ProbeRow) -> ProbeRowModel:
+    from loadorch.results import ProbeRow as ProbeRowModel
+    from loadorch.results import RepeatedStatement
+
     repeated = [RepeatedStatement(statement=r.statement, calls=r.calls, source=r.source) for r in p.repeated]
     return ProbeRowModel(name=p.name, user=p.user, kind=p.kind, method=p.method, queries=p.queries, header=p.header,
                          repeated=repeated, note=p.note)

@@ -12,11 +12,10 @@ from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import repeat
 from operator import attrgetter
-from typing import Any, NamedTuple, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 
 from loadorch.config.tags import TagTable, tags_of
 from loadorch.config.thresholds import EXPECTED_RESPONSE
-from loadorch.results import LatencyStats
 from loadorch.stats.delta import Decoded, KeyRegistry, decode, decode_keys, merge_packed, pack_table
 from loadorch.stats.endpoints import EndpointNames
 from loadorch.stats.exemplars import DEFAULT_K, Row, Slowest, checked
@@ -26,6 +25,9 @@ from loadorch.stats.timesplit import TimeSplits
 from loadorch.stats.timesplit import checked as checked_splits
 from loadorch.traffic.stages import PHASE_IN, Span, phase_of
 from loadorch.wire import HistogramJson, MergedJson, SeriesKeyJson, StatsDelta, TablesJson
+
+if TYPE_CHECKING:
+    from loadorch.results import LatencyStats
 
 TAG_NAMES = ("user", "name", "kind", "method", "status")
 _NAME = attrgetter("name")
@@ -462,6 +464,7 @@ class Merged(Tables):
         self.sub_bits = SUB_BITS
         self.oldest_slots = (0, 0)  # rolling timelines: the oldest interval and endpoint slot kept
         self.rolling = False  # timelines keep their latest slots (a monitor: see roll_timelines), not widen
+        self.rolling_slots = (INTERVAL_SLOTS, ENDPOINT_SLOTS)  # rolling: the slots that span the window
         self.split_intervals = 0  # rolling: the time splits' generation, in intervals (see _roll_splits)
         self.split_generation = 0
 
@@ -473,6 +476,10 @@ class Merged(Tables):
         self.rolling = True
         self.interval_step = max(1, math.ceil(span_s / (self.interval_s * INTERVAL_SLOTS)))
         self.endpoint_step = max(1, math.ceil(span_s / (self.interval_s * ENDPOINT_SLOTS)))
+        # a slot is never narrower than the run's interval (30 s for a monitor): a short window keeps fewer
+        # slots, not INTERVAL_SLOTS of them (720: 6 hours of a 5-minute window's monitor)
+        self.rolling_slots = (max(1, math.ceil(span_s / (self.interval_s * self.interval_step))),
+                              max(1, math.ceil(span_s / (self.interval_s * self.endpoint_step))))
         self.split_intervals = max(1, math.ceil(span_s / self.interval_s))
 
     def _roll_splits(self, interval: int) -> None:
@@ -712,9 +719,9 @@ class Merged(Tables):
         """Room for a slot (in endpoint_step intervals) of the per-endpoint timelines, and the slot it is then:
         past ENDPOINT_SLOTS slots, halve the resolution (memory stays bounded)."""
         if self.rolling:
-            oldest = self.oldest_slots[1]
-            if slot - oldest >= ENDPOINT_SLOTS + ENDPOINT_SLOTS // 8:  # the older ones go, a few slots at a time
-                oldest = slot - ENDPOINT_SLOTS + 1
+            oldest, keep = self.oldest_slots[1], self.rolling_slots[1]
+            if slot - oldest >= keep + max(1, keep // 8):  # the older ones go, a few slots at a time
+                oldest = slot - keep + 1
                 self.endpoint_intervals = {k: h for k, h in self.endpoint_intervals.items() if k[0] >= oldest}
                 self.oldest_slots = (self.oldest_slots[0], oldest)
             return slot
@@ -740,9 +747,9 @@ class Merged(Tables):
         past INTERVAL_SLOTS slots, merge neighbouring slots pairwise and double `interval_step`. A coarser
         slot is the exact sum of the finer ones, so memory and artifacts stay bounded in time."""
         if self.rolling:
-            oldest = self.oldest_slots[0]
-            if slot - oldest >= INTERVAL_SLOTS + INTERVAL_SLOTS // 8:  # the older ones go, a few slots at a time
-                oldest = slot - INTERVAL_SLOTS + 1
+            oldest, keep = self.oldest_slots[0], self.rolling_slots[0]
+            if slot - oldest >= keep + max(1, keep // 8):  # the older ones go, a few slots at a time
+                oldest = slot - keep + 1
                 self.intervals = {k: h for k, h in self.intervals.items() if k[0] >= oldest}
                 self.oldest_slots = (oldest, self.oldest_slots[1])
             return slot
@@ -915,6 +922,8 @@ def _tag_matches(key: SeriesKey, tag: str, value: str) -> bool:
 
 def latency_stats(ok: Histogram, total: int, failures: int, seconds: float) -> LatencyStats:
     """The per-kind / per-endpoint stats block of results.json (latencies in ms, successful requests)."""
+    from loadorch.results import LatencyStats  # here: the master and the workers record without results.json's
+    # models (the fork server would build them before it forks them: start time, benchmarks/README.md)
 
     def ms(us: float) -> float | None:
         return None if math.isnan(us) else round(us / 1000.0, 3)

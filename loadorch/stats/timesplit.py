@@ -19,10 +19,12 @@ its rows hold what one to two windows saw, not every latency bucket the run ever
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from loadorch.results import TimeSplit
 from loadorch.stats.histogram import nearest_rank
+
+if TYPE_CHECKING:  # imported in `split`: the workers record without results.json's models (start time)
+    from loadorch.results import TimeSplit
 
 NOT_MEASURED = -1  # a phase the request path could not time (stats/exemplars.py's too); sticky in the sums
 PHASES = ("connect", "tls", "waiting", "receiving")
@@ -124,6 +126,8 @@ class TimeSplits:
     def split(self, name: str, keys: Iterable[Key]) -> TimeSplit | None:
         """results.json's TimeSplit of these request keys (one endpoint's, all of them pooled), over their
         p95 requests; None when none was recorded."""
+        from loadorch.results import TimeSplit
+
         buckets: dict[int, list[int]] = {}
         for (n, method, status, bucket), acc in self._all().items():
             if (n, method, status) in keys:

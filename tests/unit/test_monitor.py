@@ -243,3 +243,25 @@ def test_a_monitors_time_splits_keep_the_last_windows_not_every_bucket_ever_reac
     split = merged.splits.split("home", {("home", "GET", 200)})
     assert split is not None and 60 <= split.of <= 120  # what the last one to two windows saw
     assert merged.select().count == 100 * 60  # the judged series keep every request
+
+
+def test_a_short_window_keeps_its_own_slots_not_hours_of_the_runs_30_second_interval() -> None:
+    """A monitor's run interval is 30 s (it runs for days), so a 5-minute window's slots are 30 s wide: the
+    master's timelines and the browser sink's keep about 10 of them, not 720 (6 hours: they kept growing
+    for 6 hours and the sparklines for 1)."""
+    merged = Merged(30.0)
+    merged.roll_timelines(300.0)
+    rec = Recorder(30.0, 0.0)
+    stats = BrowserStats(30.0, sub_bits=MONITOR_SUB_BITS)
+    stats.roll_timeline(300.0)
+    key = SeriesKey("u", "home", "read", "GET", 200, True)
+    for n in range(3 * 360):  # 3 hours, a request and a page view every 10 s
+        rec.record(key, 5_000 + n % 997, at=n * 10.0)
+        stats.record("browser_web_vital_lcp", {"page": "home"}, 800.0 + n % 500, at_s=n * 10.0)
+        if n % 6 == 5:  # a report a minute
+            merged.add_delta(0, rec.take_delta())
+    kept = {i for i, _, _ in merged.intervals}
+    assert merged.interval_step == 1 and len(kept) <= 12 and max(kept) == 3 * 3600 // 30 - 1
+    assert len({slot for slot, _ in merged.endpoint_intervals}) <= 12
+    assert len({i for _, _, i in stats.intervals}) <= 12 and stats.interval_s == 30.0
+    assert merged.select().count == 3 * 360 and stats.select("browser_web_vital_lcp").count == 3 * 360
