@@ -554,12 +554,12 @@ class Connection:
         self.head_timing = None
         if not keep_headers and n > 12 and buffer[9] != _ONE:
             end = buffer.find(b"\r\n\r\n", 0, n)
-            if end > 0 and not self.server_timing and _head_pattern(want).search(buffer, 0, end) is None:
-                assert self.collector is not None
-                return self.collector
-            if end > 0 and self.server_timing and not self._special_or_timing(buffer, end, want):
-                assert self.collector is not None
-                return self.collector
+            if end > 0:
+                pattern = _head_pattern(want, self.server_timing)
+                m = pattern.search(buffer, 0, end)  # the common response: no match, one search either way
+                if m is None or (pattern.groups and not self._special_from(buffer, end, pattern, m)):
+                    assert self.collector is not None
+                    return self.collector
         if self.full is None:
             self.full = _HeaderCollector(False, True, None, None)
             self.full.parser = httptools.HttpResponseParser(self.full)
@@ -568,15 +568,23 @@ class Connection:
     def _special_or_timing(self, buffer: bytearray, end: int, want: bytes | None) -> bool:
         """True when the head (`buffer[:end]`) names a header the fast path hands over; else its Server-Timing
         lines' values, joined, are in `head_timing` (None: none). One pass over the head either way."""
-        pattern, pos, values = _head_pattern(want, True), 0, []
+        pattern = _head_pattern(want, True)
+        m = pattern.search(buffer, 0, end)
         if not pattern.groups:  # Server-Timing is the header asked for (queries per request): the full collector
-            return pattern.search(buffer, 0, end) is not None
-        while (m := pattern.search(buffer, pos, end)) is not None:
+            return m is not None
+        self.head_timing = None
+        return m is not None and self._special_from(buffer, end, pattern, m)
+
+    def _special_from(self, buffer: bytearray, end: int, pattern: re.Pattern[bytes], m: re.Match[bytes] | None) -> bool:
+        """`_special_or_timing` from the head's first match `m` of `pattern` on."""
+        values = []
+        while m is not None:
             if m.group(1) is None:
                 return True
             pos = buffer.find(b"\r\n", m.end(), end + 2)
             values.append(bytes(buffer[m.end() : pos]).strip())
-        self.head_timing = b", ".join(values) if values else None
+            m = pattern.search(buffer, pos, end)
+        self.head_timing = b", ".join(values)
         return False
 
 

@@ -20,6 +20,8 @@ from loadorch.db.servertiming import QueryHeader
 from loadorch.stats.exemplars import NOT_MEASURED, Row
 from loadorch.stats.exemplars import row as exemplar_row
 from loadorch.stats.tables import Recorder, SeriesKey
+from loadorch.stats.timesplit import SUB_BITS as SPLIT_BITS
+from loadorch.stats.timesplit import TimeSplits
 from loadorch.traffic import data as gen
 from loadorch.traffic.redact import NO_SECRETS, TARGET_SAFE, Redactor
 from loadorch.traffic.redirects import Hop
@@ -109,7 +111,7 @@ class LeanRunner:
             own += "".join(f"{name}: {header_value(t.render_text(lookup))}\r\n" for name, t in req.dynamic_headers)
         trace = ""  # the traceparent line (its trace id: trace[TRACE_ID])
         if self.tracer is not None and not req.own_traceparent:
-            trace = self.tracer.line()
+            trace = next(self.tracer.lines)
         cookie = self.hops.cookie_line(self._hop(target)) if self.jar.cookies and not req.own_cookie else ""
         body = encode_body(req, lookup) if req.body_kind is not None else None
         length = f"Content-Length: {len(body or b'')}\r\n" if body is not None or req.method in BODY_METHODS else ""
@@ -226,6 +228,18 @@ def wire_path(target: str) -> str:
     return quote(target, safe=_TARGET_SAFE)
 
 
+class Series:
+    """A virtual user's series (request, status, ok): its key, and its time split table in the recorder's
+    current TimeSplits (None: its requests go the checked way), found once a delta, not once a request."""
+
+    __slots__ = ("buckets", "key", "splits")
+
+    def __init__(self, key: SeriesKey) -> None:
+        self.key = key
+        self.splits: TimeSplits | None = None
+        self.buckets: dict[int, list[int]] | None = None
+
+
 class VirtualUser:
     """A user's loop state: its RNG, draws, captures and sequence number."""
 
@@ -254,7 +268,7 @@ class VirtualUser:
         self.cum_weights = gen.cumulative(weights) or ()
         self.total_weight = self.cum_weights[-1] if self.cum_weights else 0.0
         self.last = len(self.requests) - 1
-        self.keys: dict[tuple[int, int, bool], SeriesKey] = {}
+        self.keys: dict[tuple[int, int, bool], Series] = {}
         self.think = think
         self.generators = generators
         self.runner = runner
@@ -308,11 +322,12 @@ class VirtualUser:
         self, req: CompiledRequest, outcome: Outcome, user: int | None = None, sequence: int | None = None
     ) -> None:
         cache_key = (id(req), outcome.status, outcome.ok)
-        key = self.keys.get(cache_key)
-        if key is None:
-            key = self.keys[cache_key] = SeriesKey(
-                self.user_name, req.name, req.kind, req.method, outcome.status, outcome.ok
+        series = self.keys.get(cache_key)
+        if series is None:
+            series = self.keys[cache_key] = Series(
+                SeriesKey(self.user_name, req.name, req.kind, req.method, outcome.status, outcome.ok)
             )
+        key = series.key
         now = time.time()
         self.recorder.record(
             key, outcome.latency_us, now, outcome.error, outcome.service_us, outcome.db_queries, example=outcome.example
@@ -325,12 +340,21 @@ class VirtualUser:
         if outcome.ok and rec.exemplar_k:  # evidence on: the slowest, and where the time goes
             latency = outcome.latency_us
             waiting, receiving = outcome.waiting_us, outcome.receiving_us
-            # the common request (a kept-alive connection, each phase timed, no window, a name kept): the
-            # split's few additions; any other the checked way (a window, a name to bound, connect time)
-            if (outcome.connecting_us == 0 and outcome.tls_us == 0 and waiting is not None and receiving is not None
-                    and not rec.spans and key.name in rec.endpoints.names):
-                rec.splits.add_reused(key, latency, waiting, receiving)
-            else:
+            if series.splits is not rec.splits:  # a new delta: the series' table in it, found once
+                series.splits, series.buckets = rec.splits, rec.split_table(key)
+            buckets = series.buckets
+            if (buckets is not None and outcome.connecting_us == 0 and outcome.tls_us == 0 and waiting is not None
+                    and receiving is not None):  # the common request: TimeSplits.add's arithmetic, connect and TLS 0
+                shift = latency.bit_length() - SPLIT_BITS
+                acc = buckets.get(latency if shift <= 0 else (shift << 8) | (latency >> shift))
+                if acc is not None and acc[4] >= 0 <= acc[5]:  # (connect and TLS: + 0; NOT_MEASURED stays so)
+                    acc[0] += 1
+                    acc[1] += latency
+                    acc[4] += waiting
+                    acc[5] += receiving
+                else:
+                    rec.splits.add(key, latency, 0, 0, waiting, receiving)
+            else:  # a window, a name past the bound, a new connection or a phase not timed: the checked way
                 rec.record_split(key, latency, phases_of(outcome), now)
             if latency > rec.exemplars.floor.get(req.name, -1):  # among its endpoint's K slowest (Slowest.wants)
                 rec.keep_exemplar(exemplar_of(req, outcome, now, self.worker))

@@ -339,6 +339,14 @@ class Recorder(Tables):
             key = self.bounded(key)
         self.splits.add(key, latency_us, *phases)
 
+    def split_table(self, key: SeriesKey) -> dict[int, list[int]] | None:
+        """The series' bucket sums in this delta's time split, for a request path to add its successful
+        requests into directly (client/vu.py); None where they must go through `record_split` (a window,
+        a name not kept)."""
+        if self.spans or key.name not in self.endpoints.names:
+            return None
+        return self.splits.table_of(key)
+
     def rows(self, ordered: bool, sparklines: bool = True) -> TablesJson:
         self._fold()
         return super().rows(ordered, sparklines)

@@ -85,26 +85,20 @@ class TimeSplits:
         else:
             buckets[bucket] = _added(acc, [1, duration_us, connect_us, tls_us, waiting_us, receiving_us])
 
-    def add_reused(self, key: Any, duration_us: int, waiting_us: int, receiving_us: int) -> None:
-        """`add(key, duration_us, 0, 0, waiting_us, receiving_us)` (a request on a kept-alive connection,
-        each phase measured) in fewer steps: the common request's whole cost of the split."""
-        shift = duration_us.bit_length() - SUB_BITS
-        bucket = duration_us if shift <= 0 else (shift << 8) | (duration_us >> shift)
+    def table_of(self, key: Any) -> dict[int, list[int]]:
+        """A series' live bucket sums, for a request path to keep and add into directly (client/vu.py, by
+        the same arithmetic as `add`) for as long as this TimeSplits lives: `fold` empties it in place."""
         buckets = self.live.get(key)
-        acc = None if buckets is None else buckets.get(bucket)
-        if acc is not None and acc[4] >= 0 <= acc[5]:  # connect and TLS: + 0 (a NOT_MEASURED sum stays so)
-            acc[0] += 1
-            acc[1] += duration_us
-            acc[4] += waiting_us
-            acc[5] += receiving_us
-        else:
-            self.add(key, duration_us, 0, 0, waiting_us, receiving_us)
+        if buckets is None:
+            buckets = self.live[key] = {}
+        return buckets
 
     def fold(self) -> None:
         """The worker's live sums into the table (by request name, method and status)."""
         for key, buckets in self.live.items():
-            self.merge([key.name, key.method, key.status, b, *acc] for b, acc in buckets.items())
-        self.live = {}
+            if buckets:
+                self.merge([key.name, key.method, key.status, b, *acc] for b, acc in buckets.items())
+                buckets.clear()  # in place: a request path may hold it (table_of)
 
     def merge(self, rows: Iterable[Row]) -> None:
         for r in rows:
@@ -119,13 +113,15 @@ class TimeSplits:
         return [[*k, *acc] for k, acc in sorted(self._all().items())]
 
     def clear(self) -> None:
-        self.table, self.live, self.older = {}, {}, {}
+        self.table, self.older = {}, {}
+        for buckets in self.live.values():
+            buckets.clear()  # in place: a request path may hold it (table_of)
 
     def __len__(self) -> int:
         return len(self._all())
 
     def __bool__(self) -> bool:
-        return bool(self.table or self.live or self.older)
+        return bool(self.table or self.older) or any(self.live.values())
 
     def split(self, name: str, keys: Iterable[Key]) -> TimeSplit | None:
         """results.json's TimeSplit of these request keys (one endpoint's, all of them pooled), over their

@@ -105,23 +105,17 @@ def test_the_buckets_are_ordered_and_at_most_a_64th_of_their_values_wide() -> No
     assert len(set(buckets)) < 128 + 64 * 34  # 64 a doubling above 128 us
 
 
-def test_the_kept_alive_shortcut_adds_what_the_full_add_does() -> None:
-    """add_reused (connect and TLS 0) against add, with not-measured phases mixed in: the same rows."""
-    rng = random.Random(11)
-    fast, full = TimeSplits(), TimeSplits()
-    for _ in range(5000):
-        d = rng.choice((rng.randrange(0, 300), rng.randrange(300, 5_000_000)))
-        w, r = rng.randrange(0, d + 1), rng.randrange(0, 50)
-        if rng.random() < 0.02:  # a phase not timed: sticky in its bucket, for the shortcut too
-            w = NOT_MEASURED
-        if rng.random() < 0.1 or w < 0:
-            c, t = rng.choice(((100, 0), (0, 0), (NOT_MEASURED, NOT_MEASURED)))
-            fast.add(GET, d, c, t, w, r)
-            full.add(GET, d, c, t, w, r)
-        else:
-            fast.add_reused(GET, d, w, r)
-            full.add(GET, d, 0, 0, w, r)
-    assert fast.rows() == full.rows() and any(r[8] == NOT_MEASURED for r in full.rows())
+def test_a_table_held_by_a_request_path_stays_the_live_one_across_folds() -> None:
+    """A request path adds into its series' table directly (table_of); reading the rows folds it in place,
+    so what is added after still counts, once."""
+    splits = TimeSplits()
+    held = splits.table_of(GET)
+    held[1000] = [1, 1000, 0, 0, 900, 100]
+    assert splits and splits.rows() == [["a", "GET", 200, 1000, 1, 1000, 0, 0, 900, 100]] and not held
+    held[1000] = [1, 1000, 0, 0, 800, 200]
+    assert splits.rows() == [["a", "GET", 200, 1000, 2, 2000, 0, 0, 1700, 300]]
+    splits.clear()
+    assert not splits and splits.table_of(GET) is held
 
 
 def test_a_virtual_users_requests_are_split_as_record_split_does() -> None:
@@ -146,5 +140,7 @@ def test_a_virtual_users_requests_are_split_as_record_split_does() -> None:
         vu.record(req, out)
         ref.record_split(GET, d, phases_of(out), 0.5)
         durations.append(d)
-    assert [r[3] for r in rec.exemplars.rows()] == sorted(durations, reverse=True)[:5]  # its K slowest
-    assert rec.take_delta()["splits"] == ref.take_delta()["splits"]
+        if i % 1000 == 999:  # a delta: the user's table is the new TimeSplits' from the next request on
+            assert [r[3] for r in rec.exemplars.rows()] == sorted(durations, reverse=True)[:5]  # its K slowest
+            assert rec.take_delta()["splits"] == ref.take_delta()["splits"]
+            durations = []
