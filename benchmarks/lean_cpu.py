@@ -8,6 +8,12 @@ CPU is not counted), in alternating rounds, medians printed.
     python3 benchmarks/lean_cpu.py --a . --b . --mode plain --mode cookie --mode gzip  # feature costs
     python3 benchmarks/lean_cpu.py --a /tmp/main --b . --gevent  # sockets patched, as in a worker
     python3 benchmarks/lean_cpu.py --evidence --mode timing --gevent  # #30: A evidence off, B on (same checkout)
+    python3 benchmarks/lean_cpu.py --evidence --gevent --instructions  # the same in instructions (valgrind)
+
+`--instructions` counts the client's user-space instructions per request under valgrind (cachegrind, no
+cache simulation): the difference between a run of 2,500 and one of 500 requests, over 2,000. Slow
+(minutes) but the same on a busy machine as on a quiet one; it leaves out the kernel's part (the
+syscalls), so a ratio of it is larger than the same ratio of CPU time.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -126,6 +133,23 @@ def measure(checkout: str, port: int, requests: int, body_check: bool, patched: 
     return float(out.stdout.strip())
 
 
+def instructions(checkout: str, port: int, body_check: bool, patched: bool, evidence: str) -> float:
+    """User-space instructions per request of the client (see the module's docstring)."""
+    counts = []
+    for n in (500, 2500):
+        env = {**os.environ, "PYTHONPATH": os.path.abspath(checkout), "PYTHONHASHSEED": "0"}
+        argv = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
+                sys.executable, __file__, "--client", str(port), "--requests", str(n)]
+        argv += (["--body-check"] if body_check else []) + (["--gevent"] if patched else [])
+        argv += ["--evidence-side", evidence] if evidence else []
+        out = subprocess.run(argv, env=env, capture_output=True, text=True)
+        found = re.search(r"I\s+refs:\s+([\d,]+)", out.stderr)
+        if out.returncode != 0 or found is None:
+            raise SystemExit(out.stderr[-2000:])
+        counts.append(int(found.group(1).replace(",", "")))
+    return (counts[1] - counts[0]) / 2000
+
+
 def ab_medians(rounds: int, a: str, b: str, measure: Callable[[str], float], prefix: str = "") -> tuple[float, float]:
     """`measure(checkout)` for checkouts A and B in alternating order round by round (A B, B A, ...), each
     result printed, then the medians and B/A."""
@@ -151,6 +175,7 @@ def main() -> int:
     parser.add_argument("--body-check", action="store_true", help="the request checks the body (expect.contains)")
     parser.add_argument("--gevent", action="store_true", help="gevent-patched sockets, as in a Locust worker")
     parser.add_argument("--evidence", action="store_true", help="A: evidence off, B: on (#30), both checkout --b")
+    parser.add_argument("--instructions", action="store_true", help="instructions per request (valgrind), not CPU time")
     parser.add_argument("--client", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--evidence-side", choices=("on", "off"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -164,6 +189,13 @@ def main() -> int:
         try:
             check = args.body_check or mode == "gzip"
             port = sock.getsockname()[1]
+            if args.instructions:  # deterministic: one count each
+                sides = (("A", args.a, ""), ("B", args.b, "")) if not args.evidence else (
+                    ("off", args.b, "off"), ("on", args.b, "on"))
+                got = {label: instructions(c, port, check, args.gevent, ev) for label, c, ev in sides}
+                (la, a), (lb, b) = got.items()
+                print(f"{mode}: instructions/request {la} {a:.0f}, {lb} {b:.0f}, {lb}/{la} {b / a:.4f}", flush=True)
+                continue
             if args.evidence:  # the same checkout, evidence off (A) and on (B)
                 ab_medians(args.rounds, "off", "on",
                            lambda side, port=port: measure(args.b, port, args.requests, False, args.gevent, side),
