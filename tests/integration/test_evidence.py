@@ -120,7 +120,9 @@ def test_a_failing_latency_gate_lists_its_slowest_requests_as_the_server_saw_the
     assert split["endpoint"] == "slow" and split["waiting"] > 0.5 and split["tls"] == 0.0
     assert split["connect"] is not None and split["receiving"] is not None
     # over the p95 requests of every successful `slow` request in the run, not over the five kept
-    assert split["of"] == run.doc["endpoints"]["slow"]["count"] and 0.05 * split["of"] <= split["requests"] < split["of"]
+    # (the split is kept per latency bucket: requests in the p95's bucket count, so when every `slow` request
+    # lands in that one bucket, as on a quiet machine, all of them do)
+    assert split["of"] == run.doc["endpoints"]["slow"]["count"] and 0.05 * split["of"] <= split["requests"] <= split["of"]
     assert split["from_ms"] <= run.doc["endpoints"]["slow"]["p95_ms"]
     assert "evidence" not in run.row("http_req_duration{name:fast}")  # a passing gate carries none
 
