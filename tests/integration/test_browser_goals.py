@@ -1,6 +1,6 @@
 """Issue 31's browser acceptance with real headless Chromium against the embedded shop: a pair of runs one
 after the other (two at once starved each other of page views on a busy machine), the second with the
-script bundle a quarter smaller and a hero image 600 ms late. compare meets a -20 % script-bytes goal, misses a
+script bundle a quarter smaller and a hero image 1.5 s late. compare meets a -20 % script-bytes goal, misses a
 -40 % one, and calls the LCP a regression (exit 1); the unchanged page with too few views to bound its
 percentiles makes the comparison inconclusive (exit 6), never "same"."""
 
@@ -38,7 +38,7 @@ thresholds:
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Project:
     project = Project(tmp_path_factory.mktemp("browser-goals"))
-    runs = (("before", 400, 0, 2, 0.2, 10), ("after", 300, 600, 2, 0.2, 10), ("few", 400, 0, 1, 3, 8))
+    runs = (("before", 400, 0, 2, 0.2, 10), ("after", 300, 1500, 2, 0.2, 10), ("few", 400, 0, 1, 3, 8))
     for name, kb, hero, pages, think, seconds in runs:
         project.write(f"scenarios/{name}.yaml", SCENARIO.format(kb=kb, hero=hero, pages=pages, think=think))
         project.write(f"profiles/{name}.yaml", PROFILE.format(name=name, seconds=seconds))
@@ -66,7 +66,9 @@ def test_a_quarter_smaller_bundle_meets_a_20_percent_goal_misses_40_and_the_late
     assert met["verdict"] == "met" and -30 < met["change_pct"] <= -20, shown  # 400 KiB -> 300 KiB: -25 %
     assert missed["verdict"] == "missed", shown
     lcp = [r for r in doc["rows"] if "lcp" in json.dumps(r).lower() and r.get("verdict") == "regression"]
-    assert lcp, shown  # the hero 600 ms late: a real LCP regression
+    # the hero 1.5 s late: a real LCP regression (600 ms read "not significant" once in CI beside another
+    # test: a busy baseline's p75 interval reached 1,076 ms)
+    assert lcp, shown
     assert code == 1, out
 
 
