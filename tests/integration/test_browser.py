@@ -335,7 +335,7 @@ def test_lighthouse_results_pass_and_fail_as_configured(project: Project) -> Non
     project.write("profiles/p.yaml", """
         scenario: ../scenarios/s.yaml
         host: embedded
-        load: {users: 2, duration: 2s}
+        load: {users: 2, iterations: 2}
         min_samples: 1
         lighthouse: [lhr-shop.json]
         thresholds:
