@@ -509,22 +509,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.workers and args.users and args.workers > args.users:
         raise UsageError(f"--workers {args.workers} is more than --users {args.users}: a worker needs a user")
     _check_host(args.host)
-    with _without_gc():
-        from loadorch.config.resolve import build
-        from loadorch.run.outdir import check_out_dir, recover_earlier
-
-        cfg = build(args.profile, args.project, dict(os.environ), _overrides(args))
-    mark("config built")
-    against = _against(args, cfg.profile.compare)
-    out = args.out or _default_out(args.project, cfg.profile_name)
-    for note in recover_earlier(out):
-        sys.stderr.write(f"note: {note}\n")
-    earlier = check_out_dir(out, args.project)
-    # accepted: the fork server imports Locust while the controller's code is imported and the target checked (a
-    # configuration or argument refused has started nothing; with python users the controller starts it once
-    # they have imported)
-    forks = forkstart.for_run(os.environ, args.external_workers, cfg.scenario.model)
+    # the fork server imports Locust from now on, beside the configuration's read and check, the controller's
+    # imports and the target's check; a configuration or argument refused kills it below before it has forked
+    # or written anything (it writes nothing until asked for a process: loadorch/run/forkstart.py)
+    forks = forkstart.early(os.environ, args.external_workers)
     try:
+        with _without_gc():
+            from loadorch.config.resolve import build
+            from loadorch.run.outdir import check_out_dir, recover_earlier
+
+            cfg = build(args.profile, args.project, dict(os.environ), _overrides(args))
+        mark("config built")
+        against = _against(args, cfg.profile.compare)
+        out = args.out or _default_out(args.project, cfg.profile_name)
+        for note in recover_earlier(out):
+            sys.stderr.write(f"note: {note}\n")
+        earlier = check_out_dir(out, args.project)
         return _run_with(args, cfg, forks, out, earlier, against)
     finally:
         if forks is not None:

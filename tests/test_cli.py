@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.helpers import assert_refused_left_nothing, files_of
 from tests.support.project import REPO, SIMPLE_PROFILE, SIMPLE_SCENARIO, Project, assert_no_traceback, run_cli
 
 
@@ -68,16 +69,19 @@ def test_bad_scenarios_exit_3_with_location(project: Project, case: str) -> None
 def test_wrong_type_in_profile(simple_project: Project, tmp_path: Path) -> None:
     simple_project.write("profiles/p.yaml", SIMPLE_PROFILE.replace("users: 2", "users: ten"))
     trace = tmp_path / "trace"  # LOADORCH_TRACE_START: the phases `loadorch run` went through
+    before = files_of(simple_project.root)
     r = simple_project.run("run", "p", env={"LOADORCH_TRACE_START": str(trace)})
     assert r.code == 3 and "p.yaml:3: load.users: Input should be a valid integer" in r.err
     assert_no_traceback(r)
-    # a refused configuration starts nothing: no fork server (it would import Locust, then be killed)
-    assert "cli imported" in trace.read_text() and "fork server" not in trace.read_text()
+    # the fork server starts before the configuration is read (it imports Locust meanwhile): a refused one leaves
+    # no process and no file of it
+    assert_refused_left_nothing(trace, "cli imported", simple_project.root, before)
     simple_project.write("profiles/p.yaml", SIMPLE_PROFILE)  # accepted, but an argument refused after reading it
     trace.unlink()
+    before = files_of(simple_project.root)
     r = simple_project.run("run", "p", "--max-regression", "10%", env={"LOADORCH_TRACE_START": str(trace)})
     assert r.code == 2 and "--max-regression needs --baseline NAME" in r.err
-    assert "config built" in trace.read_text() and "fork server" not in trace.read_text()
+    assert_refused_left_nothing(trace, "config built", simple_project.root, before)
 
 
 def test_unset_variable_exits_3_on_run(simple_project: Project) -> None:
