@@ -41,12 +41,13 @@ class TimeSplits:
     A worker adds into `live`, by its series key (no tuple built per request); `rows()` and `split()` read
     both."""
 
-    __slots__ = ("live", "older", "table")
+    __slots__ = ("live", "older", "restarts", "sweep", "table")
 
     def __init__(self) -> None:
         self.table: dict[tuple[str, str, int, int], list[int]] = {}
         self.live: dict[Any, dict[int, list[int]]] = {}  # series key (name, method, status attributes) -> buckets
         self.older: dict[tuple[str, str, int, int], list[int]] = {}  # the previous generation (see roll)
+        self.restarts, self.sweep = 0, False  # a worker's deltas so far; whether the next fold sweeps
 
     def roll(self) -> None:
         """A new generation begins: the previous one's rows go, the current one's become the previous."""
@@ -94,11 +95,32 @@ class TimeSplits:
         return buckets
 
     def fold(self) -> None:
-        """The worker's live sums into the table (by request name, method and status)."""
+        """The worker's live sums into the table (by request name, method and status). Each live bucket is
+        zeroed in place, not dropped: the next second's requests of that latency add into it (client/vu.py)
+        instead of going through `add` to make it again; after every SWEEP_DELTAS restarts, the next fold drops
+        those empty since the last restart (buckets a run's latencies left)."""
+        sweep, self.sweep = self.sweep, False
         for key, buckets in self.live.items():
             if buckets:
-                self.merge([key.name, key.method, key.status, b, *acc] for b, acc in buckets.items())
-                buckets.clear()  # in place: a request path may hold it (table_of)
+                rows, idle = [], []
+                for b, acc in buckets.items():
+                    if acc[0]:
+                        rows.append([key.name, key.method, key.status, b, *acc])
+                        acc[:] = _ZERO
+                    else:
+                        idle.append(b)
+                if sweep:
+                    for b in idle:
+                        del buckets[b]  # in place: a request path may hold the table (table_of)
+                self.merge(rows)
+
+    def restart(self) -> None:
+        """Empty, as a new TimeSplits is, but the live tables a request path holds stay (zeroed): a worker's
+        recorder after each delta (stats/tables.py)."""
+        self.fold()
+        self.table, self.older = {}, {}
+        self.restarts += 1
+        self.sweep = self.restarts % SWEEP_DELTAS == 0
 
     def merge(self, rows: Iterable[Row]) -> None:
         for r in rows:
@@ -155,6 +177,10 @@ def low_us(bucket: int) -> int:
     """The lowest duration (us) a bucket holds: exact under 2**SUB_BITS us, then SUB_BITS significant bits
     (64 buckets per doubling: a bucket is at most 1/64 of its lowest value wide)."""
     return bucket if bucket < 1 << SUB_BITS else (bucket & 0xFF) << (bucket >> 8)
+
+
+SWEEP_DELTAS = 64  # how often (in a worker's deltas, one a second) its live buckets left empty are dropped
+_ZERO = (0, 0, 0, 0, 0, 0)  # a zeroed bucket: the next request adds into it as into a new one
 
 
 def _added(a: list[int], b: list[int]) -> list[int]:
