@@ -123,13 +123,23 @@ class TimeSplits:
         self.sweep = self.restarts % SWEEP_DELTAS == 0
 
     def merge(self, rows: Iterable[Row]) -> None:
+        """Rows added into the table: in place where neither side has a phase NOT_MEASURED (the common case:
+        the table's lists are its own, never handed out), else by `_added`, whose NOT_MEASURED sticks."""
+        table = self.table
         for r in rows:
             key = (r[0], r[1], r[2], r[3])
-            acc = self.table.get(key)
+            acc = table.get(key)
             if acc is None:
-                self.table[key] = list(r[4:10])
+                table[key] = r[4:10] if type(r) is list else list(r[4:10])
+            elif min(acc[2], acc[3], acc[4], acc[5], r[6], r[7], r[8], r[9]) >= 0:
+                acc[0] += r[4]
+                acc[1] += r[5]
+                acc[2] += r[6]
+                acc[3] += r[7]
+                acc[4] += r[8]
+                acc[5] += r[9]
             else:
-                self.table[key] = _added(acc, r[4:10])
+                table[key] = _added(acc, r[4:10])
 
     def rows(self) -> list[Row]:
         return [[*k, *acc] for k, acc in sorted(self._all().items())]
@@ -198,7 +208,7 @@ def checked(rows: Any, limit: int = 100_000) -> list[Row]:
     for r in rows:
         if type(r) not in (list, tuple) or tuple(map(type, r)) != _SHAPE:
             raise ValueError(f"time splits: a malformed row {r!r:.80}")
-        if r[3] < 0 or r[4] <= 0 or r[5] < 0 or any(v < NOT_MEASURED for v in r[6:]):
+        if r[3] < 0 or r[4] <= 0 or r[5] < 0 or min(r[6], r[7], r[8], r[9]) < NOT_MEASURED:
             raise ValueError(f"time splits: a negative count or sum {r!r:.80}")
         out.append([r[0][:200], r[1][:16], *r[2:]])
     return out

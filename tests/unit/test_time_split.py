@@ -184,3 +184,22 @@ def test_a_recorders_split_tables_outlive_its_deltas(monkeypatch: pytest.MonkeyP
     assert len(rec.splits.live[GET]) == 3  # 1000's, 5000's (zeroed) and 9000's (zeroed since two deltas)
     assert rec.take_delta()["splits"] == ref.take_delta()["splits"]
     assert list(rec.splits.live[GET].values()) == [[0, 0, 0, 0, 0, 0]]  # the one used in the sweep's delta
+
+
+def test_merged_rows_add_up_with_not_measured_sticking_and_the_rows_untouched() -> None:
+    """TimeSplits.merge adds in place where it can: the sums are those of adding each row, a NOT_MEASURED
+    phase on either side stays NOT_MEASURED, and the rows merged (a delta's) are not changed."""
+    rng = random.Random(7)
+    rows = [["a", "GET", 200, rng.randrange(3), rng.randrange(1, 4), rng.randrange(10**6),
+             *(NOT_MEASURED if rng.random() < 0.1 else rng.randrange(10**5) for _ in range(4))] for _ in range(400)]
+    kept = [list(r) for r in rows]
+    splits = TimeSplits()
+    splits.merge(rows[:200])
+    splits.merge(tuple(r) for r in rows[200:])
+    want: dict[int, list[int]] = {}
+    for r in kept:
+        acc = want.setdefault(r[3], [0, 0, 0, 0, 0, 0])
+        acc[:2] = [acc[0] + r[4], acc[1] + r[5]]
+        acc[2:] = [NOT_MEASURED if a < 0 or b < 0 else a + b for a, b in zip(acc[2:], r[6:])]
+    assert splits.rows() == [["a", "GET", 200, b, *want[b]] for b in sorted(want)]
+    assert rows == kept
