@@ -202,19 +202,21 @@ def test_a_trace_url_without_its_trace_id_is_a_located_configuration_error(proje
 
 
 def test_run_reaches_its_fork_server_without_the_results_report_or_wire_models() -> None:
-    # what `loadorch run` imports before the controller's own code, and what the fork server imports before it
-    # forks the master and the workers, are start time on the path to the first request (benchmarks/README.md,
-    # start-up): the configuration and the run folder's check, then Locust and the runtime; not results.json's
-    # models, which only the controller's report needs, nor the profile's models, the YAML reader or Locust's
-    # web UI, which no Locust process of loadorch uses (the fork server's imports are `_warm`'s)
-    controller = ("import sys\nfrom loadorch.cli import main\nimport loadorch.config.resolve, loadorch.run.outdir, "
-                  "loadorch.run.forkstart\nprint([m for m in ('loadorch.results', 'loadorch.wire', 'loadorch.report', "
-                  "'loadorch.run.controller', 'tabulate', 'locust', 'gevent') if m in sys.modules])")
+    # what `loadorch run` imports before it starts its fork server (not pydantic) and before the controller's own
+    # code, and what the fork server imports before it forks the master and the workers, are start time on the
+    # path to the first request (benchmarks/README.md, start-up): not results.json's models, which only the
+    # controller's report needs, nor the profile's models, the YAML reader or Locust's web UI, which no Locust
+    # process of loadorch uses (the fork server's imports are `_warm`'s)
+    controller = ("import sys\nfrom loadorch.cli import build_parser\nimport loadorch.run.forkstart\n"
+                  "build_parser().parse_known_args(['run', 'p'])\nprint('pydantic' in sys.modules)\n"  # at its Popen
+                  "import loadorch.config.resolve, loadorch.run.outdir\nprint([m for m in ('loadorch.results', "
+                  "'loadorch.wire', 'loadorch.report', 'loadorch.run.controller', 'tabulate', 'locust', 'gevent') "
+                  "if m in sys.modules])")
     fork_server = ("import sys\nfrom loadorch.runtime.forkserver import _warm\n_warm()\nprint([m for m in ("
                    "'loadorch.results', 'loadorch.config.profile', 'yaml', 'flask', 'locust.runners') if m in sys.modules])")
     out = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120,
                           check=True).stdout for code in (controller, fork_server)]
-    assert out == ["[]\n", "['locust.runners']\n"]
+    assert out == ["False\n[]\n", "['locust.runners']\n"]
 
 
 def test_a_refused_run_leaves_the_garbage_collector_on(simple_project: Project) -> None:
