@@ -178,8 +178,8 @@ TRACKER = """
   fetch(base + 'p'.repeat(290 - base.length - 3) + '&t=' + token, {{mode: 'no-cors'}}).catch(() => {{}});
 </script>
 """
-# one run, three browser users, each a page trying its way out: every kind of request (visitor), WebRTC's UDP
-# (caller), a tracker sent the page's secret (account)
+# one run, three browser users, each a page trying its way out once (one journey each, then the run ends): every
+# kind of request (visitor), WebRTC's UDP (caller), a tracker sent the page's secret (account)
 GUARDED_SCENARIO = LEAKY_SCENARIO.replace("name: leaky\n", "name: guarded\n") + """\
   - name: caller
     pages: 1
@@ -225,7 +225,7 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> Guarded:
         with serve(routes) as host:
             project.write("scenarios/s.yaml", GUARDED_SCENARIO)
             project.write("profiles/p.yaml", f"scenario: ../scenarios/s.yaml\nhost: {host}\nmin_samples: 1\n"
-                          "allowed_hosts: [127.0.0.1]\nsecrets: [TOK]\nload: {users: 1, duration: 14s}\n")
+                          "allowed_hosts: [127.0.0.1]\nsecrets: [TOK]\nload: {users: 1, iterations: 1}\n")
             result = project.run("run", "p", "--out", "o", timeout=180, env={"TOK": SECRET})
     assert_no_traceback(result)
     assert (project.root / "o" / "results.json").exists(), result.out + result.err
@@ -348,7 +348,7 @@ def test_layout_shifts_while_the_next_page_loads_count(project: Project) -> None
         "/slow": nxt.slow,
     }
     with serve(routes) as host:
-        code, doc, out = run(project, host, SHIFT_SCENARIO, "load: {users: 1, duration: 12s}\n")
+        code, doc, out = run(project, host, SHIFT_SCENARIO, "load: {users: 1, iterations: 1}\n")
     assert nxt.shifted >= 1, "the article never shifted: the test did not exercise the case"
     cls = next(t for t in doc["thresholds"] if t["selector"] == "browser_web_vital_cls{page:article}")
     # the shift happened after the next navigation started, before it committed: it is the article's CLS
