@@ -3,6 +3,7 @@ document, page and families."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 
@@ -267,7 +268,7 @@ def test_a_short_window_keeps_its_own_slots_not_hours_of_the_runs_30_second_inte
     assert merged.total == 3 * 360 and stats.select("browser_web_vital_lcp").count == 3 * 360
 
 
-def _buckets(merged: Merged) -> int:
+def _judged_buckets(merged: Merged) -> int:
     """Every bucket the master's judged tables hold, all generations."""
     tables = [merged.series, merged.service, merged.db, merged.timings]
     if merged.generations is not None:
@@ -302,13 +303,13 @@ def test_a_monitors_judged_tables_stop_filling_after_a_window_while_its_counters
             rolling.add_delta(0, delta)
             whole.add_delta(0, delta)
         if n % 60 == 59:
-            buckets[(n + 1) // 60] = _buckets(rolling)
+            buckets[(n + 1) // 60] = _judged_buckets(rolling)
             fams = request_families(("r",), rolling.exported_view(), edges)
             assert fams == request_families(("r",), whole, edges)  # the same counts, every bucket and sum
             scraped.append([v for f in fams for _, v in f.samples] + [c for f in fams for _, b, _ in f.buckets
                                                                       for _, c in b])
-    assert 0 < buckets[60] <= buckets[3] and _buckets(whole) > 10 * buckets[60]
-    assert all(b >= a for earlier, later in zip(scraped, scraped[1:]) for a, b in zip(earlier, later))
+    assert 0 < buckets[60] <= buckets[3] and _judged_buckets(whole) > 10 * buckets[60]
+    assert all(b >= a for earlier, later in itertools.pairwise(scraped) for a, b in zip(earlier, later))
     assert rolling.total == whole.total == rolling.exported_view().counts()[0] == 4 * 3600
     window = rolling.judged_view()  # what the final artifacts and the live thresholds judge: the last window(s)
     assert window.judged_from_s == 58 * 60.0 and window.counts() == (4 * 120, 120)
