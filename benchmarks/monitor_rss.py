@@ -17,6 +17,7 @@ Loopback only; bounded in time; the monitor is stopped with SIGTERM and waited f
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import socket
@@ -52,7 +53,7 @@ PROFILE = """
 scenario: ../scenarios/s.yaml
 host: {host}
 load: {{arrival_rate: {rate}, duration: 1m, max_users: {max_users}}}
-monitor: {{window: 5m, slices: 10, status_every: 5s}}
+monitor: {{window: {window}, slices: 10, status_every: 5s}}
 """
 
 
@@ -143,6 +144,7 @@ def main() -> int:
     ap.add_argument("--every", type=float, default=10.0)
     ap.add_argument("--no-browser", action="store_true")
     ap.add_argument("--rate", type=float, default=2.0, help="HTTP checks per second")
+    ap.add_argument("--window", default="5m", help="the monitor's rolling window (its master's generations too)")
     ap.add_argument("--trace", metavar="DIR", help="tracemalloc snapshots of the monitor and the master in DIR")
     ap.add_argument("--trace-every", type=float, default=120.0)
     ap.add_argument("--trace-roles", default="monitor,master", help="the roles signalled, comma-separated")
@@ -158,7 +160,7 @@ def main() -> int:
     (root / "scenarios" / "s.yaml").write_text(
         SCENARIO.format(requests=requests, browsers="" if args.no_browser else BROWSERS))
     (root / "profiles" / "p.yaml").write_text(
-        PROFILE.format(host=server.url, rate=args.rate, max_users=max(20, int(args.rate * 10))))
+        PROFILE.format(host=server.url, rate=args.rate, max_users=max(20, int(args.rate * 10)), window=args.window))
     metrics = free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     if args.trace:
@@ -177,15 +179,17 @@ def main() -> int:
     started = time.monotonic()
     end = started + args.minutes * 60
     next_scrape = started
+    checks = Checks()
     try:
         while time.monotonic() < end and proc.poll() is None:
             now = time.monotonic()
             if now >= next_scrape:
                 next_scrape = now + 10
                 try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics", timeout=10).read()
+                    checks.scraped(urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics", timeout=10).read())
                 except OSError:
                     pass
+                checks.status(root / "mo" / "status.json", args.rate)
             if args.trace and now - started >= next_trace:
                 next_trace += args.trace_every
                 signal_roles(proc.pid, tuple(args.trace_roles.split(",")), signal.SIGUSR2)
@@ -204,7 +208,41 @@ def main() -> int:
         server.server_close()
         thread.join(timeout=5)
     summarize(rows, proc.returncode, root)
+    checks.report()
     return 0
+
+
+class Checks:
+    """What the numbers rest on: /metrics' request counter never goes down (a counter, over the whole run,
+    while the master keeps its judged tables per window), and the window's HTTP samples stay what the rate
+    brings in the seconds judged (the rolling window across the master's generations)."""
+
+    def __init__(self) -> None:
+        self.counter: list[float] = []
+        self.windows: list[tuple[float, int]] = []  # (samples / (rate x judged seconds), samples)
+
+    def scraped(self, body: bytes) -> None:
+        total = sum(float(line.rsplit(" ", 1)[1]) for line in body.decode().splitlines()
+                    if line.startswith("loadorch_http_requests_total{"))
+        self.counter.append(total)
+
+    def status(self, path: Path, rate: float) -> None:
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return
+        rows = [r for r in doc["thresholds"] if r["threshold"].startswith("http_req_failed")]
+        if rows and doc["window_full"] and doc["judged_s"] > 0:
+            self.windows.append((rows[0]["samples"] / (rate * doc["judged_s"]), rows[0]["samples"]))
+
+    def report(self) -> None:
+        down = sum(1 for a, b in zip(self.counter, self.counter[1:]) if b < a)
+        print(f"/metrics loadorch_http_requests_total: {len(self.counter)} scrapes, {down} went down, last "
+              f"{self.counter[-1] if self.counter else 0:.0f}")
+        if self.windows:
+            shares = [w for w, _ in self.windows]
+            print(f"full windows judged: {len(shares)}; their HTTP samples / (rate x seconds judged): min "
+                  f"{min(shares):.3f}, median {statistics.median(shares):.3f}, max {max(shares):.3f}")
 
 
 def summarize(rows: list[tuple[float, dict[str, float]]], code: int | None, root: Path) -> None:

@@ -145,7 +145,9 @@ class Monitor:
         if source is None:
             return False
         self.rolling.observe(now, *source)
-        self.next_observe = now + min(self.settings.slice_s, 1.0)
+        # the snapshot is read again when the current slice ends or a status is due, not every second: each
+        # read parses the master's judged tables (memory churn the controller's arenas keep)
+        self.next_observe = self.rolling.last.at + self.rolling.slice_s
         if now < self.next_status:
             return False
         self.next_status = now + self.settings.status_every
