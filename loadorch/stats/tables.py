@@ -860,10 +860,7 @@ class Merged(Tables):
         """The tables as JSON (`sparklines`: see Tables.rows); a monitor's judged tables are its window's
         (judged_view), from `judged_from_s`."""
         if self.generations is not None:
-            view = self.judged_view()
-            judged = view.to_json(sparklines)
-            judged["judged_from_s"] = view.judged_from_s
-            return judged
+            return self.judged_view().to_json(sparklines)
         rows = self.rows(ordered=True, sparklines=sparklines)
         out: MergedJson = {
             "interval_s": self.interval_s,
@@ -891,6 +888,8 @@ class Merged(Tables):
             out["window"], out["phases"] = rows["window"], rows["phases"]
         if self.endpoints.limit is not None:
             out["endpoint_names"] = {"limit": self.endpoints.limit, "folded": list(self.endpoints.folded)}
+        if self.judged_from_s:
+            out["judged_from_s"] = self.judged_from_s
         return out
 
     def judged_json(self) -> MergedJson:
