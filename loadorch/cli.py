@@ -15,7 +15,6 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from loadorch import __version__
-from loadorch.config.units import parse_duration, parse_percent
 from loadorch.errors import ConfigError, ExitCode, LoadorchError, UsageError
 from loadorch.starttrace import mark
 
@@ -93,23 +92,27 @@ def _spawn_rate(text: str) -> float:
     return value
 
 
-def _parsed(parse: Callable[[str], float], text: str) -> float:
-    """`parse(text)`, its ValueError (which says what is wrong) shown as argparse's error."""
+def _parsed(unit: str, text: str) -> float:
+    """`text` read as a duration or a percentage, its ValueError (which says what is wrong) shown as argparse's
+    error. (config/units.py imports pydantic: here once a value needs it, not before `loadorch run` has started
+    its fork server.)"""
+    from loadorch.config import units
+
     try:
-        return parse(text)
+        return units.parse_duration(text) if unit == "duration" else units.parse_percent(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _duration(text: str) -> float:
-    value = _parsed(parse_duration, text)
+    value = _parsed("duration", text)
     if value <= 0:
         raise argparse.ArgumentTypeError("must be longer than zero")
     return value
 
 
 def _percent(text: str) -> float:
-    return _parsed(parse_percent, text)
+    return _parsed("percent", text)
 
 
 def _port(text: str) -> int:
@@ -120,7 +123,7 @@ def _port(text: str) -> int:
 
 
 def _grace(text: str) -> float:
-    value = _parsed(parse_duration, text)
+    value = _parsed("duration", text)
     if value < 0:
         raise argparse.ArgumentTypeError("must not be negative")
     return value
@@ -508,23 +511,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(f"--junit {args.junit!r} is a folder; give the path of the XML file to write")
     if args.workers and args.users and args.workers > args.users:
         raise UsageError(f"--workers {args.workers} is more than --users {args.users}: a worker needs a user")
-    _check_host(args.host)
-    with _without_gc():
-        from loadorch.config.resolve import build
-        from loadorch.run.outdir import check_out_dir, recover_earlier
-
-        cfg = build(args.profile, args.project, dict(os.environ), _overrides(args))
-    mark("config built")
-    against = _against(args, cfg.profile.compare)
-    out = args.out or _default_out(args.project, cfg.profile_name)
-    for note in recover_earlier(out):
-        sys.stderr.write(f"note: {note}\n")
-    earlier = check_out_dir(out, args.project)
-    # accepted: the fork server imports Locust while the controller's code is imported and the target checked (a
-    # configuration or argument refused has started nothing; with python users the controller starts it once
-    # they have imported)
-    forks = forkstart.for_run(os.environ, args.external_workers, cfg.scenario.model)
+    # the fork server imports Locust from now on, beside the configuration's read and check, the controller's
+    # imports and the target's check; a configuration or argument refused kills it below before it has forked
+    # or written anything (it writes nothing until asked for a process: loadorch/run/forkstart.py)
+    forks = forkstart.early(os.environ, args.external_workers)
     try:
+        _check_host(args.host)  # (imports the profile's models)
+        with _without_gc():
+            from loadorch.config.resolve import build
+            from loadorch.run.outdir import check_out_dir, recover_earlier
+
+            cfg = build(args.profile, args.project, dict(os.environ), _overrides(args))
+        mark("config built")
+        against = _against(args, cfg.profile.compare)
+        out = args.out or _default_out(args.project, cfg.profile_name)
+        for note in recover_earlier(out):
+            sys.stderr.write(f"note: {note}\n")
+        earlier = check_out_dir(out, args.project)
         return _run_with(args, cfg, forks, out, earlier, against)
     finally:
         if forks is not None:

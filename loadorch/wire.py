@@ -14,8 +14,8 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from typing_extensions import Required, TypedDict
 
-from loadorch.config.profile import DEFAULT_MAX_ENDPOINTS, DEFAULT_MAX_HEAD
 from loadorch.config.scenario import Scenario
+from loadorch.config.units import DEFAULT_MAX_ENDPOINTS, DEFAULT_MAX_HEAD
 from loadorch.traffic import data as gen
 
 PLAN_SCHEMA: Final = "loadorch.plan/v1"

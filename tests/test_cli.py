@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.helpers import assert_refused_left_nothing, files_of
 from tests.support.project import REPO, SIMPLE_PROFILE, SIMPLE_SCENARIO, Project, assert_no_traceback, run_cli
 
 
@@ -68,16 +69,19 @@ def test_bad_scenarios_exit_3_with_location(project: Project, case: str) -> None
 def test_wrong_type_in_profile(simple_project: Project, tmp_path: Path) -> None:
     simple_project.write("profiles/p.yaml", SIMPLE_PROFILE.replace("users: 2", "users: ten"))
     trace = tmp_path / "trace"  # LOADORCH_TRACE_START: the phases `loadorch run` went through
+    before = files_of(simple_project.root)
     r = simple_project.run("run", "p", env={"LOADORCH_TRACE_START": str(trace)})
     assert r.code == 3 and "p.yaml:3: load.users: Input should be a valid integer" in r.err
     assert_no_traceback(r)
-    # a refused configuration starts nothing: no fork server (it would import Locust, then be killed)
-    assert "cli imported" in trace.read_text() and "fork server" not in trace.read_text()
+    # the fork server starts before the configuration is read (it imports Locust meanwhile): a refused one leaves
+    # no process and no file of it
+    assert_refused_left_nothing(trace, "cli imported", simple_project.root, before)
     simple_project.write("profiles/p.yaml", SIMPLE_PROFILE)  # accepted, but an argument refused after reading it
     trace.unlink()
+    before = files_of(simple_project.root)
     r = simple_project.run("run", "p", "--max-regression", "10%", env={"LOADORCH_TRACE_START": str(trace)})
     assert r.code == 2 and "--max-regression needs --baseline NAME" in r.err
-    assert "config built" in trace.read_text() and "fork server" not in trace.read_text()
+    assert_refused_left_nothing(trace, "config built", simple_project.root, before)
 
 
 def test_unset_variable_exits_3_on_run(simple_project: Project) -> None:
@@ -198,17 +202,21 @@ def test_a_trace_url_without_its_trace_id_is_a_located_configuration_error(proje
 
 
 def test_run_reaches_its_fork_server_without_the_results_report_or_wire_models() -> None:
-    # what `loadorch run` imports before it starts its fork server, and what the fork server imports before it
-    # forks the master and the workers, are start time on the path to the first request (benchmarks/README.md,
-    # start-up): the configuration and the run folder's check, then Locust and the runtime; not results.json's
-    # models, which only the controller's report needs
-    code = ("import sys\nfrom loadorch.cli import main\nimport loadorch.config.resolve, loadorch.run.outdir, "
-            "loadorch.run.forkstart\nheavy = [m for m in ('loadorch.results', 'loadorch.wire', 'loadorch.report', "
-            "'loadorch.run.controller', 'tabulate', 'locust', 'gevent') if m in sys.modules]\nprint(heavy)\n"
-            "import loadorch.runtime.master, loadorch.runtime.worker\nprint('loadorch.results' in sys.modules)")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120,
-                          check=True)
-    assert proc.stdout.split() == ["[]", "False"], proc.stdout
+    # what `loadorch run` imports before it starts its fork server (not pydantic) and before the controller's own
+    # code, and what the fork server imports before it forks the master and the workers, are start time on the
+    # path to the first request (benchmarks/README.md, start-up): not results.json's models, which only the
+    # controller's report needs, nor the profile's models, the YAML reader or Locust's web UI, which no Locust
+    # process of loadorch uses (the fork server's imports are `_warm`'s)
+    controller = ("import sys\nfrom loadorch.cli import build_parser\nimport loadorch.run.forkstart\n"
+                  "build_parser().parse_known_args(['run', 'p'])\nprint('pydantic' in sys.modules)\n"  # at its Popen
+                  "import loadorch.config.resolve, loadorch.run.outdir\nprint([m for m in ('loadorch.results', "
+                  "'loadorch.wire', 'loadorch.report', 'loadorch.run.controller', 'tabulate', 'locust', 'gevent') "
+                  "if m in sys.modules])")
+    fork_server = ("import sys\nfrom loadorch.runtime.forkserver import _warm\n_warm()\nprint([m for m in ("
+                   "'loadorch.results', 'loadorch.config.profile', 'yaml', 'flask', 'locust.runners') if m in sys.modules])")
+    out = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120,
+                          check=True).stdout for code in (controller, fork_server)]
+    assert out == ["False\n[]\n", "['locust.runners']\n"]
 
 
 def test_a_refused_run_leaves_the_garbage_collector_on(simple_project: Project) -> None:

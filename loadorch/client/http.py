@@ -22,8 +22,7 @@ import httptools
 from greenlet import getcurrent
 
 from loadorch.client.transport import Stream, Transport
-from loadorch.config.profile import DEFAULT_MAX_HEAD
-from loadorch.config.units import size_text
+from loadorch.config.units import DEFAULT_MAX_HEAD, size_text
 from loadorch.errors import SafetyError
 from loadorch.traffic.proxies import Proxy
 from loadorch.traffic.request import IDEMPOTENT_METHODS

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from loadorch.client.hops import Hops, HttpOptions
 from loadorch.client.http import Connection, HttpError
-from loadorch.config.profile import DEFAULT_MAX_HEAD
+from loadorch.config.units import DEFAULT_MAX_HEAD
 from loadorch.db.servertiming import QueryHeader
 from loadorch.stats.exemplars import NOT_MEASURED, Row
 from loadorch.stats.exemplars import row as exemplar_row

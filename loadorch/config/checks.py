@@ -6,20 +6,22 @@ import ast
 import csv
 import os
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loadorch.config.scenario import METHODS, READ_METHODS, DataSpec, RequestSpec, Scenario
 from loadorch.config.suggest import did_you_mean
 from loadorch.config.tags import tag_keys, tag_values
 from loadorch.config.thresholds import TAGS, Threshold, ThresholdSyntaxError, parse_expression, parse_selector
 from loadorch.config.units import parse_duration
-from loadorch.config.yamlsource import Document
 from loadorch.errors import Problem
 from loadorch.traffic import data as gen
 from loadorch.traffic.data import read_csv_rows
 from loadorch.traffic.jsonpath import JsonPathError, compile_path
 from loadorch.traffic.request import compile_request
 from loadorch.traffic.template import Ref, TemplateError, compile_value, value_refs
+
+if TYPE_CHECKING:  # (the YAML reader: not imported by the workers, which use check_names)
+    from loadorch.config.yamlsource import Document
 
 USER_BUILTINS = ("user", "worker", "iteration")
 SETUP_BUILTINS = ("index",)

@@ -16,6 +16,8 @@ from loadorch.config.monitor import MonitorSettings
 from loadorch.config.profilers import MAX_PROFILERS, ProfilerSpec
 from loadorch.config.scenario import Headers, ThresholdItem
 from loadorch.config.tls import TlsSettings
+from loadorch.config.units import DEFAULT_MAX_ENDPOINTS as DEFAULT_MAX_ENDPOINTS  # (here too: the profile's)
+from loadorch.config.units import DEFAULT_MAX_HEAD as DEFAULT_MAX_HEAD
 from loadorch.config.units import MAX_DURATION_S, Duration, Percent, Size, too_long
 
 
@@ -137,10 +139,6 @@ class Load(Strict):
             out.append((previous, rate, stage.duration))
             previous = rate
         return tuple(out)
-
-
-DEFAULT_MAX_HEAD = 64 * 1024  # bytes of a response's status line and headers (max_response_head)
-DEFAULT_MAX_ENDPOINTS = 1000  # distinct request names per run; the rest counted as "(other endpoints)"
 
 
 class CompareBudgets(Strict):

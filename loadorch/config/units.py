@@ -68,6 +68,10 @@ def parse_percent(value: Any) -> float:
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(B|KB|KiB|MB|MiB|GB|GiB)?")
 _SIZE_UNITS = {None: 1, "B": 1, "KB": 1000, "KiB": 1024, "MB": 1000**2, "MiB": 1024**2, "GB": 1000**3, "GiB": 1024**3}
 MAX_SIZE = 1024**3
+# a profile's defaults that the Locust processes need too: here, not in config/profile.py, whose models they
+# do not import (about a tenth of the fork server's imports)
+DEFAULT_MAX_HEAD = 64 * 1024  # bytes of a response's status line and headers (max_response_head)
+DEFAULT_MAX_ENDPOINTS = 1000  # distinct request names per run; the rest counted as "(other endpoints)"
 
 
 def parse_size(value: Any) -> int:

@@ -249,7 +249,7 @@ def _preflight(run: _Run, progress: Progress, signals: StopSignals) -> None:
     if signals.received is not None:
         return
     if run.forkserver is None and not run.opts.external_workers and forkstart.wanted(run.opts.env):
-        run.forkserver = forkstart.start(run.opts.env)  # not started by `loadorch run` (python users, `monitor`)
+        run.forkserver = forkstart.start(run.opts.env)  # not started by `loadorch run` (`monitor`)
     chromium = None if run.opts.external_workers else browsers.chromium_check(run.cfg, run.opts.env)
     if chromium is not None:
         run.checks.append(chromium)

@@ -19,13 +19,10 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 from loadorch.pids import alive
 from loadorch.starttrace import mark
-
-if TYPE_CHECKING:
-    from loadorch.config.scenario import Scenario
 
 COLD_START_ENV = "LOADORCH_COLD_START"
 SPAWN_WAIT_S = 300.0  # the fork server answers once it has imported; a busy machine can make that slow
@@ -38,12 +35,12 @@ def wanted(env: Mapping[str, str]) -> bool:
     return sys.platform.startswith("linux") and hasattr(os, "fork") and env.get(COLD_START_ENV, "0") in ("", "0")
 
 
-def for_run(env: Mapping[str, str], external_workers: bool, scenario: Scenario) -> ForkServer | None:
-    """The fork server of a run whose configuration was accepted, importing the runtime now; None where the
-    processes start cold (LOADORCH_COLD_START, workers elsewhere: one process per pod) or where the scenario's
-    python users are still to be imported (the controller starts it once they have: a user that cannot be
-    imported is a refused configuration, and a refused configuration starts nothing)."""
-    if external_workers or not wanted(env) or any(u.python for u in scenario.users):
+def early(env: Mapping[str, str], external_workers: bool) -> ForkServer | None:
+    """The fork server of a `loadorch run` whose arguments were accepted, importing the runtime now, before
+    the configuration is read (the caller kills it if the configuration is refused: it has then forked
+    nothing and written nothing); None where the processes start cold (LOADORCH_COLD_START, workers elsewhere:
+    one process per pod)."""
+    if external_workers or not wanted(env):
         return None
     return start(env)
 

@@ -25,7 +25,10 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         format=f"%(asctime)s {args.role} %(levelname)s %(name)s: %(message)s",
     )
+    from loadorch.runtime.locust_import import import_locust
+
     if args.role == "check-users":
+        import_locust()
         from loadorch.runtime.pyusers import load_class
 
         for ref in args.user:
@@ -39,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
 
     watch_parent()  # now, not after importing Locust: that takes seconds on a busy machine, and a controller
     # killed meanwhile would leave this process running until it got there
+    import_locust()  # (forked: imported already, by the fork server)
     with open(args.plan, encoding="utf-8") as fh:
         plan = Plan.model_validate_json(fh.read())
     mark(f"{args.role} read its plan")

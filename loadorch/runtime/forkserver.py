@@ -68,6 +68,9 @@ def _warm() -> None:
     """What the master and the workers import, imported once here (each child then imports only the rest)."""
     gc.disable()  # imports make objects by the hundred thousand and no garbage: collections while they run
     try:  # found nothing and took about 5 % of their CPU (benchmarks/README.md, start-up)
+        from loadorch.runtime.locust_import import import_locust
+
+        import_locust()
         import loadorch.runtime.master
 
         mark("fork server imported the master")

@@ -12,8 +12,7 @@ from typing import Any
 
 from geventhttpclient.response import HTTPParseError, HTTPSocketPoolResponse
 
-from loadorch.config.profile import DEFAULT_MAX_HEAD
-from loadorch.config.units import size_text
+from loadorch.config.units import DEFAULT_MAX_HEAD, size_text
 
 _ORIGINAL_FEED = HTTPSocketPoolResponse.feed
 _LIMIT = [DEFAULT_MAX_HEAD]  # this process's max_response_head

@@ -62,6 +62,20 @@ def processes_started_by(pid: int) -> list[int]:
     return found
 
 
+def files_of(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*")}
+
+
+def assert_refused_left_nothing(trace: Path, reached: str, root: Path, before: set[str]) -> None:
+    """A `loadorch run` refused after its fork server started: the server is gone, nothing new under `root`."""
+    lines = [line.split(" ", 2) for line in trace.read_text().splitlines()]
+    controller = next(int(pid) for _, pid, phase in lines if phase == "cli imported")
+    assert {phase for _, pid, phase in lines if int(pid) == controller} >= {reached, "fork server started"}
+    assert processes_started_by(controller) == []  # the fork server and anything it might have started
+    after = files_of(root) - {str(trace.relative_to(root))} if trace.is_relative_to(root) else files_of(root)
+    assert after == before, after ^ before
+
+
 def parent_of(pid: int) -> int:
     with open(f"/proc/{pid}/stat", "rb") as fh:
         return int(fh.read().rsplit(b")", 1)[1].split()[1])

@@ -101,8 +101,10 @@ def test_worker_stopped_past_the_bound_is_lost_and_its_late_data_counts_once(
     project: Project, shop_server: str
 ) -> None:
     """A worker SIGSTOPped until the master declares it lost (nothing from its process, liveness thread
-    included, for LOST_AFTER_S), then resumed: the run is an error (exit 5), its late data merged once."""
-    shop_project(project, shop_server, users=6, duration="40s", workers=3)
+    included, for LOST_AFTER_S), then resumed: the run is an error (exit 5), its late data merged once. 25 s:
+    the loss comes about 3 s (the load seen) + LOST_AFTER_S into the load (12.3 s at a load average of 8), the late
+    data a second after."""
+    shop_project(project, shop_server, users=6, duration="25s", workers=3)
     proc = start_run(project, "--out", "o")
     output = Output(proc)
     pids = wait_for_workers(proc, 3)

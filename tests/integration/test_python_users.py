@@ -9,7 +9,7 @@ import pytest
 
 from tests.support.project import Project, assert_no_traceback
 
-from .helpers import embedded_project, request_log
+from .helpers import assert_refused_left_nothing, embedded_project, files_of, request_log
 
 LOCUSTFILE = '''
 from locust import FastHttpUser, between, task
@@ -90,20 +90,24 @@ def test_import_error_names_file_and_line(project: Project, tmp_path) -> None:
     project.write("scenarios/locustfiles/checkout.py", "import os\n\nx = 1 +\n")
     embedded_project(project, SCENARIO, users=2)
     trace = tmp_path / "trace"  # the run's start-up phases (LOADORCH_TRACE_START)
+    before = files_of(project.root)
     r = project.run("run", "p", "--iterations", "2", "--out", "o", env={"LOADORCH_TRACE_START": str(trace)})
     assert r.code == 3, r.out + r.err
     assert "checkout.py:3: SyntaxError" in r.err
     assert not (project.root / "o").exists()
     assert_no_traceback(r)
-    # a python user that cannot be imported is a refused configuration: it starts no fork server, neither when the
-    # configuration's check finds it (above) nor when importing it does (the controller's check-users, below)
-    assert "cli imported" in trace.read_text() and "fork server" not in trace.read_text()
+    # a python user that cannot be imported is a refused configuration: the fork server (started before the
+    # configuration was read) is gone, neither it nor the run left a file, when the configuration's check finds it
+    # (above) and when importing it does (the controller's check-users, below)
+    assert_refused_left_nothing(trace, "cli imported", project.root, before)
     project.write("scenarios/locustfiles/checkout.py", "raise RuntimeError('no checkout today')\n\n\n"
                   "class CheckoutUser:\n    pass\n")
     trace.unlink()
+    before = files_of(project.root)
     r = project.run("run", "p", "--iterations", "2", "--out", "o", env={"LOADORCH_TRACE_START": str(trace)})
     assert r.code == 3 and "no checkout today" in r.err, r.out + r.err
-    assert "target up" in trace.read_text() and "fork server" not in trace.read_text()
+    assert not (project.root / "o").exists()
+    assert_refused_left_nothing(trace, "target up", project.root, before)
 
 
 def test_exception_in_a_task_is_a_failure_with_file_and_line(project: Project) -> None:

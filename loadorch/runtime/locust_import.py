@@ -1,0 +1,82 @@
+"""Importing Locust at a lower cost: the same Locust, the same gevent patching, less work on the way.
+
+Two costs of `import locust` that a Locust process of loadorch does not need (benchmarks/README.md, start-up):
+
+- gevent's `monkey.patch_all()` (Locust's `__init__` calls it) announces each module it patches to gevent's
+  plugins, and finds them each time with `importlib.metadata.entry_points(group=...)`, which reads the
+  metadata of every installed distribution: 25 times (about 0.35 s of CPU, a fifth of the fork server's
+  imports, with 150 distributions installed). While Locust is imported, `entry_points` reads them once and
+  answers each call from that reading with the same `select(**params)` the function itself ends with
+  (nothing is installed during an import); it is the library's own function again afterwards.
+- `locust.env` imports Locust's web UI (`from .web import WebUI`: Flask, Werkzeug, Jinja2, click ...),
+  which loadorch never starts. `locust.web` is a stand-in until it is used: its `WebUI` imports the real
+  module when a web UI is made, and so does any other name read from it; nothing of Locust is lost.
+  tests/unit/test_locust_import.py fails if a Locust upgrade imports `locust.web` from anywhere else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import sys
+import types
+from collections.abc import Iterator
+from typing import Any
+
+WEB = "locust.web"
+
+
+def import_locust() -> None:
+    """`import locust` (gevent's patching included), once per process, at the lower cost described above."""
+    if "locust" in sys.modules:
+        return
+    with _entry_points_read_once():
+        sys.modules.setdefault(WEB, _WebStandIn(WEB))
+        import locust
+
+    if isinstance(sys.modules.get(WEB), _WebStandIn):
+        locust.web = sys.modules[WEB]  # type: ignore[attr-defined]  # `import locust.web; locust.web.X` works
+
+
+@contextlib.contextmanager
+def _entry_points_read_once() -> Iterator[None]:
+    from importlib import metadata
+
+    real = metadata.entry_points
+    found: list[Any] = []
+
+    def entry_points(**params: Any) -> Any:
+        if not found:
+            found.append(real())
+        return found[0].select(**params)  # what `entry_points(**params)` returns (its own last line)
+
+    metadata.entry_points = entry_points  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        metadata.entry_points = real
+
+
+def _real_web() -> types.ModuleType:
+    """Locust's own `locust.web`, imported now in place of the stand-in."""
+    if isinstance(sys.modules.get(WEB), _WebStandIn):
+        del sys.modules[WEB]
+    return importlib.import_module(WEB)
+
+
+class WebUI:
+    """Locust's `WebUI` as `locust.env` sees it: making one makes the real one (and imports Flask then)."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        return _real_web().WebUI(*args, **kwargs)
+
+
+class _WebStandIn(types.ModuleType):
+    """`locust.web` until something other than `WebUI` is read from it: then the real module."""
+
+    WebUI = WebUI
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):  # the import system's questions (`__path__`: is it a package?): not a use
+            raise AttributeError(name)
+        return getattr(_real_web(), name)
