@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import signal
 import socket
@@ -130,12 +131,32 @@ def signal_roles(root: int, roles: tuple[str, ...], sig: signal.Signals) -> None
 
 def slope_mb_per_h(points: list[tuple[float, float]]) -> float:
     """Least-squares slope of (seconds, MB) points, in MB per hour."""
+    return slope_and_error(points)[0]
+
+
+def slope_and_error(points: list[tuple[float, float]]) -> tuple[float, float]:
+    """Least-squares slope of (seconds, MB) points and its standard error, both in MB per hour (the error from
+    the samples' scatter about the line: a slope within two of them of 0 is not told apart from flat)."""
     n = len(points)
-    if n < 2:
-        return 0.0
+    if n < 3:
+        return 0.0, math.inf
     mt, mv = sum(t for t, _ in points) / n, sum(v for _, v in points) / n
     den = sum((t - mt) ** 2 for t, _ in points)
-    return sum((t - mt) * (v - mv) for t, v in points) / den * 3600 if den else 0.0
+    if not den:
+        return 0.0, math.inf
+    slope = sum((t - mt) * (v - mv) for t, v in points) / den
+    resid = sum((v - mv - slope * (t - mt)) ** 2 for t, v in points)
+    return slope * 3600, math.sqrt(resid / (n - 2) / den) * 3600
+
+
+def parse_output(path: str) -> list[tuple[float, dict[str, float]]]:
+    """The samples a run printed (its `  827s  master   66.1 MB  ...` lines), to summarize them again."""
+    rows = []
+    for line in Path(path).read_text().splitlines():
+        words = line.split()
+        if len(words) >= 4 and words[0].endswith("s") and words[0][:-1].isdigit() and words[-1] == "MB":
+            rows.append((float(words[0][:-1]), {words[i]: float(words[i + 1]) for i in range(1, len(words) - 2, 3)}))
+    return rows
 
 
 def main() -> int:
@@ -144,11 +165,15 @@ def main() -> int:
     ap.add_argument("--every", type=float, default=10.0)
     ap.add_argument("--no-browser", action="store_true")
     ap.add_argument("--rate", type=float, default=2.0, help="HTTP checks per second")
+    ap.add_argument("--summarize", metavar="FILE", help="summarize a run's printed samples again, run nothing")
     ap.add_argument("--window", default="5m", help="the monitor's rolling window (its master's generations too)")
     ap.add_argument("--trace", metavar="DIR", help="tracemalloc snapshots of the monitor and the master in DIR")
     ap.add_argument("--trace-every", type=float, default=120.0)
     ap.add_argument("--trace-roles", default="monitor,master", help="the roles signalled, comma-separated")
     args = ap.parse_args()
+    if args.summarize:
+        summarize(parse_output(args.summarize), None, Path(args.summarize))
+        return 0
     sys.path.insert(0, str(REPO))
     from loadorch.target.server import start
 
@@ -257,8 +282,8 @@ def summarize(rows: list[tuple[float, dict[str, float]]], code: int | None, root
     print(f"\nsummary: {total / 60:.1f} min, {len(rows)} samples, monitor exit code {code}")
     marks = [m for m in (10, 20, 30, 60, 120) if m * 60 <= total + 30]
     print("| role | median RSS minute 2-3 (MB) | " + "".join(f"minute {m} | " for m in marks)
-          + "median RSS last minute (MB) | change | slope from minute 3 (MB/h) |")
-    print("| --- | --- | " + "--- | " * len(marks) + "--- | --- | --- |")
+          + "median RSS last minute (MB) | change | slope from minute 3 (MB/h) | from 10 (+- 2 SE) | from 15 |")
+    print("| --- | --- | " + "--- | " * len(marks) + "--- | --- | --- | --- | --- |")
     for role in [*roles, "loadorch (all but chromium)"]:
         def pick(s: dict[str, float], role: str = role) -> float:
             if role.startswith("loadorch"):
@@ -267,8 +292,12 @@ def summarize(rows: list[tuple[float, dict[str, float]]], code: int | None, root
         a, b = statistics.median(pick(s) for s in first), statistics.median(pick(s) for s in last)
         at = [statistics.median(pick(s) for t, s in rows if abs(t - m * 60) <= 30) for m in marks]
         slope = slope_mb_per_h([(t, pick(s)) for t, s in rows if t >= 180])
+        late, error = slope_and_error([(t, pick(s)) for t, s in rows if t >= 600])
+        later, later_error = slope_and_error([(t, pick(s)) for t, s in rows if t >= 900])
         print(f"| {role} | {a:.1f} | " + "".join(f"{v:.1f} | " for v in at)
-              + f"{b:.1f} | {b - a:+.1f} MB ({(b - a) / a * 100 if a else 0:+.1f} %) | {slope:+.2f} |")
+              + f"{b:.1f} | {b - a:+.1f} MB ({(b - a) / a * 100 if a else 0:+.1f} %) | {slope:+.2f} | "
+              + (f"{late:+.2f} +- {2 * error:.2f} | " if math.isfinite(error) else "- | ")
+              + (f"{later:+.2f} |" if math.isfinite(later_error) else "- |"))
 
 
 if __name__ == "__main__":
