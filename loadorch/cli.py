@@ -202,7 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=_workers, help=f"local worker processes (1 to {MAX_WORKERS})")
     run.add_argument("--seed", type=_int, help="the run's seed (every user's stream derives from it)")
     run.add_argument("--host", help="target URL, overriding the profile's host")
-    run.add_argument("--iterations", type=_positive_int, help="requests per virtual user, then stop")
+    run.add_argument(
+        "--iterations", type=_positive_int, help="requests per virtual user (journeys per browser page), then stop"
+    )
     run.add_argument(
         "--tag", action="append", default=[], metavar="KEY=VALUE", help="a tag for the whole run (repeatable)"
     )

@@ -1,7 +1,8 @@
 """A browser worker process: one Chromium, one thread per page, each repeating its user's journey.
 
 Started by the controller (or as a Kubernetes pod) with the run plan; reports to the controller's
-browser sink; stops at the end of the run's duration, on SIGTERM/SIGINT, or when the controller goes,
+browser sink; stops once each page has walked the run's `iterations` journeys (if set), at the end of the
+run's duration, on SIGTERM/SIGINT, or when the controller goes,
 and always stops its Chromium (which also dies with this process if it is killed).
 """
 
@@ -91,6 +92,7 @@ class PageRunner:
         self.traces = traces
         self.host = plan.host.rstrip("/")
         self.seed = plan.seed
+        self.iterations = plan.iterations  # journeys this page walks, then it closes (None: until the end)
         self.guard, self.reporter, self.stop = guard, reporter, stop
         self.redactor = Redactor(plan.secrets)  # what it reports is masked, then cut: no prefix of a secret
         self.think = random.Random(gen.stream_seed(self.seed, "browser-think", spec.name, slot.page))
@@ -133,7 +135,7 @@ class PageRunner:
         iteration = 0
         cut_short = False  # the run ended between a visit and the last step on its page
         try:
-            while not self._over(deadline):
+            while not self._over(deadline) and (self.iterations is None or iteration < self.iterations):
                 page_name = ""
                 for action in self.journey.iteration(rng, state, iteration):
                     if self._over(deadline):

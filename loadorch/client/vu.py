@@ -340,7 +340,7 @@ class VirtualUser:
         if outcome.ok and rec.exemplar_k:  # evidence on: the slowest, and where the time goes
             latency = outcome.latency_us
             waiting, receiving = outcome.waiting_us, outcome.receiving_us
-            if series.splits is not rec.splits:  # a new delta: the series' table in it, found once
+            if series.splits is not rec.splits:  # a new recorder TimeSplits (it outlives deltas): its table, found once
                 series.splits, series.buckets = rec.splits, rec.split_table(key)
             buckets = series.buckets
             if (buckets is not None and outcome.connecting_us == 0 and outcome.tls_us == 0 and waiting is not None

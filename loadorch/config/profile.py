@@ -83,10 +83,10 @@ class Load(Strict):
         elif self.is_open:
             self._check_open()
         else:
-            if self.users is None and self.duration is None:
+            if self.users is None and self.duration is None and self.iterations is None:
                 raise ValueError(
                     "give users and a duration (closed model), arrival_rate / stages (open model), or, for a "
-                    "browser-only scenario, a duration alone"
+                    "browser-only scenario, a duration and/or iterations (journeys per page) alone"
                 )
             if self.max_users is not None:
                 raise ValueError("max_users belongs to the open model (arrival_rate or stages); use users")

@@ -410,9 +410,11 @@ def merge(
         return value
 
     load = profile.load
-    if not scenario.model.users and (cli.users is not None or cli.iterations is not None):
-        flag = "--users" if cli.users is not None else "--iterations"
-        raise UsageError(f"{flag}: this scenario has no HTTP users (browsers only); its pages run for the duration")
+    if not scenario.model.users and cli.users is not None:
+        raise UsageError(
+            "--users: this scenario has no HTTP users (browsers only): its browsers' `pages` say how many pages "
+            "run; --iterations N walks each page's journey N times"
+        )
     open_model = _open_model(load, cli) if load.is_open else None
     user_stages = _user_stages(load, cli) if load.staged_users else None
     profile_users = load.users or 0  # 0: a browser-only scenario

@@ -25,18 +25,20 @@ def peak_rate(profile: Profile) -> float:
 
 def load_problems(profile: Profile, scenario: Scenario, doc: Document) -> list[Problem]:
     """The load's shape against what the scenario runs: HTTP users need a user count or a rate; a
-    browser-only scenario's pages are its users, so the profile gives its duration alone."""
+    browser-only scenario's pages are its users, so the profile gives its duration and/or iterations (journeys
+    per page) alone."""
     load = profile.load
 
     def problem(key: str, message: str) -> Problem:
         return Problem(doc.file, doc.line_of(("load", key)) or doc.line_of(("load",)), f"load.{key}", message)
 
     if not scenario.users:
-        for key in ("users", "arrival_rate", "stages", "max_users", "iterations", "spawn_rate"):
+        for key in ("users", "arrival_rate", "stages", "max_users", "spawn_rate"):
             if getattr(load, key) is not None:
                 return [problem(key, (
                     f"this scenario has no HTTP users (browsers only): {key} would start nobody; give "
-                    "load: {duration: ...} alone (each browser's `pages` sets how many pages run)"
+                    "load: {duration: ...} and/or {iterations: N} (each browser's `pages` sets how many pages "
+                    "run; iterations, how many journeys each page walks)"
                 ))]
         return []
     if load.is_open and load.max_users is None and peak_rate(profile) > MAX_DEFAULT_RATE:

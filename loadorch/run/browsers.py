@@ -69,6 +69,26 @@ def stop_workers(group: ProcessGroup, sink: BrowserSink, workers: int) -> None:
         time.sleep(0.05)
 
 
+def tell_master_when_walked(group: ProcessGroup, sink: BrowserSink | None, workers: int) -> bool:
+    """With `iterations`: once every browser page has walked its journeys, the master may end the run (it
+    hears it as SIGUSR1; the browsers report here, not to it). True once told."""
+    if sink is None or not all_finished(group, sink, workers):
+        return False
+    group.signal_master(signal.SIGUSR1)
+    return True
+
+
+def all_finished(group: ProcessGroup, sink: BrowserSink, workers: int) -> bool:
+    """Every browser worker said it is done (each of its pages walked its journeys) or its process ended
+    (a crash must not keep an iterations run waiting); pods (Kubernetes) are counted by what they said."""
+    running = [(spec.index, proc) for spec, proc in group.procs if spec.role == "browser"]
+    with sink.lock:
+        done = set(sink.done)
+    if running:
+        return all(index in done or proc.poll() is not None for index, proc in running)
+    return len(done) >= workers
+
+
 def _log_tail(scratch: str, index: int, redactor: Redactor) -> str:
     try:
         with open(os.path.join(scratch, f"browser-{index}.log"), encoding="utf-8", errors="replace") as fh:

@@ -426,6 +426,7 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
     deadline = time.monotonic() + budget
     forwarded = False
     started = False
+    browsers_told = False
     last_event = time.monotonic()
     while True:
         _check_early_exits(run, group, started)
@@ -434,6 +435,8 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
             progress.note("stopping: collecting what was measured (press Ctrl-C again to stop at once)")
             group.signal_master(signal.SIGTERM)
             group.signal_role("browser", signal.SIGTERM)
+        if started and not browsers_told and cfg.iterations:
+            browsers_told = browsers.tell_master_when_walked(group, run.sink, browser_worker_count(cfg))
         monitor = run.opts.monitor
         if monitor is not None and started and signals.received is None and monitor.tick(run):
             _write_live_extra(run, final=False)

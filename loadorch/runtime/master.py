@@ -108,6 +108,9 @@ def run_master(plan: Plan) -> int:
     stop_signal: list[int] = []
     gevent.signal_handler(signal.SIGTERM, lambda: stop_signal.append(signal.SIGTERM))
     gevent.signal_handler(signal.SIGINT, lambda: stop_signal.append(signal.SIGINT))
+    # the controller's word that every browser page walked its journeys: see MasterState.iterations_done
+    browsers_done: list[int] = []
+    gevent.signal_handler(signal.SIGUSR1, lambda: browsers_done.append(signal.SIGUSR1))
     emit(Listening(port=master.port))
     if plan.metrics is not None:
         from loadorch.runtime.live import LiveMetrics  # only then: its imports cost every run start time
@@ -141,7 +144,7 @@ def run_master(plan: Plan) -> int:
     emit(Started(t0=state.t0, workers=sorted(state.workers)))
     runner.send_message("lo_start", Start(t0=state.t0).to_json())
     mark("master sent lo_start")
-    _watch(state, plan, stop_signal)
+    _watch(state, plan, stop_signal, browsers_done)
     state.end_heartbeats()
     state.sample_load(state.elapsed())
     runner.send_message("lo_stop", {})
@@ -176,7 +179,7 @@ def _quit(runner: Any) -> None:
     runner.greenlet.kill(block=True)
 
 
-def _watch(state: MasterState, plan: Plan, stop_signal: list[int]) -> None:
+def _watch(state: MasterState, plan: Plan, stop_signal: list[int], browsers_done: list[int]) -> None:
     thresholds = _parse_thresholds(plan)
     aborting = [t for t in thresholds if t.abort_on_fail]
     duration = plan.duration_s
@@ -198,7 +201,7 @@ def _watch(state: MasterState, plan: Plan, stop_signal: list[int]) -> None:
         if duration is not None and elapsed >= duration:
             state.stop_reason = "duration"
             return
-        if plan.iterations and state.workers and all(w.done or w.lost_at_s is not None for w in state.workers.values()):
+        if state.iterations_done(bool(browsers_done)):
             state.stop_reason = "iterations"
             return
         if plan.workers and not state.live():  # no HTTP worker at all: a browser-only run, timed here

@@ -316,6 +316,16 @@ class MasterState:
             self.load_samples = kept[::2] + samples[len(kept) :]
             self.load_every *= 2
 
+    def iterations_done(self, browsers_done: bool) -> bool:
+        """`iterations` end the run once every HTTP worker has sent its users' requests (or was lost) and, with
+        browser users, once the controller said every browser page walked its journeys (`browsers_done`: the
+        browsers report to the controller's sink, and it tells the master with SIGUSR1)."""
+        if not self.plan.iterations:
+            return False
+        workers = self.workers.values()
+        http_done = not self.plan.workers or (bool(workers) and all(w.done or w.lost_at_s is not None for w in workers))
+        return http_done and (self.plan.browser is None or browsers_done)
+
     def live(self) -> list[WorkerInfo]:
         return [w for w in self.workers.values() if w.lost_at_s is None]
 

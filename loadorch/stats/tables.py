@@ -353,6 +353,15 @@ class Recorder(Tables):
         self._fold()
         return super().rows(ordered, sparklines)
 
+    def clear(self) -> None:
+        """As Tables.clear, but the time split's live tables stay, zeroed (TimeSplits.restart): a request path
+        keeps adding into its series' table across deltas (client/vu.py), each latency bucket made once."""
+        splits = getattr(self, "splits", None)
+        super().clear()
+        if splits is not None:
+            splits.restart()
+            self.splits = splits
+
     def bounded(self, key: SeriesKey) -> SeriesKey:
         """The key to record under: its own, or its name past the bound replaced by OTHER_ENDPOINTS."""
         name = self.endpoints.admit(key.name)

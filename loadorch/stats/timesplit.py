@@ -41,12 +41,13 @@ class TimeSplits:
     A worker adds into `live`, by its series key (no tuple built per request); `rows()` and `split()` read
     both."""
 
-    __slots__ = ("live", "older", "table")
+    __slots__ = ("live", "older", "restarts", "sweep", "table")
 
     def __init__(self) -> None:
         self.table: dict[tuple[str, str, int, int], list[int]] = {}
         self.live: dict[Any, dict[int, list[int]]] = {}  # series key (name, method, status attributes) -> buckets
         self.older: dict[tuple[str, str, int, int], list[int]] = {}  # the previous generation (see roll)
+        self.restarts, self.sweep = 0, False  # a worker's deltas so far; whether the next fold sweeps
 
     def roll(self) -> None:
         """A new generation begins: the previous one's rows go, the current one's become the previous."""
@@ -94,20 +95,51 @@ class TimeSplits:
         return buckets
 
     def fold(self) -> None:
-        """The worker's live sums into the table (by request name, method and status)."""
+        """The worker's live sums into the table (by request name, method and status). Each live bucket is
+        zeroed in place, not dropped: the next second's requests of that latency add into it (client/vu.py)
+        instead of going through `add` to make it again; after every SWEEP_DELTAS restarts, the next fold drops
+        those empty since the last restart (buckets a run's latencies left)."""
+        sweep, self.sweep = self.sweep, False
         for key, buckets in self.live.items():
             if buckets:
-                self.merge([key.name, key.method, key.status, b, *acc] for b, acc in buckets.items())
-                buckets.clear()  # in place: a request path may hold it (table_of)
+                rows, idle = [], []
+                for b, acc in buckets.items():
+                    if acc[0]:
+                        rows.append([key.name, key.method, key.status, b, *acc])
+                        acc[:] = _ZERO
+                    else:
+                        idle.append(b)
+                if sweep:
+                    for b in idle:
+                        del buckets[b]  # in place: a request path may hold the table (table_of)
+                self.merge(rows)
+
+    def restart(self) -> None:
+        """Empty, as a new TimeSplits is, but the live tables a request path holds stay (zeroed): a worker's
+        recorder after each delta (stats/tables.py)."""
+        self.fold()
+        self.table, self.older = {}, {}
+        self.restarts += 1
+        self.sweep = self.restarts % SWEEP_DELTAS == 0
 
     def merge(self, rows: Iterable[Row]) -> None:
+        """Rows added into the table: in place where neither side has a phase NOT_MEASURED (the common case:
+        the table's lists are its own, never handed out), else by `_added`, whose NOT_MEASURED sticks."""
+        table = self.table
         for r in rows:
             key = (r[0], r[1], r[2], r[3])
-            acc = self.table.get(key)
+            acc = table.get(key)
             if acc is None:
-                self.table[key] = list(r[4:10])
+                table[key] = r[4:10] if type(r) is list else list(r[4:10])
+            elif min(acc[2], acc[3], acc[4], acc[5], r[6], r[7], r[8], r[9]) >= 0:
+                acc[0] += r[4]
+                acc[1] += r[5]
+                acc[2] += r[6]
+                acc[3] += r[7]
+                acc[4] += r[8]
+                acc[5] += r[9]
             else:
-                self.table[key] = _added(acc, r[4:10])
+                table[key] = _added(acc, r[4:10])
 
     def rows(self) -> list[Row]:
         return [[*k, *acc] for k, acc in sorted(self._all().items())]
@@ -157,6 +189,10 @@ def low_us(bucket: int) -> int:
     return bucket if bucket < 1 << SUB_BITS else (bucket & 0xFF) << (bucket >> 8)
 
 
+SWEEP_DELTAS = 64  # how often (in a worker's deltas, one a second) its live buckets left empty are dropped
+_ZERO = (0, 0, 0, 0, 0, 0)  # a zeroed bucket: the next request adds into it as into a new one
+
+
 def _added(a: list[int], b: list[int]) -> list[int]:
     phases = [NOT_MEASURED if x < 0 or y < 0 else x + y for x, y in zip(a[2:6], b[2:6])]
     return [a[0] + b[0], a[1] + b[1], *phases]
@@ -172,7 +208,7 @@ def checked(rows: Any, limit: int = 100_000) -> list[Row]:
     for r in rows:
         if type(r) not in (list, tuple) or tuple(map(type, r)) != _SHAPE:
             raise ValueError(f"time splits: a malformed row {r!r:.80}")
-        if r[3] < 0 or r[4] <= 0 or r[5] < 0 or any(v < NOT_MEASURED for v in r[6:]):
+        if r[3] < 0 or r[4] <= 0 or r[5] < 0 or min(r[6], r[7], r[8], r[9]) < NOT_MEASURED:
             raise ValueError(f"time splits: a negative count or sum {r!r:.80}")
         out.append([r[0][:200], r[1][:16], *r[2:]])
     return out

@@ -148,9 +148,13 @@ class PodRunner:
         return exe + argv[1:], env
 
 
-@pytest.mark.alone  # two runs' exit codes are compared: the same verdict needs the same quiet machine
 def test_pod_simulation_matches_a_local_run(project: Project, shop_server: str, tmp_path: Path) -> None:
     k8s_project(project)
+    # two runs' exit codes are compared: their verdict must not hang on the machine's load (a busy generator, a
+    # latency near a budget), so the test need not run alone: the seeded run's few orders (under min_samples)
+    # make it inconclusive (exit 6) whatever their latency, and every request must succeed
+    project.write("profiles/p.yaml", PROFILE + "allow_saturated_generator: true\n"
+                  'thresholds: {http_req_failed: ["rate<0.01"], "http_req_duration{kind:write}": ["p(95)<60000"]}\n')
     manifests = render(project, "--workers", "2", "--iterations", "6", "--request-log",
                        "--summary-export", "load-performance.json")
     config = tmp_path / "config"
@@ -211,7 +215,9 @@ def test_pod_simulation_matches_a_local_run(project: Project, shop_server: str, 
 
     local = project.run("run", "p", "--workers", "2", "--iterations", "6", "--request-log", "--out", "local",
                         env={"SHOP_URL": shop_server, "SHOP_TOKEN": CANARY})
-    assert local.code == doc["exit_code"], local.err
+    assert local.code == doc["exit_code"] == 6, local.err
+    write = next(t for t in doc["thresholds"] if t["selector"] == "http_req_duration{kind:write}")
+    assert write["verdict"] == "inconclusive" and write["samples"] < 10, write
 
     def strip(rows: list[dict]) -> list[dict]:
         return [{k: v for k, v in r.items() if k != "latency_ms"} for r in rows]

@@ -103,6 +103,17 @@ def _final_exposition(url: str, timeout: float = 120) -> str:
     raise TimeoutError(f"the run did not finish within {timeout}s")
 
 
+def _end_the_grace(proc: subprocess.Popen[str], err: list[str], timeout: float = 60) -> None:
+    """The final values scraped: Ctrl-C ends --metrics-grace once the run says it serves them (the verdict
+    printed, every artifact written), not the whole grace later; the exit code stays the run's."""
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and not any("serving the final metrics" in line for line in err):
+        assert time.monotonic() < deadline, "".join(err)
+        time.sleep(0.1)
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+
+
 IDS_LOCUSTFILE = '''
 from locust import FastHttpUser, constant, task
 
@@ -138,6 +149,7 @@ def test_a_name_per_id_is_bounded_with_an_exact_other_row_a_warning_and_bounded_
     reader.start()
     try:
         exposition = _final_exposition(_metrics_url(proc, err))
+        _end_the_grace(proc, err)
         out, _ = proc.communicate(timeout=180)
     finally:
         if proc.poll() is None:

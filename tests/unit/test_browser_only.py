@@ -8,6 +8,8 @@ import pytest
 
 from loadorch.config.resolve import Overrides, build
 from loadorch.errors import UsageError
+from loadorch.run.plan import build_plan
+from loadorch.runtime.masterstate import MasterState
 from loadorch.verdict.integrity import integrity_checks
 
 from .test_config import BASE_PROFILE, BASE_SCENARIO, errors, make
@@ -38,18 +40,56 @@ def test_a_scenario_with_neither_users_nor_browsers_is_refused(tmp_path: Path) -
 
 
 @pytest.mark.parametrize("load", ["{users: 3, duration: 9s}", "{arrival_rate: 1, duration: 9s}",
-                                  "{duration: 9s, iterations: 2}"])
+                                  "{duration: 9s, spawn_rate: 2}"])
 def test_a_browser_only_profile_gives_its_duration_alone(tmp_path: Path, load: str) -> None:
     profile = BASE_PROFILE.replace("{users: 4, duration: 30s}", load)
     [msg] = errors(tmp_path, BROWSERS_ONLY, profile)
-    assert "p.yaml:3: load." in msg and "give load: {duration: ...} alone" in msg, msg
+    assert "p.yaml:3: load." in msg and "give load: {duration: ...} and/or {iterations: N}" in msg, msg
 
 
-@pytest.mark.parametrize("flags", [Overrides(users=3), Overrides(iterations=2)])
-def test_users_flags_are_refused_for_a_browser_only_scenario(tmp_path: Path, flags: Overrides) -> None:
+def test_users_flag_is_refused_for_a_browser_only_scenario(tmp_path: Path) -> None:
     make(tmp_path, BROWSERS_ONLY, DURATION_ONLY)
     with pytest.raises(UsageError, match="this scenario has no HTTP users"):
-        build("p", str(tmp_path), {}, flags)
+        build("p", str(tmp_path), {}, Overrides(users=3))
+
+
+@pytest.mark.parametrize("load,flags,duration", [
+    ("{iterations: 2}", Overrides(), None),  # journeys per page, no clock: the run ends when they are walked
+    ("{duration: 30s, iterations: 2}", Overrides(), 30.0),  # the duration caps them
+    ("{duration: 30s}", Overrides(iterations=2), None),  # --iterations alone, as for HTTP users
+])
+def test_iterations_bound_a_browser_only_run_by_journeys_per_page(
+    tmp_path: Path, load: str, flags: Overrides, duration: float | None
+) -> None:
+    make(tmp_path, BROWSERS_ONLY, BASE_PROFILE.replace("{users: 4, duration: 30s}", load))
+    cfg = build("p", str(tmp_path), {}, flags)
+    assert (cfg.users, cfg.workers, cfg.iterations, cfg.duration_s) == (0, 0, 2, duration)
+
+
+def _state(tmp_path: Path, scenario: str, load: str) -> MasterState:
+    make(tmp_path, scenario, BASE_PROFILE.replace("{users: 4, duration: 30s}", load) + "workers: 1\n")
+    cfg = build("p", str(tmp_path), {})
+    return MasterState(build_plan(cfg, "http://127.0.0.1:1", "127.0.0.1", 5557, "tok", "/s.json", None,
+                                  browser_port=5558))
+
+
+def test_the_master_ends_an_iterations_run_only_when_http_users_and_browser_pages_are_done(tmp_path: Path) -> None:
+    browsers_only = _state(tmp_path, BROWSERS_ONLY, "{iterations: 2}")
+    assert not browsers_only.iterations_done(browsers_done=False)  # no HTTP worker: the browsers decide
+    assert browsers_only.iterations_done(browsers_done=True)
+    both = _state(tmp_path, BASE_SCENARIO + BROWSERS_ONLY.split("name: s", 1)[1], "{users: 2, iterations: 3}")
+    assert both.plan.workers == 1 and both.plan.browser is not None
+    assert not both.iterations_done(browsers_done=True)  # its HTTP worker has not even said hello
+    both.on_hello("w0", {"index": 0, "token": "tok"})
+    both.workers[0].done = True
+    assert not both.iterations_done(browsers_done=False) and both.iterations_done(browsers_done=True)
+    http_only = _state(tmp_path, BASE_SCENARIO, "{users: 2, iterations: 3}")
+    http_only.on_hello("w0", {"index": 0, "token": "tok"})
+    assert not http_only.iterations_done(browsers_done=False)
+    http_only.workers[0].done = True
+    assert http_only.iterations_done(browsers_done=False)  # no browser: its HTTP users alone
+    timed = _state(tmp_path, BROWSERS_ONLY, "{duration: 30s}")
+    assert not timed.iterations_done(browsers_done=True)  # no iterations: the clock ends it
 
 
 def test_http_users_still_need_a_user_count(tmp_path: Path) -> None:

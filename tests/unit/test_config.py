@@ -288,7 +288,7 @@ def test_csv_rows(tmp_path: Path) -> None:
     ("load: {users: 4, max_users: 9, duration: 1s}", "max_users belongs to the open model"),
     ("load: {arrival_rate: 5, max_users: 3, duration: 9s, spacing: random}", "'constant' or 'poisson'"),
     ("load: {duration: 9s}", "give users (how many HTTP virtual users run)"),
-    ("load: {spawn_rate: 2}", "or, for a browser-only scenario, a duration alone"),
+    ("load: {spawn_rate: 2}", "or, for a browser-only scenario, a duration and/or iterations (journeys per page) alone"),
 ])
 def test_load_rules(tmp_path: Path, patch: str, fragment: str) -> None:
     msgs = errors(tmp_path, profile=BASE_PROFILE.replace("load: {users: 4, duration: 30s}", patch))

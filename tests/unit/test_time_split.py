@@ -111,7 +111,8 @@ def test_a_table_held_by_a_request_path_stays_the_live_one_across_folds() -> Non
     splits = TimeSplits()
     held = splits.table_of(GET)
     held[1000] = [1, 1000, 0, 0, 900, 100]
-    assert splits and splits.rows() == [["a", "GET", 200, 1000, 1, 1000, 0, 0, 900, 100]] and not held
+    assert splits and splits.rows() == [["a", "GET", 200, 1000, 1, 1000, 0, 0, 900, 100]]
+    assert held == {1000: [0, 0, 0, 0, 0, 0]}  # zeroed in place: counted once
     held[1000] = [1, 1000, 0, 0, 800, 200]
     assert splits.rows() == [["a", "GET", 200, 1000, 2, 2000, 0, 0, 1700, 300]]
     splits.clear()
@@ -144,3 +145,61 @@ def test_a_virtual_users_requests_are_split_as_record_split_does() -> None:
             assert [r[3] for r in rec.exemplars.rows()] == sorted(durations, reverse=True)[:5]  # its K slowest
             assert rec.take_delta()["splits"] == ref.take_delta()["splits"]
             durations = []
+
+
+def test_a_recorders_split_tables_outlive_its_deltas(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a delta a virtual user adds into the buckets it had (zeroed), not through TimeSplits.add (a call
+    that made each bucket anew every second, for a run's every latency); the rows stay those of
+    record_split, a phase not timed does not stick past its delta, and buckets left empty go at a sweep."""
+    from loadorch.client.vu import VirtualUser, phases_of
+    from loadorch.config.scenario import Endpoint
+    from loadorch.stats import timesplit
+    from loadorch.traffic.request import Outcome, compile_request
+
+    req = compile_request(Endpoint.model_validate({"name": "a", "path": "/a"}), "a", "read", set(), {})
+    rec, ref = Recorder(1.0, 0.0), Recorder(1.0, 0.0)
+    vu = VirtualUser(slot=0, slots=1, worker=0, user_name="u", seed=1, requests=[req], weights=[1.0],
+                     think=(0.0, 0.0), generators={}, runner=None, recorder=rec)  # type: ignore[arg-type]
+
+    def both(d: int, receiving: int | None) -> None:
+        out = Outcome(200, True, None, d, "/a", waiting_us=d // 2, connecting_us=0, tls_us=0, receiving_us=receiving)
+        vu.record(req, out)
+        ref.record_split(GET, d, phases_of(out), 0.5)
+
+    for d in (1000, 5000, 9000):
+        both(d, None)  # receiving not timed: NOT_MEASURED in this delta's rows
+    assert rec.take_delta()["splits"] == ref.take_delta()["splits"]
+    added = []
+    real_add = TimeSplits.add
+    monkeypatch.setattr(TimeSplits, "add", lambda self, *a: (added.append(a), real_add(self, *a)))
+    for d in (1000, 5000):
+        both(d, d // 4)
+    rows = rec.take_delta()["splits"]
+    assert rows == ref.take_delta()["splits"] and all(r[9] == 1250 or r[9] == 250 for r in rows)
+    assert len(added) == 2  # the reference's record_split: none from the virtual user
+    monkeypatch.setattr(timesplit, "SWEEP_DELTAS", 1)
+    both(1000, 250)
+    assert rec.take_delta()["splits"] == ref.take_delta()["splits"]  # after it, the next fold sweeps
+    both(1000, 250)
+    assert len(rec.splits.live[GET]) == 3  # 1000's, 5000's (zeroed) and 9000's (zeroed since two deltas)
+    assert rec.take_delta()["splits"] == ref.take_delta()["splits"]
+    assert list(rec.splits.live[GET].values()) == [[0, 0, 0, 0, 0, 0]]  # the one used in the sweep's delta
+
+
+def test_merged_rows_add_up_with_not_measured_sticking_and_the_rows_untouched() -> None:
+    """TimeSplits.merge adds in place where it can: the sums are those of adding each row, a NOT_MEASURED
+    phase on either side stays NOT_MEASURED, and the rows merged (a delta's) are not changed."""
+    rng = random.Random(7)
+    rows = [["a", "GET", 200, rng.randrange(3), rng.randrange(1, 4), rng.randrange(10**6),
+             *(NOT_MEASURED if rng.random() < 0.1 else rng.randrange(10**5) for _ in range(4))] for _ in range(400)]
+    kept = [list(r) for r in rows]
+    splits = TimeSplits()
+    splits.merge(rows[:200])
+    splits.merge(tuple(r) for r in rows[200:])
+    want: dict[int, list[int]] = {}
+    for r in kept:
+        acc = want.setdefault(r[3], [0, 0, 0, 0, 0, 0])
+        acc[:2] = [acc[0] + r[4], acc[1] + r[5]]
+        acc[2:] = [NOT_MEASURED if a < 0 or b < 0 else a + b for a, b in zip(acc[2:], r[6:])]
+    assert splits.rows() == [["a", "GET", 200, b, *want[b]] for b in sorted(want)]
+    assert rows == kept

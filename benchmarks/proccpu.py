@@ -1,0 +1,111 @@
+"""CPU seconds per process of a run (read from /proc while it runs), and an A/B of two loadorch runs at the
+same time on the same core: the measure of a feature's cost that a shared machine disturbs least.
+
+Alternating rounds compare two runs that met different neighbours: on a machine shared with other work, the
+throughput of one 10-second round against the next moved by up to 100 % (benchmarks/README.md, #30). Two runs
+started together and pinned to the same core meet the same neighbours at the same moments; each gets about
+half the core, and the CPU its worker and master spend per request is compared between the two. Both run at
+about half their full speed, so what a run spends once a second (its stats deltas) weighs about twice as
+much per request as at full speed: the ratio is, if anything, against the feature.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from generators import REPO, SCENARIO, Result, write_project
+
+TICK = os.sysconf("SC_CLK_TCK")
+GENERATOR_ROLES = ("loadorch-master", "loadorch-w")  # /proc/PID/comm of a forked master and workers
+
+
+def _stat(pid: int) -> tuple[str, int, float]:
+    """(comm, parent pid, user + system CPU seconds) of a process."""
+    with open(f"/proc/{pid}/stat") as fh:
+        text = fh.read()
+    fields = text[text.rindex(")") + 2 :].split()
+    return text[text.index("(") + 1 : text.rindex(")")], int(fields[1]), (int(fields[11]) + int(fields[12])) / TICK
+
+
+class TreeCpu:
+    """The last CPU time seen of every descendant of `root`: the tree found every `scan_s`, each known process
+    read every `tick_s` (so one that exits loses at most a tick of its CPU)."""
+
+    def __init__(self, root: int, tick_s: float = 0.02, scan_s: float = 0.2) -> None:
+        self.root, self.tick_s, self.scan_s = root, tick_s, scan_s
+        self.last: dict[int, tuple[str, float]] = {}
+        self.stop = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _scan(self) -> None:
+        parents = {}
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                try:
+                    parents[int(d)] = _stat(int(d))[1]
+                except (OSError, ValueError, IndexError):
+                    continue
+        for pid in parents:
+            p = pid
+            while p and p != self.root:
+                p = parents.get(p, 0)
+            if p == self.root and pid not in self.last:
+                self.last[pid] = ("", 0.0)
+
+    def _run(self) -> None:
+        scanned = 0.0
+        while not self.stop:
+            if time.monotonic() - scanned > self.scan_s:
+                self._scan()
+                scanned = time.monotonic()
+            for pid in list(self.last):
+                try:
+                    comm, _, cpu = _stat(pid)
+                except (OSError, ValueError, IndexError):
+                    continue
+                self.last[pid] = (comm, cpu)
+            time.sleep(self.tick_s)
+
+    def done(self) -> dict[str, float]:
+        """CPU seconds by role: `generator` (master and workers), `controller` (the rest: the command, its
+        fork server), each comm too."""
+        self.stop = True
+        self.thread.join()
+        out: dict[str, float] = {"generator": 0.0, "controller": 0.0}
+        for comm, cpu in self.last.values():
+            role = "generator" if comm.startswith(GENERATOR_ROLES) else "controller"
+            out[role] += cpu
+            out[comm] = out.get(comm, 0.0) + cpu
+        return out
+
+
+def run_together(url: str, tmp: Path, users: int, seconds: int, core: str, extras: dict[str, str]) -> dict[str, Result]:
+    """One `loadorch run` per profile addition in `extras` (name -> profile lines), all started together and
+    pinned to `core`; each Result's extra has `generator_us` (its master's and workers' CPU per request)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}
+    started = []
+    for name, extra in extras.items():
+        project = write_project(tmp, SCENARIO.format(wait=0.0), url, f"{{users: {users}, duration: {seconds}s}}", extra)
+        proc = subprocess.Popen(["taskset", "-c", core, sys.executable, "-m", "loadorch", "run", "bench", "--out",
+                                 str(project / "out")], cwd=project, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        started.append((name, proc, TreeCpu(proc.pid), project))
+    out = {}
+    for name, proc, watch, project in started:
+        try:
+            proc.wait(timeout=seconds + 120)
+        finally:
+            cpu = watch.done()
+        doc = json.loads((project / "out" / "results.json").read_text())
+        n = int(doc["totals"]["requests"])
+        res = Result(float(doc["totals"]["rps"]), n, cpu["generator"] + cpu["controller"])
+        res.extra.update(generator_us=1e6 * cpu["generator"] / n if n else float("nan"), cpu=cpu)
+        out[name] = res
+    return out
