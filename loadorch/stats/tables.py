@@ -353,12 +353,15 @@ class Recorder(Tables):
 
     def clear(self) -> None:
         """As Tables.clear, but the time split's live tables stay, zeroed (TimeSplits.restart): a request path
-        keeps adding into its series' table across deltas (client/vu.py), each latency bucket made once."""
-        splits = getattr(self, "splits", None)
+        keeps adding into its series' table across deltas (client/vu.py), each latency bucket made once. The
+        K slowest stay too, for the whole run: each delta sends only the rows newly among them (Slowest.take)."""
+        splits, exemplars = getattr(self, "splits", None), getattr(self, "exemplars", None)
         super().clear()
         if splits is not None:
             splits.restart()
             self.splits = splits
+        if exemplars is not None:
+            self.exemplars = exemplars
 
     def bounded(self, key: SeriesKey) -> SeriesKey:
         """The key to record under: its own, or its name past the bound replaced by OTHER_ENDPOINTS."""
@@ -439,8 +442,8 @@ class Recorder(Tables):
         delta["checks"] = [(*k, n[0], n[1], self.check_examples.get(k)) for k, n in self.checks.items()]
         if self.edges_us:
             delta["le"] = [(key_id(k), counts) for k, counts in self.le.items()]
-        if self.exemplars.heaps:
-            delta["exemplars"] = self.exemplars.rows()
+        if self.exemplars.seq > self.exemplars.taken:
+            delta["exemplars"] = self.exemplars.take()
         if self.splits:
             delta["splits"] = self.splits.rows()
         folded = self.endpoints.folded
