@@ -120,14 +120,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def _fixture_group(item: pytest.Item) -> str | None:
     """The xdist group of a test that shares an expensive fixture of a wider scope than the test (a
-    module's run, the session's PostgreSQL): the fixture's name for the session, else the module."""
+    module's run, the session's PostgreSQL): the session fixture's name if it uses one, else the module. A
+    module whose own run uses the session's PostgreSQL joins that group too: grouped by module, it could go
+    to the other process, which then started a second cluster for it."""
     info = getattr(item, "_fixtureinfo", None)
+    group = None
     for name, defs in sorted(getattr(info, "name2fixturedefs", {}).items()):
         own = defs[-1]
         if own.scope == "function" or not getattr(own, "baseid", ""):
             continue  # function scope, or pytest's own (tmp_path_factory...)
-        return name if own.scope == "session" else item.nodeid.split("::")[0]
-    return None
+        if own.scope == "session":
+            return name
+        group = group or item.nodeid.split("::")[0]
+    return group
 
 
 @pytest.hookimpl(hookwrapper=True)

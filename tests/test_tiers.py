@@ -121,23 +121,51 @@ def test_alone(i):
 '''
 
 
+# a session fixture (the suite's PostgreSQL) used through the module fixtures (a module's run) of two modules
+SESSION_CONFTEST = '''
+import json, os
+import pytest
+
+@pytest.fixture(scope="session")
+def server():
+    with open(os.environ["ALONE_LOG"], "a") as fh:
+        fh.write(json.dumps(["cluster setup", os.environ.get("PYTEST_XDIST_WORKER"), 0, 0]) + "\\n")
+'''
+SESSION_MODULE = '''
+import pytest
+
+@pytest.fixture(scope="module")
+def run(server):  # named before it: the group must not depend on the names' order
+    return 1
+
+@pytest.mark.parametrize("i", range(2))
+def test_reads_the_run(run, i):
+    assert run == 1
+'''
+
+
 def test_alone_tests_run_one_after_another_with_nothing_beside_them(tmp_path: Path) -> None:
     """tests/run's `--dist loadgroup` with this suite's hooks: the tests that share a module's fixture go to one
-    process, so it is set up once; the `alone` tests go to one process, one after another, and no other test
+    process, so it is set up once, and so do the modules whose own fixtures use a session fixture (one PostgreSQL
+    cluster, not one per process); the `alone` tests go to one process, one after another, and no other test
     runs from the first one's start to the last one's end (one wait for the other process, not one per test)."""
     (tmp_path / "test_synthetic.py").write_text(ALONE_SUITE)
+    (tmp_path / "db").mkdir()  # a folder's conftest, as tests/integration's (the rootdir's own has no baseid)
+    (tmp_path / "db" / "conftest.py").write_text(SESSION_CONFTEST)
+    for name in ("a", "b"):
+        (tmp_path / "db" / f"test_session_{name}.py").write_text(SESSION_MODULE)
     log = tmp_path / "log.jsonl"
     env = {**os.environ, "ALONE_LOG": str(log)}
     for name in ("PYTEST_XDIST_TESTRUNUID", "PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT"):
         env.pop(name, None)
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "tests.conftest",
                            "-n", "2", "--dist", "loadgroup", "--rootdir", str(tmp_path), "-c", os.devnull,
-                           str(tmp_path / "test_synthetic.py")], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=300)
-    assert done.returncode == 0 and "9 passed" in done.stdout, done.stdout[-3000:] + done.stderr[-3000:]
+                           str(tmp_path)], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "13 passed" in done.stdout, done.stdout[-3000:] + done.stderr[-3000:]
     rows = [json.loads(line) for line in log.read_text().splitlines()]
     assert [r[0] for r in rows].count("shared setup") == 1, rows
-    rows = [r for r in rows if r[0] != "shared setup"]
+    assert [r[0] for r in rows].count("cluster setup") == 1, rows
+    rows = [r for r in rows if r[0] not in ("shared setup", "cluster setup")]
     alone = sorted((r for r in rows if r[0].startswith("alone")), key=lambda r: r[2])
     beside = [r for r in rows if r[0].startswith("beside")]
     assert len(alone) == 3 and len(beside) == 6 and len({r[1] for r in rows}) == 2, rows

@@ -205,11 +205,12 @@ thresholds:
 
 @pytest.fixture(scope="module")
 def causes_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, CliResult]:
-    """One short run of the shop with every cause on, a declared secret in the page's query."""
+    """One short run of the shop with every cause on (3 journeys of one page), a declared secret in the page's
+    query."""
     project = Project(tmp_path_factory.mktemp("causes"))
     project.write("scenarios/s.yaml", CAUSES)
     project.write("profiles/p.yaml", "scenario: ../scenarios/s.yaml\nhost: embedded\nmin_samples: 1\n"
-                  "secrets: [TOK]\nload: {users: 1, duration: 10s}\n")
+                  "secrets: [TOK]\nload: {users: 1, iterations: 3}\n")
     result = project.run("run", "p", "--out", "o", timeout=120, env={"TOK": SECRET})
     assert_no_traceback(result)
     return project, result

@@ -28,7 +28,7 @@ min_samples: 1
 PROFILE = """
 scenario: ../scenarios/{name}.yaml
 host: embedded
-load: {{duration: {seconds}s}}
+load: {{iterations: {journeys}}}
 seed: 3
 thresholds:
   "browser_web_vital_lcp{{page:home}}": ["p(75)<30000"]
@@ -38,10 +38,12 @@ thresholds:
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Project:
     project = Project(tmp_path_factory.mktemp("browser-goals"))
-    runs = (("before", 400, 0, 2, 0.2, 10), ("after", 300, 1500, 2, 0.2, 10), ("few", 400, 0, 1, 3, 8))
-    for name, kb, hero, pages, think, seconds in runs:
+    # (name, bundle KiB, hero ms, pages, think s, journeys per page): 20 views before (13 at least bound its LCP
+    # p75 from above), 12 after (its p75's lower bound), 2 for "few"
+    runs = (("before", 400, 0, 2, 0.2, 10), ("after", 300, 1500, 2, 0.2, 6), ("few", 400, 0, 1, 0.2, 2))
+    for name, kb, hero, pages, think, journeys in runs:
         project.write(f"scenarios/{name}.yaml", SCENARIO.format(kb=kb, hero=hero, pages=pages, think=think))
-        project.write(f"profiles/{name}.yaml", PROFILE.format(name=name, seconds=seconds))
+        project.write(f"profiles/{name}.yaml", PROFILE.format(name=name, journeys=journeys))
         result = project.run("run", name, "--out", name, timeout=150)
         assert_no_traceback(result)
         assert result.code == 0, result.out + result.err
@@ -73,7 +75,7 @@ def test_a_quarter_smaller_bundle_meets_a_20_percent_goal_misses_40_and_the_late
 
 
 def test_a_pair_with_too_few_page_views_is_inconclusive(pair: Project) -> None:
-    code, doc, out = _compare(pair, "cmp-few", current="few")  # the baseline's page again, 1 page thinking 3 s for 8 s: at most 3 views, where a p50 wants 6 to
+    code, doc, out = _compare(pair, "cmp-few", current="few")  # the baseline's page again, 2 views, where a p50 wants 6 to
     # bound an interval on both sides (a real change as large as the late hero's is decided on fewer: one side)
     rows = [r for r in doc["rows"] if "lcp" in json.dumps(r).lower()]
     assert rows and all(r["verdict"] != "regression" and r["why"] == "too few samples" for r in rows), rows

