@@ -38,6 +38,10 @@ INTERVAL_SLOTS = 720  # the per-kind timeline too: 1 s resolution up to 12 minut
 # distinct error reasons kept per series (an exception text with an order id in it would otherwise make a
 # reason per request); the rest are counted, exactly, under OTHER_REASONS
 MAX_ERROR_REASONS = 100
+# a worker sends its time-split rows with every this many deltas (and the last ones of its load): they are
+# read at the end of a run, and sums add, so the master ends with the same rows for a fifth of the traffic
+# and merges (a monitor's master rolls them by window: its workers send them with every delta)
+SPLIT_EVERY = 5
 OTHER_REASONS = (
     f"(other reasons: more than {MAX_ERROR_REASONS} distinct for this request and status; with --request-log,"
     " requests.jsonl has each)"
@@ -218,6 +222,9 @@ class Recorder(Tables):
         self._pending_timings: dict[SeriesKey, tuple[list[int], list[int]]] = {}
         self._lean = not self.edges_us and self.window is None
         self.server_timing = False  # record responses' Server-Timing entries as metrics (record_server_timing)
+        self.split_every = 1  # send the time split's rows with every this many deltas (SPLIT_EVERY: a worker's)
+        self.deltas = 0
+        self._holding = False  # this delta keeps the time split's sums for a later one (take_delta)
 
     def record(
         self,
@@ -355,12 +362,17 @@ class Recorder(Tables):
 
     def clear(self) -> None:
         """As Tables.clear, but the time split's live tables stay, zeroed (TimeSplits.restart): a request path
-        keeps adding into its series' table across deltas (client/vu.py), each latency bucket made once."""
-        splits = getattr(self, "splits", None)
+        keeps adding into its series' table across deltas (client/vu.py), each latency bucket made once; a
+        delta that does not send them keeps their sums (`split_every`). The K slowest stay too, for the whole
+        run: each delta sends only the rows newly among them (Slowest.take)."""
+        splits, exemplars = getattr(self, "splits", None), getattr(self, "exemplars", None)
         super().clear()
         if splits is not None:
-            splits.restart()
+            if not self._holding:
+                splits.restart()
             self.splits = splits
+        if exemplars is not None:
+            self.exemplars = exemplars
 
     def bounded(self, key: SeriesKey) -> SeriesKey:
         """The key to record under: its own, or its name past the bound replaced by OTHER_ENDPOINTS."""
@@ -399,11 +411,14 @@ class Recorder(Tables):
             if not ok and example is not None and ck not in self.check_examples:
                 self.check_examples[ck] = example
 
-    def take_delta(self) -> StatsDelta:
+    def take_delta(self, flush: bool = True) -> StatsDelta:
         """The tables since the last call (then emptied), as `lo_stats.delta` (stats/delta.py: one bytes
         value per table, series keys by id); the timeline's and sparklines' histograms already coarse as
-        the master keeps them (fewer buckets to send and to merge)."""
+        the master keeps them (fewer buckets to send and to merge). The time split's rows go with every
+        `split_every`-th delta and whenever `flush` (a worker's last reports of its load), else wait."""
         self._fold()
+        self.deltas += 1
+        self._holding = not flush and self.deltas % self.split_every != 0
         key_id, name_id = self.registry.id, self.registry.name_id
 
         sub_bits = self.sub_bits
@@ -441,9 +456,9 @@ class Recorder(Tables):
         delta["checks"] = [(*k, n[0], n[1], self.check_examples.get(k)) for k, n in self.checks.items()]
         if self.edges_us:
             delta["le"] = [(key_id(k), counts) for k, counts in self.le.items()]
-        if self.exemplars.heaps:
-            delta["exemplars"] = self.exemplars.rows()
-        if self.splits:
+        if self.exemplars.seq > self.exemplars.taken:
+            delta["exemplars"] = self.exemplars.take()
+        if self.splits and not self._holding:
             delta["splits"] = self.splits.rows()
         folded = self.endpoints.folded
         if len(folded) > self.folded_sent:  # names folded since the last delta: the master's warning names them
