@@ -17,6 +17,8 @@ Loopback only; bounded in time; the monitor is stopped with SIGTERM and waited f
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
 import signal
 import socket
@@ -52,7 +54,7 @@ PROFILE = """
 scenario: ../scenarios/s.yaml
 host: {host}
 load: {{arrival_rate: {rate}, duration: 1m, max_users: {max_users}}}
-monitor: {{window: 5m, slices: 10, status_every: 5s}}
+monitor: {{window: {window}, slices: 10, status_every: 5s}}
 """
 
 
@@ -129,12 +131,32 @@ def signal_roles(root: int, roles: tuple[str, ...], sig: signal.Signals) -> None
 
 def slope_mb_per_h(points: list[tuple[float, float]]) -> float:
     """Least-squares slope of (seconds, MB) points, in MB per hour."""
+    return slope_and_error(points)[0]
+
+
+def slope_and_error(points: list[tuple[float, float]]) -> tuple[float, float]:
+    """Least-squares slope of (seconds, MB) points and its standard error, both in MB per hour (the error from
+    the samples' scatter about the line: a slope within two of them of 0 is not told apart from flat)."""
     n = len(points)
-    if n < 2:
-        return 0.0
+    if n < 3:
+        return 0.0, math.inf
     mt, mv = sum(t for t, _ in points) / n, sum(v for _, v in points) / n
     den = sum((t - mt) ** 2 for t, _ in points)
-    return sum((t - mt) * (v - mv) for t, v in points) / den * 3600 if den else 0.0
+    if not den:
+        return 0.0, math.inf
+    slope = sum((t - mt) * (v - mv) for t, v in points) / den
+    resid = sum((v - mv - slope * (t - mt)) ** 2 for t, v in points)
+    return slope * 3600, math.sqrt(resid / (n - 2) / den) * 3600
+
+
+def parse_output(path: str) -> list[tuple[float, dict[str, float]]]:
+    """The samples a run printed (its `  827s  master   66.1 MB  ...` lines), to summarize them again."""
+    rows = []
+    for line in Path(path).read_text().splitlines():
+        words = line.split()
+        if len(words) >= 4 and words[0].endswith("s") and words[0][:-1].isdigit() and words[-1] == "MB":
+            rows.append((float(words[0][:-1]), {words[i]: float(words[i + 1]) for i in range(1, len(words) - 2, 3)}))
+    return rows
 
 
 def main() -> int:
@@ -143,10 +165,15 @@ def main() -> int:
     ap.add_argument("--every", type=float, default=10.0)
     ap.add_argument("--no-browser", action="store_true")
     ap.add_argument("--rate", type=float, default=2.0, help="HTTP checks per second")
+    ap.add_argument("--summarize", metavar="FILE", help="summarize a run's printed samples again, run nothing")
+    ap.add_argument("--window", default="5m", help="the monitor's rolling window (its master's generations too)")
     ap.add_argument("--trace", metavar="DIR", help="tracemalloc snapshots of the monitor and the master in DIR")
     ap.add_argument("--trace-every", type=float, default=120.0)
     ap.add_argument("--trace-roles", default="monitor,master", help="the roles signalled, comma-separated")
     args = ap.parse_args()
+    if args.summarize:
+        summarize(parse_output(args.summarize), None, Path(args.summarize))
+        return 0
     sys.path.insert(0, str(REPO))
     from loadorch.target.server import start
 
@@ -158,7 +185,7 @@ def main() -> int:
     (root / "scenarios" / "s.yaml").write_text(
         SCENARIO.format(requests=requests, browsers="" if args.no_browser else BROWSERS))
     (root / "profiles" / "p.yaml").write_text(
-        PROFILE.format(host=server.url, rate=args.rate, max_users=max(20, int(args.rate * 10))))
+        PROFILE.format(host=server.url, rate=args.rate, max_users=max(20, int(args.rate * 10)), window=args.window))
     metrics = free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     if args.trace:
@@ -177,15 +204,17 @@ def main() -> int:
     started = time.monotonic()
     end = started + args.minutes * 60
     next_scrape = started
+    checks = Checks()
     try:
         while time.monotonic() < end and proc.poll() is None:
             now = time.monotonic()
             if now >= next_scrape:
                 next_scrape = now + 10
                 try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics", timeout=10).read()
+                    checks.scraped(urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics", timeout=10).read())
                 except OSError:
                     pass
+                checks.status(root / "mo" / "status.json", args.rate)
             if args.trace and now - started >= next_trace:
                 next_trace += args.trace_every
                 signal_roles(proc.pid, tuple(args.trace_roles.split(",")), signal.SIGUSR2)
@@ -204,7 +233,41 @@ def main() -> int:
         server.server_close()
         thread.join(timeout=5)
     summarize(rows, proc.returncode, root)
+    checks.report()
     return 0
+
+
+class Checks:
+    """What the numbers rest on: /metrics' request counter never goes down (a counter, over the whole run,
+    while the master keeps its judged tables per window), and the window's HTTP samples stay what the rate
+    brings in the seconds judged (the rolling window across the master's generations)."""
+
+    def __init__(self) -> None:
+        self.counter: list[float] = []
+        self.windows: list[tuple[float, int]] = []  # (samples / (rate x judged seconds), samples)
+
+    def scraped(self, body: bytes) -> None:
+        total = sum(float(line.rsplit(" ", 1)[1]) for line in body.decode().splitlines()
+                    if line.startswith("loadorch_http_requests_total{"))
+        self.counter.append(total)
+
+    def status(self, path: Path, rate: float) -> None:
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return
+        rows = [r for r in doc["thresholds"] if r["threshold"].startswith("http_req_failed")]
+        if rows and doc["window_full"] and doc["judged_s"] > 0:
+            self.windows.append((rows[0]["samples"] / (rate * doc["judged_s"]), rows[0]["samples"]))
+
+    def report(self) -> None:
+        down = sum(1 for a, b in zip(self.counter, self.counter[1:]) if b < a)
+        print(f"/metrics loadorch_http_requests_total: {len(self.counter)} scrapes, {down} went down, last "
+              f"{self.counter[-1] if self.counter else 0:.0f}")
+        if self.windows:
+            shares = [w for w, _ in self.windows]
+            print(f"full windows judged: {len(shares)}; their HTTP samples / (rate x seconds judged): min "
+                  f"{min(shares):.3f}, median {statistics.median(shares):.3f}, max {max(shares):.3f}")
 
 
 def summarize(rows: list[tuple[float, dict[str, float]]], code: int | None, root: Path) -> None:
@@ -219,8 +282,8 @@ def summarize(rows: list[tuple[float, dict[str, float]]], code: int | None, root
     print(f"\nsummary: {total / 60:.1f} min, {len(rows)} samples, monitor exit code {code}")
     marks = [m for m in (10, 20, 30, 60, 120) if m * 60 <= total + 30]
     print("| role | median RSS minute 2-3 (MB) | " + "".join(f"minute {m} | " for m in marks)
-          + "median RSS last minute (MB) | change | slope from minute 3 (MB/h) |")
-    print("| --- | --- | " + "--- | " * len(marks) + "--- | --- | --- |")
+          + "median RSS last minute (MB) | change | slope from minute 3 (MB/h) | from 10 (+- 2 SE) | from 15 |")
+    print("| --- | --- | " + "--- | " * len(marks) + "--- | --- | --- | --- | --- |")
     for role in [*roles, "loadorch (all but chromium)"]:
         def pick(s: dict[str, float], role: str = role) -> float:
             if role.startswith("loadorch"):
@@ -229,8 +292,12 @@ def summarize(rows: list[tuple[float, dict[str, float]]], code: int | None, root
         a, b = statistics.median(pick(s) for s in first), statistics.median(pick(s) for s in last)
         at = [statistics.median(pick(s) for t, s in rows if abs(t - m * 60) <= 30) for m in marks]
         slope = slope_mb_per_h([(t, pick(s)) for t, s in rows if t >= 180])
+        late, error = slope_and_error([(t, pick(s)) for t, s in rows if t >= 600])
+        later, later_error = slope_and_error([(t, pick(s)) for t, s in rows if t >= 900])
         print(f"| {role} | {a:.1f} | " + "".join(f"{v:.1f} | " for v in at)
-              + f"{b:.1f} | {b - a:+.1f} MB ({(b - a) / a * 100 if a else 0:+.1f} %) | {slope:+.2f} |")
+              + f"{b:.1f} | {b - a:+.1f} MB ({(b - a) / a * 100 if a else 0:+.1f} %) | {slope:+.2f} | "
+              + (f"{late:+.2f} +- {2 * error:.2f} | " if math.isfinite(error) else "- | ")
+              + (f"{later:+.2f} |" if math.isfinite(later_error) else "- |"))
 
 
 if __name__ == "__main__":

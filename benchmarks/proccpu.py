@@ -86,12 +86,15 @@ class TreeCpu:
         return out
 
 
-def run_together(url: str, tmp: Path, users: int, seconds: int, core: str, extras: dict[str, str]) -> dict[str, Result]:
+def run_together(url: str, tmp: Path, users: int, seconds: int, core: str, extras: dict[str, str],
+                 repos: dict[str, Path] | None = None) -> dict[str, Result]:
     """One `loadorch run` per profile addition in `extras` (name -> profile lines), all started together and
-    pinned to `core`; each Result's extra has `generator_us` (its master's and workers' CPU per request)."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}
+    pinned to `core`, each with the loadorch of `repos[name]` (default: this checkout); each Result's extra has
+    `generator_us` (its master's and workers' CPU per request)."""
     started = []
     for name, extra in extras.items():
+        repo = str((repos or {}).get(name, REPO))
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH")) if p)}
         project = write_project(tmp, SCENARIO.format(wait=0.0), url, f"{{users: {users}, duration: {seconds}s}}", extra)
         proc = subprocess.Popen(["taskset", "-c", core, sys.executable, "-m", "loadorch", "run", "bench", "--out",
                                  str(project / "out")], cwd=project, env=env, stdout=subprocess.DEVNULL,
@@ -109,3 +112,48 @@ def run_together(url: str, tmp: Path, users: int, seconds: int, core: str, extra
         res.extra.update(generator_us=1e6 * cpu["generator"] / n if n else float("nan"), cpu=cpu)
         out[name] = res
     return out
+
+
+def main() -> None:
+    """Code A against code B (two checkouts), evidence on in both unless --extra says otherwise: pairs
+    started together on one core, each pair's B/A master + worker CPU per request and req/s, the load beside."""
+    import argparse
+    import statistics
+    import tempfile
+
+    from generators import Nginx, cores
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("--a", type=Path, required=True, help="checkout A (the before), its loadorch on PYTHONPATH")
+    ap.add_argument("--b", type=Path, required=True, help="checkout B (the after)")
+    ap.add_argument("--pairs", type=int, default=4)
+    ap.add_argument("--seconds", type=int, default=12)
+    ap.add_argument("--extra", default="", help="profile lines added to both (e.g. evidence off)")
+    args = ap.parse_args()
+    core, target = cores()
+    ratios: list[float] = []
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        nginx = Nginx(tmp / "nginx", target)
+        try:
+            for i in range(args.pairs):
+                names = ("a", "b") if i % 2 == 0 else ("b", "a")
+                load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+                got = run_together(nginx.url, tmp, 16, args.seconds, core, dict.fromkeys(names, args.extra),
+                                   {"a": args.a.resolve(), "b": args.b.resolve()})
+                a, b = got["a"], got["b"]
+                ratios.append(b.extra["generator_us"] / a.extra["generator_us"])  # type: ignore[operator]
+                print(f"pair {i + 1}: A {a.rps:.0f} req/s {a.extra['generator_us']:.1f} cpu-us/req "
+                      f"(master {1e6 * a.extra['cpu'].get('loadorch-master', 0) / a.requests:.1f}), "  # type: ignore[union-attr]
+                      f"B {b.rps:.0f} req/s {b.extra['generator_us']:.1f} "
+                      f"(master {1e6 * b.extra['cpu'].get('loadorch-master', 0) / b.requests:.1f}); "  # type: ignore[union-attr]
+                      f"B/A CPU/request {ratios[-1]:.3f}  load avg {load} .. "
+                      + " ".join(f"{x:.1f}" for x in os.getloadavg()), flush=True)
+        finally:
+            nginx.stop()
+    print(f"B/A generator CPU per request: median {statistics.median(ratios):.3f} "
+          f"({min(ratios):.3f}-{max(ratios):.3f}) over {len(ratios)} pairs")
+
+
+if __name__ == "__main__":
+    main()

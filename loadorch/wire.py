@@ -106,6 +106,18 @@ class MergedJson(TablesJson, total=False):
     endpoint_names: EndpointNamesJson  # the bound on distinct request names (absent: none, older files)
     exemplar_k: int  # the K slowest requests kept per endpoint (profile evidence.slowest)
     sub_bits: int  # the judged tables' histogram layout when coarser than the default (a monitor's: 6)
+    judged_from_s: float  # a monitor's: the judged tables hold the samples from this second on (its window)
+    generation: int  # a monitor's snapshot: the judged tables' generation (stats/generations.py)
+    older: OlderJson  # a monitor's snapshot: the previous generation's judged tables
+
+
+class OlderJson(TypedDict):
+    """A monitor master's previous generation of judged tables (stats/generations.py), in its snapshot."""
+
+    series: list[tuple[SeriesKeyJson, HistogramJson]]
+    service: list[tuple[SeriesKeyJson, HistogramJson]]
+    db: list[tuple[SeriesKeyJson, HistogramJson]]
+    timings: list[tuple[str, SeriesKeyJson, HistogramJson]]
 
 
 class EndpointNamesJson(TypedDict):

@@ -60,7 +60,7 @@ def k6_summary(record: RunRecord) -> K6Object:
     """With a measurement window every value is the window's, over its seconds: the samples the thresholds
     beside them judged (the whole run's `http_req_duration` beside the window's `http_req_waiting` and
     verdicts did not add up); `loadorch.measured` says which."""
-    merged, seconds = record.merged, record.elapsed_s
+    merged, seconds = record.merged, record.elapsed_s - record.merged.judged_from_s  # a monitor's: its window
     if record.window:
         merged, seconds = merged.windowed(), window_seconds(record.window, record.elapsed_s)
     metrics = _metrics(merged, seconds)

@@ -64,7 +64,7 @@ def planned_load(
 def build(record: RunRecord) -> Results:
     """results.json as the model, section by section (the controller redacts it and writes it once)."""
     merged = record.merged
-    seconds = record.elapsed_s
+    seconds = record.elapsed_s - merged.judged_from_s  # a monitor's tables: its window's (stats/generations.py)
     total, failures = merged.counts()
     folded = merged.endpoints.warning()
     return Results(

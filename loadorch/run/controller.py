@@ -553,7 +553,7 @@ def _decide(run: _Run, summary: MasterSummary | None, db: Any = None) -> _Decisi
     db = db if db is not None else (run.db.measurement if run.db is not None and run.db.windowed else None)
     browser = browsers.collected(run.sink, cfg)
     browser_judge = [browsers.evaluator(browser, cfg.min_samples)] if browser is not None else []
-    judged, seconds = merged, elapsed
+    judged, seconds = merged, elapsed - merged.judged_from_s  # a monitor's tables: its window's (judged_view)
     if cfg.window is not None:  # thresholds judge the measurement window; the ramps are reported apart
         judged, seconds = merged.windowed(), window_seconds(cfg.window.spans, elapsed)
     threshold_results = (

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from loadorch.browser.stats import BrowserStats
 from loadorch.config.resolve import RunConfig
@@ -25,6 +25,7 @@ from loadorch.run.artifacts import write_text
 from loadorch.stats.histogram import Histogram
 from loadorch.stats.tables import Merged
 from loadorch.verdict.evaluate import ThresholdResult, evaluate
+from loadorch.wire import MergedJson
 
 if TYPE_CHECKING:
     from loadorch.run.controller import _Run
@@ -72,6 +73,9 @@ class StatusServer:
         self.thread.join(timeout=5)
 
 
+Source = tuple[dict[str, Table], dict[str, Counts], int, dict[str, Table]]  # tables, counts, generation, older
+
+
 class PlanUpdate(TypedDict):
     """What `loadorch monitor` changes in the run plan (the controller's Plan.model_copy(update=...))."""
 
@@ -88,6 +92,7 @@ class Monitor:
         self.settings = cfg.profile.monitor
         self.snapshot_path = ""
         self.rolling: RollingWindow | None = None
+        self.read_once = False  # a snapshot of the master's was read
         self.started_at, self.started_text = 0.0, ""
         self.next_observe = self.next_status = 0.0
         self.families: list[Family] = []
@@ -101,20 +106,31 @@ class Monitor:
         return {"snapshot_path": self.snapshot_path, "snapshot_every_s": min(1.0, self.settings.slice_s / 2),
                 "stats_sub_bits": MONITOR_SUB_BITS, "rolling_timeline_s": self.settings.window}
 
-    def _tables(self, run: _Run) -> tuple[dict[str, Table], dict[str, Counts]]:
-        merged = Merged()
+    def _tables(self, run: _Run) -> Source | None:
+        """The master's snapshot and the browser sink's tables; None when a snapshot read before cannot be
+        read now (the windows wait for the next: empty tables would count the next one's whole again)."""
+        merged, older, generation = Merged(), Merged(), 0
         try:
             with open(self.snapshot_path, encoding="utf-8") as fh:
-                merged = Merged.from_json(json.load(fh)["merged"])
-        except (OSError, ValueError, KeyError):
-            pass  # none yet (or being replaced): the HTTP tables are empty this time
+                data = json.load(fh)["merged"]
+            merged = Merged.from_json(data)
+            if "older" in data:  # the master's previous generation (stats/generations.py)
+                layout = data.get("sub_bits", MONITOR_SUB_BITS)
+                older = Merged.from_json(cast(MergedJson, {**data["older"], "sub_bits": layout}))
+                generation = int(data["generation"])
+            self.read_once = True
+        except (OSError, ValueError, KeyError, TypeError):
+            if self.read_once:
+                return None
+            merged, older, generation = Merged(), Merged(), 0  # none yet: the HTTP tables are empty this time
         tables: dict[str, Table] = {"series": merged.series, "timings": merged.timings, "db": merged.db}
         counts: dict[str, Counts] = {"checks": merged.checks}
+        previous: dict[str, Table] = {"series": older.series, "timings": older.timings, "db": older.db}
         if run.sink is not None:
             with run.sink.lock:  # browser workers report from another thread
                 tables["browser"] = {k: Histogram(MONITOR_SUB_BITS).merge(h) for k, h in run.sink.stats.series.items()}
                 counts["steps"] = {k: list(v) for k, v in run.sink.stats.steps.items()}
-        return tables, counts
+        return tables, counts, generation, previous
 
     def tick(self, run: _Run) -> bool:
         """Feed the windows (every slice) and judge them (every status_every); True when the status changed."""
@@ -125,13 +141,17 @@ class Monitor:
             self.next_observe, self.next_status = now, now + self.settings.status_every
         if now < self.next_observe and now < self.next_status:
             return False
-        tables, counts = self._tables(run)
-        self.rolling.observe(now, tables, counts)
-        self.next_observe = now + min(self.settings.slice_s, 1.0)
+        source = self._tables(run)
+        if source is None:
+            return False
+        self.rolling.observe(now, *source)
+        # the snapshot is read again when the current slice ends or a status is due, not every second: each
+        # read parses the master's judged tables (memory churn the controller's arenas keep)
+        self.next_observe = self.rolling.last.at + self.rolling.slice_s
         if now < self.next_status:
             return False
         self.next_status = now + self.settings.status_every
-        window = self.rolling.window(now, tables, counts)
+        window = self.rolling.window(now, *source)
         self.publish(run, self.judge(window), window, now)
         return True
 

@@ -114,6 +114,9 @@ class LiveMetrics:
         self.tag_labels = tag_labels(sorted(tag_keys(plan.scenario, plan.tags)))
         self.tag_table = tag_table(plan.scenario, plan.tags)
         self.run_tags = {**plan.tags, **plan.scenario.tags}
+        generations = state.merged.generations
+        if generations is not None:  # a monitor's retired tables keep exactly what these families' buckets count
+            generations.edges = {"series": self.edges, "timings": self.edges, **self.table_edges}
 
     def start(self) -> None:
         from loadorch.metrics.dashboard import dashboard_app
@@ -140,7 +143,8 @@ class LiveMetrics:
     def families(self) -> list[Family]:
         """Every family scraped and pushed, the run's secrets masked in its label values (a request name or a
         python user's name can carry one); at most MAX_METRIC_NAMES request names labelled (self.names)."""
-        own = build(self.run, self.state.merged, self.edges, self.gauges, self.results, self.table_edges, self.names)
+        merged = self.state.merged.exported_view()  # a monitor's too: the whole run's counts, never fewer
+        own = build(self.run, merged, self.edges, self.gauges, self.results, self.table_edges, self.names)
         tagged = labelled(own + self._extra_families(), self.tag_labels, self.run_tags, self.tag_table)
         return [masked(f, self.redactor) for f in tagged]
 
@@ -242,8 +246,9 @@ class LiveMetrics:
             else None,
         )
         # the thresholds as the gate will judge them: with a measurement window, only its samples and seconds
-        judged = state.merged.windowed()
-        seconds = max(window_seconds(self.plan.window, elapsed) if self.plan.window else elapsed, 1e-9)
+        judged = state.merged.judged_view().windowed()  # a monitor's: its window (stats/generations.py)
+        seconds = window_seconds(self.plan.window, elapsed) if self.plan.window else elapsed - judged.judged_from_s
+        seconds = max(seconds, 1e-9)
         self.results = evaluate(self.thresholds, judged, min_samples, seconds, db_judge(judged, min_samples, seconds))
         self.last_tick = elapsed
 

@@ -214,8 +214,8 @@ def _watch(state: MasterState, plan: Plan, stop_signal: list[int], browsers_done
             state.sample_load(elapsed)
             last_total = total
             if aborting:
-                judged = state.merged.windowed()  # with a measurement window, only its samples count
-                seconds = window_seconds(plan.window, elapsed) if plan.window else elapsed
+                judged = state.merged.judged_view().windowed()  # a measurement window's samples, a monitor's window
+                seconds = window_seconds(plan.window, elapsed) if plan.window else elapsed - judged.judged_from_s
                 results = evaluate(
                     thresholds,
                     judged,

@@ -34,7 +34,7 @@ from loadorch.runtime.common import REPORT_INTERVAL_S, emit, real_thread, watch_
 from loadorch.runtime.headbound import bound_response_heads
 from loadorch.starttrace import mark
 from loadorch.stats.endpoints import EndpointNames
-from loadorch.stats.tables import Recorder
+from loadorch.stats.tables import SPLIT_EVERY, Recorder
 from loadorch.traffic import data as gen
 from loadorch.traffic.arrivals import for_worker
 from loadorch.traffic.data import cumulative, stream_seed
@@ -122,6 +122,9 @@ class WorkerState:
         )
         self.tracer = TraceIds(plan.trace_prefix, index) if plan.trace_prefix else None  # one per worker
         self.recorder.server_timing = plan.server_timing
+        # the time split's rows every SPLIT_EVERY reports and with the last ones (stats_message's flush); a
+        # monitor's master rolls them by window, so its workers send them every second
+        self.recorder.split_every = 1 if plan.rolling_timeline_s else SPLIT_EVERY
         self.seq = 0
         self.started = False
         self.stopped = False
@@ -156,7 +159,8 @@ class WorkerState:
         error = f"{type(exc).__name__}: {exc}"[:300]
         self.vu_failures.append(VuFailure(worker=self.index, slot=slot, user_class=user_class, error=error))
 
-    def stats_message(self, users: int, final: bool) -> StatsMessage:
+    def stats_message(self, users: int, final: bool, flush: bool = False) -> StatsMessage:
+        """This report; `flush` (or `final`): with every time-split row held so far (Recorder.take_delta)."""
         self.seq += 1
         mine = len(self.mine)
         failures, self.vu_failures = self.vu_failures, []
@@ -167,7 +171,7 @@ class WorkerState:
             index=self.index,
             token=self.plan.token,
             seq=self.seq,
-            delta=self.recorder.take_delta(),
+            delta=self.recorder.take_delta(flush=final or flush),
             cpu=self.cpu_percent(),
             users=users if self.stages is None else self.active_users(),
             spawned=self.spawned,
@@ -632,7 +636,7 @@ class WorkerSession:
         if self.state.stopped:
             return
         # the load's last stretch reported now, with its CPU; the reports while the users unwind say `stopping`
-        last = self.state.stats_message(self.runner.user_count, final=False)
+        last = self.state.stats_message(self.runner.user_count, final=False, flush=True)
         self.state.stopped = True
         self.runner.send_message("lo_stats", last.to_wire())
         self.runner.user_greenlets.kill(block=True, timeout=5)

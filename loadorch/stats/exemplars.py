@@ -52,7 +52,7 @@ def row(
 class Slowest:
     """Per endpoint name, a min-heap of its K slowest rows (the fastest of them on top, to be replaced)."""
 
-    __slots__ = ("floor", "heaps", "k", "seq")
+    __slots__ = ("floor", "heaps", "k", "seq", "taken")
 
     def __init__(self, k: int = DEFAULT_K) -> None:
         self.k = max(0, min(int(k), MAX_K))
@@ -61,6 +61,7 @@ class Slowest:
         # asks `duration_us > floor.get(name, -1)` (one lookup, one comparison) before it builds a row
         self.floor: dict[str, int] = {}
         self.seq = 0  # ties between equal durations: the first kept stays
+        self.taken = 0  # `seq` at the last `take`: rows kept since are new
 
     def wants(self, name: str, duration_us: int) -> bool:
         """Whether a request this slow would be kept (so its row is worth building)."""
@@ -89,13 +90,26 @@ class Slowest:
         """Every kept row, slowest first within each endpoint, endpoints by name."""
         return [item[2] for name in sorted(self.heaps) for item in sorted(self.heaps[name], reverse=True)]
 
+    def take(self) -> list[Row]:
+        """The rows kept since the last call and still kept, as `rows()` orders them (each a copy).
+
+        A worker keeps one Slowest for its whole run and sends only these with each delta: its floor stays
+        high, so after the first seconds few requests build a row at all (not 55-75 rows a second from a
+        Slowest started afresh each delta). The master, which keeps the K slowest of every row it is sent
+        (ties: the first sent stays), ends with the same rows either way: a row of a delta's own K slowest
+        that is not among the run's K so far is beaten by K rows the master already holds, and the rows sent
+        keep their order (tests/unit/test_exemplars_take.py compares both over random runs)."""
+        taken, self.taken = self.taken, self.seq
+        return [list(item[2]) for name in sorted(self.heaps)
+                for item in sorted(self.heaps[name], reverse=True) if -item[1] > taken]
+
     def of(self, names: Iterable[str] | None = None) -> list[Row]:
         """The kept rows of these endpoints (None: all), slowest first."""
         chosen = list(self.heaps) if names is None else [n for n in names if n in self.heaps]
         return [item[2] for item in sorted((i for n in chosen for i in self.heaps[n]), reverse=True)]
 
     def clear(self) -> None:
-        self.heaps, self.floor = {}, {}
+        self.heaps, self.floor, self.taken = {}, {}, self.seq
 
     def __len__(self) -> int:
         return sum(len(h) for h in self.heaps.values())

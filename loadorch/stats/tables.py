@@ -7,6 +7,7 @@ request (from a response header) go in a histogram of their own per series: coun
 
 from __future__ import annotations
 
+import copy
 import math
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
@@ -19,6 +20,7 @@ from loadorch.config.thresholds import EXPECTED_RESPONSE
 from loadorch.stats.delta import Decoded, KeyRegistry, decode, decode_keys, merge_packed, pack_table
 from loadorch.stats.endpoints import EndpointNames
 from loadorch.stats.exemplars import DEFAULT_K, Row, Slowest, checked
+from loadorch.stats.generations import JUDGED, Generations, summed
 from loadorch.stats.histogram import COARSE_SUB_BITS, SPARK_SUB_BITS, SUB_BITS, Histogram
 from loadorch.stats.servertiming import DESC, DUR, EntryNames, timing_tags
 from loadorch.stats.timesplit import TimeSplits
@@ -36,6 +38,10 @@ INTERVAL_SLOTS = 720  # the per-kind timeline too: 1 s resolution up to 12 minut
 # distinct error reasons kept per series (an exception text with an order id in it would otherwise make a
 # reason per request); the rest are counted, exactly, under OTHER_REASONS
 MAX_ERROR_REASONS = 100
+# a worker sends its time-split rows with every this many deltas (and the last ones of its load): they are
+# read at the end of a run, and sums add, so the master ends with the same rows for a fifth of the traffic
+# and merges (a monitor's master rolls them by window: its workers send them with every delta)
+SPLIT_EVERY = 5
 OTHER_REASONS = (
     f"(other reasons: more than {MAX_ERROR_REASONS} distinct for this request and status; with --request-log,"
     " requests.jsonl has each)"
@@ -216,6 +222,9 @@ class Recorder(Tables):
         self._pending_timings: dict[SeriesKey, tuple[list[int], list[int]]] = {}
         self._lean = not self.edges_us and self.window is None
         self.server_timing = False  # record responses' Server-Timing entries as metrics (record_server_timing)
+        self.split_every = 1  # send the time split's rows with every this many deltas (SPLIT_EVERY: a worker's)
+        self.deltas = 0
+        self._holding = False  # this delta keeps the time split's sums for a later one (take_delta)
 
     def record(
         self,
@@ -353,12 +362,17 @@ class Recorder(Tables):
 
     def clear(self) -> None:
         """As Tables.clear, but the time split's live tables stay, zeroed (TimeSplits.restart): a request path
-        keeps adding into its series' table across deltas (client/vu.py), each latency bucket made once."""
-        splits = getattr(self, "splits", None)
+        keeps adding into its series' table across deltas (client/vu.py), each latency bucket made once; a
+        delta that does not send them keeps their sums (`split_every`). The K slowest stay too, for the whole
+        run: each delta sends only the rows newly among them (Slowest.take)."""
+        splits, exemplars = getattr(self, "splits", None), getattr(self, "exemplars", None)
         super().clear()
         if splits is not None:
-            splits.restart()
+            if not self._holding:
+                splits.restart()
             self.splits = splits
+        if exemplars is not None:
+            self.exemplars = exemplars
 
     def bounded(self, key: SeriesKey) -> SeriesKey:
         """The key to record under: its own, or its name past the bound replaced by OTHER_ENDPOINTS."""
@@ -397,11 +411,14 @@ class Recorder(Tables):
             if not ok and example is not None and ck not in self.check_examples:
                 self.check_examples[ck] = example
 
-    def take_delta(self) -> StatsDelta:
+    def take_delta(self, flush: bool = True) -> StatsDelta:
         """The tables since the last call (then emptied), as `lo_stats.delta` (stats/delta.py: one bytes
         value per table, series keys by id); the timeline's and sparklines' histograms already coarse as
-        the master keeps them (fewer buckets to send and to merge)."""
+        the master keeps them (fewer buckets to send and to merge). The time split's rows go with every
+        `split_every`-th delta and whenever `flush` (a worker's last reports of its load), else wait."""
         self._fold()
+        self.deltas += 1
+        self._holding = not flush and self.deltas % self.split_every != 0
         key_id, name_id = self.registry.id, self.registry.name_id
 
         sub_bits = self.sub_bits
@@ -439,9 +456,9 @@ class Recorder(Tables):
         delta["checks"] = [(*k, n[0], n[1], self.check_examples.get(k)) for k, n in self.checks.items()]
         if self.edges_us:
             delta["le"] = [(key_id(k), counts) for k, counts in self.le.items()]
-        if self.exemplars.heaps:
-            delta["exemplars"] = self.exemplars.rows()
-        if self.splits:
+        if self.exemplars.seq > self.exemplars.taken:
+            delta["exemplars"] = self.exemplars.take()
+        if self.splits and not self._holding:
             delta["splits"] = self.splits.rows()
         folded = self.endpoints.folded
         if len(folded) > self.folded_sent:  # names folded since the last delta: the master's warning names them
@@ -474,15 +491,19 @@ class Merged(Tables):
         self.oldest_slots = (0, 0)  # rolling timelines: the oldest interval and endpoint slot kept
         self.rolling = False  # timelines keep their latest slots (a monitor: see roll_timelines), not widen
         self.rolling_slots = (INTERVAL_SLOTS, ENDPOINT_SLOTS)  # rolling: the slots that span the window
-        self.split_intervals = 0  # rolling: the time splits' generation, in intervals (see _roll_splits)
+        self.split_intervals = 0  # rolling: a generation's length, in intervals (see _roll)
         self.split_generation = 0
+        self.generations: Generations | None = None  # rolling: the judged tables' previous and retired generations
+        self.judged_from_s = 0.0  # the judged tables hold the samples from this second on (a monitor's: its window)
 
     def roll_timelines(self, span_s: float) -> None:
         """A monitor's timelines: slots wide enough that INTERVAL_SLOTS (ENDPOINT_SLOTS) of them span `span_s`,
         and only the latest that many kept (older ones dropped), so however long it runs the timelines hold
         the samples of the last `span_s`, not a picture of days ever coarser and fuller. Its time splits
-        likewise keep the last one to two spans (TimeSplits.roll), not every latency bucket ever reached."""
+        likewise keep the last one to two spans (TimeSplits.roll), not every latency bucket ever reached, and
+        so do its judged tables (stats/generations.py: their earlier generations kept as counts only)."""
         self.rolling = True
+        self.generations = Generations()
         self.interval_step = max(1, math.ceil(span_s / (self.interval_s * INTERVAL_SLOTS)))
         self.endpoint_step = max(1, math.ceil(span_s / (self.interval_s * ENDPOINT_SLOTS)))
         # a slot is never narrower than the run's interval (30 s for a monitor): a short window keeps fewer
@@ -491,15 +512,46 @@ class Merged(Tables):
                               max(1, math.ceil(span_s / (self.interval_s * self.endpoint_step))))
         self.split_intervals = max(1, math.ceil(span_s / self.interval_s))
 
-    def _roll_splits(self, interval: int) -> None:
-        """A rolling master's time splits start a new generation each `split_intervals` (the reports'
-        latest interval says when); a generation with no report at all leaves nothing recent before it."""
+    def _roll(self, interval: int) -> None:
+        """A rolling master's time splits and judged tables start a new generation each `split_intervals`
+        (the reports' latest interval says when); a generation with no report at all leaves nothing recent
+        before it."""
         generation = interval // self.split_intervals
-        if generation > self.split_generation:
+        if generation <= self.split_generation:
+            return
+        rolls = min(2, generation - self.split_generation)
+        for n in range(rolls):
             self.splits.roll()
-            if generation > self.split_generation + 1:
-                self.splits.roll()
-            self.split_generation = generation
+            if self.generations is not None:
+                first = (generation - rolls + 1 + n) * self.split_intervals
+                self.generations.roll({name: getattr(self, name) for name in JUDGED}, first)
+                self.series, self.service, self.db, self.timings = {}, {}, {}, {}
+        self.split_generation = generation
+
+    def judged_view(self) -> Merged:
+        """What the thresholds judge: the whole run, or a monitor's window (its previous and current
+        generations, from `judged_from_s`), a shallow copy with the generations' tables added up."""
+        g = self.generations
+        if g is None:
+            return self
+        out = copy.copy(self)
+        out.generations = None
+        for name in JUDGED:
+            setattr(out, name, summed(g.older[name], getattr(self, name)))
+        out.judged_from_s = g.older_from * self.interval_s
+        return out
+
+    def exported_view(self) -> Merged:
+        """What the live counters count: the whole run (a monitor's retired generations as counts only, see
+        stats/generations.py: never fewer than a scrape before)."""
+        g = self.generations
+        if g is None:
+            return self
+        out = copy.copy(self)
+        out.generations = None
+        for name in JUDGED:
+            setattr(out, name, summed(g.retired[name], g.older[name], getattr(self, name)))
+        return out
 
     def add_delta(self, worker: int, delta: StatsDelta) -> Decoded:
         """A worker's delta (stats/delta.py), checked whole first (ValueError: nothing merged), then merged
@@ -524,6 +576,10 @@ class Merged(Tables):
         """Merge a checked delta (`decode`); the requests it held. Cannot fail half-way."""
         added = 0
         keys = self._bounded_keys(worker, d.keys)
+        if self.split_intervals:  # a monitor: a new generation first, so a delta merges into one generation whole
+            for name, _, row_keys, p in d.tables:
+                if name == "intervals" and p.ids:
+                    self._roll(max(row_keys[i][0] for i in p.ids))
         for name in d.folded:
             self.endpoints.note(name)
         for name, tag, row_keys, p in d.tables:
@@ -541,10 +597,7 @@ class Merged(Tables):
                 # room for the latest slot first: coarsening replaces the slots' histograms, so targets taken
                 # before it would be lost, and a step read before it would place later rows in the wrong time
                 if names:
-                    latest = max(i for i, _, _ in names)
-                    self.interval_room(latest // self.interval_step)
-                    if self.split_intervals:
-                        self._roll_splits(latest)
+                    self.interval_room(max(i for i, _, _ in names) // self.interval_step)
                 step = self.interval_step
                 merge_packed(_targets(self.intervals, [(i // step, kind, ok) for i, kind, ok in names]), p)
             elif name == "phases":
@@ -802,7 +855,9 @@ class Merged(Tables):
         return out
 
     def counts(self, tags: Iterable[tuple[str, str]] = ()) -> tuple[int, int]:
-        """(requests, failures) over the series whose tags match."""
+        """(requests, failures) over the series whose tags match (a monitor's: over the whole run)."""
+        if self.generations is not None:
+            return self.exported_view().counts(tags)
         tags = tuple(tags)
         total = failures = 0
         for key, h in self.series.items():
@@ -822,10 +877,14 @@ class Merged(Tables):
 
     @property
     def total(self) -> int:
-        return sum(h.count for h in self.series.values())
+        earlier = self.generations.total() if self.generations is not None else 0
+        return earlier + sum(h.count for h in self.series.values())
 
     def to_json(self, sparklines: bool = True) -> MergedJson:
-        """The tables as JSON (`sparklines`: see Tables.rows)."""
+        """The tables as JSON (`sparklines`: see Tables.rows); a monitor's judged tables are its window's
+        (judged_view), from `judged_from_s`."""
+        if self.generations is not None:
+            return self.judged_view().to_json(sparklines)
         rows = self.rows(ordered=True, sparklines=sparklines)
         out: MergedJson = {
             "interval_s": self.interval_s,
@@ -853,6 +912,8 @@ class Merged(Tables):
             out["window"], out["phases"] = rows["window"], rows["phases"]
         if self.endpoints.limit is not None:
             out["endpoint_names"] = {"limit": self.endpoints.limit, "folded": list(self.endpoints.folded)}
+        if self.judged_from_s:
+            out["judged_from_s"] = self.judged_from_s
         return out
 
     def judged_json(self) -> MergedJson:
@@ -873,6 +934,12 @@ class Merged(Tables):
         }
         if self.sub_bits != SUB_BITS:
             out["sub_bits"] = self.sub_bits
+        g = self.generations
+        if g is not None:  # a monitor's: the previous generation too (monitor/rolling.py: a new one restarts)
+            out["generation"] = self.split_generation
+            out["older"] = {"series": series_rows(g.older["series"]), "service": series_rows(g.older["service"]),
+                            "db": series_rows(g.older["db"]),
+                            "timings": [(t, k.as_list(), enc(h)) for (t, k), h in g.older["timings"].items()]}
         return out
 
     @classmethod
@@ -893,6 +960,7 @@ class Merged(Tables):
                 for h in table.values():
                     h.sub_bits = min(h.sub_bits, m.sub_bits)
         m.per_worker = {int(w): int(n) for w, n in data.get("per_worker", {}).items()}
+        m.judged_from_s = float(data.get("judged_from_s", 0.0))
         return m
 
 

@@ -3,6 +3,7 @@ document, page and families."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 
@@ -199,7 +200,7 @@ def test_a_monitors_timelines_keep_their_latest_slots_not_a_picture_of_days() ->
     assert max(s[0] for s in sizes) <= 720 * 9 // 8 and max(s[1] for s in sizes) <= 120 * 9 // 8
     newest = max(i for i, _, _ in merged.intervals)
     assert newest * 5 > 3 * 24 * 3600 - 1000 and min(i for i, _, _ in merged.intervals) >= newest - 720 * 9 // 8
-    assert merged.select().count == 3 * 24 * 60  # the judged series keep every request
+    assert merged.total == merged.exported_view().select().count == 3 * 24 * 60  # every request counted
 
 
 @pytest.mark.parametrize("schedule,ok", [("*/15 * * * *", True), ("0 6 * * 1-5", True), ("@hourly", True),
@@ -242,7 +243,7 @@ def test_a_monitors_time_splits_keep_the_last_windows_not_every_bucket_ever_reac
     assert 0 < rows[100] <= rows[10]
     split = merged.splits.split("home", {("home", "GET", 200)})
     assert split is not None and 60 <= split.of <= 120  # what the last one to two windows saw
-    assert merged.select().count == 100 * 60  # the judged series keep every request
+    assert merged.total == merged.exported_view().select().count == 100 * 60  # every request counted
 
 
 def test_a_short_window_keeps_its_own_slots_not_hours_of_the_runs_30_second_interval() -> None:
@@ -264,4 +265,84 @@ def test_a_short_window_keeps_its_own_slots_not_hours_of_the_runs_30_second_inte
     assert merged.interval_step == 1 and len(kept) <= 12 and max(kept) == 3 * 3600 // 30 - 1
     assert len({slot for slot, _ in merged.endpoint_intervals}) <= 12
     assert len({i for _, _, i in stats.intervals}) <= 12 and stats.interval_s == 30.0
-    assert merged.select().count == 3 * 360 and stats.select("browser_web_vital_lcp").count == 3 * 360
+    assert merged.total == 3 * 360 and stats.select("browser_web_vital_lcp").count == 3 * 360
+
+
+def _judged_buckets(merged: Merged) -> int:
+    """Every bucket the master's judged tables hold, all generations."""
+    tables = [merged.series, merged.service, merged.db, merged.timings]
+    if merged.generations is not None:
+        tables += [*merged.generations.older.values(), *merged.generations.retired.values()]
+    return sum(len(h.buckets) for t in tables for h in t.values())
+
+
+def test_a_monitors_judged_tables_stop_filling_after_a_window_while_its_counters_count_the_whole_run() -> None:
+    """A service whose tail keeps reaching latencies never met before (each minute in buckets of its own): the
+    master of a monitor keeps its judged tables per window (stats/generations.py), so after 60 windows they
+    hold no more buckets than after 3 (a run's master keeps every bucket ever reached: 60 windows held over
+    ten times more), while its /metrics families count every request, bucket by bucket, exactly as the
+    whole-run tables would, and never fewer than a scrape before."""
+    from loadorch.metrics.families import request_families
+
+    edges = [2_000, 5_000, 20_000, 100_000, 1_000_000]
+    rolling, whole = Merged(1.0), Merged(1.0)
+    rolling.roll_timelines(60.0)  # a 1-minute window
+    assert rolling.generations is not None
+    rolling.generations.edges = {"series": edges, "timings": edges}
+    rolling.sub_bits = whole.sub_bits = MONITOR_SUB_BITS
+    rec = Recorder(1.0, 0.0, sub_bits=MONITOR_SUB_BITS)
+    keys = [SeriesKey("u", f"e{i}", "read", "GET", 200 if i else 500, i > 0) for i in range(4)]
+    buckets, scraped = {}, []
+    for n in range(60 * 60):  # 4 requests a second for an hour
+        for i, key in enumerate(keys):
+            tail = 3_000 + 2_311 * n + 17 * i if n % 3 == 0 else 3_000 + n % 50  # a new tail value every 3 s
+            rec.record(key, tail, at=float(n))
+            rec.record_timings(key, tail // 2, 100, at=float(n))
+        if n % 5 == 4:  # a report every 5 s
+            delta = rec.take_delta()
+            rolling.add_delta(0, delta)
+            whole.add_delta(0, delta)
+        if n % 60 == 59:
+            buckets[(n + 1) // 60] = _judged_buckets(rolling)
+            fams = request_families(("r",), rolling.exported_view(), edges)
+            assert fams == request_families(("r",), whole, edges)  # the same counts, every bucket and sum
+            scraped.append([v for f in fams for _, v in f.samples] + [c for f in fams for _, b, _ in f.buckets
+                                                                      for _, c in b])
+    assert 0 < buckets[60] <= buckets[3] and _judged_buckets(whole) > 10 * buckets[60]
+    assert all(b >= a for earlier, later in itertools.pairwise(scraped) for a, b in zip(earlier, later))
+    assert rolling.total == whole.total == rolling.exported_view().counts()[0] == 4 * 3600
+    window = rolling.judged_view()  # what the final artifacts and the live thresholds judge: the last window(s)
+    assert window.judged_from_s == 58 * 60.0 and window.counts() == (4 * 120, 120)
+    assert Merged.from_json(rolling.to_json()).judged_from_s == 58 * 60.0
+
+
+def test_a_rolling_window_over_a_master_whose_tables_restart_each_generation_is_the_same_as_over_the_whole_run() -> None:
+    """The controller reads the master's snapshot every second; when a generation begins, the master's tables
+    start from nothing and the snapshot holds the previous generation's as they ended: the window's samples
+    are the same, bucket by bucket, as over a master that kept the whole run."""
+    rolling, whole = Merged(1.0), Merged(1.0)
+    rolling.roll_timelines(60.0)
+    rec = Recorder(1.0, 0.0, sub_bits=MONITOR_SUB_BITS)
+    key = SeriesKey("u", "home", "read", "GET", 200, True)
+    w_rolling, w_whole = RollingWindow(60.0, 6, start=0.0), RollingWindow(60.0, 6, start=0.0)
+    rng = random.Random(3)
+    generations = set()
+    for n in range(400):
+        rec.record(key, int(rng.lognormvariate(8, 1)), at=float(n))
+        if n % 2 == 1:
+            delta = rec.take_delta()
+            rolling.add_delta(0, delta)
+            whole.add_delta(0, delta)
+        snap = json.loads(json.dumps(rolling.judged_json()))
+        older = Merged.from_json({**snap["older"], "sub_bits": MONITOR_SUB_BITS})
+        current = Merged.from_json(snap)
+        generations.add(snap["generation"])
+        source = ({"series": current.series}, {}, snap["generation"], {"series": older.series})
+        w_rolling.observe(float(n), *source)
+        w_whole.observe(float(n), {"series": Merged.from_json(whole.judged_json()).series})
+        if n % 5 == 0:
+            got = w_rolling.window(float(n), *source).tables["series"]
+            want = w_whole.window(float(n), {"series": Merged.from_json(whole.judged_json()).series}).tables["series"]
+            assert {k: (h.count, h.buckets) for k, h in got.items()} == {
+                k: (h.count, h.buckets) for k, h in want.items()}, n
+    assert len(generations) >= 6

@@ -63,11 +63,13 @@ def test_worker_and_master_tables_are_one_shape() -> None:
     batch = {"_slot", "_pending", "_pending_timings", "_lean"}
     names = {"endpoints", "folded_sent"}  # the bound on distinct request names (stats/endpoints.py)
     settings = {"t0", "spans", "edges_us", "server_timing", "sub_bits"}  # sub_bits: the judged tables' layout
-    assert set(vars(recorded())) - base == {*settings, "total", "registry", *batch, *names}
+    split = {"split_every", "deltas", "_holding"}  # the time split's rows every few deltas (Recorder.take_delta)
+    assert set(vars(recorded())) - base == {*settings, "total", "registry", *batch, *names, *split}
     assert set(vars(Merged(1.0))) - base == {"per_worker", "interval_step", "endpoint_step", "tag_table", "keys",
                                              "worker_keys", "endpoints", "worker_bounded", "sub_bits", "rolling",
-                                             "oldest_slots", "rolling_slots", "split_intervals", "split_generation"}
-    # ^ a monitor's layout, its rolling timelines and its time splits' generation
+                                             "oldest_slots", "rolling_slots", "split_intervals", "split_generation",
+                                             "generations", "judged_from_s"}
+    # ^ a monitor's layout, its rolling timelines, its time splits' and judged tables' generations
     rec = recorded(((2.0, 8.0),))
     delta = rec.take_delta()
     merged = Merged(1.0)
