@@ -219,6 +219,26 @@ def test_run_reaches_its_fork_server_without_the_results_report_or_wire_models()
     assert out == ["False\n[]\n", "['locust.runners']\n"]
 
 
+def test_the_controller_writes_the_plan_without_results_models_report_or_browser_statistics(project: Project) -> None:
+    # the controller's way to the first request (benchmarks/README.md, start-up): up to the moment the plan is
+    # written (a real `loadorch run` on the embedded target, stopped there as a run error: no load is sent),
+    # neither results.json's models nor the report nor the browser's statistics were imported; they are
+    # run/finish.py's, after the load. The run then ends as any failed run does (results.json written).
+    project.write("scenarios/simple.yaml", SIMPLE_SCENARIO)
+    project.write("profiles/p.yaml", SIMPLE_PROFILE.replace("http://127.0.0.1:9", "embedded"))
+    code = (
+        "import sys\nfrom loadorch.errors import RunError\nfrom loadorch.run import plan\nwrite = plan.write_plan\n"
+        "def stop(*args, **kwargs):\n    write(*args, **kwargs)\n    print('at the plan:', [m for m in ("
+        "'loadorch.results', 'loadorch.report.results', 'loadorch.report.summary', 'loadorch.run.outputs', "
+        "'loadorch.browser.stats', 'loadorch.run.finish') if m in sys.modules], flush=True)\n"
+        "    raise RunError('stopped where the plan is written')\nplan.write_plan = stop\n"
+        "from loadorch.cli import main\nsys.exit(main(['run', 'p', '--out', 'out']))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=project.root, timeout=120)
+    assert "at the plan: []\n" in r.stdout, (r.stdout, r.stderr)
+    assert r.returncode == 5 and project.results("out")["error"] == "stopped where the plan is written", r.stderr
+
+
 def test_a_refused_run_leaves_the_garbage_collector_on(simple_project: Project) -> None:
     import gc
 

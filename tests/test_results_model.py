@@ -147,14 +147,14 @@ def test_a_section_the_model_refuses_while_the_run_builds_it_is_a_run_error(monk
     loadorch bug, said as a run error naming the field (exit 5), never a traceback."""
     from loadorch.errors import RunError
     from loadorch.results import Totals
-    from loadorch.run import controller
+    from loadorch.run import finish
 
-    monkeypatch.setattr(controller, "_record", lambda *args: object())
-    monkeypatch.setattr(controller.results, "build", lambda record: Totals(requests="many", failures=0, rps=0.0))
+    monkeypatch.setattr(finish, "_record", lambda *args: object())
+    monkeypatch.setattr(finish.results, "build", lambda record: Totals(requests="many", failures=0, rps=0.0))
     from types import SimpleNamespace
 
     from loadorch.traffic.redact import Redactor
 
     with pytest.raises(RunError) as info:
-        controller._built(SimpleNamespace(redactor=Redactor()), None, None, None)  # type: ignore[arg-type]
+        finish._built(SimpleNamespace(redactor=Redactor()), None, None, None)  # type: ignore[arg-type]
     assert "a loadorch bug" in str(info.value) and "results.json: requests: " in str(info.value)

@@ -7,20 +7,21 @@ import os
 import signal
 import time
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
-from loadorch.browser.evidence import for_gate
-from loadorch.browser.sink import BrowserSink
-from loadorch.browser.stats import BrowserStats
-from loadorch.browser.verdict import evaluate_browser, owns
 from loadorch.config.resolve import RunConfig
 from loadorch.config.thresholds import Threshold
 from loadorch.errors import RunError
-from loadorch.results import BrowserEvidence
 from loadorch.run.artifacts import write_text
 from loadorch.run.plan import BROWSER_PORT_OFFSET
 from loadorch.run.processes import ProcessGroup
 from loadorch.traffic.redact import Redactor
 from loadorch.verdict.evaluate import ERROR, PASS, Check, ThresholdResult
+
+if TYPE_CHECKING:  # the browser's statistics and results.json's models: imported where a browser run needs them
+    from loadorch.browser.sink import BrowserSink
+    from loadorch.browser.stats import BrowserStats
+    from loadorch.results import BrowserEvidence
 
 STOP_GRACE_S = 20.0  # a page finishes its step, leaves its document (final values), Chromium stops
 
@@ -50,6 +51,8 @@ def open_sink(
     browser run would grow the controller's memory by a line per step)."""
     if not uses_browsers(cfg):
         return None
+    from loadorch.browser.sink import BrowserSink
+
     port = master_port + BROWSER_PORT_OFFSET if master_port else 0
     return BrowserSink(bind, port, token, interval_s, keep_steps)
 
@@ -149,6 +152,8 @@ def collected(sink: BrowserSink | None, cfg: RunConfig) -> BrowserStats | None:
     """What the browser workers measured plus the profile's Lighthouse results; None when neither is used."""
     if sink is None and not cfg.lighthouse:
         return None
+    from loadorch.browser.stats import BrowserStats
+
     stats = BrowserStats()
     if sink is not None:
         with sink.lock:  # a copy: workers may still be reporting, and this is called more than once
@@ -166,6 +171,9 @@ def evidence(stats: BrowserStats | None, rows: list[ThresholdResult]) -> dict[st
     out: dict[str, BrowserEvidence] = {}
     if stats is None:
         return out
+    from loadorch.browser.evidence import for_gate
+    from loadorch.browser.verdict import owns
+
     for row in rows:
         t = row.threshold
         if t is None or row.verdict == PASS or not owns(t.selector.metric):
@@ -177,6 +185,8 @@ def evidence(stats: BrowserStats | None, rows: list[ThresholdResult]) -> dict[st
 
 
 def evaluator(stats: BrowserStats, min_samples: int) -> Callable[[Threshold], ThresholdResult | None]:
+    from loadorch.browser.verdict import evaluate_browser, owns
+
     def judge(t: Threshold) -> ThresholdResult | None:
         return evaluate_browser(t, stats, min_samples) if owns(t.selector.metric) else None
 

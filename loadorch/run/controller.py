@@ -15,34 +15,24 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from pydantic import ValidationError
-
-from loadorch.browser.results import build as browser_results
-from loadorch.browser.sink import BrowserSink
-from loadorch.browser.stats import BrowserStats
 from loadorch.client.hops import http_options
 from loadorch.config.resolve import RunConfig
-from loadorch.config.tags import tag_table
-from loadorch.db.gates import db_judge
 from loadorch.errors import ConfigError, LoadorchError, Problem, RunError, SafetyError
 from loadorch.hosts import check_allowed
 from loadorch.metrics.options import MetricsOptions, plan_block
 from loadorch.metrics.remote_write import secret_values as remote_write_secrets
-from loadorch.report import gha, results
 from loadorch.report.junit import render as render_junit
-from loadorch.report.summary import terminal, use_color
-from loadorch.results import Integrity, ProfileSection, Results, problems_of
 from loadorch.run import browsers, forkstart
 from loadorch.run.artifacts import write_json, write_text
 from loadorch.run.embedded import embedded_process, embedded_target
-from loadorch.run.outputs import print_artifacts, results_model, sort_request_log, versions, write_artifacts
 from loadorch.run.plan import browser_worker_count, build_plan, process_specs, write_plan
 from loadorch.run.preflight import connect_probe, target_addresses
 from loadorch.run.processes import ProcessGroup, free_port
@@ -52,29 +42,21 @@ from loadorch.run.setup import run_setup
 from loadorch.run.signals import HardStop, StopSignals
 from loadorch.starttrace import mark
 from loadorch.stats.histogram import Histogram
-from loadorch.stats.tables import Merged
 from loadorch.traffic.proxies import bypassing
 from loadorch.traffic.redact import Redactor
-from loadorch.traffic.stages import window_seconds
 from loadorch.traffic.trace import PROBE_WORKER, SETUP_WORKER, TraceIds, run_prefix
 from loadorch.verdict.evaluate import (
     ERROR,
     INTERRUPTED,
     PASS,
     Check,
-    ThresholdResult,
-    discount_generator_limited,
-    evaluate,
-    overall,
 )
-from loadorch.verdict.integrity import integrity_checks, kinds_checks
 from loadorch.wire import (
     Aborted,
     Done,
     MasterExited,
     MasterSummary,
     MetricsGrace,
-    MetricsReport,
     ProgressEvent,
     Serving,
     Started,
@@ -82,6 +64,10 @@ from loadorch.wire import (
     WorkerLost,
     WorkersMissing,
 )
+
+if TYPE_CHECKING:  # results.json's models and the browser's statistics: run/finish.py, after the load
+    from loadorch.browser.sink import BrowserSink
+    from loadorch.results import ProfileSection
 
 
 @dataclass
@@ -128,6 +114,7 @@ class _Run:
     profile_sections: list[ProfileSection] = field(default_factory=list)  # results.json's `profiles`
     forkserver: forkstart.ForkServer | None = None  # imports the runtime meanwhile; forks the master and workers
     token: str = field(default_factory=lambda: pysecrets.token_hex(16))  # the run's (opts.token wins): trace ids too
+    finishing: threading.Thread | None = None  # imports run/finish.py while the load runs (_import_finish)
 
     def tracer(self, worker: int) -> TraceIds | None:
         """Trace ids of the requests the controller sends itself (setup, the N+1 probe), as a worker's."""
@@ -176,8 +163,11 @@ def execute(cfg: RunConfig, opts: RunOptions) -> int:
                     run.checks.append(Check("run", ERROR, str(exc)))
             finally:
                 progress.clear()
+            _finish_imported(run)
+            from loadorch.run.finish import finish  # results.json's models and the report: after the load
+
             try:
-                code = _finish(run, signals, progress)
+                code = finish(run, signals, progress)
             except HardStop:
                 return _stopped_at_once(run, signals)
             _serve_final_scrape(run, signals, progress)
@@ -262,6 +252,8 @@ def _preflight(run: _Run, progress: Progress, signals: StopSignals) -> None:
 
 
 def _connect_database(run: _Run) -> None:
+    if run.cfg.profile.collectors.postgres is None:
+        return  # no database: its collector's modules (with results.json's models) are not imported
     from loadorch.db.postgres import CollectorError
     from loadorch.run.database import connect
 
@@ -368,7 +360,33 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
         run.master_summary = _read_summary(stats_path)
         _keep_logs(run, group)
     if log_path and os.path.exists(log_path):
+        from loadorch.run.outputs import sort_request_log  # the report's modules: after the load
+
         sort_request_log(log_path, os.path.join(run.opts.out_dir, "requests.jsonl"), run.redactor)
+
+
+def _import_finish(run: _Run) -> None:
+    """Once the load runs (its first progress report), import the run's end (run/finish.py: results.json's
+    models, the report; about 0.4 s of CPU on a quiet machine) in a thread of the lowest priority, beside the
+    workers: off the way to the first request, and done before the load ends."""
+    if run.finishing is None:
+        run.finishing = threading.Thread(target=_import_quietly, name="loadorch-import-finish", daemon=True)
+        run.finishing.start()
+
+
+def _import_quietly() -> None:
+    with contextlib.suppress(OSError, AttributeError):  # Linux: a thread's own priority (its thread id)
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    with contextlib.suppress(Exception):  # a failed import fails again, and is reported, where the run's end imports it
+        import loadorch.run.finish  # noqa: F401
+
+        mark("controller imported the run's end")
+
+
+def _finish_imported(run: _Run) -> None:
+    """Wait for _import_finish's thread, if one runs, before importing run/finish.py here: never two at once."""
+    if run.finishing is not None:
+        run.finishing.join()
 
 
 def _read_summary(path: str) -> MasterSummary | None:
@@ -452,6 +470,7 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
             started = True
         elif isinstance(event, ProgressEvent):
             progress.update(event)
+            _import_finish(run)
             if run.profilers is not None:
                 run.profilers.tick(event.elapsed_s)
             _write_live_extra(run, final=False)
@@ -475,7 +494,10 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
             if run.sink is not None:
                 browsers.stop_workers(group, run.sink, browser_worker_count(run.cfg))
             _write_live_extra(run, final=True)  # the database's final counts and the browsers' last vitals
-            _publish_final_thresholds(run, event.stats_path, event.final_path, progress)
+            _finish_imported(run)
+            from loadorch.run.finish import publish_final_thresholds
+
+            publish_final_thresholds(run, event.stats_path, event.final_path, progress)
         elif isinstance(event, Serving):
             progress.note(f"{'metrics' if event.what == 'metrics' else 'live dashboard'}: {event.url}")
             run.serving.append(event.url)
@@ -533,47 +555,6 @@ def _tail(path: str, redactor: Redactor, lines: int = 8) -> str:
     return (":\n  " + "\n  ".join(redactor.text(t) for t in text)) if text else ""
 
 
-@dataclass
-class _Decision:
-    checks: list[Check]  # integrity and kinds checks (run.checks holds the earlier ones)
-    integrity: Integrity
-    merged: Merged
-    elapsed: float
-    thresholds: list[ThresholdResult]
-    browser: BrowserStats | None = None  # browser users' samples and Lighthouse results
-
-
-def _decide(run: _Run, summary: MasterSummary | None, db: Any = None) -> _Decision:
-    """The gate's inputs from the master's summary (pure): the final live metrics show exactly these."""
-    cfg = run.cfg
-    checks, integrity = integrity_checks(cfg, summary)
-    merged = Merged.from_json(summary.merged) if summary else Merged()
-    merged.tag_table = tag_table(cfg.scenario.model, cfg.run_tags)
-    elapsed = summary.elapsed_s if summary else 0.0
-    db = db if db is not None else (run.db.measurement if run.db is not None and run.db.windowed else None)
-    browser = browsers.collected(run.sink, cfg)
-    browser_judge = [browsers.evaluator(browser, cfg.min_samples)] if browser is not None else []
-    judged, seconds = merged, elapsed - merged.judged_from_s  # a monitor's tables: its window's (judged_view)
-    if cfg.window is not None:  # thresholds judge the measurement window; the ramps are reported apart
-        judged, seconds = merged.windowed(), window_seconds(cfg.window.spans, elapsed)
-    threshold_results = (
-        evaluate(
-            cfg.thresholds,
-            judged,
-            cfg.min_samples,
-            seconds,
-            db_judge(judged, cfg.min_samples, seconds, db),
-            *browser_judge,
-        )
-        if summary and summary.t0
-        else []
-    )
-    checks += kinds_checks(cfg, merged)
-    checks += browsers.checks(run.sink, browser_worker_count(cfg), run.redactor, run.scratch)
-    threshold_results = discount_generator_limited(threshold_results, run.checks + checks)
-    return _Decision(checks, integrity, merged, elapsed, threshold_results, browser)
-
-
 def _write_live_extra(run: _Run, final: bool) -> None:
     """Browser vitals (and, at the end, Lighthouse results) and the database's live counts are measured here,
     not on the master: hand their families to the master, which serves and pushes them with its own."""
@@ -601,144 +582,6 @@ def _write_live_extra(run: _Run, final: bool) -> None:
         pass  # live numbers only: the verdict does not depend on them
 
 
-def _publish_final_thresholds(run: _Run, stats_path: str, final_path: str, progress: Progress) -> None:
-    """The master waits for the gate's threshold results, so the last scrape and push show them."""
-    try:
-        with open(stats_path, encoding="utf-8") as fh:
-            decision = _decide(run, MasterSummary.model_validate_json(fh.read()))
-        write_json(final_path, [r.to_json() for r in decision.thresholds])
-    except (OSError, ValueError) as exc:  # the metrics then show the master's own evaluation
-        write_json(final_path, None)
-        progress.note(f"warning: final threshold states not sent to metrics: {exc}")
-
-
-def _finish(run: _Run, signals: StopSignals, progress: Progress) -> int:
-    """Evaluate, build the results and write the artifacts. A signal that comes meanwhile is honoured:
-    the artifacts are built and written again, marked interrupted (a second signal stops at once)."""
-    cfg = run.cfg
-    from loadorch.run.database import database_check, measurement_of
-
-    db = measurement_of(run.db)
-    if run.db is not None and db is not None:
-        run.checks.append(database_check(run.db, db, {t.selector.metric for t in cfg.thresholds}))
-    if run.profilers is not None:
-        profile_checks, run.profile_sections = run.profilers.finish(run.opts.out_dir)
-        run.checks += profile_checks
-    decision = _decide(run, run.master_summary, db)
-    run.checks += decision.checks
-    while True:
-        seen = signals.received
-        record, doc = _built(run, decision, db, signals)
-        # read back once, redacted: every reader below (and report, compare, k8s collect later) reads this model
-        made = results_model(doc, run.opts.out_dir)
-        _test_gate(run, signals)
-        write_artifacts(
-            run.opts.out_dir, run.opts.junit_path, run.started, cfg, run.redactor, doc, made, record,
-            run.opts.summary_export,
-        )  # fmt: skip
-        if run.sink is not None and run.opts.request_log:
-            browsers.write_steps_log(run.sink, run.opts.out_dir, run.redactor)
-        if signals.received == seen:
-            break
-        progress.note("stopping: writing the artifacts again, marked interrupted (Ctrl-C again to stop at once)")
-    _print_outcome(run, made)
-    return record.exit_code
-
-
-def _test_gate(run: _Run, signals: StopSignals) -> None:
-    """Tests only (LOADORCH_TEST_FINISH_GATE=PATH): while PATH exists, finishing waits here, between building
-    the results and writing them (up to 120 s), having created PATH.reached, so that a test can signal a run
-    that is surely finishing."""
-    gate = run.opts.env.get("LOADORCH_TEST_FINISH_GATE")
-    if not gate or not os.path.exists(gate):
-        return
-    write_text(gate + ".reached", "")
-    deadline = time.monotonic() + 120
-    while os.path.exists(gate) and time.monotonic() < deadline:
-        time.sleep(0.05)
-
-
-def _built(run: _Run, decision: _Decision, db: Any, signals: StopSignals) -> tuple[results.RunRecord, Any]:
-    """The run's record and results.json built from it as the model, then redacted as a document (its
-    strings masked wherever they are). A section the model refuses is a loadorch bug: a run error saying so."""
-    try:
-        record = _record(run, decision, db, signals)
-        return record, run.redactor.obj(results.build(record).to_json())
-    except ValidationError as exc:
-        problems = "\n".join(str(p) for p in problems_of(exc, "results.json"))
-        raise RunError(f"results.json could not be built (a loadorch bug: please report it):\n{problems}") from None
-
-
-def _record(run: _Run, decision: _Decision, db: Any, signals: StopSignals) -> results.RunRecord:
-    """What the run measured and decided, as the results are built from it."""
-    cfg, summary = run.cfg, run.master_summary
-    metrics = summary.metrics if summary else None
-    interrupted = signals.received is not None
-    verdict = overall(decision.thresholds, run.checks, interrupted)
-    if run.error and verdict != INTERRUPTED:
-        verdict = ERROR
-    return results.RunRecord(
-        profile=cfg.profile_name,
-        scenario_name=cfg.scenario.model.name,
-        scenario_path=cfg.scenario.path,
-        scenario_sha256=cfg.scenario.sha256,
-        seed=cfg.seed,
-        workers=cfg.workers,
-        users=cfg.users,
-        host=run.redactor.text(cfg.host if cfg.host == "embedded" else run.host or cfg.host),
-        start=run.started.isoformat(timespec="seconds"),
-        end=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        versions=versions(),
-        verdict=verdict,
-        exit_code=results.exit_code_for(verdict, signals.exit_code if interrupted else None),
-        merged=decision.merged,
-        elapsed_s=decision.elapsed,
-        stop_reason=summary.stop_reason if summary else None,
-        thresholds=decision.thresholds,
-        checks=run.checks,
-        integrity=decision.integrity,
-        interrupted=interrupted,
-        error=run.error,
-        iterations=cfg.iterations,
-        duration_s=cfg.duration_s,
-        database=db.to_collector() if db is not None else None,
-        browser=None if decision.browser is None else browser_results(decision.browser, cfg.thresholds),
-        browser_evidence=browsers.evidence(decision.browser, decision.thresholds),
-        window=cfg.window.spans if cfg.window else (),
-        tags=dict(cfg.run_tags),
-        profiles=run.profile_sections,
-        window_source=cfg.window.source if cfg.window else "",
-        trace_url=cfg.profile.trace.url or "",
-        load=results.planned_load(
-            cfg.users,
-            cfg.spawn_rate,
-            cfg.open_model.stages if cfg.open_model else None,
-            cfg.user_stages,
-            summary.load if summary else [],
-        ),
-        live_metrics=metrics,
-        warnings=_metrics_warnings(metrics),  # after the run's own (request names folded)
-    )
-
-
-def _print_outcome(run: _Run, made: Results) -> None:
-    cfg = run.cfg
-    if gha.enabled(run.opts.env):
-        files = {"profile": cfg.profile_path, "scenario": cfg.scenario.path}
-        sys.stdout.write(gha.threshold_commands(made.thresholds, cfg.sources, files))
-    for warning in made.warnings:  # before the summary: the verdict and its reasons end the output
-        sys.stdout.write(f"warning: {warning}\n")
-    if run.kept_logs:
-        kept = ", ".join(f"{name}.log ({why})" for name, why in run.kept_logs.items())
-        sys.stdout.write(f"logs: {os.path.dirname(run.log_path('master'))}: {kept}\n")
-    sys.stdout.write(terminal(made, color=use_color(sys.stdout)))
-    sys.stdout.write(f"artifacts: {run.opts.out_dir}\n")
-    if run.opts.junit_path:
-        sys.stdout.write(f"junit: {run.opts.junit_path} (and {os.path.join(run.opts.out_dir, 'junit.xml')})\n")
-    if run.opts.print_artifacts:
-        print_artifacts(run.opts.out_dir, run.opts.summary_export)
-
-
 def _stopped_at_once(run: _Run, signals: StopSignals) -> int:
     """A second signal: no more measuring or writing, but junit.xml says what happened (CI reads it)."""
     message = (
@@ -762,21 +605,3 @@ def _stopped_at_once(run: _Run, signals: StopSignals) -> int:
                 write_text(path, junit)
     sys.stderr.write(f"stopped at once (a second signal): {message}\n")
     return signals.exit_code
-
-
-def _metrics_warnings(report: MetricsReport | None) -> list[str]:
-    """A failed metrics push is a warning, never a gate: the load and the verdict did not depend on it."""
-    push = report.get("remote_write") if report else None
-    if not push:
-        return []
-    if not push["final_landed"]:
-        return [
-            f"metrics push failed: the final remote write did not land ({push['last_error'] or 'timed out'}; "
-            f"{push['sent']} pushes landed, {push['failed']} failed, {push['dropped']} dropped)"
-        ]
-    if push["failed"] or push["dropped"]:
-        return [
-            f"metrics push failed {push['failed']} times and dropped {push['dropped']} pushes "
-            f"({push['last_error']}); the final push landed"
-        ]
-    return []

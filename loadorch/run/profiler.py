@@ -24,15 +24,18 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from loadorch.config.profilers import ProfilerSpec
 from loadorch.config.resolve import RunConfig
 from loadorch.profiling import flamegraph, speedscope
 from loadorch.profiling.attach import GONE_FIX, INSTALL_FIX, pid_file_problem, problem_of
 from loadorch.profiling.top import TopFrame, one_line, top_frames
-from loadorch.results import ProfileOverhead, ProfileSection, Results, TopFrameRow
 from loadorch.run.artifacts import write_json, write_text
 from loadorch.verdict.evaluate import PASS, WARNING, Check
+
+if TYPE_CHECKING:  # results.json's models: imported where a profile's section is built, after the load
+    from loadorch.results import ProfileOverhead, ProfileSection, Results
 
 ATTACH_LEAD_S = 1.0  # py-spy starts this long before a window that starts after the load does
 STOP_WAIT_S = 15.0  # for py-spy to write its file after SIGINT
@@ -162,6 +165,8 @@ class Profilers:
         return checks, sections
 
     def _read(self, item: _Attached, out_dir: str) -> ProfileSection:
+        from loadorch.results import ProfileSection
+
         if item.problem is None and item.proc is not None:
             parsed = self._parse(item, out_dir)
             if isinstance(parsed, ProfileSection):
@@ -190,6 +195,8 @@ class Profilers:
         title = f"{item.label}: {_target_text(item.spec)} (pid {item.pid}), {item.rate} Hz"
         write_json(os.path.join(out_dir, files["speedscope"]), speedscope.document(stacks, title))
         write_text(os.path.join(out_dir, files["flamegraph"]), flamegraph.render(stacks, title))
+        from loadorch.results import ProfileSection, TopFrameRow
+
         return ProfileSection(
             name=item.label, tool=item.spec.tool, target=_target_text(item.spec), pid=item.pid, attached=True,
             rate_hz=item.rate, samples=stacks.samples, sampled_s=round(stacks.seconds, 3),
@@ -201,6 +208,8 @@ class Profilers:
 
 def _unattached(item: _Attached, problem: tuple[str, str] | None = None) -> ProfileSection:
     """A profiler that did not attach: with what happened and its fix (None only if it never started)."""
+    from loadorch.results import ProfileSection
+
     if problem is None:
         return ProfileSection(name=item.label, tool=item.spec.tool, target=_target_text(item.spec), pid=item.pid,
                               attached=False, rate_hz=item.rate)
@@ -209,6 +218,8 @@ def _unattached(item: _Attached, problem: tuple[str, str] | None = None) -> Prof
 
 
 def _overhead(item: _Attached) -> ProfileOverhead:
+    from loadorch.results import ProfileOverhead
+
     share = item.own_cpu_s / item.seconds if item.own_cpu_s is not None and item.seconds > 0 else None
     return ProfileOverhead(
         nonblocking=True,
