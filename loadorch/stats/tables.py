@@ -21,6 +21,7 @@ from loadorch.stats.delta import Decoded, KeyRegistry, decode, decode_keys, merg
 from loadorch.stats.endpoints import EndpointNames
 from loadorch.stats.exemplars import DEFAULT_K, Row, Slowest, checked
 from loadorch.stats.generations import JUDGED, Generations, summed
+from loadorch.stats.generations import Tables as JudgedTables
 from loadorch.stats.histogram import COARSE_SUB_BITS, SPARK_SUB_BITS, SUB_BITS, Histogram
 from loadorch.stats.servertiming import DESC, DUR, EntryNames, timing_tags
 from loadorch.stats.timesplit import TimeSplits
@@ -534,10 +535,7 @@ class Merged(Tables):
         g = self.generations
         if g is None:
             return self
-        out = copy.copy(self)
-        out.generations = None
-        for name in JUDGED:
-            setattr(out, name, summed(g.older[name], getattr(self, name)))
+        out = self._with_tables(g.older)
         out.judged_from_s = g.older_from * self.interval_s
         return out
 
@@ -545,12 +543,14 @@ class Merged(Tables):
         """What the live counters count: the whole run (a monitor's retired generations as counts only, see
         stats/generations.py: never fewer than a scrape before)."""
         g = self.generations
-        if g is None:
-            return self
+        return self if g is None else self._with_tables(g.retired, g.older)
+
+    def _with_tables(self, *earlier: JudgedTables) -> Merged:
+        """A shallow copy whose judged tables are these earlier generations' and this one's added up."""
         out = copy.copy(self)
         out.generations = None
         for name in JUDGED:
-            setattr(out, name, summed(g.retired[name], g.older[name], getattr(self, name)))
+            setattr(out, name, summed(*(tables[name] for tables in earlier), getattr(self, name)))
         return out
 
     def add_delta(self, worker: int, delta: StatsDelta) -> Decoded:
