@@ -549,6 +549,7 @@ def _connect(env: Environment, plan: Plan, index: int) -> lr.WorkerRunner | None
     lr.WorkerRunner.heartbeat_timeout_checker = _no_locust_check  # type: ignore[method-assign,assignment]
     lr.CONNECT_RETRY_COUNT = max(1, int(plan.worker_connect_timeout_s // lr.CONNECT_TIMEOUT))
     master = plan.master
+    _await_port(master.host, master.port, plan.worker_connect_timeout_s)
     try:
         with _worker_identity(index, plan.token):
             runner = env.create_worker_runner(master.host, master.port)
@@ -560,6 +561,22 @@ def _connect(env: Environment, plan: Plan, index: int) -> lr.WorkerRunner | None
         return None
     assert isinstance(runner, lr.WorkerRunner)
     return runner
+
+
+def _await_port(host: str, port: int, timeout_s: float) -> None:
+    """Wait (polls of 5 ms, at most `timeout_s`) until the master's port takes connections. A worker forked
+    beside its master often asks before the master has bound: ZeroMQ, under Locust's connect, is refused then
+    and tries again only after its reconnect interval (100 ms), and the first request waits for it. A port
+    that never opens is left to Locust's connect, which says so."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            socket.create_connection((host, port), timeout=max(0.05, deadline - time.monotonic())).close()
+            return
+        except OSError:
+            if time.monotonic() >= deadline:
+                return
+            gevent.sleep(0.005)
 
 
 class WorkerSession:
