@@ -40,6 +40,7 @@ class BrowserSink:
         self.lock = threading.Lock()
         self.hello: set[int] = set()
         self.done: set[int] = set()
+        self.gone: set[int] = set()  # workers whose connection closed (done or not: a pod that died is one)
         self.errors: dict[int, str] = {}
         # the workers' step lines as they were decoded (wire JSON), for browser-steps.jsonl as sent, redacted there
         self.steps_log: list[dict[str, Any]] = []
@@ -62,7 +63,18 @@ class BrowserSink:
             threading.Thread(target=self._serve, args=(conn,), daemon=True, name="loadorch-browser-conn").start()
 
     def _serve(self, conn: socket.socket) -> None:
-        index: int | None = None
+        index: list[int] = []  # the worker's, once its hello was accepted
+        try:
+            self._read(conn, index)
+        except OSError:
+            pass  # a reset connection (a pod that died) ends it as a close does
+        finally:
+            if index:
+                with self.lock:
+                    self.gone.add(index[0])
+
+    def _read(self, conn: socket.socket, index: list[int]) -> None:
+        """A worker's lines until its connection ends (or breaks the rules: then it is closed)."""
         with conn, conn.makefile("rb") as stream:
             for raw in stream:
                 if len(raw) > MAX_LINE:
@@ -71,16 +83,16 @@ class BrowserSink:
                     msg = json.loads(raw)
                 except ValueError:
                     return
-                if index is None:
+                if not index:
                     if msg.get("type") != "hello" or msg.get("token") != self.token:
                         with self.lock:
                             self.rejected += 1
                         return
-                    index = int(msg.get("index", -1))
+                    index.append(int(msg.get("index", -1)))
                     with self.lock:
-                        self.hello.add(index)
+                        self.hello.add(index[0])
                     continue
-                self._handle(index, msg)
+                self._handle(index[0], msg)
 
     def _handle(self, index: int, msg: dict[str, Any]) -> None:  # a worker's JSON line as decoded: read with .get
         kind = msg.get("type")

@@ -72,24 +72,27 @@ def stop_workers(group: ProcessGroup, sink: BrowserSink, workers: int) -> None:
         time.sleep(0.05)
 
 
-def tell_master_when_walked(group: ProcessGroup, sink: BrowserSink | None, workers: int) -> bool:
+def tell_master_when_walked(group: ProcessGroup, sink: BrowserSink | None, workers: int, hello_due: bool) -> bool:
     """With `iterations`: once every browser page has walked its journeys, the master may end the run (it
-    hears it as SIGUSR1; the browsers report here, not to it). True once told."""
-    if sink is None or not all_finished(group, sink, workers):
+    hears it as SIGUSR1; the browsers report here, not to it). True once told. `hello_due`: the workers have
+    had their connect timeout since the run started (a pod that never said hello will not walk anything)."""
+    if sink is None or not all_finished(group, sink, workers, hello_due):
         return False
     group.signal_master(signal.SIGUSR1)
     return True
 
 
-def all_finished(group: ProcessGroup, sink: BrowserSink, workers: int) -> bool:
-    """Every browser worker said it is done (each of its pages walked its journeys) or its process ended
-    (a crash must not keep an iterations run waiting); pods (Kubernetes) are counted by what they said."""
+def all_finished(group: ProcessGroup, sink: BrowserSink, workers: int, hello_due: bool = False) -> bool:
+    """Every browser worker said it is done (each of its pages walked its journeys) or its process ended:
+    a crash must not keep an iterations run waiting. Pods (Kubernetes) are not ours to poll: one whose
+    connection closed is finished, and so, once `hello_due`, is one that never said hello."""
     running = [(spec.index, proc) for spec, proc in group.procs if spec.role == "browser"]
     with sink.lock:
-        done = set(sink.done)
+        done, gone, hello = set(sink.done), set(sink.gone), set(sink.hello)
     if running:
         return all(index in done or proc.poll() is not None for index, proc in running)
-    return len(done) >= workers
+    never = set(range(workers)) - hello if hello_due else set()
+    return len(done | gone | never) >= workers
 
 
 def _log_tail(scratch: str, index: int, redactor: Redactor) -> str:

@@ -444,6 +444,7 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
     deadline = time.monotonic() + budget
     forwarded = False
     started = False
+    started_at = 0.0
     browsers_told = False
     last_event = time.monotonic()
     while True:
@@ -454,7 +455,8 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
             group.signal_master(signal.SIGTERM)
             group.signal_role("browser", signal.SIGTERM)
         if started and not browsers_told and cfg.iterations:
-            browsers_told = browsers.tell_master_when_walked(group, run.sink, browser_worker_count(cfg))
+            hello_due = time.monotonic() - started_at >= cfg.profile.worker_connect_timeout
+            browsers_told = browsers.tell_master_when_walked(group, run.sink, browser_worker_count(cfg), hello_due)
         monitor = run.opts.monitor
         if monitor is not None and started and signals.received is None and monitor.tick(run):
             _write_live_extra(run, final=False)
@@ -467,7 +469,7 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
         last_event = time.monotonic()
         if isinstance(event, Started):
             mark("controller heard started")
-            started = True
+            started, started_at = True, time.monotonic()
         elif isinstance(event, ProgressEvent):
             progress.update(event)
             _import_finish(run)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -375,3 +376,47 @@ def test_step_failure_reasons_are_bounded_per_step_with_exact_counts() -> None:
     assert sum(home.values()) == 100 and a.step_counts((("page", "home"),)) == (100, 100)
     assert a.failures[("s", "cart", "step 2", "no element")] == 1
     assert BrowserStats.from_json(json.loads(json.dumps(a.to_json()))).failures == a.failures
+
+
+def _say(port: int, *lines: dict[str, object], reset: bool = False) -> None:
+    import socket
+    import struct
+
+    conn = socket.create_connection(("127.0.0.1", port), timeout=5)
+    conn.sendall("".join(json.dumps(x) + "\n" for x in lines).encode())
+    if reset:  # a pod that died: the connection is reset, not closed
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    conn.close()
+
+
+def _until(condition: Callable[[], bool]) -> bool:
+    import time
+
+    deadline = time.monotonic() + 5
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return bool(condition())
+
+
+def test_browser_pods_that_died_or_never_said_hello_do_not_keep_an_iterations_run_waiting(tmp_path: Path) -> None:
+    """Kubernetes browser pods are not processes of ours: an iterations run ends once each pod said it is done,
+    its connection ended (done or not: a crash), or, its connect timeout past, it never said hello."""
+    from loadorch.browser.sink import BrowserSink
+    from loadorch.run.browsers import all_finished
+    from loadorch.run.processes import ProcessGroup
+
+    group = ProcessGroup(str(tmp_path))  # no browser process of ours: pods
+    sink = BrowserSink("127.0.0.1", 0, "tok", 1.0)
+    try:
+        hello = {"type": "hello", "token": "tok"}
+        _say(sink.port, {**hello, "index": 0}, {"type": "done"})  # walked its journeys
+        _say(sink.port, {**hello, "index": 1}, reset=True)  # died mid-run: reset, no done
+        _say(sink.port, {"type": "hello", "token": "nope", "index": 2})  # not ours: refused, counts for no pod
+        assert _until(lambda: sink.gone == {0, 1} and sink.rejected == 1), (sink.gone, sink.rejected)
+        assert sink.done == {0} and not all_finished(group, sink, 4)  # pods 2 and 3: no word yet
+        _say(sink.port, {**hello, "index": 3}, {"type": "view", "user": "s", "page": "home", "values": {}})
+        assert _until(lambda: 3 in sink.gone)  # closed without done: it will walk nothing more
+        assert not all_finished(group, sink, 4)  # pod 2 may still be starting, within its connect timeout
+        assert all_finished(group, sink, 4, hello_due=True)  # past it: a pod that never said hello is not waited for
+    finally:
+        sink.close()
