@@ -29,6 +29,7 @@ import sys
 import time
 from collections.abc import Callable
 from multiprocessing import Process
+from typing import Any
 
 HEADERS = b"Date: Wed, 25 Nov 2026 04:00:00 GMT\r\nServer: bench\r\nContent-Type: application/json\r\n"
 BODY = b'{"id": 1, "name": "product"}'
@@ -58,13 +59,14 @@ def serve(sock: socket.socket, answer: bytes) -> None:
         conn.close()
 
 
-def client(port: int, requests: int, body_check: bool, patched: bool = False, evidence: str = "") -> float:
+def client(port: int, requests: int, body_check: bool, patched: bool = False, evidence: str = "",
+           per_second: int = 0) -> float:
     """CPU microseconds per request, in this process (loadorch imported from PYTHONPATH); `patched`:
     gevent's sockets, as inside a Locust worker (the lean client's gevent fast path); `evidence` ("on" or
     "off"): each request recorded through a virtual user, with or without #30's evidence (trace ids,
     Server-Timing read, the K slowest kept)."""
     if evidence:
-        return evidence_client(port, requests, patched, evidence == "on")
+        return evidence_client(port, requests, patched, evidence == "on", per_second)
     if patched:
         from gevent import monkey
 
@@ -89,7 +91,10 @@ def client(port: int, requests: int, body_check: bool, patched: bool = False, ev
     return spent / requests * 1e6
 
 
-def evidence_client(port: int, requests: int, patched: bool, on: bool) -> float:
+def evidence_client(port: int, requests: int, patched: bool, on: bool, per_second: int = 0) -> float:
+    """`per_second` (> 0): every that many requests, a worker's whole report as at that rate of requests a
+    second (its delta, message, msgpack) and the master's merge of it, in this process; else only the
+    recorder's delta every 5,000 requests."""
     if patched:
         from gevent import monkey
 
@@ -104,50 +109,85 @@ def evidence_client(port: int, requests: int, patched: bool, on: bool) -> float:
     req = compile_request(spec, "get", "read", set(), {})
     runner = LeanRunner(Origin.parse(f"http://127.0.0.1:{port}"), 5.0)
     recorder = Recorder(1.0, time.time(), exemplar_k=5 if on else 0)
-    if on:
+    report = recorder.take_delta
+    if per_second:
+        report = round_trip(recorder, 5 if on else 0)
+    without = os.environ.get("LEAN_CPU_WITHOUT", "").split(",")  # evidence on less some parts: where it goes
+    if on and "trace" not in without:
         runner.tracer = TraceIds("0123456789ab", 0)
+    if on and "timing" not in without:
         runner.conn.server_timing = True
+    if on and "slowest" in without:
+        recorder.exemplars.floor[req.name] = 1 << 62  # never among the K slowest: no row built
     vu = VirtualUser(slot=0, slots=1, worker=0, user_name="u", seed=1, requests=[req], weights=[1.0],
                      think=(0.0, 0.0), generators={}, runner=runner, recorder=recorder)
     for _ in range(500):  # warm-up: connection open, caches filled
         vu.step()
     began = time.process_time()
+    every = per_second or 5000
     for i in range(requests):
         vu.step()
-        if i % 5000 == 0:
-            recorder.take_delta()  # as a worker does every second
+        if i % every == 0:
+            report()  # as a worker does every second
     spent = time.process_time() - began
     runner.close()
     return spent / requests * 1e6
 
 
+def round_trip(recorder: Any, k: int) -> Callable[[], None]:
+    """A worker's report of `recorder` and the master's merge of it (runtime/worker.py, masterstate.py), in
+    one call: the delta as a worker sends it (SPLIT_EVERY), its message, msgpack both ways as Locust's rpc
+    does, the master's validation, decode and merge."""
+    import msgpack
+    from locust.rpc.protocol import decode, encode
+
+    from loadorch.stats.tables import SPLIT_EVERY, Merged
+    from loadorch.wire import StatsMessage
+
+    recorder.split_every = SPLIT_EVERY
+    merged = Merged(1.0, k)
+    seq = [0]
+
+    def report() -> None:
+        seq[0] += 1
+        msg = StatsMessage(index=0, token="t", seq=seq[0], delta=recorder.take_delta(), cpu=50.0, users=1,
+                           spawned=1, done=False, final=False, total=recorder.total, sent_at=time.time())
+        wire = msgpack.dumps(("lo_stats", msg.to_wire(), "w0"), default=encode)
+        data = msgpack.loads(wire, raw=False, strict_map_key=False, object_hook=decode)[1]
+        got = StatsMessage.model_validate(data)
+        merged.add_decoded(0, merged.decode(0, got.delta))
+
+    return report
+
+
 def measure(checkout: str, port: int, requests: int, body_check: bool, patched: bool = False,
-            evidence: str = "") -> float:
+            evidence: str = "", per_second: int = 0) -> float:
     env = {**os.environ, "PYTHONPATH": os.path.abspath(checkout)}
     argv = [sys.executable, __file__, "--client", str(port), "--requests", str(requests)]
     argv += ["--body-check"] if body_check else []
-    argv += ["--evidence-side", evidence] if evidence else []
+    argv += ["--evidence-side", evidence, "--per-second", str(per_second)] if evidence else []
     out = subprocess.run(argv + (["--gevent"] if patched else []), env=env, capture_output=True, text=True)
     if out.returncode != 0:
         raise SystemExit(out.stderr)
     return float(out.stdout.strip())
 
 
-def instructions(checkout: str, port: int, body_check: bool, patched: bool, evidence: str) -> float:
+def instructions(checkout: str, port: int, body_check: bool, patched: bool, evidence: str, per_second: int = 0,
+                 span: int = 2000) -> float:
     """User-space instructions per request of the client (see the module's docstring)."""
     counts = []
-    for n in (500, 2500):
+    for n in (500, 500 + span):
         env = {**os.environ, "PYTHONPATH": os.path.abspath(checkout), "PYTHONHASHSEED": "0"}
         argv = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
                 sys.executable, __file__, "--client", str(port), "--requests", str(n)]
         argv += (["--body-check"] if body_check else []) + (["--gevent"] if patched else [])
-        argv += ["--evidence-side", evidence] if evidence else []
+        argv += ["--evidence-side", evidence, "--per-second", str(per_second)] if evidence else []
         out = subprocess.run(argv, env=env, capture_output=True, text=True)
         found = re.search(r"I\s+refs:\s+([\d,]+)", out.stderr)
         if out.returncode != 0 or found is None:
             raise SystemExit(out.stderr[-2000:])
         counts.append(int(found.group(1).replace(",", "")))
-    return (counts[1] - counts[0]) / 2000
+    return (counts[1] - counts[0]) / span
 
 
 def ab_medians(rounds: int, a: str, b: str, measure: Callable[[str], float], prefix: str = "") -> tuple[float, float]:
@@ -176,11 +216,15 @@ def main() -> int:
     parser.add_argument("--gevent", action="store_true", help="gevent-patched sockets, as in a Locust worker")
     parser.add_argument("--evidence", action="store_true", help="A: evidence off, B: on (#30), both checkout --b")
     parser.add_argument("--instructions", action="store_true", help="instructions per request (valgrind), not CPU time")
+    parser.add_argument("--per-second", type=int, default=0, help="with --evidence: a worker's report and the "
+                        "master's merge of it every this many requests, as at this many requests a second (0: none)")
+    parser.add_argument("--span", type=int, default=2000, help="--instructions: requests between the two counts")
     parser.add_argument("--client", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--evidence-side", choices=("on", "off"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client is not None:
-        print(f"{client(args.client, args.requests, args.body_check, args.gevent, args.evidence_side or ''):.3f}")
+        side = args.evidence_side or ""
+        print(f"{client(args.client, args.requests, args.body_check, args.gevent, side, args.per_second):.3f}")
         return 0
     for mode in args.mode or ["plain"]:
         sock = socket.create_server(("127.0.0.1", 0))
@@ -192,13 +236,15 @@ def main() -> int:
             if args.instructions:  # deterministic: one count each
                 sides = (("A", args.a, ""), ("B", args.b, "")) if not args.evidence else (
                     ("off", args.b, "off"), ("on", args.b, "on"))
-                got = {label: instructions(c, port, check, args.gevent, ev) for label, c, ev in sides}
+                got = {label: instructions(c, port, check, args.gevent, ev, args.per_second, args.span)
+                       for label, c, ev in sides}
                 (la, a), (lb, b) = got.items()
                 print(f"{mode}: instructions/request {la} {a:.0f}, {lb} {b:.0f}, {lb}/{la} {b / a:.4f}", flush=True)
                 continue
             if args.evidence:  # the same checkout, evidence off (A) and on (B)
                 ab_medians(args.rounds, "off", "on",
-                           lambda side, port=port: measure(args.b, port, args.requests, False, args.gevent, side),
+                           lambda side, port=port: measure(args.b, port, args.requests, False, args.gevent, side,
+                                                           args.per_second),
                            f"{mode}, evidence: ")
                 continue
             ab_medians(args.rounds, args.a, args.b,

@@ -20,7 +20,6 @@ from loadorch.db.servertiming import QueryHeader
 from loadorch.stats.exemplars import NOT_MEASURED, Row
 from loadorch.stats.exemplars import row as exemplar_row
 from loadorch.stats.tables import Recorder, SeriesKey
-from loadorch.stats.timesplit import SUB_BITS as SPLIT_BITS
 from loadorch.stats.timesplit import TimeSplits
 from loadorch.traffic import data as gen
 from loadorch.traffic.redact import NO_SECRETS, TARGET_SAFE, Redactor
@@ -109,7 +108,7 @@ class LeanRunner:
         own = req.static_head  # the request's own header lines (a redirect's next hop sends them again)
         if req.dynamic_headers:
             own += "".join(f"{name}: {header_value(t.render_text(lookup))}\r\n" for name, t in req.dynamic_headers)
-        trace = ""  # the traceparent line (its trace id: trace[TRACE_ID])
+        trace = ""  # the traceparent line (its trace id, trace[TRACE_ID], cut only where read: exemplar_of)
         if self.tracer is not None and not req.own_traceparent:
             trace = next(self.tracer.lines)
         cookie = self.hops.cookie_line(self._hop(target)) if self.jar.cookies and not req.own_cookie else ""
@@ -137,7 +136,7 @@ class LeanRunner:
             end = time.perf_counter()
             service = service_us(intended, start, end)
             return Outcome(0, False, self._reason(str(exc)), int((end - origin) * 1e6), target, body, service,
-                           trace_id=trace[TRACE_ID] or None)
+                           trace_line=trace)
         end = time.perf_counter()
         if resp.special is not None:  # Set-Cookie, Location or Content-Encoding: beyond the fast path
             deadline = time.monotonic() + timeout - (end - start)
@@ -157,7 +156,7 @@ class LeanRunner:
                 service = service_us(intended, start, end)
                 reason = self._reason(error)
                 return Outcome(resp.status, False, reason, int((end - origin) * 1e6), target, body, service,
-                               trace_id=trace[TRACE_ID] or None)
+                               trace_line=trace)
         results: list[bool] | None = [] if req.checks else None
         failure = check(req, resp.status, resp.body, lookup, captured, results, self.redactor)
         conn = self.conn
@@ -176,7 +175,7 @@ class LeanRunner:
             tls_us=conn.tls_us,
             receiving_us=conn.receiving_us,
             size=resp.size,
-            trace_id=trace[TRACE_ID] or None,
+            trace_line=trace,
             server_timing=resp.server_timing,
         )
         if results:
@@ -199,7 +198,7 @@ def exemplar_of(req: CompiledRequest, outcome: Outcome, now: float, worker: int)
     connect, tls, waiting, receiving = phases_of(outcome)
     return exemplar_row(
         req.name, req.method, outcome.status, outcome.latency_us, now - outcome.latency_us / 1e6, connect,
-        tls, waiting, receiving, _measured(outcome.size), outcome.trace_id or "",
+        tls, waiting, receiving, _measured(outcome.size), outcome.trace_id or outcome.trace_line[TRACE_ID],
         parse_server_timing(outcome.server_timing), worker,
     )
 
@@ -229,15 +228,15 @@ def wire_path(target: str) -> str:
 
 
 class Series:
-    """A virtual user's series (request, status, ok): its key, and its time split table in the recorder's
-    current TimeSplits (None: its requests go the checked way), found once a delta, not once a request."""
+    """A virtual user's series (request, status, ok): its key, and its time split batch in the recorder's
+    TimeSplits (None: its requests go the checked way), found once, not once a request."""
 
-    __slots__ = ("buckets", "key", "splits")
+    __slots__ = ("batch", "key", "splits")
 
     def __init__(self, key: SeriesKey) -> None:
         self.key = key
         self.splits: TimeSplits | None = None
-        self.buckets: dict[int, list[int]] | None = None
+        self.batch: list[int] | None = None
 
 
 class VirtualUser:
@@ -340,20 +339,12 @@ class VirtualUser:
         if outcome.ok and rec.exemplar_k:  # evidence on: the slowest, and where the time goes
             latency = outcome.latency_us
             waiting, receiving = outcome.waiting_us, outcome.receiving_us
-            if series.splits is not rec.splits:  # a new recorder TimeSplits (it outlives deltas): its table, found once
-                series.splits, series.buckets = rec.splits, rec.split_table(key)
-            buckets = series.buckets
-            if (buckets is not None and outcome.connecting_us == 0 and outcome.tls_us == 0 and waiting is not None
-                    and receiving is not None):  # the common request: TimeSplits.add's arithmetic, connect and TLS 0
-                shift = latency.bit_length() - SPLIT_BITS
-                acc = buckets.get(latency if shift <= 0 else (shift << 8) | (latency >> shift))
-                if acc is not None and acc[4] >= 0 <= acc[5]:  # (connect and TLS: + 0; NOT_MEASURED stays so)
-                    acc[0] += 1
-                    acc[1] += latency
-                    acc[4] += waiting
-                    acc[5] += receiving
-                else:
-                    rec.splits.add(key, latency, 0, 0, waiting, receiving)
+            if series.splits is not rec.splits:  # a new recorder TimeSplits (it outlives deltas): its batch, found once
+                series.splits, series.batch = rec.splits, rec.split_batch(key)
+            batch = series.batch
+            if (batch is not None and outcome.connecting_us == 0 and outcome.tls_us == 0 and waiting is not None
+                    and receiving is not None):  # the common request: added up once a delta (TimeSplits.drain)
+                batch += (latency, waiting, receiving)
             else:  # a window, a name past the bound, a new connection or a phase not timed: the checked way
                 rec.record_split(key, latency, phases_of(outcome), now)
             if latency > rec.exemplars.floor.get(req.name, -1):  # among its endpoint's K slowest (Slowest.wants)

@@ -349,13 +349,13 @@ class Recorder(Tables):
             key = self.bounded(key)
         self.splits.add(key, latency_us, *phases)
 
-    def split_table(self, key: SeriesKey) -> dict[int, list[int]] | None:
-        """The series' bucket sums in this delta's time split, for a request path to add its successful
-        requests into directly (client/vu.py); None where they must go through `record_split` (a window,
-        a name not kept)."""
+    def split_batch(self, key: SeriesKey) -> list[int] | None:
+        """The series' batch in the time split (TimeSplits.batch_of), for a request path to extend by each
+        kept-alive successful request's (duration, waiting, receiving) (client/vu.py); None where its
+        requests must go through `record_split` (a window, a name not kept)."""
         if self.spans or key.name not in self.endpoints.names:
             return None
-        return self.splits.table_of(key)
+        return self.splits.batch_of(key)
 
     def rows(self, ordered: bool, sparklines: bool = True) -> TablesJson:
         self._fold()
@@ -420,6 +420,8 @@ class Recorder(Tables):
         self._fold()
         self.deltas += 1
         self._holding = not flush and self.deltas % self.split_every != 0
+        if self._holding:
+            self.splits.drain()  # the batches into the sums held: a batch holds at most a delta's requests
         key_id, name_id = self.registry.id, self.registry.name_id
 
         sub_bits = self.sub_bits

@@ -18,6 +18,7 @@ its rows hold what one to two windows saw, not every latency bucket the run ever
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -38,14 +39,17 @@ SUB_BITS = 7  # a bucket: a duration's 7 leading bits (64 buckets per doubling, 
 class TimeSplits:
     """Per (name, method, status, bucket): [count, duration, connect, tls, waiting, receiving] in us.
 
-    A worker adds into `live`, by its series key (no tuple built per request); `rows()` and `split()` read
-    both."""
+    A worker adds into `live`, by its series key (no tuple built per request), or appends a kept-alive
+    request's three numbers to its series' `batches` list, added into `live` once a delta (`drain`); `rows()`
+    and `split()` read all three."""
 
-    __slots__ = ("live", "older", "restarts", "sweep", "table")
+    __slots__ = ("batches", "live", "older", "restarts", "sweep", "table")
 
     def __init__(self) -> None:
         self.table: dict[tuple[str, str, int, int], list[int]] = {}
         self.live: dict[Any, dict[int, list[int]]] = {}  # series key (name, method, status attributes) -> buckets
+        # series key -> [duration, waiting, receiving, duration, ...] of requests with connect and TLS 0
+        self.batches: dict[Any, list[int]] = {}
         self.older: dict[tuple[str, str, int, int], list[int]] = {}  # the previous generation (see roll)
         self.restarts, self.sweep = 0, False  # a worker's deltas so far; whether the next fold sweeps
 
@@ -94,12 +98,29 @@ class TimeSplits:
             buckets = self.live[key] = {}
         return buckets
 
+    def batch_of(self, key: Any) -> list[int]:
+        """A series' batch, for a request path to keep and extend by `(duration, waiting, receiving)` (us) of
+        each successful request whose connect and TLS were 0 and whose phases were all timed: the same sums
+        as `add` once `drain`ed (every `fold`), without a bucket found per request. Emptied in place."""
+        batch = self.batches.get(key)
+        if batch is None:
+            batch = self.batches[key] = []
+        return batch
+
+    def drain(self) -> None:
+        """The batches into their series' live buckets (as `add` of each request would), then emptied."""
+        for key, batch in self.batches.items():
+            if batch:
+                _add_batch(self.table_of(key), batch)
+                batch.clear()  # in place: a request path holds it (batch_of)
+
     def fold(self) -> None:
         """The worker's live sums into the table (by request name, method and status). Each live bucket is
         zeroed in place, not dropped: the next second's requests of that latency add into it (client/vu.py)
         instead of going through `add` to make it again; after every SWEEP_DELTAS restarts, the next fold drops
         those empty since the last restart (buckets a run's latencies left)."""
         sweep, self.sweep = self.sweep, False
+        self.drain()
         for key, buckets in self.live.items():
             if buckets:
                 rows, idle = [], []
@@ -148,12 +169,14 @@ class TimeSplits:
         self.table, self.older = {}, {}
         for buckets in self.live.values():
             buckets.clear()  # in place: a request path may hold it (table_of)
+        for batch in self.batches.values():
+            batch.clear()
 
     def __len__(self) -> int:
         return len(self._all())
 
     def __bool__(self) -> bool:
-        return bool(self.table or self.older) or any(self.live.values())
+        return bool(self.table or self.older) or any(self.live.values()) or any(self.batches.values())
 
     def split(self, name: str, keys: Iterable[Key]) -> TimeSplit | None:
         """results.json's TimeSplit of these request keys (one endpoint's, all of them pooled), over their
@@ -191,6 +214,38 @@ def low_us(bucket: int) -> int:
 
 SWEEP_DELTAS = 64  # how often (in a worker's deltas, one a second) its live buckets left empty are dropped
 _ZERO = (0, 0, 0, 0, 0, 0)  # a zeroed bucket: the next request adds into it as into a new one
+
+
+def _add_batch(buckets: dict[int, list[int]], batch: list[int]) -> None:
+    """A batch (`TimeSplits.batch_of`: duration, waiting, receiving, ...; connect and TLS 0) added into a
+    series' buckets: sorted by duration (a longer request is never in a lower bucket), each bucket's run of
+    requests found by bisection and summed in C, so the Python work is per bucket, not per request."""
+    durations, waiting, receiving = batch[0::3], batch[1::3], batch[2::3]
+    order = sorted(range(len(durations)), key=durations.__getitem__)
+    durations = list(map(durations.__getitem__, order))
+    waiting = list(map(waiting.__getitem__, order))
+    receiving = list(map(receiving.__getitem__, order))
+    i, n = 0, len(durations)
+    while i < n:
+        first = durations[i]
+        shift = first.bit_length() - SUB_BITS
+        if shift <= 0:
+            bucket, j = first, bisect_left(durations, first + 1, i)
+        else:
+            high = first >> shift
+            bucket, j = (shift << 8) | high, bisect_left(durations, (high + 1) << shift, i)
+        sums = [j - i, sum(durations[i:j]), 0, 0, sum(waiting[i:j]), sum(receiving[i:j])]
+        acc = buckets.get(bucket)
+        if acc is None:
+            buckets[bucket] = sums
+        elif min(acc[2], acc[3], acc[4], acc[5]) >= 0:
+            acc[0] += sums[0]
+            acc[1] += sums[1]
+            acc[4] += sums[4]
+            acc[5] += sums[5]
+        else:
+            buckets[bucket] = _added(acc, sums)
+        i = j
 
 
 def _added(a: list[int], b: list[int]) -> list[int]:

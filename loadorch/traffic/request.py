@@ -194,6 +194,7 @@ class Outcome:
     size: int | None = None
     trace_id: str | None = None
     server_timing: bytes | str | None = None
+    trace_line: str = ""  # the lean client's traceparent line: its trace id (line[trace.ID]) cut only if read
 
 
 _COMPACT = json.JSONEncoder(separators=(",", ":"))  # json.dumps(..., separators=...) builds one a call

@@ -227,3 +227,71 @@ def test_a_worker_sending_its_split_every_few_deltas_ends_with_every_row() -> No
         b.add_delta(0, delta)
     assert b.splits.rows() == a.splits.rows() and a.splits.rows()
     assert sent.count(True) < 10 and not sent[0] and sent[4] and sent[12] and sent[22]
+
+
+def _durations(rng: random.Random) -> int:
+    """A request's duration (us), often on a bucket's edge: exact ones under 128, a bucket's first and last
+    value above, zero, and the odd very long one."""
+    shift = rng.randrange(1, 30)
+    high = rng.randrange(64, 128)
+    return rng.choice((rng.randrange(0, 130), high << shift, ((high + 1) << shift) - 1, rng.randrange(1, 10**9),
+                       rng.randrange(100, 3000)))
+
+
+def test_a_batch_adds_up_as_add_does_request_by_request() -> None:
+    """TimeSplits.batch_of and drain (one sort a delta) give the rows `add` gives request by request, whatever
+    the batch's length, with NOT_MEASURED phases and connects added the checked way in between."""
+    rng = random.Random(3)
+    new, old = TimeSplits(), TimeSplits()
+    batch = new.batch_of(GET)
+    assert not new
+    batch += (1000, 500, 400)
+    old.add(GET, 1000, 0, 0, 500, 400)
+    assert new and len(new) == 1  # a batch alone is rows to send (Recorder.take_delta asks)
+    for i in range(3000):
+        d = _durations(rng)
+        w, r = rng.randrange(0, d + 1), rng.randrange(0, 1000)
+        if rng.random() < 0.05:  # a new connection or a phase not timed: `add` on both sides
+            phases = (rng.choice((300, NOT_MEASURED)), rng.choice((0, 100)), w, rng.choice((r, NOT_MEASURED)))
+            new.add(GET, d, *phases)
+            old.add(GET, d, *phases)
+        else:
+            batch += (d, w, r)
+            old.add(GET, d, 0, 0, w, r)
+        if i < 50 or rng.random() < 0.02:  # after each of the first requests, then every 50 or so
+            assert new.rows() == old.rows(), i
+        if rng.random() < 0.005:  # a worker's delta
+            new.restart()
+            old.restart()
+            assert new.batch_of(GET) is batch and not batch
+    assert new.rows() == old.rows() and len(new.rows()) > 30
+
+
+def test_a_virtual_users_batched_split_gives_every_delta_the_rows_of_record_split() -> None:
+    """The lean path's batch (client/vu.py) against record_split request by request, over deltas of random
+    lengths (one request to hundreds), deltas that hold the split (a worker's split_every) and flushes."""
+    from loadorch.client.vu import VirtualUser, phases_of
+    from loadorch.config.scenario import Endpoint
+    from loadorch.traffic.request import Outcome, compile_request
+
+    req = compile_request(Endpoint.model_validate({"name": "a", "path": "/a"}), "a", "read", set(), {})
+    rec, ref = Recorder(1.0, 0.0), Recorder(1.0, 0.0)
+    rec.split_every = ref.split_every = 3
+    vu = VirtualUser(slot=0, slots=1, worker=0, user_name="u", seed=1, requests=[req], weights=[1.0],
+                     think=(0.0, 0.0), generators={}, runner=None, recorder=rec)  # type: ignore[arg-type]
+    rng = random.Random(9)
+    sent = 0
+    for delta in range(40):
+        for _ in range(rng.choice((0, 1, 2, 7, 300))):
+            d = _durations(rng)
+            fresh, none = rng.random() < 0.03, rng.random() < 0.02
+            out = Outcome(200, True, None, d, "/a", waiting_us=rng.randrange(0, d + 1),
+                          connecting_us=300 if fresh else 0, tls_us=100 if fresh else 0,
+                          receiving_us=None if none else rng.randrange(0, 5000))
+            vu.record(req, out)
+            ref.record_split(GET, d, phases_of(out), 0.5)
+        flush = delta % 11 == 10
+        got, want = rec.take_delta(flush).get("splits"), ref.take_delta(flush).get("splits")
+        assert got == want, delta
+        sent += got is not None
+    assert sent > 10

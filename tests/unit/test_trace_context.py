@@ -7,7 +7,7 @@ import re
 import pytest
 
 from loadorch.traffic.servertiming import DESC_CHARS, MAX_ENTRIES, parse
-from loadorch.traffic.trace import ID, TraceIds, parse_traceparent, run_prefix, trace_client
+from loadorch.traffic.trace import HEADER, ID, TraceIds, parse_traceparent, run_prefix, trace_client
 
 TRACEPARENT = re.compile(r"^traceparent: 00-[0-9a-f]{32}-[0-9a-f]{16}-01\r\n$")
 
@@ -126,3 +126,25 @@ def test_a_browser_page_sends_the_runs_traceparent_to_the_target_only() -> None:
                        {"name": "traceparent", "value": first}]
     assert _with_traceparent({"TraceParent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01"}, first) is None  # its own
     assert _with_traceparent({"Accept": "*/*"}, None) is None
+
+
+def test_a_lean_requests_exemplar_names_the_trace_id_of_the_line_it_was_sent_with() -> None:
+    """The lean client keeps each request's traceparent line (Outcome.trace_line) and its exemplar cuts the
+    trace id from it; an outcome with its own trace_id (the Locust client) keeps that."""
+    from loadorch.client.vu import VirtualUser
+    from loadorch.config.scenario import Endpoint
+    from loadorch.stats.tables import Recorder
+    from loadorch.traffic.request import Outcome, compile_request
+
+    req = compile_request(Endpoint.model_validate({"name": "a", "path": "/a"}), "a", "read", set(), {})
+    rec = Recorder(1.0, 0.0)
+    vu = VirtualUser(slot=0, slots=1, worker=0, user_name="u", seed=1, requests=[req], weights=[1.0],
+                     think=(0.0, 0.0), generators={}, runner=None, recorder=rec)  # type: ignore[arg-type]
+    ids = TraceIds(run_prefix("t"), 1)
+    lines = [ids.line() for _ in range(300)]
+    for i, line in enumerate(lines):
+        vu.record(req, Outcome(200, True, None, 1000 + i, "/a", waiting_us=500, connecting_us=0, tls_us=0,
+                               receiving_us=10, trace_line=line))
+    vu.record(req, Outcome(200, True, None, 5000, "/a", trace_id="f" * 32))
+    sent = [parse_traceparent(line[len(HEADER) + 2 : -2]) for line in lines[-4:]]
+    assert [r[10] for r in rec.exemplars.rows()] == ["f" * 32] + [t[0] for t in reversed(sent)]  # type: ignore[index]
