@@ -84,6 +84,33 @@ def test_wrong_type_in_profile(simple_project: Project, tmp_path: Path) -> None:
     assert_refused_left_nothing(trace, "config built", simple_project.root, before)
 
 
+def test_a_run_refused_by_its_arguments_leaves_its_early_fork_server_nothing(simple_project: Project,
+                                                                           tmp_path: Path) -> None:
+    # `loadorch run` starts its fork server before its arguments are parsed (loadorch/launch.py): an argument
+    # refused by argparse or by the run's own checks kills it, and leaves no process and no file
+    trace = tmp_path / "trace"
+    for args, says in ((("--users", "0"), "--users: must be at least 1"),
+                       (("--out", "profiles/p.yaml"), "is a file; give a folder")):
+        trace.unlink(missing_ok=True)
+        before = files_of(simple_project.root)
+        r = simple_project.run("run", "p", *args, env={"LOADORCH_TRACE_START": str(trace)})
+        assert r.code == 2 and says in r.err, (args, r.err)
+        assert_no_traceback(r)
+        phases = [line.split(" ", 2)[2] for line in trace.read_text().splitlines()]
+        assert phases.index("fork server started") < phases.index("cli imported"), phases  # the early start
+        assert_refused_left_nothing(trace, "cli imported", simple_project.root, before)
+
+
+@pytest.mark.parametrize("args", [("--help",), ("run", "p", "--help"), ("validate",)])
+def test_help_and_other_commands_start_no_fork_server(simple_project: Project, tmp_path: Path,
+                                                      args: tuple[str, ...]) -> None:
+    trace = tmp_path / "trace"
+    r = simple_project.run(*args, env={"LOADORCH_TRACE_START": str(trace)})
+    assert r.code == 0, r.err
+    phases = [line.split(" ", 2)[2] for line in trace.read_text().splitlines()]
+    assert phases == ["cli imported"], phases  # neither early (launch.py) nor in `_cmd_run`
+
+
 def test_unset_variable_exits_3_on_run(simple_project: Project) -> None:
     simple_project.write("profiles/p.yaml", SIMPLE_PROFILE.replace("http://127.0.0.1:9", "${LOADORCH_TEST_UNSET}"))
     r = simple_project.cli("run", "p")
