@@ -5,6 +5,7 @@ is tested through `main` in this process (Project.cli), which a subprocess only 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -240,10 +241,16 @@ def test_run_reaches_its_fork_server_without_the_results_report_or_wire_models()
                   "'loadorch.wire', 'loadorch.report', 'loadorch.run.controller', 'tabulate', 'locust', 'gevent') "
                   "if m in sys.modules])")
     fork_server = ("import sys\nfrom loadorch.runtime.forkserver import _warm\n_warm()\nprint([m for m in ("
-                   "'loadorch.results', 'loadorch.config.profile', 'yaml', 'flask', 'locust.runners') if m in sys.modules])")
+                   "'loadorch.results', 'loadorch.config.profile', 'yaml', 'flask', 'charset_normalizer', "
+                   "'locust.runners') if m in sys.modules])")
+    # the `loadorch` command (loadorch/__main__.py) starts a local run's fork server before argparse and the CLI
+    command = ("import os, sys\nfrom loadorch.launch import early\nforks = early(['run', 'p'], os.environ)\n"
+               "print(forks is not None, [m for m in ('argparse', 'loadorch.cli', 'pydantic') if m in sys.modules])\n"
+               "forks.kill()")
     out = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120,
-                          check=True).stdout for code in (controller, fork_server)]
-    assert out == ["False\n[]\n", "['locust.runners']\n"]
+                          check=True, env={**os.environ, "LOADORCH_COLD_START": ""}).stdout
+           for code in (controller, fork_server, command)]
+    assert out == ["False\n[]\n", "['locust.runners']\n", "True []\n"]
 
 
 def test_the_controller_writes_the_plan_without_results_models_report_or_browser_statistics(project: Project) -> None:
