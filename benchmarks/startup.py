@@ -38,7 +38,11 @@ FIRST = "target: first request"
 # at the first one the CPU seconds of the controller and every process under it
 CHILD = """
 import os, sys, time
-from loadorch.target import server
+try:  # as `loadorch run` starts: its fork server first, where this checkout does so (loadorch/launch.py)
+    from loadorch.launch import early
+except ImportError:
+    early = None
+forks = early(sys.argv[2:], os.environ) if early is not None else None
 stamps = []
 cpu = [0.0, 0.0]
 TICK = os.sysconf("SC_CLK_TCK")
@@ -61,7 +65,6 @@ def tree_cpu():
             pid = parents.get(pid, 0)
         return False
     return sum(v for pid, v in used.items() if under(pid))
-dispatch = server._Handler._dispatch
 def noted(self):
     if not stamps:
         stamps.append(time.monotonic())
@@ -70,11 +73,30 @@ def noted(self):
         cpu[1] = own.user + own.system  # the controller's own (with its embedded target)
     else:
         stamps.append(time.monotonic())
-    dispatch(self)
-server._Handler._dispatch = noted
+    dispatch[0](self)
+dispatch = []
+import importlib.abc, importlib.util
+class NoteRequests(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    # the embedded target's handler notes each request, patched as the controller imports it (not before:
+    # the run's own imports stay where they are)
+    def find_spec(self, name, path=None, target=None):
+        if name != "loadorch.target.server":
+            return None
+        sys.meta_path.remove(self)
+        self.spec = importlib.util.find_spec(name)
+        return importlib.util.spec_from_loader(name, self)
+    def create_module(self, spec):
+        return None
+    def exec_module(self, module):
+        module.__spec__ = self.spec
+        module.__file__ = self.spec.origin
+        self.spec.loader.exec_module(module)
+        dispatch.append(module._Handler._dispatch)
+        module._Handler._dispatch = noted
+sys.meta_path.insert(0, NoteRequests())
 from loadorch.cli import main
 try:
-    code = main(sys.argv[2:])
+    code = main(sys.argv[2:], early=forks) if forks is not None else main(sys.argv[2:])
 finally:
     with open(sys.argv[1], "w") as fh:
         first, last = (stamps[0], stamps[-1]) if stamps else (0, 0)

@@ -408,20 +408,33 @@ def _keep(text: str) -> int:
 
 
 def console_main() -> None:
-    """The `loadorch` command (and `python -m loadorch`): main(), then the exit code at once."""
+    """The `loadorch` command as scripts installed before `loadorch.__main__:console_main` start it: the early
+    fork server of a local run (loadorch/launch.py, here after this module's import), main(), the exit code."""
     from loadorch.fastexit import exit_now
+    from loadorch.launch import early
 
-    exit_now(main())
+    argv = sys.argv[1:]
+    exit_now(main(argv, early=early(argv, os.environ)))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, early: ForkServer | None = None) -> int:
+    """The command; `early`: the fork server loadorch/launch.py started for a local run, killed here on every
+    way out (a refused argument, another command, help) but that run's, whose end kills it (`_cmd_run`)."""
+    try:
+        return _main(argv, early)
+    finally:
+        if early is not None:
+            early.kill()  # (a no-op where the run closed it)
+
+
+def _main(argv: Sequence[str] | None, early: ForkServer | None) -> int:
     mark("cli imported")
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:  # the usage of the (sub)command that was given, not the top-level one
         getattr(args, "_parser", parser).error(f"unrecognized arguments: {' '.join(extra)}")
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
-        "run": _cmd_run,
+        "run": lambda run_args: _cmd_run(run_args, early),
         "validate": _cmd_validate,
         "list": _cmd_list,
         "target": _cmd_target,
@@ -504,20 +517,19 @@ def _format_error(exc: LoadorchError) -> str:
     return f"error: {exc}"
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
+def _cmd_run(args: argparse.Namespace, early: ForkServer | None = None) -> int:
     from loadorch.run import forkstart
 
-    if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
-        raise UsageError(f"--out {args.out!r} is a file; give a folder for the run's artifacts")
-    if args.junit and os.path.isdir(args.junit):
-        raise UsageError(f"--junit {args.junit!r} is a folder; give the path of the XML file to write")
-    if args.workers and args.users and args.workers > args.users:
-        raise UsageError(f"--workers {args.workers} is more than --users {args.users}: a worker needs a user")
-    # the fork server imports Locust from now on, beside the configuration's read and check, the controller's
-    # imports and the target's check; a configuration or argument refused kills it below before it has forked
-    # or written anything (it writes nothing until asked for a process: loadorch/run/forkstart.py)
-    forks = forkstart.early(os.environ, args.external_workers)
+    # the fork server imports Locust from the command's start (loadorch/launch.py; here where it did not start
+    # it), beside the arguments' and the configuration's read and check, the controller's imports and the
+    # target's check; a configuration or argument refused kills it below before it has forked or written
+    # anything (it writes nothing until asked for a process: loadorch/run/forkstart.py)
+    forks = early if early is not None else forkstart.early(os.environ, args.external_workers)
     try:
+        if forks is not None and args.external_workers:  # (launch.py reads the same flag: not reached)
+            forks.kill()
+            forks = None
+        _check_run_args(args)
         _check_host(args.host)  # (imports the profile's models)
         with _without_gc():
             from loadorch.config.resolve import build
@@ -534,6 +546,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     finally:
         if forks is not None:
             forks.kill()
+
+
+def _check_run_args(args: argparse.Namespace) -> None:
+    if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise UsageError(f"--out {args.out!r} is a file; give a folder for the run's artifacts")
+    if args.junit and os.path.isdir(args.junit):
+        raise UsageError(f"--junit {args.junit!r} is a folder; give the path of the XML file to write")
+    if args.workers and args.users and args.workers > args.users:
+        raise UsageError(f"--workers {args.workers} is more than --users {args.users}: a worker needs a user")
 
 
 @contextlib.contextmanager

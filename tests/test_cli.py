@@ -5,6 +5,7 @@ is tested through `main` in this process (Project.cli), which a subprocess only 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -82,6 +83,33 @@ def test_wrong_type_in_profile(simple_project: Project, tmp_path: Path) -> None:
     r = simple_project.run("run", "p", "--max-regression", "10%", env={"LOADORCH_TRACE_START": str(trace)})
     assert r.code == 2 and "--max-regression needs --baseline NAME" in r.err
     assert_refused_left_nothing(trace, "config built", simple_project.root, before)
+
+
+def test_a_run_refused_by_its_arguments_leaves_its_early_fork_server_nothing(simple_project: Project,
+                                                                           tmp_path: Path) -> None:
+    # `loadorch run` starts its fork server before its arguments are parsed (loadorch/launch.py): an argument
+    # refused by argparse or by the run's own checks kills it, and leaves no process and no file
+    trace = tmp_path / "trace"
+    for args, says in ((("--users", "0"), "--users: must be at least 1"),
+                       (("--out", "profiles/p.yaml"), "is a file; give a folder")):
+        trace.unlink(missing_ok=True)
+        before = files_of(simple_project.root)
+        r = simple_project.run("run", "p", *args, env={"LOADORCH_TRACE_START": str(trace)})
+        assert r.code == 2 and says in r.err, (args, r.err)
+        assert_no_traceback(r)
+        phases = [line.split(" ", 2)[2] for line in trace.read_text().splitlines()]
+        assert phases.index("fork server started") < phases.index("cli imported"), phases  # the early start
+        assert_refused_left_nothing(trace, "cli imported", simple_project.root, before)
+
+
+@pytest.mark.parametrize("args", [("--help",), ("run", "p", "--help"), ("validate",)])
+def test_help_and_other_commands_start_no_fork_server(simple_project: Project, tmp_path: Path,
+                                                      args: tuple[str, ...]) -> None:
+    trace = tmp_path / "trace"
+    r = simple_project.run(*args, env={"LOADORCH_TRACE_START": str(trace)})
+    assert r.code == 0, r.err
+    phases = [line.split(" ", 2)[2] for line in trace.read_text().splitlines()]
+    assert phases == ["cli imported"], phases  # neither early (launch.py) nor in `_cmd_run`
 
 
 def test_unset_variable_exits_3_on_run(simple_project: Project) -> None:
@@ -213,10 +241,16 @@ def test_run_reaches_its_fork_server_without_the_results_report_or_wire_models()
                   "'loadorch.wire', 'loadorch.report', 'loadorch.run.controller', 'tabulate', 'locust', 'gevent') "
                   "if m in sys.modules])")
     fork_server = ("import sys\nfrom loadorch.runtime.forkserver import _warm\n_warm()\nprint([m for m in ("
-                   "'loadorch.results', 'loadorch.config.profile', 'yaml', 'flask', 'locust.runners') if m in sys.modules])")
+                   "'loadorch.results', 'loadorch.config.profile', 'yaml', 'flask', 'charset_normalizer', "
+                   "'locust.runners') if m in sys.modules])")
+    # the `loadorch` command (loadorch/__main__.py) starts a local run's fork server before argparse and the CLI
+    command = ("import os, sys\nfrom loadorch.launch import early\nforks = early(['run', 'p'], os.environ)\n"
+               "print(forks is not None, [m for m in ('argparse', 'loadorch.cli', 'pydantic') if m in sys.modules])\n"
+               "forks.kill()")
     out = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120,
-                          check=True).stdout for code in (controller, fork_server)]
-    assert out == ["False\n[]\n", "['locust.runners']\n"]
+                          check=True, env={**os.environ, "LOADORCH_COLD_START": ""}).stdout
+           for code in (controller, fork_server, command)]
+    assert out == ["False\n[]\n", "['locust.runners']\n", "True []\n"]
 
 
 def test_the_controller_writes_the_plan_without_results_models_report_or_browser_statistics(project: Project) -> None:

@@ -58,16 +58,13 @@ def open_sink(
 
 
 def stop_workers(group: ProcessGroup, sink: BrowserSink, workers: int) -> None:
-    """Ask the browser workers to stop and wait (bounded) until each has reported its last page views."""
+    """Ask the browser workers to stop and wait (bounded) until each has reported its last page views: until
+    each said `done` or ended (all_finished). An `error` line is not an end: a page's error leaves the worker's
+    other pages walking, and their last views come after it."""
     group.signal_role("browser", signal.SIGTERM)
-    running = [(spec.index, proc) for spec, proc in group.procs if spec.role == "browser"]
     deadline = time.monotonic() + STOP_GRACE_S
     while time.monotonic() < deadline:
-        with sink.lock:
-            finished = sink.done | set(sink.errors)
-        if all(index in finished or proc.poll() is not None for index, proc in running) and (
-            running or len(finished) >= workers  # pods (Kubernetes) are not ours to poll
-        ):
+        if all_finished(group, sink, workers, hello_due=True):  # stopping: a pod that never said hello never will
             return
         time.sleep(0.05)
 

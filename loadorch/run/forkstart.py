@@ -232,7 +232,8 @@ class ForkServer:
     def kill(self) -> None:
         """The run ended before any process was asked for: stop the imports now."""
         self._killed = True
-        _kill_group(self.proc.pid)
+        if self.proc.poll() is None:  # not reaped yet: its pid is still its own (never a recycled one's group)
+            _kill_group(self.proc.pid)
         self.close()
 
 

@@ -12,18 +12,26 @@ Two costs of `import locust` that a Locust process of loadorch does not need (be
   which loadorch never starts. `locust.web` is a stand-in until it is used: its `WebUI` imports the real
   module when a web UI is made, and so does any other name read from it; nothing of Locust is lost.
   tests/unit/test_locust_import.py fails if a Locust upgrade imports `locust.web` from anywhere else.
+- `requests` (Locust's `HttpUser`) imports `charset_normalizer` for its `__version__` and keeps the module to
+  guess an encoding; Locust's `FastHttpUser` binds its `detect`. While Locust imports, `charset_normalizer` is
+  a stand-in holding the real version (from the installed metadata) and a `detect` that imports the real module
+  at its first call, as any other name read from it does; once Locust is imported it leaves `sys.modules`, so
+  every later `import charset_normalizer` (a user's python users) is the real package. About 5 % of the fork
+  server's imports. tests/unit/test_locust_import.py fails if an upgrade of Locust or requests uses it otherwise.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import sys
 import types
 from collections.abc import Iterator
 from typing import Any
 
 WEB = "locust.web"
+CHARSET = "charset_normalizer"
 
 
 def import_locust() -> None:
@@ -32,7 +40,12 @@ def import_locust() -> None:
         return
     with _entry_points_read_once():
         sys.modules.setdefault(WEB, _WebStandIn(WEB))
-        import locust
+        charset = _charset_stand_in()
+        try:
+            import locust
+        finally:
+            if charset is not None and sys.modules.get(CHARSET) is charset:
+                del sys.modules[CHARSET]  # what Locust and requests bound forwards; any later import is the real one
 
     if isinstance(sys.modules.get(WEB), _WebStandIn):
         locust.web = sys.modules[WEB]  # type: ignore[attr-defined]  # `import locust.web; locust.web.X` works
@@ -80,3 +93,43 @@ class _WebStandIn(types.ModuleType):
         if name.startswith("__"):  # the import system's questions (`__path__`: is it a package?): not a use
             raise AttributeError(name)
         return getattr(_real_web(), name)
+
+
+def _charset_stand_in() -> _CharsetStandIn | None:
+    """The stand-in `charset_normalizer`, in sys.modules now; None where the real one is imported already, is not
+    installed, or its version cannot be read (then Locust imports the real one)."""
+    if CHARSET in sys.modules or importlib.util.find_spec(CHARSET) is None:
+        return None
+    from importlib import metadata
+
+    try:
+        version = metadata.version("charset-normalizer")
+    except metadata.PackageNotFoundError:
+        return None
+    stand_in = _CharsetStandIn(CHARSET)
+    stand_in.__version__ = version
+    sys.modules[CHARSET] = stand_in
+    return stand_in
+
+
+def _real_charset() -> types.ModuleType:
+    if isinstance(sys.modules.get(CHARSET), _CharsetStandIn):
+        del sys.modules[CHARSET]
+    return importlib.import_module(CHARSET)
+
+
+def detect(*args: Any, **kwargs: Any) -> Any:
+    """`charset_normalizer.detect` as Locust's FastHttpUser binds it: the real one, imported at the first call."""
+    return _real_charset().detect(*args, **kwargs)
+
+
+class _CharsetStandIn(types.ModuleType):
+    """`charset_normalizer` while Locust imports: its `__version__`, `detect`, and the real module for other names."""
+
+    detect = staticmethod(detect)
+    __version__: str
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):  # `__path__`: the import system asking whether it is a package, not a use
+            raise AttributeError(name)
+        return getattr(_real_charset(), name)

@@ -22,6 +22,19 @@ import_locust()
 import loadorch.runtime.master, loadorch.runtime.worker
 from gevent import monkey
 out = {"reads": len(reads), "patched": sorted(monkey.saved), "flask": "flask" in sys.modules}
+# charset_normalizer: not imported; requests' version check saw the real version; the names Locust and requests
+# bound import the real one at their first use, and a later import is the real package
+import requests, requests.compat, locust.contrib.fasthttp as fasthttp
+out["charset"] = sorted(m for m in sys.modules if m.split(".")[0] == "charset_normalizer")
+out["requests_help"] = "requests.help" in sys.modules
+out["version_seen"] = requests.charset_normalizer_version == metadata.version("charset-normalizer")
+text = "Grüße aus Köln, ça va très bien. Ünïcödé façade naïve. " * 20
+out["detect"] = fasthttp.detect(text.encode("utf-8"))["encoding"]
+response = requests.Response()
+response._content = text.encode("utf-8")
+out["apparent"] = response.apparent_encoding
+import charset_normalizer.api
+out["real_after"] = [type(sys.modules["charset_normalizer"]).__name__, hasattr(charset_normalizer.api, "from_bytes")]
 import locust.web
 from locust.env import Environment
 ui = Environment().create_web_ui("127.0.0.1", 0, delayed_start=True)  # made, not started
@@ -42,3 +55,6 @@ def test_locust_imported_as_the_runtime_does_patches_the_same_for_less() -> None
     assert out["reads"] == 1  # gevent's plugins looked up once, not once per module patched (25 reads)
     assert out["flask"] is False  # Locust's web UI: imported when one is made...
     assert out["web_ui"] == "locust.web.WebUI" and out["real"] is True  # ...and then Locust's real one
+    assert out["charset"] == [] and out["requests_help"] is False and out["version_seen"] is True
+    assert out["detect"] == "utf-8" and out["apparent"] == "utf-8"  # charset_normalizer's real guesses
+    assert out["real_after"] == ["module", True]

@@ -420,3 +420,34 @@ def test_browser_pods_that_died_or_never_said_hello_do_not_keep_an_iterations_ru
         assert all_finished(group, sink, 4, hello_due=True)  # past it: a pod that never said hello is not waited for
     finally:
         sink.close()
+
+
+def test_stopping_waits_for_a_worker_whose_page_failed_until_its_other_pages_report(tmp_path: Path) -> None:
+    """A page's error line is not the worker's end: its other pages walk on and send their last views at the
+    stop. The stop waits for `done` (or the connection's end), so those views are counted."""
+    import threading
+
+    from loadorch.browser.sink import BrowserSink
+    from loadorch.run.browsers import stop_workers
+    from loadorch.run.processes import ProcessGroup
+
+    group = ProcessGroup(str(tmp_path))  # a pod: not a process of ours
+    sink = BrowserSink("127.0.0.1", 0, "tok", 1.0)
+    import socket
+
+    conn = socket.create_connection(("127.0.0.1", sink.port), timeout=5)
+    try:
+        send = lambda *xs: conn.sendall("".join(json.dumps(x) + "\n" for x in xs).encode())  # noqa: E731
+        send({"type": "hello", "token": "tok", "index": 0}, {"type": "error", "message": "page cart#1: no element"})
+        assert _until(lambda: 0 in sink.errors)
+        last = {"type": "view", "user": "s", "page": "home", "values": {"lcp": 900}}
+        later = threading.Timer(0.5, send, args=(last, {"type": "done"}))
+        later.start()
+        stop_workers(group, sink, 1)
+        with sink.lock:  # as the stop returned: the last view already counted
+            done, views = set(sink.done), sink.stats.views
+        later.join()
+        assert done == {0} and views == 1
+    finally:
+        conn.close()
+        sink.close()
