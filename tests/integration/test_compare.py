@@ -30,23 +30,36 @@ users:
 """
 
 
-@pytest.mark.alone  # two runs must see the same latencies: another run beside one of them would not
-def test_same_seed_no_regression_then_slower_endpoint_regresses(project: Project, shop_server: str) -> None:
+def test_same_seed_no_regression_then_slower_endpoint_regresses(project: Project) -> None:
+    """Three runs at once, each to its own target, so a busy machine slows them alike: a baseline, the same
+    seed again (no regression), and one whose product page is 200 ms slower (regressed, and nothing else).
+    Knobs of 50 ms: the built-in 10 % budget is 5 ms, far above what a neighbour's burst adds to a p95."""
     project.write("scenarios/s.yaml", SCENARIO)
-    project.write("profiles/p.yaml", f"""
+    project.write("profiles/p.yaml", """
         scenario: ../scenarios/s.yaml
-        host: {shop_server}
-        load: {{users: 8, duration: 30s}}
+        host: ${TARGET_URL}
+        load: {users: 8, duration: 30s}
         workers: 2
         seed: 11
         min_samples: 20
-        """)
-    requests.put(f"{shop_server}/_knobs", json={"latency_ms": 5}, timeout=5).raise_for_status()
-    for out in ("base", "same"):
-        assert project.run("run", "p", "--iterations", "60", "--out", out).code == 0
-    requests.put(f"{shop_server}/_knobs", json={"latency_ms": {"*": 5, "products.get": 55}},
-                 timeout=5).raise_for_status()
-    assert project.run("run", "p", "--iterations", "60", "--out", "slow").code == 0
+        allow_saturated_generator: true
+        thresholds: {http_req_failed: ["rate<0.01"]}
+        """)  # three runs at once beside another test: a generator waiting for a core is not this test's subject
+    servers = [start_target("127.0.0.1", 0) for _ in range(3)]
+    try:
+        runs = []
+        for (server, _), (out, knobs) in zip(servers, (("base", {"*": 50}), ("same", {"*": 50}),
+                                                       ("slow", {"*": 50, "products.get": 250}))):
+            requests.put(f"{server.url}/_knobs", json={"latency_ms": knobs}, timeout=5).raise_for_status()
+            runs.append(start_run(project, "--iterations", "60", "--out", out, env={"TARGET_URL": server.url}))
+        for proc in runs:
+            out, err = finish(proc, timeout=120)
+            assert proc.returncode == 0, out + err
+    finally:
+        for server, thread in servers:
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=5)
 
     same = project.run("compare", "base", "same")
     # 60 iterations of 8 users: about 96 orders, too few to bound their p99 (368 would): not "no regression"

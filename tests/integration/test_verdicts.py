@@ -41,7 +41,9 @@ def test_p95_of_296_passes_and_304_fails(project: Project, delay_ms: float, verd
     r = project.run("run", "p", "--iterations", "12", "--request-log", "--out", "o")
     assert r.code == code, r.out + r.err
     exact = exact_p([row["latency_ms"] for row in request_log(project.root / "o")], 95)
-    assert (295 < exact < 300) if verdict == "pass" else (300 < exact < 309), exact
+    # the knob's delay plus loopback: the pass side has 4.5 ms to spare (hence `alone`); above, a busy moment
+    # only adds, and 309.8 ms was once read beside other tests (the subject is the line below: exact vs observed)
+    assert (295 < exact < 300) if verdict == "pass" else (300 < exact < 320), exact
     [t] = project.results("o")["thresholds"]
     assert t["verdict"] == verdict and t["samples"] == 120
     assert abs(t["observed"] - exact) <= max(exact * 0.001, 0.001)
