@@ -107,10 +107,24 @@ def install(out: str) -> None:
     signal.signal(signal.SIGUSR2, handler)
 
 
-def sitecustomize(out: str) -> str:
-    """The text of a sitecustomize.py that installs the handler writing into `out`."""
+def install_trim() -> None:
+    """SIGUSR2 gives glibc's free pages back to the kernel (malloc_trim(0), every arena): what RSS keeps of
+    memory the process freed (`monitor_rss.py --trim-every`, to tell the allocator's share from objects)."""
+
+    def handler(signum: int, frame: Any) -> None:
+        try:
+            ctypes.CDLL(None).malloc_trim(0)
+        except (OSError, AttributeError):
+            pass
+
+    signal.signal(signal.SIGUSR2, handler)
+
+
+def sitecustomize(out: str, trim: bool = False) -> str:
+    """The text of a sitecustomize.py that installs the handler writing into `out` (`trim`: the trimming one)."""
     here = str(Path(__file__).resolve().parent)
-    return f"import sys\nsys.path.insert(0, {here!r})\nimport memtrace\nmemtrace.install({out!r})\ndel sys.path[0]\n"
+    call = "memtrace.install_trim()" if trim else f"memtrace.install({out!r})"
+    return f"import sys\nsys.path.insert(0, {here!r})\nimport memtrace\n{call}\ndel sys.path[0]\n"
 
 
 def diff(out: str, comm: str, top: int = 25, first: int = 1) -> None:

@@ -11,7 +11,8 @@ the change, and each role's slope after warm-up (least squares over the samples 
 hour). `--trace DIR`: every Python process of the run answers SIGUSR2 (benchmarks/memtrace.py); the
 monitor and the master get one at 2 minutes (tracemalloc starts) and one every `--trace-every` seconds
 after (a snapshot each, in DIR); `python3 benchmarks/memtrace.py DIR loadorch-master` shows what grew.
-Loopback only; bounded in time; the monitor is stopped with SIGTERM and waited for.
+`--trim-every S`: instead, every S seconds those roles give glibc's free pages back (malloc_trim(0)), to
+tell the allocator's share of the growth from live objects. Loopback only; bounded in time; the monitor is stopped with SIGTERM and waited for.
 """
 
 from __future__ import annotations
@@ -170,6 +171,8 @@ def main() -> int:
     ap.add_argument("--trace", metavar="DIR", help="tracemalloc snapshots of the monitor and the master in DIR")
     ap.add_argument("--trace-every", type=float, default=120.0)
     ap.add_argument("--trace-roles", default="monitor,master", help="the roles signalled, comma-separated")
+    ap.add_argument("--trim-every", type=float, default=0.0,
+                    help="instead of --trace: every S seconds the --trace-roles call glibc's malloc_trim(0)")
     args = ap.parse_args()
     if args.summarize:
         summarize(parse_output(args.summarize), None, Path(args.summarize))
@@ -188,15 +191,15 @@ def main() -> int:
         PROFILE.format(host=server.url, rate=args.rate, max_users=max(20, int(args.rate * 10)), window=args.window))
     metrics = free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    if args.trace:
-        trace = Path(args.trace).resolve()
+    if args.trace or args.trim_every:
+        trace = Path(args.trace or root / "trace").resolve()
         trace.mkdir(parents=True, exist_ok=True)
         sys.path.insert(0, str(REPO / "benchmarks"))
         from memtrace import sitecustomize
         (root / "site").mkdir()
-        (root / "site" / "sitecustomize.py").write_text(sitecustomize(str(trace)))
+        (root / "site" / "sitecustomize.py").write_text(sitecustomize(str(trace), trim=bool(args.trim_every)))
         env["PYTHONPATH"] = f"{root / 'site'}{os.pathsep}{REPO}"
-    next_trace = 120.0
+    next_trace = args.trim_every or 120.0
     proc = subprocess.Popen([sys.executable, "-m", "loadorch", "monitor", "p", "--out", "mo", "--metrics-port",
                              str(metrics), "--status-port", "0"], cwd=root, env=env,
                             stdout=subprocess.DEVNULL, stderr=(root / "monitor.log").open("w"))
@@ -215,8 +218,8 @@ def main() -> int:
                 except OSError:
                     pass
                 checks.status(root / "mo" / "status.json", args.rate)
-            if args.trace and now - started >= next_trace:
-                next_trace += args.trace_every
+            if (args.trace or args.trim_every) and now - started >= next_trace:
+                next_trace += args.trim_every or args.trace_every
                 signal_roles(proc.pid, tuple(args.trace_roles.split(",")), signal.SIGUSR2)
             rows.append((now - started, sample(proc.pid)))
             t, s = rows[-1]

@@ -28,6 +28,7 @@ from loadorch.browser.page import Page, StepError, View
 from loadorch.browser.rail import Rail, Slots
 from loadorch.config.scenario import BrowserSpec
 from loadorch.errors import LoadorchError
+from loadorch.heap import Trimmer, limit_arenas
 from loadorch.traffic import data as gen
 from loadorch.traffic.redact import Redactor
 from loadorch.traffic.trace import BROWSER_WORKERS, TraceIds
@@ -196,6 +197,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m loadorch.browser")
     parser.add_argument("--plan", required=True)
     args = parser.parse_args(argv)
+    limit_arenas()  # before any thread starts: see loadorch/heap.py
     with open(args.plan, encoding="utf-8") as fh:
         plan = Plan.model_validate_json(fh.read())
     index = int(os.environ.get("LOADORCH_BROWSER_INDEX", os.environ.get("JOB_COMPLETION_INDEX", "0")))
@@ -275,9 +277,11 @@ def _run_pages(runners: list[PageRunner], duration: float | None, reporter: Repo
         t = threading.Thread(target=_guarded, args=(runner, deadline, reporter), daemon=True)
         t.start()
         threads.append(t)
+    trimmer = Trimmer(time.monotonic())  # the pages' freed buffers go back to the kernel once a minute
     for t in threads:
         while t.is_alive():
             t.join(timeout=0.5)
+            trimmer.tick(time.monotonic())
 
 
 def _guarded(runner: PageRunner, deadline: float | None, reporter: Reporter) -> None:

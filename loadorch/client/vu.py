@@ -258,6 +258,7 @@ class VirtualUser:
         runner: RequestRunner,
         recorder: Recorder,
         request_log: LineSink | None = None,
+        keys: dict[tuple[int, int, bool], Series] | None = None,
     ) -> None:
         self.slot = slot
         self.worker = worker
@@ -268,7 +269,9 @@ class VirtualUser:
         self.cum_weights = gen.cumulative(weights) or ()
         self.total_weight = self.cum_weights[-1] if self.cum_weights else 0.0
         self.last = len(self.requests) - 1
-        self.keys: dict[tuple[int, int, bool], Series] = {}
+        # (request, status, ok) -> its series: `keys` shared by the users of a class (the worker's), so the
+        # series a worker holds are its names x statuses, not x its users too (#32: a monitor's pool of users)
+        self.keys: dict[tuple[int, int, bool], Series] = {} if keys is None else keys
         self.think = think
         self.generators = generators
         self.runner = runner

@@ -84,13 +84,17 @@ def queries_from_header(header: str, value: str | None, entry: str = DEFAULT_ENT
 
 
 CACHE_SIZE = 512
+# the parse caches of a process, one per (header, entry): every user of a worker has its own QueryHeader, and
+# a cache each (20 users x 512 values an app that sends `app;dur=12.5` fills over hours) kept a monitor's
+# workers growing for hours (#32); shared, a worker holds CACHE_SIZE values at most, whatever its users
+_CACHES: dict[tuple[str, str], dict[str, int | None]] = {}
 
 
 class QueryHeader:
     """The response header that carries queries per request, as the runtime reads it.
 
-    Parsed values are cached (bounded): an app sends the same few header values over and over, and this
-    runs once per response on the request path."""
+    Parsed values are cached (bounded, one cache per process and configuration: see _CACHES): an app sends
+    the same few header values over and over, and this runs once per response on the request path."""
 
     __slots__ = ("cache", "entry", "lower", "name")
 
@@ -98,7 +102,7 @@ class QueryHeader:
         self.name = name
         self.entry = entry
         self.lower = name.lower().encode("latin-1")
-        self.cache: dict[str, int | None] = {}
+        self.cache = _CACHES.setdefault((name, entry), {})
 
     def count(self, value: str | None) -> int | None:
         if value is None:

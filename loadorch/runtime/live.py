@@ -51,8 +51,10 @@ class MasterView(Protocol):
     do not import each other: the merged stats, the load samples and the workers' arrival counters."""
 
     merged: Merged
-    load_samples: list[list[float]]
     workers: dict[int, Any]
+
+    @property
+    def load_samples(self) -> Sequence[Sequence[float]]: ...
 
     def live(self) -> list[Any]: ...
 

@@ -20,6 +20,7 @@ from loadorch.runtime.lag import LagMeter
 from loadorch.stats.delta import merge_packed
 from loadorch.stats.endpoints import EndpointNames
 from loadorch.stats.histogram import Histogram
+from loadorch.stats.loadline import LoadLine
 from loadorch.stats.tables import Merged
 from loadorch.wire import (
     SILENT_NOTE_S,
@@ -108,9 +109,7 @@ class MasterState:
         self.metrics_report: MetricsReport | None = None
         self.stop_reason: StopReason | None = None
         self.aborted_by: ThresholdJson | None = None
-        self.load_samples: list[list[float]] = []
-        self.load_every = 1  # one load sample in this many is kept (doubles each time the timeline is thinned)
-        self.load_taken = 0  # load samples taken
+        self.load = LoadLine(MAX_LOAD_SAMPLES)
         log_path = plan.request_log_path
         self.request_log = open(log_path, "a", encoding="utf-8") if log_path else None  # noqa: SIM115
         self.last_check: float | None = None  # when check_lost last ran, and when the master last resumed
@@ -294,27 +293,19 @@ class MasterState:
         return process_state(info.pid) in (None, "Z")
 
     def sample_load(self, elapsed: float) -> None:
-        """One point of the load timeline: live users and the arrival counters summed over all workers.
-        Long runs: past 2 * MAX_LOAD_SAMPLES points every other one is dropped and from then on one sample in
-        twice as many is kept, so the points stay at most 2 * MAX_LOAD_SAMPLES and evenly spaced; the latest
-        is always the newest (a sample between two kept ones stands in until the next replaces it)."""
+        """One point of the load timeline: live users and the arrival counters summed over all workers
+        (bounded and thinned as stats/loadline.py says, in memory taken at the start)."""
         workers = self.workers.values()
         arrivals = [
             sum(w.arrivals.scheduled for w in workers),
             sum(w.arrivals.dispatched for w in workers),
             sum(w.arrivals.dropped for w in workers),
         ]
-        point = [round(elapsed, 2), sum(w.users for w in self.live()), *arrivals]
-        samples = self.load_samples
-        if samples and (self.load_taken - 1) % self.load_every:  # the latest is not one to keep: replaced
-            samples[-1] = point
-        else:
-            samples.append(point)
-        self.load_taken += 1
-        if len(samples) > 2 * MAX_LOAD_SAMPLES:  # every other kept point goes; one standing in stays the latest
-            kept = samples if (self.load_taken - 1) % self.load_every == 0 else samples[:-1]
-            self.load_samples = kept[::2] + samples[len(kept) :]
-            self.load_every *= 2
+        self.load.add([round(elapsed, 2), sum(w.users for w in self.live()), *arrivals])
+
+    @property
+    def load_samples(self) -> list[list[float]]:
+        return self.load.points()
 
     def iterations_done(self, browsers_done: bool) -> bool:
         """`iterations` end the run once every HTTP worker has sent its users' requests (or was lost) and, with

@@ -24,7 +24,7 @@ from locust import User
 from locust.env import Environment
 
 from loadorch.client.hops import HttpOptions, http_options
-from loadorch.client.vu import LeanRunner, VirtualUser
+from loadorch.client.vu import LeanRunner, Series, VirtualUser
 from loadorch.config.checks import check_names
 from loadorch.config.tags import tag_table, tags_of
 from loadorch.db.servertiming import QueryHeader
@@ -301,6 +301,7 @@ def _user_class(
     # built by the first user and shared by the others (they copy the environment: 10 % of a 10,000-user
     # ramp's CPU when built per user)
     options: list[HttpOptions] = []
+    series: dict[tuple[int, int, bool], Series] = {}  # the users' series, shared (client/vu.py VirtualUser.keys)
 
     def shared_options() -> HttpOptions:
         if not options:
@@ -323,6 +324,7 @@ def _user_class(
             runner=make_runner(origin, plan, environment, shared_options, state.tracer),
             recorder=state.recorder,
             request_log=state.request_log,
+            keys=series,
         )
 
     def run(self: Any) -> None:

@@ -117,6 +117,30 @@ def _is_browser_worker(pid: int) -> bool:
         return False
 
 
+def browser_workers(pid: int) -> list[int]:
+    """The browser workers a controller started."""
+    return [child for child in processes_started_by(pid) if _is_browser_worker(child)]
+
+
+def thread_arenas(pid: int) -> int:
+    """glibc's malloc arenas of a process besides the main one, from /proc/PID/maps: each is an anonymous
+    region aligned to and spanning 64 MiB (HEAP_MAX_SIZE), its used part read-write and the rest reserved."""
+    rows = []
+    with open(f"/proc/{pid}/maps", encoding="ascii") as fh:
+        for line in fh:
+            parts = line.split()
+            start, end = (int(x, 16) for x in parts[0].split("-"))
+            rows.append((start, end, parts[1], parts[5] if len(parts) > 5 else ""))
+    found = 0
+    for i, (start, end, perms, name) in enumerate(rows):
+        if name or not perms.startswith("rw") or start % (64 << 20):
+            continue
+        if i + 1 < len(rows) and rows[i + 1][0] == end and rows[i + 1][2].startswith("---") and not rows[i + 1][3]:
+            end = rows[i + 1][1]
+        found += end - start == 64 << 20
+    return found
+
+
 def plan_path_of(process: int) -> str:
     """The run plan of a master or worker: beside its log (its stderr), in the run's scratch folder (a forked
     process's command line is the fork server's, without the plan's path)."""

@@ -213,7 +213,7 @@ def test_the_load_timeline_of_a_long_run_stays_bounded_and_evenly_spaced(tmp_pat
     longest = 0
     for t in range(7201):
         state.sample_load(float(t))
-        longest = max(longest, len(state.load_samples))
+        longest = max(longest, len(state.load))
     times = [s[0] for s in state.load_samples]
     assert longest == 2 * MAX_LOAD_SAMPLES and times[0] == 0.0 and times[-1] == 7200.0
     assert {b - a for a, b in pairwise(times)} == {8.0}
@@ -221,6 +221,38 @@ def test_the_load_timeline_of_a_long_run_stays_bounded_and_evenly_spaced(tmp_pat
     assert [s[0] for s in state.load_samples[-2:]] == [7200.0, 7203.5]
     state.sample_load(7208.0)
     assert [s[0] for s in state.load_samples[-2:]] == [7200.0, 7208.0]
+
+
+def test_the_load_timeline_takes_its_memory_once_not_a_point_at_a_time(tmp_path: Path) -> None:
+    """#32: a monitor's master sampled its load once a second into a list of Python lists (about 220 bytes a
+    point): 0.8 MB an hour for its first 20 minutes, the master's whole growth then. The timeline's memory
+    after 20 minutes of samples (its bound reached) is what it was after 10 seconds, and the points are the
+    same numbers, the counts integers."""
+    import tracemalloc
+
+    from loadorch.config.resolve import build as resolve
+    from loadorch.run.plan import build_plan
+    from loadorch.runtime.masterstate import MAX_LOAD_SAMPLES, MasterState
+    from tests.unit.test_config import BASE_SCENARIO, make
+
+    make(tmp_path, BASE_SCENARIO, "scenario: ../scenarios/s.yaml\nhost: http://127.0.0.1:8000\n"
+         "load: {users: 2, duration: 2h}\nworkers: 1\n")  # fmt: skip
+    plan = build_plan(resolve("p", str(tmp_path), {}), "http://127.0.0.1:1", "127.0.0.1", 5557, "tok", "/s.json", None)
+    state = MasterState(plan)
+    tracemalloc.start()
+    try:
+        for t in range(10):
+            state.sample_load(float(t))
+        early = tracemalloc.get_traced_memory()[0]
+        for t in range(10, 2 * MAX_LOAD_SAMPLES):
+            state.sample_load(float(t) + 0.25)
+        late = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert late - early < 4096, f"the load timeline grew {late - early} bytes over {2 * MAX_LOAD_SAMPLES} samples"
+    points = state.load_samples
+    assert len(points) == 2 * MAX_LOAD_SAMPLES and points[-1] == [2 * MAX_LOAD_SAMPLES - 1 + 0.25, 0, 0, 0, 0]
+    assert all(type(v) is int for p in points for v in p[1:])
 
 
 def test_database_statements_over_time_stay_evenly_spaced() -> None:

@@ -10,7 +10,7 @@ from loadorch.config.collectors import dsn_password, dsn_port, dsn_secrets, reda
 from loadorch.config.thresholds import Threshold, ThresholdSyntaxError, parse_expression, parse_selector
 from loadorch.db.gates import evaluate_db
 from loadorch.db.measure import DbMeasurement, ProbeRow, Repeated, short_statement
-from loadorch.db.servertiming import QueryHeader, plain_count, server_timing_count
+from loadorch.db.servertiming import CACHE_SIZE, QueryHeader, plain_count, server_timing_count
 from loadorch.results import DbCollector
 from loadorch.stats.tables import Merged, Recorder, SeriesKey
 
@@ -38,6 +38,20 @@ def test_plain_header_and_the_configured_header() -> None:
     assert QueryHeader("X-DB-Queries").count("4") == 4
     assert QueryHeader("Server-Timing", "sql").count("db;count=3, sql;count=2") == 2
     assert QueryHeader().count(None) is None
+
+
+def test_a_workers_users_share_one_bounded_parse_cache_however_many_values_the_app_sends() -> None:
+    """#32: each user of a worker has its own QueryHeader; an app whose Server-Timing carries a duration sends
+    a new value now and then, and a cache per user held up to 512 of them each (a monitor's workers grew for
+    hours). The values cached over all the users stay within one cache's bound, and every count is right."""
+    users = [QueryHeader() for _ in range(20)]
+    for i in range(600):
+        for k, header in enumerate(users):
+            value = f'db;count={k % 3};desc="sqlite", app;dur={i}.{k}'
+            assert header.count(value) == k % 3
+    caches = {id(h.cache): h.cache for h in users}
+    assert sum(len(c) for c in caches.values()) <= CACHE_SIZE
+    assert QueryHeader("X-DB-Queries").count("5") == 5 and QueryHeader("Server-Timing", "sql").count("sql") == 1
 
 
 def test_dsn_password_in_every_form_is_secret() -> None:

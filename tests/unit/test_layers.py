@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "loadorch"
 PURE = ("config", "stats", "verdict", "report", "traffic", "k8s", "profiling", "monitor")
 CAPABILITIES = ("metrics", "db", "browser")  # own processes or servers, but no reach into the orchestrator
 SHELL = ("loadorch.run", "loadorch.runtime", "loadorch.commands")
-PURE_MODULES = ("errors.py", "wire.py", "results.py", "hosts.py")  # top-level modules every layer may import
+PURE_MODULES = ("errors.py", "wire.py", "results.py", "hosts.py", "heap.py")  # top-level modules every layer may import
 
 
 def imports_of(path: Path, package: str | None = None) -> list[tuple[int, str]]:

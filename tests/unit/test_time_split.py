@@ -147,6 +147,28 @@ def test_a_virtual_users_requests_are_split_as_record_split_does() -> None:
             assert rec.take_delta()["splits"] == ref.take_delta()["splits"]
 
 
+def test_the_users_of_a_class_share_their_series_so_a_worker_holds_names_not_users_times_names() -> None:
+    """#32: each user kept its own (request, status) -> series map, so a worker's pool of users toward max_users
+    grew the worker (200 users x 20 names at 20 checks/s); the worker's users share one: 20 series for 20
+    names whatever the users, and every request is counted under its series."""
+    from loadorch.client.vu import Series, VirtualUser
+    from loadorch.config.scenario import Endpoint
+    from loadorch.traffic.request import Outcome, compile_request
+
+    reqs = [compile_request(Endpoint.model_validate({"name": f"n{i}", "path": f"/{i}"}), f"n{i}", "read", set(), {})
+            for i in range(20)]
+    rec = Recorder(1.0, 0.0)
+    shared: dict[tuple[int, int, bool], Series] = {}
+    users = [VirtualUser(slot=k, slots=50, worker=0, user_name="u", seed=1, requests=reqs, weights=[1.0] * 20,
+                         think=(0.0, 0.0), generators={}, runner=None, recorder=rec, keys=shared)  # type: ignore[arg-type]
+             for k in range(50)]
+    for k, vu in enumerate(users):
+        for req in reqs:
+            vu.record(req, Outcome(200, True, None, 1000 + k, f"/{req.name}"))
+    assert len(shared) == 20 and all(vu.keys is shared for vu in users)
+    assert rec.total == 50 * 20
+
+
 def test_a_recorders_split_tables_outlive_its_deltas(monkeypatch: pytest.MonkeyPatch) -> None:
     """After a delta a virtual user adds into the buckets it had (zeroed), not through TimeSplits.add (a call
     that made each bucket anew every second, for a run's every latency); the rows stay those of
