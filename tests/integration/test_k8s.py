@@ -173,29 +173,25 @@ def test_pod_simulation_matches_a_local_run(project: Project, shop_server: str, 
     log_path = tmp_path / "master.log"
     with open(log_path, "w") as log:
         master = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
-    workers: list[subprocess.Popen] = []
-    inits: list[subprocess.Popen] = []
-    worker_spec = jobs["loadorch-p-t1-workers"]
-    mounts = [{"config": config, "scratch": tmp_path / f"worker-{index}-scratch"} for index in range(2)]
+    workers = []
     try:
-        # the two pods' init containers run side by side, as a cluster runs two pods of an Indexed Job
-        for index, mount in enumerate(mounts):
-            mount["scratch"].mkdir()
-            init_argv, init_env = pods.command(worker_spec["initContainers"][0], mount,
+        for index in range(2):
+            scratch = tmp_path / f"worker-{index}-scratch"
+            scratch.mkdir()
+            mounts = {"config": config, "scratch": scratch}
+            worker_spec = jobs["loadorch-p-t1-workers"]
+            init_argv, init_env = pods.command(worker_spec["initContainers"][0], mounts,
                                                {"JOB_COMPLETION_INDEX": str(index)})
-            inits.append(subprocess.Popen(init_argv, env=init_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                          text=True))
-        for index, (init, mount) in enumerate(zip(inits, mounts)):
-            out, err = init.communicate(timeout=60)
-            assert init.returncode == 0, err
-            assert CANARY not in out + err
-            w_argv, w_env = pods.command(worker_spec["containers"][0], mount, {"JOB_COMPLETION_INDEX": str(index)})
+            done = subprocess.run(init_argv, env=init_env, capture_output=True, text=True, timeout=60)
+            assert done.returncode == 0, done.stderr
+            assert CANARY not in done.stdout + done.stderr
+            w_argv, w_env = pods.command(worker_spec["containers"][0], mounts, {"JOB_COMPLETION_INDEX": str(index)})
             workers.append(subprocess.Popen(w_argv, env=w_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
         master_err = master.communicate(timeout=120)[1]
         for w in workers:
             w.wait(timeout=30)
     finally:
-        for p in [master, *inits, *workers]:
+        for p in [master, *workers]:
             if p.poll() is None:
                 p.kill()
     log_text = log_path.read_text()
