@@ -5,7 +5,6 @@ from __future__ import annotations
 from loadorch.stats.histogram import Histogram
 from loadorch.wire import StatsLag
 
-
 LAG_STEP_US = 100  # lags are kept to the 0.1 ms: the resolution of the summary's max_s and p99_s
 
 
