@@ -14,7 +14,7 @@ import time
 
 BUSY_BELOW = 0.25  # of all CPUs' time in a sample: quiet enough
 SAMPLE_S = 0.25
-WAIT_AT_MOST_S = 10.0
+WAIT_AT_MOST_S = 5.0
 
 
 def cpu_times() -> tuple[int, int] | None:
