@@ -150,7 +150,7 @@ def round_trip(recorder: Any, k: int) -> Callable[[], None]:
 
     def report() -> None:
         seq[0] += 1
-        msg = StatsMessage(index=0, token="t", seq=seq[0], delta=recorder.take_delta(), cpu=50.0, users=1,
+        msg = StatsMessage(index=0, token="t", seq=seq[0], delta=recorder.take_delta(flush=False), cpu=50.0, users=1,
                            spawned=1, done=False, final=False, total=recorder.total, sent_at=time.time())
         wire = msgpack.dumps(("lo_stats", msg.to_wire(), "w0"), default=encode)
         data = msgpack.loads(wire, raw=False, strict_map_key=False, object_hook=decode)[1]

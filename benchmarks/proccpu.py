@@ -114,6 +114,37 @@ def run_together(url: str, tmp: Path, users: int, seconds: int, core: str, extra
     return out
 
 
+def on_off(a: Path, b: Path, rounds: int, seconds: int, core: str, target: str) -> None:
+    """Evidence on against off (the profile's default against EVIDENCE_OFF), a pair per checkout per round, the
+    checkouts' order and each pair's order alternating; each pair's on/off master + worker CPU per request."""
+    import statistics
+    import tempfile
+
+    from bench import EVIDENCE_OFF
+    from generators import Nginx
+
+    ratios: dict[str, list[float]] = {"A": [], "B": []}
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        nginx = Nginx(tmp / "nginx", target)
+        try:
+            for r in range(rounds):
+                for label, repo in (("A", a), ("B", b)) if r % 2 == 0 else (("B", b), ("A", a)):
+                    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+                    extras = {"on": "", "off": EVIDENCE_OFF} if r % 2 == 0 else {"off": EVIDENCE_OFF, "on": ""}
+                    got = run_together(nginx.url, tmp, 16, seconds, core, extras, {"on": repo, "off": repo})
+                    ratios[label].append(got["on"].extra["generator_us"] / got["off"].extra["generator_us"])  # type: ignore[operator]
+                    print(f"{label} pair {r + 1}: " + ", ".join(f"{k} {v.rps:.0f} req/s {v.extra['generator_us']:.1f} "
+                                                              "cpu-us/req" for k, v in got.items())
+                          + f"; on/off {ratios[label][-1]:.3f}  load avg {load} .. "
+                          + " ".join(f"{x:.1f}" for x in os.getloadavg()), flush=True)
+        finally:
+            nginx.stop()
+    for label, got in ratios.items():
+        print(f"{label}: evidence on/off generator CPU per request: median {statistics.median(got):.3f} "
+              f"({min(got):.3f}-{max(got):.3f}) over {len(got)} pairs")
+
+
 def main() -> None:
     """Code A against code B (two checkouts), evidence on in both unless --extra says otherwise: pairs
     started together on one core, each pair's B/A master + worker CPU per request and req/s, the load beside."""
@@ -129,8 +160,12 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=4)
     ap.add_argument("--seconds", type=int, default=12)
     ap.add_argument("--extra", default="", help="profile lines added to both (e.g. evidence off)")
+    ap.add_argument("--on-off", action="store_true", help="instead: evidence on against off in each checkout, "
+                    "A's pair and B's interleaved (bench.py's evidence_paired for two checkouts)")
     args = ap.parse_args()
     core, target = cores()
+    if args.on_off:
+        return on_off(args.a.resolve(), args.b.resolve(), args.pairs, args.seconds, core, target)
     ratios: list[float] = []
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
-from tests.support import tools
+from tests.support import quiet, tools
 from tests.support.project import REPO, SIMPLE_PROFILE, SIMPLE_SCENARIO, Project
 
 # Hypothesis's per-example deadline (200 ms by default) is a timing assertion: on a busy 2-core CI machine an
@@ -51,6 +51,8 @@ def _turn(alone: bool, next_alone: bool) -> Iterator[None]:
         yield
         return
     if _held:  # the test before kept the machine for this one
+        if alone:
+            quiet.settle()  # what the test before left running (its processes exiting) ends first
         try:
             yield
         finally:
@@ -71,6 +73,8 @@ def _turn(alone: bool, next_alone: bool) -> Iterator[None]:
         raise
     if not alone:
         fcntl.flock(gate, fcntl.LOCK_UN)
+    else:  # the others' tests have ended; what they left running (a run's processes exiting) ends first
+        quiet.settle()
     try:
         yield
     finally:

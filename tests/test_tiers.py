@@ -172,3 +172,18 @@ def test_alone_tests_run_one_after_another_with_nothing_beside_them(tmp_path: Pa
     assert len({r[1] for r in alone}) == 1, alone  # one process
     first, last = alone[0][2], alone[-1][3]
     assert all(r[3] <= first or r[2] >= last for r in beside), rows  # nothing beside them, nor between them
+
+
+def test_an_alone_test_waits_for_quiet_by_the_machines_own_cpu_counters() -> None:
+    """tests/support/quiet.py: the busy share between two /proc/stat readings, and a wait that returns once a
+    sample is quiet enough or its bound is spent."""
+    from tests.support import quiet
+
+    assert quiet.busy_share((100, 400), (175, 500)) == 0.75  # 75 of 100 jiffies busy
+    assert quiet.busy_share((100, 400), (100, 400)) == 0.0  # no time passed: nothing was busy
+    reading = quiet.cpu_times()
+    if reading is not None:  # Linux
+        busy, total = reading
+        assert 0 < busy < total
+    share = quiet.settle(0.0)  # one sample, then the bound: a share of the CPUs, whatever the load
+    assert 0.0 <= share <= 1.0

@@ -5,6 +5,8 @@ from __future__ import annotations
 from loadorch.stats.histogram import Histogram
 from loadorch.wire import StatsLag
 
+LAG_STEP_US = 100  # lags are kept to the 0.1 ms: the resolution of the summary's max_s and p99_s
+
 
 class LagMeter:
     """Lags in microseconds, in one histogram: a report's lag is `merged_at - sent_at`, both wall clocks
@@ -20,7 +22,9 @@ class LagMeter:
         if sent_at is None:
             return
         lag = max(0.0, merged_at - sent_at)
-        self.lags.record(int(lag * 1e6))
+        # to the 0.1 ms the summary says (4 decimals of a second): a monitor merges reports for days, and lags to
+        # the microsecond made new buckets for weeks (up to 1,024 a doubling); to the 0.1 ms, a few hundred
+        self.lags.record(int(lag * 1e4 + 0.5) * LAG_STEP_US)
         if lag > self.interval_s:
             self.over += 1
         self.recent_max_s = max(self.recent_max_s, lag)

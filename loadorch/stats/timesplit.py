@@ -18,7 +18,6 @@ its rows hold what one to two windows saw, not every latency bucket the run ever
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -218,34 +217,23 @@ _ZERO = (0, 0, 0, 0, 0, 0)  # a zeroed bucket: the next request adds into it as 
 
 def _add_batch(buckets: dict[int, list[int]], batch: list[int]) -> None:
     """A batch (`TimeSplits.batch_of`: duration, waiting, receiving, ...; connect and TLS 0) added into a
-    series' buckets: sorted by duration (a longer request is never in a lower bucket), each bucket's run of
-    requests found by bisection and summed in C, so the Python work is per bucket, not per request."""
-    durations, waiting, receiving = batch[0::3], batch[1::3], batch[2::3]
-    order = sorted(range(len(durations)), key=durations.__getitem__)
-    durations = list(map(durations.__getitem__, order))
-    waiting = list(map(waiting.__getitem__, order))
-    receiving = list(map(receiving.__getitem__, order))
-    i, n = 0, len(durations)
-    while i < n:
-        first = durations[i]
-        shift = first.bit_length() - SUB_BITS
-        if shift <= 0:
-            bucket, j = first, bisect_left(durations, first + 1, i)
+    series' buckets by `add`'s arithmetic, in one loop over local names (a request path's inline block paid
+    attribute look-ups and the checks around it for each request). Sorting the batch and summing each bucket's
+    run in C was slower for latencies spread over many buckets (a micro-benchmark: 1.04 against 0.55 us a
+    request over 241 buckets, 0.44 against 0.51 over 29)."""
+    get = buckets.get
+    it = iter(batch)
+    for d, w, r in zip(it, it, it):
+        shift = d.bit_length() - SUB_BITS
+        bucket = d if shift <= 0 else (shift << 8) | (d >> shift)
+        acc = get(bucket)
+        if acc is not None and acc[4] >= 0 <= acc[5]:  # connect and TLS: + 0 (NOT_MEASURED stays so)
+            acc[0] += 1
+            acc[1] += d
+            acc[4] += w
+            acc[5] += r
         else:
-            high = first >> shift
-            bucket, j = (shift << 8) | high, bisect_left(durations, (high + 1) << shift, i)
-        sums = [j - i, sum(durations[i:j]), 0, 0, sum(waiting[i:j]), sum(receiving[i:j])]
-        acc = buckets.get(bucket)
-        if acc is None:
-            buckets[bucket] = sums
-        elif min(acc[2], acc[3], acc[4], acc[5]) >= 0:
-            acc[0] += sums[0]
-            acc[1] += sums[1]
-            acc[4] += sums[4]
-            acc[5] += sums[5]
-        else:
-            buckets[bucket] = _added(acc, sums)
-        i = j
+            buckets[bucket] = [1, d, 0, 0, w, r] if acc is None else _added(acc, [1, d, 0, 0, w, r])
 
 
 def _added(a: list[int], b: list[int]) -> list[int]:

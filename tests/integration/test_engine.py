@@ -61,7 +61,8 @@ def _strip(rows: list[dict]) -> list[dict]:
 def test_shipped_local_profile_passes_with_two_workers(tmp_path: Path) -> None:
     shutil.copytree(REPO / "profiles", tmp_path / "profiles")
     shutil.copytree(REPO / "scenarios", tmp_path / "scenarios")
-    r = Project(tmp_path).run("run", "local", timeout=120)
+    # the shipped profile and scenario as they are, for 15 s of their 30 (min_samples: 100 writes need about 11 s; the heartbeats below)
+    r = Project(tmp_path).run("run", "local", "--duration", "15s", timeout=120)
     assert r.code == 0, r.out + r.err
     [run_dir] = (tmp_path / "results").glob("local-*")
     doc = json.loads((run_dir / "results.json").read_text())
@@ -69,12 +70,12 @@ def test_shipped_local_profile_passes_with_two_workers(tmp_path: Path) -> None:
     per_worker = doc["integrity"]["per_worker"]
     assert [w["index"] for w in per_worker] == [0, 1] and all(w["reported"] > 0 for w in per_worker)
     # 20 users at 20/s over 2 workers: each starts 10, the last due 0.9 s after its first; its heartbeats
-    # reached the master about once a second for the 30 s (Locust's master calls a worker missing after ~4 s)
+    # reached the master about once a second for the 15 s (Locust's master calls a worker missing after ~4 s)
     for w in per_worker:
         assert w["ramp"]["users"] == 10 and w["ramp"]["planned_s"] == 0.9, w
         # users due within 2 ms start together, so the last may start up to 2 ms early
         assert 0.89 <= w["ramp"]["took_s"] < 0.9 + 5.0 and 0 <= w["ramp"]["late_max_s"] < 5.0, w
-        assert w["heartbeats"] >= 20 and 0.5 < w["heartbeat_gap_max_s"] < 4.0, w
+        assert w["heartbeats"] >= 10 and 0.5 < w["heartbeat_gap_max_s"] < 4.0, w
         assert w["clock_offset_s"] is not None and abs(w["clock_offset_s"]) < 1.0, w  # one machine, one clock
     load = next(c for c in doc["checks"] if c["name"] == "load")
     assert "ramp: the last user started" in load["message"] and "(due at 0.90 s" in load["message"], load
