@@ -74,8 +74,8 @@ def sockets(request, monkeypatch) -> str:
     """Each client test twice: with the standard library's sockets (the controller's setup requests) and
     with gevent's, as inside a Locust worker, where plain HTTP takes the client's gevent fast path."""
     if request.param == "gevent":
-        if "locust_client" in request.node.name:
-            pytest.skip("a whole run: its workers use gevent anyway")
+        if "locust_client" in request.node.name or "project" in request.fixturenames:
+            pytest.skip("a whole run: its workers use gevent anyway (this process's sockets are not its subject)")
         import gevent.socket
 
         monkeypatch.setattr(http, "socket", gevent.socket)
