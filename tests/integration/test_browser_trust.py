@@ -44,7 +44,7 @@ users:
 browsers:
   - name: shopper
     pages: 1
-    think_time: 1
+    think_time: 0.1
     journey:
       - {visit: "/shop?category=books{knobs}", name: home, timeout: 15s}
       - {click: "#add-to-cart"}
