@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import gc
 import logging
+import math
 import os
 import random
 import socket
@@ -46,6 +47,7 @@ from loadorch.wire import Arrivals, Hello, Plan, Ramp, Start, StatsMessage, VuFa
 
 log = logging.getLogger("loadorch.worker")
 STAGE_TICK_S = 0.05  # how often the stage clock (and a waiting user) looks at the stage's user count
+LOCUST_HELLO_STEP_S = 5.0  # Locust waits for the master's answer to its hello this long, then asks again
 
 
 @contextlib.contextmanager
@@ -547,37 +549,45 @@ def _listen_to_python_users(env: Environment, state: WorkerState) -> None:
 
 
 def _connect(env: Environment, plan: Plan, index: int) -> lr.WorkerRunner | None:
-    """The Locust worker runner, connected to the master; None (after saying why) if it never answered."""
+    """The Locust worker runner, connected to the master; None (after saying why) if it did not answer within
+    `worker_connect_timeout`: the port's wait and Locust's hello together, not one after the other (each took
+    the whole timeout, and Locust's hello waits in steps of 5 s: a 2 s timeout gave up after 12 s)."""
     lr.WorkerRunner.heartbeat_timeout_checker = _no_locust_check  # type: ignore[method-assign,assignment]
-    lr.CONNECT_RETRY_COUNT = max(1, int(plan.worker_connect_timeout_s // lr.CONNECT_TIMEOUT))
     master = plan.master
-    _await_port(master.host, master.port, plan.worker_connect_timeout_s)
-    try:
-        with _worker_identity(index, plan.token):
-            runner = env.create_worker_runner(master.host, master.port)
-    except ConnectionError:
-        sys.stderr.write(
-            f"loadorch worker {index}: master at {master.host}:{master.port} did not answer "
-            f"within {plan.worker_connect_timeout_s:g}s; giving up\n"
-        )
-        return None
-    assert isinstance(runner, lr.WorkerRunner)
-    return runner
+    started = time.monotonic()
+    left = _await_port(master.host, master.port, plan.worker_connect_timeout_s)
+    if left > 0:  # the port takes connections: Locust's hello, in the time left, in steps of at most 5 s
+        attempts = math.ceil(left / LOCUST_HELLO_STEP_S)
+        lr.CONNECT_TIMEOUT = left / attempts  # type: ignore[assignment]
+        lr.CONNECT_RETRY_COUNT = attempts - 1  # Locust tries once, then this many times more
+        try:
+            with _worker_identity(index, plan.token):
+                runner = env.create_worker_runner(master.host, master.port)
+        except ConnectionError:
+            pass
+        else:
+            assert isinstance(runner, lr.WorkerRunner)
+            return runner
+    sys.stderr.write(
+        f"loadorch worker {index}: master at {master.host}:{master.port} did not answer "
+        f"within {plan.worker_connect_timeout_s:g}s (waited {time.monotonic() - started:.1f} s); giving up\n"
+    )
+    return None
 
 
-def _await_port(host: str, port: int, timeout_s: float) -> None:
-    """Wait (polls of 5 ms, at most `timeout_s`) until the master's port takes connections. A worker forked
-    beside its master often asks before the master has bound: ZeroMQ, under Locust's connect, is refused then
-    and tries again only after its reconnect interval (100 ms), and the first request waits for it. A port
-    that never opens is left to Locust's connect, which says so."""
+def _await_port(host: str, port: int, timeout_s: float) -> float:
+    """Wait (polls of 5 ms, at most `timeout_s`) until the master's port takes connections; the seconds left
+    of `timeout_s` then (0.0: it never did). A worker forked beside its master often asks before the master
+    has bound: ZeroMQ, under Locust's connect, is refused then and tries again only after its reconnect
+    interval (100 ms), and the first request waits for it."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
             socket.create_connection((host, port), timeout=max(0.05, deadline - time.monotonic())).close()
-            return
+            return max(0.001, deadline - time.monotonic())
         except OSError:
             if time.monotonic() >= deadline:
-                return
+                return 0.0
             gevent.sleep(0.005)
 
 

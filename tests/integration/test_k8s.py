@@ -8,7 +8,6 @@ import re
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -241,20 +240,34 @@ def test_collect_needs_a_complete_block(project: Project, tmp_path: Path) -> Non
     assert r.code == 5 and "cut short" in r.err
 
 
-def test_worker_without_master_gives_up_within_its_bound(project: Project, tmp_path: Path) -> None:
+@pytest.mark.parametrize("port", ["closed", "silent"])
+def test_worker_without_master_gives_up_within_its_bound(project: Project, tmp_path: Path, port: str) -> None:
+    """No master: nothing on the port, or a listener that never answers (a port open, no ZeroMQ behind it).
+    The worker gives up once its worker_connect_timeout is spent: the port's wait and Locust's hello share it
+    (each once took the whole of it, and Locust asks in steps of 5 s: 12.8 s for a 2 s timeout)."""
+    import re
+    import socket
+
     k8s_project(project)
     plan = tmp_path / "plan.json"
     env = {"SHOP_URL": "http://127.0.0.1:9", "SHOP_TOKEN": "x", "LOADORCH_RUN_TOKEN": "t" * 32}
     project.write("profiles/p.yaml", PROFILE.replace("30s", "2s"))  # no master: it gives up however short
-    r = project.cli("k8s", "plan", "p", "--workers", "1", "--master-host", "127.0.0.1",
-                    "--master-port", str(_free_port()), "--out", str(plan), env=env)
-    assert r.code == 0, r.err
-    started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "loadorch.runtime", "worker", "--plan", str(plan)],
-                          env={**os.environ, "JOB_COMPLETION_INDEX": "0"}, capture_output=True, text=True,
-                          timeout=120)
-    assert done.returncode == 5 and "did not answer within 2s; giving up" in done.stderr
-    assert time.monotonic() - started < 60
+    listener = socket.socket()
+    try:
+        listener.bind(("127.0.0.1", 0))
+        if port == "silent":
+            listener.listen(8)  # accepts (the kernel does), never answers
+        r = project.cli("k8s", "plan", "p", "--workers", "1", "--master-host", "127.0.0.1",
+                        "--master-port", str(listener.getsockname()[1]), "--out", str(plan), env=env)
+        assert r.code == 0, r.err
+        done = subprocess.run([sys.executable, "-m", "loadorch.runtime", "worker", "--plan", str(plan)],
+                              env={**os.environ, "JOB_COMPLETION_INDEX": "0"}, capture_output=True, text=True,
+                              timeout=120)
+    finally:
+        listener.close()
+    assert done.returncode == 5 and "did not answer within 2s (waited " in done.stderr, done.stderr
+    waited = float(re.search(r"\(waited ([0-9.]+) s\)", done.stderr).group(1))
+    assert 1.9 <= waited <= 3.0, done.stderr  # its own clock, from its first try: not its start-up
 
 
 def test_monitor_renders_a_deployment_with_the_same_secrets_and_policy(project: Project) -> None:
