@@ -120,8 +120,7 @@ def on_off(a: Path, b: Path, rounds: int, seconds: int, core: str, target: str) 
     import statistics
     import tempfile
 
-    from bench import EVIDENCE_OFF
-    from generators import Nginx
+    from generators import EVIDENCE_OFF, Nginx
 
     ratios: dict[str, list[float]] = {"A": [], "B": []}
     with tempfile.TemporaryDirectory() as d:

@@ -574,8 +574,9 @@ def _without_gc() -> Iterator[None]:
 def _run_with(args: argparse.Namespace, cfg: RunConfig, forks: ForkServer | None, out: str, earlier: bool,
               against: AgainstBaseline | None) -> int:
     with _without_gc():
-        from loadorch.run.controller import RunOptions, execute
+        from loadorch.run.controller import execute
         from loadorch.run.outdir import replacing
+        from loadorch.run.state import RunOptions
 
     mark("controller imported")
     for warning in cfg.warnings:
@@ -644,8 +645,9 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
     from loadorch.config.resolve import build
     from loadorch.metrics.options import MetricsOptions
     from loadorch.metrics.ports import bind_problem
-    from loadorch.run.controller import RunOptions, execute
+    from loadorch.run.controller import execute
     from loadorch.run.monitor import Monitor, StatusServer, monitor_config
+    from loadorch.run.state import RunOptions
 
     _check_host(args.host)
     _remote_write_url(args.remote_write)

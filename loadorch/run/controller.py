@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import secrets as pysecrets
 import shutil
 import signal
 import subprocess
@@ -17,17 +16,15 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from loadorch.client.hops import http_options
 from loadorch.config.resolve import RunConfig
 from loadorch.errors import ConfigError, LoadorchError, Problem, RunError, SafetyError
 from loadorch.hosts import check_allowed
-from loadorch.metrics.options import MetricsOptions, plan_block
+from loadorch.metrics.options import plan_block
 from loadorch.metrics.remote_write import secret_values as remote_write_secrets
 from loadorch.report.junit import render as render_junit
 from loadorch.run import browsers, forkstart
@@ -36,15 +33,17 @@ from loadorch.run.embedded import embedded_process, embedded_target
 from loadorch.run.plan import browser_worker_count, build_plan, process_specs, write_plan
 from loadorch.run.preflight import connect_probe, target_addresses
 from loadorch.run.processes import ProcessGroup, free_port
-from loadorch.run.profiler import Profilers, for_run, wants_embedded_process
+from loadorch.run.profiler import for_run, wants_embedded_process
 from loadorch.run.progress import Progress
 from loadorch.run.setup import run_setup
 from loadorch.run.signals import HardStop, StopSignals
+from loadorch.run.state import RunOptions
+from loadorch.run.state import RunState as _Run
 from loadorch.starttrace import mark
 from loadorch.stats.histogram import Histogram
 from loadorch.traffic.proxies import bypassing
 from loadorch.traffic.redact import Redactor
-from loadorch.traffic.trace import PROBE_WORKER, SETUP_WORKER, TraceIds, run_prefix
+from loadorch.traffic.trace import PROBE_WORKER, SETUP_WORKER
 from loadorch.verdict.evaluate import (
     ERROR,
     INTERRUPTED,
@@ -66,63 +65,7 @@ from loadorch.wire import (
 )
 
 if TYPE_CHECKING:  # results.json's models and the browser's statistics: run/finish.py, after the load
-    from loadorch.browser.sink import BrowserSink
-    from loadorch.results import ProfileSection
-
-
-@dataclass
-class RunOptions:
-    out_dir: str
-    junit_path: str | None = None
-    request_log: bool = False
-    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-    progress: Progress | None = None
-    external_workers: bool = False  # Kubernetes: workers run elsewhere and connect to us
-    master_bind: str = "127.0.0.1"
-    master_port: int | None = None
-    token: str | None = None
-    print_artifacts: bool = False  # end stdout with the framed artifacts block
-    metrics: MetricsOptions = field(default_factory=MetricsOptions)
-    summary_export: str | None = None  # --summary-export: k6's summary JSON (GitLab's Load Performance widget)
-    monitor: Any = None  # loadorch.run.monitor.Monitor: `loadorch monitor`'s rolling windows and status
-    forkserver: forkstart.ForkServer | None = None  # started by the caller already (`loadorch run`); else here
-
-
-@dataclass
-class _Run:
-    cfg: RunConfig
-    opts: RunOptions
-    redactor: Redactor
-    started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
-    checks: list[Check] = field(default_factory=list)
-    master_summary: MasterSummary | None = None
-    error: str | None = None
-    host: str = ""
-    addresses: list[str] = field(default_factory=list)  # the target's, as preflight checked them
-    scratch: str = ""
-    db: Any = None  # the postgres collector (loadorch.run.database.DatabaseCollector), when configured
-    sink: BrowserSink | None = None
-    live_labels: tuple[str, str, str] | None = None  # live metrics: run_id, profile, scenario
-    live_extra_path: str = ""  # live metrics measured here (browser vitals), for the master to serve and push
-    keep_all_logs: bool = False
-    kept_logs: dict[str, str] = field(default_factory=dict)  # process name -> why its log was kept
-    serving: list[str] = field(default_factory=list)  # the live metrics' and dashboard's addresses
-    lingering: ProcessGroup | None = None  # the master serving the final scrape, once the load is over
-    grace_s: float = 0.0  # how long it serves it
-    embedded_pid: int | None = None  # the embedded shop's process, when it runs in one (a profiler samples it)
-    profilers: Profilers | None = None
-    profile_sections: list[ProfileSection] = field(default_factory=list)  # results.json's `profiles`
-    forkserver: forkstart.ForkServer | None = None  # imports the runtime meanwhile; forks the master and workers
-    token: str = field(default_factory=lambda: pysecrets.token_hex(16))  # the run's (opts.token wins): trace ids too
-    finishing: threading.Thread | None = None  # imports run/finish.py while the load runs (_import_finish)
-
-    def tracer(self, worker: int) -> TraceIds | None:
-        """Trace ids of the requests the controller sends itself (setup, the N+1 probe), as a worker's."""
-        return TraceIds(run_prefix(self.opts.token or self.token), worker) if self.cfg.profile.trace.propagate else None
-
-    def log_path(self, name: str) -> str:
-        """Where a process's log is kept in the run folder (when it is kept)."""
-        return os.path.join(self.opts.out_dir, "logs", f"{name}.log")
+    pass
 
 
 def execute(cfg: RunConfig, opts: RunOptions) -> int:

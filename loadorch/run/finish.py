@@ -46,7 +46,7 @@ from loadorch.verdict.integrity import integrity_checks, kinds_checks
 from loadorch.wire import MasterSummary, MetricsReport
 
 if TYPE_CHECKING:
-    from loadorch.run.controller import _Run
+    from loadorch.run.state import RunState as _Run
 
 
 @dataclass

@@ -28,7 +28,7 @@ from loadorch.verdict.evaluate import ThresholdResult, evaluate
 from loadorch.wire import MergedJson
 
 if TYPE_CHECKING:
-    from loadorch.run.controller import _Run
+    from loadorch.run.state import RunState as _Run
 
 
 def _now_text() -> str:
