@@ -120,15 +120,6 @@ class BrowserSink:
             elif kind == "done":
                 self.done.add(index)
 
-    def wait_done(self, workers: int, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                if len(self.done) >= workers:  # an error line may be one page's: the worker goes on
-                    return True
-            time.sleep(0.05)
-        return False
-
     def close(self) -> None:
         self._closing.set()
         self.server.close()
