@@ -731,12 +731,12 @@ def _remaining(deadline: float) -> float:
 
 def _dropped(sock: Stream) -> bool:
     """True if a kept-alive connection is no longer usable: the peer closed it (or sent stray bytes)."""
-    try:
-        readable, _, _ = select.select([sock], [], [], 0)
+    try:  # poll(2), not select(2): select refuses a descriptor past 1,023, and a process with many open
+        # files (a long controller, a test process) would then drop every kept-alive connection
+        if not _poller(sock).poll(0):
+            return False
     except (OSError, ValueError):
         return True
-    if not readable:
-        return False
     try:
         sock.settimeout(0.0)
         sock.recv(1)  # b"" (closed) or bytes nobody asked for: either way not a connection to reuse

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import ssl
@@ -204,6 +205,35 @@ def test_the_fast_path_works_where_poll_has_no_rdhup(server, monkeypatch) -> Non
     s = server(respond(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
     conn = Connection("127.0.0.1", s.port, False, 2)
     assert [conn.request(get(), 2).body for _ in range(2)] == [b"ok", b"ok"] and s.connections == 1
+
+
+def test_a_kept_alive_connection_is_reused_with_descriptors_past_1023(server) -> None:
+    """select(2) refuses a descriptor past 1,023: the idle check must not, or a process with many open files
+    (a CI test process read 1,100) would open a fresh connection for every request and could not tell a
+    reused connection's failure from a fresh one's (a POST's error then says nothing of not re-sending it)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200:
+        if hard != resource.RLIM_INFINITY and hard < 1200:
+            pytest.skip(f"open files limited to {hard}")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1200, hard))
+    filler = []
+    try:
+        with open(__file__, "rb") as f:
+            while not filler or filler[-1] < 1100:
+                filler.append(os.dup(f.fileno()))
+        s = server(respond(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+        conn = Connection("127.0.0.1", s.port, False, 2)
+        assert [conn.request(get(), 2).body for _ in range(3)] == [b"ok"] * 3
+        assert conn.sock is not None and conn.sock.fileno() > 1023, conn.sock
+        assert s.connections == 1
+        conn.close()
+    finally:
+        for fd in filler:
+            os.close(fd)
+        if soft < 1200:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def test_bytes_sent_while_idle_do_not_become_the_next_response(server) -> None:
