@@ -8,6 +8,7 @@ import gc
 import math
 import os
 import re
+import signal
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -830,11 +831,18 @@ def _cmd_target(args: argparse.Namespace) -> int:
     server = ShopServer((args.host, args.port), store=store, knobs=knobs)
     where = f"PostgreSQL at {redacted_dsn(args.database)}" if args.database else "SQLite"
     print(f"reference shop API on {server.url}, {where} (knobs: GET/PUT {server.url}/_knobs)", flush=True)
+
+    def stop(signum: int, frame: Any) -> None:  # SIGTERM (kill, a pod's end) as SIGINT: the store closed, its folder
+        raise KeyboardInterrupt  # removed (the default SIGTERM left a temporary folder per shop)
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: a second signal must not interrupt the cleanup
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         server.server_close()
     return ExitCode.OK
 

@@ -78,6 +78,17 @@ class ShopServer(ThreadingHTTPServer):
             while len(self.traces) > MAX_TRACES:
                 self.traces.popitem(last=False)
 
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        """One client connection's thread: its database connection goes back to the store when it ends."""
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.store.release()
+
+    def server_close(self) -> None:
+        super().server_close()
+        self.store.close()
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Clients that hang up mid-response are normal under load (a stopped user): stay quiet."""
         import sys

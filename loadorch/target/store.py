@@ -8,6 +8,7 @@ for the `Server-Timing: db;count=N` response header.
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import tempfile
 import threading
@@ -58,8 +59,15 @@ CREATE INDEX IF NOT EXISTS orders_by_customer ON orders (customer, id);
 """
 
 
+# connections a finished request thread handed back, kept for the next thread: more are closed. Each HTTP
+# connection to the shop is a thread; one database connection each, never given back, held two descriptors per
+# client connection (SQLite) or a PostgreSQL backend each (its max_connections) until the shop stopped
+IDLE_CONNECTIONS = 64
+
+
 class Store:
-    """The shop's queries, over SQLite: one connection per thread, writes serialized by a lock."""
+    """The shop's queries, over SQLite: one connection per thread at a time (handed back when its thread
+    ends, see `release`), writes serialized by a lock."""
 
     backend = "sqlite"
     causes = CAUSES  # the db_causes knob's statements
@@ -67,6 +75,11 @@ class Store:
     def __init__(self, path: str | None = None) -> None:
         self._local = threading.local()
         self._write_lock = threading.Lock()
+        self._pool_lock = threading.Lock()
+        self._idle: list[Any] = []  # handed back, ready for the next thread
+        self._open_conns: set[Any] = set()  # every connection not closed yet (idle or a thread's)
+        self._closed = False
+        self._dir: str | None = None  # the temporary folder this store made (removed by `close`)
         self._open(path)
 
     def _open(self, path: str | None) -> None:
@@ -76,14 +89,69 @@ class Store:
         self.path = path
         self._conn().executescript(SCHEMA)
 
-    def _conn(self) -> sqlite3.Connection:
+    def _connect(self) -> Any:
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA synchronous=OFF")
+        return conn
+
+    @staticmethod
+    def _usable(conn: Any) -> bool:
+        return True
+
+    def _conn(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and self._usable(conn):
+            return conn
+        with self._pool_lock:
+            while self._idle:
+                conn = self._idle.pop()
+                if self._usable(conn):
+                    self._local.conn = conn
+                    return conn
+                self._open_conns.discard(conn)
+        conn = self._connect()
+        self._local.conn = conn
+        with self._pool_lock:
+            self._open_conns.add(conn)
+        return conn
+
+    def release(self) -> None:
+        """The calling thread is done (its HTTP connection ended): its database connection goes back to the
+        pool, or is closed if the pool is full or the store closed."""
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA synchronous=OFF")
-            self._local.conn = conn
-        return conn
+            return
+        self._local.conn = None
+        with self._pool_lock:
+            keep = not self._closed and len(self._idle) < IDLE_CONNECTIONS and self._usable(conn)
+            if keep:
+                self._idle.append(conn)
+            else:
+                self._open_conns.discard(conn)
+        if not keep:
+            conn.close()
+
+    def open_connections(self) -> int:
+        with self._pool_lock:
+            return len(self._open_conns)
+
+    def close(self) -> None:
+        """Every connection closed (a thread still in a request closes its own on `release`) and the
+        temporary folder removed. Idempotent."""
+        with self._pool_lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            for conn in idle:
+                self._open_conns.discard(conn)
+        for conn in idle:
+            conn.close()
+        mine = getattr(self._local, "conn", None)
+        if mine is not None:
+            self.release()
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
 
     # the two primitives every query goes through (PgStore overrides them)
     def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[Row]:

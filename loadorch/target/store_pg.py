@@ -3,7 +3,6 @@ the same schema, indexes and queries as the SQLite store, through psycopg 3 (`lo
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from loadorch.errors import RunError
@@ -63,8 +62,6 @@ class PgStore(Store):
             raise RunError("the shop on PostgreSQL needs psycopg: pip install 'loadorch[postgres]'") from None
         self._psycopg = psycopg
         self.dsn = dsn
-        self._connections: list[Any] = []
-        self._conn_lock = threading.Lock()
         super().__init__(None)
 
     def _open(self, path: str | None) -> None:
@@ -74,21 +71,18 @@ class PgStore(Store):
             if statement.strip():
                 conn.execute(statement)
 
-    def _conn(self) -> Any:
-        conn = getattr(self._local, "conn", None)
-        if conn is None or conn.closed:
-            from psycopg.rows import dict_row
+    def _connect(self) -> Any:
+        from psycopg.rows import dict_row
 
-            try:
-                conn = self._psycopg.connect(
-                    self.dsn, autocommit=True, row_factory=dict_row, application_name=APPLICATION_NAME
-                )
-            except self._psycopg.Error as exc:
-                raise RunError(f"cannot connect to the shop's database: {str(exc).strip()}") from None
-            self._local.conn = conn
-            with self._conn_lock:
-                self._connections.append(conn)
-        return conn
+        try:
+            return self._psycopg.connect(self.dsn, autocommit=True, row_factory=dict_row,
+                                         application_name=APPLICATION_NAME)
+        except self._psycopg.Error as exc:
+            raise RunError(f"cannot connect to the shop's database: {str(exc).strip()}") from None
+
+    @staticmethod
+    def _usable(conn: Any) -> bool:
+        return not conn.closed
 
     def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[Row]:
         self._count()
@@ -131,9 +125,3 @@ class PgStore(Store):
 
     def slow_statement(self, seconds: float) -> None:
         self._rows("SELECT pg_sleep(?)", (seconds,))
-
-    def close(self) -> None:
-        with self._conn_lock:
-            for conn in self._connections:
-                conn.close()
-            self._connections.clear()
