@@ -7,6 +7,7 @@ shared by the tests of this module."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import subprocess
@@ -128,27 +129,34 @@ def test_the_dashboards_database_panels_return_the_runs_values(live_run: LiveRun
     dashboard = json.loads((REPO / "dashboards" / "loadorch.json").read_text())
     exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"] if "loadorch_db_queries_total" in t["expr"]]
     assert len(exprs) >= 4, exprs
-    # the same holds for every counter: where Prometheus's samples of the last minute before `at` are all the final
-    # value (its first scrape came after the run's statements, or the module's other tests ran first), rate() is 0
-    rose = any(float(r["value"][1]) > 0 for r in prom.query(
-        'changes(loadorch_db_queries_total{run_id="dblive"}[1m])', at))
-    for expr in exprs:
-        for job in (".*", ".+"):  # every source, and the scraped one
-            query = grafana_query(expr, "dblive", job)
-            found = prom.query(query, at)
-            # a counter Prometheus first scrapes at its final value shows no rise to rate(): the shop's slow
-            # statements come with the run's first requests, and a run now reaches them within its first scrape
-            # interval (so the slow share's rate may read 0; the share so far, below, is checked exactly)
-            least = 0.0 if "rate(loadorch_db_slow_queries_total" in query or not rose else 1e-12
-            assert len(found) == 1 and float(found[0]["value"][1]) >= least, (query, at, found, prom.api(
-                "query_range", query='{run_id="dblive", __name__=~"loadorch_(db_.*|run_finished)"}',
-                start=live_run.since, end=time.time(), step=1))
+    # the rate panels as the graph a user reads over the run: a rate() needs two of Prometheus's samples with a rise
+    # inside its window, so at one instant (the final one, say, a minute after the load, or the first scrape's, at
+    # the final value) it may read 0, or 0/0 and x/0 for a ratio; over the run it must show the run's values
+    def over_run(expr: str, job: str = ".*") -> list[float]:
+        query = grafana_query(expr, "dblive", job)
+        series = prom.api("query_range", query=query, start=live_run.since, end=at, step=0.5)["result"]
+        assert len(series) <= 1, (query, series)
+        values = [float(v) for _, v in series[0]["values"]] if series else []
+        return [v for v in values if math.isfinite(v)]
+
+    per_second, per_request, slow_rate = (next(e for e in exprs if e.startswith(f"sum by (run_id) (rate({m}")
+                                                   and (e.count("rate(") == 2) == two)
+                                          for m, two in (("loadorch_db_queries_total", False),
+                                                         ("loadorch_db_queries_total", True),
+                                                         ("loadorch_db_slow_queries_total", True)))
+    assert "loadorch_http_requests_total" in per_request, per_request
+    for job in (".*", ".+"):  # every source, and the scraped one
+        context = (job, prom.api("query_range", query='{run_id="dblive", __name__=~"loadorch_(db_.*|http_requests_total|'
+                                 'run_finished)"}', start=live_run.since, end=at, step=1))
+        assert max(over_run(per_second, job), default=0) > 0, context
+        assert any(0.5 < v < 50 for v in over_run(per_request, job)), (over_run(per_request, job), context)
+        # the shop's slow statements come with the run's first requests, often within Prometheus's first scrape
+        # interval: the slow share's rate may read 0 throughout, never outside 0-1 (the share so far is exact below)
+        shares = over_run(slow_rate, job)
+        assert shares and all(0 <= v <= 1 for v in shares), (shares, context)
     db = live_run.doc["database"]["collector"]
     share = next(e for e in exprs if "rate" not in e)  # the share so far: what the gate judged, at the end
     assert float(prom.query(grafana_query(share, "dblive"), at)[0]["value"][1]) == SLOW / db["queries"]
-    per_request = next(e for e in exprs if "loadorch_http_requests_total" in e)
-    if rose:  # (without a rise, the ratio of two rates is 0/0 or x/0)
-        assert 0.5 < float(prom.query(grafana_query(per_request, "dblive"), at)[0]["value"][1]) < 50
     # the budget's limit beside the share
     assert prom.query(grafana_query('loadorch_threshold_limit{run_id=~"$run_id", threshold=~"db_query_slow.*"}',
                                     "dblive"), at)
