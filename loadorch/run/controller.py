@@ -13,13 +13,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from loadorch import tempdirs
 from loadorch.client.hops import http_options
 from loadorch.config.resolve import RunConfig
 from loadorch.errors import ConfigError, LoadorchError, Problem, RunError, SafetyError
@@ -76,8 +76,7 @@ def execute(cfg: RunConfig, opts: RunOptions) -> int:
     """
     run = _Run(cfg, opts, Redactor([*cfg.secrets, *remote_write_secrets(opts.env)]))
     progress = opts.progress or Progress(cfg.duration_s)
-    run.scratch = tempfile.mkdtemp(prefix="loadorch-run-")
-    os.chmod(run.scratch, 0o700)
+    run.scratch = tempdirs.make("loadorch-run-")  # (and the folders of runs killed before their end removed)
     try:
         run.forkserver = opts.forkserver
         with StopSignals() as signals:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
-import tempfile
 import threading
 import time
 from typing import Any
+
+from loadorch import tempdirs
 
 # A JSON object at the shop's HTTP edge, any JSON value per key: what a client sends (untrusted: read field
 # by field, a wrong one a 400) and what the API answers (a row, the knobs' state, its OpenAPI document).
@@ -84,7 +85,7 @@ class Store:
 
     def _open(self, path: str | None) -> None:
         if path is None:
-            self._dir = tempfile.mkdtemp(prefix="loadorch-shop-")
+            self._dir = tempdirs.make("loadorch-shop-")
             path = os.path.join(self._dir, "shop.db")
         self.path = path
         self._conn().executescript(SCHEMA)

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -231,13 +232,18 @@ def test_killed_controller_leaves_no_hidden_run_folder_behind(project: Project, 
         wait_until_gone(proc.pid, timeout=30)  # its master and worker follow it (another test's subject)
         hidden = project.root / f".o.previous-{proc.pid}"
         assert hidden.is_dir() and (hidden / "results.json").exists()
+        scratch.extend(p for p in Path(tempfile.gettempdir()).glob("loadorch-run-*")
+                       if (p / "owner").is_file() and (p / "owner").read_text().split()[0] == str(proc.pid))
         return hidden.name
 
+    scratch: list[Path] = []  # the killed runs' scratch folders (plan.json with the run's token, the logs)
     hidden = kill_a_run_mid_way()
+    assert len(scratch) == 1 and (scratch[0] / "plan.json").exists(), scratch
     assert project.cli("validate", "p").code == 0  # only a run to the folder deals with it
     assert (project.root / hidden).is_dir()
     r = project.run("run", "p", "--iterations", "3", "--out", "other")
     assert r.code == 6 and (project.root / hidden).is_dir(), r.err
+    assert not scratch[0].exists()  # the next run removed the killed one's scratch folder
     r = project.run("run", "p", "--iterations", "3", "--out", "o")
     assert r.code == 6, r.err
     assert f"note: restored o from {project.root / hidden}: run {hidden.rsplit('-', 1)[1]} was killed" in r.err

@@ -1,0 +1,93 @@
+"""Temporary folders that say whose they are, so that one a killed process left behind is removed later.
+
+A run's scratch folder (plan.json with the run's token, the processes' logs) and the embedded shop's database
+are removed when their process ends as it should; a process killed with SIGKILL (the OOM killer, `kill -9`, a
+CI job's timeout) cannot. Each folder holds an `owner` file: the pid, its start time (a reused pid has another)
+and its pid namespace. The next one made with the same prefix first removes those of the same user whose owner
+is gone, in this pid namespace only (another container's processes cannot be seen from here, so their folders
+are left alone), and those without an owner file older than a day (made before the file existed)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import time
+
+OWNER = "owner"
+UNOWNED_AGE_S = 86_400.0
+MAX_SWEPT = 64  # a sweep's bound: a folder of thousands of leftovers is cleared over the next runs, not at once
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (/proc/PID/stat field 22), None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(b")") + 2 :].split()  # after the command name, which may hold spaces
+    return fields[19].decode() if len(fields) > 19 else None
+
+
+def _namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+
+
+def owner_line(pid: int | None = None) -> str:
+    pid = os.getpid() if pid is None else pid
+    return f"{pid} {_start_time(pid) or '-'} {_namespace()}\n"
+
+
+def make(prefix: str) -> str:
+    """A new folder (mode 0700) in the system's temporary folder, its owner noted, after a sweep of `prefix`."""
+    sweep(prefix)
+    path = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(path, 0o700)
+    with open(os.path.join(path, OWNER), "w", encoding="ascii") as fh:
+        fh.write(owner_line())
+    return path
+
+
+def _stale(path: str, now: float) -> bool:
+    try:
+        with open(os.path.join(path, OWNER), encoding="ascii") as fh:
+            parts = fh.read(200).split()
+    except FileNotFoundError:
+        try:
+            return now - os.stat(path).st_mtime > UNOWNED_AGE_S
+        except OSError:
+            return False
+    except (OSError, UnicodeDecodeError):
+        return False
+    if len(parts) != 3 or not parts[0].isdigit() or parts[2] != _namespace() or not parts[2]:
+        return False  # another pid namespace (a container sharing /tmp) or not ours to read: left alone
+    started = _start_time(int(parts[0]))
+    return started is None or (parts[1] != "-" and started != parts[1])
+
+
+def sweep(prefix: str, root: str | None = None) -> list[str]:
+    """Remove the folders `prefix*` of this user whose owner is gone; returns those removed (at most MAX_SWEPT)."""
+    root = root or tempfile.gettempdir()
+    removed: list[str] = []
+    now = time.time()
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    with contextlib.suppress(OSError), os.scandir(root) as entries:
+        for entry in entries:
+            if len(removed) >= MAX_SWEPT:
+                break
+            if not entry.name.startswith(prefix) or not entry.is_dir(follow_symlinks=False):
+                continue
+            try:
+                if uid is not None and entry.stat(follow_symlinks=False).st_uid != uid:
+                    continue
+            except OSError:
+                continue
+            if _stale(entry.path, now):
+                shutil.rmtree(entry.path, ignore_errors=True)
+                removed.append(entry.path)
+    return removed

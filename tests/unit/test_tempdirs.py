@@ -1,0 +1,71 @@
+"""Temporary folders that say whose they are: a killed process's folder is removed by the next one made, a live
+process's, another pid namespace's and another prefix's are not."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from loadorch import tempdirs
+
+pytestmark = pytest.mark.skipif(not Path("/proc/self/ns/pid").exists(), reason="reads /proc (Linux)")
+
+
+@pytest.fixture
+def tmp_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setattr(tempdirs.tempfile, "tempdir", str(tmp_path))
+    return tmp_path
+
+
+def _folder(root: Path, name: str, owner: str | None, age_s: float = 0.0) -> Path:
+    path = root / name
+    path.mkdir()
+    (path / "plan.json").write_text("{}")
+    if owner is not None:
+        (path / tempdirs.OWNER).write_text(owner)
+    if age_s:
+        then = time.time() - age_s
+        os.utime(path, (then, then))
+    return path
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_killed_runs_folder_goes_and_a_live_ones_stays(tmp_root: Path) -> None:
+    dead = _folder(tmp_root, "loadorch-run-dead", tempdirs.owner_line(_dead_pid()))
+    alive = _folder(tmp_root, "loadorch-run-alive", tempdirs.owner_line())
+    # the same pid, started at another time: the pid was reused, the owner is gone
+    reused = _folder(tmp_root, "loadorch-run-reused", f"{os.getpid()} 1 {os.readlink('/proc/self/ns/pid')}\n")
+    elsewhere = _folder(tmp_root, "loadorch-run-ns", f"{_dead_pid()} 5 pid:[1]\n")  # another pid namespace
+    other = _folder(tmp_root, "loadorch-other-dead", tempdirs.owner_line(_dead_pid()))
+    made = Path(tempdirs.make("loadorch-run-"))
+    assert not dead.exists() and not reused.exists()
+    assert alive.is_dir() and elsewhere.is_dir() and other.is_dir()
+    assert made.parent == tmp_root and oct(made.stat().st_mode & 0o777) == "0o700"
+    assert (made / tempdirs.OWNER).read_text() == tempdirs.owner_line()
+
+
+def test_a_folder_without_an_owner_goes_only_after_a_day(tmp_root: Path) -> None:
+    young = _folder(tmp_root, "loadorch-shop-young", None, age_s=3600)
+    old = _folder(tmp_root, "loadorch-shop-old", None, age_s=2 * tempdirs.UNOWNED_AGE_S)
+    garbled = _folder(tmp_root, "loadorch-shop-garbled", "not an owner line")
+    assert tempdirs.sweep("loadorch-shop-") == [str(old)]
+    assert young.is_dir() and garbled.is_dir()
+
+
+def test_a_sweep_is_bounded(tmp_root: Path) -> None:
+    pid = _dead_pid()
+    for i in range(tempdirs.MAX_SWEPT + 5):
+        _folder(tmp_root, f"loadorch-run-{i:03d}", tempdirs.owner_line(pid))
+    assert len(tempdirs.sweep("loadorch-run-")) == tempdirs.MAX_SWEPT
+    assert len(tempdirs.sweep("loadorch-run-")) == 5
+    assert list(tmp_root.iterdir()) == []
