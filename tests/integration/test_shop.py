@@ -127,7 +127,9 @@ def test_the_shop_on_postgresql_holds_a_bounded_number_of_backends(postgres: Clu
             t.start()
         for t in threads:
             t.join(timeout=60)
-        assert _until(lambda: backends() <= 6), backends()  # 120 client connections, 4 at a time
+        # 120 client connections, 4 at a time: a backend per connection in use (a next thread may start before the
+        # last one handed its connection back, more so on a busy machine), not per client connection
+        assert _until(lambda: backends() <= 16), backends()
     finally:
         server.shutdown()
         server.server_close()
