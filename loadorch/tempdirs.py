@@ -5,7 +5,8 @@ are removed when their process ends as it should; a process killed with SIGKILL 
 CI job's timeout) cannot. Each folder holds an `owner` file: the pid, its start time (a reused pid has another)
 and its pid namespace. The next one made with the same prefix first removes those of the same user whose owner
 is gone, in this pid namespace only (another container's processes cannot be seen from here, so their folders
-are left alone), and those without an owner file older than a day (made before the file existed)."""
+are left alone; nor can they where /proc is another namespace's: then nothing is removed), and those without
+an owner file older than a day (made before the file existed)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,11 @@ def _start_time(pid: int) -> str | None:
 
 
 def _namespace() -> str:
+    """This process's pid namespace; "" where /proc cannot tell whose a pid is: none, or one mounted for another
+    namespace (`unshare --pid` without --mount-proc), whose /proc/PID is not our PID (an owner would read gone)."""
     try:
+        if os.readlink("/proc/self") != str(os.getpid()):
+            return ""
         return os.readlink("/proc/self/ns/pid")
     except OSError:
         return ""

@@ -4,6 +4,7 @@ process's, another pid namespace's and another prefix's are not."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -69,3 +70,38 @@ def test_a_sweep_is_bounded(tmp_root: Path) -> None:
     assert len(tempdirs.sweep("loadorch-run-")) == tempdirs.MAX_SWEPT
     assert len(tempdirs.sweep("loadorch-run-")) == 5
     assert list(tmp_root.iterdir()) == []
+
+
+def _free_pid() -> int:
+    """A pid no process of this /proc has (at most pid_max, so a new pid namespace can hand it out)."""
+    with open("/proc/sys/kernel/pid_max", encoding="ascii") as fh:
+        top = min(int(fh.read()), 30_000)
+    return next(p for p in range(top - 1, 300, -1) if not os.path.exists(f"/proc/{p}"))
+
+
+def test_where_proc_shows_another_pid_namespace_a_live_owners_folder_stays(tmp_path: Path) -> None:
+    """`unshare --pid --fork` without --mount-proc (a sandbox that forgot to mount /proc): the processes' pids
+    are their namespace's while /proc shows the parent's, where the owner's pid is nobody's. Its folder must not
+    be taken for a dead owner's while the owner runs."""
+    if shutil.which("unshare") is None:
+        pytest.skip("no unshare(1)")
+    pid = _free_pid()
+    root, out = tmp_path / "tmp", tmp_path / "out"
+    root.mkdir()
+    owner = "import os, time; from loadorch import tempdirs; print(tempdirs.make('loadorch-run-'), os.getpid(), flush=True); time.sleep(30)"
+    sweeper = "from loadorch import tempdirs; print(tempdirs.sweep('loadorch-run-'))"
+    script = (
+        f"echo {pid - 1} > /proc/sys/kernel/ns_last_pid || exit 77\n"  # the owner gets `pid` in its namespace
+        f'"$PY" -c "{owner}" > {out} & A=$!\n'
+        f"i=0; while [ ! -s {out} ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done\n"
+        f'"$PY" -c "{sweeper}"; kill $A\n'
+    )
+    env = {**os.environ, "TMPDIR": str(root), "PY": sys.executable}
+    done = subprocess.run(["unshare", "--pid", "--fork", "sh", "-c", script], env=env, capture_output=True,
+                          text=True, timeout=60)
+    if done.returncode == 77 or "Operation not permitted" in done.stderr:
+        pytest.skip(f"cannot make a pid namespace here: {done.stderr.strip()}")
+    made, its_pid = out.read_text().split()
+    assert its_pid == str(pid) and Path(made).parent == root, (its_pid, made, done)
+    assert done.stdout.strip() == "[]", done  # the sweeper in the same namespace removed nothing
+    assert Path(made).is_dir()
