@@ -6,12 +6,13 @@ CI job's timeout) cannot. Each folder holds an `owner` file: the pid, its start 
 and its pid namespace. The next one made with the same prefix first removes those of the same user whose owner
 is gone, in this pid namespace only (another container's processes cannot be seen from here, so their folders
 are left alone; nor can they where /proc is another namespace's: then nothing is removed), and those without
-an owner file older than a day (made before the file existed)."""
+an owner file (made before the file existed) in which nothing changed for a day."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import tempfile
 import time
@@ -19,6 +20,9 @@ import time
 OWNER = "owner"
 UNOWNED_AGE_S = 86_400.0
 MAX_SWEPT = 64  # a sweep's bound: a folder of thousands of leftovers is cleared over the next runs, not at once
+# owner files a sweep reads, a random sample when more folders match: those it may not remove (another pid
+# namespace's, a live owner's) pile up, and reading 5,900 of them took 0.3 s of each folder made
+MAX_EXAMINED = 256
 
 
 def _start_time(pid: int) -> str | None:
@@ -58,33 +62,39 @@ def make(prefix: str) -> str:
     return path
 
 
-def _stale(path: str, now: float) -> bool:
+def _stale(path: str, now: float, namespace: str) -> bool:
     try:
         with open(os.path.join(path, OWNER), encoding="ascii") as fh:
             parts = fh.read(200).split()
     except FileNotFoundError:
-        try:
-            return now - os.stat(path).st_mtime > UNOWNED_AGE_S
-        except OSError:
-            return False
+        return _unowned_stale(path, now)
     except (OSError, UnicodeDecodeError):
         return False
-    if len(parts) != 3 or not parts[0].isdigit() or parts[2] != _namespace() or not parts[2]:
+    if len(parts) != 3 or not parts[0].isdigit() or parts[2] != namespace or not parts[2]:
         return False  # another pid namespace (a container sharing /tmp) or not ours to read: left alone
     started = _start_time(int(parts[0]))
     return started is None or (parts[1] != "-" and started != parts[1])
 
 
-def sweep(prefix: str, root: str | None = None) -> list[str]:
-    """Remove the folders `prefix*` of this user whose owner is gone; returns those removed (at most MAX_SWEPT)."""
-    root = root or tempfile.gettempdir()
-    removed: list[str] = []
-    now = time.time()
+def _unowned_stale(path: str, now: float) -> bool:
+    """A folder made before owner files: stale when neither it nor an entry in it changed for UNOWNED_AGE_S (an
+    older loadorch's shop or run still going writes its database or logs; the folder's own time is its last
+    entry made)."""
+    try:
+        if now - os.stat(path).st_mtime <= UNOWNED_AGE_S:
+            return False
+        with os.scandir(path) as entries:
+            return all(now - e.stat(follow_symlinks=False).st_mtime > UNOWNED_AGE_S for e in entries)
+    except OSError:
+        return False
+
+
+def _candidates(prefix: str, root: str) -> list[str]:
+    """The folders `prefix*` in `root` of this user; a random MAX_EXAMINED of them when there are more."""
+    found: list[str] = []
     uid = os.getuid() if hasattr(os, "getuid") else None
     with contextlib.suppress(OSError), os.scandir(root) as entries:
         for entry in entries:
-            if len(removed) >= MAX_SWEPT:
-                break
             if not entry.name.startswith(prefix) or not entry.is_dir(follow_symlinks=False):
                 continue
             try:
@@ -92,7 +102,19 @@ def sweep(prefix: str, root: str | None = None) -> list[str]:
                     continue
             except OSError:
                 continue
-            if _stale(entry.path, now):
-                shutil.rmtree(entry.path, ignore_errors=True)
-                removed.append(entry.path)
+            found.append(entry.path)
+    return found if len(found) <= MAX_EXAMINED else random.sample(found, MAX_EXAMINED)
+
+
+def sweep(prefix: str, root: str | None = None) -> list[str]:
+    """Remove the folders `prefix*` of this user whose owner is gone; returns those removed (at most MAX_SWEPT)."""
+    removed: list[str] = []
+    now = time.time()
+    namespace = _namespace()
+    for path in _candidates(prefix, root or tempfile.gettempdir()):
+        if len(removed) >= MAX_SWEPT:
+            break
+        if _stale(path, now, namespace):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
     return removed

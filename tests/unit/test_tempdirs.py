@@ -29,9 +29,10 @@ def _folder(root: Path, name: str, owner: str | None, age_s: float = 0.0) -> Pat
     (path / "plan.json").write_text("{}")
     if owner is not None:
         (path / tempdirs.OWNER).write_text(owner)
-    if age_s:
+    if age_s:  # made, and last written, that long ago
         then = time.time() - age_s
-        os.utime(path, (then, then))
+        for made in (*path.iterdir(), path):
+            os.utime(made, (then, then))
     return path
 
 
@@ -105,3 +106,34 @@ def test_where_proc_shows_another_pid_namespace_a_live_owners_folder_stays(tmp_p
     assert its_pid == str(pid) and Path(made).parent == root, (its_pid, made, done)
     assert done.stdout.strip() == "[]", done  # the sweeper in the same namespace removed nothing
     assert Path(made).is_dir()
+
+
+def test_a_sweep_reads_a_bounded_sample_of_owner_files(tmp_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Folders a sweep may not remove (another pid namespace's: containers sharing /tmp, one a run) pile up: each
+    folder made must not read them all (5,900 took 0.3 s here). A dead owner's among them still goes in time."""
+    for i in range(tempdirs.MAX_EXAMINED + 60):
+        _folder(tmp_root, f"loadorch-run-ns{i:04d}", f"{100 + i} 5 pid:[1]\n")
+    dead = _folder(tmp_root, "loadorch-run-dead", tempdirs.owner_line(_dead_pid()))
+    read: list[str] = []
+    stale = tempdirs._stale
+    monkeypatch.setattr(tempdirs, "_stale", lambda path, *rest: read.append(path) or stale(path, *rest))
+    for _ in range(40):  # each sweep a random sample: missed 40 times in a row, about once in 10^10
+        read.clear()
+        tempdirs.sweep("loadorch-run-")
+        assert len(read) == tempdirs.MAX_EXAMINED
+        if not dead.exists():
+            break
+    assert not dead.exists()
+    assert len(list(tmp_root.iterdir())) == tempdirs.MAX_EXAMINED + 60
+
+
+def test_a_folder_without_an_owner_file_still_written_to_stays(tmp_root: Path) -> None:
+    """A folder made before owner files (an older loadorch's run or shop, going for more than a day): its own
+    age is its creation's, a file written in it says it is in use."""
+    busy = _folder(tmp_root, "loadorch-shop-busy", None)
+    (busy / "shop.db-wal").write_text("written just now")
+    then = time.time() - 2 * tempdirs.UNOWNED_AGE_S
+    os.utime(busy, (then, then))  # its entries made two days ago
+    os.utime(busy / "plan.json", (then, then))
+    assert tempdirs.sweep("loadorch-shop-") == []
+    assert busy.is_dir()
