@@ -111,13 +111,14 @@ def test_where_proc_shows_another_pid_namespace_a_live_owners_folder_stays(tmp_p
 def test_a_sweep_reads_a_bounded_sample_of_owner_files(tmp_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Folders a sweep may not remove (another pid namespace's: containers sharing /tmp, one a run) pile up: each
     folder made must not read them all (5,900 took 0.3 s here). A dead owner's among them still goes in time."""
+    pid = _dead_pid()
+    dead = _folder(tmp_root, "loadorch-run-dead", tempdirs.owner_line(pid), age_s=3600)  # older than the others
     for i in range(tempdirs.MAX_EXAMINED + 60):
         _folder(tmp_root, f"loadorch-run-ns{i:04d}", f"{100 + i} 5 pid:[1]\n")
-    dead = _folder(tmp_root, "loadorch-run-dead", tempdirs.owner_line(_dead_pid()))
     read: list[str] = []
     stale = tempdirs._stale
     monkeypatch.setattr(tempdirs, "_stale", lambda path, *rest: read.append(path) or stale(path, *rest))
-    for _ in range(40):  # each sweep a random sample: missed 40 times in a row, about once in 10^10
+    for _ in range(40):  # the older ones a random sample (128 of 189): missed 40 times in a row, once in 10^19
         read.clear()
         tempdirs.sweep("loadorch-run-")
         assert len(read) == tempdirs.MAX_EXAMINED
@@ -125,6 +126,17 @@ def test_a_sweep_reads_a_bounded_sample_of_owner_files(tmp_root: Path, monkeypat
             break
     assert not dead.exists()
     assert len(list(tmp_root.iterdir())) == tempdirs.MAX_EXAMINED + 60
+
+
+def test_a_run_killed_a_moment_ago_goes_at_the_next_sweep_however_many_pile_up(tmp_root: Path) -> None:
+    """The newest folders are always read (a sample of 256 of 600 would miss it more often than not)."""
+    for i in range(600):  # another pid namespace's (an owner file only)
+        (tmp_root / f"loadorch-run-ns{i:04d}").mkdir()
+        (tmp_root / f"loadorch-run-ns{i:04d}" / tempdirs.OWNER).write_text(f"{100 + i} 5 pid:[1]\n")
+    pid = _dead_pid()
+    for i in range(4):
+        killed = _folder(tmp_root, f"loadorch-run-killed{i}", tempdirs.owner_line(pid))
+        assert tempdirs.sweep("loadorch-run-") == [str(killed)]
 
 
 def test_a_folder_without_an_owner_file_still_written_to_stays(tmp_root: Path) -> None:
