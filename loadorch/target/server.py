@@ -69,7 +69,7 @@ class ShopServer(ThreadingHTTPServer):
     request_queue_size = 1024
 
     def __init__(self, address: tuple[str, int], store: Store | None = None, knobs: Knobs | None = None) -> None:
-        super().__init__(address, _Handler)
+        # all set before the bind: a bind that fails (a port in use) calls `server_close`, which closes the store
         self.store = store or Store.seeded(SEED_PRODUCTS)
         self.knobs = knobs or Knobs()
         self.traces: OrderedDict[str, TraceEntry] = OrderedDict()  # trace id -> method, path, app_ms
@@ -77,6 +77,7 @@ class ShopServer(ThreadingHTTPServer):
         self.clients: set[Any] = set()  # the client connections' sockets not closed yet
         self.busy = 0  # their threads not ended yet (each holds a database connection until it ends)
         self.clients_done = threading.Condition()
+        super().__init__(address, _Handler)
 
     def note_trace(self, trace_id: str, entry: TraceEntry) -> None:
         with self.traces_lock:

@@ -151,3 +151,20 @@ def test_the_shop_on_postgresql_holds_a_bounded_number_of_backends(postgres: Clu
         thread.join(timeout=5)
     assert _until(lambda: backends() == 0), backends()  # its backend too (it stayed for as long as the client's)
     held.close()
+
+
+def test_target_serve_on_a_port_in_use_says_so_and_leaves_no_folder(tmp_path: Path) -> None:
+    """A busy port is a usage error with its fix, not an internal error (an AttributeError of the stop that
+    tidies the store, or the bare OSError before it), and the store made before the bind is removed."""
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "loadorch", "target", "serve", "--port", str(port)],
+                              env={**os.environ, "TMPDIR": str(tmp_path)}, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done
+    assert f"--port {port}: cannot listen on 127.0.0.1:{port}" in done.stderr, done.stderr
+    assert "internal error" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert list(tmp_path.iterdir()) == []
