@@ -2,10 +2,11 @@
 
 A run's scratch folder (plan.json with the run's token, the processes' logs) and the embedded shop's database
 are removed when their process ends as it should; a process killed with SIGKILL (the OOM killer, `kill -9`, a
-CI job's timeout) cannot. Each folder holds an `owner` file: the pid, its start time (a reused pid has another)
-and its pid namespace. The next one made with the same prefix first removes those of the same user whose owner
-is gone, in this pid namespace only (another container's processes cannot be seen from here, so their folders
-are left alone; nor can they where /proc is another namespace's: then nothing is removed), and those without
+CI job's timeout) cannot. Each folder holds an `owner` file: the pid, its start time (a reused pid has another),
+its pid namespace and the machine's boot id. The next one made with the same prefix first removes those of the
+same user whose owner is gone, in this pid namespace of this machine's boot only (another container's or
+machine's processes cannot be seen from here, so their folders are left alone; nor can they where /proc is
+another namespace's: then nothing is removed), and those without
 an owner file (made before the file existed) in which nothing changed for a day."""
 
 from __future__ import annotations
@@ -36,20 +37,26 @@ def _start_time(pid: int) -> str | None:
     return fields[19].decode() if len(fields) > 19 else None
 
 
-def _namespace() -> str:
-    """This process's pid namespace; "" where /proc cannot tell whose a pid is: none, or one mounted for another
-    namespace (`unshare --pid` without --mount-proc), whose /proc/PID is not our PID (an owner would read gone)."""
+def _where() -> str:
+    """Where this process's pids mean something: its pid namespace and the machine's boot, `pid:[N]@BOOT_ID`.
+    Every machine's first pid namespace has the same number: in a temporary folder machines share (TMPDIR on
+    NFS) a pid nobody runs here may be a live owner's on another machine (or one of this machine before a
+    reboot); the boot id tells them apart. "" where /proc cannot tell whose a pid is: none, or one mounted for
+    another namespace (`unshare --pid` without --mount-proc), whose /proc/PID is not our PID."""
     try:
         if os.readlink("/proc/self") != str(os.getpid()):
             return ""
-        return os.readlink("/proc/self/ns/pid")
-    except OSError:
+        namespace = os.readlink("/proc/self/ns/pid")
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as fh:
+            boot = fh.read().strip()
+    except (OSError, UnicodeDecodeError):
         return ""
+    return f"{namespace}@{boot}" if namespace and boot and " " not in boot else ""
 
 
 def owner_line(pid: int | None = None) -> str:
     pid = os.getpid() if pid is None else pid
-    return f"{pid} {_start_time(pid) or '-'} {_namespace()}\n"
+    return f"{pid} {_start_time(pid) or '-'} {_where() or '-'}\n"
 
 
 def make(prefix: str) -> str:
@@ -62,7 +69,7 @@ def make(prefix: str) -> str:
     return path
 
 
-def _stale(path: str, now: float, namespace: str) -> bool:
+def _stale(path: str, now: float, where: str) -> bool:
     try:
         with open(os.path.join(path, OWNER), encoding="ascii") as fh:
             parts = fh.read(200).split()
@@ -70,8 +77,8 @@ def _stale(path: str, now: float, namespace: str) -> bool:
         return _unowned_stale(path, now)
     except (OSError, UnicodeDecodeError):
         return False
-    if len(parts) != 3 or not parts[0].isdigit() or parts[2] != namespace or not parts[2]:
-        return False  # another pid namespace (a container sharing /tmp) or not ours to read: left alone
+    if len(parts) != 3 or not parts[0].isdigit() or not where or parts[2] != where:
+        return False  # another pid namespace (a container sharing /tmp), machine or boot, or unknown: left alone
     started = _start_time(int(parts[0]))
     return started is None or (parts[1] != "-" and started != parts[1])
 
@@ -115,11 +122,11 @@ def sweep(prefix: str, root: str | None = None) -> list[str]:
     """Remove the folders `prefix*` of this user whose owner is gone; returns those removed (at most MAX_SWEPT)."""
     removed: list[str] = []
     now = time.time()
-    namespace = _namespace()
+    where = _where()
     for path in _candidates(prefix, root or tempfile.gettempdir()):
         if len(removed) >= MAX_SWEPT:
             break
-        if _stale(path, now, namespace):
+        if _stale(path, now, where):
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
     return removed

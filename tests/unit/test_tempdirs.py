@@ -46,7 +46,7 @@ def test_a_killed_runs_folder_goes_and_a_live_ones_stays(tmp_root: Path) -> None
     dead = _folder(tmp_root, "loadorch-run-dead", tempdirs.owner_line(_dead_pid()))
     alive = _folder(tmp_root, "loadorch-run-alive", tempdirs.owner_line())
     # the same pid, started at another time: the pid was reused, the owner is gone
-    reused = _folder(tmp_root, "loadorch-run-reused", f"{os.getpid()} 1 {os.readlink('/proc/self/ns/pid')}\n")
+    reused = _folder(tmp_root, "loadorch-run-reused", f"{os.getpid()} 1 {tempdirs._where()}\n")
     elsewhere = _folder(tmp_root, "loadorch-run-ns", f"{_dead_pid()} 5 pid:[1]\n")  # another pid namespace
     other = _folder(tmp_root, "loadorch-other-dead", tempdirs.owner_line(_dead_pid()))
     made = Path(tempdirs.make("loadorch-run-"))
@@ -149,3 +149,28 @@ def test_a_folder_without_an_owner_file_still_written_to_stays(tmp_root: Path) -
     os.utime(busy / "plan.json", (then, then))
     assert tempdirs.sweep("loadorch-shop-") == []
     assert busy.is_dir()
+
+
+def test_a_folder_another_machine_made_stays(tmp_path: Path) -> None:
+    """A temporary folder machines share (TMPDIR on NFS, a cluster's shared scratch): every machine's first pid
+    namespace has the same number, so a pid nobody runs here may be a live owner's there. Its boot id (another
+    machine's, or this one's before a reboot) says so: the folder is left alone."""
+    if shutil.which("unshare") is None:
+        pytest.skip("no unshare(1)")
+    other = tmp_path / "boot_id"
+    other.write_text("00000000-1111-2222-3333-444444444444\n")
+    root = tmp_path / "tmp"
+    root.mkdir()
+    script = (  # "another machine": this one, its boot id replaced in a mount namespace of its own
+        f"mount --bind {other} /proc/sys/kernel/random/boot_id || exit 77\n"
+        "\"$PY\" -c \"from loadorch import tempdirs; print(tempdirs.make('loadorch-run-'))\"\n"
+    )
+    env = {**os.environ, "TMPDIR": str(root), "PY": sys.executable}
+    done = subprocess.run(["unshare", "--mount", "sh", "-c", script], env=env, capture_output=True, text=True,
+                          timeout=60)
+    if done.returncode == 77 or "not permitted" in done.stderr:
+        pytest.skip(f"cannot make a mount namespace here: {done.stderr.strip()}")
+    made = Path(done.stdout.strip())
+    assert done.returncode == 0 and made.parent == root, done
+    assert tempdirs.sweep("loadorch-run-", str(root)) == []  # its pid is nobody's here, its machine another
+    assert made.is_dir()
