@@ -828,7 +828,11 @@ def _cmd_target(args: argparse.Namespace) -> int:
     knobs = Knobs()
     knobs.update({"latency_ms": args.latency_ms, "error_rate": args.error_rate, "n_plus_one": args.n_plus_one})
     store = open_store(args.database)
-    server = ShopServer((args.host, args.port), store=store, knobs=knobs)
+    try:
+        server = ShopServer((args.host, args.port), store=store, knobs=knobs)  # (a failed bind closes the store)
+    except OSError as exc:
+        raise UsageError(f"--port {args.port}: cannot listen on {args.host}:{args.port} ({exc.strerror or exc}); "
+                         "give a free port (--port 0: any) and an address of this machine (--host)") from None
     where = f"PostgreSQL at {redacted_dsn(args.database)}" if args.database else "SQLite"
     print(f"reference shop API on {server.url}, {where} (knobs: GET/PUT {server.url}/_knobs)", flush=True)
 

@@ -8,8 +8,10 @@ time: `GET /_traces` (or `?id=<trace id>`, repeated) reads it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import socket
 import threading
 import time
 from collections import OrderedDict
@@ -23,6 +25,7 @@ from loadorch.target.store import ApiJson, Store
 MAX_BODY = 1024 * 1024
 MAX_TRACES = 20_000  # trace ids the server keeps (the oldest dropped first)
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
+CLOSE_WAIT_S = 2.0  # a stopping shop's wait for the requests under way (then a thread closes its own connection)
 SEED_PRODUCTS = 50  # products 1..50 exist from the start, so reads work before any setup
 CATEGORIES = ("books", "games", "toys", "music", "garden")
 
@@ -66,11 +69,15 @@ class ShopServer(ThreadingHTTPServer):
     request_queue_size = 1024
 
     def __init__(self, address: tuple[str, int], store: Store | None = None, knobs: Knobs | None = None) -> None:
-        super().__init__(address, _Handler)
+        # all set before the bind: a bind that fails (a port in use) calls `server_close`, which closes the store
         self.store = store or Store.seeded(SEED_PRODUCTS)
         self.knobs = knobs or Knobs()
         self.traces: OrderedDict[str, TraceEntry] = OrderedDict()  # trace id -> method, path, app_ms
         self.traces_lock = threading.Lock()
+        self.clients: set[Any] = set()  # the client connections' sockets not closed yet
+        self.busy = 0  # their threads not ended yet (each holds a database connection until it ends)
+        self.clients_done = threading.Condition()
+        super().__init__(address, _Handler)
 
     def note_trace(self, trace_id: str, entry: TraceEntry) -> None:
         with self.traces_lock:
@@ -78,15 +85,48 @@ class ShopServer(ThreadingHTTPServer):
             while len(self.traces) > MAX_TRACES:
                 self.traces.popitem(last=False)
 
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.clients_done:  # before its thread starts: `server_close` misses none
+            self.clients.add(request)
+            self.busy += 1
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._thread_ended()
+            raise
+
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         """One client connection's thread: its database connection goes back to the store when it ends."""
         try:
             super().process_request_thread(request, client_address)
         finally:
-            self.store.release()
+            try:
+                self.store.release()
+            finally:
+                self._thread_ended()
+
+    def _thread_ended(self) -> None:
+        with self.clients_done:
+            self.busy -= 1
+            self.clients_done.notify_all()
+
+    def shutdown_request(self, request: Any) -> None:
+        with self.clients_done:  # out of the set before it is closed: `server_close` never shuts a reused fd
+            self.clients.discard(request)
+        super().shutdown_request(request)
 
     def server_close(self) -> None:
+        """No new connection; the open ones end once their request under way is answered (a kept-alive idle one
+        at once: it reads the end), waited for at most CLOSE_WAIT_S; then the store closes. A client that kept
+        its connection open kept its thread and database connection (a PostgreSQL backend) as long."""
         super().server_close()
+        deadline = time.monotonic() + CLOSE_WAIT_S
+        with self.clients_done:
+            for sock in self.clients:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RD)
+            while self.busy > 0 and deadline > time.monotonic():
+                self.clients_done.wait(deadline - time.monotonic())
         self.store.close()
 
     def handle_error(self, request: Any, client_address: Any) -> None:

@@ -74,17 +74,31 @@ def test_a_client_connections_database_connection_is_handed_back_when_it_ends() 
 
 
 def test_a_stopped_shop_closes_its_connections_and_removes_its_folder() -> None:
+    """Clients that keep their connections open (idle, kept alive) do not keep the stopped shop's database
+    connections: the shop ends their connections (a request under way first gets its answer), then closes the
+    store (on PostgreSQL a backend each stayed for as long as the client kept its connection)."""
     server, thread = start("127.0.0.1", 0)
     folder = Path(server.store.path).parent
     assert folder.name.startswith("loadorch-shop-") and folder.is_dir()
     held = [_get(server.url, close=False) for _ in range(5)]
+    before = server.store.open_connections()  # the 5 (none idle to take) and the test thread's, which seeded it
+    assert before >= 5
+    answered: list[int] = []
+    slow = threading.Thread(target=lambda: answered.append(_get(server.url, "/products/2?delay_ms=700") and 200))
+    slow.start()
+    assert _until(lambda: server.store.open_connections() > before)  # its query ran: it waits out its delay
     server.shutdown()
     server.server_close()
     thread.join(timeout=5)
+    slow.join(timeout=10)
+    assert answered == [200]  # the request under way got its answer
     assert not folder.exists()
-    for conn in held:  # the client connections end: their threads close what they held
+    assert server.store.open_connections() == 0
+    for conn in held:  # each client connection was ended by the shop: the client reads its end
+        assert conn.sock is not None
+        conn.sock.settimeout(5)
+        assert conn.sock.recv(1) == b""
         conn.close()
-    assert _until(lambda: server.store.open_connections() == 0), server.store.open_connections()
 
 
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGINT])
@@ -130,8 +144,27 @@ def test_the_shop_on_postgresql_holds_a_bounded_number_of_backends(postgres: Clu
         # 120 client connections, 4 at a time: a backend per connection in use (a next thread may start before the
         # last one handed its connection back, more so on a busy machine), not per client connection
         assert _until(lambda: backends() <= 16), backends()
+        held = _get(server.url, close=False)  # a client that keeps its connection open past the shop's stop
     finally:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
-    assert _until(lambda: backends() == 0), backends()
+    assert _until(lambda: backends() == 0), backends()  # its backend too (it stayed for as long as the client's)
+    held.close()
+
+
+def test_target_serve_on_a_port_in_use_says_so_and_leaves_no_folder(tmp_path: Path) -> None:
+    """A busy port is a usage error with its fix, not an internal error (an AttributeError of the stop that
+    tidies the store, or the bare OSError before it), and the store made before the bind is removed."""
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "loadorch", "target", "serve", "--port", str(port)],
+                              env={**os.environ, "TMPDIR": str(tmp_path)}, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done
+    assert f"--port {port}: cannot listen on 127.0.0.1:{port}" in done.stderr, done.stderr
+    assert "internal error" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert list(tmp_path.iterdir()) == []
