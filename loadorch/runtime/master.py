@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gevent
 import gevent.event
@@ -15,13 +15,6 @@ from locust.rpc import Message
 
 from loadorch.db.gates import db_judge
 from loadorch.runtime.common import FINAL_WAIT_S, REPORT_INTERVAL_S, emit, watch_parent, write_json_atomic
-from loadorch.runtime.masterstate import (
-    FINAL_WAIT_CAP_S,
-    MAX_REJECTED,
-    MasterState,
-    _parse_thresholds,
-    trimmer_for,
-)
 from loadorch.starttrace import mark
 from loadorch.traffic.stages import window_seconds
 from loadorch.verdict.evaluate import evaluate, should_abort
@@ -34,6 +27,17 @@ from loadorch.wire import (
     Start,
     Started,
     WorkersMissing,
+)
+
+if TYPE_CHECKING:
+    pass
+
+
+from loadorch.runtime.masterstate import (
+    FINAL_WAIT_CAP_S,
+    MAX_REJECTED,
+    MasterState,
+    _parse_thresholds,
 )
 
 log = logging.getLogger("loadorch.master")
@@ -182,12 +186,9 @@ def _watch(state: MasterState, plan: Plan, stop_signal: list[int], browsers_done
     next_report = 0.0
     next_snapshot = 0.0
     last_total = 0
-    trimmer = trimmer_for(plan)
     while True:
         gevent.sleep(0.1)
         elapsed = state.elapsed()
-        if trimmer is not None:
-            trimmer.tick(elapsed)
         state.check_lost()
         if plan.snapshot_path and elapsed >= next_snapshot:  # the monitor's rolling windows read these
             next_snapshot = elapsed + plan.snapshot_every_s

@@ -42,7 +42,6 @@ from loadorch.wire import (
 )
 
 if TYPE_CHECKING:
-    from loadorch.heap import Trimmer
     from loadorch.runtime.live import LiveMetrics
 
 log = logging.getLogger("loadorch.master")
@@ -393,16 +392,3 @@ def _parse_thresholds(plan: Plan) -> list[Threshold]:
         sel = parse_selector(t.selector, free)
         out.append(Threshold(sel, parse_expression(t.expression, sel.metric), t.abort_on_fail, t.delay_abort_eval_s))
     return out
-
-
-def trimmer_for(plan: Plan) -> Trimmer | None:
-    """A monitor's master (it runs for days) gives glibc's free pages back once a minute (loadorch/heap.py). Its
-    Python objects are flat (#32, tracemalloc), but each report's unpacking and each snapshot's JSON (the judged
-    tables, every few seconds) are large short-lived buffers among long-lived ones: the heap's free space grew
-    (0.8 MB in 4 minutes, glibc's own figures) and RSS with it. A run's master ends too soon to gain from it
-    (nor imports ctypes for it: start-up)."""
-    if not plan.rolling_timeline_s:
-        return None
-    from loadorch.heap import Trimmer
-
-    return Trimmer(0.0)

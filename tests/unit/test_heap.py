@@ -45,24 +45,3 @@ def test_the_trimmer_trims_once_a_minute_not_at_every_tick() -> None:
     for k in range(2 * 180 + 1):  # three minutes of the browser worker's half-second joins
         trimmer.tick(1000.0 + k / 2)
     assert len(calls) == trimmer.trims == 3
-
-
-def test_a_monitors_master_trims_once_a_minute_and_a_runs_master_not_at_all(tmp_path: Path) -> None:
-    """#32: a monitor's master (a rolling plan) gets a Trimmer of TRIM_EVERY_S; a run's master none."""
-    from loadorch.config.resolve import build as resolve
-    from loadorch.heap import TRIM_EVERY_S
-    from loadorch.run.plan import build_plan
-    from loadorch.runtime.masterstate import trimmer_for
-    from tests.unit.test_config import BASE_SCENARIO, make
-
-    make(tmp_path, BASE_SCENARIO, "scenario: ../scenarios/s.yaml\nhost: http://127.0.0.1:8000\n"
-         "load: {users: 2, duration: 2h}\nworkers: 1\n")  # fmt: skip
-    plan = build_plan(resolve("p", str(tmp_path), {}), "http://127.0.0.1:1", "127.0.0.1", 5557, "tok", "/s.json", None)
-    assert plan.rolling_timeline_s is None and trimmer_for(plan) is None
-    trimmer = trimmer_for(plan.model_copy(update={"rolling_timeline_s": 300.0}))
-    assert trimmer is not None and trimmer.every == TRIM_EVERY_S
-    trims: list[float] = []
-    trimmer.trim = lambda: trims.append(0.0) or True
-    for second in range(301):  # the master's loop: elapsed seconds
-        trimmer.tick(float(second))
-    assert len(trims) == 5
