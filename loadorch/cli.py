@@ -834,20 +834,25 @@ def _cmd_target(args: argparse.Namespace) -> int:
         raise UsageError(f"--port {args.port}: cannot listen on {args.host}:{args.port} ({exc.strerror or exc}); "
                          "give a free port (--port 0: any) and an address of this machine (--host)") from None
     where = f"PostgreSQL at {redacted_dsn(args.database)}" if args.database else "SQLite"
-    print(f"reference shop API on {server.url}, {where} (knobs: GET/PUT {server.url}/_knobs)", flush=True)
 
     def stop(signum: int, frame: Any) -> None:  # SIGTERM (kill, a pod's end) as SIGINT: the store closed, its folder
         raise KeyboardInterrupt  # removed (the default SIGTERM left a temporary folder per shop)
 
-    signal.signal(signal.SIGTERM, stop)
+    # before the line that says it listens: whoever reads that line may stop it at once
+    previous = signal.signal(signal.SIGTERM, stop), signal.getsignal(signal.SIGINT)
     try:
+        print(f"reference shop API on {server.url}, {where} (knobs: GET/PUT {server.url}/_knobs)", flush=True)
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
         pass
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: a second signal must not interrupt the cleanup
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        server.server_close()
+        try:
+            server.server_close()
+        finally:
+            signal.signal(signal.SIGTERM, previous[0])
+            signal.signal(signal.SIGINT, previous[1])
     return ExitCode.OK
 
 

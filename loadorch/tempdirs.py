@@ -24,6 +24,7 @@ MAX_SWEPT = 64  # a sweep's bound: a folder of thousands of leftovers is cleared
 # owner files a sweep reads when more folders match (the newest half, a random sample of the others): those it
 # may not remove (another pid namespace's, a live owner's) pile up, and reading 5,900 took 0.3 s a folder made
 MAX_EXAMINED = 256
+_SAMPLER = random.Random()  # its own: a sweep never moves the global generator a process may have seeded
 
 
 def _start_time(pid: int) -> str | None:
@@ -115,7 +116,7 @@ def _candidates(prefix: str, root: str) -> list[str]:
         return [path for _, path in found]
     found.sort(reverse=True)
     newest, older = found[: MAX_EXAMINED // 2], found[MAX_EXAMINED // 2 :]
-    return [path for _, path in newest + random.sample(older, MAX_EXAMINED - len(newest))]
+    return [path for _, path in newest + _SAMPLER.sample(older, MAX_EXAMINED - len(newest))]
 
 
 def sweep(prefix: str, root: str | None = None) -> list[str]:

@@ -101,8 +101,11 @@ def test_a_stopped_shop_closes_its_connections_and_removes_its_folder() -> None:
         conn.close()
 
 
+@pytest.mark.parametrize("at_once", [False, True], ids=["after-a-request", "at-its-line"])
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGINT])
-def test_target_serve_stopped_by_a_signal_removes_its_folder(tmp_path: Path, how: signal.Signals) -> None:
+def test_target_serve_stopped_by_a_signal_removes_its_folder(tmp_path: Path, how: signal.Signals,
+                                                             at_once: bool) -> None:
+    """Also when the signal comes the moment it says it listens (whoever reads that line may stop it then)."""
     env = {**os.environ, "TMPDIR": str(tmp_path)}
     proc = subprocess.Popen([sys.executable, "-m", "loadorch", "target", "serve", "--port", "0"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -110,8 +113,9 @@ def test_target_serve_stopped_by_a_signal_removes_its_folder(tmp_path: Path, how
         line = proc.stdout.readline() if proc.stdout else ""
         found = re.search(r"on (http://\S+?),", line)
         assert found, line
-        _get(found.group(1))
-        assert [p.name[:14] for p in tmp_path.iterdir()] == ["loadorch-shop-"]
+        if not at_once:
+            _get(found.group(1))
+            assert [p.name[:14] for p in tmp_path.iterdir()] == ["loadorch-shop-"]
         proc.send_signal(how)
         assert proc.wait(timeout=10) == 0, proc.stderr.read() if proc.stderr else ""
     finally:

@@ -174,3 +174,17 @@ def test_a_folder_another_machine_made_stays(tmp_path: Path) -> None:
     assert done.returncode == 0 and made.parent == root, done
     assert tempdirs.sweep("loadorch-run-", str(root)) == []  # its pid is nobody's here, its machine another
     assert made.is_dir()
+
+
+def test_a_sweep_leaves_the_global_random_generator_alone(tmp_root: Path) -> None:
+    """Past MAX_EXAMINED folders a sweep samples them with a generator of its own: one a process seeded (a
+    Python user's random.seed) draws the same after a sweep as without it."""
+    import random
+
+    for i in range(tempdirs.MAX_EXAMINED + 10):
+        _folder(tmp_root, f"loadorch-run-ns{i:04d}", f"{100 + i} 5 pid:[1]\n")  # another namespace's: kept
+    random.seed(7)
+    expected = [random.random() for _ in range(3)]
+    random.seed(7)
+    assert tempdirs.sweep("loadorch-run-") == []
+    assert [random.random() for _ in range(3)] == expected
