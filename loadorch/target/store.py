@@ -147,9 +147,7 @@ class Store:
                 self._open_conns.discard(conn)
         for conn in idle:
             conn.close()
-        mine = getattr(self._local, "conn", None)
-        if mine is not None:
-            self.release()
+        self.release()  # the closing thread's own (the one that seeded the store)
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None

@@ -210,6 +210,16 @@ def finish(proc: subprocess.Popen[str], timeout: float = 90) -> tuple[str, str]:
             proc.kill()
 
 
+def until(check: Callable[[], Any], timeout: float = 10.0, every: float = 0.02) -> bool:
+    """Whether `check()` comes true within `timeout` seconds (asked every `every` seconds, and once more at the end)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(every)
+    return bool(check())
+
+
 def wait_until_gone(pid: int, timeout: float = 10) -> list[int]:
     """The processes `pid` started that are still alive after up to `timeout` seconds."""
     deadline = time.monotonic() + timeout

@@ -21,7 +21,7 @@ import requests
 
 from tests.support.project import Project, assert_no_traceback, cli_in_process
 
-from .helpers import finish, processes_started_by, start_run
+from .helpers import finish, processes_started_by, start_run, until
 
 pytestmark = pytest.mark.chromium
 
@@ -227,15 +227,6 @@ def _chromium_pids(marker: str) -> list[int]:
     return found
 
 
-def _wait(predicate: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return bool(predicate())
-
-
 def _browser_worker(controller: int, index: int) -> int | None:
     for pid in processes_started_by(controller):
         try:
@@ -285,13 +276,13 @@ def test_a_killed_browser_worker_and_sigint_leave_no_chromium(project: Project, 
     proc = start_run(project, "--out", "o", env={"TMPDIR": str(scratch)})
     marker = str(scratch)
     try:
-        assert _wait(lambda: _browser_worker(proc.pid, 0) and _browser_worker(proc.pid, 1), 60), "no browser workers"
+        assert until(lambda: _browser_worker(proc.pid, 0) and _browser_worker(proc.pid, 1), 60, every=0.1), "no browser workers"
         first, crashed = _browser_worker(proc.pid, 0), _browser_worker(proc.pid, 1)
         assert first is not None and crashed is not None
-        assert _wait(lambda: _chromium_of(marker, first, True) and _chromium_of(marker, crashed, True), 90), "no pages"
+        assert until(lambda: _chromium_of(marker, first, True) and _chromium_of(marker, crashed, True), 90, every=0.1), "no pages"
         doomed = _chromium_of(marker, crashed)
         os.kill(crashed, signal.SIGKILL)  # a crash: its Chromium must not outlive it
-        assert _wait(lambda: not set(doomed) & set(_chromium_pids(marker)), 15), doomed
+        assert until(lambda: not set(doomed) & set(_chromium_pids(marker)), 15, every=0.1), doomed
         time.sleep(2)  # worker 0 goes on measuring
         proc.send_signal(signal.SIGINT)
         out, err = finish(proc, timeout=60)
@@ -299,7 +290,7 @@ def test_a_killed_browser_worker_and_sigint_leave_no_chromium(project: Project, 
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 130, out + err
-    assert _wait(lambda: not _chromium_pids(marker), 15), _chromium_pids(marker)
+    assert until(lambda: not _chromium_pids(marker), 15, every=0.1), _chromium_pids(marker)
     doc = project.results("o")
     assert doc["verdict"] == "interrupted" and "browser" in doc
     assert (project.root / "o" / "junit.xml").exists() and (project.root / "o" / "report.html").exists()

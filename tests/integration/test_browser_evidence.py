@@ -11,15 +11,16 @@ from __future__ import annotations
 import json
 import os
 import threading
-import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.support import tools
 from tests.support.project import CliResult, Project, assert_no_traceback
+
+from .helpers import until
 
 pytestmark = pytest.mark.chromium
 
@@ -46,15 +47,6 @@ GLUE = """
   webVitals.onCLS(send, opts);
 })();
 """
-
-
-def _until(check: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return check()
 
 
 @pytest.fixture(scope="module")
@@ -112,14 +104,14 @@ def _load(page: Any, url: str, reference: dict[int, dict[str, Any]] | None) -> N
     """One page view: the load, the banner's move, a click, and both measurements of its INP."""
     page.visit(url, "home", 15)
     latest = page.views[str(page.latest)]
-    assert _until(lambda: (latest.values.get("cls") or 0) > 0, 10), latest.values  # the banner moved
+    assert until(lambda: (latest.values.get("cls") or 0) > 0, 10, every=0.05), latest.values  # the banner moved
     page.click("#add-to-cart", 5)
     doc = int(str(page.latest).rsplit("-", 1)[1])
 
     def settled() -> bool:
         return bool(latest.values.get("inp")) and (reference is None or "INP" in reference.get(doc, {}))
 
-    assert _until(settled, 10), (latest.values, reference and reference.get(doc))
+    assert until(settled, 10, every=0.05), (latest.values, reference and reference.get(doc))
 
 
 def _largest(parts: dict[str, float], names: tuple[str, ...]) -> str:

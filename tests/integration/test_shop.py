@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ import pytest
 from loadorch.target.server import start
 from loadorch.target.store import IDLE_CONNECTIONS
 
+from .helpers import until
 from .pgcluster import Cluster
 
 
@@ -38,34 +38,25 @@ def _get(url: str, path: str = "/products/1", close: bool = True) -> http.client
     return conn
 
 
-def _until(check, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.02)
-    return bool(check())
-
-
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts descriptors in /proc")
 def test_a_client_connections_database_connection_is_handed_back_when_it_ends() -> None:
     server, thread = start("127.0.0.1", 0)
     try:
         _get(server.url)
-        assert _until(lambda: server.store.open_connections() <= 2)
+        assert until(lambda: server.store.open_connections() <= 2)
         before = _descriptors()
         for _ in range(150):  # 150 client connections one after another: one thread each
             _get(server.url)
         # each ended thread handed its connection back and the next one took it (a next thread that starts before
         # the last one handed its connection back opens one more): no longer 2 descriptors per client connection
-        assert _until(lambda: server.store.open_connections() <= 4), server.store.open_connections()
+        assert until(lambda: server.store.open_connections() <= 4), server.store.open_connections()
         assert _descriptors() <= before + 8, (before, _descriptors())
         # 80 at once, kept open: one database connection each; once they end, the pool keeps IDLE_CONNECTIONS
         held = [_get(server.url, close=False) for _ in range(80)]
         assert server.store.open_connections() >= 80
         for conn in held:
             conn.close()
-        assert _until(lambda: server.store.open_connections() <= IDLE_CONNECTIONS + 1), server.store.open_connections()
+        assert until(lambda: server.store.open_connections() <= IDLE_CONNECTIONS + 1), server.store.open_connections()
         _get(server.url)  # the pool's connections still serve
     finally:
         server.shutdown()
@@ -86,7 +77,7 @@ def test_a_stopped_shop_closes_its_connections_and_removes_its_folder() -> None:
     answered: list[int] = []
     slow = threading.Thread(target=lambda: answered.append(_get(server.url, "/products/2?delay_ms=700") and 200))
     slow.start()
-    assert _until(lambda: server.store.open_connections() > before)  # its query ran: it waits out its delay
+    assert until(lambda: server.store.open_connections() > before)  # its query ran: it waits out its delay
     server.shutdown()
     server.server_close()
     thread.join(timeout=5)
@@ -147,13 +138,13 @@ def test_the_shop_on_postgresql_holds_a_bounded_number_of_backends(postgres: Clu
             t.join(timeout=60)
         # 120 client connections, 4 at a time: a backend per connection in use (a next thread may start before the
         # last one handed its connection back, more so on a busy machine), not per client connection
-        assert _until(lambda: backends() <= 16), backends()
+        assert until(lambda: backends() <= 16), backends()
         held = _get(server.url, close=False)  # a client that keeps its connection open past the shop's stop
     finally:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
-    assert _until(lambda: backends() == 0), backends()  # its backend too (it stayed for as long as the client's)
+    assert until(lambda: backends() == 0), backends()  # its backend too (it stayed for as long as the client's)
     held.close()
 
 
