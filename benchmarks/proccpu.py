@@ -159,6 +159,8 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=4)
     ap.add_argument("--seconds", type=int, default=12)
     ap.add_argument("--extra", default="", help="profile lines added to both (e.g. evidence off)")
+    ap.add_argument("--extra-b", default="", help="profile lines added to B's only (B may be A's checkout: a part "
+                    "of a feature turned off, e.g. 'trace: {propagate: false}')")
     ap.add_argument("--on-off", action="store_true", help="instead: evidence on against off in each checkout, "
                     "A's pair and B's interleaved (bench.py's evidence_paired for two checkouts)")
     args = ap.parse_args()
@@ -173,7 +175,8 @@ def main() -> None:
             for i in range(args.pairs):
                 names = ("a", "b") if i % 2 == 0 else ("b", "a")
                 load = " ".join(f"{x:.1f}" for x in os.getloadavg())
-                got = run_together(nginx.url, tmp, 16, args.seconds, core, dict.fromkeys(names, args.extra),
+                extras = {"a": args.extra, "b": args.extra + ("\n" if args.extra else "") + args.extra_b}
+                got = run_together(nginx.url, tmp, 16, args.seconds, core, {k: extras[k] for k in names},
                                    {"a": args.a.resolve(), "b": args.b.resolve()})
                 a, b = got["a"], got["b"]
                 ratios.append(b.extra["generator_us"] / a.extra["generator_us"])  # type: ignore[operator]

@@ -146,9 +146,10 @@ def slow_plans(
 
 
 def _name(delta: Delta | None, logged: str) -> str:
-    """pg_stat_statements' normalized text; the log's text only with every constant masked."""
+    """pg_stat_statements' normalized text (masked again: a utility statement keeps its literals there); the
+    log's text only with every constant masked."""
     if delta is not None:
-        return _cut(" ".join(delta.query.split()))
+        return _cut(mask_constants(delta.query))
     return _cut(mask_constants(logged)) + " (constants masked)" if logged else "(text not logged)"
 
 

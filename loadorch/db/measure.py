@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypedDict
 
+from loadorch.db.sqltext import mask_constants
+
 if TYPE_CHECKING:  # results.json's models, imported where a section is built or read: the master imports this
     # module, and the fork server would build them before forking it (start time: benchmarks/README.md)
     from loadorch.results import DbCollector, SlowPlan
@@ -175,8 +177,9 @@ def _probe_row(p: ProbeRowModel) -> ProbeRow:
     return ProbeRow(p.name, p.user, p.kind, p.method, p.queries, p.header, repeated, p.note)
 
 def short_statement(query: str, limit: int = 80) -> str:
-    """A normalized statement made short enough to name in a message: `SELECT ... FROM rest`."""
-    text = " ".join(query.split())
+    """A statement made short enough to name in a message: `SELECT ... FROM rest`, every constant masked
+    (pg_stat_statements keeps a utility statement's literals; the duration log keeps all of them)."""
+    text = mask_constants(query)
     upper = text.upper()
     if upper.startswith("SELECT ") and " FROM " in upper:
         at = upper.index(" FROM ")

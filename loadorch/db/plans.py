@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from loadorch.db.sqltext import mask_constants as mask_constants  # tests and explain.py read it here
 from loadorch.results import PlanText
 
 # A node of EXPLAIN's JSON plan (auto_explain's log line or EXPLAIN (FORMAT JSON)): PostgreSQL's keys ("Node
@@ -23,28 +24,6 @@ MAX_NODES = 40  # nodes kept per plan (depth first); the rest are counted
 MAX_CONDITION = 160  # characters of one masked condition
 _PLAN_MESSAGE = re.compile(r"duration: ([0-9]+(?:\.[0-9]+)?) ms  plan:\n(.*)\Z", re.S)
 CONDITIONS = ("Index Cond", "Recheck Cond", "Filter", "Join Filter", "Hash Cond", "Merge Cond", "Sort Key", "Group Key")
-_TOKENS = re.compile(
-    r"\"(?:[^\"]|\"\")*\"?"  # a quoted identifier: kept as it is
-    r"|'(?:[^']|'')*'?"  # a quoted literal (unterminated at a cut: masked to the end)
-    r"|/\*.*?(?:\*/|\Z)"  # a comment: dropped
-    r"|--[^\n]*"
-    r"|(?<![\w$.])[-+]?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?(?![\w.])",  # a number, not part of a name or $1
-    re.S,
-)
-
-
-def mask_constants(text: str) -> str:
-    """The text with every literal and number replaced by `?` and comments dropped (identifiers and $n kept)."""
-
-    def one(m: re.Match[str]) -> str:
-        token = m.group(0)
-        if token.startswith('"'):
-            return token
-        if token.startswith(("/*", "--")):
-            return ""
-        return "?"
-
-    return " ".join(_TOKENS.sub(one, text).split())
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import contextlib
 import json
 import re
 import socket
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -24,6 +25,7 @@ from loadorch.target.store import ApiJson, Store
 
 MAX_BODY = 1024 * 1024
 MAX_TRACES = 20_000  # trace ids the server keeps (the oldest dropped first)
+MAX_ERROR_KINDS = 20  # kinds of internal error said on stderr (then only counted)
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 CLOSE_WAIT_S = 2.0  # a stopping shop's wait for the requests under way (then a thread closes its own connection)
 SEED_PRODUCTS = 50  # products 1..50 exist from the start, so reads work before any setup
@@ -77,7 +79,21 @@ class ShopServer(ThreadingHTTPServer):
         self.clients: set[Any] = set()  # the client connections' sockets not closed yet
         self.busy = 0  # their threads not ended yet (each holds a database connection until it ends)
         self.clients_done = threading.Condition()
+        self.internal_errors: dict[str, int] = {}  # "Type: message" -> times answered 500 (MAX_ERROR_KINDS kinds)
         super().__init__(address, _Handler)
+
+    def internal_error(self, exc: BaseException) -> None:
+        """A request that failed inside the shop (its database, a bug) is answered 500, as an app server does,
+        and said once per kind on stderr in one line: not a traceback per request under load."""
+        what = f"{type(exc).__name__}: {' '.join(str(exc).split())[:160]}"
+        with self.traces_lock:
+            n = self.internal_errors.get(what)
+            if n is None and len(self.internal_errors) >= MAX_ERROR_KINDS:
+                return
+            self.internal_errors[what] = (n or 0) + 1
+        if n is None:
+            print(f"loadorch shop: a request failed inside the shop, answered 500: {what}", file=sys.stderr,
+                  flush=True)
 
     def note_trace(self, trace_id: str, entry: TraceEntry) -> None:
         with self.traces_lock:
@@ -131,8 +147,6 @@ class ShopServer(ThreadingHTTPServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Clients that hang up mid-response are normal under load (a stopped user): stay quiet."""
-        import sys
-
         exc = sys.exc_info()[1]
         if isinstance(exc, (ConnectionError, TimeoutError)):
             return
@@ -204,6 +218,9 @@ class _Handler(BaseHTTPRequestHandler):
             status, payload = exc.status, {"error": str(exc)}
         except (ValueError, KeyError, TypeError) as exc:
             status, payload = 400, {"error": f"bad request: {exc}"}
+        except Exception as exc:  # the database (sqlite3.Error, psycopg.Error) or a bug: 500, not a dropped connection
+            self.server.internal_error(exc)
+            status, payload = 500, {"error": f"internal error: {type(exc).__name__}"}
         self._send(status, payload, store.queries())
         self._note_trace(split.path)
 

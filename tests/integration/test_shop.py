@@ -163,3 +163,39 @@ def test_target_serve_on_a_port_in_use_says_so_and_leaves_no_folder(tmp_path: Pa
     assert f"--port {port}: cannot listen on 127.0.0.1:{port}" in done.stderr, done.stderr
     assert "internal error" not in done.stderr and "Traceback" not in done.stderr, done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_request_that_fails_inside_the_shop_is_answered_500_and_said_once_without_a_traceback(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """A database error inside a request (here SQLite's "database is locked") is a 500 with a JSON error, as an
+    app server answers, not a dropped connection with a traceback on the terminal of `loadorch run local`;
+    each kind is said once on stderr, in one line."""
+    import json
+    import sqlite3
+
+    server, thread = start("127.0.0.1", 0)
+    try:
+        def locked(*_: object) -> None:
+            raise sqlite3.OperationalError("database is locked")
+
+        server.store.get_product = locked  # type: ignore[method-assign,assignment]
+        host, port = server.url.rsplit("//", 1)[1].split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        for _ in range(3):  # one kept-alive connection: it stays usable after each 500
+            conn.request("GET", "/products/1")
+            resp = conn.getresponse()
+            assert resp.status == 500
+            assert json.loads(resp.read()) == {"error": "internal error: OperationalError"}
+        conn.close()
+        _get(server.url, "/products?limit=2")  # the other routes still answer
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+    err = capfd.readouterr().err
+    assert "Traceback" not in err, err
+    lines = [line for line in err.splitlines() if "failed inside the shop" in line]
+    assert lines == ["loadorch shop: a request failed inside the shop, answered 500: OperationalError: database is "
+                     "locked"], err
+    assert server.internal_errors == {"OperationalError: database is locked": 3}

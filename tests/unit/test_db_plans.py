@@ -18,7 +18,7 @@ from loadorch.db.explain import (
     slow_plans,
 )
 from loadorch.db.plans import PlanNode, mask_constants, plan_message, read_plan
-from loadorch.db.statements import Delta, repeated
+from loadorch.db.statements import Delta, repeated, slow_named, top_statements
 
 SECRET = "Canary-7f3a"
 
@@ -216,6 +216,34 @@ def test_n_plus_one_names_the_statement_whose_rows_the_loop_walked() -> None:
         "SELECT id, name FROM categories WHERE name = $1": "SELECT * FROM products WHERE id > $1 ORDER BY id LIMIT $2",
         "SELECT id FROM tags WHERE product = $1": "",
     }
+
+
+def test_a_statement_text_with_literals_is_masked_wherever_it_is_named() -> None:
+    # pg_stat_statements' texts as a real PostgreSQL 15.18 kept them: a utility statement is not normalized
+    kept = "SET app.tenant_token = 'tok_LITERALsecret77'"
+    do = "DO $$BEGIN PERFORM set_config($x$app.k$x$, $y$tok_DOLLARsecret$y$, true); END$$"
+    deltas = [
+        Delta((1, 5, 1, True), 1, 1.0, "SELECT id FROM products WHERE id > $1 LIMIT $2", rows=6),
+        Delta((1, 5, 2, True), 6, 900.0, kept, rows=0),
+        Delta((1, 5, 3, True), 2, 800.0, do, rows=0),
+    ]
+    [set_loop, do_loop] = repeated(deltas)
+    assert set_loop.statement == "SET app.tenant_token = ?" and do_loop.statement == "DO ?"
+    assert [t["statement"] for t in top_statements(deltas)][:2] == ["SET app.tenant_token = ?", "DO ?"]
+    logged = "SELECT count(*) FROM audit_log WHERE note = 'tok_LOGGEDsecret' AND n > 42"
+    text = _jsonlog(
+        {"at": "00.100", "session_id": "s1", "query_id": 2, "message": f"duration: 250.5 ms  statement: {kept}"},
+        {"at": "00.200", "session_id": "s2", "message": f"duration: 300.0 ms  statement: {logged}"},  # no query_id
+    )
+    tally = slow_in(text, "2026-11-25 01:00:00.000", "2026-11-25 01:00:05.000", 200.0)
+    named = [s["statement"] for s in slow_named(tally, deltas)]
+    assert named == ["SET app.tenant_token = ?", "SELECT count(*) FROM audit_log WHERE note = ? AND n > ?"]
+    assert [p.statement for p in slow_plans(tally, deltas)] == [
+        "SELECT count(*) FROM audit_log WHERE note = ? AND n > ? (constants masked)", "SET app.tenant_token = ?"]
+    assert mask_constants("SELECT $1, $tag$ a $ b $tag$ || $$x$$, t1.c2") == "SELECT $1, ? || ?, t1.c2"
+    everything = json.dumps([named, [p.model_dump(mode="json") for p in slow_plans(tally, deltas)],
+                             top_statements(deltas), [r.statement + r.source for r in repeated(deltas)]])
+    assert "secret" not in everything and "42" not in everything
 
 
 def _row(selector: str, expression: str, evidence: object) -> object:
