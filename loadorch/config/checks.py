@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 from loadorch.config.scenario import METHODS, READ_METHODS, DataSpec, RequestSpec, Scenario
 from loadorch.config.suggest import did_you_mean
 from loadorch.config.tags import tag_keys, tag_values
-from loadorch.config.thresholds import TAGS, Threshold, ThresholdSyntaxError, parse_expression, parse_selector
+from loadorch.config.thresholds import (
+    TAGS,
+    Threshold,
+    ThresholdSyntaxError,
+    parse_expression,
+    parse_selector,
+    unmeasured,
+)
 from loadorch.config.units import parse_duration
 from loadorch.errors import Problem
 from loadorch.traffic import data as gen
@@ -325,8 +332,10 @@ def parse_thresholds(
     doc: Document,
     root: tuple[Any, ...] = ("thresholds",),
     run_tags: Mapping[str, str] = {},
+    lighthouse: bool = True,
 ) -> tuple[dict[str, list[Threshold]], list[Problem]]:
-    """Parse a thresholds mapping into {normalized selector: [Threshold]}, checking names against the scenario."""
+    """Parse a thresholds mapping into {normalized selector: [Threshold]}, checking names against the scenario
+    and that something in it measures each metric (`lighthouse`: the profile gives Lighthouse results)."""
     out: dict[str, list[Threshold]] = {}
     problems: list[Problem] = []
     free = tag_keys(scenario, run_tags)
@@ -336,6 +345,9 @@ def parse_thresholds(
             selector = parse_selector(key, free)
             if scenario is not None:
                 _check_tags(selector.tags, scenario, run_tags)
+                why = unmeasured(selector.metric, bool(scenario.users), bool(scenario.browsers), lighthouse)
+                if why is not None and items:  # `[]` removes a default: nothing to measure
+                    raise ThresholdSyntaxError(why)
         except ThresholdSyntaxError as exc:
             problems.append(Problem(doc.file, doc.line_of(path), _dot(path), str(exc)))
             continue

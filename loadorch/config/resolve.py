@@ -168,15 +168,16 @@ def load_scenario(
     lenient: bool = False,
     run_tags: Mapping[str, str] = {},
     declared: Sequence[str] = (),
+    lighthouse: bool = True,
 ) -> tuple[LoadedScenario, dict[str, str]]:
     """The scenario, and name -> value of the secrets it uses: those `declared` (the profile's `secrets:`)
-    and those whose names say so."""
+    and those whose names say so. `lighthouse`: the profile gives Lighthouse results (unknown: assumed)."""
     doc, used, _ = load_document(path, env, lenient, scenario_template_path)
     model = _validated(Scenario, doc)
     generators, problems = compile_generators(model, doc)
     problems += check_templates(model, doc, generators)
     problems += check_python_users(model, doc)
-    thresholds, more = parse_thresholds(model.thresholds, model, doc, run_tags=run_tags)
+    thresholds, more = parse_thresholds(model.thresholds, model, doc, run_tags=run_tags, lighthouse=lighthouse)
     problems += more
     if problems:
         raise ConfigError(problems)
@@ -221,10 +222,12 @@ def _build(
         raise ConfigError([Problem(path, line, "scenario", f"scenario file not found: {spath}")])
     run_tags = dict(overrides.tags)
     try:
-        scenario, scenario_secrets = load_scenario(spath, env, lenient, run_tags, profile.secrets)
+        scenario, scenario_secrets = load_scenario(spath, env, lenient, run_tags, profile.secrets,
+                                                   bool(profile.lighthouse))
     except ConfigError as exc:  # the profile's threshold problems too, in the same report
         raise ConfigError(exc.problems + threshold_problems(profile.thresholds, pdoc)) from None
-    overrides_thr, problems = parse_thresholds(profile.thresholds, scenario.model, pdoc, run_tags=run_tags)
+    overrides_thr, problems = parse_thresholds(profile.thresholds, scenario.model, pdoc, run_tags=run_tags,
+                                               lighthouse=bool(profile.lighthouse))
     problems += check_common_headers(profile.headers, scenario.model, scenario.generators, pdoc)
     problems += _collector_problems(profile, pdoc, scenario, overrides_thr)
     problems += load_problems(profile, scenario.model, pdoc)

@@ -256,3 +256,29 @@ DEFAULT_BROWSER_THRESHOLDS: dict[str, list[str]] = {
 }
 # the metrics of the browser users' own gates: one of them set in the files replaces the browser defaults
 BROWSER_GATED = (*BROWSER_METRICS, "browser_step_failed")
+# what measures each metric: HTTP users' requests, browser users' page views, Lighthouse result files
+HTTP_MEASURED = (*HTTP_METRICS, "checks", "db_queries_per_request", *SERVER_TIMING_METRICS)
+LIGHTHOUSE_MEASURED = (*LIGHTHOUSE_METRICS, *RESOURCE_METRICS)  # resource weight: page views or Lighthouse
+
+
+def unmeasured(metric: str, http_users: bool, browsers: bool, lighthouse: bool = True) -> str | None:
+    """Why a threshold on `metric` could only ever read "no data" in this scenario (None: it can be
+    measured): HTTP metrics need users, browser metrics browsers, Lighthouse metrics the profile's results
+    (`lighthouse`: unknown until the profile is read, so assumed)."""
+    if metric in HTTP_MEASURED and not http_users:
+        return (
+            f"{metric} measures HTTP requests and this scenario has no users (browsers only): it could only "
+            "read no data; gate its pages with browser_web_vital_* thresholds, or add users"
+        )
+    if metric in BROWSER_GATED and not browsers:
+        return (
+            f"{metric} is measured by browser users and this scenario has no browsers: it could only read "
+            "no data; add browsers: (headless Chromium pages) or remove this threshold"
+        )
+    if metric in LIGHTHOUSE_MEASURED and not lighthouse and not (browsers and metric in RESOURCE_METRICS):
+        return (
+            f"{metric} is read from Lighthouse results and the profile gives none: it could only read no "
+            "data; add lighthouse: [FILE.json] to the profile" + (" or browsers: to the scenario"
+                                                                   if metric in RESOURCE_METRICS else "")
+        )
+    return None

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 
 from typing_extensions import TypedDict
 
-from loadorch.config.thresholds import SERVER_TIMING_METRICS, Expression, Threshold
+from loadorch.config.thresholds import HTTP_MEASURED, SERVER_TIMING_METRICS, Expression, Threshold
 from loadorch.errors import ExitCode
 from loadorch.stats.histogram import Histogram
 from loadorch.stats.servertiming import DESC, DUR
@@ -120,6 +120,9 @@ def evaluate_threshold(t: Threshold, merged: Merged, min_samples: int, duration_
         )
     if t.selector.metric in SERVER_TIMING_METRICS:
         return server_timing(t, merged, min_samples)
+    if t.selector.metric not in HTTP_MEASURED:  # a page's or Lighthouse's: never judged from the HTTP tables
+        why = f"no data: no browser page view or Lighthouse result measured {t.selector}"
+        return ThresholdResult.of(t, None, 0, 0.0, FAIL, why, "")
     tags = t.selector.tags
     expr = t.expression
     total, failures = merged.counts(tags)

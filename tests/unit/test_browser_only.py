@@ -119,3 +119,34 @@ def test_http_users_with_no_worker_seen_are_still_an_error(tmp_path: Path) -> No
     make(tmp_path)
     checks, _ = integrity_checks(build("p", str(tmp_path), {}), summary(expected=1))
     assert ("workers", "error") in [(c.name, c.verdict) for c in checks]
+
+
+@pytest.mark.parametrize("selector,expr", [
+    ("http_req_duration", "p(95)<500"), ("http_req_failed", "rate<0.01"), ("checks", "rate>0.99"),
+    ("db_queries_per_request", "p(95)<10"), ('"server_timing{entry:app}"', "p(95)<50"),
+])
+def test_a_browser_only_scenario_refuses_thresholds_only_http_users_measure(
+    tmp_path: Path, selector: str, expr: str
+) -> None:
+    """validate accepted them and every run failed them with no data (a monitor: failing for good)."""
+    scenario = BROWSERS_ONLY + f'thresholds:\n  {selector}: ["{expr}"]\n'
+    [msg] = errors(tmp_path, scenario, DURATION_ONLY)
+    assert "s.yaml:7: thresholds." in msg and "this scenario has no users (browsers only)" in msg, msg
+    # in the profile too, with its line; `[]` (removing a default) measures nothing and is accepted
+    [msg] = errors(tmp_path, BROWSERS_ONLY, DURATION_ONLY + f'thresholds:\n  {selector}: ["{expr}"]\n')
+    assert "p.yaml:5: thresholds." in msg and "browsers only" in msg, msg
+    make(tmp_path, BROWSERS_ONLY, DURATION_ONLY + f"thresholds:\n  {selector}: []\n")
+    build("p", str(tmp_path), {})
+
+
+@pytest.mark.parametrize("selector,why", [
+    ("browser_web_vital_lcp", "this scenario has no browsers"), ("browser_step_failed", "this scenario has no browsers"),
+    ("lighthouse_score", "the profile gives none"), ("browser_resource_bytes", "the profile gives none"),
+])
+def test_an_http_only_scenario_refuses_thresholds_only_pages_or_lighthouse_measure(
+    tmp_path: Path, selector: str, why: str
+) -> None:
+    """An LCP budget in a scenario without browsers was judged on the HTTP requests' latency, and passed."""
+    expr = "rate<0.01" if selector == "browser_step_failed" else "p(75)<2500"
+    [msg] = errors(tmp_path, BASE_SCENARIO + f'thresholds:\n  {selector}: ["{expr}"]\n')
+    assert "s.yaml:10: thresholds." in msg and why in msg, msg

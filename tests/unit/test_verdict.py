@@ -121,3 +121,13 @@ def test_latency_breach_by_a_saturated_generator_is_inconclusive_failure_rate_st
     short = Check("load", "inconclusive", "only 8103 of 10000 users started")
     assert discount_generator_limited([latency], [short])[0].verdict == "inconclusive"
     assert discount_generator_limited([latency], [Check("generator cpu", "pass", "ok")])[0].verdict == "fail"
+
+
+def test_a_page_or_lighthouse_metric_is_never_judged_from_the_http_tables() -> None:
+    """Without browsers or Lighthouse results no browser evaluator owns these thresholds: they read no data,
+    not the HTTP requests' latency (a 2500 ms LCP budget passed on 0.4 ms requests)."""
+    m = merged_with(("a", "read", 200, True, [1] * 200))
+    for selector, expr in [("browser_web_vital_lcp", "p(75)<2500"), ("lighthouse_score", "avg>0"),
+                           ("browser_resource_bytes", "p(75)<100000"), ("browser_step_failed", "rate<0.01")]:
+        r = evaluate_threshold(t(selector, expr), m, 1, 10)
+        assert (r.verdict, r.samples, r.observed) == ("fail", 0, None) and r.message.startswith("no data"), r
