@@ -107,6 +107,22 @@ def test_the_pages_attribution_is_typed_masked_and_bounded() -> None:
     assert clean("not a dict", None, r).to_wire() == {}
 
 
+def test_credential_parameters_of_the_pages_urls_are_masked_though_never_declared() -> None:
+    # a page's own URLs carry tokens the run never declared: a signed image, a session id, an OAuth fragment
+    page = {"lcp": {"element": "#hero", "url": "https://cdn.test/hero.png?w=800&X-Amz-Signature=abc123def&"
+                    "X-Amz-Credential=AKIAX%2F2026&v=7"},
+            "inp": {"target": "#add", "scripts": [{"url": "http://shop.test/app.js?sessionid=s3ss10n#access_token=eyJhb",
+                                                   "invoker": "BUTTON#add.onclick"}]}}
+    weight = {"types": {"script": [1, 2, 3]}, "largest": [[2, 3, "image", "http://shop.test/i.png?api_key=k3y&q=shoes"]]}
+    out = clean(page, weight, Redactor())
+    assert out.lcp is not None and out.inp is not None and out.weight is not None
+    assert out.lcp.url == "https://cdn.test/hero.png?w=800&X-Amz-Signature=***&X-Amz-Credential=***&v=7"
+    assert out.inp.scripts[0].url == "http://shop.test/app.js?sessionid=***#access_token=***"
+    assert out.weight["largest"][0][3] == "http://shop.test/i.png?api_key=***&q=shoes"
+    text = json.dumps(out.to_wire())
+    assert not any(t in text for t in ("abc123def", "AKIAX", "s3ss10n", "eyJhb", "k3y"))
+
+
 def test_kept_views_are_bounded_keep_the_worst_and_stay_near_the_p75() -> None:
     kept: list[Exemplar] = []
     for i in range(100):
