@@ -157,3 +157,37 @@ def test_the_slow_statement_share_alert_fires_on_the_live_counters(project: Proj
     (tmp_path / "tests.yml").write_text(yaml.safe_dump(tests, sort_keys=False))
     run_ = _promtool("test", "rules", str(tmp_path / "tests.yml"))
     assert run_.returncode == 0, run_.stdout + run_.stderr
+
+
+def test_a_run_both_scraped_and_pushed_is_counted_once(project: Project, tmp_path: Path) -> None:
+    """The same series scraped (with the scrape's job) and pushed (without one): a throughput floor still
+    fires (its rate summed over both read twice the real one), and one source's too few samples are not
+    made enough by the other's copy."""
+    tools.require("prometheus")
+    thresholds = 'thresholds:\n  http_reqs: ["rate>1.5"]\n  "browser_web_vital_lcp{page:home}": ["p(75)<2500"]\n'
+    project.write("scenarios/s.yaml", SCENARIO.split("thresholds:")[0] + thresholds)
+    project.write("profiles/p.yaml", PROFILE.replace("min_samples: 4", "min_samples: 6"))
+    assert project.cli("alerts", "p", "--out", "rules.yml", "--for", "0s").code == 0
+    rules = project.root / "rules.yml"
+    assert _promtool("check", "rules", str(rules)).returncode == 0
+    series = []
+    for source in (',job="loadorch",instance="127.0.0.1:9464"', ""):  # scraped, pushed
+        run = f'profile="p",run_id="r",scenario="s"{source}'
+        series.append({"series": f'loadorch_http_requests_total{{{run},name="list"}}', "values": "0+15x20"})  # 1/s
+        lcp = f'loadorch_browser_web_vital_lcp_seconds_{{part}}{{{{{run},page="home"{{le}}}}}}'
+        series += [{"series": lcp.format(part="bucket", le=f',le="{le}"'), "values": f"0+{n}x20"}
+                   for le, n in (("2.5", 0), ("5.0", 1), ("+Inf", 1))]  # one slow view a step: 4 a minute
+        series.append({"series": lcp.format(part="count", le=""), "values": "0+1x20"})
+    generated = {r["labels"]["threshold"]: r["annotations"]
+                 for r in yaml.safe_load(rules.read_text())["groups"][0]["rules"]}
+    floor = "http_reqs rate>1.5"
+    notes = {k: v.replace("{{ $value }}", "1") for k, v in generated[floor].items()}
+    expected = [{"exp_labels": {"severity": "warning", "profile": "p", "threshold": floor}, "exp_annotations": notes}]
+    tests = {"rule_files": [str(rules)], "evaluation_interval": "15s", "tests": [{
+        "interval": "15s", "input_series": series,
+        # 1 request/s (not 2) under its 1.5/s floor; 4 page views in the minute (not 8), under min_samples 6
+        "alert_rule_test": [{"eval_time": "3m", "alertname": "LoadorchBudgetExceeded", "exp_alerts": expected}],
+    }]}
+    (tmp_path / "tests.yml").write_text(yaml.safe_dump(tests, sort_keys=False))
+    run = _promtool("test", "rules", str(tmp_path / "tests.yml"))
+    assert run.returncode == 0, run.stdout + run.stderr

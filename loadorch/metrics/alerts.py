@@ -7,8 +7,11 @@ inconclusive, not failed). Percentiles read the histogram families, whose bucket
 threshold limit, so `histogram_quantile` crosses the limit exactly when the percentile does.
 
 Series scraped and pushed both (a run with --metrics-port and --remote-write into the same Prometheus)
-are summed twice; every expression is a ratio or a quantile, which doubling leaves unchanged, and
-`job` narrows the series to one source where a count matters.
+are there twice: scraped ones carry the scrape's `job`, pushed ones none. Ratios and quantiles are summed
+over both (doubling leaves them unchanged); a count or a rate (the `min_samples` guard, `http_reqs` and
+`db_queries` rates) is taken once per run: the largest source's of each `run_id` (`once`), so a
+throughput floor still fires and too few samples are not counted twice. `job` narrows every series to
+one source.
 """
 
 from __future__ import annotations
@@ -68,6 +71,12 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
+def once(fn: str, series: str, window: str) -> str:
+    """`fn(series[window])` summed over runs, each run's counted from one source: a run both scraped and
+    pushed has the same series with a `job` label and without one."""
+    return f"sum(max by (run_id) (sum by (run_id, job) ({fn}({series}[{window}]))))"
+
+
 def _num(x: float) -> str:
     return repr(float(x)) if x != int(x) else str(int(x))
 
@@ -92,7 +101,7 @@ def rule_for(t: Threshold, scope: Sequence[tuple[str, str]], window: str, min_sa
             return Rule(key, None, f"tag {tag!r} is not a label of {fam.name}")
         labels.append((fam.labels[tag], value))
     sel = _matchers(labels)
-    count = f"sum(increase({fam.name}_count{sel}[{window}]))"
+    count = once("increase", f"{fam.name}_count{sel}", window)
     limit = _num(t.expression.value / fam.limit_divisor)
     if agg in ("p", "med"):
         q = (t.expression.percentile or 50.0) / 100.0 if agg == "p" else 0.5
@@ -115,10 +124,12 @@ def _counter_rule(t: Threshold, scope: Sequence[tuple[str, str]], window: str, m
     if t.selector.metric == "http_reqs":
         if t.expression.aggregation != "rate":
             return Rule(t.key, None, "http_reqs count is a whole run's; a rolling window has rate (per second)")
-        return Rule(t.key, f"sum(rate({PREFIX}_http_requests_total{sel}[{window}])) {op} {_num(t.expression.value)}")
+        rate = once("rate", f"{PREFIX}_http_requests_total{sel}", window)
+        return Rule(t.key, f"{rate} {op} {_num(t.expression.value)}")
     failures = f"sum(increase({PREFIX}_http_failures_total{sel}[{window}]))"
     limit = _num(t.expression.value)
-    return Rule(t.key, f"({failures} / {requests}) {op} {limit}\nand on() {requests} >= {min_samples}")
+    enough = once("increase", f"{PREFIX}_http_requests_total{sel}", window)
+    return Rule(t.key, f"({failures} / {requests}) {op} {limit}\nand on() {enough} >= {min_samples}")
 
 
 def _db_rule(t: Threshold, scope: Sequence[tuple[str, str]], window: str, min_samples: int, op: str) -> Rule:
@@ -128,10 +139,11 @@ def _db_rule(t: Threshold, scope: Sequence[tuple[str, str]], window: str, min_sa
     if t.selector.metric == "db_queries":
         if t.expression.aggregation != "rate":
             return Rule(t.key, None, "db_queries count is a whole run's; a rolling window has rate (per second)")
-        return Rule(t.key, f"sum(rate({PREFIX}_db_queries_total{sel}[{window}])) {op} {limit}")
+        return Rule(t.key, f"{once('rate', f'{PREFIX}_db_queries_total{sel}', window)} {op} {limit}")
     queries = f"sum(increase({PREFIX}_db_queries_total{sel}[{window}]))"
     slow = f"sum(increase({PREFIX}_db_slow_queries_total{sel}[{window}]))"
-    return Rule(t.key, f"({slow} / {queries}) {op} {limit}\nand on() {queries} >= {min_samples}")
+    enough = once("increase", f"{PREFIX}_db_queries_total{sel}", window)
+    return Rule(t.key, f"({slow} / {queries}) {op} {limit}\nand on() {enough} >= {min_samples}")
 
 
 def group_name(profile: str) -> str:

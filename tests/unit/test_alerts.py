@@ -19,7 +19,8 @@ def test_a_percentile_is_a_quantile_of_the_histogram_past_its_limit_with_enough_
     assert rule.expr == (
         'histogram_quantile(0.75, sum by (le) (rate(loadorch_browser_web_vital_lcp_seconds_bucket'
         '{profile="staging",page="home"}[1h]))) > 2.5\n'
-        'and on() sum(increase(loadorch_browser_web_vital_lcp_seconds_count{profile="staging",page="home"}[1h])) >= 5'
+        'and on() sum(max by (run_id) (sum by (run_id, job) (increase('
+        'loadorch_browser_web_vital_lcp_seconds_count{profile="staging",page="home"}[1h])))) >= 5'
     )
 
 
@@ -43,7 +44,8 @@ def test_the_failure_rate_is_a_ratio_of_counters_negated_exactly() -> None:
     assert rule.expr == (
         '(sum(increase(loadorch_http_failures_total{profile="staging",name="checkout"}[1h])) / '
         'sum(increase(loadorch_http_requests_total{profile="staging",name="checkout"}[1h]))) >= 0.01\n'
-        'and on() sum(increase(loadorch_http_requests_total{profile="staging",name="checkout"}[1h])) >= 50'
+        'and on() sum(max by (run_id) (sum by (run_id, job) (increase('
+        'loadorch_http_requests_total{profile="staging",name="checkout"}[1h])))) >= 50'
     )
 
 
@@ -52,10 +54,10 @@ def test_the_slow_statement_share_is_a_ratio_of_the_database_counters() -> None:
     assert rule.expr == (
         '(sum(increase(loadorch_db_slow_queries_total{profile="staging"}[1h])) / '
         'sum(increase(loadorch_db_queries_total{profile="staging"}[1h]))) >= 0.01\n'
-        'and on() sum(increase(loadorch_db_queries_total{profile="staging"}[1h])) >= 50'
+        'and on() sum(max by (run_id) (sum by (run_id, job) (increase(loadorch_db_queries_total{profile="staging"}[1h])))) >= 50'
     )
     rate = rule_for(_t("db_queries", "rate<=500"), SCOPE, "1h", 50)
-    assert rate.expr == 'sum(rate(loadorch_db_queries_total{profile="staging"}[1h])) > 500'
+    assert rate.expr == 'sum(max by (run_id) (sum by (run_id, job) (rate(loadorch_db_queries_total{profile="staging"}[1h])))) > 500'
 
 
 @pytest.mark.parametrize("selector,expression,why", [
