@@ -17,6 +17,7 @@ from loadorch.verdict.evaluate import FAIL, INCONCLUSIVE, ResultOf, ThresholdRes
 if TYPE_CHECKING:
     from loadorch.results import DbCollector
 
+MESSAGE_LOOPS = 3  # N+1 loops named in a gate's message (its evidence has them all: at most 10 per request)
 NO_COLLECTOR = "no postgres collector ran in this process (the run's controller measures the database)"
 
 
@@ -97,7 +98,9 @@ def _matches(p: ProbeRow, tags: tuple[tuple[str, str], ...]) -> bool:
 
 def _n_plus_one(rows: list[ProbeRow]) -> str:
     parts = list(dict.fromkeys(f"{p.name}: {r}{_source(r.source)}" for p in rows for r in p.repeated))  # once each
-    return ("; N+1 (one request ran a statement more than once): " + "; ".join(parts)) if parts else ""
+    more = f"; and {len(parts) - MESSAGE_LOOPS} more in the evidence" if len(parts) > MESSAGE_LOOPS else ""
+    shown = "; ".join(parts[:MESSAGE_LOOPS]) + more
+    return ("; N+1 (one request ran a statement more than once): " + shown) if parts else ""
 
 
 def _source(source: str) -> str:

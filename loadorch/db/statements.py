@@ -161,12 +161,17 @@ def top_level_calls(deltas: Iterable[Delta]) -> int:
     return sum(d.calls for d in deltas if d.toplevel)
 
 
+MAX_REPEATED = 10  # repeated statements kept per probed request: pg_stat_statements is the whole server's, so a
+# shared database's other sessions add theirs to the probe's window (up to pg_stat_statements.max of them)
+
+
 def repeated(deltas: Iterable[Delta]) -> tuple[Repeated, ...]:
     """Statements run more than once by one request (the probe's window holds exactly one request), each
     with its source when one can be told: the statement of the same request, run fewer times, that returned
     exactly as many rows as the loop ran (the list whose rows the loop walked)."""
     top = [d for d in deltas if d.toplevel]
-    rows = [Repeated(short_statement(d.query), d.calls, _source(d, top)) for d in top if d.calls > 1]
+    loops = sorted((d for d in top if d.calls > 1), key=lambda d: (-d.calls, d.query))[:MAX_REPEATED]
+    rows = [Repeated(short_statement(d.query), d.calls, _source(d, top)) for d in loops]
     return tuple(sorted(rows, key=lambda r: (-r.calls, r.statement)))
 
 

@@ -11,6 +11,7 @@ from loadorch.config.thresholds import Threshold, ThresholdSyntaxError, parse_ex
 from loadorch.db.gates import evaluate_db
 from loadorch.db.measure import DbMeasurement, ProbeRow, Repeated, short_statement
 from loadorch.db.servertiming import CACHE_SIZE, QueryHeader, plain_count, server_timing_count
+from loadorch.db.statements import MAX_REPEATED, Delta, repeated
 from loadorch.results import DbCollector
 from loadorch.stats.tables import Merged, Recorder, SeriesKey
 
@@ -110,6 +111,17 @@ def test_probe_names_the_repeated_statement_when_no_header_was_sent() -> None:
     r = evaluate_db(_threshold("db_queries_per_request{name:list products}", "max<=3"), Merged(), 100, 10, db)
     assert r.verdict == "fail" and r.observed == 21
     assert "SELECT ... FROM categories WHERE id = $1 x20" in r.message and "from the probe" in r.message
+
+
+def test_n_plus_one_rows_and_the_message_naming_them_are_bounded() -> None:
+    # the probe's window is the whole server's: a shared database's other sessions add their statements to it
+    deltas = [Delta((1, 5, i, True), 2 + i % 7, 1.0, f"SELECT c{i} FROM t WHERE id = $1") for i in range(300)]
+    loops = repeated(deltas)
+    assert len(loops) == MAX_REPEATED and all(r.calls == 8 for r in loops)  # the most repeated first
+    rows = [ProbeRow(f"endpoint {i}", "u", "read", "GET", 300, None, loops) for i in range(50)]
+    r = evaluate_db(_threshold("db_queries_per_request", "max<=3"), Merged(), 1, 10, DbMeasurement(200.0, probe=rows))
+    assert r.verdict == "fail" and r.message.count(" x8") == 3 and "and 497 more in the evidence" in r.message
+    assert len(r.message) < 600
 
 
 def test_slow_share_is_exact_and_unmeasurable_is_inconclusive() -> None:
