@@ -642,6 +642,18 @@ def _compare_plan(args: argparse.Namespace, spec: CompareBudgets | None) -> Plan
     return Plan(tuple(goals), args.expect_improvement)
 
 
+def _distinct_ports(args: argparse.Namespace) -> None:
+    """The status page and /metrics on one address: each is free alone, and the master's bind, after the
+    status server's, failed in its log while the monitor went on without metrics."""
+    wildcard = ("0.0.0.0", "::", "")
+    binds = (args.status_bind, args.metrics_bind)
+    if args.status_port and args.status_port == args.metrics_port and (
+        binds[0] == binds[1] or any(b in wildcard for b in binds)
+    ):
+        raise UsageError(f"--status-port and --metrics-port are both {args.status_port}: give them different ports "
+                         "(e.g. --status-port 8089 --metrics-port 9464)")
+
+
 def _cmd_monitor(args: argparse.Namespace) -> int:
     from loadorch.config.resolve import build
     from loadorch.metrics.options import MetricsOptions
@@ -657,6 +669,7 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
         problem = bind_problem(flag, host, port) if port else None
         if problem:
             raise UsageError(problem)
+    _distinct_ports(args)
     for name in ("users", "spawn_rate", "duration", "workers", "iterations"):
         setattr(args, name, None)
     overrides = _overrides(args)

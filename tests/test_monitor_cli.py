@@ -18,3 +18,18 @@ def test_monitor_refuses_a_load_that_ends_before_any_request(project: Project, l
     project.write("profiles/p.yaml", PROFILE.replace("load: {users: 2, duration: 1m}", load))
     result = project.run("monitor", "p", "--out", "mo")
     assert result.code == 2 and why in result.err and not (project.root / "mo").exists(), result.err
+
+
+def test_monitor_refuses_one_port_for_its_status_and_its_metrics(project: Project) -> None:
+    """Each port was free alone: the status server bound it, the master's /metrics failed in its log, and the
+    monitor went on without metrics until a signal."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = str(sock.getsockname()[1])
+    project.write("scenarios/s.yaml", SCENARIO)
+    project.write("profiles/p.yaml", PROFILE)
+    result = project.run("monitor", "p", "--out", "mo", "--status-port", port, "--metrics-port", port, timeout=60)
+    assert result.code == 2 and f"--status-port and --metrics-port are both {port}" in result.err, result.err
+    assert not (project.root / "mo").exists()
