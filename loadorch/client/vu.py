@@ -192,14 +192,16 @@ class LeanRunner:
         return Hop(self.origin.scheme, self.origin.host.lower(), self.origin.port, target)
 
 
-def exemplar_of(req: CompiledRequest, outcome: Outcome, now: float, worker: int) -> Row:
+def exemplar_of(
+    req: CompiledRequest, outcome: Outcome, now: float, worker: int, redactor: Redactor = NO_SECRETS
+) -> Row:
     """One of the slowest requests as an exemplar row (stats/exemplars.py): its split where the request
     path measured it, its trace id and Server-Timing entries (parsed here: only for the slowest)."""
     connect, tls, waiting, receiving = phases_of(outcome)
     return exemplar_row(
         req.name, req.method, outcome.status, outcome.latency_us, now - outcome.latency_us / 1e6, connect,
         tls, waiting, receiving, _measured(outcome.size), outcome.trace_id or outcome.trace_line[TRACE_ID],
-        parse_server_timing(outcome.server_timing), worker,
+        parse_server_timing(outcome.server_timing, redactor), worker,
     )
 
 
@@ -274,6 +276,7 @@ class VirtualUser:
         self.think = think
         self.generators = generators
         self.runner = runner
+        self.redactor: Redactor = getattr(runner, "redactor", NO_SECRETS)  # the run's secrets: Server-Timing cut
         self.recorder = recorder
         self.request_log = request_log
         self.captured: Captured = {}
@@ -337,7 +340,7 @@ class VirtualUser:
         if outcome.waiting_us is not None and outcome.ok:
             self.recorder.record_timings(key, outcome.waiting_us, outcome.connecting_us or 0, now)
         if outcome.ok and outcome.server_timing is not None and self.recorder.server_timing:
-            self.recorder.record_server_timing(key, parse_server_timing(outcome.server_timing), now)
+            self.recorder.record_server_timing(key, parse_server_timing(outcome.server_timing, self.redactor), now)
         rec = self.recorder
         if outcome.ok and rec.exemplar_k:  # evidence on: the slowest, and where the time goes
             latency = outcome.latency_us
@@ -351,7 +354,7 @@ class VirtualUser:
             else:  # a window, a name past the bound, a new connection or a phase not timed: the checked way
                 rec.record_split(key, latency, phases_of(outcome), now)
             if latency > rec.exemplars.floor.get(req.name, -1):  # among its endpoint's K slowest (Slowest.wants)
-                rec.keep_exemplar(exemplar_of(req, outcome, now, self.worker))
+                rec.keep_exemplar(exemplar_of(req, outcome, now, self.worker, self.redactor))
         if outcome.checks:
             self.recorder.record_checks(key, req.checks, outcome.checks, outcome.check_example, now)
         if self.request_log is not None:

@@ -28,6 +28,7 @@ from loadorch.stats.exemplars import NOT_MEASURED, Row
 from loadorch.stats.exemplars import row as exemplar_row
 from loadorch.stats.tables import Recorder, SeriesKey
 from loadorch.traffic import data as gen
+from loadorch.traffic.redact import NO_SECRETS, Redactor
 from loadorch.traffic.request import Outcome, request_log_line
 from loadorch.traffic.servertiming import parse as parse_server_timing
 from loadorch.traffic.trace import TraceIds, trace_client
@@ -164,9 +165,11 @@ class PythonRequests:
     """Locust request events (and task errors) of python users, into the recorder and request log."""
 
     def __init__(
-        self, recorder: Recorder, kinds: Mapping[str, str], worker: int, log: Any, query_header: Any = None
+        self, recorder: Recorder, kinds: Mapping[str, str], worker: int, log: Any, query_header: Any = None,
+        redactor: Redactor = NO_SECRETS,
     ) -> None:
         self.query_header = query_header  # loadorch.db.servertiming.QueryHeader: queries per request
+        self.redactor = redactor  # the run's secrets, masked in a Server-Timing value before it is cut
         self.recorder = recorder
         self.kinds = kinds
         self.worker = worker
@@ -230,7 +233,8 @@ class PythonRequests:
         timing = headers.get("Server-Timing") if headers else None
         return exemplar_row(key.name, key.method, key.status, latency_us, now - latency_us / 1e6,
                             size=int(size) if isinstance(size, int) and size >= 0 else NOT_MEASURED,
-                            trace_id=ctx.trace_id, server_timing=parse_server_timing(timing), worker=self.worker)
+                            trace_id=ctx.trace_id, server_timing=parse_server_timing(timing, self.redactor),
+                            worker=self.worker)
 
     def on_user_error(self, user_instance: Any, exception: BaseException, tb: Any, **kw: Any) -> None:
         ctx = getattr(user_instance, "loadorch", None) or getattr(

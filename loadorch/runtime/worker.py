@@ -543,7 +543,8 @@ def _listen_to_python_users(env: Environment, state: WorkerState) -> None:
     install_random()
     plan = state.plan
     header = QueryHeader.from_json(plan.query_header)
-    listener = PythonRequests(state.recorder, plan.scenario.kinds, state.index, state.request_log, header)
+    listener = PythonRequests(state.recorder, plan.scenario.kinds, state.index, state.request_log, header,
+                              Redactor(plan.secrets))
     env.events.request.add_listener(listener.on_request)
     env.events.user_error.add_listener(listener.on_user_error)
 

@@ -15,10 +15,15 @@ from __future__ import annotations
 
 import re
 
+from loadorch.traffic.redact import NO_SECRETS, Redactor
+
 MAX_ENTRIES = 32
 NAME_CHARS = 64
 DESC_CHARS = 120
 MAX_VALUE = 8192  # characters of the header read; the rest is dropped
+# the shortest cut a desc meets later (stats/servertiming.DESC_CHARS, a desc as a metric's tag): a longer one is
+# masked with the run's secrets here, before any cut, which would leave a secret's first characters unmasked
+SHORTEST_CUT = 40
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 
 Entry = tuple[str, float | None, str | None]  # (name, dur ms, desc)
@@ -55,13 +60,17 @@ def _dur(raw: str) -> float | None:
     return value if value == value and abs(value) != float("inf") else None  # not NaN, not infinite
 
 
-def parse(value: str | bytes | None) -> list[Entry]:
-    """Every entry of a Server-Timing value (several header lines joined by ", "), in order."""
+def parse(value: str | bytes | None, redactor: Redactor = NO_SECRETS) -> list[Entry]:
+    """Every entry of a Server-Timing value (several header lines joined by ", "), in order. What is cut
+    (the header, a name, a desc longer than a later cut) is masked with `redactor` first: a secret the app
+    echoes must not lose its mask to a cut (the whole values are masked with the rest of the run's output)."""
     if value is None:
         return []
     text = value.decode("latin-1") if isinstance(value, bytes) else value
+    if len(text) > MAX_VALUE:
+        text = redactor.cut(text, MAX_VALUE, more="")
     out: list[Entry] = []
-    for metric in _split(text[:MAX_VALUE], ","):
+    for metric in _split(text, ","):
         params = _split(metric, ";")
         name = params[0].strip()
         if not name or not _TOKEN.match(name):
@@ -78,8 +87,9 @@ def parse(value: str | bytes | None) -> list[Entry]:
             if key == "dur":
                 dur = _dur(_value(raw))
             elif key == "desc":
-                desc = _value(raw)[:DESC_CHARS]
-        out.append((name[:NAME_CHARS], dur, desc))
+                desc = _value(raw)
+                desc = redactor.cut(desc, DESC_CHARS, more="") if len(desc) > SHORTEST_CUT else desc
+        out.append((redactor.cut(name, NAME_CHARS, more="") if len(name) > NAME_CHARS else name, dur, desc))
         if len(out) >= MAX_ENTRIES:
             break
     return out

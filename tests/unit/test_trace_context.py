@@ -148,3 +148,34 @@ def test_a_lean_requests_exemplar_names_the_trace_id_of_the_line_it_was_sent_wit
     vu.record(req, Outcome(200, True, None, 5000, "/a", trace_id="f" * 32))
     sent = [parse_traceparent(line[len(HEADER) + 2 : -2]) for line in lines[-4:]]
     assert [r[10] for r in rec.exemplars.rows()] == ["f" * 32] + [t[0] for t in reversed(sent)]  # type: ignore[index]
+
+
+def test_a_secret_echoed_in_server_timing_is_masked_before_any_cut_keeps_its_first_characters() -> None:
+    """An app that echoes a token into a long desc or name: the worker's cuts (120 characters for the evidence,
+    40 for a desc as a metric, 64 for a name, 8 KB for the header) came before the run's masking, which then
+    could not find the secret: its first characters stayed in results.json and the live metrics."""
+    from loadorch.client.vu import VirtualUser
+    from loadorch.config.scenario import Endpoint
+    from loadorch.stats.tables import Recorder
+    from loadorch.traffic.redact import Redactor
+    from loadorch.traffic.request import Outcome, compile_request
+
+    secret = "tokAPIs3cr3tVALUE9"
+    header = (f'app;dur=120;desc="{"p" * 108} auth {secret}", db;desc="session of {secret}", '
+              f'{"n" * 60}{secret};dur=1, x;desc="{"z" * 9000}"')
+    runner = type("Runner", (), {"redactor": Redactor([secret])})()
+    req = compile_request(Endpoint.model_validate({"name": "a", "path": "/a"}), "a", "read", set(), {})
+    rec = Recorder(1.0, 0.0)
+    rec.server_timing = True
+    vu = VirtualUser(slot=0, slots=1, worker=0, user_name="u", seed=1, requests=[req], weights=[1.0],
+                     think=(0.0, 0.0), generators={}, runner=runner, recorder=rec)  # type: ignore[arg-type]
+    vu.record(req, Outcome(200, True, None, 5000, "/a", waiting_us=500, connecting_us=0, tls_us=0,
+                           receiving_us=10, server_timing=header.encode()))
+    kept = repr(rec.exemplars.rows()) + repr(sorted(tag for tag, _ in rec.timings))
+    assert "p auth ***" in kept and "sd:db=session of ***" in kept, kept  # masked, then cut
+    assert not any(secret[:k] in kept for k in range(3, len(secret) + 1)), kept  # not even its first characters
+    fillers = ", ".join(f'e{i};desc="{"z" * 250}"' for i in range(30))  # the header's own cut at 8 KB:
+    prefix = f'{fillers}, f;desc="{"y" * (8186 - len(fillers) - 24)}", last;desc="'  # the secret straddles it
+    assert len(prefix) == 8186
+    [*_, last] = parse(f'{prefix}{secret}"', Redactor([secret]))
+    assert last[0] == "last" and last[2] == "***", last  # masked before the cut: was "tokAPI"
