@@ -289,3 +289,25 @@ def test_a_browser_only_scenario_renders_no_http_workers_job(project: Project) -
     assert set(jobs) == {"master", "browsers"}
     args = jobs["master"]["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--workers" not in args and "--external-workers" in args
+
+
+def _egress(manifests: list[dict]) -> set[int]:
+    [policy] = [m for m in manifests if m["kind"] == "NetworkPolicy" and m["metadata"]["name"].endswith("-egress")]
+    return {p["port"] for rule in policy["spec"]["egress"] for p in rule["ports"] if p["protocol"] == "TCP"}
+
+
+def test_an_egress_policy_lets_the_pod_reach_a_target_known_only_in_the_pod(project: Project) -> None:
+    """With a database collector the master's pod (a monitor's: its load and pages too) gets an egress
+    policy. The target's port was left out when the host came from a variable (the documented form): the
+    monitor's requests, and the master's preflight, allowed only the database and DNS."""
+    _project(project, PROFILE + 'collectors: {postgres: {dsn: "${DATABASE_URL}"}}\n')
+    for args in (("--workers", "3"), ("--monitor",), ("--monitor", "--schedule", "@hourly")):
+        r = _cli(project, "k8s", "render", "p", "--image", "img", *args)
+        assert r.code == 0 and _egress(list(yaml.safe_load_all(r.out))) == {53, 80, 443, 5432}, (args, r.err)
+        assert "the target's port is not known at render time" in r.err and "--host URL" in r.err
+    # a host known here: its own port; a monitor's pages fetch other origins on the web's ports too
+    host = ("--host", "http://shop.svc.cluster.local:8080")
+    assert _egress(_render(project, *host)) == {53, 5432, 8080}
+    project.write("scenarios/s.yaml", SCENARIO + "browsers:\n  - {name: shopper, journey: [{visit: /shop}]}\n")
+    r = _cli(project, "k8s", "render", "p", "--image", "img", "--monitor", *host)
+    assert r.code == 0 and _egress(list(yaml.safe_load_all(r.out))) == {53, 80, 443, 5432, 8080}, r.err

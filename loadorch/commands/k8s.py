@@ -129,7 +129,7 @@ def render_command(
     if problem:
         raise SafetyError(f"refused for Kubernetes: {problem}")
     variables = sorted(set().union(*(references(text) for text in files.values())))
-    egress = _egress_ports(cfg, known_host, remote_write)
+    egress = _egress_ports(cfg, known_host, remote_write, monitor)
     required = sorted(set().union(*(required_references(text) for text in files.values())))
     deadline = int(cfg.profile.worker_connect_timeout + (cfg.duration_s or 3600) + 300)
     stamp = f"{datetime.now(timezone.utc).strftime('%m%d%H%M%S')}-{pysecrets.token_hex(2)}"
@@ -158,6 +158,11 @@ def render_command(
         summary_export=summary_export,
     )
     release = release_name(cfg.profile_name, run_id)
+    if egress and known_host is None:
+        pod = "monitor" if monitor else "master"
+        sys.stderr.write(f"note: the target's port is not known at render time (host from a variable): the egress "
+                         f"NetworkPolicy of the {pod} pod allows 80 and 443 to reach it; for another port pass "
+                         "--host URL\n")
     if schedule is not None:
         if len(f"{release}-check") > CRONJOB_NAME_MAX:
             raise UsageError(f"the CronJob's name {release}-check is longer than {CRONJOB_NAME_MAX} characters "
@@ -290,9 +295,14 @@ def collect_command(log_path: str | None, out: str | None, project: str) -> int:
     return exit_code
 
 
-def _egress_ports(cfg: RunConfig, host: str | None, remote_write: str | None) -> tuple[int, ...]:
-    """With a database collector in the master pod: the database's port (from the DSN, 5432 when it is
-    not known at render time), the target's and the remote-write endpoint's."""
+WEB_PORTS = (80, 443)
+
+
+def _egress_ports(cfg: RunConfig, host: str | None, remote_write: str | None, monitor: bool) -> tuple[int, ...]:
+    """With a database collector in the master pod (a monitor's or a check's pod: its load too): the
+    database's port (from the DSN, 5432 when it is not known at render time), the target's (80 and 443 when
+    it comes from a variable, unknown here) and the remote-write endpoint's; a monitor's pages also fetch
+    other origins on the web's ports."""
     from urllib.parse import urlsplit
 
     from loadorch.config.collectors import dsn_port
@@ -301,6 +311,8 @@ def _egress_ports(cfg: RunConfig, host: str | None, remote_write: str | None) ->
     if settings is None:
         return ()
     ports = [dsn_port(settings.dsn)]
+    if host is None or (monitor and cfg.scenario.model.browsers):
+        ports += WEB_PORTS
     for url in (host, remote_write):
         if url:
             try:

@@ -355,8 +355,8 @@ def render(inp: RenderInput) -> list[Manifest]:
 
 
 def _egress_policy(inp: RenderInput, name: str) -> Manifest:
-    """The master pod's collector reaches the database: its port, the target's, DNS (and nothing else,
-    where the namespace denies egress by default)."""
+    """The master pod's collector reaches the database: its port, the target's, DNS (`egress_ports`); a
+    policy that selects a pod for egress denies it everything else, whatever the namespace's default."""
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
