@@ -24,7 +24,8 @@ checked against it on the same page loads in tests/integration/test_browser_evid
   sources (the elements that moved: a CSS path and the rectangles before and after, as Chromium lists them,
   the most impactful first).
 
-Everything kept is bounded: a CSS path of at most MAX_SELECTOR characters, URLs of at most MAX_URL, at most
+Everything kept is bounded: a CSS path of at most MAX_SELECTOR characters, URLs of at most PAGE_URL (the worker
+masks the run's secrets in them, then cuts them to MAX_URL), at most
 5 shift sources, 5 scripts, 10 interactions and 20 long animation frames kept per document.
 """
 
@@ -32,6 +33,8 @@ from __future__ import annotations
 
 MAX_SELECTOR = 100
 MAX_URL = 300
+PAGE_URL = 4096  # the page's own cut of a URL (it bounds the report); the worker masks the run's secrets, then cuts
+# at MAX_URL: a cut in the page at MAX_URL left the first characters of a secret it split, unmasked
 GROUPED_MS = 40  # the web-vitals library's default durationThreshold: the event entries it groups by frame
 
 ATTRIBUTION_JS = r"""
@@ -62,7 +65,7 @@ ATTRIBUTION_JS = r"""
     const requested = Math.max(first, res ? (res.requestStart || res.startTime) - act : 0);
     const loaded = Math.max(requested, res ? res.responseEnd - act : 0);
     const shown = Math.max(loaded, e.startTime - act);
-    return {element: lcpElement, url: cut(e.url, MAX_URL), ttfb: ms(first), load_delay: ms(requested - first),
+    return {element: lcpElement, url: cut(e.url, PAGE_URL), ttfb: ms(first), load_delay: ms(requested - first),
             load_duration: ms(loaded - requested), render_delay: ms(shown - loaded)};
   }
   let winShift = null, clsShift = null;
@@ -108,8 +111,8 @@ ATTRIBUTION_JS = r"""
     if (longest.length > 10) longest.length = 10;
   }
   function noteLoaf(e) {
-    const scripts = (e.scripts || []).map((s) => ({url: cut(s.sourceURL || s.invoker, MAX_URL),
-      invoker: cut(s.invoker, MAX_URL), type: s.invokerType || '', duration: ms(s.duration)}));
+    const scripts = (e.scripts || []).map((s) => ({url: cut(s.sourceURL || s.invoker, PAGE_URL),
+      invoker: cut(s.invoker, PAGE_URL), type: s.invokerType || '', duration: ms(s.duration)}));
     loafs.push({start: e.startTime, end: e.startTime + e.duration, scripts: scripts});
     if (loafs.length > 20) loafs.shift();
   }
@@ -126,6 +129,6 @@ ATTRIBUTION_JS = r"""
             time: ms(e.start), input_delay: ms(started - e.start), processing: ms(processed - started),
             presentation: ms(next - processed), scripts: scripts};
   }
-""".replace("MAX_SELECTOR", str(MAX_SELECTOR)).replace("MAX_URL", str(MAX_URL)).replace(
+""".replace("MAX_SELECTOR", str(MAX_SELECTOR)).replace("PAGE_URL", str(PAGE_URL)).replace(
     "GROUPED_MS", str(GROUPED_MS)
 )
