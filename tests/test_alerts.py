@@ -60,10 +60,10 @@ def test_alert_rules_pass_promtool_and_fire_only_on_a_crossed_budget(project: Pr
     result = project.run("alerts", "p", "--out", "rules.yml")
     assert_no_traceback(result)
     assert result.code == 0, result.err
-    assert "http_req_duration max<5000: no alert rule: max is not kept by a histogram" in result.err
+    assert "http_req_duration max<5000: not in PromQL (max is not kept by a histogram" in result.err
     rules = project.root / "rules.yml"
     check = _promtool("check", "rules", str(rules))
-    assert check.returncode == 0 and "SUCCESS: 2 rules found" in check.stdout, check.stdout + check.stderr
+    assert check.returncode == 0 and "SUCCESS: 3 rules found" in check.stdout, check.stdout + check.stderr
     slow = _lcp("p", {"1.0": 0, "2.5": 1, "5.0": 4, "+Inf": 4})  # 3 of 4 page views over 2.5 s: p75 > 2.5 s
     fast = _lcp("other", {"1.0": 4, "2.5": 4, "5.0": 4, "+Inf": 4})
     http = [
@@ -187,6 +187,51 @@ def test_a_run_both_scraped_and_pushed_is_counted_once(project: Project, tmp_pat
         "interval": "15s", "input_series": series,
         # 1 request/s (not 2) under its 1.5/s floor; 4 page views in the minute (not 8), under min_samples 6
         "alert_rule_test": [{"eval_time": "3m", "alertname": "LoadorchBudgetExceeded", "exp_alerts": expected}],
+    }]}
+    (tmp_path / "tests.yml").write_text(yaml.safe_dump(tests, sort_keys=False))
+    run = _promtool("test", "rules", str(tmp_path / "tests.yml"))
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_a_budget_promql_cannot_express_fires_on_the_monitors_own_verdict(project: Project, tmp_path: Path) -> None:
+    """A check-only scenario's budgets (the share of checks that held, a max): no rule at all was written for
+    them. Their rules read the running monitor's verdict: one alert while it says fail, whatever number of
+    sources; none while it says inconclusive or pass."""
+    tools.require("prometheus")
+    project.write("scenarios/s.yaml", """
+        name: s
+        users:
+          - name: api
+            requests:
+              - {name: health, path: /health, expect: {status: [200]}}
+        thresholds:
+          checks: ["rate>0.99"]
+          http_req_duration: ["max<5000"]
+        """)
+    project.write("profiles/p.yaml", PROFILE.replace("{users: 2, duration: 1m}", "{arrival_rate: 0.2, duration: 1m}"))
+    result = project.cli("alerts", "p", "--out", "rules.yml", "--for", "0s")
+    assert result.code == 0 and "checks rate>0.99: not in PromQL" in result.err, result.err
+    rules = project.root / "rules.yml"
+    check = _promtool("check", "rules", str(rules))
+    assert check.returncode == 0 and "SUCCESS: 2 rules found" in check.stdout, check.stdout + check.stderr
+    series = []
+    for source in (',job="loadorch",instance="127.0.0.1:9464"', ""):  # scraped and pushed
+        for state, values in (("fail", "0x8 1x8"), ("inconclusive", "1x8 0x8"), ("pass", "0x16")):
+            run = f'profile="p",run_id="mo",scenario="s"{source}'
+            series.append({"series": f'loadorch_monitor_threshold_state{{{run},threshold="checks rate>0.99",'
+                                     f'state="{state}"}}', "values": values})
+            series.append({"series": f'loadorch_monitor_threshold_state{{{run},threshold="http_req_duration max<5000",'
+                                     f'state="{"pass" if state == "fail" else state}"}}', "values": "1x16"})
+    generated = {r["labels"]["threshold"]: r["annotations"]
+                 for r in yaml.safe_load(rules.read_text())["groups"][0]["rules"]}
+    failing = [{"exp_labels": {"severity": "warning", "profile": "p", "threshold": "checks rate>0.99"},
+                "exp_annotations": generated["checks rate>0.99"]}]
+    tests = {"rule_files": [str(rules)], "evaluation_interval": "15s", "tests": [{
+        "interval": "15s", "input_series": series,
+        "alert_rule_test": [
+            {"eval_time": "1m", "alertname": "LoadorchBudgetExceeded", "exp_alerts": []},  # inconclusive
+            {"eval_time": "3m", "alertname": "LoadorchBudgetExceeded", "exp_alerts": failing},
+        ],
     }]}
     (tmp_path / "tests.yml").write_text(yaml.safe_dump(tests, sort_keys=False))
     run = _promtool("test", "rules", str(tmp_path / "tests.yml"))

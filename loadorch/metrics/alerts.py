@@ -90,6 +90,8 @@ def rule_for(t: Threshold, scope: Sequence[tuple[str, str]], window: str, min_sa
     if metric in ("db_queries", "db_query_slow"):
         return _db_rule(t, scope, window, min_samples, NEGATED[t.expression.op])
     fam = family_of(metric)
+    if metric in ("server_timing", "server_timing_desc"):  # live, but no edge at its limit / no count of entries
+        return Rule(key, None, f"{metric}'s live series cannot judge it exactly over a window")
     if fam is None:
         return Rule(key, None, f"{metric} is not in the live metrics")
     if t.expression.op not in PAST_LIMIT:
@@ -146,6 +148,15 @@ def _db_rule(t: Threshold, scope: Sequence[tuple[str, str]], window: str, min_sa
     return Rule(t.key, f"({slow} / {queries}) {op} {limit}\nand on() {enough} >= {min_samples}")
 
 
+def monitor_rule(t: Threshold, scope: Sequence[tuple[str, str]]) -> str:
+    """A threshold PromQL cannot judge over a window of histograms (a check's share, a max, a status filter,
+    a Server-Timing entry, failed browser steps...): the running monitor's own verdict on it over its
+    rolling window, which the same code as a run's gate gives (`loadorch_monitor_threshold_state`; `max`:
+    one series, whatever number of sources)."""
+    sel = _matchers([*scope, ("threshold", t.key), ("state", "fail")])
+    return f"max({PREFIX}_monitor_threshold_state{sel}) == 1"
+
+
 def group_name(profile: str) -> str:
     return "loadorch-" + re.sub(r"[^A-Za-z0-9_-]+", "-", profile)
 
@@ -158,28 +169,30 @@ def alert_rules(
     min_samples: int,
     job: str | None = None,
     interval_s: float | None = None,
+    monitor_window_s: float | None = None,
 ) -> tuple[dict[str, object], list[Rule]]:
-    """(the rules file as data, the thresholds left out with why)."""
+    """(the rules file as data, the thresholds PromQL cannot express, with why: their rules read the
+    running monitor's verdict over its own window, `monitor_window_s`)."""
     scope = [("profile", profile)] + ([("job", job)] if job else [])
     window = prom_duration(window_s)
+    own = prom_duration(window_s if monitor_window_s is None else monitor_window_s)
     rules: list[dict[str, object]] = []
     skipped: list[Rule] = []
     for t in thresholds:
         rule = rule_for(t, scope, window, min_samples)
         if rule.expr is None:
             skipped.append(rule)
-            continue
+        how = (f"judged over a rolling {window} window (at least {min_samples} samples); observed {{{{ $value }}}}"
+               if rule.expr is not None else
+               f"judged by the running `loadorch monitor` over its rolling {own} window (its status page says why)")
         rules.append({
             "alert": ALERT,
-            "expr": rule.expr,
+            "expr": rule.expr if rule.expr is not None else monitor_rule(t, scope),
             "for": prom_duration(for_s),
             "labels": {"severity": "warning", "profile": profile, "threshold": t.key},
             "annotations": {
-                "summary": f"{profile}: {t.key} fails over the last {window}",
-                "description": (
-                    f"loadorch budget {t.key} of profile {profile}, judged over a rolling {window} window "
-                    "(at least " + str(min_samples) + " samples); observed {{ $value }}"
-                ),
+                "summary": f"{profile}: {t.key} fails over the last {window if rule.expr is not None else own}",
+                "description": f"loadorch budget {t.key} of profile {profile}, {how}",
             },
         })
     group: dict[str, object] = {"name": group_name(profile), "rules": rules}

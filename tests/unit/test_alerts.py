@@ -67,8 +67,9 @@ def test_the_slow_statement_share_is_a_ratio_of_the_database_counters() -> None:
     ("http_req_duration{status:500}", "p(95)<100", "tag 'status' is not a label"),
     ("http_reqs", "count>100", "a whole run's"),
     ("browser_step_failed", "rate<0.01", "not in the live metrics"),
+    ("server_timing{entry:app}", "p(95)<50", "cannot judge it exactly"),
 ])
-def test_what_a_rolling_window_cannot_express_is_left_out_with_why(selector: str, expression: str, why: str) -> None:
+def test_what_a_rolling_window_cannot_express_is_left_to_the_monitor_with_why(selector: str, expression: str, why: str) -> None:
     rule = rule_for(_t(selector, expression), SCOPE, "1h", 1)
     assert rule.expr is None and why in rule.reason
 
@@ -83,11 +84,16 @@ def test_the_rules_file_names_each_alert_by_profile_and_threshold() -> None:
                                3600, 300, 20, job="loadorch", interval_s=30)
     [group] = doc["groups"]  # type: ignore[index]
     assert group["name"] == "loadorch-staging" and group["interval"] == "30s"
-    [rule] = group["rules"]
+    rule, by_monitor = group["rules"]
     assert rule["alert"] == "LoadorchBudgetExceeded" and rule["for"] == "5m"
     assert rule["labels"] == {"severity": "warning", "profile": "staging", "threshold": "http_req_failed rate<0.01"}
     assert 'job="loadorch"' in rule["expr"]
     assert [s.threshold for s in skipped] == ["http_req_duration max<1"]
+    # what PromQL cannot express reads the running monitor's verdict on it, over its own window
+    assert by_monitor["expr"] == ('max(loadorch_monitor_threshold_state{profile="staging",job="loadorch",'
+                                  'threshold="http_req_duration max<1",state="fail"}) == 1')
+    assert by_monitor["labels"]["threshold"] == "http_req_duration max<1" and by_monitor["for"] == "5m"
+    assert "judged by the running `loadorch monitor`" in by_monitor["annotations"]["description"]
 
 
 @pytest.mark.parametrize("seconds,text", [(3600, "1h"), (90, "90s"), (0.25, "250ms"), (0, "0s"), (5400, "90m")])
