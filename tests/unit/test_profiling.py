@@ -228,7 +228,9 @@ def test_only_latency_gates_get_the_profile() -> None:
         return ThresholdResult.of(t, 1.0, 100, 0.0, "fail", "failed", "")
 
     assert profile_evidence(result("http_req_duration", "p(95)<5"), record).profile[0].top
+    assert profile_evidence(result("server_timing{entry:app}", "p(95)<5"), record).profile[0].top  # the app's own
     assert profile_evidence(result("http_req_failed", "rate<0.01"), record) == Evidence()
+    assert profile_evidence(result("http_req_connecting", "p(95)<5"), record) == Evidence()
     assert profile_evidence(result("http_req_duration", "p(95)<5"), RunRecord(
         "p", "s", "s.yaml", "0" * 64, 1, 1, 1, "h", "t0", "t1", {}, "fail", 1)) == Evidence()
 
