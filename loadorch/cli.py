@@ -582,6 +582,7 @@ def _run_with(args: argparse.Namespace, cfg: RunConfig, forks: ForkServer | None
     mark("controller imported")
     for warning in cfg.warnings:
         sys.stderr.write(f"warning: {warning}\n")
+    _tag_label_note(cfg, bool(args.metrics_port or args.remote_write))
     if earlier:
         sys.stderr.write(f"note: {out} holds an earlier run; the whole folder is replaced by this run's\n")
     options = RunOptions(
@@ -642,6 +643,16 @@ def _compare_plan(args: argparse.Namespace, spec: CompareBudgets | None) -> Plan
     return Plan(tuple(goals), args.expect_improvement)
 
 
+def _tag_label_note(cfg: RunConfig, live: bool) -> None:
+    """Say which declared tag keys do not label the live series (the bound), when there are live series."""
+    from loadorch.config.tags import tag_keys
+    from loadorch.metrics.labels import unlabelled_note
+
+    note = unlabelled_note(tag_keys(cfg.scenario.model, cfg.run_tags), cfg.run_tags) if live else None
+    if note:
+        sys.stderr.write(f"note: {note}\n")
+
+
 def _distinct_ports(args: argparse.Namespace) -> None:
     """The status page and /metrics on one address: each is free alone, and the master's bind, after the
     status server's, failed in its log while the monitor went on without metrics."""
@@ -675,6 +686,9 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
     overrides = _overrides(args)
     cfg = monitor_config(build(args.profile, args.project, dict(os.environ), overrides))
     out = args.out or _default_out(args.project, f"{cfg.profile_name}-monitor")
+    for warning in cfg.warnings:
+        sys.stderr.write(f"warning: {warning}\n")
+    _tag_label_note(cfg, bool(args.metrics_port or args.remote_write))
     os.makedirs(out, exist_ok=True)
     status = StatusServer(args.status_bind, args.status_port) if args.status_port is not None else None
     if status is not None:

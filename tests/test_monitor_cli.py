@@ -33,3 +33,15 @@ def test_monitor_refuses_one_port_for_its_status_and_its_metrics(project: Projec
     result = project.run("monitor", "p", "--out", "mo", "--status-port", port, "--metrics-port", port, timeout=60)
     assert result.code == 2 and f"--status-port and --metrics-port are both {port}" in result.err, result.err
     assert not (project.root / "mo").exists()
+
+
+def test_monitor_says_its_configurations_warnings_and_the_tags_left_unlabelled(project: Project) -> None:
+    """`loadorch run` printed them, `loadorch monitor` did not: a short secret (masked in ordinary words too)
+    and the run's --tag keys past the label bound went unsaid. The target here is down: it ends at preflight."""
+    project.write("scenarios/s.yaml", SCENARIO.replace("name: s\n", "name: s\ntags: {team: web}\n", 1))
+    project.write("profiles/p.yaml", PROFILE + 'headers: {X-Key: "${API_TOKEN}"}\n')
+    tags = [arg for i in range(11) for arg in ("--tag", f"k{i:02d}=v")]
+    result = project.run("monitor", "p", "--out", "mo", "--metrics-port", "0", "--remote-write",
+                         "http://127.0.0.1:9/api/v1/write", *tags, env={"API_TOKEN": "abc"}, timeout=60)
+    assert "warning: secret API_TOKEN is only 3 characters" in result.err, result.err
+    assert "note: tags k10, team do not label the live series" in result.err, result.err

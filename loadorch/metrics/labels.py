@@ -11,7 +11,7 @@ prefixed `tag_`.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
 from loadorch.config.tags import TagTable, tags_of
@@ -28,14 +28,26 @@ def label_name(key: str) -> str:
     return f"tag_{name}" if name in OURS or name.startswith("__") else name
 
 
-def tag_labels(keys: Sequence[str]) -> dict[str, str]:
-    """key -> label name for the first MAX_TAG_LABELS declared keys (sorted), two keys never on one name."""
+def tag_labels(keys: Iterable[str], first: Iterable[str] = ()) -> dict[str, str]:
+    """key -> label name for the first MAX_TAG_LABELS declared keys, two keys never on one name: the run's
+    (`first`, `--tag`: asked for as labels) before the files' (each sorted)."""
+    wanted = set(first)
     out: dict[str, str] = {}
-    for key in sorted(keys):
+    for key in sorted(set(keys) | wanted, key=lambda k: (k not in wanted, k)):
         name = label_name(key)
         if name not in out.values() and len(out) < MAX_TAG_LABELS:
             out[key] = name
     return out
+
+
+def unlabelled_note(keys: Iterable[str], first: Iterable[str] = ()) -> str | None:
+    """What to tell a run whose declared tag keys do not all become labels (None: they all do)."""
+    chosen = tag_labels(keys, first)
+    left = sorted((set(keys) | set(first)) - set(chosen))
+    if not left:
+        return None
+    return (f"tags {', '.join(left)} do not label the live series: at most {MAX_TAG_LABELS} tag keys do (the run's "
+            "--tag first, then the files' in name order), and two keys that make one label name (a.b, a_b) take one")
 
 
 def labelled(families: Sequence[Family], labels: Mapping[str, str], run_tags: Mapping[str, str],

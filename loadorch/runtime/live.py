@@ -113,7 +113,7 @@ class LiveMetrics:
         self.names = EndpointNames(MAX_METRIC_NAMES, plan.endpoint_names[:MAX_METRIC_NAMES])
         self.redactor = Redactor(plan.secrets)
         # free tags as labels: the run's (--tag) on every series, the files' on their requests' series
-        self.tag_labels = tag_labels(sorted(tag_keys(plan.scenario, plan.tags)))
+        self.tag_labels = tag_labels(tag_keys(plan.scenario, plan.tags), first=plan.tags)
         self.tag_table = tag_table(plan.scenario, plan.tags)
         self.run_tags = {**plan.tags, **plan.scenario.tags}
         generations = state.merged.generations

@@ -6,7 +6,7 @@ from __future__ import annotations
 from loadorch.config.scenario import Scenario
 from loadorch.config.tags import tag_keys, tag_table
 from loadorch.metrics.families import COUNTER, GAUGE, Family
-from loadorch.metrics.labels import MAX_TAG_LABELS, label_name, labelled, tag_labels
+from loadorch.metrics.labels import MAX_TAG_LABELS, label_name, labelled, tag_labels, unlabelled_note
 
 SCENARIO = Scenario.model_validate({
     "name": "s",
@@ -48,3 +48,15 @@ def test_label_names_are_valid_kept_off_ours_and_bounded() -> None:
     many = tag_labels([f"k{i:02d}" for i in range(30)])
     assert len(many) == MAX_TAG_LABELS and list(many) == [f"k{i:02d}" for i in range(MAX_TAG_LABELS)]
     assert tag_labels(["a.b", "a-b"]) == {"a-b": "a_b"}  # two keys never share one label
+
+
+def test_the_runs_tags_are_labels_before_the_files_and_the_rest_is_said() -> None:
+    """A scenario declaring ten tag keys took every label, sorted before `commit` and `env`: the run's
+    `--tag env=... --tag commit=...` were dropped from every series, and nothing said so."""
+    files = [f"a{i:02d}" for i in range(MAX_TAG_LABELS)]
+    labels = tag_labels(files + list(RUN), first=RUN)
+    assert list(labels)[:2] == ["commit", "env"] and len(labels) == MAX_TAG_LABELS
+    note = unlabelled_note(files + list(RUN), RUN) or ""
+    assert note.startswith("tags a08, a09 do not label the live series") and "--tag first" in note, note
+    assert unlabelled_note(["team", "tier"], RUN) is None
+    assert "tags a_b do not label" in (unlabelled_note(["a.b", "a_b"]) or "")
