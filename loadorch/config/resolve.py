@@ -53,7 +53,7 @@ from loadorch.config.yamlsource import Document, parse, read_text
 from loadorch.errors import ConfigError, Problem, UsageError
 from loadorch.traffic import data as gen
 from loadorch.traffic.arrivals import total_seconds
-from loadorch.traffic.redact import Redactor
+from loadorch.traffic.redact import Redactor, header_secrets, header_secrets_in
 
 LAYERS = ("defaults", "scenario", "profile", "cli")
 DEFAULT_MIN_SAMPLES = 100
@@ -236,7 +236,8 @@ def _build(
     if problems:
         raise ConfigError(problems)
     named = {**scenario_secrets, **secret_variables(used, profile.secrets)}
-    secrets = set(named.values())
+    secrets = set(named.values()) | header_secrets(profile.headers)  # literal credentials in headers too
+    secrets |= header_secrets_in(scenario.model.model_dump(by_alias=True))
     if profile.collectors.postgres is not None:  # the DSN's password, in every form it may be printed
         secrets |= dsn_secrets(profile.collectors.postgres.dsn)
     if profile.tls is not None and profile.tls.client_key_password:

@@ -31,6 +31,55 @@ NAME_MAPS = frozenset(
 )
 
 
+MIN_HEADER_SECRET = 8  # a credential header's literal part shorter than this is not masked (a cookie `lang=en`)
+
+
+def header_secrets(headers: Mapping[str, str]) -> set[str]:
+    """The credentials written literally in credential headers (not through a secret variable): an
+    Authorization's credentials after its scheme (a Basic one's password too), each cookie's value, an API key
+    header's value. A value with a `{placeholder}` is rendered per request and is left out."""
+    out: set[str] = set()
+    for name, value in headers.items():
+        key = name.lower()
+        if key not in SECRET_HEADERS or "{" in value.replace("{{", "").replace("}}", ""):
+            continue
+        value = value.replace("{{", "{").replace("}}", "}")  # as it is sent
+        if key in ("authorization", "proxy-authorization"):
+            scheme, _, credentials = value.strip().partition(" ")
+            pieces = [credentials.strip() or scheme]
+            if scheme.lower() == "basic":
+                pieces += _basic(credentials.strip())
+        elif key in ("cookie", "set-cookie"):
+            pieces = [pair.partition("=")[2].strip() for pair in value.split(";")]
+        else:
+            pieces = [value.strip()]
+        out.update(p for p in pieces if len(p) >= MIN_HEADER_SECRET)
+    return out
+
+
+def header_secrets_in(doc: Any) -> set[str]:
+    """header_secrets of every `headers` map in a document (a scenario: its own, its setup's, each request's)."""
+    if isinstance(doc, Mapping):
+        found = set()
+        for key, value in doc.items():
+            if key == "headers" and isinstance(value, Mapping):
+                found |= header_secrets({str(k): str(v) for k, v in value.items()})
+            else:
+                found |= header_secrets_in(value)
+        return found
+    if isinstance(doc, list):
+        return set().union(*(header_secrets_in(item) for item in doc)) if doc else set()
+    return set()
+
+
+def _basic(token: str) -> list[str]:
+    try:
+        pair = base64.b64decode(token, validate=True).decode()
+    except ValueError:
+        return []
+    return [pair, pair.partition(":")[2]]
+
+
 def encodings(secret: str) -> set[str]:
     """The forms in which the product itself can write `secret`: raw, URL-encoded (paths, forms),
     JSON-escaped, HTML/XML-escaped, template-escaped (`{{`), and base64 (basic auth)."""

@@ -180,6 +180,23 @@ def test_secrets_come_from_declared_and_secret_named_variables(tmp_path: Path) -
     assert cfg.headers["Authorization"] == "Bearer tok-123"
 
 
+def test_credentials_written_literally_in_headers_are_secrets_too(tmp_path: Path) -> None:
+    """An Authorization or Cookie header written as it is (no secret variable) is a secret as well: an app that
+    echoes it (a Server-Timing desc, an error body) put it whole in the evidence."""
+    import base64
+
+    basic = base64.b64encode(b"alice:pw-hunter22").decode()
+    scenario = BASE_SCENARIO.replace("name: s\n", "name: s\nheaders: {Cookie: \"sid=litCOOKIEqwe789; lang=en\"}\n")
+    scenario = scenario.replace('path: "/items/{id}"}', 'path: "/items/{id}", headers: {X-Api-Key: "k3y-k3y-k3y",'
+                                ' Authorization: "Bearer {id}"}}')
+    profile = BASE_PROFILE + f'headers: {{Authorization: "Basic {basic}", X-Team: "blueblueblue"}}\n'
+    make(tmp_path, scenario=scenario, profile=profile)
+    cfg = build("p", str(tmp_path), {})
+    assert cfg.secrets == {"litCOOKIEqwe789", "k3y-k3y-k3y", basic, "alice:pw-hunter22", "pw-hunter22"}  # not "en"
+    make(tmp_path, profile=BASE_PROFILE + 'headers: {Authorization: "Bearer ${API_TOKEN}"}\n')
+    assert build("p", str(tmp_path), {"API_TOKEN": "tok-123"}).secrets == {"tok-123"}  # as before
+
+
 def test_unknown_profile_is_a_usage_error_with_names(tmp_path: Path) -> None:
     make(tmp_path)
     with pytest.raises(UsageError) as info:
