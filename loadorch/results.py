@@ -201,6 +201,16 @@ class ProfileEvidence(Section):
     problem: str | None = None  # not attached: what happened and the fix
 
 
+class FailedRequests(Section):
+    """Failed requests of an error-rate gate's selector in the window, by endpoint, method and status."""
+
+    endpoint: str
+    method: str
+    status: int  # 0: no response (refused, reset, timed out)
+    count: int
+    reason: str | None = None  # the most frequent error reason of these requests over the run, if one was kept
+
+
 class Evidence(Section):
     """What a failing gate (or an inconclusive one whose limit is inside the error bound) shows as its
     reason: one field per layer, each filled by that layer, empty when it has nothing.
@@ -213,6 +223,7 @@ class Evidence(Section):
     """
 
     slowest: list[SlowRequest] = Field(default_factory=list)  # HTTP: the K slowest requests of the selector
+    failures: list[FailedRequests] = Field(default_factory=list)  # HTTP: an error-rate gate's failed requests
     time_split: list[TimeSplit] = Field(default_factory=list)  # HTTP: where the slowest requests' time goes
     notes: list[str] = Field(default_factory=list)  # what a layer could not collect, and why
     browser: BrowserEvidence | None = None  # browser: the view at the gate's value and the worst, attributed

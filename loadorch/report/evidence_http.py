@@ -3,10 +3,12 @@ trace ids and Server-Timing entries, and where their time went (pure: from the m
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timezone
+from html import escape
 from typing import TYPE_CHECKING
 
-from loadorch.results import Evidence, ServerTimingEntry, SlowRequest, TimeSplit
+from loadorch.results import Evidence, FailedRequests, ServerTimingEntry, SlowRequest, TimeSplit
 from loadorch.stats.exemplars import NOT_MEASURED, Row
 from loadorch.stats.tables import Merged, SeriesKey
 from loadorch.verdict.evaluate import ThresholdResult
@@ -19,9 +21,15 @@ NOT_REQUEST_TAGS = ("entry", "desc")  # a Server-Timing selector's own: its requ
 TRACE_ID = "{trace_id}"
 
 
+MAX_FAILED = 10  # (endpoint, method, status) rows of an error-rate gate's evidence, the most failures first
+
+
 def http_evidence(result: ThresholdResult, record: RunRecord) -> Evidence:
-    """`slowest` (and what could not be shown, in `notes`) for a latency gate; nothing for other metrics."""
+    """`slowest` (and what could not be shown, in `notes`) for a latency gate, `failures` for an error-rate
+    gate; nothing for other metrics."""
     t = result.threshold
+    if t is not None and t.selector.metric == "http_req_failed" and result.observed is not None:
+        return Evidence(failures=failed(record.merged, t.selector.tags))
     if t is None or t.selector.metric not in LATENCY_METRICS or result.observed is None:
         return Evidence()  # not a latency gate, or no data: nothing to show
     merged = record.merged.windowed()
@@ -85,3 +93,41 @@ def slow_request(r: Row, trace_url: str = "") -> SlowRequest:
         server_timing=[ServerTimingEntry(name=n, dur_ms=d, desc=s) for n, d, s in r[11]],
         worker=r[12],
     )
+
+
+def failed(merged: Merged, tags: tuple[tuple[str, str], ...]) -> list[FailedRequests]:
+    """The selector's failed requests in the window by endpoint, method and status, the most first, each with
+    its most frequent error reason (the errors table counts over the whole run)."""
+    counts: dict[tuple[str, str, int], int] = {}
+    for key, hist in merged.windowed().series.items():
+        if not key.ok and hist.count and merged.matches(key, tags):
+            at = (key.name, key.method, key.status)
+            counts[at] = counts.get(at, 0) + hist.count
+    reasons: dict[tuple[str, str, int], dict[str, int]] = {}
+    for (key, reason), n in merged.errors.items():
+        if (at := (key.name, key.method, key.status)) in counts and merged.matches(key, tags):
+            reasons.setdefault(at, {})[reason] = reasons.get(at, {}).get(reason, 0) + n
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_FAILED]
+    return [FailedRequests(endpoint=name, method=method, status=status, count=n,
+                           reason=max(reasons[at].items(), key=lambda r: (r[1], r[0]))[0] if at in reasons else None)
+            for at, n in ranked for name, method, status in [at]]
+
+
+def _failed_line(f: FailedRequests) -> str:
+    status = str(f.status) if f.status else "no response"
+    return f"{f.count} failed: {f.method} {f.endpoint} {status}" + (f": {f.reason}" if f.reason else "")
+
+
+def failures_short(rows: Sequence[FailedRequests]) -> list[str]:
+    return [_failed_line(f) for f in rows[:3]]
+
+
+def failures_markdown(rows: Sequence[FailedRequests]) -> list[str]:
+    from loadorch.report.markdown import _md
+
+    return ["Failed requests:", "", *(f"- {_md(_failed_line(f))}" for f in rows), ""]
+
+
+def failures_html(rows: Sequence[FailedRequests]) -> str:
+    items = "".join(f"<li>{escape(_failed_line(f))}</li>" for f in rows)
+    return f"<h3>Failed requests</h3><ul>{items}</ul>"

@@ -182,3 +182,36 @@ def test_a_secret_in_a_server_timing_desc_or_name_never_reaches_the_evidence() -
     results = results_of(json.loads(text), "r.json")
     rendered = short_text(results.thresholds[-1].evidence) + "\n".join(markdown_evidence(results.thresholds))
     assert "token=***" in rendered and "CANARY" not in rendered + html_evidence(results.thresholds)
+
+
+def test_a_failing_error_rate_gate_names_its_failed_requests_by_endpoint_status_and_reason() -> None:
+    """An error-rate gate had no evidence at all: its failed requests, the most first, with their reason."""
+    from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
+    from loadorch.report.evidence import evidence_of
+    from loadorch.report.record import RunRecord
+    from loadorch.stats.tables import SeriesKey
+
+    rec = Recorder(1.0, 0.0)
+    for i in range(100):
+        rec.record(SeriesKey("u", "checkout", "write", "POST", 200, True), 1000, 0.5)
+        if i % 4 == 0:
+            rec.record(SeriesKey("u", "checkout", "write", "POST", 503, False), 1000, 0.5, error="HTTP 503")
+        if i % 10 == 0:
+            rec.record(SeriesKey("u", "checkout", "write", "POST", 0, False), 1000, 0.5, error="connection reset")
+        if i % 5 == 0:
+            rec.record(SeriesKey("u", "home", "read", "GET", 500, False), 1000, 0.5, error="HTTP 500")
+    merged = Merged(1.0)
+    merged.add_delta(0, rec.take_delta())
+    record = RunRecord("p", "s", "s.yaml", "0" * 64, 1, 1, 1, "h", "t0", "t1", {}, "fail", 1, merged=merged)
+    sel = parse_selector("http_req_failed{name:checkout}")
+    t = Threshold(sel, parse_expression("rate<0.01", sel.metric))
+    ev = evidence_of(ThresholdResult.of(t, 35 / 135, 135, 0.0, "fail", "failed", ""), record)
+    assert ev is not None
+    assert [(f.endpoint, f.status, f.count, f.reason) for f in ev.failures] == [
+        ("checkout", 503, 25, "HTTP 503"), ("checkout", 0, 10, "connection reset")]  # not home's: another endpoint
+    short = short_text(ev)
+    assert "25 failed: POST checkout 503: HTTP 503" in short and "10 failed: POST checkout no response" in short
+    row_doc = full_results()["thresholds"][-1] | {"evidence": ev.model_dump()}
+    doc = _full().model_copy(update={"thresholds": [results_of_row(row_doc)]})
+    assert "25 failed: POST checkout 503" in "\n".join(markdown_evidence(doc.thresholds))
+    assert "<h3>Failed requests</h3>" in html_evidence(doc.thresholds)
