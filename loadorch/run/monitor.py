@@ -17,6 +17,7 @@ from loadorch.browser.stats import BrowserStats
 from loadorch.config.resolve import RunConfig
 from loadorch.config.tags import tag_table
 from loadorch.db.gates import db_judge
+from loadorch.db.measure import DbMeasurement
 from loadorch.metrics.families import Family
 from loadorch.monitor.rolling import MONITOR_SUB_BITS, Counts, RollingWindow, Table, Window
 from loadorch.monitor.status import StatusJson, status_doc, status_families, status_page
@@ -100,6 +101,8 @@ class Monitor:
 
     def plan_update(self, run: _Run, scratch: str) -> PlanUpdate:
         self.snapshot_path = os.path.join(scratch, "snapshot.json")
+        if run.db is not None:  # its live counts feed the windows: sampled twice a slice at least, not every 30 s
+            run.db.interval_s = min(run.db.interval_s, max(1.0, self.settings.slice_s / 2))
         if run.sink is not None:  # the browser workers' vitals, kept for the whole run: in the fixed layout too
             run.sink.stats.sub_bits = MONITOR_SUB_BITS
             run.sink.stats.roll_timeline(self.settings.window)
@@ -126,6 +129,9 @@ class Monitor:
         tables: dict[str, Table] = {"series": merged.series, "timings": merged.timings, "db": merged.db}
         counts: dict[str, Counts] = {"checks": merged.checks}
         previous: dict[str, Table] = {"series": older.series, "timings": older.timings, "db": older.db}
+        live = run.db.live_counts() if run.db is not None else None
+        if live is not None:  # the database collector's statements (and slow ones) since its window began
+            counts["db"] = {"server": [live[0], live[1] or 0]}
         if run.sink is not None:
             with run.sink.lock:  # browser workers report from another thread
                 tables["browser"] = {k: Histogram(MONITOR_SUB_BITS).merge(h) for k, h in run.sink.stats.series.items()}
@@ -152,10 +158,10 @@ class Monitor:
             return False
         self.next_status = now + self.settings.status_every
         window = self.rolling.window(now, *source)
-        self.publish(run, self.judge(window), window, now)
+        self.publish(run, self.judge(window, run.db.measurement if run.db is not None else None), window, now)
         return True
 
-    def judge(self, window: Window) -> list[ThresholdResult]:
+    def judge(self, window: Window, collector: DbMeasurement | None = None) -> list[ThresholdResult]:
         cfg, seconds = self.cfg, window.seconds
         merged = Merged()
         merged.series, merged.timings, merged.db = (window.tables.get(k, {}) for k in ("series", "timings", "db"))
@@ -164,8 +170,9 @@ class Monitor:
         vitals = BrowserStats()
         vitals.series = window.tables.get("browser", {})
         vitals.steps = window.counts.get("steps", {})
-        return evaluate(cfg.thresholds, merged, cfg.min_samples, seconds, db_judge(merged, cfg.min_samples, seconds),
-                        browsers.evaluator(vitals, cfg.min_samples))
+        db = db_window(window, collector)
+        return evaluate(cfg.thresholds, merged, cfg.min_samples, seconds,
+                        db_judge(merged, cfg.min_samples, seconds, db), browsers.evaluator(vitals, cfg.min_samples))
 
     def publish(self, run: _Run, results: list[ThresholdResult], window: Window, now: float) -> None:
         labels = run.live_labels or ("", self.cfg.profile_name, self.cfg.scenario.model.name)
@@ -180,6 +187,19 @@ class Monitor:
             self.status.pages["/status.json"] = ("application/json", body.encode())
             self.status.pages["/status.html"] = ("text/html; charset=utf-8", page.encode())
         self.families, self.last = status_families(doc), doc
+
+
+def db_window(window: Window, collector: DbMeasurement | None) -> DbMeasurement | None:
+    """The database collector's statements and slow statements over the window (its live counts, windowed
+    like the rest), for db_queries and db_query_slow; None without a collector."""
+    if collector is None:
+        return None
+    row = window.counts.get("db", {}).get("server")
+    sampled = row is not None and bool(collector.timeseries)  # before its first sample it counts 0, not nothing
+    why = collector.unmeasured or (None if sampled else "the collector has not sampled the database yet")
+    slow = None if row is None or collector.slow_unmeasured else row[1]
+    return DbMeasurement(slow_ms=collector.slow_ms, queries=row[0] if row is not None else None, slow=slow,
+                         window_s=window.seconds, unmeasured=why, slow_unmeasured=collector.slow_unmeasured)
 
 
 def monitor_config(cfg: RunConfig) -> RunConfig:

@@ -346,3 +346,52 @@ def test_a_rolling_window_over_a_master_whose_tables_restart_each_generation_is_
             assert {k: (h.count, h.buckets) for k, h in got.items()} == {
                 k: (h.count, h.buckets) for k, h in want.items()}, n
     assert len(generations) >= 6
+
+
+def test_a_monitors_database_budgets_are_judged_over_its_window_from_the_collectors_live_counts(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The monitor judged db_queries and db_query_slow with no collector measurement at all: inconclusive for
+    good ("no postgres collector ran"), so a monitor with a database budget never said ok nor failing. Its
+    live counts before the collector's first sample (30 s into a monitor) are unknown, not 0 (a fail)."""
+    from types import SimpleNamespace
+
+    from loadorch.config.resolve import build
+    from loadorch.db.measure import DbMeasurement
+    from loadorch.run.monitor import Monitor
+    from loadorch.traffic.redact import Redactor
+
+    from .test_config import BASE_PROFILE, make
+
+    make(tmp_path, profile=BASE_PROFILE + (
+        'collectors: {postgres: {dsn: "${DATABASE_URL}", slow_ms: 200}}\nmin_samples: 20\n'
+        'monitor: {window: 10s, slices: 5, status_every: 1s}\n'
+        'thresholds:\n  db_query_slow: ["rate<0.05"]\n  db_queries: ["rate>5"]\n'))
+    cfg = build("p", str(tmp_path), {"DATABASE_URL": "postgresql://a:b@db/shop"})
+    clock = [0.0]
+    monitor = Monitor(cfg, str(tmp_path), None, clock=lambda: clock[0])
+    monitor.snapshot_path = str(tmp_path / "no-snapshot.json")  # no HTTP tables: the database's alone
+    counts: list[tuple[int, int | None] | None] = [None]
+    db = SimpleNamespace(measurement=DbMeasurement(slow_ms=200), live_counts=lambda: counts[0])
+    run = SimpleNamespace(sink=None, db=db, redactor=Redactor([]), live_labels=("mo", "p", "s"))
+
+    def status_at(t: float, live: tuple[int, int | None] | None) -> dict[str, str]:
+        clock[0], counts[0] = t, live
+        assert monitor.tick(run)  # type: ignore[arg-type]
+        assert monitor.last is not None
+        return {row["threshold"]: row["state"] for row in monitor.last["thresholds"]}
+
+    monitor.tick(run)  # type: ignore[arg-type]  # starts the windows at 0
+    unsampled = {"db_query_slow rate<0.05": "inconclusive", "db_queries rate>5": "inconclusive"}
+    assert status_at(1, None) == unsampled
+    assert status_at(2, (0, 0)) == unsampled  # its counts before its first sample: not 0 statements, a fail
+    db.measurement.add_sample(1.0, 100)
+    assert status_at(3, (100, 1)) == {"db_query_slow rate<0.05": "pass", "db_queries rate>5": "pass"}
+    assert status_at(4, (200, 21)) == {"db_query_slow rate<0.05": "fail", "db_queries rate>5": "pass"}  # 21/200
+    # the slow ones leave the window; 24-30 statements in its last 8-10 s: under 5 a second
+    for t in range(5, 30):
+        counts[0] = (200 + (t - 4) * 3, 21)
+        clock[0] = t
+        monitor.tick(run)  # type: ignore[arg-type]
+    assert status_at(30, (200 + 26 * 3, 21)) == {"db_query_slow rate<0.05": "pass", "db_queries rate>5": "fail"}
+    assert monitor.last is not None and monitor.last["status"] == "failing"
+    db.measurement.slow_unmeasured = "the duration log cannot be read: grant pg_read_server_files"
+    assert status_at(31, (200 + 27 * 3, None))["db_query_slow rate<0.05"] == "inconclusive"
