@@ -211,6 +211,14 @@ class FailedRequests(Section):
     reason: str | None = None  # the most frequent error reason of these requests over the run, if one was kept
 
 
+class DescCount(Section):
+    """How many of a server_timing_desc gate's responses said each desc of its entry, in the window."""
+
+    entry: str
+    desc: str  # "" : the entry had no desc
+    count: int
+
+
 class Evidence(Section):
     """What a failing gate (or an inconclusive one whose limit is inside the error bound) shows as its
     reason: one field per layer, each filled by that layer, empty when it has nothing.
@@ -224,6 +232,7 @@ class Evidence(Section):
 
     slowest: list[SlowRequest] = Field(default_factory=list)  # HTTP: the K slowest requests of the selector
     failures: list[FailedRequests] = Field(default_factory=list)  # HTTP: an error-rate gate's failed requests
+    descs: list[DescCount] = Field(default_factory=list)  # server_timing_desc: what its entry said instead
     time_split: list[TimeSplit] = Field(default_factory=list)  # HTTP: where the slowest requests' time goes
     notes: list[str] = Field(default_factory=list)  # what a layer could not collect, and why
     browser: BrowserEvidence | None = None  # browser: the view at the gate's value and the worst, attributed

@@ -184,6 +184,12 @@ def _failures_renderers() -> tuple[Callable[[Any], list[str]], Callable[[Any], l
     return failures_short, failures_markdown, failures_html
 
 
+def _descs_renderers() -> tuple[Callable[[Any], list[str]], Callable[[Any], list[str]], Callable[[Any], str]]:
+    from loadorch.report.evidence_http import descs_html, descs_markdown, descs_short
+
+    return descs_short, descs_markdown, descs_html
+
+
 class Layer(NamedTuple):
     """One field of Evidence and how it reads: short lines (junit.xml), markdown lines, HTML."""
 
@@ -196,6 +202,7 @@ class Layer(NamedTuple):
 LAYERS: tuple[Layer, ...] = (
     Layer("slowest", _slow_short, _slow_md, _slow_html),
     Layer("failures", *_failures_renderers()),
+    Layer("descs", *_descs_renderers()),
     Layer("profile", *_profile_renderers()),  # before the split: junit.xml keeps the first 8 lines
     Layer("time_split", _split_short, _split_md, _split_html),
     Layer("notes", _notes_short, _notes_md, _notes_html),

@@ -8,8 +8,9 @@ from datetime import datetime, timezone
 from html import escape
 from typing import TYPE_CHECKING
 
-from loadorch.results import Evidence, FailedRequests, ServerTimingEntry, SlowRequest, TimeSplit
+from loadorch.results import DescCount, Evidence, FailedRequests, ServerTimingEntry, SlowRequest, TimeSplit
 from loadorch.stats.exemplars import NOT_MEASURED, Row
+from loadorch.stats.servertiming import DESC
 from loadorch.stats.tables import Merged, SeriesKey
 from loadorch.verdict.evaluate import ThresholdResult
 
@@ -30,6 +31,8 @@ def http_evidence(result: ThresholdResult, record: RunRecord) -> Evidence:
     t = result.threshold
     if t is not None and t.selector.metric == "http_req_failed" and result.observed is not None:
         return Evidence(failures=failed(record.merged, t.selector.tags))
+    if t is not None and t.selector.metric == "server_timing_desc" and result.observed is not None:
+        return Evidence(descs=descs_said(record.merged, t.selector.tags))
     if t is None or t.selector.metric not in LATENCY_METRICS or result.observed is None:
         return Evidence()  # not a latency gate, or no data: nothing to show
     merged = record.merged.windowed()
@@ -131,3 +134,36 @@ def failures_markdown(rows: Sequence[FailedRequests]) -> list[str]:
 def failures_html(rows: Sequence[FailedRequests]) -> str:
     items = "".join(f"<li>{escape(_failed_line(f))}</li>" for f in rows)
     return f"<h3>Failed requests</h3><ul>{items}</ul>"
+
+
+def descs_said(merged: Merged, selector_tags: tuple[tuple[str, str], ...]) -> list[DescCount]:
+    """How many of the selector's successful responses in the window said each desc of its entry, the most
+    first (bounded: the descs kept per entry, stats/servertiming.MAX_DESCS, and `(other)`)."""
+    entry = dict(selector_tags).get("entry", "")
+    tags = tuple((k, v) for k, v in selector_tags if k not in NOT_REQUEST_TAGS)
+    prefix = f"{DESC}{entry}="
+    counts: dict[str, int] = {}
+    for (tag, key), h in merged.windowed().timings.items():
+        if tag.startswith(prefix) and key.ok and merged.matches(key, tags):
+            counts[tag[len(prefix):]] = counts.get(tag[len(prefix):], 0) + h.count
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [DescCount(entry=entry, desc=desc, count=n) for desc, n in ranked]
+
+
+def _desc_line(d: DescCount) -> str:
+    return f"{d.entry} said " + (f"desc={d.desc}" if d.desc else "no desc") + f": {d.count} responses"
+
+
+def descs_short(rows: Sequence[DescCount]) -> list[str]:
+    return [_desc_line(d) for d in rows[:3]]
+
+
+def descs_markdown(rows: Sequence[DescCount]) -> list[str]:
+    from loadorch.report.markdown import _md
+
+    return ["What the entry said:", "", *(f"- {_md(_desc_line(d))}" for d in rows[:20]), ""]
+
+
+def descs_html(rows: Sequence[DescCount]) -> str:
+    items = "".join(f"<li>{escape(_desc_line(d))}</li>" for d in rows[:20])
+    return f"<h3>What the entry said</h3><ul>{items}</ul>"

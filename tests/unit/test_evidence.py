@@ -215,3 +215,27 @@ def test_a_failing_error_rate_gate_names_its_failed_requests_by_endpoint_status_
     doc = _full().model_copy(update={"thresholds": [results_of_row(row_doc)]})
     assert "25 failed: POST checkout 503" in "\n".join(markdown_evidence(doc.thresholds))
     assert "<h3>Failed requests</h3>" in html_evidence(doc.thresholds)
+
+
+def test_a_failing_server_timing_desc_gate_says_what_its_entry_said_instead() -> None:
+    """A `server_timing_desc` gate (a cache's hit ratio) had no evidence: the descs its entry said, the most first."""
+    from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
+    from loadorch.report.evidence import evidence_of
+    from loadorch.report.record import RunRecord
+    from loadorch.stats.tables import SeriesKey
+
+    rec = Recorder(1.0, 0.0)
+    rec.server_timing = True
+    key, other = SeriesKey("u", "list", "read", "GET", 200, True), SeriesKey("u", "home", "read", "GET", 200, True)
+    for i in range(100):
+        rec.record(key, 1000, 0.5)
+        rec.record_server_timing(key, [("cache", None, "hit" if i % 5 == 0 else "miss"), ("db", 3.0, None)], 0.5)
+        rec.record_server_timing(other, [("cache", None, "hit")], 0.5)  # another endpoint: not the selector's
+    merged = Merged(1.0)
+    merged.add_delta(0, rec.take_delta())
+    record = RunRecord("p", "s", "s.yaml", "0" * 64, 1, 1, 1, "h", "t0", "t1", {}, "fail", 1, merged=merged)
+    sel = parse_selector("server_timing_desc{entry:cache,desc:hit,name:list}")
+    t = Threshold(sel, parse_expression("rate>0.9", sel.metric))
+    ev = evidence_of(ThresholdResult.of(t, 0.2, 100, 0.0, "fail", "failed", ""), record)
+    assert ev is not None and [(d.desc, d.count) for d in ev.descs] == [("miss", 80), ("hit", 20)]
+    assert short_text(ev).splitlines()[0] == "cache said desc=miss: 80 responses"
