@@ -219,6 +219,17 @@ class DescCount(Section):
     count: int
 
 
+class FailedCheck(Section):
+    """An `expect` condition of a `checks` gate's selector that failed in the window, with a response it failed on."""
+
+    endpoint: str
+    method: str
+    check: str
+    fails: int
+    of: int  # times it was evaluated
+    example: str | None = None  # the first response it failed on (status and the start of the body, masked)
+
+
 class Evidence(Section):
     """What a failing gate (or an inconclusive one whose limit is inside the error bound) shows as its
     reason: one field per layer, each filled by that layer, empty when it has nothing.
@@ -233,6 +244,7 @@ class Evidence(Section):
     slowest: list[SlowRequest] = Field(default_factory=list)  # HTTP: the K slowest requests of the selector
     failures: list[FailedRequests] = Field(default_factory=list)  # HTTP: an error-rate gate's failed requests
     descs: list[DescCount] = Field(default_factory=list)  # server_timing_desc: what its entry said instead
+    checks: list[FailedCheck] = Field(default_factory=list)  # checks: the expect conditions that failed
     time_split: list[TimeSplit] = Field(default_factory=list)  # HTTP: where the slowest requests' time goes
     notes: list[str] = Field(default_factory=list)  # what a layer could not collect, and why
     browser: BrowserEvidence | None = None  # browser: the view at the gate's value and the worst, attributed

@@ -190,6 +190,12 @@ def _descs_renderers() -> tuple[Callable[[Any], list[str]], Callable[[Any], list
     return descs_short, descs_markdown, descs_html
 
 
+def _checks_renderers() -> tuple[Callable[[Any], list[str]], Callable[[Any], list[str]], Callable[[Any], str]]:
+    from loadorch.report.evidence_http import checks_html, checks_markdown, checks_short
+
+    return checks_short, checks_markdown, checks_html
+
+
 class Layer(NamedTuple):
     """One field of Evidence and how it reads: short lines (junit.xml), markdown lines, HTML."""
 
@@ -203,6 +209,7 @@ LAYERS: tuple[Layer, ...] = (
     Layer("slowest", _slow_short, _slow_md, _slow_html),
     Layer("failures", *_failures_renderers()),
     Layer("descs", *_descs_renderers()),
+    Layer("checks", *_checks_renderers()),
     Layer("profile", *_profile_renderers()),  # before the split: junit.xml keeps the first 8 lines
     Layer("time_split", _split_short, _split_md, _split_html),
     Layer("notes", _notes_short, _notes_md, _notes_html),

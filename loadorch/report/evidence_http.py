@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from html import escape
 from typing import TYPE_CHECKING
 
-from loadorch.results import DescCount, Evidence, FailedRequests, ServerTimingEntry, SlowRequest, TimeSplit
+from loadorch.results import DescCount, Evidence, FailedCheck, FailedRequests, ServerTimingEntry, SlowRequest, TimeSplit
 from loadorch.stats.exemplars import NOT_MEASURED, Row
 from loadorch.stats.servertiming import DESC
 from loadorch.stats.tables import Merged, SeriesKey
@@ -33,6 +33,8 @@ def http_evidence(result: ThresholdResult, record: RunRecord) -> Evidence:
         return Evidence(failures=failed(record.merged, t.selector.tags))
     if t is not None and t.selector.metric == "server_timing_desc" and result.observed is not None:
         return Evidence(descs=descs_said(record.merged, t.selector.tags))
+    if t is not None and t.selector.metric == "checks" and result.observed is not None:
+        return Evidence(checks=checks_failed(record.merged, t.selector.tags))
     if t is None or t.selector.metric not in LATENCY_METRICS or result.observed is None:
         return Evidence()  # not a latency gate, or no data: nothing to show
     merged = record.merged.windowed()
@@ -167,3 +169,41 @@ def descs_markdown(rows: Sequence[DescCount]) -> list[str]:
 def descs_html(rows: Sequence[DescCount]) -> str:
     items = "".join(f"<li>{escape(_desc_line(d))}</li>" for d in rows[:20])
     return f"<h3>What the entry said</h3><ul>{items}</ul>"
+
+
+def checks_failed(merged: Merged, tags: tuple[tuple[str, str], ...]) -> list[FailedCheck]:
+    """The selector's expect conditions that failed in the window, the most failures first, at most MAX_FAILED,
+    each with the first response it failed on (checks are recorded inside the window only)."""
+    rows = []
+    for ck, (passes, fails) in merged.checks.items():
+        _user, name, _kind, method, check = ck
+        if fails and _check_matches(merged, ck, tags):
+            rows.append(FailedCheck(endpoint=name, method=method, check=check, fails=fails, of=passes + fails,
+                                    example=merged.check_examples.get(ck)))
+    return sorted(rows, key=lambda r: (-r.fails, r.endpoint, r.check))[:MAX_FAILED]
+
+
+def _check_matches(merged: Merged, ck: tuple[str, str, str, str, str], tags: tuple[tuple[str, str], ...]) -> bool:
+    one = Merged(merged.interval_s)
+    one.checks, one.tag_table = {ck: [0, 1]}, merged.tag_table
+    return one.check_counts(tags)[1] == 1
+
+
+def _check_line(c: FailedCheck) -> str:
+    example = f"; e.g. {c.example}" if c.example else ""
+    return f"{c.method} {c.endpoint}: {c.check} failed {c.fails} of {c.of}{example}"
+
+
+def checks_short(rows: Sequence[FailedCheck]) -> list[str]:
+    return [_check_line(c) for c in rows[:3]]
+
+
+def checks_markdown(rows: Sequence[FailedCheck]) -> list[str]:
+    from loadorch.report.markdown import _md
+
+    return ["Failed checks:", "", *(f"- {_md(_check_line(c))}" for c in rows), ""]
+
+
+def checks_html(rows: Sequence[FailedCheck]) -> str:
+    items = "".join(f"<li>{escape(_check_line(c))}</li>" for c in rows)
+    return f"<h3>Failed checks</h3><ul>{items}</ul>"

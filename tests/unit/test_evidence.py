@@ -239,3 +239,28 @@ def test_a_failing_server_timing_desc_gate_says_what_its_entry_said_instead() ->
     ev = evidence_of(ThresholdResult.of(t, 0.2, 100, 0.0, "fail", "failed", ""), record)
     assert ev is not None and [(d.desc, d.count) for d in ev.descs] == [("miss", 80), ("hit", 20)]
     assert short_text(ev).splitlines()[0] == "cache said desc=miss: 80 responses"
+
+
+def test_a_failing_checks_gate_names_the_conditions_that_failed_with_a_response() -> None:
+    """A `checks` gate (expect conditions) had no evidence: which conditions failed, how often, on what response."""
+    from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
+    from loadorch.report.evidence import evidence_of
+    from loadorch.report.record import RunRecord
+    from loadorch.stats.tables import SeriesKey
+
+    rec = Recorder(1.0, 0.0)
+    key, other = SeriesKey("u", "search", "read", "GET", 200, True), SeriesKey("u", "home", "read", "GET", 200, True)
+    for i in range(40):
+        bad = i % 4 == 0
+        rec.record_checks(key, ["status 200", "$.items non-empty"], [True, not bad],
+                          '200 {"items": []}' if bad else None, 0.5)
+        rec.record_checks(other, ["status 200"], [False], "500 oops", 0.5)  # another endpoint: not the selector's
+    merged = Merged(1.0)
+    merged.add_delta(0, rec.take_delta())
+    record = RunRecord("p", "s", "s.yaml", "0" * 64, 1, 1, 1, "h", "t0", "t1", {}, "fail", 1, merged=merged)
+    sel = parse_selector("checks{name:search}")
+    t = Threshold(sel, parse_expression("rate>0.99", sel.metric))
+    ev = evidence_of(ThresholdResult.of(t, 70 / 80, 80, 0.0, "fail", "failed", ""), record)
+    assert ev is not None and [(c.endpoint, c.check, c.fails, c.of, c.example) for c in ev.checks] == [
+        ("search", "$.items non-empty", 10, 40, '200 {"items": []}')]
+    assert short_text(ev) == 'GET search: $.items non-empty failed 10 of 40; e.g. 200 {"items": []}'
