@@ -705,6 +705,7 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
     try:
         return execute(cfg, options)
     finally:
+        options.monitor.stop()
         if status is not None:
             status.close()
 

@@ -14,8 +14,10 @@ from loadorch.monitor.rolling import PERCENTILE_ERROR
 from loadorch.verdict.evaluate import FAIL, PASS, ThresholdResult
 
 STATUS_SCHEMA = "loadorch.monitor-status/v1"
-# ok: every budget holds; failing: one fails; no_data: nothing to judge yet (or too few samples)
-STATES = ("ok", "failing", "no_data")
+# ok: every budget holds; failing: one fails; no_data: nothing to judge yet (or too few samples); stopped: the
+# monitor has ended (its folder's status.json keeps the last judgement's rows)
+STATES = ("ok", "failing", "no_data", "stopped")
+JUDGED = STATES[:3]  # the states of a running monitor, as `loadorch_monitor_status` says them
 
 
 class ThresholdStatus(TypedDict):
@@ -97,6 +99,11 @@ def status_doc(
     }
 
 
+def stopped(doc: StatusJson, updated: str) -> StatusJson:
+    """The last status once the monitor has ended: nothing judges its budgets any more."""
+    return {**doc, "status": "stopped", "updated": updated}
+
+
 def status_families(doc: StatusJson) -> list[Family]:
     run = (doc["run_id"], doc["profile"], doc["scenario"])
     state = Family(f"{PREFIX}_monitor_threshold_state", GAUGE,
@@ -113,7 +120,7 @@ def status_families(doc: StatusJson) -> list[Family]:
             state.samples.append(((*run, row["threshold"], s), 1.0 if s == row["state"] else 0.0))
         if row["observed"] is not None:
             observed.samples.append(((*run, row["threshold"], row["unit"]), float(row["observed"])))
-    overall.samples = [((*run, s), 1.0 if s == doc["status"] else 0.0) for s in STATES]
+    overall.samples = [((*run, s), 1.0 if s == doc["status"] else 0.0) for s in JUDGED]
     judged.samples = [(run, float(doc["judged_s"]))]
     return [state, observed, overall, judged]
 

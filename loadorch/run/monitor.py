@@ -20,7 +20,7 @@ from loadorch.db.gates import db_judge
 from loadorch.db.measure import DbMeasurement
 from loadorch.metrics.families import Family
 from loadorch.monitor.rolling import MONITOR_SUB_BITS, Counts, RollingWindow, Table, Window
-from loadorch.monitor.status import StatusJson, status_doc, status_families, status_page
+from loadorch.monitor.status import StatusJson, status_doc, status_families, status_page, stopped
 from loadorch.run import browsers
 from loadorch.run.artifacts import write_text
 from loadorch.stats.histogram import Histogram
@@ -179,6 +179,10 @@ class Monitor:
         status = status_doc(labels, results, self.settings.window, window.seconds, window.full, _now_text(),
                             self.started_text, now - self.started_at)
         doc: StatusJson = run.redactor.obj(status)  # the same document, every string redacted
+        self._write(doc)
+        self.families, self.last = status_families(doc), doc
+
+    def _write(self, doc: StatusJson) -> None:
         page = status_page(doc, self.settings.status_every)
         body = json.dumps(doc, indent=1) + "\n"
         write_text(os.path.join(self.out_dir, "status.json"), body)
@@ -186,7 +190,11 @@ class Monitor:
         if self.status is not None:
             self.status.pages["/status.json"] = ("application/json", body.encode())
             self.status.pages["/status.html"] = ("text/html; charset=utf-8", page.encode())
-        self.families, self.last = status_families(doc), doc
+
+    def stop(self) -> None:
+        """The monitor has ended: its status files say `stopped`, not the last `ok` for good."""
+        if self.last is not None:
+            self._write(stopped(self.last, _now_text()))
 
 
 def db_window(window: Window, collector: DbMeasurement | None) -> DbMeasurement | None:

@@ -141,6 +141,9 @@ def test_the_monitor_alerts_on_a_late_hero_and_clears_when_it_is_gone(tmp_path: 
         err = (tmp_path / "err.log").read_text()
         assert proc.returncode == 143, err[-3000:]
         assert "Traceback" not in err and (project.root / "mo" / "results.json").exists()
+        # its folder's status says it ended, not its last `ok` for good
+        ended = json.loads((project.root / "mo" / "status.json").read_text())
+        assert ended["status"] == "stopped" and ended["thresholds"][0]["state"] == "pass", ended
     finally:
         if proc.poll() is None:
             proc.kill()

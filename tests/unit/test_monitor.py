@@ -395,3 +395,12 @@ def test_a_monitors_database_budgets_are_judged_over_its_window_from_the_collect
     assert monitor.last is not None and monitor.last["status"] == "failing"
     db.measurement.slow_unmeasured = "the duration log cannot be read: grant pg_read_server_files"
     assert status_at(31, (200 + 27 * 3, None))["db_query_slow rate<0.05"] == "inconclusive"
+
+
+def test_a_stopped_monitors_status_says_so_and_keeps_its_last_rows() -> None:
+    from loadorch.monitor.status import stopped
+
+    doc = status_doc(("mon-1", "p", "s"), [_result("pass")], 60.0, 60.0, True, "t1", "t0", 60.0)
+    ended = stopped(doc, "t2")
+    assert (ended["status"], ended["updated"], ended["thresholds"]) == ("stopped", "t2", doc["thresholds"])
+    assert "stopped" in status_page(ended, 10.0) and doc["status"] == "ok"
