@@ -245,6 +245,7 @@ class Evidence(Section):
     failures: list[FailedRequests] = Field(default_factory=list)  # HTTP: an error-rate gate's failed requests
     descs: list[DescCount] = Field(default_factory=list)  # server_timing_desc: what its entry said instead
     checks: list[FailedCheck] = Field(default_factory=list)  # checks: the expect conditions that failed
+    steps: list[StepFailure] = Field(default_factory=list)  # browser_step_failed: the steps that failed, and why
     time_split: list[TimeSplit] = Field(default_factory=list)  # HTTP: where the slowest requests' time goes
     notes: list[str] = Field(default_factory=list)  # what a layer could not collect, and why
     browser: BrowserEvidence | None = None  # browser: the view at the gate's value and the worst, attributed

@@ -49,6 +49,10 @@ def http_builder(result: ThresholdResult, record: RunRecord) -> Evidence:
 
 def browser_builder(result: ThresholdResult, record: RunRecord) -> Evidence:
     """The browser layer: computed by the run from the kept page views (run/browsers.py `evidence`)."""
+    t = result.threshold
+    if t is not None and t.selector.metric == "browser_step_failed" and result.observed is not None:
+        failures = record.browser.failures if record.browser is not None else []
+        return Evidence(steps=evidence_browser.failed_steps(failures, t.selector.tags))
     found = record.browser_evidence.get(f"{result.selector} {result.expression}")
     return Evidence() if found is None else Evidence(browser=found)
 
@@ -214,6 +218,7 @@ LAYERS: tuple[Layer, ...] = (
     Layer("time_split", _split_short, _split_md, _split_html),
     Layer("notes", _notes_short, _notes_md, _notes_html),
     Layer("browser", evidence_browser.short, evidence_browser.markdown, evidence_browser.html),
+    Layer("steps", evidence_browser.steps_short, evidence_browser.steps_markdown, evidence_browser.steps_html),
     Layer("database", db_short, db_markdown, db_html),  # report/evidence_db.py
 )
 

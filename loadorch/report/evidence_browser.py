@@ -4,6 +4,7 @@ with their rectangles, the page's largest resources). Data in, text out; bounded
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
 
 from loadorch.results import (
@@ -14,6 +15,7 @@ from loadorch.results import (
     InpAttribution,
     LcpAttribution,
     PageWeight,
+    StepFailure,
 )
 
 MAX_VIEWS = 2  # the view at the gate's value and the worst
@@ -156,3 +158,32 @@ def _view_html(ev: BrowserEvidence, v: BrowserView) -> str:
 
 def html(ev: BrowserEvidence) -> str:
     return '<div class="browser-evidence">' + "".join(_view_html(ev, v) for v in ev.views[:MAX_VIEWS]) + "</div>"
+
+
+MAX_STEPS = 10  # failed (user, page, step, reason) rows of a browser_step_failed gate's evidence
+
+
+def failed_steps(failures: Sequence[StepFailure], tags: tuple[tuple[str, str], ...]) -> list[StepFailure]:
+    """The failed steps of the gate's user and page (the run's table: the most frequent first), at most MAX_STEPS."""
+    wanted = dict(tags)
+    return [f for f in failures if wanted.get("user", f.user) == f.user and wanted.get("page", f.page) == f.page][
+        :MAX_STEPS]
+
+
+def _step_line(f: StepFailure) -> str:
+    return f"step {f.step} on page {f.page or '?'} ({f.user}) failed {f.count}x: {f.reason}"
+
+
+def steps_short(rows: Sequence[StepFailure]) -> list[str]:
+    return [_step_line(f) for f in rows[:3]]
+
+
+def steps_markdown(rows: Sequence[StepFailure]) -> list[str]:
+    from loadorch.report.markdown import _md
+
+    return ["Failed browser steps:", "", *(f"- {_md(_step_line(f))}" for f in rows), ""]
+
+
+def steps_html(rows: Sequence[StepFailure]) -> str:
+    items = "".join(f"<li>{escape(_step_line(f))}</li>" for f in rows)
+    return f"<h3>Failed browser steps</h3><ul>{items}</ul>"

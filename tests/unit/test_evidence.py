@@ -264,3 +264,25 @@ def test_a_failing_checks_gate_names_the_conditions_that_failed_with_a_response(
     assert ev is not None and [(c.endpoint, c.check, c.fails, c.of, c.example) for c in ev.checks] == [
         ("search", "$.items non-empty", 10, 40, '200 {"items": []}')]
     assert short_text(ev) == 'GET search: $.items non-empty failed 10 of 40; e.g. 200 {"items": []}'
+
+
+def test_a_failing_browser_step_gate_names_the_steps_that_failed_and_why() -> None:
+    """`browser_step_failed` had no evidence: the gate's page's failed steps, the most frequent first."""
+    from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
+    from loadorch.report.evidence import evidence_of
+    from loadorch.report.record import RunRecord
+    from loadorch.results import Browser, StepFailure
+
+    failures = [StepFailure(user="shopper", page="cart", step="click #pay", reason="no element #pay in 5 s", count=7),
+                StepFailure(user="shopper", page="home", step="visit /", reason="net::ERR_CONNECTION_REFUSED", count=3),
+                StepFailure(user="shopper", page="cart", step="wait_for #total", reason="timed out", count=1)]
+    record = RunRecord("p", "s", "s.yaml", "0" * 64, 1, 1, 1, "h", "t0", "t1", {}, "fail", 1,
+                       browser=Browser.model_construct(failures=failures))
+    sel = parse_selector("browser_step_failed{page:cart}")
+    t = Threshold(sel, parse_expression("rate<0.01", sel.metric))
+    ev = evidence_of(ThresholdResult.of(t, 0.2, 40, 0.0, "fail", "failed", ""), record)
+    assert ev is not None and [f.step for f in ev.steps] == ["click #pay", "wait_for #total"]
+    assert short_text(ev).splitlines()[0] == "step click #pay on page cart (shopper) failed 7x: no element #pay in 5 s"
+    row_doc = full_results()["thresholds"][-1] | {"evidence": ev.model_dump()}
+    doc = _full().model_copy(update={"thresholds": [results_of_row(row_doc)]})
+    assert "<h3>Failed browser steps</h3>" in html_evidence(doc.thresholds)
