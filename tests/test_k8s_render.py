@@ -311,3 +311,16 @@ def test_an_egress_policy_lets_the_pod_reach_a_target_known_only_in_the_pod(proj
     project.write("scenarios/s.yaml", SCENARIO + "browsers:\n  - {name: shopper, journey: [{visit: /shop}]}\n")
     r = _cli(project, "k8s", "render", "p", "--image", "img", "--monitor", *host)
     assert r.code == 0 and _egress(list(yaml.safe_load_all(r.out))) == {53, 80, 443, 5432, 8080}, r.err
+
+
+def test_a_check_schedule_whose_passes_cannot_reach_min_samples_says_so(project: Project) -> None:
+    """The README's low rate (0.2 a second) and a 2-minute pass: 24 requests against the default min_samples
+    of 100, so every pass read inconclusive (exit 6) and failed its Job, unsaid at render."""
+    low = PROFILE.replace("load: {users: 10, duration: 30s}\nworkers: 2\n", "load: {arrival_rate: 0.2, duration: 1m}\n")
+    _project(project, low)
+    args = ("k8s", "render", "p", "--image", "img", "--monitor", "--schedule", "@hourly", "--duration", "2m")
+    r = _cli(project, *args)
+    assert r.code == 0 and "note: a pass sends about 24 requests, fewer than min_samples (100)" in r.err, r.err
+    _project(project, low + "min_samples: 20\n")
+    r = _cli(project, *args)
+    assert r.code == 0 and "fewer than min_samples" not in r.err, r.err

@@ -168,6 +168,9 @@ def render_command(
             raise UsageError(f"the CronJob's name {release}-check is longer than {CRONJOB_NAME_MAX} characters "
                              "(Kubernetes' limit): give a shorter --run-id")
         sys.stdout.write(dump_manifests(render_check(inp, schedule)))
+        note = _pass_samples_note(cfg)
+        if note:
+            sys.stderr.write(f"note: {note}\n")
         sys.stderr.write(f"monitor checks: CronJob {release}-check ({schedule.strip()}), one `loadorch run` a pass; "
                          "a pass that does not pass fails its Job\n")
         return ExitCode.OK
@@ -296,6 +299,19 @@ def collect_command(log_path: str | None, out: str | None, project: str) -> int:
 
 
 WEB_PORTS = (80, 443)
+
+
+def _pass_samples_note(cfg: RunConfig) -> str | None:
+    """A periodic check's pass at an arrival rate sends about rate x duration requests: fewer than
+    min_samples, and every pass reads inconclusive (exit 6) and fails its Job."""
+    if cfg.open_model is None or not cfg.scenario.model.users:
+        return None
+    expected = sum((a + b) / 2 * seconds for a, b, seconds in cfg.open_model.stages)
+    if expected >= cfg.min_samples:
+        return None
+    return (f"a pass sends about {expected:.0f} requests, fewer than min_samples ({cfg.min_samples}): its HTTP "
+            "thresholds would read inconclusive (exit 6) and fail its Job every time; lower min_samples in the "
+            "profile or give a longer --duration")
 
 
 def _egress_ports(cfg: RunConfig, host: str | None, remote_write: str | None, monitor: bool) -> tuple[int, ...]:
