@@ -210,7 +210,8 @@ def parse_expression(text: str, metric: str | None = None) -> Expression:
     op = om.group(1)
     value_text = rest[om.end() :].strip()
     if not _NUMBER.match(value_text):
-        raise ThresholdSyntaxError(f"{text!r}: limit {value_text or 'is missing'!r} is not a number")
+        raise ThresholdSyntaxError(f"{text!r}: limit {value_text or 'is missing'!r} is not a number"
+                                   + _in_unit(value_text, metric))
     value = float(value_text)
     if not math.isfinite(value):
         raise ThresholdSyntaxError(f"{text!r}: limit must be a finite number")
@@ -221,6 +222,19 @@ def parse_expression(text: str, metric: str | None = None) -> Expression:
 
 
 _AGG_NAMES = ("avg", "min", "max", "med", "count", "rate", "p(N)")
+
+
+def _in_unit(value_text: str, metric: str | None) -> str:
+    """The fix for a limit written with a size unit on a bytes metric (`400KiB`): the number of bytes."""
+    if metric not in ("browser_resource_bytes", "browser_resource_decoded_bytes"):
+        return ""
+    from loadorch.config.units import parse_size  # pydantic's import: on this error's path only
+
+    try:
+        n = parse_size(value_text.replace(" ", ""))
+    except ValueError:
+        return "; the limit is a number of bytes"
+    return f"; the limit is a number of bytes: write {n}"
 
 
 def _label(aggregation: str) -> str:

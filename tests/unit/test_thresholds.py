@@ -45,6 +45,13 @@ def test_invalid_expressions_name_the_problem(text, fragment) -> None:
     assert fragment in str(info.value)
 
 
+def test_a_page_weight_limit_with_a_size_unit_says_the_number_of_bytes_to_write() -> None:
+    with pytest.raises(ThresholdSyntaxError, match="a number of bytes: write 409600"):
+        parse_expression("max<400KiB", "browser_resource_bytes")
+    with pytest.raises(ThresholdSyntaxError, match=r"'lots' is not a number; the limit is a number of bytes$"):
+        parse_expression("p(75)<lots", "browser_resource_decoded_bytes")
+
+
 def test_aggregation_must_fit_the_metric() -> None:
     with pytest.raises(ThresholdSyntaxError, match="http_req_failed has no aggregation p"):
         parse_expression("p(95)<1", "http_req_failed")
