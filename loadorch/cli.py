@@ -677,7 +677,7 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
     _remote_write_url(args.remote_write)
     for flag, host, port in (("--metrics-port", args.metrics_bind, args.metrics_port),
                              ("--status-port", args.status_bind, args.status_port)):
-        problem = bind_problem(flag, host, port) if port else None
+        problem = bind_problem(flag, host, port) if port is not None else None
         if problem:
             raise UsageError(problem)
     _distinct_ports(args)

@@ -45,3 +45,14 @@ def test_monitor_says_its_configurations_warnings_and_the_tags_left_unlabelled(p
                          "http://127.0.0.1:9/api/v1/write", *tags, env={"API_TOKEN": "abc"}, timeout=60)
     assert "warning: secret API_TOKEN is only 3 characters" in result.err, result.err
     assert "note: tags k10, team do not label the live series" in result.err, result.err
+
+
+def test_monitor_refuses_a_status_address_it_cannot_listen_on_even_on_any_port(project: Project) -> None:
+    """`--status-port 0` (any free port) skipped the address check: an address not on this machine was an
+    internal error (exit 5, "OSError: Cannot assign requested address")."""
+    project.write("scenarios/s.yaml", SCENARIO)
+    project.write("profiles/p.yaml", PROFILE)
+    result = project.run("monitor", "p", "--out", "mo", "--status-port", "0", "--status-bind", "192.0.2.1",
+                         timeout=60)
+    assert result.code == 2 and "--status-port 0: cannot listen on 192.0.2.1:0" in result.err, result.err
+    assert "internal error" not in result.err and not (project.root / "mo").exists()

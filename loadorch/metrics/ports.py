@@ -6,9 +6,8 @@ import socket
 
 
 def bind_problem(flag: str, host: str, port: int) -> str | None:
-    """Why `host:port` cannot be listened on (in use, not a local address), or None. Port 0 is any port."""
-    if port == 0:
-        return None
+    """Why `host:port` cannot be listened on (in use, not a local address), or None. Port 0 is any port: the
+    address is checked all the same."""
     try:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         with socket.socket(family, socket.SOCK_STREAM) as s:
