@@ -226,4 +226,10 @@ def monitor_config(cfg: RunConfig) -> RunConfig:
     if open_model is not None:
         rate = open_model.stages[0][1]
         open_model = replace(open_model, stages=((rate, rate, MAX_DURATION_S),))
-    return replace(cfg, duration_s=MAX_DURATION_S, iterations=None, open_model=open_model, window=None)
+    # a budget that fails is the monitor's news, never its end: abort_on_fail stopped it at the first breach
+    aborting = [t.key for t in cfg.thresholds if t.abort_on_fail]
+    warnings = cfg.warnings + ((f"abort_on_fail does not apply to a monitor (it keeps judging and alerting): "
+                                f"{', '.join(aborting)}",) if aborting else ())
+    thresholds = tuple(replace(t, abort_on_fail=False) for t in cfg.thresholds)
+    return replace(cfg, duration_s=MAX_DURATION_S, iterations=None, open_model=open_model, window=None,
+                   thresholds=thresholds, warnings=warnings)

@@ -404,3 +404,22 @@ def test_a_stopped_monitors_status_says_so_and_keeps_its_last_rows() -> None:
     ended = stopped(doc, "t2")
     assert (ended["status"], ended["updated"], ended["thresholds"]) == ("stopped", "t2", doc["thresholds"])
     assert "stopped" in status_page(ended, 10.0) and doc["status"] == "ok"
+
+
+def test_a_monitor_keeps_judging_a_budget_marked_abort_on_fail(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A profile shared with load tests: its abort_on_fail budget stopped the monitor at the first breach
+    (stop_reason aborted, exit 1, a second after it started) instead of reporting and alerting on it."""
+    from loadorch.config.resolve import build
+    from loadorch.run.monitor import monitor_config
+
+    from .test_config import BASE_PROFILE, make
+
+    make(tmp_path, profile=BASE_PROFILE + 'thresholds:\n  http_req_failed: [{threshold: "rate<0.01", '
+                                          'abort_on_fail: true}]\n  http_req_duration: ["p(95)<300"]\n')
+    cfg = build("p", str(tmp_path), {})
+    assert [t.abort_on_fail for t in cfg.thresholds] == [True, False]
+    watched = monitor_config(cfg)
+    assert [t.abort_on_fail for t in watched.thresholds] == [False, False]
+    assert [t.key for t in watched.thresholds] == [t.key for t in cfg.thresholds]
+    assert watched.warnings[-1] == ("abort_on_fail does not apply to a monitor (it keeps judging and alerting): "
+                                    "http_req_failed rate<0.01")
