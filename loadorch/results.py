@@ -183,11 +183,13 @@ class NPlusOne(Section):
 
 class DbEvidence(Section):
     """The database layer: the slow statements' plans and flags (db_query_slow), why there are none (with
-    the settings that log them), and the N+1 loops per endpoint (db_queries_per_request)."""
+    the settings that log them), the N+1 loops per endpoint (db_queries_per_request), and the statements that
+    took the most time in the window (db_queries)."""
 
     plans: list[SlowPlan] = Field(default_factory=list)
     plans_note: str | None = None
     n_plus_one: list[NPlusOne] = Field(default_factory=list)
+    top: list[TopStatement] = Field(default_factory=list)  # db_queries: the statements that took the most time
 
 
 class ProfileEvidence(Section):

@@ -9,7 +9,7 @@ from html import escape
 from typing import TYPE_CHECKING
 
 from loadorch.db.gates import measurement_from, probed_rows
-from loadorch.results import DbEvidence, Evidence, NPlusOne, SlowPlan
+from loadorch.results import DbEvidence, Evidence, NPlusOne, SlowPlan, TopStatement
 from loadorch.verdict.evaluate import ThresholdResult
 
 if TYPE_CHECKING:
@@ -23,7 +23,8 @@ LINE_CHARS = 400
 
 
 def db_evidence(result: ThresholdResult, record: RunRecord) -> Evidence:
-    """`database` for db_query_slow (plans) and db_queries_per_request (N+1 loops); nothing for others."""
+    """`database` for db_query_slow (plans), db_queries_per_request (N+1 loops) and db_queries (the statements
+    that took the most time); nothing for others."""
     t = result.threshold
     doc = record.database
     if t is None or doc is None or result.observed is None:
@@ -33,6 +34,8 @@ def db_evidence(result: ThresholdResult, record: RunRecord) -> Evidence:
         if not doc.plans and not doc.plans_note:
             return Evidence()
         return Evidence(database=DbEvidence(plans=doc.plans, plans_note=doc.plans_note))
+    if metric == "db_queries":
+        return Evidence(database=DbEvidence(top=doc.top)) if doc.top else Evidence()
     if metric == "db_queries_per_request":
         loops = [
             NPlusOne(endpoint=p.name, statement=r.statement, calls=r.calls, source=r.source)
@@ -65,7 +68,12 @@ def db_short(ev: DbEvidence) -> list[str]:
     if ev.plans_note:
         out.append(f"no plan: {ev.plans_note}")
     out += [f"N+1: {_loop_line(n)}" for n in ev.n_plus_one[:3]]
+    out += [f"top statement: {_top_line(t)}" for t in ev.top[:3]]
     return out
+
+
+def _top_line(t: TopStatement) -> str:
+    return f"{t.statement}: {t.calls} calls, {t.total_ms:g} ms in all, {t.mean_ms:g} ms each"
 
 
 def _cut(text: str, limit: int = LINE_CHARS) -> str:
@@ -91,6 +99,8 @@ def db_markdown(ev: DbEvidence) -> list[str]:
         out += ["N+1 loops (one request ran a statement once per row of another):", ""]
         out += [f"- {_md(_cut(_loop_line(n)))}" for n in ev.n_plus_one[:WHOLE_N_PLUS_ONE]]
         out.append("")
+    if ev.top:
+        out += ["Statements that took the most time:", "", *(f"- {_md(_cut(_top_line(t)))}" for t in ev.top[:10]), ""]
     return out
 
 
@@ -115,6 +125,9 @@ def db_html(ev: DbEvidence) -> str:
             "<h4>N+1 loops</h4><table><tr><th>endpoint</th><th>repeated statement</th>"
             f"<th>per request</th><th>source</th></tr>{rows}</table>"
         )
+    if ev.top:
+        items = "".join(f"<li><code>{escape(_cut(_top_line(t)))}</code></li>" for t in ev.top[:10])
+        parts.append(f"<h4>Statements that took the most time</h4><ul>{items}</ul>")
     return "<h3>Database</h3>" + "".join(parts)
 
 

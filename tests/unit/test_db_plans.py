@@ -294,6 +294,31 @@ def test_the_database_evidence_reads_short_in_junit_and_whole_in_the_summary_and
     assert "<pre>Aggregate (rows=1, loops=1)\n  -&gt; Sort" in html and "<td>5</td>" in html
 
 
+def test_a_failing_db_queries_gate_names_the_statements_that_took_the_most_time() -> None:
+    """A `db_queries` gate (the statements in the window) had no evidence: the top statements by time."""
+    from types import SimpleNamespace
+
+    from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
+    from loadorch.report.evidence import evidence_of, html_evidence, markdown_evidence, short_text
+    from loadorch.results import DbCollector, TopStatement
+    from loadorch.verdict.evaluate import ThresholdResult
+
+    top = [TopStatement(statement="SELECT * FROM products WHERE id = $1", calls=900, total_ms=45.0, mean_ms=0.05),
+           TopStatement(statement="SELECT id, name FROM categories WHERE name = $1", calls=4500, total_ms=30.0,
+                        mean_ms=0.007)]
+    record = SimpleNamespace(database=DbCollector(slow_ms=200.0, queries=5400, top=top), browser_evidence={})
+    sel = parse_selector("db_queries")
+    t = Threshold(sel, parse_expression("count<1000", sel.metric))
+    ev = evidence_of(ThresholdResult("db_queries", "count<1000", 5400, 1000, "", 5400, 0.0, "fail", "m", threshold=t),
+                     record)  # type: ignore[arg-type]
+    assert ev is not None and ev.database is not None and ev.database.top == top
+    assert short_text(ev).splitlines()[0] == (
+        "top statement: SELECT * FROM products WHERE id = $1: 900 calls, 45 ms in all, 0.05 ms each")
+    rows = [_row("db_queries", "count<1000", ev.model_dump())]
+    assert "Statements that took the most time:" in "\n".join(markdown_evidence(rows))  # type: ignore[arg-type]
+    assert "<h4>Statements that took the most time</h4>" in html_evidence(rows)  # type: ignore[arg-type]
+
+
 def test_without_auto_explain_the_evidence_says_how_to_turn_it_on() -> None:
     from loadorch.report.evidence import markdown_evidence, short_text
     from loadorch.results import Evidence
