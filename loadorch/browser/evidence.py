@@ -8,10 +8,9 @@ is typed, every string masked with the run's secrets and cut, every list bounded
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import unquote_plus, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from loadorch.browser.attribution import MAX_SELECTOR, MAX_URL
 from loadorch.browser.exemplars import Exemplar, PageEvidence, pick
@@ -27,16 +26,12 @@ from loadorch.results import (
     LcpAttribution,
     ShiftSource,
 )
-from loadorch.traffic.redact import MASK, Redactor
+from loadorch.traffic.redact import MASK, Redactor, credential_params
 
 MAX_SOURCES = 5
 MAX_SCRIPTS = 5
 LCP_PARTS = ("ttfb", "load_delay", "load_duration", "render_delay")
 INP_PARTS = ("input_delay", "processing", "presentation")
-# a query or fragment parameter whose name says it is a credential: a page's own URLs carry tokens the run never
-# declared (signed image URLs, a session id, an OAuth fragment), so their values are masked whatever they are
-CREDENTIAL_PARAM = re.compile(r"token|secret|passw|pwd|key|sig|auth|session|sid|credential|jwt|code|private|cookie",
-                              re.IGNORECASE)
 
 
 def _num(value: Any) -> float:
@@ -53,19 +48,11 @@ def _url(value: Any, redactor: Redactor) -> str:
         if parts.username is not None or parts.password is not None:
             host = parts.hostname or ""
             parts = parts._replace(netloc=f"{MASK}@{host}" + (f":{parts.port}" if parts.port else ""))
-        text = urlunsplit(parts._replace(query=_params(parts.query), fragment=_params(parts.fragment)))
+        query, fragment = credential_params(parts.query), credential_params(parts.fragment)
+        text = urlunsplit(parts._replace(query=query, fragment=fragment))
     except ValueError:
         pass
     return redactor.cut(text, MAX_URL, more="")
-
-
-def _params(text: str) -> str:
-    """`a=1&token=xyz` as `a=1&token=***`: the value of every parameter whose name says it is a credential."""
-    out = []
-    for item in text.split("&"):
-        name, eq, value = item.partition("=")
-        out.append(f"{name}={MASK}" if eq and value and CREDENTIAL_PARAM.search(unquote_plus(name)) else item)
-    return "&".join(out)
 
 
 def _text(value: Any, redactor: Redactor, limit: int = MAX_SELECTOR) -> str:

@@ -22,7 +22,7 @@ from loadorch.stats.exemplars import row as exemplar_row
 from loadorch.stats.tables import Recorder, SeriesKey
 from loadorch.stats.timesplit import TimeSplits
 from loadorch.traffic import data as gen
-from loadorch.traffic.redact import NO_SECRETS, TARGET_SAFE, Redactor
+from loadorch.traffic.redact import NO_SECRETS, TARGET_SAFE, Redactor, credentials
 from loadorch.traffic.redirects import Hop
 from loadorch.traffic.request import (
     BODY_METHODS,
@@ -106,8 +106,11 @@ class LeanRunner:
         the latency counts from then, and the service time from the actual send is kept as well."""
         target = wire_path(self.origin.prefix + req.path.render_text(lookup, quote_path))
         own = req.static_head  # the request's own header lines (a redirect's next hop sends them again)
+        redactor, mine = self.redactor, None
         if req.dynamic_headers:
             own += "".join(f"{name}: {header_value(t.render_text(lookup))}\r\n" for name, t in req.dynamic_headers)
+            if req.secret_headers:  # a credential rendered now (a captured token): masked in what this request shows
+                redactor = mine = own_redactor(req, lookup, redactor)
         trace = ""  # the traceparent line (its trace id, trace[TRACE_ID], cut only where read: exemplar_of)
         if self.tracer is not None and not req.own_traceparent:
             trace = next(self.tracer.lines)
@@ -135,8 +138,8 @@ class LeanRunner:
         except HttpError as exc:
             end = time.perf_counter()
             service = service_us(intended, start, end)
-            return Outcome(0, False, self._reason(str(exc)), int((end - origin) * 1e6), target, body, service,
-                           trace_line=trace)
+            return Outcome(0, False, self._reason(str(exc), redactor), int((end - origin) * 1e6), target, body,
+                           service, trace_line=trace, redactor=mine)
         end = time.perf_counter()
         if resp.special is not None:  # Set-Cookie, Location or Content-Encoding: beyond the fast path
             deadline = time.monotonic() + timeout - (end - start)
@@ -154,11 +157,11 @@ class LeanRunner:
             )
             if error is not None:
                 service = service_us(intended, start, end)
-                reason = self._reason(error)
+                reason = self._reason(error, redactor)
                 return Outcome(resp.status, False, reason, int((end - origin) * 1e6), target, body, service,
-                               trace_line=trace)
+                               trace_line=trace, redactor=mine)
         results: list[bool] | None = [] if req.checks else None
-        failure = check(req, resp.status, resp.body, lookup, captured, results, self.redactor)
+        failure = check(req, resp.status, resp.body, lookup, captured, results, redactor)
         conn = self.conn
         outcome = Outcome(
             resp.status,
@@ -177,19 +180,31 @@ class LeanRunner:
             size=resp.size,
             trace_line=trace,
             server_timing=resp.server_timing,
+            redactor=mine,
         )
         if results:
             outcome.checks = tuple(results)
-            example = None if all(results) else failed_example(resp.status, resp.body, redactor=self.redactor)
+            example = None if all(results) else failed_example(resp.status, resp.body, redactor=redactor)
             outcome.check_example = example
         return outcome
 
-    def _reason(self, error: str) -> str:
+    @staticmethod
+    def _reason(error: str, redactor: Redactor) -> str:
         """A failure reason (it may name a redirect's URL): masked, then cut, so no prefix of a secret stays."""
-        return self.redactor.cut(error, 200, more="")
+        return redactor.cut(error, 200, more="")
 
     def _hop(self, target: str) -> Hop:
         return Hop(self.origin.scheme, self.origin.host.lower(), self.origin.port, target)
+
+
+def own_redactor(req: CompiledRequest, lookup: Lookup, redactor: Redactor) -> Redactor:
+    """`redactor` and the credentials this request renders in its credential headers (req.secret_headers: a
+    captured token's Authorization, a generated API key): the target may echo them in its body or its
+    Server-Timing. Rendered again (a request's draws and captures render the same twice); this request's only."""
+    found: set[str] = set()
+    for name, template in req.secret_headers:
+        found |= credentials(name, header_value(template.render_text(lookup)))
+    return redactor.plus(found)
 
 
 def exemplar_of(
@@ -201,8 +216,16 @@ def exemplar_of(
     return exemplar_row(
         req.name, req.method, outcome.status, outcome.latency_us, now - outcome.latency_us / 1e6, connect,
         tls, waiting, receiving, _measured(outcome.size), outcome.trace_id or outcome.trace_line[TRACE_ID],
-        parse_server_timing(outcome.server_timing, redactor), worker,
+        server_timing_of(outcome, redactor), worker,
     )
+
+
+def server_timing_of(outcome: Outcome, redactor: Redactor) -> list[tuple[str, float | None, str | None]]:
+    """The response's Server-Timing entries, masked with the run's secrets, or wholly with the request's own
+    redactor when it sent a credential (the target may echo it: no later mask knows it)."""
+    if outcome.redactor is None:
+        return parse_server_timing(outcome.server_timing, redactor)
+    return parse_server_timing(outcome.server_timing, outcome.redactor, whole=True)
 
 
 def phases_of(outcome: Outcome) -> tuple[int, int, int, int]:
@@ -340,7 +363,7 @@ class VirtualUser:
         if outcome.waiting_us is not None and outcome.ok:
             self.recorder.record_timings(key, outcome.waiting_us, outcome.connecting_us or 0, now)
         if outcome.ok and outcome.server_timing is not None and self.recorder.server_timing:
-            self.recorder.record_server_timing(key, parse_server_timing(outcome.server_timing, self.redactor), now)
+            self.recorder.record_server_timing(key, server_timing_of(outcome, self.redactor), now)
         rec = self.recorder
         if outcome.ok and rec.exemplar_k:  # evidence on: the slowest, and where the time goes
             latency = outcome.latency_us

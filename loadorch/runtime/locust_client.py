@@ -27,7 +27,7 @@ from geventhttpclient.connectionpool import ConnectionPool
 from locust.contrib.fasthttp import FastHttpSession
 from locust.env import Environment
 
-from loadorch.client.vu import DEFAULT_MAX_BODY, wire_path
+from loadorch.client.vu import DEFAULT_MAX_BODY, own_redactor, wire_path
 from loadorch.db.servertiming import QueryHeader
 from loadorch.errors import LoadorchError
 from loadorch.hosts import check_allowed, resolve
@@ -110,6 +110,9 @@ class LocustClientRunner:
         path = wire_path(self.prefix + req.path.render_text(lookup, quote_path))
         headers = dict(req.static_headers)  # Content-Type for json and form bodies included
         headers.update((name, template.render_text(lookup)) for name, template in req.dynamic_headers)
+        # a credential rendered now (a captured token): masked in what this request shows, with the run's secrets
+        mine = own_redactor(req, lookup, self.redactor) if req.secret_headers else None
+        redactor = mine or self.redactor
         if not any(k.lower() == "accept-encoding" for k in headers):
             headers["Accept-Encoding"] = "gzip, deflate"  # encodings decoded here within max_response_body
         body = encode_body(req, lookup)
@@ -137,10 +140,10 @@ class LocustClientRunner:
         if status == 0 or error is not None:  # no response, timed out, or a redirect refused (its 3xx kept)
             failed = getattr(resp, "error", None)
             reason = error or (str(failed) if isinstance(failed, ResponseHeadTooLarge) else f"request failed: {failed}")
-            reason = self.redactor.cut(reason, 200, more="")
-            return Outcome(status, False, reason, latency, path, body, service, trace_id=trace_id)
+            reason = redactor.cut(reason, 200, more="")
+            return Outcome(status, False, reason, latency, path, body, service, trace_id=trace_id, redactor=mine)
         results: list[bool] | None = [] if req.checks else None
-        failure = check(req, status, content, lookup, captured, results, self.redactor)
+        failure = check(req, status, content, lookup, captured, results, redactor)
         queries = self.query_header.count(resp.headers.get(self.query_header.name) if resp.headers else None)
         if failure is None:
             outcome = Outcome(status, True, None, latency, path, body, service, queries)
@@ -151,11 +154,11 @@ class LocustClientRunner:
             outcome.waiting_us, outcome.connecting_us = timings
             # geventhttpclient times TCP and TLS as one connect: the TLS share is not measured on https
             outcome.tls_us = 0 if self.origin.scheme == "http" else None
-        outcome.trace_id, outcome.size = trace_id, getattr(resp, "lo_size", None)
+        outcome.trace_id, outcome.size, outcome.redactor = trace_id, getattr(resp, "lo_size", None), mine
         outcome.server_timing = resp.headers.get("Server-Timing") if resp.headers else None
         if results:
             outcome.checks = tuple(results)
-            outcome.check_example = None if all(results) else failed_example(status, content, redactor=self.redactor)
+            outcome.check_example = None if all(results) else failed_example(status, content, redactor=redactor)
         return outcome
 
     def _follow(

@@ -28,7 +28,7 @@ from loadorch.stats.exemplars import NOT_MEASURED, Row
 from loadorch.stats.exemplars import row as exemplar_row
 from loadorch.stats.tables import Recorder, SeriesKey
 from loadorch.traffic import data as gen
-from loadorch.traffic.redact import NO_SECRETS, Redactor
+from loadorch.traffic.redact import NO_SECRETS, SECRET_HEADERS, Redactor, credentials
 from loadorch.traffic.request import Outcome, request_log_line
 from loadorch.traffic.servertiming import parse as parse_server_timing
 from loadorch.traffic.trace import TraceIds, trace_client
@@ -207,7 +207,8 @@ class PythonRequests:
         kind = self.kind_of(name, context if isinstance(context, dict) else None)
         user_class = ctx.user_class
         key = SeriesKey(user_class, name, kind, request_type.upper(), status, ok)
-        error = None if ok else f"{type(exception).__name__}: {exception}"[:200]
+        mine = request_redactor(response, self.redactor)
+        error = None if ok else (mine or self.redactor).cut(f"{type(exception).__name__}: {exception}", 200, more="")
         latency_us = int(response_time * 1000)
         queries = None
         if self.query_header is not None and response is not None:
@@ -216,7 +217,8 @@ class PythonRequests:
         now = time.time()
         self.recorder.record(key, latency_us, now, error, None, queries)
         if ok and self.recorder.exemplars.wants(name, latency_us):  # among the K slowest: its trace id
-            self.recorder.keep_exemplar(self._exemplar(key, latency_us, now, response_length, response, ctx))
+            row = self._exemplar(key, latency_us, now, response_length, response, ctx, mine)
+            self.recorder.keep_exemplar(row)
         if self.log is not None:
             seq = self.requests_seen.get(ctx.slot, 0)
             self.requests_seen[ctx.slot] = seq + 1
@@ -226,14 +228,15 @@ class PythonRequests:
             )
 
     def _exemplar(self, key: SeriesKey, latency_us: int, now: float, size: Any, response: Any,
-                  ctx: PythonUserContext) -> Row:
+                  ctx: PythonUserContext, mine: Redactor | None) -> Row:
         """A python user's slow request as an exemplar row: its trace id and Server-Timing; its phases are
         not measured (Locust's clients time the whole request only)."""
         headers = getattr(response, "headers", None)
         timing = headers.get("Server-Timing") if headers else None
         return exemplar_row(key.name, key.method, key.status, latency_us, now - latency_us / 1e6,
                             size=int(size) if isinstance(size, int) and size >= 0 else NOT_MEASURED,
-                            trace_id=ctx.trace_id, server_timing=parse_server_timing(timing, self.redactor),
+                            trace_id=ctx.trace_id,
+                            server_timing=parse_server_timing(timing, mine or self.redactor, whole=mine is not None),
                             worker=self.worker)
 
     def on_user_error(self, user_instance: Any, exception: BaseException, tb: Any, **kw: Any) -> None:
@@ -254,6 +257,20 @@ class PythonRequests:
         user_class = ctx.user_class
         key = SeriesKey(user_class, f"{user_class} task error", "unclassified", "TASK", 0, False)
         self.recorder.record(key, 0, time.time(), f"{type(exception).__name__}: {exception} ({where})"[:200])
+
+
+def request_redactor(response: Any, redactor: Redactor) -> Redactor | None:
+    """`redactor` and the credentials the request of `response` carried in its credential headers (a token the
+    task captured into `Authorization`, a session's cookie): the target may echo them in an error or its
+    Server-Timing. This request's only; None when it carried none."""
+    headers = getattr(getattr(response, "request", None), "headers", None)
+    if not headers:
+        return None
+    try:
+        found = set().union(*(credentials(k, str(v)) for k, v in headers.items() if str(k).lower() in SECRET_HEADERS))
+    except (AttributeError, TypeError):  # a client whose request headers are no mapping
+        return None
+    return redactor.plus(found) if found else None
 
 
 def _path(url: Any, name: str) -> str:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, unquote_plus
 
 MASK = "***"
 TARGET_SAFE = "!#$%&'()*+,/:;=?@[]~"  # printable ASCII a request target may hold as written
@@ -40,21 +41,26 @@ def header_secrets(headers: Mapping[str, str]) -> set[str]:
     header's value. A value with a `{placeholder}` is rendered per request and is left out."""
     out: set[str] = set()
     for name, value in headers.items():
-        key = name.lower()
-        if key not in SECRET_HEADERS or "{" in value.replace("{{", "").replace("}}", ""):
-            continue
-        value = value.replace("{{", "{").replace("}}", "}")  # as it is sent
-        if key in ("authorization", "proxy-authorization"):
-            scheme, _, credentials = value.strip().partition(" ")
-            pieces = [credentials.strip() or scheme]
-            if scheme.lower() == "basic":
-                pieces += _basic(credentials.strip())
-        elif key in ("cookie", "set-cookie"):
-            pieces = [pair.partition("=")[2].strip() for pair in value.split(";")]
-        else:
-            pieces = [value.strip()]
-        out.update(p for p in pieces if len(p) >= MIN_HEADER_SECRET)
+        if name.lower() in SECRET_HEADERS and "{" not in value.replace("{{", "").replace("}}", ""):
+            out |= credentials(name, value.replace("{{", "{").replace("}}", "}"))  # as it is sent
     return out
+
+
+def credentials(name: str, value: str) -> set[str]:
+    """The credentials in one credential header's value as sent (`name` one of SECRET_HEADERS): what follows
+    an Authorization's scheme (a Basic one's pair and password too), each cookie's value, an API key header's
+    whole value; those shorter than MIN_HEADER_SECRET left out."""
+    key = name.lower()
+    if key in ("authorization", "proxy-authorization"):
+        scheme, _, rest = value.strip().partition(" ")
+        pieces = [rest.strip() or scheme]
+        if scheme.lower() == "basic":
+            pieces += _basic(rest.strip())
+    elif key in ("cookie", "set-cookie"):
+        pieces = [pair.partition("=")[2].strip() for pair in value.split(";")]
+    else:
+        pieces = [value.strip()]
+    return {p for p in pieces if len(p) >= MIN_HEADER_SECRET}
 
 
 def header_secrets_in(doc: Any) -> set[str]:
@@ -172,4 +178,38 @@ class Redactor:
         )
 
 
+    def plus(self, extra: Iterable[str]) -> Redactor:
+        """This redactor and `extra` secrets (one request's own rendered credentials) in every encoding: a
+        new redactor for that request only, so no set of values grows with the run."""
+        forms = set().union(*(encodings(s) for s in extra if s))
+        if not forms:
+            return self
+        more = Redactor()
+        more.secrets = sorted(forms.union(self.secrets), key=len, reverse=True)
+        more.longest = len(more.secrets[0].encode())
+        return more
+
+
 NO_SECRETS = Redactor()
+# a query or fragment parameter whose name says it is a credential: URLs carry tokens the run never declared
+# (signed URLs, a session id, an OAuth fragment, a captured token), so their values are masked whatever they are
+CREDENTIAL_PARAM = re.compile(r"token|secret|passw|pwd|key|sig|auth|session|sid|credential|jwt|code|private|cookie",
+                              re.IGNORECASE)
+
+
+def credential_params(text: str) -> str:
+    """`a=1&token=xyz` as `a=1&token=***`: the value of every parameter whose name says it is a credential."""
+    out = []
+    for item in text.split("&"):
+        name, eq, value = item.partition("=")
+        out.append(f"{name}={MASK}" if eq and value and CREDENTIAL_PARAM.search(unquote_plus(name)) else item)
+    return "&".join(out)
+
+
+def target_params(target: str) -> str:
+    """A request target (`/path?query#fragment`) with credential_params applied to its query and fragment."""
+    if "?" not in target and "#" not in target:
+        return target
+    rest, hash_, fragment = target.partition("#")
+    path, mark, query = rest.partition("?")
+    return path + mark + credential_params(query) + hash_ + credential_params(fragment)

@@ -18,7 +18,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from loadorch.traffic.expect import equal, mismatch
 from loadorch.traffic.jsonpath import compile_path, extract, found
-from loadorch.traffic.redact import NO_SECRETS, Redactor
+from loadorch.traffic.redact import NO_SECRETS, SECRET_HEADERS, Redactor, target_params
 from loadorch.traffic.template import Lookup, Template, compile_template, compile_value, render_value, value_refs
 
 DEFAULT_OK = range(200, 400)
@@ -107,6 +107,9 @@ class CompiledRequest:
     needs: frozenset[str]  # captures this request uses
     tags: tuple[tuple[str, str], ...] = ()  # free tags (run < scenario < user < request), for the request log
     checks: tuple[str, ...] = ()  # the `check` tag of each expect condition (config.checks.check_names)
+    # the dynamic headers that carry a credential (redact.SECRET_HEADERS: a captured token's Authorization...):
+    # rendered again for the request's own redactor (client/vu.py), found here so other requests pay nothing
+    secret_headers: tuple[tuple[str, Template], ...] = ()
 
     # what the client asks of a request on every send, worked out on first use (the dataclass is frozen:
     # cached_property stores in the instance's __dict__ directly)
@@ -169,6 +172,7 @@ def compile_request(
         captures=tuple((k, compile_path(v)) for k, v in spec.capture.items()),
         timeout=spec.timeout,
         needs=frozenset(refs & captures_known),
+        secret_headers=tuple((k, t) for k, t in dynamic if k.lower() in SECRET_HEADERS),
     )
 
 
@@ -195,6 +199,7 @@ class Outcome:
     trace_id: str | None = None
     server_timing: bytes | str | None = None
     trace_line: str = ""  # the lean client's traceparent line: its trace id (line[trace.ID]) cut only if read
+    redactor: Redactor | None = None  # the run's secrets and this request's own rendered credentials (None: the run's)
 
 
 _COMPACT = json.JSONEncoder(separators=(",", ":"))  # json.dumps(..., separators=...) builds one a call
@@ -341,7 +346,7 @@ def request_log_line(
         "kind": kind,
         "name": name,
         "method": method,
-        "path": outcome.path,
+        "path": target_params(outcome.path),
         "body_sha256": digest,
         "status": outcome.status,
         "ok": outcome.ok,

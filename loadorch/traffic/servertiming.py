@@ -60,10 +60,11 @@ def _dur(raw: str) -> float | None:
     return value if value == value and abs(value) != float("inf") else None  # not NaN, not infinite
 
 
-def parse(value: str | bytes | None, redactor: Redactor = NO_SECRETS) -> list[Entry]:
+def parse(value: str | bytes | None, redactor: Redactor = NO_SECRETS, whole: bool = False) -> list[Entry]:
     """Every entry of a Server-Timing value (several header lines joined by ", "), in order. What is cut
     (the header, a name, a desc longer than a later cut) is masked with `redactor` first: a secret the app
-    echoes must not lose its mask to a cut (the whole values are masked with the rest of the run's output)."""
+    echoes must not lose its mask to a cut (the whole values are masked with the rest of the run's output).
+    `whole`: every name and desc is masked, cut or not (a request's own credentials, which no later mask knows)."""
     if value is None:
         return []
     text = value.decode("latin-1") if isinstance(value, bytes) else value
@@ -88,8 +89,8 @@ def parse(value: str | bytes | None, redactor: Redactor = NO_SECRETS) -> list[En
                 dur = _dur(_value(raw))
             elif key == "desc":
                 desc = _value(raw)
-                desc = redactor.cut(desc, DESC_CHARS, more="") if len(desc) > SHORTEST_CUT else desc
-        out.append((redactor.cut(name, NAME_CHARS, more="") if len(name) > NAME_CHARS else name, dur, desc))
+                desc = redactor.cut(desc, DESC_CHARS, more="") if whole or len(desc) > SHORTEST_CUT else desc
+        out.append((redactor.cut(name, NAME_CHARS, more="") if whole or len(name) > NAME_CHARS else name, dur, desc))
         if len(out) >= MAX_ENTRIES:
             break
     return out

@@ -17,7 +17,8 @@ from loadorch.config.envsubst import (
 from loadorch.config.hostauth import split_credentials
 from loadorch.config.yamlsource import parse
 from loadorch.report.junit import Case, render_cases
-from loadorch.traffic.redact import MASK, Redactor
+from loadorch.traffic.redact import MASK, Redactor, credentials, target_params
+from loadorch.traffic.servertiming import parse as parse_server_timing
 from loadorch.traffic.template import compile_template
 
 SECRET = 's3cr3t/Tok+en==<"é">{x}'
@@ -89,3 +90,32 @@ def test_cut_masks_first_and_leaves_no_prefix_of_a_secret_at_the_cut() -> None:
     near = "x" * 50 + "CANARYtoZZZZZZZZZZ"  # not the secret, but its first 7 characters would end the cut text
     assert r.cut(near, 60) == "x" * 50 + "..."
     assert Redactor().cut("y" * 70, 60) == "y" * 57 + "..."
+
+
+def test_a_requests_own_credentials_are_masked_in_every_encoding_by_its_own_redactor() -> None:
+    """A rendered header (a captured token): the part after the scheme, each cookie value, an API key whole;
+    values under 8 characters are left. The run's redactor is not changed."""
+    token = "cap+Tok/abc123=="
+    assert credentials("Authorization", f"Bearer {token}") == {token}
+    assert credentials("Cookie", f"sid={token}; lang=en") == {token}
+    assert credentials("X-Api-Key", token) == {token}
+    assert credentials("X-Auth-Token", "short") == set()
+    run = Redactor(["declared-secret"])
+    mine = run.plus(credentials("Proxy-Authorization", f"Bearer {token}"))
+    for form in (token, quote(token, safe=""), quote_plus(token), base64.b64encode(token.encode()).decode()):
+        assert mine.text(f"x {form} y") == "x *** y" and run.text(form) == form
+    assert mine.text("declared-secret") == "***"
+    assert run.plus(set()) is run
+
+
+def test_a_credential_query_parameter_shows_stars_in_a_request_target() -> None:
+    shown = target_params("/echo?sid=abc&page=1&access_token=x#code=y")
+    assert shown == "/echo?sid=***&page=1&access_token=***#code=***"
+    assert target_params("/products/1?q=shoes") == "/products/1?q=shoes"
+    assert target_params("/plain") == "/plain"
+
+
+def test_server_timing_masks_every_desc_with_a_requests_own_redactor() -> None:
+    mine = Redactor(["cap+Tok/abc123=="])
+    value = 'app;dur=5;desc="Bearer cap+Tok/abc123=="'
+    assert parse_server_timing(value, mine, whole=True) == [("app", 5.0, "Bearer ***")]

@@ -1,0 +1,161 @@
+"""A credential the files never declare, captured at runtime (a login's token sent as `Authorization: Bearer
+{token}`, `X-Api-Key: {token}`, `?sid={token}`), echoed back by the target in a body and in Server-Timing:
+no form of it in any artifact, the terminal output or the request log. One short run, against a loopback
+server started here, shared by the tests below: declarative users (the lean client) and a python user."""
+
+from __future__ import annotations
+
+import base64
+import http.server
+import json
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+import pytest
+
+from tests.support.project import CliResult, Project, assert_no_traceback
+
+SCENARIO = """
+name: captured
+users:
+  - name: u
+    think_time: 0.01
+    requests:
+      - {name: login, method: POST, path: /login, json: {user: a}, capture: {token: "$.token"}, weight: 1}
+      - {name: echo, path: "/echo?sid={token}&page=1", headers: {Authorization: "Bearer {token}"}, weight: 3}
+      - {name: checked, path: /echo, headers: {Authorization: "Bearer {token}", X-Api-Key: "{token}"},
+         expect: {json: {"$.auth": "nope"}}, weight: 3}
+  - {python: "py.py:PyAuth", weight: 1}
+kinds: {"py_*": read}
+"""
+LOCUSTFILE = """
+from locust import HttpUser, constant, task
+
+
+class PyAuth(HttpUser):
+    wait_time = constant(0.01)
+
+    def on_start(self):
+        self.client.headers["Authorization"] = "Bearer " + self.client.post("/login", name="py_login").json()["token"]
+
+    @task
+    def echo(self):
+        self.client.get("/echo", name="py_echo")
+
+    @task
+    def fail(self):
+        with self.client.get("/echo", name="py_fail", catch_response=True) as r:
+            r.failure("the target said " + r.text)
+"""
+PROFILE = """
+scenario: ../scenarios/s.yaml
+host: {host}
+load: {{users: 3, duration: 2s}}
+seed: 7
+allow_saturated_generator: true
+min_samples: 1
+thresholds:
+  "http_req_duration{{name:echo}}": ["p(95)<1"]
+  "http_req_duration{{user:PyAuth}}": ["p(95)<1"]
+  "server_timing{{entry:app,name:echo}}": ["p(95)<1"]
+"""
+
+
+class _Echo(http.server.BaseHTTPRequestHandler):
+    """POST /login: a fresh token (with characters every encoding changes); GET /echo: the request's
+    Authorization and X-Api-Key in the JSON body and in Server-Timing's desc, after 5 ms."""
+
+    issued: list[str] = []
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        token = f"cap+Tok/{secrets.token_hex(8)}=="
+        if len(_Echo.issued) < 1000:
+            _Echo.issued.append(token)
+        self._send(json.dumps({"token": token}).encode())
+
+    def do_GET(self) -> None:
+        time.sleep(0.005)
+        auth, key = self.headers.get("Authorization", ""), self.headers.get("X-Api-Key", "")
+        self._send(json.dumps({"auth": auth, "key": key}).encode(), f'app;dur=5;desc="{auth}"')
+
+    def _send(self, body: bytes, timing: str = "") -> None:
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            if timing:
+                self.send_header("Server-Timing", timing)
+            self.end_headers()
+            self.wfile.write(body)
+        except OSError:  # the run ended while this answer was under way
+            pass
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class Run:
+    def __init__(self, result: CliResult, out: Path, tokens: list[str]) -> None:
+        self.result, self.out, self.tokens = result, out, tokens
+        self.doc: dict[str, Any] = json.loads((out / "results.json").read_text())
+
+    def texts(self) -> list[tuple[str, str]]:
+        files = [p for p in self.out.rglob("*") if p.is_file()]
+        return [(self.result.out, "stdout"), (self.result.err, "stderr")] + [
+            (p.read_text(errors="replace"), str(p.relative_to(self.out))) for p in files
+        ]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    _Echo.issued = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    thread.start()
+    try:
+        project = Project(tmp_path_factory.mktemp("captured"))
+        project.write("scenarios/s.yaml", SCENARIO)
+        project.write("scenarios/py.py", LOCUSTFILE)
+        project.write("profiles/p.yaml", PROFILE.format(host=f"http://127.0.0.1:{server.server_address[1]}"))
+        result = project.run("run", "p", "--request-log", "--out", "o", timeout=120)
+        yield Run(result, project.root / "o", list(_Echo.issued))
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def _forms(secret: str) -> set[str]:
+    return {secret, quote(secret, safe=""), quote(secret, safe="-_.~/"), quote_plus(secret),
+            json.dumps(secret)[1:-1], base64.b64encode(secret.encode()).decode()}
+
+
+def test_the_cases_were_exercised(run: Run) -> None:
+    assert_no_traceback(run.result)
+    assert run.result.code == 1, run.result.out + run.result.err  # the latency gates fail
+    assert len(run.tokens) >= 2, run.tokens  # declarative users and the python user logged in
+    rows = {t["selector"]: t for t in run.doc["thresholds"]}
+    for selector in ("http_req_duration{name:echo}", "http_req_duration{user:PyAuth}"):
+        shown = [s for s in rows[selector]["evidence"]["slowest"] if s["endpoint"] != "py_login"]
+        assert shown and all(s["server_timing"] for s in shown), rows[selector]
+        assert all(e["desc"] == "Bearer ***" for s in shown for e in s["server_timing"]), shown
+    text = json.dumps(run.doc)
+    assert 'got \\"Bearer ***\\"' in text, text[:3000]  # the failed check's example: the echoed header, masked
+    assert "the target said" in text  # the python user's failure reason, which quotes the echoed body
+    log = (run.out / "requests.jsonl").read_text()
+    assert "/echo?sid=***&page=1" in log, log[:2000]  # a credential query parameter shows ***
+
+
+def test_no_form_of_a_captured_token_appears_anywhere(run: Run) -> None:
+    names = {where for _, where in run.texts()}
+    assert {"results.json", "summary.md", "report.html", "junit.xml", "requests.jsonl"} <= names, names
+    for text, where in run.texts():
+        for token in run.tokens:
+            for form in _forms(token) | _forms(token.partition("/")[2]):
+                assert form not in text, (form, where)
