@@ -12,6 +12,7 @@ from loadorch.config.profile import DEFAULT_MAX_HEAD
 from loadorch.config.scenario import READ_METHODS, Scenario
 from loadorch.errors import RunError
 from loadorch.traffic import data as gen
+from loadorch.traffic.redact import target_params
 from loadorch.traffic.request import Origin, compile_request
 from loadorch.traffic.trace import TraceIds
 
@@ -61,7 +62,7 @@ def run_setup(
                 if not outcome.ok:
                     raise RunError(
                         f"setup step {step.name!r} failed at repeat {index + 1}/{step.repeat}: "
-                        f"{req.method} {outcome.path}: {outcome.error}"
+                        f"{req.method} {target_params(outcome.path)}: {outcome.error}"
                     )
     finally:
         runner.close()
