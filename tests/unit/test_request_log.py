@@ -20,7 +20,8 @@ def _log(path: str, lines: int, seed: int = 5) -> list[str]:
     rows = []
     for n in range(lines):
         worker, user = rng.randrange(4), rng.randrange(50)
-        outcome = Outcome(200, True, None, rng.randrange(1000, 90000), f"/items/{n}?key={SECRET}", b"{}")
+        # `q`: no credential name (request_log_line would mask it itself), so the sort's redactor is what is tested
+        outcome = Outcome(200, True, None, rng.randrange(1000, 90000), f"/items/{n}?q={SECRET}", b"{}")
         rows.append(request_log_line(worker, user, "u", n, "read", "items", "GET", outcome))
     with open(path, "w", encoding="utf-8") as fh:
         fh.writelines(rows)
@@ -54,7 +55,7 @@ def test_chunks_are_redacted_and_an_empty_log_is_empty(tmp_path) -> None:
         fh.write("\n")  # a blank line is skipped
     sort_request_log(src, out, Redactor([SECRET]), chunk_bytes=4096)
     text = Path(out).read_text(encoding="utf-8")
-    assert SECRET not in text and text.count("key=***") == 300
+    assert SECRET not in text and text.count("q=***") == 300
     assert [json.loads(x)["sequence"] for x in text.splitlines()] == [
         r["sequence"] for r in sorted(map(json.loads, rows), key=lambda r: (r["worker"], r["user"], r["sequence"]))
     ]
