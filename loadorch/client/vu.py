@@ -90,6 +90,7 @@ class LeanRunner:
         first = Hop(origin.scheme, origin.host.lower(), origin.port, "/")
         self.hops = Hops(options, first, self.conn, timeout, max_body)
         self.jar = self.hops.jar  # empty until a response sets a cookie: then the Cookie header is added
+        self._jar_line, self._jar_base, self._jar_mask = "", NO_SECRETS, NO_SECRETS  # _jar_redactor's one entry
 
     def close(self) -> None:
         self.conn.close()
@@ -115,6 +116,8 @@ class LeanRunner:
         if self.tracer is not None and not req.own_traceparent:
             trace = next(self.tracer.lines)
         cookie = self.hops.cookie_line(self._hop(target)) if self.jar.cookies and not req.own_cookie else ""
+        if cookie:  # the jar's cookies (a login's session): masked like a Cookie header the scenario renders
+            redactor = mine = self._jar_redactor(cookie, redactor)
         body = encode_body(req, lookup) if req.body_kind is not None else None
         length = f"Content-Length: {len(body or b'')}\r\n" if body is not None or req.method in BODY_METHODS else ""
         head = f"{req.method} {self.absolute}{target}{self.host_line}{own}{trace}{cookie}{length}\r\n"
@@ -192,6 +195,14 @@ class LeanRunner:
     def _reason(error: str, redactor: Redactor) -> str:
         """A failure reason (it may name a redirect's URL): masked, then cut, so no prefix of a secret stays."""
         return redactor.cut(error, 200, more="")
+
+    def _jar_redactor(self, line: str, redactor: Redactor) -> Redactor:
+        """`redactor` and the values of the cookies the jar sends (`Cookie: ...` line), kept for the next request
+        with the same line and redactor: one entry, so a session's requests build it once."""
+        if line != self._jar_line or redactor is not self._jar_base:
+            self._jar_line, self._jar_base = line, redactor
+            self._jar_mask = redactor.plus(credentials("cookie", line[8:].strip()))
+        return self._jar_mask
 
     def _hop(self, target: str) -> Hop:
         return Hop(self.origin.scheme, self.origin.host.lower(), self.origin.port, target)

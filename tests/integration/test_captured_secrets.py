@@ -1,5 +1,5 @@
 """A credential the files never declare, captured at runtime (a login's token sent as `Authorization: Bearer
-{token}`, `X-Api-Key: {token}`, `?sid={token}`), echoed back by the target in a body and in Server-Timing:
+{token}`, `X-Api-Key: {token}`, `?sid={token}`; its session cookie, sent by the cookie jar), echoed back by the target in a body and in Server-Timing:
 no form of it in any artifact, the terminal output or the request log. One short run, against a loopback
 server started here, shared by the tests below: declarative users (the lean client) and a python user."""
 
@@ -74,23 +74,26 @@ class _Echo(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        token = f"cap+Tok/{secrets.token_hex(8)}=="
+        token, session = f"cap+Tok/{secrets.token_hex(8)}==", f"sess{secrets.token_hex(8)}"
         if len(_Echo.issued) < 1000:
-            _Echo.issued.append(token)
-        self._send(json.dumps({"token": token}).encode())
+            _Echo.issued += [token, session]
+        self._send(json.dumps({"token": token}).encode(), cookie=f"sess={session}; Path=/")
 
     def do_GET(self) -> None:
         time.sleep(0.005)
-        auth, key = self.headers.get("Authorization", ""), self.headers.get("X-Api-Key", "")
-        self._send(json.dumps({"auth": auth, "key": key}).encode(), f'app;dur=5;desc="{auth}"')
+        auth, key, cookie = (self.headers.get(h, "") for h in ("Authorization", "X-Api-Key", "Cookie"))
+        self._send(json.dumps({"auth": auth, "key": key, "cookie": cookie}).encode(),
+                   timing=f'app;dur=5;desc="{auth}", jar;desc="{cookie}"')
 
-    def _send(self, body: bytes, timing: str = "") -> None:
+    def _send(self, body: bytes, timing: str = "", cookie: str = "") -> None:
         try:
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             if timing:
                 self.send_header("Server-Timing", timing)
+            if cookie:
+                self.send_header("Set-Cookie", cookie)
             self.end_headers()
             self.wfile.write(body)
         except OSError:  # the run ended while this answer was under way
@@ -144,7 +147,8 @@ def test_the_cases_were_exercised(run: Run) -> None:
     for selector in ("http_req_duration{name:echo}", "http_req_duration{user:PyAuth}"):
         shown = [s for s in rows[selector]["evidence"]["slowest"] if s["endpoint"] != "py_login"]
         assert shown and all(s["server_timing"] for s in shown), rows[selector]
-        assert all(e["desc"] == "Bearer ***" for s in shown for e in s["server_timing"]), shown
+        descs = [e["desc"] for s in shown for e in s["server_timing"]]
+        assert set(descs) == {"Bearer ***", "sess=***"}, shown  # the login's session cookie, sent by the jar
     text = json.dumps(run.doc)
     assert 'got \\"Bearer ***\\"' in text, text[:3000]  # the failed check's example: the echoed header, masked
     assert "the target said" in text  # the python user's failure reason, which quotes the echoed body
@@ -157,5 +161,6 @@ def test_no_form_of_a_captured_token_appears_anywhere(run: Run) -> None:
     assert {"results.json", "summary.md", "report.html", "junit.xml", "requests.jsonl"} <= names, names
     for text, where in run.texts():
         for token in run.tokens:
-            for form in _forms(token) | _forms(token.partition("/")[2]):
+            tail = token.partition("/")[2]  # what follows the token's `/`: no part of it either
+            for form in _forms(token) | (_forms(tail) if tail else set()):
                 assert form not in text, (form, where)
