@@ -232,6 +232,19 @@ class FailedCheck(Section):
     example: str | None = None  # the first response it failed on (status and the start of the body, masked)
 
 
+class EndpointLoad(Section):
+    """A throughput gate's requests in the window by endpoint and method, the most first: how many, their part of
+    the gate's rate (a rate gate), how many failed, and the p95 of the successful ones (a slow endpoint holds a
+    closed model's users: the fewer requests a second)."""
+
+    endpoint: str
+    method: str
+    requests: int
+    per_s: float | None = None  # its part of the gate's observed rate (a rate gate; None for a count)
+    failed: int = 0
+    p95_ms: float | None = None  # of its successful requests (None: none succeeded)
+
+
 class Evidence(Section):
     """What a failing gate (or an inconclusive one whose limit is inside the error bound) shows as its
     reason: one field per layer, each filled by that layer, empty when it has nothing.
@@ -245,6 +258,7 @@ class Evidence(Section):
 
     slowest: list[SlowRequest] = Field(default_factory=list)  # HTTP: the K slowest requests of the selector
     failures: list[FailedRequests] = Field(default_factory=list)  # HTTP: an error-rate gate's failed requests
+    throughput: list[EndpointLoad] = Field(default_factory=list)  # HTTP: a throughput gate's requests by endpoint
     descs: list[DescCount] = Field(default_factory=list)  # server_timing_desc: what its entry said instead
     checks: list[FailedCheck] = Field(default_factory=list)  # checks: the expect conditions that failed
     steps: list[StepFailure] = Field(default_factory=list)  # browser_step_failed: the steps that failed, and why

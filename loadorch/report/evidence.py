@@ -182,6 +182,12 @@ def _profile_renderers() -> tuple[Callable[[Any], list[str]], Callable[[Any], li
     return profile_short, profile_markdown, profile_html
 
 
+def _throughput_renderers() -> tuple[Callable[[Any], list[str]], Callable[[Any], list[str]], Callable[[Any], str]]:
+    from loadorch.report.evidence_http import throughput_html, throughput_markdown, throughput_short
+
+    return throughput_short, throughput_markdown, throughput_html
+
+
 def _failures_renderers() -> tuple[Callable[[Any], list[str]], Callable[[Any], list[str]], Callable[[Any], str]]:
     from loadorch.report.evidence_http import failures_html, failures_markdown, failures_short
 
@@ -212,6 +218,7 @@ class Layer(NamedTuple):
 LAYERS: tuple[Layer, ...] = (
     Layer("slowest", _slow_short, _slow_md, _slow_html),
     Layer("failures", *_failures_renderers()),
+    Layer("throughput", *_throughput_renderers()),
     Layer("descs", *_descs_renderers()),
     Layer("checks", *_checks_renderers()),
     Layer("profile", *_profile_renderers()),  # before the split: junit.xml keeps the first 8 lines

@@ -8,7 +8,16 @@ from datetime import datetime, timezone
 from html import escape
 from typing import TYPE_CHECKING
 
-from loadorch.results import DescCount, Evidence, FailedCheck, FailedRequests, ServerTimingEntry, SlowRequest, TimeSplit
+from loadorch.results import (
+    DescCount,
+    EndpointLoad,
+    Evidence,
+    FailedCheck,
+    FailedRequests,
+    ServerTimingEntry,
+    SlowRequest,
+    TimeSplit,
+)
 from loadorch.stats.exemplars import NOT_MEASURED, Row
 from loadorch.stats.servertiming import DESC
 from loadorch.stats.tables import Merged, SeriesKey
@@ -31,6 +40,9 @@ def http_evidence(result: ThresholdResult, record: RunRecord) -> Evidence:
     t = result.threshold
     if t is not None and t.selector.metric == "http_req_failed" and result.observed is not None:
         return Evidence(failures=failed(record.merged, t.selector.tags))
+    if t is not None and t.selector.metric == "http_reqs" and result.observed is not None:
+        rate = result.observed if t.expression.aggregation == "rate" else None
+        return Evidence(throughput=throughput(record.merged, t.selector.tags, rate))
     if t is not None and t.selector.metric == "server_timing_desc" and result.observed is not None:
         return Evidence(descs=descs_said(record.merged, t.selector.tags))
     if t is not None and t.selector.metric == "checks" and result.observed is not None:
@@ -207,3 +219,52 @@ def checks_markdown(rows: Sequence[FailedCheck]) -> list[str]:
 def checks_html(rows: Sequence[FailedCheck]) -> str:
     items = "".join(f"<li>{escape(_check_line(c))}</li>" for c in rows)
     return f"<h3>Failed checks</h3><ul>{items}</ul>"
+
+
+MAX_ENDPOINTS = 10  # (endpoint, method) rows of a throughput gate's evidence, the most requests first
+
+
+def throughput(merged: Merged, tags: tuple[tuple[str, str], ...], rate: float | None) -> list[EndpointLoad]:
+    """The selector's requests in the window by endpoint and method, the most first: each one's count, its part of
+    the gate's observed `rate` (None: a count gate), its failures and its successful requests' p95."""
+    from loadorch.stats.histogram import Histogram
+
+    counts: dict[tuple[str, str], list[int]] = {}  # (name, method) -> [requests, failed]
+    ok: dict[tuple[str, str], Histogram] = {}
+    for key, hist in merged.windowed().series.items():
+        if hist.count and merged.matches(key, tags):
+            at = (key.name, key.method)
+            row = counts.setdefault(at, [0, 0])
+            row[0] += hist.count
+            if key.ok:
+                ok[at] = ok[at].merge(hist) if at in ok else Histogram().merge(hist)
+            else:
+                row[1] += hist.count
+    total = sum(n for n, _ in counts.values())
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1][0], kv[0]))[:MAX_ENDPOINTS]
+    return [EndpointLoad(endpoint=name, method=method, requests=n, failed=bad,
+                         per_s=None if rate is None or not total else round(rate * n / total, 3),
+                         p95_ms=round(ok[at].percentile(95) / 1000.0, 3) if at in ok else None)
+            for at, (n, bad) in ranked for name, method in [at]]
+
+
+def _load_line(e: EndpointLoad) -> str:
+    rate = f" ({e.per_s:g}/s)" if e.per_s is not None else ""
+    p95 = f", p95 {e.p95_ms:g} ms" if e.p95_ms is not None else ", none succeeded"
+    bad = f", {e.failed} failed" if e.failed else ""
+    return f"{e.requests} requests{rate}: {e.method} {e.endpoint}{p95}{bad}"
+
+
+def throughput_short(rows: Sequence[EndpointLoad]) -> list[str]:
+    return [_load_line(e) for e in rows[:3]]
+
+
+def throughput_markdown(rows: Sequence[EndpointLoad]) -> list[str]:
+    from loadorch.report.markdown import _md
+
+    return ["Requests by endpoint:", "", *(f"- {_md(_load_line(e))}" for e in rows), ""]
+
+
+def throughput_html(rows: Sequence[EndpointLoad]) -> str:
+    items = "".join(f"<li>{escape(_load_line(e))}</li>" for e in rows)
+    return f"<h3>Requests by endpoint</h3><ul>{items}</ul>"

@@ -226,10 +226,16 @@ def monitor_config(cfg: RunConfig) -> RunConfig:
     if open_model is not None:
         rate = open_model.stages[0][1]
         open_model = replace(open_model, stages=((rate, rate, MAX_DURATION_S),))
+    # a closed model without think time is full load, for days: a check is meant to send a few requests a second
+    busy = [u.name for u in cfg.scenario.model.users if u.think_time.bounds == (0.0, 0.0)] if open_model is None else []
+    warnings = cfg.warnings + ((f"user {', '.join(busy)} has no think time: in a monitor each of its users sends its "
+                                "next request as soon as the last is answered, for as long as the monitor runs (a load "
+                                "test, not a check); give it think_time, or the profile load.arrival_rate (a fixed "
+                                "rate of checks)",) if busy and cfg.users > 0 else ())
     # a budget that fails is the monitor's news, never its end: abort_on_fail stopped it at the first breach
     aborting = [t.key for t in cfg.thresholds if t.abort_on_fail]
-    warnings = cfg.warnings + ((f"abort_on_fail does not apply to a monitor (it keeps judging and alerting): "
-                                f"{', '.join(aborting)}",) if aborting else ())
+    warnings += ((f"abort_on_fail does not apply to a monitor (it keeps judging and alerting): "
+                  f"{', '.join(aborting)}",) if aborting else ())
     thresholds = tuple(replace(t, abort_on_fail=False) for t in cfg.thresholds)
     return replace(cfg, duration_s=MAX_DURATION_S, iterations=None, open_model=open_model, window=None,
                    thresholds=thresholds, warnings=warnings)

@@ -286,3 +286,41 @@ def test_a_failing_browser_step_gate_names_the_steps_that_failed_and_why() -> No
     row_doc = full_results()["thresholds"][-1] | {"evidence": ev.model_dump()}
     doc = _full().model_copy(update={"thresholds": [results_of_row(row_doc)]})
     assert "<h3>Failed browser steps</h3>" in html_evidence(doc.thresholds)
+
+
+def test_a_failing_throughput_gate_names_its_requests_by_endpoint_with_their_rate_and_p95() -> None:
+    """A throughput gate (http_reqs) had no evidence: the selector's requests by endpoint and method, the most first,
+    each one's part of the observed rate, its failures and its successful requests' p95 (nearest rank)."""
+    from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
+    from loadorch.report.evidence import evidence_of
+    from loadorch.report.record import RunRecord
+    from loadorch.stats.tables import SeriesKey
+
+    rec = Recorder(1.0, 0.0)
+    for i in range(1, 101):  # search: 100 successful, 1..100 ms (p95 = 95 ms); 20 of them failed beside
+        rec.record(SeriesKey("u", "search", "read", "GET", 200, True), i * 1000, 0.5)
+        if i % 5 == 0:
+            rec.record(SeriesKey("u", "search", "read", "GET", 500, False), 1000, 0.5, error="HTTP 500")
+    for _ in range(30):  # home: 30 at 2 ms
+        rec.record(SeriesKey("u", "home", "read", "GET", 200, True), 2000, 0.5)
+    rec.record(SeriesKey("admin", "stats", "read", "GET", 200, True), 2000, 0.5)  # another user's: not selected
+    merged = Merged(1.0)
+    merged.add_delta(0, rec.take_delta())
+    record = RunRecord("p", "s", "s.yaml", "0" * 64, 1, 1, 1, "h", "t0", "t1", {}, "fail", 1, merged=merged)
+    sel = parse_selector("http_reqs{user:u}")
+    rate = Threshold(sel, parse_expression("rate>100", sel.metric))
+    ev = evidence_of(ThresholdResult.of(rate, 15.0, 150, 0.0, "fail", "failed", "/s"), record)
+    assert ev is not None
+    assert [(e.endpoint, e.method, e.requests, e.per_s, e.failed) for e in ev.throughput] == [
+        ("search", "GET", 120, 12.0, 20), ("home", "GET", 30, 3.0, 0)]
+    # nearest rank over the histogram: within its bucket's width (1/128) of the exact 95 ms and 2 ms
+    assert [e.p95_ms for e in ev.throughput] == [pytest.approx(95.0, rel=1 / 128), pytest.approx(2.0, rel=1 / 128)]
+    p95 = ev.throughput[0].p95_ms
+    assert short_text(ev).splitlines()[0] == f"120 requests (12/s): GET search, p95 {p95:g} ms, 20 failed"
+    count = Threshold(sel, parse_expression("count>1000", sel.metric))
+    ev = evidence_of(ThresholdResult.of(count, 150.0, 150, 0.0, "fail", "failed", ""), record)
+    assert ev is not None and [e.per_s for e in ev.throughput] == [None, None]
+    row_doc = full_results()["thresholds"][-1] | {"evidence": ev.model_dump()}
+    doc = _full().model_copy(update={"thresholds": [results_of_row(row_doc)]})
+    assert f"- 30 requests: GET home, p95 {ev.throughput[1].p95_ms:g} ms" in "\n".join(markdown_evidence(doc.thresholds))
+    assert "<h3>Requests by endpoint</h3>" in html_evidence(doc.thresholds)

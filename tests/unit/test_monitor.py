@@ -423,3 +423,23 @@ def test_a_monitor_keeps_judging_a_budget_marked_abort_on_fail(tmp_path) -> None
     assert [t.key for t in watched.thresholds] == [t.key for t in cfg.thresholds]
     assert watched.warnings[-1] == ("abort_on_fail does not apply to a monitor (it keeps judging and alerting): "
                                     "http_req_failed rate<0.01")
+
+
+def test_a_monitor_of_users_without_think_time_says_it_is_a_load_test(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A closed model with no think time runs its users back to back for days: said, with the fix; a user with
+    think time, or an open model (a fixed arrival rate), is a check and says nothing."""
+    from loadorch.config.resolve import build
+    from loadorch.run.monitor import monitor_config
+
+    from .test_config import BASE_PROFILE, BASE_SCENARIO, make
+
+    make(tmp_path)
+    said = [w for w in monitor_config(build("p", str(tmp_path), {})).warnings if "think time" in w]
+    assert said == ["user u has no think time: in a monitor each of its users sends its next request as soon as the "
+                    "last is answered, for as long as the monitor runs (a load test, not a check); give it "
+                    "think_time, or the profile load.arrival_rate (a fixed rate of checks)"]
+    make(tmp_path, BASE_SCENARIO.replace("  - name: u\n", "  - name: u\n    think_time: 5\n"))
+    assert not [w for w in monitor_config(build("p", str(tmp_path), {})).warnings if "think time" in w]
+    make(tmp_path, profile=BASE_PROFILE.replace("{users: 4, duration: 30s}",
+                                                "{arrival_rate: 1, duration: 30s, max_users: 4}"))
+    assert not [w for w in monitor_config(build("p", str(tmp_path), {})).warnings if "think time" in w]
