@@ -227,7 +227,8 @@ def monitor_config(cfg: RunConfig) -> RunConfig:
         rate = open_model.stages[0][1]
         open_model = replace(open_model, stages=((rate, rate, MAX_DURATION_S),))
     # a closed model without think time is full load, for days: a check is meant to send a few requests a second
-    busy = [u.name for u in cfg.scenario.model.users if u.think_time.bounds == (0.0, 0.0)] if open_model is None else []
+    users = cfg.scenario.model.users if open_model is None else []
+    busy = [str(u.name or i) for i, u in enumerate(users) if u.think_time.bounds == (0.0, 0.0)]
     warnings = cfg.warnings + ((f"user {', '.join(busy)} has no think time: in a monitor each of its users sends its "
                                 "next request as soon as the last is answered, for as long as the monitor runs (a load "
                                 "test, not a check); give it think_time, or the profile load.arrival_rate (a fixed "

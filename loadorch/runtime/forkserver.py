@@ -82,17 +82,21 @@ def _warm() -> None:
 
 
 class Originals(NamedTuple):
-    """The interpreter's own fork, waitpid, select and signal (see `_originals`)."""
+    """The interpreter's own fork, waitpid, select, signal and close (see `_originals`)."""
 
     fork: Callable[[], int]
+    close: Callable[[int], None]
     waitpid: Callable[[int, int], tuple[int, int]]
     select: Callable[..., tuple[list[Any], list[Any], list[Any]]]
     signal: Callable[..., Any]
 
 
 def _originals() -> Originals:
-    """fork, waitpid, select and signal as the interpreter has them, not gevent's (Locust patched this
-    process): gevent's fork would make a hub here and reap our children itself."""
+    """fork, waitpid, select, signal and close as the interpreter has them, not gevent's (Locust patched this
+    process): gevent's fork would make a hub here and reap our children itself, and gevent's close (25.8.1+)
+    of a pipe only asks the hub's loop to close it when the loop next runs, which here is never: the master's
+    event pipe stayed open in this process and in every worker forked after the master, so the master's death
+    was no end of file to the controller (it noticed 30 s + the connect timeout later, as a silent master)."""
     import select
 
     from gevent import monkey
@@ -104,6 +108,7 @@ def _originals() -> Originals:
 
     return Originals(
         fork=original("os", "fork"),
+        close=original("os", "close"),
         waitpid=original("os", "waitpid"),
         select=original("select", "select") if monkey.is_module_patched("select") else select.select,
         signal=original("signal", "signal") if monkey.is_module_patched("signal") else signal.signal,
@@ -134,11 +139,11 @@ def _spawn(  # req: the controller's request, a JSON line decoded (the pipe betw
     pid = orig.fork()
     if pid == 0:  # the child: never returns
         _child(argv, dict(req["env"]), log, master_fd if wants_pipe else None, [cmd_fd, reply_fd, master_fd], orig)
-    os.close(log)
+    orig.close(log)
     children[pid] = name
     _reply(reply_fd, {"forked": name, "pid": pid})
     if wants_pipe and master_fd is not None:
-        os.close(master_fd)  # the master holds it now: its exit ends the controller's reading
+        orig.close(master_fd)  # the master holds it now: its exit ends the controller's reading
         return None
     return master_fd
 
@@ -158,7 +163,7 @@ def _child(
         os.dup2(log, 2)
         for fd in {null, log, *ours}:
             if fd is not None and fd > 2:
-                os.close(fd)
+                orig.close(fd)
         env["LOADORCH_PARENT_PID"] = str(os.getppid())  # watch_parent: we are this process's parent
         os.environ.clear()
         os.environ.update(env)

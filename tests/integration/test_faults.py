@@ -194,6 +194,44 @@ def test_all_workers_killed_ends_the_run_quickly(project: Project, shop_server: 
     assert_no_traceback(type("R", (), {"out": out, "err": err})())  # type: ignore[arg-type]
 
 
+def _write_ends(pipe: str, pids: list[int]) -> list[int]:
+    """Which of `pids` hold a descriptor open for writing on `pipe` (`pipe:[inode]`)."""
+    out = []
+    for pid in pids:
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == pipe:
+                    with open(f"/proc/{pid}/fdinfo/{fd}", encoding="utf-8") as fh:
+                        flags = int(next(line for line in fh if line.startswith("flags:")).split()[1], 8)
+                    if flags & os.O_ACCMODE != os.O_RDONLY:
+                        out.append(pid)
+        except OSError:
+            continue
+    return sorted(set(out))
+
+
+def test_killed_master_is_told_at_once_by_its_output_ending(project: Project, shop_server: str) -> None:
+    """The master's events come through a pipe only it writes to, so its death is an end of file: the run ends
+    at once, saying the master exited (exit 5). gevent's close (25.8.1+) in the fork server only asked a loop
+    that never runs to close its copy, which every worker forked after the master inherited too: the run went on
+    for 30 s + the connect timeout, then said the master 'stopped responding' (a monitor: the same)."""
+    shop_project(project, shop_server, users=2, duration="120s", workers=2)
+    proc = start_run(project, "--out", "o")
+    try:
+        wait_for_workers(proc, 2)
+        master = master_pid(proc.pid)
+        pipe = os.readlink(f"/proc/{master}/fd/1")
+        assert pipe.startswith("pipe:"), pipe
+        # the fork server and the workers hold no write end of it: the master is the only writer
+        assert _write_ends(pipe, processes_started_by(proc.pid)) == [master]
+        os.kill(master, signal.SIGKILL)
+    finally:
+        out, err = finish(proc, timeout=120)
+    assert proc.returncode == 5, out + err
+    assert "the Locust master exited unexpectedly (code -9)" in out + err, out + err
+    assert "stopped responding" not in out + err
+
+
 def test_killed_controller_leaves_no_process_and_no_load(project: Project, shop_server: str) -> None:
     project.write("scenarios/s.yaml", STEADY)
     project.write("profiles/p.yaml", f"scenario: ../scenarios/s.yaml\nhost: {shop_server}\n"
