@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from html import escape
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from loadorch.report import evidence_browser
+from loadorch.report import evidence_browser, evidence_http
 from loadorch.report.evidence_db import db_evidence, db_html, db_markdown, db_short
 from loadorch.results import Evidence, SlowRequest, ThresholdRow, TimeSplit
 from loadorch.verdict.evaluate import FAIL, INCONCLUSIVE, ThresholdResult
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 SHORT_LINES = 8  # per threshold in junit.xml's failure text
 SHORT_CHARS = 160  # per line there
 SHORT_SLOWEST = 3  # slowest requests named in the short block
+SHORT_ROWS = 3  # rows of a one-line-a-row layer (failed requests, checks ...) in the short block
 WHOLE_ROWS = 20  # rows per layer in summary.md and report.html
 CELL_CHARS = 200
 
@@ -182,28 +183,25 @@ def _profile_renderers() -> tuple[Callable[[Any], list[str]], Callable[[Any], li
     return profile_short, profile_markdown, profile_html
 
 
-def _throughput_renderers() -> tuple[Callable[[Any], list[str]], Callable[[Any], list[str]], Callable[[Any], str]]:
-    from loadorch.report.evidence_http import throughput_html, throughput_markdown, throughput_short
+def _listed(title: str, line: Callable[[Any], str]) -> tuple[
+    Callable[[Any], list[str]], Callable[[Any], list[str]], Callable[[Any], str]
+]:
+    """The renderers of a layer whose rows read one line each (`line`): the first SHORT_ROWS in junit.xml, the
+    first WHOLE_ROWS under `title` in summary.md and report.html."""
 
-    return throughput_short, throughput_markdown, throughput_html
+    def short(rows: Sequence[Any]) -> list[str]:
+        return [line(r) for r in rows[:SHORT_ROWS]]
 
+    def markdown(rows: Sequence[Any]) -> list[str]:
+        from loadorch.report.markdown import _md
 
-def _failures_renderers() -> tuple[Callable[[Any], list[str]], Callable[[Any], list[str]], Callable[[Any], str]]:
-    from loadorch.report.evidence_http import failures_html, failures_markdown, failures_short
+        return [f"{title}:", "", *(f"- {_md(line(r))}" for r in rows[:WHOLE_ROWS]), ""]
 
-    return failures_short, failures_markdown, failures_html
+    def html(rows: Sequence[Any]) -> str:
+        items = "".join(f"<li>{escape(line(r))}</li>" for r in rows[:WHOLE_ROWS])
+        return f"<h3>{escape(title)}</h3><ul>{items}</ul>"
 
-
-def _descs_renderers() -> tuple[Callable[[Any], list[str]], Callable[[Any], list[str]], Callable[[Any], str]]:
-    from loadorch.report.evidence_http import descs_html, descs_markdown, descs_short
-
-    return descs_short, descs_markdown, descs_html
-
-
-def _checks_renderers() -> tuple[Callable[[Any], list[str]], Callable[[Any], list[str]], Callable[[Any], str]]:
-    from loadorch.report.evidence_http import checks_html, checks_markdown, checks_short
-
-    return checks_short, checks_markdown, checks_html
+    return short, markdown, html
 
 
 class Layer(NamedTuple):
@@ -217,15 +215,15 @@ class Layer(NamedTuple):
 
 LAYERS: tuple[Layer, ...] = (
     Layer("slowest", _slow_short, _slow_md, _slow_html),
-    Layer("failures", *_failures_renderers()),
-    Layer("throughput", *_throughput_renderers()),
-    Layer("descs", *_descs_renderers()),
-    Layer("checks", *_checks_renderers()),
+    Layer("failures", *_listed("Failed requests", evidence_http.failed_line)),
+    Layer("throughput", *_listed("Requests by endpoint", evidence_http.load_line)),
+    Layer("descs", *_listed("What the entry said", evidence_http.desc_line)),
+    Layer("checks", *_listed("Failed checks", evidence_http.check_line)),
     Layer("profile", *_profile_renderers()),  # before the split: junit.xml keeps the first 8 lines
     Layer("time_split", _split_short, _split_md, _split_html),
     Layer("notes", _notes_short, _notes_md, _notes_html),
     Layer("browser", evidence_browser.short, evidence_browser.markdown, evidence_browser.html),
-    Layer("steps", evidence_browser.steps_short, evidence_browser.steps_markdown, evidence_browser.steps_html),
+    Layer("steps", *_listed("Failed browser steps", evidence_browser.step_line)),
     Layer("database", db_short, db_markdown, db_html),  # report/evidence_db.py
 )
 

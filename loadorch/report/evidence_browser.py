@@ -170,20 +170,5 @@ def failed_steps(failures: Sequence[StepFailure], tags: tuple[tuple[str, str], .
         :MAX_STEPS]
 
 
-def _step_line(f: StepFailure) -> str:
+def step_line(f: StepFailure) -> str:
     return f"step {f.step} on page {f.page or '?'} ({f.user}) failed {f.count}x: {f.reason}"
-
-
-def steps_short(rows: Sequence[StepFailure]) -> list[str]:
-    return [_step_line(f) for f in rows[:3]]
-
-
-def steps_markdown(rows: Sequence[StepFailure]) -> list[str]:
-    from loadorch.report.markdown import _md
-
-    return ["Failed browser steps:", "", *(f"- {_md(_step_line(f))}" for f in rows), ""]
-
-
-def steps_html(rows: Sequence[StepFailure]) -> str:
-    items = "".join(f"<li>{escape(_step_line(f))}</li>" for f in rows)
-    return f"<h3>Failed browser steps</h3><ul>{items}</ul>"

@@ -3,9 +3,7 @@ trace ids and Server-Timing entries, and where their time went (pure: from the m
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime, timezone
-from html import escape
 from typing import TYPE_CHECKING
 
 from loadorch.results import (
@@ -130,24 +128,9 @@ def failed(merged: Merged, tags: tuple[tuple[str, str], ...]) -> list[FailedRequ
             for at, n in ranked for name, method, status in [at]]
 
 
-def _failed_line(f: FailedRequests) -> str:
+def failed_line(f: FailedRequests) -> str:
     status = str(f.status) if f.status else "no response"
     return f"{f.count} failed: {f.method} {f.endpoint} {status}" + (f": {f.reason}" if f.reason else "")
-
-
-def failures_short(rows: Sequence[FailedRequests]) -> list[str]:
-    return [_failed_line(f) for f in rows[:3]]
-
-
-def failures_markdown(rows: Sequence[FailedRequests]) -> list[str]:
-    from loadorch.report.markdown import _md
-
-    return ["Failed requests:", "", *(f"- {_md(_failed_line(f))}" for f in rows), ""]
-
-
-def failures_html(rows: Sequence[FailedRequests]) -> str:
-    items = "".join(f"<li>{escape(_failed_line(f))}</li>" for f in rows)
-    return f"<h3>Failed requests</h3><ul>{items}</ul>"
 
 
 def descs_said(merged: Merged, selector_tags: tuple[tuple[str, str], ...]) -> list[DescCount]:
@@ -164,23 +147,8 @@ def descs_said(merged: Merged, selector_tags: tuple[tuple[str, str], ...]) -> li
     return [DescCount(entry=entry, desc=desc, count=n) for desc, n in ranked]
 
 
-def _desc_line(d: DescCount) -> str:
+def desc_line(d: DescCount) -> str:
     return f"{d.entry} said " + (f"desc={d.desc}" if d.desc else "no desc") + f": {d.count} responses"
-
-
-def descs_short(rows: Sequence[DescCount]) -> list[str]:
-    return [_desc_line(d) for d in rows[:3]]
-
-
-def descs_markdown(rows: Sequence[DescCount]) -> list[str]:
-    from loadorch.report.markdown import _md
-
-    return ["What the entry said:", "", *(f"- {_md(_desc_line(d))}" for d in rows[:20]), ""]
-
-
-def descs_html(rows: Sequence[DescCount]) -> str:
-    items = "".join(f"<li>{escape(_desc_line(d))}</li>" for d in rows[:20])
-    return f"<h3>What the entry said</h3><ul>{items}</ul>"
 
 
 def checks_failed(merged: Merged, tags: tuple[tuple[str, str], ...]) -> list[FailedCheck]:
@@ -201,24 +169,9 @@ def _check_matches(merged: Merged, ck: tuple[str, str, str, str, str], tags: tup
     return one.check_counts(tags)[1] == 1
 
 
-def _check_line(c: FailedCheck) -> str:
+def check_line(c: FailedCheck) -> str:
     example = f"; e.g. {c.example}" if c.example else ""
     return f"{c.method} {c.endpoint}: {c.check} failed {c.fails} of {c.of}{example}"
-
-
-def checks_short(rows: Sequence[FailedCheck]) -> list[str]:
-    return [_check_line(c) for c in rows[:3]]
-
-
-def checks_markdown(rows: Sequence[FailedCheck]) -> list[str]:
-    from loadorch.report.markdown import _md
-
-    return ["Failed checks:", "", *(f"- {_md(_check_line(c))}" for c in rows), ""]
-
-
-def checks_html(rows: Sequence[FailedCheck]) -> str:
-    items = "".join(f"<li>{escape(_check_line(c))}</li>" for c in rows)
-    return f"<h3>Failed checks</h3><ul>{items}</ul>"
 
 
 MAX_ENDPOINTS = 10  # (endpoint, method) rows of a throughput gate's evidence, the most requests first
@@ -248,23 +201,8 @@ def throughput(merged: Merged, tags: tuple[tuple[str, str], ...], rate: float | 
             for at, (n, bad) in ranked for name, method in [at]]
 
 
-def _load_line(e: EndpointLoad) -> str:
+def load_line(e: EndpointLoad) -> str:
     rate = f" ({e.per_s:g}/s)" if e.per_s is not None else ""
     p95 = f", p95 {e.p95_ms:g} ms" if e.p95_ms is not None else ", none succeeded"
     bad = f", {e.failed} failed" if e.failed else ""
     return f"{e.requests} requests{rate}: {e.method} {e.endpoint}{p95}{bad}"
-
-
-def throughput_short(rows: Sequence[EndpointLoad]) -> list[str]:
-    return [_load_line(e) for e in rows[:3]]
-
-
-def throughput_markdown(rows: Sequence[EndpointLoad]) -> list[str]:
-    from loadorch.report.markdown import _md
-
-    return ["Requests by endpoint:", "", *(f"- {_md(_load_line(e))}" for e in rows), ""]
-
-
-def throughput_html(rows: Sequence[EndpointLoad]) -> str:
-    items = "".join(f"<li>{escape(_load_line(e))}</li>" for e in rows)
-    return f"<h3>Requests by endpoint</h3><ul>{items}</ul>"
