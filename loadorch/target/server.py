@@ -218,6 +218,8 @@ class _Handler(BaseHTTPRequestHandler):
             status, payload = exc.status, {"error": str(exc)}
         except (ValueError, KeyError, TypeError) as exc:
             status, payload = 400, {"error": f"bad request: {exc}"}
+        except (ConnectionError, TimeoutError):
+            raise  # the client hung up (a stopped user, a closed page): nothing to answer (handle_error: quiet)
         except Exception as exc:  # the database (sqlite3.Error, psycopg.Error) or a bug: 500, not a dropped connection
             self.server.internal_error(exc)
             status, payload = 500, {"error": f"internal error: {type(exc).__name__}"}

@@ -189,12 +189,22 @@ def test_a_request_that_fails_inside_the_shop_is_answered_500_and_said_once_with
             assert json.loads(resp.read()) == {"error": "internal error: OperationalError"}
         conn.close()
         _get(server.url, "/products?limit=2")  # the other routes still answer
+
+        def hung_up(*_: object) -> None:
+            raise BrokenPipeError(32, "Broken pipe")  # the client went away mid-answer: not the shop's failure
+
+        server.store.list_products = hung_up  # type: ignore[method-assign,assignment]
+        gone = http.client.HTTPConnection(host, int(port), timeout=10)
+        gone.request("GET", "/products?limit=2")
+        with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
+            gone.getresponse()  # no answer, as when a client hangs up; and nothing said on stderr
+        gone.close()
     finally:
         server.shutdown()
         server.server_close()
         thread.join(10)
     err = capfd.readouterr().err
-    assert "Traceback" not in err, err
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
     lines = [line for line in err.splitlines() if "failed inside the shop" in line]
     assert lines == ["loadorch shop: a request failed inside the shop, answered 500: OperationalError: database is "
                      "locked"], err
