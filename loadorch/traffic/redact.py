@@ -115,6 +115,9 @@ class Redactor:
         # longest first, so a secret that contains another is masked whole
         self.secrets = sorted(forms, key=len, reverse=True)
         self.longest = len(self.secrets[0].encode()) if self.secrets else 0  # in bytes: how far past a cut to read
+        # plus(): the redactors made for requests' own credentials, by those credentials, the least recently used
+        # dropped past PLUS_KEPT (a user's token is the same request after request: its encodings made once)
+        self._plus: dict[frozenset[str], Redactor] = {}
 
     def text(self, value: str) -> str:
         for secret in self.secrets:
@@ -181,15 +184,21 @@ class Redactor:
     def plus(self, extra: Iterable[str]) -> Redactor:
         """This redactor and `extra` secrets (one request's own rendered credentials) in every encoding: a
         new redactor for that request only, so no set of values grows with the run."""
-        forms = set().union(*(encodings(s) for s in extra if s))
-        if not forms:
+        key = frozenset(s for s in extra if s)
+        if not key:
             return self
-        more = Redactor()
-        more.secrets = sorted(forms.union(self.secrets), key=len, reverse=True)
-        more.longest = len(more.secrets[0].encode())
+        more = self._plus.pop(key, None)
+        if more is None:  # about 20 us a request on a 2026 CI machine: a request path with a token paid it each time
+            more = Redactor()
+            more.secrets = sorted(set().union(*(encodings(s) for s in key)).union(self.secrets), key=len, reverse=True)
+            more.longest = len(more.secrets[0].encode())
+            if len(self._plus) >= PLUS_KEPT:
+                del self._plus[next(iter(self._plus))]
+        self._plus[key] = more  # the most recently used last
         return more
 
 
+PLUS_KEPT = 1024  # redactors kept by Redactor.plus (a worker's users' own credentials: one each, or shared)
 NO_SECRETS = Redactor()
 # a query or fragment parameter whose name says it is a credential: URLs carry tokens the run never declared
 # (signed URLs, a session id, an OAuth fragment, a captured token), so their values are masked whatever they are

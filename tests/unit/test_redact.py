@@ -119,3 +119,23 @@ def test_server_timing_masks_every_desc_with_a_requests_own_redactor() -> None:
     mine = Redactor(["cap+Tok/abc123=="])
     value = 'app;dur=5;desc="Bearer cap+Tok/abc123=="'
     assert parse_server_timing(value, mine, whole=True) == [("app", 5.0, "Bearer ***")]
+
+
+def test_a_requests_own_redactor_is_made_once_per_credentials_and_the_kept_ones_are_bounded() -> None:
+    """A user's token is the same request after request: its redactor (every encoding of it, sorted with the
+    run's) was made again for each, about 20 us a request; it is kept, by its credentials, and at most PLUS_KEPT
+    are (the least recently used go)."""
+    from loadorch.traffic import redact
+
+    run = Redactor(["run-secret-123"])
+    mine = run.plus({"token-of-user-1"})
+    assert run.plus(["token-of-user-1"]) is mine  # the same credentials: the same redactor
+    assert mine.text("run-secret-123 token-of-user-1 dG9rZW4tb2YtdXNlci0x") == "*** *** ***"  # base64 too
+    other = run.plus({"token-of-user-2"})
+    assert other is not mine and other.text("token-of-user-1") == "token-of-user-1"  # one request's only
+    assert run.plus(set()) is run and run.plus([""]) is run
+    for i in range(redact.PLUS_KEPT + 10):
+        run.plus({f"token-of-user-{i:05d}"})
+    assert len(run._plus) == redact.PLUS_KEPT
+    assert run.plus({"token-of-user-1"}) is not mine  # dropped long ago: made again, the same masking
+    assert run.plus({"token-of-user-1"}).text("token-of-user-1") == "***"
