@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import time
 from bisect import bisect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -22,7 +22,7 @@ from loadorch.stats.exemplars import row as exemplar_row
 from loadorch.stats.tables import Recorder, SeriesKey
 from loadorch.stats.timesplit import TimeSplits
 from loadorch.traffic import data as gen
-from loadorch.traffic.redact import NO_SECRETS, TARGET_SAFE, Redactor, credentials
+from loadorch.traffic.redact import NO_SECRETS, SECRET_HEADERS, TARGET_SAFE, Redactor, credentials
 from loadorch.traffic.redirects import Hop
 from loadorch.traffic.request import (
     BODY_METHODS,
@@ -109,9 +109,10 @@ class LeanRunner:
         own = req.static_head  # the request's own header lines (a redirect's next hop sends them again)
         redactor, mine = self.redactor, None
         if req.dynamic_headers:
-            own += "".join(f"{name}: {header_value(t.render_text(lookup))}\r\n" for name, t in req.dynamic_headers)
+            rendered = [(name, header_value(t.render_text(lookup))) for name, t in req.dynamic_headers]
+            own += "".join(f"{name}: {value}\r\n" for name, value in rendered)
             if req.secret_headers:  # a credential rendered now (a captured token): masked in what this request shows
-                redactor = mine = own_redactor(req, lookup, redactor)
+                redactor = mine = own_redactor(rendered, redactor)
         trace = ""  # the traceparent line (its trace id, trace[TRACE_ID], cut only where read: exemplar_of)
         if self.tracer is not None and not req.own_traceparent:
             trace = next(self.tracer.lines)
@@ -208,13 +209,14 @@ class LeanRunner:
         return Hop(self.origin.scheme, self.origin.host.lower(), self.origin.port, target)
 
 
-def own_redactor(req: CompiledRequest, lookup: Lookup, redactor: Redactor) -> Redactor:
-    """`redactor` and the credentials this request renders in its credential headers (req.secret_headers: a
-    captured token's Authorization, a generated API key): the target may echo them in its body or its
-    Server-Timing. Rendered again (a request's draws and captures render the same twice); this request's only."""
+def own_redactor(rendered: Iterable[tuple[str, str]], redactor: Redactor) -> Redactor:
+    """`redactor` and the credentials of a request's rendered headers (name, value) that carry one (SECRET_HEADERS:
+    a captured token's Authorization, a generated API key): the target may echo them in its body or its
+    Server-Timing. This request's only (Redactor.plus keeps it for the next request with the same ones)."""
     found: set[str] = set()
-    for name, template in req.secret_headers:
-        found |= credentials(name, header_value(template.render_text(lookup)))
+    for name, value in rendered:
+        if name.lower() in SECRET_HEADERS:
+            found |= credentials(name, value)
     return redactor.plus(found)
 
 

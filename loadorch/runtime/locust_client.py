@@ -41,6 +41,7 @@ from loadorch.traffic.request import (
     check,
     encode_body,
     failed_example,
+    header_value,
     quote_path,
     service_us,
 )
@@ -109,9 +110,12 @@ class LocustClientRunner:
     ) -> Outcome:
         path = wire_path(self.prefix + req.path.render_text(lookup, quote_path))
         headers = dict(req.static_headers)  # Content-Type for json and form bodies included
-        headers.update((name, template.render_text(lookup)) for name, template in req.dynamic_headers)
+        rendered = [(name, template.render_text(lookup)) for name, template in req.dynamic_headers]
+        headers.update(rendered)
         # a credential rendered now (a captured token): masked in what this request shows, with the run's secrets
-        mine = own_redactor(req, lookup, self.redactor) if req.secret_headers else None
+        mine = None
+        if req.secret_headers:
+            mine = own_redactor(((n, header_value(v)) for n, v in rendered), self.redactor)
         redactor = mine or self.redactor
         if not any(k.lower() == "accept-encoding" for k in headers):
             headers["Accept-Encoding"] = "gzip, deflate"  # encodings decoded here within max_response_body
