@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 import xml.etree.ElementTree as ET
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -25,6 +26,9 @@ from loadorch.stats.tables import Merged, Recorder
 from loadorch.verdict.evaluate import ThresholdResult
 from tests.support.project import SHARED
 from tests.synthetic import full_results
+
+if TYPE_CHECKING:
+    from loadorch.report.record import RunRecord
 
 
 def test_the_heap_keeps_the_k_slowest_of_each_endpoint() -> None:
@@ -184,11 +188,35 @@ def test_a_secret_in_a_server_timing_desc_or_name_never_reaches_the_evidence() -
     assert "token=***" in rendered and "CANARY" not in rendered + html_evidence(results.thresholds)
 
 
-def test_a_failing_error_rate_gate_names_its_failed_requests_by_endpoint_status_and_reason() -> None:
-    """An error-rate gate had no evidence at all: its failed requests, the most first, with their reason."""
+def _recorded(rec: Recorder) -> RunRecord:
+    """A failed run's record of what `rec` recorded (one worker's delta, merged)."""
+    from loadorch.report.record import RunRecord
+
+    merged = Merged(1.0)
+    merged.add_delta(0, rec.take_delta())
+    return RunRecord("p", "s", "s.yaml", "0" * 64, 1, 1, 1, "h", "t0", "t1", {}, "fail", 1, merged=merged)
+
+
+def _evidence_of(record: RunRecord, selector: str, expression: str, observed: float, samples: int,
+                 unit: str = "") -> Evidence | None:
+    """The evidence block of a failing gate `selector` `expression` that observed `observed` over `samples`."""
     from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
     from loadorch.report.evidence import evidence_of
-    from loadorch.report.record import RunRecord
+
+    sel = parse_selector(selector)
+    t = Threshold(sel, parse_expression(expression, sel.metric))
+    return evidence_of(ThresholdResult.of(t, observed, samples, 0.0, "fail", "failed", unit), record)
+
+
+def _rendered(ev: Evidence) -> tuple[str, str]:
+    """summary.md's and report.html's evidence parts of a results.json row that carries `ev`."""
+    row_doc = full_results()["thresholds"][-1] | {"evidence": ev.model_dump()}
+    doc = _full().model_copy(update={"thresholds": [results_of_row(row_doc)]})
+    return "\n".join(markdown_evidence(doc.thresholds)), html_evidence(doc.thresholds)
+
+
+def test_a_failing_error_rate_gate_names_its_failed_requests_by_endpoint_status_and_reason() -> None:
+    """An error-rate gate had no evidence at all: its failed requests, the most first, with their reason."""
     from loadorch.stats.tables import SeriesKey
 
     rec = Recorder(1.0, 0.0)
@@ -200,28 +228,20 @@ def test_a_failing_error_rate_gate_names_its_failed_requests_by_endpoint_status_
             rec.record(SeriesKey("u", "checkout", "write", "POST", 0, False), 1000, 0.5, error="connection reset")
         if i % 5 == 0:
             rec.record(SeriesKey("u", "home", "read", "GET", 500, False), 1000, 0.5, error="HTTP 500")
-    merged = Merged(1.0)
-    merged.add_delta(0, rec.take_delta())
-    record = RunRecord("p", "s", "s.yaml", "0" * 64, 1, 1, 1, "h", "t0", "t1", {}, "fail", 1, merged=merged)
-    sel = parse_selector("http_req_failed{name:checkout}")
-    t = Threshold(sel, parse_expression("rate<0.01", sel.metric))
-    ev = evidence_of(ThresholdResult.of(t, 35 / 135, 135, 0.0, "fail", "failed", ""), record)
+    record = _recorded(rec)
+    ev = _evidence_of(record, "http_req_failed{name:checkout}", "rate<0.01", 35 / 135, 135)
     assert ev is not None
     assert [(f.endpoint, f.status, f.count, f.reason) for f in ev.failures] == [
         ("checkout", 503, 25, "HTTP 503"), ("checkout", 0, 10, "connection reset")]  # not home's: another endpoint
     short = short_text(ev)
     assert "25 failed: POST checkout 503: HTTP 503" in short and "10 failed: POST checkout no response" in short
-    row_doc = full_results()["thresholds"][-1] | {"evidence": ev.model_dump()}
-    doc = _full().model_copy(update={"thresholds": [results_of_row(row_doc)]})
-    assert "25 failed: POST checkout 503" in "\n".join(markdown_evidence(doc.thresholds))
-    assert "<h3>Failed requests</h3>" in html_evidence(doc.thresholds)
+    markdown, html = _rendered(ev)
+    assert "25 failed: POST checkout 503" in markdown
+    assert "<h3>Failed requests</h3>" in html
 
 
 def test_a_failing_server_timing_desc_gate_says_what_its_entry_said_instead() -> None:
     """A `server_timing_desc` gate (a cache's hit ratio) had no evidence: the descs its entry said, the most first."""
-    from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
-    from loadorch.report.evidence import evidence_of
-    from loadorch.report.record import RunRecord
     from loadorch.stats.tables import SeriesKey
 
     rec = Recorder(1.0, 0.0)
@@ -231,21 +251,14 @@ def test_a_failing_server_timing_desc_gate_says_what_its_entry_said_instead() ->
         rec.record(key, 1000, 0.5)
         rec.record_server_timing(key, [("cache", None, "hit" if i % 5 == 0 else "miss"), ("db", 3.0, None)], 0.5)
         rec.record_server_timing(other, [("cache", None, "hit")], 0.5)  # another endpoint: not the selector's
-    merged = Merged(1.0)
-    merged.add_delta(0, rec.take_delta())
-    record = RunRecord("p", "s", "s.yaml", "0" * 64, 1, 1, 1, "h", "t0", "t1", {}, "fail", 1, merged=merged)
-    sel = parse_selector("server_timing_desc{entry:cache,desc:hit,name:list}")
-    t = Threshold(sel, parse_expression("rate>0.9", sel.metric))
-    ev = evidence_of(ThresholdResult.of(t, 0.2, 100, 0.0, "fail", "failed", ""), record)
+    record = _recorded(rec)
+    ev = _evidence_of(record, "server_timing_desc{entry:cache,desc:hit,name:list}", "rate>0.9", 0.2, 100)
     assert ev is not None and [(d.desc, d.count) for d in ev.descs] == [("miss", 80), ("hit", 20)]
     assert short_text(ev).splitlines()[0] == "cache said desc=miss: 80 responses"
 
 
 def test_a_failing_checks_gate_names_the_conditions_that_failed_with_a_response() -> None:
     """A `checks` gate (expect conditions) had no evidence: which conditions failed, how often, on what response."""
-    from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
-    from loadorch.report.evidence import evidence_of
-    from loadorch.report.record import RunRecord
     from loadorch.stats.tables import SeriesKey
 
     rec = Recorder(1.0, 0.0)
@@ -255,12 +268,8 @@ def test_a_failing_checks_gate_names_the_conditions_that_failed_with_a_response(
         rec.record_checks(key, ["status 200", "$.items non-empty"], [True, not bad],
                           '200 {"items": []}' if bad else None, 0.5)
         rec.record_checks(other, ["status 200"], [False], "500 oops", 0.5)  # another endpoint: not the selector's
-    merged = Merged(1.0)
-    merged.add_delta(0, rec.take_delta())
-    record = RunRecord("p", "s", "s.yaml", "0" * 64, 1, 1, 1, "h", "t0", "t1", {}, "fail", 1, merged=merged)
-    sel = parse_selector("checks{name:search}")
-    t = Threshold(sel, parse_expression("rate>0.99", sel.metric))
-    ev = evidence_of(ThresholdResult.of(t, 70 / 80, 80, 0.0, "fail", "failed", ""), record)
+    record = _recorded(rec)
+    ev = _evidence_of(record, "checks{name:search}", "rate>0.99", 70 / 80, 80)
     assert ev is not None and [(c.endpoint, c.check, c.fails, c.of, c.example) for c in ev.checks] == [
         ("search", "$.items non-empty", 10, 40, '200 {"items": []}')]
     assert short_text(ev) == 'GET search: $.items non-empty failed 10 of 40; e.g. 200 {"items": []}'
@@ -268,8 +277,6 @@ def test_a_failing_checks_gate_names_the_conditions_that_failed_with_a_response(
 
 def test_a_failing_browser_step_gate_names_the_steps_that_failed_and_why() -> None:
     """`browser_step_failed` had no evidence: the gate's page's failed steps, the most frequent first."""
-    from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
-    from loadorch.report.evidence import evidence_of
     from loadorch.report.record import RunRecord
     from loadorch.results import Browser, StepFailure
 
@@ -278,22 +285,15 @@ def test_a_failing_browser_step_gate_names_the_steps_that_failed_and_why() -> No
                 StepFailure(user="shopper", page="cart", step="wait_for #total", reason="timed out", count=1)]
     record = RunRecord("p", "s", "s.yaml", "0" * 64, 1, 1, 1, "h", "t0", "t1", {}, "fail", 1,
                        browser=Browser.model_construct(failures=failures))
-    sel = parse_selector("browser_step_failed{page:cart}")
-    t = Threshold(sel, parse_expression("rate<0.01", sel.metric))
-    ev = evidence_of(ThresholdResult.of(t, 0.2, 40, 0.0, "fail", "failed", ""), record)
+    ev = _evidence_of(record, "browser_step_failed{page:cart}", "rate<0.01", 0.2, 40)
     assert ev is not None and [f.step for f in ev.steps] == ["click #pay", "wait_for #total"]
     assert short_text(ev).splitlines()[0] == "step click #pay on page cart (shopper) failed 7x: no element #pay in 5 s"
-    row_doc = full_results()["thresholds"][-1] | {"evidence": ev.model_dump()}
-    doc = _full().model_copy(update={"thresholds": [results_of_row(row_doc)]})
-    assert "<h3>Failed browser steps</h3>" in html_evidence(doc.thresholds)
+    assert "<h3>Failed browser steps</h3>" in _rendered(ev)[1]
 
 
 def test_a_failing_throughput_gate_names_its_requests_by_endpoint_with_their_rate_and_p95() -> None:
     """A throughput gate (http_reqs) had no evidence: the selector's requests by endpoint and method, the most first,
     each one's part of the observed rate, its failures and its successful requests' p95 (nearest rank)."""
-    from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
-    from loadorch.report.evidence import evidence_of
-    from loadorch.report.record import RunRecord
     from loadorch.stats.tables import SeriesKey
 
     rec = Recorder(1.0, 0.0)
@@ -304,12 +304,8 @@ def test_a_failing_throughput_gate_names_its_requests_by_endpoint_with_their_rat
     for _ in range(30):  # home: 30 at 2 ms
         rec.record(SeriesKey("u", "home", "read", "GET", 200, True), 2000, 0.5)
     rec.record(SeriesKey("admin", "stats", "read", "GET", 200, True), 2000, 0.5)  # another user's: not selected
-    merged = Merged(1.0)
-    merged.add_delta(0, rec.take_delta())
-    record = RunRecord("p", "s", "s.yaml", "0" * 64, 1, 1, 1, "h", "t0", "t1", {}, "fail", 1, merged=merged)
-    sel = parse_selector("http_reqs{user:u}")
-    rate = Threshold(sel, parse_expression("rate>100", sel.metric))
-    ev = evidence_of(ThresholdResult.of(rate, 15.0, 150, 0.0, "fail", "failed", "/s"), record)
+    record = _recorded(rec)
+    ev = _evidence_of(record, "http_reqs{user:u}", "rate>100", 15.0, 150, "/s")
     assert ev is not None
     assert [(e.endpoint, e.method, e.requests, e.per_s, e.failed) for e in ev.throughput] == [
         ("search", "GET", 120, 12.0, 20), ("home", "GET", 30, 3.0, 0)]
@@ -317,10 +313,8 @@ def test_a_failing_throughput_gate_names_its_requests_by_endpoint_with_their_rat
     assert [e.p95_ms for e in ev.throughput] == [pytest.approx(95.0, rel=1 / 128), pytest.approx(2.0, rel=1 / 128)]
     p95 = ev.throughput[0].p95_ms
     assert short_text(ev).splitlines()[0] == f"120 requests (12/s): GET search, p95 {p95:g} ms, 20 failed"
-    count = Threshold(sel, parse_expression("count>1000", sel.metric))
-    ev = evidence_of(ThresholdResult.of(count, 150.0, 150, 0.0, "fail", "failed", ""), record)
+    ev = _evidence_of(record, "http_reqs{user:u}", "count>1000", 150.0, 150)
     assert ev is not None and [e.per_s for e in ev.throughput] == [None, None]
-    row_doc = full_results()["thresholds"][-1] | {"evidence": ev.model_dump()}
-    doc = _full().model_copy(update={"thresholds": [results_of_row(row_doc)]})
-    assert f"- 30 requests: GET home, p95 {ev.throughput[1].p95_ms:g} ms" in "\n".join(markdown_evidence(doc.thresholds))
-    assert "<h3>Requests by endpoint</h3>" in html_evidence(doc.thresholds)
+    markdown, html = _rendered(ev)
+    assert f"- 30 requests: GET home, p95 {ev.throughput[1].p95_ms:g} ms" in markdown
+    assert "<h3>Requests by endpoint</h3>" in html
