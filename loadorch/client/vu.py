@@ -373,24 +373,29 @@ class VirtualUser:
         self.recorder.record(
             key, outcome.latency_us, now, outcome.error, outcome.service_us, outcome.db_queries, example=outcome.example
         )
-        if outcome.waiting_us is not None and outcome.ok:
-            self.recorder.record_timings(key, outcome.waiting_us, outcome.connecting_us or 0, now)
-        if outcome.ok and outcome.server_timing is not None and self.recorder.server_timing:
-            self.recorder.record_server_timing(key, server_timing_of(outcome, self.redactor), now)
         rec = self.recorder
-        if outcome.ok and rec.exemplar_k:  # evidence on: the slowest, and where the time goes
-            latency = outcome.latency_us
-            waiting, receiving = outcome.waiting_us, outcome.receiving_us
-            if series.splits is not rec.splits:  # a new recorder TimeSplits (it outlives deltas): its batch, found once
-                series.splits, series.batch = rec.splits, rec.split_batch(key)
-            batch = series.batch
-            if (batch is not None and outcome.connecting_us == 0 and outcome.tls_us == 0 and waiting is not None
-                    and receiving is not None):  # the common request: added up once a delta (TimeSplits.drain)
-                batch += (latency, waiting, receiving)
-            else:  # a window, a name past the bound, a new connection or a phase not timed: the checked way
-                rec.record_split(key, latency, phases_of(outcome), now)
-            if latency > rec.exemplars.floor.get(req.name, -1):  # among its endpoint's K slowest (Slowest.wants)
-                rec.keep_exemplar(exemplar_of(req, outcome, now, self.worker, self.redactor))
+        if outcome.ok:
+            waiting = outcome.waiting_us
+            if outcome.server_timing is not None and rec.server_timing:
+                rec.record_server_timing(key, server_timing_of(outcome, self.redactor), now)
+            if rec.exemplar_k:  # evidence on: the slowest, and where the time goes
+                latency, receiving = outcome.latency_us, outcome.receiving_us
+                if series.splits is not rec.splits:  # a new recorder TimeSplits (it outlives deltas): its batch, once
+                    series.splits, series.batch = rec.splits, rec.split_batch(key)
+                batch = series.batch
+                if (batch is not None and outcome.connecting_us == 0 and outcome.tls_us == 0 and waiting is not None
+                        and receiving is not None):
+                    # the common request: added up once a second (Recorder._fold), its waiting and connect (0) the
+                    # timings' as well, so it is not also given to record_timings
+                    batch += (latency, waiting, receiving)
+                else:  # a window, a name past the bound, a new connection or a phase not timed: the checked way
+                    rec.record_split(key, latency, phases_of(outcome), now)
+                    if waiting is not None:
+                        rec.record_timings(key, waiting, outcome.connecting_us or 0, now)
+                if latency > rec.exemplars.floor.get(req.name, -1):  # among its endpoint's K slowest (Slowest.wants)
+                    rec.keep_exemplar(exemplar_of(req, outcome, now, self.worker, self.redactor))
+            elif waiting is not None:
+                rec.record_timings(key, waiting, outcome.connecting_us or 0, now)
         if outcome.checks:
             self.recorder.record_checks(key, req.checks, outcome.checks, outcome.check_example, now)
         if self.request_log is not None:

@@ -390,6 +390,17 @@ class Recorder(Tables):
             if key.ok:
                 _hist(self.endpoint_intervals, (slot, key.name)).merge(part)
         self._pending = {}
+        splits = self.splits
+        if any(splits.batches.values()):  # a request path's time split batches (client/vu.py) hold the timings too
+            pending_timings = self._pending_timings
+            for key, batch in splits.batches.items():
+                if batch:
+                    pending = pending_timings.get(key)
+                    if pending is None:
+                        pending = pending_timings[key] = ([], [])
+                    pending[0].extend(batch[1::3])  # waiting; connect 0 (only such requests are batched)
+                    pending[1].extend(repeat(0, len(batch) // 3))
+            splits.drain()
         for key, (waiting, connecting) in self._pending_timings.items():
             _hist(self.timings, ("waiting", key)).merge(Histogram.of(waiting))
             _hist(self.timings, ("connecting", key)).merge(Histogram.of(connecting))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.support.project import Project
 
 from .helpers import request_log
@@ -109,16 +111,19 @@ def test_configuration_errors_are_annotated_in_github_actions(project: Project) 
     assert "::error" not in plain.out and "did you mean 'flow'" in plain.err
 
 
-def test_locust_client_records_time_to_first_byte_and_connect_time(project: Project) -> None:
+@pytest.mark.parametrize("client", ["locust", "lean"])
+def test_each_client_records_time_to_first_byte_and_connect_time(project: Project, client: str) -> None:
+    """Every successful request's time to first byte and connect time, once each: the lean client with the
+    evidence on (the default) gives a kept-alive request's to the time split's batch, which carries them."""
     project.write(
         "scenarios/s.yaml",
-        """
+        f"""
         name: s
-        client: locust
+        client: {client}
         users:
           - name: u
             requests:
-              - {name: list, path: "/products?limit=2"}
+              - {{name: list, path: "/products?limit=2"}}
         thresholds:
           "http_req_waiting": ["p(95)<5000"]
           "http_req_connecting": ["max<5000"]

@@ -86,3 +86,30 @@ def test_samples_before_t0_go_to_the_first_slot(before: float) -> None:
     merged = Merged(1.0)
     merged.add_delta(0, rec.take_delta())
     assert [row[0] for row in merged.to_json()["intervals"]] == [0] and merged.total == 2
+
+
+def test_a_time_split_batch_gives_its_timings_once_across_slots_and_deltas() -> None:
+    """A kept-alive request the lean client adds to its series' time split batch (client/vu.py) is not also
+    given to record_timings: the batch carries its waiting (and connect 0) into the timings, exactly once,
+    whether slots change (a fold) or a delta is taken in between."""
+    key = SeriesKey("u", "get", "read", "GET", 200, True)
+    batched, plain = Recorder(1.0, 0.0), Recorder(1.0, 0.0)
+    merged_batched, merged_plain = Merged(1.0), Merged(1.0)
+    rng = random.Random(7)
+    at = 0.0
+    for _ in range(3):  # deltas
+        for _ in range(500):
+            at += 0.01  # a new slot every 100 requests: folds between deltas
+            latency = rng.randrange(100, 90_000)
+            waiting, receiving = latency * 3 // 4, latency // 8
+            for rec in (batched, plain):
+                rec.record(key, latency, at)
+            batch = batched.split_batch(key)  # its name admitted by record, as in a request path
+            assert batch is not None
+            batch += (latency, waiting, receiving)
+            plain.record_split(key, latency, (0, 0, waiting, receiving), at)
+            plain.record_timings(key, waiting, 0, at)
+        merged_batched.add_delta(0, batched.take_delta())
+        merged_plain.add_delta(0, plain.take_delta())
+    got, want = merged_batched.to_json(), merged_plain.to_json()
+    assert got["timings"] and got["splits"] and json.dumps(got) == json.dumps(want)
