@@ -20,7 +20,6 @@ from loadorch.db.servertiming import QueryHeader
 from loadorch.stats.exemplars import NOT_MEASURED, Row
 from loadorch.stats.exemplars import row as exemplar_row
 from loadorch.stats.tables import Recorder, SeriesKey
-from loadorch.stats.timesplit import TimeSplits
 from loadorch.traffic import data as gen
 from loadorch.traffic.redact import NO_SECRETS, SECRET_HEADERS, TARGET_SAFE, Redactor, credentials
 from loadorch.traffic.redirects import Hop
@@ -266,15 +265,20 @@ def wire_path(target: str) -> str:
 
 
 class Series:
-    """A virtual user's series (request, status, ok): its key, and its time split batch in the recorder's
-    TimeSplits (None: its requests go the checked way), found once, not once a request."""
+    """A virtual user's series (request, status, ok): its key, and its batch in the recorder
+    (Recorder.lean_batch; None: its requests go the checked way), found once, not once a request."""
 
-    __slots__ = ("batch", "key", "splits")
+    __slots__ = ("batch", "key", "recorder")
 
     def __init__(self, key: SeriesKey) -> None:
         self.key = key
-        self.splits: TimeSplits | None = None
+        self.recorder: Recorder | None = None
         self.batch: list[int] | None = None
+
+    def bind(self, recorder: Recorder) -> list[int] | None:
+        """Its batch in `recorder` (found once per recorder)."""
+        self.recorder, self.batch = recorder, recorder.lean_batch(self.key)
+        return self.batch
 
 
 class VirtualUser:
@@ -370,32 +374,29 @@ class VirtualUser:
             )
         key = series.key
         now = time.time()
-        self.recorder.record(
-            key, outcome.latency_us, now, outcome.error, outcome.service_us, outcome.db_queries, example=outcome.example
-        )
         rec = self.recorder
-        if outcome.ok:
-            waiting = outcome.waiting_us
+        ok, latency = outcome.ok, outcome.latency_us
+        waiting, receiving = outcome.waiting_us, outcome.receiving_us
+        batch = (series.batch if series.recorder is rec else series.bind(rec)) if ok else None
+        if (batch is not None and outcome.connecting_us == 0 and outcome.tls_us == 0 and waiting is not None
+                and receiving is not None and outcome.service_us is None and outcome.db_queries is None):
+            # the common request (a success on a kept-alive connection, closed model): three numbers, its
+            # latency, timings and time split made of them once a slot (Recorder.lean_batch)
+            if int((now - rec.t0) / rec.interval_s) != rec.slot:
+                rec.advance(now)  # the batches so far belong to the slot that ended
+            batch += (latency, waiting, receiving)
+        else:  # a failure, a new connection, the open model, a window or live metrics: the checked way
+            rec.record(key, latency, now, outcome.error, outcome.service_us, outcome.db_queries,
+                       example=outcome.example)
+            if ok and waiting is not None:
+                rec.record_timings(key, waiting, outcome.connecting_us or 0, now)
+            if ok and rec.exemplar_k:
+                rec.record_split(key, latency, phases_of(outcome), now)
+        if ok:
             if outcome.server_timing is not None and rec.server_timing:
                 rec.record_server_timing(key, server_timing_of(outcome, self.redactor), now)
-            if rec.exemplar_k:  # evidence on: the slowest, and where the time goes
-                latency, receiving = outcome.latency_us, outcome.receiving_us
-                if series.splits is not rec.splits:  # a new recorder TimeSplits (it outlives deltas): its batch, once
-                    series.splits, series.batch = rec.splits, rec.split_batch(key)
-                batch = series.batch
-                if (batch is not None and outcome.connecting_us == 0 and outcome.tls_us == 0 and waiting is not None
-                        and receiving is not None):
-                    # the common request: added up once a second (Recorder._fold), its waiting and connect (0) the
-                    # timings' as well, so it is not also given to record_timings
-                    batch += (latency, waiting, receiving)
-                else:  # a window, a name past the bound, a new connection or a phase not timed: the checked way
-                    rec.record_split(key, latency, phases_of(outcome), now)
-                    if waiting is not None:
-                        rec.record_timings(key, waiting, outcome.connecting_us or 0, now)
-                if latency > rec.exemplars.floor.get(req.name, -1):  # among its endpoint's K slowest (Slowest.wants)
-                    rec.keep_exemplar(exemplar_of(req, outcome, now, self.worker, self.redactor))
-            elif waiting is not None:
-                rec.record_timings(key, waiting, outcome.connecting_us or 0, now)
+            if rec.exemplar_k and latency > rec.exemplars.floor.get(req.name, -1):  # its endpoint's K slowest?
+                rec.keep_exemplar(exemplar_of(req, outcome, now, self.worker, self.redactor))
         if outcome.checks:
             self.recorder.record_checks(key, req.checks, outcome.checks, outcome.check_example, now)
         if self.request_log is not None:

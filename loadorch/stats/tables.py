@@ -218,9 +218,12 @@ class Recorder(Tables):
         # latency appended here, per series, and folded into the series, timeline and sparkline histograms
         # when its time slot ends or a delta is taken: one histogram built per series a second instead of
         # three bucket updates per request
-        self._slot = 0
+        self.slot = 0  # the time slot being batched (its requests are folded into it when the next one begins)
         self._pending: dict[SeriesKey, list[int]] = {}
         self._pending_timings: dict[SeriesKey, tuple[list[int], list[int]]] = {}
+        # per series, the (duration, waiting, receiving) of each successful kept-alive request a request path
+        # gave here instead of to record/record_timings/record_split (`lean_batch`); emptied in place by _fold
+        self.batches: dict[SeriesKey, list[int]] = {}
         self._lean = not self.edges_us and self.window is None
         self.server_timing = False  # record responses' Server-Timing entries as metrics (record_server_timing)
         self.split_every = 1  # send the time split's rows with every this many deltas (SPLIT_EVERY: a worker's)
@@ -238,13 +241,8 @@ class Recorder(Tables):
         example: str | None = None,
     ) -> None:
         if self._lean and error is None and service_us is None and db_queries is None:
-            n = int((at - self.t0) / self.interval_s)
-            if n != self._slot:
-                if n < 0:  # before t0 (a worker's clock a little behind the master's): the first slot
-                    n = 0
-                if n != self._slot:
-                    self._fold()
-                    self._slot = n
+            if int((at - self.t0) / self.interval_s) != self.slot:
+                self.advance(at)
             samples = self._pending.get(key)
             if samples is None:
                 if key.name not in self.endpoints.names:
@@ -299,6 +297,34 @@ class Recorder(Tables):
             self.add_error(key, error[:200], 1, None if example is None else example[:300])
         self.total += 1
 
+    def advance(self, at: float) -> None:
+        """A request completed at `at` whose slot may not be the one being batched: if so, the batched samples
+        are folded into theirs and its slot begins. A request path checks `int((at - t0) / interval_s) != slot`
+        before it calls this (the same check as `record`'s)."""
+        n = int((at - self.t0) / self.interval_s)
+        if n < 0:  # before t0 (a worker's clock a little behind the master's): the first slot
+            n = 0
+        if n != self.slot:
+            self._fold()
+            self.slot = n
+
+    def lean_batch(self, key: SeriesKey) -> list[int] | None:
+        """The series' batch, for a request path (client/vu.py) to extend by `(duration, waiting, receiving)`
+        (us) of each successful request on a kept-alive connection whose phases were all timed and that has no
+        service time or query count, in place of `record`, `record_timings` and `record_split`: `_fold` makes
+        the same tables of them once a slot (the latencies into the series, timeline and sparkline, waiting and
+        a connect of 0 into the timings, and with the evidence on the time split). The request path checks the
+        slot first (`advance`). None where this recorder is not lean (a window or live metrics): each request
+        goes the checked way. Found once per series, not once a request; the list lives as long as the recorder."""
+        if not self._lean:
+            return None
+        if key.name not in self.endpoints.names:
+            key = self.bounded(key)
+        batch = self.batches.get(key)
+        if batch is None:
+            batch = self.batches[key] = []
+        return batch
+
     def record_timings(self, key: SeriesKey, waiting_us: int, connecting_us: int, at: float = 0.0) -> None:
         """Time to first byte and connect time of a successful request (inside the window, if any)."""
         if not self.spans:
@@ -349,21 +375,13 @@ class Recorder(Tables):
             key = self.bounded(key)
         self.splits.add(key, latency_us, *phases)
 
-    def split_batch(self, key: SeriesKey) -> list[int] | None:
-        """The series' batch in the time split (TimeSplits.batch_of), for a request path to extend by each
-        kept-alive successful request's (duration, waiting, receiving) (client/vu.py); None where its
-        requests must go through `record_split` (a window, a name not kept)."""
-        if self.spans or key.name not in self.endpoints.names:
-            return None
-        return self.splits.batch_of(key)
-
     def rows(self, ordered: bool, sparklines: bool = True) -> TablesJson:
         self._fold()
         return super().rows(ordered, sparklines)
 
     def clear(self) -> None:
-        """As Tables.clear, but the time split's live tables stay, zeroed (TimeSplits.restart): a request path
-        keeps adding into its series' table across deltas (client/vu.py), each latency bucket made once; a
+        """As Tables.clear, but the time split's live tables stay, zeroed (TimeSplits.restart): the next
+        requests add into their series' buckets across deltas, each latency bucket made once; a
         delta that does not send them keeps their sums (`split_every`). The K slowest stay too, for the whole
         run: each delta sends only the rows newly among them (Slowest.take)."""
         splits, exemplars = getattr(self, "splits", None), getattr(self, "exemplars", None)
@@ -382,7 +400,9 @@ class Recorder(Tables):
 
     def _fold(self) -> None:
         """The batched samples into their tables (the series, the timeline of their slot, the sparkline)."""
-        slot = self._slot
+        if any(self.batches.values()):
+            self._unbatch()
+        slot = self.slot
         for key, samples in self._pending.items():
             part = Histogram.of(samples)
             _hist(self.series, key).merge(part)
@@ -390,21 +410,32 @@ class Recorder(Tables):
             if key.ok:
                 _hist(self.endpoint_intervals, (slot, key.name)).merge(part)
         self._pending = {}
-        splits = self.splits
-        if any(splits.batches.values()):  # a request path's time split batches (client/vu.py) hold the timings too
-            pending_timings = self._pending_timings
-            for key, batch in splits.batches.items():
-                if batch:
-                    pending = pending_timings.get(key)
-                    if pending is None:
-                        pending = pending_timings[key] = ([], [])
-                    pending[0].extend(batch[1::3])  # waiting; connect 0 (only such requests are batched)
-                    pending[1].extend(repeat(0, len(batch) // 3))
-            splits.drain()
         for key, (waiting, connecting) in self._pending_timings.items():
             _hist(self.timings, ("waiting", key)).merge(Histogram.of(waiting))
             _hist(self.timings, ("connecting", key)).merge(Histogram.of(connecting))
         self._pending_timings = {}
+
+    def _unbatch(self) -> None:
+        """The request paths' batches (`lean_batch`) into the pending samples and timings, and with the evidence
+        on into the time split: what `record`, `record_timings` and `record_split` would have made of each."""
+        pending, timings, split = self._pending, self._pending_timings, self.exemplar_k > 0
+        for key, batch in self.batches.items():
+            if batch:
+                n = len(batch) // 3
+                samples = pending.get(key)
+                if samples is None:
+                    pending[key] = batch[0::3]
+                else:
+                    samples += batch[0::3]
+                waits = timings.get(key)
+                if waits is None:
+                    waits = timings[key] = ([], [])
+                waits[0].extend(batch[1::3])
+                waits[1].extend(repeat(0, n))  # a kept-alive connection: no connect time
+                if split:
+                    self.splits.add_batch(key, batch)
+                self.total += n
+                batch.clear()  # in place: a request path holds it
 
     def record_checks(
         self, key: SeriesKey, names: Sequence[str], held: Sequence[bool], example: str | None, at: float = 0.0
@@ -431,8 +462,6 @@ class Recorder(Tables):
         self._fold()
         self.deltas += 1
         self._holding = not flush and self.deltas % self.split_every != 0
-        if self._holding:
-            self.splits.drain()  # the batches into the sums held: a batch holds at most a delta's requests
         key_id, name_id = self.registry.id, self.registry.name_id
 
         sub_bits = self.sub_bits

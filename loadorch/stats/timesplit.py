@@ -38,17 +38,15 @@ SUB_BITS = 7  # a bucket: a duration's 7 leading bits (64 buckets per doubling, 
 class TimeSplits:
     """Per (name, method, status, bucket): [count, duration, connect, tls, waiting, receiving] in us.
 
-    A worker adds into `live`, by its series key (no tuple built per request), or appends a kept-alive
-    request's three numbers to its series' `batches` list, added into `live` once a delta (`drain`); `rows()`
-    and `split()` read all three."""
+    A worker adds into `live`, by its series key (no tuple built per request), one request at a time (`add`)
+    or a batch of kept-alive requests' three numbers at a time (`add_batch`: its recorder's, once a second);
+    `rows()` and `split()` read both."""
 
-    __slots__ = ("batches", "live", "older", "restarts", "sweep", "table")
+    __slots__ = ("live", "older", "restarts", "sweep", "table")
 
     def __init__(self) -> None:
         self.table: dict[tuple[str, str, int, int], list[int]] = {}
         self.live: dict[Any, dict[int, list[int]]] = {}  # series key (name, method, status attributes) -> buckets
-        # series key -> [duration, waiting, receiving, duration, ...] of requests with connect and TLS 0
-        self.batches: dict[Any, list[int]] = {}
         self.older: dict[tuple[str, str, int, int], list[int]] = {}  # the previous generation (see roll)
         self.restarts, self.sweep = 0, False  # a worker's deltas so far; whether the next fold sweeps
 
@@ -90,36 +88,23 @@ class TimeSplits:
             buckets[bucket] = _added(acc, [1, duration_us, connect_us, tls_us, waiting_us, receiving_us])
 
     def table_of(self, key: Any) -> dict[int, list[int]]:
-        """A series' live bucket sums, for a request path to keep and add into directly (client/vu.py, by
-        the same arithmetic as `add`) for as long as this TimeSplits lives: `fold` empties it in place."""
+        """A series' live bucket sums (made on first use; `fold` empties them in place)."""
         buckets = self.live.get(key)
         if buckets is None:
             buckets = self.live[key] = {}
         return buckets
 
-    def batch_of(self, key: Any) -> list[int]:
-        """A series' batch, for a request path to keep and extend by `(duration, waiting, receiving)` (us) of
-        each successful request whose connect and TLS were 0 and whose phases were all timed: the same sums
-        as `add` once `drain`ed (every `fold`), without a bucket found per request. Emptied in place."""
-        batch = self.batches.get(key)
-        if batch is None:
-            batch = self.batches[key] = []
-        return batch
-
-    def drain(self) -> None:
-        """The batches into their series' live buckets (as `add` of each request would), then emptied."""
-        for key, batch in self.batches.items():
-            if batch:
-                _add_batch(self.table_of(key), batch)
-                batch.clear()  # in place: a request path holds it (batch_of)
+    def add_batch(self, key: Any, batch: list[int]) -> None:
+        """`[duration, waiting, receiving, duration, ...]` (us) of series `key`'s successful requests whose
+        connect and TLS were 0 and whose phases were all timed (Recorder.lean_batch): as `add` of each."""
+        _add_batch(self.table_of(key), batch)
 
     def fold(self) -> None:
         """The worker's live sums into the table (by request name, method and status). Each live bucket is
-        zeroed in place, not dropped: the next second's requests of that latency add into it (client/vu.py)
-        instead of going through `add` to make it again; after every SWEEP_DELTAS restarts, the next fold drops
+        zeroed in place, not dropped: the next second's requests of that latency add into it (`add`,
+        `add_batch`) instead of making it again; after every SWEEP_DELTAS restarts, the next fold drops
         those empty since the last restart (buckets a run's latencies left)."""
         sweep, self.sweep = self.sweep, False
-        self.drain()
         for key, buckets in self.live.items():
             if buckets:
                 rows, idle = [], []
@@ -131,11 +116,11 @@ class TimeSplits:
                         idle.append(b)
                 if sweep:
                     for b in idle:
-                        del buckets[b]  # in place: a request path may hold the table (table_of)
+                        del buckets[b]
                 self.merge(rows)
 
     def restart(self) -> None:
-        """Empty, as a new TimeSplits is, but the live tables a request path holds stay (zeroed): a worker's
+        """Empty, as a new TimeSplits is, but the live tables stay (zeroed, their buckets kept): a worker's
         recorder after each delta (stats/tables.py)."""
         self.fold()
         self.table, self.older = {}, {}
@@ -167,15 +152,13 @@ class TimeSplits:
     def clear(self) -> None:
         self.table, self.older = {}, {}
         for buckets in self.live.values():
-            buckets.clear()  # in place: a request path may hold it (table_of)
-        for batch in self.batches.values():
-            batch.clear()
+            buckets.clear()
 
     def __len__(self) -> int:
         return len(self._all())
 
     def __bool__(self) -> bool:
-        return bool(self.table or self.older) or any(self.live.values()) or any(self.batches.values())
+        return bool(self.table or self.older) or any(self.live.values())
 
     def split(self, name: str, keys: Iterable[Key]) -> TimeSplit | None:
         """results.json's TimeSplit of these request keys (one endpoint's, all of them pooled), over their
@@ -216,7 +199,7 @@ _ZERO = (0, 0, 0, 0, 0, 0)  # a zeroed bucket: the next request adds into it as 
 
 
 def _add_batch(buckets: dict[int, list[int]], batch: list[int]) -> None:
-    """A batch (`TimeSplits.batch_of`: duration, waiting, receiving, ...; connect and TLS 0) added into a
+    """A batch (`TimeSplits.add_batch`: duration, waiting, receiving, ...; connect and TLS 0) added into a
     series' buckets by `add`'s arithmetic, in one loop over local names (a request path's inline block paid
     attribute look-ups and the checks around it for each request). Sorting the batch and summing each bucket's
     run in C was slower for latencies spread over many buckets (a micro-benchmark: 1.04 against 0.55 us a

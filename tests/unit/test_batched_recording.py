@@ -88,28 +88,41 @@ def test_samples_before_t0_go_to_the_first_slot(before: float) -> None:
     assert [row[0] for row in merged.to_json()["intervals"]] == [0] and merged.total == 2
 
 
-def test_a_time_split_batch_gives_its_timings_once_across_slots_and_deltas() -> None:
-    """A kept-alive request the lean client adds to its series' time split batch (client/vu.py) is not also
-    given to record_timings: the batch carries its waiting (and connect 0) into the timings, exactly once,
-    whether slots change (a fold) or a delta is taken in between."""
-    key = SeriesKey("u", "get", "read", "GET", 200, True)
-    batched, plain = Recorder(1.0, 0.0), Recorder(1.0, 0.0)
-    merged_batched, merged_plain = Merged(1.0), Merged(1.0)
-    rng = random.Random(7)
-    at = 0.0
-    for _ in range(3):  # deltas
-        for _ in range(500):
-            at += 0.01  # a new slot every 100 requests: folds between deltas
-            latency = rng.randrange(100, 90_000)
-            waiting, receiving = latency * 3 // 4, latency // 8
-            for rec in (batched, plain):
-                rec.record(key, latency, at)
-            batch = batched.split_batch(key)  # its name admitted by record, as in a request path
-            assert batch is not None
-            batch += (latency, waiting, receiving)
-            plain.record_split(key, latency, (0, 0, waiting, receiving), at)
-            plain.record_timings(key, waiting, 0, at)
-        merged_batched.add_delta(0, batched.take_delta())
-        merged_plain.add_delta(0, plain.take_delta())
-    got, want = merged_batched.to_json(), merged_plain.to_json()
-    assert got["timings"] and got["splits"] and json.dumps(got) == json.dumps(want)
+def test_a_request_paths_batch_makes_what_recording_each_request_makes() -> None:
+    """A successful kept-alive request the lean client gives to its series' batch (Recorder.lean_batch, in
+    place of record, record_timings and record_split) ends in the same delta as the three calls would make:
+    its latency in the series, timeline and sparkline, its waiting and connect (0) in the timings and, with
+    the evidence on, its time split; exactly once, whether slots change (a fold) or deltas are taken between
+    requests, and mixed with requests that go the checked way (a failure, a new connection)."""
+    ok, failed = SeriesKey("u", "get", "read", "GET", 200, True), SeriesKey("u", "get", "read", "GET", 500, False)
+    for k in (5, 0):  # evidence on (the time split) and off
+        batched, plain = Recorder(1.0, 0.0, exemplar_k=k), Recorder(1.0, 0.0, exemplar_k=k)
+        merged_batched, merged_plain = Merged(1.0, k), Merged(1.0, k)
+        rng = random.Random(7)
+        at = 0.0
+        for _ in range(4):  # deltas
+            for _ in range(rng.randrange(1, 700)):
+                at += rng.random() * 0.02  # a new slot every 100 requests or so: folds between deltas
+                latency = rng.randrange(100, 90_000)
+                waiting, receiving = latency * 3 // 4, latency // 8
+                if rng.random() < 0.05:  # the checked way, on both sides
+                    for rec in (batched, plain):
+                        rec.record(failed, latency, at, "status 500")
+                    continue
+                plain.record(ok, latency, at)
+                plain.record_timings(ok, waiting, 0, at)
+                if k:
+                    plain.record_split(ok, latency, (0, 0, waiting, receiving), at)
+                batch = batched.lean_batch(ok)
+                assert batch is not None
+                if int((at - batched.t0) / batched.interval_s) != batched.slot:
+                    batched.advance(at)
+                batch += (latency, waiting, receiving)
+            merged_batched.add_delta(0, batched.take_delta())
+            merged_plain.add_delta(0, plain.take_delta())
+            assert batched.total == plain.total
+        got, want = merged_batched.to_json(), merged_plain.to_json()
+        assert got["timings"] and len(got["intervals"]) > 5 and bool(got.get("splits")) == bool(k)
+        assert json.dumps(got) == json.dumps(want)
+    lean_not = Recorder(1.0, 0.0, window=((1.0, 2.0),))
+    assert lean_not.lean_batch(ok) is None  # a window: every request the checked way

@@ -261,31 +261,36 @@ def _durations(rng: random.Random) -> int:
 
 
 def test_a_batch_adds_up_as_add_does_request_by_request() -> None:
-    """TimeSplits.batch_of and drain (one sort a delta) give the rows `add` gives request by request, whatever
-    the batch's length, with NOT_MEASURED phases and connects added the checked way in between."""
+    """TimeSplits.add_batch gives the rows `add` gives request by request, whatever the batch's length, with
+    NOT_MEASURED phases and connects added the checked way in between."""
     rng = random.Random(3)
     new, old = TimeSplits(), TimeSplits()
-    batch = new.batch_of(GET)
+    batch: list[int] = []
     assert not new
     batch += (1000, 500, 400)
     old.add(GET, 1000, 0, 0, 500, 400)
-    assert new and len(new) == 1  # a batch alone is rows to send (Recorder.take_delta asks)
     for i in range(3000):
         d = _durations(rng)
         w, r = rng.randrange(0, d + 1), rng.randrange(0, 1000)
         if rng.random() < 0.05:  # a new connection or a phase not timed: `add` on both sides
             phases = (rng.choice((300, NOT_MEASURED)), rng.choice((0, 100)), w, rng.choice((r, NOT_MEASURED)))
+            new.add_batch(GET, batch)  # what came before it first, as a recorder's fold keeps the order
+            batch.clear()
             new.add(GET, d, *phases)
             old.add(GET, d, *phases)
         else:
             batch += (d, w, r)
             old.add(GET, d, 0, 0, w, r)
         if i < 50 or rng.random() < 0.02:  # after each of the first requests, then every 50 or so
+            new.add_batch(GET, batch)
+            batch.clear()
             assert new.rows() == old.rows(), i
         if rng.random() < 0.005:  # a worker's delta
+            new.add_batch(GET, batch)
+            batch.clear()
             new.restart()
             old.restart()
-            assert new.batch_of(GET) is batch and not batch
+    new.add_batch(GET, batch)
     assert new.rows() == old.rows() and len(new.rows()) > 30
 
 
