@@ -467,16 +467,18 @@ def _serve_final_scrape(run: _Run, signals: StopSignals, progress: Progress) -> 
     if group is None or signals.received is not None:
         return  # an interrupted run: no grace (execute stops the master)
     where = " and ".join(run.serving) or "the metrics endpoint"
+    # no signal had come (above): one that comes from here on, even while the note below is being written (a
+    # user, or a script, that stops the run as soon as it reads the note), ends the grace
+    told = False
     progress.note(
         f"serving the final metrics at {where} for {run.grace_s:g}s more (--metrics-grace); "
         "Ctrl-C ends it early, the exit code stays the run's"
     )
-    first = signals.received
     deadline = time.monotonic() + run.grace_s + 30
     try:
         while time.monotonic() < deadline:
-            if signals.received != first:
-                first = signals.received
+            if signals.received is not None and not told:
+                told = True
                 group.signal_master(signal.SIGTERM)  # ends the master's grace at once
             try:
                 event = group.events.get(timeout=0.2)
