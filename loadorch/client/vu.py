@@ -268,16 +268,17 @@ class Series:
     """A virtual user's series (request, status, ok): its key, and its batch in the recorder
     (Recorder.lean_batch; None: its requests go the checked way), found once, not once a request."""
 
-    __slots__ = ("batch", "key", "recorder")
+    __slots__ = ("batch", "key", "recorder", "split")
 
     def __init__(self, key: SeriesKey) -> None:
         self.key = key
         self.recorder: Recorder | None = None
         self.batch: list[int] | None = None
+        self.split: list[int] | None = None  # Recorder.split_batch: a checked request's time split
 
     def bind(self, recorder: Recorder) -> list[int] | None:
-        """Its batch in `recorder` (found once per recorder)."""
-        self.recorder, self.batch = recorder, recorder.lean_batch(self.key)
+        """Its batches in `recorder` (found once per recorder); the whole request's."""
+        self.recorder, self.batch, self.split = recorder, recorder.lean_batch(self.key), recorder.split_batch(self.key)
         return self.batch
 
 
@@ -385,13 +386,19 @@ class VirtualUser:
             if int((now - rec.t0) / rec.interval_s) != rec.slot:
                 rec.advance(now)  # the batches so far belong to the slot that ended
             batch += (latency, waiting, receiving)
-        else:  # a failure, a new connection, the open model, a window or live metrics: the checked way
+        else:  # a failure, a new connection, a phase not timed, the open model, a query count, a window or live
+            # metrics: the checked way
             rec.record(key, latency, now, outcome.error, outcome.service_us, outcome.db_queries,
                        example=outcome.example)
             if ok and waiting is not None:
                 rec.record_timings(key, waiting, outcome.connecting_us or 0, now)
             if ok and rec.exemplar_k:
-                rec.record_split(key, latency, phases_of(outcome), now)
+                split = series.split
+                if (split is not None and outcome.connecting_us == 0 and outcome.tls_us == 0 and waiting is not None
+                        and receiving is not None):  # kept alive, all timed (the open model): added up once a slot
+                    split += (latency, waiting, receiving)
+                else:
+                    rec.record_split(key, latency, phases_of(outcome), now)
         if ok:
             if outcome.server_timing is not None and rec.server_timing:
                 rec.record_server_timing(key, server_timing_of(outcome, self.redactor), now)

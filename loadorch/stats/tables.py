@@ -212,7 +212,7 @@ class Recorder(Tables):
         if self.spans:
             self.window = {}
         self.edges_us = tuple(edges_us)  # the live metrics' bucket edges (le)
-        self.total = 0
+        self.total = 0  # requests recorded: those in `batches` counted when folded (take_delta reads it after)
         self.registry = KeyRegistry()  # the series keys' ids in the deltas, for the whole run
         # the common request (no error, window, live metrics, service time or query count) is batched: its
         # latency appended here, per series, and folded into the series, timeline and sparkline histograms
@@ -224,6 +224,9 @@ class Recorder(Tables):
         # per series, the (duration, waiting, receiving) of each successful kept-alive request a request path
         # gave here instead of to record/record_timings/record_split (`lean_batch`); emptied in place by _fold
         self.batches: dict[SeriesKey, list[int]] = {}
+        # per series, the same three numbers of such a request that could not be batched whole (the open model's,
+        # which has a service time): for the time split only (`split_batch`), added up by _fold
+        self.split_batches: dict[SeriesKey, list[int]] = {}
         self._lean = not self.edges_us and self.window is None
         self.server_timing = False  # record responses' Server-Timing entries as metrics (record_server_timing)
         self.split_every = 1  # send the time split's rows with every this many deltas (SPLIT_EVERY: a worker's)
@@ -325,6 +328,20 @@ class Recorder(Tables):
             batch = self.batches[key] = []
         return batch
 
+    def split_batch(self, key: SeriesKey) -> list[int] | None:
+        """The series' batch for the time split alone, for a request path to extend by `(duration, waiting,
+        receiving)` (us) of a successful kept-alive request whose phases were all timed but that goes the checked
+        way for the rest (the open model's): as `record_split` of each, added up once a slot. None where the
+        evidence is off or a window decides which requests count (`record_split` asks each one's time)."""
+        if self.spans or not self.exemplar_k:
+            return None
+        if key.name not in self.endpoints.names:
+            key = self.bounded(key)
+        batch = self.split_batches.get(key)
+        if batch is None:
+            batch = self.split_batches[key] = []
+        return batch
+
     def record_timings(self, key: SeriesKey, waiting_us: int, connecting_us: int, at: float = 0.0) -> None:
         """Time to first byte and connect time of a successful request (inside the window, if any)."""
         if not self.spans:
@@ -399,9 +416,14 @@ class Recorder(Tables):
         return key if name == key.name else SeriesKey(key.user, name, key.kind, key.method, key.status, key.ok)
 
     def _fold(self) -> None:
-        """The batched samples into their tables (the series, the timeline of their slot, the sparkline)."""
+        """The batched samples into their tables (the series, the timeline of their slot, the sparkline), and the
+        request paths' batches first (`_unbatch`: their timings and time split as well)."""
         if any(self.batches.values()):
             self._unbatch()
+        for key, batch in self.split_batches.items():
+            if batch:
+                self.splits.add_batch(key, batch)
+                batch.clear()  # in place: a request path holds it
         slot = self.slot
         for key, samples in self._pending.items():
             part = Histogram.of(samples)

@@ -39,7 +39,7 @@ class TimeSplits:
     """Per (name, method, status, bucket): [count, duration, connect, tls, waiting, receiving] in us.
 
     A worker adds into `live`, by its series key (no tuple built per request), one request at a time (`add`)
-    or a batch of kept-alive requests' three numbers at a time (`add_batch`: its recorder's, once a second);
+    or a batch of kept-alive requests' three numbers at a time (`add_batch`: its recorder's, once a slot);
     `rows()` and `split()` read both."""
 
     __slots__ = ("live", "older", "restarts", "sweep", "table")

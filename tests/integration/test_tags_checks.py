@@ -113,8 +113,8 @@ def test_configuration_errors_are_annotated_in_github_actions(project: Project) 
 
 @pytest.mark.parametrize("client", ["locust", "lean"])
 def test_each_client_records_time_to_first_byte_and_connect_time(project: Project, client: str) -> None:
-    """Every successful request's time to first byte and connect time, once each: the lean client with the
-    evidence on (the default) gives a kept-alive request's to the time split's batch, which carries them."""
+    """Every successful request's time to first byte and connect time, once each: the lean client gives a
+    kept-alive success to its recorder's batch (Recorder.lean_batch), which carries them to the timings."""
     project.write(
         "scenarios/s.yaml",
         f"""

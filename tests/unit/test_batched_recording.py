@@ -126,3 +126,94 @@ def test_a_request_paths_batch_makes_what_recording_each_request_makes() -> None
         assert json.dumps(got) == json.dumps(want)
     lean_not = Recorder(1.0, 0.0, window=((1.0, 2.0),))
     assert lean_not.lean_batch(ok) is None  # a window: every request the checked way
+
+
+@pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize("k", [0, 5])
+def test_a_virtual_users_batched_requests_make_the_deltas_the_checked_way_makes(
+    seed: int, k: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """VirtualUser.record through the recorder's batches (lean) against the same requests recorded the checked
+    way (a recorder that is not lean), delta by delta: failures, new connections, a phase not timed, a query
+    count, the open model (a service time: the split's own batch), no timings at all, checks, a python user's
+    records on the same recorder, completion times out of order and before t0, names past a cap (OTHER), three
+    users sharing their series, held and flushed time splits, and a recorder replaced for some users mid-run."""
+    from loadorch.client import vu as vumod
+    from loadorch.client.vu import VirtualUser
+    from loadorch.config.scenario import Endpoint
+    from loadorch.stats.endpoints import EndpointNames
+    from loadorch.traffic.request import Outcome, compile_request
+
+    unbatched = [0]
+    unbatch = Recorder._unbatch
+
+    def counted(self: Recorder) -> None:
+        unbatched[0] += 1
+        unbatch(self)
+
+    monkeypatch.setattr(Recorder, "_unbatch", counted)
+    now = [0.0]
+    monkeypatch.setattr(vumod.time, "time", lambda: now[0])
+    reqs = [compile_request(Endpoint.model_validate({"name": f"n{i}", "path": f"/{i}"}), f"n{i}", "read", set(), {})
+            for i in range(6)]
+    t0, limit = 100.0, random.Random(seed).choice([None, 2, 4])
+
+    def recorder(lean: bool) -> Recorder:
+        rec = Recorder(1.0, t0, endpoints=EndpointNames(limit), exemplar_k=k)
+        rec._lean = lean
+        rec.split_every = 5
+        return rec
+
+    out = {}
+    for lean in (True, False):
+        rng = random.Random(seed * 7 + 1)
+        now[0] = t0 - 2.5
+        recs = [recorder(lean)]
+        shared: dict = {}  # type: ignore[type-arg]
+        vus = [VirtualUser(slot=i, slots=3, worker=0, user_name="u", seed=1, requests=reqs, weights=[1.0] * 6,
+                           think=(0.0, 0.0), generators={}, runner=None, recorder=recs[0],  # type: ignore[arg-type]
+                           keys=shared)
+               for i in range(3)]
+        merged, totals = Merged(1.0, k), []
+        for _ in range(8):  # deltas
+            for _ in range(rng.randrange(0, 400)):
+                now[0] += rng.random() * 0.03
+                if rng.random() < 0.03:
+                    now[0] -= rng.random() * 1.5
+                req, lat, x = rng.choice(reqs), rng.randrange(50, 200_000), rng.random()
+                timed = {"waiting_us": lat // 2, "connecting_us": 0, "tls_us": 0, "receiving_us": lat // 5}
+                if x < 0.1:
+                    o = Outcome(500, False, "status 500", lat, "/")
+                elif x < 0.15:
+                    o = Outcome(200, True, None, lat, "/", **{**timed, "connecting_us": 300})
+                elif x < 0.18:
+                    o = Outcome(200, True, None, lat, "/", **{**timed, "receiving_us": None})
+                elif x < 0.2:
+                    o = Outcome(200, True, None, lat, "/", db_queries=3, **timed)
+                elif x < 0.24:
+                    o = Outcome(200, True, None, lat, "/", service_us=lat // 3, **timed)
+                elif x < 0.26:
+                    o = Outcome(200, True, None, lat, "/")
+                elif x < 0.28:  # a python user's record on the same recorder
+                    key = SeriesKey("py", rng.choice(["p1", "p2", "p3"]), "read", "GET", 200, True)
+                    vus[0].recorder.record(key, lat, now[0])
+                    continue
+                else:
+                    o = Outcome(200, True, None, lat, "/", **timed)
+                rng.choice(vus).record(req, o)
+            flush = rng.random() < 0.3
+            for i, rec in enumerate(recs):
+                delta = rec.take_delta(flush=flush)
+                totals.append(delta["total"])
+                merged.add_delta(i, delta)
+            if rng.random() < 0.3:  # a recorder replaced for some users: their shared series change recorders
+                recs.append(recorder(lean))
+                for user in vus:
+                    if rng.random() < 0.5:
+                        user.recorder = recs[-1]
+        for i, rec in enumerate(recs):
+            merged.add_delta(i, rec.take_delta(flush=True))
+        out[lean] = (json.dumps(merged.to_json(), sort_keys=True), totals)
+    assert unbatched[0] > 0  # the batches were used
+    assert out[True][1] == out[False][1]
+    assert out[True][0] == out[False][0]

@@ -105,9 +105,9 @@ def test_the_buckets_are_ordered_and_at_most_a_64th_of_their_values_wide() -> No
     assert len(set(buckets)) < 128 + 64 * 34  # 64 a doubling above 128 us
 
 
-def test_a_table_held_by_a_request_path_stays_the_live_one_across_folds() -> None:
-    """A request path adds into its series' table directly (table_of); reading the rows folds it in place,
-    so what is added after still counts, once."""
+def test_a_live_table_stays_the_live_one_across_folds() -> None:
+    """What is added into a series' live table (table_of: `add` and `add_batch` do) is folded in place when the
+    rows are read, so what is added after still counts, once."""
     splits = TimeSplits()
     held = splits.table_of(GET)
     held[1000] = [1, 1000, 0, 0, 900, 100]
@@ -120,7 +120,7 @@ def test_a_table_held_by_a_request_path_stays_the_live_one_across_folds() -> Non
 
 
 def test_a_virtual_users_requests_are_split_as_record_split_does() -> None:
-    """The lean path's inline split (client/vu.py: kept-alive requests by the shortcut, the others the
+    """The lean path's split (client/vu.py: kept-alive requests through the recorder's batch, the others the
     checked way) gives the rows record_split gives, and keeps the K slowest."""
     from loadorch.client.vu import VirtualUser, phases_of
     from loadorch.config.scenario import Endpoint
@@ -170,8 +170,8 @@ def test_the_users_of_a_class_share_their_series_so_a_worker_holds_names_not_use
 
 
 def test_a_recorders_split_tables_outlive_its_deltas(monkeypatch: pytest.MonkeyPatch) -> None:
-    """After a delta a virtual user adds into the buckets it had (zeroed), not through TimeSplits.add (a call
-    that made each bucket anew every second, for a run's every latency); the rows stay those of
+    """After a delta a series' requests add into the buckets it had (zeroed), not into buckets made anew every
+    second for a run's every latency; the rows stay those of
     record_split, a phase not timed does not stick past its delta, and buckets left empty go at a sweep."""
     from loadorch.client.vu import VirtualUser, phases_of
     from loadorch.config.scenario import Endpoint
@@ -294,9 +294,11 @@ def test_a_batch_adds_up_as_add_does_request_by_request() -> None:
     assert new.rows() == old.rows() and len(new.rows()) > 30
 
 
-def test_a_virtual_users_batched_split_gives_every_delta_the_rows_of_record_split() -> None:
+@pytest.mark.parametrize("open_model", [False, True])
+def test_a_virtual_users_batched_split_gives_every_delta_the_rows_of_record_split(open_model: bool) -> None:
     """The lean path's batch (client/vu.py) against record_split request by request, over deltas of random
-    lengths (one request to hundreds), deltas that hold the split (a worker's split_every) and flushes."""
+    lengths (one request to hundreds), deltas that hold the split (a worker's split_every) and flushes; in
+    the open model (a service time: the request goes the checked way) through the split's own batch."""
     from loadorch.client.vu import VirtualUser, phases_of
     from loadorch.config.scenario import Endpoint
     from loadorch.traffic.request import Outcome, compile_request
@@ -314,7 +316,8 @@ def test_a_virtual_users_batched_split_gives_every_delta_the_rows_of_record_spli
             fresh, none = rng.random() < 0.03, rng.random() < 0.02
             out = Outcome(200, True, None, d, "/a", waiting_us=rng.randrange(0, d + 1),
                           connecting_us=300 if fresh else 0, tls_us=100 if fresh else 0,
-                          receiving_us=None if none else rng.randrange(0, 5000))
+                          receiving_us=None if none else rng.randrange(0, 5000),
+                          service_us=d // 2 if open_model else None)
             vu.record(req, out)
             ref.record_split(GET, d, phases_of(out), 0.5)
         flush = delta % 11 == 10

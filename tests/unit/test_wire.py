@@ -60,7 +60,7 @@ def test_worker_and_master_tables_are_one_shape() -> None:
     """Recorder and Merged declare no table of their own: the delta and the merged JSON share the rows."""
     base = set(vars(Tables(1.0)))
     # beside the tables a Recorder keeps only its settings and a batch of samples not yet folded into them
-    batch = {"slot", "_pending", "_pending_timings", "_lean", "batches"}
+    batch = {"slot", "_pending", "_pending_timings", "_lean", "batches", "split_batches"}
     names = {"endpoints", "folded_sent"}  # the bound on distinct request names (stats/endpoints.py)
     settings = {"t0", "spans", "edges_us", "server_timing", "sub_bits"}  # sub_bits: the judged tables' layout
     split = {"split_every", "deltas", "_holding"}  # the time split's rows every few deltas (Recorder.take_delta)
