@@ -319,27 +319,22 @@ class Recorder(Tables):
         a connect of 0 into the timings, and with the evidence on the time split). The request path checks the
         slot first (`advance`). None where this recorder is not lean (a window or live metrics): each request
         goes the checked way. Found once per series, not once a request; the list lives as long as the recorder."""
-        if not self._lean:
-            return None
-        if key.name not in self.endpoints.names:
-            key = self.bounded(key)
-        batch = self.batches.get(key)
-        if batch is None:
-            batch = self.batches[key] = []
-        return batch
+        return self._batch_in(self.batches, key) if self._lean else None
 
     def split_batch(self, key: SeriesKey) -> list[int] | None:
         """The series' batch for the time split alone, for a request path to extend by `(duration, waiting,
         receiving)` (us) of a successful kept-alive request whose phases were all timed but that goes the checked
         way for the rest (the open model's): as `record_split` of each, added up once a slot. None where the
         evidence is off or a window decides which requests count (`record_split` asks each one's time)."""
-        if self.spans or not self.exemplar_k:
-            return None
+        return None if self.spans or not self.exemplar_k else self._batch_in(self.split_batches, key)
+
+    def _batch_in(self, batches: dict[SeriesKey, list[int]], key: SeriesKey) -> list[int]:
+        """The series' list in `batches`, under its bounded key (a name past the cap shares OTHER's)."""
         if key.name not in self.endpoints.names:
             key = self.bounded(key)
-        batch = self.split_batches.get(key)
+        batch = batches.get(key)
         if batch is None:
-            batch = self.split_batches[key] = []
+            batch = batches[key] = []
         return batch
 
     def record_timings(self, key: SeriesKey, waiting_us: int, connecting_us: int, at: float = 0.0) -> None:
