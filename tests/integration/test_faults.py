@@ -265,18 +265,20 @@ def test_killed_controller_leaves_no_hidden_run_folder_behind(project: Project, 
     def kill_a_run_mid_way() -> str:
         proc = start_run(project, "--out", "o")
         wait_for_workers(proc, 1)
+        # its scratch folder, found while it runs: once it is killed, any other test's run that starts sweeps the
+        # folders of dead owners (beside other tests, this one found none after the kill once)
+        scratch.extend(p for p in Path(tempfile.gettempdir()).glob("loadorch-run-*")
+                       if (p / "owner").is_file() and (p / "owner").read_text().split()[0] == str(proc.pid))
+        assert len(scratch) == 1 and (scratch[0] / "plan.json").exists(), scratch
         proc.kill()
         proc.wait(timeout=10)
         wait_until_gone(proc.pid, timeout=30)  # its master and worker follow it (another test's subject)
         hidden = project.root / f".o.previous-{proc.pid}"
         assert hidden.is_dir() and (hidden / "results.json").exists()
-        scratch.extend(p for p in Path(tempfile.gettempdir()).glob("loadorch-run-*")
-                       if (p / "owner").is_file() and (p / "owner").read_text().split()[0] == str(proc.pid))
         return hidden.name
 
     scratch: list[Path] = []  # the killed runs' scratch folders (plan.json with the run's token, the logs)
     hidden = kill_a_run_mid_way()
-    assert len(scratch) == 1 and (scratch[0] / "plan.json").exists(), scratch
     assert project.cli("validate", "p").code == 0  # only a run to the folder deals with it
     assert (project.root / hidden).is_dir()
     r = project.run("run", "p", "--iterations", "3", "--out", "other")
@@ -290,6 +292,7 @@ def test_killed_controller_leaves_no_hidden_run_folder_behind(project: Project, 
     assert doc["run"]["start"] > "2000-01-01T00:00:00+00:00" and doc["totals"]["requests"] == 6
     assert "the earlier run" not in (project.root / "o" / "summary.md").read_text()
 
+    scratch.clear()
     hidden = kill_a_run_mid_way()
     shutil.rmtree(project.root / "o", ignore_errors=True)
     shutil.copytree(project.root / "other", project.root / "o")  # as if the killed run had written its results
