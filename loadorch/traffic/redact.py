@@ -182,8 +182,10 @@ class Redactor:
 
 
     def plus(self, extra: Iterable[str]) -> Redactor:
-        """This redactor and `extra` secrets (one request's own rendered credentials) in every encoding: a
-        new redactor for that request only, so no set of values grows with the run."""
+        """This redactor and `extra` secrets (one request's own rendered credentials) in every encoding, as a
+        redactor of their own: this one's secrets are never added to, and the last PLUS_KEPT such redactors are
+        kept by their extra secrets (least recently used dropped), so a user's token made once serves its later
+        requests and what is kept stays bounded however long the run."""
         key = frozenset(s for s in extra if s)
         if not key:
             return self
