@@ -22,6 +22,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from fractions import Fraction
+from itertools import repeat
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -36,6 +37,21 @@ def bucket_of(us: int) -> int:
         return us if us > 0 else 0
     e = us.bit_length() - SUB_BITS - 1
     return (e << SUB_BITS) + (us >> e)
+
+
+TABLED = 1 << 16  # values (us) whose bucket Histogram.of reads from a table (_bucket_table: 512 KB, made on first use)
+_TABLE: list[int] = []
+
+
+def _bucket_table() -> list[int]:
+    """bucket_of every value under TABLED (a process's first long `Histogram.of` makes it, in about 1 ms):
+    exact below EXACT_BELOW, then each bucket repeated for the 2**e values it holds."""
+    if not _TABLE:
+        _TABLE.extend(range(EXACT_BELOW))
+        for e in range(1, TABLED.bit_length() - SUB_BITS - 1):
+            for top in range(1 << SUB_BITS, 1 << (SUB_BITS + 1)):
+                _TABLE.extend(repeat((e << SUB_BITS) + top, 1 << e))
+    return _TABLE
 
 
 COARSE_SUB_BITS = 6  # pictures over time (timeline histograms): 64 buckets per doubling, values within 0.8 %
@@ -148,6 +164,8 @@ class Histogram:
             low, high = 0, max(high, 0)
         if high < EXACT_BELOW:  # every value is its own bucket: counted in C
             h.buckets = dict(Counter(values))
+        elif high < TABLED and len(values) >= 64:  # each value's bucket read from a table and counted, in C
+            h.buckets = dict(Counter(map((_TABLE or _bucket_table()).__getitem__, values)))
         else:
             buckets: dict[int, int] = {}
             get = buckets.get

@@ -37,6 +37,29 @@ def test_exact_below_2048_us() -> None:
     assert h.percentile(50) == 7 and h.percentile(100) == 2047 and h.value_range(7) == (7.0, 7.0)
 
 
+@settings(max_examples=40)
+@given(st.lists(st.integers(min_value=-5, max_value=200_000), min_size=1, max_size=400),
+       st.sampled_from([1 << 11, 1 << 16, 10**9]))
+def test_of_a_list_is_the_histogram_recording_each_makes(values: list[int], cap: int) -> None:
+    """Histogram.of (counted in C: a table's buckets under 65 ms, each value's own under 2.048 ms) against
+    `record` one value at a time, for lists within each range and across them."""
+    values = [min(v, cap - 1) for v in values] * 70  # long enough for the table (64 values and more)
+    one = Histogram()
+    for v in values:
+        one.record(v)
+    made = Histogram.of(values)
+    assert (made.buckets, made.count, made.total, made.min, made.max) == (
+        one.buckets, one.count, one.total, one.min, one.max)
+
+
+def test_the_bucket_table_is_bucket_of_for_every_value_it_holds() -> None:
+    from loadorch.stats import histogram
+
+    table = histogram._bucket_table()
+    assert len(table) == histogram.TABLED
+    assert all(table[v] == bucket_of(v) for v in range(histogram.TABLED))
+
+
 @settings(max_examples=60)
 @given(st.lists(st.integers(min_value=0, max_value=5_000_000), min_size=1, max_size=400),
        st.floats(min_value=0.1, max_value=99.9))

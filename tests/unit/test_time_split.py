@@ -294,6 +294,41 @@ def test_a_batch_adds_up_as_add_does_request_by_request() -> None:
     assert new.rows() == old.rows() and len(new.rows()) > 30
 
 
+def test_a_long_batch_grouped_by_bucket_adds_up_as_add_does() -> None:
+    """A busy series' batch (thousands of requests: grouped by bucket, the table's buckets under 65 ms and the
+    computed ones above) gives the rows `add` gives request by request, into buckets that already hold sums,
+    one whose phases are NOT_MEASURED among them."""
+    from loadorch.stats import timesplit
+
+    rng = random.Random(11)
+    new, old = TimeSplits(), TimeSplits()
+    for d in (5, 1000, 70_000, 4_000_000):  # buckets already there: one not measured
+        new.add(GET, d, 0, 0, d // 2, NOT_MEASURED if d == 1000 else 1)
+        old.add(GET, d, 0, 0, d // 2, NOT_MEASURED if d == 1000 else 1)
+    for length in (timesplit._LISTED_FROM // 3, 3000, 9000):
+        batch: list[int] = []
+        for _ in range(length):
+            d = rng.choice((_durations(rng), rng.randrange(0, 1 << 16), 1000, (1 << 16) - 1, 1 << 16))
+            w, r = rng.randrange(0, d + 1), rng.randrange(0, 1000)
+            batch += (d, w, r)
+            old.add(GET, d, 0, 0, w, r)
+        new.add_batch(GET, batch)
+        assert new.rows() == old.rows(), length
+    assert len(new.rows()) > 300
+    of_1000 = [r for r in new.rows() if r[3] == (3 << 8) | (1000 >> 3)]  # 1 ms's bucket: 10 bits, shifted by 3
+    assert of_1000[0][4] > 100 and of_1000[0][9] == NOT_MEASURED  # the batches added into it; not measured stays
+
+
+def test_the_bucket_table_is_adds_bucket_for_every_duration_it_holds() -> None:
+    from loadorch.stats import timesplit
+
+    table = timesplit._bucket_table()
+    assert len(table) == timesplit._TABLED
+    for d in range(timesplit._TABLED):
+        shift = d.bit_length() - timesplit.SUB_BITS
+        assert table[d] == (d if shift <= 0 else (shift << 8) | (d >> shift)), d
+
+
 @pytest.mark.parametrize("open_model", [False, True])
 def test_a_virtual_users_batched_split_gives_every_delta_the_rows_of_record_split(open_model: bool) -> None:
     """The lean path's batch (client/vu.py) against record_split request by request, over deltas of random
