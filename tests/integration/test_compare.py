@@ -32,8 +32,10 @@ users:
 
 def test_same_seed_no_regression_then_slower_endpoint_regresses(project: Project) -> None:
     """Three runs at once, each to its own target, so a busy machine slows them alike: a baseline, the same
-    seed again (no regression), and one whose product page is 200 ms slower (regressed, and nothing else).
-    Knobs of 50 ms: the built-in 10 % budget is 5 ms, far above what a neighbour's burst adds to a p95."""
+    seed again (no regression), and one whose product page is 400 ms slower (regressed, and nothing else).
+    Knobs of 50 ms: the built-in 10 % budget is 5 ms, far above what a neighbour's burst adds to a p95. 400 ms,
+    not 200: beside other tests on two cores, a clean-clone CI run at 8afe7b2 found the p50 regression and not
+    the p95 one (a neighbour's burst in a tail: a likely reading; the rows were not printed, now they are)."""
     project.write("scenarios/s.yaml", SCENARIO)
     project.write("profiles/p.yaml", """
         scenario: ../scenarios/s.yaml
@@ -51,7 +53,7 @@ def test_same_seed_no_regression_then_slower_endpoint_regresses(project: Project
     try:
         runs = []
         for (server, _), (out, knobs) in zip(servers, (("base", {"*": 50}), ("same", {"*": 50}),
-                                                       ("slow", {"*": 50, "products.get": 250}))):
+                                                       ("slow", {"*": 50, "products.get": 450}))):
             requests.put(f"{server.url}/_knobs", json={"latency_ms": knobs}, timeout=5).raise_for_status()
             runs.append(start_run(project, "--iterations", "60", "--out", out, env={"TARGET_URL": server.url}))
         for proc in runs:
@@ -75,7 +77,8 @@ def test_same_seed_no_regression_then_slower_endpoint_regresses(project: Project
     doc = json.loads((project.root / "cmp" / "compare.json").read_text())
     regressed = {(r["name"], r["metric"]) for r in doc["rows"] if r["verdict"] == "regression" and r["scope"] == "endpoint"}
     assert {name for name, _ in regressed} == {"get product"}
-    assert ("get product", "p50") in regressed and ("get product", "p95") in regressed
+    product = [r for r in doc["rows"] if r["scope"] == "endpoint" and r["name"] == "get product"]
+    assert ("get product", "p50") in regressed and ("get product", "p95") in regressed, product
     assert not [r for r in doc["rows"] if r["verdict"] == "regression" and r["scope"] == "endpoint"
                 and r["name"] != "get product"]
     junit = (project.root / "cmp" / "compare-junit.xml").read_text()
