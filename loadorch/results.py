@@ -203,6 +203,70 @@ class ProfileEvidence(Section):
     problem: str | None = None  # not attached: what happened and the fix
 
 
+class LighthouseNode(Section):
+    """An element a Lighthouse result names (its audit details' `node`): selector, label and HTML snippet, cut."""
+
+    selector: str = ""
+    label: str = ""
+    snippet: str = ""
+
+
+class LighthousePhase(Section):
+    """A part of the LCP (`largest-contentful-paint-element`'s phase table): TTFB, Load Delay, Load Time,
+    Render Delay."""
+
+    phase: str
+    ms: float
+    share: float | None = None  # of the LCP, 0..1
+
+
+class LighthouseShift(Section):
+    """A layout shift (`layout-shifts`) or a shifted element (older results' `layout-shift-elements`)."""
+
+    score: float
+    element: LighthouseNode | None = None
+    causes: list[str] = Field(default_factory=list)  # its root causes, with their URLs (newer results)
+
+
+class LighthouseResource(Section):
+    url: str
+    transfer: int  # bytes over the network
+    type: str = ""  # Lighthouse's resourceType (Script, Image ...); "" when the result does not say
+
+
+class LighthouseLoss(Section):
+    """An audit of a category and the points of the category's score it lost: weight x (1 - score), over the
+    category's weights, x 100."""
+
+    audit: str
+    title: str
+    weight: float
+    score: float
+    points: float
+    display: str = ""  # its displayValue
+
+
+class LighthouseEvidence(Section):
+    """A Lighthouse-read gate's evidence, from the result file whose value decided it (the one at the gate's
+    value, or the worst)."""
+
+    metric: str
+    key: str  # the audit id, category or resource type
+    file: str  # the result file's name
+    value: float  # that file's value of the gate's metric
+    files: int = 1  # result files that gave the metric
+    role: str = "at the gate's value"  # or "worst"
+    page: str = ""  # the page Lighthouse measured (finalDisplayedUrl), masked
+    version: str = ""  # lighthouseVersion
+    display: str = ""  # the audit's displayValue
+    lcp_element: LighthouseNode | None = None
+    lcp_phases: list[LighthousePhase] = Field(default_factory=list)
+    shifts: list[LighthouseShift] = Field(default_factory=list)
+    resources: list[LighthouseResource] = Field(default_factory=list)
+    losses: list[LighthouseLoss] = Field(default_factory=list)
+    note: str | None = None  # what the result did not hold
+
+
 class FailedRequests(Section):
     """Failed requests of an error-rate gate's selector in the window, by endpoint, method and status."""
 
@@ -267,6 +331,7 @@ class Evidence(Section):
     browser: BrowserEvidence | None = None  # browser: the view at the gate's value and the worst, attributed
     database: DbEvidence | None = None  # db_query_slow and db_queries_per_request (report/evidence_db.py)
     profile: list[ProfileEvidence] = Field(default_factory=list)  # profilers: the target's top functions
+    lighthouse: LighthouseEvidence | None = None  # a Lighthouse-read gate: the deciding result file's reasons
 
 
 class ThresholdRow(Section):

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from html import escape
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from loadorch.report import evidence_browser, evidence_http
+from loadorch.report import evidence_browser, evidence_http, evidence_lighthouse
 from loadorch.report.evidence_db import db_evidence, db_html, db_markdown, db_short
 from loadorch.results import Evidence, SlowRequest, ThresholdRow, TimeSplit
 from loadorch.verdict.evaluate import FAIL, INCONCLUSIVE, ThresholdResult
@@ -58,6 +58,12 @@ def browser_builder(result: ThresholdResult, record: RunRecord) -> Evidence:
     return Evidence() if found is None else Evidence(browser=found)
 
 
+def lighthouse_builder(result: ThresholdResult, record: RunRecord) -> Evidence:
+    """Lighthouse results: computed by the run from the result file that decided the gate (run/browsers.py)."""
+    found = getattr(record, "lighthouse_evidence", {}).get(f"{result.selector} {result.expression}")
+    return Evidence() if found is None else Evidence(lighthouse=found)
+
+
 def profile_builder(result: ThresholdResult, record: RunRecord) -> Evidence:
     from loadorch.report.evidence_profile import profile_evidence  # the profilers' layer
 
@@ -65,7 +71,7 @@ def profile_builder(result: ThresholdResult, record: RunRecord) -> Evidence:
 
 
 # db_evidence: report/evidence_db.py
-BUILDERS: tuple[Builder, ...] = (http_builder, db_evidence, browser_builder, profile_builder)
+BUILDERS: tuple[Builder, ...] = (http_builder, db_evidence, browser_builder, lighthouse_builder, profile_builder)
 
 
 def evidence_of(result: ThresholdResult, record: RunRecord) -> Evidence | None:
@@ -223,6 +229,7 @@ LAYERS: tuple[Layer, ...] = (
     Layer("time_split", _split_short, _split_md, _split_html),
     Layer("notes", _notes_short, _notes_md, _notes_html),
     Layer("browser", evidence_browser.short, evidence_browser.markdown, evidence_browser.html),
+    Layer("lighthouse", evidence_lighthouse.short, evidence_lighthouse.markdown, evidence_lighthouse.html),
     Layer("steps", *_listed("Failed browser steps", evidence_browser.step_line)),
     Layer("database", db_short, db_markdown, db_html),  # report/evidence_db.py
 )

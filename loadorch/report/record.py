@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from loadorch.results import Browser, BrowserEvidence, DbCollector, Integrity, ProfileSection
+from loadorch.results import Browser, BrowserEvidence, DbCollector, Integrity, LighthouseEvidence, ProfileSection
 from loadorch.stats.tables import Merged
 from loadorch.verdict.evaluate import Check, ThresholdResult
 from loadorch.wire import MetricsReport, StopReason
@@ -43,6 +43,8 @@ class RunRecord:
     browser: Browser | None = None  # browser users and Lighthouse results (loadorch.browser.results)
     # a browser gate's evidence by "selector expression", from the run (browser/evidence.py)
     browser_evidence: dict[str, BrowserEvidence] = field(default_factory=dict)
+    # a Lighthouse-read gate's evidence by "selector expression", from its result files (run/browsers.py)
+    lighthouse_evidence: dict[str, LighthouseEvidence] = field(default_factory=dict)
     window: tuple[tuple[float, float], ...] = ()  # the measurement window's spans (s), if the profile has one
     window_source: str = ""
     tags: dict[str, str] = field(default_factory=dict)  # --tag: the whole run's tags

@@ -21,7 +21,7 @@ from loadorch.verdict.evaluate import ERROR, PASS, Check, ThresholdResult
 if TYPE_CHECKING:  # the browser's statistics and results.json's models: imported where a browser run needs them
     from loadorch.browser.sink import BrowserSink
     from loadorch.browser.stats import BrowserStats
-    from loadorch.results import BrowserEvidence
+    from loadorch.results import BrowserEvidence, LighthouseEvidence
 
 STOP_GRACE_S = 20.0  # a page finishes its step, leaves its document (final values), Chromium stops
 
@@ -179,6 +179,38 @@ def evidence(stats: BrowserStats | None, rows: list[ThresholdResult]) -> dict[st
         if t is None or row.verdict == PASS or not owns(t.selector.metric):
             continue
         found = for_gate(t, stats, row.observed)
+        if found is not None:
+            out[f"{row.selector} {row.expression}"] = found
+    return out
+
+
+def lighthouse_evidence(
+    cfg: RunConfig, rows: list[ThresholdResult], redactor: Redactor
+) -> dict[str, LighthouseEvidence]:
+    """The evidence of each gate read from the profile's Lighthouse results that did not pass, by "selector
+    expression": what the result file that decided it says (browser/lighthouse_evidence.py). A file that cannot
+    be read again, or holds nothing documented, gives none."""
+    out: dict[str, LighthouseEvidence] = {}
+    if not cfg.lighthouse:
+        return out
+    from loadorch.browser.lighthouse_evidence import for_gate
+
+    docs: dict[str, object] = {}
+
+    def read(path: str) -> object:
+        if path not in docs:
+            try:
+                with open(path, encoding="utf-8") as fh:
+                    docs[path] = json.load(fh)
+            except (OSError, ValueError, RecursionError):
+                docs[path] = None
+        return docs[path]
+
+    for row in rows:
+        t = row.threshold
+        if t is None or row.verdict == PASS:
+            continue
+        found = for_gate(t, row.observed, cfg.lighthouse, read, redactor)
         if found is not None:
             out[f"{row.selector} {row.expression}"] = found
     return out

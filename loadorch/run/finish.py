@@ -193,6 +193,7 @@ def _record(run: _Run, decision: Decision, db: Any, signals: StopSignals) -> res
         database=db.to_collector() if db is not None else None,
         browser=None if decision.browser is None else browser_results(decision.browser, cfg.thresholds),
         browser_evidence=browsers.evidence(decision.browser, decision.thresholds),
+        lighthouse_evidence=browsers.lighthouse_evidence(cfg, decision.thresholds, run.redactor),
         window=cfg.window.spans if cfg.window else (),
         tags=dict(cfg.run_tags),
         profiles=run.profile_sections,

@@ -224,3 +224,17 @@ def target_params(target: str) -> str:
     rest, hash_, fragment = target.partition("#")
     path, mark, query = rest.partition("?")
     return path + mark + credential_params(query) + hash_ + credential_params(fragment)
+
+
+QUERY_PARAM = re.compile(r"(?<=[?&;])([^=&\s\"'<>#?]+)=([^&\s\"'<>#]*)")
+
+
+def credential_params_in(text: str) -> str:
+    """Free text holding URLs (an HTML snippet, a log line) with credential_params applied to every query
+    parameter in it: `<img src="/a.jpg?token=xyz">` as `<img src="/a.jpg?token=***">`."""
+
+    def masked(m: re.Match[str]) -> str:
+        name, value = m.group(1), m.group(2)
+        return f"{name}={MASK}" if value and CREDENTIAL_PARAM.search(unquote_plus(name)) else m.group(0)
+
+    return QUERY_PARAM.sub(masked, text)

@@ -354,3 +354,53 @@ def test_lighthouse_results_pass_and_fail_as_configured(project: Project) -> Non
     (project.root / "profiles" / "lhr-shop.json").write_text('{"not": "lighthouse"}')
     bad = cli_in_process("validate", "profiles/p.yaml", cwd=project.root)
     assert bad.code == 3 and "p.yaml:" in bad.out + bad.err and "lighthouse" in bad.out + bad.err
+
+
+def test_failing_lighthouse_gates_carry_their_evidence_in_every_artifact(project: Project) -> None:
+    """issue 30: an LCP gate and a script-bytes gate read from two Lighthouse runs fail with the element, its
+    phases and the heaviest scripts of the file that decided them; no URL's token reaches an artifact."""
+    fixtures = Path(__file__).resolve().parent.parent / "fixtures" / "lighthouse"
+    shutil.copy(fixtures / "lhr-v12-home.json", project.root / "profiles" / "lhr-1.json")
+    shutil.copy(fixtures / "lhr-v10-home.json", project.root / "profiles" / "lhr-2.json")
+    project.write("scenarios/s.yaml", LIGHTHOUSE_SCENARIO)
+    project.write("profiles/p.yaml", """
+        scenario: ../scenarios/s.yaml
+        host: embedded
+        load: {users: 2, iterations: 2}
+        min_samples: 1
+        lighthouse: [lhr-*.json]
+        thresholds:
+          "lighthouse_audit{id:largest-contentful-paint}": ["max<2500"]
+          "browser_resource_bytes{type:script}": ["max<300000"]
+          "lighthouse_audit{id:first-contentful-paint}": ["max<5000"]
+        """)
+    result = project.run("run", "p", "--out", "o")
+    assert result.code == 1, result.out + result.err
+    assert_no_traceback(result)
+    doc = project.results("o")
+    lcp = _threshold(doc, "lighthouse_audit{id:largest-contentful-paint}")
+    assert lcp["verdict"] == "fail"
+    ev = lcp["evidence"]["lighthouse"]
+    assert (ev["file"], ev["files"], ev["role"]) == ("lhr-1.json", 2, "at the gate's value")  # 3400 ms, not 2980
+    assert ev["lcp_element"]["selector"] == "main > div.hero > img.hero-image"
+    assert [p["phase"] for p in ev["lcp_phases"]] == ["TTFB", "Load Delay", "Load Time", "Render Delay"]
+    scripts = _threshold(doc, "browser_resource_bytes{type:script}")["evidence"]["lighthouse"]
+    assert [r["transfer"] for r in scripts["resources"]] == [241337, 98120, 62660]
+    assert scripts["resources"][2]["url"] == "https://cdn.tracker.example.net/t.js?key=***&v=3"
+    assert _threshold(doc, "lighthouse_audit{id:first-contentful-paint}").get("evidence") is None  # it passed
+    cases = _junit(project)
+    failure = cases["lighthouse_audit{id:largest-contentful-paint} max<2500"].find("failure")
+    assert failure is not None
+    text = (failure.text or "") + failure.get("message", "")
+    assert "Lighthouse lhr-1.json" in text and "LCP element main > div.hero > img.hero-image" in text
+    assert "Load Delay 1240" in text
+    bytes_failure = cases["browser_resource_bytes{type:script} max<300000"].find("failure")
+    assert bytes_failure is not None and "vendor.4f2a.js" in (bytes_failure.text or "")
+    summary = (project.root / "o" / "summary.md").read_text()
+    assert "What the Lighthouse result says" in summary and "Render Delay 567" in summary
+    assert "resource 61.2 KiB Script https://cdn.tracker.example.net/t.js?key=***&amp;v=3" in summary
+    report = (project.root / "o" / "report.html").read_text()
+    assert "What the Lighthouse result says" in report and "img.hero-image" in report
+    for name in ("results.json", "summary.md", "junit.xml", "report.html"):
+        written = (project.root / "o" / name).read_text()
+        assert not any(s in written for s in ("SECRETTOKEN123", "SECRETSESSION9", "SECRETKEY77", "SECRETSIG42")), name
