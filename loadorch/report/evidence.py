@@ -60,7 +60,7 @@ def browser_builder(result: ThresholdResult, record: RunRecord) -> Evidence:
 
 def lighthouse_builder(result: ThresholdResult, record: RunRecord) -> Evidence:
     """Lighthouse results: computed by the run from the result file that decided the gate (run/browsers.py)."""
-    found = getattr(record, "lighthouse_evidence", {}).get(f"{result.selector} {result.expression}")
+    found = record.lighthouse_evidence.get(f"{result.selector} {result.expression}")
     return Evidence() if found is None else Evidence(lighthouse=found)
 
 

@@ -269,7 +269,7 @@ def test_the_database_evidence_reads_short_in_junit_and_whole_in_the_summary_and
                          flags=[PlanFlag(kind=f.kind, text=f.text) for f in pf.plan_flags(plan, "4MB")])]
     db.probe = [ProbeRow("list products", "u", "read", "GET", 6, None, (Repeated("SELECT c FROM cat WHERE n = $1", 5,
                                                                                    "SELECT * FROM products LIMIT $1"),))]
-    record = SimpleNamespace(database=db.to_collector(), browser_evidence={})
+    record = SimpleNamespace(database=db.to_collector(), browser_evidence={}, lighthouse_evidence={})
 
     def judged(selector: str, expression: str) -> Evidence | None:
         sel = parse_selector(selector)
@@ -306,7 +306,7 @@ def test_a_failing_db_queries_gate_names_the_statements_that_took_the_most_time(
     top = [TopStatement(statement="SELECT * FROM products WHERE id = $1", calls=900, total_ms=45.0, mean_ms=0.05),
            TopStatement(statement="SELECT id, name FROM categories WHERE name = $1", calls=4500, total_ms=30.0,
                         mean_ms=0.007)]
-    record = SimpleNamespace(database=DbCollector(slow_ms=200.0, queries=5400, top=top), browser_evidence={})
+    record = SimpleNamespace(database=DbCollector(slow_ms=200.0, queries=5400, top=top), browser_evidence={}, lighthouse_evidence={})
     sel = parse_selector("db_queries")
     t = Threshold(sel, parse_expression("count<1000", sel.metric))
     ev = evidence_of(ThresholdResult("db_queries", "count<1000", 5400, 1000, "", 5400, 0.0, "fail", "m", threshold=t),

@@ -17,7 +17,7 @@ from loadorch.config.envsubst import (
 from loadorch.config.hostauth import split_credentials
 from loadorch.config.yamlsource import parse
 from loadorch.report.junit import Case, render_cases
-from loadorch.traffic.redact import MASK, Redactor, credentials, target_params
+from loadorch.traffic.redact import MASK, Redactor, credential_params_in, credentials, target_params
 from loadorch.traffic.servertiming import parse as parse_server_timing
 from loadorch.traffic.template import compile_template
 
@@ -139,3 +139,17 @@ def test_a_requests_own_redactor_is_made_once_per_credentials_and_the_kept_ones_
     assert len(run._plus) == redact.PLUS_KEPT
     assert run.plus({"token-of-user-1"}) is not mine  # dropped long ago: made again, the same masking
     assert run.plus({"token-of-user-1"}).text("token-of-user-1") == "***"
+
+
+def test_credential_parameters_in_free_text_are_masked_and_the_rest_kept() -> None:
+    """A snippet or log line holding URLs: a credential-looking parameter's value masked wherever its URL
+    stands (quoted, after &amp;, among others), other parameters and text as they were."""
+
+    text = ('<img src="/hero.jpg?w=800&token=abc123&q=1"> <a href=\'https://x.test/p?a=1&amp;session=s3cr3t#f\'>'
+            ' see /api?sig=zz9 and ?page=2&api_key=K1 ok')
+    out = credential_params_in(text)
+    for secret in ("abc123", "s3cr3t", "zz9", "K1"):
+        assert secret not in out
+    assert f"token={MASK}" in out and f"session={MASK}" in out and f"sig={MASK}" in out and f"api_key={MASK}" in out
+    assert "w=800" in out and "q=1" in out and "a=1" in out and "page=2" in out and out.endswith(" ok")
+    assert credential_params_in("no urls here: token = abc") == "no urls here: token = abc"
