@@ -42,6 +42,9 @@ BAD_SCENARIOS = {
     "unclosed": (SIMPLE_SCENARIO.replace("path: /health}", "path: /health"), "simple.yaml:"),
     "aggregation": (SIMPLE_SCENARIO + 'thresholds: {"http_req_duration": ["foo>20"]}\n', "simple.yaml:6: thresholds.http_req_duration[0]: 'foo>20': unknown aggregation 'foo'"),
     "non-numeric": (SIMPLE_SCENARIO + 'thresholds: {"http_reqs": ["count>abc"]}\n', "limit 'abc' is not a number"),
+    "latency unit": (SIMPLE_SCENARIO + 'thresholds: {"http_req_duration": ["p(95)<1.5s"]}\n',
+                     "simple.yaml:6: thresholds.http_req_duration[0]: 'p(95)<1.5s': limit '1.5s' is not a number; the "
+                     "limit is a number of milliseconds: write 1500"),
     "p101": (SIMPLE_SCENARIO + 'thresholds: {"http_req_duration": ["p(101)<5"]}\n', "percentile 101 is outside 0..100"),
     "p()": (SIMPLE_SCENARIO + 'thresholds: {"http_req_duration": ["p()<5"]}\n', "percentile '' is not a number"),
     "pNaN": (SIMPLE_SCENARIO + 'thresholds: {"http_req_duration": ["p(NaN)<5"]}\n', "percentile 'NaN' is not a number"),

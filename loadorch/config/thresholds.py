@@ -224,8 +224,22 @@ def parse_expression(text: str, metric: str | None = None) -> Expression:
 _AGG_NAMES = ("avg", "min", "max", "med", "count", "rate", "p(N)")
 
 
+# metrics whose limits are milliseconds (a latency, a Server-Timing dur, a timed web vital)
+MS_METRICS = ("http_req_duration", "http_req_waiting", "http_req_connecting", "server_timing",
+              "browser_web_vital_lcp", "browser_web_vital_fcp", "browser_web_vital_ttfb", "browser_web_vital_inp")
+
+
 def _in_unit(value_text: str, metric: str | None) -> str:
-    """The fix for a limit written with a size unit on a bytes metric (`400KiB`): the number of bytes."""
+    """The fix for a limit written with a unit: a time on a milliseconds metric (`300ms`, `1.5s`) or a size on a
+    bytes metric (`400KiB`): the bare number it means."""
+    if metric in MS_METRICS:
+        from loadorch.config.units import parse_duration
+
+        try:
+            ms = parse_duration(value_text.replace(" ", "")) * 1000.0
+        except ValueError:
+            return "; the limit is a number of milliseconds"
+        return f"; the limit is a number of milliseconds: write {round(ms, 6):g}"
     if metric not in ("browser_resource_bytes", "browser_resource_decoded_bytes"):
         return ""
     from loadorch.config.units import parse_size  # pydantic's import: on this error's path only

@@ -52,6 +52,22 @@ def test_a_page_weight_limit_with_a_size_unit_says_the_number_of_bytes_to_write(
         parse_expression("p(75)<lots", "browser_resource_decoded_bytes")
 
 
+def test_a_time_limit_with_a_unit_says_the_number_of_milliseconds_to_write() -> None:
+    """A latency, a Server-Timing dur or a timed web vital with its unit written (`300ms`, `2.5s`): the number of
+    milliseconds to write instead; a unitless metric (CLS) and a word get no such fix."""
+    with pytest.raises(ThresholdSyntaxError, match=r"'300ms' is not a number; the limit is a number of milliseconds: "
+                                                   r"write 300$"):
+        parse_expression("p(95)<300ms", "http_req_duration")
+    with pytest.raises(ThresholdSyntaxError, match=r"milliseconds: write 2500$"):
+        parse_expression("p(75)<2.5s", "browser_web_vital_lcp")
+    with pytest.raises(ThresholdSyntaxError, match=r"milliseconds: write 47\.5$"):
+        parse_expression("p(95) < 47.5 ms", "server_timing")
+    with pytest.raises(ThresholdSyntaxError, match=r"'fast' is not a number; the limit is a number of milliseconds$"):
+        parse_expression("p(95)<fast", "http_req_waiting")
+    with pytest.raises(ThresholdSyntaxError, match=r"'0.1s' is not a number$"):
+        parse_expression("max<0.1s", "browser_web_vital_cls")
+
+
 def test_aggregation_must_fit_the_metric() -> None:
     with pytest.raises(ThresholdSyntaxError, match="http_req_failed has no aggregation p"):
         parse_expression("p(95)<1", "http_req_failed")
