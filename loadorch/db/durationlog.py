@@ -31,6 +31,10 @@ CSV_SESSION, CSV_PS, CSV_MESSAGE, CSV_APP, CSV_QUERY_ID = 5, 7, 13, 22, 25  # cs
 MAX_SESSIONS = 10_000  # sessions whose last statement text is kept for naming bare lines
 MAX_NAMED = 1_000  # distinct slow statements kept by name; the rest counted under "other"
 MAX_PLAN_TEXT = 256 * 1024  # an auto_explain plan longer than this is not read (counted in plans_skipped)
+# a statement's text kept from the log (a bulk INSERT may log megabytes): the first this many characters, so the
+# MAX_SESSIONS started texts and the MAX_NAMED slow ones stay bounded in size, not only in number (two statements
+# alike in all of these characters are counted as one)
+MAX_STATEMENT_TEXT = 16 * 1024
 
 
 @dataclass(frozen=True)
@@ -66,7 +70,7 @@ def parse(text: str) -> Iterator[Logged]:
         if timed is None:
             began = _STARTED.match(row.message)
             if began is not None:
-                _remember(started, row.session, began.group(1))
+                _remember(started, row.session, began.group(1)[:MAX_STATEMENT_TEXT])
             continue
         rest = timed.group(2)
         if rest.startswith(_PLAN):
@@ -76,7 +80,7 @@ def parse(text: str) -> Iterator[Logged]:
             inline = _INLINE.match(rest)
             if inline is None:
                 continue  # parse, bind or fastpath with its text: not a statement
-            statement = inline.group(1)
+            statement = inline.group(1)[:MAX_STATEMENT_TEXT]
         elif row.ps in NOT_STATEMENTS:
             continue
         else:

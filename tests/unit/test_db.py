@@ -240,6 +240,34 @@ def test_duration_log_counts_statements_strictly_over_slow_ms_inside_the_window(
     assert count_slow(csv_line, start, end, 200.0) == 1 and count_slow(csv_line, start, end, 250.0) == 0
 
 
+def test_a_logged_statement_of_megabytes_is_kept_bounded_in_size() -> None:
+    """A bulk INSERT logged whole (inline, or when it started and then bare): its text cut at MAX_STATEMENT_TEXT
+    wherever it is kept (the parsed line, the sessions' started texts, the slow tally's names), its count exact."""
+    import json as js
+
+    from loadorch.db.durationlog import MAX_STATEMENT_TEXT, SlowTally, parse
+
+    big = "INSERT INTO t VALUES " + ", ".join(f"({i}, 'row {i}')" for i in range(60_000))  # about 1 MB
+
+    def line(at: str, message: str, session: str) -> str:
+        return js.dumps({"timestamp": f"2026-11-25 01:00:{at} UTC", "message": message, "application_name": "shop",
+                         "session_id": session})
+
+    jsonlog = "\n".join([
+        line("00.500", f"duration: 250.1 ms  statement: {big}", "s1"),
+        line("00.600", f"statement: {big}", "s2"),  # log_statement's line when it started
+        line("00.700", "duration: 300.0 ms", "s2"),  # then the bare duration line names it
+    ])
+    logged = list(parse(jsonlog))
+    assert len(big) > 50 * MAX_STATEMENT_TEXT and [round(x.duration_ms, 1) for x in logged] == [250.1, 300.0]
+    assert all(x.statement == big[:MAX_STATEMENT_TEXT] for x in logged)
+    tally = SlowTally()
+    keys = {tally.add(x) for x in logged}
+    assert tally.count == 2 and len(keys) == 1  # the same statement both times, counted twice
+    assert all(len(k) <= MAX_STATEMENT_TEXT + 5 for k in keys)
+    assert all(len(t) <= MAX_STATEMENT_TEXT for t in tally.texts.values())
+
+
 def test_snapshot_differences_name_the_n_plus_one_and_flag_deallocation() -> None:
     from loadorch.db.statements import (
         OWN_MARK,
