@@ -32,6 +32,8 @@ from loadorch.traffic.request import (
     Outcome,
     RequestRunner,
     check,
+    credential_text,
+    credential_values,
     encode_body,
     failed_example,
     header_value,
@@ -90,6 +92,7 @@ class LeanRunner:
         self.hops = Hops(options, first, self.conn, timeout, max_body)
         self.jar = self.hops.jar  # empty until a response sets a cookie: then the Cookie header is added
         self._jar_line, self._jar_base, self._jar_mask = "", NO_SECRETS, NO_SECRETS  # _jar_redactor's one entry
+        self.credentials = UserCredentials()  # the tokens this user captured, masked in its requests from then on
 
     def close(self) -> None:
         self.conn.close()
@@ -107,6 +110,8 @@ class LeanRunner:
         target = wire_path(self.origin.prefix + req.path.render_text(lookup, quote_path))
         own = req.static_head  # the request's own header lines (a redirect's next hop sends them again)
         redactor, mine = self.redactor, None
+        if self.credentials.mask is not None:  # a token this user captured: masked wherever it shows (a path ...)
+            redactor = mine = self.credentials.mask
         if req.dynamic_headers:
             rendered = [(name, header_value(t.render_text(lookup))) for name, t in req.dynamic_headers]
             own += "".join(f"{name}: {value}\r\n" for name, value in rendered)
@@ -163,8 +168,12 @@ class LeanRunner:
                 reason = self._reason(error, redactor)
                 return Outcome(resp.status, False, reason, int((end - origin) * 1e6), target, body, service,
                                trace_line=trace, redactor=mine)
+        if req.secret_captures:  # a login: the credentials it returns, masked from its own check's example on
+            redactor = mine = self.credentials.found(req, resp.body, redactor)
         results: list[bool] | None = [] if req.checks else None
         failure = check(req, resp.status, resp.body, lookup, captured, results, redactor)
+        if req.secret_captures:
+            self.credentials.keep(req, captured, self.redactor)
         conn = self.conn
         outcome = Outcome(
             resp.status,
@@ -206,6 +215,39 @@ class LeanRunner:
 
     def _hop(self, target: str) -> Hop:
         return Hop(self.origin.scheme, self.origin.host.lower(), self.origin.port, target)
+
+
+class UserCredentials:
+    """The credentials one user captured (CompiledRequest.secret_captures: a login's token that its requests send
+    as `Authorization: Bearer {token}`): the value each such capture holds now, and the run's redactor plus them
+    (`mask`, None until one is captured), with which a request runner masks everything its user's requests show
+    from then on: a reason, a check's example, a request log's path (`/files/{token}`), Server-Timing. Bounded:
+    one value per capture name of the scenario."""
+
+    __slots__ = ("held", "mask")
+
+    def __init__(self) -> None:
+        self.held: dict[str, str] = {}
+        self.mask: Redactor | None = None
+
+    @staticmethod
+    def found(req: CompiledRequest, body: bytes, redactor: Redactor) -> Redactor:
+        """`redactor` plus the credentials `body` holds at the request's `secret_captures` paths, for what this
+        response shows (whether or not its checks hold: a failed login's example masks the token it returned)."""
+        found = credential_values(req, body)
+        return redactor.plus(found.values()) if found else redactor
+
+    def keep(self, req: CompiledRequest, captured: Captured, base: Redactor) -> None:
+        """After the request's checks: the values its `secret_captures` now hold in the user's captures (a failed
+        login took none: the token in use stays masked) become the user's `mask`, made of `base`."""
+        held = dict(self.held)
+        for name, _ in req.secret_captures:
+            text = credential_text(captured.get(name))
+            if text is not None:
+                held[name] = text
+        if held != self.held:
+            self.held = held
+            self.mask = base.plus(held.values())
 
 
 def own_redactor(rendered: Iterable[tuple[str, str]], redactor: Redactor) -> Redactor:

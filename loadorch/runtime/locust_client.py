@@ -27,12 +27,12 @@ from geventhttpclient.connectionpool import ConnectionPool
 from locust.contrib.fasthttp import FastHttpSession
 from locust.env import Environment
 
-from loadorch.client.vu import DEFAULT_MAX_BODY, own_redactor, wire_path
+from loadorch.client.vu import DEFAULT_MAX_BODY, UserCredentials, own_redactor, wire_path
 from loadorch.db.servertiming import QueryHeader
 from loadorch.errors import LoadorchError
 from loadorch.hosts import check_allowed, resolve
 from loadorch.runtime.headbound import ResponseHeadTooLarge
-from loadorch.traffic.redact import NO_SECRETS, Redactor
+from loadorch.traffic.redact import MIN_HEADER_SECRET, NO_SECRETS, Redactor
 from loadorch.traffic.request import (
     Captured,
     CompiledRequest,
@@ -80,6 +80,7 @@ class LocustClientRunner:
         max_redirects: int = MAX_HOPS,
     ) -> None:
         self.max_redirects = max_redirects
+        self.credentials = UserCredentials()  # the tokens this user captured (client/vu.py)
         self.query_header = query_header or QueryHeader()
         self.base = f"{origin.scheme}://{origin.host_header}"
         self.origin = origin
@@ -113,9 +114,12 @@ class LocustClientRunner:
         rendered = [(name, template.render_text(lookup)) for name, template in req.dynamic_headers]
         headers.update(rendered)
         # a credential rendered now (a captured token): masked in what this request shows, with the run's secrets
-        mine = None
+        mine = self.credentials.mask  # the tokens this user captured (None: none), masked wherever they show
         if req.secret_headers:
-            mine = own_redactor(((n, header_value(v)) for n, v in rendered), self.redactor)
+            mine = own_redactor(((n, header_value(v)) for n, v in rendered), mine or self.redactor)
+        jar = self.session.cookiejar
+        if jar:  # the session's cookies (a login's Set-Cookie), sent with this request: masked like a Cookie header
+            mine = (mine or self.redactor).plus(c.value for c in jar if c.value and len(c.value) >= MIN_HEADER_SECRET)
         redactor = mine or self.redactor
         if not any(k.lower() == "accept-encoding" for k in headers):
             headers["Accept-Encoding"] = "gzip, deflate"  # encodings decoded here within max_response_body
@@ -146,8 +150,12 @@ class LocustClientRunner:
             reason = error or (str(failed) if isinstance(failed, ResponseHeadTooLarge) else f"request failed: {failed}")
             reason = redactor.cut(reason, 200, more="")
             return Outcome(status, False, reason, latency, path, body, service, trace_id=trace_id, redactor=mine)
+        if req.secret_captures:  # a login: the credentials it returns, masked from its own check's example on
+            redactor = mine = self.credentials.found(req, content, redactor)
         results: list[bool] | None = [] if req.checks else None
         failure = check(req, status, content, lookup, captured, results, redactor)
+        if req.secret_captures:
+            self.credentials.keep(req, captured, self.redactor)
         queries = self.query_header.count(resp.headers.get(self.query_header.name) if resp.headers else None)
         if failure is None:
             outcome = Outcome(status, True, None, latency, path, body, service, queries)

@@ -40,7 +40,7 @@ from loadorch.traffic import data as gen
 from loadorch.traffic.arrivals import for_worker
 from loadorch.traffic.data import cumulative, stream_seed
 from loadorch.traffic.redact import Redactor
-from loadorch.traffic.request import CompiledRequest, Origin, RequestRunner, compile_request
+from loadorch.traffic.request import CompiledRequest, Origin, RequestRunner, compile_request, credential_captures
 from loadorch.traffic.stages import users_at
 from loadorch.traffic.trace import TraceIds
 from loadorch.wire import Arrivals, Hello, Plan, Ramp, Start, StatsMessage, VuFailure, WorkerLostMaster
@@ -208,14 +208,14 @@ def build_user_classes(state: WorkerState) -> list[type[User]]:
             classes.append(_python_class(state, spec.python, name, slots[name], generators))
             continue
         captures = {c for ep in spec.requests for c in ep.capture}
-        compiled = [
+        compiled = credential_captures([
             dataclasses.replace(
                 compile_request(ep, ep.name, ep.effective_kind, captures, plan.headers),
                 tags=tuple(sorted(tags_of(table, name, ep.name).items())),
                 checks=tuple(check_names(ep)),
             )
             for ep in spec.requests
-        ]
+        ])
         weights = [ep.weight for ep in spec.requests]
         classes.append(
             _user_class(state, name, slots[name], compiled, weights, spec.think_time.bounds, generators, origin)

@@ -8,6 +8,7 @@ workers. `RequestRunner` is the role the lean client (client/vu.py) and the Locu
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -18,7 +19,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from loadorch.traffic.expect import equal, mismatch
 from loadorch.traffic.jsonpath import compile_path, extract, found
-from loadorch.traffic.redact import NO_SECRETS, SECRET_HEADERS, Redactor, target_params
+from loadorch.traffic.redact import MIN_HEADER_SECRET, NO_SECRETS, SECRET_HEADERS, Redactor, target_params
 from loadorch.traffic.template import Lookup, Template, compile_template, compile_value, render_value, value_refs
 
 DEFAULT_OK = range(200, 400)
@@ -110,6 +111,9 @@ class CompiledRequest:
     # the dynamic headers that carry a credential (redact.SECRET_HEADERS: a captured token's Authorization...):
     # rendered again for the request's own redactor (client/vu.py), found here so other requests pay nothing
     secret_headers: tuple[tuple[str, Template], ...] = ()
+    # the captures of this request that a request of its user sends in a credential header (a login's token):
+    # their values are the user's secrets from the response on (`credential_captures`; client/vu.py masks them)
+    secret_captures: tuple[tuple[str, tuple[str | int, ...]], ...] = ()
 
     # what the client asks of a request on every send, worked out on first use (the dataclass is frozen:
     # cached_property stores in the instance's __dict__ directly)
@@ -174,6 +178,43 @@ def compile_request(
         needs=frozenset(refs & captures_known),
         secret_headers=tuple((k, t) for k, t in dynamic if k.lower() in SECRET_HEADERS),
     )
+
+
+def credential_captures(requests: list[CompiledRequest]) -> list[CompiledRequest]:
+    """One user's compiled requests, each capture that some request of theirs sends in a credential header
+    (SECRET_HEADERS: `Authorization: Bearer {token}`) marked in `secret_captures`: the value it takes is a
+    secret of that user wherever it shows up next (a path, a body, a check's example), not only in that header."""
+    names = {ref.name for req in requests for _, template in req.secret_headers for ref in template.refs()}
+    return [
+        dataclasses.replace(req, secret_captures=tuple((n, steps) for n, steps in req.captures if n in names))
+        if any(n in names for n, _ in req.captures) else req
+        for req in requests
+    ]
+
+
+def credential_values(req: CompiledRequest, body: bytes) -> dict[str, str]:
+    """The values a response holds at a request's `secret_captures` paths (whether or not its checks held, so a
+    failed login's example masks its token too), as text; those shorter than MIN_HEADER_SECRET left out."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return {}
+    out = {}
+    for name, steps in req.secret_captures:
+        value = extract(doc, steps)
+        text = credential_text(value) if found(value) else None
+        if text is not None:
+            out[name] = text
+    return out
+
+
+def credential_text(value: Any) -> str | None:
+    """A captured value as a credential header sends it (a string or a number, as text), None if it is not one
+    or is shorter than MIN_HEADER_SECRET (a mask of `1` would hide every 1 in what is shown)."""
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+        return None
+    text = str(value)
+    return text if len(text) >= MIN_HEADER_SECRET else None
 
 
 @dataclass
@@ -346,7 +387,7 @@ def request_log_line(
         "kind": kind,
         "name": name,
         "method": method,
-        "path": target_params(outcome.path),
+        "path": target_params(outcome.path if outcome.redactor is None else outcome.redactor.text(outcome.path)),
         "body_sha256": digest,
         "status": outcome.status,
         "ok": outcome.ok,

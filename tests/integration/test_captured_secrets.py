@@ -1,5 +1,6 @@
 """A credential the files never declare, captured at runtime (a login's token sent as `Authorization: Bearer
-{token}`, `X-Api-Key: {token}`, `?sid={token}`; its session cookie, sent by the cookie jar), echoed back by the target in a body and in Server-Timing:
+{token}`, `X-Api-Key: {token}`, `?sid={token}`, in a path `/files/{token}`, in a failed login's own body; its
+session cookie, sent by the cookie jar), echoed back by the target in a body and in Server-Timing:
 no form of it in any artifact, the terminal output or the request log. One short run, against a loopback
 server started here, shared by the tests below: declarative users (the lean client) and a python user."""
 
@@ -30,6 +31,9 @@ users:
       - {name: echo, path: "/echo?sid={token}&page=1", headers: {Authorization: "Bearer {token}"}, weight: 3}
       - {name: checked, path: /echo, headers: {Authorization: "Bearer {token}", X-Api-Key: "{token}"},
          expect: {json: {"$.auth": "nope"}}, weight: 3}
+      - {name: files, path: "/files/{token}", weight: 1}
+      - {name: relogin, method: POST, path: /login, json: {user: b}, capture: {token: "$.token"},
+         expect: {json: {"$.role": "admin"}}, weight: 1}
   - {python: "py.py:PyAuth", weight: 1}
 kinds: {"py_*": read}
 """
@@ -115,15 +119,19 @@ class Run:
         ]
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+@pytest.fixture(scope="module", params=["lean", "locust"])
+def run(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Run]:
+    """One run with the lean client, one with `client: locust` (Locust's FastHttpSession for the declarative
+    users): each masks its users' captured tokens itself."""
     _Echo.issued = []
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     thread.start()
     try:
         project = Project(tmp_path_factory.mktemp("captured"))
-        project.write("scenarios/s.yaml", SCENARIO)
+        scenario = SCENARIO if request.param == "lean" else SCENARIO.replace("name: captured\n",
+                                                                              "name: captured\nclient: locust\n")
+        project.write("scenarios/s.yaml", scenario)
         project.write("scenarios/py.py", LOCUSTFILE)
         project.write("profiles/p.yaml", PROFILE.format(host=f"http://127.0.0.1:{server.server_address[1]}"))
         result = project.run("run", "p", "--request-log", "--out", "o", timeout=120)
@@ -154,6 +162,10 @@ def test_the_cases_were_exercised(run: Run) -> None:
     assert "the target said" in text  # the python user's failure reason, which quotes the echoed body
     log = (run.out / "requests.jsonl").read_text()
     assert "/echo?sid=***&page=1" in log, log[:2000]  # a credential query parameter shows ***
+    # the token in a path segment (a request that sends no credential header): the user's captured token, masked
+    assert '"path":"/files/***"' in log, log[:2000]
+    # a login whose check failed: its example (the body, which holds the token it would have captured), masked
+    assert '200 {\\"token\\": \\"***\\"}' in text, text[:3000]
 
 
 def test_no_form_of_a_captured_token_appears_anywhere(run: Run) -> None:
