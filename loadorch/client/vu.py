@@ -92,7 +92,8 @@ class LeanRunner:
         self.hops = Hops(options, first, self.conn, timeout, max_body)
         self.jar = self.hops.jar  # empty until a response sets a cookie: then the Cookie header is added
         self._jar_line, self._jar_base, self._jar_mask = "", NO_SECRETS, NO_SECRETS  # _jar_redactor's one entry
-        self.credentials = UserCredentials()  # the tokens this user captured, masked in its requests from then on
+        self.tokens = UserCredentials()  # the tokens this user captured, masked in its requests from then on
+        self.token_mask: Redactor | None = None  # self.tokens.mask (read once a request)
 
     def close(self) -> None:
         self.conn.close()
@@ -110,8 +111,8 @@ class LeanRunner:
         target = wire_path(self.origin.prefix + req.path.render_text(lookup, quote_path))
         own = req.static_head  # the request's own header lines (a redirect's next hop sends them again)
         redactor, mine = self.redactor, None
-        if self.credentials.mask is not None:  # a token this user captured: masked wherever it shows (a path ...)
-            redactor = mine = self.credentials.mask
+        if self.token_mask is not None:  # a token this user captured: masked wherever it shows (a path ...)
+            redactor = mine = self.token_mask
         if req.dynamic_headers:
             rendered = [(name, header_value(t.render_text(lookup))) for name, t in req.dynamic_headers]
             own += "".join(f"{name}: {value}\r\n" for name, value in rendered)
@@ -169,11 +170,11 @@ class LeanRunner:
                 return Outcome(resp.status, False, reason, int((end - origin) * 1e6), target, body, service,
                                trace_line=trace, redactor=mine)
         if req.secret_captures:  # a login: the credentials it returns, masked from its own check's example on
-            redactor = mine = self.credentials.found(req, resp.body, redactor)
+            redactor = mine = self.tokens.found(req, resp.body, redactor)
         results: list[bool] | None = [] if req.checks else None
         failure = check(req, resp.status, resp.body, lookup, captured, results, redactor)
         if req.secret_captures:
-            self.credentials.keep(req, captured, self.redactor)
+            self.token_mask = self.tokens.keep(req, captured, self.redactor)
         conn = self.conn
         outcome = Outcome(
             resp.status,
@@ -237,9 +238,9 @@ class UserCredentials:
         found = credential_values(req, body)
         return redactor.plus(found.values()) if found else redactor
 
-    def keep(self, req: CompiledRequest, captured: Captured, base: Redactor) -> None:
+    def keep(self, req: CompiledRequest, captured: Captured, base: Redactor) -> Redactor | None:
         """After the request's checks: the values its `secret_captures` now hold in the user's captures (a failed
-        login took none: the token in use stays masked) become the user's `mask`, made of `base`."""
+        login took none: the token in use stays masked) become the user's `mask`, made of `base`; returned."""
         held = dict(self.held)
         for name, _ in req.secret_captures:
             text = credential_text(captured.get(name))
@@ -248,6 +249,7 @@ class UserCredentials:
         if held != self.held:
             self.held = held
             self.mask = base.plus(held.values())
+        return self.mask
 
 
 def own_redactor(rendered: Iterable[tuple[str, str]], redactor: Redactor) -> Redactor:

@@ -80,7 +80,7 @@ class LocustClientRunner:
         max_redirects: int = MAX_HOPS,
     ) -> None:
         self.max_redirects = max_redirects
-        self.credentials = UserCredentials()  # the tokens this user captured (client/vu.py)
+        self.tokens = UserCredentials()  # the tokens this user captured (client/vu.py)
         self.query_header = query_header or QueryHeader()
         self.base = f"{origin.scheme}://{origin.host_header}"
         self.origin = origin
@@ -114,7 +114,7 @@ class LocustClientRunner:
         rendered = [(name, template.render_text(lookup)) for name, template in req.dynamic_headers]
         headers.update(rendered)
         # a credential rendered now (a captured token): masked in what this request shows, with the run's secrets
-        mine = self.credentials.mask  # the tokens this user captured (None: none), masked wherever they show
+        mine = self.tokens.mask  # the tokens this user captured (None: none), masked wherever they show
         if req.secret_headers:
             mine = own_redactor(((n, header_value(v)) for n, v in rendered), mine or self.redactor)
         jar = self.session.cookiejar
@@ -151,11 +151,11 @@ class LocustClientRunner:
             reason = redactor.cut(reason, 200, more="")
             return Outcome(status, False, reason, latency, path, body, service, trace_id=trace_id, redactor=mine)
         if req.secret_captures:  # a login: the credentials it returns, masked from its own check's example on
-            redactor = mine = self.credentials.found(req, content, redactor)
+            redactor = mine = self.tokens.found(req, content, redactor)
         results: list[bool] | None = [] if req.checks else None
         failure = check(req, status, content, lookup, captured, results, redactor)
         if req.secret_captures:
-            self.credentials.keep(req, captured, self.redactor)
+            self.tokens.keep(req, captured, self.redactor)
         queries = self.query_header.count(resp.headers.get(self.query_header.name) if resp.headers else None)
         if failure is None:
             outcome = Outcome(status, True, None, latency, path, body, service, queries)
