@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import time
 from bisect import bisect
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -21,7 +21,8 @@ from loadorch.stats.exemplars import NOT_MEASURED, Row
 from loadorch.stats.exemplars import row as exemplar_row
 from loadorch.stats.tables import Recorder, SeriesKey
 from loadorch.traffic import data as gen
-from loadorch.traffic.redact import NO_SECRETS, SECRET_HEADERS, TARGET_SAFE, Redactor, credentials
+from loadorch.traffic.cookies import CookieJar
+from loadorch.traffic.redact import MIN_HEADER_SECRET, NO_SECRETS, SECRET_HEADERS, TARGET_SAFE, Redactor, credentials
 from loadorch.traffic.redirects import Hop
 from loadorch.traffic.request import (
     BODY_METHODS,
@@ -32,7 +33,7 @@ from loadorch.traffic.request import (
     Outcome,
     RequestRunner,
     check,
-    credential_text,
+    credential_texts,
     credential_values,
     encode_body,
     failed_example,
@@ -164,6 +165,8 @@ class LeanRunner:
                 self.query_header.lower,
                 end,
             )
+            if self.jar.cookies and not req.own_cookie:  # cookies a hop set on the way: masked like those sent
+                redactor = mine = redactor.plus(jar_values(self.jar))
             if error is not None:
                 service = service_us(intended, start, end)
                 reason = self._reason(error, redactor)
@@ -220,15 +223,15 @@ class LeanRunner:
 
 class UserCredentials:
     """The credentials one user captured (CompiledRequest.secret_captures: a login's token that its requests send
-    as `Authorization: Bearer {token}`): the value each such capture holds now, and the run's redactor plus them
+    as `Authorization: Bearer {token}`): the texts each such capture holds now, and the run's redactor plus them
     (`mask`, None until one is captured), with which a request runner masks everything its user's requests show
     from then on: a reason, a check's example, a request log's path (`/files/{token}`), Server-Timing. Bounded:
-    one value per capture name of the scenario."""
+    at most CREDENTIAL_LEAVES texts per capture name of the scenario."""
 
     __slots__ = ("held", "mask")
 
     def __init__(self) -> None:
-        self.held: dict[str, str] = {}
+        self.held: dict[str, tuple[str, ...]] = {}
         self.mask: Redactor | None = None
 
     @staticmethod
@@ -236,20 +239,25 @@ class UserCredentials:
         """`redactor` plus the credentials `body` holds at the request's `secret_captures` paths, for what this
         response shows (whether or not its checks hold: a failed login's example masks the token it returned)."""
         found = credential_values(req, body)
-        return redactor.plus(found.values()) if found else redactor
+        return redactor.plus(t for texts in found.values() for t in texts) if found else redactor
 
     def keep(self, req: CompiledRequest, captured: Captured, base: Redactor) -> Redactor | None:
         """After the request's checks: the values its `secret_captures` now hold in the user's captures (a failed
         login took none: the token in use stays masked) become the user's `mask`, made of `base`; returned."""
         held = dict(self.held)
         for name, _ in req.secret_captures:
-            text = credential_text(captured.get(name))
-            if text is not None:
-                held[name] = text
+            texts = credential_texts(captured.get(name))
+            if texts:
+                held[name] = texts
         if held != self.held:
             self.held = held
-            self.mask = base.plus(held.values())
+            self.mask = base.plus(t for texts in held.values() for t in texts)
         return self.mask
+
+
+def jar_values(jar: CookieJar) -> Iterator[str]:
+    """The values of a user's cookies long enough to mask (MIN_HEADER_SECRET: a `lang=en` is not a secret)."""
+    return (c.value for c in jar.cookies.values() if len(c.value) >= MIN_HEADER_SECRET)
 
 
 def own_redactor(rendered: Iterable[tuple[str, str]], redactor: Redactor) -> Redactor:

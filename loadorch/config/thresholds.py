@@ -239,7 +239,7 @@ def _in_unit(value_text: str, metric: str | None) -> str:
             ms = parse_duration(value_text.replace(" ", "")) * 1000.0
         except ValueError:
             return "; the limit is a number of milliseconds"
-        return f"; the limit is a number of milliseconds: write {round(ms, 6):g}"
+        return f"; the limit is a number of milliseconds: write {f'{ms:.6f}'.rstrip('0').rstrip('.')}"
     if metric not in ("browser_resource_bytes", "browser_resource_decoded_bytes"):
         return ""
     from loadorch.config.units import parse_size  # pydantic's import: on this error's path only

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from loadorch.client.vu import LeanRunner
+from loadorch.client.vu import LeanRunner, UserCredentials
 from loadorch.config.collectors import PostgresCollector
 from loadorch.config.resolve import RunConfig
 from loadorch.db.durationlog import SlowTally, slow_in
@@ -38,7 +38,8 @@ from loadorch.db.statements import (
     window_problem,
 )
 from loadorch.traffic import data as gen
-from loadorch.traffic.request import Captured, Origin, RequestRunner, compile_request
+from loadorch.traffic.redact import Redactor
+from loadorch.traffic.request import Captured, Origin, RequestRunner, compile_request, credential_captures
 from loadorch.traffic.trace import TraceIds
 
 LOG_SETTLE_S = 2.0  # at most this long for the server's logger to write the window's last lines
@@ -97,15 +98,19 @@ class DatabaseCollector:
             max_head=cfg.profile.max_response_head,
         )
         runner.tracer = tracer
+        runner.redactor = Redactor(cfg.secrets)  # the run's secrets, as a worker's runner has them
         rng = random.Random(gen.stream_seed(cfg.seed, "probe"))
         try:
             for user in cfg.scenario.model.users:
                 captures = {c for ep in user.requests for c in ep.capture}
                 captured: Captured = {}
-                for ep in user.requests:
+                # a login's token, sent in a credential header by a later request: masked in the probe's notes too
+                compiled = credential_captures(
+                    [compile_request(ep, ep.name, ep.effective_kind, captures, cfg.headers) for ep in user.requests])
+                runner.tokens, runner.token_mask = UserCredentials(), None  # this user's own
+                for req in compiled:
                     if should_stop():
                         return
-                    req = compile_request(ep, ep.name, ep.effective_kind, captures, cfg.headers)
                     m.probe.append(self._probe_one(runner, req, str(user.name), rng, cfg, captured))
         except Exception as exc:  # the database went away: the probe is lost, the run is not
             m.probe_note = f"the probe stopped: {_reason(exc)}"

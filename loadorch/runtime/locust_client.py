@@ -117,9 +117,6 @@ class LocustClientRunner:
         mine = self.tokens.mask  # the tokens this user captured (None: none), masked wherever they show
         if req.secret_headers:
             mine = own_redactor(((n, header_value(v)) for n, v in rendered), mine or self.redactor)
-        jar = self.session.cookiejar
-        if jar:  # the session's cookies (a login's Set-Cookie), sent with this request: masked like a Cookie header
-            mine = (mine or self.redactor).plus(c.value for c in jar if c.value and len(c.value) >= MIN_HEADER_SECRET)
         redactor = mine or self.redactor
         if not any(k.lower() == "accept-encoding" for k in headers):
             headers["Accept-Encoding"] = "gzip, deflate"  # encodings decoded here within max_response_body
@@ -142,6 +139,9 @@ class LocustClientRunner:
             self.close()  # connections left mid-response cannot go back to the pool
             resp, error = None, "read timeout"
         end = time.perf_counter()
+        jar = self.session.cookiejar
+        if jar:  # the session's cookies (a login's Set-Cookie, a redirect's on the way): masked like a Cookie header
+            redactor = mine = redactor.plus(c.value for c in jar if c.value and len(c.value) >= MIN_HEADER_SECRET)
         service = service_us(intended, start, end)
         latency = int((end - origin) * 1e6)
         status = 0 if resp is None else int(resp.status_code or 0)

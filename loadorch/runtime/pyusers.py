@@ -222,7 +222,7 @@ class PythonRequests:
         if self.log is not None:
             seq = self.requests_seen.get(ctx.slot, 0)
             self.requests_seen[ctx.slot] = seq + 1
-            outcome = Outcome(status, ok, error, latency_us, _path(url, name))
+            outcome = Outcome(status, ok, error, latency_us, _path(url, name), redactor=mine)  # its path masked too
             self.log.write(
                 request_log_line(self.worker, ctx.slot, user_class, seq, kind, name, request_type.upper(), outcome)
             )

@@ -116,8 +116,11 @@ class Redactor:
         self.secrets = sorted(forms, key=len, reverse=True)
         self.longest = len(self.secrets[0].encode()) if self.secrets else 0  # in bytes: how far past a cut to read
         # plus(): the redactors made for requests' own credentials, by those credentials, the least recently used
-        # dropped past PLUS_KEPT (a user's token is the same request after request: its encodings made once)
+        # dropped past PLUS_KEPT (a user's token is the same request after request: its encodings made once);
+        # kept by the root redactor only (the run's secrets), so a redactor made by plus() makes no cache of its own
         self._plus: dict[frozenset[str], Redactor] = {}
+        self._root: Redactor = self
+        self._extra: frozenset[str] = frozenset()  # the credentials plus() added to the root's secrets
 
     def text(self, value: str) -> str:
         for secret in self.secrets:
@@ -182,25 +185,30 @@ class Redactor:
 
 
     def plus(self, extra: Iterable[str]) -> Redactor:
-        """This redactor and `extra` secrets (one request's own rendered credentials) in every encoding, as a
-        redactor of their own: this one's secrets are never added to, and the last PLUS_KEPT such redactors are
-        kept by their extra secrets (least recently used dropped), so a user's token made once serves its later
-        requests and what is kept stays bounded however long the run."""
-        key = frozenset(s for s in extra if s)
-        if not key:
+        """This redactor and `extra` secrets (one request's own rendered credentials, a user's captured token, its
+        cookies) in every encoding, as a redactor of their own: this one's secrets are never added to. Every such
+        redactor is kept by the root one (the run's secrets), by all the credentials it adds, the last PLUS_KEPT
+        (least recently used dropped): a user's token made once serves its later requests, plus() of a plus()
+        adds to the same cache (no chain of caches), and what is kept stays bounded however long the run."""
+        add = frozenset(s for s in extra if s)
+        if not add or add <= self._extra:
             return self
-        more = self._plus.pop(key, None)
+        root = self._root
+        key = self._extra | add
+        more = root._plus.pop(key, None)
         if more is None:  # about 20 us a request on a 2026 CI machine: a request path with a token paid it each time
             more = Redactor()
-            more.secrets = sorted(set().union(*(encodings(s) for s in key)).union(self.secrets), key=len, reverse=True)
+            more.secrets = sorted(set().union(*(encodings(s) for s in key)).union(root.secrets), key=len, reverse=True)
             more.longest = len(more.secrets[0].encode())
-            if len(self._plus) >= PLUS_KEPT:
-                del self._plus[next(iter(self._plus))]
-        self._plus[key] = more  # the most recently used last
+            more._root, more._extra = root, key
+            if len(root._plus) >= PLUS_KEPT:
+                del root._plus[next(iter(root._plus))]
+        root._plus[key] = more  # the most recently used last
         return more
 
 
-PLUS_KEPT = 1024  # redactors kept by Redactor.plus (a worker's users' own credentials: one each, or shared)
+PLUS_KEPT = 64  # redactors kept by a root Redactor's plus() (each user's runner has its own root: the credentials
+# it holds at one time, a token, its cookies and their combinations, are a few)
 NO_SECRETS = Redactor()
 # a query or fragment parameter whose name says it is a credential: URLs carry tokens the run never declared
 # (signed URLs, a session id, an OAuth fragment, a captured token), so their values are masked whatever they are

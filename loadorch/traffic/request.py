@@ -192,9 +192,9 @@ def credential_captures(requests: list[CompiledRequest]) -> list[CompiledRequest
     ]
 
 
-def credential_values(req: CompiledRequest, body: bytes) -> dict[str, str]:
+def credential_values(req: CompiledRequest, body: bytes) -> dict[str, tuple[str, ...]]:
     """The values a response holds at a request's `secret_captures` paths (whether or not its checks held, so a
-    failed login's example masks its token too), as text; those shorter than MIN_HEADER_SECRET left out."""
+    failed login's example masks its token too), as texts (`credential_texts`)."""
     try:
         doc = json.loads(body)
     except ValueError:
@@ -202,19 +202,33 @@ def credential_values(req: CompiledRequest, body: bytes) -> dict[str, str]:
     out = {}
     for name, steps in req.secret_captures:
         value = extract(doc, steps)
-        text = credential_text(value) if found(value) else None
-        if text is not None:
-            out[name] = text
+        texts = credential_texts(value) if found(value) else ()
+        if texts:
+            out[name] = texts
     return out
 
 
-def credential_text(value: Any) -> str | None:
-    """A captured value as a credential header sends it (a string or a number, as text), None if it is not one
-    or is shorter than MIN_HEADER_SECRET (a mask of `1` would hide every 1 in what is shown)."""
-    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-        return None
-    text = str(value)
-    return text if len(text) >= MIN_HEADER_SECRET else None
+CREDENTIAL_LEAVES = 16  # the strings and numbers of a captured object masked (`{auth.access_token}` sends one)
+
+
+def credential_texts(value: Any) -> tuple[str, ...]:
+    """A captured value as the texts a credential header may send of it: a string or a number as text, an object
+    or a list its first CREDENTIAL_LEAVES strings and numbers at any depth (a header may send `{auth.token}`);
+    those shorter than MIN_HEADER_SECRET left out (a mask of `1` would hide every 1 in what is shown)."""
+    out: list[str] = []
+    stack, visits = [value], 0
+    while stack and len(out) < CREDENTIAL_LEAVES and visits < 16 * CREDENTIAL_LEAVES:  # a deep or wide one: bounded
+        item = stack.pop()
+        visits += 1
+        if isinstance(item, Mapping):
+            stack.extend(reversed(list(item.values())[:CREDENTIAL_LEAVES]))
+        elif isinstance(item, list):
+            stack.extend(reversed(item[:CREDENTIAL_LEAVES]))
+        elif isinstance(item, (str, int, float)) and not isinstance(item, bool):
+            text = str(item)
+            if len(text) >= MIN_HEADER_SECRET:
+                out.append(text)
+    return tuple(out)
 
 
 @dataclass

@@ -7,7 +7,13 @@ import json
 from loadorch.client.vu import UserCredentials
 from loadorch.config.scenario import Endpoint
 from loadorch.traffic.redact import MASK, Redactor
-from loadorch.traffic.request import compile_request, credential_captures, credential_values
+from loadorch.traffic.request import (
+    CREDENTIAL_LEAVES,
+    compile_request,
+    credential_captures,
+    credential_texts,
+    credential_values,
+)
 
 TOKEN = "tok-0123456789abcdef"
 
@@ -38,7 +44,7 @@ def test_a_users_mask_holds_the_token_in_use_not_one_a_failed_login_returned() -
                        {"name": "me", "path": "/me", "headers": {"Authorization": "Bearer {token}"}}])[0]
     base = Redactor(["run-secret-value"])
     body = json.dumps({"token": TOKEN, "short": 1}).encode()
-    assert credential_values(login, body) == {"token": TOKEN}
+    assert credential_values(login, body) == {"token": (TOKEN,)}
     assert credential_values(login, b"not json") == {} and credential_values(login, b'{"token": "short"}') == {}
     tokens = UserCredentials()
     shown = tokens.found(login, body, base)
@@ -51,3 +57,19 @@ def test_a_users_mask_holds_the_token_in_use_not_one_a_failed_login_returned() -
     assert tokens.keep(login, {"token": TOKEN}, base) is mask  # the token in use stays the mask
     newer = tokens.keep(login, {"token": other}, base)  # a later login captured a new one: it replaces the last
     assert newer is not None and newer.text(other) == MASK and newer.text(TOKEN) == TOKEN
+
+
+def test_a_captured_object_masks_its_strings_and_numbers_bounded() -> None:
+    """`capture: {auth: "$.auth"}` then `Authorization: Bearer {auth.access_token}`: the object is captured, a
+    leaf of it is sent; every string and number of it long enough is masked, at most CREDENTIAL_LEAVES of them."""
+    login = _compiled([{"name": "login", "path": "/login", "capture": {"auth": "$.auth"}},
+                       {"name": "me", "path": "/me", "headers": {"Authorization": "Bearer {auth.access_token}"}}])[0]
+    assert [name for name, _ in login.secret_captures] == ["auth"]
+    auth = {"access_token": TOKEN, "expires_in": 3600, "refresh": {"token": "ref-0123456789"}, "scopes": ["a", True]}
+    assert credential_texts(auth) == (TOKEN, "ref-0123456789")  # 3600, "a" and True: too short or not text
+    tokens = UserCredentials()
+    mask = tokens.keep(login, {"auth": auth}, Redactor())
+    assert mask is not None and mask.text(f"/files/{TOKEN}?r=ref-0123456789") == f"/files/{MASK}?r={MASK}"
+    many = {f"k{i}": f"value-{i:010d}" for i in range(100)}
+    assert len(credential_texts(many)) == CREDENTIAL_LEAVES
+    assert len(credential_texts([[[[many]]]] * 50)) == CREDENTIAL_LEAVES

@@ -141,6 +141,24 @@ def test_a_requests_own_redactor_is_made_once_per_credentials_and_the_kept_ones_
     assert run.plus({"token-of-user-1"}).text("token-of-user-1") == "***"
 
 
+def test_plus_of_a_plus_adds_to_the_roots_cache_so_a_long_run_keeps_a_bounded_number() -> None:
+    """A user's token mask, then a request's own header or its cookies on top of it (plus of a plus): kept by the
+    run's root redactor by all the credentials added, so rotating tokens and cookies over a long run keep at
+    most PLUS_KEPT redactors in all, not a cache inside each one; a credential already masked adds nothing."""
+    from loadorch.traffic import redact
+
+    run = Redactor(["run-secret-123"])
+    token = run.plus({"token-aaaaaaaa"})
+    both = token.plus({"cookie-bbbbbbbb"})
+    assert both.text("token-aaaaaaaa cookie-bbbbbbbb run-secret-123") == "*** *** ***"
+    assert token.plus({"token-aaaaaaaa"}) is token  # already masked: the same redactor, nothing made
+    assert run.plus({"cookie-bbbbbbbb", "token-aaaaaaaa"}) is both  # the same credentials, however reached
+    assert not token._plus and not both._plus  # no cache of their own
+    for i in range(3 * redact.PLUS_KEPT):  # a login every so often, a cookie rotated on every response
+        run.plus({f"token-{i // 10:08d}"}).plus({f"cookie-{i:08d}"})
+    assert len(run._plus) == redact.PLUS_KEPT
+
+
 def test_credential_parameters_in_free_text_are_masked_and_the_rest_kept() -> None:
     """A snippet or log line holding URLs: a credential-looking parameter's value masked wherever its URL
     stands (quoted, after &amp;, among others), other parameters and text as they were."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from loadorch.config.thresholds import ThresholdSyntaxError, parse_expression, parse_selector
@@ -62,6 +64,9 @@ def test_a_time_limit_with_a_unit_says_the_number_of_milliseconds_to_write() -> 
         parse_expression("p(75)<2.5s", "browser_web_vital_lcp")
     with pytest.raises(ThresholdSyntaxError, match=r"milliseconds: write 47\.5$"):
         parse_expression("p(95) < 47.5 ms", "server_timing")
+    for written, ms in (("1234567ms", "1234567"), ("3.5h", "12600000"), ("1.2345678s", "1234.5678"), ("1m30s", "90000")):
+        with pytest.raises(ThresholdSyntaxError, match=f"milliseconds: write {re.escape(ms)}$"):  # never 1.2e+06
+            parse_expression(f"p(95)<{written}", "http_req_duration")
     with pytest.raises(ThresholdSyntaxError, match=r"'fast' is not a number; the limit is a number of milliseconds$"):
         parse_expression("p(95)<fast", "http_req_waiting")
     with pytest.raises(ThresholdSyntaxError, match=r"'0.1s' is not a number$"):
