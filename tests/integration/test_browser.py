@@ -321,23 +321,24 @@ users:
 """
 
 
+def _lighthouse_project(project: Project, files: str, thresholds: dict[str, str]) -> None:
+    """The Lighthouse tests' scenario and profile: the embedded target, two users twice, `files` read."""
+    project.write("scenarios/s.yaml", LIGHTHOUSE_SCENARIO)
+    gates = "".join(f'  "{selector}": ["{expression}"]\n' for selector, expression in thresholds.items())
+    project.write("profiles/p.yaml", "scenario: ../scenarios/s.yaml\nhost: embedded\n"
+                  f"load: {{users: 2, iterations: 2}}\nmin_samples: 1\nlighthouse: [{files}]\nthresholds:\n{gates}")
+
+
 def test_lighthouse_results_pass_and_fail_as_configured(project: Project) -> None:
     fixture = Path(__file__).resolve().parent.parent / "fixtures" / "lighthouse" / "lhr-shop.json"
     shutil.copy(fixture, project.root / "profiles" / "lhr-shop.json")
-    project.write("scenarios/s.yaml", LIGHTHOUSE_SCENARIO)
-    project.write("profiles/p.yaml", """
-        scenario: ../scenarios/s.yaml
-        host: embedded
-        load: {users: 2, iterations: 2}
-        min_samples: 1
-        lighthouse: [lhr-shop.json]
-        thresholds:
-          "lighthouse_audit{id:largest-contentful-paint}": ["max<2500"]
-          "lighthouse_audit{id:cumulative-layout-shift}": ["max<0.1"]
-          "lighthouse_score{category:performance}": ["min>=0.9"]
-          "browser_resource_bytes{type:script}": ["max<300000"]
-          "browser_resource_count{type:total}": ["max<20"]
-        """)
+    _lighthouse_project(project, "lhr-shop.json", {
+        "lighthouse_audit{id:largest-contentful-paint}": "max<2500",
+        "lighthouse_audit{id:cumulative-layout-shift}": "max<0.1",
+        "lighthouse_score{category:performance}": "min>=0.9",
+        "browser_resource_bytes{type:script}": "max<300000",
+        "browser_resource_count{type:total}": "max<20",
+    })
     result = project.run("run", "p", "--out", "o")
     doc = project.results("o")
     assert result.code == 1, result.out + result.err
@@ -362,18 +363,11 @@ def test_failing_lighthouse_gates_carry_their_evidence_in_every_artifact(project
     fixtures = Path(__file__).resolve().parent.parent / "fixtures" / "lighthouse"
     shutil.copy(fixtures / "lhr-v12-home.json", project.root / "profiles" / "lhr-1.json")
     shutil.copy(fixtures / "lhr-v10-home.json", project.root / "profiles" / "lhr-2.json")
-    project.write("scenarios/s.yaml", LIGHTHOUSE_SCENARIO)
-    project.write("profiles/p.yaml", """
-        scenario: ../scenarios/s.yaml
-        host: embedded
-        load: {users: 2, iterations: 2}
-        min_samples: 1
-        lighthouse: [lhr-*.json]
-        thresholds:
-          "lighthouse_audit{id:largest-contentful-paint}": ["max<2500"]
-          "browser_resource_bytes{type:script}": ["max<300000"]
-          "lighthouse_audit{id:first-contentful-paint}": ["max<5000"]
-        """)
+    _lighthouse_project(project, "lhr-*.json", {
+        "lighthouse_audit{id:largest-contentful-paint}": "max<2500",
+        "browser_resource_bytes{type:script}": "max<300000",
+        "lighthouse_audit{id:first-contentful-paint}": "max<5000",
+    })
     result = project.run("run", "p", "--out", "o")
     assert result.code == 1, result.out + result.err
     assert_no_traceback(result)
