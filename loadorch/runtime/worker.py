@@ -39,7 +39,7 @@ from loadorch.stats.tables import SPLIT_EVERY, Recorder
 from loadorch.traffic import data as gen
 from loadorch.traffic.arrivals import for_worker
 from loadorch.traffic.data import cumulative, stream_seed
-from loadorch.traffic.redact import Redactor
+from loadorch.traffic.redact import USER_PLUS_KEPT, Redactor
 from loadorch.traffic.request import CompiledRequest, Origin, RequestRunner, compile_request, credential_captures
 from loadorch.traffic.stages import users_at
 from loadorch.traffic.trace import TraceIds
@@ -253,7 +253,7 @@ def make_runner(
     masks the run's secrets in what it reports (errors, check examples) before cutting it, and sends the
     worker's trace ids (`tracer`, None: none)."""
     header = QueryHeader.from_json(plan.query_header)
-    redactor = Redactor(plan.secrets)
+    redactor = Redactor(plan.secrets, kept=USER_PLUS_KEPT)  # this user's runner's own
     if plan.scenario.client == "locust":
         from loadorch.runtime.locust_client import LocustClientRunner
 

@@ -110,7 +110,7 @@ class Redactor:
     """Masks the secrets of a run. The controller redacts every artifact with one; each worker masks what it
     reports (error reasons, check examples) with one built from the plan's secrets, before any cut."""
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+    def __init__(self, secrets: Iterable[str] = (), kept: int = 0) -> None:
         forms = set().union(*(encodings(s) for s in secrets if s)) if secrets else set()
         # longest first, so a secret that contains another is masked whole
         self.secrets = sorted(forms, key=len, reverse=True)
@@ -120,6 +120,7 @@ class Redactor:
         # kept by the root redactor only (the run's secrets), so a redactor made by plus() makes no cache of its own
         self._plus: dict[frozenset[str], Redactor] = {}
         self._root: Redactor = self
+        self._kept = kept or PLUS_KEPT  # how many plus() keeps: one user's runner keeps fewer (USER_PLUS_KEPT)
         self._extra: frozenset[str] = frozenset()  # the credentials plus() added to the root's secrets
 
     def text(self, value: str) -> str:
@@ -187,9 +188,9 @@ class Redactor:
     def plus(self, extra: Iterable[str]) -> Redactor:
         """This redactor and `extra` secrets (one request's own rendered credentials, a user's captured token, its
         cookies) in every encoding, as a redactor of their own: this one's secrets are never added to. Every such
-        redactor is kept by the root one (the run's secrets), by all the credentials it adds, the last PLUS_KEPT
-        (least recently used dropped): a user's token made once serves its later requests, plus() of a plus()
-        adds to the same cache (no chain of caches), and what is kept stays bounded however long the run."""
+        redactor is kept by the root one (the run's secrets), by all the credentials it adds, the last PLUS_KEPT or
+        the root's own bound (least recently used dropped): a user's token made once serves its later requests,
+        plus() of a plus() adds to the same cache (no chain of caches), and what is kept stays bounded."""
         add = frozenset(s for s in extra if s)
         if not add or add <= self._extra:
             return self
@@ -201,14 +202,15 @@ class Redactor:
             more.secrets = sorted(set().union(*(encodings(s) for s in key)).union(root.secrets), key=len, reverse=True)
             more.longest = len(more.secrets[0].encode())
             more._root, more._extra = root, key
-            if len(root._plus) >= PLUS_KEPT:
+            if len(root._plus) >= root._kept:
                 del root._plus[next(iter(root._plus))]
         root._plus[key] = more  # the most recently used last
         return more
 
 
-PLUS_KEPT = 64  # redactors kept by a root Redactor's plus() (each user's runner has its own root: the credentials
-# it holds at one time, a token, its cookies and their combinations, are a few)
+PLUS_KEPT = 1024  # redactors kept by a root Redactor's plus(): a worker's, shared by its python users (one each)
+USER_PLUS_KEPT = 64  # ... by one user's runner's root: the credentials a user holds at one time (a token, its
+# cookies and their combinations) are a few, and a worker holds one such root per user
 NO_SECRETS = Redactor()
 # a query or fragment parameter whose name says it is a credential: URLs carry tokens the run never declared
 # (signed URLs, a session id, an OAuth fragment, a captured token), so their values are masked whatever they are

@@ -157,6 +157,10 @@ def test_plus_of_a_plus_adds_to_the_roots_cache_so_a_long_run_keeps_a_bounded_nu
     for i in range(3 * redact.PLUS_KEPT):  # a login every so often, a cookie rotated on every response
         run.plus({f"token-{i // 10:08d}"}).plus({f"cookie-{i:08d}"})
     assert len(run._plus) == redact.PLUS_KEPT
+    user = Redactor(["run-secret-123"], kept=redact.USER_PLUS_KEPT)  # one user's runner's root keeps fewer
+    for i in range(3 * redact.USER_PLUS_KEPT):
+        user.plus({f"token-{i // 10:08d}"}).plus({f"cookie-{i:08d}"})
+    assert len(user._plus) == redact.USER_PLUS_KEPT < redact.PLUS_KEPT
 
 
 def test_credential_parameters_in_free_text_are_masked_and_the_rest_kept() -> None:
