@@ -21,7 +21,6 @@ from loadorch.stats.exemplars import NOT_MEASURED, Row
 from loadorch.stats.exemplars import row as exemplar_row
 from loadorch.stats.tables import Recorder, SeriesKey
 from loadorch.traffic import data as gen
-from loadorch.traffic.cookies import CookieJar
 from loadorch.traffic.redact import MIN_HEADER_SECRET, NO_SECRETS, SECRET_HEADERS, TARGET_SAFE, Redactor, credentials
 from loadorch.traffic.redirects import Hop
 from loadorch.traffic.request import (
@@ -166,7 +165,7 @@ class LeanRunner:
                 end,
             )
             if self.jar.cookies and not req.own_cookie:  # cookies a hop set on the way: masked like those sent
-                redactor = mine = redactor.plus(jar_values(self.jar))
+                redactor = mine = redactor.plus(jar_values(self.jar.cookies.values()))
             if error is not None:
                 service = service_us(intended, start, end)
                 reason = self._reason(error, redactor)
@@ -255,9 +254,10 @@ class UserCredentials:
         return self.mask
 
 
-def jar_values(jar: CookieJar) -> Iterator[str]:
-    """The values of a user's cookies long enough to mask (MIN_HEADER_SECRET: a `lang=en` is not a secret)."""
-    return (c.value for c in jar.cookies.values() if len(c.value) >= MIN_HEADER_SECRET)
+def jar_values(cookies: Iterable[Any]) -> Iterator[str]:
+    """The values of a user's cookies (ours: traffic.cookies.Cookie; Locust's: http.cookiejar.Cookie) long enough
+    to mask (MIN_HEADER_SECRET: a `lang=en` is not a secret)."""
+    return (c.value for c in cookies if c.value and len(c.value) >= MIN_HEADER_SECRET)
 
 
 def own_redactor(rendered: Iterable[tuple[str, str]], redactor: Redactor) -> Redactor:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from html import escape
 from typing import NamedTuple
 
+from loadorch.report.text import one_line
 from loadorch.results import BrowserView, NPlusOne, Results, SlowPlan, SlowRequest
 from loadorch.verdict.compare import Row
 
@@ -60,8 +61,7 @@ def regressions_evidence(base: Results, cur: Results, rows: Sequence[Row]) -> li
 
 
 def _cut(text: str) -> str:
-    one = " ".join(str(text).split())
-    return one if len(one) <= CHARS else one[: CHARS - 3] + "..."
+    return one_line(text, CHARS)
 
 
 def _pair(title: str, before: list[Shown], after: list[Shown]) -> Item | None:

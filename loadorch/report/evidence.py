@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from loadorch.report import evidence_browser, evidence_http, evidence_lighthouse
 from loadorch.report.evidence_db import db_evidence, db_html, db_markdown, db_short
+from loadorch.report.text import one_line
 from loadorch.results import Evidence, SlowRequest, ThresholdRow, TimeSplit
 from loadorch.verdict.evaluate import FAIL, INCONCLUSIVE, ThresholdResult
 
@@ -90,8 +91,7 @@ def evidence_of(result: ThresholdResult, record: RunRecord) -> Evidence | None:
 
 
 def _cut(text: str, limit: int = CELL_CHARS) -> str:
-    one = " ".join(str(text).split())
-    return one if len(one) <= limit else one[: limit - 3] + "..."
+    return one_line(text, limit)
 
 
 def _ms(v: float | None) -> str:

@@ -9,6 +9,7 @@ from html import escape
 from typing import TYPE_CHECKING
 
 from loadorch.db.gates import measurement_from, probed_rows
+from loadorch.report.text import one_line
 from loadorch.results import DbEvidence, Evidence, NPlusOne, SlowPlan, TopStatement
 from loadorch.verdict.evaluate import ThresholdResult
 
@@ -77,8 +78,7 @@ def _top_line(t: TopStatement) -> str:
 
 
 def _cut(text: str, limit: int = LINE_CHARS) -> str:
-    one = " ".join(str(text).split())
-    return one if len(one) <= limit else one[: limit - 3] + "..."
+    return one_line(text, limit)
 
 
 def db_markdown(ev: DbEvidence) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from html import escape
 
+from loadorch.report.text import one_line
 from loadorch.results import LighthouseEvidence, LighthouseNode, LighthouseShift
 
 SHORT_ROWS = 3  # shifts, resources, audits on junit.xml's lines
@@ -31,11 +32,6 @@ def _node(n: LighthouseNode | None) -> str:
         return "?"
     named = n.selector or n.label or "?"
     return named + (f" {n.snippet}" if n.snippet else "")
-
-
-def _one(text: str, limit: int = MAX_LINE) -> str:
-    one = " ".join(text.split())
-    return one if len(one) <= limit else one[: limit - 3] + "..."
 
 
 def head(ev: LighthouseEvidence) -> str:
@@ -78,9 +74,10 @@ def short(ev: LighthouseEvidence) -> list[str]:
 def markdown(ev: LighthouseEvidence) -> list[str]:
     from loadorch.report.markdown import _md
 
-    return ["What the Lighthouse result says:", "", *(f"- {_md(_one(line))}" for line in lines(ev, WHOLE_ROWS)), ""]
+    shown = (f"- {_md(one_line(line, MAX_LINE))}" for line in lines(ev, WHOLE_ROWS))
+    return ["What the Lighthouse result says:", "", *shown, ""]
 
 
 def html(ev: LighthouseEvidence) -> str:
-    items = "".join(f"<li>{escape(_one(line))}</li>" for line in lines(ev, WHOLE_ROWS))
+    items = "".join(f"<li>{escape(one_line(line, MAX_LINE))}</li>" for line in lines(ev, WHOLE_ROWS))
     return f"<h3>What the Lighthouse result says</h3><ul>{items}</ul>"

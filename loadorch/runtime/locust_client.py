@@ -27,12 +27,12 @@ from geventhttpclient.connectionpool import ConnectionPool
 from locust.contrib.fasthttp import FastHttpSession
 from locust.env import Environment
 
-from loadorch.client.vu import DEFAULT_MAX_BODY, UserCredentials, own_redactor, wire_path
+from loadorch.client.vu import DEFAULT_MAX_BODY, UserCredentials, jar_values, own_redactor, wire_path
 from loadorch.db.servertiming import QueryHeader
 from loadorch.errors import LoadorchError
 from loadorch.hosts import check_allowed, resolve
 from loadorch.runtime.headbound import ResponseHeadTooLarge
-from loadorch.traffic.redact import MIN_HEADER_SECRET, NO_SECRETS, Redactor
+from loadorch.traffic.redact import NO_SECRETS, Redactor
 from loadorch.traffic.request import (
     Captured,
     CompiledRequest,
@@ -141,7 +141,7 @@ class LocustClientRunner:
         end = time.perf_counter()
         jar = self.session.cookiejar
         if jar:  # the session's cookies (a login's Set-Cookie, a redirect's on the way): masked like a Cookie header
-            redactor = mine = redactor.plus(c.value for c in jar if c.value and len(c.value) >= MIN_HEADER_SECRET)
+            redactor = mine = redactor.plus(jar_values(jar))
         service = service_us(intended, start, end)
         latency = int((end - origin) * 1e6)
         status = 0 if resp is None else int(resp.status_code or 0)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from fractions import Fraction
 from itertools import repeat
 from typing import TYPE_CHECKING
@@ -44,14 +44,21 @@ _TABLE: list[int] = []
 
 
 def _bucket_table() -> list[int]:
-    """bucket_of every value under TABLED (a process's first long `Histogram.of` makes it, in about 1 ms):
-    exact below EXACT_BELOW, then each bucket repeated for the 2**e values it holds."""
+    """bucket_of every value under TABLED (a process's first long `Histogram.of` makes it, in about 1 ms)."""
     if not _TABLE:
-        _TABLE.extend(range(EXACT_BELOW))
-        for e in range(1, TABLED.bit_length() - SUB_BITS - 1):
-            for top in range(1 << SUB_BITS, 1 << (SUB_BITS + 1)):
-                _TABLE.extend(repeat((e << SUB_BITS) + top, 1 << e))
+        _TABLE.extend(bucket_table(SUB_BITS + 1, lambda e, top: (e << SUB_BITS) + top))
     return _TABLE
+
+
+def bucket_table(bits: int, bucket: Callable[[int, int], int]) -> list[int]:
+    """The bucket of every value under TABLED, for a layout that keeps a value's `bits` leading bits: exact below
+    2**bits, then `bucket(e, top)` (top: the value >> e, its leading bits) for each of the 2**e values it holds.
+    Histogram.of's (bucket_of) and the time split's (timesplit.py) are made by it."""
+    table = list(range(1 << bits))
+    for e in range(1, TABLED.bit_length() - bits):
+        for top in range(1 << (bits - 1), 1 << bits):
+            table.extend(repeat(bucket(e, top), 1 << e))
+    return table
 
 
 COARSE_SUB_BITS = 6  # pictures over time (timeline histograms): 64 buckets per doubling, values within 0.8 %

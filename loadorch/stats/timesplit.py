@@ -19,10 +19,9 @@ its rows hold what one to two windows saw, not every latency bucket the run ever
 from __future__ import annotations
 
 from collections.abc import Iterable
-from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
-from loadorch.stats.histogram import nearest_rank
+from loadorch.stats.histogram import TABLED, bucket_table, nearest_rank
 
 if TYPE_CHECKING:  # imported in `split`: the workers record without results.json's models (start time)
     from loadorch.results import TimeSplit
@@ -214,7 +213,7 @@ def _add_batch(buckets: dict[int, list[int]], batch: list[int]) -> None:
     get = lists.get
     it = iter(batch)
     for d, w, r in zip(it, it, it):
-        if d < _TABLED:
+        if d < TABLED:
             bucket = table[d]
         else:
             shift = d.bit_length() - SUB_BITS
@@ -238,8 +237,7 @@ def _add_batch(buckets: dict[int, list[int]], batch: list[int]) -> None:
 
 _LISTED_FROM = 3 * 1024  # a batch of fewer requests goes request by request (`_add_each`): its buckets' lists
 # and sums would cost more than they save (evidence_instr.py: +460 instructions a request at 1,000 a second)
-_TABLED = 1 << 16  # durations (us) whose bucket `_add_batch` reads from `_BUCKETS` (512 KB, made on first use)
-_BUCKETS: list[int] = []
+_BUCKETS: list[int] = []  # `add`'s bucket of each duration under histogram.TABLED (512 KB, made on first use)
 
 
 def _add_each(buckets: dict[int, list[int]], batch: list[int]) -> None:
@@ -260,12 +258,9 @@ def _add_each(buckets: dict[int, list[int]], batch: list[int]) -> None:
 
 
 def _bucket_table() -> list[int]:
-    """`add`'s bucket of every duration under _TABLED us (a worker's first long batch makes it, in about 1 ms)."""
+    """`add`'s bucket of every duration under TABLED us (a worker's first long batch makes it, in about 1 ms)."""
     if not _BUCKETS:
-        _BUCKETS.extend(range(1 << SUB_BITS))
-        for shift in range(1, _TABLED.bit_length() - SUB_BITS):
-            for top in range(1 << (SUB_BITS - 1), 1 << SUB_BITS):
-                _BUCKETS.extend(repeat((shift << 8) | top, 1 << shift))
+        _BUCKETS.extend(bucket_table(SUB_BITS, lambda shift, top: (shift << 8) | top))
     return _BUCKETS
 
 

@@ -14,6 +14,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -221,7 +222,7 @@ def credential_texts(value: Any) -> tuple[str, ...]:
         item = stack.pop()
         visits += 1
         if isinstance(item, Mapping):
-            stack.extend(reversed(list(item.values())[:CREDENTIAL_LEAVES]))
+            stack.extend(reversed(list(islice(item.values(), CREDENTIAL_LEAVES))))
         elif isinstance(item, list):
             stack.extend(reversed(item[:CREDENTIAL_LEAVES]))
         elif isinstance(item, (str, int, float)) and not isinstance(item, bool):

@@ -323,8 +323,8 @@ def test_the_bucket_table_is_adds_bucket_for_every_duration_it_holds() -> None:
     from loadorch.stats import timesplit
 
     table = timesplit._bucket_table()
-    assert len(table) == timesplit._TABLED
-    for d in range(timesplit._TABLED):
+    assert len(table) == timesplit.TABLED
+    for d in range(timesplit.TABLED):
         shift = d.bit_length() - timesplit.SUB_BITS
         assert table[d] == (d if shift <= 0 else (shift << 8) | (d >> shift)), d
 
