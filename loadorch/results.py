@@ -139,7 +139,9 @@ class TimeSplit(Section):
     time, an open model's wait for a free user) is 1 minus their sum. The p95 requests are the `requests` of
     its `of` successful ones in the latency buckets from p95's upward (stats/timesplit.py): every request
     at or above p95 and the few of p95's bucket below it, each within 1.6 % of p95; `from_ms` is where they
-    start."""
+    start. `timed`: when a worker's series was busier than 2,048 requests a second, the split of those seconds
+    is a systematic sample (at least 1,024 requests a second timed, each counted for those it stands for), and
+    `timed` says how many of `of` were timed: `requests` and the shares are then estimates; None: every one."""
 
     endpoint: str
     requests: int
@@ -149,6 +151,7 @@ class TimeSplit(Section):
     tls: float | None = None
     waiting: float | None = None
     receiving: float | None = None
+    timed: int | None = None
 
 
 class PlanFlag(Section):

@@ -125,6 +125,8 @@ def _slow_short(rows: Sequence[SlowRequest]) -> list[str]:
 def _split_line(s: TimeSplit) -> str:
     which = (f"its {s.requests} p95 requests (of {s.of}, from {s.from_ms:g} ms)"
              if s.of is not None and s.from_ms is not None else f"its {s.requests} slowest")
+    if s.timed is not None:  # a busy series sampled: the figures are estimates
+        which += f", estimated from a sample ({s.timed} of {s.of} timed)"
     return (f"{s.endpoint}, {which}: connect {_share(s.connect)}, TLS {_share(s.tls)}, "
             f"waiting {_share(s.waiting)}, receiving {_share(s.receiving)}")
 

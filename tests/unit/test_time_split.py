@@ -82,7 +82,8 @@ def test_a_worker_records_the_split_inside_the_window_only() -> None:
 
 
 @pytest.mark.parametrize("bad", [[["x", "GET", 200, 5, 0, 1, 1, 1, 1, 1]], [["x", "GET", 200, 5, 1, 1, -2, 1, 1, 1]],
-                                 [["x", "GET", "200", 5, 1, 1, 1, 1, 1, 1]], "rows"])
+                                 [["x", "GET", "200", 5, 1, 1, 1, 1, 1, 1]], [["x", "GET", 200, -2, 1, 0, 0, 0, 0, 0]],
+                                 "rows"])
 def test_a_malformed_split_row_refuses_the_whole_delta(bad: object) -> None:
     delta = Recorder(1.0, 0.0).take_delta()
     delta["splits"] = bad  # type: ignore[typeddict-item]
@@ -305,7 +306,7 @@ def test_a_long_batch_grouped_by_bucket_adds_up_as_add_does() -> None:
     for d in (5, 1000, 70_000, 4_000_000):  # buckets already there: one not measured
         new.add(GET, d, 0, 0, d // 2, NOT_MEASURED if d == 1000 else 1)
         old.add(GET, d, 0, 0, d // 2, NOT_MEASURED if d == 1000 else 1)
-    for length in (timesplit._LISTED_FROM // 3, 3000, 9000):
+    for length in (timesplit._LISTED_FROM, 1500, timesplit.SAMPLED_FROM - 1):
         batch: list[int] = []
         for _ in range(length):
             d = rng.choice((_durations(rng), rng.randrange(0, 1 << 16), 1000, (1 << 16) - 1, 1 << 16))
@@ -314,7 +315,7 @@ def test_a_long_batch_grouped_by_bucket_adds_up_as_add_does() -> None:
             old.add(GET, d, 0, 0, w, r)
         new.add_batch(GET, batch)
         assert new.rows() == old.rows(), length
-    assert len(new.rows()) > 300
+    assert len(new.rows()) > 300 and all(r[3] != timesplit.UNTIMED for r in new.rows())  # every request timed
     of_1000 = [r for r in new.rows() if r[3] == (3 << 8) | (1000 >> 3)]  # 1 ms's bucket: 10 bits, shifted by 3
     assert of_1000[0][4] > 100 and of_1000[0][9] == NOT_MEASURED  # the batches added into it; not measured stays
 
@@ -360,3 +361,99 @@ def test_a_virtual_users_batched_split_gives_every_delta_the_rows_of_record_spli
         assert got == want, delta
         sent += got is not None
     assert sent > 10
+
+
+def _busy_second(rng: random.Random, n: int) -> list[int]:
+    """One busy series' slot of kept-alive requests (duration, waiting, receiving): log-normal around 4 ms, the
+    slowest twentieth waiting on the server, the rest half receiving."""
+    batch: list[int] = []
+    for _ in range(n):
+        d = int(rng.lognormvariate(8.3, 0.6))
+        if d > 12_000:
+            batch += (d, d * 9 // 10, d // 50)
+        else:
+            batch += (d, d // 3, d // 2)
+    return batch
+
+
+@pytest.mark.parametrize("n", [2048, 3071, 7200, 50_000])
+def test_a_busy_series_second_is_a_sample_whose_counts_add_up_to_every_request(n: int) -> None:
+    """From SAMPLED_FROM requests in one slot, every k-th is timed and counted k times (the last fewer): the rows'
+    counts add up to n exactly, and the UNTIMED row counts the requests the sample did not time."""
+    from loadorch.stats import timesplit
+
+    k = n // timesplit.SAMPLED
+    timed = -(-n // k)  # every k-th of n, from the first
+    splits = TimeSplits()
+    splits.add_batch(GET, _busy_second(random.Random(n), n))
+    rows = splits.rows()
+    [untimed] = [r for r in rows if r[3] == timesplit.UNTIMED]
+    assert untimed[4:] == [n - timed, 0, 0, 0, 0, 0]
+    assert sum(r[4] for r in rows if r[3] != timesplit.UNTIMED) == n
+    assert timesplit.SAMPLED <= timed < 2 * timesplit.SAMPLED
+    split = splits.split("a", {("a", "GET", 200)})
+    assert split is not None and (split.of, split.timed) == (n, timed)
+    merged = TimeSplits()  # the rows cross the wire and add up on the master like the others
+    merged.merge(checked(rows))
+    merged.merge(checked(rows))
+    again = merged.split("a", {("a", "GET", 200)})
+    assert again is not None and (again.of, again.timed) == (2 * n, 2 * timed)
+
+
+def test_a_sampled_split_estimates_the_exact_one_and_says_it_is_an_estimate() -> None:
+    """Ten busy seconds sampled against the same requests added one by one: the p95 requests' count and each
+    phase's share within a few points of the exact ones, `timed` set; a quiet series is exact (`timed` None)."""
+    from loadorch.report.evidence import _split_line
+
+    rng = random.Random(5)
+    sampled, exact = TimeSplits(), TimeSplits()
+    for _ in range(10):
+        batch = _busy_second(rng, 7200)
+        sampled.add_batch(GET, batch)
+        it = iter(batch)
+        for d, w, r in zip(it, it, it):
+            exact.add(GET, d, 0, 0, w, r)
+    got, want = sampled.split("a", {("a", "GET", 200)}), exact.split("a", {("a", "GET", 200)})
+    assert got is not None and want is not None
+    assert want.timed is None and got.timed is not None and 10 * 1024 <= got.timed < 72_000
+    assert got.of == want.of == 72_000
+    assert abs(got.requests - want.requests) <= 0.1 * want.requests
+    assert want.waiting is not None and want.waiting > 0.6  # the slowest wait on the server
+    for phase in ("waiting", "receiving"):
+        assert abs((getattr(got, phase) or 0) - (getattr(want, phase) or 0)) < 0.03, phase
+    assert "estimated from a sample" in _split_line(got) and "estimated" not in _split_line(want)
+    quiet = TimeSplits()
+    quiet.add_batch(GET, _busy_second(rng, 2047))
+    one = quiet.split("a", {("a", "GET", 200)})
+    assert one is not None and one.timed is None and one.of == 2047
+
+
+def test_a_virtual_users_busy_second_reaches_the_masters_split_as_a_sample(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker's virtual user with 5,000 kept-alive requests in one slot (the lean path's batch): its delta's
+    rows carry the sample and its UNTIMED row, and the master's split of them says how many were timed."""
+    import loadorch.client.vu as vu_module
+    from loadorch.client.vu import VirtualUser
+
+    class Clock:  # every request inside one slot, however long the loop takes
+        @staticmethod
+        def time() -> float:
+            return 100.5
+
+    monkeypatch.setattr(vu_module, "time", Clock)
+    from loadorch.config.scenario import Endpoint
+    from loadorch.traffic.request import Outcome, compile_request
+
+    req = compile_request(Endpoint.model_validate({"name": "a", "path": "/a"}), "a", "read", set(), {})
+    rec = Recorder(1.0, 100.0)
+    vu = VirtualUser(slot=0, slots=1, worker=0, user_name="u", seed=1, requests=[req], weights=[1.0],
+                     think=(0.0, 0.0), generators={}, runner=None, recorder=rec)  # type: ignore[arg-type]
+    rng = random.Random(4)
+    for _ in range(5000):
+        d = int(rng.lognormvariate(8.3, 0.6))
+        vu.record(req, Outcome(200, True, None, d, "/a", waiting_us=d // 2, connecting_us=0, tls_us=0,
+                               receiving_us=d // 4))
+    merged = Merged(1.0)
+    merged.add_delta(0, rec.take_delta(flush=True))
+    [split] = time_split(merged, ())
+    assert (split.of, split.timed) == (5000, -(-5000 // (5000 // 1024)))
+    assert (split.waiting, split.receiving) == (pytest.approx(0.5, abs=0.001), pytest.approx(0.25, abs=0.001))
