@@ -316,21 +316,29 @@ def wire_path(target: str) -> str:
     return quote(target, safe=_TARGET_SAFE)
 
 
+NEVER_ASKED = (1 << 30) - 1  # us (18 minutes): a Series' floor with the evidence off (an int of one digit: the
+# comparison a request makes stays the interpreter's fast one; a request slower than it is asked, and not kept)
+
+
 class Series:
     """A virtual user's series (request, status, ok): its key, and its batch in the recorder
     (Recorder.lean_batch; None: its requests go the checked way), found once, not once a request."""
 
-    __slots__ = ("batch", "key", "recorder", "split")
+    __slots__ = ("batch", "floor", "key", "recorder", "split")
 
     def __init__(self, key: SeriesKey) -> None:
         self.key = key
         self.recorder: Recorder | None = None
         self.batch: list[int] | None = None
         self.split: list[int] | None = None  # Recorder.split_batch: a checked request's time split
+        # a duration its endpoint's K slowest had already passed (Slowest.floor, which only rises in a worker's
+        # recorder): a request not above it is not asked again (#30: one attribute, not a lookup a request)
+        self.floor = -1
 
     def bind(self, recorder: Recorder) -> list[int] | None:
         """Its batches in `recorder` (found once per recorder); the whole request's."""
         self.recorder, self.batch, self.split = recorder, recorder.lean_batch(self.key), recorder.split_batch(self.key)
+        self.floor = -1 if recorder.exemplar_k else NEVER_ASKED  # the evidence off: no request is asked
         return self.batch
 
 
@@ -454,8 +462,11 @@ class VirtualUser:
         if ok:
             if outcome.server_timing is not None and rec.server_timing:
                 rec.record_server_timing(key, server_timing_of(outcome, self.redactor), now)
-            if rec.exemplar_k and latency > rec.exemplars.floor.get(req.name, -1):  # its endpoint's K slowest?
-                rec.keep_exemplar(exemplar_of(req, outcome, now, self.worker, self.redactor))
+            if latency > series.floor:  # perhaps among its endpoint's K slowest: asked
+                floor = rec.exemplars.floor
+                if latency > floor.get(req.name, -1):
+                    rec.keep_exemplar(exemplar_of(req, outcome, now, self.worker, self.redactor))
+                series.floor = floor.get(req.name, -1)
         if outcome.checks:
             self.recorder.record_checks(key, req.checks, outcome.checks, outcome.check_example, now)
         if self.request_log is not None:

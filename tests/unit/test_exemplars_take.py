@@ -79,3 +79,33 @@ def test_a_worker_sends_each_row_once_and_builds_fewer() -> None:
     rec.keep_exemplar(row("a", "GET", 200, 8, 1.5))
     assert [r[3] for r in rec.take_delta()["exemplars"]] == [8]  # 9 was sent already
     assert "exemplars" not in rec.take_delta()
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_a_virtual_user_keeps_its_endpoints_k_slowest_asking_only_above_a_floor_it_has_seen(on: bool) -> None:
+    """A virtual user asks the K slowest only for a request above the floor its series last saw (Series.floor,
+    which can only be below the recorder's: its floors only rise); what it keeps is the brute-force K slowest
+    per endpoint, two statuses (two series) of one endpoint sharing its K. Evidence off: nothing asked."""
+    from loadorch.client.vu import NEVER_ASKED, VirtualUser
+    from loadorch.config.scenario import Endpoint
+    from loadorch.traffic.request import Outcome, compile_request
+
+    reqs = [compile_request(Endpoint.model_validate({"name": n, "path": "/p"}), n, "read", set(), {})
+            for n in ("a", "b")]
+    rec = Recorder(1.0, 0.0, exemplar_k=5 if on else 0)
+    vu = VirtualUser(slot=0, slots=1, worker=0, user_name="u", seed=1, requests=reqs, weights=[1.0, 1.0],
+                     think=(0.0, 0.0), generators={}, runner=None, recorder=rec)  # type: ignore[arg-type]
+    rng = random.Random(13)
+    sent: dict[str, list[int]] = {"a": [], "b": []}
+    for i in range(4000):
+        req = reqs[rng.random() < 0.3]
+        d = rng.randrange(1, 10**6) if i % 2 else rng.randrange(1, 5000) + i * 100  # rising, and scattered
+        vu.record(req, Outcome(rng.choice((200, 201)), True, None, d, "/p", waiting_us=d // 2, connecting_us=0,
+                               tls_us=0, receiving_us=d // 4))
+        sent[req.name].append(d)
+    kept = {n: sorted((r[3] for r in rec.exemplars.rows() if r[0] == n), reverse=True) for n in sent}
+    if on:
+        assert kept == {n: sorted(ds, reverse=True)[:5] for n, ds in sent.items()}
+        assert all(-1 < s.floor <= rec.exemplars.floor[s.key.name] for s in vu.keys.values())
+    else:
+        assert kept == {"a": [], "b": []} and {s.floor for s in vu.keys.values()} == {NEVER_ASKED}
