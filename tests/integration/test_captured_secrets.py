@@ -124,8 +124,8 @@ class _Echo(http.server.BaseHTTPRequestHandler):
 
 
 class Run:
-    def __init__(self, result: CliResult, out: Path, tokens: list[str]) -> None:
-        self.result, self.out, self.tokens = result, out, tokens
+    def __init__(self, result: CliResult, out: Path, tokens: list[str], probed: bool = False) -> None:
+        self.result, self.out, self.tokens, self.probed = result, out, tokens, probed
         self.doc: dict[str, Any] = json.loads((out / "results.json").read_text())
 
     def texts(self) -> list[tuple[str, str]]:
@@ -135,10 +135,12 @@ class Run:
         ]
 
 
-@pytest.fixture(scope="module", params=["lean", "locust"])
+@pytest.fixture(scope="module", params=["lean", "locust", "probe"])
 def run(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Run]:
     """One run with the lean client, one with `client: locust` (Locust's FastHttpSession for the declarative
-    users): each masks its users' captured tokens itself."""
+    users): each masks its users' captured tokens itself. `probe`: the lean client with the postgres collector's
+    N+1 probe on (a real PostgreSQL), which sends each request once before the load with its own runner (its
+    own credentials: a login's token captured and sent on): nothing of it in any artifact either."""
     _Echo.issued = []
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
@@ -149,9 +151,13 @@ def run(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
                                                                               "name: captured\nclient: locust\n")
         project.write("scenarios/s.yaml", scenario)
         project.write("scenarios/py.py", LOCUSTFILE)
-        project.write("profiles/p.yaml", PROFILE.format(host=f"http://127.0.0.1:{server.server_address[1]}"))
+        profile = PROFILE.format(host=f"http://127.0.0.1:{server.server_address[1]}")
+        if request.param == "probe":
+            dsn = request.getfixturevalue("postgres").dsn()
+            profile += f'collectors: {{postgres: {{dsn: "{dsn}", slow_ms: 200, probe: true}}}}\n'
+        project.write("profiles/p.yaml", profile)
         result = project.run("run", "p", "--request-log", "--out", "o", timeout=120)
-        yield Run(result, project.root / "o", list(_Echo.issued))
+        yield Run(result, project.root / "o", list(_Echo.issued), probed=request.param == "probe")
     finally:
         server.shutdown()
         server.server_close()
@@ -185,6 +191,13 @@ def test_the_cases_were_exercised(run: Run) -> None:
     assert '"name":"py_files"' in log and '"name":"hop"' in log  # the python user's path; the redirect's cookie
     # a login whose check failed: its example (the body, which holds the token it would have captured), masked
     assert '200 {\\"token\\": \\"***\\"}' in text, text[:3000]
+    if run.probed:  # the probe's own requests: their failed checks' examples, masked in the probe's notes
+        notes = {p["name"]: p["note"] for p in run.doc["database"]["collector"]["probe"]}
+        # every request was sent (none "not probed: needs captured token"): the login's token reached the probe's
+        # later requests, whose notes and rows are in the artifacts the next test reads for any form of it
+        assert set(notes) == {"login", "echo", "checked", "files", "hop", "relogin"}, notes
+        assert notes["checked"] == "the response failed its checks (check $.auth failed)", notes
+        assert not any("not probed" in n for n in notes.values()), notes
 
 
 def test_no_form_of_a_captured_token_appears_anywhere(run: Run) -> None:
