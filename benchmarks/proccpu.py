@@ -87,21 +87,22 @@ class TreeCpu:
 
 
 def run_together(url: str, tmp: Path, users: int, seconds: int, core: str, extras: dict[str, str],
-                 repos: dict[str, Path] | None = None, rate: int = 0) -> dict[str, Result]:
+                 repos: dict[str, Path] | None = None, rate: int = 0, wait: float = 0.0) -> dict[str, Result]:
     """One `loadorch run` per profile addition in `extras` (name -> profile lines), all started together and
     pinned to `core`, each with the loadorch of `repos[name]` (default: this checkout); each Result's extra has
     `generator_us` (its master's and workers' CPU per request). `rate` (> 0): each an open model of that many
     arrivals a second (at most `users` in flight) instead of `users` closed-model users as fast as they go: the
     runs then do the same requests a second whatever each one's CPU per request, so a slower one is not also
     made slower per request by the core it shares (fewer requests per event-loop wake-up, its once-a-second
-    work over fewer requests)."""
+    work over fewer requests). `wait` (s): the closed model's think time (its users then ask at a pace: with
+    enough of it neither run is held back by the core, and each does about users / (wait + latency) a second)."""
     started = []
     for name, extra in extras.items():
         repo = str((repos or {}).get(name, REPO))
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH")) if p)}
         load = (f"{{arrival_rate: {rate}, duration: {seconds}s, max_users: {users}}}" if rate
                 else f"{{users: {users}, duration: {seconds}s}}")
-        project = write_project(tmp, SCENARIO.format(wait=0.0), url, load, extra)
+        project = write_project(tmp, SCENARIO.format(wait=wait), url, load, extra)
         proc = subprocess.Popen(["taskset", "-c", core, sys.executable, "-m", "loadorch", "run", "bench", "--out",
                                  str(project / "out")], cwd=project, env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
@@ -120,7 +121,8 @@ def run_together(url: str, tmp: Path, users: int, seconds: int, core: str, extra
     return out
 
 
-def on_off(a: Path, b: Path, rounds: int, seconds: int, core: str, target: str, rate: int = 0) -> None:
+def on_off(a: Path, b: Path, rounds: int, seconds: int, core: str, target: str, rate: int = 0,
+           users: int = 16, wait: float = 0.0) -> None:
     """Evidence on against off (the profile's default against EVIDENCE_OFF), a pair per checkout per round, the
     checkouts' order and each pair's order alternating; each pair's on/off master + worker CPU per request."""
     import statistics
@@ -137,8 +139,8 @@ def on_off(a: Path, b: Path, rounds: int, seconds: int, core: str, target: str, 
                 for label, repo in (("A", a), ("B", b)) if r % 2 == 0 else (("B", b), ("A", a)):
                     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
                     extras = {"on": "", "off": EVIDENCE_OFF} if r % 2 == 0 else {"off": EVIDENCE_OFF, "on": ""}
-                    got = run_together(nginx.url, tmp, 16 if not rate else 64, seconds, core, extras,
-                                       {"on": repo, "off": repo}, rate)
+                    got = run_together(nginx.url, tmp, users if not rate else 64, seconds, core, extras,
+                                       {"on": repo, "off": repo}, rate, wait)
                     ratios[label].append(got["on"].extra["generator_us"] / got["off"].extra["generator_us"])  # type: ignore[operator]
                     print(f"{label} pair {r + 1}: " + ", ".join(f"{k} {v.rps:.0f} req/s {v.extra['generator_us']:.1f} "
                                                               "cpu-us/req" for k, v in got.items())
@@ -170,12 +172,16 @@ def main() -> None:
                     "of a feature turned off, e.g. 'trace: {propagate: false}')")
     ap.add_argument("--on-off", action="store_true", help="instead: evidence on against off in each checkout, "
                     "A's pair and B's interleaved (bench.py's evidence_paired for two checkouts)")
-    ap.add_argument("--rate", type=int, default=0, help="with --on-off: each run an open model of this many "
-                    "arrivals a second (the same for both: CPU per request at one rate), not 16 users flat out")
+    ap.add_argument("--rate", type=int, default=0, help="each run an open model of this many arrivals a second "
+                    "(the same for both: CPU per request at one rate), not 16 users flat out")
+    ap.add_argument("--users", type=int, default=16, help="the closed model's users (without --rate)")
+    ap.add_argument("--wait", type=float, default=0.0, help="the closed model's think time (s): paced users, so "
+                    "that both runs do about the same requests a second without the core holding either back")
     args = ap.parse_args()
     core, target = cores()
     if args.on_off:
-        return on_off(args.a.resolve(), args.b.resolve(), args.pairs, args.seconds, core, target, args.rate)
+        return on_off(args.a.resolve(), args.b.resolve(), args.pairs, args.seconds, core, target, args.rate,
+                      args.users, args.wait)
     ratios: list[float] = []
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -185,8 +191,9 @@ def main() -> None:
                 names = ("a", "b") if i % 2 == 0 else ("b", "a")
                 load = " ".join(f"{x:.1f}" for x in os.getloadavg())
                 extras = {"a": args.extra, "b": args.extra + ("\n" if args.extra else "") + args.extra_b}
-                got = run_together(nginx.url, tmp, 16, args.seconds, core, {k: extras[k] for k in names},
-                                   {"a": args.a.resolve(), "b": args.b.resolve()})
+                got = run_together(nginx.url, tmp, args.users if not args.rate else 64, args.seconds, core,
+                                   {k: extras[k] for k in names}, {"a": args.a.resolve(), "b": args.b.resolve()},
+                                   args.rate, args.wait)
                 a, b = got["a"], got["b"]
                 ratios.append(b.extra["generator_us"] / a.extra["generator_us"])  # type: ignore[operator]
                 print(f"pair {i + 1}: A {a.rps:.0f} req/s {a.extra['generator_us']:.1f} cpu-us/req "
