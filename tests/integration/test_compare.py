@@ -30,6 +30,8 @@ users:
 """
 
 
+@pytest.mark.alone  # compares latencies between runs: beside another test (clean-clone CI, session 11) the slow
+# run's `list` and `order` read as regressions too, though only `get product` changed
 def test_same_seed_no_regression_then_slower_endpoint_regresses(project: Project) -> None:
     """Three runs at once, each to its own target, so a busy machine slows them alike: a baseline, the same
     seed again (no regression), and one whose product page is 400 ms slower (regressed, and nothing else).
