@@ -210,11 +210,10 @@ _ZERO = (0, 0, 0, 0, 0, 0)  # a zeroed bucket: the next request adds into it as 
 def _add_batch(buckets: dict[int, list[int]], batch: list[int]) -> None:
     """A batch (`TimeSplits.add_batch`: duration, waiting, receiving, ...; connect and TLS 0) added into a
     series' buckets by `add`'s arithmetic; from SAMPLED_FROM requests on, a sample of them (`_add_sampled`). A
-    long batch below it is grouped by bucket first: each
-    request's bucket read from a table under 65 ms (`_BUCKETS`: one index, not a bit count and three operations),
-    its three numbers appended to its bucket's list, then each bucket's sums taken in C, added once (#30: a third
-    of the evidence's instructions a request at 8,000 a second, evidence_instr.py); a short one request by
-    request (`_add_each`). Sorting a batch and summing each bucket's run in C was slower (the sort's tuples)."""
+    long batch below that is grouped by bucket first: each request's bucket read from a table under 65 ms
+    (`_BUCKETS`: one index, not a bit count and three operations), its three numbers appended to its bucket's
+    list, then each bucket's sums taken in C, added once; a short one request by request (`_add_each`). Sorting
+    a batch and summing each bucket's run in C was slower (the sort's tuples)."""
     n = len(batch) // 3
     if n >= SAMPLED_FROM:
         _add_sampled(buckets, batch, n)
@@ -227,11 +226,7 @@ def _add_batch(buckets: dict[int, list[int]], batch: list[int]) -> None:
     get = lists.get
     it = iter(batch)
     for d, w, r in zip(it, it, it):
-        if d < TABLED:
-            bucket = table[d]
-        else:
-            shift = d.bit_length() - SUB_BITS
-            bucket = (shift << 8) | (d >> shift)
+        bucket = table[d] if d < TABLED else _bucket_of(d)
         same = get(bucket)
         if same is None:
             lists[bucket] = [d, w, r]
@@ -288,11 +283,7 @@ def _add_sampled(buckets: dict[int, list[int]], batch: list[int], n: int) -> Non
     get = buckets.get
     bucket = 0
     for d, w, r in zip(ds, ws, rs):
-        if d < TABLED:
-            bucket = table[d]
-        else:
-            shift = d.bit_length() - SUB_BITS
-            bucket = (shift << 8) | (d >> shift)
+        bucket = table[d] if d < TABLED else _bucket_of(d)
         acc = get(bucket)
         if acc is not None and acc[4] >= 0 <= acc[5]:  # connect and TLS: + 0 (NOT_MEASURED stays so)
             acc[0] += k
@@ -316,6 +307,13 @@ def _add_sampled(buckets: dict[int, list[int]], batch: list[int], n: int) -> Non
         buckets[UNTIMED] = [n - m, 0, 0, 0, 0, 0]
     else:
         untimed[0] += n - m
+
+
+def _bucket_of(d: int) -> int:
+    """`add`'s bucket of a duration (us) of at least 2**SUB_BITS: its SUB_BITS leading bits and their shift (the
+    long batches' loops call it for what their table does not hold, a duration of 65 ms or more)."""
+    shift = d.bit_length() - SUB_BITS
+    return (shift << 8) | (d >> shift)
 
 
 def _bucket_table() -> list[int]:
