@@ -139,8 +139,8 @@ class TimeSplit(Section):
     time, an open model's wait for a free user) is 1 minus their sum. The p95 requests are the `requests` of
     its `of` successful ones in the latency buckets from p95's upward (stats/timesplit.py): every request
     at or above p95 and the few of p95's bucket below it, each within 1.6 % of p95; `from_ms` is where they
-    start. `timed`: when a worker's series was busier than 2,048 requests a second, the split of those seconds
-    is a systematic sample (at least 1,024 requests a second timed, each counted for those it stands for), and
+    start. `timed`: when a worker's series had 512 requests or more in a second, the split of those seconds
+    is a systematic sample (256 to 511 requests a second timed, each counted for those it stands for), and
     `timed` says how many of `of` were timed: `requests` and the shares are then estimates; None: every one."""
 
     endpoint: str

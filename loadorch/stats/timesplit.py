@@ -11,7 +11,7 @@ within that bucket's width of p95 (at most 1/64 of p95: 1.6 %). That is stated w
 of `of`, from `from_ms`).
 
 A busy series is sampled (#30: the cost of evidence): when one worker's series completes SAMPLED_FROM or more
-kept-alive requests in one slot (a second), every k-th of them is timed (k = n // SAMPLED: 1,024 to 2,047 of
+kept-alive requests in one slot (a second), every k-th of them is timed (k = n // SAMPLED: 256 to 511 of
 them), each counted k times, so its counts and sums are estimates whose total is still n exactly; the n - m
 requests not timed are counted in the series' UNTIMED row (bucket -1), which adds up like the others, so the
 split says how many of its `of` requests were timed (`timed`). Below SAMPLED_FROM a second every request is
@@ -209,44 +209,16 @@ _ZERO = (0, 0, 0, 0, 0, 0)  # a zeroed bucket: the next request adds into it as 
 
 def _add_batch(buckets: dict[int, list[int]], batch: list[int]) -> None:
     """A batch (`TimeSplits.add_batch`: duration, waiting, receiving, ...; connect and TLS 0) added into a
-    series' buckets by `add`'s arithmetic; from SAMPLED_FROM requests on, a sample of them (`_add_sampled`). A
-    long batch below that is grouped by bucket first: each request's bucket read from a table under 65 ms
-    (`_BUCKETS`: one index, not a bit count and three operations), its three numbers appended to its bucket's
-    list, then each bucket's sums taken in C, added once; a short one request by request (`_add_each`). Sorting
-    a batch and summing each bucket's run in C was slower (the sort's tuples)."""
+    series' buckets by `add`'s arithmetic, request by request (`_add_each`); from SAMPLED_FROM requests on, a
+    sample of them (`_add_sampled`)."""
     n = len(batch) // 3
     if n >= SAMPLED_FROM:
         _add_sampled(buckets, batch, n)
-        return
-    if n < _LISTED_FROM:
+    else:
         _add_each(buckets, batch)
-        return
-    table = _BUCKETS or _bucket_table()
-    lists: dict[int, list[int]] = {}
-    get = lists.get
-    it = iter(batch)
-    for d, w, r in zip(it, it, it):
-        bucket = table[d] if d < TABLED else _bucket_of(d)
-        same = get(bucket)
-        if same is None:
-            lists[bucket] = [d, w, r]
-        else:
-            same += (d, w, r)
-    for bucket, same in lists.items():
-        row = [len(same) // 3, sum(same[0::3]), 0, 0, sum(same[1::3]), sum(same[2::3])]
-        acc = buckets.get(bucket)
-        if acc is not None and acc[4] >= 0 <= acc[5]:  # connect and TLS: + 0 (NOT_MEASURED stays so)
-            acc[0] += row[0]
-            acc[1] += row[1]
-            acc[4] += row[4]
-            acc[5] += row[5]
-        else:
-            buckets[bucket] = row if acc is None else _added(acc, row)
 
 
-_LISTED_FROM = 1024  # a batch of fewer requests goes request by request (`_add_each`): its buckets' lists
-# and sums would cost more than they save (evidence_instr.py: +460 instructions a request at 1,000 a second)
-SAMPLED = 1024  # a busy series' slot: at least this many of its requests timed (`_add_sampled`) ...
+SAMPLED = 256  # a busy series' slot: at least this many of its requests timed (`_add_sampled`) ...
 SAMPLED_FROM = 2 * SAMPLED  # ... from this many requests in one slot on; fewer: every one
 UNTIMED = -1  # the bucket of a series' row counting its requests a sample left untimed (count only, sums 0)
 _BUCKETS: list[int] = []  # `add`'s bucket of each duration under histogram.TABLED (512 KB, made on first use)
@@ -272,10 +244,11 @@ def _add_each(buckets: dict[int, list[int]], batch: list[int]) -> None:
 def _add_sampled(buckets: dict[int, list[int]], batch: list[int], n: int) -> None:
     """A busy series' batch of n requests (at least SAMPLED_FROM): every k-th request (k = n // SAMPLED, taken in
     C by slicing) added k times, the last one fewer so that the counts add up to n exactly; the n - m not timed
-    counted in the UNTIMED row. An estimate of each bucket's count and sums (a systematic sample of m = 1,024 to
-    2,047 requests of the second): at 7,200 requests a second, about a seventh of the grouped loop's work.
-    (Every request exact by grouping cost 2,182 of the evidence's 2,763 instructions a request at 8,000 a second,
-    `benchmarks/evidence_instr.py`; no way of summing per bucket in C beat the loop.)"""
+    counted in the UNTIMED row. An estimate of each bucket's count and sums (a systematic sample of m = 256 to
+    511 requests of the second). Timing every request was most of the evidence's cost (2,182 of its 2,763
+    instructions a request at 8,000 a second, `benchmarks/evidence_instr.py`; no way of summing per bucket in C
+    beat a loop); with 1,024 to 2,047 timed a second the evidence cost 942 at 8,000 a second and 2,959 at 2,000,
+    with 256 to 511 it costs 344 and 979."""
     k = n // SAMPLED
     step = 3 * k
     ds, ws, rs = batch[0::step], batch[1::step], batch[2::step]
