@@ -93,8 +93,11 @@ def client(port: int, requests: int, body_check: bool, patched: bool = False, ev
 
 def evidence_client(port: int, requests: int, patched: bool, on: bool, per_second: int = 0) -> float:
     """`per_second` (> 0): every that many requests, a worker's whole report as at that rate of requests a
-    second (its delta, message, msgpack) and the master's merge of it, in this process; else only the
-    recorder's delta every 5,000 requests."""
+    second (its delta, message, msgpack) and the master's merge of it, in this process, and the virtual user's
+    clock (the time it records each request at) a simulated one that moves 1 / per_second a request, so that
+    each time slot batches per_second requests as a worker's does at that rate however slow this process
+    runs (under valgrind a real second holds a few hundred: the per-slot work, such as the time split's
+    sample, would weigh as at a few hundred a second); else only the recorder's delta every 5,000 requests."""
     if patched:
         from gevent import monkey
 
@@ -109,6 +112,20 @@ def evidence_client(port: int, requests: int, patched: bool, on: bool, per_secon
     req = compile_request(spec, "get", "read", set(), {})
     runner = LeanRunner(Origin.parse(f"http://127.0.0.1:{port}"), 5.0)
     recorder = Recorder(1.0, time.time(), exemplar_k=5 if on else 0)
+    if per_second:
+        import loadorch.client.vu as vu_module
+
+        clock = [time.time()]
+
+        class Clock:  # the virtual user's time.time(): per_second requests a simulated second (the rest real)
+            perf_counter, monotonic = staticmethod(time.perf_counter), staticmethod(time.monotonic)
+
+            @staticmethod
+            def time() -> float:
+                clock[0] += 1.0 / per_second
+                return clock[0]
+
+        vu_module.time = Clock  # type: ignore[assignment]
     report = recorder.take_delta
     if per_second:
         report = round_trip(recorder, 5 if on else 0)
@@ -121,6 +138,10 @@ def evidence_client(port: int, requests: int, patched: bool, on: bool, per_secon
         recorder.exemplars.floor[req.name] = 1 << 62  # never among the K slowest: no row built
     vu = VirtualUser(slot=0, slots=1, worker=0, user_name="u", seed=1, requests=[req], weights=[1.0],
                      think=(0.0, 0.0), generators={}, runner=runner, recorder=recorder)
+    from loadorch.stats.histogram import _bucket_table as histogram_table
+    from loadorch.stats.timesplit import _bucket_table as split_table
+
+    histogram_table(), split_table()  # made once in a worker's life (its first long batches): not a request's
     for _ in range(500):  # warm-up: connection open, caches filled
         vu.step()
     began = time.process_time()

@@ -14,8 +14,9 @@ A busy series is sampled (#30: the cost of evidence): when one worker's series c
 kept-alive requests in one slot (a second), every k-th of them is timed (k = n // SAMPLED: 256 to 511 of
 them), each counted k times, so its counts and sums are estimates whose total is still n exactly; the n - m
 requests not timed are counted in the series' UNTIMED row (bucket -1), which adds up like the others, so the
-split says how many of its `of` requests were timed (`timed`). Below SAMPLED_FROM a second every request is
-added, exactly.
+split says how many of its `of` requests were timed (`timed`). A slot whose requests come in two batches (a
+report fell inside it) has each sampled at the rate of the larger of the two (up to twice as many timed).
+Below SAMPLED_FROM a second every request is added, exactly.
 
 Memory: per request key at most 64 rows per doubling of latency (under 1,500 from 1 us to an hour), each
 six integers; request names are bounded by stats/endpoints.py. A monitor's master (which runs for days)
@@ -49,13 +50,14 @@ class TimeSplits:
     or a batch of kept-alive requests' three numbers at a time (`add_batch`: its recorder's, once a slot);
     `rows()` and `split()` read both."""
 
-    __slots__ = ("live", "older", "restarts", "sweep", "table")
+    __slots__ = ("last", "live", "older", "restarts", "sweep", "table")
 
     def __init__(self) -> None:
         self.table: dict[tuple[str, str, int, int], list[int]] = {}
         self.live: dict[Any, dict[int, list[int]]] = {}  # series key (name, method, status attributes) -> buckets
         self.older: dict[tuple[str, str, int, int], list[int]] = {}  # the previous generation (see roll)
         self.restarts, self.sweep = 0, False  # a worker's deltas so far; whether the next fold sweeps
+        self.last: dict[Any, int] = {}  # series key -> its last batch's length (`add_batch`: a slot's other part)
 
     def roll(self) -> None:
         """A new generation begins: the previous one's rows go, the current one's become the previous."""
@@ -103,8 +105,17 @@ class TimeSplits:
 
     def add_batch(self, key: Any, batch: list[int]) -> None:
         """`[duration, waiting, receiving, duration, ...]` (us) of series `key`'s successful requests whose
-        connect and TLS were 0 and whose phases were all timed (Recorder.lean_batch): as `add` of each."""
-        _add_batch(self.table_of(key), batch)
+        connect and TLS were 0 and whose phases were all timed (Recorder.lean_batch): as `add` of each, or a
+        sample of them when the series is busy. A slot's requests come in one batch, or in two when a report
+        falls inside the slot (its delta takes what came so far): the larger of this batch and the series'
+        last one stands for the slot's size, so that both parts of a busy slot are sampled at its rate (a
+        short part timed request by request cost 15 of the evidence's 49 bytecodes a request at 2,700 a
+        second, benchmarks/README.md)."""
+        n = len(batch) // 3
+        if n:
+            last = self.last.get(key, 0)
+            self.last[key] = n
+            _add_batch(self.table_of(key), batch, n if n > last else last)
 
     def fold(self) -> None:
         """The worker's live sums into the table (by request name, method and status). Each live bucket is
@@ -207,13 +218,12 @@ SWEEP_DELTAS = 64  # how often (in a worker's deltas, one a second) its live buc
 _ZERO = (0, 0, 0, 0, 0, 0)  # a zeroed bucket: the next request adds into it as into a new one
 
 
-def _add_batch(buckets: dict[int, list[int]], batch: list[int]) -> None:
+def _add_batch(buckets: dict[int, list[int]], batch: list[int], size: int) -> None:
     """A batch (`TimeSplits.add_batch`: duration, waiting, receiving, ...; connect and TLS 0) added into a
-    series' buckets by `add`'s arithmetic, request by request (`_add_each`); from SAMPLED_FROM requests on, a
-    sample of them (`_add_sampled`)."""
-    n = len(batch) // 3
-    if n >= SAMPLED_FROM:
-        _add_sampled(buckets, batch, n)
+    series' buckets by `add`'s arithmetic, request by request (`_add_each`); in a slot of `size` requests
+    (at least the batch's), from SAMPLED_FROM on, a sample of them (`_add_sampled`: every size // SAMPLED-th)."""
+    if size >= SAMPLED_FROM:
+        _add_sampled(buckets, batch, len(batch) // 3, size // SAMPLED)
     else:
         _add_each(buckets, batch)
 
@@ -241,15 +251,14 @@ def _add_each(buckets: dict[int, list[int]], batch: list[int]) -> None:
             buckets[bucket] = [1, d, 0, 0, w, r] if acc is None else _added(acc, [1, d, 0, 0, w, r])
 
 
-def _add_sampled(buckets: dict[int, list[int]], batch: list[int], n: int) -> None:
-    """A busy series' batch of n requests (at least SAMPLED_FROM): every k-th request (k = n // SAMPLED, taken in
-    C by slicing) added k times, the last one fewer so that the counts add up to n exactly; the n - m not timed
-    counted in the UNTIMED row. An estimate of each bucket's count and sums (a systematic sample of m = 256 to
+def _add_sampled(buckets: dict[int, list[int]], batch: list[int], n: int, k: int) -> None:
+    """A busy series' batch of n requests (at least 1; k >= 2): every k-th request (taken in C by slicing) added
+    k times, the last one fewer so that the counts add up to n exactly (the only one, counted n times, when
+    n <= k); the n - m not timed counted in the UNTIMED row. An estimate of each bucket's count and sums (a systematic sample of m = 256 to
     511 requests of the second). Timing every request was most of the evidence's cost (2,182 of its 2,763
     instructions a request at 8,000 a second, `benchmarks/evidence_instr.py`; no way of summing per bucket in C
     beat a loop); with 1,024 to 2,047 timed a second the evidence cost 942 at 8,000 a second and 2,959 at 2,000,
     with 256 to 511 it costs 344 and 979."""
-    k = n // SAMPLED
     step = 3 * k
     ds, ws, rs = batch[0::step], batch[1::step], batch[2::step]
     table = _BUCKETS or _bucket_table()

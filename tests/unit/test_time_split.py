@@ -419,6 +419,35 @@ def test_a_busy_series_second_is_a_sample_whose_counts_add_up_to_every_request(n
     assert again is not None and (again.of, again.timed) == (2 * n, 2 * timed)
 
 
+@pytest.mark.parametrize("parts", [(2400, 300), (300, 2400), (5000, 5), (5000, 5, 1)])
+def test_a_busy_slot_in_parts_is_sampled_at_its_rate_and_still_adds_up(parts: tuple[int, ...]) -> None:
+    """A report inside a slot hands the split its requests in two batches: a busy slot's short part is sampled
+    too (at the larger part's rate: every k-th, k = larger // SAMPLED; a part shorter than k has one request timed,
+    counted for the whole part), and the counts still add up to every request; a quiet slot's parts stay exact,
+    and so does a series' first part when it is short (no larger one before it)."""
+    from loadorch.stats import timesplit
+
+    rng = random.Random(sum(parts))
+    busy, quiet, master = TimeSplits(), TimeSplits(), TimeSplits()
+    for n in parts:
+        busy.add_batch(GET, _busy_second(rng, n))
+        master.merge(checked(busy.rows()))  # the report that took the part, as the master adds it up
+        busy.restart()
+    for n in (300, 200, 300):
+        quiet.add_batch(GET, _busy_second(rng, n))
+    got = master.split("a", {("a", "GET", 200)})
+    assert got is not None and got.of == sum(parts)
+    timed, last = 0, 0
+    for n in parts:  # every k-th of each part from its first, k from the larger of it and the part before
+        size, last = max(n, last), n
+        timed += -(-n // (size // timesplit.SAMPLED)) if size >= timesplit.SAMPLED_FROM else n
+    assert got.timed == timed < sum(parts)
+    if parts == (5000, 5, 1):  # a 5-request part behind a busy one: one timed; a 1 behind the 5: exact
+        assert timed == -(-5000 // 19) + 1 + 1
+    exact = quiet.split("a", {("a", "GET", 200)})
+    assert exact is not None and exact.of == 800 and exact.timed is None
+
+
 def test_a_sampled_split_estimates_the_exact_one_and_says_it_is_an_estimate() -> None:
     """A minute's window of busy seconds sampled against the same requests added one by one: the p95 requests'
     count within 5 % and each phase's share within 0.04 of the exact ones (over seeds 0-23 at most 3.8 % and
