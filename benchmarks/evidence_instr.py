@@ -54,8 +54,9 @@ def simulate(seconds: int, rate: int, on: bool) -> None:
     user = VirtualUser(slot=0, slots=1, worker=0, user_name="u", seed=1, requests=reqs, weights=[9.0, 1.0],
                        think=(0.0, 0.0), generators={}, runner=None, recorder=rec)  # type: ignore[arg-type]
     rng = random.Random(7)
-    lines = "trace_line" in Outcome.__dataclass_fields__
+    fields = Outcome.__dataclass_fields__
     line = "traceparent: 00-0123456789ab0000000000000000000a-000000000000000a-01\r\n" if on else ""
+    parts = ("traceparent: 00-0123456789ab" + "0" * 18, "0a", "-" + "0" * 14)  # the same line, in parts
     for second in range(seconds):
         for i in range(rate):
             clock[0] = 1_000_000.0 + second + i / rate
@@ -63,8 +64,10 @@ def simulate(seconds: int, rate: int, on: bool) -> None:
             fresh = i % 200 == 0
             out = Outcome(200, True, None, d, "/p", waiting_us=d * 9 // 10, connecting_us=150 if fresh else 0,
                           tls_us=0, receiving_us=d // 20, size=28)
-            if on and lines:
-                out.trace_line = line  # the lean client's line
+            if on and "trace_parts" in fields:
+                out.trace_parts = parts  # the lean client's line, in parts
+            elif on and "trace_line" in fields:
+                out.trace_line = line  # a checkout before Outcome.trace_parts: the whole line
             elif on:
                 out.trace_id = line[29:61]  # a checkout before Outcome.trace_line: the id, cut by the client
             user.record(reqs[0] if rng.random() < 0.9 else reqs[1], out)

@@ -43,8 +43,8 @@ from loadorch.traffic.request import (
 )
 from loadorch.traffic.servertiming import parse as parse_server_timing
 from loadorch.traffic.template import Lookup
-from loadorch.traffic.trace import ID as TRACE_ID
-from loadorch.traffic.trace import TraceIds
+from loadorch.traffic.trace import NO_TRACE, TraceIds, line_of, trace_id_of
+from loadorch.traffic.trace import TAIL as TRACE_TAIL
 
 DEFAULT_MAX_BODY = 10 * 1024 * 1024  # the profile's max_response_body when not given
 
@@ -118,15 +118,17 @@ class LeanRunner:
             own += "".join(f"{name}: {value}\r\n" for name, value in rendered)
             if req.secret_headers:  # a credential rendered now (a captured token): masked in what this request shows
                 redactor = mine = own_redactor(rendered, redactor)
-        trace = ""  # the traceparent line (its trace id, trace[TRACE_ID], cut only where read: exemplar_of)
+        trace, tail = NO_TRACE, ""  # the traceparent line's parts (TraceIds.parts), joined into the head
         if self.tracer is not None and not req.own_traceparent:
-            trace = next(self.tracer.lines)
+            trace, tail = next(self.tracer.parts), TRACE_TAIL
+        prefix, low, mid = trace
         cookie = self.hops.cookie_line(self._hop(target)) if self.jar.cookies and not req.own_cookie else ""
         if cookie:  # the jar's cookies (a login's session): masked like a Cookie header the scenario renders
             redactor = mine = self._jar_redactor(cookie, redactor)
         body = encode_body(req, lookup) if req.body_kind is not None else None
         length = f"Content-Length: {len(body or b'')}\r\n" if body is not None or req.method in BODY_METHODS else ""
-        head = f"{req.method} {self.absolute}{target}{self.host_line}{own}{trace}{cookie}{length}\r\n"
+        head = (f"{req.method} {self.absolute}{target}{self.host_line}{own}{prefix}{low}{mid}{low}{tail}{cookie}"
+                f"{length}\r\n")
         data = head.encode("latin-1", "replace")
         if body:
             data += body
@@ -148,7 +150,7 @@ class LeanRunner:
             end = time.perf_counter()
             service = service_us(intended, start, end)
             return Outcome(0, False, self._reason(str(exc), redactor), int((end - origin) * 1e6), target, body,
-                           service, trace_line=trace, redactor=mine)
+                           service, trace_parts=trace, redactor=mine)
         end = time.perf_counter()
         if resp.special is not None:  # Set-Cookie, Location or Content-Encoding: beyond the fast path
             deadline = time.monotonic() + timeout - (end - start)
@@ -156,7 +158,7 @@ class LeanRunner:
                 resp,
                 req.method,
                 self._hop(target),
-                own + trace,
+                own + line_of(trace),
                 body,
                 deadline,
                 req.resendable,
@@ -170,7 +172,7 @@ class LeanRunner:
                 service = service_us(intended, start, end)
                 reason = self._reason(error, redactor)
                 return Outcome(resp.status, False, reason, int((end - origin) * 1e6), target, body, service,
-                               trace_line=trace, redactor=mine)
+                               trace_parts=trace, redactor=mine)
         if req.secret_captures:  # a login: the credentials it returns, masked from its own check's example on
             redactor = mine = self.tokens.found(req, resp.body, redactor)
         results: list[bool] | None = [] if req.checks else None
@@ -199,7 +201,7 @@ class LeanRunner:
             resp.size,  # size
             None,  # trace_id
             resp.server_timing,  # server_timing
-            trace,  # trace_line
+            trace,  # trace_parts
             mine,  # redactor
         )
         if results:
@@ -284,7 +286,7 @@ def exemplar_of(
     connect, tls, waiting, receiving = phases_of(outcome)
     return exemplar_row(
         req.name, req.method, outcome.status, outcome.latency_us, now - outcome.latency_us / 1e6, connect,
-        tls, waiting, receiving, _measured(outcome.size), outcome.trace_id or outcome.trace_line[TRACE_ID],
+        tls, waiting, receiving, _measured(outcome.size), outcome.trace_id or trace_id_of(outcome.trace_parts),
         server_timing_of(outcome, redactor), worker,
     )
 
@@ -323,7 +325,7 @@ def wire_path(target: str) -> str:
 
 LEAN_OUTCOME_ORDER = ("status", "ok", "error", "latency_us", "path", "body", "service_us", "db_queries", "example",
                       "checks", "check_example", "waiting_us", "connecting_us", "tls_us", "receiving_us", "size",
-                      "trace_id", "server_timing", "trace_line", "redactor")  # LeanRunner.run's Outcome, by position
+                      "trace_id", "server_timing", "trace_parts", "redactor")  # LeanRunner.run's Outcome, by position
 NEVER_ASKED = (1 << 30) - 1  # us (18 minutes): a Series' floor with the evidence off (an int of one digit: the
 # comparison a request makes stays the interpreter's fast one; a request slower than it is asked, and not kept)
 

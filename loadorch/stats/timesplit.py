@@ -254,11 +254,11 @@ def _add_each(buckets: dict[int, list[int]], batch: list[int]) -> None:
 def _add_sampled(buckets: dict[int, list[int]], batch: list[int], n: int, k: int) -> None:
     """A busy series' batch of n requests (at least 1; k >= 2): every k-th request (taken in C by slicing) added
     k times, the last one fewer so that the counts add up to n exactly (the only one, counted n times, when
-    n <= k); the n - m not timed counted in the UNTIMED row. An estimate of each bucket's count and sums (a systematic sample of m = 256 to
-    511 requests of the second). Timing every request was most of the evidence's cost (2,182 of its 2,763
-    instructions a request at 8,000 a second, `benchmarks/evidence_instr.py`; no way of summing per bucket in C
-    beat a loop); with 1,024 to 2,047 timed a second the evidence cost 942 at 8,000 a second and 2,959 at 2,000,
-    with 256 to 511 it costs 344 and 979."""
+    n <= k); the n - m not timed counted in the UNTIMED row. An estimate of each bucket's count and sums (a
+    systematic sample of m = 256 to 511 requests of the second, up to twice that when it comes in two parts). Timing
+    every request was most of the evidence's cost (2,182 of its 2,763 instructions a request at 8,000 a second,
+    `benchmarks/evidence_instr.py`; no way of summing per bucket in C beat a loop); with 1,024 to 2,047 timed a second
+    the evidence cost 942 at 8,000 a second and 2,959 at 2,000, with 256 to 511 it costs 344 and 979."""
     step = 3 * k
     ds, ws, rs = batch[0::step], batch[1::step], batch[2::step]
     table = _BUCKETS or _bucket_table()

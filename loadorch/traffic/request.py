@@ -254,7 +254,9 @@ class Outcome:
     size: int | None = None
     trace_id: str | None = None
     server_timing: bytes | str | None = None
-    trace_line: str = ""  # the lean client's traceparent line: its trace id (line[trace.ID]) cut only if read
+    # the lean client's traceparent line in parts (trace.TraceIds.parts; NO_TRACE: none): its trace id
+    # (trace.trace_id_of) made only if read
+    trace_parts: tuple[str, str, str] = ("", "", "")
     redactor: Redactor | None = None  # the run's secrets and this request's own rendered credentials (None: the run's)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator
-from itertools import chain, count
+from itertools import chain, count, repeat
 from typing import Any
 
 HEADER = "traceparent"
@@ -31,27 +31,31 @@ def run_prefix(token: str) -> str:
 class TraceIds:
     """One worker's trace ids, in sequence (every virtual user of the worker draws from the same one).
 
-    `next(ids.lines)` is the next request's header line: built 256 at a time (their constant parts
-    formatted once), so a request costs one C call, not a Python one (#30: the evidence's cost)."""
+    `next(ids.parts)` is the next request's header line in three parts, `(prefix, low, mid)`: the line is
+    `{prefix}{low}{mid}{low}-01\r\n` (`line_of`; `TAIL` is its end) and the trace id `trace_id_of(parts)`.
+    The prefix and mid are made once per 256 sequences and the lows are constants, so a request costs one
+    C call and no new string: the lean client joins the parts into its request's head, which it builds
+    anyway (#30: the evidence's cost; a whole line a request, made 256 at a time by f-strings, cost about
+    1,000 instructions a request, benchmarks/README.md). `line`, `value` and `next` draw from the same
+    sequence."""
 
-    __slots__ = ("head", "lines")
+    __slots__ = ("head", "parts")
 
     def __init__(self, prefix: str, worker: int) -> None:
         if not re.fullmatch(r"[0-9a-f]{12}", prefix):
             raise ValueError(f"a run's trace prefix is 12 lowercase hex digits, not {prefix!r:.40}")
         self.head = f"{prefix}{worker & 0xFFFF:04x}"
-        # the lines of sequences 1, 2, ... (`traceparent: 00-<trace id>-<span>-01\r\n`; trace id: line[ID])
-        self.lines: Iterator[str] = chain.from_iterable(map(self._batch, count()))
+        # the parts of sequences 1, 2, ...
+        self.parts: Iterator[tuple[str, str, str]] = chain.from_iterable(map(self._batch, count()))
 
-    def _batch(self, i: int) -> list[str]:
-        """The lines of sequences 256 i to 256 i + 255 (from 1: a span is never all zeros)."""
+    def _batch(self, i: int) -> Iterator[tuple[str, str, str]]:
+        """The parts of sequences 256 i to 256 i + 255 (from 1: a span is never all zeros), as they are asked."""
         high = f"{i & 0xFFFFFFFFFFFFFF:014x}"
-        pre, mid = f"{HEADER}: 00-{self.head}{high}", f"-{high}"
-        return [f"{pre}{d}{mid}{d}-01\r\n" for d in (_HEX2[1:] if i == 0 else _HEX2)]
+        return zip(repeat(f"{HEADER}: 00-{self.head}{high}"), _HEX2[1:] if i == 0 else _HEX2, repeat(f"-{high}"))
 
     def line(self) -> str:
-        """The next request's header line `traceparent: 00-<trace id>-<span>-01\r\n` (`next(self.lines)`)."""
-        return next(self.lines)
+        """The next request's header line `traceparent: 00-<trace id>-<span>-01\r\n`."""
+        return line_of(next(self.parts))
 
     def value(self) -> str:
         """The next request's traceparent value, `00-<trace id>-<span>-01` (no header name, no line end)."""
@@ -59,8 +63,23 @@ class TraceIds:
 
     def next(self) -> tuple[str, str]:
         """(trace id, the header line `traceparent: ...\r\n`) of the next request."""
-        line = next(self.lines)
+        line = self.line()
         return line[ID], line
+
+
+TAIL = "-01\r\n"  # a line's end after its parts (flags 01: sampled)
+NO_TRACE = ("", "", "")  # the parts of no line (a request that sends none)
+
+
+def line_of(parts: tuple[str, str, str]) -> str:
+    """The header line of a request's parts (TraceIds.parts); "" for NO_TRACE."""
+    prefix, low, mid = parts
+    return f"{prefix}{low}{mid}{low}{TAIL}" if prefix else ""
+
+
+def trace_id_of(parts: tuple[str, str, str]) -> str:
+    """The trace id of a request's parts (TraceIds.parts); "" for NO_TRACE."""
+    return parts[0][ID.start :] + parts[1]
 
 
 ID = slice(len(HEADER) + 5, len(HEADER) + 37)  # a traceparent line's trace id (TraceIds.line)

@@ -7,7 +7,17 @@ import re
 import pytest
 
 from loadorch.traffic.servertiming import DESC_CHARS, MAX_ENTRIES, parse
-from loadorch.traffic.trace import HEADER, ID, TraceIds, parse_traceparent, run_prefix, trace_client
+from loadorch.traffic.trace import (
+    HEADER,
+    ID,
+    NO_TRACE,
+    TraceIds,
+    line_of,
+    parse_traceparent,
+    run_prefix,
+    trace_client,
+    trace_id_of,
+)
 
 TRACEPARENT = re.compile(r"^traceparent: 00-[0-9a-f]{32}-[0-9a-f]{16}-01\r\n$")
 
@@ -37,9 +47,15 @@ def test_the_span_is_the_sequence_across_the_lines_cached_parts() -> None:
     """The line's constant parts are rebuilt every 256 requests: each id is still its sequence number."""
     ids = TraceIds("0123456789ab", 0xBEEF)
     for n in range(1, 70_000):
-        line = ids.line()
+        if n % 3:
+            line = ids.line()
+        else:  # the lean client's parts draw from the same sequence
+            parts = next(ids.parts)
+            line = line_of(parts)
+            assert trace_id_of(parts) == line[ID]
         assert line[ID] == f"0123456789abbeef{n:016x}" and line == f"traceparent: 00-{line[ID]}-{n:016x}-01\r\n"
     assert ids.next()[0] == f"0123456789abbeef{70_000:016x}"
+    assert line_of(NO_TRACE) == "" == trace_id_of(NO_TRACE)
 
 
 @pytest.mark.parametrize("bad", ["", "00-" + "0" * 32 + "-" + "1" * 16 + "-01", "01-" + "a" * 32 + "-" + "1" * 16 + "-01",
@@ -129,8 +145,8 @@ def test_a_browser_page_sends_the_runs_traceparent_to_the_target_only() -> None:
 
 
 def test_a_lean_requests_exemplar_names_the_trace_id_of_the_line_it_was_sent_with() -> None:
-    """The lean client keeps each request's traceparent line (Outcome.trace_line) and its exemplar cuts the
-    trace id from it; an outcome with its own trace_id (the Locust client) keeps that."""
+    """The lean client keeps each request's traceparent line in parts (Outcome.trace_parts) and its exemplar
+    makes the trace id of them; an outcome with its own trace_id (the Locust client) keeps that."""
     from loadorch.client.vu import VirtualUser
     from loadorch.config.scenario import Endpoint
     from loadorch.stats.tables import Recorder
@@ -141,10 +157,11 @@ def test_a_lean_requests_exemplar_names_the_trace_id_of_the_line_it_was_sent_wit
     vu = VirtualUser(slot=0, slots=1, worker=0, user_name="u", seed=1, requests=[req], weights=[1.0],
                      think=(0.0, 0.0), generators={}, runner=None, recorder=rec)  # type: ignore[arg-type]
     ids = TraceIds(run_prefix("t"), 1)
-    lines = [ids.line() for _ in range(300)]
-    for i, line in enumerate(lines):
+    parts = [next(ids.parts) for _ in range(300)]
+    lines = [line_of(p) for p in parts]
+    for i, p in enumerate(parts):
         vu.record(req, Outcome(200, True, None, 1000 + i, "/a", waiting_us=500, connecting_us=0, tls_us=0,
-                               receiving_us=10, trace_line=line))
+                               receiving_us=10, trace_parts=p))
     vu.record(req, Outcome(200, True, None, 5000, "/a", trace_id="f" * 32))
     sent = [parse_traceparent(line[len(HEADER) + 2 : -2]) for line in lines[-4:]]
     assert [r[10] for r in rec.exemplars.rows()] == ["f" * 32] + [t[0] for t in reversed(sent)]  # type: ignore[index]
