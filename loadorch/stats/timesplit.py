@@ -109,8 +109,8 @@ class TimeSplits:
         sample of them when the series is busy. A slot's requests come in one batch, or in two when a report
         falls inside the slot (its delta takes what came so far): the larger of this batch and the series'
         last one stands for the slot's size, so that both parts of a busy slot are sampled at its rate (a
-        short part timed request by request cost 15 of the evidence's 49 bytecodes a request at 2,700 a
-        second, benchmarks/README.md)."""
+        short part timed request by request cost about 10 of the evidence's 49 bytecodes a request at 2,700
+        a second, benchmarks/README.md)."""
         n = len(batch) // 3
         if n:
             last = self.last.get(key, 0)
