@@ -184,3 +184,38 @@ def test_without_pins_each_resolution_is_checked_against_allowed_hosts(server) -
     finally:
         outside.close()
         inside.close()
+
+
+def test_a_redirected_requests_next_hop_carries_its_traceparent_and_its_trace_id_is_the_one_sent(server) -> None:  # noqa: F811
+    """The lean client joins a traceparent's parts into the head (trace.TraceIds.parts): a redirect's next hop
+    sends the same line again (one request, one trace), each request its own, and the trace id an exemplar
+    would name (trace_id_of the outcome's parts) is the one the server read."""
+    from loadorch.traffic.trace import TraceIds, parse_traceparent, trace_id_of
+
+    heads: list[bytes] = []
+
+    def handler(conn: socket.socket, head: bytes) -> bool:
+        heads.append(head)
+        if head.startswith(b"GET /a "):
+            conn.sendall(b"HTTP/1.1 302 Found\r\nLocation: /b\r\nContent-Length: 0\r\n\r\n")
+        else:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        return True
+
+    s = server(handler)
+    runner = runner_for(s.port)
+    runner.tracer = TraceIds("0123456789ab", 7)
+    try:
+        outcomes = [runner.run(compiled(path="/a"), no_draws, {}) for _ in range(2)]
+    finally:
+        runner.close()
+    assert [o.ok for o in outcomes] == [True, True] and len(heads) == 4
+    values = []
+    for head in heads:
+        lines = [line for line in head.split(b"\r\n") if line.lower().startswith(b"traceparent:")]
+        assert len(lines) == 1, head
+        values.append(lines[0].split(b":", 1)[1].strip().decode())
+    parsed = [parse_traceparent(v) for v in values]
+    assert all(p is not None and p[2] for p in parsed)  # valid, sampled
+    assert values[0] == values[1] and values[2] == values[3] and values[0] != values[2]
+    assert [trace_id_of(o.trace_parts) for o in outcomes] == [parsed[0][0], parsed[2][0]]  # type: ignore[index]
