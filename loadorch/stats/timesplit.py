@@ -115,7 +115,11 @@ class TimeSplits:
         if n:
             last = self.last.get(key, 0)
             self.last[key] = n
-            _add_batch(self.table_of(key), batch, n if n > last else last)
+            size = n if n > last else last
+            if size >= SAMPLED_FROM:  # every size // SAMPLED-th request of the batch
+                _add_sampled(self.table_of(key), batch, n, size // SAMPLED)
+            else:
+                _add_each(self.table_of(key), batch)
 
     def fold(self) -> None:
         """The worker's live sums into the table (by request name, method and status). Each live bucket is
@@ -218,16 +222,6 @@ SWEEP_DELTAS = 64  # how often (in a worker's deltas, one a second) its live buc
 _ZERO = (0, 0, 0, 0, 0, 0)  # a zeroed bucket: the next request adds into it as into a new one
 
 
-def _add_batch(buckets: dict[int, list[int]], batch: list[int], size: int) -> None:
-    """A batch (`TimeSplits.add_batch`: duration, waiting, receiving, ...; connect and TLS 0) added into a
-    series' buckets by `add`'s arithmetic, request by request (`_add_each`); in a slot of `size` requests
-    (at least the batch's), from SAMPLED_FROM on, a sample of them (`_add_sampled`: every size // SAMPLED-th)."""
-    if size >= SAMPLED_FROM:
-        _add_sampled(buckets, batch, len(batch) // 3, size // SAMPLED)
-    else:
-        _add_each(buckets, batch)
-
-
 SAMPLED = 256  # a busy series' slot: at least this many of its requests timed (`_add_sampled`) ...
 SAMPLED_FROM = 2 * SAMPLED  # ... from this many requests in one slot on; fewer: every one
 UNTIMED = -1  # the bucket of a series' row counting its requests a sample left untimed (count only, sums 0)
@@ -235,7 +229,8 @@ _BUCKETS: list[int] = []  # `add`'s bucket of each duration under histogram.TABL
 
 
 def _add_each(buckets: dict[int, list[int]], batch: list[int]) -> None:
-    """`_add_batch` request by request, in one loop over local names."""
+    """A batch (`TimeSplits.add_batch`: duration, waiting, receiving, ...; connect and TLS 0) added into a
+    series' buckets by `add`'s arithmetic, request by request, in one loop over local names."""
     get = buckets.get
     it = iter(batch)
     for d, w, r in zip(it, it, it):

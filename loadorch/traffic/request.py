@@ -22,6 +22,7 @@ from loadorch.traffic.expect import equal, mismatch
 from loadorch.traffic.jsonpath import compile_path, extract, found
 from loadorch.traffic.redact import MIN_HEADER_SECRET, NO_SECRETS, SECRET_HEADERS, Redactor, target_params
 from loadorch.traffic.template import Lookup, Template, compile_template, compile_value, render_value, value_refs
+from loadorch.traffic.trace import NO_TRACE
 
 DEFAULT_OK = range(200, 400)
 
@@ -256,7 +257,7 @@ class Outcome:
     server_timing: bytes | str | None = None
     # the lean client's traceparent line in parts (trace.TraceIds.parts; NO_TRACE: none): its trace id
     # (trace.trace_id_of) made only if read
-    trace_parts: tuple[str, str, str] = ("", "", "")
+    trace_parts: tuple[str, str, str] = NO_TRACE
     redactor: Redactor | None = None  # the run's secrets and this request's own rendered credentials (None: the run's)
 
 
