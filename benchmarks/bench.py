@@ -1,7 +1,7 @@
 """Generator cost curve: loadorch vs Locust FastHttpUser vs k6 on one core, same nginx target, one command.
 
 Usage: python3 benchmarks/bench.py [--rounds 3] [--seconds 10] [--pairs 16] [--only throughput,checks,scale,overhead,curve]
-Sections (all by default, about 8 minutes on a quiet 2-core machine):
+Sections (all by default, about 12 minutes on a quiet 2-core machine):
   throughput  16 users, no think time, 90 % GET / 10 % POST JSON, no checks (the lean path: no cookies,
               redirects or decoding in use): Locust, loadorch, k6, wrk (the ceiling: a C loop with no
               data, checks or per-request records) in alternating rounds; medians, ratios

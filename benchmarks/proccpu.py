@@ -151,6 +151,13 @@ def on_off(a: Path, b: Path, rounds: int, seconds: int, core: str, target: str, 
     for label, got in ratios.items():
         print(f"{label}: evidence on/off generator CPU per request: median {statistics.median(got):.3f} "
               f"({min(got):.3f}-{max(got):.3f}) over {len(got)} pairs")
+    both = ratios["A"] + ratios["B"]
+    if len(both) > 1:
+        from paired import paired
+
+        got_all = paired(both)
+        print(f"A and B pooled (one reading when they are the same code): {got_all.text()}; against 1.03: "
+              f"{got_all.verdict(1.03)}")
 
 
 def main() -> None:
