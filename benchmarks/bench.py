@@ -149,8 +149,9 @@ def evidence_paired(url: str, tmp: Path, core: str, pairs: int, seconds: int, ta
         say(f"  pair {r + 1}: " + ", ".join(f"{k} {v.rps:.0f} req/s {v.extra['generator_us']:.1f} cpu-us/req"
                                              for k, v in got.items())
             + f"; on/off CPU/request {cpu[-1]:.3f}, req/s {rps[-1]:.3f}  load avg {load_average()}")
-        if r % 4 == 3:
-            same = run_together(url, tmp, 16, seconds, core, {"on": "", "on, again": ""})
+        if r % 4 == 3:  # which of the two starts first alternates, as in the on/off pairs
+            same = run_together(url, tmp, 16, seconds, core,
+                                {"on": "", "on, again": ""} if len(control) % 2 == 0 else {"on, again": "", "on": ""})
             control.append(same["on, again"].extra["generator_us"] / same["on"].extra["generator_us"])  # type: ignore[operator]
             say(f"  control {len(control)}: on against on, CPU/request {control[-1]:.3f}")
     got = paired(cpu) if len(cpu) > 1 else None

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from generators import REPO, SCENARIO, Result, write_project
+from paired import paired
 
 TICK = os.sysconf("SC_CLK_TCK")
 GENERATOR_ROLES = ("loadorch-master", "loadorch-w")  # /proc/PID/comm of a forked master and workers
@@ -153,8 +154,6 @@ def on_off(a: Path, b: Path, rounds: int, seconds: int, core: str, target: str, 
               f"({min(got):.3f}-{max(got):.3f}) over {len(got)} pairs")
     both = ratios["A"] + ratios["B"]
     if len(both) > 1:
-        from paired import paired
-
         got_all = paired(both)
         print(f"A and B pooled (one reading when they are the same code): {got_all.text()}; against 1.03: "
               f"{got_all.verdict(1.03)}")
