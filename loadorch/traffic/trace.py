@@ -63,8 +63,8 @@ class TraceIds:
 
     def next(self) -> tuple[str, str]:
         """(trace id, the header line `traceparent: ...\r\n`) of the next request."""
-        line = self.line()
-        return line[ID], line
+        parts = next(self.parts)
+        return trace_id_of(parts), line_of(parts)
 
 
 TAIL = "-01\r\n"  # a line's end after its parts (flags 01: sampled)
@@ -82,7 +82,7 @@ def trace_id_of(parts: tuple[str, str, str]) -> str:
     return parts[0][ID.start :] + parts[1]
 
 
-ID = slice(len(HEADER) + 5, len(HEADER) + 37)  # a traceparent line's trace id (TraceIds.line)
+ID = slice(len(HEADER) + 5, len(HEADER) + 37)  # a traceparent line's trace id (trace_id_of reads its start)
 _HEX2 = tuple(f"{i:02x}" for i in range(256))
 
 
