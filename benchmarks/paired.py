@@ -61,3 +61,14 @@ def paired(ratios: list[float]) -> Paired:
     mean = statistics.fmean(ratios)
     half = t975(len(ratios) - 1) * statistics.stdev(ratios) / math.sqrt(len(ratios))
     return Paired(len(ratios), mean, statistics.median(ratios), mean - half, mean + half)
+
+
+def both_verdicts(verdicts: list[str]) -> str:
+    """The cost line's verdict over the load shapes measured (Paired.verdict's words): a fail if any
+    fails, a pass only if all pass, otherwise inconclusive (a cost that passes saturated but sits on the line
+    paced is not shown to be within it: benchmarks/README.md, session 14)."""
+    if any(v == "fail" for v in verdicts):
+        return "fail"
+    if verdicts and all(v == "pass" for v in verdicts):
+        return "pass"
+    return "inconclusive"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from paired import paired, t975
+from paired import both_verdicts, paired, t975
 
 
 def test_the_interval_is_students_t_on_the_pairs_scatter() -> None:
@@ -53,3 +53,15 @@ def test_t_quantiles_and_too_few_pairs() -> None:
     assert t975(200) == pytest.approx(1.96)
     with pytest.raises(ValueError, match="at least two pairs"):
         paired([1.0])
+
+
+def test_the_cost_line_passes_only_when_every_load_shape_passes() -> None:
+    # session 14 (benchmarks/README.md): 76 saturated pairs passed, 26 paced ones sat on the line
+    saturated = paired([1.021, 1.031, 1.020, 1.011, 1.030, 1.026, 1.019] * 3).verdict(1.03)
+    paced = paired([1.022, 1.040, 1.033, 1.044, 1.013, 1.024, 1.026, 1.018, 1.015, 1.033, 1.046, 1.014]).verdict(1.03)
+    assert saturated == "pass" and paced.startswith("inconclusive")
+    assert both_verdicts([saturated, paced.split(":")[0]]) == "inconclusive"
+    assert both_verdicts(["pass", "pass"]) == "pass"
+    assert both_verdicts(["pass", "fail"]) == "fail" and both_verdicts(["inconclusive", "fail"]) == "fail"
+    assert both_verdicts(["too few pairs (at least 2)"]) == "inconclusive"
+    assert both_verdicts([]) == "inconclusive"  # nothing measured is no pass
