@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from loadorch.config.evidence import TRACE_ID  # the profile's trace_url placeholder, as validated
 from loadorch.results import (
     DescCount,
     EndpointLoad,
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
 
 LATENCY_METRICS = ("http_req_duration", "http_req_waiting", "http_req_connecting", "server_timing")
 NOT_REQUEST_TAGS = ("entry", "desc")  # a Server-Timing selector's own: its requests match the rest
-TRACE_ID = "{trace_id}"
 
 
 MAX_FAILED = 10  # (endpoint, method, status) rows of an error-rate gate's evidence, the most failures first
