@@ -240,6 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--master-bind", default="127.0.0.1", help=argparse.SUPPRESS)
     run.add_argument("--master-port", type=_positive_int, help=argparse.SUPPRESS)
     run.add_argument("--print-artifacts", action="store_true", help=argparse.SUPPRESS)
+    # the Kubernetes pods (a check's pass): the profile's name, its file being /config/profile.yaml there
+    run.add_argument("--profile-name", help=argparse.SUPPRESS)
 
     mon = sub.add_parser(
         "monitor", parents=[common], help="synthetic monitoring: the profile's load, level, until a signal"
@@ -255,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     mon.add_argument("--scenario", help="use this scenario file instead of the profile's")
     mon.add_argument("--seed", type=_int, help="the seed (every user's stream derives from it)")
     mon.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE", help="a tag for every series")
+    mon.add_argument("--profile-name", help=argparse.SUPPRESS)  # the Kubernetes pod's (see run's)
 
     validate = sub.add_parser("validate", parents=[common], help="check profiles and scenarios without sending load")
     validate.add_argument("files", nargs="*", help="profile names or YAML files (default: all)")
@@ -761,6 +764,7 @@ def _overrides(args: argparse.Namespace) -> Overrides:
         host=args.host,
         iterations=args.iterations,
         scenario=args.scenario,
+        profile_name=getattr(args, "profile_name", None),
     )
 
 

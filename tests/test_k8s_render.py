@@ -324,3 +324,35 @@ def test_a_check_schedule_whose_passes_cannot_reach_min_samples_says_so(project:
     _project(project, low + "min_samples: 20\n")
     r = _cli(project, *args)
     assert r.code == 0 and "fewer than min_samples" not in r.err, r.err
+
+
+def test_a_monitor_pods_series_carry_the_profile_name_its_alert_rules_filter_on(project: Project,
+                                                                              tmp_path: Path) -> None:
+    """The pod runs the profile from the ConfigMap as `/config/profile.yaml`: its series were labelled
+    profile="profile", and every rule `loadorch alerts p` writes filters on profile="p": none could fire."""
+    from loadorch.cli import _overrides, build_parser
+    from loadorch.config.resolve import build
+    from loadorch.metrics.alerts import alert_rules
+
+    _project(project)
+    env = {"SHOP_URL": "http://shop.svc.cluster.local"}
+    for kind, extra in (("Deployment", ()), ("CronJob", ("--schedule", "@hourly"))):
+        r = _cli(project, "k8s", "render", "p", "--image", "img", "--monitor", *extra)
+        assert r.code == 0, r.err
+        manifests = list(yaml.safe_load_all(r.out))
+        configmap = next(m for m in manifests if m["kind"] == "ConfigMap")
+        owner = next(m for m in manifests if m["kind"] == kind)
+        pod = (owner["spec"]["jobTemplate"]["spec"] if kind == "CronJob" else owner["spec"])["template"]["spec"]
+        config = tmp_path / kind / "config"
+        for item in pod["volumes"][0]["configMap"]["items"]:  # the files as the pod sees them
+            (config / item["path"]).parent.mkdir(parents=True, exist_ok=True)
+            (config / item["path"]).write_text(configmap["data"][item["key"]])
+        argv = [a.replace("$(LOADORCH_CONFIG_DIR)", str(config)).replace("$(LOADORCH_SCRATCH)", str(tmp_path))
+                for a in pod["containers"][0]["args"]]
+        args = build_parser().parse_args(argv)
+        for name in ("users", "spawn_rate", "duration", "workers", "iterations"):  # as _cmd_monitor sets them
+            setattr(args, name, getattr(args, name, None))
+        cfg = build(args.profile, str(config), env, _overrides(args))
+        assert cfg.profile_name == "p", kind  # the live labels' profile (run/controller.py live_labels)
+        doc, _ = alert_rules("p", cfg.thresholds, 3600, 0, 1)
+        assert all('profile="p"' in rule["expr"] for rule in doc["groups"][0]["rules"])  # type: ignore[index]

@@ -74,6 +74,9 @@ class Overrides:
     iterations: int | None = None
     scenario: str | None = None  # a scenario file instead of the profile's
     tags: tuple[tuple[str, str], ...] = ()  # --tag KEY=VALUE: the whole run's tags
+    # the profile's name when its file is not named after it (a pod's /config/profile.yaml): the live series'
+    # `profile` label, which the rules of `loadorch alerts NAME` filter on
+    profile_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -214,6 +217,7 @@ def _build(
     profile_ref: str, project: str, env: Mapping[str, str], overrides: Overrides, lenient: bool, declared: list[str]
 ) -> RunConfig:
     name, path = resolve_profile(profile_ref, project)
+    name = overrides.profile_name or name
     profile, pdoc, used = load_profile(path, env, lenient)
     declared.extend(profile.secrets)
     spath = overrides.scenario or scenario_path_of(profile, path)

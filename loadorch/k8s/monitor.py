@@ -59,6 +59,10 @@ def monitor_args(inp: RenderInput, status_port: int, metrics_port: int) -> list[
         "$(LOADORCH_CONFIG_DIR)/profile.yaml",
         "--scenario",
         "$(LOADORCH_CONFIG_DIR)/scenario.yaml",
+        # the file is profile.yaml in the pod: without its name the series say profile="profile", and the
+        # rules of `loadorch alerts PROFILE` (every one filters on the profile) never fire
+        "--profile-name",
+        inp.profile_name,
         *inp.overrides,
         "--out",
         "$(LOADORCH_SCRATCH)/monitor",
@@ -138,6 +142,8 @@ def check_args(inp: RenderInput, metrics_port: int | None) -> list[str]:
         "$(LOADORCH_CONFIG_DIR)/profile.yaml",
         "--scenario",
         "$(LOADORCH_CONFIG_DIR)/scenario.yaml",
+        "--profile-name",  # its pushed series and threshold states under the profile's name (see monitor_args)
+        inp.profile_name,
         *inp.overrides,
         "--out",
         "$(LOADORCH_SCRATCH)/check",
