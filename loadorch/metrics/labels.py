@@ -19,8 +19,10 @@ from loadorch.metrics.families import Family
 from loadorch.metrics.names import RUN_LABELS, SERIES_LABELS
 
 MAX_TAG_LABELS = 10
+# every label a family of ours may carry (the page-weight series' resource `type`, a Server-Timing entry's `entry` and
+# `desc` too): a tag of that name would be the same label twice, its value winning, the series merged into one
 OURS = {*RUN_LABELS, *SERIES_LABELS, "outcome", "le", "threshold", "state", "unit", "worker", "page", "user", "id",
-        "category", "job", "instance", "__name__"}
+        "category", "type", "entry", "desc", "job", "instance", "__name__"}
 
 
 def label_name(key: str) -> str:

@@ -60,3 +60,33 @@ def test_the_runs_tags_are_labels_before_the_files_and_the_rest_is_said() -> Non
     assert note.startswith("tags a08, a09 do not label the live series") and "--tag first" in note, note
     assert unlabelled_note(["team", "tier"], RUN) is None
     assert "tags a_b do not label" in (unlabelled_note(["a.b", "a_b"]) or "")
+
+
+def test_a_tag_key_that_names_a_label_of_ours_never_takes_its_place() -> None:
+    """`tags: {type: smoke}` (or `--tag type=...`) made a second `type` label on the page-weight series, whose
+    own `type` is the resource type: one label name twice, the tag's value won, and every resource type of a
+    page became one series (so did a Server-Timing entry's `entry` and `desc`)."""
+    from loadorch.browser.stats import UNITLESS, scale_of
+    from loadorch.metrics.families import server_timing_families
+    from loadorch.metrics.tagged import tagged_families
+    from loadorch.stats.histogram import Histogram
+    from loadorch.stats.servertiming import DESC, DUR
+    from loadorch.stats.tables import Merged, SeriesKey
+
+    run = ("r", "p", "s")
+    weight = {("browser_resource_bytes", (("page", "home"), ("type", kind), ("user", "b"))): Histogram.of([n])
+              for kind, n in (("image", 5000), ("script", 9000))}
+    merged = Merged()
+    key = SeriesKey("u", "list", "read", "GET", 200, True)
+    merged.timings = {(DUR + "db", key): Histogram.of([1000]), (DESC + "cache=hit", key): Histogram.of([0])}
+    families = tagged_families(run, weight, scale_of, UNITLESS, []) + server_timing_families(run, merged, [1000])
+    keys = ["type", "entry", "desc"]
+    out = labelled(families, tag_labels(keys), dict.fromkeys(keys, "mine"), tag_table(SCENARIO))
+    assert [f.name for f in out] == ["loadorch_browser_resource_bytes", "loadorch_server_timing_seconds",
+                                     "loadorch_server_timing_desc"]
+    for fam in out:
+        assert len(set(fam.labels)) == len(fam.labels), fam.labels
+    weights = [dict(zip(out[0].labels, v)) for v, _, _ in out[0].buckets]
+    assert sorted((w["type"], w["tag_type"]) for w in weights) == [("image", "mine"), ("script", "mine")]
+    [said] = [dict(zip(out[2].labels, v)) for v, _ in out[2].samples]
+    assert (said["entry"], said["desc"]) == ("cache", "hit")
