@@ -51,9 +51,12 @@ class StatusJson(TypedDict):
 
 
 def overall_state(results: Sequence[ThresholdResult]) -> str:
-    if any(r.verdict == FAIL for r in results):
+    # a selector that matched nothing is a FAIL verdict ("no data", so a run never passes it) but its row's state
+    # is no_data, and the alerts never fire on it: the status says the same, not `failing` at every start
+    states = [threshold_state(r.verdict, r.message) for r in results]
+    if FAIL in states:
         return "failing"
-    if results and all(r.verdict == PASS for r in results):
+    if states and all(s == PASS for s in states):
         return "ok"
     return "no_data"
 

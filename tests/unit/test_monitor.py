@@ -86,6 +86,22 @@ def test_the_overall_state(verdicts: list[str], state: str) -> None:
     assert overall_state([_result(v) for v in verdicts]) == state
 
 
+def test_a_selector_with_nothing_in_the_window_yet_is_no_data_not_failing() -> None:
+    """A threshold whose selector matched nothing is judged FAIL with "no data" (a run must not pass it): the
+    monitor's row said no_data but its overall status said failing, so a monitor that had sent no write yet
+    (0.2 checks a second, one write in ten) said failing on /metrics and status.json at every start."""
+    write = Threshold(parse_selector("http_req_duration{kind:write}"), parse_expression("p(95)<700"))
+    read = Threshold(parse_selector("http_req_duration{kind:read}"), parse_expression("p(95)<300"))
+    merged = Merged()
+    merged.series[SeriesKey("u", "list", "read", "GET", 200, True)] = _h(*[50] * 100)
+    results = evaluate([write, read], merged, 100, 10.0)
+    assert [r.verdict for r in results] == [FAIL, PASS] and results[0].message.startswith("no data")
+    doc = status_doc(("mon-1", "p", "s"), results, 3600.0, 10.0, False, "t1", "t0", 10.0)
+    assert [r["state"] for r in doc["thresholds"]] == ["no_data", "pass"] and doc["status"] == "no_data"
+    slow = Threshold(parse_selector("http_req_duration{kind:read}"), parse_expression("p(95)<30"))
+    assert overall_state(evaluate([write, slow], merged, 100, 10.0)) == "failing"  # a breach still fails
+
+
 def test_the_status_document_page_and_families_say_the_same() -> None:
     doc = status_doc(("mon-1", "p", "s"), [_result("fail"), _result("inconclusive", None, "no data yet")],
                      3600.0, 120.0, False, "2026-01-01T00:02:00+00:00", "2026-01-01T00:00:00+00:00", 120.0)
