@@ -674,6 +674,7 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
     from loadorch.metrics.ports import bind_problem
     from loadorch.run.controller import execute
     from loadorch.run.monitor import Monitor, StatusServer, monitor_config
+    from loadorch.run.outdir import check_out_dir
     from loadorch.run.state import RunOptions
 
     _check_host(args.host)
@@ -689,6 +690,9 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
     overrides = _overrides(args)
     cfg = monitor_config(build(args.profile, args.project, dict(os.environ), overrides))
     out = args.out or _default_out(args.project, f"{cfg.profile_name}-monitor")
+    # as a run's: a file was an internal error, and profiles/ or someone's folder got the artifacts (a config.yaml
+    # in profiles/ is then read as a profile); the monitor's own folder, restarted on, holds only what it writes
+    check_out_dir(out, args.project)
     for warning in cfg.warnings:
         sys.stderr.write(f"warning: {warning}\n")
     _tag_label_note(cfg, bool(args.metrics_port or args.remote_write))

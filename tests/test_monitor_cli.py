@@ -56,3 +56,22 @@ def test_monitor_refuses_a_status_address_it_cannot_listen_on_even_on_any_port(p
                          timeout=60)
     assert result.code == 2 and "--status-port 0: cannot listen on 192.0.2.1:0" in result.err, result.err
     assert "internal error" not in result.err and not (project.root / "mo").exists()
+
+
+def test_monitor_refuses_an_out_folder_a_run_would_refuse(project: Project) -> None:
+    """`--out` was not checked as a run's is: a file was an internal error (exit 5, FileExistsError), and the
+    project's profiles/ got status.json and, at the end, a config.yaml that `loadorch run config` reads."""
+    from loadorch.run.outdir import check_out_dir
+
+    project.write("scenarios/s.yaml", SCENARIO)
+    project.write("profiles/p.yaml", PROFILE)
+    project.write("notes.txt", "mine\n")
+    for out, why in (("profiles", "inside the project's profiles/ folder"), ("notes.txt", "is a file")):
+        result = project.run("monitor", "p", "--out", out, timeout=60)
+        assert result.code == 2 and why in result.err and "internal error" not in result.err, result.err
+    assert sorted(p.name for p in (project.root / "profiles").iterdir()) == ["p.yaml"]
+    # the monitor's own folder, as a container restarted on it finds it, is taken
+    (project.root / "mo").mkdir()
+    for name in ("status.json", "status.html"):
+        (project.root / "mo" / name).write_text("{}")
+    check_out_dir(str(project.root / "mo"), str(project.root))  # no UsageError: taken as a run's partial output

@@ -81,6 +81,7 @@ def replacing(out: str) -> Iterator[None]:
 RUN_WRITES = frozenset(
     {"results.json", "junit.xml", "report.html", "summary.md", "config.yaml", "requests.jsonl", "logs"}
     | {"browser-steps.jsonl"}
+    | {"status.json", "status.html"}  # `loadorch monitor`'s, from its start (a pod's container restarted on them)
     | {"compare.md", "compare.json", "compare.html", "compare-junit.xml"}  # run --baseline
 )
 
