@@ -356,3 +356,29 @@ def test_a_monitor_pods_series_carry_the_profile_name_its_alert_rules_filter_on(
         assert cfg.profile_name == "p", kind  # the live labels' profile (run/controller.py live_labels)
         doc, _ = alert_rules("p", cfg.thresholds, 3600, 0, 1)
         assert all('profile="p"' in rule["expr"] for rule in doc["groups"][0]["rules"])  # type: ignore[index]
+
+
+def test_a_load_runs_master_pod_runs_under_the_profiles_name(project: Project, tmp_path: Path) -> None:
+    """The master's pod ran `/config/profile.yaml` too: results.json's run.profile, the live series' `profile`
+    label and `k8s collect`'s folder said "profile", not the profile's name."""
+    from loadorch.cli import _overrides, build_parser
+    from loadorch.config.resolve import build
+
+    _project(project)
+    r = _cli(project, "k8s", "render", "p", "--image", "img", "--workers", "2")
+    assert r.code == 0, r.err
+    manifests = list(yaml.safe_load_all(r.out))
+    configmap = next(m for m in manifests if m["kind"] == "ConfigMap")
+    pods = [m["spec"]["template"]["spec"] for m in manifests if m["kind"] == "Job"]
+    [master] = [c for pod in pods for c in pod["containers"] if "--external-workers" in c.get("args", [])]
+    [pod] = [pod for pod in pods if any(c is master for c in pod["containers"])]
+    config = tmp_path / "config"
+    for item in next(v for v in pod["volumes"] if "configMap" in v)["configMap"]["items"]:
+        (config / item["path"]).parent.mkdir(parents=True, exist_ok=True)
+        (config / item["path"]).write_text(configmap["data"][item["key"]])
+    argv = [a.replace("$(LOADORCH_CONFIG_DIR)", str(config)).replace("$(LOADORCH_SCRATCH)", str(tmp_path))
+            for a in master["args"]]
+    argv = argv[1:] if argv[0] == "loadorch" else argv  # the container's command may hold the program's name
+    args = build_parser().parse_args(argv)
+    cfg = build(args.profile, str(config), {"SHOP_URL": "http://shop.svc.cluster.local"}, _overrides(args))
+    assert cfg.profile_name == "p"

@@ -225,6 +225,10 @@ def master_args(inp: RenderInput) -> list[str]:
         "--master-port",
         str(MASTER_PORT),
         "--print-artifacts",
+        # the file is profile.yaml in the pod: without its name results.json's run.profile, the live series'
+        # `profile` label and the collected folder said "profile" (k8s/monitor.py passes it likewise)
+        "--profile-name",
+        inp.profile_name,
         "--out",
         "$(LOADORCH_SCRATCH)/results",
         *(["--summary-export", f"$(LOADORCH_SCRATCH)/results/{inp.summary_export}"] if inp.summary_export else []),

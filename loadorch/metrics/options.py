@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from loadorch.metrics.names import SERIES_TABLES, edges_us, latency_limits_ms, table_edges
+from loadorch.traffic.redact import CREDENTIAL_PARAM
 from loadorch.wire import MetricsPlan
 
 DEFAULT_GRACE_S = 30.0  # two scrape intervals of the shipped scrape snippet (15 s)
@@ -31,9 +32,13 @@ def remote_write_problem(url: str) -> str | None:
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return f"--remote-write: expected an http(s) URL, got {url!r}"
-    if parts.username or parts.password:
+    # a token in the query (`?api_key=...`) is a credential in the URL as much as `user:password@` is: the URL
+    # is printed, logged and written inline into the Kubernetes manifests' arguments, where a Secret is not
+    named = [n for n, _ in urllib.parse.parse_qsl(parts.query, keep_blank_values=True) if CREDENTIAL_PARAM.search(n)]
+    if parts.username or parts.password or named:
+        where = f"the query parameter {named[0]!r}" if named else "the URL's user part"
         return (
-            "--remote-write: credentials in the URL would end up in logs; put them in "
+            f"--remote-write: a credential in the URL ({where}) would end up in logs and manifests; put it in "
             "LOADORCH_REMOTE_WRITE_BASIC_AUTH (user:password) or LOADORCH_REMOTE_WRITE_BEARER_TOKEN"
         )
     return None

@@ -177,6 +177,11 @@ def test_auth_comes_from_the_environment_and_its_encodings_are_secrets() -> None
     assert remote_write_problem("http://u:p@host/api/v1/write") is not None
     assert remote_write_problem("ftp://host/x") is not None
     assert remote_write_problem("https://host/api/v1/write") is None
+    # a token in the query is a credential in the URL too: printed, logged and inline in the k8s manifests
+    said = remote_write_problem("https://host/api/v1/write?api_key=s3cr3t-v4lue")
+    assert said is not None and "'api_key'" in said and "s3cr3t" not in said
+    assert remote_write_problem("https://host/api/v1/write?X-Auth-Token=") is not None
+    assert remote_write_problem("https://host/api/v1/write?extra_label=env%3Dstaging") is None  # not a credential
     block = plan_block(MetricsOptions(port=9464), "r", "p", "s", [("http_req_duration", 300.0), ("http_reqs", 7.0)])
     assert 300_000 in block.edges_us and 7_000 not in block.edges_us
 
