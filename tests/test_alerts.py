@@ -4,6 +4,7 @@ too few samples do not)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -76,7 +77,7 @@ def test_alert_rules_pass_promtool_and_fire_only_on_a_crossed_budget(project: Pr
                  for r in yaml.safe_load(rules.read_text())["groups"][0]["rules"]}
 
     def alert(threshold: str, observed: str) -> dict[str, dict[str, str]]:
-        notes = {k: v.replace("{{ $value }}", observed) for k, v in generated[threshold].items()}
+        notes = {k: re.sub(r"\{\{ \$value[^}]*\}\}", observed, v) for k, v in generated[threshold].items()}
         return {"exp_labels": {**fired, "threshold": threshold}, "exp_annotations": notes}
 
     tests = {
@@ -89,10 +90,10 @@ def test_alert_rules_pass_promtool_and_fire_only_on_a_crossed_budget(project: Pr
                 # the LCP window fills (1 m), then the alert waits its `for` (30 s)
                 {"eval_time": "30s", "alertname": "LoadorchBudgetExceeded", "exp_alerts": []},
                 {"eval_time": "2m", "alertname": "LoadorchBudgetExceeded",
-                 "exp_alerts": [alert(threshold_lcp, "4.166666666666667")]},
+                 "exp_alerts": [alert(threshold_lcp, "4.167s")]},  # seconds shown as a duration, not 4.1666
                 # failures start at 2m30s (5 of 10 a step): 50 % over the window, past 10 %
                 {"eval_time": "4m30s", "alertname": "LoadorchBudgetExceeded",
-                 "exp_alerts": [alert(threshold_lcp, "4.166666666666667"),
+                 "exp_alerts": [alert(threshold_lcp, "4.167s"),
                                 alert("http_req_failed rate<0.1", "0.5")]},
             ],
         }],
@@ -101,7 +102,7 @@ def test_alert_rules_pass_promtool_and_fire_only_on_a_crossed_budget(project: Pr
     run = _promtool("test", "rules", str(tmp_path / "tests.yml"))
     assert run.returncode == 0, run.stdout + run.stderr
     # a wrong expectation fails: promtool really evaluated the rules
-    tests["tests"][0]["alert_rule_test"][0]["exp_alerts"] = [alert(threshold_lcp, "4.166666666666667")]
+    tests["tests"][0]["alert_rule_test"][0]["exp_alerts"] = [alert(threshold_lcp, "4.167s")]
     (tmp_path / "wrong.yml").write_text(yaml.safe_dump(tests, sort_keys=False))
     assert _promtool("test", "rules", str(tmp_path / "wrong.yml")).returncode != 0
 
@@ -236,3 +237,18 @@ def test_a_budget_promql_cannot_express_fires_on_the_monitors_own_verdict(projec
     (tmp_path / "tests.yml").write_text(yaml.safe_dump(tests, sort_keys=False))
     run = _promtool("test", "rules", str(tmp_path / "tests.yml"))
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_alerts_out_makes_its_folder_and_says_what_it_cannot_write(project: Project) -> None:
+    """`--out rules/loadorch.yml` in a checkout without rules/ was an internal error (exit 5, a traceback's
+    FileNotFoundError); a folder at the path likewise."""
+    project.write("scenarios/s.yaml", SCENARIO)
+    project.write("profiles/p.yaml", PROFILE)
+    made = project.cli("alerts", "p", "--out", "rules/loadorch.yml")
+    assert made.code == 0, made.err
+    assert yaml.safe_load((project.root / "rules" / "loadorch.yml").read_text())["groups"][0]["rules"]
+    (project.root / "taken").mkdir()
+    refused = project.cli("alerts", "p", "--out", "taken")
+    assert_no_traceback(refused)
+    assert refused.code == 2 and "--out 'taken': cannot write the rules there" in refused.err, refused.err
+    assert "internal error" not in refused.err and not (project.root / "taken.tmp").exists()

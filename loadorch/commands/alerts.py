@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Mapping
@@ -9,7 +10,7 @@ from collections.abc import Mapping
 import yaml
 
 from loadorch.config.resolve import build
-from loadorch.errors import ExitCode
+from loadorch.errors import ExitCode, UsageError
 from loadorch.metrics.alerts import alert_rules, prom_duration
 
 
@@ -63,9 +64,16 @@ def write_alerts(
                          "monitor's verdict (loadorch_monitor_threshold_state)\n")
     if out:
         tmp = f"{out}.tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, out)
+        try:  # a folder not there yet is made (as `--out rules/loadorch.yml` in a fresh checkout expects)
+            os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.replace(tmp, out)
+        except OSError as exc:  # a folder at the path, a file where a folder should be, no permission: said
+            with contextlib.suppress(OSError):
+                os.remove(tmp)  # nothing half-written left beside it
+            raise UsageError(f"--out {out!r}: cannot write the rules there ({exc.strerror}); give a file path"
+                             ) from None
         count = len(doc["groups"][0]["rules"])  # type: ignore[index]
         sys.stderr.write(f"{out}: {count} alert rules (group {doc['groups'][0]['name']})\n")  # type: ignore[index]
     else:

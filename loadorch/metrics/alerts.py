@@ -61,6 +61,9 @@ class Rule:
     threshold: str
     expr: str | None  # None: not expressible over a rolling window (the reason says why)
     reason: str = ""
+    # the observed value in the annotation, as Prometheus's template renders it: a duration family's is in
+    # seconds where the threshold says ms (p(75)<2500 beside "observed 4.1666"), so it is shown as one ("4.167s")
+    shown: str = "{{ $value }}"
 
 
 def _matchers(pairs: Sequence[tuple[str, str]]) -> str:
@@ -112,7 +115,8 @@ def rule_for(t: Threshold, scope: Sequence[tuple[str, str]], window: str, min_sa
         observed = f"(sum(rate({fam.name}_sum{sel}[{window}])) / sum(rate({fam.name}_count{sel}[{window}])))"
     else:
         return Rule(key, None, f"{agg} is not kept by a histogram over a rolling window (use a percentile)")
-    return Rule(key, f"{observed} {op} {limit}\nand on() {count} >= {min_samples}")
+    shown = "{{ $value | humanizeDuration }}" if fam.limit_divisor == 1000.0 else Rule.shown
+    return Rule(key, f"{observed} {op} {limit}\nand on() {count} >= {min_samples}", shown=shown)
 
 
 def _counter_rule(t: Threshold, scope: Sequence[tuple[str, str]], window: str, min_samples: int, op: str) -> Rule:
@@ -182,7 +186,7 @@ def alert_rules(
         rule = rule_for(t, scope, window, min_samples)
         if rule.expr is None:
             skipped.append(rule)
-        how = (f"judged over a rolling {window} window (at least {min_samples} samples); observed {{{{ $value }}}}"
+        how = (f"judged over a rolling {window} window (at least {min_samples} samples); observed {rule.shown}"
                if rule.expr is not None else
                f"judged by the running `loadorch monitor` over its rolling {own} window (its status page says why)")
         rules.append({
