@@ -26,7 +26,7 @@ from loadorch.results import (
     LcpAttribution,
     ShiftSource,
 )
-from loadorch.traffic.redact import MASK, Redactor, credential_params
+from loadorch.traffic.redact import MASK, Redactor, credential_params, credential_params_in
 
 MAX_SOURCES = 5
 MAX_SCRIPTS = 5
@@ -55,6 +55,16 @@ def _url(value: Any, redactor: Redactor) -> str:
     return redactor.cut(text, MAX_URL, more="")
 
 
+def _invoker(value: Any, redactor: Redactor) -> str:
+    """A frame script's invoker as evidence shows it: for a script (classic-script, module-script) it is the
+    script's own URL, shown as `_url` shows it; else text that may hold a URL (`IMG[src=https://...].onload`),
+    its credential parameters masked. Either carries the same tokens as the script's url (a maps key, a signature)."""
+    text = str(value or "")
+    if text.startswith(("http://", "https://")):
+        return _url(text, redactor)
+    return redactor.cut(credential_params_in(text), MAX_URL, more="")
+
+
 def _text(value: Any, redactor: Redactor, limit: int = MAX_SELECTOR) -> str:
     return redactor.cut(str(value or ""), limit, more="")
 
@@ -72,7 +82,7 @@ def _lcp(a: Mapping[str, Any], r: Redactor) -> LcpAttribution:  # a: the page's 
 
 
 def _script(s: Mapping[str, Any], r: Redactor) -> FrameScript:  # s: the page's JSON, untrusted
-    return FrameScript(url=_url(s.get("url"), r), invoker=_text(s.get("invoker"), r, MAX_URL),
+    return FrameScript(url=_url(s.get("url"), r), invoker=_invoker(s.get("invoker"), r),
                        type=_text(s.get("type"), r, 40), duration=_num(s.get("duration")))
 
 

@@ -307,3 +307,23 @@ def test_the_sink_reads_a_views_evidence_back_as_sent_and_leaves_out_one_that_do
         assert _evidence(bad) is None
         stats.record_view("shopper", "home", 1.0, {"lcp": 2000.0}, _evidence(bad))  # the view still counts
     assert stats.views == 5 and not stats.kept("browser_web_vital_lcp")
+
+
+def test_a_scripts_invoker_is_masked_like_its_url() -> None:
+    # a long animation frame's script names its invoker: for a script (classic-script, module-script) that is the
+    # script's own URL, for an event listener on an element without an id the element's src in it
+    # (`IMG[src=...].onload`): both carry the page's credential parameters, as the script's url does
+    page = {"inp": {"target": "#add", "scripts": [
+        {"url": "https://maps.test/api/js?key=AIzaK3yK3y&v=3", "invoker": "https://maps.test/api/js?key=AIzaK3yK3y&v=3",
+         "type": "classic-script"},
+        {"url": "", "invoker": "IMG[src=https://cdn.test/a.png?X-Amz-Signature=s1gs1g].onload",
+         "type": "event-listener"},
+        {"url": "", "invoker": "https://u:pa55w0rd@cdn.test/m.js", "type": "module-script"},
+    ]}}
+    out = clean(page, None, Redactor())
+    assert out.inp is not None
+    assert out.inp.scripts[0].invoker == "https://maps.test/api/js?key=***&v=3"
+    assert out.inp.scripts[1].invoker.startswith("IMG[src=https://cdn.test/a.png?X-Amz-Signature=***")
+    assert out.inp.scripts[2].invoker == "https://***@cdn.test/m.js"
+    text = json.dumps(out.to_wire())
+    assert not any(t in text for t in ("AIzaK3yK3y", "s1gs1g", "pa55w0rd"))
