@@ -248,7 +248,8 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
     opts = run.opts
     port = opts.master_port or free_port(opts.master_bind)
     token = opts.token or run.token
-    plan = build_plan(cfg, run.host, opts.master_bind, port, token, stats_path, log_path, run.addresses)
+    plan = build_plan(cfg, run.host, opts.master_bind, port, token, stats_path, log_path, run.addresses,
+                      trace_token=run.trace_token())
     run.sink = browsers.open_sink(
         cfg, opts.master_bind, opts.master_port, token, plan.interval_s, keep_steps=bool(opts.request_log)
     )

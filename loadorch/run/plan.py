@@ -92,7 +92,9 @@ def build_plan(
     request_log_path: str | None,
     addresses: Sequence[str] = (),
     browser_port: int | None = None,
+    trace_token: str | None = None,
 ) -> Plan:
+    """The run's plan; its trace ids derive from `trace_token` (RunState.trace_token), else from `token`."""
     weights = [(str(u.name), u.weight) for u in cfg.scenario.model.users]
     return Plan(
         token=token,
@@ -148,7 +150,7 @@ def build_plan(
             sink_port=browser_port if browser_port is not None else master_port + BROWSER_PORT_OFFSET,
         ),
         exemplars=cfg.profile.evidence.slowest,
-        trace_prefix=run_prefix(token) if cfg.profile.trace.propagate else "",
+        trace_prefix=run_prefix(trace_token or token) if cfg.profile.trace.propagate else "",
         server_timing=cfg.profile.evidence.server_timing
         or any(t.selector.metric in SERVER_TIMING_METRICS for t in cfg.thresholds),
         open=None

@@ -71,12 +71,19 @@ class RunState:
     profilers: Profilers | None = None
     profile_sections: list[ProfileSection] = field(default_factory=list)  # results.json's `profiles`
     forkserver: forkstart.ForkServer | None = None  # imports the runtime meanwhile; forks the master and workers
-    token: str = field(default_factory=lambda: pysecrets.token_hex(16))  # the run's (opts.token wins): trace ids too
+    token: str = field(default_factory=lambda: pysecrets.token_hex(16))  # the run's (opts.token wins); trace_token
     finishing: threading.Thread | None = None  # imports run/finish.py while the load runs (_import_finish)
+
+    def trace_token(self) -> str:
+        """What this run's trace ids derive from (traffic/trace.run_prefix). With workers elsewhere, the token every
+        pod builds its plan from (they must agree); else this run's own random one, even when a token was given:
+        the passes of a Kubernetes CronJob (and a monitor's restarted pod) all read one Secret's token, and two runs
+        must never share a trace id (a trace backend would join their requests into one trace)."""
+        return (self.opts.token or self.token) if self.opts.external_workers else self.token
 
     def tracer(self, worker: int) -> TraceIds | None:
         """Trace ids of the requests the controller sends itself (setup, the N+1 probe), as a worker's."""
-        return TraceIds(run_prefix(self.opts.token or self.token), worker) if self.cfg.profile.trace.propagate else None
+        return TraceIds(run_prefix(self.trace_token()), worker) if self.cfg.profile.trace.propagate else None
 
     def log_path(self, name: str) -> str:
         """Where a process's log is kept in the run folder (when it is kept)."""

@@ -63,3 +63,28 @@ def test_the_plan_carries_the_evidence_settings(tmp_path: Path) -> None:
     make(tmp_path, profile=BASE_PROFILE + extra)
     plan = build_plan(build("p", str(tmp_path), {}), "http://127.0.0.1:1", "127.0.0.1", 5557, "tok", "/s.json", None)
     assert (plan.trace_prefix, plan.exemplars, plan.server_timing) == ("", 0, True)
+
+
+def test_two_runs_given_one_token_do_not_share_trace_ids(tmp_path: Path) -> None:
+    """#30: the passes of a Kubernetes CronJob all read one Secret's LOADORCH_RUN_TOKEN, their workers on loopback:
+    each pass's trace ids are its own (a trace backend would join two passes' requests into one trace). Workers that
+    run elsewhere build their plans from the token alone, so there it stays what the trace ids derive from."""
+    from loadorch.run.state import RunOptions, RunState
+    from loadorch.traffic.redact import Redactor
+    from loadorch.traffic.trace import run_prefix
+
+    make(tmp_path)
+    cfg = build("p", str(tmp_path), {})
+
+    def prefixes(external: bool) -> tuple[str, str]:
+        run = RunState(cfg, RunOptions(str(tmp_path / "out"), token="t" * 32, external_workers=external), Redactor())
+        plan = build_plan(cfg, "http://127.0.0.1:1", "127.0.0.1", 5557, "t" * 32, "/s.json", None,
+                          trace_token=run.trace_token())
+        tracer = run.tracer(0xFFFF)
+        assert tracer is not None and plan.token == "t" * 32  # the workers' token is the one given
+        return plan.trace_prefix, tracer.next()[0][:12]
+
+    first, second = prefixes(False), prefixes(False)
+    assert first[0] == first[1] and second[0] == second[1]  # the controller's own requests: the run's prefix too
+    assert first[0] != second[0] and run_prefix("t" * 32) not in (first[0], second[0])
+    assert prefixes(True) == (run_prefix("t" * 32),) * 2 == prefixes(True)
