@@ -23,6 +23,9 @@ DESC_CHARS = 40
 OTHER_ENTRY = "(other entries)"
 OTHER_DESC = "(other)"
 MAX_TAGS = 2 + MAX_ENTRIES * (MAX_DESCS + 2) + 2  # waiting, connecting, and every st: and sd: tag (others too)
+# a longer `dur` (ms) counts as this: the app may send any number (an epoch timestamp), and a worker's delta packs
+# each histogram's sum in 64 bits (stats/delta.pack_table: 1.7e12 ms in us over 5,500 responses overflowed it)
+MAX_DUR_MS = 86_400_000.0  # a day
 
 
 class EntryNames:
@@ -60,7 +63,7 @@ def timing_tags(names: EntryNames, entries: Iterable[tuple[str, float | None, st
     for name, dur, desc in entries:
         entry = names.entry(name)
         if dur is not None:
-            out.append((DUR + entry, max(0, int(dur * 1000))))
+            out.append((DUR + entry, max(0, int(min(dur, MAX_DUR_MS) * 1000))))
         out.append((f"{DESC}{entry}={names.desc(entry, desc or '')}", 0))
     return out
 

@@ -90,3 +90,20 @@ def test_a_delta_with_an_unknown_timing_is_refused_whole() -> None:
     with pytest.raises(ValueError, match="unknown timing"):
         merged.add_delta(0, delta)
     assert merged.total == 0
+
+
+def test_an_absurd_duration_is_recorded_bounded_and_the_delta_still_packs() -> None:
+    """A `dur` is any number the app sends: an epoch timestamp in ms (1.7e12) over a busy second, one in us
+    (1.7e15 ms), or one so large that it is infinite in us. Recorded as is, the sum of the first or the value of
+    the second overflowed the delta's 64-bit sums (the worker's reports stopped), the third raised on the
+    request path; each counts as MAX_DUR_MS."""
+    from loadorch.stats.servertiming import MAX_DUR_MS
+
+    rec = Recorder(1.0, 0.0)
+    for _ in range(6000):
+        rec.record_server_timing(LIST, [("ts", 1.7e12, None)], 1.0)
+    rec.record_server_timing(ORDER, [("ts", 1.7e15, None), ("big", 1e306, None)], 1.0)
+    merged = Merged(1.0)
+    merged.add_delta(0, rec.take_delta())
+    assert judge(merged, "server_timing{entry:ts,name:list}", "max<1")[1] == MAX_DUR_MS
+    assert judge(merged, "server_timing{entry:big}", "max<1")[1] == MAX_DUR_MS
