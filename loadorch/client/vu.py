@@ -279,7 +279,7 @@ def own_redactor(rendered: Iterable[tuple[str, str]], redactor: Redactor) -> Red
 
 
 def exemplar_of(
-    req: CompiledRequest, outcome: Outcome, now: float, worker: int, redactor: Redactor = NO_SECRETS
+    req: CompiledRequest, outcome: Outcome, now: float, worker: int, redactor: Redactor = NO_SECRETS, user: str = ""
 ) -> Row:
     """One of the slowest requests as an exemplar row (stats/exemplars.py): its split where the request
     path measured it, its trace id and Server-Timing entries (parsed here: only for the slowest)."""
@@ -287,7 +287,7 @@ def exemplar_of(
     return exemplar_row(
         req.name, req.method, outcome.status, outcome.latency_us, now - outcome.latency_us / 1e6, connect,
         tls, waiting, receiving, _measured(outcome.size), outcome.trace_id or trace_id_of(outcome.trace_parts),
-        server_timing_of(outcome, redactor), worker,
+        server_timing_of(outcome, redactor), worker, user,
     )
 
 
@@ -475,7 +475,7 @@ class VirtualUser:
             if latency > series.floor:  # perhaps among its endpoint's K slowest: asked
                 floor = rec.exemplars.floor
                 if latency > floor.get(req.name, -1):
-                    rec.keep_exemplar(exemplar_of(req, outcome, now, self.worker, self.redactor))
+                    rec.keep_exemplar(exemplar_of(req, outcome, now, self.worker, self.redactor, self.user_name))
                 series.floor = floor.get(req.name, -1)
         if outcome.checks:
             self.recorder.record_checks(key, req.checks, outcome.checks, outcome.check_example, now)

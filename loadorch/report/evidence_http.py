@@ -17,7 +17,7 @@ from loadorch.results import (
     SlowRequest,
     TimeSplit,
 )
-from loadorch.stats.exemplars import NOT_MEASURED, Row
+from loadorch.stats.exemplars import NOT_MEASURED, USER, Row
 from loadorch.stats.servertiming import DESC
 from loadorch.stats.tables import Merged, SeriesKey
 from loadorch.verdict.evaluate import ThresholdResult
@@ -71,14 +71,16 @@ def time_split(merged: Merged, tags: tuple[tuple[str, str], ...]) -> list[TimeSp
 
 def matching(merged: Merged, tags: tuple[tuple[str, str], ...]) -> list[Row]:
     """The kept rows (slowest first) whose request matches the selector's tags: a row matches when a
-    successful series of its name, method and status does (its user, kind and free tags)."""
+    successful series of its user, name, method and status does (its kind and free tags); two users may
+    name a request alike. A row that does not know its user (USER "") matches by the rest."""
     by_name: dict[str, list[SeriesKey]] = {}
     for key in merged.series:
         if key.ok:
             by_name.setdefault(key.name, []).append(key)
     out = []
     for r in merged.exemplars.of():
-        keys = [k for k in by_name.get(r[0], ()) if k.method == r[1] and k.status == r[2]]
+        keys = [k for k in by_name.get(r[0], ())
+                if k.method == r[1] and k.status == r[2] and (not r[USER] or k.user == r[USER])]
         if any(merged.matches(k, tags) for k in keys):
             out.append(r)
     return out

@@ -237,7 +237,7 @@ class PythonRequests:
                             size=int(size) if isinstance(size, int) and size >= 0 else NOT_MEASURED,
                             trace_id=ctx.trace_id,
                             server_timing=parse_server_timing(timing, mine or self.redactor, whole=mine is not None),
-                            worker=self.worker)
+                            worker=self.worker, user=key.user)
 
     def on_user_error(self, user_instance: Any, exception: BaseException, tb: Any, **kw: Any) -> None:
         ctx = getattr(user_instance, "loadorch", None) or getattr(

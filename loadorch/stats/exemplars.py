@@ -22,10 +22,12 @@ TRACE_ID_CHARS = 32
 
 # An exemplar row (also its wire form, a JSON-able list):
 # [name, method, status, duration_us, at (epoch s), connect_us, tls_us, waiting_us, receiving_us, bytes,
-#  trace_id ("" if none), server_timing [[name, dur_ms | None, desc | None], ...], worker]
+#  trace_id ("" if none), server_timing [[name, dur_ms | None, desc | None], ...], worker, user ("" if not known)]
+# the user class: two users may name a request alike, and a gate on one user lists only its own requests
 Row = list[Any]
-ROW_LEN = 13
-_SHAPE = (str, str, int, int, float, int, int, int, int, int, str, list, int)
+ROW_LEN = 14
+USER = 13
+_SHAPE = (str, str, int, int, float, int, int, int, int, int, str, list, int, str)
 
 
 def row(
@@ -42,11 +44,12 @@ def row(
     trace_id: str = "",
     server_timing: Sequence[tuple[str, float | None, str | None]] = (),
     worker: int = 0,
+    user: str = "",
 ) -> Row:
     kept = server_timing[:SERVER_TIMING_KEPT]
     timing = [[n[:NAME_CHARS], d, None if s is None else s[:DESC_CHARS]] for n, d, s in kept]
     return [name, method, int(status), int(duration_us), float(at), int(connect_us), int(tls_us), int(waiting_us),
-            int(receiving_us), int(size), trace_id[:TRACE_ID_CHARS], timing, int(worker)]
+            int(receiving_us), int(size), trace_id[:TRACE_ID_CHARS], timing, int(worker), user[:200]]
 
 
 class Slowest:
@@ -123,9 +126,9 @@ def checked(rows: Any, limit: int = 10_000) -> list[Row]:
         raise ValueError(f"exemplars: {len(rows)} rows, more than {limit}")
     out = []
     for r in rows:
-        if type(r) not in (list, tuple) or len(r) != ROW_LEN:
+        if type(r) not in (list, tuple) or len(r) not in (ROW_LEN, ROW_LEN - 1):
             raise ValueError(f"exemplars: a malformed row {r!r:.80}")
-        r = list(r)
+        r = list(r) if len(r) == ROW_LEN else [*r, ""]  # a row of before the user was kept (a baseline's)
         if type(r[4]) is int:
             r[4] = float(r[4])
         if tuple(map(type, r)) != _SHAPE:
@@ -136,5 +139,5 @@ def checked(rows: Any, limit: int = 10_000) -> list[Row]:
                     and (entry[2] is None or type(entry[2]) is str)):
                 raise ValueError(f"exemplars: a malformed Server-Timing entry {entry!r:.80}")
         out.append(row(r[0][:200], r[1][:16], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
-                       [tuple(e) for e in r[11]], r[12]))
+                       [tuple(e) for e in r[11]], r[12], r[USER]))
     return out

@@ -318,3 +318,22 @@ def test_a_failing_throughput_gate_names_its_requests_by_endpoint_with_their_rat
     markdown, html = _rendered(ev)
     assert f"- 30 requests: GET home, p95 {ev.throughput[1].p95_ms:g} ms" in markdown
     assert "<h3>Requests by endpoint</h3>" in html
+
+
+def test_a_users_latency_gate_lists_that_users_slow_requests_not_another_users_of_the_same_name() -> None:
+    """Two users may name a request alike (request names are unique per user, not per scenario): a gate on one
+    user lists its own slow requests, not the other user's that share the name, method and status."""
+    from loadorch.stats.tables import SeriesKey
+
+    rec = Recorder(1.0, 0.0)
+    for user, durations in (("shopper", (50_000, 40_000)), ("admin", (900_000, 800_000, 700_000))):
+        for d in durations:
+            rec.record(SeriesKey(user, "products", "read", "GET", 200, True), d, 0.5)
+            rec.keep_exemplar(row("products", "GET", 200, d, 0.5, user=user))
+    record = _recorded(rec)
+    ev = _evidence_of(record, "http_req_duration{user:shopper}", "p(95)<10", 50.0, 2)
+    assert ev is not None and [s.duration_ms for s in ev.slowest] == [50.0, 40.0]
+    ev = _evidence_of(record, "http_req_duration{name:products}", "p(95)<10", 900.0, 5)
+    assert ev is not None and [s.duration_ms for s in ev.slowest] == [900.0, 800.0, 700.0, 50.0, 40.0]
+    old = ["products", "GET", 200, 1, 0.0, -1, -1, -1, -1, -1, "", [], 0]  # a row of before (a baseline's): no user
+    assert checked([old]) == [[*old, ""]]

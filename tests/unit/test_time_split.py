@@ -8,6 +8,7 @@ import random
 import pytest
 
 from loadorch.report.evidence_http import time_split
+from loadorch.stats.exemplars import USER
 from loadorch.stats.histogram import nearest_rank
 from loadorch.stats.tables import Merged, Recorder, SeriesKey
 from loadorch.stats.timesplit import NOT_MEASURED, TimeSplits, checked, low_us
@@ -145,6 +146,7 @@ def test_a_virtual_users_requests_are_split_as_record_split_does() -> None:
         if i % 400 == 399:  # a delta (fewer requests than a sample starts at): the user's table is the new TimeSplits' from the next request on
             # its K slowest of the run so far (kept across deltas: Slowest.take)
             assert [r[3] for r in rec.exemplars.rows()] == sorted(durations, reverse=True)[:5]
+            assert {r[USER] for r in rec.exemplars.rows()} == {"u"}  # its user's: a gate on a user lists its own
             assert rec.take_delta()["splits"] == ref.take_delta()["splits"]
 
 
