@@ -38,9 +38,11 @@ def _split(text: str, sep: str) -> list[str]:
 
 
 # a part: characters other than the separator and quotes, or quoted strings (escapes kept), at least one;
-# or the empty part between two separators, or at either end
+# or the empty part between two separators, or at either end. A quoted string never fails to match (an unclosed
+# one runs to the end, a lone backslash there too): one that could failed at each of the value's quotes after
+# scanning to its end, quadratic (`"\` 4,000 times, the 8 KB read: 0.9 s a response on a 2026 machine)
 _PARTS = {
-    sep: re.compile(r'(?:[^SEP"]|"(?:\\.|[^"\\])*(?:"|$))+|(?<=SEP)(?=SEP|$)|^(?=SEP)'.replace("SEP", sep))
+    sep: re.compile(r'(?:[^SEP"]|"(?:\\[\s\S]|[^"\\])*(?:"|\\?$))+|(?<=SEP)(?=SEP|$)|^(?=SEP)'.replace("SEP", sep))
     for sep in ",;"
 }
 

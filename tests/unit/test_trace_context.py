@@ -91,6 +91,23 @@ def test_server_timing_is_bounded() -> None:
     assert parse(None) == []
 
 
+def test_a_malformed_server_timing_value_costs_time_linear_in_its_length() -> None:
+    """An unclosed quoted string ending in a backslash (`"\\` over and over) made the part pattern fail at every
+    quote after scanning to the end: quadratic, 0.9 s for the 8 KB parse reads (every response's, with Server-Timing
+    metrics on). Split here at 64 KB, beyond the read's bound: quadratic, that took about a minute; linear, a few ms
+    (the bound leaves a slow machine a thousand times that)."""
+    import time
+
+    from loadorch.traffic.servertiming import _split
+
+    for value in ('"\\' * 32_768, 'a;desc="' + '\\"' * 32_768 + "\\"):
+        began = time.perf_counter()
+        parts = _split(value, ";")
+        assert time.perf_counter() - began < 5.0 and ";".join(parts) == value  # nothing lost: it runs to the end
+    # an unclosed desc runs to the end, as one without the backslash does (`desc="x` reads `"x`)
+    assert parse('a;dur=1;desc="x\\') == [("a", 1.0, '"x\\')]
+
+
 class _Client:
     """Stands in for Locust's HttpSession / FastHttpSession: `request` is what their get, post ... call."""
 
