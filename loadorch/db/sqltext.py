@@ -11,6 +11,7 @@ import re
 
 _TOKENS = re.compile(
     r"\"(?:[^\"]|\"\")*\"?"  # a quoted identifier: kept as it is
+    r"|(?<![\w$])[Ee]'(?:[^'\\]|''|\\.)*'?"  # an escape string: a backslash escapes the quote (E'O\'Brien')
     r"|'(?:[^']|'')*'?"  # a quoted literal (unterminated at a cut: masked to the end)
     r"|\$(?P<tag>(?:[A-Za-z_][A-Za-z_0-9]*)?)\$.*?(?:\$(?P=tag)\$|\Z)"  # a dollar-quoted string ($$..$$, $x$..$x$)
     r"|/\*.*?(?:\*/|\Z)"  # a comment: dropped

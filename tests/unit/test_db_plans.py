@@ -56,6 +56,17 @@ def test_constants_are_masked_and_names_kept() -> None:
     assert mask_constants("'{1,2,3}'::integer[]") == "?::integer[]"
 
 
+def test_an_escape_string_constant_is_masked_whole_and_those_after_it_too() -> None:
+    """In E'...' a backslash escapes the quote (`E'O\\'Brien'` is one constant): read as a plain literal, it ended at
+    the escaped quote, and from there every quote was read the other way round, showing what the next literal held
+    (the duration log's text is as the client sent it)."""
+    sql = "SELECT * FROM u WHERE name = E'O\\'Brien' AND token = 'tok-s3cr3t' AND n = 5"
+    assert mask_constants(sql) == "SELECT * FROM u WHERE name = ? AND token = ? AND n = ?"
+    assert mask_constants("SET app.token = e'a\\\\'||'b-s3cr3t'") == "SET app.token = ?||?"  # an escaped backslash: the quote ends it
+    assert mask_constants("x = E'cut \\' at the edge") == "x = ?"  # unterminated: masked to the end
+    assert mask_constants("date'2026-01-01', typE'x'") == "date?, typE?"  # a type's name before a literal: kept
+
+
 def test_auto_explain_plan_is_read_without_query_text_or_values() -> None:
     message = "duration: 39.958 ms  plan:\n" + json.dumps(SEQ_SCAN, indent=2)
     duration, text = plan_message(message) or (0.0, "")
