@@ -349,6 +349,8 @@ class Series:
         """Its batches in `recorder` (found once per recorder); the whole request's."""
         self.recorder, self.batch, self.split = recorder, recorder.lean_batch(self.key), recorder.split_batch(self.key)
         self.floor = -1 if recorder.exemplar_k else NEVER_ASKED  # the evidence off: no request is asked
+        if recorder.exemplar_k:
+            recorder.askers.append(self)  # a monitor's worker sets its floor back each generation
         return self.batch
 
 

@@ -35,6 +35,7 @@ from loadorch.runtime.common import REPORT_INTERVAL_S, emit, real_thread, watch_
 from loadorch.runtime.headbound import bound_response_heads
 from loadorch.starttrace import mark
 from loadorch.stats.endpoints import EndpointNames
+from loadorch.stats.generations import generation_slots
 from loadorch.stats.tables import SPLIT_EVERY, Recorder
 from loadorch.traffic import data as gen
 from loadorch.traffic.arrivals import for_worker
@@ -127,6 +128,8 @@ class WorkerState:
         # the time split's rows every SPLIT_EVERY reports and with the last ones (stats_message's flush); a
         # monitor's master rolls them by window, so its workers send them every second
         self.recorder.split_every = 1 if plan.rolling_timeline_s else SPLIT_EVERY
+        if plan.rolling_timeline_s:  # ... and keeps the K slowest of its window's generations, as they do
+            self.recorder.exemplar_slots = generation_slots(plan.rolling_timeline_s, plan.interval_s)
         self.seq = 0
         self.started = False
         self.stopped = False

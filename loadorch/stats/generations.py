@@ -17,10 +17,12 @@ counts plus both generations.
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from loadorch.stats.exemplars import Slowest
 from loadorch.stats.histogram import Histogram, bounds_of
 
 JUDGED = ("series", "service", "db", "timings")  # the tables kept per generation (Merged attributes)
@@ -69,6 +71,12 @@ def summed(*tables: Mapping[Any, Histogram]) -> dict[Any, Histogram]:
     return out
 
 
+def generation_slots(span_s: float, interval_s: float) -> int:
+    """A generation's length in intervals: the window's (Merged.roll_timelines; a monitor's workers restart their
+    K slowest on the same boundaries, Recorder.exemplar_slots)."""
+    return max(1, math.ceil(span_s / interval_s))
+
+
 class Generations:
     """The previous generation's judged tables and the retired ones' counts (the current generation is the
     Merged's own tables)."""
@@ -80,6 +88,9 @@ class Generations:
         self.edges: dict[str, Sequence[int]] = {}  # per table: the live metrics' bucket edges (none: one bucket)
         self.older_from = 0  # the first interval of the previous generation (of the current one without it)
         self.current_from = 0  # the first interval of the current generation
+        # the previous generation's K slowest requests (the current one's are the Merged's own): a monitor's
+        # evidence is its window's slowest, not the slowest since it started days ago
+        self.exemplars: Slowest | None = None
 
     def roll(self, current: Tables, first_interval: int) -> None:
         """A new generation begins at `first_interval`: the previous one retires (folded into counts), the

@@ -20,7 +20,7 @@ from loadorch.config.thresholds import EXPECTED_RESPONSE
 from loadorch.stats.delta import Decoded, KeyRegistry, decode, decode_keys, merge_packed, pack_table
 from loadorch.stats.endpoints import EndpointNames
 from loadorch.stats.exemplars import DEFAULT_K, Row, Slowest, checked
-from loadorch.stats.generations import JUDGED, Generations, summed
+from loadorch.stats.generations import JUDGED, Generations, generation_slots, summed
 from loadorch.stats.generations import Tables as JudgedTables
 from loadorch.stats.histogram import COARSE_SUB_BITS, SPARK_SUB_BITS, SUB_BITS, Histogram
 from loadorch.stats.servertiming import DESC, DUR, EntryNames, timing_tags
@@ -232,6 +232,15 @@ class Recorder(Tables):
         self.split_every = 1  # send the time split's rows with every this many deltas (SPLIT_EVERY: a worker's)
         self.deltas = 0
         self._holding = False  # this delta keeps the time split's sums for a later one (take_delta)
+        # a monitor's worker: its K slowest start afresh each generation of this many slots (its master's
+        # window: Merged.roll_timelines), as the master's do, so a spike of the first hour does not hold every
+        # later request under its floor for days; 0: kept for the whole run
+        self.exemplar_slots = 0
+        self.exemplar_generation = 0
+        # the request paths' cached floors (client/vu.Series: one per request, status and outcome of a user
+        # class, bounded as the names are), set back when the K slowest start afresh
+        self.askers: list[Any] = []
+        self._due_exemplars: list[Row] = []  # a generation's rows not yet sent when the next began
 
     def record(
         self,
@@ -287,6 +296,8 @@ class Recorder(Tables):
                 dh = self.db[key] = Histogram()
             dh.record(db_queries)
         slot = (max(0, int((at - self.t0) / self.interval_s)), key.kind, key.ok)
+        if self.exemplar_slots and slot[0] // self.exemplar_slots != self.exemplar_generation:  # as `advance`
+            self.restart_exemplars(slot[0] // self.exemplar_slots)
         ih = self.intervals.get(slot)
         if ih is None:
             ih = self.intervals[slot] = Histogram()
@@ -309,7 +320,18 @@ class Recorder(Tables):
             n = 0
         if n != self.slot:
             self._fold()
+            if self.exemplar_slots and n // self.exemplar_slots != self.exemplar_generation:
+                self.restart_exemplars(n // self.exemplar_slots)
             self.slot = n
+
+    def restart_exemplars(self, generation: int) -> None:
+        """A new generation's K slowest (a monitor's worker): what the last one kept and has not sent yet
+        goes with the next delta; the floors, the K slowest's and the request paths' cached ones, start over."""
+        self.exemplar_generation = generation
+        self._due_exemplars += self.exemplars.take()
+        self.exemplars.clear()
+        for asker in self.askers:
+            asker.floor = -1
 
     def lean_batch(self, key: SeriesKey) -> list[int] | None:
         """The series' batch, for a request path (client/vu.py) to extend by `(duration, waiting, receiving)`
@@ -516,8 +538,9 @@ class Recorder(Tables):
         delta["checks"] = [(*k, n[0], n[1], self.check_examples.get(k)) for k, n in self.checks.items()]
         if self.edges_us:
             delta["le"] = [(key_id(k), counts) for k, counts in self.le.items()]
-        if self.exemplars.seq > self.exemplars.taken:
-            delta["exemplars"] = self.exemplars.take()
+        if self.exemplars.seq > self.exemplars.taken or self._due_exemplars:
+            delta["exemplars"] = self._due_exemplars + self.exemplars.take()
+            self._due_exemplars = []
         if self.splits and not self._holding:
             delta["splits"] = self.splits.rows()
         folded = self.endpoints.folded
@@ -570,7 +593,7 @@ class Merged(Tables):
         # slots, not INTERVAL_SLOTS of them (720: 6 hours of a 5-minute window's monitor)
         self.rolling_slots = (max(1, math.ceil(span_s / (self.interval_s * self.interval_step))),
                               max(1, math.ceil(span_s / (self.interval_s * self.endpoint_step))))
-        self.split_intervals = max(1, math.ceil(span_s / self.interval_s))
+        self.split_intervals = generation_slots(span_s, self.interval_s)
 
     def _roll(self, interval: int) -> None:
         """A rolling master's time splits and judged tables start a new generation each `split_intervals`
@@ -586,6 +609,7 @@ class Merged(Tables):
                 first = (generation - rolls + 1 + n) * self.split_intervals
                 self.generations.roll({name: getattr(self, name) for name in JUDGED}, first)
                 self.series, self.service, self.db, self.timings = {}, {}, {}, {}
+                self.generations.exemplars, self.exemplars = self.exemplars, Slowest(self.exemplar_k)
         self.split_generation = generation
 
     def judged_view(self) -> Merged:
@@ -596,6 +620,10 @@ class Merged(Tables):
             return self
         out = self._with_tables(g.older)
         out.judged_from_s = g.older_from * self.interval_s
+        out.exemplars = Slowest(self.exemplar_k)  # the K slowest of the same two generations
+        for kept in (g.exemplars, self.exemplars):
+            if kept is not None:
+                out.exemplars.merge(kept.rows())
         return out
 
     def exported_view(self) -> Merged:

@@ -459,3 +459,46 @@ def test_a_monitor_of_users_without_think_time_says_it_is_a_load_test(tmp_path) 
     make(tmp_path, profile=BASE_PROFILE.replace("{users: 4, duration: 30s}",
                                                 "{arrival_rate: 1, duration: 30s, max_users: 4}"))
     assert not [w for w in monitor_config(build("p", str(tmp_path), {})).warnings if "think time" in w]
+
+
+@pytest.mark.parametrize("edges", [(), (50_000, 500_000)])  # lean; with live metrics (each request checked)
+def test_a_monitors_evidence_is_its_windows_slowest_not_the_slowest_since_it_started(monkeypatch, edges) -> None:  # type: ignore[no-untyped-def]
+    """A monitor's gate judges its window (the last one to two generations), but its K slowest were the run's:
+    a spike in its first minute stayed the evidence for days, and the worker's floor (the fifth slowest so far)
+    kept every later request from being asked, so a later breach had no slow request of its own to show. Each
+    generation now starts its K slowest afresh, on the master and on the worker (with the request paths' cached
+    floors), on the same boundaries."""
+    from types import SimpleNamespace
+
+    import loadorch.client.vu as vu_module
+    from loadorch.client.vu import VirtualUser
+    from loadorch.config.scenario import Endpoint
+    from loadorch.stats.generations import generation_slots
+    from loadorch.traffic.request import Outcome, compile_request
+
+    clock = [0.0]
+    monkeypatch.setattr(vu_module, "time", SimpleNamespace(time=lambda: clock[0]))  # a simulated clock
+    req = compile_request(Endpoint.model_validate({"name": "a", "path": "/a"}), "a", "read", set(), {})
+    rec = Recorder(1.0, 0.0, edges, sub_bits=MONITOR_SUB_BITS)
+    rec.exemplar_slots = generation_slots(60.0, 1.0)  # as the worker of a monitor with a 1-minute window
+    master, whole = Merged(1.0), Merged(1.0)
+    master.roll_timelines(60.0)
+    master.sub_bits = whole.sub_bits = MONITOR_SUB_BITS
+    vu = VirtualUser(slot=0, slots=1, worker=0, user_name="u", seed=1, requests=[req], weights=[1.0],
+                     think=(0.0, 0.0), generators={}, runner=None, recorder=rec)  # type: ignore[arg-type]
+    for n in range(300):  # one request a second for five minutes
+        clock[0] = n + 0.5
+        d = 900_000 if n < 5 else 300_000 if n == 200 else 40_000 + (n * 7919) % 20_000  # a spike, then one slow
+        vu.record(req, Outcome(200, True, None, d, "/a", waiting_us=d // 2, connecting_us=0, tls_us=0,
+                               receiving_us=d // 4))
+        if n % 5 == 4:  # a report every 5 s
+            delta = rec.take_delta()
+            master.add_delta(0, delta)
+            whole.add_delta(0, delta)
+    window = master.judged_view()  # minutes 3 and 4: what the final artifacts and live thresholds judge
+    assert window.judged_from_s == 180.0
+    kept = [r[3] for r in window.exemplars.rows()]
+    assert len(kept) == 5 and kept[0] == 300_000 and 900_000 not in kept, kept  # minute 3's, not minute 0's
+    assert all(d >= 40_000 for d in kept)
+    assert [r[3] for r in Merged.from_json(master.to_json()).exemplars.rows()] == kept  # results.json's
+    assert [r[3] for r in whole.exemplars.rows()] == [900_000] * 5  # a run's master: its K slowest of the run

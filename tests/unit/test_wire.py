@@ -64,7 +64,9 @@ def test_worker_and_master_tables_are_one_shape() -> None:
     names = {"endpoints", "folded_sent"}  # the bound on distinct request names (stats/endpoints.py)
     settings = {"t0", "spans", "edges_us", "server_timing", "sub_bits"}  # sub_bits: the judged tables' layout
     split = {"split_every", "deltas", "_holding"}  # the time split's rows every few deltas (Recorder.take_delta)
-    assert set(vars(recorded())) - base == {*settings, "total", "registry", *batch, *names, *split}
+    # a monitor's worker: its K slowest restart each generation (Recorder.restart_exemplars)
+    slowest = {"exemplar_slots", "exemplar_generation", "askers", "_due_exemplars"}
+    assert set(vars(recorded())) - base == {*settings, "total", "registry", *batch, *names, *split, *slowest}
     assert set(vars(Merged(1.0))) - base == {"per_worker", "interval_step", "endpoint_step", "tag_table", "keys",
                                              "worker_keys", "endpoints", "worker_bounded", "sub_bits", "rolling",
                                              "oldest_slots", "rolling_slots", "split_intervals", "split_generation",
