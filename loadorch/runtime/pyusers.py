@@ -28,7 +28,7 @@ from loadorch.stats.exemplars import NOT_MEASURED, Row
 from loadorch.stats.exemplars import row as exemplar_row
 from loadorch.stats.tables import Recorder, SeriesKey
 from loadorch.traffic import data as gen
-from loadorch.traffic.redact import NO_SECRETS, SECRET_HEADERS, Redactor, credentials
+from loadorch.traffic.redact import NO_SECRETS, SECRET_HEADERS, Redactor, credentials, target_params
 from loadorch.traffic.request import Outcome, request_log_line
 from loadorch.traffic.servertiming import parse as parse_server_timing
 from loadorch.traffic.trace import TraceIds, trace_client
@@ -161,6 +161,9 @@ def _counted(task: Any, limit: int) -> Any:
     return counted
 
 
+SHOWN_KEPT = 4096  # request names whose masked form is kept (PythonRequests.shown); names are bounded later anyway
+
+
 class PythonRequests:
     """Locust request events (and task errors) of python users, into the recorder and request log."""
 
@@ -175,6 +178,10 @@ class PythonRequests:
         self.worker = worker
         self.log = log
         self.requests_seen: dict[int, int] = {}
+        # a request's name as recorded: Locust names a request by its path and query unless the task says
+        # otherwise, so `/download?token=...` was a series, a results.json name and an evidence row as sent;
+        # masked as the request log's paths are (credential parameters, the run's secrets), made once a name
+        self.shown: dict[str, str] = {}
 
     def kind_of(self, name: str, context: Mapping[str, Any] | None) -> str:
         kind = (context or {}).get("kind")
@@ -204,10 +211,11 @@ class PythonRequests:
             return  # a declarative user's request (client: locust): recorded by its own runner
         status = int(getattr(response, "status_code", 0) or 0)
         ok = exception is None
-        kind = self.kind_of(name, context if isinstance(context, dict) else None)
+        kind = self.kind_of(name, context if isinstance(context, dict) else None)  # the task's own name
         user_class = ctx.user_class
-        key = SeriesKey(user_class, name, kind, request_type.upper(), status, ok)
         mine = request_redactor(response, self.redactor)
+        name = self._shown(name, mine)
+        key = SeriesKey(user_class, name, kind, request_type.upper(), status, ok)
         error = None if ok else (mine or self.redactor).cut(f"{type(exception).__name__}: {exception}", 200, more="")
         latency_us = int(response_time * 1000)
         queries = None
@@ -226,6 +234,18 @@ class PythonRequests:
             self.log.write(
                 request_log_line(self.worker, ctx.slot, user_class, seq, kind, name, request_type.upper(), outcome)
             )
+
+    def _shown(self, name: str, mine: Redactor | None) -> str:
+        """`name` with its credential parameters and secrets masked (`self.shown`: the run's, once a name, at most
+        SHOWN_KEPT names; a request that carried its own credentials is masked with them too, each time)."""
+        if mine is not None:
+            return mine.text(target_params(name))
+        shown = self.shown.get(name)
+        if shown is None:
+            shown = self.redactor.text(target_params(name))
+            if len(self.shown) < SHOWN_KEPT:
+                self.shown[name] = shown
+        return shown
 
     def _exemplar(self, key: SeriesKey, latency_us: int, now: float, size: Any, response: Any,
                   ctx: PythonUserContext, mine: Redactor | None) -> Row:

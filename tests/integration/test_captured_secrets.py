@@ -58,6 +58,10 @@ class PyAuth(HttpUser):
         self.client.get("/echo", name="py_echo")
 
     @task
+    def download(self):  # no name: Locust names it by its path and query, the token in it
+        self.client.get("/download?token=" + self.token, context={"kind": "read"})
+
+    @task
     def fail(self):
         with self.client.get("/echo", name="py_fail", catch_response=True) as r:
             r.failure("the target said " + r.text)
@@ -189,6 +193,8 @@ def test_the_cases_were_exercised(run: Run) -> None:
     # the token in a path segment (a request that sends no credential header): the user's captured token, masked
     assert '"path":"/files/***"' in log, log[:2000]
     assert '"name":"py_files"' in log and '"name":"hop"' in log  # the python user's path; the redirect's cookie
+    # a python user's request named by Locust after its path and query: its series, names and log, masked
+    assert '"/download?token=***"' in text and '"name":"/download?token=***"' in log, text[:3000]
     # a login whose check failed: its example (the body, which holds the token it would have captured), masked
     assert '200 {\\"token\\": \\"***\\"}' in text, text[:3000]
     if run.probed:  # the probe's own requests: their failed checks' examples, masked in the probe's notes
