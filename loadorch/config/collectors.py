@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from pydantic import Field, field_validator
 
@@ -59,10 +59,13 @@ def dsn_password(dsn: str) -> str | None:
     """The password in a DSN (URL or key=value form), if it carries one."""
     if "://" in dsn:
         try:
-            password = urlsplit(dsn).password
+            parts = urlsplit(dsn)
+            password = parts.password
         except ValueError:
             return None
-        return password or None
+        # libpq takes any connection parameter in the URI's query too: `postgresql://app@db/x?password=...`
+        given = [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if k == "password"]
+        return password or (given[-1] if given else None) or None
     m = _CONNINFO_PASSWORD.search(dsn)
     if not m:
         return None

@@ -61,6 +61,10 @@ def test_dsn_password_in_every_form_is_secret() -> None:
     assert dsn_secrets(dsn) >= {"p%40ss%2Fw0rd", "p@ss/w0rd"}
     assert dsn_port(dsn) == 6543 and redacted_dsn(dsn) == "db.internal:6543/shop"
     assert dsn_password("host=db user=app password='it''s' dbname=x") is not None
+    # libpq's URI takes the password as a query parameter too (the last one given wins, as there)
+    assert dsn_password("postgresql://app@db:5432/x?sslmode=require&password=s%2Fcret") == "s/cret"
+    assert dsn_secrets("postgresql://app@db/x?password=s%2Fcret") >= {"s/cret", "s%2Fcret"}
+    assert dsn_password("postgresql://app@db/x?sslmode=require") is None
     assert dsn_password("host=db password=s3cret dbname=x") == "s3cret" and dsn_port("host=db port=7777") == 7777
     assert dsn_secrets("postgresql://app@db/shop") == set()
 
