@@ -339,7 +339,8 @@ def test_metrics_flags_that_cannot_work_are_usage_errors_before_any_load(tmp_pat
         for args, message in (
             (["--metrics-port", port], "cannot listen on 127.0.0.1:" + port),
             (["--dashboard", "--dashboard-port", port], "cannot listen on 127.0.0.1:" + port),
-            (["--remote-write", "http://me:pw@127.0.0.1:1/api/v1/write"], "credentials in the URL"),
+            (["--remote-write", "http://me:pw@127.0.0.1:1/api/v1/write"], "a credential in the URL"),
+            (["--remote-write", "http://127.0.0.1:1/api/v1/write?token=pw"], "the query parameter 'token'"),
             (["--remote-write", "file:///etc/passwd"], "expected an http(s) URL"),
             (["--dashboard-port", "0"], "--dashboard-port needs --dashboard"),
         ):
