@@ -131,6 +131,41 @@ def test_worker_stopped_past_the_bound_is_lost_and_its_late_data_counts_once(
     assert totals["verdict"] == "pass"
 
 
+# writes the target answers in 200 ms, back to back: each user nearly always has one in flight
+SLOW_WRITES = ("name: slow-writes\nusers:\n  - name: u\n    requests:\n"
+               "      - {name: add, method: POST, path: \"/products?delay_ms=200\", json: {name: p}}\n"
+               "thresholds:\n  http_req_duration: [\"max<3000\"]\n")
+
+
+def test_a_latency_breach_made_by_a_short_pause_of_a_worker_is_inconclusive(project: Project, shop_server: str) -> None:
+    """A worker whose whole process is stopped for 5 s (under the lost bound: a frozen VM, a short SIGSTOP) times
+    the requests it had in flight across the pause: `max<3000` breaks on the generator's delay, not the
+    target's (200 ms). The run is inconclusive (exit 6) and says why; before, the `workers` check was
+    inconclusive but the breach stood: exit 1, the target blamed."""
+    project.write("scenarios/s.yaml", SLOW_WRITES)
+    project.write("profiles/p.yaml", f"scenario: ../scenarios/s.yaml\nhost: {shop_server}\n"
+                  "load: {users: 4, duration: 16s}\nworkers: 1\nseed: 42\n")
+    proc = start_run(project, "--out", "o")
+    output = Output(proc)
+    pids = wait_for_workers(proc, 1)
+    wait_for_reported_load(shop_server, at_least=20)
+    os.kill(pids[0], signal.SIGSTOP)
+    try:
+        time.sleep(5.0)  # the fault itself: between SILENT_NOTE_S (3 s) and LOST_AFTER_S
+    finally:
+        os.kill(pids[0], signal.SIGCONT)
+    text = output.finish()
+    assert proc.returncode == 6, text
+    doc = project.results("o")
+    assert doc["integrity"]["workers_lost"] == []
+    assert 3.0 <= doc["integrity"]["per_worker"][0]["silent_s"] < LOST_AFTER_S
+    checks = {c["name"]: c for c in doc["checks"]}
+    assert checks["workers"]["verdict"] == "inconclusive"
+    judged = next(t for t in doc["thresholds"] if t["expression"] == "max<3000")
+    assert judged["observed"] >= 4000, judged  # the pause, in the requests it had in flight
+    assert judged["verdict"] == "inconclusive" and "measured by a limited generator (workers:" in judged["message"]
+
+
 BLOCKER = """
 import time
 from gevent.monkey import get_original

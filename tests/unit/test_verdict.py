@@ -123,6 +123,24 @@ def test_latency_breach_by_a_saturated_generator_is_inconclusive_failure_rate_st
     assert discount_generator_limited([latency], [Check("generator cpu", "pass", "ok")])[0].verdict == "fail"
 
 
+def test_latency_breach_while_a_worker_was_paused_is_inconclusive() -> None:
+    """A worker whose whole process did not answer for a while (a short SIGSTOP, a frozen VM: the `workers` check
+    inconclusive) timed the requests it had in flight across the pause: a latency breach is ours, maybe (exit 6,
+    not 1); its failure rate still counts."""
+    from loadorch.verdict.evaluate import discount_generator_limited
+
+    m = merged_with(("a", "read", 200, True, [100] * 195 + [5000] * 5), ("b", "write", 500, False, [5] * 100))
+    latency = evaluate_threshold(t("http_req_duration", "max<3000"), m, 100, 10)
+    failed = evaluate_threshold(t("http_req_failed", "rate<0.01"), m, 100, 10)
+    paused = Check("workers", "inconclusive", "workers whose process did not answer for a while: worker 1 (5.2s)")
+    out = discount_generator_limited([latency, failed], [paused])
+    assert [r.verdict for r in out] == ["inconclusive", "fail"]
+    assert "worker 1 (5.2s)" in out[0].message
+    assert overall(out[:1], [paused]) == "inconclusive"
+    lost = Check("workers", "error", "1 of 2 workers lost")  # an error already: exit 5 whatever the thresholds
+    assert discount_generator_limited([latency], [lost])[0].verdict == "fail"
+
+
 def test_a_page_or_lighthouse_metric_is_never_judged_from_the_http_tables() -> None:
     """Without browsers or Lighthouse results no browser evaluator owns these thresholds: they read no data,
     not the HTTP requests' latency (a 2500 ms LCP budget passed on 0.4 ms requests)."""
