@@ -176,6 +176,16 @@ class Liveness:
             pass  # no connection now (IMMEDIATE): a beat is not queued to arrive late, the next one goes
 
 
+def messages_waiting(sock: Any) -> bool:
+    """Whether messages wait unread on a Locust socket (a `zmq.green` one), without stalling its reader.
+
+    `get(zmq.EVENTS)`, not `getsockopt(zmq.EVENTS)`: on a green socket `getsockopt` is pyzmq's base method, which
+    makes libzmq take the pending notice of a message off the socket's descriptor without waking the greenlet
+    that waits to read (pyzmq's green `get` wakes it). That reader then slept until pyzmq's 11.6 s safety
+    timeout or the socket's next send: a master's reports and finals sat unread past its 10 s wait for them."""
+    return bool(int(sock.get(zmq.EVENTS)) & zmq.POLLIN)
+
+
 def process_state(pid: int) -> str | None:
     """The state letter of a process on this machine ('R', 'S', 'T' stopped, 'Z' ...), None if there is none."""
     try:

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 import gevent
 import gevent.event
-import zmq
 from locust.env import Environment
 from locust.rpc import Message
 
 from loadorch.db.gates import db_judge
+from loadorch.runtime.alive import messages_waiting
 from loadorch.runtime.common import FINAL_WAIT_S, REPORT_INTERVAL_S, emit, watch_parent, write_json_atomic
 from loadorch.starttrace import mark
 from loadorch.traffic.stages import window_seconds
@@ -89,7 +89,7 @@ def run_master(plan: Plan) -> int:
     runner = env.create_master_runner(master.host, master.port)
     mark("master bound")
     admit_proven_peers_only(runner, state)  # before any greenlet runs: the listener has not received yet
-    state.behind = lambda: bool(int(runner.server.socket.getsockopt(zmq.EVENTS)) & zmq.POLLIN)
+    state.behind = lambda: messages_waiting(runner.server.socket)
     every_hello = gevent.event.Event()  # set by the last worker's hello: the run starts then, not at a poll's next turn
 
     def on_hello(environment: Environment, msg: Any, **kw: Any) -> None:

@@ -30,7 +30,14 @@ from loadorch.config.checks import check_names
 from loadorch.config.tags import tag_table, tags_of
 from loadorch.db.servertiming import QueryHeader
 from loadorch.hosts import address_guard
-from loadorch.runtime.alive import LOOP_TICK_S, MASTER_DOWN_S, MASTER_SILENT_S, Liveness, master_verdict
+from loadorch.runtime.alive import (
+    LOOP_TICK_S,
+    MASTER_DOWN_S,
+    MASTER_SILENT_S,
+    Liveness,
+    master_verdict,
+    messages_waiting,
+)
 from loadorch.runtime.common import REPORT_INTERVAL_S, emit, real_thread, watch_parent
 from loadorch.runtime.headbound import bound_response_heads
 from loadorch.starttrace import mark
@@ -439,7 +446,7 @@ def _master_waiting(runner: lr.WorkerRunner) -> bool:
     """Messages from the master are waiting unread: it is alive, this worker is only slow to read them
     (a saturated event loop with thousands of users takes seconds to come round to its receiver)."""
     try:
-        return bool(int(runner.client.socket.getsockopt(zmq.EVENTS)) & zmq.POLLIN)
+        return messages_waiting(runner.client.socket)
     except (AttributeError, zmq.ZMQError):
         return False
 

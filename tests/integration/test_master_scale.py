@@ -55,3 +55,64 @@ def test_one_master_merges_exactly_what_128_workers_with_200_endpoints_sent(tmp_
     for w in sim.workers:
         d = detail[w.index]
         assert (d.final_total, d.reported, d.duplicates, d.lost_at_s) == (w.total, w.total, 0, None)
+
+
+# Locust's master socket (a green ROUTER) read by a greenlet as Locust's listener reads it, while another asks
+# messages_waiting as often as it can (the master asks before each lost check, the worker each second), and
+# a real thread sends N messages as workers do: prints how long the longest one waited to be read
+WAITING_RACE = """
+import sys
+from loadorch.runtime.locust_import import import_locust
+
+import_locust()  # gevent's patching, as in a master or worker process
+import gevent, zmq
+from locust.rpc.zmqrpc import Server
+from loadorch.runtime.alive import messages_waiting
+from loadorch.runtime.common import real_thread
+
+N = 50
+start_thread, sleep = real_thread()
+server = Server("127.0.0.1", 0)
+clock = __import__("time").monotonic
+sent, read = [], []
+
+def listen():
+    while True:
+        server.socket.recv_multipart()
+        read.append(clock())
+
+def ask():
+    while True:
+        messages_waiting(server.socket)
+        gevent.sleep(0)
+
+def send():  # a plain socket in a real thread: messages arrive whatever the event loop does
+    sock = zmq.Context().socket(zmq.DEALER)
+    sock.connect(f"tcp://127.0.0.1:{server.port}")
+    for _ in range(N):
+        sleep(0.05)
+        sent.append(clock())
+        sock.send(b"report")
+
+gevent.spawn(listen)
+gevent.spawn(ask)
+start_thread(send, ())
+deadline = clock() + N * 0.05 + 20
+while len(read) < N and clock() < deadline:
+    gevent.sleep(0.05)
+print(len(read), max(r - s for s, r in zip(sent, read)))
+"""
+
+
+def test_asking_whether_messages_wait_never_stalls_the_socket_s_reader() -> None:
+    """The master asks whether reports wait unread before each lost check (and the worker whether the master's
+    messages do): asked with `getsockopt(zmq.EVENTS)` on Locust's green socket, libzmq's notice of a new message
+    was taken off the socket's descriptor and the greenlet that reads it slept on, 11.6 s (pyzmq's safety
+    timeout) or until the socket next sent: a worker's final report, read after the master's 10 s wait for it,
+    was lost. Every message is now read as it comes."""
+    done = subprocess.run([sys.executable, "-c", WAITING_RACE], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    count, longest = done.stdout.split()
+    assert int(count) == 50 and float(longest) < 2.0, done.stdout  # (11.5 s before)
+
