@@ -33,6 +33,9 @@ ALIVE_INTERVAL_S: Final = 1.0
 LOST_AFTER_S: Final = 10.0
 SILENT_NOTE_S: Final = 3.0  # a liveness gap this long (3 beats missed) is recorded as a silence
 LOOP_LATE_LIMIT_S: Final = 1.0  # a worker's event loop further behind than this: its timings include its delay
+# At the stop the master waits for the workers' final reports while reports still come, this long at most
+# (runtime/master.py), and says nothing meanwhile: the controller's patience with a silent master covers it.
+FINAL_WAIT_CAP_S: Final = 60.0
 
 
 class HistogramJson(TypedDict):

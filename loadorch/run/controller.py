@@ -51,6 +51,7 @@ from loadorch.verdict.evaluate import (
     Check,
 )
 from loadorch.wire import (
+    FINAL_WAIT_CAP_S,
     Aborted,
     Done,
     MasterExited,
@@ -383,7 +384,11 @@ def _check_early_exits(run: _Run, group: ProcessGroup, started: bool) -> None:
 
 def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSignals) -> None:
     cfg = run.cfg
-    budget = cfg.profile.worker_connect_timeout + (cfg.duration_s or 24 * 3600) + 60
+    # the master's silences that are no hang: while it waits for the workers' hellos (the connect timeout) and,
+    # after the stop, for their final reports while reports still come (FINAL_WAIT_CAP_S: a master behind a
+    # backlog, a worker slow to unwind its users); a silence 30 s past the longer one is a master that hangs
+    silent_bound = 30 + max(cfg.profile.worker_connect_timeout, FINAL_WAIT_CAP_S)
+    budget = cfg.profile.worker_connect_timeout + (cfg.duration_s or 24 * 3600) + FINAL_WAIT_CAP_S + 60
     deadline = time.monotonic() + budget
     forwarded = False
     started = False
@@ -406,7 +411,7 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
         try:
             event = group.events.get(timeout=0.2)
         except Exception:
-            if time.monotonic() > deadline or time.monotonic() - last_event > 30 + cfg.profile.worker_connect_timeout:
+            if time.monotonic() > deadline or time.monotonic() - last_event > silent_bound:
                 raise RunError("the Locust master stopped responding; run aborted") from None
             continue
         last_event = time.monotonic()

@@ -19,6 +19,7 @@ from loadorch.starttrace import mark
 from loadorch.traffic.stages import window_seconds
 from loadorch.verdict.evaluate import evaluate, should_abort
 from loadorch.wire import (
+    FINAL_WAIT_CAP_S,  # a master still merging a backlog of reports waits for it this long at most
     Aborted,
     Done,
     Listening,
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
 
 
 from loadorch.runtime.masterstate import (
-    FINAL_WAIT_CAP_S,
     MAX_REJECTED,
     MasterState,
     _parse_thresholds,

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from loadorch.config.tags import tag_keys, tag_table
 from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
 from loadorch.runtime.alive import process_state
-from loadorch.runtime.common import FINAL_WAIT_S, LOST_AFTER_S, REPORT_INTERVAL_S, emit
+from loadorch.runtime.common import LOST_AFTER_S, REPORT_INTERVAL_S, emit
 from loadorch.runtime.lag import LagMeter
 from loadorch.stats.delta import merge_packed
 from loadorch.stats.endpoints import EndpointNames
@@ -47,7 +47,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("loadorch.master")
 MAX_LOAD_SAMPLES = 600
 SUSTAIN_WINDOW = 3  # reports: a worker's CPU is "sustained" over this many (one busy second is not saturation)
-FINAL_WAIT_CAP_S = 6 * FINAL_WAIT_S  # a master still merging a backlog of reports waits for it this long at most
 MAX_REJECTED = 100  # notes of refused peers and reports kept
 SELF_STALL_S = 2.0  # the master's own clock checks this far apart: it was stalled, and gives every worker time again
 

@@ -6,12 +6,20 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-from loadorch.run.plan import write_plan
+import msgpack
+
+from loadorch.config.resolve import build
+from loadorch.run.plan import build_plan, write_plan
 from loadorch.run.processes import free_port
-from loadorch.wire import MasterSummary
-from tests.simworkers import Simulation, expected_sum, make_plan, merged_as_expected
+from loadorch.wire import FINAL_WAIT_CAP_S, MasterSummary, Plan
+from tests.simworkers import Simulation, SimWorker, expected_sum, make_plan, merged_as_expected
+from tests.simworkers import project as scale_project
+from tests.support.project import Project
+
+from .helpers import finish, start_run
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKERS, ENDPOINTS = 128, 200
@@ -115,4 +123,59 @@ def test_asking_whether_messages_wait_never_stalls_the_socket_s_reader() -> None
     assert done.returncode == 0, done.stderr[-3000:]
     count, longest = done.stdout.split()
     assert int(count) == 50 and float(longest) < 2.0, done.stdout  # (11.5 s before)
+
+
+class SlowToUnwind(Simulation):
+    """Workers that go on reporting for `unwind_s` after `lo_stop`, then send their final: thousands of users
+    unwinding on a starved machine (or a master reading a backlog) look so to the master, which waits."""
+
+    def __init__(self, plan: Plan, endpoints: int, unwind_s: float) -> None:
+        super().__init__(plan, endpoints)
+        self.unwind_s = unwind_s
+        self.stop_heard: float | None = None
+
+    def handle(self, w: SimWorker, raw: bytes) -> None:
+        if msgpack.loads(raw, raw=False, strict_map_key=False)[0] == "lo_stop":
+            self.stop_heard = self.stop_heard or time.monotonic()
+            return
+        super().handle(w, raw)
+
+    def report(self, w: SimWorker, final: bool) -> None:
+        final = final or (self.stop_heard is not None and time.monotonic() - self.stop_heard >= self.unwind_s)
+        super().report(w, final)
+        w.stopped = w.stopped or final
+
+
+def test_the_controller_waits_for_a_master_that_waits_for_slow_finals(
+    project: Project, shop_server: str, tmp_path: Path
+) -> None:
+    """After the stop the master waits (silent, up to FINAL_WAIT_CAP_S) for finals while reports still come. The
+    controller's patience with a silent master was 30 s + the connect timeout: with a 2 s one it said 'the
+    Locust master stopped responding' 32 s into that wait and killed the master before it wrote its summary
+    (exit 5, nothing measured kept). Now it waits, and the run ends with every report merged."""
+    unwind_s = 36.0  # past the old patience (32 s), under FINAL_WAIT_CAP_S
+    assert unwind_s + 10 < FINAL_WAIT_CAP_S
+    scale_project(project.root, workers=1, endpoints=5, duration_s=3.0)
+    project.write("profiles/p.yaml", f"scenario: ../scenarios/scale.yaml\nhost: {shop_server}\n"
+                  "load: {users: 2, duration: 3s}\nworkers: 1\nworker_connect_timeout: 2s\n")
+    port, token = free_port(), os.urandom(16).hex()
+    plan = build_plan(build("p", str(project.root), {}), shop_server, "127.0.0.1", port, token,
+                      str(tmp_path / "unused.json"), None)
+    proc = start_run(project, "--out", "o", "--external-workers", "--master-port", str(port),
+                     env={"LOADORCH_RUN_TOKEN": token})
+    sim = SlowToUnwind(plan, 5, unwind_s)
+    try:
+        sim.run(timeout_s=unwind_s + 40)  # returns when the master said quit, or bounded
+        out, err = finish(proc, timeout=60)
+    finally:
+        sim.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "stopped responding" not in out + err, out + err
+    assert sim.stop_heard is not None and all(w.quit for w in sim.workers), out + err
+    assert proc.returncode == 0, out + err
+    detail = project.results("o")["integrity"]["per_worker"][0]
+    assert detail["final_total"] == detail["reported"] == sim.workers[0].total > 0
+    assert detail["lost_at_s"] is None
 
