@@ -93,9 +93,22 @@ def _workers_check(detail: Detail, lost: Detail, expected: int, seen: int) -> Ch
 def _totals_check(detail: Detail) -> list[Check]:
     bad = [w for w in detail if w.final_total is not None and w.final_total != w.reported]
     finished = [w for w in detail if w.final_total is not None]
+    # neither lost nor finished: the master's wait for the finals ended (runtime/master.py) before this worker's
+    # came, so what it measured after its last merged report is missing, and nothing says how much
+    unfinished = [w for w in detail if w.final_total is None and w.lost_at_s is None]
     if bad:
         names = ", ".join(f"worker {w.index}: recorded {w.final_total}, merged {w.reported}" for w in bad)
         return [Check("worker totals", ERROR, f"per-worker totals do not add up: {names}")]
+    if unfinished:
+        names = ", ".join(f"worker {w.index} ({w.reported} requests merged)" for w in unfinished)
+        return [
+            Check(
+                "worker totals",
+                INCONCLUSIVE,
+                f"no final report came from {names} before the master stopped waiting: what they measured "
+                "after their last merged report is missing",
+            )
+        ]
     if finished:
         total = sum(w.final_total or 0 for w in finished)
         return [Check("worker totals", PASS, f"{len(finished)} workers' final totals add up to {total}")]

@@ -179,3 +179,56 @@ def test_the_controller_waits_for_a_master_that_waits_for_slow_finals(
     assert detail["final_total"] == detail["reported"] == sim.workers[0].total > 0
     assert detail["lost_at_s"] is None
 
+
+class NeverFinal(Simulation):
+    """Workers that stop reporting at `lo_stop` and never send their final, their heartbeats going on: alive
+    (a loop blocked while its users unwind, a master too far behind to read the final in time), not lost."""
+
+    def __init__(self, plan: Plan, endpoints: int) -> None:
+        super().__init__(plan, endpoints)
+        self.stop_heard: float | None = None
+
+    def handle(self, w: SimWorker, raw: bytes) -> None:
+        if msgpack.loads(raw, raw=False, strict_map_key=False)[0] == "lo_stop":
+            self.stop_heard = self.stop_heard or time.monotonic()
+            return
+        super().handle(w, raw)
+
+    def report(self, w: SimWorker, final: bool) -> None:
+        if self.stop_heard is None:
+            super().report(w, final)
+
+
+def test_a_worker_whose_final_never_came_makes_the_run_inconclusive_not_a_pass(
+    project: Project, shop_server: str, tmp_path: Path
+) -> None:
+    """The master stops waiting for a final report (10 s without a report after the stop) from a worker that
+    answers but never sends it: its last stretch is missing. Before, nothing said so: '1 of 1 workers ran to
+    the end', the thresholds judged on what was merged, exit 0. Now the `worker totals` check is inconclusive."""
+    scale_project(project.root, workers=1, endpoints=5, duration_s=3.0)
+    with open(project.root / "scenarios" / "scale.yaml", "a", encoding="utf-8") as fh:
+        fh.write("min_samples: 5\n")  # a few seconds of simulated reports decide every threshold
+    project.write("profiles/p.yaml", f"scenario: ../scenarios/scale.yaml\nhost: {shop_server}\n"
+                  "load: {users: 2, duration: 3s}\nworkers: 1\n")
+    port, token = free_port(), os.urandom(16).hex()
+    plan = build_plan(build("p", str(project.root), {}), shop_server, "127.0.0.1", port, token,
+                      str(tmp_path / "unused.json"), None)
+    proc = start_run(project, "--out", "o", "--external-workers", "--master-port", str(port),
+                     env={"LOADORCH_RUN_TOKEN": token})
+    sim = NeverFinal(plan, 5)
+    try:
+        sim.run(timeout_s=90)  # returns when the master said quit, or bounded
+        out, err = finish(proc, timeout=60)
+    finally:
+        sim.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert sim.stop_heard is not None, out + err
+    assert proc.returncode == 6, out + err
+    doc = project.results("o")
+    checks = {c["name"]: c for c in doc["checks"]}
+    assert checks["workers"]["verdict"] == "pass", checks["workers"]  # answering: not lost
+    assert checks["worker totals"]["verdict"] == "inconclusive", checks["worker totals"]
+    assert "no final report came from worker 0" in checks["worker totals"]["message"]
+    assert all(t["verdict"] == "pass" for t in doc["thresholds"]), doc["thresholds"]

@@ -80,6 +80,17 @@ def test_totals_that_do_not_add_up(tmp_path: Path) -> None:
     assert got["worker totals"].verdict == "error" and "recorded 51, merged 50" in got["worker totals"].message
 
 
+def test_a_worker_whose_final_report_never_came_leaves_the_run_inconclusive(tmp_path: Path) -> None:
+    """Neither lost (its process answered) nor finished (the master stopped waiting for its final): its last
+    stretch is missing, so the totals cannot be checked and the run is not a pass on data merged as complete."""
+    got = checks_of(tmp_path, summary(worker(0), worker(1, final_total=None, reported=37)))
+    totals = got["worker totals"]
+    assert totals.verdict == "inconclusive" and "no final report came from worker 1 (37 requests merged)" in totals.message
+    assert got["workers"].verdict == "pass"
+    lost = checks_of(tmp_path, summary(worker(0), worker(1, final_total=None, lost_at_s=4.2)))
+    assert lost["worker totals"].verdict == "pass" and lost["workers"].verdict == "error"  # said once, as lost
+
+
 def test_load_not_reached_and_saturated_cpu(tmp_path: Path) -> None:
     got = checks_of(tmp_path, summary(worker(0, users_peak=1), worker(1, users_peak=1)))
     assert got["load"].verdict == "inconclusive" and "only 2 of 4 users started" in got["load"].message
