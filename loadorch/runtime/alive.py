@@ -106,6 +106,7 @@ class Liveness:
         self.late_max = 0.0  # since the last `take`
         self.down_since: float | None = None
         self.ever_up = False
+        self.master_heard: float | None = None  # (monotonic) when the master's event loop last said anything
         self.sent = 0
         self.sched = Sched.now()
 
@@ -116,6 +117,17 @@ class Liveness:
         """Seconds the connection to the master has been down, once it had been up (None: up, or not yet)."""
         since = self.down_since
         return None if since is None or not self.ever_up else time.monotonic() - since
+
+    def heard_master(self) -> None:
+        """A heartbeat from the master's event loop reached this worker."""
+        self.master_heard = time.monotonic()
+
+    def master_silent_for(self) -> float:
+        """Seconds since the master's event loop last said anything (0.0 before its first heartbeat). By the
+        monotonic clock, not the wall clock Locust stamps its heartbeats with: a wall clock stepped forward (NTP,
+        a resumed VM) is no silence of the master, and one stepped back does not hide a real one."""
+        heard = self.master_heard
+        return 0.0 if heard is None else time.monotonic() - heard
 
     def take(self) -> tuple[float, float | None, float | None]:
         """Since the last call (for a stats report): the loop's largest lateness, the run-queue wait and steal."""

@@ -459,8 +459,7 @@ def _master_checker(runner: lr.WorkerRunner, liveness: Liveness) -> None:
     slow_said = False
     while True:
         gevent.sleep(1)
-        last = runner.last_heartbeat_timestamp
-        silent = time.time() - last if last else 0.0
+        silent = liveness.master_silent_for()
         verdict = master_verdict(liveness.down_for(), silent, _master_waiting(runner))
         if verdict == "gone":
             why = (
@@ -502,6 +501,8 @@ def _start_liveness(runner: lr.WorkerRunner, state: WorkerState) -> Liveness:
     liveness = Liveness(f"tcp://{master.host}:{master.port}", runner.client_id, state.index, state.plan.token, ipv6)
     liveness.start(real_thread()[0])  # a real OS thread, not a greenlet
     state.liveness = liveness
+    # the master's heartbeats stamped by the monotonic clock (Locust's `last_heartbeat_timestamp` is wall clock)
+    runner.environment.events.heartbeat_received.add_listener(lambda **kw: liveness.heard_master())
     runner.greenlet.spawn(_tick, liveness)
     runner.greenlet.spawn(_master_checker, runner, liveness)
     return liveness

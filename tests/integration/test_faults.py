@@ -619,3 +619,66 @@ def test_worker_goes_on_while_its_master_is_slow_and_stops_when_it_is_gone(
         log.close()
         if not master.sock.closed:
             master.close()
+
+
+# a worker whose wall clock the test steps: `python -c CLOCK_STEPPED STEP_FILE worker --plan ...`; once STEP_FILE
+# exists, time.time() is that many seconds ahead (the monotonic clock goes on as it was, as on a real machine)
+CLOCK_STEPPED = """
+import math, os, sys, time
+wall, mono, path, step = time.time, time.monotonic, sys.argv.pop(1), [0.0, 0.0]  # the step, when to look next
+def stepped() -> float:
+    if mono() >= step[1]:  # (no thread: one started before gevent patches the process deadlocks its imports)
+        step[1] = mono() + 0.05
+        if os.path.exists(path):
+            with open(path) as fh:
+                step[0], step[1] = float(fh.read()), math.inf
+    return wall() + step[0]
+time.time = stepped
+from loadorch.fastexit import exit_now
+from loadorch.runtime.entry import main
+exit_now(main(sys.argv[1:]))
+"""
+
+
+def test_a_worker_whose_wall_clock_steps_forward_does_not_take_its_master_for_gone(
+    project: Project, shop_server: str, tmp_path: Path
+) -> None:
+    """The worker's wall clock steps 10 minutes forward (NTP, a resumed VM) while its master is busy for 3 s (no
+    heartbeat answered, its connection up): the users go on. Before, the master's silence was the wall clock less
+    Locust's wall-clock stamp of its last heartbeat: 600 s, 'no message from the master for 60s: stopping',
+    the worker's users stopped, exit 5."""
+    from loadorch.config.resolve import build
+    from loadorch.run.plan import build_plan
+
+    project.write("scenarios/s.yaml", STEADY)
+    project.write("profiles/p.yaml", f"scenario: ../scenarios/s.yaml\nhost: {shop_server}\n"
+                  "load: {users: 2, duration: 120s}\nworkers: 1\n")
+    master = SlowMaster()
+    plan = build_plan(build("p", str(project.root), {}), shop_server, "127.0.0.1", master.port, "tok",
+                      str(tmp_path / "s.json"), None)
+    (tmp_path / "plan.json").write_text(plan.model_dump_json())
+    step = tmp_path / "clock-step"
+    log = open(tmp_path / "worker.log", "w+")  # noqa: SIM115
+    worker = subprocess.Popen([sys.executable, "-c", CLOCK_STEPPED, str(step), "worker", "--plan",
+                               str(tmp_path / "plan.json"), "--index", "0"], stdout=log, stderr=log)
+    try:
+        master.serve(60, until=lambda: len(master.stats) >= 3)  # connected, started, heartbeats answered
+        assert len(master.stats) >= 3 and master.stats[-1][1] == 2, (tmp_path / "worker.log").read_text()
+        master.answering = False  # busy a moment: the worker's checker looks at the silence meanwhile
+        (tmp_path / "clock-step.tmp").write_text("600")
+        os.replace(tmp_path / "clock-step.tmp", step)
+        stepped = time.monotonic()
+        master.serve(3, until=lambda: worker.poll() is not None)
+        master.answering = True
+        master.serve(4, until=lambda: worker.poll() is not None)
+        text = (tmp_path / "worker.log").read_text()
+        assert worker.poll() is None, text
+        late = [users for at, users in master.stats if at > stepped + 2]
+        assert late and all(users == 2 for users in late), master.stats  # its users still run
+        assert "stopping" not in text, text
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+        log.close()
+        master.close()
