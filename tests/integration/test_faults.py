@@ -577,23 +577,29 @@ class SlowMaster:
         self.ctx.term()
 
 
+def _plan_for(project: Project, shop_server: str, tmp_path: Path, master: SlowMaster) -> None:
+    """tmp_path/plan.json: a worker's plan of 2 steady users for up to 120 s, its master `master`."""
+    from loadorch.config.resolve import build
+    from loadorch.run.plan import build_plan
+
+    project.write("scenarios/s.yaml", STEADY)
+    project.write("profiles/p.yaml", f"scenario: ../scenarios/s.yaml\nhost: {shop_server}\n"
+                  "load: {users: 2, duration: 120s}\nworkers: 1\n")
+    plan = build_plan(build("p", str(project.root), {}), shop_server, "127.0.0.1", master.port, "tok",
+                      str(tmp_path / "s.json"), None)
+    (tmp_path / "plan.json").write_text(plan.model_dump_json())
+
+
 def test_worker_goes_on_while_its_master_is_slow_and_stops_when_it_is_gone(
     project: Project, shop_server: str, tmp_path: Path
 ) -> None:
     """A master alive but silent (busy merging: no heartbeat for longer than MASTER_SLOW_S, its process and
     connection up) does not stop the worker's users (before: 'no heartbeat from the master for 8s: stopping');
     a master gone (its socket closed: connection refused) stops them, exit 5."""
-    from loadorch.config.resolve import build
-    from loadorch.run.plan import build_plan
     from loadorch.runtime.alive import MASTER_DOWN_S, MASTER_SLOW_S
 
-    project.write("scenarios/s.yaml", STEADY)
-    project.write("profiles/p.yaml", f"scenario: ../scenarios/s.yaml\nhost: {shop_server}\n"
-                  "load: {users: 2, duration: 120s}\nworkers: 1\n")
     master = SlowMaster()
-    plan = build_plan(build("p", str(project.root), {}), shop_server, "127.0.0.1", master.port, "tok",
-                      str(tmp_path / "s.json"), None)
-    (tmp_path / "plan.json").write_text(plan.model_dump_json())
+    _plan_for(project, shop_server, tmp_path, master)
     log = open(tmp_path / "worker.log", "w+")  # noqa: SIM115
     worker = subprocess.Popen([sys.executable, "-m", "loadorch.runtime", "worker", "--plan",
                                str(tmp_path / "plan.json"), "--index", "0"], stdout=log, stderr=log)
@@ -647,16 +653,8 @@ def test_a_worker_whose_wall_clock_steps_forward_does_not_take_its_master_for_go
     heartbeat answered, its connection up): the users go on. Before, the master's silence was the wall clock less
     Locust's wall-clock stamp of its last heartbeat: 600 s, 'no message from the master for 60s: stopping',
     the worker's users stopped, exit 5."""
-    from loadorch.config.resolve import build
-    from loadorch.run.plan import build_plan
-
-    project.write("scenarios/s.yaml", STEADY)
-    project.write("profiles/p.yaml", f"scenario: ../scenarios/s.yaml\nhost: {shop_server}\n"
-                  "load: {users: 2, duration: 120s}\nworkers: 1\n")
     master = SlowMaster()
-    plan = build_plan(build("p", str(project.root), {}), shop_server, "127.0.0.1", master.port, "tok",
-                      str(tmp_path / "s.json"), None)
-    (tmp_path / "plan.json").write_text(plan.model_dump_json())
+    _plan_for(project, shop_server, tmp_path, master)
     step = tmp_path / "clock-step"
     log = open(tmp_path / "worker.log", "w+")  # noqa: SIM115
     worker = subprocess.Popen([sys.executable, "-c", CLOCK_STEPPED, str(step), "worker", "--plan",

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import msgpack
@@ -125,64 +126,9 @@ def test_asking_whether_messages_wait_never_stalls_the_socket_s_reader() -> None
     assert int(count) == 50 and float(longest) < 2.0, done.stdout  # (11.5 s before)
 
 
-class SlowToUnwind(Simulation):
-    """Workers that go on reporting for `unwind_s` after `lo_stop`, then send their final: thousands of users
-    unwinding on a starved machine (or a master reading a backlog) look so to the master, which waits."""
-
-    def __init__(self, plan: Plan, endpoints: int, unwind_s: float) -> None:
-        super().__init__(plan, endpoints)
-        self.unwind_s = unwind_s
-        self.stop_heard: float | None = None
-
-    def handle(self, w: SimWorker, raw: bytes) -> None:
-        if msgpack.loads(raw, raw=False, strict_map_key=False)[0] == "lo_stop":
-            self.stop_heard = self.stop_heard or time.monotonic()
-            return
-        super().handle(w, raw)
-
-    def report(self, w: SimWorker, final: bool) -> None:
-        final = final or (self.stop_heard is not None and time.monotonic() - self.stop_heard >= self.unwind_s)
-        super().report(w, final)
-        w.stopped = w.stopped or final
-
-
-def test_the_controller_waits_for_a_master_that_waits_for_slow_finals(
-    project: Project, shop_server: str, tmp_path: Path
-) -> None:
-    """After the stop the master waits (silent, up to FINAL_WAIT_CAP_S) for finals while reports still come. The
-    controller's patience with a silent master was 30 s + the connect timeout: with a 2 s one it said 'the
-    Locust master stopped responding' 32 s into that wait and killed the master before it wrote its summary
-    (exit 5, nothing measured kept). Now it waits, and the run ends with every report merged."""
-    unwind_s = 36.0  # past the old patience (32 s), under FINAL_WAIT_CAP_S
-    assert unwind_s + 10 < FINAL_WAIT_CAP_S
-    scale_project(project.root, workers=1, endpoints=5, duration_s=3.0)
-    project.write("profiles/p.yaml", f"scenario: ../scenarios/scale.yaml\nhost: {shop_server}\n"
-                  "load: {users: 2, duration: 3s}\nworkers: 1\nworker_connect_timeout: 2s\n")
-    port, token = free_port(), os.urandom(16).hex()
-    plan = build_plan(build("p", str(project.root), {}), shop_server, "127.0.0.1", port, token,
-                      str(tmp_path / "unused.json"), None)
-    proc = start_run(project, "--out", "o", "--external-workers", "--master-port", str(port),
-                     env={"LOADORCH_RUN_TOKEN": token})
-    sim = SlowToUnwind(plan, 5, unwind_s)
-    try:
-        sim.run(timeout_s=unwind_s + 40)  # returns when the master said quit, or bounded
-        out, err = finish(proc, timeout=60)
-    finally:
-        sim.close()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert "stopped responding" not in out + err, out + err
-    assert sim.stop_heard is not None and all(w.quit for w in sim.workers), out + err
-    assert proc.returncode == 0, out + err
-    detail = project.results("o")["integrity"]["per_worker"][0]
-    assert detail["final_total"] == detail["reported"] == sim.workers[0].total > 0
-    assert detail["lost_at_s"] is None
-
-
-class NeverFinal(Simulation):
-    """Workers that stop reporting at `lo_stop` and never send their final, their heartbeats going on: alive
-    (a loop blocked while its users unwind, a master too far behind to read the final in time), not lost."""
+class HeedsStop(Simulation):
+    """Simulated workers that note when `lo_stop` came (`stop_heard`) and do not stop at it, their heartbeats
+    going on: alive, as a worker whose loop is slow to unwind its users is."""
 
     def __init__(self, plan: Plan, endpoints: int) -> None:
         super().__init__(plan, endpoints)
@@ -194,9 +140,71 @@ class NeverFinal(Simulation):
             return
         super().handle(w, raw)
 
+
+class SlowToUnwind(HeedsStop):
+    """Workers that go on reporting for `unwind_s` after `lo_stop`, then send their final: thousands of users
+    unwinding on a starved machine (or a master reading a backlog) look so to the master, which waits."""
+
+    def __init__(self, plan: Plan, endpoints: int, unwind_s: float) -> None:
+        super().__init__(plan, endpoints)
+        self.unwind_s = unwind_s
+
+    def report(self, w: SimWorker, final: bool) -> None:
+        final = final or (self.stop_heard is not None and time.monotonic() - self.stop_heard >= self.unwind_s)
+        super().report(w, final)
+        w.stopped = w.stopped or final
+
+
+class NeverFinal(HeedsStop):
+    """Workers that stop reporting at `lo_stop` and never send their final (a loop blocked while its users
+    unwind, a master too far behind to read the final in time): alive, not lost."""
+
     def report(self, w: SimWorker, final: bool) -> None:
         if self.stop_heard is None:
             super().report(w, final)
+
+
+def _against_simulated_workers(project: Project, shop_server: str, tmp_path: Path, profile_extra: str,
+                               make: Callable[[Plan], HeedsStop], timeout_s: float) -> tuple[HeedsStop, int, str]:
+    """A 3-second run of 5 endpoints with `--external-workers`, its one worker simulated by `make(plan)`:
+    (the simulation, the run's exit code, its output)."""
+    scale_project(project.root, workers=1, endpoints=5, duration_s=3.0)
+    project.write("profiles/p.yaml", f"scenario: ../scenarios/scale.yaml\nhost: {shop_server}\n"
+                  "load: {users: 2, duration: 3s}\nworkers: 1\n" + profile_extra)
+    port, token = free_port(), os.urandom(16).hex()
+    plan = build_plan(build("p", str(project.root), {}), shop_server, "127.0.0.1", port, token,
+                      str(tmp_path / "unused.json"), None)
+    proc = start_run(project, "--out", "o", "--external-workers", "--master-port", str(port),
+                     env={"LOADORCH_RUN_TOKEN": token})
+    sim = make(plan)
+    try:
+        sim.run(timeout_s=timeout_s)  # returns when the master said quit, or bounded
+        out, err = finish(proc, timeout=60)
+    finally:
+        sim.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return sim, proc.returncode, out + err
+
+
+def test_the_controller_waits_for_a_master_that_waits_for_slow_finals(
+    project: Project, shop_server: str, tmp_path: Path
+) -> None:
+    """After the stop the master waits (silent, up to FINAL_WAIT_CAP_S) for finals while reports still come. The
+    controller's patience with a silent master was 30 s + the connect timeout: with a 2 s one it said 'the
+    Locust master stopped responding' 32 s into that wait and killed the master before it wrote its summary
+    (exit 5, nothing measured kept). Now it waits, and the run ends with every report merged."""
+    unwind_s = 36.0  # past the old patience (32 s), under FINAL_WAIT_CAP_S
+    assert unwind_s + 10 < FINAL_WAIT_CAP_S
+    sim, code, said = _against_simulated_workers(project, shop_server, tmp_path, "worker_connect_timeout: 2s\n",
+                                                 lambda plan: SlowToUnwind(plan, 5, unwind_s), unwind_s + 40)
+    assert "stopped responding" not in said, said
+    assert sim.stop_heard is not None and all(w.quit for w in sim.workers), said
+    assert code == 0, said
+    detail = project.results("o")["integrity"]["per_worker"][0]
+    assert detail["final_total"] == detail["reported"] == sim.workers[0].total > 0
+    assert detail["lost_at_s"] is None
 
 
 def test_a_worker_whose_final_never_came_makes_the_run_inconclusive_not_a_pass(
@@ -205,27 +213,11 @@ def test_a_worker_whose_final_never_came_makes_the_run_inconclusive_not_a_pass(
     """The master stops waiting for a final report (10 s without a report after the stop) from a worker that
     answers but never sends it: its last stretch is missing. Before, nothing said so: '1 of 1 workers ran to
     the end', the thresholds judged on what was merged, exit 0. Now the `worker totals` check is inconclusive."""
-    scale_project(project.root, workers=1, endpoints=5, duration_s=3.0)
-    with open(project.root / "scenarios" / "scale.yaml", "a", encoding="utf-8") as fh:
-        fh.write("min_samples: 5\n")  # a few seconds of simulated reports decide every threshold
-    project.write("profiles/p.yaml", f"scenario: ../scenarios/scale.yaml\nhost: {shop_server}\n"
-                  "load: {users: 2, duration: 3s}\nworkers: 1\n")
-    port, token = free_port(), os.urandom(16).hex()
-    plan = build_plan(build("p", str(project.root), {}), shop_server, "127.0.0.1", port, token,
-                      str(tmp_path / "unused.json"), None)
-    proc = start_run(project, "--out", "o", "--external-workers", "--master-port", str(port),
-                     env={"LOADORCH_RUN_TOKEN": token})
-    sim = NeverFinal(plan, 5)
-    try:
-        sim.run(timeout_s=90)  # returns when the master said quit, or bounded
-        out, err = finish(proc, timeout=60)
-    finally:
-        sim.close()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert sim.stop_heard is not None, out + err
-    assert proc.returncode == 6, out + err
+    # min_samples 5: a few seconds of simulated reports decide every threshold
+    sim, code, said = _against_simulated_workers(project, shop_server, tmp_path, "min_samples: 5\n",
+                                                 lambda plan: NeverFinal(plan, 5), 90)
+    assert sim.stop_heard is not None, said
+    assert code == 6, said
     doc = project.results("o")
     checks = {c["name"]: c for c in doc["checks"]}
     assert checks["workers"]["verdict"] == "pass", checks["workers"]  # answering: not lost
