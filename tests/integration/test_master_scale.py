@@ -123,7 +123,8 @@ def test_asking_whether_messages_wait_never_stalls_the_socket_s_reader() -> None
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stderr[-3000:]
     count, longest = done.stdout.split()
-    assert int(count) == 50 and float(longest) < 2.0, done.stdout  # (11.5 s before)
+    # a stall is pyzmq's 11.6 s safety timeout: any wait near it is the defect, not a slow machine (11.5 s before)
+    assert int(count) == 50 and float(longest) < 5.0, done.stdout
 
 
 class HeedsStop(Simulation):

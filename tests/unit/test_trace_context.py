@@ -91,19 +91,16 @@ def test_server_timing_is_bounded() -> None:
     assert parse(None) == []
 
 
+@pytest.mark.timeout(30)  # a hang guard, not a measure: quadratic, these splits took about a minute; linear, ms
 def test_a_malformed_server_timing_value_costs_time_linear_in_its_length() -> None:
     """An unclosed quoted string ending in a backslash (`"\\` over and over) made the part pattern fail at every
     quote after scanning to the end: quadratic, 0.9 s for the 8 KB parse reads (every response's, with Server-Timing
-    metrics on). Split here at 64 KB, beyond the read's bound: quadratic, that took about a minute; linear, a few ms
-    (the bound leaves a slow machine a thousand times that)."""
-    import time
-
+    metrics on). Split here at 64 KB, beyond the read's bound."""
     from loadorch.traffic.servertiming import _split
 
     for value in ('"\\' * 32_768, 'a;desc="' + '\\"' * 32_768 + "\\"):
-        began = time.perf_counter()
         parts = _split(value, ";")
-        assert time.perf_counter() - began < 5.0 and ";".join(parts) == value  # nothing lost: it runs to the end
+        assert ";".join(parts) == value  # nothing lost: it runs to the end
     # an unclosed desc runs to the end, as one without the backslash does (`desc="x` reads `"x`)
     assert parse('a;dur=1;desc="x\\') == [("a", 1.0, '"x\\')]
 
