@@ -169,21 +169,20 @@ def evidence_paired(url: str, tmp: Path, core: str, pairs: int, seconds: int, ta
                                 wait=wait)
             control.append(same["on, again"].extra["generator_us"] / same["on"].extra["generator_us"])  # type: ignore[operator]
             say(f"  control {len(control)}: on against on, CPU/request {control[-1]:.3f}")
-    got = paired(cpu) if len(cpu) > 1 else None
+    mean = paired(cpu) if len(cpu) > 1 else None  # (not `got`: that is a pair's runs above)
     zero = paired(control) if len(control) > 1 else None
-    verdict = got.verdict(1.03) if got is not None else "too few pairs (at least 2)"
+    verdict = mean.verdict(1.03) if mean is not None else "too few pairs (at least 2)"
     if zero is not None and not zero.holds(1.0):
         verdict = f"inconclusive: the on/on control's interval misses 1.000 ({zero.text()}): the pairs are biased"
     table.append([f"evidence on / off, generator CPU per request, {name} (paired runs; the verdict)",
-                  f"{got.text() if got else cpu}: {verdict}", "<= 1.03 (at most 3 %), the whole 95 % interval"])
+                  f"{mean.text() if mean else cpu}: {verdict}", "<= 1.03 (at most 3 %), the whole 95 % interval"])
     if zero is not None:
         table.append([f"the same measure, on against on, {name} (its zero; report)", zero.text(),
                       "interval holds 1.000"])
     table.append([f"evidence on / off, req/s of the same pairs, {name} (report)",
                   f"{statistics.median(rps):.3f} ({min(rps):.3f}-{max(rps):.3f})", ">= 0.97" if not wait else
                   "about 1.000 (paced)"])
-    first: str = verdict.split(":")[0]  # pass, fail, inconclusive (or too few pairs)
-    return first
+    return verdict.split(":")[0]  # pass, fail, inconclusive (or too few pairs)
 
 
 def checks(url: str, tmp: Path, core: str, rounds: int, seconds: int, table: list[list[str]]) -> None:

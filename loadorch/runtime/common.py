@@ -10,11 +10,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from loadorch.wire import FINAL_WAIT_S as FINAL_WAIT_S  # with the cap it sets (wire.FINAL_WAIT_CAP_S)
 from loadorch.wire import LOST_AFTER_S as LOST_AFTER_S  # the master's bound, where the workers' constants are
 from loadorch.wire import Event
 
 REPORT_INTERVAL_S = 1.0
-FINAL_WAIT_S = 10.0
 
 
 def emit(event: Event) -> None:
