@@ -107,6 +107,63 @@ def test_alert_rules_pass_promtool_and_fire_only_on_a_crossed_budget(project: Pr
     assert _promtool("test", "rules", str(tmp_path / "wrong.yml")).returncode != 0
 
 
+def _series_of(fam_buckets: list, name: str, per_step: bool = True) -> list[dict[str, str]]:
+    """promtool input series from a histogram family's rows: each row's cumulative counts grow by themselves a
+    step (15 s), as a monitor's would with the same page views every step."""
+    from loadorch.metrics.names import RUN_LABELS
+
+    out = []
+    for labels, cum, _total in fam_buckets:
+        named = ",".join(f'{k}="{v}"' for k, v in zip((*RUN_LABELS, "page", "user"), labels, strict=True))
+        out += [{"series": f'{name}_bucket{{{named},le="{le}"}}', "values": f"0+{int(n)}x20"} for le, n in cum]
+        out.append({"series": f"{name}_count{{{named}}}", "values": f"0+{int(cum[-1][1])}x20"})
+    return out
+
+
+@pytest.mark.parametrize("lcp_ms, fires", [(2499.0, False), (2501.0, True)])
+def test_a_monitors_vital_alert_fires_on_its_limit_not_a_bucket_before(
+    project: Project, tmp_path: Path, lcp_ms: float, fires: bool
+) -> None:
+    """A monitor keeps browser vitals in a coarse layout (64 buckets per doubling): the bucket holding 2,499 ms
+    reaches past 2,500 ms. Its live families count the values at each edge exactly (BrowserStats.le), so
+    Prometheus's own histogram_quantile over them puts a p75 of 2,499 ms under a p(75)<2500 budget and one of
+    2,501 ms over it; counted by whole buckets (no exact counts) the first fired too."""
+    tools.require("prometheus")
+    from loadorch.browser.stats import UNITLESS, BrowserStats, scale_of
+    from loadorch.metrics.tagged import edges_for, tagged_families
+    from loadorch.monitor.rolling import MONITOR_SUB_BITS
+
+    project.write("scenarios/s.yaml", SCENARIO)
+    project.write("profiles/p.yaml", PROFILE)
+    assert project.cli("alerts", "p", "--out", "rules.yml", "--for", "0s").code == 0
+    limits = [("browser_web_vital_lcp", 2500.0)]
+    stats = BrowserStats(sub_bits=MONITOR_SUB_BITS, edges_of=edges_for(limits, scale_of, UNITLESS))
+    for i, lcp in enumerate((1000.0, lcp_ms, lcp_ms, lcp_ms)):  # a step's four page views: p75 is lcp_ms
+        stats.record_view("shopper", "home", float(i), {"lcp": lcp})
+    name = "loadorch_browser_web_vital_lcp_seconds"
+    run = ("r", "p", "s")
+
+    def verdict(le: object) -> subprocess.CompletedProcess[str]:
+        [fam] = [f for f in tagged_families(run, stats.series, scale_of, UNITLESS, limits, le) if f.name == name]
+        threshold = "browser_web_vital_lcp{page:home} p(75)<2500"
+        [notes] = [r["annotations"] for r in yaml.safe_load((project.root / "rules.yml").read_text())["groups"][0]
+                   ["rules"] if r["labels"]["threshold"] == threshold]
+        notes = {k: re.sub(r"\{\{ \$value[^}]*\}\}", "4.167s", v) for k, v in notes.items()}  # 2.5 + 2.5 * 2/3
+        expected = [{"exp_labels": {"severity": "warning", "profile": "p", "threshold": threshold},
+                     "exp_annotations": notes}] if fires else []
+        tests = {"rule_files": [str(project.root / "rules.yml")], "evaluation_interval": "15s", "tests": [{
+            "interval": "15s", "input_series": _series_of(fam.buckets, name),
+            "alert_rule_test": [{"eval_time": "3m", "alertname": "LoadorchBudgetExceeded", "exp_alerts": expected}],
+        }]}
+        (tmp_path / "tests.yml").write_text(yaml.safe_dump(tests, sort_keys=False))
+        return _promtool("test", "rules", str(tmp_path / "tests.yml"))
+
+    exact = verdict(stats.le)
+    assert exact.returncode == 0, exact.stdout + exact.stderr
+    if not fires:  # the same views counted by whole buckets: the alert fired on a budget that holds
+        assert verdict(None).returncode != 0
+
+
 def test_too_few_samples_in_the_window_never_fire(project: Project, tmp_path: Path) -> None:
     tools.require("prometheus")
     project.write("scenarios/s.yaml", SCENARIO)

@@ -8,7 +8,8 @@ and reports divide the scale back out (a CLS of 0.087 is stored as 87000 and sho
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +70,12 @@ class BrowserStats:
     rolling: bool = False  # a monitor's timeline keeps its latest INTERVAL_SLOTS slots (roll_timeline), not widen
     oldest_slot: int = 0  # rolling: the oldest slot kept
     rolling_slots: int = INTERVAL_SLOTS  # rolling: the slots that span the window (roll_timeline)
+    # a metric's live bucket edges (metrics.tagged.edges_for; None: no live metrics, no counts kept) and, per
+    # series, the exact count of values in each interval between them (len(edges) + 1, the last past them):
+    # the live families' count at a limit is then exact, not the histogram's buckets wholly under it
+    edges_of: Callable[[str], Sequence[int]] | None = None
+    le: dict[tuple[str, Tags], list[int]] = field(default_factory=dict)
+    edges: dict[str, tuple[int, ...]] = field(default_factory=dict)  # edges_of's answers, asked once a metric
 
     def record(self, metric: str, tags: Mapping[str, str], value: float, at_s: float | None = None) -> None:
         units = max(0, round(value * scale_of(metric)))
@@ -76,9 +83,20 @@ class BrowserStats:
         if metric.startswith("lighthouse_"):
             self.lighthouse.setdefault(key, []).append(float(value))
         self._hist(self.series, key).record(units)
+        if self.edges_of is not None:
+            self._count_edge(key, units)
         if at_s is not None:
             slot = self._slot(max(0, int(at_s / self.interval_s)))
             self._hist(self.intervals, (metric, tags.get("page", ""), slot)).record(units)
+
+    def _count_edge(self, key: tuple[str, Tags], units: int) -> None:
+        edges = self.edges.get(key[0])
+        if edges is None:
+            edges = self.edges[key[0]] = tuple(self.edges_of(key[0])) if self.edges_of is not None else ()
+        counts = self.le.get(key)
+        if counts is None:
+            counts = self.le[key] = [0] * (len(edges) + 1)
+        counts[bisect_left(edges, units)] += 1  # a value equal to an edge is at or below it
 
     def _slot(self, slot: int) -> int:
         """The vitals over time keep at most INTERVAL_SLOTS slots, like the HTTP timeline: past that,
@@ -232,8 +250,18 @@ class BrowserStats:
     def merge(self, other: BrowserStats) -> BrowserStats:
         if other.rolling and not self.intervals:  # a copy of a monitor's: its latest slots, where they are
             self.rolling, self.oldest_slot, self.rolling_slots = True, other.oldest_slot, other.rolling_slots
+        # the exact per-edge counts stay only where every value of both sides was counted (BrowserStats.le)
+        counted = ((self.edges_of is not None or not self.series) and (other.edges_of is not None or not other.series)
+                   and all(len(c) == len(self.le.get(k, c)) for k, c in other.le.items()))
+        if counted and self.edges_of is None:
+            self.edges_of, self.edges = other.edges_of, dict(other.edges)  # a copy of a live collector's
         for key, h in other.series.items():
             self._hist(self.series, key).merge(h)
+        if not counted:
+            self.edges_of, self.edges, self.le = None, {}, {}
+        for key, counts in other.le.items() if counted else ():
+            have = self.le.get(key)
+            self.le[key] = list(counts) if have is None else [a + b for a, b in zip(have, counts)]
         # slots of 2^k seconds: the finer side is brought to the coarser one's slot before adding
         if other.interval_s > self.interval_s:
             self._coarsen(round(other.interval_s / self.interval_s))

@@ -32,14 +32,17 @@ def tagged_families(
     scale_of: Callable[[str], int],
     unitless: Iterable[str],
     thresholds: Iterable[tuple[str, float]],
+    le: Mapping[tuple[str, Tags], Sequence[int]] | None = None,
 ) -> list[Family]:
     """One histogram family per metric: `loadorch_<metric>_seconds` for milliseconds (stored as
     microseconds), `loadorch_<metric>` for unitless values; labels are the run's and the series' tags.
-    Edges: the usual spread plus every threshold limit on the metric, at the histogram's resolution."""
+    Edges: `edges_for` (the usual spread plus every threshold limit on the metric). `le`: per series, the
+    exact count of values in each interval between those edges (BrowserStats.le, counted as recorded), so a
+    count at a limit's edge is exact; without it, whole buckets at or below the edge are counted, and a
+    bucket that straddles the limit (1/128 of it wide in a monitor's layout) leaves its values under the
+    limit out: a quantile read past the limit, an alert on a budget that holds."""
+    edges_of = edges_for(thresholds, scale_of, unitless)
     plain = set(unitless)
-    limits: dict[str, list[float]] = {}
-    for metric, limit in thresholds:
-        limits.setdefault(metric, []).append(limit)
     by_metric: dict[str, list[tuple[Tags, Histogram]]] = {}
     for (metric, tags), h in series.items():
         by_metric.setdefault(metric, []).append((tags, h))
@@ -47,9 +50,7 @@ def tagged_families(
     for metric, rows in sorted(by_metric.items()):
         scale = scale_of(metric)
         unitless_metric = metric in plain
-        own = [v for suffix, v in SPREADS.items() if metric.startswith("browser_resource_") and metric.endswith(suffix)]
-        spread = own[0] if own else UNITLESS_SPREAD if unitless_metric else SPREAD_MS
-        edges = sorted({round(v * scale) for v in (*spread, *limits.get(metric, [])) if v > 0})
+        edges = edges_of(metric)
         divisor = float(scale) if unitless_metric else scale * 1000.0  # ms metrics are shown in seconds
         tag_names = sorted({k for tags, _ in rows for k, _ in tags})
         name = f"{PREFIX}_{metric}" if unitless_metric else f"{PREFIX}_{metric}_seconds"
@@ -57,9 +58,30 @@ def tagged_families(
         for tags, h in sorted(rows, key=lambda r: r[0]):
             values = dict(tags)
             labels = (*run, *(values.get(k, "") for k in tag_names))
-            fam.buckets.append((labels, cumulative(h, None, edges, divisor), h.total / divisor))
+            counts = None if le is None else le.get((metric, tags))
+            fam.buckets.append((labels, cumulative(h, counts, edges, divisor), h.total / divisor))
         out.append(fam)
     return out
+
+
+def edges_for(
+    thresholds: Iterable[tuple[str, float]], scale_of: Callable[[str], int], unitless: Iterable[str]
+) -> Callable[[str], list[int]]:
+    """A metric's bucket edges, in its recorded units: the usual spread for its kind (milliseconds, unitless,
+    page weight) plus every threshold limit on it. The one place they are made: the live families' edges and
+    the exact per-edge counts a collector keeps (BrowserStats.le) must be the same."""
+    plain = set(unitless)
+    limits: dict[str, list[float]] = {}
+    for metric, limit in thresholds:
+        limits.setdefault(metric, []).append(limit)
+
+    def edges_of(metric: str) -> list[int]:
+        scale = scale_of(metric)
+        own = [v for suffix, v in SPREADS.items() if metric.startswith("browser_resource_") and metric.endswith(suffix)]
+        spread = own[0] if own else UNITLESS_SPREAD if metric in plain else SPREAD_MS
+        return sorted({round(v * scale) for v in (*spread, *limits.get(metric, [])) if v > 0})
+
+    return edges_of
 
 
 class FamilyJson(TypedDict):

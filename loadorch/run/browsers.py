@@ -52,9 +52,19 @@ def open_sink(
     if not uses_browsers(cfg):
         return None
     from loadorch.browser.sink import BrowserSink
+    from loadorch.browser.stats import UNITLESS, scale_of
+    from loadorch.metrics.tagged import edges_for
 
     port = master_port + BROWSER_PORT_OFFSET if master_port else 0
-    return BrowserSink(bind, port, token, interval_s, keep_steps)
+    sink = BrowserSink(bind, port, token, interval_s, keep_steps)
+    # the vitals' exact counts at their live edges (each threshold's limit among them), kept as they are recorded
+    sink.stats.edges_of = edges_for(limits(cfg), scale_of, UNITLESS)
+    return sink
+
+
+def limits(cfg: RunConfig) -> list[tuple[str, float]]:
+    """(metric, limit) of every threshold: the live families' edges hold each limit."""
+    return [(t.selector.metric, t.expression.value) for t in cfg.thresholds]
 
 
 def stop_workers(group: ProcessGroup, sink: BrowserSink, workers: int) -> None:

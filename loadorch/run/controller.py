@@ -264,7 +264,7 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
         block = plan_block(
             opts.metrics,
             *run.live_labels,
-            [(t.selector.metric, t.expression.value) for t in cfg.thresholds],
+            browsers.limits(cfg),
             os.path.join(run.scratch, "thresholds.final.json"),
             run.live_extra_path or None,
         )
@@ -521,10 +521,10 @@ def _write_live_extra(run: _Run, final: bool) -> None:
         if stats is None:
             with run.sink.lock:  # workers report from another thread
                 series = {key: Histogram().merge(h) for key, h in run.sink.stats.series.items()}
+                le = {key: list(counts) for key, counts in run.sink.stats.le.items()}
         else:
-            series = stats.series
-        limits = [(t.selector.metric, t.expression.value) for t in run.cfg.thresholds]
-        families = tagged_families(run.live_labels, series, scale_of, UNITLESS, limits) + families
+            series, le = stats.series, stats.le
+        families = tagged_families(run.live_labels, series, scale_of, UNITLESS, browsers.limits(run.cfg), le) + families
     counts = run.db.live_counts() if run.db is not None else None
     if counts is not None:
         families += database_families(run.live_labels, *counts)

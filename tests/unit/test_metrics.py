@@ -339,6 +339,48 @@ def test_browser_vitals_measured_by_the_controller_become_families_the_master_ca
     assert all(to_client(f).samples for f in again)  # prometheus-client accepts them as they are
 
 
+def test_a_runs_browser_sink_counts_each_vital_at_its_live_edges_exactly(tmp_path: Any) -> None:
+    """#32: the controller's browser sink (run/browsers.open_sink) counts every vital in each interval between its
+    live edges as it is recorded, and the controller's hand-off to the master (live-extra.json) carries those
+    counts: a monitor's coarse bucket holding 2,499 ms reaches past 2,500 ms, and counted by whole buckets the
+    page view under the limit was left out of `le="2.5"` (an alert on a budget that holds)."""
+    from types import SimpleNamespace
+
+    from loadorch.config.resolve import build as build_config
+    from loadorch.monitor.rolling import MONITOR_SUB_BITS
+    from loadorch.run import browsers
+    from loadorch.run.controller import _write_live_extra
+    from tests.support.project import Project
+
+    project = Project(tmp_path)
+    project.write("scenarios/s.yaml", "name: s\nbrowsers:\n  - name: shopper\n    journey:\n      - {visit: /shop, "
+                  'name: home}\nthresholds:\n  "browser_web_vital_lcp{page:home}": ["p(75)<2500"]\n')
+    project.write("profiles/p.yaml", "scenario: ../scenarios/s.yaml\nhost: http://127.0.0.1:9\nload: {duration: 10s}\n")
+    cfg = build_config("p", str(project.root), {})
+    sink = browsers.open_sink(cfg, "127.0.0.1", None, "t", 1.0, False)
+    assert sink is not None
+    try:
+        sink.stats.sub_bits = MONITOR_SUB_BITS
+        for lcp in (1000.0, 2499.0, 2501.0):
+            sink.stats.record_view("shopper", "home", 1.0, {"lcp": lcp})
+        path = tmp_path / "live-extra.json"
+        run = SimpleNamespace(live_extra_path=str(path), live_labels=RUN, opts=SimpleNamespace(monitor=None),
+                              sink=sink, cfg=cfg, db=None)
+        _write_live_extra(run, final=False)  # type: ignore[arg-type]
+        [lcp_family] = [f for f in json.loads(path.read_text()) if f["name"] == "loadorch_browser_web_vital_lcp_seconds"]
+        [(_, cum, _)] = lcp_family["buckets"]
+        assert dict(cum)["2.5"] == 2.0 and dict(cum)["+Inf"] == 3.0, cum
+        _write_live_extra(run, final=True)  # the last hand-off: the collected copy keeps the counts
+        [lcp_family] = [f for f in json.loads(path.read_text()) if f["name"] == "loadorch_browser_web_vital_lcp_seconds"]
+        assert dict(lcp_family["buckets"][0][1])["2.5"] == 2.0
+        sink.stats.le.clear()  # without them: whole buckets under the edge, 2,499 ms left out
+        _write_live_extra(run, final=False)  # type: ignore[arg-type]
+        [lcp_family] = [f for f in json.loads(path.read_text()) if f["name"] == "loadorch_browser_web_vital_lcp_seconds"]
+        assert dict(lcp_family["buckets"][0][1])["2.5"] == 1.0
+    finally:
+        sink.close()
+
+
 def test_page_weight_families_have_edges_in_bytes_and_requests() -> None:
     from loadorch.browser.evidence import clean
     from loadorch.browser.stats import UNITLESS, BrowserStats, scale_of
