@@ -309,3 +309,53 @@ def test_alerts_out_makes_its_folder_and_says_what_it_cannot_write(project: Proj
     assert_no_traceback(refused)
     assert refused.code == 2 and "--out 'taken': cannot write the rules there" in refused.err, refused.err
     assert "internal error" not in refused.err and not (project.root / "taken.tmp").exists()
+
+
+def _exposed(limits: list[tuple[str, float]], latencies_us: list[int]) -> list[dict[str, str]]:
+    """The HTTP latency series a run exposes (metrics/families.py, with the plan's edges for `limits`) after each
+    15 s step recorded `latencies_us` again, as promtool input series."""
+    from loadorch.metrics.families import flatten, request_families
+    from loadorch.metrics.names import edges_us, latency_limits_ms
+    from loadorch.stats.tables import Merged, Recorder, SeriesKey
+
+    edges = edges_us(latency_limits_ms(limits))
+    recorder = Recorder(1.0, 0.0, edges)
+    for us in latencies_us:
+        recorder.record(SeriesKey("api", "list", "read", "GET", 200, True), us, 0.0)
+    merged = Merged()
+    merged.add_delta(0, recorder.take_delta())
+    out = []
+    for labels, value in flatten(request_families(("r", "p", "s"), merged, edges)):
+        name = labels.pop("__name__")
+        if name.startswith("loadorch_http_request_duration_seconds_") and not name.endswith("_sum"):
+            matchers = ",".join(f'{k}="{v}"' for k, v in labels.items())
+            out.append({"series": f"{name}{{{matchers}}}", "values": f"0+{value:g}x20"})
+    return out
+
+
+@pytest.mark.parametrize("latency_s, fires", [(50.0, True), (30.0, True), (15.0, False)])
+def test_a_limit_past_every_usual_edge_is_still_crossed_in_promql(project: Project, tmp_path: Path,
+                                                                   latency_s: float, fires: bool) -> None:
+    """p(99)<20000: 20 s was the largest edge of the exposed histogram, and histogram_quantile reads a quantile
+    in the +Inf bucket as the largest edge, 20, never past it: the rule stayed silent with every request at 30 or 50 s."""
+    tools.require("prometheus")
+    project.write("scenarios/s.yaml", SCENARIO.split("browsers:")[0]
+                  + 'thresholds:\n  http_req_duration: ["p(99)<20000"]\n')
+    project.write("profiles/p.yaml", PROFILE)
+    assert project.cli("alerts", "p", "--out", "rules.yml", "--for", "0s").code == 0
+    rules = project.root / "rules.yml"
+    series = _exposed([("http_req_duration", 20000.0)], [round(latency_s * 1e6)] * 10)
+    [generated] = yaml.safe_load(rules.read_text())["groups"][0]["rules"]
+    threshold = "http_req_duration p(99)<20000"
+    # the quantile read between 20 s and the edge past it (interpolated), or that edge when past every edge
+    shown = {50.0: "40s", 30.0: "39.8s"}.get(latency_s, "")
+    notes = {k: re.sub(r"\{\{ \$value[^}]*\}\}", shown, v) for k, v in generated["annotations"].items()}
+    expected = [{"exp_labels": {"severity": "warning", "profile": "p", "threshold": threshold},
+                 "exp_annotations": notes}] if fires else []
+    tests = {"rule_files": [str(rules)], "evaluation_interval": "15s", "tests": [{
+        "interval": "15s", "input_series": series,
+        "alert_rule_test": [{"eval_time": "3m", "alertname": "LoadorchBudgetExceeded", "exp_alerts": expected}],
+    }]}
+    (tmp_path / "tests.yml").write_text(yaml.safe_dump(tests, sort_keys=False))
+    run = _promtool("test", "rules", str(tmp_path / "tests.yml"))
+    assert run.returncode == 0, run.stdout + run.stderr

@@ -4,7 +4,8 @@ Each threshold the live metrics can express becomes one rule of alert `LoadorchB
 with the profile and the threshold, whose expression is true while the threshold FAILS over the last
 `window` and at least `min_samples` samples fell in it (fewer: no alert, as a run would be
 inconclusive, not failed). Percentiles read the histogram families, whose bucket edges include every
-threshold limit, so `histogram_quantile` crosses the limit exactly when the percentile does.
+threshold limit and one past the largest (metrics/names.with_limits), so `histogram_quantile` crosses the limit
+exactly when the percentile does.
 
 Series scraped and pushed both (a run with --metrics-port and --remote-write into the same Prometheus)
 are there twice: scraped ones carry the scrape's `job`, pushed ones none. Ratios and quantiles are summed

@@ -7,7 +7,7 @@ every latency limit of the run's thresholds, so the count at a threshold's limit
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 PREFIX = "loadorch"
@@ -73,16 +73,28 @@ def status_class(status: int) -> str:
     return f"{status // 100}xx" if 100 <= status <= 599 else "none"
 
 
+def with_limits(spread: Sequence[float], limits: Iterable[float]) -> list[float]:
+    """A family's edges (in the limits' unit, unsorted): the spread, every limit, and one edge past the largest
+    limit when no edge of the spread lies past it. Prometheus's histogram_quantile reads a quantile that falls in
+    the +Inf bucket as the largest finite edge: were that the limit, `> limit` would never hold and an alert on
+    p(99)<20000 would stay silent with every request at 30 s."""
+    limits = [v for v in limits if v > 0]
+    top = max(limits, default=0.0)
+    past = [2 * top] if top and top >= max(spread) else []
+    return [*spread, *limits, *past]
+
+
 def edges_us(limits_ms: Iterable[float]) -> tuple[int, ...]:
-    """Bucket edges in whole microseconds: the spread plus every limit, sorted, without duplicates."""
-    edges = {round(ms * 1000.0) for ms in (*SPREAD_MS, *limits_ms) if ms > 0}
+    """Bucket edges in whole microseconds: the spread plus every limit (and one past them: with_limits), sorted,
+    without duplicates."""
+    edges = {round(ms * 1000.0) for ms in with_limits(SPREAD_MS, limits_ms) if ms > 0}
     return tuple(sorted(edges))
 
 
 def table_edges(table: SeriesTable, thresholds: Iterable[tuple[str, float]]) -> tuple[int, ...]:
-    """A table's edges in recorded units: its spread plus the limits of thresholds on its metric."""
+    """A table's edges in recorded units: its spread plus the limits of thresholds on its metric (with_limits)."""
     limits = [limit for metric, limit in thresholds if metric == table.threshold_metric]
-    return tuple(sorted({round(v * table.recorded_per_limit) for v in (*table.spread, *limits) if v > 0}))
+    return tuple(sorted({round(v * table.recorded_per_limit) for v in with_limits(table.spread, limits) if v > 0}))
 
 
 def latency_limits_ms(thresholds: Iterable[tuple[str, float]]) -> list[float]:

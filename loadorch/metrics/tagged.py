@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypedDict
 
 from loadorch.metrics.families import COUNTER, HISTOGRAM, Family, cumulative
-from loadorch.metrics.names import PREFIX, RUN_LABELS, SPREAD_MS
+from loadorch.metrics.names import PREFIX, RUN_LABELS, SPREAD_MS, with_limits
 from loadorch.stats.histogram import Histogram
 
 UNITLESS_SPREAD = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
@@ -79,7 +79,7 @@ def edges_for(
         scale = scale_of(metric)
         own = [v for suffix, v in SPREADS.items() if metric.startswith("browser_resource_") and metric.endswith(suffix)]
         spread = own[0] if own else UNITLESS_SPREAD if metric in plain else SPREAD_MS
-        return sorted({round(v * scale) for v in (*spread, *limits.get(metric, [])) if v > 0})
+        return sorted({round(v * scale) for v in with_limits(spread, limits.get(metric, [])) if v > 0})
 
     return edges_of
 

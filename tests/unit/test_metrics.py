@@ -416,3 +416,23 @@ def test_server_timing_entries_become_a_histogram_and_a_desc_counter_per_series(
     assert said == {("app", ""): 10.0, ("cache", "hit"): 7.0, ("cache", "miss"): 3.0}  # "": an entry without desc
     flat = {labels["__name__"] for labels, _ in flatten(list(fams.values()))}
     assert {"loadorch_server_timing_seconds_bucket", "loadorch_server_timing_desc_total"} <= flat
+
+
+def test_every_histogram_family_has_an_edge_past_its_largest_limit() -> None:
+    """histogram_quantile reads a quantile past every edge as the largest edge: a limit that is the largest edge
+    (10 s, the spread's last; 20 s, past it) would never be read as crossed, so one edge lies past it."""
+    from loadorch.browser.stats import UNITLESS, scale_of
+    from loadorch.metrics.names import SERIES_TABLES, table_edges
+    from loadorch.metrics.tagged import tagged_families
+
+    for limit_ms in (10_000.0, 20_000.0):
+        assert max(edges_us([300.0, limit_ms])) > round(limit_ms * 1000)
+    assert max(edges_us([300.0])) == 10_000_000  # a limit under the spread's last edge adds none
+    db = next(t for t in SERIES_TABLES if t.attr == "db")
+    assert max(table_edges(db, [("db_queries_per_request", 100.0)])) > 100
+    h = Histogram()
+    h.record(30_000 * scale_of("browser_web_vital_lcp"))
+    [lcp] = tagged_families(RUN, {("browser_web_vital_lcp", (("page", "home"),)): h}, scale_of, UNITLESS,
+                            [("browser_web_vital_lcp", 20_000.0)])
+    edges = [float(le) for le, _ in lcp.buckets[0][1][:-1]]
+    assert 20.0 in edges and max(edges) > 20.0
