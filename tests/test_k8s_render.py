@@ -382,3 +382,31 @@ def test_a_load_runs_master_pod_runs_under_the_profiles_name(project: Project, t
     args = build_parser().parse_args(argv)
     cfg = build(args.profile, str(config), {"SHOP_URL": "http://shop.svc.cluster.local"}, _overrides(args))
     assert cfg.profile_name == "p"
+
+
+def test_a_credential_written_literally_is_never_rendered_outside_a_secret(project: Project) -> None:
+    """A cookie written in the profile's headers, a password in its host URL, a secret given as --tag: the
+    ConfigMap held the files as written (and effective.yaml the host again), the pod's args the tag, in clear
+    (the redacted artifacts of a run never show them). Refused, with the fix and without the value; the same
+    values from variables render."""
+    cookie, password, token = "sid-Canary7731cookie", "Canary7731host", "Canary7731token"
+    literal = PROFILE.replace("host: ${SHOP_URL}", f"host: https://app:{password}@shop.svc.cluster.local")
+    literal = literal.replace('headers: {X-Region: "${REGION:-eu}"}', f'headers: {{Cookie: "session={cookie}"}}')
+    variables = PROFILE.replace('"${REGION:-eu}"', '"${REGION:-eu}", Cookie: "session=${SESSION}", '
+                                'Authorization: "Bearer ${API_TOKEN}"')
+    variables += "secrets: [API_TOKEN]\n"
+    env = {"SHOP_URL": "https://shop.svc.cluster.local", "SESSION": cookie, "API_TOKEN": token}
+    modes = [("--workers", "2"), ("--monitor",), ("--monitor", "--schedule", "*/10 * * * *")]
+    for profile, tag in ((literal, ()), (variables, ("--tag", f"team={token}"))):
+        _project(project, profile)
+        for mode in modes:
+            r = _cli(project, "k8s", "render", "p", "--image", "img", *mode, *tag, env=env)
+            assert_no_traceback(r)
+            assert r.code == 4 and r.out == "" and "refused for Kubernetes: a secret's value" in r.err, (mode, tag, r.err)
+            assert not any(v in r.err for v in (cookie, password, token)), r.err
+    _project(project, variables)
+    for mode in modes:
+        r = _cli(project, "k8s", "render", "p", "--image", "img", *mode, "--tag", "team=checkout", env=env)
+        assert r.code == 0, r.err
+        shown = yaml.safe_dump_all([m for m in yaml.safe_load_all(r.out) if m["kind"] != "Secret"])
+        assert not any(v in shown for v in (cookie, password, token))

@@ -18,7 +18,7 @@ from loadorch.config.resolve import UNSET_HOST, Overrides, RunConfig, build, res
 from loadorch.config.scenario import Scenario
 from loadorch.errors import ConfigError, ExitCode, Problem, RunError, SafetyError, UsageError
 from loadorch.k8s.framing import FramingError, unframe
-from loadorch.k8s.hostcheck import configmap_problem, render_host_problem
+from loadorch.k8s.hostcheck import configmap_problem, render_host_problem, secret_problem
 from loadorch.k8s.manifests import RenderInput, release_name, render
 from loadorch.k8s.monitor import CRONJOB_NAME_MAX, render_check, render_monitor, schedule_problem
 from loadorch.report.html import render_html
@@ -167,7 +167,7 @@ def render_command(
         if len(f"{release}-check") > CRONJOB_NAME_MAX:
             raise UsageError(f"the CronJob's name {release}-check is longer than {CRONJOB_NAME_MAX} characters "
                              "(Kubernetes' limit): give a shorter --run-id")
-        sys.stdout.write(dump_manifests(render_check(inp, schedule)))
+        sys.stdout.write(_dump_safe(render_check(inp, schedule), cfg))
         note = _pass_samples_note(cfg)
         if note:
             sys.stderr.write(f"note: {note}\n")
@@ -175,10 +175,10 @@ def render_command(
                          "a pass that does not pass fails its Job\n")
         return ExitCode.OK
     if monitor:
-        sys.stdout.write(dump_manifests(render_monitor(inp)))
+        sys.stdout.write(_dump_safe(render_monitor(inp), cfg))
         sys.stderr.write(f"monitor: Deployment {release}-monitor, Service {release}-monitor (ports status, metrics)\n")
         return ExitCode.OK
-    sys.stdout.write(dump_manifests(render(inp)))
+    sys.stdout.write(_dump_safe(render(inp), cfg))
     jobs = f"workers Job {release}-workers" if workers else f"browsers Job {release}-browsers (browsers only)"
     sys.stderr.write(f"run {run_id}: master Job {release}-master, {jobs}\n")
     if files_in_image:
@@ -228,6 +228,14 @@ _Dumper.add_representer(str, _str)
 
 def dump_manifests(manifests: Sequence[object]) -> str:
     return yaml.dump_all(manifests, Dumper=_Dumper, sort_keys=False, width=120)
+
+
+def _dump_safe(manifests: Sequence[dict[str, object]], cfg: RunConfig) -> str:
+    """The manifests as YAML, refused (nothing written) when a secret of the run is in one that is not a Secret."""
+    problem = secret_problem(manifests, cfg.secrets)
+    if problem:
+        raise SafetyError(f"refused for Kubernetes: {problem}")
+    return dump_manifests(manifests)
 
 
 def plan_command(

@@ -1,12 +1,16 @@
-"""The target host, checked at render time as the master will check it in the cluster (without DNS:
-cluster names often do not resolve on a laptop), so a refusal happens before any pod starts."""
+"""Render-time checks: the target host, checked as the master will check it in the cluster (without DNS:
+cluster names often do not resolve on a laptop), the ConfigMap's size, and no secret outside a Secret, so a
+refusal happens before any pod starts."""
 
 from __future__ import annotations
 
 import fnmatch
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 from urllib.parse import urlsplit
+
+from loadorch.traffic.redact import MIN_HEADER_SECRET
 
 CONFIGMAP_LIMIT = 256 * 1024  # `kubectl apply` keeps a copy in an annotation limited to 256 KiB
 
@@ -62,3 +66,32 @@ def configmap_problem(files: dict[str, str]) -> str | None:
         "files in an image layer of your own (or a volume mounted there) and render with --files-in-image DIR "
         "(see README, Kubernetes, data files)"
     )
+
+
+def secret_problem(manifests: Sequence[Mapping[str, Any]], secrets: Iterable[str]) -> str | None:
+    """Where a secret's value is written in a manifest that is not a Secret (a credential written literally in a
+    file of the ConfigMap, a --tag in a pod's args: readable by whoever may read those objects); None when
+    nowhere. Values shorter than MIN_HEADER_SECRET are not looked for (they would match ports and names)."""
+    wanted = [s for s in secrets if len(s) >= MIN_HEADER_SECRET]
+    places: list[str] = []
+
+    def walk(value: Any, where: str) -> None:
+        if isinstance(value, str):
+            if any(s in value for s in wanted) and where not in places:
+                places.append(where)
+        elif isinstance(value, Mapping):
+            for key, item in value.items():
+                walk(item, f"{where}.{key}")
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item, where)
+
+    for m in manifests:
+        if wanted and m.get("kind") != "Secret":
+            walk(m, f"{m.get('kind')} {m.get('metadata', {}).get('name', '')}:")
+    if not places:
+        return None
+    return (f"a secret's value would be written in clear in {', '.join(p.replace(':.', ' ') for p in places)}: "
+            "a credential written literally in the profile or scenario (a header's value, user:password@ in the "
+            "host, a DSN's password) or given as --tag; refer to a variable instead (Authorization: \"Bearer "
+            "${TOKEN}\", host: ${STAGING_URL}), whose value the pods read from the env Secret")
