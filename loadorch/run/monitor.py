@@ -36,14 +36,50 @@ def _now_text() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-class StatusServer:
-    """GET / (the page) and /status.json, from the latest bytes; loopback unless told otherwise."""
+STATUS_IDLE_S = 10.0  # a connection that sends nothing for this long is closed
+STATUS_CONNECTIONS = 32  # connections served at once (a thread each); one more is closed at once
 
-    def __init__(self, bind: str, port: int) -> None:
+
+class _BoundedServer(http.server.ThreadingHTTPServer):
+    """A thread per connection, at most `most` at once: idle connections held a thread each for as long as
+    the monitor ran (200 held 200 threads), and a status port reachable from a network would have let anyone
+    grow the monitor's threads and memory without bound."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[http.server.BaseHTTPRequestHandler],
+                 most: int) -> None:
+        super().__init__(address, handler)
+        self.slots = threading.BoundedSemaphore(most)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+
+class StatusServer:
+    """GET / (the page) and /status.json, from the latest bytes; loopback unless told otherwise. A connection
+    idle for `idle_s` is closed; at most `most` are served at once."""
+
+    def __init__(self, bind: str, port: int, idle_s: float = STATUS_IDLE_S, most: int = STATUS_CONNECTIONS) -> None:
         self.pages: dict[str, tuple[str, bytes]] = {}
         pages = self.pages
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            timeout = idle_s
+
             def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
                 found = pages.get("/status.html" if path in ("/", "/index.html") else path)
@@ -62,8 +98,7 @@ class StatusServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = http.server.ThreadingHTTPServer((bind, port), Handler)
-        self.server.daemon_threads = True
+        self.server = _BoundedServer((bind, port), Handler, most)
         self.url = f"http://{bind}:{self.server.server_address[1]}/"
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
         self.thread.start()
