@@ -15,7 +15,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from gevent.pywsgi import WSGIServer
+from gevent.pool import Pool
+from gevent.pywsgi import WSGIHandler, WSGIServer
 
 from loadorch.config.tags import tag_keys, tag_table
 from loadorch.config.thresholds import Threshold
@@ -60,6 +61,18 @@ class MasterView(Protocol):
 
 
 log = logging.getLogger("loadorch.master")
+IDLE_S = 10.0  # a /metrics or live-page connection that sends nothing for this long is closed
+CONNECTIONS = 32  # served at once; more wait to be accepted
+
+
+class IdleClosing(WSGIHandler):
+    """Closes a connection idle for IDLE_S: a scraper's connection that sent nothing kept its greenlet and file
+    descriptor for as long as the run (a monitor: days) went on, so connections from a network could spend the
+    master's descriptors (the ones it needs for its workers and files)."""
+
+    def handle(self) -> None:
+        self.socket.settimeout(IDLE_S)
+        super().handle()
 PUSH_INTERVAL_S = 5.0
 FINAL_PUSH_WAIT_S = 10.0
 FINAL_RESULTS_WAIT_S = 15.0
@@ -137,7 +150,8 @@ class LiveMetrics:
             self.writer = RemoteWriter(self.cfg.remote_write, auth_header(os.environ))
 
     def _serve(self, bind: str, port: int, app: Callable[..., Any]) -> int:
-        server = WSGIServer((bind, port), app, log=None, error_log=None)
+        server = WSGIServer((bind, port), app, log=None, error_log=None, handler_class=IdleClosing,
+                            spawn=Pool(CONNECTIONS))
         server.start()
         self.servers.append(server)
         return int(server.server_port)
