@@ -61,6 +61,9 @@ class MasterView(Protocol):
 
 
 log = logging.getLogger("loadorch.master")
+PUSH_INTERVAL_S = 5.0
+FINAL_PUSH_WAIT_S = 10.0
+FINAL_RESULTS_WAIT_S = 15.0
 IDLE_S = 10.0  # a /metrics or live-page connection that sends nothing for this long is closed
 CONNECTIONS = 32  # served at once; more wait to be accepted
 
@@ -73,9 +76,6 @@ class IdleClosing(WSGIHandler):
     def handle(self) -> None:
         self.socket.settimeout(IDLE_S)
         super().handle()
-PUSH_INTERVAL_S = 5.0
-FINAL_PUSH_WAIT_S = 10.0
-FINAL_RESULTS_WAIT_S = 15.0
 
 
 WINDOW_WORDS = {
