@@ -101,8 +101,10 @@ def _json(text: str) -> Iterator[_Row]:
             continue
         try:
             doc = json.loads(line)
-        except ValueError:
-            continue  # a line cut at the edge of what was read
+        except (ValueError, RecursionError):
+            continue  # a line cut at the edge of what was read, or not JSON at all
+        if not isinstance(doc, dict):
+            continue  # JSON, but not jsonlog's object (an array, a string): not a log entry either
         session = str(doc.get("session_id") or doc.get("pid") or "")
         yield _Row(
             str(doc.get("timestamp", ""))[:23],

@@ -377,3 +377,24 @@ def test_the_collectors_mark_sits_inside_the_statement_where_postgresql_18_keeps
     assert is_own(stored_by_18) and not is_own("SELECT * FROM products WHERE id = $1")
     rows = snapshot_rows([(10, 5, 1, True, 3, 1.0, 0.5, stored_by_18), (10, 5, 2, True, 4, 1.0, 0.5, "SELECT $1")])
     assert [k[2] for k in rows] == [2]
+
+
+def test_duration_log_lines_that_are_json_but_not_an_object_are_skipped_like_unreadable_ones() -> None:
+    """A jsonlog line that parses but is no entry (an array, a string, a number, nested too deep for the parser)
+    is skipped as a cut line is, not a traceback: the statements around it still count."""
+    import json as js
+
+    from loadorch.db.durationlog import count_slow
+
+    def line(at: str, message: str) -> str:
+        return js.dumps({"timestamp": f"2026-11-25 01:00:{at} UTC", "message": message, "application_name": "shop"})
+
+    jsonlog = "\n".join([
+        line("00.500", "duration: 250.100 ms  statement: SELECT 1"),
+        '["duration: 300.000 ms  statement: SELECT 2"]',
+        '"duration: 300.000 ms  statement: SELECT 3"',
+        '12 ',  # no marker: never parsed
+        "[" * 100_000 + '"duration: 300.000 ms"' + "]" * 100_000,
+        line("00.600", "duration: 260.000 ms  statement: SELECT 4"),
+    ])
+    assert count_slow(jsonlog, "2026-11-25 01:00:00.000", "2026-11-25 01:00:05.000", 200.0) == 2
