@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from loadorch.config.resolve import Overrides, RunConfig
     from loadorch.metrics.options import MetricsOptions
     from loadorch.run.forkstart import ForkServer
+    from loadorch.run.monitor import Monitor, StatusServer
 
 
 MAX_WORKERS = 256  # the same limit as a profile's `workers:`
@@ -712,7 +713,17 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
     try:
         return execute(cfg, options)
     finally:
-        options.monitor.stop()
+        _stop_monitor(options.monitor, status)
+
+
+def _stop_monitor(monitor: Monitor, status: StatusServer | None) -> None:
+    """Mark the status files stopped and close the status server. A failure to write them is a warning: the
+    run's own exit code (a breach, an interruption, its error) is what the monitor ended with."""
+    try:
+        monitor.stop()
+    except LoadorchError as exc:
+        sys.stderr.write(f"warning: the monitor's status files do not say it stopped: {exc}\n")
+    finally:
         if status is not None:
             status.close()
 

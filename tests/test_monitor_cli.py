@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
+
 import pytest
 
-from tests.support.project import Project
+from tests.support.project import Project, _call_context
 
 from .test_alerts import PROFILE, SCENARIO
 
@@ -75,3 +79,52 @@ def test_monitor_refuses_an_out_folder_a_run_would_refuse(project: Project) -> N
     for name in ("status.json", "status.html"):
         (project.root / "mo" / name).write_text("{}")
     check_out_dir(str(project.root / "mo"), str(project.root))  # no UsageError: taken as a run's partial output
+
+
+@pytest.mark.parametrize("ending,code,said", [
+    ("breach", 1, None),  # the run's own outcome: a threshold failed
+    ("error", 5, "error: the target went away"),  # the run's own error, said, not the status file's
+])
+def test_the_monitors_exit_code_survives_status_files_it_cannot_mark_stopped(
+    project: Project, monkeypatch: pytest.MonkeyPatch, ending: str, code: int, said: str | None
+) -> None:
+    """`finally: monitor.stop()` let the status write's RunError replace the run's exit code (143 after a
+    SIGTERM became 5, "cannot write mo/status.json"), and skipped closing the status server. The controller
+    here is a stand-in (a monitor runs until a signal): the real Monitor publishes its status into the real
+    folder, then status.json becomes a folder, which no write can replace, and the run ends."""
+    from types import SimpleNamespace
+
+    from loadorch import cli
+    from loadorch.errors import RunError
+    from loadorch.run import controller
+    from loadorch.run.state import RunOptions
+    from loadorch.traffic.redact import Redactor
+
+    servers: list[object] = []
+
+    def stand_in(cfg: object, options: RunOptions) -> int:
+        monitor = options.monitor
+        assert monitor is not None and monitor.status is not None
+        servers.append(monitor.status.server)
+        run = SimpleNamespace(live_labels=("mo", "p", "s"), redactor=Redactor([]))
+        monitor.publish(run, [], SimpleNamespace(seconds=1.0, full=False), 1.0)  # type: ignore[arg-type]
+        status_file = project.root / "mo" / "status.json"
+        assert json.loads(status_file.read_text())["status"] != "stopped"
+        status_file.unlink()
+        status_file.mkdir()
+        if ending == "error":
+            raise RunError("the target went away")
+        return 1
+
+    project.write("scenarios/s.yaml", SCENARIO)
+    project.write("profiles/p.yaml", PROFILE)
+    monkeypatch.setattr(controller, "execute", stand_in)
+    err = io.StringIO()
+    with _call_context(project.root, None), contextlib.redirect_stderr(err):
+        got = cli.main(["monitor", "p", "--out", "mo", "--status-port", "0"])
+    text = err.getvalue()
+    assert got == code, text
+    assert "warning: the monitor's status files do not say it stopped: cannot write mo/status.json" in text, text
+    assert (said is None or said in text) and "Traceback" not in text and "internal error" not in text, text
+    [server] = servers
+    assert server.socket.fileno() == -1  # type: ignore[attr-defined]  # closed all the same
