@@ -82,47 +82,72 @@ def execute(cfg: RunConfig, opts: RunOptions) -> int:
         run.forkserver = opts.forkserver
         with StopSignals() as signals:
             try:
-                with _target(run) as host:
-                    run.host = host
-                    mark("target up")
-                    if cfg.host == "embedded":  # ours, on loopback: never through a proxy of the environment
-                        run.opts = dataclasses.replace(opts, env=bypassing(opts.env, urlsplit(host).hostname or ""))
-                    _preflight(run, progress, signals)
-                    mark("preflight done")
-                    if signals.received is None:
-                        _setup(run, progress, signals)
-                    if run.db is not None and signals.received is None:
-                        progress.note("database: probing each request alone ...")
-                        run.db.probe(cfg, run.host, lambda: signals.received is not None, run.tracer(PROBE_WORKER))
-                    if signals.received is None:
-                        _load(run, progress, signals)
-            except HardStop:
-                return _stopped_at_once(run, signals)
-            except (SafetyError, ConfigError):
-                raise
-            except LoadorchError as exc:
-                run.error = str(exc)
-                if not run.checks or run.checks[-1].verdict == PASS:
-                    run.checks.append(Check("run", ERROR, str(exc)))
+                return _phases(run, progress, signals)
             finally:
-                progress.clear()
-            _finish_imported(run)
-            from loadorch.run.finish import finish  # results.json's models and the report: after the load
-
-            try:
-                code = finish(run, signals, progress)
-            except HardStop:
-                return _stopped_at_once(run, signals)
-            _serve_final_scrape(run, signals, progress)
-            return code
+                _end_processes(run, signals)
     finally:
-        if run.lingering is not None:
-            run.lingering.close()
-        if run.forkserver is not None:
-            run.forkserver.kill()  # (closed already when the run got to its processes)
         if run.db is not None:
             run.db.close()
         shutil.rmtree(run.scratch, ignore_errors=True)
+
+
+def _phases(run: _Run, progress: Progress, signals: StopSignals) -> int:
+    """resolve -> preflight -> setup -> launch -> collect -> evaluate -> report; a second signal: stop at once."""
+    cfg, opts = run.cfg, run.opts
+    try:
+        with _target(run) as host:
+            run.host = host
+            mark("target up")
+            if cfg.host == "embedded":  # ours, on loopback: never through a proxy of the environment
+                run.opts = dataclasses.replace(opts, env=bypassing(opts.env, urlsplit(host).hostname or ""))
+            _preflight(run, progress, signals)
+            mark("preflight done")
+            if signals.received is None:
+                _setup(run, progress, signals)
+            if run.db is not None and signals.received is None:
+                progress.note("database: probing each request alone ...")
+                run.db.probe(cfg, run.host, lambda: signals.received is not None, run.tracer(PROBE_WORKER))
+            if signals.received is None:
+                _load(run, progress, signals)
+    except HardStop:
+        return _stopped_at_once(run, signals)
+    except (SafetyError, ConfigError):
+        raise
+    except LoadorchError as exc:
+        run.error = str(exc)
+        if not run.checks or run.checks[-1].verdict == PASS:
+            run.checks.append(Check("run", ERROR, str(exc)))
+    finally:
+        progress.clear()
+    _finish_imported(run)
+    from loadorch.run.finish import finish  # results.json's models and the report: after the load
+
+    try:
+        code = finish(run, signals, progress)
+    except HardStop:
+        return _stopped_at_once(run, signals)
+    _serve_final_scrape(run, signals, progress)
+    return code
+
+
+def _end_processes(run: _Run, signals: StopSignals) -> None:
+    """Every process the run started is ended here whatever happened before (the load's group, if its own
+    close was cut short; the master serving the final scrape; the fork server), and a second signal cannot
+    skip it: it only hurries the end (the deferred HardStop that may follow is raised once, so this runs again
+    at most once, and then to its end)."""
+    for _ in range(2):
+        try:
+            with signals.deferred():
+                for group in (run.group, run.lingering):
+                    if group is not None:
+                        group.close(hurry=lambda: signals.hard)
+                if run.profilers is not None:
+                    run.profilers.stop()
+                if run.forkserver is not None:
+                    run.forkserver.kill()  # (closed already when the run got to its processes)
+            return
+        except HardStop:
+            continue  # the run's outcome is decided already: the processes are ended all the same
 
 
 @contextlib.contextmanager
@@ -274,7 +299,7 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
     plan_path = os.path.join(run.scratch, "plan.json")
     write_plan(plan, plan_path)
     mark("plan written")
-    group = ProcessGroup(run.scratch, run.forkserver)
+    group = run.group = ProcessGroup(run.scratch, run.forkserver)
     env = forkstart.runtime_env(run.opts.env)
     if run.db is not None:
         run.db.begin()
@@ -293,12 +318,13 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
         run.keep_all_logs = True
         raise
     finally:
-        if run.lingering is None:  # else the master serves the final scrape until the artifacts are written
-            group.close()
+        with signals.deferred():  # a second signal hurries the end of the processes, never skips it
+            if run.lingering is None:  # else the master serves the final scrape until the artifacts are written
+                group.close(hurry=lambda: signals.hard)
+            if run.profilers is not None:
+                run.profilers.stop()
         if run.db is not None:
             run.db.end()
-        if run.profilers is not None:
-            run.profilers.stop()
         if run.sink is not None:
             run.sink.close()
         run.master_summary = _read_summary(stats_path)

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import IO
 
 from loadorch.run.forkstart import ForkedProcess, ForkServer
@@ -29,6 +29,7 @@ class ProcessGroup:
         self.events: queue.Queue[MasterEvent] = queue.Queue()
         self._logs: list[IO[bytes]] = []
         self.exit_codes: dict[str, int] = {}  # processes that ended on their own, by name, before close()
+        self.closed = False  # close() went to its end: every process of the group was killed
 
     def start(self, spec: ProcessSpec, base_env: Mapping[str, str]) -> Process:
         env = {**base_env, **spec.env, "LOADORCH_PARENT_PID": str(os.getpid()), "PYTHONUNBUFFERED": "1"}
@@ -95,28 +96,36 @@ class ProcessGroup:
             except ProcessLookupError:
                 pass
 
-    def close(self, grace_s: float = 3.0) -> None:
-        """SIGTERM every process, wait up to `grace_s`, then SIGKILL what is left (whole sessions)."""
+    def close(self, grace_s: float = 3.0, hurry: Callable[[], bool] = lambda: False) -> None:
+        """SIGTERM every process (and SIGCONT: a stopped one heeds it), wait up to `grace_s` (less once `hurry()`
+        says so), then SIGKILL what is left (whole sessions), even when the wait was interrupted."""
+        if self.closed:
+            return
         self.poll()
-        for _, proc in self.procs:
-            _signal_group(proc, signal.SIGTERM)
-        deadline = time.monotonic() + grace_s
-        for _, proc in self.procs:
-            try:
-                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-        for _, proc in self.procs:
-            _signal_group(proc, signal.SIGKILL)
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
-        for fh in self._logs:
-            fh.close()
-        self._logs = []
-        if self.forkserver is not None:
-            self.forkserver.close()
+        try:
+            for _, proc in self.procs:
+                _signal_group(proc, signal.SIGTERM)
+                _signal_group(proc, signal.SIGCONT)
+            deadline = time.monotonic() + grace_s
+            for _, proc in self.procs:
+                while proc.poll() is None and time.monotonic() < deadline and not hurry():
+                    try:  # short waits: `hurry` is asked again (a second signal), and the handlers run
+                        proc.wait(timeout=max(0.0, min(0.1, deadline - time.monotonic())))
+                    except subprocess.TimeoutExpired:
+                        pass
+        finally:
+            for _, proc in self.procs:
+                _signal_group(proc, signal.SIGKILL)  # a stopped process too: SIGKILL needs no SIGCONT
+                try:
+                    proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    pass
+            for fh in self._logs:
+                fh.close()
+            self._logs = []
+            if self.forkserver is not None:
+                self.forkserver.close()
+            self.closed = True
 
 
 def _signal_group(proc: Process, sig: int) -> None:

@@ -1,9 +1,11 @@
 """SIGINT/SIGTERM during a run: the first asks for a graceful stop (in any phase, finishing included), a
-second one of either kind for an immediate one."""
+second one of either kind for an immediate one, which never skips ending the run's processes (`deferred`)."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
+from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
@@ -19,6 +21,7 @@ class StopSignals:
         self.received: int | None = None
         self.hard = False  # a second signal came: the run is stopping at once
         self._saved: dict[int, Any] = {}
+        self._deferring = False  # inside `deferred()`: a second signal is raised when the block ends
 
     def __enter__(self) -> StopSignals:
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -34,6 +37,20 @@ class StopSignals:
             self.received = signum
         elif not self.hard:  # once: a third signal must not interrupt the stop itself
             self.hard = True
+            if not self._deferring:
+                raise HardStop
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        """A block a second signal cannot cut short (ending processes: one interrupted half-way left a worker
+        behind, stopped for good): the signal sets `hard` (the block hurries) and HardStop is raised after it."""
+        outer, self._deferring = self._deferring, True
+        hard_before = self.hard
+        try:
+            yield
+        finally:
+            self._deferring = outer
+        if self.hard and not hard_before and not outer:
             raise HardStop
 
     @property

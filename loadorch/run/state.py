@@ -65,6 +65,7 @@ class RunState:
     keep_all_logs: bool = False
     kept_logs: dict[str, str] = field(default_factory=dict)  # process name -> why its log was kept
     serving: list[str] = field(default_factory=list)  # the live metrics' and dashboard's addresses
+    group: ProcessGroup | None = None  # the load's processes, once started (ended in any case at the run's end)
     lingering: ProcessGroup | None = None  # the master serving the final scrape, once the load is over
     grace_s: float = 0.0  # how long it serves it
     embedded_pid: int | None = None  # the embedded shop's process, when it runs in one (a profiler samples it)

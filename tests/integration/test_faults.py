@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -31,6 +32,7 @@ from .helpers import (
     plan_path_of,
     processes_started_by,
     start_run,
+    until,
     wait_for_workers,
     wait_until_gone,
 )
@@ -444,6 +446,58 @@ def test_second_interrupt_stops_at_once_without_leftovers(project: Project) -> N
     finish(proc, timeout=30)
     assert proc.returncode == 130 and time.monotonic() - stopped < 10
     assert wait_until_gone(proc.pid, timeout=5) == []
+
+
+def _status(pid: int) -> dict[str, str]:
+    """/proc/PID/status as a dict ({} once the process is gone)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+            return {k: v.strip() for k, v in (line.split(":", 1) for line in fh if ":" in line)}
+    except OSError:
+        return {}
+
+
+def _stopped(pid: int) -> bool:
+    return _status(pid).get("State", "").startswith("T")
+
+
+def _sigterm_pending_or_running(pid: int) -> bool:
+    """Whether a stopped process holds a SIGTERM it has not acted on (/proc's pending masks), or runs again
+    (or is gone): either way the controller has begun ending the processes."""
+    fields = _status(pid)
+    if not fields.get("State", "").startswith("T"):
+        return True
+    pending = int(fields["ShdPnd"], 16) | int(fields["SigPnd"], 16)
+    return bool(pending & (1 << (signal.SIGTERM - 1)))
+
+
+@pytest.mark.parametrize("cold", [False, True], ids=["forked", "cold"])
+def test_a_second_signal_while_the_processes_are_ended_leaves_no_stopped_worker(project: Project, cold: bool) -> None:
+    """A worker SIGSTOPped, then SIGTERM to the run: the graceful stop ends in ProcessGroup.close(), which
+    SIGTERMs the groups and waits (a stopped worker does not act on it) before SIGKILL. A second SIGTERM in that
+    wait raised HardStop out of close(): no SIGKILL, and the stopped worker (its parent watch cannot run) stayed
+    behind, stopped, after the controller ended (143). The second signal is sent once the stopped worker holds
+    close()'s SIGTERM, so it lands in that wait."""
+    embedded_project(project, STEADY, users=4, duration="120s", workers=2)
+    proc = start_run(project, "--out", "o", env={"LOADORCH_COLD_START": "1"} if cold else None)
+    pids = wait_for_workers(proc, 2)
+    try:
+        time.sleep(1)  # the load under way (not a wait on luck: any moment of the load will do)
+        os.kill(pids[1], signal.SIGSTOP)
+        assert until(lambda: _stopped(pids[1]), timeout=10)  # (SIGSTOP takes effect when the worker is scheduled)
+        proc.send_signal(signal.SIGTERM)
+        assert until(lambda: _sigterm_pending_or_running(pids[1]), timeout=90), "close() never came"
+        proc.send_signal(signal.SIGTERM)
+        out, err = finish(proc, timeout=60)
+        assert proc.returncode == 143, out + err
+        assert wait_until_gone(proc.pid, timeout=10) == []
+    finally:
+        for pid in processes_started_by(proc.pid):  # what a failure left behind: not left to the next tests
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def test_disk_full_is_a_clear_run_error(project: Project, tmp_path: Path) -> None:
