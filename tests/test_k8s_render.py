@@ -228,6 +228,30 @@ def test_readme_wait_returns_as_soon_as_the_job_completes_or_fails(tmp_path: Pat
         assert "get job/loadorch-staging-r1-master" in log[0]
 
 
+def test_the_same_manifests_applied_twice_send_different_trace_ids(project: Project, tmp_path: Path) -> None:
+    """#30, trace ids unique per run: the same rendered Jobs applied again (or a worker pod started again) give every
+    pod the Secret's one token, and each worker's plan derived its trace ids from it: worker 0's requests of the
+    second run carried the first run's trace ids, one by one. Each pod start (its `k8s plan` init container) now draws
+    its own: the manifests are not touched, and the token still proves the pod belongs to the run."""
+    from loadorch.traffic.trace import TraceIds, run_prefix
+
+    _project(project)
+    env = {"SHOP_URL": "http://127.0.0.1:1", "LOADORCH_RUN_TOKEN": "t" * 32}
+    plans = []
+    for start in ("first", "second"):
+        path = tmp_path / f"{start}.json"
+        r = _cli(project, "k8s", "plan", "p", "--workers", "2", "--master-host", "127.0.0.1", "--master-port", "5557",
+                 "--out", str(path), env=env)
+        assert r.code == 0, r.err
+        plans.append(json.loads(path.read_text()))
+    assert all(p["token"] == "t" * 32 for p in plans)  # what admits the pod to the run: the render's, unchanged
+    prefixes = [p["trace_prefix"] for p in plans]
+    assert prefixes[0] != prefixes[1] and run_prefix("t" * 32) not in prefixes
+    worker_0 = [TraceIds(prefix, 0) for prefix in prefixes]  # worker 0's first 100 requests, in each run
+    first, second = ({ids.next()[0] for _ in range(100)} for ids in worker_0)
+    assert len(first) == len(second) == 100 and not first & second
+
+
 def test_a_large_csv_is_shipped_as_a_file_not_inlined_in_the_plan(project: Project, tmp_path: Path) -> None:
     """A 200,000-row CSV (about 6 MB): the run plan names the file and its digest, it does not carry the rows."""
     _project(project)

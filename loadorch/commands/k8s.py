@@ -253,7 +253,11 @@ def plan_command(
     token = env.get("LOADORCH_RUN_TOKEN")
     if not token:
         raise RunError("LOADORCH_RUN_TOKEN is not set: the worker cannot prove it belongs to this run")
-    plan = build_plan(cfg, cfg.host, master_host, master_port, token, "", "unused" if request_log else None)
+    # the token proves the pod belongs to the run (every pod reads it from the render's Secret); its trace ids
+    # derive from a token of this pod start's own: the same manifests applied again are a new run, whose
+    # requests must not carry the trace ids of the last one (a trace backend would join them into one trace)
+    plan = build_plan(cfg, cfg.host, master_host, master_port, token, "", "unused" if request_log else None,
+                      trace_token=pysecrets.token_hex(16))
     write_plan(plan, out, exclusive=False)
     return ExitCode.OK
 

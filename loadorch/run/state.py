@@ -76,11 +76,11 @@ class RunState:
     finishing: threading.Thread | None = None  # imports run/finish.py while the load runs (_import_finish)
 
     def trace_token(self) -> str:
-        """What this run's trace ids derive from (traffic/trace.run_prefix). With workers elsewhere, the token every
-        pod builds its plan from (they must agree); else this run's own random one, even when a token was given:
-        the passes of a Kubernetes CronJob (and a monitor's restarted pod) all read one Secret's token, and two runs
-        must never share a trace id (a trace backend would join their requests into one trace)."""
-        return (self.opts.token or self.token) if self.opts.external_workers else self.token
+        """What this run's trace ids derive from (traffic/trace.run_prefix): this run's own random token, even when
+        a token was given: the passes of a Kubernetes CronJob, a monitor's restarted pod and the same load Jobs
+        applied again all read one Secret's token, and two runs must never share a trace id (a trace backend would
+        join their requests into one trace). Workers elsewhere (`k8s plan`) draw their own the same way."""
+        return self.token
 
     def tracer(self, worker: int) -> TraceIds | None:
         """Trace ids of the requests the controller sends itself (setup, the N+1 probe), as a worker's."""
