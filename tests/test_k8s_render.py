@@ -382,6 +382,35 @@ def test_a_monitor_pods_series_carry_the_profile_name_its_alert_rules_filter_on(
         assert all('profile="p"' in rule["expr"] for rule in doc["groups"][0]["rules"])  # type: ignore[index]
 
 
+def test_two_monitors_of_one_profile_label_their_live_series_apart(project: Project) -> None:
+    """Every monitor pod (and every check pass) ran with `--out /scratch/monitor` (`/scratch/check`), and the live
+    series' run_id is the run folder's name: two monitors of one profile (another --run-id, or the same render in
+    another namespace) pushed series with the same labels into one Prometheus. Now the folder is the render's run
+    id and the namespace the pod runs in (the downward API), as Kubernetes expands the args."""
+    from loadorch.cli import build_parser
+
+    _project(project)
+    namespaces: list[object] = []  # where each pod learns its namespace from
+
+    def label(namespace: str, *extra: str) -> str:
+        r = _cli(project, "k8s", "render", "p", "--image", "img", "--monitor", *extra)
+        assert r.code == 0, r.err
+        owner = next(m for m in yaml.safe_load_all(r.out) if m["kind"] in ("Deployment", "CronJob"))
+        pod = (owner["spec"]["jobTemplate"]["spec"] if owner["kind"] == "CronJob" else owner["spec"])["template"]
+        [container] = pod["spec"]["containers"]
+        namespaces.append(next((e["valueFrom"] for e in container["env"] if e["name"] == "LOADORCH_NAMESPACE"), None))
+        # what the kubelet runs: $(VAR) in args expanded from the container's environment
+        pod_env = {"LOADORCH_CONFIG_DIR": "/config", "LOADORCH_SCRATCH": "/scratch", "LOADORCH_NAMESPACE": namespace}
+        argv = [re.sub(r"\$\((\w+)\)", lambda m: pod_env[m.group(1)], a) for a in container["args"]]
+        out = build_parser().parse_args(argv).out
+        return os.path.basename(os.path.normpath(out))  # the live labels' run_id (run/controller.py _load)
+
+    labels = [label("perf"), label("staging"), label("perf", "--run-id", "eu"), label("perf", "--schedule", "@hourly")]
+    assert labels == ["live.perf", "live.staging", "eu.perf", "live-check.perf"]
+    assert label("perf") == label("perf")  # a restarted pod, the same render applied again: the same monitor
+    assert namespaces == [{"fieldRef": {"fieldPath": "metadata.namespace"}}] * 6
+
+
 def test_a_load_runs_master_pod_runs_under_the_profiles_name(project: Project, tmp_path: Path) -> None:
     """The master's pod ran `/config/profile.yaml` too: results.json's run.profile, the live series' `profile`
     label and `k8s collect`'s folder said "profile", not the profile's name."""

@@ -52,6 +52,18 @@ def schedule_problem(schedule: str) -> str | None:
     return None
 
 
+NAMESPACE_ENV = {"name": "LOADORCH_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}
+
+
+def live_folder(inp: RenderInput, role: str = "") -> str:
+    """The pod's run folder, whose name is its live series' `run_id` (run/controller.py live_labels): the render's
+    run id and the namespace the pod runs in. A fixed name ("monitor", "check") labelled every monitor of a profile
+    alike, wherever it ran: pushed into one Prometheus, two monitors' series were one (their samples interleaved),
+    and the alert rules' once-per-run_id counts read one of them. `role`: the check passes' ("-check"), apart from
+    a monitor Deployment of the same render beside them."""
+    return f"$(LOADORCH_SCRATCH)/{inp.run_id}{role}.$(LOADORCH_NAMESPACE)"
+
+
 def monitor_args(inp: RenderInput, status_port: int, metrics_port: int) -> list[str]:
     return [
         "loadorch",
@@ -65,7 +77,7 @@ def monitor_args(inp: RenderInput, status_port: int, metrics_port: int) -> list[
         inp.profile_name,
         *inp.overrides,
         "--out",
-        "$(LOADORCH_SCRATCH)/monitor",
+        live_folder(inp),
         "--status-port",
         str(status_port),
         "--status-bind",
@@ -88,6 +100,7 @@ def render_monitor(inp: RenderInput, status_port: int = STATUS_PORT) -> list[Man
     ports = [{"name": "status", "containerPort": status_port}, {"name": "metrics", "containerPort": metrics_port}]
     container = _container("monitor", inp, monitor_args(inp, status_port, metrics_port), {}, ports,
                            REMOTE_WRITE_SECRETS if inp.remote_write else ())
+    container["env"].append(NAMESPACE_ENV)
     container["readinessProbe"] = {"httpGet": {"path": "/status.json", "port": "status"}, "periodSeconds": 10}
     pod = _pod_spec(inp, [container])
     pod["restartPolicy"] = "Always"
@@ -146,7 +159,7 @@ def check_args(inp: RenderInput, metrics_port: int | None) -> list[str]:
         inp.profile_name,
         *inp.overrides,
         "--out",
-        "$(LOADORCH_SCRATCH)/check",
+        live_folder(inp, "-check"),
         *(["--metrics-port", str(metrics_port), "--metrics-bind", "0.0.0.0"] if metrics_port else []),
         *(["--remote-write", inp.remote_write] if inp.remote_write else []),
     ]
@@ -164,6 +177,7 @@ def render_check(inp: RenderInput, schedule: str) -> list[Manifest]:
     ports = [{"name": "metrics", "containerPort": inp.metrics_port}] if inp.metrics_port else []
     container = _container("check", inp, check_args(inp, inp.metrics_port), {}, ports,
                            REMOTE_WRITE_SECRETS if inp.remote_write else ())
+    container["env"].append(NAMESPACE_ENV)
     labels = _labels(name, "check")
     job = {
         "backoffLimit": 0,  # a failed pass is the check's answer, not something to retry

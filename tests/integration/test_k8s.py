@@ -285,14 +285,15 @@ def test_monitor_renders_a_deployment_with_the_same_secrets_and_policy(project: 
     assert pod["restartPolicy"] == "Always" and pod["automountServiceAccountToken"] is False
     [container] = pod["containers"]
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
-    secret_refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
+    secret_refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"]
+                   if "secretKeyRef" in e.get("valueFrom", {})}
     assert set(secret_refs) == {"SHOP_TOKEN", "SHOP_URL", "LOADORCH_RUN_TOKEN"}
     assert secret_refs["SHOP_URL"]["name"] == "loadorch-p-env"
     # the pod's argv is a command line the real parser takes
     from loadorch.cli import build_parser
 
     argv = [a.replace("$(LOADORCH_CONFIG_DIR)", "/config").replace("$(LOADORCH_SCRATCH)", "/scratch")
-            for a in container["args"]]
+            .replace("$(LOADORCH_NAMESPACE)", "perf") for a in container["args"]]
     args = build_parser().parse_args(argv)
     assert (args.command, args.status_bind, args.metrics_port, args.tag) == ("monitor", "0.0.0.0", 9464,
                                                                              ["env=staging"])
@@ -326,15 +327,16 @@ def test_monitor_with_a_schedule_renders_a_cronjob_of_checks_with_the_same_secre
     assert pod["restartPolicy"] == "Never" and pod["automountServiceAccountToken"] is False
     [container] = pod["containers"]
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
-    secret_refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
+    secret_refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"]
+                   if "secretKeyRef" in e.get("valueFrom", {})}
     assert set(secret_refs) == {"SHOP_TOKEN", "SHOP_URL", "LOADORCH_RUN_TOKEN"}
     assert secret_refs["SHOP_URL"]["name"] == "loadorch-p-env" and not any(r.get("optional") for r in secret_refs.values())
     from loadorch.cli import build_parser
 
     argv = [a.replace("$(LOADORCH_CONFIG_DIR)", "/config").replace("$(LOADORCH_SCRATCH)", "/scratch")
-            for a in container["args"]]
+            .replace("$(LOADORCH_NAMESPACE)", "perf") for a in container["args"]]
     args = build_parser().parse_args(argv)  # a pass is a run the real parser takes
-    assert (args.command, args.duration, args.tag, args.out) == ("run", 60.0, ["env=staging"], "/scratch/check")
+    assert (args.command, args.duration, args.tag, args.out) == ("run", 60.0, ["env=staging"], "/scratch/t1-check.perf")
     policy = next(m for m in manifests if m["kind"] == "NetworkPolicy")
     assert policy["spec"]["ingress"] == [] and policy["spec"]["policyTypes"] == ["Ingress"]  # nothing scrapes a pass
 
