@@ -105,8 +105,8 @@ def test_summary_export_is_written_by_the_master_and_refused_where_it_cannot_tra
     [master] = [m for m in manifests if m["kind"] == "Job" and m["metadata"]["name"].endswith("-master")]
     args = master["spec"]["template"]["spec"]["containers"][0]["args"]
     at = args.index("--summary-export")
-    assert args[at + 1] == "$(LOADORCH_SCRATCH)/results/load-performance.json"  # in the run folder: in the log block
-    assert args[args.index("--out") + 1] == "$(LOADORCH_SCRATCH)/results"
+    assert args[at + 1] == "$(LOADORCH_SCRATCH)/r1/load-performance.json"  # in the run folder: in the log block
+    assert args[args.index("--out") + 1] == "$(LOADORCH_SCRATCH)/r1"  # the live series' run_id: the render's
     workers = [m for m in manifests if m["kind"] == "Job" and not m["metadata"]["name"].endswith("-master")]
     assert "--summary-export" not in json.dumps(workers)  # the plan and the workers have nothing to export
     assert "--summary-export" not in json.dumps(_render(project, "--run-id", "r1"))
@@ -409,6 +409,23 @@ def test_two_monitors_of_one_profile_label_their_live_series_apart(project: Proj
     assert labels == ["live.perf", "live.staging", "eu.perf", "live-check.perf"]
     assert label("perf") == label("perf")  # a restarted pod, the same render applied again: the same monitor
     assert namespaces == [{"fieldRef": {"fieldPath": "metadata.namespace"}}] * 6
+
+
+def test_two_load_runs_label_their_live_series_apart(project: Project) -> None:
+    """The master's run folder was /scratch/results for every run, and the live series' run_id is its name: every
+    Kubernetes run of a profile pushed the same labels. Now it is the render's run id (a new stamp per render)."""
+    from loadorch.cli import build_parser
+
+    _project(project)
+
+    def label(*extra: str) -> str:
+        [master] = [m for m in _render(project, *extra) if m["kind"] == "Job" and m["metadata"]["name"].endswith("-master")]
+        args = master["spec"]["template"]["spec"]["containers"][0]["args"]
+        argv = [a.replace("$(LOADORCH_CONFIG_DIR)", "/config").replace("$(LOADORCH_SCRATCH)", "/scratch") for a in args]
+        return os.path.basename(os.path.normpath(build_parser().parse_args(argv).out))  # run/controller.py _load
+
+    assert [label("--run-id", "r1"), label("--run-id", "r2")] == ["r1", "r2"]
+    assert re.fullmatch(r"\d{10}-[0-9a-f]{4}", label())  # the stamp of `k8s render` (commands/k8s.py)
 
 
 def test_a_load_runs_master_pod_runs_under_the_profiles_name(project: Project, tmp_path: Path) -> None:

@@ -188,7 +188,7 @@ def render_command(
         sys.stderr.write(f"k6's summary JSON: `k8s collect` writes it as {summary_export} in the run folder\n")
     if request_log:
         sys.stderr.write(
-            "note: the request log stays in the master pod (/scratch/results/requests.jsonl); it is never put in "
+            f"note: the request log stays in the master pod (/scratch/{run_id}/requests.jsonl); it is never put in "
             "the log stream, so `k8s collect` does not return it\n"
         )
     return ExitCode.OK

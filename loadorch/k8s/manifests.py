@@ -214,6 +214,13 @@ def _run_args(inp: RenderInput) -> list[str]:
     ]
 
 
+def run_folder(inp: RenderInput) -> str:
+    """The master pod's run folder, named after the render's run id: its name is the live series' `run_id` label
+    (run/controller.py), and a fixed name ("results") labelled every Kubernetes run alike, so two runs pushed into
+    one Prometheus were one series (their samples interleaved) and a dashboard could not tell runs apart."""
+    return f"$(LOADORCH_SCRATCH)/{inp.run_id}"
+
+
 def master_args(inp: RenderInput) -> list[str]:
     return [
         "loadorch",
@@ -230,8 +237,8 @@ def master_args(inp: RenderInput) -> list[str]:
         "--profile-name",
         inp.profile_name,
         "--out",
-        "$(LOADORCH_SCRATCH)/results",
-        *(["--summary-export", f"$(LOADORCH_SCRATCH)/results/{inp.summary_export}"] if inp.summary_export else []),
+        run_folder(inp),
+        *(["--summary-export", f"{run_folder(inp)}/{inp.summary_export}"] if inp.summary_export else []),
         *(["--metrics-port", str(inp.metrics_port), "--metrics-bind", "0.0.0.0"] if inp.metrics_port else []),
         *(["--remote-write", inp.remote_write] if inp.remote_write else []),
     ]

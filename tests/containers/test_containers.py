@@ -189,7 +189,8 @@ def test_rendered_pods_in_real_containers_match_a_local_run(podman: Podman, imag
     # the request log never travels in the log stream: it stays in the master pod's scratch volume
     scratch = next(v for v in master["spec"]["volumes"] if "emptyDir" in v)["name"]
     mountpoint = Path(podman("volume", "inspect", scratch, "--format", "{{.Mountpoint}}").stdout.strip())
-    shutil.copy(mountpoint / "results" / "requests.jsonl", project.root / "collected" / "requests.jsonl")
+    folder = Path(master["spec"]["containers"][0]["args"][master["spec"]["containers"][0]["args"].index("--out") + 1]).name
+    shutil.copy(mountpoint / folder / "requests.jsonl", project.root / "collected" / "requests.jsonl")
 
     def strip(rows: list[dict]) -> list[dict]:
         return [{k: v for k, v in r.items() if k != "latency_ms"} for r in rows]
