@@ -94,28 +94,43 @@ def plan_message(message: str) -> tuple[float, str] | None:
 
 
 def read_plan(text: str, duration_ms: float = 0.0, estimate: bool = False) -> Plan | None:
-    """A plan from EXPLAIN's JSON (auto_explain's `{"Query Text", "Plan"}` or EXPLAIN's `[{"Plan"}]`)."""
+    """A plan from EXPLAIN's JSON (auto_explain's `{"Query Text", "Plan"}` or EXPLAIN's `[{"Plan"}]`); None for
+    text that is not one (JSON nested past the decoder's depth included: a log line is input, not trusted)."""
     try:
         doc = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
+    return plan_of(doc, duration_ms, estimate)
+
+
+def plan_of(doc: object, duration_ms: float = 0.0, estimate: bool = False) -> Plan | None:
+    """A plan from EXPLAIN's JSON as decoded; None when it holds none."""
     if isinstance(doc, list) and doc:
         doc = doc[0]
     root = doc.get("Plan") if isinstance(doc, dict) else None
     if not isinstance(root, dict):
         return None
     nodes: list[PlanNode] = []
-    left_out = _walk(root, 0, "", nodes)
+    left_out = _walk(root, nodes)
     return Plan(round(duration_ms, 3), tuple(nodes), left_out, estimate)
 
 
-def _walk(raw: RawNode, depth: int, parent: str, out: list[PlanNode]) -> int:
-    """Append raw's nodes depth first, at most MAX_NODES; the number left out."""
-    if len(out) >= MAX_NODES:
-        return 1 + sum(_walk(c, depth + 1, "", out) for c in _children(raw))
-    node = _node(raw, depth, parent)
-    out.append(node)
-    return sum(_walk(c, depth + 1, node.node, out) for c in _children(raw))
+def _walk(root: RawNode, out: list[PlanNode]) -> int:
+    """Append the plan's nodes depth first, at most MAX_NODES; the number left out. A loop, not recursion: a
+    plan's depth is the log's to say, and a deep one must not end the run in a RecursionError."""
+    left_out = 0
+    stack: list[tuple[RawNode, int, str]] = [(root, 0, "")]
+    while stack:
+        raw, depth, parent = stack.pop()
+        kids = _children(raw)
+        if len(out) >= MAX_NODES:
+            left_out += 1
+            stack.extend((c, depth + 1, "") for c in reversed(kids))
+            continue
+        node = _node(raw, depth, parent)
+        out.append(node)
+        stack.extend((c, depth + 1, node.node) for c in reversed(kids))
+    return left_out
 
 
 def _children(raw: RawNode) -> list[RawNode]:

@@ -91,6 +91,21 @@ def test_a_plan_is_bounded_in_nodes() -> None:
     assert plan.lines()[-1] == "(21 more nodes left out)"
 
 
+def test_a_plan_of_any_depth_is_read_without_a_recursion_error() -> None:
+    """A plan is a log's to say (auto_explain lines, a file the profile points at): 3,000 levels were a
+    RecursionError from the recursive walk, and JSON nested past the decoder's depth one from json.loads, each
+    a traceback instead of a plan or none."""
+    from loadorch.db.plans import plan_of
+
+    deep: dict[str, object] = _node(**{"Node Type": "Result", "Actual Rows": 1})
+    for _ in range(3000):
+        deep = _node(**{"Node Type": "Append", "Actual Rows": 1, "Plans": [deep]})
+    plan = plan_of({"Plan": deep})
+    assert plan is not None and len(plan.nodes) == 40 and plan.left_out == 2961
+    assert [n.depth for n in plan.nodes] == list(range(40))  # depth first, in order, as the recursive walk read it
+    assert read_plan('{"Plan": ' + '{"Plans": [' * 100_000) is None  # cut and too deep for the decoder
+
+
 def test_seq_scan_and_filter_flags_take_their_thresholds() -> None:
     def scan(rows: float, removed: float, loops: float = 1) -> list[str]:
         node = PlanNode(1, "Seq Scan", "audit_log", rows=rows, loops=loops, removed=removed, conditions=("Filter: (a = ?)",))
