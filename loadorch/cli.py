@@ -292,6 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     alerts.add_argument("--for", dest="for_s", type=_grace, help="how long a budget fails before the alert fires")
     alerts.add_argument("--job", help="only series of this Prometheus job (a run both scraped and pushed)")
     alerts.add_argument("--interval", type=_duration, help="the rule group's evaluation interval")
+    alerts.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE",
+                        help="only series of the monitor run with this --tag (repeatable): its alerts carry it too")
 
     init = sub.add_parser(
         "init", parents=[common], help="scaffold scenarios, profiles, a README section and CI snippets"
@@ -761,14 +763,20 @@ def _check_host(host: str | None) -> None:
         raise UsageError(f"--{problem}")
 
 
-def _overrides(args: argparse.Namespace) -> Overrides:
-    from loadorch.config.resolve import Overrides
+def _overrides_tags(args: argparse.Namespace) -> dict[str, str]:
+    """`--tag KEY=VALUE` flags, checked (a bad one: exit 2 with the fix)."""
     from loadorch.config.tags import parse_cli_tags
 
     try:
-        tags = parse_cli_tags(getattr(args, "tag", None) or [])
+        return parse_cli_tags(getattr(args, "tag", None) or [])
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _overrides(args: argparse.Namespace) -> Overrides:
+    from loadorch.config.resolve import Overrides
+
+    tags = _overrides_tags(args)
     return Overrides(
         tags=tuple(tags.items()),
         users=args.users,
@@ -952,7 +960,7 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
     from loadorch.commands.alerts import write_alerts
 
     return write_alerts(args.profile, args.project, dict(os.environ), args.out, args.window, args.for_s, args.job,
-                        args.interval)
+                        args.interval, _overrides_tags(args))
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

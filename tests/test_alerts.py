@@ -164,6 +164,42 @@ def test_a_monitors_vital_alert_fires_on_its_limit_not_a_bucket_before(
         assert verdict(None).returncode != 0
 
 
+def test_alerts_for_a_tagged_monitor_judge_its_series_alone_and_carry_its_tags(project: Project, tmp_path: Path) -> None:
+    """Two monitors of one profile, `--tag env=staging` and `--tag env=prod`, into one Prometheus: rules made with
+    `alerts --tag env=staging` fire on staging's failures only, labelled env=staging (without --tag a rule summed
+    both: prod's failures fired staging's alert, and staging's were diluted by prod's requests)."""
+    tools.require("prometheus")
+    project.write("scenarios/s.yaml", SCENARIO)
+    project.write("profiles/p.yaml", PROFILE)
+    result = project.cli("alerts", "p", "--out", "rules.yml", "--for", "0s", "--tag", "env=staging")
+    assert result.code == 0, result.err
+    threshold = "http_req_failed rate<0.1"
+    [rule] = [r for r in yaml.safe_load((project.root / "rules.yml").read_text())["groups"][0]["rules"]
+              if r["labels"]["threshold"] == threshold]
+    assert rule["labels"]["env"] == "staging" and 'env="staging"' in rule["expr"]
+
+    def series(env: str, failures: str) -> list[dict[str, str]]:
+        labels = f'profile="p",name="list",run_id="{env}",env="{env}"'
+        return [{"series": f"loadorch_http_requests_total{{{labels}}}", "values": "0+10x20"},
+                {"series": f"loadorch_http_failures_total{{{labels}}}", "values": failures}]
+
+    notes = {k: re.sub(r"\{\{ \$value[^}]*\}\}", "0.5", v) for k, v in rule["annotations"].items()}
+    fired = [{"exp_labels": {"severity": "warning", "profile": "p", "env": "staging", "threshold": threshold},
+              "exp_annotations": notes}]
+    cases = [("0+0x20", "0+5x20", []),  # prod fails, staging holds: no alert for staging
+             ("0+5x20", "0+0x20", fired)]  # staging fails: its alert, with its tag
+    for staging, prod, expected in cases:
+        tests = {"rule_files": [str(project.root / "rules.yml")], "evaluation_interval": "15s", "tests": [{
+            "interval": "15s", "input_series": series("staging", staging) + series("prod", prod),
+            "alert_rule_test": [{"eval_time": "3m", "alertname": "LoadorchBudgetExceeded", "exp_alerts": expected}],
+        }]}
+        (tmp_path / "tests.yml").write_text(yaml.safe_dump(tests, sort_keys=False))
+        run = _promtool("test", "rules", str(tmp_path / "tests.yml"))
+        assert run.returncode == 0, (staging, prod, run.stdout + run.stderr)
+    bad = project.cli("alerts", "p", "--tag", "9env=x")
+    assert bad.code == 2 and "tag '9env': use letters" in bad.err, bad.err  # as a monitor's --tag says it
+
+
 def test_too_few_samples_in_the_window_never_fire(project: Project, tmp_path: Path) -> None:
     tools.require("prometheus")
     project.write("scenarios/s.yaml", SCENARIO)

@@ -9,9 +9,11 @@ from collections.abc import Mapping
 
 import yaml
 
-from loadorch.config.resolve import build
+from loadorch.config.resolve import Overrides, build
+from loadorch.config.tags import tag_keys
 from loadorch.errors import ExitCode, UsageError
 from loadorch.metrics.alerts import alert_rules, prom_duration
+from loadorch.metrics.labels import tag_labels
 
 
 class _Dumper(yaml.SafeDumper):
@@ -43,9 +45,18 @@ def write_alerts(
     for_s: float | None,
     job: str | None,
     interval_s: float | None,
+    run_tags: Mapping[str, str] | None = None,
 ) -> int:
-    cfg = build(profile_ref, project, env, lenient=True)
+    run_tags = dict(run_tags or {})
+    cfg = build(profile_ref, project, env, Overrides(tags=tuple(run_tags.items())), lenient=True)
     settings = cfg.profile.monitor
+    # the monitor's --tag label its series (metrics/labels.py, the same choice of names as its live metrics):
+    # the rules then judge that monitor's series alone, and its alerts carry the tags (routing by env, team)
+    names = tag_labels(tag_keys(cfg.scenario.model, run_tags), first=run_tags)
+    unlabelled = sorted(k for k in run_tags if k not in names)
+    if unlabelled:
+        raise UsageError(f"--tag {', '.join(unlabelled)}: not a label of the live series (at most 10 tag keys are, "
+                         "the run's --tag first); give fewer --tag")
     window = window_s if window_s is not None else settings.window
     doc, skipped = alert_rules(
         cfg.profile_name,
@@ -56,6 +67,7 @@ def write_alerts(
         job,
         interval_s,
         settings.window,
+        [(names[k], v) for k, v in run_tags.items()],
     )
     text = HEADER.format(profile=cfg.profile_name, window=prom_duration(window), min_samples=cfg.min_samples)
     text += yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=200)

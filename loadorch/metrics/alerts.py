@@ -175,10 +175,12 @@ def alert_rules(
     job: str | None = None,
     interval_s: float | None = None,
     monitor_window_s: float | None = None,
+    tags: Sequence[tuple[str, str]] = (),
 ) -> tuple[dict[str, object], list[Rule]]:
     """(the rules file as data, the thresholds PromQL cannot express, with why: their rules read the
-    running monitor's verdict over its own window, `monitor_window_s`)."""
-    scope = [("profile", profile)] + ([("job", job)] if job else [])
+    running monitor's verdict over its own window, `monitor_window_s`). `tags`: (label, value) of the monitor's
+    --tag: every series selected by them too, and every alert labelled with them."""
+    scope = [("profile", profile)] + ([("job", job)] if job else []) + list(tags)
     window = prom_duration(window_s)
     own = prom_duration(window_s if monitor_window_s is None else monitor_window_s)
     rules: list[dict[str, object]] = []
@@ -194,7 +196,7 @@ def alert_rules(
             "alert": ALERT,
             "expr": rule.expr if rule.expr is not None else monitor_rule(t, scope),
             "for": prom_duration(for_s),
-            "labels": {"severity": "warning", "profile": profile, "threshold": t.key},
+            "labels": {"severity": "warning", "profile": profile, **dict(tags), "threshold": t.key},
             "annotations": {
                 "summary": f"{profile}: {t.key} fails over the last {window if rule.expr is not None else own}",
                 "description": f"loadorch budget {t.key} of profile {profile}, {how}",
