@@ -393,8 +393,11 @@ class Recorder(Tables):
 
     def keep_exemplar(self, r: Row) -> None:
         """One request's exemplar row (stats/exemplars.row), kept if it is among its endpoint's K slowest
-        inside the window; ask `exemplars.wants(name, duration_us)` first, so most requests build no row."""
-        if self.spans and phase_of(self.spans, r[4] - self.t0) != PHASE_IN:
+        inside the window; ask `exemplars.wants(name, duration_us)` first, so most requests build no row.
+        In the window as the gate's histograms say it: by the request's completion (its `at`, when it was
+        sent, plus its duration), not its sending: a slow request sent before the window's end and done after
+        it was never judged, and one sent in the ramp-up and done inside was."""
+        if self.spans and phase_of(self.spans, r[4] + r[3] / 1e6 - self.t0) != PHASE_IN:
             return
         if r[0] not in self.endpoints.names:
             r[0] = self.endpoints.admit(r[0])

@@ -22,7 +22,7 @@ from loadorch.report.junit import render
 from loadorch.results import Evidence, results_of
 from loadorch.run.artifacts import dumps
 from loadorch.stats.exemplars import MAX_K, SERVER_TIMING_KEPT, Slowest, checked, row
-from loadorch.stats.tables import Merged, Recorder
+from loadorch.stats.tables import Merged, Recorder, SeriesKey
 from loadorch.verdict.evaluate import ThresholdResult
 from tests.support.project import SHARED
 from tests.synthetic import full_results
@@ -67,6 +67,19 @@ def test_a_worker_keeps_exemplars_inside_the_window_only() -> None:
     rec.keep_exemplar(row("a", "GET", 200, 9_000_000, 101.0))  # ramp-up: left out
     rec.keep_exemplar(row("a", "GET", 200, 1_000, 103.0))
     assert [r[3] for r in rec.exemplars.of()] == [1_000]
+
+
+def test_an_exemplar_is_in_the_window_by_its_completion_as_the_gates_histograms_count_it() -> None:
+    """A row's `at` is when the request was sent; the window's histograms count a request when it completes.
+    A slow request sent before the window's end and done after it was never judged: it is not among the
+    window's slowest; one sent in the ramp-up and done inside the window was judged: it is."""
+    rec = Recorder(1.0, 100.0, window=((2.0, 8.0),))
+    rec.keep_exemplar(row("a", "GET", 200, 3_000_000, 107.0))  # done at 110 s: after the window (108 s)
+    rec.keep_exemplar(row("a", "GET", 200, 1_500_000, 101.0))  # sent in the ramp-up, done at 102.5 s: inside
+    rec.record(SeriesKey("u", "a", "http", "GET", 200, True), 3_000_000, 110.0)
+    rec.record(SeriesKey("u", "a", "http", "GET", 200, True), 1_500_000, 102.5)
+    judged = [h.max for h in rec.window.values()]
+    assert judged == [1_500_000] and [r[3] for r in rec.exemplars.of()] == [1_500_000]
 
 
 @pytest.mark.parametrize("bad", [
