@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from html import escape
 from typing import NamedTuple
 
-from loadorch.report.text import one_line
+from loadorch.report.text import one_line, web_link
 from loadorch.results import BrowserView, NPlusOne, Results, SlowPlan, SlowRequest
 from loadorch.verdict.compare import Row
 
@@ -167,7 +167,7 @@ def markdown_part(items: Sequence[Item]) -> list[str]:
         out.append(f"- {md_cell(item.title)}")
         for label, side in (("baseline", item.baseline), ("current", item.current)):
             for s in side:
-                link = f" ({s.link})" if s.link and len(s.link) <= CHARS else ""  # a longer link is left out
+                link = f" ({url})" if (url := web_link(s.link, CHARS)) else ""  # a longer link is left out
                 out.append(f"  - {label}: {md_cell(_cut(s.text))}{link}")
     return ["### Evidence of the regressions", "", *out, ""] if out else []
 
@@ -179,8 +179,8 @@ def html_part(items: Sequence[Item]) -> str:
 
     def one(label: str, s: Shown) -> str:
         text = escape(_cut(s.text))
-        if s.link and len(s.link) <= CHARS and s.link.startswith(("https://", "http://")):
-            text += f' (<a href="{escape(s.link, quote=True)}">trace</a>)'
+        if url := web_link(s.link, CHARS):
+            text += f' (<a href="{escape(url, quote=True)}">trace</a>)'
         return f"<li>{label}: {text}</li>"
 
     body = "".join(

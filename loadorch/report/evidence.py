@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from loadorch.report import evidence_browser, evidence_http, evidence_lighthouse
 from loadorch.report.evidence_db import db_evidence, db_html, db_markdown, db_short
-from loadorch.report.text import one_line
+from loadorch.report.text import one_line, web_link
 from loadorch.results import Evidence, SlowRequest, ThresholdRow, TimeSplit
 from loadorch.verdict.evaluate import FAIL, INCONCLUSIVE, ThresholdResult
 
@@ -153,7 +153,10 @@ def _slow_md(rows: Sequence[SlowRequest]) -> list[str]:
     from loadorch.report.markdown import md_table
 
     table = [[_cut(c) for c in _slow_cells(r)] for r in rows[:WHOLE_ROWS]]
-    links = [f"- trace {r.trace_id}: {r.trace_url}" for r in rows[:WHOLE_ROWS] if r.trace_url and r.trace_id]
+    from loadorch.report.markdown import _md
+
+    links = [f"- trace {_md(_cut(r.trace_id, 64))}: {link}" for r in rows[:WHOLE_ROWS]
+             if r.trace_id and (link := web_link(r.trace_url))]
     return ["Slowest requests:", "", md_table(table, list(SLOW_HEAD)), "", *links, *([""] if links else [])]
 
 
@@ -161,8 +164,8 @@ def _slow_html(rows: Sequence[SlowRequest]) -> str:
     body = []
     for r in rows[:WHOLE_ROWS]:
         cells = [escape(_cut(c)) for c in _slow_cells(r)]
-        if r.trace_url and r.trace_id:
-            cells[9] = f'<a href="{escape(r.trace_url, quote=True)}">{escape(r.trace_id)}</a>'
+        if r.trace_id and (link := web_link(r.trace_url)):
+            cells[9] = f'<a href="{escape(link, quote=True)}">{cells[9]}</a>'
         body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     head = "".join(f"<th>{escape(h)}</th>" for h in SLOW_HEAD)
     return f"<h3>Slowest requests</h3><table><tr>{head}</tr>{''.join(body)}</table>"

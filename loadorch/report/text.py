@@ -1,6 +1,13 @@
-"""Text as the reports show it (pure): one line, cut."""
+"""Text as the reports show it (pure): one line, cut; a link only when it is a plain web address."""
 
 from __future__ import annotations
+
+from urllib.parse import quote, urlsplit
+
+LINK_CHARS = 2000
+# what a link keeps as it is (RFC 3986's unreserved and reserved characters, and `%` of an escape already made,
+# without the quote `'`); anything else (`<`, `>`, `"`, spaces, control characters ...) is percent-encoded
+_LINK_SAFE = ":/?#[]@!$&()*+,;=%-._~"
 
 
 def one_line(text: object, limit: int) -> str:
@@ -8,3 +15,19 @@ def one_line(text: object, limit: int) -> str:
     cut: a cell, an evidence line or a title, whatever the data holds."""
     one = " ".join(str(text).split())
     return one if len(one) <= limit else one[: limit - 3] + "..."
+
+
+def web_link(url: str | None, limit: int = LINK_CHARS) -> str | None:
+    """`url` as a report may link it: an http:// or https:// address with a host, every character that could
+    leave the link (markup in Markdown or HTML) percent-encoded; None for anything else (`javascript:`, `data:`,
+    a relative or longer one): a trace link comes from results.json, which a report also rebuilds from a file
+    it did not write (`loadorch report`, `k8s collect`, a baseline)."""
+    if not url or len(url) > limit:
+        return None
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # an invalid IPv6 host
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return quote(url.strip(), safe=_LINK_SAFE)

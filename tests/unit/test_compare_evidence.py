@@ -79,3 +79,20 @@ def test_the_part_is_bounded() -> None:
     huge = results_of(long, "r.json")
     lines = markdown_part(regressions_evidence(huge, huge, [_row("endpoint", "order", "p95")]))
     assert lines and all(len(line) <= 2 * CHARS + 20 for line in lines) and "yyyy" not in "".join(lines)
+
+
+def test_a_baselines_trace_link_that_is_not_a_web_address_is_not_linked_and_markup_in_one_is_encoded() -> None:
+    """A baseline's results.json comes from anywhere: its trace links are linked only when http(s), and what
+    could leave the link (`<`, `>`, `"`) is percent-encoded in compare.md and compare.html alike."""
+    base: dict[str, Any] = json.loads(dumps(full_results()))
+    slowest = base["thresholds"][-1]["evidence"]["slowest"]
+    for s in slowest:
+        s["endpoint"] = "order"
+    slowest[0]["trace_url"], slowest[1]["trace_url"] = "javascript:alert(1)//", 'data:text/html,<script>x</script>'
+    slowest[2]["trace_url"] = 'https://t.example/<img/src=x/onerror=alert(2)>"'
+    doc = results_of(base, "r.json")
+    items = regressions_evidence(doc, doc, [_row("endpoint", "order", "p95")])
+    md, html = "\n".join(markdown_part(items)), html_part(items)
+    assert items and "javascript:" not in md + html and "data:" not in md + html
+    assert "<img" not in md and "<img" not in html and "https://t.example/%3Cimg/src=x/onerror=alert(2)%3E%22" in md
+    assert 'href="https://t.example/%3Cimg/src=x/onerror=alert(2)%3E%22"' in html

@@ -147,6 +147,28 @@ def test_the_short_block_is_bounded_and_the_html_escaped() -> None:
     assert "<script>" not in html and html.count("<tr>") <= 21
 
 
+def test_a_trace_link_is_linked_only_when_it_is_a_web_address_and_markup_in_it_is_encoded(tmp_path) -> None:
+    """`loadorch report DIR` rebuilds report.html and summary.md from a results.json it did not write: a trace
+    link that is not http(s) (`javascript:`, `data:`) is not linked (it was, in report.html), and one with
+    markup in it (which the profile's `trace.url` allows too) is percent-encoded (it was raw HTML in summary.md)."""
+    from loadorch.commands.report import rebuild
+
+    doc = full_results()
+    slowest = doc["thresholds"][-1]["evidence"]["slowest"]
+    slowest[0]["trace_url"] = "javascript:alert(document.domain)//"
+    slowest[1]["trace_url"] = "data:text/html,<script>alert(1)</script>"
+    slowest[2]["trace_url"] = "https://tempo.example/trace/<img/src=x/onerror=alert(2)>"
+    slowest[3]["trace_id"] = "<b>not hex</b>"
+    (tmp_path / "results.json").write_text(json.dumps(doc))
+    rebuild(str(tmp_path))
+    html, md = (tmp_path / "report.html").read_text(), (tmp_path / "summary.md").read_text()
+    for text in (html, md):
+        assert "javascript:" not in text and "data:text" not in text and "<img" not in text and "<b>" not in text
+    assert 'href="https://tempo.example/trace/%3Cimg/src=x/onerror=alert(2)%3E"' in html
+    assert f"- trace {slowest[2]['trace_id']}: https://tempo.example/trace/%3Cimg/src=x/onerror=alert(2)%3E" in md
+    assert f'<a href="{slowest[4]["trace_url"]}">{slowest[4]["trace_id"]}</a>' in html  # a plain one as before
+
+
 def results_of_row(doc: dict) -> object:  # type: ignore[type-arg]
     from loadorch.results import ThresholdRow
 
