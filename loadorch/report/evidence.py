@@ -172,7 +172,9 @@ def _slow_html(rows: Sequence[SlowRequest]) -> str:
 
 
 def _split_md(rows: Sequence[TimeSplit]) -> list[str]:
-    return ["Where the time goes:", "", *(f"- {_cut(_split_line(s), 400)}" for s in rows[:WHOLE_ROWS]), ""]
+    from loadorch.report.markdown import _md
+
+    return ["Where the time goes:", "", *(f"- {_md(_cut(_split_line(s), 400))}" for s in rows[:WHOLE_ROWS]), ""]
 
 
 def _split_html(rows: Sequence[TimeSplit]) -> str:
@@ -181,7 +183,9 @@ def _split_html(rows: Sequence[TimeSplit]) -> str:
 
 
 def _notes_md(rows: Sequence[str]) -> list[str]:
-    return [*(f"- {_cut(n, 400)}" for n in rows[:WHOLE_ROWS]), ""]
+    from loadorch.report.markdown import _md
+
+    return [*(f"- {_md(_cut(n, 400))}" for n in rows[:WHOLE_ROWS]), ""]
 
 
 def _notes_html(rows: Sequence[str]) -> str:
@@ -206,7 +210,7 @@ def _listed(title: str, line: Callable[[Any], str]) -> tuple[
     def markdown(rows: Sequence[Any]) -> list[str]:
         from loadorch.report.markdown import _md
 
-        return [f"{title}:", "", *(f"- {_md(line(r))}" for r in rows[:WHOLE_ROWS]), ""]
+        return [f"{title}:", "", *(f"- {_md(_cut(line(r), 400))}" for r in rows[:WHOLE_ROWS]), ""]
 
     def html(rows: Sequence[Any]) -> str:
         items = "".join(f"<li>{escape(line(r))}</li>" for r in rows[:WHOLE_ROWS])

@@ -58,8 +58,10 @@ def profile_short(rows: Sequence[ProfileEvidence]) -> list[str]:
 
 def profile_markdown(rows: Sequence[ProfileEvidence]) -> list[str]:
     from loadorch.report.markdown import _md
+    from loadorch.report.text import one_line
 
-    return ["Where the target spent its time (profilers):", "", *(f"- {_md(_line(p, TOP))}" for p in rows), ""]
+    lines = (f"- {_md(one_line(_line(p, TOP), 600))}" for p in rows)  # a frame's file may hold a newline
+    return ["Where the target spent its time (profilers):", "", *lines, ""]
 
 
 def profile_html(rows: Sequence[ProfileEvidence]) -> str:

@@ -42,17 +42,18 @@ def about(p: ProfileSection) -> str:
 
 
 def markdown_section(doc: Results) -> list[str]:
-    from loadorch.report.markdown import md_table
+    from loadorch.report.markdown import md_cell, md_table
 
     if not doc.profiles:
         return []
     out = ["### Profiles", ""]
-    for p in doc.profiles:
-        out += [f"**{p.name}**: {about(p)}", ""]
+    for p in doc.profiles:  # py-spy's words and a pid file's text are in `about`: escaped, on one line
+        out += [f"**{md_cell(p.name)}**: {md_cell(about(p))}", ""]
         if p.top:
             out += [md_table(top_rows(p.top), TOP_HEAD), ""]
         if p.speedscope:
-            out += [f"Files: `{p.speedscope}` (open at https://www.speedscope.app), `{p.flamegraph}`.", ""]
+            files = f"{md_cell(p.speedscope)} (open at https://www.speedscope.app), {md_cell(p.flamegraph or '')}"
+            out += [f"Files: {files}.", ""]
     return out
 
 

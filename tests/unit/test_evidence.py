@@ -169,6 +169,25 @@ def test_a_trace_link_is_linked_only_when_it_is_a_web_address_and_markup_in_it_i
     assert f'<a href="{slowest[4]["trace_url"]}">{slowest[4]["trace_id"]}</a>' in html  # a plain one as before
 
 
+def test_summary_md_shows_names_from_the_target_as_text_each_on_its_line() -> None:
+    """An endpoint name, a Server-Timing desc, a profiled frame's file and py-spy's (or a pid file's) words come
+    from the target: in summary.md they are shown, never HTML (the time split, the notes and the profilers'
+    section were raw), and a newline in one does not end its list item (a frame's file opened a heading)."""
+    from loadorch.report.summary import markdown
+
+    evil = "<img src=x onerror=alert(1)>"
+    doc = full_results()
+    ev = doc["thresholds"][-1]["evidence"]
+    ev["time_split"][0]["endpoint"] = evil
+    ev["notes"] = [f"note {evil}"]
+    ev["descs"] = [{"entry": "cache", "desc": f"hit\n## {evil}", "count": 3}]
+    ev["profile"][0]["top"][0]["file"] = f"/srv/app\n# {evil}.py"
+    doc["profiles"][1]["problem"] = f"pid file run/api.pid: '{evil}' is not a pid"
+    md = markdown(results_of(json.loads(dumps(doc)), "results.json"))
+    assert "<img" not in md and md.count("&lt;img src=x onerror=alert(1)&gt;") >= 5
+    assert not [line for line in md.splitlines() if line.startswith("#") and "img" in line]
+
+
 def results_of_row(doc: dict) -> object:  # type: ignore[type-arg]
     from loadorch.results import ThresholdRow
 
