@@ -3,11 +3,13 @@ process's outermost call, as wide as the time spent in it, its callees stacked o
 
 Bounded whatever the profile: boxes narrower than `MIN_WIDTH_PX` are left out (their time still widens
 their caller), stacks deeper than `MAX_ROWS` are cut, and at most `MAX_BOXES` boxes are drawn. Every text
-is escaped; each box carries a `<title>` (the tooltip a browser shows) with its seconds and share.
+is escaped, and a character XML does not allow (a control character in a frame's name or file, which the
+target's own code objects may hold) is replaced, so the file stays well-formed; each box carries a `<title>` (the tooltip a browser shows) with its seconds and share.
 """
 
 from __future__ import annotations
 
+import re
 import zlib
 from dataclasses import dataclass, field
 from html import escape
@@ -20,6 +22,12 @@ MIN_WIDTH_PX = 0.5
 MAX_ROWS = 64
 MAX_BOXES = 5000
 CHAR_PX = 6.2  # an 11 px monospace character, about
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")  # not XML 1.0 characters
+
+
+def _text(text: str) -> str:
+    """`text` as an SVG's text or attribute: escaped, and every character XML does not allow replaced."""
+    return escape(_NOT_XML.sub("\ufffd", text))
 
 
 @dataclass
@@ -89,8 +97,8 @@ def render(stacks: Stacks, title: str) -> str:
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH_PX}" height="{height}" '
         f'viewBox="0 0 {WIDTH_PX} {height}" font-family="monospace" font-size="11" role="img">',
-        f"<title>{escape(title)}</title>",
-        f'<text x="4" y="16" font-size="13">{escape(title)}</text>',
+        f"<title>{_text(title)}</title>",
+        f'<text x="4" y="16" font-size="13">{_text(title)}</text>',
         f'<text x="4" y="32" fill="#555">{stacks.samples} samples, {root.seconds:.2f} s sampled; '
         f"width: time; a box's callees stand on it</text>",
     ]
@@ -100,7 +108,7 @@ def render(stacks: Stacks, title: str) -> str:
         tip += f": {b.seconds:.3f} s, {b.seconds / total:.1%}"
         fill = "#ccc" if b.row == 0 else _colour(b.name, b.file)
         parts.append(
-            f'<g><title>{escape(tip)}</title><rect x="{b.x:.2f}" y="{y}" width="{b.width:.2f}" '
+            f'<g><title>{_text(tip)}</title><rect x="{b.x:.2f}" y="{y}" width="{b.width:.2f}" '
             f'height="{ROW_PX - 1}" fill="{fill}"/>{_label(b, y)}</g>'
         )
     parts.append("</svg>")
@@ -112,4 +120,5 @@ def _label(b: _Box, y: int) -> str:
     if fits < 3:
         return ""
     text = b.name if len(b.name) <= fits else b.name[: fits - 2] + ".."
-    return f'<text x="{b.x + 2:.2f}" y="{y + ROW_PX - 4}">{escape(text)}</text>'
+    return f'<text x="{b.x + 2:.2f}" y="{y + ROW_PX - 4}">{_text(text)}</text>'
+

@@ -277,3 +277,17 @@ def test_a_window_from_the_start_starts_the_profiler_at_the_launch() -> None:
     p = Profilers([ProfilerSpec(pid_file="/nonexistent/x.pid")], "/", None, "/tmp", str, {})
     p.tick(None)
     assert p.started and p.stop_at is None
+
+
+def test_a_frame_named_with_markup_and_control_characters_draws_a_well_formed_svg() -> None:
+    """A target's own code objects may carry any name and file (`compile(src, "a\\x0bb.py", "exec")`,
+    `code.replace(co_name=...)`), and real py-spy reports them as they are: the flame graph escapes the markup
+    and replaces what XML does not allow (a \\x01 made the file unreadable: "not well-formed")."""
+    stacks = Stacks()
+    evil = Frame("slow\x01<script>alert(2)</script>", "/srv/app\x0b<img src=x onerror=alert(1)>.py", 3)
+    stacks.add((Frame("<module>", "main.py", 1), evil), 1.0)
+    svg = flamegraph.render(stacks, "api: pid 7\x1b[31m")
+    root = ET.fromstring(svg)
+    assert "<script" not in svg and "<img" not in svg
+    assert any("slow\ufffd<script>" in (t.text or "") for t in root.iter("{http://www.w3.org/2000/svg}title"))
+
