@@ -122,3 +122,28 @@ def _label(b: _Box, y: int) -> str:
     text = b.name if len(b.name) <= fits else b.name[: fits - 2] + ".."
     return f'<text x="{b.x + 2:.2f}" y="{y + ROW_PX - 4}">{_text(text)}</text>'
 
+
+_TAGS = frozenset({"svg", "title", "text", "g", "rect"})
+_ATTRIBUTES = frozenset({"xmlns", "width", "height", "viewBox", "font-family", "font-size", "role", "x", "y", "fill"})
+_TAG = re.compile(r"<(/?)([^\s/>]*)([^>]*)>")
+_ATTRIBUTE = re.compile(r'\s+([^\s=/>]+)="[^"<]*"')
+
+
+def drawn_here(svg: str) -> bool:
+    """Whether an SVG text has only what `render` writes (its elements and attributes, no comment, declaration
+    or entity): only such a file is shown inline in report.html, where a script or an event attribute in a file
+    put in a run folder (`loadorch report DIR` rebuilds the page from one it did not write) would run."""
+    if not svg.lstrip().startswith("<svg") or "<!" in svg or "<?" in svg:
+        return False
+    for m in _TAG.finditer(svg):
+        closing, name, rest = m.groups()
+        if name not in _TAGS:
+            return False
+        rest = rest.removesuffix("/")
+        if closing and rest.strip():
+            return False
+        attributes = _ATTRIBUTE.findall(rest)
+        if _ATTRIBUTE.sub("", rest).strip() or not set(attributes) <= _ATTRIBUTES:
+            return False
+    return True
+

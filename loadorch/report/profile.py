@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from html import escape
 
+from loadorch.profiling.flamegraph import drawn_here
 from loadorch.results import ProfileSection, Results, TopFrameRow
 
 TOP_HEAD = ["function", "where", "own s", "own %", "total s"]
@@ -71,7 +72,7 @@ def html_section(doc: Results, flamegraphs: Mapping[str, str]) -> str:
             )
             parts.append(f"<table><tr>{head}</tr>{body}</table>")
         svg = flamegraphs.get(p.name, "")
-        if svg.lstrip().startswith("<svg"):
+        if drawn_here(svg):  # a file of another shape (a script in it) is named, never inlined
             parts.append(f'<div class="flame">{svg}</div>')
         elif p.flamegraph:
             parts.append(f'<p class="note">flame graph: {escape(p.flamegraph)} (beside results.json)</p>')

@@ -288,6 +288,28 @@ def test_a_frame_named_with_markup_and_control_characters_draws_a_well_formed_sv
     stacks.add((Frame("<module>", "main.py", 1), evil), 1.0)
     svg = flamegraph.render(stacks, "api: pid 7\x1b[31m")
     root = ET.fromstring(svg)
-    assert "<script" not in svg and "<img" not in svg
+    assert "<script" not in svg and "<img" not in svg and flamegraph.drawn_here(svg)
     assert any("slow\ufffd<script>" in (t.text or "") for t in root.iter("{http://www.w3.org/2000/svg}title"))
 
+
+@pytest.mark.parametrize("svg", [
+    '<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
+    '<svg onload="alert(1)"></svg>',
+    '<svg><rect x="1"onload="alert(1)"/></svg>',
+    '<svg><a href="javascript:alert(1)"><text>x</text></a></svg>',
+    '<svg><foreignObject><img src=x onerror=alert(1)></foreignObject></svg>',
+    '<!DOCTYPE svg [<!ENTITY a "b">]><svg>&a;</svg>',
+])
+def test_report_html_inlines_only_a_flame_graph_drawn_by_loadorch(svg: str) -> None:
+    """`loadorch report DIR` reads profiles/*.svg from a run folder it did not write: a file with anything
+    `render` never writes (a script, an event attribute, a link, a declaration) is named, not inlined."""
+    from loadorch.report.profile import html_section
+    from loadorch.results import results_of
+    from loadorch.run.artifacts import dumps
+    from tests.synthetic import full_results
+
+    doc = results_of(json.loads(dumps(full_results())), "results.json")
+    ours = flamegraph.render(Stacks({(Frame("f", "a.py"),): 1.0}, 1), "embedded")
+    assert f'<div class="flame">{ours}</div>' in html_section(doc, {"embedded": ours})
+    page = html_section(doc, {"embedded": svg})
+    assert '<div class="flame">' not in page and "alert" not in page and "profiles/embedded.svg (beside" in page
