@@ -7,7 +7,7 @@ Grammar (the spec's, on RFC 9110's list and token rules): a comma-separated list
 token name followed by `;`-separated parameters `name=value`, a value a token or a quoted string (with
 `\\` escapes). Parameter names are case-insensitive; only the first `dur` and the first `desc` of a metric
 count (later ones are ignored, as the spec says); other parameters are ignored. An entry whose name is
-not a token, or whose `dur` is not a number, keeps its name and loses that value. Bounded: at most
+not a token is dropped; one whose `dur` is not a number, or is negative, keeps its name and loses that value. Bounded: at most
 MAX_ENTRIES entries per header, names cut to NAME_CHARS, descs to DESC_CHARS (the rest is dropped).
 """
 
@@ -59,7 +59,9 @@ def _dur(raw: str) -> float | None:
         value = float(raw)
     except ValueError:
         return None
-    return value if value == value and abs(value) != float("inf") else None  # not NaN, not infinite
+    # not NaN, not infinite, not negative: a time the app spent is never below 0 (counted as 0 ms, `dur=-5` on every
+    # response passed a `p(95)<100` gate with nothing measured)
+    return value if value == value and abs(value) != float("inf") and value >= 0 else None
 
 
 def parse(value: str | bytes | None, redactor: Redactor = NO_SECRETS, whole: bool = False) -> list[Entry]:

@@ -107,3 +107,20 @@ def test_an_absurd_duration_is_recorded_bounded_and_the_delta_still_packs() -> N
     merged.add_delta(0, rec.take_delta())
     assert judge(merged, "server_timing{entry:ts,name:list}", "max<1")[1] == MAX_DUR_MS
     assert judge(merged, "server_timing{entry:big}", "max<1")[1] == MAX_DUR_MS
+
+
+def test_a_negative_dur_is_no_duration_so_a_gate_on_it_has_no_data() -> None:
+    """`app;dur=-5` says no time the app could spend: it was counted as 0 ms, and a `p(95)<100` gate on an app
+    that sent only negative durations passed with nothing measured. Its desc still counts."""
+    from loadorch.traffic.servertiming import parse
+
+    assert parse("app;dur=-5;desc=x, db;dur=-0.0, cache;dur=3") == [("app", None, "x"), ("db", 0.0, None),
+                                                                    ("cache", 3.0, None)]
+    rec = Recorder(1.0, 0.0)
+    for _ in range(50):
+        rec.record(LIST, 10_000, 1.0)
+        rec.record_server_timing(LIST, parse("app;dur=-5;desc=x"), 1.0)
+    merged = Merged(1.0)
+    merged.add_delta(0, rec.take_delta())
+    assert judge(merged, "server_timing{entry:app}", "p(95)<100") == ("fail", None, 0)  # no data, never a pass
+    assert judge(merged, "server_timing_desc{entry:app,desc:x}", "rate>0.9") == ("pass", 1.0, 50)
