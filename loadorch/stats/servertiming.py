@@ -58,13 +58,18 @@ class EntryNames:
 
 
 def timing_tags(names: EntryNames, entries: Iterable[tuple[str, float | None, str | None]]) -> list[tuple[str, int]]:
-    """(timings tag, value) of one response's entries: its durations (µs) and a desc count each (value 0)."""
+    """(timings tag, value) of one response's entries: its durations (µs), and one desc count (value 0) per entry
+    name, its first occurrence's: a desc share is of the responses (`cache;desc=hit, cache;desc=hit` is one
+    response that hit, not two), while every occurrence's `dur` is a duration of its entry."""
     out = []
+    counted: set[str] = set()
     for name, dur, desc in entries:
         entry = names.entry(name)
         if dur is not None:
             out.append((DUR + entry, max(0, int(min(dur, MAX_DUR_MS) * 1000))))
-        out.append((f"{DESC}{entry}={names.desc(entry, desc or '')}", 0))
+        if entry not in counted:
+            counted.add(entry)
+            out.append((f"{DESC}{entry}={names.desc(entry, desc or '')}", 0))
     return out
 
 

@@ -62,9 +62,11 @@ def test_a_server_timing_selector_names_its_entry(selector: str, message: str) -
 def test_entry_names_and_descs_are_bounded_on_the_worker_and_on_the_master() -> None:
     rec = Recorder(1.0, 0.0)
     entries = [(f"e{i}", 1.0, f"d{i}") for i in range(MAX_ENTRIES + 5)]
-    entries += [("e0", None, f"x{i}") for i in range(MAX_DESCS + 5)]
     rec.record(LIST, 1000, 1.0)
     rec.record_server_timing(LIST, entries, 1.0)
+    for i in range(MAX_DESCS + 5):  # a new desc of e0 per response
+        rec.record(LIST, 1000, 1.0)
+        rec.record_server_timing(LIST, [("e0", None, f"x{i}")], 1.0)
     merged = Merged(1.0)
     merged.add_delta(0, rec.take_delta())
     tags = {tag for tag, _ in merged.timings}
@@ -124,3 +126,21 @@ def test_a_negative_dur_is_no_duration_so_a_gate_on_it_has_no_data() -> None:
     merged.add_delta(0, rec.take_delta())
     assert judge(merged, "server_timing{entry:app}", "p(95)<100") == ("fail", None, 0)  # no data, never a pass
     assert judge(merged, "server_timing_desc{entry:app,desc:x}", "rate>0.9") == ("pass", 1.0, 50)
+
+
+def test_an_entry_named_twice_in_one_response_counts_that_response_once_in_its_desc_share() -> None:
+    """A desc share is of the responses: `cache;desc=hit` three times in one header is one response that hit
+    (its first occurrence's desc counts). Half the responses hit: 0.5 (it was 0.75 "of 200 responses", and
+    `rate>0.7` passed); every occurrence's dur is still a duration of its entry."""
+    from loadorch.traffic.servertiming import parse
+
+    rec = Recorder(1.0, 0.0)
+    for _ in range(50):
+        rec.record(LIST, 10_000, 1.0)
+        rec.record_server_timing(LIST, parse("cache;desc=hit;dur=1, cache;desc=hit;dur=2, cache;desc=miss"), 1.0)
+        rec.record(LIST, 10_000, 1.0)
+        rec.record_server_timing(LIST, parse("cache;desc=miss;dur=3"), 1.0)
+    merged = Merged(1.0)
+    merged.add_delta(0, rec.take_delta())
+    assert judge(merged, "server_timing_desc{entry:cache,desc:hit}", "rate>0.7") == ("fail", 0.5, 100)
+    assert judge(merged, "server_timing{entry:cache}", "max<=3")[1:] == (3.0, 150)
