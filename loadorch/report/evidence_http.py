@@ -3,6 +3,7 @@ trace ids and Server-Timing entries, and where their time went (pure: from the m
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
@@ -55,18 +56,35 @@ def http_evidence(result: ThresholdResult, record: RunRecord) -> Evidence:
                if merged.exemplar_k else "exemplars are off in the profile (evidence.slowest: 0)")
         return Evidence(notes=[why])
     k = merged.exemplar_k or len(rows)
-    return Evidence(slowest=[slow_request(r, record.trace_url) for r in rows[:k]], time_split=time_split(merged, tags))
+    shown = rows[:k]
+    return Evidence(slowest=[slow_request(r, record.trace_url) for r in shown],
+                    time_split=time_split(merged, tags, [r[0] for r in shown]))
 
 
-def time_split(merged: Merged, tags: tuple[tuple[str, str], ...]) -> list[TimeSplit]:
+MAX_SPLITS = 10  # endpoints of a latency gate's time split
+
+
+def time_split(merged: Merged, tags: tuple[tuple[str, str], ...], first: Sequence[str] = ()) -> list[TimeSplit]:
     """Per endpoint of the selector, each phase's share of its p95 requests' summed duration
-    (stats/timesplit.py; None where a request path did not measure it)."""
+    (stats/timesplit.py; None where a request path did not measure it): at most MAX_SPLITS endpoints, those of
+    `first` (the slowest requests shown) first, then the most requested (a gate on every endpoint had one row
+    per request name, up to max_endpoints, in each latency gate's evidence)."""
     keys: dict[str, set[tuple[str, str, int]]] = {}
-    for key in merged.series:
+    counts: dict[str, int] = {}
+    for key, hist in merged.series.items():
         if key.ok and merged.matches(key, tags):
             keys.setdefault(key.name, set()).add((key.name, key.method, key.status))
-    splits = (merged.splits.split(name, wanted) for name, wanted in sorted(keys.items()))
-    return [s for s in splits if s is not None]
+            counts[key.name] = counts.get(key.name, 0) + hist.count
+    named = [n for n in dict.fromkeys(first) if n in keys]
+    rest = sorted((n for n in keys if n not in named), key=lambda n: (-counts[n], n))
+    out: list[TimeSplit] = []
+    for name in [*named, *rest]:
+        split = merged.splits.split(name, keys[name])
+        if split is not None:
+            out.append(split)
+            if len(out) == MAX_SPLITS:
+                break
+    return out
 
 
 def matching(merged: Merged, tags: tuple[tuple[str, str], ...]) -> list[Row]:

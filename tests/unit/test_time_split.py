@@ -510,3 +510,22 @@ def test_a_virtual_users_busy_second_reaches_the_masters_split_as_a_sample(monke
     [split] = time_split(merged, ())
     assert (split.of, split.timed) == (5000, -(-5000 // (5000 // timesplit.SAMPLED)))
     assert (split.waiting, split.receiving) == (pytest.approx(0.5, abs=0.001), pytest.approx(0.25, abs=0.001))
+
+
+def test_a_gates_time_split_is_bounded_and_names_the_endpoints_of_its_slowest_requests_first() -> None:
+    """A gate on every endpoint of a run with many request names had one time-split row per name (up to
+    max_endpoints, in every latency gate's evidence): at most MAX_SPLITS, those of the slowest requests shown
+    first, then the most requested."""
+    from loadorch.report.evidence_http import MAX_SPLITS
+
+    rec = Recorder(1.0, 0.0)
+    for e in range(300):
+        key = SeriesKey("u", f"/items/{e:03d}", "read", "GET", 200, True)
+        for i in range(3 if e != 150 else 9):
+            rec.record(key, 1000 + i, 1.0)
+            rec.record_split(key, 1000 + i, (0, 0, 900, 100), 1.0)
+    merged = Merged(1.0)
+    merged.add_delta(0, rec.take_delta())
+    splits = time_split(merged, (), ["/items/299", "/items/299", "/items/007"])
+    assert len(splits) == MAX_SPLITS
+    assert [s.endpoint for s in splits[:4]] == ["/items/299", "/items/007", "/items/150", "/items/000"]
