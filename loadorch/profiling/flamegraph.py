@@ -4,7 +4,8 @@ process's outermost call, as wide as the time spent in it, its callees stacked o
 Bounded whatever the profile: boxes narrower than `MIN_WIDTH_PX` are left out (their time still widens
 their caller), stacks deeper than `MAX_ROWS` are cut, and at most `MAX_BOXES` boxes are drawn. Every text
 is escaped, and a character XML does not allow (a control character in a frame's name or file, which the
-target's own code objects may hold) is replaced, so the file stays well-formed; each box carries a `<title>` (the tooltip a browser shows) with its seconds and share.
+target's own code objects may hold) is replaced, so the file stays well-formed; each box carries a
+`<title>` (the tooltip a browser shows) with its seconds and share.
 """
 
 from __future__ import annotations

@@ -7,8 +7,9 @@ Grammar (the spec's, on RFC 9110's list and token rules): a comma-separated list
 token name followed by `;`-separated parameters `name=value`, a value a token or a quoted string (with
 `\\` escapes). Parameter names are case-insensitive; only the first `dur` and the first `desc` of a metric
 count (later ones are ignored, as the spec says); other parameters are ignored. An entry whose name is
-not a token is dropped; one whose `dur` is not a number, or is negative, keeps its name and loses that value. Bounded: at most
-MAX_ENTRIES entries per header, names cut to NAME_CHARS, descs to DESC_CHARS (the rest is dropped).
+not a token is dropped; one whose `dur` is not a number, or is negative, keeps its name and loses that
+value. Bounded: at most MAX_ENTRIES entries per header, names cut to NAME_CHARS, descs to DESC_CHARS (the
+rest is dropped).
 """
 
 from __future__ import annotations
