@@ -1,9 +1,11 @@
 """Whether a process id names a live process: for the fork server's children, the baseline store's lock and
-the run folder's lock. Imports nothing of loadorch."""
+the run folder's lock; and a child that dies with its parent. Imports nothing of loadorch."""
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 
 
 def alive(pid: int) -> bool:
@@ -18,3 +20,12 @@ def alive(pid: int) -> bool:
     except PermissionError:
         return True  # someone else's process, alive
     return True
+
+
+def die_with_parent() -> None:
+    """In a child before exec (`preexec_fn`): SIGKILL when the process that started it dies, even by SIGKILL
+    (Linux's PR_SET_PDEATHSIG; the starting thread must live as long as the child is wanted: the main thread)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass

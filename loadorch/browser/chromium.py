@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
 from collections.abc import Mapping
 
 from loadorch.errors import RunError
+from loadorch.pids import die_with_parent
 
 NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 FLAGS = (
@@ -79,14 +78,6 @@ def find_chromium(env: Mapping[str, str]) -> str:
     raise RunError(f"browser users need Chromium and none was found on PATH; {MISSING_HINT}")
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: SIGKILL when the browser worker dies, even by SIGKILL (Linux)."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
 class Chromium:
     """One headless Chromium in this process's group, with a profile directory removed on stop."""
 
@@ -107,7 +98,7 @@ class Chromium:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=self.log,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         try:
             self.ws_url = self._devtools_url(timeout)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from loadorch.profiling.speedscope import parse
-from tests.support.project import CliResult, Project, assert_no_traceback
+from tests.support.project import REPO, CliResult, Project, assert_no_traceback
 
 pytestmark = pytest.mark.py_spy
 
@@ -110,3 +110,55 @@ def test_the_embedded_shops_process_is_stopped_after_the_run(profiled) -> None:
     project, _ = profiled
     pid = next(p for p in project.results("o")["profiles"] if p["name"] == "embedded")["pid"]
     assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+
+
+# a stand-in for the controller: starts py-spy on the target (a sleeping process) the way a run does, says py-spy's
+# pid, then waits to be killed
+HOLDER = """
+import sys, time
+from loadorch.config.profilers import ProfilerSpec
+from loadorch.run.profiler import Profilers
+p = Profilers([ProfilerSpec(pid=int(sys.argv[1]), rate=10)], sys.argv[2], None, sys.argv[2], str, {"PATH": sys.argv[3]})
+p.start()
+[item] = p.items
+assert item.proc is not None, item.problem
+print(item.proc.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_py_spy_ends_with_the_run_that_started_it_even_when_that_is_killed(tmp_path: Path) -> None:
+    """A run SIGKILLed (no `finally` runs: an OOM kill, a CI job's timeout) left py-spy sampling the target until
+    its --duration, up to a day for a run without a window end: it now dies with the process that started it."""
+    import os
+    import signal
+    import sys
+    import time
+
+    target = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(target.pid), str(tmp_path), os.environ["PATH"]],
+                              stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        assert holder.stdout is not None
+        spy = int(holder.stdout.readline())
+        assert _running(spy)  # sampling
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=30)
+        deadline = time.monotonic() + 30  # a bound on the wait for a state, not a timing under test
+        while _running(spy):
+            assert time.monotonic() < deadline, "py-spy outlived the process that started it"
+            time.sleep(0.05)
+    finally:
+        for proc in (holder, target):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def _running(pid: int) -> bool:
+    """A live process (not a zombie waiting to be reaped) under `pid`."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except OSError:
+        return False
