@@ -24,8 +24,9 @@ checked against it on the same page loads in tests/integration/test_browser_evid
   sources (the elements that moved: a CSS path and the rectangles before and after, as Chromium lists them,
   the most impactful first).
 
-Everything kept is bounded: a CSS path of at most MAX_SELECTOR characters, URLs of at most PAGE_URL (the worker
-masks the run's secrets in them, then cuts them to MAX_URL), at most
+Everything kept is bounded: a CSS path of whole parts up to MAX_SELECTOR characters (one part longer than that,
+an id or class list, is sent up to PAGE_SELECTOR), URLs of at most PAGE_URL (the worker masks the run's secrets in
+both, then cuts them to MAX_SELECTOR and MAX_URL), at most
 5 shift sources, 5 scripts, 10 interactions and 20 long animation frames kept per document.
 """
 
@@ -35,11 +36,14 @@ MAX_SELECTOR = 100
 MAX_URL = 300
 PAGE_URL = 4096  # the page's own cut of a URL (it bounds the report); the worker masks the run's secrets, then cuts
 # at MAX_URL: a cut in the page at MAX_URL left the first characters of a secret it split, unmasked
+PAGE_SELECTOR = 1024  # the page's own cut of one part of a CSS path longer than MAX_SELECTOR (an id built from a
+# token): the worker masks, then cuts at MAX_SELECTOR, as for URLs
 GROUPED_MS = 40  # the web-vitals library's default durationThreshold: the event entries it groups by frame
 
 ATTRIBUTION_JS = r"""
   function cut(text, n) { text = String(text || ''); return text.length > n ? text.slice(0, n) : text; }
   function path(node) {  // tag.classes or #id parts, joined by '>', up to the nearest id, at most MAX_SELECTOR chars
+    // of whole parts; a first part longer than that goes up to PAGE_SELECTOR: the worker masks it, then cuts it
     let out = '';
     try {
       for (let n = node; n && n.nodeType !== 9 && n.nodeType !== 11; n = n.parentNode) {
@@ -47,7 +51,7 @@ ATTRIBUTION_JS = r"""
         const cls = el && n.classList && n.classList.length ? '.' + Array.from(n.classList).join('.') : '';
         const name = el ? n.nodeName.toLowerCase() : n.nodeName.replace(/^#/, '').toUpperCase();
         const part = el && n.id ? '#' + n.id : name + cls;
-        if (out.length + part.length + 1 > MAX_SELECTOR) return out || part.slice(0, MAX_SELECTOR);
+        if (out.length + part.length + 1 > MAX_SELECTOR) return out || part.slice(0, PAGE_SELECTOR);
         out = out ? part + '>' + out : part;
         if (el && n.id) break;
       }
@@ -129,6 +133,5 @@ ATTRIBUTION_JS = r"""
             time: ms(e.start), input_delay: ms(started - e.start), processing: ms(processed - started),
             presentation: ms(next - processed), scripts: scripts};
   }
-""".replace("MAX_SELECTOR", str(MAX_SELECTOR)).replace("PAGE_URL", str(PAGE_URL)).replace(
-    "GROUPED_MS", str(GROUPED_MS)
-)
+""".replace("PAGE_SELECTOR", str(PAGE_SELECTOR)).replace("MAX_SELECTOR", str(MAX_SELECTOR)).replace(
+    "PAGE_URL", str(PAGE_URL)).replace("GROUPED_MS", str(GROUPED_MS))

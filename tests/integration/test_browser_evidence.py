@@ -3,7 +3,8 @@
 One module fixture loads the shop twice with every cause on (a late hero image, a banner that moves above
 the content, a slow click handler, a heavy script bundle) through our own page code, with the web-vitals
 library's attribution build (the reference, from npm) in the same page loads when it is installed: each
-cause is named by our attribution, and ours agrees with the reference's.
+cause is named by our attribution, and ours agrees with the reference's. A third load, in the same
+session, gives the hero and the button ids a page could build from a secret (FORGED_IDS).
 """
 
 from __future__ import annotations
@@ -26,6 +27,20 @@ pytestmark = pytest.mark.chromium
 
 KNOBS = "hero_ms=1000&banner=1&click_ms=300&bundle_kb=400"
 LOADS = 2
+SECRET = "CANARYtok-5e0c2a91"
+# ids over the page's 100-character selector, the run's secret at the cut, lines that would read as Markdown;
+# set on DOMContentLoaded of the `forged=1` load, before the hero paints or the button is clicked (the banner keeps
+# its id: the shop's script finds it by it to move it)
+FORGED_IDS = """
+(() => {
+  if (window !== window.top || !location.search.includes('forged=1')) return;
+  const forged = (fill) => 'x\\n## forged\\n' + fill.repeat(78) + 'SECRET';
+  document.addEventListener('DOMContentLoaded', () => {
+    document.getElementById('hero').id = forged('h');
+    document.getElementById('add-to-cart').id = forged('c');
+  });
+})();
+""".replace("SECRET", SECRET)
 # the reference's fields, by metric (web-vitals src/types/{lcp,inp,cls}.ts)
 GLUE = """
 (() => {
@@ -50,8 +65,9 @@ GLUE = """
 
 
 @pytest.fixture(scope="module")
-def loads() -> Iterator[list[dict[str, Any]]]:
-    """[{"ours": View, "reference": {metric: last report} or {}}] for LOADS loads of the shop, knobs on."""
+def session() -> Iterator[list[dict[str, Any]]]:
+    """[{"ours": View, "reference": {metric: last report} or {}}] for LOADS loads of the shop, knobs on (page
+    `home`), then one with FORGED_IDS (page `forged`)."""
     tools.require("chromium")
     from loadorch.browser.cdp import Connection
     from loadorch.browser.chromium import Chromium, find_chromium, rail_flags
@@ -83,9 +99,11 @@ def loads() -> Iterator[list[dict[str, Any]]]:
             page.session.on("Runtime.bindingCalled", referenced)
             page.session.call("Runtime.addBinding", name="__referenceVitals")
             page.session.call("Page.addScriptToEvaluateOnNewDocument", source=reference_js.read_text() + GLUE)
+        page.session.call("Page.addScriptToEvaluateOnNewDocument", source=FORGED_IDS)
         page.warm_up(f"{server.url}/shop", 15)
         for _ in range(LOADS):
             _load(page, f"{server.url}/shop?{KNOBS}", reference if reference_js is not None else None)
+        _load(page, f"{server.url}/shop?hero_ms=200&banner=1&click_ms=60&forged=1", None, "forged", "button")
         page.leave()
         page.close()
         with lock:
@@ -100,12 +118,19 @@ def loads() -> Iterator[list[dict[str, Any]]]:
         thread.join(timeout=5)
 
 
-def _load(page: Any, url: str, reference: dict[int, dict[str, Any]] | None) -> None:
+@pytest.fixture(scope="module")
+def loads(session: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [load for load in session if load["ours"].page == "home"]
+
+
+def _load(
+    page: Any, url: str, reference: dict[int, dict[str, Any]] | None, name: str = "home", button: str = "#add-to-cart"
+) -> None:
     """One page view: the load, the banner's move, a click, and both measurements of its INP."""
-    page.visit(url, "home", 15)
+    page.visit(url, name, 15)
     latest = page.views[str(page.latest)]
     assert until(lambda: (latest.values.get("cls") or 0) > 0, 10, every=0.05), latest.values  # the banner moved
-    page.click("#add-to-cart", 5)
+    page.click(button, 5)
     doc = int(str(page.latest).rsplit("-", 1)[1])
 
     def settled() -> bool:
@@ -174,7 +199,22 @@ def test_our_attribution_agrees_with_the_web_vitals_library(loads: list[dict[str
         assert cls["time"] == pytest.approx(ref_cls["largestShiftTime"], abs=0.1)
 
 
-SECRET = "CANARYtok-5e0c2a91"
+def test_an_id_built_from_a_secret_is_masked_before_it_is_cut(session: list[dict[str, Any]]) -> None:
+    """Ids a page built from a secret, longer than a selector is kept: the page sends them whole (up to its own
+    bound), so the worker masks the secret before it cuts, and no first characters of it are left at the cut."""
+    from loadorch.browser.evidence import clean
+    from loadorch.traffic.redact import Redactor
+
+    (forged,) = [load["ours"] for load in session if load["ours"].page == "forged"]
+    attr = forged.values["attr"]
+    assert all(attr.get(k) for k in ("lcp", "inp", "cls")), attr
+    sent = clean(attr, forged.weight, Redactor([SECRET])).to_wire()
+    named = [sent["lcp"]["element"], sent["inp"]["target"], *(s["invoker"] for s in sent["inp"]["scripts"])]
+    assert "hhhh" in sent["lcp"]["element"] and "cccc" in sent["inp"]["target"], named  # the forged elements
+    assert all(len(text) <= 100 for text in named[:2]), named
+    assert "CAN" not in json.dumps(sent), named
+
+
 CAUSES = """
 name: causes
 users:
@@ -256,3 +296,4 @@ def test_the_evidence_reads_in_junit_summary_and_report_without_the_secret(
         if path.is_file():
             assert "CANARY" not in path.read_text(errors="replace"), path.name
     assert "CANARY" not in result.out + result.err
+
