@@ -2,7 +2,8 @@
 and for a failing gate the attribution of the view at its value and of the worst view.
 
 The page is not trusted: its report arrives through a binding any script of it could call, so every field
-is typed, every string masked with the run's secrets and cut, every list bounded, before it leaves the worker.
+is typed, every string masked with the run's secrets, put on one line (an id may hold a line break: in
+summary.md the next line would read as the report's own) and cut, every list bounded, before it leaves the worker.
 """
 
 from __future__ import annotations
@@ -39,10 +40,15 @@ def _num(value: Any) -> float:
     return round(float(value), 3) if ok else 0.0
 
 
+def _line(value: Any, redactor: Redactor) -> str:
+    """A string of the page's, its secrets masked (as sent), then on one line: every run of whitespace one space."""
+    return " ".join(redactor.text(str(value or "")).split())
+
+
 def _url(value: Any, redactor: Redactor) -> str:
     """A URL as evidence shows it: no user or password, no credential parameter's value, the run's secrets
-    masked, then cut."""
-    text = str(value or "")
+    masked, on one line, then cut."""
+    text = _line(value, redactor)
     try:
         parts = urlsplit(text)
         if parts.username is not None or parts.password is not None:
@@ -59,14 +65,14 @@ def _invoker(value: Any, redactor: Redactor) -> str:
     """A frame script's invoker as evidence shows it: for a script (classic-script, module-script) it is the
     script's own URL, shown as `_url` shows it; else text that may hold a URL (`IMG[src=https://...].onload`),
     its credential parameters masked. Either carries the same tokens as the script's url (a maps key, a signature)."""
-    text = str(value or "")
+    text = _line(value, redactor)
     if text.startswith(("http://", "https://")):
         return _url(text, redactor)
     return redactor.cut(credential_params_in(text), MAX_URL, more="")
 
 
 def _text(value: Any, redactor: Redactor, limit: int = MAX_SELECTOR) -> str:
-    return redactor.cut(str(value or ""), limit, more="")
+    return redactor.cut(_line(value, redactor), limit, more="")
 
 
 def _rect(value: Any) -> list[int] | None:

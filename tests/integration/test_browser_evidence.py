@@ -215,6 +215,24 @@ def test_an_id_built_from_a_secret_is_masked_before_it_is_cut(session: list[dict
     assert "CAN" not in json.dumps(sent), named
 
 
+def test_an_id_with_line_breaks_is_kept_on_one_line(session: list[dict[str, Any]]) -> None:
+    """A line break in an id would start a line of summary.md's own (the forged `## forged` heading): what a page
+    names is kept on one line."""
+    from loadorch.browser.evidence import clean
+    from loadorch.report.evidence_browser import markdown
+    from loadorch.results import BrowserEvidence, BrowserView
+    from loadorch.traffic.redact import Redactor
+
+    (forged,) = [load["ours"] for load in session if load["ours"].page == "forged"]
+    sent = clean(forged.values["attr"], forged.weight, Redactor([SECRET]))
+    assert sent.lcp is not None and sent.inp is not None
+    assert sent.lcp.element.startswith("#x ## forged hhh") and sent.inp.target.startswith("#x ## forged ccc"), sent
+    assert sent.inp.scripts and all("\n" not in s.invoker for s in sent.inp.scripts), sent.inp.scripts
+    view = BrowserView(role="p(75)", value=1.0, page="forged", user="u", at_s=1.0, lcp=sent.lcp, inp=sent.inp)
+    lines = markdown(BrowserEvidence(metric="browser_web_vital_lcp", unit="ms", views=[view]))
+    assert not any(line.lstrip().startswith("#") for line in "\n".join(lines).splitlines()), lines
+
+
 CAUSES = """
 name: causes
 users:
