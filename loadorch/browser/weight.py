@@ -5,7 +5,8 @@ carries that id. Transfer bytes are `Network.loadingFinished`'s encodedDataLengt
 crossed the wire, 0 from the memory cache), decoded bytes the sum of `Network.dataReceived`'s dataLength.
 A request counts once it finished (a blocked or failed one moved no bytes and is not counted); a redirect
 is one request; a frame's own document (an iframe's navigation) and what it loads are not counted.
-Third-party: a request to another host than the document's (counted in its own type too).
+Third-party: a request to another host than the document's (the host its navigation landed on, after any
+redirect), counted in its own type too.
 Bounded: MAX_PENDING requests in flight, MAX_DOCUMENTS documents not taken yet, TOP largest resources per type.
 """
 
@@ -87,6 +88,8 @@ class Weigher:
         with self.lock:
             if rid in self.pending:  # a redirect: the same request goes on to its next URL
                 self.pending[rid][2] = url
+                if rid == loader and loader in self.documents:  # the document's: its host is where it landed
+                    self.documents[loader].host = urlsplit(url).hostname or ""
                 return
             if (
                 rid == loader

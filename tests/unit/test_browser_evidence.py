@@ -56,6 +56,21 @@ def test_page_weight_counts_finished_requests_by_type_per_document() -> None:
     assert w.take("L1") is None and w.take("L9") is None  # taken once; the frame's document never counted
 
 
+def test_a_redirected_document_weighs_its_own_host_as_first_party() -> None:
+    """`visit: /` redirected to another host (http to https, the apex to www): the host is where the document
+    landed, so its own requests are not third-party."""
+    w = Weigher("F")
+    w.request(_request("L1", "L1", "http://shop.test/", "Document"))
+    w.request(_request("L1", "L1", "https://www.shop.test/", "Document"))  # the redirect: the same request
+    w.request(_request("r1", "L1", "https://www.shop.test/app.js", "Script"))
+    w.request(_request("r2", "L1", "https://cdn.other.test/lib.js", "Script"))
+    for rid, transfer in (("L1", 800), ("r1", 30_000), ("r2", 12_000)):
+        w.finished({"requestId": rid, "encodedDataLength": transfer})
+    doc = w.take("L1")
+    assert doc is not None
+    assert doc["types"]["third-party"] == [1, 12_000, 0] and doc["types"]["total"] == [3, 42_800, 0], doc
+
+
 def test_the_pages_attribution_is_typed_masked_and_bounded() -> None:
     r = Redactor([SECRET])
     forged = {
