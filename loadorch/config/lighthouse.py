@@ -5,7 +5,8 @@ From the documented result object: `audits.<id>.numericValue` becomes `lighthous
 becomes `lighthouse_score{category:<id>}`. The `resource-summary` audit's rows (requests and transfer
 size by resource type) become `browser_resource_count{type:<type>}` and `browser_resource_bytes{type:<type>}`,
 the names the browser users' page weight has (Lighthouse's `media` counted as `other`).
-A result with a `runtimeError` measured nothing and is an error.
+A result with a `runtimeError` measured nothing and is an error; so is one of Lighthouse 2 (its categories a
+`reportCategories` list, scored 0-100) and one whose `categories` is not an object.
 Several files (several Lighthouse runs) give several samples, so `med` and `p(N)` work as in Lighthouse CI's
 aggregation methods.
 """
@@ -57,6 +58,16 @@ def parse(doc: Any, source: str) -> list[Sample]:
     error = doc.get("runtimeError")
     if isinstance(error, dict) and error.get("code") not in (None, "NO_ERROR"):
         raise LighthouseError(f"{name}: Lighthouse could not measure the page: {error.get('message', error['code'])}")
+    if "reportCategories" in doc and "categories" not in doc:
+        version = str(doc.get("lighthouseVersion") or "2.x")[:20]
+        raise LighthouseError(
+            f"{name} is a Lighthouse {version} result (`reportCategories`, scores 0-100), older than"
+            " the format read (Lighthouse 3 and later); run Lighthouse 3 or later"
+        )
+    if not isinstance(doc.get("categories") or {}, dict):
+        raise LighthouseError(
+            f"{name}: `categories` is not an object (a Lighthouse result maps each category id to its score)"
+        )
     samples = []
     for audit_id, audit in sorted(doc["audits"].items()):
         value = _number(audit.get("numericValue") if isinstance(audit, dict) else None)
@@ -75,7 +86,8 @@ RESOURCE_TYPES = ("document", "script", "stylesheet", "image", "font", "other", 
 
 
 def _resources(audit: Any, source: str) -> list[Sample]:
-    items = audit.get("details", {}).get("items") if isinstance(audit, dict) else None
+    details = audit.get("details") if isinstance(audit, dict) else None
+    items = details.get("items") if isinstance(details, dict) else None
     if not isinstance(items, list):
         return []
     sums: dict[str, list[float]] = {}
@@ -110,5 +122,7 @@ def load(patterns: list[str], base_dir: str) -> tuple[Sample, ...]:
                 doc = json.load(fh)
         except (OSError, ValueError) as exc:
             raise LighthouseError(f"cannot read {os.path.basename(path)} as JSON: {exc}") from None
+        except RecursionError:  # arrays or objects nested deeper than the decoder goes: no Lighthouse result
+            raise LighthouseError(f"cannot read {os.path.basename(path)} as JSON: nested too deeply") from None
         samples += parse(doc, path)
     return tuple(samples)

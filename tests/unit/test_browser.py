@@ -276,6 +276,31 @@ def test_bad_lighthouse_files_are_named(tmp_path: Path) -> None:
         build("p", str(tmp_path), {})
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"audits": {"resource-summary": {"details": [1]}}, "categories": {}}', None),  # no rows, no error
+        ('{"audits": {}, "categories": [{"id": "performance", "score": 0.5}]}', "`categories` is not an object"),
+        ('{"lighthouseVersion": "2.9.4", "audits": {}, "reportCategories": [{"id": "performance", "score": 80}]}',
+         "a Lighthouse 2.9.4 result .* run Lighthouse 3 or later"),
+        ('{"audits": ' + "[" * 100_000 + "]" * 100_000 + "}", "cannot read lhr.json as JSON: nested too deeply"),
+    ],
+)
+def test_malformed_or_old_lighthouse_files_are_configuration_errors(
+    tmp_path: Path, text: str, message: str | None
+) -> None:
+    """A file shaped like no Lighthouse result read (malformed, or of Lighthouse 2) is named with the fix, as a
+    configuration error before any load: it was an internal error (AttributeError, RecursionError) or, for
+    Lighthouse 2, no sample at all."""
+    write(tmp_path, SCENARIO, "lighthouse: [lhr.json]\n")
+    (tmp_path / "profiles" / "lhr.json").write_text(text)
+    if message is None:
+        build("p", str(tmp_path), {})
+        return
+    with pytest.raises(ConfigError, match=r"p.yaml:4: lighthouse: .*" + message):
+        build("p", str(tmp_path), {})
+
+
 def test_network_guard_follows_allowed_hosts() -> None:
     loopback = HostGuard([], "http://127.0.0.1:8000")
     assert loopback.allows("http://127.0.0.1:8000/shop") and loopback.allows("http://localhost:9/x")
