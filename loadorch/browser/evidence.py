@@ -35,9 +35,11 @@ LCP_PARTS = ("ttfb", "load_delay", "load_duration", "render_delay")
 INP_PARTS = ("input_delay", "processing", "presentation")
 
 
-def _num(value: Any) -> float:
+def _num(value: Any, digits: int = 3) -> float:
+    """A number of the page's (0 when it is not one), rounded: ms and px to 3 decimals, a shift's value to 6 (the CLS
+    histograms' millionths: a shift of 0.0004, one of many in its session window, is not 0)."""
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    return round(float(value), 3) if ok else 0.0
+    return round(float(value), digits) if ok else 0.0
 
 
 def _line(value: Any, redactor: Redactor) -> str:
@@ -110,7 +112,7 @@ def _inp(a: Mapping[str, Any], r: Redactor) -> InpAttribution:  # a: the page's 
 def _cls(a: Mapping[str, Any], r: Redactor) -> ClsAttribution:  # a: the page's JSON (PageReport), untrusted
     sources = [s for s in a.get("sources") or [] if isinstance(s, dict)][:MAX_SOURCES]
     return ClsAttribution(
-        value=_num(a.get("value")),
+        value=_num(a.get("value"), 6),
         time=_num(a.get("time")),
         sources=[
             ShiftSource(element=_text(s.get("element"), r), previous=_rect(s.get("previous")),

@@ -101,7 +101,7 @@ def _view_text(v: BrowserView, vital: str) -> Shown | None:
         return Shown(f"INP target {i.target} ({i.type} {i.event}); input delay {i.input_delay:g}, processing "
                      f"{i.processing:g}, presentation {i.presentation:g} ms")
     if vital == "cls" and v.cls is not None and v.cls.sources:
-        return Shown(f"largest shift {v.cls.value:.3f}: {v.cls.sources[0].element}")
+        return Shown(f"largest shift {v.cls.value:.4g}: {v.cls.sources[0].element}")
     return None
 
 

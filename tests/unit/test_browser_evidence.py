@@ -122,6 +122,22 @@ def test_the_pages_attribution_is_typed_masked_and_bounded() -> None:
     assert clean("not a dict", None, r).to_wire() == {}
 
 
+def test_a_small_shift_keeps_its_value() -> None:
+    """A view's CLS can be a session window of many small shifts: the largest of them, 0.00042, reads as that, not as
+    0 (results.json, summary.md and compare)."""
+    from loadorch.report.compare_evidence import _view_text
+    from loadorch.report.evidence_browser import markdown
+    from loadorch.results import BrowserEvidence, BrowserView
+
+    out = clean({"cls": {"value": 0.00042, "time": 900, "sources": [{"element": "#bar"}]}}, None, Redactor())
+    assert out.cls is not None and out.cls.value == 0.00042, out
+    view = BrowserView(role="p(75)", value=0.12, page="home", user="u", at_s=1.0, cls=out.cls)
+    assert "largest shift 0.00042 at 900 ms moved #bar" in "\n".join(
+        markdown(BrowserEvidence(metric="browser_web_vital_cls", views=[view])))
+    shown = _view_text(view, "cls")
+    assert shown is not None and shown.text == "largest shift 0.00042: #bar", shown
+
+
 def test_credential_parameters_of_the_pages_urls_are_masked_though_never_declared() -> None:
     # a page's own URLs carry tokens the run never declared: a signed image, a session id, an OAuth fragment
     page = {"lcp": {"element": "#hero", "url": "https://cdn.test/hero.png?w=800&X-Amz-Signature=abc123def&"
