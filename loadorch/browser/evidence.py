@@ -9,6 +9,7 @@ summary.md the next line would read as the report's own) and cut, every list bou
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -47,9 +48,14 @@ def _line(value: Any, redactor: Redactor) -> str:
     return " ".join(redactor.text(str(value or "")).split())
 
 
+USERINFO = re.compile(r"(?<=://)[^/?#@\s\[\]]+@")  # `user:password@` after a URL's scheme, in free text
+
+
 def _url(value: Any, redactor: Redactor) -> str:
     """A URL as evidence shows it: no user or password, no credential parameter's value, the run's secrets
-    masked, on one line, then cut."""
+    masked, on one line, then cut. So is text that holds URLs (a frame script's invoker, and its url when it has
+    no source: `IMG[src=https://u:p@cdn.test/a.png?sig=x].onerror`): a `user:password@` and credential parameters
+    masked wherever they are."""
     text = _line(value, redactor)
     try:
         parts = urlsplit(text)
@@ -60,17 +66,7 @@ def _url(value: Any, redactor: Redactor) -> str:
         text = urlunsplit(parts._replace(query=query, fragment=fragment))
     except ValueError:
         pass
-    return redactor.cut(text, MAX_URL, more="")
-
-
-def _invoker(value: Any, redactor: Redactor) -> str:
-    """A frame script's invoker as evidence shows it: for a script (classic-script, module-script) it is the
-    script's own URL, shown as `_url` shows it; else text that may hold a URL (`IMG[src=https://...].onload`),
-    its credential parameters masked. Either carries the same tokens as the script's url (a maps key, a signature)."""
-    text = _line(value, redactor)
-    if text.startswith(("http://", "https://")):
-        return _url(text, redactor)
-    return redactor.cut(credential_params_in(text), MAX_URL, more="")
+    return redactor.cut(credential_params_in(USERINFO.sub(f"{MASK}@", text)), MAX_URL, more="")
 
 
 def _text(value: Any, redactor: Redactor, limit: int = MAX_SELECTOR) -> str:
@@ -90,7 +86,7 @@ def _lcp(a: Mapping[str, Any], r: Redactor) -> LcpAttribution:  # a: the page's 
 
 
 def _script(s: Mapping[str, Any], r: Redactor) -> FrameScript:  # s: the page's JSON, untrusted
-    return FrameScript(url=_url(s.get("url"), r), invoker=_invoker(s.get("invoker"), r),
+    return FrameScript(url=_url(s.get("url"), r), invoker=_url(s.get("invoker"), r),
                        type=_text(s.get("type"), r, 40), duration=_num(s.get("duration")))
 
 

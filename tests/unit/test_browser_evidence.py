@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from loadorch.browser.evidence import clean, for_gate
+from loadorch.browser.evidence import _url, clean, for_gate
 from loadorch.browser.exemplars import MAX_KEPT, Exemplar, PageEvidence, keep, pick
 from loadorch.browser.stats import BrowserStats
 from loadorch.browser.verdict import evaluate_browser
@@ -120,6 +120,18 @@ def test_the_pages_attribution_is_typed_masked_and_bounded() -> None:
     assert len(out.cls.sources) == 5 and out.cls.sources[0].current == [0, 60, 800, 400]
     assert len(out.weight["largest"]) <= 24 and out.weight["types"]["font"] == [0, 0, 0]
     assert clean("not a dict", None, r).to_wire() == {}
+
+
+def test_a_user_and_password_in_a_frame_scripts_invoker_are_masked() -> None:
+    """An event listener's invoker names an element without an id by its src (`IMG[src=...].onerror`, as Chromium
+    writes it), and the page sends it as the script's url when the script has no source URL: a password in that
+    src, never declared, is masked there as in a URL."""
+    invoker = "IMG[src=https://ann:pw-s3cret@cdn.test/a.png?sig=abc&w=2].onerror"
+    out = clean({"inp": {"target": "#add", "scripts": [{"url": invoker, "invoker": invoker}]}}, None, Redactor())
+    assert out.inp is not None
+    script = out.inp.scripts[0]
+    assert script.invoker == script.url == "IMG[src=https://***@cdn.test/a.png?sig=***&w=2].onerror", script
+    assert _url("http://[bad/x?token=t0k", Redactor()) == "http://[bad/x?token=***"  # not a URL urlsplit reads
 
 
 def test_a_small_shift_keeps_its_value() -> None:
