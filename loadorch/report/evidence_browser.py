@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
+from loadorch.report.markdown import _md
 from loadorch.results import (
     BrowserEvidence,
     BrowserView,
@@ -105,11 +106,6 @@ def markdown(ev: BrowserEvidence) -> list[str]:
                 for r in v.weight.largest[1:MAX_ROWS]
             ]
     return [*(_md(line) for line in out), ""]
-
-
-def _md(text: str) -> str:
-    """A line safe in Markdown prose: what a page named (an element, a URL) is shown, never interpreted."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _bar(title: str, parts: list[tuple[str, float]]) -> str:

@@ -6,13 +6,16 @@ from tabulate import tabulate
 
 
 def _md(text: str) -> str:
-    """Text safe in Markdown prose: HTML is shown, not interpreted."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Text safe in Markdown prose: HTML is shown, not interpreted, and a name like `[docs](https://x)`,
+    `![](https://x/pixel)` or `[x]: https://x` is shown as written, not made a link, an image or a link's
+    definition: every `[` escaped (no link opens without one), and so every backslash, which would escape ours."""
+    return (text.replace("\\", "\\\\").replace("[", "\\[")
+            .replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
 
 
 def md_cell(text: str) -> str:
-    """Text safe in a Markdown table cell: HTML escaped, `|` escaped, one line."""
-    return " ".join(_md(text).replace("\\", "\\\\").replace("|", "\\|").split())
+    """Text safe in a Markdown table cell: as prose (_md), `|` escaped, one line."""
+    return " ".join(_md(text).replace("|", "\\|").split())
 
 
 def md_table(rows: list[list[str]], head: list[str]) -> str:

@@ -282,7 +282,7 @@ def test_the_evidence_reads_short_whole_and_in_html_escaped() -> None:
         "largest shift 0.35 at 1184 ms moved #banner [16, 692, 1233, 21] to [16, 76, 1233, 400]" in x for x in lines
     )
     md = "\n".join(markdown(ev))
-    assert "source &lt;img onerror=alert(1)&gt; [16, 76, 600, 616] to [16, 476, 600, 237]" in md
+    assert "source &lt;img onerror=alert(1)&gt; \\[16, 76, 600, 616] to \\[16, 476, 600, 237]" in md  # [ escaped: no link
     page = html(ev)
     assert "<img onerror" not in page and "&lt;img onerror=alert(1)&gt;" in page
     assert "source (moved element)" in page

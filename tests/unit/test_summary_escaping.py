@@ -42,3 +42,24 @@ def test_compare_markdown_escapes_endpoint_names() -> None:
     rows = [Row("endpoint", "a|b <script>x</script>", "p95", 10.0, 20.0, 10.0, 100.0, 0.1, True, "regression")]
     text = compare_markdown(Comparison(rows=rows), "base", "cur", Budgets())
     assert "<script>" not in text and "a\\|b &lt;script&gt;" in text
+
+
+def test_names_written_as_markdown_links_or_images_stay_text() -> None:
+    """An endpoint named `[docs](https://evil.example)` (or an image, or a reference definition) was a link or a
+    tracking image in summary.md as GitHub renders it: every `[` is escaped, and every backslash (a name's own
+    `\\[` would otherwise undo ours). The same in compare.md."""
+    from loadorch.commands.compare import markdown as compare_markdown
+    from loadorch.report.markdown import _md
+    from loadorch.verdict.compare import Budgets, Comparison, Row
+
+    names = ["[docs](https://evil.example/a)", "![](https://evil.example/pixel.png)", "\\[x](https://evil.example)"]
+    doc = _doc()
+    stats = doc.endpoints["a|b <img src=x>"]
+    doc = doc.model_copy(update={"endpoints": {name: stats for name in names}})
+    texts = [markdown(doc), compare_markdown(Comparison(rows=[
+        Row("endpoint", name, "p95", 10.0, 20.0, 10.0, 100.0, 0.1, True, "regression") for name in names]),
+        "base", "cur", Budgets())]
+    for text in texts:
+        assert "\\[docs](https://evil.example/a)" in text and "!\\[](https://evil.example/pixel.png)" in text
+        assert "\\\\\\[x](https://evil.example)" in text  # the name's backslash shown, its [ still escaped
+    assert _md("a \\ b [c] <d>") == "a \\\\ b \\[c] &lt;d&gt;"
