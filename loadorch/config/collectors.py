@@ -81,6 +81,32 @@ def dsn_secrets(dsn: str) -> set[str]:
     return {password, unquote(password), quote(password, safe="")} - {""}
 
 
+_QUOTED = re.compile(r"\"[^\"]*\"|'[^']*'")
+
+
+def connect_reason(reason: str, dsn: str) -> str:
+    """libpq's reason a connection failed, fit to print: a DSN it cannot parse is quoted back in pieces
+    (`missing "=" after "Pw-7f3a9c"` for a password with a space, `invalid percent-encoded token: "p%zz..."`, a
+    host of `ss@db` for a password with an unencoded `@`), and a piece is not the password dsn_secrets masks.
+    So every quoted piece but the host, port and database the DSN names (and a lone `=`) is masked, and so is every piece of
+    the password (as written and split at the characters a malformed DSN is split at) left unquoted."""
+    where = redacted_dsn(dsn)
+    host, _, rest = where.partition(":")
+    port, _, database = rest.partition("/")
+    password = dsn_password(dsn) or ""
+    known = {v for v in (host, port, database) if v and v not in password}
+
+    def quoted(m: re.Match[str]) -> str:
+        inner = m.group(0)[1:-1]
+        return m.group(0) if inner in known or len(inner) <= 1 else m.group(0)[0] + "..." + m.group(0)[0]
+
+    text = _QUOTED.sub(quoted, reason)
+    pieces = {password, *re.split(r"[\s@/:?#&=%]+", password)} | dsn_secrets(dsn)
+    for piece in sorted((p for p in pieces if len(p) >= 2), key=len, reverse=True):
+        text = re.sub(rf"(?<![\w]){re.escape(piece)}(?![\w])", "...", text)
+    return text
+
+
 def dsn_port(dsn: str, default: int = 5432) -> int:
     """The database port a DSN names (for the Kubernetes NetworkPolicy), 5432 when it names none."""
     try:

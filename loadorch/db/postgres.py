@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from loadorch.config.collectors import PostgresCollector, redacted_dsn
+from loadorch.config.collectors import PostgresCollector, connect_reason, redacted_dsn
 from loadorch.db.explain import EXPLAIN_SETTINGS, explain_notes, explain_problem, generic_plan_sql
 from loadorch.db.logfiles import LogFiles
 from loadorch.db.settings import Override, hides, overrides
@@ -63,6 +63,7 @@ class PgSession:
             )
         except self._psycopg.Error as exc:
             reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            reason = connect_reason(reason, self.settings.dsn)  # a DSN libpq cannot parse is quoted back in pieces
             raise CollectorError(
                 f"database {self.where} unreachable: {reason}; check collectors.postgres.dsn (host, port, "
                 "role and password) and that the database accepts connections from here"

@@ -398,3 +398,32 @@ def test_duration_log_lines_that_are_json_but_not_an_object_are_skipped_like_unr
         line("00.600", "duration: 260.000 ms  statement: SELECT 4"),
     ])
     assert count_slow(jsonlog, "2026-11-25 01:00:00.000", "2026-11-25 01:00:05.000", 200.0) == 2
+
+
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "host=127.0.0.1 port=1 user=app password=Canary Pw-7f3a9c",  # a space in an unquoted password
+        "postgresql://app:Canary%zzPw-7f3a9c@127.0.0.1:1/shop",  # a % that is not an escape
+        "postgresql://app:Canary@Pw-7f3a9c@127.0.0.1:1/shop",  # an @ not encoded: libpq's host holds the rest
+        "host=127.0.0.1 port=1 password=Canary Pw-7f3a9c=x",  # the rest read as an option's name
+    ],
+    ids=["space", "percent", "at-sign", "option"],
+)
+def test_a_dsn_libpq_cannot_parse_is_not_quoted_back_with_its_password(dsn: str) -> None:
+    pytest.importorskip("psycopg")
+    from loadorch.config.collectors import PostgresCollector
+    from loadorch.db.postgres import CollectorError, PgSession
+
+    with pytest.raises(CollectorError) as raised:
+        PgSession(PostgresCollector(dsn=dsn, connect_timeout=1))
+    message = str(raised.value)
+    assert "unreachable" in message and "Canary" not in message and "Pw-7f3a9c" not in message, message
+    assert "127.0.0.1:1" in message  # where it tried is still said
+
+
+def test_a_connection_failure_keeps_the_host_and_database_it_names() -> None:
+    from loadorch.config.collectors import connect_reason
+
+    reason = 'connection to server at "db.internal", port 6543 failed: FATAL:  database "shop" does not exist'
+    assert connect_reason(reason, "postgresql://app:s3cret@db.internal:6543/shop") == reason
