@@ -28,6 +28,9 @@ _V = TypeVar("_V")
 _PLAN = "  plan:\n"  # auto_explain: "duration: 12.5 ms  plan:\n{...}"
 NOT_STATEMENTS = frozenset({"PARSE", "BIND", "<FASTPATH>"})  # the ps display of phases logged bare
 CSV_SESSION, CSV_PS, CSV_MESSAGE, CSV_APP, CSV_QUERY_ID = 5, 7, 13, 22, 25  # csvlog columns (PostgreSQL 14+)
+# the longest csvlog field read: Python's csv module refuses a field over 128 KiB by default (a statement that
+# long is an ordinary bulk INSERT), and that refusal ended the read there, every slow statement after it uncounted
+CSV_FIELD_LIMIT = 1024 * 1024 * 1024
 MAX_SESSIONS = 10_000  # sessions whose last statement text is kept for naming bare lines
 MAX_NAMED = 1_000  # distinct slow statements kept by name; the rest counted under "other"
 MAX_PLAN_TEXT = 256 * 1024  # an auto_explain plan longer than this is not read (counted in plans_skipped)
@@ -117,6 +120,8 @@ def _json(text: str) -> Iterator[_Row]:
 
 
 def _csv(text: str) -> Iterator[_Row]:
+    if csv.field_size_limit() < CSV_FIELD_LIMIT:  # process-wide, and only ever raised: what is read is bounded
+        csv.field_size_limit(CSV_FIELD_LIMIT)  # by the log read (logfiles.MAX_LOG_READ, livelog.MAX_RECORD)
     try:
         for row in csv.reader(io.StringIO(text)):
             if len(row) <= CSV_MESSAGE:

@@ -427,3 +427,18 @@ def test_a_connection_failure_keeps_the_host_and_database_it_names() -> None:
 
     reason = 'connection to server at "db.internal", port 6543 failed: FATAL:  database "shop" does not exist'
     assert connect_reason(reason, "postgresql://app:s3cret@db.internal:6543/shop") == reason
+
+
+def test_a_csvlog_statement_longer_than_128_kib_does_not_end_the_count() -> None:
+    """A bulk statement's text over Python csv's default field limit (128 KiB) made the reader stop: every
+    slow statement logged after it went uncounted (found on PostgreSQL 15's csvlog: 3 slow, 0 counted)."""
+    from loadorch.db.durationlog import count_slow
+
+    def csv_line(at: str, ms: float, statement: str) -> str:
+        text = statement.replace('"', '""')
+        return (f'2026-11-25 01:00:{at} UTC,"app","shop",42,"127.0.0.1:5",abc.1,3,"SELECT",2026-11-25 01:00:00 UTC,'
+                f'3/4,0,LOG,00000,"duration: {ms} ms  statement: {text}",,,,,,,,,"shop","client backend",,0\n')
+
+    big = "INSERT INTO t VALUES\n" + ",\n".join(f"('{'x' * 60}')" for _ in range(2_500))  # 160 KB, many lines
+    log = csv_line("01.000", 250.5, big) + csv_line("02.000", 250.5, "SELECT pg_sleep(0.25)") * 2
+    assert count_slow(log, "2026-11-25 01:00:00.000", "2026-11-25 01:00:05.000", 200.0) == 3
