@@ -18,6 +18,7 @@ KEEP_FILES = (
 )
 
 Listing = dict[str, tuple[int, float]]  # file -> (size, modified at)
+NOT_IN_ENCODING = "22021"  # pg_read_file: "invalid byte sequence for encoding" (character_not_in_repertoire)
 
 
 class LogGap(Exception):
@@ -119,10 +120,36 @@ class LogFiles:
             try:
                 text = self.sql.value("SELECT pg_read_file(%s, %s, %s)", (path, start, length - cut))
                 return str(text or ""), length - cut
-            except Exception:
-                if cut == 3:
+            except Exception as exc:
+                if getattr(exc, "sqlstate", None) != NOT_IN_ENCODING:
                     raise
-        return "", 0
+        data = self._read_binary(path, start, length)  # a byte that is not UTF-8 at all: read as a file is
+        whole = whole_utf8(data)
+        return data[:whole].decode("utf-8", "replace"), whole
+
+    def _read_sql(self, path: str, start: int, length: int) -> str:
+        """A piece of a log file over SQL. pg_read_file refuses bytes that are not UTF-8 (the server logs each
+        statement in its database's encoding: one LATIN1 database on the server is enough), so such a piece
+        is read as bytes and decoded with replacement, as a file read here is."""
+        try:
+            return str(self.sql.value("SELECT pg_read_file(%s, %s, %s)", (path, start, length)) or "")
+        except Exception as exc:
+            if getattr(exc, "sqlstate", None) != NOT_IN_ENCODING:
+                raise
+        return self._read_binary(path, start, length).decode("utf-8", "replace")
+
+    def _read_binary(self, path: str, start: int, length: int) -> bytes:
+        try:
+            data = self.sql.value("SELECT pg_read_binary_file(%s, %s, %s)", (path, start, length))
+        except Exception as exc:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise LogGap(
+                f"the log file {path} holds bytes that are not UTF-8 (a database of another encoding logs in it), "
+                f"which pg_read_file refuses, and pg_read_binary_file cannot read it ({reason}): GRANT EXECUTE ON "
+                "FUNCTION pg_read_binary_file(text, bigint, bigint) TO the collector's role, or set "
+                "collectors.postgres.log to the file's path"
+            ) from None
+        return bytes(data or b"")
 
     def _size(self, path: str) -> int:
         if self.over_sql:
@@ -135,10 +162,12 @@ class LogFiles:
             return ""
         try:
             if self.over_sql:
-                return str(self.sql.value("SELECT pg_read_file(%s, %s, %s)", (path, start, length)))
+                return self._read_sql(path, start, length)
             with open(path, "rb") as fh:
                 fh.seek(start)
                 return fh.read(length).decode("utf-8", "replace")
+        except LogGap:
+            raise
         except Exception as exc:
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise LogGap(

@@ -223,6 +223,27 @@ def test_a_log_file_lost_during_the_window_is_inconclusive(postgres: Cluster, ap
     assert collectors[0].live_counts() == (m.queries, None), collectors[0].live_counts()
 
 
+def test_a_log_with_bytes_that_are_not_utf8_is_read_and_counted(postgres: Cluster, app: str) -> None:
+    """The server logs a statement in its database's encoding: a LATIN1 database's 'é' is one byte that is not
+    UTF-8, which pg_read_file refuses; the window's slow statements were then unmeasured with a wrong fix (keep
+    the log files longer). Both the verdict's read and the live count read past it."""
+    import psycopg
+
+    if not postgres.sql("SELECT 1 FROM pg_database WHERE datname = 'latin'", database="postgres"):
+        postgres.sql("CREATE DATABASE latin ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0",
+                     database="postgres")
+
+    def during(collector: Any) -> None:
+        with psycopg.connect(postgres.dsn(database="latin"), autocommit=True, application_name="app") as conn:
+            conn.execute("SELECT pg_sleep(0.25), 'café' AS latin")
+        _run(postgres, _workload(slow=2, fast=2))
+        _until(lambda: collector.live_slow == 3, "the live slow count never read past the LATIN1 line")
+    m = _measure(postgres, during)
+    assert m.slow_unmeasured is None, m.slow_unmeasured
+    assert m.slow == 3, m
+    assert _verdict(m)[0] == "fail"
+
+
 # -- 4. partial resets and hidden rows --------------------------------------------------------------------
 def _then(postgres: Cluster, action: str) -> Callable[[Any], None]:
     """140 statements, seen by the collector's timeline, then `action`, seen by it too, then one more."""
