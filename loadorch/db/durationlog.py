@@ -228,7 +228,12 @@ def slow_in(text: str, start: str, end: str, slow_ms: float, exclude_app: str = 
         if line.at < start or line.application_name == exclude_app:
             continue
         if line.plan_text:
-            pairing.plan(line)  # a plan logged just after the window may belong to a statement inside it
+            # a plan logged just after the window may belong to a statement inside it; a plan no slower than
+            # slow_ms is a faster run's (auto_explain.log_min_duration may sit below slow_ms): waiting, it was
+            # paired with the next slow run of its statement in its session (the extended protocol logs a
+            # SELECT's plan after its execute line), which then showed the fast run's plan
+            if line.duration_ms > slow_ms:
+                pairing.plan(line)
         elif line.at <= end and line.duration_ms > slow_ms:
             pairing.statement(line, tally.add(line))
     return tally

@@ -366,3 +366,24 @@ def test_the_shops_db_causes_knob_gives_each_request_one_of_each_cause_left() ->
     with pytest.raises(ValueError, match="db_causes: unknown index_scan"):
         knobs.update({"db_causes": {"index_scan": 1}})
     assert knobs.snapshot()["db_causes"] == {}
+
+
+def test_the_plan_of_a_faster_run_is_not_paired_with_the_next_slow_run() -> None:
+    """auto_explain.log_min_duration below slow_ms logs the plans of faster runs too; over the extended protocol
+    a SELECT's plan comes after its execute line (as PostgreSQL 15 logged it: execute 100 ms, plan 100 ms,
+    execute 250 ms, plan 250 ms), so the fast run's plan waited and was paired with the slow run's line."""
+    select = "SELECT pg_sleep($1), 'x' AS k"
+
+    def plan(ms: str) -> str:
+        return f"duration: {ms} ms  plan:\n" + json.dumps({"Query Text": select, "Plan": _node(
+            **{"Node Type": "Result", "Actual Rows": 1, "Plan Rows": float(ms)})})
+
+    text = _jsonlog(
+        {"at": "00.100", "session_id": "s1", "query_id": 7, "message": f"duration: 100.215 ms  execute <unnamed>: {select}"},
+        {"at": "00.101", "session_id": "s1", "query_id": 7, "message": plan("100.198")},
+        {"at": "00.400", "session_id": "s1", "query_id": 7, "message": f"duration: 250.369 ms  execute <unnamed>: {select}"},
+        {"at": "00.401", "session_id": "s1", "query_id": 7, "message": plan("250.359")},
+    )
+    tally = slow_in(text, "2026-11-25 01:00:00.000", "2026-11-25 01:00:05.000", 200.0)
+    assert tally.count == 1 and tally.plan_counts == {"id:7": 1}
+    assert tally.plans["id:7"].duration_ms == 250.359
