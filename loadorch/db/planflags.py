@@ -71,7 +71,7 @@ def _node_flags(n: PlanNode, work_mem: str, estimate: bool, sizes: Mapping[str, 
     if n.rows is not None and n.removed * n.loops >= FILTER_MIN_REMOVED and n.removed >= FILTER_RATIO * max(n.rows, 1):
         text = f"{n.node}{where}: the filter removed {n.removed * n.loops:,.0f} rows to return {n.rows * n.loops:,.0f}"
         out.append(Flag("filter", f"{text}; a more selective index (or condition) would not read them"))
-    if n.parent == "Nested Loop" and n.loops >= MANY_LOOPS:
+    if n.parent == "Nested Loop" and n.inner and n.loops >= MANY_LOOPS:
         text = f"nested loop: its inner side ({n.line()}) ran {n.loops:,.0f} times"
         out.append(Flag("nested_loop", f"{text}; a hash or merge join, or an index on the join key, may do it once"))
     if n.sort_disk:

@@ -44,6 +44,7 @@ class PlanNode:
     peak_kb: float = 0.0  # hash peak memory per batch
     temp_written: int = 0  # temp blocks written (log_buffers)
     parent: str = ""  # the node type of its parent
+    inner: bool = False  # its parent's inner side ("Parent Relationship": "Inner"; a join runs it once per outer row)
     parallel: bool = False
 
     def line(self) -> str:
@@ -119,17 +120,17 @@ def _walk(root: RawNode, out: list[PlanNode]) -> int:
     """Append the plan's nodes depth first, at most MAX_NODES; the number left out. A loop, not recursion: a
     plan's depth is the log's to say, and a deep one must not end the run in a RecursionError."""
     left_out = 0
-    stack: list[tuple[RawNode, int, str]] = [(root, 0, "")]
+    stack: list[tuple[RawNode, int, str, bool]] = [(root, 0, "", False)]
     while stack:
-        raw, depth, parent = stack.pop()
+        raw, depth, parent, second = stack.pop()
         kids = _children(raw)
         if len(out) >= MAX_NODES:
             left_out += 1
-            stack.extend((c, depth + 1, "") for c in reversed(kids))
+            stack.extend((c, depth + 1, "", False) for c in reversed(kids))
             continue
-        node = _node(raw, depth, parent)
+        node = _node(raw, depth, parent, second)
         out.append(node)
-        stack.extend((c, depth + 1, node.node) for c in reversed(kids))
+        stack.extend((c, depth + 1, node.node, i == 1) for i, c in reversed(list(enumerate(kids))))
     return left_out
 
 
@@ -137,7 +138,7 @@ def _children(raw: RawNode) -> list[RawNode]:
     return [c for c in raw.get("Plans") or [] if isinstance(c, dict)]
 
 
-def _node(raw: RawNode, depth: int, parent: str) -> PlanNode:
+def _node(raw: RawNode, depth: int, parent: str, second: bool = False) -> PlanNode:
     sort_kb = max([_num(raw.get("Sort Space Used"))] + [_num(w.get("Sort Space Used")) for w in _workers(raw)])
     disk = raw.get("Sort Space Type") == "Disk" or any(w.get("Sort Space Type") == "Disk" for w in _workers(raw))
     analyzed = "Actual Rows" in raw
@@ -158,6 +159,9 @@ def _node(raw: RawNode, depth: int, parent: str) -> PlanNode:
         peak_kb=_num(raw.get("Peak Memory Usage")),
         temp_written=int(_num(raw.get("Temp Written Blocks"))),
         parent=parent,
+        # a join's inner side is its second child; EXPLAIN names it (the outer side of a loop run on the inner side
+        # of another runs as many times, but it is not what that loop repeats)
+        inner=raw["Parent Relationship"] == "Inner" if "Parent Relationship" in raw else second,
         parallel=bool(raw.get("Parallel Aware")),
     )
 

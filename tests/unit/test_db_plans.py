@@ -121,10 +121,41 @@ def test_seq_scan_and_filter_flags_take_their_thresholds() -> None:
 
 
 def test_a_nested_loop_with_many_loops_is_flagged() -> None:
-    inner = PlanNode(2, "Index Scan", "orders", index="orders_pkey", rows=1, loops=pf.MANY_LOOPS, parent="Nested Loop")
+    inner = PlanNode(2, "Index Scan", "orders", index="orders_pkey", rows=1, loops=pf.MANY_LOOPS, parent="Nested Loop",
+                     inner=True)
     [flag] = pf._node_flags(inner, "", False)
     assert flag.kind == "nested_loop" and "ran 1,000 times" in flag.text and "orders_pkey" in flag.text
-    assert pf._node_flags(PlanNode(2, "Index Scan", rows=1, loops=999, parent="Nested Loop"), "", False) == []
+    assert pf._node_flags(PlanNode(2, "Index Scan", rows=1, loops=999, parent="Nested Loop", inner=True), "", False) == []
+
+
+# PostgreSQL 15's plan (EXPLAIN ANALYZE, trimmed to the keys read) of a LATERAL subquery that joins two tables, run
+# once per row of na: its join is a nested loop on the inner side of another, so its outer side (the scan of nb)
+# runs 2,000 times too, but it is not what a loop repeats per row
+LOOP_IN_LOOP = {"Node Type": "Aggregate", "Plan Rows": 1, "Actual Rows": 1, "Actual Loops": 1, "Plans": [{
+    "Node Type": "Nested Loop", "Parent Relationship": "Outer", "Join Type": "Inner", "Plan Rows": 8000,
+    "Actual Rows": 8000, "Actual Loops": 1, "Plans": [
+        {"Node Type": "Seq Scan", "Parent Relationship": "Outer", "Relation Name": "na", "Plan Rows": 2000,
+         "Actual Rows": 2000, "Actual Loops": 1},
+        {"Node Type": "Nested Loop", "Parent Relationship": "Inner", "Join Type": "Inner", "Plan Rows": 4,
+         "Actual Rows": 4, "Actual Loops": 2000, "Plans": [
+            {"Node Type": "Seq Scan", "Parent Relationship": "Outer", "Relation Name": "nb", "Plan Rows": 4,
+             "Actual Rows": 4, "Actual Loops": 2000, "Filter": "(x = na.x)", "Rows Removed by Filter": 196},
+            {"Node Type": "Index Only Scan", "Parent Relationship": "Inner", "Index Name": "nc_id",
+             "Relation Name": "nc", "Plan Rows": 1, "Actual Rows": 1, "Actual Loops": 8000,
+             "Index Cond": "(id = nb.id)"}]}]}]}
+
+
+def test_only_a_nested_loops_inner_side_is_named_as_what_it_repeats() -> None:
+    plan = read_plan(json.dumps([{"Plan": LOOP_IN_LOOP}])) or pytest.fail()
+    loops = [f.text for f in pf.plan_flags(plan) if f.kind == "nested_loop"]
+    assert len(loops) == 2, loops
+    assert "its inner side (Nested Loop (rows=4, loops=2000)) ran 2,000 times" in loops[0]
+    assert "its inner side (Index Only Scan using nc_id on nc (rows=1, loops=8000)) ran 8,000 times" in loops[1]
+    # a plan without "Parent Relationship" (hand-written, or trimmed): a join's second child is its inner side
+    bare = json.loads(json.dumps(LOOP_IN_LOOP).replace('"Parent Relationship": "Outer", ', "")
+                      .replace('"Parent Relationship": "Inner", ', ""))
+    plan = read_plan(json.dumps({"Plan": bare})) or pytest.fail()
+    assert [f.text for f in pf.plan_flags(plan) if f.kind == "nested_loop"] == loops
 
 
 def test_a_spilled_sort_says_about_how_much_work_mem_it_needed() -> None:
