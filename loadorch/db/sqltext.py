@@ -14,22 +14,37 @@ _TOKENS = re.compile(
     r"|(?<![\w$])[Ee]'(?:[^'\\]|''|\\.)*'?"  # an escape string: a backslash escapes the quote (E'O\'Brien')
     r"|'(?:[^']|'')*'?"  # a quoted literal (unterminated at a cut: masked to the end)
     r"|\$(?P<tag>(?:[A-Za-z_][A-Za-z_0-9]*)?)\$.*?(?:\$(?P=tag)\$|\Z)"  # a dollar-quoted string ($$..$$, $x$..$x$)
-    r"|/\*.*?(?:\*/|\Z)"  # a comment: dropped
+    r"|/\*"  # a comment: dropped to its end (_comment_end: comments nest)
     r"|--[^\n]*"
     r"|(?<![\w$.])[-+]?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?(?![\w.])",  # a number, not part of a name or $1
     re.S,
 )
+_COMMENT_MARKS = re.compile(r"/\*|\*/")
 
 
 def mask_constants(text: str) -> str:
     """The text with every literal and number replaced by `?` and comments dropped (identifiers and $n kept)."""
+    out: list[str] = []
+    at = 0
+    while (m := _TOKENS.search(text, at)) is not None:
+        out.append(text[at : m.start()])
+        token, at = m.group(0), m.end()
+        if token == "/*":
+            at = _comment_end(text, at)
+        elif token.startswith('"'):
+            out.append(token)
+        elif not token.startswith("--"):
+            out.append("?")
+    out.append(text[at:])
+    return " ".join("".join(out).split())
 
-    def one(m: re.Match[str]) -> str:
-        token = m.group(0)
-        if token.startswith('"'):
-            return token
-        if token.startswith(("/*", "--")):
-            return ""
-        return "?"
 
-    return " ".join(_TOKENS.sub(one, text).split())
+def _comment_end(text: str, at: int) -> int:
+    """Where a comment opened just before `at` ends: PostgreSQL's comments nest (`/* a /* b */ c */` is one),
+    so the first `*/` may close an inner one; an unclosed comment (a text cut short) runs to the end."""
+    depth = 1
+    for mark in _COMMENT_MARKS.finditer(text, at):
+        depth += 1 if mark.group(0) == "/*" else -1
+        if depth == 0:
+            return mark.end()
+    return len(text)

@@ -67,6 +67,15 @@ def test_an_escape_string_constant_is_masked_whole_and_those_after_it_too() -> N
     assert mask_constants("date'2026-01-01', typE'x'") == "date?, typE?"  # a type's name before a literal: kept
 
 
+def test_a_nested_comment_is_dropped_whole() -> None:
+    """PostgreSQL's comments nest, and pg_stat_statements keeps a statement's comments: PostgreSQL 15 stored
+    this text, and the first `*/` was read as the comment's end, showing the rest of it."""
+    stored = "SELECT /* route /* tenant */ Canary-token-1 */ $1 AS fresh_one"
+    assert mask_constants(stored) == "SELECT $1 AS fresh_one"
+    assert mask_constants("SELECT 1 /* a /* b /* c */ d */ e */, 2 /* f */") == "SELECT ? , ?"
+    assert mask_constants("SELECT 1 /* a /* b */ cut at the edge") == "SELECT ?"  # unclosed: dropped to the end
+
+
 def test_auto_explain_plan_is_read_without_query_text_or_values() -> None:
     message = "duration: 39.958 ms  plan:\n" + json.dumps(SEQ_SCAN, indent=2)
     duration, text = plan_message(message) or (0.0, "")
