@@ -16,7 +16,9 @@ _TOKENS = re.compile(
     r"|\$(?P<tag>(?:[A-Za-z_][A-Za-z_0-9]*)?)\$.*?(?:\$(?P=tag)\$|\Z)"  # a dollar-quoted string ($$..$$, $x$..$x$)
     r"|/\*"  # a comment: dropped to its end (_comment_end: comments nest)
     r"|--[^\n]*"
-    r"|(?<![\w$.])[-+]?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?(?![\w.])",  # a number, not part of a name or $1
+    # a number: a token that starts with a digit (or a point and a digit) is one, never a name or $1; the rest of
+    # it is taken whole (.5, 5., 1e-3, and on PostgreSQL 16+ 0x1F, 0o17, 0b101, 1_000_000)
+    r"|(?<![\w$.])[-+]?(?:[0-9]\w*(?:\.(?!\.)\w*)*|\.[0-9]\w*)(?:(?<=[eE])[-+][0-9]\w*)?",
     re.S,
 )
 _COMMENT_MARKS = re.compile(r"/\*|\*/")

@@ -76,6 +76,17 @@ def test_a_nested_comment_is_dropped_whole() -> None:
     assert mask_constants("SELECT 1 /* a /* b */ cut at the edge") == "SELECT ?"  # unclosed: dropped to the end
 
 
+def test_every_form_of_a_number_is_masked() -> None:
+    """PostgreSQL 15 keeps a utility statement as sent (`SET app.token = .5` stood in pg_stat_statements and in
+    the report); a number was masked only as digits[.digits][e...], so .5, 5., and PostgreSQL 16's 0x1F, 0o17,
+    0b101 and 1_000_000 were shown as written."""
+    assert mask_constants("SET app.token = .5") == "SET app.token = ?"
+    assert mask_constants("CALL f(5., 0x1F, 0o17, 0b101, 1_000_000, -1.5e-3, 1E+5, 12abc)") == "CALL f(?, ?, ?, ?, ?, ?, ?, ?)"
+    assert mask_constants("SELECT t1.c2, $12, a.b3 FROM t1 WHERE x[1:2] = 3-1") == (
+        "SELECT t1.c2, $12, a.b3 FROM t1 WHERE x[?:?] = ?-?"
+    )
+
+
 def test_auto_explain_plan_is_read_without_query_text_or_values() -> None:
     message = "duration: 39.958 ms  plan:\n" + json.dumps(SEQ_SCAN, indent=2)
     duration, text = plan_message(message) or (0.0, "")
