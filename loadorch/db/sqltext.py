@@ -22,6 +22,9 @@ _TOKENS = re.compile(
     re.S,
 )
 _COMMENT_MARKS = re.compile(r"/\*|\*/")
+# a quoted literal read as the server reads it with standard_conforming_strings off: a backslash escapes the next
+# character (the quote too), as in E'...'; the collector cannot know how the application's session had it set
+_BACKSLASHED = re.compile(r"'(?:[^'\\]|''|\\.)*'?", re.S)
 
 
 def mask_constants(text: str) -> str:
@@ -35,10 +38,18 @@ def mask_constants(text: str) -> str:
             at = _comment_end(text, at)
         elif token.startswith('"'):
             out.append(token)
+        elif token.startswith("'") and _backslashed_end(text, m.start()) != at:
+            out.append("?")  # it ends elsewhere if a backslash escapes a quote: masked to the end either way
+            at = len(text)
         elif not token.startswith("--"):
             out.append("?")
     out.append(text[at:])
     return " ".join("".join(out).split())
+
+
+def _backslashed_end(text: str, at: int) -> int:
+    m = _BACKSLASHED.match(text, at)
+    return m.end() if m else at
 
 
 def _comment_end(text: str, at: int) -> int:

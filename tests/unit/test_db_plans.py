@@ -87,6 +87,17 @@ def test_every_form_of_a_number_is_masked() -> None:
     )
 
 
+def test_a_literal_whose_end_depends_on_standard_conforming_strings_is_masked_to_the_end() -> None:
+    """With standard_conforming_strings off a backslash escapes a quote in a plain literal too: PostgreSQL 15 kept
+    `SET app.note = 'It\\'s the Canary-pw-9 one'` as sent, read as one literal by the server, and it was named
+    `SET app.note = ?s the Canary-pw-? one?`. Where the two readings end a literal apart, the rest is masked."""
+    assert mask_constants("SET app.note = 'It\\'s the Canary-pw-9 one'") == "SET app.note = ?"
+    # read with it on, 'C:\\' ends at its second quote and what follows is SQL: masked too (over-masking is safe)
+    assert mask_constants("SELECT 'C:\\', 'Canary' FROM t") == "SELECT ?"
+    # where both readings agree, only the literal is masked
+    assert mask_constants("SELECT 'a\\\\b', 'it''s' FROM t") == "SELECT ?, ? FROM t"
+
+
 def test_auto_explain_plan_is_read_without_query_text_or_values() -> None:
     message = "duration: 39.958 ms  plan:\n" + json.dumps(SEQ_SCAN, indent=2)
     duration, text = plan_message(message) or (0.0, "")
