@@ -167,8 +167,8 @@ MAX_REPEATED = 10  # repeated statements kept per probed request: pg_stat_statem
 
 def repeated(deltas: Iterable[Delta]) -> tuple[Repeated, ...]:
     """Statements run more than once by one request (the probe's window holds exactly one request), each
-    with its source when one can be told: the statement of the same request, run fewer times, that returned
-    exactly as many rows as the loop ran (the list whose rows the loop walked)."""
+    with its source when one can be told: the statement of the same role and database, run fewer times, that
+    returned exactly as many rows as the loop ran (the list whose rows the loop walked)."""
     top = [d for d in deltas if d.toplevel]
     loops = sorted((d for d in top if d.calls > 1), key=lambda d: (-d.calls, d.query))[:MAX_REPEATED]
     rows = [Repeated(short_statement(d.query), d.calls, _source(d, top)) for d in loops]
@@ -176,7 +176,13 @@ def repeated(deltas: Iterable[Delta]) -> tuple[Repeated, ...]:
 
 
 def _source(loop: Delta, others: list[Delta]) -> str:
-    fits = [d for d in others if d is not loop and d.calls < loop.calls and d.rows == loop.calls]
+    # pg_stat_statements is the whole server's: a statement of another role or database (a job, a monitor) that
+    # ran in the probe's window is not the request's, whatever its rows
+    fits = [
+        d
+        for d in others
+        if d is not loop and d.key[:2] == loop.key[:2] and d.calls < loop.calls and d.rows == loop.calls
+    ]
     if not fits:
         return ""
     best = min(fits, key=lambda d: (d.calls, d.query))  # a list run once beats one run per row of another

@@ -306,6 +306,19 @@ def test_n_plus_one_names_the_statement_whose_rows_the_loop_walked() -> None:
     }
 
 
+def test_the_source_of_an_n_plus_one_is_a_statement_of_the_same_role_and_database() -> None:
+    """pg_stat_statements is the whole server's: another role's or database's statement that ran once in the
+    probe's window and returned as many rows as the loop ran was named as the loop's source."""
+    loop = Delta((10, 5, 2, True), 5, 1.0, "SELECT id, name FROM categories WHERE id = $1", rows=5)
+    job = Delta((11, 5, 8, True), 1, 1.0, "SELECT * FROM a_job_queue LIMIT $1", rows=5)  # another role
+    other_db = Delta((10, 6, 9, True), 1, 1.0, "SELECT * FROM a_report LIMIT $1", rows=5)  # another database
+    assert [r.source for r in repeated([loop, job, other_db])] == [""]
+    listing = Delta((10, 5, 1, True), 1, 1.0, "SELECT * FROM products ORDER BY id LIMIT $1", rows=5)
+    assert [r.source for r in repeated([loop, job, other_db, listing])] == [
+        "SELECT * FROM products ORDER BY id LIMIT $1"
+    ]
+
+
 def test_a_statement_text_with_literals_is_masked_wherever_it_is_named() -> None:
     # pg_stat_statements' texts as a real PostgreSQL 15.18 kept them: a utility statement is not normalized
     kept = "SET app.tenant_token = 'tok_LITERALsecret77'"
