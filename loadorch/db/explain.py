@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
 from loadorch.db.durationlog import SlowTally
 from loadorch.db.planflags import SCANS, StatementFigures, plan_flags, statement_flags
@@ -118,7 +119,7 @@ def slow_plans(
 ) -> list[SlowPlan]:
     """The slow statements that took the most time, with their plan (auto_explain's, else a generic one by query_id,
     marked as an estimate, its scans sized by `sizes`) and flags from the plan and from pg_stat_statements."""
-    by_id = {f"id:{d.key[2]}": d for d in deltas if d.toplevel}
+    by_id = _by_query_id(deltas)
     out = []
     for key in by_time(tally):
         count = tally.by_statement[key][0]
@@ -142,6 +143,28 @@ def slow_plans(
         )
         if len(out) >= n:
             break
+    return out
+
+
+def _by_query_id(deltas: Iterable[Delta]) -> dict[str, Delta]:
+    """The top-level statements by query_id as the slow tally keys them, each the sum of its rows: one query_id
+    has a row per role (and database) that ran it, and the figures of one role's row are not the statement's
+    (its hit ratio, its temp blocks per call)."""
+    out: dict[str, Delta] = {}
+    for d in deltas:
+        if not d.toplevel:
+            continue
+        key = f"id:{d.key[2]}"
+        seen = out.get(key)
+        out[key] = d if seen is None else replace(
+            seen,
+            calls=seen.calls + d.calls,
+            total_ms=seen.total_ms + d.total_ms,
+            rows=seen.rows + d.rows,
+            shared_hit=seen.shared_hit + d.shared_hit,
+            shared_read=seen.shared_read + d.shared_read,
+            temp_written=seen.temp_written + d.temp_written,
+        )
     return out
 
 

@@ -249,6 +249,21 @@ def test_plans_pair_with_slow_lines_in_either_order_and_name_the_normalized_stat
     assert SECRET not in json.dumps([p.model_dump(mode="json") for p in out])
 
 
+def test_a_statement_run_by_two_roles_is_flagged_from_both_roles_figures() -> None:
+    """pg_stat_statements has a row per role for one query_id; the slow statement's figures were one row's
+    (the last read): the hit ratio of a role that read 3,000 blocks from disk, for a statement that found
+    100,000 of its 103,000 blocks in shared buffers, and that role's calls for the temp blocks per call."""
+    text = _jsonlog({"at": "00.100", "session_id": "s1", "query_id": 7,
+                     "message": "duration: 250.5 ms  statement: SELECT count(*) FROM audit_log"})
+    tally = slow_in(text, "2026-11-25 01:00:00.000", "2026-11-25 01:00:05.000", 200.0)
+    query = "SELECT count(*) FROM audit_log"
+    deltas = [Delta((1, 5, 7, True), 90, 900.0, query, shared_hit=100_000, temp_written=0),
+              Delta((2, 5, 7, True), 10, 100.0, query, shared_hit=0, shared_read=3_000, temp_written=800)]
+    [plan] = slow_plans(tally, deltas)
+    assert [f.kind for f in plan.flags] == ["spill"], plan.flags  # 97% hit: no hit-ratio flag
+    assert "800 temp blocks in 100 calls" in plan.flags[0].text
+
+
 def test_generic_plan_stands_in_marked_as_an_estimate() -> None:
     # PostgreSQL 16's EXPLAIN (GENERIC_PLAN, FORMAT JSON) as a real 16.14 server printed it
     # (tests/integration/test_database_newer.py): a list, estimates only, $n kept; Plan Rows is what the scan
