@@ -99,7 +99,7 @@ def _remember(started: dict[str, str], session: str, statement: str) -> None:
 
 
 def _json(text: str) -> Iterator[_Row]:
-    for line in text.splitlines():
+    for line in _lines(text):
         if "duration: " not in line and "statement: " not in line and "execute " not in line:
             continue
         try:
@@ -117,6 +117,18 @@ def _json(text: str) -> Iterator[_Row]:
             str(doc.get("ps", "")),
             _int(doc.get("query_id")),
         )
+
+
+def _lines(text: str) -> Iterator[str]:
+    """jsonlog's records: one a line, ended by "\n" only. str.splitlines also splits at U+2028, U+2029 and U+0085,
+    which PostgreSQL writes unescaped inside a JSON string (a statement holding one was cut in two and not
+    counted); one at a time, so a large read is not held twice."""
+    at = 0
+    while at < len(text):
+        end = text.find("\n", at)
+        end = len(text) if end < 0 else end
+        yield text[at:end]
+        at = end + 1
 
 
 def _csv(text: str) -> Iterator[_Row]:

@@ -442,3 +442,19 @@ def test_a_csvlog_statement_longer_than_128_kib_does_not_end_the_count() -> None
     big = "INSERT INTO t VALUES\n" + ",\n".join(f"('{'x' * 60}')" for _ in range(2_500))  # 160 KB, many lines
     log = csv_line("01.000", 250.5, big) + csv_line("02.000", 250.5, "SELECT pg_sleep(0.25)") * 2
     assert count_slow(log, "2026-11-25 01:00:00.000", "2026-11-25 01:00:05.000", 200.0) == 3
+
+
+def test_a_jsonlog_statement_holding_a_unicode_line_separator_is_counted() -> None:
+    """PostgreSQL's jsonlog escapes control characters but writes U+2028, U+2029 and U+0085 as they are; the log
+    was split with str.splitlines, which breaks a line there, and the statement was not counted (PostgreSQL 15:
+    3 slow statements, 1 counted)."""
+    import json as js
+
+    from loadorch.db.durationlog import count_slow
+
+    def line(at: str, statement: str) -> str:
+        return js.dumps({"timestamp": f"2026-11-25 01:00:{at} UTC", "application_name": "shop",
+                         "message": f"duration: 250.5 ms  statement: {statement}"}, ensure_ascii=False)
+
+    log = "\n".join(line("01.000", f"SELECT pg_sleep(0.25), 'a{ch}b'") for ch in ("\u2028", "\u2029", "\x85", "x"))
+    assert count_slow(log + "\n", "2026-11-25 01:00:00.000", "2026-11-25 01:00:05.000", 200.0) == 4
