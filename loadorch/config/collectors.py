@@ -88,8 +88,8 @@ def connect_reason(reason: str, dsn: str) -> str:
     """libpq's reason a connection failed, fit to print: a DSN it cannot parse is quoted back in pieces
     (`missing "=" after "Pw-7f3a9c"` for a password with a space, `invalid percent-encoded token: "p%zz..."`, a
     host of `ss@db` for a password with an unencoded `@`), and a piece is not the password dsn_secrets masks.
-    So every quoted piece but the host, port and database the DSN names (and a lone `=`) is masked, and so is every piece of
-    the password (as written and split at the characters a malformed DSN is split at) left unquoted."""
+    So every quoted piece but the host, port and database the DSN names (and a lone `=`) is masked, and so is
+    every piece of the password (as written and split at the characters a malformed DSN is split at) unquoted."""
     where = redacted_dsn(dsn)
     host, _, rest = where.partition(":")
     port, _, database = rest.partition("/")
