@@ -30,6 +30,12 @@ def check_tags(tags: Mapping[str, str]) -> Mapping[str, str]:
             raise ValueError(f"tag {key!r} is set by loadorch itself; choose another name")
         if len(value) > 200:
             raise ValueError(f"tag {key!r}: value longer than 200 characters")
+        if not value.strip():
+            # a label with an empty value is no label to Prometheus: `env=` and no env would be one series
+            raise ValueError(f"tag {key!r}: give it a value (an empty one labels nothing), or leave the tag out")
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError(f"tag {key!r}: the value holds a control character (a line break, a tab): tags become "
+                             "labels and report lines; use printable characters")
     return tags
 
 

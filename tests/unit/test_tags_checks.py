@@ -109,3 +109,17 @@ def test_reserved_and_malformed_tags_are_refused(tmp_path: Path) -> None:
         from loadorch.cli import _overrides, build_parser
 
         _overrides(build_parser().parse_args(["run", "p", "--tag", "novalue"]))
+
+
+def test_a_tag_value_that_is_empty_or_holds_a_control_character_is_refused_with_its_fix() -> None:
+    """`--tag env=` labelled nothing (Prometheus drops an empty label: it and an untagged monitor were one series),
+    and a line break in a value reached labels and report lines as it was."""
+    import pytest
+
+    from loadorch.config.tags import parse_cli_tags
+
+    assert parse_cli_tags(["env=staging", "commit=abc 123"]) == {"env": "staging", "commit": "abc 123"}
+    for bad, said in (("env=", "give it a value"), ("env=  ", "give it a value"),
+                      ("env=a\nb", "control character"), ("env=a\tb", "control character")):
+        with pytest.raises(ValueError, match=said):
+            parse_cli_tags([bad])
