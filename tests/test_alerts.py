@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -52,6 +53,17 @@ def _lcp(profile: str, per_step: dict[str, int]) -> list[dict[str, str]]:
 
 def _promtool(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(shutil.which("promtool")), *args], capture_output=True, text=True, timeout=60)
+
+
+def _rule_test(rules: Path, series: list[dict[str, str]], at: str, expected: list[Any], tmp_path: Path
+               ) -> subprocess.CompletedProcess[str]:
+    """`promtool test rules` of `rules` over `series` (a step of 15 s): the alerts expected at `at`."""
+    tests = {"rule_files": [str(rules)], "evaluation_interval": "15s", "tests": [{
+        "interval": "15s", "input_series": series,
+        "alert_rule_test": [{"eval_time": at, "alertname": "LoadorchBudgetExceeded", "exp_alerts": expected}],
+    }]}
+    (tmp_path / "tests.yml").write_text(yaml.safe_dump(tests, sort_keys=False))
+    return _promtool("test", "rules", str(tmp_path / "tests.yml"))
 
 
 def test_alert_rules_pass_promtool_and_fire_only_on_a_crossed_budget(project: Project, tmp_path: Path) -> None:
@@ -151,12 +163,7 @@ def test_a_monitors_vital_alert_fires_on_its_limit_not_a_bucket_before(
         notes = {k: re.sub(r"\{\{ \$value[^}]*\}\}", "4.167s", v) for k, v in notes.items()}  # 2.5 + 2.5 * 2/3
         expected = [{"exp_labels": {"severity": "warning", "profile": "p", "threshold": threshold},
                      "exp_annotations": notes}] if fires else []
-        tests = {"rule_files": [str(project.root / "rules.yml")], "evaluation_interval": "15s", "tests": [{
-            "interval": "15s", "input_series": _series_of(fam.buckets, name),
-            "alert_rule_test": [{"eval_time": "3m", "alertname": "LoadorchBudgetExceeded", "exp_alerts": expected}],
-        }]}
-        (tmp_path / "tests.yml").write_text(yaml.safe_dump(tests, sort_keys=False))
-        return _promtool("test", "rules", str(tmp_path / "tests.yml"))
+        return _rule_test(project.root / "rules.yml", _series_of(fam.buckets, name), "3m", expected, tmp_path)
 
     exact = verdict(stats.le)
     assert exact.returncode == 0, exact.stdout + exact.stderr
@@ -189,12 +196,8 @@ def test_alerts_for_a_tagged_monitor_judge_its_series_alone_and_carry_its_tags(p
     cases = [("0+0x20", "0+5x20", []),  # prod fails, staging holds: no alert for staging
              ("0+5x20", "0+0x20", fired)]  # staging fails: its alert, with its tag
     for staging, prod, expected in cases:
-        tests = {"rule_files": [str(project.root / "rules.yml")], "evaluation_interval": "15s", "tests": [{
-            "interval": "15s", "input_series": series("staging", staging) + series("prod", prod),
-            "alert_rule_test": [{"eval_time": "3m", "alertname": "LoadorchBudgetExceeded", "exp_alerts": expected}],
-        }]}
-        (tmp_path / "tests.yml").write_text(yaml.safe_dump(tests, sort_keys=False))
-        run = _promtool("test", "rules", str(tmp_path / "tests.yml"))
+        run = _rule_test(project.root / "rules.yml", series("staging", staging) + series("prod", prod), "3m",
+                         expected, tmp_path)
         assert run.returncode == 0, (staging, prod, run.stdout + run.stderr)
     bad = project.cli("alerts", "p", "--tag", "9env=x")
     assert bad.code == 2 and "tag '9env': use letters" in bad.err, bad.err  # as a monitor's --tag says it
@@ -205,13 +208,8 @@ def test_too_few_samples_in_the_window_never_fire(project: Project, tmp_path: Pa
     project.write("scenarios/s.yaml", SCENARIO)
     project.write("profiles/p.yaml", PROFILE.replace("min_samples: 4", "min_samples: 100"))
     assert project.cli("alerts", "p", "--out", "rules.yml", "--for", "0s").code == 0
-    tests = {"rule_files": [str(project.root / "rules.yml")], "evaluation_interval": "15s", "tests": [{
-        "interval": "15s",
-        "input_series": _lcp("p", {"1.0": 0, "2.5": 0, "5.0": 4, "+Inf": 4}),  # 16 a minute, all slow
-        "alert_rule_test": [{"eval_time": "4m", "alertname": "LoadorchBudgetExceeded", "exp_alerts": []}],
-    }]}
-    (tmp_path / "tests.yml").write_text(yaml.safe_dump(tests, sort_keys=False))
-    run = _promtool("test", "rules", str(tmp_path / "tests.yml"))
+    slow = _lcp("p", {"1.0": 0, "2.5": 0, "5.0": 4, "+Inf": 4})  # 16 a minute, all slow
+    run = _rule_test(project.root / "rules.yml", slow, "4m", [], tmp_path)
     assert run.returncode == 0, run.stdout + run.stderr
 
 
@@ -277,13 +275,8 @@ def test_a_run_both_scraped_and_pushed_is_counted_once(project: Project, tmp_pat
     floor = "http_reqs rate>1.5"
     notes = {k: v.replace("{{ $value }}", "1") for k, v in generated[floor].items()}
     expected = [{"exp_labels": {"severity": "warning", "profile": "p", "threshold": floor}, "exp_annotations": notes}]
-    tests = {"rule_files": [str(rules)], "evaluation_interval": "15s", "tests": [{
-        "interval": "15s", "input_series": series,
-        # 1 request/s (not 2) under its 1.5/s floor; 4 page views in the minute (not 8), under min_samples 6
-        "alert_rule_test": [{"eval_time": "3m", "alertname": "LoadorchBudgetExceeded", "exp_alerts": expected}],
-    }]}
-    (tmp_path / "tests.yml").write_text(yaml.safe_dump(tests, sort_keys=False))
-    run = _promtool("test", "rules", str(tmp_path / "tests.yml"))
+    # 1 request/s (not 2) under its 1.5/s floor; 4 page views in the minute (not 8), under min_samples 6
+    run = _rule_test(rules, series, "3m", expected, tmp_path)
     assert run.returncode == 0, run.stdout + run.stderr
 
 
@@ -388,10 +381,5 @@ def test_a_limit_past_every_usual_edge_is_still_crossed_in_promql(project: Proje
     notes = {k: re.sub(r"\{\{ \$value[^}]*\}\}", shown, v) for k, v in generated["annotations"].items()}
     expected = [{"exp_labels": {"severity": "warning", "profile": "p", "threshold": threshold},
                  "exp_annotations": notes}] if fires else []
-    tests = {"rule_files": [str(rules)], "evaluation_interval": "15s", "tests": [{
-        "interval": "15s", "input_series": series,
-        "alert_rule_test": [{"eval_time": "3m", "alertname": "LoadorchBudgetExceeded", "exp_alerts": expected}],
-    }]}
-    (tmp_path / "tests.yml").write_text(yaml.safe_dump(tests, sort_keys=False))
-    run = _promtool("test", "rules", str(tmp_path / "tests.yml"))
+    run = _rule_test(rules, series, "3m", expected, tmp_path)
     assert run.returncode == 0, run.stdout + run.stderr

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from loadorch.profiling.speedscope import parse
+from tests.support.procs import running, wait_for
 from tests.support.project import REPO, CliResult, Project, assert_no_traceback
 
 pytestmark = pytest.mark.py_spy
@@ -133,7 +134,6 @@ def test_py_spy_ends_with_the_run_that_started_it_even_when_that_is_killed(tmp_p
     import os
     import signal
     import sys
-    import time
 
     target = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(target.pid), str(tmp_path), os.environ["PATH"]],
@@ -141,24 +141,13 @@ def test_py_spy_ends_with_the_run_that_started_it_even_when_that_is_killed(tmp_p
     try:
         assert holder.stdout is not None
         spy = int(holder.stdout.readline())
-        assert _running(spy)  # sampling
+        assert running(spy)  # sampling
         holder.send_signal(signal.SIGKILL)
         holder.wait(timeout=30)
-        deadline = time.monotonic() + 30  # a bound on the wait for a state, not a timing under test
-        while _running(spy):
-            assert time.monotonic() < deadline, "py-spy outlived the process that started it"
-            time.sleep(0.05)
+        wait_for(lambda: not running(spy), "py-spy to end with the process that started it")
     finally:
         for proc in (holder, target):
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
 
-
-def _running(pid: int) -> bool:
-    """A live process (not a zombie waiting to be reaped) under `pid`."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except OSError:
-        return False

@@ -17,6 +17,7 @@ from loadorch.run.controller import _end_processes
 from loadorch.run.plan import ProcessSpec
 from loadorch.run.processes import ProcessGroup
 from loadorch.run.signals import HardStop, StopSignals
+from tests.support.procs import running, wait_for
 
 # a process that ignores SIGTERM and starts a child in its own process group, then waits; it says "ready"
 DEAF = ("import signal, subprocess, sys, time\n"
@@ -34,26 +35,9 @@ HEEDS = ("import signal, sys, time\n"
          "time.sleep(600)\n")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except OSError:
-        return False
-
-
 def _state(pid: int) -> bytes:
     with open(f"/proc/{pid}/stat", "rb") as fh:
         return fh.read().rsplit(b")", 1)[1].split()[0]
-
-
-def _wait_for(check: object, what: str) -> None:
-    import time
-
-    deadline = time.monotonic() + 30  # a bound on a wait for a state, not a timing under test
-    while not check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 @pytest.fixture
@@ -86,9 +70,9 @@ def _children_named(tmp_path: Path) -> list[int]:
 def _start_stopped(group: ProcessGroup, tmp_path: Path, code: str, index: int) -> tuple[int, Path]:
     ready = tmp_path / f"ready-{index}"
     proc = group.start(ProcessSpec("worker", (sys.executable, "-c", code, str(ready)), index=index), dict(os.environ))
-    _wait_for(lambda: ready.exists() and ready.read_text(), "the process to be ready")
+    wait_for(lambda: ready.exists() and ready.read_text(), "the process to be ready")
     os.kill(proc.pid, signal.SIGSTOP)
-    _wait_for(lambda: _state(proc.pid) == b"T", "the process to stop")
+    wait_for(lambda: _state(proc.pid) == b"T", "the process to stop")
     return proc.pid, ready
 
 
@@ -96,7 +80,7 @@ def test_a_stopped_process_is_continued_so_it_heeds_the_sigterm(group: ProcessGr
     """SIGTERM alone is held by a stopped process: it was never acted on, the process killed after the grace."""
     pid, ready = _start_stopped(group, tmp_path, HEEDS, 0)
     group.close(grace_s=60)
-    assert not _alive(pid) and (tmp_path / (ready.name + ".ended")).read_text() == "on SIGTERM"
+    assert not running(pid) and (tmp_path / (ready.name + ".ended")).read_text() == "on SIGTERM"
 
 
 def test_an_interrupted_grace_still_kills_every_process_of_the_group(group: ProcessGroup, tmp_path: Path) -> None:
@@ -116,8 +100,8 @@ def test_an_interrupted_grace_still_kills_every_process_of_the_group(group: Proc
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
-    assert not _alive(pid) and group.closed  # waited for by close()
-    _wait_for(lambda: not _alive(child), "its child to die of the SIGKILL sent to its group")  # not ours to wait for
+    assert not running(pid) and group.closed  # waited for by close()
+    wait_for(lambda: not running(child), "its child to die of the SIGKILL sent to its group")  # not ours to wait for
 
 
 def test_a_second_signal_inside_a_deferred_block_is_raised_after_it() -> None:
@@ -155,7 +139,7 @@ def test_the_runs_end_kills_a_group_whose_close_was_cut_short_and_a_second_signa
         with StopSignals() as signals:
             os.kill(os.getpid(), signal.SIGTERM)  # the first
             _end_processes(run, signals)  # type: ignore[arg-type]
-        assert signals.hard and not _alive(pid) and group.closed
-        _wait_for(lambda: not _alive(child), "its child to die of the SIGKILL sent to its group")
+        assert signals.hard and not running(pid) and group.closed
+        wait_for(lambda: not running(child), "its child to die of the SIGKILL sent to its group")
     finally:
         _kill_left(group, tmp_path)
