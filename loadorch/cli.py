@@ -713,6 +713,8 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
         monitor=Monitor(cfg, out, status),
     )
     try:
+        # its status says no_data from the start: the folder may hold a dead process's `ok` (Monitor.begin)
+        options.monitor.begin(os.path.basename(os.path.normpath(out)) if options.metrics.enabled else "")
         return execute(cfg, options)
     finally:
         _stop_monitor(options.monitor, status)

@@ -128,3 +128,39 @@ def test_the_monitors_exit_code_survives_status_files_it_cannot_mark_stopped(
     assert (said is None or said in text) and "Traceback" not in text and "internal error" not in text, text
     [server] = servers
     assert server.socket.fileno() == -1  # type: ignore[attr-defined]  # closed all the same
+
+
+def test_a_monitor_restarted_on_its_folder_does_not_keep_the_last_ones_ok(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A monitor restarted on its folder (a pod's container after a crash or SIGKILL: nothing marked it stopped)
+    left the dead process's status.json in place until its first judgement: `ok` with rows days old, and for
+    good when the new one ended before judging anything (its target down at preflight, a SIGTERM during
+    setup). Its status now says no_data from its start, and stopped at its end. The controller here is a
+    stand-in that fails before the load, as a preflight does."""
+    from loadorch import cli
+    from loadorch.errors import RunError
+    from loadorch.run import controller
+
+    def stand_in(cfg: object, options: object) -> int:
+        doc = json.loads((project.root / "mo" / "status.json").read_text())
+        assert doc["status"] == "no_data" and doc["judged_s"] == 0 and not doc["window_full"], doc
+        assert [r["state"] for r in doc["thresholds"]] == ["no_data"] * 3 and doc["started"] == doc["updated"]
+        raise RunError("cannot connect to the target")
+
+    project.write("scenarios/s.yaml", SCENARIO)
+    project.write("profiles/p.yaml", PROFILE)
+    (project.root / "mo").mkdir()
+    earlier = {"schema": "loadorch.monitor-status/v1", "status": "ok", "updated": "2020-01-01T00:00:00+00:00",
+               "thresholds": [{"threshold": "http_req_duration p(95)<300", "state": "pass"}]}
+    (project.root / "mo" / "status.json").write_text(json.dumps(earlier))
+    (project.root / "mo" / "status.html").write_text("<h1>ok</h1>")
+    monkeypatch.setattr(controller, "execute", stand_in)
+    err = io.StringIO()
+    with _call_context(project.root, None), contextlib.redirect_stderr(err):
+        got = cli.main(["monitor", "p", "--out", "mo"])
+    assert got == 5 and "cannot connect to the target" in err.getvalue(), err.getvalue()
+    ended = json.loads((project.root / "mo" / "status.json").read_text())
+    assert ended["status"] == "stopped" and ended["updated"] != earlier["updated"], ended
+    assert [r["state"] for r in ended["thresholds"]] == ["no_data"] * 3
+    assert "no_data" in (project.root / "mo" / "status.html").read_text()

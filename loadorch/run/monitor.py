@@ -25,7 +25,8 @@ from loadorch.run import browsers
 from loadorch.run.artifacts import write_text
 from loadorch.stats.histogram import Histogram
 from loadorch.stats.tables import Merged
-from loadorch.verdict.evaluate import ThresholdResult, evaluate
+from loadorch.traffic.redact import Redactor
+from loadorch.verdict.evaluate import INCONCLUSIVE, ThresholdResult, evaluate
 from loadorch.wire import MergedJson
 
 if TYPE_CHECKING:
@@ -134,6 +135,19 @@ class Monitor:
         self.families: list[Family] = []
         self.last: StatusJson | None = None
 
+    def begin(self, run_id: str) -> None:
+        """The status before anything is judged: no_data, each threshold's row too. A monitor restarted on its
+        folder (a pod's container after a crash) kept the dead process's status.json, `ok` for days, until its
+        first judgement, and for good when it ended before one (its target down at preflight)."""
+        why = "no data: not judged yet (the monitor is starting)"
+        results = [ThresholdResult.of(t, None, 0, 0.0, INCONCLUSIVE, why, "") for t in self.cfg.thresholds]
+        text = _now_text()
+        doc: StatusJson = Redactor(self.cfg.secrets).obj(
+            status_doc((run_id, self.cfg.profile_name, self.cfg.scenario.model.name), results,
+                       self.settings.window, 0.0, False, text, text, 0.0))
+        self._write(doc, serve=False)  # the status port answers once something is judged (its readiness)
+        self.last = doc
+
     def plan_update(self, run: _Run, scratch: str) -> PlanUpdate:
         self.snapshot_path = os.path.join(scratch, "snapshot.json")
         if run.db is not None:  # its live counts feed the windows: sampled twice a slice at least, not every 30 s
@@ -217,12 +231,12 @@ class Monitor:
         self._write(doc)
         self.families, self.last = status_families(doc), doc
 
-    def _write(self, doc: StatusJson) -> None:
+    def _write(self, doc: StatusJson, serve: bool = True) -> None:
         page = status_page(doc, self.settings.status_every)
         body = json.dumps(doc, indent=1) + "\n"
         write_text(os.path.join(self.out_dir, "status.json"), body)
         write_text(os.path.join(self.out_dir, "status.html"), page)
-        if self.status is not None:
+        if self.status is not None and serve:
             self.status.pages["/status.json"] = ("application/json", body.encode())
             self.status.pages["/status.html"] = ("text/html; charset=utf-8", page.encode())
 
