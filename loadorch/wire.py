@@ -33,6 +33,7 @@ ALIVE_INTERVAL_S: Final = 1.0
 LOST_AFTER_S: Final = 10.0
 SILENT_NOTE_S: Final = 3.0  # a liveness gap this long (3 beats missed) is recorded as a silence
 LOOP_LATE_LIMIT_S: Final = 1.0  # a worker's event loop further behind than this: its timings include its delay
+CPU_SATURATED: Final = 90.0  # % of a core, sustained over a few reports: a worker saturated (its timings include it)
 # At the stop the master waits for the workers' final reports until FINAL_WAIT_S pass without a report merged,
 # and while reports still come FINAL_WAIT_CAP_S at most (runtime/master.py), saying nothing meanwhile: the
 # controller's patience with a silent master covers it.

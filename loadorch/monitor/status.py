@@ -46,6 +46,9 @@ class StatusJson(TypedDict):
     window_s: float
     judged_s: float
     window_full: bool
+    # why the window's latencies may include the generator's own delay (a saturated or starved worker), or None:
+    # a latency breach then reads inconclusive (no_data) and the overall status is never ok, as a run's verdict
+    generator: str | None
     percentile_error: float  # a window's percentile within this share of the true value (monitor/rolling.py)
     thresholds: list[ThresholdStatus]
 
@@ -70,20 +73,23 @@ def status_doc(
     updated: str,
     started: str,
     uptime_s: float,
+    generator: str | None = None,
 ) -> StatusJson:
     run_id, profile, scenario = labels
+    state = overall_state(results)
     return {
         "schema": STATUS_SCHEMA,
         "profile": profile,
         "scenario": scenario,
         "run_id": run_id,
-        "status": overall_state(results),
+        "status": "no_data" if generator is not None and state == "ok" else state,
         "started": started,
         "updated": updated,
         "uptime_s": round(uptime_s, 1),
         "window_s": window_s,
         "judged_s": round(judged_s, 3),
         "window_full": full,
+        "generator": generator,
         # a percentile over the window is within this share of the true value (the fixed layout that keeps
         # the monitor's memory flat: monitor/rolling.py); a limit inside that range reads inconclusive
         "percentile_error": PERCENTILE_ERROR,

@@ -26,8 +26,8 @@ from loadorch.run.artifacts import write_text
 from loadorch.stats.histogram import Histogram
 from loadorch.stats.tables import Merged
 from loadorch.traffic.redact import Redactor
-from loadorch.verdict.evaluate import INCONCLUSIVE, ThresholdResult, evaluate
-from loadorch.wire import MergedJson
+from loadorch.verdict.evaluate import INCONCLUSIVE, Check, ThresholdResult, discount_generator_limited, evaluate
+from loadorch.wire import CPU_SATURATED, LOOP_LATE_LIMIT_S, MergedJson
 
 if TYPE_CHECKING:
     from loadorch.run.state import RunState as _Run
@@ -161,10 +161,12 @@ class Monitor:
     def _tables(self, run: _Run) -> Source | None:
         """The master's snapshot and the browser sink's tables; None when a snapshot read before cannot be
         read now (the windows wait for the next: empty tables would count the next one's whole again)."""
-        merged, older, generation = Merged(), Merged(), 0
+        merged, older, generation, limited = Merged(), Merged(), 0, []
         try:
             with open(self.snapshot_path, encoding="utf-8") as fh:
-                data = json.load(fh)["merged"]
+                snapshot = json.load(fh)
+            data = snapshot["merged"]
+            limited = [int(n) for n in snapshot.get("limited_reports", ())]
             merged = Merged.from_json(data)
             if "older" in data:  # the master's previous generation (stats/generations.py)
                 layout = data.get("sub_bits", MONITOR_SUB_BITS)
@@ -174,9 +176,11 @@ class Monitor:
         except (OSError, ValueError, KeyError, TypeError):
             if self.read_once:
                 return None
-            merged, older, generation = Merged(), Merged(), 0  # none yet: the HTTP tables are empty this time
+            merged, older, generation, limited = Merged(), Merged(), 0, []  # none yet: the HTTP tables are empty
         tables: dict[str, Table] = {"series": merged.series, "timings": merged.timings, "db": merged.db}
         counts: dict[str, Counts] = {"checks": merged.checks}
+        if len(limited) == 2:  # the master's load reports from a saturated or starved worker, and all of them
+            counts["generator"] = {"limited": limited}
         previous: dict[str, Table] = {"series": older.series, "timings": older.timings, "db": older.db}
         live = run.db.live_counts() if run.db is not None else None
         if live is not None:  # the database collector's statements (and slow ones) since its window began
@@ -207,10 +211,15 @@ class Monitor:
             return False
         self.next_status = now + self.settings.status_every
         window = self.rolling.window(now, *source)
-        self.publish(run, self.judge(window, run.db.measurement if run.db is not None else None), window, now)
+        why = None if self.cfg.profile.allow_saturated_generator else generator_limited(window)
+        self.publish(run, self.judge(window, run.db.measurement if run.db is not None else None, why), window, now,
+                     why)
         return True
 
-    def judge(self, window: Window, collector: DbMeasurement | None = None) -> list[ThresholdResult]:
+    def judge(self, window: Window, collector: DbMeasurement | None = None,
+              generator: str | None = None) -> list[ThresholdResult]:
+        """The thresholds over the window; `generator`: why its latencies may include the generator's delay
+        (generator_limited), which makes a latency breach inconclusive, as in a run."""
         cfg, seconds = self.cfg, window.seconds
         merged = Merged()
         merged.series, merged.timings, merged.db = (window.tables.get(k, {}) for k in ("series", "timings", "db"))
@@ -220,13 +229,17 @@ class Monitor:
         vitals.series = window.tables.get("browser", {})
         vitals.steps = window.counts.get("steps", {})
         db = db_window(window, collector)
-        return evaluate(cfg.thresholds, merged, cfg.min_samples, seconds,
-                        db_judge(merged, cfg.min_samples, seconds, db), browsers.evaluator(vitals, cfg.min_samples))
+        results = evaluate(cfg.thresholds, merged, cfg.min_samples, seconds,
+                           db_judge(merged, cfg.min_samples, seconds, db), browsers.evaluator(vitals, cfg.min_samples))
+        if generator is None:
+            return results
+        return discount_generator_limited(results, [Check("generator cpu", INCONCLUSIVE, generator)])
 
-    def publish(self, run: _Run, results: list[ThresholdResult], window: Window, now: float) -> None:
+    def publish(self, run: _Run, results: list[ThresholdResult], window: Window, now: float,
+                generator: str | None = None) -> None:
         labels = run.live_labels or ("", self.cfg.profile_name, self.cfg.scenario.model.name)
         status = status_doc(labels, results, self.settings.window, window.seconds, window.full, _now_text(),
-                            self.started_text, now - self.started_at)
+                            self.started_text, now - self.started_at, generator)
         doc: StatusJson = run.redactor.obj(status)  # the same document, every string redacted
         self._write(doc)
         self.families, self.last = status_families(doc), doc
@@ -244,6 +257,18 @@ class Monitor:
         """The monitor has ended: its status files say `stopped`, not the last `ok` for good."""
         if self.last is not None:
             self._write(stopped(self.last, _now_text()))
+
+
+def generator_limited(window: Window) -> str | None:
+    """Why the window's latencies may include the generator's own delay: some of its load reports came from a
+    saturated worker (CPU over CPU_SATURATED, sustained) or a starved one (its event loop over LOOP_LATE_LIMIT_S
+    behind); None when none did."""
+    limited, reports = window.counts.get("generator", {}).get("limited", [0, 0])
+    if limited <= 0:
+        return None
+    return (f"{limited} of the window's {reports} load reports came from a saturated or starved worker (CPU over "
+            f"{CPU_SATURATED:g}% sustained, or its event loop over {LOOP_LATE_LIMIT_S:g}s behind); latencies may "
+            "include generator delay (or set allow_saturated_generator)")
 
 
 def db_window(window: Window, collector: DbMeasurement | None) -> DbMeasurement | None:

@@ -192,7 +192,8 @@ def _watch(state: MasterState, plan: Plan, stop_signal: list[int], browsers_done
         state.check_lost()
         if plan.snapshot_path and elapsed >= next_snapshot:  # the monitor's rolling windows read these
             next_snapshot = elapsed + plan.snapshot_every_s
-            write_json_atomic(plan.snapshot_path, {"at": time.time(), "merged": state.merged.judged_json()})
+            write_json_atomic(plan.snapshot_path, {"at": time.time(), "merged": state.merged.judged_json(),
+                                                   "limited_reports": state.limited_reports})
         if state.metrics is not None:
             state.metrics.tick(elapsed, plan.min_samples)
         if stop_signal:

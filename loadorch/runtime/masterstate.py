@@ -23,6 +23,8 @@ from loadorch.stats.histogram import Histogram
 from loadorch.stats.loadline import LoadLine
 from loadorch.stats.tables import Merged
 from loadorch.wire import (
+    CPU_SATURATED,
+    LOOP_LATE_LIMIT_S,
     SILENT_NOTE_S,
     Alive,
     Arrivals,
@@ -109,6 +111,9 @@ class MasterState:
         self.stop_reason: StopReason | None = None
         self.aborted_by: ThresholdJson | None = None
         self.load = LoadLine(MAX_LOAD_SAMPLES)
+        # load reports from a saturated or starved worker, and all load reports, since the start: a monitor's
+        # snapshot carries them, so its rolling windows know whether their latencies include the generator's delay
+        self.limited_reports = [0, 0]
         log_path = plan.request_log_path
         self.request_log = open(log_path, "a", encoding="utf-8") if log_path else None  # noqa: SIM115
         self.last_check: float | None = None  # when check_lost last ran, and when the master last resumed
@@ -240,6 +245,8 @@ class MasterState:
             if len(info.cpu_samples) == SUSTAIN_WINDOW:
                 info.cpu_sustained_peak = max(info.cpu_sustained_peak, sum(info.cpu_samples) / SUSTAIN_WINDOW)
             _starvation(info, msg)
+            self.limited_reports[0] += _limited(info, msg)
+            self.limited_reports[1] += 1
         info.done = msg.done
         if msg.ramp is not None:
             info.ramp = msg.ramp
@@ -368,6 +375,14 @@ def _sustained(w: WorkerInfo) -> float:
     if len(samples) < SUSTAIN_WINDOW:
         return round(sum(samples) / len(samples), 1) if samples else 0.0
     return round(w.cpu_sustained_peak, 1)
+
+
+def _limited(info: WorkerInfo, msg: StatsMessage) -> bool:
+    """This report's worker is saturated now (its CPU over CPU_SATURATED, averaged over its last SUSTAIN_WINDOW
+    reports) or its event loop fell more than LOOP_LATE_LIMIT_S behind since its last report."""
+    samples = info.cpu_samples
+    hot = len(samples) == SUSTAIN_WINDOW and sum(samples) / SUSTAIN_WINDOW > CPU_SATURATED
+    return hot or (msg.loop_late_s or 0.0) > LOOP_LATE_LIMIT_S
 
 
 def _starvation(info: WorkerInfo, msg: StatsMessage) -> None:

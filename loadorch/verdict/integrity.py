@@ -8,6 +8,7 @@ from loadorch.stats.tables import Merged
 from loadorch.traffic.arrivals import expected_arrivals, total_seconds
 from loadorch.verdict.evaluate import ERROR, FAIL, INCONCLUSIVE, PASS, Check
 from loadorch.wire import (
+    CPU_SATURATED,
     LOOP_LATE_LIMIT_S,
     LOST_AFTER_S,
     STOPPED_EARLY,
@@ -18,7 +19,6 @@ from loadorch.wire import (
     WorkersSummary,
 )
 
-CPU_SATURATED = 90.0
 CLOCK_SKEW_S = 1.0  # a worker clock further than this from the master's is reported
 STARVED_WAIT = 20.0  # % of the time a worker's main thread waited for a CPU: other work took its cores
 Detail = list[WorkerDetail]

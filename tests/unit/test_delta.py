@@ -201,6 +201,27 @@ def test_cpu_reported_while_the_users_unwind_is_no_saturation_sample(tmp_path: P
         state.on_stats("w0", locust_wire(StatsMessage(**fields).to_wire()))
     info = state.workers[0]
     assert info.seq == 7 and info.cpu_peak == 40.0 and info.cpu_sustained_peak == 40.0
+    assert state.limited_reports == [0, 4]  # a monitor's windows: no load report from a limited worker
+
+
+def test_the_master_counts_the_load_reports_of_a_saturated_or_starved_worker(tmp_path: Path) -> None:
+    """What a monitor's windows judge a breach by (run/monitor.py generator_limited): each load report from a
+    worker whose CPU, averaged over its last reports, is over 90 %, or whose event loop fell over 1 s behind."""
+    make(tmp_path, BASE_SCENARIO, "scenario: ../scenarios/s.yaml\nhost: http://127.0.0.1:8000\n"
+         "load: {users: 2, duration: 10s}\nworkers: 1\n")
+    plan = build_plan(build("p", str(tmp_path), {}), "http://127.0.0.1:1", "127.0.0.1", 5557, "tok", "/s.json", None)
+    state = MasterState(plan)
+    state.on_hello("w0", {"index": 0, "token": "tok"})
+    delta = Recorder(1.0, 0.0).take_delta()
+    counted = []
+    reports = [(99.0, 0.1)] * 4 + [(40.0, 0.1)] * 3 + [(40.0, 2.5), (40.0, 0.2)]  # busy, idle, a late loop once
+    for seq, (cpu, late) in enumerate(reports, start=1):
+        fields = {"index": 0, "token": "tok", "seq": seq, "delta": delta, "cpu": cpu, "users": 2, "spawned": 2,
+                  "done": False, "final": False, "total": 0, "sent_at": 1.0, "loop_late_s": late}
+        state.on_stats("w0", locust_wire(StatsMessage(**fields).to_wire()))
+        counted.append(state.limited_reports[0])
+    # saturated from the third busy report (a sustained average) until the first idle one brings it under 90 %
+    assert counted == [0, 0, 1, 2, 2, 2, 2, 3, 3] and state.limited_reports[1] == len(reports)
 
 
 def test_heartbeats_are_counted_while_the_load_runs_with_the_longest_silence(

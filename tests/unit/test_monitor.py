@@ -502,3 +502,53 @@ def test_a_monitors_evidence_is_its_windows_slowest_not_the_slowest_since_it_sta
     assert all(d >= 40_000 for d in kept)
     assert [r[3] for r in Merged.from_json(master.to_json()).exemplars.rows()] == kept  # results.json's
     assert [r[3] for r in whole.exemplars.rows()] == [900_000] * 5  # a run's master: its K slowest of the run
+
+
+def test_a_monitors_latency_breach_measured_by_a_saturated_generator_is_not_failing(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A run makes a latency breach measured by a saturated or starved generator inconclusive (exit 6, never 1);
+    the monitor judged its window with no regard to the generator: a busy machine's late event loop read as the
+    target's latency, `failing` and an alert. The master's snapshot now carries its load reports from a limited
+    worker, windowed like the rest: a breach in such a window is inconclusive and the status never ok, and once
+    those reports leave the window the breach fails again."""
+    from types import SimpleNamespace
+
+    from loadorch.config.resolve import build
+    from loadorch.run.monitor import Monitor
+    from loadorch.traffic.redact import Redactor
+
+    from .test_config import BASE_PROFILE, make
+
+    make(tmp_path, profile=BASE_PROFILE + ('min_samples: 5\nmonitor: {window: 10s, slices: 5, status_every: 1s}\n'
+                                           'thresholds:\n  http_req_duration: ["p(95)<300"]\n'
+                                           '  http_req_failed: ["rate<0.5"]\n'))
+    cfg = build("p", str(tmp_path), {})
+    clock = [0.0]
+    monitor = Monitor(cfg, str(tmp_path), None, clock=lambda: clock[0])
+    monitor.snapshot_path = str(tmp_path / "snapshot.json")
+    run = SimpleNamespace(sink=None, db=None, redactor=Redactor([]), live_labels=("mo", "p", "s"))
+    master = Merged(30.0)
+    master.roll_timelines(10.0)
+    master.sub_bits = MONITOR_SUB_BITS
+    rec = Recorder(30.0, 0.0, sub_bits=MONITOR_SUB_BITS)
+    key = SeriesKey("u", "get", "read", "GET", 200, True)
+
+    def status_at(t: int, ms: int, limited: list[int]) -> tuple[str, list[str]]:
+        for _ in range(10):
+            rec.record(key, ms * 1000, at=float(t))
+        master.add_delta(0, rec.take_delta())
+        snapshot = {"at": 0.0, "merged": master.judged_json(), "limited_reports": limited}
+        (tmp_path / "snapshot.json").write_text(json.dumps(snapshot))
+        clock[0] = float(t)
+        assert monitor.tick(run)  # type: ignore[arg-type]
+        assert monitor.last is not None
+        return monitor.last["status"], [row["state"] for row in monitor.last["thresholds"]]
+
+    monitor.tick(run)  # type: ignore[arg-type]  # starts the windows at 0
+    assert status_at(1, 50, [0, 4]) == ("ok", ["pass", "pass"])
+    assert status_at(2, 900, [1, 8]) == ("no_data", ["inconclusive", "pass"])  # slow, from a starved worker
+    assert monitor.last is not None and "1 of the window's 8 load reports" in (monitor.last["generator"] or "")
+    assert status_at(3, 50, [1, 12]) == ("no_data", ["inconclusive", "pass"])  # still in the window
+    for t in range(4, 13):
+        status_at(t, 50, [1, 4 * t])
+    assert status_at(13, 900, [1, 52]) == ("failing", ["fail", "pass"])  # the limited reports left the window
+    assert monitor.last is not None and monitor.last["generator"] is None
