@@ -50,7 +50,7 @@ class Window:
     seconds: float
     tables: dict[str, dict[Any, Histogram]]
     counts: dict[str, dict[Any, list[int]]]
-    full: bool  # the window spans its whole length
+    full: bool  # the monitor has run its window, and the window spans at least window - slice of it
 
 
 def coarse(h: Histogram) -> Histogram:
@@ -141,5 +141,7 @@ class RollingWindow:
         out = self._added(tables, counts, began, generation, older)
         for part in kept:
             _add(out, part)
-        full = now - self.start >= self.window_s - 1e-9
+        # full: the monitor has run a window and the slices kept span at least window - slice (as they do while
+        # reads come; a stall longer than that dropped the slice that spans it whole)
+        full = now - self.start >= self.window_s - 1e-9 and now - began >= self.window_s - self.slice_s - 1e-9
         return Window(max(now - began, 1e-9), out.tables, out.counts, full)

@@ -552,3 +552,21 @@ def test_a_monitors_latency_breach_measured_by_a_saturated_generator_is_not_fail
         status_at(t, 50, [1, 4 * t])
     assert status_at(13, 900, [1, 52]) == ("failing", ["fail", "pass"])  # the limited reports left the window
     assert monitor.last is not None and monitor.last["generator"] is None
+
+
+def test_a_window_that_lost_its_slices_to_a_stall_is_not_full() -> None:
+    """A controller that read nothing for longer than the window (a stalled or paused process): the slice that
+    spans the stall began before the window and left it whole, so the window judged a moment, yet said
+    window_full (judged_s 0): full now means it spans at least window - slice, as it does when reads come."""
+    src, w = Source(), RollingWindow(10.0, 5, start=0.0)
+    for t in range(0, 21):
+        w.observe(float(t), src.add(100))
+    win = w.window(20.5, src.add())
+    assert win.full and win.seconds >= 8.0
+    w.observe(35.0, src.add(100))  # 15 s later
+    win = w.window(35.0, src.add())
+    assert win.seconds < 1.0 and not win.full
+    for t in range(36, 46):
+        w.observe(float(t), src.add(100))
+    win = w.window(45.0, src.add())
+    assert win.seconds == 10.0 and win.full
