@@ -75,6 +75,10 @@ def _lcp_state(doc: dict[str, Any] | None, state: str) -> dict[str, Any] | None:
     return doc if row["state"] == state and row["samples"] >= 2 else None
 
 
+def _ok(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+    return doc if doc is not None and doc["status"] == "ok" else None
+
+
 def _firing(prom: Prometheus) -> bool:
     return any(r["metric"].get("threshold", "").startswith("browser_web_vital_lcp") for r in prom.query(FIRING))
 
@@ -110,8 +114,11 @@ def test_the_monitor_alerts_on_a_late_hero_and_clears_when_it_is_gone(tmp_path: 
     try:
         with prometheus(metrics_port, rules) as prom:
             # kept, and no alert left from Chromium's first slow page views on a busy machine
-            ok = _wait("the LCP budget kept", lambda: not _firing(prom) and _lcp_state(_status(status), "pass"), proc)
-            assert ok["status"] == "ok" and ok["percentile_error"] == 1 / 128
+            # (and ok overall: a worker's event loop late past 1 s on a busy machine makes a window no_data until
+            # that report leaves it, as a run's verdict would be inconclusive)
+            ok = _wait("the LCP budget kept", lambda: not _firing(prom) and _ok(_lcp_state(_status(status), "pass")),
+                       proc)
+            assert ok["status"] == "ok" and ok["percentile_error"] == 1 / 128 and ok["generator"] is None
             # the late hero image (2.5 s) on every page view from now on
             requests.put(f"{server.url}/_knobs", json={"storefront": {"hero_ms": 2500}}, timeout=5).raise_for_status()
             failing = _wait("the rolling LCP p75 past its budget", lambda: _lcp_state(_status(status), "fail"), proc)
