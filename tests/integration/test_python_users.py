@@ -9,7 +9,7 @@ import pytest
 
 from tests.support.project import Project, assert_no_traceback
 
-from .helpers import assert_refused_left_nothing, embedded_project, files_of, request_log
+from .helpers import assert_refused_left_nothing, embedded_project, files_of, finish, request_log, start_run
 
 LOCUSTFILE = '''
 from locust import FastHttpUser, between, task
@@ -53,10 +53,13 @@ def test_yaml_and_python_users_share_histograms_kinds_and_seeds(project: Project
     # and no starved generator to make the run inconclusive on a busy machine
     embedded_project(project, SCENARIO, users=4, workers=2, profile_extra="allow_saturated_generator: true\n"
                      'thresholds: {http_req_failed: ["rate<0.01"]}\n')
+    # the three runs (a and b of one seed, c of another) go at once: what each sent is compared, not when
+    started = {out: start_run(project, "--iterations", "8", "--request-log", *seed, "--out", out)
+               for out, seed in (("a", ()), ("b", ()), ("c", ("--seed", "10")))}
+    said = {out: finish(proc, timeout=180) for out, proc in started.items()}
     logs = []
     for out in ("a", "b"):
-        r = project.run("run", "p", "--iterations", "8", "--request-log", "--out", out)
-        assert r.code == 0, r.out + r.err
+        assert started[out].returncode == 0, "".join(said[out])
         logs.append([{k: v for k, v in row.items() if k != "latency_ms"} for row in request_log(project.root / out)])
     assert logs[0] == logs[1] and len(logs[0]) == 32
     doc = project.results("a")
@@ -70,7 +73,6 @@ def test_yaml_and_python_users_share_histograms_kinds_and_seeds(project: Project
     assert {row["worker"] for row in logs[0] if row["user_class"] == "CheckoutUser"} == {0, 1}
     kinds = next(c for c in doc["checks"] if c["name"] == "request kinds")
     assert kinds["verdict"] == "pass"
-    r = project.run("run", "p", "--iterations", "8", "--request-log", "--seed", "10", "--out", "c")
     other = [{k: v for k, v in row.items() if k != "latency_ms"} for row in request_log(project.root / "c")]
     assert [r for r in other if r["user_class"] == "CheckoutUser"] != [r for r in logs[0] if r["user_class"] == "CheckoutUser"]
 
@@ -167,8 +169,6 @@ def test_interrupt_during_the_python_user_import_check(project: Project, sig: in
     (130/143) with its artifacts, not as a configuration error with a traceback."""
     import os
     import time
-
-    from .helpers import finish, start_run
 
     marker = project.root / "importing"
     project.write("scenarios/locustfiles/slow.py", f"""
