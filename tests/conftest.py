@@ -9,6 +9,7 @@ import fcntl
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,12 @@ for _name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
 
 
 _held: list[Any] = []  # the gate and room an `alone` test kept locked for the next test, alone too
+# Whether this session has `alone` tests still to start, as this process knows it: true from the collection (if it
+# selected one) until this process's first test. The `alone` tests take the machine first, before the others start
+# theirs: at the session's start the process with the `alone` group once waited 10 s for the first test another
+# process had begun (the PostgreSQL cluster's start and a run), while the third process waited too.
+_alone_first: list[bool] = [False]
+ALONE_FIRST_WAIT_S = 5.0  # at most: the `alone` group may not be any process's first (then this is the cost, once)
 
 
 @contextlib.contextmanager
@@ -61,11 +68,19 @@ def _turn(alone: bool, next_alone: bool) -> Iterator[None]:
         return
     folder = os.path.join(tempfile.gettempdir(), f"loadorch-pytest-{run}")
     os.makedirs(folder, exist_ok=True)
+    begun = os.path.join(folder, "alone-begun")
+    if _alone_first[0] and not alone:  # this process's first test, not alone: the `alone` group goes first
+        deadline = time.monotonic() + ALONE_FIRST_WAIT_S
+        while not os.path.exists(begun) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    _alone_first[0] = False
     # not `with`: the files (their locks) may outlive this call, kept for the next `alone` test
     gate = open(os.path.join(folder, "gate"), "a+")  # noqa: SIM115
     room = open(os.path.join(folder, "room"), "a+")  # noqa: SIM115
     _held.extend((gate, room))
     fcntl.flock(gate, fcntl.LOCK_EX)
+    if alone:  # the gate is held: no other test starts now; the processes waiting for this may take the gate
+        Path(begun).touch()
     try:
         fcntl.flock(room, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
     except BaseException:
@@ -92,7 +107,9 @@ def _release() -> None:
 def pytest_collection_finish(session: pytest.Session) -> None:
     """No test module may import Locust (or anything that does, e.g. loadorch.runtime.master/worker): its
     import patches the whole test process with gevent, and pytest-xdist's worker threads then hang
-    ("LoopExit: This operation would block forever"). Tests that need a Locust process start one."""
+    ("LoopExit: This operation would block forever"). Tests that need a Locust process start one. Also notes
+    whether an `alone` test was selected (_alone_first)."""
+    _alone_first[0] = any(_alone(item) for item in session.items)
     if "locust" in sys.modules:
         raise pytest.UsageError(
             "a test module imported locust, which monkey-patches the test process with gevent: import "
