@@ -71,16 +71,18 @@ TRACES: dict[str, dict[str, Any]] = {}  # run name -> the trace ids the shop saw
 
 @pytest.fixture(scope="module")
 def shop_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[Project, int]]]:
-    """The same seed, knobs off then on: {"ok": (project, exit code), "broken": ...}."""
+    """The same seed, knobs off and on: {"ok": (project, exit code), "broken": ...}. The two runs go at once, each
+    to a shop of its own (its knobs, its trace ids)."""
     from loadorch.target.server import start
 
-    server, thread = start()
+    servers = {name: start() for name in ("ok", "broken")}
     try:
-        out = {}
+        started = {}
         # each page walks its journey a set number of times (3: at least 3 views of the home page for each
         # vital; 2: the stuck user's two failures), however busy the machine; the HTTP users send as many each
         for name, knobs, iterations in (("ok", {}, 3), ("broken", BROKEN, 2)):
             # the broken run has one more browser user whose steps fail; the shopper's journey is the same
+            server = servers[name][0]
             requests.put(f"{server.url}/_knobs", json={"storefront": knobs}, timeout=5).raise_for_status()
             project = Project(tmp_path_factory.mktemp(name))
             project.write("scenarios/s.yaml", SHOP if name == "ok" else LOST_SHOP)
@@ -92,17 +94,22 @@ def shop_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tu
                 allow_saturated_generator: true
                 """ + ("min_samples: 2\n" if name == "broken" else ""))  # a 3 s hero: fewer page views
             # (the generator's CPU is not these tests' subject: on a busy machine it may wait for a core)
-            result = project.run("run", "p", "--out", "o", "--request-log", timeout=120)
-            assert_no_traceback(result)
-            out[name] = (project, result.code)
+            started[name] = (project, start_run(project, "--out", "o", "--request-log"))
+        out = {}
+        for name, (project, proc) in started.items():
+            stdout, stderr = finish(proc, timeout=120)
+            assert "Traceback" not in stdout + stderr, stderr
+            out[name] = (project, proc.returncode)
+            server = servers[name][0]
             with server.traces_lock:
                 TRACES[name] = dict(server.traces)
                 server.traces.clear()
         yield out
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+        for server, thread in servers.values():
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=5)
 
 
 def _junit(project: Project) -> dict[str, ET.Element]:
