@@ -166,9 +166,11 @@ def worker_pids(pid: int) -> dict[int, int]:
     return out
 
 
-def start_run(project: Project, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    """`loadorch run p ARGS` in the background, for tests that signal or kill parts of a run."""
-    return subprocess.Popen([sys.executable, "-m", "loadorch", "run", "p", *args], cwd=project.root,
+def start_run(project: Project, *args: str, env: dict[str, str] | None = None,
+              profile: str = "p") -> subprocess.Popen[str]:
+    """`loadorch run PROFILE ARGS` in the background, for tests that signal or kill parts of a run, or run a few
+    at once."""
+    return subprocess.Popen([sys.executable, "-m", "loadorch", "run", profile, *args], cwd=project.root,
                             env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
 

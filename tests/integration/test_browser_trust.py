@@ -5,15 +5,13 @@ runs with few page views is inconclusive, never "no regression"."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
 
 from tests.support.project import Project, assert_no_traceback
 
-from .helpers import finish
+from .helpers import finish, start_run
 
 pytestmark = pytest.mark.chromium
 
@@ -107,8 +105,7 @@ def vitals_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
                       "load: {users: 2, iterations: 2}\nseed: 5\nallow_saturated_generator: true\n")
         # the two runs go at once (each its own embedded shop and Chromium; the knobs are in the page's query): a
         # count of page views each, whatever the machine's load, and the slow one's vitals far past its budgets
-        started[name] = subprocess.Popen([sys.executable, "-m", "loadorch", "run", name, "--out", name],
-                                         cwd=project.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        started[name] = start_run(project, "--out", name, profile=name)
     for proc in started.values():
         out, err = finish(proc, timeout=120)
         assert "Traceback" not in out + err, out + err
