@@ -146,7 +146,7 @@ def test_twenty_samples_are_inconclusive(project: Project) -> None:
 
 
 def test_killed_worker_is_reported_and_its_data_kept(project: Project, shop_server: str) -> None:
-    project.write("scenarios/s.yaml", "name: k\nusers:\n  - name: u\n    think_time: 0.01\n    requests:\n"
+    project.write("scenarios/s.yaml", "name: k\nusers:\n  - name: u\n    think_time: 0.1\n    requests:\n"
                   "      - {name: add, method: POST, path: /products, json: {name: p}}\n")
     project.write("profiles/p.yaml", f"scenario: ../scenarios/s.yaml\nhost: {shop_server}\n"
                   "load: {users: 6, duration: 12s}\nworkers: 3\nseed: 42\n")
