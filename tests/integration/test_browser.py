@@ -267,7 +267,15 @@ def _chromium_of(marker: str, worker: int, renderer: bool = False) -> list[int]:
     for _ in range(6):
         mine |= {pid for pid, parent in parents.items() if parent in mine}
     pids = [p for p in _chromium_pids(marker) if p in mine]
-    return [p for p in pids if not renderer or b"--type=renderer" in Path(f"/proc/{p}/cmdline").read_bytes()]
+    return [p for p in pids if not renderer or b"--type=renderer" in _cmdline(p)]
+
+
+def _cmdline(pid: int) -> bytes:
+    """A process's command line, empty once it has ended (a renderer may exit between the listing and the read)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def test_a_killed_browser_worker_and_sigint_leave_no_chromium(project: Project, tmp_path: Path) -> None:
