@@ -3,9 +3,9 @@ the run folder's lock; and a child that dies with its parent. Imports nothing of
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
+from collections.abc import Callable
 
 
 def alive(pid: int) -> bool:
@@ -22,10 +22,19 @@ def alive(pid: int) -> bool:
     return True
 
 
-def die_with_parent() -> None:
-    """In a child before exec (`preexec_fn`): SIGKILL when the process that started it dies, even by SIGKILL
-    (Linux's PR_SET_PDEATHSIG; the starting thread must live as long as the child is wanted: the main thread)."""
+def dies_with_parent() -> Callable[[], None]:
+    """A `preexec_fn` that makes the child SIGKILLed when the process that started it dies, even by SIGKILL (Linux's
+    PR_SET_PDEATHSIG; the starting thread must live as long as the child is wanted: the main thread). libc is
+    loaded here, in the parent: a dlopen between fork and exec could wait for a loader lock another thread held at
+    the fork, and the Popen with it. ctypes is imported here, not with the module (the run's start imports it)."""
+    import ctypes
+
     try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
     except OSError:
-        pass
+        return lambda: None
+
+    def preexec() -> None:
+        prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+    return preexec

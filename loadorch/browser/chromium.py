@@ -11,7 +11,7 @@ import time
 from collections.abc import Mapping
 
 from loadorch.errors import RunError
-from loadorch.pids import die_with_parent
+from loadorch.pids import dies_with_parent
 
 NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 FLAGS = (
@@ -98,7 +98,7 @@ class Chromium:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=self.log,
-            preexec_fn=die_with_parent,
+            preexec_fn=dies_with_parent(),
         )
         try:
             self.ws_url = self._devtools_url(timeout)

@@ -13,7 +13,7 @@ from loadorch.config.resolve import Overrides, build
 from loadorch.config.tags import tag_keys
 from loadorch.errors import ExitCode, UsageError
 from loadorch.metrics.alerts import alert_rules, prom_duration
-from loadorch.metrics.labels import tag_labels
+from loadorch.metrics.labels import MAX_TAG_LABELS, tag_labels
 
 
 class _Dumper(yaml.SafeDumper):
@@ -55,8 +55,8 @@ def write_alerts(
     names = tag_labels(tag_keys(cfg.scenario.model, run_tags), first=run_tags)
     unlabelled = sorted(k for k in run_tags if k not in names)
     if unlabelled:
-        raise UsageError(f"--tag {', '.join(unlabelled)}: not a label of the live series (at most 10 tag keys are, "
-                         "the run's --tag first); give fewer --tag")
+        raise UsageError(f"--tag {', '.join(unlabelled)}: not a label of the live series (at most {MAX_TAG_LABELS} "
+                         "tag keys are, the run's --tag first); give fewer --tag")
     window = window_s if window_s is not None else settings.window
     doc, skipped = alert_rules(
         cfg.profile_name,

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from loadorch.config.profilers import ProfilerSpec
 from loadorch.config.resolve import RunConfig
-from loadorch.pids import die_with_parent
+from loadorch.pids import dies_with_parent
 from loadorch.profiling import flamegraph, speedscope
 from loadorch.profiling.attach import GONE_FIX, INSTALL_FIX, pid_file_problem, problem_of
 from loadorch.profiling.top import TopFrame, one_line, top_frames
@@ -116,7 +116,7 @@ class Profilers:
             # dies with this process even when it is SIGKILLed (no `finally` runs then): py-spy would otherwise
             # go on sampling the target until its --duration, up to a day for a run without a window end
             item.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         start_new_session=True, preexec_fn=die_with_parent)
+                                         start_new_session=True, preexec_fn=dies_with_parent())
 
     def _pid_of(self, spec: ProfilerSpec) -> tuple[int | None, tuple[str, str] | None]:
         if spec.target == "embedded":

@@ -155,26 +155,16 @@ def test_a_malformed_delta_is_refused_whole_and_nothing_of_it_is_merged() -> Non
 
 
 def test_the_master_refuses_a_malformed_report_says_so_and_merges_the_next(tmp_path: Path) -> None:
-    make(tmp_path, BASE_SCENARIO, "scenario: ../scenarios/s.yaml\nhost: http://127.0.0.1:8000\n"
-         "load: {users: 2, duration: 10s}\nworkers: 1\n")
-    plan = build_plan(build("p", str(tmp_path), {}), "http://127.0.0.1:1", "127.0.0.1", 5557, "tok", "/s.json", None)
-    state = MasterState(plan)
-    state.on_hello("w0", {"index": 0, "token": "tok"})
+    state = _one_worker_master(tmp_path)
     good = record(Recorder(1.0, 0.0), [A, B]).take_delta()
-
-    def report(delta: Any, seq: int) -> Any:
-        fields = {"index": 0, "token": "tok", "seq": seq, "delta": delta, "cpu": 1.0, "users": 2, "spawned": 2,
-                  "done": False, "final": False, "total": 60, "sent_at": 1.0}
-        return locust_wire(StatsMessage(**fields).to_wire())
-
-    state.on_stats("w0", report({**good, "errors": [[9, "HTTP 500", 1]]}, 1))
-    state.on_stats("w0", report({**good, "series": b"short"}, 1))
+    _load_report(state, 1, {**good, "errors": [[9, "HTTP 500", 1]]}, total=60)
+    _load_report(state, 1, {**good, "series": b"short"}, total=60)
     assert state.merged.total == 0 and state.workers[0].seq == 0 and state.lag.lags.count == 0
     assert [r.split(": ", 1)[1] for r in state.rejected] == [
         "stats report 1 of worker 0: errors: a row names a series key the delta does not have, ignored",
         "stats report 1 of worker 0: series: not a packed table, ignored",
     ]
-    state.on_stats("w0", report(good, 1))
+    _load_report(state, 1, good, total=60)
     assert state.merged.total == 60 and state.merged.per_worker == {0: 60} and state.workers[0].seq == 1
     assert state.ok_by_kind["read"].count == 30 and "write" not in state.ok_by_kind
 
@@ -186,19 +176,30 @@ def test_decode_keys_refuses_what_is_not_a_list_of_series_keys() -> None:
             decode_keys(bad, SeriesKey._make)
 
 
-def test_cpu_reported_while_the_users_unwind_is_no_saturation_sample(tmp_path: Path) -> None:
-    """After the stop a worker spends its CPU killing users and closing connections (seconds at 10,000 users):
-    those reports say `stopping`, and their CPU does not count towards the saturation check."""
+def _one_worker_master(tmp_path: Path) -> MasterState:
+    """The master's state of a 2-user, 1-worker run, its worker said hello."""
     make(tmp_path, BASE_SCENARIO, "scenario: ../scenarios/s.yaml\nhost: http://127.0.0.1:8000\n"
          "load: {users: 2, duration: 10s}\nworkers: 1\n")
     plan = build_plan(build("p", str(tmp_path), {}), "http://127.0.0.1:1", "127.0.0.1", 5557, "tok", "/s.json", None)
     state = MasterState(plan)
     state.on_hello("w0", {"index": 0, "token": "tok"})
+    return state
+
+
+def _load_report(state: MasterState, seq: int, delta: Any, **fields: Any) -> None:
+    """Worker 0's stats report `seq` as it travels (`fields` over its defaults: 2 users, CPU 1 %)."""
+    wire = {"index": 0, "token": "tok", "seq": seq, "delta": delta, "cpu": 1.0, "users": 2, "spawned": 2,
+            "done": False, "final": False, "total": 0, "sent_at": 1.0, **fields}
+    state.on_stats("w0", locust_wire(StatsMessage(**wire).to_wire()))
+
+
+def test_cpu_reported_while_the_users_unwind_is_no_saturation_sample(tmp_path: Path) -> None:
+    """After the stop a worker spends its CPU killing users and closing connections (seconds at 10,000 users):
+    those reports say `stopping`, and their CPU does not count towards the saturation check."""
+    state = _one_worker_master(tmp_path)
     delta = Recorder(1.0, 0.0).take_delta()
     for seq, (cpu, stopping) in enumerate([(40.0, False)] * 4 + [(99.0, True)] * 3, start=1):
-        fields = {"index": 0, "token": "tok", "seq": seq, "delta": delta, "cpu": cpu, "users": 2, "spawned": 2,
-                  "done": False, "final": seq == 7, "total": 0, "sent_at": 1.0, "stopping": stopping}
-        state.on_stats("w0", locust_wire(StatsMessage(**fields).to_wire()))
+        _load_report(state, seq, delta, cpu=cpu, final=seq == 7, stopping=stopping)
     info = state.workers[0]
     assert info.seq == 7 and info.cpu_peak == 40.0 and info.cpu_sustained_peak == 40.0
     assert state.limited_reports == [0, 4]  # a monitor's windows: no load report from a limited worker
@@ -207,18 +208,12 @@ def test_cpu_reported_while_the_users_unwind_is_no_saturation_sample(tmp_path: P
 def test_the_master_counts_the_load_reports_of_a_saturated_or_starved_worker(tmp_path: Path) -> None:
     """What a monitor's windows judge a breach by (run/monitor.py generator_limited): each load report from a
     worker whose CPU, averaged over its last reports, is over 90 %, or whose event loop fell over 1 s behind."""
-    make(tmp_path, BASE_SCENARIO, "scenario: ../scenarios/s.yaml\nhost: http://127.0.0.1:8000\n"
-         "load: {users: 2, duration: 10s}\nworkers: 1\n")
-    plan = build_plan(build("p", str(tmp_path), {}), "http://127.0.0.1:1", "127.0.0.1", 5557, "tok", "/s.json", None)
-    state = MasterState(plan)
-    state.on_hello("w0", {"index": 0, "token": "tok"})
+    state = _one_worker_master(tmp_path)
     delta = Recorder(1.0, 0.0).take_delta()
     counted = []
     reports = [(99.0, 0.1)] * 4 + [(40.0, 0.1)] * 3 + [(40.0, 2.5), (40.0, 0.2)]  # busy, idle, a late loop once
     for seq, (cpu, late) in enumerate(reports, start=1):
-        fields = {"index": 0, "token": "tok", "seq": seq, "delta": delta, "cpu": cpu, "users": 2, "spawned": 2,
-                  "done": False, "final": False, "total": 0, "sent_at": 1.0, "loop_late_s": late}
-        state.on_stats("w0", locust_wire(StatsMessage(**fields).to_wire()))
+        _load_report(state, seq, delta, cpu=cpu, loop_late_s=late)
         counted.append(state.limited_reports[0])
     # saturated from the third busy report (a sustained average) until the first idle one brings it under 90 %
     assert counted == [0, 0, 1, 2, 2, 2, 2, 3, 3] and state.limited_reports[1] == len(reports)
