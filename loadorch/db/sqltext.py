@@ -2,7 +2,9 @@
 
 pg_stat_statements' text is normalized (`$1`) only for what PostgreSQL's parser jumbles: on 15 a utility
 statement (`SET app.token = '...'`, `CALL f('...')`, `DO $$...$$`) is kept as it was sent, and the
-duration log's text is always as sent. So every statement text is masked again before it is shown.
+duration log's text is always as sent. So every statement text is masked again before it is shown. A
+setting's value may be a bare word, not a literal (`SET app.token TO s3cr3t`, `ALTER ROLE app SET
+app.key = s3cr3t`): in a SET or ALTER statement the value after `TO` or `=` is masked whatever it is.
 """
 
 from __future__ import annotations
@@ -44,7 +46,19 @@ def mask_constants(text: str) -> str:
         elif not token.startswith("--"):
             out.append("?")
     out.append(text[at:])
-    return " ".join("".join(out).split())
+    masked = " ".join("".join(out).split())
+    return _SETTING.sub(r"\1 ?", masked) if _SETS.search(masked) else masked
+
+
+# a statement that sets a setting (SET, or ALTER ROLE/DATABASE/SYSTEM/FUNCTION ... SET): its start
+_SETS = re.compile(r"(?i)(?:^|;)\s*(?:SET|ALTER)\b")
+# in such a statement, `SET [SESSION|LOCAL] name TO|= value[, ...]` up to the statement's end (not SET ROLE,
+# SESSION AUTHORIZATION, TRANSACTION or CONSTRAINTS, which take no TO or =); an UPDATE's or an ON CONFLICT's
+# `SET column = expression` is not in a statement that starts with SET or ALTER, so it stays as it is
+_SETTING = re.compile(
+    r"(?i)((?:^|;)\s*(?:SET|ALTER\b[^;]*?\bSET)\s+(?:(?:SESSION|LOCAL)\s+)?"
+    r"(?:\"(?:[^\"]|\"\")*\"|[\w$.]+)\s*(?:\bTO\b|=))\s*[^;]+"
+)
 
 
 def _backslashed_end(text: str, at: int) -> int:

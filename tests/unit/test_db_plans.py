@@ -62,9 +62,28 @@ def test_an_escape_string_constant_is_masked_whole_and_those_after_it_too() -> N
     (the duration log's text is as the client sent it)."""
     sql = "SELECT * FROM u WHERE name = E'O\\'Brien' AND token = 'tok-s3cr3t' AND n = 5"
     assert mask_constants(sql) == "SELECT * FROM u WHERE name = ? AND token = ? AND n = ?"
-    assert mask_constants("SET app.token = e'a\\\\'||'b-s3cr3t'") == "SET app.token = ?||?"  # an escaped backslash: the quote ends it
+    assert mask_constants("SELECT e'a\\\\'||'b-s3cr3t'") == "SELECT ?||?"  # an escaped backslash: the quote ends it
     assert mask_constants("x = E'cut \\' at the edge") == "x = ?"  # unterminated: masked to the end
     assert mask_constants("date'2026-01-01', typE'x'") == "date?, typE?"  # a type's name before a literal: kept
+
+
+def test_a_settings_value_written_as_a_bare_word_is_masked() -> None:
+    """A setting's value need not be a literal: PostgreSQL 15.18 stored these three in pg_stat_statements as
+    sent (seen with a real cluster), and they were shown with their values. In a statement that starts with SET
+    or ALTER the value after TO or = is masked whatever it is; an UPDATE's SET keeps its columns."""
+    assert mask_constants("SET app.token TO s3cr3tBareWord") == "SET app.token TO ?"
+    assert mask_constants("SET app.other = another_bare_secret") == "SET app.other = ?"
+    assert mask_constants("ALTER ROLE postgres SET app.key = role_bare_secret") == "ALTER ROLE postgres SET app.key = ?"
+    assert mask_constants("ALTER ROLE app IN DATABASE shop SET app.key TO k1, k2") == (
+        "ALTER ROLE app IN DATABASE shop SET app.key TO ?")
+    assert mask_constants('select 1; set local "app key" = bare') == 'select ?; set local "app key" = ?'
+    assert mask_constants("SET app.token = e'a\\\\'||'b-s3cr3t'") == "SET app.token = ?"
+    # what takes no TO or =, and an UPDATE's or an upsert's columns, stay as they are
+    assert mask_constants("SET ROLE reporting") == "SET ROLE reporting"
+    assert mask_constants("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE") == "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE"
+    assert mask_constants("UPDATE t SET a = b + 1 WHERE id = 5") == "UPDATE t SET a = b + ? WHERE id = ?"
+    assert mask_constants("INSERT INTO t VALUES (1) ON CONFLICT (id) DO UPDATE SET a = EXCLUDED.a") == (
+        "INSERT INTO t VALUES (?) ON CONFLICT (id) DO UPDATE SET a = EXCLUDED.a")
 
 
 def test_a_nested_comment_is_dropped_whole() -> None:
