@@ -62,8 +62,8 @@ class PgSession:
                 connect_timeout=max(1, int(self.settings.connect_timeout)),
             )
         except self._psycopg.Error as exc:
-            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-            reason = connect_reason(reason, self.settings.dsn)  # a DSN libpq cannot parse is quoted back in pieces
+            # a DSN libpq cannot parse is quoted back in pieces: masked before the message is cut (no prefix stays)
+            reason = _cut(connect_reason(libpq_reason(exc), self.settings.dsn), MAX_REASON)
             raise CollectorError(
                 f"database {self.where} unreachable: {reason}; check collectors.postgres.dsn (host, port, "
                 "role and password) and that the database accepts connections from here"
@@ -283,3 +283,16 @@ class PgSession:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+MAX_REASON = 400  # characters of libpq's connection message shown (it names each address it tried: bounded)
+
+
+def libpq_reason(exc: BaseException) -> str:
+    """libpq's message on one line, each of its lines kept: `... port 1 failed: Connection refused` and the
+    hint after it (the last line alone said only "Is the server running on that host ...?")."""
+    return " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."

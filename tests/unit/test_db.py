@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -420,6 +421,24 @@ def test_a_dsn_libpq_cannot_parse_is_not_quoted_back_with_its_password(dsn: str)
     message = str(raised.value)
     assert "unreachable" in message and "Canary" not in message and "Pw-7f3a9c" not in message, message
     assert "127.0.0.1:1" in message  # where it tried is still said
+
+
+def test_a_refused_connection_says_it_was_refused_not_only_libpqs_hint() -> None:
+    """libpq's message is two lines, `connection to server at "127.0.0.1", port N failed: Connection refused` and
+    `Is the server running on that host and accepting TCP/IP connections?`: only the hint was kept."""
+    pytest.importorskip("psycopg")
+    from loadorch.config.collectors import PostgresCollector
+    from loadorch.db.postgres import MAX_REASON, CollectorError, PgSession
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    with pytest.raises(CollectorError) as raised:
+        PgSession(PostgresCollector(dsn=f"postgresql://app:Canary-Pw-7f3a9c@127.0.0.1:{closed}/shop", connect_timeout=1))
+    message = str(raised.value)
+    assert "Connection refused" in message and "Is the server running" in message, message
+    assert "\n" not in message and "Canary" not in message
+    assert len(message) < MAX_REASON + 200
 
 
 def test_a_connection_failure_keeps_the_host_and_database_it_names() -> None:
