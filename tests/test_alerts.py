@@ -383,3 +383,42 @@ def test_a_limit_past_every_usual_edge_is_still_crossed_in_promql(project: Proje
                  "exp_annotations": notes}] if fires else []
     run = _rule_test(rules, series, "3m", expected, tmp_path)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_names_and_tags_that_look_like_templates_are_kept_as_written(project: Project, tmp_path: Path) -> None:
+    """Prometheus expands an alert's labels and annotations as Go templates: an endpoint named the Postman way
+    (`get {{id}}`) made a rules file promtool rejects (`function "id" not defined`), and a page or a --tag value
+    holding a valid action (`{{ .Page }}`) was rewritten when the alert fired. Every name shows as written."""
+    tools.require("prometheus")
+    project.write("scenarios/s.yaml", """
+        name: s
+        users:
+          - name: api
+            requests:
+              - {name: "get {{id}}", path: /products/1}
+        browsers:
+          - name: shopper
+            journey:
+              - {visit: /shop, name: "{{ .Page }}"}
+        thresholds:
+          "http_req_failed{name:get {{id}}}": ["rate<0.1"]
+          "browser_web_vital_lcp{page:{{ .Page }}}": ["p(75)<2500"]
+        """)
+    project.write("profiles/p.yaml", PROFILE)
+    tag = '{{ "x" }}{{{'
+    result = project.cli("alerts", "p", "--out", "rules.yml", "--for", "0s", "--tag", f"env={tag}")
+    assert result.code == 0, result.err
+    rules = project.root / "rules.yml"
+    check = _promtool("check", "rules", str(rules))
+    assert check.returncode == 0 and "SUCCESS: 2 rules found" in check.stdout, check.stdout + check.stderr
+    threshold = "http_req_failed{name:get {{id}}} rate<0.1"
+    labels = f'profile="p",name="get {{{{id}}}}",run_id="r",env="{tag}"'.replace('"x"', '\\"x\\"')
+    series = [{"series": f"loadorch_http_requests_total{{{labels}}}", "values": "0+10x20"},
+              {"series": f"loadorch_http_failures_total{{{labels}}}", "values": "0+5x20"}]
+    fired = [{"exp_labels": {"severity": "warning", "profile": "p", "env": tag, "threshold": threshold},
+              "exp_annotations": {
+                  "summary": f"p: {threshold} fails over the last 1m",
+                  "description": f"loadorch budget {threshold} of profile p, judged over a rolling 1m window (at "
+                                 "least 4 samples); observed 0.5"}}]
+    run = _rule_test(rules, series, "3m", fired, tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr

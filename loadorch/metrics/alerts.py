@@ -192,20 +192,28 @@ def alert_rules(
         how = (f"judged over a rolling {window} window (at least {min_samples} samples); observed {rule.shown}"
                if rule.expr is not None else
                f"judged by the running `loadorch monitor` over its rolling {own} window (its status page says why)")
+        name, key = _literal(profile), _literal(t.key)
         rules.append({
             "alert": ALERT,
             "expr": rule.expr if rule.expr is not None else monitor_rule(t, scope),
             "for": prom_duration(for_s),
-            "labels": {"severity": "warning", "profile": profile, **dict(tags), "threshold": t.key},
+            "labels": {"severity": "warning", "profile": name, **{k: _literal(v) for k, v in tags}, "threshold": key},
             "annotations": {
-                "summary": f"{profile}: {t.key} fails over the last {window if rule.expr is not None else own}",
-                "description": f"loadorch budget {t.key} of profile {profile}, {how}",
+                "summary": f"{name}: {key} fails over the last {window if rule.expr is not None else own}",
+                "description": f"loadorch budget {key} of profile {name}, {how}",
             },
         })
     group: dict[str, object] = {"name": group_name(profile), "rules": rules}
     if interval_s:
         group["interval"] = prom_duration(interval_s)
     return {"groups": [group]}, skipped
+
+
+def _literal(text: str) -> str:
+    """`text` (a name, a tag, a threshold) as an alert's label or annotation shows it: Prometheus expands both
+    as Go templates, so each `{{` is written as the action that prints it (`get {{id}}` made promtool reject
+    the file, and `{{ .Page }}` was rewritten when the alert fired)."""
+    return text.replace("{{", '{{ "{{" }}')
 
 
 def prom_duration(seconds: float) -> str:
