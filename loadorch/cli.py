@@ -113,6 +113,15 @@ def _duration(text: str) -> float:
     return value
 
 
+def _window(text: str) -> float:
+    from loadorch.config.monitor import MIN_WINDOW_S, TOO_SHORT
+
+    value = _parsed("duration", text)
+    if value < MIN_WINDOW_S:
+        raise argparse.ArgumentTypeError(f"{TOO_SHORT} (got {text})")
+    return value
+
+
 def _percent(text: str) -> float:
     return _parsed("percent", text)
 
@@ -288,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     alerts = sub.add_parser("alerts", parents=[common], help="Prometheus alerting rules from a profile's thresholds")
     alerts.add_argument("profile")
     alerts.add_argument("--out", metavar="FILE", help="write the rules here (default: standard output)")
-    alerts.add_argument("--window", type=_duration, help="rolling window judged (default: monitor.window, 1h)")
+    alerts.add_argument("--window", type=_window, help="rolling window judged (default: monitor.window, 1h)")
     alerts.add_argument("--for", dest="for_s", type=_grace, help="how long a budget fails before the alert fires")
     alerts.add_argument("--job", help="only series of this Prometheus job (a run both scraped and pushed)")
     alerts.add_argument("--interval", type=_duration, help="the rule group's evaluation interval")

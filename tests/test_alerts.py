@@ -422,3 +422,20 @@ def test_names_and_tags_that_look_like_templates_are_kept_as_written(project: Pr
                                  "least 4 samples); observed 0.5"}}]
     run = _rule_test(rules, series, "3m", fired, tmp_path)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+@pytest.mark.parametrize("window", ["0.0004", "400ms"])
+def test_a_window_under_a_second_is_refused_before_any_rule_is_written(project: Project, window: str) -> None:
+    """`monitor: {window: 0.0004}` validated, and its rules read `[0s]`, which promtool rejects ("duration must be
+    greater than 0"); a window under the second the monitor judges in is refused with the fix, in the profile
+    and as --window."""
+    project.write("scenarios/s.yaml", SCENARIO)
+    project.write("profiles/p.yaml", PROFILE.replace("window: 1m", f"window: {window}, status_every: 0.0001"))
+    for command in ("validate", "alerts"):
+        result = project.cli(command, "p", "--out", "rules.yml") if command == "alerts" else project.cli(command)
+        assert result.code == 3, result.out + result.err
+        assert "profiles/p.yaml:5: monitor.window: must be at least 1s" in result.err, result.err
+    assert not (project.root / "rules.yml").exists()
+    project.write("profiles/p.yaml", PROFILE)
+    flag = project.cli("alerts", "p", "--window", window)
+    assert flag.code == 2 and "--window: must be at least 1s" in flag.err, flag.err
