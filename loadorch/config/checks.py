@@ -13,6 +13,7 @@ from loadorch.config.suggest import did_you_mean
 from loadorch.config.tags import tag_keys, tag_values
 from loadorch.config.thresholds import (
     TAGS,
+    Selector,
     Threshold,
     ThresholdSyntaxError,
     parse_expression,
@@ -346,6 +347,7 @@ def parse_thresholds(
             if scenario is not None:
                 _check_tags(selector.tags, scenario, run_tags)
                 why = unmeasured(selector.metric, bool(scenario.users), bool(scenario.browsers), lighthouse)
+                why = why or _no_input(selector, scenario)
                 if why is not None and items:  # `[]` removes a default: nothing to measure
                     raise ThresholdSyntaxError(why)
         except ThresholdSyntaxError as exc:
@@ -359,6 +361,20 @@ def parse_thresholds(
                 problems.append(Problem(doc.file, doc.line_of((*path, i)), _dot((*path, i)), str(exc)))
         out[str(selector)] = parsed
     return out, problems
+
+
+def _no_input(selector: Selector, scenario: Scenario) -> str | None:
+    """Why an INP threshold could only read no data: INP is measured on input, and no journey (of the browser
+    user it names) has a click, a type or a press."""
+    if selector.metric != "browser_web_vital_inp" or not scenario.browsers:
+        return None
+    user = dict(selector.tags).get("user")
+    browsers = [b for b in scenario.browsers if user is None or b.name == user]
+    if not browsers or any(b.interacts for b in browsers):
+        return None
+    return (f"browser_web_vital_inp is measured on input and no journey{f' of {user}' if user else ''} clicks, types "
+            "or presses a key: it could only read no data; add such a step (click, type, press) or remove this "
+            "threshold")
 
 
 def threshold_problems(raw: dict[Any, Any], doc: Document) -> list[Problem]:

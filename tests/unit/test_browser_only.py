@@ -150,3 +150,23 @@ def test_an_http_only_scenario_refuses_thresholds_only_pages_or_lighthouse_measu
     expr = "rate<0.01" if selector == "browser_step_failed" else "p(75)<2500"
     [msg] = errors(tmp_path, BASE_SCENARIO + f'thresholds:\n  {selector}: ["{expr}"]\n')
     assert "s.yaml:10: thresholds." in msg and why in msg, msg
+
+
+def test_an_inp_budget_needs_a_journey_that_interacts(tmp_path: Path) -> None:
+    """INP is measured on input (click, type, press): a journey of visits and waits has none, so an INP threshold
+    validated and every run failed it with "no data". Refused, as for its user alone; a journey that clicks
+    gives it."""
+    scenario = BROWSERS_ONLY + '      - {wait_for: "#add-to-cart"}\nthresholds:\n  browser_web_vital_inp: ["p(75)<200"]\n'
+    [msg] = errors(tmp_path, scenario, DURATION_ONLY)
+    assert "s.yaml:8: thresholds.browser_web_vital_inp: browser_web_vital_inp is measured on input" in msg, msg
+    assert "no journey clicks, types or presses a key" in msg, msg
+    clicks = scenario.replace("{wait_for:", "{click:")
+    make(tmp_path, clicks, DURATION_ONLY)
+    build("p", str(tmp_path), {})
+    # a user that does not interact, beside one that does
+    two = clicks.replace("thresholds:", "  - name: reader\n    journey:\n      - {visit: /shop}\nthresholds:")
+    [msg] = errors(tmp_path, two.replace("browser_web_vital_inp:", '"browser_web_vital_inp{user:reader}":'),
+                   DURATION_ONLY)
+    assert "thresholds.browser_web_vital_inp{user:reader}:" in msg and "no journey of reader clicks" in msg, msg
+    make(tmp_path, two.replace("browser_web_vital_inp:", '"browser_web_vital_inp{user:shopper}":'), DURATION_ONLY)
+    build("p", str(tmp_path), {})
