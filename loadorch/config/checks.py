@@ -6,12 +6,14 @@ import ast
 import csv
 import os
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any
 
 from loadorch.config.scenario import METHODS, READ_METHODS, DataSpec, RequestSpec, Scenario
 from loadorch.config.suggest import did_you_mean
 from loadorch.config.tags import tag_keys, tag_values
 from loadorch.config.thresholds import (
+    RESOURCE_METRICS,
     TAGS,
     Selector,
     Threshold,
@@ -334,9 +336,11 @@ def parse_thresholds(
     root: tuple[Any, ...] = ("thresholds",),
     run_tags: Mapping[str, str] = {},
     lighthouse: bool = True,
+    lighthouse_held: Mapping[str, AbstractSet[str]] | None = None,
 ) -> tuple[dict[str, list[Threshold]], list[Problem]]:
     """Parse a thresholds mapping into {normalized selector: [Threshold]}, checking names against the scenario
-    and that something in it measures each metric (`lighthouse`: the profile gives Lighthouse results)."""
+    and that something in it measures each metric (`lighthouse`: the profile gives Lighthouse results;
+    `lighthouse_held`: what they hold, config.lighthouse.held, when they have been read)."""
     out: dict[str, list[Threshold]] = {}
     problems: list[Problem] = []
     free = tag_keys(scenario, run_tags)
@@ -347,7 +351,7 @@ def parse_thresholds(
             if scenario is not None:
                 _check_tags(selector.tags, scenario, run_tags)
                 why = unmeasured(selector.metric, bool(scenario.users), bool(scenario.browsers), lighthouse)
-                why = why or _no_input(selector, scenario)
+                why = why or _no_input(selector, scenario) or _not_in_results(selector, scenario, lighthouse_held)
                 if why is not None and items:  # `[]` removes a default: nothing to measure
                     raise ThresholdSyntaxError(why)
         except ThresholdSyntaxError as exc:
@@ -375,6 +379,29 @@ def _no_input(selector: Selector, scenario: Scenario) -> str | None:
     return (f"browser_web_vital_inp is measured on input and no journey{f' of {user}' if user else ''} clicks, types "
             "or presses a key: it could only read no data; add such a step (click, type, press) or remove this "
             "threshold")
+
+
+# the tag naming what a Lighthouse result holds a number for, and what the message calls it
+_LIGHTHOUSE_TAG = {"lighthouse_audit": ("id", "audit"), "lighthouse_score": ("category", "category"),
+                   **{m: ("type", "resource type") for m in RESOURCE_METRICS}}
+
+
+def _not_in_results(
+    selector: Selector, scenario: Scenario, held: Mapping[str, AbstractSet[str]] | None
+) -> str | None:
+    """Why a threshold on Lighthouse results could only read no data: the profile's files (read when it is
+    loaded, and not again) give no number for the audit, category or resource type it names."""
+    if held is None or selector.metric not in _LIGHTHOUSE_TAG:
+        return None
+    if selector.metric in RESOURCE_METRICS and scenario.browsers:
+        return None  # the browser users' page views weigh their resources too
+    tag, what = _LIGHTHOUSE_TAG[selector.metric]
+    wanted, known = dict(selector.tags).get(tag), held.get(selector.metric, set())
+    if wanted is None:
+        return None if known else f"no Lighthouse result of the profile gives {selector.metric} a number"
+    if wanted in known:
+        return None
+    return f"no Lighthouse result has {what} {wanted!r} with a number; {did_you_mean(wanted, known)}"
 
 
 def threshold_problems(raw: dict[Any, Any], doc: Document) -> list[Problem]:

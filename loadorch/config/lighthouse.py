@@ -114,6 +114,15 @@ def _number(value: Any) -> float | None:
     return None
 
 
+def held(samples: tuple[Sample, ...]) -> dict[str, set[str]]:
+    """metric -> the audit ids, categories or resource types the results give a number for (what a threshold's
+    `id`, `category` or `type` can name)."""
+    out: dict[str, set[str]] = {}
+    for s in samples:
+        out.setdefault(s.metric, set()).add(s.value_of)
+    return out
+
+
 def load(patterns: list[str], base_dir: str) -> tuple[Sample, ...]:
     samples: list[Sample] = []
     for path in expand(patterns, base_dir):

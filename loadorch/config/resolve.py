@@ -10,6 +10,7 @@ import glob
 import hashlib
 import os
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -172,15 +173,18 @@ def load_scenario(
     run_tags: Mapping[str, str] = {},
     declared: Sequence[str] = (),
     lighthouse: bool = True,
+    lighthouse_held: Mapping[str, AbstractSet[str]] | None = None,
 ) -> tuple[LoadedScenario, dict[str, str]]:
     """The scenario, and name -> value of the secrets it uses: those `declared` (the profile's `secrets:`)
-    and those whose names say so. `lighthouse`: the profile gives Lighthouse results (unknown: assumed)."""
+    and those whose names say so. `lighthouse`: the profile gives Lighthouse results (unknown: assumed);
+    `lighthouse_held`: what they hold a number for (config.lighthouse.held), once read."""
     doc, used, _ = load_document(path, env, lenient, scenario_template_path)
     model = _validated(Scenario, doc)
     generators, problems = compile_generators(model, doc)
     problems += check_templates(model, doc, generators)
     problems += check_python_users(model, doc)
-    thresholds, more = parse_thresholds(model.thresholds, model, doc, run_tags=run_tags, lighthouse=lighthouse)
+    thresholds, more = parse_thresholds(model.thresholds, model, doc, run_tags=run_tags, lighthouse=lighthouse,
+                                        lighthouse_held=lighthouse_held)
     problems += more
     if problems:
         raise ConfigError(problems)
@@ -225,17 +229,20 @@ def _build(
         line = None if overrides.scenario else pdoc.line_of(("scenario",))
         raise ConfigError([Problem(path, line, "scenario", f"scenario file not found: {spath}")])
     run_tags = dict(overrides.tags)
+    lighthouse_problems: list[Problem] = []
+    lighthouse = _lighthouse(profile, path, pdoc, lighthouse_problems)
+    held = _held(lighthouse) if lighthouse else None  # what its thresholds may name (a file that failed: unknown)
     try:
         scenario, scenario_secrets = load_scenario(spath, env, lenient, run_tags, profile.secrets,
-                                                   bool(profile.lighthouse))
+                                                   bool(profile.lighthouse), held)
     except ConfigError as exc:  # the profile's threshold problems too, in the same report
         raise ConfigError(exc.problems + threshold_problems(profile.thresholds, pdoc)) from None
     overrides_thr, problems = parse_thresholds(profile.thresholds, scenario.model, pdoc, run_tags=run_tags,
-                                               lighthouse=bool(profile.lighthouse))
+                                               lighthouse=bool(profile.lighthouse), lighthouse_held=held)
     problems += check_common_headers(profile.headers, scenario.model, scenario.generators, pdoc)
     problems += _collector_problems(profile, pdoc, scenario, overrides_thr)
     problems += load_problems(profile, scenario.model, pdoc)
-    lighthouse = _lighthouse(profile, path, pdoc, problems)
+    problems += lighthouse_problems
     tls = _tls(profile, path, pdoc, problems)
     if problems:
         raise ConfigError(problems)
@@ -354,6 +361,12 @@ def _lighthouse(profile: Profile, path: str, pdoc: Document, problems: list[Prob
     except LighthouseError as exc:
         problems.append(Problem(path, pdoc.line_of(("lighthouse",)), "lighthouse", str(exc)))
         return ()
+
+
+def _held(samples: tuple[Any, ...]) -> dict[str, set[str]]:
+    from loadorch.config.lighthouse import held
+
+    return held(samples)
 
 
 def _tls(profile: Profile, path: str, pdoc: Document, problems: list[Problem]) -> dict[str, str | None] | None:

@@ -4,6 +4,7 @@ vitals' histograms and verdicts, Lighthouse results, the network guard, the repo
 from __future__ import annotations
 
 import json
+import shutil
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -476,3 +477,35 @@ def test_stopping_waits_for_a_worker_whose_page_failed_until_its_other_pages_rep
     finally:
         conn.close()
         sink.close()
+
+
+def test_a_lighthouse_threshold_names_an_audit_or_category_the_results_hold(tmp_path: Path) -> None:
+    """The profile's Lighthouse files are read when it is validated: a misspelt audit id or category made a
+    threshold that validated and read no data in every run. Refused with the did-you-mean, in the scenario and in
+    the profile; an informative audit (no numericValue) has no value to gate either."""
+    http_only = SCENARIO.split("browsers:")[0]
+    scenario = http_only + 'thresholds:\n  "lighthouse_audit{id:largest-contentfull-paint}": ["max<2500"]\n'
+    write(tmp_path, scenario, "lighthouse: [lhr-shop.json]\n")
+    shutil.copy(FIXTURE, tmp_path / "profiles" / "lhr-shop.json")
+    with pytest.raises(ConfigError) as info:
+        build("p", str(tmp_path), {})
+    [problem] = info.value.problems
+    assert str(problem).endswith("s.yaml:10: thresholds.lighthouse_audit{id:largest-contentfull-paint}: no Lighthouse "
+                                 "result has audit 'largest-contentfull-paint' with a number; did you mean "
+                                 "'largest-contentful-paint'?"), problem
+    (tmp_path / "profiles" / "p.yaml").write_text((tmp_path / "profiles" / "p.yaml").read_text() + (
+        'thresholds:\n  "lighthouse_score{category:perf}": ["min>0.9"]\n'
+        '  "lighthouse_audit{id:diagnostics}": ["max<1"]\n'))
+    (tmp_path / "scenarios" / "s.yaml").write_text(http_only)
+    with pytest.raises(ConfigError) as info:
+        build("p", str(tmp_path), {})
+    shown = [str(p).split("/profiles/")[-1] for p in info.value.problems]
+    assert shown == ["p.yaml:6: thresholds.lighthouse_score{category:perf}: no Lighthouse result has category 'perf' "
+                     "with a number; known: performance",
+                     "p.yaml:7: thresholds.lighthouse_audit{id:diagnostics}: no Lighthouse result has audit "
+                     "'diagnostics' with a number; known: cumulative-layout-shift, first-contentful-paint, "
+                     "largest-contentful-paint, server-response-time, total-blocking-time"], shown
+    (tmp_path / "profiles" / "p.yaml").write_text("scenario: ../scenarios/s.yaml\nhost: http://127.0.0.1:8000\n"
+        "load: {users: 2, duration: 5s}\nlighthouse: [lhr-shop.json]\nthresholds:\n"
+        '  "lighthouse_score{category:performance}": ["min>0.9"]\n  "browser_resource_bytes{type:font}": ["max<1e6"]\n')
+    build("p", str(tmp_path), {})  # what the results hold
