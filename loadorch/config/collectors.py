@@ -10,6 +10,8 @@ from pydantic import Field, field_validator
 from loadorch.config.base import Strict
 
 LOG_SOURCES = ("pg_read_file", "none")
+COLLECTOR_SUFFIX = "-collector"  # the collector's session: application_name + this
+MAX_APPLICATION_NAME = 63  # bytes PostgreSQL keeps of an application_name (NAMEDATALEN - 1)
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
 _CONNINFO_PASSWORD = re.compile(r"(?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)")
 
@@ -35,8 +37,27 @@ class PostgresCollector(Strict):
     slow_ms: float = Field(200.0, gt=0, le=3_600_000)
     log: str = Field("pg_read_file", min_length=1)  # "pg_read_file", a file path loadorch can read, or "none"
     probe: bool = True
-    application_name: str = Field("loadorch", min_length=1, max_length=60)
+    application_name: str = Field("loadorch", min_length=1)
     connect_timeout: float = Field(5.0, gt=0, le=120)
+
+    @field_validator("application_name")
+    @classmethod
+    def _kept_as_given(cls, v: str) -> str:
+        """The collector's session is `application_name` + COLLECTOR_SUFFIX, and its own lines in the duration
+        log are told apart by that name: PostgreSQL keeps 63 bytes of it and turns other characters than
+        printable ASCII into `?`, and a name it changed counted the collector's own slow statements."""
+        if any(not " " <= ch <= "~" for ch in v):
+            raise ValueError("use printable ASCII only (PostgreSQL turns other characters into '?')")
+        most = MAX_APPLICATION_NAME - len(COLLECTOR_SUFFIX)
+        if len(v) > most:
+            raise ValueError(f"use at most {most} characters (PostgreSQL keeps {MAX_APPLICATION_NAME} of the "
+                             f"collector's name, this one + {COLLECTOR_SUFFIX!r})")
+        return v
+
+    @property
+    def collector_app(self) -> str:
+        """The application_name of the collector's own session."""
+        return self.application_name + COLLECTOR_SUFFIX
 
     @field_validator("dsn")
     @classmethod

@@ -42,7 +42,7 @@ class PgSession:
     def __init__(self, settings: PostgresCollector) -> None:
         self.settings = settings
         self.where = redacted_dsn(settings.dsn)
-        self.app = f"{settings.application_name}-collector"
+        self.app = settings.collector_app
         try:
             import psycopg
         except ImportError:

@@ -316,3 +316,23 @@ def test_no_statements_in_the_window_gives_database_advice(project: Project, pos
     assert why and "selector's tags" not in why[0] and "collectors.postgres.dsn" in why[0], r.out
     db = project.results("o")["database"]["collector"]
     assert before <= db["window_start"] <= db["window_end"], db  # the server's clock, as the log stamps it
+
+
+@pytest.mark.parametrize("name", ["loadorch", "x" * 53])
+def test_the_collectors_own_slow_statement_is_never_counted_whatever_name_it_is_given(postgres: Cluster,
+                                                                                     name: str) -> None:
+    """The collector's lines in the duration log are told apart by its application_name: the longest name the
+    profile accepts is kept whole by PostgreSQL, so its own slow statement is not the application's (a 60-character
+    name, or one with `ö`, was changed by the server and counted: 1 slow statement the application never ran)."""
+    from loadorch.run.database import DatabaseCollector
+
+    _reset(postgres)
+    settings = PostgresCollector(dsn=postgres.dsn(), slow_ms=SLOW_MS, probe=False, application_name=name)
+    c = DatabaseCollector(settings, 0.2)
+    try:
+        c.begin()
+        c.session.query("SELECT pg_sleep(0.25)")
+        m = c.end()
+    finally:
+        c.close()
+    assert m.slow_unmeasured is None and m.slow == 0, m

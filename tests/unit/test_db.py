@@ -477,3 +477,23 @@ def test_a_jsonlog_statement_holding_a_unicode_line_separator_is_counted() -> No
 
     log = "\n".join(line("01.000", f"SELECT pg_sleep(0.25), 'a{ch}b'") for ch in ("\u2028", "\u2029", "\x85", "x"))
     assert count_slow(log + "\n", "2026-11-25 01:00:00.000", "2026-11-25 01:00:05.000", 200.0) == 4
+
+
+@pytest.mark.parametrize("name,why", [
+    ("x" * 54, "at most 53 characters"), ("lödorch", "printable ASCII"), ("load\torch", "printable ASCII"),
+])
+def test_an_application_name_postgresql_would_not_keep_as_given_is_refused(tmp_path, name: str, why: str) -> None:  # type: ignore[no-untyped-def]
+    """PostgreSQL keeps 63 bytes of an application_name and turns any other character than printable ASCII into
+    `?`: the collector's name (this one + `-collector`) no longer matched its own lines in the duration log, and
+    its own slow statements were counted as the application's (db_query_slow; seen with a real cluster)."""
+    from loadorch.config.resolve import build
+    from loadorch.errors import ConfigError
+
+    _project(tmp_path, f'collectors:\n  postgres:\n    dsn: postgresql://a@h/d\n    application_name: "{name}"\n')
+    with pytest.raises(ConfigError) as err:
+        build("p", str(tmp_path), {})
+    text = str(err.value)
+    assert "p.yaml:7: collectors.postgres.application_name:" in text and why in text, text
+    profile = tmp_path / "profiles" / "p.yaml"
+    profile.write_text(profile.read_text().replace(name, "x" * 53))
+    assert build("p", str(tmp_path), {}).profile.collectors.postgres.collector_app == "x" * 53 + "-collector"  # type: ignore[union-attr]
