@@ -232,6 +232,22 @@ def test_a_trace_url_without_its_trace_id_is_a_located_configuration_error(proje
     assert_no_traceback(r)
 
 
+@pytest.mark.parametrize("url,why", [
+    ("https:///trace/{trace_id}", "has no host"),
+    ("https://[tempo/trace/{trace_id}", "is not a valid URL"),
+    ("https://tempo.example/trace/{trace_id}?q=" + "x" * 2000, "longer than"),
+], ids=["no-host", "invalid", "too-long"])
+def test_a_trace_url_the_reports_could_not_link_is_refused(project: Project, url: str, why: str) -> None:
+    """A trace.url with no host, an invalid one or one past a link's length validated, and every trace id of the
+    evidence was then shown without its link (the reports link plain web addresses only)."""
+    project.write("scenarios/simple.yaml", SIMPLE_SCENARIO)
+    project.write("profiles/p.yaml", "scenario: ../scenarios/simple.yaml\nhost: http://127.0.0.1:9\n"
+                  f"load: {{users: 1, duration: 1s}}\ntrace: {{url: '{url}'}}\n")
+    r = project.cli("validate", "p")
+    assert r.code == 3 and "p.yaml:4: trace.url: " in r.err and why in r.err, r.err
+    assert_no_traceback(r)
+
+
 def test_run_reaches_its_fork_server_without_the_results_report_or_wire_models() -> None:
     # what `loadorch run` imports before it starts its fork server (not pydantic) and before the controller's own
     # code, and what the fork server imports before it forks the master and the workers, are start time on the

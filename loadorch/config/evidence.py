@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from pydantic import Field, field_validator
 
 from loadorch.config.base import Strict
@@ -28,6 +30,17 @@ class TraceSettings(Strict):
                              f"https://tempo.example/trace/{TRACE_ID}")
         if any(ch.isspace() or ord(ch) < 32 for ch in v):
             raise ValueError("must not contain spaces or control characters")
+        from loadorch.report.text import LINK_CHARS  # (here: `run` imports no report module before its fork server)
+
+        linked = v.replace(TRACE_ID, "0" * 32)  # as the reports link it (report/text.web_link), with a trace id
+        try:
+            host = urlsplit(linked).hostname
+        except ValueError as exc:  # "Invalid IPv6 URL"
+            raise ValueError(f"is not a valid URL ({exc}); e.g. https://tempo.example/trace/{TRACE_ID}") from None
+        if not host:
+            raise ValueError(f"has no host; e.g. https://tempo.example/trace/{TRACE_ID}")
+        if len(linked) > LINK_CHARS:
+            raise ValueError(f"is longer than the {LINK_CHARS} characters a report links, with its trace id in it")
         return v
 
 
