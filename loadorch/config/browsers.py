@@ -28,7 +28,7 @@ class Step(Strict):
     press: str | None = None
     wait_for: str | None = Field(None, min_length=1)
     name: str | None = Field(None, min_length=1, max_length=100)
-    timeout: Duration | None = None
+    timeout: Duration | None = Field(None, gt=0)  # per step; none: the browser user's
 
     @model_validator(mode="after")
     def _one_action(self) -> Step:

@@ -509,3 +509,13 @@ def test_a_lighthouse_threshold_names_an_audit_or_category_the_results_hold(tmp_
         "load: {users: 2, duration: 5s}\nlighthouse: [lhr-shop.json]\nthresholds:\n"
         '  "lighthouse_score{category:performance}": ["min>0.9"]\n  "browser_resource_bytes{type:font}": ["max<1e6"]\n')
     build("p", str(tmp_path), {})  # what the results hold
+
+
+def test_a_steps_timeout_of_zero_is_refused_not_read_as_the_browsers(tmp_path: Path) -> None:
+    """`timeout: 0` on a step validated and meant the browser user's timeout (30 s by default): refused, as a
+    browser user's and a request's timeout of 0 are."""
+    write(tmp_path, SCENARIO.replace('{click: "#add-to-cart"}', '{click: "#add-to-cart", timeout: 0}'))
+    with pytest.raises(ConfigError) as info:
+        build("p", str(tmp_path), {})
+    [problem] = info.value.problems
+    assert "s.yaml:14: browsers[0].journey[1].timeout:" in str(problem) and "greater than 0" in str(problem), problem
