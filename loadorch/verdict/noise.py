@@ -108,8 +108,11 @@ def _bound(r: Row, noise: Noise | None, source: str) -> Row:
     if spread_ <= r.budget:
         return replace(r, bound=f"budget {budget} ({source}), larger than the {measured}")
     said = f"{measured}, larger than the budget {budget} ({source})"
-    change = abs(r.change or 0.0) if absolute else _relative(r)
-    if r.verdict in ("regression", "improvement") and change <= spread_:
+    change, limit = abs(r.change or 0.0) if absolute else _relative(r), spread_
+    if not absolute and not r.baseline:  # no share of 0 bounds a change from 0: the calibrated runs' own width does
+        values = noise.values.get(key_of(r)) if noise else None
+        change, limit = abs(r.change or 0.0), (max(values) - min(values) if values else 0.0)
+    if r.verdict in ("regression", "improvement") and change <= limit:
         return replace(r, verdict="same", bound=said, why=f"{WITHIN_NOISE} ({measured})")
     return replace(r, bound=said)
 

@@ -48,6 +48,30 @@ def test_a_row_says_its_bound_the_budget_or_the_larger_measured_noise() -> None:
     assert other.verdict == "regression" and other.bound.endswith("not calibrated for this row")
 
 
+def test_a_change_from_a_zero_baseline_is_judged_by_the_calibrated_runs_width_not_a_relative_spread() -> None:
+    # a stable page's CLS p75 is 0 in the calibrated baseline and 0.02, 0.03 in the other runs: a spread of
+    # 150 % (over the median, the smallest being 0); no share of 0 bounds a change from 0, the runs' width does
+    def doc(cls: float) -> Results:
+        stats = BrowserStats()
+        for i in range(40):
+            stats.record_view("shopper", "home", 1.0, {"lcp": 400.0 + i, "cls": cls})
+        m = Merged()
+        m.series[SeriesKey("u", "list", "read", "GET", 200, True)] = _hist(50, 400)
+        record = RunRecord("p", "s", "s.yaml", "abc", 7, 1, 1, "h", "t0", "t1", {}, "pass", 0, merged=m,
+                           elapsed_s=10.0, browser=Browser.model_validate(browser_results(stats)))
+        return results_of(json.loads(json.dumps(build(record).to_json())), "results.json")
+
+    base = doc(0.0)
+    noise = measure([compare_runs(base, doc(v), Budgets()).rows for v in (0.02, 0.03)])
+    assert noise.spreads["page|home|cls p75"] == pytest.approx(1.5)
+    shifted = compare_runs(base, doc(0.4), Budgets(), Plan(noise=noise))
+    cls, = [r for r in shifted.rows if r.metric == "cls p75"]
+    assert cls.verdict == "regression" and shifted.verdict == "regression", cls  # 0 -> 0.4: far past 0 -> 0.03
+    seen = compare_runs(base, doc(0.03), Budgets(), Plan(noise=noise))
+    cls, = [r for r in seen.rows if r.metric == "cls p75"]
+    assert cls.verdict == "same" and cls.why.startswith("within noise"), cls  # as far as calibration saw
+
+
 def test_error_rate_noise_is_absolute_points() -> None:
     row = Row("run", "total", "error_rate", 0.01, 0.025, 0.015, None, 0.005, True, "regression")
     inside, = bound_rows([row], Noise(2, {"run|total|error_rate": 0.02}), "built-in")
