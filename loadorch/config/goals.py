@@ -1,7 +1,8 @@
 """Improvement goals of a before/after comparison (`compare: {goals: ...}`, `--goal`): the grammar (pure).
 
 `SELECTOR: "p(95) -30%"`: the percentile of the selector must fall by at least that share. Any metric name
-is accepted here: which metrics a run has (HTTP, database, browser) is known only when two runs are compared.
+is accepted here but one whose fall is a worsening (RISING): which metrics a run has (HTTP, database,
+browser) is known only when two runs are compared.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from dataclasses import dataclass
 
 _SELECTOR = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\{(.*)\})?\s*\Z", re.DOTALL)
 _GOAL = re.compile(r"\s*(?:p\s*\(\s*(\d+(?:\.\d+)?)\s*\)|(med))\s+-\s*(\d+(?:\.\d+)?)\s*%\s*\Z")
+# a goal is a fall; on these metrics a fall is a worse page: a goal on one would be met by a worsening
+RISING = {"lighthouse_score": "set the goal on an audit that falls as the page improves, lighthouse_audit{id:...}"}
 
 
 class GoalSyntaxError(ValueError):
@@ -52,6 +55,11 @@ def parse_selector(text: str) -> tuple[str, tuple[tuple[str, str], ...]]:
 def parse_goal(selector: str, text: str, source: str) -> Goal:
     """A goal from its selector and its text, `p(95) -30%` or `med -20%` (a fall: the sign is required)."""
     metric, tags = parse_selector(selector)
+    if metric in RISING:
+        raise GoalSyntaxError(
+            f"goal {text!r} for {selector!r}: {metric} rises as a page gets better, and a goal is a fall; "
+            f"{RISING[metric]}"
+        )
     m = _GOAL.match(str(text))
     if not m:
         raise GoalSyntaxError(

@@ -130,6 +130,27 @@ def test_a_goal_that_cannot_be_read_says_the_form_expected(text: str) -> None:
         parse_goal("http_req_duration{name}", "p(95) -30%", "profile")
 
 
+def test_a_goal_on_a_score_that_rises_as_a_page_improves_is_refused_never_met_by_a_fall(tmp_path: Path) -> None:
+    # a goal is a fall: on lighthouse_score a performance score from 0.90 to 0.50 was "met by 24.3 pts", exit 0
+    from tests.support.project import assert_no_traceback, cli_in_process
+
+    with pytest.raises(GoalSyntaxError, match=r"lighthouse_score rises as a page gets better.*lighthouse_audit"):
+        parse_goal("lighthouse_score{category:performance}", "p(50) -20%", "profile")
+    for name, score in (("base", 0.9), ("cur", 0.5)):
+        (tmp_path / name).mkdir()
+        doc = _doc(100)
+        stats = BrowserStats()
+        for i in range(8):  # eight Lighthouse results a run: enough to bound a median
+            stats.record("lighthouse_score", {"category": "performance"}, score + i / 1000)
+        doc = doc.model_copy(update={"browser": Browser.model_validate(browser_results(stats))})
+        (tmp_path / name / "results.json").write_text(json.dumps(doc.to_json()))
+    said = cli_in_process("compare", "base", "cur", "--out", "out",
+                          "--goal", "lighthouse_score{category:performance}=p(50) -20%", cwd=tmp_path)
+    assert_no_traceback(said)
+    assert said.code == 2 and "lighthouse_score rises as a page gets better" in said.err, said
+    assert not (tmp_path / "out").exists()
+
+
 def test_the_top_endpoints_are_the_fewest_taking_half_the_request_time() -> None:
     assert top_endpoints({"slow": (100, 200.0), "a": (300, 5.0), "b": (300, 5.0)}) == ["slow"]
     assert top_endpoints({"a": (100, 10.0), "b": (100, 9.0), "c": (100, 8.0)}) == ["a", "b"]
