@@ -26,6 +26,7 @@ MIN_COUNT = 30  # fewer requests than this on either side: a count-based test ca
 PERCENTILES = (("p50", 50.0), ("p95", 95.0), ("p99", 99.0))
 # why a change does not count (README "Comparing runs"): a row says one of these, never "same"
 TOO_FEW, NOT_SIGNIFICANT, WITHIN_BUDGET = "too few samples", "not significant", "within budget"
+BROWSER_ONLY = "no HTTP requests in either run: browser users only"
 
 
 @dataclass(frozen=True)
@@ -291,9 +292,19 @@ def compare(base: Results, cur: Results, budgets: Budgets, on: Basis | None = No
                 )
             )
             out.rows.append(_error_row(scope, name, bm.counts(tags), cm.counts(tags), budgets.error_rate))
+    if not (bm.counts()[0] or cm.counts()[0]) and _page_views(base) and _page_views(cur):
+        # browser users only: their pages' rows judge the pair; HTTP totals of nothing would say "too few samples"
+        # however many page views (an empty pair keeps those rows: nothing else judges it)
+        out.rows += [Row("run", "total", metric, None, None, None, None, budget, False, "missing", BROWSER_ONLY)
+                     for metric, budget in (("rps", budgets.rps), ("error_rate", budgets.error_rate))]  # fmt: skip
+        return out
     out.rows.append(_rps_row("run", "total", bm.counts()[0], bt, cm.counts()[0], ct, budgets.rps))
     out.rows.append(_error_row("run", "total", bm.counts(), cm.counts(), budgets.error_rate))
     return out
+
+
+def _page_views(doc: Results) -> int:
+    return doc.browser.views if doc.browser is not None else 0
 
 
 def _like_for_like(base: Results, cur: Results) -> list[str]:

@@ -80,5 +80,16 @@ def test_a_pair_with_too_few_page_views_is_inconclusive(pair: Project) -> None:
     rows = [r for r in doc["rows"] if "lcp" in json.dumps(r).lower()]
     assert rows and all(r["verdict"] != "regression" and r["why"] == "too few samples" for r in rows), rows
     said = (pair.root / "cmp-few" / "compare.md").read_text()
-    assert re.search(r"\| page +\| home +\| lcp p75 .*\| too few samples \|", said), said  # never "same"
+    assert re.search(r"\| page +\| home +\| lcp p75 .*\| too few samples +\|", said), said  # never "same" (the cell padded to its column)
     assert doc["verdict"] == "inconclusive" and code == 6, out
+
+
+def test_browser_users_alone_compared_with_the_same_pages_say_no_regression(pair: Project) -> None:
+    # no HTTP users: the run's HTTP totals were "too few samples", so such a pair was inconclusive (exit 6) however
+    # many page views; its pages' rows judge it (20 views each: every p75 bounded)
+    code, doc, out = _compare(pair, "cmp-same", current="before")
+    totals = [r for r in doc["rows"] if r["scope"] == "run"]
+    assert totals and all(r["verdict"] == "missing" and "browser users only" in r["note"] for r in totals), totals
+    pages = [r for r in doc["rows"] if r["scope"] == "page"]
+    assert pages and not [r for r in pages if r["why"] == "too few samples" or r["verdict"] != "same"], pages
+    assert doc["verdict"] == "no regression" and code == 0, out

@@ -34,7 +34,8 @@ def _doc(vitals: dict[str, list[float]], repeat: int = 1, requests: int = 1000) 
         for i in range(len(vitals["lcp"])):
             stats.record_view("shopper", "home", 1.0, {k: v[i] for k, v in vitals.items()})
     m = Merged()
-    m.series[SeriesKey("u", "api", "read", "GET", 200, True)] = Histogram.of([10_000] * requests)
+    if requests:  # 0: browser users only, no HTTP request
+        m.series[SeriesKey("u", "api", "read", "GET", 200, True)] = Histogram.of([10_000] * requests)
     record = RunRecord("p", "s", "s.yaml", "abc", 1, 1, 1, "h", "t0", "t1", {}, "pass", 0, merged=m, elapsed_s=10.0,
                        browser=Browser.model_validate(browser_results(stats)))
     return build(record).to_json()
@@ -95,6 +96,24 @@ def test_http_rows_of_a_few_requests_make_compare_inconclusive_and_enough_make_i
     assert enough.verdict == "no regression" and enough.headline() == "NO REGRESSION", enough.reason()
     slower = _read(_doc(AFTER, 30, requests=400))
     assert compare_runs(_read(_doc(BEFORE, 30, requests=400)), slower, Budgets()).verdict == "regression"
+
+
+def test_browser_users_alone_are_judged_by_their_pages_not_by_http_totals_they_never_had(tmp_path: Path) -> None:
+    # no HTTP request in either run: the run's HTTP throughput and error rate said `too few samples`, so a pair
+    # of browser-only runs was inconclusive (exit 6) however many page views, and the fix it printed could not help
+    same = compare_runs(_read(_doc(BEFORE, 5, requests=0)), _read(_doc(BEFORE, 5, requests=0)), Budgets())
+    totals = {r.metric: r for r in same.rows if r.scope == "run"}
+    assert {m: (r.verdict, r.note) for m, r in totals.items()} == dict.fromkeys(
+        ("rps", "error_rate"), ("missing", "no HTTP requests in either run: browser users only"))
+    assert same.verdict == "no regression" and same.headline() == "NO REGRESSION", same.reason()
+    for name, vitals in (("base", BEFORE), ("cur", AFTER)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps(_doc(vitals, 5, requests=0)))
+    assert run_compare(str(tmp_path / "base"), str(tmp_path / "cur"), Budgets(), str(tmp_path / "out")) == 1
+    # page views in one run only, or in neither: nothing judges the pair, never a pass
+    gone = {"lcp": [], "inp": [], "cls": []}
+    for base, cur in ((_doc(BEFORE, 5, requests=0), _doc(gone, requests=0)), (_doc(gone, requests=0),) * 2):
+        assert compare_runs(_read(base), _read(cur), Budgets()).verdict == "inconclusive"
 
 
 def test_the_interval_is_bounded_from_a_sample_count_on_and_stays_bounded() -> None:
