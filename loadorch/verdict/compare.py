@@ -292,9 +292,9 @@ def compare(base: Results, cur: Results, budgets: Budgets, on: Basis | None = No
                 )
             )
             out.rows.append(_error_row(scope, name, bm.counts(tags), cm.counts(tags), budgets.error_rate))
-    if not (bm.counts()[0] or cm.counts()[0]) and _page_views(base) and _page_views(cur):
+    if not (bm.counts()[0] or cm.counts()[0]) and _viewed(base) & _viewed(cur):
         # browser users only: their pages' rows judge the pair; HTTP totals of nothing would say "too few samples"
-        # however many page views (an empty pair keeps those rows: nothing else judges it)
+        # however many page views (a pair with no page viewed in both keeps those rows: nothing else judges it)
         out.rows += [Row("run", "total", metric, None, None, None, None, budget, False, "missing", BROWSER_ONLY)
                      for metric, budget in (("rps", budgets.rps), ("error_rate", budgets.error_rate))]  # fmt: skip
         return out
@@ -303,8 +303,10 @@ def compare(base: Results, cur: Results, budgets: Budgets, on: Basis | None = No
     return out
 
 
-def _page_views(doc: Results) -> int:
-    return doc.browser.views if doc.browser is not None else 0
+def _viewed(doc: Results) -> set[str]:
+    """The pages a run measured a web vital of."""
+    pages = doc.browser.pages if doc.browser is not None else {}
+    return {name for name, page in pages.items() if any(v.count for v in page.vitals.values())}
 
 
 def _like_for_like(base: Results, cur: Results) -> list[str]:

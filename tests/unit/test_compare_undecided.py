@@ -110,9 +110,11 @@ def test_browser_users_alone_are_judged_by_their_pages_not_by_http_totals_they_n
         (tmp_path / name).mkdir()
         (tmp_path / name / "results.json").write_text(json.dumps(_doc(vitals, 5, requests=0)))
     assert run_compare(str(tmp_path / "base"), str(tmp_path / "cur"), Budgets(), str(tmp_path / "out")) == 1
-    # page views in one run only, or in neither: nothing judges the pair, never a pass
+    # page views in one run only, in neither, or of another page: nothing judges the pair, never a pass
     gone = {"lcp": [], "inp": [], "cls": []}
-    for base, cur in ((_doc(BEFORE, 5, requests=0), _doc(gone, requests=0)), (_doc(gone, requests=0),) * 2):
+    renamed = json.loads(json.dumps(_doc(BEFORE, 5, requests=0)).replace('"home"', '"start"'))
+    for base, cur in ((_doc(BEFORE, 5, requests=0), _doc(gone, requests=0)), (_doc(gone, requests=0),) * 2,
+                      (_doc(BEFORE, 5, requests=0), renamed)):
         assert compare_runs(_read(base), _read(cur), Budgets()).verdict == "inconclusive"
 
 
