@@ -106,6 +106,8 @@ def _num(v: float | None, metric: str) -> str:
         return "-"
     if metric == "error_rate":
         return f"{100 * v:.2f}%"
+    if metric == "db_queries_per_request":  # a count, as compare.md shows it
+        return f"{v:.2f} queries/request"
     return f"{v:.3f}" if metric.startswith("cls") else f"{v:.1f} {'/s' if metric == 'rps' else 'ms'}"
 
 

@@ -272,6 +272,24 @@ def test_compare_html_draws_vitals_and_database_rows_and_a_band_that_reads_as_on
     assert 'id="bars-queries"' in html and "Change in queries per request" in html
 
 
+def test_compare_html_top_changes_show_queries_per_request_as_queries_not_milliseconds() -> None:
+    from loadorch.report.compare_html import render_compare_html
+
+    def doc(queries: int) -> Results:
+        m = Merged()
+        m.series[SeriesKey("u", "list", "read", "GET", 200, True)] = _hist(50, 400)
+        m.db[SeriesKey("u", "list", "read", "GET", 200, True)] = Histogram.of([queries] * 400)
+        record = RunRecord("p", "s", "s.yaml", "abc", 7, 1, 1, "h", "t0", "t1", {}, "pass", 0, merged=m, elapsed_s=10.0)
+        return results_of(json.loads(json.dumps(build(record).to_json())), "results.json")
+
+    base, cur = doc(2), doc(12)
+    html = render_compare_html(base, cur, compare_runs(base, cur, Budgets()), "a", "b", "budgets")
+    top = html[html.index("<h2>Top changes</h2>"):]
+    row = re.search(r"<tr><td>[^\n]*?<td>db_queries_per_request</td>.*?</tr>", top)
+    assert row is not None and "2.00 queries/request" in row.group() and "12.00 queries/request" in row.group()
+    assert " ms<" not in row.group(), row.group()  # 2 -> 12 queries read "2.0 ms -> 12.0 ms"
+
+
 def test_a_missed_goal_heads_the_comparison_as_its_exit_code_does() -> None:
     from loadorch.verdict.compare import Comparison
     from loadorch.verdict.goals import GoalResult
