@@ -1,8 +1,8 @@
 """Improvement goals of a before/after comparison (`compare: {goals: ...}`, `--goal`): the grammar (pure).
 
-`SELECTOR: "p(95) -30%"`: the percentile of the selector must fall by at least that share. Any metric name
-is accepted here but one whose fall is a worsening (RISING): which metrics a run has (HTTP, database,
-browser) is known only when two runs are compared.
+`SELECTOR: "p(95) -30%"`: the percentile of the selector must fall by at least that share, on a metric a
+comparison has percentiles of (GOAL_METRICS) and whose fall is not a worsening (RISING); which of them a run
+has (HTTP, database, browser) is known only when two runs are compared.
 """
 
 from __future__ import annotations
@@ -10,10 +10,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from loadorch.config.suggest import did_you_mean
+from loadorch.config.thresholds import BROWSER_METRICS, RESOURCE_METRICS
+
 _SELECTOR = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\{(.*)\})?\s*\Z", re.DOTALL)
 _GOAL = re.compile(r"\s*(?:p\s*\(\s*(\d+(?:\.\d+)?)\s*\)|(med))\s+-\s*(\d+(?:\.\d+)?)\s*%\s*\Z")
 # a goal is a fall; on these metrics a fall is a worse page: a goal on one would be met by a worsening
 RISING = {"lighthouse_score": "set the goal on an audit that falls as the page improves, lighthouse_audit{id:...}"}
+# the metrics a comparison has percentiles of (commands/compare.goal_histograms); a goal on another is never judged
+GOAL_METRICS = ("http_req_duration", "http_req_waiting", "http_req_connecting", "db_queries_per_request",
+                *BROWSER_METRICS, *RESOURCE_METRICS, "lighthouse_audit")
 
 
 class GoalSyntaxError(ValueError):
@@ -60,6 +66,9 @@ def parse_goal(selector: str, text: str, source: str) -> Goal:
             f"goal {text!r} for {selector!r}: {metric} rises as a page gets better, and a goal is a fall; "
             f"{RISING[metric]}"
         )
+    if metric not in GOAL_METRICS:
+        raise GoalSyntaxError(f"goal {text!r} for {selector!r}: unknown metric {metric!r}; "
+                              f"{did_you_mean(metric, GOAL_METRICS)}")  # fmt: skip
     m = _GOAL.match(str(text))
     if not m:
         raise GoalSyntaxError(

@@ -151,6 +151,27 @@ def test_a_goal_on_a_score_that_rises_as_a_page_improves_is_refused_never_met_by
     assert not (tmp_path / "out").exists()
 
 
+def test_a_goal_on_a_metric_no_comparison_can_judge_is_refused_with_did_you_mean(tmp_path: Path) -> None:
+    # a misspelt metric was judged at compare time as "no samples of ... in both runs": inconclusive (6) on every
+    # run, a CI job that can never pass, the typo never named
+    from tests.support.project import assert_no_traceback, cli_in_process
+
+    with pytest.raises(GoalSyntaxError, match=r"unknown metric 'http_req_duraton'.*did you mean 'http_req_duration'"):
+        parse_goal("http_req_duraton{name:list}", "p(95) -30%", "profile")
+    with pytest.raises(GoalSyntaxError, match=r"unknown metric 'http_reqs'"):  # a count: no percentile to fall
+        parse_goal("http_reqs", "p(95) -30%", "profile")
+    for selector in ("http_req_waiting{name:list}", "db_queries_per_request", "browser_web_vital_lcp{page:home}",
+                     "browser_resource_bytes{type:script}", "lighthouse_audit{id:total-byte-weight}"):
+        assert parse_goal(selector, "p(95) -30%", "profile").metric == selector.split("{")[0]
+    for name, ms in (("base", 200), ("cur", 100)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps(_doc(ms).to_json()))
+    said = cli_in_process("compare", "base", "cur", "--out", "out", "--goal", "http_req_duraton{name:list}=p(95) -30%",
+                          cwd=tmp_path)
+    assert_no_traceback(said)
+    assert said.code == 2 and "did you mean 'http_req_duration'?" in said.err, said
+
+
 def test_the_top_endpoints_are_the_fewest_taking_half_the_request_time() -> None:
     assert top_endpoints({"slow": (100, 200.0), "a": (300, 5.0), "b": (300, 5.0)}) == ["slow"]
     assert top_endpoints({"a": (100, 10.0), "b": (100, 9.0), "c": (100, 8.0)}) == ["a", "b"]
