@@ -126,6 +126,15 @@ def _percent(text: str) -> float:
     return _parsed("percent", text)
 
 
+def _fall(text: str) -> float:
+    """`--expect-improvement`: the share the p95 must fall by, as a goal's (config/goals.py): a fall of 0 is met
+    by any significant change, one of 100 % or more by none."""
+    value = _percent(text)
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a fall is more than 0% and less than 100%, e.g. 30%")
+    return value
+
+
 def _port(text: str) -> int:
     value = _int(text)
     if not 0 <= value <= 65535:
@@ -383,7 +392,7 @@ def _add_compare_flags(parser: Any, store: bool) -> None:
         help="an improvement goal, e.g. 'http_req_duration{name:list}=p(95) -30%%' (repeatable)",
     )  # fmt: skip
     parser.add_argument(
-        "--expect-improvement", type=_percent, metavar="SHARE",
+        "--expect-improvement", type=_fall, metavar="SHARE",
         help="p95 of the top endpoints (the fewest taking half the baseline's request time) falls by SHARE",
     )  # fmt: skip
     if store:

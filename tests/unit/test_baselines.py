@@ -172,6 +172,22 @@ def test_a_goal_on_a_metric_no_comparison_can_judge_is_refused_with_did_you_mean
     assert said.code == 2 and "did you mean 'http_req_duration'?" in said.err, said
 
 
+@pytest.mark.parametrize("share", ["0%", "100%", "150%"])
+def test_expect_improvement_is_a_fall_as_a_goal_is_more_than_0_and_less_than_100_percent(tmp_path: Path,
+                                                                                         share: str) -> None:
+    # 150 % was taken: a fall no run can make, every top endpoint "missed" (exit 1); 0 % was "met" by any
+    # significant change of the right sign; --goal's grammar refuses both
+    from tests.support.project import assert_no_traceback, cli_in_process
+
+    for name, ms in (("base", 200), ("cur", 100)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps(_doc(ms).to_json()))
+    said = cli_in_process("compare", "base", "cur", "--out", "out", f"--expect-improvement={share}", cwd=tmp_path)
+    assert_no_traceback(said)
+    assert said.code == 2 and "more than 0% and less than 100%" in said.err, said
+    assert cli_in_process("compare", "base", "cur", "--out", "out", "--expect-improvement=30%", cwd=tmp_path).code == 0
+
+
 def test_the_top_endpoints_are_the_fewest_taking_half_the_request_time() -> None:
     assert top_endpoints({"slow": (100, 200.0), "a": (300, 5.0), "b": (300, 5.0)}) == ["slow"]
     assert top_endpoints({"a": (100, 10.0), "b": (100, 9.0), "c": (100, 8.0)}) == ["a", "b"]
