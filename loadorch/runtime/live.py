@@ -160,7 +160,11 @@ class LiveMetrics:
         """Every family scraped and pushed, the run's secrets masked in its label values (a request name or a
         python user's name can carry one); at most MAX_METRIC_NAMES request names labelled (self.names)."""
         merged = self.state.merged.exported_view()  # a monitor's too: the whole run's counts, never fewer
-        own = build(self.run, merged, self.edges, self.gauges, self.results, self.table_edges, self.names)
+        # a monitor's verdict is its controller's, over the rolling window, with the browser vitals and database
+        # figures it measures (loadorch_monitor_threshold_*): the master's own of its last generations said no_data
+        # for an LCP budget its alert fired on, so a monitor's master exports no threshold families of its own
+        results = [] if self.plan.snapshot_path else self.results
+        own = build(self.run, merged, self.edges, self.gauges, results, self.table_edges, self.names)
         tagged = labelled(own + self._extra_families(), self.tag_labels, self.run_tags, self.tag_table)
         return [masked(f, self.redactor) for f in tagged]
 

@@ -95,6 +95,15 @@ def _dashboard_panels_show_the_monitor(prom: Prometheus) -> None:
     assert [e for e in exprs if not prom.query(grafana_query(e, "mo").replace("1m", "10s"))] == []
 
 
+def _panel_states(prom: Prometheus, title: str) -> dict[str, str]:
+    """threshold -> state, as the dashboard's panel `title` queries them for this monitor."""
+    from .test_metrics import grafana_query
+
+    dashboard = json.loads((REPO / "dashboards" / "loadorch.json").read_text())
+    [expr] = [t["expr"] for p in dashboard["panels"] if p["title"] == title for t in p["targets"]]
+    return {r["metric"]["threshold"]: r["metric"]["state"] for r in prom.query(grafana_query(expr, "mo"))}
+
+
 def test_the_monitor_alerts_on_a_late_hero_and_clears_when_it_is_gone(tmp_path: Path) -> None:
     from loadorch.target.server import start
 
@@ -136,6 +145,11 @@ def test_the_monitor_alerts_on_a_late_hero_and_clears_when_it_is_gone(tmp_path: 
             assert labels == {"run_id": "mo", "profile": "p", "scenario": "storefront", "state": "failing",
                               "env": "staging", "commit": "abc123"}
             _dashboard_panels_show_the_monitor(prom)
+            # one verdict: the dashboard's threshold-state panel shows the monitor's (its master's own, judged without
+            # the browser vitals, said no_data for this budget), and the master exports none of its own
+            assert prom.query('loadorch_threshold_state{run_id="mo"}') == []
+            states = _panel_states(prom, "Threshold states (what the gate decides on)")
+            assert states["browser_web_vital_lcp{page:home} p(75)<1000"] == "fail", states
             requests.put(f"{server.url}/_knobs", json={"storefront": {}}, timeout=5).raise_for_status()
             _wait("the LCP budget kept again", lambda: _lcp_state(_status(status), "pass"), proc)
             # its browser worker's buffers stay in glibc's main arena and one more, whatever its threads (#32:
