@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 from loadorch.config.base import Strict
 
 TRACE_ID = "{trace_id}"
+LINK_CHARS = 2000  # the longest address a report links (report/text.web_link): a trace url past it is refused
 
 
 class TraceSettings(Strict):
@@ -30,8 +31,6 @@ class TraceSettings(Strict):
                              f"https://tempo.example/trace/{TRACE_ID}")
         if any(ch.isspace() or ord(ch) < 32 for ch in v):
             raise ValueError("must not contain spaces or control characters")
-        from loadorch.report.text import LINK_CHARS  # (here: `run` imports no report module before its fork server)
-
         linked = v.replace(TRACE_ID, "0" * 32)  # as the reports link it (report/text.web_link), with a trace id
         try:
             host = urlsplit(linked).hostname

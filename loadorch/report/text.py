@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import quote, urlsplit
 
-LINK_CHARS = 2000
+from loadorch.config.evidence import LINK_CHARS
+
 # what a link keeps as it is (RFC 3986's unreserved and reserved characters, and `%` of an escape already made,
 # without the quote `'`); anything else (`<`, `>`, `"`, spaces, control characters ...) is percent-encoded
 _LINK_SAFE = ":/?#[]@!$&()*+,;=%-._~"
