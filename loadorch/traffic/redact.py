@@ -88,15 +88,20 @@ def _basic(token: str) -> list[str]:
 
 def encodings(secret: str) -> set[str]:
     """The forms in which the product itself can write `secret`: raw, URL-encoded (paths, forms),
-    JSON-escaped, HTML/XML-escaped, template-escaped (`{{`), and base64 (basic auth)."""
+    JSON-escaped, HTML/XML-escaped, template-escaped (`{{`), and base64 (basic auth); and the JSON a target
+    may echo it in, shown in a failed check's example: PHP's (`\\/`) and Go's (`\\u0026`, `\\u003c`, `\\u003e`)."""
+    ascii_json, utf8_json = json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]
     forms = {
         secret,
         quote(secret, safe="-_.~"),
         quote(secret),
         quote(secret, safe=TARGET_SAFE),  # a literal path or query as sent (client.vu.wire_path)
         quote_plus(secret),
-        json.dumps(secret)[1:-1],
-        json.dumps(secret, ensure_ascii=False)[1:-1],
+        ascii_json,
+        utf8_json,
+        ascii_json.replace("/", "\\/"),
+        utf8_json.replace("/", "\\/"),
+        utf8_json.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e"),
         html.escape(secret, quote=True),
         html.escape(secret, quote=False),
         html.escape(secret, quote=True).replace("&#x27;", "&apos;"),

@@ -351,3 +351,57 @@ def test_a_non_ascii_secret_echoed_in_a_body_that_is_not_json_is_masked_in_the_e
     ]:
         assert "cl\\xc3\\xa9" not in text and "s\\xc3\\xa9same" not in text and "sésame" not in text, where
         assert "cl%C3%A9" not in text, where
+
+
+class _PhpError(http.server.BaseHTTPRequestHandler):
+    """Answers 500 with a JSON error that echoes the request's X-Token as PHP's json_encode writes it (`/` as
+    `\\/`)."""
+
+    def do_GET(self) -> None:
+        echoed = json.dumps(self.headers.get("X-Token", "")).replace("/", "\\/")
+        body = f'{{"error": "invalid token {echoed[1:-1]}"}}'.encode()
+        self.send_response(500)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_secret_echoed_json_escaped_as_php_does_is_masked_in_the_failed_checks_example(project: Project) -> None:
+    """A failed check's example is the start of the response's body: an error body that echoes the declared
+    secret with PHP's `\\/` for `/` showed it whole in the terminal and every artifact."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _PhpError)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    thread.start()
+    try:
+        project.write("scenarios/s.yaml", """
+            name: php
+            headers: {X-Token: "${CANARY}"}
+            users:
+              - name: u
+                requests:
+                  - {name: item, path: /item, expect: {status: [200], json: {"$.ok": true}}}
+            """)
+        project.write("profiles/p.yaml", f"""
+            scenario: ../scenarios/s.yaml
+            host: http://127.0.0.1:{server.server_address[1]}
+            secrets: [CANARY]
+            load: {{users: 1, iterations: 3}}
+            """)
+        r = project.run("run", "p", "--request-log", "--out", "o", env={"CANARY": CANARY})
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    assert_no_traceback(r)
+    assert r.code == 1, r.out + r.err
+    doc = json.dumps(json.loads((project.root / "o" / "results.json").read_text()))
+    assert 'invalid token ***' in doc, doc[:3000]  # the case was exercised: the example shows the body, masked
+    names = sorted(p.name for p in (project.root / "o").iterdir() if p.is_file())
+    for text, where in [(r.out, "stdout"), (r.err, "stderr")] + [
+        ((project.root / "o" / n).read_text(), n) for n in names
+    ]:
+        assert "CANARY" not in text, where

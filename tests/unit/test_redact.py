@@ -32,6 +32,19 @@ def test_every_encoding_the_product_produces_is_masked() -> None:
         assert r.text(f"before {form} after") == f"before {MASK} after", form
 
 
+def test_a_secret_a_target_echoes_json_escaped_its_own_way_is_masked() -> None:
+    """A target's JSON escapes differently from Python's: PHP's json_encode writes `/` as `\\/`, Go's
+    encoding/json writes `<`, `>` and `&` as `\\u003c`, `\\u003e`, `\\u0026`. An error body that echoes a
+    token so, shown as a failed check's example, kept the token whole."""
+    secret = "CANARYtok/9f3e+1b7c=2d&<é>"
+    r = Redactor([secret])
+    php = json.dumps(secret).replace("/", "\\/")[1:-1]  # CANARYtok\/9f3e+1b7c=2d&<\u00e9>
+    php_utf8 = json.dumps(secret, ensure_ascii=False).replace("/", "\\/")[1:-1]
+    go = secret.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+    for form in (php, php_utf8, go):
+        assert form != secret and r.text(f'{{"error": "bad token {form}"}}') == '{"error": "bad token ***"}', form
+
+
 def test_documents_keep_their_structure_when_a_secret_is_a_common_word() -> None:
     r = Redactor(["pass", "test"])
     doc = {"verdict": "pass", "checks": [{"name": "latest test", "verdict": "pass", "message": "pass 3"}],
