@@ -276,7 +276,9 @@ class PythonRequests:
         )
         user_class = ctx.user_class
         key = SeriesKey(user_class, f"{user_class} task error", "unclassified", "TASK", 0, False)
-        self.recorder.record(key, 0, time.time(), f"{type(exception).__name__}: {exception} ({where})"[:200])
+        # masked, then cut (as a request's error is): a cut first left the first characters of a secret it quoted
+        error = self.redactor.cut(f"{type(exception).__name__}: {exception} ({where})", 200, more="")
+        self.recorder.record(key, 0, time.time(), error)
 
 
 def request_redactor(response: Any, redactor: Redactor) -> Redactor | None:
