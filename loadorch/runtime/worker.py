@@ -147,6 +147,7 @@ class WorkerState:
         self.idle: dict[str, collections.deque[Any]] = collections.defaultdict(collections.deque)
         self.scheduled = self.dispatched = self.dropped = 0
         self.vu_failures: list[VuFailure] = []  # not yet reported to the master
+        self.redactor = Redactor(plan.secrets)  # the run's secrets, masked in a failure's reason before it is cut
         self.cpu_last = (time.monotonic(), time.process_time())
         # closed-model stages: users with slot < limit run, the others wait (see traffic/stages.py)
         self.stages: list[tuple[float, float, float]] | None = plan.stages
@@ -168,7 +169,7 @@ class WorkerState:
     def vu_failed(self, slot: int, user_class: str, exc: BaseException) -> None:
         """A virtual user's loop ended on an exception: logged here, reported (and made an error) by the run."""
         log.error("virtual user %s (%s) failed", slot, user_class, exc_info=exc)
-        error = f"{type(exc).__name__}: {exc}"[:300]
+        error = self.redactor.cut(f"{type(exc).__name__}: {exc}", 300, more="")  # masked, then cut
         self.vu_failures.append(VuFailure(worker=self.index, slot=slot, user_class=user_class, error=error))
 
     def stats_message(self, users: int, final: bool, flush: bool = False) -> StatsMessage:

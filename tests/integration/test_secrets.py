@@ -437,3 +437,37 @@ def test_a_secret_in_a_python_users_task_error_is_masked_before_the_reason_is_cu
         ((project.root / "o" / n).read_text(), n) for n in names
     ]:
         assert "CANAR" not in text and "token CA" not in text, where
+
+
+def test_a_secret_in_the_error_a_virtual_user_stopped_on_is_masked_before_it_is_cut(project: Project) -> None:
+    """A python user whose on_start raises stops (a virtual user failed: an error check, its reason in every
+    artifact), the exception's message cut at 300 characters: the cut fell inside the declared secret the message
+    quoted, before any mask, and its first characters were left in the terminal and every artifact."""
+    project.write("scenarios/py.py", """
+        import os
+
+        from locust import HttpUser, constant, task
+
+
+        class Py(HttpUser):
+            wait_time = constant(0.05)
+
+            def on_start(self):
+                self.client.get("/health", name="health")
+                raise RuntimeError("x" * 270 + " token " + os.environ["CANARY"])
+
+            @task
+            def nothing(self):
+                pass
+        """)
+    embedded_project(project, 'name: py\nusers:\n  - {python: "py.py:Py"}\nkinds: {health: read}\n',
+                     profile_extra='secrets: [CANARY]\nheaders: {X-Token: "${CANARY}"}\n', users=1, duration="2s")
+    r = project.run("run", "p", "--request-log", "--out", "o", env={"CANARY": CANARY})
+    assert_no_traceback(r)
+    doc = json.dumps(json.loads((project.root / "o" / "results.json").read_text()))
+    assert "RuntimeError: " + "x" * 270 + " token " in doc, doc[:3000]  # the case was exercised
+    names = sorted(p.name for p in (project.root / "o").iterdir() if p.is_file())
+    for text, where in [(r.out, "stdout"), (r.err, "stderr")] + [
+        ((project.root / "o" / n).read_text(), n) for n in names
+    ]:
+        assert "CANARYt" not in text and "token CA" not in text, where
