@@ -26,9 +26,11 @@ VOCABULARY = frozenset(
     {"pass", "fail", "error", "inconclusive", "interrupted", "read", "write", "unclassified", "true", "false"}
     | {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"}
 )
-# maps whose keys are user data (endpoint names, header names, ...); every other key is the schema's own
+# maps whose keys are user data (endpoint names, page names (a path when a visit has no name), header names, ...);
+# every other key is the schema's own
 NAME_MAPS = frozenset(
-    {"endpoints", "kinds", "status_counts", "headers", "sources", "per_worker", "queries_per_request"}
+    {"endpoints", "kinds", "status_counts", "headers", "sources", "per_worker", "queries_per_request", "pages",
+     "cut_short"}
 )
 
 

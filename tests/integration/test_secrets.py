@@ -471,3 +471,60 @@ def test_a_secret_in_the_error_a_virtual_user_stopped_on_is_masked_before_it_is_
         ((project.root / "o" / n).read_text(), n) for n in names
     ]:
         assert "CANARYt" not in text and "token CA" not in text, where
+
+
+class _Page(http.server.BaseHTTPRequestHandler):
+    """Answers every GET with the same small HTML page."""
+
+    def do_GET(self) -> None:
+        body = b"<html><body><h1>reset your password</h1><p>a paragraph of text</p></body></html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.chromium
+def test_a_page_named_by_a_path_that_holds_a_secret_is_masked_in_the_pages_table(project: Project) -> None:
+    """A visit step without a name names its page by its path: a path that holds the declared secret (a reset
+    link) made a key of results.json's browser pages (keys were masked only in maps of request names), shown
+    whole in the pages tables of summary.md and report.html."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Page)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    thread.start()
+    try:
+        project.write("scenarios/s.yaml", """
+            name: reset
+            browsers:
+              - name: visitor
+                pages: 1
+                think_time: 0.1
+                journey:
+                  - {visit: "/reset/${CANARY}"}
+            """)
+        project.write("profiles/p.yaml", f"""
+            scenario: ../scenarios/s.yaml
+            host: http://127.0.0.1:{server.server_address[1]}
+            allowed_hosts: [127.0.0.1]
+            secrets: [CANARY]
+            load: {{iterations: 2}}
+            """)
+        r = project.run("run", "p", "--out", "o", env={"CANARY": CANARY}, timeout=150)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    assert_no_traceback(r)
+    doc = json.loads((project.root / "o" / "results.json").read_text())
+    assert list(doc["browser"]["pages"]) == ["/reset/***"], list(doc["browser"]["pages"])  # the case was exercised
+    names = sorted(p.name for p in (project.root / "o").iterdir() if p.is_file())
+    for text, where in [(r.out, "stdout"), (r.err, "stderr")] + [
+        ((project.root / "o" / n).read_text(), n) for n in names
+    ]:
+        for form in _forms(CANARY):
+            assert form not in text, (form, where)
+        assert "CANARY" not in text, where
