@@ -28,7 +28,14 @@ from loadorch.stats.exemplars import NOT_MEASURED, Row
 from loadorch.stats.exemplars import row as exemplar_row
 from loadorch.stats.tables import Recorder, SeriesKey
 from loadorch.traffic import data as gen
-from loadorch.traffic.redact import NO_SECRETS, SECRET_HEADERS, Redactor, credentials, target_params
+from loadorch.traffic.redact import (
+    NO_SECRETS,
+    SECRET_HEADERS,
+    Redactor,
+    credential_params_in,
+    credentials,
+    target_params,
+)
 from loadorch.traffic.request import Outcome, request_log_line
 from loadorch.traffic.servertiming import parse as parse_server_timing
 from loadorch.traffic.trace import TraceIds, trace_client
@@ -216,7 +223,11 @@ class PythonRequests:
         mine = request_redactor(response, self.redactor)
         name = self._shown(name, mine)
         key = SeriesKey(user_class, name, kind, request_type.upper(), status, ok)
-        error = None if ok else (mine or self.redactor).cut(f"{type(exception).__name__}: {exception}", 200, more="")
+        # the reason may quote the request's URL (Locust's `HTTPError: 404 ... for url: /download?token=...`): its
+        # credential parameters masked as the name's are
+        error = None if ok else (mine or self.redactor).cut(
+            credential_params_in(f"{type(exception).__name__}: {exception}"), 200, more=""
+        )
         latency_us = int(response_time * 1000)
         queries = None
         if self.query_header is not None and response is not None:

@@ -528,3 +528,36 @@ def test_a_page_named_by_a_path_that_holds_a_secret_is_masked_in_the_pages_table
         for form in _forms(CANARY):
             assert form not in text, (form, where)
         assert "CANARY" not in text, where
+
+
+def test_a_credential_parameter_in_the_url_a_python_users_failure_quotes_is_masked(project: Project) -> None:
+    """A python user's request without a name is named by Locust after its path and query, and a failed one's
+    reason quotes that URL (`HTTPError: 404 Client Error: Not Found for url: /download?token=...`): the name
+    showed `token=***`, the reason the token a login would have captured, in the terminal, every artifact and
+    the request log."""
+    token = "sessTok9f3e1b7c2dAA"
+    project.write("scenarios/py.py", f"""
+        from locust import HttpUser, constant, task
+
+
+        class Py(HttpUser):
+            wait_time = constant(0.05)
+
+            def on_start(self):
+                self.token = "{token}"  # as a login would have captured it
+
+            @task
+            def download(self):
+                self.client.get("/download?token=" + self.token)  # the shop has no /download: 404
+        """)
+    embedded_project(project, 'name: py\nusers:\n  - {python: "py.py:Py"}\nkinds: {"/download*": read}\n',
+                     users=1, duration="2s")
+    r = project.run("run", "p", "--request-log", "--out", "o")
+    assert_no_traceback(r)
+    reasons = [e["reason"] for e in project.results("o")["errors"]]
+    assert "HTTPError: 404 Client Error: Not Found for url: /download?token=***" in reasons, reasons
+    names = sorted(p.name for p in (project.root / "o").iterdir() if p.is_file())
+    for text, where in [(r.out, "stdout"), (r.err, "stderr")] + [
+        ((project.root / "o" / n).read_text(), n) for n in names
+    ]:
+        assert "sessTok" not in text, where
