@@ -21,7 +21,15 @@ from loadorch.stats.exemplars import NOT_MEASURED, Row
 from loadorch.stats.exemplars import row as exemplar_row
 from loadorch.stats.tables import Recorder, SeriesKey
 from loadorch.traffic import data as gen
-from loadorch.traffic.redact import MIN_HEADER_SECRET, NO_SECRETS, SECRET_HEADERS, TARGET_SAFE, Redactor, credentials
+from loadorch.traffic.redact import (
+    MIN_HEADER_SECRET,
+    NO_SECRETS,
+    SECRET_HEADERS,
+    TARGET_SAFE,
+    Redactor,
+    credential_params_in,
+    credentials,
+)
 from loadorch.traffic.redirects import Hop
 from loadorch.traffic.request import (
     BODY_METHODS,
@@ -212,8 +220,9 @@ class LeanRunner:
 
     @staticmethod
     def _reason(error: str, redactor: Redactor) -> str:
-        """A failure reason (it may name a redirect's URL): masked, then cut, so no prefix of a secret stays."""
-        return redactor.cut(error, 200, more="")
+        """A failure reason (it may name a redirect's URL, its credential parameters masked as a request log's
+        path's are: an OAuth `?code=`): masked, then cut, so no prefix of a secret stays."""
+        return redactor.cut(credential_params_in(error), 200, more="")
 
     def _jar_redactor(self, line: str, redactor: Redactor) -> Redactor:
         """`redactor` and the values of the cookies the jar sends (`Cookie: ...` line), kept for the next request

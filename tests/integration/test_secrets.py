@@ -561,3 +561,63 @@ def test_a_credential_parameter_in_the_url_a_python_users_failure_quotes_is_mask
         ((project.root / "o" / n).read_text(), n) for n in names
     ]:
         assert "sessTok" not in text, where
+
+
+class _OauthRedirect(http.server.BaseHTTPRequestHandler):
+    """`/login` redirects to `/callback?code=<a fresh code>&state=s1`; `/callback` closes the connection
+    without an answer."""
+
+    codes: list[str] = []
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/login"):
+            code = f"authCode{len(_OauthRedirect.codes):04d}x9f3e1b7c"
+            _OauthRedirect.codes.append(code)
+            self.send_response(302)
+            self.send_header("Location", f"/callback?code={code}&state=s1")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.close_connection = True
+        self.wfile.flush()
+        self.connection.shutdown(2)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_credential_parameter_in_a_failed_redirects_url_is_masked_in_the_reason(project: Project) -> None:
+    """A redirect that fails names its URL in the failure reason: an authorization code the target put in the
+    Location's query (`/callback?code=...`, never declared) showed in the terminal, every artifact and the request
+    log; the request log's path of the same URL reads `code=***`."""
+    _OauthRedirect.codes = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _OauthRedirect)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    thread.start()
+    try:
+        project.write("scenarios/s.yaml", """
+            name: oauth
+            users:
+              - name: u
+                requests:
+                  - {name: login, path: /login}
+            """)
+        project.write("profiles/p.yaml", f"""
+            scenario: ../scenarios/s.yaml
+            host: http://127.0.0.1:{server.server_address[1]}
+            load: {{users: 1, iterations: 3}}
+            """)
+        r = project.run("run", "p", "--request-log", "--out", "o")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    assert_no_traceback(r)
+    text = json.dumps(project.results("o"))
+    assert "/callback?code=***&state=s1" in text, text[:3000]  # the case was exercised
+    assert _OauthRedirect.codes
+    names = sorted(p.name for p in (project.root / "o").iterdir() if p.is_file())
+    for text, where in [(r.out, "stdout"), (r.err, "stderr")] + [
+        ((project.root / "o" / n).read_text(), n) for n in names
+    ]:
+        assert "authCode" not in text, where
