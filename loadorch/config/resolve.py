@@ -247,6 +247,9 @@ def _build(
     if problems:
         raise ConfigError(problems)
     named = {**scenario_secrets, **secret_variables(used, profile.secrets)}
+    # a declared secret is masked whether or not a file names it: a python user reads it from the environment
+    # (os.environ), and its error or its request showed it whole
+    named |= {k: env[k] for k in profile.secrets if env.get(k) and k not in named}
     secrets = set(named.values()) | header_secrets(profile.headers)  # literal credentials in headers too
     secrets |= header_secrets_in(scenario.model.model_dump(by_alias=True))
     if profile.collectors.postgres is not None:  # the DSN's password, in every form it may be printed

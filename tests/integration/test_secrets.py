@@ -439,6 +439,37 @@ def test_a_secret_in_a_python_users_task_error_is_masked_before_the_reason_is_cu
         assert "CANAR" not in text and "token CA" not in text, where
 
 
+def test_a_declared_secret_no_file_names_is_masked_where_a_python_user_shows_it(project: Project) -> None:
+    """`secrets: [CANARY]` with no `${CANARY}` in the profile or the scenario: a python user reads it from the
+    environment (os.environ), and its task's error showed it whole in the terminal and every artifact (only the
+    declared secrets a file named were masked)."""
+    project.write("scenarios/py.py", """
+        import os
+
+        from locust import HttpUser, constant, task
+
+
+        class Py(HttpUser):
+            wait_time = constant(0.05)
+
+            @task
+            def fails(self):
+                self.client.get("/health", name="health", headers={"X-Token": os.environ["CANARY"]})
+                raise RuntimeError("refused with " + os.environ["CANARY"])
+        """)
+    embedded_project(project, 'name: py\nusers:\n  - {python: "py.py:Py"}\nkinds: {health: read}\n',
+                     profile_extra="secrets: [CANARY]\n", users=1, duration="2s")
+    r = project.run("run", "p", "--request-log", "--out", "o", env={"CANARY": CANARY})
+    assert_no_traceback(r)
+    doc = json.dumps(json.loads((project.root / "o" / "results.json").read_text()))
+    assert "RuntimeError: refused with ***" in doc, doc[:3000]  # the case was exercised, and masked
+    names = sorted(p.name for p in (project.root / "o").iterdir() if p.is_file())
+    for text, where in [(r.out, "stdout"), (r.err, "stderr")] + [
+        ((project.root / "o" / n).read_text(), n) for n in names
+    ]:
+        assert CANARY not in text, where
+
+
 def test_a_secret_in_the_error_a_virtual_user_stopped_on_is_masked_before_it_is_cut(project: Project) -> None:
     """A python user whose on_start raises stops (a virtual user failed: an error check, its reason in every
     artifact), the exception's message cut at 300 characters: the cut fell inside the declared secret the message
