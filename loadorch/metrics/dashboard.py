@@ -46,8 +46,12 @@ source.addEventListener("end", () => source.close());
 """
 
 
-def dashboard_app(title: str, live_doc: Callable[[], LiveView], finished: Callable[[], bool]) -> Callable[..., Any]:
-    """A WSGI app: `/` the page, `/live.js`, `/live.css`, `/events` the stream of redrawn sections."""
+def dashboard_app(
+    title: str, live_doc: Callable[[], LiveView], finished: Callable[[], bool], mask: Callable[[Any], Any] = lambda v: v
+) -> Callable[..., Any]:
+    """A WSGI app: `/` the page, `/live.js`, `/live.css`, `/events` the stream of redrawn sections. `mask`: the
+    run's redactor (Redactor.obj), over the title and every update, as over every other output."""
+    title = mask(title)
 
     def headers(content_type: str) -> list[tuple[str, str]]:
         return [
@@ -75,7 +79,7 @@ def dashboard_app(title: str, live_doc: Callable[[], LiveView], finished: Callab
             return [CSS.encode()]
         if path == "/events":
             start_response("200 OK", [*headers("text/event-stream"), ("X-Accel-Buffering", "no")])
-            return _events(live_doc, finished)
+            return _events(live_doc, finished, mask)
         start_response("404 Not Found", headers("text/plain; charset=utf-8"))
         return [b"not found\n"]
 
@@ -87,12 +91,14 @@ def _loopback_host(host: str) -> bool:
     return name in ("127.0.0.1", "localhost", "[::1]")
 
 
-def _events(live_doc: Callable[[], LiveView], finished: Callable[[], bool]) -> Iterator[bytes]:
+def _events(
+    live_doc: Callable[[], LiveView], finished: Callable[[], bool], mask: Callable[[Any], Any]
+) -> Iterator[bytes]:
     deadline = time.monotonic() + MAX_STREAM_S
     yield b"retry: 1000\n\n"
     while time.monotonic() < deadline:
         done = finished()
-        yield b"data: " + json.dumps(page_update(live_doc(), done)).encode() + b"\n\n"
+        yield b"data: " + json.dumps(mask(page_update(live_doc(), done))).encode() + b"\n\n"
         if done:
             yield b"event: end\ndata: {}\n\n"
             return

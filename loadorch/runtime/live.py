@@ -141,7 +141,8 @@ class LiveMetrics:
             port = self._serve(self.cfg.bind or "127.0.0.1", self.cfg.port, metrics_app(self.families))
             emit(Serving(what="metrics", url=f"http://{self.cfg.bind or '127.0.0.1'}:{port}/metrics"))
         if self.cfg.dashboard:
-            app = dashboard_app(f"{self.run[1]} / {self.run[2]}", self.live_doc, lambda: self.finished)
+            title = f"{self.run[1]} / {self.run[2]}"
+            app = dashboard_app(title, self.live_doc, lambda: self.finished, self.redactor.obj)
             port = self._serve("127.0.0.1", self.cfg.dashboard_port, app)
             emit(Serving(what="dashboard", url=f"http://127.0.0.1:{port}/"))
         if self.cfg.remote_write:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -96,6 +97,40 @@ def test_the_live_page_plans_a_staged_run_as_report_html_does(project: Project) 
     live_heights, report_heights = _planned_heights(live), _planned_heights(report)
     assert len(live_heights) >= 6 and live_heights[:6] == report_heights[:6], (live_heights, report_heights)
     assert live_heights[0] == live_heights[5] != live_heights[1] == live_heights[4]  # 0, 4, 4, 4, 4, 0 users
+
+
+def test_the_live_page_masks_the_runs_secrets(project: Project) -> None:
+    """The live page's title and its updates are output like any other: a declared secret in the scenario's name
+    (every artifact masks it) was in the page's title."""
+    canary = "Sekr1t-Value-42"
+    project.write("scenarios/s.yaml", """
+        name: "shop ${SHOP_CANARY}"
+        users:
+          - name: shopper
+            think_time: 0.2
+            requests:
+              - {name: list, path: "/products?limit=5"}
+        """)
+    project.write("profiles/p.yaml", """
+        scenario: ../scenarios/s.yaml
+        host: embedded
+        load: {users: 1, duration: 4s}
+        secrets: [SHOP_CANARY]
+        """)
+    proc = subprocess.Popen([sys.executable, "-m", "loadorch", "run", "p", "--dashboard", "--out", "o"],
+                            cwd=project.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "SHOP_CANARY": canary})
+    try:
+        url = _line_after(proc, "live dashboard: ")
+        page = urllib.request.urlopen(url, timeout=10).read().decode()
+        with urllib.request.urlopen(url + "events", timeout=10) as stream:
+            update = next(line for line in iter(stream.readline, b"") if line.startswith(b"data: ")).decode()
+    finally:
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode in (0, 6), out + err
+    assert "<title>" in page and "shop ***" in page, page[:500]  # the title is there, masked
+    assert "headline" in update, update[:500]
+    assert canary not in page + update + out + err
 
 
 def _line_after(proc: subprocess.Popen[str], prefix: str, timeout: float = 60) -> str:
