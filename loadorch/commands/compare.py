@@ -25,6 +25,7 @@ from loadorch.stats.histogram import Histogram
 from loadorch.verdict.basis import Basis, basis
 from loadorch.verdict.compare import Budgets, BudgetsJson, Comparison, Row, RowJson, compare
 from loadorch.verdict.goals import GoalJson, judge, top_endpoints
+from loadorch.verdict.limited import generator_limits, undecide_limited
 from loadorch.verdict.noise import Noise, bound_rows
 
 __all__ = ["Plan", "budgets_from", "budgets_line", "compare_runs", "junit", "markdown", "run_compare"]
@@ -63,7 +64,7 @@ def budgets_from(spec: CompareBudgets | None, max_regression: float | None) -> B
 def compare_runs(base: Results, cur: Results, budgets: Budgets, plan: Plan | None = None) -> Comparison:
     """The HTTP rows (verdict.compare), then the rows of the domains built on them: queries per request
     (a rise is an N+1 regression) and browser vitals; each row bounded by its budget or measured noise; then
-    the goals."""
+    the goals; last, HTTP latency rows and goals undecided when either run's generator was limited."""
     plan = plan or Plan()
     on = basis(base, cur)
     result = compare(base, cur, budgets, on)
@@ -79,7 +80,7 @@ def compare_runs(base: Results, cur: Results, budgets: Budgets, plan: Plan | Non
         hists, scale, unit = goal_histograms(goal, base, cur, on)
         spread = plan.noise.spreads.get(_noise_key(goal)) if plan.noise else None
         result.goals.append(judge(goal, hists, scale, unit, spread, plan.noise.runs if plan.noise else 0))
-    return result
+    return undecide_limited(result, generator_limits(base, cur))  # a latency verdict may be our generator's
 
 
 def goal_histograms(goal: Goal, base: Results, cur: Results, on: Basis

@@ -18,6 +18,7 @@ MAX_BARS = 40
 MAX_SPECTRA = 12
 BAR_METRIC = "p95"
 _TAGS = {"regression": "fail", "improvement": "pass"}
+_GOAL_TAGS = {"met": "pass", "missed": "fail", "inconclusive": "inconclusive"}
 
 
 def top_changes(result: Comparison, n: int = 10) -> list[Row]:
@@ -77,7 +78,7 @@ def _changes_table(result: Comparison) -> str:
     if not rows:
         return ""
     body = "".join(
-        f'<tr><td><span class="tag {_TAGS.get(r.verdict, "")}">{escape(r.shown_verdict())}'
+        f'<tr><td><span class="tag {_tag(r)}">{escape(r.shown_verdict())}'
         f"</span></td><td>{escape(r.scope)}</td><td>{escape(r.name)}</td><td>{escape(r.metric)}</td>"
         f"<td class=num>{_num(r.baseline, r.metric)}</td><td class=num>{_num(r.current, r.metric)}</td>"
         f"<td class=num>{escape(r.shown_change())}</td></tr>"
@@ -89,11 +90,16 @@ def _changes_table(result: Comparison) -> str:
     )
 
 
+def _tag(r: Row) -> str:
+    """The row's colour: a regression, an improvement, a row that cannot be decided, or none."""
+    return _TAGS.get(r.verdict, "inconclusive" if r.undecided else "")
+
+
 def _goals(result: Comparison) -> str:
     if not result.goals:
         return ""
     body = "".join(
-        f'<tr><td><span class="tag {"pass" if g.verdict == "met" else "fail"}">{escape(g.verdict.upper())}</span>'
+        f'<tr><td><span class="tag {_GOAL_TAGS.get(g.verdict, "")}">{escape(g.verdict.upper())}</span>'
         f"</td><td>{escape(g.selector)}</td><td>{escape(g.goal)}</td><td>{escape(g.why)}</td></tr>"
         for g in result.goals
     )

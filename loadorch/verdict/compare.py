@@ -26,6 +26,8 @@ MIN_COUNT = 30  # fewer requests than this on either side: a count-based test ca
 PERCENTILES = (("p50", 50.0), ("p95", 95.0), ("p99", 99.0))
 # why a change does not count (README "Comparing runs"): a row says one of these, never "same"
 TOO_FEW, NOT_SIGNIFICANT, WITHIN_BUDGET = "too few samples", "not significant", "within budget"
+# a latency change measured while either run's generator was limited (evaluate.GENERATOR_LIMITS): maybe ours
+GENERATOR_LIMITED = "generator limited"
 BROWSER_ONLY = "no HTTP requests in either run: browser users only"
 
 
@@ -129,8 +131,9 @@ class Row:
 
     @property
     def undecided(self) -> bool:
-        """A gated row whose data cannot bound the change: the comparison cannot say "no regression"."""
-        return self.verdict == "same" and self.why == TOO_FEW
+        """A gated row whose data cannot bound the change, or whose change may be the generator's: the comparison
+        cannot say "no regression"."""
+        return self.verdict == "same" and self.why in (TOO_FEW, GENERATOR_LIMITED)
 
 
 @dataclass
@@ -139,6 +142,9 @@ class Comparison:
     warnings: list[str] = field(default_factory=list)
     basis: str = "the whole runs"  # what was compared: the whole runs or both measurement windows
     goals: list[Any] = field(default_factory=list)  # verdict.goals.GoalResult, judged after the rows
+    # why either run's generator was limited ("the baseline's generator cpu check was inconclusive: ..."), set by
+    # verdict.limited, which makes the latency rows and goals undecided
+    limits: list[str] = field(default_factory=list)
 
     @property
     def regressions(self) -> list[Row]:
@@ -158,8 +164,8 @@ class Comparison:
 
     @property
     def verdict(self) -> str:
-        """"regression" (a row, or a missed goal), else "inconclusive" when a gated row has too few samples or
-        a goal cannot be decided, else "no regression"."""
+        """"regression" (a row, or a missed goal), else "inconclusive" when a gated row has too few samples (or
+        was measured by a limited generator) or a goal cannot be decided, else "no regression"."""
         if self.regressions or self.missed:
             return "regression"
         return "inconclusive" if self.undecided or self.undecided_goals else "no regression"
@@ -172,12 +178,16 @@ class Comparison:
             for n, word in ((len(self.missed), "MISSED"), (len(self.undecided_goals), "UNDECIDED"), (met, "MET"))
             if n
         )
+        undecided = ", ".join(
+            f"{n} row(s): {why}" for why in (GENERATOR_LIMITED, TOO_FEW)
+            if (n := sum(r.why == why for r in self.undecided))
+        )  # fmt: skip
         if self.regressions:
             head = f"{len(self.regressions)} REGRESSION(S)"
         elif self.missed:  # a breach: said first, as the exit code (1) says it
-            return goals + (f"; {len(self.undecided)} row(s): {TOO_FEW}" if self.undecided else "")
+            return goals + (f"; {undecided}" if undecided else "")
         elif self.undecided:
-            head = f"INCONCLUSIVE ({len(self.undecided)} row(s): {TOO_FEW})"
+            head = f"INCONCLUSIVE ({undecided})"
         elif self.undecided_goals:
             return goals
         else:
@@ -186,20 +196,46 @@ class Comparison:
 
     def reason(self) -> str:
         """Why an inconclusive comparison is one, and what to do ("" otherwise)."""
-        rows = self.undecided
         if self.regressions or self.missed:
             return ""
+        parts = [part for part in (self._limited(), self._too_few()) if part]
+        if parts:
+            return "inconclusive: " + "; ".join(parts)
+        goals = self.undecided_goals
+        return f"inconclusive: goal {goals[0].selector} {goals[0].goal}: {goals[0].why}" if goals else ""
+
+    def _limited(self) -> str:
+        """The latency rows and goals a limited generator leaves undecided, which run's check said so, the fix."""
+        rows = [r for r in self.rows if r.undecided and r.why == GENERATOR_LIMITED]
+        goals = [g for g in self.undecided_goals if f": {GENERATOR_LIMITED}" in g.why]
+        if not (rows or goals):
+            return ""
+        limits = "; ".join(self.limits) or "a run was measured by a limited generator"
+        what = [
+            f"{len(rows)} latency row(s) ({_named(rows)})" if rows else "",
+            f"{len(goals)} goal(s) ({', '.join(f'{g.selector} {g.goal}' for g in goals[:3])})" if goals else "",
+        ]
+        return (
+            f"{GENERATOR_LIMITED}: {limits}; so {' and '.join(w for w in what if w)} cannot be "
+            "decided: the delay (or the lighter load of a generator that fell behind) may be ours, not the "
+            "target's. Give the generator more workers (--workers) or a quieter machine, then make both runs again"
+        )  # fmt: skip
+
+    def _too_few(self) -> str:
+        rows = [r for r in self.rows if r.undecided and r.why == TOO_FEW]
         if not rows:
-            goals = self.undecided_goals
-            return f"inconclusive: goal {goals[0].selector} {goals[0].goal}: {goals[0].why}" if goals else ""
-        named = ", ".join(f"{r.scope} {r.name} {r.metric}" for r in rows[:5]) + (" ..." if len(rows) > 5 else "")
+            return ""
         needs = sorted({(p, samples_to_bound(p)) for p in (_pct_of(r.metric) for r in rows) if p is not None})
         least = ", ".join(f"p{p:g} {n}" for p, n in needs)
         return (
-            f"inconclusive: {len(rows)} row(s) with {TOO_FEW} to bound the change ({named}): run both runs "
+            f"{len(rows)} row(s) with {TOO_FEW} to bound the change ({_named(rows)}): run both runs "
             f"longer or with more users (browser: pages), so each row has enough samples"
             + (f" (at least, per run: {least})" if least else "")
         )
+
+
+def _named(rows: list[Row]) -> str:
+    return ", ".join(f"{r.scope} {r.name} {r.metric}" for r in rows[:5]) + (" ..." if len(rows) > 5 else "")
 
 
 def quantile_interval(h: Histogram, pct: float, z: float = Z) -> tuple[float, float]:
