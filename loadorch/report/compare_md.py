@@ -50,8 +50,11 @@ def markdown(result: Comparison, base_dir: str, cur_dir: str, budgets: Budgets) 
     if top:
         lines += ["### Top changes", "", md_table(top, ["", "scope", "name", "metric", "baseline", "current",
                                                          "change"]), ""]  # fmt: skip
+    shown = listed_rows(result.rows)
+    more = len(result.rows) - len(shown)
+    title = f"all {len(result.rows)} rows" if not more else f"{len(shown)} of {len(result.rows)} rows"
     lines += [
-        f"<details><summary>all {len(result.rows)} rows, the bounds, budgets and warnings</summary>",
+        f"<details><summary>{title}, the bounds, budgets and warnings</summary>",
         "",
         f"baseline `{base_dir}` -> current `{cur_dir}`; {budgets_line(budgets)}",
         "",
@@ -62,18 +65,36 @@ def markdown(result: Comparison, base_dir: str, cur_dir: str, budgets: Budgets) 
     rows = [
         [r.scope, r.name, r.metric, fmt(r.baseline, r.metric), fmt(r.current, r.metric), r.shown_change(),
          r.shown_verdict(), r.bound or "-"]
-        for r in result.rows
+        for r in shown
     ]  # fmt: skip
     lines += [
         "",
-        "### All rows",
+        "### All rows" if not more else f"### {len(shown)} rows: every regression and undecided row first",
         "",
         md_table(rows, ["scope", "name", "metric", "baseline", "current", "change", "verdict", "bound"]),
         "",
+        *([f"... and {more} more rows, each a change that does not count: compare.json and compare.html list them "
+           "all.", ""] if more else []),
         "</details>",
         "",
     ]
     return "\n".join(lines)
+
+
+# rows compare.md lists at most: GitHub takes at most 1 MiB of a job's step summary (and of a comment), and a run
+# of the default 1,000 endpoint names compared row by row made about 950 KB; compare.json and compare.html keep all
+MAX_MD_ROWS = 400
+_FIRST = {"regression": 0, "improvement": 2}
+
+
+def listed_rows(rows: list[Row], limit: int = MAX_MD_ROWS) -> list[Row]:
+    """The rows compare.md lists: all of them up to `limit`; past it, every regression and undecided row first
+    (never left out for room), then the improvements, then the others, each group in the comparison's order."""
+    if len(rows) <= limit:
+        return rows
+    order = sorted(rows, key=lambda r: _FIRST.get(r.verdict, 1 if r.undecided else 3))  # stable: in its order
+    needed = sum(1 for r in rows if r.verdict == "regression" or r.undecided)
+    return order[: max(limit, needed)]
 
 
 def _goals(result: Comparison) -> list[str]:

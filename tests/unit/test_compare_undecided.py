@@ -127,3 +127,29 @@ def test_the_interval_is_bounded_from_a_sample_count_on_and_stays_bounded() -> N
         assert not interval_bounded(least - 1, pct)
         assert all(interval_bounded(n, pct) for n in range(least, 3000)), pct
     assert (samples_to_bound(75.0), samples_to_bound(99.0)) == (13, 368)
+
+
+def test_compare_md_is_bounded_and_never_leaves_out_a_regression_or_an_undecided_row() -> None:
+    """compare.md listed every row: the default 1,000 endpoint names made about 950 KB, near the 1 MiB GitHub
+    takes of a step summary. Past MAX_MD_ROWS it lists every regression and undecided row first, then as many
+    others as fit, and says how many more compare.json and compare.html hold."""
+    from loadorch.report.compare_md import MAX_MD_ROWS, markdown
+    from loadorch.verdict.compare import TOO_FEW, Comparison, Row
+
+    def row(i: int, verdict: str = "same", why: str = "not significant") -> Row:
+        return Row("endpoint", f"endpoint {i:04d}", "p95", 10.0, 10.1, 0.1, 1.0, 0.1, False, verdict, why=why)
+
+    rows = [row(i) for i in range(3000)]
+    rows[2990] = row(2990, "regression", "")
+    rows[2995] = row(2995, "same", TOO_FEW)
+    rows[2999] = row(2999, "improvement", "")
+    budgets = Budgets()
+    text = markdown(Comparison(rows=rows), "a", "b", budgets)
+    assert len(text.encode()) < 200_000
+    listed = re.findall(r"\| endpoint \| (endpoint \d{4}) \|", text.split("rows: every regression")[1])
+    assert len(listed) == MAX_MD_ROWS and listed[:3] == ["endpoint 2990", "endpoint 2995", "endpoint 2999"]
+    assert listed[3:6] == ["endpoint 0000", "endpoint 0001", "endpoint 0002"]  # then the others, in order
+    assert f"and {3000 - MAX_MD_ROWS} more rows" in text and f"{MAX_MD_ROWS} of 3000 rows" in text
+    # a comparison under the bound is listed whole, as before
+    small = markdown(Comparison(rows=rows[:10]), "a", "b", budgets)
+    assert "more rows" not in small and len(re.findall(r"\| endpoint \| endpoint", small.split("### All rows")[1])) == 10
