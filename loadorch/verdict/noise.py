@@ -9,6 +9,7 @@ and every row says which bound applied.
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -49,11 +50,26 @@ class Noise:
         runs, spreads = doc.get("runs"), doc.get("spreads")
         if not isinstance(runs, int) or runs < 2:
             raise ValueError(f"runs: expected a whole number of at least 2, found {runs!r}")
-        if not isinstance(spreads, dict) or not all(isinstance(v, (int, float)) for v in spreads.values()):
+        if not isinstance(spreads, dict):
             raise ValueError("spreads: expected an object of numbers")
+        # JSON's reader takes Infinity and NaN: a spread of Infinity put every change within the noise, and so
+        # passed every regression; a negative one made every change count
+        for key, v in spreads.items():
+            if not _number(v) or v < 0:
+                raise ValueError(f"spreads.{key}: expected a number of 0 or more, found {v!r}")
         values = doc.get("values") or {}
+        if not isinstance(values, dict):
+            raise ValueError("values: expected an object of lists of numbers")
+        for key, v in values.items():
+            if not isinstance(v, list) or not all(_number(x) for x in v):
+                raise ValueError(f"values.{key}: expected a list of numbers, found {v!r:.80}")
         return cls(runs, {str(k): float(v) for k, v in spreads.items()},
-                   {str(k): [float(x) for x in v] for k, v in dict(values).items()})  # fmt: skip
+                   {str(k): [float(x) for x in v] for k, v in values.items()})  # fmt: skip
+
+
+def _number(v: object) -> bool:
+    """A finite number, not a boolean (JSON's true is a Python int)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def key_of(row: Row) -> str:

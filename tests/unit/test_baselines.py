@@ -93,6 +93,20 @@ def test_noise_is_the_largest_change_between_two_runs_so_any_run_is_within_it_of
         Noise.from_json({"schema": "loadorch.noise/v1", "runs": 1, "spreads": {}})
 
 
+def test_a_noise_file_with_a_spread_no_number_can_be_is_refused_naming_it() -> None:
+    """JSON's reader takes Infinity and NaN: a hand-edited spread of Infinity put every change within the noise,
+    so a regression of any size passed; a negative spread or `true` was taken as a number too."""
+    good = {"schema": "loadorch.noise/v1", "runs": 3, "spreads": {"endpoint|list|p95": 0.2},
+            "values": {"endpoint|list|p95": [100.0, 110.0, 90.0]}}
+    assert Noise.from_json(good).spreads == {"endpoint|list|p95": 0.2}
+    for spread in ("Infinity", "NaN", "-0.5", "true"):
+        doc = json.loads(json.dumps(good).replace('p95": 0.2', f'p95": {spread}'))
+        with pytest.raises(ValueError, match=r"spreads\.endpoint\|list\|p95: expected a number of 0 or more"):
+            Noise.from_json(doc)
+    with pytest.raises(ValueError, match=r"values\.endpoint\|list\|p95: expected a list of numbers"):
+        Noise.from_json(json.loads(json.dumps(good).replace("110.0", "Infinity")))
+
+
 def _hist(ms: float, n: int, spread: float = 0.02, seed: int = 1) -> Histogram:
     rng = random.Random(seed)
     return Histogram.of([int(1000 * ms * (1 + rng.uniform(-spread, spread))) for _ in range(n)])
