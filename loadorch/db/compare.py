@@ -11,6 +11,7 @@ from typing import Any
 
 from loadorch.results import RepeatedStatement, Results
 from loadorch.stats.histogram import Histogram
+from loadorch.verdict.compare import MIN_COUNT, TOO_FEW  # fewer requests a side: the row is undecided
 
 MIN_RISE = 0.5  # queries per request: smaller changes of the mean do not count
 Z = 1.96
@@ -39,6 +40,9 @@ def queries_rows(base: Results, cur: Results, bm: Any, cm: Any, row: Any) -> lis
             else "same"
         )
         note = f"mean queries per request from the response header; max {b.max} -> {c.max}"
+        few = min(b.count, c.count) < MIN_COUNT  # one request a side decided the row (a variance of 0 is no proof)
+        if few:
+            verdict, note = "same", f"{note}; {b.count} and {c.count} requests counted, at least {MIN_COUNT} a side"
         out.append(
             row(
                 "endpoint",
@@ -52,6 +56,7 @@ def queries_rows(base: Results, cur: Results, bm: Any, cm: Any, row: Any) -> lis
                 significant,
                 verdict,
                 note,
+                why=TOO_FEW if few else "",
             )
         )
     for key, (bq, cq, repeated) in sorted(_probed(base, cur).items()):

@@ -341,6 +341,29 @@ def test_compare_html_top_changes_show_queries_per_request_as_queries_not_millis
     assert " ms<" not in row.group(), row.group()  # 2 -> 12 queries read "2.0 ms -> 12.0 ms"
 
 
+def test_queries_per_request_from_a_few_requests_are_undecided_not_a_regression() -> None:
+    """The queries-per-request rows had no minimum sample count: one request a side with 2 and then 12 queries
+    (a variance of 0 on each side) was a regression, where the latency rows ask 30 requests a side."""
+    from loadorch.verdict.compare import MIN_COUNT, TOO_FEW
+
+    def doc(queries: int, requests: int) -> Results:
+        m = Merged()
+        m.series[SeriesKey("u", "list", "read", "GET", 200, True)] = _hist(50, 400)
+        m.db[SeriesKey("u", "list", "read", "GET", 200, True)] = Histogram.of([queries] * requests)
+        record = RunRecord("p", "s", "s.yaml", "abc", 7, 1, 1, "h", "t0", "t1", {}, "pass", 0, merged=m, elapsed_s=10.0)
+        return results_of(json.loads(json.dumps(build(record).to_json())), "results.json")
+
+    def queries_row(requests: int) -> Row:
+        result = compare_runs(doc(2, requests), doc(12, requests), Budgets())
+        return next(r for r in result.rows if r.metric == "db_queries_per_request")
+
+    few = queries_row(MIN_COUNT - 1)
+    assert few.verdict == "same" and few.why == TOO_FEW and few.undecided, few
+    assert compare_runs(doc(2, 1), doc(12, 1), Budgets()).verdict == "inconclusive"
+    enough = queries_row(MIN_COUNT)
+    assert enough.verdict == "regression", enough
+
+
 def test_a_missed_goal_heads_the_comparison_as_its_exit_code_does() -> None:
     from loadorch.verdict.compare import Comparison
     from loadorch.verdict.goals import GoalResult
