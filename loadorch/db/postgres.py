@@ -16,6 +16,9 @@ from loadorch.db.settings import Override, hides, overrides
 from loadorch.db.statements import FIGURES, OWN_MARK, Snapshot, hidden_rows, own, snapshot_rows
 from loadorch.errors import RunError
 
+# every statement of the collector's sessions ends within this: one waiting for a lock another session holds
+# (or a server too busy to answer) ends the measurement with the reason, never the run (it waited for ever)
+STATEMENT_TIMEOUT_S = 30.0
 _NOW = "to_char(clock_timestamp() AT TIME ZONE current_setting('log_timezone'), 'YYYY-MM-DD HH24:MI:SS.MS') AS at"
 
 
@@ -55,7 +58,7 @@ class PgSession:
 
     def _connect(self) -> Any:
         try:
-            return self._psycopg.connect(
+            conn = self._psycopg.connect(
                 self.settings.dsn,
                 autocommit=True,
                 application_name=self.app,
@@ -68,6 +71,12 @@ class PgSession:
                 f"database {self.where} unreachable: {reason}; check collectors.postgres.dsn (host, port, "
                 "role and password) and that the database accepts connections from here"
             ) from None
+        try:  # SET, not libpq's options parameter: the DSN's own options (search_path, ...) stay as given
+            conn.execute(own(f"SET statement_timeout = {int(STATEMENT_TIMEOUT_S * 1000)}"))
+        except self._psycopg.Error as exc:
+            conn.close()
+            raise CollectorError(f"database {self.where}: {failure_reason(exc)}") from None
+        return conn
 
     def close(self) -> None:
         try:
@@ -84,6 +93,14 @@ class PgSession:
 
     # -- what can be measured ---------------------------------------------------------------------
     def check(self) -> Readiness:
+        """What can be measured here (CollectorError, exit 5, if the database stops answering meanwhile)."""
+        try:
+            return self._check()
+        except self._psycopg.Error as exc:
+            why = failure_reason(exc)
+            raise CollectorError(f"database {self.where}: cannot check what can be measured: {why}") from None
+
+    def _check(self) -> Readiness:
         ready = self.ready
         role = self.role = str(self.value("SELECT current_user"))
         self.is_superuser = bool(self.value("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"))
@@ -136,7 +153,9 @@ class PgSession:
             try:  # no parameters: a normalized text may hold a % operator that a placeholder pass would misread
                 doc = self.conn.execute(own(sql)).fetchone()[0]
             except self._psycopg.Error as exc:
-                problems.append(f"EXPLAIN (GENERIC_PLAN) failed for query_id {query_id}: {_first_line(exc)}")
+                problems.append(f"EXPLAIN (GENERIC_PLAN) failed for query_id {query_id}: {failure_reason(exc)}")
+                if timed_out(exc):
+                    break  # the next ones would wait as long for the same lock
                 continue
             plans[query_id] = doc if isinstance(doc, str) else json.dumps(doc)
         return plans, problems
@@ -151,7 +170,9 @@ class PgSession:
                 if not regclass:
                     continue  # a regclass's text is quoted by the server: safe to name in a statement
                 doc = self.conn.execute(own(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM ONLY {regclass}")).fetchone()[0]
-            except self._psycopg.Error:
+            except self._psycopg.Error as exc:
+                if timed_out(exc):
+                    break  # the next ones would wait as long for the same lock
                 continue
             plan = (json.loads(doc) if isinstance(doc, str) else doc)[0]["Plan"]
             sizes[name] = float(plan.get("Plan Rows") or 0.0)
@@ -278,6 +299,21 @@ class PgSession:
 
     def log_files(self) -> LogFiles:
         return LogFiles(self, self.ready.log_source or "jsonlog")
+
+
+def timed_out(exc: BaseException) -> bool:
+    """Whether the server canceled a statement of the collector (SQLSTATE 57014: its statement_timeout)."""
+    return getattr(exc, "sqlstate", None) == "57014"
+
+
+def failure_reason(exc: BaseException) -> str:
+    """Why a statement of the collector failed, on one line; a statement canceled at its bound says what waits."""
+    if timed_out(exc):
+        return (
+            f"a statement of the collector waited more than {STATEMENT_TIMEOUT_S:g}s and was canceled (a lock "
+            "another session holds? see pg_locks and pg_stat_activity)"
+        )
+    return _first_line(exc)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -22,7 +22,7 @@ from loadorch.db.explain import GENERIC_PLAN_VERSION, generic_candidates, scanne
 from loadorch.db.livelog import LiveSlowCount
 from loadorch.db.logfiles import LogFiles, LogGap, LogMark
 from loadorch.db.measure import DbMeasurement, ProbeRow
-from loadorch.db.postgres import PgSession
+from loadorch.db.postgres import PgSession, failure_reason, timed_out
 from loadorch.db.servertiming import QueryHeader
 from loadorch.db.settings import Override, count_hiding, describe, slow_hiding
 from loadorch.db.statements import (
@@ -357,6 +357,8 @@ def _replace(row: ProbeRow, note: str) -> ProbeRow:
 
 
 def _reason(exc: BaseException) -> str:
+    if timed_out(exc):
+        return failure_reason(exc)
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 

@@ -318,6 +318,32 @@ def test_no_statements_in_the_window_gives_database_advice(project: Project, pos
     assert before <= db["window_start"] <= db["window_end"], db  # the server's clock, as the log stamps it
 
 
+def test_a_statement_blocked_by_another_sessions_lock_ends_the_run_with_the_database_inconclusive(
+    project: Project, postgres: Cluster
+) -> None:
+    """Another session holds a lock the collector's statements wait for (a DBA's open transaction that dropped or
+    altered pg_stat_statements holds its view ACCESS EXCLUSIVE): the run waited for it for ever before any load,
+    a SIGTERM included. Each statement of the collector is bounded (statement_timeout): the run ends with its
+    database gate inconclusive, saying why, and the HTTP results whole. (The bound turns a hang into a failure.)"""
+    import psycopg
+
+    collector = f'collectors: {{postgres: {{dsn: "{postgres.dsn()}", slow_ms: 200, probe: false}}}}'
+    _profile(project, "embedded", '  db_queries: ["count<100000"]', collector, load="{users: 1, iterations: 20}",
+             requests_yaml="      - {name: health, path: /health}")
+    with psycopg.connect(postgres.dsn(), application_name="loadorch-test") as holder:  # a transaction: held until its end
+        holder.execute("LOCK TABLE /* test */ pg_stat_statements IN ACCESS EXCLUSIVE MODE")
+        r = project.run("run", "p", "--out", "o", timeout=180)
+        holder.rollback()
+    assert r.code == 6, r.out + r.err
+    assert_no_traceback(r)
+    doc = project.results("o")
+    assert doc["totals"]["requests"] == 20 and doc["verdict"] == "inconclusive"
+    database = next(c for c in doc["checks"] if c["name"] == "database")
+    assert database["verdict"] == "inconclusive", database
+    assert "waited more than" in database["message"] and "pg_locks" in database["message"], database
+    assert (project.root / "o" / "junit.xml").exists()
+
+
 @pytest.mark.parametrize("name", ["loadorch", "x" * 53])
 def test_the_collectors_own_slow_statement_is_never_counted_whatever_name_it_is_given(postgres: Cluster,
                                                                                      name: str) -> None:
