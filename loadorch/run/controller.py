@@ -299,7 +299,7 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
     plan_path = os.path.join(run.scratch, "plan.json")
     write_plan(plan, plan_path)
     mark("plan written")
-    group = run.group = ProcessGroup(run.scratch, run.forkserver)
+    group = run.group = ProcessGroup(run.scratch, run.forkserver, lambda: signals.received is not None)
     env = forkstart.runtime_env(run.opts.env)
     if run.db is not None:
         run.db.begin()

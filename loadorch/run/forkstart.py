@@ -18,7 +18,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import IO, Any
 
 from loadorch.pids import alive
@@ -99,6 +99,7 @@ class ForkServer:
         self.failure: str | None = None  # why it failed, once it has: its processes were started cold
         self._kept = ""  # the end of its log, read as it closed when it had failed
         self._killed = False
+        self._unanswered = False  # a request went unanswered: the server hangs (or is stopped); not asked again
         self.gone = threading.Event()
         self._lock = threading.Lock()
         self._answers: dict[str, dict[str, Any]] = {}  # the fork server's JSON lines, decoded: a process boundary
@@ -120,9 +121,10 @@ class ForkServer:
         mark("fork server started")
 
     def spawn(self, name: str, argv: tuple[str, ...], env: Mapping[str, str], log_path: str,
-              master: bool) -> ForkedProcess | None:
-        """The process forked as asked, or None (refused, or the server is gone): start it cold then."""
-        if self.gone.is_set() or self.proc.stdin is None:
+              master: bool, should_stop: Callable[[], bool] = lambda: False) -> ForkedProcess | None:
+        """The process forked as asked, or None (refused, the server gone or not answering, or `should_stop()`
+        while waiting for its answer): start it cold then."""
+        if self.gone.is_set() or self.proc.stdin is None or self._unanswered:
             self._cold(name, self._ended())
             return None
         if master and self._master_read is None:
@@ -134,7 +136,9 @@ class ForkServer:
         except (OSError, ValueError):
             self._cold(name, self._ended())
             return None
-        answer = self._answer(name)
+        answer = self._answer(name, should_stop)
+        if answer is None and not self.gone.is_set():
+            self._unanswered = True
         if answer is None or "pid" not in answer:
             why = self._ended() if answer is None or "why" not in answer else f"it refused: {answer['why']}"
             self._cold(name, why)
@@ -157,6 +161,8 @@ class ForkServer:
             self.failure = f"the fork server did not fork {name} ({why}): started cold"
 
     def _ended(self) -> str:
+        if self._unanswered and not self.gone.is_set():
+            return "it did not answer"
         try:
             return f"it exited with code {self.proc.wait(timeout=2)}"
         except subprocess.TimeoutExpired:
@@ -171,10 +177,11 @@ class ForkServer:
         self._log.seek(max(0, size - LOG_KEEP_BYTES))
         return self._log.read(LOG_KEEP_BYTES).decode("utf-8", errors="replace")
 
-    def _answer(self, name: str) -> dict[str, Any] | None:  # the fork server's JSON answer (another process)
+    def _answer(self, name: str, should_stop: Callable[[], bool]) -> dict[str, Any] | None:
+        """The fork server's JSON answer (another process); None if it is gone, late, or the run is stopping."""
         deadline = time.monotonic() + SPAWN_WAIT_S
         with self._answered:
-            while name not in self._answers and not self.gone.is_set():
+            while name not in self._answers and not self.gone.is_set() and not should_stop():
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return None

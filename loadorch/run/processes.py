@@ -22,9 +22,11 @@ class ProcessGroup:
     """The master and worker processes; `close()` leaves none behind, whatever happened. With a fork server
     (loadorch/run/forkstart.py), the master and the workers are forked from it, warm; browsers start cold."""
 
-    def __init__(self, log_dir: str, forkserver: ForkServer | None = None) -> None:
+    def __init__(self, log_dir: str, forkserver: ForkServer | None = None,
+                 should_stop: Callable[[], bool] = lambda: False) -> None:
         self.log_dir = log_dir
         self.forkserver = forkserver
+        self.should_stop = should_stop  # the run is stopping: no more waiting for the fork server's answer
         self.procs: list[tuple[ProcessSpec, Process]] = []
         self.events: queue.Queue[MasterEvent] = queue.Queue()
         self._logs: list[IO[bytes]] = []
@@ -35,7 +37,9 @@ class ProcessGroup:
         env = {**base_env, **spec.env, "LOADORCH_PARENT_PID": str(os.getpid()), "PYTHONUNBUFFERED": "1"}
         proc: Process | None = None
         if self.forkserver is not None and spec.role in ("master", "worker"):
-            proc = self.forkserver.spawn(spec.name, spec.argv, env, self.log_path(spec.name), spec.role == "master")
+            proc = self.forkserver.spawn(
+                spec.name, spec.argv, env, self.log_path(spec.name), spec.role == "master", self.should_stop
+            )
         if proc is None:
             err = open(self.log_path(spec.name), "wb")  # noqa: SIM115
             self._logs.append(err)

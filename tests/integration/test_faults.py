@@ -27,6 +27,7 @@ from tests.support.project import Project, assert_no_traceback
 from .helpers import (
     embedded_project,
     finish,
+    fork_servers,
     locust_processes,
     master_pid,
     plan_path_of,
@@ -493,6 +494,35 @@ def test_a_second_signal_while_the_processes_are_ended_leaves_no_stopped_worker(
         assert wait_until_gone(proc.pid, timeout=10) == []
     finally:
         for pid in processes_started_by(proc.pid):  # what a failure left behind: not left to the next tests
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_a_signal_while_the_fork_server_does_not_answer_ends_the_run(project: Project, tmp_path: Path) -> None:
+    """The fork server stopped (SIGSTOP) before it answers, then SIGTERM once the controller asks it for the master:
+    the controller waited for its answer up to 300 s a process (master, then each worker), the signal unheeded.
+    A signal ends the wait, a server that did not answer is not asked again (the rest start cold): the run ends
+    interrupted (143) with its artifacts, no process left. (The bound turns a hang into a failure.)"""
+    embedded_project(project, STEADY, users=2, duration="60s", workers=2)
+    trace = tmp_path / "trace"  # LOADORCH_TRACE_START: the phases the run went through
+    proc = start_run(project, "--out", "o", env={"LOADORCH_TRACE_START": str(trace)})
+    servers: list[int] = []
+    try:
+        assert until(lambda: servers.extend(fork_servers(proc.pid)) or servers, timeout=30), "no fork server"
+        os.kill(servers[0], signal.SIGSTOP)
+        assert until(lambda: trace.exists() and "plan written" in trace.read_text(), timeout=60), "no plan written"
+        time.sleep(0.5)  # (the controller is waiting for the fork server's answer now: any moment of that wait will do)
+        proc.send_signal(signal.SIGTERM)
+        out, err = finish(proc, timeout=120)
+        assert proc.returncode == 143, out + err
+        assert project.results("o")["verdict"] == "interrupted"
+        assert (project.root / "o" / "junit.xml").exists()
+        assert wait_until_gone(proc.pid, timeout=10) == []
+    finally:
+        for pid in [*servers, *processes_started_by(proc.pid)]:  # what a failure left behind
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
         if proc.poll() is None:

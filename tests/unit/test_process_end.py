@@ -143,3 +143,31 @@ def test_the_runs_end_kills_a_group_whose_close_was_cut_short_and_a_second_signa
         wait_for(lambda: not running(child), "its child to die of the SIGKILL sent to its group")
     finally:
         _kill_left(group, tmp_path)
+
+
+def test_a_fork_server_that_does_not_answer_is_waited_for_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real fork server stopped (SIGSTOP) before it answers: the first process asked of it is started cold once
+    its answer is late (SPAWN_WAIT_S, 1 s here); the next ones are not asked again (each waited SPAWN_WAIT_S, 300 s:
+    a run with 4 workers started 25 minutes late). The 600 s wait the second request would get is bounded by the
+    test's thread join: a hang becomes a failure."""
+    import threading
+
+    from loadorch.run import forkstart
+
+    monkeypatch.setattr(forkstart, "SPAWN_WAIT_S", 1.0)
+    server = forkstart.ForkServer(forkstart.runtime_env(os.environ))
+    try:
+        os.kill(server.proc.pid, signal.SIGSTOP)
+        argv = (sys.executable, "-c", "pass")
+        assert server.spawn("master", argv, {}, str(tmp_path / "master.log"), True) is None
+        assert server.failure is not None and "did not fork master" in server.failure, server.failure
+        monkeypatch.setattr(forkstart, "SPAWN_WAIT_S", 600.0)
+        answers: list[object] = []
+        asking = threading.Thread(target=lambda: answers.append(
+            server.spawn("worker-0", argv, {}, str(tmp_path / "worker-0.log"), False)), daemon=True)
+        asking.start()
+        asking.join(timeout=30)
+        assert answers == [None], "the second request waited for the server that had not answered the first"
+    finally:
+        server.kill()
+    assert not running(server.proc.pid)
