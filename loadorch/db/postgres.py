@@ -4,8 +4,11 @@ OWN_MARK and its own application_name, so none of them is ever counted."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +22,9 @@ from loadorch.errors import RunError
 # every statement of the collector's sessions ends within this: one waiting for a lock another session holds
 # (or a server too busy to answer) ends the measurement with the reason, never the run (it waited for ever)
 STATEMENT_TIMEOUT_S = 30.0
+# a server that answers nothing cancels nothing at that bound (hung in I/O, stopped, a network whose far end still
+# acknowledges): the collector stops waiting this much later and shuts the connection itself
+UNANSWERED_GRACE_S = 5.0
 _NOW = "to_char(clock_timestamp() AT TIME ZONE current_setting('log_timezone'), 'YYYY-MM-DD HH24:MI:SS.MS') AS at"
 
 
@@ -72,7 +78,7 @@ class PgSession:
                 "role and password) and that the database accepts connections from here"
             ) from None
         try:  # SET, not libpq's options parameter: the DSN's own options (search_path, ...) stay as given
-            conn.execute(own(f"SET statement_timeout = {int(STATEMENT_TIMEOUT_S * 1000)}"))
+            _execute(conn, own(f"SET statement_timeout = {int(STATEMENT_TIMEOUT_S * 1000)}"))
         except self._psycopg.Error as exc:
             conn.close()
             raise CollectorError(f"database {self.where}: {failure_reason(exc)}") from None
@@ -85,7 +91,7 @@ class PgSession:
             pass
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        return list(self.conn.execute(own(sql), params).fetchall())
+        return list(_execute(self.conn, own(sql), params).fetchall())
 
     def value(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
         rows = self.query(sql, params)
@@ -151,7 +157,7 @@ class PgSession:
             if sql is None:
                 continue
             try:  # no parameters: a normalized text may hold a % operator that a placeholder pass would misread
-                doc = self.conn.execute(own(sql)).fetchone()[0]
+                doc = _execute(self.conn, own(sql)).fetchone()[0]
             except self._psycopg.Error as exc:
                 problems.append(f"EXPLAIN (GENERIC_PLAN) failed for query_id {query_id}: {failure_reason(exc)}")
                 if timed_out(exc):
@@ -169,7 +175,7 @@ class PgSession:
                 regclass = self.value("SELECT to_regclass(%s)::text", (name,))
                 if not regclass:
                     continue  # a regclass's text is quoted by the server: safe to name in a statement
-                doc = self.conn.execute(own(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM ONLY {regclass}")).fetchone()[0]
+                doc = _execute(self.conn, own(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM ONLY {regclass}")).fetchone()[0]
             except self._psycopg.Error as exc:
                 if timed_out(exc):
                     break  # the next ones would wait as long for the same lock
@@ -299,6 +305,29 @@ class PgSession:
 
     def log_files(self) -> LogFiles:
         return LogFiles(self, self.ready.log_source or "jsonlog")
+
+
+def _execute(conn: Any, sql: str, params: tuple[Any, ...] | None = None) -> Any:
+    """`conn.execute(sql, params)` waited for at most STATEMENT_TIMEOUT_S + UNANSWERED_GRACE_S: past that the
+    connection is shut, so the wait reads its end and fails (psycopg's OperationalError) instead of lasting for
+    ever. The server's own statement_timeout ends the statement sooner whenever the server still runs."""
+    watchdog = threading.Timer(STATEMENT_TIMEOUT_S + UNANSWERED_GRACE_S, _shut, (conn.fileno(),))
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        return conn.execute(sql, params)
+    finally:
+        watchdog.cancel()
+
+
+def _shut(fd: int) -> None:
+    """Shut the connection's socket through a copy of its descriptor (the descriptor itself stays libpq's)."""
+    try:
+        sock = socket.socket(fileno=os.dup(fd))
+    except OSError:
+        return
+    with sock, contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 def timed_out(exc: BaseException) -> bool:

@@ -7,8 +7,10 @@ each); the CLI runs show the exit codes and artifacts a user gets."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -22,6 +24,7 @@ from loadorch.db.measure import DbMeasurement
 from loadorch.stats.tables import Merged
 from tests.support.project import Project, assert_no_traceback
 
+from .helpers import finish, start_run
 from .pgcluster import Cluster
 from .test_database import Shop, _profile, _reset, serve_shop
 
@@ -341,6 +344,45 @@ def test_a_statement_blocked_by_another_sessions_lock_ends_the_run_with_the_data
     database = next(c for c in doc["checks"] if c["name"] == "database")
     assert database["verdict"] == "inconclusive", database
     assert "waited more than" in database["message"] and "pg_locks" in database["message"], database
+    assert (project.root / "o" / "junit.xml").exists()
+
+
+def test_a_database_that_stops_answering_mid_run_ends_the_run_with_the_database_inconclusive(
+    project: Project, postgres: Cluster
+) -> None:
+    """The collector's backends stopped (SIGSTOP) during the load: a server hung in I/O, or a network whose far end
+    still acknowledges, answers no statement and cancels none at its statement_timeout. The run waited for ever at
+    the end of the window, a SIGTERM included; the collector gives up on a statement a few seconds past that bound:
+    the run ends with the database inconclusive, the HTTP results whole. (The bound turns a hang into a failure.)"""
+    collector = f'collectors: {{postgres: {{dsn: "{postgres.dsn()}", slow_ms: 200, probe: false}}}}'
+    _profile(project, "embedded", '  db_queries: ["count<100000"]', collector, load="{users: 1, duration: 6s}",
+             requests_yaml="      - {name: health, path: /health}")
+    proc = start_run(project, "--out", "o")
+    stopped: list[int] = []
+    try:
+        assert proc.stderr is not None
+        line = ""
+        while "/6s" not in line:  # the load's first progress line: the window has begun
+            line = proc.stderr.readline()
+            assert line or proc.poll() is None, "the run ended before its load"
+        stopped = [int(pid) for (pid,) in postgres.sql(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'loadorch-collector'")]
+        assert stopped, "no collector session"
+        for pid in stopped:
+            os.kill(pid, signal.SIGSTOP)
+        out, err = finish(proc, timeout=180)
+    finally:
+        for pid in stopped:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGCONT)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 6, out + err
+    doc = project.results("o")
+    assert doc["totals"]["requests"] > 0 and doc["verdict"] == "inconclusive"
+    database = next(c for c in doc["checks"] if c["name"] == "database")
+    assert database["verdict"] == "inconclusive" and "lost the database at the end of the window" in database["message"]
     assert (project.root / "o" / "junit.xml").exists()
 
 
