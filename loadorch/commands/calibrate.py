@@ -4,10 +4,13 @@ vital, database figure) is stored with the first run as the baseline `NAME`."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 from datetime import datetime, timezone
+from types import FrameType
 
 from loadorch.commands.baseline import save
 from loadorch.commands.compare import compare_runs
@@ -32,10 +35,11 @@ def calibrate(profile: str, project: str, repeat: int, run_flags: list[str], out
         sys.stdout.write(f"calibrate: run {i + 1} of {repeat} -> {out}\n")
         sys.stdout.flush()
         argv = [sys.executable, "-m", "loadorch", "--project", project, "run", profile, "--out", out, *run_flags]
-        try:
-            code = subprocess.run(argv, check=False).returncode
-        except KeyboardInterrupt:
-            return ExitCode.SIGINT
+        with _PassedOn() as signals:
+            code = signals.run(argv)
+        if signals.first is not None:
+            sys.stderr.write(f"calibrate: stopped by a signal during run {i + 1} (see {out}): nothing stored\n")
+            return ExitCode.SIGTERM if signals.first == signal.SIGTERM else ExitCode.SIGINT
         if code not in USABLE:
             sys.stderr.write(f"error: calibration run {i + 1} ended with exit {code} (see {out}): nothing stored\n")
             return code
@@ -47,6 +51,44 @@ def calibrate(profile: str, project: str, repeat: int, run_flags: list[str], out
     sys.stdout.write(_table(noise))
     sys.stdout.write(f"\nstored {len(noise.spreads)} spreads of {repeat} runs with baseline {name!r}: {entry}\n")
     return ExitCode.OK
+
+
+class _PassedOn:
+    """SIGINT and SIGTERM during a calibration run are passed on to the run, which stops as a run stops (its
+    artifacts written, marked interrupted; a second signal: at once). The run leads a process group of its own,
+    so a Ctrl-C reaches it once, through here, and a SIGTERM sent to calibrate alone (kill, a CI job's timeout, a
+    pod's end) reaches it at all: it went on sending load to the end of its duration."""
+
+    def __init__(self) -> None:
+        self.first: int | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._saved: dict[int, object] = {}
+
+    def __enter__(self) -> _PassedOn:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._saved[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._saved.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+
+    def run(self, argv: list[str]) -> int:
+        self._proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
+        if self.first is not None:  # it came as the run was starting
+            self._pass(self.first)
+        return self._proc.wait()
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.first is None:
+            self.first = signum
+        if self._proc is not None:
+            self._pass(signum)
+
+    def _pass(self, signum: int) -> None:
+        assert self._proc is not None
+        with contextlib.suppress(ProcessLookupError):
+            self._proc.send_signal(signum)
 
 
 def _table(noise: Noise) -> str:

@@ -6,7 +6,12 @@ so the goal of 30 % needs the 100 ms run's median under 210 ms, and 90 % would n
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -136,6 +141,64 @@ def test_a_damaged_or_missing_baseline_is_a_located_error(project: Project, tmp_
     assert r.code == 3 and "results.json" in r.err and "cannot read results" in r.err, r.err
     r = project.cli("baseline", "save", "empty", "--name", "../up")
     assert r.code == 2 and "a baseline name is" in r.err
+
+
+@pytest.mark.parametrize("how", ["sigterm-to-calibrate", "ctrl-c"])
+def test_a_signal_to_calibrate_stops_its_run_as_a_run_stops_and_stores_nothing(project: Project, how: str) -> None:
+    """A SIGTERM to calibrate's process (kill, a CI job's timeout, a pod's end) killed it at once (-15, not a word)
+    and left its run sending load to the end of its duration, then writing a whole run folder; a Ctrl-C (SIGINT to
+    the terminal's process group) killed the run 0.25 s later (subprocess.run), before it wrote its artifacts. The
+    run under way now stops as a run stops on that signal (its artifacts written, interrupted), no other starts,
+    nothing is stored, and calibrate exits 143 / 130 with no process left."""
+    from tests.support.procs import running
+
+    from .helpers import finish, parent_of, processes_started_by, until, wait_until_gone
+
+    def children(pid: int) -> list[int]:
+        found = []
+        for entry in filter(str.isdigit, os.listdir("/proc")):
+            with contextlib.suppress(OSError):
+                if parent_of(int(entry)) == pid:
+                    found.append(int(entry))
+        return found
+
+    project.write("scenarios/s.yaml", "name: s\nusers:\n  - name: u\n    think_time: 0.1\n    requests:\n"
+                  "      - {name: h, path: /health}\n")
+    project.write("profiles/p.yaml", "scenario: ../scenarios/s.yaml\nhost: embedded\nload: {users: 1, duration: 60s}\n"
+                  "workers: 1\nseed: 1\n")
+    proc = subprocess.Popen([sys.executable, "-m", "loadorch", "calibrate", "p", "--repeat", "2", "--name", "cal",
+                             "--out", "cal"], cwd=project.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # a process group of its own, as a shell's job
+    runs: list[int] = []
+    try:
+        assert proc.stderr is not None
+        line = ""
+        while "/60s" not in line:  # the run's progress line: its load under way
+            line = proc.stderr.readline()
+            assert line or proc.poll() is None, "calibrate ended before its first run's load"
+        runs = children(proc.pid)
+        assert len(runs) == 1, runs
+        if how == "ctrl-c":
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            proc.send_signal(signal.SIGTERM)
+        out, err = finish(proc, timeout=90)
+        assert proc.returncode == (130 if how == "ctrl-c" else 143), out + err
+        assert until(lambda: not running(runs[0]), timeout=10), "the run outlived calibrate"
+        doc = json.loads((project.root / "cal" / "run-1" / "results.json").read_text())
+        assert doc["verdict"] == "interrupted" and doc["totals"]["requests"] > 0
+        assert not (project.root / "cal" / "run-2").exists()
+        assert not (project.root / ".loadorch" / "baselines" / "cal").exists()
+        assert wait_until_gone(runs[0], timeout=10) == []
+    finally:
+        for pid in runs + [q for r in runs for q in processes_started_by(r)]:  # what a failure left behind
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def test_calibration_stores_the_spread_and_a_change_inside_it_is_within_noise(project: Project) -> None:
