@@ -22,6 +22,8 @@ from typing import Any
 
 import gevent
 from locust import User
+from locust.clients import HttpSession
+from locust.contrib.fasthttp import FastHttpUser
 from locust.exception import StopUser
 
 from loadorch.stats.exemplars import NOT_MEASURED, Row
@@ -115,13 +117,17 @@ def python_user_class(
     on_finish: Callable[[], None],
     on_failure: Callable[[int, str, BaseException], None],
     tracer: TraceIds | None = None,
+    timeout_s: float | None = None,
 ) -> type[User]:
-    """A subclass of the user's class that carries `self.loadorch`, stops after `iterations` tasks and
-    sends the worker's trace ids (`tracer`; None: none) on every request of its client."""
+    """A subclass of the user's class that carries `self.loadorch`, stops after `iterations` tasks,
+    sends the worker's trace ids (`tracer`; None: none) on every request of its client, and bounds each
+    request by the profile's `request_timeout` (`timeout_s`) where the class does not set a timeout itself."""
 
     def __init__(self: Any, environment: Any) -> None:
         base.__init__(self, environment)
         self.loadorch = make_context(slots.popleft())
+        if timeout_s is not None:
+            bound_client(getattr(self, "client", None), timeout_s)
         if tracer is not None:
             trace_client(getattr(self, "client", None), tracer, self.loadorch)
 
@@ -146,11 +152,31 @@ def python_user_class(
         "fixed_count": 0,
         "__module__": base.__module__,
     }
+    if timeout_s is not None and issubclass(base, FastHttpUser):
+        # FastHttpUser's own defaults (60 s each): the profile's bound, unless the class set its own
+        for attr in ("network_timeout", "connection_timeout"):
+            if getattr(base, attr) == getattr(FastHttpUser, attr):
+                attrs[attr] = timeout_s
     cls: type[User] = types.new_class(name, (base,), {}, lambda ns: ns.update(attrs))
     if iterations is not None:
         # set after class creation: Locust's metaclass would add a `tasks` attribute to the base's tasks
         cls.tasks = [_counted(t, iterations) for t in base.tasks]
     return cls
+
+
+def bound_client(client: Any, timeout_s: float) -> None:
+    """A `requests`-based client (Locust's HttpSession: HttpUser) waits for ever by default: against a target that
+    accepts and never answers, an `iterations` run never ended. Each request without a `timeout` of its own gets
+    the profile's `request_timeout`; other clients are left as they are (FastHttpUser: python_user_class)."""
+    if not isinstance(client, HttpSession):
+        return
+    request = client.request
+
+    def bounded(method: Any, url: Any, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("timeout", timeout_s)
+        return request(method, url, *args, **kwargs)
+
+    client.request = bounded  # type: ignore[method-assign]
 
 
 def _counted(task: Any, limit: int) -> Any:

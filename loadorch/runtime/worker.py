@@ -249,7 +249,8 @@ def _python_class(
 
     base = load_class(plan.scenario_dir, ref)
     return python_user_class(
-        base, name, slots, make_context, plan.iterations, plan.host, finished, state.vu_failed, state.tracer
+        base, name, slots, make_context, plan.iterations, plan.host, finished, state.vu_failed, state.tracer,
+        plan.request_timeout_s,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections import Counter
 
 import pytest
@@ -195,3 +196,49 @@ def test_interrupt_during_the_python_user_import_check(project: Project, sig: in
     assert proc.returncode == code, out + err
     assert "Traceback" not in out + err
     assert project.results("o")["verdict"] == "interrupted"
+
+
+SILENT_USERS = """
+from locust import FastHttpUser, HttpUser, constant, task
+
+
+class Plain(HttpUser):
+    wait_time = constant(0)
+
+    @task
+    def ask(self):
+        self.client.get("/never", name="plain")
+
+
+class Fast(FastHttpUser):
+    wait_time = constant(0)
+
+    @task
+    def ask(self):
+        self.client.get("/never", name="fast")
+"""
+
+
+@pytest.mark.parametrize("user", ["Plain", "Fast"])
+def test_a_python_users_request_to_a_target_that_never_answers_ends_at_request_timeout(
+    project: Project, user: str
+) -> None:
+    """Locust's HttpUser (requests) waits for ever by default, FastHttpUser 60 s a read: against a target that
+    accepts and never answers, an iterations run of an HttpUser never ended (its only bound the controller's
+    day). Each request is bounded by the profile's request_timeout, as the declarative users' are."""
+    with socket.socket() as silent:  # accepts (the kernel's backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        port = silent.getsockname()[1]
+        project.write("scenarios/locustfiles/silent.py", SILENT_USERS)
+        project.write("scenarios/s.yaml", f"name: silent\nusers:\n  - python: locustfiles/silent.py:{user}\n"
+                                          "kinds: {'*': read}\n")
+        project.write("profiles/p.yaml", f"scenario: ../scenarios/s.yaml\nhost: http://127.0.0.1:{port}\n"
+                                         "load: {users: 1, iterations: 1}\nrequest_timeout: 2s\n")
+        r = project.run("run", "p", "--out", "o", timeout=90)
+    assert_no_traceback(r)
+    doc = project.results("o")
+    assert r.code in (1, 6) and doc["totals"] == {"requests": 1, "failures": 1, "rps": doc["totals"]["rps"]}, r.err
+    [endpoint] = doc["endpoints"].values()
+    assert endpoint["count"] == 1 and endpoint["failures"] == 1
+    assert doc["run"]["elapsed_s"] < 30, doc["run"]["elapsed_s"]  # the 2 s bound, not 60 s or for ever
