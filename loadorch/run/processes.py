@@ -87,18 +87,12 @@ class ProcessGroup:
     def signal_role(self, role: str, sig: int) -> None:
         for spec, proc in self.procs:
             if spec.role == role and proc.poll() is None:
-                try:
-                    proc.send_signal(sig)
-                except ProcessLookupError:
-                    pass
+                _stop_signal(proc, sig)
 
     def signal_master(self, sig: int) -> None:
         proc = self.master()
         if proc is not None and proc.poll() is None:
-            try:
-                proc.send_signal(sig)
-            except ProcessLookupError:
-                pass
+            _stop_signal(proc, sig)
 
     def close(self, grace_s: float = 3.0, hurry: Callable[[], bool] = lambda: False) -> None:
         """SIGTERM every process (and SIGCONT: a stopped one heeds it), wait up to `grace_s` (less once `hurry()`
@@ -145,3 +139,14 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+def _stop_signal(proc: Process, sig: int) -> None:
+    """`sig` to one process; a stop (SIGTERM, SIGINT) with SIGCONT after it: a stopped process (a debugger, a frozen
+    container) does not act on it until continued, and the run waited out its silence bound, its data lost."""
+    try:
+        proc.send_signal(sig)
+        if sig in (signal.SIGTERM, signal.SIGINT):
+            proc.send_signal(signal.SIGCONT)
+    except ProcessLookupError:
+        pass

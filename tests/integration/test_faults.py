@@ -501,6 +501,40 @@ def test_a_second_signal_while_the_processes_are_ended_leaves_no_stopped_worker(
             proc.wait()
 
 
+def test_a_stopped_master_told_to_stop_keeps_what_it_measured(project: Project) -> None:
+    """The master SIGSTOPped (a debugger, a frozen container), then SIGTERM to the run: the controller passed the
+    SIGTERM on, which a stopped process does not act on, so the run waited out the master's silence bound (about
+    90 s) and killed it, its measurements lost (no requests in results.json). The stop is sent with SIGCONT."""
+    embedded_project(project, STEADY, users=2, duration="120s", workers=1)
+    proc = start_run(project, "--out", "o")
+    wait_for_workers(proc, 1)
+    try:
+        master = next(pid for pid in processes_started_by(proc.pid) if _comm(pid) == "loadorch-master")
+        time.sleep(1.5)  # requests merged by the master (any moment of the load will do)
+        os.kill(master, signal.SIGSTOP)
+        assert until(lambda: _stopped(master), timeout=10)
+        proc.send_signal(signal.SIGTERM)
+        out, err = finish(proc, timeout=60)  # bounded: the silence bound was about 90 s
+        assert proc.returncode == 143, out + err
+        doc = project.results("o")
+        assert doc["verdict"] == "interrupted" and doc["totals"]["requests"] > 0, doc["totals"]
+    finally:
+        for pid in processes_started_by(proc.pid):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm", encoding="utf-8") as fh:
+            return fh.read().strip()
+    except OSError:
+        return ""
+
+
 def test_a_signal_while_the_fork_server_does_not_answer_ends_the_run(project: Project, tmp_path: Path) -> None:
     """The fork server stopped (SIGSTOP) before it answers, then SIGTERM once the controller asks it for the master:
     the controller waited for its answer up to 300 s a process (master, then each worker), the signal unheeded.
