@@ -8,6 +8,7 @@ import json
 import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import quote, quote_plus
 
 import pytest
@@ -125,6 +126,12 @@ def test_line_break_in_a_header_value_is_refused_at_load_time(project: Project) 
 
 
 CANARY = "CANARYtok/9f3e+1b7c=2d"  # a declared secret whose name does not say so; '/', '+', '=' encode
+
+
+def _outputs(project: Project, r: Any, folder: str = "o") -> list[tuple[str, str]]:
+    """(text, where) of everything a run showed: its stdout and stderr, and every file of its run folder."""
+    names = sorted(p.name for p in (project.root / folder).iterdir() if p.is_file())
+    return [(r.out, "stdout"), (r.err, "stderr")] + [((project.root / folder / n).read_text(), n) for n in names]
 
 
 def _forms(secret: str) -> set[str]:
@@ -256,10 +263,7 @@ def test_a_secret_in_a_failed_redirect_is_masked_before_the_reason_is_cut(projec
     assert_no_traceback(r)
     doc = json.loads((project.root / "o" / "results.json").read_text())
     assert f"redirect to {host}/b/{pad}" in json.dumps(doc), json.dumps(doc)[:3000]  # the case was exercised
-    names = sorted(p.name for p in (project.root / "o").iterdir() if p.is_file())
-    for text, where in [(r.out, "stdout"), (r.err, "stderr")] + [
-        ((project.root / "o" / n).read_text(), n) for n in names
-    ]:
+    for text, where in _outputs(project, r):
         assert "CANARY" not in text and "pCAN" not in text, where
 
 
@@ -276,10 +280,7 @@ def test_a_secret_that_needs_encoding_in_a_literal_path_is_masked_in_its_wire_fo
     assert r.code == 1, r.out + r.err  # the check fails every request
     log = (project.root / "o" / "requests.jsonl").read_text()
     assert "/health?q=" in log, log[:2000]  # the request was logged with its target
-    names = sorted(p.name for p in (project.root / "o").iterdir() if p.is_file())
-    for text, where in [(r.out, "stdout"), (r.err, "stderr")] + [
-        ((project.root / "o" / n).read_text(), n) for n in names
-    ]:
+    for text, where in _outputs(project, r):
         for form in (*_forms(secret), wire):
             assert form not in text, (form, where)
         assert "opens" not in text, where
@@ -345,10 +346,7 @@ def test_a_non_ascii_secret_echoed_in_a_body_that_is_not_json_is_masked_in_the_e
     assert r.code == 1, r.out + r.err
     doc = json.dumps(json.loads((project.root / "o" / "results.json").read_text()))
     assert "body starts" in doc and "unknown item: /e/" in doc, doc[:3000]  # the case was exercised
-    names = sorted(p.name for p in (project.root / "o").iterdir() if p.is_file())
-    for text, where in [(r.out, "stdout"), (r.err, "stderr")] + [
-        ((project.root / "o" / n).read_text(), n) for n in names
-    ]:
+    for text, where in _outputs(project, r):
         assert "cl\\xc3\\xa9" not in text and "s\\xc3\\xa9same" not in text and "sésame" not in text, where
         assert "cl%C3%A9" not in text, where
 
@@ -400,10 +398,7 @@ def test_a_secret_echoed_json_escaped_as_php_does_is_masked_in_the_failed_checks
     assert r.code == 1, r.out + r.err
     doc = json.dumps(json.loads((project.root / "o" / "results.json").read_text()))
     assert 'invalid token ***' in doc, doc[:3000]  # the case was exercised: the example shows the body, masked
-    names = sorted(p.name for p in (project.root / "o").iterdir() if p.is_file())
-    for text, where in [(r.out, "stdout"), (r.err, "stderr")] + [
-        ((project.root / "o" / n).read_text(), n) for n in names
-    ]:
+    for text, where in _outputs(project, r):
         assert "CANARY" not in text, where
 
 
@@ -432,10 +427,7 @@ def test_a_secret_in_a_python_users_task_error_is_masked_before_the_reason_is_cu
     assert_no_traceback(r)
     doc = json.dumps(json.loads((project.root / "o" / "results.json").read_text()))
     assert "RuntimeError: " + "x" * 170 + " token " in doc, doc[:3000]  # the case was exercised
-    names = sorted(p.name for p in (project.root / "o").iterdir() if p.is_file())
-    for text, where in [(r.out, "stdout"), (r.err, "stderr")] + [
-        ((project.root / "o" / n).read_text(), n) for n in names
-    ]:
+    for text, where in _outputs(project, r):
         assert "CANAR" not in text and "token CA" not in text, where
 
 
@@ -463,10 +455,7 @@ def test_a_declared_secret_no_file_names_is_masked_where_a_python_user_shows_it(
     assert_no_traceback(r)
     doc = json.dumps(json.loads((project.root / "o" / "results.json").read_text()))
     assert "RuntimeError: refused with ***" in doc, doc[:3000]  # the case was exercised, and masked
-    names = sorted(p.name for p in (project.root / "o").iterdir() if p.is_file())
-    for text, where in [(r.out, "stdout"), (r.err, "stderr")] + [
-        ((project.root / "o" / n).read_text(), n) for n in names
-    ]:
+    for text, where in _outputs(project, r):
         assert CANARY not in text, where
 
 
@@ -497,10 +486,7 @@ def test_a_secret_in_the_error_a_virtual_user_stopped_on_is_masked_before_it_is_
     assert_no_traceback(r)
     doc = json.dumps(json.loads((project.root / "o" / "results.json").read_text()))
     assert "RuntimeError: " + "x" * 270 + " token " in doc, doc[:3000]  # the case was exercised
-    names = sorted(p.name for p in (project.root / "o").iterdir() if p.is_file())
-    for text, where in [(r.out, "stdout"), (r.err, "stderr")] + [
-        ((project.root / "o" / n).read_text(), n) for n in names
-    ]:
+    for text, where in _outputs(project, r):
         assert "CANARYt" not in text and "token CA" not in text, where
 
 
@@ -552,10 +538,7 @@ def test_a_page_named_by_a_path_that_holds_a_secret_is_masked_in_the_pages_table
     assert_no_traceback(r)
     doc = json.loads((project.root / "o" / "results.json").read_text())
     assert list(doc["browser"]["pages"]) == ["/reset/***"], list(doc["browser"]["pages"])  # the case was exercised
-    names = sorted(p.name for p in (project.root / "o").iterdir() if p.is_file())
-    for text, where in [(r.out, "stdout"), (r.err, "stderr")] + [
-        ((project.root / "o" / n).read_text(), n) for n in names
-    ]:
+    for text, where in _outputs(project, r):
         for form in _forms(CANARY):
             assert form not in text, (form, where)
         assert "CANARY" not in text, where
@@ -587,10 +570,7 @@ def test_a_credential_parameter_in_the_url_a_python_users_failure_quotes_is_mask
     assert_no_traceback(r)
     reasons = [e["reason"] for e in project.results("o")["errors"]]
     assert "HTTPError: 404 Client Error: Not Found for url: /download?token=***" in reasons, reasons
-    names = sorted(p.name for p in (project.root / "o").iterdir() if p.is_file())
-    for text, where in [(r.out, "stdout"), (r.err, "stderr")] + [
-        ((project.root / "o" / n).read_text(), n) for n in names
-    ]:
+    for text, where in _outputs(project, r):
         assert "sessTok" not in text, where
 
 
@@ -647,8 +627,5 @@ def test_a_credential_parameter_in_a_failed_redirects_url_is_masked_in_the_reaso
     text = json.dumps(project.results("o"))
     assert "/callback?code=***&state=s1" in text, text[:3000]  # the case was exercised
     assert _OauthRedirect.codes
-    names = sorted(p.name for p in (project.root / "o").iterdir() if p.is_file())
-    for text, where in [(r.out, "stdout"), (r.err, "stderr")] + [
-        ((project.root / "o" / n).read_text(), n) for n in names
-    ]:
+    for text, where in _outputs(project, r):
         assert "authCode" not in text, where
