@@ -4,10 +4,11 @@ A run's own gate makes a latency breach inconclusive when its generator was satu
 fell short of the load (evaluate.discount_generator_limited): the delay may be ours, not the target's. A
 comparison asks the same question of two runs: a latency that our saturated generator inflated in the baseline
 makes the current run look faster (a goal "met", an "improvement"), in the current run slower (a "regression"),
-and a generator that fell behind also sent less load, so the target looked faster. So when either run has a
-generator-limit check that did not pass, every HTTP latency row that would be a regression or an improvement,
-and every goal on an HTTP latency metric that would be met or missed, cannot be decided; the reason names the
-run, the check and the fix.
+and a generator that fell behind also sent less load, so the target looked faster; and a baseline it inflated
+hides a regression of the current run as "the same". So when either run has a generator-limit check that did not
+pass, every HTTP latency row (a regression, an improvement or the same: not one already undecided) and every goal
+on an HTTP latency metric that would be met or missed cannot be decided; the reason names the run, the check and
+the fix.
 
 Left as they are: error rates (the gate's rule: a failure is the target's whatever our CPU), throughput (the
 gate does not discount a rate of requests either: a count is not inflated by our delay), queries per request
@@ -53,10 +54,10 @@ def undecide_limited(result: Comparison, limits: list[str]) -> Comparison:
 
 
 def _row(r: Row) -> Row:
-    if r.scope not in HTTP_SCOPES or r.metric not in LATENCY_ROWS or r.verdict not in ("regression", "improvement"):
+    if r.scope not in HTTP_SCOPES or r.metric not in LATENCY_ROWS or r.verdict == "missing" or r.undecided:
         return r
-    article = "an" if r.verdict == "improvement" else "a"
-    note = f"would be {article} {r.verdict}, but measured with a limited generator; {r.note}"
+    would = {"regression": "a regression", "improvement": "an improvement"}.get(r.verdict, r.why or "the same")
+    note = f"would be {would}, but measured with a limited generator; {r.note}"
     return replace(r, verdict="same", why=GENERATOR_LIMITED, note=note)
 
 

@@ -101,6 +101,18 @@ def test_a_regression_measured_while_the_current_run_was_generator_limited_is_un
     assert compare_runs(_doc(100, [CPU_OK]), _doc(180, [CPU_OK], seed=2), Budgets()).verdict == "regression"
 
 
+def test_the_same_latency_against_a_baseline_our_generator_inflated_is_undecided_not_no_regression() -> None:
+    """The baseline measured at 200 ms by a saturated generator, the current run at 200 ms too: the rows read "the
+    same" and the comparison "no regression" (exit 0), while the target may have slowed by as much as our
+    generator inflated the baseline. Those rows are undecided as well; with the generator kept up, no regression."""
+    result = compare_runs(_doc(200, [SATURATED]), _doc(200, [CPU_OK], seed=2), Budgets())
+    latency = [r for r in result.rows if r.metric in LATENCY]
+    assert latency and all(r.why == GENERATOR_LIMITED and r.undecided for r in latency), latency
+    assert all("would be " in r.note for r in latency)
+    assert result.verdict == "inconclusive" and "generator cpu check" in result.reason()
+    assert compare_runs(_doc(200, [CPU_OK]), _doc(200, [CPU_OK], seed=2), Budgets()).verdict == "no regression"
+
+
 def test_an_error_rate_regression_is_a_regression_whatever_the_generator(tmp_path: Path) -> None:
     base, cur = (
         _doc(100, [SATURATED], requests=1000, failed=1),
