@@ -14,14 +14,18 @@ from .test_alerts import PROFILE, SCENARIO
 
 
 @pytest.mark.parametrize("load,why", [
-    ("load: {stages: [{users: 2, duration: 10s}]}", "monitor runs a level load"),
-    ("load: {users: 2, iterations: 3}", "drop load.iterations"),
+    ("load: {stages: [{users: 2, duration: 10s}]}", "load.stages: monitor runs a level load"),
+    ("load: {users: 2, iterations: 3}", "load.iterations: monitor runs until a signal: drop load.iterations"),
 ])
 def test_monitor_refuses_a_load_that_ends_before_any_request(project: Project, load: str, why: str) -> None:
+    """Refused with the profile's file, line and field, as validate names a problem (they are valid for a run)."""
     project.write("scenarios/s.yaml", SCENARIO)
     project.write("profiles/p.yaml", PROFILE.replace("load: {users: 2, duration: 1m}", load))
+    line = next(i for i, text in enumerate((project.root / "profiles" / "p.yaml").read_text().splitlines(), 1)
+                if text.startswith("load:"))
     result = project.run("monitor", "p", "--out", "mo")
-    assert result.code == 2 and why in result.err and not (project.root / "mo").exists(), result.err
+    assert result.code == 2 and f"p.yaml:{line}: {why}" in result.err, result.err
+    assert not (project.root / "mo").exists() and "Traceback" not in result.err
 
 
 def test_monitor_refuses_one_port_for_its_status_and_its_metrics(project: Project) -> None:

@@ -284,6 +284,17 @@ def db_window(window: Window, collector: DbMeasurement | None) -> DbMeasurement 
                          window_s=window.seconds, unmeasured=why, slow_unmeasured=collector.slow_unmeasured)
 
 
+def _where(cfg: RunConfig, key: str) -> str:
+    """`profiles/p.yaml:4: load.stages: `, where the profile gives `load.<key>` (a refusal's place, as validate's)."""
+    from loadorch.config.yamlsource import parse, read_text
+
+    try:
+        line = parse(read_text(cfg.profile_path), cfg.profile_path).line_of(("load", key))
+    except Exception:  # the place is a courtesy: the refusal stands without it
+        line = None
+    return f"{cfg.profile_path}{f':{line}' if line else ''}: load.{key}: "
+
+
 def monitor_config(cfg: RunConfig) -> RunConfig:
     """The profile's load held level until a signal (at most MAX_DURATION_S): users for a closed model, a
     fixed arrival rate for an open one; stages, iterations and a measurement window do not apply."""
@@ -293,9 +304,11 @@ def monitor_config(cfg: RunConfig) -> RunConfig:
     from loadorch.errors import UsageError
 
     if cfg.user_stages is not None or (cfg.open_model is not None and len(cfg.open_model.stages) > 1):
-        raise UsageError("monitor runs a level load: give the profile users or arrival_rate, not stages")
+        raise UsageError(f"{_where(cfg, 'stages')}monitor runs a level load: give the profile users or arrival_rate, "
+                         "not stages")
     if cfg.iterations is not None and cfg.sources.get("iterations") != "defaults":
-        raise UsageError("monitor runs until a signal: drop load.iterations from the profile")
+        raise UsageError(f"{_where(cfg, 'iterations')}monitor runs until a signal: drop load.iterations from the "
+                         "profile")
     open_model = cfg.open_model
     if open_model is not None:
         rate = open_model.stages[0][1]
