@@ -351,7 +351,8 @@ def parse_thresholds(
             if scenario is not None:
                 _check_tags(selector.tags, scenario, run_tags)
                 why = unmeasured(selector.metric, bool(scenario.users), bool(scenario.browsers), lighthouse)
-                why = why or _no_input(selector, scenario) or _not_in_results(selector, scenario, lighthouse_held)
+                why = (why or _no_input(selector, scenario) or _one_audit(selector)
+                       or _not_in_results(selector, scenario, lighthouse_held))
                 if why is not None and items:  # `[]` removes a default: nothing to measure
                     raise ThresholdSyntaxError(why)
         except ThresholdSyntaxError as exc:
@@ -379,6 +380,15 @@ def _no_input(selector: Selector, scenario: Scenario) -> str | None:
     return (f"browser_web_vital_inp is measured on input and no journey{f' of {user}' if user else ''} clicks, types "
             "or presses a key: it could only read no data; add such a step (click, type, press) or remove this "
             "threshold")
+
+
+def _one_audit(selector: Selector) -> str | None:
+    """Why a lighthouse_audit threshold without an audit id means nothing: audits have different units (ms, bytes,
+    a count, a unitless shift), and one limit over all of them passed or failed by which audit was largest."""
+    if selector.metric != "lighthouse_audit" or "id" in dict(selector.tags):
+        return None
+    return ("lighthouse_audit needs the audit it judges, e.g. lighthouse_audit{id:largest-contentful-paint}: audits "
+            "have different units (ms, bytes, a count), so one limit over all of them means nothing")
 
 
 # the tag naming what a Lighthouse result holds a number for, and what the message calls it

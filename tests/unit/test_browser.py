@@ -479,6 +479,23 @@ def test_stopping_waits_for_a_worker_whose_page_failed_until_its_other_pages_rep
         sink.close()
 
 
+def test_a_lighthouse_audit_threshold_without_its_audit_id_is_refused(tmp_path: Path) -> None:
+    """`lighthouse_audit: ["max<1"]` took one maximum over every audit of the results, whatever their units (ms,
+    bytes, a unitless shift): it passed or failed by which audit was largest. Refused with the fix."""
+    http_only = SCENARIO.split("browsers:")[0]
+    write(tmp_path, http_only + 'thresholds:\n  "lighthouse_audit": ["max<2500"]\n', "lighthouse: [lhr-shop.json]\n")
+    shutil.copy(FIXTURE, tmp_path / "profiles" / "lhr-shop.json")
+    with pytest.raises(ConfigError) as info:
+        build("p", str(tmp_path), {})
+    [problem] = info.value.problems
+    assert str(problem).endswith("s.yaml:10: thresholds.lighthouse_audit: lighthouse_audit needs the audit it judges, "
+                                 "e.g. lighthouse_audit{id:largest-contentful-paint}: audits have different units "
+                                 "(ms, bytes, a count), so one limit over all of them means nothing"), problem
+    write(tmp_path, http_only + 'thresholds:\n  "lighthouse_audit{id:largest-contentful-paint}": ["max<2500"]\n',
+          "lighthouse: [lhr-shop.json]\n")
+    build("p", str(tmp_path), {})  # with its audit: judged
+
+
 def test_a_lighthouse_threshold_names_an_audit_or_category_the_results_hold(tmp_path: Path) -> None:
     """The profile's Lighthouse files are read when it is validated: a misspelt audit id or category made a
     threshold that validated and read no data in every run. Refused with the did-you-mean, in the scenario and in
