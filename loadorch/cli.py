@@ -563,6 +563,10 @@ def _cmd_run(args: argparse.Namespace, early: ForkServer | None = None) -> int:
             cfg = build(args.profile, args.project, dict(os.environ), _overrides(args))
         mark("config built")
         against = _against(args, cfg.profile.compare)
+        if against is not None:  # a damaged baseline store is bad input: refused (exit 3) before any load, not after
+            from loadorch.commands.baseline import find
+
+            find(against.store, against.name, cfg.profile_name, cfg.seed)
         out = args.out or _default_out(args.project, cfg.profile_name)
         for note in recover_earlier(out):
             sys.stderr.write(f"note: {note}\n")

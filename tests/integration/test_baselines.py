@@ -143,6 +143,28 @@ def test_a_damaged_or_missing_baseline_is_a_located_error(project: Project, tmp_
     assert r.code == 2 and "a baseline name is" in r.err
 
 
+def test_a_run_against_a_damaged_baseline_store_is_refused_before_any_load(project: Project) -> None:
+    """`run --baseline main` read the store only once the run had ended: a damaged entry made exit 3 after the whole
+    load was sent (and hid the run's own verdict). It is bad input, refused before any request, the file named."""
+    from loadorch.report.results import RunRecord, build
+    from loadorch.stats.tables import Merged
+
+    from .helpers import embedded_project
+
+    embedded_project(project, "name: s\nusers:\n  - name: u\n    requests:\n      - {name: list, path: /products}\n",
+                     users=1, duration="2s")
+    (project.root / "earlier").mkdir()
+    (project.root / "earlier" / "results.json").write_text(json.dumps(build(RunRecord(
+        "p", "s", "s.yaml", "abc", 42, 1, 1, "h", "t0", "t1", {}, "pass", 0, merged=Merged(), elapsed_s=1.0)).to_json()))
+    assert project.cli("baseline", "save", "earlier", "--name", "main").code == 0
+    [meta] = (project.root).glob("**/main/*/baseline.json")
+    meta.write_text('{"profile": "p", "seed": "42"}')  # damaged: a seed that is no number
+    r = project.run("run", "p", "--baseline", "main", "--out", "o", timeout=120)
+    assert r.code == 3 and "baseline.json: seed: expected a int; the baseline store is damaged" in r.err, r.out + r.err
+    assert not (project.root / "o").exists()  # no run: no load sent, nothing written
+    assert "Traceback" not in r.err
+
+
 @pytest.mark.parametrize("how", ["sigterm-to-calibrate", "ctrl-c"])
 def test_a_signal_to_calibrate_stops_its_run_as_a_run_stops_and_stores_nothing(project: Project, how: str) -> None:
     """A SIGTERM to calibrate's process (kill, a CI job's timeout, a pod's end) killed it at once (-15, not a word)
