@@ -57,6 +57,7 @@ class _Collector:
     __slots__ = (
         "body",
         "complete",
+        "framed",
         "head",
         "headers",
         "headers_done",
@@ -101,6 +102,9 @@ class _Collector:
         self.size = 0
         self.status = 0
         self.keep_alive = False
+        # the head gives the body's length (Content-Length, or chunked as the last transfer coding): a close
+        # before its end cuts it, even when the response is not kept alive (RFC 9112 6.3)
+        self.framed = False
         self.stray = False  # bytes after the complete response: the connection is not reused
         self.want = want  # lower-case name of one header to keep even when keep_headers is off
         self.wanted: bytes | None = None
@@ -125,6 +129,7 @@ class _Collector:
             self.wanted = None
             self.special = None
             self.timing_value = None
+            self.framed = False
             return
         self.headers_done = True
         self.status = self.parser.get_status_code() if self.parser is not None else 0
@@ -167,6 +172,8 @@ class _HeaderCollector(_Collector):
             self.wanted = value if self.wanted is None else self.wanted + b", " + value
         if self.timing and len(name) == 13 and name.lower() == SERVER_TIMING:
             self.timing_value = value if self.timing_value is None else self.timing_value + b", " + value
+        if len(name) in _FRAMING_LENGTHS and not self.headers_done and name.lower() in _FRAMING:
+            self.framed = _frames(name, value, self.framed)
 
 
 class Connection:
@@ -431,25 +438,31 @@ class Connection:
         if not data:
             if first:
                 raise _StaleConnection
-            if collector.headers_done and not collector.keep_alive:
+            if collector.headers_done and not collector.keep_alive and not collector.framed:
                 return True  # no length and no chunks: the body ends when the server closes
             raise HttpError("connection closed mid-response")
         if first:
             self.first_at = now = time.perf_counter()
             self.waiting_us = int((now - sent_at) * 1e6)
-        if not collector.headers_done:
+        in_head = not collector.headers_done
+        if in_head:
             room = self.max_head - collector.head
             if len(data) > room:  # the head must end within the bound: parse up to it, then see
                 if room:
                     _parse(collector, data[:room])
                 if not collector.headers_done:
                     raise HttpError(f"response head over {size_text(self.max_head)} (max_response_head)")
+                if not collector.keep_alive:
+                    _note_framing(collector, data[:room])
+                in_head = False
                 data = data[room:]
                 if not data:
                     return method == "HEAD"
             else:
                 collector.head += len(data)
         _parse(collector, data)
+        if in_head and collector.headers_done and not collector.keep_alive:  # a kept-alive one has a length
+            _note_framing(collector, data)
         if collector.too_large:
             raise HttpError(f"response body over {collector.max_body} bytes (max_response_body)")
         return method == "HEAD" and collector.headers_done  # a HEAD response has headers only
@@ -596,6 +609,30 @@ def _parse(collector: _Collector, data: bytes | memoryview) -> None:
         raise HttpError(f"invalid HTTP response: {exc}") from None
 
 
+def _note_framing(collector: _Collector, data: bytes | memoryview) -> None:
+    """The plain collector's `framed`, from the head its response's first read holds whole (_collector_for):
+    it sees no header lines. Asked only of a response that is not kept alive (one that is has a length)."""
+    if type(collector) is not _Collector:
+        return
+    head = bytes(data)
+    end = head.find(b"\r\n\r\n")
+    framed = False
+    for line in head[: max(end, 0)].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name in _FRAMING:
+            framed = _frames(name, value, framed)
+    collector.framed = framed
+
+
+def _frames(name: bytes, value: bytes, framed: bool) -> bool:
+    """`framed` after one more header line: Content-Length gives a length; Transfer-Encoding does when its
+    last coding is chunked (a later one decides: the lines are one list); llhttp refuses both in one head."""
+    if len(name) == 14:  # content-length
+        return True
+    return value.rsplit(b",", 1)[-1].strip().lower() == b"chunked"
+
+
 def _head_pattern(want: bytes | None, timing: bool = False) -> re.Pattern[bytes]:
     """A head line naming a header the fast path hands over (cookies, redirects, decoding: client/hops.py)
     or the one asked for; any whitespace around the name counts too, so that no spelling llhttp accepts
@@ -682,6 +719,8 @@ def _poller(raw: Any) -> Any:
 
 _SPECIAL = frozenset((b"set-cookie", b"location", b"content-encoding"))
 _SPECIAL_LENGTHS = frozenset(len(name) for name in _SPECIAL)
+_FRAMING = frozenset((b"content-length", b"transfer-encoding"))
+_FRAMING_LENGTHS = frozenset(len(name) for name in _FRAMING)
 
 
 def _tunnel(sock: socket.socket, proxy: Proxy, host: str, port: int, deadline: float) -> None:

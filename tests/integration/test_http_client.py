@@ -331,6 +331,35 @@ def test_bytes_after_a_response_do_not_become_the_next_response(server) -> None:
     assert [conn.request(get(), 2).status for _ in range(3)] == [200, 200, 200]
 
 
+@pytest.mark.parametrize(
+    "parts",
+    [
+        [b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 10\r\n\r\nhello"],
+        [b"HTTP/1.1 200 OK\r\nConnection: close\r\n", b"Content-Length: 10\r\n\r\nhello"],
+        [b"HTTP/1.0 200 OK\r\nContent-Length: 10\r\n\r\nhello"],
+        [b"HTTP/1.1 200 OK\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"],
+        [b"HTTP/1.1 200 OK\r\nConnection: close\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n"],
+    ],
+    ids=["content-length", "head-in-two-reads", "http-1.0", "chunked", "chunked-last-coding"],
+)
+def test_a_body_cut_short_by_the_close_fails_though_the_response_said_it_would_close(server, parts) -> None:
+    """A response that is not kept alive (`Connection: close`, HTTP/1.0) but says how long its body is
+    (Content-Length, or chunked as the last transfer coding) does not end at the close (RFC 9112 6.3): a
+    close before the announced end is a cut body, not a whole one (it passed as a 200 with 5 bytes)."""
+    s = server(lambda conn, _h: send_in_parts(conn, parts) or False)
+    conn = Connection("127.0.0.1", s.port, False, 2)
+    for _ in range(2):  # and the next request works (on a fresh connection)
+        with pytest.raises(HttpError, match=r"^connection closed mid-response$"):
+            conn.request(get(), 2)
+    assert s.connections == 2
+    # a body nothing delimits but the close (no length, chunked absent or not last) is whole when it comes
+    for unframed in (b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nhello",
+                     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\nhello"):  # fmt: skip
+        whole = server(respond(unframed, keep=False))
+        r = Connection("127.0.0.1", whole.port, False, 2).request(get(), 2)
+        assert (r.status, r.body, r.size, r.keep_alive) == (200, b"hello", 5, False)
+
+
 def test_post_body_is_sent_whole(server) -> None:
     s = server(respond(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"))
     body = b'{"x":"' + b"y" * 200_000 + b'"}'
