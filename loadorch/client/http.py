@@ -423,7 +423,7 @@ class Connection:
             if self._feed(collector, chunk, not received, sent_at, method):
                 break
             received = True
-        keep = (collector.complete or method == "HEAD") and collector.keep_alive
+        keep = (collector.complete or method == "HEAD") and collector.keep_alive and not collector.stray
         if not keep:
             self.close()
         self.receiving_us = int((time.perf_counter() - self.first_at) * 1e6)

@@ -360,6 +360,29 @@ def test_a_body_cut_short_by_the_close_fails_though_the_response_said_it_would_c
         assert (r.status, r.body, r.size, r.keep_alive) == (200, b"hello", 5, False)
 
 
+def test_a_partial_message_after_a_whole_response_does_not_become_the_next_ones_start(server) -> None:
+    """Bytes after a response's end in the same read (the start of a message nobody asked for): the
+    connection is not reused (RFC 9112 9.3; the fast path closed it, the standard library's kept it), or the
+    rest of that message, written later, is read as the head of the next request's response."""
+    stray_on: set[socket.socket] = set()
+
+    def handler(conn: socket.socket, head: bytes) -> bool:
+        if head.startswith(b"GET /first"):
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\naHTTP/1.1 500 Stray\r\nContent-Le")
+            stray_on.add(conn)
+        else:
+            rest = b"ngth: 0\r\n\r\n" if conn in stray_on else b""
+            conn.sendall(rest + b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb")
+        return True
+
+    s = server(handler)
+    conn = Connection("127.0.0.1", s.port, False, 2)
+    first = conn.request(get("/first"), 2)
+    assert (first.status, first.body, first.keep_alive) == (200, b"a", False)
+    second = conn.request(get("/second"), 2)
+    assert (second.status, second.body, s.connections) == (200, b"b", 2)
+
+
 def test_post_body_is_sent_whole(server) -> None:
     s = server(respond(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"))
     body = b'{"x":"' + b"y" * 200_000 + b'"}'
