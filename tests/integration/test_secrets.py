@@ -298,6 +298,28 @@ def test_a_problem_that_quotes_a_path_never_shows_the_secret_in_it(project: Proj
     assert "sesame" not in r.out + r.err
 
 
+def _run_against(project: Project, handler: type[http.server.BaseHTTPRequestHandler], scenario: str, name: str,
+                 secret: str) -> Any:
+    """`loadorch run` (3 iterations, a request log) of `scenario` against a loopback server answering with `handler`,
+    the variable `name` declared secret and set to `secret`; the server stopped after."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    thread.start()
+    try:
+        project.write("scenarios/s.yaml", scenario)
+        project.write("profiles/p.yaml", f"""
+            scenario: ../scenarios/s.yaml
+            host: http://127.0.0.1:{server.server_address[1]}
+            secrets: [{name}]
+            load: {{users: 1, iterations: 3}}
+            """)
+        return project.run("run", "p", "--request-log", "--out", "o", env={name: secret})
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
 class _EchoPath(http.server.BaseHTTPRequestHandler):
     """Answers every GET with a text (not JSON) body that quotes the decoded request path, as error pages do."""
 
@@ -319,29 +341,13 @@ def test_a_non_ascii_secret_echoed_in_a_body_that_is_not_json_is_masked_in_the_e
     """A JSON check on a body that is not JSON shows the body's start as the example: a non-ASCII declared
     secret the target echoed there is masked (the start was shown as bytes, `cl\\xc3\\xa9...`, a form no mask
     knew)."""
-    secret = "clé-sésame-9f3e"
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _EchoPath)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-    thread.start()
-    try:
-        project.write("scenarios/s.yaml", """
-            name: echoed
-            users:
-              - name: u
-                requests:
-                  - {name: item, path: "/e/${TOK}", expect: {json: {"$.ok": true}}}
-            """)
-        project.write("profiles/p.yaml", f"""
-            scenario: ../scenarios/s.yaml
-            host: http://127.0.0.1:{server.server_address[1]}
-            secrets: [TOK]
-            load: {{users: 1, iterations: 3}}
-            """)
-        r = project.run("run", "p", "--request-log", "--out", "o", env={"TOK": secret})
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    r = _run_against(project, _EchoPath, """
+        name: echoed
+        users:
+          - name: u
+            requests:
+              - {name: item, path: "/e/${TOK}", expect: {json: {"$.ok": true}}}
+        """, "TOK", "clé-sésame-9f3e")
     assert_no_traceback(r)
     assert r.code == 1, r.out + r.err
     doc = json.dumps(json.loads((project.root / "o" / "results.json").read_text()))
@@ -371,29 +377,14 @@ class _PhpError(http.server.BaseHTTPRequestHandler):
 def test_a_secret_echoed_json_escaped_as_php_does_is_masked_in_the_failed_checks_example(project: Project) -> None:
     """A failed check's example is the start of the response's body: an error body that echoes the declared
     secret with PHP's `\\/` for `/` showed it whole in the terminal and every artifact."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _PhpError)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-    thread.start()
-    try:
-        project.write("scenarios/s.yaml", """
-            name: php
-            headers: {X-Token: "${CANARY}"}
-            users:
-              - name: u
-                requests:
-                  - {name: item, path: /item, expect: {status: [200], json: {"$.ok": true}}}
-            """)
-        project.write("profiles/p.yaml", f"""
-            scenario: ../scenarios/s.yaml
-            host: http://127.0.0.1:{server.server_address[1]}
-            secrets: [CANARY]
-            load: {{users: 1, iterations: 3}}
-            """)
-        r = project.run("run", "p", "--request-log", "--out", "o", env={"CANARY": CANARY})
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    r = _run_against(project, _PhpError, """
+        name: php
+        headers: {X-Token: "${CANARY}"}
+        users:
+          - name: u
+            requests:
+              - {name: item, path: /item, expect: {status: [200], json: {"$.ok": true}}}
+        """, "CANARY", CANARY)
     assert_no_traceback(r)
     assert r.code == 1, r.out + r.err
     doc = json.dumps(json.loads((project.root / "o" / "results.json").read_text()))
