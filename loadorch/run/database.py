@@ -22,7 +22,7 @@ from loadorch.db.explain import GENERIC_PLAN_VERSION, generic_candidates, scanne
 from loadorch.db.livelog import LiveSlowCount
 from loadorch.db.logfiles import LogFiles, LogGap, LogMark
 from loadorch.db.measure import DbMeasurement, ProbeRow
-from loadorch.db.postgres import PgSession, failure_reason, timed_out
+from loadorch.db.postgres import PgSession, failure_reason
 from loadorch.db.servertiming import QueryHeader
 from loadorch.db.settings import Override, count_hiding, describe, slow_hiding
 from loadorch.db.statements import (
@@ -113,7 +113,7 @@ class DatabaseCollector:
                         return
                     m.probe.append(self._probe_one(runner, req, str(user.name), rng, cfg, captured))
         except Exception as exc:  # the database went away: the probe is lost, the run is not
-            m.probe_note = f"the probe stopped: {_reason(exc)}"
+            m.probe_note = f"the probe stopped: {failure_reason(exc)}"
         finally:
             runner.close()
 
@@ -148,7 +148,7 @@ class DatabaseCollector:
                 self._log_at = self.session.log_files().mark()
             self._before = self.session.snapshot()
         except Exception as exc:
-            m.unmeasured = f"could not start measuring: {_reason(exc)}: {self._reach}"
+            m.unmeasured = f"could not start measuring: {failure_reason(exc)}: {self._reach}"
             return
         m.window_start = self._before.at
         self._began = time.monotonic()
@@ -176,7 +176,7 @@ class DatabaseCollector:
             sees = self.session.sees_every_role()
             found = self.session.overrides()
         except Exception as exc:
-            m.unmeasured = f"lost the database at the end of the window: {_reason(exc)}: {self._reach}"
+            m.unmeasured = f"lost the database at the end of the window: {failure_reason(exc)}: {self._reach}"
             return m
         self.windowed = True
         m.window_s = round(time.monotonic() - self._began, 3)
@@ -248,7 +248,7 @@ class DatabaseCollector:
             return
         except Exception as exc:
             m.slow_unmeasured = (
-                f"cannot read the server's duration log at the end of the window: {_reason(exc)}: {self._reach}"
+                f"cannot read the server's duration log at the end of the window: {failure_reason(exc)}: {self._reach}"
             )
             return
         tally = slow_in(text, start, end, self.settings.slow_ms, exclude_app=self.session.app)
@@ -274,7 +274,7 @@ class DatabaseCollector:
                 generic, problems = self.session.generic_plans(wanted)
                 sizes = self.session.relation_rows(scanned_relations(generic))
             except Exception as exc:
-                generic, problems = {}, [f"EXPLAIN (GENERIC_PLAN) failed: {_reason(exc)}"]
+                generic, problems = {}, [f"EXPLAIN (GENERIC_PLAN) failed: {failure_reason(exc)}"]
             m.notes.extend(problems[:3])
         m.plans = slow_plans(tally, deltas, ready.work_mem, generic, sizes=sizes)
         if not tally.plans:
@@ -356,11 +356,6 @@ def _replace(row: ProbeRow, note: str) -> ProbeRow:
     return ProbeRow(row.name, row.user, row.kind, row.method, None, None, (), note)
 
 
-def _reason(exc: BaseException) -> str:
-    if timed_out(exc):
-        return failure_reason(exc)
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def connect(cfg: RunConfig) -> DatabaseCollector | None:
