@@ -395,6 +395,11 @@ def _add_compare_flags(parser: Any, store: bool) -> None:
         "--expect-improvement", type=_fall, metavar="SHARE",
         help="p95 of the top endpoints (the fewest taking half the baseline's request time) falls by SHARE",
     )  # fmt: skip
+    parser.add_argument(
+        "--allow-missing", action="append", default=[], metavar="NAME",
+        help="accept that endpoint NAME of the baseline is not in the current run (renamed or no longer called); "
+        "without it such an endpoint makes the comparison inconclusive (repeatable)",
+    )  # fmt: skip
     if store:
         parser.add_argument("--baseline-store", metavar="DIR", help="the baseline store (default .loadorch/baselines)")
 
@@ -641,7 +646,8 @@ def _run_with(args: argparse.Namespace, cfg: RunConfig, forks: ForkServer | None
 def _against(args: argparse.Namespace, spec: CompareBudgets | None) -> AgainstBaseline | None:
     """`run --baseline`: the comparison to make when the run ends (None without --baseline)."""
     if args.baseline is None:
-        for flag in ("baseline_required", "baseline_store", "max_regression", "expect_improvement", "goal"):
+        for flag in ("baseline_required", "baseline_store", "max_regression", "expect_improvement", "goal",
+                     "allow_missing"):
             if getattr(args, flag):
                 raise UsageError(f"--{flag.replace('_', '-')} needs --baseline NAME")
         return None
@@ -668,7 +674,7 @@ def _compare_plan(args: argparse.Namespace, spec: CompareBudgets | None) -> Plan
             goals.append(parse_goal(selector, text, "--goal"))
         except GoalSyntaxError as exc:
             raise UsageError(f"--goal: {exc}") from None
-    return Plan(tuple(goals), args.expect_improvement)
+    return Plan(tuple(goals), args.expect_improvement, allow_missing=tuple(args.allow_missing))
 
 
 def _tag_label_note(cfg: RunConfig, live: bool) -> None:

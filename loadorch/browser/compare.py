@@ -1,13 +1,16 @@
-"""Before/after rows for the browser users' web vitals: p75 per page, a change counts beyond the noise."""
+"""Before/after rows for the browser users: web vitals (p75 per page, a change counts beyond the noise) and failed
+journey steps (per page, and over all pages when there are several: the HTTP error rate's rule)."""
 
 from __future__ import annotations
 
 from loadorch.browser.stats import BrowserStats, metric_of, scale_of
 from loadorch.results import Browser
-from loadorch.verdict.compare import Budgets, Row, percentile_row
+from loadorch.verdict.compare import Budgets, Row, error_row, percentile_row
 
 VITALS = ("lcp", "inp", "cls", "fcp", "ttfb")
 MIN_CLS_CHANGE = 0.005
+STEP_ERROR_RATE = "step_error_rate"  # failed steps of the browser journeys over all their steps
+ALL_PAGES = ("browser", "all pages")  # the scope and name of the row over every page's steps
 
 
 def browser_rows(base: Browser | None, cur: Browser | None, budgets: Budgets) -> list[Row]:
@@ -47,4 +50,20 @@ def browser_rows(base: Browser | None, cur: Browser | None, budgets: Budgets) ->
             unit = "" if vital == "cls" else "ms"
             data = (bh, ch, 75.0)
             rows.append(percentile_row("page", page, name, data, budgets.p95, floor, float(scale_of(metric)), unit))
+    return rows + step_rows(b, c, budgets.error_rate)
+
+
+def step_rows(b: BrowserStats, c: BrowserStats, budget: float) -> list[Row]:
+    """The share of journey steps that failed, judged as HTTP error rates are (verdict.compare.error_row, the
+    error-rate budget): per page with steps in both runs, and over all pages when steps were on more than one
+    page or in one run only (a page with steps in one run only counts there; no steps a side: too few)."""
+    stepped = {page for _, page, _ in b.steps} | {page for _, page, _ in c.steps}
+    rows = [
+        error_row("page", page, b.step_counts((("page", page),)), c.step_counts((("page", page),)), budget,
+                  STEP_ERROR_RATE, "steps")
+        for page in sorted(stepped)
+        if b.step_counts((("page", page),))[0] and c.step_counts((("page", page),))[0]
+    ]  # fmt: skip
+    if len(stepped) > 1 or (stepped and not rows):
+        rows.append(error_row(*ALL_PAGES, b.step_counts(), c.step_counts(), budget, STEP_ERROR_RATE, "steps"))
     return rows

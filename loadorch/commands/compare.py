@@ -23,14 +23,26 @@ from loadorch.results import Results
 from loadorch.run.artifacts import write_json, write_text
 from loadorch.stats.histogram import Histogram
 from loadorch.verdict.basis import Basis, basis
-from loadorch.verdict.compare import Budgets, BudgetsJson, Comparison, Row, RowJson, compare
-from loadorch.verdict.goals import GoalJson, judge, top_endpoints
-from loadorch.verdict.limited import generator_limits, undecide_limited
+from loadorch.verdict.compare import (
+    GONE,
+    MIXED_BASIS,
+    Budgets,
+    BudgetsJson,
+    Comparison,
+    GeneratorJson,
+    Row,
+    RowJson,
+    compare,
+)
+from loadorch.verdict.goals import GoalJson, judge, top_endpoints, undecided
+from loadorch.verdict.limited import generator_limits, generator_of, undecide_limited
 from loadorch.verdict.noise import Noise, bound_rows
 
 __all__ = ["Plan", "budgets_from", "budgets_line", "compare_runs", "junit", "markdown", "run_compare"]
 METRICS = ("p50", "p95", "p99", "rps", "error_rate")
 TIMINGS = {"http_req_duration": "", "http_req_waiting": "waiting", "http_req_connecting": "connecting"}
+# goal metrics recorded inside a measurement window only (stats.tables.Recorder): judged on one basis or not at all
+WINDOW_ONLY = ("http_req_waiting", "http_req_connecting", "db_queries_per_request")
 
 
 @dataclass(frozen=True)
@@ -40,6 +52,7 @@ class Plan:
     goals: tuple[Goal, ...] = ()
     expect_improvement: float | None = None  # --expect-improvement: p95 of the top endpoints
     noise: Noise | None = None
+    allow_missing: tuple[str, ...] = ()  # --allow-missing: endpoints of the baseline the current run may lack
 
 
 def budgets_from(spec: CompareBudgets | None, max_regression: float | None) -> Budgets:
@@ -67,8 +80,8 @@ def compare_runs(base: Results, cur: Results, budgets: Budgets, plan: Plan | Non
     the goals; last, HTTP latency rows and goals undecided when either run's generator was limited."""
     plan = plan or Plan()
     on = basis(base, cur)
-    result = compare(base, cur, budgets, on)
-    result.rows += queries_rows(base, cur, on.base, on.cur, Row)
+    result = compare(base, cur, budgets, on, plan.allow_missing)
+    result.rows += queries_rows(base, cur, on.base, on.cur, Row, on.mixed)
     result.rows += browser_rows(base.browser, cur.browser, budgets)
     result.rows = bound_rows(result.rows, plan.noise, budgets.source)
     goals = list(plan.goals)
@@ -78,8 +91,12 @@ def compare_runs(base: Results, cur: Results, budgets: Budgets, plan: Plan | Non
                   for n in top_endpoints(by_time)]  # fmt: skip
     for goal in goals:
         hists, scale, unit = goal_histograms(goal, base, cur, on)
+        if on.mixed and goal.metric in WINDOW_ONLY:  # one run's window against the other's whole run
+            result.goals.append(undecided(goal, unit, f"{MIXED_BASIS}: {on.mixed}"))
+            continue
         spread = plan.noise.spreads.get(_noise_key(goal)) if plan.noise else None
         result.goals.append(judge(goal, hists, scale, unit, spread, plan.noise.runs if plan.noise else 0))
+    result.generator = {"baseline": generator_of(base), "current": generator_of(cur)}
     return undecide_limited(result, generator_limits(base, cur))  # a latency verdict may be our generator's
 
 
@@ -147,11 +164,24 @@ class CompareJson(TypedDict):
     noise_runs: int | None
     compared: str
     verdict: str
+    reason: str  # why an inconclusive comparison is one, and what to do ("" otherwise)
     regressions: int
     undecided: int
+    generator: dict[str, GeneratorJson]  # "baseline", "current": limited or not, and why (verdict.limited)
+    endpoints: EndpointsJson
     goals: list[GoalJson]
     warnings: list[str]
     rows: list[RowJson]
+
+
+class EndpointsJson(TypedDict):
+    """The endpoints in one run only: gone from the current run (those the baseline judged make the comparison
+    inconclusive unless --allow-missing names them) and new in it (reported, never gated)."""
+
+    gone: list[str]
+    gone_gated: list[str]
+    allowed_missing: list[str]
+    new: list[str]
 
 
 def _document(result: Comparison, base_dir: str, cur_dir: str, budgets: Budgets, plan: Plan | None) -> CompareJson:
@@ -164,11 +194,25 @@ def _document(result: Comparison, base_dir: str, cur_dir: str, budgets: Budgets,
         "noise_runs": noise.runs if noise else None,
         "compared": result.basis,
         "verdict": result.verdict,
+        "reason": result.reason(),
         "regressions": len(result.regressions),
         "undecided": len(result.undecided),
+        "generator": result.generator,
+        "endpoints": _endpoints(result, plan),
         "goals": [g.to_json() for g in result.goals],
         "warnings": result.warnings,
         "rows": [r.to_json() for r in result.rows],
+    }
+
+
+def _endpoints(result: Comparison, plan: Plan | None) -> EndpointsJson:
+    one_run = [r for r in result.rows if r.scope == "endpoint" and r.metric == "requests" and r.verdict == "missing"]
+    gone = [r.name for r in one_run if r.baseline is not None]
+    return {
+        "gone": gone,
+        "gone_gated": [r.name for r in one_run if r.why == GONE],
+        "allowed_missing": [n for n in (plan.allow_missing if plan else ()) if n in gone],
+        "new": [r.name for r in one_run if r.baseline is None],
     }
 
 

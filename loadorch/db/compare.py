@@ -11,7 +11,7 @@ from typing import Any
 
 from loadorch.results import RepeatedStatement, Results
 from loadorch.stats.histogram import Histogram
-from loadorch.verdict.compare import MIN_COUNT, TOO_FEW  # fewer requests a side: the row is undecided
+from loadorch.verdict.compare import MIN_COUNT, MIXED_BASIS, TOO_FEW  # TOO_FEW: fewer requests a side
 
 MIN_RISE = 0.5  # queries per request: smaller changes of the mean do not count
 Z = 1.96
@@ -22,9 +22,11 @@ def _variance(h: Histogram) -> float:
     return sum(n * (b - mean) ** 2 for b, n in h.buckets.items()) / h.count if h.count else 0.0
 
 
-def queries_rows(base: Results, cur: Results, bm: Any, cm: Any, row: Any) -> list[Any]:
+def queries_rows(base: Results, cur: Results, bm: Any, cm: Any, row: Any, mixed: str = "") -> list[Any]:
     """Rows (built with `row(scope, name, metric, baseline, current, change, change_pct, budget,
-    significant, verdict, note)`) for every endpoint with a query count in both runs."""
+    significant, verdict, note)`) for every endpoint with a query count in both runs. The header's counts are
+    recorded inside a measurement window only: `mixed` (verdict.basis) says one run had one and the other not,
+    and those rows are undecided (MIXED_BASIS); the probe's are not windowed."""
     out = []
     names = sorted({k.name for k in bm.db} & {k.name for k in cm.db})
     for name in names:
@@ -41,8 +43,12 @@ def queries_rows(base: Results, cur: Results, bm: Any, cm: Any, row: Any) -> lis
         )
         note = f"mean queries per request from the response header; max {b.max} -> {c.max}"
         few = min(b.count, c.count) < MIN_COUNT  # one request a side decided the row (a variance of 0 is no proof)
+        why = ""
         if few:
             verdict, note = "same", f"{note}; {b.count} and {c.count} requests counted, at least {MIN_COUNT} a side"
+            why = TOO_FEW
+        elif mixed:
+            verdict, note, why = "same", f"would be {verdict}, but {MIXED_BASIS}; {note}", MIXED_BASIS
         out.append(
             row(
                 "endpoint",
@@ -56,7 +62,7 @@ def queries_rows(base: Results, cur: Results, bm: Any, cm: Any, row: Any) -> lis
                 significant,
                 verdict,
                 note,
-                why=TOO_FEW if few else "",
+                why=why,
             )
         )
     for key, (bq, cq, repeated) in sorted(_probed(base, cur).items()):

@@ -4,6 +4,7 @@ name it side by side, the baseline's and the current run's.
 - a regressed endpoint (any latency row): each run's slowest requests of it, with trace ids and links;
 - a regressed page vital (`lcp p75`, `inp p75`, `cls p75`): the attributed views of that page: the LCP
   element and URL, the INP target and its three parts, the CLS largest shift's first source;
+- more failed browser steps on a page (or over all pages): each run's most frequent step failures and why;
 - more queries per request on an endpoint: each run's N+1 loops there;
 - the slow statements' plans, when the comparison has a regression and both runs logged plans: the
   current run's slow statements with their plan flags, beside the same statement's in the baseline.
@@ -18,6 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from html import escape
 from typing import NamedTuple
 
+from loadorch.browser.compare import ALL_PAGES, STEP_ERROR_RATE
 from loadorch.report.text import one_line, web_link
 from loadorch.results import BrowserView, NPlusOne, Results, SlowPlan, SlowRequest
 from loadorch.verdict.compare import Row
@@ -105,7 +107,22 @@ def _view_text(v: BrowserView, vital: str) -> Shown | None:
     return None
 
 
+def _failed_steps(doc: Results, page: str | None) -> list[Shown]:
+    failures = doc.browser.failures if doc.browser is not None else []
+    shown = [Shown(f"{f.step} ({f.user}, page {f.page}): {f.reason} ({f.count}x)")
+             for f in sorted(failures, key=lambda f: -f.count) if page is None or f.page == page]  # fmt: skip
+    return shown or [Shown("no step failed")]
+
+
+def _steps(base: Results, cur: Results, r: Row) -> Item | None:
+    page = r.name if r.scope == "page" else None
+    where = f"page {r.name}" if page is not None else "all pages"
+    return _pair(f"{where}: its failed browser steps", _failed_steps(base, page), _failed_steps(cur, page))
+
+
 def _page(base: Results, cur: Results, r: Row) -> Item | None:
+    if r.metric == STEP_ERROR_RATE:
+        return _steps(base, cur, r)
     vital = r.metric.split(" ")[0]
 
     def shown(doc: Results) -> list[Shown]:
@@ -154,6 +171,7 @@ def _plans(base: Results, cur: Results) -> list[Item]:
 _MAKERS: dict[str, Callable[[Results, Results, Row], Item | None]] = {
     "endpoint": _endpoint,
     "page": _page,
+    ALL_PAGES[0]: _steps,
     "db": _queries,
 }
 

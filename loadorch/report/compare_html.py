@@ -12,7 +12,7 @@ from loadorch.report.figures import overlay
 from loadorch.report.html import CSP, CSS
 from loadorch.results import Results
 from loadorch.verdict.basis import basis
-from loadorch.verdict.compare import Comparison, Row
+from loadorch.verdict.compare import ERROR_RATES, Comparison, Row
 
 MAX_BARS = 40
 MAX_SPECTRA = 12
@@ -22,9 +22,10 @@ _GOAL_TAGS = {"met": "pass", "missed": "fail", "inconclusive": "inconclusive"}
 
 
 def top_changes(result: Comparison, n: int = 10) -> list[Row]:
-    """Regressions, then improvements, then the largest relative latency changes."""
+    """Regressions (error rates too, whose change is in points), then improvements, then the largest relative
+    latency changes."""
     rank = {"regression": 0, "improvement": 1}
-    rows = [r for r in result.rows if r.change_pct is not None and r.verdict != "missing"]
+    rows = [r for r in result.rows if r.verdict in rank or (r.change_pct is not None and r.verdict != "missing")]
     rows.sort(key=lambda r: (rank.get(r.verdict, 2), -abs(r.change_pct or 0.0), r.scope, r.name, r.metric))
     return rows[:n]
 
@@ -62,7 +63,7 @@ def render_compare_html(
         parts.append(f'<p id="why"><strong>Why:</strong> {escape(result.reason())}</p>')
     if result.warnings:
         parts.append("<ul>" + "".join(f"<li>warning: {escape(w)}</li>" for w in result.warnings) + "</ul>")
-    parts += [_goals(result), _changes_table(result), _bars(result), _spectra(base, cur, result)]
+    parts += [_goals(result), _changes_table(result), _one_run_only(result), _bars(result), _spectra(base, cur, result)]
     parts += [browser_part(result), database_part(base, cur, result)]
     parts.append(html_part(regressions_evidence(base, cur, result.rows)))  # where both runs have it
     parts.append("</main></body></html>")
@@ -90,6 +91,26 @@ def _changes_table(result: Comparison) -> str:
     )
 
 
+def _one_run_only(result: Comparison) -> str:
+    """The endpoints in one run only: gone ones the baseline judged are undecided (unless allowed), new ones shown."""
+    rows = [r for r in result.rows if r.scope == "endpoint" and r.metric == "requests" and r.verdict == "missing"]
+    if not rows:
+        return ""
+    rows.sort(key=lambda r: (not r.undecided, r.baseline is None, r.name))  # the undecided first
+    body = "".join(
+        f'<tr><td><span class="tag {_tag(r)}">{"UNDECIDED" if r.undecided else "not gated"}</span></td>'
+        f"<td>{escape(r.name)}</td><td class=num>{_num(r.baseline, r.metric)}</td>"
+        f"<td class=num>{_num(r.current, r.metric)}</td><td>{escape(r.note)}</td></tr>"
+        for r in rows[:MAX_BARS]
+    )
+    more = f'<p class="note">... and {len(rows) - MAX_BARS} more: compare.json lists them all.</p>' if len(
+        rows) > MAX_BARS else ""  # fmt: skip
+    return (
+        '<h2>Endpoints in one run only</h2><table id="one-run-only"><tr><th></th><th>endpoint</th><th>baseline</th>'
+        f"<th>current</th><th>what it means</th></tr>{body}</table>{more}"
+    )
+
+
 def _tag(r: Row) -> str:
     """The row's colour: a regression, an improvement, a row that cannot be decided, or none."""
     return _TAGS.get(r.verdict, "inconclusive" if r.undecided else "")
@@ -110,8 +131,10 @@ def _goals(result: Comparison) -> str:
 def _num(v: float | None, metric: str) -> str:
     if v is None:
         return "-"
-    if metric == "error_rate":
+    if metric in ERROR_RATES:
         return f"{100 * v:.2f}%"
+    if metric == "requests":
+        return f"{v:.0f} requests"
     if metric == "db_queries_per_request":  # a count, as compare.md shows it
         return f"{v:.2f} queries/request"
     return f"{v:.3f}" if metric.startswith("cls") else f"{v:.1f} {'/s' if metric == 'rps' else 'ms'}"

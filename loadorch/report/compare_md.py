@@ -10,7 +10,7 @@ from typing import Any
 from loadorch.report.compare_html import top_changes
 from loadorch.report.junit import Case, render_cases
 from loadorch.report.markdown import md_cell, md_table
-from loadorch.verdict.compare import Budgets, Comparison, Row
+from loadorch.verdict.compare import ERROR_RATES, Budgets, Comparison, Row
 
 SUITE = "loadorch.compare"
 UNITS = {"rps": "/s", "db_queries_per_request": " queries/request"}
@@ -20,8 +20,10 @@ def fmt(value: Any, metric: str) -> str:
     """A row's value with its unit: ms for latencies and timing vitals, % for error rates."""
     if value is None:
         return "-"
-    if metric == "error_rate":
+    if metric in ERROR_RATES:
         return f"{100 * value:.1f} %"
+    if metric == "requests":  # an endpoint or kind in one run only: its count of requests
+        return f"{value:.0f} requests"
     if metric.startswith("cls"):  # browser users' layout shift: unitless
         return f"{value:.3f}"
     if metric in UNITS:
@@ -105,7 +107,7 @@ def _goals(result: Comparison) -> list[str]:
 
 
 def junit(result: Comparison) -> str:
-    cases = [_case(r) for r in result.rows if r.verdict != "missing"]
+    cases = [_case(r) for r in result.rows if r.verdict != "missing" or r.undecided]
     cases += [
         Case(f"goal {g.selector} {g.goal}", f"{SUITE}.goals", 0.0,
              {"missed": "failure", "inconclusive": "error"}.get(g.verdict), f"goal {g.verdict}", g.why)
@@ -116,6 +118,10 @@ def junit(result: Comparison) -> str:
 
 
 def _case(r: Row) -> Case:
+    if r.verdict == "missing":  # a judged endpoint gone from the current run: what to do is the comparison's reason
+        text = (f"{r.scope} {r.name}: {r.note}. A request is matched by its `name:`: if it was renamed, give it its "
+                "old name back; if the change is meant, compare again with --allow-missing NAME")  # fmt: skip
+        return Case(f"{r.scope} {r.name} {r.metric}", SUITE, 0.0, "error", "inconclusive", text)
     return Case(
         f"{r.scope} {r.name} {r.metric}",
         SUITE,

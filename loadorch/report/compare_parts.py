@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from html import escape
 
+from loadorch.browser.compare import ALL_PAGES, STEP_ERROR_RATE
 from loadorch.report.bars import Bar, change_bars
 from loadorch.results import Results
 from loadorch.verdict.compare import Comparison, Row
@@ -13,19 +14,21 @@ _TAGS = {"regression": "fail", "improvement": "pass"}
 
 
 def browser_part(result: Comparison) -> str:
-    rows = [r for r in result.rows if r.scope == "page" and r.verdict != "missing" and r.change is not None]
+    scopes = ("page", ALL_PAGES[0])
+    rows = [r for r in result.rows if r.scope in scopes and r.verdict != "missing" and r.change is not None]
     if not rows:
         return ""
     charts = []
-    for metric in sorted({r.metric for r in rows}):
+    for metric in sorted({r.metric for r in rows} - {STEP_ERROR_RATE}):  # vitals: a failed step has no noise band
         unit = "" if metric.startswith("cls") else "ms"
         chosen = sorted((r for r in rows if r.metric == metric), key=lambda r: (-(r.change or 0.0), r.name))
         bars = [_bar(r, unit) for r in chosen]
         chart_id = "vitals-" + metric.split(" ")[0]
         charts.append(change_bars(f"Change in {metric} per page", bars, unit or "score", chart_id=chart_id))
     return (
-        '<h2>Browser users: web vitals (p75 per page)</h2><p class="note">Before and after with their 95 % '
-        "intervals; a bar outside its grey band is larger than the noise.</p>" + _table(rows) + "".join(charts)
+        '<h2>Browser users: web vitals (p75 per page) and failed steps</h2><p class="note">Before and after with '
+        "their 95 % intervals; a bar outside its grey band is larger than the noise. Failed steps: the share of "
+        "journey steps that failed, judged as HTTP error rates are.</p>" + _table(rows) + "".join(charts)
     )
 
 
@@ -59,8 +62,8 @@ def _bar(r: Row, unit: str) -> Bar:
 def _table(rows: list[Row]) -> str:
     body = "".join(
         f'<tr><td><span class="tag {_TAGS.get(r.verdict, "")}">{escape(r.shown_verdict())}</span></td>'
-        f"<td>{escape(r.name)}</td><td>{escape(r.metric)}</td><td class=num>{_num(r.baseline)}</td>"
-        f"<td class=num>{_num(r.current)}</td><td>{escape(r.note)}</td><td>{escape(r.bound or '-')}</td></tr>"
+        f"<td>{escape(r.name)}</td><td>{escape(r.metric)}</td><td class=num>{_num(r.baseline, r.metric)}</td>"
+        f"<td class=num>{_num(r.current, r.metric)}</td><td>{escape(r.note)}</td><td>{escape(r.bound or '-')}</td></tr>"
         for r in rows
     )
     return (
@@ -69,5 +72,7 @@ def _table(rows: list[Row]) -> str:
     )
 
 
-def _num(v: float | None) -> str:
+def _num(v: float | None, metric: str = "") -> str:
+    if v is not None and metric == STEP_ERROR_RATE:
+        return f"{100 * v:.2f}%"
     return "-" if v is None else f"{v:.3f}" if abs(v) < 1 else f"{v:.1f}"

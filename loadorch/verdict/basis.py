@@ -17,6 +17,10 @@ class Basis:
     cur_s: float
     text: str  # "the measurement windows (...)" or "the whole runs"
     warnings: list[str] = field(default_factory=list)
+    # only one run has a window: the tables recorded inside a window only (waiting and connecting times, queries
+    # per request; stats.tables.Recorder) are that run's window and the other's whole run, so no row or goal on
+    # them is compared: why, and the fix ("" when both sides are the same samples)
+    mixed: str = ""
 
 
 def _spans(doc: Results) -> str:
@@ -50,5 +54,11 @@ def basis(base: Results, cur: Results) -> Basis:
         out.warnings.append(
             f"only the {which} has a measurement window ({_spans(base if bw else cur)}): compared the whole runs; "
             "give both runs the same `measure:` to compare their steady states"
+        )
+        other = "current run" if bw else "baseline"
+        out.mixed = (
+            f"only the {which} has a measurement window ({_spans(base if bw else cur)}), and its waiting and "
+            f"connecting times and queries per request were recorded inside it only, the {other}'s over the whole "
+            "run: not the same samples. Give both runs the same `measure:` and compare again"
         )
     return out

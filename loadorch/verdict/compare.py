@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -29,6 +30,15 @@ TOO_FEW, NOT_SIGNIFICANT, WITHIN_BUDGET = "too few samples", "not significant", 
 # a latency change measured while either run's generator was limited (evaluate.GENERATOR_LIMITS): maybe ours
 GENERATOR_LIMITED = "generator limited"
 BROWSER_ONLY = "no HTTP requests in either run: browser users only"
+# an endpoint the baseline judged (MIN_COUNT requests or more) that the current run does not have: renamed, or no
+# longer called; its change cannot be judged, so the comparison cannot say "no regression" (--allow-missing accepts it)
+GONE = "not in the current run"
+ALLOWED = "allowed by --allow-missing"
+# a row or goal on a table recorded inside the measurement window only (waiting and connecting times, queries per
+# request) when only one run has a window: one side's window against the other's whole run (verdict.basis)
+MIXED_BASIS = "not on one basis"
+ERROR_RATES = ("error_rate", "step_error_rate")  # absolute budgets (budgets.error_rate), shown in points
+MAX_NAMED = 5  # endpoints named in a reason, the rest counted
 
 
 @dataclass(frozen=True)
@@ -83,6 +93,15 @@ class RowJson(TypedDict):
     bound: str
 
 
+class GeneratorJson(TypedDict):
+    """One run's generator as compare.json writes it (verdict.limited.generator_of): whether it was limited, why
+    (each generator-limit check that did not pass), and the checks it recorded (none: an older run, unknown)."""
+
+    limited: bool
+    why: list[str]
+    checked: list[str]
+
+
 @dataclass(frozen=True)
 class Row:
     scope: str  # "kind", "endpoint" or "run"
@@ -113,7 +132,7 @@ class Row:
 
     def shown_change(self) -> str:
         """Latency and throughput change relative to the baseline; error rate in percentage points."""
-        if self.metric == "error_rate":
+        if self.metric in ERROR_RATES:
             return "-" if self.change is None else f"{100 * self.change:+.1f} pts"
         return "-" if self.change_pct is None else f"{self.change_pct:+.1f}%"
 
@@ -131,9 +150,12 @@ class Row:
 
     @property
     def undecided(self) -> bool:
-        """A gated row whose data cannot bound the change, or whose change may be the generator's: the comparison
-        cannot say "no regression"."""
-        return self.verdict == "same" and self.why in (TOO_FEW, GENERATOR_LIMITED)
+        """A gated row whose data cannot bound the change, whose change may be the generator's, whose two sides
+        are not the same samples, or a judged endpoint gone from the current run: the comparison cannot say "no
+        regression"."""
+        if self.verdict == "missing":
+            return self.why == GONE
+        return self.verdict == "same" and self.why in (TOO_FEW, GENERATOR_LIMITED, MIXED_BASIS)
 
 
 @dataclass
@@ -145,6 +167,9 @@ class Comparison:
     # why either run's generator was limited ("the baseline's generator cpu check was inconclusive: ..."), set by
     # verdict.limited, which makes the latency rows and goals undecided
     limits: list[str] = field(default_factory=list)
+    # per run ("baseline", "current"): whether its generator was limited and why (verdict.limited.generator_of)
+    generator: dict[str, GeneratorJson] = field(default_factory=dict)
+    mixed: str = ""  # why the window-only tables are not on one basis (verdict.basis), "" when they are
 
     @property
     def regressions(self) -> list[Row]:
@@ -179,7 +204,8 @@ class Comparison:
             if n
         )
         undecided = ", ".join(
-            f"{n} row(s): {why}" for why in (GENERATOR_LIMITED, TOO_FEW)
+            f"{n} endpoint(s) {GONE}" if why == GONE else f"{n} row(s): {why}"
+            for why in (GONE, MIXED_BASIS, GENERATOR_LIMITED, TOO_FEW)
             if (n := sum(r.why == why for r in self.undecided))
         )  # fmt: skip
         if self.regressions:
@@ -198,11 +224,36 @@ class Comparison:
         """Why an inconclusive comparison is one, and what to do ("" otherwise)."""
         if self.regressions or self.missed:
             return ""
-        parts = [part for part in (self._limited(), self._too_few()) if part]
+        parts = [part for part in (self._gone(), self._mixed(), self._limited(), self._too_few()) if part]
         if parts:
             return "inconclusive: " + "; ".join(parts)
         goals = self.undecided_goals
         return f"inconclusive: goal {goals[0].selector} {goals[0].goal}: {goals[0].why}" if goals else ""
+
+    def _gone(self) -> str:
+        """The endpoints the baseline judged that the current run does not have, and the two ways on."""
+        rows = [r for r in self.rows if r.undecided and r.why == GONE]
+        if not rows:
+            return ""
+        named = ", ".join(f'"{r.name}" ({r.baseline or 0:.0f} requests)' for r in rows[:MAX_NAMED])
+        more = f" and {len(rows) - MAX_NAMED} more" if len(rows) > MAX_NAMED else ""
+        return (
+            f"{len(rows)} endpoint(s) in the baseline but {GONE}: {named}{more}: renamed, or no longer called? "
+            "Their change cannot be judged. A request is matched by its `name:`: if it was renamed, give it its "
+            "old name back; if the change is meant, compare again with --allow-missing NAME (once per endpoint)"
+        )
+
+    def _mixed(self) -> str:
+        """The rows and goals on tables recorded inside the window only, when only one run has a window."""
+        rows = [r for r in self.rows if r.undecided and r.why == MIXED_BASIS]
+        goals = [g for g in self.undecided_goals if g.why.startswith(MIXED_BASIS)]
+        if not (rows or goals):
+            return ""
+        what = [
+            f"{len(rows)} row(s) ({_named(rows)})" if rows else "",
+            f"{len(goals)} goal(s) ({', '.join(f'{g.selector} {g.goal}' for g in goals[:3])})" if goals else "",
+        ]
+        return f"{' and '.join(w for w in what if w)} cannot be decided: {self.mixed}"
 
     def _limited(self) -> str:
         """The latency rows and goals a limited generator leaves undecided, which run's check said so, the fix."""
@@ -226,7 +277,8 @@ class Comparison:
         if not rows:
             return ""
         needs = sorted({(p, samples_to_bound(p)) for p in (_pct_of(r.metric) for r in rows) if p is not None})
-        least = ", ".join(f"p{p:g} {n}" for p, n in needs)
+        rates = [f"{MIN_COUNT} for a rate"] if any(_pct_of(r.metric) is None for r in rows) else []
+        least = ", ".join([f"p{p:g} {n}" for p, n in needs] + rates)
         return (
             f"{len(rows)} row(s) with {TOO_FEW} to bound the change ({_named(rows)}): run both runs "
             f"longer or with more users (browser: pages), so each row has enough samples"
@@ -299,20 +351,22 @@ def _bucket_at(h: Histogram, rank: int) -> int:
     return bucket_of(h.max)
 
 
-def compare(base: Results, cur: Results, budgets: Budgets, on: Basis | None = None) -> Comparison:
+def compare(
+    base: Results, cur: Results, budgets: Budgets, on: Basis | None = None, allow_missing: Collection[str] = ()
+) -> Comparison:
     """Rows per kind, endpoint and the run, on `on` (default: `basis(base, cur)`, both measurement windows
-    when both runs have one)."""
+    when both runs have one). An endpoint of the baseline with MIN_COUNT requests that the current run lacks
+    is undecided unless `allow_missing` names it; one new in the current run is reported, never gated."""
     on = on or basis(base, cur)
-    out = Comparison(warnings=_like_for_like(base, cur) + on.warnings, basis=on.text)
+    out = Comparison(warnings=_like_for_like(base, cur) + on.warnings, basis=on.text, mixed=on.mixed)
     bm, cm, bt, ct = on.base, on.cur, on.base_s, on.cur_s
     sections = (("kind", base.kinds, cur.kinds, "kind"), ("endpoint", base.endpoints, cur.endpoints, "name"))
     for scope, in_base, in_cur, tag in sections:
         for name in sorted(set(in_base) | set(in_cur)):
             if name not in in_base or name not in in_cur:
-                where = "baseline" if name not in in_base else "current run"
-                out.rows.append(
-                    Row(scope, name, "requests", None, None, None, None, 0.0, False, "missing", f"not in the {where}")
-                )
+                side = bm if name in in_base else cm
+                out.rows.append(_one_run_only(scope, name, side.counts(((tag, name),))[0], name in in_base,
+                                              name in allow_missing))  # fmt: skip
                 continue
             tags = ((tag, name),)
             out.rows += _latency_rows(scope, name, bm.select(tags), cm.select(tags), budgets)
@@ -327,7 +381,10 @@ def compare(base: Results, cur: Results, budgets: Budgets, on: Basis | None = No
                     why=f"informational ({info.why or info.verdict}); the run's total is gated",
                 )
             )
-            out.rows.append(_error_row(scope, name, bm.counts(tags), cm.counts(tags), budgets.error_rate))
+            out.rows.append(error_row(scope, name, bm.counts(tags), cm.counts(tags), budgets.error_rate))
+    gone = set(base.endpoints) - set(cur.endpoints)
+    out.warnings += [f"--allow-missing {name!r} names no endpoint that is in the baseline and not in the current run"
+                     for name in sorted(set(allow_missing) - gone)]  # fmt: skip
     if not (bm.counts()[0] or cm.counts()[0]) and _viewed(base) & _viewed(cur):
         # browser users only: their pages' rows judge the pair; HTTP totals of nothing would say "too few samples"
         # however many page views (a pair with no page viewed in both keeps those rows: nothing else judges it)
@@ -335,8 +392,26 @@ def compare(base: Results, cur: Results, budgets: Budgets, on: Basis | None = No
                      for metric, budget in (("rps", budgets.rps), ("error_rate", budgets.error_rate))]  # fmt: skip
         return out
     out.rows.append(_rps_row("run", "total", bm.counts()[0], bt, cm.counts()[0], ct, budgets.rps))
-    out.rows.append(_error_row("run", "total", bm.counts(), cm.counts(), budgets.error_rate))
+    out.rows.append(error_row("run", "total", bm.counts(), cm.counts(), budgets.error_rate))
     return out
+
+
+def _one_run_only(scope: str, name: str, requests: int, in_base: bool, allowed: bool) -> Row:
+    """A kind or endpoint in one run only. Gone from the current run: an endpoint the baseline judged (MIN_COUNT
+    requests) is undecided (GONE) unless allowed, a kind is shown (its endpoints gate); new: shown, not gated."""
+    if not in_base:
+        note = f"new in the current run ({requests} requests): reported, not gated"
+        return Row(scope, name, "requests", None, float(requests), None, None, 0.0, False, "missing", note)
+    said = f"in the baseline ({requests} requests), {GONE}"
+    if scope != "endpoint":
+        note, why = f"{said}: its endpoints are judged", ""
+    elif requests < MIN_COUNT:
+        note, why = f"{said}: too few requests to judge (fewer than {MIN_COUNT}), not gated", ""
+    elif allowed:
+        note, why = f"{said}: {ALLOWED}", ALLOWED
+    else:
+        note, why = f"{said}: renamed, or no longer called?", GONE
+    return Row(scope, name, "requests", float(requests), None, None, None, 0.0, False, "missing", note, why=why)
 
 
 def _viewed(doc: Results) -> set[str]:
@@ -460,16 +535,22 @@ def _rps_row(scope: str, name: str, bc: int, bt: float, cc: int, ct: float, budg
     return _z_row(scope, name, "rps", (br, cr, se), past, budget, min(bc, cc), 3, _pct(cr - br, br))
 
 
-def _error_row(scope: str, name: str, b: tuple[int, int], c: tuple[int, int], budget: float) -> Row:
+def error_row(
+    scope: str, name: str, b: tuple[int, int], c: tuple[int, int], budget: float, metric: str = "error_rate",
+    what: str = "",
+) -> Row:
+    """A failure rate before and after, from (tries, failures) of each run: a regression is a significant rise
+    (a z-test on the two proportions) past the absolute budget; fewer than MIN_COUNT tries a side: too few.
+    HTTP requests' error rate, and the browser users' failed steps (`metric` step_error_rate, `what` "steps")."""
     (bn, bf), (cn, cf) = b, c
     br, cr = (bf / bn if bn else 0.0), (cf / cn if cn else 0.0)
     pooled = (bf + cf) / (bn + cn) if bn + cn else 0.0
     se = math.sqrt(pooled * (1 - pooled) * ((1 / bn if bn else 0) + (1 / cn if cn else 0))) or 1e-9
-    note = f"z-test on {bf} of {bn} vs {cf} of {cn} failed"
+    note = f"z-test on {bf} of {bn} vs {cf} of {cn}{' ' + what if what else ''} failed"
     return _z_row(
         scope,
         name,
-        "error_rate",
+        metric,
         (br, cr, se),
         (cr - br > budget, br - cr > budget),
         budget,

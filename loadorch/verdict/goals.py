@@ -69,9 +69,11 @@ def top_endpoints(time_by_name: Mapping[str, tuple[int, float]]) -> list[str]:
 
 def judge(goal: Goal, hists: tuple[Histogram, Histogram] | None, scale: float, unit: str,
           noise: float | None = None, noise_runs: int = 0) -> GoalResult:  # fmt: skip
-    """Met, missed (by how much) or inconclusive; `hists` None: the metric is not in both runs."""
+    """Met, missed (by how much) or inconclusive; `hists` None: the metric is not in both runs. A goal on what one
+    run lacks (an endpoint renamed or no longer called) is inconclusive, never met."""
     if hists is None or not hists[0].count or not hists[1].count:
-        return _result(goal, None, None, unit, UNDECIDED, f"no samples of {goal.selector} in both runs")
+        where = "both runs" if hists is None else _lacking(hists[0].count, hists[1].count)
+        return _result(goal, None, None, unit, UNDECIDED, f"no samples of {goal.selector} in {where}")
     b, c = hists
     pct = goal.percentile
     bv, cv = b.percentile(pct) / scale, c.percentile(pct) / scale
@@ -92,6 +94,15 @@ def judge(goal: Goal, hists: tuple[Histogram, Histogram] | None, scale: float, u
         why = f"{shown}: within the measured noise ({100 * noise:.1f} % over {noise_runs} runs)"
         return _result(goal, bv, cv, unit, MISSED, why)
     return _result(goal, bv, cv, unit, MET, f"{shown}: met by {margin:.1f} pts")
+
+
+def undecided(goal: Goal, unit: str, why: str) -> GoalResult:
+    """A goal the comparison cannot judge, and why (one side's samples are not the other's)."""
+    return _result(goal, None, None, unit, UNDECIDED, why)
+
+
+def _lacking(base: int, cur: int) -> str:
+    return "either run" if not (base or cur) else "the baseline" if not base else "the current run"
 
 
 def _result(goal: Goal, bv: float | None, cv: float | None, unit: str, verdict: str, why: str) -> GoalResult:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from loadorch.results import Results
-from loadorch.verdict.compare import GENERATOR_LIMITED, PERCENTILES, Comparison, Row
+from loadorch.verdict.compare import GENERATOR_LIMITED, PERCENTILES, Comparison, GeneratorJson, Row
 from loadorch.verdict.evaluate import GENERATOR_LIMITS, LATENCY_METRICS, PASS
 from loadorch.verdict.goals import MET, MISSED, UNDECIDED, GoalResult
 
@@ -33,12 +33,26 @@ _SAID = {"error": "an error", "fail": "a failure"}
 def generator_limits(base: Results, cur: Results) -> list[str]:
     """Each generator-limit check (evaluate.GENERATOR_LIMITS) of either run that did not pass, in words:
     "the baseline's generator cpu check was inconclusive: generator saturated: worker 0 at 97% ..."."""
+    return [f"the {label}'s {said}" for doc, label in ((base, "baseline"), (cur, "current run"))
+            for said in limits_of(doc)]  # fmt: skip
+
+
+def generator_of(doc: Results) -> GeneratorJson:
+    """One run's generator for compare.json: limited or not, why, and which generator-limit checks it recorded
+    (a run without them, older than the checks, reads `limited: false` with `checked: []`: not known)."""
+    why = limits_of(doc)
+    checked = [f"{c.name}: {c.verdict}" for c in doc.checks if c.name in GENERATOR_LIMITS]
+    return GeneratorJson(limited=bool(why), why=why, checked=checked)
+
+
+def limits_of(doc: Results) -> list[str]:
+    """One run's generator-limit checks that did not pass ("generator cpu check was inconclusive: ..."): empty
+    when its generator kept up (or the run recorded no such check)."""
     out = []
-    for doc, label in ((base, "baseline"), (cur, "current run")):
-        for check in doc.checks:
-            if check.name in GENERATOR_LIMITS and check.verdict != PASS:
-                message = check.message if len(check.message) <= MAX_MESSAGE else check.message[:MAX_MESSAGE] + "..."
-                out.append(f"the {label}'s {check.name} check was {_SAID.get(check.verdict, check.verdict)}: {message}")
+    for check in doc.checks:
+        if check.name in GENERATOR_LIMITS and check.verdict != PASS:
+            message = check.message if len(check.message) <= MAX_MESSAGE else check.message[:MAX_MESSAGE] + "..."
+            out.append(f"{check.name} check was {_SAID.get(check.verdict, check.verdict)}: {message}")
     return out
 
 

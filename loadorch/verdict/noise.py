@@ -17,9 +17,9 @@ from typing import Any
 
 from typing_extensions import TypedDict
 
-from loadorch.verdict.compare import Row
+from loadorch.verdict.compare import ERROR_RATES, Row
 
-ABSOLUTE = ("error_rate", "db_queries_per_request")  # budgets in points or queries, not shares
+ABSOLUTE = (*ERROR_RATES, "db_queries_per_request")  # budgets in points or queries, not shares
 SCHEMA = "loadorch.noise/v1"
 WITHIN_NOISE = "within noise"
 
@@ -143,4 +143,4 @@ def _relative(r: Row) -> float:
 def _shown(value: float, absolute: bool, metric: str) -> str:
     if not absolute:
         return f"{100 * value:.1f} %"
-    return f"{100 * value:.2f} pts" if metric == "error_rate" else f"{value:g} queries"
+    return f"{100 * value:.2f} pts" if metric in ERROR_RATES else f"{value:g} queries"

@@ -161,3 +161,55 @@ def test_compare_command_says_what_it_compared(tmp_path) -> None:
     assert "compared: the measurement windows (baseline steady 3-8s: 300 requests over 5s" in md
     assert json.loads((tmp_path / "out" / "compare.json").read_text())["compared"].startswith("the measurement windows")
     assert "compared: the measurement windows" in (tmp_path / "out" / "compare.html").read_text()
+
+
+def timed_doc(windowed: bool) -> Results:
+    """The same steady state (100 ms waiting, 2 queries per request) after a ramp (300 ms, 10 queries: a cold
+    cache), with a measurement window over the steady state or without one. As a run records them, waiting
+    times and queries per request are kept inside the window only when there is one, over the whole run when not."""
+    m = Merged()
+    key = SeriesKey("u", "a", "read", "GET", 200, True)
+    steady, ramp = [100_000] * 2000, [300_000] * 400
+    m.series[key] = Histogram.of(steady + ramp)
+    m.timings = {("waiting", key): Histogram.of(steady if windowed else steady + ramp)}
+    m.db = {key: Histogram.of([2] * 2000 if windowed else [2] * 2000 + [10] * 400)}
+    extra = {"window": ((3.0, 8.0),), "window_source": "steady"} if windowed else {}
+    if windowed:
+        m.window = {key: Histogram.of(steady)}
+    record = RunRecord("p", "s", "s.yaml", "abc", 1, 1, 1, "h", "t0", "t1", {}, "pass", 0, merged=m, elapsed_s=10.0,
+                       **extra)  # type: ignore[arg-type]
+    return build(record)
+
+
+def test_with_one_window_only_window_only_tables_are_not_compared_across_bases() -> None:
+    """Only the current run has a window: its waiting times and queries per request are its steady state's, the
+    baseline's its whole run's (a slow, query-heavy ramp included). A waiting-time goal read "met" (-67 %) and
+    the queries per request a regression, with nothing changed; both are undecided now, and the reason says why.
+    The whole duration is on one basis (the whole runs) and still judged."""
+    from loadorch.commands.compare import Plan, compare_runs
+    from loadorch.config.goals import parse_goal
+    from loadorch.verdict.goals import MISSED, UNDECIDED
+
+    MIXED_BASIS = "not on one basis"  # verdict.compare.MIXED_BASIS
+
+    goals = tuple(parse_goal(f"{metric}{{name:a}}", "p(95) -30%", "--goal")
+                  for metric in ("http_req_waiting", "http_req_duration"))  # fmt: skip
+    for base, cur in ((timed_doc(False), timed_doc(True)), (timed_doc(True), timed_doc(False))):
+        result = compare_runs(base, cur, Budgets(), Plan(goals))
+        waiting, duration = result.goals
+        assert waiting.verdict == UNDECIDED and waiting.why.startswith(f"{MIXED_BASIS}: only the "), waiting
+        assert duration.verdict == MISSED, duration  # the whole runs on both sides: the same samples
+        (queries,) = [r for r in result.rows if r.metric == "db_queries_per_request"]
+        assert queries.undecided and queries.why == MIXED_BASIS and queries.note.startswith("would be "), queries
+        assert result.verdict == "regression"  # the missed duration goal
+        assert "Give both runs the same `measure:`" in waiting.why
+    # without the goal that is missed, undecided: never "no regression" on mixed samples
+    result = compare_runs(timed_doc(True), timed_doc(False), Budgets(), Plan(goals[:1]))
+    assert result.verdict == "inconclusive" and result.regressions == []
+    why = result.reason()
+    assert "1 row(s) (endpoint a db_queries_per_request) and 1 goal(s) (http_req_waiting{name:a} p(95) -30%)" in why
+    assert "only the baseline has a measurement window (steady 3-8s)" in why and "same `measure:`" in why, why
+    # both runs windowed: the same samples, judged (no change: no regression, the goal missed)
+    both = compare_runs(timed_doc(True), timed_doc(True), Budgets(), Plan(goals[:1]))
+    assert both.goals[0].verdict == MISSED and [r.verdict for r in both.rows if r.metric == "db_queries_per_request"
+                                                 ] == ["same"]  # fmt: skip

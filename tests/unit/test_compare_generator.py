@@ -194,3 +194,30 @@ def test_a_run_against_a_baseline_measured_by_a_saturated_generator_is_inconclus
     suite = next(s for s in root if s.get("name") == "loadorch.compare")
     goal = next(c for c in suite.iter("testcase") if c.get("name", "").startswith("goal "))
     assert goal.find("error") is not None and GENERATOR_LIMITED in (goal.find("error").text or "")  # type: ignore[union-attr]
+
+
+def test_compare_json_records_per_run_whether_its_generator_was_limited_and_why(tmp_path: Path) -> None:
+    """compare.json alone tells a reader which run's generator was limited, by which check and why, and which
+    checks each run recorded (a run that recorded none: not known, rather than "kept up")."""
+    for name, doc in (("base", _doc(200, [SATURATED, CPU_OK])), ("cur", _doc(190, [CPU_OK, BEHIND], seed=2)),
+                      ("old", _doc(200, []))):  # fmt: skip
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps(doc.to_json()))
+    said = cli_in_process("compare", "base", "cur", "--out", "out", cwd=tmp_path)
+    assert_no_traceback(said)
+    assert said.code == 6, said
+    generator = json.loads((tmp_path / "out" / "compare.json").read_text())["generator"]
+    assert generator["baseline"] == {
+        "limited": True,
+        "why": [f"generator cpu check was inconclusive: {SATURATED.message}"],
+        "checked": ["generator cpu: inconclusive", "generator cpu: pass"],
+    }
+    assert generator["current"] == {
+        "limited": True,
+        "why": [f"arrival rate check was inconclusive: {BEHIND.message}"],
+        "checked": ["generator cpu: pass", "arrival rate: inconclusive"],
+    }
+    said = cli_in_process("compare", "old", "cur", "--out", "out2", cwd=tmp_path)
+    generator = json.loads((tmp_path / "out2" / "compare.json").read_text())["generator"]
+    assert generator["baseline"] == {"limited": False, "why": [], "checked": []}
+    assert generator["current"]["limited"] is True
