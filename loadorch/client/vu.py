@@ -27,8 +27,8 @@ from loadorch.traffic.redact import (
     SECRET_HEADERS,
     TARGET_SAFE,
     Redactor,
-    credential_params_in,
     credentials,
+    masked_reason,
 )
 from loadorch.traffic.redirects import Hop
 from loadorch.traffic.request import (
@@ -157,7 +157,7 @@ class LeanRunner:
         except HttpError as exc:
             end = time.perf_counter()
             service = service_us(intended, start, end)
-            return Outcome(0, False, self._reason(str(exc), redactor), int((end - origin) * 1e6), target, body,
+            return Outcome(0, False, masked_reason(str(exc), redactor), int((end - origin) * 1e6), target, body,
                            service, trace_parts=trace, redactor=mine)
         end = time.perf_counter()
         if resp.special is not None:  # Set-Cookie, Location or Content-Encoding: beyond the fast path
@@ -178,7 +178,7 @@ class LeanRunner:
                 redactor = mine = redactor.plus(jar_values(self.jar.cookies.values()))
             if error is not None:
                 service = service_us(intended, start, end)
-                reason = self._reason(error, redactor)
+                reason = masked_reason(error, redactor)  # it may name a redirect's URL (an OAuth `?code=`)
                 return Outcome(resp.status, False, reason, int((end - origin) * 1e6), target, body, service,
                                trace_parts=trace, redactor=mine)
         if req.secret_captures:  # a login: the credentials it returns, masked from its own check's example on
@@ -217,12 +217,6 @@ class LeanRunner:
             example = None if all(results) else failed_example(resp.status, resp.body, redactor=redactor)
             outcome.check_example = example
         return outcome
-
-    @staticmethod
-    def _reason(error: str, redactor: Redactor) -> str:
-        """A failure reason (it may name a redirect's URL, its credential parameters masked as a request log's
-        path's are: an OAuth `?code=`): masked, then cut, so no prefix of a secret stays."""
-        return redactor.cut(credential_params_in(error), 200, more="")
 
     def _jar_redactor(self, line: str, redactor: Redactor) -> Redactor:
         """`redactor` and the values of the cookies the jar sends (`Cookie: ...` line), kept for the next request

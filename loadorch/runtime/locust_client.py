@@ -32,7 +32,7 @@ from loadorch.db.servertiming import QueryHeader
 from loadorch.errors import LoadorchError
 from loadorch.hosts import check_allowed, resolve
 from loadorch.runtime.headbound import ResponseHeadTooLarge
-from loadorch.traffic.redact import NO_SECRETS, Redactor
+from loadorch.traffic.redact import NO_SECRETS, Redactor, masked_reason
 from loadorch.traffic.request import (
     Captured,
     CompiledRequest,
@@ -148,7 +148,9 @@ class LocustClientRunner:
         if status == 0 or error is not None:  # no response, timed out, or a redirect refused (its 3xx kept)
             failed = getattr(resp, "error", None)
             reason = error or (str(failed) if isinstance(failed, ResponseHeadTooLarge) else f"request failed: {failed}")
-            reason = redactor.cut(reason, 200, more="")
+            # geventhttpclient's errors name the URL (`URL http://.../callback?token=...: 3, original=timed out`):
+            # its credential parameters masked as the lean client's reasons' are
+            reason = masked_reason(reason, redactor)
             return Outcome(status, False, reason, latency, path, body, service, trace_id=trace_id, redactor=mine)
         if req.secret_captures:  # a login: the credentials it returns, masked from its own check's example on
             redactor = mine = self.tokens.found(req, content, redactor)

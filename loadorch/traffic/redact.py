@@ -255,3 +255,10 @@ def credential_params_in(text: str) -> str:
         return f"{name}={MASK}" if value and CREDENTIAL_PARAM.search(unquote_plus(name)) else m.group(0)
 
     return QUERY_PARAM.sub(masked, text)
+
+
+def masked_reason(text: str, redactor: Redactor, limit: int = 200) -> str:
+    """A failure reason or an exception's text as a worker reports it (it may quote a URL: a redirect's, a request
+    library's error): the credential parameters of the URLs in it masked (credential_params_in), then `redactor`'s
+    secrets, then cut at `limit`, so no prefix of a secret stays."""
+    return redactor.cut(credential_params_in(text), limit, more="")

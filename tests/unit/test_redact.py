@@ -17,7 +17,14 @@ from loadorch.config.envsubst import (
 from loadorch.config.hostauth import split_credentials
 from loadorch.config.yamlsource import parse
 from loadorch.report.junit import Case, render_cases
-from loadorch.traffic.redact import MASK, Redactor, credential_params_in, credentials, target_params
+from loadorch.traffic.redact import (
+    MASK,
+    Redactor,
+    credential_params_in,
+    credentials,
+    masked_reason,
+    target_params,
+)
 from loadorch.traffic.servertiming import parse as parse_server_timing
 from loadorch.traffic.template import compile_template
 
@@ -188,3 +195,12 @@ def test_credential_parameters_in_free_text_are_masked_and_the_rest_kept() -> No
     assert f"token={MASK}" in out and f"session={MASK}" in out and f"sig={MASK}" in out and f"api_key={MASK}" in out
     assert "w=800" in out and "q=1" in out and "a=1" in out and "page=2" in out and out.endswith(" ok")
     assert credential_params_in("no urls here: token = abc") == "no urls here: token = abc"
+
+
+def test_a_reason_has_its_urls_credential_parameters_and_the_secrets_masked_then_is_cut() -> None:
+    r = Redactor(["CANARYsecret99"])
+    reason = "URL http://h/cb?token=authCode12345&state=s1: 3, original=timed out for CANARYsecret99"
+    assert masked_reason(reason, r) == f"URL http://h/cb?token={MASK}&state=s1: 3, original=timed out for {MASK}"
+    cut = masked_reason("x" * 190 + " CANARYsecret99", r, 200)  # masked before the cut: no prefix of it left
+    assert "CANA" not in cut and len(cut) <= 200
+
