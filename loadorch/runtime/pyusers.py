@@ -4,7 +4,9 @@ The class is subclassed so that each instance gets `self.loadorch` (its slot, it
 scenario's data generators), and Locust's own task choice and `between()` waits draw from that same
 stream (they use the global `random` module, reproducible only this way). Their requests arrive through
 Locust's request event and go into the same histograms; an exception in a task is a failure with the
-file and line where it happened.
+file and line where it happened. The credentials a user's requests carry (a captured token in `Authorization`, a
+cookie, `?access_token=...`) are masked, with the run's secrets, in everything it shows from then on: its
+failures, the exceptions its tasks raise, the worker's log lines (current_mask).
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ from loadorch.traffic.redact import (
     NO_SECRETS,
     SECRET_HEADERS,
     Redactor,
-    credential_params_in,
     credentials,
+    masked_reason,
+    query_credentials,
     target_params,
 )
 from loadorch.traffic.request import Outcome, request_log_line
@@ -43,6 +46,7 @@ from loadorch.traffic.servertiming import parse as parse_server_timing
 from loadorch.traffic.trace import TraceIds, trace_client
 
 _CURRENT: dict[Any, PythonUserContext] = {}  # greenlet -> the python user running in it
+HELD_KEPT = 8  # the credentials a python user's requests carried, kept (the latest) to mask what it shows later
 
 
 class PythonUserContext:
@@ -59,10 +63,30 @@ class PythonUserContext:
         self._generators = generators
         self.sequence = 0
         self.trace_id = ""  # the traceparent's trace id loadorch put on this user's request under way ("": none)
+        self.held: dict[str, None] = {}  # the credentials its requests carried, the most recent last
+        self.mask: Redactor | None = None  # the run's secrets and `held` (None: its requests carried none yet)
 
     def data(self, name: str) -> Any:
         """A fresh draw from the scenario's generator `name`, from this user's stream."""
         return self._generators[name].draw(name, self.random, self._state)
+
+    def carried(self, found: set[str], base: Redactor) -> Redactor | None:
+        """The credentials one of this user's requests carried (`found`) join those it holds (the last HELD_KEPT):
+        a token it captured is masked in what it shows from then on (a later failure, an exception its task raises
+        quoting it), not only in that request's. The redactor for this request (`base`: the run's secrets), None
+        when the user has carried none."""
+        if not found:
+            return self.mask
+        held = self.held
+        if not found <= held.keys():
+            for credential in sorted(found):
+                held.pop(credential, None)
+                held[credential] = None
+            while len(held) > HELD_KEPT:
+                del held[next(iter(held))]
+            self.mask = base.plus(held)
+        assert self.mask is not None
+        return self.mask if len(found) <= HELD_KEPT else self.mask.plus(found)  # (more than kept: all this request's)
 
 
 class _PerUserRandom:
@@ -115,7 +139,7 @@ def python_user_class(
     iterations: int | None,
     host: str,
     on_finish: Callable[[], None],
-    on_failure: Callable[[int, str, BaseException], None],
+    on_failure: Callable[[int, str, BaseException, Redactor | None], None],
     tracer: TraceIds | None = None,
     timeout_s: float | None = None,
 ) -> type[User]:
@@ -138,7 +162,7 @@ def python_user_class(
         except (gevent.GreenletExit, StopUser):
             raise
         except Exception as exc:
-            on_failure(self.loadorch.slot, name, exc)
+            on_failure(self.loadorch.slot, name, exc, self.loadorch.mask)  # masked with what it carried
         finally:
             _CURRENT.pop(gevent.getcurrent(), None)
             on_finish()
@@ -246,14 +270,14 @@ class PythonRequests:
         ok = exception is None
         kind = self.kind_of(name, context if isinstance(context, dict) else None)  # the task's own name
         user_class = ctx.user_class
-        mine = request_redactor(response, self.redactor)
+        # what this request carried joins what the user holds: masked in this request's name, reason, log and
+        # Server-Timing, and in what the user shows later
+        mine = ctx.carried(request_credentials(response, url), self.redactor)
         name = self._shown(name, mine)
         key = SeriesKey(user_class, name, kind, request_type.upper(), status, ok)
         # the reason may quote the request's URL (Locust's `HTTPError: 404 ... for url: /download?token=...`): its
         # credential parameters masked as the name's are
-        error = None if ok else (mine or self.redactor).cut(
-            credential_params_in(f"{type(exception).__name__}: {exception}"), 200, more=""
-        )
+        error = None if ok else masked_reason(f"{type(exception).__name__}: {exception}", mine or self.redactor)
         latency_us = int(response_time * 1000)
         queries = None
         if self.query_header is not None and response is not None:
@@ -313,23 +337,39 @@ class PythonRequests:
         )
         user_class = ctx.user_class
         key = SeriesKey(user_class, f"{user_class} task error", "unclassified", "TASK", 0, False)
-        # masked, then cut (as a request's error is): a cut first left the first characters of a secret it quoted
-        error = self.redactor.cut(f"{type(exception).__name__}: {exception} ({where})", 200, more="")
+        # masked, then cut (as a request's error is): a cut first left the first characters of a secret it quoted; with
+        # the credentials the user's requests carried (`RuntimeError(f"bad answer for {token}")`) and the credential
+        # parameters of a URL it names (requests' `HTTPError: ... for url: http://...?access_token=...`)
+        error = masked_reason(f"{type(exception).__name__}: {exception} ({where})", ctx.mask or self.redactor)
         self.recorder.record(key, 0, time.time(), error)
 
 
-def request_redactor(response: Any, redactor: Redactor) -> Redactor | None:
-    """`redactor` and the credentials the request of `response` carried in its credential headers (a token the
-    task captured into `Authorization`, a session's cookie): the target may echo them in an error or its
-    Server-Timing. This request's only; None when it carried none."""
-    headers = getattr(getattr(response, "request", None), "headers", None)
-    if not headers:
-        return None
-    try:
-        found = set().union(*(credentials(k, str(v)) for k, v in headers.items() if str(k).lower() in SECRET_HEADERS))
-    except (AttributeError, TypeError):  # a client whose request headers are no mapping
-        return None
-    return redactor.plus(found) if found else None
+def request_credentials(response: Any, url: Any = None) -> set[str]:
+    """The credentials the request of `response` carried: in its credential headers (a token the task captured into
+    `Authorization`, a session's cookie) and in its URL's credential parameters (`?access_token=...`; `url`: the
+    request event's, when the response holds no request). The target may echo them in an error or its
+    Server-Timing; the task may raise an exception quoting them."""
+    request = getattr(response, "request", None)
+    found: set[str] = set()
+    headers = getattr(request, "headers", None)
+    if headers:
+        try:
+            for k, v in headers.items():
+                if str(k).lower() in SECRET_HEADERS:
+                    found |= credentials(str(k), str(v))
+        except (AttributeError, TypeError):  # a client whose request headers are no mapping
+            pass
+    for where in {u for u in (getattr(request, "url", None), url) if isinstance(u, str)}:
+        found |= query_credentials(where)
+    return found
+
+
+def current_mask() -> Redactor | None:
+    """The redactor of the python user running in this greenlet (the run's secrets and the credentials its requests
+    carried), for a line the worker logs from it (Locust's traceback of its task's exception); None: no python user
+    here, or it carried none."""
+    ctx = _CURRENT.get(gevent.getcurrent())
+    return None if ctx is None else ctx.mask
 
 
 def _path(url: Any, name: str) -> str:

@@ -13,6 +13,7 @@ import random
 import socket
 import sys
 import time
+import traceback
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -40,6 +41,7 @@ from loadorch.runtime.alive import (
 )
 from loadorch.runtime.common import REPORT_INTERVAL_S, emit, real_thread, watch_parent
 from loadorch.runtime.headbound import bound_response_heads
+from loadorch.runtime.masklog import mask_logs
 from loadorch.starttrace import mark
 from loadorch.stats.endpoints import EndpointNames
 from loadorch.stats.generations import generation_slots
@@ -47,7 +49,7 @@ from loadorch.stats.tables import SPLIT_EVERY, Recorder
 from loadorch.traffic import data as gen
 from loadorch.traffic.arrivals import for_worker
 from loadorch.traffic.data import cumulative, stream_seed
-from loadorch.traffic.redact import USER_PLUS_KEPT, Redactor
+from loadorch.traffic.redact import USER_PLUS_KEPT, Redactor, credential_params_in, masked_reason
 from loadorch.traffic.request import CompiledRequest, Origin, RequestRunner, compile_request, credential_captures
 from loadorch.traffic.stages import users_at
 from loadorch.traffic.trace import TraceIds
@@ -148,6 +150,8 @@ class WorkerState:
         self.scheduled = self.dispatched = self.dropped = 0
         self.vu_failures: list[VuFailure] = []  # not yet reported to the master
         self.redactor = Redactor(plan.secrets)  # the run's secrets, masked in a failure's reason before it is cut
+        # the redactor of the python user running in the current greenlet (None: none), for the lines logged from it
+        self.user_mask: Callable[[], Redactor | None] = lambda: None
         self.cpu_last = (time.monotonic(), time.process_time())
         # closed-model stages: users with slot < limit run, the others wait (see traffic/stages.py)
         self.stages: list[tuple[float, float, float]] | None = plan.stages
@@ -166,10 +170,18 @@ class WorkerState:
         self.cpu_last = (now, cpu)
         return round(100.0 * used / wall, 1) if wall > 0 else 0.0
 
-    def vu_failed(self, slot: int, user_class: str, exc: BaseException) -> None:
-        """A virtual user's loop ended on an exception: logged here, reported (and made an error) by the run."""
-        log.error("virtual user %s (%s) failed", slot, user_class, exc_info=exc)
-        error = self.redactor.cut(f"{type(exc).__name__}: {exc}", 300, more="")  # masked, then cut
+    def shown(self, text: str, mask: Redactor | None = None) -> str:
+        """`text` as this worker may write it (a log line, a traceback): the credential parameters of the URLs it
+        quotes and the secrets of `mask` masked (None: the current python user's, else the run's)."""
+        return (mask or self.user_mask() or self.redactor).text(credential_params_in(text))
+
+    def vu_failed(self, slot: int, user_class: str, exc: BaseException, mask: Redactor | None = None) -> None:
+        """A virtual user's loop ended on an exception: logged here, reported (and made an error) by the run; its
+        message and traceback masked with `mask` (a python user's: the run's secrets and the credentials its requests
+        carried; None: the run's secrets), and the credential parameters of the URLs they quote."""
+        trace = "".join(traceback.format_exception(exc)).rstrip("\n")
+        log.error("virtual user %s (%s) failed\n%s", slot, user_class, self.shown(trace, mask))
+        error = masked_reason(f"{type(exc).__name__}: {exc}", mask or self.redactor, 300)  # masked, then cut
         self.vu_failures.append(VuFailure(worker=self.index, slot=slot, user_class=user_class, error=error))
 
     def stats_message(self, users: int, final: bool, flush: bool = False) -> StatsMessage:
@@ -513,6 +525,7 @@ def _start_liveness(runner: lr.WorkerRunner, state: WorkerState) -> Liveness:
 def run_worker(plan: Plan, index: int) -> int:
     watch_parent()
     state = WorkerState(plan, index)
+    mask_logs(state.shown)  # every line this process logs (Locust's tracebacks of python users' tasks included)
     env = Environment(user_classes=build_user_classes(state), host=plan.host, stop_timeout=0)
     _ignore_locust_stats(env)
     bound_response_heads(plan.max_response_head)  # client: locust and python users' FastHttpUser
@@ -551,9 +564,10 @@ def _ignore_locust_stats(env: Environment) -> None:
 
 
 def _listen_to_python_users(env: Environment, state: WorkerState) -> None:
-    from loadorch.runtime.pyusers import PythonRequests, install_random
+    from loadorch.runtime.pyusers import PythonRequests, current_mask, install_random
 
     install_random()
+    state.user_mask = current_mask
     plan = state.plan
     header = QueryHeader.from_json(plan.query_header)
     listener = PythonRequests(state.recorder, plan.scenario.kinds, state.index, state.request_log, header,

@@ -257,6 +257,21 @@ def credential_params_in(text: str) -> str:
     return QUERY_PARAM.sub(masked, text)
 
 
+def query_credentials(url: str) -> set[str]:
+    """The values of a URL's (or a request target's) credential parameters (CREDENTIAL_PARAM: `?access_token=...`),
+    as sent and decoded, those shorter than MIN_HEADER_SECRET left out: what a request carried that its own failure,
+    or a later exception of its user, may quote bare."""
+    if "?" not in url and "#" not in url:
+        return set()
+    rest, _, fragment = url.partition("#")
+    found: set[str] = set()
+    for item in (rest.partition("?")[2] + "&" + fragment).split("&"):
+        name, eq, value = item.partition("=")
+        if eq and CREDENTIAL_PARAM.search(unquote_plus(name)):
+            found |= {v for v in (value, unquote_plus(value)) if len(v) >= MIN_HEADER_SECRET}
+    return found
+
+
 def masked_reason(text: str, redactor: Redactor, limit: int = 200) -> str:
     """A failure reason or an exception's text as a worker reports it (it may quote a URL: a redirect's, a request
     library's error): the credential parameters of the URLs in it masked (credential_params_in), then `redactor`'s

@@ -1,6 +1,8 @@
-"""Credentials nobody declared, met on Locust's side of a worker: a `client: locust` failure reason naming a
-redirect's URL with `?token=...`. No form of them in the terminal, any file of the run folder or the workers' kept
-logs. Short runs against a loopback server started here."""
+"""Credentials nobody declared, met on Locust's side of a worker: a token a python user captured (from a login) and
+then sent, raised by its task in an exception (Locust logs the traceback), quoted by a failure reason, named by a
+request exception's URL (`?access_token=...`); and a `client: locust` failure reason naming a redirect's URL with
+`?token=...`. No form of them in the terminal, any file of the run folder or the workers' kept logs. Short runs
+against a loopback server started here."""
 
 from __future__ import annotations
 
@@ -81,6 +83,82 @@ def _texts(r: CliResult, out: Path) -> list[tuple[str, str]]:
     files = sorted(p for p in out.rglob("*") if p.is_file())
     return [(r.out, "stdout"), (r.err, "stderr")] + [(p.read_text(errors="replace"), str(p.relative_to(out)))
                                                      for p in files]
+
+
+LOCUSTFILE = """
+from locust import {base}, constant, task
+
+
+class Asker({base}):
+    wait_time = constant(0.01)
+
+    def on_start(self):
+        self.token = self.client.post("/login", name="login").json()["token"]
+        self.asked = 0
+
+    @task
+    def ask(self):
+        self.asked += 1
+        # the token only in a credential query parameter: the failure quotes it bare
+        with self.client.get("/items?api_key=" + self.token, name="refused", catch_response=True) as r:
+            r.failure("the target refused " + self.token)
+        if self.asked == 2:  # the 404's exception names the URL, raised out of the task
+            self.client.get("/items?access_token=" + self.token, name="items").raise_for_status()
+        self.client.get("/data", name="data", headers={{"Authorization": "Bearer " + self.token}})
+        raise RuntimeError("bad answer for " + self.token)  # Locust logs the traceback
+
+
+class Quitter({base}):
+    def on_start(self):  # a virtual user that fails: the worker's log is kept in the run folder
+        token = self.client.post("/login", name="login").json()["token"]
+        self.client.get("/data", name="data", headers={{"Authorization": "Bearer " + token}})
+        raise RuntimeError("login refused for " + token)
+
+    @task
+    def nothing(self):
+        pass
+"""
+
+
+@pytest.mark.parametrize("base", ["HttpUser", "FastHttpUser"])
+def test_a_token_a_python_user_captured_is_masked_in_its_errors_tracebacks_and_logs(
+    project: Project, target: str, base: str
+) -> None:
+    """A python user's task raised an exception quoting the token it captured and sent (`Authorization: Bearer`):
+    Locust's traceback of it in the worker's log, the task error and the virtual user's failure (on_start) in
+    results.json and the terminal showed it whole (only the run's declared secrets were masked); a failure reason
+    quoting a token the request carried in a credential query parameter, and a request exception naming the
+    request's URL (`?access_token=...`), raised out of the task, did too."""
+    project.write("scenarios/py.py", LOCUSTFILE.format(base=base))
+    project.write("scenarios/s.yaml", """
+        name: py
+        users:
+          - {python: "py.py:Asker"}
+          - {python: "py.py:Quitter"}
+        kinds: {"*": read}
+        """)
+    project.write("profiles/p.yaml", f"""
+        scenario: ../scenarios/s.yaml
+        host: {target}
+        load: {{users: 2, iterations: 3}}
+        workers: 1
+        """)
+    r = project.run("run", "p", "--request-log", "--out", "o")
+    assert_no_traceback(r)
+    out = project.root / "o"
+    reasons = [e["reason"] for e in project.results("o")["errors"]]
+    shown = json.dumps(project.results("o"))
+    # the cases were exercised, each masked
+    assert len(_Login.issued) == 2, _Login.issued
+    assert "RuntimeError: bad answer for *** (py.py:20)" in reasons, reasons  # its file and line
+    assert "CatchResponseError: the target refused ***" in reasons, reasons
+    assert any("items?access_token=***" in reason for reason in reasons), reasons  # raised out of the task
+    assert "RuntimeError: login refused for ***" in shown, shown[:3000]  # the virtual user's failure
+    log = (out / "logs" / "worker-0.log").read_text()
+    assert "bad answer for ***" in log and "login refused for ***" in log, log[-3000:]  # Locust's tracebacks
+    assert "Traceback" in log, log[-3000:]
+    for text, where in _texts(r, out):
+        assert "capTok" not in text, (where, text[:3000])
 
 
 def test_a_credential_parameter_in_a_client_locust_failure_reason_is_masked(project: Project, target: str) -> None:

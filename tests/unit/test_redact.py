@@ -23,6 +23,7 @@ from loadorch.traffic.redact import (
     credential_params_in,
     credentials,
     masked_reason,
+    query_credentials,
     target_params,
 )
 from loadorch.traffic.servertiming import parse as parse_server_timing
@@ -195,6 +196,15 @@ def test_credential_parameters_in_free_text_are_masked_and_the_rest_kept() -> No
     assert f"token={MASK}" in out and f"session={MASK}" in out and f"sig={MASK}" in out and f"api_key={MASK}" in out
     assert "w=800" in out and "q=1" in out and "a=1" in out and "page=2" in out and out.endswith(" ok")
     assert credential_params_in("no urls here: token = abc") == "no urls here: token = abc"
+
+
+def test_the_credentials_a_url_carries_in_its_query_and_fragment_are_found_as_sent_and_decoded() -> None:
+    url = "http://h/items?page=2&access_token=tok%2Bab%2Fcdef&sig=short&x=1#id_token=frag12345678&state=s1"
+    assert query_credentials(url) == {"tok%2Bab%2Fcdef", "tok+ab/cdef", "frag12345678"}  # `sig=short`: too short
+    assert query_credentials("/files/abcdefgh12345678") == set() and query_credentials("/a?q=longvalue1") == set()
+    # what a request carried, masked in an exception that quotes it bare, in every form
+    r = Redactor().plus(query_credentials(url))
+    assert r.text("refused tok+ab/cdef and tok%2Bab%2Fcdef") == f"refused {MASK} and {MASK}"
 
 
 def test_a_reason_has_its_urls_credential_parameters_and_the_secrets_masked_then_is_cut() -> None:
