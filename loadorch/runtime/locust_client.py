@@ -198,7 +198,10 @@ class LocustClientRunner:
             _, error = self._read(resp, False)
             if error is not None:
                 return resp, error
-            url = current = urljoin(current, location)
+            try:
+                url = current = urljoin(current, location)
+            except ValueError:  # an IPv6 host not closed (`http://[::1/x`): the target's answer, a failed request
+                return resp, "redirect to an invalid URL"
             refused = self._refused(url)
             if refused:
                 return resp, refused
@@ -244,7 +247,10 @@ class LocustClientRunner:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
             return f"redirect to {parts.scheme}: refused"
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:  # a port out of range or not a number (urllib raises it when asked)
+            return "redirect to an invalid URL"
         if (parts.hostname, port) == (self.origin.host, self.origin.port):
             return None  # the target itself: checked by preflight, connected by its pinned addresses
         try:

@@ -43,9 +43,8 @@ class RedirectError(ValueError):
 
 def next_hop(current: Hop, location: str) -> Hop:
     """The hop a Location header points to, resolved against the current URL (RFC 3986 5)."""
-    url = urljoin(current.url, location.strip())
-    try:
-        parts = urlsplit(url)
+    try:  # an IPv6 host not closed (`http://[::1/x`), a port out of range: the target's answer, not ours to raise
+        parts = urlsplit(urljoin(current.url, location.strip()))
         port = parts.port
     except ValueError:
         raise RedirectError("redirect to an invalid URL") from None

@@ -263,3 +263,27 @@ def test_latency_breach_with_the_load_not_reached_is_inconclusive_not_a_breach(p
     latency = next(t for t in doc["thresholds"] if t["selector"] == "http_req_duration")
     assert latency["verdict"] == "inconclusive" and "load:" in latency["message"], latency
     assert r.code == 6 and doc["verdict"] == "inconclusive", r.out + r.err  # not 1: the delay may be ours
+
+
+@pytest.mark.parametrize("client", ["lean", "locust"])
+def test_a_redirect_to_a_malformed_location_is_a_failed_request_not_a_failed_user(project: Project, client: str) -> None:
+    """A Location whose port is out of range, or whose IPv6 host is not closed, is the target's answer: the request
+    fails with a reason that says so; the virtual user goes on (it used to end on urllib's ValueError)."""
+    target = Site({"/port": ok(b"", 302, {"Location": "http://127.0.0.1:99999/x"}),
+                   "/ipv6": ok(b"", 302, {"Location": "http://[::1/x"})})
+    try:
+        project.write("scenarios/s.yaml", f"name: s\nclient: {client}\nusers:\n  - name: u\n    requests:\n"
+                      "      - {name: port, path: /port}\n      - {name: ipv6, path: /ipv6}\n"
+                      'thresholds: {http_req_failed: ["rate<0.5"]}\nmin_samples: 1\n')
+        project.write("profiles/p.yaml", f"scenario: ../scenarios/s.yaml\nhost: http://127.0.0.1:{target.port}\n"
+                      "load: {users: 1, duration: 30s}\nrequest_timeout: 2s\n")
+        r = project.run("run", "p", "--iterations", "6", "--out", "o")
+    finally:
+        target.close()
+    assert r.code == 1, r.out + r.err  # the failure budget breached: the run itself went as asked
+    assert_no_traceback(r)
+    doc = project.results("o")
+    assert not doc.get("virtual_users_failed"), doc["virtual_users_failed"]  # (absent when none)
+    assert doc["totals"]["requests"] == 6 and doc["totals"]["failures"] == 6, doc["totals"]
+    reasons = {e["reason"] for e in doc["errors"]}
+    assert reasons == {"redirect to an invalid URL"}, reasons
