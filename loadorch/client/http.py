@@ -155,13 +155,20 @@ class _Collector:
 class _HeaderCollector(_Collector):
     """A collector that looks at every header line: for Set-Cookie, Location, Content-Encoding, the one header
     asked for, or all of them. (httptools calls `on_header` only on a collector that has one: the plain
-    collector's responses cost no Python call per header.)"""
+    collector's responses cost no Python call per header.)
+
+    The lines of a chunked body's trailer section come here too, after the head: they are dropped, kept nowhere
+    and acted on never (RFC 9110 6.5: a trailer field is not merged into the header section unless its definition
+    says so). A trailing Set-Cookie, Location, Content-Encoding, Content-Length or Transfer-Encoding would set a
+    cookie, redirect, decode or reframe on the server's afterthought. Server-Timing's definition allows it as a
+    trailer, but it is dropped too: the plain collector never sees a trailer line (no call per header), so taking
+    it here would make the value depend on which collector a head happened to pick."""
 
     __slots__ = ()
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if self.complete:
-            return  # a stray message after the response
+        if self.headers_done:
+            return  # a trailer line, or a stray message's after the response
         if self.keep_headers:
             self.headers.append((name, value))
         if len(name) in _SPECIAL_LENGTHS and name.lower() in _SPECIAL:
@@ -172,7 +179,7 @@ class _HeaderCollector(_Collector):
             self.wanted = value if self.wanted is None else self.wanted + b", " + value
         if self.timing and len(name) == 13 and name.lower() == SERVER_TIMING:
             self.timing_value = value if self.timing_value is None else self.timing_value + b", " + value
-        if len(name) in _FRAMING_LENGTHS and not self.headers_done and name.lower() in _FRAMING:
+        if len(name) in _FRAMING_LENGTHS and name.lower() in _FRAMING:
             self.framed = _frames(name, value, self.framed)
 
 
