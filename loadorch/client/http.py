@@ -21,6 +21,7 @@ from typing import Any
 import httptools
 from greenlet import getcurrent
 
+from loadorch.client.framing import Unfolder, unfold, unfold_heads
 from loadorch.client.transport import Stream, Transport
 from loadorch.config.units import DEFAULT_MAX_HEAD, size_text
 from loadorch.errors import SafetyError
@@ -57,6 +58,7 @@ class _Collector:
     __slots__ = (
         "body",
         "complete",
+        "early",
         "framed",
         "head",
         "headers",
@@ -85,6 +87,9 @@ class _Collector:
         timing: bool = False,
     ) -> None:
         self.parser: httptools.HttpResponseParser | None = None
+        # the bytes of a response's reads that did not end its head (not reset: `_feed` starts it again with the
+        # response's first read): a head with obs-fold is parsed again from them (Connection._refused)
+        self.early = b""
         self.reset(keep_headers, keep_body, max_body, want, timing)
 
     def reset(
@@ -456,20 +461,23 @@ class Connection:
             room = self.max_head - collector.head
             if len(data) > room:  # the head must end within the bound: parse up to it, then see
                 if room:
-                    _parse(collector, data[:room])
+                    self._parse(collector, data[:room], first)
                 if not collector.headers_done:
                     raise HttpError(f"response head over {size_text(self.max_head)} (max_response_head)")
                 if not collector.keep_alive:
                     _note_framing(collector, data[:room])
-                in_head = False
+                in_head = first = False
                 data = data[room:]
                 if not data:
                     return method == "HEAD"
             else:
                 collector.head += len(data)
-        _parse(collector, data)
-        if in_head and collector.headers_done and not collector.keep_alive:  # a kept-alive one has a length
-            _note_framing(collector, data)
+        self._parse(collector, data, first)
+        if in_head:
+            if not collector.headers_done:  # the head goes on in the next read: kept, for _refused
+                collector.early = bytes(data) if first else collector.early + bytes(data)
+            elif not collector.keep_alive:  # a kept-alive one has a length
+                _note_framing(collector, data)
         if collector.too_large:
             raise HttpError(f"response body over {collector.max_body} bytes (max_response_body)")
         return method == "HEAD" and collector.headers_done  # a HEAD response has headers only
@@ -564,6 +572,43 @@ class Connection:
         return Response(collector.status, collector.headers, body, keep, wanted, collector.special, collector.size,
                         collector.timing_value)
 
+    def _parse(self, collector: _Collector, data: bytes | memoryview, first: bool) -> None:
+        """`data` into the collector's parser; `first`: it holds the response from its first byte."""
+        try:
+            collector.parser.feed_data(data)  # type: ignore[union-attr]
+        except httptools.HttpParserUpgrade:
+            raise HttpError("unexpected protocol upgrade") from None
+        except httptools.HttpParserError as exc:
+            self._refused(collector, data, first, exc)
+
+    def _refused(self, collector: _Collector, data: bytes | memoryview, first: bool, exc: Exception) -> None:
+        """What follows the parser's refusal of `data`: a head with obs-fold is parsed again, unfolded (it returns);
+        anything else raises HttpError with the parser's reason."""
+        if not collector.headers_done:
+            raw = bytes(data) if first else collector.early + bytes(data)
+            if raw.lstrip(b"\r\n").startswith(b"HTTP/") and len(unfold_heads(raw)[0]) < len(raw):
+                self._unfold(collector, raw)
+                return
+        raise HttpError(f"invalid HTTP response: {exc}") from None
+
+    @staticmethod
+    def _unfold(collector: _Collector, raw: bytes) -> None:
+        """The response parsed again from its first byte (`raw`: what was read of it), each obs-fold in its heads
+        replaced by one SP (RFC 9112 5.2), by a new parser (framing.Unfolder) once the head has ended: what the
+        values say unfolded is what counts, framing included, and llhttp's checks (one length, not two; not
+        both Content-Length and chunked) apply to them."""
+        collector.headers.clear()
+        collector.special = collector.wanted = collector.timing_value = None
+        collector.framed = False
+        unfolder = Unfolder(collector, b"", type(collector) is _Collector and collector.timing)
+        collector.parser = unfolder  # type: ignore[assignment]  # only fed until the head has ended
+        try:
+            unfolder.feed_data(raw)
+        except httptools.HttpParserUpgrade:
+            raise HttpError("unexpected protocol upgrade") from None
+        except httptools.HttpParserError as exc:
+            raise HttpError(f"invalid HTTP response: {exc}") from None
+
     def _collector_for(self, buffer: bytearray, n: int, want: bytes | None, keep_headers: bool) -> _Collector:
         """The plain collector when the response's first `n` bytes hold its whole head, it is not a 1xx, its
         headers are not kept, and none of Set-Cookie, Location, Content-Encoding or the header asked for
@@ -607,15 +652,6 @@ class Connection:
         return False
 
 
-def _parse(collector: _Collector, data: bytes | memoryview) -> None:
-    try:
-        collector.parser.feed_data(data)  # type: ignore[union-attr]
-    except httptools.HttpParserUpgrade:
-        raise HttpError("unexpected protocol upgrade") from None
-    except httptools.HttpParserError as exc:
-        raise HttpError(f"invalid HTTP response: {exc}") from None
-
-
 def _note_framing(collector: _Collector, data: bytes | memoryview) -> None:
     """The plain collector's `framed`, from the head its response's first read holds whole (_collector_for):
     it sees no header lines. Asked only of a response that is not kept alive (one that is has a length)."""
@@ -624,7 +660,7 @@ def _note_framing(collector: _Collector, data: bytes | memoryview) -> None:
     head = bytes(data)
     end = head.find(b"\r\n\r\n")
     framed = False
-    for line in head[: max(end, 0)].split(b"\r\n")[1:]:
+    for line in unfold(head[: max(end, 0)]).split(b"\r\n")[1:]:  # folded lines, one (obs-fold: RFC 9112 5.2)
         name, _, value = line.partition(b":")
         name = name.strip().lower()
         if name in _FRAMING:

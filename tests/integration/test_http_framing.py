@@ -1,12 +1,14 @@
 """The lean client against servers whose framing is old or broken, on loopback, with both kinds of sockets (the
-standard library's and gevent's fast path)."""
+standard library's and gevent's fast path): obs-fold in a head, trailer fields."""
 
 from __future__ import annotations
 
 import socket
 from collections.abc import Callable
 
-from loadorch.client.http import Connection
+import pytest
+
+from loadorch.client.http import Connection, HttpError
 
 from .test_http_client import get, send_in_parts, server, sockets  # noqa: F401  (fixtures: both socket kinds)
 from .test_http_trust import compiled, no_draws, runner_for
@@ -23,6 +25,96 @@ def answering(*answers: list[bytes]) -> Callable[[socket.socket, bytes], bool]:
         return True
 
     return handler
+
+
+# ---- obs-fold (RFC 9112 5.2: a user agent replaces each obs-fold with SP before interpreting the value)
+
+FOLDED = b"HTTP/1.1 200 OK\r\nX-Note: first\r\n  \tsecond\r\nContent-Length: 2\r\n\r\nok"
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        [FOLDED],
+        [FOLDED[:32], FOLDED[32:]],  # the fold's line break ends the first read, its whitespace starts the next
+        [FOLDED[:33], FOLDED[33:]],  # the fold's whitespace split between two reads
+        [b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>;\r\n rel=preload\r\n\r\n" + FOLDED],  # in the interim head too
+    ],
+    ids=["one-read", "split-at-the-fold", "split-in-the-fold", "after-a-folded-103"],
+)
+def test_a_folded_header_is_one_value_joined_by_a_space_on_both_paths(server, parts: list[bytes]) -> None:  # noqa: F811
+    s = server(answering(parts))
+    conn = Connection("127.0.0.1", s.port, False, 2)
+    plain = conn.request(get(), 2)  # the fast path's plain collector where the head allows it
+    kept = conn.request(get(), 2, keep_headers=True)  # the collector that sees every header line
+    wanted = conn.request(get(), 2, want=b"x-note")
+    assert (plain.status, plain.body, kept.status, kept.body) == (200, b"ok", 200, b"ok")
+    assert kept.header("x-note") == wanted.wanted == "first second"
+    assert [name for name, _ in kept.headers] == [b"X-Note", b"Content-Length"]  # the folded line is no header
+    assert s.connections == 1  # and the connection stays in use
+
+
+def test_folded_set_cookie_and_server_timing_are_read_unfolded(server) -> None:  # noqa: F811
+    timed = b"HTTP/1.1 200 OK\r\nServer-Timing: db;dur=3,\r\n app;dur=4\r\nContent-Length: 2\r\n\r\nok"
+    s = server(answering([b"HTTP/1.1 200 OK\r\nSet-Cookie: sid=abc;\r\n Path=/\r\nServer-Timing: db;dur=1,\r\n"
+                          b"\tapp;dur=2\r\nContent-Length: 2\r\n\r\nok"], [timed]))
+    runner = runner_for(s.port)
+    runner.conn.server_timing = True
+    try:
+        first = runner.run(compiled(path="/login"), no_draws, {})
+        second = runner.run(compiled(path="/a"), no_draws, {})
+    finally:
+        runner.close()
+    assert (first.status, first.ok, first.error, second.status, second.ok) == (200, True, None, 200, True)
+    assert [(c.name, c.value, c.path) for c in runner.jar.cookies.values()] == [("sid", "abc", "/")]
+    assert (first.server_timing, second.server_timing) == (b"db;dur=1, app;dur=2", b"db;dur=3, app;dur=4")
+    assert (first.db_queries, second.db_queries) == (1, 1)  # Server-Timing is also the queries header: one db entry
+    assert b"Cookie: sid=abc\r\n" in s.requests[1]
+    # a connection that asks for Server-Timing alone reads it on the fast path's plain collector (_collector_for)
+    conn = Connection("127.0.0.1", s.port, False, 2)
+    conn.server_timing = True
+    assert conn.request(get(), 2).server_timing == b"db;dur=3, app;dur=4"
+
+
+def test_a_folded_framing_header_counts_unfolded_and_cannot_smuggle_a_length(server) -> None:  # noqa: F811
+    answers = [
+        # a naive reader sees a second Content-Length (100) on the folded line: it is part of X-Pad's value
+        [b"HTTP/1.1 200 OK\r\nX-Pad: a\r\n Content-Length: 100\r\nContent-Length: 2\r\n\r\nok"],
+        [b"HTTP/1.1 200 OK\r\nContent-Length:\r\n 3\r\n\r\nabc"],  # the length on the folded line: 3
+        [b"HTTP/1.1 200 OK\r\nTransfer-Encoding:\r\n chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"],
+    ]
+    s = server(answering(*answers))
+    conn = Connection("127.0.0.1", s.port, False, 2)
+    assert [(r.status, r.body) for r in (conn.request(get(), 2) for _ in range(3))] == [(200, b"ok"), (200, b"abc"),
+                                                                                       (200, b"ok")]
+    assert s.connections == 1  # each response ended where its unfolded head said: the next one was read whole
+    # a response that closes but is chunked (folded): a close before the last chunk cuts it (RFC 9112 6.3)
+    cut = b"HTTP/1.1 200 OK\r\nConnection: close\r\nTransfer-Encoding:\r\n chunked\r\n\r\n2\r\nok\r\n"
+    closing = server(lambda conn, _head: send_in_parts(conn, [cut]) or False)
+    with pytest.raises(HttpError, match=r"^connection closed mid-response$"):
+        Connection("127.0.0.1", closing.port, False, 2).request(get(), 2)
+
+
+@pytest.mark.parametrize(
+    "head, reason",
+    [
+        (b"Content-Length: 2\r\n 0", "Invalid character in Content-Length"),  # unfolded "2 0": no length
+        (b"Content-Length: 2\r\nTransfer-Encoding:\r\n chunked", "Transfer-Encoding can't be present with Content"),
+        (b"Content-Length: 2\r\nContent-Length:\r\n 3", "Duplicate Content-Length"),
+    ],
+    ids=["two-numbers", "length-and-chunked", "two-lengths"],
+)
+def test_an_ambiguous_unfolded_length_is_refused(server, head: bytes, reason: str) -> None:  # noqa: F811
+    s = server(answering([b"HTTP/1.1 200 OK\r\n" + head + b"\r\n\r\nokok"]))
+    with pytest.raises(HttpError, match=f"^invalid HTTP response: {reason}"):
+        Connection("127.0.0.1", s.port, False, 2).request(get(), 2)
+
+
+def test_whitespace_before_the_first_header_line_is_no_fold_and_is_refused(server) -> None:  # noqa: F811
+    """RFC 9112 2.2: a line that starts with whitespace right after the status line continues no field."""
+    s = server(answering([b"HTTP/1.1 200 OK\r\n X-A: 1\r\nContent-Length: 2\r\n\r\nok"]))
+    with pytest.raises(HttpError, match=r"^invalid HTTP response: Unexpected space after start line"):
+        Connection("127.0.0.1", s.port, False, 2).request(get(), 2)
 
 
 # ---- trailers (RFC 9110 6.5: not merged into the header section; none acted on)
