@@ -1,5 +1,5 @@
 """Response framing the lean client's parser does not take as it comes: heads with obs-fold (unfolded, then parsed
-again).
+again) and bytes past a response's end (counted, for a failure reason that says what the server did).
 
 Only a response that fails to parse gets here (client/http.py `Connection._refused`): the common response never
 runs a line of this module.
@@ -15,6 +15,8 @@ import httptools
 # obs-fold with the whitespace around it (RFC 9112 5.2: OWS CRLF RWS), replaced by one SP; llhttp refuses a bare
 # LF, so a fold always has its CR
 _OBS_FOLD = re.compile(rb"[ \t]*\r\n[ \t]+")
+
+BROKEN = "the response framing is broken"
 
 
 def unfold_heads(raw: bytes) -> tuple[bytes, int, int]:
@@ -94,3 +96,68 @@ class Unfolder:
         if self.timing:
             self.collector.timing_value = field_values(unfolded[start:end], b"server-timing")
 
+
+class _Probe:
+    """Parser callbacks that note when the final response ends and the final head's framing lines."""
+
+    __slots__ = ("done", "framing", "parser")
+
+    def __init__(self) -> None:
+        self.done = False
+        self.framing: list[tuple[bytes, bytes]] = []
+        self.parser = httptools.HttpResponseParser(self)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if not self.done and name.lower() in (b"content-length", b"transfer-encoding"):
+            self.framing.append((name.lower(), value))
+
+    def on_headers_complete(self) -> None:
+        if interim_status(self.parser.get_status_code()):
+            self.framing = []
+
+    def on_message_complete(self) -> None:
+        if not interim_status(self.parser.get_status_code()):
+            self.done = True
+
+
+def _probe(data: bytes) -> _Probe:
+    probe = _Probe()
+    try:
+        probe.parser.feed_data(data)
+    except (httptools.HttpParserError, httptools.HttpParserUpgrade):
+        pass  # what the bytes after the end made of it: the end is what is asked
+    return probe
+
+
+def stray_after(data: bytes | None) -> str:
+    """The failure reason of a response the parser read to its end and then failed on what followed in the same read:
+    the server sent more than the response's head said. With `data`, the read's bytes from the response's first, it
+    says how many more, found by parsing ever shorter beginnings of it; None: how many is not known here (the
+    response began in an earlier read)."""
+    if data is None:
+        return f"the server sent more bytes than the response's length said (stray bytes after its end): {BROKEN}"
+    data = unfold_heads(data)[0]
+    low, high = 0, len(data)  # the response ends within data[:high]; find the shortest such beginning
+    while low < high:
+        middle = (low + high) // 2
+        if _probe(data[:middle]).done:
+            high = middle
+        else:
+            low = middle + 1
+    framing = _probe(data[:high]).framing
+    more = len(data) - high
+    said = "after the response's end"
+    if framing and framing[-1][0] == b"transfer-encoding":
+        return f"the server sent {more} bytes after its chunked body's end (stray bytes {said}): {BROKEN}"
+    if framing:
+        return f"the server sent {more} bytes more than its Content-Length said (stray bytes {said}): {BROKEN}"
+    return f"the server sent {more} bytes after a response without a body (stray bytes {said}): {BROKEN}"
+
+
+def stray_before(data: bytes) -> str:
+    """The failure reason when the first bytes read for a response on a reused connection are not a response's start
+    (`data`: they do not start with "HTTP/"): the rest of the previous response, longer than its length said."""
+    more = data.find(b"HTTP/")
+    more = len(data) if more < 0 else more
+    return (f"the server sent {more} bytes more than the previous response's length said (stray bytes before this "
+            f"response): {BROKEN}")

@@ -21,7 +21,7 @@ from typing import Any
 import httptools
 from greenlet import getcurrent
 
-from loadorch.client.framing import Unfolder, unfold, unfold_heads
+from loadorch.client.framing import Unfolder, stray_after, stray_before, unfold, unfold_heads
 from loadorch.client.transport import Stream, Transport
 from loadorch.config.units import DEFAULT_MAX_HEAD, size_text
 from loadorch.errors import SafetyError
@@ -221,7 +221,8 @@ class Connection:
         # DNS cannot move the name elsewhere later (TLS still verifies `host`, the Host header names it)
         self.pinned = tuple(addresses)
         self.next_pinned = 0
-        # the last request's timings (microseconds): connect (0 on a reused connection) and time to first byte
+        # the last request's timings (microseconds): connect (0 on a reused connection, at least 1 on a new one)
+        # and time to first byte
         self.connecting_us = 0
         self.waiting_us = 0
         self.tls_us = 0  # the TLS handshake's part of connecting_us
@@ -392,7 +393,7 @@ class Connection:
         if self.sock is None:
             began = time.perf_counter()
             self.sock = self._connect(deadline) if self.transport is None else self._open(self.transport, deadline)
-            self.connecting_us = int((time.perf_counter() - began) * 1e6)
+            self.connecting_us = max(1, int((time.perf_counter() - began) * 1e6))  # 0 says reused
             if not self.tls and all(hasattr(self.sock, a) for a in _GEVENT_SOCKET_ATTRS):
                 self.raw = self.sock._sock  # type: ignore[union-attr]
                 self.collector = _Collector(keep_headers, keep_body, max_body, want)
@@ -583,10 +584,17 @@ class Connection:
 
     def _refused(self, collector: _Collector, data: bytes | memoryview, first: bool, exc: Exception) -> None:
         """What follows the parser's refusal of `data`: a head with obs-fold is parsed again, unfolded (it returns);
-        anything else raises HttpError with the parser's reason."""
+        anything else raises HttpError, saying what happened where it can (client/framing.py): bytes past the
+        response's end (a Content-Length shorter than the body: they fail the request that reads them, whichever
+        that is), or the parser's reason."""
+        if collector.complete:
+            raise HttpError(stray_after(bytes(data) if first else None)) from None
         if not collector.headers_done:
             raw = bytes(data) if first else collector.early + bytes(data)
-            if raw.lstrip(b"\r\n").startswith(b"HTTP/") and len(unfold_heads(raw)[0]) < len(raw):
+            if not raw.lstrip(b"\r\n").startswith(b"HTTP/"):
+                if first and self.connecting_us == 0:  # a reused connection: the previous response's rest
+                    raise HttpError(stray_before(raw)) from None
+            elif len(unfold_heads(raw)[0]) < len(raw):
                 self._unfold(collector, raw)
                 return
         raise HttpError(f"invalid HTTP response: {exc}") from None
@@ -607,6 +615,8 @@ class Connection:
         except httptools.HttpParserUpgrade:
             raise HttpError("unexpected protocol upgrade") from None
         except httptools.HttpParserError as exc:
+            if collector.complete:
+                raise HttpError(stray_after(raw)) from None
             raise HttpError(f"invalid HTTP response: {exc}") from None
 
     def _collector_for(self, buffer: bytearray, n: int, want: bytes | None, keep_headers: bool) -> _Collector:

@@ -1,5 +1,5 @@
 """The lean client against servers whose framing is old or broken, on loopback, with both kinds of sockets (the
-standard library's and gevent's fast path): obs-fold in a head, trailer fields."""
+standard library's and gevent's fast path): obs-fold in a head, bytes past a response's end, trailer fields."""
 
 from __future__ import annotations
 
@@ -114,6 +114,64 @@ def test_whitespace_before_the_first_header_line_is_no_fold_and_is_refused(serve
     """RFC 9112 2.2: a line that starts with whitespace right after the status line continues no field."""
     s = server(answering([b"HTTP/1.1 200 OK\r\n X-A: 1\r\nContent-Length: 2\r\n\r\nok"]))
     with pytest.raises(HttpError, match=r"^invalid HTTP response: Unexpected space after start line"):
+        Connection("127.0.0.1", s.port, False, 2).request(get(), 2)
+
+
+# ---- bytes past a response's end (a Content-Length shorter than the body)
+
+BROKEN = "the response framing is broken"
+
+
+SAID_3 = f"the server sent 3 bytes more than its Content-Length said (stray bytes after the response's end): {BROKEN}"
+
+
+@pytest.mark.parametrize(
+    "parts, reason",
+    [
+        ([b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhello"], SAID_3),
+        ([b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nhello"], SAID_3),
+        ([b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+          b"HTTP/1.1 200 OK\r\nX: a\r\n b\r\nContent-Length: 2\r\n\r\nhello"], SAID_3),
+        ([b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhe\r\n0\r\n\r\nllo!"],
+         f"the server sent 4 bytes after its chunked body's end (stray bytes after the response's end): {BROKEN}"),
+        # the body's end and the extra bytes in a later read than the head: how many is not known there
+        ([b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nhe", b"llo!"],
+         f"the server sent more bytes than the response's length said (stray bytes after its end): {BROKEN}"),
+    ],
+    ids=["content-length", "connection-close", "after-103-and-a-fold", "chunked", "in-a-later-read"],
+)
+def test_bytes_after_the_end_in_the_responses_own_read_fail_it(server, parts: list[bytes], reason: str) -> None:  # noqa: F811
+    s = server(answering(parts, [b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"]))
+    runner = runner_for(s.port)
+    try:
+        broken = runner.run(compiled(path="/a"), no_draws, {})
+        after = runner.run(compiled(path="/b", expect={"contains": "ok"}), no_draws, {})
+    finally:
+        runner.close()
+    assert (broken.status, broken.ok, broken.error) == (0, False, reason)
+    assert (after.status, after.ok, after.error, s.connections) == (200, True, None, 2)  # on a fresh connection
+
+
+def test_stray_bytes_read_by_the_next_request_fail_that_one_plainly_not_as_a_timeout(server) -> None:  # noqa: F811
+    """The extra bytes come after the response's end in a later write: the request that reads them, the next one on
+    the connection, is the one that fails, with what happened, and the connection is not used again."""
+    s = server(answering([b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhe"],
+                         [b"llo", b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb"],
+                         [b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nc"]))
+    runner = runner_for(s.port)
+    try:
+        outcomes = [runner.run(compiled(path=f"/{i}"), no_draws, {}) for i in range(3)]
+    finally:
+        runner.close()
+    reason = ("the server sent 3 bytes more than the previous response's length said (stray bytes before this "
+              f"response): {BROKEN}")
+    assert [(o.status, o.ok, o.error) for o in outcomes] == [(200, True, None), (0, False, reason), (200, True, None)]
+    assert s.connections == 2
+
+
+def test_a_fresh_connection_that_does_not_answer_http_is_still_an_invalid_response(server) -> None:  # noqa: F811
+    s = server(answering([b"SSH-2.0-OpenSSH_9.6\r\n"]))
+    with pytest.raises(HttpError, match=r"^invalid HTTP response: Expected HTTP/"):
         Connection("127.0.0.1", s.port, False, 2).request(get(), 2)
 
 
