@@ -222,11 +222,13 @@ class Connection:
         self.pinned = tuple(addresses)
         self.next_pinned = 0
         # the last request's timings (microseconds): connect (0 on a reused connection, at least 1 on a new one)
-        # and time to first byte
+        # and time to first byte: from the request's send to the first byte of any response to it, an interim
+        # 1xx one (100 Continue, 103 Early Hints) included, as k6's http_req_waiting (Go's GotFirstResponseByte),
+        # curl's time_starttransfer and a browser's responseStart count it
         self.connecting_us = 0
         self.waiting_us = 0
         self.tls_us = 0  # the TLS handshake's part of connecting_us
-        self.receiving_us = 0  # from the response's first byte to its last
+        self.receiving_us = 0  # from the response's first byte (an interim one's, as above) to its last
         self.first_at = 0.0  # perf_counter time of the response's first byte
         self.server_timing = False  # keep each response's Server-Timing value (Response.server_timing)
         self.head_timing: bytes | None = None  # the Server-Timing value _collector_for found in the head
@@ -447,7 +449,8 @@ class Connection:
 
     def _feed(self, collector: _Collector, data: bytes | memoryview, first: bool, sent_at: float, method: str) -> bool:
         """One read's bytes into the response parser (empty: the server closed); True when the response
-        ends with them. The first bytes of a response stamp its waiting time (time to first byte)."""
+        ends with them. The first bytes of a response stamp its waiting time (time to first byte: an interim
+        1xx response's first byte counts, see `waiting_us`)."""
         if not data:
             if first:
                 raise _StaleConnection

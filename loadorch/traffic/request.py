@@ -246,7 +246,7 @@ class Outcome:
     example: str | None = None  # what a failed check compared (one example per error reason is reported)
     checks: tuple[bool, ...] = ()  # each expect condition's outcome, in CompiledRequest.checks order
     check_example: str | None = None  # the response, when a condition failed (status and the start of the body)
-    waiting_us: int | None = None  # time to first byte (from the send)
+    waiting_us: int | None = None  # time to first byte (from the send; an interim 1xx response's first byte counts)
     connecting_us: int | None = None  # connect time, 0 on a reused connection
     # the evidence's split of a request (None: not measured on this request path), its body's size, the
     # W3C trace id it was sent with and its Server-Timing value (read only for the slowest requests)

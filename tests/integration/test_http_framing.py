@@ -1,13 +1,17 @@
 """The lean client against servers whose framing is old or broken, on loopback, with both kinds of sockets (the
-standard library's and gevent's fast path): obs-fold in a head, bytes past a response's end, trailer fields."""
+standard library's and gevent's fast path): obs-fold in a head, bytes past a response's end, trailer fields, and
+where the time to first byte ends when an interim response comes first."""
 
 from __future__ import annotations
 
 import socket
+import time
+import types
 from collections.abc import Callable
 
 import pytest
 
+from loadorch.client import http
 from loadorch.client.http import Connection, HttpError
 
 from .test_http_client import get, send_in_parts, server, sockets  # noqa: F401  (fixtures: both socket kinds)
@@ -199,3 +203,32 @@ def test_trailer_fields_set_no_cookie_redirect_decoding_or_header(server) -> Non
     r = Connection("127.0.0.1", s2.port, False, 2).request(get(), 2, keep_headers=True, want=b"x-count")
     assert ([name for name, _ in r.headers], r.special, r.wanted) == ([b"Set-Cookie", b"Transfer-Encoding"],
                                                                     [(b"set-cookie", b"a=1; Path=/")], None)
+
+
+# ---- time to first byte with an interim response first
+
+def test_waiting_ends_at_an_interim_responses_first_byte_as_k6_and_curl_count_it(server, monkeypatch) -> None:  # noqa: F811
+    """k6's http_req_waiting (Go's GotFirstResponseByte), curl's time_starttransfer and a browser's responseStart
+    end at the first byte of any response, a 103 Early Hints included; receiving runs from there to the end. A test
+    clock (the client's perf_counter) jumps 1,000 s once the client has read the 103, before the final response is
+    sent: the jump lands in receiving, not in waiting."""
+    clock = [1000.0]
+    monkeypatch.setattr(http, "time", types.SimpleNamespace(perf_counter=lambda: clock[0], monotonic=time.monotonic))
+    holder: list[Connection] = []
+
+    def handler(conn: socket.socket, head: bytes) -> bool:
+        conn.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n")
+        stop = time.monotonic() + 5  # bounded: until the client's first read (the 103's) stamped its first byte
+        while holder[0].first_at == 0.0 and time.monotonic() < stop:
+            time.sleep(0.001)
+        clock[0] += 1000.0
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        return True
+
+    s = server(handler)
+    conn = Connection("127.0.0.1", s.port, False, 10)
+    holder.append(conn)
+    r = conn.request(get(), 10)
+    assert (r.status, r.body) == (200, b"ok")
+    assert conn.waiting_us < 1_000_000_000 <= conn.receiving_us
+
