@@ -16,6 +16,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote_plus
 
+from loadorch.traffic import escapes
+
 MASK = "***"
 TARGET_SAFE = "!#$%&'()*+,/:;=?@[]~"  # printable ASCII a request target may hold as written
 SECRET_HEADERS = frozenset(
@@ -91,7 +93,10 @@ def _basic(token: str) -> list[str]:
 def encodings(secret: str) -> set[str]:
     """The forms in which the product itself can write `secret`: raw, URL-encoded (paths, forms),
     JSON-escaped, HTML/XML-escaped, template-escaped (`{{`), and base64 (basic auth); and the JSON a target
-    may echo it in, shown in a failed check's example: PHP's (`\\/`) and Go's (`\\u0026`, `\\u003c`, `\\u003e`)."""
+    may echo it in, shown in a failed check's example: PHP's (`\\/`) and Go's (`\\u0026`, `\\u003c`, `\\u003e`);
+    and its spaces as `+` alone (a form encoder that escapes nothing else). Every other escaping a text may hold
+    (HTML references, percent-escapes of any case or of any character, `\\u` escapes, mixed) is decoded, not
+    listed: see Redactor.text and escapes.py."""
     ascii_json, utf8_json = json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]
     forms = {
         secret,
@@ -99,6 +104,7 @@ def encodings(secret: str) -> set[str]:
         quote(secret),
         quote(secret, safe=TARGET_SAFE),  # a literal path or query as sent (client.vu.wire_path)
         quote_plus(secret),
+        secret.replace(" ", "+"),
         ascii_json,
         utf8_json,
         ascii_json.replace("/", "\\/"),
@@ -118,10 +124,7 @@ class Redactor:
     reports (error reasons, check examples) with one built from the plan's secrets, before any cut."""
 
     def __init__(self, secrets: Iterable[str] = (), kept: int = 0) -> None:
-        forms = set().union(*(encodings(s) for s in secrets if s)) if secrets else set()
-        # longest first, so a secret that contains another is masked whole
-        self.secrets = sorted(forms, key=len, reverse=True)
-        self.longest = len(self.secrets[0].encode()) if self.secrets else 0  # in bytes: how far past a cut to read
+        self._forms(set().union(*(encodings(s) for s in secrets if s)) if secrets else set())
         # plus(): the redactors made for requests' own credentials, by those credentials, the least recently used
         # dropped past PLUS_KEPT (a user's token is the same request after request: its encodings made once);
         # kept by the root redactor only (the run's secrets), so a redactor made by plus() makes no cache of its own
@@ -130,7 +133,21 @@ class Redactor:
         self._kept = kept or PLUS_KEPT  # how many plus() keeps: one user's runner keeps fewer (USER_PLUS_KEPT)
         self._extra: frozenset[str] = frozenset()  # the credentials plus() added to the root's secrets
 
+    def _forms(self, forms: set[str]) -> None:
+        # longest first, so a secret that contains another is masked whole
+        self.secrets = sorted(forms, key=len, reverse=True)
+        self.longest = len(self.secrets[0].encode()) if self.secrets else 0  # in bytes: how far past a cut to read
+        self._targets = sorted({escapes.canonical(f) for f in forms}, key=len, reverse=True)  # in decoded text
+
     def text(self, value: str) -> str:
+        """`value` with every form of every secret masked: those `encodings` lists, as written; and, in a text
+        holding `&`, `%` or `\\` (only then: the common text pays three scans), every other escaping of them
+        (escapes.found): the spans of the text whose decoding holds one are masked whole, with the written forms
+        found in the same text (a secret inside another's escaped form must not break it up first)."""
+        if self.secrets and ("%" in value or "&" in value or "\\" in value):
+            spans = escapes.found(value, self._targets)
+            if spans:
+                value = escapes.masked(value, spans + escapes.occurrences(value, self.secrets), MASK)
         for secret in self.secrets:
             if secret in value:
                 value = value.replace(secret, MASK)
@@ -138,7 +155,9 @@ class Redactor:
 
     def cut(self, value: str, limit: int, more: str = "...") -> str:
         """`value` masked, then cut to `limit` characters (`more` marks the cut): a secret cut first would
-        escape its mask (`CANARYtok...`). No prefix of a secret is left at the cut either."""
+        escape its mask (`CANARYtok...`). No prefix of a secret is left at the cut either, in any escaping: an
+        escape the cut split goes too, whatever it was (`s&#x2`, `s%2`), and what precedes it if that begins a
+        secret once decoded (escapes.open_end)."""
         value = self.text(value)
         if len(value) <= limit:
             return value
@@ -148,6 +167,8 @@ class Redactor:
                 if kept.endswith(secret[:k]):
                     kept = kept[:-k]
                     break
+        if self.secrets and ("%" in kept or "&" in kept or "\\" in kept):
+            kept = kept[: escapes.open_end(kept, self._targets)]
         return kept + more
 
     def value(self, value: str) -> str:
@@ -206,8 +227,7 @@ class Redactor:
         more = root._plus.pop(key, None)
         if more is None:  # about 20 us a request on a 2026 CI machine: a request path with a token paid it each time
             more = Redactor()
-            more.secrets = sorted(set().union(*(encodings(s) for s in key)).union(root.secrets), key=len, reverse=True)
-            more.longest = len(more.secrets[0].encode())
+            more._forms(set().union(*(encodings(s) for s in key)).union(root.secrets))
             more._root, more._extra = root, key
             if len(root._plus) >= root._kept:
                 del root._plus[next(iter(root._plus))]

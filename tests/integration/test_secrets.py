@@ -299,9 +299,9 @@ def test_a_problem_that_quotes_a_path_never_shows_the_secret_in_it(project: Proj
 
 
 def _run_against(project: Project, handler: type[http.server.BaseHTTPRequestHandler], scenario: str, name: str,
-                 secret: str) -> Any:
-    """`loadorch run` (3 iterations, a request log) of `scenario` against a loopback server answering with `handler`,
-    the variable `name` declared secret and set to `secret`; the server stopped after."""
+                 secret: str, iterations: int = 3) -> Any:
+    """`loadorch run` (`iterations`, a request log, seed 42) of `scenario` against a loopback server answering with
+    `handler`, the variable `name` declared secret and set to `secret`; the server stopped after."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     thread.start()
@@ -311,7 +311,8 @@ def _run_against(project: Project, handler: type[http.server.BaseHTTPRequestHand
             scenario: ../scenarios/s.yaml
             host: http://127.0.0.1:{server.server_address[1]}
             secrets: [{name}]
-            load: {{users: 1, iterations: 3}}
+            seed: 42
+            load: {{users: 1, iterations: {iterations}}}
             """)
         return project.run("run", "p", "--request-log", "--out", "o", env={name: secret})
     finally:
@@ -620,3 +621,78 @@ def test_a_credential_parameter_in_a_failed_redirects_url_is_masked_in_the_reaso
     assert _OauthRedirect.codes
     for text, where in _outputs(project, r):
         assert "authCode" not in text, where
+
+
+def _html_refs(secret: str) -> str:
+    """`secret` as a server that HTML-escapes more than it must writes it: `/`, `+`, `=` as character references
+    (hex lower case, decimal, leading zeros)."""
+    return secret.replace("/", "&#x2f;").replace("+", "&#43;").replace("=", "&#0061;")
+
+
+def _each_char(secret: str) -> str:
+    return "".join(f"&#{ord(c)};" for c in secret)
+
+
+def _each_byte(secret: str) -> str:
+    return "".join(f"%{b:02x}" for b in secret.encode())
+
+
+class _EscapingEcho(http.server.BaseHTTPRequestHandler):
+    """Echoes the request's X-Token in a body of its own escaping: `/html` and `/chars` as HTML character
+    references (500), `/pct` percent-encoded in lower case (500, every byte; `/` alone in `/pct-some`), `/start`
+    a 200 text (not JSON) that begins with it, every character a hex reference, so that the 40 characters a failed
+    JSON check shows of it end inside one reference."""
+
+    def do_GET(self) -> None:
+        token = self.headers.get("X-Token", "")
+        status, body = 500, {
+            "/html": f"<p>invalid token {_html_refs(token)}</p>",
+            "/chars": f"<p>invalid token {_each_char(token)}</p>",
+            "/pct": f"invalid token; <a href='/login?next=%2fitem&amp;t={_each_byte(token)}'>log in</a>",
+            "/pct-some": "invalid token " + quote(token, safe="").replace("%2F", "%2f").replace("%2B", "%2b"),
+        }.get(self.path, "")
+        if self.path == "/start":
+            status, body = 200, "tk " + "".join(f"&#x{ord(c):x};" for c in token)
+        data = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_secret_echoed_html_escaped_or_percent_encoded_in_lower_case_is_masked_everywhere(project: Project) -> None:
+    """A target that escapes what it echoes its own way (HTML character references where the product writes `/`
+    as is, `%2f` where it writes `%2F`, every byte percent-encoded): a failed check's example showed the declared
+    secret so, readable in the terminal and every artifact; and a JSON check's 40 characters of a body that is no
+    JSON ended inside the escaped secret (`tk &#x43;&#x41;&#x4`)."""
+    r = _run_against(project, _EscapingEcho, """
+        name: escaping
+        headers: {X-Token: "${CANARY}"}
+        users:
+          - name: u
+            requests:
+              - {name: html, path: /html, expect: {status: [200], contains: welcome}}
+              - {name: chars, path: /chars, expect: {status: [200], contains: welcome}}
+              - {name: pct, path: /pct, expect: {status: [200], contains: welcome}}
+              - {name: pct-some, path: /pct-some, expect: {status: [200], contains: welcome}}
+              - {name: start, path: /start, expect: {json: {"$.ok": true}}}
+        """, "CANARY", CANARY, iterations=40)  # picked at random (seed 42): every request is sent
+    assert_no_traceback(r)
+    assert r.code == 1, r.out + r.err
+    doc = json.dumps(project.results("o"))
+    for shown in ("<p>invalid token ***</p>", "&amp;t=***", "invalid token ***", "body starts 'tk "):
+        assert shown in doc, (shown, doc[:4000])  # every case was exercised, and masked
+    echoed = {_html_refs(CANARY), _each_char(CANARY), _each_byte(CANARY),
+              quote(CANARY, safe="").replace("%2F", "%2f").replace("%2B", "%2b")}
+    files = sorted(p for p in (project.root / "o").rglob("*") if p.is_file())
+    assert {"results.json", "junit.xml", "report.html", "summary.md", "requests.jsonl"} <= {p.name for p in files}
+    for text, where in [(r.out, "stdout"), (r.err, "stderr")] + [(p.read_text(), str(p)) for p in files]:
+        for form in echoed | _forms(CANARY):
+            assert form not in text, (form, where)
+        # no part of it either: its first characters, as written or escaped, and the first escape of each form
+        for part in ("CANARY", "&#67;&#65;", "%43%41", "&#x43;&#x41;", "9f3e", "&#x2f;9", "%2f9"):
+            assert part not in text, (part, where)
