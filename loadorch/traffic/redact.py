@@ -16,8 +16,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote_plus
 
-from loadorch.traffic import escapes
-
 MASK = "***"
 TARGET_SAFE = "!#$%&'()*+,/:;=?@[]~"  # printable ASCII a request target may hold as written
 SECRET_HEADERS = frozenset(
@@ -137,7 +135,8 @@ class Redactor:
         # longest first, so a secret that contains another is masked whole
         self.secrets = sorted(forms, key=len, reverse=True)
         self.longest = len(self.secrets[0].encode()) if self.secrets else 0  # in bytes: how far past a cut to read
-        self._targets = sorted({escapes.canonical(f) for f in forms}, key=len, reverse=True)  # in decoded text
+        # in decoded text (escapes.canonical: `+` read as a space)
+        self._targets = sorted({f.replace("+", " ") for f in forms}, key=len, reverse=True)
 
     def text(self, value: str) -> str:
         """`value` with every form of every secret masked: those `encodings` lists, as written; and, in a text
@@ -145,6 +144,8 @@ class Redactor:
         (escapes.found): the spans of the text whose decoding holds one are masked whole, with the written forms
         found in the same text (a secret inside another's escaped form must not break it up first)."""
         if self.secrets and ("%" in value or "&" in value or "\\" in value):
+            from loadorch.traffic import escapes  # its tables take 10 ms to build: only a text with escapes pays
+
             spans = escapes.found(value, self._targets)
             if spans:
                 value = escapes.masked(value, spans + escapes.occurrences(value, self.secrets), MASK)
@@ -168,6 +169,8 @@ class Redactor:
                     kept = kept[:-k]
                     break
         if self.secrets and ("%" in kept or "&" in kept or "\\" in kept):
+            from loadorch.traffic import escapes
+
             kept = kept[: escapes.open_end(kept, self._targets)]
         return kept + more
 
