@@ -10,7 +10,6 @@ import base64
 import http.server
 import json
 import secrets
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from urllib.parse import quote, quote_plus
 import pytest
 
 from tests.support.project import CliResult, Project, assert_no_traceback
+from tests.support.serving import serving
 
 SCENARIO = """
 name: captured
@@ -146,26 +146,19 @@ def run(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
     N+1 probe on (a real PostgreSQL), which sends each request once before the load with its own runner (its
     own credentials: a login's token captured and sent on): nothing of it in any artifact either."""
     _Echo.issued = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-    thread.start()
-    try:
+    with serving(_Echo) as port:
         project = Project(tmp_path_factory.mktemp("captured"))
         scenario = SCENARIO if request.param == "lean" else SCENARIO.replace("name: captured\n",
                                                                               "name: captured\nclient: locust\n")
         project.write("scenarios/s.yaml", scenario)
         project.write("scenarios/py.py", LOCUSTFILE)
-        profile = PROFILE.format(host=f"http://127.0.0.1:{server.server_address[1]}")
+        profile = PROFILE.format(host=f"http://127.0.0.1:{port}")
         if request.param == "probe":
             dsn = request.getfixturevalue("postgres").dsn()
             profile += f'collectors: {{postgres: {{dsn: "{dsn}", slow_ms: 200, probe: true}}}}\n'
         project.write("profiles/p.yaml", profile)
         result = project.run("run", "p", "--request-log", "--out", "o", timeout=120)
         yield Run(result, project.root / "o", list(_Echo.issued), probed=request.param == "probe")
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def _forms(secret: str) -> set[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import http.server
 import json
-import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from typing import Any
@@ -14,6 +13,7 @@ from urllib.parse import quote, quote_plus
 import pytest
 
 from tests.support.project import Project, assert_no_traceback
+from tests.support.serving import serving
 
 from .helpers import embedded_project
 
@@ -42,15 +42,8 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def recorder() -> Iterator[str]:
     _Recorder.seen = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving(_Recorder) as port:
+        yield f"127.0.0.1:{port}"
 
 
 def test_secrets_are_data_sent_as_given_and_masked_in_every_encoding(project: Project, recorder: str) -> None:
@@ -236,11 +229,8 @@ class _RedirectThenHangUp(http.server.BaseHTTPRequestHandler):
 def test_a_secret_in_a_failed_redirect_is_masked_before_the_reason_is_cut(project: Project) -> None:
     """A redirect that fails names its URL in the failure reason; that reason is cut at 200 characters. The
     cut falls inside the declared secret (in the path): no prefix of it is left in any artifact."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RedirectThenHangUp)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-    thread.start()
-    try:
-        host = f"http://127.0.0.1:{server.server_address[1]}"
+    with serving(_RedirectThenHangUp) as port:
+        host = f"http://127.0.0.1:{port}"
         pad = "p" * (200 - len(f"redirect to {host}/b/") - 10)  # the cut lands 10 characters into the secret
         project.write("scenarios/s.yaml", f"""
             name: redirected
@@ -256,10 +246,6 @@ def test_a_secret_in_a_failed_redirect_is_masked_before_the_reason_is_cut(projec
             load: {{users: 1, iterations: 3}}
             """)
         r = project.run("run", "p", "--request-log", "--out", "o", env={"CANARY": CANARY})
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
     assert_no_traceback(r)
     doc = json.loads((project.root / "o" / "results.json").read_text())
     assert f"redirect to {host}/b/{pad}" in json.dumps(doc), json.dumps(doc)[:3000]  # the case was exercised
@@ -302,23 +288,16 @@ def _run_against(project: Project, handler: type[http.server.BaseHTTPRequestHand
                  secret: str, iterations: int = 3) -> Any:
     """`loadorch run` (`iterations`, a request log, seed 42) of `scenario` against a loopback server answering with
     `handler`, the variable `name` declared secret and set to `secret`; the server stopped after."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-    thread.start()
-    try:
+    with serving(handler) as port:
         project.write("scenarios/s.yaml", scenario)
         project.write("profiles/p.yaml", f"""
             scenario: ../scenarios/s.yaml
-            host: http://127.0.0.1:{server.server_address[1]}
+            host: http://127.0.0.1:{port}
             secrets: [{name}]
             seed: 42
             load: {{users: 1, iterations: {iterations}}}
             """)
         return project.run("run", "p", "--request-log", "--out", "o", env={name: secret})
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 class _EchoPath(http.server.BaseHTTPRequestHandler):
@@ -502,10 +481,7 @@ def test_a_page_named_by_a_path_that_holds_a_secret_is_masked_in_the_pages_table
     """A visit step without a name names its page by its path: a path that holds the declared secret (a reset
     link) made a key of results.json's browser pages (keys were masked only in maps of request names), shown
     whole in the pages tables of summary.md and report.html."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Page)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-    thread.start()
-    try:
+    with serving(_Page) as port:
         project.write("scenarios/s.yaml", """
             name: reset
             browsers:
@@ -517,16 +493,12 @@ def test_a_page_named_by_a_path_that_holds_a_secret_is_masked_in_the_pages_table
             """)
         project.write("profiles/p.yaml", f"""
             scenario: ../scenarios/s.yaml
-            host: http://127.0.0.1:{server.server_address[1]}
+            host: http://127.0.0.1:{port}
             allowed_hosts: [127.0.0.1]
             secrets: [CANARY]
             load: {{iterations: 2}}
             """)
         r = project.run("run", "p", "--out", "o", env={"CANARY": CANARY}, timeout=150)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
     assert_no_traceback(r)
     doc = json.loads((project.root / "o" / "results.json").read_text())
     assert list(doc["browser"]["pages"]) == ["/reset/***"], list(doc["browser"]["pages"])  # the case was exercised
@@ -594,10 +566,7 @@ def test_a_credential_parameter_in_a_failed_redirects_url_is_masked_in_the_reaso
     Location's query (`/callback?code=...`, never declared) showed in the terminal, every artifact and the request
     log; the request log's path of the same URL reads `code=***`."""
     _OauthRedirect.codes = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _OauthRedirect)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-    thread.start()
-    try:
+    with serving(_OauthRedirect) as port:
         project.write("scenarios/s.yaml", """
             name: oauth
             users:
@@ -607,14 +576,10 @@ def test_a_credential_parameter_in_a_failed_redirects_url_is_masked_in_the_reaso
             """)
         project.write("profiles/p.yaml", f"""
             scenario: ../scenarios/s.yaml
-            host: http://127.0.0.1:{server.server_address[1]}
+            host: http://127.0.0.1:{port}
             load: {{users: 1, iterations: 3}}
             """)
         r = project.run("run", "p", "--request-log", "--out", "o")
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
     assert_no_traceback(r)
     text = json.dumps(project.results("o"))
     assert "/callback?code=***&state=s1" in text, text[:3000]  # the case was exercised

@@ -9,7 +9,6 @@ from __future__ import annotations
 import http.server
 import json
 import secrets
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.project import CliResult, Project, assert_no_traceback
+from tests.support.serving import serving
 
 
 class _Login(http.server.BaseHTTPRequestHandler):
@@ -66,15 +66,8 @@ class _Login(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def target() -> Iterator[str]:
     _Login.issued = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Login)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving(_Login) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def _texts(r: CliResult, out: Path) -> list[tuple[str, str]]:
