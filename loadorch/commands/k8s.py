@@ -21,6 +21,7 @@ from loadorch.k8s.framing import FramingError, unframe
 from loadorch.k8s.hostcheck import configmap_problem, render_host_problem, secret_problem
 from loadorch.k8s.manifests import RenderInput, release_name, render
 from loadorch.k8s.monitor import CRONJOB_NAME_MAX, render_check, render_monitor, schedule_problem
+from loadorch.report import gha
 from loadorch.report.html import render_html
 from loadorch.report.summary import markdown, terminal
 from loadorch.results import ResultsError, parse_results
@@ -305,8 +306,8 @@ def collect_command(log_path: str | None, out: str | None, project: str) -> int:
         os.rename(staging, folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    sys.stdout.write(terminal(results))
-    sys.stdout.write(f"artifacts: {folder}\n")
+    printed = terminal(results) + f"artifacts: {folder}\n"
+    sys.stdout.write(gha.quiet(printed) if gha.enabled(os.environ) else printed)  # what the target said, as text
     return exit_code
 
 

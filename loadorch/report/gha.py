@@ -2,12 +2,14 @@
 
 Printed on stdout only when GITHUB_ACTIONS=true, so a run in Actions marks the YAML line in the pull
 request; elsewhere nothing changes. Escaping follows the workflow-command rules (data: % CR LF;
-properties also : and ,), so a message cannot end the command or start another one.
+properties also : and ,), so a message cannot end the command or start another one; what else a run prints
+there (its summary, which holds what the target answered) is printed with commands stopped (quiet).
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Iterable, Mapping, Sequence
 
 from loadorch.errors import Problem
@@ -42,6 +44,18 @@ def problem_commands(problems: Iterable[Problem]) -> str:
         error_command(f"{p.field}: {p.message}" if p.field else p.message, p.file, p.line, "loadorch configuration")
         for p in problems
     )
+
+
+def quiet(text: str) -> str:
+    """`text` printed so that the runner reads no workflow command in it: between `::stop-commands::TOKEN` and
+    `::TOKEN::`, TOKEN random (GitHub's way to print untrusted output). A run's summary holds what the target
+    answered, and the runner takes a line starting with `::` (after spaces) as a command, and `##[` anywhere in
+    a line too (its legacy form): `::add-mask::`, `##[error]` or `##[stop-commands]` in an error page would act."""
+    if not text:
+        return text
+    token = secrets.token_hex(16)
+    end = "" if text.endswith("\n") else "\n"
+    return f"::stop-commands::{token}\n{text}{end}::{token}::\n"
 
 
 def line_of_selector(text: str, selector: str) -> int | None:

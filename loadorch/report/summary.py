@@ -12,6 +12,7 @@ from loadorch.report.browser import markdown_section
 from loadorch.report.evidence import markdown_evidence
 from loadorch.report.markdown import _md, md_table
 from loadorch.report.profile import markdown_section as profile_markdown
+from loadorch.report.text import printable
 from loadorch.report.why import ERRORS_HEAD, reasons, top_errors
 from loadorch.results import LiveWindow, Results, ThresholdRow, Window
 from loadorch.verdict.evaluate import ERROR, FAIL, INCONCLUSIVE, INTERRUPTED, PASS
@@ -103,13 +104,14 @@ def _all_failed_note(doc: Results) -> str | None:
 
 def headline(doc: Results, color: bool = False) -> str:
     run, totals = doc.run, doc.totals
-    word = ICONS.get(doc.verdict, doc.verdict)
+    word = printable(ICONS.get(doc.verdict, doc.verdict))
+    profile, scenario = printable(run.profile), printable(run.scenario)  # no escape sequence of a name is printed
     if color and doc.verdict in COLORS:
         word = f"\033[1;{COLORS[doc.verdict]}m{word}\033[0m"
     if run.users == 0 and doc.browser is not None and totals.requests == 0:  # a browser-only scenario
-        return f"{word}: {run.profile} ({run.scenario}), browsers only, {doc.browser.views} page views, seed {run.seed}"
+        return f"{word}: {profile} ({scenario}), browsers only, {doc.browser.views} page views, seed {run.seed}"
     return (
-        f"{word}: {run.profile} ({run.scenario}), "
+        f"{word}: {profile} ({scenario}), "
         f"{totals.requests} requests, {totals.failures} failed, {totals.rps:.1f} req/s, "
         f"{run.workers} workers, seed {run.seed}"
     )
@@ -133,27 +135,33 @@ def window_line(w: Window | LiveWindow | None) -> str:
 
 
 def terminal(doc: Results, color: bool = False) -> str:
-    """The run's end on the terminal: tables, then the verdict line and, under it, why and what to do."""
+    """The run's end on the terminal: tables, then the verdict line and, under it, why and what to do. Every
+    cell and line is printable(): a response's text (an error page's lines, an escape sequence, `::` or `##[`
+    that a CI runner reads as a command at a line's start) cannot break a table or reach the terminal as is."""
     parts = []
     if doc.endpoints:
-        table = tabulate(endpoint_rows(doc), ENDPOINT_HEAD, tablefmt="simple")
+        table = _table(endpoint_rows(doc), ENDPOINT_HEAD)
         note = _all_failed_note(doc)
-        parts.append(table + (f"\n{note}" if note else ""))
+        parts.append(table + (f"\n{printable(note)}" if note else ""))
     errors = top_errors(doc)
     if errors:
-        parts.append("top errors\n" + tabulate(errors, ERRORS_HEAD, tablefmt="simple"))
+        parts.append("top errors\n" + _table(errors, ERRORS_HEAD))
     if doc.thresholds:
-        parts.append(tabulate(threshold_rows(doc.thresholds), THRESHOLD_HEAD, tablefmt="simple"))
+        parts.append(_table(threshold_rows(doc.thresholds), THRESHOLD_HEAD))
     if doc.window:
-        parts.append(window_line(doc.window))
+        parts.append(printable(window_line(doc.window)))
     if failing_check_rows(doc):
-        parts.append("failing checks:\n" + tabulate(failing_check_rows(doc), FAILING_CHECK_HEAD, tablefmt="simple"))
+        parts.append("failing checks:\n" + _table(failing_check_rows(doc), FAILING_CHECK_HEAD))
     failing = [r for r in check_rows(doc) if r[0] != "PASS"]
     if failing:
-        parts.append(tabulate(failing, CHECK_HEAD, tablefmt="simple"))
+        parts.append(_table(failing, CHECK_HEAD))
     why = reasons(doc)
-    parts.append("\n".join([headline(doc, color), *(f"  why: {line}" for line in why)]))
+    parts.append("\n".join([headline(doc, color), *(f"  why: {printable(line)}" for line in why)]))
     return "\n\n".join(parts) + "\n"
+
+
+def _table(rows: list[list[str]], head: list[str]) -> str:
+    return tabulate([[printable(c) for c in row] for row in rows], head, tablefmt="simple")
 
 
 def markdown(doc: Results) -> str:

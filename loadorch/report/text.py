@@ -1,7 +1,9 @@
-"""Text as the reports show it (pure): one line, cut; a link only when it is a plain web address."""
+"""Text as the reports show it (pure): one line, cut; printable on a terminal; a link only when it is a plain web
+address."""
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote, urlsplit
 
 from loadorch.config.evidence import LINK_CHARS
@@ -9,6 +11,23 @@ from loadorch.config.evidence import LINK_CHARS
 # what a link keeps as it is (RFC 3986's unreserved and reserved characters, and `%` of an escape already made,
 # without the quote `'`); anything else (`<`, `>`, `"`, spaces, control characters ...) is percent-encoded
 _LINK_SAFE = ":/?#[]@!$&()*+,;=%-._~"
+
+
+# what a terminal or a CI log must not be handed as it is: control characters (C0, DEL, C1: an escape sequence
+# recolours, moves the cursor or retitles the terminal) and lone surrogates (no encoding can write them)
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _escaped(m: re.Match[str]) -> str:
+    code = ord(m.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: object) -> str:
+    """`text` on one line (every run of whitespace one space) with each control character and lone surrogate
+    written as its escape (`\\x1b`, `\\ud83d`): a cell or a line of the terminal summary, whatever a server or
+    a name put in it."""
+    return _UNPRINTABLE.sub(_escaped, " ".join(str(text).split()))
 
 
 def one_line(text: object, limit: int) -> str:

@@ -24,6 +24,7 @@ from loadorch.db.gates import db_judge
 from loadorch.errors import RunError
 from loadorch.report import gha, results
 from loadorch.report.summary import terminal, use_color
+from loadorch.report.text import printable
 from loadorch.results import Integrity, Results, problems_of
 from loadorch.run import browsers
 from loadorch.run.artifacts import write_json, write_text
@@ -213,18 +214,19 @@ def _record(run: _Run, decision: Decision, db: Any, signals: StopSignals) -> res
 
 def _print_outcome(run: _Run, made: Results) -> None:
     cfg = run.cfg
-    if gha.enabled(run.opts.env):
-        files = {"profile": cfg.profile_path, "scenario": cfg.scenario.path}
-        sys.stdout.write(gha.threshold_commands(made.thresholds, cfg.sources, files))
-    for warning in made.warnings:  # before the summary: the verdict and its reasons end the output
-        sys.stdout.write(f"warning: {warning}\n")
+    out = [f"warning: {printable(warning)}\n" for warning in made.warnings]  # first: the verdict and why end it
     if run.kept_logs:
         kept = ", ".join(f"{name}.log ({why})" for name, why in run.kept_logs.items())
-        sys.stdout.write(f"logs: {os.path.dirname(run.log_path('master'))}: {kept}\n")
-    sys.stdout.write(terminal(made, color=use_color(sys.stdout)))
-    sys.stdout.write(f"artifacts: {run.opts.out_dir}\n")
+        out.append(f"logs: {os.path.dirname(run.log_path('master'))}: {kept}\n")
+    out.append(terminal(made, color=use_color(sys.stdout)))
+    out.append(f"artifacts: {run.opts.out_dir}\n")
     if run.opts.junit_path:
-        sys.stdout.write(f"junit: {run.opts.junit_path} (and {os.path.join(run.opts.out_dir, 'junit.xml')})\n")
+        out.append(f"junit: {run.opts.junit_path} (and {os.path.join(run.opts.out_dir, 'junit.xml')})\n")
+    if gha.enabled(run.opts.env):  # our annotations, then the rest, which holds what the target said, as text
+        files = {"profile": cfg.profile_path, "scenario": cfg.scenario.path}
+        sys.stdout.write(gha.threshold_commands(made.thresholds, cfg.sources, files) + gha.quiet("".join(out)))
+    else:
+        sys.stdout.write("".join(out))
     if run.opts.print_artifacts:
         print_artifacts(run.opts.out_dir, run.opts.summary_export)
 

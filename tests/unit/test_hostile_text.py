@@ -1,0 +1,117 @@
+"""Text a target or a scenario controls, through the real writers, read back by real parsers (html.parser, json,
+the Prometheus text formats, the GitHub Actions runner's command rules, Markdown's code spans, links and tables):
+it stays data. Sources: response bodies, failure reasons, page URLs, trace links, paths, names; sinks: the
+terminal summary, summary.md, compare.md, report.html, results.json, compare.json, the workflow commands."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from loadorch.report import gha
+from loadorch.report.summary import terminal
+from loadorch.results import Results, results_of
+from loadorch.run.artifacts import dumps
+from tests.synthetic import synthetic_results
+
+ERROR_PAGE = ("503 <html>\r\n<head><title>503</title></head>\r\n<body>\r\n::warning::from the target\r\n"
+              "##[add-mask]ep-000\r\n\x1b]0;retitled\x07\x1b[2Jgone</body></html>")
+# the commands the runner knows (actions/runner: the command extensions and stop-commands)
+REGISTERED = {"set-env", "set-output", "save-state", "add-mask", "add-path", "add-matcher", "remove-matcher", "debug",
+              "warning", "error", "notice", "group", "endgroup", "echo", "stop-commands"}
+
+
+def _unescape(text: str, prop: bool) -> str:
+    for escaped, char in ((("%3A", ":"), ("%2C", ",")) if prop else ()) + (("%0D", "\r"), ("%0A", "\n"), ("%25", "%")):
+        text = text.replace(escaped, char)
+    return text
+
+
+def runner_commands(output: str) -> list[tuple[str, dict[str, str], str]]:
+    """The workflow commands the GitHub Actions runner reads in `output`, by its rules (ActionCommand.cs): lines end
+    at CR, LF or CRLF; a line that starts with `::` after spaces is a command, and so is one that holds `##[`
+    anywhere (the legacy form); `::stop-commands::TOKEN` reads none but `::TOKEN::` until that resumes them."""
+    out: list[tuple[str, dict[str, str], str]] = []
+    token = None
+    for line in re.split(r"\r\n|\r|\n", output):
+        found = None
+        start = line.lstrip()
+        if start.startswith("::") and (end := start.find("::", 2)) >= 0:
+            name, _, props = start[2:end].partition(" ")
+            pairs = (p.partition("=") for p in props.split(",") if "=" in p)
+            found = (name, {k: _unescape(v, True) for k, _, v in pairs}, _unescape(start[end + 2:], False))
+        elif (at := line.find("##[")) >= 0 and (close := line.find("]", at)) >= 0:
+            found = (line[at + 3:close].split(" ")[0], {}, line[close + 1:])
+        if found is None:
+            continue
+        if token is not None:
+            token = None if found[0] == token else token
+        elif found[0] == "stop-commands":
+            token = found[2]
+        elif found[0] in REGISTERED:
+            out.append(found)
+    return out
+
+
+def _error_page_run() -> Results:
+    doc = json.loads(dumps(synthetic_results(endpoints=2, seconds=3)))
+    doc["errors"] = [{"name": "ep-000", "kind": "read", "status": 503, "reason": "status 503", "count": 3,
+                      "example": ERROR_PAGE}]
+    doc["expect_checks"] = [{"user": "u", "name": "ep-001", "check": "contains", "passes": 0, "fails": 2, "rate": 0.0,
+                             "example": ERROR_PAGE}]
+    return results_of(doc, "results.json")
+
+
+def test_the_terminal_summary_shows_a_servers_page_on_one_line_a_row_and_no_escape_sequence_of_it() -> None:
+    """An error page's lines made a table row of many lines (an nginx 502 page does), its escape sequences
+    reached the terminal (and the CI log) as they were, and a line of it starting with `::` was a workflow
+    command in GitHub Actions: every cell is now one line, with control characters shown as escapes."""
+    text = terminal(_error_page_run())
+    errors = text.split("top errors\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    checks = text.split("failing checks:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert len(errors) == 3 and len(checks) == 3  # the head, its rule and the one row
+    assert "::warning::from the target" in errors[2] and "\\x1b]0;retitled\\x07\\x1b[2Jgone" in errors[2]
+    assert "503 <html> <head>" in checks[2]
+    assert not re.search("[\x00-\x09\x0b-\x1f\x7f]", text)
+    assert not [line for line in text.splitlines() if line.lstrip().startswith("::")]
+
+
+def test_in_github_actions_the_runner_reads_our_annotations_and_not_what_the_target_said() -> None:
+    """The runner takes `##[add-mask]...` anywhere in a line as a command: the summary printed around our own
+    annotations is read with commands stopped (gha.quiet), so only ours are commands."""
+    doc = _error_page_run()
+    failing = [t for t in doc.thresholds if t.verdict == "fail"]
+    printed = gha.threshold_commands(failing, {}, {}) + gha.quiet(terminal(doc))
+    assert [c[0] for c in runner_commands(terminal(doc))] == ["add-mask", "add-mask"]  # what quiet() is for
+    assert [c[0] for c in runner_commands(printed)] == ["error"] * len(failing) and failing
+    assert "##[add-mask]ep-000" in printed  # shown, not acted on
+
+
+@pytest.mark.parametrize("text", [
+    "p(95) %0A::add-mask::x", "a\r\n::warning::x", "a\n##[error]x", "50%25 ,line=1,title=x::y", "a:b,c=d %",
+])
+def test_an_annotation_holds_any_message_and_file_as_written(text: str) -> None:
+    """report/gha.py's escaping (data: % CR LF; properties: also : and ,) read back by the runner's rules."""
+    [(name, props, data)] = runner_commands(gha.error_command(f"breached: {text}", f"scenarios/{text}.yaml", 7, text))
+    assert (name, props, data) == ("error", {"file": f"scenarios/{text}.yaml", "line": "7", "title": text},
+                                   f"breached: {text}")
+
+
+def test_k8s_collect_in_github_actions_prints_the_runs_summary_with_commands_stopped(
+        tmp_path: Path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """`loadorch k8s collect` prints the collected run's summary as the run does: in GitHub Actions the target's
+    `##[add-mask]` in an error page was a command there too."""
+    from loadorch.cli import main
+    from loadorch.k8s.framing import frame
+
+    doc = json.loads(dumps(synthetic_results(endpoints=2, seconds=3)))
+    doc["errors"] = [{"name": "ep-000", "kind": "read", "status": 503, "reason": f"status 503 {ERROR_PAGE}", "count": 3}]
+    log = tmp_path / "master.log"
+    log.write_text(frame({"results.json": json.dumps(doc).encode()}))
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    assert main(["k8s", "collect", str(log), "--out", str(tmp_path / "collected")]) == doc["exit_code"]
+    out = capsys.readouterr().out
+    assert "##[add-mask]ep-000" in out and runner_commands(out) == []
