@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from html import escape
 
-from tabulate import tabulate
-
 from loadorch.report.charts import Series, line_chart
+from loadorch.report.markdown import md_cell, md_table
 from loadorch.results import Browser
 
 COLUMNS = (("lcp", "LCP p75"), ("fcp", "FCP p75"), ("ttfb", "TTFB p75"), ("inp", "INP p75"), ("cls", "CLS p75"))
@@ -58,19 +57,22 @@ def weight_rows(browser: Browser) -> list[list[str]]:
 
 
 def markdown_section(browser: Browser | None) -> list[str]:
+    """The section of summary.md; its cells and lines escaped (report/markdown.py): page names come from the
+    scenario, the blocked URLs and failure reasons from the target's pages (`https://x.test/[a](https://y.test)`
+    or `![](...)` in a URL a page asked for was a link or an image on the job's summary page)."""
     if not browser:
         return []
     out = ["### Browser", ""]
     rows = page_rows(browser)
     if rows:
-        out += [tabulate(rows, HEAD, tablefmt="github"), ""]
+        out += [md_table(rows, HEAD), ""]
     weight = weight_rows(browser)
     if weight:
-        out += ["Page weight per view:", "", tabulate(weight, WEIGHT_HEAD, tablefmt="github"), ""]
+        out += ["Page weight per view:", "", md_table(weight, WEIGHT_HEAD), ""]
     for b in browser.blocked[:10]:
-        out.append(f"- blocked (outside allowed_hosts): {b.url} on page {b.page or '?'} ({b.count}x)")
+        out.append(md_cell(f"- blocked (outside allowed_hosts): {b.url} on page {b.page or '?'} ({b.count}x)"))
     for f in browser.failures[:10]:
-        out.append(f"- failed: {f.user}, {f.reason} ({f.count}x)")
+        out.append(md_cell(f"- failed: {f.user}, {f.reason} ({f.count}x)"))
     return [*out, ""] if out[-1] else out
 
 

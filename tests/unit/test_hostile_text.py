@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from loadorch.report import gha
-from loadorch.report.summary import terminal
+from loadorch.report.summary import markdown, terminal
 from loadorch.results import Results, results_of
 from loadorch.run.artifacts import dumps
-from tests.synthetic import synthetic_results
+from tests.synthetic import full_results, synthetic_results
 
 ERROR_PAGE = ("503 <html>\r\n<head><title>503</title></head>\r\n<body>\r\n::warning::from the target\r\n"
               "##[add-mask]ep-000\r\n\x1b]0;retitled\x07\x1b[2Jgone</body></html>")
@@ -115,3 +115,40 @@ def test_k8s_collect_in_github_actions_prints_the_runs_summary_with_commands_sto
     assert main(["k8s", "collect", str(log), "--out", str(tmp_path / "collected")]) == doc["exit_code"]
     out = capsys.readouterr().out
     assert "##[add-mask]ep-000" in out and runner_commands(out) == []
+
+
+def _md_outside_code(md: str) -> str:
+    """`md` without its fenced blocks, code spans and autolinks (CommonMark: a code span ends at the next run of
+    as many backticks as opened it; an autolink is `<scheme:...>` without spaces, `<` or `>`): what is read as
+    Markdown and HTML."""
+    md = re.sub(r"(?ms)^```.*?^```$", "", md)
+    md = re.sub(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)", "", md)
+    return re.sub(r"<[A-Za-z][A-Za-z0-9+.-]{1,31}:[^<>\s]*>", "", md)
+
+
+def _unescaped_markup(md: str) -> list[str]:
+    """Raw HTML tags and links or images (`[x](...)`, `![](...)`) that Markdown would make of `md`."""
+    rest = _md_outside_code(md)
+    return re.findall(r"<[A-Za-z/!?][^>]*>", rest) + re.findall(r"(?<!\\)\[[^\]\n]*\]\(", rest)
+
+
+def _columns(md: str) -> set[int]:
+    """The cell count of each table line (a `|` escaped as `\\|` is inside a cell)."""
+    return {len(re.findall(r"(?<!\\)\|", line)) for line in md.splitlines() if line.startswith("|")}
+
+
+def test_summary_md_shows_the_browser_sections_pages_urls_and_reasons_as_text() -> None:
+    """The Browser section of summary.md was written raw: a URL a page asked for outside allowed_hosts (the target's
+    markup chooses it) with `[...](...)` or `![](...)` in it was a link or an image on the job's summary page, a
+    failed step's reason was HTML, and a page name with `|` or a newline broke the vitals table."""
+    doc = json.loads(dumps(full_results()))
+    browser = doc["browser"]
+    browser["pages"]["a|b\n<img src=x>"] = browser["pages"]["home"]
+    browser["blocked"] = [{"page": "home", "url": "https://ads.example/[win](https://evil.example)![](https://evil.example/p.png)",
+                           "count": 2}]
+    browser["failures"][0]["reason"] = "timeout <img src=https://evil.example/p.png> | [x](https://evil.example)"
+    text = markdown(results_of(doc, "results.json"))
+    section = text.split("### Browser", 1)[1].split("\n### ", 1)[0]
+    assert _unescaped_markup(section) == [] and len(_columns(section.split("Page weight")[0])) == 1
+    assert "https://ads.example/\\[win](https://evil.example)!\\[](https://evil.example/p.png)" in section
+    assert "a\\|b &lt;img src=x&gt;" in section
