@@ -185,7 +185,8 @@ def markdown_part(items: Sequence[Item]) -> list[str]:
         out.append(f"- {md_cell(item.title)}")
         for label, side in (("baseline", item.baseline), ("current", item.current)):
             for s in side:
-                link = f" ({url})" if (url := web_link(s.link, CHARS)) else ""  # a longer link is left out
+                # an autolink: nothing in it is read as Markdown (evidence.py _slow_md); a longer link is left out
+                link = f" (<{url}>)" if (url := web_link(s.link, CHARS)) else ""
                 out.append(f"  - {label}: {md_cell(_cut(s.text))}{link}")
     return ["### Evidence of the regressions", "", *out, ""] if out else []
 

@@ -155,7 +155,9 @@ def _slow_md(rows: Sequence[SlowRequest]) -> list[str]:
     table = [[_cut(c) for c in _slow_cells(r)] for r in rows[:WHOLE_ROWS]]
     from loadorch.report.markdown import _md
 
-    links = [f"- trace {_md(_cut(r.trace_id, 64))}: {link}" for r in rows[:WHOLE_ROWS]
+    # an autolink (<...>): nothing in it is read as Markdown (`[x](https://y)` or `![](...)` in a trace link is
+    # not a link or an image of its own); web_link encoded `<`, `>` and spaces, which would end it
+    links = [f"- trace {_md(_cut(r.trace_id, 64))}: <{link}>" for r in rows[:WHOLE_ROWS]
              if r.trace_id and (link := web_link(r.trace_url))]
     return ["Slowest requests:", "", md_table(table, list(SLOW_HEAD)), "", *links, *([""] if links else [])]
 

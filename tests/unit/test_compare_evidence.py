@@ -51,7 +51,7 @@ def test_each_regression_names_the_evidence_of_both_runs() -> None:
     before, after = BASE.thresholds[-1].evidence, CUR.thresholds[-1].evidence  # type: ignore[union-attr]
     assert before is not None and after is not None
     for s in (before.slowest[0], after.slowest[0]):
-        assert f"trace {s.trace_id}" in md and f"({s.trace_url})" in md
+        assert f"trace {s.trace_id}" in md and f"(<{s.trace_url}>)" in md
     assert "LCP element img#hero (http://127.0.0.1/hero.jpg)" in md and "x6 per request" in md and "x2 per" in md
     assert "needs 2MB more" in md and "needs 10MB more" in md
     html = html_part(items)

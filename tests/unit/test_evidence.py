@@ -165,7 +165,7 @@ def test_a_trace_link_is_linked_only_when_it_is_a_web_address_and_markup_in_it_i
     for text in (html, md):
         assert "javascript:" not in text and "data:text" not in text and "<img" not in text and "<b>" not in text
     assert 'href="https://tempo.example/trace/%3Cimg/src=x/onerror=alert(2)%3E"' in html
-    assert f"- trace {slowest[2]['trace_id']}: https://tempo.example/trace/%3Cimg/src=x/onerror=alert(2)%3E" in md
+    assert f"- trace {slowest[2]['trace_id']}: <https://tempo.example/trace/%3Cimg/src=x/onerror=alert(2)%3E>" in md
     assert f'<a href="{slowest[4]["trace_url"]}">{slowest[4]["trace_id"]}</a>' in html  # a plain one as before
 
 

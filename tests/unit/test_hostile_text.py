@@ -152,3 +152,21 @@ def test_summary_md_shows_the_browser_sections_pages_urls_and_reasons_as_text() 
     assert _unescaped_markup(section) == [] and len(_columns(section.split("Page weight")[0])) == 1
     assert "https://ads.example/\\[win](https://evil.example)!\\[](https://evil.example/p.png)" in section
     assert "a\\|b &lt;img src=x&gt;" in section
+
+
+def test_a_trace_link_is_one_autolink_in_summary_md_and_compare_md() -> None:
+    """A trace link (the profile's `trace.url`, or a results.json's from elsewhere) was written bare: Markdown read
+    `[x](https://...)` or `![](...)` inside it as a link or an image of its own. It is now an autolink."""
+    from loadorch.report.compare_evidence import markdown_part, regressions_evidence
+    from loadorch.verdict.compare import Row
+
+    doc = json.loads(dumps(full_results()))
+    slowest = doc["thresholds"][-1]["evidence"]["slowest"]
+    for s in slowest:
+        s["trace_url"] = f"https://tempo.example/trace/{s['trace_id']}/[docs](https://evil.example)/![](https://evil.example/p.png)"
+    model = results_of(doc, "results.json")
+    summary = markdown(model)
+    compare = "\n".join(markdown_part(regressions_evidence(model, model, [
+        Row("endpoint", "order", "p95", 10.0, 30.0, 20.0, 200.0, 0.1, True, "regression")])))
+    for text in (summary, compare):
+        assert _unescaped_markup(text) == [] and "<https://tempo.example/trace/" in text
