@@ -9,7 +9,7 @@ from typing import Any
 
 from loadorch.report.compare_html import top_changes
 from loadorch.report.junit import Case, render_cases
-from loadorch.report.markdown import md_cell, md_table
+from loadorch.report.markdown import md_cell, md_code, md_table
 from loadorch.verdict.compare import ERROR_RATES, Budgets, Comparison, Row
 
 SUITE = "loadorch.compare"
@@ -58,7 +58,7 @@ def markdown(result: Comparison, base_dir: str, cur_dir: str, budgets: Budgets) 
     lines += [
         f"<details><summary>{title}, the bounds, budgets and warnings</summary>",
         "",
-        f"baseline `{base_dir}` -> current `{cur_dir}`; {budgets_line(budgets)}",
+        f"baseline {md_code(base_dir)} -> current {md_code(cur_dir)}; {budgets_line(budgets)}",
         "",
         f"compared: {result.basis}",
         "",

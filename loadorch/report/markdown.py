@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from tabulate import tabulate
 
 
@@ -16,6 +18,15 @@ def _md(text: str) -> str:
 def md_cell(text: str) -> str:
     """Text safe in a Markdown table cell: as prose (_md), `|` escaped, one line."""
     return " ".join(_md(text).replace("|", "\\|").split())
+
+
+def md_code(text: str) -> str:
+    """Text as a Markdown code span on one line, shown as written: its delimiter a run of backticks longer than
+    any in the text (a path's own backtick closed a one-backtick span, and what followed was Markdown and HTML)."""
+    one = " ".join(text.split())
+    fence = "`" * (max(map(len, re.findall("`+", one)), default=0) + 1)
+    pad = " " if one.startswith("`") or one.endswith("`") else ""
+    return f"{fence}{pad}{one}{pad}{fence}"
 
 
 def md_table(rows: list[list[str]], head: list[str]) -> str:

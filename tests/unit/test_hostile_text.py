@@ -170,3 +170,15 @@ def test_a_trace_link_is_one_autolink_in_summary_md_and_compare_md() -> None:
         Row("endpoint", "order", "p95", 10.0, 30.0, 20.0, 200.0, 0.1, True, "regression")])))
     for text in (summary, compare):
         assert _unescaped_markup(text) == [] and "<https://tempo.example/trace/" in text
+
+
+def test_compare_md_shows_a_run_folders_path_as_written() -> None:
+    """The baseline's and current run's folders were in one-backtick code spans: a backtick in a path ended the
+    span, and the rest was Markdown and HTML (`<img src=x onerror=...>`)."""
+    from loadorch.commands.compare import markdown as compare_markdown
+    from loadorch.verdict.compare import Budgets, Comparison
+
+    base, cur = "runs/a`<img src=x onerror=alert(1)>`", "runs/``[x](https://evil.example)\nb"
+    text = compare_markdown(Comparison(rows=[]), base, cur, Budgets())
+    assert _unescaped_markup(text) == ["<details>", "<summary>", "</summary>", "</details>"]  # its own
+    assert "baseline `` runs/a`<img src=x onerror=alert(1)>` `` -> current" in text and "current ```runs/``[x](https://evil.example) b```;" in text
