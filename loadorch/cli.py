@@ -507,15 +507,23 @@ def _main(argv: Sequence[str] | None, early: ForkServer | None) -> int:
 class _ReaderGoneQuiet:
     """Standard output whose reader may leave early (`loadorch compare A B | head`): from the first write
     that meets the closed pipe on, output goes nowhere, so the command still finishes its work (files,
-    the exit code of its own outcome) instead of ending in a BrokenPipeError."""
+    the exit code of its own outcome) instead of ending in a BrokenPipeError. A character the stream cannot
+    encode is written as its escape (`\\ud83d`), as standard error does, not an internal error."""
 
     def __init__(self, stream: Any) -> None:
         self.stream = stream
         self.reader_gone = False
 
     def write(self, text: str) -> int:
-        self._guarded(lambda: self.stream.write(text))
+        self._guarded(lambda: self._write(text))
         return len(text)
+
+    def _write(self, text: str) -> None:
+        try:
+            self.stream.write(text)
+        except UnicodeEncodeError:  # a lone surrogate (from a page's or a results.json's JSON)
+            encoding = getattr(self.stream, "encoding", None) or "utf-8"
+            self.stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
 
     def flush(self) -> None:
         self._guarded(self.stream.flush)

@@ -16,6 +16,7 @@ _LINK_SAFE = ":/?#[]@!$&()*+,;=%-._~"
 # what a terminal or a CI log must not be handed as it is: control characters (C0, DEL, C1: an escape sequence
 # recolours, moves the cursor or retitles the terminal) and lone surrogates (no encoding can write them)
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _escaped(m: re.Match[str]) -> str:
@@ -28,6 +29,12 @@ def printable(text: object) -> str:
     written as its escape (`\\x1b`, `\\ud83d`): a cell or a line of the terminal summary, whatever a server or
     a name put in it."""
     return _UNPRINTABLE.sub(_escaped, " ".join(str(text).split()))
+
+
+def well_formed(text: str) -> str:
+    """`text` with each lone surrogate (a `\\ud83d` escape in the JSON of a page or a server, half of a pair cut in
+    two) replaced by U+FFFD: text every encoding can write."""
+    return text if text.isascii() else _SURROGATE.sub("\ufffd", text)
 
 
 def one_line(text: object, limit: int) -> str:
@@ -50,4 +57,4 @@ def web_link(url: str | None, limit: int = LINK_CHARS) -> str | None:
         return None
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         return None
-    return quote(url.strip(), safe=_LINK_SAFE)
+    return quote(well_formed(url.strip()), safe=_LINK_SAFE)  # a lone surrogate: no UTF-8 to percent-encode

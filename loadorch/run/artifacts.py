@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
 import os
@@ -10,6 +11,20 @@ from collections.abc import Iterable
 from typing import Any
 
 from loadorch.errors import RunError
+from loadorch.report.text import well_formed
+
+
+def _unencodable(exc: UnicodeError) -> tuple[bytes, int]:
+    """A lone surrogate (a `\\ud83d` escape in a page's or a server's JSON) written as U+FFFD, as junit.xml does:
+    an artifact is written whatever text it holds, never lost to a UnicodeEncodeError. (The artifacts are UTF-8,
+    whose encoder takes a replacement that is not ASCII as bytes only.)"""
+    if isinstance(exc, UnicodeEncodeError):
+        return "\ufffd".encode() * (exc.end - exc.start), exc.end
+    raise exc
+
+
+UNENCODABLE = "loadorch.unencodable"
+codecs.register_error(UNENCODABLE, _unencodable)
 
 
 def write_text(path: str, text: str) -> None:
@@ -26,7 +41,7 @@ def write_lines(path: str, lines: Iterable[str]) -> None:
     except OSError as exc:
         raise RunError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with os.fdopen(fd, "w", encoding="utf-8", errors=UNENCODABLE) as fh:
             for line in lines:
                 fh.write(line)
             fh.flush()
@@ -63,26 +78,41 @@ _VALUE = json.JSONEncoder(allow_nan=False).encode  # any other plain value (and 
 _KEY = json.JSONEncoder().encode
 _NESTED = (dict, list, tuple)
 _LIST = (list, tuple)
-_TEXT = json.encoder.encode_basestring_ascii
+_ASCII = json.encoder.encode_basestring_ascii
+
+
+def _text(text: str) -> str:
+    """A string as JSON, a lone surrogate as U+FFFD: `\\ud83d` alone is an escape strict parsers refuse."""
+    return _ASCII(well_formed(text))
+
+
 _INFINITE = (math.inf, -math.inf)
 # the C encoder behind _ONE_LINE made once, not once per list (a one-line list is two levels deep at most: no
 # circle to check); json's own encoder where the C one is missing
 _make: Any = getattr(json.encoder, "c_make_encoder", None)
-_c_line = None if _make is None else _make(None, json.JSONEncoder().default, _TEXT, None, ":", ",", False, False, False)
+_c_line = None if _make is None else _make(None, json.JSONEncoder().default, _text, None, ":", ",", False, False, False)
 
 
 def _line(items: list[Any] | tuple[Any, ...]) -> str:
     """A one-line list, as _ONE_LINE writes it."""
     if _c_line is None:
-        return _ONE_LINE(items)
+        return _ONE_LINE(_well_formed(items))
     return "".join(_c_line(items, 0))
+
+
+def _well_formed(items: Any) -> Any:
+    """Plain values, or lists of them, with their strings well_formed (json's own encoder, where the C one is
+    missing, cannot be given _text)."""
+    if isinstance(items, str):
+        return well_formed(items)
+    return [_well_formed(v) for v in items] if isinstance(items, _LIST) else items
 
 
 def _value(v: Any) -> str:
     """A plain value, as _VALUE writes it (the common types without making an encoder)."""
     kind = type(v)
     if kind is str:
-        return _TEXT(v)
+        return _text(v)
     if kind is int:
         return int.__repr__(v)
     if kind is float and v == v and v not in _INFINITE:
@@ -109,7 +139,7 @@ def _dump(value: Any, indent: str, out: list[str]) -> None:
         append("{")
         sep = "\n"
         for k, v in value.items():
-            key = _KEY(k if isinstance(k, str) else _KEY(k))  # as json.dumps writes keys
+            key = _text(k if isinstance(k, str) else _KEY(k))  # as json.dumps writes keys
             append(sep + inner + key + ": ")
             sep = ",\n"
             if isinstance(v, _NESTED):

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import re
+from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -182,3 +184,72 @@ def test_compare_md_shows_a_run_folders_path_as_written() -> None:
     text = compare_markdown(Comparison(rows=[]), base, cur, Budgets())
     assert _unescaped_markup(text) == ["<details>", "<summary>", "</summary>", "</details>"]  # its own
     assert "baseline `` runs/a`<img src=x onerror=alert(1)>` `` -> current" in text and "current ```runs/``[x](https://evil.example) b```;" in text
+
+
+LONE = "\ud83d"  # a string cut inside an emoji (JavaScript's slice): JSON writes it as the escape \ud83d
+
+
+def _lone_surrogate_run() -> dict[str, Any]:
+    """A results.json an earlier loadorch wrote (its JSON escaped what a page or a server said): a lone surrogate
+    in an endpoint name, an error's example, a trace link and a page's LCP element and blocked URL."""
+    doc = json.loads(dumps(full_results()))
+    doc["endpoints"][f"caf{LONE}"] = doc["endpoints"].pop("order")
+    doc["errors"][0]["example"] = f'503 {{"name": "caf{LONE}"}}'
+    slowest = doc["thresholds"][-1]["evidence"]["slowest"]
+    slowest[0]["trace_url"] = f"https://tempo.example/trace/{LONE}"
+    doc["thresholds"][-1]["evidence"]["browser"] = {"metric": "browser_web_vital_lcp", "unit": "ms", "views": [
+        {"role": "p(75)", "value": 1.0, "page": "home", "user": "visitor", "at_s": 1.0,
+         "lcp": {"element": f"img#hero-{LONE}", "url": "", "ttfb": 1, "load_delay": 1, "load_duration": 1,
+                 "render_delay": 1}}]}
+    doc["browser"]["blocked"] = [{"page": "home", "url": f"https://ads.example/{LONE}", "count": 1}]
+    return doc
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (k, *_strings(v))]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
+def test_results_json_holds_no_lone_surrogate_escape() -> None:
+    """`"\\ud83d"` alone is an escape strict JSON parsers refuse (serde_json: "lone leading surrogate"): results.json
+    writes U+FFFD in its place, as junit.xml does."""
+    text = dumps(_lone_surrogate_run())
+    back = json.loads(text)
+    assert "\\ud83d" not in text and "caf\ufffd" in back["endpoints"]
+    for s in _strings(back):
+        s.encode("utf-8")  # strict: a lone surrogate cannot be encoded
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+
+
+def test_report_and_compare_write_every_artifact_of_a_run_with_lone_surrogates(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A lone surrogate (a page's LCP element, a blocked URL, a trace link, an endpoint name) made `loadorch report`
+    and `loadorch compare` an internal error (exit 5), report.html and summary.md unwritten: no UTF-8 writes it.
+    Files write it as U+FFFD, standard output as its escape."""
+    from loadorch.cli import main
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "results.json").write_text(json.dumps(_lone_surrogate_run()))  # as the earlier dumps wrote it: escaped
+    assert main(["report", str(run)]) == 0
+    html, md = ((run / name).read_bytes().decode("utf-8") for name in ("report.html", "summary.md"))
+    parser = _Tags()
+    parser.feed(html)
+    assert "main" in parser.tags and "img#hero-\ufffd" in html and f"caf{chr(0xfffd)}" in md
+    code = main(["compare", str(run), str(run), "--out", str(tmp_path / "cmp")])
+    compared = json.loads((tmp_path / "cmp" / "compare.json").read_bytes().decode("utf-8"))
+    assert code == 6 and compared["verdict"] == "inconclusive"  # the small run's few samples: not an internal error
+    assert any(r["name"] == "caf\ufffd" for r in compared["rows"])
+    for name in ("compare.md", "compare.html", "compare-junit.xml"):
+        (tmp_path / "cmp" / name).read_bytes().decode("utf-8")
+    assert "caf\\ud83d" in capsys.readouterr().out  # compare.md on standard output
