@@ -113,13 +113,15 @@ def test_reserved_and_malformed_tags_are_refused(tmp_path: Path) -> None:
 
 def test_a_tag_value_that_is_empty_or_holds_a_control_character_is_refused_with_its_fix() -> None:
     """`--tag env=` labelled nothing (Prometheus drops an empty label: it and an untagged monitor were one series),
-    and a line break in a value reached labels and report lines as it was."""
+    and a line break in a value reached labels and report lines as it was. A value whose bytes are not UTF-8 (a
+    Latin-1 commit subject) was a lone surrogate: the Locust master refused the run's plan (exit 5, load started)."""
     import pytest
 
     from loadorch.config.tags import parse_cli_tags
 
     assert parse_cli_tags(["env=staging", "commit=abc 123"]) == {"env": "staging", "commit": "abc 123"}
     for bad, said in (("env=", "give it a value"), ("env=  ", "give it a value"),
-                      ("env=a\nb", "control character"), ("env=a\tb", "control character")):
+                      ("env=a\nb", "control character"), ("env=a\tb", "control character"),
+                      ("commit=caf\udce9", "not UTF-8 text")):  # argv's byte 0xe9 (Latin-1 e acute), as Python reads it
         with pytest.raises(ValueError, match=said):
             parse_cli_tags([bad])
