@@ -253,3 +253,41 @@ def test_report_and_compare_write_every_artifact_of_a_run_with_lone_surrogates(t
     for name in ("compare.md", "compare.html", "compare-junit.xml"):
         (tmp_path / "cmp" / name).read_bytes().decode("utf-8")
     assert "caf\\ud83d" in capsys.readouterr().out  # compare.md on standard output
+
+
+NAME = 'say "hi"\\n {{ $labels.x }}\nnext, a=b} | <img>'  # a quote, a backslash and n, a template, a line break
+DESC = 'hit "cold" \\ path\t'  # a Server-Timing desc (quoted-string: any quote and backslash it escaped)
+
+
+@pytest.mark.parametrize("accept", ["text/plain", "application/openmetrics-text; version=1.0.0"])
+def test_the_metrics_endpoint_keeps_names_and_descs_as_label_values(accept: str) -> None:
+    """/metrics in both formats read back by prometheus-client's own parsers: an endpoint name, a threshold and
+    a Server-Timing desc are label values as written (`\\`, `"` and the line break escaped), nothing more."""
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families as read_openmetrics
+    from prometheus_client.parser import text_string_to_metric_families as read_text
+
+    from loadorch.metrics.exposition import metrics_app
+    from loadorch.metrics.families import Gauges, build
+    from loadorch.metrics.names import edges_us
+    from loadorch.stats.tables import Merged, Recorder, SeriesKey
+    from loadorch.verdict.evaluate import ThresholdResult
+
+    rec = Recorder(1.0, 0.0)
+    key = SeriesKey("u", NAME, "read", "GET", 200, True)
+    rec.record(key, 1000, 0.5)
+    rec.record_server_timing(key, [("cache", 1.0, DESC)], 0.5)
+    merged = Merged(1.0)
+    merged.add_delta(0, rec.take_delta())
+    threshold = ThresholdResult(f"http_req_duration{{name:{NAME}}}", "p(95)<300", 1.0, 300.0, "ms", 1, 0.0, "pass", "")
+    families = build(("r", "p", "s"), merged, edges_us([300.0]), Gauges(), [threshold])
+    replies: list[str] = []
+    body = b"".join(metrics_app(lambda: families)(
+        {"REQUEST_METHOD": "GET", "PATH_INFO": "/metrics", "QUERY_STRING": "", "HTTP_ACCEPT": accept,
+         "wsgi.url_scheme": "http", "SERVER_NAME": "localhost", "SERVER_PORT": "80"},
+        lambda status, headers: replies.append(status)))
+    read = read_openmetrics if "openmetrics" in accept else read_text
+    labels = [s.labels for f in read(body.decode("utf-8")) for s in f.samples]
+    assert replies == ["200 OK"] and labels
+    assert {lab.get("name") for lab in labels} >= {NAME} and {lab.get("desc") for lab in labels} >= {DESC}
+    assert {lab.get("threshold") for lab in labels} >= {f"http_req_duration{{name:{NAME}}} p(95)<300"}
+    assert {lab["run_id"] for lab in labels} == {"r"}  # no label value ran into another series' labels
