@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from pydantic import ValidationError
+
 from loadorch import tempdirs
 from loadorch.client.hops import http_options
 from loadorch.config.resolve import RunConfig
@@ -327,7 +329,9 @@ def _load(run: _Run, progress: Progress, signals: StopSignals) -> None:
             run.db.end()
         if run.sink is not None:
             run.sink.close()
-        run.master_summary = _read_summary(stats_path)
+        run.master_summary, run.summary_missing = _read_summary(stats_path)
+        if run.master_summary is None:  # the master's log says why: kept
+            run.keep_all_logs = True
         _keep_logs(run, group)
     if log_path and os.path.exists(log_path):
         from loadorch.run.outputs import sort_request_log  # the report's modules: after the load
@@ -359,13 +363,17 @@ def _finish_imported(run: _Run) -> None:
         run.finishing.join()
 
 
-def _read_summary(path: str) -> MasterSummary | None:
-    """The master's summary; None if it wrote none (it died) or an unreadable one."""
+def _read_summary(path: str) -> tuple[MasterSummary | None, str]:
+    """The master's summary, or None and why: it wrote none (it died), or one that cannot be read."""
     try:
         with open(path, encoding="utf-8") as fh:
-            return MasterSummary.model_validate_json(fh.read())
-    except (OSError, ValueError):
-        return None
+            return MasterSummary.model_validate_json(fh.read()), ""
+    except FileNotFoundError:
+        return None, "not written"
+    except ValidationError as exc:  # its first error's message, not the text it quotes
+        return None, f"unreadable: {exc.errors()[0]['msg'][:160] if exc.errors() else 'not a summary'}"
+    except (OSError, ValueError) as exc:
+        return None, f"unreadable: {exc}"[:200]
 
 
 def _keep_logs(run: _Run, group: ProcessGroup) -> None:

@@ -63,7 +63,7 @@ class Decision:
 def decide(run: _Run, summary: MasterSummary | None, db: Any = None) -> Decision:
     """The gate's inputs from the master's summary (pure): the final live metrics show exactly these."""
     cfg = run.cfg
-    checks, integrity = integrity_checks(cfg, summary)
+    checks, integrity = integrity_checks(cfg, summary, run.summary_missing)
     merged = Merged.from_json(summary.merged) if summary else Merged()
     merged.tag_table = tag_table(cfg.scenario.model, cfg.run_tags)
     elapsed = summary.elapsed_s if summary else 0.0

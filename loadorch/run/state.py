@@ -54,6 +54,7 @@ class RunState:
     started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     checks: list[Check] = field(default_factory=list)
     master_summary: MasterSummary | None = None
+    summary_missing: str = ""  # why there is no master_summary (not written, unreadable: the error), "" when there is
     error: str | None = None
     host: str = ""
     addresses: list[str] = field(default_factory=list)  # the target's, as preflight checked them

@@ -24,17 +24,23 @@ STARVED_WAIT = 20.0  # % of the time a worker's main thread waited for a CPU: ot
 Detail = list[WorkerDetail]
 
 
-def integrity_checks(cfg: RunConfig, summary: MasterSummary | None) -> tuple[list[Check], Integrity]:
-    """The checks a run's summary supports, and the `integrity` block of results.json."""
+def integrity_checks(cfg: RunConfig, summary: MasterSummary | None, missing: str = "") -> tuple[list[Check], Integrity]:
+    """The checks a run's summary supports, and the `integrity` block of results.json. No summary (the master wrote
+    none, or one that cannot be read: `missing` says which) is an error: with no thresholds judged and no check, the
+    run would pass on nothing."""
     workers = summary.workers if summary else WorkersSummary(expected=cfg.workers, seen=[], detail=[])
     detail = workers.detail
     lost = [w for w in detail if w.lost_at_s is not None]
     expected, seen = workers.expected, len(workers.seen)
     failures = [f for w in detail for f in w.vu_failures]
     checks: list[Check] = []
-    if summary and expected == 0 and not cfg.scenario.model.users:
+    if summary is None:
+        checks.append(Check("master summary", ERROR, f"none from the master ({missing or 'not written'}): what the "
+                            "workers measured is lost, and no threshold was judged; see logs/master.log in the run "
+                            "folder"))
+    elif expected == 0 and not cfg.scenario.model.users:
         checks.append(Check("http users", PASS, "none: a browser-only scenario (the browser checks judge its pages)"))
-    elif summary:
+    else:
         checks.append(_workers_check(detail, lost, expected, seen))
         checks += _totals_check(detail)
         checks.append(_users_check(failures))

@@ -140,3 +140,29 @@ def test_open_model_rate_and_drops(tmp_path: Path) -> None:
     assert got["arrival rate"].verdict == "inconclusive" and got["dropped arrivals"].verdict == "inconclusive"
     got = checks_of(tmp_path, bad, profile.replace("max_dropped: 5%", "max_dropped: 5%, on_dropped: fail"))
     assert got["dropped arrivals"].verdict == "fail"
+
+
+def test_no_summary_from_the_master_is_an_error_not_a_pass_on_nothing(tmp_path: Path) -> None:
+    """A master that wrote no summary, or one that could not be read back (a lone surrogate's escape in its JSON
+    did so): no threshold is judged and no other check made, so the run passed on nothing (exit 0, 0 requests)."""
+    from loadorch.verdict.evaluate import overall
+
+    make(tmp_path, profile=BASE_PROFILE)
+    checks, _ = integrity_checks(build("p", str(tmp_path), {}), None, "unreadable: unexpected end of hex escape")
+    assert [(c.name, c.verdict) for c in checks] == [("master summary", "error")]
+    assert "none from the master (unreadable: unexpected end of hex escape)" in checks[0].message
+    assert overall([], checks) == "error"
+    assert overall([], checks, interrupted=True) == "interrupted"  # a signal before the master started says so
+
+
+def test_the_controller_says_why_it_has_no_summary(tmp_path: Path) -> None:
+    from loadorch.run.controller import _read_summary
+
+    assert _read_summary(str(tmp_path / "none.json")) == (None, "not written")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"merged": {"series": [["caf\\ud83d"]]}')
+    got, why = _read_summary(str(bad))
+    assert got is None and why.startswith("unreadable: ") and "caf" not in why, why  # the message, not the text
+    good = tmp_path / "good.json"
+    good.write_text(summary(worker(0)).model_dump_json())
+    assert _read_summary(str(good))[0] == summary(worker(0)) and _read_summary(str(good))[1] == ""
