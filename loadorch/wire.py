@@ -17,6 +17,7 @@ from typing_extensions import Required, TypedDict
 from loadorch.config.scenario import Scenario
 from loadorch.config.units import DEFAULT_MAX_ENDPOINTS, DEFAULT_MAX_HEAD
 from loadorch.traffic import data as gen
+from loadorch.traffic.redact import sendable
 
 PLAN_SCHEMA: Final = "loadorch.plan/v1"
 
@@ -559,3 +560,19 @@ def parse_event(line: bytes | str) -> MasterEvent | None:
         return _EVENTS.validate_json(line)
     except ValidationError:
         return None
+
+
+def escaped_surrogates(value: Any) -> Any:
+    """A message's data (dicts, lists, strings, bytes, numbers) with each lone surrogate of its strings and keys
+    written as its escape (`\\ud83d`), which msgpack can encode: a python user may name a request or raise with
+    text a target's JSON cut inside an emoji, and a message that cannot be encoded is not sent (every report of
+    the worker after it was lost). Only called once sending the message as it is failed (after Locust's own
+    retries): the python users' names and errors are made sendable where they come in (runtime/pyusers.py)."""
+    if isinstance(value, str):
+        return sendable(value)
+    if isinstance(value, dict):
+        return {escaped_surrogates(k): escaped_surrogates(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [escaped_surrogates(v) for v in value]
+    return value
+

@@ -39,6 +39,7 @@ from loadorch.traffic.redact import (
     credentials,
     masked_reason,
     query_credentials,
+    sendable,
     target_params,
 )
 from loadorch.traffic.request import Outcome, request_log_line
@@ -274,7 +275,7 @@ class PythonRequests:
         # Server-Timing, and in what the user shows later
         mine = ctx.carried(request_credentials(response, url), self.redactor)
         name = self._shown(name, mine)
-        key = SeriesKey(user_class, name, kind, request_type.upper(), status, ok)
+        key = SeriesKey(user_class, name, kind, sendable(request_type.upper()), status, ok)
         # the reason may quote the request's URL (Locust's `HTTPError: 404 ... for url: /download?token=...`): its
         # credential parameters masked as the name's are
         error = None if ok else masked_reason(f"{type(exception).__name__}: {exception}", mine or self.redactor)
@@ -300,10 +301,10 @@ class PythonRequests:
         """`name` with its credential parameters and secrets masked (`self.shown`: the run's, once a name, at most
         SHOWN_KEPT names; a request that carried its own credentials is masked with them too, each time)."""
         if mine is not None:
-            return mine.text(target_params(name))
+            return sendable(mine.text(target_params(name)))
         shown = self.shown.get(name)
         if shown is None:
-            shown = self.redactor.text(target_params(name))
+            shown = sendable(self.redactor.text(target_params(name)))
             if len(self.shown) < SHOWN_KEPT:
                 self.shown[name] = shown
         return shown

@@ -53,7 +53,17 @@ from loadorch.traffic.redact import USER_PLUS_KEPT, Redactor, credential_params_
 from loadorch.traffic.request import CompiledRequest, Origin, RequestRunner, compile_request, credential_captures
 from loadorch.traffic.stages import users_at
 from loadorch.traffic.trace import TraceIds
-from loadorch.wire import Arrivals, Hello, Plan, Ramp, Start, StatsMessage, VuFailure, WorkerLostMaster
+from loadorch.wire import (
+    Arrivals,
+    Hello,
+    Plan,
+    Ramp,
+    Start,
+    StatsMessage,
+    VuFailure,
+    WorkerLostMaster,
+    escaped_surrogates,
+)
 
 log = logging.getLogger("loadorch.worker")
 STAGE_TICK_S = 0.05  # how often the stage clock (and a waiting user) looks at the stage's user count
@@ -619,6 +629,15 @@ def _await_port(host: str, port: int, timeout_s: float) -> float:
             gevent.sleep(0.005)
 
 
+def send_wire(runner: lr.WorkerRunner, kind: str, data: dict[str, Any]) -> None:
+    """Send a message to the master; one whose text msgpack cannot encode (a lone surrogate in a python user's
+    request name or error) is sent again with those characters escaped (wire.escaped_surrogates), not lost."""
+    try:
+        runner.send_message(kind, data)
+    except UnicodeEncodeError:
+        runner.send_message(kind, escaped_surrogates(data))
+
+
 class WorkerSession:
     """The worker's side of a run: start on `lo_start`, spawn, report every second, stop on `lo_stop`."""
 
@@ -629,7 +648,7 @@ class WorkerSession:
 
     def send_stats(self, final: bool = False) -> None:
         message = self.state.stats_message(self.runner.user_count, final)
-        self.runner.send_message("lo_stats", message.to_wire())
+        send_wire(self.runner, "lo_stats", message.to_wire())
 
     def spawn(self) -> None:
         state, runner, plan = self.state, self.runner, self.state.plan
@@ -695,7 +714,7 @@ class WorkerSession:
         # the load's last stretch reported now, with its CPU; the reports while the users unwind say `stopping`
         last = self.state.stats_message(self.runner.user_count, final=False, flush=True)
         self.state.stopped = True
-        self.runner.send_message("lo_stats", last.to_wire())
+        send_wire(self.runner, "lo_stats", last.to_wire())
         self.runner.user_greenlets.kill(block=True, timeout=5)
         self.final_sent = True
         self.send_stats(final=True)

@@ -7,9 +7,7 @@ import math
 import re
 from typing import Any
 
-from loadorch.traffic.redact import NO_SECRETS, Redactor
-
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+from loadorch.traffic.redact import NO_SECRETS, Redactor, sendable
 
 _NUMBER = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*\Z")
 _TYPES = {bool: "bool", int: "int", float: "float", str: "str", list: "list", dict: "object", type(None): "null"}
@@ -54,7 +52,7 @@ def shown(value: Any, limit: int = 60, redactor: Redactor = NO_SECRETS) -> str:
         text = repr(value)
     # a lone surrogate (the response's JSON said `"caf\\ud83d"`: a string cut inside an emoji) as that escape: the
     # text goes into the worker's report, which cannot encode it (the worker's every report after it was lost)
-    text = _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    text = sendable(text)
     return f"{redactor.cut(text, limit)} ({_TYPES.get(type(value), type(value).__name__)})"
 
 

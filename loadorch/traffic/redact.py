@@ -295,8 +295,18 @@ def query_credentials(url: str) -> set[str]:
     return found
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def sendable(text: str) -> str:
+    """`text` with each lone surrogate written as its escape (`\\ud83d`): a python user may name a request or raise
+    with text of a target's JSON cut inside an emoji, which a worker's report (msgpack) and the artifacts (UTF-8)
+    cannot encode (the worker's every report after it was lost)."""
+    return text if text.isascii() else _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def masked_reason(text: str, redactor: Redactor, limit: int = 200) -> str:
     """A failure reason or an exception's text as a worker reports it (it may quote a URL: a redirect's, a request
     library's error): the credential parameters of the URLs in it masked (credential_params_in), then `redactor`'s
     secrets, then cut at `limit`, so no prefix of a secret stays."""
-    return redactor.cut(credential_params_in(text), limit, more="")
+    return sendable(redactor.cut(credential_params_in(text), limit, more=""))

@@ -51,3 +51,40 @@ def test_a_lone_surrogate_and_an_error_page_from_the_target_stay_data(project: P
     summary = (project.root / "o" / "summary.md").read_bytes().decode("utf-8")
     assert "caf\\\\ud83d" in summary  # the escape shown (its backslash escaped in Markdown)
     json.loads((project.root / "o" / "results.json").read_bytes().decode("utf-8"))
+
+
+LOCUSTFILE = '''
+from locust import HttpUser, constant, task
+
+
+class Cut(HttpUser):
+    wait_time = constant(0)
+
+    @task
+    def cut(self):
+        name = self.client.get("/cut").json()["name"]  # "caf\\ud83d": a string cut inside an emoji
+        self.client.get("/cut", name=f"item {name}")
+        raise RuntimeError(f"no item {name}")
+'''
+
+
+def test_a_python_user_whose_names_and_errors_hold_a_lone_surrogate_still_reports(project: Project) -> None:
+    """A python user that names a request, or raises, with text from the target's JSON holding a lone surrogate:
+    the worker's report could not be encoded, every report after it was lost, and a run of `iterations` never
+    ended. The worker now sends the escape (`\\ud83d`) where it cannot send the character."""
+    site = Site({"/cut": ok(CUT_JSON, headers={"Content-Type": "application/json"})})
+    try:
+        project.write("scenarios/cut.py", LOCUSTFILE)
+        project.write("scenarios/s.yaml", "name: s\nusers:\n  - python: cut.py:Cut\nkinds: {'*': read}\n")
+        project.write("profiles/p.yaml", f"scenario: ../scenarios/s.yaml\nhost: http://127.0.0.1:{site.port}\n"
+                                         "load: {users: 1, iterations: 3}\nworkers: 1\nmin_samples: 1\n")
+        r = project.run("run", "p", "--out", "o", timeout=90)
+    finally:
+        site.close()
+    assert r.code == 1, r.out + r.err  # the task errors are failures: a breach, measured
+    assert_no_traceback(r)
+    doc = project.results("o")
+    assert doc["totals"]["requests"] >= 6, doc["totals"]
+    assert doc["endpoints"]["item caf\\ud83d"]["count"] == 3, sorted(doc["endpoints"])
+    assert any(e["reason"].startswith("RuntimeError: no item caf\\ud83d") for e in doc["errors"]), doc["errors"]
+    json.loads((project.root / "o" / "results.json").read_bytes().decode("utf-8"))
