@@ -49,6 +49,9 @@ BAD_SCENARIOS = {
     "p()": (SIMPLE_SCENARIO + 'thresholds: {"http_req_duration": ["p()<5"]}\n', "percentile '' is not a number"),
     "pNaN": (SIMPLE_SCENARIO + 'thresholds: {"http_req_duration": ["p(NaN)<5"]}\n', "percentile 'NaN' is not a number"),
     "operator": (SIMPLE_SCENARIO + 'thresholds: {"http_reqs": ["count!20"]}\n', "unknown operator '!'"),
+    # JSON's way to write half of an emoji: no message to a worker or artifact can carry it (the worker's reports were lost)
+    "lone surrogate": (SIMPLE_SCENARIO.replace("{name: health,", '{name: "caf\\ud83d",'),
+                       "simple.yaml:5: users[0].requests[0].name: 'caf\\ud83d' holds a lone surrogate escape"),
     "python tag": (SIMPLE_SCENARIO + "x: !!python/object/apply:os.system ['touch PWNED']\n", "simple.yaml:6: x: unsupported YAML tag"),
     "alias bomb": ("a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(
         f"{c}: &{c} [{','.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi")) + SIMPLE_SCENARIO,
@@ -67,6 +70,20 @@ def test_bad_scenarios_exit_3_with_location(project: Project, case: str) -> None
         assert expected in r.err, r.err
         assert_no_traceback(r)
     assert not (project.root / "PWNED").exists()
+    assert not (project.root / "results").exists()
+
+
+def test_a_variable_whose_bytes_are_not_utf8_is_refused_by_name_not_shown(project: Project) -> None:
+    """`${VAR}` set to bytes that are not UTF-8 (Python reads them as lone surrogates): exit 3 naming the variable,
+    its value not printed (it may be a secret), no load sent."""
+    project.write("scenarios/simple.yaml", SIMPLE_SCENARIO + 'headers: {X-Key: "${RAW_KEY}"}\n')
+    project.write("profiles/p.yaml", SIMPLE_PROFILE)
+    for args in (("validate",), ("run", "p")):
+        r = project.cli(*args, env={"RAW_KEY": "k\udcffey-secret"})
+        assert r.code == 3, (args, r.out, r.err)
+        assert "simple.yaml:6: headers.X-Key: environment variable RAW_KEY is not UTF-8 text" in r.err, r.err
+        assert "secret" not in r.out + r.err
+        assert_no_traceback(r)
     assert not (project.root / "results").exists()
 
 

@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from loadorch.config.yamlsource import Document, dotted
+from loadorch.config.yamlsource import LONE_SURROGATE, Document, dotted
 from loadorch.errors import ConfigError, Problem
 
 _REF = re.compile(r"\$\$|\$\{([^}]*)\}")
@@ -50,6 +50,11 @@ def interpolate(
                 )
                 return ""
             if name in env:
+                if not env[name].isascii() and LONE_SURROGATE.search(env[name]):  # bytes that are not UTF-8
+                    problems.append(Problem(doc.file, doc.line_of(path), dotted(path),
+                                            f"environment variable {name} is not UTF-8 text (its bytes do not decode "
+                                            "as UTF-8): it cannot be sent or written; set it to UTF-8 text"))
+                    return ""
                 used[name] = env[name]
                 return escape_braces(env[name]) if template else env[name]
             if sep:

@@ -151,6 +151,10 @@ class _Builder:
         kind = node.tag.rsplit(":", 1)[1] if node.tag.startswith("tag:yaml.org,2002:") else ""
         if kind not in _SCALAR_TAGS or not isinstance(node.value, str):
             raise self.fail(node, path, f"unsupported YAML tag {node.tag!r}; only plain data is allowed")
+        if not node.value.isascii() and LONE_SURROGATE.search(node.value):
+            raise self.fail(node, path, f"{node.value!r} holds a lone surrogate escape (half of a UTF-16 pair, as "
+                            "JSON writes it): it is not text and no message or artifact can carry it; write the "
+                            "character itself, or its whole code point (\\U0001F600)")
         value = _core_value(kind, node.value)
         if value is _INVALID:
             raise self.fail(node, path, f"invalid value: {node.value!r} is not a YAML 1.2 {kind}")
@@ -183,6 +187,7 @@ class _Builder:
 
 
 _SCALAR_TAGS = {"str", "int", "float", "bool", "null"}
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # `"\ud83d"` in YAML: text no encoder can write
 _INVALID = object()
 
 
