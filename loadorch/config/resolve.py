@@ -39,6 +39,7 @@ from loadorch.config.problems import M, validate_document
 from loadorch.config.profile import Load, Profile
 from loadorch.config.profilers import check_profilers
 from loadorch.config.scenario import Scenario
+from loadorch.config.stepselectors import selector_problems
 from loadorch.config.suggest import did_you_mean
 from loadorch.config.thresholds import (
     BROWSER_GATED,
@@ -182,6 +183,7 @@ def load_scenario(
     model = _validated(Scenario, doc)
     generators, problems = compile_generators(model, doc)
     problems += check_templates(model, doc, generators)
+    problems += selector_problems(model, doc, generators)
     problems += check_python_users(model, doc)
     thresholds, more = parse_thresholds(model.thresholds, model, doc, run_tags=run_tags, lighthouse=lighthouse,
                                         lighthouse_held=lighthouse_held)

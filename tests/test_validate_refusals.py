@@ -1,0 +1,60 @@
+"""`loadorch validate` (the CLI, in this process) on what used to pass it and then failed in a worker or never had
+data. Each is exit 3 with the file, line, field and the fix; what works passes."""
+
+from __future__ import annotations
+
+import json
+
+from tests.support.project import Project, assert_no_traceback
+
+PROFILE = "scenario: ../scenarios/s.yaml\nhost: http://127.0.0.1:9\nload: {duration: 5s}\n"
+
+BROWSER_SCENARIO = """
+name: s
+data:
+  sku: {choice: [abc, "a b"]}
+  n: {int: [1, 9]}
+browsers:
+  - name: shopper
+    journey:
+      - {visit: /shop, name: home}
+      - {click: CLICK}
+      - {wait_for: WAIT_FOR}
+      - {type: {selector: TYPED, text: hi}}
+"""
+
+
+def browser_project(project: Project, click: str, wait_for: str, typed: str) -> Project:
+    """The scenario with these three selectors (written as JSON strings, which YAML reads as they are)."""
+    scenario = BROWSER_SCENARIO
+    for word, selector in (("CLICK", click), ("WAIT_FOR", wait_for), ("TYPED", typed)):
+        scenario = scenario.replace(word, json.dumps(selector))
+    project.write("scenarios/s.yaml", scenario)
+    project.write("profiles/p.yaml", PROFILE)
+    return project
+
+
+def test_a_css_selector_querySelector_refuses_is_a_config_error_naming_it(project: Project) -> None:
+    r = browser_project(project, "button[", "div >> p", "::nope(").cli("validate")
+    assert r.code == 3, r.out + r.err
+    assert_no_traceback(r)
+    assert ("s.yaml:9: browsers[0].journey[1].click: invalid CSS selector 'button[': '[' must be followed by an "
+            "attribute name (at character 7); write [name], [name=value] or [name=\"quoted value\"]") in r.err, r.err
+    assert ("s.yaml:10: browsers[0].journey[2].wait_for: invalid CSS selector 'div >> p': '>>' is not a CSS "
+            "combinator") in r.err, r.err
+    assert "s.yaml:11: browsers[0].journey[3].type.selector: invalid CSS selector '::nope(': unknown " in r.err
+
+
+def test_a_placeholder_value_that_breaks_the_selector_is_named(project: Project) -> None:
+    r = browser_project(project, "[data-sku={sku}]", "#{n}", "#q").cli("validate")
+    assert r.code == 3, r.out + r.err
+    assert ("browsers[0].journey[1].click: invalid CSS selector '[data-sku={sku}]' when {sku} is 'a b' "
+            "('[data-sku=a b]'): unknown attribute flag 'b'") in r.err, r.err
+    assert "browsers[0].journey[2].wait_for: invalid CSS selector '#{n}' when {n} is 1 ('#1')" in r.err, r.err
+    assert "journey[3]" not in r.err, r.err
+
+
+def test_selectors_chromium_accepts_pass(project: Project) -> None:
+    r = browser_project(project, '[data-sku="{sku}"] > button:nth-child(2n+1 of .buy)',
+                        "#item-{n}, li:has(> img):not(.hidden)::after", "input[name=q i]").cli("validate")
+    assert r.code == 0, r.out + r.err
