@@ -20,7 +20,13 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 from typing_extensions import NotRequired, TypedDict
 
-from loadorch.config.thresholds import Threshold, ThresholdSyntaxError, parse_expression, parse_selector
+from loadorch.config.thresholds import (
+    Threshold,
+    ThresholdSyntaxError,
+    parse_expression,
+    parse_selector,
+    split_tag_filters,
+)
 from loadorch.errors import ConfigError, Problem
 from loadorch.wire import (
     HistogramJson,
@@ -364,9 +370,9 @@ class ThresholdRow(Section):
 def _threshold_of(selector: str, expression: str) -> Threshold | None:
     """A written threshold as its type. The scenario's own tags were checked when the run was configured,
     so any tag in the selector is taken as known here."""
-    body = selector.partition("{")[2].rstrip("}")
-    own_tags = {part.partition(":")[0].strip() for part in body.split(",") if part}
+    body = selector.partition("{")[2].rpartition("}")[0]
     try:
+        own_tags = {name for name, _ in split_tag_filters(body, selector)} if body.strip() else set()
         sel = parse_selector(selector, own_tags)
         return Threshold(sel, parse_expression(expression, sel.metric))
     except ThresholdSyntaxError:

@@ -58,3 +58,42 @@ def test_selectors_chromium_accepts_pass(project: Project) -> None:
     r = browser_project(project, '[data-sku="{sku}"] > button:nth-child(2n+1 of .buy)',
                         "#item-{n}, li:has(> img):not(.hidden)::after", "input[name=q i]").cli("validate")
     assert r.code == 0, r.out + r.err
+
+
+HTTP_SCENARIO = """
+name: s
+users:
+  - name: api
+    requests:
+      - {name: "list, products", path: /products}
+      - {name: "get {id}", path: /products/1}
+thresholds:
+  SELECTOR: ["p(95)<300"]
+"""
+HTTP_PROFILE = "scenario: ../scenarios/s.yaml\nhost: http://127.0.0.1:9\nload: {users: 1, duration: 5s}\n"
+
+
+def http_project(project: Project, selector: str) -> Project:
+    project.write("scenarios/s.yaml", HTTP_SCENARIO.replace("SELECTOR", json.dumps(selector)))
+    project.write("profiles/p.yaml", HTTP_PROFILE)
+    return project
+
+
+def test_an_endpoint_name_with_a_comma_is_selected_quoted(project: Project) -> None:
+    for selector in ('http_req_duration{name:"list, products"}', "http_req_duration{name:'list, products', kind:read}",
+                     "http_req_duration{name:get {id}}", 'http_req_duration{name:"get {id}"}'):
+        r = http_project(project, selector).cli("validate")
+        assert r.code == 0, (selector, r.out + r.err)
+
+
+def test_an_endpoint_name_with_a_comma_unquoted_says_to_quote_it(project: Project) -> None:
+    r = http_project(project, "http_req_duration{name:list, products}").cli("validate")
+    assert r.code == 3, r.out + r.err
+    assert ("s.yaml:8: thresholds.http_req_duration{name:list, products}: invalid tag filter 'products' in "
+            "'http_req_duration{name:list, products}'; expected tag:value (a value holding a comma is quoted: "
+            'name:"list, products")') in r.err, r.err
+    r = http_project(project, "http_req_duration{name:list}").cli("validate")
+    assert r.code == 3 and "no endpoint is named 'list'; known: 'get {id}', 'list, products' (a name holding a " \
+        'comma is quoted: name:"a, b")' in r.err, r.err
+    r = http_project(project, 'http_req_duration{name:"list, products}').cli("validate")
+    assert r.code == 3 and "is not closed; close it with \"" in r.err, r.err

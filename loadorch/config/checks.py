@@ -468,7 +468,9 @@ def _check_tags(tags: tuple[tuple[str, str], ...], scenario: Scenario, run_tags:
             if value not in checks:
                 raise ThresholdSyntaxError(f"no expect condition is named {value!r}; {did_you_mean(value, checks)}")
         if tag == "name" and value not in names:
-            raise ThresholdSyntaxError(f"no endpoint is named {value!r}; {did_you_mean(value, names)}")
+            commas = any("," in n for n in names)
+            quoting = ' (a name holding a comma is quoted: name:"a, b")' if commas else ""
+            raise ThresholdSyntaxError(f"no endpoint is named {value!r}; {did_you_mean(value, names, commas)}{quoting}")
         if tag == "user" and value not in users:
             raise ThresholdSyntaxError(f"no user is named {value!r}; {did_you_mean(value, users)}")
         if tag == "method" and value.upper() not in METHODS:

@@ -11,7 +11,13 @@ import re
 from dataclasses import dataclass
 
 from loadorch.config.suggest import did_you_mean
-from loadorch.config.thresholds import BROWSER_METRICS, RESOURCE_METRICS
+from loadorch.config.thresholds import (
+    BROWSER_METRICS,
+    RESOURCE_METRICS,
+    ThresholdSyntaxError,
+    selector_text,
+    split_tag_filters,
+)
 
 _SELECTOR = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\{(.*)\})?\s*\Z", re.DOTALL)
 _GOAL = re.compile(r"\s*(?:p\s*\(\s*(\d+(?:\.\d+)?)\s*\)|(med))\s+-\s*(\d+(?:\.\d+)?)\s*%\s*\Z")
@@ -36,8 +42,7 @@ class Goal:
 
     @property
     def selector(self) -> str:
-        body = ",".join(f"{k}:{v}" for k, v in self.tags)
-        return f"{self.metric}{{{body}}}" if body else self.metric
+        return selector_text(self.metric, self.tags)
 
     @property
     def label(self) -> str:
@@ -49,12 +54,10 @@ def parse_selector(text: str) -> tuple[str, tuple[tuple[str, str], ...]]:
     m = _SELECTOR.match(text)
     if not m:
         raise GoalSyntaxError(f"invalid goal selector {text!r}; expected metric or metric{{tag:value}}")
-    tags = []
-    for part in (m.group(2) or "").split(",") if m.group(2) is not None else []:
-        name, sep, value = part.partition(":")
-        if not sep or not name.strip() or not value.strip():
-            raise GoalSyntaxError(f"invalid tag filter {part.strip()!r} in goal selector {text!r}; expected tag:value")
-        tags.append((name.strip(), value.strip()))
+    try:
+        tags = split_tag_filters(m.group(2), text) if m.group(2) is not None else []
+    except ThresholdSyntaxError as exc:
+        raise GoalSyntaxError(f"goal selector: {exc}") from None
     return m.group(1), tuple(tags)
 
 

@@ -76,9 +76,70 @@ class Selector:
     tags: tuple[tuple[str, str], ...] = ()
 
     def __str__(self) -> str:
-        if not self.tags:
-            return self.metric
-        return self.metric + "{" + ",".join(f"{k}:{v}" for k, v in self.tags) + "}"
+        return selector_text(self.metric, self.tags)
+
+
+def selector_text(metric: str, tags: Iterable[tuple[str, str]]) -> str:
+    """`metric{tag:value,...}`, each value as parse_selector reads it back (quoted when it must be)."""
+    body = ",".join(f"{k}:{tag_value_text(v)}" for k, v in tags)
+    return f"{metric}{{{body}}}" if body else metric
+
+
+def tag_value_text(value: str) -> str:
+    """A tag filter's value as written in a selector: as it is, or in double quotes (`\\` and `\"` escaped
+    inside) when it holds a comma, starts with a quote or has spaces at its ends."""
+    if value and value == value.strip() and "," not in value and value[0] not in "\"'":
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def split_tag_filters(body: str, text: str) -> list[tuple[str, str]]:
+    """The `tag:value` pairs of a selector's braces, joined by commas. A value is taken as written (its ends
+    trimmed), or in double or single quotes, where it may hold commas, braces and quotes (`\\"`, `\\\\`)."""
+    pairs: list[tuple[str, str]] = []
+    i, n = 0, len(body)
+    while True:
+        colon, comma = body.find(":", i), body.find(",", i)
+        if colon < 0 or (0 <= comma < colon):
+            part = body[i : comma if comma >= 0 else n].strip()
+            raise ThresholdSyntaxError(f"invalid tag filter {part!r} in {text!r}; expected tag:value "
+                                       '(a value holding a comma is quoted: name:"list, products")')
+        name, j = body[i:colon].strip(), colon + 1
+        while j < n and body[j].isspace():
+            j += 1
+        if j < n and body[j] in "\"'":
+            value, j = _quoted(body, j, text)
+            while j < n and body[j].isspace():
+                j += 1
+            if j < n and body[j] != ",":
+                raise ThresholdSyntaxError(f"{body[j:].split(',')[0]!r} after the quoted value of {name!r} in "
+                                           f"{text!r}; end the quotes after the whole value, or separate filters "
+                                           "with commas")
+        else:
+            end = body.find(",", j)
+            end = n if end < 0 else end
+            value, j = body[j:end].strip(), end
+        if not name or not value:
+            raise ThresholdSyntaxError(f"invalid tag filter {body[i:j].strip()!r} in {text!r}; expected tag:value")
+        pairs.append((name, value))
+        if j >= n:
+            return pairs
+        i = j + 1
+
+
+def _quoted(body: str, start: int, text: str) -> tuple[str, int]:
+    """The value of the quoted string at `start` and the index after its closing quote."""
+    quote, j = body[start], start + 1
+    out: list[str] = []
+    while j < len(body) and body[j] != quote:
+        if body[j] == "\\" and j + 1 < len(body):
+            j += 1
+        out.append(body[j])
+        j += 1
+    if j >= len(body):
+        raise ThresholdSyntaxError(f"the quote {quote} opened at {body[start:start + 20]!r} in {text!r} is not "
+                                   f"closed; close it with {quote}")
+    return "".join(out), j + 1
 
 
 @dataclass(frozen=True)
@@ -153,11 +214,7 @@ def parse_selector(text: str, free_tags: Iterable[str] = ()) -> Selector:
     if body is not None:
         if not body.strip():
             raise ThresholdSyntaxError(f"empty tag filter in {text!r}; write {metric}{{tag:value}} or just {metric}")
-        for part in body.split(","):
-            name, sep, value = part.partition(":")
-            name, value = name.strip(), value.strip()
-            if not sep or not name or not value:
-                raise ThresholdSyntaxError(f"invalid tag filter {part.strip()!r} in {text!r}; expected tag:value")
+        for name, value in split_tag_filters(body, text):
             allowed = allowed_tags(metric, free_tags)
             if name not in allowed:
                 hint = f" ({metric} has tags {', '.join(allowed)})"

@@ -110,3 +110,37 @@ def test_invalid_selectors(text, fragment) -> None:
     with pytest.raises(ThresholdSyntaxError) as info:
         parse_selector(text)
     assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["list, products", "a}b", "{id}", ' "quoted" ', "'x'", "back\\slash, \"q\""])
+def test_any_endpoint_name_is_selected_and_its_selector_reads_back(name: str) -> None:
+    """An endpoint name with a comma could not be selected (`{name:list, products}` is two filters): a quoted
+    value selects it, and the selector as results.json and the master write it (str) reads back the same."""
+    from loadorch.config.thresholds import Threshold, tag_value_text
+    from loadorch.stats.tables import Merged, Recorder, SeriesKey
+    from loadorch.verdict.evaluate import evaluate
+
+    written = "http_req_duration{kind:read,name:" + tag_value_text(name) + "}"
+    selector = parse_selector(written)
+    assert selector.tags == (("kind", "read"), ("name", name)) and str(selector) == written
+    assert parse_selector(str(selector)) == selector
+    rec = Recorder(1.0, 0.0)
+    for ms in (10, 20, 30):
+        rec.record(SeriesKey("u", name, "read", "GET", 200, True), ms * 1000, 0.5, None)
+    rec.record(SeriesKey("u", "other", "read", "GET", 200, True), 900_000, 0.5, None)
+    merged = Merged(1.0)
+    merged.add_delta(0, rec.take_delta())
+    [result] = evaluate([Threshold(parse_selector(str(selector)), parse_expression("max<100"))], merged, 1, 1.0)
+    assert result.samples == 3 and result.verdict == "pass", result
+
+
+def test_a_quoted_value_in_a_selector() -> None:
+    assert parse_selector("http_req_duration{name:'a, b' , kind:read}").tags == (("name", "a, b"), ("kind", "read"))
+    assert parse_selector('http_req_duration{name:"say \\"hi\\""}').tags == (("name", 'say "hi"'),)
+    assert parse_selector("http_req_duration{name:get product}").tags == (("name", "get product"),)
+    for text, fragment in (('http_req_duration{name:"a}', "is not closed"),
+                           ('http_req_duration{name:"a"b}', "'b' after the quoted value of 'name'"),
+                           ('http_req_duration{name:""}', "expected tag:value"),
+                           ("http_req_duration{name:a, b}", 'a value holding a comma is quoted: name:"list, products"')):
+        with pytest.raises(ThresholdSyntaxError, match=re.escape(fragment)):
+            parse_selector(text)
