@@ -97,3 +97,46 @@ def test_an_endpoint_name_with_a_comma_unquoted_says_to_quote_it(project: Projec
         'comma is quoted: name:"a, b")' in r.err, r.err
     r = http_project(project, 'http_req_duration{name:"list, products}').cli("validate")
     assert r.code == 3 and "is not closed; close it with \"" in r.err, r.err
+
+
+PAGES_SCENARIO = """
+name: s
+browsers:
+  - name: shopper
+    journey:
+      - {visit: "/shop?c=1", name: home}
+      - {visit: /cart, name: cart}
+      - {visit: /about}
+      - STEP
+thresholds:
+  SELECTOR: ["p(75)<2500"]
+"""
+
+
+def pages_project(project: Project, selector: str, step: str = "{wait_for: main}") -> Project:
+    project.write("scenarios/s.yaml", PAGES_SCENARIO.replace("SELECTOR", json.dumps(selector)).replace("STEP", step))
+    project.write("profiles/p.yaml", PROFILE)
+    return project
+
+
+def test_a_page_path_no_journey_can_reach_is_a_config_error(project: Project) -> None:
+    r = pages_project(project, "browser_web_vital_lcp{page:/cart}").cli("validate")
+    assert r.code == 3, r.out + r.err
+    assert ("s.yaml:10: thresholds.browser_web_vital_lcp{page:/cart}: no page view is named '/cart': the visit of "
+            "/cart is named 'cart', and a view takes its visit's name; write {page:cart}") in r.err, r.err
+    r = pages_project(project, "browser_web_vital_lcp{page:/abuot}").cli("validate")
+    assert r.code == 3, r.out + r.err
+    assert ("no visit step names a page '/abuot' and no journey clicks, types or presses (which could open a page "
+            "no visit names); did you mean '/about'?") in r.err, r.err
+    r = pages_project(project, "browser_web_vital_cls{page:/about?x=1}").cli("validate")
+    assert r.code == 3 and "a page is named by its path without the query or fragment; write {page:/about}" in r.err
+
+
+def test_pages_a_journey_can_reach_pass(project: Project) -> None:
+    for selector in ("browser_web_vital_lcp{page:home}", "browser_web_vital_lcp{page:/about}",
+                     "browser_web_vital_lcp{page:cart,user:shopper}"):
+        r = pages_project(project, selector).cli("validate")
+        assert r.code == 0, (selector, r.out + r.err)
+    # a click may open a page no visit names: its view is named by its path
+    r = pages_project(project, "browser_web_vital_lcp{page:/checkout}", '{click: "#checkout"}').cli("validate")
+    assert r.code == 0, r.out + r.err

@@ -8,6 +8,7 @@ import os
 from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from loadorch.config.scenario import METHODS, READ_METHODS, DataSpec, RequestSpec, Scenario
 from loadorch.config.suggest import did_you_mean
@@ -459,10 +460,11 @@ def _check_tags(tags: tuple[tuple[str, str], ...], scenario: Scenario, run_tags:
             if value not in values:
                 raise ThresholdSyntaxError(f"no request is tagged {tag}:{value}; {did_you_mean(value, values)}")
     users = {str(u.name) for u in scenario.users} | {b.name for b in scenario.browsers}
-    pages = {name for b in scenario.browsers for name in b.page_names()}
     for tag, value in tags:
-        if tag == "page" and value not in pages and not value.startswith("/"):
-            raise ThresholdSyntaxError(f"no visit step names a page {value!r}; {did_you_mean(value, pages)}")
+        if tag == "page":
+            why = _page_problem(value, scenario, dict(tags).get("user"))
+            if why is not None:
+                raise ThresholdSyntaxError(why)
         if tag == "check":
             checks = {c for u in scenario.users for ep in u.requests for c in check_names(ep)}
             if value not in checks:
@@ -477,3 +479,27 @@ def _check_tags(tags: tuple[tuple[str, str], ...], scenario: Scenario, run_tags:
             raise ThresholdSyntaxError(f"unknown method {value!r}; use one of {', '.join(METHODS)}")
         if tag == "status" and not (value.isdigit() and 0 <= int(value) <= 599):
             raise ThresholdSyntaxError(f"status must be an HTTP status code, not {value!r}")
+
+
+def _page_problem(value: str, scenario: Scenario, user: str | None) -> str | None:
+    """Why a `page` filter could only read no data, or None. A page view is named by the visit step that
+    opened it (its `name`, else its path without the query); a document a click, a key or a script opened is
+    named by its path. So a path no visit names is a page only a journey that clicks, types or presses can
+    reach: with none, it is a mistake (often the path of a visit that has a name)."""
+    browsers = [b for b in scenario.browsers if user is None or b.name == user] or scenario.browsers
+    pages = {name for b in browsers for name in b.page_names()}
+    if value in pages:
+        return None
+    if value.startswith("/") and any(ch in value for ch in "?#"):
+        return (f"page {value!r}: a page is named by its path without the query or fragment; "
+                f"write {{page:{value.split('?')[0].split('#')[0]}}}")
+    if value.startswith("/") and any(b.interacts for b in browsers):
+        return None  # a click, a key or a form may open it: its view is named by its path
+    named = {urlsplit(s.visit).path: s.name for b in browsers for s in b.journey if s.visit is not None and s.name}
+    whose = f" of {user}" if user else ""
+    if value in named:
+        return (f"no page view is named {value!r}: the visit{whose} of {value} is named {named[value]!r}, and a "
+                f"view takes its visit's name; write {{page:{named[value]}}}")
+    reach = " and no journey clicks, types or presses (which could open a page no visit names)" if value.startswith(
+        "/") else ""
+    return f"no visit step{whose} names a page {value!r}{reach}; {did_you_mean(value, pages)}"
