@@ -113,6 +113,24 @@ def _duration(text: str) -> float:
     return value
 
 
+def _interval(text: str) -> float:
+    """A rule group's evaluation interval: a Prometheus duration counts whole milliseconds, and `0s` there means
+    the global evaluation_interval, so what would be written as 0s or rounded is refused with the value it
+    takes."""
+    value = _duration(text)
+    ms = value * 1000.0
+    if round(ms) < 1:
+        raise argparse.ArgumentTypeError(
+            f"{text} is under a millisecond: the rules would say 0s, which Prometheus reads as its global "
+            "evaluation_interval; write 1ms or more (15s, 1m are usual), or leave --interval out for that default"
+        )
+    if abs(ms - round(ms)) > 1e-6 * max(1.0, ms):
+        raise argparse.ArgumentTypeError(
+            f"{text} is not a whole number of milliseconds, which Prometheus durations count; write {round(ms)}ms"
+        )
+    return value
+
+
 def _window(text: str) -> float:
     from loadorch.config.monitor import MIN_WINDOW_S, TOO_SHORT
 
@@ -309,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     alerts.add_argument("--window", type=_window, help="rolling window judged (default: monitor.window, 1h)")
     alerts.add_argument("--for", dest="for_s", type=_grace, help="how long a budget fails before the alert fires")
     alerts.add_argument("--job", help="only series of this Prometheus job (a run both scraped and pushed)")
-    alerts.add_argument("--interval", type=_duration, help="the rule group's evaluation interval")
+    alerts.add_argument("--interval", type=_interval, help="the rule group's evaluation interval (1ms or more)")
     alerts.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE",
                         help="only series of the monitor run with this --tag (repeatable): its alerts carry it too")
 

@@ -84,6 +84,11 @@ def test_bad_numbers_in_files_are_config_errors(
     (("run", "p", "--workers", "5000"), "at most 256"),
     (("k8s", "render", "p", "--workers", "5000", "--image", "i"), "at most 256"),
     (("run", "p", "--spawn-rate", "0"), "more than zero"),
+    # a rule group's interval that the rules would write as 0s (Prometheus: its global evaluation_interval)
+    (("alerts", "p", "--interval", "0.4ms"), "0.4ms is under a millisecond: the rules would say 0s"),
+    (("alerts", "p", "--interval", "0.0001"), "is under a millisecond"),
+    (("alerts", "p", "--interval", "1.5ms"), "1.5ms is not a whole number of milliseconds, which Prometheus "
+                                               "durations count; write 2ms"),
 ])
 def test_bad_numbers_as_flags_are_usage_errors(capsys: pytest.CaptureFixture[str], argv: tuple, message: str) -> None:
     if argv[0] == "target":  # a subprocess: a server that starts anyway must fail the test, not hang it
@@ -225,3 +230,11 @@ def test_compare_writes_a_folder_of_its_own_and_says_where(tmp_path: Path, capsy
     assert code == 0 and out.rstrip().endswith(f"to {own}")
     assert (own / "compare.md").is_file() and (own / "compare.json").is_file()
     assert sorted(p.name for p in (tmp_path / "results" / "after").iterdir()) == ["results.json"]  # the run's folder untouched
+
+
+@pytest.mark.parametrize(("interval", "written"), [("1ms", "1ms"), ("1.1s", "1100ms"), ("15s", "15s"), ("2m", "2m")])
+def test_an_alerts_interval_of_whole_milliseconds_is_written_exactly(simple_project: Project, interval: str,
+                                                                       written: str) -> None:
+    r = simple_project.cli("alerts", "p", "--interval", interval)
+    assert r.code == 0, r.err
+    assert yaml.safe_load(r.out)["groups"][0]["interval"] == written
