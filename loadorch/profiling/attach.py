@@ -12,6 +12,10 @@ PERMISSION_FIX = (
 GONE_FIX = "start the target before the run, or point the profiler at its current pid (pid_file follows restarts)"
 NOT_PYTHON_FIX = "profile a Python process: py-spy reads CPython's interpreter state (not a shim script or launcher)"
 INSTALL_FIX = "pip install 'loadorch[profile]' (py-spy's binary wheel), or put py-spy on PATH"
+STOP_FIX = (
+    "py-spy writes its whole profile when it is stopped, and was killed before it had: lower profilers[].rate, or "
+    "profile a shorter window (measure:), so it has less to write; a loaded machine slows it too"
+)
 
 
 def problem_of(py_spy_output: str, pid: int) -> tuple[str, str]:

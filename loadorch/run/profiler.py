@@ -30,7 +30,7 @@ from loadorch.config.profilers import ProfilerSpec
 from loadorch.config.resolve import RunConfig
 from loadorch.pids import dies_with_parent
 from loadorch.profiling import flamegraph, speedscope
-from loadorch.profiling.attach import GONE_FIX, INSTALL_FIX, pid_file_problem, problem_of
+from loadorch.profiling.attach import GONE_FIX, INSTALL_FIX, STOP_FIX, pid_file_problem, problem_of
 from loadorch.profiling.top import TopFrame, one_line, top_frames
 from loadorch.run.artifacts import write_json, write_text
 from loadorch.verdict.evaluate import PASS, WARNING, Check
@@ -154,7 +154,10 @@ class Profilers:
             except subprocess.TimeoutExpired:
                 item.proc.kill()
                 item.proc.wait(timeout=5)
-                item.problem = item.problem or (f"py-spy did not stop within {STOP_WAIT_S:g}s", GONE_FIX)
+                item.problem = item.problem or (
+                    f"py-spy did not stop within {STOP_WAIT_S:g}s of SIGINT and was killed: its profile is lost",
+                    STOP_FIX,
+                )
 
     def finish(self, out_dir: str) -> tuple[list[Check], list[ProfileSection]]:
         """One check and one results.json section per profiler; the files into `out_dir`/profiles/."""
