@@ -177,6 +177,8 @@ class PageRunner:
             elif action.action == "wait_for":
                 page.wait_for(action.target, action.timeout_s)
         except StepError as exc:
+            if self.stop.is_set() and self.conn.closed:  # the run ended during the step and stopped the browser
+                return f"{action.label}: cut short by the run's end (its browser was stopped during the step)"
             return f"{action.label}: {exc}"
         return None
 

@@ -536,3 +536,37 @@ def test_a_steps_timeout_of_zero_is_refused_not_read_as_the_browsers(tmp_path: P
         build("p", str(tmp_path), {})
     [problem] = info.value.problems
     assert "s.yaml:14: browsers[0].journey[1].timeout:" in str(problem) and "greater than 0" in str(problem), problem
+
+
+@pytest.mark.parametrize(("stopping", "gone", "expected"), [
+    (True, True, "step 2 (wait_for #total): cut short by the run's end (its browser was stopped during the step)"),
+    (False, True, "step 2 (wait_for #total): the browser is gone (the browser closed the DevTools connection)"),
+    (True, False, "step 2 (wait_for #total): no visible element matches '#total' after 5s"),
+])
+def test_a_step_the_runs_end_cut_short_says_so_not_that_the_browser_is_gone(
+    stopping: bool, gone: bool, expected: str
+) -> None:
+    """The run's end stops the browser workers' Chromium; a step still waiting then failed with "the browser is
+    gone", as if Chromium had died during the run. A browser that goes while the run goes on still says so."""
+    import threading
+    from types import SimpleNamespace
+
+    from loadorch.browser.journey import Action
+    from loadorch.browser.page import StepError
+    from loadorch.browser.worker import PageRunner
+
+    closed = "the browser closed the DevTools connection" if gone else None
+
+    class Page:
+        def wait_for(self, selector: str, timeout: float) -> None:
+            if closed:
+                raise StepError(f"the browser is gone ({closed})")
+            raise StepError(f"no visible element matches {selector!r} after {timeout:g}s")
+
+    runner = PageRunner.__new__(PageRunner)  # what _do reads: the connection and the stop event
+    runner.conn = SimpleNamespace(closed=closed)  # type: ignore[assignment]
+    runner.stop = threading.Event()
+    if stopping:
+        runner.stop.set()
+    action = Action(2, "wait_for", "#total", None, None, 5.0, "step 2 (wait_for #total)")
+    assert runner._do(Page(), action) == expected  # type: ignore[arg-type]
