@@ -144,6 +144,11 @@ class PageRunner:
                         break
                     page_name = action.page or page_name
                     error = self._do(page, action)
+                    if error is not None and self.stop.is_set() and self.conn.closed:
+                        # the run ended during the step and stopped the browser: neither done nor failed, so not a
+                        # failed step (browser_step_failed would fail on the run's end); its view is cut short too
+                        cut_short = True
+                        return
                     self.reporter.send(self._step_record(action, iteration, page_name, error))
                     if error is not None:
                         if page.crashed or self.conn.closed:
@@ -177,8 +182,6 @@ class PageRunner:
             elif action.action == "wait_for":
                 page.wait_for(action.target, action.timeout_s)
         except StepError as exc:
-            if self.stop.is_set() and self.conn.closed:  # the run ended during the step and stopped the browser
-                return f"{action.label}: cut short by the run's end (its browser was stopped during the step)"
             return f"{action.label}: {exc}"
         return None
 
