@@ -415,8 +415,9 @@ def _add_compare_flags(parser: Any, store: bool) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--allow-missing", action="append", default=[], metavar="NAME",
-        help="accept that endpoint NAME of the baseline is not in the current run (renamed or no longer called); "
-        "without it such an endpoint makes the comparison inconclusive (repeatable)",
+        help="accept that endpoint (or browser page) NAME of the baseline is not in the current run (renamed, or no "
+        "longer called or visited); without it such an endpoint or page makes the comparison inconclusive "
+        "(repeatable)",
     )  # fmt: skip
     if store:
         parser.add_argument("--baseline-store", metavar="DIR", help="the baseline store (default .loadorch/baselines)")

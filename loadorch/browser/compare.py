@@ -3,9 +3,11 @@ journey steps (per page, and over all pages when there are several: the HTTP err
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from loadorch.browser.stats import BrowserStats, metric_of, scale_of
 from loadorch.results import Browser
-from loadorch.verdict.compare import Budgets, Row, error_row, percentile_row
+from loadorch.verdict.compare import ALLOWED, GONE, Budgets, Row, error_row, percentile_row, samples_to_bound
 
 VITALS = ("lcp", "inp", "cls", "fcp", "ttfb")
 MIN_CLS_CHANGE = 0.005
@@ -13,15 +15,21 @@ STEP_ERROR_RATE = "step_error_rate"  # failed steps of the browser journeys over
 ALL_PAGES = ("browser", "all pages")  # the scope and name of the row over every page's steps
 
 
-def browser_rows(base: Browser | None, cur: Browser | None, budgets: Budgets) -> list[Row]:
+def browser_rows(
+    base: Browser | None, cur: Browser | None, budgets: Budgets, allow_missing: Collection[str] = ()
+) -> list[Row]:
     """p75 of each vital per page, judged like latency percentiles (relative budget: the p95 one); few page
-    views cannot bound a p75 (under 13 per run): such a row says `too few samples`, never `same`."""
+    views cannot bound a p75 (under 13 per run): such a row says `too few samples`, never `same`. A page the
+    baseline judged (13 views) that the current run did not view is undecided (GONE, once per page) unless
+    `allow_missing` names it, as an endpoint gone from the current run is."""
     if not base and not cur:
         return []
     b = BrowserStats.from_json(base.histograms if base else {})
     c = BrowserStats.from_json(cur.histograms if cur else {})
     rows = []
+    judged = samples_to_bound(75.0)
     for page in sorted(set(b.pages()) | set(c.pages())):
+        gated = False  # the page's one row that says it is gone
         for vital in VITALS:
             metric = metric_of(vital)
             bh, ch = b.select(metric, (("page", page),)), c.select(metric, (("page", page),))
@@ -30,21 +38,14 @@ def browser_rows(base: Browser | None, cur: Browser | None, budgets: Budgets) ->
                 continue
             if bh.count == 0 or ch.count == 0:
                 where = "baseline" if bh.count == 0 else "current run"
-                rows.append(
-                    Row(
-                        "page",
-                        page,
-                        name,
-                        None,
-                        None,
-                        None,
-                        None,
-                        budgets.p95,
-                        False,
-                        "missing",
-                        f"no page views in the {where}",
-                    )
-                )
+                note, why = f"no page views in the {where}", ""
+                if ch.count == 0 and bh.count >= judged and not gated:  # judged before, gone now
+                    gated = True
+                    allowed = page in allow_missing
+                    note = f"{bh.count} page views in the baseline, {GONE}" + (f": {ALLOWED}" if allowed else "")
+                    why = ALLOWED if allowed else GONE
+                rows.append(Row("page", page, name, float(bh.count) if why else None, None, None, None, budgets.p95,
+                                False, "missing", note, why=why))
                 continue
             floor = MIN_CLS_CHANGE if vital == "cls" else budgets.min_change_ms
             unit = "" if vital == "cls" else "ms"

@@ -82,7 +82,7 @@ def compare_runs(base: Results, cur: Results, budgets: Budgets, plan: Plan | Non
     on = basis(base, cur)
     result = compare(base, cur, budgets, on, plan.allow_missing)
     result.rows += queries_rows(base, cur, on.base, on.cur, Row, on.mixed)
-    result.rows += browser_rows(base.browser, cur.browser, budgets)
+    result.rows += browser_rows(base.browser, cur.browser, budgets, plan.allow_missing)
     result.rows = bound_rows(result.rows, plan.noise, budgets.source)
     goals = list(plan.goals)
     if plan.expect_improvement is not None:

@@ -203,11 +203,12 @@ class Comparison:
             for n, word in ((len(self.missed), "MISSED"), (len(self.undecided_goals), "UNDECIDED"), (met, "MET"))
             if n
         )
-        undecided = ", ".join(
-            f"{n} endpoint(s) {GONE}" if why == GONE else f"{n} row(s): {why}"
-            for why in (GONE, MIXED_BASIS, GENERATOR_LIMITED, TOO_FEW)
+        gone = [f"{n} {what}(s) {GONE}" for scope, what in (("endpoint", "endpoint"), ("page", "browser page"))
+                if (n := sum(r.why == GONE and r.scope == scope for r in self.undecided))]
+        undecided = ", ".join(gone + [
+            f"{n} row(s): {why}" for why in (MIXED_BASIS, GENERATOR_LIMITED, TOO_FEW)
             if (n := sum(r.why == why for r in self.undecided))
-        )  # fmt: skip
+        ])  # fmt: skip
         if self.regressions:
             head = f"{len(self.regressions)} REGRESSION(S)"
         elif self.missed:  # a breach: said first, as the exit code (1) says it
@@ -232,16 +233,20 @@ class Comparison:
 
     def _gone(self) -> str:
         """The endpoints the baseline judged that the current run does not have, and the two ways on."""
-        rows = [r for r in self.rows if r.undecided and r.why == GONE]
-        if not rows:
-            return ""
-        named = ", ".join(f'"{r.name}" ({r.baseline or 0:.0f} requests)' for r in rows[:MAX_NAMED])
-        more = f" and {len(rows) - MAX_NAMED} more" if len(rows) > MAX_NAMED else ""
-        return (
-            f"{len(rows)} endpoint(s) in the baseline but {GONE}: {named}{more}: renamed, or no longer called? "
-            "Their change cannot be judged. A request is matched by its `name:`: if it was renamed, give it its "
-            "old name back; if the change is meant, compare again with --allow-missing NAME (once per endpoint)"
-        )
+        said = []
+        for scope, what, unit, matched in (("endpoint", "endpoint", "requests", "A request is matched by its `name:`"),
+                                           ("page", "browser page", "page views", "A page view is named by its visit")):
+            rows = [r for r in self.rows if r.undecided and r.why == GONE and r.scope == scope]
+            if rows:
+                named = ", ".join(f'"{r.name}" ({r.baseline or 0:.0f} {unit})' for r in rows[:MAX_NAMED])
+                more = f" and {len(rows) - MAX_NAMED} more" if len(rows) > MAX_NAMED else ""
+                said.append(
+                    f"{len(rows)} {what}(s) in the baseline but {GONE}: {named}{more}: renamed, or no longer "
+                    f"{'called' if scope == 'endpoint' else 'visited'}? Their change cannot be judged. {matched}: if "
+                    f"it was renamed, give it its old name back; if the change is meant, compare again with "
+                    f"--allow-missing NAME (once per {what})"
+                )
+        return "; ".join(said)
 
     def _mixed(self) -> str:
         """The rows and goals on tables recorded inside the window only, when only one run has a window."""

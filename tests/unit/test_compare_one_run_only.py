@@ -124,3 +124,35 @@ def test_compare_with_allow_missing_exits_0(tmp_path: Path) -> None:
 def test_allow_missing_on_run_needs_a_baseline(simple_project: Project) -> None:
     said = simple_project.cli("run", "p", "--allow-missing", "old")
     assert said.code == 2 and "--allow-missing needs --baseline NAME" in said.err, said
+
+
+def _pages(pages: dict[str, int]) -> Results:
+    """HTTP requests that do not change, and browser page views: `pages` name -> views (the same vitals each)."""
+    from loadorch.browser.results import build as browser_results
+    from loadorch.browser.stats import BrowserStats
+    from loadorch.results import Browser
+
+    stats = BrowserStats()
+    for page, views in pages.items():
+        for _ in range(views):
+            stats.record_view("shopper", page, 1.0, {"lcp": 400.0, "inp": 30.0, "cls": 0.0, "fcp": 200.0, "ttfb": 50.0})
+    m = Merged()
+    m.series[SeriesKey("u", "api", "read", "GET", 200, True)] = Histogram.of([10_000] * 1000)
+    record = RunRecord("p", "s", "s.yaml", "abc", 1, 1, 1, "h", "t0", "t1", {}, "pass", 0, merged=m, elapsed_s=10.0,
+                       browser=Browser.model_validate(browser_results(stats)))
+    return results_of(json.loads(json.dumps(build(record).to_json())), "results.json")
+
+
+def test_a_browser_page_the_current_run_never_viewed_makes_the_comparison_inconclusive_once() -> None:
+    """A page the baseline judged (13 views bound its p75) that the current run did not view (its visit renamed):
+    its vitals' rows were `missing` and never gated, so the pair looked clean."""
+    result = compare_runs(_pages({"home": 50, "cart": 50}), _pages({"home": 50, "basket": 50}), Budgets())
+    gone = [r for r in result.rows if r.undecided and r.why == GONE]
+    assert [(r.scope, r.name) for r in gone] == [("page", "cart")], gone  # once per page, not once per vital
+    assert result.verdict == "inconclusive", result.headline()
+    assert '1 browser page(s) in the baseline but not in the current run: "cart" (50 page views)' in result.reason()
+    allowed = compare_runs(_pages({"home": 50, "cart": 50}), _pages({"home": 50, "basket": 50}), Budgets(),
+                           Plan(allow_missing=("cart",)))
+    assert allowed.verdict == "no regression" and not allowed.undecided, allowed.reason()
+    few = compare_runs(_pages({"home": 50, "cart": 5}), _pages({"home": 50}), Budgets())  # too few to judge before
+    assert few.verdict == "no regression" and not few.undecided, few.reason()
