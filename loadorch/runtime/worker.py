@@ -605,12 +605,22 @@ def _connect(env: Environment, plan: Plan, index: int) -> lr.WorkerRunner | None
             pass
         else:
             assert isinstance(runner, lr.WorkerRunner)
+            _no_locust_exception_messages(env)
             return runner
     sys.stderr.write(
         f"loadorch worker {index}: master at {master.host}:{master.port} did not answer "
         f"within {plan.worker_connect_timeout_s:g}s (waited {time.monotonic() - started:.1f} s); giving up\n"
     )
     return None
+
+
+def _no_locust_exception_messages(env: Environment) -> None:
+    """Locust's worker sends each python user's exception to its master, its text as raised (a token the task
+    quoted, unmasked) and through a send that retries for 9 s in the user's own greenlet when the text cannot be
+    encoded (a lone surrogate). loadorch records task errors itself (pyusers.on_user_error: masked, bounded) and
+    its master never reads Locust's: that listener is removed."""
+    handlers = env.events.user_error._handlers
+    handlers[:] = [h for h in handlers if "WorkerRunner" not in getattr(h, "__qualname__", "")]
 
 
 def _await_port(host: str, port: int, timeout_s: float) -> float:

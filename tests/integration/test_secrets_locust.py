@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
 import secrets
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -179,3 +182,74 @@ def test_a_credential_parameter_in_a_client_locust_failure_reason_is_masked(proj
     assert any("/callback?token=***&state=s1" in reason for reason in reasons), reasons  # the case was exercised
     for text, where in _texts(r, project.root / "o"):
         assert "capTok" not in text, (where, text[:3000])
+
+
+PROBE = """
+import locust  # noqa: F401  (gevent's patches first)
+import gevent
+from locust import User, task
+from locust.env import Environment
+from locust.rpc import Message
+from locust.rpc.zmqrpc import Server
+
+from loadorch.runtime.worker import _no_locust_exception_messages
+
+server = Server("127.0.0.1", 0)
+seen: list[str] = []
+
+
+def master() -> None:
+    while True:
+        addr, msg = server.recv_from_client()
+        seen.append(msg.type)
+        if msg.type == "client_ready":
+            server.send_to_client(Message("ack", {"index": 0}, addr))
+
+
+class U(User):
+    @task
+    def t(self) -> None:
+        pass
+
+
+gevent.spawn(master)
+env = Environment(user_classes=[U])
+runner = env.create_worker_runner("127.0.0.1", server.port)
+
+
+def fire(text: str) -> int:
+    # Locust's user_error event, then a probe message: the socket keeps order, so once the fake master has the
+    # probe it has every message sent before it
+    before = seen.count("exception")
+    try:
+        raise RuntimeError(text)
+    except RuntimeError as exc:
+        env.events.user_error.fire(user_instance=None, exception=exc, tb=exc.__traceback__)
+    probes = seen.count("probe")
+    runner.send_message("probe", {})
+    for _ in range(1000):  # at most 10 s
+        if seen.count("probe") > probes:
+            break
+        gevent.sleep(0.01)
+    return seen.count("exception") - before
+
+
+print(fire("capTok1 as Locust sends it"), end=" ")
+_no_locust_exception_messages(env)
+print(fire("capTok2 after the listener is removed"))
+runner.quit()
+"""
+
+
+def test_a_worker_sends_its_master_no_exception_text_of_its_own(tmp_path: Path) -> None:
+    """Locust's worker sends each python user's exception to its master as raised (a token the task quoted, unmasked)
+    through a send that retries for 9 s in the user's greenlet when the text cannot be encoded. loadorch records task
+    errors itself; the worker removes Locust's listener. A real WorkerRunner against a fake master (Locust's own
+    ZeroMQ server): one `exception` message before the removal, none after."""
+    script = tmp_path / "probe.py"
+    script.write_text(PROBE)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["1", "0"], out.stdout + out.stderr[-2000:]
+
