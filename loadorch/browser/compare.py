@@ -7,12 +7,20 @@ from collections.abc import Collection
 
 from loadorch.browser.stats import BrowserStats, metric_of, scale_of
 from loadorch.results import Browser
-from loadorch.verdict.compare import ALLOWED, GONE, Budgets, Row, error_row, percentile_row, samples_to_bound
+from loadorch.verdict.compare import (
+    ALL_PAGES,
+    ALLOWED,
+    GONE,
+    STEP_ERROR_RATE,
+    Budgets,
+    Row,
+    error_row,
+    percentile_row,
+    samples_to_bound,
+)
 
 VITALS = ("lcp", "inp", "cls", "fcp", "ttfb")
 MIN_CLS_CHANGE = 0.005
-STEP_ERROR_RATE = "step_error_rate"  # failed steps of the browser journeys over all their steps
-ALL_PAGES = ("browser", "all pages")  # the scope and name of the row over every page's steps
 
 
 def browser_rows(

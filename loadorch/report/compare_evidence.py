@@ -19,10 +19,9 @@ from collections.abc import Callable, Iterable, Sequence
 from html import escape
 from typing import NamedTuple
 
-from loadorch.browser.compare import ALL_PAGES, STEP_ERROR_RATE
 from loadorch.report.text import one_line, web_link
 from loadorch.results import BrowserView, NPlusOne, Results, SlowPlan, SlowRequest
-from loadorch.verdict.compare import Row
+from loadorch.verdict.compare import ALL_PAGES, STEP_ERROR_RATE, Row
 
 MAX_ITEMS = 10
 SHOWN = 3

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from html import escape
 
-from loadorch.browser.compare import ALL_PAGES, STEP_ERROR_RATE
 from loadorch.report.bars import Bar, change_bars
 from loadorch.results import Results
-from loadorch.verdict.compare import Comparison, Row
+from loadorch.verdict.compare import ALL_PAGES, STEP_ERROR_RATE, Comparison, Row
 
 _TAGS = {"regression": "fail", "improvement": "pass"}
 

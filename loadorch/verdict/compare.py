@@ -37,7 +37,9 @@ ALLOWED = "allowed by --allow-missing"
 # a row or goal on a table recorded inside the measurement window only (waiting and connecting times, queries per
 # request) when only one run has a window: one side's window against the other's whole run (verdict.basis)
 MIXED_BASIS = "not on one basis"
-ERROR_RATES = ("error_rate", "step_error_rate")  # absolute budgets (budgets.error_rate), shown in points
+STEP_ERROR_RATE = "step_error_rate"  # failed steps of the browser journeys over all their steps (browser/compare.py)
+ALL_PAGES = ("browser", "all pages")  # the scope and name of the row over every page's steps
+ERROR_RATES = ("error_rate", STEP_ERROR_RATE)  # absolute budgets (budgets.error_rate), shown in points
 MAX_NAMED = 5  # endpoints named in a reason, the rest counted
 
 
