@@ -39,6 +39,9 @@ class PostgresCollector(Strict):
     probe: bool = True
     application_name: str = Field("loadorch", min_length=1)
     connect_timeout: float = Field(5.0, gt=0, le=120)
+    # seconds a statement of the collector may take: the server cancels it then (a lock another session holds), and a
+    # server that no longer answers at all has the connection shut 5 s later: the database gates inconclusive
+    statement_timeout: float = Field(30.0, ge=1, le=600)
 
     @field_validator("application_name")
     @classmethod

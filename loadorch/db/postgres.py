@@ -50,6 +50,7 @@ class Readiness:
 class PgSession:
     def __init__(self, settings: PostgresCollector) -> None:
         self.settings = settings
+        self.bound = settings.statement_timeout  # seconds a statement may take (the watchdog's bound is 5 s more)
         self.where = redacted_dsn(settings.dsn)
         self.app = settings.collector_app
         try:
@@ -78,10 +79,10 @@ class PgSession:
                 "role and password) and that the database accepts connections from here"
             ) from None
         try:  # SET, not libpq's options parameter: the DSN's own options (search_path, ...) stay as given
-            _execute(conn, own(f"SET statement_timeout = {int(STATEMENT_TIMEOUT_S * 1000)}"))
+            _execute(conn, own(f"SET statement_timeout = {int(self.bound * 1000)}"), bound=self.bound)
         except self._psycopg.Error as exc:
             conn.close()
-            raise CollectorError(f"database {self.where}: {failure_reason(exc)}") from None
+            raise CollectorError(f"database {self.where}: {failure_reason(exc, self.bound)}") from None
         return conn
 
     def close(self) -> None:
@@ -91,7 +92,7 @@ class PgSession:
             pass
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        return list(_execute(self.conn, own(sql), params).fetchall())
+        return list(_execute(self.conn, own(sql), params, self.bound).fetchall())
 
     def value(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
         rows = self.query(sql, params)
@@ -103,7 +104,7 @@ class PgSession:
         try:
             return self._check()
         except self._psycopg.Error as exc:
-            why = failure_reason(exc)
+            why = failure_reason(exc, self.bound)
             raise CollectorError(f"database {self.where}: cannot check what can be measured: {why}") from None
 
     def _check(self) -> Readiness:
@@ -157,9 +158,10 @@ class PgSession:
             if sql is None:
                 continue
             try:  # no parameters: a normalized text may hold a % operator that a placeholder pass would misread
-                doc = _execute(self.conn, own(sql)).fetchone()[0]
+                doc = _execute(self.conn, own(sql), bound=self.bound).fetchone()[0]
             except self._psycopg.Error as exc:
-                problems.append(f"EXPLAIN (GENERIC_PLAN) failed for query_id {query_id}: {failure_reason(exc)}")
+                why = failure_reason(exc, self.bound)
+                problems.append(f"EXPLAIN (GENERIC_PLAN) failed for query_id {query_id}: {why}")
                 if timed_out(exc):
                     break  # the next ones would wait as long for the same lock
                 continue
@@ -175,7 +177,8 @@ class PgSession:
                 regclass = self.value("SELECT to_regclass(%s)::text", (name,))
                 if not regclass:
                     continue  # a regclass's text is quoted by the server: safe to name in a statement
-                doc = _execute(self.conn, own(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM ONLY {regclass}")).fetchone()[0]
+                doc = _execute(self.conn, own(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM ONLY {regclass}"),
+                               bound=self.bound).fetchone()[0]
             except self._psycopg.Error as exc:
                 if timed_out(exc):
                     break  # the next ones would wait as long for the same lock
@@ -307,11 +310,11 @@ class PgSession:
         return LogFiles(self, self.ready.log_source or "jsonlog")
 
 
-def _execute(conn: Any, sql: str, params: tuple[Any, ...] | None = None) -> Any:
-    """`conn.execute(sql, params)` waited for at most STATEMENT_TIMEOUT_S + UNANSWERED_GRACE_S: past that the
-    connection is shut, so the wait reads its end and fails (psycopg's OperationalError) instead of lasting for
-    ever. The server's own statement_timeout ends the statement sooner whenever the server still runs."""
-    watchdog = threading.Timer(STATEMENT_TIMEOUT_S + UNANSWERED_GRACE_S, _shut, (conn.fileno(),))
+def _execute(conn: Any, sql: str, params: tuple[Any, ...] | None = None, bound: float = STATEMENT_TIMEOUT_S) -> Any:
+    """`conn.execute(sql, params)` waited for at most `bound` (the session's statement_timeout) + UNANSWERED_GRACE_S:
+    past that the connection is shut, so the wait reads its end and fails (psycopg's OperationalError) instead of
+    lasting for ever. The server's own statement_timeout ends the statement sooner whenever the server still runs."""
+    watchdog = threading.Timer(bound + UNANSWERED_GRACE_S, _shut, (conn.fileno(),))
     watchdog.daemon = True
     watchdog.start()
     try:
@@ -335,11 +338,12 @@ def timed_out(exc: BaseException) -> bool:
     return getattr(exc, "sqlstate", None) == "57014"
 
 
-def failure_reason(exc: BaseException) -> str:
+def failure_reason(exc: BaseException, bound: float = STATEMENT_TIMEOUT_S) -> str:
     """Why a statement of the collector failed, on one line; a statement canceled at its bound says what waits."""
     if timed_out(exc):
         return (
-            f"a statement of the collector waited more than {STATEMENT_TIMEOUT_S:g}s and was canceled (a lock "
+            f"a statement of the collector waited more than {bound:g}s (collectors.postgres.statement_timeout) and "
+            "was canceled (a lock "
             "another session holds? see pg_locks and pg_stat_activity)"
         )
     return _first_line(exc)

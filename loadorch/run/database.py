@@ -65,6 +65,10 @@ class DatabaseCollector:
         self.live_queries = 0  # statements since the window began, as the sampler sees them (live metrics)
         self.live_slow: int | None = None  # of those slower than slow_ms, once the log is read live
 
+    def _why(self, exc: BaseException) -> str:
+        """Why a statement of the collector failed (db.postgres.failure_reason, with this collector's bound)."""
+        return failure_reason(exc, self.settings.statement_timeout)
+
     @property
     def where(self) -> str:
         return self.session.where
@@ -113,7 +117,7 @@ class DatabaseCollector:
                         return
                     m.probe.append(self._probe_one(runner, req, str(user.name), rng, cfg, captured))
         except Exception as exc:  # the database went away: the probe is lost, the run is not
-            m.probe_note = f"the probe stopped: {failure_reason(exc)}"
+            m.probe_note = f"the probe stopped: {self._why(exc)}"
         finally:
             runner.close()
 
@@ -148,7 +152,7 @@ class DatabaseCollector:
                 self._log_at = self.session.log_files().mark()
             self._before = self.session.snapshot()
         except Exception as exc:
-            m.unmeasured = f"could not start measuring: {failure_reason(exc)}: {self._reach}"
+            m.unmeasured = f"could not start measuring: {self._why(exc)}: {self._reach}"
             return
         m.window_start = self._before.at
         self._began = time.monotonic()
@@ -176,7 +180,7 @@ class DatabaseCollector:
             sees = self.session.sees_every_role()
             found = self.session.overrides()
         except Exception as exc:
-            m.unmeasured = f"lost the database at the end of the window: {failure_reason(exc)}: {self._reach}"
+            m.unmeasured = f"lost the database at the end of the window: {self._why(exc)}: {self._reach}"
             return m
         self.windowed = True
         m.window_s = round(time.monotonic() - self._began, 3)
@@ -248,7 +252,7 @@ class DatabaseCollector:
             return
         except Exception as exc:
             m.slow_unmeasured = (
-                f"cannot read the server's duration log at the end of the window: {failure_reason(exc)}: {self._reach}"
+                f"cannot read the server's duration log at the end of the window: {self._why(exc)}: {self._reach}"
             )
             return
         tally = slow_in(text, start, end, self.settings.slow_ms, exclude_app=self.session.app)
@@ -274,7 +278,7 @@ class DatabaseCollector:
                 generic, problems = self.session.generic_plans(wanted)
                 sizes = self.session.relation_rows(scanned_relations(generic))
             except Exception as exc:
-                generic, problems = {}, [f"EXPLAIN (GENERIC_PLAN) failed: {failure_reason(exc)}"]
+                generic, problems = {}, [f"EXPLAIN (GENERIC_PLAN) failed: {self._why(exc)}"]
             m.notes.extend(problems[:3])
         m.plans = slow_plans(tally, deltas, ready.work_mem, generic, sizes=sizes)
         if not tally.plans:

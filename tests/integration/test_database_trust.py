@@ -330,7 +330,9 @@ def test_a_statement_blocked_by_another_sessions_lock_ends_the_run_with_the_data
     database gate inconclusive, saying why, and the HTTP results whole. (The bound turns a hang into a failure.)"""
     import psycopg
 
-    collector = f'collectors: {{postgres: {{dsn: "{postgres.dsn()}", slow_ms: 200, probe: false}}}}'
+    # a bound of 2 s (collectors.postgres.statement_timeout; the default is 30 s), so the test waits 2 s, not 30
+    collector = (f'collectors: {{postgres: {{dsn: "{postgres.dsn()}", slow_ms: 200, probe: false, '
+                 'statement_timeout: 2}}')
     _profile(project, "embedded", '  db_queries: ["count<100000"]', collector, load="{users: 1, iterations: 20}",
              requests_yaml="      - {name: health, path: /health}")
     with psycopg.connect(postgres.dsn(), application_name="loadorch-test") as holder:  # a transaction: held until its end
@@ -343,7 +345,8 @@ def test_a_statement_blocked_by_another_sessions_lock_ends_the_run_with_the_data
     assert doc["totals"]["requests"] == 20 and doc["verdict"] == "inconclusive"
     database = next(c for c in doc["checks"] if c["name"] == "database")
     assert database["verdict"] == "inconclusive", database
-    assert "waited more than" in database["message"] and "pg_locks" in database["message"], database
+    assert "waited more than 2s (collectors.postgres.statement_timeout)" in database["message"], database
+    assert "pg_locks" in database["message"], database
     assert (project.root / "o" / "junit.xml").exists()
 
 
@@ -354,7 +357,9 @@ def test_a_database_that_stops_answering_mid_run_ends_the_run_with_the_database_
     still acknowledges, answers no statement and cancels none at its statement_timeout. The run waited for ever at
     the end of the window, a SIGTERM included; the collector gives up on a statement a few seconds past that bound:
     the run ends with the database inconclusive, the HTTP results whole. (The bound turns a hang into a failure.)"""
-    collector = f'collectors: {{postgres: {{dsn: "{postgres.dsn()}", slow_ms: 200, probe: false}}}}'
+    # a bound of 2 s: the connection is shut 7 s after the statement began, not 35 s (the default bound's)
+    collector = (f'collectors: {{postgres: {{dsn: "{postgres.dsn()}", slow_ms: 200, probe: false, '
+                 'statement_timeout: 2}}')
     _profile(project, "embedded", '  db_queries: ["count<100000"]', collector, load="{users: 1, duration: 6s}",
              requests_yaml="      - {name: health, path: /health}")
     proc = start_run(project, "--out", "o")
