@@ -46,13 +46,13 @@ def evaluate_db(
         reason = db.slow_unmeasured
     if reason is not None or db is None or db.queries is None:
         return result(None, 0, 0.0, INCONCLUSIVE, f"inconclusive: {metric} could not be measured: {reason}")
+    if db.queries == 0:  # else `count<N` and `rate<N` passed on 0 samples: the collector saw none of the load
+        return result(None, 0, 0.0, FAIL, "no data: no statement finished in the database during the load window")
     if metric == "db_queries":
         if expr.aggregation == "count":
             return decide(result, float(db.queries), db.queries, 0.0, expr, "", None, "")
         rate = db.queries / db.window_s if db.window_s > 0 else 0.0
         return decide(result, rate, db.queries, 0.0, expr, f" ({db.queries} statements)", None, "/s")
-    if db.queries == 0:
-        return result(None, 0, 0.0, FAIL, "no data: no statement finished in the database during the load window")
     slow = db.slow or 0
     detail = f" ({slow} of {db.queries} statements took longer than {db.slow_ms:g} ms; exact)"
     return decide(result, slow / db.queries, db.queries, 0.0, expr, detail, min_samples, "")

@@ -145,6 +145,18 @@ def test_slow_share_is_exact_and_unmeasurable_is_inconclusive() -> None:
     assert evaluate_db(slow, Merged(), 100, 4.0, None).verdict == "inconclusive"
 
 
+def test_a_window_with_no_statement_is_no_data_never_a_pass_on_nothing() -> None:
+    """A collector whose window saw no statement at all (its dsn names another server than the target's) read 0:
+    `count<N` and `rate<N` passed on 0 samples. Every db_queries and db_query_slow gate says "no data" instead."""
+    none = DbMeasurement(200.0, queries=0, slow=0, window_s=4.0)
+    for metric, expression in (("db_queries", "count<1000"), ("db_queries", "rate<500"), ("db_query_slow", "rate<0.01")):
+        r = evaluate_db(_threshold(metric, expression), Merged(), 100, 4.0, none)
+        assert (r.verdict, r.observed, r.samples) == ("fail", None, 0), (metric, expression, r)
+        assert r.message.startswith("no data: no statement finished in the database"), r.message
+    busy = evaluate_db(_threshold("db_queries", "count<1000"), Merged(), 100, 4.0, DbMeasurement(200.0, queries=7))
+    assert busy.verdict == "pass" and busy.observed == 7
+
+
 def test_measurement_round_trips_through_json() -> None:
     db = DbMeasurement(200.0, queries=5, slow=1, probe=[ProbeRow("a", "u", "read", "GET", 3, 3, (Repeated("S", 2),))])
     doc = DbCollector.model_validate_json(db.to_collector().model_dump_json())  # as results.json holds it
