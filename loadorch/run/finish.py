@@ -43,7 +43,7 @@ from loadorch.verdict.evaluate import (
     evaluate,
     overall,
 )
-from loadorch.verdict.integrity import integrity_checks, kinds_checks
+from loadorch.verdict.integrity import integrity_checks, kinds_checks, requests_check
 from loadorch.wire import MasterSummary, MetricsReport
 
 if TYPE_CHECKING:
@@ -86,6 +86,7 @@ def decide(run: _Run, summary: MasterSummary | None, db: Any = None) -> Decision
         else []
     )
     checks += kinds_checks(cfg, merged)
+    checks += requests_check(cfg, merged) if summary is not None else []  # none: the master summary check
     checks += browsers.checks(run.sink, browser_worker_count(cfg), run.redactor, run.scratch)
     threshold_results = discount_generator_limited(threshold_results, run.checks + checks)
     return Decision(checks, integrity, merged, elapsed, threshold_results, browser)

@@ -276,6 +276,21 @@ def _arrival_checks(cfg: RunConfig, summary: MasterSummary, detail: Detail) -> l
     return checks
 
 
+def requests_check(cfg: RunConfig, merged: Merged) -> list[Check]:
+    """HTTP users that made no request measured nothing: a threshold on them says "no data", but a profile may
+    remove every threshold, and then the run passed on nothing (0 requests, exit 0)."""
+    if not cfg.scenario.model.users or merged.counts()[0]:
+        return []
+    return [
+        Check(
+            "requests",
+            INCONCLUSIVE,
+            "the HTTP users made no request, so nothing was measured: check that their tasks send requests "
+            "(a python user through self.client) and that the run lasts longer than their think time",
+        )
+    ]
+
+
 MAX_NAMES_LISTED = 10  # request names without a kind named in the check's message
 
 

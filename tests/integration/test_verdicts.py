@@ -133,6 +133,37 @@ min_samples: 10
     assert "no data" in (project.root / "o" / "junit.xml").read_text()
 
 
+def test_no_request_and_no_threshold_left_is_inconclusive_not_a_pass_on_nothing(project: Project) -> None:
+    """The profile removed every default threshold and the python users' task sent nothing: no threshold said
+    "no data" and every check passed, so the run passed on 0 requests (exit 0)."""
+    scenario = """
+name: idle
+users:
+  - {name: idle, python: "idle.py:Idle"}
+thresholds:
+  "http_req_duration{kind:read}": []
+  http_req_failed: []
+"""
+    project.write("scenarios/idle.py", """
+        from locust import HttpUser, constant, task
+
+        class Idle(HttpUser):
+            wait_time = constant(0.2)
+
+            @task
+            def nothing(self) -> None:
+                pass
+        """)
+    embedded_project(project, scenario, users=2, duration="2s")
+    r = project.run("run", "p", "--out", "o")
+    assert r.code == 6, r.out + r.err
+    doc = project.results("o")
+    assert doc["verdict"] == "inconclusive" and doc["totals"]["requests"] == 0 and doc["thresholds"] == []
+    check = next(c for c in doc["checks"] if c["name"] == "requests")
+    assert check["verdict"] == "inconclusive" and "made no request" in check["message"], check
+    assert "why: requests: the HTTP users made no request" in r.out
+
+
 def test_twenty_samples_are_inconclusive(project: Project) -> None:
     scenario = "name: few\nusers:\n  - name: u\n    requests:\n      - {name: h, path: /health}\n"
     embedded_project(project, scenario, users=2)
