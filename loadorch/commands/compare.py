@@ -43,6 +43,10 @@ METRICS = ("p50", "p95", "p99", "rps", "error_rate")
 TIMINGS = {"http_req_duration": "", "http_req_waiting": "waiting", "http_req_connecting": "connecting"}
 # goal metrics recorded inside a measurement window only (stats.tables.Recorder): judged on one basis or not at all
 WINDOW_ONLY = ("http_req_waiting", "http_req_connecting", "db_queries_per_request")
+NO_TOP_ENDPOINT = (
+    "no endpoint of the baseline has a successful request (browser users only, or every request failed), so "
+    "there is no p95 to expect an improvement of: use --goal on what the runs measure"
+)
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,9 @@ def compare_runs(base: Results, cur: Results, budgets: Budgets, plan: Plan | Non
         by_time = {name: (e.count, e.mean_ms or 0.0) for name, e in base.endpoints.items()}
         goals += [Goal("http_req_duration", (("name", n),), 95.0, plan.expect_improvement, "--expect-improvement")
                   for n in top_endpoints(by_time)]  # fmt: skip
+        if len(goals) == len(plan.goals):  # else the expectation vanished and the pair could read "no regression"
+            whole = Goal("http_req_duration", (), 95.0, plan.expect_improvement, "--expect-improvement")
+            result.goals.append(undecided(whole, "ms", NO_TOP_ENDPOINT))
     for goal in goals:
         hists, scale, unit = goal_histograms(goal, base, cur, on)
         if on.mixed and goal.metric in WINDOW_ONLY:  # one run's window against the other's whole run

@@ -238,6 +238,30 @@ def test_goals_work_on_any_metric_both_runs_recorded_and_expect_improvement_name
     assert missed.verdict == "regression" and missed.headline() == "1 GOAL(S) MISSED"
 
 
+def test_expect_improvement_with_no_endpoint_to_judge_is_undecided_never_gone() -> None:
+    """--expect-improvement judges the p95 of the baseline's top endpoints by request time: with none (browser
+    users only, or every request failed) no goal was made, and the pair read "no regression" (exit 0)."""
+
+    def run(ok: bool) -> Results:
+        stats = BrowserStats()
+        for _ in range(50):
+            stats.record_view("shopper", "home", 1.0, {"lcp": 400.0, "cls": 0.0, "fcp": 200.0, "ttfb": 50.0})
+        m = Merged()
+        if not ok:  # every request failed: no latency of a successful one
+            m.series[SeriesKey("u", "list", "read", "GET", 503, False)] = _hist(5, 400)
+        record = RunRecord("p", "s", "s.yaml", "abc", 7, 1, 1, "h", "t0", "t1", {}, "pass", 0, merged=m,
+                           elapsed_s=10.0, browser=Browser.model_validate(browser_results(stats)))
+        return results_of(json.loads(json.dumps(build(record).to_json())), "results.json")
+
+    for ok in (True, False):
+        assert compare_runs(run(ok), run(ok), Budgets()).verdict == "no regression"  # nothing else undecided
+        result = compare_runs(run(ok), run(ok), Budgets(), Plan(expect_improvement=0.3))
+        (goal,) = result.goals
+        assert (goal.verdict, goal.source, goal.selector) == (UNDECIDED, "--expect-improvement", "http_req_duration")
+        assert result.verdict == "inconclusive" and "no endpoint of the baseline has a successful request" in (
+            result.reason()), result.reason()
+
+
 def test_the_store_keeps_the_newest_n_per_name_and_finds_by_profile_and_seed(tmp_path: Path) -> None:
     assert to_drop(["c", "b", "a"], 2) == ["a"] and to_drop(["a"], 0) == []
     run = tmp_path / "run"
