@@ -38,7 +38,7 @@ from loadorch.run.processes import ProcessGroup, free_port
 from loadorch.run.profiler import for_run, wants_embedded_process
 from loadorch.run.progress import Progress
 from loadorch.run.setup import run_setup
-from loadorch.run.signals import HardStop, StopSignals
+from loadorch.run.signals import HardStop, StopRequested, StopSignals
 from loadorch.run.state import RunOptions
 from loadorch.run.state import RunState as _Run
 from loadorch.starttrace import mark
@@ -240,27 +240,28 @@ def _setup(run: _Run, progress: Progress, signals: StopSignals) -> None:
         return
     progress.note(f"setup: {sum(s.repeat for s in scenario.model.setup)} requests ...")
     try:
-        report = run_setup(
-            scenario.model,
-            scenario.generators,
-            run.host,
-            run.cfg.headers,
-            run.cfg.seed,
-            run.cfg.profile.request_timeout,
-            lambda: signals.received is not None,
-            run.cfg.profile.max_response_body,
-            run.addresses,
-            http_options(
-                scenario.model.max_redirects,
-                scenario.model.cookies,
-                run.cfg.profile.allowed_hosts,
-                run.cfg.tls,
-                run.opts.env,
-            ),
-            run.cfg.profile.max_response_head,
-            run.tracer(SETUP_WORKER),
-        )
-    except InterruptedError:
+        with signals.interruptible():  # a request to a target that hangs must not hold a signal for its timeout
+            report = run_setup(
+                scenario.model,
+                scenario.generators,
+                run.host,
+                run.cfg.headers,
+                run.cfg.seed,
+                run.cfg.profile.request_timeout,
+                lambda: signals.received is not None,
+                run.cfg.profile.max_response_body,
+                run.addresses,
+                http_options(
+                    scenario.model.max_redirects,
+                    scenario.model.cookies,
+                    run.cfg.profile.allowed_hosts,
+                    run.cfg.tls,
+                    run.opts.env,
+                ),
+                run.cfg.profile.max_response_head,
+                run.tracer(SETUP_WORKER),
+            )
+    except (InterruptedError, StopRequested):
         run.checks.append(Check("setup", ERROR, "interrupted during setup"))
         return
     except RunError as exc:
