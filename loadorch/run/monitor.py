@@ -10,6 +10,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
@@ -26,7 +27,7 @@ from loadorch.run.artifacts import write_text
 from loadorch.stats.histogram import Histogram
 from loadorch.stats.tables import Merged
 from loadorch.traffic.redact import Redactor
-from loadorch.verdict.evaluate import INCONCLUSIVE, Check, ThresholdResult, discount_generator_limited, evaluate
+from loadorch.verdict.evaluate import FAIL, INCONCLUSIVE, Check, ThresholdResult, discount_generator_limited, evaluate
 from loadorch.wire import CPU_SATURATED, LOOP_LATE_LIMIT_S, MergedJson
 
 if TYPE_CHECKING:
@@ -231,6 +232,8 @@ class Monitor:
         db = db_window(window, collector)
         results = evaluate(cfg.thresholds, merged, cfg.min_samples, seconds,
                            db_judge(merged, cfg.min_samples, seconds, db), browsers.evaluator(vitals, cfg.min_samples))
+        if not window.full:
+            results = counts_so_far(results, seconds, self.settings.window)
         if generator is None:
             return results
         return discount_generator_limited(results, [Check("generator cpu", INCONCLUSIVE, generator)])
@@ -257,6 +260,24 @@ class Monitor:
         """The monitor has ended: its status files say `stopped`, not the last `ok` for good."""
         if self.last is not None:
             self._write(stopped(self.last, _now_text()))
+
+
+RISING = (">", ">=", "==", "===")  # a count's limits that a fuller window may still meet
+
+
+def counts_so_far(results: list[ThresholdResult], judged_s: float, window_s: float) -> list[ThresholdResult]:
+    """A count's lower limit (`count>=N`) missed by a window not yet full (the monitor's first window, or one a
+    stall left short) is inconclusive: the requests of the rest of the window were never in it. It failed at
+    every start, and its alert fired, while the target answered every check."""
+    out = []
+    for r in results:
+        t = r.threshold
+        if (t is not None and t.expression.aggregation == "count" and t.expression.op in RISING
+                and r.verdict == FAIL and r.observed is not None and r.observed < t.expression.value):
+            why = f"inconclusive: the window holds {round(judged_s, 1):g}s of its {window_s:g}s so far; "
+            r = replace(r, verdict=INCONCLUSIVE, message=why + r.message)
+        out.append(r)
+    return out
 
 
 def generator_limited(window: Window) -> str | None:
@@ -298,8 +319,6 @@ def _where(cfg: RunConfig, key: str) -> str:
 def monitor_config(cfg: RunConfig) -> RunConfig:
     """The profile's load held level until a signal (at most MAX_DURATION_S): users for a closed model, a
     fixed arrival rate for an open one; stages, iterations and a measurement window do not apply."""
-    from dataclasses import replace
-
     from loadorch.config.units import MAX_DURATION_S
     from loadorch.errors import UsageError
 

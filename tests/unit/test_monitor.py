@@ -570,3 +570,53 @@ def test_a_window_that_lost_its_slices_to_a_stall_is_not_full() -> None:
         w.observe(float(t), src.add(100))
     win = w.window(45.0, src.add())
     assert win.seconds == 10.0 and win.full
+
+
+def test_a_count_a_window_not_yet_full_falls_short_of_is_inconclusive_not_failing(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`http_reqs count>=50` over a 10 s window of 10 checks a second: at the monitor's start its window held a
+    second or two, so the count fell short and the status said failing (and the alert fired) at every start, the
+    target answering every check. Until the window is full a count's lower limit not met yet is inconclusive;
+    once full, a count short of it fails as before, and an upper limit (`count<N`) is judged as always."""
+    from types import SimpleNamespace
+
+    from loadorch.config.resolve import build
+    from loadorch.run.monitor import Monitor
+    from loadorch.traffic.redact import Redactor
+
+    from .test_config import BASE_PROFILE, make
+
+    make(tmp_path, profile=BASE_PROFILE + ('min_samples: 5\nmonitor: {window: 10s, slices: 5, status_every: 1s}\n'
+                                           'thresholds:\n  http_reqs: ["count>=50"]\n'
+                                           '  "http_reqs{name:get}": ["count<200"]\n'))
+    cfg = build("p", str(tmp_path), {})
+    clock = [0.0]
+    monitor = Monitor(cfg, str(tmp_path), None, clock=lambda: clock[0])
+    monitor.snapshot_path = str(tmp_path / "snapshot.json")
+    run = SimpleNamespace(sink=None, db=None, redactor=Redactor([]), live_labels=("mo", "p", "s"))
+    master = Merged(30.0)
+    master.roll_timelines(10.0)
+    master.sub_bits = MONITOR_SUB_BITS
+    rec = Recorder(30.0, 0.0, sub_bits=MONITOR_SUB_BITS)
+    key = SeriesKey("u", "get", "read", "GET", 200, True)
+
+    def status_at(t: int, per_second: int) -> tuple[str, list[str]]:
+        for _ in range(per_second):
+            rec.record(key, 50_000, at=float(t))
+        master.add_delta(0, rec.take_delta())
+        snapshot = {"at": 0.0, "merged": master.judged_json(), "limited_reports": [0, t]}
+        (tmp_path / "snapshot.json").write_text(json.dumps(snapshot))
+        clock[0] = float(t)
+        assert monitor.tick(run)  # type: ignore[arg-type]
+        assert monitor.last is not None
+        return monitor.last["status"], [row["state"] for row in monitor.last["thresholds"]]
+
+    monitor.tick(run)  # type: ignore[arg-type]  # starts the windows at 0
+    assert status_at(1, 10) == ("no_data", ["inconclusive", "pass"])  # 10 of a second: the window is not full
+    assert monitor.last is not None and "the window holds 1s of its 10s so far" in monitor.last["thresholds"][0]["message"]
+    for t in range(2, 10):
+        status_at(t, 10)
+    assert status_at(10, 10) == ("ok", ["pass", "pass"])  # a full window: 10 a second for 10 s
+    for t in range(11, 21):
+        status_at(t, 2)  # the checks slow down to 2 a second
+    assert monitor.last is not None and monitor.last["window_full"]
+    assert status_at(21, 2) == ("failing", ["fail", "pass"])
