@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+from pathlib import Path
 
 import pytest
 
@@ -510,40 +511,12 @@ def test_a_monitors_latency_breach_measured_by_a_saturated_generator_is_not_fail
     target's latency, `failing` and an alert. The master's snapshot now carries its load reports from a limited
     worker, windowed like the rest: a breach in such a window is inconclusive and the status never ok, and once
     those reports leave the window the breach fails again."""
-    from types import SimpleNamespace
-
-    from loadorch.config.resolve import build
-    from loadorch.run.monitor import Monitor
-    from loadorch.traffic.redact import Redactor
-
-    from .test_config import BASE_PROFILE, make
-
-    make(tmp_path, profile=BASE_PROFILE + ('min_samples: 5\nmonitor: {window: 10s, slices: 5, status_every: 1s}\n'
-                                           'thresholds:\n  http_req_duration: ["p(95)<300"]\n'
-                                           '  http_req_failed: ["rate<0.5"]\n'))
-    cfg = build("p", str(tmp_path), {})
-    clock = [0.0]
-    monitor = Monitor(cfg, str(tmp_path), None, clock=lambda: clock[0])
-    monitor.snapshot_path = str(tmp_path / "snapshot.json")
-    run = SimpleNamespace(sink=None, db=None, redactor=Redactor([]), live_labels=("mo", "p", "s"))
-    master = Merged(30.0)
-    master.roll_timelines(10.0)
-    master.sub_bits = MONITOR_SUB_BITS
-    rec = Recorder(30.0, 0.0, sub_bits=MONITOR_SUB_BITS)
-    key = SeriesKey("u", "get", "read", "GET", 200, True)
+    rig = _Rig(tmp_path, '  http_req_duration: ["p(95)<300"]\n  http_req_failed: ["rate<0.5"]\n')
+    monitor = rig.monitor
 
     def status_at(t: int, ms: int, limited: list[int]) -> tuple[str, list[str]]:
-        for _ in range(10):
-            rec.record(key, ms * 1000, at=float(t))
-        master.add_delta(0, rec.take_delta())
-        snapshot = {"at": 0.0, "merged": master.judged_json(), "limited_reports": limited}
-        (tmp_path / "snapshot.json").write_text(json.dumps(snapshot))
-        clock[0] = float(t)
-        assert monitor.tick(run)  # type: ignore[arg-type]
-        assert monitor.last is not None
-        return monitor.last["status"], [row["state"] for row in monitor.last["thresholds"]]
+        return rig.status_at(t, 10, ms, limited)
 
-    monitor.tick(run)  # type: ignore[arg-type]  # starts the windows at 0
     assert status_at(1, 50, [0, 4]) == ("ok", ["pass", "pass"])
     assert status_at(2, 900, [1, 8]) == ("no_data", ["inconclusive", "pass"])  # slow, from a starved worker
     assert monitor.last is not None and "1 of the window's 8 load reports" in (monitor.last["generator"] or "")
@@ -577,40 +550,12 @@ def test_a_count_a_window_not_yet_full_falls_short_of_is_inconclusive_not_failin
     second or two, so the count fell short and the status said failing (and the alert fired) at every start, the
     target answering every check. Until the window is full a count's lower limit not met yet is inconclusive;
     once full, a count short of it fails as before, and an upper limit (`count<N`) is judged as always."""
-    from types import SimpleNamespace
-
-    from loadorch.config.resolve import build
-    from loadorch.run.monitor import Monitor
-    from loadorch.traffic.redact import Redactor
-
-    from .test_config import BASE_PROFILE, make
-
-    make(tmp_path, profile=BASE_PROFILE + ('min_samples: 5\nmonitor: {window: 10s, slices: 5, status_every: 1s}\n'
-                                           'thresholds:\n  http_reqs: ["count>=50"]\n'
-                                           '  "http_reqs{name:get}": ["count<200"]\n'))
-    cfg = build("p", str(tmp_path), {})
-    clock = [0.0]
-    monitor = Monitor(cfg, str(tmp_path), None, clock=lambda: clock[0])
-    monitor.snapshot_path = str(tmp_path / "snapshot.json")
-    run = SimpleNamespace(sink=None, db=None, redactor=Redactor([]), live_labels=("mo", "p", "s"))
-    master = Merged(30.0)
-    master.roll_timelines(10.0)
-    master.sub_bits = MONITOR_SUB_BITS
-    rec = Recorder(30.0, 0.0, sub_bits=MONITOR_SUB_BITS)
-    key = SeriesKey("u", "get", "read", "GET", 200, True)
+    rig = _Rig(tmp_path, '  http_reqs: ["count>=50"]\n  "http_reqs{name:get}": ["count<200"]\n')
+    monitor = rig.monitor
 
     def status_at(t: int, per_second: int) -> tuple[str, list[str]]:
-        for _ in range(per_second):
-            rec.record(key, 50_000, at=float(t))
-        master.add_delta(0, rec.take_delta())
-        snapshot = {"at": 0.0, "merged": master.judged_json(), "limited_reports": [0, t]}
-        (tmp_path / "snapshot.json").write_text(json.dumps(snapshot))
-        clock[0] = float(t)
-        assert monitor.tick(run)  # type: ignore[arg-type]
-        assert monitor.last is not None
-        return monitor.last["status"], [row["state"] for row in monitor.last["thresholds"]]
+        return rig.status_at(t, per_second, 50, [0, t])
 
-    monitor.tick(run)  # type: ignore[arg-type]  # starts the windows at 0
     assert status_at(1, 10) == ("no_data", ["inconclusive", "pass"])  # 10 of a second: the window is not full
     assert monitor.last is not None and "the window holds 1s of its 10s so far" in monitor.last["thresholds"][0]["message"]
     for t in range(2, 10):
@@ -620,3 +565,43 @@ def test_a_count_a_window_not_yet_full_falls_short_of_is_inconclusive_not_failin
         status_at(t, 2)  # the checks slow down to 2 a second
     assert monitor.last is not None and monitor.last["window_full"]
     assert status_at(21, 2) == ("failing", ["fail", "pass"])
+
+class _Rig:
+    """A monitor judging a master's snapshot written by hand, on a clock of its own: a 10 s window of 5 slices,
+    min_samples 5, the profile's `thresholds` (YAML lines under `thresholds:`); windows start at 0."""
+
+    def __init__(self, tmp_path: Path, thresholds: str) -> None:
+        from types import SimpleNamespace
+
+        from loadorch.config.resolve import build
+        from loadorch.run.monitor import Monitor
+        from loadorch.traffic.redact import Redactor
+
+        from .test_config import BASE_PROFILE, make
+
+        make(tmp_path, profile=BASE_PROFILE + "min_samples: 5\nmonitor: {window: 10s, slices: 5, status_every: 1s}\n"
+             + "thresholds:\n" + thresholds)
+        self.path = tmp_path / "snapshot.json"
+        self.clock = [0.0]
+        self.monitor = Monitor(build("p", str(tmp_path), {}), str(tmp_path), None, clock=lambda: self.clock[0])
+        self.monitor.snapshot_path = str(self.path)
+        self.run = SimpleNamespace(sink=None, db=None, redactor=Redactor([]), live_labels=("mo", "p", "s"))
+        self.master = Merged(30.0)
+        self.master.roll_timelines(10.0)
+        self.master.sub_bits = MONITOR_SUB_BITS
+        self.rec = Recorder(30.0, 0.0, sub_bits=MONITOR_SUB_BITS)
+        self.key = SeriesKey("u", "get", "read", "GET", 200, True)
+        self.monitor.tick(self.run)  # type: ignore[arg-type]  # starts the windows at 0
+
+    def status_at(self, t: int, requests: int, ms: int, limited: list[int]) -> tuple[str, list[str]]:
+        """`requests` of `ms` each at second `t`, the master's snapshot with `limited` (its limited load reports,
+        of all), judged at `t`: the status and each threshold's state."""
+        for _ in range(requests):
+            self.rec.record(self.key, ms * 1000, at=float(t))
+        self.master.add_delta(0, self.rec.take_delta())
+        snapshot = {"at": 0.0, "merged": self.master.judged_json(), "limited_reports": limited}
+        self.path.write_text(json.dumps(snapshot))
+        self.clock[0] = float(t)
+        assert self.monitor.tick(self.run)  # type: ignore[arg-type]
+        assert self.monitor.last is not None
+        return self.monitor.last["status"], [row["state"] for row in self.monitor.last["thresholds"]]
