@@ -11,6 +11,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from loadorch.traffic.redact import LONE_SURROGATE
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
@@ -36,7 +38,7 @@ def check_tags(tags: Mapping[str, str]) -> Mapping[str, str]:
         if any(ord(c) < 32 or ord(c) == 127 for c in value):
             raise ValueError(f"tag {key!r}: the value holds a control character (a line break, a tab): tags become "
                              "labels and report lines; use printable characters")
-        if any("\ud800" <= c <= "\udfff" for c in value):  # --tag given bytes that are not UTF-8, or \ud800 in YAML
+        if LONE_SURROGATE.search(value):  # --tag given bytes that are not UTF-8, or \ud800 in YAML
             raise ValueError(f"tag {key!r}: the value is not UTF-8 text (its bytes were not UTF-8, or it holds a lone "
                              "surrogate escape such as \\ud800): tags are sent to the workers and written as labels "
                              "and report lines; give UTF-8 text")

@@ -6,8 +6,9 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from loadorch.config.yamlsource import LONE_SURROGATE, Document, dotted
+from loadorch.config.yamlsource import Document, dotted
 from loadorch.errors import ConfigError, Problem
+from loadorch.traffic.redact import LONE_SURROGATE
 
 _REF = re.compile(r"\$\$|\$\{([^}]*)\}")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")

@@ -8,7 +8,6 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from loadorch.config.css import selector_error
 from loadorch.config.envsubst import unset_marker
 from loadorch.config.scenario import Scenario
 from loadorch.errors import Problem
@@ -58,6 +57,8 @@ def selector_message(text: str, values: Mapping[str, list[Any]]) -> str | None:
         template = compile_template(_UNSET.sub("x", text))
     except TemplateError:
         return None  # the template's own problem, reported by check_templates
+    from loadorch.config.css import selector_error  # 4 ms of imports: only a scenario with journeys pays them
+
     for rendered, chosen in _renderings(template, values):
         error = selector_error(rendered)
         if error is None:

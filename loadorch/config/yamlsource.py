@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from loadorch.errors import ConfigError, Problem
+from loadorch.traffic.redact import LONE_SURROGATE
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_NODES = 100_000
@@ -187,7 +188,6 @@ class _Builder:
 
 
 _SCALAR_TAGS = {"str", "int", "float", "bool", "null"}
-LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # `"\ud83d"` in YAML: text no encoder can write
 _INVALID = object()
 
 

@@ -19,11 +19,10 @@ from loadorch.db.settings import Override, hides, overrides
 from loadorch.db.statements import FIGURES, OWN_MARK, Snapshot, hidden_rows, own, snapshot_rows
 from loadorch.errors import RunError
 
-# every statement of the collector's sessions ends within this: one waiting for a lock another session holds
-# (or a server too busy to answer) ends the measurement with the reason, never the run (it waited for ever)
-STATEMENT_TIMEOUT_S = 30.0
-# a server that answers nothing cancels nothing at that bound (hung in I/O, stopped, a network whose far end still
-# acknowledges): the collector stops waiting this much later and shuts the connection itself
+# every statement of the collector's sessions ends within collectors.postgres.statement_timeout: one waiting for a
+# lock another session holds (or a server too busy to answer) ends the measurement with the reason, never the run (it
+# waited for ever). A server that answers nothing cancels nothing at that bound (hung in I/O, stopped, a network
+# whose far end still acknowledges): the collector stops waiting this much later and shuts the connection itself
 UNANSWERED_GRACE_S = 5.0
 _NOW = "to_char(clock_timestamp() AT TIME ZONE current_setting('log_timezone'), 'YYYY-MM-DD HH24:MI:SS.MS') AS at"
 
@@ -79,7 +78,7 @@ class PgSession:
                 "role and password) and that the database accepts connections from here"
             ) from None
         try:  # SET, not libpq's options parameter: the DSN's own options (search_path, ...) stay as given
-            _execute(conn, own(f"SET statement_timeout = {int(self.bound * 1000)}"), bound=self.bound)
+            _execute(conn, own(f"SET statement_timeout = {int(self.bound * 1000)}"), None, self.bound)
         except self._psycopg.Error as exc:
             conn.close()
             raise CollectorError(f"database {self.where}: {failure_reason(exc, self.bound)}") from None
@@ -158,7 +157,7 @@ class PgSession:
             if sql is None:
                 continue
             try:  # no parameters: a normalized text may hold a % operator that a placeholder pass would misread
-                doc = _execute(self.conn, own(sql), bound=self.bound).fetchone()[0]
+                doc = _execute(self.conn, own(sql), None, self.bound).fetchone()[0]
             except self._psycopg.Error as exc:
                 why = failure_reason(exc, self.bound)
                 problems.append(f"EXPLAIN (GENERIC_PLAN) failed for query_id {query_id}: {why}")
@@ -177,8 +176,8 @@ class PgSession:
                 regclass = self.value("SELECT to_regclass(%s)::text", (name,))
                 if not regclass:
                     continue  # a regclass's text is quoted by the server: safe to name in a statement
-                doc = _execute(self.conn, own(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM ONLY {regclass}"),
-                               bound=self.bound).fetchone()[0]
+                doc = _execute(self.conn, own(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM ONLY {regclass}"), None,
+                               self.bound).fetchone()[0]
             except self._psycopg.Error as exc:
                 if timed_out(exc):
                     break  # the next ones would wait as long for the same lock
@@ -310,7 +309,7 @@ class PgSession:
         return LogFiles(self, self.ready.log_source or "jsonlog")
 
 
-def _execute(conn: Any, sql: str, params: tuple[Any, ...] | None = None, bound: float = STATEMENT_TIMEOUT_S) -> Any:
+def _execute(conn: Any, sql: str, params: tuple[Any, ...] | None, bound: float) -> Any:
     """`conn.execute(sql, params)` waited for at most `bound` (the session's statement_timeout) + UNANSWERED_GRACE_S:
     past that the connection is shut, so the wait reads its end and fails (psycopg's OperationalError) instead of
     lasting for ever. The server's own statement_timeout ends the statement sooner whenever the server still runs."""
@@ -338,7 +337,7 @@ def timed_out(exc: BaseException) -> bool:
     return getattr(exc, "sqlstate", None) == "57014"
 
 
-def failure_reason(exc: BaseException, bound: float = STATEMENT_TIMEOUT_S) -> str:
+def failure_reason(exc: BaseException, bound: float) -> str:
     """Why a statement of the collector failed, on one line; a statement canceled at its bound says what waits."""
     if timed_out(exc):
         return (

@@ -7,6 +7,7 @@ import re
 from urllib.parse import quote, urlsplit
 
 from loadorch.config.evidence import LINK_CHARS
+from loadorch.traffic.redact import LONE_SURROGATE
 
 # what a link keeps as it is (RFC 3986's unreserved and reserved characters, and `%` of an escape already made,
 # without the quote `'`); anything else (`<`, `>`, `"`, spaces, control characters ...) is percent-encoded
@@ -16,7 +17,6 @@ _LINK_SAFE = ":/?#[]@!$&()*+,;=%-._~"
 # what a terminal or a CI log must not be handed as it is: control characters (C0, DEL, C1: an escape sequence
 # recolours, moves the cursor or retitles the terminal) and lone surrogates (no encoding can write them)
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _escaped(m: re.Match[str]) -> str:
@@ -34,7 +34,7 @@ def printable(text: object) -> str:
 def well_formed(text: str) -> str:
     """`text` with each lone surrogate (a `\\ud83d` escape in the JSON of a page or a server, half of a pair cut in
     two) replaced by U+FFFD: text every encoding can write."""
-    return text if text.isascii() else _SURROGATE.sub("\ufffd", text)
+    return text if text.isascii() else LONE_SURROGATE.sub("\ufffd", text)
 
 
 def one_line(text: object, limit: int) -> str:

@@ -295,14 +295,14 @@ def query_credentials(url: str) -> set[str]:
     return found
 
 
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # half of a UTF-16 pair: text no encoder can write
 
 
 def sendable(text: str) -> str:
     """`text` with each lone surrogate written as its escape (`\\ud83d`): a python user may name a request or raise
     with text of a target's JSON cut inside an emoji, which a worker's report (msgpack) and the artifacts (UTF-8)
     cannot encode (the worker's every report after it was lost)."""
-    return text if text.isascii() else _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return text if text.isascii() else LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def masked_reason(text: str, redactor: Redactor, limit: int = 200) -> str:

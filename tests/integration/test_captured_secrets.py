@@ -7,7 +7,6 @@ server started here, shared by the tests below: declarative users (the lean clie
 from __future__ import annotations
 
 import base64
-import http.server
 import json
 import secrets
 import time
@@ -19,7 +18,7 @@ from urllib.parse import quote, quote_plus
 import pytest
 
 from tests.support.project import CliResult, Project, assert_no_traceback
-from tests.support.serving import serving
+from tests.support.serving import Target, serving
 
 SCENARIO = """
 name: captured
@@ -80,7 +79,7 @@ thresholds:
 """
 
 
-class _Echo(http.server.BaseHTTPRequestHandler):
+class _Echo(Target):
     """POST /login: a fresh token (with characters every encoding changes); GET /echo: the request's
     Authorization and X-Api-Key in the JSON body and in Server-Timing's desc, after 5 ms."""
 
@@ -91,40 +90,19 @@ class _Echo(http.server.BaseHTTPRequestHandler):
         token, session = f"cap+Tok/{secrets.token_hex(8)}==", f"sess{secrets.token_hex(8)}"
         if len(_Echo.issued) < 1000:
             _Echo.issued += [token, session]
-        self._send(json.dumps({"token": token}).encode(), cookie=f"sess={session}; Path=/")
+        self.answer(200, json.dumps({"token": token}).encode(), headers={"Set-Cookie": f"sess={session}; Path=/"})
 
     def do_GET(self) -> None:
         if self.path == "/hop":  # a redirect that sets a session cookie on the way: the next hop sends it
             session = f"hop{secrets.token_hex(8)}"
             if len(_Echo.issued) < 1000:
                 _Echo.issued.append(session)
-            self.send_response(302)
-            self.send_header("Location", "/echo")
-            self.send_header("Set-Cookie", f"hop={session}; Path=/")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+            self.answer(302, headers={"Location": "/echo", "Set-Cookie": f"hop={session}; Path=/"})
             return
         time.sleep(0.005)
         auth, key, cookie = (self.headers.get(h, "") for h in ("Authorization", "X-Api-Key", "Cookie"))
-        self._send(json.dumps({"auth": auth, "key": key, "cookie": cookie}).encode(),
-                   timing=f'app;dur=5;desc="{auth}", jar;desc="{cookie}"')
-
-    def _send(self, body: bytes, timing: str = "", cookie: str = "") -> None:
-        try:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            if timing:
-                self.send_header("Server-Timing", timing)
-            if cookie:
-                self.send_header("Set-Cookie", cookie)
-            self.end_headers()
-            self.wfile.write(body)
-        except OSError:  # the run ended while this answer was under way
-            pass
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.answer(200, json.dumps({"auth": auth, "key": key, "cookie": cookie}).encode(),
+                    headers={"Server-Timing": f'app;dur=5;desc="{auth}", jar;desc="{cookie}"'})
 
 
 class Run:

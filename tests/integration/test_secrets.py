@@ -13,7 +13,7 @@ from urllib.parse import quote, quote_plus
 import pytest
 
 from tests.support.project import Project, assert_no_traceback
-from tests.support.serving import serving
+from tests.support.serving import Target, serving
 
 from .helpers import embedded_project
 
@@ -23,20 +23,12 @@ PASSWORD = "hunter2-pw"
 SHORT = "pass"
 
 
-class _Recorder(http.server.BaseHTTPRequestHandler):
+class _Recorder(Target):
     seen: list[tuple[str, dict[str, str]]] = []
 
     def do_GET(self) -> None:
         _Recorder.seen.append((self.path, dict(self.headers)))
-        body = b'{"ok": true}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.answer(200, b'{"ok": true}')
 
 
 @pytest.fixture
@@ -208,22 +200,14 @@ def test_a_declared_secret_in_a_request_name_is_masked_in_the_live_metrics(proje
     assert proc.returncode == project.results("o")["exit_code"]
 
 
-class _RedirectThenHangUp(http.server.BaseHTTPRequestHandler):
+class _RedirectThenHangUp(Target):
     """`/a/<rest>` redirects to `/b/<rest>`; `/b/...` closes the connection without an answer."""
 
     def do_GET(self) -> None:
         if self.path.startswith("/a/"):
-            self.send_response(302)
-            self.send_header("Location", "/b/" + self.path[3:])
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        self.close_connection = True
-        self.wfile.flush()
-        self.connection.shutdown(2)
-
-    def log_message(self, *args: object) -> None:
-        pass
+            self.answer(302, headers={"Location": "/b/" + self.path[3:]})
+        else:
+            self.hang_up()
 
 
 def test_a_secret_in_a_failed_redirect_is_masked_before_the_reason_is_cut(project: Project) -> None:
@@ -300,21 +284,13 @@ def _run_against(project: Project, handler: type[http.server.BaseHTTPRequestHand
         return project.run("run", "p", "--request-log", "--out", "o", env={name: secret})
 
 
-class _EchoPath(http.server.BaseHTTPRequestHandler):
+class _EchoPath(Target):
     """Answers every GET with a text (not JSON) body that quotes the decoded request path, as error pages do."""
 
     def do_GET(self) -> None:
         from urllib.parse import unquote
 
-        body = f"unknown item: {unquote(self.path)}".encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.answer(200, f"unknown item: {unquote(self.path)}".encode(), "text/plain; charset=utf-8")
 
 
 def test_a_non_ascii_secret_echoed_in_a_body_that_is_not_json_is_masked_in_the_example(project: Project) -> None:
@@ -337,21 +313,13 @@ def test_a_non_ascii_secret_echoed_in_a_body_that_is_not_json_is_masked_in_the_e
         assert "cl%C3%A9" not in text, where
 
 
-class _PhpError(http.server.BaseHTTPRequestHandler):
+class _PhpError(Target):
     """Answers 500 with a JSON error that echoes the request's X-Token as PHP's json_encode writes it (`/` as
     `\\/`)."""
 
     def do_GET(self) -> None:
         echoed = json.dumps(self.headers.get("X-Token", "")).replace("/", "\\/")
-        body = f'{{"error": "invalid token {echoed[1:-1]}"}}'.encode()
-        self.send_response(500)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.answer(500, f'{{"error": "invalid token {echoed[1:-1]}"}}'.encode())
 
 
 def test_a_secret_echoed_json_escaped_as_php_does_is_masked_in_the_failed_checks_example(project: Project) -> None:
@@ -461,19 +429,12 @@ def test_a_secret_in_the_error_a_virtual_user_stopped_on_is_masked_before_it_is_
         assert "CANARYt" not in text and "token CA" not in text, where
 
 
-class _Page(http.server.BaseHTTPRequestHandler):
+class _Page(Target):
     """Answers every GET with the same small HTML page."""
 
     def do_GET(self) -> None:
         body = b"<html><body><h1>reset your password</h1><p>a paragraph of text</p></body></html>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.answer(200, body, "text/html; charset=utf-8")
 
 
 @pytest.mark.chromium
@@ -538,7 +499,7 @@ def test_a_credential_parameter_in_the_url_a_python_users_failure_quotes_is_mask
         assert "sessTok" not in text, where
 
 
-class _OauthRedirect(http.server.BaseHTTPRequestHandler):
+class _OauthRedirect(Target):
     """`/login` redirects to `/callback?code=<a fresh code>&state=s1`; `/callback` closes the connection
     without an answer."""
 
@@ -548,17 +509,9 @@ class _OauthRedirect(http.server.BaseHTTPRequestHandler):
         if self.path.startswith("/login"):
             code = f"authCode{len(_OauthRedirect.codes):04d}x9f3e1b7c"
             _OauthRedirect.codes.append(code)
-            self.send_response(302)
-            self.send_header("Location", f"/callback?code={code}&state=s1")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        self.close_connection = True
-        self.wfile.flush()
-        self.connection.shutdown(2)
-
-    def log_message(self, *args: object) -> None:
-        pass
+            self.answer(302, headers={"Location": f"/callback?code={code}&state=s1"})
+        else:
+            self.hang_up()
 
 
 def test_a_credential_parameter_in_a_failed_redirects_url_is_masked_in_the_reason(project: Project) -> None:
@@ -602,7 +555,7 @@ def _each_byte(secret: str) -> str:
     return "".join(f"%{b:02x}" for b in secret.encode())
 
 
-class _EscapingEcho(http.server.BaseHTTPRequestHandler):
+class _EscapingEcho(Target):
     """Echoes the request's X-Token in a body of its own escaping: `/html` and `/chars` as HTML character
     references (500), `/pct` percent-encoded in lower case (500, every byte; `/` alone in `/pct-some`), `/start`
     a 200 text (not JSON) that begins with it, every character a hex reference, so that the 40 characters a failed
@@ -618,15 +571,7 @@ class _EscapingEcho(http.server.BaseHTTPRequestHandler):
         }.get(self.path, "")
         if self.path == "/start":
             status, body = 200, "tk " + "".join(f"&#x{ord(c):x};" for c in token)
-        data = body.encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.answer(status, body.encode(), "text/html; charset=utf-8")
 
 
 def test_a_secret_echoed_html_escaped_or_percent_encoded_in_lower_case_is_masked_everywhere(project: Project) -> None:

@@ -6,7 +6,6 @@ against a loopback server started here."""
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import secrets
@@ -19,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from tests.support.project import CliResult, Project, assert_no_traceback
-from tests.support.serving import serving
+from tests.support.serving import Target, serving
 
 
-class _Login(http.server.BaseHTTPRequestHandler):
+class _Login(Target):
     """POST /login: a fresh token; GET /data: 200; GET /items...: 404; GET /sso: a redirect to
     `/callback?token=<fresh>&state=s1`, where the answer never comes (the connection is held 1.5 s, then closed)."""
 
@@ -30,18 +29,18 @@ class _Login(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self._send(200, json.dumps({"token": self._fresh()}).encode())
+        self.answer(200, json.dumps({"token": self._fresh()}).encode())
 
     def do_GET(self) -> None:
         if self.path.startswith("/sso"):
-            self._send(302, b"", location=f"/callback?token={self._fresh()}&state=s1")
+            self.answer(302, headers={"Location": f"/callback?token={self._fresh()}&state=s1"})
         elif self.path.startswith("/callback"):
             time.sleep(1.5)  # longer than the profile's request_timeout
             self.close_connection = True
         elif self.path.startswith("/items"):
-            self._send(404, b"no such item")
+            self.answer(404, b"no such item")
         else:
-            self._send(200, b'{"ok": true}')
+            self.answer(200, b'{"ok": true}')
 
     @staticmethod
     def _fresh() -> str:
@@ -50,20 +49,6 @@ class _Login(http.server.BaseHTTPRequestHandler):
             _Login.issued.append(token)
         return token
 
-    def _send(self, status: int, body: bytes, location: str = "") -> None:
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            if location:
-                self.send_header("Location", location)
-            self.end_headers()
-            self.wfile.write(body)
-        except OSError:  # the run ended while this answer was under way
-            pass
-
-    def log_message(self, *args: object) -> None:
-        pass
 
 
 @pytest.fixture

@@ -68,7 +68,7 @@ def _error_page_run() -> Results:
 
 
 def test_the_terminal_summary_shows_a_servers_page_on_one_line_a_row_and_no_escape_sequence_of_it() -> None:
-    """An error page's lines made a table row of many lines (an nginx 502 page does), its escape sequences
+    """An error page's lines made a table row of many lines (a reverse proxy's 502 page does), its escape sequences
     reached the terminal (and the CI log) as they were, and a line of it starting with `::` was a workflow
     command in GitHub Actions: every cell is now one line, with control characters shown as escapes."""
     text = terminal(_error_page_run())
