@@ -82,7 +82,9 @@ def test_the_live_page_plans_a_staged_run_as_report_html_does(project: Project) 
         load: {stages: [{duration: 3s, users: 4}, {duration: 3s, users: 4}, {duration: 2s, users: 0}]}
         seed: 4
         allow_saturated_generator: true
-        """)
+        min_samples: 1
+        """)  # the subject is the planned line, not the verdict: 8 s of 4 users made 98 requests beside other tests in
+    # a clean-clone CI run, under the default min_samples (100), and the run was inconclusive
     proc = subprocess.Popen([sys.executable, "-m", "loadorch", "run", "p", "--dashboard", "--out", "o"],
                             cwd=project.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
