@@ -42,7 +42,7 @@ def test_same_seed_no_regression_then_slower_endpoint_regresses(project: Project
     project.write("profiles/p.yaml", """
         scenario: ../scenarios/s.yaml
         host: ${TARGET_URL}
-        load: {users: 8, duration: 30s}
+        load: {users: 24, duration: 30s}
         workers: 2
         seed: 11
         min_samples: 20
@@ -57,7 +57,7 @@ def test_same_seed_no_regression_then_slower_endpoint_regresses(project: Project
         for (server, _), (out, knobs) in zip(servers, (("base", {"*": 50}), ("same", {"*": 50}),
                                                        ("slow", {"*": 50, "products.get": 450}))):
             requests.put(f"{server.url}/_knobs", json={"latency_ms": knobs}, timeout=5).raise_for_status()
-            runs.append(start_run(project, "--iterations", "60", "--out", out, env={"TARGET_URL": server.url}))
+            runs.append(start_run(project, "--iterations", "20", "--out", out, env={"TARGET_URL": server.url}))
         for proc in runs:
             out, err = finish(proc, timeout=120)
             assert proc.returncode == 0, out + err
@@ -69,7 +69,7 @@ def test_same_seed_no_regression_then_slower_endpoint_regresses(project: Project
 
     same = project.run("compare", "base", "same", "--profile", "p")
     assert re.search(r"budgets [^\n]*rps 50", same.out), same.out  # the profile's compare: section
-    # 60 iterations of 8 users: about 96 orders, too few to bound their p99 (368 would): not "no regression"
+    # 20 iterations of 24 users: about 96 orders, too few to bound their p99 (368 would): not "no regression"
     assert same.code == 6, same.out
     assert "INCONCLUSIVE (" in same.out and "REGRESSION(S)" not in same.out
     assert re.search(r"\| endpoint +\| order +\| p99 +\|[^\n]*\| too few samples +\|", same.out), same.out
@@ -102,7 +102,7 @@ def test_compare_page_shows_the_slower_endpoint(project: Project, shop_server: s
     project.write("profiles/p.yaml", """
         scenario: ../scenarios/s.yaml
         host: ${TARGET_URL}
-        load: {arrival_rate: 50, duration: 6s, max_users: 150}
+        load: {arrival_rate: 50, duration: 4s, max_users: 150}
         workers: 1
         seed: 5
         min_samples: 20
@@ -125,7 +125,7 @@ def test_compare_page_shows_the_slower_endpoint(project: Project, shop_server: s
         slow_server.server_close()
         thread.join(timeout=5)
     load = project.results("base")["load"]  # the open model's load timeline: target from the profile
-    assert load["model"] == "open" and load["target"] == [[0.0, 50.0], [6.0, 50.0]]
+    assert load["model"] == "open" and load["target"] == [[0.0, 50.0], [4.0, 50.0]]
     assert any(p.get("arrivals_per_s", 0) > 0 for p in load["points"]) and all("dropped_per_s" in p for p in load["points"][1:])
     page = (project.root / "base" / "report.html").read_text()
     assert all(f'data-series="{s}"' in page for s in ("target", "achieved", "dropped"))
