@@ -140,3 +140,20 @@ def test_pages_a_journey_can_reach_pass(project: Project) -> None:
     # a click may open a page no visit names: its view is named by its path
     r = pages_project(project, "browser_web_vital_lcp{page:/checkout}", '{click: "#checkout"}').cli("validate")
     assert r.code == 0, r.out + r.err
+
+
+def test_validate_says_what_a_run_would_warn_of(project: Project) -> None:
+    """A secret too short to mask safely, and a page only a script can open: accepted (exit 0), and said by
+    validate as the run says them before its load, not first in the run."""
+    project.write("scenarios/s.yaml", PAGES_SCENARIO.replace("SELECTOR", '"browser_web_vital_lcp{page:/moved}"')
+                  .replace("STEP", "{wait_for: main}"))
+    project.write("profiles/p.yaml", PROFILE + "headers: {Authorization: 'Bearer ${TOKEN}'}\nsecrets: [TOKEN]\n")
+    r = project.cli("validate", "p", env={"TOKEN": "abc"})
+    assert r.code == 0, r.out + r.err
+    assert "warning: secret TOKEN is only 3 characters" in r.err, r.err
+    [page] = [line for line in r.err.splitlines() if "/moved" in line]
+    assert page.startswith("warning: ") and page.endswith(
+        "s.yaml:10: thresholds.browser_web_vital_lcp{page:/moved}: no visit step names a page '/moved' and no journey "
+        "clicks, types or presses: only a page's own script (a redirect) can open it; if none does, this threshold "
+        "fails as no data"), page
+    assert "abc" not in r.out + r.err

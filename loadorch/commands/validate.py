@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from loadorch.config.resolve import (
     YAML_SUFFIXES,
@@ -34,6 +34,7 @@ def validate_project(project: str, refs: Sequence[str], env: Mapping[str, str]) 
             checked.add(os.path.abspath(cfg.scenario.path))
             print(f"ok   {path} (scenario {os.path.relpath(cfg.scenario.path)})")
             _note_unset(path, cfg.scenario.path, env)
+            _warn(cfg.warnings)
         except ConfigError as exc:
             problems += exc.problems
             _mark_scenario_checked(path, env, checked)
@@ -43,8 +44,9 @@ def validate_project(project: str, refs: Sequence[str], env: Mapping[str, str]) 
         if os.path.abspath(path) in checked:
             continue
         try:
-            load_scenario(path, env, lenient=True)
+            loaded, _ = load_scenario(path, env, lenient=True)
             print(f"ok   {path}")
+            _warn(map(str, loaded.warnings))
         except ConfigError as exc:
             problems += exc.problems
     if problems:
@@ -56,6 +58,12 @@ def validate_project(project: str, refs: Sequence[str], env: Mapping[str, str]) 
             sys.stdout.write(gha.problem_commands(unique))
         return ExitCode.CONFIG
     return ExitCode.OK
+
+
+def _warn(warnings: Iterable[str]) -> None:
+    """What a run would warn of before its load (nothing wrong enough to refuse), said by validate too."""
+    for warning in warnings:
+        sys.stderr.write(f"warning: {warning}\n")
 
 
 def _note_unset(profile_path: str, scenario_path: str, env: Mapping[str, str]) -> None:

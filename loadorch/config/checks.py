@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from loadorch.config.scenario import METHODS, READ_METHODS, DataSpec, RequestSpec, Scenario
-from loadorch.config.suggest import did_you_mean
+from loadorch.config.suggest import closest, did_you_mean
 from loadorch.config.tags import tag_keys, tag_values
 from loadorch.config.thresholds import (
     RESOURCE_METRICS,
@@ -338,10 +338,12 @@ def parse_thresholds(
     run_tags: Mapping[str, str] = {},
     lighthouse: bool = True,
     lighthouse_held: Mapping[str, AbstractSet[str]] | None = None,
+    warnings: list[Problem] | None = None,
 ) -> tuple[dict[str, list[Threshold]], list[Problem]]:
     """Parse a thresholds mapping into {normalized selector: [Threshold]}, checking names against the scenario
     and that something in it measures each metric (`lighthouse`: the profile gives Lighthouse results;
-    `lighthouse_held`: what they hold, config.lighthouse.held, when they have been read)."""
+    `lighthouse_held`: what they hold, config.lighthouse.held, when they have been read). What is accepted
+    but may read no data is added to `warnings`, located as problems are."""
     out: dict[str, list[Threshold]] = {}
     problems: list[Problem] = []
     free = tag_keys(scenario, run_tags)
@@ -350,7 +352,10 @@ def parse_thresholds(
         try:
             selector = parse_selector(key, free)
             if scenario is not None:
-                _check_tags(selector.tags, scenario, run_tags)
+                notes: list[str] = []
+                _check_tags(selector.tags, scenario, run_tags, notes)
+                if warnings is not None and items:
+                    warnings += [Problem(doc.file, doc.line_of(path), _dot(path), note) for note in notes]
                 why = unmeasured(selector.metric, bool(scenario.users), bool(scenario.browsers), lighthouse)
                 why = (why or _no_input(selector, scenario) or _one_audit(selector)
                        or _not_in_results(selector, scenario, lighthouse_held))
@@ -451,7 +456,10 @@ def check_names(ep: RequestSpec) -> list[str]:
     return names + list((expect.json_equals or {}).keys())
 
 
-def _check_tags(tags: tuple[tuple[str, str], ...], scenario: Scenario, run_tags: Mapping[str, str] = {}) -> None:
+def _check_tags(tags: tuple[tuple[str, str], ...], scenario: Scenario, run_tags: Mapping[str, str] = {},
+                notes: list[str] | None = None) -> None:
+    """Raises ThresholdSyntaxError for a tag value nothing in the scenario can carry; adds to `notes` what only
+    the site itself can tell (a page only a script can open)."""
     names = {ep.name for u in scenario.users for ep in u.requests}
     free = tag_keys(scenario, run_tags)
     for tag, value in tags:
@@ -462,9 +470,11 @@ def _check_tags(tags: tuple[tuple[str, str], ...], scenario: Scenario, run_tags:
     users = {str(u.name) for u in scenario.users} | {b.name for b in scenario.browsers}
     for tag, value in tags:
         if tag == "page":
-            why = _page_problem(value, scenario, dict(tags).get("user"))
+            why, note = _page_problem(value, scenario, dict(tags).get("user"))
             if why is not None:
                 raise ThresholdSyntaxError(why)
+            if note is not None and notes is not None:
+                notes.append(note)
         if tag == "check":
             checks = {c for u in scenario.users for ep in u.requests for c in check_names(ep)}
             if value not in checks:
@@ -481,25 +491,30 @@ def _check_tags(tags: tuple[tuple[str, str], ...], scenario: Scenario, run_tags:
             raise ThresholdSyntaxError(f"status must be an HTTP status code, not {value!r}")
 
 
-def _page_problem(value: str, scenario: Scenario, user: str | None) -> str | None:
-    """Why a `page` filter could only read no data, or None. A page view is named by the visit step that
-    opened it (its `name`, else its path without the query); a document a click, a key or a script opened is
-    named by its path. So a path no visit names is a page only a journey that clicks, types or presses can
-    reach: with none, it is a mistake (often the path of a visit that has a name)."""
+def _page_problem(value: str, scenario: Scenario, user: str | None) -> tuple[str | None, str | None]:
+    """(why a `page` filter could only read no data, a warning), each None if there is none. A page view is
+    named by the visit step that opened it (its `name`, else its path without the query); a document a click, a
+    key or a script opened is named by its path. So a path no visit names is a page only a journey that clicks,
+    types or presses, or a page's own script (a redirect), can reach: with neither a click nor a key, a path
+    close to a page's name or the path of a named visit is a mistake; any other is accepted with a warning (only
+    the site can tell whether a script opens it: if none does, the threshold fails as no data)."""
     browsers = [b for b in scenario.browsers if user is None or b.name == user] or scenario.browsers
     pages = {name for b in browsers for name in b.page_names()}
     if value in pages:
-        return None
+        return None, None
     if value.startswith("/") and any(ch in value for ch in "?#"):
         return (f"page {value!r}: a page is named by its path without the query or fragment; "
-                f"write {{page:{value.split('?')[0].split('#')[0]}}}")
+                f"write {{page:{value.split('?')[0].split('#')[0]}}}"), None
     if value.startswith("/") and any(b.interacts for b in browsers):
-        return None  # a click, a key or a form may open it: its view is named by its path
+        return None, None  # a click, a key or a form may open it: its view is named by its path
     named = {urlsplit(s.visit).path: s.name for b in browsers for s in b.journey if s.visit is not None and s.name}
     whose = f" of {user}" if user else ""
     if value in named:
         return (f"no page view is named {value!r}: the visit{whose} of {value} is named {named[value]!r}, and a "
-                f"view takes its visit's name; write {{page:{named[value]}}}")
+                f"view takes its visit's name; write {{page:{named[value]}}}"), None
+    if value.startswith("/") and closest(value, pages) is None:
+        return None, (f"no visit step{whose} names a page {value!r} and no journey clicks, types or presses: only a "
+                      f"page's own script (a redirect) can open it; if none does, this threshold fails as no data")
     reach = " and no journey clicks, types or presses (which could open a page no visit names)" if value.startswith(
         "/") else ""
-    return f"no visit step{whose} names a page {value!r}{reach}; {did_you_mean(value, pages)}"
+    return f"no visit step{whose} names a page {value!r}{reach}; {did_you_mean(value, pages)}", None

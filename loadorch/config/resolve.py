@@ -88,6 +88,7 @@ class LoadedScenario:
     model: Scenario
     generators: Mapping[str, gen.Generator]
     thresholds: dict[str, list[Threshold]]
+    warnings: tuple[Problem, ...] = ()  # accepted, but may read no data (checks.parse_thresholds)
 
 
 @dataclass(frozen=True)
@@ -185,14 +186,16 @@ def load_scenario(
     problems += check_templates(model, doc, generators)
     problems += selector_problems(model, doc, generators)
     problems += check_python_users(model, doc)
+    warnings: list[Problem] = []
     thresholds, more = parse_thresholds(model.thresholds, model, doc, run_tags=run_tags, lighthouse=lighthouse,
-                                        lighthouse_held=lighthouse_held)
+                                        lighthouse_held=lighthouse_held, warnings=warnings)
     problems += more
     if problems:
         raise ConfigError(problems)
     with open(path, "rb") as fh:
         sha = hashlib.sha256(fh.read()).hexdigest()
-    return LoadedScenario(path, sha, model, generators, thresholds), secret_variables(used, tuple(declared))
+    loaded = LoadedScenario(path, sha, model, generators, thresholds, tuple(warnings))
+    return loaded, secret_variables(used, tuple(declared))
 
 
 def load_profile(path: str, env: Mapping[str, str], lenient: bool = False) -> tuple[Profile, Document, dict[str, str]]:
@@ -239,8 +242,10 @@ def _build(
                                                    bool(profile.lighthouse), held)
     except ConfigError as exc:  # the profile's threshold problems too, in the same report
         raise ConfigError(exc.problems + threshold_problems(profile.thresholds, pdoc)) from None
+    noted = list(scenario.warnings)
     overrides_thr, problems = parse_thresholds(profile.thresholds, scenario.model, pdoc, run_tags=run_tags,
-                                               lighthouse=bool(profile.lighthouse), lighthouse_held=held)
+                                               lighthouse=bool(profile.lighthouse), lighthouse_held=held,
+                                               warnings=noted)
     problems += check_common_headers(profile.headers, scenario.model, scenario.generators, pdoc)
     problems += _collector_problems(profile, pdoc, scenario, overrides_thr)
     problems += load_problems(profile, scenario.model, pdoc)
@@ -268,7 +273,7 @@ def _build(
     _check_ramp(cfg, pdoc)
     _check_profilers(cfg, pdoc)
     cfg = _window(cfg, pdoc)
-    cfg = replace(cfg, warnings=(*cfg.warnings, *short_secret_warnings(named)))
+    cfg = replace(cfg, warnings=(*cfg.warnings, *map(str, dict.fromkeys(noted)), *short_secret_warnings(named)))
     return replace(cfg, lighthouse=lighthouse) if lighthouse else cfg
 
 

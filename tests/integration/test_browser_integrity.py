@@ -387,3 +387,43 @@ def test_a_page_view_cut_short_by_the_runs_end_is_counted_apart_not_a_sample(pro
     note = next(c for c in doc["checks"] if c["name"] == "browser page views")
     assert f"{len(visits)} page views cut short" in note["message"]
     assert code != 0, out
+
+
+# -- 4. a page only the site's own script opens (a redirect) ---------------------------------------------------
+
+REDIRECT_SCENARIO = """
+name: redirect
+browsers:
+  - name: reader
+    pages: 1
+    think_time: 0
+    journey:
+      - {visit: /old, name: old}
+      - {wait_for: "#arrived"}   # /new, the page /old's script opened
+      - {visit: /done, name: done}   # /new's view is final once the next page has loaded
+thresholds:
+  "browser_web_vital_lcp{page:/new}": ["p(75)<10000"]
+"""
+
+
+def test_a_page_only_a_script_opens_is_accepted_with_a_warning_and_measured(project: Project) -> None:
+    """No visit names /new and the journey never clicks or types: only /old's script opens it. validate cannot
+    know that, so it warns (a typo of a page's name is still refused: test_validate_refusals.py), and the run
+    measures the redirected page under its path."""
+    routes = {
+        "/old": html("<p>moved</p><script>setTimeout(() => location.replace('/new'), 200)</script>"),
+        "/new": html('<h1 id="arrived">the new page</h1>'),
+        "/done": html("<p>done</p>"),
+    }
+    project.write("scenarios/s.yaml", REDIRECT_SCENARIO)
+    project.write("profiles/p.yaml", "scenario: ../scenarios/s.yaml\nhost: http://127.0.0.1:9\nload: {iterations: 1}\n")
+    checked = project.cli("validate")
+    assert checked.code == 0, checked.out + checked.err
+    assert ("warning: " in checked.err and "no visit step names a page '/new' and no journey clicks, types or "
+            "presses: only a page's own script (a redirect) can open it") in checked.err, checked.err
+    with serve(routes) as host:
+        code, doc, out = run(project, host, REDIRECT_SCENARIO, "load: {iterations: 1}\n")
+    assert "only a page's own script (a redirect) can open it" in out  # the run says it before its load too
+    lcp = next(t for t in doc["thresholds"] if t["selector"] == "browser_web_vital_lcp{page:/new}")
+    assert lcp["verdict"] == "pass" and lcp["samples"] == 1, lcp
+    assert code == 0, out
