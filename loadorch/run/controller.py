@@ -44,7 +44,7 @@ from loadorch.run.state import RunState as _Run
 from loadorch.starttrace import mark
 from loadorch.stats.histogram import Histogram
 from loadorch.traffic.proxies import bypassing
-from loadorch.traffic.redact import Redactor
+from loadorch.traffic.redact import Redactor, credential_params_in
 from loadorch.traffic.trace import PROBE_WORKER, SETUP_WORKER
 from loadorch.verdict.evaluate import (
     ERROR,
@@ -200,7 +200,9 @@ def _check_python_users(run: _Run, signals: StopSignals) -> None:
     if signals.received is not None:
         return
     if proc.returncode != 0:
-        message = run.redactor.text(out.strip() or err.strip()[-2000:])
+        # masked whole, then cut (a cut first could leave the end of a secret): the run's secrets, and the values of
+        # the credential parameters of a URL the message quotes (`?access_token=...`), as a worker masks its own
+        message = run.redactor.text(credential_params_in(out.strip() or err.strip()))[-2000:]
         raise ConfigError([Problem(run.cfg.scenario.path, None, "users", f"python user: {message}")])
 
 

@@ -116,7 +116,7 @@ def load_class(scenario_dir: str, ref: str) -> type[User]:
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # (a module's sys.exit(message) too: its message, masked by the caller)
         raise ImportError(f"{_where(exc, path)}: {type(exc).__name__}: {exc}") from None
     cls = getattr(module, name, None)
     if not (isinstance(cls, type) and issubclass(cls, User)):

@@ -536,7 +536,14 @@ def run_worker(plan: Plan, index: int) -> int:
     watch_parent()
     state = WorkerState(plan, index)
     mask_logs(state.shown)  # every line this process logs (Locust's tracebacks of python users' tasks included)
-    env = Environment(user_classes=build_user_classes(state), host=plan.host, stop_timeout=0)
+    try:
+        classes = build_user_classes(state)
+    except ImportError as exc:  # a python user's module that fails here (load_class: its file, line and message)
+        # said masked, not raised: the interpreter's traceback would quote the message as raised (a token, a DSN's
+        # password, a `?access_token=`) on this process's stderr, a pod's log under Kubernetes
+        sys.stderr.write(f"loadorch worker {index}: python user: {state.shown(str(exc))}\n")
+        return 3
+    env = Environment(user_classes=classes, host=plan.host, stop_timeout=0)
     _ignore_locust_stats(env)
     bound_response_heads(plan.max_response_head)  # client: locust and python users' FastHttpUser
     gc.freeze()  # modules, classes, the plan: never garbage, so never traversed again (see FREEZE_EVERY)

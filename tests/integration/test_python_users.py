@@ -242,3 +242,84 @@ def test_a_python_users_request_to_a_target_that_never_answers_ends_at_request_t
     [endpoint] = doc["endpoints"].values()
     assert endpoint["count"] == 1 and endpoint["failures"] == 1
     assert doc["run"]["elapsed_s"] < 30, doc["run"]["elapsed_s"]  # the 2 s bound, not 60 s or for ever
+
+
+SECRET_TOKEN = "Tok-canary-5e1d0b"  # a variable marked secret
+HEADER_TOKEN = "hdr-canary-93c2aa77"  # written literally in the profile's Authorization header
+QUERY_TOKEN = "qry-canary-4b8e61f0"  # a URL's credential parameter, declared nowhere
+FAILING_IMPORT = '''
+import base64, os, urllib.parse
+if {when!r} in os.environ:
+    token = os.environ["SHOP_TOKEN"]
+    raise RuntimeError(f"login failed for {{token}} ({{urllib.parse.quote(token)}}, {{base64.b64encode(token.encode())}})"
+                       " with Bearer {header} at https://auth.example/cb?access_token={query}&next=1")
+from locust import HttpUser
+class Broken(HttpUser):
+    pass
+'''
+
+
+def _leaks(text: str) -> list[str]:
+    import base64
+    from urllib.parse import quote
+
+    forms = [SECRET_TOKEN, quote(SECRET_TOKEN), base64.b64encode(SECRET_TOKEN.encode()).decode(), HEADER_TOKEN,
+             QUERY_TOKEN]
+    return [form for form in forms if form in text]
+
+
+def _broken_import_project(project: Project, when: str) -> None:
+    project.write("scenarios/locustfiles/broken.py",
+                  FAILING_IMPORT.format(when=when, header=HEADER_TOKEN, query=QUERY_TOKEN))
+    project.write("scenarios/s.yaml", "name: broken\nusers:\n  - python: locustfiles/broken.py:Broken\n"
+                                      "kinds: {'*': read}\n")
+    project.write("profiles/p.yaml", "scenario: ../scenarios/s.yaml\nhost: embedded\nload: {users: 1, iterations: 1}\n"
+                                     f"headers: {{Authorization: 'Bearer {HEADER_TOKEN}', X-Shop: '${{SHOP_TOKEN}}'}}\n"
+                                     "secrets: [SHOP_TOKEN]\n")
+
+
+def test_a_python_user_that_fails_to_import_never_shows_a_secret(project: Project) -> None:
+    """A python user's module whose import fails with a message quoting a secret (a variable marked secret, raw,
+    URL-encoded and base64; a profile header's token; a URL's `?access_token=`): the refusal at the import check
+    (every process imports it) and a worker's own failure (the module fails only there) say where, and mask them all,
+    on the terminal and in every file of the run folder."""
+    env = {"SHOP_TOKEN": SECRET_TOKEN}
+    _broken_import_project(project, "PATH")  # fails wherever it is imported: at the controller's check
+    r = project.run("run", "p", "--out", "o", env=env)
+    assert r.code == 3 and "broken.py:4: RuntimeError: login failed for ***" in r.err, r.out + r.err
+    assert "access_token=***" in r.err and _leaks(r.out + r.err) == [], r.err
+    assert_no_traceback(r)
+    _broken_import_project(project, "LOADORCH_PARENT_PID")  # fails only in the run's processes: its worker
+    r = project.run("run", "p", "--out", "o", env=env)
+    said = r.out + r.err
+    assert r.code == 5 and "worker 0 exited with code 3 before the run started" in said, said
+    assert "broken.py:4: RuntimeError: login failed for ***" in said
+    assert _leaks(r.out + r.err) == [], r.err
+    files = [p for p in (project.root / "o").rglob("*") if p.is_file()]
+    assert {"results.json", "junit.xml", "summary.md", "report.html", "worker-0.log"} <= {p.name for p in files}
+    for path in files:
+        assert _leaks(path.read_text()) == [], path
+    assert "access_token=***" in (project.root / "o" / "logs" / "worker-0.log").read_text()
+
+
+def test_a_worker_whose_python_user_fails_to_import_masks_its_own_output(project: Project, tmp_path) -> None:
+    """Under Kubernetes a worker's stderr is its pod's log, read with no controller to mask it: a python user's module
+    that fails to import there is said masked by the worker itself (file, line, message), not as a raw traceback."""
+    import os
+    import subprocess
+    import sys
+
+    _broken_import_project(project, "JOB_COMPLETION_INDEX")  # a pod's variable: the import fails in the pod only
+    env = {"SHOP_TOKEN": SECRET_TOKEN, "LOADORCH_RUN_TOKEN": "t" * 32}
+    project.write("profiles/p.yaml", (project.root / "profiles/p.yaml").read_text()
+                  .replace("host: embedded", "host: http://127.0.0.1:9\nallowed_hosts: ['127.0.0.0/8']"))
+    plan = tmp_path / "plan.json"
+    r = project.cli("k8s", "plan", "p", "--workers", "1", "--master-host", "127.0.0.1", "--master-port", "9",
+                    "--out", str(plan), env=env)
+    assert r.code == 0, r.err
+    done = subprocess.run([sys.executable, "-m", "loadorch.runtime", "worker", "--plan", str(plan)],
+                          env={**os.environ, **env, "JOB_COMPLETION_INDEX": "0"}, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 3, done.stderr
+    assert "broken.py:4: RuntimeError: login failed for ***" in done.stderr and "access_token=***" in done.stderr
+    assert _leaks(done.stdout + done.stderr) == [] and "Traceback" not in done.stderr, done.stderr
