@@ -220,17 +220,26 @@ def _preflight(run: _Run, progress: Progress, signals: StopSignals) -> None:
     connect_probe(run.host, addresses=addresses, tls=run.cfg.tls, env=run.opts.env)
     run.addresses = addresses
     run.checks.append(Check("preflight", PASS, f"{run.host} reachable ({', '.join(addresses)})"))
-    _connect_database(run)
+    _connect_database(run, signals)
 
 
-def _connect_database(run: _Run) -> None:
-    if run.cfg.profile.collectors.postgres is None:
+def _connect_database(run: _Run, signals: StopSignals) -> None:
+    settings = run.cfg.profile.collectors.postgres
+    if settings is None:
         return  # no database: its collector's modules (with results.json's models) are not imported
+    from loadorch.config.collectors import redacted_dsn
     from loadorch.db.postgres import CollectorError
     from loadorch.run.database import connect
 
     try:
-        run.db = connect(run.cfg)
+        # a database that accepts and never answers (a black-holed address) must not hold a first signal for the
+        # whole connect_timeout (then each check's statement_timeout): the signal ends the wait at once
+        with signals.interruptible():
+            run.db = connect(run.cfg)
+    except StopRequested:
+        run.checks.append(Check("database", ERROR, (
+            f"interrupted while connecting to the database {redacted_dsn(settings.dsn)} and checking what it can "
+            f"measure (collectors.postgres.connect_timeout {settings.connect_timeout:g}s): nothing was measured")))
     except CollectorError as exc:
         run.checks.append(Check("database", ERROR, run.redactor.text(str(exc))))
         raise

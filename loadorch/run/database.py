@@ -50,7 +50,11 @@ class DatabaseCollector:
         self.settings = settings
         self.interval_s = interval_s
         self.session = PgSession(settings)  # CollectorError (exit 5) when unreachable
-        self.ready = self.session.check()
+        try:
+            self.ready = self.session.check()
+        except BaseException:  # (an interrupt too: StopSignals.interruptible) its connection is not left open
+            self.session.close()
+            raise
         self.measurement = DbMeasurement(settings.slow_ms, log_source=self.ready.log_source)
         self.measurement.unmeasured = self.ready.unmeasured
         self.measurement.slow_unmeasured = self.ready.slow_unmeasured

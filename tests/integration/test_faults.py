@@ -435,6 +435,46 @@ def test_interrupt_during_setup_writes_partial_artifacts_and_sends_no_load(proje
     assert processes_started_by(proc.pid) == []
 
 
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["sigint", "sigterm"])
+def test_a_signal_while_the_database_never_answers_ends_the_run_before_its_connect_timeout(
+    project: Project, sig: int, code: int
+) -> None:
+    """The postgres collector connects and checks its DSN before load; a database that accepts the connection and
+    never answers (a black-holed address) held a first signal for the whole connect_timeout (60 s here: the run
+    ended after it, a Ctrl-C unheeded). The signal ends the wait: the run ends interrupted, with the reason, and
+    its artifacts; no load is sent."""
+    pytest.importorskip("psycopg")
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        silent.settimeout(60)
+        port = silent.getsockname()[1]
+        collector = (f'collectors: {{postgres: {{dsn: "postgresql://u:Pw-never-shown-1@127.0.0.1:{port}/db", '
+                     "connect_timeout: 60}}\n")
+        embedded_project(project, STEADY, profile_extra=collector, users=2, duration="30s")
+        proc = start_run(project, "--out", "o")
+        try:
+            held, _ = silent.accept()  # the collector is connecting: accepted, never answered
+            with held:
+                proc.send_signal(sig)
+                try:  # a bound on hanging, not a timing: without the fix the run ends after the 60 s
+                    out, err = proc.communicate(timeout=20)
+                except subprocess.TimeoutExpired:
+                    pytest.fail("the run still waited for the database 20 s after the signal")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert proc.returncode == code, out + err
+    assert "Traceback" not in out + err and "Pw-never-shown-1" not in out + err
+    assert f"interrupted while connecting to the database 127.0.0.1:{port}/db" in out + err
+    doc = project.results("o")
+    assert doc["verdict"] == "interrupted" and doc["totals"]["requests"] == 0
+    database = next(c for c in doc["checks"] if c["name"] == "database")
+    assert database["verdict"] == "error" and "connect_timeout 60s" in database["message"]
+    assert processes_started_by(proc.pid) == []
+
+
 def test_second_interrupt_stops_at_once_without_leftovers(project: Project) -> None:
     embedded_project(project, STEADY, users=4, duration="120s", workers=2)
     proc = start_run(project, "--out", "o")
