@@ -108,7 +108,7 @@ def _phases(run: _Run, progress: Progress, signals: StopSignals) -> int:
                 _setup(run, progress, signals)
             if run.db is not None and signals.received is None:
                 progress.note("database: probing each request alone ...")
-                run.db.probe(cfg, run.host, lambda: signals.received is not None, run.tracer(PROBE_WORKER))
+                _probe(run, signals)
             if signals.received is None:
                 _load(run, progress, signals)
     except HardStop:
@@ -130,6 +130,17 @@ def _phases(run: _Run, progress: Progress, signals: StopSignals) -> int:
         return _stopped_at_once(run, signals)
     _serve_final_scrape(run, signals, progress)
     return code
+
+
+def _probe(run: _Run, signals: StopSignals) -> None:
+    """The N+1 probe: its requests (a target that hangs holds one for the request_timeout) and its statements end at
+    a first signal, as the setup's do; the probe's note says it was interrupted."""
+    assert run.db is not None
+    try:
+        with signals.interruptible():
+            run.db.probe(run.cfg, run.host, lambda: signals.received is not None, run.tracer(PROBE_WORKER))
+    except StopRequested:
+        run.db.measurement.probe_note = "the probe was interrupted: no request of it was measured whole"
 
 
 def _end_processes(run: _Run, signals: StopSignals) -> None:

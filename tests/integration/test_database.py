@@ -227,3 +227,47 @@ def test_unreachable_database_stops_before_load_with_exit_5(project: Project, po
     assert check["verdict"] == "error" and "unreachable" in check["message"] and "dsn" in check["message"]
     assert all((project.root / "o" / name).stat().st_size > 0 for name in ARTIFACTS)
     _assert_no_canary(project, "o", r.out, r.err)
+
+
+def test_a_signal_during_the_n_plus_one_probe_ends_its_request_at_once(project: Project, postgres: Cluster) -> None:
+    """The N+1 probe sends each request alone before load; against a target that accepts and never answers, its
+    request held a first signal for the whole request_timeout (60 s here). The signal ends it: the run ends
+    interrupted (130) with its artifacts, no load sent, and the probe's note says it was interrupted."""
+    import os
+    import signal
+    import socket
+
+    with socket.socket() as silent:  # accepts (the kernel's backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        silent.settimeout(60)
+        collector = f'collectors: {{postgres: {{dsn: "{postgres.dsn()}", slow_ms: 200}}}}'
+        _profile(project, f"http://127.0.0.1:{silent.getsockname()[1]}", '  http_req_failed: ["rate<0.01"]',
+                 collector + "\nrequest_timeout: 60s", load="{users: 1, iterations: 5}", requests_yaml=FAULT_SCENARIO)
+        proc = subprocess.Popen([sys.executable, "-m", "loadorch", "run", "p", "--out", "o"], cwd=project.root,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+        held = []
+        try:
+            assert proc.stderr is not None
+            line = ""
+            while "probing each request alone" not in line:
+                line = proc.stderr.readline()
+                assert line, "the run ended before its probe"
+            held.append(silent.accept()[0])  # the preflight's connection (closed at once: it sends nothing)
+            held.append(silent.accept()[0])  # the probe's request: never answered
+            proc.send_signal(signal.SIGINT)
+            try:  # a bound on hanging, not a timing: without the fix the run ends after the 60 s
+                out, err = proc.communicate(timeout=20)
+            except subprocess.TimeoutExpired:
+                pytest.fail("the run still waited for the probe's request 20 s after the signal")
+        finally:
+            for sock in held:
+                sock.close()
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert proc.returncode == 130, out + err
+    assert "Traceback" not in out + err
+    doc = project.results("o")
+    assert doc["verdict"] == "interrupted" and doc["totals"]["requests"] == 0
+    assert "the probe was interrupted" in doc["database"]["collector"]["probe_note"], doc["database"]
