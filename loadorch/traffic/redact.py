@@ -280,6 +280,23 @@ def credential_params_in(text: str) -> str:
     return QUERY_PARAM.sub(masked, text)
 
 
+CREDENTIAL_PAIR = re.compile(r"(?:^|(?<=[?&;,\s]))([^=&\s\"'<>#?,;]+)=([^&\s\"'<>#,;]*)")
+
+
+def credential_pairs_in(text: str) -> str:
+    """A short text of `name=value` pairs that need not be a URL's (a target's Server-Timing desc: `token=abc`,
+    `sig=x user=y`, the request target it echoes, `/a?token=abc&x=1`) with the value of every pair whose name says it
+    is a credential (CREDENTIAL_PARAM) masked: a pair begins the text or follows `?`, `&`, `;`, `,` or a space."""
+    if "=" not in text:
+        return text
+
+    def masked(m: re.Match[str]) -> str:
+        name, value = m.group(1), m.group(2)
+        return f"{name}={MASK}" if value and CREDENTIAL_PARAM.search(unquote_plus(name)) else m.group(0)
+
+    return CREDENTIAL_PAIR.sub(masked, text)
+
+
 def query_credentials(url: str) -> set[str]:
     """The values of a URL's (or a request target's) credential parameters (CREDENTIAL_PARAM: `?access_token=...`),
     as sent and decoded, those shorter than MIN_HEADER_SECRET left out: what a request carried that its own failure,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from loadorch.traffic.redact import NO_SECRETS, Redactor
+from loadorch.traffic.redact import NO_SECRETS, Redactor, credential_pairs_in
 
 MAX_ENTRIES = 32
 NAME_CHARS = 64
@@ -93,7 +93,9 @@ def parse(value: str | bytes | None, redactor: Redactor = NO_SECRETS, whole: boo
             if key == "dur":
                 dur = _dur(_value(raw))
             elif key == "desc":
-                desc = _value(raw)
+                # a target may echo what a request carried in it (its target with `?token=...`, `sig=...`): such
+                # values are masked here, as nothing later knows them (the run's secrets are, as the rest of output)
+                desc = credential_pairs_in(_value(raw))
                 desc = redactor.cut(desc, DESC_CHARS, more="") if whole or len(desc) > SHORTEST_CUT else desc
         out.append((redactor.cut(name, NAME_CHARS, more="") if whole or len(name) > NAME_CHARS else name, dur, desc))
         if len(out) >= MAX_ENTRIES:

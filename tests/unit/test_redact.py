@@ -142,6 +142,17 @@ def test_server_timing_masks_every_desc_with_a_requests_own_redactor() -> None:
     assert parse_server_timing(value, mine, whole=True) == [("app", 5.0, "Bearer ***")]
 
 
+def test_server_timing_masks_the_credential_pairs_a_desc_echoes_which_no_secret_declares() -> None:
+    """A target's desc echoing the request target it was sent (`?token=...`, written literally in a scenario) or
+    its own `sig=... token=...`: no mask of the run knows them, and the desc is a metric's label, a status page's
+    and every artifact's evidence; its other words and pairs are kept."""
+    value = ('cache;desc="/a?token=QUERYLIT0042&x=1", app;dur=3;desc="sig=UNDECLSIG0042 token=UNDECLTOK0042", '
+             'db;desc="token=ONLYPAIR0042", hit;desc=hit, q;desc="rows=3, session_id=SESS0042;k=v"')
+    assert parse_server_timing(value) == [
+        ("cache", None, "/a?token=***&x=1"), ("app", 3.0, "sig=*** token=***"), ("db", None, "token=***"),
+        ("hit", None, "hit"), ("q", None, "rows=3, session_id=***;k=v")]
+
+
 def test_a_requests_own_redactor_is_made_once_per_credentials_and_the_kept_ones_are_bounded() -> None:
     """A user's token is the same request after request: its redactor (every encoding of it, sorted with the
     run's) was made again for each, about 20 us a request; it is kept, by its credentials, and at most PLUS_KEPT
