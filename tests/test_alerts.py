@@ -439,3 +439,44 @@ def test_a_window_under_a_second_is_refused_before_any_rule_is_written(project: 
     project.write("profiles/p.yaml", PROFILE)
     flag = project.cli("alerts", "p", "--window", window)
     assert flag.code == 2 and "--window: must be at least 1s" in flag.err, flag.err
+
+
+def test_a_secret_in_a_tag_or_a_threshold_is_masked_as_the_monitors_series_have_it(project: Project,
+                                                                                      tmp_path: Path) -> None:
+    """The monitor's master masks the run's secrets in every label value it exports (a `--tag` value, a request name
+    in a threshold's selector): the rules wrote them as given, a secret in the rules file (and on its terminal), and
+    selected series the monitor never exports, so they never fired. They are masked alike: none is written, and
+    the rule fires on the monitor's (masked) series."""
+    tools.require("prometheus")
+    secret = "Tok-alerts-canary-77"
+    project.write("scenarios/s.yaml", f"""
+        name: s
+        users:
+          - name: api
+            requests:
+              - {{name: "list {secret}", path: /products}}
+        thresholds:
+          "http_req_failed{{name:list {secret}}}": ["rate<0.1"]
+          "http_req_duration{{name:list {secret}}}": ["max<5000"]
+        """)
+    project.write("profiles/p.yaml", PROFILE + 'headers: {X-Shop-Key: "${SHOP_KEY}"}\nsecrets: [SHOP_KEY]\n')
+    result = project.run("alerts", "p", "--tag", f"env={secret}", "--out", "rules.yml", env={"SHOP_KEY": secret})
+    assert result.code == 0, result.err
+    rules = project.root / "rules.yml"
+    text = rules.read_text()
+    assert secret not in text + result.out + result.err, text
+    assert 'env="***"' in text and 'name="list ***"' in text, text
+    check = _promtool("check", "rules", str(rules))
+    assert check.returncode == 0, check.stdout + check.stderr
+    # the monitor's series as its master exports them (runtime/live.masked): the failure-rate rule fires on them
+    labels = 'profile="p",env="***",name="list ***"'
+    series = [{"series": f"loadorch_http_requests_total{{{labels}}}", "values": "0+10x20"},
+              {"series": f"loadorch_http_failures_total{{{labels}}}", "values": "0+5x20"}]
+    threshold = "http_req_failed{name:list ***} rate<0.1"
+    [notes] = [r["annotations"] for r in yaml.safe_load(text)["groups"][0]["rules"]
+               if r["labels"]["threshold"] == threshold]
+    notes = {k: v.replace("{{ $value }}", "0.5") for k, v in notes.items()}
+    fired = _rule_test(rules, series, "2m", [{"exp_labels": {
+        "severity": "warning", "profile": "p", "env": "***", "threshold": threshold}, "exp_annotations": notes}],
+        tmp_path)
+    assert fired.returncode == 0, fired.stdout + fired.stderr

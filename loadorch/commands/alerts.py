@@ -14,6 +14,7 @@ from loadorch.config.tags import tag_keys
 from loadorch.errors import ExitCode, UsageError
 from loadorch.metrics.alerts import alert_rules, prom_duration
 from loadorch.metrics.labels import MAX_TAG_LABELS, tag_labels
+from loadorch.traffic.redact import Redactor
 
 
 class _Dumper(yaml.SafeDumper):
@@ -58,6 +59,7 @@ def write_alerts(
         raise UsageError(f"--tag {', '.join(unlabelled)}: not a label of the live series (at most {MAX_TAG_LABELS} "
                          "tag keys are, the run's --tag first); give fewer --tag")
     window = window_s if window_s is not None else settings.window
+    mask = Redactor(cfg.secrets).text  # as the monitor's master masks its series' labels (runtime/live.masked)
     doc, skipped = alert_rules(
         cfg.profile_name,
         cfg.thresholds,
@@ -68,11 +70,12 @@ def write_alerts(
         interval_s,
         settings.window,
         [(names[k], v) for k, v in run_tags.items()],
+        mask,
     )
-    text = HEADER.format(profile=cfg.profile_name, window=prom_duration(window), min_samples=cfg.min_samples)
+    text = HEADER.format(profile=mask(cfg.profile_name), window=prom_duration(window), min_samples=cfg.min_samples)
     text += yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=200)
     for rule in skipped:
-        sys.stderr.write(f"note: {rule.threshold}: not in PromQL ({rule.reason}): its rule reads the running "
+        sys.stderr.write(f"note: {mask(rule.threshold)}: not in PromQL ({rule.reason}): its rule reads the running "
                          "monitor's verdict (loadorch_monitor_threshold_state)\n")
     if out:
         tmp = f"{out}.tmp"

@@ -18,7 +18,7 @@ one source.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from loadorch.config.thresholds import BROWSER_METRICS, Threshold
@@ -67,8 +67,17 @@ class Rule:
     shown: str = "{{ $value }}"
 
 
-def _matchers(pairs: Sequence[tuple[str, str]]) -> str:
-    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in pairs) + "}"
+Mask = Callable[[str], str]
+
+
+def _same(text: str) -> str:
+    return text
+
+
+def _matchers(pairs: Sequence[tuple[str, str]], mask: Mask = _same) -> str:
+    """`{k="v",...}`, each value as the live series carry it: masked as the master masks every label value of what it
+    exports (runtime/live.masked; a tag, a request name, a threshold may hold a secret), but Prometheus's own `job`."""
+    return "{" + ",".join(f'{k}="{_escape(v if k == "job" else mask(v))}"' for k, v in pairs) + "}"
 
 
 def _escape(value: str) -> str:
@@ -85,14 +94,15 @@ def _num(x: float) -> str:
     return repr(float(x)) if x != int(x) else str(int(x))
 
 
-def rule_for(t: Threshold, scope: Sequence[tuple[str, str]], window: str, min_samples: int) -> Rule:
+def rule_for(t: Threshold, scope: Sequence[tuple[str, str]], window: str, min_samples: int,
+             mask: Mask = _same) -> Rule:
     """The PromQL that is true while `t` fails over the last `window` (`scope`: label filters for every
-    series, e.g. profile and job)."""
+    series, e.g. profile and job; `mask`: the run's secrets, as the live series' label values have them)."""
     metric, agg, key = t.selector.metric, t.expression.aggregation, t.key
     if metric in ("http_req_failed", "http_reqs"):
-        return _counter_rule(t, scope, window, min_samples, NEGATED[t.expression.op])
+        return _counter_rule(t, scope, window, min_samples, NEGATED[t.expression.op], mask)
     if metric in ("db_queries", "db_query_slow"):
-        return _db_rule(t, scope, window, min_samples, NEGATED[t.expression.op])
+        return _db_rule(t, scope, window, min_samples, NEGATED[t.expression.op], mask)
     fam = family_of(metric)
     if metric in ("server_timing", "server_timing_desc"):  # live, but no edge at its limit / no count of entries
         return Rule(key, None, f"{metric}'s live series cannot judge it exactly over a window")
@@ -106,7 +116,7 @@ def rule_for(t: Threshold, scope: Sequence[tuple[str, str]], window: str, min_sa
         if tag not in fam.labels:
             return Rule(key, None, f"tag {tag!r} is not a label of {fam.name}")
         labels.append((fam.labels[tag], value))
-    sel = _matchers(labels)
+    sel = _matchers(labels, mask)
     count = once("increase", f"{fam.name}_count{sel}", window)
     limit = _num(t.expression.value / fam.limit_divisor)
     if agg in ("p", "med"):
@@ -120,13 +130,14 @@ def rule_for(t: Threshold, scope: Sequence[tuple[str, str]], window: str, min_sa
     return Rule(key, f"{observed} {op} {limit}\nand on() {count} >= {min_samples}", shown=shown)
 
 
-def _counter_rule(t: Threshold, scope: Sequence[tuple[str, str]], window: str, min_samples: int, op: str) -> Rule:
+def _counter_rule(t: Threshold, scope: Sequence[tuple[str, str]], window: str, min_samples: int, op: str,
+                  mask: Mask = _same) -> Rule:
     labels = list(scope)
     for tag, value in t.selector.tags:
         if tag not in HTTP_LABELS:
             return Rule(t.key, None, f"tag {tag!r} is not a label of the request counters")
         labels.append((HTTP_LABELS[tag], value))
-    sel = _matchers(labels)
+    sel = _matchers(labels, mask)
     requests = f"sum(increase({PREFIX}_http_requests_total{sel}[{window}]))"
     if t.selector.metric == "http_reqs":
         if t.expression.aggregation != "rate":
@@ -139,9 +150,10 @@ def _counter_rule(t: Threshold, scope: Sequence[tuple[str, str]], window: str, m
     return Rule(t.key, f"({failures} / {requests}) {op} {limit}\nand on() {enough} >= {min_samples}")
 
 
-def _db_rule(t: Threshold, scope: Sequence[tuple[str, str]], window: str, min_samples: int, op: str) -> Rule:
+def _db_rule(t: Threshold, scope: Sequence[tuple[str, str]], window: str, min_samples: int, op: str,
+             mask: Mask = _same) -> Rule:
     """The database collector's live counters (statements, slow statements; no tags: server-wide)."""
-    sel = _matchers(scope)
+    sel = _matchers(scope, mask)
     limit = _num(t.expression.value)
     if t.selector.metric == "db_queries":
         if t.expression.aggregation != "rate":
@@ -153,12 +165,12 @@ def _db_rule(t: Threshold, scope: Sequence[tuple[str, str]], window: str, min_sa
     return Rule(t.key, f"({slow} / {queries}) {op} {limit}\nand on() {enough} >= {min_samples}")
 
 
-def monitor_rule(t: Threshold, scope: Sequence[tuple[str, str]]) -> str:
+def monitor_rule(t: Threshold, scope: Sequence[tuple[str, str]], mask: Mask = _same) -> str:
     """A threshold PromQL cannot judge over a window of histograms (a check's share, a max, a status filter,
     a Server-Timing entry, failed browser steps...): the running monitor's own verdict on it over its
     rolling window, which the same code as a run's gate gives (`loadorch_monitor_threshold_state`; `max`:
     one series, whatever number of sources)."""
-    sel = _matchers([*scope, ("threshold", t.key), ("state", "fail")])
+    sel = _matchers([*scope, ("threshold", t.key), ("state", "fail")], mask)
     return f"max({PREFIX}_monitor_threshold_state{sel}) == 1"
 
 
@@ -176,34 +188,38 @@ def alert_rules(
     interval_s: float | None = None,
     monitor_window_s: float | None = None,
     tags: Sequence[tuple[str, str]] = (),
+    mask: Mask = _same,
 ) -> tuple[dict[str, object], list[Rule]]:
     """(the rules file as data, the thresholds PromQL cannot express, with why: their rules read the
     running monitor's verdict over its own window, `monitor_window_s`). `tags`: (label, value) of the monitor's
-    --tag: every series selected by them too, and every alert labelled with them."""
+    --tag: every series selected by them too, and every alert labelled with them. `mask`: the run's secrets
+    (Redactor.text), masked in every label value, label and annotation as the monitor masks its series' labels:
+    none is written, and the rules select the series the monitor exports."""
     scope = [("profile", profile)] + ([("job", job)] if job else []) + list(tags)
     window = prom_duration(window_s)
     own = prom_duration(window_s if monitor_window_s is None else monitor_window_s)
     rules: list[dict[str, object]] = []
     skipped: list[Rule] = []
     for t in thresholds:
-        rule = rule_for(t, scope, window, min_samples)
+        rule = rule_for(t, scope, window, min_samples, mask)
         if rule.expr is None:
             skipped.append(rule)
         how = (f"judged over a rolling {window} window (at least {min_samples} samples); observed {rule.shown}"
                if rule.expr is not None else
                f"judged by the running `loadorch monitor` over its rolling {own} window (its status page says why)")
-        name, key = _literal(profile), _literal(t.key)
+        name, key = _literal(mask(profile)), _literal(mask(t.key))
         rules.append({
             "alert": ALERT,
-            "expr": rule.expr if rule.expr is not None else monitor_rule(t, scope),
+            "expr": rule.expr if rule.expr is not None else monitor_rule(t, scope, mask),
             "for": prom_duration(for_s),
-            "labels": {"severity": "warning", "profile": name, **{k: _literal(v) for k, v in tags}, "threshold": key},
+            "labels": {"severity": "warning", "profile": name, **{k: _literal(mask(v)) for k, v in tags},
+                       "threshold": key},
             "annotations": {
                 "summary": f"{name}: {key} fails over the last {window if rule.expr is not None else own}",
                 "description": f"loadorch budget {key} of profile {name}, {how}",
             },
         })
-    group: dict[str, object] = {"name": group_name(profile), "rules": rules}
+    group: dict[str, object] = {"name": group_name(mask(profile)), "rules": rules}
     if interval_s:
         group["interval"] = prom_duration(interval_s)
     return {"groups": [group]}, skipped
