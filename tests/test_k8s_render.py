@@ -480,3 +480,23 @@ def test_a_credential_written_literally_is_never_rendered_outside_a_secret(proje
         assert r.code == 0, r.err
         shown = yaml.safe_dump_all([m for m in yaml.safe_load_all(r.out) if m["kind"] != "Secret"])
         assert not any(v in shown for v in (cookie, password, token))
+
+
+def test_a_credential_query_parameter_written_literally_is_never_rendered_outside_a_secret(project: Project) -> None:
+    """A request's `?access_token=...` written literally in the scenario: a run masks it in every output (the
+    request log, config.yaml, a target's echo of it), but the ConfigMap carried the scenario as written, in clear.
+    Refused like a header's literal credential; the same value from a variable renders, in the Secret only."""
+    token = "Canary7731query"
+    _project(project)
+    literal = SCENARIO.replace("/health?a={account.email}", f"/health?a={{account.email}}&access_token={token}")
+    project.write("scenarios/s.yaml", literal)
+    env = {"SHOP_URL": "https://shop.svc.cluster.local", "FILES_TOKEN": token}
+    for mode in [("--workers", "2"), ("--monitor",)]:
+        r = _cli(project, "k8s", "render", "p", "--image", "img", *mode, env=env)
+        assert_no_traceback(r)
+        assert r.code == 4 and r.out == "" and "ConfigMap" in r.err and "?token=" in r.err, (mode, r.err)
+        assert token not in r.err, r.err
+    project.write("scenarios/s.yaml", literal.replace(token, "${FILES_TOKEN}"))
+    r = _cli(project, "k8s", "render", "p", "--image", "img", "--monitor", env=env)
+    assert r.code == 0, r.err
+    assert token not in yaml.safe_dump_all([m for m in yaml.safe_load_all(r.out) if m["kind"] != "Secret"])

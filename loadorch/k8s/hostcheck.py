@@ -92,6 +92,7 @@ def secret_problem(manifests: Sequence[Mapping[str, Any]], secrets: Iterable[str
     if not places:
         return None
     return (f"a secret's value would be written in clear in {', '.join(p.replace(':.', ' ') for p in places)}: "
-            "a credential written literally in the profile or scenario (a header's value, user:password@ in the "
-            "host, a DSN's password) or given as --tag; refer to a variable instead (Authorization: \"Bearer "
-            "${TOKEN}\", host: ${STAGING_URL}), whose value the pods read from the env Secret")
+            "a credential written literally in the profile or scenario (a header's value, a request's `?token=...`, "
+            "user:password@ in the host, a DSN's password) or given as --tag; refer to a variable instead "
+            "(Authorization: \"Bearer ${TOKEN}\", path: \"/files?token=${FILES_TOKEN}\", host: ${STAGING_URL}), "
+            "whose value the pods read from the env Secret")

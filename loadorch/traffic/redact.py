@@ -312,6 +312,28 @@ def query_credentials(url: str) -> set[str]:
     return found
 
 
+TARGET_KEYS = frozenset({"path", "visit"})  # a scenario's request targets: each request's (setup's too), a visit's
+
+
+def query_secrets_in(doc: Any) -> set[str]:
+    """query_credentials of every request target written in a document (a scenario: TARGET_KEYS), those holding a
+    `{placeholder}` left out (rendered per request): a credential parameter written literally (`?token=abc...`) is
+    a secret as a header's literal credential is (header_secrets_in), masked in every form and never written in
+    clear in a manifest."""
+    if isinstance(doc, Mapping):
+        found: set[str] = set()
+        for key, value in doc.items():
+            if key in TARGET_KEYS and isinstance(value, str):
+                sent = value.replace("{{", "{").replace("}}", "}")  # as it is sent (a template's `{{` is `{`)
+                found |= {v for v in query_credentials(sent) if "{" not in v and "}" not in v}
+            else:
+                found |= query_secrets_in(value)
+        return found
+    if isinstance(doc, list):
+        return set().union(*(query_secrets_in(item) for item in doc)) if doc else set()
+    return set()
+
+
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # half of a UTF-16 pair: text no encoder can write
 
 
