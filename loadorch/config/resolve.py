@@ -55,7 +55,13 @@ from loadorch.config.yamlsource import Document, parse, read_text
 from loadorch.errors import ConfigError, Problem, UsageError
 from loadorch.traffic import data as gen
 from loadorch.traffic.arrivals import total_seconds
-from loadorch.traffic.redact import Redactor, header_secrets, header_secrets_in, query_secrets_in
+from loadorch.traffic.redact import (
+    Redactor,
+    header_secrets,
+    header_secrets_in,
+    query_credentials,
+    query_secrets_in,
+)
 
 LAYERS = ("defaults", "scenario", "profile", "cli")
 DEFAULT_MIN_SAMPLES = 100
@@ -260,6 +266,8 @@ def _build(
     secrets = set(named.values()) | header_secrets(profile.headers)  # literal credentials in headers too
     dumped = scenario.model.model_dump(by_alias=True)
     secrets |= header_secrets_in(dumped) | query_secrets_in(dumped)  # and literal `?token=...` in its targets
+    if profile.trace.url:  # a trace link's credentials (`?auth=...`): each slow request's link in the reports shows it
+        secrets |= {v for v in query_credentials(profile.trace.url) if "{" not in v and "}" not in v}
     if profile.collectors.postgres is not None:  # the DSN's password, in every form it may be printed
         secrets |= dsn_secrets(profile.collectors.postgres.dsn)
     if profile.tls is not None and profile.tls.client_key_password:

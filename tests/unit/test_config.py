@@ -197,6 +197,20 @@ def test_credentials_written_literally_in_headers_are_secrets_too(tmp_path: Path
     assert build("p", str(tmp_path), {"API_TOKEN": "tok-123"}).secrets == {"tok-123"}  # as before
 
 
+def test_the_credentials_of_a_trace_link_are_secrets(tmp_path: Path) -> None:
+    """The profile's trace.url may carry the trace viewer's credentials (`?auth=${VIEW}&api_key=...`, a variable no
+    name marks secret, or written literally): every slow request's link in results.json, summary.md and report.html
+    showed them. They are secrets of the run; the trace id's placeholder is not."""
+    from loadorch.traffic.redact import Redactor
+
+    url = "https://tempo.example/trace/{trace_id}?auth=${VIEW}&api_key=LitTraceKey-1&org=7&token={trace_id}"
+    make(tmp_path, profile=BASE_PROFILE + f'trace: {{url: "{url}"}}\n')
+    cfg = build("p", str(tmp_path), {"VIEW": "viewer-pass-2"})
+    assert cfg.secrets == {"viewer-pass-2", "LitTraceKey-1"}
+    link = cfg.profile.trace.url.replace("{trace_id}", "ab" * 16)
+    assert Redactor(cfg.secrets).text(link) == f"https://tempo.example/trace/{'ab' * 16}?auth=***&api_key=***&org=7&token={'ab' * 16}"
+
+
 def test_unknown_profile_is_a_usage_error_with_names(tmp_path: Path) -> None:
     make(tmp_path)
     with pytest.raises(UsageError) as info:
