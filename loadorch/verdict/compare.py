@@ -30,6 +30,9 @@ TOO_FEW, NOT_SIGNIFICANT, WITHIN_BUDGET = "too few samples", "not significant", 
 # a latency change measured while either run's generator was limited (evaluate.GENERATOR_LIMITS): maybe ours
 GENERATOR_LIMITED = "generator limited"
 BROWSER_ONLY = "no HTTP requests in either run: browser users only"
+# a latency row of a kind or endpoint with no successful request in one run or both (every one failed, or none was
+# made): there is no latency to compare, so the row is undecided, never "missing" and passed over
+NO_SUCCESS = "no successful request"
 # an endpoint the baseline judged (MIN_COUNT requests or more) that the current run does not have: renamed, or no
 # longer called; its change cannot be judged, so the comparison cannot say "no regression" (--allow-missing accepts it)
 GONE = "not in the current run"
@@ -157,7 +160,7 @@ class Row:
         regression"."""
         if self.verdict == "missing":
             return self.why == GONE
-        return self.verdict == "same" and self.why in (TOO_FEW, GENERATOR_LIMITED, MIXED_BASIS)
+        return self.verdict == "same" and self.why in (TOO_FEW, GENERATOR_LIMITED, MIXED_BASIS, NO_SUCCESS)
 
 
 @dataclass
@@ -208,7 +211,7 @@ class Comparison:
         gone = [f"{n} {what}(s) {GONE}" for scope, what in (("endpoint", "endpoint"), ("page", "browser page"))
                 if (n := sum(r.why == GONE and r.scope == scope for r in self.undecided))]
         undecided = ", ".join(gone + [
-            f"{n} row(s): {why}" for why in (MIXED_BASIS, GENERATOR_LIMITED, TOO_FEW)
+            f"{n} row(s): {why}" for why in (NO_SUCCESS, MIXED_BASIS, GENERATOR_LIMITED, TOO_FEW)
             if (n := sum(r.why == why for r in self.undecided))
         ])  # fmt: skip
         if self.regressions:
@@ -227,11 +230,12 @@ class Comparison:
         """Why an inconclusive comparison is one, and what to do ("" otherwise)."""
         if self.regressions or self.missed:
             return ""
-        parts = [part for part in (self._gone(), self._mixed(), self._limited(), self._too_few()) if part]
-        if parts:
-            return "inconclusive: " + "; ".join(parts)
-        goals = self.undecided_goals
-        return f"inconclusive: goal {goals[0].selector} {goals[0].goal}: {goals[0].why}" if goals else ""
+        parts = [self._gone(), self._no_success(), self._mixed(), self._limited(), self._too_few()]
+        # an undecided goal _mixed and _limited do not name (no samples, too few) is said beside the rows' reasons
+        said = (MIXED_BASIS, f": {GENERATOR_LIMITED}")
+        goals = [g for g in self.undecided_goals if not (g.why.startswith(said[0]) or said[1] in g.why)]
+        parts += [f"goal {goals[0].selector} {goals[0].goal}: {goals[0].why}" if goals else ""]
+        return "inconclusive: " + "; ".join(part for part in parts if part) if any(parts) else ""
 
     def _gone(self) -> str:
         """The endpoints the baseline judged that the current run does not have, and the two ways on."""
@@ -249,6 +253,17 @@ class Comparison:
                     f"--allow-missing NAME (once per {what})"
                 )
         return "; ".join(said)
+
+    def _no_success(self) -> str:
+        """The latency rows with no successful request on a side, and the fix: make the target answer them."""
+        rows = [r for r in self.rows if r.undecided and r.why == NO_SUCCESS]
+        if not rows:
+            return ""
+        return (
+            f"{len(rows)} latency row(s) with {NO_SUCCESS} in one run or both ({_named(rows)}): every request of "
+            "theirs failed (or none was made), so there is no latency to compare. The error_rate rows and each "
+            "run's summary.md say how they failed: make the target answer them, then run again"
+        )
 
     def _mixed(self) -> str:
         """The rows and goals on tables recorded inside the window only, when only one run has a window."""
@@ -376,7 +391,8 @@ def compare(
                                               name in allow_missing))  # fmt: skip
                 continue
             tags = ((tag, name),)
-            out.rows += _latency_rows(scope, name, bm.select(tags), cm.select(tags), budgets)
+            counts = bm.counts(tags)[0], cm.counts(tags)[0]
+            out.rows += _latency_rows(scope, name, bm.select(tags), cm.select(tags), budgets, counts)
             # an endpoint's share of throughput follows from weights and everyone's latency (closed model):
             # shown, but only the run's total throughput is gated
             info = _rps_row(scope, name, bm.counts(tags)[0], bt, cm.counts(tags)[0], ct, budgets.rps)
@@ -462,29 +478,27 @@ def _setting(key: str, value: object) -> str:
     return str(value)
 
 
-def _latency_rows(scope: str, name: str, b: Histogram, c: Histogram, budgets: Budgets) -> list[Row]:
+def _latency_rows(
+    scope: str, name: str, b: Histogram, c: Histogram, budgets: Budgets, requests: tuple[int, int]
+) -> list[Row]:
+    """p50/p95/p99 before and after of the successful requests; a side with none (`requests`: each run's count of
+    requests, failed ones too) leaves the row undecided (NO_SUCCESS)."""
     rows = []
     for metric, pct in PERCENTILES:
         budget = budgets.for_metric(metric)
         if b.count == 0 or c.count == 0:
-            rows.append(
-                Row(
-                    scope,
-                    name,
-                    metric,
-                    None,
-                    None,
-                    None,
-                    None,
-                    budget,
-                    False,
-                    "missing",
-                    "no successful requests in one of the runs",
-                )
-            )
+            sides = (("baseline", b, requests[0]), ("current run", c, requests[1]))
+            note = "; ".join(_no_success(label, n) for label, h, n in sides if not h.count)
+            rows.append(Row(scope, name, metric, None, None, None, None, budget, False, "same", note, why=NO_SUCCESS))
             continue
         rows.append(percentile_row(scope, name, metric, (b, c, pct), budget, budgets.min_change_ms))
     return rows
+
+
+def _no_success(label: str, requests: int) -> str:
+    if requests:
+        return f"every one of the {label}'s {requests} requests failed: no latency to compare"
+    return f"no request in the {label}: no latency to compare"
 
 
 def percentile_row(

@@ -153,3 +153,56 @@ def test_compare_md_is_bounded_and_never_leaves_out_a_regression_or_an_undecided
     # a comparison under the bound is listed whole, as before
     small = markdown(Comparison(rows=rows[:10]), "a", "b", budgets)
     assert "more rows" not in small and len(re.findall(r"\| endpoint \| endpoint", small.split("### All rows")[1])) == 10
+
+
+def _failing(ok: dict[str, int], failed: dict[str, int]) -> dict:
+    """A run's results.json: per endpoint, `ok` successful and `failed` failed requests (10 ms each)."""
+    m = Merged()
+    for name, n in ok.items():
+        m.series[SeriesKey("u", name, "read", "GET", 200, True)] = Histogram.of([10_000] * n)
+    for name, n in failed.items():
+        m.series[SeriesKey("u", name, "read", "GET", 503, False)] = Histogram.of([10_000] * n)
+    record = RunRecord("p", "s", "s.yaml", "abc", 1, 1, 1, "h", "t0", "t1", {}, "fail", 0, merged=m, elapsed_s=10.0)
+    return build(record).to_json()
+
+
+def test_runs_whose_every_request_failed_are_inconclusive_never_no_regression(tmp_path: Path) -> None:
+    # every request of both runs failed: the latency rows were "missing" (not gated), the error rate 100 % -> 100 %
+    # "not significant", and the pair read NO REGRESSION (exit 0) on no latency at all
+    for name in ("base", "cur"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps(_failing({}, {"api": 1000})))
+    code = run_compare(str(tmp_path / "base"), str(tmp_path / "cur"), Budgets(), str(tmp_path / "out"))
+    assert code == ExitCode.INCONCLUSIVE
+    doc = json.loads((tmp_path / "out" / "compare.json").read_text())
+    rows = {(r["scope"], r["name"], r["metric"]): r for r in doc["rows"]}
+    assert doc["verdict"] == "inconclusive" and doc["regressions"] == 0 and doc["undecided"] == 6
+    assert rows["endpoint", "api", "p95"]["why"] == "no successful request"
+    assert "every one of the current run's 1000 requests failed" in rows["endpoint", "api", "p95"]["note"]
+    error_rate = rows["run", "total", "error_rate"]  # 100 % in both: not a regression of the error rate
+    assert (error_rate["baseline"], error_rate["current"], error_rate["verdict"]) == (1.0, 1.0, "same")
+    fix = "make the target answer them, then run again"
+    assert "no successful request in one run or both (kind read p50" in doc["reason"] and fix in doc["reason"]
+    md = (tmp_path / "out" / "compare.md").read_text()
+    html = (tmp_path / "out" / "compare.html").read_text()
+    for text in (md, html):
+        assert "INCONCLUSIVE (6 row(s): no successful request)" in text and "NO REGRESSION" not in text
+        assert fix in text
+    assert 'type="inconclusive"' in (tmp_path / "out" / "compare-junit.xml").read_text()
+
+
+def test_an_endpoint_whose_every_request_failed_leaves_its_latency_rows_undecided() -> None:
+    ok = {"api": 1000, "other": 1000}
+    for base, cur, said in (
+        (_failing({"other": 1000}, {"api": 1000}), _failing({"other": 1000}, {"api": 1000}), "baseline's"),
+        (_failing({"other": 1000}, {"api": 1000}), _failing(ok, {}), "baseline's 1000"),  # fixed: no latency before
+    ):
+        result = compare_runs(_read(base), _read(cur), Budgets())
+        undecided = {(r.scope, r.name, r.metric) for r in result.undecided}
+        assert {("endpoint", "api", m) for m in ("p50", "p95", "p99")} <= undecided, result.rows
+        assert result.verdict == "inconclusive" and "NO REGRESSION" not in result.headline()
+        assert "endpoint api p50" in result.reason() and said in next(
+            r.note for r in result.rows if r.name == "api" and r.metric == "p95")
+    # a run whose requests now all fail is still a regression of the error rate, said first
+    broken = compare_runs(_read(_failing(ok, {})), _read(_failing({"other": 1000}, {"api": 1000})), Budgets())
+    assert broken.verdict == "regression" and broken.headline().startswith("3 REGRESSION(S)")
