@@ -326,6 +326,22 @@ class VuFailure(Wire):
     error: str
 
 
+class Unanswered(Wire):
+    """Requests of one user class and endpoint that were still waiting for the target's answer when the run stopped
+    its users: in no table (neither answered nor failed), so counted apart; how many, and the longest wait."""
+
+    user: str
+    name: str
+    kind: str
+    method: str
+    count: int
+    waited_max_s: float
+
+
+MAX_UNANSWERED = 200  # a worker's Unanswered rows (user classes x endpoints); past it one row sums the others
+OTHER_ENDPOINTS = "(other endpoints)"
+
+
 class StatsMessage(Wire):
     """`lo_stats`: a worker's numbers since its last message (`final`: its last one, after the stop)."""
 
@@ -342,6 +358,7 @@ class StatsMessage(Wire):
     log: list[str] = Field(default_factory=list)
     arrivals: Arrivals = Field(default_factory=Arrivals)
     vu_failures: list[VuFailure] = Field(default_factory=list)
+    unanswered: list[Unanswered] = Field(default_factory=list, max_length=MAX_UNANSWERED)  # with the final message
     sent_at: float | None = None  # the worker's wall clock when it sent this: the master measures its lag
     # sent after the stop: `cpu` is the users' unwinding (10,000 greenlets killed, their connections closed),
     # not load generation, so it is no saturation sample
@@ -383,6 +400,7 @@ class WorkerDetail(Wire):
     duplicates: int
     arrivals: Arrivals = Field(default_factory=Arrivals)
     vu_failures: list[VuFailure] = Field(default_factory=list)
+    unanswered: list[Unanswered] = Field(default_factory=list)  # still waiting for the target at the stop
     ramp: Ramp | None = None
     # the worker's heartbeats to the master while the load ran: how many, and the longest silence between
     # two (Locust's master takes a worker for missing after about HEARTBEAT_LIVENESS + 1 s of it)

@@ -133,7 +133,7 @@ def full_results() -> dict[str, Any]:
     from loadorch.browser.stats import BrowserStats
     from loadorch.db.measure import DbMeasurement, ProbeRow, Repeated
     from loadorch.verdict.evaluate import Check
-    from loadorch.wire import WorkerDetail
+    from loadorch.wire import Unanswered, WorkerDetail
 
     rng = random.Random(3)
     rec = Recorder(1.0, 0.0, window=((2.0, 8.0),))
@@ -185,7 +185,9 @@ def full_results() -> dict[str, Any]:
         "arrivals": {"scheduled": 121, "dispatched": 120, "dropped": 1}, "virtual_users_failed": [],
         "per_worker": [WorkerDetail(index=0, pid=100, users_peak=4, cpu_peak=12.5, cpu_sustained_peak=8.0,
                                     reported=120, final_total=120, lost_at_s=None, silent_s=0.0, duplicates=0,
-                                    heartbeats=10, heartbeat_gap_max_s=1.0, clock_offset_s=0.001).to_json()],
+                                    heartbeats=10, heartbeat_gap_max_s=1.0, clock_offset_s=0.001,
+                                    unanswered=[Unanswered(user="shopper", name="get product", kind="read",
+                                                           method="GET", count=1, waited_max_s=0.012)]).to_json()],
         "rejected_peers": [], "stop_reason": "duration", "aborted_by": None,
     }
     record = RunRecord(

@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
+from greenlet import GreenletExit
+
 from loadorch.client.hops import Hops, HttpOptions
 from loadorch.client.http import Connection, HttpError
 from loadorch.config.units import DEFAULT_MAX_HEAD
@@ -48,6 +50,7 @@ from loadorch.traffic.request import (
     quote_path,
     request_log_line,
     service_us,
+    timeout_reason,
 )
 from loadorch.traffic.servertiming import parse as parse_server_timing
 from loadorch.traffic.template import Lookup
@@ -62,6 +65,7 @@ class LeanRunner:
 
     redactor: Redactor = NO_SECRETS  # the run's secrets, masked in check examples before they are cut
     tracer: TraceIds | None = None  # the worker's trace ids: a W3C traceparent on each request (None: none)
+    stopped: tuple[CompiledRequest, float] | None = None  # RequestRunner.stopped
 
     def __init__(
         self,
@@ -157,8 +161,12 @@ class LeanRunner:
         except HttpError as exc:
             end = time.perf_counter()
             service = service_us(intended, start, end)
-            return Outcome(0, False, masked_reason(str(exc), redactor), int((end - origin) * 1e6), target, body,
+            reason = timeout_reason(str(exc), timeout, req.timeout is not None)
+            return Outcome(0, False, masked_reason(reason, redactor), int((end - origin) * 1e6), target, body,
                            service, trace_parts=trace, redactor=mine)
+        except GreenletExit:  # the run stopped this user while the target had not answered: counted apart (free
+            self.stopped = (req, time.perf_counter() - start)  # on the way of every request that ends)
+            raise
         end = time.perf_counter()
         if resp.special is not None:  # Set-Cookie, Location or Content-Encoding: beyond the fast path
             deadline = time.monotonic() + timeout - (end - start)
@@ -178,6 +186,7 @@ class LeanRunner:
                 redactor = mine = redactor.plus(jar_values(self.jar.cookies.values()))
             if error is not None:
                 service = service_us(intended, start, end)
+                error = timeout_reason(error, timeout, req.timeout is not None)
                 reason = masked_reason(error, redactor)  # it may name a redirect's URL (an OAuth `?code=`)
                 return Outcome(resp.status, False, reason, int((end - origin) * 1e6), target, body, service,
                                trace_parts=trace, redactor=mine)

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from loadorch.results import Results, ThresholdRow
+from loadorch.verdict.unanswered import CHECK, NO_ANSWER
 
 TOP_ERRORS = 10
 ERRORS_HEAD = ["endpoint", "status", "reason", "count", "example"]
@@ -91,6 +92,8 @@ def _threshold_reason(t: ThresholdRow, failed_requests: bool) -> str:
         return f"{where}: the limit is inside the measurement's error bound: run longer, or move the limit"
     if message.startswith("no data: all"):
         return f"{where}: every matching request failed, so there is no latency to judge: see the top errors"
+    if message.startswith(NO_ANSWER):  # the selector is right: its requests were sent, the target did not answer
+        return f"{where}: {message[len('no data: ') :]}: see the {CHECK} check"
     if message.startswith("no data") and t.selector.startswith("db_"):
         return f"{where}: {message[len('no data: ') :]}: {_DB_NO_DATA.get(t.selector.split('{')[0], _DB_EMPTY)}"
     if message.startswith("no data") and t.selector.startswith(("browser_", "lighthouse_")):

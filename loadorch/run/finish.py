@@ -44,6 +44,7 @@ from loadorch.verdict.evaluate import (
     overall,
 )
 from loadorch.verdict.integrity import integrity_checks, kinds_checks, requests_check
+from loadorch.verdict.unanswered import say_unanswered, unanswered_checks, unanswered_of
 from loadorch.wire import MasterSummary, MetricsReport
 
 if TYPE_CHECKING:
@@ -86,7 +87,11 @@ def decide(run: _Run, summary: MasterSummary | None, db: Any = None) -> Decision
         else []
     )
     checks += kinds_checks(cfg, merged)
-    checks += requests_check(cfg, merged) if summary is not None else []  # none: the master summary check
+    waiting = unanswered_of(summary)  # requests still waiting for the target at the end: in no table
+    checks += unanswered_checks(waiting, merged, cfg.profile.request_timeout)
+    threshold_results = say_unanswered(threshold_results, waiting, merged)
+    # none: the master summary check
+    checks += requests_check(cfg, merged, sum(u.count for u in waiting)) if summary is not None else []
     checks += browsers.checks(run.sink, browser_worker_count(cfg), run.redactor, run.scratch)
     threshold_results = discount_generator_limited(threshold_results, run.checks + checks)
     return Decision(checks, integrity, merged, elapsed, threshold_results, browser)

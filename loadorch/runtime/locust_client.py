@@ -34,6 +34,7 @@ from loadorch.hosts import check_allowed, resolve
 from loadorch.runtime.headbound import ResponseHeadTooLarge
 from loadorch.traffic.redact import NO_SECRETS, Redactor, masked_reason
 from loadorch.traffic.request import (
+    READ_TIMEOUT,
     Captured,
     CompiledRequest,
     Origin,
@@ -44,6 +45,7 @@ from loadorch.traffic.request import (
     header_value,
     quote_path,
     service_us,
+    timeout_reason,
 )
 from loadorch.traffic.template import Lookup
 from loadorch.traffic.trace import HEADER, TraceIds
@@ -67,6 +69,7 @@ class LocustClientRunner:
 
     redactor: Redactor = NO_SECRETS  # the run's secrets, masked in errors and check examples before any cut
     tracer: TraceIds | None = None  # the worker's trace ids: a W3C traceparent on each request (None: none)
+    stopped: tuple[CompiledRequest, float] | None = None  # RequestRunner.stopped
 
     def __init__(
         self,
@@ -137,7 +140,10 @@ class LocustClientRunner:
                     content, error = self._read(resp, req.reads_body)
         except _Deadline:
             self.close()  # connections left mid-response cannot go back to the pool
-            resp, error = None, "read timeout"
+            resp, error = None, timeout_reason(READ_TIMEOUT, req.timeout or self.timeout, req.timeout is not None)
+        except gevent.GreenletExit:  # the run stopped this user while the target had not answered: counted apart
+            self.stopped = (req, time.perf_counter() - start)
+            raise
         end = time.perf_counter()
         jar = self.session.cookiejar
         if jar:  # the session's cookies (a login's Set-Cookie, a redirect's on the way): masked like a Cookie header

@@ -25,6 +25,7 @@ from loadorch.stats.tables import Merged
 from loadorch.wire import (
     CPU_SATURATED,
     LOOP_LATE_LIMIT_S,
+    MAX_UNANSWERED,
     SILENT_NOTE_S,
     Alive,
     Arrivals,
@@ -36,6 +37,7 @@ from loadorch.wire import (
     StatsMessage,
     StopReason,
     ThresholdJson,
+    Unanswered,
     VuFailed,
     VuFailure,
     WorkerDetail,
@@ -74,6 +76,7 @@ class WorkerInfo:
     duplicates: int = 0
     arrivals: Arrivals = field(default_factory=Arrivals)
     vu_failures: list[VuFailure] = field(default_factory=list)
+    unanswered: list[Unanswered] = field(default_factory=list)  # from its final report (bounded there)
     ramp: Ramp | None = None
     heartbeats: int = 0  # while the load ran
     last_heartbeat: float | None = None
@@ -255,6 +258,8 @@ class MasterState:
             log.error("virtual user %d (%s) stopped: %s", failure.slot, failure.user_class, failure.error)
             emit(VuFailed(failure=failure))
         info.vu_failures += msg.vu_failures
+        if msg.unanswered and len(info.unanswered) < MAX_UNANSWERED:
+            info.unanswered += msg.unanswered[: MAX_UNANSWERED - len(info.unanswered)]
         if msg.final:
             info.final_total = msg.total
 
@@ -354,6 +359,7 @@ class MasterState:
                         duplicates=w.duplicates,
                         arrivals=w.arrivals,
                         vu_failures=w.vu_failures,
+                        unanswered=w.unanswered,
                         ramp=w.ramp,
                         heartbeats=w.heartbeats,
                         heartbeat_gap_max_s=None if w.heartbeat_gap_max_s is None else round(w.heartbeat_gap_max_s, 3),

@@ -54,12 +54,15 @@ from loadorch.traffic.request import CompiledRequest, Origin, RequestRunner, com
 from loadorch.traffic.stages import users_at
 from loadorch.traffic.trace import TraceIds
 from loadorch.wire import (
+    MAX_UNANSWERED,
+    OTHER_ENDPOINTS,
     Arrivals,
     Hello,
     Plan,
     Ramp,
     Start,
     StatsMessage,
+    Unanswered,
     VuFailure,
     WorkerLostMaster,
     escaped_surrogates,
@@ -159,6 +162,8 @@ class WorkerState:
         self.idle: dict[str, collections.deque[Any]] = collections.defaultdict(collections.deque)
         self.scheduled = self.dispatched = self.dropped = 0
         self.vu_failures: list[VuFailure] = []  # not yet reported to the master
+        # (user, name, kind, method) -> [requests, longest wait (s)]: still waiting for the target at the stop
+        self.unanswered: dict[tuple[str, str, str, str], list[float]] = {}
         self.redactor = Redactor(plan.secrets)  # the run's secrets, masked in a failure's reason before it is cut
         # the redactor of the python user running in the current greenlet (None: none), for the lines logged from it
         self.user_mask: Callable[[], Redactor | None] = lambda: None
@@ -194,6 +199,24 @@ class WorkerState:
         error = masked_reason(f"{type(exc).__name__}: {exc}", mask or self.redactor, 300)  # masked, then cut
         self.vu_failures.append(VuFailure(worker=self.index, slot=slot, user_class=user_class, error=error))
 
+    def stopped_waiting(self, user_class: str, runner: RequestRunner) -> None:
+        """A user stopped by the run's end: the request it was waiting on, if any, is counted apart (it is
+        neither answered nor failed, so in no table); bounded by MAX_UNANSWERED rows."""
+        if runner.stopped is None:
+            return
+        req, waited = runner.stopped
+        key = (user_class, req.name, req.kind, req.method)
+        if key not in self.unanswered and len(self.unanswered) >= MAX_UNANSWERED - 1:
+            key = ("", OTHER_ENDPOINTS, "", "")
+        row = self.unanswered.setdefault(key, [0, 0.0])
+        row[0] += 1
+        row[1] = max(row[1], waited)
+
+    def take_unanswered(self) -> list[Unanswered]:
+        rows, self.unanswered = self.unanswered, {}
+        return [Unanswered(user=k[0], name=k[1], kind=k[2], method=k[3], count=int(n), waited_max_s=round(w, 3))
+                for k, (n, w) in rows.items()]  # fmt: skip
+
     def stats_message(self, users: int, final: bool, flush: bool = False) -> StatsMessage:
         """This report; `flush` (or `final`): with every time-split row held so far (Recorder.take_delta)."""
         self.seq += 1
@@ -216,6 +239,7 @@ class WorkerState:
             log=self.request_log.take() if self.request_log is not None else [],
             arrivals=Arrivals(scheduled=self.scheduled, dispatched=self.dispatched, dropped=self.dropped),
             vu_failures=failures,
+            unanswered=self.take_unanswered(),
             sent_at=time.time(),
             stopping=self.stopped,
             ramp=self.ramp,
@@ -378,6 +402,7 @@ def _user_class(
                 elif vu.sequence % 64 == 0:
                     gevent.sleep(0)  # let other users run when nobody thinks
         except GreenletExit:
+            state.stopped_waiting(name, vu.runner)
             raise
         except Exception as exc:
             state.vu_failed(vu.slot, name, exc)
@@ -411,6 +436,7 @@ def serve_arrivals(user: Any, state: WorkerState, class_name: str) -> None:
             arrival, intended, rng = inbox.get()
             user.vu.serve(arrival, intended, rng)
     except GreenletExit:
+        state.stopped_waiting(class_name, user.vu.runner)
         raise
     except Exception as exc:
         state.vu_failed(user.vu.slot, class_name, exc)

@@ -273,13 +273,28 @@ def _no_refs(name: str) -> Any:
 
 
 class RequestRunner(Protocol):
-    """Renders, sends and checks one compiled request; one per virtual user (it may keep a connection)."""
+    """Renders, sends and checks one compiled request; one per virtual user (it may keep a connection).
+    `stopped`: the request the user was stopped in (the run's end) while it waited for the answer, and how long it
+    had waited (s); None until then."""
+
+    stopped: tuple[CompiledRequest, float] | None
 
     def run(
         self, req: CompiledRequest, lookup: Lookup, captured: Captured, intended: float | None = None
     ) -> Outcome: ...
 
     def close(self) -> None: ...
+
+
+READ_TIMEOUT = "read timeout"  # the request's deadline passed before the whole answer came (client/http.py)
+
+
+def timeout_reason(error: str, timeout: float, own: bool) -> str:
+    """A failed request's reason; a timeout's names its length and the setting that gave it (`own`: the request's
+    own `timeout:`, else the profile's request_timeout), so a hanging target reads as one."""
+    if error != READ_TIMEOUT:
+        return error
+    return f"{READ_TIMEOUT}: no answer within {timeout:g}s ({'its timeout:' if own else 'request_timeout'})"
 
 
 def service_us(intended: float | None, start: float, end: float) -> int | None:

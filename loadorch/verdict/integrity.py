@@ -276,10 +276,11 @@ def _arrival_checks(cfg: RunConfig, summary: MasterSummary, detail: Detail) -> l
     return checks
 
 
-def requests_check(cfg: RunConfig, merged: Merged) -> list[Check]:
+def requests_check(cfg: RunConfig, merged: Merged, unanswered: int = 0) -> list[Check]:
     """HTTP users that made no request measured nothing: a threshold on them says "no data", but a profile may
-    remove every threshold, and then the run passed on nothing (0 requests, exit 0)."""
-    if not cfg.scenario.model.users or merged.counts()[0]:
+    remove every threshold, and then the run passed on nothing (0 requests, exit 0). Requests that were sent and
+    still waited for the target at the end (`unanswered`) are the unanswered check's (verdict.unanswered)."""
+    if not cfg.scenario.model.users or merged.counts()[0] or unanswered:
         return []
     return [
         Check(

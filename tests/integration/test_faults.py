@@ -386,7 +386,42 @@ def test_target_that_never_answers_times_out_and_ends_on_schedule(project: Proje
     doc = project.results("o")
     assert doc["run"]["stop_reason"] == "duration"
     assert doc["totals"]["failures"] == doc["totals"]["requests"] > 0
-    assert {e["reason"] for e in doc["errors"]} == {"read timeout"}
+    assert {e["reason"] for e in doc["errors"]} == {"read timeout: no answer within 1s (request_timeout)"}
+
+
+def test_target_that_never_answers_within_the_run_is_said_not_to_answer(project: Project) -> None:
+    """request_timeout (10 s by default) longer than the run: no request ends, so 0 requests, thresholds "no data"
+    as if their selector were wrong, and a check that the users "made no request" (check their tasks). The requests
+    still waiting at the end are counted and named, and the verdict says the target did not answer."""
+    hole = Blackhole()
+    try:
+        project.write("scenarios/s.yaml", STEADY)
+        project.write("profiles/p.yaml", f"scenario: ../scenarios/s.yaml\nhost: {hole.url}\n"
+                      "load: {users: 3, duration: 3s}\n")
+        r = project.run("run", "p", "--out", "o")
+    finally:
+        hole.close()
+    assert r.code == 1, r.out + r.err  # a fail, as the thresholds' no data always was
+    assert_no_traceback(r)
+    doc = project.results("o")
+    assert doc["totals"]["requests"] == 0
+    checks = {c["name"]: c for c in doc["checks"]}
+    assert "requests" not in checks  # not "the HTTP users made no request": they did
+    said = checks["unanswered requests"]
+    assert said["verdict"] == "fail", said
+    assert said["message"].startswith("the target answered none of the requests: 3 request(s) were still waiting "
+                                      "for the target at the end (h 3; the longest for "), said
+    assert "request_timeout is 10s" in said["message"] and "set request_timeout under the run's duration" in (
+        said["message"])
+    waiting = [u for w in doc["integrity"]["per_worker"] for u in w["unanswered"]]
+    assert [(u["user"], u["name"], u["count"]) for u in waiting] == [("u", "h", 3)]
+    for t in doc["thresholds"]:
+        assert t["message"].startswith("no data: no answer: 3 request(s) of "), t
+    summary = (project.root / "o" / "summary.md").read_text()
+    junit = (project.root / "o" / "junit.xml").read_text()
+    for text in (summary, junit, r.out):
+        assert "the target answered none of the requests: 3 request(s) were still waiting" in text
+        assert "check the selector's tags" not in text
 
 
 def test_5xx_storm_fails_the_gate_and_cannot_make_latency_look_good(project: Project, shop_server: str) -> None:
