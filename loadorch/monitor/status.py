@@ -11,7 +11,7 @@ from typing import TypedDict
 from loadorch.metrics.families import GAUGE, Family
 from loadorch.metrics.names import PREFIX, RUN_LABELS, THRESHOLD_STATES, threshold_state
 from loadorch.monitor.rolling import PERCENTILE_ERROR
-from loadorch.verdict.evaluate import FAIL, PASS, ThresholdResult
+from loadorch.verdict.evaluate import FAIL, INCONCLUSIVE, PASS, ThresholdResult
 
 STATUS_SCHEMA = "loadorch.monitor-status/v1"
 # ok: every budget holds; failing: one fails; no_data: nothing to judge yet (or too few samples); stopped: the
@@ -30,6 +30,7 @@ class ThresholdStatus(TypedDict):
     unit: str
     samples: int
     message: str
+    fix: str  # what to do about an inconclusive or no_data row ("" for pass and fail: a fail is the target's)
 
 
 class StatusJson(TypedDict):
@@ -49,6 +50,8 @@ class StatusJson(TypedDict):
     # why the window's latencies may include the generator's own delay (a saturated or starved worker), or None:
     # a latency breach then reads inconclusive (no_data) and the overall status is never ok, as a run's verdict
     generator: str | None
+    # why the status is not ok, with what to do: the generator's limit and each row not pass ("" when ok)
+    reason: str
     percentile_error: float  # a window's percentile within this share of the true value (monitor/rolling.py)
     thresholds: list[ThresholdStatus]
 
@@ -64,6 +67,52 @@ def overall_state(results: Sequence[ThresholdResult]) -> str:
     return "no_data"
 
 
+GENERATOR_FIX = (
+    "give the monitor's generator more room: more workers (`workers:`), a quieter machine or a lower rate; or set "
+    "allow_saturated_generator: true to judge such latencies anyway"
+)
+MAX_REASONS = 5  # rows said in `reason` (every row says its own in `thresholds`)
+
+
+def fix_of(state: str, message: str) -> str:
+    """What to do about a row that is not judged (no_data or inconclusive), from its message's reason; "" for a
+    pass or a fail (a fail is the target's: the alert's business)."""
+    if state not in ("no_data", INCONCLUSIVE):
+        return ""
+    if "not judged yet" in message:
+        return "wait for the first judgement (every status_every)"
+    if "measured by a limited generator" in message:
+        return GENERATOR_FIX
+    if "the window holds" in message:  # a count over a window not yet full (run.monitor.counts_so_far)
+        return "wait until the window is full (window_full), or lower the count's limit"
+    if "samples, got" in message:
+        return ("send more of these requests within the window: a higher rate or weight, or a longer monitor window; "
+                "or lower min_samples")
+    if "within error bound" in message:
+        return "move the limit out of the measurement's error bound (percentile_error), or judge another percentile"
+    if message.startswith("no data: all") or "no successful" in message:
+        return "every matching request failed in the window: see the failure-rate rows and the target's errors"
+    if message.startswith("no data"):
+        return ("nothing in the window matched it: check the selector's tags against the scenario's endpoint names "
+                "and kinds, or send these requests more often than once a window")
+    return "see the detail"  # a collector's own message (database, browser) says its fix
+
+
+def status_reason(state: str, generator: str | None, rows: Sequence[ThresholdStatus]) -> str:
+    """Why the status is `state` and not ok, with the fixes: the generator's limit first, then each row that is
+    not a pass (at most MAX_REASONS, the rest counted)."""
+    if state == "ok":
+        return ""
+    parts = [f"generator limited: {generator}: {GENERATOR_FIX}"] if generator else []
+    said = [r for r in rows if r["state"] != PASS]
+    parts += [f"{r['threshold']}: {r['message']}" + (f": {r['fix']}" if r["fix"] else "") for r in said[:MAX_REASONS]]
+    if len(said) > MAX_REASONS:
+        parts.append(f"and {len(said) - MAX_REASONS} more row(s) not passing")
+    if not parts:
+        return "no threshold to judge" if not rows else ""
+    return "; ".join(parts)
+
+
 def status_doc(
     labels: tuple[str, str, str],
     results: Sequence[ThresholdResult],
@@ -77,12 +126,26 @@ def status_doc(
 ) -> StatusJson:
     run_id, profile, scenario = labels
     state = overall_state(results)
+    state = "no_data" if generator is not None and state == "ok" else state
+    rows: list[ThresholdStatus] = [
+        {
+            "threshold": f"{r.selector} {r.expression}",
+            "state": threshold_state(r.verdict, r.message),
+            "observed": None if r.observed is None or math.isnan(r.observed) else r.observed,
+            "limit": r.limit,
+            "unit": r.unit,
+            "samples": r.samples,
+            "message": r.message,
+            "fix": fix_of(threshold_state(r.verdict, r.message), r.message),
+        }
+        for r in results
+    ]
     return {
         "schema": STATUS_SCHEMA,
         "profile": profile,
         "scenario": scenario,
         "run_id": run_id,
-        "status": "no_data" if generator is not None and state == "ok" else state,
+        "status": state,
         "started": started,
         "updated": updated,
         "uptime_s": round(uptime_s, 1),
@@ -90,21 +153,11 @@ def status_doc(
         "judged_s": round(judged_s, 3),
         "window_full": full,
         "generator": generator,
+        "reason": status_reason(state, generator, rows),
         # a percentile over the window is within this share of the true value (the fixed layout that keeps
         # the monitor's memory flat: monitor/rolling.py); a limit inside that range reads inconclusive
         "percentile_error": PERCENTILE_ERROR,
-        "thresholds": [
-            {
-                "threshold": f"{r.selector} {r.expression}",
-                "state": threshold_state(r.verdict, r.message),
-                "observed": None if r.observed is None or math.isnan(r.observed) else r.observed,
-                "limit": r.limit,
-                "unit": r.unit,
-                "samples": r.samples,
-                "message": r.message,
-            }
-            for r in results
-        ],
+        "thresholds": rows,
     }
 
 
@@ -145,9 +198,11 @@ def status_page(doc: StatusJson, refresh_s: float) -> str:
     e = html.escape
     rows = "".join(
         f"<tr class={e(r['state'])}><td>{e(r['state'])}</td><td><code>{e(r['threshold'])}</code></td>"
-        f"<td>{e(_value(r))}</td><td>{r['samples']}</td><td>{e(r['message'])}</td></tr>"
+        f"<td>{e(_value(r))}</td><td>{r['samples']}</td><td>{e(r['message'])}</td><td>{e(r.get('fix', ''))}</td></tr>"
         for r in doc["thresholds"]
     )
+    # why the status is not ok and what to do, as status.json's `reason` (an older status.json has none)
+    why = f"<p id=why><strong>Why:</strong> {e(doc['reason'])}</p>" if doc.get("reason") else ""
     window = f"last {doc['window_s']:g}s" + ("" if doc["window_full"] else f" (so far {doc['judged_s']:g}s)")
     return (
         "<!doctype html><html><head><meta charset=utf-8>"
@@ -158,7 +213,7 @@ def status_page(doc: StatusJson, refresh_s: float) -> str:
         "</style></head><body>"
         f"<h1>{e(doc['profile'])} ({e(doc['scenario'])}): <span class={e(doc['status'])}>{e(doc['status'])}</span></h1>"
         f"<p>Thresholds over the {e(window)}; updated {e(doc['updated'])}; running since {e(doc['started'])}. "
-        "<a href=status.json>status.json</a></p>"
-        "<table><tr><th>state</th><th>threshold</th><th>observed</th><th>samples</th><th>detail</th></tr>"
+        f"<a href=status.json>status.json</a></p>{why}"
+        "<table><tr><th>state</th><th>threshold</th><th>observed</th><th>samples</th><th>detail</th><th>fix</th></tr>"
         f"{rows}</table></body></html>\n"
     )

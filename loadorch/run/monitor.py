@@ -289,7 +289,7 @@ def generator_limited(window: Window) -> str | None:
         return None
     return (f"{limited} of the window's {reports} load reports came from a saturated or starved worker (CPU over "
             f"{CPU_SATURATED:g}% sustained, or its event loop over {LOOP_LATE_LIMIT_S:g}s behind); latencies may "
-            "include generator delay (or set allow_saturated_generator)")
+            "include generator delay")  # the fix: monitor.status.GENERATOR_FIX, in the status's reason and rows
 
 
 def db_window(window: Window, collector: DbMeasurement | None) -> DbMeasurement | None:

@@ -527,6 +527,39 @@ def test_a_monitors_latency_breach_measured_by_a_saturated_generator_is_not_fail
     assert monitor.last is not None and monitor.last["generator"] is None
 
 
+def test_the_status_page_says_why_a_window_is_not_ok_and_the_fix_as_status_json_does(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A window whose latencies came partly from a starved generator is never ok: status.json said no_data with the
+    reason in `generator`, but the page showed `no_data` above rows that all passed, with no word of why; and a row
+    inconclusive for too few samples said so without the fix. Both now carry the reason and the fix (`reason`, each
+    row's `fix`), and the page shows the same words."""
+    import html as html_
+
+    rig = _Rig(tmp_path, '  http_req_duration: ["p(95)<300"]\n  "http_req_duration{name:post}": ["p(95)<300"]\n')
+    monitor = rig.monitor
+    assert rig.status_at(1, 10, 50, [1, 4]) == ("no_data", ["pass", "no_data"])
+    doc = monitor.last
+    assert doc is not None and doc["generator"] is not None
+    page = status_page(doc, 1.0)
+    assert doc["reason"].startswith("generator limited: 1 of the window's 4 load reports came from a saturated or "
+                                    "starved worker"), doc["reason"]
+    assert "more workers (`workers:`), a quieter machine or a lower rate" in doc["reason"]
+    other = doc["thresholds"][1]
+    assert other["fix"].startswith("nothing in the window matched it: check the selector's tags")
+    assert f"{other['threshold']}: {other['message']}: {other['fix']}" in doc["reason"]
+    assert doc["thresholds"][0]["fix"] == ""  # a pass needs none
+    for text in (doc["reason"], other["fix"]):
+        assert html_.escape(text) in page, text
+    assert "<p id=why><strong>Why:</strong> generator limited: " in page
+    few = status_doc(("m", "p", "s"), [_result("inconclusive", 1234.5, "inconclusive: p(75) needs at least 100 "
+                                               "samples, got 5; p(75)=1234.5ms")], 60.0, 60.0, True, "t1", "t0", 60.0)
+    (row,) = few["thresholds"]
+    assert row["fix"].startswith("send more of these requests within the window") and "lower min_samples" in row["fix"]
+    assert few["status"] == "no_data" and row["fix"] in few["reason"] and "needs at least 100 samples" in few["reason"]
+    assert html_.escape(few["reason"]) in status_page(few, 1.0)
+    ok = status_doc(("m", "p", "s"), [_result("pass")], 60.0, 60.0, True, "t1", "t0", 60.0)
+    assert ok["status"] == "ok" and ok["reason"] == "" and "id=why" not in status_page(ok, 1.0)
+
+
 def test_a_window_that_lost_its_slices_to_a_stall_is_not_full() -> None:
     """A controller that read nothing for longer than the window (a stalled or paused process): the slice that
     spans the stall began before the window and left it whole, so the window judged a moment, yet said
