@@ -11,7 +11,7 @@ from typing import Any
 
 from loadorch.results import RepeatedStatement, Results
 from loadorch.stats.histogram import Histogram
-from loadorch.verdict.compare import MIN_COUNT, MIXED_BASIS, TOO_FEW  # TOO_FEW: fewer requests a side
+from loadorch.verdict.compare import MIN_COUNT, MIXED_BASIS, NOT_MEASURED, TOO_FEW  # TOO_FEW: fewer requests a side
 
 MIN_RISE = 0.5  # queries per request: smaller changes of the mean do not count
 Z = 1.96
@@ -65,7 +65,9 @@ def queries_rows(base: Results, cur: Results, bm: Any, cm: Any, row: Any, mixed:
                 why=why,
             )
         )
-    for key, (bq, cq, repeated) in sorted(_probed(base, cur).items()):
+    probed = _probed(base, cur)
+    out += _unmeasured(base, cur, bm, cm, row, set(names) | set(probed))
+    for key, (bq, cq, repeated) in sorted(probed.items()):
         if key in names:
             continue
         change = cq - bq
@@ -89,13 +91,30 @@ def queries_rows(base: Results, cur: Results, bm: Any, cm: Any, row: Any, mixed:
     return out
 
 
-def _probed(base: Results, cur: Results) -> dict[str, tuple[int, int, str]]:
-    def rows(doc: Results) -> dict[str, tuple[int, list[RepeatedStatement]]]:
-        collector = doc.database.collector if doc.database else None
-        probe = collector.probe if collector else []
-        return {p.name: (p.queries, p.repeated) for p in probe if p.queries is not None}
+def _unmeasured(base: Results, cur: Results, bm: Any, cm: Any, row: Any, compared: set[str]) -> list[Any]:
+    """Undecided rows (NOT_MEASURED) for the endpoints whose queries per request the baseline measured (the header's
+    counts of MIN_COUNT requests or more, or the probe) and the current run, which still calls them, did not."""
+    header = {name: h for name in {k.name for k in bm.db} if (h := bm.select_db((("name", name),))).count >= MIN_COUNT}
+    probe = _probe_rows(base)
+    out = []
+    for name in sorted((set(header) | set(probe)) - compared - {k.name for k in cm.db} - set(_probe_rows(cur))):
+        if not cm.counts((("name", name),))[0]:
+            continue  # not called in the current run: its own row says so (verdict.compare GONE)
+        was, how = (header[name].mean, "the response header") if name in header else (probe[name][0], "the probe")
+        note = f"measured by {how} in the baseline ({was:.2f} queries per request), not in the current run"
+        out.append(row("endpoint", name, "db_queries_per_request", round(was, 3), None, None, None, MIN_RISE, False,
+                       "same", note, why=NOT_MEASURED))  # fmt: skip
+    return out
 
-    b, c = rows(base), rows(cur)
+
+def _probe_rows(doc: Results) -> dict[str, tuple[int, list[RepeatedStatement]]]:
+    collector = doc.database.collector if doc.database else None
+    probe = collector.probe if collector else []
+    return {p.name: (p.queries, p.repeated) for p in probe if p.queries is not None}
+
+
+def _probed(base: Results, cur: Results) -> dict[str, tuple[int, int, str]]:
+    b, c = _probe_rows(base), _probe_rows(cur)
     out = {}
     for name in set(b) & set(c):
         repeated = ", ".join(f"{r.statement} x{r.calls}" for r in c[name][1])

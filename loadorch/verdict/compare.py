@@ -33,6 +33,9 @@ BROWSER_ONLY = "no HTTP requests in either run: browser users only"
 # a latency row of a kind or endpoint with no successful request in one run or both (every one failed, or none was
 # made): there is no latency to compare, so the row is undecided, never "missing" and passed over
 NO_SUCCESS = "no successful request"
+# queries per request the baseline measured for an endpoint (its response header's counts, or the collector's probe)
+# that the current run, which still calls it, did not: an N+1 regression could hide there, so the row is undecided
+NOT_MEASURED = "not measured in the current run"
 # an endpoint the baseline judged (MIN_COUNT requests or more) that the current run does not have: renamed, or no
 # longer called; its change cannot be judged, so the comparison cannot say "no regression" (--allow-missing accepts it)
 GONE = "not in the current run"
@@ -160,7 +163,8 @@ class Row:
         regression"."""
         if self.verdict == "missing":
             return self.why == GONE
-        return self.verdict == "same" and self.why in (TOO_FEW, GENERATOR_LIMITED, MIXED_BASIS, NO_SUCCESS)
+        return self.verdict == "same" and self.why in (TOO_FEW, GENERATOR_LIMITED, MIXED_BASIS, NO_SUCCESS,
+                                                       NOT_MEASURED)
 
 
 @dataclass
@@ -211,7 +215,7 @@ class Comparison:
         gone = [f"{n} {what}(s) {GONE}" for scope, what in (("endpoint", "endpoint"), ("page", "browser page"))
                 if (n := sum(r.why == GONE and r.scope == scope for r in self.undecided))]
         undecided = ", ".join(gone + [
-            f"{n} row(s): {why}" for why in (NO_SUCCESS, MIXED_BASIS, GENERATOR_LIMITED, TOO_FEW)
+            f"{n} row(s): {why}" for why in (NO_SUCCESS, NOT_MEASURED, MIXED_BASIS, GENERATOR_LIMITED, TOO_FEW)
             if (n := sum(r.why == why for r in self.undecided))
         ])  # fmt: skip
         if self.regressions:
@@ -230,7 +234,8 @@ class Comparison:
         """Why an inconclusive comparison is one, and what to do ("" otherwise)."""
         if self.regressions or self.missed:
             return ""
-        parts = [self._gone(), self._no_success(), self._mixed(), self._limited(), self._too_few()]
+        parts = [self._gone(), self._no_success(), self._not_measured(), self._mixed(), self._limited(),
+                 self._too_few()]
         # an undecided goal _mixed and _limited do not name (no samples, too few) is said beside the rows' reasons
         said = (MIXED_BASIS, f": {GENERATOR_LIMITED}")
         goals = [g for g in self.undecided_goals if not (g.why.startswith(said[0]) or said[1] in g.why)]
@@ -263,6 +268,18 @@ class Comparison:
             f"{len(rows)} latency row(s) with {NO_SUCCESS} in one run or both ({_named(rows)}): every request of "
             "theirs failed (or none was made), so there is no latency to compare. The error_rate rows and each "
             "run's summary.md say how they failed: make the target answer them, then run again"
+        )
+
+    def _not_measured(self) -> str:
+        """The queries-per-request rows the current run did not measure, and the fix."""
+        rows = [r for r in self.rows if r.undecided and r.why == NOT_MEASURED]
+        if not rows:
+            return ""
+        return (
+            f"{len(rows)} queries-per-request row(s) {NOT_MEASURED} ({_named(rows)}): the baseline measured them "
+            "(the application's Server-Timing db count, or the collector's probe), the current run did not, so a "
+            "rise (an N+1 query) cannot be seen. Measure them again the way the baseline did (the header, or "
+            "collectors.postgres with probe: true) and run again, or compare with a baseline that did not"
         )
 
     def _mixed(self) -> str:

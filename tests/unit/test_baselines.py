@@ -389,6 +389,30 @@ def test_queries_per_request_from_a_few_requests_are_undecided_not_a_regression(
     assert enough.verdict == "regression", enough
 
 
+def test_queries_per_request_the_current_run_did_not_measure_are_undecided_not_dropped() -> None:
+    """The baseline measured an endpoint's queries per request (the application's Server-Timing db count); the
+    current run still called it but measured none (the header gone, the probe off): no row was made, and the pair
+    read NO REGRESSION, a 2 -> 12 queries N+1 free to hide there."""
+    from loadorch.verdict.compare import NOT_MEASURED
+
+    def doc(queries: int | None, requests: int = 400) -> Results:
+        m = Merged()
+        m.series[SeriesKey("u", "list", "read", "GET", 200, True)] = _hist(50, 400)
+        if queries is not None:
+            m.db[SeriesKey("u", "list", "read", "GET", 200, True)] = Histogram.of([queries] * requests)
+        record = RunRecord("p", "s", "s.yaml", "abc", 7, 1, 1, "h", "t0", "t1", {}, "pass", 0, merged=m, elapsed_s=10.0)
+        return results_of(json.loads(json.dumps(build(record).to_json())), "results.json")
+
+    result = compare_runs(doc(2), doc(None), Budgets())
+    (row,) = [r for r in result.rows if r.metric == "db_queries_per_request"]
+    assert (row.verdict, row.why, row.baseline, row.current) == ("same", NOT_MEASURED, 2.0, None) and row.undecided
+    assert result.verdict == "inconclusive" and "1 row(s): not measured in the current run" in result.headline()
+    assert "the baseline measured them" in result.reason() and "run again" in result.reason(), result.reason()
+    assert compare_runs(doc(None), doc(2), Budgets()).verdict == "no regression"  # new in the current run: shown
+    assert compare_runs(doc(2, requests=5), doc(None), Budgets()).verdict == "no regression"  # never judged before
+    assert compare_runs(doc(2), doc(2), Budgets()).verdict == "no regression"
+
+
 def test_a_missed_goal_heads_the_comparison_as_its_exit_code_does() -> None:
     from loadorch.verdict.compare import Comparison
     from loadorch.verdict.goals import GoalResult
