@@ -340,6 +340,22 @@ class Unanswered(Wire):
 
 MAX_UNANSWERED = 200  # a worker's Unanswered rows (user classes x endpoints); past it one row sums the others
 OTHER_ENDPOINTS = "(other endpoints)"
+UnansweredTable = dict[tuple[str, str, str, str], list[float]]  # (user, name, kind, method) -> [count, longest wait]
+
+
+def note_unanswered(table: UnansweredTable, key: tuple[str, str, str, str], waited_s: float) -> None:
+    """One more request of `key` still waiting at the stop, in a table of at most MAX_UNANSWERED keys (past it,
+    the new keys' requests are summed under OTHER_ENDPOINTS)."""
+    if key not in table and len(table) >= MAX_UNANSWERED - 1:
+        key = ("", OTHER_ENDPOINTS, "", "")
+    row = table.setdefault(key, [0, 0.0])
+    row[0] += 1
+    row[1] = max(row[1], waited_s)
+
+
+def unanswered_rows(table: UnansweredTable) -> list[Unanswered]:
+    return [Unanswered(user=k[0], name=k[1], kind=k[2], method=k[3], count=int(n), waited_max_s=round(w, 3))
+            for k, (n, w) in table.items()]  # fmt: skip
 
 
 class StatsMessage(Wire):

@@ -54,8 +54,6 @@ from loadorch.traffic.request import CompiledRequest, Origin, RequestRunner, com
 from loadorch.traffic.stages import users_at
 from loadorch.traffic.trace import TraceIds
 from loadorch.wire import (
-    MAX_UNANSWERED,
-    OTHER_ENDPOINTS,
     Arrivals,
     Hello,
     Plan,
@@ -63,9 +61,12 @@ from loadorch.wire import (
     Start,
     StatsMessage,
     Unanswered,
+    UnansweredTable,
     VuFailure,
     WorkerLostMaster,
     escaped_surrogates,
+    note_unanswered,
+    unanswered_rows,
 )
 
 log = logging.getLogger("loadorch.worker")
@@ -163,7 +164,7 @@ class WorkerState:
         self.scheduled = self.dispatched = self.dropped = 0
         self.vu_failures: list[VuFailure] = []  # not yet reported to the master
         # (user, name, kind, method) -> [requests, longest wait (s)]: still waiting for the target at the stop
-        self.unanswered: dict[tuple[str, str, str, str], list[float]] = {}
+        self.unanswered: UnansweredTable = {}
         self.redactor = Redactor(plan.secrets)  # the run's secrets, masked in a failure's reason before it is cut
         # the redactor of the python user running in the current greenlet (None: none), for the lines logged from it
         self.user_mask: Callable[[], Redactor | None] = lambda: None
@@ -202,20 +203,15 @@ class WorkerState:
     def stopped_waiting(self, user_class: str, runner: RequestRunner) -> None:
         """A user stopped by the run's end: the request it was waiting on, if any, is counted apart (it is
         neither answered nor failed, so in no table); bounded by MAX_UNANSWERED rows."""
-        if runner.stopped is None:
+        stopped = getattr(runner, "stopped", None)  # a runner of another kind (a test's) may not say
+        if stopped is None:
             return
-        req, waited = runner.stopped
-        key = (user_class, req.name, req.kind, req.method)
-        if key not in self.unanswered and len(self.unanswered) >= MAX_UNANSWERED - 1:
-            key = ("", OTHER_ENDPOINTS, "", "")
-        row = self.unanswered.setdefault(key, [0, 0.0])
-        row[0] += 1
-        row[1] = max(row[1], waited)
+        req, waited = stopped
+        note_unanswered(self.unanswered, (user_class, req.name, req.kind, req.method), waited)
 
     def take_unanswered(self) -> list[Unanswered]:
-        rows, self.unanswered = self.unanswered, {}
-        return [Unanswered(user=k[0], name=k[1], kind=k[2], method=k[3], count=int(n), waited_max_s=round(w, 3))
-                for k, (n, w) in rows.items()]  # fmt: skip
+        table, self.unanswered = self.unanswered, {}
+        return unanswered_rows(table)
 
     def stats_message(self, users: int, final: bool, flush: bool = False) -> StatsMessage:
         """This report; `flush` (or `final`): with every time-split row held so far (Recorder.take_delta)."""

@@ -92,3 +92,18 @@ def test_a_timeout_names_its_length_and_the_setting_that_gave_it() -> None:
     assert timeout_reason("read timeout", 2.0, False) == "read timeout: no answer within 2s (request_timeout)"
     assert timeout_reason("read timeout", 0.5, True) == "read timeout: no answer within 0.5s (its timeout:)"
     assert timeout_reason("connection refused", 2.0, False) == "connection refused"
+
+
+def test_a_workers_table_of_waiting_requests_is_bounded_and_sums_the_rest() -> None:
+    from loadorch.wire import MAX_UNANSWERED, OTHER_ENDPOINTS, UnansweredTable, note_unanswered, unanswered_rows
+
+    table: UnansweredTable = {}
+    for i in range(MAX_UNANSWERED * 3):  # a distinct endpoint each: more keys than the bound
+        note_unanswered(table, ("u", f"e{i}", "read", "GET"), 0.5 + i / 1000)
+    note_unanswered(table, ("u", "e0", "read", "GET"), 9.0)  # a key already kept counts on its own row
+    rows = {u.name: u for u in unanswered_rows(table)}
+    assert len(rows) == MAX_UNANSWERED
+    assert (rows["e0"].count, rows["e0"].waited_max_s) == (2, 9.0)
+    other = rows[OTHER_ENDPOINTS]
+    assert other.count == MAX_UNANSWERED * 3 - (MAX_UNANSWERED - 1) and other.waited_max_s == 1.099
+    assert sum(u.count for u in rows.values()) == MAX_UNANSWERED * 3 + 1  # none lost
