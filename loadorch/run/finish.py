@@ -43,7 +43,7 @@ from loadorch.verdict.evaluate import (
     evaluate,
     overall,
 )
-from loadorch.verdict.integrity import integrity_checks, kinds_checks, requests_check
+from loadorch.verdict.integrity import NO_LOAD, integrity_checks, kinds_checks, requests_check
 from loadorch.verdict.unanswered import say_unanswered, unanswered_checks, unanswered_of
 from loadorch.wire import MasterSummary, MetricsReport
 
@@ -64,7 +64,8 @@ class Decision:
 def decide(run: _Run, summary: MasterSummary | None, db: Any = None) -> Decision:
     """The gate's inputs from the master's summary (pure): the final live metrics show exactly these."""
     cfg = run.cfg
-    checks, integrity = integrity_checks(cfg, summary, run.summary_missing)
+    missing = run.summary_missing or ("" if run.group is not None or summary is not None else NO_LOAD)
+    checks, integrity = integrity_checks(cfg, summary, missing)
     merged = Merged.from_json(summary.merged) if summary else Merged()
     merged.tag_table = tag_table(cfg.scenario.model, cfg.run_tags)
     elapsed = summary.elapsed_s if summary else 0.0

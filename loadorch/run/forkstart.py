@@ -88,6 +88,18 @@ class ForkedProcess:
         self._ended.set()
 
 
+def whole_lines(tail: bytes, cut: bool) -> str:
+    """The end of a log as text, from its first whole line when `cut` (the log began before `tail`): the caller masks
+    the run's secrets in it, and a secret cut in two at the start would leave its end unmasked (no mask matches a
+    part). A tail that is all one line's end is not kept."""
+    if cut:
+        start = tail.find(b"\n")
+        if start < 0:
+            return f"(the log's last {len(tail)} bytes are the end of one line: not kept)\n"
+        tail = tail[start + 1 :]
+    return tail.decode("utf-8", errors="replace")
+
+
 class ForkServer:
     """The controller's end of one run's fork server."""
 
@@ -175,7 +187,7 @@ class ForkServer:
         self._log.flush()
         size = self._log.seek(0, os.SEEK_END)
         self._log.seek(max(0, size - LOG_KEEP_BYTES))
-        return self._log.read(LOG_KEEP_BYTES).decode("utf-8", errors="replace")
+        return whole_lines(self._log.read(LOG_KEEP_BYTES), size > LOG_KEEP_BYTES)
 
     def _answer(self, name: str, should_stop: Callable[[], bool]) -> dict[str, Any] | None:
         """The fork server's JSON answer (another process); None if it is gone, late, or the run is stopping."""

@@ -24,6 +24,9 @@ STARVED_WAIT = 20.0  # % of the time a worker's main thread waited for a CPU: ot
 Detail = list[WorkerDetail]
 
 
+NO_LOAD = "no load was started"  # integrity_checks' `missing` of a run that ended before its load's processes
+
+
 def integrity_checks(cfg: RunConfig, summary: MasterSummary | None, missing: str = "") -> tuple[list[Check], Integrity]:
     """The checks a run's summary supports, and the `integrity` block of results.json. No summary (the master wrote
     none, or one that cannot be read: `missing` says which) is an error: with no thresholds judged and no check, the
@@ -34,7 +37,10 @@ def integrity_checks(cfg: RunConfig, summary: MasterSummary | None, missing: str
     expected, seen = workers.expected, len(workers.seen)
     failures = [f for w in detail for f in w.vu_failures]
     checks: list[Check] = []
-    if summary is None:
+    if summary is None and missing == NO_LOAD:  # stopped (a signal, a refusal) before its processes were started
+        checks.append(Check("master summary", ERROR, "none: the run ended before its load was started, so nothing "
+                            "was measured and no threshold was judged"))
+    elif summary is None:
         checks.append(Check("master summary", ERROR, f"none from the master ({missing or 'not written'}): what the "
                             "workers measured is lost, and no threshold was judged; see logs/master.log in the run "
                             "folder"))

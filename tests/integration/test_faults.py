@@ -467,6 +467,10 @@ def test_interrupt_during_setup_writes_partial_artifacts_and_sends_no_load(proje
     assert doc["verdict"] == "interrupted" and doc["totals"]["requests"] == 0
     setup = next(c for c in doc["checks"] if c["name"] == "setup")
     assert "interrupted during setup" in setup["message"]
+    # no master was started: not "what the workers measured is lost ... see logs/master.log" (there is none)
+    master = next(c for c in doc["checks"] if c["name"] == "master summary")
+    assert master["message"] == ("none: the run ended before its load was started, so nothing was measured and no "
+                                 "threshold was judged"), master
     assert processes_started_by(proc.pid) == []
 
 

@@ -238,3 +238,29 @@ def test_a_credential_query_parameter_written_in_a_scenarios_targets_is_a_secret
            "browsers": [{"journey": [{"visit": "/d?session=Lit-visit-3"}]}],
            "name": "x?token=not-a-target-9"}
     assert query_secrets_in(doc) == {"Lit-token-1", "Lit%2Bcode-2", "Lit+code-2", "Lit-visit-3"}
+
+
+def test_the_kept_end_of_a_log_never_starts_inside_a_secret() -> None:
+    """The fork server's log is kept (masked) by its last LOG_KEEP_BYTES: cut mid-line, a secret cut in two there left
+    its end in clear (no mask matches a part). The tail starts at its first whole line now."""
+    import tempfile
+
+    from loadorch.run.forkstart import LOG_KEEP_BYTES, ForkServer
+
+    def log_tail(data: bytes) -> str:  # the fork server's own tail of its own log (not started: no process)
+        server = ForkServer.__new__(ForkServer)
+        with tempfile.TemporaryFile() as server._log:
+            server._log.write(data)
+            return server.log_tail()
+
+    secret = "s3cr3t-TOKEN-value-1234567890"
+    log = (f"ImportError: token {secret} refused\n" + "x" * 70 + "\n").encode() * 2000
+    assert len(log) > LOG_KEEP_BYTES
+    redactor = Redactor({secret})
+    for more in range(120):  # the log's length moves the cut through every byte of a line
+        whole = log + b"y" * more + b"\n"
+        kept = redactor.text(log_tail(whole))
+        assert "1234567890" not in kept and "TOKEN" not in kept, more
+        assert kept.startswith(("ImportError: token ***", "x" * 70)), kept[:60]
+    assert log_tail(b"no newline at all" * 5000).startswith(f"(the log's last {LOG_KEEP_BYTES} bytes are the end of one")
+    assert log_tail(b"a\nb\n") == "a\nb\n"  # a log shorter than the tail: whole
