@@ -34,6 +34,19 @@ ALIVE_INTERVAL_S: Final = 1.0
 LOST_AFTER_S: Final = 10.0
 SILENT_NOTE_S: Final = 3.0  # a liveness gap this long (3 beats missed) is recorded as a silence
 LOOP_LATE_LIMIT_S: Final = 1.0  # a worker's event loop further behind than this: its timings include its delay
+# A worker's event loop that has not run for this long (its liveness thread says so) is stuck: a task that blocks
+# without yielding (a busy loop, a blocking call gevent does not patch). It sends nothing more until it runs again,
+# so an `iterations` run ends without waiting for it (it waited for ever), and the master waits for no final from
+# it. The same bound the workers give a silent master's event loop (runtime/alive.py MASTER_SILENT_S).
+STUCK_AFTER_S: Final = 60.0
+
+
+def stuck_words(behind_s: float) -> str:
+    """Why a worker is stuck, as the progress line and the worker totals check say it."""
+    return (
+        f"its event loop has not run for {behind_s:.0f}s, its process alive: a task that blocks without yielding "
+        "(a busy loop, a blocking call gevent does not patch, such as gevent.monkey.get_original('time', 'sleep'))"
+    )
 CPU_SATURATED: Final = 90.0  # % of a core, sustained over a few reports: a worker saturated (its timings include it)
 # At the stop the master waits for the workers' final reports until FINAL_WAIT_S pass without a report merged,
 # and while reports still come FINAL_WAIT_CAP_S at most (runtime/master.py), saying nothing meanwhile: the
@@ -293,6 +306,7 @@ class Alive(Wire):
     index: int
     token: str
     at: float
+    late: float = 0.0  # how far behind the worker's event loop is at this beat (seconds; 0.0 from older workers)
 
 
 class Start(Wire):
@@ -499,6 +513,15 @@ class WorkerLost(Event):
     reason: str | None = None  # "its process is gone", "nothing from it for 10s"
 
 
+class WorkerStuck(Event):
+    """A worker's event loop has not run for STUCK_AFTER_S (its process alive): it sends nothing until it runs again."""
+
+    event: Literal["worker_stuck"] = "worker_stuck"
+    index: int
+    at_s: float
+    behind_s: float
+
+
 class WorkerLostMaster(Event):
     """A worker's own line: the master went away before the stop."""
 
@@ -574,6 +597,7 @@ MasterEvent = Annotated[
     | Started
     | ProgressEvent
     | WorkerLost
+    | WorkerStuck
     | WorkerLostMaster
     | VuFailed
     | Aborted

@@ -65,6 +65,8 @@ from loadorch.wire import (
     SummaryWritten,
     WorkerLost,
     WorkersMissing,
+    WorkerStuck,
+    stuck_words,
 )
 
 if TYPE_CHECKING:  # results.json's models and the browser's statistics: run/finish.py, after the load
@@ -483,6 +485,9 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
             _write_live_extra(run, final=False)
         elif isinstance(event, WorkerLost):
             progress.note(f"worker {event.index} lost at {event.at_s}s: {event.reason or 'it stopped reporting'}")
+        elif isinstance(event, WorkerStuck):
+            progress.note(f"worker {event.index} stuck at {event.at_s}s: {stuck_words(event.behind_s)}"
+                          + ("; the run does not wait for its iterations" if cfg.iterations else ""))
         elif isinstance(event, Aborted):
             progress.note(f"aborting: threshold {event.threshold} failed ({event.message})")
         elif isinstance(event, WorkersMissing):

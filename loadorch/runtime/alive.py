@@ -167,10 +167,11 @@ class Liveness:
             if now - woke > WAKE_S + PAUSED_S:
                 self.resumed = now
             woke = now
-            self.late_max = max(self.late_max, self._late())
+            late = self._late()
+            self.late_max = max(self.late_max, late)
             if now >= next_beat:
                 next_beat = now + ALIVE_INTERVAL_S
-                self._beat(sock, now)
+                self._beat(sock, now, late)
 
     def _on_event(self, event: int) -> None:
         if event == UP:
@@ -179,8 +180,9 @@ class Liveness:
         elif self.down_since is None:
             self.down_since = time.monotonic()
 
-    def _beat(self, sock: zmq.Socket[bytes], now: float) -> None:
-        data = {"index": self.index, "token": self.token, "at": now}
+    def _beat(self, sock: zmq.Socket[bytes], now: float, late: float) -> None:
+        # `late`: the master learns of a loop that does not run (no report comes from it) from this thread alone
+        data = {"index": self.index, "token": self.token, "at": now, "late": round(late, 3)}
         try:  # locust.rpc.protocol.Message.serialize: a msgpack (type, data, node_id) triple
             sock.send(msgpack.dumps(("lo_alive", data, self.identity.decode())), zmq.NOBLOCK)
             self.sent += 1

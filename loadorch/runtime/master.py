@@ -149,7 +149,8 @@ def run_master(plan: Plan) -> int:
     state.sample_load(state.elapsed())
     runner.send_message("lo_stop", {})
     stopped = time.monotonic()
-    while any(w.final_total is None for w in state.live()):  # while reports still come, their finals may follow
+    # while reports still come, their finals may follow; none will from a worker whose event loop is stuck
+    while any(w.final_total is None and not w.stuck for w in state.live()):
         now = time.monotonic()
         if now > max(stopped, state.last_merge) + FINAL_WAIT_S or now > stopped + FINAL_WAIT_CAP_S:
             break

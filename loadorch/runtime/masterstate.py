@@ -27,6 +27,7 @@ from loadorch.wire import (
     LOOP_LATE_LIMIT_S,
     MAX_UNANSWERED,
     SILENT_NOTE_S,
+    STUCK_AFTER_S,
     Alive,
     Arrivals,
     Hello,
@@ -43,6 +44,7 @@ from loadorch.wire import (
     WorkerDetail,
     WorkerLost,
     WorkersSummary,
+    WorkerStuck,
 )
 
 if TYPE_CHECKING:
@@ -83,6 +85,7 @@ class WorkerInfo:
     heartbeat_gap_max_s: float | None = None
     clock_offset_s: float | None = None  # its wall clock less the master's, at its hello
     loop_late_max_s: float | None = None  # measured by its liveness thread, while the load ran
+    stuck: bool = False  # its event loop has not run for STUCK_AFTER_S (its latest liveness beat said so)
     cpu_wait: deque[float] = field(default_factory=lambda: deque(maxlen=SUSTAIN_WINDOW))
     cpu_wait_peak: float | None = None  # sustained over SUSTAIN_WINDOW reports
     cpu_wait_full: bool = False
@@ -184,6 +187,20 @@ class MasterState:
         if info.alive_at is not None and alive.at - info.alive_at >= SILENT_NOTE_S:
             info.silent_s = max(info.silent_s, alive.at - info.alive_at)
         info.alive_at = alive.at
+        self._loop_behind(info, alive.late)
+
+    def _loop_behind(self, info: WorkerInfo, late: float) -> None:
+        """How far behind the worker's event loop is, by its liveness thread: a loop that does not run sends no
+        report to say so (its lateness, into the peak the generator check reads), and is stuck past STUCK_AFTER_S."""
+        if late > 0:
+            info.loop_late_max_s = max(info.loop_late_max_s or 0.0, late)
+        if late < STUCK_AFTER_S:
+            info.stuck = False
+        elif not info.stuck:
+            info.stuck = True
+            at = round(self.elapsed(), 1)
+            log.warning("worker %d stuck at %ss: its event loop has not run for %.0fs", info.index, at, late)
+            emit(WorkerStuck(index=info.index, at_s=at, behind_s=round(late, 1)))
 
     def _heard(self, info: WorkerInfo, now: float) -> None:
         """Something came from the worker; a worker taken for lost came back (its late data still counts, once)."""
@@ -319,13 +336,15 @@ class MasterState:
         return self.load.points()
 
     def iterations_done(self, browsers_done: bool) -> bool:
-        """`iterations` end the run once every HTTP worker has sent its users' requests (or was lost) and, with
-        browser users, once the controller said every browser page walked its journeys (`browsers_done`: the
-        browsers report to the controller's sink, and it tells the master with SIGUSR1)."""
+        """`iterations` end the run once every HTTP worker has sent its users' requests (or was lost, or is stuck:
+        its loop will send nothing more) and, with browser users, once the controller said every browser page
+        walked its journeys (`browsers_done`: the browsers report to the controller's sink, and it tells the
+        master with SIGUSR1)."""
         if not self.plan.iterations:
             return False
         workers = self.workers.values()
-        http_done = not self.plan.workers or (bool(workers) and all(w.done or w.lost_at_s is not None for w in workers))
+        over = all(w.done or w.lost_at_s is not None or w.stuck for w in workers)
+        http_done = not self.plan.workers or (bool(workers) and over)
         return http_done and (self.plan.browser is None or browsers_done)
 
     def live(self) -> list[WorkerInfo]:

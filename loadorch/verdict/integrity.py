@@ -13,10 +13,12 @@ from loadorch.wire import (
     LOST_AFTER_S,
     STOPPED_EARLY,
     STOPPED_ON_PURPOSE,
+    STUCK_AFTER_S,
     MasterSummary,
     VuFailure,
     WorkerDetail,
     WorkersSummary,
+    stuck_words,
 )
 
 CLOCK_SKEW_S = 1.0  # a worker clock further than this from the master's is reported
@@ -113,12 +115,14 @@ def _totals_check(detail: Detail) -> list[Check]:
         return [Check("worker totals", ERROR, f"per-worker totals do not add up: {names}")]
     if unfinished:
         names = ", ".join(f"worker {w.index} ({w.reported} requests merged)" for w in unfinished)
+        stuck = [w for w in unfinished if (w.loop_late_max_s or 0.0) >= STUCK_AFTER_S]
+        why = "".join(f"; worker {w.index}: {stuck_words(w.loop_late_max_s or 0.0)}" for w in stuck)
         return [
             Check(
                 "worker totals",
                 INCONCLUSIVE,
                 f"no final report came from {names} before the master stopped waiting: what they measured "
-                "after their last merged report is missing",
+                f"after their last merged report is missing{why}",
             )
         ]
     if finished:

@@ -21,7 +21,7 @@ import pytest
 import requests
 import zmq
 
-from loadorch.wire import LOST_AFTER_S
+from loadorch.wire import LOST_AFTER_S, STUCK_AFTER_S
 from tests.support.project import Project, assert_no_traceback
 
 from .helpers import (
@@ -212,6 +212,54 @@ def test_worker_whose_event_loop_is_blocked_past_the_bound_is_slow_not_lost(proj
     assert checks["workers"]["verdict"] == "pass"
     cpu = checks["generator cpu"]
     assert cpu["verdict"] == "inconclusive" and "worker 0's event loop fell up to" in cpu["message"], cpu
+
+
+STUCK = """
+from gevent.monkey import get_original
+from locust import User, constant, task
+
+blocking_sleep = get_original("time", "sleep")  # not gevent's: the whole event loop waits
+
+
+class Stuck(User):
+    wait_time = constant(0.05)
+    ticks = 0
+
+    @task
+    def tick(self):
+        Stuck.ticks += 1
+        if Stuck.ticks == 40:  # two seconds in: its first requests are reported
+            blocking_sleep(3600)  # for ever, as far as the run goes: no report, no request, no heartbeat
+        self.environment.events.request.fire(request_type="GET", name="tick", response_time=1.0,
+                                             response_length=0, exception=None, context={"kind": "read"})
+"""
+
+
+def test_an_iterations_run_whose_worker_is_stuck_ends_without_it(project: Project) -> None:
+    """An iterations run whose python user blocks its worker's event loop for ever (a blocking call gevent does not
+    patch; a busy loop is the same): the worker's liveness thread beats, so it is not lost, and its users never
+    finish their iterations. The run waited for them for a day (the controller's budget); it ends once the loop
+    has not run for STUCK_AFTER_S, says so, and is inconclusive (6) with the reason in the worker totals check."""
+    project.write("scenarios/stuck.py", STUCK)
+    project.write("scenarios/s.yaml", "name: stuck\nusers:\n  - python: stuck.py:Stuck\nmin_samples: 1\n")
+    project.write("profiles/p.yaml", "scenario: ../scenarios/s.yaml\nhost: embedded\nload: {users: 1, iterations: 100}\n")
+    started = time.monotonic()
+    proc = start_run(project, "--out", "o")
+    out, err = finish(proc, timeout=3 * STUCK_AFTER_S)  # a bound on hanging: it ends about STUCK_AFTER_S in
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 6, out + err
+    assert elapsed < 3 * STUCK_AFTER_S
+    assert "worker 0 stuck at" in err and "its event loop has not run for" in err, err
+    assert wait_until_gone(proc.pid) == []
+    doc = project.results("o")
+    assert doc["integrity"]["workers_lost"] == []
+    assert 0 < doc["totals"]["requests"] < 100
+    checks = {c["name"]: c for c in doc["checks"]}
+    totals = checks["worker totals"]
+    assert totals["verdict"] == "inconclusive" and "event loop has not run for" in totals["message"], totals
+    assert checks["generator cpu"]["verdict"] == "inconclusive", checks["generator cpu"]
+    assert doc["integrity"]["per_worker"][0]["loop_late_max_s"] >= STUCK_AFTER_S
+    assert_no_traceback(type("R", (), {"out": out, "err": err})())  # type: ignore[arg-type]
 
 
 def test_all_workers_killed_ends_the_run_quickly(project: Project, shop_server: str) -> None:

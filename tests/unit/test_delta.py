@@ -20,7 +20,7 @@ from loadorch.runtime.masterstate import MasterState
 from loadorch.stats.delta import decode_keys, merge_packed, pack_table, unpack_table
 from loadorch.stats.histogram import Histogram
 from loadorch.stats.tables import Merged, Recorder, SeriesKey
-from loadorch.wire import LOST_AFTER_S, SILENT_NOTE_S, StatsMessage
+from loadorch.wire import LOST_AFTER_S, SILENT_NOTE_S, STUCK_AFTER_S, StatsMessage, WorkerStuck
 
 from .test_config import BASE_SCENARIO, make
 
@@ -325,6 +325,38 @@ def test_a_worker_whose_reports_stop_but_whose_liveness_beats_is_slow_not_lost(
     state.on_alive({"index": 7, "token": "tok", "at": 0.0})
     state.on_alive(["junk"])
     assert state.workers[0].alive_at == 80.0
+
+
+def test_a_worker_whose_event_loop_does_not_run_is_stuck_and_an_iterations_run_does_not_wait_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Worker 1's liveness thread beats on while its event loop does not run (a task that blocks): the lateness it
+    reports reaches the generator's peak with no report from the loop, and past STUCK_AFTER_S the worker is stuck
+    (said once): an iterations run whose other workers are done ends. A loop that runs again is not stuck."""
+    now = [1000.0]
+    monkeypatch.setattr(masterstate, "time", SimpleNamespace(monotonic=lambda: now[0], time=time.time))
+    emitted: list[Any] = []
+    monkeypatch.setattr(masterstate, "emit", emitted.append)
+    make(tmp_path, BASE_SCENARIO, "scenario: ../scenarios/s.yaml\nhost: http://127.0.0.1:8000\n"
+         "load: {users: 2, iterations: 5}\nworkers: 2\n")
+    plan = build_plan(build("p", str(tmp_path), {}), "http://127.0.0.1:1", "127.0.0.1", 5557, "tok", "/s.json", None)
+    state = MasterState(plan)
+    state.on_hello("w0", {"index": 0, "token": "tok"})
+    state.on_hello("w1", {"index": 1, "token": "tok"})
+    state.started_mono = now[0]
+    state.workers[0].done = True  # its users made their iterations
+    for late in (0.0, 5.0, STUCK_AFTER_S - 1, STUCK_AFTER_S + 0.5, STUCK_AFTER_S + 1.5):
+        now[0] += 1.0
+        state.on_alive({"index": 1, "token": "tok", "at": now[0], "late": late})
+        state.check_lost()
+        assert state.iterations_done(False) == (late >= STUCK_AFTER_S), late
+    assert state.workers[1].lost_at_s is None and state.workers[1].loop_late_max_s == STUCK_AFTER_S + 1.5
+    assert [(e.index, e.behind_s) for e in emitted if isinstance(e, WorkerStuck)] == [(1, STUCK_AFTER_S + 0.5)]
+    now[0] += 1.0
+    state.on_alive({"index": 1, "token": "tok", "at": now[0], "late": 0.05})  # it runs again
+    assert not state.workers[1].stuck and not state.iterations_done(False)
+    state.on_alive({"index": 1, "token": "tok", "at": now[0] + 1})  # an older worker's beat: no lateness said
+    assert not state.workers[1].stuck
 
 
 def test_a_short_silence_of_the_whole_process_is_recorded_but_not_lost(
