@@ -25,7 +25,7 @@ from typing import Any
 import gevent
 from locust import User
 from locust.clients import HttpSession
-from locust.contrib.fasthttp import FastHttpUser
+from locust.contrib.fasthttp import FastHttpSession, FastHttpUser
 from locust.exception import StopUser
 
 from loadorch.stats.exemplars import NOT_MEASURED, Row
@@ -152,7 +152,7 @@ def python_user_class(
         base.__init__(self, environment)
         self.loadorch = make_context(slots.popleft())
         if timeout_s is not None:
-            bound_client(getattr(self, "client", None), timeout_s)
+            bound_client(getattr(self, "client", None), timeout_s, fast_bounded)
         if tracer is not None:
             trace_client(getattr(self, "client", None), tracer, self.loadorch)
 
@@ -177,11 +177,13 @@ def python_user_class(
         "fixed_count": 0,
         "__module__": base.__module__,
     }
+    fast_bounded = False  # the profile's bound is the FastHttpUser's network timeout: the whole request gets it too
     if timeout_s is not None and issubclass(base, FastHttpUser):
         # FastHttpUser's own defaults (60 s each): the profile's bound, unless the class set its own
         for attr in ("network_timeout", "connection_timeout"):
             if getattr(base, attr) == getattr(FastHttpUser, attr):
                 attrs[attr] = timeout_s
+        fast_bounded = "network_timeout" in attrs
     cls: type[User] = types.new_class(name, (base,), {}, lambda ns: ns.update(attrs))
     if iterations is not None:
         # set after class creation: Locust's metaclass would add a `tasks` attribute to the base's tasks
@@ -189,19 +191,39 @@ def python_user_class(
     return cls
 
 
-def bound_client(client: Any, timeout_s: float) -> None:
+def bound_client(client: Any, timeout_s: float, fast_bounded: bool = False) -> None:
     """A `requests`-based client (Locust's HttpSession: HttpUser) waits for ever by default: against a target that
     accepts and never answers, an `iterations` run never ended. Each request without a `timeout` of its own gets
-    the profile's `request_timeout`; other clients are left as they are (FastHttpUser: python_user_class)."""
-    if not isinstance(client, HttpSession):
-        return
-    request = client.request
+    the profile's `request_timeout`, for the whole request: requests' timeout (and a FastHttpUser's network_timeout,
+    set in python_user_class, `fast_bounded`) bounds each connect and each read, so a server that trickles a byte
+    a second kept one request (and an `iterations` run) going for as many seconds as its body has bytes. Other
+    clients, and requests with a timeout of their own, are left as they are."""
+    if isinstance(client, HttpSession):
+        request = client.request
 
-    def bounded(method: Any, url: Any, *args: Any, **kwargs: Any) -> Any:
-        kwargs.setdefault("timeout", timeout_s)
-        return request(method, url, *args, **kwargs)
+        def bounded(method: Any, url: Any, *args: Any, **kwargs: Any) -> Any:
+            if "timeout" in kwargs:  # the user's own: as requests reads it
+                return request(method, url, *args, **kwargs)
+            with whole_request_bound(timeout_s):
+                return request(method, url, *args, timeout=timeout_s, **kwargs)
 
-    client.request = bounded  # type: ignore[method-assign]
+        client.request = bounded  # type: ignore[method-assign]
+    elif fast_bounded and isinstance(client, FastHttpSession):
+        fast_request = client.request
+
+        def fast_bounded_request(method: Any, url: Any, *args: Any, **kwargs: Any) -> Any:
+            with whole_request_bound(timeout_s):
+                return fast_request(method, url, *args, **kwargs)
+
+        client.request = fast_bounded_request  # type: ignore[method-assign]
+
+
+def whole_request_bound(timeout_s: float) -> gevent.Timeout:
+    """A request's whole time bounded: once `timeout_s` has passed, the socket wait the request is in (gevent
+    fires a timeout only where its greenlet waits: a connect, a send, a read) raises a socket timeout, which
+    the client turns into its own timeout, recorded as a failed request like any other."""
+    return gevent.Timeout(timeout_s, TimeoutError(f"timed out: the whole request took over {timeout_s:g}s "
+                                                  "(request_timeout)"))
 
 
 def _counted(task: Any, limit: int) -> Any:

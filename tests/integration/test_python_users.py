@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 from collections import Counter
 
 import pytest
 
 from tests.support.project import Project, assert_no_traceback
 
-from .helpers import assert_refused_left_nothing, embedded_project, files_of, finish, request_log, start_run
+from .helpers import (
+    accept_in_threads,
+    assert_refused_left_nothing,
+    embedded_project,
+    files_of,
+    finish,
+    request_log,
+    start_run,
+)
 
 LOCUSTFILE = '''
 from locust import FastHttpUser, between, task
@@ -323,3 +332,40 @@ def test_a_worker_whose_python_user_fails_to_import_masks_its_own_output(project
     assert done.returncode == 3, done.stderr
     assert "broken.py:4: RuntimeError: login failed for ***" in done.stderr and "access_token=***" in done.stderr
     assert _leaks(done.stdout + done.stderr) == [] and "Traceback" not in done.stderr, done.stderr
+@pytest.mark.parametrize("user", ["Plain", "Fast"])
+def test_a_python_users_request_to_a_trickling_target_ends_at_request_timeout(project: Project, user: str) -> None:
+    """requests' timeout and FastHttpUser's network_timeout bound each read: a target that sends its head, then a byte
+    of its 100,000-byte body every 0.3 s, held one request (and an iterations run) for 8 hours. The profile's
+    request_timeout bounds the whole request, as it does the declarative users'."""
+    stop = threading.Event()
+
+    def trickle(conn: socket.socket) -> None:
+        with conn:
+            try:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100000\r\n\r\n")
+                while not stop.wait(0.3):
+                    conn.sendall(b"x")
+            except OSError:
+                pass
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(16)
+        accept_in_threads(server, trickle)
+        port = server.getsockname()[1]
+        project.write("scenarios/locustfiles/silent.py", SILENT_USERS)
+        project.write("scenarios/s.yaml", f"name: trickle\nusers:\n  - python: locustfiles/silent.py:{user}\n"
+                                          "kinds: {'*': read}\n")
+        project.write("profiles/p.yaml", f"scenario: ../scenarios/s.yaml\nhost: http://127.0.0.1:{port}\n"
+                                         "load: {users: 1, iterations: 1}\nrequest_timeout: 2s\n")
+        try:
+            r = project.run("run", "p", "--out", "o", timeout=90)  # a bound on hanging: the run lasts seconds
+        finally:
+            stop.set()
+    assert_no_traceback(r)
+    doc = project.results("o")
+    assert r.code in (1, 6) and doc["totals"]["requests"] == 1 and doc["totals"]["failures"] == 1, r.out + r.err
+    [endpoint] = doc["endpoints"].values()
+    assert endpoint["count"] == 1 and endpoint["failures"] == 1, endpoint
+    assert doc["run"]["elapsed_s"] < 30, doc["run"]["elapsed_s"]  # the 2 s bound, not 30,000 s of trickle
