@@ -9,6 +9,7 @@ a worker's delta and the master's merged tables (also results.json's `histograms
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -25,6 +26,16 @@ StopReason = Literal["duration", "iterations", "interrupted", "aborted", "all wo
 STOPPED_EARLY: frozenset[StopReason] = frozenset(("interrupted", "aborted", "all workers lost"))
 STOPPED_ON_PURPOSE: frozenset[StopReason] = frozenset(("interrupted", "aborted"))  # by Ctrl-C or a threshold
 
+
+def _seconds(text: str | None, default: float) -> float:
+    """A positive number of seconds from the environment, else `default`."""
+    try:
+        value = float(text) if text else default
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
 # Lost versus slow (docs/reliability.md, README "Lost and slow workers"). Every worker has a liveness thread
 # (a real OS thread, not a greenlet) that sends `lo_alive` every ALIVE_INTERVAL_S whatever its event loop is
 # doing. The master declares a worker lost when nothing at all (liveness, heartbeat, report) has come from it
@@ -37,8 +48,10 @@ LOOP_LATE_LIMIT_S: Final = 1.0  # a worker's event loop further behind than this
 # A worker's event loop that has not run for this long (its liveness thread says so) is stuck: a task that blocks
 # without yielding (a busy loop, a blocking call gevent does not patch). It sends nothing more until it runs again,
 # so an `iterations` run ends without waiting for it (it waited for ever), and the master waits for no final from
-# it. The same bound the workers give a silent master's event loop (runtime/alive.py MASTER_SILENT_S).
-STUCK_AFTER_S: Final = 60.0
+# it. The same bound the workers give a silent master's event loop (runtime/alive.py MASTER_SILENT_S). Tests only:
+# LOADORCH_TEST_STUCK_AFTER_S (seconds, in the run's environment) shortens it, so that a stuck worker's test does
+# not wait a minute.
+STUCK_AFTER_S: Final = _seconds(os.environ.get("LOADORCH_TEST_STUCK_AFTER_S"), 60.0)
 
 
 def stuck_words(behind_s: float) -> str:
