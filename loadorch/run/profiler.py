@@ -249,9 +249,26 @@ def _check(item: _Attached, section: ProfileSection) -> Check:
     if not section.attached:
         why = f"not attached: {section.problem}; fix: {section.fix}"
         return Check(name, WARNING, why + "; the HTTP verdict does not depend on it")
-    frames = one_line(top_frames_of(section), 3) or "no samples (the target was idle)"
+    frames = one_line(top_frames_of(section), 3) or _no_samples(item.pid)
     overhead = overhead_text(section.overhead, item.rate, item.seconds) if section.overhead else ""
-    return Check(name, PASS, f"{section.samples} samples of pid {item.pid}; top: {frames}; overhead: {overhead}")
+    said = f"{section.samples} samples of pid {item.pid}; top: {frames}; overhead: {overhead}"
+    if not section.top:  # attached, and measured nothing: said as a warning, as a profiler that did not attach
+        return Check(name, WARNING, said + "; the HTTP verdict does not depend on it")
+    return Check(name, PASS, said)
+
+
+def _no_samples(pid: int | None) -> str:
+    """Why a profile holds no sample: a stopped target (SIGSTOP, a debugger: /proc's state T or t) runs no code to
+    sample; else it was idle (py-spy leaves out threads that wait)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            state = fh.read().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        state = ""
+    if state in ("T", "t"):
+        return (f"no samples: the target was stopped (state {state}: SIGSTOP, or a debugger holds it), so it ran no "
+                "code; continue it (kill -CONT) and run again")
+    return "no samples (the target was idle)"
 
 
 def top_frames_of(section: ProfileSection) -> list[TopFrame]:

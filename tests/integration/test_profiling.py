@@ -151,3 +151,34 @@ def test_py_spy_ends_with_the_run_that_started_it_even_when_that_is_killed(tmp_p
                 proc.kill()
                 proc.wait()
 
+
+
+def test_a_stopped_target_is_said_to_be_stopped_not_idle(tmp_path: Path) -> None:
+    """A target held by SIGSTOP (or a debugger) gives py-spy no sample: the check said "the target was idle", which
+    sends its reader looking at the load; it says the target was stopped, and how to continue it."""
+    import os
+    import signal
+    import sys
+    import time
+
+    from loadorch.config.profilers import ProfilerSpec
+    from loadorch.run.profiler import Profilers
+
+    # busy (sampled whenever it runs); stopped once its interpreter is up (before, py-spy does not know it for one)
+    target = subprocess.Popen([sys.executable, "-c", "print('up', flush=True)\nwhile True: pass"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert target.stdout is not None and target.stdout.readline() == "up\n"
+        os.kill(target.pid, signal.SIGSTOP)
+        profilers = Profilers([ProfilerSpec(pid=target.pid, rate=20)], str(tmp_path), None, str(tmp_path), str,
+                              {"PATH": os.environ["PATH"]})
+        profilers.start()
+        time.sleep(1.5)
+        [check], [section] = profilers.finish(str(tmp_path))
+    finally:
+        target.kill()
+        target.wait(timeout=10)
+    assert section.attached and section.samples == 0, section
+    assert check.verdict == "warning", check  # measured nothing: not a pass (and not the HTTP verdict's business)
+    assert "no samples: the target was stopped (state T: SIGSTOP, or a debugger holds it)" in check.message, check
+    assert "idle" not in check.message
