@@ -157,3 +157,56 @@ def test_validate_says_what_a_run_would_warn_of(project: Project) -> None:
         "clicks, types or presses: only a page's own script (a redirect) can open it; if none does, this threshold "
         "fails as no data"), page
     assert "abc" not in r.out + r.err
+HEADERS_SCENARIO = """
+name: s
+headers: {X-Common: "{city}"}
+data:
+  city: {choice: [Paris, "東京"]}
+  person: {csv: {file: people.csv}}
+users:
+  - name: u
+    requests:
+      - name: r
+        path: /health
+        headers: {X Forwarded: a, X-Literal: "日本", X-Row: "{person.name}", X-Fine: "Zürich {person.id}"}
+"""
+HEADERS_PROFILE = "scenario: ../scenarios/s.yaml\nhost: http://127.0.0.1:9\nload: {users: 1, duration: 5s}\n"
+
+
+def test_a_header_no_http_request_can_carry_is_a_config_error(project: Project) -> None:
+    """What the generated pass found running: a header name with a space or an accent (the server answered 400:
+    the setup failed, exit 5; `client: locust` stopped every user on a ValueError) and a value holding what no
+    header can carry, written or drawn (the lean client sent `?` in its place; Locust's refused the request)."""
+    project.write("scenarios/people.csv", "id,name\n1,Ada\n2,山田\n")
+    project.write("scenarios/s.yaml", HEADERS_SCENARIO)
+    project.write("profiles/p.yaml", HEADERS_PROFILE + "headers: {X-Café: x}\n")
+    r = project.cli("validate")
+    assert r.code == 3, r.out + r.err
+    assert_no_traceback(r)
+    assert ("p.yaml:4: headers: header name 'X-Café' holds 'é' (U+00E9): a header name is letters, digits and "
+            "!#$%&'*+-.^_`|~ only (no spaces, no accents)") in r.err, r.err
+    assert "s.yaml:11: users[0].requests[0].headers: header name 'X Forwarded' holds ' ' (U+0020)" in r.err, r.err
+    project.write("profiles/p.yaml", HEADERS_PROFILE)
+    project.write("scenarios/s.yaml", HEADERS_SCENARIO.replace("X Forwarded", "X-Forwarded"))
+    r = project.cli("validate")
+    assert r.code == 3, r.out + r.err
+    assert ("s.yaml:11: users[0].requests[0].headers: header 'X-Literal': its value holds '日' (U+65E5), which no "
+            "HTTP header can carry (header values are ASCII, or Latin-1 at most); percent-encode it (%E6%97%A5) or "
+            "send it in the body") in r.err, r.err
+    project.write("scenarios/s.yaml", HEADERS_SCENARIO.replace("X Forwarded", "X-Forwarded").replace("日本", "ok"))
+    r = project.cli("validate")
+    assert r.code == 3, r.out + r.err
+    assert ("s.yaml:2: headers.X-Common: header 'X-Common': when {city} is '東京', its value holds '東' (U+6771)"
+            in r.err), r.err
+    assert ("s.yaml:11: users[0].requests[0].headers.X-Row: header 'X-Row': when {person.name} is '山田', its value "
+            "holds '山' (U+5C71)") in r.err, r.err
+    assert "X-Fine" not in r.err, r.err  # Latin-1 is sent as its byte; a number is ASCII
+
+
+def test_headers_http_can_carry_pass(project: Project) -> None:
+    project.write("scenarios/people.csv", "id,name\n1,Ada\n2,Zoë\n")
+    scenario = HEADERS_SCENARIO.replace("X Forwarded", "X-Forwarded").replace("日本", "a\tb").replace("東京", "Köln")
+    project.write("scenarios/s.yaml", scenario)
+    project.write("profiles/p.yaml", HEADERS_PROFILE + "headers: {\"X-Odd!#$%&'*+.^_`|~\": \"{city}\"}\n")
+    r = project.cli("validate")
+    assert r.code == 0, r.out + r.err

@@ -51,9 +51,10 @@ from loadorch.traffic.request import (
     request_log_line,
     service_us,
     timeout_reason,
+    unrendered,
 )
 from loadorch.traffic.servertiming import parse as parse_server_timing
-from loadorch.traffic.template import Lookup
+from loadorch.traffic.template import Lookup, RenderError
 from loadorch.traffic.trace import NO_TRACE, TraceIds, line_of, trace_id_of
 from loadorch.traffic.trace import TAIL as TRACE_TAIL
 
@@ -126,7 +127,7 @@ class LeanRunner:
         if self.token_mask is not None:  # a token this user captured: masked wherever it shows (a path ...)
             redactor = mine = self.token_mask
         if req.dynamic_headers:
-            rendered = [(name, header_value(t.render_text(lookup))) for name, t in req.dynamic_headers]
+            rendered = [(name, header_value(t.render_text(lookup), name)) for name, t in req.dynamic_headers]
             own += "".join(f"{name}: {value}\r\n" for name, value in rendered)
             if req.secret_headers:  # a credential rendered now (a captured token): masked in what this request shows
                 redactor = mine = own_redactor(rendered, redactor)
@@ -431,7 +432,10 @@ class VirtualUser:
                 fixed.update(self.captured)
             draws = self.draws
             draws.values.clear()  # each generator drawn afresh for each request
-            outcome = self.runner.run(req, draws, self.captured)
+            try:
+                outcome = self.runner.run(req, draws, self.captured)
+            except RenderError as exc:
+                outcome = unrendered(req, exc)
             self.record(req, outcome)
         self.sequence += 1
         low, high = self.think
@@ -445,7 +449,10 @@ class VirtualUser:
             return
         fixed = {"user": arrival, "worker": self.worker, "iteration": 0, **self.captured}
         draws = gen.Draws(self.generators, rng, gen.DrawState(slot=arrival, slots=1), fixed)
-        outcome = self.runner.run(req, draws, self.captured, intended)
+        try:
+            outcome = self.runner.run(req, draws, self.captured, intended)
+        except RenderError as exc:
+            outcome = unrendered(req, exc)
         self.record(req, outcome, user=arrival, sequence=0)
 
     def record(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import ast
 import csv
 import os
-from collections.abc import Iterable, Mapping
+import random
+from collections.abc import Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -27,9 +28,18 @@ from loadorch.config.units import parse_duration
 from loadorch.errors import Problem
 from loadorch.traffic import data as gen
 from loadorch.traffic.data import read_csv_rows
+from loadorch.traffic.headers import value_problem
 from loadorch.traffic.jsonpath import JsonPathError, compile_path
 from loadorch.traffic.request import compile_request
-from loadorch.traffic.template import Ref, TemplateError, compile_value, value_refs
+from loadorch.traffic.template import (
+    Ref,
+    RenderError,
+    Template,
+    TemplateError,
+    compile_template,
+    compile_value,
+    value_refs,
+)
 
 if TYPE_CHECKING:  # (the YAML reader: not imported by the workers, which use check_names)
     from loadorch.config.yamlsource import Document
@@ -133,11 +143,15 @@ def check_templates(
     setup_known = {**data, **{name: [0] for name in SETUP_BUILTINS}}
     for i, step in enumerate(scenario.setup):
         problems += _check_request(step.request, ("setup", i, "request"), setup_known, doc)
+        problems += _check_header_values(step.request.headers, ("setup", i, "request", "headers"), generators, doc,
+                                         set(SETUP_BUILTINS))
     for u, user in enumerate(scenario.users):
         captures: dict[str, Samples] = {c: None for ep in user.requests for c in ep.capture}
         known = {**data, **captures, **{name: [0] for name in USER_BUILTINS}}
         for r, ep in enumerate(user.requests):
             problems += _check_request(ep, ("users", u, "requests", r), known, doc)
+            problems += _check_header_values(ep.headers, ("users", u, "requests", r, "headers"), generators, doc,
+                                             {*captures, *USER_BUILTINS})
         if user.requests and not any(ep.weight > 0 for ep in user.requests):
             problems.append(
                 Problem(
@@ -177,7 +191,63 @@ def check_common_headers(
     problems: list[Problem] = []
     for name, value in headers.items():
         problems += _check_value(value, (*root, name), known, doc)
+    return problems + _check_header_values(headers, root, generators, doc)
+
+
+def _check_header_values(
+    headers: Mapping[str, str],
+    root: tuple[Any, ...],
+    generators: Mapping[str, gen.Generator] | None,
+    doc: Document,
+    shadowed: AbstractSet[str] = frozenset(),
+) -> list[Problem]:
+    """A header value's placeholders: every value a data generator can put there must be one an HTTP header can
+    carry (traffic/headers.py): `X-City: {city}` with a choice of `日本` is refused here, not in a worker. Values
+    known only at run time (captures) are checked when rendered: their request fails, saying why."""
+    problems: list[Problem] = []
+    for name, value in headers.items():
+        try:
+            refs = compile_template(value).refs()
+        except TemplateError:
+            continue  # reported by _check_value
+        for ref in refs:
+            if generators is None or ref.name not in generators or ref.name in shadowed:
+                continue
+            for text in _header_texts(generators[ref.name], ref):
+                why = value_problem(text, line_breaks=False)
+                if why is not None:
+                    where = (*root, name)
+                    shown = ref.name if ref.attr is None else f"{ref.name}.{ref.attr}"
+                    problems.append(Problem(doc.file, doc.line_of(where), _dot(where),
+                                            f"header {name!r}: when {{{shown}}} is {text!r}, {why}"))
+                    break
     return problems
+
+
+def _constant(value: Any) -> Callable[[str], Any]:
+    return lambda _: value
+
+
+def _header_texts(g: gen.Generator, ref: Ref) -> list[str]:
+    """The texts a generator can put in a header through `ref` (numbers and JSON are ASCII: none)."""
+    if isinstance(g, gen.PatternGen):  # its literal characters are in every draw; '#', '?' and '*' draw ASCII
+        return [g.draw(ref.name, random.Random(0), gen.DrawState())]
+    if isinstance(g, gen.ChoiceGen):
+        values: list[Any] = list(g.options)
+    elif isinstance(g, gen.ConstGen):
+        values = [g.value]
+    elif isinstance(g, gen.RowsGen):
+        values = [row if g.column is None else row[g.column] for row in g.rows]
+    else:
+        return []
+    template = Template((ref,))
+    out = []
+    for value in values:
+        try:
+            out.append(template.render_text(_constant(value)))
+        except RenderError:
+            continue  # a field this value lacks: _field_problem's to report
+    return out
 
 
 def _data_samples(scenario: Scenario, generators: Mapping[str, gen.Generator] | None) -> dict[str, Samples]:

@@ -9,23 +9,31 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 from loadorch.config.base import MAX_THINK_S, Strict, Tags, ThinkTime
 from loadorch.config.browsers import BrowserSpec, Step
 from loadorch.config.units import Duration
+from loadorch.traffic.headers import name_problem, value_problem
 
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
 METHODS = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE")
 
 
 def _no_line_breaks(headers: dict[str, str]) -> dict[str, str]:
-    """CR or LF in a header would end it early and inject what follows (header injection): refused.
-    The value is not repeated in the message: it may be a secret."""
+    """CR or LF in a header would end it early and inject what follows (header injection): refused, and so is
+    a name that is not a token or a value no HTTP header can carry (traffic/headers.py). The value is not
+    repeated in the message: it may be a secret."""
     for name, value in headers.items():
         if any(ch in name for ch in "\r\n:") or not name.strip():
             raise ValueError(f"header name {name!r} is not a valid HTTP header name")
+        why = name_problem(name)
+        if why is not None:
+            raise ValueError(why)
         if "\r" in value or "\n" in value:
             raise ValueError(
                 f"header {name!r}: its value contains a line break (CR or LF), which would end the header "
                 "early and inject the rest; remove it (a token read from a file often ends with a newline: "
                 "loadorch never strips it for you)"
             )
+        why = value_problem(value)
+        if why is not None:
+            raise ValueError(f"header {name!r}: {why}")
     return headers
 
 

@@ -51,6 +51,7 @@ from loadorch.traffic.template import Lookup
 from loadorch.traffic.trace import HEADER, TraceIds
 
 REDIRECTS = frozenset((301, 302, 303, 307, 308))
+ALL_STATUSES = frozenset(range(100, 1000))
 DECODERS: dict[str, Callable[[], Any]] = {
     "identity": lambda: None,
     "gzip": lambda: zlib.decompressobj(16 + zlib.MAX_WBITS),
@@ -101,6 +102,10 @@ class LocustClientRunner:
             connection_timeout=min(timeout, 10.0),
             network_timeout=timeout,
         )
+        # every status is a response to read here (_read: bounded, decoded, kept for the checks): geventhttpclient's
+        # own list made a 4xx or 5xx an error whose body it had read whole (unbounded, as UTF-8) and kept from us,
+        # so `expect: {status: [404], contains: ...}` and a capture from a 4xx could never hold
+        self.session.client.valid_response_codes = ALL_STATUSES  # type: ignore[misc]  # its ClassVar, for this one
 
     def close(self) -> None:
         self.session.client.clientpool.close()
@@ -114,12 +119,14 @@ class LocustClientRunner:
     ) -> Outcome:
         path = wire_path(self.prefix + req.path.render_text(lookup, quote_path))
         headers = dict(req.static_headers)  # Content-Type for json and form bodies included
-        rendered = [(name, template.render_text(lookup)) for name, template in req.dynamic_headers]
+        # as the lean client sends them: CR and LF as spaces, what no header can carry a RenderError (geventhttpclient
+        # would raise a ValueError out of the user)
+        rendered = [(name, header_value(template.render_text(lookup), name)) for name, template in req.dynamic_headers]
         headers.update(rendered)
         # a credential rendered now (a captured token): masked in what this request shows, with the run's secrets
         mine = self.tokens.mask  # the tokens this user captured (None: none), masked wherever they show
         if req.secret_headers:
-            mine = own_redactor(((n, header_value(v)) for n, v in rendered), mine or self.redactor)
+            mine = own_redactor(rendered, mine or self.redactor)
         redactor = mine or self.redactor
         if not any(k.lower() == "accept-encoding" for k in headers):
             headers["Accept-Encoding"] = "gzip, deflate"  # encodings decoded here within max_response_body

@@ -19,9 +19,18 @@ from typing import Any, Protocol
 from urllib.parse import quote, urlencode, urlsplit
 
 from loadorch.traffic.expect import equal, mismatch
+from loadorch.traffic.headers import value_problem
 from loadorch.traffic.jsonpath import compile_path, extract, found
 from loadorch.traffic.redact import MIN_HEADER_SECRET, NO_SECRETS, SECRET_HEADERS, Redactor, target_params
-from loadorch.traffic.template import Lookup, Template, compile_template, compile_value, render_value, value_refs
+from loadorch.traffic.template import (
+    Lookup,
+    RenderError,
+    Template,
+    compile_template,
+    compile_value,
+    render_value,
+    value_refs,
+)
 from loadorch.traffic.trace import NO_TRACE
 
 DEFAULT_OK = range(200, 400)
@@ -162,6 +171,8 @@ def compile_request(
     refs = {r.name for r in path.refs()} | {r.name for _, t in compiled_headers for r in t.refs()}
     refs |= {r.name for r in value_refs(body)}
     expect = spec.expect
+    expect_json = tuple((compile_path(p), p, compile_value(v)) for p, v in (expect.json_equals or {}).items())
+    refs |= {r.name for _, _, v in expect_json for r in value_refs(v)}  # a check of a capture waits for it too
     return CompiledRequest(
         name=name,
         kind=kind,
@@ -174,7 +185,7 @@ def compile_request(
         body=body,
         expect_status=frozenset(expect.status) if expect.status else None,
         expect_contains=expect.contains.encode() if expect.contains else None,
-        expect_json=tuple((compile_path(p), p, compile_value(v)) for p, v in (expect.json_equals or {}).items()),
+        expect_json=expect_json,
         captures=tuple((k, compile_path(v)) for k, v in spec.capture.items()),
         timeout=spec.timeout,
         needs=frozenset(refs & captures_known),
@@ -305,8 +316,15 @@ def quote_path(text: str) -> str:
     return text if text.isalnum() and text.isascii() else quote(text, safe="-_.~")
 
 
-def header_value(text: str) -> str:
-    """A rendered header value cannot add header lines of its own."""
+def header_value(text: str, name: str = "") -> str:
+    """A rendered header value cannot add header lines of its own (CR and LF are sent as spaces); one holding
+    what no header can carry (a capture's `日本`, a control character) is a RenderError naming `name`: its request
+    fails saying so, never sent with `?` in its place (traffic/headers.py)."""
+    if text.isascii() and text.isprintable():
+        return text
+    why = value_problem(text, line_breaks=False)
+    if why is not None:
+        raise RenderError(f"header {name!r}: {why}")
     return text.replace("\r", " ").replace("\n", " ") if "\r" in text or "\n" in text else text
 
 
@@ -319,6 +337,11 @@ def encode_body(req: CompiledRequest, lookup: Callable[[str], Any]) -> bytes | N
     if req.body_kind == "form":
         return urlencode(value).encode()
     return str(value).encode()
+
+
+def unrendered(req: CompiledRequest, exc: RenderError) -> Outcome:
+    """The outcome of a request that could not be rendered (never sent): a failure saying why, its path as written."""
+    return Outcome(0, False, str(exc), 0, req.path.source)
 
 
 Failure = tuple[str, str | None]  # (short, stable reason: an error label; an example of what was compared)
@@ -369,7 +392,16 @@ def check(
         return failure or ("response is not JSON", f"body starts {start}")
     for steps, text, expected in req.expect_json:
         value = extract(doc, steps)
-        want = render_value(expected, lookup)
+        try:
+            want = render_value(expected, lookup)
+        except RenderError as exc:  # `{order.id}` of a capture that took a string: the check cannot hold
+            if results is not None:
+                results.append(False)
+            if failure is None:
+                failure = f"check {text} failed", str(exc)
+                if results is None:
+                    return failure
+            continue
         held = found(value) and equal(value, want)
         if results is not None:
             results.append(held)

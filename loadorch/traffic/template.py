@@ -18,6 +18,12 @@ class TemplateError(ValueError):
     pass
 
 
+class RenderError(ValueError):
+    """A placeholder that cannot be rendered from the value it is given: `{order.id}` when the capture `order`
+    took a string, or a header value no HTTP header can carry. The request fails with this as its reason; the
+    virtual user goes on (a capture's shape is the target's to decide: `validate` cannot know it)."""
+
+
 @dataclass(frozen=True)
 class Ref:
     name: str
@@ -38,6 +44,12 @@ class Template:
         if len(self.parts) == 1 and isinstance(self.parts[0], Ref):
             return self.parts[0]
         return None
+
+    @property
+    def source(self) -> str:
+        """The template as written (a request log's path when it could not be rendered)."""
+        return "".join(p.replace("{", "{{").replace("}", "}}") if isinstance(p, str)
+                       else f"{{{p.name}}}" if p.attr is None else f"{{{p.name}.{p.attr}}}" for p in self.parts)
 
     def refs(self) -> list[Ref]:
         return [p for p in self.parts if isinstance(p, Ref)]
@@ -77,8 +89,19 @@ def _resolve(ref: Ref, lookup: Lookup) -> Any:
         elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
             value = value[int(part)]
         else:
-            raise KeyError(f"{ref.name}.{ref.attr}")
+            raise RenderError(f"placeholder {{{ref.name}.{ref.attr}}}: no {part!r} in {_shape(value)}")
     return value
+
+
+def _shape(value: Any) -> str:
+    """What a value is, for a message (not the value: it may be a captured token)."""
+    if isinstance(value, dict):
+        return "an object" + (f" (its fields: {', '.join(sorted(map(str, value))[:8])})" if value else "")
+    if isinstance(value, list):
+        return f"a list of {len(value)}"
+    if isinstance(value, bool) or value is None:
+        return "true/false" if value is not None else "null"
+    return "a number" if isinstance(value, (int, float)) else "a string"
 
 
 def _text(value: Any) -> str:
