@@ -210,3 +210,30 @@ def test_headers_http_can_carry_pass(project: Project) -> None:
     project.write("profiles/p.yaml", HEADERS_PROFILE + "headers: {\"X-Odd!#$%&'*+.^_`|~\": \"{city}\"}\n")
     r = project.cli("validate")
     assert r.code == 0, r.out + r.err
+
+
+def test_nan_and_infinity_are_no_json_values(project: Project) -> None:
+    """YAML's `.nan` and `.inf` passed validate and went out as `NaN` / `Infinity` in JSON bodies (not JSON: the
+    target's 400); a float range too wide for a float drew `inf`."""
+    project.write("scenarios/s.yaml", """
+name: s
+data:
+  up: {float: [0, .inf]}
+  wide: {float: [-1.7e308, 1.7e308]}
+  fine: {float: [-1.5, 1.5]}
+  const: {value: .nan}
+users:
+  - name: u
+    requests:
+      - {name: r, method: POST, path: /x, json: {a: "{up}", b: .inf, c: "{fine}"}}
+""")
+    project.write("profiles/p.yaml", HEADERS_PROFILE)
+    r = project.cli("validate")
+    assert r.code == 3, r.out + r.err
+    assert_no_traceback(r)
+    assert "s.yaml:3: data.up: inf (JSON has no NaN or Infinity) is not a JSON value; quote it to send it as text" in r.err
+    assert ("s.yaml:4: data.wide: float range [low, high] is wider than a float can hold (its draws would be inf): "
+            "narrow it") in r.err, r.err
+    assert "s.yaml:6: data.const: nan (JSON has no NaN or Infinity) is not a JSON value" in r.err, r.err
+    assert "s.yaml:10: users[0].requests[0].json: inf (JSON has no NaN or Infinity) is not a JSON value" in r.err
+    assert "data.fine" not in r.err, r.err

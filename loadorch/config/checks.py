@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import math
 import os
 import random
 from collections.abc import Callable, Iterable, Mapping
@@ -87,7 +88,12 @@ def _generator(spec: DataSpec, base: str) -> gen.Generator:
     if spec.int_range is not None:
         return gen.IntGen(*spec.int_range)
     if spec.float_range is not None:
-        return gen.FloatGen(*spec.float_range)
+        low, high = spec.float_range
+        if math.isfinite(low) and math.isfinite(high) and not math.isfinite(high - low):
+            raise ValueError(
+                "float range [low, high] is wider than a float can hold (its draws would be inf): narrow it"
+            )
+        return gen.FloatGen(low, high)
     if spec.choice is not None:
         return gen.ChoiceGen(tuple(spec.choice), gen.cumulative(spec.weights))
     if spec.sequence is not None:
@@ -130,7 +136,9 @@ def generator_samples(g: gen.Generator) -> list[Any]:
         return [dict(g.rows[0]) if g.column is None else ""]
     if isinstance(g, gen.PatternGen):
         return [""]
-    return [g.low if isinstance(g, (gen.IntGen, gen.FloatGen)) else g.start]
+    if isinstance(g, gen.FloatGen):
+        return [g.low, g.high]  # both ends: `.inf` at either is no JSON number
+    return [g.low if isinstance(g, gen.IntGen) else g.start]
 
 
 def check_templates(
@@ -334,6 +342,8 @@ def _check_json_value(value: Any, path: tuple[Any, ...], doc: Document) -> list[
 
 
 def _not_json(value: Any) -> str | None:
+    if isinstance(value, float) and not math.isfinite(value):  # YAML's .nan and .inf: sent as NaN, not JSON
+        return f"{value!r} (JSON has no NaN or Infinity)"
     if value is None or isinstance(value, (str, bool, int, float)):
         return None
     if isinstance(value, list):

@@ -331,12 +331,13 @@ def header_value(text: str, name: str = "") -> str:
 def encode_body(req: CompiledRequest, lookup: Callable[[str], Any]) -> bytes | None:
     if req.body_kind is None:
         return None
-    value = render_value(req.body, lookup)
     if req.body_kind == "json":
-        return _COMPACT.encode(value).encode()
+        return _COMPACT.encode(render_value(req.body, lookup)).encode()
+    # text, as a path or a header renders a value (`true`, JSON for an object, "" for null), never Python's str()
     if req.body_kind == "form":
-        return urlencode(value).encode()
-    return str(value).encode()
+        return urlencode([(k.render_text(lookup), v.render_text(lookup)) for k, v in req.body.items()]).encode()
+    text: str = req.body.render_text(lookup)
+    return text.encode()
 
 
 def unrendered(req: CompiledRequest, exc: RenderError) -> Outcome:
