@@ -237,3 +237,29 @@ users:
     assert "s.yaml:6: data.const: nan (JSON has no NaN or Infinity) is not a JSON value" in r.err, r.err
     assert "s.yaml:10: users[0].requests[0].json: inf (JSON has no NaN or Infinity) is not a JSON value" in r.err
     assert "data.fine" not in r.err, r.err
+
+
+def test_a_data_generator_named_as_a_builtin_is_refused_not_shadowed(project: Project) -> None:
+    """`data: {user: ...}` was accepted and never drawn: `{user}` in a request is the virtual user's slot."""
+    for name, where in (("user", "users' requests"), ("iteration", "users' requests and browser journeys"),
+                        ("index", "setup"), ("page", "browser journeys")):
+        project.write("scenarios/s.yaml", f"name: s\ndata:\n  {name}: {{choice: [a, b]}}\nusers:\n"
+                                          f"  - {{name: u, requests: [{{name: r, path: '/x?v={{{name}}}'}}]}}\n")
+        project.write("profiles/p.yaml", PROFILE)
+        r = project.cli("validate")
+        assert r.code == 3, (name, r.out + r.err)
+        assert (f"s.yaml:3: data.{name}: {{{name}}} is a built-in placeholder in {where}, so this generator would "
+                f"never be drawn there; give it another name (e.g. {name}_id)") in r.err, r.err
+
+
+def test_a_scenario_that_fails_does_not_make_the_profiles_free_tags_unknown(project: Project) -> None:
+    """With its scenario in error, the profile's thresholds are checked on their own: a tag the scenario declares
+    (`flow`) read as "unknown tag", a second, false problem beside the real one."""
+    project.write("scenarios/s.yaml", "name: s\nusers:\n  - {name: u, requests: [{name: r, path: /x, tags: {flow: buy}, "
+                                      "weight: -1}]}\n")
+    project.write("profiles/p.yaml", PROFILE + "thresholds: {'http_req_duration{flow:buy}': ['p(95)<300'], "
+                                               "'http_req_duration{nosuch_metric_tag}': ['p(95)<300']}\n")
+    r = project.cli("validate")
+    assert r.code == 3, r.out + r.err
+    assert "weight" in r.err and "unknown tag 'flow'" not in r.err, r.err
+    assert "nosuch_metric_tag" in r.err  # a selector's own syntax is still checked

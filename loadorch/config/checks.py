@@ -23,6 +23,7 @@ from loadorch.config.thresholds import (
     ThresholdSyntaxError,
     parse_expression,
     parse_selector,
+    split_tag_filters,
     unmeasured,
 )
 from loadorch.config.units import parse_duration
@@ -75,6 +76,13 @@ def compile_generators(scenario: Scenario, doc: Document) -> tuple[dict[str, gen
     problems: list[Problem] = []
     base = os.path.dirname(os.path.abspath(doc.file))
     for name, spec in scenario.data.items():
+        where = [kind for kind, names in (("users' requests", USER_BUILTINS), ("setup", SETUP_BUILTINS),
+                                          ("browser journeys", BROWSER_BUILTINS)) if name in names]
+        if where:  # the built-in would win: every {name} would read it, never this generator
+            problems.append(Problem(doc.file, doc.line_of(("data", name)), f"data.{name}",
+                                    f"{{{name}}} is a built-in placeholder in {' and '.join(where)}, so this generator "
+                                    f"would never be drawn there; give it another name (e.g. {name}_id)"))
+            continue
         try:
             out[name] = _generator(spec, base)
         except ValueError as exc:
@@ -504,7 +512,20 @@ def threshold_problems(raw: dict[Any, Any], doc: Document) -> list[Problem]:
     """The problems of a thresholds mapping on its own (syntax, metrics, aggregations), for a file whose
     schema failed: names that need the scenario (endpoints, users) are not checked."""
     items = {str(k): v if isinstance(v, list) else [v] for k, v in raw.items()}
-    return parse_thresholds(items, None, doc)[1]
+    # a scenario's free tags are unknown here (it failed): every tag key a selector names may be one of them
+    return parse_thresholds(items, None, doc, run_tags=dict.fromkeys(_tag_names(items), ""))[1]
+
+
+def _tag_names(selectors: Iterable[str]) -> set[str]:
+    names: set[str] = set()
+    for text in selectors:
+        body = text.partition("{")[2].rpartition("}")[0]
+        if body.strip():
+            try:
+                names |= {name for name, _ in split_tag_filters(body, text)}
+            except ThresholdSyntaxError:
+                continue  # the selector's own problem: parse_thresholds says it
+    return names
 
 
 def _threshold(selector: Any, item: Any) -> Threshold:

@@ -91,7 +91,8 @@ class Load(Strict):
             if self.max_users is not None:
                 raise ValueError("max_users belongs to the open model (arrival_rate or stages); use users")
             if self.duration is None and self.iterations is None:
-                raise ValueError("give a duration (e.g. 1m) or iterations per user")
+                raise ValueError("give a duration (e.g. 1m) or iterations per user (here, or `run --duration` / "
+                                 "`--iterations`)")
         if self.duration is not None and self.duration <= 0:
             raise ValueError("duration must be greater than zero")
         total = sum(s.duration for s in self.stages or ())

@@ -204,12 +204,28 @@ def load_scenario(
     return loaded, secret_variables(used, tuple(declared))
 
 
-def load_profile(path: str, env: Mapping[str, str], lenient: bool = False) -> tuple[Profile, Document, dict[str, str]]:
+def load_profile(path: str, env: Mapping[str, str], lenient: bool = False,
+                 overrides: Overrides | None = None) -> tuple[Profile, Document, dict[str, str]]:
     doc, used, unset = load_document(path, env, lenient)
     host = doc.data.get("host") if isinstance(doc.data, dict) else None
     if isinstance(host, str) and any(unset_marker(name) in host for name in unset):
         doc.data["host"] = UNSET_HOST  # `validate` and `k8s render` only: the real value is needed at run time
+    if overrides is not None:
+        _length_from_flags(doc, overrides)
     return _validated(Profile, doc), doc, used
+
+
+def _length_from_flags(doc: Document, overrides: Overrides) -> None:
+    """A closed-model load with neither a duration nor iterations is complete with `--iterations N` or
+    `--duration D` (the flags replace the profile's anyway, `merge`): the flag's value stands in while the file is
+    validated, so `run --iterations 60` of a profile holding `load: {users: 1}` runs as the README says."""
+    load = doc.data.get("load") if isinstance(doc.data, dict) else None
+    if not isinstance(load, dict) or any(k in load for k in ("duration", "iterations", "stages", "arrival_rate")):
+        return
+    if overrides.iterations is not None:
+        load["iterations"] = overrides.iterations
+    elif overrides.duration_s is not None:
+        load["duration"] = overrides.duration_s
 
 
 def scenario_path_of(profile: Profile, profile_path: str) -> str:
@@ -233,7 +249,7 @@ def _build(
 ) -> RunConfig:
     name, path = resolve_profile(profile_ref, project)
     name = overrides.profile_name or name
-    profile, pdoc, used = load_profile(path, env, lenient)
+    profile, pdoc, used = load_profile(path, env, lenient, overrides)
     declared.extend(profile.secrets)
     spath = overrides.scenario or scenario_path_of(profile, path)
     if not os.path.isfile(spath):

@@ -255,3 +255,17 @@ def test_progress_is_one_updating_line_on_a_terminal(project: Project) -> None:
     assert done.returncode in (0, 6), done.stdout
     assert b"\r\x1b[2K" in done.stdout and b"req/s" in done.stdout  # the status line is rewritten in place
     assert (project.root / "o" / "results.json").exists()
+
+
+def test_a_profile_without_a_length_runs_with_the_flag_that_gives_one(project: Project) -> None:
+    """`--iterations N` alone replaces the profile's duration (README), and completes a profile that has none:
+    `load: {users: 2}` was refused ("give a duration or iterations"), so the documented flag could not run it.
+    validate, which knows no flag, still refuses it and names the flags."""
+    project.write("scenarios/s.yaml", "name: one\nusers:\n  - {name: u, requests: [{name: health, path: /health}]}\n")
+    project.write("profiles/p.yaml", "scenario: ../scenarios/s.yaml\nhost: embedded\nload: {users: 2}\nmin_samples: 1\n")
+    checked = project.cli("validate", "p")
+    assert checked.code == 3 and "or iterations per user (here, or `run --duration` / `--iterations`)" in checked.err
+    r = project.run("run", "p", "--iterations", "3", "--request-log", "--out", "o")
+    assert r.code == 0, r.out + r.err
+    assert project.results("o")["run"]["stop_reason"] == "iterations" and len(request_log(project.root / "o")) == 6
+    assert "iterations: cli" in (project.root / "o" / "config.yaml").read_text()  # the flag's, as config.yaml says
