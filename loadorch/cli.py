@@ -399,6 +399,11 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--profile", help="read per-metric budgets and goals from this profile's `compare:` section")
     comp.add_argument("--out", help="where compare.md/.json and compare-junit.xml go (default: CURRENT/compare/)")
     _add_compare_flags(comp, store=False)
+    comp.add_argument(
+        "--allow-partial", action="store_true",
+        help="accept a run that did not run whole (its verdict error or interrupted: a worker lost, a Ctrl-C) and "
+        "judge its partial numbers as is; without it such a run makes the comparison inconclusive",
+    )  # fmt: skip
     _add_baseline_commands(sub, common)
     return parser
 
@@ -980,7 +985,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
         _, path = resolve_profile(args.profile, args.project)
         spec = load_profile(path, dict(os.environ), lenient=True)[0].compare
-    plan = replace(_compare_plan(args, spec), noise=read_noise(args.baseline))  # a calibrated baseline's noise
+    plan = replace(_compare_plan(args, spec), noise=read_noise(args.baseline),  # a calibrated baseline's noise
+                   allow_partial=args.allow_partial)
     return run_compare(args.baseline, args.current, budgets_from(spec, args.max_regression), args.out, plan)
 
 

@@ -24,6 +24,7 @@ from loadorch.run.artifacts import write_json, write_text
 from loadorch.stats.histogram import Histogram
 from loadorch.verdict.basis import Basis, basis
 from loadorch.verdict.compare import (
+    ALLOWED_PARTIAL,
     GONE,
     MIXED_BASIS,
     Budgets,
@@ -37,6 +38,7 @@ from loadorch.verdict.compare import (
 from loadorch.verdict.goals import GoalJson, judge, top_endpoints, undecided
 from loadorch.verdict.limited import generator_limits, generator_of, undecide_limited
 from loadorch.verdict.noise import Noise, bound_rows
+from loadorch.verdict.partial import partial_runs, undecide_partial
 
 __all__ = ["Plan", "budgets_from", "budgets_line", "compare_runs", "junit", "markdown", "run_compare"]
 METRICS = ("p50", "p95", "p99", "rps", "error_rate")
@@ -57,6 +59,7 @@ class Plan:
     expect_improvement: float | None = None  # --expect-improvement: p95 of the top endpoints
     noise: Noise | None = None
     allow_missing: tuple[str, ...] = ()  # --allow-missing: endpoints of the baseline the current run may lack
+    allow_partial: bool = False  # --allow-partial: judge a run that did not run whole (error, interrupted) as is
 
 
 def budgets_from(spec: CompareBudgets | None, max_regression: float | None) -> Budgets:
@@ -81,7 +84,8 @@ def budgets_from(spec: CompareBudgets | None, max_regression: float | None) -> B
 def compare_runs(base: Results, cur: Results, budgets: Budgets, plan: Plan | None = None) -> Comparison:
     """The HTTP rows (verdict.compare), then the rows of the domains built on them: queries per request
     (a rise is an N+1 regression) and browser vitals; each row bounded by its budget or measured noise; then
-    the goals; last, HTTP latency rows and goals undecided when either run's generator was limited."""
+    the goals; last, HTTP latency rows and goals undecided when either run's generator was limited, and every
+    decided row and goal when either run did not run whole (unless --allow-partial)."""
     plan = plan or Plan()
     on = basis(base, cur)
     result = compare(base, cur, budgets, on, plan.allow_missing)
@@ -104,7 +108,12 @@ def compare_runs(base: Results, cur: Results, budgets: Budgets, plan: Plan | Non
         spread = plan.noise.spreads.get(_noise_key(goal)) if plan.noise else None
         result.goals.append(judge(goal, hists, scale, unit, spread, plan.noise.runs if plan.noise else 0))
     result.generator = {"baseline": generator_of(base), "current": generator_of(cur)}
-    return undecide_limited(result, generator_limits(base, cur))  # a latency verdict may be our generator's
+    result = undecide_limited(result, generator_limits(base, cur))  # a latency verdict may be our generator's
+    result.partial = partial_runs(base, cur)
+    if plan.allow_partial:
+        result.warnings += [f"{said}: {ALLOWED_PARTIAL}, its numbers judged as if whole" for said in result.partial]
+        return result
+    return undecide_partial(result, result.partial)
 
 
 def goal_histograms(goal: Goal, base: Results, cur: Results, on: Basis
@@ -175,6 +184,7 @@ class CompareJson(TypedDict):
     regressions: int
     undecided: int
     generator: dict[str, GeneratorJson]  # "baseline", "current": limited or not, and why (verdict.limited)
+    partial: list[str]  # the runs that did not run whole (verdict error or interrupted) and what ended them
     endpoints: EndpointsJson
     goals: list[GoalJson]
     warnings: list[str]
@@ -205,6 +215,7 @@ def _document(result: Comparison, base_dir: str, cur_dir: str, budgets: Budgets,
         "regressions": len(result.regressions),
         "undecided": len(result.undecided),
         "generator": result.generator,
+        "partial": result.partial,
         "endpoints": _endpoints(result, plan),
         "goals": [g.to_json() for g in result.goals],
         "warnings": result.warnings,

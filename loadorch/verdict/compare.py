@@ -43,6 +43,10 @@ ALLOWED = "allowed by --allow-missing"
 # a row or goal on a table recorded inside the measurement window only (waiting and connecting times, queries per
 # request) when only one run has a window: one side's window against the other's whole run (verdict.basis)
 MIXED_BASIS = "not on one basis"
+# a row or goal of a comparison with a run that did not run whole (its verdict error or interrupted: a worker lost,
+# a Ctrl-C half-way): its numbers are partial (verdict.partial); --allow-partial accepts them
+PARTIAL = "partial run"
+ALLOWED_PARTIAL = "accepted by --allow-partial"
 STEP_ERROR_RATE = "step_error_rate"  # failed steps of the browser journeys over all their steps (browser/compare.py)
 ALL_PAGES = ("browser", "all pages")  # the scope and name of the row over every page's steps
 ERROR_RATES = ("error_rate", STEP_ERROR_RATE)  # absolute budgets (budgets.error_rate), shown in points
@@ -164,7 +168,7 @@ class Row:
         if self.verdict == "missing":
             return self.why == GONE
         return self.verdict == "same" and self.why in (TOO_FEW, GENERATOR_LIMITED, MIXED_BASIS, NO_SUCCESS,
-                                                       NOT_MEASURED)
+                                                       NOT_MEASURED, PARTIAL)
 
 
 @dataclass
@@ -179,6 +183,9 @@ class Comparison:
     # per run ("baseline", "current"): whether its generator was limited and why (verdict.limited.generator_of)
     generator: dict[str, GeneratorJson] = field(default_factory=dict)
     mixed: str = ""  # why the window-only tables are not on one basis (verdict.basis), "" when they are
+    # which run did not run whole and what ended it ("the current run's verdict is interrupted (...)"), set by
+    # verdict.partial, which makes every decided row and goal undecided
+    partial: list[str] = field(default_factory=list)
 
     @property
     def regressions(self) -> list[Row]:
@@ -215,7 +222,8 @@ class Comparison:
         gone = [f"{n} {what}(s) {GONE}" for scope, what in (("endpoint", "endpoint"), ("page", "browser page"))
                 if (n := sum(r.why == GONE and r.scope == scope for r in self.undecided))]
         undecided = ", ".join(gone + [
-            f"{n} row(s): {why}" for why in (NO_SUCCESS, NOT_MEASURED, MIXED_BASIS, GENERATOR_LIMITED, TOO_FEW)
+            f"{n} row(s): {why}" for why in (PARTIAL, NO_SUCCESS, NOT_MEASURED, MIXED_BASIS, GENERATOR_LIMITED,
+                                             TOO_FEW)
             if (n := sum(r.why == why for r in self.undecided))
         ])  # fmt: skip
         if self.regressions:
@@ -234,13 +242,29 @@ class Comparison:
         """Why an inconclusive comparison is one, and what to do ("" otherwise)."""
         if self.regressions or self.missed:
             return ""
-        parts = [self._gone(), self._no_success(), self._not_measured(), self._mixed(), self._limited(),
-                 self._too_few()]
-        # an undecided goal _mixed and _limited do not name (no samples, too few) is said beside the rows' reasons
-        said = (MIXED_BASIS, f": {GENERATOR_LIMITED}")
-        goals = [g for g in self.undecided_goals if not (g.why.startswith(said[0]) or said[1] in g.why)]
+        parts = [self._partial(), self._gone(), self._no_success(), self._not_measured(), self._mixed(),
+                 self._limited(), self._too_few()]
+        # an undecided goal _partial, _mixed and _limited do not name (no samples, too few) is said beside the rows'
+        # reasons
+        said = (MIXED_BASIS, f": {GENERATOR_LIMITED}", f": {PARTIAL}")
+        goals = [g for g in self.undecided_goals
+                 if not (g.why.startswith(said[0]) or said[1] in g.why or said[2] in g.why)]
         parts += [f"goal {goals[0].selector} {goals[0].goal}: {goals[0].why}" if goals else ""]
         return "inconclusive: " + "; ".join(part for part in parts if part) if any(parts) else ""
+
+    def _partial(self) -> str:
+        """The rows and goals a run that did not run whole leaves undecided, which run and why, and the fix."""
+        rows = [r for r in self.rows if r.undecided and r.why == PARTIAL]
+        goals = [g for g in self.undecided_goals if f": {PARTIAL}" in g.why]
+        if not (rows or goals):
+            return ""
+        what = [f"{len(rows)} row(s)" if rows else "", f"{len(goals)} goal(s)" if goals else ""]
+        return (
+            f"{PARTIAL}: {'; '.join(self.partial) or 'a run did not run whole'}; its numbers are partial (a lost "
+            f"worker's share of the load, the rest of an interrupted run), so {' and '.join(w for w in what if w)} "
+            "cannot be decided. Make the run again to its end, or, to judge the numbers it has, compare again with "
+            "--allow-partial"
+        )
 
     def _gone(self) -> str:
         """The endpoints the baseline judged that the current run does not have, and the two ways on."""

@@ -1,0 +1,69 @@
+"""A comparison with a run that did not run whole (its verdict `error` or `interrupted`): undecided (pure).
+
+A run whose worker was lost, whose Ctrl-C stopped it half-way, or which ended in any other run error kept
+numbers that are partial: a lost worker's share of the load is gone (the target looked faster, the throughput
+lower), an interrupted run stopped before its ramp or its steady state were over, and its last requests may have
+failed at the stop. Judging them as if whole reads a lower throughput as a regression and a lighter load as an
+improvement, or says NO REGRESSION on a fraction of the run. So when either run is partial, every row and goal
+that would be decided (a regression, an improvement or the same; met or missed) is undecided, its would-be verdict
+kept in its note, and the reason names the run, what ended it and the fix: make the run again to its end, or
+accept its partial numbers with `--allow-partial`, as `--allow-missing` accepts an endpoint gone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from loadorch.results import Results
+from loadorch.verdict.compare import PARTIAL, Comparison, Row
+from loadorch.verdict.evaluate import ERROR, INTERRUPTED
+from loadorch.verdict.goals import MET, MISSED, UNDECIDED, GoalResult
+
+MAX_MESSAGE = 200  # characters of a check's message quoted in the reason
+MAX_CHECKS = 2  # checks named per run
+
+
+def partial_runs(base: Results, cur: Results) -> list[str]:
+    """Each run whose verdict says it did not run whole, in words: "the current run's verdict is interrupted
+    (stopped after 12 of 60 s)", "the baseline's verdict is error (workers: worker 1 lost at 8.0 s)"."""
+    runs = ((base, "baseline"), (cur, "current run"))
+    return [f"the {label}'s verdict is {doc.verdict} ({_what_ended(doc)})"
+            for doc, label in runs if doc.verdict in (ERROR, INTERRUPTED)]  # fmt: skip
+
+
+def _what_ended(doc: Results) -> str:
+    if doc.verdict == INTERRUPTED:
+        planned = f" of {doc.run.duration_s:g}" if doc.run.duration_s else ""
+        return f"stopped after {doc.run.elapsed_s:.0f}{planned} s"
+    said: list[str] = []
+    for check in doc.checks:
+        if check.verdict == ERROR and len(said) < MAX_CHECKS:
+            message = check.message if len(check.message) <= MAX_MESSAGE else check.message[:MAX_MESSAGE] + "..."
+            said.append(f"{check.name}: {message}")
+    return "; ".join(said) or "a run error"
+
+
+def undecide_partial(result: Comparison, partial: list[str]) -> Comparison:
+    """`result` with every gated row and goal that would be decided undecided (PARTIAL) where `partial`
+    (partial_runs) is not empty; rows already undecided keep their reason, rows not gated stay as they are."""
+    if not partial:
+        return result
+    result.partial = list(partial)
+    result.rows = [_row(r) for r in result.rows]
+    result.goals = [_goal(g) for g in result.goals]
+    return result
+
+
+def _row(r: Row) -> Row:
+    if r.verdict == "missing" or r.undecided or r.why.startswith("informational"):
+        return r
+    would = {"regression": "a regression", "improvement": "an improvement"}.get(r.verdict, r.why or "the same")
+    return replace(r, verdict="same", why=PARTIAL, note=f"would be {would}, but a run is partial; {r.note}")
+
+
+def _goal(g: GoalResult) -> GoalResult:
+    if g.verdict not in (MET, MISSED):
+        return g
+    figures, _, said = g.why.partition(": ")
+    return replace(g, verdict=UNDECIDED, why=f"{figures}: {PARTIAL}, so undecided (otherwise {said})")
+
