@@ -90,6 +90,11 @@ class DbMeasurement:
     # the slow statements' plans with their flags (db.explain.slow_plans), and why there are none, if so
     plans: list[SlowPlan] = field(default_factory=list)
     plans_note: str | None = None
+    # the latest reason the collector's live sampling missed statements (the database unreachable, ...) and a
+    # poll of the duration log (db_query_slow), with the fix: a monitor's window that spans one is not judged on
+    # them (run.monitor.db_window); not in results.json (a run's verdict comes from the window's snapshots)
+    lost: str = ""
+    slow_lost: str = ""
 
     def __post_init__(self) -> None:
         self._per_point = 1  # samples per point of `timeseries` (doubles as a long run's points merge)

@@ -68,6 +68,14 @@ class DatabaseCollector:
         self.windowed = False
         self.live_queries = 0  # statements since the window began, as the sampler sees them (live metrics)
         self.live_slow: int | None = None  # of those slower than slow_ms, once the log is read live
+        # samples the sampler could not take (the database unreachable, a statement canceled, pg_stat_statements
+        # reset under it): the statements of that time are unknown, so a monitor's window that spans one does not
+        # judge db_queries or db_query_slow (run.monitor.db_window); and polls of the duration log that failed,
+        # which leave db_query_slow unknown the same way. The latest reason of each, with the fix, is the
+        # measurement's (DbMeasurement.lost, .slow_lost)
+        self.live_lost = 0
+        self.live_slow_lost = 0
+        self._live: LiveSlowCount | None = None
 
     def _why(self, exc: BaseException) -> str:
         """Why a statement of the collector failed (db.postgres.failure_reason, with this collector's bound)."""
@@ -307,57 +315,102 @@ class DatabaseCollector:
 
     def _start_sampler(self) -> None:
         """queries/s over time, from a connection of its own (the main one is not shared across threads),
-        counted from before the load starts (a thread that connected later missed the first statements)."""
-        try:
-            session = PgSession(self.settings)
-            start = session.top_level_total()
-        except Exception:
-            return  # the timeline is a picture; the verdict comes from the snapshots
-        live = None
-        if self._log_at is not None and self._before is not None and not self.measurement.slow_unmeasured:
-            files = LogFiles(session, self.ready.log_source or "jsonlog")
-            live = LiveSlowCount(files, self._log_at, self._before.at, self.settings.slow_ms, session.app)
-            self.live_slow = 0
+        counted from before the load starts (a thread that connected later missed the first statements). A
+        sampler that cannot reach the database goes on: it counts what it missed and connects again."""
+        connected = self._connect_sampler()
         self._sampler = threading.Thread(
-            target=self._sample, args=(session, start, live), name="loadorch-db-sampler", daemon=True
+            target=self._sample, args=connected, name="loadorch-db-sampler", daemon=True
         )
         self._sampler.start()
 
-    def _sample(self, session: PgSession, previous: int, live: LiveSlowCount | None) -> None:
+    def _connect_sampler(self) -> tuple[PgSession | None, int]:
+        """The sampler's session and the statements' total now, or (None, 0) with the sample counted as lost;
+        the live count of the duration log follows the new session, from where it had read to."""
+        session = None
+        try:
+            session = PgSession(self.settings)
+            total = session.top_level_total()
+        except Exception as exc:
+            if session is not None:
+                session.close()
+            self._lose(exc)
+            return None, 0
+        if self._log_at is not None and self._before is not None and not self.measurement.slow_unmeasured:
+            files = LogFiles(session, self.ready.log_source or "jsonlog")
+            if self._live is None:
+                self._live = LiveSlowCount(files, self._log_at, self._before.at, self.settings.slow_ms, session.app)
+                self.live_slow = self.live_slow or 0
+            else:
+                self._live.files = files
+        return session, total
+
+    def _lose(self, exc: BaseException) -> None:
+        self.live_lost += 1
+        self.measurement.lost = f"the collector lost the database ({self._why(exc)}): {self._reach_now}"
+
+    @property
+    def _reach_now(self) -> str:
+        return f"check that the database at {self.where} is up and reachable from here"
+
+    def _sample(self, session: PgSession | None, previous: int) -> None:
         t0 = time.monotonic()
         try:
             while not self._stop.wait(self.interval_s):
-                total = session.top_level_total()
+                if session is None:  # lost: connect again; the statements of the time it was away are unknown
+                    session, previous = self._connect_sampler()
+                    if session is None:
+                        continue
+                try:
+                    total = session.top_level_total()
+                except Exception as exc:
+                    self._lose(exc)
+                    session.close()
+                    session = None
+                    continue
                 # a partial reset lowers the total: that sample is unknown, never negative (the window is
                 # then unmeasured)
                 self.measurement.add_sample(round(time.monotonic() - t0, 1), max(0, total - previous))
                 if not self._ended:
                     self.live_queries += max(0, total - previous)
+                if total < previous:
+                    self.live_lost += 1
+                    self.measurement.lost = (
+                        "pg_stat_statements was reset while the collector counted (its statements' total went down), "
+                        "so the statements of that time are unknown: do not reset it while a monitor measures")
                 self._went_down = self._went_down or total < previous
                 previous = total
-                live = self._read_log(live)
-        except Exception:
-            return
+                self._read_log()
+        except Exception as exc:  # a picture and a monitor's counts, never the run: what it missed says why
+            self._lose(exc)
         finally:
-            session.close()
+            if session is not None:
+                session.close()
 
-    def _read_log(self, live: LiveSlowCount | None) -> LiveSlowCount | None:
+    def _read_log(self) -> None:
         """The duration log's new lines counted for the live metrics, a bounded piece at a time (up to one
-        piece per second of the interval, so a long interval does not fall behind); a read that fails ends
-        the live count (the verdict reads the log whole at the end of the window)."""
-        if live is None:
-            return None
+        piece per second of the interval, so a long interval does not fall behind); a read that fails is
+        counted (live_slow_lost) and tried again at the next sample, from where the count had read to (the
+        verdict reads the log whole at the end of the window)."""
+        live = self._live
+        if live is None or self._ended:
+            return
         try:
             for _ in range(max(1, int(self.interval_s))):
                 count = live.poll()
                 if self._ended:
-                    return None  # the window closed meanwhile: its counts are the verdict's now
+                    return  # the window closed meanwhile: its counts are the verdict's now
                 self.live_slow = count
                 if not live.behind:
                     break
-        except Exception:
-            return None
-        return live
+        except Exception as exc:
+            self.live_slow_lost += 1
+            why = self._why(exc)
+            self.measurement.slow_lost = f"the collector could not read the duration log ({why}): {self._reach_now}"
+
+    def live_gaps(self) -> tuple[int, int]:
+        """(samples of the statements lost, polls of the duration log lost) so far: counters a monitor's windows
+        difference, as they do the live counts."""
+        return self.live_lost, self.live_slow_lost
 
 
 def _replace(row: ProbeRow, note: str) -> ProbeRow:

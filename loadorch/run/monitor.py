@@ -184,8 +184,9 @@ class Monitor:
             counts["generator"] = {"limited": limited}
         previous: dict[str, Table] = {"series": older.series, "timings": older.timings, "db": older.db}
         live = run.db.live_counts() if run.db is not None else None
-        if live is not None:  # the database collector's statements (and slow ones) since its window began
-            counts["db"] = {"server": [live[0], live[1] or 0]}
+        if live is not None and run.db is not None:  # the collector's statements (and slow ones) since its window
+            # began, and the samples and log polls it missed (a window that spans one is not judged on them)
+            counts["db"] = {"server": [live[0], live[1] or 0], "lost": list(run.db.live_gaps())}
         if run.sink is not None:
             with run.sink.lock:  # browser workers report from another thread
                 tables["browser"] = {k: Histogram(MONITOR_SUB_BITS).merge(h) for k, h in run.sink.stats.series.items()}
@@ -294,15 +295,30 @@ def generator_limited(window: Window) -> str | None:
 
 def db_window(window: Window, collector: DbMeasurement | None) -> DbMeasurement | None:
     """The database collector's statements and slow statements over the window (its live counts, windowed
-    like the rest), for db_queries and db_query_slow; None without a collector."""
+    like the rest), for db_queries and db_query_slow; None without a collector. A window that spans samples the
+    collector missed (the database unreachable, ...) or polls of the duration log that failed is unmeasured for
+    them, with the collector's reason: judged again once the window holds none of that time."""
     if collector is None:
         return None
     row = window.counts.get("db", {}).get("server")
+    lost, slow_lost = window.counts.get("db", {}).get("lost", [0, 0])
     sampled = row is not None and bool(collector.timeseries)  # before its first sample it counts 0, not nothing
     why = collector.unmeasured or (None if sampled else "the collector has not sampled the database yet")
-    slow = None if row is None or collector.slow_unmeasured else row[1]
+    if why is None and lost > 0:
+        why = f"{_missed(lost, 'sample')} of the statements in this window: {collector.lost}{_AGAIN}"
+    slow_why = collector.slow_unmeasured
+    if slow_why is None and slow_lost > 0:
+        slow_why = f"{_missed(slow_lost, 'read')} of the duration log in this window: {collector.slow_lost}{_AGAIN}"
+    slow = None if row is None or slow_why else row[1]
     return DbMeasurement(slow_ms=collector.slow_ms, queries=row[0] if row is not None else None, slow=slow,
-                         window_s=window.seconds, unmeasured=why, slow_unmeasured=collector.slow_unmeasured)
+                         window_s=window.seconds, unmeasured=why, slow_unmeasured=slow_why)
+
+
+_AGAIN = "; judged again once the window holds none of that time"
+
+
+def _missed(n: int, what: str) -> str:
+    return f"the collector missed {n} {what}{'s' if n != 1 else ''}"
 
 
 def _where(cfg: RunConfig, key: str) -> str:

@@ -69,13 +69,92 @@ def test_a_monitors_database_budgets_are_judged_from_the_collector(postgres: Clu
             assert rows and all(r["state"] == "pass" for r in rows.values()), (rows, (tmp_path / "err.log").read_text())
             assert rows["db_query_slow rate<0.5"]["samples"] >= 5 and rows["db_queries rate>0"]["observed"] > 0
             # one verdict on /metrics: the monitor's (the status is served there with its next write)
+            # (/metrics may still serve an older status, whose db_query_slow had too few samples: wait for both)
+            want = {"db_query_slow rate<0.5": "pass", "db_queries rate>0": "pass"}
             states = _scraped_states(port)
-            while time.monotonic() < deadline and states.get("db_queries rate>0") != "pass":
+            while time.monotonic() < deadline and states != want:
                 time.sleep(0.3)
                 states = _scraped_states(port)
-            assert states == {"db_query_slow rate<0.5": "pass", "db_queries rate>0": "pass"}, states
+            assert states == want, states
             assert "\nloadorch_threshold_state{" not in _scrape(port)
         finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _db_rows(path: Path) -> dict[str, dict[str, Any]]:
+    doc = _status(path)
+    return {r["threshold"]: r for r in (doc or {}).get("thresholds", []) if r["threshold"].startswith("db_")}
+
+
+def _until(what: str, check: Any, proc: subprocess.Popen[str], timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"the monitor ended ({proc.returncode}) while waiting for {what}"
+        got = check()
+        if got:
+            return got
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_monitor_says_when_it_loses_the_database_and_judges_again_when_it_is_back(
+    postgres: Cluster, tmp_path: Path
+) -> None:
+    """The database stops under a running monitor: its database budgets read inconclusive with the collector's
+    reason (on status.json and /metrics), never pass on what it could not count nor fail as if the database ran
+    nothing; the monitor goes on; the database back, the budgets are judged again."""
+    project = Project(tmp_path)
+    with serve_shop(postgres.dsn()) as shop:
+        shop.knobs(n_plus_one=False)
+        collector = (f'collectors: {{postgres: {{dsn: "{postgres.dsn()}", slow_ms: 200, probe: false}}}}\n'
+                     "min_samples: 5\nallow_saturated_generator: true\n"
+                     "monitor: {window: 4s, slices: 2, status_every: 1s}")
+        _profile(project, shop.url, '  db_query_slow: ["rate<0.5"]\n  db_queries: ["rate>0"]', collector,
+                 load="{arrival_rate: 10, duration: 1m}")
+        err = (tmp_path / "err.log").open("w")
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, "-m", "loadorch", "monitor", "p", "--out", "mo", "--metrics-port",
+                                 str(port)], cwd=project.root, env=dict(os.environ), stdout=subprocess.DEVNULL,
+                                stderr=err, text=True)
+        status = project.root / "mo" / "status.json"
+        stopped = False
+        try:
+            def passing() -> bool:
+                rows = _db_rows(status)
+                return len(rows) == 2 and all(r["state"] == "pass" for r in rows.values())
+
+            _until("the database budgets to pass", passing, proc)
+            postgres.stop()
+            stopped = True
+            seen: list[dict[str, Any]] = []
+
+            def lost() -> dict[str, dict[str, Any]] | None:
+                rows = _db_rows(status)
+                seen.append(rows)
+                return rows if rows and all(r["state"] == "inconclusive" and "the collector lost the database"
+                                            in r["message"] for r in rows.values()) else None
+
+            try:
+                rows = _until("the database budgets to say the collector lost the database", lost, proc)
+            finally:
+                tail = json.dumps(seen[-2:], indent=1)
+            assert all("judged again once the window holds none of that time" in r["message"] for r in rows.values())
+            assert not [r for rows_then in seen for r in rows_then.values() if r["state"] == "fail"], tail
+            doc = _status(status)
+            assert doc is not None and doc["status"] == "no_data" and "the collector lost the database" in doc["reason"]
+            _until("/metrics to say the database budgets are inconclusive",  # served with the status's next write
+                   lambda: {_scraped_states(port).get(k) for k in rows} == {"inconclusive"}, proc)
+            postgres.start()
+            stopped = False
+            _until("the database budgets to pass again", passing, proc, timeout=90)
+        finally:
+            if stopped:
+                postgres.start()
             proc.send_signal(signal.SIGTERM)
             try:
                 proc.wait(timeout=60)

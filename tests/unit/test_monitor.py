@@ -387,7 +387,8 @@ def test_a_monitors_database_budgets_are_judged_over_its_window_from_the_collect
     monitor = Monitor(cfg, str(tmp_path), None, clock=lambda: clock[0])
     monitor.snapshot_path = str(tmp_path / "no-snapshot.json")  # no HTTP tables: the database's alone
     counts: list[tuple[int, int | None] | None] = [None]
-    db = SimpleNamespace(measurement=DbMeasurement(slow_ms=200), live_counts=lambda: counts[0])
+    db = SimpleNamespace(measurement=DbMeasurement(slow_ms=200), live_counts=lambda: counts[0],
+                         live_gaps=lambda: (0, 0))
     run = SimpleNamespace(sink=None, db=db, redactor=Redactor([]), live_labels=("mo", "p", "s"))
 
     def status_at(t: float, live: tuple[int, int | None] | None) -> dict[str, str]:
@@ -412,6 +413,71 @@ def test_a_monitors_database_budgets_are_judged_over_its_window_from_the_collect
     assert monitor.last is not None and monitor.last["status"] == "failing"
     db.measurement.slow_unmeasured = "the duration log cannot be read: grant pg_read_server_files"
     assert status_at(31, (200 + 27 * 3, None))["db_query_slow rate<0.05"] == "inconclusive"
+
+
+def test_a_window_that_spans_what_the_collector_missed_is_not_judged_on_it_and_is_judged_again_after(
+    tmp_path,  # type: ignore[no-untyped-def]
+) -> None:
+    """The collector's sampler lost the database (or a read of its duration log failed): it stopped counting for
+    good, so the monitor's windows read its frozen counts as the database's, "no statement finished" (a false
+    alarm) or a slow share of nothing (a pass), and never judged again once the database was back. A window
+    that spans a sample it missed is inconclusive with the collector's reason; once out of the window, judged."""
+    from types import SimpleNamespace
+
+    from loadorch.config.resolve import build
+    from loadorch.db.measure import DbMeasurement
+    from loadorch.run.monitor import Monitor
+    from loadorch.traffic.redact import Redactor
+
+    from .test_config import BASE_PROFILE, make
+
+    make(tmp_path, profile=BASE_PROFILE + (
+        'collectors: {postgres: {dsn: "${DATABASE_URL}", slow_ms: 200}}\nmin_samples: 20\n'
+        'monitor: {window: 10s, slices: 5, status_every: 1s}\n'
+        'thresholds:\n  db_query_slow: ["rate<0.05"]\n  db_queries: ["rate>5"]\n'))
+    cfg = build("p", str(tmp_path), {"DATABASE_URL": "postgresql://a:b@db/shop"})
+    clock = [0.0]
+    monitor = Monitor(cfg, str(tmp_path), None, clock=lambda: clock[0])
+    monitor.snapshot_path = str(tmp_path / "no-snapshot.json")
+    live, gaps = [(0, 0)], [(0, 0)]
+    db = SimpleNamespace(measurement=DbMeasurement(slow_ms=200), live_counts=lambda: live[0],
+                         live_gaps=lambda: gaps[0])
+    db.measurement.add_sample(1.0, 0)
+    run = SimpleNamespace(sink=None, db=db, redactor=Redactor([]), live_labels=("mo", "p", "s"))
+    slow, queries = "db_query_slow rate<0.05", "db_queries rate>5"
+
+    def rows_at(t: float, statements: int, lost: tuple[int, int]) -> dict[str, dict[str, object]]:
+        clock[0], live[0], gaps[0] = t, (statements, 0), lost
+        monitor.tick(run)  # type: ignore[arg-type]
+        assert monitor.last is not None
+        return {row["threshold"]: dict(row) for row in monitor.last["thresholds"]}
+
+    monitor.tick(run)  # type: ignore[arg-type]
+    for t in range(1, 12):  # 100 statements a second, none slow
+        rows = rows_at(t, 100 * t, (0, 0))
+    assert {k: r["state"] for k, r in rows.items()} == {slow: "pass", queries: "pass"}
+    # the database goes away at 12 s: the counts stop, each sample the collector misses is counted
+    db.measurement.lost = "the collector lost the database (connection refused): check that the database is up"
+    for t in range(12, 16):
+        rows = rows_at(t, 1100, (t - 11, 0))
+        assert {r["state"] for r in rows.values()} == {"inconclusive"}, rows
+    for row in rows.values():
+        assert "the collector missed 4 samples of the statements in this window" in str(row["message"])
+        assert "connection refused" in str(row["message"]) and "judged again once" in str(row["message"])
+    assert monitor.last is not None and monitor.last["status"] == "no_data"
+    assert "connection refused" in monitor.last["reason"]
+    # back at 16 s: judged again once the window no longer holds the samples it missed (10 s and a slice later)
+    states = []
+    for t in range(16, 30):
+        rows = rows_at(t, 1100 + 100 * (t - 15), (4, 0))
+        states.append({k: r["state"] for k, r in rows.items()})
+    assert states[0] == {slow: "inconclusive", queries: "inconclusive"}
+    assert states[-1] == {slow: "pass", queries: "pass"}, states
+    # a read of the duration log that failed leaves db_query_slow unknown in its window, db_queries judged
+    db.measurement.slow_lost = "the collector could not read the duration log (permission denied): check ..."
+    rows = rows_at(30, 2600, (4, 1))
+    assert rows[queries]["state"] == "pass" and rows[slow]["state"] == "inconclusive", rows
+    assert "missed 1 read of the duration log" in str(rows[slow]["message"])
 
 
 def test_a_stopped_monitors_status_says_so_and_keeps_its_last_rows() -> None:
