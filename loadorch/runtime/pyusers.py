@@ -20,6 +20,7 @@ import time
 import traceback
 import types
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import gevent
@@ -66,6 +67,8 @@ class PythonUserContext:
         self.trace_id = ""  # the traceparent's trace id loadorch put on this user's request under way ("": none)
         self.held: dict[str, None] = {}  # the credentials its requests carried, the most recent last
         self.mask: Redactor | None = None  # the run's secrets and `held` (None: its requests carried none yet)
+        # the request its client was waiting on when the run stopped this user (watch_client), None: it was not
+        self.stopped: StoppedRequest | None = None
 
     def data(self, name: str) -> Any:
         """A fresh draw from the scenario's generator `name`, from this user's stream."""
@@ -88,6 +91,60 @@ class PythonUserContext:
             self.mask = base.plus(held)
         assert self.mask is not None
         return self.mask if len(found) <= HELD_KEPT else self.mask.plus(found)  # (more than kept: all this request's)
+
+
+@dataclass(frozen=True)
+class StoppedRequest:
+    """A python user's request the run stopped while it waited for the target, as its client was given it: named
+    as Locust names it (PythonRequests.stopped_key) only then, so a request that ends costs a clock read."""
+
+    method: str
+    url: str  # as the task gave it (FastHttpSession names a request by it) ...
+    sent: str  # ... and with the client's base URL, whose path and query (and `params`) HttpSession names it by
+    name: str | None  # the task's name for it (`name=`, or the client's rename_request)
+    params: Any
+    context: Any  # the user's context() and the request's `context=`: its `kind`
+    waited_s: float
+    fast: bool  # FastHttpSession's naming (the URL as given), else HttpSession's (the path sent)
+
+
+def watch_client(client: Any, context: PythonUserContext) -> None:
+    """A python user's client (Locust's HttpSession or FastHttpSession: their get, post ... go through `request`)
+    notes on `context.stopped` the request it was waiting on when the run stopped the user (the greenlet's
+    GreenletExit inside the request): neither answered nor failed, it is counted apart (the worker's unanswered
+    table), as a declarative user's is. A user class without such a client is left as it is."""
+    request = getattr(client, "request", None)
+    if not callable(request):
+        return
+    fast = not isinstance(client, HttpSession)
+
+    def watched(method: Any, url: Any, *args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return request(method, url, *args, **kwargs)
+        except gevent.GreenletExit:
+            if context.stopped is None:  # the first: a request its on_stop sends after is not the one it waited on
+                context.stopped = _stopped(client, method, url, args, kwargs, time.perf_counter() - start, fast)
+            raise
+
+    client.request = watched
+
+
+def _stopped(client: Any, method: Any, url: Any, args: tuple[Any, ...], kwargs: dict[str, Any], waited: float,
+             fast: bool) -> StoppedRequest:  # fmt: skip
+    name = kwargs.get("name", args[0] if args else None) or getattr(client, "request_name", None)
+    build = getattr(client, "_build_url", None)
+    try:
+        sent = str(build(url)) if callable(build) else str(url)
+    except Exception:
+        sent = str(url)
+    user = getattr(client, "user", None)
+    try:  # as Locust merges them for the request event: the user's context, then the request's own
+        merged = {**(user.context() if user is not None else {}), **(kwargs.get("context") or {})}
+    except Exception:
+        merged = kwargs.get("context") or {}
+    return StoppedRequest(str(method), str(url), sent, str(name) if name else None, kwargs.get("params"), merged,
+                          waited, fast)
 
 
 class _PerUserRandom:
@@ -143,10 +200,12 @@ def python_user_class(
     on_failure: Callable[[int, str, BaseException, Redactor | None], None],
     tracer: TraceIds | None = None,
     timeout_s: float | None = None,
+    on_stopped: Callable[[PythonUserContext], None] | None = None,
 ) -> type[User]:
     """A subclass of the user's class that carries `self.loadorch`, stops after `iterations` tasks,
     sends the worker's trace ids (`tracer`; None: none) on every request of its client, and bounds each
-    request by the profile's `request_timeout` (`timeout_s`) where the class does not set a timeout itself."""
+    request by the profile's `request_timeout` (`timeout_s`) where the class does not set a timeout itself;
+    `on_stopped`: told of a user the run stopped while its request waited for the target (watch_client)."""
 
     def __init__(self: Any, environment: Any) -> None:
         base.__init__(self, environment)
@@ -155,6 +214,8 @@ def python_user_class(
             bound_client(getattr(self, "client", None), timeout_s, fast_bounded)
         if tracer is not None:
             trace_client(getattr(self, "client", None), tracer, self.loadorch)
+        if on_stopped is not None:
+            watch_client(getattr(self, "client", None), self.loadorch)
 
     def run(self: Any) -> None:
         _CURRENT[gevent.getcurrent()] = self.loadorch
@@ -166,6 +227,8 @@ def python_user_class(
             on_failure(self.loadorch.slot, name, exc, self.loadorch.mask)  # masked with what it carried
         finally:
             _CURRENT.pop(gevent.getcurrent(), None)
+            if on_stopped is not None and self.loadorch.stopped is not None:
+                on_stopped(self.loadorch)  # (Locust's User.run ends quietly on the GreenletExit that stopped it)
             on_finish()
 
     attrs: dict[str, object] = {  # the class namespace type() makes the Locust user class from
@@ -319,6 +382,17 @@ class PythonRequests:
                 request_log_line(self.worker, ctx.slot, user_class, seq, kind, name, request_type.upper(), outcome)
             )
 
+    def stopped_key(self, ctx: PythonUserContext) -> tuple[tuple[str, str, str, str], float] | None:
+        """The (user, name, kind, method) of the request `ctx`'s user waited on when the run stopped it, named,
+        classified and masked as its request event would have been (on_request), and how long it waited."""
+        s = ctx.stopped
+        if s is None:
+            return None
+        name = s.name or (s.url if s.fast else _sent_path(s.sent, s.params))
+        kind = self.kind_of(name, s.context if isinstance(s.context, dict) else None)
+        shown = self._shown(name, ctx.mask)
+        return (ctx.user_class, shown, kind, sendable(s.method.upper())), s.waited_s
+
     def _shown(self, name: str, mine: Redactor | None) -> str:
         """`name` with its credential parameters and secrets masked (`self.shown`: the run's, once a name, at most
         SHOWN_KEPT names; a request that carried its own credentials is masked with them too, each time)."""
@@ -393,6 +467,16 @@ def current_mask() -> Redactor | None:
     here, or it carried none."""
     ctx = _CURRENT.get(gevent.getcurrent())
     return None if ctx is None else ctx.mask
+
+
+def _sent_path(url: str, params: Any) -> str:
+    """The path and query HttpSession names a request by (requests' path_url, `params` joined), or `url`."""
+    from requests import Request
+
+    try:
+        return str(Request("GET", url, params=params).prepare().path_url)
+    except Exception:
+        return url
 
 
 def _path(url: Any, name: str) -> str:

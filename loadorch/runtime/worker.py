@@ -15,7 +15,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gevent
 import gevent.queue
@@ -50,6 +50,9 @@ from loadorch.traffic import data as gen
 from loadorch.traffic.arrivals import for_worker
 from loadorch.traffic.data import cumulative, stream_seed
 from loadorch.traffic.redact import USER_PLUS_KEPT, Redactor, credential_params_in, masked_reason
+
+if TYPE_CHECKING:  # imported where python users are (it imports locust's HttpSession and requests)
+    from loadorch.runtime.pyusers import PythonRequests, PythonUserContext
 from loadorch.traffic.request import CompiledRequest, Origin, RequestRunner, compile_request, credential_captures
 from loadorch.traffic.stages import users_at
 from loadorch.traffic.trace import TraceIds
@@ -165,6 +168,7 @@ class WorkerState:
         self.vu_failures: list[VuFailure] = []  # not yet reported to the master
         # (user, name, kind, method) -> [requests, longest wait (s)]: still waiting for the target at the stop
         self.unanswered: UnansweredTable = {}
+        self.python_requests: PythonRequests | None = None  # the python users' request events (names them)
         self.redactor = Redactor(plan.secrets)  # the run's secrets, masked in a failure's reason before it is cut
         # the redactor of the python user running in the current greenlet (None: none), for the lines logged from it
         self.user_mask: Callable[[], Redactor | None] = lambda: None
@@ -208,6 +212,15 @@ class WorkerState:
             return
         req, waited = stopped
         note_unanswered(self.unanswered, (user_class, req.name, req.kind, req.method), waited)
+
+    def python_stopped(self, ctx: PythonUserContext) -> None:
+        """A python user stopped by the run's end while its request waited for the target (pyusers.watch_client):
+        counted apart as a declarative user's is, named as its request event would have named it."""
+        if self.python_requests is None:
+            return
+        found = self.python_requests.stopped_key(ctx)
+        if found is not None:
+            note_unanswered(self.unanswered, *found)
 
     def take_unanswered(self) -> list[Unanswered]:
         table, self.unanswered = self.unanswered, {}
@@ -292,7 +305,7 @@ def _python_class(
     base = load_class(plan.scenario_dir, ref)
     return python_user_class(
         base, name, slots, make_context, plan.iterations, plan.host, finished, state.vu_failed, state.tracer,
-        plan.request_timeout_s,
+        plan.request_timeout_s, state.python_stopped,
     )
 
 
@@ -613,6 +626,7 @@ def _listen_to_python_users(env: Environment, state: WorkerState) -> None:
                               Redactor(plan.secrets))
     env.events.request.add_listener(listener.on_request)
     env.events.user_error.add_listener(listener.on_user_error)
+    state.python_requests = listener  # names the requests its users were stopped waiting on (python_stopped)
 
 
 def _connect(env: Environment, plan: Plan, index: int) -> lr.WorkerRunner | None:

@@ -253,6 +253,35 @@ def test_a_python_users_request_to_a_target_that_never_answers_ends_at_request_t
     assert doc["run"]["elapsed_s"] < 30, doc["run"]["elapsed_s"]  # the 2 s bound, not 60 s or for ever
 
 
+@pytest.mark.parametrize("user", ["Plain", "Fast"])
+def test_a_python_users_request_still_waiting_at_the_end_is_counted_and_said(project: Project, user: str) -> None:
+    """request_timeout (10 s by default) longer than the run, against a target that accepts and never answers: the
+    declarative users' waiting requests were counted and said ("the target answered none"), a python user's were
+    not: 0 requests, thresholds "no data" with a fix about the selector's tags, and no word of the target."""
+    with socket.socket() as silent:  # accepts (the kernel's backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        port = silent.getsockname()[1]
+        project.write("scenarios/locustfiles/silent.py", SILENT_USERS)
+        project.write("scenarios/s.yaml", f"name: silent\nusers:\n  - python: locustfiles/silent.py:{user}\n"
+                                          "kinds: {'*': read}\n")
+        project.write("profiles/p.yaml", f"scenario: ../scenarios/s.yaml\nhost: http://127.0.0.1:{port}\n"
+                                         "load: {users: 2, duration: 3s}\n")
+        r = project.run("run", "p", "--out", "o", timeout=90)
+    assert_no_traceback(r)
+    doc = project.results("o")
+    assert r.code == 1 and doc["totals"]["requests"] == 0, r.out + r.err
+    waiting = [(u["name"], u["kind"], u["method"], u["count"]) for w in doc["integrity"]["per_worker"]
+               for u in w["unanswered"]]
+    assert waiting == [(user.lower(), "read", "GET", 2)], waiting
+    said = {c["name"]: c for c in doc["checks"]}["unanswered requests"]
+    assert said["verdict"] == "fail" and said["message"].startswith(
+        f"the target answered none of the requests: 2 request(s) were still waiting for the target at the end "
+        f"({user.lower()} 2; the longest for "), said
+    assert all(t["message"].startswith("no data: no answer: 2 request(s) of ") for t in doc["thresholds"]), (
+        doc["thresholds"])
+
+
 SECRET_TOKEN = "Tok-canary-5e1d0b"  # a variable marked secret
 HEADER_TOKEN = "hdr-canary-93c2aa77"  # written literally in the profile's Authorization header
 QUERY_TOKEN = "qry-canary-4b8e61f0"  # a URL's credential parameter, declared nowhere
