@@ -239,17 +239,27 @@ users:
     assert "data.fine" not in r.err, r.err
 
 
-def test_a_data_generator_named_as_a_builtin_is_refused_not_shadowed(project: Project) -> None:
-    """`data: {user: ...}` was accepted and never drawn: `{user}` in a request is the virtual user's slot."""
-    for name, where in (("user", "users' requests"), ("iteration", "users' requests and browser journeys"),
-                        ("index", "setup"), ("page", "browser journeys")):
-        project.write("scenarios/s.yaml", f"name: s\ndata:\n  {name}: {{choice: [a, b]}}\nusers:\n"
-                                          f"  - {{name: u, requests: [{{name: r, path: '/x?v={{{name}}}'}}]}}\n")
+def test_a_data_generator_named_as_a_builtin_is_refused_where_the_builtin_wins(project: Project) -> None:
+    """`data: {user: ...}` read as `{user}` in a request was accepted and never drawn (it is the virtual user's
+    slot there); each built-in is refused where the scenario reads it and the built-in wins, and only there:
+    `{page}` in an HTTP request is the generator (page is a built-in of browser journeys alone)."""
+    request = "users:\n  - {name: u, requests: [{name: r, path: '/x?v={NAME}'}]}\n"
+    setup = "setup:\n  - {name: s, request: {method: POST, path: '/x?v={NAME}'}}\n" + request.replace("{NAME}", "1")
+    journey = "browsers:\n  - {name: b, journey: [{visit: '/x?v={NAME}'}]}\n"
+    for name, where, body in (("user", "users' requests", request), ("iteration", "users' requests", request),
+                              ("index", "setup", setup), ("page", "browser journeys", journey),
+                              ("iteration", "browser journeys", journey)):
+        project.write("scenarios/s.yaml", f"name: s\ndata:\n  {name}: {{choice: [a, b]}}\n" + body.replace("NAME", name))
         project.write("profiles/p.yaml", PROFILE)
         r = project.cli("validate")
-        assert r.code == 3, (name, r.out + r.err)
+        assert r.code == 3, (name, body, r.out + r.err)
         assert (f"s.yaml:3: data.{name}: {{{name}}} is a built-in placeholder in {where}, so this generator would "
                 f"never be drawn there; give it another name (e.g. {name}_id)") in r.err, r.err
+    for name in ("page", "index"):  # not built in where they are read: the generator is drawn
+        project.write("scenarios/s.yaml", f"name: s\ndata:\n  {name}: {{choice: [a, b]}}\n" + request.replace("NAME", name))
+        project.write("profiles/p.yaml", PROFILE.replace("{duration: 5s}", "{users: 1, duration: 5s}"))
+        r = project.cli("validate")
+        assert r.code == 0, (name, r.out + r.err)
 
 
 def test_a_scenario_that_fails_does_not_make_the_profiles_free_tags_unknown(project: Project) -> None:

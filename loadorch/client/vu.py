@@ -37,6 +37,7 @@ from loadorch.traffic.request import (
     BODY_METHODS,
     Captured,
     CompiledRequest,
+    HeaderValues,
     LineSink,
     Origin,
     Outcome,
@@ -46,7 +47,6 @@ from loadorch.traffic.request import (
     credential_values,
     encode_body,
     failed_example,
-    header_value,
     quote_path,
     request_log_line,
     service_us,
@@ -83,6 +83,7 @@ class LeanRunner:
         self.timeout = timeout
         self.max_body = max_body
         self.query_header = query_header or QueryHeader()
+        self.headers = HeaderValues()  # each templated header's value checked once (traffic/request.py)
         options = options or HttpOptions()
         tls = origin.scheme == "https"
         proxy = options.proxy_for(origin.scheme, origin.host)
@@ -127,7 +128,8 @@ class LeanRunner:
         if self.token_mask is not None:  # a token this user captured: masked wherever it shows (a path ...)
             redactor = mine = self.token_mask
         if req.dynamic_headers:
-            rendered = [(name, header_value(t.render_text(lookup), name)) for name, t in req.dynamic_headers]
+            checked = self.headers.value
+            rendered = [(name, checked(t.render_text(lookup), name)) for name, t in req.dynamic_headers]
             own += "".join(f"{name}: {value}\r\n" for name, value in rendered)
             if req.secret_headers:  # a credential rendered now (a captured token): masked in what this request shows
                 redactor = mine = own_redactor(rendered, redactor)
@@ -367,6 +369,13 @@ class Series:
         return self.batch
 
 
+def runner_mask(runner: Any) -> Redactor:
+    """What a runner masks in its requests' failures: the tokens its user captured, else the run's secrets."""
+    tokens = getattr(runner, "token_mask", None) or getattr(getattr(runner, "tokens", None), "mask", None)
+    mask = tokens or getattr(runner, "redactor", None)
+    return mask if isinstance(mask, Redactor) else NO_SECRETS
+
+
 class VirtualUser:
     """A user's loop state: its RNG, draws, captures and sequence number."""
 
@@ -435,7 +444,7 @@ class VirtualUser:
             try:
                 outcome = self.runner.run(req, draws, self.captured)
             except RenderError as exc:
-                outcome = unrendered(req, exc)
+                outcome = unrendered(req, exc, runner_mask(self.runner))
             self.record(req, outcome)
         self.sequence += 1
         low, high = self.think
@@ -452,7 +461,7 @@ class VirtualUser:
         try:
             outcome = self.runner.run(req, draws, self.captured, intended)
         except RenderError as exc:
-            outcome = unrendered(req, exc)
+            outcome = unrendered(req, exc, runner_mask(self.runner))
         self.record(req, outcome, user=arrival, sequence=0)
 
     def record(

@@ -7,6 +7,7 @@ import csv
 import math
 import os
 import random
+import re
 from collections.abc import Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any
@@ -75,10 +76,13 @@ def compile_generators(scenario: Scenario, doc: Document) -> tuple[dict[str, gen
     out: dict[str, gen.Generator] = {}
     problems: list[Problem] = []
     base = os.path.dirname(os.path.abspath(doc.file))
+    contexts = (("users' requests", USER_BUILTINS, [u.model_dump() for u in scenario.users]),
+                ("setup", SETUP_BUILTINS, [s.model_dump() for s in scenario.setup]),
+                ("browser journeys", BROWSER_BUILTINS, [b.model_dump() for b in scenario.browsers]))
     for name, spec in scenario.data.items():
-        where = [kind for kind, names in (("users' requests", USER_BUILTINS), ("setup", SETUP_BUILTINS),
-                                          ("browser journeys", BROWSER_BUILTINS)) if name in names]
-        if where:  # the built-in would win: every {name} would read it, never this generator
+        # where the scenario reads {name} and a built-in of that name wins there: never this generator
+        where = [kind for kind, names, parts in contexts if name in names and _reads(parts, name)]
+        if where:
             problems.append(Problem(doc.file, doc.line_of(("data", name)), f"data.{name}",
                                     f"{{{name}}} is a built-in placeholder in {' and '.join(where)}, so this generator "
                                     f"would never be drawn there; give it another name (e.g. {name}_id)"))
@@ -90,6 +94,23 @@ def compile_generators(scenario: Scenario, doc: Document) -> tuple[dict[str, gen
             continue
         problems += _check_json_value(generator_samples(out[name]), ("data", name), doc)
     return out, problems
+
+
+def _reads(parts: list[Any], name: str) -> bool:
+    """Whether any text of `parts` (a context's users, setup steps or browsers, as data) has the placeholder {name}
+    (`{{` is a literal brace, not a placeholder)."""
+    found = re.compile(r"(?<!\{)\{" + re.escape(name) + r"[}.]")
+    stack: list[Any] = list(parts)
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if found.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack += item.values()
+        elif isinstance(item, (list, tuple)):
+            stack += item
+    return False
 
 
 def _generator(spec: DataSpec, base: str) -> gen.Generator:

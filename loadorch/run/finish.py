@@ -89,7 +89,7 @@ def decide(run: _Run, summary: MasterSummary | None, db: Any = None) -> Decision
     )
     checks += kinds_checks(cfg, merged)
     waiting = unanswered_of(summary)  # requests still waiting for the target at the end: in no table
-    checks += unanswered_checks(waiting, merged, cfg.profile.request_timeout)
+    checks += unanswered_checks(waiting, merged, cfg.profile.request_timeout, elapsed)
     threshold_results = say_unanswered(threshold_results, waiting, merged)
     # none: the master summary check
     checks += requests_check(cfg, merged, sum(u.count for u in waiting)) if summary is not None else []

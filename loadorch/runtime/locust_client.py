@@ -37,12 +37,12 @@ from loadorch.traffic.request import (
     READ_TIMEOUT,
     Captured,
     CompiledRequest,
+    HeaderValues,
     Origin,
     Outcome,
     check,
     encode_body,
     failed_example,
-    header_value,
     quote_path,
     service_us,
     timeout_reason,
@@ -86,6 +86,7 @@ class LocustClientRunner:
         self.max_redirects = max_redirects
         self.tokens = UserCredentials()  # the tokens this user captured (client/vu.py)
         self.query_header = query_header or QueryHeader()
+        self.headers = HeaderValues()  # each templated header's value checked once (traffic/request.py)
         self.base = f"{origin.scheme}://{origin.host_header}"
         self.origin = origin
         self.prefix = origin.prefix
@@ -121,7 +122,8 @@ class LocustClientRunner:
         headers = dict(req.static_headers)  # Content-Type for json and form bodies included
         # as the lean client sends them: CR and LF as spaces, what no header can carry a RenderError (geventhttpclient
         # would raise a ValueError out of the user)
-        rendered = [(name, header_value(template.render_text(lookup), name)) for name, template in req.dynamic_headers]
+        checked = self.headers.value
+        rendered = [(name, checked(template.render_text(lookup), name)) for name, template in req.dynamic_headers]
         headers.update(rendered)
         # a credential rendered now (a captured token): masked in what this request shows, with the run's secrets
         mine = self.tokens.mask  # the tokens this user captured (None: none), masked wherever they show

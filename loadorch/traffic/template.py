@@ -93,10 +93,18 @@ def _resolve(ref: Ref, lookup: Lookup) -> Any:
     return value
 
 
+_PLAIN_FIELD = re.compile(r"[A-Za-z_][A-Za-z_-]*[0-9]{0,3}[A-Za-z_-]*")
+
+
 def _shape(value: Any) -> str:
-    """What a value is, for a message (not the value: it may be a captured token)."""
+    """What a value is, for a message (not the value: it may be a captured token). An object's field names are
+    shown when they read as names (up to 24 characters, at most 3 digits together): a key may be a token itself
+    (`{"sess_4f9a8b7c6d5e": ...}`), and those are only counted."""
     if isinstance(value, dict):
-        return "an object" + (f" (its fields: {', '.join(sorted(map(str, value))[:8])})" if value else "")
+        plain = sorted(k for k in value if isinstance(k, str) and len(k) <= 24 and _PLAIN_FIELD.fullmatch(k))
+        more = len(value) - len(plain[:8])
+        shown = ", ".join(plain[:8]) + (f"{', ' if plain else ''}{more} more" if more else "")
+        return "an object" + (f" (its fields: {shown})" if value else "")
     if isinstance(value, list):
         return f"a list of {len(value)}"
     if isinstance(value, bool) or value is None:

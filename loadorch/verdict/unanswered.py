@@ -13,11 +13,13 @@ from dataclasses import replace
 
 from loadorch.stats.tables import Merged, SeriesKey
 from loadorch.verdict.evaluate import FAIL, INCONCLUSIVE, PASS, Check, ThresholdResult
-from loadorch.wire import MasterSummary, Unanswered
+from loadorch.wire import OTHER_ENDPOINTS, MasterSummary, Unanswered
 
 CHECK = "unanswered requests"
 NO_ANSWER = "no data: no answer"  # the start of a no-data threshold's message whose requests were all unanswered
-HUNG_S = 1.0  # an endpoint with no finished request whose request waited this long at the end: a hang, not chance
+# an endpoint with no finished request whose request waited at least HUNG_S, and half the time its requests could
+# wait (request_timeout, or the run's length if shorter): a hang, not a slow endpoint picked once near the end
+HUNG_S = 1.0
 MAX_NAMED = 5
 
 
@@ -33,11 +35,11 @@ def unanswered_of(summary: MasterSummary | None) -> list[Unanswered]:
     return list(rows.values())
 
 
-def unanswered_checks(rows: Sequence[Unanswered], merged: Merged, timeout: float) -> list[Check]:
+def unanswered_checks(rows: Sequence[Unanswered], merged: Merged, timeout: float, elapsed_s: float) -> list[Check]:
     """None when no request was left waiting. A target that finished no request while some waited: FAIL (it did not
-    answer: what the thresholds' "no data" means here); an endpoint that finished none while one waited HUNG_S or
-    more: INCONCLUSIVE (its latency and errors are not measured); else a PASS that counts and names them. `timeout`:
-    the profile's request_timeout (s)."""
+    answer: what the thresholds' "no data" means here); an endpoint that finished none while one waited long
+    (hung_after): INCONCLUSIVE (its latency and errors are not measured); else a PASS that counts and names them.
+    `timeout`: the profile's request_timeout (s); `elapsed_s`: the run's length."""
     total = sum(u.count for u in rows)
     if not total:
         return []
@@ -56,12 +58,19 @@ def unanswered_checks(rows: Sequence[Unanswered], merged: Merged, timeout: float
     if not merged.counts()[0]:
         return [Check(CHECK, FAIL, f"the target answered none of the requests: {said}: it took the connections and "
                                    f"sent no response; {fix}")]  # fmt: skip
-    hung = {name: nw for name, nw in by_name.items() if nw[1] >= HUNG_S and not merged.counts((("name", name),))[0]}
+    bound = hung_after(timeout, elapsed_s)
+    hung = {name: nw for name, nw in by_name.items()
+            if name != OTHER_ENDPOINTS and nw[1] >= bound and not merged.counts((("name", name),))[0]}
     if hung:
         return [Check(CHECK, INCONCLUSIVE, f"{len(hung)} endpoint(s) finished no request: {_named(hung)} still waited "
                                            f"at the end, so their latency and errors are not measured ({said}); "
                                            f"{fix}")]  # fmt: skip
     return [Check(CHECK, PASS, f"{said}: they are in neither the latencies nor the failures")]
+
+
+def hung_after(timeout: float, elapsed_s: float) -> float:
+    """How long a request of an endpoint that finished none must have waited at the end to call it a hang."""
+    return max(HUNG_S, min(timeout, elapsed_s or timeout) / 2)
 
 
 def say_unanswered(results: Sequence[ThresholdResult], rows: Sequence[Unanswered], merged: Merged
