@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from loadorch.client.vu import LeanRunner, UserCredentials
+from loadorch.client.vu import LeanRunner, UserCredentials, runner_mask
 from loadorch.config.collectors import PostgresCollector
 from loadorch.config.resolve import RunConfig
 from loadorch.db.durationlog import SlowTally, slow_in
@@ -40,6 +40,7 @@ from loadorch.db.statements import (
 from loadorch.traffic import data as gen
 from loadorch.traffic.redact import Redactor
 from loadorch.traffic.request import Captured, Origin, RequestRunner, compile_request, credential_captures
+from loadorch.traffic.template import RenderError
 from loadorch.traffic.trace import TraceIds
 
 LOG_SETTLE_S = 2.0  # at most this long for the server's logger to write the window's last lines
@@ -143,7 +144,11 @@ class DatabaseCollector:
         fixed = {"user": 0, "worker": 0, "iteration": 0, **captured}
         draws = gen.Draws(cfg.scenario.generators, rng, gen.DrawState(slot=0, slots=1), fixed)
         before = self.session.snapshot()
-        outcome = runner.run(req, draws, captured)
+        try:
+            outcome = runner.run(req, draws, captured)
+        except RenderError as exc:  # a capture it cannot use ({order.id} of a string): this row's note, as a user's
+            # request fails on it; not "the probe stopped" as if the database had gone away
+            return _replace(row, note=f"not probed: {runner_mask(runner).text(str(exc))}")
         after = self.session.snapshot()
         problem = window_problem(before, after, self.ready.max_entries)
         if problem:

@@ -261,13 +261,14 @@ def bound_client(client: Any, timeout_s: float, fast_bounded: bool = False) -> N
     set in python_user_class, `fast_bounded`) bounds each connect and each read, so a server that trickles a byte
     a second kept one request (and an `iterations` run) going for as many seconds as its body has bytes. Other
     clients, and requests with a timeout of their own, are left as they are."""
+    expired = whole_request_timeout(timeout_s)  # made once per client, not per request
     if isinstance(client, HttpSession):
         request = client.request
 
         def bounded(method: Any, url: Any, *args: Any, **kwargs: Any) -> Any:
             if "timeout" in kwargs:  # the user's own: as requests reads it
                 return request(method, url, *args, **kwargs)
-            with whole_request_bound(timeout_s):
+            with gevent.Timeout(timeout_s, expired):
                 return request(method, url, *args, timeout=timeout_s, **kwargs)
 
         client.request = bounded  # type: ignore[method-assign]
@@ -275,18 +276,24 @@ def bound_client(client: Any, timeout_s: float, fast_bounded: bool = False) -> N
         fast_request = client.request
 
         def fast_bounded_request(method: Any, url: Any, *args: Any, **kwargs: Any) -> Any:
-            with whole_request_bound(timeout_s):
+            with gevent.Timeout(timeout_s, expired):
                 return fast_request(method, url, *args, **kwargs)
 
         client.request = fast_bounded_request  # type: ignore[method-assign]
 
 
-def whole_request_bound(timeout_s: float) -> gevent.Timeout:
-    """A request's whole time bounded: once `timeout_s` has passed, the socket wait the request is in (gevent
-    fires a timeout only where its greenlet waits: a connect, a send, a read) raises a socket timeout, which
-    the client turns into its own timeout, recorded as a failed request like any other."""
-    return gevent.Timeout(timeout_s, TimeoutError(f"timed out: the whole request took over {timeout_s:g}s "
-                                                  "(request_timeout)"))
+def whole_request_timeout(timeout_s: float) -> type[TimeoutError]:
+    """The error a request's whole-time bound raises (gevent.Timeout throws a class as a new instance of it, so no
+    instance is shared by the greenlets it interrupts): once `timeout_s` has passed, the socket wait the request is
+    in (gevent fires a timeout only where its greenlet waits: a connect, a send, a read) raises it, which the client
+    turns into its own timeout, recorded as a failed request like any other."""
+    message = f"timed out: the whole request took over {timeout_s:g}s (request_timeout)"
+
+    class WholeRequestTimeout(TimeoutError):
+        def __init__(self) -> None:
+            super().__init__(message)
+
+    return WholeRequestTimeout
 
 
 def _counted(task: Any, limit: int) -> Any:
@@ -470,11 +477,23 @@ def current_mask() -> Redactor | None:
 
 
 def _sent_path(url: str, params: Any) -> str:
-    """The path and query HttpSession names a request by (requests' path_url, `params` joined), or `url`."""
-    from requests import Request
+    """The path and query HttpSession names a request by (requests' path_url: `params` joined to the URL's query, as
+    requests encodes them), or `url`. Written here: requests is Locust's dependency, not loadorch's."""
+    from urllib.parse import urlencode, urlsplit
 
     try:
-        return str(Request("GET", url, params=params).prepare().path_url)
+        parts = urlsplit(url)
+        query = parts.query
+        if params:
+            if isinstance(params, bytes):
+                extra = params.decode("latin-1")
+            elif isinstance(params, str):
+                extra = params
+            else:
+                items = params.items() if isinstance(params, Mapping) else params
+                extra = urlencode([(k, v) for k, v in items if v is not None], doseq=True)
+            query = f"{query}&{extra}" if query and extra else (query or extra)
+        return (parts.path or "/") + (f"?{query}" if query else "")
     except Exception:
         return url
 

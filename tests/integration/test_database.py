@@ -271,3 +271,35 @@ def test_a_signal_during_the_n_plus_one_probe_ends_its_request_at_once(project: 
     doc = project.results("o")
     assert doc["verdict"] == "interrupted" and doc["totals"]["requests"] == 0
     assert "the probe was interrupted" in doc["database"]["collector"]["probe_note"], doc["database"]
+
+
+def test_a_request_the_probe_cannot_render_is_its_rows_note_and_the_probe_goes_on(project: Project, postgres: Cluster,
+                                                                                  shop: Shop) -> None:
+    """A capture used with a field it does not have (`{made.x}` of a number) passes validate (its shape is known at
+    run time) and fails that request in the load; in the N+1 probe it stopped the whole probe with "the probe
+    stopped: ...", as if the database had gone away, and the requests after it were never probed."""
+    project.write("scenarios/s.yaml", """
+name: s
+users:
+  - name: u
+    think_time: 0
+    requests:
+      - {name: make, method: POST, path: /products, json: {name: p}, capture: {made: "$.id"}}
+      - {name: use, path: "/products/{made.x}"}
+      - {name: list, path: "/products?limit=2"}
+""")
+    project.write("profiles/p.yaml", f"""
+scenario: ../scenarios/s.yaml
+host: {shop.url}
+load: {{users: 1, iterations: 6}}
+min_samples: 1
+collectors: {{postgres: {{dsn: "{postgres.dsn()}", slow_ms: 200}}}}
+thresholds: {{"http_req_failed": []}}
+""")
+    r = project.run("run", "p", "--out", "o")
+    assert_no_traceback(r)
+    collector = project.results("o")["database"]["collector"]
+    rows = {row["name"]: row for row in collector["probe"]}
+    assert collector["probe_note"] in (None, ""), collector["probe_note"]
+    assert rows["use"]["note"] == "not probed: placeholder {made.x}: no 'x' in a number", rows["use"]
+    assert rows["list"]["queries"] is not None and rows["make"]["queries"] is not None, rows  # the probe went on
