@@ -222,6 +222,28 @@ def until(check: Callable[[], Any], timeout: float = 10.0, every: float = 0.02) 
     return bool(check())
 
 
+def json_or_none(path: Path) -> dict[str, Any] | None:
+    """A JSON object file another process rewrites (a monitor's status.json): None while it is missing or mid-write."""
+    try:
+        return dict(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return None
+
+
+def while_running(what: str, check: Callable[[], Any], proc: subprocess.Popen[str], timeout: float = 60,
+                  every: float = 0.3) -> Any:
+    """`check()`'s first true value while `proc` (a monitor, a run) still runs; its end, or `timeout` seconds, fail
+    the test saying what was awaited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"the process ended ({proc.returncode}) while waiting for {what}"
+        got = check()
+        if got:
+            return got
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 def wait_until_gone(pid: int, timeout: float = 10) -> list[int]:
     """The processes `pid` started that are still alive after up to `timeout` seconds."""
     deadline = time.monotonic() + timeout

@@ -10,9 +10,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,7 @@ import requests
 from loadorch.heap import ARENAS
 from tests.support.project import REPO, Project
 
-from .helpers import browser_workers, thread_arenas
+from .helpers import browser_workers, thread_arenas, while_running
 from .prometheus import Prometheus, free_port, prometheus
 
 pytestmark = [pytest.mark.chromium, pytest.mark.prometheus]
@@ -46,17 +44,6 @@ min_samples: 2
 monitor: {{window: 8s, slices: 4, status_every: 1s}}
 """
 FIRING = 'ALERTS{alertname="LoadorchBudgetExceeded",alertstate="firing",profile="p"}'
-
-
-def _wait(what: str, check: Callable[[], Any], proc: subprocess.Popen[str], timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"the monitor ended ({proc.returncode}) while waiting for {what}"
-        got = check()
-        if got:
-            return got
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _status(url: str) -> dict[str, Any] | None:
@@ -125,20 +112,20 @@ def test_the_monitor_alerts_on_a_late_hero_and_clears_when_it_is_gone(tmp_path: 
             # kept, and no alert left from Chromium's first slow page views on a busy machine
             # (and ok overall: a worker's event loop late past 1 s on a busy machine makes a window no_data until
             # that report leaves it, as a run's verdict would be inconclusive)
-            ok = _wait("the LCP budget kept", lambda: not _firing(prom) and _ok(_lcp_state(_status(status), "pass")),
+            ok = while_running("the LCP budget kept", lambda: not _firing(prom) and _ok(_lcp_state(_status(status), "pass")),
                        proc)
             assert ok["status"] == "ok" and ok["percentile_error"] == 1 / 128 and ok["generator"] is None
             # the late hero image (2.5 s) on every page view from now on
             requests.put(f"{server.url}/_knobs", json={"storefront": {"hero_ms": 2500}}, timeout=5).raise_for_status()
-            failing = _wait("the rolling LCP p75 past its budget", lambda: _lcp_state(_status(status), "fail"), proc)
+            failing = while_running("the rolling LCP p75 past its budget", lambda: _lcp_state(_status(status), "fail"), proc)
             assert failing["status"] == "failing" and failing["thresholds"][0]["observed"] > 1000
-            _wait("the generated rule firing in Prometheus", lambda: _firing(prom), proc)
+            while_running("the generated rule firing in Prometheus", lambda: _firing(prom), proc)
             page = urllib.request.urlopen(status, timeout=5).read().decode()
             assert "failing" in page and "browser_web_vital_lcp{page:home} p(75)&lt;1000" in page
             on_disk = json.loads((project.root / "mo" / "status.json").read_text())
             assert on_disk["schema"] == "loadorch.monitor-status/v1" and on_disk["window_s"] == 8.0
             # the status reaches Prometheus with the next scrape of the monitor's families
-            [scraped] = _wait("the failing status scraped",
+            [scraped] = while_running("the failing status scraped",
                               lambda: prom.query('loadorch_monitor_status{profile="p",state="failing"} == 1'), proc)
             # the run's tags label the monitor's series: the declared keys and no other
             labels = {k: v for k, v in scraped["metric"].items() if k not in ("__name__", "instance", "job")}
@@ -151,12 +138,12 @@ def test_the_monitor_alerts_on_a_late_hero_and_clears_when_it_is_gone(tmp_path: 
             states = _panel_states(prom, "Threshold states (what the gate decides on)")
             assert states["browser_web_vital_lcp{page:home} p(75)<1000"] == "fail", states
             requests.put(f"{server.url}/_knobs", json={"storefront": {}}, timeout=5).raise_for_status()
-            _wait("the LCP budget kept again", lambda: _lcp_state(_status(status), "pass"), proc)
+            while_running("the LCP budget kept again", lambda: _lcp_state(_status(status), "pass"), proc)
             # its browser worker's buffers stay in glibc's main arena and one more, whatever its threads (#32:
             # one arena per thread grew it about 1 MB an hour, free space kept; loadorch/heap.py)
             [browser] = browser_workers(proc.pid)
             assert thread_arenas(browser) <= ARENAS - 1
-            _wait("the alert cleared", lambda: not _firing(prom), proc)
+            while_running("the alert cleared", lambda: not _firing(prom), proc)
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)  # bounded: the run's artifacts are written, then it ends
         err = (tmp_path / "err.log").read_text()

@@ -16,16 +16,10 @@ from typing import Any
 
 from tests.support.project import Project
 
+from .helpers import json_or_none, while_running
 from .pgcluster import Cluster
 from .prometheus import free_port
 from .test_database import _profile, serve_shop
-
-
-def _status(path: Path) -> dict[str, Any] | None:
-    try:
-        return dict(json.loads(path.read_text()))
-    except (OSError, ValueError):
-        return None
 
 
 def _scrape(port: int) -> str:
@@ -43,24 +37,32 @@ def _scraped_states(port: int) -> dict[str, str]:
     return out
 
 
+def _start_monitor(project: Project, postgres: Cluster, shop: Any, tmp_path: Path, window: str,
+                   slices: int) -> tuple[subprocess.Popen[str], int]:
+    """`loadorch monitor` of the shop at 10 arrivals/s, gating db_query_slow and db_queries from the collector on
+    `postgres`, its stderr in tmp_path/err.log: the process and its /metrics port."""
+    collector = (f'collectors: {{postgres: {{dsn: "{postgres.dsn()}", slow_ms: 200, probe: false}}}}\n'
+                 "min_samples: 5\nallow_saturated_generator: true\n"
+                 f"monitor: {{window: {window}, slices: {slices}, status_every: 1s}}")
+    _profile(project, shop.url, '  db_query_slow: ["rate<0.5"]\n  db_queries: ["rate>0"]', collector,
+             load="{arrival_rate: 10, duration: 1m}")
+    port = free_port()
+    with (tmp_path / "err.log").open("w") as err:  # the child keeps its own descriptor
+        proc = subprocess.Popen([sys.executable, "-m", "loadorch", "monitor", "p", "--out", "mo", "--metrics-port",
+                                 str(port)], cwd=project.root, env=dict(os.environ), stdout=subprocess.DEVNULL,
+                                stderr=err, text=True)
+    return proc, port
+
+
 def test_a_monitors_database_budgets_are_judged_from_the_collector(postgres: Cluster, tmp_path: Path) -> None:
     project = Project(tmp_path)
     with serve_shop(postgres.dsn()) as shop:
         shop.knobs(n_plus_one=False)
-        collector = (f'collectors: {{postgres: {{dsn: "{postgres.dsn()}", slow_ms: 200, probe: false}}}}\n'
-                     "min_samples: 5\nallow_saturated_generator: true\n"
-                     "monitor: {window: 6s, slices: 3, status_every: 1s}")
-        _profile(project, shop.url, '  db_query_slow: ["rate<0.5"]\n  db_queries: ["rate>0"]', collector,
-                 load="{arrival_rate: 10, duration: 1m}")
-        err = (tmp_path / "err.log").open("w")
-        port = free_port()
-        proc = subprocess.Popen([sys.executable, "-m", "loadorch", "monitor", "p", "--out", "mo", "--metrics-port",
-                                 str(port)], cwd=project.root, env=dict(os.environ), stdout=subprocess.DEVNULL,
-                                stderr=err, text=True)
+        proc, port = _start_monitor(project, postgres, shop, tmp_path, window="6s", slices=3)
         try:
             deadline, rows = time.monotonic() + 60, {}
             while time.monotonic() < deadline and proc.poll() is None:
-                doc = _status(project.root / "mo" / "status.json")
+                doc = json_or_none(project.root / "mo" / "status.json")
                 rows = {r["threshold"]: r for r in (doc or {}).get("thresholds", [])}
                 assert all(r["state"] != "fail" for r in rows.values()), rows  # never before the first sample
                 if rows and all(r["state"] == "pass" for r in rows.values()):
@@ -87,19 +89,8 @@ def test_a_monitors_database_budgets_are_judged_from_the_collector(postgres: Clu
 
 
 def _db_rows(path: Path) -> dict[str, dict[str, Any]]:
-    doc = _status(path)
+    doc = json_or_none(path)
     return {r["threshold"]: r for r in (doc or {}).get("thresholds", []) if r["threshold"].startswith("db_")}
-
-
-def _until(what: str, check: Any, proc: subprocess.Popen[str], timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"the monitor ended ({proc.returncode}) while waiting for {what}"
-        got = check()
-        if got:
-            return got
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_a_monitor_says_when_it_loses_the_database_and_judges_again_when_it_is_back(
@@ -111,16 +102,7 @@ def test_a_monitor_says_when_it_loses_the_database_and_judges_again_when_it_is_b
     project = Project(tmp_path)
     with serve_shop(postgres.dsn()) as shop:
         shop.knobs(n_plus_one=False)
-        collector = (f'collectors: {{postgres: {{dsn: "{postgres.dsn()}", slow_ms: 200, probe: false}}}}\n'
-                     "min_samples: 5\nallow_saturated_generator: true\n"
-                     "monitor: {window: 4s, slices: 2, status_every: 1s}")
-        _profile(project, shop.url, '  db_query_slow: ["rate<0.5"]\n  db_queries: ["rate>0"]', collector,
-                 load="{arrival_rate: 10, duration: 1m}")
-        err = (tmp_path / "err.log").open("w")
-        port = free_port()
-        proc = subprocess.Popen([sys.executable, "-m", "loadorch", "monitor", "p", "--out", "mo", "--metrics-port",
-                                 str(port)], cwd=project.root, env=dict(os.environ), stdout=subprocess.DEVNULL,
-                                stderr=err, text=True)
+        proc, port = _start_monitor(project, postgres, shop, tmp_path, window="4s", slices=2)
         status = project.root / "mo" / "status.json"
         stopped = False
         try:
@@ -128,7 +110,7 @@ def test_a_monitor_says_when_it_loses_the_database_and_judges_again_when_it_is_b
                 rows = _db_rows(status)
                 return len(rows) == 2 and all(r["state"] == "pass" for r in rows.values())
 
-            _until("the database budgets to pass", passing, proc)
+            while_running("the database budgets to pass", passing, proc)
             postgres.stop()
             stopped = True
             seen: list[dict[str, Any]] = []
@@ -140,18 +122,18 @@ def test_a_monitor_says_when_it_loses_the_database_and_judges_again_when_it_is_b
                                             in r["message"] for r in rows.values()) else None
 
             try:
-                rows = _until("the database budgets to say the collector lost the database", lost, proc)
+                rows = while_running("the database budgets to say the collector lost the database", lost, proc)
             finally:
                 tail = json.dumps(seen[-2:], indent=1)
             assert all("judged again once the window holds none of that time" in r["message"] for r in rows.values())
             assert not [r for rows_then in seen for r in rows_then.values() if r["state"] == "fail"], tail
-            doc = _status(status)
+            doc = json_or_none(status)
             assert doc is not None and doc["status"] == "no_data" and "the collector lost the database" in doc["reason"]
-            _until("/metrics to say the database budgets are inconclusive",  # served with the status's next write
+            while_running("/metrics to say the database budgets are inconclusive",  # served with the status's next write
                    lambda: {_scraped_states(port).get(k) for k in rows} == {"inconclusive"}, proc)
             postgres.start()
             stopped = False
-            _until("the database budgets to pass again", passing, proc, timeout=90)
+            while_running("the database budgets to pass again", passing, proc, timeout=90)
         finally:
             if stopped:
                 postgres.start()

@@ -5,19 +5,18 @@ window holds none of that time."""
 from __future__ import annotations
 
 import http.server
-import json
 import os
 import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from tests.support.project import Project
+
+from .helpers import json_or_none, while_running
 
 SCENARIO = """
 name: s
@@ -66,30 +65,12 @@ def _serve(port: int) -> Iterator[int]:
         thread.join(timeout=10)
 
 
-def _status(path: Path) -> dict[str, Any] | None:
-    try:
-        return dict(json.loads(path.read_text()))
-    except (OSError, ValueError):
-        return None
-
-
-def _until(what: str, check: Callable[[], Any], proc: subprocess.Popen[str], timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"the monitor ended ({proc.returncode}) while waiting for {what}"
-        got = check()
-        if got:
-            return got
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_a_monitor_whose_target_goes_away_says_so_goes_on_and_reads_ok_once_it_is_back(project: Project) -> None:
     status = project.root / "mo" / "status.json"
 
     def state(doc_state: str) -> Callable[[], dict[str, Any] | None]:
         def check() -> dict[str, Any] | None:
-            doc = _status(status)
+            doc = json_or_none(status)
             return doc if doc is not None and doc["status"] == doc_state else None
         return check
 
@@ -100,7 +81,7 @@ def test_a_monitor_whose_target_goes_away_says_so_goes_on_and_reads_ok_once_it_i
         proc = subprocess.Popen([sys.executable, "-m", "loadorch", "monitor", "p", "--out", "mo"], cwd=project.root,
                                 env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=err, text=True)
         try:
-            _until("the monitor to read ok", state("ok"), proc)
+            while_running("the monitor to read ok", state("ok"), proc)
         except BaseException:
             proc.kill()
             proc.wait()
@@ -112,12 +93,12 @@ def test_a_monitor_whose_target_goes_away_says_so_goes_on_and_reads_ok_once_it_i
             failed = rows.get("http_req_failed rate<0.1")
             return rows if failed and failed["state"] == "fail" and failed["observed"] == 1.0 else None
 
-        rows = _until("a window in which every request failed", all_failed, proc)
+        rows = while_running("a window in which every request failed", all_failed, proc)
         duration = rows["http_req_duration p(95)<2000"]
         assert duration["state"] == "no_data" and duration["samples"] == 0, duration  # not a pass on nothing
         assert duration["fix"].startswith("every matching request failed"), duration
         with _serve(port):  # back on the same port
-            _until("the monitor to read ok again", state("ok"), proc, timeout=90)
+            while_running("the monitor to read ok again", state("ok"), proc, timeout=90)
             assert proc.poll() is None
     finally:
         proc.send_signal(signal.SIGTERM)

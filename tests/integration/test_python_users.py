@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from tests.support.project import Project, assert_no_traceback
+from tests.support.project import CliResult, Project, assert_no_traceback
 
 from .helpers import (
     accept_in_threads,
@@ -228,6 +228,19 @@ class Fast(FastHttpUser):
 """
 
 
+def _run_against_silence(project: Project, user: str, profile: str) -> CliResult:
+    """A run of SILENT_USERS' `user` class against a target that accepts (the kernel's backlog) and never answers."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        port = silent.getsockname()[1]
+        project.write("scenarios/locustfiles/silent.py", SILENT_USERS)
+        project.write("scenarios/s.yaml", f"name: silent\nusers:\n  - python: locustfiles/silent.py:{user}\n"
+                                          "kinds: {'*': read}\n")
+        project.write("profiles/p.yaml", f"scenario: ../scenarios/s.yaml\nhost: http://127.0.0.1:{port}\n{profile}")
+        return project.run("run", "p", "--out", "o", timeout=90)
+
+
 @pytest.mark.parametrize("user", ["Plain", "Fast"])
 def test_a_python_users_request_to_a_target_that_never_answers_ends_at_request_timeout(
     project: Project, user: str
@@ -235,16 +248,7 @@ def test_a_python_users_request_to_a_target_that_never_answers_ends_at_request_t
     """Locust's HttpUser (requests) waits for ever by default, FastHttpUser 60 s a read: against a target that
     accepts and never answers, an iterations run of an HttpUser never ended (its only bound the controller's
     day). Each request is bounded by the profile's request_timeout, as the declarative users' are."""
-    with socket.socket() as silent:  # accepts (the kernel's backlog) and never answers
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(16)
-        port = silent.getsockname()[1]
-        project.write("scenarios/locustfiles/silent.py", SILENT_USERS)
-        project.write("scenarios/s.yaml", f"name: silent\nusers:\n  - python: locustfiles/silent.py:{user}\n"
-                                          "kinds: {'*': read}\n")
-        project.write("profiles/p.yaml", f"scenario: ../scenarios/s.yaml\nhost: http://127.0.0.1:{port}\n"
-                                         "load: {users: 1, iterations: 1}\nrequest_timeout: 2s\n")
-        r = project.run("run", "p", "--out", "o", timeout=90)
+    r = _run_against_silence(project, user, "load: {users: 1, iterations: 1}\nrequest_timeout: 2s\n")
     assert_no_traceback(r)
     doc = project.results("o")
     assert r.code in (1, 6) and doc["totals"] == {"requests": 1, "failures": 1, "rps": doc["totals"]["rps"]}, r.err
@@ -258,16 +262,7 @@ def test_a_python_users_request_still_waiting_at_the_end_is_counted_and_said(pro
     """request_timeout (10 s by default) longer than the run, against a target that accepts and never answers: the
     declarative users' waiting requests were counted and said ("the target answered none"), a python user's were
     not: 0 requests, thresholds "no data" with a fix about the selector's tags, and no word of the target."""
-    with socket.socket() as silent:  # accepts (the kernel's backlog) and never answers
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(16)
-        port = silent.getsockname()[1]
-        project.write("scenarios/locustfiles/silent.py", SILENT_USERS)
-        project.write("scenarios/s.yaml", f"name: silent\nusers:\n  - python: locustfiles/silent.py:{user}\n"
-                                          "kinds: {'*': read}\n")
-        project.write("profiles/p.yaml", f"scenario: ../scenarios/s.yaml\nhost: http://127.0.0.1:{port}\n"
-                                         "load: {users: 2, duration: 3s}\n")
-        r = project.run("run", "p", "--out", "o", timeout=90)
+    r = _run_against_silence(project, user, "load: {users: 2, duration: 3s}\n")
     assert_no_traceback(r)
     doc = project.results("o")
     assert r.code == 1 and doc["totals"]["requests"] == 0, r.out + r.err
