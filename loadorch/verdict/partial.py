@@ -27,14 +27,23 @@ def partial_runs(base: Results, cur: Results) -> list[str]:
     """Each run whose verdict says it did not run whole, in words: "the current run's verdict is interrupted
     (stopped after 12 of 60 s)", "the baseline's verdict is error (workers: worker 1 lost at 8.0 s)"."""
     runs = ((base, "baseline"), (cur, "current run"))
-    return [f"the {label}'s verdict is {doc.verdict} ({_what_ended(doc)})"
-            for doc, label in runs if doc.verdict in (ERROR, INTERRUPTED)]  # fmt: skip
+    return [f"the {label}'s verdict is {doc.verdict} ({_what_ended(doc)})" for doc, label in runs if is_partial(doc)]
+
+
+def is_partial(doc: Results) -> bool:
+    """Whether a run did not run whole: a run error, a signal, or a threshold's abort_on_fail (its verdict is fail,
+    and it stopped early all the same)."""
+    return doc.verdict in (ERROR, INTERRUPTED) or doc.run.stop_reason == ABORTED
+
+
+ABORTED = "aborted"  # wire.StopReason: a threshold with abort_on_fail stopped the run
 
 
 def _what_ended(doc: Results) -> str:
-    if doc.verdict == INTERRUPTED:
+    if doc.verdict == INTERRUPTED or doc.run.stop_reason == ABORTED:
         planned = f" of {doc.run.duration_s:g}" if doc.run.duration_s else ""
-        return f"stopped after {doc.run.elapsed_s:.0f}{planned} s"
+        how = " by a threshold's abort_on_fail" if doc.run.stop_reason == ABORTED else ""
+        return f"stopped after {doc.run.elapsed_s:.0f}{planned} s{how}"
     said: list[str] = []
     for check in doc.checks:
         if check.verdict == ERROR and len(said) < MAX_CHECKS:

@@ -30,14 +30,14 @@ WHOLE = Check("workers", "pass", "2 of 2 workers reported")
 
 
 def _doc(ms: float, requests: int, verdict: str = "pass", checks: tuple[Check, ...] = (WHOLE,), seed: int = 1,
-         elapsed: float = 10.0) -> Results:  # fmt: skip
+         elapsed: float = 10.0, stop_reason: str | None = None) -> Results:  # fmt: skip
     rng = random.Random(seed)
     m = Merged()
     m.series[SeriesKey("u", "list", "read", "GET", 200, True)] = Histogram.of(
         [int(1000 * ms * (1 + rng.uniform(-0.02, 0.02))) for _ in range(requests)])
     record = RunRecord("p", "s", "s.yaml", "abc", 7, 2, 2, "h", "t0", "t1", {}, verdict, 0, merged=m,
                        elapsed_s=elapsed, checks=list(checks), interrupted=verdict == "interrupted",
-                       duration_s=60.0)  # fmt: skip
+                       duration_s=60.0, stop_reason=stop_reason)  # fmt: skip
     return results_of(json.loads(json.dumps(build(record).to_json())), "results.json")
 
 
@@ -120,10 +120,22 @@ def test_compare_of_a_partial_run_exits_6_with_the_reason_everywhere_and_allow_p
     assert "accepted by --allow-partial" in accepted.out
 
 
-@pytest.mark.parametrize("verdict", ["error", "interrupted"])
+def test_a_run_a_thresholds_abort_on_fail_stopped_is_partial_too() -> None:
+    """abort_on_fail stops a run early on purpose; its verdict is fail, not error, so it read as whole: its 12 s of
+    60 compared as a run (here a throughput half the baseline's read as a regression)."""
+    aborted = _doc(100, 400, "fail", (), seed=2, elapsed=12.0, stop_reason="aborted")
+    result = compare_runs(_doc(100, 800), aborted, Budgets())
+    assert result.regressions == [] and result.verdict == "inconclusive", result.headline()
+    assert "the current run's verdict is fail (stopped after 12 of 60 s by a threshold's abort_on_fail)" in (
+        result.reason()), result.reason()
+
+
+@pytest.mark.parametrize("verdict", ["error", "interrupted", "aborted"])
 def test_baseline_save_refuses_a_run_that_did_not_run_whole(tmp_path: Path, verdict: str) -> None:
     (tmp_path / "run").mkdir()
-    (tmp_path / "run" / "results.json").write_text(json.dumps(_doc(100, 400, verdict, (LOST,)).to_json()))
+    doc = _doc(100, 400, "fail", (), stop_reason="aborted") if verdict == "aborted" else _doc(100, 400, verdict, (LOST,))
+    (tmp_path / "run" / "results.json").write_text(json.dumps(doc.to_json()))
+    verdict = "fail, stopped early by abort_on_fail" if verdict == "aborted" else verdict
     said = cli_in_process("baseline", "save", "run", "--name", "main", "--store", "store", cwd=tmp_path)
     assert_no_traceback(said)
     assert said.code == 3 and f"the run's verdict is {verdict}" in said.err and "ran to its end" in said.err, said
