@@ -246,7 +246,9 @@ def test_a_data_generator_named_as_a_builtin_is_refused_where_the_builtin_wins(p
     request = "users:\n  - {name: u, requests: [{name: r, path: '/x?v={NAME}'}]}\n"
     setup = "setup:\n  - {name: s, request: {method: POST, path: '/x?v={NAME}'}}\n" + request.replace("{NAME}", "1")
     journey = "browsers:\n  - {name: b, journey: [{visit: '/x?v={NAME}'}]}\n"
+    common = "headers: {X-Who: '{NAME}'}\n" + request.replace("{NAME}", "1")  # the scenario's headers go with them
     for name, where, body in (("user", "users' requests", request), ("iteration", "users' requests", request),
+                              ("worker", "users' requests", common),
                               ("index", "setup", setup), ("page", "browser journeys", journey),
                               ("iteration", "browser journeys", journey)):
         project.write("scenarios/s.yaml", f"name: s\ndata:\n  {name}: {{choice: [a, b]}}\n" + body.replace("NAME", name))

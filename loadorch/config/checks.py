@@ -76,7 +76,7 @@ def compile_generators(scenario: Scenario, doc: Document) -> tuple[dict[str, gen
     out: dict[str, gen.Generator] = {}
     problems: list[Problem] = []
     base = os.path.dirname(os.path.abspath(doc.file))
-    contexts = (("users' requests", USER_BUILTINS, [u.model_dump() for u in scenario.users]),
+    contexts = (("users' requests", USER_BUILTINS, [dict(scenario.headers), *(u.model_dump() for u in scenario.users)]),
                 ("setup", SETUP_BUILTINS, [s.model_dump() for s in scenario.setup]),
                 ("browser journeys", BROWSER_BUILTINS, [b.model_dump() for b in scenario.browsers]))
     for name, spec in scenario.data.items():
