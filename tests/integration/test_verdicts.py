@@ -121,9 +121,11 @@ users:
       - {name: unused, weight: 0, path: /categories}
 thresholds:
   "http_req_duration{name:unused}": ["p(95)<300"]
-  "http_req_duration{name:used}": ["p(95)<300"]
+  "http_req_duration{name:used}": ["p(95)<5000"]
 min_samples: 10
 """
+    # `used` is the control (the run fails on the threshold with no data alone): a limit no busy machine reaches
+    # (beside other tests, clean-clone CI at f1826a1, its 20 requests' p95 read over 300 ms)
     embedded_project(project, scenario, users=2)
     r = project.run("run", "p", "--iterations", "10", "--out", "o")
     assert r.code == 1, r.out + r.err
