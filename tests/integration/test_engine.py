@@ -58,6 +58,8 @@ def _strip(rows: list[dict]) -> list[dict]:
     return [{k: v for k, v in r.items() if k != "latency_ms"} for r in rows]
 
 
+@pytest.mark.alone  # the Quickstart's job as shipped, gated p(95)<300: beside three other tests (clean-clone CI at
+# 9842517, four xdist processes) its reads' p95 read 333 ms; a user runs it on a machine of its own
 def test_shipped_local_profile_passes_with_two_workers(tmp_path: Path) -> None:
     shutil.copytree(REPO / "profiles", tmp_path / "profiles")
     shutil.copytree(REPO / "scenarios", tmp_path / "scenarios")
