@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import requests
 import yaml
 
@@ -13,6 +14,8 @@ from tests.support.project import Project, cli_in_process, run_cli
 from ..unit.test_openapi import PETSTORE
 
 
+@pytest.mark.alone  # the local profile init writes, gated by the default p(95)<300: beside three other tests
+# (clean-clone CI at 8d43298, four xdist processes) its reads' p95 read 320 ms; a user runs it on a machine of its own
 def test_init_then_run_local_passes(tmp_path: Path) -> None:
     r = run_cli("init", cwd=tmp_path)
     assert r.code == 0, r.err
@@ -43,6 +46,7 @@ def test_init_keeps_existing_files_unless_forced(tmp_path: Path) -> None:
     assert (tmp_path / "README.md").read_text().count("## Load testing") == 1
 
 
+@pytest.mark.alone  # as above: init's local profile, its default latency budgets
 def test_from_the_embedded_targets_openapi_runs_and_passes(tmp_path: Path, shop_server: str) -> None:
     spec = requests.get(f"{shop_server}/openapi.json", timeout=5).json()
     (tmp_path / "shop.json").write_text(json.dumps(spec))
