@@ -108,7 +108,6 @@ users:
 
 @pytest.mark.integration
 @pytest.mark.chromium
-@pytest.mark.alone  # the home page's LCP is judged against the README's 2.5 s budget
 def test_the_readme_browser_example_passes_as_it_says(tmp_path: Path) -> None:
     """The README's browser journey and threshold, as written, against the embedded storefront (needs
     Chromium): every step finds its element and the home page's LCP passes, exit 0. Each of its 2 pages walks

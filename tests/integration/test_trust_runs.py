@@ -212,7 +212,10 @@ def test_workers_connect_only_to_the_addresses_preflight_checked(project: Projec
     doc = project.results("o")
     assert doc["totals"]["requests"] > 0 and doc["totals"]["failures"] == 0, out + err
     assert outside.paths == [], "a worker resolved the name again and left the checked addresses"
-    assert len(allowed.paths) == doc["totals"]["requests"]
+    # each request the run counted reached the checked address; a user's request still in flight when the load
+    # stopped reached it too but is no sample (README: counted apart), at most one per user (2). Exact equality read
+    # 106 served for 105 counted beside three other tests
+    assert doc["totals"]["requests"] <= len(allowed.paths) <= doc["totals"]["requests"] + 2, allowed.paths
 
 
 STEADY = "name: steady\nusers:\n  - name: u\n    think_time: 0.01\n    requests:\n      - {name: h, path: /health}\n"
