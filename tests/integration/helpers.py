@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -210,6 +211,19 @@ def finish(proc: subprocess.Popen[str], timeout: float = 90) -> tuple[str, str]:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def stop(proc: subprocess.Popen[str], sig: int = signal.SIGTERM, timeout: float = 60) -> int | None:
+    """Signal a process a test started (a monitor runs until one) and wait for it to end, bounded: killed if it
+    outlives `timeout`. Its exit code (None where it had to be killed)."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return None
 
 
 def until(check: Callable[[], Any], timeout: float = 10.0, every: float = 0.02) -> bool:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from typing import Any
 
 from tests.support.project import Project
 
-from .helpers import json_or_none, while_running
+from .helpers import json_or_none, stop, while_running
 from .pgcluster import Cluster
 from .prometheus import free_port
 from .test_database import _profile, serve_shop
@@ -80,12 +79,7 @@ def test_a_monitors_database_budgets_are_judged_from_the_collector(postgres: Clu
             assert states == want, states
             assert "\nloadorch_threshold_state{" not in _scrape(port)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc)
 
 
 def _db_rows(path: Path) -> dict[str, dict[str, Any]]:
@@ -137,9 +131,4 @@ def test_a_monitor_says_when_it_loses_the_database_and_judges_again_when_it_is_b
         finally:
             if stopped:
                 postgres.start()
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc)

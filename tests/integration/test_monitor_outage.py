@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import http.server
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -16,7 +15,7 @@ from typing import Any
 
 from tests.support.project import Project
 
-from .helpers import json_or_none, while_running
+from .helpers import json_or_none, stop, while_running
 
 SCENARIO = """
 name: s
@@ -101,9 +100,4 @@ def test_a_monitor_whose_target_goes_away_says_so_goes_on_and_reads_ok_once_it_i
             while_running("the monitor to read ok again", state("ok"), proc, timeout=90)
             assert proc.poll() is None
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
