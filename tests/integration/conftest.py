@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from .localruns import LocalRun, run_the_local_profiles
 from .pgcluster import Cluster, start_cluster, stop_cluster
 
 HERE = Path(__file__).resolve().parent
@@ -40,3 +41,10 @@ def postgres() -> Iterator[Cluster]:
     finally:
         signal.signal(signal.SIGTERM, previous)
         stop_cluster(cluster)
+
+
+@pytest.fixture(scope="session")
+def local_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, LocalRun]:
+    """The repository's local profile and the two init writes, run once, side by side (localruns.py); the tests
+    that read them are `alone`, so the xdist group of this fixture joins theirs."""
+    return run_the_local_profiles(tmp_path_factory.mktemp("local-runs"))

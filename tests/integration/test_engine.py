@@ -9,11 +9,10 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.support.project import REPO, Project, assert_no_traceback
+from tests.support.project import Project, assert_no_traceback
 
 from .helpers import (
     embedded_project,
@@ -27,6 +26,7 @@ from .helpers import (
     wait_for_workers,
     wait_until_gone,
 )
+from .localruns import LocalRun
 
 DETERMINISM_SCENARIO = """
 name: det
@@ -58,15 +58,12 @@ def _strip(rows: list[dict]) -> list[dict]:
     return [{k: v for k, v in r.items() if k != "latency_ms"} for r in rows]
 
 
-@pytest.mark.alone  # the Quickstart's job as shipped, gated p(95)<300: beside three other tests (clean-clone CI at
-# 9842517, four xdist processes) its reads' p95 read 333 ms; a user runs it on a machine of its own
-def test_shipped_local_profile_passes_with_two_workers(tmp_path: Path) -> None:
-    shutil.copytree(REPO / "profiles", tmp_path / "profiles")
-    shutil.copytree(REPO / "scenarios", tmp_path / "scenarios")
-    # the shipped profile and scenario as they are, for 15 s of their 30 (min_samples: 100 writes need about 11 s; the heartbeats below)
-    r = Project(tmp_path).run("run", "local", "--duration", "15s", timeout=120)
+@pytest.mark.alone  # the Quickstart's job as shipped, gated p(95)<300 (localruns.py: run beside init's two)
+def test_shipped_local_profile_passes_with_two_workers(local_runs: dict[str, LocalRun]) -> None:
+    # the shipped profile and scenario as they are, for 15 s of their 30 (the heartbeats below)
+    r = local_runs["shipped"]
     assert r.code == 0, r.out + r.err
-    [run_dir] = (tmp_path / "results").glob("local-*")
+    [run_dir] = (r.root / "results").glob("local-*")
     doc = json.loads((run_dir / "results.json").read_text())
     assert doc["verdict"] == "pass" and doc["run"]["workers"] == 2
     per_worker = doc["integrity"]["per_worker"]

@@ -6,24 +6,17 @@ import json
 from pathlib import Path
 
 import pytest
-import requests
 import yaml
 
-from tests.support.project import Project, cli_in_process, run_cli
+from tests.support.project import Project, cli_in_process
 
 from ..unit.test_openapi import PETSTORE
-from .helpers import finish, start_run
+from .localruns import LocalRun
 
 
-@pytest.mark.alone  # the local profile init writes, gated by the default p(95)<300: beside three other tests
-# (clean-clone CI at 8d43298, four xdist processes) its reads' p95 read 320 ms; a user runs it on a machine of its own.
-# Its two projects run at once (each about 20 reads/s, 2 ms p95 on a quiet machine): one 20 s run's wait, not two
-def test_init_projects_plain_and_from_openapi_run_local_and_pass(tmp_path: Path, shop_server: str) -> None:
-    plain, spec = tmp_path / "plain", tmp_path / "from-openapi"
-    plain.mkdir()
-    spec.mkdir()
-    r = run_cli("init", cwd=plain)
-    assert r.code == 0, r.err
+@pytest.mark.alone  # init's local profiles, gated by the default p(95)<300 (localruns.py: run with the shipped one)
+def test_init_projects_plain_and_from_openapi_run_local_and_pass(local_runs: dict[str, LocalRun]) -> None:
+    plain = local_runs["init"].root
     for rel in ("scenarios/shop.yaml", "profiles/local.yaml", "profiles/smoke.yaml", "profiles/staging.yaml",
                 ".github/workflows/loadtest.yml", ".gitlab-ci.loadorch.yml", "README.md"):
         assert (plain / rel).exists(), rel
@@ -32,23 +25,13 @@ def test_init_projects_plain_and_from_openapi_run_local_and_pass(tmp_path: Path,
     assert "loadorch run staging" in steps and "junit.xml" in steps and "GITHUB_STEP_SUMMARY" in steps
     gitlab = yaml.safe_load((plain / ".gitlab-ci.loadorch.yml").read_text())
     assert gitlab["loadtest"]["artifacts"]["reports"]["junit"] == "results/staging/junit.xml"
-    assert cli_in_process("validate", cwd=plain).code == 0
-    # the embedded target's own OpenAPI document
-    (spec / "shop.json").write_text(json.dumps(requests.get(f"{shop_server}/openapi.json", timeout=5).json()))
-    r = cli_in_process("init", "--from-openapi", "shop.json", cwd=spec)
-    assert r.code == 0, r.err
-    assert cli_in_process("validate", cwd=spec).code == 0
-    # init's local profile as written (20 s, min_samples 50), each project on its own embedded target
-    runs = [start_run(Project(plain), profile="local"), start_run(Project(spec), "--host", "embedded", profile="local")]
-    for project, proc in zip((plain, spec), runs):
-        out, err = finish(proc, timeout=120)
-        assert proc.returncode == 0, (project.name, out, err)
-        [run_dir] = (project / "results").glob("local-*")
-        doc = json.loads((run_dir / "results.json").read_text())
+    for name in ("init", "openapi"):  # init's local profile as written (20 s, min_samples 50)
+        run = local_runs[name]
+        assert run.code == 0, (name, run.out, run.err)
+        doc = run.results()
         assert doc["verdict"] == "pass" and doc["thresholds"], doc["thresholds"]
         assert all(t["verdict"] == "pass" and t["samples"] >= 50 for t in doc["thresholds"]), doc["thresholds"]
-    endpoints = json.loads(next((spec / "results").glob("local-*/results.json")).read_text())["endpoints"]
-    assert {"getProduct", "createOrder", "listProducts"} <= set(endpoints)
+    assert {"getProduct", "createOrder", "listProducts"} <= set(local_runs["openapi"].results()["endpoints"])
 
 
 def test_init_keeps_existing_files_unless_forced(tmp_path: Path) -> None:
