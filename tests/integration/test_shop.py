@@ -48,9 +48,11 @@ def test_a_client_connections_database_connection_is_handed_back_when_it_ends() 
         for _ in range(150):  # 150 client connections one after another: one thread each
             _get(server.url)
         # each ended thread handed its connection back and the next one took it (a next thread that starts before
-        # the last one handed its connection back opens one more): no longer 2 descriptors per client connection
-        assert until(lambda: server.store.open_connections() <= 4), server.store.open_connections()
-        assert _descriptors() <= before + 8, (before, _descriptors())
+        # the ones before it handed theirs back opens one more: beside three other tests 5 were open once, so a
+        # bound of 10, against the 150 a connection per client connection would leave): no longer 2 descriptors
+        # per client connection
+        assert until(lambda: server.store.open_connections() <= 10), server.store.open_connections()
+        assert _descriptors() <= before + 20, (before, _descriptors())
         # 80 at once, kept open: one database connection each; once they end, the pool keeps IDLE_CONNECTIONS
         held = [_get(server.url, close=False) for _ in range(80)]
         assert server.store.open_connections() >= 80
