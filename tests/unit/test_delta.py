@@ -284,7 +284,9 @@ def test_the_master_measures_each_workers_clock_offset_at_its_hello(tmp_path: Pa
     assert offsets[2] is None
 
 
-def _two_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[MasterState, list[float], list[Any]]:
+def _two_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, load: str = "{users: 2, duration: 60s}"
+) -> tuple[MasterState, list[float], list[Any]]:
     """A master state on the test's monotonic clock, two workers said hello and the load started; what it
     emitted (WorkerLost events) collected."""
     now = [1000.0]
@@ -292,7 +294,7 @@ def _two_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Maste
     emitted: list[Any] = []
     monkeypatch.setattr(masterstate, "emit", emitted.append)
     make(tmp_path, BASE_SCENARIO, "scenario: ../scenarios/s.yaml\nhost: http://127.0.0.1:8000\n"
-         "load: {users: 2, duration: 60s}\nworkers: 2\n")
+         f"load: {load}\nworkers: 2\n")
     plan = build_plan(build("p", str(tmp_path), {}), "http://127.0.0.1:1", "127.0.0.1", 5557, "tok", "/s.json", None)
     state = MasterState(plan)
     state.on_hello("w0", {"index": 0, "token": "tok"})
@@ -333,17 +335,7 @@ def test_a_worker_whose_event_loop_does_not_run_is_stuck_and_an_iterations_run_d
     """Worker 1's liveness thread beats on while its event loop does not run (a task that blocks): the lateness it
     reports reaches the generator's peak with no report from the loop, and past STUCK_AFTER_S the worker is stuck
     (said once): an iterations run whose other workers are done ends. A loop that runs again is not stuck."""
-    now = [1000.0]
-    monkeypatch.setattr(masterstate, "time", SimpleNamespace(monotonic=lambda: now[0], time=time.time))
-    emitted: list[Any] = []
-    monkeypatch.setattr(masterstate, "emit", emitted.append)
-    make(tmp_path, BASE_SCENARIO, "scenario: ../scenarios/s.yaml\nhost: http://127.0.0.1:8000\n"
-         "load: {users: 2, iterations: 5}\nworkers: 2\n")
-    plan = build_plan(build("p", str(tmp_path), {}), "http://127.0.0.1:1", "127.0.0.1", 5557, "tok", "/s.json", None)
-    state = MasterState(plan)
-    state.on_hello("w0", {"index": 0, "token": "tok"})
-    state.on_hello("w1", {"index": 1, "token": "tok"})
-    state.started_mono = now[0]
+    state, now, emitted = _two_workers(tmp_path, monkeypatch, "{users: 2, iterations: 5}")
     state.workers[0].done = True  # its users made their iterations
     for late in (0.0, 5.0, STUCK_AFTER_S - 1, STUCK_AFTER_S + 0.5, STUCK_AFTER_S + 1.5):
         now[0] += 1.0

@@ -7,6 +7,7 @@ import itertools
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -365,10 +366,10 @@ def test_a_rolling_window_over_a_master_whose_tables_restart_each_generation_is_
     assert len(generations) >= 6
 
 
-def test_a_monitors_database_budgets_are_judged_over_its_window_from_the_collectors_live_counts(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """The monitor judged db_queries and db_query_slow with no collector measurement at all: inconclusive for
-    good ("no postgres collector ran"), so a monitor with a database budget never said ok nor failing. Its
-    live counts before the collector's first sample (30 s into a monitor) are unknown, not 0 (a fail)."""
+def _database_monitor(tmp_path: Path, counts: Any, gaps: Any) -> tuple[Any, list[float], Any, Any]:
+    """A monitor of a profile with two database budgets (db_query_slow rate<0.05, db_queries rate>5; a 10 s
+    window of 5 slices), no HTTP tables, on a clock the test moves: (monitor, clock, db, run), the collector's
+    live counts and gaps read from `counts()` and `gaps()`."""
     from types import SimpleNamespace
 
     from loadorch.config.resolve import build
@@ -386,10 +387,17 @@ def test_a_monitors_database_budgets_are_judged_over_its_window_from_the_collect
     clock = [0.0]
     monitor = Monitor(cfg, str(tmp_path), None, clock=lambda: clock[0])
     monitor.snapshot_path = str(tmp_path / "no-snapshot.json")  # no HTTP tables: the database's alone
-    counts: list[tuple[int, int | None] | None] = [None]
-    db = SimpleNamespace(measurement=DbMeasurement(slow_ms=200), live_counts=lambda: counts[0],
-                         live_gaps=lambda: (0, 0))
+    db = SimpleNamespace(measurement=DbMeasurement(slow_ms=200), live_counts=counts, live_gaps=gaps)
     run = SimpleNamespace(sink=None, db=db, redactor=Redactor([]), live_labels=("mo", "p", "s"))
+    return monitor, clock, db, run
+
+
+def test_a_monitors_database_budgets_are_judged_over_its_window_from_the_collectors_live_counts(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The monitor judged db_queries and db_query_slow with no collector measurement at all: inconclusive for
+    good ("no postgres collector ran"), so a monitor with a database budget never said ok nor failing. Its
+    live counts before the collector's first sample (30 s into a monitor) are unknown, not 0 (a fail)."""
+    counts: list[tuple[int, int | None] | None] = [None]
+    monitor, clock, db, run = _database_monitor(tmp_path, lambda: counts[0], lambda: (0, 0))
 
     def status_at(t: float, live: tuple[int, int | None] | None) -> dict[str, str]:
         clock[0], counts[0] = t, live
@@ -422,28 +430,9 @@ def test_a_window_that_spans_what_the_collector_missed_is_not_judged_on_it_and_i
     good, so the monitor's windows read its frozen counts as the database's, "no statement finished" (a false
     alarm) or a slow share of nothing (a pass), and never judged again once the database was back. A window
     that spans a sample it missed is inconclusive with the collector's reason; once out of the window, judged."""
-    from types import SimpleNamespace
-
-    from loadorch.config.resolve import build
-    from loadorch.db.measure import DbMeasurement
-    from loadorch.run.monitor import Monitor
-    from loadorch.traffic.redact import Redactor
-
-    from .test_config import BASE_PROFILE, make
-
-    make(tmp_path, profile=BASE_PROFILE + (
-        'collectors: {postgres: {dsn: "${DATABASE_URL}", slow_ms: 200}}\nmin_samples: 20\n'
-        'monitor: {window: 10s, slices: 5, status_every: 1s}\n'
-        'thresholds:\n  db_query_slow: ["rate<0.05"]\n  db_queries: ["rate>5"]\n'))
-    cfg = build("p", str(tmp_path), {"DATABASE_URL": "postgresql://a:b@db/shop"})
-    clock = [0.0]
-    monitor = Monitor(cfg, str(tmp_path), None, clock=lambda: clock[0])
-    monitor.snapshot_path = str(tmp_path / "no-snapshot.json")
     live, gaps = [(0, 0)], [(0, 0)]
-    db = SimpleNamespace(measurement=DbMeasurement(slow_ms=200), live_counts=lambda: live[0],
-                         live_gaps=lambda: gaps[0])
+    monitor, clock, db, run = _database_monitor(tmp_path, lambda: live[0], lambda: gaps[0])
     db.measurement.add_sample(1.0, 0)
-    run = SimpleNamespace(sink=None, db=db, redactor=Redactor([]), live_labels=("mo", "p", "s"))
     slow, queries = "db_query_slow rate<0.05", "db_queries rate>5"
 
     def rows_at(t: float, statements: int, lost: tuple[int, int]) -> dict[str, dict[str, object]]:
