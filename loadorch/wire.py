@@ -54,6 +54,14 @@ LOOP_LATE_LIMIT_S: Final = 1.0  # a worker's event loop further behind than this
 STUCK_AFTER_S: Final = _seconds(os.environ.get("LOADORCH_TEST_STUCK_AFTER_S"), 60.0)
 
 
+# A run of `iterations` without `load.duration` ends at this bound, as k6's per-VU iterations end at their
+# maxDuration (10 minutes unless set): a user that never makes its N requests (a python user whose task waits
+# without end) kept such a run going for a day, until the controller took its master for hung. The run is then
+# inconclusive, the load check says why (verdict/integrity.py); `load.duration` (or `--duration`) sets another
+# bound. Tests only: LOADORCH_TEST_ITERATIONS_CAP_S (seconds, in the run's environment) shortens it.
+ITERATIONS_CAP_S: Final = _seconds(os.environ.get("LOADORCH_TEST_ITERATIONS_CAP_S"), 600.0)
+
+
 def stuck_words(behind_s: float) -> str:
     """Why a worker is stuck, as the progress line and the worker totals check say it."""
     return (

@@ -32,7 +32,7 @@ from loadorch.report.junit import render as render_junit
 from loadorch.run import browsers, forkstart
 from loadorch.run.artifacts import write_json, write_text
 from loadorch.run.embedded import embedded_process, embedded_target
-from loadorch.run.plan import browser_worker_count, build_plan, process_specs, write_plan
+from loadorch.run.plan import browser_worker_count, build_plan, load_bound_s, process_specs, write_plan
 from loadorch.run.preflight import connect_probe, target_addresses
 from loadorch.run.processes import ProcessGroup, free_port
 from loadorch.run.profiler import for_run, wants_embedded_process
@@ -447,7 +447,8 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
     # after the stop, for their final reports while reports still come (FINAL_WAIT_CAP_S: a master behind a
     # backlog, a worker slow to unwind its users); a silence 30 s past the longer one is a master that hangs
     silent_bound = 30 + max(cfg.profile.worker_connect_timeout, FINAL_WAIT_CAP_S)
-    budget = cfg.profile.worker_connect_timeout + (cfg.duration_s or 24 * 3600) + FINAL_WAIT_CAP_S + 60
+    bound = load_bound_s(cfg)
+    budget = cfg.profile.worker_connect_timeout + (24 * 3600 if bound is None else bound) + FINAL_WAIT_CAP_S + 60
     deadline = time.monotonic() + budget
     forwarded = False
     started = False

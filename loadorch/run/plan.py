@@ -16,7 +16,7 @@ from loadorch.config.thresholds import SERVER_TIMING_METRICS
 from loadorch.db.servertiming import QueryHeader
 from loadorch.traffic import data as gen
 from loadorch.traffic.trace import run_prefix
-from loadorch.wire import BrowserPlan, MasterAddress, OpenSpec, Plan, ThresholdSpec
+from loadorch.wire import ITERATIONS_CAP_S, BrowserPlan, MasterAddress, OpenSpec, Plan, ThresholdSpec
 
 BROWSER_PORT_OFFSET = 2  # the browser sink listens next to the Locust master (5557 -> 5559 in a pod)
 
@@ -73,6 +73,14 @@ def allocate(users: int, weights: Sequence[tuple[str, float]], workers: int) -> 
     return out
 
 
+def load_bound_s(cfg: RunConfig) -> float | None:
+    """How long the load may last: the run's duration; for a run of iterations without one, ITERATIONS_CAP_S (the
+    master stops it there, as a duration; the run is inconclusive then); None for neither (a monitor)."""
+    if cfg.duration_s is not None:
+        return cfg.duration_s
+    return ITERATIONS_CAP_S if cfg.iterations else None
+
+
 def interval_for(duration_s: float | None) -> float:
     """Time-series resolution: about 100-200 points for any run length."""
     if duration_s is None or duration_s <= 120:
@@ -106,7 +114,7 @@ def build_plan(
         secrets=sorted(cfg.secrets),
         users=cfg.users,
         spawn_rate=cfg.spawn_rate,
-        duration_s=cfg.duration_s,
+        duration_s=load_bound_s(cfg),
         iterations=cfg.iterations,
         stages=None if cfg.user_stages is None else [(a, b, c) for a, b, c in cfg.user_stages],
         window=None if cfg.window is None else [(a, b) for a, b in cfg.window.spans],

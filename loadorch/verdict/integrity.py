@@ -9,6 +9,7 @@ from loadorch.traffic.arrivals import expected_arrivals, total_seconds
 from loadorch.verdict.evaluate import ERROR, FAIL, INCONCLUSIVE, PASS, Check
 from loadorch.wire import (
     CPU_SATURATED,
+    ITERATIONS_CAP_S,
     LOOP_LATE_LIMIT_S,
     LOST_AFTER_S,
     STOPPED_EARLY,
@@ -147,6 +148,14 @@ def _users_check(failures: list[VuFailure]) -> Check:
 
 def _load_check(cfg: RunConfig, summary: MasterSummary, detail: Detail) -> Check:
     started = sum(w.users_peak for w in detail)
+    if cfg.iterations and cfg.duration_s is None and summary.stop_reason == "duration":
+        return Check(
+            "load",
+            INCONCLUSIVE,
+            f"the run of {cfg.iterations} iterations per user reached its bound of {ITERATIONS_CAP_S:g}s (no "
+            "load.duration) before every user had made them: a user that does not finish (a python user whose task "
+            "waits without end) or a run longer than the bound; set load.duration (or --duration) to allow longer",
+        )
     if summary.stop_reason in STOPPED_ON_PURPOSE or started >= cfg.users:
         return Check("load", PASS, f"{started} of {cfg.users} users started{_ramp_note(detail)}")
     return Check(

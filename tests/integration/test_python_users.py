@@ -398,3 +398,36 @@ def test_a_python_users_request_to_a_trickling_target_ends_at_request_timeout(pr
     [error] = doc["errors"]
     said = {"Fast": "the whole request took over 2s (request_timeout)", "Plain": "Read timed out"}[user]
     assert said in error["reason"], error
+
+
+WAITER = '''
+import gevent
+from locust import HttpUser, constant, task
+
+
+class Waiter(HttpUser):
+    wait_time = constant(0)
+
+    @task
+    def hang(self):
+        self.client.get("/health")
+        gevent.sleep(3600)  # waits, yielding: its worker's loop runs, so it is not stuck
+'''
+
+
+def test_a_run_of_iterations_whose_user_never_finishes_ends_at_its_bound_inconclusive(project: Project) -> None:
+    """A python user whose task waits without end never makes its iterations; its loop runs, so no worker is stuck.
+    Such a run went on for 24 hours, then said the master stopped responding. It ends at the bound of a run of
+    iterations without load.duration (600 s; 4 here, LOADORCH_TEST_ITERATIONS_CAP_S), inconclusive, with why."""
+    project.write("scenarios/wait.py", WAITER)
+    project.write("scenarios/s.yaml", "name: w\nusers:\n  - python: wait.py:Waiter\nkinds: {'*': read}\n")
+    project.write("profiles/p.yaml", "scenario: ../scenarios/s.yaml\nhost: embedded\nload: {users: 2, iterations: 3}\n"
+                  "min_samples: 1\n")
+    r = project.run("run", "p", "--out", "o", env={"LOADORCH_TEST_ITERATIONS_CAP_S": "4"}, timeout=90)
+    assert r.code == 6, r.out + r.err
+    assert_no_traceback(r)
+    doc = project.results("o")
+    assert doc["run"]["stop_reason"] == "duration" and doc["totals"]["requests"] == 2, doc["run"]
+    load = next(c for c in doc["checks"] if c["name"] == "load")
+    assert load["verdict"] == "inconclusive" and "reached its bound of 4s (no load.duration)" in load["message"], load
+    assert "why: load: the run of 3 iterations per user reached its bound" in r.out

@@ -166,3 +166,29 @@ def test_the_controller_says_why_it_has_no_summary(tmp_path: Path) -> None:
     good = tmp_path / "good.json"
     good.write_text(summary(worker(0)).model_dump_json())
     assert _read_summary(str(good))[0] == summary(worker(0)) and _read_summary(str(good))[1] == ""
+
+
+def test_a_run_of_iterations_stopped_at_its_bound_is_inconclusive_unless_the_profile_set_the_duration(
+    tmp_path: Path,
+) -> None:
+    """A run of iterations without load.duration is stopped at ITERATIONS_CAP_S (as k6's maxDuration): a user that
+    never made its requests kept it going for a day. Stopped there, its users did not make what was asked: the
+    load check is inconclusive and says how to allow longer. Done by its iterations: a pass. With load.duration
+    set too, the duration is the user's own bound (README: it caps the run): judged as before."""
+    from loadorch.run.plan import load_bound_s
+    from loadorch.wire import ITERATIONS_CAP_S
+
+    iterations = "scenario: ../scenarios/s.yaml\nhost: http://127.0.0.1:8000\nload: {users: 4, iterations: 5}\nworkers: 2\n"
+    capped = checks_of(tmp_path, summary(worker(0), worker(1)), iterations)["load"]
+    assert capped.verdict == "inconclusive", capped
+    assert f"the run of 5 iterations per user reached its bound of {ITERATIONS_CAP_S:g}s" in capped.message
+    assert "set load.duration (or --duration) to allow longer" in capped.message
+    done = checks_of(tmp_path, summary(worker(0), worker(1), stop_reason="iterations"), iterations)["load"]
+    assert done.verdict == "pass", done
+    bounded = iterations.replace("iterations: 5}", "iterations: 5, duration: 20s}")
+    assert checks_of(tmp_path, summary(worker(0), worker(1)), bounded)["load"].verdict == "pass"
+    # the master's and the browsers' bound: the duration, else the cap for iterations
+    make(tmp_path, profile=iterations)
+    assert load_bound_s(build("p", str(tmp_path), {})) == ITERATIONS_CAP_S == 600.0
+    make(tmp_path, profile=bounded)
+    assert load_bound_s(build("p", str(tmp_path), {})) == 20.0
