@@ -22,7 +22,7 @@ from loadorch.errors import ConfigError, ExitCode, Problem, UsageError
 from loadorch.pids import alive
 from loadorch.run.artifacts import write_json
 from loadorch.verdict.noise import Noise
-from loadorch.verdict.partial import is_partial
+from loadorch.verdict.partial import is_partial, partial_words
 
 DEFAULT_STORE = os.path.join(".loadorch", "baselines")
 DEFAULT_KEEP = 5
@@ -65,10 +65,8 @@ def save(run_dir: str, name: str, store: str, keep: int = DEFAULT_KEEP, noise: N
     doc = load_results(run_dir)  # a missing or corrupt results.json: exit 3 naming the file and the field
     if is_partial(doc):  # a run error, a signal, or a threshold's abort_on_fail stopped it early
         path = os.path.join(run_dir, "results.json")
-        what = f"the run's verdict is {doc.verdict}" + (", stopped early by abort_on_fail"
-                                                         if doc.run.stop_reason == "aborted" else "")
-        raise ConfigError([Problem(path, None, "verdict", f"{what}: its numbers are partial, not a baseline; save a "
-                                   "run that ran to its end")])  # fmt: skip
+        raise ConfigError([Problem(path, None, "verdict", f"{partial_words(doc, 'run')}: its numbers are partial, "
+                                   "not a baseline; save a run that ran to its end")])  # fmt: skip
     os.makedirs(folder, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".saving-{os.getpid()}-", dir=folder)
     try:

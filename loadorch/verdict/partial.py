@@ -27,7 +27,13 @@ def partial_runs(base: Results, cur: Results) -> list[str]:
     """Each run whose verdict says it did not run whole, in words: "the current run's verdict is interrupted
     (stopped after 12 of 60 s)", "the baseline's verdict is error (workers: worker 1 lost at 8.0 s)"."""
     runs = ((base, "baseline"), (cur, "current run"))
-    return [f"the {label}'s verdict is {doc.verdict} ({_what_ended(doc)})" for doc, label in runs if is_partial(doc)]
+    return [partial_words(doc, label) for doc, label in runs if is_partial(doc)]
+
+
+def partial_words(doc: Results, label: str) -> str:
+    """How a partial run (is_partial) ended: "the run's verdict is fail (stopped after 12 of 60 s by a threshold's
+    abort_on_fail)"."""
+    return f"the {label}'s verdict is {doc.verdict} ({_what_ended(doc)})"
 
 
 def is_partial(doc: Results) -> bool:

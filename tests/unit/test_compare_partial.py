@@ -135,7 +135,7 @@ def test_baseline_save_refuses_a_run_that_did_not_run_whole(tmp_path: Path, verd
     (tmp_path / "run").mkdir()
     doc = _doc(100, 400, "fail", (), stop_reason="aborted") if verdict == "aborted" else _doc(100, 400, verdict, (LOST,))
     (tmp_path / "run" / "results.json").write_text(json.dumps(doc.to_json()))
-    verdict = "fail, stopped early by abort_on_fail" if verdict == "aborted" else verdict
+    verdict = "fail (stopped after 10 of 60 s by a threshold's abort_on_fail)" if verdict == "aborted" else verdict
     said = cli_in_process("baseline", "save", "run", "--name", "main", "--store", "store", cwd=tmp_path)
     assert_no_traceback(said)
     assert said.code == 3 and f"the run's verdict is {verdict}" in said.err and "ran to its end" in said.err, said
