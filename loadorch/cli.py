@@ -955,8 +955,10 @@ def _cmd_target(args: argparse.Namespace) -> int:
     def stop(signum: int, frame: Any) -> None:  # SIGTERM (kill, a pod's end) as SIGINT: the store closed, its folder
         raise KeyboardInterrupt  # removed (the default SIGTERM left a temporary folder per shop)
 
-    # before the line that says it listens: whoever reads that line may stop it at once
-    previous = signal.signal(signal.SIGTERM, stop), signal.getsignal(signal.SIGINT)
+    # before the line that says it listens: whoever reads that line may stop it at once. SIGINT set here too, not
+    # left to Python's default: a process started with SIGINT ignored (a background job of a script, `nohup ... &`)
+    # has no KeyboardInterrupt handler, and Ctrl-C or `kill -INT` then left the shop serving
+    previous = signal.signal(signal.SIGTERM, stop), signal.signal(signal.SIGINT, stop)
     try:
         print(f"reference shop API on {server.url}, {where} (knobs: GET/PUT {server.url}/_knobs)", flush=True)
         server.serve_forever(poll_interval=0.2)

@@ -119,6 +119,28 @@ def test_target_serve_stopped_by_a_signal_removes_its_folder(tmp_path: Path, how
     assert "Traceback" not in (proc.stderr.read() if proc.stderr else "")
 
 
+def test_target_serve_started_with_sigint_ignored_still_stops_on_it(tmp_path: Path) -> None:
+    """A background job of a script (no job control) or `nohup ... &` starts with SIGINT ignored, and Python then
+    installs no KeyboardInterrupt handler: the shop sets its own, so `kill -INT` stops it and removes its folder
+    (a suite run launched that way left it serving for the 10 s this waits)."""
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "loadorch", "target", "serve", "--port", "0"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        found = re.search(r"on (http://\S+?),", line)
+        assert found, line
+        _get(found.group(1))
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0, proc.stderr.read() if proc.stderr else ""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.postgres
 def test_the_shop_on_postgresql_holds_a_bounded_number_of_backends(postgres: Cluster) -> None:
     """On PostgreSQL a connection per client connection, never given back, was a backend each: 100 client
