@@ -51,6 +51,11 @@ def _lcp(profile: str, per_step: dict[str, int]) -> list[dict[str, str]]:
     return series
 
 
+def _budgets(text: str) -> list[dict[str, Any]]:
+    """The rules file's budget rules (LoadorchBudgetExceeded), without the monitor's own two (cannot judge, absent)."""
+    return [r for r in yaml.safe_load(text)["groups"][0]["rules"] if r["alert"] == "LoadorchBudgetExceeded"]
+
+
 def _promtool(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(shutil.which("promtool")), *args], capture_output=True, text=True, timeout=60)
 
@@ -76,7 +81,7 @@ def test_alert_rules_pass_promtool_and_fire_only_on_a_crossed_budget(project: Pr
     assert "http_req_duration max<5000: not in PromQL (max is not kept by a histogram" in result.err
     rules = project.root / "rules.yml"
     check = _promtool("check", "rules", str(rules))
-    assert check.returncode == 0 and "SUCCESS: 3 rules found" in check.stdout, check.stdout + check.stderr
+    assert check.returncode == 0 and "SUCCESS: 5 rules found" in check.stdout, check.stdout + check.stderr
     slow = _lcp("p", {"1.0": 0, "2.5": 1, "5.0": 4, "+Inf": 4})  # 3 of 4 page views over 2.5 s: p75 > 2.5 s
     fast = _lcp("other", {"1.0": 4, "2.5": 4, "5.0": 4, "+Inf": 4})
     http = [
@@ -86,7 +91,7 @@ def test_alert_rules_pass_promtool_and_fire_only_on_a_crossed_budget(project: Pr
     threshold_lcp = "browser_web_vital_lcp{page:home} p(75)<2500"
     fired = {"severity": "warning", "profile": "p"}
     generated = {r["labels"]["threshold"]: r["annotations"]
-                 for r in yaml.safe_load(rules.read_text())["groups"][0]["rules"]}
+                 for r in _budgets(rules.read_text())}
 
     def alert(threshold: str, observed: str) -> dict[str, dict[str, str]]:
         notes = {k: re.sub(r"\{\{ \$value[^}]*\}\}", observed, v) for k, v in generated[threshold].items()}
@@ -158,8 +163,8 @@ def test_a_monitors_vital_alert_fires_on_its_limit_not_a_bucket_before(
     def verdict(le: object) -> subprocess.CompletedProcess[str]:
         [fam] = [f for f in tagged_families(run, stats.series, scale_of, UNITLESS, limits, le) if f.name == name]
         threshold = "browser_web_vital_lcp{page:home} p(75)<2500"
-        [notes] = [r["annotations"] for r in yaml.safe_load((project.root / "rules.yml").read_text())["groups"][0]
-                   ["rules"] if r["labels"]["threshold"] == threshold]
+        [notes] = [r["annotations"] for r in _budgets((project.root / "rules.yml").read_text())
+                   if r["labels"]["threshold"] == threshold]
         notes = {k: re.sub(r"\{\{ \$value[^}]*\}\}", "4.167s", v) for k, v in notes.items()}  # 2.5 + 2.5 * 2/3
         expected = [{"exp_labels": {"severity": "warning", "profile": "p", "threshold": threshold},
                      "exp_annotations": notes}] if fires else []
@@ -181,7 +186,7 @@ def test_alerts_for_a_tagged_monitor_judge_its_series_alone_and_carry_its_tags(p
     result = project.cli("alerts", "p", "--out", "rules.yml", "--for", "0s", "--tag", "env=staging")
     assert result.code == 0, result.err
     threshold = "http_req_failed rate<0.1"
-    [rule] = [r for r in yaml.safe_load((project.root / "rules.yml").read_text())["groups"][0]["rules"]
+    [rule] = [r for r in _budgets((project.root / "rules.yml").read_text())
               if r["labels"]["threshold"] == threshold]
     assert rule["labels"]["env"] == "staging" and 'env="staging"' in rule["expr"]
 
@@ -229,9 +234,9 @@ def test_the_slow_statement_share_alert_fires_on_the_live_counters(project: Proj
     assert result.code == 0 and "db_query_slow" not in result.err, result.err
     rules = project.root / "rules.yml"
     check = _promtool("check", "rules", str(rules))
-    assert check.returncode == 0 and "SUCCESS: 1 rules found" in check.stdout, check.stdout + check.stderr
+    assert check.returncode == 0 and "SUCCESS: 3 rules found" in check.stdout, check.stdout + check.stderr
     run = 'profile="p",run_id="r",scenario="s"'
-    [generated] = yaml.safe_load(rules.read_text())["groups"][0]["rules"]
+    [generated] = _budgets(rules.read_text())
     notes = {k: v.replace("{{ $value }}", "0.02") for k, v in generated["annotations"].items()}
     tests = {"rule_files": [str(rules)], "evaluation_interval": "15s", "tests": [{
         "interval": "15s",
@@ -271,7 +276,7 @@ def test_a_run_both_scraped_and_pushed_is_counted_once(project: Project, tmp_pat
                    for le, n in (("2.5", 0), ("5.0", 1), ("+Inf", 1))]  # one slow view a step: 4 a minute
         series.append({"series": lcp.format(part="count", le=""), "values": "0+1x20"})
     generated = {r["labels"]["threshold"]: r["annotations"]
-                 for r in yaml.safe_load(rules.read_text())["groups"][0]["rules"]}
+                 for r in _budgets(rules.read_text())}
     floor = "http_reqs rate>1.5"
     notes = {k: v.replace("{{ $value }}", "1") for k, v in generated[floor].items()}
     expected = [{"exp_labels": {"severity": "warning", "profile": "p", "threshold": floor}, "exp_annotations": notes}]
@@ -300,7 +305,7 @@ def test_a_budget_promql_cannot_express_fires_on_the_monitors_own_verdict(projec
     assert result.code == 0 and "checks rate>0.99: not in PromQL" in result.err, result.err
     rules = project.root / "rules.yml"
     check = _promtool("check", "rules", str(rules))
-    assert check.returncode == 0 and "SUCCESS: 2 rules found" in check.stdout, check.stdout + check.stderr
+    assert check.returncode == 0 and "SUCCESS: 4 rules found" in check.stdout, check.stdout + check.stderr
     series = []
     for source in (',job="loadorch",instance="127.0.0.1:9464"', ""):  # scraped and pushed
         for state, values in (("fail", "0x8 1x8"), ("inconclusive", "1x8 0x8"), ("pass", "0x16")):
@@ -310,7 +315,7 @@ def test_a_budget_promql_cannot_express_fires_on_the_monitors_own_verdict(projec
             series.append({"series": f'loadorch_monitor_threshold_state{{{run},threshold="http_req_duration max<5000",'
                                      f'state="{"pass" if state == "fail" else state}"}}', "values": "1x16"})
     generated = {r["labels"]["threshold"]: r["annotations"]
-                 for r in yaml.safe_load(rules.read_text())["groups"][0]["rules"]}
+                 for r in _budgets(rules.read_text())}
     failing = [{"exp_labels": {"severity": "warning", "profile": "p", "threshold": "checks rate>0.99"},
                 "exp_annotations": generated["checks rate>0.99"]}]
     tests = {"rule_files": [str(rules)], "evaluation_interval": "15s", "tests": [{
@@ -323,6 +328,55 @@ def test_a_budget_promql_cannot_express_fires_on_the_monitors_own_verdict(projec
     (tmp_path / "tests.yml").write_text(yaml.safe_dump(tests, sort_keys=False))
     run = _promtool("test", "rules", str(tmp_path / "tests.yml"))
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_a_monitor_that_cannot_judge_or_is_gone_fires_its_own_alert(project: Project, tmp_path: Path) -> None:
+    """A monitor whose collector lost the database, or with too few samples, says no_data: every budget rule is
+    silent then (an inconclusive run is not a fail), which read in Prometheus as every budget holding. Its own rule
+    fires once its rolling window is full and it still says no_data (not during its normal start), and another one
+    when no monitor of the profile reports at all (stopped, crashed, neither scraped nor pushed)."""
+    tools.require("prometheus")
+    project.write("scenarios/s.yaml", SCENARIO)
+    project.write("profiles/p.yaml", PROFILE)
+    result = project.cli("alerts", "p", "--out", "rules.yml", "--tag", "env=staging")
+    assert result.code == 0, result.err
+    rules = project.root / "rules.yml"
+    doc = yaml.safe_load(rules.read_text())["groups"][0]["rules"]
+    notes = {r["alert"]: r["annotations"] for r in doc if r["alert"] != "LoadorchBudgetExceeded"}
+    assert set(notes) == {"LoadorchMonitorCannotJudge", "LoadorchMonitorAbsent"}
+    labels = {"severity": "warning", "profile": "p", "env": "staging"}
+    run = 'profile="p",run_id="mo",scenario="s",env="staging"'
+    # the monitor starts (no_data, window filling: 0-1m), judges (ok: 1m-3m), then loses its database (no_data
+    # with a full window: from 3m), and stops reporting at 6m
+    series = [
+        {"series": f'loadorch_monitor_status{{{run},state="no_data"}}', "values": "1x3 0x8 1x12 stale"},
+        {"series": f'loadorch_monitor_status{{{run},state="ok"}}', "values": "0x3 1x8 0x12 stale"},
+        {"series": f'loadorch_monitor_window_full{{{run}}}', "values": "0x3 1x20 stale"},
+        # another monitor (another env) saying no_data throughout: not this one's alert
+        {"series": 'loadorch_monitor_status{profile="p",run_id="x",scenario="s",env="prod",state="no_data"}',
+         "values": "1x40"},
+        {"series": 'loadorch_monitor_window_full{profile="p",run_id="x",scenario="s",env="prod"}', "values": "1x40"},
+    ]
+
+    def fired(alert: str) -> list[dict[str, Any]]:
+        return [{"exp_labels": labels, "exp_annotations": notes[alert]}]
+
+    checks = [("30s", "LoadorchMonitorCannotJudge", []), ("2m", "LoadorchMonitorCannotJudge", []),
+              ("4m", "LoadorchMonitorCannotJudge", fired("LoadorchMonitorCannotJudge")),
+              ("4m", "LoadorchMonitorAbsent", []),
+              ("6m30s", "LoadorchMonitorAbsent", []),  # absent, but for less than its `for` (1m)
+              ("8m", "LoadorchMonitorAbsent", fired("LoadorchMonitorAbsent")),
+              ("8m", "LoadorchMonitorCannotJudge", [])]
+    tests = {"rule_files": [str(rules)], "evaluation_interval": "15s", "tests": [{
+        "interval": "15s", "input_series": series,
+        "alert_rule_test": [{"eval_time": at, "alertname": name, "exp_alerts": exp} for at, name, exp in checks],
+    }]}
+    (tmp_path / "tests.yml").write_text(yaml.safe_dump(tests, sort_keys=False))
+    ran = _promtool("test", "rules", str(tmp_path / "tests.yml"))
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    tests["tests"][0]["alert_rule_test"][1]["exp_alerts"] = fired("LoadorchMonitorCannotJudge")  # its start: silent
+    (tmp_path / "wrong.yml").write_text(yaml.safe_dump(tests, sort_keys=False))
+    assert _promtool("test", "rules", str(tmp_path / "wrong.yml")).returncode != 0
 
 
 def test_alerts_out_makes_its_folder_and_says_what_it_cannot_write(project: Project) -> None:
@@ -374,7 +428,7 @@ def test_a_limit_past_every_usual_edge_is_still_crossed_in_promql(project: Proje
     assert project.cli("alerts", "p", "--out", "rules.yml", "--for", "0s").code == 0
     rules = project.root / "rules.yml"
     series = _exposed([("http_req_duration", 20000.0)], [round(latency_s * 1e6)] * 10)
-    [generated] = yaml.safe_load(rules.read_text())["groups"][0]["rules"]
+    [generated] = _budgets(rules.read_text())
     threshold = "http_req_duration p(99)<20000"
     # the quantile read between 20 s and the edge past it (interpolated), or that edge when past every edge
     shown = {50.0: "40s", 30.0: "39.8s"}.get(latency_s, "")
@@ -410,7 +464,7 @@ def test_names_and_tags_that_look_like_templates_are_kept_as_written(project: Pr
     assert result.code == 0, result.err
     rules = project.root / "rules.yml"
     check = _promtool("check", "rules", str(rules))
-    assert check.returncode == 0 and "SUCCESS: 2 rules found" in check.stdout, check.stdout + check.stderr
+    assert check.returncode == 0 and "SUCCESS: 4 rules found" in check.stdout, check.stdout + check.stderr
     threshold = "http_req_failed{name:get {{id}}} rate<0.1"
     labels = f'profile="p",name="get {{{{id}}}}",run_id="r",env="{tag}"'.replace('"x"', '\\"x\\"')
     series = [{"series": f"loadorch_http_requests_total{{{labels}}}", "values": "0+10x20"},
@@ -473,7 +527,7 @@ def test_a_secret_in_a_tag_or_a_threshold_is_masked_as_the_monitors_series_have_
     series = [{"series": f"loadorch_http_requests_total{{{labels}}}", "values": "0+10x20"},
               {"series": f"loadorch_http_failures_total{{{labels}}}", "values": "0+5x20"}]
     threshold = "http_req_failed{name:list ***} rate<0.1"
-    [notes] = [r["annotations"] for r in yaml.safe_load(text)["groups"][0]["rules"]
+    [notes] = [r["annotations"] for r in _budgets(text)
                if r["labels"]["threshold"] == threshold]
     notes = {k: v.replace("{{ $value }}", "0.5") for k, v in notes.items()}
     fired = _rule_test(rules, series, "2m", [{"exp_labels": {

@@ -25,6 +25,12 @@ from loadorch.config.thresholds import BROWSER_METRICS, Threshold
 from loadorch.metrics.names import PREFIX
 
 ALERT = "LoadorchBudgetExceeded"
+# the two rules about the monitor itself (alert_rules): it runs but cannot judge its budgets over a full window (a
+# collector that lost its database, too few samples, a saturated generator: every budget rule is then silent, as
+# an inconclusive run is not a fail), and it sends nothing at all (stopped, crashed, not scraped or pushed)
+CANNOT_JUDGE = "LoadorchMonitorCannotJudge"
+ABSENT = "LoadorchMonitorAbsent"
+ABSENT_FOR_S = 60.0  # at least: a monitor's restart (a deploy) leaves its series absent for a scrape or two
 # the operator that means "the threshold fails"
 NEGATED = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "===": "!=", "!=": "=="}
 # from a histogram: a bucket edge at the limit holds the values equal to it, so a quantile read as exactly
@@ -219,10 +225,46 @@ def alert_rules(
                 "description": f"loadorch budget {key} of profile {name}, {how}",
             },
         })
+    rules += _watchdog_rules(scope, own, for_s, mask, _literal(mask(profile)), tags)
     group: dict[str, object] = {"name": group_name(mask(profile)), "rules": rules}
     if interval_s:
         group["interval"] = prom_duration(interval_s)
     return {"groups": [group]}, skipped
+
+
+def _watchdog_rules(scope: Sequence[tuple[str, str]], own: str, for_s: float, mask: Mask, name: str,
+                    tags: Sequence[tuple[str, str]]) -> list[dict[str, object]]:
+    """The monitor's own two rules (CANNOT_JUDGE, ABSENT): without them a monitor that cannot measure, or is gone,
+    is silence in Prometheus, which reads as every budget holding. `no_data` fires only once the monitor's rolling
+    window is full (`loadorch_monitor_window_full`): before that, too few samples is its normal start."""
+    labels = {"severity": "warning", "profile": name, **{k: _literal(mask(v)) for k, v in tags}}
+    sel = _matchers(scope, mask)
+    no_data = _matchers([*scope, ("state", "no_data")], mask)
+    return [
+        {
+            "alert": CANNOT_JUDGE,
+            "expr": f"max({PREFIX}_monitor_status{no_data}) == 1\nand on() max({PREFIX}_monitor_window_full{sel}) == 1",
+            "for": prom_duration(for_s),
+            "labels": labels,
+            "annotations": {
+                "summary": f"{name}: the monitor cannot judge its budgets over its full {own} window",
+                "description": f"loadorch monitor of profile {name} says no_data: no budget alert can fire while it "
+                               "does (a collector that cannot measure, too few samples, a saturated generator); "
+                               "its status page and status.json say why and what to do",
+            },
+        },
+        {
+            "alert": ABSENT,
+            "expr": f"absent({PREFIX}_monitor_status{sel})",
+            "for": prom_duration(max(for_s, ABSENT_FOR_S)),
+            "labels": labels,
+            "annotations": {
+                "summary": f"{name}: no loadorch monitor reports",
+                "description": f"no loadorch_monitor_status series of profile {name}: the monitor is stopped, "
+                               "gone or neither scraped nor pushed, so no budget alert can fire",
+            },
+        },
+    ]
 
 
 def _literal(text: str) -> str:

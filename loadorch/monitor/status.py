@@ -177,6 +177,8 @@ def status_families(doc: StatusJson) -> list[Family]:
                      (*RUN_LABELS, "state"))
     judged = Family(f"{PREFIX}_monitor_window_seconds", GAUGE, "monitor: seconds the rolling window spans now",
                     RUN_LABELS)
+    full = Family(f"{PREFIX}_monitor_window_full", GAUGE, "monitor: 1 once the rolling window spans its whole length",
+                  RUN_LABELS)
     for row in doc["thresholds"]:
         for s in THRESHOLD_STATES:
             state.samples.append(((*run, row["threshold"], s), 1.0 if s == row["state"] else 0.0))
@@ -184,7 +186,8 @@ def status_families(doc: StatusJson) -> list[Family]:
             observed.samples.append(((*run, row["threshold"], row["unit"]), float(row["observed"])))
     overall.samples = [((*run, s), 1.0 if s == doc["status"] else 0.0) for s in JUDGED]
     judged.samples = [(run, float(doc["judged_s"]))]
-    return [state, observed, overall, judged]
+    full.samples = [(run, 1.0 if doc["window_full"] else 0.0)]
+    return [state, observed, overall, judged, full]
 
 
 def _value(row: ThresholdStatus) -> str:

@@ -132,6 +132,10 @@ def test_the_monitor_alerts_on_a_late_hero_and_clears_when_it_is_gone(tmp_path: 
             assert labels == {"run_id": "mo", "profile": "p", "scenario": "storefront", "state": "failing",
                               "env": "staging", "commit": "abc123"}
             _dashboard_panels_show_the_monitor(prom)
+            # the monitor's own alerts (it cannot judge, it is gone) stay quiet while it judges: the guard their
+            # rule reads is scraped (window full), and neither fires
+            assert prom.query('loadorch_monitor_window_full{profile="p"} == 1')
+            assert prom.query('ALERTS{alertname=~"LoadorchMonitor.*",profile="p",alertstate="firing"}') == []
             # one verdict: the dashboard's threshold-state panel shows the monitor's (its master's own, judged without
             # the browser vitals, said no_data for this budget), and the master exports none of its own
             assert prom.query('loadorch_threshold_state{run_id="mo"}') == []

@@ -84,7 +84,7 @@ def test_the_rules_file_names_each_alert_by_profile_and_threshold() -> None:
                                3600, 300, 20, job="loadorch", interval_s=30)
     [group] = doc["groups"]  # type: ignore[index]
     assert group["name"] == "loadorch-staging" and group["interval"] == "30s"
-    rule, by_monitor = group["rules"]
+    rule, by_monitor, cannot_judge, absent = group["rules"]
     assert rule["alert"] == "LoadorchBudgetExceeded" and rule["for"] == "5m"
     assert rule["labels"] == {"severity": "warning", "profile": "staging", "threshold": "http_req_failed rate<0.01"}
     assert 'job="loadorch"' in rule["expr"]
@@ -94,6 +94,13 @@ def test_the_rules_file_names_each_alert_by_profile_and_threshold() -> None:
                                   'threshold="http_req_duration max<1",state="fail"}) == 1')
     assert by_monitor["labels"]["threshold"] == "http_req_duration max<1" and by_monitor["for"] == "5m"
     assert "judged by the running `loadorch monitor`" in by_monitor["annotations"]["description"]
+    # and the monitor's own two: no_data over a full window, and no monitor reporting at all (at least 1m)
+    assert cannot_judge["alert"] == "LoadorchMonitorCannotJudge" and cannot_judge["for"] == "5m"
+    assert cannot_judge["expr"] == ('max(loadorch_monitor_status{profile="staging",job="loadorch",state="no_data"}) == 1\n'
+                                    'and on() max(loadorch_monitor_window_full{profile="staging",job="loadorch"}) == 1')
+    assert absent["alert"] == "LoadorchMonitorAbsent" and absent["for"] == "5m"
+    assert absent["expr"] == 'absent(loadorch_monitor_status{profile="staging",job="loadorch"})'
+    assert cannot_judge["labels"] == absent["labels"] == {"severity": "warning", "profile": "staging"}
 
 
 @pytest.mark.parametrize("seconds,text", [(3600, "1h"), (90, "90s"), (0.25, "250ms"), (0, "0s"), (5400, "90m")])

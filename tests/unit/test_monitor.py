@@ -117,6 +117,9 @@ def test_the_status_document_page_and_families_say_the_same() -> None:
     assert states == {"ok": 0.0, "failing": 1.0, "no_data": 0.0}
     assert fams["loadorch_monitor_threshold_observed"].samples == [
         (("mon-1", "p", "s", "browser_web_vital_lcp{page:home} p(75)<1000", "ms"), 1234.5)]
+    assert fams["loadorch_monitor_window_full"].samples == [(("mon-1", "p", "s"), 0.0)]  # the alerts' no_data guard
+    full = status_doc(("mon-1", "p", "s"), [], 3600.0, 3600.0, True, "t1", "t0", 4000.0)
+    assert {f.name: f for f in status_families(full)}["loadorch_monitor_window_full"].samples == [(("mon-1", "p", "s"), 1.0)]
 
 
 def test_the_page_escapes_what_it_shows() -> None:
