@@ -289,28 +289,28 @@ def _handle(
         return 200, {"status": "ok", **store.counts()}
     if route == "products.list":
         limit = min(max(int(_q(query, "limit", "20")), 1), 100)
-        after = int(_q(query, "after", "0"))
+        after = _int(_q(query, "after", "0"), "after")
         items = store.list_products(query.get("category", [None])[0], after, limit, server.knobs.n_plus_one)
         return 200, {"items": items, "next": items[-1]["id"] if len(items) == limit else None}
     if route == "products.get":
-        return _found(store.get_product(int(args[0])), "product")
+        return _found(store.get_product(_int(args[0], "product id")), "product")
     if route == "products.create":
         obj = _object(body)
         category = str(obj.get("category", "books"))
-        return 201, store.create_product(str(obj["name"]), category, int(obj.get("price_cents", 0)))
+        return 201, store.create_product(str(obj["name"]), category, _int(obj.get("price_cents", 0), "price_cents"))
     if route == "categories.list":
         return 200, {"items": store.categories()}
     if route == "orders.create":
         obj = _object(body)
-        qty = int(obj.get("qty", 1))
+        qty = _int(obj.get("qty", 1), "qty")
         if qty < 1:
             raise ApiError(422, "qty must be at least 1")
-        order = store.create_order(str(obj["customer"]), int(obj["product_id"]), qty)
+        order = store.create_order(str(obj["customer"]), _int(obj["product_id"], "product_id"), qty)
         if order is None:
             raise ApiError(422, "no such product")
         return 201, order
     if route == "orders.get":
-        return _found(store.get_order(int(args[0])), "order")
+        return _found(store.get_order(_int(args[0], "order id")), "order")
     if route == "knobs.get":
         return 200, server.knobs.snapshot()
     if route == "knobs.traces":
@@ -328,6 +328,19 @@ def _handle(
 
         return 200, document()
     raise ApiError(404, "no route")
+
+
+INT_RANGE = (-(2**31), 2**31 - 1)  # the stores' INTEGER columns (PostgreSQL's int4; SQLite's fits it)
+
+
+def _int(value: Any, name: str) -> int:
+    """A request's integer field or path part; one the stores cannot hold is a 400 naming it (it was a 500: an
+    OverflowError of SQLite, an out-of-range error of PostgreSQL), as a value that is not a number is."""
+    number = int(value)
+    if not INT_RANGE[0] <= number <= INT_RANGE[1]:
+        low, high = INT_RANGE
+        raise ApiError(400, f"{name}: {str(value)[:40]} is out of range (an integer from {low} to {high})")
+    return number
 
 
 def _q(query: dict[str, list[str]], key: str, default: str) -> str:

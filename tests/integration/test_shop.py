@@ -233,3 +233,31 @@ def test_a_request_that_fails_inside_the_shop_is_answered_500_and_said_once_with
     assert lines == ["loadorch shop: a request failed inside the shop, answered 500: OperationalError: database is "
                      "locked"], err
     assert server.internal_errors == {"OperationalError: database is locked": 3}
+
+
+@pytest.mark.parametrize("method,path,body,field", [
+    ("POST", "/products", '{"name": "p", "price_cents": 100000000000000000000}', "price_cents"),
+    ("POST", "/orders", '{"customer": "c", "product_id": 1, "qty": 9999999999}', "qty"),
+    ("POST", "/orders", '{"customer": "c", "product_id": "99999999999999999999"}', "product_id"),
+    ("GET", "/products/99999999999999999999", None, "product id"),
+    ("GET", "/products?after=99999999999999999999", None, "after"),
+])
+def test_a_number_the_store_cannot_hold_is_a_400_naming_it_not_a_500(method: str, path: str, body: str | None,
+                                                                     field: str) -> None:
+    """The shop's INTEGER columns hold 32 bits: a larger number was SQLite's OverflowError, answered 500 (an
+    internal error) where the request is at fault."""
+    server, thread = start("127.0.0.1", 0)
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=10)
+        conn.request("POST", "/products", body='{"name": "first"}', headers={"Content-Type": "application/json"})
+        first = conn.getresponse()
+        assert first.status == 201 and first.read()
+        conn.request(method, path, body=body, headers={"Content-Type": "application/json"} if body else {})
+        resp = conn.getresponse()
+        text = resp.read().decode()
+        assert resp.status == 400 and f"{field}: " in text and "out of range" in text, (resp.status, text)
+        conn.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
