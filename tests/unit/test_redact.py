@@ -154,6 +154,17 @@ def test_server_timing_masks_the_credential_pairs_a_desc_echoes_which_no_secret_
         ("hit", None, "hit"), ("q", None, "rows=3, session_id=***;k=v")]
 
 
+def test_server_timing_masks_the_credentials_after_an_authorization_scheme_which_no_secret_declares() -> None:
+    """A target's desc with a credential no mask of the run knows and no `name=` announces (`Bearer eyJ...`, a
+    `Basic` user:password, a token it issued): masked after its scheme, whatever the case; short words after a
+    scheme word stay ("the basic plan"), and the other entries and words are kept."""
+    value = ('auth;desc="Bearer eyJhbGciOiJIUzI1NiJ9.UNDECL0042", up;desc="basic dXNlcjpwYXNz", '
+             'x;desc="issued token Zm9vYmFyYmF6cXV4, user=bob", plan;desc="the basic plan", hit;desc="Token abc"')
+    assert parse_server_timing(value) == [
+        ("auth", None, "Bearer ***"), ("up", None, "basic ***"), ("x", None, "issued token ***, user=bob"),
+        ("plan", None, "the basic plan"), ("hit", None, "Token abc")]
+
+
 def test_a_requests_own_redactor_is_made_once_per_credentials_and_the_kept_ones_are_bounded() -> None:
     """A user's token is the same request after request: its redactor (every encoding of it, sorted with the
     run's) was made again for each, about 20 us a request; it is kept, by its credentials, and at most PLUS_KEPT
