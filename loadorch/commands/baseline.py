@@ -56,7 +56,20 @@ def check_name(name: str) -> str:
 
 
 def _folder(store: str, name: str) -> str:
+    """A name's folder: its '/' written '__' (a branch `feature/x`), so `feature/x` and `feature__x` share one
+    folder: each entry's baseline.json says whose it is (_belongs)."""
     return os.path.join(store, check_name(name).replace("/", "__"))
+
+
+def _belongs(entry: str, name: str) -> bool:
+    """Whether an entry (a folder of `entries`) was saved under `name`: its baseline.json names it, or names no one
+    (unreadable: it is rotated with the name whose folder holds it; `find` says it is damaged)."""
+    try:
+        with open(os.path.join(entry, META), encoding="utf-8") as fh:
+            saved = json.load(fh).get("name")
+    except (OSError, ValueError, AttributeError):
+        return True
+    return not isinstance(saved, str) or saved == name
 
 
 def save(run_dir: str, name: str, store: str, keep: int = DEFAULT_KEEP, noise: Noise | None = None) -> str:
@@ -82,7 +95,7 @@ def save(run_dir: str, name: str, store: str, keep: int = DEFAULT_KEEP, noise: N
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _rotate(folder, keep)
+    _rotate(folder, name, keep)
     return entry
 
 
@@ -95,13 +108,15 @@ def _new_stamp(folder: str) -> str:
     return out
 
 
-def entries(folder: str) -> list[str]:
-    """The entries of one name, newest first (stamps sort as time does)."""
+def entries(folder: str, name: str | None = None) -> list[str]:
+    """The entries of one name's folder, newest first (stamps sort as time does); with `name`, only those saved
+    under it (`feature/x` and `feature__x` share a folder)."""
     try:
         names = os.listdir(folder)
     except OSError:
         return []
-    found = [n for n in names if _ENTRY.match(n) and os.path.isdir(os.path.join(folder, n))]
+    found = [n for n in names if _ENTRY.match(n) and os.path.isdir(os.path.join(folder, n))
+             and (name is None or _belongs(os.path.join(folder, n), name))]  # fmt: skip
     return sorted(found, key=_order, reverse=True)
 
 
@@ -115,8 +130,8 @@ def to_drop(names: list[str], keep: int) -> list[str]:
     return names[max(keep, 1):]
 
 
-def _rotate(folder: str, keep: int) -> None:
-    for old in to_drop(entries(folder), keep):
+def _rotate(folder: str, name: str, keep: int) -> None:
+    for old in to_drop(entries(folder, name), keep):  # another name's entries in the folder are not this one's to drop
         shutil.rmtree(os.path.join(folder, old), ignore_errors=True)
     for name in os.listdir(folder):  # a save a kill interrupted leaves its hidden folder: gone once its process is
         m = re.match(r"\.saving-(\d+)-", name)
@@ -131,6 +146,8 @@ def find(store: str, name: str, profile: str, seed: int) -> Entry | None:
     for entry in entries(folder):
         path = os.path.join(folder, entry)
         meta = _read_json(os.path.join(path, META), name)
+        if isinstance(meta.get("name"), str) and meta["name"] != name:  # `feature__x`'s, in `feature/x`'s folder
+            continue
         for field, kind in (("profile", str), ("seed", int)):
             if not isinstance(meta.get(field), kind):
                 raise _corrupt(os.path.join(path, META), field, f"expected a {kind.__name__}", name)
@@ -177,6 +194,6 @@ def _corrupt(path: str, field: str, what: str, name: str) -> ConfigError:
 
 def save_command(run_dir: str, name: str, store: str, keep: int) -> int:
     entry = save(run_dir, name, store, keep)
-    kept = len(entries(os.path.dirname(entry)))
+    kept = len(entries(os.path.dirname(entry), name))
     sys.stdout.write(f"saved {run_dir} as baseline {name!r}: {entry} ({kept} kept of at most {keep})\n")
     return ExitCode.OK

@@ -4,6 +4,7 @@ by, how a goal is met or missed, which endpoints are the top ones, and how the s
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import xml.etree.ElementTree as ET
@@ -284,6 +285,29 @@ def test_the_store_keeps_the_newest_n_per_name_and_finds_by_profile_and_seed(tmp
     with pytest.raises(ConfigError, match=r"baseline\.json: not JSON"):
         find(store, "feature/x", "p", 7)
     assert not [p for p in folder.iterdir() if p.name.startswith(".")]  # no half-written entry left
+
+
+def test_a_branch_name_and_its_folder_spelling_are_two_baselines_never_one_for_the_other(tmp_path: Path) -> None:
+    """`feature/x` is kept in the folder `feature__x`, the folder of the name `feature__x` too: `run --baseline
+    feature__x` compared with `feature/x`'s run (another branch's: a slower one hides a regression), and saving one
+    name rotated the other's entries away."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "results.json").write_text(json.dumps(build(RunRecord(
+        "p", "s", "s.yaml", "abc", 7, 1, 1, "h", "t0", "t1", {}, "pass", 0, merged=Merged(), elapsed_s=1.0)).to_json()))
+    store = str(tmp_path / "store")
+    slash = save(str(run), "feature/x", store, keep=2)
+    assert find(store, "feature__x", "p", 7) is None  # nothing saved under that name
+    under = [save(str(run), "feature__x", store, keep=2) for _ in range(3)]
+    assert Path(slash).parent == Path(under[-1]).parent  # one folder, as before: stores already written still read
+    assert Path(slash).is_dir()  # not rotated away by another name's saves
+    found = find(store, "feature/x", "p", 7)
+    assert found is not None and found.path == slash
+    found = find(store, "feature__x", "p", 7)
+    assert found is not None and found.path == under[-1]
+    folder = str(Path(slash).parent)
+    assert [os.path.join(folder, e) for e in entries(folder, "feature__x")] == under[:0:-1]
+    assert [os.path.join(folder, e) for e in entries(folder, "feature/x")] == [slash]
 
 
 def test_junit_holds_the_run_and_the_comparison_as_two_testsuites() -> None:
