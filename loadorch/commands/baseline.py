@@ -7,6 +7,7 @@ folder beside its place and renamed into it whole; each name keeps its newest `k
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -18,7 +19,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from loadorch.commands.report import load_results
-from loadorch.errors import ConfigError, ExitCode, Problem, UsageError
+from loadorch.errors import ConfigError, ExitCode, Problem, RunError, UsageError
 from loadorch.pids import alive
 from loadorch.run.artifacts import write_json
 from loadorch.verdict.noise import Noise
@@ -80,10 +81,9 @@ def save(run_dir: str, name: str, store: str, keep: int = DEFAULT_KEEP, noise: N
         path = os.path.join(run_dir, "results.json")
         raise ConfigError([Problem(path, None, "verdict", f"{partial_words(doc, 'run')}: its numbers are partial, "
                                    "not a baseline; save a run that ran to its end")])  # fmt: skip
-    os.makedirs(folder, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".saving-{os.getpid()}-", dir=folder)
+    tmp = _hidden(store, folder)
     try:
-        shutil.copyfile(os.path.join(run_dir, "results.json"), os.path.join(tmp, "results.json"))
+        _copy(os.path.join(run_dir, "results.json"), os.path.join(tmp, "results.json"), store)
         meta = {"schema": SCHEMA, "name": name, "profile": doc.run.profile, "seed": doc.run.seed,
                 "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "source": os.path.abspath(run_dir), "verdict": doc.verdict}  # fmt: skip
@@ -91,12 +91,48 @@ def save(run_dir: str, name: str, store: str, keep: int = DEFAULT_KEEP, noise: N
         if noise is not None:
             write_json(os.path.join(tmp, NOISE), noise.to_json())
         entry = os.path.join(folder, _new_stamp(folder))
-        os.rename(tmp, entry)
+        try:
+            os.rename(tmp, entry)
+        except OSError as exc:
+            raise _unwritable(store, entry, exc) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     _rotate(folder, name, keep)
     return entry
+
+
+def writable(store: str, name: str) -> None:
+    """Refuse a store `save` could not write (exit 5, naming it and the fix), before `calibrate`'s N runs: the
+    nearest folder of the name's that exists must be a folder this user can write (nothing is made here)."""
+    path = os.path.abspath(_folder(store, name))
+    while not os.path.exists(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    if not os.path.isdir(path):
+        raise _unwritable(store, path, OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR)))
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise _unwritable(store, path, OSError(errno.EACCES, os.strerror(errno.EACCES)))
+
+
+def _hidden(store: str, folder: str) -> str:
+    """A new hidden folder in `folder` (made if need be) an entry is written in before it is renamed whole."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        return tempfile.mkdtemp(prefix=f".saving-{os.getpid()}-", dir=folder)
+    except OSError as exc:
+        raise _unwritable(store, folder, exc) from None
+
+
+def _copy(src: str, dst: str, store: str) -> None:
+    try:
+        shutil.copyfile(src, dst)
+    except OSError as exc:
+        raise _unwritable(store, dst, exc) from None
+
+
+def _unwritable(store: str, path: str, exc: OSError) -> RunError:
+    return RunError(f"cannot write the baseline store {store}: {path}: {exc.strerror or exc}; give a folder this "
+                    "user can write (--store DIR, on `run`: --baseline-store DIR)")
 
 
 def _new_stamp(folder: str) -> str:

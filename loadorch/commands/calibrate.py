@@ -12,7 +12,7 @@ import sys
 from datetime import datetime, timezone
 from types import FrameType
 
-from loadorch.commands.baseline import save
+from loadorch.commands.baseline import save, writable
 from loadorch.commands.compare import compare_runs
 from loadorch.commands.report import load_results
 from loadorch.errors import ExitCode
@@ -27,6 +27,7 @@ SHOWN = 15  # rows of the noisiest shown on the terminal; noise.json keeps every
 def calibrate(profile: str, project: str, repeat: int, run_flags: list[str], out_root: str | None,
               where: tuple[str, str, int]) -> int:  # fmt: skip
     """`where`: the baseline's name, store and how many entries the name keeps."""
+    writable(where[1], where[0])  # a store it cannot write: said now, not after N runs
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     root = out_root or os.path.join(project, "results", f"calibrate-{os.path.basename(profile)}-{stamp}")
     outs = []

@@ -149,6 +149,30 @@ def test_a_damaged_or_missing_baseline_is_a_located_error(project: Project, tmp_
     assert r.code == 2 and "a baseline name is" in r.err
 
 
+def test_a_store_that_cannot_be_written_is_a_run_error_naming_it_and_calibrate_says_so_before_its_runs(
+    project: Project,
+) -> None:
+    """A store `baseline save` could not write (not a folder, no permission) was `internal error: NotADirectoryError
+    ... (rerun with --debug)`, and `calibrate` found it only after its N runs. Exit 5, the store and the fix named."""
+    from loadorch.report.results import RunRecord, build
+    from loadorch.stats.tables import Merged
+
+    (project.root / "before").mkdir()
+    (project.root / "before" / "results.json").write_text(json.dumps(build(RunRecord(
+        "p", "s", "s.yaml", "abc", 42, 1, 1, "h", "t0", "t1", {}, "pass", 0, merged=Merged(), elapsed_s=1.0)).to_json()))
+    (project.root / "in-the-way").write_text("a file, not a folder\n")
+    store = str(project.root / "in-the-way" / "store")
+    r = project.cli("baseline", "save", "before", "--name", "main", "--store", store)
+    assert r.code == 5 and f"cannot write the baseline store {store}: " in r.err and "--store DIR" in r.err, r.err
+    assert "internal error" not in r.err and "Traceback" not in r.err
+    project.write("scenarios/s.yaml", "name: s\nusers:\n  - name: u\n    requests:\n      - {name: h, path: /health}\n")
+    project.write("profiles/p.yaml", "scenario: ../scenarios/s.yaml\nhost: embedded\nload: {users: 1, duration: 60s}\n"
+                  "workers: 1\nseed: 1\n")
+    r = project.run("calibrate", "p", "--repeat", "2", "--name", "cal", "--out", "cal", "--store", store, timeout=60)
+    assert r.code == 5 and f"cannot write the baseline store {store}: " in r.err, r.out + r.err
+    assert not (project.root / "cal").exists()  # no run made: no load sent
+
+
 def test_a_run_against_a_damaged_baseline_store_is_refused_before_any_load(project: Project) -> None:
     """`run --baseline main` read the store only once the run had ended: a damaged entry made exit 3 after the whole
     load was sent (and hid the run's own verdict). It is bad input, refused before any request, the file named."""
