@@ -18,10 +18,11 @@ from loadorch.commands.report import load_results
 from loadorch.errors import ExitCode
 from loadorch.report.summary import md_table
 from loadorch.verdict.compare import Budgets
-from loadorch.verdict.noise import ABSOLUTE, Noise, measure
+from loadorch.verdict.noise import ABSOLUTE, Noise, measure, uncalibrated
 
 USABLE = (ExitCode.OK, ExitCode.BREACH, ExitCode.INCONCLUSIVE)  # runs whose numbers are whole
 SHOWN = 15  # rows of the noisiest shown on the terminal; noise.json keeps every one
+SHOWN_LEFT_OUT = 5  # rows named of those given no spread
 
 
 def calibrate(profile: str, project: str, repeat: int, run_flags: list[str], out_root: str | None,
@@ -46,10 +47,12 @@ def calibrate(profile: str, project: str, repeat: int, run_flags: list[str], out
             return code
         outs.append(out)
     runs = [load_results(out) for out in outs]
-    noise = measure([compare_runs(runs[0], other, Budgets()).rows for other in runs[1:]])
+    pairs = [compare_runs(runs[0], other, Budgets()).rows for other in runs[1:]]
+    noise = measure(pairs)
     name, store, keep = where
     entry = save(outs[0], name, store, keep, noise)
     sys.stdout.write(_table(noise))
+    sys.stdout.write(_left_out(uncalibrated(pairs)))
     sys.stdout.write(f"\nstored {len(noise.spreads)} spreads of {repeat} runs with baseline {name!r}: {entry}\n")
     return ExitCode.OK
 
@@ -104,3 +107,14 @@ def _table(noise: Noise) -> str:
         rows.append([scope, name, metric, shown, values])
     head = f"\nrun-to-run spread over {noise.runs} runs (the noisiest {min(SHOWN, len(rows))}; all in noise.json):\n\n"
     return head + md_table(rows, ["scope", "name", "metric", "spread", "values"]) + "\n"
+
+
+def _left_out(rows: dict[str, str]) -> str:
+    """The rows given no spread (a calibration comparison could not decide them), a few named, and the fix."""
+    if not rows:
+        return ""
+    named = ", ".join(f"{k.replace('|', ' ')} ({why})" for k, why in list(rows.items())[:SHOWN_LEFT_OUT])
+    more = f" and {len(rows) - SHOWN_LEFT_OUT} more" if len(rows) > SHOWN_LEFT_OUT else ""
+    return (f"\nnot calibrated: {len(rows)} row(s) a comparison of the runs could not decide: {named}{more}; they are "
+            "judged by their budget alone. Calibrate with longer runs (or more users) on a quieter machine for a "
+            "spread of theirs\n")

@@ -77,11 +77,13 @@ def key_of(row: Row) -> str:
 
 
 def measure(pairs: Sequence[Sequence[Row]]) -> Noise:
-    """The noise of N runs from the N-1 comparisons of the first run with each other one."""
+    """The noise of N runs from the N-1 comparisons of the first run with each other one. A row one of them left
+    undecided (too few samples, a limited generator, a partial run: `uncalibrated`) has no spread: its values are
+    not the target's run-to-run noise, and a spread made of them would excuse a real regression as within it."""
     values: dict[str, list[float]] = {}
     for i, rows in enumerate(pairs):
         for r in rows:
-            if r.baseline is None or r.current is None or r.verdict == "missing":
+            if r.baseline is None or r.current is None or r.verdict == "missing" or r.undecided:
                 continue
             seen = values.setdefault(key_of(r), [])
             if i == 0:
@@ -91,6 +93,17 @@ def measure(pairs: Sequence[Sequence[Row]]) -> Noise:
     runs = len(pairs) + 1
     whole = {k: v for k, v in values.items() if len(v) == runs}
     return Noise(runs, {k: spread(k, v) for k, v in whole.items()}, whole)  # unrounded: compared exactly
+
+
+def uncalibrated(pairs: Sequence[Sequence[Row]]) -> dict[str, str]:
+    """The rows `measure` gives no spread because a calibration comparison left them undecided, and why (the first
+    reason seen): judged by their budget alone."""
+    out: dict[str, str] = {}
+    for rows in pairs:
+        for r in rows:
+            if r.undecided and r.verdict != "missing":
+                out.setdefault(key_of(r), r.why)
+    return out
 
 
 def spread(key: str, values: Sequence[float]) -> float:

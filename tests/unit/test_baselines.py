@@ -94,6 +94,38 @@ def test_noise_is_the_largest_change_between_two_runs_so_any_run_is_within_it_of
         Noise.from_json({"schema": "loadorch.noise/v1", "runs": 1, "spreads": {}})
 
 
+@pytest.mark.parametrize("how", ["generator limited", "too few samples"])
+def test_a_calibration_row_its_runs_could_not_decide_gets_no_spread_that_excuses_a_regression(how: str) -> None:
+    """A calibration run whose generator was saturated (a busy CI machine) measured 400 ms where the target took 200;
+    one with few samples measured a p95 nothing bounds. Their values made a spread of 100 %, and a later run 75 %
+    slower on a quiet machine, a regression past the budget and the noise of a decided row, read `within noise`:
+    NO REGRESSION. Such a row is not calibrated: the budget judges it."""
+    from loadorch.verdict.compare import GENERATOR_LIMITED, TOO_FEW
+    from loadorch.verdict.evaluate import Check
+    from loadorch.verdict.noise import uncalibrated
+
+    def run(ms: float, checks: tuple[Check, ...] = (), seed: int = 1, hist: Histogram | None = None) -> Results:
+        m = Merged()
+        m.series[SeriesKey("u", "list", "read", "GET", 200, True)] = hist or _hist(ms, 400, seed=seed)
+        record = RunRecord("p", "s", "s.yaml", "abc", 7, 1, 1, "h", "t0", "t1", {}, "pass", 0, merged=m,
+                           elapsed_s=10.0, checks=list(checks))
+        return results_of(json.loads(json.dumps(build(record).to_json())), "results.json")
+
+    saturated = Check("generator cpu", "inconclusive", "generator saturated: worker 0 at 97%")
+    first = run(200)
+    # too few: 40 requests, 4 of them slow: a p95 of 800 ms whose interval reaches down to 150 ms and up without end
+    few = Histogram.of([150_000] * 36 + [800_000] * 4)
+    other = run(400, checks=(saturated,), seed=2) if how == "generator limited" else run(0, hist=few)
+    pairs = [compare_runs(first, other, Budgets()).rows]
+    noise = measure(pairs)
+    assert "endpoint|list|p95" not in noise.spreads, noise.spreads
+    assert uncalibrated(pairs)["endpoint|list|p95"] == (GENERATOR_LIMITED if how == "generator limited" else TOO_FEW)
+    slower = compare_runs(first, run(350, seed=3), Budgets(), Plan(noise=noise))
+    p95, = [r for r in slower.rows if (r.scope, r.metric) == ("endpoint", "p95")]
+    assert p95.verdict == "regression" and p95.bound.endswith("not calibrated for this row"), p95
+    assert slower.verdict == "regression"
+
+
 def test_a_noise_file_with_a_spread_no_number_can_be_is_refused_naming_it() -> None:
     """JSON's reader takes Infinity and NaN: a hand-edited spread of Infinity put every change within the noise,
     so a regression of any size passed; a negative spread or `true` was taken as a number too."""
