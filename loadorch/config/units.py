@@ -49,7 +49,8 @@ def too_long(what: str) -> str:
 
 
 def parse_percent(value: Any) -> float:
-    """A fraction from `10%` or a plain fraction such as `0.1`."""
+    """A fraction from `10%` or a plain fraction such as `0.1`. A plain number of 1 or more is refused: `10` read
+    as a fraction is 1000 % (a compare budget no regression passes), and was almost always meant as `10%`."""
     if isinstance(value, bool):
         raise ValueError("expected a percentage such as 10% or a fraction such as 0.1")
     try:
@@ -57,9 +58,12 @@ def parse_percent(value: Any) -> float:
             text = value.strip()
             number = float(text[:-1]) / 100.0 if text.endswith("%") else float(text)
         else:
-            number = float(value)
+            text, number = str(value), float(value)
     except (TypeError, ValueError):
         raise ValueError(f"invalid percentage {value!r}; write e.g. 10% or 0.1") from None
+    if number >= 1.0 and not text.endswith("%") and number == number:
+        raise ValueError(f"percentage {value!r} has no '%': a plain number is a fraction (0.1 is 10%), so it would "
+                         f"be {100 * number:g}%; write {text}% for {text} percent (or {100 * number:g}% if meant)")
     if not 0.0 <= number <= 10.0 or number != number:
         raise ValueError(f"percentage {value!r} is out of range (0% to 1000%)")
     return number

@@ -105,6 +105,35 @@ def test_budget_precedence() -> None:
     assert (b.p50, b.p99) == (0.3, 0.25)  # the flag sets the overall budget; per-metric ones stay
 
 
+def test_a_budget_without_a_percent_sign_of_1_or_more_is_refused_never_read_as_100_times_larger(tmp_path) -> None:
+    """`--max-regression 10` was a budget of 1000 % (a plain number is a fraction): a +500 % change read NO
+    REGRESSION; a profile's `error_rate: 1`, meant as 1 %, allowed 100 points. Refused: exit 2 on the command line,
+    3 in a profile, naming the field and the fix; `10%` and `0.1` are read as before."""
+    import pydantic
+    import pytest
+
+    from tests.support.project import cli_in_process
+
+    for text in ("10", "1", 10, 1.0):
+        with pytest.raises(pydantic.ValidationError, match=r"has no '%': a plain number is a fraction \(0.1 is 10%\)"):
+            CompareBudgets.model_validate({"max_regression": text})
+    ok = CompareBudgets.model_validate({"max_regression": "10%", "p95": 0.1, "error_rate": "1%", "rps": "150%"})
+    assert (ok.max_regression, ok.p95, ok.error_rate, ok.rps) == (0.1, 0.1, 0.01, 1.5)
+    r = cli_in_process("compare", "a", "b", "--max-regression", "10", cwd=tmp_path)
+    assert r.code == 2 and "--max-regression: percentage '10' has no '%'" in r.err and "write 10% for 10 percent" in r.err
+    (tmp_path / "scenarios").mkdir()
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "scenarios" / "s.yaml").write_text("name: s\nusers:\n  - name: u\n    requests:\n      - {name: h, path: /h}\n")
+    (tmp_path / "profiles" / "p.yaml").write_text(
+        "scenario: ../scenarios/s.yaml\nhost: embedded\nload: {users: 1, duration: 5s}\n"
+        "compare: {max_regression: 10, error_rate: 1}\n"
+    )
+    r = cli_in_process("validate", "p", cwd=tmp_path)
+    assert r.code == 3 and "p.yaml:4: compare.max_regression: percentage 10 has no '%'" in r.err, r.err
+    assert "compare.error_rate: percentage 1 has no '%'" in r.err and "write 1% for 1 percent" in r.err
+    assert "Traceback" not in r.err
+
+
 def windowed_doc(
     steady_ms: list[float], ramp_ms: list[float], spans: tuple[tuple[float, float], ...] = ((3.0, 8.0),)
 ) -> Results:
