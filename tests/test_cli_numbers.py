@@ -223,7 +223,8 @@ def test_compare_writes_a_folder_of_its_own_and_says_where(tmp_path: Path, capsy
     for name in ("before", "after"):
         m = Merged()
         m.series[SeriesKey("u", "ep", "read", "GET", 200, True)] = Histogram.of([1000] * 1000)
-        rec = RunRecord("p", "s", "s.yaml", "abc", 1, 1, 1, "h", "t0", "t1", {}, "pass", 0, merged=m, elapsed_s=5.0)
+        rec = RunRecord("p", "s", "s.yaml", "abc", 1, 1, 1, "h", f"t0-{name}", "t1", {}, "pass", 0, merged=m,
+                        elapsed_s=5.0)  # two runs (one run given twice is inconclusive)
         write_json(str(tmp_path / "results" / name / "results.json"), build_results(rec).to_json())
     code, out, _ = call(capsys, "compare", str(tmp_path / "results/before"), str(tmp_path / "results/after"))
     own = tmp_path / "results" / "compare-before-vs-after"

@@ -39,6 +39,7 @@ from loadorch.verdict.goals import GoalJson, judge, top_endpoints, undecided
 from loadorch.verdict.limited import generator_limits, generator_of, undecide_limited
 from loadorch.verdict.noise import Noise, bound_rows
 from loadorch.verdict.partial import partial_runs, undecide_partial
+from loadorch.verdict.samerun import same_run, undecide_same
 
 __all__ = ["Plan", "budgets_from", "budgets_line", "compare_runs", "junit", "markdown", "run_compare"]
 METRICS = ("p50", "p95", "p99", "rps", "error_rate")
@@ -109,6 +110,7 @@ def compare_runs(base: Results, cur: Results, budgets: Budgets, plan: Plan | Non
         result.goals.append(judge(goal, hists, scale, unit, spread, plan.noise.runs if plan.noise else 0))
     result.generator = {"baseline": generator_of(base), "current": generator_of(cur)}
     result = undecide_limited(result, generator_limits(base, cur))  # a latency verdict may be our generator's
+    result = undecide_same(result, same_run(base, cur))  # a run compared with itself: no change can show
     result.partial = partial_runs(base, cur)
     if plan.allow_partial:
         result.warnings += [f"{said}: {ALLOWED_PARTIAL}, its numbers judged as if whole" for said in result.partial]

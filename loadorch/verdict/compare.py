@@ -47,6 +47,9 @@ MIXED_BASIS = "not on one basis"
 # a Ctrl-C half-way): its numbers are partial (verdict.partial); --allow-partial accepts them
 PARTIAL = "partial run"
 ALLOWED_PARTIAL = "accepted by --allow-partial"
+# a row or goal of a comparison whose two folders hold one run (the folder given twice, or a baseline saved from the
+# current run): no change can show, whatever the target did (verdict.samerun)
+SAME_RUN = "the same run"
 STEP_ERROR_RATE = "step_error_rate"  # failed steps of the browser journeys over all their steps (browser/compare.py)
 ALL_PAGES = ("browser", "all pages")  # the scope and name of the row over every page's steps
 ERROR_RATES = ("error_rate", STEP_ERROR_RATE)  # absolute budgets (budgets.error_rate), shown in points
@@ -168,7 +171,7 @@ class Row:
         if self.verdict == "missing":
             return self.why == GONE
         return self.verdict == "same" and self.why in (TOO_FEW, GENERATOR_LIMITED, MIXED_BASIS, NO_SUCCESS,
-                                                       NOT_MEASURED, PARTIAL)
+                                                       NOT_MEASURED, PARTIAL, SAME_RUN)
 
 
 @dataclass
@@ -186,6 +189,7 @@ class Comparison:
     # which run did not run whole and what ended it ("the current run's verdict is interrupted (...)"), set by
     # verdict.partial, which makes every decided row and goal undecided
     partial: list[str] = field(default_factory=list)
+    same: str = ""  # set by verdict.samerun when both folders hold one run: which run, in words
 
     @property
     def regressions(self) -> list[Row]:
@@ -222,8 +226,8 @@ class Comparison:
         gone = [f"{n} {what}(s) {GONE}" for scope, what in (("endpoint", "endpoint"), ("page", "browser page"))
                 if (n := sum(r.why == GONE and r.scope == scope for r in self.undecided))]
         undecided = ", ".join(gone + [
-            f"{n} row(s): {why}" for why in (PARTIAL, NO_SUCCESS, NOT_MEASURED, MIXED_BASIS, GENERATOR_LIMITED,
-                                             TOO_FEW)
+            f"{n} row(s): {why}" for why in (SAME_RUN, PARTIAL, NO_SUCCESS, NOT_MEASURED, MIXED_BASIS,
+                                             GENERATOR_LIMITED, TOO_FEW)
             if (n := sum(r.why == why for r in self.undecided))
         ])  # fmt: skip
         if self.regressions:
@@ -242,15 +246,28 @@ class Comparison:
         """Why an inconclusive comparison is one, and what to do ("" otherwise)."""
         if self.regressions or self.missed:
             return ""
-        parts = [self._partial(), self._gone(), self._no_success(), self._not_measured(), self._mixed(),
+        parts = [self._same(), self._partial(), self._gone(), self._no_success(), self._not_measured(), self._mixed(),
                  self._limited(), self._too_few()]
         # an undecided goal _partial, _mixed and _limited do not name (no samples, too few) is said beside the rows'
         # reasons
-        said = (MIXED_BASIS, f": {GENERATOR_LIMITED}", f": {PARTIAL}")
+        said = (MIXED_BASIS, f": {GENERATOR_LIMITED}", f": {PARTIAL}", f": {SAME_RUN}")
         goals = [g for g in self.undecided_goals
-                 if not (g.why.startswith(said[0]) or said[1] in g.why or said[2] in g.why)]
+                 if not (g.why.startswith(said[0]) or any(words in g.why for words in said[1:]))]
         parts += [f"goal {goals[0].selector} {goals[0].goal}: {goals[0].why}" if goals else ""]
         return "inconclusive: " + "; ".join(part for part in parts if part) if any(parts) else ""
+
+    def _same(self) -> str:
+        """The rows and goals a run compared with itself leaves undecided, which run, and the fix."""
+        rows = [r for r in self.rows if r.undecided and r.why == SAME_RUN]
+        goals = [g for g in self.undecided_goals if f": {SAME_RUN}" in g.why]
+        if not (rows or goals):
+            return ""
+        what = [f"{len(rows)} row(s)" if rows else "", f"{len(goals)} goal(s)" if goals else ""]
+        return (
+            f"{SAME_RUN}: {self.same or 'both folders hold one run'}; a run compared with itself shows no change "
+            f"whatever the target did, so {' and '.join(w for w in what if w)} cannot be decided. Compare the "
+            "current run with an earlier one (a baseline saved before it)"
+        )
 
     def _partial(self) -> str:
         """The rows and goals a run that did not run whole leaves undecided, which run and why, and the fix."""

@@ -3,6 +3,7 @@ by, how a goal is met or missed, which endpoints are the top ones, and how the s
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -28,6 +29,9 @@ from loadorch.stats.tables import Merged, SeriesKey
 from loadorch.verdict.compare import Budgets, Row
 from loadorch.verdict.goals import MET, MISSED, UNDECIDED, judge, top_endpoints
 from loadorch.verdict.noise import Noise, bound_rows, measure
+
+# each document a run of its own (verdict.samerun: one document given twice is one run, never compared)
+STARTS = (f"t0-{n}" for n in itertools.count())
 
 
 def _row(metric: str = "p95", change_pct: float = 15.0, verdict: str = "regression", budget: float = 0.10) -> Row:
@@ -282,7 +286,7 @@ def test_expect_improvement_with_no_endpoint_to_judge_is_undecided_never_gone() 
         m = Merged()
         if not ok:  # every request failed: no latency of a successful one
             m.series[SeriesKey("u", "list", "read", "GET", 503, False)] = _hist(5, 400)
-        record = RunRecord("p", "s", "s.yaml", "abc", 7, 1, 1, "h", "t0", "t1", {}, "pass", 0, merged=m,
+        record = RunRecord("p", "s", "s.yaml", "abc", 7, 1, 1, "h", next(STARTS), "t1", {}, "pass", 0, merged=m,
                            elapsed_s=10.0, browser=Browser.model_validate(browser_results(stats)))
         return results_of(json.loads(json.dumps(build(record).to_json())), "results.json")
 
@@ -456,7 +460,7 @@ def test_queries_per_request_the_current_run_did_not_measure_are_undecided_not_d
         m.series[SeriesKey("u", "list", "read", "GET", 200, True)] = _hist(50, 400)
         if queries is not None:
             m.db[SeriesKey("u", "list", "read", "GET", 200, True)] = Histogram.of([queries] * requests)
-        record = RunRecord("p", "s", "s.yaml", "abc", 7, 1, 1, "h", "t0", "t1", {}, "pass", 0, merged=m, elapsed_s=10.0)
+        record = RunRecord("p", "s", "s.yaml", "abc", 7, 1, 1, "h", next(STARTS), "t1", {}, "pass", 0, merged=m, elapsed_s=10.0)
         return results_of(json.loads(json.dumps(build(record).to_json())), "results.json")
 
     result = compare_runs(doc(2), doc(None), Budgets())

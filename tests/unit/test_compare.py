@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 from loadorch.commands.compare import budgets_from
@@ -11,6 +12,9 @@ from loadorch.results import Results
 from loadorch.stats.histogram import Histogram
 from loadorch.stats.tables import Merged, SeriesKey
 from loadorch.verdict.compare import Budgets, compare, quantile_interval
+
+# each document a run of its own (verdict.samerun: one document given twice is one run, never compared)
+STARTS = (f"t0-{n}" for n in itertools.count())
 
 
 def run_doc(latencies_ms: dict[str, list[float]], failures: dict[str, int] | None = None, elapsed: float = 10.0) -> Results:
@@ -205,7 +209,7 @@ def timed_doc(windowed: bool) -> Results:
     extra = {"window": ((3.0, 8.0),), "window_source": "steady"} if windowed else {}
     if windowed:
         m.window = {key: Histogram.of(steady)}
-    record = RunRecord("p", "s", "s.yaml", "abc", 1, 1, 1, "h", "t0", "t1", {}, "pass", 0, merged=m, elapsed_s=10.0,
+    record = RunRecord("p", "s", "s.yaml", "abc", 1, 1, 1, "h", next(STARTS), "t1", {}, "pass", 0, merged=m, elapsed_s=10.0,
                        **extra)  # type: ignore[arg-type]
     return build(record)
 

@@ -4,6 +4,7 @@ on the two shares, past the error-rate budget), per page and over all pages; too
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -16,6 +17,10 @@ from loadorch.stats.histogram import Histogram
 from loadorch.stats.tables import Merged, SeriesKey
 from loadorch.verdict.compare import TOO_FEW, Budgets, Comparison, Row
 from tests.support.project import assert_no_traceback, cli_in_process
+
+# each document a run of its own (verdict.samerun: one document given twice is one run, never compared)
+STARTS = (f"t0-{n}" for n in itertools.count())
+
 
 VIEW = {"lcp": 400.0, "inp": 30.0, "cls": 0.0, "fcp": 200.0, "ttfb": 50.0}
 
@@ -32,7 +37,7 @@ def _doc(steps: int, failed: dict[str, int]) -> Results:
             stats.record_step("shopper", page, f"step {i % 3}", error)
     m = Merged()
     m.series[SeriesKey("u", "api", "read", "GET", 200, True)] = Histogram.of([10_000] * 1000)
-    record = RunRecord("p", "s", "s.yaml", "abc", 1, 1, 1, "h", "t0", "t1", {}, "pass", 0, merged=m, elapsed_s=10.0,
+    record = RunRecord("p", "s", "s.yaml", "abc", 1, 1, 1, "h", next(STARTS), "t1", {}, "pass", 0, merged=m, elapsed_s=10.0,
                        browser=Browser.model_validate(browser_results(stats)))
     return results_of(json.loads(json.dumps(build(record).to_json())), "results.json")
 

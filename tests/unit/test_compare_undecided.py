@@ -4,6 +4,7 @@ compare.md, compare.html and on the terminal; a row never says `same`."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from pathlib import Path
@@ -28,6 +29,10 @@ AFTER = {"lcp": [3000, 3050, 3080, 3100, 3108, 3200], "inp": [296, 300, 305, 310
          "cls": [0.27, 0.28, 0.285, 0.288, 0.29, 0.31]}
 
 
+# each document a run of its own (verdict.samerun: one document given twice is one run, never compared)
+STARTS = (f"t0-{n}" for n in itertools.count())
+
+
 def _doc(vitals: dict[str, list[float]], repeat: int = 1, requests: int = 1000) -> dict:
     stats = BrowserStats()
     for _ in range(repeat):
@@ -36,7 +41,7 @@ def _doc(vitals: dict[str, list[float]], repeat: int = 1, requests: int = 1000) 
     m = Merged()
     if requests:  # 0: browser users only, no HTTP request
         m.series[SeriesKey("u", "api", "read", "GET", 200, True)] = Histogram.of([10_000] * requests)
-    record = RunRecord("p", "s", "s.yaml", "abc", 1, 1, 1, "h", "t0", "t1", {}, "pass", 0, merged=m, elapsed_s=10.0,
+    record = RunRecord("p", "s", "s.yaml", "abc", 1, 1, 1, "h", next(STARTS), "t1", {}, "pass", 0, merged=m, elapsed_s=10.0,
                        browser=Browser.model_validate(browser_results(stats)))
     return build(record).to_json()
 
@@ -162,7 +167,7 @@ def _failing(ok: dict[str, int], failed: dict[str, int]) -> dict:
         m.series[SeriesKey("u", name, "read", "GET", 200, True)] = Histogram.of([10_000] * n)
     for name, n in failed.items():
         m.series[SeriesKey("u", name, "read", "GET", 503, False)] = Histogram.of([10_000] * n)
-    record = RunRecord("p", "s", "s.yaml", "abc", 1, 1, 1, "h", "t0", "t1", {}, "fail", 0, merged=m, elapsed_s=10.0)
+    record = RunRecord("p", "s", "s.yaml", "abc", 1, 1, 1, "h", next(STARTS), "t1", {}, "fail", 0, merged=m, elapsed_s=10.0)
     return build(record).to_json()
 
 
