@@ -40,8 +40,10 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Project:
     project = Project(tmp_path_factory.mktemp("browser-goals"))
     # (name, bundle KiB, hero ms, pages, think s, journeys per page): 30 views before (13 at least bound its LCP
     # p75 from above; 30 steps, one a view, judge its failed steps as 30 requests an error rate), 8 after (enough
-    # for its p75's lower bound: every view's hero is 1.5 s late), 2 for "few"
-    runs = (("before", 400, 0, 2, 0.2, 15), ("after", 300, 1500, 2, 0.2, 4), ("few", 400, 0, 1, 0.2, 2))
+    # for its p75's lower bound: every view's hero is 1.5 s late), 2 for "few"; "again" is "before" once more (a run
+    # compared with itself is inconclusive, never "no regression": the same pages need a run of their own)
+    runs = (("before", 400, 0, 2, 0.2, 15), ("after", 300, 1500, 2, 0.2, 4), ("few", 400, 0, 1, 0.2, 2),
+            ("again", 400, 0, 2, 0.2, 15))
     for name, kb, hero, pages, think, journeys in runs:
         project.write(f"scenarios/{name}.yaml", SCENARIO.format(kb=kb, hero=hero, pages=pages, think=think))
         project.write(f"profiles/{name}.yaml", PROFILE.format(name=name, journeys=journeys))
@@ -88,10 +90,14 @@ def test_a_pair_with_too_few_page_views_is_inconclusive(pair: Project) -> None:
 def test_browser_users_alone_compared_with_the_same_pages_say_no_regression(pair: Project) -> None:
     # no HTTP users: the run's HTTP totals were "too few samples", so such a pair was inconclusive (exit 6) however
     # many page views; its pages' rows judge it (30 views each: every p75 bounded, and 30 steps their failures)
-    code, doc, out = _compare(pair, "cmp-same", current="before")
+    code, doc, out = _compare(pair, "cmp-same", current="again")
     totals = [r for r in doc["rows"] if r["scope"] == "run"]
     assert totals and all(r["verdict"] == "missing" and "browser users only" in r["note"] for r in totals), totals
     pages = [r for r in doc["rows"] if r["scope"] == "page"]
     assert pages and not [r for r in pages if r["why"] == "too few samples" or r["verdict"] != "same"], pages
     assert [r["metric"] for r in pages if r["metric"] == "step_error_rate"] == ["step_error_rate"], pages
     assert doc["verdict"] == "no regression" and code == 0, out
+    # the baseline compared with itself: every change 0 whatever the pages did, so inconclusive, not "no regression"
+    code, doc, out = _compare(pair, "cmp-itself", current="before")
+    assert doc["verdict"] == "inconclusive" and code == 6, out
+    assert "the same run" in (pair.root / "cmp-itself" / "compare.md").read_text()
