@@ -444,7 +444,8 @@ def _add_baseline_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     for p in (save, cal):
         p.add_argument("--name", required=True, help="the baseline's name (a branch name will do)")
         p.add_argument("--store", help="the baseline store (default .loadorch/baselines in the project)")
-        p.add_argument("--keep", type=_keep, default=5, help="entries kept per name, newest first (default 5)")
+        p.add_argument("--keep", type=_keep, default=5,
+                       help="entries kept per name and profile, newest first (default 5)")
 
 
 def _repeat(text: str) -> int:

@@ -2,7 +2,8 @@
 
 Layout: `STORE/NAME/<UTC stamp>/` holding the run's `results.json` (all compare needs), `baseline.json`
 (name, profile, seed, when, from where) and, from `calibrate`, `noise.json`. An entry is written in a hidden
-folder beside its place and renamed into it whole; each name keeps its newest `keep` entries.
+folder beside its place and renamed into it whole; each name keeps the newest `keep` entries of each profile
+(one profile's saves never rotate another's away), and at most MAX_KEEP in all.
 """
 
 from __future__ import annotations
@@ -62,15 +63,24 @@ def _folder(store: str, name: str) -> str:
     return os.path.join(store, check_name(name).replace("/", "__"))
 
 
-def _belongs(entry: str, name: str) -> bool:
-    """Whether an entry (a folder of `entries`) was saved under `name`: its baseline.json names it, or names no one
-    (unreadable: it is rotated with the name whose folder holds it; `find` says it is damaged)."""
+def _saved(entry: str, field: str) -> str | None:
+    """A text field of an entry's baseline.json (`name`, `profile`), None when unreadable or not a text."""
     try:
         with open(os.path.join(entry, META), encoding="utf-8") as fh:
-            saved = json.load(fh).get("name")
+            value = json.load(fh).get(field)
     except (OSError, ValueError, AttributeError):
-        return True
-    return not isinstance(saved, str) or saved == name
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _belongs(entry: str, name: str, profile: str | None = None) -> bool:
+    """Whether an entry (a folder of `entries`) was saved under `name` (and from `profile`, when given): its
+    baseline.json names them, or does not say (unreadable: it is rotated with the name whose folder holds it, and
+    with each of its profiles; `find` says it is damaged)."""
+    saved = _saved(entry, "name")
+    if saved is not None and saved != name:
+        return False
+    return profile is None or _saved(entry, "profile") in (None, profile)
 
 
 def save(run_dir: str, name: str, store: str, keep: int = DEFAULT_KEEP, noise: Noise | None = None) -> str:
@@ -98,7 +108,7 @@ def save(run_dir: str, name: str, store: str, keep: int = DEFAULT_KEEP, noise: N
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _rotate(folder, name, keep)
+    _rotate(folder, name, keep, doc.run.profile)
     return entry
 
 
@@ -144,15 +154,15 @@ def _new_stamp(folder: str) -> str:
     return out
 
 
-def entries(folder: str, name: str | None = None) -> list[str]:
+def entries(folder: str, name: str | None = None, profile: str | None = None) -> list[str]:
     """The entries of one name's folder, newest first (stamps sort as time does); with `name`, only those saved
-    under it (`feature/x` and `feature__x` share a folder)."""
+    under it (`feature/x` and `feature__x` share a folder), and with `profile` too, only those saved from it."""
     try:
         names = os.listdir(folder)
     except OSError:
         return []
     found = [n for n in names if _ENTRY.match(n) and os.path.isdir(os.path.join(folder, n))
-             and (name is None or _belongs(os.path.join(folder, n), name))]  # fmt: skip
+             and (name is None or _belongs(os.path.join(folder, n), name, profile))]  # fmt: skip
     return sorted(found, key=_order, reverse=True)
 
 
@@ -166,9 +176,13 @@ def to_drop(names: list[str], keep: int) -> list[str]:
     return names[max(keep, 1):]
 
 
-def _rotate(folder: str, name: str, keep: int) -> None:
-    for old in to_drop(entries(folder, name), keep):  # another name's entries in the folder are not this one's to drop
-        shutil.rmtree(os.path.join(folder, old), ignore_errors=True)
+def _rotate(folder: str, name: str, keep: int, profile: str) -> None:
+    # another name's entries in the folder are not this one's to drop, nor another profile's: the `api` profile's
+    # saves under `main` rotated the `browser` profile's baseline away, and `run browser --baseline main` then
+    # compared with nothing; a name's entries of every profile are bounded together by MAX_KEEP
+    old = set(to_drop(entries(folder, name, profile), keep)) | set(entries(folder, name)[MAX_KEEP:])
+    for entry in old:
+        shutil.rmtree(os.path.join(folder, entry), ignore_errors=True)
     for name in os.listdir(folder):  # a save a kill interrupted leaves its hidden folder: gone once its process is
         m = re.match(r"\.saving-(\d+)-", name)
         if m and not alive(int(m.group(1))):
@@ -230,6 +244,8 @@ def _corrupt(path: str, field: str, what: str, name: str) -> ConfigError:
 
 def save_command(run_dir: str, name: str, store: str, keep: int) -> int:
     entry = save(run_dir, name, store, keep)
-    kept = len(entries(os.path.dirname(entry), name))
-    sys.stdout.write(f"saved {run_dir} as baseline {name!r}: {entry} ({kept} kept of at most {keep})\n")
+    profile = _saved(entry, "profile")
+    kept = len(entries(os.path.dirname(entry), name, profile))
+    sys.stdout.write(f"saved {run_dir} as baseline {name!r}: {entry} ({kept} of profile {profile} kept of at most "
+                     f"{keep})\n")
     return ExitCode.OK

@@ -346,6 +346,36 @@ def test_a_branch_name_and_its_folder_spelling_are_two_baselines_never_one_for_t
     assert [os.path.join(folder, e) for e in entries(folder, "feature/x")] == [slash]
 
 
+def test_one_profiles_saves_never_rotate_another_profiles_baseline_away_and_a_name_stays_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two profiles saved under one name (`main`): the `api` profile's saves rotated the `browser` profile's entry
+    away (a name kept its newest N whatever their profile), and `run browser --baseline main` then found none and
+    compared with nothing. Each profile keeps its newest N; the name's entries of every profile stay bounded."""
+    from loadorch.commands import baseline
+
+    def run_of(profile: str) -> str:
+        folder = tmp_path / f"run-{profile}"
+        folder.mkdir(exist_ok=True)
+        (folder / "results.json").write_text(json.dumps(build(RunRecord(
+            profile, "s", "s.yaml", "abc", 7, 1, 1, "h", "t0", "t1", {}, "pass", 0, merged=Merged(),
+            elapsed_s=1.0)).to_json()))
+        return str(folder)
+
+    store = str(tmp_path / "store")
+    browser = save(run_of("browser"), "main", store, keep=2)
+    api = [save(run_of("api"), "main", store, keep=2) for _ in range(3)]
+    folder = str(Path(browser).parent)
+    assert Path(browser).is_dir()
+    found = find(store, "main", "browser", 7)
+    assert found is not None and found.path == browser
+    assert [os.path.join(folder, e) for e in entries(folder, "main", "api")] == api[:0:-1]  # its own newest 2
+    monkeypatch.setattr(baseline, "MAX_KEEP", 3)  # every profile's entries of a name, together: bounded
+    for profile in ("a", "b", "c", "d"):
+        save(run_of(profile), "main", store, keep=2)
+    assert len(entries(folder, "main")) == 3
+
+
 def test_junit_holds_the_run_and_the_comparison_as_two_testsuites() -> None:
     one = '<?xml version="1.0" encoding="UTF-8"?>\n<testsuite name="a" tests="2" failures="1" errors="0" time="3.0"/>'
     two = '<testsuite name="loadorch.compare" tests="3" failures="0" errors="1" time="0.0"/>'
