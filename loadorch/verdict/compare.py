@@ -514,6 +514,8 @@ def _like_for_like(base: Results, cur: Results) -> list[str]:
         if getattr(base.run, key) != getattr(cur.run, key):
             before, after = _setting(key, getattr(base.run, key)), _setting(key, getattr(cur.run, key))
             warnings.append(f"{label} differs ({before} -> {after}): not like for like")
+    if _target(base.run.host) != _target(cur.run.host):  # staging against production, one region against another
+        warnings.append(f"target differs ({_target(base.run.host)} -> {_target(cur.run.host)}): not like for like")
     for doc, label in ((base, "baseline"), (cur, "current run")):
         if doc.verdict in (ERROR, INTERRUPTED):
             warnings.append(f"the {label}'s verdict is {doc.verdict}: its numbers may be partial")
@@ -523,6 +525,19 @@ def _like_for_like(base: Results, cur: Results) -> list[str]:
                 "a comparison with it proves little"
             )
     return warnings
+
+
+def _target(host: str) -> str:
+    """A run's target as a comparison tells two apart: scheme and host name, never a port (each embedded shop or
+    local server listens on a port of its own) nor credentials a URL may hold."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(host)
+        name = parts.hostname
+    except ValueError:
+        return "?"
+    return f"{parts.scheme}://{name}" if parts.scheme and name else host.split("@")[-1].lower()[:100]
 
 
 def _setting(key: str, value: object) -> str:

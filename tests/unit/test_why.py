@@ -133,14 +133,28 @@ def test_mismatch_shows_values_and_types() -> None:
     assert len(mismatch("x" * 500, 1)) < 100
 
 
-def _doc(latencies: list[float], failures: int, verdict: str = "pass", iterations: int | None = None) -> Results:
+def _doc(latencies: list[float], failures: int, verdict: str = "pass", iterations: int | None = None,
+         host: str = "h") -> Results:
     m = Merged()
     m.series[SeriesKey("u", "ep", "read", "GET", 200, True)] = Histogram.of(int(v * 1000) for v in latencies)
     if failures:
         m.series[SeriesKey("u", "ep", "read", "GET", 503, False)] = Histogram.of([1000] * failures)
-    rec = RunRecord("p", "s", "s.yaml", "abc", 1, 1, 1, "h", "t0", "t1", {}, verdict, 0, merged=m, elapsed_s=10.0,
+    rec = RunRecord("p", "s", "s.yaml", "abc", 1, 1, 1, host, "t0", "t1", {}, verdict, 0, merged=m, elapsed_s=10.0,
                     iterations=iterations, duration_s=None if iterations else 10.0)
     return build(rec)
+
+
+def test_a_pair_against_two_targets_is_said_not_like_for_like_a_port_alone_is_not() -> None:
+    """Staging against production (or one region against another) was compared without a word; two local servers
+    on ports of their own are one target, and a URL's credentials are never shown."""
+    same = [50.0] * 200
+    ports = compare(_doc(same, 0, host="http://127.0.0.1:41234"), _doc(same, 0, host="http://127.0.0.1:39001"), Budgets())
+    assert not [w for w in ports.warnings if "target differs" in w], ports.warnings
+    moved = compare(_doc(same, 0, host="https://user:hunter2secret@staging.example.com:8443"),
+                    _doc(same, 0, host="https://prod.example.com"), Budgets())
+    said = [w for w in moved.warnings if "target differs" in w]
+    assert said == ["target differs (https://staging.example.com -> https://prod.example.com): not like for like"]
+    assert "hunter2secret" not in compare_markdown(moved, "a", "b", Budgets())
 
 
 def test_compare_table_says_why_a_change_does_not_count() -> None:
