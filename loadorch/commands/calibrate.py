@@ -17,8 +17,10 @@ from loadorch.commands.compare import compare_runs
 from loadorch.commands.report import load_results
 from loadorch.errors import ExitCode
 from loadorch.report.summary import md_table
+from loadorch.results import Results
 from loadorch.verdict.compare import Budgets
 from loadorch.verdict.noise import ABSOLUTE, Noise, measure, uncalibrated
+from loadorch.verdict.partial import is_partial, partial_words
 
 USABLE = (ExitCode.OK, ExitCode.BREACH, ExitCode.INCONCLUSIVE)  # runs whose numbers are whole
 SHOWN = 15  # rows of the noisiest shown on the terminal; noise.json keeps every one
@@ -31,7 +33,8 @@ def calibrate(profile: str, project: str, repeat: int, run_flags: list[str], out
     writable(where[1], where[0])  # a store it cannot write: said now, not after N runs
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     root = out_root or os.path.join(project, "results", f"calibrate-{os.path.basename(profile)}-{stamp}")
-    outs = []
+    outs: list[str] = []
+    runs: list[Results] = []
     for i in range(repeat):
         out = os.path.join(root, f"run-{i + 1}")
         sys.stdout.write(f"calibrate: run {i + 1} of {repeat} -> {out}\n")
@@ -45,8 +48,15 @@ def calibrate(profile: str, project: str, repeat: int, run_flags: list[str], out
         if code not in USABLE:
             sys.stderr.write(f"error: calibration run {i + 1} ended with exit {code} (see {out}): nothing stored\n")
             return code
+        doc = load_results(out)
+        if is_partial(doc):  # a threshold's abort_on_fail stopped it (exit 1): the first run is no baseline and a
+            # later one no measure of the spread; said now, not after the other runs (save refused it after all N)
+            sys.stderr.write(f"error: calibration run {i + 1}: {partial_words(doc, 'run')} (see {out}): its numbers "
+                             "are partial, so nothing is stored; calibrate where no threshold aborts the runs (a "
+                             "quieter target, or abort_on_fail off for the calibration)\n")
+            return ExitCode.CONFIG
         outs.append(out)
-    runs = [load_results(out) for out in outs]
+        runs.append(doc)
     pairs = [compare_runs(runs[0], other, Budgets()).rows for other in runs[1:]]
     noise = measure(pairs)
     name, store, keep = where

@@ -287,3 +287,21 @@ def test_calibration_stores_the_spread_and_a_change_inside_it_is_within_noise(pr
     assert p50["bound"].startswith("measured noise ") and "over 3 runs, larger than the budget 10.0 % (built-in)" in p50["bound"]
     assert "within noise" in c.out
 
+
+
+def test_calibrate_stops_at_a_run_a_threshold_aborted_and_stores_nothing(project: Project) -> None:
+    """A threshold's abort_on_fail stopped calibration run 1 (exit 1, which calibrate takes as a whole run's): it
+    went on with the other runs, and only `save` refused the partial first one, after all of them. It stops there,
+    says why and what to do, stores nothing (exit 3)."""
+    from .helpers import embedded_project
+
+    scenario = ('name: s\nusers:\n  - name: u\n    requests:\n      - {name: slow, path: "/health?delay_ms=30"}\n'
+                'thresholds:\n  "http_req_duration":\n    - {threshold: "p(95)<5", abort_on_fail: true, '
+                'delay_abort_eval: 1s}\nmin_samples: 10\n')
+    embedded_project(project, scenario, users=2, duration="60s", profile_extra="allow_saturated_generator: true\n")
+    r = project.run("calibrate", "p", "--repeat", "3", "--name", "cal", "--out", "cal", timeout=120)
+    assert r.code == 3, r.out + r.err
+    assert "run 1 of 3" in r.out and "run 2 of 3" not in r.out, r.out
+    assert "error: calibration run 1: " in r.err and "its numbers are partial, so nothing is stored" in r.err, r.err
+    assert "abort_on_fail" in r.err and "Traceback" not in r.err
+    assert not list(project.root.glob("**/cal/*/baseline.json"))  # nothing stored
