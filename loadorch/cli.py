@@ -255,7 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--scenario", help="use this scenario file instead of the profile's")
     against = run.add_argument_group("comparison with a baseline (see `loadorch baseline save`)")
     against.add_argument(
-        "--baseline", metavar="NAME", help="compare with the newest baseline NAME of this profile and seed"
+        "--baseline", metavar="NAME[,FALLBACK]",
+        help="compare with the newest baseline NAME of this profile and seed (none: the first FALLBACK's, e.g. main's)"
     )
     against.add_argument("--baseline-required", action="store_true", help="no such baseline: inconclusive (exit 6)")
     _add_compare_flags(against, store=True)
@@ -602,9 +603,9 @@ def _cmd_run(args: argparse.Namespace, early: ForkServer | None = None) -> int:
         mark("config built")
         against = _against(args, cfg.profile.compare)
         if against is not None:  # a damaged baseline store is bad input: refused (exit 3) before any load, not after
-            from loadorch.commands.baseline import find
+            from loadorch.commands.baseline import find_first
 
-            find(against.store, against.name, cfg.profile_name, cfg.seed)
+            find_first(against.store, (against.name, *against.fallbacks), cfg.profile_name, cfg.seed)
         out = args.out or _default_out(args.project, cfg.profile_name)
         for note in recover_earlier(out):
             sys.stderr.write(f"note: {note}\n")
@@ -685,12 +686,13 @@ def _against(args: argparse.Namespace, spec: CompareBudgets | None) -> AgainstBa
                 raise UsageError(f"--{flag.replace('_', '-')} needs --baseline NAME")
         return None
     from loadorch.commands.against_baseline import AgainstBaseline
-    from loadorch.commands.baseline import check_name, store_dir
+    from loadorch.commands.baseline import check_names, store_dir
     from loadorch.commands.compare import budgets_from
 
-    return AgainstBaseline(check_name(args.baseline), store_dir(args.project, args.baseline_store),
+    first, *fallbacks = check_names(args.baseline)
+    return AgainstBaseline(first, store_dir(args.project, args.baseline_store),
                            args.baseline_required, budgets_from(spec, args.max_regression),
-                           _compare_plan(args, spec), args.junit)  # fmt: skip
+                           _compare_plan(args, spec), args.junit, tuple(fallbacks))  # fmt: skip
 
 
 def _compare_plan(args: argparse.Namespace, spec: CompareBudgets | None) -> Plan:

@@ -1,6 +1,6 @@
-"""`loadorch run PROFILE --baseline NAME`: when the run ends, compare it with the newest baseline of the same
-profile and seed; the comparison's artifacts join the run folder, its testsuite junit.xml, its verdict the
-exit code."""
+"""`loadorch run PROFILE --baseline NAME[,FALLBACK...]`: when the run ends, compare it with the newest baseline of
+the same profile and seed (of NAME, else of the first FALLBACK that has one: a new branch's first run against
+main's); the comparison's artifacts join the run folder, its testsuite junit.xml, its verdict the exit code."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import os
 import sys
 from dataclasses import dataclass, replace
 
-from loadorch.commands.baseline import find
+from loadorch.commands.baseline import find_first
 from loadorch.commands.compare import Plan, run_compare
 from loadorch.commands.report import load_results
 from loadorch.errors import ExitCode
@@ -27,6 +27,7 @@ class AgainstBaseline:
     budgets: Budgets
     plan: Plan
     junit_path: str | None = None
+    fallbacks: tuple[str, ...] = ()  # looked for in order when `name` has no baseline (a branch's first run: main's)
 
 
 def after_run(code: int, out: str, opts: AgainstBaseline) -> int:
@@ -36,16 +37,19 @@ def after_run(code: int, out: str, opts: AgainstBaseline) -> int:
         sys.stderr.write(f"note: no comparison with baseline {opts.name!r}: the run ended with exit {code}\n")
         return code
     run = load_results(out).run
-    entry = find(opts.store, opts.name, run.profile, run.seed)
-    if entry is None:
-        said = (f"no baseline {opts.name!r} of profile {run.profile} with seed {run.seed} in {opts.store}: "
+    found = find_first(opts.store, (opts.name, *opts.fallbacks), run.profile, run.seed)
+    if found is None:
+        nor = "".join(f" (nor {n!r})" for n in opts.fallbacks)
+        said = (f"no baseline {opts.name!r}{nor} of profile {run.profile} with seed {run.seed} in {opts.store}: "
                 f"nothing compared (save one: loadorch baseline save {out} --name {opts.name})")  # fmt: skip
         if not opts.required:
             sys.stdout.write(f"\nbaseline: {said}\n")
             return code
         sys.stderr.write(f"inconclusive: {said}; --baseline-required\n")
         return combined(code, ExitCode.INCONCLUSIVE)
-    sys.stdout.write(f"\nbaseline: comparing with {entry.path} (saved {entry.saved_at})\n")
+    name, entry = found
+    instead = "" if name == opts.name else f"no baseline {opts.name!r} of this profile and seed yet, so {name!r}: "
+    sys.stdout.write(f"\nbaseline: comparing with {instead}{entry.path} (saved {entry.saved_at})\n")
     plan = replace(opts.plan, noise=entry.noise) if entry.noise else opts.plan
     compared = run_compare(entry.path, out, opts.budgets, out, plan)
     junit = combine(_read(os.path.join(out, "junit.xml")), _read(os.path.join(out, "compare-junit.xml")))

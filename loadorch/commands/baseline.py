@@ -47,14 +47,26 @@ def store_dir(project: str, store: str | None) -> str:
     return store or os.path.join(project, DEFAULT_STORE)
 
 
-def check_name(name: str) -> str:
+def check_name(name: str, flag: str = "--name") -> str:
     """A baseline name (a branch name will do: `feature/x`), else a usage error with the form expected."""
     if not _NAME.match(name) or ".." in name or name.endswith("/"):
         raise UsageError(
-            f"--name {name!r}: a baseline name is 1-100 letters, digits, '.', '_', '-' or '/' (a branch name), "
+            f"{flag} {name!r}: a baseline name is 1-100 letters, digits, '.', '_', '-' or '/' (a branch name), "
             "starting with a letter or digit, without '..'"
         )
     return name
+
+
+MAX_FALLBACKS = 4  # names after the first in `--baseline NAME,FALLBACK,...`
+
+
+def check_names(text: str) -> tuple[str, ...]:
+    """`--baseline NAME[,FALLBACK...]`: the names to look for, in order (a branch's own, then main's)."""
+    names = tuple(n.strip() for n in text.split(","))
+    if len(names) > 1 + MAX_FALLBACKS:
+        raise UsageError(f"--baseline {text[:200]!r}: at most {1 + MAX_FALLBACKS} names, the first that has a "
+                         "baseline is used (e.g. --baseline \"$BRANCH,main\")")
+    return tuple(check_name(n, "--baseline") for n in names)
 
 
 def _folder(store: str, name: str) -> str:
@@ -204,6 +216,16 @@ def find(store: str, name: str, profile: str, seed: int) -> Entry | None:
         if meta["profile"] == profile and meta["seed"] == seed:
             load_results(path)  # a missing or corrupt results.json: exit 3 naming the file and field
             return Entry(path, profile, seed, str(meta.get("saved_at", "")), _noise(path, name))
+    return None
+
+
+def find_first(store: str, names: tuple[str, ...], profile: str, seed: int) -> tuple[str, Entry] | None:
+    """The newest entry of the first of `names` that has one for `profile` and `seed`, with that name (a branch's
+    own baseline, else main's: `--baseline feature/x,main`); None when none has."""
+    for name in names:
+        entry = find(store, name, profile, seed)
+        if entry is not None:
+            return name, entry
     return None
 
 

@@ -96,7 +96,8 @@ jobs:
           case "$LOADORCH_PIP_SPEC" in *REPLACE-WITH*) echo "edit LOADORCH_PIP_SPEC in this workflow" >&2; exit 1;; esac
           python -m pip install "$LOADORCH_PIP_SPEC"
       # one baseline per branch: the store (.loadorch/baselines) in the Actions cache, keyed by branch; a new
-      # branch starts from main's store; `--baseline` with no baseline of this branch yet says so and passes
+      # branch starts from main's store, and its first run is compared with main's baseline (`--baseline
+      # "$BRANCH,main"`: the branch's own once it has one); no baseline at all is said and passes
       - name: restore baselines
         uses: actions/cache/restore@v4
         with:
@@ -114,7 +115,7 @@ jobs:
         # the comparison with the branch's baseline joins junit.xml, the exit code and the step summary
         run: >-
           python -m loadorch run staging --out results/staging --tag commit=${{ github.sha }}
-          --baseline "$BRANCH"
+          --baseline "$BRANCH,main"
       - name: keep this run as the branch's baseline
         env: {BRANCH: "${{ github.ref_name }}"}
         run: python -m loadorch baseline save results/staging --name "$BRANCH" --keep 5

@@ -406,6 +406,39 @@ def test_no_matching_baseline_is_said_plainly_and_is_inconclusive_only_when_requ
     assert after_run(5, str(run), required) == 5  # a run that errored is not compared
 
 
+def test_a_branchs_first_run_is_compared_with_its_fallbacks_baseline_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--baseline feature/x,main`: a new branch has no baseline of its own, and its first run passed uncompared (a
+    regression the branch brought went through); it is compared with main's, said so, until the branch has one."""
+    from loadorch.commands.baseline import check_names
+    from loadorch.errors import UsageError
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "results.json").write_text(json.dumps(build(RunRecord(
+        "p", "s", "s.yaml", "abc", 9, 1, 1, "h", "t0", "t1", {}, "pass", 0, merged=Merged(), elapsed_s=1.0)).to_json()))
+    (run / "junit.xml").write_text('<?xml version="1.0" encoding="UTF-8"?>\n<testsuite name="p" tests="0"/>')
+    store = str(tmp_path / "store")
+    main = save(str(run), "main", store)
+    first, *rest = check_names("feature/x,main")
+    opts = AgainstBaseline(first, store, True, Budgets(), Plan(), fallbacks=tuple(rest))
+    after_run(0, str(run), opts)
+    said = capsys.readouterr().out
+    assert f"baseline: comparing with no baseline 'feature/x' of this profile and seed yet, so 'main': {main}" in said
+    assert (run / "compare.json").exists()
+    own = save(str(run), "feature/x", store)
+    after_run(0, str(run), opts)
+    assert f"baseline: comparing with {own} (saved" in capsys.readouterr().out  # its own, once it has one
+    nobody = AgainstBaseline("other", store, True, Budgets(), Plan(), fallbacks=("nor-this",))
+    assert after_run(0, str(run), nobody) == 6
+    assert "no baseline 'other' (nor 'nor-this') of profile p" in capsys.readouterr().err
+    with pytest.raises(UsageError, match=r"--baseline 'bad\.\.name': a baseline name is"):
+        check_names("main,bad..name")
+    with pytest.raises(UsageError, match="at most 5 names"):
+        check_names("a,b,c,d,e,f")
+
+
 def test_compare_html_draws_vitals_and_database_rows_and_a_band_that_reads_as_one() -> None:
     from loadorch.report.bars import Bar as ChangeBar
     from loadorch.report.bars import change_bars
