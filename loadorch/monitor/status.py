@@ -50,7 +50,10 @@ class StatusJson(TypedDict):
     # why the window's latencies may include the generator's own delay (a saturated or starved worker), or None:
     # a latency breach then reads inconclusive (no_data) and the overall status is never ok, as a run's verdict
     generator: str | None
-    # why the status is not ok, with what to do: the generator's limit and each row not pass ("" when ok)
+    # why the browser journeys are not running (a browser worker that could not start Chromium, or ended), or None:
+    # the status is then never ok, whatever the other rows say: the journeys' pages are not measured
+    browser: str | None
+    # why the status is not ok, with what to do: the generator's limit, the browsers, each row not pass ("" when ok)
     reason: str
     percentile_error: float  # a window's percentile within this share of the true value (monitor/rolling.py)
     thresholds: list[ThresholdStatus]
@@ -70,6 +73,10 @@ def overall_state(results: Sequence[ThresholdResult]) -> str:
 GENERATOR_FIX = (
     "give the monitor's generator more room: more workers (`workers:`), a quieter machine or a lower rate; or set "
     "allow_saturated_generator: true to judge such latencies anyway"
+)
+BROWSER_FIX = (
+    "fix what the browser worker's error says (Chromium installed and able to start: LOADORCH_CHROMIUM, the "
+    "browser image), then restart the monitor: a browser worker that ended is not started again"
 )
 MAX_REASONS = 5  # rows said in `reason` (every row says its own in `thresholds`)
 
@@ -98,12 +105,14 @@ def fix_of(state: str, message: str) -> str:
     return "see the detail"  # a collector's own message (database, browser) says its fix
 
 
-def status_reason(state: str, generator: str | None, rows: Sequence[ThresholdStatus]) -> str:
-    """Why the status is `state` and not ok, with the fixes: the generator's limit first, then each row that is
-    not a pass (at most MAX_REASONS, the rest counted)."""
+def status_reason(state: str, generator: str | None, rows: Sequence[ThresholdStatus],
+                  browser: str | None = None) -> str:
+    """Why the status is `state` and not ok, with the fixes: the generator's limit and the browsers that are not
+    running first, then each row that is not a pass (at most MAX_REASONS, the rest counted)."""
     if state == "ok":
         return ""
     parts = [f"generator limited: {generator}: {GENERATOR_FIX}"] if generator else []
+    parts += [f"browser journeys not running: {browser}: {BROWSER_FIX}"] if browser else []
     said = [r for r in rows if r["state"] != PASS]
     parts += [f"{r['threshold']}: {r['message']}" + (f": {r['fix']}" if r["fix"] else "") for r in said[:MAX_REASONS]]
     if len(said) > MAX_REASONS:
@@ -123,10 +132,13 @@ def status_doc(
     started: str,
     uptime_s: float,
     generator: str | None = None,
+    browser: str | None = None,
 ) -> StatusJson:
+    """`browser`: why the browser journeys are not running (browser_down), or None."""
     run_id, profile, scenario = labels
     state = overall_state(results)
-    state = "no_data" if generator is not None and state == "ok" else state
+    # a monitor whose browser journeys never started read ok on its HTTP budgets alone, for as long as it ran
+    state = "no_data" if (generator is not None or browser is not None) and state == "ok" else state
     rows: list[ThresholdStatus] = [
         {
             "threshold": f"{r.selector} {r.expression}",
@@ -136,7 +148,7 @@ def status_doc(
             "unit": r.unit,
             "samples": r.samples,
             "message": r.message,
-            "fix": fix_of(threshold_state(r.verdict, r.message), r.message),
+            "fix": _fix(r, browser),
         }
         for r in results
     ]
@@ -153,12 +165,23 @@ def status_doc(
         "judged_s": round(judged_s, 3),
         "window_full": full,
         "generator": generator,
-        "reason": status_reason(state, generator, rows),
+        "browser": browser,
+        "reason": status_reason(state, generator, rows, browser),
         # a percentile over the window is within this share of the true value (the fixed layout that keeps
         # the monitor's memory flat: monitor/rolling.py); a limit inside that range reads inconclusive
         "percentile_error": PERCENTILE_ERROR,
         "thresholds": rows,
     }
+
+
+def _fix(r: ThresholdResult, browser: str | None) -> str:
+    """A row's fix; a browser metric's row not judged while the browser journeys are not running has theirs (the
+    selector's tags were not what kept its page views out of the window)."""
+    state = threshold_state(r.verdict, r.message)
+    if browser and state in ("no_data", INCONCLUSIVE) and r.threshold is not None \
+            and r.threshold.selector.metric.startswith("browser_"):
+        return BROWSER_FIX
+    return fix_of(state, r.message)
 
 
 def stopped(doc: StatusJson, updated: str) -> StatusJson:

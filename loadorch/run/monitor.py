@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
+from loadorch.browser.sink import BrowserSink
 from loadorch.browser.stats import BrowserStats
 from loadorch.config.resolve import RunConfig
 from loadorch.config.tags import tag_table
@@ -215,7 +216,7 @@ class Monitor:
         window = self.rolling.window(now, *source)
         why = None if self.cfg.profile.allow_saturated_generator else generator_limited(window)
         self.publish(run, self.judge(window, run.db.measurement if run.db is not None else None, why), window, now,
-                     why)
+                     why, browser_down(run.sink, run.redactor))
         return True
 
     def judge(self, window: Window, collector: DbMeasurement | None = None,
@@ -240,10 +241,10 @@ class Monitor:
         return discount_generator_limited(results, [Check("generator cpu", INCONCLUSIVE, generator)])
 
     def publish(self, run: _Run, results: list[ThresholdResult], window: Window, now: float,
-                generator: str | None = None) -> None:
+                generator: str | None = None, browser: str | None = None) -> None:
         labels = run.live_labels or ("", self.cfg.profile_name, self.cfg.scenario.model.name)
         status = status_doc(labels, results, self.settings.window, window.seconds, window.full, _now_text(),
-                            self.started_text, now - self.started_at, generator)
+                            self.started_text, now - self.started_at, generator, browser)
         doc: StatusJson = run.redactor.obj(status)  # the same document, every string redacted
         self._write(doc)
         self.families, self.last = status_families(doc), doc
@@ -279,6 +280,27 @@ def counts_so_far(results: list[ThresholdResult], judged_s: float, window_s: flo
             r = replace(r, verdict=INCONCLUSIVE, message=why + r.message)
         out.append(r)
     return out
+
+
+MAX_BROWSER_SAID = 3  # browser workers named in `browser` (the rest counted)
+BROWSER_SAID_CHARS = 300  # of each one's error
+
+
+def browser_down(sink: BrowserSink | None, redactor: Redactor) -> str | None:
+    """Why the monitor's browser journeys are not (all) running, or None: a browser worker that reported an error
+    (Chromium that could not start, a page's journey that broke off) or whose connection closed before it said it
+    was done (a crash, a kill). A monitor runs until a signal, and no tick runs after one, so a worker that ended
+    before it ended for good: its pages are measured no more."""
+    if sink is None:
+        return None
+    with sink.lock:  # the sink's thread records them
+        errors, gone, done = dict(sink.errors), set(sink.gone), set(sink.done)
+    said = [f"browser worker {i}: {redactor.cut(m, BROWSER_SAID_CHARS)}" for i, m in sorted(errors.items())]
+    said += [f"browser worker {i} stopped reporting" for i in sorted(gone - done - set(errors))]
+    if not said:
+        return None
+    more = len(said) - MAX_BROWSER_SAID
+    return "; ".join(said[:MAX_BROWSER_SAID]) + (f"; and {more} more browser worker(s)" if more > 0 else "")
 
 
 def generator_limited(window: Window) -> str | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from loadorch.browser.stats import BrowserStats
 from loadorch.config.thresholds import Threshold, parse_expression, parse_selector
 from loadorch.k8s.monitor import schedule_problem
 from loadorch.monitor.rolling import MONITOR_SUB_BITS, PERCENTILE_ERROR, RollingWindow, Snapshot
-from loadorch.monitor.status import overall_state, status_doc, status_families, status_page
+from loadorch.monitor.status import BROWSER_FIX, overall_state, status_doc, status_families, status_page
 from loadorch.stats.histogram import Histogram, nearest_rank
 from loadorch.stats.tables import Merged, Recorder, SeriesKey
 from loadorch.verdict.evaluate import FAIL, INCONCLUSIVE, PASS, ThresholdResult, evaluate
@@ -696,3 +697,41 @@ class _Rig:
         assert self.monitor.tick(self.run)  # type: ignore[arg-type]
         assert self.monitor.last is not None
         return self.monitor.last["status"], [row["state"] for row in self.monitor.last["thresholds"]]
+
+
+def test_browser_journeys_not_running_keep_the_status_from_ok_and_say_why() -> None:
+    """A monitor whose browser workers failed read `ok` on its HTTP budgets alone, and a browser budget's
+    no-data row told the user to check its selector's tags."""
+    from loadorch.browser.sink import BrowserSink
+    from loadorch.run.monitor import browser_down
+    from loadorch.traffic.redact import Redactor
+
+    sink = BrowserSink("127.0.0.1", 0, "t", 1.0)
+    try:
+        redactor = Redactor(["s3cr3t-token"])
+        assert browser_down(sink, redactor) is None
+        sink.hello |= {0, 1, 2}
+        sink.gone.add(2)
+        sink.done.add(2)  # a worker with no page to run ends at once: not down
+        assert browser_down(sink, redactor) is None
+        sink.gone.add(1)  # its connection closed without `done`: killed
+        sink.errors[0] = "Chromium exited at start (code 1): s3cr3t-token " + "x" * 1000
+        why = browser_down(sink, redactor)
+    finally:
+        sink.close()
+    assert why is not None and why.startswith("browser worker 0: Chromium exited at start (code 1): ***")
+    assert "s3cr3t" not in why and len(why) < 400 and why.endswith("; browser worker 1 stopped reporting")
+    http = ThresholdResult.of(Threshold(parse_selector("http_req_failed"), parse_expression("rate<0.1")), 0.0, 50,
+                              0.0, PASS, "rate=0", "")
+    lcp = ThresholdResult.of(Threshold(parse_selector("browser_web_vital_lcp"), parse_expression("p(75)<2500")),
+                             None, 0, 0.0, FAIL, "no data: no page view measured browser_web_vital_lcp", "")
+    assert status_doc(("m", "p", "s"), [http], 60.0, 60.0, True, "t1", "t0", 60.0)["status"] == "ok"
+    doc = status_doc(("m", "p", "s"), [http], 60.0, 60.0, True, "t1", "t0", 60.0, browser=why)
+    assert doc["status"] == "no_data" and doc["browser"] == why
+    assert doc["reason"] == f"browser journeys not running: {why}: {BROWSER_FIX}"
+    assert "browser journeys not running" in status_page(doc, 1.0)
+    doc = status_doc(("m", "p", "s"), [http, lcp], 60.0, 60.0, True, "t1", "t0", 60.0, browser=why)
+    assert doc["thresholds"][1]["state"] == "no_data" and doc["thresholds"][1]["fix"] == BROWSER_FIX
+    assert doc["thresholds"][0]["fix"] == ""
+    failed = replace(http, verdict=FAIL, observed=0.5)  # a budget measured failing still fails
+    assert status_doc(("m", "p", "s"), [failed], 60.0, 60.0, True, "t1", "t0", 60.0, browser=why)["status"] == "failing"

@@ -1,0 +1,86 @@
+"""`loadorch monitor` whose browser journeys cannot start (Chromium exits at once): the status is never `ok` on
+the HTTP budgets alone, and says which browser worker failed, with what, and what to do."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from typing import Any
+
+from tests.support.project import Project
+
+from .helpers import json_or_none, processes_started_by, stop, wait_until_gone, while_running
+
+SCENARIO = """
+name: s
+users:
+  - name: api
+    think_time: 0.5
+    requests:
+      - {name: health, path: /health}
+browsers:
+  - name: shopper
+    pages: 1
+    journey:
+      - {visit: /shop, name: home}
+"""
+# the browser defaults removed: the only budget is the HTTP one, which the target meets
+PROFILE = """
+scenario: ../scenarios/s.yaml
+host: embedded
+load: {users: 2, duration: 1m}
+min_samples: 3
+allow_saturated_generator: true
+monitor: {window: 2s, slices: 2, status_every: 1s}
+thresholds:
+  http_req_failed: ["rate<0.1"]
+  browser_web_vital_lcp: []
+  browser_web_vital_cls: []
+  browser_step_failed: []
+"""
+# a Chromium that cannot start (a missing library, a sandbox refused): what the browser worker meets
+BROKEN_CHROMIUM = "#!/bin/sh\necho 'error while loading shared libraries: libnss3.so' >&2\nexit 1\n"
+
+
+def test_a_monitor_whose_browser_journeys_cannot_start_is_never_ok(project: Project) -> None:
+    """The status read `ok` for as long as the monitor ran (its HTTP budget passing) while no page was ever
+    visited: nothing in status.json, the page or /metrics said the browser worker had failed at its start."""
+    project.write("scenarios/s.yaml", SCENARIO)
+    project.write("profiles/p.yaml", PROFILE)
+    chromium = project.root / "chromium"
+    chromium.write_text(BROKEN_CHROMIUM)
+    chromium.chmod(0o755)
+    status = project.root / "mo" / "status.json"
+    err = (project.root / "err.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "loadorch", "monitor", "p", "--out", "mo"], cwd=project.root,
+                            env={**os.environ, "LOADORCH_CHROMIUM": str(chromium)}, stdout=subprocess.DEVNULL,
+                            stderr=err, text=True)
+    try:
+        def http_passes() -> dict[str, Any] | None:
+            doc = json_or_none(status)
+            rows = {r["threshold"]: r for r in (doc or {}).get("thresholds", [])}
+            row = rows.get("http_req_failed rate<0.1")
+            return doc if doc and doc["window_full"] and row and row["state"] == "pass" else None
+
+        while_running("the HTTP budget to pass over a full window", http_passes, proc)
+
+        def browser_said() -> dict[str, Any] | None:
+            doc = http_passes()
+            return doc if doc and doc.get("browser") else None
+
+        doc = while_running("the status to say the browser journeys are not running", browser_said, proc)
+        assert doc["status"] == "no_data", doc
+        assert "browser worker 0: Chromium exited at start (code 1)" in doc["browser"], doc
+        assert "libnss3.so" in doc["browser"], doc
+        assert doc["reason"].startswith("browser journeys not running: browser worker 0:"), doc
+        assert "LOADORCH_CHROMIUM" in doc["reason"], doc
+        page = (project.root / "mo" / "status.html").read_text()
+        assert "browser journeys not running" in page and ">no_data<" in page, page
+    finally:
+        code = stop(proc, signal.SIGTERM)
+        err.close()
+    assert code == 143, (project.root / "err.log").read_text()
+    assert json_or_none(status)["status"] == "stopped"  # type: ignore[index]
+    assert wait_until_gone(proc.pid) == [] and processes_started_by(proc.pid) == []
