@@ -32,6 +32,10 @@ SCALE = {
 UNITLESS = ("browser_web_vital_cls", "lighthouse_score", "lighthouse_audit", *RESOURCE_METRICS)
 UNITS = {"browser_resource_bytes": "bytes", "browser_resource_decoded_bytes": "bytes"}
 MAX_BLOCKED = 50  # distinct blocked URLs kept for the report
+# distinct page names a stats table keeps: a page a click opened is named by its path (/item/123), one name a view
+# for a journey that clicks through to ever other items; past these, its views count under OTHER_PAGES
+MAX_PAGES = 50
+OTHER_PAGES = f"(other pages: more than {MAX_PAGES} distinct)"
 MAX_STEP_REASONS = 20  # distinct failure reasons kept per step; the rest counted under OTHER_STEP_REASONS
 OTHER_STEP_REASONS = f"(other reasons: more than {MAX_STEP_REASONS} distinct for this step)"
 
@@ -76,6 +80,8 @@ class BrowserStats:
     edges_of: Callable[[str], Sequence[int]] | None = None
     le: dict[tuple[str, Tags], list[int]] = field(default_factory=dict)
     edges: dict[str, tuple[int, ...]] = field(default_factory=dict)  # edges_of's answers, asked once a metric
+    page_names: set[str] = field(default_factory=set)  # the page names recorded here (at most MAX_PAGES: page_of)
+    folded: int = 0  # page views recorded here under OTHER_PAGES
 
     def record(self, metric: str, tags: Mapping[str, str], value: float, at_s: float | None = None) -> None:
         units = max(0, round(value * scale_of(metric)))
@@ -137,6 +143,9 @@ class BrowserStats:
         """One page view's final vitals (`lcp`, `cls`, ...; None when the view had none, e.g. no input: no INP),
         with what its page measured about them (evidence.clean: attribution, weight), when it did."""
         self.views += 1
+        page = self.page_of(page)
+        if page == OTHER_PAGES:
+            self.folded += 1
         tags = {"page": page, "user": user}
         for vital in VITALS:
             value = values.get(vital)
@@ -182,7 +191,17 @@ class BrowserStats:
     def record_cut(self, page: str) -> None:
         """A page view the run's end cut short (between a visit and the last step on its page): counted
         apart, like a request still in flight when the load stops, never a sample of its vitals."""
+        page = self.page_of(page)
         self.cut_short[page] = self.cut_short.get(page, 0) + 1
+
+    def page_of(self, page: str) -> str:
+        """`page`, or OTHER_PAGES once MAX_PAGES other names were recorded: a journey that clicks through to a
+        new item each time made a page name a view, each its series on /metrics, its slices in a monitor's
+        windows and its rows in the report, without bound (thousands an hour)."""
+        if page in self.page_names or len(self.page_names) < MAX_PAGES:
+            self.page_names.add(page)
+            return page
+        return OTHER_PAGES
 
     def record_step(self, user: str, page: str, step: str, error: str | None) -> None:
         counts = self.steps.setdefault((user, page, step), [0, 0])

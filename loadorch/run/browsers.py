@@ -120,6 +120,7 @@ def checks(sink: BrowserSink | None, workers: int, redactor: Redactor, scratch: 
         seen, done = len(sink.hello), len(sink.done)
         blocked = dict(sink.stats.blocked)
         cut_short = dict(sink.stats.cut_short)
+        folded = sink.stats.folded
     if errors:
         detail = "; ".join(f"browser worker {i}: {redactor.text(m)}" for i, m in sorted(errors.items()))
         out.append(Check("browser workers", ERROR, detail))
@@ -141,6 +142,18 @@ def checks(sink: BrowserSink | None, workers: int, redactor: Redactor, scratch: 
                 PASS,
                 f"{sum(cut_short.values())} page views cut short by the run's end (between a visit and the "
                 f"journey's last step on that page) are counted apart, not as samples: {redactor.text(pages)}",
+            )
+        )
+    if folded:
+        from loadorch.browser.stats import MAX_PAGES, OTHER_PAGES
+
+        out.append(
+            Check(
+                "browser pages",
+                PASS,
+                f"{folded} page views of pages past the first {MAX_PAGES} distinct names are counted under "
+                f"{OTHER_PAGES!r}: a page a click opens is named by its path (/item/123); to keep such pages apart, "
+                "visit them by a named `visit:` step (its `name:` is the page's)",
             )
         )
     if blocked:

@@ -596,3 +596,25 @@ def test_a_step_the_runs_end_cut_short_is_not_a_failed_step(stopping: bool, gone
     runner.think = random.Random(1)
     runner.run(None)
     assert [r["error"] for r in records if r["type"] == "step"] == sent
+
+
+def test_page_names_past_the_bound_are_counted_under_one_name() -> None:
+    """A journey that clicks through to a new item each time names each view's page by its path (/item/1,
+    /item/2, ...): every one was a page of its own, its series on /metrics and in a monitor's windows, without
+    bound. Past MAX_PAGES (50) names the views count under OTHER_PAGES; a name kept stays kept."""
+    stats = BrowserStats()
+    stats.record_view("shopper", "home", 0.5, {"lcp": 800.0})
+    for i in range(150):
+        stats.record_view("shopper", f"/item/{i}", 1.0, {"lcp": 1000.0, "cls": 0.01})
+        stats.record_view("shopper", "home", 1.0, {"lcp": 900.0})
+    stats.record_cut("/item/never-seen")
+    pages = {dict(tags)["page"] for _, tags in stats.series}
+    assert len(pages) == 51, len(pages)  # without the bound: 151
+    from loadorch.browser.stats import OTHER_PAGES
+
+    assert OTHER_PAGES in pages and "home" in pages and "/item/48" in pages and "/item/49" not in pages
+    assert stats.views == 301 and stats.folded == 101
+    lcp = {dict(tags)["page"]: h.count for (metric, tags), h in stats.series.items() if metric.endswith("_lcp")}
+    assert lcp["home"] == 151 and lcp[OTHER_PAGES] == 101  # every view counted
+    assert stats.cut_short == {OTHER_PAGES: 1}
+    assert len({p for _, p, _ in stats.intervals}) == 51
