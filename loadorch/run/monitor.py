@@ -288,15 +288,17 @@ BROWSER_SAID_CHARS = 300  # of each one's error
 
 def browser_down(sink: BrowserSink | None, redactor: Redactor) -> str | None:
     """Why the monitor's browser journeys are not (all) running, or None: a browser worker that reported an error
-    (Chromium that could not start, a page's journey that broke off) or whose connection closed before it said it
-    was done (a crash, a kill). A monitor runs until a signal, and no tick runs after one, so a worker that ended
-    before it ended for good: its pages are measured no more."""
+    (Chromium that could not start, a page's journey that broke off) or whose connection closed (a crash, a kill,
+    or an end it said was done: its Chromium gone, every page's journey ended with it). A monitor runs until a
+    signal, no tick runs after one, and every browser worker has a page at least (plan.browser_worker_count), so a
+    worker that ended before it ended for good: its pages are measured no more."""
     if sink is None:
         return None
     with sink.lock:  # the sink's thread records them
         errors, gone, done = dict(sink.errors), set(sink.gone), set(sink.done)
     said = [f"browser worker {i}: {redactor.cut(m, BROWSER_SAID_CHARS)}" for i, m in sorted(errors.items())]
-    said += [f"browser worker {i} stopped reporting" for i in sorted(gone - done - set(errors))]
+    said += [f"browser worker {i} {'ended (its Chromium gone?)' if i in done else 'stopped reporting'}"
+             for i in sorted(gone - set(errors))]
     if not said:
         return None
     more = len(said) - MAX_BROWSER_SAID

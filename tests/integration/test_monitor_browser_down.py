@@ -9,9 +9,19 @@ import subprocess
 import sys
 from typing import Any
 
+import pytest
+
 from tests.support.project import Project
 
-from .helpers import json_or_none, processes_started_by, stop, wait_until_gone, while_running
+from .helpers import (
+    browser_workers,
+    json_or_none,
+    parent_of,
+    processes_started_by,
+    stop,
+    wait_until_gone,
+    while_running,
+)
 
 SCENARIO = """
 name: s
@@ -44,30 +54,66 @@ thresholds:
 BROKEN_CHROMIUM = "#!/bin/sh\necho 'error while loading shared libraries: libnss3.so' >&2\nexit 1\n"
 
 
+def _monitor(project: Project, env: dict[str, str]) -> tuple[subprocess.Popen[str], Any]:
+    project.write("scenarios/s.yaml", SCENARIO)
+    project.write("profiles/p.yaml", PROFILE)
+    err = (project.root / "err.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "loadorch", "monitor", "p", "--out", "mo"], cwd=project.root,
+                            env=env, stdout=subprocess.DEVNULL, stderr=err, text=True)
+    return proc, err
+
+
+def _http_passes(project: Project) -> dict[str, Any] | None:
+    doc = json_or_none(project.root / "mo" / "status.json")
+    rows = {r["threshold"]: r for r in (doc or {}).get("thresholds", [])}
+    row = rows.get("http_req_failed rate<0.1")
+    return doc if doc and doc["window_full"] and row and row["state"] == "pass" else None
+
+
+@pytest.mark.chromium
+def test_a_monitor_whose_chromium_dies_is_no_longer_ok(project: Project) -> None:
+    """Chromium killed under a running monitor (the OOM killer): its browser worker ended its pages and said it was
+    done, which the status did not count as down: `ok` went on for good on the HTTP budget alone."""
+    proc, err = _monitor(project, dict(os.environ))
+    try:
+        def ok() -> dict[str, Any] | None:
+            doc = _http_passes(project)
+            return doc if doc and doc["status"] == "ok" else None
+
+        doc = while_running("the monitor to read ok", ok, proc, timeout=90)
+        assert doc["browser"] is None, doc
+        [worker] = browser_workers(proc.pid)
+        chromium = [p for p in processes_started_by(proc.pid) if parent_of(p) == worker]
+        assert chromium, "the browser worker's Chromium"
+        for pid in chromium:
+            os.kill(pid, signal.SIGKILL)
+
+        def browser_said() -> dict[str, Any] | None:
+            doc = json_or_none(project.root / "mo" / "status.json")
+            return doc if doc and doc.get("browser") else None
+
+        doc = while_running("the status to say the browser journeys are not running", browser_said, proc)
+        assert doc["status"] == "no_data" and doc["browser"].startswith("browser worker 0 "), doc
+        assert doc["reason"].startswith("browser journeys not running: browser worker 0 "), doc
+    finally:
+        code = stop(proc, signal.SIGTERM)
+        err.close()
+    assert code == 143, (project.root / "err.log").read_text()
+    assert wait_until_gone(proc.pid) == [] and processes_started_by(proc.pid) == []
+
+
 def test_a_monitor_whose_browser_journeys_cannot_start_is_never_ok(project: Project) -> None:
     """The status read `ok` for as long as the monitor ran (its HTTP budget passing) while no page was ever
     visited: nothing in status.json, the page or /metrics said the browser worker had failed at its start."""
-    project.write("scenarios/s.yaml", SCENARIO)
-    project.write("profiles/p.yaml", PROFILE)
     chromium = project.root / "chromium"
     chromium.write_text(BROKEN_CHROMIUM)
     chromium.chmod(0o755)
-    status = project.root / "mo" / "status.json"
-    err = (project.root / "err.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "loadorch", "monitor", "p", "--out", "mo"], cwd=project.root,
-                            env={**os.environ, "LOADORCH_CHROMIUM": str(chromium)}, stdout=subprocess.DEVNULL,
-                            stderr=err, text=True)
+    proc, err = _monitor(project, {**os.environ, "LOADORCH_CHROMIUM": str(chromium)})
     try:
-        def http_passes() -> dict[str, Any] | None:
-            doc = json_or_none(status)
-            rows = {r["threshold"]: r for r in (doc or {}).get("thresholds", [])}
-            row = rows.get("http_req_failed rate<0.1")
-            return doc if doc and doc["window_full"] and row and row["state"] == "pass" else None
-
-        while_running("the HTTP budget to pass over a full window", http_passes, proc)
+        while_running("the HTTP budget to pass over a full window", lambda: _http_passes(project), proc)
 
         def browser_said() -> dict[str, Any] | None:
-            doc = http_passes()
+            doc = _http_passes(project)
             return doc if doc and doc.get("browser") else None
 
         doc = while_running("the status to say the browser journeys are not running", browser_said, proc)
@@ -82,5 +128,5 @@ def test_a_monitor_whose_browser_journeys_cannot_start_is_never_ok(project: Proj
         code = stop(proc, signal.SIGTERM)
         err.close()
     assert code == 143, (project.root / "err.log").read_text()
-    assert json_or_none(status)["status"] == "stopped"  # type: ignore[index]
+    assert json_or_none(project.root / "mo" / "status.json")["status"] == "stopped"  # type: ignore[index]
     assert wait_until_gone(proc.pid) == [] and processes_started_by(proc.pid) == []

@@ -710,17 +710,19 @@ def test_browser_journeys_not_running_keep_the_status_from_ok_and_say_why() -> N
     try:
         redactor = Redactor(["s3cr3t-token"])
         assert browser_down(sink, redactor) is None
-        sink.hello |= {0, 1, 2}
-        sink.gone.add(2)
-        sink.done.add(2)  # a worker with no page to run ends at once: not down
+        sink.hello |= {0, 1, 2, 3}
+        sink.done.add(2)  # said done, its connection still open: the monitor is stopping
         assert browser_down(sink, redactor) is None
         sink.gone.add(1)  # its connection closed without `done`: killed
+        sink.gone |= {3}
+        sink.done |= {3}  # done and gone before any signal: its Chromium closed, its pages' journeys with it
         sink.errors[0] = "Chromium exited at start (code 1): s3cr3t-token " + "x" * 1000
         why = browser_down(sink, redactor)
     finally:
         sink.close()
     assert why is not None and why.startswith("browser worker 0: Chromium exited at start (code 1): ***")
-    assert "s3cr3t" not in why and len(why) < 400 and why.endswith("; browser worker 1 stopped reporting")
+    assert "s3cr3t" not in why and len(why) < 450, why
+    assert why.endswith("; browser worker 1 stopped reporting; browser worker 3 ended (its Chromium gone?)"), why
     http = ThresholdResult.of(Threshold(parse_selector("http_req_failed"), parse_expression("rate<0.1")), 0.0, 50,
                               0.0, PASS, "rate=0", "")
     lcp = ThresholdResult.of(Threshold(parse_selector("browser_web_vital_lcp"), parse_expression("p(75)<2500")),
