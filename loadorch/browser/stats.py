@@ -8,6 +8,7 @@ and reports divide the scale back out (a CLS of 0.087 is stored as 87000 and sho
 from __future__ import annotations
 
 import math
+import os
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,12 +30,20 @@ SCALE = {
     "lighthouse_audit": 1000,
     **{m: 1 for m in RESOURCE_METRICS},
 }
+
+
+def _int_env(name: str, default: int) -> int:
+    """A positive whole number from the environment (tests shorten a bound so); else `default`."""
+    text = os.environ.get(name, "")
+    return int(text) if text.isdigit() and int(text) > 0 else default
+
+
 UNITLESS = ("browser_web_vital_cls", "lighthouse_score", "lighthouse_audit", *RESOURCE_METRICS)
 UNITS = {"browser_resource_bytes": "bytes", "browser_resource_decoded_bytes": "bytes"}
 MAX_BLOCKED = 50  # distinct blocked URLs kept for the report
 # distinct page names a stats table keeps: a page a click opened is named by its path (/item/123), one name a view
 # for a journey that clicks through to ever other items; past these, its views count under OTHER_PAGES
-MAX_PAGES = 50
+MAX_PAGES = _int_env("LOADORCH_TEST_MAX_PAGES", 50)  # tests only: a smaller bound, reached by a short run
 OTHER_PAGES = f"(other pages: more than {MAX_PAGES} distinct)"
 MAX_STEP_REASONS = 20  # distinct failure reasons kept per step; the rest counted under OTHER_STEP_REASONS
 OTHER_STEP_REASONS = f"(other reasons: more than {MAX_STEP_REASONS} distinct for this step)"
@@ -204,6 +213,7 @@ class BrowserStats:
         return OTHER_PAGES
 
     def record_step(self, user: str, page: str, step: str, error: str | None) -> None:
+        page = self.page_of(page)  # the steps' table bounded as the views' is (a step on /item/123)
         counts = self.steps.setdefault((user, page, step), [0, 0])
         counts[1 if error else 0] += 1
         if error:

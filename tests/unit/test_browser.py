@@ -618,3 +618,8 @@ def test_page_names_past_the_bound_are_counted_under_one_name() -> None:
     assert lcp["home"] == 151 and lcp[OTHER_PAGES] == 101  # every view counted
     assert stats.cut_short == {OTHER_PAGES: 1}
     assert len({p for _, p, _ in stats.intervals}) == 51
+    for i in range(150):  # a step on each item's page: its table bounded as the views' is
+        stats.record_step("shopper", f"/item/{i}", "click #buy", "timeout" if i % 2 else None)
+    assert {page for _, page, _ in stats.steps} == {"/item/0", "/item/48", OTHER_PAGES} | {
+        f"/item/{i}" for i in range(1, 48)}
+    assert sum(ok + failed for ok, failed in stats.steps.values()) == 150
