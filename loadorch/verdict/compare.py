@@ -258,30 +258,25 @@ class Comparison:
 
     def _same(self) -> str:
         """The rows and goals a run compared with itself leaves undecided, which run, and the fix."""
-        rows = [r for r in self.rows if r.undecided and r.why == SAME_RUN]
-        goals = [g for g in self.undecided_goals if f": {SAME_RUN}" in g.why]
-        if not (rows or goals):
-            return ""
-        what = [f"{len(rows)} row(s)" if rows else "", f"{len(goals)} goal(s)" if goals else ""]
-        return (
-            f"{SAME_RUN}: {self.same or 'both folders hold one run'}; a run compared with itself shows no change "
-            f"whatever the target did, so {' and '.join(w for w in what if w)} cannot be decided. Compare the "
-            "current run with an earlier one (a baseline saved before it)"
-        )
+        return self._undecided_for(
+            SAME_RUN, f"{self.same or 'both folders hold one run'}; a run compared with itself shows no change "
+            "whatever the target did", "Compare the current run with an earlier one (a baseline saved before it)")
 
     def _partial(self) -> str:
         """The rows and goals a run that did not run whole leaves undecided, which run and why, and the fix."""
-        rows = [r for r in self.rows if r.undecided and r.why == PARTIAL]
-        goals = [g for g in self.undecided_goals if f": {PARTIAL}" in g.why]
+        return self._undecided_for(
+            PARTIAL, f"{'; '.join(self.partial) or 'a run did not run whole'}; its numbers are partial (a lost "
+            "worker's share of the load, the rest of an interrupted run)", "Make the run again to its end, or, to "
+            "judge the numbers it has, compare again with --allow-partial")
+
+    def _undecided_for(self, why: str, what_run: str, fix: str) -> str:
+        """`why: what_run, so N row(s) and M goal(s) cannot be decided. fix` ("" when no row or goal is so)."""
+        rows = [r for r in self.rows if r.undecided and r.why == why]
+        goals = [g for g in self.undecided_goals if f": {why}" in g.why]
         if not (rows or goals):
             return ""
         what = [f"{len(rows)} row(s)" if rows else "", f"{len(goals)} goal(s)" if goals else ""]
-        return (
-            f"{PARTIAL}: {'; '.join(self.partial) or 'a run did not run whole'}; its numbers are partial (a lost "
-            f"worker's share of the load, the rest of an interrupted run), so {' and '.join(w for w in what if w)} "
-            "cannot be decided. Make the run again to its end, or, to judge the numbers it has, compare again with "
-            "--allow-partial"
-        )
+        return f"{why}: {what_run}, so {' and '.join(w for w in what if w)} cannot be decided. {fix}"
 
     def _gone(self) -> str:
         """The endpoints the baseline judged that the current run does not have, and the two ways on."""

@@ -64,21 +64,28 @@ def undecide_partial(result: Comparison, partial: list[str]) -> Comparison:
     if not partial:
         return result
     result.partial = list(partial)
-    result.rows = [_row(r) for r in result.rows]
-    result.goals = [_goal(g) for g in result.goals]
+    return undecide_all(result, PARTIAL, "a run is partial")
+
+
+def undecide_all(result: Comparison, why: str, because: str) -> Comparison:
+    """`result` with every gated row and goal that would be decided undecided for `why` (PARTIAL, SAME_RUN), its
+    would-be verdict kept in its note (`because`: why not); rows already undecided keep their reason, rows not gated
+    stay as they are."""
+    result.rows = [_row(r, why, because) for r in result.rows]
+    result.goals = [_goal(g, why) for g in result.goals]
     return result
 
 
-def _row(r: Row) -> Row:
+def _row(r: Row, why: str, because: str) -> Row:
     if r.verdict == "missing" or r.undecided or r.why.startswith("informational"):
         return r
     would = {"regression": "a regression", "improvement": "an improvement"}.get(r.verdict, r.why or "the same")
-    return replace(r, verdict="same", why=PARTIAL, note=f"would be {would}, but a run is partial; {r.note}")
+    return replace(r, verdict="same", why=why, note=f"would be {would}, but {because}; {r.note}")
 
 
-def _goal(g: GoalResult) -> GoalResult:
+def _goal(g: GoalResult, why: str) -> GoalResult:
     if g.verdict not in (MET, MISSED):
         return g
     figures, _, said = g.why.partition(": ")
-    return replace(g, verdict=UNDECIDED, why=f"{figures}: {PARTIAL}, so undecided (otherwise {said})")
+    return replace(g, verdict=UNDECIDED, why=f"{figures}: {why}, so undecided (otherwise {said})")
 

@@ -8,11 +8,9 @@ verdict kept in its note, and the reason names the run and the fix: compare with
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from loadorch.results import Results
-from loadorch.verdict.compare import SAME_RUN, Comparison, Row
-from loadorch.verdict.goals import MET, MISSED, UNDECIDED, GoalResult
+from loadorch.verdict.compare import SAME_RUN, Comparison
+from loadorch.verdict.partial import undecide_all
 
 
 def same_run(base: Results, cur: Results) -> str:
@@ -29,20 +27,4 @@ def undecide_same(result: Comparison, said: str) -> Comparison:
     if not said:
         return result
     result.same = said
-    result.rows = [_row(r) for r in result.rows]
-    result.goals = [_goal(g) for g in result.goals]
-    return result
-
-
-def _row(r: Row) -> Row:
-    if r.verdict == "missing" or r.undecided or r.why.startswith("informational"):
-        return r
-    would = {"regression": "a regression", "improvement": "an improvement"}.get(r.verdict, r.why or "the same")
-    return replace(r, verdict="same", why=SAME_RUN, note=f"would be {would}, but both sides are one run; {r.note}")
-
-
-def _goal(g: GoalResult) -> GoalResult:
-    if g.verdict not in (MET, MISSED):
-        return g
-    figures, _, said = g.why.partition(": ")
-    return replace(g, verdict=UNDECIDED, why=f"{figures}: {SAME_RUN}, so undecided (otherwise {said})")
+    return undecide_all(result, SAME_RUN, "both sides are one run")
