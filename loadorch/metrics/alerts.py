@@ -250,7 +250,7 @@ def _watchdog_rules(scope: Sequence[tuple[str, str]], own: str, for_s: float, ma
                 "summary": f"{name}: the monitor cannot judge its budgets over its full {own} window",
                 "description": f"loadorch monitor of profile {name} says no_data: no budget alert can fire while it "
                                "does (a collector that cannot measure, too few samples, a saturated generator, browser "
-                               "journeys that are not running); "
+                               "journeys that are not running, a load worker lost); "
                                "its status page and status.json say why and what to do",
             },
         },

@@ -53,6 +53,9 @@ class StatusJson(TypedDict):
     # why the browser journeys are not running (a browser worker that could not start Chromium, or ended), or None:
     # the status is then never ok, whatever the other rows say: the journeys' pages are not measured
     browser: str | None
+    # which load workers the master declared lost, or None: the status is then never ok (their users' share of the
+    # load is no longer sent, and a lost worker is not started again), though the rows judge what the others send
+    workers: str | None
     # why the status is not ok, with what to do: the generator's limit, the browsers, each row not pass ("" when ok)
     reason: str
     percentile_error: float  # a window's percentile within this share of the true value (monitor/rolling.py)
@@ -77,6 +80,10 @@ GENERATOR_FIX = (
 BROWSER_FIX = (
     "fix what the browser worker's error says (Chromium installed and able to start: LOADORCH_CHROMIUM, the "
     "browser image), then restart the monitor: a browser worker that ended is not started again"
+)
+WORKERS_FIX = (
+    "see the worker's log in the monitor's folder (logs/) for why it ended (killed, out of memory), then restart the "
+    "monitor: a lost worker is not started again"
 )
 MAX_REASONS = 5  # rows said in `reason` (every row says its own in `thresholds`)
 
@@ -106,13 +113,15 @@ def fix_of(state: str, message: str) -> str:
 
 
 def status_reason(state: str, generator: str | None, rows: Sequence[ThresholdStatus],
-                  browser: str | None = None) -> str:
-    """Why the status is `state` and not ok, with the fixes: the generator's limit and the browsers that are not
-    running first, then each row that is not a pass (at most MAX_REASONS, the rest counted)."""
+                  browser: str | None = None, workers: str | None = None) -> str:
+    """Why the status is `state` and not ok, with the fixes: the generator's limit, the browsers that are not
+    running and the load workers lost first, then each row that is not a pass (at most MAX_REASONS, the rest
+    counted)."""
     if state == "ok":
         return ""
     parts = [f"generator limited: {generator}: {GENERATOR_FIX}"] if generator else []
     parts += [f"browser journeys not running: {browser}: {BROWSER_FIX}"] if browser else []
+    parts += [f"load workers lost: {workers}: {WORKERS_FIX}"] if workers else []
     said = [r for r in rows if r["state"] != PASS]
     parts += [f"{r['threshold']}: {r['message']}" + (f": {r['fix']}" if r["fix"] else "") for r in said[:MAX_REASONS]]
     if len(said) > MAX_REASONS:
@@ -133,12 +142,16 @@ def status_doc(
     uptime_s: float,
     generator: str | None = None,
     browser: str | None = None,
+    workers: str | None = None,
 ) -> StatusJson:
-    """`browser`: why the browser journeys are not running (browser_down), or None."""
+    """`browser`: why the browser journeys are not running (browser_down), or None; `workers`: the load workers lost
+    (workers_lost), or None."""
     run_id, profile, scenario = labels
     state = overall_state(results)
-    # a monitor whose browser journeys never started read ok on its HTTP budgets alone, for as long as it ran
-    state = "no_data" if (generator is not None or browser is not None) and state == "ok" else state
+    # a monitor whose browser journeys never started read ok on its HTTP budgets alone, for as long as it ran; one
+    # that lost a load worker read ok on the rest of its load, for good
+    down = generator is not None or browser is not None or workers is not None
+    state = "no_data" if down and state == "ok" else state
     rows: list[ThresholdStatus] = [
         {
             "threshold": f"{r.selector} {r.expression}",
@@ -166,7 +179,8 @@ def status_doc(
         "window_full": full,
         "generator": generator,
         "browser": browser,
-        "reason": status_reason(state, generator, rows, browser),
+        "workers": workers,
+        "reason": status_reason(state, generator, rows, browser, workers),
         # a percentile over the window is within this share of the true value (the fixed layout that keeps
         # the monitor's memory flat: monitor/rolling.py); a limit inside that range reads inconclusive
         "percentile_error": PERCENTILE_ERROR,

@@ -485,7 +485,9 @@ def _watch(run: _Run, group: ProcessGroup, progress: Progress, signals: StopSign
                 run.profilers.tick(event.elapsed_s)
             _write_live_extra(run, final=False)
         elif isinstance(event, WorkerLost):
-            progress.note(f"worker {event.index} lost at {event.at_s}s: {event.reason or 'it stopped reporting'}")
+            lost = f"worker {event.index} lost at {event.at_s}s: {event.reason or 'it stopped reporting'}"
+            run.lost_workers[event.index] = lost
+            progress.note(lost)
         elif isinstance(event, WorkerStuck):
             progress.note(f"worker {event.index} stuck at {event.at_s}s: {stuck_words(event.behind_s)}"
                           + ("; the run does not wait for its iterations" if cfg.iterations else ""))

@@ -216,7 +216,7 @@ class Monitor:
         window = self.rolling.window(now, *source)
         why = None if self.cfg.profile.allow_saturated_generator else generator_limited(window)
         self.publish(run, self.judge(window, run.db.measurement if run.db is not None else None, why), window, now,
-                     why, browser_down(run.sink, run.redactor))
+                     why, browser_down(run.sink, run.redactor), workers_lost(run.lost_workers))
         return True
 
     def judge(self, window: Window, collector: DbMeasurement | None = None,
@@ -241,10 +241,10 @@ class Monitor:
         return discount_generator_limited(results, [Check("generator cpu", INCONCLUSIVE, generator)])
 
     def publish(self, run: _Run, results: list[ThresholdResult], window: Window, now: float,
-                generator: str | None = None, browser: str | None = None) -> None:
+                generator: str | None = None, browser: str | None = None, workers: str | None = None) -> None:
         labels = run.live_labels or ("", self.cfg.profile_name, self.cfg.scenario.model.name)
         status = status_doc(labels, results, self.settings.window, window.seconds, window.full, _now_text(),
-                            self.started_text, now - self.started_at, generator, browser)
+                            self.started_text, now - self.started_at, generator, browser, workers)
         doc: StatusJson = run.redactor.obj(status)  # the same document, every string redacted
         self._write(doc)
         self.families, self.last = status_families(doc), doc
@@ -303,6 +303,17 @@ def browser_down(sink: BrowserSink | None, redactor: Redactor) -> str | None:
         return None
     more = len(said) - MAX_BROWSER_SAID
     return "; ".join(said[:MAX_BROWSER_SAID]) + (f"; and {more} more browser worker(s)" if more > 0 else "")
+
+
+def workers_lost(lost: dict[int, str]) -> str | None:
+    """The load workers the master declared lost, said (at most MAX_BROWSER_SAID, the rest counted), or None: a
+    monitor goes on without them (a lost worker is not started again), its users' share of the load no longer sent,
+    so its status is never ok again, though the budgets are judged on what the other workers send."""
+    if not lost:
+        return None
+    said = [lost[i] for i in sorted(lost)]
+    more = len(said) - MAX_BROWSER_SAID
+    return "; ".join(said[:MAX_BROWSER_SAID]) + (f"; and {more} more worker(s)" if more > 0 else "")
 
 
 def generator_limited(window: Window) -> str | None:

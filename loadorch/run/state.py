@@ -75,6 +75,9 @@ class RunState:
     forkserver: forkstart.ForkServer | None = None  # imports the runtime meanwhile; forks the master and workers
     token: str = field(default_factory=lambda: pysecrets.token_hex(16))  # the run's (opts.token wins); trace_token
     finishing: threading.Thread | None = None  # imports run/finish.py while the load runs (_import_finish)
+    # the load workers the master declared lost, as said (`worker 1 lost at 14.1s: its process is gone`): a monitor's
+    # status says them (never ok: their users' share of the load is no longer sent); one entry a worker, so bounded
+    lost_workers: dict[int, str] = field(default_factory=dict)
 
     def trace_token(self) -> str:
         """What this run's trace ids derive from (traffic/trace.run_prefix): this run's own random token, even when

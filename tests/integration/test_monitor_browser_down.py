@@ -1,9 +1,10 @@
-"""`loadorch monitor` whose browser journeys cannot start (Chromium exits at once): the status is never `ok` on
-the HTTP budgets alone, and says which browser worker failed, with what, and what to do."""
+"""`loadorch monitor` whose browser journeys cannot start (Chromium exits at once), or that loses a load worker: the
+status is never `ok` on the rest of its load alone, and says which worker failed, with what, and what to do."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -93,8 +94,10 @@ def test_a_monitor_whose_chromium_dies_is_no_longer_ok(project: Project) -> None
             return doc if doc and doc.get("browser") else None
 
         doc = while_running("the status to say the browser journeys are not running", browser_said, proc)
-        assert doc["status"] == "no_data" and doc["browser"].startswith("browser worker 0 "), doc
-        assert doc["reason"].startswith("browser journeys not running: browser worker 0 "), doc
+        # as the kill lands: the worker says the DevTools connection closed (an error), or ends its pages and says done
+        said = doc["browser"]
+        assert doc["status"] == "no_data" and re.match(r"browser worker 0( ended \(its Chromium gone\?\)|: )", said), doc
+        assert doc["reason"].startswith(f"browser journeys not running: {said}"), doc
     finally:
         code = stop(proc, signal.SIGTERM)
         err.close()
@@ -129,4 +132,51 @@ def test_a_monitor_whose_browser_journeys_cannot_start_is_never_ok(project: Proj
         err.close()
     assert code == 143, (project.root / "err.log").read_text()
     assert json_or_none(project.root / "mo" / "status.json")["status"] == "stopped"  # type: ignore[index]
+    assert wait_until_gone(proc.pid) == [] and processes_started_by(proc.pid) == []
+
+
+def test_a_monitor_that_loses_a_load_worker_is_no_longer_ok(project: Project) -> None:
+    """One of two load workers killed under a running monitor (the OOM killer): the master declared it lost and the
+    monitor went on with the other's users, its status `ok` for good, saying nothing; half the load it was asked to
+    send was no longer sent, and a lost worker is not started again."""
+    project.write("scenarios/s.yaml", "name: s\nusers:\n  - name: api\n    think_time: 0.2\n    requests:\n"
+                  "      - {name: health, path: /health}\n")
+    project.write("profiles/p.yaml", "scenario: ../scenarios/s.yaml\nhost: embedded\nload: {users: 4, duration: 1m}\n"
+                  "workers: 2\nmin_samples: 3\nallow_saturated_generator: true\n"
+                  "monitor: {window: 2s, slices: 2, status_every: 1s}\nthresholds:\n  http_req_failed: [\"rate<0.1\"]\n")
+    err = (project.root / "err.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "loadorch", "monitor", "p", "--out", "mo"], cwd=project.root,
+                            env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=err, text=True)
+    try:
+        def ok() -> dict[str, Any] | None:
+            doc = _http_passes(project)
+            return doc if doc and doc["status"] == "ok" else None
+
+        doc = while_running("the monitor to read ok", ok, proc, timeout=90)
+        assert doc.get("workers") is None, doc
+
+        def comm(pid: int) -> str:
+            try:
+                with open(f"/proc/{pid}/comm") as fh:
+                    return fh.read().strip()
+            except OSError:
+                return ""
+
+        [worker] = [p for p in processes_started_by(proc.pid) if comm(p) == "loadorch-w1"]
+        os.kill(worker, signal.SIGKILL)
+
+        def lost() -> dict[str, Any] | None:
+            doc = json_or_none(project.root / "mo" / "status.json")
+            return doc if doc and doc.get("workers") else None
+
+        doc = while_running("the status to say a load worker is lost", lost, proc)
+        assert doc["status"] == "no_data" and doc["workers"].startswith("worker 1 lost at "), doc
+        assert doc["reason"].startswith("load workers lost: worker 1 lost at "), doc
+        assert "restart the monitor" in doc["reason"], doc
+        rows = {r["threshold"]: r for r in doc["thresholds"]}
+        assert rows["http_req_failed rate<0.1"]["state"] == "pass", rows  # judged on what the other worker sends
+    finally:
+        code = stop(proc, signal.SIGTERM)
+        err.close()
+    assert code == 143, (project.root / "err.log").read_text()
     assert wait_until_gone(proc.pid) == [] and processes_started_by(proc.pid) == []

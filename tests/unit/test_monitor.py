@@ -392,7 +392,7 @@ def _database_monitor(tmp_path: Path, counts: Any, gaps: Any) -> tuple[Any, list
     monitor = Monitor(cfg, str(tmp_path), None, clock=lambda: clock[0])
     monitor.snapshot_path = str(tmp_path / "no-snapshot.json")  # no HTTP tables: the database's alone
     db = SimpleNamespace(measurement=DbMeasurement(slow_ms=200), live_counts=counts, live_gaps=gaps)
-    run = SimpleNamespace(sink=None, db=db, redactor=Redactor([]), live_labels=("mo", "p", "s"))
+    run = SimpleNamespace(sink=None, db=db, redactor=Redactor([]), live_labels=("mo", "p", "s"), lost_workers={})
     return monitor, clock, db, run
 
 
@@ -677,7 +677,8 @@ class _Rig:
         self.clock = [0.0]
         self.monitor = Monitor(build("p", str(tmp_path), {}), str(tmp_path), None, clock=lambda: self.clock[0])
         self.monitor.snapshot_path = str(self.path)
-        self.run = SimpleNamespace(sink=None, db=None, redactor=Redactor([]), live_labels=("mo", "p", "s"))
+        self.run = SimpleNamespace(sink=None, db=None, redactor=Redactor([]), live_labels=("mo", "p", "s"),
+                                   lost_workers={})
         self.master = Merged(30.0)
         self.master.roll_timelines(10.0)
         self.master.sub_bits = MONITOR_SUB_BITS
@@ -737,3 +738,24 @@ def test_browser_journeys_not_running_keep_the_status_from_ok_and_say_why() -> N
     assert doc["thresholds"][0]["fix"] == ""
     failed = replace(http, verdict=FAIL, observed=0.5)  # a budget measured failing still fails
     assert status_doc(("m", "p", "s"), [failed], 60.0, 60.0, True, "t1", "t0", 60.0, browser=why)["status"] == "failing"
+
+
+def test_load_workers_lost_keep_the_status_from_ok_and_say_which() -> None:
+    """A monitor that lost a load worker read `ok` on the rest of its load for good: the lost workers are said
+    (bounded), the status is never ok again, and a budget measured failing still fails."""
+    from loadorch.monitor.status import WORKERS_FIX
+    from loadorch.run.monitor import workers_lost
+
+    assert workers_lost({}) is None
+    lost = {i: f"worker {i} lost at {i}.5s: its process is gone" for i in (7, 1, 3, 5, 2)}
+    said = workers_lost(lost)
+    assert said == ("worker 1 lost at 1.5s: its process is gone; worker 2 lost at 2.5s: its process is gone; "
+                    "worker 3 lost at 3.5s: its process is gone; and 2 more worker(s)"), said
+    http = ThresholdResult.of(Threshold(parse_selector("http_req_failed"), parse_expression("rate<0.1")), 0.0, 50,
+                              0.0, PASS, "rate=0", "")
+    doc = status_doc(("m", "p", "s"), [http], 60.0, 60.0, True, "t1", "t0", 60.0, workers=said)
+    assert doc["status"] == "no_data" and doc["workers"] == said and doc["browser"] is None
+    assert doc["reason"] == f"load workers lost: {said}: {WORKERS_FIX}"
+    assert doc["thresholds"][0]["state"] == "pass"  # what the other workers send is judged
+    failed = replace(http, verdict=FAIL, observed=0.5)
+    assert status_doc(("m", "p", "s"), [failed], 60.0, 60.0, True, "t1", "t0", 60.0, workers=said)["status"] == "failing"
