@@ -19,6 +19,8 @@ from loadorch.browser.exemplars import PageEvidence
 from loadorch.browser.stats import BrowserStats
 
 MAX_LINE = 1 << 20
+HELLO_TIMEOUT_S = 30.0  # a connection that has not said hello by then is closed (a worker says it at once)
+MAX_UNGREETED = 16  # connections at once that have not said hello yet; more are closed as they come
 
 
 def _evidence(sent: object) -> PageEvidence | None:
@@ -45,6 +47,8 @@ class BrowserSink:
         # the workers' step lines as they were decoded (wire JSON), for browser-steps.jsonl as sent, redacted there
         self.steps_log: list[dict[str, Any]] = []
         self.rejected = 0
+        self.hello_timeout_s = HELLO_TIMEOUT_S
+        self._ungreeted = 0  # connections being served that have not said hello yet (under self.lock)
         self.server = socket.create_server((bind, port))
         self.server.settimeout(0.5)
         self.port = int(self.server.getsockname()[1])
@@ -60,6 +64,15 @@ class BrowserSink:
                 continue
             except OSError:
                 return
+            with self.lock:
+                full = self._ungreeted >= MAX_UNGREETED
+                if full:
+                    self.rejected += 1
+                else:
+                    self._ungreeted += 1
+            if full:  # a local peer opening connections that say nothing: one thread each, without a bound
+                conn.close()
+                continue
             threading.Thread(target=self._serve, args=(conn,), daemon=True, name="loadorch-browser-conn").start()
 
     def _serve(self, conn: socket.socket) -> None:
@@ -67,29 +80,41 @@ class BrowserSink:
         try:
             self._read(conn, index)
         except OSError:
-            pass  # a reset connection (a pod that died) ends it as a close does
+            pass  # a reset connection (a pod that died), or no hello in time, ends it as a close does
+        except (ValueError, TypeError, KeyError, AttributeError):
+            with self.lock:  # a line of another shape than a worker sends: the connection is closed, never a
+                self.rejected += 1  # traceback on the run's terminal
         finally:
-            if index:
-                with self.lock:
+            with self.lock:
+                if index:
                     self.gone.add(index[0])
+                else:
+                    self._ungreeted -= 1
 
     def _read(self, conn: socket.socket, index: list[int]) -> None:
-        """A worker's lines until its connection ends (or breaks the rules: then it is closed)."""
+        """A worker's lines until its connection ends (or breaks the rules: then it is closed). A line is read up to
+        MAX_LINE bytes (a longer one closes it: never held whole), and the hello within hello_timeout_s."""
+        conn.settimeout(self.hello_timeout_s)
         with conn, conn.makefile("rb") as stream:
-            for raw in stream:
-                if len(raw) > MAX_LINE:
+            while True:
+                raw = stream.readline(MAX_LINE + 1)
+                if not raw or len(raw) > MAX_LINE:
                     return
                 try:
                     msg = json.loads(raw)
                 except ValueError:
                     return
+                if not isinstance(msg, dict):
+                    raise TypeError("not a JSON object")
                 if not index:
                     if msg.get("type") != "hello" or msg.get("token") != self.token:
                         with self.lock:
                             self.rejected += 1
                         return
                     index.append(int(msg.get("index", -1)))
+                    conn.settimeout(None)  # a worker between page views may say nothing for long
                     with self.lock:
+                        self._ungreeted -= 1
                         self.hello.add(index[0])
                     continue
                 self._handle(index[0], msg)

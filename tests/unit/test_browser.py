@@ -623,3 +623,42 @@ def test_page_names_past_the_bound_are_counted_under_one_name() -> None:
     assert {page for _, page, _ in stats.steps} == {"/item/0", "/item/48", OTHER_PAGES} | {
         f"/item/{i}" for i in range(1, 48)}
     assert sum(ok + failed for ok, failed in stats.steps.values()) == 150
+
+
+def test_the_browser_sink_closes_what_no_worker_sends_and_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sink's port takes any local connection: one that said nothing held a thread for good (and every such
+    connection one more), a line with no end was read whole into memory, and a JSON line that is no object was an
+    AttributeError traceback on the run's terminal. Now: no hello in time closes it, at most MAX_UNGREETED wait at
+    once, a line past MAX_LINE closes it unread, a line of another shape closes it (counted as rejected)."""
+    import socket
+    import threading
+
+    from loadorch.browser.sink import MAX_LINE, MAX_UNGREETED, BrowserSink
+
+    raised: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: raised.append(args.exc_value))
+    sink = BrowserSink("127.0.0.1", 0, "tok", 1.0)
+    sink.hello_timeout_s = 1.0
+    quiet = [socket.create_connection(("127.0.0.1", sink.port), timeout=5) for _ in range(MAX_UNGREETED + 4)]
+    try:
+        assert _until(lambda: sink.rejected == 4), sink.rejected  # past the bound: closed as they come
+        assert _until(lambda: sink._ungreeted == MAX_UNGREETED)
+        assert _until(lambda: sink._ungreeted == 0)  # none said hello within the timeout: all closed
+        assert all(c.recv(1) == b"" for c in quiet)  # closed by the sink
+        _say(sink.port, [1, 2])  # type: ignore[arg-type]  # JSON, not an object
+        _say(sink.port, {"type": "hello", "token": "tok", "index": "zero"})
+        assert _until(lambda: sink.rejected == 6), sink.rejected
+        long = socket.create_connection(("127.0.0.1", sink.port), timeout=5)
+        try:
+            long.sendall(b"x" * (MAX_LINE + 10))  # no end: read up to MAX_LINE + 1 bytes, then closed
+            assert long.recv(1) == b""
+        finally:
+            long.close()
+        good = {"type": "hello", "token": "tok", "index": 0}
+        _say(sink.port, good, {"type": "view", "user": "s", "page": "home", "values": {"lcp": 900}}, {"type": "done"})
+        assert _until(lambda: sink.done == {0} and sink.stats.views == 1)  # a worker is served as before
+        assert raised == [], raised  # no thread ended in a traceback
+    finally:
+        for c in quiet:
+            c.close()
+        sink.close()
