@@ -20,7 +20,9 @@ from loadorch.browser.stats import BrowserStats
 
 MAX_LINE = 1 << 20
 HELLO_TIMEOUT_S = 30.0  # a connection that has not said hello by then is closed (a worker says it at once)
-MAX_UNGREETED = 16  # connections at once that have not said hello yet; more are closed as they come
+# connections at once that have not said hello yet; more are closed as they come. Wide: every browser pod of a large
+# run may connect in the same instant, each hello read only after its connection was accepted
+MAX_UNGREETED = 256
 
 
 def _evidence(sent: object) -> PageEvidence | None:

@@ -633,10 +633,13 @@ def test_the_browser_sink_closes_what_no_worker_sends_and_stays_bounded(monkeypa
     import socket
     import threading
 
-    from loadorch.browser.sink import MAX_LINE, MAX_UNGREETED, BrowserSink
+    from loadorch.browser import sink as sink_module
+    from loadorch.browser.sink import MAX_LINE, BrowserSink
 
     raised: list[BaseException | None] = []
     monkeypatch.setattr(threading, "excepthook", lambda args: raised.append(args.exc_value))
+    MAX_UNGREETED = 8  # the bound (256) made small, so that a test opens a few connections past it
+    monkeypatch.setattr(sink_module, "MAX_UNGREETED", MAX_UNGREETED)
     sink = BrowserSink("127.0.0.1", 0, "tok", 1.0)
     sink.hello_timeout_s = 1.0
     quiet = [socket.create_connection(("127.0.0.1", sink.port), timeout=5) for _ in range(MAX_UNGREETED + 4)]
