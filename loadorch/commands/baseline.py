@@ -75,24 +75,22 @@ def _folder(store: str, name: str) -> str:
     return os.path.join(store, check_name(name).replace("/", "__"))
 
 
-def _saved(entry: str, field: str) -> str | None:
-    """A text field of an entry's baseline.json (`name`, `profile`), None when unreadable or not a text."""
+def _saved(entry: str) -> dict[str, str]:
+    """The text fields of an entry's baseline.json (`name`, `profile`, ...), read once; {} when unreadable."""
     try:
         with open(os.path.join(entry, META), encoding="utf-8") as fh:
-            value = json.load(fh).get(field)
-    except (OSError, ValueError, AttributeError):
-        return None
-    return value if isinstance(value, str) else None
+            doc = json.load(fh)
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in doc.items() if isinstance(v, str)} if isinstance(doc, dict) else {}
 
 
 def _belongs(entry: str, name: str, profile: str | None = None) -> bool:
     """Whether an entry (a folder of `entries`) was saved under `name` (and from `profile`, when given): its
     baseline.json names them, or does not say (unreadable: it is rotated with the name whose folder holds it, and
     with each of its profiles; `find` says it is damaged)."""
-    saved = _saved(entry, "name")
-    if saved is not None and saved != name:
-        return False
-    return profile is None or _saved(entry, "profile") in (None, profile)
+    saved = _saved(entry)
+    return saved.get("name", name) == name and (profile is None or saved.get("profile", profile) == profile)
 
 
 def save(run_dir: str, name: str, store: str, keep: int = DEFAULT_KEEP, noise: Noise | None = None) -> str:
@@ -266,7 +264,7 @@ def _corrupt(path: str, field: str, what: str, name: str) -> ConfigError:
 
 def save_command(run_dir: str, name: str, store: str, keep: int) -> int:
     entry = save(run_dir, name, store, keep)
-    profile = _saved(entry, "profile")
+    profile = _saved(entry).get("profile")
     kept = len(entries(os.path.dirname(entry), name, profile))
     sys.stdout.write(f"saved {run_dir} as baseline {name!r}: {entry} ({kept} of profile {profile} kept of at most "
                      f"{keep})\n")

@@ -282,7 +282,7 @@ def counts_so_far(results: list[ThresholdResult], judged_s: float, window_s: flo
     return out
 
 
-MAX_BROWSER_SAID = 3  # browser workers named in `browser` (the rest counted)
+MAX_WORKERS_SAID = 3  # workers named in `browser` or `workers` (the rest counted)
 BROWSER_SAID_CHARS = 300  # of each one's error
 
 
@@ -299,21 +299,22 @@ def browser_down(sink: BrowserSink | None, redactor: Redactor) -> str | None:
     said = [f"browser worker {i}: {redactor.cut(m, BROWSER_SAID_CHARS)}" for i, m in sorted(errors.items())]
     said += [f"browser worker {i} {'ended (its Chromium gone?)' if i in done else 'stopped reporting'}"
              for i in sorted(gone - set(errors))]
-    if not said:
-        return None
-    more = len(said) - MAX_BROWSER_SAID
-    return "; ".join(said[:MAX_BROWSER_SAID]) + (f"; and {more} more browser worker(s)" if more > 0 else "")
+    return _first_said(said, "browser worker(s)")
 
 
 def workers_lost(lost: dict[int, str]) -> str | None:
-    """The load workers the master declared lost, said (at most MAX_BROWSER_SAID, the rest counted), or None: a
-    monitor goes on without them (a lost worker is not started again), its users' share of the load no longer sent,
-    so its status is never ok again, though the budgets are judged on what the other workers send."""
-    if not lost:
+    """The load workers the master declared lost, said, or None: a monitor goes on without them (a lost worker is
+    not started again), its users' share of the load no longer sent, so its status is never ok again, though the
+    budgets are judged on what the other workers send."""
+    return _first_said([lost[i] for i in sorted(lost)], "worker(s)")
+
+
+def _first_said(said: list[str], what: str) -> str | None:
+    """The first MAX_WORKERS_SAID of `said` joined, the rest counted as `what`; None for none."""
+    if not said:
         return None
-    said = [lost[i] for i in sorted(lost)]
-    more = len(said) - MAX_BROWSER_SAID
-    return "; ".join(said[:MAX_BROWSER_SAID]) + (f"; and {more} more worker(s)" if more > 0 else "")
+    more = len(said) - MAX_WORKERS_SAID
+    return "; ".join(said[:MAX_WORKERS_SAID]) + (f"; and {more} more {what}" if more > 0 else "")
 
 
 def generator_limited(window: Window) -> str | None:
