@@ -9,7 +9,6 @@ summary.md the next line would read as the report's own) and cut, every list bou
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -48,9 +47,6 @@ def _line(value: Any, redactor: Redactor) -> str:
     return " ".join(redactor.text(str(value or "")).split())
 
 
-USERINFO = re.compile(r"(?<=://)[^/?#@\s\[\]]+@")  # `user:password@` after a URL's scheme, in free text
-
-
 def _url(value: Any, redactor: Redactor) -> str:
     """A URL as evidence shows it: no user or password, no credential parameter's value, the run's secrets
     masked, on one line, then cut. So is text that holds URLs (a frame script's invoker, and its url when it has
@@ -66,7 +62,7 @@ def _url(value: Any, redactor: Redactor) -> str:
         text = urlunsplit(parts._replace(query=query, fragment=fragment))
     except ValueError:
         pass
-    return redactor.cut(credential_params_in(USERINFO.sub(f"{MASK}@", text)), MAX_URL, more="")
+    return redactor.cut(credential_params_in(text), MAX_URL, more="")
 
 
 def _text(value: Any, redactor: Redactor, limit: int = MAX_SELECTOR) -> str:

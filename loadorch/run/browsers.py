@@ -15,7 +15,7 @@ from loadorch.errors import RunError
 from loadorch.run.artifacts import write_text
 from loadorch.run.plan import BROWSER_PORT_OFFSET
 from loadorch.run.processes import ProcessGroup
-from loadorch.traffic.redact import Redactor
+from loadorch.traffic.redact import Redactor, credential_params_in
 from loadorch.verdict.evaluate import ERROR, PASS, Check, ThresholdResult
 
 if TYPE_CHECKING:  # the browser's statistics and results.json's models: imported where a browser run needs them
@@ -108,7 +108,7 @@ def _log_tail(scratch: str, index: int, redactor: Redactor) -> str:
             lines = fh.read().strip().splitlines()[-4:]
     except OSError:
         return ""
-    return (": " + " | ".join(redactor.text(line) for line in lines)) if lines else ""
+    return (": " + " | ".join(redactor.text(credential_params_in(line)) for line in lines)) if lines else ""
 
 
 def checks(sink: BrowserSink | None, workers: int, redactor: Redactor, scratch: str) -> list[Check]:
@@ -122,7 +122,8 @@ def checks(sink: BrowserSink | None, workers: int, redactor: Redactor, scratch: 
         cut_short = dict(sink.stats.cut_short)
         folded = sink.stats.folded
     if errors:
-        detail = "; ".join(f"browser worker {i}: {redactor.text(m)}" for i, m in sorted(errors.items()))
+        detail = "; ".join(f"browser worker {i}: {redactor.text(credential_params_in(m))}"
+                           for i, m in sorted(errors.items()))
         out.append(Check("browser workers", ERROR, detail))
     elif seen < workers:
         missing = [i for i in range(workers) if i not in sink.hello]

@@ -420,11 +420,11 @@ def _keep_logs(run: _Run, group: ProcessGroup) -> None:
                 text = fh.read()
         except OSError:
             continue
-        write_text(run.log_path(name), run.redactor.text(text))
+        write_text(run.log_path(name), run.redactor.text(credential_params_in(text)))
         run.kept_logs[name] = reason
     forks = group.forkserver
     if forks is not None and forks.failure is not None:  # its own errors: the end of its log (bounded)
-        write_text(run.log_path("forkserver"), run.redactor.text(forks.log_tail()))
+        write_text(run.log_path("forkserver"), run.redactor.text(credential_params_in(forks.log_tail())))
         run.kept_logs["forkserver"] = forks.failure
 
 
@@ -569,7 +569,7 @@ def _tail(path: str, redactor: Redactor, lines: int = 8) -> str:
             text = fh.read().strip().splitlines()[-lines:]
     except OSError:
         return ""
-    return (":\n  " + "\n  ".join(redactor.text(t) for t in text)) if text else ""
+    return (":\n  " + "\n  ".join(redactor.text(credential_params_in(t)) for t in text)) if text else ""
 
 
 def _write_live_extra(run: _Run, final: bool) -> None:

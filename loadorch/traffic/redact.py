@@ -267,17 +267,22 @@ def target_params(target: str) -> str:
 
 
 QUERY_PARAM = re.compile(r"(?<=[?&;])([^=&\s\"'<>#?]+)=([^&\s\"'<>#]*)")
+USERINFO = re.compile(r"(?<=://)[^/?#@\s\[\]]+@")  # `user:password@` after a URL's scheme, in free text
 
 
 def credential_params_in(text: str) -> str:
-    """Free text holding URLs (an HTML snippet, a log line) with credential_params applied to every query
-    parameter in it: `<img src="/a.jpg?token=xyz">` as `<img src="/a.jpg?token=***">`."""
+    """Free text holding URLs (an HTML snippet, a log line, an exception's message) with the credentials of every
+    URL in it masked: credential_params applied to every query parameter (`<img src="/a.jpg?token=xyz">` as
+    `<img src="/a.jpg?token=***">`) and a `user:password@` after a scheme (`https://bob:pw@api/` as
+    `https://***@api/`, a DSN's password as well)."""
 
     def masked(m: re.Match[str]) -> str:
         name, value = m.group(1), m.group(2)
         return f"{name}={MASK}" if value and CREDENTIAL_PARAM.search(unquote_plus(name)) else m.group(0)
 
-    return QUERY_PARAM.sub(masked, text)
+    if "://" in text:
+        text = USERINFO.sub(f"{MASK}@", text)
+    return QUERY_PARAM.sub(masked, text) if "=" in text else text
 
 
 CREDENTIAL_PAIR = re.compile(r"(?:^|(?<=[?&;,\s]))([^=&\s\"'<>#?,;]+)=([^&\s\"'<>#,;]*)")

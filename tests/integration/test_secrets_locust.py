@@ -238,3 +238,55 @@ def test_a_worker_sends_its_master_no_exception_text_of_its_own(tmp_path: Path) 
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["1", "0"], out.stdout + out.stderr[-2000:]
 
+
+
+PRINTER = """
+import logging
+import sys
+
+from locust import HttpUser, task
+
+
+class Printer(HttpUser):
+    def on_start(self):  # a failing virtual user: the worker's log is kept in the run folder
+        token = self.client.post("/login", name="login").json()["token"]
+        # written past the worker's log mask (its own stderr), then through Locust's logging
+        print("fetching https://bob:pw-" + token + "@api.test/v1?access_token=" + token, file=sys.stderr)
+        logging.getLogger("app").error("dsn postgresql://app:pw-" + token + "@db.test/shop")
+        raise RuntimeError("gave up")
+
+    @task
+    def nothing(self):
+        pass
+"""
+
+
+def test_credentials_in_urls_a_python_user_wrote_to_its_stderr_are_masked_in_the_kept_log(
+    project: Project, target: str
+) -> None:
+    """A python user printed a URL with a `user:password@` and a credential parameter to its stderr, and logged a
+    DSN with a password: the worker's kept log in the run folder and the terminal's tail of it showed both whole
+    (only the run's declared secrets were masked there, and the log mask knew no `user:password@`)."""
+    project.write("scenarios/py.py", PRINTER)
+    project.write("scenarios/s.yaml", """
+        name: py
+        users:
+          - {python: "py.py:Printer"}
+        kinds: {"*": read}
+        """)
+    project.write("profiles/p.yaml", f"""
+        scenario: ../scenarios/s.yaml
+        host: {target}
+        load: {{users: 1, iterations: 1}}
+        workers: 1
+        """)
+    r = project.run("run", "p", "--out", "o")
+    assert_no_traceback(r)
+    out = project.root / "o"
+    log = (out / "logs" / "worker-0.log").read_text()
+    # the cases were exercised, each masked
+    assert len(_Login.issued) == 1, _Login.issued
+    assert "fetching https://***@api.test/v1?access_token=***" in log, log[-3000:]
+    assert "dsn postgresql://***@db.test/shop" in log, log[-3000:]
+    for text, where in _texts(r, out):
+        assert "capTok" not in text, (where, text[:3000])

@@ -221,6 +221,15 @@ def test_credential_parameters_in_free_text_are_masked_and_the_rest_kept() -> No
     assert credential_params_in("no urls here: token = abc") == "no urls here: token = abc"
 
 
+def test_a_user_and_password_in_a_url_in_free_text_are_masked_and_the_host_kept() -> None:
+    """A log line or an exception's message quoting a URL or a DSN with `user:password@`."""
+    text = "GET https://bob:hunter2@api.test/v1?x=1 failed; dsn postgresql://app:s3cr3t@db:5432/shop; mail a@b.test"
+    out = credential_params_in(text)
+    assert "hunter2" not in out and "s3cr3t" not in out and "bob" not in out
+    assert f"https://{MASK}@api.test/v1?x=1" in out and f"postgresql://{MASK}@db:5432/shop" in out
+    assert out.endswith("mail a@b.test")  # no scheme before it: not a URL's user
+
+
 def test_the_credentials_a_url_carries_in_its_query_and_fragment_are_found_as_sent_and_decoded() -> None:
     url = "http://h/items?page=2&access_token=tok%2Bab%2Fcdef&sig=short&x=1#id_token=frag12345678&state=s1"
     assert query_credentials(url) == {"tok%2Bab%2Fcdef", "tok+ab/cdef", "frag12345678"}  # `sig=short`: too short
