@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 from loadorch.target.store import ApiJson
 
+MAX_DELAY_MS = 30_000  # `?delay_ms=` and the storefront's hero delay: a handler thread sleeps it
+
 DB_CAUSES = ("seq_scan", "sort_spill", "nested_loop", "hash_spill", "cold_read")
 
 

@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypedDict
 from urllib.parse import parse_qs, urlsplit
 
-from loadorch.target.knobs import Knobs, slow_python_function
+from loadorch.target.knobs import MAX_DELAY_MS, Knobs, slow_python_function
 from loadorch.target.store import ApiJson, Store
 
 MAX_BODY = 1024 * 1024
@@ -201,6 +201,7 @@ class _Handler(BaseHTTPRequestHandler):
                 for cause in knobs.take_causes() if route not in ("health", "openapi") else ():
                     store.run_cause(cause)
             query = parse_qs(split.query)
+            asked_ms = _delay_ms(query)  # checked before the request does anything
             if route.startswith("store."):  # storefront pages for browser users: HTML and an image
                 from loadorch.target.storefront import respond
 
@@ -211,7 +212,7 @@ class _Handler(BaseHTTPRequestHandler):
             status, payload = _handle(self.server, route, args, query, body)
             # ?delay_ms=N adds latency to one request: lets a scenario make some requests slower than others
             added = 0.0 if route.startswith("knobs") else knobs.delay_for(route)  # knob calls start no warm-up
-            delay = added + float(_q(query, "delay_ms", "0")) / 1000.0 - (time.monotonic() - started)
+            delay = added + asked_ms / 1000.0 - (time.monotonic() - started)
             if delay > 0 and not route.startswith("knobs"):
                 time.sleep(delay)
         except ApiError as exc:
@@ -345,6 +346,19 @@ def _int(value: Any, name: str) -> int:
 
 def _q(query: dict[str, list[str]], key: str, default: str) -> str:
     return query.get(key, [default])[0]
+
+
+def _delay_ms(query: dict[str, list[str]]) -> float:
+    """`?delay_ms=N`: a number of milliseconds from 0 to MAX_DELAY_MS (a 400 otherwise: `1e9` held a handler
+    thread for 11 days, `inf` was a 500)."""
+    text = _q(query, "delay_ms", "0")
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= MAX_DELAY_MS:  # nan fails both
+        raise ApiError(400, f"delay_ms={text[:40]!r}: give a number of milliseconds from 0 to {MAX_DELAY_MS}")
+    return value
 
 
 def _object(body: Any) -> ApiJson:

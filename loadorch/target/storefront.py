@@ -20,8 +20,9 @@ import time
 import zlib
 from urllib.parse import quote
 
+from loadorch.target.knobs import MAX_DELAY_MS
+
 HERO_W, HERO_H = 600, 300
-MAX_DELAY_MS = 30_000
 MAX_BUNDLE_KB = 8192
 
 

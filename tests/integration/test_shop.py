@@ -5,6 +5,7 @@ shop leaves no connection and no temporary folder behind (a CI machine had 5,900
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import re
 import signal
@@ -240,6 +241,33 @@ def test_a_number_the_store_cannot_hold_is_a_400_naming_it_not_a_500(method: str
         resp = conn.getresponse()
         text = resp.read().decode()
         assert resp.status == 400 and f"{field}: " in text and "out of range" in text, (resp.status, text)
+        conn.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.mark.parametrize("value", ["1e9", "30001", "inf", "nan", "-5", "soon"])
+def test_a_delay_the_shop_would_not_finish_or_cannot_read_is_a_400_before_the_request_acts(value: str) -> None:
+    """`?delay_ms=1e9` held a handler thread for 11 days, `inf` was a 500 (time.sleep's OverflowError) after the
+    request had acted (an order made): a 400 naming the bound, and nothing done."""
+    server, thread = start("127.0.0.1", 0)
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=10)
+
+        def post(query: str) -> tuple[int, str]:
+            conn.request("POST", f"/products{query}", body='{"name": "p"}', headers={"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            return resp.status, resp.read().decode()
+
+        status, text = post("")
+        assert status == 201, text
+        first = json.loads(text)["id"]
+        status, text = post(f"?delay_ms={value}")
+        assert status == 400 and "from 0 to 30000" in text, (status, text)
+        status, text = post("?delay_ms=20.5")  # a delay within the bound, fractions too: as before
+        assert status == 201 and json.loads(text)["id"] == first + 1, ("the refused request made a product", text)
         conn.close()
     finally:
         server.shutdown()
