@@ -99,6 +99,12 @@ def _threshold_reason(t: ThresholdRow, failed_requests: bool) -> str:
     if message.startswith("no data") and t.selector.startswith(("browser_", "lighthouse_")):
         # not about request tags: a vital no page view had (INP without a working click, type or press)
         return f"{where}: {message}: see the failed steps and the Browser section, or remove this threshold"
+    if message.startswith("no data") and t.selector.startswith("server_timing"):
+        # its requests matched; what no response had is the entry (or a readable dur): not the tags' fault
+        return (
+            f"{where}: {message[len('no data: ') :]}: check the entry's name against the target's Server-Timing "
+            "header (a response's entry without a dur gives no duration), or remove this threshold"
+        )
     if message.startswith("no data"):
         return (
             f"{where}: no request matched: check the selector's tags against the scenario's endpoint names "

@@ -174,3 +174,18 @@ def test_compare_table_says_why_a_change_does_not_count() -> None:
     assert "not significant (95% intervals" in p50 or "under min_change_ms" in p50
     few = compare(_doc([10.0] * 5, 0), _doc([10.0] * 5, 0), Budgets())
     assert "too few samples" in compare_markdown(few, "a", "b", Budgets())
+
+
+def test_a_server_timing_gate_without_its_entry_says_so_not_that_no_request_matched() -> None:
+    rec = Recorder(1.0, 0.0)
+    for _ in range(120):  # every request matched; their responses said `cache;desc=hit`, no dur
+        rec.record(OK, 2000, 0.5)
+        rec.record_server_timing(OK, [("cache", None, "hit")])
+    merged = Merged()
+    merged.add_delta(0, rec.take_delta())
+    doc = doc_of(Merged.from_json(merged.to_json()), {"server_timing{entry:cache}": "p(95)<5"})
+    said = reasons(doc)
+    assert len(said) == 1, said
+    assert "no request matched" not in said[0] and "check the selector's tags" not in said[0], said
+    assert "sent a Server-Timing entry 'cache' with a dur" in said[0], said
+    assert "no request matched" not in markdown(doc) and "no request matched" not in terminal(doc)
