@@ -10,6 +10,7 @@ literal and number in a condition becomes `?`.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -135,7 +136,13 @@ def _walk(root: RawNode, out: list[PlanNode]) -> int:
 
 
 def _children(raw: RawNode) -> list[RawNode]:
-    return [c for c in raw.get("Plans") or [] if isinstance(c, dict)]
+    return [c for c in _listed(raw.get("Plans")) if isinstance(c, dict)]
+
+
+def _listed(value: Any) -> list[Any]:
+    """A plan's list (its "Plans", its "Workers"), or none: a log line of another shape (a `RAISE LOG` of any text
+    that starts as auto_explain's does) must not end the run."""
+    return value if isinstance(value, list) else []
 
 
 def _node(raw: RawNode, depth: int, parent: str, second: bool = False) -> PlanNode:
@@ -167,7 +174,7 @@ def _node(raw: RawNode, depth: int, parent: str, second: bool = False) -> PlanNo
 
 
 def _workers(raw: RawNode) -> list[RawNode]:
-    return [w for w in raw.get("Workers") or [] if isinstance(w, dict)]
+    return [w for w in _listed(raw.get("Workers")) if isinstance(w, dict)]
 
 
 def _condition(key: str, value: Any) -> str:
@@ -178,8 +185,14 @@ def _condition(key: str, value: Any) -> str:
     return f"{key}: {masked}"
 
 
+MAX_FIGURE = 1e15  # a figure of a plan is read up to this (a count PostgreSQL writes is far below it)
+
+
 def _num(value: Any) -> float:
+    """A plan's figure as a finite number (0 when it is none: JSON's NaN and Infinity, `1e999`, a string): what
+    the flags compute from it (int, ceil, products) stays finite."""
     try:
-        return float(value)
-    except (TypeError, ValueError):
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
         return 0.0
+    return max(-MAX_FIGURE, min(number, MAX_FIGURE)) if math.isfinite(number) else 0.0

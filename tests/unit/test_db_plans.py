@@ -156,6 +156,30 @@ def test_a_plan_of_any_depth_is_read_without_a_recursion_error() -> None:
     assert read_plan('{"Plan": ' + '{"Plans": [' * 100_000) is None  # cut and too deep for the decoder
 
 
+def test_a_plan_line_of_another_shape_is_read_without_an_error_and_the_slow_statements_still_count() -> None:
+    """Any session may log a message that starts as auto_explain's (PL/pgSQL's `RAISE LOG E'duration: 900 ms  plan:
+    \\n{...}'` writes exactly that into the jsonlog, seen on PostgreSQL 15): its "Plans" a number, its figures
+    NaN or 1e999 were a TypeError, a ValueError or an OverflowError at the window's end, which ended the run with
+    a traceback and no HTTP verdict."""
+    odd = [
+        {"Plan": {"Node Type": "Result", "Plans": 5}},
+        {"Plan": {"Node Type": "Sort", "Workers": 5, "Sort Space Type": "Disk", "Sort Space Used": 1e999}},
+        {"Plan": {"Node Type": "Hash", "Hash Batches": float("nan"), "Actual Rows": 1, "Peak Memory Usage": 1e999}},
+        {"Plan": {"Node Type": "Hash", "Hash Batches": 1e300, "Actual Rows": 1, "Peak Memory Usage": 1e300}},
+        {"Plan": {"Node Type": "Seq Scan", "Actual Rows": float("inf"), "Actual Loops": "x", "Plans": {"a": 1}}},
+    ]
+    lines = [{"at": f"00.{100 + i}", "session_id": "s9", "query_id": 3,
+              "message": "duration: 900 ms  plan:\n" + json.dumps(doc)} for i, doc in enumerate(odd)]
+    lines.append({"at": "00.300", "session_id": "s9", "query_id": 3, "message": "duration: 901.0 ms  statement: DO ?"})
+    tally = slow_in(_jsonlog(*lines), "2026-11-25 01:00:00.000", "2026-11-25 01:00:05.000", 200.0)
+    assert tally.count == 1 and tally.plan_counts == {"id:3": 1}
+    for doc in odd:
+        plan = read_plan(json.dumps(doc))
+        assert plan is not None
+        pf.plan_flags(plan, "4MB")  # what the evidence computes from it: finite figures, no error
+        plan.lines()
+
+
 def test_seq_scan_and_filter_flags_take_their_thresholds() -> None:
     def scan(rows: float, removed: float, loops: float = 1) -> list[str]:
         node = PlanNode(1, "Seq Scan", "audit_log", rows=rows, loops=loops, removed=removed, conditions=("Filter: (a = ?)",))
