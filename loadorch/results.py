@@ -209,7 +209,7 @@ class ProfileEvidence(Section):
     attached: bool
     top: list[TopFrameRow] = Field(default_factory=list)
     flamegraph: str | None = None  # relative to the run folder
-    problem: str | None = None  # not attached: what happened and the fix
+    problem: str | None = None  # not attached: what happened and the fix; attached: why its profile was cut short
 
 
 class LighthouseNode(Section):

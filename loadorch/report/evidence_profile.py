@@ -30,7 +30,7 @@ def profile_evidence(result: ThresholdResult, record: RunRecord) -> Evidence:
     for p in profiles:
         if p.attached:
             out.append(ProfileEvidence(name=p.name, target=p.target, attached=True, top=p.top[:TOP],
-                                       flamegraph=p.flamegraph))
+                                       flamegraph=p.flamegraph, problem=p.problem))  # a problem: cut short
         else:
             out.append(ProfileEvidence(name=p.name, target=p.target, attached=False,
                                        problem=f"{p.problem}; fix: {p.fix}"))
@@ -49,7 +49,8 @@ def _line(p: ProfileEvidence, n: int) -> str:
     if not p.attached:
         return f"profile {p.name}: not attached: {p.problem}"
     graph = f"; flame graph {p.flamegraph}" if p.flamegraph else ""
-    return f"profile {p.name}: own time: {_frames(p.top, n)}{graph}"
+    short = f" (cut short: {p.problem})" if p.problem else ""
+    return f"profile {p.name}: own time: {_frames(p.top, n)}{short}{graph}"
 
 
 def profile_short(rows: Sequence[ProfileEvidence]) -> list[str]:

@@ -39,6 +39,8 @@ def about(p: ProfileSection) -> str:
         )
     if p.dropped_stacks:
         text += f"; {p.dropped_stacks} samples of rarer stacks counted as (other stacks)"
+    if p.problem:  # attached, and cut short (the target exited): what it sampled is not the whole window
+        text += f". Cut short: {p.problem}; fix: {p.fix}"
     return text + "."
 
 

@@ -59,6 +59,7 @@ class _Attached:
     target_cpu_s: float | None = None
     own_cpu_s: float | None = None
     problem: tuple[str, str] | None = None  # (what, fix)
+    ended: float | None = None  # when py-spy was seen to have ended by itself (monotonic), before it was stopped
 
 
 class Profilers:
@@ -85,6 +86,15 @@ class Profilers:
             self.start()
         if self.started and self.stop_at is not None and elapsed_s is not None and elapsed_s >= self.stop_at:
             self.stop()
+        elif self.started and not self.stopped:
+            self._seen_ended()
+
+    def _seen_ended(self) -> None:
+        """Note when a py-spy ended by itself (its target exited, or --duration): its profile covers up to then,
+        not the window (within a tick: the load ticks about once a second)."""
+        for item in self.items:
+            if item.proc is not None and item.ended is None and item.proc.poll() is not None:
+                item.ended = time.monotonic()
 
     def start(self) -> None:
         self.started = True
@@ -139,8 +149,9 @@ class Profilers:
             self.stopped = True
             return
         self.stopped = True
+        self._seen_ended()
         for item in self.items:
-            if item.proc is not None and item.proc.poll() is None:
+            if item.proc is not None and item.ended is None:
                 item.own_cpu_s = cpu_seconds(item.proc.pid)
                 item.target_cpu_s = _delta(cpu_seconds(item.pid or 0), item.target_cpu0)
                 item.seconds = time.monotonic() - item.began
@@ -193,8 +204,10 @@ class Profilers:
             return problem_of(said, item.pid or 0)
         except (ValueError, speedscope.ProfileFormatError) as exc:
             return f"py-spy's profile could not be read: {exc}", "see py-spy's version (0.3 or later writes speedscope)"
-        if not item.seconds:  # it ended by itself (the target exited, or --duration)
-            item.seconds = time.monotonic() - item.began
+        cut_short = None
+        if item.ended is not None:  # it ended by itself before it was stopped (the target exited, or --duration)
+            item.seconds = item.ended - item.began
+            cut_short = _cut_short(item, said)
         top = top_frames(stacks, item.spec.top)
         files = {"speedscope": f"profiles/{item.label}.speedscope.json", "flamegraph": f"profiles/{item.label}.svg"}
         title = f"{item.label}: {_target_text(item.spec)} (pid {item.pid}), {item.rate} Hz"
@@ -208,7 +221,20 @@ class Profilers:
             profiled_s=round(item.seconds, 3), dropped_stacks=stacks.dropped_stacks,
             top=[TopFrameRow.model_validate(f.to_json()) for f in top], overhead=_overhead(item),
             speedscope=files["speedscope"], flamegraph=files["flamegraph"],
+            problem=self.mask(cut_short[0]) if cut_short else None, fix=cut_short[1] if cut_short else None,
         )  # fmt: skip
+
+
+def _cut_short(item: _Attached, said: str) -> tuple[str, str]:
+    """(what happened, the fix) for a py-spy that ended by itself before the window's end: its profile is of the
+    time before, and is said to be."""
+    head = f"py-spy ended {item.seconds:.1f} s after it started, before the window's end"
+    if item.pid and not os.path.exists(f"/proc/{item.pid}"):
+        return (f"{head}: process {item.pid} exited; the profile covers only the time before",
+                "keep the target running through the measurement window (a pid_file is read again by the next run)")
+    last = next((line.strip() for line in reversed(said.splitlines()) if line.strip()), "")
+    return (f"{head}{': ' + last[:300] if last else ''}; the profile covers only the time before",
+            "see py-spy's message; lower profilers[].rate or profile a shorter window (measure:) if it ran out of time")
 
 
 def _unattached(item: _Attached, problem: tuple[str, str] | None = None) -> ProfileSection:
@@ -252,6 +278,9 @@ def _check(item: _Attached, section: ProfileSection) -> Check:
     frames = one_line(top_frames_of(section), 3) or _no_samples(item.pid)
     overhead = overhead_text(section.overhead, item.rate, item.seconds) if section.overhead else ""
     said = f"{section.samples} samples of pid {item.pid}; top: {frames}; overhead: {overhead}"
+    if section.problem:  # attached, and cut short: what it sampled is not the window's
+        return Check(name, WARNING, f"{said}; cut short: {section.problem}; fix: {section.fix}; the HTTP verdict "
+                     "does not depend on it")
     if not section.top:  # attached, and measured nothing: said as a warning, as a profiler that did not attach
         return Check(name, WARNING, said + "; the HTTP verdict does not depend on it")
     return Check(name, PASS, said)

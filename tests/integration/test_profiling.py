@@ -182,3 +182,50 @@ def test_a_stopped_target_is_said_to_be_stopped_not_idle(tmp_path: Path) -> None
     assert check.verdict == "warning", check  # measured nothing: not a pass (and not the HTTP verdict's business)
     assert "no samples: the target was stopped (state T: SIGSTOP, or a debugger holds it)" in check.message, check
     assert "idle" not in check.message
+
+
+def test_a_target_that_exits_during_the_window_is_said_to_have_cut_the_profile_short(tmp_path: Path) -> None:
+    """py-spy ends by itself when its target exits: the profile said it sampled for the whole span (the time until
+    the run's end) and the check passed, as if the top functions were the window's; it says when py-spy ended and
+    why, as a warning (never the HTTP verdict's business), in the check, the section and the gate's evidence."""
+    import os
+    import sys
+    import time
+
+    from loadorch.config.profilers import ProfilerSpec
+    from loadorch.report.evidence_profile import profile_short
+    from loadorch.report.profile import about
+    from loadorch.results import ProfileEvidence
+    from loadorch.run.profiler import Profilers
+
+    target = subprocess.Popen([sys.executable, "-c", "import sys\nprint('up', flush=True)\nsys.stdin.read()\n"
+                               "while True:\n    sum(range(1000))"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert target.stdout is not None and target.stdin is not None and target.stdout.readline() == "up\n"
+        profilers = Profilers([ProfilerSpec(pid=target.pid, rate=50, name="busy")], str(tmp_path), None,
+                              str(tmp_path), str, {"PATH": os.environ["PATH"]})
+        profilers.tick(None)  # the launch: py-spy starts
+        [item] = profilers.items
+        assert item.proc is not None, item.problem
+        target.stdin.close()  # the target burns CPU from now ...
+        time.sleep(1.0)
+        target.kill()  # ... and exits in the window
+        target.wait(timeout=10)
+        wait_for(lambda: item.proc is not None and item.proc.poll() is not None, "py-spy to end with its target")
+        profilers.tick(1.0)  # the load's next tick sees it ended
+        seen = time.monotonic() - item.began
+        time.sleep(1.0)  # the load goes on
+        [check], [section] = profilers.finish(str(tmp_path))
+        whole = time.monotonic() - item.began
+    finally:
+        if target.poll() is None:
+            target.kill()
+            target.wait(timeout=10)
+    assert section.attached and section.samples > 0, section
+    assert section.profiled_s <= seen + 0.001 < whole, (section.profiled_s, seen, whole)  # not until the finish (ms)
+    assert section.problem and f"process {target.pid} exited" in section.problem and section.fix, section
+    assert check.verdict == "warning" and "cut short" in check.message and "exited" in check.message, check
+    assert "Cut short" in about(section)
+    evidence = ProfileEvidence(name="busy", target=section.target, attached=True, top=section.top,
+                               problem=section.problem)
+    assert "cut short" in profile_short([evidence])[0]
