@@ -284,6 +284,7 @@ def _build(
     secrets |= header_secrets_in(dumped) | query_secrets_in(dumped)  # and literal `?token=...` in its targets
     if profile.trace.url:  # a trace link's credentials (`?auth=...`): each slow request's link in the reports shows it
         secrets |= {v for v in query_credentials(profile.trace.url) if "{" not in v and "}" not in v}
+        secrets |= _link_userinfo(profile.trace.url)  # and `https://viewer:password@tempo...`
     if profile.collectors.postgres is not None:  # the DSN's password, in every form it may be printed
         secrets |= dsn_secrets(profile.collectors.postgres.dsn)
     if profile.tls is not None and profile.tls.client_key_password:
@@ -358,6 +359,16 @@ def _collector_problems(
                     )
                 )
     return problems
+
+
+def _link_userinfo(url: str) -> set[str]:
+    """The credentials of a link's `user:password@` (its password, the pair, as written and decoded), those holding
+    a `{placeholder}` left out: a secret of the run, as the host's are, though never sent."""
+    try:
+        _, creds = split_credentials(url)
+    except ValueError:  # no host after '@': the link's own check names it
+        return set()
+    return {s for s in creds.secrets if "{" not in s and "}" not in s} if creds is not None else set()
 
 
 def _host_credentials(cfg: RunConfig, pdoc: Document) -> RunConfig:

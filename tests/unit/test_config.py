@@ -211,6 +211,21 @@ def test_the_credentials_of_a_trace_link_are_secrets(tmp_path: Path) -> None:
     assert Redactor(cfg.secrets).text(link) == f"https://tempo.example/trace/{'ab' * 16}?auth=***&api_key=***&org=7&token={'ab' * 16}"
 
 
+def test_the_password_in_a_trace_links_userinfo_is_a_secret(tmp_path: Path) -> None:
+    """`trace: {url: "https://viewer:password@tempo.example/trace/{trace_id}"}` (written literally, or through a
+    variable no name marks secret) showed the password in every slow request's link in results.json, summary.md and
+    report.html: only the query's credentials were secrets of the run."""
+    from loadorch.traffic.redact import Redactor
+
+    url = "https://viewer:${VIEW}@tempo.example/trace/{trace_id}"
+    make(tmp_path, profile=BASE_PROFILE + f'trace: {{url: "{url}"}}\n')
+    cfg = build("p", str(tmp_path), {"VIEW": "Lit3ral-Passw0rd"})
+    assert "Lit3ral-Passw0rd" in cfg.secrets
+    link = cfg.profile.trace.url.replace("{trace_id}", "ab" * 16)
+    shown = Redactor(cfg.secrets).text(link)
+    assert "Lit3ral-Passw0rd" not in shown and shown.endswith(f"@tempo.example/trace/{'ab' * 16}"), shown
+
+
 def test_unknown_profile_is_a_usage_error_with_names(tmp_path: Path) -> None:
     make(tmp_path)
     with pytest.raises(UsageError) as info:
