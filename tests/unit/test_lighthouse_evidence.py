@@ -160,6 +160,20 @@ def test_strings_are_cut_and_masked_by_the_runs_redactor() -> None:
         assert len(short) <= SHORT_LINES and all(len(line) <= SHORT_CHARS for line in short)
 
 
+def test_a_snippets_url_shows_no_user_or_password() -> None:
+    """An element's snippet is HTML holding URLs (`src`, `href`): a `user:password@` in one was shown whole in
+    results.json, junit.xml, summary.md and report.html, while the same URL as a resource's showed `***@`."""
+    doc = _doc("lhr-v12-home.json")
+    node = doc["audits"]["largest-contentful-paint-element"]["details"]["items"][0]["items"][0]["node"]
+    node["snippet"] = '<img src="https://viewer:Pw-S3cret99@cdn.test/hero.png" alt="x">'
+    node["nodeLabel"] = "see https://bob:Lbl-S3cret77@h.test/a"
+    ev = _gate("lighthouse_audit{id:largest-contentful-paint}", "max<2500", {"a.json": doc})
+    assert ev is not None and ev.lcp_element is not None
+    assert ev.lcp_element.snippet == '<img src="https://***@cdn.test/hero.png" alt="x">'
+    text = _all_text(ev)
+    assert "Pw-S3cret99" not in text and "Lbl-S3cret77" not in text and "viewer" not in text
+
+
 BROKEN: list[tuple[str, Any]] = [
     ("largest-contentful-paint-element", None),
     ("largest-contentful-paint-element", {"details": {"type": "list", "items": [None, 3, {"type": "table"}]}}),
