@@ -23,6 +23,18 @@ class ResponseHeadTooLarge(HTTPParseError):
     HTTPParseError: Locust's FastHttpSession turns it into a failed request, and the connection is closed."""
 
 
+def header_text(headers: Any, name: str, first: bool = False) -> str | None:
+    """A response header's value as one string, None if absent. geventhttpclient's `Headers.get` gives a list for a
+    header the response repeats (two `Server-Timing` lines: an origin's and its CDN's), which the readers of a value
+    could not take (the request was lost from the results, or its user stopped on an error); its lines are joined
+    as RFC 9110 combines a list header's, with ", " (`first`: the first line alone, for a header that is no list,
+    such as Location). requests' headers are already joined."""
+    value = headers.get(name) if headers else None
+    if isinstance(value, (list, tuple)):
+        return (str(value[0]) if first else ", ".join(str(v) for v in value)) if value else None
+    return None if value is None else str(value)
+
+
 def bound_response_heads(limit: int) -> None:
     """Bound every response head geventhttpclient reads in this process to `limit` bytes."""
     _LIMIT[0] = limit

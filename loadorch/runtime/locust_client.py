@@ -31,7 +31,7 @@ from loadorch.client.vu import DEFAULT_MAX_BODY, UserCredentials, jar_values, ow
 from loadorch.db.servertiming import QueryHeader
 from loadorch.errors import LoadorchError
 from loadorch.hosts import check_allowed, resolve
-from loadorch.runtime.headbound import ResponseHeadTooLarge
+from loadorch.runtime.headbound import ResponseHeadTooLarge, header_text
 from loadorch.traffic.redact import NO_SECRETS, Redactor, masked_reason
 from loadorch.traffic.request import (
     READ_TIMEOUT,
@@ -173,7 +173,7 @@ class LocustClientRunner:
         failure = check(req, status, content, lookup, captured, results, redactor)
         if req.secret_captures:
             self.tokens.keep(req, captured, self.redactor)
-        queries = self.query_header.count(resp.headers.get(self.query_header.name) if resp.headers else None)
+        queries = self.query_header.count(header_text(resp.headers, self.query_header.name))
         if failure is None:
             outcome = Outcome(status, True, None, latency, path, body, service, queries)
         else:
@@ -184,7 +184,7 @@ class LocustClientRunner:
             # geventhttpclient times TCP and TLS as one connect: the TLS share is not measured on https
             outcome.tls_us = 0 if self.origin.scheme == "http" else None
         outcome.trace_id, outcome.size, outcome.redactor = trace_id, getattr(resp, "lo_size", None), mine
-        outcome.server_timing = resp.headers.get("Server-Timing") if resp.headers else None
+        outcome.server_timing = header_text(resp.headers, "Server-Timing")
         if results:
             outcome.checks = tuple(results)
             outcome.check_example = None if all(results) else failed_example(status, content, redactor=redactor)
@@ -207,7 +207,7 @@ class LocustClientRunner:
                 stream=True,  # the body is read here, bounded
             )
             self._timed(resp)
-            location = resp.headers.get("Location") if resp.headers else None
+            location = header_text(resp.headers, "Location", first=True)
             if int(resp.status_code or 0) not in REDIRECTS or not location or self.max_redirects == 0:
                 return resp, None
             _, error = self._read(resp, False)
@@ -236,7 +236,7 @@ class LocustClientRunner:
         raw = getattr(resp, "stream", None)
         if raw is None or resp.headers is None:
             return b"", None  # no response (its error is reported from the status)
-        encoding = (resp.headers.get("Content-Encoding") or "identity").strip().lower()
+        encoding = (header_text(resp.headers, "Content-Encoding") or "identity").strip().lower()
         if encoding not in DECODERS:
             self.close()
             return b"", f"unsupported Content-Encoding {encoding!r}; send an Accept-Encoding header without it"

@@ -29,6 +29,7 @@ from locust.clients import HttpSession
 from locust.contrib.fasthttp import FastHttpSession, FastHttpUser
 from locust.exception import StopUser
 
+from loadorch.runtime.headbound import header_text
 from loadorch.stats.exemplars import NOT_MEASURED, Row
 from loadorch.stats.exemplars import row as exemplar_row
 from loadorch.stats.tables import Recorder, SeriesKey
@@ -374,8 +375,7 @@ class PythonRequests:
         latency_us = int(response_time * 1000)
         queries = None
         if self.query_header is not None and response is not None:
-            headers = getattr(response, "headers", None)
-            queries = self.query_header.count(headers.get(self.query_header.name) if headers else None)
+            queries = self.query_header.count(header_text(getattr(response, "headers", None), self.query_header.name))
         now = time.time()
         self.recorder.record(key, latency_us, now, error, None, queries)
         if ok and self.recorder.exemplars.wants(name, latency_us):  # among the K slowest: its trace id
@@ -416,8 +416,7 @@ class PythonRequests:
                   ctx: PythonUserContext, mine: Redactor | None) -> Row:
         """A python user's slow request as an exemplar row: its trace id and Server-Timing; its phases are
         not measured (Locust's clients time the whole request only)."""
-        headers = getattr(response, "headers", None)
-        timing = headers.get("Server-Timing") if headers else None
+        timing = header_text(getattr(response, "headers", None), "Server-Timing")
         return exemplar_row(key.name, key.method, key.status, latency_us, now - latency_us / 1e6,
                             size=int(size) if isinstance(size, int) and size >= 0 else NOT_MEASURED,
                             trace_id=ctx.trace_id,

@@ -185,3 +185,76 @@ def test_the_locust_client_sends_trace_ids_too_and_says_what_it_cannot_time(tmp_
         assert all(s["receiving_ms"] is None and s["waiting_ms"] >= 150 for s in shown)
         assert all(any(e["name"] == "app" and e["dur_ms"] >= 150 for e in s["server_timing"]) for s in shown)
         assert "receiving not measured" in (locust.out / "summary.md").read_text()
+
+
+TWO_LINES_SCENARIO = """
+name: two-lines
+client: locust
+users:
+  - name: shopper
+    think_time: 0.02
+    requests:
+      - {name: page, path: /page}
+  - {python: "fast.py:PyFast", weight: 1}
+kinds: {"py_fast": read}
+"""
+TWO_LINES_LOCUSTFILE = """
+from locust import FastHttpUser, constant, task
+
+
+class PyFast(FastHttpUser):
+    wait_time = constant(0.02)
+
+    @task
+    def get(self):
+        self.client.get("/page", name="py_fast")
+"""
+TWO_LINES_PROFILE = """
+scenario: ../scenarios/s.yaml
+host: http://127.0.0.1:{port}
+load: {{users: 4, duration: 2s}}
+seed: 3
+allow_saturated_generator: true
+min_samples: 5
+thresholds:
+  "server_timing{{entry:app}}": ["p(95)<1"]
+  "db_queries_per_request": ["avg<1"]
+"""
+
+
+def test_a_response_with_two_server_timing_lines_is_measured_by_locusts_client_and_fastusers(tmp_path: Path) -> None:
+    """A response may repeat Server-Timing (an origin's line and its CDN's): geventhttpclient then gives a list,
+    which the Server-Timing and query-count readers could not take. A FastHttpUser's requests were all lost (the
+    run said "the target answered none of the requests"), `client: locust` users stopped on `TypeError:
+    unhashable type: 'list'`; both lines are read as one list now, as RFC 9110 combines them."""
+    from tests.support.serving import Target, serving
+
+    class TwoLines(Target):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            self.answer(200, b"{}", headers={"Server-Timing": "db;count=2"})
+
+        def send_header(self, keyword: str, value: str) -> None:
+            super().send_header(keyword, value)
+            if keyword == "Server-Timing":  # the second line, as a CDN adds its own
+                super().send_header("Server-Timing", 'app;dur=30, cdn;desc="HIT"')
+
+    with serving(TwoLines) as port:
+        project = Project(tmp_path)
+        project.write("scenarios/s.yaml", TWO_LINES_SCENARIO)
+        project.write("scenarios/fast.py", TWO_LINES_LOCUSTFILE)
+        project.write("profiles/p.yaml", TWO_LINES_PROFILE.format(port=port))
+        result = project.run("run", "p", "--out", "o", timeout=120)
+    doc = json.loads((project.root / "o" / "results.json").read_text())
+    assert result.code == 1, result.out + result.err  # the gates fail; no user stopped, no request lost
+    assert not [c for c in doc["checks"] if c["verdict"] in ("error", "fail")], doc["checks"]
+    assert doc["endpoints"]["page"]["count"] > 0 and doc["endpoints"]["py_fast"]["count"] > 0, doc["endpoints"]
+    rows = {t["selector"]: t for t in doc["thresholds"]}
+    app = rows["server_timing{entry:app}"]
+    assert app["verdict"] == "fail" and app["observed"] >= 29, app
+    assert app["samples"] >= doc["endpoints"]["page"]["count"], app  # every response of the declarative users
+    assert rows["db_queries_per_request"]["observed"] == 2, rows["db_queries_per_request"]
+    shown = app["evidence"]["slowest"]
+    assert {s["endpoint"] for s in shown} == {"page", "py_fast"}, shown
+    assert all([e["name"] for e in s["server_timing"]] == ["db", "app", "cdn"] for s in shown), shown
