@@ -378,6 +378,11 @@ class PythonRequests:
             queries = self.query_header.count(header_text(getattr(response, "headers", None), self.query_header.name))
         now = time.time()
         self.recorder.record(key, latency_us, now, error, None, queries)
+        if ok and self.recorder.server_timing:  # its entries as metrics, as the declarative users' responses'
+            timing = header_text(getattr(response, "headers", None), "Server-Timing")
+            if timing is not None:
+                entries = parse_server_timing(timing, mine or self.redactor, whole=mine is not None)
+                self.recorder.record_server_timing(key, entries, now)
         if ok and self.recorder.exemplars.wants(name, latency_us):  # among the K slowest: its trace id
             row = self._exemplar(key, latency_us, now, response_length, response, ctx, mine)
             self.recorder.keep_exemplar(row)
