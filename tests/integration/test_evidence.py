@@ -234,7 +234,7 @@ def test_a_response_with_two_server_timing_lines_is_measured_by_locusts_client_a
     class TwoLines(Target):
         protocol_version = "HTTP/1.1"
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             self.answer(200, b"{}", headers={"Server-Timing": "db;count=2"})
 
         def send_header(self, keyword: str, value: str) -> None:
