@@ -72,12 +72,15 @@ class Profilers:
         mask: Callable[[str], str],
         env: Mapping[str, str],
         window: tuple[float, float | None] = (0.0, None),
+        planned_s: float | None = None,
     ) -> None:
         self.items = [_Attached(s, s.label) for s in specs]
         self.profile_dir, self.embedded_pid, self.scratch = profile_dir, embedded_pid, scratch
         self.mask, self.env = mask, env
         self.start_at = max(0.0, window[0] - ATTACH_LEAD_S) if window[0] > 0 else 0.0
         self.stop_at = window[1]
+        # how long the load is to last, when no window ends it (no `measure:`): the span the rate is lowered for
+        self.planned_s = planned_s
         self.started = self.stopped = False
 
     def tick(self, elapsed_s: float | None) -> None:
@@ -100,9 +103,11 @@ class Profilers:
         self.started = True
         span = (self.stop_at or 0.0) - self.start_at
         for item in self.items:
-            self._start_one(item, span)
+            self._start_one(item, span, span if span > 0 else (self.planned_s or 0.0))
 
-    def _start_one(self, item: _Attached, span: float) -> None:
+    def _start_one(self, item: _Attached, span: float, sampled: float = 0.0) -> None:
+        """`span`: the window's, known when it ends before the load does (py-spy's --duration bounds it); `sampled`:
+        what py-spy is to sample, that or the load's planned length (the rate is lowered for a long one)."""
         item.pid, problem = self._pid_of(item.spec)
         if problem is not None or item.pid is None:
             item.problem = problem
@@ -114,7 +119,8 @@ class Profilers:
         if not os.path.exists(f"/proc/{item.pid}"):
             item.problem = (f"process {item.pid} is not running", GONE_FIX)
             return
-        item.rate = item.spec.rate if span <= 0 else min(item.spec.rate, max(1, int(MAX_SAMPLES_PER_THREAD / span)))
+        most = item.spec.rate if sampled <= 0 else max(1, int(MAX_SAMPLES_PER_THREAD / sampled))
+        item.rate = min(item.spec.rate, most)
         item.raw = os.path.join(self.scratch, f"py-spy-{item.label}.json")
         item.log = os.path.join(self.scratch, f"py-spy-{item.label}.log")
         bound = 24 * 3600 if span <= 0 else math.ceil(span + 60)
@@ -350,7 +356,7 @@ def for_run(
     end = max((b for _, b in spans), default=math.inf)
     window = (min((a for a, _ in spans), default=0.0), end if math.isfinite(end) else None)
     profile_dir = os.path.dirname(os.path.abspath(cfg.profile_path))
-    return Profilers(specs, profile_dir, embedded_pid, scratch, mask, env, window)
+    return Profilers(specs, profile_dir, embedded_pid, scratch, mask, env, window, cfg.duration_s)
 
 
 def wants_embedded_process(cfg: RunConfig) -> bool:

@@ -229,3 +229,34 @@ def test_a_target_that_exits_during_the_window_is_said_to_have_cut_the_profile_s
     evidence = ProfileEvidence(name="busy", target=section.target, attached=True, top=section.top,
                                problem=section.problem)
     assert "cut short" in profile_short([evidence])[0]
+
+
+def test_the_rate_is_lowered_for_a_long_load_without_a_measurement_window(tmp_path: Path) -> None:
+    """Without `measure:` the whole load is the window, and its length is known (`duration: 2h`): py-spy sampled it
+    at the profile's rate (100 Hz), twice the 360,000 samples a thread the README bounds it to, a file and a
+    py-spy growing with the run; it samples at 50 Hz, as for a window of two hours."""
+    import os
+    import sys
+
+    from loadorch.config.resolve import build
+    from loadorch.run.profiler import for_run
+
+    target = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        project = Project(tmp_path)
+        project.write("scenarios/s.yaml", "name: s\nusers:\n  - name: u\n    requests:\n      - {name: home, path: /}\n")
+        for load, rate in (("duration: 2h", 50), ("duration: 30m", 100)):
+            project.write("profiles/p.yaml", f"scenario: ../scenarios/s.yaml\nhost: http://127.0.0.1:9\n"
+                                             f"load: {{users: 1, {load}}}\nprofilers:\n  - {{pid: {target.pid}}}\n")
+            cfg = build("p", str(project.root), {"PATH": os.environ["PATH"]})
+            assert cfg.window is None
+            profilers = for_run(cfg, None, str(tmp_path), str, {"PATH": os.environ["PATH"]})
+            assert profilers is not None
+            profilers.start()
+            [item] = profilers.items
+            assert item.proc is not None, item.problem
+            assert item.rate == rate, (load, item.rate)
+            profilers.stop()
+    finally:
+        target.kill()
+        target.wait(timeout=10)
