@@ -29,8 +29,9 @@ def profile_evidence(result: ThresholdResult, record: RunRecord) -> Evidence:
     out = []
     for p in profiles:
         if p.attached:
+            cut_short = {"problem": p.problem} if p.problem else {}  # attached, and its target exited
             out.append(ProfileEvidence(name=p.name, target=p.target, attached=True, top=p.top[:TOP],
-                                       flamegraph=p.flamegraph, problem=p.problem))  # a problem: cut short
+                                       flamegraph=p.flamegraph, **cut_short))
         else:
             out.append(ProfileEvidence(name=p.name, target=p.target, attached=False,
                                        problem=f"{p.problem}; fix: {p.fix}"))

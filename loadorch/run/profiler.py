@@ -227,7 +227,7 @@ class Profilers:
             profiled_s=round(item.seconds, 3), dropped_stacks=stacks.dropped_stacks,
             top=[TopFrameRow.model_validate(f.to_json()) for f in top], overhead=_overhead(item),
             speedscope=files["speedscope"], flamegraph=files["flamegraph"],
-            problem=self.mask(cut_short[0]) if cut_short else None, fix=cut_short[1] if cut_short else None,
+            **({"problem": self.mask(cut_short[0]), "fix": cut_short[1]} if cut_short else {}),
         )  # fmt: skip
 
 
