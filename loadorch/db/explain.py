@@ -76,6 +76,36 @@ def explain_notes(settings: Mapping[str, str | None]) -> list[str]:
     return notes
 
 
+def sample_rate_of(value: str | None) -> float | None:
+    """auto_explain.sample_rate as a number (None: not defined or not one)."""
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def no_plan_note(sample_rate: float | None, skipped: int, max_kb: int) -> str:
+    """Why auto_explain, set up as the collector's session sees it, logged no plan of the window's slow statements,
+    from what is known (its sample rate, the plan lines skipped), with the fix; the rest is said as the causes left:
+    the application's sessions do not see the collector's settings (a pool that connected before auto_explain was
+    set loads it never: session_preload_libraries is read when a session starts)."""
+    said = []
+    if skipped:
+        said.append(f"{skipped} plan line(s) were longer than {max_kb} KB or unreadable: see the server's log")
+    if sample_rate is not None and sample_rate < 1:
+        said.append(f"auto_explain.sample_rate is {sample_rate:g}, so it skips the rest: raise it (1 logs every one)")
+    if said:
+        return "auto_explain logged no plan of the slow statements in the window: " + "; ".join(said)
+    rate = f" (auto_explain.sample_rate is {sample_rate:g})" if sample_rate is not None else ""
+    return (
+        f"auto_explain logged no plan of the slow statements in the window{rate}, though the collector's session has "
+        "it set up: the application's sessions do not, most likely because they started before it was set "
+        "(session_preload_libraries is read when a session starts): restart the application's connection pool; "
+        "else a setting of the application's role or database overrides it (auto_explain.log_min_duration, "
+        "auto_explain.log_level below log_min_messages)"
+    )
+
+
 def generic_plan_sql(query: str) -> str | None:
     """EXPLAIN (GENERIC_PLAN) of a normalized statement ($n parameters), for PostgreSQL 16+; None for a
     statement EXPLAIN cannot take."""

@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loadorch.config.collectors import PostgresCollector, connect_reason, redacted_dsn
-from loadorch.db.explain import EXPLAIN_SETTINGS, explain_notes, explain_problem, generic_plan_sql
+from loadorch.db.explain import (
+    EXPLAIN_SETTINGS,
+    explain_notes,
+    explain_problem,
+    generic_plan_sql,
+    sample_rate_of,
+)
 from loadorch.db.logfiles import LogFiles
 from loadorch.db.settings import Override, hides, overrides
 from loadorch.db.statements import FIGURES, OWN_MARK, Snapshot, hidden_rows, own, snapshot_rows
@@ -42,6 +48,7 @@ class Readiness:
     plans_unlogged: str | None = None  # why the log has no plans of slow statements (auto_explain), with the fix
     plan_notes: list[str] = field(default_factory=list)
     work_mem: str = ""
+    sample_rate: float | None = None  # auto_explain.sample_rate as the collector's session sees it (None: not read)
     version: int = 0  # server_version_num
     database_oid: int = 0
 
@@ -144,6 +151,7 @@ class PgSession:
         ready.plans_unlogged = explain_problem(libraries, found, self.settings.slow_ms)
         ready.plan_notes = [] if ready.plans_unlogged else explain_notes(found)
         ready.work_mem = found.get("work_mem") or ""
+        ready.sample_rate = sample_rate_of(found.get("auto_explain.sample_rate"))
         ready.version = int(found.get("server_version_num") or 0)
         ready.database_oid = int(self.value("SELECT oid::bigint FROM pg_database WHERE datname = current_database()"))
 

@@ -17,8 +17,14 @@ from typing import Any
 from loadorch.client.vu import LeanRunner, UserCredentials, runner_mask
 from loadorch.config.collectors import PostgresCollector
 from loadorch.config.resolve import RunConfig
-from loadorch.db.durationlog import SlowTally, slow_in
-from loadorch.db.explain import GENERIC_PLAN_VERSION, generic_candidates, scanned_relations, slow_plans
+from loadorch.db.durationlog import MAX_PLAN_TEXT, SlowTally, slow_in
+from loadorch.db.explain import (
+    GENERIC_PLAN_VERSION,
+    generic_candidates,
+    no_plan_note,
+    scanned_relations,
+    slow_plans,
+)
 from loadorch.db.livelog import LiveSlowCount
 from loadorch.db.logfiles import LogFiles, LogGap, LogMark
 from loadorch.db.measure import DbMeasurement, ProbeRow
@@ -299,9 +305,8 @@ class DatabaseCollector:
             m.notes.extend(problems[:3])
         m.plans = slow_plans(tally, deltas, ready.work_mem, generic, sizes=sizes)
         if not tally.plans:
-            m.plans_note = ready.plans_unlogged or (
-                "auto_explain logged no plan of the slow statements in the window (auto_explain.sample_rate "
-                "below 1 skipped them, or their plans were longer than read): raise auto_explain.sample_rate"
+            m.plans_note = ready.plans_unlogged or no_plan_note(
+                ready.sample_rate, tally.plans_skipped, MAX_PLAN_TEXT // 1024
             )
             if generic:
                 m.plans_note += "; the plans shown are EXPLAIN (GENERIC_PLAN) estimates, not what ran"

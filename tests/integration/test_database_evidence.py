@@ -175,3 +175,56 @@ def test_a_scan_of_a_table_larger_than_shared_buffers_can_keep_has_a_low_hit_rat
     assert found, ratio
     hit, read = (int(g.replace(",", "")) for g in found.groups())
     assert read >= 100 and hit / (hit + read) < 0.9 and ratio.startswith("shared-buffer hit ratio "), ratio
+
+
+STALE = "stale_pool"
+
+
+def test_an_application_whose_sessions_predate_auto_explain_is_told_to_restart_its_pool(
+    postgres: Cluster, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """auto_explain set up as the README says, after the application's pool connected: the collector's new session
+    has it, the application's sessions never load it (session_preload_libraries is read when a session starts), and
+    no plan is logged. The evidence said that auto_explain.sample_rate below 1 skipped them, "raise
+    auto_explain.sample_rate", while it was 1: it says what it knows (the rate) and to restart the pool."""
+    import threading
+
+    import psycopg
+
+    from tests.support.serving import Target, serving
+
+    if not postgres.sql("SELECT 1 FROM pg_database WHERE datname = %s", database="postgres", params=(STALE,)):
+        postgres.sql(f"CREATE DATABASE {STALE}", database="postgres")
+        postgres.sql("CREATE EXTENSION pg_stat_statements", database=STALE)
+    from .pgcluster import LOG_MIN_DURATION_MS
+
+    assert LOG_MIN_DURATION_MS < 150
+    pool = psycopg.connect(postgres.dsn(database=STALE), autocommit=True, application_name="app")  # before
+    lock = threading.Lock()
+    for name, value in {**SETTINGS, "auto_explain.sample_rate": "1"}.items():
+        postgres.sql(f"ALTER DATABASE {STALE} SET {name} = '{value}'", database="postgres")
+
+    class App(Target):
+        def do_GET(self) -> None:
+            with lock:  # the pool's one session, connected before auto_explain was set
+                # over the cluster's own log_min_duration_statement (pgcluster: 100 ms), which this old session
+                # follows: the database's (0 ms) is read when a session starts, as session_preload_libraries is
+                pool.execute("SELECT pg_sleep(0.15)").fetchone()
+            self.answer(200, b"{}")
+
+    project = Project(tmp_path_factory.mktemp("stale"))
+    try:
+        with serving(App) as port:
+            collector = f'collectors: {{postgres: {{dsn: "{postgres.dsn(database=STALE)}", slow_ms: 1, probe: false}}}}'
+            _profile(project, f"http://127.0.0.1:{port}", '  db_query_slow: ["rate<0.001"]',
+                     collector + "\nallow_saturated_generator: true\nmin_samples: 5", load="{users: 1, iterations: 10}",
+                     requests_yaml="      - {name: count, path: /count}")
+            result = project.run("run", "p", "--out", "o", timeout=120)
+    finally:
+        pool.close()
+    assert result.code == 1, result.out + result.err
+    db = project.results("o")["database"]["collector"]
+    assert db["slow"] and db["plans"] and all(p["plan"] is None for p in db["plans"]), db
+    note = db["plans_note"]
+    assert "raise auto_explain.sample_rate" not in note and "(auto_explain.sample_rate is 1)" in note, note
+    assert "restart the application's connection pool" in note, note

@@ -520,3 +520,15 @@ def test_the_plan_of_a_faster_run_is_not_paired_with_the_next_slow_run() -> None
     tally = slow_in(text, "2026-11-25 01:00:00.000", "2026-11-25 01:00:05.000", 200.0)
     assert tally.count == 1 and tally.plan_counts == {"id:7": 1}
     assert tally.plans["id:7"].duration_ms == 250.359
+
+
+def test_the_note_of_no_logged_plan_says_what_is_known() -> None:
+    from loadorch.db.explain import no_plan_note, sample_rate_of
+
+    assert sample_rate_of("0.1") == 0.1 and sample_rate_of(None) is None and sample_rate_of("x") is None
+    low = no_plan_note(0.1, 0, 256)
+    assert "auto_explain.sample_rate is 0.1, so it skips the rest: raise it" in low and "pool" not in low
+    skipped = no_plan_note(1.0, 3, 256)
+    assert "3 plan line(s) were longer than 256 KB" in skipped and "sample_rate" not in skipped
+    neither = no_plan_note(1.0, 0, 256)
+    assert "(auto_explain.sample_rate is 1)" in neither and "restart the application's connection pool" in neither
