@@ -69,6 +69,12 @@ def _text(value: Any, redactor: Redactor, limit: int = MAX_SELECTOR) -> str:
     return redactor.cut(_line(value, redactor), limit, more="")
 
 
+def _listed(value: Any) -> list[Any]:
+    """A list of the page's, or none: the page can call the binding itself with any shape (`scripts: true` was a
+    TypeError in the DevTools reader thread, which closed the connection: every page of the worker gone)."""
+    return value if isinstance(value, list) else []
+
+
 def _rect(value: Any) -> list[int] | None:
     if isinstance(value, list) and len(value) == 4:
         return [int(_num(v)) for v in value]
@@ -87,7 +93,7 @@ def _script(s: Mapping[str, Any], r: Redactor) -> FrameScript:  # s: the page's 
 
 
 def _inp(a: Mapping[str, Any], r: Redactor) -> InpAttribution:  # a: the page's JSON (PageReport), untrusted
-    scripts = [s for s in a.get("scripts") or [] if isinstance(s, dict)][:MAX_SCRIPTS]
+    scripts = [s for s in _listed(a.get("scripts")) if isinstance(s, dict)][:MAX_SCRIPTS]
     parts = [_num(a.get(k)) for k in INP_PARTS]
     return InpAttribution(
         target=_text(a.get("target"), r),
@@ -102,7 +108,7 @@ def _inp(a: Mapping[str, Any], r: Redactor) -> InpAttribution:  # a: the page's 
 
 
 def _cls(a: Mapping[str, Any], r: Redactor) -> ClsAttribution:  # a: the page's JSON (PageReport), untrusted
-    sources = [s for s in a.get("sources") or [] if isinstance(s, dict)][:MAX_SOURCES]
+    sources = [s for s in _listed(a.get("sources")) if isinstance(s, dict)][:MAX_SOURCES]
     return ClsAttribution(
         value=_num(a.get("value"), 6),
         time=_num(a.get("time")),

@@ -124,7 +124,9 @@ class Page:
             return
         try:
             data = json.loads(params.get("payload", ""))
-        except ValueError:
+        except (ValueError, RecursionError):
+            return
+        if not isinstance(data, dict):  # the page may call the binding itself: JSON of another shape is no report
             return
         url, view_id = str(data.get("url", "")), str(data.get("view"))
         if not url.startswith(("http://", "https://")):

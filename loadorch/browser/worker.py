@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import signal
@@ -108,8 +109,8 @@ class PageRunner:
 
     def _view(self, view: View) -> None:
         v = view.values
-        values = {k: v.get(k) for k in ("lcp", "fcp", "ttfb", "cls")}
-        values["inp"] = v.get("inp") if v.get("interactions") else None
+        values = {k: vital(v.get(k)) for k in ("lcp", "fcp", "ttfb", "cls")}
+        values["inp"] = vital(v.get("inp")) if v.get("interactions") else None
         msg = {"type": "view", "user": self.spec.name, "page": view.page, "at": view.started, "values": values}
         if view.cut:
             self.reporter.send({**msg, "cut": True})
@@ -196,6 +197,18 @@ class PageRunner:
             **action.to_json(),
             "error": None if error is None else self.redactor.cut(error, MAX_SHOWN, more=""),
         }
+
+
+MAX_VITAL = 86_400_000.0  # a vital is read up to this (a day in ms): 1e308 was an OverflowError in the sink
+
+
+def vital(value: object) -> float | None:
+    """A vital of the page's report as a number (ms, or CLS's score), None when it is none: the page can call the
+    binding itself, and a value of another shape (`"slow"`, a list, NaN) made the sink close this worker's
+    connection (every later view and its `done` lost: "stopped without finishing")."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return min(float(value), MAX_VITAL) if math.isfinite(value) and value >= 0 else None
 
 
 def main(argv: list[str]) -> int:

@@ -136,3 +136,53 @@ def test_few_page_views_make_the_vitals_comparison_inconclusive_not_same(vitals_
     for text in (result.out, md, html):
         assert "INCONCLUSIVE" in text and "too few samples" in text and "no regression" not in text.lower()
         assert ">same<" not in text and "| same |" not in text
+
+
+# the page calls the measurement's binding itself (it is a global function any script can find), with reports of
+# other shapes: JSON that is no object, attribution lists that are not lists, vitals that are no numbers or overflow
+FORGED_REPORTS = """<script>addEventListener('load', () => setTimeout(() => {
+  const report = window.__loadorchVitals, url = location.href, id = () => 'forged-' + Math.random();
+  if (!report) return;
+  for (const payload of ['[1, 2]', '"x"', 'null',
+      JSON.stringify({url, view: id(), reason: 'pagehide', attr: {inp: {scripts: true}, cls: {sources: 7}}}),
+      JSON.stringify({url, view: id(), reason: 'pagehide', lcp: 'slow', fcp: [], ttfb: {}, cls: 'NaN',
+                      inp: 1e308, interactions: 'yes'}),
+      JSON.stringify({url, view: id(), reason: 'pagehide', lcp: 1e308, cls: -1})]) report(payload);
+}, 50));</script>"""
+
+
+def test_a_page_that_calls_the_binding_with_reports_of_another_shape_keeps_its_worker(tmp_path) -> None:
+    """`scripts: true` in a report was a TypeError in the DevTools reader thread, which closed the connection ("the
+    browser is gone"); a vital that was no number (`"slow"`, 1e308) made the sink close the worker's connection
+    ("browser workers [0] stopped without finishing", exit 5). They are read as none now; the real views go on."""
+    from tests.support.serving import Target, serving
+
+    class Forging(Target):
+        def do_GET(self) -> None:
+            body = f"<!doctype html><html><body><h1>shop</h1><p>text</p>{FORGED_REPORTS}</body></html>"
+            self.answer(200, body.encode(), "text/html")
+
+    with serving(Forging) as port:
+        project = Project(tmp_path)
+        project.write("scenarios/s.yaml", """
+name: forged
+browsers:
+  - name: shopper
+    think_time: 0.2
+    journey:
+      - {visit: /, name: home}
+      - {visit: /next, name: next}
+thresholds:
+  "browser_web_vital_lcp{page:home}": ["p(75)<60000"]
+min_samples: 2
+""")
+        project.write("profiles/p.yaml", f"scenario: ../scenarios/s.yaml\nhost: http://127.0.0.1:{port}\n"
+                                         "load: {iterations: 2}\n")
+        result = project.run("run", "p", "--out", "o", timeout=120)
+    assert_no_traceback(result)
+    doc = project.results("o")
+    checks = {c["name"]: (c["verdict"], c["message"]) for c in doc["checks"]}
+    assert checks["browser workers"][0] == "pass", checks
+    assert "the browser is gone" not in result.out and doc["browser"]["failed_steps"] == 0, result.out
+    assert result.code == 0, result.out + result.err
+    assert doc["browser"]["pages"]["next"]["views"] >= 2, doc["browser"]

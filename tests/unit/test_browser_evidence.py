@@ -370,3 +370,15 @@ def test_a_scripts_invoker_is_masked_like_its_url() -> None:
     assert out.inp.scripts[2].invoker == "https://***@cdn.test/m.js"
     text = json.dumps(out.to_wire())
     assert not any(t in text for t in ("AIzaK3yK3y", "s1gs1g", "pa55w0rd"))
+
+
+def test_a_report_of_another_shape_reads_as_none_never_an_error() -> None:
+    """The page can call the binding itself: a list that is no list, a vital that is no number, are none."""
+    from loadorch.browser.evidence import clean as clean_report
+    from loadorch.browser.worker import MAX_VITAL, vital
+    from loadorch.traffic.redact import Redactor as Masks
+
+    ev = clean_report({"inp": {"scripts": True}, "cls": {"sources": 7}, "lcp": {"element": 5}}, None, Masks())
+    assert ev.inp is not None and ev.inp.scripts == [] and ev.cls is not None and ev.cls.sources == []
+    assert [vital(v) for v in ("slow", [], {}, True, float("nan"), -1, None)] == [None] * 7
+    assert vital(1e308) == MAX_VITAL and vital(2500) == 2500.0 and vital(0.12) == 0.12
