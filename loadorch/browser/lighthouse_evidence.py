@@ -24,7 +24,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from loadorch.browser.evidence import USERINFO, _url
+from loadorch.browser.evidence import _url
 from loadorch.config.lighthouse import Sample
 from loadorch.config.thresholds import Threshold
 from loadorch.results import (
@@ -35,7 +35,7 @@ from loadorch.results import (
     LighthouseResource,
     LighthouseShift,
 )
-from loadorch.traffic.redact import MASK, NO_SECRETS, Redactor, credential_params_in
+from loadorch.traffic.redact import NO_SECRETS, Redactor, credential_params_in
 
 ROWS = 5  # shifts, resources, audits kept per gate (junit.xml shows fewer)
 CAUSES = 3  # root causes per shift
@@ -228,7 +228,7 @@ def _cut(value: Any, r: Redactor, limit: int = MAX_TEXT) -> str:
     masked, cut (not a string: ""): an element's snippet is HTML whose `src` and `href` are URLs."""
     if not isinstance(value, str):
         return ""
-    return r.cut(credential_params_in(USERINFO.sub(f"{MASK}@", " ".join(value.split()))), limit)
+    return r.cut(credential_params_in(" ".join(value.split())), limit)
 
 
 def _num(value: Any) -> float | None:
