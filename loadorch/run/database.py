@@ -8,6 +8,7 @@ inconclusive), never a lost run: the HTTP results do not depend on the database.
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -50,6 +51,19 @@ from loadorch.traffic.template import RenderError
 from loadorch.traffic.trace import TraceIds
 
 LOG_SETTLE_S = 2.0  # at most this long for the server's logger to write the window's last lines
+
+
+def unread(exc: BaseException) -> str:
+    """An unforeseen error of reading the server's log, named by its type alone (its text may quote the log: a
+    statement's literals)."""
+    return f"{type(exc).__name__} in {_where(exc)}"
+
+
+def _where(exc: BaseException) -> str:
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return f"{os.path.basename(tb.tb_frame.f_code.co_filename)}:{tb.tb_lineno}" if tb is not None else "?"
 
 
 class DatabaseCollector:
@@ -278,11 +292,21 @@ class DatabaseCollector:
                 f"cannot read the server's duration log at the end of the window: {self._why(exc)}: {self._reach}"
             )
             return
-        tally = slow_in(text, start, end, self.settings.slow_ms, exclude_app=self.session.app)
-        m.slow = tally.count
-        m.slow_top = slow_named(tally, deltas)
-        self._plans(tally, deltas)
-        missing = unlogged_slow(deltas, tally, self.settings.slow_ms)
+        try:
+            tally = slow_in(text, start, end, self.settings.slow_ms, exclude_app=self.session.app)
+            slow_top = slow_named(tally, deltas)
+            missing = unlogged_slow(deltas, tally, self.settings.slow_ms)
+        except Exception as exc:  # a log line of a shape never met (another session's RAISE LOG, a server's
+            # format of another version): the slow count is not measured, the run goes on to its verdicts
+            m.slow_unmeasured = (f"cannot read the server's duration log of the window ({unread(exc)}): a loadorch "
+                                 "defect, please report it with the log's lines of the window")
+            return
+        m.slow, m.slow_top = tally.count, slow_top
+        try:
+            self._plans(tally, deltas)
+        except Exception as exc:  # evidence only: the count and its verdict stand without the plans
+            m.plans, m.plans_note = [], (f"the slow statements' plans could not be read ({unread(exc)}): a loadorch "
+                                         "defect, please report it with the log's plan lines of the window")
         if missing:
             m.slow_unmeasured = unlogged_message(missing, self.settings.slow_ms)
 

@@ -409,3 +409,32 @@ def test_the_collectors_own_slow_statement_is_never_counted_whatever_name_it_is_
     finally:
         c.close()
     assert m.slow_unmeasured is None and m.slow == 0, m
+
+
+def test_a_duration_log_the_collector_cannot_read_leaves_the_slow_gate_inconclusive_not_a_traceback(
+    postgres: Cluster, app: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unforeseen error while reading the window's log (a line of a shape no test met) ended the run at the
+    window's end with a traceback and no verdict at all: the slow count is unmeasured instead (its gate
+    inconclusive, the error named by its type and place, not its text, which may quote a statement's literals),
+    and an error reading the plans alone leaves the count and its verdict standing without them."""
+    import loadorch.run.database as database
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ValueError("a line quoting 'hunter2'")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(database, "slow_in", broken)
+        m = _measure(postgres, lambda: _run(postgres, _workload(slow=2)))
+    assert m.unmeasured is None and m.queries == 22 and m.slow is None, m
+    assert m.slow_unmeasured is not None and "ValueError in test_database_trust.py:" in m.slow_unmeasured
+    assert "hunter2" not in m.slow_unmeasured
+    verdict, message = _verdict(m)
+    assert verdict == "inconclusive" and "cannot read the server's duration log" in message, (verdict, message)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(database, "slow_plans", broken)
+        m = _measure(postgres, lambda: _run(postgres, _workload(slow=2)))
+    assert m.slow == 2 and m.slow_unmeasured is None and m.plans == [], m
+    assert m.plans_note is not None and "plans could not be read (ValueError in" in m.plans_note
+    assert _verdict(m)[0] == "fail"
