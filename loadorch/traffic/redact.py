@@ -296,6 +296,16 @@ SCHEME_CREDENTIAL = re.compile(r"(?i)\b(Bearer|Basic|Digest|Token|Negotiate|NTLM
                                r"[A-Za-z0-9\-._~+/]{8,}=*")
 
 
+# `name: value` and JSON's `"name": "value"` (a desc quoting a JSON body or a log field): the value of a credential's
+# name (CREDENTIAL_PARAM, or a bare `pass`), quoted or not, masked
+CREDENTIAL_COLON = re.compile(r"""(["']?)([A-Za-z0-9_.\-]+)\1(\s*:\s*)(?:"([^"]*)"|'([^']*)'|([^"',;\s{}\[\]]+))""")
+_PASS = re.compile(r"(?i)(?:^|[_.\-])pass(?:$|[_.\-])")
+
+
+def _credential_name(name: str) -> bool:
+    return bool(CREDENTIAL_PARAM.search(name) or _PASS.search(name))
+
+
 def credential_pairs_in(text: str) -> str:
     """A short text of `name=value` pairs that need not be a URL's (a target's Server-Timing desc: `token=abc`,
     `sig=x user=y`, the request target it echoes, `/a?token=abc&x=1`) with the value of every pair whose name says it
@@ -303,12 +313,21 @@ def credential_pairs_in(text: str) -> str:
     the credentials after an authorization scheme (`Bearer eyJ...`: SCHEME_CREDENTIAL), which no name announces."""
     if " " in text or "\t" in text:
         text = SCHEME_CREDENTIAL.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
+    if ":" in text:
+        def colon(m: re.Match[str]) -> str:
+            q, name, sep = m.group(1), m.group(2), m.group(3)
+            if not _credential_name(name):
+                return m.group(0)
+            vq = '"' if m.group(4) is not None else "'" if m.group(5) is not None else ""
+            return f"{q}{name}{q}{sep}{vq}{MASK}{vq}"
+
+        text = CREDENTIAL_COLON.sub(colon, text)
     if "=" not in text:
         return text
 
     def masked(m: re.Match[str]) -> str:
         name, value = m.group(1), m.group(2)
-        return f"{name}={MASK}" if value and CREDENTIAL_PARAM.search(unquote_plus(name)) else m.group(0)
+        return f"{name}={MASK}" if value and _credential_name(unquote_plus(name)) else m.group(0)
 
     return CREDENTIAL_PAIR.sub(masked, text)
 

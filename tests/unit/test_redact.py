@@ -165,6 +165,16 @@ def test_server_timing_masks_the_credentials_after_an_authorization_scheme_which
         ("plan", None, "the basic plan"), ("hit", None, "Token abc")]
 
 
+def test_server_timing_masks_credentials_a_desc_quotes_as_json_or_name_colon_value_and_bare_pass_names() -> None:
+    """A desc quoting a JSON body or a log field (`{"token": "..."}`, `api_key: ...`) or a `pass=`/`db_pass=` pair:
+    only `name=value` pairs with a credential's name were masked; words merely holding `pass` stay (`bypass=1`)."""
+    value = ('a;desc="{\\"token\\": \\"UNDECL 0042\\", \\"rows\\": 3}", b;desc="api_key: K9UNDECL, cache: hit", '
+             'c;desc="pass=PW0042 db_pass=PW0043 bypass=1", d;desc="at 12:30, user: bob"')
+    assert parse_server_timing(value) == [
+        ("a", None, '{"token": "***", "rows": 3}'), ("b", None, "api_key: ***, cache: hit"),
+        ("c", None, "pass=*** db_pass=*** bypass=1"), ("d", None, "at 12:30, user: bob")]
+
+
 def test_a_requests_own_redactor_is_made_once_per_credentials_and_the_kept_ones_are_bounded() -> None:
     """A user's token is the same request after request: its redactor (every encoding of it, sorted with the
     run's) was made again for each, about 20 us a request; it is kept, by its credentials, and at most PLUS_KEPT
