@@ -15,8 +15,10 @@ import ctypes
 import gc
 import json
 import os
+import re
 import signal
 import sys
+import tempfile
 import tracemalloc
 from collections import Counter
 from pathlib import Path
@@ -107,6 +109,55 @@ def install(out: str) -> None:
     signal.signal(signal.SIGUSR2, handler)
 
 
+def pymalloc_stats() -> str:
+    """sys._debugmallocstats()'s text (pymalloc's pools per size class, its arenas), which it writes on fd 2."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as f:
+        os.dup2(f.fileno(), 2)
+        try:
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        f.seek(0)
+        return f.read().decode(errors="replace")
+
+
+def pools_summary(text: str) -> dict[str, Any]:
+    """The figures of a `pymalloc_stats()` text: pools per size class, arenas, unused pools."""
+    classes = {int(m[1]): [int(m[2]), int(m[3]), int(m[4])]
+               for m in re.finditer(r"^\s*\d+\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*$", text, re.M)}
+    out: dict[str, Any] = {"classes": classes}
+    for key, pattern in (("arenas", r"arenas allocated current\s*=\s*([\d,]+)"),
+                         ("arenas_total", r"arenas allocated total\s*=\s*([\d,]+)"),
+                         ("arenas_high", r"arenas highwater mark\s*=\s*([\d,]+)"),
+                         ("unused_pools", r"^([\d,]+) unused pools"),
+                         ("in_blocks", r"bytes in allocated blocks\s*=\s*([\d,]+)"),
+                         ("avail_blocks", r"bytes in available blocks\s*=\s*([\d,]+)")):
+        m = re.search(pattern, text, re.M)
+        out[key] = int(m[1].replace(",", "")) if m else None
+    return out
+
+
+def install_pools(out: str) -> None:
+    """SIGUSR2 writes DIR/<comm>-<pid>-<n>.pools.json: VmRSS, resident kB by kind of mapping, glibc's figures and
+    pymalloc's pools per size class and arenas (no tracemalloc: nothing of the process's own allocation changes)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from smaps_watch import kinds
+
+    state = {"n": 0}
+
+    def handler(signum: int, frame: Any) -> None:
+        state["n"] += 1
+        doc = {"rss_kb": _rss_kb(), "kinds": kinds(os.getpid()), "malloc": _mallinfo(), "gc": gc.get_stats(),
+               "gc_count": gc.get_count(), "gc_frozen": gc.get_freeze_count(),
+               "pools": pools_summary(pymalloc_stats())}
+        Path(os.path.join(out, f"{_comm()}-{os.getpid()}-{state['n']:03d}.pools.json")).write_text(json.dumps(doc))
+
+    signal.signal(signal.SIGUSR2, handler)
+
+
 def install_trim() -> None:
     """SIGUSR2 gives glibc's free pages back to the kernel (malloc_trim(0), every arena): what RSS keeps of
     memory the process freed (`monitor_rss.py --trim-every`, to tell the allocator's share from objects)."""
@@ -120,10 +171,38 @@ def install_trim() -> None:
     signal.signal(signal.SIGUSR2, handler)
 
 
-def sitecustomize(out: str, trim: bool = False) -> str:
-    """The text of a sitecustomize.py that installs the handler writing into `out` (`trim`: the trimming one)."""
+def install_touch(repo: str) -> None:
+    """SIGUSR2 writes every free block and pool of pymalloc's arenas once (loadorch.heap.touch_arenas)."""
+
+    sys.path.insert(0, repo)
+    try:  # imported now: an import in the handler would block inside gevent's event loop
+        from loadorch.heap import touch_arenas
+    finally:
+        del sys.path[0]
+    touch_arenas()  # once now: what it loads (ctypes' symbols) loaded before any event loop runs
+
+    def handler(signum: int, frame: Any) -> None:
+        touch_arenas()
+
+    signal.signal(signal.SIGUSR2, handler)
+
+
+def install_collect() -> None:
+    """SIGUSR2 runs a full collection of the cyclic garbage collector (gc.collect()): what RSS keeps of garbage
+    in reference cycles that waits in the oldest generation for its next full collection."""
+
+    def handler(signum: int, frame: Any) -> None:
+        gc.collect()
+
+    signal.signal(signal.SIGUSR2, handler)
+
+
+def sitecustomize(out: str, trim: bool = False, pools: bool = False, touch: str = "", collect: bool = False) -> str:
+    """The text of a sitecustomize.py that installs the handler writing into `out` (`trim`: the trimming one;
+    `pools`: pymalloc's pools and the kinds of memory, no tracemalloc)."""
     here = str(Path(__file__).resolve().parent)
-    call = "memtrace.install_trim()" if trim else f"memtrace.install({out!r})"
+    call = ("memtrace.install_collect()" if collect else f"memtrace.install_touch({touch!r})" if touch else "memtrace.install_trim()" if trim else f"memtrace.install_pools({out!r})" if pools
+            else f"memtrace.install({out!r})")
     return f"import sys\nsys.path.insert(0, {here!r})\nimport memtrace\n{call}\ndel sys.path[0]\n"
 
 
