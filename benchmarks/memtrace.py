@@ -171,22 +171,6 @@ def install_trim() -> None:
     signal.signal(signal.SIGUSR2, handler)
 
 
-def install_touch(repo: str) -> None:
-    """SIGUSR2 writes every free block and pool of pymalloc's arenas once (loadorch.heap.touch_arenas)."""
-
-    sys.path.insert(0, repo)
-    try:  # imported now: an import in the handler would block inside gevent's event loop
-        from loadorch.heap import touch_arenas
-    finally:
-        del sys.path[0]
-    touch_arenas()  # once now: what it loads (ctypes' symbols) loaded before any event loop runs
-
-    def handler(signum: int, frame: Any) -> None:
-        touch_arenas()
-
-    signal.signal(signal.SIGUSR2, handler)
-
-
 def install_collect() -> None:
     """SIGUSR2 runs a full collection of the cyclic garbage collector (gc.collect()): what RSS keeps of garbage
     in reference cycles that waits in the oldest generation for its next full collection."""
@@ -197,12 +181,12 @@ def install_collect() -> None:
     signal.signal(signal.SIGUSR2, handler)
 
 
-def sitecustomize(out: str, trim: bool = False, pools: bool = False, touch: str = "", collect: bool = False) -> str:
+def sitecustomize(out: str, trim: bool = False, pools: bool = False, collect: bool = False) -> str:
     """The text of a sitecustomize.py that installs the handler writing into `out` (`trim`: the trimming one;
     `pools`: pymalloc's pools and the kinds of memory, no tracemalloc)."""
     here = str(Path(__file__).resolve().parent)
-    call = ("memtrace.install_collect()" if collect else f"memtrace.install_touch({touch!r})" if touch else "memtrace.install_trim()" if trim else f"memtrace.install_pools({out!r})" if pools
-            else f"memtrace.install({out!r})")
+    call = ("memtrace.install_collect()" if collect else "memtrace.install_trim()" if trim
+            else f"memtrace.install_pools({out!r})" if pools else f"memtrace.install({out!r})")
     return f"import sys\nsys.path.insert(0, {here!r})\nimport memtrace\n{call}\ndel sys.path[0]\n"
 
 

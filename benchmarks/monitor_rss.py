@@ -175,8 +175,6 @@ def main() -> int:
                     help="with --trace: each signal writes pymalloc's pools and the kinds of memory, no tracemalloc")
     ap.add_argument("--collect-every", type=float, default=0.0,
                     help="instead of --trace: every S seconds the --trace-roles run a full gc.collect()")
-    ap.add_argument("--touch-every", type=float, default=0.0,
-                    help="instead of --trace: every S seconds the --trace-roles write pymalloc's free blocks once")
     ap.add_argument("--trim-every", type=float, default=0.0,
                     help="instead of --trace: every S seconds the --trace-roles call glibc's malloc_trim(0)")
     args = ap.parse_args()
@@ -197,17 +195,16 @@ def main() -> int:
         PROFILE.format(host=server.url, rate=args.rate, max_users=max(20, int(args.rate * 10)), window=args.window))
     metrics = free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    if args.trace or args.trim_every or args.touch_every or args.collect_every:
+    if args.trace or args.trim_every or args.collect_every:
         trace = Path(args.trace or root / "trace").resolve()
         trace.mkdir(parents=True, exist_ok=True)
         sys.path.insert(0, str(REPO / "benchmarks"))
         from memtrace import sitecustomize
         (root / "site").mkdir()
         (root / "site" / "sitecustomize.py").write_text(sitecustomize(str(trace), trim=bool(args.trim_every), pools=args.pools,
-                                                                        touch=str(REPO) if args.touch_every else "",
                                                                         collect=bool(args.collect_every)))
         env["PYTHONPATH"] = f"{root / 'site'}{os.pathsep}{REPO}"
-    next_trace = args.collect_every or args.touch_every or args.trim_every or 120.0
+    next_trace = args.collect_every or args.trim_every or 120.0
     proc = subprocess.Popen([sys.executable, "-m", "loadorch", "monitor", "p", "--out", "mo", "--metrics-port",
                              str(metrics), "--status-port", "0"], cwd=root, env=env,
                             stdout=subprocess.DEVNULL, stderr=(root / "monitor.log").open("w"))
@@ -226,8 +223,8 @@ def main() -> int:
                 except OSError:
                     pass
                 checks.status(root / "mo" / "status.json", args.rate)
-            if (args.trace or args.trim_every or args.touch_every or args.collect_every) and now - started >= next_trace:
-                next_trace += args.collect_every or args.touch_every or args.trim_every or args.trace_every
+            if (args.trace or args.trim_every or args.collect_every) and now - started >= next_trace:
+                next_trace += args.collect_every or args.trim_every or args.trace_every
                 signal_roles(proc.pid, tuple(args.trace_roles.split(",")), signal.SIGUSR2)
             rows.append((now - started, sample(proc.pid)))
             t, s = rows[-1]
