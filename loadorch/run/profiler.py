@@ -14,7 +14,6 @@ the target is CPU taken from the same machine.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
@@ -41,7 +40,7 @@ if TYPE_CHECKING:  # results.json's models: imported where a profile's section i
 ATTACH_LEAD_S = 1.0  # py-spy starts this long before a window that starts after the load does
 STOP_WAIT_S = 15.0  # for py-spy to write its file after SIGINT
 MAX_SAMPLES_PER_THREAD = 360_000  # an hour at 100 Hz: the rate is lowered for longer windows
-MAX_RAW_BYTES = 512 << 20  # py-spy's file is read whole; larger is refused with its fix
+MAX_RAW_BYTES = 512 << 20  # py-spy's file, read in chunks (speedscope.read); larger is refused with its fix
 
 
 @dataclass
@@ -204,8 +203,7 @@ class Profilers:
         try:
             if os.path.getsize(item.raw) > MAX_RAW_BYTES:
                 return f"py-spy's profile is over {MAX_RAW_BYTES >> 20} MB", "lower profilers[].rate"
-            with open(item.raw, encoding="utf-8") as fh:
-                stacks = speedscope.parse(json.load(fh), self.mask)
+            stacks = speedscope.read(item.raw, self.mask)
         except OSError:
             return problem_of(said, item.pid or 0)
         except (ValueError, speedscope.ProfileFormatError) as exc:

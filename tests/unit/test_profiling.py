@@ -4,6 +4,7 @@ profiler could not attach, and the `profilers:` section's located errors."""
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -313,3 +314,104 @@ def test_report_html_inlines_only_a_flame_graph_drawn_by_loadorch(svg: str) -> N
     assert f'<div class="flame">{ours}</div>' in html_section(doc, {"embedded": ours})
     page = html_section(doc, {"embedded": svg})
     assert '<div class="flame">' not in page and "alert" not in page and "profiles/embedded.svg (beside" in page
+
+
+def _pyspy_file(path: Path, doc: dict) -> Path:
+    """`doc` written as py-spy writes its file: compact, its profiles first, then the shared frames."""
+    ordered = {"$schema": doc["$schema"], "profiles": doc["profiles"], "shared": doc["shared"],
+               "activeProfileIndex": None, "exporter": "py-spy@0.4.3", "name": "py-spy profile"}
+    path.write_text(json.dumps(ordered, separators=(",", ":")))
+    return path
+
+
+def _big_doc(samples: int, threads: int = 3) -> dict:
+    """Many samples of many distinct stacks over every thread, weights of two units."""
+    frames = [{"name": f"f{i}", "file": f"m{i % 7}.py", "line": i} for i in range(60)]
+    profiles = []
+    for t in range(threads):
+        # 240 distinct stacks, as a profile's samples repeat a few hundred stacks
+        shapes = [[0, 1 + k % 20, 21 + k % 23, 44 + k % 16][: 2 + k % 3] for k in range(240)]
+        stacks = [list(shapes[(i * 7 + t) % 240]) for i in range(samples)]
+        weights = [0.01 + (i % 5) * 0.001 for i in range(samples)]
+        profiles.append({"type": "sampled", "name": f'Thread {t} "w"', "unit": "milliseconds" if t == 1 else "seconds",
+                         "startValue": 0.0, "endValue": 1.0, "samples": stacks, "weights": weights})
+    profiles.append({"type": "sampled", "name": "idle", "unit": "seconds", "startValue": 0.0, "endValue": 0.0,
+                     "samples": [], "weights": []})
+    return {"$schema": speedscope.SCHEMA_URL, "shared": {"frames": frames}, "profiles": profiles}
+
+
+def _same(a: Stacks, b: Stacks) -> None:
+    assert a.samples == b.samples and a.dropped_stacks == b.dropped_stacks
+    assert list(a.weights) == list(b.weights)  # the same stacks, first seen first (the bound keeps those)
+    assert all(a.weights[k] == pytest.approx(b.weights[k], rel=1e-9) for k in a.weights)
+
+
+@pytest.mark.parametrize("max_stacks", [speedscope.MAX_STACKS, 150])
+def test_a_large_py_spy_file_read_in_chunks_makes_the_stacks_the_whole_read_makes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, max_stacks: int
+) -> None:
+    """The stacks, their seconds (two units), the samples and the stacks past the bound: those `parse` makes of the
+    whole document, chunk boundaries anywhere."""
+    monkeypatch.setattr(speedscope, "STREAM_ABOVE", 1 << 10)
+    monkeypatch.setattr(speedscope, "CHUNK_BYTES", 4 << 10)
+    doc = _big_doc(3_000)
+    streamed = speedscope.read(str(_pyspy_file(tmp_path / "p.json", doc)), str.upper, max_stacks=max_stacks)
+    _same(streamed, parse(doc, str.upper, max_stacks=max_stacks))
+    assert streamed.samples == 9_000 and Frame("F0", "M0.PY", 0) in next(iter(streamed.weights))
+    assert (streamed.dropped_stacks > 0) == (max_stacks == 150)
+
+
+def test_a_large_py_spy_file_is_read_holding_far_less_than_the_file_where_json_load_held_several_times_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """json.load of py-spy's file held about 5.6 times the file (every sample a list of ints): 2.9 GB for a file at
+    the accepted 512 MB. Read in chunks, a sample is 4 bytes (its distinct stack's number) and a chunk's lists at
+    a time, so what is held stays a small part of the file."""
+    import tracemalloc
+
+    monkeypatch.setattr(speedscope, "STREAM_ABOVE", 1 << 10)
+    monkeypatch.setattr(speedscope, "CHUNK_BYTES", 4 << 10)
+    path = _pyspy_file(tmp_path / "p.json", _big_doc(20_000, threads=1))
+    size = path.stat().st_size
+    tracemalloc.start()
+    try:
+        streamed = speedscope.read(str(path))
+        _, streamed_peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        json.loads(path.read_bytes())
+        _, whole_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert streamed.samples == 20_000
+    # here a sample is about 18 bytes of the file (py-spy's, 40 frames deep, about 160): its 4 bytes held are much
+    assert streamed_peak < size / 2 and whole_peak > 10 * streamed_peak, (size, streamed_peak, whole_peak)
+
+
+def test_a_file_not_laid_out_as_py_spys_or_small_is_read_whole_the_same(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Frames before the profiles, spaces in the arrays (another exporter), or a small file: `parse` reads it."""
+    doc = _big_doc(300)
+    spaced = tmp_path / "spaced.json"
+    spaced.write_text(json.dumps(doc))  # the shared frames first, `, ` between items
+    small = _pyspy_file(tmp_path / "small.json", doc)
+    whole = parse(doc)
+    _same(speedscope.read(str(small)), whole)
+    monkeypatch.setattr(speedscope, "STREAM_ABOVE", 1 << 10)
+    _same(speedscope.read(str(spaced)), whole)
+
+
+@pytest.mark.parametrize("mutate,where", [
+    (lambda d: d["profiles"][0]["weights"].pop(), "samples and weights must be lists of one length"),
+    (lambda d: d["profiles"][0]["samples"][5].append(999), "a frame index out of range"),
+    (lambda d: d["profiles"][0]["samples"][5].append([1]), "profiles[0].samples[5]"),
+    (lambda d: d["profiles"][2]["weights"].__setitem__(3, -1), "each weight a number >= 0"),
+])
+def test_a_malformed_large_file_says_what_is_wrong_as_the_whole_read_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mutate, where: str
+) -> None:
+    monkeypatch.setattr(speedscope, "STREAM_ABOVE", 1 << 10)
+    monkeypatch.setattr(speedscope, "CHUNK_BYTES", 4 << 10)
+    doc = _big_doc(200)
+    mutate(doc)
+    with pytest.raises(ProfileFormatError, match=re.escape(where)):
+        speedscope.read(str(_pyspy_file(tmp_path / "p.json", doc)))
