@@ -100,6 +100,7 @@ class Page:
         s.on("Runtime.bindingCalled", self._binding)
         s.on("Fetch.requestPaused", lambda params: self._paused(s, params))
         s.on("Inspector.targetCrashed", self._crashed)
+        s.on("Page.javascriptDialogOpening", lambda params: self._dialog(s, params))
         s.on("Target.attachedToTarget", self.targets.child)
         s.on("Target.detachedFromTarget", self.targets.detached)
         s.on("Page.frameNavigated", self._navigated)
@@ -168,6 +169,14 @@ class Page:
         frame = params.get("frame", {})
         if not frame.get("parentId"):
             self.loader = str(frame.get("loaderId", "")) or None
+
+    def _dialog(self, session: Session, params: CdpObject) -> None:
+        """A dialog is answered at once, as a user would: an alert() or a confirm() left open stopped the page (its
+        visit timed out, its LCP was the dialog's wait), and a beforeunload prompt left open kept every later
+        navigation of the page waiting, so each step failed until the run's end. Leaving is confirmed (the journey
+        goes on), an alert acknowledged, a confirm() or prompt() cancelled (no action the journey did not ask for)."""
+        accept = params.get("type") in ("alert", "beforeunload")
+        session.send("Page.handleJavaScriptDialog", accept=accept)
 
     def _crashed(self, params: CdpObject) -> None:
         self.crashed = True

@@ -1,0 +1,93 @@
+"""Pages that behave badly, driven on one real headless Chromium page (browser/page.py) against pages served on
+loopback: dialogs (alert, confirm, a beforeunload prompt)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from tests.support import tools
+from tests.support.serving import Target, serving
+
+pytestmark = pytest.mark.chromium
+
+PAGES = {
+    "/alert": "<p>hello</p><script>alert('hi')</script><p>after the alert</p>",
+    "/confirm": "<p>hello</p><script>window.answer = confirm('sure?')</script>",
+    "/leaving": (
+        "<button id='b'>b</button><script>addEventListener('beforeunload', (e) => "
+        "{ e.preventDefault(); e.returnValue = ''; })</script>"
+    ),
+    "/text": "<p>some text</p>",
+}
+
+
+class Pages(Target):
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        body = PAGES.get(self.path.split("?", 1)[0], "<p>ok</p>")
+        self.answer(200, f"<!doctype html><html><body>{body}</body></html>".encode(), "text/html")
+
+
+@dataclass
+class Browser:
+    host: str
+    page: Any  # loadorch.browser.page.Page
+    views: list[Any] = field(default_factory=list)  # loadorch.browser.page.View, in the order they were final
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    tools.require("chromium")
+    from loadorch.browser.cdp import Connection
+    from loadorch.browser.chromium import Chromium, find_chromium, rail_flags
+    from loadorch.browser.guard import HostGuard
+    from loadorch.browser.page import Page
+    from loadorch.browser.rail import Rail, Slots
+
+    with serving(Pages) as port:
+        host = f"http://127.0.0.1:{port}"
+        guard, slots = HostGuard([], host, []), Slots()
+        rails = [Rail(guard.addresses, lambda url: None, slots) for _ in range(2)]
+        chromium = Chromium(find_chromium(os.environ), rail_flags(rails[0].url))
+        conn = Connection(chromium.ws_url)
+        try:
+            conn.attach_every_target()
+            views: list[Any] = []
+            page = Page(conn, rails[1].url, guard.allows, views.append, lambda page, url: None)
+            page.warm_up(f"{host}/text", 15)
+            yield Browser(host, page, views)
+            page.leave()
+            page.close()
+        finally:
+            conn.close()
+            chromium.stop()
+            for rail in rails:
+                rail.close()
+
+
+def test_dialogs_are_answered_and_a_beforeunload_prompt_does_not_hold_the_page(browser: Browser) -> None:
+    """An alert() or confirm() left open stopped the page: its visit timed out (no load event). A beforeunload prompt
+    (shown once the page had a trusted click) held every later navigation: each step failed until the run's end."""
+    from loadorch.browser.page import StepError
+
+    page, host = browser.page, browser.host
+    failed: list[str] = []
+    for path in ("/alert", "/confirm", "/leaving"):
+        try:
+            page.visit(host + path, path, 10)
+        except StepError as exc:
+            failed.append(str(exc))
+    page.click("#b", 10)  # the prompt is shown only to a page the user interacted with
+    for path in ("/text", "/text"):
+        try:
+            page.visit(host + path, path, 10)
+        except StepError as exc:
+            failed.append(str(exc))
+    assert failed == []
+    answer = page.session.call("Runtime.evaluate", expression="document.body.innerText", returnByValue=True)
+    assert answer["result"]["value"] == "some text"
+
