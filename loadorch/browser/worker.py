@@ -109,8 +109,7 @@ class PageRunner:
 
     def _view(self, view: View) -> None:
         v = view.values
-        values = {k: vital(v.get(k)) for k in ("lcp", "fcp", "ttfb", "cls")}
-        values["inp"] = vital(v.get("inp")) if v.get("interactions") else None
+        values = view_values(v)
         msg = {"type": "view", "user": self.spec.name, "page": view.page, "at": view.started, "values": values}
         if view.cut:
             self.reporter.send({**msg, "cut": True})
@@ -197,6 +196,17 @@ class PageRunner:
             **action.to_json(),
             "error": None if error is None else self.redactor.cut(error, MAX_SHOWN, more=""),
         }
+
+
+def view_values(report: Mapping[str, object]) -> dict[str, float | None]:
+    """A page view's vitals from its page's last report, None where the view has none (web-vitals reports none
+    there either): no INP without an interaction, and no CLS before the first contentful paint. A view left or
+    stopped before it painted showed nothing that could shift: its CLS of 0 was a sample that met any budget."""
+    values = {k: vital(report.get(k)) for k in ("lcp", "fcp", "ttfb", "cls")}
+    if values["fcp"] is None:
+        values["cls"] = None
+    values["inp"] = vital(report.get("inp")) if report.get("interactions") else None
+    return values
 
 
 MAX_VITAL = 86_400_000.0  # a vital is read up to this (a day in ms): 1e308 was an OverflowError in the sink

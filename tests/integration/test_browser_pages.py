@@ -1,5 +1,5 @@
 """Pages that behave badly, driven on one real headless Chromium page (browser/page.py) against pages served on
-loopback: dialogs (alert, confirm, a beforeunload prompt)."""
+loopback: dialogs (alert, confirm, a beforeunload prompt) and a view left before it painted."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ PAGES = {
         "<button id='b'>b</button><script>addEventListener('beforeunload', (e) => "
         "{ e.preventDefault(); e.returnValue = ''; })</script>"
     ),
+    "/blank": "",
     "/text": "<p>some text</p>",
 }
 
@@ -91,3 +92,15 @@ def test_dialogs_are_answered_and_a_beforeunload_prompt_does_not_hold_the_page(b
     answer = page.session.call("Runtime.evaluate", expression="document.body.innerText", returnByValue=True)
     assert answer["result"]["value"] == "some text"
 
+
+def test_a_view_left_before_it_painted_has_no_cls(browser: Browser) -> None:
+    """web-vitals reports CLS only after the first contentful paint: a page that showed nothing had nothing to shift,
+    and its CLS of 0 was a sample that met any budget (the page's last report says cls 0, fcp none)."""
+    from loadorch.browser.worker import view_values
+
+    page, host = browser.page, browser.host
+    page.visit(host + "/blank", "blank", 10)
+    page.visit(host + "/text", "text", 10)
+    blank = next(v for v in browser.views if v.page == "blank")
+    assert blank.values.get("fcp") is None and blank.values.get("cls") == 0, blank.values  # as the page reports it
+    assert view_values(blank.values)["cls"] is None

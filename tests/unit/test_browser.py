@@ -170,6 +170,17 @@ def test_too_few_page_views_is_inconclusive_and_none_is_a_failure() -> None:
     assert none.verdict == "fail" and none.observed is None and "no data" in none.message
 
 
+def test_a_view_without_a_paint_or_an_interaction_has_no_cls_or_inp() -> None:
+    """As web-vitals: CLS only once the page painted, INP only with an interaction; 0 there is a sample, not none."""
+    from loadorch.browser.worker import view_values
+
+    never_painted = view_values({"ttfb": 12.0, "lcp": None, "fcp": None, "cls": 0, "inp": None, "interactions": 0})
+    assert never_painted == {"ttfb": 12.0, "lcp": None, "fcp": None, "cls": None, "inp": None}
+    painted = view_values({"ttfb": 12.0, "lcp": 90, "fcp": 80, "cls": 0, "inp": 0, "interactions": 0})
+    assert painted == {"ttfb": 12.0, "lcp": 90.0, "fcp": 80.0, "cls": 0.0, "inp": None}
+    assert view_values({"fcp": 80, "cls": 0.2, "inp": 24, "interactions": 1})["inp"] == 24.0
+
+
 def test_failed_steps_are_a_rate_and_are_named() -> None:
     stats = BrowserStats()
     for _ in range(9):
