@@ -261,6 +261,17 @@ class Page:
             pass
         self._finish(left)
 
+    def responsive(self, timeout: float = 5.0) -> bool:
+        """The page's main thread answers within `timeout`. A script in an endless loop holds it, and Chromium
+        navigates that tab in the same stuck renderer: every later step of the page timed out until the run's end."""
+        if self.crashed or self.conn.closed:
+            return False
+        try:
+            self.session.call("Runtime.evaluate", timeout=timeout, expression="0", returnByValue=True)
+        except CDPError:
+            return False
+        return True
+
     def close(self) -> None:
         self.targets.close()
 

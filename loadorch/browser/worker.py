@@ -151,7 +151,8 @@ class PageRunner:
                         return
                     self.reporter.send(self._step_record(action, iteration, page_name, error))
                     if error is not None:
-                        if page.crashed or self.conn.closed:
+                        # a crashed page, or one whose script holds it (an endless loop): a new page goes on
+                        if page.crashed or self.conn.closed or not page.responsive(min(self.spec.timeout, 5.0)):
                             page.close()
                             if self.conn.closed:
                                 return

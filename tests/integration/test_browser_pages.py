@@ -1,9 +1,11 @@
 """Pages that behave badly, driven on one real headless Chromium page (browser/page.py) against pages served on
-loopback: dialogs (alert, confirm, a beforeunload prompt) and a view left before it painted."""
+loopback: dialogs (alert, confirm, a beforeunload prompt), a view left before it painted, a page whose script never ends."""
 
 from __future__ import annotations
 
+import json
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.support import tools
+from tests.support.project import Project, assert_no_traceback
 from tests.support.serving import Target, serving
 
 pytestmark = pytest.mark.chromium
@@ -104,3 +107,48 @@ def test_a_view_left_before_it_painted_has_no_cls(browser: Browser) -> None:
     blank = next(v for v in browser.views if v.page == "blank")
     assert blank.values.get("fcp") is None and blank.values.get("cls") == 0, blank.values  # as the page reports it
     assert view_values(blank.values)["cls"] is None
+
+
+HUNG_SCENARIO = """
+name: hung
+browsers:
+  - name: reader
+    pages: 1
+    think_time: 0.1
+    timeout: 4s
+    journey:
+      - {visit: /first, name: first}   # the first time only, a script that never ends
+      - {visit: /text, name: text}
+"""
+
+
+class Hung(Target):
+    lock = threading.Lock()
+    firsts = 0
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        body = "<p>some text</p>"
+        if self.path.startswith("/first"):
+            with Hung.lock:
+                Hung.firsts += 1
+                if Hung.firsts == 2:  # the warm-up loads /first once, unmeasured; the first visit hangs
+                    body = "<p>stuck</p><script>while (true) {}</script>"
+        self.answer(200, f"<!doctype html><html><body>{body}</body></html>".encode(), "text/html")
+
+
+def test_a_page_held_by_an_endless_script_is_replaced_and_the_journey_goes_on(project: Project) -> None:
+    """Chromium navigates a tab whose script never ends in the same stuck renderer: every later step of that browser
+    user timed out until the run's end. The page that does not answer is replaced, as a crashed one is."""
+    tools.require("chromium")
+    with serving(Hung) as port:
+        project.write("scenarios/s.yaml", HUNG_SCENARIO)
+        project.write(
+            "profiles/p.yaml",
+            f"scenario: ../scenarios/s.yaml\nhost: http://127.0.0.1:{port}\nmin_samples: 1\nload: {{iterations: 3}}\n",
+        )
+        result = project.run("run", "p", "--out", "o", "--request-log", timeout=240)
+    assert_no_traceback(result)
+    steps = [json.loads(line) for line in (project.root / "o" / "browser-steps.jsonl").read_text().splitlines()]
+    failed = [(s["iteration"], s["step"]) for s in steps if s["error"] is not None]
+    assert failed == [(0, 1)], steps  # the hung visit only: the next iterations walk on a new page
+    assert [(s["iteration"], s["step"]) for s in steps if s["error"] is None] == [(1, 1), (1, 2), (2, 1), (2, 2)]
