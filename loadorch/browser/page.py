@@ -29,6 +29,7 @@ KEYS: dict[str, tuple[str, int, str]] = {  # key -> (code, windows key code, tex
 }
 FINAL_REASONS = ("hidden", "pagehide")
 MAX_FINISHED = 64  # ids of finished documents whose late reports are ignored
+MAX_STATUSES = 16  # main-frame documents whose HTTP status is kept (a visit reads its own at once)
 
 
 class StepError(Exception):
@@ -51,6 +52,7 @@ class View:
     cut: bool = False  # the run ended before the journey's steps on this document were done: not a sample
     loader: str | None = None  # the DevTools loaderId of its navigation (its requests carry it)
     weight: WeightJson | None = None  # weight.Tally.to_json() of the document, once it is final
+    status: int = 0  # the HTTP status of its document (0: not known); 400 or more: an error page, no sample
 
 
 ViewSink = Callable[[View], None]
@@ -86,6 +88,7 @@ class Page:
         self.crashed = False
         self.measuring = True
         self.loader: str | None = None  # the main frame's latest navigation
+        self.statuses: dict[str, int] = {}  # loaderId -> the HTTP status of that main-frame document
         self.weigher = Weigher()
         self.targets = PageContext(conn, rail_url, self._paused, timeout)
         self.session: Session = self.targets.main
@@ -105,6 +108,7 @@ class Page:
         s.on("Target.detachedFromTarget", self.targets.detached)
         s.on("Page.frameNavigated", self._navigated)
         s.on("Network.requestWillBeSent", self.weigher.request)
+        s.on("Network.responseReceived", self._response)
         s.on("Network.dataReceived", self.weigher.data)
         s.on("Network.loadingFinished", self.weigher.finished)
         s.on("Network.loadingFailed", self.weigher.failed)
@@ -165,6 +169,19 @@ class Page:
             if self.measuring:
                 self.on_blocked(self.current, url)
 
+    def _response(self, params: CdpObject) -> None:
+        """The HTTP status of each main-frame document, by its loaderId (the latest few)."""
+        loader = str(params.get("loaderId", ""))
+        if params.get("type") != "Document" or params.get("requestId") != loader or not loader:
+            return
+        if self.weigher.main_frame and params.get("frameId") != self.weigher.main_frame:
+            return
+        status = params.get("response", {}).get("status")
+        with self.lock:
+            self.statuses[loader] = int(status) if isinstance(status, (int, float)) else 0
+            while len(self.statuses) > MAX_STATUSES:
+                del self.statuses[next(iter(self.statuses))]
+
     def _navigated(self, params: CdpObject) -> None:
         frame = params.get("frame", {})
         if not frame.get("parentId"):
@@ -196,9 +213,19 @@ class Page:
             reply = self._call("Page.navigate", timeout, url=url)
             if reply.get("errorText"):
                 raise StepError(f"navigation to {url} failed: {reply['errorText']}")
+            loader = reply.get("loaderId")
+            if not loader:  # within the document (a fragment): no new document, no load event; the view goes on
+                with self.lock:
+                    self.claim = None
+                left = []
+                return
             if self.session.wait_for("Page.loadEventFired", timeout) is None:
                 self._check_alive()
                 raise StepError(f"navigation to {url} timed out after {timeout:g}s (no load event)")
+            with self.lock:
+                status = self.statuses.get(str(loader), 0)
+            if status >= 400:
+                raise StepError(f"navigation to {url} answered HTTP {status}")
         finally:
             self._finish(left)
 
@@ -292,6 +319,7 @@ class Page:
         if view is not None:
             view.final = True
             view.weight = self.weigher.take(view.loader)
+            view.status = self.statuses.get(view.loader or "", 0)
         return view
 
     def _call(self, method: str, timeout: float, **params: Any) -> CdpObject:

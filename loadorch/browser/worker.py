@@ -108,6 +108,8 @@ class PageRunner:
         return self.page
 
     def _view(self, view: View) -> None:
+        if view.status >= 400:  # an error page's vitals are not the page's: its visit failed (the step says why)
+            return
         v = view.values
         values = view_values(v)
         msg = {"type": "view", "user": self.spec.name, "page": view.page, "at": view.started, "values": values}

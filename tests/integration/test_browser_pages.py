@@ -152,3 +152,50 @@ def test_a_page_held_by_an_endless_script_is_replaced_and_the_journey_goes_on(pr
     failed = [(s["iteration"], s["step"]) for s in steps if s["error"] is not None]
     assert failed == [(0, 1)], steps  # the hung visit only: the next iterations walk on a new page
     assert [(s["iteration"], s["step"]) for s in steps if s["error"] is None] == [(1, 1), (1, 2), (2, 1), (2, 2)]
+
+
+ERRORS_SCENARIO = """
+name: errors
+browsers:
+  - name: reader
+    pages: 1
+    think_time: 0.3
+    journey:
+      - {visit: /text, name: text}
+      - {visit: "/text#more", name: more}   # within the document: no new document, no load event
+  - name: visitor
+    pages: 1
+    think_time: 0.3
+    journey:
+      - {visit: /gone, name: gone}   # 500
+thresholds:
+  "browser_web_vital_lcp{page:gone}": ["p(75)<10000"]
+"""
+
+
+class Errors(Target):
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        status = 500 if self.path.startswith("/gone") else 200
+        self.answer(status, b"<!doctype html><html><body><p>some text</p></body></html>", "text/html")
+
+
+def test_a_visit_to_an_error_page_fails_and_a_fragment_visit_does_not_wait_for_a_load(project: Project) -> None:
+    """A visit whose document answered 500 read as done, and the error page's fast LCP passed the page's budget; a
+    visit within the document (a fragment) waited for a load event that never comes and failed after the timeout."""
+    tools.require("chromium")
+    with serving(Errors) as port:
+        project.write("scenarios/s.yaml", ERRORS_SCENARIO)
+        project.write(
+            "profiles/p.yaml",
+            f"scenario: ../scenarios/s.yaml\nhost: http://127.0.0.1:{port}\nmin_samples: 1\nload: {{iterations: 1}}\n",
+        )
+        result = project.run("run", "p", "--out", "o", "--request-log", timeout=240)
+    assert_no_traceback(result)
+    steps = [json.loads(line) for line in (project.root / "o" / "browser-steps.jsonl").read_text().splitlines()]
+    errors = {(s["user"], s["step"]): s["error"] for s in steps}
+    assert errors[("reader", 1)] is None and errors[("reader", 2)] is None, steps
+    assert "answered HTTP 500" in (errors[("visitor", 1)] or ""), steps
+    doc = project.results("o")
+    lcp = next(t for t in doc["thresholds"] if t["selector"] == "browser_web_vital_lcp{page:gone}")
+    assert lcp["verdict"] != "pass" and lcp["samples"] == 0, lcp
+    assert result.code != 0
