@@ -31,7 +31,7 @@ PAGES = {
 
 
 class Pages(Target):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         body = PAGES.get(self.path.split("?", 1)[0], "<p>ok</p>")
         self.answer(200, f"<!doctype html><html><body>{body}</body></html>".encode(), "text/html")
 
@@ -126,7 +126,7 @@ class Hung(Target):
     lock = threading.Lock()
     firsts = 0
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         body = "<p>some text</p>"
         if self.path.startswith("/first"):
             with Hung.lock:
@@ -174,7 +174,7 @@ thresholds:
 
 
 class Errors(Target):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         status = 500 if self.path.startswith("/gone") else 200
         self.answer(status, b"<!doctype html><html><body><p>some text</p></body></html>", "text/html")
 

@@ -585,6 +585,9 @@ def test_a_step_the_runs_end_cut_short_is_not_a_failed_step(stopping: bool, gone
         def leave(self, cut: bool) -> None:
             pass
 
+        def responsive(self, timeout: float) -> bool:
+            return True
+
         def close(self) -> None:
             pass
 
