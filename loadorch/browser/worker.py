@@ -31,7 +31,7 @@ from loadorch.config.scenario import BrowserSpec
 from loadorch.errors import LoadorchError
 from loadorch.heap import Trimmer, limit_arenas
 from loadorch.traffic import data as gen
-from loadorch.traffic.redact import Redactor
+from loadorch.traffic.redact import Redactor, credential_params_in
 from loadorch.traffic.trace import BROWSER_WORKERS, TraceIds
 from loadorch.wire import Plan
 
@@ -119,7 +119,7 @@ class PageRunner:
             self.reporter.send({**msg, "evidence": clean(v.get("attr"), view.weight, self.redactor).to_wire()})
 
     def _blocked(self, page: str, url: str) -> None:
-        self.reporter.send({"type": "blocked", "page": page, "url": self.redactor.cut(url, MAX_SHOWN, more="")})
+        self.reporter.send({"type": "blocked", "page": page, "url": self._shown(url)})
 
     def _railed(self, url: str) -> None:
         page = self.page
@@ -195,10 +195,17 @@ class PageRunner:
             "page": self.slot.page,
             "iteration": iteration,
             "page_name": page_name,
-            "label": action.label,
+            "label": credential_params_in(action.label),  # an unnamed visit's label is its URL
             **action.to_json(),
-            "error": None if error is None else self.redactor.cut(error, MAX_SHOWN, more=""),
+            "target": credential_params_in(action.target),
+            "error": None if error is None else self._shown(error),
         }
+
+    def _shown(self, text: str) -> str:
+        """A URL or a step's error (which names its URL) as reported: the run's secrets and the value of every
+        credential-named parameter masked (a tracker's `?token=`, a visit's `?session=`, as the page's evidence
+        masks them), then cut."""
+        return self.redactor.cut(credential_params_in(text), MAX_SHOWN, more="")
 
 
 def view_values(report: Mapping[str, object]) -> dict[str, float | None]:

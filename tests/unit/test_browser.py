@@ -679,3 +679,31 @@ def test_the_browser_sink_closes_what_no_worker_sends_and_stays_bounded(monkeypa
         for c in quiet:
             c.close()
         sink.close()
+
+
+def test_a_blocked_url_and_a_step_error_show_no_credential_parameter() -> None:
+    """A tracker's URL with a `?token=` the run never declared, and a step's error naming the visit's URL with a
+    `?session=`, went whole into results.json, summary.md and browser-steps.jsonl (the page's evidence masked them)."""
+    import threading
+    from types import SimpleNamespace
+
+    from loadorch.browser.journey import Action
+    from loadorch.browser.worker import PageRunner
+    from loadorch.traffic.redact import Redactor
+
+    sent: list[dict] = []
+    runner = PageRunner.__new__(PageRunner)
+    runner.redactor = Redactor([])
+    runner.reporter = SimpleNamespace(send=sent.append)  # type: ignore[assignment]
+    runner.spec = SimpleNamespace(name="shopper")  # type: ignore[assignment]
+    runner.slot = SimpleNamespace(page=0)  # type: ignore[assignment]
+    runner.stop = threading.Event()
+    runner._blocked("home", "https://tracker.test/p?token=tok-4f9a2b&x=1")
+    action = Action(1, "visit", "/acct?session=s-77c1e0", None, "acct", 5.0, "step 1 (acct)")
+    error = "step 1 (acct): navigation to http://127.0.0.1:1/acct?session=s-77c1e0 answered HTTP 500"
+    sent.append(dict(runner._step_record(action, 0, "acct", error)))
+    assert sent[0]["url"] == "https://tracker.test/p?token=***&x=1", sent[0]
+    assert sent[1]["error"] == "step 1 (acct): navigation to http://127.0.0.1:1/acct?session=*** answered HTTP 500"
+    unnamed = Action(1, "visit", "/acct?session=s-77c1e0", None, None, 5.0, "step 1 (visit /acct?session=s-77c1e0)")
+    record = runner._step_record(unnamed, 0, "/acct", None)
+    assert "s-77c1e0" not in json.dumps(record) and record["target"] == "/acct?session=***", record
