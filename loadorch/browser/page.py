@@ -52,7 +52,8 @@ class View:
     cut: bool = False  # the run ended before the journey's steps on this document were done: not a sample
     loader: str | None = None  # the DevTools loaderId of its navigation (its requests carry it)
     weight: WeightJson | None = None  # weight.Tally.to_json() of the document, once it is final
-    status: int = 0  # the HTTP status of its document (0: not known); 400 or more: an error page, no sample
+    # its visit failed (its document answered HTTP 400 or more, or never fired load): no sample of the page
+    failed: bool = False
 
 
 ViewSink = Callable[[View], None]
@@ -89,6 +90,7 @@ class Page:
         self.measuring = True
         self.loader: str | None = None  # the main frame's latest navigation
         self.statuses: dict[str, int] = {}  # loaderId -> the HTTP status of that main-frame document
+        self.failed_loads: dict[str, None] = {}  # loaderIds of the latest visits that timed out before their load
         self.weigher = Weigher()
         self.targets = PageContext(conn, rail_url, self._paused, timeout)
         self.session: Session = self.targets.main
@@ -220,6 +222,10 @@ class Page:
                 left = []
                 return
             if self.session.wait_for("Page.loadEventFired", timeout) is None:
+                with self.lock:  # what it showed so far (a paragraph, not the hero that never came) is no LCP
+                    self.failed_loads[str(loader)] = None
+                    while len(self.failed_loads) > MAX_STATUSES:
+                        del self.failed_loads[next(iter(self.failed_loads))]
                 self._check_alive()
                 raise StepError(f"navigation to {url} timed out after {timeout:g}s (no load event)")
             with self.lock:
@@ -319,7 +325,8 @@ class Page:
         if view is not None:
             view.final = True
             view.weight = self.weigher.take(view.loader)
-            view.status = self.statuses.get(view.loader or "", 0)
+            loader = view.loader or ""
+            view.failed = loader in self.failed_loads or self.statuses.get(loader, 0) >= 400
         return view
 
     def _call(self, method: str, timeout: float, **params: Any) -> CdpObject:

@@ -108,7 +108,7 @@ class PageRunner:
         return self.page
 
     def _view(self, view: View) -> None:
-        if view.status >= 400:  # an error page's vitals are not the page's: its visit failed (the step says why)
+        if view.failed:  # an error page's or a load's that never ended: not the page's vitals (the step says why)
             return
         v = view.values
         values = view_values(v)

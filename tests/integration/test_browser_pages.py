@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -168,19 +169,30 @@ browsers:
     think_time: 0.3
     journey:
       - {visit: /gone, name: gone}   # 500
+  - name: waiter
+    pages: 1
+    think_time: 0.3
+    timeout: 3s
+    journey:
+      - {visit: /unloaded, name: unloaded}   # its text paints, its hero never comes: no load event
 thresholds:
   "browser_web_vital_lcp{page:gone}": ["p(75)<10000"]
+  "browser_web_vital_lcp{page:unloaded}": ["p(75)<10000"]
 """
 
 
 class Errors(Target):
     def do_GET(self) -> None:
+        if self.path.startswith("/hero"):
+            time.sleep(6)  # past the step's timeout: the page never fires load while the step waits
         status = 500 if self.path.startswith("/gone") else 200
-        self.answer(status, b"<!doctype html><html><body><p>some text</p></body></html>", "text/html")
+        hero = '<img src="/hero.png" width="600" height="400">' if self.path.startswith("/unloaded") else ""
+        self.answer(status, f"<!doctype html><html><body><p>some text</p>{hero}</body></html>".encode(), "text/html")
 
 
-def test_a_visit_to_an_error_page_fails_and_a_fragment_visit_does_not_wait_for_a_load(project: Project) -> None:
+def test_a_failed_visit_is_no_sample_and_a_fragment_visit_does_not_wait_for_a_load(project: Project) -> None:
     """A visit whose document answered 500 read as done, and the error page's fast LCP passed the page's budget; a
+    visit that timed out before its load (its hero never came) gave the text's LCP as the page's, which passed too; a
     visit within the document (a fragment) waited for a load event that never comes and failed after the timeout."""
     tools.require("chromium")
     with serving(Errors) as port:
@@ -196,6 +208,8 @@ def test_a_visit_to_an_error_page_fails_and_a_fragment_visit_does_not_wait_for_a
     assert errors[("reader", 1)] is None and errors[("reader", 2)] is None, steps
     assert "answered HTTP 500" in (errors[("visitor", 1)] or ""), steps
     doc = project.results("o")
-    lcp = next(t for t in doc["thresholds"] if t["selector"] == "browser_web_vital_lcp{page:gone}")
-    assert lcp["verdict"] != "pass" and lcp["samples"] == 0, lcp
+    assert "timed out" in (errors[("waiter", 1)] or ""), steps
+    for page in ("gone", "unloaded"):
+        lcp = next(t for t in doc["thresholds"] if t["selector"] == f"browser_web_vital_lcp{{page:{page}}}")
+        assert lcp["verdict"] != "pass" and lcp["samples"] == 0, lcp
     assert result.code != 0
