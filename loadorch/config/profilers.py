@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 from loadorch.config.base import Strict
 
 MAX_PROFILERS = 4
+MAX_PID = 4_194_304  # Linux's largest pid_max
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}\Z")
 
 
@@ -19,7 +20,7 @@ class ProfilerSpec(Strict):
 
     tool: Literal["py-spy"] = "py-spy"
     target: Literal["embedded"] | None = None
-    pid: int | None = Field(None, ge=1, le=4_194_304)
+    pid: int | None = Field(None, ge=1, le=MAX_PID)
     pid_file: str | None = Field(None, min_length=1)
     rate: int = Field(100, ge=1, le=1000)  # samples per second
     top: int = Field(10, ge=1, le=50)  # functions listed by own time

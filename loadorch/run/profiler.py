@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -25,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from loadorch.config.profilers import ProfilerSpec
+from loadorch.config.profilers import MAX_PID, ProfilerSpec
 from loadorch.config.resolve import RunConfig
 from loadorch.pids import dies_with_parent
 from loadorch.profiling import flamegraph, speedscope
@@ -140,11 +141,13 @@ class Profilers:
             return spec.pid, None
         path = os.path.join(self.profile_dir, spec.pid_file or "")
         try:
-            with open(path, encoding="utf-8") as fh:
-                text = fh.read(64).strip()
+            with open(path, "rb") as fh:
+                # bytes, ASCII digits only: a file that is not UTF-8, or a digit str.isdigit() takes and int() does
+                # not ("²"), was an internal error of the run; a number past the largest pid is no process either
+                text = fh.read(64).decode("ascii", errors="replace").strip()
         except OSError as exc:
             return None, pid_file_problem(path, exc.strerror or str(exc))
-        if not text.isdigit() or int(text) < 1:
+        if not re.fullmatch(r"[0-9]{1,7}", text) or not 1 <= int(text) <= MAX_PID:
             return None, pid_file_problem(path, f"{text[:20]!r} is not a pid")
         return int(text), None
 

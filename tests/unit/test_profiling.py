@@ -415,3 +415,22 @@ def test_a_malformed_large_file_says_what_is_wrong_as_the_whole_read_does(
     mutate(doc)
     with pytest.raises(ProfileFormatError, match=re.escape(where)):
         speedscope.read(str(_pyspy_file(tmp_path / "p.json", doc)))
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe\x00garbage", "\u00b2".encode(), "\u0661\u0662".encode(),
+                                     b"99999999999999999999999", b"0", b"-5", b"12 34", b""])
+def test_a_pid_file_holding_garbage_is_a_warning_naming_the_file_not_an_internal_error(
+    tmp_path: Path, content: bytes,
+) -> None:
+    """The pid file is read as the load starts (validate cannot read it): bytes that are not UTF-8 (a
+    UnicodeDecodeError), a digit str.isdigit() accepts but int() does not (`²`), digits of another script or a
+    number past the largest pid were an internal error of the run (exit 5) or a pid that is no process."""
+    from loadorch.config.profilers import ProfilerSpec
+    from loadorch.run.profiler import Profilers
+
+    (tmp_path / "app.pid").write_bytes(content)
+    p = Profilers([ProfilerSpec(pid_file="app.pid")], str(tmp_path), None, str(tmp_path), str, {})
+    p.tick(None)
+    checks, [section] = p.finish(str(tmp_path / "out"))
+    assert checks[0].verdict == "warning" and "app.pid" in checks[0].message and "not a pid" in checks[0].message
+    assert not section.attached
