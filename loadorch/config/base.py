@@ -54,6 +54,10 @@ Tags = Annotated[dict[str, str], AfterValidator(_tags)]
 
 
 MAX_THINK_S = 3600.0
+# a weight's largest value: weights are summed (users per class, the draw of an endpoint or a choice), and a sum
+# that overflows to inf, or an inf or NaN weight, made a class NaN users or an endpoint never drawn
+MAX_WEIGHT = 1_000_000.0
+Weight = Annotated[float, Field(ge=0, le=MAX_WEIGHT, allow_inf_nan=False)]
 
 
 class ThinkTime(Strict):

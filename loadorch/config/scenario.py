@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from loadorch.config.base import MAX_THINK_S, Strict, Tags, ThinkTime
+from loadorch.config.base import MAX_THINK_S, MAX_WEIGHT, Strict, Tags, ThinkTime, Weight
 from loadorch.config.browsers import BrowserSpec, Step
 from loadorch.config.units import Duration
 from loadorch.traffic.headers import name_problem, value_problem
@@ -61,7 +61,7 @@ class DataSpec(Strict):
     int_range: tuple[int, int] | None = Field(None, alias="int")
     float_range: tuple[float, float] | None = Field(None, alias="float")
     choice: list[Any] | None = Field(None, min_length=1)
-    weights: list[float] | None = None
+    weights: list[Weight] | None = None
     sequence: SequenceSpec | None = None
     unique_per: Literal["user"] | None = None
     pattern: str | None = None
@@ -150,7 +150,7 @@ class RequestSpec(Strict):
 class Endpoint(RequestSpec):
     name: str = Field(min_length=1)
     kind: Literal["read", "write"] | None = None
-    weight: float = Field(1.0, ge=0)
+    weight: Weight = 1.0
     tags: Tags = Field(default_factory=dict)
 
     @property
@@ -162,7 +162,7 @@ class UserSpec(Strict):
     """A declarative user (`requests`) or a Locust user class (`python: "file.py:Class"`)."""
 
     name: str | None = Field(None, min_length=1, pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$")
-    weight: float = Field(1.0, gt=0)
+    weight: float = Field(1.0, gt=0, le=MAX_WEIGHT, allow_inf_nan=False)
     think_time: ThinkTime = Field(default_factory=lambda: ThinkTime(constant=0.0))
     requests: list[Endpoint] = Field(default_factory=list)
     python: str | None = Field(None, pattern=r"^[^:]+\.py:[A-Za-z_][A-Za-z0-9_]*$")

@@ -371,3 +371,21 @@ def test_max_response_body_has_a_default_units_and_bounds(tmp_path: Path) -> Non
                           ("true", "expected a size")):
         [msg] = errors(tmp_path, profile=BASE_PROFILE + f"max_response_body: {bad}\n")
         assert msg.startswith(f"{tmp_path / 'profiles' / 'p.yaml'}:4: max_response_body:") and fragment in msg
+
+
+@pytest.mark.parametrize("old,new,field", [
+    ("  - name: u\n", "  - name: u\n    weight: .inf\n", "users[0].weight"),
+    ("  - name: u\n", "  - name: u\n    weight: 1e308\n", "users[0].weight"),
+    ("{name: get, path: \"/items/{id}\"}", "{name: get, path: /x, weight: .inf}", "users[0].requests[0].weight"),
+    ("{name: get, path: \"/items/{id}\"}", "{name: get, path: /x, weight: 1e308}", "users[0].requests[0].weight"),
+    ("  id: {int: [1, 10]}", "  id: {choice: [a, b], weights: [.nan, 1]}", "data.id.weights[0]"),
+    ("  id: {int: [1, 10]}", "  id: {choice: [a, b], weights: [.inf, 1]}", "data.id.weights[0]"),
+])
+def test_a_weight_that_is_not_a_finite_number_of_reasonable_size_is_refused(
+    tmp_path: Path, old: str, new: str, field: str,
+) -> None:
+    """Validate took these, and the run broke on them: a user weight of .inf was an internal error (NaN users per
+    class), an endpoint weight of .inf, or two of 1e308 (their sum is inf), sent every request to the other
+    endpoint, and a data weight of .nan stopped every virtual user on a TypeError."""
+    msgs = errors(tmp_path, BASE_SCENARIO.replace(old, new))
+    assert any(f": {field}:" in m for m in msgs), msgs
