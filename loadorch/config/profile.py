@@ -59,7 +59,7 @@ class Load(Strict):
     iterations: int | None = Field(None, ge=1)
     arrival_rate: float | None = Field(None, gt=0, le=1_000_000)
     stages: list[Stage] | None = Field(None, min_length=1)
-    start_rate: float = Field(0.0, ge=0)
+    start_rate: float = Field(0.0, ge=0, le=1_000_000)  # as a stage's rate (inf ran, then lost results.json)
     max_users: int | None = Field(None, ge=1, le=100_000)
     spacing: Literal["constant", "poisson"] = "constant"
     max_dropped: Percent = 0.0
@@ -151,7 +151,7 @@ class CompareBudgets(Strict):
     p99: Percent | None = None
     rps: Percent | None = None
     error_rate: Percent | None = None
-    min_change_ms: float | None = Field(None, ge=0)
+    min_change_ms: float | None = Field(None, ge=0, le=3_600_000)  # an hour at most (inf: every slowdown 'same')
     # improvement goals: {"http_req_duration{name:list}": "p(95) -30%"} (config/goals.py)
     goals: dict[str, str] = Field(default_factory=dict, max_length=100)
 

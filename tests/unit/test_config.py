@@ -389,3 +389,16 @@ def test_a_weight_that_is_not_a_finite_number_of_reasonable_size_is_refused(
     endpoint, and a data weight of .nan stopped every virtual user on a TypeError."""
     msgs = errors(tmp_path, BASE_SCENARIO.replace(old, new))
     assert any(f": {field}:" in m for m in msgs), msgs
+
+
+@pytest.mark.parametrize("extra,field", [
+    ("load: {stages: [{rate: 5, duration: 2s}], start_rate: .inf, max_users: 5}\n", "load.start_rate"),
+    ("load: {stages: [{rate: 5, duration: 2s}], start_rate: 2000000, max_users: 5}\n", "load.start_rate"),
+    ("load: {users: 4, duration: 30s}\ncompare: {min_change_ms: .inf}\n", "compare.min_change_ms"),
+])
+def test_an_infinite_start_rate_or_min_change_is_refused(tmp_path: Path, extra: str, field: str) -> None:
+    """An infinite start_rate ran the load and then lost its results.json (an internal error: inf is no JSON); an
+    infinite min_change_ms let `compare` call every slowdown 'same' (under min_change_ms)."""
+    profile = BASE_PROFILE.replace("load: {users: 4, duration: 30s}\n", extra)
+    msgs = errors(tmp_path, profile=profile)
+    assert any(f": {field}:" in m for m in msgs), msgs
