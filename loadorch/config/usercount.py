@@ -11,6 +11,7 @@ from loadorch.errors import Problem
 
 # up to this many arrivals per second, max_users may be left out (synthetic checks at a low fixed rate)
 MAX_DEFAULT_RATE = 10.0
+MAX_USERS = 100_000  # the most an explicit max_users (or users) may be: the default is held to it too
 
 
 def default_max_users(peak_rate: float, request_timeout_s: float) -> int:
@@ -46,6 +47,14 @@ def load_problems(profile: Profile, scenario: Scenario, doc: Document) -> list[P
             f"the open model needs max_users above {MAX_DEFAULT_RATE:g} arrivals per second (the most "
             "virtual users that may be busy at once); at or below it the default is rate x request_timeout + 1"
         ))]
+    if load.is_open and load.max_users is None:
+        users = default_max_users(peak_rate(profile), profile.request_timeout)
+        if users > MAX_USERS:  # every one is spawned as the run starts
+            return [problem("max_users", (
+                f"left out, max_users is rate x request_timeout + 1 = {users} virtual users here, more than the "
+                f"{MAX_USERS} a run may have; give max_users (the most arrivals in flight at once), or a shorter "
+                "request_timeout"
+            ))]
     if not load.is_open and not load.staged_users and load.users is None:
         return [problem("users", "give users (how many HTTP virtual users run), e.g. load: {users: 10, duration: 1m}")]
     return []

@@ -402,3 +402,15 @@ def test_an_infinite_start_rate_or_min_change_is_refused(tmp_path: Path, extra: 
     profile = BASE_PROFILE.replace("load: {users: 4, duration: 30s}\n", extra)
     msgs = errors(tmp_path, profile=profile)
     assert any(f": {field}:" in m for m in msgs), msgs
+
+
+def test_a_default_max_users_past_the_most_users_a_run_may_have_is_refused(tmp_path: Path) -> None:
+    """Low-rate checks leave max_users out and get rate x request_timeout + 1; a long request_timeout made that
+    millions of virtual users (26,784,001 at 10/s and 744h), each spawned at the start of the run, past the
+    100,000 an explicit max_users may be."""
+    profile = BASE_PROFILE.replace("load: {users: 4, duration: 30s}\n",
+                                   "load: {arrival_rate: 10, duration: 30s}\nrequest_timeout: 744h\n")
+    msgs = errors(tmp_path, profile=profile)
+    assert any(": load.max_users:" in m and "26784001" in m and "100000" in m for m in msgs), msgs
+    make(tmp_path, profile=profile.replace("744h", "2h"))  # 72,001: within the bound, as before
+    assert build("p", str(tmp_path), {}).users == 72001
