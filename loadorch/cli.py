@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 
 MAX_WORKERS = 256  # the same limit as a profile's `workers:`
+MAX_USERS = 100_000  # the same limit as a profile's `users:` and `max_users:` (config/usercount.MAX_USERS)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -60,6 +61,13 @@ def _workers(text: str) -> int:
     value = _positive_int(text)
     if value > MAX_WORKERS:
         raise argparse.ArgumentTypeError(f"must be at most {MAX_WORKERS} (as in a profile), got {value}")
+    return value
+
+
+def _users(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_USERS:  # a billion users were planned, up to the controller's MemoryError
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_USERS} (as in a profile), got {value}")
     return value
 
 
@@ -198,7 +206,7 @@ def _int(text: str) -> int:
 
 
 def _add_load_flags(parser: argparse.ArgumentParser, workers: bool) -> None:
-    parser.add_argument("--users", type=_positive_int)
+    parser.add_argument("--users", type=_users)
     parser.add_argument("--spawn-rate", type=_spawn_rate)
     parser.add_argument("--duration", type=_duration)
     parser.add_argument("--seed", type=_int)
@@ -234,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", parents=[common], help="run a profile's load test and gate on its thresholds")
     run.add_argument("profile", help="profile name (profiles/NAME.yaml) or path to a profile file")
-    run.add_argument("--users", type=_positive_int, help="virtual users (closed model) or max_users (open)")
+    run.add_argument("--users", type=_users, help="virtual users (closed model) or max_users (open)")
     run.add_argument("--spawn-rate", type=_spawn_rate, help="users started per second (closed model)")
     run.add_argument("--duration", type=_duration, help="e.g. 30s, 10m")
     run.add_argument("--workers", type=_workers, help=f"local worker processes (1 to {MAX_WORKERS})")

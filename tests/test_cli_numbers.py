@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from loadorch.cli import main
+from loadorch.cli import build_parser, main
 from loadorch.config.resolve import Overrides, build
 from tests.support.project import REPO, SIMPLE_SCENARIO, Project, run_cli
 
@@ -239,3 +239,17 @@ def test_an_alerts_interval_of_whole_milliseconds_is_written_exactly(simple_proj
     r = simple_project.cli("alerts", "p", "--interval", interval)
     assert r.code == 0, r.err
     assert yaml.safe_load(r.out)["groups"][0]["interval"] == written
+
+
+@pytest.mark.parametrize("argv", [("run", "p"), ("k8s", "render", "p", "--workers", "1", "--image", "i")])
+def test_a_users_flag_past_the_most_a_profile_may_give_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], argv: tuple[str, ...]
+) -> None:
+    """`run p --users 1000000000 --spawn-rate 1000000000` went on to plan a billion users: the controller took
+    gigabytes and ended in a MemoryError (an internal error), where a profile's `users: 1000000000` is refused (at
+    most 100,000). The parser alone is run here: without the bound, a run would plan those users."""
+    with pytest.raises(SystemExit) as info:
+        build_parser().parse_args([*argv, "--users", "1000000000"])
+    err = capsys.readouterr().err
+    assert_clear(int(info.value.code or 0), err, 2, "--users: must be at most 100000 (as in a profile), got 1000000000")
+    assert build_parser().parse_args([*argv, "--users", "100000"]).users == 100000
