@@ -53,8 +53,9 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Project:
     return project
 
 
-def _compare(project: Project, out: str, *goals: str, current: str = "after") -> tuple[int, dict, str]:
-    args = ["compare", "before", current, "--out", out]
+def _compare(project: Project, out: str, *goals: str, current: str = "after",
+             extra: tuple[str, ...] = ()) -> tuple[int, dict, str]:
+    args = ["compare", "before", current, "--out", out, *extra]
     for goal in goals:
         args += ["--goal", goal]
     result = project.run(*args)
@@ -90,7 +91,9 @@ def test_a_pair_with_too_few_page_views_is_inconclusive(pair: Project) -> None:
 def test_browser_users_alone_compared_with_the_same_pages_say_no_regression(pair: Project) -> None:
     # no HTTP users: the run's HTTP totals were "too few samples", so such a pair was inconclusive (exit 6) however
     # many page views; its pages' rows judge it (30 views each: every p75 bounded, and 30 steps their failures)
-    code, doc, out = _compare(pair, "cmp-same", current="again")
+    # two runs of the same pages one after the other on a shared machine: their p75s moved by 2x in one CI (the
+    # second run slower on every page); the subject is that the page rows judge the pair, not this machine's noise
+    code, doc, out = _compare(pair, "cmp-same", current="again", extra=("--max-regression", "300%"))
     totals = [r for r in doc["rows"] if r["scope"] == "run"]
     assert totals and all(r["verdict"] == "missing" and "browser users only" in r["note"] for r in totals), totals
     pages = [r for r in doc["rows"] if r["scope"] == "page"]
