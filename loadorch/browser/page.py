@@ -180,9 +180,7 @@ class Page:
             return
         status = params.get("response", {}).get("status")
         with self.lock:
-            self.statuses[loader] = int(status) if isinstance(status, (int, float)) else 0
-            while len(self.statuses) > MAX_STATUSES:
-                del self.statuses[next(iter(self.statuses))]
+            _keep_latest(self.statuses, loader, int(status) if isinstance(status, (int, float)) else 0)
 
     def _navigated(self, params: CdpObject) -> None:
         frame = params.get("frame", {})
@@ -223,9 +221,7 @@ class Page:
                 return
             if self.session.wait_for("Page.loadEventFired", timeout) is None:
                 with self.lock:  # what it showed so far (a paragraph, not the hero that never came) is no LCP
-                    self.failed_loads[str(loader)] = None
-                    while len(self.failed_loads) > MAX_STATUSES:
-                        del self.failed_loads[next(iter(self.failed_loads))]
+                    _keep_latest(self.failed_loads, str(loader), None)
                 self._check_alive()
                 raise StepError(f"navigation to {url} timed out after {timeout:g}s (no load event)")
             with self.lock:
@@ -378,3 +374,10 @@ def _with_traceparent(headers: object, value: str | None) -> list[dict[str, str]
     if value is None or not isinstance(headers, dict) or sets_traceparent(headers):
         return None
     return [{"name": str(k), "value": str(v)} for k, v in headers.items()] + [{"name": HEADER, "value": value}]
+
+
+def _keep_latest(kept: dict[str, Any], key: str, value: Any) -> None:
+    """`kept[key] = value`, the oldest entries dropped past MAX_STATUSES (a page's latest documents)."""
+    kept[key] = value
+    while len(kept) > MAX_STATUSES:
+        del kept[next(iter(kept))]

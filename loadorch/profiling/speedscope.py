@@ -115,6 +115,7 @@ STREAM_ABOVE = 16 << 20  # a file larger than this is read by `read`'s streaming
 CHUNK_BYTES = 1 << 20  # the samples and weights are parsed this much at a time (about 6 MB of lists at once)
 _SAMPLES = re.compile(rb'"samples"\s*:\s*\[')
 _WEIGHTS = re.compile(rb'"weights"\s*:\s*\[')
+_EMPTY = re.compile(rb"\s*\]")  # an empty array's end, right after its `[`
 _SAMPLES_END = re.compile(rb"\]\s*\]")  # the samples hold numbers only: the first `]]` closes their array
 _SHARED = re.compile(rb'"shared"\s*:\s*')
 _PROFILE_HEAD = re.compile(rb'"(type|unit)"\s*:\s*"([A-Za-z]+)"')
@@ -148,7 +149,7 @@ def _streamed(mm: mmap.mmap, mask: Callable[[str], str], max_stacks: int) -> Sta
         head = dict(_PROFILE_HEAD.findall(mm[pos:found.start()][-4096:]))
         if head.get(b"type") != b"sampled":
             return None
-        empty = re.compile(rb"\s*\]").match(mm, found.end())  # no samples: `[]`
+        empty = _EMPTY.match(mm, found.end())  # no samples: `[]`
         end = empty or _SAMPLES_END.search(mm, found.end() - 1)
         weights = _WEIGHTS.match(mm, end.end() + 1) if end is not None and mm[end.end():end.end() + 1] == b"," else None
         if end is None or weights is None:

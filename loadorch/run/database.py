@@ -12,6 +12,7 @@ import os
 import random
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -60,10 +61,8 @@ def unread(exc: BaseException) -> str:
 
 
 def _where(exc: BaseException) -> str:
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    return f"{os.path.basename(tb.tb_frame.f_code.co_filename)}:{tb.tb_lineno}" if tb is not None else "?"
+    frames = traceback.extract_tb(exc.__traceback__)
+    return f"{os.path.basename(frames[-1].filename)}:{frames[-1].lineno}" if frames else "?"
 
 
 class DatabaseCollector:
